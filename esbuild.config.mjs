@@ -1,0 +1,30 @@
+// Bundles the hosts. Node bundles target node20; the browser bundle targets
+// es2022 with platform "browser", so any node: import reachable from it fails.
+import * as esbuild from "esbuild";
+import { chmodSync } from "node:fs";
+
+const common = { bundle: true, format: "esm", sourcemap: true, logLevel: "warning", packages: "external" };
+
+await Promise.all([
+  esbuild.build({ ...common, entryPoints: ["host/node/index.ts"], outfile: "dist/node/index.js", platform: "node", target: "node20" }),
+  esbuild.build({ ...common, entryPoints: ["host/gateway/index.ts"], outfile: "dist/gateway/index.js", platform: "node", target: "node20" }),
+  esbuild.build({
+    ...common,
+    entryPoints: ["host/cli/softroce.ts"],
+    outfile: "dist/cli/softroce.js",
+    platform: "node",
+    target: "node20",
+    banner: { js: "#!/usr/bin/env node" },
+  }),
+  esbuild.build({
+    ...common,
+    packages: undefined,
+    entryPoints: ["host/browser/index.ts"],
+    outfile: "dist/browser/index.js",
+    platform: "browser",
+    target: "es2022",
+    loader: { ".wasm": "file" },
+    assetNames: "[name]-[hash]",
+  }),
+]);
+chmodSync("dist/cli/softroce.js", 0o755);

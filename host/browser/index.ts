@@ -1,0 +1,3 @@
+// Browser entry: nothing reachable from here may import node:*.
+export * from "../core/index.js";
+export { coreModule } from "./wasm-source.js";

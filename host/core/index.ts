@@ -1,0 +1,2 @@
+// host/core: everything that runs on any platform.
+export { instantiateCore, CoreAbort, type CoreExports } from "./wasm.js";

@@ -1,0 +1,10 @@
+// Node: the wasm sits in build/, two levels above both host/node (sources)
+// and dist/<entry>/ (bundles), so one relative URL serves both.
+import { readFile } from "node:fs/promises";
+
+let cached: Promise<WebAssembly.Module> | undefined;
+
+export function coreModule(): Promise<WebAssembly.Module> {
+  cached ??= readFile(new URL("../../build/softroce.wasm", import.meta.url)).then((b) => WebAssembly.compile(b));
+  return cached;
+}
