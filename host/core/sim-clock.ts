@@ -1,0 +1,98 @@
+// A virtual clock with an event queue: simulated time advances only when the
+// next event runs, so a simulation is deterministic and as fast as the CPU.
+
+interface Event {
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+export class SimClock {
+  /** Current virtual time in microseconds. */
+  now = 0;
+  private heap: Event[] = [];
+  private seq = 0;
+
+  /** Runs fn at virtual time `at` (µs); ties run in scheduling order. */
+  schedule(at: number, fn: () => void): void {
+    const ev = { at: Math.max(at, this.now), seq: this.seq++, fn };
+    const h = this.heap;
+    h.push(ev);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(ev, h[p])) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = ev;
+  }
+
+  after(delayUs: number, fn: () => void): void {
+    this.schedule(this.now + delayUs, fn);
+  }
+
+  /** Time of the next event, or undefined when idle. */
+  get nextAt(): number | undefined {
+    return this.heap[0]?.at;
+  }
+
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  /** Runs the earliest event; false when there is none. */
+  step(): boolean {
+    const ev = this.pop();
+    if (!ev) return false;
+    this.now = ev.at;
+    ev.fn();
+    return true;
+  }
+
+  /**
+   * Runs events until none is left, virtual time would pass `untilUs`, or
+   * `maxEvents` ran. Returns the number of events run.
+   */
+  run(untilUs = Infinity, maxEvents = 10_000_000): number {
+    let n = 0;
+    while (n < maxEvents && this.heap.length > 0 && this.heap[0].at <= untilUs) {
+      this.step();
+      n++;
+    }
+    if (untilUs !== Infinity && this.heap.length === 0 && untilUs > this.now) this.now = untilUs;
+    return n;
+  }
+
+  private pop(): Event | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        let best = last;
+        if (l < h.length && before(h[l], best)) {
+          m = l;
+          best = h[l];
+        }
+        if (r < h.length && before(h[r], best)) {
+          m = r;
+          best = h[r];
+        }
+        if (m === i) break;
+        h[i] = h[m];
+        i = m;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+}
+
+function before(a: Event, b: Event): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
