@@ -1,0 +1,384 @@
+// One RoCEv2 packet <-> its representation record (docs/ABI.md "Wire").
+// parse validates once and fills the repr and info records; after a 0 status every
+// offset in them lies inside the packet. emit builds IP + UDP + BTH + extension headers
+// + payload + pad + ICRC from a repr record.
+import { ld32 } from "./be";
+import {
+  BTH_SIZE, bth_opcode, bth_se, bth_migreq, bth_padcnt, bth_tver, bth_pkey, bth_fecn, bth_becn,
+  bth_resv6, bth_qpn, bth_ackreq, bth_resv7, bth_psn, bth_set_opcode, bth_set_flags, bth_set_pkey,
+  bth_set_cn, bth_set_qpn, bth_set_ack, bth_set_psn,
+} from "./bth";
+import { reth_va, reth_rkey, reth_len, reth_build } from "./reth";
+import { aeth_syndrome, aeth_msn, aeth_build } from "./aeth";
+import { atmeth_va, atmeth_rkey, atmeth_swap_add, atmeth_compare, atmeth_build } from "./atmeth";
+import { atmack_orig, atmack_build } from "./atmack";
+import { deth_qkey, deth_srcqp, deth_build } from "./deth";
+import { immdt_data, immdt_build } from "./immdt";
+import { ieth_rkey, ieth_build } from "./ieth";
+import { feth_word, feth_set_word } from "./feth";
+import {
+  IP4_SIZE, IP6_SIZE, UDP_SIZE, IP_PROTO_UDP, ROCE_UDP_PORT, IP4_FLAG_MF, IP4_CSUM, IP4_SRC, IP4_DST, IP6_SRC, IP6_DST,
+  ip_version, ip4_ihl, ip4_tos, ip4_len, ip4_id, ip4_flags, ip4_frag_off, ip4_ttl, ip4_proto, ip4_csum,
+  ip6_tclass, ip6_flow, ip6_plen, ip6_next, ip6_hops, udp_sport, udp_dport, udp_len, udp_csum,
+  ip4_build, ip6_build, udp_build,
+} from "./ip";
+import {
+  HDR_RETH, HDR_AETH, HDR_ATMETH, HDR_ATMACK, HDR_DETH, HDR_IMMDT, HDR_IETH, HDR_FETH, HDR_COUNT,
+  M_RETH, M_AETH, M_ATMETH, M_ATMACK, M_DETH, M_IMMDT, M_IETH, M_FETH, M_PAYLOAD, M_ATOMIC_WRITE, M_CNP,
+  CNP_RESERVED_SIZE, ATOMIC_WRITE_PAYLOAD, opcode_valid, opcode_mask, opcode_length, opcode_offset,
+} from "./opcode";
+import { ICRC_SIZE, icrc_calc, icrc_wire } from "../crc/icrc";
+
+// ---- records -------------------------------------------------------------------------
+export const WIRE_BUF_CAP: u32 = 16384;
+export const REPR_SIZE: u32 = 256;
+export const INFO_SIZE: u32 = 64;
+
+// repr offsets
+export const R_IP_VERSION: u32 = 0;
+export const R_IP_HDR_LEN: u32 = 4;
+export const R_SRC: u32 = 8;
+export const R_DST: u32 = 24;
+export const R_IP_ID: u32 = 40;
+export const R_IP_FLAGS: u32 = 44;
+export const R_FRAG_OFF: u32 = 48;
+export const R_TTL: u32 = 52;
+export const R_TOS: u32 = 56;
+export const R_FLOW: u32 = 60;
+export const R_IP_CSUM: u32 = 64;
+export const R_SPORT: u32 = 68;
+export const R_DPORT: u32 = 72;
+export const R_UDP_LEN: u32 = 76;
+export const R_UDP_CSUM: u32 = 80;
+export const R_OPCODE: u32 = 84;
+export const R_SE: u32 = 88;
+export const R_MIGREQ: u32 = 92;
+export const R_PADCNT: u32 = 96;
+export const R_TVER: u32 = 100;
+export const R_PKEY: u32 = 104;
+export const R_FECN: u32 = 108;
+export const R_BECN: u32 = 112;
+export const R_RESV6: u32 = 116;
+export const R_DESTQP: u32 = 120;
+export const R_ACKREQ: u32 = 124;
+export const R_RESV7: u32 = 128;
+export const R_PSN: u32 = 132;
+export const R_RETH_VA: u32 = 136;
+export const R_RETH_RKEY: u32 = 144;
+export const R_RETH_LEN: u32 = 148;
+export const R_AETH_SYNDROME: u32 = 152;
+export const R_AETH_MSN: u32 = 156;
+export const R_ATM_VA: u32 = 160;
+export const R_ATM_RKEY: u32 = 168;
+export const R_ATM_SWAP_ADD: u32 = 176;
+export const R_ATM_COMPARE: u32 = 184;
+export const R_ATMACK_ORIG: u32 = 192;
+export const R_DETH_QKEY: u32 = 200;
+export const R_DETH_SRCQP: u32 = 204;
+export const R_IMMDT: u32 = 208;
+export const R_IETH_RKEY: u32 = 212;
+export const R_FETH: u32 = 216;
+export const R_PAYLOAD_PTR: u32 = 220;
+export const R_PAYLOAD_LEN: u32 = 224;
+export const R_ICRC: u32 = 228;
+export const R_ICRC_EXPECTED: u32 = 232;
+export const R_IP_TOTAL_LEN: u32 = 236;
+export const R_IP_NEXT: u32 = 240;
+
+// info offsets
+export const I_STATUS: u32 = 0;
+export const I_BTH_OFF: u32 = 4;
+export const I_PAYLOAD_OFF: u32 = 8;
+export const I_PAYLOAD_LEN: u32 = 12;
+export const I_ICRC_OFF: u32 = 16;
+export const I_HDR_OFF: u32 = 20;
+export const I_PACKET_LEN: u32 = 52;
+
+// parse errors
+export const ERR_TRUNCATED: u32 = 1;
+export const ERR_BAD_IP_VERSION: u32 = 2;
+export const ERR_BAD_IP_HEADER: u32 = 3;
+export const ERR_NOT_UDP: u32 = 4;
+export const ERR_NOT_ROCE_PORT: u32 = 5;
+export const ERR_BAD_UDP_LENGTH: u32 = 6;
+export const ERR_TRUNCATED_BTH: u32 = 7;
+export const ERR_BAD_TVER: u32 = 8;
+export const ERR_UNKNOWN_OPCODE: u32 = 9;
+export const ERR_TRUNCATED_HEADERS: u32 = 10;
+export const ERR_BAD_PAYLOAD: u32 = 11;
+export const ERR_IP_FRAGMENT: u32 = 12;
+// emit errors
+export const EMIT_BUFFER_TOO_SMALL: i32 = -1;
+export const EMIT_UNKNOWN_OPCODE: i32 = -2;
+export const EMIT_BAD_PAYLOAD: i32 = -3;
+export const EMIT_BAD_IP_VERSION: i32 = -4;
+
+@inline function rd(r: usize, off: u32): u32 { return load<u32>(r + off); }
+@inline function wr(r: usize, off: u32, v: u32): void { store<u32>(r + off, v); }
+@inline function rd64(r: usize, off: u32): u64 { return load<u64>(r + off); }
+@inline function wr64(r: usize, off: u32, v: u64): void { store<u64>(r + off, v); }
+
+function info_reset(inf: usize): void {
+  memory.fill(inf, 0, INFO_SIZE);
+  for (let h: u32 = 0; h < HDR_COUNT; h++) store<i32>(inf + I_HDR_OFF + (h << 2), -1);
+}
+
+// ---- parse ---------------------------------------------------------------------------
+
+/** Fills the transport part of r/inf from the n bytes (BTH .. ICRC) at bth; `start` is the packet start. */
+function parse_transport(bth: usize, n: u32, start: usize, r: usize, inf: usize): u32 {
+  if (n < BTH_SIZE + ICRC_SIZE) return ERR_TRUNCATED_BTH;
+  if (bth_tver(bth) != 0) return ERR_BAD_TVER;
+  const op = bth_opcode(bth);
+  if (!opcode_valid(op)) return ERR_UNKNOWN_OPCODE;
+  const hl = opcode_length(op);
+  if (n < hl + ICRC_SIZE) return ERR_TRUNCATED_HEADERS;
+  const mask = opcode_mask(op);
+  const rest = n - hl - ICRC_SIZE;
+  const pad = bth_padcnt(bth);
+  if (rest < pad) return ERR_BAD_PAYLOAD;
+  if (!(mask & M_PAYLOAD) && rest != 0) return ERR_BAD_PAYLOAD;
+  const plen = rest - pad;
+  if ((mask & M_ATOMIC_WRITE) && plen != ATOMIC_WRITE_PAYLOAD) return ERR_BAD_PAYLOAD;
+
+  wr(r, R_OPCODE, op);
+  wr(r, R_SE, bth_se(bth));
+  wr(r, R_MIGREQ, bth_migreq(bth));
+  wr(r, R_PADCNT, pad);
+  wr(r, R_TVER, 0);
+  wr(r, R_PKEY, bth_pkey(bth));
+  wr(r, R_FECN, bth_fecn(bth));
+  wr(r, R_BECN, bth_becn(bth));
+  wr(r, R_RESV6, bth_resv6(bth));
+  wr(r, R_DESTQP, bth_qpn(bth));
+  wr(r, R_ACKREQ, bth_ackreq(bth));
+  wr(r, R_RESV7, bth_resv7(bth));
+  wr(r, R_PSN, bth_psn(bth));
+  if (mask & M_RETH) {
+    const h = bth + opcode_offset(op, HDR_RETH);
+    wr64(r, R_RETH_VA, reth_va(h));
+    wr(r, R_RETH_RKEY, reth_rkey(h));
+    wr(r, R_RETH_LEN, reth_len(h));
+  }
+  if (mask & M_AETH) {
+    const h = bth + opcode_offset(op, HDR_AETH);
+    wr(r, R_AETH_SYNDROME, aeth_syndrome(h));
+    wr(r, R_AETH_MSN, aeth_msn(h));
+  }
+  if (mask & M_ATMETH) {
+    const h = bth + opcode_offset(op, HDR_ATMETH);
+    wr64(r, R_ATM_VA, atmeth_va(h));
+    wr(r, R_ATM_RKEY, atmeth_rkey(h));
+    wr64(r, R_ATM_SWAP_ADD, atmeth_swap_add(h));
+    wr64(r, R_ATM_COMPARE, atmeth_compare(h));
+  }
+  if (mask & M_ATMACK) wr64(r, R_ATMACK_ORIG, atmack_orig(bth + opcode_offset(op, HDR_ATMACK)));
+  if (mask & M_DETH) {
+    const h = bth + opcode_offset(op, HDR_DETH);
+    wr(r, R_DETH_QKEY, deth_qkey(h));
+    wr(r, R_DETH_SRCQP, deth_srcqp(h));
+  }
+  if (mask & M_IMMDT) wr(r, R_IMMDT, immdt_data(bth + opcode_offset(op, HDR_IMMDT)));
+  if (mask & M_IETH) wr(r, R_IETH_RKEY, ieth_rkey(bth + opcode_offset(op, HDR_IETH)));
+  if (mask & M_FETH) wr(r, R_FETH, feth_word(bth + opcode_offset(op, HDR_FETH)));
+  wr(r, R_PAYLOAD_PTR, <u32>(bth + hl));
+  wr(r, R_PAYLOAD_LEN, plen);
+  wr(r, R_ICRC, ld32(bth + n - ICRC_SIZE));
+
+  const base = <u32>(bth - start);
+  wr(inf, I_BTH_OFF, base);
+  wr(inf, I_PAYLOAD_OFF, base + hl);
+  wr(inf, I_PAYLOAD_LEN, plen);
+  wr(inf, I_ICRC_OFF, base + n - ICRC_SIZE);
+  for (let h: u32 = 0; h < HDR_COUNT; h++) {
+    const o = opcode_offset(op, h);
+    if (o >= 0) store<i32>(inf + I_HDR_OFF + (h << 2), <i32>base + o);
+  }
+  return 0;
+}
+
+/** Parses one IPv4/IPv6 RoCEv2 packet of at most len bytes at p into r and inf. */
+export function parse_packet(p: usize, len: u32, r: usize, inf: usize): u32 {
+  memory.fill(r, 0, REPR_SIZE);
+  info_reset(inf);
+  const st = parse_ip(p, len, r, inf);
+  wr(inf, I_STATUS, st);
+  return st;
+}
+
+function parse_ip(p: usize, len: u32, r: usize, inf: usize): u32 {
+  if (len < 1) return ERR_TRUNCATED;
+  const v = ip_version(p);
+  let iplen: u32, total: u32;
+  if (v == 4) {
+    if (len < IP4_SIZE) return ERR_TRUNCATED;
+    if (ip4_ihl(p) != 5) return ERR_BAD_IP_HEADER; // RoCEv2 carries no IPv4 options
+    total = ip4_len(p);
+    if (total < IP4_SIZE) return ERR_BAD_IP_HEADER;
+    if (total > len) return ERR_TRUNCATED;
+    if ((ip4_flags(p) & IP4_FLAG_MF) != 0 || ip4_frag_off(p) != 0) return ERR_IP_FRAGMENT;
+    if (ip4_proto(p) != IP_PROTO_UDP) return ERR_NOT_UDP;
+    iplen = IP4_SIZE;
+    memory.copy(r + R_SRC, p + IP4_SRC, 4);
+    memory.copy(r + R_DST, p + IP4_DST, 4);
+    wr(r, R_IP_ID, ip4_id(p));
+    wr(r, R_IP_FLAGS, ip4_flags(p));
+    wr(r, R_FRAG_OFF, ip4_frag_off(p));
+    wr(r, R_TTL, ip4_ttl(p));
+    wr(r, R_TOS, ip4_tos(p));
+    wr(r, R_IP_CSUM, ip4_csum(p));
+    wr(r, R_IP_TOTAL_LEN, total);
+    wr(r, R_IP_NEXT, IP_PROTO_UDP);
+  } else if (v == 6) {
+    if (len < IP6_SIZE) return ERR_TRUNCATED;
+    total = IP6_SIZE + ip6_plen(p);
+    if (total > len) return ERR_TRUNCATED;
+    if (ip6_next(p) != IP_PROTO_UDP) return ERR_NOT_UDP;
+    iplen = IP6_SIZE;
+    memory.copy(r + R_SRC, p + IP6_SRC, 16);
+    memory.copy(r + R_DST, p + IP6_DST, 16);
+    wr(r, R_TTL, ip6_hops(p));
+    wr(r, R_TOS, ip6_tclass(p));
+    wr(r, R_FLOW, ip6_flow(p));
+    wr(r, R_IP_TOTAL_LEN, ip6_plen(p));
+    wr(r, R_IP_NEXT, IP_PROTO_UDP);
+  } else {
+    return ERR_BAD_IP_VERSION;
+  }
+  wr(r, R_IP_VERSION, v);
+  wr(r, R_IP_HDR_LEN, iplen);
+  wr(inf, I_PACKET_LEN, total);
+  const ippay = total - iplen;
+  if (ippay < UDP_SIZE) return ERR_BAD_UDP_LENGTH;
+  const udp = p + iplen;
+  if (udp_dport(udp) != ROCE_UDP_PORT) return ERR_NOT_ROCE_PORT;
+  const ulen = udp_len(udp);
+  if (ulen != ippay) return ERR_BAD_UDP_LENGTH;
+  wr(r, R_SPORT, udp_sport(udp));
+  wr(r, R_DPORT, ROCE_UDP_PORT);
+  wr(r, R_UDP_LEN, ulen);
+  wr(r, R_UDP_CSUM, udp_csum(udp));
+  const bth = udp + UDP_SIZE;
+  const n = ulen - UDP_SIZE;
+  const st = parse_transport(bth, n, p, r, inf);
+  if (st != 0) return st;
+  wr(r, R_ICRC_EXPECTED, icrc_wire(icrc_calc(p, v == 6, udp, bth, n - ICRC_SIZE)));
+  return 0;
+}
+
+const HDR_SCRATCH = memory.data(64, 16);
+
+/**
+ * Parses a bare UDP payload (BTH .. ICRC) of len bytes at p, received without its IP/UDP
+ * headers. The caller has put the IP/UDP facts in r first: ip_version, src, dst, ip_id,
+ * ip_flags, ip_frag_off, ttl, tos, flow_label, udp_sport, udp_dport, udp_checksum; the rest of
+ * r and inf are filled here (lengths derived from len; info offsets count from p).
+ */
+export function parse_udp_payload(p: usize, len: u32, r: usize, inf: usize): u32 {
+  info_reset(inf);
+  memory.fill(r + R_OPCODE, 0, REPR_SIZE - R_OPCODE);
+  const v = rd(r, R_IP_VERSION);
+  let st: u32 = 0;
+  if (v != 4 && v != 6) st = ERR_BAD_IP_VERSION;
+  else if (len + UDP_SIZE > 0xffff) st = ERR_BAD_UDP_LENGTH;
+  else st = parse_transport(p, len, p, r, inf);
+  if (st == 0) {
+    const ulen = len + UDP_SIZE;
+    const iplen = write_ip_udp(r, HDR_SCRATCH, ulen);
+    wr(r, R_IP_HDR_LEN, iplen);
+    wr(r, R_UDP_LEN, ulen);
+    wr(r, R_IP_NEXT, IP_PROTO_UDP);
+    wr(r, R_IP_TOTAL_LEN, v == 4 ? iplen + ulen : ulen);
+    wr(r, R_IP_CSUM, v == 4 ? <u32>bswap<u16>(load<u16>(HDR_SCRATCH + IP4_CSUM)) : 0);
+    wr(inf, I_PACKET_LEN, len);
+    wr(r, R_ICRC_EXPECTED, icrc_wire(icrc_calc(HDR_SCRATCH, v == 6, HDR_SCRATCH + iplen, p, len - ICRC_SIZE)));
+  }
+  wr(inf, I_STATUS, st);
+  return st;
+}
+
+// ---- emit ----------------------------------------------------------------------------
+
+/** Writes the IP and UDP headers for a UDP datagram of ulen bytes; returns the IP header length. */
+function write_ip_udp(r: usize, out: usize, ulen: u32): u32 {
+  if (rd(r, R_IP_VERSION) == 4) {
+    ip4_build(out, rd(r, R_TOS), IP4_SIZE + ulen, rd(r, R_IP_ID), rd(r, R_IP_FLAGS), rd(r, R_FRAG_OFF),
+              rd(r, R_TTL), r + R_SRC, r + R_DST);
+    udp_build(out + IP4_SIZE, rd(r, R_SPORT), rd(r, R_DPORT), ulen, rd(r, R_UDP_CSUM));
+    return IP4_SIZE;
+  }
+  ip6_build(out, rd(r, R_TOS), rd(r, R_FLOW), ulen, rd(r, R_TTL), r + R_SRC, r + R_DST);
+  udp_build(out + IP6_SIZE, rd(r, R_SPORT), rd(r, R_DPORT), ulen, rd(r, R_UDP_CSUM));
+  return IP6_SIZE;
+}
+
+/** Writes BTH + extension headers for r's opcode at bth (op must be valid). */
+function write_transport_headers(r: usize, bth: usize, op: u32, pad: u32): void {
+  const mask = opcode_mask(op);
+  bth_set_opcode(bth, op);
+  bth_set_flags(bth, rd(r, R_SE), rd(r, R_MIGREQ), pad, rd(r, R_TVER));
+  bth_set_pkey(bth, rd(r, R_PKEY));
+  bth_set_cn(bth, rd(r, R_FECN), rd(r, R_BECN), rd(r, R_RESV6));
+  bth_set_qpn(bth, rd(r, R_DESTQP));
+  bth_set_ack(bth, rd(r, R_ACKREQ), rd(r, R_RESV7));
+  bth_set_psn(bth, rd(r, R_PSN));
+  if (mask & M_RETH) reth_build(bth + opcode_offset(op, HDR_RETH), rd64(r, R_RETH_VA), rd(r, R_RETH_RKEY), rd(r, R_RETH_LEN));
+  if (mask & M_AETH) aeth_build(bth + opcode_offset(op, HDR_AETH), rd(r, R_AETH_SYNDROME), rd(r, R_AETH_MSN));
+  if (mask & M_ATMETH) {
+    atmeth_build(bth + opcode_offset(op, HDR_ATMETH), rd64(r, R_ATM_VA), rd(r, R_ATM_RKEY),
+                 rd64(r, R_ATM_SWAP_ADD), rd64(r, R_ATM_COMPARE));
+  }
+  if (mask & M_ATMACK) atmack_build(bth + opcode_offset(op, HDR_ATMACK), rd64(r, R_ATMACK_ORIG));
+  if (mask & M_DETH) deth_build(bth + opcode_offset(op, HDR_DETH), rd(r, R_DETH_QKEY), rd(r, R_DETH_SRCQP));
+  if (mask & M_IMMDT) immdt_build(bth + opcode_offset(op, HDR_IMMDT), rd(r, R_IMMDT));
+  if (mask & M_IETH) ieth_build(bth + opcode_offset(op, HDR_IETH), rd(r, R_IETH_RKEY));
+  if (mask & M_FETH) feth_set_word(bth + opcode_offset(op, HDR_FETH), rd(r, R_FETH));
+  if (mask & M_CNP) memory.fill(bth + BTH_SIZE, 0, CNP_RESERVED_SIZE);
+}
+
+/** Builds the packet described by r into out (cap bytes); returns its length or an EMIT_ error. */
+export function emit_packet(r: usize, out: usize, cap: u32): i32 {
+  const v = rd(r, R_IP_VERSION);
+  if (v != 4 && v != 6) return EMIT_BAD_IP_VERSION;
+  const op = rd(r, R_OPCODE);
+  if (!opcode_valid(op)) return EMIT_UNKNOWN_OPCODE;
+  const mask = opcode_mask(op);
+  const plen = rd(r, R_PAYLOAD_LEN);
+  if (!(mask & M_PAYLOAD) && plen != 0) return EMIT_BAD_PAYLOAD;
+  if ((mask & M_ATOMIC_WRITE) && plen != ATOMIC_WRITE_PAYLOAD) return EMIT_BAD_PAYLOAD;
+  if (plen > 0xffff) return EMIT_BAD_PAYLOAD;
+  const hl = opcode_length(op);
+  const pad = (0 - plen) & 3;
+  const iplen = v == 4 ? IP4_SIZE : IP6_SIZE;
+  const n = hl + plen + pad; // ICRC coverage after the BTH start
+  const ulen = UDP_SIZE + n + ICRC_SIZE;
+  const total = iplen + ulen;
+  if (ulen > 0xffff || (v == 4 && total > 0xffff)) return EMIT_BAD_PAYLOAD;
+  if (total > cap) return EMIT_BUFFER_TOO_SMALL;
+  const bth = out + iplen + UDP_SIZE;
+  // Payload first: it may sit where the headers go (e.g. emitting over a parsed buffer).
+  if (plen) memory.copy(bth + hl, <usize>rd(r, R_PAYLOAD_PTR), plen);
+  memory.fill(bth + hl + plen, 0, pad);
+  write_ip_udp(r, out, ulen);
+  write_transport_headers(r, bth, op, pad);
+  const icrc = icrc_calc(out, v == 6, out + iplen, bth, n);
+  store<u32>(bth + n, icrc); // little-endian: least-significant byte first on the wire
+  wr(r, R_IP_HDR_LEN, iplen);
+  wr(r, R_IP_CSUM, v == 4 ? (<u32>bswap<u16>(load<u16>(out + IP4_CSUM))) : 0);
+  wr(r, R_UDP_LEN, ulen);
+  wr(r, R_PADCNT, pad);
+  wr(r, R_ICRC, icrc_wire(icrc));
+  wr(r, R_ICRC_EXPECTED, icrc_wire(icrc));
+  wr(r, R_IP_TOTAL_LEN, v == 4 ? total : ulen);
+  wr(r, R_IP_NEXT, IP_PROTO_UDP);
+  return <i32>total;
+}
+
+/** The ICRC value a full IPv4/IPv6 packet of len bytes (ICRC last) should carry; 0 if too short. */
+export function icrc_of_packet(p: usize, len: u32): u32 {
+  if (len < 1) return 0;
+  const v6 = ip_version(p) == 6;
+  const iplen = v6 ? IP6_SIZE : IP4_SIZE;
+  if (len < iplen + UDP_SIZE + BTH_SIZE + ICRC_SIZE) return 0;
+  return icrc_calc(p, v6, p + iplen, p + iplen + UDP_SIZE, len - iplen - UDP_SIZE - ICRC_SIZE);
+}
