@@ -1,0 +1,135 @@
+/*
+ * softroce socket helper: creates the UDP sockets the Node host adopts with
+ * dgram's bind({ fd }), with the options Node does not expose and RoCEv2
+ * interoperability needs:
+ *  - IPv4: IP_MTU_DISCOVER = IP_PMTUDISC_DO, so Linux sends DF with IP ID 0
+ *    (the ICRC covers the ID; the default gives an unpredictable one).
+ *  - IPv6: UDP_NO_CHECK6_RX, so datagrams with UDP checksum 0 (what Linux rxe
+ *    sends) reach the socket instead of being dropped by the kernel.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef UDP_NO_CHECK6_TX
+#define UDP_NO_CHECK6_TX 101
+#endif
+#ifndef UDP_NO_CHECK6_RX
+#define UDP_NO_CHECK6_RX 102
+#endif
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+/* openUdpSocket(family: 4 | 6, address: string, port: number, reuseAddr: boolean): fd */
+static napi_value open_udp_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "openUdpSocket(family, address, port, reuseAddr)");
+    return NULL;
+  }
+  int32_t family = 0, port = 0;
+  bool reuse = false;
+  char addr[64];
+  size_t addr_len = 0;
+  if (napi_get_value_int32(env, argv[0], &family) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], addr, sizeof addr, &addr_len) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok || napi_get_value_bool(env, argv[3], &reuse) != napi_ok) {
+    napi_throw_type_error(env, NULL, "openUdpSocket: bad argument types");
+    return NULL;
+  }
+  if ((family != 4 && family != 6) || port < 0 || port > 65535) {
+    napi_throw_range_error(env, NULL, "openUdpSocket: family must be 4 or 6 and port 0..65535");
+    return NULL;
+  }
+
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int one = 1;
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail_setsockopt;
+  if (family == 4) {
+    int pmtu = IP_PMTUDISC_DO;
+    if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0) goto fail_setsockopt;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) goto fail_address;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) goto fail_bind;
+  } else {
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail_setsockopt;
+    if (setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one, sizeof one) != 0) goto fail_setsockopt;
+    struct sockaddr_in6 sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, addr, &sa.sin6_addr) != 1) goto fail_address;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) goto fail_bind;
+  }
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+
+fail_setsockopt: {
+  int err = errno;
+  close(fd);
+  return throw_errno(env, "setsockopt", err);
+}
+fail_address:
+  close(fd);
+  napi_throw_range_error(env, NULL, "openUdpSocket: not an address of that family");
+  return NULL;
+fail_bind: {
+  int err = errno;
+  close(fd);
+  return throw_errno(env, "bind", err);
+}
+}
+
+/* socketOptions(fd): { pmtuDiscover, noCheck6Rx } as the kernel reports them (-1 where not applicable). */
+static napi_value socket_options(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "socketOptions(fd)");
+    return NULL;
+  }
+  int v = 0;
+  socklen_t len = sizeof v;
+  int pmtu = getsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v, &len) == 0 ? v : -1;
+  v = 0;
+  len = sizeof v;
+  int nocheck = getsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &v, &len) == 0 ? v : -1;
+  napi_value obj, a, b;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, pmtu, &a);
+  napi_create_int32(env, nocheck, &b);
+  napi_set_named_property(env, obj, "pmtuDiscover", a);
+  napi_set_named_property(env, obj, "noCheck6Rx", b);
+  return obj;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"openUdpSocket", NULL, open_udp_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"socketOptions", NULL, socket_options, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
