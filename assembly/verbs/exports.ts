@@ -1,2 +1,85 @@
-// Exports of assembly/verbs (placeholder until the layer lands).
-export function verbs_abi_version(): u32 { return 1; }
+// Exports of the device object model (assembly/mem + assembly/verbs): numbers
+// in, numbers out. Handles are positive i32; failures are -errno. Argument
+// records are written by the host into dev_args() before the call.
+import { mrDereg, mrFind, mrReg } from "../mem/mr";
+import { pdAlloc, pdDealloc, pdFind } from "../mem/pd";
+import { ahCreate, ahDestroy, ahFind } from "./ah";
+import { config, gidTable, CFG_SIZE } from "./config";
+import { counterBlock, Counter, COUNTER_NAMES } from "./counters";
+import { cqCreate, cqDestroy, cqFind } from "./cq";
+import { devArgs, devOpen } from "./device";
+import { EINVAL } from "../mem/errno";
+import { eventsRing } from "./events";
+import { flushRq, flushSq } from "./flush";
+import { qpCreate, qpDestroy, qpFind, qpState } from "./qp";
+import { qpModify } from "./qp_modify";
+import { QpState } from "./qp_state";
+import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
+
+export function verbs_abi_version(): u32 { return 2; }
+
+/** The configuration record (CFG_* offsets), written by the host before dev_open. */
+export function dev_config(): usize { return config; }
+export function dev_config_size(): u32 { return CFG_SIZE; }
+export function dev_open(): i32 { return devOpen(); }
+/** The argument block for create/modify calls (512 bytes, valid after open). */
+export function dev_args(): usize { return devArgs(); }
+/** The GID table, 16 entries of 16 bytes; CFG_GID_COUNT says how many are valid. */
+export function dev_gids(): usize { return gidTable; }
+export function dev_events(): usize { return eventsRing(); }
+export function dev_counters(): usize { return counterBlock; }
+export function dev_counter_count(): u32 { return <u32>Counter.COUNT; }
+/** A UTF-16 AssemblyScript string (byte length at ptr - 4): counter names, comma separated. */
+export function dev_counter_names(): usize { return changetype<usize>(COUNTER_NAMES); }
+
+export function pd_alloc(): i32 { return pdAlloc(); }
+export function pd_dealloc(h: u32): i32 { return pdDealloc(h); }
+export function pd_ptr(h: u32): usize { return pdFind(h); }
+
+export function mr_reg(pd: u32, length: u32, access: u32): i32 { return mrReg(pd, <u64>length, access); }
+export function mr_dereg(key: u32): i32 { return mrDereg(key); }
+export function mr_ptr(key: u32): usize { return mrFind(key); }
+
+export function cq_create(cqe: i32): i32 { return cqCreate(cqe); }
+export function cq_destroy(h: u32): i32 { return cqDestroy(h); }
+export function cq_ptr(h: u32): usize { return cqFind(h); }
+
+export function qp_create(pd: u32): i32 { return qpCreate(pd, devArgs()); }
+export function qp_destroy(h: u32): i32 { return qpDestroy(h); }
+export function qp_ptr(h: u32): usize { return qpFind(h); }
+export function qp_modify(h: u32, mask: u32): i32 { return qpModify(h, mask, devArgs()); }
+
+const DOORBELL_SQ: u32 = 1;
+const DOORBELL_RQ: u32 = 2;
+
+/**
+ * One call per post batch. For now the device acts only on a QP in ERR, where
+ * newly posted WQEs are flushed; the transport engines hook in here later.
+ */
+export function doorbell(h: u32, queues: u32): i32 {
+  const q = qpFind(h);
+  if (!q) return -EINVAL;
+  if (qpState(q) == QpState.ERR) {
+    if (queues & DOORBELL_SQ) flushSq(q);
+    if (queues & DOORBELL_RQ) flushRq(q);
+  }
+  return 0;
+}
+
+export function srq_create(pd: u32): i32 { return srqCreate(pd, devArgs()); }
+export function srq_destroy(h: u32): i32 { return srqDestroy(h); }
+export function srq_ptr(h: u32): usize { return srqFind(h); }
+export function srq_modify(h: u32, mask: u32): i32 { return srqModify(h, mask, devArgs()); }
+/**
+ * Responder entry point, exported for tests until the transport lands: takes the
+ * oldest SRQ WQE into the argument block. 1 taken, 0 empty, -EINVAL stale handle.
+ */
+export function srq_take(h: u32): i32 {
+  const s = srqFind(h);
+  if (!s) return -EINVAL;
+  return srqTake(s, devArgs()) ? 1 : 0;
+}
+
+export function ah_create(pd: u32): i32 { return ahCreate(pd, devArgs()); }
+export function ah_destroy(h: u32): i32 { return ahDestroy(h); }
+export function ah_ptr(h: u32): usize { return ahFind(h); }

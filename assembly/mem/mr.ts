@@ -1,0 +1,103 @@
+// Memory regions: ranges of the MR arena in linear memory. lkey == rkey ==
+// ((index + 1) << 8) | key byte, the key byte changing on every registration
+// of a slot (as rxe), so keys of a deregistered MR stay invalid.
+import { Arena, arenaAlloc, arenaFree, arenaRound } from "./arena";
+import { mrAccessCheck } from "./access";
+import { EINVAL, ENOMEM } from "./errno";
+import { pdFind } from "./pd";
+import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
+
+export const MR_PD: usize = 16; // u32 PD handle
+export const MR_ACCESS: usize = 20; // u32 ibv_access_flags
+export const MR_KEY: usize = 24; // u32 lkey (== rkey)
+export const MR_BLOCK: usize = 28; // u32 bytes taken from the arena
+export const MR_ADDR: usize = 32; // u64 start address (a linear-memory address)
+export const MR_LEN: usize = 40; // u64 length in bytes
+export const MR_SLOT: u32 = 48;
+
+/** Largest MR index: keys must stay positive i32 values. */
+export const MR_MAX_INDEX: u32 = (1 << 23) - 2;
+
+export const mrPool = changetype<Pool>(memory.data(offsetof<Pool>()));
+export const mrArena = changetype<Arena>(memory.data(offsetof<Arena>()));
+
+export function mrPoolInit(base: usize, cap: u32): void { poolInit(mrPool, base, MR_SLOT, cap); }
+
+/** Key for slot `idx` with key byte `kb`. */
+@inline export function mrKey(idx: u32, kb: u32): u32 { return ((idx + 1) << 8) | (kb & 0xff); }
+
+/** Registers `len` bytes with `access` in PD `pdh`; returns the key or -errno. */
+export function mrReg(pdh: u32, len: u64, access: u32): i32 {
+  const pd = pdFind(pdh);
+  if (!pd) return -EINVAL;
+  const ac = mrAccessCheck(access);
+  if (ac) return ac;
+  if (len > <u64>mrArena.size) return -ENOMEM;
+  const idx = poolTake(mrPool);
+  if (idx < 0) return -ENOMEM;
+  const ptr = arenaAlloc(mrArena, <u32>len);
+  if (!ptr) {
+    poolGive(mrPool, <u32>idx);
+    return -ENOMEM;
+  }
+  memory.fill(ptr, 0, <usize>len);
+  const slot = poolSlot(mrPool, <u32>idx);
+  const kb = (load<u32>(slot + SLOT_GEN) + 1) & 0xff;
+  store<u32>(slot + SLOT_GEN, kb);
+  const key = mrKey(<u32>idx, kb);
+  store<u32>(slot + SLOT_HANDLE, key);
+  store<u32>(slot + MR_PD, pdh);
+  store<u32>(slot + MR_ACCESS, access);
+  store<u32>(slot + MR_KEY, key);
+  store<u32>(slot + MR_BLOCK, arenaRound(<u32>len));
+  store<u64>(slot + MR_ADDR, <u64>ptr);
+  store<u64>(slot + MR_LEN, len);
+  useInc(pd);
+  return <i32>key;
+}
+
+/** The MR slot a key names, or 0 when the key is unknown or stale. */
+export function mrFind(key: u32): usize {
+  const idx = (key >> 8) - 1;
+  if (idx >= mrPool.cap) return 0;
+  const slot = poolSlot(mrPool, idx);
+  return key != 0 && load<u32>(slot + SLOT_HANDLE) == key ? slot : 0;
+}
+
+export function mrDereg(key: u32): i32 {
+  const slot = mrFind(key);
+  if (!slot) return -EINVAL;
+  arenaFree(mrArena, <usize>load<u64>(slot + MR_ADDR), load<u32>(slot + MR_BLOCK));
+  const pd = pdFind(load<u32>(slot + MR_PD));
+  if (pd) useDec(pd);
+  poolGive(mrPool, (key >> 8) - 1);
+  return 0;
+}
+
+/**
+ * The one bounds check every DMA uses: is [addr, addr + len) inside the MR?
+ * Written without addr + len so 64-bit wrap-around cannot pass.
+ */
+export function mrInRange(slot: usize, addr: u64, len: u64): bool {
+  const start = load<u64>(slot + MR_ADDR);
+  const size = load<u64>(slot + MR_LEN);
+  return addr >= start && len <= size && addr - start <= size - len;
+}
+
+export const MR_OK: i32 = 0;
+export const MR_BAD_KEY: i32 = 1; // unknown/stale key or another PD
+export const MR_BAD_RANGE: i32 = 2;
+export const MR_BAD_ACCESS: i32 = 3;
+
+/**
+ * Validates a DMA through `key` for `len` bytes at `addr`, from PD `pdh`,
+ * needing every bit of `need` (0 for local reads). Zero-length transfers are
+ * not checked by the callers (C9-88), so len 0 here still needs a valid key.
+ */
+export function mrCheck(key: u32, pdh: u32, addr: u64, len: u64, need: u32): i32 {
+  const slot = mrFind(key);
+  if (!slot || load<u32>(slot + MR_PD) != pdh) return MR_BAD_KEY;
+  if ((load<u32>(slot + MR_ACCESS) & need) != need) return MR_BAD_ACCESS;
+  if (!mrInRange(slot, addr, len)) return MR_BAD_RANGE;
+  return MR_OK;
+}

@@ -1,0 +1,33 @@
+// The device configuration record: limits and arena sizes the host writes
+// before dev_open. It stays readable afterwards (the device's attributes).
+
+export const CFG_MAX_PD: usize = 0;
+export const CFG_MAX_MR: usize = 4;
+export const CFG_MAX_CQ: usize = 8;
+export const CFG_MAX_QP: usize = 12;
+export const CFG_MAX_SRQ: usize = 16;
+export const CFG_MAX_AH: usize = 20;
+export const CFG_MAX_QP_WR: usize = 24;
+export const CFG_MAX_CQE: usize = 28;
+export const CFG_MAX_SGE: usize = 32;
+export const CFG_MAX_SRQ_WR: usize = 36;
+export const CFG_MAX_SRQ_SGE: usize = 40;
+export const CFG_MAX_INLINE: usize = 44;
+export const CFG_MR_ARENA: usize = 48; // bytes
+export const CFG_RING_ARENA: usize = 52; // bytes
+export const CFG_QPN_BASE: usize = 56;
+export const CFG_EVENT_CAP: usize = 60; // event ring slots (power of two)
+export const CFG_MAX_RD_ATOM: usize = 64;
+export const CFG_MAX_MTU: usize = 68; // ibv_mtu enum
+export const CFG_GID_COUNT: usize = 72; // valid entries of the GID table
+export const CFG_FLAGS: usize = 76;
+export const CFG_SIZE: u32 = 128;
+
+export const CFG_FLAG_PRIVILEGED_QKEY: u32 = 1; // caller may set qkeys with bit 31 (CAP_NET_RAW)
+
+export const GID_TABLE_LEN: u32 = 16;
+
+export const config: usize = memory.data(CFG_SIZE);
+export const gidTable: usize = memory.data(16 * 16);
+
+@inline export function cfg(off: usize): u32 { return load<u32>(config + off); }

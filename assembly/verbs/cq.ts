@@ -1,0 +1,99 @@
+// Completion queues: a pool slot plus a ring of 64-byte CQEs the device produces
+// and the host consumes without calling into the device. A full CQ is never
+// overwritten: the post fails, CQ_ERR is raised and counted.
+import { EBUSY, EINVAL, ENOMEM } from "../mem/errno";
+import { arenaAlloc, arenaFree } from "../mem/arena";
+import { Pool, poolFind, poolGive, poolInit, poolMint, poolTake, slotIndex, useCount, SLOT_HANDLE } from "../mem/pool";
+import { cfg, CFG_MAX_CQE } from "./config";
+import { count, Counter } from "./counters";
+import { raiseEvent, EVENT_CQ_ERR } from "./events";
+import { nextPow2, ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringProd, ringSetProd, RING_CQ } from "./ring";
+
+// CQ record
+export const CQ_RING: usize = 16; // u32 ring address
+export const CQ_BLOCK: usize = 20; // u32 ring bytes
+export const CQ_CQE: usize = 24; // u32 usable entries (reported cqe)
+export const CQ_FLAGS: usize = 28; // u32 bit 0: overflowed since creation
+export const CQ_NOTIFY: usize = 32; // u32 armed notification (0 none, 1 next, 2 solicited)
+export const CQ_SLOT: u32 = 64;
+export const CQ_FLAG_OVERFLOW: u32 = 1;
+
+// CQE (ibv_wc plus the UD sender's GID), 64 bytes
+export const CQE_WR_ID: usize = 0; // u64
+export const CQE_STATUS: usize = 8; // u32 ibv_wc_status
+export const CQE_OPCODE: usize = 12; // u32 ibv_wc_opcode
+export const CQE_VENDOR_ERR: usize = 16; // u32
+export const CQE_BYTE_LEN: usize = 20; // u32
+export const CQE_IMM_DATA: usize = 24; // u32 imm_data / invalidated_rkey
+export const CQE_QP_NUM: usize = 28; // u32
+export const CQE_SRC_QP: usize = 32; // u32
+export const CQE_WC_FLAGS: usize = 36; // u32 ibv_wc_flags
+export const CQE_PKEY_INDEX: usize = 40; // u16
+export const CQE_SLID: usize = 42; // u16
+export const CQE_SL: usize = 44; // u8
+export const CQE_DLID_PATH_BITS: usize = 45; // u8
+export const CQE_SGID: usize = 48; // 16 bytes: sender GID (UD receives)
+export const CQE_SIZE: u32 = 64;
+
+export const WC_SUCCESS: u32 = 0;
+export const WC_WR_FLUSH_ERR: u32 = 5;
+
+export const cqPool = changetype<Pool>(memory.data(offsetof<Pool>()));
+
+export function cqPoolInit(base: usize, cap: u32): void { poolInit(cqPool, base, CQ_SLOT, cap); }
+
+export function cqCreate(cqe: i32): i32 {
+  // rxe_cq_chk_attr: cqe must be in 1..max_cqe.
+  if (cqe <= 0 || <u32>cqe > cfg(CFG_MAX_CQE)) return -EINVAL;
+  const slots = nextPow2(<u32>cqe);
+  const bytes = ringBytes(slots, CQE_SIZE);
+  const idx = poolTake(cqPool);
+  // rxe's object pools answer "too many objects" with EINVAL (rxe_pool.c).
+  if (idx < 0) return -EINVAL;
+  const ring = arenaAlloc(ringArena, bytes);
+  if (!ring) {
+    poolGive(cqPool, <u32>idx);
+    return -ENOMEM;
+  }
+  const h = poolMint(cqPool, <u32>idx);
+  const slot = cqPool.base + <usize>idx * CQ_SLOT;
+  ringInit(ring, slots, CQE_SIZE, RING_CQ, h);
+  store<u32>(slot + CQ_RING, <u32>ring);
+  store<u32>(slot + CQ_BLOCK, bytes);
+  store<u32>(slot + CQ_CQE, slots);
+  return <i32>h;
+}
+
+export function cqFind(h: u32): usize { return poolFind(cqPool, h); }
+
+export function cqDestroy(h: u32): i32 {
+  const slot = cqFind(h);
+  if (!slot) return -EINVAL;
+  if (useCount(slot)) return -EBUSY; // ib_destroy_cq: still used by a QP
+  arenaFree(ringArena, <usize>load<u32>(slot + CQ_RING), load<u32>(slot + CQ_BLOCK));
+  poolGive(cqPool, slotIndex(cqPool, slot));
+  return 0;
+}
+
+/**
+ * Reserves the next CQE of a CQ and returns its address (zeroed), or 0 when the
+ * CQ is full: then CQ_ERR is raised and nothing is overwritten (rxe_cq_post).
+ * The entry becomes visible to the host only with cqCommit.
+ */
+export function cqReserve(slot: usize): usize {
+  const r = <usize>load<u32>(slot + CQ_RING);
+  if (ringCount(r) >= ringCap(r)) {
+    store<u32>(slot + CQ_FLAGS, load<u32>(slot + CQ_FLAGS) | CQ_FLAG_OVERFLOW);
+    count(Counter.CQ_OVERFLOW);
+    raiseEvent(EVENT_CQ_ERR, load<u32>(slot + SLOT_HANDLE), ringProd(r));
+    return 0;
+  }
+  const e = ringEntry(r, ringProd(r));
+  memory.fill(e, 0, CQE_SIZE);
+  return e;
+}
+
+export function cqCommit(slot: usize): void {
+  const r = <usize>load<u32>(slot + CQ_RING);
+  ringSetProd(r, ringProd(r) + 1);
+}

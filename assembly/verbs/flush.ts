@@ -1,0 +1,53 @@
+// Flushing: when a QP is in ERR every outstanding WQE completes with
+// WR_FLUSH_ERR (wr_id, status, qp_num only), oldest first. If the CQ fills up the
+// rest are retired without completions, as rxe's flush_send_queue does.
+import { count, Counter } from "./counters";
+import { cqCommit, cqFind, cqReserve, CQE_QP_NUM, CQE_STATUS, CQE_WR_ID, WC_WR_FLUSH_ERR } from "./cq";
+import { QP_NUM, QP_RECV_CQ, QP_REQ, QP_RQ, QP_SEND_CQ, QP_SQ } from "./qp";
+import { ringCons, ringEntry, ringProd, ringSetCons } from "./ring";
+import { RWQE_WR_ID, SWQE_WR_ID } from "./wqe";
+
+/** QP_REQ + 8: index of the next SQ WQE the requester will start. */
+export const REQ_WQE_INDEX: usize = 8;
+
+function flushRing(ring: usize, cqh: u32, qpn: u32, wrIdOff: usize): void {
+  const cq = cqFind(cqh);
+  let notify = cq != 0;
+  let c = ringCons(ring);
+  const p = ringProd(ring);
+  while (c != p) {
+    if (notify) {
+      const e = cqReserve(cq);
+      if (e) {
+        store<u64>(e + CQE_WR_ID, load<u64>(ringEntry(ring, c) + wrIdOff));
+        store<u32>(e + CQE_STATUS, WC_WR_FLUSH_ERR);
+        store<u32>(e + CQE_QP_NUM, qpn);
+        cqCommit(cq);
+      } else {
+        notify = false;
+      }
+    }
+    count(Counter.FLUSHED_WQES);
+    c++;
+  }
+  ringSetCons(ring, c);
+}
+
+export function flushSq(q: usize): void {
+  const sq = <usize>load<u32>(q + QP_SQ);
+  flushRing(sq, load<u32>(q + QP_SEND_CQ), load<u32>(q + QP_NUM), SWQE_WR_ID);
+  store<u32>(q + QP_REQ + REQ_WQE_INDEX, ringCons(sq));
+}
+
+export function flushRq(q: usize): void {
+  const rq = <usize>load<u32>(q + QP_RQ);
+  if (rq) flushRing(rq, load<u32>(q + QP_RECV_CQ), load<u32>(q + QP_NUM), RWQE_WR_ID);
+}
+
+/** Drops every WQE without a completion (transition to RESET). */
+export function dropQueues(q: usize): void {
+  const sq = <usize>load<u32>(q + QP_SQ);
+  ringSetCons(sq, ringProd(sq));
+  const rq = <usize>load<u32>(q + QP_RQ);
+  if (rq) ringSetCons(rq, ringProd(rq));
+}

@@ -1,0 +1,53 @@
+// Rings of fixed-size slots in linear memory (SQ, RQ, SRQ, CQ, event ring).
+// Header: line 0 = geometry, line 1 = producer index, line 2 = consumer index,
+// entries from byte 192. Indices are free-running u32 counters masked by the
+// power-of-two capacity; each sits alone on its 64-byte line so a producer and a
+// consumer on two threads never share a cache line. No pointers inside: the
+// layout means the same thing to every thread that maps the memory.
+import { Arena } from "../mem/arena";
+
+export const RING_CAP: usize = 0; // u32 slots (power of two)
+export const RING_SLOT: usize = 4; // u32 bytes per slot (multiple of 16)
+export const RING_KIND: usize = 8; // u32 RingKind
+export const RING_OWNER: usize = 12; // u32 handle of the owning object
+export const RING_PROD: usize = 64; // u32 producer index
+export const RING_CONS: usize = 128; // u32 consumer index
+export const RING_DATA: usize = 192;
+
+export const RING_SQ: u32 = 1;
+export const RING_RQ: u32 = 2;
+export const RING_SRQ: u32 = 3;
+export const RING_CQ: u32 = 4;
+export const RING_EVENT: u32 = 5;
+
+/** Ring storage for every QP, CQ and SRQ comes from this arena. */
+export const ringArena = changetype<Arena>(memory.data(offsetof<Arena>()));
+
+export function nextPow2(n: u32): u32 {
+  if (n <= 1) return 1;
+  return 1 << (32 - clz(n - 1));
+}
+
+export function ringBytes(cap: u32, slot: u32): u32 { return <u32>RING_DATA + cap * slot; }
+
+export function ringInit(r: usize, cap: u32, slot: u32, kind: u32, owner: u32): void {
+  memory.fill(r, 0, RING_DATA);
+  store<u32>(r + RING_CAP, cap);
+  store<u32>(r + RING_SLOT, slot);
+  store<u32>(r + RING_KIND, kind);
+  store<u32>(r + RING_OWNER, owner);
+}
+
+// Index access lives here only: with a shared memory these become atomic.load/
+// atomic.store (the host side already uses Atomics on the same words).
+@inline export function ringProd(r: usize): u32 { return load<u32>(r + RING_PROD); }
+@inline export function ringCons(r: usize): u32 { return load<u32>(r + RING_CONS); }
+@inline export function ringSetProd(r: usize, v: u32): void { store<u32>(r + RING_PROD, v); }
+@inline export function ringSetCons(r: usize, v: u32): void { store<u32>(r + RING_CONS, v); }
+@inline export function ringCap(r: usize): u32 { return load<u32>(r + RING_CAP); }
+@inline export function ringCount(r: usize): u32 { return ringProd(r) - ringCons(r); }
+
+/** Address of the slot that index `i` maps to. */
+@inline export function ringEntry(r: usize, i: u32): usize {
+  return r + RING_DATA + <usize>(i & (load<u32>(r + RING_CAP) - 1)) * load<u32>(r + RING_SLOT);
+}

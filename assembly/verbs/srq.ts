@@ -1,0 +1,112 @@
+// Shared receive queues: a ring of receive WQEs shared by QPs of one PD, with
+// the one-shot limit event (SRQ_LIMIT_REACHED when the count drops below it).
+import { arenaAlloc, arenaFree } from "../mem/arena";
+import { EBUSY, EINVAL, ENOMEM, EOPNOTSUPP } from "../mem/errno";
+import { pdFind } from "../mem/pd";
+import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useCount, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
+import { cfg, CFG_MAX_SRQ_SGE, CFG_MAX_SRQ_WR } from "./config";
+import { raiseEvent, EVENT_SRQ_LIMIT_REACHED } from "./events";
+import { nextPow2, ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringSetCons, RING_SLOT, RING_SRQ } from "./ring";
+import { rqSlotSize } from "./wqe";
+
+export const SRQ_PD: usize = 16; // u32 PD handle
+export const SRQ_RING: usize = 20; // u32 ring address
+export const SRQ_BYTES: usize = 24; // u32 ring bytes
+export const SRQ_MAX_WR: usize = 28; // u32 granted max_wr (ring capacity)
+export const SRQ_MAX_SGE: usize = 32; // u32
+export const SRQ_LIMIT: usize = 36; // u32 armed limit, 0 = disarmed
+export const SRQ_SLOT: u32 = 64;
+
+// srq_create argument (ibv_srq_init_attr.attr)
+export const SRQ_INIT_MAX_WR: usize = 0;
+export const SRQ_INIT_MAX_SGE: usize = 4;
+export const SRQ_INIT_LIMIT: usize = 8;
+
+// ibv_srq_attr_mask
+export const SRQ_ATTR_MAX_WR: u32 = 1;
+export const SRQ_ATTR_LIMIT: u32 = 2;
+
+export const srqPool = changetype<Pool>(memory.data(offsetof<Pool>()));
+
+export function srqPoolInit(base: usize, cap: u32): void { poolInit(srqPool, base, SRQ_SLOT, cap); }
+export function srqFind(h: u32): usize { return h ? poolFind(srqPool, h) : 0; }
+
+/** ibv_create_srq (rxe_srq_chk_init): returns the handle or -errno. */
+export function srqCreate(pdh: u32, init: usize): i32 {
+  const pd = pdFind(pdh);
+  if (!pd) return -EINVAL;
+  const maxWr = load<u32>(init + SRQ_INIT_MAX_WR);
+  const maxSge = load<u32>(init + SRQ_INIT_MAX_SGE);
+  const limit = load<u32>(init + SRQ_INIT_LIMIT);
+  if (maxWr == 0 || maxWr > cfg(CFG_MAX_SRQ_WR)) return -EINVAL;
+  if (maxSge > cfg(CFG_MAX_SRQ_SGE)) return -EINVAL;
+  const cap = nextPow2(maxWr);
+  if (limit > cap) return -EINVAL;
+  const slotSize = rqSlotSize(maxSge);
+  const bytes = ringBytes(cap, slotSize);
+  const idx = poolTake(srqPool);
+  if (idx < 0) return -EINVAL; // rxe_pool.c
+  const ring = arenaAlloc(ringArena, bytes);
+  if (!ring) {
+    poolGive(srqPool, <u32>idx);
+    return -ENOMEM;
+  }
+  const h = poolMint(srqPool, <u32>idx);
+  const s = poolSlot(srqPool, <u32>idx);
+  ringInit(ring, cap, slotSize, RING_SRQ, h);
+  store<u32>(s + SRQ_PD, pdh);
+  store<u32>(s + SRQ_RING, <u32>ring);
+  store<u32>(s + SRQ_BYTES, bytes);
+  store<u32>(s + SRQ_MAX_WR, cap);
+  store<u32>(s + SRQ_MAX_SGE, maxSge);
+  store<u32>(s + SRQ_LIMIT, limit);
+  useInc(pd);
+  return <i32>h;
+}
+
+/** ibv_modify_srq: only the limit can change (resizing is not supported). */
+export function srqModify(h: u32, mask: u32, attr: usize): i32 {
+  const s = srqFind(h);
+  if (!s) return -EINVAL;
+  if (mask & ~(SRQ_ATTR_MAX_WR | SRQ_ATTR_LIMIT)) return -EINVAL;
+  if (mask & SRQ_ATTR_MAX_WR) return -EOPNOTSUPP;
+  if (mask & SRQ_ATTR_LIMIT) {
+    const limit = load<u32>(attr + SRQ_INIT_LIMIT);
+    if (limit > load<u32>(s + SRQ_MAX_WR)) return -EINVAL; // rxe_srq_chk_attr
+    store<u32>(s + SRQ_LIMIT, limit);
+  }
+  return 0;
+}
+
+export function srqDestroy(h: u32): i32 {
+  const s = srqFind(h);
+  if (!s) return -EINVAL;
+  if (useCount(s)) return -EBUSY; // ib core: SRQ still attached to a QP
+  arenaFree(ringArena, <usize>load<u32>(s + SRQ_RING), load<u32>(s + SRQ_BYTES));
+  const pd = pdFind(load<u32>(s + SRQ_PD));
+  if (pd) useDec(pd);
+  poolGive(srqPool, slotIndex(srqPool, s));
+  return 0;
+}
+
+/**
+ * Takes the oldest posted receive WQE, copying it to `dst` (the slot size of the
+ * ring); false when the SRQ is empty. After the take, if the remaining count is
+ * below an armed limit, SRQ_LIMIT_REACHED is raised once and the limit disarmed
+ * (rxe_resp.c get_srq_wqe). Used by the responder.
+ */
+export function srqTake(s: usize, dst: usize): bool {
+  const r = <usize>load<u32>(s + SRQ_RING);
+  if (ringCount(r) == 0) return false;
+  const c = ringCons(r);
+  memory.copy(dst, ringEntry(r, c), load<u32>(r + RING_SLOT));
+  ringSetCons(r, c + 1);
+  const limit = load<u32>(s + SRQ_LIMIT);
+  if (limit && ringCount(r) < limit) {
+    store<u32>(s + SRQ_LIMIT, 0);
+    raiseEvent(EVENT_SRQ_LIMIT_REACHED, load<u32>(s + SLOT_HANDLE), ringCount(r));
+  }
+  return true;
+}
+
+export function srqCapacity(s: usize): u32 { return ringCap(<usize>load<u32>(s + SRQ_RING)); }
