@@ -1,0 +1,416 @@
+// WireCodec: a TypeScript facade over one core instance's wire layer (docs/ABI.md "Wire").
+// Packets are copied into the core's scratch buffer, parsed or emitted there, and the
+// records are read back through DataViews; nothing here knows a header layout except the
+// repr/info record offsets, which the ABI fixes.
+import { instantiateCore, type CoreExports } from "./wasm.js";
+import { ipv4ToString, ipv6ToString, parseIp } from "./addr.js";
+
+/** The numeric wire exports (docs/ABI.md). */
+export interface WireExports {
+  memory: WebAssembly.Memory;
+  wire_buf(): number;
+  wire_buf_cap(): number;
+  wire_repr(): number;
+  wire_info(): number;
+  wire_payload_buf(): number;
+  op_valid(op: number): number;
+  op_mask(op: number): number;
+  op_length(op: number): number;
+  op_offset(op: number, hdr: number): number;
+  op_name(op: number): number;
+  pkt_parse(ptr: number, len: number): number;
+  pkt_parse_udp(ptr: number, len: number): number;
+  pkt_emit(out: number, cap: number): number;
+  pkt_error_name(code: number): number;
+  crc32(ptr: number, len: number, prev: number): number;
+  icrc_packet(ptr: number, len: number): number;
+  psn_add(a: number, b: number): number;
+  psn_cmp(a: number, b: number): number;
+  psn_diff(a: number, b: number): number;
+}
+
+/** Opcode mask bits (docs/ABI.md). */
+export const OpMask = {
+  RETH: 1 << 0, AETH: 1 << 1, ATMETH: 1 << 2, ATMACK: 1 << 3, DETH: 1 << 4, IMMDT: 1 << 5, IETH: 1 << 6, FETH: 1 << 7,
+  REQ: 1 << 8, RESP: 1 << 9, SEND: 1 << 10, WRITE: 1 << 11, READ: 1 << 12, ATOMIC: 1 << 13, FLUSH: 1 << 14,
+  ATOMIC_WRITE: 1 << 15, PAYLOAD: 1 << 16, START: 1 << 17, MIDDLE: 1 << 18, END: 1 << 19, RWR: 1 << 20,
+  COMP: 1 << 21, CNP: 1 << 22,
+} as const;
+
+/** Extension header names by header index (= mask bit). */
+export const HEADER_NAMES = ["RETH", "AETH", "AtomicETH", "AtomicAckETH", "DETH", "ImmDt", "IETH", "FETH"] as const;
+export type HeaderName = (typeof HEADER_NAMES)[number];
+
+export const PARSE_ERRORS = [
+  "OK", "TRUNCATED", "BAD_IP_VERSION", "BAD_IP_HEADER", "NOT_UDP", "NOT_ROCE_PORT", "BAD_UDP_LENGTH",
+  "TRUNCATED_BTH", "BAD_TVER", "UNKNOWN_OPCODE", "TRUNCATED_HEADERS", "BAD_PAYLOAD", "IP_FRAGMENT",
+] as const;
+/** Host-side parse code for a packet longer than wire_buf_cap (never produced by the core). */
+export const PARSE_TOO_LONG = -1;
+
+export interface OpcodeInfo {
+  opcode: number;
+  name: string;
+  transport: "RC" | "UC" | "RD" | "UD" | "CNP";
+  headers: HeaderName[];
+  /** BTH + extension headers, bytes. */
+  length: number;
+  mask: number;
+  /** Offset of each header present, from the BTH start. */
+  offsets: Partial<Record<HeaderName, number>>;
+  flags: {
+    req: boolean; resp: boolean; send: boolean; write: boolean; read: boolean; atomic: boolean; flush: boolean;
+    atomicWrite: boolean; payload: boolean; start: boolean; middle: boolean; end: boolean; rwr: boolean;
+    comp: boolean; cnp: boolean;
+  };
+}
+
+export interface PacketRepr {
+  ipVersion: 4 | 6;
+  src: string;
+  dst: string;
+  ipId: number;
+  ipFlags: number;
+  fragOffset: number;
+  ttl: number;
+  tos: number;
+  flowLabel: number;
+  ipChecksum: number;
+  udpSrcPort: number;
+  udpDstPort: number;
+  udpLength: number;
+  udpChecksum: number;
+  opcode: number;
+  se: number;
+  migReq: number;
+  padCount: number;
+  tver: number;
+  pkey: number;
+  fecn: number;
+  becn: number;
+  resv6: number;
+  destQp: number;
+  ackReq: number;
+  resv7: number;
+  psn: number;
+  reth?: { va: bigint; rkey: number; dmaLength: number };
+  aeth?: { syndrome: number; msn: number };
+  atomicEth?: { va: bigint; rkey: number; swapAdd: bigint; compare: bigint };
+  atomicAckEth?: { origRemoteData: bigint };
+  deth?: { qkey: number; srcQp: number };
+  immDt?: number;
+  ieth?: { rkey: number };
+  feth?: number;
+  payload: Uint8Array;
+  /** The 4 ICRC bytes as on the wire, read big-endian. */
+  icrc: number;
+  icrcExpected: number;
+  icrcOk: boolean;
+}
+
+export interface PacketInfo {
+  bthOffset: number;
+  payloadOffset: number;
+  payloadLength: number;
+  icrcOffset: number;
+  /** Offset of each extension header from the packet start, by header index; -1 when absent. */
+  headerOffsets: number[];
+  /** Bytes of the packet used (IP total length). */
+  packetLength: number;
+}
+
+export type ParseResult =
+  | { ok: true; repr: PacketRepr; info: PacketInfo }
+  | { ok: false; code: number; error: string };
+
+type Parsed = "ipChecksum" | "udpLength" | "padCount" | "icrc" | "icrcExpected" | "icrcOk";
+type Defaulted = "ipVersion" | "ipId" | "ipFlags" | "fragOffset" | "ttl" | "tos" | "flowLabel" | "udpSrcPort"
+  | "udpDstPort" | "udpChecksum" | "se" | "migReq" | "tver" | "pkey" | "fecn" | "becn" | "resv6" | "ackReq"
+  | "resv7" | "psn" | "payload";
+/** What emit needs: the repr minus parsed-only fields; fields with a sensible default are optional. */
+export type PacketSpec = Omit<PacketRepr, Parsed | Defaulted> & Partial<Pick<PacketRepr, Defaulted>>;
+
+/** IP/UDP facts of a datagram received without its headers (for parseUdpPayload). */
+export interface DatagramFacts {
+  src: string;
+  dst: string;
+  ipVersion?: 4 | 6;
+  ipId?: number;
+  ipFlags?: number;
+  fragOffset?: number;
+  ttl?: number;
+  tos?: number;
+  flowLabel?: number;
+  udpSrcPort?: number;
+  udpDstPort?: number;
+  udpChecksum?: number;
+}
+
+export const SPEC_DEFAULTS = {
+  ipId: 0, ipFlags: 2, fragOffset: 0, ttl: 64, tos: 0, flowLabel: 0, udpSrcPort: 0xc000, udpDstPort: 4791,
+  udpChecksum: 0, se: 0, migReq: 0, tver: 0, pkey: 0xffff, fecn: 0, becn: 0, resv6: 0, ackReq: 0, resv7: 0, psn: 0,
+} as const;
+
+// repr record offsets (docs/ABI.md)
+const R = {
+  ipVersion: 0, ipHdrLen: 4, src: 8, dst: 24, ipId: 40, ipFlags: 44, fragOffset: 48, ttl: 52, tos: 56,
+  flowLabel: 60, ipChecksum: 64, udpSrcPort: 68, udpDstPort: 72, udpLength: 76, udpChecksum: 80, opcode: 84,
+  se: 88, migReq: 92, padCount: 96, tver: 100, pkey: 104, fecn: 108, becn: 112, resv6: 116, destQp: 120,
+  ackReq: 124, resv7: 128, psn: 132, rethVa: 136, rethRkey: 144, rethLen: 148, aethSyndrome: 152, aethMsn: 156,
+  atmVa: 160, atmRkey: 168, atmSwapAdd: 176, atmCompare: 184, atmackOrig: 192, dethQkey: 200, dethSrcQp: 204,
+  immDt: 208, iethRkey: 212, feth: 216, payloadPtr: 220, payloadLen: 224, icrc: 228, icrcExpected: 232,
+  ipTotalLen: 236, ipNext: 240,
+} as const;
+const REPR_SIZE = 256;
+const I = { status: 0, bthOff: 4, payloadOff: 8, payloadLen: 12, icrcOff: 16, hdrOff: 20, packetLen: 52 } as const;
+
+const SIMPLE_FIELDS = [
+  "ipId", "ipFlags", "fragOffset", "ttl", "tos", "flowLabel", "udpSrcPort", "udpDstPort", "udpChecksum", "se",
+  "migReq", "tver", "pkey", "fecn", "becn", "resv6", "ackReq", "resv7", "psn",
+] as const;
+
+const TRANSPORTS = ["RC", "UC", "RD", "UD", "CNP"] as const;
+
+export class WireCodec {
+  readonly core: CoreExports;
+  private readonly x: WireExports;
+  readonly bufPtr: number;
+  readonly bufCap: number;
+  private readonly reprPtr: number;
+  private readonly infoPtr: number;
+  private readonly payloadPtr: number;
+  private readonly opcodes: (OpcodeInfo | undefined)[] = [];
+
+  constructor(core: CoreExports) {
+    this.core = core;
+    this.x = core as unknown as WireExports;
+    this.bufPtr = this.x.wire_buf();
+    this.bufCap = this.x.wire_buf_cap();
+    this.reprPtr = this.x.wire_repr();
+    this.infoPtr = this.x.wire_info();
+    this.payloadPtr = this.x.wire_payload_buf();
+    for (let op = 0; op < 256; op++) this.opcodes.push(this.x.op_valid(op) ? this.readOpcode(op) : undefined);
+  }
+
+  static async create(mod: WebAssembly.Module): Promise<WireCodec> {
+    return new WireCodec(await instantiateCore(mod));
+  }
+
+  private get u8(): Uint8Array { return new Uint8Array(this.x.memory.buffer); }
+  private get dv(): DataView { return new DataView(this.x.memory.buffer); }
+
+  private cstring(ptr: number): string {
+    const m = this.u8;
+    let s = "";
+    for (let p = ptr; m[p] !== 0 && p < m.length; p++) s += String.fromCharCode(m[p]!);
+    return s;
+  }
+
+  private readOpcode(op: number): OpcodeInfo {
+    const mask = this.x.op_mask(op) >>> 0;
+    const offsets: Partial<Record<HeaderName, number>> = {};
+    const present: [HeaderName, number][] = [];
+    HEADER_NAMES.forEach((name, h) => {
+      const o = this.x.op_offset(op, h);
+      if (o >= 0) { offsets[name] = o; present.push([name, o]); }
+    });
+    present.sort((a, b) => a[1] - b[1]);
+    const b = (m: number) => (mask & m) !== 0;
+    return {
+      opcode: op,
+      name: this.cstring(this.x.op_name(op)),
+      transport: TRANSPORTS[Math.min(op >> 5, 4)]!,
+      headers: present.map((p) => p[0]),
+      length: this.x.op_length(op),
+      mask,
+      offsets,
+      flags: {
+        req: b(OpMask.REQ), resp: b(OpMask.RESP), send: b(OpMask.SEND), write: b(OpMask.WRITE), read: b(OpMask.READ),
+        atomic: b(OpMask.ATOMIC), flush: b(OpMask.FLUSH), atomicWrite: b(OpMask.ATOMIC_WRITE), payload: b(OpMask.PAYLOAD),
+        start: b(OpMask.START), middle: b(OpMask.MIDDLE), end: b(OpMask.END), rwr: b(OpMask.RWR), comp: b(OpMask.COMP),
+        cnp: b(OpMask.CNP),
+      },
+    };
+  }
+
+  /** The opcode table entry, or undefined for an opcode the device does not know. */
+  opcode(op: number): OpcodeInfo | undefined {
+    return Number.isInteger(op) && op >= 0 && op < 256 ? this.opcodes[op] : undefined;
+  }
+
+  errorName(code: number): string {
+    return this.cstring(this.x.pkt_error_name(code >>> 0));
+  }
+
+  /** Parses one IPv4/IPv6 RoCEv2 packet (IP header first). */
+  parse(packet: Uint8Array): ParseResult {
+    if (packet.length > this.bufCap) {
+      return { ok: false, code: PARSE_TOO_LONG, error: `PACKET_TOO_LONG: ${packet.length} bytes > wire_buf_cap ${this.bufCap}` };
+    }
+    this.u8.set(packet, this.bufPtr);
+    const code = this.x.pkt_parse(this.bufPtr, packet.length) >>> 0;
+    if (code !== 0) return { ok: false, code, error: this.errorName(code) };
+    return { ok: true, repr: this.readRepr(), info: this.readInfo() };
+  }
+
+  /** Parses a bare UDP payload (BTH .. ICRC) with the IP/UDP facts it arrived with. */
+  parseUdpPayload(payload: Uint8Array, facts: DatagramFacts): ParseResult {
+    if (payload.length > this.bufCap) {
+      return { ok: false, code: PARSE_TOO_LONG, error: `PACKET_TOO_LONG: ${payload.length} bytes > wire_buf_cap ${this.bufCap}` };
+    }
+    const version = this.writeAddresses(facts.src, facts.dst, facts.ipVersion);
+    const dv = this.dv;
+    const r = this.reprPtr;
+    for (const f of ["ipId", "ipFlags", "fragOffset", "ttl", "tos", "flowLabel", "udpSrcPort", "udpDstPort", "udpChecksum"] as const) {
+      dv.setUint32(r + R[f], facts[f] ?? SPEC_DEFAULTS[f], true);
+    }
+    dv.setUint32(r + R.ipVersion, version, true);
+    this.u8.set(payload, this.bufPtr);
+    const code = this.x.pkt_parse_udp(this.bufPtr, payload.length) >>> 0;
+    if (code !== 0) return { ok: false, code, error: this.errorName(code) };
+    return { ok: true, repr: this.readRepr(), info: this.readInfo() };
+  }
+
+  private writeAddresses(src: string, dst: string, want?: 4 | 6): 4 | 6 {
+    const s = parseIp(src);
+    const d = parseIp(dst);
+    if (!s) throw new Error(`bad source address: ${src}`);
+    if (!d) throw new Error(`bad destination address: ${dst}`);
+    if (s.version !== d.version) throw new Error(`address families differ: ${src} / ${dst}`);
+    if (want !== undefined && want !== s.version) throw new Error(`ipVersion ${want} but addresses are IPv${s.version}`);
+    const m = this.u8;
+    const r = this.reprPtr;
+    m.fill(0, r + R.src, r + R.src + 32);
+    m.set(s.bytes, r + R.src);
+    m.set(d.bytes, r + R.dst);
+    return s.version;
+  }
+
+  private readRepr(): PacketRepr {
+    const dv = this.dv;
+    const m = this.u8;
+    const r = this.reprPtr;
+    const u32 = (o: number) => dv.getUint32(r + o, true);
+    const u64 = (o: number) => dv.getBigUint64(r + o, true);
+    const ipVersion = u32(R.ipVersion) as 4 | 6;
+    const opcode = u32(R.opcode);
+    const mask = this.x.op_mask(opcode) >>> 0;
+    const payloadPtr = u32(R.payloadPtr);
+    const payloadLen = u32(R.payloadLen);
+    const repr: PacketRepr = {
+      ipVersion,
+      src: ipVersion === 4 ? ipv4ToString(m, r + R.src) : ipv6ToString(m, r + R.src),
+      dst: ipVersion === 4 ? ipv4ToString(m, r + R.dst) : ipv6ToString(m, r + R.dst),
+      ipId: u32(R.ipId), ipFlags: u32(R.ipFlags), fragOffset: u32(R.fragOffset), ttl: u32(R.ttl), tos: u32(R.tos),
+      flowLabel: u32(R.flowLabel), ipChecksum: u32(R.ipChecksum), udpSrcPort: u32(R.udpSrcPort),
+      udpDstPort: u32(R.udpDstPort), udpLength: u32(R.udpLength), udpChecksum: u32(R.udpChecksum), opcode,
+      se: u32(R.se), migReq: u32(R.migReq), padCount: u32(R.padCount), tver: u32(R.tver), pkey: u32(R.pkey),
+      fecn: u32(R.fecn), becn: u32(R.becn), resv6: u32(R.resv6), destQp: u32(R.destQp), ackReq: u32(R.ackReq),
+      resv7: u32(R.resv7), psn: u32(R.psn),
+      payload: m.slice(payloadPtr, payloadPtr + payloadLen),
+      icrc: u32(R.icrc), icrcExpected: u32(R.icrcExpected), icrcOk: u32(R.icrc) === u32(R.icrcExpected),
+    };
+    if (mask & OpMask.RETH) repr.reth = { va: u64(R.rethVa), rkey: u32(R.rethRkey), dmaLength: u32(R.rethLen) };
+    if (mask & OpMask.AETH) repr.aeth = { syndrome: u32(R.aethSyndrome), msn: u32(R.aethMsn) };
+    if (mask & OpMask.ATMETH) {
+      repr.atomicEth = { va: u64(R.atmVa), rkey: u32(R.atmRkey), swapAdd: u64(R.atmSwapAdd), compare: u64(R.atmCompare) };
+    }
+    if (mask & OpMask.ATMACK) repr.atomicAckEth = { origRemoteData: u64(R.atmackOrig) };
+    if (mask & OpMask.DETH) repr.deth = { qkey: u32(R.dethQkey), srcQp: u32(R.dethSrcQp) };
+    if (mask & OpMask.IMMDT) repr.immDt = u32(R.immDt);
+    if (mask & OpMask.IETH) repr.ieth = { rkey: u32(R.iethRkey) };
+    if (mask & OpMask.FETH) repr.feth = u32(R.feth);
+    return repr;
+  }
+
+  private readInfo(): PacketInfo {
+    const dv = this.dv;
+    const i = this.infoPtr;
+    const headerOffsets: number[] = [];
+    for (let h = 0; h < 8; h++) headerOffsets.push(dv.getInt32(i + I.hdrOff + 4 * h, true));
+    return {
+      bthOffset: dv.getUint32(i + I.bthOff, true),
+      payloadOffset: dv.getUint32(i + I.payloadOff, true),
+      payloadLength: dv.getUint32(i + I.payloadLen, true),
+      icrcOffset: dv.getUint32(i + I.icrcOff, true),
+      headerOffsets,
+      packetLength: dv.getUint32(i + I.packetLen, true),
+    };
+  }
+
+  /** Builds a packet (IP + UDP + BTH + headers + payload + pad + ICRC); returns a copy. Throws on a bad spec. */
+  emit(spec: PacketSpec): Uint8Array {
+    const info = this.opcode(spec.opcode);
+    if (!info) throw new Error(`emit: UNKNOWN_OPCODE ${spec.opcode}`);
+    const payload = spec.payload ?? new Uint8Array(0);
+    if (payload.length > this.bufCap) throw new Error(`emit: payload of ${payload.length} bytes > ${this.bufCap}`);
+    const version = this.writeAddresses(spec.src, spec.dst, spec.ipVersion);
+    const m = this.u8;
+    const dv = this.dv;
+    const r = this.reprPtr;
+    m.fill(0, r + R.ipId, r + REPR_SIZE);
+    const w32 = (o: number, v: number) => dv.setUint32(r + o, v >>> 0, true);
+    const w64 = (o: number, v: bigint) => dv.setBigUint64(r + o, BigInt.asUintN(64, v), true);
+    w32(R.ipVersion, version);
+    for (const f of SIMPLE_FIELDS) w32(R[f], spec[f] ?? SPEC_DEFAULTS[f]);
+    w32(R.opcode, spec.opcode);
+    w32(R.destQp, spec.destQp);
+    const need = (name: HeaderName, v: unknown) => {
+      if (info.offsets[name] !== undefined && v === undefined) throw new Error(`emit: ${info.name} needs ${name}`);
+    };
+    need("RETH", spec.reth); need("AETH", spec.aeth); need("AtomicETH", spec.atomicEth);
+    need("AtomicAckETH", spec.atomicAckEth); need("DETH", spec.deth); need("ImmDt", spec.immDt);
+    need("IETH", spec.ieth); need("FETH", spec.feth);
+    if (spec.reth) { w64(R.rethVa, spec.reth.va); w32(R.rethRkey, spec.reth.rkey); w32(R.rethLen, spec.reth.dmaLength); }
+    if (spec.aeth) { w32(R.aethSyndrome, spec.aeth.syndrome); w32(R.aethMsn, spec.aeth.msn); }
+    if (spec.atomicEth) {
+      w64(R.atmVa, spec.atomicEth.va); w32(R.atmRkey, spec.atomicEth.rkey);
+      w64(R.atmSwapAdd, spec.atomicEth.swapAdd); w64(R.atmCompare, spec.atomicEth.compare);
+    }
+    if (spec.atomicAckEth) w64(R.atmackOrig, spec.atomicAckEth.origRemoteData);
+    if (spec.deth) { w32(R.dethQkey, spec.deth.qkey); w32(R.dethSrcQp, spec.deth.srcQp); }
+    if (spec.immDt !== undefined) w32(R.immDt, spec.immDt);
+    if (spec.ieth) w32(R.iethRkey, spec.ieth.rkey);
+    if (spec.feth !== undefined) w32(R.feth, spec.feth);
+    m.set(payload, this.payloadPtr);
+    w32(R.payloadPtr, this.payloadPtr);
+    w32(R.payloadLen, payload.length);
+    const n = this.x.pkt_emit(this.bufPtr, this.bufCap);
+    if (n < 0) throw new Error(`emit: ${this.errorName(n)} (${n})`);
+    return this.u8.slice(this.bufPtr, this.bufPtr + n);
+  }
+
+  /** zlib-compatible CRC-32, continuing from `prev` (0 to start). */
+  crc32(data: Uint8Array, prev = 0): number {
+    let crc = prev >>> 0;
+    if (data.length === 0) return this.x.crc32(this.bufPtr, 0, crc) >>> 0;
+    for (let off = 0; off < data.length; off += this.bufCap) {
+      const chunk = data.subarray(off, off + this.bufCap);
+      this.u8.set(chunk, this.bufPtr);
+      crc = this.x.crc32(this.bufPtr, chunk.length, crc) >>> 0;
+    }
+    return crc;
+  }
+
+  /** CRC-32 of the first len bytes already in the scratch buffer (see `scratch`): no copy. */
+  crc32Resident(len: number, prev = 0): number {
+    if (len > this.bufCap) throw new RangeError(`crc32Resident: ${len} > ${this.bufCap}`);
+    return this.x.crc32(this.bufPtr, len, prev >>> 0) >>> 0;
+  }
+
+  /** A view of the core's scratch packet buffer (wire_buf_cap bytes). */
+  scratch(): Uint8Array {
+    return new Uint8Array(this.x.memory.buffer, this.bufPtr, this.bufCap);
+  }
+
+  /** The ICRC a full IP packet (its last 4 bytes being the ICRC) should carry, wire bytes read big-endian. */
+  icrc(packet: Uint8Array): number {
+    if (packet.length > this.bufCap) throw new RangeError(`icrc: ${packet.length} bytes > wire_buf_cap ${this.bufCap}`);
+    this.u8.set(packet, this.bufPtr);
+    return this.x.icrc_packet(this.bufPtr, packet.length) >>> 0;
+  }
+
+  psnAdd(a: number, b: number): number { return this.x.psn_add(a, b) >>> 0; }
+  psnCmp(a: number, b: number): number { return this.x.psn_cmp(a, b); }
+  psnDiff(a: number, b: number): number { return this.x.psn_diff(a, b); }
+}
