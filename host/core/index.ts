@@ -2,3 +2,7 @@
 export { instantiateCore, CoreAbort, type CoreExports } from "./wasm.js";
 export * from "./wire.js";
 export * from "./addr.js";
+export * from "./pcap.js";
+export { extractIp, notRoce, ROCE_PORT, type Extracted } from "./ip-extract.js";
+export * from "./decode.js";
+export { parseHex, toHex, HexError } from "./hex.js";
