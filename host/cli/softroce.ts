@@ -1,4 +1,42 @@
 // The softroce command: dispatches to one module per subcommand.
-const [cmd] = process.argv.slice(2);
-process.stderr.write(`softroce: unknown command '${cmd ?? ""}'\n`);
-process.exit(2);
+import { type Command, processIo, runCommand } from "./command.js";
+import { decodeCommand } from "./decode.js";
+import { demoCommand } from "./demo.js";
+
+const COMMANDS: readonly Command[] = [decodeCommand, demoCommand];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    "usage: softroce <command> [flags]",
+    "",
+    "commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    "",
+    "'softroce <command> --help' describes a command's flags.",
+    "",
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === "--help" || name === "-h" || name === "help") {
+    processIo.out(usage());
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    processIo.err(name === undefined ? "softroce: no command given\n" : `softroce: unknown command '${name}'\n`);
+    processIo.err(usage());
+    return 2;
+  }
+  return runCommand(cmd, rest, processIo);
+}
+
+// A closed pipe (`softroce decode ... | head`) ends the output, not the process with a trace.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,111 @@
+// A small strict argument parser for the softroce subcommands: long (--name, --name=value) and
+// short (-n value, -nvalue) flags, typed and validated values, unknown flags are errors.
+
+/** Bad command line: the CLI prints the message on one line and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export interface FlagSpec {
+  name: string;
+  short?: string;
+  type: "boolean" | "string" | "int";
+  help: string;
+  /** Shown in help as --name <valueName>. */
+  valueName?: string;
+  /** Allowed values for a string flag. */
+  choices?: readonly string[];
+  /** Inclusive bounds for an int flag. */
+  min?: number;
+  max?: number;
+  default?: string | number | boolean;
+}
+
+export type FlagValue = string | number | boolean;
+
+export interface ParsedArgs {
+  flags: Record<string, FlagValue | undefined>;
+  positionals: string[];
+}
+
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], maxPositionals = 0): ParsedArgs {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
+  const flags: Record<string, FlagValue | undefined> = {};
+  const seen = new Set<string>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    let spec: FlagSpec | undefined;
+    let inline: string | undefined;
+    let shown: string;
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    } else if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      if (eq >= 0) inline = arg.slice(eq + 1);
+      shown = `--${name}`;
+      spec = byName.get(name);
+    } else if (arg.startsWith("-") && arg.length > 1) {
+      shown = arg.slice(0, 2);
+      spec = byShort.get(arg[1]);
+      if (arg.length > 2) inline = arg[2] === "=" ? arg.slice(3) : arg.slice(2);
+    } else {
+      positionals.push(arg);
+      continue;
+    }
+    if (!spec) throw new UsageError(`unknown flag ${shown}`);
+    if (seen.has(spec.name)) throw new UsageError(`--${spec.name} given twice`);
+    seen.add(spec.name);
+    if (spec.type === "boolean") {
+      if (inline !== undefined) throw new UsageError(`${shown} takes no value`);
+      flags[spec.name] = true;
+      continue;
+    }
+    let raw = inline;
+    if (raw === undefined) {
+      if (i + 1 >= argv.length) throw new UsageError(`${shown} needs a value${spec.valueName ? ` (${spec.valueName})` : ""}`);
+      raw = argv[++i];
+    }
+    flags[spec.name] = checkValue(spec, raw);
+  }
+  if (positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument '${positionals[maxPositionals]}'`);
+  }
+  for (const s of specs) if (flags[s.name] === undefined && s.default !== undefined) flags[s.name] = s.default;
+  return { flags, positionals };
+}
+
+function checkValue(spec: FlagSpec, raw: string): FlagValue {
+  if (spec.type === "int") {
+    if (!/^-?\d+$/.test(raw.trim())) throw new UsageError(`--${spec.name} wants an integer, got '${raw}'`);
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n)) throw new UsageError(`--${spec.name} ${raw} is out of range`);
+    if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${spec.name} must be at least ${spec.min}, got ${n}`);
+    if (spec.max !== undefined && n > spec.max) throw new UsageError(`--${spec.name} must be at most ${spec.max}, got ${n}`);
+    return n;
+  }
+  if (spec.choices && !spec.choices.includes(raw)) {
+    throw new UsageError(`--${spec.name} must be one of ${spec.choices.join(", ")}, got '${raw}'`);
+  }
+  if (raw === "") throw new UsageError(`--${spec.name} needs a non-empty value`);
+  return raw;
+}
+
+/** Help lines for a flag table, aligned. */
+export function formatFlags(specs: readonly FlagSpec[]): string {
+  const left = specs.map((s) => {
+    const v = s.type === "boolean" ? "" : ` <${s.valueName ?? (s.type === "int" ? "n" : "value")}>`;
+    return `  ${s.short ? `-${s.short}, ` : "    "}--${s.name}${v}`;
+  });
+  const width = Math.max(...left.map((l) => l.length)) + 2;
+  return specs
+    .map((s, i) => {
+      const extra = s.choices ? ` (${s.choices.join("|")})` : "";
+      const def = s.default !== undefined && s.type !== "boolean" ? ` [default: ${s.default}]` : "";
+      return left[i].padEnd(width) + s.help + extra + def;
+    })
+    .join("\n");
+}
