@@ -10,7 +10,7 @@ import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import { type Command, InputError, type Io } from "./command.js";
 
 const FLAGS: FlagSpec[] = [
-  { name: "hex", short: "x", type: "string", valueName: "hex", help: "one packet as hex, starting at the IP header (see --link)" },
+  { name: "hex", short: "x", type: "string", valueName: "hex", help: "one packet as hex, starting at the IP header (see --link); - reads stdin" },
   { name: "pcap", short: "r", type: "string", valueName: "file", help: "a pcap (µs or ns) or pcapng capture; linktypes 1, 101, 228, 229" },
   { name: "link", type: "string", choices: ["ip", "eth"], default: "ip", help: "what --hex starts with" },
   { name: "json", short: "j", type: "boolean", help: "one JSON object per packet and line instead of text trees" },
@@ -47,8 +47,9 @@ export const decodeCommand: Command = {
 
     if (hex !== undefined) {
       let bytes: Uint8Array;
+      const text = hex === "-" ? await readStdin() : hex;
       try {
-        bytes = parseHex(hex);
+        bytes = parseHex(text);
       } catch (e) {
         if (e instanceof HexError) throw new InputError(e.message);
         throw e;
@@ -85,6 +86,10 @@ export const decodeCommand: Command = {
         roce++;
         const d = decodePacket(codec, rec.data, { frame: rec.index, tsNanos: rec.tsNanos });
         if (!d.ok) bad++;
+        if (d.error !== undefined && rec.frame.length < rec.origLen) {
+          d.error += ` (the capture kept ${rec.frame.length} of ${rec.origLen} bytes)`;
+          d.record.error = d.error;
+        }
         emit(d);
       }
     } catch (e) {
@@ -95,6 +100,12 @@ export const decodeCommand: Command = {
     return bad === 0 ? 0 : 1;
   },
 };
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 async function loadCodec(): Promise<WireCodec> {
   let mod: WebAssembly.Module;

@@ -37,7 +37,11 @@ beforeAll(async () => {
 });
 
 function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
+  return runWithInput(undefined, ...args);
+}
+
+function runWithInput(input: string | undefined, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 20_000, input });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -90,6 +94,12 @@ describe("softroce decode --hex", () => {
     expect(JSON.parse(r.out).error).toBe("not an IP packet: ethertype 0x0806 (ARP)");
   });
 
+  it("reads the hex from stdin with --hex -", () => {
+    const r = runWithInput(ACK_IP.replace(/(..)/g, "$1 ") + "\n", "decode", "--json", "--hex", "-");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ "infiniband.bth.opcode": 17, icrc_ok: true });
+  });
+
   it("odd-length hex: exit 2, one line", () => {
     expectOneLineFailure(run("decode", "--hex", "450"), "softroce decode: odd number of hex digits (3)");
   });
@@ -129,6 +139,44 @@ describe("softroce decode --pcap", () => {
     expect(r.out.match(/^Frame \d+: /gm)!.length).toBe(6);
     expect(r.out).toContain("IPv6 fd00:4791::3 -> fd00:4791::2");
     expect(r.out).toContain("  infiniband.deth.q_key: 0x11111111 (286331153)\n");
+  });
+
+  it("a pcapng and an ns pcap decode like the pcap they were made from", () => {
+    for (const [other, original] of [
+      ["pcapng/rc-read-only.pcapng", "captures/rc-read-only.pcap"],
+      ["pcapng/ud-send-v6.ns.pcap", "captures/ud-send-v6.pcap"],
+    ]) {
+      const a = run("decode", "--json", "--pcap", join(ROOT, "test/fixtures", other));
+      const b = run("decode", "--json", "--pcap", join(ROOT, "test/fixtures", original));
+      expect(a.code).toBe(0);
+      expect(a.out.split("\n").length).toBeGreaterThan(6);
+      expect(a.out).toBe(b.out);
+      expect(a.err).toBe(b.err);
+    }
+  });
+
+  it("a frame cut short by the capture's snaplen: counted bad, the error says so", () => {
+    const recs = readCaptureAll(new Uint8Array(readFileSync(join(CAPTURES, "rc-write-only.pcap"))));
+    const write = recs.find((r) => r.data && r.data[9] === 17 && r.data.length > 500)!;
+    // a 100-byte snaplen as `tcpdump -s 100` would write it: caplen 100, original length kept
+    const head = new Uint8Array(24);
+    const hv = new DataView(head.buffer);
+    hv.setUint32(0, 0xa1b2c3d4, true);
+    hv.setUint16(4, 2, true);
+    hv.setUint16(6, 4, true);
+    hv.setUint32(16, 100, true);
+    hv.setUint32(20, 1, true);
+    const rec = new Uint8Array(16 + 100);
+    const rv = new DataView(rec.buffer);
+    rv.setUint32(8, 100, true);
+    rv.setUint32(12, write.frame.length, true);
+    rec.set(write.frame.subarray(0, 100), 16);
+    const file = join(tmp, "snapped.pcap");
+    writeFileSync(file, Buffer.concat([head, rec]));
+    const r = run("decode", "--json", "--pcap", file);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("1 RoCE packets, 0 skipped (not RoCEv2), 1 bad (malformed or bad ICRC)\n");
+    expect(JSON.parse(r.out).error).toMatch(new RegExp(`^TRUNCATED.*\\(the capture kept 100 of ${write.frame.length} bytes\\)$`));
   });
 
   it("counts a bad-ICRC packet and exits 1", () => {

@@ -287,6 +287,26 @@ describe("fixture captures", () => {
   }
 });
 
+describe("the same captures as editcap writes them (pcapng, ns pcap)", () => {
+  const other = (name: string) => new Uint8Array(readFileSync(new URL(`../fixtures/pcapng/${name}`, import.meta.url)));
+  for (const [file, original] of [
+    ["rc-read-only.pcapng", "rc-read-only.pcap"],
+    ["ud-send-v6.ns.pcap", "ud-send-v6.pcap"],
+  ]) {
+    it(`${file} holds the frames and times of ${original}`, () => {
+      const a = readCaptureAll(other(file));
+      const b = readCaptureAll(fixture(original));
+      expect(a.length).toBe(b.length);
+      a.forEach((r, i) => {
+        expect(r.tsNanos).toBe(b[i].tsNanos);
+        expect(r.linktype).toBe(1);
+        expect(r.origLen).toBe(b[i].origLen);
+        expect(Array.from(r.frame)).toEqual(Array.from(b[i].frame));
+      });
+    });
+  }
+});
+
 describe("broken captures", () => {
   const good = fixture("rc-write-only.pcap");
 
