@@ -101,6 +101,34 @@ export class PcapWriter {
   }
 }
 
+/**
+ * Collects a capture in memory as chunks: `new Blob(c.chunks)` in a browser, or `bytes()`.
+ * The header is the first chunk.
+ */
+export class PcapCollector {
+  readonly writer: PcapWriter;
+  readonly chunks: Uint8Array[];
+  private count = 0;
+
+  constructor(opts: PcapWriterOptions = {}) {
+    this.writer = new PcapWriter(opts);
+    this.chunks = [this.writer.header()];
+  }
+
+  add(packet: Uint8Array, tsMicros: number | bigint): void {
+    this.chunks.push(this.writer.record(packet, tsMicros));
+    this.count++;
+  }
+
+  get packets(): number {
+    return this.count;
+  }
+
+  bytes(): Uint8Array {
+    return concat(this.chunks);
+  }
+}
+
 /** The linktype a set of packets fits best: 228 if all IPv4, 229 if all IPv6, else 101. */
 export function linktypeFor(packets: Iterable<Uint8Array>): number {
   let v4 = false;

@@ -5,6 +5,7 @@ import {
   type CaptureRecord,
   concat,
   linktypeFor,
+  PcapCollector,
   PcapError,
   PcapWriter,
   readCapture,
@@ -89,6 +90,15 @@ describe("pcap writer -> reader", () => {
     expect(() => new PcapWriter({ linktype: 229 }).record(ipv4(1), 0)).toThrow("IPv4 packet in an IPv6 (229) capture");
     expect(() => new PcapWriter({ linktype: 101 }).record(new Uint8Array([0x12]), 0)).toThrow("not an IP packet");
     expect(() => new PcapWriter({ linktype: 105 })).toThrow("cannot write linktype 105");
+  });
+
+  it("collects chunks that concatenate to the same file", () => {
+    const c = new PcapCollector({ linktype: 101 });
+    c.add(ipv4(1), 10);
+    c.add(ipv6(), 20n);
+    expect(c.packets).toBe(2);
+    expect(c.chunks.length).toBe(3);
+    expect(Array.from(c.bytes())).toEqual(Array.from(writePcap([{ data: ipv4(1), tsMicros: 10 }, { data: ipv6(), tsMicros: 20 }])));
   });
 
   it("picks the linktype from the packets in writePcap", () => {
