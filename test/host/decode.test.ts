@@ -235,3 +235,36 @@ describe("decode agrees with tshark on every fixture packet", () => {
     });
   }
 });
+
+describe("mutated packets never crash the decoder", () => {
+  it("3000 seeded mutations and truncations of fixture packets: a record every time", () => {
+    const pool = [...ipOf("rc-atomic").values(), ...ipOf("ud-send-v6").values(), ...ipOf("rc-read").values()]
+      .filter((r) => r.data && notRoce(r.data) === undefined)
+      .map((r) => r.data!);
+    let x = 0x1234567;
+    const rand = (n: number) => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x % n;
+    };
+    const seen = { ok: 0, badIcrc: 0, error: 0 };
+    for (let i = 0; i < 3000; i++) {
+      const src = pool[rand(pool.length)];
+      const p = src.slice(0, rand(4) === 0 ? rand(src.length) : src.length);
+      for (let k = rand(3); k > 0 && p.length; k--) p[rand(Math.min(p.length, 80))] ^= 1 << rand(8);
+      const d = decodePacket(codec, p, { frame: i + 1 });
+      expect(d.record["frame.number"]).toBe(i + 1);
+      expect(formatTree(d)).toMatch(/^Frame \d+/);
+      JSON.parse(JSON.stringify(d.record));
+      if (d.error !== undefined) seen.error++;
+      else if (d.ok) seen.ok++;
+      else seen.badIcrc++;
+    }
+    expect(seen.ok).toBeGreaterThan(100);
+    expect(seen.badIcrc).toBeGreaterThan(100);
+    expect(seen.error).toBeGreaterThan(100);
+  });
+});

@@ -361,3 +361,41 @@ describe("broken captures", () => {
     expect(() => readCaptureAll(bad)).toThrow("unsupported pcap version 3.4");
   });
 });
+
+// xorshift32: deterministic mutations
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return (n: number) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}
+
+describe("mutated captures never crash the reader", () => {
+  const sources = [fixture("rc-write-only.pcap"), new Uint8Array(readFileSync(new URL("../fixtures/pcapng/rc-read-only.pcapng", import.meta.url)))];
+  it("2000 seeded mutations: records or a PcapError, nothing else", () => {
+    const rand = rng(0x5eed);
+    let errors = 0;
+    let records = 0;
+    for (let i = 0; i < 2000; i++) {
+      const f = sources[i % 2].slice(0, 200 + rand(sources[i % 2].length));
+      for (let k = 1 + rand(8); k > 0; k--) f[rand(Math.min(f.length, 400))] = rand(256);
+      try {
+        for (const r of readCapture(f)) {
+          records++;
+          expect(r.frame.length).toBeLessThanOrEqual(f.length);
+        }
+      } catch (e) {
+        if (!(e instanceof PcapError)) throw e;
+        expect(e.message).not.toContain("\n");
+        errors++;
+      }
+    }
+    expect(errors).toBeGreaterThan(100);
+    expect(records).toBeGreaterThan(1000);
+  });
+});
