@@ -1,7 +1,7 @@
 // One RoCEv2 packet -> a flat JSON record with Wireshark's field names (ours where Wireshark has
 // none) and a compact text tree built from the same record. Parsing itself is the wasm wire
 // layer's (WireCodec); this file only names and formats.
-import type { PacketRepr, WireCodec } from "./wire.js";
+import type { HeaderName, PacketRepr, WireCodec } from "./wire.js";
 
 export type FieldValue = string | number | boolean;
 /** Flat record: integers as numbers, 64-bit values and ICRCs as "0x…" strings. */
@@ -52,7 +52,8 @@ export function decodePacket(codec: WireCodec, packet: Uint8Array, meta: PacketM
     rec.error = error;
     return { record: rec, ok: false, error };
   }
-  addFields(rec, res.repr, codec.opcode(res.repr.opcode)?.name);
+  const op = codec.opcode(res.repr.opcode);
+  addFields(rec, res.repr, op?.name, op?.headers);
   return { record: rec, ok: res.repr.icrcOk };
 }
 
@@ -81,7 +82,48 @@ function bthOffset(p: Uint8Array): number | undefined {
   return undefined;
 }
 
-function addFields(rec: PacketRecord, r: PacketRepr, opName: string | undefined): void {
+/** Each extension header's fields; a header the packet lacks adds nothing. */
+const EXT_FIELDS: Record<HeaderName, (rec: PacketRecord, r: PacketRepr) => void> = {
+  RETH(rec, r) {
+    if (!r.reth) return;
+    rec["infiniband.reth.va"] = hex64(r.reth.va);
+    rec["infiniband.reth.r_key"] = r.reth.rkey;
+    rec["infiniband.reth.dmalen"] = r.reth.dmaLength;
+  },
+  AETH(rec, r) {
+    if (!r.aeth) return;
+    rec["infiniband.aeth.syndrome"] = r.aeth.syndrome;
+    rec["infiniband.aeth.msn"] = r.aeth.msn;
+    rec.aeth_meaning = aethMeaning(r.aeth.syndrome);
+  },
+  AtomicETH(rec, r) {
+    if (!r.atomicEth) return;
+    // Wireshark 4.0 labels AtomicETH's address and key with the RETH field names.
+    rec["infiniband.reth.va"] = hex64(r.atomicEth.va);
+    rec["infiniband.reth.r_key"] = r.atomicEth.rkey;
+    rec["infiniband.atomiceth.swapdt"] = hex64(r.atomicEth.swapAdd);
+    rec["infiniband.atomiceth.cmpdt"] = hex64(r.atomicEth.compare);
+  },
+  AtomicAckETH(rec, r) {
+    if (r.atomicAckEth) rec["infiniband.atomicacketh.origremdt"] = hex64(r.atomicAckEth.origRemoteData);
+  },
+  DETH(rec, r) {
+    if (!r.deth) return;
+    rec["infiniband.deth.q_key"] = r.deth.qkey;
+    rec["infiniband.deth.srcqp"] = r.deth.srcQp;
+  },
+  ImmDt(rec, r) {
+    if (r.immDt !== undefined) rec["infiniband.immdt"] = r.immDt;
+  },
+  IETH(rec, r) {
+    if (r.ieth) rec["infiniband.ieth"] = r.ieth.rkey;
+  },
+  FETH(rec, r) {
+    if (r.feth !== undefined) rec["infiniband.feth"] = r.feth; // no Wireshark field: ours
+  },
+};
+
+function addFields(rec: PacketRecord, r: PacketRepr, opName: string | undefined, headers: readonly HeaderName[] | undefined): void {
   if (r.ipVersion === 4) {
     rec["ip.version"] = 4;
     rec["ip.src"] = r.src;
@@ -122,31 +164,9 @@ function addFields(rec: PacketRecord, r: PacketRepr, opName: string | undefined)
   rec["infiniband.bth.a"] = r.ackReq;
   rec["infiniband.bth.reserved7"] = r.resv7;
   rec["infiniband.bth.psn"] = r.psn;
-  if (r.reth) {
-    rec["infiniband.reth.va"] = hex64(r.reth.va);
-    rec["infiniband.reth.r_key"] = r.reth.rkey;
-    rec["infiniband.reth.dmalen"] = r.reth.dmaLength;
-  }
-  if (r.aeth) {
-    rec["infiniband.aeth.syndrome"] = r.aeth.syndrome;
-    rec["infiniband.aeth.msn"] = r.aeth.msn;
-    rec.aeth_meaning = aethMeaning(r.aeth.syndrome);
-  }
-  if (r.atomicEth) {
-    // Wireshark 4.0 labels AtomicETH's address and key with the RETH field names.
-    rec["infiniband.reth.va"] = hex64(r.atomicEth.va);
-    rec["infiniband.reth.r_key"] = r.atomicEth.rkey;
-    rec["infiniband.atomiceth.swapdt"] = hex64(r.atomicEth.swapAdd);
-    rec["infiniband.atomiceth.cmpdt"] = hex64(r.atomicEth.compare);
-  }
-  if (r.atomicAckEth) rec["infiniband.atomicacketh.origremdt"] = hex64(r.atomicAckEth.origRemoteData);
-  if (r.deth) {
-    rec["infiniband.deth.q_key"] = r.deth.qkey;
-    rec["infiniband.deth.srcqp"] = r.deth.srcQp;
-  }
-  if (r.immDt !== undefined) rec["infiniband.immdt"] = r.immDt;
-  if (r.ieth) rec["infiniband.ieth"] = r.ieth.rkey;
-  if (r.feth !== undefined) rec["infiniband.feth"] = r.feth; // no Wireshark field: ours
+  // Extension headers in the order they sit on the wire (the opcode table's order).
+  const order = headers ?? (Object.keys(EXT_FIELDS) as HeaderName[]);
+  for (const h of order) EXT_FIELDS[h](rec, r);
   rec.payload_len = r.payload.length;
   rec["infiniband.invariant.crc"] = r.icrc >>> 0;
   rec.icrc = hex32(r.icrc);

@@ -268,3 +268,34 @@ describe("mutated packets never crash the decoder", () => {
     expect(seen.error).toBeGreaterThan(100);
   });
 });
+
+describe("decode: headers the rxe captures lack (built with the codec)", () => {
+  const base = { src: "10.0.0.1", dst: "10.0.0.2", destQp: 0x42, psn: 7 };
+  it("ImmDt, IETH and FETH as numbers under their names", () => {
+    const imm = decodePacket(codec, codec.emit({ ...base, opcode: 5, immDt: 0xdeadbeef, payload: new Uint8Array(8) }), { frame: 1 });
+    expect(imm.record).toMatchObject({ opcode_name: "RC Send Only Immediate", "infiniband.immdt": 0xdeadbeef, payload_len: 8, icrc_ok: true });
+    const inv = decodePacket(codec, codec.emit({ ...base, opcode: 23, ieth: { rkey: 0xcafe01 }, payload: new Uint8Array(4) }), { frame: 2 });
+    expect(inv.record).toMatchObject({ "infiniband.ieth": 0xcafe01, icrc_ok: true });
+    expect(inv.record["infiniband.immdt"]).toBeUndefined();
+    const flush = decodePacket(
+      codec,
+      codec.emit({ ...base, opcode: 0x1c, feth: 0x11, reth: { va: 0x1000n, rkey: 2, dmaLength: 64 } }),
+      { frame: 3 },
+    );
+    expect(flush.record).toMatchObject({ opcode_name: "RC Flush", "infiniband.feth": 0x11, "infiniband.reth.va": "0x0000000000001000", icrc_ok: true });
+    // wire order: FETH before RETH
+    expect(formatTree(flush)).toContain("  infiniband.feth: 0x00000011 (17)\n  infiniband.reth.va: 0x0000000000001000\n");
+  });
+
+  it("ECN bits and a 24-bit PSN and QP at their limits", () => {
+    const d = decodePacket(codec, codec.emit({ ...base, opcode: 4, fecn: 1, becn: 1, psn: 0xffffff, destQp: 0xffffff, migReq: 1 }), { frame: 1 });
+    expect(d.record).toMatchObject({
+      "infiniband.bth.fecn": 1,
+      "infiniband.bth.becn": 1,
+      "infiniband.bth.m": 1,
+      "infiniband.bth.psn": 0xffffff,
+      "infiniband.bth.destqp": 0xffffff,
+      icrc_ok: true,
+    });
+  });
+});
