@@ -58,7 +58,8 @@ export const decodeCommand: Command = {
       let d: DecodedPacket;
       if (flags.link === "eth") {
         const ip = extractIp(bytes, 1);
-        d = "ip" in ip ? decodePacket(codec, ip.ip, { frame: 1 }) : failedPacket({ frame: 1 }, `not an IP packet: ${ip.reason}`, bytes.length);
+        const meta = { frame: 1, frameLen: bytes.length };
+        d = "ip" in ip ? decodePacket(codec, ip.ip, meta) : failedPacket(meta, `not an IP packet: ${ip.reason}`);
       } else {
         d = decodePacket(codec, bytes, { frame: 1 });
       }
@@ -84,7 +85,7 @@ export const decodeCommand: Command = {
           continue;
         }
         roce++;
-        const d = decodePacket(codec, rec.data, { frame: rec.index, tsNanos: rec.tsNanos });
+        const d = decodePacket(codec, rec.data, { frame: rec.index, tsNanos: rec.tsNanos, frameLen: rec.origLen });
         if (!d.ok) bad++;
         if (d.error !== undefined && rec.frame.length < rec.origLen) {
           d.error += ` (the capture kept ${rec.frame.length} of ${rec.origLen} bytes)`;

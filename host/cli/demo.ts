@@ -92,7 +92,7 @@ export const demoCommand: Command = {
     // Decode the file we just wrote, as `softroce decode --pcap` would.
     let bad = 0;
     for (const rec of readCapture(concat(chunks))) {
-      const d = decodePacket(codec, rec.data!, { frame: rec.index, tsNanos: rec.tsNanos });
+      const d = decodePacket(codec, rec.data!, { frame: rec.index, tsNanos: rec.tsNanos, frameLen: rec.origLen });
       if (!d.ok) bad++;
       io.out(flags.json ? toJsonLine(d) + "\n" : formatTree(d) + "\n");
     }

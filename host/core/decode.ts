@@ -20,6 +20,8 @@ export interface PacketMeta {
   frame: number;
   /** Capture time, if there is one. */
   tsNanos?: bigint;
+  /** The frame's length on the wire, link header included (Wireshark's frame.len); default: the packet's. */
+  frameLen?: number;
 }
 
 // Wire error codes (docs/ABI.md) -> what they mean, for messages.
@@ -45,7 +47,7 @@ const hex64 = (n: bigint) => "0x" + BigInt.asUintN(64, n).toString(16).padStart(
 export function decodePacket(codec: WireCodec, packet: Uint8Array, meta: PacketMeta): DecodedPacket {
   const rec: PacketRecord = { "frame.number": meta.frame };
   if (meta.tsNanos !== undefined) rec["frame.time_epoch"] = timeEpoch(meta.tsNanos);
-  rec["frame.len"] = packet.length;
+  rec["frame.len"] = meta.frameLen ?? packet.length;
   const res = codec.parse(packet);
   if (!res.ok) {
     const error = errorText(res.code, res.error, packet);
@@ -53,15 +55,17 @@ export function decodePacket(codec: WireCodec, packet: Uint8Array, meta: PacketM
     return { record: rec, ok: false, error };
   }
   const op = codec.opcode(res.repr.opcode);
-  addFields(rec, res.repr, op?.name, op?.headers);
+  // IPv4 total length / IPv6 payload length, as the header says (the parser has checked it).
+  const ipLen = res.repr.ipVersion === 4 ? (packet[2] << 8) | packet[3] : (packet[4] << 8) | packet[5];
+  addFields(rec, res.repr, ipLen, op?.name, op?.headers);
   return { record: rec, ok: res.repr.icrcOk };
 }
 
 /** A record for a frame that never reached the parser (e.g. not an IP packet at all). */
-export function failedPacket(meta: PacketMeta, error: string, length?: number): DecodedPacket {
+export function failedPacket(meta: PacketMeta, error: string): DecodedPacket {
   const rec: PacketRecord = { "frame.number": meta.frame };
   if (meta.tsNanos !== undefined) rec["frame.time_epoch"] = timeEpoch(meta.tsNanos);
-  if (length !== undefined) rec["frame.len"] = length;
+  if (meta.frameLen !== undefined) rec["frame.len"] = meta.frameLen;
   rec.error = error;
   return { record: rec, ok: false, error };
 }
@@ -123,12 +127,13 @@ const EXT_FIELDS: Record<HeaderName, (rec: PacketRecord, r: PacketRepr) => void>
   },
 };
 
-function addFields(rec: PacketRecord, r: PacketRepr, opName: string | undefined, headers: readonly HeaderName[] | undefined): void {
+function addFields(rec: PacketRecord, r: PacketRepr, ipLen: number, opName: string | undefined, headers: readonly HeaderName[] | undefined): void {
   if (r.ipVersion === 4) {
     rec["ip.version"] = 4;
     rec["ip.src"] = r.src;
     rec["ip.dst"] = r.dst;
     rec["ip.dsfield"] = r.tos;
+    rec["ip.len"] = ipLen;
     rec["ip.id"] = r.ipId;
     rec["ip.flags"] = r.ipFlags;
     rec["ip.flags.df"] = (r.ipFlags >> 1) & 1;
@@ -142,6 +147,7 @@ function addFields(rec: PacketRecord, r: PacketRepr, opName: string | undefined,
     rec["ipv6.dst"] = r.dst;
     rec["ipv6.tclass"] = r.tos;
     rec["ipv6.flow"] = r.flowLabel;
+    rec["ipv6.plen"] = ipLen;
     rec["ipv6.hlim"] = r.ttl;
   }
   rec["udp.srcport"] = r.udpSrcPort;
@@ -220,12 +226,12 @@ export function formatTree(d: DecodedPacket): string {
   if (r["ip.version"] === 4) {
     const flags = r["ip.flags.df"] ? "DF" : r["ip.flags.mf"] ? "MF" : "none";
     lines.push(
-      `IPv4 ${r["ip.src"]} -> ${r["ip.dst"]}, ip.id 0x${num(r["ip.id"]).toString(16).padStart(4, "0")}, ip.flags ${flags}, ` +
+      `IPv4 ${r["ip.src"]} -> ${r["ip.dst"]}, ip.len ${r["ip.len"]}, ip.id 0x${num(r["ip.id"]).toString(16).padStart(4, "0")}, ip.flags ${flags}, ` +
         `ip.ttl ${r["ip.ttl"]}, ip.dsfield 0x${num(r["ip.dsfield"]).toString(16).padStart(2, "0")}`,
     );
   } else {
     lines.push(
-      `IPv6 ${r["ipv6.src"]} -> ${r["ipv6.dst"]}, ipv6.hlim ${r["ipv6.hlim"]}, ipv6.tclass 0x${num(r["ipv6.tclass"]).toString(16).padStart(2, "0")}, ` +
+      `IPv6 ${r["ipv6.src"]} -> ${r["ipv6.dst"]}, ipv6.plen ${r["ipv6.plen"]}, ipv6.hlim ${r["ipv6.hlim"]}, ipv6.tclass 0x${num(r["ipv6.tclass"]).toString(16).padStart(2, "0")}, ` +
         `ipv6.flow 0x${num(r["ipv6.flow"]).toString(16).padStart(5, "0")}`,
     );
   }
