@@ -175,7 +175,7 @@ for (const [label, linktype, filter] of [
     assert.deepEqual(want.filter((f) => !compared.has(f)), [], "fields never compared");
     const known = table.filter((e) => !TSHARK_UNKNOWN.has(e.op)).length;
     assert.ok(packets >= known * 3, `${packets} packets compared`);
-    console.log(`    ${packets} packets, ${compared.size} fields compared; ${pkts.length - packets} of unknown-to-tshark opcodes decoded`);
+    console.log(`    seed 0x${SEED.toString(16)}: ${packets} packets, ${compared.size} fields compared; ${pkts.length - packets} of unknown-to-tshark opcodes decoded`);
   });
 }
 
