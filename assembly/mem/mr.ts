@@ -34,7 +34,7 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
   if (ac) return ac;
   if (len > <u64>mrArena.size) return -ENOMEM;
   const idx = poolTake(mrPool);
-  if (idx < 0) return -ENOMEM;
+  if (idx < 0) return -EINVAL; // rxe_pool.c: more than max_elem is EINVAL; arena exhaustion is ENOMEM
   const ptr = arenaAlloc(mrArena, <u32>len);
   if (!ptr) {
     poolGive(mrPool, <u32>idx);

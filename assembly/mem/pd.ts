@@ -1,6 +1,6 @@
 // Protection domains: a pool slot whose use count counts the MRs, QPs, SRQs and
 // AHs created in it (deallocating a PD in use fails with EBUSY, as in IB core).
-import { EBUSY, EINVAL, ENOMEM } from "./errno";
+import { EBUSY, EINVAL } from "./errno";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolTake, slotIndex, useCount, SLOT_HDR } from "./pool";
 
 export const PD_SLOT: u32 = <u32>SLOT_HDR;
@@ -10,7 +10,7 @@ export function pdPoolInit(base: usize, cap: u32): void { poolInit(pdPool, base,
 
 export function pdAlloc(): i32 {
   const idx = poolTake(pdPool);
-  if (idx < 0) return -ENOMEM;
+  if (idx < 0) return -EINVAL; // rxe_pool.c __rxe_add_to_pool: more than max_elem is EINVAL
   return <i32>poolMint(pdPool, <u32>idx);
 }
 

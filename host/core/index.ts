@@ -6,3 +6,4 @@ export * from "./pcap.js";
 export { extractIp, notRoce, ROCE_PORT, type Extracted } from "./ip-extract.js";
 export * from "./decode.js";
 export { parseHex, toHex, HexError } from "./hex.js";
+export * from "./verbs/index.js";

@@ -1,0 +1,131 @@
+// Completion queue (ibv_cq): polled by reading the CQE ring directly, with no
+// call into the device; next() waits for the device to produce one.
+import { CqRec, Cqe, Ring } from "./abi.js";
+import type { Device } from "./device.js";
+import { WcFlags } from "./enums.js";
+import { check, fail } from "./errors.js";
+
+/** ibv_wc */
+export interface WorkCompletion {
+  wrId: bigint;
+  status: number;
+  opcode: number;
+  vendorErr: number;
+  byteLen: number;
+  /** imm_data (with WcFlags.WITH_IMM) */
+  immData: number;
+  /** invalidated_rkey (with WcFlags.WITH_INV): the same field as immData */
+  invalidatedRkey: number;
+  qpNum: number;
+  srcQp: number;
+  wcFlags: number;
+  pkeyIndex: number;
+  slid: number;
+  sl: number;
+  dlidPathBits: number;
+  /** the sender's GID for UD receives (with WcFlags.GRH) */
+  sgid?: Uint8Array;
+}
+
+export class CompletionQueue {
+  readonly rec: number;
+  readonly ring: number;
+  /** entries the CQ holds (>= the cqe asked for) */
+  readonly cqe: number;
+  private readonly mask: number;
+  private destroyed = false;
+  private waiters: ((wc: WorkCompletion) => void)[] = [];
+
+  constructor(readonly device: Device, readonly handle: number) {
+    const m = device.mem;
+    this.rec = device.core.cq_ptr(handle);
+    this.ring = m.u32(this.rec + CqRec.RING);
+    this.cqe = m.u32(this.rec + CqRec.CQE);
+    this.mask = m.u32(this.ring + Ring.CAP) - 1;
+  }
+
+  /** ibv_poll_cq: up to `max` completions, oldest first. */
+  poll(max = 1): WorkCompletion[] {
+    if (this.destroyed) fail("ibv_poll_cq", "EINVAL", "CQ destroyed");
+    const m = this.device.mem;
+    const out: WorkCompletion[] = [];
+    let c = m.loadIndex(this.ring + Ring.CONS);
+    const p = m.loadIndex(this.ring + Ring.PROD);
+    while (c !== p && out.length < max) {
+      out.push(this.read(this.ring + Ring.DATA + (c & this.mask) * Cqe.SIZE));
+      c = (c + 1) >>> 0;
+    }
+    if (out.length) m.storeIndex(this.ring + Ring.CONS, c);
+    return out;
+  }
+
+  private read(e: number): WorkCompletion {
+    const m = this.device.mem;
+    const dv = m.dv;
+    const flags = dv.getUint32(e + Cqe.WC_FLAGS, true);
+    const imm = dv.getUint32(e + Cqe.IMM_DATA, true);
+    const wc: WorkCompletion = {
+      wrId: dv.getBigUint64(e + Cqe.WR_ID, true),
+      status: dv.getUint32(e + Cqe.STATUS, true),
+      opcode: dv.getUint32(e + Cqe.OPCODE, true),
+      vendorErr: dv.getUint32(e + Cqe.VENDOR_ERR, true),
+      byteLen: dv.getUint32(e + Cqe.BYTE_LEN, true),
+      immData: imm,
+      invalidatedRkey: imm,
+      qpNum: dv.getUint32(e + Cqe.QP_NUM, true),
+      srcQp: dv.getUint32(e + Cqe.SRC_QP, true),
+      wcFlags: flags,
+      pkeyIndex: dv.getUint16(e + Cqe.PKEY_INDEX, true),
+      slid: dv.getUint16(e + Cqe.SLID, true),
+      sl: dv.getUint8(e + Cqe.SL),
+      dlidPathBits: dv.getUint8(e + Cqe.DLID_PATH_BITS),
+    };
+    if (flags & WcFlags.GRH) wc.sgid = m.u8.slice(e + Cqe.SGID, e + Cqe.SGID + 16);
+    return wc;
+  }
+
+  /** Resolves with the next completion (polling first). */
+  next(): Promise<WorkCompletion> {
+    const [wc] = this.poll(1);
+    if (wc) return Promise.resolve(wc);
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.device.watchCq(this, true);
+    });
+  }
+
+  /** @internal called by the device pump */
+  wake(): void {
+    while (this.waiters.length) {
+      const [wc] = this.destroyed ? [] : this.poll(1);
+      if (!wc) break;
+      this.waiters.shift()!(wc);
+    }
+    if (!this.waiters.length) this.device.watchCq(this, false);
+  }
+
+  /** Entries waiting to be polled. */
+  get depth(): number {
+    const m = this.device.mem;
+    return (m.loadIndex(this.ring + Ring.PROD) - m.loadIndex(this.ring + Ring.CONS)) >>> 0;
+  }
+
+  /** True once a completion was lost to overflow (the CQ_ERR event was raised). */
+  get overflowed(): boolean {
+    return (this.device.mem.u32(this.rec + CqRec.FLAGS) & 1) !== 0;
+  }
+
+  /** ibv_destroy_cq: EBUSY while a QP uses it. A second call does nothing. */
+  destroy(): void {
+    if (this.destroyed) return;
+    const d = this.device;
+    check("ibv_destroy_cq", d.call(() => d.core.cq_destroy(this.handle)));
+    this.destroyed = true;
+    d.cqs.delete(this.handle);
+    d.watchCq(this, false);
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+}

@@ -1,0 +1,407 @@
+// The device: one wasm instance, opened with a configuration record; the verbs
+// that hang off the context (ibv_query_device, ibv_query_port, ibv_query_gid,
+// ibv_alloc_pd, ibv_create_cq) and the async event pump.
+import { instantiateCore } from "../wasm.js";
+import { Cfg, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, Ring, type VerbsCore } from "./abi.js";
+import { CompletionQueue } from "./cq.js";
+import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState } from "./enums.js";
+import { check, fail } from "./errors.js";
+import { AsyncEvent } from "./events.js";
+import { formatGid, parseGid } from "./gid.js";
+import { DeviceMemory } from "./memory.js";
+import { ProtectionDomain } from "./pd.js";
+import type { QueuePair } from "./qp.js";
+import type { SharedReceiveQueue } from "./srq.js";
+
+export interface OpenDeviceOptions {
+  maxPd?: number;
+  maxMr?: number;
+  maxCq?: number;
+  maxQp?: number;
+  maxSrq?: number;
+  maxAh?: number;
+  maxQpWr?: number;
+  maxCqe?: number;
+  maxSge?: number;
+  maxSrqWr?: number;
+  maxSrqSge?: number;
+  maxInlineData?: number;
+  /** bytes of linear memory for memory regions (default 16 MiB) */
+  mrArenaBytes?: number;
+  /** bytes of linear memory for SQ/RQ/SRQ/CQ rings (default 16 MiB) */
+  ringArenaBytes?: number;
+  /** QP number of the first QP slot (default 17, as rxe) */
+  qpnBase?: number;
+  /** async event ring slots (default 1024) */
+  eventRingSize?: number;
+  /** GID table; default one link-local GID derived from the node GUID */
+  gids?: (string | Uint8Array)[];
+  /** node GUID; default random */
+  nodeGuid?: bigint;
+  /** active MTU of the port (ibv_mtu, default MTU_1024 as rxe on a 1500-byte link) */
+  activeMtu?: number;
+  /** allow qkeys with bit 31 set (the caller has CAP_NET_RAW); default false */
+  privilegedQkey?: boolean;
+}
+
+const DEFAULTS = {
+  maxPd: 1024,
+  maxMr: 16384,
+  maxCq: 1024,
+  maxQp: 256,
+  maxSrq: 256,
+  maxAh: 4096,
+  maxQpWr: 16384,
+  maxCqe: 32767,
+  maxSge: 32,
+  maxSrqWr: 16384,
+  maxSrqSge: 27,
+  maxInlineData: 512,
+  mrArenaBytes: 16 << 20,
+  ringArenaBytes: 16 << 20,
+  qpnBase: 17,
+  eventRingSize: 1024,
+  activeMtu: 3,
+} as const;
+
+const MAX_RD_ATOM = 128;
+const MAX_MTU = 5;
+const MAX_MSG_SZ = 0x80000000;
+export const VENDOR_ID = 0xffffff;
+
+export interface DeviceAttr {
+  fwVer: string;
+  nodeGuid: bigint;
+  sysImageGuid: bigint;
+  maxMrSize: bigint;
+  pageSizeCap: bigint;
+  vendorId: number;
+  vendorPartId: number;
+  hwVer: number;
+  maxQp: number;
+  maxQpWr: number;
+  deviceCapFlags: number;
+  maxSge: number;
+  maxSgeRd: number;
+  maxCq: number;
+  maxCqe: number;
+  maxMr: number;
+  maxPd: number;
+  maxQpRdAtom: number;
+  maxEeRdAtom: number;
+  maxResRdAtom: number;
+  maxQpInitRdAtom: number;
+  maxEeInitRdAtom: number;
+  atomicCap: number;
+  maxEe: number;
+  maxRdd: number;
+  maxMw: number;
+  maxRawIpv6Qp: number;
+  maxRawEthyQp: number;
+  maxMcastGrp: number;
+  maxMcastQpAttach: number;
+  maxTotalMcastQpAttach: number;
+  maxAh: number;
+  maxFmr: number;
+  maxMapPerFmr: number;
+  maxSrq: number;
+  maxSrqWr: number;
+  maxSrqSge: number;
+  maxPkeys: number;
+  localCaAckDelay: number;
+  physPortCnt: number;
+}
+
+export interface PortAttr {
+  state: number;
+  maxMtu: number;
+  activeMtu: number;
+  gidTblLen: number;
+  portCapFlags: number;
+  maxMsgSz: number;
+  badPkeyCntr: number;
+  qkeyViolCntr: number;
+  pkeyTblLen: number;
+  lid: number;
+  smLid: number;
+  lmc: number;
+  maxVlNum: number;
+  smSl: number;
+  subnetTimeout: number;
+  initTypeReply: number;
+  activeWidth: number;
+  activeSpeed: number;
+  physState: number;
+  linkLayer: number;
+}
+
+/** Opens a device on an instantiated core or a compiled module (platform-neutral). */
+export async function openDeviceWith(source: WebAssembly.Module | BufferSource, options: OpenDeviceOptions = {}): Promise<Device> {
+  const core = (await instantiateCore(source)) as VerbsCore;
+  return new Device(core, options);
+}
+
+function randomGuid(): bigint {
+  const b = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(b);
+  let v = 0n;
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return v;
+}
+
+export class Device extends EventTarget {
+  readonly mem: DeviceMemory;
+  private readonly opts: Required<Omit<OpenDeviceOptions, "gids" | "nodeGuid" | "privilegedQkey">>;
+  readonly nodeGuid: bigint;
+  private readonly gidCount: number;
+  private pendingEvents: AsyncEvent[] = [];
+  /** live objects by handle / QP number, for events and lookups */
+  readonly qpsByNum = new Map<number, QueuePair>();
+  readonly cqs = new Map<number, CompletionQueue>();
+  readonly srqs = new Map<number, SharedReceiveQueue>();
+  private cqWaiters = new Set<CompletionQueue>();
+
+  constructor(readonly core: VerbsCore, options: OpenDeviceOptions = {}) {
+    super();
+    this.mem = new DeviceMemory(core.memory);
+    const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Device["opts"];
+    this.opts = o;
+    this.nodeGuid = options.nodeGuid ?? randomGuid();
+    const gids = options.gids?.map(parseGid) ?? [this.linkLocalGid()];
+    if (gids.length > GID_TABLE_LEN) fail("ibv_open_device", "EINVAL", `at most ${GID_TABLE_LEN} GIDs`);
+    this.gidCount = gids.length;
+    const c = core.dev_config();
+    const m = this.mem;
+    m.setU32(c + Cfg.MAX_PD, o.maxPd);
+    m.setU32(c + Cfg.MAX_MR, o.maxMr);
+    m.setU32(c + Cfg.MAX_CQ, o.maxCq);
+    m.setU32(c + Cfg.MAX_QP, o.maxQp);
+    m.setU32(c + Cfg.MAX_SRQ, o.maxSrq);
+    m.setU32(c + Cfg.MAX_AH, o.maxAh);
+    m.setU32(c + Cfg.MAX_QP_WR, o.maxQpWr);
+    m.setU32(c + Cfg.MAX_CQE, o.maxCqe);
+    m.setU32(c + Cfg.MAX_SGE, o.maxSge);
+    m.setU32(c + Cfg.MAX_SRQ_WR, o.maxSrqWr);
+    m.setU32(c + Cfg.MAX_SRQ_SGE, o.maxSrqSge);
+    m.setU32(c + Cfg.MAX_INLINE, o.maxInlineData);
+    m.setU32(c + Cfg.MR_ARENA, o.mrArenaBytes);
+    m.setU32(c + Cfg.RING_ARENA, o.ringArenaBytes);
+    m.setU32(c + Cfg.QPN_BASE, o.qpnBase);
+    m.setU32(c + Cfg.EVENT_CAP, o.eventRingSize);
+    m.setU32(c + Cfg.MAX_RD_ATOM, MAX_RD_ATOM);
+    m.setU32(c + Cfg.MAX_MTU, MAX_MTU);
+    m.setU32(c + Cfg.GID_COUNT, gids.length);
+    m.setU32(c + Cfg.FLAGS, options.privilegedQkey ? CFG_FLAG_PRIVILEGED_QKEY : 0);
+    const g = core.dev_gids();
+    gids.forEach((gid, i) => m.u8.set(gid, g + 16 * i));
+    check("ibv_open_device", core.dev_open());
+  }
+
+  private linkLocalGid(): Uint8Array {
+    const b = new Uint8Array(16);
+    b[0] = 0xfe;
+    b[1] = 0x80;
+    for (let i = 0; i < 8; i++) b[8 + i] = Number((this.nodeGuid >> BigInt(56 - 8 * i)) & 0xffn);
+    return b;
+  }
+
+  /** The device's linear memory (MR bytes, rings and records live here). */
+  get memory(): WebAssembly.Memory {
+    return this.core.memory;
+  }
+
+  /** Runs a device call, then drains the event ring and wakes CQ waiters. */
+  call<T>(fn: () => T): T {
+    try {
+      return fn();
+    } finally {
+      this.pump();
+    }
+  }
+
+  /** Drains async events and completion notifications; cheap when idle. */
+  pump(): void {
+    const r = this.core.dev_events();
+    const m = this.mem;
+    let c = m.loadIndex(r + Ring.CONS);
+    const p = m.loadIndex(r + Ring.PROD);
+    if (c !== p) {
+      const cap = m.u32(r + Ring.CAP);
+      for (; c !== p; c = (c + 1) >>> 0) {
+        const e = r + Ring.DATA + (c & (cap - 1)) * Ev.SIZE;
+        this.queueEvent(m.u32(e + Ev.TYPE) as EventType, m.u32(e + Ev.ELEMENT), m.u32(e + Ev.INFO));
+      }
+      m.storeIndex(r + Ring.CONS, c);
+    }
+    if (this.cqWaiters.size) for (const cq of [...this.cqWaiters]) cq.wake();
+  }
+
+  private queueEvent(type: EventType, element: number, info: number): void {
+    let qp: QueuePair | undefined, cq: CompletionQueue | undefined, srq: SharedReceiveQueue | undefined, portNum: number | undefined;
+    switch (type) {
+      case EventType.CQ_ERR:
+        cq = this.cqs.get(element);
+        break;
+      case EventType.SRQ_ERR:
+      case EventType.SRQ_LIMIT_REACHED:
+        srq = this.srqs.get(element);
+        break;
+      case EventType.PORT_ACTIVE:
+      case EventType.PORT_ERR:
+      case EventType.GID_CHANGE:
+      case EventType.DEVICE_FATAL:
+        portNum = element;
+        break;
+      default:
+        qp = this.qpsByNum.get(element);
+    }
+    const ev = new AsyncEvent({ eventType: type, qp, cq, srq, portNum, element, info });
+    if (this.pendingEvents.push(ev) === 1) {
+      queueMicrotask(() => {
+        const list = this.pendingEvents;
+        this.pendingEvents = [];
+        for (const e of list) this.dispatchEvent(e);
+      });
+    }
+  }
+
+  /** Node-style subscription; same as addEventListener('event', …). */
+  on(type: "event", listener: (ev: AsyncEvent) => void): this {
+    this.addEventListener(type, listener as EventListener);
+    return this;
+  }
+  off(type: "event", listener: (ev: AsyncEvent) => void): this {
+    this.removeEventListener(type, listener as EventListener);
+    return this;
+  }
+
+  /** @internal CQs with a pending next() */
+  watchCq(cq: CompletionQueue, on: boolean): void {
+    if (on) this.cqWaiters.add(cq);
+    else this.cqWaiters.delete(cq);
+  }
+
+  cfg(off: number): number {
+    return this.mem.u32(this.core.dev_config() + off);
+  }
+
+  /** ibv_query_device */
+  query(): DeviceAttr {
+    const o = this.opts;
+    return {
+      fwVer: "0.1.0",
+      nodeGuid: this.nodeGuid,
+      sysImageGuid: this.nodeGuid,
+      maxMrSize: BigInt(o.mrArenaBytes),
+      pageSizeCap: 0xfffffffffffff000n,
+      vendorId: VENDOR_ID,
+      vendorPartId: 0,
+      hwVer: 0,
+      maxQp: o.maxQp,
+      maxQpWr: o.maxQpWr,
+      deviceCapFlags:
+        DeviceCapFlags.BAD_PKEY_CNTR | DeviceCapFlags.BAD_QKEY_CNTR | DeviceCapFlags.UD_AV_PORT_ENFORCE |
+        DeviceCapFlags.PORT_ACTIVE_EVENT | DeviceCapFlags.SYS_IMAGE_GUID | DeviceCapFlags.RC_RNR_NAK_GEN,
+      maxSge: o.maxSge,
+      maxSgeRd: o.maxSge,
+      maxCq: o.maxCq,
+      maxCqe: o.maxCqe,
+      maxMr: o.maxMr,
+      maxPd: o.maxPd,
+      maxQpRdAtom: MAX_RD_ATOM,
+      maxEeRdAtom: 0,
+      maxResRdAtom: MAX_RD_ATOM * o.maxQp,
+      maxQpInitRdAtom: MAX_RD_ATOM,
+      maxEeInitRdAtom: 0,
+      atomicCap: AtomicCap.HCA,
+      maxEe: 0,
+      maxRdd: 0,
+      maxMw: 0,
+      maxRawIpv6Qp: 0,
+      maxRawEthyQp: 0,
+      maxMcastGrp: 0,
+      maxMcastQpAttach: 0,
+      maxTotalMcastQpAttach: 0,
+      maxAh: o.maxAh,
+      maxFmr: 0,
+      maxMapPerFmr: 0,
+      maxSrq: o.maxSrq,
+      maxSrqWr: o.maxSrqWr,
+      maxSrqSge: o.maxSrqSge,
+      maxPkeys: 1,
+      localCaAckDelay: 15,
+      physPortCnt: 1,
+    };
+  }
+
+  /** ibv_query_port: port 1 only (EINVAL otherwise, as ib_query_port). */
+  queryPort(portNum = 1): PortAttr {
+    if (portNum !== 1) fail("ibv_query_port", "EINVAL", `no port ${portNum}`);
+    return {
+      state: PortState.ACTIVE,
+      maxMtu: MAX_MTU,
+      activeMtu: this.opts.activeMtu,
+      gidTblLen: GID_TABLE_LEN,
+      portCapFlags: 0,
+      maxMsgSz: MAX_MSG_SZ,
+      badPkeyCntr: 0,
+      qkeyViolCntr: 0,
+      pkeyTblLen: 1,
+      lid: 0,
+      smLid: 0,
+      lmc: 0,
+      maxVlNum: 1,
+      smSl: 0,
+      subnetTimeout: 0,
+      initTypeReply: 0,
+      activeWidth: 1,
+      activeSpeed: 1,
+      physState: 5,
+      linkLayer: LinkLayer.ETHERNET,
+    };
+  }
+
+  /** ibv_query_gid: the GID at `index` as text; EINVAL outside the table, all-zero for empty entries. */
+  queryGid(index: number, portNum = 1): string {
+    if (portNum !== 1) fail("ibv_query_gid", "EINVAL", `no port ${portNum}`);
+    if (!Number.isInteger(index) || index < 0 || index >= GID_TABLE_LEN) fail("ibv_query_gid", "EINVAL", `index ${index}`);
+    const g = this.core.dev_gids() + 16 * index;
+    return formatGid(this.mem.u8.slice(g, g + 16));
+  }
+
+  /** Number of valid GID table entries. */
+  get gidTableSize(): number {
+    return this.gidCount;
+  }
+
+  /** ibv_alloc_pd */
+  allocPd(): ProtectionDomain {
+    const h = check("ibv_alloc_pd", this.call(() => this.core.pd_alloc()));
+    return new ProtectionDomain(this, h);
+  }
+
+  /** ibv_create_cq: `cqe` in 1..maxCqe; the CQ may hold more (cq.cqe). */
+  createCq(cqe: number): CompletionQueue {
+    if (!Number.isInteger(cqe)) fail("ibv_create_cq", "EINVAL", "cqe must be an integer");
+    const h = check("ibv_create_cq", this.call(() => this.core.cq_create(cqe | 0)));
+    const cq = new CompletionQueue(this, h);
+    this.cqs.set(h, cq);
+    return cq;
+  }
+
+  /** The counters block (rxe hw counters plus drop reasons) by name. */
+  queryCounters(): Record<string, number> {
+    const namesPtr = this.core.dev_counter_names();
+    const len = this.mem.u32(namesPtr - 4) >>> 1;
+    const names = String.fromCharCode(...new Uint16Array(this.memory.buffer.slice(namesPtr, namesPtr + 2 * len))).split(",");
+    const base = this.core.dev_counters();
+    const out: Record<string, number> = {};
+    names.forEach((n, i) => (out[n] = Number(this.mem.u64(base + 8 * i))));
+    return out;
+  }
+
+  /** Attributes this device was opened with (limits). */
+  get limits(): Readonly<Device["opts"]> {
+    return this.opts;
+  }
+}

@@ -1,0 +1,15 @@
+// The verbs API (libibverbs, one name rule: ibv_foo_bar -> fooBar, IBV_X_Y -> X.Y).
+export { Device, openDeviceWith, VENDOR_ID, type OpenDeviceOptions, type DeviceAttr, type PortAttr } from "./device.js";
+export { ProtectionDomain } from "./pd.js";
+export { MemoryRegion } from "./mr.js";
+export { CompletionQueue, type WorkCompletion } from "./cq.js";
+export { QueuePair, type QpInitAttr, type QpInitAttrOut } from "./qp.js";
+export { type QpAttr, type QpAttrOut, type QpCap, deriveMask } from "./qp-attr.js";
+export { SharedReceiveQueue, type SrqAttr, type SrqInitAttr } from "./srq.js";
+export { AddressHandle } from "./ah.js";
+export { type AhAttr, type AhAttrOut, type GlobalRoute } from "./av.js";
+export { type SendWr, type RecvWr, type Sge } from "./post.js";
+export { AsyncEvent } from "./events.js";
+export { VerbsError, Errno } from "./errors.js";
+export { parseGid, formatGid } from "./gid.js";
+export * from "./enums.js";

@@ -1,0 +1,178 @@
+// Work requests (ibv_send_wr, ibv_recv_wr) and their encoding into ring slots,
+// with the synchronous checks rxe makes when a WR is posted
+// (rdma-core providers/rxe validate_send_wr, kernel rxe_verbs.c validate_send_wr
+// and post_one_recv). Each check returns an errno name or undefined.
+import { Rwqe, Sge as SgeOff, Swqe } from "./abi.js";
+import type { AddressHandle } from "./ah.js";
+import { QpType, SendFlags, WrOpcode } from "./enums.js";
+import type { ErrnoName } from "./errors.js";
+import type { DeviceMemory } from "./memory.js";
+
+/** ibv_sge */
+export interface Sge {
+  addr: bigint;
+  length: number;
+  lkey: number;
+}
+
+/** ibv_send_wr (without next: pass an array for a list) */
+export interface SendWr {
+  wrId?: bigint;
+  sgList?: Sge[];
+  opcode: number;
+  sendFlags?: number;
+  immData?: number;
+  invalidateRkey?: number;
+  rdma?: { remoteAddr: bigint; rkey: number };
+  atomic?: { remoteAddr: bigint; compareAdd: bigint; swap?: bigint; rkey: number };
+  ud?: { ah: AddressHandle; remoteQpn: number; remoteQkey: number };
+}
+
+/** ibv_recv_wr */
+export interface RecvWr {
+  wrId?: bigint;
+  sgList?: Sge[];
+}
+
+/** Largest message (RXE_PORT_MAX_MSG_SZ). */
+export const MAX_MSG_SZ = 2 ** 31;
+
+/** WR opcodes each QP type accepts (rxe_wr_opcode_info). */
+const OPS: Record<number, readonly number[]> = {
+  [QpType.RC]: [
+    WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.RDMA_READ,
+    WrOpcode.ATOMIC_CMP_AND_SWP, WrOpcode.ATOMIC_FETCH_AND_ADD, WrOpcode.LOCAL_INV, WrOpcode.BIND_MW,
+    WrOpcode.SEND_WITH_INV, WrOpcode.FLUSH, WrOpcode.ATOMIC_WRITE,
+  ],
+  [QpType.UC]: [
+    WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.BIND_MW,
+    WrOpcode.SEND_WITH_INV,
+  ],
+  [QpType.UD]: [WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.SEND_WITH_INV],
+};
+
+function isU32(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
+
+function sgeTotal(list: Sge[] | undefined): number | undefined {
+  let t = 0;
+  for (const s of list ?? []) {
+    if (!s || typeof s.addr !== "bigint" || s.addr < 0n || s.addr >= 1n << 64n || !isU32(s.length) || !isU32(s.lkey)) return undefined;
+    t += s.length;
+  }
+  return t;
+}
+
+export interface SqLimits {
+  qpType: number;
+  maxSge: number;
+  maxInline: number;
+  device: object;
+}
+
+/** Synchronous checks for one send WR; returns [errno, detail] or undefined. */
+export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoName, string] | undefined {
+  if (!wr || typeof wr !== "object") return ["EINVAL", "not a work request"];
+  if (!(OPS[q.qpType] ?? []).includes(wr.opcode)) return ["EINVAL", `opcode ${wr.opcode} not valid for this QP type`];
+  if (wr.wrId !== undefined && typeof wr.wrId !== "bigint") return ["EINVAL", "wrId must be a bigint"];
+  const n = wr.sgList?.length ?? 0;
+  if (n > q.maxSge) return ["EINVAL", `num_sge ${n} > max_send_sge ${q.maxSge}`];
+  const len = sgeTotal(wr.sgList);
+  if (len === undefined) return ["EINVAL", "malformed sge"];
+  if (len > MAX_MSG_SZ) return ["EINVAL", "message too long"];
+  const flags = wr.sendFlags ?? 0;
+  if (!isU32(flags)) return ["EINVAL", "sendFlags"];
+  if (wr.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || wr.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD) {
+    if (!wr.atomic) return ["EINVAL", "atomic fields missing"];
+    if (len < 8 || (wr.atomic.remoteAddr & 7n) !== 0n) return ["EINVAL", "atomic needs 8 bytes at an 8-byte aligned address"];
+  }
+  if (flags & SendFlags.INLINE) {
+    if (len > q.maxInline) return ["EINVAL", `inline length ${len} > max_inline_data ${q.maxInline}`];
+    for (const s of wr.sgList ?? []) if (s.addr + BigInt(s.length) > BigInt(memBytes)) return ["EFAULT", "inline data outside memory"];
+  }
+  if (q.qpType === QpType.UD) {
+    const ah = wr.ud?.ah;
+    if (!ah || ah.isDestroyed || ah.pd.device !== q.device) return ["EINVAL", "UD send needs a live address handle"];
+    if (!isU32(wr.ud!.remoteQpn) || wr.ud!.remoteQpn > 0xffffff || !isU32(wr.ud!.remoteQkey)) return ["EINVAL", "remoteQpn/remoteQkey"];
+  }
+  if (wr.immData !== undefined && !isU32(wr.immData)) return ["EINVAL", "immData"];
+  if (wr.invalidateRkey !== undefined && !isU32(wr.invalidateRkey)) return ["EINVAL", "invalidateRkey"];
+  return undefined;
+}
+
+/** Writes a checked send WR into the slot at `p` (header zeroed, device part included). */
+export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
+  m.fill(p, Swqe.HDR);
+  const dv = m.dv;
+  const flags = wr.sendFlags ?? 0;
+  const list = wr.sgList ?? [];
+  let len = 0;
+  for (const s of list) len += s.length;
+  dv.setBigUint64(p + Swqe.WR_ID, BigInt.asUintN(64, wr.wrId ?? 0n), true);
+  dv.setUint32(p + Swqe.OPCODE, wr.opcode, true);
+  dv.setUint32(p + Swqe.SEND_FLAGS, flags, true);
+  dv.setUint32(p + Swqe.NUM_SGE, list.length, true);
+  dv.setUint32(p + Swqe.IMM_DATA, wr.opcode === WrOpcode.SEND_WITH_INV ? (wr.invalidateRkey ?? 0) : (wr.immData ?? 0), true);
+  dv.setUint32(p + Swqe.LENGTH, len, true);
+  const remote = wr.atomic ?? wr.rdma;
+  if (remote) {
+    dv.setBigUint64(p + Swqe.REMOTE_ADDR, BigInt.asUintN(64, remote.remoteAddr), true);
+    dv.setUint32(p + Swqe.RKEY, remote.rkey >>> 0, true);
+  }
+  if (wr.atomic) {
+    dv.setBigUint64(p + Swqe.COMPARE_ADD, BigInt.asUintN(64, wr.atomic.compareAdd), true);
+    dv.setBigUint64(p + Swqe.SWAP, BigInt.asUintN(64, wr.atomic.swap ?? 0n), true);
+  }
+  if (wr.ud) {
+    dv.setUint32(p + Swqe.AH, wr.ud.ah.handle, true);
+    dv.setUint32(p + Swqe.REMOTE_QPN, wr.ud.remoteQpn, true);
+    dv.setUint32(p + Swqe.REMOTE_QKEY, wr.ud.remoteQkey, true);
+  }
+  let q = p + Swqe.HDR;
+  if (flags & SendFlags.INLINE) {
+    // inline: the bytes themselves, copied now (the buffers may be reused at once)
+    const u8 = m.u8;
+    for (const s of list) {
+      u8.copyWithin(q, Number(s.addr), Number(s.addr) + s.length);
+      q += s.length;
+    }
+  } else {
+    for (const s of list) {
+      dv.setBigUint64(q + SgeOff.ADDR, s.addr, true);
+      dv.setUint32(q + SgeOff.LENGTH, s.length, true);
+      dv.setUint32(q + SgeOff.LKEY, s.lkey, true);
+      q += SgeOff.SIZE;
+    }
+  }
+}
+
+/** Synchronous checks for one receive WR (QP RQ or SRQ). */
+export function checkRecvWr(wr: RecvWr, maxSge: number, maxName: string): [ErrnoName, string] | undefined {
+  if (!wr || typeof wr !== "object") return ["EINVAL", "not a work request"];
+  if (wr.wrId !== undefined && typeof wr.wrId !== "bigint") return ["EINVAL", "wrId must be a bigint"];
+  const n = wr.sgList?.length ?? 0;
+  if (n > maxSge) return ["EINVAL", `num_sge ${n} > ${maxName} ${maxSge}`];
+  const len = sgeTotal(wr.sgList);
+  if (len === undefined) return ["EINVAL", "malformed sge"];
+  if (len > MAX_MSG_SZ) return ["EINVAL", "message too long"];
+  return undefined;
+}
+
+export function writeRecvWr(m: DeviceMemory, p: number, wr: RecvWr): void {
+  m.fill(p, Rwqe.HDR);
+  const dv = m.dv;
+  const list = wr.sgList ?? [];
+  let len = 0;
+  for (const s of list) len += s.length;
+  dv.setBigUint64(p + Rwqe.WR_ID, BigInt.asUintN(64, wr.wrId ?? 0n), true);
+  dv.setUint32(p + Rwqe.NUM_SGE, list.length, true);
+  dv.setUint32(p + Rwqe.LENGTH, len, true);
+  let q = p + Rwqe.HDR;
+  for (const s of list) {
+    dv.setBigUint64(q + SgeOff.ADDR, s.addr, true);
+    dv.setUint32(q + SgeOff.LENGTH, s.length, true);
+    dv.setUint32(q + SgeOff.LKEY, s.lkey, true);
+    q += SgeOff.SIZE;
+  }
+}
