@@ -43,7 +43,12 @@ export const decodeCommand: Command = {
     if (file !== undefined && argv.some((a) => a === "--link" || a.startsWith("--link="))) {
       throw new UsageError("--link applies to --hex only (a capture names its own linktype)");
     }
-    const emit = (d: DecodedPacket) => io.out(flags.json ? toJsonLine(d) + "\n" : formatTree(d));
+    // Text trees are separated by a blank line, as tshark -V does.
+    let first = true;
+    const emit = (d: DecodedPacket) => {
+      io.out(flags.json ? toJsonLine(d) + "\n" : (first ? "" : "\n") + formatTree(d));
+      first = false;
+    };
 
     if (hex !== undefined) {
       let bytes: Uint8Array;
