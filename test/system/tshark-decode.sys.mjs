@@ -27,7 +27,7 @@ const MUST_COVER = [
   "infiniband.immdt", "infiniband.ieth", "infiniband.invariant.crc",
   "ip.src", "ip.dst", "ip.id", "ip.flags", "ip.ttl", "ip.dsfield", "ip.checksum",
   "ipv6.src", "ipv6.dst", "ipv6.tclass", "ipv6.flow", "ipv6.hlim",
-  "udp.srcport", "udp.dstport", "udp.length", "udp.checksum",
+  "udp.srcport", "udp.dstport", "udp.length", "udp.checksum", "frame.len",
 ];
 
 requireTools([{ cmd: "tshark", args: ["--version"], pkg: "tshark" }]);
@@ -61,6 +61,7 @@ function tsharkFrames(json) {
       }
     };
     for (const name of ["ip", "ipv6", "udp", "infiniband"]) if (layers[name]) walk(layers[name]);
+    fields["frame.len"] = [layers.frame["frame.len"]];
     // (ImmDt and IETH show up twice, as the header item and its value: same bytes.)
     for (const [k, v] of Object.entries(fields)) fields[k] = new Set(v).size === 1 || k === "infiniband.reserved" ? v[0] : v;
     frames.set(Number(layers.frame["frame.number"]), fields);
@@ -107,7 +108,7 @@ function compare(label, theirs, mine, skipOpcodes = new Set()) {
     // BTH byte 4: Wireshark shows it only as infiniband.reserved; ours splits it.
     const mineAll = { ...m, "infiniband.reserved": (m["infiniband.bth.fecn"] << 7) | (m["infiniband.bth.becn"] << 6) | m["infiniband.bth.resv6"] };
     for (const [field, tv] of Object.entries(t)) {
-      if (!(field in mineAll) || field.startsWith("frame.")) continue;
+      if (!(field in mineAll)) continue;
       compared.add(field);
       const a = norm(field, tv);
       const b = norm(field, mineAll[field]);
