@@ -31,7 +31,28 @@ export function crc32_raw(crc: u32, p: usize, len: u32): u32 {
     crc = (crc >>> 8) ^ t(0, (crc ^ load<u8>(p)) & 0xff);
     p++;
   }
-  while (end - p >= 16) {
+  // Two 16-byte blocks per pass. Only the first word of a block depends on the running CRC;
+  // the lookups of the other twelve bytes of both blocks are issued before that chain.
+  while (end - p >= 32) {
+    const b = load<u32>(p, 4);
+    const c = load<u32>(p, 8);
+    const d = load<u32>(p, 12);
+    const f = load<u32>(p, 20);
+    const g = load<u32>(p, 24);
+    const h = load<u32>(p, 28);
+    const rest1 = t(11, b & 0xff) ^ t(10, (b >>> 8) & 0xff) ^ t(9, (b >>> 16) & 0xff) ^ t(8, b >>> 24)
+        ^ t(7, c & 0xff) ^ t(6, (c >>> 8) & 0xff) ^ t(5, (c >>> 16) & 0xff) ^ t(4, c >>> 24)
+        ^ t(3, d & 0xff) ^ t(2, (d >>> 8) & 0xff) ^ t(1, (d >>> 16) & 0xff) ^ t(0, d >>> 24);
+    const rest2 = t(11, f & 0xff) ^ t(10, (f >>> 8) & 0xff) ^ t(9, (f >>> 16) & 0xff) ^ t(8, f >>> 24)
+        ^ t(7, g & 0xff) ^ t(6, (g >>> 8) & 0xff) ^ t(5, (g >>> 16) & 0xff) ^ t(4, g >>> 24)
+        ^ t(3, h & 0xff) ^ t(2, (h >>> 8) & 0xff) ^ t(1, (h >>> 16) & 0xff) ^ t(0, h >>> 24);
+    const a = load<u32>(p) ^ crc;
+    crc = t(15, a & 0xff) ^ t(14, (a >>> 8) & 0xff) ^ t(13, (a >>> 16) & 0xff) ^ t(12, a >>> 24) ^ rest1;
+    const e = load<u32>(p, 16) ^ crc;
+    crc = t(15, e & 0xff) ^ t(14, (e >>> 8) & 0xff) ^ t(13, (e >>> 16) & 0xff) ^ t(12, e >>> 24) ^ rest2;
+    p += 32;
+  }
+  if (end - p >= 16) {
     const a = load<u32>(p) ^ crc;
     const b = load<u32>(p, 4);
     const c = load<u32>(p, 8);

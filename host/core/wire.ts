@@ -196,8 +196,24 @@ export class WireCodec {
     return new WireCodec(await instantiateCore(mod));
   }
 
-  private get u8(): Uint8Array { return new Uint8Array(this.x.memory.buffer); }
-  private get dv(): DataView { return new DataView(this.x.memory.buffer); }
+  private viewBuffer: ArrayBuffer | undefined;
+  private u8View = new Uint8Array(0);
+  private dvView = new DataView(new ArrayBuffer(0));
+  /** Views over linear memory, re-derived only when memory has grown (which detaches the old buffer). */
+  private get u8(): Uint8Array {
+    if (this.viewBuffer !== this.x.memory.buffer) this.refreshViews();
+    return this.u8View;
+  }
+  private get dv(): DataView {
+    if (this.viewBuffer !== this.x.memory.buffer) this.refreshViews();
+    return this.dvView;
+  }
+  private refreshViews(): void {
+    const b = this.x.memory.buffer as ArrayBuffer;
+    this.viewBuffer = b;
+    this.u8View = new Uint8Array(b);
+    this.dvView = new DataView(b);
+  }
 
   private cstring(ptr: number): string {
     const m = this.u8;

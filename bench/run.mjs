@@ -1,0 +1,22 @@
+// Runs every bench/*.mjs except this file, one after another, each in its own process.
+// Usage: npm run bench   (builds first)   or   node bench/run.mjs [name-filter]
+import { readdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const dir = fileURLToPath(new URL(".", import.meta.url));
+const filter = process.argv[2];
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith(".mjs") && f !== "run.mjs" && (!filter || f.includes(filter)))
+  .sort();
+let failed = 0;
+for (const f of files) {
+  console.log(`\n== bench/${f}`);
+  const r = spawnSync(process.execPath, [`${dir}${f}`], { stdio: "inherit" });
+  if (r.status !== 0) {
+    failed++;
+    console.log(`bench/${f} exited with ${r.status ?? r.signal}`);
+  }
+}
+if (files.length === 0) console.log("no benches found");
+process.exit(failed ? 1 : 0);
