@@ -11,7 +11,7 @@ import { type Command, InputError, type Io } from "./command.js";
 
 const FLAGS: FlagSpec[] = [
   { name: "hex", short: "x", type: "string", valueName: "hex", help: "one packet as hex, starting at the IP header (see --link); - reads stdin" },
-  { name: "pcap", short: "r", type: "string", valueName: "file", help: "a pcap (µs or ns) or pcapng capture; linktypes 1, 101, 228, 229" },
+  { name: "pcap", short: "r", type: "string", valueName: "file", help: "a pcap (µs or ns) or pcapng capture; linktypes 1, 101, 228, 229; - reads stdin" },
   { name: "link", type: "string", choices: ["ip", "eth"], default: "ip", help: "what --hex starts with" },
   { name: "json", short: "j", type: "boolean", help: "one JSON object per packet and line instead of text trees" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
@@ -74,7 +74,7 @@ export const decodeCommand: Command = {
 
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(file!);
+      bytes = file === "-" ? await readStdinBytes() : await readFile(file!);
     } catch (e) {
       throw new InputError(`cannot read ${file}: ${fsReason(e)}`);
     }
@@ -99,7 +99,7 @@ export const decodeCommand: Command = {
         emit(d);
       }
     } catch (e) {
-      if (e instanceof PcapError) throw new InputError(`${file}: ${e.message}`);
+      if (e instanceof PcapError) throw new InputError(`${file === "-" ? "stdin" : file}: ${e.message}`);
       throw e;
     }
     io.err(`${roce} RoCE packets, ${skipped} skipped (not RoCEv2), ${bad} bad (malformed or bad ICRC)\n`);
@@ -107,10 +107,14 @@ export const decodeCommand: Command = {
   },
 };
 
-async function readStdin(): Promise<string> {
+async function readStdinBytes(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+async function readStdin(): Promise<string> {
+  return Buffer.from(await readStdinBytes()).toString("utf8");
 }
 
 async function loadCodec(): Promise<WireCodec> {

@@ -132,6 +132,17 @@ describe("softroce decode --pcap", () => {
     expect(recs.map((x) => x.opcode_name)).toContain("RC RDMA Write Only");
   });
 
+  it("reads a capture from stdin with --pcap -", () => {
+    const r = spawnSync(process.execPath, [CLI, "decode", "--json", "--pcap", "-"], {
+      input: readFileSync(join(CAPTURES, "ud-send.pcap")),
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("6 RoCE packets, 12 skipped (not RoCEv2), 0 bad (malformed or bad ICRC)\n");
+    expect(r.stdout.trim().split("\n").length).toBe(6);
+  });
+
   it("text output for an IPv6 capture", () => {
     const r = run("decode", "--pcap", join(CAPTURES, "ud-send-v6.pcap"));
     expect(r.code).toBe(0);
