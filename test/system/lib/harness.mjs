@@ -139,8 +139,27 @@ function cleanup() {
 }
 
 process.on("exit", cleanup);
+// Results so far, so a suite stopped by the runner still reports what ran.
+const results = [];
+let current;
+let suiteName = basename(process.argv[1] ?? "suite").replace(/\.sys\.mjs$/, "");
+
+function writeResult() {
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  if (process.env.SOFTROCE_SUITE_RESULT) {
+    writeFileSync(process.env.SOFTROCE_SUITE_RESULT, JSON.stringify({ suite: suiteName, passed, failed, tests: results }, null, 2));
+  }
+  return { passed, failed };
+}
+
 for (const sig of ["SIGINT", "SIGTERM"]) {
   process.on(sig, () => {
+    if (current !== undefined) {
+      console.log(`  ${RED}FAIL${RESET} ${current} (stopped by ${sig})`);
+      results.push({ name: current, ok: false, error: `stopped by ${sig} while running`, ms: 0 });
+    }
+    writeResult();
     cleanup();
     process.exit(130);
   });
@@ -157,9 +176,8 @@ function firstLines(e) {
  * every test passed and at least one ran.
  */
 export async function run(opts = {}) {
-  const suite = opts.name ?? basename(process.argv[1] ?? "suite").replace(/\.sys\.mjs$/, "");
+  if (opts.name) suiteName = opts.name;
   const testTimeoutMs = opts.testTimeoutMs ?? 300_000;
-  const results = [];
   if (missingTools.length > 0) {
     for (const msg of missingTools) {
       console.log(`  ${RED}FAIL${RESET} tools: ${msg}`);
@@ -167,6 +185,7 @@ export async function run(opts = {}) {
     }
   } else {
     for (const t of tests) {
+      current = t.name;
       const t0 = performance.now();
       try {
         await withTimeout(Promise.resolve().then(t.fn), testTimeoutMs, t.name);
@@ -180,12 +199,9 @@ export async function run(opts = {}) {
       }
     }
   }
-  const passed = results.filter((r) => r.ok).length;
-  const failed = results.length - passed;
-  console.log(`  ${suite}: ${passed} passed, ${failed} failed`);
-  if (process.env.SOFTROCE_SUITE_RESULT) {
-    writeFileSync(process.env.SOFTROCE_SUITE_RESULT, JSON.stringify({ suite, passed, failed, tests: results }, null, 2));
-  }
+  current = undefined;
+  const { passed, failed } = writeResult();
+  console.log(`  ${suiteName}: ${passed} passed, ${failed} failed`);
   cleanup();
   process.exit(failed === 0 && passed > 0 ? 0 : 1);
 }
