@@ -4,3 +4,4 @@
 export * from "./wire/exports";
 export * from "./crc/exports";
 export * from "./verbs/exports";
+export * from "./transport/exports";

@@ -1,0 +1,97 @@
+// The device's progress loop: the only places work happens. Every entry point
+// takes the host's time, does its event (doorbell, datagram, timers, TX slots
+// freed), then runs the sender: QPs leave the TX arbiter in turn and their
+// responder and requester emit packets until the budget or the TX ring runs
+// out. Work that does not fit stays queued; nothing is dropped by the sender.
+import { arbiterInit, arbiterLength, arbiterNext, arbiterSchedule } from "../sched/arbiter";
+import { setNow } from "../sched/clock";
+import { timerPopDue, timersInit, timersNext } from "../sched/timers";
+import { poolSlot, slotIndex, SLOT_HANDLE } from "../mem/pool";
+import { cfg, CFG_MAX_QP } from "../verbs/config";
+import { qpPool } from "../verbs/qp";
+import { completerRecv, retransmitTimeout } from "./completer";
+import { netInit, rxValidate, txAvailable, txRelease, RxResult } from "./net";
+import { pktInfo, PKT_MASK } from "./pkt";
+import { requesterSend, rnrTimeout } from "./requester";
+import { responderRecv, responderSend } from "./responder";
+import { M_REQ } from "../wire/opcode";
+
+/** Packets the sender may emit per entry-point call before yielding to the host. */
+export const SEND_BUDGET: i32 = 256;
+
+let ready = false;
+
+export function engineInit(txCap: u32, localPort: u32): void {
+  const maxQp = cfg(CFG_MAX_QP);
+  netInit(txCap, localPort);
+  timersInit(<i32>(2 * maxQp));
+  arbiterInit(maxQp);
+  ready = true;
+}
+
+export function engineReady(): bool { return ready; }
+
+@inline export function qpIndex(qp: usize): u32 { return slotIndex(qpPool, qp); }
+@inline export function retransTimerId(qp: usize): i32 { return <i32>(qpIndex(qp) << 1); }
+@inline export function rnrTimerId(qp: usize): i32 { return <i32>((qpIndex(qp) << 1) | 1); }
+
+/** Queues `qp` for the sender (it has something to send). */
+@inline export function scheduleQp(qp: usize): void { arbiterSchedule(qpIndex(qp)); }
+
+/** Runs the sender until the budget, the TX ring or the queued work runs out. */
+export function runSender(): void {
+  let budget = SEND_BUDGET;
+  while (budget > 0 && txAvailable() > 0) {
+    const idx = arbiterNext();
+    if (idx < 0) break;
+    const qp = poolSlot(qpPool, <u32>idx);
+    if (!load<u32>(qp + SLOT_HANDLE)) continue; // destroyed since it was queued
+    budget -= responderSend(qp, budget);
+    if (budget > 0 && txAvailable() > 0) budget -= requesterSend(qp, budget);
+  }
+}
+
+export function engineDoorbell(qp: usize, now: f64): void {
+  setNow(now);
+  if (!ready) return;
+  scheduleQp(qp);
+  runSender();
+}
+
+export function engineRx(len: u32, now: f64): RxResult {
+  setNow(now);
+  if (!ready) return RxResult.SHORT;
+  const r = rxValidate(len);
+  if (r == RxResult.OK) {
+    const qp = <usize>load<u32>(pktInfo);
+    if (load<u32>(pktInfo + PKT_MASK) & M_REQ) responderRecv(qp, pktInfo);
+    else completerRecv(qp, pktInfo);
+  }
+  runSender();
+  return r;
+}
+
+/** Fires every due timer, runs the sender, returns the next deadline (µs, Infinity if none). */
+export function engineTick(now: f64): f64 {
+  setNow(now);
+  if (!ready) return Infinity;
+  for (let n = 0; n < 100000; n++) {
+    const id = timerPopDue(now);
+    if (id < 0) break;
+    const qp = poolSlot(qpPool, <u32>id >> 1);
+    if (!load<u32>(qp + SLOT_HANDLE)) continue;
+    if (id & 1) rnrTimeout(qp);
+    else retransmitTimeout(qp);
+  }
+  runSender();
+  return timersNext();
+}
+
+export function engineTxRelease(n: u32, now: f64): void {
+  setNow(now);
+  if (!ready) return;
+  txRelease(n);
+  runSender();
+}
+
+export function enginePending(): u32 { return arbiterLength(); }

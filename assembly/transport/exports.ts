@@ -1,0 +1,39 @@
+// Exports of the packet path and the progress loop (docs/TRANSPORT.md).
+import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineTick, engineTxRelease } from "./engine";
+import { rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
+import { timersNext } from "../sched/timers";
+import { qpFind } from "../verbs/qp";
+import { EINVAL } from "../mem/errno";
+
+/** Sets up the TX ring (`txCap` descriptors, a power of two), timers and arbiter. Call right after dev_open. */
+export function transport_open(txCap: u32, localPort: u32): i32 {
+  if (engineReady()) return -16; // EBUSY
+  if (txCap < 2 || (txCap & (txCap - 1)) != 0 || localPort > 0xffff) return -EINVAL;
+  engineInit(txCap, localPort);
+  return 0;
+}
+
+export function tx_ring(): usize { return txRingAddr(); }
+export function rx_buf(): usize { return rxBuf; }
+export function rx_buf_cap(): u32 { return RX_BUF_CAP; }
+export function rx_meta(): usize { return rxMeta; }
+export function rx_result_names(): usize { return changetype<usize>(RX_RESULT_NAMES); }
+
+/** One datagram of `len` bytes is in rx_buf, its facts in rx_meta: 0 accepted, else the drop reason. */
+export function rx(len: u32, now: f64): u32 { return <u32>engineRx(len, now); }
+
+export function tick(now: f64): f64 { return engineTick(now); }
+
+export function tx_release(n: u32, now: f64): void { engineTxRelease(n, now); }
+
+export function next_deadline(): f64 { return timersNext(); }
+
+export function engine_pending(): u32 { return enginePending(); }
+
+/** The transport half of a doorbell (the verbs half checks and flushes). */
+export function transport_doorbell(h: u32, now: f64): i32 {
+  const q = qpFind(h);
+  if (!q) return -EINVAL;
+  engineDoorbell(q, now);
+  return 0;
+}

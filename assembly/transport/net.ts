@@ -1,0 +1,247 @@
+// The device's packet path (rxe_net.c + rxe_recv.c): the TX descriptor ring the
+// host drains (gather, zero copy of payload), and the receive path that
+// validates one datagram in rxe's order and hands it to the responder
+// (requests) or the completer (responses). Every drop is counted by reason.
+import { crc32_raw } from "../crc/crc32";
+import { icrc_calc } from "../crc/icrc";
+import { bth_opcode, bth_padcnt, bth_pkey, bth_psn, bth_qpn, bth_se, bth_ackreq, bth_set_padcnt, bth_tver, BTH_SIZE } from "../wire/bth";
+import { deth_qkey } from "../wire/deth";
+import { ip4_build, ip6_build, udp_build, IP4_FLAG_DF, IP4_SIZE, IP6_SIZE, ROCE_UDP_PORT, UDP_SIZE } from "../wire/ip";
+import { opcode_length, opcode_mask, opcode_offset, opcode_valid, HDR_DETH, M_PAYLOAD, M_REQ, TR_RC, TR_UC, TR_UD } from "../wire/opcode";
+import { AV_DEST_PORT, AV_DGID, AV_FLOW_LABEL, AV_HOP_LIMIT, AV_SGID_INDEX, AV_TRAFFIC_CLASS } from "../verbs/av";
+import { cfg, CFG_GID_COUNT, gidTable } from "../verbs/config";
+import { count, Counter } from "../verbs/counters";
+import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
+import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes } from "../verbs/ring";
+import {
+  pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
+  PKT_PSN, PKT_QP, PKT_SE, PKT_SRC, PKT_SRC_PORT,
+} from "./pkt";
+
+// ---- TX descriptors (docs/TRANSPORT.md) ----
+export const TXD_HDR_LEN: usize = 0;
+export const TXD_PAYLOAD: usize = 4;
+export const TXD_PAYLOAD_LEN: usize = 8;
+export const TXD_TRAILER_LEN: usize = 12;
+export const TXD_DST: usize = 16; // 16-byte GID
+export const TXD_SRC: usize = 32; // 16-byte GID
+export const TXD_DST_PORT: usize = 48;
+export const TXD_SRC_PORT: usize = 52;
+export const TXD_IP_ID: usize = 56;
+export const TXD_FLAGS: usize = 60;
+export const TXD_QPN: usize = 64;
+export const TXD_TTL: usize = 68;
+export const TXD_TOS: usize = 72;
+export const TXD_FLOW_LABEL: usize = 76;
+export const TXD_HDR: usize = 80; // up to 80 bytes of BTH + extension headers
+export const TXD_TRAILER: usize = 160; // pad bytes then the ICRC
+export const TXD_SLOT: u32 = 176;
+
+export const TXF_IPV6: u32 = 1;
+export const TXF_DF: u32 = 2;
+
+const RING_TX: u32 = 6;
+const DEFAULT_HOP_LIMIT: u32 = 64;
+
+let txRing: usize = 0;
+let localPort: u32 = ROCE_UDP_PORT;
+
+// ---- RX ----
+export const RX_BUF_CAP: u32 = 9216;
+export const RXM_IP_VERSION: usize = 0;
+export const RXM_SRC: usize = 4;
+export const RXM_DST: usize = 20;
+export const RXM_SRC_PORT: usize = 36;
+export const RXM_DST_PORT: usize = 40;
+export const RXM_IP_ID: usize = 44; // 0xffffffff: the host cannot see it
+export const RXM_IP_FLAGS: usize = 48;
+export const RXM_SIZE: u32 = 64;
+
+export const rxBuf: usize = memory.data(RX_BUF_CAP, 16);
+export const rxMeta: usize = memory.data(RXM_SIZE, 16);
+/** A pseudo IP/UDP header for ICRCs (IPv6 40 + UDP 8), and zero bytes for the pad. */
+const pseudo: usize = memory.data(64, 16);
+const zeros: usize = memory.data(8, 8);
+
+/** Receive outcomes; a drop's code names its reason (and its counter). */
+export const enum RxResult {
+  OK = 0,
+  SHORT,
+  BAD_VERSION,
+  BAD_OPCODE,
+  BAD_LENGTH,
+  BAD_ICRC,
+  UNKNOWN_QPN,
+  BAD_TRANSPORT,
+  BAD_STATE,
+  BAD_SOURCE,
+  BAD_PKEY,
+  BAD_QKEY,
+}
+export const RX_RESULT_NAMES =
+  "ok,short,bad_version,bad_opcode,bad_length,bad_icrc,unknown_qpn,bad_transport,bad_state,bad_source,bad_pkey,bad_qkey";
+
+/** Carves the TX ring (call once, right after the device opens). */
+export function netInit(txCap: u32, port: u32): void {
+  txRing = heap.alloc(<usize>ringBytes(txCap, TXD_SLOT) + 64);
+  txRing = (txRing + 63) & ~63;
+  ringInit(txRing, txCap, TXD_SLOT, RING_TX, 0);
+  localPort = port;
+}
+
+export function txRingAddr(): usize { return txRing; }
+export function netLocalPort(): u32 { return localPort; }
+
+/** Free TX descriptors. */
+@inline export function txAvailable(): u32 {
+  return ringCap(txRing) - (ringProd(txRing) - ringCons(txRing));
+}
+
+/** The next free descriptor (headers go at desc + TXD_HDR), or 0 when the ring is full. */
+export function txReserve(): usize {
+  if (!txRing || txAvailable() == 0) return 0;
+  return ringEntry(txRing, ringProd(txRing));
+}
+
+/** The host finished sending the `n` oldest descriptors. */
+export function txRelease(n: u32): void {
+  const inFlight = ringProd(txRing) - ringCons(txRing);
+  ringSetCons(txRing, ringCons(txRing) + min(n, inFlight));
+}
+
+@inline function isV4Mapped(gid: usize): bool {
+  return load<u64>(gid) == 0 && load<u32>(gid + 8) == 0xffff0000;
+}
+
+/**
+ * Completes the descriptor returned by txReserve, whose headers (opcode_length
+ * bytes) are written: sets the pad count, addresses and ports from the AV and
+ * the device, computes the ICRC over exactly the IP/UDP header the host will
+ * send, and publishes it to the host.
+ */
+export function txSend(desc: usize, qp: usize, av: usize, opcode: u32, payload: usize, payloadLen: u32): void {
+  const hdrLen = opcode_length(opcode);
+  const pad = (0 - payloadLen) & 3;
+  const hdr = desc + TXD_HDR;
+  bth_set_padcnt(hdr, pad);
+  store<u32>(desc + TXD_HDR_LEN, hdrLen);
+  store<u32>(desc + TXD_PAYLOAD, <u32>payload);
+  store<u32>(desc + TXD_PAYLOAD_LEN, payloadLen);
+  store<u32>(desc + TXD_TRAILER_LEN, pad + 4);
+  memory.copy(desc + TXD_DST, av + AV_DGID, 16);
+  let sgid = load<u32>(av + AV_SGID_INDEX);
+  if (sgid >= cfg(CFG_GID_COUNT)) sgid = 0;
+  memory.copy(desc + TXD_SRC, gidTable + (<usize>sgid << 4), 16);
+  const dport = load<u32>(av + AV_DEST_PORT);
+  store<u32>(desc + TXD_DST_PORT, dport ? dport : ROCE_UDP_PORT);
+  store<u32>(desc + TXD_SRC_PORT, localPort);
+  store<u32>(desc + TXD_IP_ID, 0);
+  const v6 = !isV4Mapped(desc + TXD_DST);
+  store<u32>(desc + TXD_FLAGS, v6 ? TXF_IPV6 : TXF_DF);
+  store<u32>(desc + TXD_QPN, load<u32>(qp + QP_NUM));
+  const hops = load<u32>(av + AV_HOP_LIMIT);
+  store<u32>(desc + TXD_TTL, hops ? hops : DEFAULT_HOP_LIMIT);
+  store<u32>(desc + TXD_TOS, load<u32>(av + AV_TRAFFIC_CLASS));
+  store<u32>(desc + TXD_FLOW_LABEL, load<u32>(av + AV_FLOW_LABEL));
+
+  // ICRC: pseudo IP + UDP header, then BTH (masked by icrc_calc), then the
+  // rest of the headers, the payload in place and the pad.
+  const udpLen = UDP_SIZE + hdrLen + payloadLen + pad + 4;
+  const udp = writePseudo(v6, desc + TXD_SRC, desc + TXD_DST, 0, IP4_FLAG_DF, udpLen, localPort, load<u32>(desc + TXD_DST_PORT));
+  let crc = ~icrc_calc(pseudo, v6, udp, hdr, BTH_SIZE);
+  crc = crc32_raw(crc, hdr + BTH_SIZE, hdrLen - BTH_SIZE);
+  if (payloadLen) crc = crc32_raw(crc, payload, payloadLen);
+  if (pad) crc = crc32_raw(crc, zeros, pad);
+  store<u32>(desc + TXD_TRAILER, 0);
+  store<u32>(desc + TXD_TRAILER + pad, ~crc);
+  ringSetProd(txRing, ringProd(txRing) + 1);
+  count(Counter.SENT_PKTS);
+}
+
+/** Writes the IP (v4 or v6) and UDP headers the ICRC covers into `pseudo`; returns the UDP header's address. */
+function writePseudo(v6: bool, src: usize, dst: usize, ipId: u32, ipFlags: u32, udpLen: u32, sport: u32, dport: u32): usize {
+  if (v6) {
+    ip6_build(pseudo, 0, 0, udpLen, 0, src, dst);
+    udp_build(pseudo + IP6_SIZE, sport, dport, udpLen, 0);
+    return pseudo + IP6_SIZE;
+  }
+  ip4_build(pseudo, 0, IP4_SIZE + udpLen, ipId, ipFlags, 0, 0, src + 12, dst + 12);
+  udp_build(pseudo + IP4_SIZE, sport, dport, udpLen, 0);
+  return pseudo + IP4_SIZE;
+}
+
+@inline function drop(r: RxResult, c: Counter): RxResult {
+  count(c);
+  return r;
+}
+
+/**
+ * Validates the datagram of `len` bytes in rxBuf (IP facts in rxMeta, addresses
+ * as 16-byte GIDs) and fills pktInfo. Returns OK or the drop reason.
+ */
+export function rxValidate(len: u32): RxResult {
+  const b = rxBuf;
+  if (len < BTH_SIZE + 4 || len > RX_BUF_CAP) return drop(RxResult.SHORT, Counter.SHORT);
+  if (bth_tver(b) != 0) return drop(RxResult.BAD_VERSION, Counter.BAD_VERSION);
+  const op = bth_opcode(b);
+  if (!opcode_valid(op)) return drop(RxResult.BAD_OPCODE, Counter.BAD_OPCODE);
+  const mask = opcode_mask(op);
+  const hdrLen = opcode_length(op);
+  if (len < hdrLen + 4) return drop(RxResult.SHORT, Counter.SHORT);
+  const pad = bth_padcnt(b);
+  const body = len - hdrLen - 4;
+  if (body < pad || (!(mask & M_PAYLOAD) && body != 0)) return drop(RxResult.BAD_LENGTH, Counter.SHORT);
+
+  // ICRC over the IP/UDP header the facts describe.
+  const v6 = load<u32>(rxMeta + RXM_IP_VERSION) == 6;
+  let ipId = load<u32>(rxMeta + RXM_IP_ID);
+  if (ipId == 0xffffffff) ipId = 0; // unseen ID: assume a host that sends ID 0 (see docs/TRANSPORT.md)
+  const udp = writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
+    UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
+  if (icrc_calc(pseudo, v6, udp, b, len - 4) != load<u32>(b + len - 4)) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+
+  const qp = qpByNum(bth_qpn(b));
+  if (!qp) return drop(RxResult.UNKNOWN_QPN, Counter.UNKNOWN_QPN);
+  const type = load<u32>(qp + QP_TYPE);
+  const tr = op & 0xe0;
+  if (!((type == QPT_RC && tr == TR_RC) || (type == QPT_UC && tr == TR_UC) || (type == QPT_UD && tr == TR_UD))) {
+    return drop(RxResult.BAD_TRANSPORT, Counter.BAD_OPCODE);
+  }
+  const st = <i32>qpState(qp);
+  if (mask & M_REQ) {
+    if (st < QpState.RTR || st > QpState.SQE) return drop(RxResult.BAD_STATE, Counter.BAD_STATE);
+  } else if (st < QpState.RTS || st > QpState.SQE) {
+    return drop(RxResult.BAD_STATE, Counter.BAD_STATE);
+  }
+  if (type != QPT_UD) {
+    // RC/UC: the packet must come from the QP's peer.
+    const dgid = qp + QP_ATTR + ATTR_AH + AV_DGID;
+    if (load<u64>(dgid) != load<u64>(rxMeta + RXM_SRC) || load<u64>(dgid + 8) != load<u64>(rxMeta + RXM_SRC + 8)) {
+      return drop(RxResult.BAD_SOURCE, Counter.BAD_STATE);
+    }
+  }
+  if ((bth_pkey(b) & 0x7fff) != 0x7fff) return drop(RxResult.BAD_PKEY, Counter.BAD_PKEY);
+  if (type == QPT_UD) {
+    const deth = b + <usize>opcode_offset(op, HDR_DETH);
+    if (deth_qkey(deth) != load<u32>(qp + QP_ATTR + ATTR_QKEY)) return drop(RxResult.BAD_QKEY, Counter.BAD_QKEY);
+  }
+
+  const p = pktInfo;
+  store<u32>(p + PKT_QP, <u32>qp);
+  store<u32>(p + PKT_OPCODE, op);
+  store<u32>(p + PKT_MASK, mask);
+  store<u32>(p + PKT_PSN, bth_psn(b));
+  store<u32>(p + PKT_BTH, <u32>b);
+  store<u32>(p + PKT_PAYLOAD, <u32>(b + hdrLen));
+  store<u32>(p + PKT_PAYLOAD_LEN, body - pad);
+  store<u32>(p + PKT_ACKREQ, bth_ackreq(b));
+  store<u32>(p + PKT_SE, bth_se(b));
+  store<u32>(p + PKT_SRC, <u32>(rxMeta + RXM_SRC));
+  store<u32>(p + PKT_SRC_PORT, load<u32>(rxMeta + RXM_SRC_PORT));
+  store<u32>(p + PKT_IPV6, v6 ? 1 : 0);
+  store<u32>(p + PKT_META, <u32>rxMeta);
+  store<u32>(p + PKT_LEN, len);
+  count(Counter.RCVD_PKTS);
+  return RxResult.OK;
+}
