@@ -1,0 +1,245 @@
+// The host half of the packet path: moves datagrams between a device's rings
+// and a link (the simulated wire, a UDP socket, a WebSocket tunnel). It never
+// looks inside a packet. Transmit is zero copy: a TX descriptor becomes three
+// views over linear memory (headers, payload in the MR, trailer) that the link
+// sends and then releases; receive is the one copy into the RX buffer. The
+// device's one timer is kept here: after every call, re-armed to its earliest
+// deadline.
+import type { Datagram } from "./datagram.js";
+import type { DeviceMemory } from "./verbs/memory.js";
+import { formatGid, parseGid } from "./verbs/gid.js";
+
+/** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
+export interface Clock {
+  now(): number;
+  setTimer(atUs: number, fn: () => void): unknown;
+  clearTimer(timer: unknown): void;
+}
+
+/** A datagram to send, as gather pieces over linear memory. */
+export interface OutgoingDatagram {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  ipId: number;
+  /** headers, payload, trailer: views valid until `done` is called */
+  pieces: Uint8Array[];
+  length: number;
+}
+
+export interface Link {
+  /**
+   * Sends one datagram; calls `done()` (synchronously or later, in send order)
+   * once the pieces may be reused. Returns false when it took the datagram but
+   * wants no more until `resume()` is called on the port (backpressure).
+   */
+  send(d: OutgoingDatagram, done: () => void): boolean;
+}
+
+/** The transport exports the port needs (docs/TRANSPORT.md). */
+export interface TransportCore {
+  memory: WebAssembly.Memory;
+  transport_open(txCap: number, localPort: number): number;
+  tx_ring(): number;
+  rx_buf(): number;
+  rx_buf_cap(): number;
+  rx_meta(): number;
+  rx(len: number, now: number): number;
+  tick(now: number): number;
+  tx_release(n: number, now: number): void;
+  next_deadline(): number;
+}
+
+const RING_CAP = 0;
+const RING_SLOT = 4;
+const RING_PROD = 64;
+const RING_CONS = 128;
+const RING_DATA = 192;
+
+export const Txd = {
+  HDR_LEN: 0, PAYLOAD: 4, PAYLOAD_LEN: 8, TRAILER_LEN: 12, DST: 16, SRC: 32, DST_PORT: 48, SRC_PORT: 52,
+  IP_ID: 56, FLAGS: 60, QPN: 64, TTL: 68, TOS: 72, FLOW_LABEL: 76, HDR: 80, TRAILER: 160,
+} as const;
+export const Rxm = { IP_VERSION: 0, SRC: 4, DST: 20, SRC_PORT: 36, DST_PORT: 40, IP_ID: 44, IP_FLAGS: 48 } as const;
+export const RX_RESULT_NAMES = [
+  "ok", "short", "bad_version", "bad_opcode", "bad_length", "bad_icrc", "unknown_qpn", "bad_transport", "bad_state",
+  "bad_source", "bad_pkey", "bad_qkey",
+] as const;
+export const IP_ID_UNKNOWN = 0xffffffff;
+
+/** The text form of an address for links: IPv4 dotted for IPv4-mapped GIDs, IPv6 text otherwise. */
+export function gidToAddress(gid: Uint8Array): string {
+  const text = formatGid(gid);
+  return text.startsWith("::ffff:") && text.includes(".") ? text.slice(7) : text;
+}
+
+export class PacketPort {
+  /** Datagrams handed to the link whose `done` has not come yet. */
+  private inFlight = 0;
+  /** Descriptors already handed to the link (host cursor; the device's consumer index trails it). */
+  private cursor = 0;
+  private blocked = false;
+  private timer: unknown;
+  private timerAt = Infinity;
+  private servicing = false;
+  private gidCache = new Map<string, Uint8Array>();
+  private addrCache = new Map<string, string>();
+  readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, drops: {} as Record<string, number> };
+
+  constructor(
+    private readonly core: TransportCore,
+    private readonly mem: DeviceMemory,
+    readonly clock: Clock,
+    private readonly link: Link,
+    /** Called after the port ran the device (completions and events may be new). */
+    private readonly afterDevice: () => void = () => {},
+  ) {
+    this.cursor = mem.u32(core.tx_ring() + RING_CONS);
+  }
+
+  /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
+  receive(d: Datagram): number {
+    const len = d.payload.length;
+    const core = this.core;
+    const m = this.mem;
+    if (len > core.rx_buf_cap()) {
+      this.countDrop("too_long");
+      return -1;
+    }
+    m.u8.set(d.payload, core.rx_buf());
+    const meta = core.rx_meta();
+    const src = this.gid(d.src);
+    const dst = this.gid(d.dst);
+    m.setU32(meta + Rxm.IP_VERSION, isV4Mapped(src) ? 4 : 6);
+    m.u8.set(src, meta + Rxm.SRC);
+    m.u8.set(dst, meta + Rxm.DST);
+    m.setU32(meta + Rxm.SRC_PORT, d.srcPort);
+    m.setU32(meta + Rxm.DST_PORT, d.dstPort);
+    m.setU32(meta + Rxm.IP_ID, d.ipId ?? IP_ID_UNKNOWN);
+    m.setU32(meta + Rxm.IP_FLAGS, 2);
+    const r = core.rx(len, this.clock.now());
+    this.stats.rxDatagrams++;
+    if (r !== 0) this.countDrop(RX_RESULT_NAMES[r] ?? `reason_${r}`);
+    this.service();
+    return r;
+  }
+
+  /** The link can take datagrams again. */
+  resume(): void {
+    this.blocked = false;
+    this.service();
+  }
+
+  /** Drains the TX ring into the link, releases what was sent, re-arms the timer. */
+  service(): void {
+    if (this.servicing) return;
+    this.servicing = true;
+    try {
+      for (let rounds = 0; rounds < 1_000_000; rounds++) {
+        const released = this.drain();
+        if (released === 0) break;
+        this.core.tx_release(released, this.clock.now());
+      }
+      this.armTimer();
+    } finally {
+      this.servicing = false;
+    }
+    this.afterDevice();
+  }
+
+  private completedSync = 0;
+
+  /** Hands every ready descriptor to the link; returns how many completed synchronously. */
+  private drain(): number {
+    const core = this.core;
+    const m = this.mem;
+    const r = core.tx_ring();
+    const cap = m.u32(r + RING_CAP);
+    const slot = m.u32(r + RING_SLOT);
+    const prod = m.u32(r + RING_PROD);
+    this.completedSync = 0;
+    while (!this.blocked && this.cursor !== prod) {
+      const dsc = r + RING_DATA + (this.cursor & (cap - 1)) * slot;
+      const hdrLen = m.u32(dsc + Txd.HDR_LEN);
+      const payloadLen = m.u32(dsc + Txd.PAYLOAD_LEN);
+      const trailerLen = m.u32(dsc + Txd.TRAILER_LEN);
+      const buf = m.u8.buffer;
+      const pieces = [new Uint8Array(buf, dsc + Txd.HDR, hdrLen)];
+      if (payloadLen) pieces.push(new Uint8Array(buf, m.u32(dsc + Txd.PAYLOAD), payloadLen));
+      pieces.push(new Uint8Array(buf, dsc + Txd.TRAILER, trailerLen));
+      const d: OutgoingDatagram = {
+        src: this.address(m.u8, dsc + Txd.SRC),
+        dst: this.address(m.u8, dsc + Txd.DST),
+        srcPort: m.u32(dsc + Txd.SRC_PORT),
+        dstPort: m.u32(dsc + Txd.DST_PORT),
+        ipId: m.u32(dsc + Txd.IP_ID),
+        pieces,
+        length: hdrLen + payloadLen + trailerLen,
+      };
+      this.cursor = (this.cursor + 1) >>> 0;
+      this.inFlight++;
+      this.stats.txDatagrams++;
+      let sync = true;
+      const ok = this.link.send(d, () => {
+        this.inFlight--;
+        if (sync) this.completedSync++;
+        else {
+          this.core.tx_release(1, this.clock.now());
+          this.service();
+        }
+      });
+      sync = false;
+      if (!ok) this.blocked = true;
+    }
+    return this.completedSync;
+  }
+
+  private armTimer(): void {
+    const next = this.core.next_deadline();
+    if (next === this.timerAt) return;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    this.timerAt = next;
+    if (next === Infinity) return;
+    this.timer = this.clock.setTimer(next, () => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.core.tick(this.clock.now());
+      this.service();
+    });
+  }
+
+  private countDrop(reason: string): void {
+    this.stats.rxDropped++;
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+  }
+
+  private gid(address: string): Uint8Array {
+    let g = this.gidCache.get(address);
+    if (!g) {
+      g = parseGid(address.includes(":") ? address : `::ffff:${address}`);
+      if (this.gidCache.size > 4096) this.gidCache.clear();
+      this.gidCache.set(address, g);
+    }
+    return g;
+  }
+
+  private address(u8: Uint8Array, p: number): string {
+    // Cache by the 16 raw bytes (as a short string key) so steady traffic allocates no text.
+    let key = "";
+    for (let i = 0; i < 16; i += 4) key += String.fromCharCode((u8[p + i]! << 8) | u8[p + i + 1]!, (u8[p + i + 2]! << 8) | u8[p + i + 3]!);
+    let a = this.addrCache.get(key);
+    if (a === undefined) {
+      a = gidToAddress(u8.slice(p, p + 16));
+      if (this.addrCache.size > 4096) this.addrCache.clear();
+      this.addrCache.set(key, a);
+    }
+    return a;
+  }
+}
+
+function isV4Mapped(g: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (g[i] !== 0) return false;
+  return g[10] === 0xff && g[11] === 0xff;
+}

@@ -1,0 +1,46 @@
+// Binds a device's packet port to the simulated wire: the wire's virtual clock
+// is the device's clock, and a sent datagram is copied onto the wire at once
+// (so its TX descriptor is released at once).
+import type { Datagram } from "./datagram.js";
+import type { Clock, Link, OutgoingDatagram } from "./port.js";
+import type { SimClock } from "./sim-clock.js";
+import type { SimWire } from "./simwire.js";
+
+/** A Clock over a SimClock (which cannot cancel events: cancelled timers are skipped). */
+export function simClock(clock: SimClock): Clock {
+  return {
+    now: () => clock.now,
+    setTimer(atUs: number, fn: () => void) {
+      const t = { live: true };
+      clock.schedule(atUs, () => {
+        if (t.live) fn();
+      });
+      return t;
+    },
+    clearTimer(t: unknown) {
+      (t as { live: boolean }).live = false;
+    },
+  };
+}
+
+/** Joins gather pieces into one buffer (the simulated wire keeps its own copy anyway). */
+export function joinPieces(d: OutgoingDatagram): Uint8Array {
+  const out = new Uint8Array(d.length);
+  let o = 0;
+  for (const p of d.pieces) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export class SimLink implements Link {
+  constructor(private readonly wire: SimWire) {}
+
+  send(d: OutgoingDatagram, done: () => void): boolean {
+    const datagram: Datagram = { src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: joinPieces(d) };
+    this.wire.send(datagram);
+    done();
+    return true;
+  }
+}
