@@ -1,6 +1,8 @@
-// zlib-compatible CRC-32 (reflected polynomial 0xEDB88320), slicing-by-16.
+// zlib-compatible CRC-32 (reflected polynomial 0xEDB88320), slicing-by-16; with wasm SIMD
+// enabled, runs of 256 bytes or more go through the 16-stream braid in crc32_braid.ts.
 // T[k][b] is the CRC of byte b followed by k zero bytes, so sixteen input bytes fold into
 // the state with sixteen independent table loads.
+import { braid_init, braid_raw, BRAID_MIN } from "./crc32_braid";
 export const CRC32_POLY: u32 = 0xedb88320;
 
 const SLICES: u32 = 16;
@@ -20,12 +22,22 @@ function build_tables(): void {
   }
 }
 build_tables();
+if (ASC_FEATURE_SIMD) braid_init(TABLES);
 
 @inline function t(k: u32, b: u32): u32 { return load<u32>(TABLES + (k << 10) + (b << 2)); }
+
+/** Register after 4 bytes whose XOR with the register is x (slicing-by-4 step). */
+function word_step(x: u32): u32 {
+  return t(3, x & 0xff) ^ t(2, (x >>> 8) & 0xff) ^ t(1, (x >>> 16) & 0xff) ^ t(0, x >>> 24);
+}
 
 /** Advances a raw CRC register (no pre/post inversion) over len bytes at p. */
 export function crc32_raw(crc: u32, p: usize, len: u32): u32 {
   let end = p + len;
+  if (ASC_FEATURE_SIMD && len >= BRAID_MIN) {
+    crc = braid_raw(crc, p, len, word_step);
+    p += <usize>(len & ~63);
+  }
   // Bytes until p is 4-aligned, so the wide loop loads aligned words.
   while (p < end && (p & 3) != 0) {
     crc = (crc >>> 8) ^ t(0, (crc ^ load<u8>(p)) & 0xff);

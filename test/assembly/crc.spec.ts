@@ -24,6 +24,9 @@ describe("CRC-32", () => {
     store<u8>(BUF, 0x61); // "a"
     expect(crc32(BUF, 1, 0)).toBe(0xe8b7be43);
   });
+  it("is built with wasm SIMD, so the braid path is the one under test", () => {
+    expect(ASC_FEATURE_SIMD).toBe(true);
+  });
   it("8 bytes of 0xFF leave rxe's ICRC seed in the register", () => {
     memory.fill(BUF, 0xff, 8);
     expect(crc32_raw(0xffffffff, BUF, 8)).toBe(0xdebb20e3);
@@ -34,6 +37,16 @@ describe("CRC-32", () => {
       for (let len: u32 = 0; len <= 100; len++) {
         expect(crc32_update(0, BUF + start, len)).toBe(crcBitwise(BUF + start, len, 0));
       }
+    }
+  });
+  it("matches the reference across the SIMD braid's thresholds (lengths 250..400, 1000, 1024)", () => {
+    fill(BUF, 1100, 5);
+    for (let start: u32 = 0; start < 4; start++) {
+      for (let len: u32 = 250; len <= 400; len++) {
+        expect(crc32_update(len, BUF + start, len)).toBe(crcBitwise(BUF + start, len, len));
+      }
+      expect(crc32_update(0, BUF + start, 1000)).toBe(crcBitwise(BUF + start, 1000, 0));
+      expect(crc32_update(0, BUF + start, 1024)).toBe(crcBitwise(BUF + start, 1024, 0));
     }
   });
   it("matches the reference on 4 KiB and chains like zlib", () => {
