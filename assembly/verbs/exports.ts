@@ -15,6 +15,7 @@ import { qpCreate, qpDestroy, qpFind, qpState } from "./qp";
 import { qpModify } from "./qp_modify";
 import { QpState } from "./qp_state";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
+import { engineDoorbell } from "../transport/engine";
 
 export function verbs_abi_version(): u32 { return 2; }
 
@@ -53,16 +54,19 @@ const DOORBELL_SQ: u32 = 1;
 const DOORBELL_RQ: u32 = 2;
 
 /**
- * One call per post batch. For now the device acts only on a QP in ERR, where
- * newly posted WQEs are flushed; the transport engines hook in here later.
+ * One call per post batch, with the host's time (µs). A QP in ERR flushes the
+ * new WQEs; otherwise the transport schedules the QP and runs the sender.
  */
-export function doorbell(h: u32, queues: u32): i32 {
+export function doorbell(h: u32, queues: u32, now: f64): i32 {
   const q = qpFind(h);
   if (!q) return -EINVAL;
   if (qpState(q) == QpState.ERR) {
     if (queues & DOORBELL_SQ) flushSq(q);
     if (queues & DOORBELL_RQ) flushRq(q);
+    return 0;
   }
+  // The transport half: schedule the QP and run the sender (docs/TRANSPORT.md).
+  engineDoorbell(q, now);
   return 0;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SimWire } from "../../host/core/simwire.js";
+import { SimWire, type SimFaults } from "../../host/core/simwire.js";
 import { SimClock } from "../../host/core/sim-clock.js";
 import { Prng } from "../../host/core/prng.js";
 import type { Datagram } from "../../host/core/datagram.js";
@@ -14,7 +14,7 @@ function seqOf(d: Datagram): number {
   return new DataView(d.payload.buffer, d.payload.byteOffset).getUint32(0);
 }
 
-function runOnce(seed: number, faults: ConstructorParameters<typeof SimWire>[0]["faults"], count = 1000) {
+function runOnce(seed: number, faults: SimFaults, count = 1000) {
   const wire = new SimWire({ seed, faults, trace: true });
   const got: number[] = [];
   wire.attach("127.0.0.2", 4791, (d) => got.push(seqOf(d)));

@@ -1,6 +1,7 @@
 // The verbs ABI of build/softroce.wasm: exported functions and the byte layout of
 // every record and ring (docs/ABI.md, "Verbs"). Mirrors assembly/verbs/*.ts.
 import type { CoreExports } from "../wasm.js";
+import type { TransportCore } from "../port.js";
 
 export interface VerbsExports {
   verbs_abi_version(): number;
@@ -26,7 +27,7 @@ export interface VerbsExports {
   qp_destroy(h: number): number;
   qp_ptr(h: number): number;
   qp_modify(h: number, mask: number): number;
-  doorbell(h: number, queues: number): number;
+  doorbell(h: number, queues: number, now: number): number;
   srq_create(pd: number): number;
   srq_destroy(h: number): number;
   srq_ptr(h: number): number;
@@ -36,7 +37,7 @@ export interface VerbsExports {
   ah_destroy(h: number): number;
   ah_ptr(h: number): number;
 }
-export type VerbsCore = CoreExports & VerbsExports;
+export type VerbsCore = CoreExports & VerbsExports & TransportCore & { engine_pending(): number };
 
 export const DOORBELL_SQ = 1;
 export const DOORBELL_RQ = 2;

@@ -12,6 +12,7 @@ import { DeviceMemory } from "./memory.js";
 import { ProtectionDomain } from "./pd.js";
 import type { QueuePair } from "./qp.js";
 import type { SharedReceiveQueue } from "./srq.js";
+import { PacketPort, type Clock, type Link } from "../port.js";
 
 export interface OpenDeviceOptions {
   maxPd?: number;
@@ -42,6 +43,10 @@ export interface OpenDeviceOptions {
   activeMtu?: number;
   /** allow qkeys with bit 31 set (the caller has CAP_NET_RAW); default false */
   privilegedQkey?: boolean;
+  /** TX descriptor ring size (a power of two, default 1024) */
+  txRingSize?: number;
+  /** local UDP port the device's ICRCs assume as source port (default 4791) */
+  port?: number;
 }
 
 const DEFAULTS = {
@@ -62,6 +67,8 @@ const DEFAULTS = {
   qpnBase: 17,
   eventRingSize: 1024,
   activeMtu: 3,
+  txRingSize: 1024,
+  port: 4791,
 } as const;
 
 const MAX_RD_ATOM = 128;
@@ -195,6 +202,23 @@ export class Device extends EventTarget {
     const g = core.dev_gids();
     gids.forEach((gid, i) => m.u8.set(gid, g + 16 * i));
     check("ibv_open_device", core.dev_open());
+    // The packet path is carved right after the device, before any MR view exists.
+    check("ibv_open_device", core.transport_open(o.txRingSize, o.port));
+  }
+
+  /** The link this device sends and receives on (the simulated wire, UDP, a tunnel). */
+  port: PacketPort | undefined;
+
+  /** Binds the device to a link; `clock` drives its timers (a virtual clock on the simulated wire). */
+  attach(link: Link, clock: Clock): PacketPort {
+    if (this.port) fail("attach", "EBUSY", "device is already attached to a link");
+    this.port = new PacketPort(this.core, this.mem, clock, link, () => this.pump());
+    return this.port;
+  }
+
+  /** The device's time in µs (its link's clock; 0 before it is attached). */
+  now(): number {
+    return this.port ? this.port.clock.now() : 0;
   }
 
   private linkLocalGid(): Uint8Array {
@@ -215,7 +239,9 @@ export class Device extends EventTarget {
     try {
       return fn();
     } finally {
-      this.pump();
+      // service() drains the TX ring and re-arms the timer, then calls pump().
+      if (this.port) this.port.service();
+      else this.pump();
     }
   }
 

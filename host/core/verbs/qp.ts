@@ -148,7 +148,7 @@ export class QueuePair {
     const { posted, error } = postToRing(d.mem, this.sq, verb, list, (wr) => checkSendWr(wr, lim, bytes), (p, wr) =>
       writeSendWr(d.mem, p, wr),
     );
-    if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_SQ));
+    if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_SQ, d.now()));
     if (error) throw error;
   }
 
@@ -164,7 +164,7 @@ export class QueuePair {
     const { posted, error } = postToRing(d.mem, this.rq, verb, list, (wr) => checkRecvWr(wr, max, "max_recv_sge"), (p, wr) =>
       writeRecvWr(d.mem, p, wr),
     );
-    if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_RQ));
+    if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_RQ, d.now()));
     if (error) throw error;
   }
 
