@@ -171,6 +171,14 @@ const SIMPLE_FIELDS = [
 
 const TRANSPORTS = ["RC", "UC", "RD", "UD", "CNP"] as const;
 
+/** Largest value of each numeric spec field (its width on the wire). */
+const FIELD_MAX: [string, number][] = [
+  ["ipId", 0xffff], ["ipFlags", 7], ["fragOffset", 0x1fff], ["ttl", 0xff], ["tos", 0xff], ["flowLabel", 0xfffff],
+  ["udpSrcPort", 0xffff], ["udpDstPort", 0xffff], ["udpChecksum", 0xffff], ["opcode", 0xff], ["se", 1], ["migReq", 1],
+  ["tver", 15], ["pkey", 0xffff], ["fecn", 1], ["becn", 1], ["resv6", 0x3f], ["destQp", 0xffffff], ["ackReq", 1],
+  ["resv7", 0x7f], ["psn", 0xffffff], ["immDt", 0xffffffff], ["feth", 0xffffffff],
+];
+
 export class WireCodec {
   readonly core: CoreExports;
   private readonly x: WireExports;
@@ -360,6 +368,12 @@ export class WireCodec {
     if (!info) throw new Error(`emit: UNKNOWN_OPCODE ${spec.opcode}`);
     const payload = spec.payload ?? new Uint8Array(0);
     if (payload.length > this.bufCap) throw new Error(`emit: payload of ${payload.length} bytes > ${this.bufCap}`);
+    for (const [field, max] of FIELD_MAX) {
+      const v = (spec as unknown as Record<string, number | undefined>)[field];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= max)) {
+        throw new RangeError(`emit: ${field} = ${v} is outside 0..${max}`);
+      }
+    }
     const version = this.writeAddresses(spec.src, spec.dst, spec.ipVersion);
     const m = this.u8;
     const dv = this.dv;

@@ -228,6 +228,25 @@ describe("emit / parse", () => {
     expect(() => codec.emit({ src: "10.0.0.1", dst: "10.0.0.2", opcode: 4, destQp: 1, payload: new Uint8Array(16384) })).toThrow(/BUFFER_TOO_SMALL/);
   });
 
+  it("refuses out-of-range fields instead of truncating them", () => {
+    const base = { src: "10.0.0.1", dst: "10.0.0.2", opcode: 4, destQp: 1 };
+    expect(() => codec.emit({ ...base, destQp: 0x1000000 })).toThrow(/destQp/);
+    expect(() => codec.emit({ ...base, psn: -1 })).toThrow(/psn/);
+    expect(() => codec.emit({ ...base, pkey: 0x10000 })).toThrow(/pkey/);
+    expect(() => codec.emit({ ...base, ttl: 1.5 })).toThrow(/ttl/);
+    expect(() => codec.emit({ ...base, src: "10.0.0.256" })).toThrow(/source address/);
+  });
+
+  it("does not grow memory while parsing and emitting", () => {
+    const before = codec.core.memory.buffer.byteLength;
+    const packets = rocePackets("rc-write-long.pcap");
+    for (let i = 0; i < 3; i++) for (const p of packets) {
+      const r = codec.parse(p);
+      if (r.ok) codec.emit(r.repr);
+    }
+    expect(codec.core.memory.buffer.byteLength).toBe(before);
+  });
+
   it("refuses packets longer than wire_buf_cap with a clear error", () => {
     const r = codec.parse(new Uint8Array(codec.bufCap + 1));
     expect(r).toEqual({ ok: false, code: -1, error: expect.stringMatching(/PACKET_TOO_LONG/) });
