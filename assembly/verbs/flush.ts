@@ -3,12 +3,9 @@
 // rest are retired without completions, as rxe's flush_send_queue does.
 import { count, Counter } from "./counters";
 import { cqCommit, cqFind, cqReserve, CQE_QP_NUM, CQE_STATUS, CQE_WR_ID, WC_WR_FLUSH_ERR } from "./cq";
-import { QP_NUM, QP_RECV_CQ, QP_REQ, QP_RQ, QP_SEND_CQ, QP_SQ } from "./qp";
+import { QP_NUM, QP_RECV_CQ, QP_REQ, QP_RQ, QP_SEND_CQ, QP_SQ, REQ_WQE_INDEX } from "./qp";
 import { ringCons, ringEntry, ringProd, ringSetCons } from "./ring";
 import { RWQE_WR_ID, SWQE_WR_ID } from "./wqe";
-
-/** QP_REQ + 8: index of the next SQ WQE the requester will start. */
-export const REQ_WQE_INDEX: usize = 8;
 
 function flushRing(ring: usize, cqh: u32, qpn: u32, wrIdOff: usize): void {
   const cq = cqFind(cqh);

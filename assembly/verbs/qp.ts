@@ -32,6 +32,14 @@ export const QP_RESP: usize = 384; // responder: psn, ack_psn, opcode, msn, sent
 export const QP_COMP: usize = 448; // completer: psn, opcode, retry_cnt, rnr_retry, timer deadline, tx/timer links
 export const QP_SLOT: u32 = 512;
 
+// Requester line (offsets from QP_REQ); the transport owns the rest of 320..511.
+export const REQ_PSN: usize = 0; // u32 next PSN to send
+export const REQ_OPCODE: usize = 4; // u32 last packet opcode sent
+export const REQ_WQE_INDEX: usize = 8; // u32 SQ index of the next WQE to start
+export const REQ_WAIT_PSN: usize = 12; // u32
+export const REQ_NOACK_PKTS: usize = 16; // u32
+export const REQ_RD_ATOMIC: usize = 20; // u32 read/atomic credits left
+
 export const QP_FLAG_SQ_DRAINING: u32 = 1;
 
 // ibv_qp_attr block: the same layout is the argument of qp_modify and the
