@@ -1,0 +1,52 @@
+// A network of devices on the simulated wire, for tests, the local perf mode,
+// the demo and the playground: each device gets an address (its GID 0) and
+// port, shares the wire's virtual clock, and is driven by running the clock.
+import { SimWire, type SimWireOptions } from "./simwire.js";
+import { SimLink, simClock } from "./sim-link.js";
+import { openDeviceWith, type Device, type OpenDeviceOptions } from "./verbs/device.js";
+import { ROCE_V2_PORT } from "./datagram.js";
+
+/** The GID text of an address: IPv4-mapped for IPv4. */
+export function addressGid(address: string): string {
+  return address.includes(":") ? address : `::ffff:${address}`;
+}
+
+export class SimNetwork {
+  readonly wire: SimWire;
+  readonly devices: Device[] = [];
+
+  constructor(opts: SimWireOptions = {}) {
+    this.wire = new SimWire(opts);
+  }
+
+  /** Opens a device at `address`:`port` on this wire. */
+  async addDevice(module: WebAssembly.Module, address: string, options: OpenDeviceOptions = {}, port = ROCE_V2_PORT): Promise<Device> {
+    const device = await openDeviceWith(module, { gids: [addressGid(address)], port, ...options });
+    const p = device.attach(new SimLink(this.wire), simClock(this.wire.clock));
+    this.wire.attach(address, port, (d) => p.receive(d));
+    this.devices.push(device);
+    return device;
+  }
+
+  get now(): number {
+    return this.wire.clock.now;
+  }
+
+  /** Runs the simulation until it is idle, `untilUs` passes, or `maxEvents` ran. */
+  run(untilUs = Infinity, maxEvents = 10_000_000): number {
+    return this.wire.clock.run(untilUs, maxEvents);
+  }
+
+  /**
+   * Runs until `done()` holds (checked after every event) or virtual time
+   * reaches `limitUs`; returns whether `done()` held.
+   */
+  runUntil(done: () => boolean, limitUs = 60_000_000): boolean {
+    const clock = this.wire.clock;
+    while (!done()) {
+      if (clock.pending === 0 || (clock.nextAt ?? Infinity) > limitUs) return done();
+      clock.step();
+    }
+    return true;
+  }
+}
