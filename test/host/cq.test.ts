@@ -114,4 +114,12 @@ describe("completion queue (ibv_create_cq, ibv_poll_cq, ibv_destroy_cq)", () => 
     qp.postRecv({ wrId: 78n });
     expect((await cq.next()).wrId).toBe(78n); // already there: resolves from a poll
   });
+
+  it("a next() still waiting when the CQ is destroyed rejects with EINVAL", async () => {
+    const dev = await smallDevice();
+    const cq = dev.createCq(4);
+    const waiting = cq.next();
+    cq.destroy();
+    await expect(waiting).rejects.toMatchObject({ code: "EINVAL", verb: "ibv_get_cq_event" });
+  });
 });

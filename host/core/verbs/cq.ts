@@ -3,7 +3,7 @@
 import { CqRec, Cqe, Ring } from "./abi.js";
 import type { Device } from "./device.js";
 import { WcFlags } from "./enums.js";
-import { check, fail } from "./errors.js";
+import { check, Errno, fail, VerbsError } from "./errors.js";
 
 /** ibv_wc */
 export interface WorkCompletion {
@@ -34,7 +34,7 @@ export class CompletionQueue {
   readonly cqe: number;
   private readonly mask: number;
   private destroyed = false;
-  private waiters: ((wc: WorkCompletion) => void)[] = [];
+  private waiters: { resolve: (wc: WorkCompletion) => void; reject: (e: Error) => void }[] = [];
 
   constructor(readonly device: Device, readonly handle: number) {
     const m = device.mem;
@@ -88,8 +88,8 @@ export class CompletionQueue {
   next(): Promise<WorkCompletion> {
     const [wc] = this.poll(1);
     if (wc) return Promise.resolve(wc);
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
       this.device.watchCq(this, true);
     });
   }
@@ -99,7 +99,7 @@ export class CompletionQueue {
     while (this.waiters.length) {
       const [wc] = this.destroyed ? [] : this.poll(1);
       if (!wc) break;
-      this.waiters.shift()!(wc);
+      this.waiters.shift()!.resolve(wc);
     }
     if (!this.waiters.length) this.device.watchCq(this, false);
   }
@@ -123,6 +123,7 @@ export class CompletionQueue {
     this.destroyed = true;
     d.cqs.delete(this.handle);
     d.watchCq(this, false);
+    for (const w of this.waiters.splice(0)) w.reject(new VerbsError("ibv_get_cq_event", Errno.EINVAL, "CQ destroyed"));
   }
 
   get isDestroyed(): boolean {
