@@ -100,6 +100,7 @@ export class PacketPort {
 
   /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
   receive(d: Datagram): number {
+    if (this.closed) return -1;
     const len = d.payload.length;
     const core = this.core;
     const m = this.mem;
@@ -125,6 +126,16 @@ export class PacketPort {
     return r;
   }
 
+  private closed = false;
+
+  /** Stops the timer; later datagrams and calls are ignored. */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
   /** The link can take datagrams again. */
   resume(): void {
     this.blocked = false;
@@ -133,7 +144,7 @@ export class PacketPort {
 
   /** Drains the TX ring into the link, releases what was sent, re-arms the timer. */
   service(): void {
-    if (this.servicing) return;
+    if (this.servicing || this.closed) return;
     this.servicing = true;
     try {
       for (let rounds = 0; rounds < 1_000_000; rounds++) {

@@ -216,6 +216,15 @@ export class Device extends EventTarget {
     return this.port;
   }
 
+  /** ibv_close_device: stops the device's timer and releases its link (the 'close' event). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.port?.close();
+    this.dispatchEvent(new Event("close"));
+  }
+  closed = false;
+
   /** The device's time in µs (its link's clock; 0 before it is attached). */
   now(): number {
     return this.port ? this.port.clock.now() : 0;

@@ -1,0 +1,14 @@
+// The real clock for devices on real links (UDP, WebSocket): microseconds from
+// performance.now(), one platform timer per armed deadline.
+import type { Clock } from "./port.js";
+
+export const realClock: Clock = {
+  now: () => performance.now() * 1000,
+  setTimer(atUs: number, fn: () => void) {
+    const delayMs = Math.max(0, (atUs - performance.now() * 1000) / 1000);
+    return setTimeout(fn, delayMs);
+  },
+  clearTimer(t: unknown) {
+    clearTimeout(t as ReturnType<typeof setTimeout>);
+  },
+};
