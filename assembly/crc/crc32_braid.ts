@@ -12,7 +12,7 @@ const BLOCK: u32 = 64;
 const ZT = memory.data(4 * 2 * 4 * 16, 16);
 const STATE = memory.data(64, 16);
 
-/** Fills the nibble tables; `step0` is the one-byte table T0 of the scalar CRC. */
+/** Fills the nibble tables; `t0` points at the one-byte table T0 of the scalar CRC. */
 export function braid_init(t0: usize): void {
   for (let k: u32 = 0; k < 4; k++) {
     for (let h: u32 = 0; h < 2; h++) {
@@ -62,10 +62,12 @@ export function braid_raw(r: u32, p: usize, len: u32, word: (x: u32) => u32): u3
     const x1 = v128.xor(s1, i8x16.shuffle(t0, t2, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
     const x2 = v128.xor(s2, i8x16.shuffle(t1, t3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
     const x3 = v128.xor(s3, i8x16.shuffle(t1, t3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
-    const l0 = v128.and(x0, m4), h0 = i8x16.shr_u(x0, 4);
-    const l1 = v128.and(x1, m4), h1 = i8x16.shr_u(x1, 4);
-    const l2 = v128.and(x2, m4), h2 = i8x16.shr_u(x2, 4);
-    const l3 = v128.and(x3, m4), h3 = i8x16.shr_u(x3, 4);
+    // High nibbles via a 16-bit shift + the hoisted mask: x64 has no byte shift, and this
+    // measured a few per cent faster than i8x16.shr_u under V8 11.3.
+    const l0 = v128.and(x0, m4), h0 = v128.and(i16x8.shr_u(x0, 4), m4);
+    const l1 = v128.and(x1, m4), h1 = v128.and(i16x8.shr_u(x1, 4), m4);
+    const l2 = v128.and(x2, m4), h2 = v128.and(i16x8.shr_u(x2, 4), m4);
+    const l3 = v128.and(x3, m4), h3 = v128.and(i16x8.shr_u(x3, 4), m4);
     s0 = plane(0, l0, h0, l1, h1, l2, h2, l3, h3);
     s1 = plane(1, l0, h0, l1, h1, l2, h2, l3, h3);
     s2 = plane(2, l0, h0, l1, h1, l2, h2, l3, h3);
