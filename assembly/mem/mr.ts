@@ -3,7 +3,7 @@
 // of a slot (as rxe), so keys of a deregistered MR stay invalid.
 import { Arena, arenaAlloc, arenaFree, arenaRound } from "./arena";
 import { mrAccessCheck } from "./access";
-import { EINVAL, ENOMEM } from "./errno";
+import { EINVAL, ENOMEM, EOPNOTSUPP } from "./errno";
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
 
@@ -71,6 +71,40 @@ export function mrDereg(key: u32): i32 {
   const pd = pdFind(load<u32>(slot + MR_PD));
   if (pd) useDec(pd);
   poolGive(mrPool, (key >> 8) - 1);
+  return 0;
+}
+
+// ibv_rereg_mr flags
+export const REREG_CHANGE_TRANSLATION: u32 = 1;
+export const REREG_CHANGE_PD: u32 = 2;
+export const REREG_CHANGE_ACCESS: u32 = 4;
+
+/**
+ * ibv_rereg_mr as rxe does it (rxe_rereg_user_mr): the PD and/or the access flags
+ * change in place and the keys stay; a new translation (address/length) is
+ * EOPNOTSUPP.
+ */
+export function mrRereg(key: u32, flags: u32, pdh: u32, access: u32): i32 {
+  const slot = mrFind(key);
+  if (!slot) return -EINVAL;
+  if (flags == 0 || (flags & ~(REREG_CHANGE_TRANSLATION | REREG_CHANGE_PD | REREG_CHANGE_ACCESS))) return -EINVAL; // uverbs
+  if (flags & REREG_CHANGE_ACCESS) {
+    const ac = mrAccessCheck(access);
+    if (ac) return ac;
+  }
+  let pd: usize = 0;
+  if (flags & REREG_CHANGE_PD) {
+    pd = pdFind(pdh);
+    if (!pd) return -EINVAL;
+  }
+  if (flags & REREG_CHANGE_TRANSLATION) return -EOPNOTSUPP; // not in RXE_MR_REREG_SUPPORTED
+  if (pd) {
+    const old = pdFind(load<u32>(slot + MR_PD));
+    if (old) useDec(old);
+    useInc(pd);
+    store<u32>(slot + MR_PD, pdh);
+  }
+  if (flags & REREG_CHANGE_ACCESS) store<u32>(slot + MR_ACCESS, access);
   return 0;
 }
 

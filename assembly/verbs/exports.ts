@@ -1,7 +1,7 @@
 // Exports of the device object model (assembly/mem + assembly/verbs): numbers
 // in, numbers out. Handles are positive i32; failures are -errno. Argument
 // records are written by the host into dev_args() before the call.
-import { mrDereg, mrFind, mrReg } from "../mem/mr";
+import { mrDereg, mrFind, mrReg, mrRereg } from "../mem/mr";
 import { pdAlloc, pdDealloc, pdFind } from "../mem/pd";
 import { ahCreate, ahDestroy, ahFind } from "./ah";
 import { config, gidTable, CFG_SIZE } from "./config";
@@ -40,6 +40,7 @@ export function pd_ptr(h: u32): usize { return pdFind(h); }
 export function mr_reg(pd: u32, length: u32, access: u32): i32 { return mrReg(pd, <u64>length, access); }
 export function mr_dereg(key: u32): i32 { return mrDereg(key); }
 export function mr_ptr(key: u32): usize { return mrFind(key); }
+export function mr_rereg(key: u32, flags: u32, pd: u32, access: u32): i32 { return mrRereg(key, flags, pd, access); }
 
 export function cq_create(cqe: i32): i32 { return cqCreate(cqe); }
 export function cq_destroy(h: u32): i32 { return cqDestroy(h); }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Access } from "../../host/core/verbs/index.js";
+import { Access, ReregMrFlags } from "../../host/core/verbs/index.js";
 import { expectVerbsError, smallDevice } from "./verbs-helpers.js";
 
 
@@ -81,5 +81,41 @@ describe("memory region (ibv_reg_mr, ibv_dereg_mr)", () => {
     for (let i = 0; i < 10_000; i++) pd.regMr(4096 + (i % 5) * 1000, Access.LOCAL_WRITE).destroy();
     expect(dev.memory.buffer.byteLength).toBe(bytes);
     pd.regMr(1 << 20).destroy(); // the whole arena is one free range again
+  });
+});
+
+describe("ibv_rereg_mr (as rxe: PD and access change in place, keys stay)", () => {
+  it("changes access and PD; the PD use counts follow", async () => {
+    const dev = await smallDevice();
+    const pd1 = dev.allocPd();
+    const pd2 = dev.allocPd();
+    const mr = pd1.regMr(256, Access.LOCAL_WRITE);
+    const key = mr.lkey;
+    mr.rereg({ access: Access.LOCAL_WRITE | Access.REMOTE_WRITE });
+    expect(mr.access).toBe(Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+    mr.rereg({ pd: pd2 });
+    expect(mr.pd).toBe(pd2);
+    expect(mr.lkey).toBe(key);
+    pd1.destroy(); // no longer holds the MR
+    expectVerbsError(() => pd2.destroy(), "EBUSY", "ibv_dealloc_pd");
+    mr.destroy();
+    pd2.destroy();
+  });
+
+  it("bad flow: bad access (EINVAL), a new translation (EOPNOTSUPP, rxe), no flags (EINVAL), dead PD or MR (EINVAL)", async () => {
+    const dev = await smallDevice();
+    const pd = dev.allocPd();
+    const mr = pd.regMr(256, Access.LOCAL_WRITE);
+    expectVerbsError(() => mr.rereg({ access: Access.REMOTE_WRITE }), "EINVAL", "ibv_rereg_mr");
+    expectVerbsError(() => mr.rereg({ access: Access.ON_DEMAND }), "EOPNOTSUPP", "ibv_rereg_mr");
+    expectVerbsError(() => mr.rereg({ flags: ReregMrFlags.CHANGE_TRANSLATION }), "EOPNOTSUPP", "ibv_rereg_mr");
+    expectVerbsError(() => mr.rereg({}), "EINVAL", "ibv_rereg_mr");
+    expectVerbsError(() => mr.rereg({ flags: 8 }), "EINVAL", "ibv_rereg_mr");
+    const dead = dev.allocPd();
+    dead.destroy();
+    expectVerbsError(() => mr.rereg({ pd: dead }), "EINVAL", "ibv_rereg_mr");
+    expect(mr.access).toBe(Access.LOCAL_WRITE);
+    mr.destroy();
+    expectVerbsError(() => mr.rereg({ access: 0 }), "EINVAL", "ibv_rereg_mr");
   });
 });

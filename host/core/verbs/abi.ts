@@ -20,6 +20,7 @@ export interface VerbsExports {
   mr_reg(pd: number, length: number, access: number): number;
   mr_dereg(key: number): number;
   mr_ptr(key: number): number;
+  mr_rereg(key: number, flags: number, pd: number, access: number): number;
   cq_create(cqe: number): number;
   cq_destroy(h: number): number;
   cq_ptr(h: number): number;

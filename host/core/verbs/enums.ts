@@ -148,6 +148,9 @@ export const QpAttrMask = {
   RATE_LIMIT: 1 << 25,
 } as const;
 
+/** ibv_rereg_mr flags (IBV_REREG_MR_CHANGE_*) */
+export const ReregMrFlags = { CHANGE_TRANSLATION: 1 << 0, CHANGE_PD: 1 << 1, CHANGE_ACCESS: 1 << 2 } as const;
+
 export const SrqAttrMask = { MAX_WR: 1 << 0, LIMIT: 1 << 1 } as const;
 
 export const EventType = {
