@@ -1,8 +1,506 @@
-// RC completer (rxe_comp.c): ACKs, NAKs, READ responses and atomic ACKs.
-// Stub until the completer lands (helper R1).
+// RC completer (rxe_comp.c): matches ACKs, NAKs, READ responses and atomic ACKs
+// against the oldest send WQEs; places READ data and atomic results into the
+// local SGEs; posts send completions; runs the retransmission timer, retry_cnt,
+// the RNR timer and rnr_retry; hands go-back-N to the requester; on errors
+// completes the WQE with its status and moves the QP to ERR.
+// A state machine as rxe's: an enum, a name table, one step function per state.
+import { mrCheck, MR_OK } from "../mem/mr";
+import { ACCESS_LOCAL_WRITE } from "../mem/access";
+import { nowUs } from "../sched/clock";
+import { timerArm, timerCancel } from "../sched/timers";
+import { count, Counter } from "../verbs/counters";
+import {
+  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_OPCODE, CQE_QP_NUM, CQE_STATUS, CQE_WC_FLAGS, CQE_WR_ID, WC_SUCCESS,
+} from "../verbs/cq";
+import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
+import {
+  qpState, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM,
+  QP_PD, QP_REQ, QP_SEND_CQ, QP_SQ, QP_SQ_SIG_ALL, QP_TYPE,
+} from "../verbs/qp";
+import { QpState, QPT_RC } from "../verbs/qp_state";
+import { ringCons, ringEntry, ringProd, ringSetCons } from "../verbs/ring";
+import {
+  SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK,
+  SWQE_NUM_SGE, SWQE_OPCODE, SWQE_RESID, SWQE_RESULT, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE,
+  SWQE_STATUS, WQE_STATE_DONE, WQE_STATE_ERROR, WQE_STATE_PENDING, WQE_STATE_POSTED,
+} from "../verbs/wqe";
+import { aeth_syndrome, AETH_TYPE_ACK, AETH_TYPE_NAK, AETH_TYPE_RNR_NAK } from "../wire/aeth";
+import { atmack_orig } from "../wire/atmack";
+import {
+  HDR_AETH, HDR_ATMACK, M_ATOMIC, M_ATOMIC_WRITE, M_END, M_FLUSH, M_READ, M_SEND, M_START, OP_ACK, OP_ATOMIC_ACK,
+  OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
+} from "../wire/opcode";
+import { psn_distance, psn_next } from "../wire/psn";
+import { rnrTimerId, retransTimerId, scheduleQp } from "./engine";
+import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
+import { qpToError } from "./qp_error";
+import {
+  ackTimeoutUs, qpMtu, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
+  COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
+  RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD,
+  WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND,
+  WR_SEND_WITH_IMM, WR_SEND_WITH_INV, SEND_SIGNALED,
+} from "./requester";
+
+// ibv_wc_opcode, ibv_wc_status, ibv_wc_flags (libibverbs verbs.h)
+export const WC_SEND: u32 = 0;
+export const WC_RDMA_WRITE: u32 = 1;
+export const WC_RDMA_READ: u32 = 2;
+export const WC_COMP_SWAP: u32 = 3;
+export const WC_FETCH_ADD: u32 = 4;
+export const WC_BIND_MW: u32 = 5;
+export const WC_LOCAL_INV: u32 = 6;
+export const WC_FLUSH: u32 = 8;
+export const WC_ATOMIC_WRITE: u32 = 9;
+
+export const WC_LOC_PROT_ERR: u32 = 4;
+export const WC_BAD_RESP_ERR: u32 = 7;
+export const WC_REM_INV_REQ_ERR: u32 = 9;
+export const WC_REM_ACCESS_ERR: u32 = 10;
+export const WC_REM_OP_ERR: u32 = 11;
+export const WC_RETRY_EXC_ERR: u32 = 12;
+export const WC_RNR_RETRY_EXC_ERR: u32 = 13;
+export const WC_FATAL_ERR: u32 = 19;
+
+export const WC_WITH_IMM: u32 = 2;
+
+// AETH NAK codes (syndrome 0x60 | code)
+export const NAK_PSN_SEQ: u32 = 0;
+export const NAK_INVALID_REQ: u32 = 1;
+export const NAK_REM_ACCESS: u32 = 2;
+export const NAK_REM_OP: u32 = 3;
+
+/** rxe rnrnak_usec: the RNR NAK timer field (IBA 9.7.5.2.8) in µs; code 25 is rxe's 61410, not 61440. */
+const RNR_USEC = memory.data<u32>([
+  655360, 10, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280, 1920,
+  2560, 3840, 5120, 7680, 10240, 15360, 20480, 30720, 40960, 61410, 81920, 122880, 163840, 245760, 327680, 491520,
+]);
+
+export function rnrDelayUs(code: u32): u32 { return load<u32>(RNR_USEC + (<usize>(code & 31) << 2)); }
+
+export const enum CompState {
+  GET_WQE = 0, COMP_WQE, COMP_ACK, CHECK_PSN, CHECK_ACK, READ, ATOMIC, WRITE_SEND, UPDATE_COMP, ERROR_RETRY,
+  RNR_RETRY, ERROR, EXIT, DONE,
+}
+export const COMP_STATE_NAMES =
+  "GET WQE,COMP WQE,COMP ACK,CHECK PSN,CHECK ACK,READ,ATOMIC,WRITE/SEND,UPDATE COMP,ERROR RETRY,RNR RETRY,ERROR,EXIT,DONE";
+
+/** NAK syndrome → the requester's completion status (rxe check_ack); 0 for a PSN sequence error (retried). */
+export function nakStatus(syndrome: u32): u32 {
+  switch (syndrome & 0x1f) {
+    case NAK_PSN_SEQ: return WC_SUCCESS;
+    case NAK_INVALID_REQ: return WC_REM_INV_REQ_ERR;
+    case NAK_REM_ACCESS: return WC_REM_ACCESS_ERR;
+    default: return WC_REM_OP_ERR; // remote operational error and unknown codes
+  }
+}
+
+/** ibv_wr_opcode → ibv_wc_opcode (rxe wr_to_wc_opcode). */
+export function wcOpcode(wrOp: u32): u32 {
+  switch (wrOp) {
+    case WR_RDMA_WRITE:
+    case WR_RDMA_WRITE_WITH_IMM: return WC_RDMA_WRITE;
+    case WR_SEND:
+    case WR_SEND_WITH_IMM:
+    case WR_SEND_WITH_INV: return WC_SEND;
+    case WR_RDMA_READ: return WC_RDMA_READ;
+    case WR_ATOMIC_CMP_AND_SWP: return WC_COMP_SWAP;
+    case WR_ATOMIC_FETCH_AND_ADD: return WC_FETCH_ADD;
+    case WR_LOCAL_INV: return WC_LOCAL_INV;
+    case WR_BIND_MW: return WC_BIND_MW;
+    case WR_ATOMIC_WRITE: return WC_ATOMIC_WRITE;
+    case WR_FLUSH: return WC_FLUSH;
+    default: return 0xff;
+  }
+}
+
+// ---- per-run context (one run at a time; the device is single-threaded) ----
+let again = false; // the requester can make progress again
+
+@inline function cget(qp: usize, off: usize): u32 { return load<u32>(qp + QP_COMP + off); }
+@inline function cset(qp: usize, off: usize, v: u32): void { store<u32>(qp + QP_COMP + off, v); }
+
+function resetRetryCounters(qp: usize): void {
+  cset(qp, COMP_RETRY_CNT, load<u32>(qp + QP_ATTR + ATTR_RETRY_CNT));
+  cset(qp, COMP_RNR_RETRY, load<u32>(qp + QP_ATTR + ATTR_RNR_RETRY));
+  cset(qp, COMP_FLAGS, cget(qp, COMP_FLAGS) & ~CF_STARTED_RETRY);
+}
+
+@inline function wakeRequester(qp: usize, f: u32): void {
+  if (reqFlags(qp) & f) {
+    reqClearFlag(qp, f);
+    again = true;
+  }
+}
+
+@inline function sqHead(qp: usize): usize {
+  const sq = <usize>load<u32>(qp + QP_SQ);
+  return ringCons(sq) != ringProd(sq) ? ringEntry(sq, ringCons(sq)) : 0;
+}
+
+function getWqe(qp: usize, pkt: usize, wqe: usize): CompState {
+  if (!wqe || load<u32>(wqe + SWQE_STATE) == WQE_STATE_POSTED) return pkt ? CompState.DONE : CompState.EXIT;
+  const st = load<u32>(wqe + SWQE_STATE);
+  if (st == WQE_STATE_DONE) return CompState.COMP_WQE;
+  if (st == WQE_STATE_ERROR) return CompState.ERROR;
+  return pkt ? CompState.CHECK_PSN : CompState.EXIT;
+}
+
+function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
+  const psn = load<u32>(pkt + PKT_PSN);
+  const m = load<u32>(wqe + SWQE_MASK);
+  // a response past the oldest WQE completes a SEND/WRITE but means a lost
+  // READ/atomic response: those must be retried
+  if (psn_distance(psn, load<u32>(wqe + SWQE_LAST_PSN)) > 0) {
+    if (load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING) {
+      if (m & (M_READ | M_ATOMIC)) return CompState.ERROR_RETRY;
+      resetRetryCounters(qp);
+      return CompState.COMP_WQE;
+    }
+    return CompState.DONE;
+  }
+  const d = psn_distance(psn, cget(qp, COMP_PSN));
+  if (d < 0) {
+    // most likely a retried response: it completes the WQE if it is its last
+    if (psn == load<u32>(wqe + SWQE_LAST_PSN)) return CompState.COMP_ACK;
+    const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
+    if ((load<u32>(pkt + PKT_OPCODE) & 0x1f) == OP_ACK &&
+        (cop == <i32>(TR_RC | OP_READ_RESP_FIRST) || cop == <i32>(TR_RC | OP_READ_RESP_MIDDLE))) return CompState.CHECK_ACK;
+    return CompState.DONE;
+  }
+  if (d > 0 && (m & (M_READ | M_ATOMIC))) return CompState.DONE;
+  return CompState.CHECK_ACK;
+}
+
+function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
+  const mask = load<u32>(pkt + PKT_MASK);
+  const op = load<u32>(pkt + PKT_OPCODE) & 0x1f;
+  const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
+  const wrOp = load<u32>(wqe + SWQE_OPCODE);
+  // the response sequence
+  if (cop < 0) {
+    if (!(mask & M_START)) return CompState.ERROR; // catches every *_ONLY
+  } else if ((<u32>cop & 0x1f) == OP_READ_RESP_FIRST || (<u32>cop & 0x1f) == OP_READ_RESP_MIDDLE) {
+    if (op != OP_ACK && op != OP_READ_RESP_MIDDLE && op != OP_READ_RESP_LAST) {
+      // a retried READ may restart with FIRST (or ONLY for a one-packet READ)
+      const psn = load<u32>(pkt + PKT_PSN);
+      const first = load<u32>(wqe + SWQE_FIRST_PSN);
+      const ok = (psn == first && op == OP_READ_RESP_FIRST) ||
+        (first == load<u32>(wqe + SWQE_LAST_PSN) && op == OP_READ_RESP_ONLY);
+      if (!ok) return CompState.ERROR;
+    }
+  }
+  // the operation
+  switch (op) {
+    case OP_READ_RESP_FIRST:
+    case OP_READ_RESP_LAST:
+    case OP_READ_RESP_ONLY:
+    case OP_READ_RESP_MIDDLE: {
+      if (op != OP_READ_RESP_MIDDLE) {
+        const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
+        if (((syn >> 5) & 3) != AETH_TYPE_ACK) return CompState.ERROR;
+        // FLUSH and ATOMIC_WRITE are acknowledged with a zero-length READ RESPONSE ONLY
+        if (wrOp == WR_ATOMIC_WRITE) return CompState.WRITE_SEND;
+      }
+      if (wrOp != WR_RDMA_READ && wrOp != WR_FLUSH) {
+        store<u32>(wqe + SWQE_STATUS, WC_FATAL_ERR);
+        return CompState.ERROR;
+      }
+      resetRetryCounters(qp);
+      return CompState.READ;
+    }
+    case OP_ATOMIC_ACK: {
+      const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
+      if (((syn >> 5) & 3) != AETH_TYPE_ACK) return CompState.ERROR;
+      if (wrOp != WR_ATOMIC_CMP_AND_SWP && wrOp != WR_ATOMIC_FETCH_AND_ADD) return CompState.ERROR;
+      resetRetryCounters(qp);
+      return CompState.ATOMIC;
+    }
+    case OP_ACK: {
+      const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
+      const t = (syn >> 5) & 3;
+      if (t == AETH_TYPE_ACK) {
+        resetRetryCounters(qp);
+        return CompState.WRITE_SEND;
+      }
+      if (t == AETH_TYPE_RNR_NAK) {
+        count(Counter.RCVD_RNR_ERR);
+        return CompState.RNR_RETRY;
+      }
+      if (t == AETH_TYPE_NAK) {
+        if ((syn & 0x1f) == NAK_PSN_SEQ) {
+          // a NAK acknowledges every PSN before it
+          const psn = load<u32>(pkt + PKT_PSN);
+          if (psn_distance(psn, cget(qp, COMP_PSN)) > 0) {
+            count(Counter.RCVD_SEQ_ERR);
+            cset(qp, COMP_PSN, psn);
+            wakeRequester(qp, RF_WAIT_PSN);
+          }
+          return CompState.ERROR_RETRY;
+        }
+        store<u32>(wqe + SWQE_STATUS, nakStatus(syn));
+        return CompState.ERROR;
+      }
+      return CompState.ERROR;
+    }
+    default:
+      return CompState.ERROR;
+  }
+}
+
+/**
+ * Copies `len` bytes from `src` into the WQE's local SGEs at its DMA cursor,
+ * each piece checked for lkey, PD, bounds and LOCAL_WRITE (rxe copy_data
+ * RXE_TO_MR_OBJ). Returns false on any violation or when the SGEs are too short.
+ */
+function placeData(qp: usize, wqe: usize, src: usize, len: u32): bool {
+  if (len == 0) return true;
+  if (len > load<u32>(wqe + SWQE_RESID)) return false;
+  const pd = load<u32>(qp + QP_PD);
+  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
+  let i = load<u32>(wqe + SWQE_CUR_SGE);
+  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
+  let done: u32 = 0;
+  while (done < len) {
+    if (i >= nsge) return false;
+    const sge = wqe + SWQE_SGE + <usize>i * SGE_SIZE;
+    const sl = load<u32>(sge + SGE_LENGTH);
+    if (off >= sl) {
+      i++;
+      off = 0;
+      continue;
+    }
+    const n = min(sl - off, len - done);
+    const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
+    if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, ACCESS_LOCAL_WRITE) != MR_OK) return false;
+    memory.copy(<usize>addr, src + done, n);
+    done += n;
+    off += n;
+  }
+  store<u32>(wqe + SWQE_CUR_SGE, i);
+  store<u32>(wqe + SWQE_SGE_OFFSET, off);
+  store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
+  return true;
+}
+
+const atomicScratch: usize = memory.data(8, 8);
+
+function doRead(qp: usize, pkt: usize, wqe: usize): CompState {
+  if (!placeData(qp, wqe, <usize>load<u32>(pkt + PKT_PAYLOAD), load<u32>(pkt + PKT_PAYLOAD_LEN))) {
+    store<u32>(wqe + SWQE_STATUS, WC_LOC_PROT_ERR);
+    return CompState.ERROR;
+  }
+  if (load<u32>(wqe + SWQE_RESID) == 0 && (load<u32>(pkt + PKT_MASK) & M_END)) return CompState.COMP_ACK;
+  return CompState.UPDATE_COMP;
+}
+
+function doAtomic(qp: usize, pkt: usize, wqe: usize): CompState {
+  const orig = atmack_orig(pktHdr(pkt, HDR_ATMACK));
+  store<u64>(wqe + SWQE_RESULT, orig);
+  store<u64>(atomicScratch, orig); // the original value in host byte order, as rxe copies it
+  if (!placeData(qp, wqe, atomicScratch, 8)) {
+    store<u32>(wqe + SWQE_STATUS, WC_LOC_PROT_ERR);
+    return CompState.ERROR;
+  }
+  return CompState.COMP_ACK;
+}
+
+/**
+ * Retires the head WQE: posts its completion when signalled, when the QP
+ * signals all, or on error (IBA 10.7.3.1), with rxe's send-CQE fields.
+ */
+function doComplete(qp: usize, wqe: usize): void {
+  const status = load<u32>(wqe + SWQE_STATUS);
+  const wrOp = load<u32>(wqe + SWQE_OPCODE);
+  const post = load<u32>(qp + QP_SQ_SIG_ALL) != 0 || (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_SIGNALED) != 0 ||
+    status != WC_SUCCESS;
+  if (post) {
+    const cq = cqFind(load<u32>(qp + QP_SEND_CQ));
+    const e = cq ? cqReserve(cq) : 0;
+    if (e) {
+      store<u64>(e + CQE_WR_ID, load<u64>(wqe));
+      store<u32>(e + CQE_STATUS, status);
+      store<u32>(e + CQE_QP_NUM, load<u32>(qp + QP_NUM));
+      if (status == WC_SUCCESS) {
+        store<u32>(e + CQE_OPCODE, wcOpcode(wrOp));
+        if (wrOp == WR_RDMA_WRITE_WITH_IMM || wrOp == WR_SEND_WITH_IMM) store<u32>(e + CQE_WC_FLAGS, WC_WITH_IMM);
+        store<u32>(e + CQE_BYTE_LEN, wrOp == WR_ATOMIC_WRITE ? 8 : load<u32>(wqe + SWQE_LENGTH));
+      }
+      cqCommit(cq);
+    }
+  }
+  const sq = <usize>load<u32>(qp + QP_SQ);
+  ringSetCons(sq, ringCons(sq) + 1);
+  if (load<u32>(wqe + SWQE_MASK) & M_SEND) count(Counter.RDMA_SENDS);
+  wakeRequester(qp, RF_WAIT_FENCE); // something completed: a fenced WQE may go
+}
+
+/** SQD: SQ_DRAINED when every sent packet is acknowledged (rxe comp_check_sq_drain_done). */
+function checkSqDrained(qp: usize): void {
+  if (qpState(qp) != QpState.SQD || !(load<u32>(qp + QP_FLAGS) & QP_FLAG_SQ_DRAINING)) return;
+  if (cget(qp, COMP_PSN) != load<u32>(qp + QP_REQ + REQ_PSN)) return;
+  store<u32>(qp + QP_FLAGS, load<u32>(qp + QP_FLAGS) & ~QP_FLAG_SQ_DRAINING);
+  store<u32>(qp + QP_ATTR + ATTR_SQ_DRAINING, 0);
+  raiseEvent(EVENT_SQ_DRAINED, load<u32>(qp + QP_NUM), 0);
+}
+
+function completeAck(qp: usize, pkt: usize, wqe: usize): CompState {
+  const m = load<u32>(wqe + SWQE_MASK);
+  if (m & WQE_RD_ATOMIC) {
+    store<u32>(wqe + SWQE_MASK, m & ~WQE_RD_ATOMIC);
+    store<u32>(qp + QP_REQ + REQ_RD_ATOMIC, load<u32>(qp + QP_REQ + REQ_RD_ATOMIC) - 1);
+    wakeRequester(qp, RF_NEED_RD_ATOMIC);
+  }
+  checkSqDrained(qp);
+  doComplete(qp, wqe);
+  return psn_distance(load<u32>(pkt + PKT_PSN), cget(qp, COMP_PSN)) >= 0 ? CompState.UPDATE_COMP : CompState.DONE;
+}
+
+function completeWqe(qp: usize, pkt: usize, wqe: usize): CompState {
+  if (pkt && load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING) {
+    const last = load<u32>(wqe + SWQE_LAST_PSN);
+    if (psn_distance(last, cget(qp, COMP_PSN)) >= 0) {
+      cset(qp, COMP_PSN, psn_next(last, 1));
+      store<i32>(qp + QP_COMP + COMP_OPCODE, -1);
+    }
+    wakeRequester(qp, RF_WAIT_PSN);
+  }
+  doComplete(qp, wqe);
+  return CompState.GET_WQE;
+}
+
+function updateComp(qp: usize, pkt: usize): CompState {
+  const mask = load<u32>(pkt + PKT_MASK);
+  store<i32>(qp + QP_COMP + COMP_OPCODE, (mask & M_END) ? -1 : <i32>load<u32>(pkt + PKT_OPCODE));
+  const psn = load<u32>(pkt + PKT_PSN);
+  if (psn_distance(psn, cget(qp, COMP_PSN)) >= 0) cset(qp, COMP_PSN, psn_next(psn, 1));
+  wakeRequester(qp, RF_WAIT_PSN);
+  return CompState.DONE;
+}
+
+/**
+ * Timeout or PSN-sequence NAK: go back N unless a retry is already under way;
+ * retry_cnt counts retries (7 is seven, as the IBA says; rxe makes it infinite).
+ */
+function errorRetry(qp: usize, wqe: usize, timeout: bool): CompState {
+  if (!wqe || load<u32>(wqe + SWQE_STATE) == WQE_STATE_POSTED) return CompState.DONE;
+  if ((cget(qp, COMP_FLAGS) & CF_STARTED_RETRY) && !timeout) return CompState.DONE;
+  const left = cget(qp, COMP_RETRY_CNT);
+  if (left > 0) {
+    cset(qp, COMP_RETRY_CNT, left - 1);
+    // nothing to resend when every packet sent is acknowledged already
+    if (psn_distance(load<u32>(qp + QP_REQ + REQ_PSN), cget(qp, COMP_PSN)) > 0) {
+      count(Counter.COMPLETER_RETRY_ERR);
+      reqSetFlag(qp, RF_NEED_RETRY);
+      cset(qp, COMP_FLAGS, cget(qp, COMP_FLAGS) | CF_STARTED_RETRY);
+      again = true;
+    }
+    return CompState.DONE;
+  }
+  count(Counter.RETRY_EXCEEDED_ERR);
+  store<u32>(wqe + SWQE_STATUS, WC_RETRY_EXC_ERR);
+  return CompState.ERROR;
+}
+
+function rnrRetry(qp: usize, pkt: usize, wqe: usize): CompState {
+  const left = cget(qp, COMP_RNR_RETRY);
+  if (left > 0) {
+    if (left != 7) cset(qp, COMP_RNR_RETRY, left - 1);
+    reqSetFlag(qp, RF_WAIT_RNR);
+    // while waiting out the RNR timer the retransmit timer must not burn retry_cnt;
+    // the retried packet re-arms it
+    timerCancel(retransTimerId(qp));
+    const code = aeth_syndrome(pktHdr(pkt, HDR_AETH)) & 0x1f;
+    timerArm(rnrTimerId(qp), nowUs + <f64>rnrDelayUs(code));
+    return CompState.DONE;
+  }
+  count(Counter.RETRY_RNR_EXCEEDED_ERR);
+  store<u32>(wqe + SWQE_STATUS, WC_RNR_RETRY_EXC_ERR);
+  return CompState.ERROR;
+}
+
+/** rxe reset_retry_timer: keep the timer running while packets are unacknowledged. */
+function resetRetryTimer(qp: usize): void {
+  const t = ackTimeoutUs(qp);
+  const st = qpState(qp);
+  if (reqFlags(qp) & RF_WAIT_RNR) return; // the RNR timer runs instead; the retried packet re-arms this one
+  if (t > 0 && (st == QpState.RTS || st == QpState.SQD) &&
+      psn_distance(load<u32>(qp + QP_REQ + REQ_PSN), cget(qp, COMP_PSN)) > 0) {
+    timerArm(retransTimerId(qp), nowUs + t);
+  } else {
+    timerCancel(retransTimerId(qp));
+  }
+}
+
+/**
+ * One completer run: with a response packet (`pkt` != 0), or without one to
+ * retire WQEs that need no ACK and keep the timer right, or after the
+ * retransmit timer fired (`timeout`).
+ */
+export function completerRun(qp: usize, pkt: usize, timeout: bool): void {
+  let wqe: usize = 0;
+  let state = CompState.GET_WQE;
+  for (;;) {
+    switch (state) {
+      case CompState.GET_WQE:
+        wqe = sqHead(qp);
+        state = getWqe(qp, pkt, wqe);
+        break;
+      case CompState.CHECK_PSN: state = checkPsn(qp, pkt, wqe); break;
+      case CompState.CHECK_ACK: state = checkAck(qp, pkt, wqe); break;
+      case CompState.READ: state = doRead(qp, pkt, wqe); break;
+      case CompState.ATOMIC: state = doAtomic(qp, pkt, wqe); break;
+      case CompState.WRITE_SEND:
+        state = load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING && load<u32>(wqe + SWQE_LAST_PSN) == load<u32>(pkt + PKT_PSN)
+          ? CompState.COMP_ACK : CompState.UPDATE_COMP;
+        break;
+      case CompState.COMP_ACK: state = completeAck(qp, pkt, wqe); break;
+      case CompState.COMP_WQE: state = completeWqe(qp, pkt, wqe); break;
+      case CompState.UPDATE_COMP: state = updateComp(qp, pkt); break;
+      case CompState.ERROR_RETRY: state = errorRetry(qp, wqe, timeout); break;
+      case CompState.RNR_RETRY: state = rnrRetry(qp, pkt, wqe); break;
+      case CompState.ERROR: {
+        if (load<u32>(wqe + SWQE_STATUS) == WC_SUCCESS) store<u32>(wqe + SWQE_STATUS, WC_BAD_RESP_ERR);
+        store<u32>(wqe + SWQE_STATE, WQE_STATE_ERROR);
+        qpToError(qp, load<u32>(wqe + SWQE_STATUS)); // completes this WQE with its status, flushes the rest
+        return;
+      }
+      case CompState.EXIT:
+        if (timeout && wqe) {
+          state = CompState.ERROR_RETRY;
+          break;
+        }
+        resetRetryTimer(qp);
+        return;
+      default: // DONE
+        return;
+    }
+  }
+}
+
+@inline function sending(qp: usize): bool {
+  const st = qpState(qp);
+  return load<u32>(qp + QP_TYPE) == QPT_RC && (st == QpState.RTS || st == QpState.SQD);
+}
 
 /** A validated response packet for `qp` (pkt: the packet-info record). */
-export function completerRecv(qp: usize, pkt: usize): void {}
+export function completerRecv(qp: usize, pkt: usize): void {
+  if (!sending(qp)) return;
+  reqEnsureInit(qp);
+  // a retry is pending: the requester rewinds first (rxe drops responses meanwhile)
+  if (reqFlags(qp) & RF_NEED_RETRY) return;
+  again = false;
+  completerRun(qp, pkt, false);
+  if (sending(qp)) completerRun(qp, 0, false); // retire what needs no ACK, keep the timer right
+  if (again) scheduleQp(qp);
+}
 
 /** The retransmission timer of `qp` fired. */
-export function retransmitTimeout(qp: usize): void {}
+export function retransmitTimeout(qp: usize): void {
+  if (!sending(qp)) return;
+  reqEnsureInit(qp);
+  if (reqFlags(qp) & RF_NEED_RETRY) return;
+  again = false;
+  completerRun(qp, 0, true);
+  if (again) scheduleQp(qp);
+}

@@ -1,10 +1,577 @@
-// RC/UC/UD requester (rxe_req.c): turns send WQEs into request packets.
-// Stub until the requester lands (helper R1).
+// RC/UC requester (rxe_req.c): walks the send queue from its next WQE and turns
+// each WQE into request packets — opcode choice (first/middle/last/only, with
+// immediate or invalidate), PSN assignment (a READ takes one PSN per response
+// packet), AckReq policy, the 128-PSN window, max_rd_atomic credits and fences.
+// Payloads are not copied: a packet points into the MR (or the WQE's inline
+// bytes), except a packet whose bytes span two SGEs, which is gathered into the
+// bounce slot of its TX descriptor. Local errors (bad lkey, range, access)
+// complete the WQE with LOC_PROT_ERR and move the QP to ERR.
+import { mrCheck, MR_OK } from "../mem/mr";
+import { nowUs } from "../sched/clock";
+import { timerArm, timerArmed, timerCancel } from "../sched/timers";
+import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
+import { REQ_WQE_INDEX } from "../verbs/flush";
+import {
+  qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_RD_ATOMIC, ATTR_PATH_MTU, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
+  ATTR_SQ_PSN, ATTR_TIMEOUT, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
+} from "../verbs/qp";
+import { QpState, QPT_RC, QPT_UC } from "../verbs/qp_state";
+import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "../verbs/ring";
+import { arenaAlloc } from "../mem/arena";
+import {
+  SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_COMPARE_ADD, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_IMM_DATA,
+  SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK, SWQE_NUM_SGE, SWQE_OPCODE, SWQE_REMOTE_ADDR, SWQE_RESID, SWQE_RKEY,
+  SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE, SWQE_STATUS, SWQE_SWAP, WQE_STATE_DONE, WQE_STATE_ERROR,
+  WQE_STATE_PENDING, WQE_STATE_POSTED, WQE_STATE_PROCESSING,
+} from "../verbs/wqe";
+import { atmeth_build } from "../wire/atmeth";
+import { bth_build } from "../wire/bth";
+import { feth_set_word } from "../wire/feth";
+import { ieth_build } from "../wire/ieth";
+import { immdt_build } from "../wire/immdt";
+import {
+  opcode_mask, opcode_offset, ATOMIC_WRITE_PAYLOAD, HDR_ATMETH, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATOMIC,
+  M_ATOMIC_WRITE, M_END, M_FLUSH, M_IMMDT, M_READ, M_SEND, M_START, M_WRITE, OP_CMP_SWAP, OP_FETCH_ADD, OP_FLUSH,
+  OP_ATOMIC_WRITE, OP_READ_REQUEST, OP_SEND_FIRST, OP_SEND_LAST, OP_SEND_LAST_IMM, OP_SEND_LAST_INV, OP_SEND_MIDDLE,
+  OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_SEND_ONLY_INV, OP_WRITE_FIRST, OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_MIDDLE,
+  OP_WRITE_ONLY, OP_WRITE_ONLY_IMM, TR_RC, TR_UC,
+} from "../wire/opcode";
+import { psn_distance, psn_next } from "../wire/psn";
+import { reth_build } from "../wire/reth";
+import { completerRun } from "./completer";
+import { retransTimerId, rnrTimerId, scheduleQp } from "./engine";
+import { txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
+import { qpToError } from "./qp_error";
 
-/** Emits up to `budget` packets for QP `qp`; returns how many it emitted. */
-export function requesterSend(qp: usize, budget: i32): i32 {
-  return 0;
+// ---- ibv_wr_opcode, ibv_send_flags, ibv_wc_status (libibverbs verbs.h) ----
+export const WR_RDMA_WRITE: u32 = 0;
+export const WR_RDMA_WRITE_WITH_IMM: u32 = 1;
+export const WR_SEND: u32 = 2;
+export const WR_SEND_WITH_IMM: u32 = 3;
+export const WR_RDMA_READ: u32 = 4;
+export const WR_ATOMIC_CMP_AND_SWP: u32 = 5;
+export const WR_ATOMIC_FETCH_AND_ADD: u32 = 6;
+export const WR_LOCAL_INV: u32 = 7;
+export const WR_BIND_MW: u32 = 8;
+export const WR_SEND_WITH_INV: u32 = 9;
+export const WR_FLUSH: u32 = 14;
+export const WR_ATOMIC_WRITE: u32 = 15;
+
+export const SEND_FENCE: u32 = 1;
+export const SEND_SIGNALED: u32 = 2;
+export const SEND_SOLICITED: u32 = 4;
+export const SEND_INLINE: u32 = 8;
+
+export const WC_LOC_QP_OP_ERR: u32 = 2;
+export const WC_LOC_PROT_ERR: u32 = 4;
+
+// ---- requester state: the QP_REQ line (REQ_WQE_INDEX = 8 is fixed by verbs/flush.ts) ----
+export const REQ_FLAGS: usize = 0; // u32 RF_*
+export const REQ_PSN: usize = 4; // u32 next PSN to send
+export const REQ_OPCODE: usize = 12; // i32 opcode of the last packet sent, -1 between messages
+export const REQ_NOACK: usize = 16; // u32 packets sent since the last AckReq
+export const REQ_RD_ATOMIC: usize = 20; // u32 READ/atomic WQEs holding a max_rd_atomic credit
+
+export const RF_INIT: u32 = 1; // the line was set up from the QP attributes
+export const RF_NEED_RETRY: u32 = 2; // go back N at the next run
+export const RF_WAIT_RNR: u32 = 4; // an RNR NAK came in: no retry until the RNR timer fires
+export const RF_WAIT_PSN: u32 = 8; // stopped by the PSN window
+export const RF_WAIT_FENCE: u32 = 16; // stopped by a fence
+export const RF_NEED_RD_ATOMIC: u32 = 32; // stopped by max_rd_atomic
+
+// ---- completer state: the QP_COMP line (owned by completer.ts, set up here) ----
+export const COMP_PSN: usize = 0; // u32 oldest PSN not yet acknowledged
+export const COMP_OPCODE: usize = 4; // i32 last response opcode in a multi-packet READ, -1 otherwise
+export const COMP_RETRY_CNT: usize = 8; // u32 retries left
+export const COMP_RNR_RETRY: usize = 12; // u32 RNR retries left (7 = infinite)
+export const COMP_FLAGS: usize = 16; // u32 CF_*
+export const CF_STARTED_RETRY: u32 = 1;
+
+// ---- WQE mask bits (SWQE_MASK): the M_* class bits of the WR, plus ----
+export const WQE_INIT: u32 = 1 << 31; // progress fields set up
+export const WQE_RD_ATOMIC: u32 = 1 << 30; // holds a max_rd_atomic credit
+export const WQE_LOCAL: u32 = 1 << 29; // local operation (LOCAL_INV, BIND_MW)
+export const WQE_CLASS: u32 = M_SEND | M_WRITE | M_READ | M_ATOMIC | M_FLUSH | M_ATOMIC_WRITE;
+
+/** rxe RXE_MAX_UNACKED_PSNS and RXE_MAX_PKT_PER_ACK. */
+export const MAX_UNACKED_PSNS: u32 = 128;
+export const MAX_PKT_PER_ACK: u32 = 64;
+const BOUNCE_SLOT: u32 = 4096;
+
+@inline function rd(qp: usize, off: usize): u32 { return load<u32>(qp + QP_REQ + off); }
+@inline function wr(qp: usize, off: usize, v: u32): void { store<u32>(qp + QP_REQ + off, v); }
+@inline function hasFlag(qp: usize, f: u32): bool { return (rd(qp, REQ_FLAGS) & f) != 0; }
+@inline export function reqSetFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) | f); }
+@inline export function reqClearFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) & ~f); }
+@inline export function reqFlags(qp: usize): u32 { return rd(qp, REQ_FLAGS); }
+
+/** Path MTU in bytes (ibv_mtu 1..5 = 256..4096). */
+@inline export function qpMtu(qp: usize): u32 { return 128 << load<u32>(qp + QP_ATTR + ATTR_PATH_MTU); }
+
+/** Local ACK timeout in µs: 4.096 µs × 2^timeout, 0 = none. */
+export function ackTimeoutUs(qp: usize): f64 {
+  const t = load<u32>(qp + QP_ATTR + ATTR_TIMEOUT);
+  return t ? 4.096 * <f64>(<u64>1 << <u64>t) : 0;
+}
+
+/**
+ * Sets up the requester and completer lines the first time the QP sends or
+ * receives in RTS (the SQ PSN is final then; RESET zeroes both lines again).
+ */
+export function reqEnsureInit(qp: usize): void {
+  if (hasFlag(qp, RF_INIT)) return;
+  const psn = load<u32>(qp + QP_ATTR + ATTR_SQ_PSN);
+  const sq = <usize>load<u32>(qp + QP_SQ);
+  wr(qp, REQ_FLAGS, RF_INIT);
+  wr(qp, REQ_PSN, psn);
+  store<u32>(qp + QP_REQ + REQ_WQE_INDEX, ringCons(sq));
+  store<i32>(qp + QP_REQ + REQ_OPCODE, -1);
+  wr(qp, REQ_NOACK, 0);
+  wr(qp, REQ_RD_ATOMIC, 0);
+  const c = qp + QP_COMP;
+  store<u32>(c + COMP_PSN, psn);
+  store<i32>(c + COMP_OPCODE, -1);
+  store<u32>(c + COMP_RETRY_CNT, load<u32>(qp + QP_ATTR + ATTR_RETRY_CNT));
+  store<u32>(c + COMP_RNR_RETRY, load<u32>(qp + QP_ATTR + ATTR_RNR_RETRY));
+  store<u32>(c + COMP_FLAGS, 0);
+}
+
+/** The class bits of a WR opcode on a QP type (rxe_wr_opcode_info); 0 = not allowed. */
+export function wrClass(op: u32, type: u32): u32 {
+  const rc = type == QPT_RC;
+  switch (op) {
+    case WR_RDMA_WRITE:
+    case WR_RDMA_WRITE_WITH_IMM: return M_WRITE;
+    case WR_SEND:
+    case WR_SEND_WITH_IMM:
+    case WR_SEND_WITH_INV: return M_SEND;
+    case WR_RDMA_READ: return rc ? M_READ : 0;
+    case WR_ATOMIC_CMP_AND_SWP:
+    case WR_ATOMIC_FETCH_AND_ADD: return rc ? M_ATOMIC : 0;
+    case WR_FLUSH: return rc ? M_FLUSH : 0;
+    case WR_ATOMIC_WRITE: return rc ? M_ATOMIC_WRITE : 0;
+    case WR_LOCAL_INV: return rc ? WQE_LOCAL : 0;
+    case WR_BIND_MW: return WQE_LOCAL;
+    default: return 0;
+  }
+}
+
+/**
+ * The opcode of the next packet of a WR (rxe next_opcode_rc/uc): `prev` is the
+ * opcode of the previous packet sent (-1 between messages), `fits` whether the
+ * rest of the message fits one packet. -1 when the WR has no packet form here.
+ */
+export function nextOpcode(type: u32, wrOp: u32, prev: i32, fits: bool): i32 {
+  const base = type == QPT_RC ? TR_RC : TR_UC;
+  const p = prev < 0 ? 0xff : <u32>prev & 0x1f;
+  let op: u32;
+  switch (wrOp) {
+    case WR_RDMA_WRITE:
+    case WR_RDMA_WRITE_WITH_IMM: {
+      const imm = wrOp == WR_RDMA_WRITE_WITH_IMM;
+      if (p == OP_WRITE_FIRST || p == OP_WRITE_MIDDLE) op = fits ? (imm ? OP_WRITE_LAST_IMM : OP_WRITE_LAST) : OP_WRITE_MIDDLE;
+      else op = fits ? (imm ? OP_WRITE_ONLY_IMM : OP_WRITE_ONLY) : OP_WRITE_FIRST;
+      break;
+    }
+    case WR_SEND:
+    case WR_SEND_WITH_IMM:
+    case WR_SEND_WITH_INV: {
+      if (wrOp == WR_SEND_WITH_INV && type != QPT_RC) return -1; // rxe next_opcode_uc has no invalidate
+      const last = wrOp == WR_SEND ? OP_SEND_LAST : wrOp == WR_SEND_WITH_IMM ? OP_SEND_LAST_IMM : OP_SEND_LAST_INV;
+      const only = wrOp == WR_SEND ? OP_SEND_ONLY : wrOp == WR_SEND_WITH_IMM ? OP_SEND_ONLY_IMM : OP_SEND_ONLY_INV;
+      if (p == OP_SEND_FIRST || p == OP_SEND_MIDDLE) op = fits ? last : OP_SEND_MIDDLE;
+      else op = fits ? only : OP_SEND_FIRST;
+      break;
+    }
+    default: {
+      if (type != QPT_RC) return -1;
+      if (wrOp == WR_RDMA_READ) op = OP_READ_REQUEST;
+      else if (wrOp == WR_ATOMIC_CMP_AND_SWP) op = OP_CMP_SWAP;
+      else if (wrOp == WR_ATOMIC_FETCH_AND_ADD) op = OP_FETCH_ADD;
+      else if (wrOp == WR_FLUSH) op = OP_FLUSH;
+      else if (wrOp == WR_ATOMIC_WRITE) op = OP_ATOMIC_WRITE;
+      else return -1;
+    }
+  }
+  return <i32>(base | op);
+}
+
+/**
+ * AckReq policy (rxe init_req_packet): the last packet of a message, and a
+ * packet after more than MAX_PKT_PER_ACK unacknowledged-request packets (so the
+ * 66th packet of a long message, as the rc-write-long capture shows). Returns
+ * the AckReq bit and updates the counter at `noackPtr`.
+ */
+export function ackReqPolicy(noackPtr: usize, end: bool): u32 {
+  const n = load<u32>(noackPtr);
+  let ack = end;
+  if (!ack) {
+    store<u32>(noackPtr, n + 1);
+    ack = n > MAX_PKT_PER_ACK;
+  }
+  if (ack) store<u32>(noackPtr, 0);
+  return ack ? 1 : 0;
+}
+
+/** Is the window full: the next PSN more than MAX_UNACKED_PSNS past the oldest unacknowledged one? */
+@inline export function windowFull(reqPsn: u32, compPsn: u32): bool {
+  return psn_distance(reqPsn, psn_next(compPsn, MAX_UNACKED_PSNS)) > 0;
+}
+
+/** Packets a message of `len` bytes takes at path MTU `mtu` (at least one). */
+@inline export function packetCount(len: u32, mtu: u32): u32 {
+  const n = (len + mtu - 1) / mtu;
+  return n ? n : 1;
+}
+
+// ---- bounce slots: one per TX descriptor, for packets that span SGEs ----
+let bounceBase: usize = 0;
+let bounceCap: u32 = 0;
+
+/**
+ * Carves one bounce slot per TX descriptor, so a slot is free exactly when its
+ * descriptor is. Taken from the ring arena, which the device carved at open, so
+ * linear memory never grows after open (host views stay valid); only when the
+ * arena has no room does it fall back to the heap. Called on the first packet
+ * that needs it, or by the engine right after the TX ring is set up.
+ */
+export function requesterInit(): void {
+  const ring = txRingAddr();
+  if (!ring || bounceBase) return;
+  bounceCap = ringCap(ring);
+  const bytes = bounceCap * BOUNCE_SLOT;
+  bounceBase = arenaAlloc(ringArena, bytes);
+  if (!bounceBase) bounceBase = heap.alloc(<usize>bytes);
+}
+
+@inline function bounceFor(desc: usize): usize {
+  const ring = txRingAddr();
+  const idx = <u32>((desc - ring - RING_DATA) / TXD_SLOT);
+  return bounceBase + <usize>idx * BOUNCE_SLOT;
+}
+
+// ---- the DMA cursor of a WQE (SWQE_RESID, SWQE_CUR_SGE, SWQE_SGE_OFFSET) ----
+
+let gatherStatus: u32 = 0;
+
+/**
+ * The address of the next `len` payload bytes of `wqe` for a packet that goes
+ * out in descriptor `desc`: straight into the MR when they lie in one SGE, else
+ * gathered into the descriptor's bounce slot. Checks lkey, PD, bounds (local
+ * read needs no access bit). On error returns 0 with gatherStatus set.
+ */
+function gatherPayload(qp: usize, wqe: usize, len: u32, desc: usize): usize {
+  gatherStatus = 0;
+  if (len == 0) return 0;
+  if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) return wqe + SWQE_SGE + <usize>load<u32>(wqe + SWQE_SGE_OFFSET);
+  const pd = load<u32>(qp + QP_PD);
+  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
+  let i = load<u32>(wqe + SWQE_CUR_SGE);
+  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
+  let out: usize = 0;
+  let done: u32 = 0;
+  while (done < len) {
+    let sge = wqe + SWQE_SGE + <usize>i * SGE_SIZE;
+    while (i < nsge && off >= load<u32>(sge + SGE_LENGTH)) {
+      i++;
+      off = 0;
+      sge += SGE_SIZE;
+    }
+    if (i >= nsge) {
+      gatherStatus = WC_LOC_PROT_ERR;
+      return 0;
+    }
+    const avail = load<u32>(sge + SGE_LENGTH) - off;
+    const n = min(avail, len - done);
+    const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
+    if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, 0) != MR_OK) {
+      gatherStatus = WC_LOC_PROT_ERR;
+      return 0;
+    }
+    if (done == 0 && n == len) return <usize>addr; // zero copy
+    if (!out) {
+      if (!bounceBase) requesterInit();
+      out = bounceFor(desc);
+    }
+    memory.copy(out + done, <usize>addr, n);
+    done += n;
+    off += n;
+  }
+  return out;
+}
+
+/** Moves the DMA cursor of `wqe` on by `len` bytes (rxe advance_dma_data; inline data is one run). */
+export function advanceDma(wqe: usize, len: u32): void {
+  store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
+  if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) {
+    store<u32>(wqe + SWQE_SGE_OFFSET, load<u32>(wqe + SWQE_SGE_OFFSET) + len);
+    return;
+  }
+  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
+  let i = load<u32>(wqe + SWQE_CUR_SGE);
+  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
+  while (len > 0 && i < nsge) {
+    const sl = load<u32>(wqe + SWQE_SGE + <usize>i * SGE_SIZE + SGE_LENGTH);
+    if (off >= sl) {
+      i++;
+      off = 0;
+      continue;
+    }
+    const n = min(sl - off, len);
+    off += n;
+    len -= n;
+  }
+  store<u32>(wqe + SWQE_CUR_SGE, i);
+  store<u32>(wqe + SWQE_SGE_OFFSET, off);
+}
+
+/** Rewinds the DMA cursor to the start of the message. */
+@inline function resetDma(wqe: usize): void {
+  store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_LENGTH));
+  store<u32>(wqe + SWQE_CUR_SGE, 0);
+  store<u32>(wqe + SWQE_SGE_OFFSET, 0);
+}
+
+/** First touch of a WQE: its class and a fresh DMA cursor (the host zeroes the progress part). */
+function initWqe(qp: usize, wqe: usize): void {
+  const cls = wrClass(load<u32>(wqe + SWQE_OPCODE), load<u32>(qp + QP_TYPE));
+  store<u32>(wqe + SWQE_MASK, cls | WQE_INIT);
+  resetDma(wqe);
+  // An ATOMIC_WRITE carries 8 bytes from the WR itself; a FLUSH's length is the
+  // WQE length (no SGEs are read for either).
+  if (cls & M_ATOMIC_WRITE) store<u32>(wqe + SWQE_RESID, ATOMIC_WRITE_PAYLOAD);
+}
+
+/** Remote address of the next packet (rxe wqe->iova): where the unsent part of the message starts. */
+@inline function remoteIova(wqe: usize): u64 {
+  const m = load<u32>(wqe + SWQE_MASK);
+  const base = load<u64>(wqe + SWQE_REMOTE_ADDR);
+  if (m & (M_WRITE | M_READ)) return base + <u64>(load<u32>(wqe + SWQE_LENGTH) - load<u32>(wqe + SWQE_RESID));
+  return base;
+}
+
+/**
+ * Go-back-N (rxe req_retry): restart at the oldest uncompleted WQE from the
+ * oldest unacknowledged PSN. A partially acknowledged SEND/WRITE skips its
+ * acknowledged packets; a READ keeps the data it has and asks for the rest.
+ */
+export function reqRetry(qp: usize): void {
+  const sq = <usize>load<u32>(qp + QP_SQ);
+  const cons = ringCons(sq);
+  const prod = ringProd(sq);
+  const compPsn = load<u32>(qp + QP_COMP + COMP_PSN);
+  const type = load<u32>(qp + QP_TYPE);
+  const mtu = qpMtu(qp);
+  store<u32>(qp + QP_REQ + REQ_WQE_INDEX, cons);
+  wr(qp, REQ_PSN, compPsn);
+  store<i32>(qp + QP_REQ + REQ_OPCODE, -1);
+  let first = true;
+  for (let i = cons; i != prod; i++) {
+    const wqe = ringEntry(sq, i);
+    const st = load<u32>(wqe + SWQE_STATE);
+    if (st == WQE_STATE_POSTED) break;
+    if (st == WQE_STATE_DONE) continue;
+    const m = load<u32>(wqe + SWQE_MASK);
+    if (!first || !(m & M_READ)) {
+      resetDma(wqe);
+      if (m & M_ATOMIC_WRITE) store<u32>(wqe + SWQE_RESID, ATOMIC_WRITE_PAYLOAD);
+    }
+    if (first) {
+      first = false;
+      if (m & (M_WRITE | M_SEND)) {
+        // replay the opcode sequence of the packets already acknowledged
+        const npsn = (compPsn - load<u32>(wqe + SWQE_FIRST_PSN)) & 0xffffff;
+        const wrOp = load<u32>(wqe + SWQE_OPCODE);
+        for (let k: u32 = 0; k < npsn; k++) {
+          const resid = load<u32>(wqe + SWQE_RESID);
+          const n = min(resid, mtu);
+          store<i32>(qp + QP_REQ + REQ_OPCODE, nextOpcode(type, wrOp, load<i32>(qp + QP_REQ + REQ_OPCODE), resid <= mtu));
+          advanceDma(wqe, n);
+        }
+      }
+    }
+    store<u32>(wqe + SWQE_STATE, WQE_STATE_POSTED);
+  }
 }
 
 /** The RNR timer of `qp` fired: resume sending from the NAKed PSN. */
-export function rnrTimeout(qp: usize): void {}
+export function rnrTimeout(qp: usize): void {
+  const st = qpState(qp);
+  if (st != QpState.RTS && st != QpState.SQD) return;
+  reqSetFlag(qp, RF_NEED_RETRY);
+  reqClearFlag(qp, RF_WAIT_RNR);
+  scheduleQp(qp);
+}
+
+/** SQD: raise SQ_DRAINED once nothing is in flight and no message is half sent (rxe req_check_sq_drain_done). */
+function checkSqDrained(qp: usize): void {
+  if (!(load<u32>(qp + QP_FLAGS) & QP_FLAG_SQ_DRAINING)) return;
+  const sq = <usize>load<u32>(qp + QP_SQ);
+  const cons = ringCons(sq);
+  if (cons != ringProd(sq)) {
+    const head = ringEntry(sq, cons);
+    if (load<u32>(qp + QP_REQ + REQ_WQE_INDEX) != cons || load<u32>(head + SWQE_STATE) != WQE_STATE_POSTED) return;
+  }
+  store<u32>(qp + QP_FLAGS, load<u32>(qp + QP_FLAGS) & ~QP_FLAG_SQ_DRAINING);
+  store<u32>(qp + QP_ATTR + ATTR_SQ_DRAINING, 0);
+  raiseEvent(EVENT_SQ_DRAINED, load<u32>(qp + QP_NUM), 0);
+}
+
+// step results
+const STEP_SENT: i32 = 0; // one packet out
+const STEP_AGAIN: i32 = 1; // progress without a packet (e.g. a WQE completed locally)
+const STEP_BLOCKED: i32 = 2; // nothing to do until an ACK, a timer or a doorbell
+const STEP_TX_FULL: i32 = 3; // the TX ring is full: stay queued
+
+/** A WQE failed in the requester: complete it with `status`, move the QP to ERR. */
+function reqError(qp: usize, wqe: usize, status: u32): void {
+  store<u32>(wqe + SWQE_STATUS, status);
+  store<u32>(wqe + SWQE_STATE, WQE_STATE_ERROR);
+  store<u32>(qp + QP_REQ + REQ_WQE_INDEX, load<u32>(qp + QP_REQ + REQ_WQE_INDEX) + 1);
+  qpToError(qp, status);
+}
+
+function reqStep(qp: usize): i32 {
+  if (hasFlag(qp, RF_NEED_RETRY) && !hasFlag(qp, RF_WAIT_RNR)) {
+    reqRetry(qp);
+    reqClearFlag(qp, RF_NEED_RETRY);
+  }
+  const sq = <usize>load<u32>(qp + QP_SQ);
+  const index = load<u32>(qp + QP_REQ + REQ_WQE_INDEX);
+  const sqd = qpState(qp) == QpState.SQD;
+  if (sqd) checkSqDrained(qp);
+  if (index == ringProd(sq)) return STEP_BLOCKED;
+  const wqe = ringEntry(sq, index);
+  if (sqd && load<u32>(wqe + SWQE_STATE) != WQE_STATE_PROCESSING) return STEP_BLOCKED;
+  if (!(load<u32>(wqe + SWQE_MASK) & WQE_INIT)) initWqe(qp, wqe);
+  const mask = load<u32>(wqe + SWQE_MASK);
+  const type = load<u32>(qp + QP_TYPE);
+  const rc = type == QPT_RC;
+
+  // fence (IBA 10.8.3.3): wait until every earlier READ/atomic is complete
+  if ((load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_FENCE) && rd(qp, REQ_RD_ATOMIC) != 0) {
+    reqSetFlag(qp, RF_WAIT_FENCE);
+    return STEP_BLOCKED;
+  }
+  if (mask & WQE_LOCAL) {
+    // LOCAL_INV and BIND_MW come with memory windows (a later issue)
+    reqError(qp, wqe, WC_LOC_QP_OP_ERR);
+    return STEP_AGAIN;
+  }
+  if (rc && windowFull(rd(qp, REQ_PSN), load<u32>(qp + QP_COMP + COMP_PSN))) {
+    reqSetFlag(qp, RF_WAIT_PSN);
+    return STEP_BLOCKED;
+  }
+  const mtu = qpMtu(qp);
+  const wrOp = load<u32>(wqe + SWQE_OPCODE);
+  let resid = load<u32>(wqe + SWQE_RESID);
+  const opcode = nextOpcode(type, wrOp, load<i32>(qp + QP_REQ + REQ_OPCODE), resid <= mtu);
+  if (opcode < 0 || !(mask & WQE_CLASS)) {
+    reqError(qp, wqe, WC_LOC_QP_OP_ERR);
+    return STEP_AGAIN;
+  }
+  const om = opcode_mask(<u32>opcode);
+  if ((om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE)) && !(mask & WQE_RD_ATOMIC)) {
+    // rxe check_init_depth: one credit per outstanding READ/atomic
+    if (rd(qp, REQ_RD_ATOMIC) >= load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC)) {
+      reqSetFlag(qp, RF_NEED_RD_ATOMIC);
+      return STEP_BLOCKED;
+    }
+    reqClearFlag(qp, RF_NEED_RD_ATOMIC);
+    wr(qp, REQ_RD_ATOMIC, rd(qp, REQ_RD_ATOMIC) + 1);
+    store<u32>(wqe + SWQE_MASK, mask | WQE_RD_ATOMIC);
+  }
+  let payload: u32 = (om & (M_WRITE | M_SEND | M_ATOMIC_WRITE)) ? resid : 0;
+  if (payload > mtu) payload = mtu;
+
+  const desc = txReserve();
+  if (!desc) return STEP_TX_FULL;
+  let data: usize = 0;
+  if (om & M_ATOMIC_WRITE) {
+    data = wqe + SWQE_COMPARE_ADD; // the 8 bytes as the WR holds them (rxe memcpy of atomic_wr)
+  } else if (payload) {
+    data = gatherPayload(qp, wqe, payload, desc);
+    if (gatherStatus) {
+      reqError(qp, wqe, gatherStatus);
+      return STEP_AGAIN;
+    }
+  }
+
+  // headers
+  const psn = rd(qp, REQ_PSN);
+  const hdr = desc + TXD_HDR;
+  const flags = load<u32>(wqe + SWQE_SEND_FLAGS);
+  const end = (om & M_END) != 0;
+  const se: u32 = (flags & SEND_SOLICITED) && end &&
+    ((om & M_SEND) || (om & (M_WRITE | M_IMMDT)) == (M_WRITE | M_IMMDT)) ? 1 : 0;
+  const ackreq = rc ? ackReqPolicy(qp + QP_REQ + REQ_NOACK, end) : 0;
+  bth_build(hdr, <u32>opcode, se, 0, 0, 0xffff, 0, 0, load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM), ackreq, psn);
+  const op = <u32>opcode;
+  if (om & (1 << HDR_RETH)) {
+    const len = (om & M_FLUSH) ? load<u32>(wqe + SWQE_LENGTH) : resid;
+    reth_build(hdr + <usize>opcode_offset(op, HDR_RETH), remoteIova(wqe), load<u32>(wqe + SWQE_RKEY), len);
+  }
+  if (om & (1 << HDR_FETH)) feth_set_word(hdr + <usize>opcode_offset(op, HDR_FETH), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & (1 << HDR_IMMDT)) immdt_build(hdr + <usize>opcode_offset(op, HDR_IMMDT), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & (1 << HDR_IETH)) ieth_build(hdr + <usize>opcode_offset(op, HDR_IETH), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & (1 << HDR_ATMETH)) {
+    const cas = (op & 0x1f) == OP_CMP_SWAP;
+    const swapAdd = cas ? load<u64>(wqe + SWQE_SWAP) : load<u64>(wqe + SWQE_COMPARE_ADD);
+    const cmp: u64 = cas ? load<u64>(wqe + SWQE_COMPARE_ADD) : 0;
+    atmeth_build(hdr + <usize>opcode_offset(op, HDR_ATMETH), load<u64>(wqe + SWQE_REMOTE_ADDR), load<u32>(wqe + SWQE_RKEY), swapAdd, cmp);
+  }
+  const sendLen = (om & M_ATOMIC_WRITE) ? ATOMIC_WRITE_PAYLOAD : payload;
+  txSend(desc, qp, qp + QP_ATTR + ATTR_AH, op, data, sendLen);
+
+  // progress (rxe update_wqe_state, update_wqe_psn, update_state)
+  if (om & (M_WRITE | M_SEND)) advanceDma(wqe, payload);
+  else if (om & M_FLUSH) store<u32>(wqe + SWQE_RESID, 0);
+  else if (om & M_ATOMIC_WRITE) store<u32>(wqe + SWQE_RESID, 0);
+  resid = load<u32>(wqe + SWQE_RESID);
+  store<u32>(wqe + SWQE_STATE, end ? (rc ? WQE_STATE_PENDING : WQE_STATE_DONE) : WQE_STATE_PROCESSING);
+  const npkt = packetCount(resid + payload, mtu);
+  if (om & M_START) {
+    store<u32>(wqe + SWQE_FIRST_PSN, psn);
+    store<u32>(wqe + SWQE_LAST_PSN, psn_next(psn, npkt - 1));
+  }
+  wr(qp, REQ_PSN, (om & M_READ) ? psn_next(load<u32>(wqe + SWQE_FIRST_PSN), npkt) : psn_next(psn, 1));
+  store<i32>(qp + QP_REQ + REQ_OPCODE, opcode);
+  if (end) store<u32>(qp + QP_REQ + REQ_WQE_INDEX, index + 1);
+  if (rc) {
+    const t = ackTimeoutUs(qp);
+    if (t > 0 && !timerArmed(retransTimerId(qp))) timerArm(retransTimerId(qp), nowUs + t);
+  } else if (end) {
+    completerRun(qp, 0, false); // UC: nothing acknowledges; the WQE completes once sent
+  }
+  return STEP_SENT;
+}
+
+/** Emits up to `budget` packets for QP `qp`; returns how many it emitted. */
+export function requesterSend(qp: usize, budget: i32): i32 {
+  const type = load<u32>(qp + QP_TYPE);
+  if (type != QPT_RC && type != QPT_UC) return 0;
+  const st = qpState(qp);
+  if (st != QpState.RTS && st != QpState.SQD) return 0;
+  reqEnsureInit(qp);
+  let sent = 0;
+  while (sent < budget) {
+    const r = reqStep(qp);
+    if (r == STEP_SENT) {
+      sent++;
+    } else if (r == STEP_AGAIN) {
+      const s = qpState(qp);
+      if (s != QpState.RTS && s != QpState.SQD) return sent;
+    } else {
+      if (r == STEP_TX_FULL) scheduleQp(qp); // the sender stops on a full ring and resumes on tx_release
+      return sent;
+    }
+  }
+  scheduleQp(qp); // budget used up: let other QPs go first
+  return sent;
+}
+
+/** Cancels the requester's timers (QP leaves RTS for good). */
+export function requesterStopTimers(qp: usize): void {
+  timerCancel(retransTimerId(qp));
+  timerCancel(rnrTimerId(qp));
+}
