@@ -102,7 +102,11 @@ export class ReqBench {
 
   /** Runs the virtual clock forward by `us` (timers fire). */
   advance(us: number): void {
-    this.net.run(this.net.now + us);
+    const target = this.net.now + us;
+    this.net.run(target);
+    // the clock only moves with events; nothing else is due before `target`
+    const clock = this.net.wire.clock;
+    if (clock.now < target) clock.now = target;
   }
 
   poll(n = 16) {
