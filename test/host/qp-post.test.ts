@@ -145,7 +145,7 @@ describe("ibv_post_send / ibv_post_recv", () => {
     expectVerbsError(() => qp.postSend({ opcode: WrOpcode.SEND, ud: { ah: otherAh, remoteQpn: 5, remoteQkey: 1 } }), "EINVAL");
   });
 
-  it("bad flow: inline longer than max_inline_data; atomics shorter than 8 bytes or misaligned (EINVAL)", async () => {
+  it("bad flow: inline longer than max_inline_data or on a non-SEND/WRITE opcode; atomics shorter than 8 bytes or misaligned (EINVAL)", async () => {
     const { mr, qp } = await fixture();
     toRts(qp);
     expectVerbsError(() => qp.postSend({ opcode: WrOpcode.SEND, sendFlags: SendFlags.INLINE, sgList: [mr.sge(0, qp.cap.maxInlineData + 1)] }), "EINVAL");
@@ -153,6 +153,10 @@ describe("ibv_post_send / ibv_post_recv", () => {
     expectVerbsError(() => qp.postSend({ opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sgList: [mr.sge(0, 4)], atomic }), "EINVAL");
     expectVerbsError(() => qp.postSend({ opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sgList: [mr.sge(0, 8)], atomic: { ...atomic, remoteAddr: 0x1004n } }), "EINVAL");
     qp.postSend({ opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sgList: [mr.sge(0, 8)], atomic });
+    // inline data only on SEND/WRITE opcodes
+    expectVerbsError(() => qp.postSend({ opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.INLINE, sgList: [mr.sge(0, 8)], rdma: { remoteAddr: 0n, rkey: 1 } }), "EINVAL");
+    expectVerbsError(() => qp.postSend({ opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sendFlags: SendFlags.INLINE, sgList: [mr.sge(0, 8)], atomic }), "EINVAL");
+    qp.postSend({ opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.INLINE, sgList: [mr.sge(0, 8)], rdma: { remoteAddr: 0n, rkey: 1 } });
     expectVerbsError(() => qp.postSend({ opcode: WrOpcode.SEND, wrId: 5 as never }), "EINVAL");
   });
 

@@ -51,6 +51,11 @@ const OPS: Record<number, readonly number[]> = {
   [QpType.UD]: [WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.SEND_WITH_INV],
 };
 
+/** Opcodes that may carry inline data (rxe WR_INLINE_MASK). */
+const INLINE_OPS: readonly number[] = [
+  WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.SEND_WITH_INV, WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM,
+];
+
 function isU32(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
@@ -88,6 +93,8 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
     if (len < 8 || (wr.atomic.remoteAddr & 7n) !== 0n) return ["EINVAL", "atomic needs 8 bytes at an 8-byte aligned address"];
   }
   if (flags & SendFlags.INLINE) {
+    // rxe validate_send_wr: only opcodes with WR_INLINE_MASK carry inline data
+    if (!INLINE_OPS.includes(wr.opcode)) return ["EINVAL", `opcode ${wr.opcode} cannot carry inline data`];
     if (len > q.maxInline) return ["EINVAL", `inline length ${len} > max_inline_data ${q.maxInline}`];
     for (const s of wr.sgList ?? []) if (s.addr + BigInt(s.length) > BigInt(memBytes)) return ["EFAULT", "inline data outside memory"];
   }
