@@ -755,7 +755,8 @@ function duplicateRequest(): RespState {
     else f |= RESF_STARTED;
     store<u32>(r + RES_FLAGS, f);
     store<u32>(r + RES_CUR_PSN, psn);
-    store<u64>(r + RES_VA_ORG, va);
+    // The original range stays the window for later retries (rxe moves va_org
+    // to the retried address but keeps the length, which shifts the window).
     store<u64>(r + RES_VA, va);
     store<u32>(r + RES_RESID, len);
     cRes = r;

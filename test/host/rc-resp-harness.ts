@@ -6,7 +6,10 @@ import { coreModule } from "../../host/node/wasm-source.js";
 import { WireCodec, type PacketRepr, type PacketSpec } from "../../host/core/wire.js";
 import { SimNetwork } from "../../host/core/testbed.js";
 import { connectQp } from "../../host/core/connect.js";
-import { RX_RESULT_NAMES } from "../../host/core/port.js";
+import { RX_RESULT_NAMES, type Link, type OutgoingDatagram } from "../../host/core/port.js";
+import { joinPieces } from "../../host/core/sim-link.js";
+import type { Datagram } from "../../host/core/datagram.js";
+import { openDeviceWith } from "../../host/core/verbs/device.js";
 import { Access, Mtu, QpType } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 import type { QueuePair } from "../../host/core/verbs/qp.js";
@@ -43,6 +46,30 @@ export interface RespOptions {
   srq?: boolean;
   txRingSize?: number;
   recvSge?: number;
+  /** attach a HoldLink instead of the simulated wire (to fill the TX ring on purpose) */
+  holdLink?: boolean;
+}
+
+/** A link that records every datagram and, while `hold` is set, keeps their descriptors (backpressure). */
+export class HoldLink implements Link {
+  hold = false;
+  readonly sent: Datagram[] = [];
+  private held: (() => void)[] = [];
+  send(d: OutgoingDatagram, done: () => void): boolean {
+    this.sent.push({ src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: joinPieces(d) });
+    if (this.hold) {
+      this.held.push(done);
+      return false;
+    }
+    done();
+    return true;
+  }
+  /** Gives every held descriptor back and lets the port send again. */
+  release(resume: () => void): void {
+    this.hold = false;
+    for (const done of this.held.splice(0)) done();
+    resume();
+  }
 }
 
 /** What the device sent, in the fields the tests compare. */
@@ -69,7 +96,8 @@ export class RespBench {
     readonly cq: CompletionQueue,
     readonly qp: QueuePair,
     readonly srq: SharedReceiveQueue | undefined,
-    readonly opts: Required<Omit<RespOptions, "srq" | "txRingSize" | "recvSge">>,
+    readonly opts: Required<Omit<RespOptions, "srq" | "txRingSize" | "recvSge" | "holdLink">>,
+    readonly link: HoldLink | undefined,
   ) {}
 
   static async open(o: RespOptions = {}): Promise<RespBench> {
@@ -77,7 +105,15 @@ export class RespBench {
     codecP ??= WireCodec.create(mod);
     const codec = await codecP;
     const net = new SimNetwork({ trace: true });
-    const dev = await net.addDevice(mod, LOCAL, { gids: [`::ffff:${LOCAL}`], txRingSize: o.txRingSize });
+    let link: HoldLink | undefined;
+    let dev: Device;
+    if (o.holdLink) {
+      link = new HoldLink();
+      dev = await openDeviceWith(mod, { gids: [`::ffff:${LOCAL}`], txRingSize: o.txRingSize });
+      dev.attach(link, { now: () => 0, setTimer: () => 0, clearTimer: () => {} });
+    } else {
+      dev = await net.addDevice(mod, LOCAL, { gids: [`::ffff:${LOCAL}`], txRingSize: o.txRingSize });
+    }
     const pd = dev.allocPd();
     const cq = dev.createCq(64);
     const srq = o.srq ? pd.createSrq({ maxWr: 16, maxSge: 4 }) : undefined;
@@ -96,7 +132,7 @@ export class RespBench {
       sqPsn: 7, pathMtu: opts.pathMtu, qpAccessFlags: opts.access, maxDestRdAtomic: opts.maxDestRdAtomic,
       minRnrTimer: opts.minRnrTimer,
     });
-    return new RespBench(codec, net, dev, pd, cq, qp, srq, opts);
+    return new RespBench(codec, net, dev, pd, cq, qp, srq, opts, link);
   }
 
   get mtu(): number {
@@ -129,10 +165,10 @@ export class RespBench {
 
   /** Packets the device put on the wire since the last call. */
   sent(): Sent[] {
-    const trace = this.net.wire.trace!;
+    const all = this.link ? this.link.sent : this.net.wire.trace!.map((t) => t.datagram);
     const out: Sent[] = [];
-    for (; this.seen < trace.length; this.seen++) {
-      const d = trace[this.seen]!.datagram;
+    for (; this.seen < all.length; this.seen++) {
+      const d = all[this.seen]!;
       if (d.src !== LOCAL) continue;
       const p = this.codec.parseUdpPayload(d.payload, { src: d.src, dst: d.dst, udpSrcPort: d.srcPort, udpDstPort: d.dstPort, ipId: d.ipId });
       if (!p.ok) throw new Error(`device sent an unparsable packet: ${p.error}`);
