@@ -2,8 +2,9 @@
 import { type Command, processIo, runCommand } from "./command.js";
 import { decodeCommand } from "./decode.js";
 import { demoCommand } from "./demo.js";
+import { perfCommand } from "./perf.js";
 
-const COMMANDS: readonly Command[] = [decodeCommand, demoCommand];
+const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, perfCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

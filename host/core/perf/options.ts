@@ -1,0 +1,136 @@
+// What a perf run is: the test, the message shape, the queue depths, the
+// simulated link's faults, and whether to verify every byte. Validation lives
+// here so the CLI and the browser playground reject the same things with the
+// same messages.
+
+export const BW_TESTS = ["send_bw", "write_bw", "read_bw", "atomic_bw"] as const;
+export const LAT_TESTS = ["send_lat", "write_lat", "read_lat"] as const;
+export const PERF_TESTS = [...BW_TESTS, ...LAT_TESTS] as const;
+export type PerfTest = (typeof PERF_TESTS)[number];
+export type Connection = "RC" | "UC" | "UD";
+export type AtomicType = "FETCH_AND_ADD" | "CMP_AND_SWAP";
+
+export const MTUS = [256, 512, 1024, 2048, 4096] as const;
+
+export interface PerfFaults {
+  /** probabilities in [0, 1] */
+  loss?: number;
+  dup?: number;
+  reorder?: number;
+  corrupt?: number;
+  /** one-way delay, µs */
+  delayUs?: number;
+  /** link rate, bits per second (0 = unlimited) */
+  rateBps?: number;
+}
+
+export interface PerfOptions {
+  test: PerfTest;
+  connection?: Connection;
+  /** message size in bytes (atomic_bw: always 8) */
+  size?: number;
+  /** messages per QP */
+  iterations?: number;
+  /** path MTU in bytes */
+  mtu?: number;
+  /** outstanding work requests per QP */
+  txDepth?: number;
+  qps?: number;
+  faults?: PerfFaults;
+  seed?: number;
+  verify?: boolean;
+  atomicType?: AtomicType;
+  /** local ACK timeout exponent: 4.096 µs × 2^timeout */
+  timeout?: number;
+  retryCnt?: number;
+  /** gives up (counting what is outstanding as lost) after this much virtual time, µs */
+  virtualLimitUs?: number;
+}
+
+/** A checked, complete set of options. */
+export type ResolvedPerfOptions = Required<Omit<PerfOptions, "faults">> & { faults: Required<PerfFaults> };
+
+/** A bad option: the CLI turns it into a usage error (exit 2). */
+export class PerfOptionError extends RangeError {
+  override name = "PerfOptionError";
+}
+
+export function isBwTest(t: PerfTest): boolean {
+  return (BW_TESTS as readonly string[]).includes(t);
+}
+
+/** Largest message the local mode accepts (both devices keep tx-depth slots of it per QP). */
+export const MAX_SIZE = 1 << 24;
+/** Bytes of MR memory per device the local mode may use. */
+export const MAX_MR_BYTES = 512 << 20;
+
+function int(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v)) throw new PerfOptionError(`${name} must be an integer, got ${String(v)}`);
+  if (v < min || v > max) throw new PerfOptionError(`${name} must be from ${min} to ${max}, got ${v}`);
+  return v;
+}
+
+function fraction(name: string, v: unknown): number {
+  if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw new PerfOptionError(`${name} must be a probability from 0 to 1, got ${String(v)}`);
+  return v;
+}
+
+function nonNegative(name: string, v: unknown, max: number): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > max) throw new PerfOptionError(`${name} must be a number from 0 to ${max}, got ${String(v)}`);
+  return v;
+}
+
+/** Fills in defaults (perftest's where it has one) and checks every option. */
+export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
+  if (!(PERF_TESTS as readonly string[]).includes(o.test)) {
+    throw new PerfOptionError(`unknown test '${String(o.test)}' (one of ${PERF_TESTS.join(", ")})`);
+  }
+  const bw = isBwTest(o.test);
+  const connection = o.connection ?? "RC";
+  if (connection === "UC" || connection === "UD") {
+    throw new PerfOptionError(`connection type ${connection} is not supported yet (it comes with issue 5); use RC`);
+  }
+  if (connection !== "RC") throw new PerfOptionError(`connection type must be RC, UC or UD, got '${String(connection)}'`);
+  const atomicType = o.atomicType ?? "FETCH_AND_ADD";
+  if (atomicType !== "FETCH_AND_ADD" && atomicType !== "CMP_AND_SWAP") {
+    throw new PerfOptionError(`atomic type must be FETCH_AND_ADD or CMP_AND_SWAP, got '${String(atomicType)}'`);
+  }
+  let size = o.size ?? (bw ? 65536 : 2);
+  size = int("size", size, 0, MAX_SIZE);
+  if (o.test === "atomic_bw") {
+    if (o.size !== undefined && o.size !== 8) throw new PerfOptionError(`atomic_bw moves 8 bytes per operation; size must be 8, got ${o.size}`);
+    size = 8;
+  }
+  if (o.test === "write_lat" && size === 0) throw new PerfOptionError("write_lat needs size >= 1 (the receiver watches the buffer for the message)");
+  const iterations = int("iterations", o.iterations ?? (bw ? 5000 : 1000), 1, 100_000_000);
+  const mtu = o.mtu ?? 1024;
+  if (!(MTUS as readonly number[]).includes(mtu)) throw new PerfOptionError(`mtu must be one of ${MTUS.join(", ")}, got ${String(mtu)}`);
+  const txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
+  if (!bw && txDepth !== 1) throw new PerfOptionError(`latency tests keep one message in flight; tx depth must be 1, got ${txDepth}`);
+  const qps = int("qps", o.qps ?? 1, 1, 64);
+  if (!bw && qps !== 1) throw new PerfOptionError(`latency tests run on one QP; qps must be 1, got ${qps}`);
+  if (qps * txDepth > 16384) throw new PerfOptionError(`qps × tx depth must be at most 16384 (one CQ holds every completion), got ${qps * txDepth}`);
+  const f = o.faults ?? {};
+  const faults: Required<PerfFaults> = {
+    loss: fraction("loss", f.loss ?? 0),
+    dup: fraction("dup", f.dup ?? 0),
+    reorder: fraction("reorder", f.reorder ?? 0),
+    corrupt: fraction("corrupt", f.corrupt ?? 0),
+    delayUs: nonNegative("delay", f.delayUs ?? 0, 10_000_000),
+    rateBps: nonNegative("rate", f.rateBps ?? 0, 1e13),
+  };
+  const seed = int("seed", o.seed ?? 1, 0, 0xffffffff);
+  const timeout = int("timeout", o.timeout ?? 14, 0, 31);
+  const retryCnt = int("retry count", o.retryCnt ?? 7, 0, 7);
+  const virtualLimitUs = nonNegative("virtual time limit", o.virtualLimitUs ?? 3_600e6, 1e15);
+  const slotBytes = (Math.max(size, 8) + 63) & ~63;
+  if (slotBytes * txDepth * qps > MAX_MR_BYTES) {
+    throw new PerfOptionError(`size × tx depth × qps needs ${slotBytes * txDepth * qps} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
+  }
+  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify: o.verify ?? false, atomicType, timeout, retryCnt, virtualLimitUs };
+}
+
+/** Whether the link is perfect (bandwidth then is wall-clock time). */
+export function faultFree(f: Required<PerfFaults>): boolean {
+  return f.loss === 0 && f.dup === 0 && f.reorder === 0 && f.corrupt === 0;
+}

@@ -1,0 +1,498 @@
+// The perf engine: runs one perftest-style test between the two devices of a
+// PerfBed on the simulated wire, counts what arrived (verified, lost,
+// duplicated, corrupted, failed) and measures bandwidth or latency on both the
+// wall clock and the wire's virtual clock. Platform-neutral (no node:*).
+import type { WorkCompletion } from "../verbs/cq.js";
+import { nameOf, SendFlags, WcStatus, WrOpcode } from "../verbs/enums.js";
+import type { SendWr } from "../verbs/post.js";
+import { createPerfBed, slotView, type PerfBed, type PerfSide } from "./bed.js";
+import { faultFree, isBwTest, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
+import { atomicOperand, checkPattern, fillPattern, patternSeq } from "./pattern.js";
+import { bwFigures, latFigures, type BwFigures, type LatFigures } from "./stats.js";
+
+export interface PerfProgress {
+  /** messages completed so far (all QPs) */
+  done: number;
+  total: number;
+  wallMs: number;
+  virtualUs: number;
+}
+
+export interface PerfHooks {
+  onProgress?(p: PerfProgress): void;
+  /** how often onProgress is called, wall ms (default 250) */
+  progressEveryMs?: number;
+  /** give the event loop a turn this often (wall ms; the browser's UI); the pause is not timed */
+  yieldEveryMs?: number;
+}
+
+export interface PerfCounts {
+  /** messages whose bytes (or atomic results) were checked and matched (with verify) */
+  verified: number;
+  /** messages posted that never completed or never arrived */
+  lost: number;
+  /** completions or messages seen twice */
+  duplicated: number;
+  /** messages whose bytes, length or atomic result did not match */
+  corrupted: number;
+  /** completions with an error status (a flushed WR counts too) */
+  errors: number;
+  error_statuses: Record<string, number>;
+}
+
+export interface PerfResult extends PerfCounts {
+  test: string;
+  connection: string;
+  bytes: number;
+  /** messages per QP */
+  iterations: number;
+  qps: number;
+  mtu: number;
+  tx_depth: number;
+  seed: number;
+  verify: boolean;
+  faults: ResolvedPerfOptions["faults"];
+  /** which clock the headline figures use: wall when the link is perfect, virtual otherwise */
+  clock: "wall" | "virtual";
+  bw_peak_mbps?: number;
+  bw_avg_mbps?: number;
+  msg_rate_mpps?: number;
+  t_min?: number;
+  t_max?: number;
+  t_typical?: number;
+  t_avg?: number;
+  t_stdev?: number;
+  p99?: number;
+  p99_9?: number;
+  /** figures on the wall clock and on the virtual clock (null when virtual time did not advance) */
+  wall: BwFigures | LatFigures;
+  sim: BwFigures | LatFigures | null;
+  /** go-back-N retries (the devices' completer_retry_err) */
+  retransmissions: number;
+  rnr_naks: number;
+  seq_naks: number;
+  packets_sent: number;
+  wire: { sent: number; delivered: number; lost: number; duplicated: number; corrupted: number; reordered: number };
+  virtual_us: number;
+  wall_ms: number;
+  /** no loss, duplicate, corruption or error (and, with verify, every message verified) */
+  ok: boolean;
+}
+
+const EVENT_LIMIT = 2_000_000_000;
+
+class Runner {
+  readonly counts: PerfCounts = { verified: 0, lost: 0, duplicated: 0, corrupted: 0, errors: 0, error_statuses: {} };
+  private wall0 = 0;
+  private paused = 0;
+  private events = 0;
+  private lastProgress = 0;
+  private lastYield = 0;
+  stalled = false;
+
+  constructor(
+    readonly o: ResolvedPerfOptions,
+    readonly bed: PerfBed,
+    private readonly hooks: PerfHooks,
+  ) {}
+
+  /** wall-clock µs, without the pauses given to the event loop */
+  wallNow(): number {
+    return (performance.now() - this.paused) * 1000;
+  }
+
+  start(): void {
+    this.wall0 = this.wallNow();
+    this.lastProgress = this.lastYield = performance.now();
+  }
+
+  get virtualNow(): number {
+    return this.bed.net.now;
+  }
+
+  status(wc: WorkCompletion): boolean {
+    if (wc.status === WcStatus.SUCCESS) return true;
+    this.counts.errors++;
+    const name = nameOf(WcStatus, wc.status);
+    this.counts.error_statuses[name] = (this.counts.error_statuses[name] ?? 0) + 1;
+    return false;
+  }
+
+  /**
+   * Runs the wire's events until `done()` holds, calling `after()` after each;
+   * returns false when the network went idle or the limits ran out first.
+   */
+  async drive(done: () => boolean, after: () => void, progress: () => number, total: number): Promise<boolean> {
+    const clock = this.bed.net.wire.clock;
+    const limit = this.o.virtualLimitUs;
+    while (!done()) {
+      if (clock.pending === 0 || (clock.nextAt ?? Infinity) > limit || this.events >= EVENT_LIMIT) {
+        this.stalled = true;
+        return false;
+      }
+      clock.step();
+      this.events++;
+      after();
+      if ((this.events & 1023) === 0) await this.tick(progress, total);
+    }
+    return true;
+  }
+
+  private async tick(progress: () => number, total: number): Promise<void> {
+    const h = this.hooks;
+    const now = performance.now();
+    if (h.onProgress && now - this.lastProgress >= (h.progressEveryMs ?? 250)) {
+      this.lastProgress = now;
+      h.onProgress({ done: progress(), total, wallMs: (this.wallNow() - this.wall0) / 1000, virtualUs: this.virtualNow });
+    }
+    if (h.yieldEveryMs !== undefined && now - this.lastYield >= h.yieldEveryMs) {
+      const t = performance.now();
+      await new Promise((r) => setTimeout(r, 0));
+      this.lastYield = performance.now();
+      this.paused += this.lastYield - t;
+    }
+  }
+}
+
+function wr(o: ResolvedPerfOptions, bed: PerfBed, qp: number, seq: number, local: PerfSide, remote: PerfSide): SendWr {
+  const slot = seq % bed.slots;
+  const off = slot * bed.slotBytes;
+  const mr = local.mrs[qp]!;
+  const rmr = remote.mrs[qp]!;
+  const sg = o.size > 0 ? [mr.sge(off, o.size)] : [];
+  const base = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED, sgList: sg };
+  switch (o.test) {
+    case "send_bw":
+    case "send_lat":
+      return { ...base, opcode: WrOpcode.SEND };
+    case "write_bw":
+    case "write_lat":
+      return { ...base, opcode: WrOpcode.RDMA_WRITE, rdma: { remoteAddr: rmr.addr + BigInt(off), rkey: rmr.rkey } };
+    case "read_bw":
+    case "read_lat":
+      return { ...base, opcode: WrOpcode.RDMA_READ, rdma: { remoteAddr: rmr.addr + BigInt(off), rkey: rmr.rkey } };
+    case "atomic_bw": {
+      // one 8-byte counter per QP at the start of the server's MR
+      const remoteAddr = rmr.addr;
+      const sgl = [mr.sge(off, 8)];
+      if (o.atomicType === "FETCH_AND_ADD") {
+        return { ...base, sgList: sgl, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, atomic: { remoteAddr, rkey: rmr.rkey, compareAdd: atomicOperand(o.seed, qp, seq) } };
+      }
+      return {
+        ...base,
+        sgList: sgl,
+        opcode: WrOpcode.ATOMIC_CMP_AND_SWP,
+        atomic: { remoteAddr, rkey: rmr.rkey, compareAdd: casValue(o, qp, seq), swap: casValue(o, qp, seq + 1) },
+      };
+    }
+  }
+}
+
+/** CMP_SWAP chain: the counter holds value(seq) before op seq, which swaps in value(seq + 1). */
+function casValue(o: ResolvedPerfOptions, qp: number, seq: number): bigint {
+  return seq === 0 ? 0n : atomicOperand(o.seed, qp, seq - 1);
+}
+
+function u64le(b: Uint8Array): bigint {
+  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+}
+
+interface QpState {
+  posted: number;
+  completed: number;
+  /** next sequence number expected at the receiver (send) */
+  nextRecv: number;
+  failed: boolean;
+  /** FETCH_ADD: the counter's value before the next op to complete */
+  expect: bigint;
+}
+
+async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wallDone: number[]; simDone: number[]; wall0: number; sim0: number }> {
+  const { client, server } = bed;
+  const c = r.counts;
+  const n = o.iterations;
+  const st: QpState[] = client.qps.map(() => ({ posted: 0, completed: 0, nextRecv: 0, failed: false, expect: 0n }));
+  const wallDone: number[] = [];
+  const simDone: number[] = [];
+  const recvSide = o.test === "send_bw";
+  const postRecv = (qp: number, slot: number) =>
+    server.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [server.mrs[qp]!.sge(slot * bed.slotBytes, o.size)] : [] });
+  if (recvSide) for (let q = 0; q < o.qps; q++) for (let s = 0; s < bed.slots; s++) postRecv(q, s);
+
+  const post = (q: number) => {
+    const s = st[q]!;
+    const seq = s.posted;
+    const slot = seq % bed.slots;
+    if (o.verify) {
+      if (o.test === "read_bw") fillPattern(slotView(server, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
+      else if (o.test !== "atomic_bw") fillPattern(slotView(client, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
+    }
+    client.qps[q]!.postSend(wr(o, bed, q, seq, client, server));
+    s.posted++;
+  };
+
+  const onSend = (wc: WorkCompletion) => {
+    const q = client.index.get(wc.qpNum);
+    if (q === undefined) return;
+    const s = st[q]!;
+    const seq = Number(wc.wrId);
+    if (seq < s.completed) {
+      c.duplicated++;
+      return;
+    }
+    if (seq > s.completed) c.lost += seq - s.completed;
+    s.completed = seq + 1;
+    wallDone.push(r.wallNow());
+    simDone.push(r.virtualNow);
+    if (!r.status(wc)) {
+      s.failed = true;
+      return;
+    }
+    if (o.test === "atomic_bw") {
+      const got = u64le(slotView(client, q, seq % bed.slots, bed.slotBytes, 8));
+      let want: bigint;
+      if (o.atomicType === "FETCH_AND_ADD") {
+        want = s.expect;
+        s.expect = BigInt.asUintN(64, s.expect + atomicOperand(o.seed, q, seq));
+      } else want = casValue(o, q, seq);
+      if (o.verify) {
+        if (got === want) c.verified++;
+        else c.corrupted++;
+      }
+    } else if (o.verify && o.test !== "send_bw") {
+      const side = o.test === "write_bw" ? server : client;
+      if (checkPattern(slotView(side, q, seq % bed.slots, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq }) < 0) c.verified++;
+      else c.corrupted++;
+    }
+    if (!s.failed && s.posted < n) post(q);
+  };
+
+  const onRecv = (wc: WorkCompletion) => {
+    const q = server.index.get(wc.qpNum);
+    if (q === undefined) return;
+    const s = st[q]!;
+    if (!r.status(wc)) return;
+    const slot = Number(wc.wrId);
+    const buf = slotView(server, q, slot, bed.slotBytes, o.size);
+    let seq = o.size >= 4 ? patternSeq(buf) : s.nextRecv;
+    if (!o.verify) seq = s.nextRecv;
+    if (wc.byteLen !== o.size) c.corrupted++;
+    else if (seq < s.nextRecv) c.duplicated++;
+    else {
+      if (seq > s.nextRecv) c.lost += seq - s.nextRecv;
+      s.nextRecv = seq + 1;
+      if (o.verify) {
+        if (checkPattern(buf, { seed: o.seed, qp: q, seq }) < 0) c.verified++;
+        else c.corrupted++;
+      }
+    }
+    if (!s.failed) postRecv(q, slot);
+  };
+
+  const poll = () => {
+    for (;;) {
+      const wcs = client.sendCq.poll(64);
+      for (const wc of wcs) onSend(wc);
+      if (wcs.length < 64) break;
+    }
+    if (recvSide) {
+      for (;;) {
+        const wcs = server.recvCq.poll(64);
+        for (const wc of wcs) onRecv(wc);
+        if (wcs.length < 64) break;
+      }
+    }
+  };
+
+  r.start();
+  const wall0 = r.wallNow();
+  const sim0 = r.virtualNow;
+  for (let q = 0; q < o.qps; q++) for (let k = 0; k < Math.min(bed.slots, n); k++) post(q);
+  poll();
+  const finished = () => st.every((s) => s.completed >= s.posted && (s.failed || s.posted >= n));
+  const total = n * o.qps;
+  await r.drive(finished, poll, () => wallDone.length, total);
+  poll();
+  for (const s of st) {
+    if (s.completed < s.posted) c.lost += s.posted - s.completed;
+    if (s.failed) c.lost += n - s.posted; // never posted after the QP failed
+    if (recvSide && !s.failed && s.nextRecv < s.completed) c.lost += s.completed - s.nextRecv;
+  }
+  if (o.test === "atomic_bw" && o.verify) {
+    // the counter after the last op
+    for (let q = 0; q < o.qps; q++) {
+      const s = st[q]!;
+      if (s.failed) continue;
+      const got = u64le(slotView(server, q, 0, bed.slotBytes, 8));
+      const want = o.atomicType === "FETCH_AND_ADD" ? s.expect : casValue(o, q, s.completed);
+      if (got !== want) c.corrupted++;
+    }
+  }
+  return { wallDone, simDone, wall0, sim0 };
+}
+
+async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wall: number[]; sim: number[] }> {
+  const { client, server } = bed;
+  const c = r.counts;
+  const n = o.iterations;
+  const wallS: number[] = [];
+  const simS: number[] = [];
+  const send = o.test === "send_lat";
+  const write = o.test === "write_lat";
+  const size = o.size;
+  // send_lat: receives on both sides; slot 0 of each MR carries the message
+  const postRecv = (side: PerfSide) => side.qps[0]!.postRecv({ wrId: 0n, sgList: size > 0 ? [side.mrs[0]!.sge(0, size)] : [] });
+  if (send) for (let k = 0; k < 4; k++) (postRecv(client), postRecv(server));
+  let failed = false;
+  let seq = 0;
+  let t0w = 0;
+  let t0s = 0;
+  /** where the iteration is: 0 waiting for the server, 1 waiting for the client, 2 done */
+  let phase = 0;
+  let outstanding = 0; // send WRs not yet completed, both sides
+  const tail = new Uint8Array(Math.min(8, Math.max(size, 1)));
+  const expectTail = new Uint8Array(size);
+
+  const key = (qp: number) => ({ seed: o.seed, qp, seq });
+  const fill = (side: PerfSide, qp: number) => o.verify || write ? fillPattern(slotView(side, 0, 0, bed.slotBytes, size), key(qp)) : undefined;
+  const check = (side: PerfSide, qp: number) => {
+    if (!o.verify) return;
+    if (checkPattern(slotView(side, 0, 0, bed.slotBytes, size), key(qp)) < 0) c.verified++;
+    else c.corrupted++;
+  };
+  const postFrom = (from: PerfSide, to: PerfSide, qp: number) => {
+    from.qps[0]!.postSend(wr(o, bed, 0, seq, from, to));
+    outstanding++;
+  };
+  const begin = () => {
+    t0w = r.wallNow();
+    t0s = r.virtualNow;
+    phase = 0;
+    if (o.test === "read_lat") fill(server, 1);
+    else fill(client, 0);
+    if (write) {
+      fillPattern(expectTail, key(0));
+      tail.set(expectTail.subarray(size - tail.length));
+    }
+    postFrom(client, server, 0);
+  };
+  const finish = () => {
+    wallS.push(r.wallNow() - t0w);
+    simS.push(r.virtualNow - t0s);
+    seq++;
+    if (seq < n) begin();
+    else phase = 2;
+  };
+  const arrived = (side: PerfSide) => {
+    const v = slotView(side, 0, 0, bed.slotBytes, size);
+    for (let i = 0; i < tail.length; i++) if (v[size - tail.length + i] !== tail[i]) return false;
+    return true;
+  };
+  const onRecv = (side: PerfSide, wc: WorkCompletion) => {
+    if (!r.status(wc)) return (failed = true);
+    if (wc.byteLen !== size) c.corrupted++;
+    else if (side === server && phase === 0) {
+      check(server, 0);
+      postRecv(server);
+      phase = 1;
+      fill(server, 1);
+      postFrom(server, client, 1);
+    } else if (side === client && phase === 1) {
+      check(client, 1);
+      postRecv(client);
+      finish();
+    } else c.duplicated++;
+    return true;
+  };
+  const poll = () => {
+    for (const side of [client, server]) {
+      for (const wc of side.sendCq.poll(16)) {
+        outstanding--;
+        if (!r.status(wc)) failed = true;
+        else if (o.test === "read_lat" && side === client) {
+          check(client, 1);
+          finish();
+        }
+      }
+      if (send) for (const wc of side.recvCq.poll(16)) onRecv(side, wc);
+    }
+    if (write && !failed) {
+      if (phase === 0 && arrived(server)) {
+        check(server, 0);
+        phase = 1;
+        fillPattern(expectTail, key(1));
+        fill(server, 1);
+        tail.set(expectTail.subarray(size - tail.length));
+        postFrom(server, client, 1);
+      } else if (phase === 1 && arrived(client)) {
+        check(client, 1);
+        finish();
+      }
+    }
+  };
+  r.start();
+  begin();
+  poll();
+  await r.drive(() => failed || (phase === 2 && outstanding === 0), poll, () => seq, n);
+  poll();
+  if (seq < n) c.lost += n - seq;
+  return { wall: wallS, sim: simS };
+}
+
+/** Runs one test on a fresh pair of devices over the simulated wire. */
+export async function runPerf(module: WebAssembly.Module, options: PerfOptions, hooks: PerfHooks = {}): Promise<PerfResult> {
+  const o = resolvePerfOptions(options);
+  const bed = await createPerfBed(module, o);
+  const r = new Runner(o, bed, hooks);
+  const wallStart = performance.now();
+  let wall: BwFigures | LatFigures;
+  let sim: BwFigures | LatFigures | null;
+  let messages: number;
+  if (isBwTest(o.test)) {
+    const t = await runBw(r, o, bed);
+    const window = Math.max(o.txDepth * o.qps, Math.ceil(t.wallDone.length / 20));
+    wall = bwFigures(o.size, t.wall0, t.wallDone, window);
+    const s = bwFigures(o.size, t.sim0, t.simDone, window);
+    sim = s.duration_us > 0 ? s : null;
+    messages = o.iterations * o.qps;
+  } else {
+    const t = await runLat(r, o, bed);
+    const factor = o.test === "read_lat" ? 1 : 2;
+    wall = latFigures(t.wall, factor);
+    sim = t.sim.some((x) => x > 0) ? latFigures(t.sim, factor) : null;
+    messages = o.iterations * (o.test === "read_lat" ? 1 : 2);
+  }
+  const wallMs = performance.now() - wallStart;
+  const counters = [bed.client.device.queryCounters(), bed.server.device.queryCounters()];
+  const sum = (k: string) => counters.reduce((a, x) => a + (x[k] ?? 0), 0);
+  const clock: "wall" | "virtual" = faultFree(o.faults) || sim === null ? "wall" : "virtual";
+  const headline = clock === "wall" ? wall : sim!;
+  const ws = bed.net.wire.stats;
+  const c = r.counts;
+  const ok = c.lost === 0 && c.duplicated === 0 && c.corrupted === 0 && c.errors === 0 && (!o.verify || c.verified === messages);
+  return {
+    test: o.test,
+    connection: o.connection,
+    bytes: o.size,
+    iterations: o.iterations,
+    qps: o.qps,
+    mtu: o.mtu,
+    tx_depth: o.txDepth,
+    seed: o.seed,
+    verify: o.verify,
+    faults: o.faults,
+    clock,
+    ...headline,
+    ...c,
+    wall,
+    sim,
+    retransmissions: sum("completer_retry_err"),
+    rnr_naks: sum("rcvd_rnr_err"),
+    seq_naks: sum("rcvd_seq_err"),
+    packets_sent: sum("sent_pkts"),
+    wire: { sent: ws.sent, delivered: ws.delivered, lost: ws.lost, duplicated: ws.duplicated, corrupted: ws.corrupted, reordered: ws.reordered },
+    virtual_us: bed.net.now,
+    wall_ms: wallMs,
+    ok,
+  };
+}

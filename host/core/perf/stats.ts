@@ -1,0 +1,59 @@
+// Figures as perftest reports them: bandwidth in MB/sec where MB is 2^20
+// bytes (perftest's default MBS format), message rate in Mpps, latency
+// statistics in µs (typical = median, percentiles taken from the sorted
+// samples at floor(n × p) as perftest does).
+
+export const MB = 1 << 20;
+
+export interface BwFigures {
+  bw_peak_mbps: number;
+  bw_avg_mbps: number;
+  msg_rate_mpps: number;
+  /** time from the first post to the last completion, µs */
+  duration_us: number;
+}
+
+export interface LatFigures {
+  t_min: number;
+  t_max: number;
+  t_typical: number;
+  t_avg: number;
+  t_stdev: number;
+  p99: number;
+  p99_9: number;
+}
+
+/**
+ * Bandwidth from completion times. `done[i]` is the time (µs) the i-th
+ * message completed, in completion order; `t0` the first post. Peak is the
+ * best rate over any run of `window` consecutive completions (perftest's
+ * peak is the best over all runs, which costs O(n²)).
+ */
+export function bwFigures(size: number, t0: number, done: ArrayLike<number>, window: number): BwFigures {
+  const n = done.length;
+  if (n === 0) return { bw_peak_mbps: 0, bw_avg_mbps: 0, msg_rate_mpps: 0, duration_us: 0 };
+  const duration = done[n - 1]! - t0;
+  const rate = duration > 0 ? n / duration : Infinity; // messages per µs
+  let best = rate;
+  const w = Math.max(1, Math.min(window, n - 1));
+  for (let j = w; j < n; j++) {
+    const dt = done[j]! - done[j - w]!;
+    if (dt > 0) best = Math.max(best, w / dt);
+  }
+  const mbps = (r: number) => (Number.isFinite(r) ? (r * size * 1e6) / MB : Infinity);
+  return { bw_peak_mbps: mbps(best), bw_avg_mbps: mbps(rate), msg_rate_mpps: Number.isFinite(rate) ? rate : Infinity, duration_us: duration };
+}
+
+/** Latency statistics over samples in µs (divided by `factor`: 2 for half round trips). */
+export function latFigures(samples: ArrayLike<number>, factor: number): LatFigures {
+  const n = samples.length;
+  if (n === 0) return { t_min: 0, t_max: 0, t_typical: 0, t_avg: 0, t_stdev: 0, p99: 0, p99_9: 0 };
+  const s = Float64Array.from(samples, (x) => x / factor).sort();
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += s[i]!;
+  const avg = sum / n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (s[i]! - avg) ** 2;
+  const at = (p: number) => s[Math.min(n - 1, Math.floor(n * p))]!;
+  return { t_min: s[0]!, t_max: s[n - 1]!, t_typical: s[n >> 1]!, t_avg: avg, t_stdev: Math.sqrt(sq / n), p99: at(0.99), p99_9: at(0.999) };
+}
