@@ -14,7 +14,7 @@ export const CQ_RING: usize = 16; // u32 ring address
 export const CQ_BLOCK: usize = 20; // u32 ring bytes
 export const CQ_CQE: usize = 24; // u32 usable entries (reported cqe)
 export const CQ_FLAGS: usize = 28; // u32 bit 0: overflowed since creation
-export const CQ_NOTIFY: usize = 32; // u32 armed notification (0 none, 1 next, 2 solicited)
+export const CQ_NOTIFY: usize = 32; // u32 armed notification (0 none, 1 next, 2 solicited); written by the host
 export const CQ_SLOT: u32 = 64;
 export const CQ_FLAG_OVERFLOW: u32 = 1;
 
@@ -32,6 +32,7 @@ export const CQE_PKEY_INDEX: usize = 40; // u16
 export const CQE_SLID: usize = 42; // u16
 export const CQE_SL: usize = 44; // u8
 export const CQE_DLID_PATH_BITS: usize = 45; // u8
+export const CQE_SOLICITED: usize = 46; // u8: 1 for a receive of a message with the SE bit (wakes a CQ armed solicited-only)
 export const CQE_SGID: usize = 48; // 16 bytes: sender GID (UD receives)
 export const CQE_SIZE: u32 = 64;
 

@@ -203,6 +203,7 @@ export const Cqe = {
   SLID: 42,
   SL: 44,
   DLID_PATH_BITS: 45,
+  SOLICITED: 46,
   SGID: 48,
   SIZE: 64,
 } as const;

@@ -3,7 +3,11 @@
 import { CqRec, Cqe, Ring } from "./abi.js";
 import type { Device } from "./device.js";
 import { WcFlags } from "./enums.js";
+import type { CompletionChannel } from "./channel.js";
 import { check, Errno, fail, VerbsError } from "./errors.js";
+
+const NOTIFY_NEXT = 1;
+const NOTIFY_SOLICITED = 2;
 
 /** ibv_wc */
 export interface WorkCompletion {
@@ -36,7 +40,13 @@ export class CompletionQueue {
   private destroyed = false;
   private waiters: { resolve: (wc: WorkCompletion) => void; reject: (e: Error) => void }[] = [];
 
-  constructor(readonly device: Device, readonly handle: number) {
+  /** armed notification: 0 none, 1 next completion, 2 solicited (CqRec.NOTIFY) */
+  private armed = 0;
+  private armedAt = 0;
+  private unacked = 0;
+
+  constructor(readonly device: Device, readonly handle: number, readonly channel?: CompletionChannel) {
+    if (channel) channel.refs++;
     const m = device.mem;
     this.rec = device.core.cq_ptr(handle);
     this.ring = m.u32(this.rec + CqRec.RING);
@@ -94,14 +104,58 @@ export class CompletionQueue {
     });
   }
 
+  /**
+   * ibv_req_notify_cq: the next completion added after this call (solicitedOnly:
+   * the next solicited or error completion) sends one event to the CQ's channel.
+   */
+  reqNotify(solicitedOnly = false): void {
+    if (this.destroyed) fail("ibv_req_notify_cq", "EINVAL", "CQ destroyed");
+    const m = this.device.mem;
+    this.armed = solicitedOnly ? NOTIFY_SOLICITED : NOTIFY_NEXT;
+    this.armedAt = m.loadIndex(this.ring + Ring.PROD);
+    m.setU32(this.rec + CqRec.NOTIFY, this.armed);
+    this.device.watchCq(this, true);
+  }
+
+  /** ibv_ack_cq_events */
+  ackEvents(n: number): void {
+    this.unacked = Math.max(0, this.unacked - n);
+  }
+
+  /** Events delivered to the channel and not acknowledged. */
+  get unackedEvents(): number {
+    return this.unacked;
+  }
+
+  private notifyDue(): boolean {
+    const m = this.device.mem;
+    const p = m.loadIndex(this.ring + Ring.PROD);
+    if (p === this.armedAt) return false;
+    if (this.armed === NOTIFY_NEXT) return true;
+    // solicited only: a CQE the device marked solicited, or any error completion
+    let i = ((p - this.armedAt) >>> 0) > this.mask + 1 ? (p - this.mask - 1) >>> 0 : this.armedAt;
+    for (; i !== p; i = (i + 1) >>> 0) {
+      const e = this.ring + Ring.DATA + (i & this.mask) * Cqe.SIZE;
+      if (m.u8[e + Cqe.SOLICITED] || m.u32(e + Cqe.STATUS) !== 0) return true;
+    }
+    this.armedAt = p;
+    return false;
+  }
+
   /** @internal called by the device pump */
   wake(): void {
+    if (this.armed && !this.destroyed && this.notifyDue()) {
+      this.armed = 0;
+      this.device.mem.setU32(this.rec + CqRec.NOTIFY, 0);
+      this.unacked++;
+      this.channel?.notify(this);
+    }
     while (this.waiters.length) {
       const [wc] = this.destroyed ? [] : this.poll(1);
       if (!wc) break;
       this.waiters.shift()!.resolve(wc);
     }
-    if (!this.waiters.length) this.device.watchCq(this, false);
+    if (!this.waiters.length && !this.armed) this.device.watchCq(this, false);
   }
 
   /** Entries waiting to be polled. */
@@ -123,6 +177,7 @@ export class CompletionQueue {
     this.destroyed = true;
     d.cqs.delete(this.handle);
     d.watchCq(this, false);
+    if (this.channel) this.channel.refs--;
     for (const w of this.waiters.splice(0)) w.reject(new VerbsError("ibv_get_cq_event", Errno.EINVAL, "CQ destroyed"));
   }
 

@@ -3,6 +3,7 @@
 // ibv_alloc_pd, ibv_create_cq) and the async event pump.
 import { instantiateCore } from "../wasm.js";
 import { Cfg, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, Ring, type VerbsCore } from "./abi.js";
+import { CompletionChannel } from "./channel.js";
 import { CompletionQueue } from "./cq.js";
 import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState } from "./enums.js";
 import { check, fail } from "./errors.js";
@@ -416,12 +417,22 @@ export class Device extends EventTarget {
   }
 
   /** ibv_create_cq: `cqe` in 1..maxCqe; the CQ may hold more (cq.cqe). */
-  createCq(cqe: number): CompletionQueue {
-    if (!Number.isInteger(cqe)) fail("ibv_create_cq", "EINVAL", "cqe must be an integer");
-    const h = check("ibv_create_cq", this.call(() => this.core.cq_create(cqe | 0)));
-    const cq = new CompletionQueue(this, h);
+  createCq(cqe: number, opts: { channel?: CompletionChannel; compVector?: number } = {}): CompletionQueue {
+    const verb = "ibv_create_cq";
+    if (!Number.isInteger(cqe)) fail(verb, "EINVAL", "cqe must be an integer");
+    const ch = opts.channel;
+    if (ch && (ch.device !== this || ch.isDestroyed)) fail(verb, "EINVAL", "channel of another device or destroyed");
+    // one completion vector (num_comp_vectors 1): ib core refuses others with EINVAL
+    if ((opts.compVector ?? 0) !== 0) fail(verb, "EINVAL", `comp_vector ${opts.compVector}`);
+    const h = check(verb, this.call(() => this.core.cq_create(cqe | 0)));
+    const cq = new CompletionQueue(this, h, ch);
     this.cqs.set(h, cq);
     return cq;
+  }
+
+  /** ibv_create_comp_channel */
+  createCompChannel(): CompletionChannel {
+    return new CompletionChannel(this);
   }
 
   /** The counters block (rxe hw counters plus drop reasons) by name. */

@@ -3,6 +3,7 @@ export { Device, openDeviceWith, VENDOR_ID, type OpenDeviceOptions, type DeviceA
 export { ProtectionDomain } from "./pd.js";
 export { MemoryRegion } from "./mr.js";
 export { CompletionQueue, type WorkCompletion } from "./cq.js";
+export { CompletionChannel } from "./channel.js";
 export { QueuePair, type QpInitAttr, type QpInitAttrOut } from "./qp.js";
 export { type QpAttr, type QpAttrOut, type QpCap, deriveMask } from "./qp-attr.js";
 export { SharedReceiveQueue, type SrqAttr, type SrqInitAttr } from "./srq.js";
