@@ -11,19 +11,18 @@ import {
   ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT, ACCESS_LOCAL_WRITE, ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_READ,
   ACCESS_REMOTE_WRITE,
 } from "../mem/access";
-import { slotIndex, SLOT_HANDLE } from "../mem/pool";
+import { slotIndex } from "../mem/pool";
 import { arbiterSchedule } from "../sched/arbiter";
 import { count, Counter } from "../verbs/counters";
 import {
-  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_IMM_DATA, CQE_OPCODE, CQE_QP_NUM, CQE_SRC_QP, CQE_STATUS, CQE_WC_FLAGS,
-  CQE_WR_ID,
+  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_IMM_DATA, CQE_OPCODE, CQE_QP_NUM, CQE_SOLICITED, CQE_SRC_QP, CQE_STATUS,
+  CQE_WC_FLAGS, CQE_WR_ID,
 } from "../verbs/cq";
 import {
-  qpPool, qpState, ATTR_AH, ATTR_QP_STATE, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
+  qpPool, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
   ATTR_PATH_MTU, ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
 } from "../verbs/qp";
-import { qpModify } from "../verbs/qp_modify";
-import { QpState, QPT_RC, QP_STATE } from "../verbs/qp_state";
+import { QpState, QPT_RC } from "../verbs/qp_state";
 import { ringCons, ringCount, ringEntry, ringSetCons, RING_SLOT } from "../verbs/ring";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
 import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_SGE_OFFSET, RWQE_WR_ID, SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE } from "../verbs/wqe";
@@ -41,6 +40,7 @@ import {
 import { psn_distance, psn_next } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
 import { txReserve, txSend, TXD_HDR } from "./net";
+import { qpToError } from "./qp_error";
 import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE } from "./pkt";
 import {
   ackQueue, resDone, resEntry, resFind, resOldestPending, respBlock, respBlockReset, resQueue, ACK_PENDING, RESF_PENDING,
@@ -256,7 +256,7 @@ export function responderRecv(qp: usize, pkt: usize): void {
         break;
       case RespState.ERROR:
         cGotoError = false;
-        respToError(qp);
+        qpToError(qp, cStatus);
         trace(RespState.DONE);
         finish(qp);
         return;
@@ -272,15 +272,6 @@ export function responderRecv(qp: usize, pkt: usize): void {
         return;
     }
   }
-}
-
-/** Attribute block for the move to ERR (only its state field is read). */
-const errAttr: usize = memory.data(256, 8);
-
-/** rxe_qp_error: the QP goes to ERR as ibv_modify_qp would take it there (both queues flush). */
-function respToError(qp: usize): void {
-  store<u32>(errAttr + ATTR_QP_STATE, QpState.ERR);
-  qpModify(load<u32>(qp + SLOT_HANDLE), QP_STATE, errAttr);
 }
 
 function finish(qp: usize): void {
@@ -714,6 +705,8 @@ function complete(): RespState {
       store<u32>(e + CQE_WC_FLAGS, flags);
       store<u32>(e + CQE_SRC_QP, attr(qp, ATTR_DEST_QP_NUM));
     }
+    // rxe_cq_post(cq, cqe, bth_se(pkt)): the SE bit of the packet that completes the message
+    store<u8>(e + CQE_SOLICITED, <u8>pk(PKT_SE));
     cqCommit(cq);
   }
   return RespState.ACKNOWLEDGE;
@@ -825,7 +818,7 @@ function sendRes(qp: usize, b: usize, r: usize): i32 {
     // the MR went away since the request was accepted (rxe_recheck_mr): class C
     resDone(b, r);
     ackQueue(b, AETH_NAK_REM_ACC_ERR, psn, load<u32>(qp + QP_RESP + RS_MSN));
-    if (qpState(qp) != QpState.ERR) respToError(qp);
+    if (qpState(qp) != QpState.ERR) qpToError(qp, WC_REM_ACCESS_ERR);
     return 0;
   }
   const desc = txReserve();

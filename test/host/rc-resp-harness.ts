@@ -17,6 +17,7 @@ import type { CompletionQueue, WorkCompletion } from "../../host/core/verbs/cq.j
 import type { ProtectionDomain } from "../../host/core/verbs/pd.js";
 import type { MemoryRegion } from "../../host/core/verbs/mr.js";
 import type { SharedReceiveQueue } from "../../host/core/verbs/srq.js";
+import type { CompletionChannel } from "../../host/core/verbs/channel.js";
 
 export const LOCAL = "127.0.0.1";
 export const PEER = "127.0.0.2";
@@ -48,6 +49,8 @@ export interface RespOptions {
   recvSge?: number;
   /** attach a HoldLink instead of the simulated wire (to fill the TX ring on purpose) */
   holdLink?: boolean;
+  /** give the CQ a completion channel (b.channel) */
+  channel?: boolean;
 }
 
 /** A link that records every datagram and, while `hold` is set, keeps their descriptors (backpressure). */
@@ -96,8 +99,9 @@ export class RespBench {
     readonly cq: CompletionQueue,
     readonly qp: QueuePair,
     readonly srq: SharedReceiveQueue | undefined,
-    readonly opts: Required<Omit<RespOptions, "srq" | "txRingSize" | "recvSge" | "holdLink">>,
+    readonly opts: Required<Omit<RespOptions, "srq" | "txRingSize" | "recvSge" | "holdLink" | "channel">>,
     readonly link: HoldLink | undefined,
+    readonly channel: CompletionChannel | undefined,
   ) {}
 
   static async open(o: RespOptions = {}): Promise<RespBench> {
@@ -115,7 +119,8 @@ export class RespBench {
       dev = await net.addDevice(mod, LOCAL, { gids: [`::ffff:${LOCAL}`], txRingSize: o.txRingSize });
     }
     const pd = dev.allocPd();
-    const cq = dev.createCq(64);
+    const channel = o.channel ? dev.createCompChannel() : undefined;
+    const cq = channel ? dev.createCq(64, { channel }) : dev.createCq(64);
     const srq = o.srq ? pd.createSrq({ maxWr: 16, maxSge: 4 }) : undefined;
     const qp = pd.createQp({
       qpType: QpType.RC, sendCq: cq, recvCq: cq, srq,
@@ -132,7 +137,7 @@ export class RespBench {
       sqPsn: 7, pathMtu: opts.pathMtu, qpAccessFlags: opts.access, maxDestRdAtomic: opts.maxDestRdAtomic,
       minRnrTimer: opts.minRnrTimer,
     });
-    return new RespBench(codec, net, dev, pd, cq, qp, srq, opts, link);
+    return new RespBench(codec, net, dev, pd, cq, qp, srq, opts, link, channel);
   }
 
   get mtu(): number {

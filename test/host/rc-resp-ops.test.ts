@@ -182,3 +182,34 @@ describe("RC responder: atomics, ATOMIC_WRITE, FLUSH", () => {
     expect(Array.from(mr.bytes.subarray(16, 24))).toEqual(Array.from(value));
   });
 });
+
+describe("RC responder: events", () => {
+  it("marks the completion of a message with the SE bit solicited: a CQ armed solicited-only wakes for it alone", async () => {
+    const b = await RespBench.open({ channel: true });
+    const buf = b.mr(16);
+    b.qp.postRecv([{ wrId: 1n, sgList: [buf.sge()] }, { wrId: 2n, sgList: [buf.sge()] }]);
+    b.cq.reqNotify(true);
+    b.deliver({ opcode: Op.SEND_ONLY, psn: 100, payload: pattern(2) });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(b.channel!.pending).toBe(0);
+    b.deliver({ opcode: Op.SEND_ONLY, psn: 101, se: 1, payload: pattern(2) });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(b.channel!.pending).toBe(1);
+    expect(b.poll().map((wc) => wc.wrId)).toEqual([1n, 2n]);
+  });
+
+  it("raises SRQ_LIMIT_REACHED when a request takes the SRQ below its limit", async () => {
+    const b = await RespBench.open({ srq: true });
+    const events: { eventName: string; info: number }[] = [];
+    b.dev.on("event", (e) => events.push(e));
+    const buf = b.mr(16);
+    b.srq!.postRecv([{ wrId: 1n, sgList: [buf.sge()] }, { wrId: 2n, sgList: [buf.sge()] }, { wrId: 3n, sgList: [buf.sge()] }]);
+    b.srq!.modify({ srqLimit: 2 });
+    b.deliver({ opcode: Op.SEND_ONLY, psn: 100, payload: pattern(2) });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(events).toEqual([]);
+    b.deliver({ opcode: Op.SEND_ONLY, psn: 101, payload: pattern(2) });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(events.map((e) => [e.eventName, e.info])).toEqual([["SRQ_LIMIT_REACHED", 1]]);
+  });
+});
