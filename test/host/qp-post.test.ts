@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { Access, QpState, QpType, SendFlags, WcStatus, WrOpcode, type VerbsError } from "../../host/core/verbs/index.js";
 import { QpRec, Ring, Sge, Swqe, Rwqe } from "../../host/core/verbs/abi.js";
-import { AV, expectVerbsError, rcQp, smallDevice, toRts } from "./verbs-helpers.js";
+import { Device } from "../../host/core/verbs/index.js";
+import type { VerbsCore } from "../../host/core/verbs/abi.js";
+import { instantiateCore } from "../../host/core/wasm.js";
+import { coreModule } from "../../host/node/wasm-source.js";
+import { AV, expectVerbsError, rcQp, smallDevice, SMALL, toRts } from "./verbs-helpers.js";
 
 async function fixture(type: number = QpType.RC, cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 2, maxRecvSge: 2, maxInlineData: 64 }) {
   const dev = await smallDevice();
@@ -211,5 +215,32 @@ describe("ibv_post_send / ibv_post_recv", () => {
     expectVerbsError(() => qp.postRecv({}), "EINVAL", "ibv_post_recv");
     const e: VerbsError = expectVerbsError(() => qp.query(), "EINVAL", "ibv_query_qp");
     expect(e.errno).toBe(22);
+  });
+});
+
+describe("doorbells", () => {
+  it("one doorbell call per post batch, none when nothing was posted, none for SRQ posts or polls", async () => {
+    const calls: string[] = [];
+    const raw = (await instantiateCore(await coreModule())) as VerbsCore;
+    const core = Object.fromEntries(
+      Object.entries(raw).map(([k, v]) => [k, typeof v === "function" ? (...a: number[]) => (calls.push(k), (v as (...x: number[]) => number)(...a)) : v]),
+    ) as VerbsCore;
+    const dev = new Device(core, SMALL);
+    const pd = dev.allocPd();
+    const cq = dev.createCq(64);
+    const srq = pd.createSrq({ attr: { maxWr: 8, maxSge: 1 } });
+    const qp = rcQp(pd, cq);
+    qp.modify({ qpState: QpState.ERR });
+    const doorbells = () => calls.filter((c) => c === "doorbell").length;
+    calls.length = 0;
+    qp.postSend([{ opcode: WrOpcode.SEND }, { opcode: WrOpcode.SEND }, { opcode: WrOpcode.SEND }]);
+    expect(doorbells()).toBe(1);
+    qp.postRecv([{}, {}]);
+    expect(doorbells()).toBe(2);
+    expect(() => qp.postSend([{ opcode: 99 }])).toThrow();
+    expect(doorbells()).toBe(2);
+    srq.postRecv([{}, {}]);
+    cq.poll(16);
+    expect(doorbells()).toBe(2);
   });
 });
