@@ -213,3 +213,35 @@ describe("RC responder: events", () => {
     expect(events.map((e) => [e.eventName, e.info])).toEqual([["SRQ_LIMIT_REACHED", 1]]);
   });
 });
+
+describe("RC responder: no allocation on the packet path", () => {
+  it("linear memory does not grow over thousands of requests of every kind", async () => {
+    const b = await RespBench.open({ pathMtu: Mtu.MTU_256 });
+    const mr = b.mr(4096);
+    const buf = b.mr(4096);
+    let psn = 100;
+    const round = () => {
+      b.qp.postRecv({ wrId: BigInt(psn), sgList: [buf.sge()] });
+      b.deliver({ opcode: Op.SEND_FIRST, psn: psn++, payload: pattern(256) });
+      b.deliver({ opcode: Op.SEND_LAST, psn: psn++, ackReq: 1, payload: pattern(10) });
+      b.deliver({ opcode: Op.WRITE_ONLY, psn: psn++, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 200 }, payload: pattern(200) });
+      b.deliver({ opcode: Op.READ_REQUEST, psn, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 600 } });
+      psn += 3;
+      b.deliver({ opcode: Op.FETCH_ADD, psn: psn++, ackReq: 1, atomicEth: { va: mr.addr, rkey: mr.rkey, compare: 0n, swapAdd: 1n } });
+      b.deliver({ opcode: Op.SEND_ONLY, psn: psn + 5, ackReq: 1 }); // a gap: sequence NAK
+      b.deliver({ opcode: Op.WRITE_ONLY, psn: psn - 2, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 0 } }); // duplicate
+      b.poll();
+    };
+    round();
+    const size = b.dev.memory.buffer.byteLength;
+    for (let i = 0; i < 1000; i++) round();
+    expect(b.dev.memory.buffer.byteLength).toBe(size);
+    const out = b.sent();
+    // per round: two ACKs, three READ responses, an atomic ACK, a sequence NAK, the duplicate's re-ACK
+    expect(out.length).toBe(1001 * 8);
+    expect(out.slice(-8).map((p) => [p.opcode, p.psn, p.syndrome])).toEqual([
+      [Op.ACK, psn - 6, ACK], [Op.ACK, psn - 5, ACK], [Op.READ_RESP_FIRST, psn - 4, ACK], [Op.READ_RESP_MIDDLE, psn - 3, undefined],
+      [Op.READ_RESP_LAST, psn - 2, ACK], [Op.ATOMIC_ACK, psn - 1, ACK], [Op.ACK, psn, 0x60], [Op.ACK, psn - 1, ACK],
+    ]);
+  });
+});
