@@ -163,9 +163,14 @@ function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
   if (d < 0) {
     // most likely a retried response: it completes the WQE if it is its last
     if (psn == load<u32>(wqe + SWQE_LAST_PSN)) return CompState.COMP_ACK;
+    // rxe lets an older ACK through while a READ response is half in, for the
+    // NAK a responder sends when the READ fails midway. We take only NAKs that
+    // way: a stale positive ACK (duplicated or reordered on the wire) would end
+    // the response sequence and make the next READ MIDDLE look out of order.
     const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
     if ((load<u32>(pkt + PKT_OPCODE) & 0x1f) == OP_ACK &&
-        (cop == <i32>(TR_RC | OP_READ_RESP_FIRST) || cop == <i32>(TR_RC | OP_READ_RESP_MIDDLE))) return CompState.CHECK_ACK;
+        (cop == <i32>(TR_RC | OP_READ_RESP_FIRST) || cop == <i32>(TR_RC | OP_READ_RESP_MIDDLE)) &&
+        ((aeth_syndrome(pktHdr(pkt, HDR_AETH)) >> 5) & 3) != AETH_TYPE_ACK) return CompState.CHECK_ACK;
     return CompState.DONE;
   }
   if (d > 0 && (m & (M_READ | M_ATOMIC))) return CompState.DONE;
