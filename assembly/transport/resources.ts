@@ -5,7 +5,7 @@
 // FLUSH request so its response can be sent later (the TX ring may be full) and
 // sent again for a duplicate without executing the request twice.
 import { slotIndex } from "../mem/pool";
-import { cfg, CFG_MAX_QP, CFG_MAX_RD_ATOM } from "../verbs/config";
+import { cfg, CFG_MAX_QP, CFG_MAX_RD_ATOM, CFG_MAX_SRQ_SGE } from "../verbs/config";
 import { qpPool } from "../verbs/qp";
 import { RWQE_HDR, SGE_SIZE } from "../verbs/wqe";
 import { psn_distance } from "../wire/psn";
@@ -17,10 +17,7 @@ export const XB_ACK_MSN: usize = 8; // u32 the MSN when it was decided
 export const XB_ACK_SEQ: usize = 12; // u32 its place in the response order
 export const XB_SEQ: usize = 16; // u32 next response sequence number
 export const XB_PENDING: usize = 20; // u32 resources with a response to send
-export const XB_WQE: usize = 64; // the SRQ receive WQE copy
-/** Largest receive WQE: header + 32 SGEs (the device's max_sge). */
-export const XB_WQE_MAX: u32 = RWQE_HDR + 32 * SGE_SIZE;
-export const XB_RES: usize = XB_WQE + <usize>XB_WQE_MAX;
+export const XB_WQE: usize = 64; // the SRQ receive WQE copy (an SRQ slot: header + max_srq_sge SGEs)
 
 export const ACK_PENDING: u32 = 0x100;
 
@@ -47,6 +44,13 @@ export const RESF_REPLAY: u32 = 4; // answering a duplicate
 let blocks: usize = 0;
 let blockSize: u32 = 0;
 let blockCount: u32 = 0;
+/** Offset of the resource ring in a block (after the SRQ WQE copy). */
+let resOff: usize = 0;
+
+/** Block layout for the device limits: header, SRQ WQE copy, `nres` resources. */
+export function respLayout(maxSrqSge: u32): usize {
+  return (XB_WQE + <usize>(RWQE_HDR + max<u32>(maxSrqSge, 1) * SGE_SIZE) + 63) & ~63;
+}
 
 /**
  * Carves the blocks for every QP (one growth of memory). The engine may call
@@ -55,7 +59,8 @@ let blockCount: u32 = 0;
 export function responderInit(): void {
   if (blocks) return;
   blockCount = cfg(CFG_MAX_QP);
-  blockSize = <u32>XB_RES + max<u32>(cfg(CFG_MAX_RD_ATOM), 1) * RES_SIZE;
+  resOff = respLayout(cfg(CFG_MAX_SRQ_SGE));
+  blockSize = <u32>resOff + resCapacity() * RES_SIZE;
   blocks = heap.alloc(<usize>blockCount * blockSize);
   memory.fill(blocks, 0, <usize>blockCount * blockSize);
 }
@@ -74,7 +79,11 @@ export function respBlockReset(b: usize): void {
   memory.fill(b, 0, blockSize);
 }
 
-@inline export function resEntry(b: usize, i: u32): usize { return b + XB_RES + <usize>i * RES_SIZE; }
+/** Resource `i` of block `b` (i below resCapacity()). */
+@inline export function resEntry(b: usize, i: u32): usize { return b + resOff + <usize>i * RES_SIZE; }
+
+/** For specs: lay out a block of the caller's own at resource offset `off`. */
+export function respUseLayout(off: usize): void { resOff = off; }
 
 /** rxe find_resource: the resource whose PSN range holds `psn`, or 0. */
 export function resFind(b: usize, n: u32, psn: u32): usize {

@@ -43,7 +43,7 @@ import { txReserve, txSend, TXD_HDR } from "./net";
 import { qpToError } from "./qp_error";
 import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE } from "./pkt";
 import {
-  ackQueue, resDone, resEntry, resFind, resOldestPending, respBlock, respBlockReset, resQueue, ACK_PENDING, RESF_PENDING,
+  ackQueue, resCapacity, resDone, resEntry, resFind, resOldestPending, respBlock, respBlockReset, resQueue, ACK_PENDING, RESF_PENDING,
   RESF_REPLAY, RESF_STARTED, RES_CUR_PSN, RES_FIRST_PSN, RES_FLAGS, RES_LAST_PSN, RES_LENGTH, RES_MSN, RES_ORIG, RES_RESID,
   RES_RKEY, RES_SEQ, RES_SIZE, RES_TYPE, RES_VA, RES_VA_ORG, XB_ACK_MSN, XB_ACK_PSN, XB_ACK_SEQ, XB_ACK_SYN, XB_PENDING,
   XB_WQE,
@@ -168,7 +168,7 @@ let cGotoError = false;
 @inline export function rnrSyndrome(timer: u32): u32 { return AETH_RNR_NAK | (timer & 0x1f); }
 
 /** Resources in use on this QP: max_dest_rd_atomic. */
-@inline function resCount(qp: usize): u32 { return attr(qp, ATTR_MAX_DEST_RD_ATOMIC); }
+@inline function resCount(qp: usize): u32 { return min<u32>(attr(qp, ATTR_MAX_DEST_RD_ATOMIC), resCapacity()); }
 
 /** Sets up the responder line the first time a request arrives after RESET. */
 function respStart(qp: usize): usize {

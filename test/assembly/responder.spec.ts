@@ -5,8 +5,8 @@ import {
 } from "../../assembly/transport/responder";
 import {
   ackQueue, resDone, resEntry, resFind, resOldestPending, resQueue, ACK_PENDING, RESF_PENDING, RES_FIRST_PSN,
-  RES_FLAGS, RES_LAST_PSN, RES_SEQ, RES_TYPE, XB_ACK_MSN, XB_ACK_PSN, XB_ACK_SEQ, XB_ACK_SYN, XB_PENDING, XB_RES,
-  RES_SIZE,
+  RES_FLAGS, RES_LAST_PSN, RES_SEQ, RES_TYPE, XB_ACK_MSN, XB_ACK_PSN, XB_ACK_SEQ, XB_ACK_SYN, XB_PENDING,
+  RES_SIZE, respLayout, respUseLayout,
 } from "../../assembly/transport/resources";
 import {
   opcode_mask, M_ATOMIC, M_READ, TR_RC, OP_SEND_FIRST, OP_SEND_MIDDLE, OP_SEND_LAST, OP_SEND_LAST_IMM, OP_SEND_ONLY,
@@ -93,10 +93,18 @@ describe("small rules", () => {
   });
 });
 
-const blk: usize = heap.alloc(<usize>XB_RES + 8 * RES_SIZE);
-memory.fill(blk, 0, <usize>XB_RES + 8 * RES_SIZE);
+const RES_AT: usize = respLayout(27);
+const blk: usize = heap.alloc(RES_AT + 8 * RES_SIZE);
+memory.fill(blk, 0, RES_AT + 8 * RES_SIZE);
+respUseLayout(RES_AT);
 
 describe("resource ring and ACK order", () => {
+  it("lays a block out as header, SRQ WQE copy (max_srq_sge SGEs), resources on 64-byte lines", () => {
+    expect(respLayout(27)).toBe(576); // 64 + 32 + 27 * 16 = 528
+    expect(respLayout(32)).toBe(640);
+    expect(respLayout(0)).toBe(128);
+  });
+
   it("finds a resource by PSN range, across the 2^24 wrap", () => {
     const r = resEntry(blk, 3);
     store<u32>(r + RES_TYPE, M_READ);
