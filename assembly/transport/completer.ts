@@ -225,6 +225,11 @@ function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
       const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
       const t = (syn >> 5) & 3;
       if (t == AETH_TYPE_ACK) {
+        // A plain ACK at a READ's or atomic's PSN (a responder re-ACKing a
+        // duplicate with its last PSN) cannot carry the data or the original
+        // value: the response was lost and the request must go again. rxe would
+        // complete the WQE here without its result.
+        if (load<u32>(wqe + SWQE_MASK) & (M_READ | M_ATOMIC)) return CompState.ERROR_RETRY;
         resetRetryCounters(qp);
         return CompState.WRITE_SEND;
       }

@@ -147,6 +147,32 @@ describe("RC completer: retransmission", () => {
     expect(b.poll()).toMatchObject([{ wrId: 1n, status: 0, opcode: WcOpcode.FETCH_ADD }]);
   });
 
+  it("a plain ACK at an atomic's PSN (a re-ACKed duplicate) does not complete it: the atomic goes again", async () => {
+    const b = await ReqBench.create();
+    b.post({ wrId: 1n, opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sendFlags: S, atomic: { remoteAddr: 8n, rkey: 2, compareAdd: 1n, swap: 2n }, sgList: [b.mr.sge(0, 8)] });
+    b.sent();
+    b.ack(0x10);
+    expect(b.poll()).toEqual([]);
+    expect(b.sent().map(brief)).toEqual([[OP.CMP_SWAP, 0x10, 1, 0]]);
+    b.respond({ opcode: OP.ATOMIC_ACK, psn: 0x10, aeth: { syndrome: 0x1f, msn: 1 }, atomicAckEth: { origRemoteData: 0x77n } });
+    expect(b.poll()).toMatchObject([{ wrId: 1n, status: 0, opcode: WcOpcode.COMP_SWAP }]);
+    expect(new DataView(b.mr.bytes.buffer, b.mr.bytes.byteOffset).getBigUint64(0, true)).toBe(0x77n);
+  });
+
+  it("a stale positive ACK in the middle of a READ response does not break the response sequence", async () => {
+    const b = await ReqBench.create({ sqPsn: 0x20 });
+    b.post([{ wrId: 1n, opcode: WrOpcode.SEND }, { wrId: 2n, opcode: WrOpcode.RDMA_READ, sendFlags: S, rdma: { remoteAddr: 0n, rkey: 1 }, sgList: [b.mr.sge(0, 3000)] }]);
+    b.sent();
+    b.ack(0x20);
+    const data = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+    b.respond({ opcode: OP.READ_FIRST, psn: 0x21, aeth: { syndrome: 0x1f, msn: 1 }, payload: data.slice(0, 1024) });
+    b.ack(0x20); // duplicated on the wire, arrives late
+    b.respond({ opcode: OP.READ_MIDDLE, psn: 0x22, payload: data.slice(1024, 2048) });
+    b.respond({ opcode: OP.READ_LAST, psn: 0x23, aeth: { syndrome: 0x1f, msn: 2 }, payload: data.slice(2048) });
+    expect(b.poll()).toMatchObject([{ wrId: 2n, status: 0, byteLen: 3000 }]);
+    expect(b.mr.bytes.slice(0, 3000)).toEqual(data);
+  });
+
   it("ignores a stale duplicate ACK", async () => {
     const b = await ReqBench.create();
     b.post([{ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: S }, { wrId: 2n, opcode: WrOpcode.SEND, sendFlags: S }]);
