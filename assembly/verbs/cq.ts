@@ -7,7 +7,7 @@ import { Pool, poolFind, poolGive, poolInit, poolMint, poolTake, slotIndex, useC
 import { cfg, CFG_MAX_CQE } from "./config";
 import { count, Counter } from "./counters";
 import { raiseEvent, EVENT_CQ_ERR } from "./events";
-import { nextPow2, ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringProd, ringSetProd, RING_CQ } from "./ring";
+import { nextPow2, ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "./ring";
 
 // CQ record
 export const CQ_RING: usize = 16; // u32 ring address
@@ -66,6 +66,31 @@ export function cqCreate(cqe: i32): i32 {
 }
 
 export function cqFind(h: u32): usize { return poolFind(cqPool, h); }
+
+/**
+ * ibv_resize_cq: a new ring of at least `cqe` entries holding the unpolled CQEs
+ * (rxe_cq_chk_attr: 1..max_cqe and not fewer than the CQEs waiting, else EINVAL).
+ * The host must not poll during the call (it re-reads the ring address after).
+ */
+export function cqResize(h: u32, cqe: i32): i32 {
+  const slot = cqFind(h);
+  if (!slot) return -EINVAL;
+  if (cqe <= 0 || <u32>cqe > cfg(CFG_MAX_CQE)) return -EINVAL;
+  const r = <usize>load<u32>(slot + CQ_RING);
+  const slots = nextPow2(<u32>cqe);
+  if (slots < ringCount(r)) return -EINVAL;
+  if (slots == ringCap(r)) return 0;
+  const bytes = ringBytes(slots, CQE_SIZE);
+  const nr = arenaAlloc(ringArena, bytes);
+  if (!nr) return -ENOMEM;
+  ringInit(nr, slots, CQE_SIZE, RING_CQ, load<u32>(slot + SLOT_HANDLE));
+  ringMove(r, nr);
+  arenaFree(ringArena, r, load<u32>(slot + CQ_BLOCK));
+  store<u32>(slot + CQ_RING, <u32>nr);
+  store<u32>(slot + CQ_BLOCK, bytes);
+  store<u32>(slot + CQ_CQE, slots);
+  return 0;
+}
 
 export function cqDestroy(h: u32): i32 {
   const slot = cqFind(h);

@@ -6,7 +6,7 @@ import { pdAlloc, pdDealloc, pdFind } from "../mem/pd";
 import { ahCreate, ahDestroy, ahFind } from "./ah";
 import { config, gidTable, CFG_SIZE } from "./config";
 import { counterBlock, Counter, COUNTER_NAMES } from "./counters";
-import { cqCreate, cqDestroy, cqFind } from "./cq";
+import { cqCreate, cqDestroy, cqFind, cqResize } from "./cq";
 import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
@@ -45,6 +45,7 @@ export function mr_rereg(key: u32, flags: u32, pd: u32, access: u32): i32 { retu
 export function cq_create(cqe: i32): i32 { return cqCreate(cqe); }
 export function cq_destroy(h: u32): i32 { return cqDestroy(h); }
 export function cq_ptr(h: u32): usize { return cqFind(h); }
+export function cq_resize(h: u32, cqe: i32): i32 { return cqResize(h, cqe); }
 
 export function qp_create(pd: u32): i32 { return qpCreate(pd, devArgs()); }
 export function qp_destroy(h: u32): i32 { return qpDestroy(h); }

@@ -47,6 +47,20 @@ export function ringInit(r: usize, cap: u32, slot: u32, kind: u32, owner: u32): 
 @inline export function ringCap(r: usize): u32 { return load<u32>(r + RING_CAP); }
 @inline export function ringCount(r: usize): u32 { return ringProd(r) - ringCons(r); }
 
+/**
+ * Moves the entries of ring `from` (consumer .. producer) to slots 0.. of the
+ * fresh ring `to` (same slot size), leaving `to` with consumer 0 and producer =
+ * count. Used by resize; the caller checked that they fit.
+ */
+export function ringMove(from: usize, to: usize): void {
+  const slot = load<u32>(from + RING_SLOT);
+  const n = ringCount(from);
+  let c = ringCons(from);
+  for (let i: u32 = 0; i < n; i++, c++) memory.copy(ringEntry(to, i), ringEntry(from, c), slot);
+  ringSetCons(to, 0);
+  ringSetProd(to, n);
+}
+
 /** Address of the slot that index `i` maps to. */
 @inline export function ringEntry(r: usize, i: u32): usize {
   return r + RING_DATA + <usize>(i & (load<u32>(r + RING_CAP) - 1)) * load<u32>(r + RING_SLOT);

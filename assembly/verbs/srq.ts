@@ -1,12 +1,12 @@
 // Shared receive queues: a ring of receive WQEs shared by QPs of one PD, with
 // the one-shot limit event (SRQ_LIMIT_REACHED when the count drops below it).
 import { arenaAlloc, arenaFree } from "../mem/arena";
-import { EBUSY, EINVAL, ENOMEM, EOPNOTSUPP } from "../mem/errno";
+import { EBUSY, EINVAL, ENOMEM } from "../mem/errno";
 import { pdFind } from "../mem/pd";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useCount, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_SRQ_SGE, CFG_MAX_SRQ_WR } from "./config";
 import { raiseEvent, EVENT_SRQ_LIMIT_REACHED } from "./events";
-import { nextPow2, ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringSetCons, RING_SLOT, RING_SRQ } from "./ring";
+import { nextPow2, ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringMove, ringSetCons, RING_SLOT, RING_SRQ } from "./ring";
 import { rqSlotSize } from "./wqe";
 
 export const SRQ_PD: usize = 16; // u32 PD handle
@@ -64,17 +64,37 @@ export function srqCreate(pdh: u32, init: usize): i32 {
   return <i32>h;
 }
 
-/** ibv_modify_srq: only the limit can change (resizing is not supported). */
+/** ibv_modify_srq: resize (MAX_WR, keeping the waiting WQEs) and/or arm the limit. */
 export function srqModify(h: u32, mask: u32, attr: usize): i32 {
   const s = srqFind(h);
   if (!s) return -EINVAL;
   if (mask & ~(SRQ_ATTR_MAX_WR | SRQ_ATTR_LIMIT)) return -EINVAL;
-  if (mask & SRQ_ATTR_MAX_WR) return -EOPNOTSUPP;
-  if (mask & SRQ_ATTR_LIMIT) {
-    const limit = load<u32>(attr + SRQ_INIT_LIMIT);
-    if (limit > load<u32>(s + SRQ_MAX_WR)) return -EINVAL; // rxe_srq_chk_attr
-    store<u32>(s + SRQ_LIMIT, limit);
+  const r = <usize>load<u32>(s + SRQ_RING);
+  let cap = load<u32>(s + SRQ_MAX_WR);
+  const limit = (mask & SRQ_ATTR_LIMIT) ? load<u32>(attr + SRQ_INIT_LIMIT) : load<u32>(s + SRQ_LIMIT);
+  if (mask & SRQ_ATTR_MAX_WR) {
+    // rxe_srq_chk_attr: 1..max_srq_wr, not below an armed limit; rxe_queue_resize:
+    // the WQEs waiting must fit
+    const maxWr = load<u32>(attr + SRQ_INIT_MAX_WR);
+    if (maxWr == 0 || maxWr > cfg(CFG_MAX_SRQ_WR)) return -EINVAL;
+    if (limit && maxWr < limit) return -EINVAL;
+    cap = nextPow2(maxWr);
+    if (cap < ringCount(r)) return -EINVAL;
   }
+  if (limit > cap) return -EINVAL; // rxe_srq_chk_attr
+  if ((mask & SRQ_ATTR_MAX_WR) && cap != load<u32>(s + SRQ_MAX_WR)) {
+    const slotSize = load<u32>(r + RING_SLOT);
+    const bytes = ringBytes(cap, slotSize);
+    const nr = arenaAlloc(ringArena, bytes);
+    if (!nr) return -ENOMEM;
+    ringInit(nr, cap, slotSize, RING_SRQ, load<u32>(s + SLOT_HANDLE));
+    ringMove(r, nr);
+    arenaFree(ringArena, r, load<u32>(s + SRQ_BYTES));
+    store<u32>(s + SRQ_RING, <u32>nr);
+    store<u32>(s + SRQ_BYTES, bytes);
+    store<u32>(s + SRQ_MAX_WR, cap);
+  }
+  if (mask & SRQ_ATTR_LIMIT) store<u32>(s + SRQ_LIMIT, limit);
   return 0;
 }
 

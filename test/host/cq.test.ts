@@ -122,4 +122,29 @@ describe("completion queue (ibv_create_cq, ibv_poll_cq, ibv_destroy_cq)", () => 
     cq.destroy();
     await expect(waiting).rejects.toMatchObject({ code: "EINVAL", verb: "ibv_get_cq_event" });
   });
+
+  it("resizes (ibv_resize_cq) keeping unpolled completions in order; bad sizes are EINVAL", async () => {
+    const dev = await smallDevice();
+    const pd = dev.allocPd();
+    const cq = dev.createCq(4);
+    const qp = rcQp(pd, cq);
+    qp.modify({ qpState: QpState.ERR });
+    qp.postRecv([{ wrId: 1n }, { wrId: 2n }, { wrId: 3n }]);
+    expect(cq.poll(1).map((w) => w.wrId)).toEqual([1n]);
+    qp.postRecv([{ wrId: 4n }, { wrId: 5n }]); // 4 waiting, the ring has wrapped
+    expectVerbsError(() => cq.resize(2), "EINVAL", "ibv_resize_cq");
+    expectVerbsError(() => cq.resize(0), "EINVAL", "ibv_resize_cq");
+    expectVerbsError(() => cq.resize(dev.query().maxCqe + 1), "EINVAL", "ibv_resize_cq");
+    const before = cq.ring;
+    cq.resize(100);
+    expect(cq.cqe).toBe(128);
+    expect(cq.ring).not.toBe(before);
+    qp.postRecv(Array.from({ length: 10 }, (_, i) => ({ wrId: BigInt(6 + i) })));
+    expect(cq.poll(64).map((w) => w.wrId)).toEqual(Array.from({ length: 14 }, (_, i) => BigInt(2 + i)));
+    cq.resize(4);
+    expect(cq.cqe).toBe(4);
+    qp.destroy();
+    cq.destroy();
+    expectVerbsError(() => cq.resize(8), "EINVAL", "ibv_resize_cq");
+  });
 });

@@ -30,7 +30,8 @@ describe("shared receive queue (ibv_create_srq, ibv_modify_srq, ibv_post_srq_rec
     expectVerbsError(() => pd.createSrq({ attr: { maxWr: 4, maxSge: 1, srqLimit: 5 } }), "EINVAL", "ibv_create_srq");
     const srq = pd.createSrq({ attr: { maxWr: 4, maxSge: 1 } });
     expectVerbsError(() => srq.modify({ srqLimit: 5 }), "EINVAL", "ibv_modify_srq");
-    expectVerbsError(() => srq.modify({ maxWr: 8 }), "EOPNOTSUPP", "ibv_modify_srq"); // resizing is not implemented
+    expectVerbsError(() => srq.modify({ maxWr: 0 }), "EINVAL", "ibv_modify_srq");
+    expectVerbsError(() => srq.modify({ maxWr: a.maxSrqWr + 1 }), "EINVAL", "ibv_modify_srq");
   });
 
   it("bad flow: too many SGEs (EINVAL), full (ENOMEM)", async () => {
@@ -75,5 +76,27 @@ describe("shared receive queue (ibv_create_srq, ibv_modify_srq, ibv_post_srq_rec
     expect(take(srq.handle)).toBe(1);
     await tick();
     expect(events.length).toBe(2);
+  });
+
+  it("resizes (ibv_modify_srq MAX_WR) keeping the posted WQEs in order; not below what waits or an armed limit", async () => {
+    const { dev, pd, take } = await fixture();
+    const srq = pd.createSrq({ attr: { maxWr: 4, maxSge: 1 } });
+    srq.postRecv([0, 1, 2, 3].map((i) => ({ wrId: BigInt(i) })));
+    expect(take(srq.handle)).toBe(1); // wr 0 taken: 1, 2, 3 wait, the ring indices are not at 0
+    srq.postRecv({ wrId: 4n });
+    expectVerbsError(() => srq.modify({ maxWr: 2 }), "EINVAL", "ibv_modify_srq"); // 4 waiting
+    srq.modify({ maxWr: 20 });
+    expect(srq.query().maxWr).toBe(32);
+    expect(srq.depth).toBe(4);
+    srq.postRecv(Array.from({ length: 28 }, (_, i) => ({ wrId: BigInt(5 + i) })));
+    expectVerbsError(() => srq.postRecv({}), "ENOMEM", "ibv_post_srq_recv");
+    const args = (dev.core as unknown as { dev_args(): number }).dev_args();
+    const order: bigint[] = [];
+    while (take(srq.handle) === 1) order.push(dev.mem.u64(args));
+    expect(order).toEqual(Array.from({ length: 32 }, (_, i) => BigInt(i + 1)));
+    srq.modify({ srqLimit: 8 });
+    expectVerbsError(() => srq.modify({ maxWr: 4 }), "EINVAL", "ibv_modify_srq"); // below the armed limit
+    srq.modify({ maxWr: 8, srqLimit: 0 });
+    expect(srq.query()).toEqual({ maxWr: 8, maxSge: 1, srqLimit: 0 });
   });
 });

@@ -24,6 +24,7 @@ export interface VerbsExports {
   cq_create(cqe: number): number;
   cq_destroy(h: number): number;
   cq_ptr(h: number): number;
+  cq_resize(h: number, cqe: number): number;
   qp_create(pd: number): number;
   qp_destroy(h: number): number;
   qp_ptr(h: number): number;

@@ -33,10 +33,9 @@ export interface WorkCompletion {
 
 export class CompletionQueue {
   readonly rec: number;
-  readonly ring: number;
-  /** entries the CQ holds (>= the cqe asked for) */
-  readonly cqe: number;
-  private readonly mask: number;
+  private _ring: number;
+  private _cqe: number;
+  private mask: number;
   private destroyed = false;
   private waiters: { resolve: (wc: WorkCompletion) => void; reject: (e: Error) => void }[] = [];
 
@@ -49,9 +48,37 @@ export class CompletionQueue {
     if (channel) channel.refs++;
     const m = device.mem;
     this.rec = device.core.cq_ptr(handle);
-    this.ring = m.u32(this.rec + CqRec.RING);
-    this.cqe = m.u32(this.rec + CqRec.CQE);
-    this.mask = m.u32(this.ring + Ring.CAP) - 1;
+    this._ring = m.u32(this.rec + CqRec.RING);
+    this._cqe = m.u32(this.rec + CqRec.CQE);
+    this.mask = m.u32(this._ring + Ring.CAP) - 1;
+  }
+
+  /** the CQE ring's address */
+  get ring(): number {
+    return this._ring;
+  }
+  /** entries the CQ holds (>= the cqe asked for) */
+  get cqe(): number {
+    return this._cqe;
+  }
+
+  /**
+   * ibv_resize_cq: at least `cqe` entries, keeping the completions not yet polled
+   * (EINVAL outside 1..max_cqe or below the number waiting).
+   */
+  resize(cqe: number): void {
+    const verb = "ibv_resize_cq";
+    if (this.destroyed) fail(verb, "EINVAL", "CQ destroyed");
+    if (!Number.isInteger(cqe)) fail(verb, "EINVAL", "cqe must be an integer");
+    const d = this.device;
+    const m = d.mem;
+    const since = (m.loadIndex(this._ring + Ring.PROD) - this.armedAt) >>> 0;
+    check(verb, d.call(() => d.core.cq_resize(this.handle, cqe | 0)));
+    this._ring = m.u32(this.rec + CqRec.RING);
+    this._cqe = m.u32(this.rec + CqRec.CQE);
+    this.mask = m.u32(this._ring + Ring.CAP) - 1;
+    const prod = m.loadIndex(this._ring + Ring.PROD);
+    this.armedAt = (prod - Math.min(since, prod)) >>> 0;
   }
 
   /** ibv_poll_cq: up to `max` completions, oldest first. */

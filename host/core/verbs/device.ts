@@ -337,7 +337,8 @@ export class Device extends EventTarget {
       maxQpWr: o.maxQpWr,
       deviceCapFlags:
         DeviceCapFlags.BAD_PKEY_CNTR | DeviceCapFlags.BAD_QKEY_CNTR | DeviceCapFlags.UD_AV_PORT_ENFORCE |
-        DeviceCapFlags.PORT_ACTIVE_EVENT | DeviceCapFlags.SYS_IMAGE_GUID | DeviceCapFlags.RC_RNR_NAK_GEN,
+        DeviceCapFlags.PORT_ACTIVE_EVENT | DeviceCapFlags.SYS_IMAGE_GUID | DeviceCapFlags.RC_RNR_NAK_GEN |
+        DeviceCapFlags.SRQ_RESIZE,
       maxSge: o.maxSge,
       maxSgeRd: o.maxSge,
       maxCq: o.maxCq,

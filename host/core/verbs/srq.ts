@@ -25,7 +25,7 @@ function u32(v: number | undefined): number {
 
 export class SharedReceiveQueue {
   readonly rec: number;
-  private readonly ring: number;
+  private ring: number;
   private destroyed = false;
 
   private constructor(readonly pd: ProtectionDomain, readonly handle: number) {
@@ -61,7 +61,7 @@ export class SharedReceiveQueue {
     return { maxWr: m.u32(this.rec + SrqRec.MAX_WR), maxSge: m.u32(this.rec + SrqRec.MAX_SGE), srqLimit: m.u32(this.rec + SrqRec.LIMIT) };
   }
 
-  /** ibv_modify_srq: arm the limit (srqLimit); resizing (maxWr) is not supported (EOPNOTSUPP). */
+  /** ibv_modify_srq: resize (maxWr, keeping posted WQEs) and/or arm the limit (srqLimit). */
   modify(attr: SrqAttr & { attrMask?: number }): void {
     const verb = "ibv_modify_srq";
     this.live(verb);
@@ -78,6 +78,7 @@ export class SharedReceiveQueue {
     d.mem.setU32(p + SrqInit.MAX_WR, attr.maxWr ?? 0);
     d.mem.setU32(p + SrqInit.LIMIT, lim);
     check(verb, d.call(() => d.core.srq_modify(this.handle, mask!)));
+    this.ring = d.mem.u32(this.rec + SrqRec.RING); // a resize moves the ring
   }
 
   /** ibv_post_srq_recv (no doorbell: the responder takes WQEs when it needs them) */
