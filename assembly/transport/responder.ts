@@ -741,8 +741,13 @@ function duplicateRequest(): RespState {
     const org = load<u64>(r + RES_VA_ORG);
     const olen = <u64>load<u32>(r + RES_LENGTH);
     if (load<u32>(r + RES_TYPE) != M_READ) return RespState.CLEANUP;
-    if (va < org || <u64>len > olen || va - org > olen - <u64>len) return RespState.CLEANUP;
-    if (reth_rkey(reth) != load<u32>(r + RES_RKEY)) return RespState.CLEANUP;
+    // A zero-length READ's address and key mean nothing (C9-88), so any retry of
+    // it matches. (rxe saved key 0 for it and then dropped every retry that
+    // carried the WQE's real key, until the requester ran out of retries.)
+    if (olen != 0 || len != 0) {
+      if (va < org || <u64>len > olen || va - org > olen - <u64>len) return RespState.CLEANUP;
+      if (reth_rkey(reth) != load<u32>(r + RES_RKEY)) return RespState.CLEANUP;
+    }
     let f = load<u32>(r + RES_FLAGS) | RESF_REPLAY;
     if (psn == load<u32>(r + RES_FIRST_PSN)) f &= ~RESF_STARTED;
     else f |= RESF_STARTED;

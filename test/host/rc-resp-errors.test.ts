@@ -67,6 +67,17 @@ describe("RC responder: PSN checks and duplicates", () => {
     expect(state(b)).toBe(QpState.RTS);
   });
 
+  it("replays a duplicate zero-length READ whatever key it carries", async () => {
+    const b = await RespBench.open();
+    const reth = { va: 0x1000n, rkey: 0x4321, dmaLength: 0 };
+    b.deliver({ opcode: Op.READ_REQUEST, psn: 100, ackReq: 1, reth });
+    b.deliver({ opcode: Op.READ_REQUEST, psn: 100, ackReq: 1, reth });
+    expect(b.sent()).toEqual([
+      expect.objectContaining({ opcode: Op.READ_RESP_ONLY, psn: 100, syndrome: ACK, msn: 1, payload: new Uint8Array(0) }),
+      expect.objectContaining({ opcode: Op.READ_RESP_ONLY, psn: 100, syndrome: ACK, msn: 1, payload: new Uint8Array(0) }),
+    ]);
+  });
+
   it("answers a duplicate atomic from the saved original value without executing it again", async () => {
     const b = await RespBench.open();
     const mr = b.mr(16);
