@@ -4,6 +4,7 @@
 // (requests) or the completer (responses). Every drop is counted by reason.
 import { crc32_raw } from "../crc/crc32";
 import { icrc_calc } from "../crc/icrc";
+import { recover_ipv4_id } from "../crc/ipid";
 import { bth_opcode, bth_padcnt, bth_pkey, bth_psn, bth_qpn, bth_se, bth_ackreq, bth_set_padcnt, bth_tver, BTH_SIZE } from "../wire/bth";
 import { deth_qkey } from "../wire/deth";
 import { ip4_build, ip6_build, udp_build, IP4_FLAG_DF, IP4_SIZE, IP6_SIZE, ROCE_UDP_PORT, UDP_SIZE } from "../wire/ip";
@@ -196,10 +197,21 @@ export function rxValidate(len: u32): RxResult {
   // ICRC over the IP/UDP header the facts describe.
   const v6 = load<u32>(rxMeta + RXM_IP_VERSION) == 6;
   let ipId = load<u32>(rxMeta + RXM_IP_ID);
-  if (ipId == 0xffffffff) ipId = 0; // unseen ID: assume a host that sends ID 0 (see docs/TRANSPORT.md)
+  const unseenId = ipId == 0xffffffff;
+  if (unseenId) ipId = 0; // first guess: a sender that puts ID 0 (softroce with the socket addon)
   const udp = writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
     UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
-  if (icrc_calc(pseudo, v6, udp, b, len - 4) != load<u32>(b + len - 4)) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+  const found = load<u32>(b + len - 4);
+  if (icrc_calc(pseudo, v6, udp, b, len - 4) != found) {
+    // An unseen IPv4 ID (Linux rxe's are unpredictable) is solved from the ICRC;
+    // what no ID explains is a corrupted packet.
+    if (v6 || !unseenId) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found);
+    if (id < 0) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+    store<u32>(rxMeta + RXM_IP_ID, <u32>id);
+  } else if (unseenId) {
+    store<u32>(rxMeta + RXM_IP_ID, 0);
+  }
 
   const qp = qpByNum(bth_qpn(b));
   if (!qp) return drop(RxResult.UNKNOWN_QPN, Counter.UNKNOWN_QPN);
