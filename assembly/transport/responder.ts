@@ -257,7 +257,6 @@ export function responderRecv(qp: usize, pkt: usize): void {
       case RespState.ERROR:
         cGotoError = false;
         qpToError(qp, cStatus);
-        trace(RespState.DONE);
         finish(qp);
         return;
       case RespState.DONE:
