@@ -4,7 +4,6 @@ import { arenaAlloc, arenaFree } from "../mem/arena";
 import { EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "../mem/errno";
 import { pdFind } from "../mem/pd";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
-import { AV_SIZE } from "./av";
 import { cfg, CFG_MAX_INLINE, CFG_MAX_QP_WR, CFG_MAX_SGE, CFG_QPN_BASE } from "./config";
 import { cqFind } from "./cq";
 import { QPT_RC, QPT_UC, QPT_UD } from "./qp_state";
@@ -205,5 +204,3 @@ export function qpDestroy(h: u32): i32 {
   poolGive(qpPool, slotIndex(qpPool, q));
   return 0;
 }
-
-export const QP_AV_SIZE: u32 = AV_SIZE;

@@ -181,7 +181,7 @@ export class QueuePair {
     return this.destroyed;
   }
 
-  /** Is this an RC, UC or UD QP? (QpType.RC …) */
+  /** 'RC', 'UC' or 'UD' */
   get typeName(): string {
     return this.qpType === QpType.RC ? "RC" : this.qpType === QpType.UC ? "UC" : "UD";
   }
