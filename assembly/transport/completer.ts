@@ -35,7 +35,7 @@ import { rnrTimerId, retransTimerId, scheduleQp } from "./engine";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
 import { qpToError } from "./qp_error";
 import {
-  ackTimeoutUs, qpMtu, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
+  ackTimeoutUs, checkSqDrained, qpMtu, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
   COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
   RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD,
   WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND,
@@ -345,15 +345,6 @@ function doComplete(qp: usize, wqe: usize): void {
   wakeRequester(qp, RF_WAIT_FENCE); // something completed: a fenced WQE may go
 }
 
-/** SQD: SQ_DRAINED when every sent packet is acknowledged (rxe comp_check_sq_drain_done). */
-function checkSqDrained(qp: usize): void {
-  if (qpState(qp) != QpState.SQD || !(load<u32>(qp + QP_FLAGS) & QP_FLAG_SQ_DRAINING)) return;
-  if (cget(qp, COMP_PSN) != load<u32>(qp + QP_REQ + REQ_PSN)) return;
-  store<u32>(qp + QP_FLAGS, load<u32>(qp + QP_FLAGS) & ~QP_FLAG_SQ_DRAINING);
-  store<u32>(qp + QP_ATTR + ATTR_SQ_DRAINING, 0);
-  raiseEvent(EVENT_SQ_DRAINED, load<u32>(qp + QP_NUM), 0);
-}
-
 function completeAck(qp: usize, pkt: usize, wqe: usize): CompState {
   const m = load<u32>(wqe + SWQE_MASK);
   if (m & WQE_RD_ATOMIC) {
@@ -361,7 +352,6 @@ function completeAck(qp: usize, pkt: usize, wqe: usize): CompState {
     store<u32>(qp + QP_REQ + REQ_RD_ATOMIC, load<u32>(qp + QP_REQ + REQ_RD_ATOMIC) - 1);
     wakeRequester(qp, RF_NEED_RD_ATOMIC);
   }
-  checkSqDrained(qp);
   doComplete(qp, wqe);
   return psn_distance(load<u32>(pkt + PKT_PSN), cget(qp, COMP_PSN)) >= 0 ? CompState.UPDATE_COMP : CompState.DONE;
 }
@@ -502,6 +492,7 @@ export function completerRecv(qp: usize, pkt: usize): void {
   again = false;
   completerRun(qp, pkt, false);
   if (sending(qp)) completerRun(qp, 0, false); // retire what needs no ACK, keep the timer right
+  checkSqDrained(qp);
   if (again) scheduleQp(qp);
 }
 

@@ -403,9 +403,13 @@ export function rnrTimeout(qp: usize): void {
   scheduleQp(qp);
 }
 
-/** SQD: raise SQ_DRAINED once nothing is in flight and no message is half sent (rxe req_check_sq_drain_done). */
-function checkSqDrained(qp: usize): void {
-  if (!(load<u32>(qp + QP_FLAGS) & QP_FLAG_SQ_DRAINING)) return;
+/**
+ * SQD: raise SQ_DRAINED once every WQE the requester started is complete and
+ * no message is half sent (rxe req_check_sq_drain_done); the completer calls
+ * it after each response too.
+ */
+export function checkSqDrained(qp: usize): void {
+  if (qpState(qp) != QpState.SQD || !(load<u32>(qp + QP_FLAGS) & QP_FLAG_SQ_DRAINING)) return;
   const sq = <usize>load<u32>(qp + QP_SQ);
   const cons = ringCons(sq);
   if (cons != ringProd(sq)) {
