@@ -26,6 +26,8 @@ export interface ReqBenchOptions extends Partial<ConnectOptions> {
   maxSendSge?: number;
   maxInlineData?: number;
   cqe?: number;
+  /** QpType.RC (default) or QpType.UC */
+  qpType?: number;
 }
 
 export class ReqBench {
@@ -47,7 +49,7 @@ export class ReqBench {
     b.pd = b.dev.allocPd();
     b.cq = b.dev.createCq(o.cqe ?? 64);
     b.qp = b.pd.createQp({
-      qpType: QpType.RC,
+      qpType: o.qpType ?? QpType.RC,
       sendCq: b.cq,
       recvCq: b.cq,
       sqSigAll: o.sqSigAll ?? false,

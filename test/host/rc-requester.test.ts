@@ -2,7 +2,7 @@
 // payload bytes), against a scripted peer (rc-req-harness.ts).
 import { describe, expect, it } from "vitest";
 import { ReqBench, OP, PEER_QPN, brief, psnAdd } from "./rc-req-harness.js";
-import { Mtu, SendFlags, WcOpcode, WcStatus, WrOpcode, QpState } from "../../host/core/verbs/enums.js";
+import { Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, QpState } from "../../host/core/verbs/enums.js";
 
 const WRAP = 0xfffffe; // two PSNs below the wrap
 
@@ -215,5 +215,20 @@ describe("RC requester: window and local errors", () => {
     ]);
     expect(b.sent().map(brief)).toEqual([[OP.SEND_ONLY, 0x10, 1, 8]]);
     expect(b.poll()).toMatchObject([{ wrId: 1n, status: WcStatus.WR_FLUSH_ERR }, { wrId: 2n, status: WcStatus.LOC_PROT_ERR }]);
+  });
+});
+
+describe("UC requester (same engine, UC opcodes, nothing to acknowledge)", () => {
+  it("sends UC SEND FIRST/MIDDLE/LAST without AckReq and completes the WQE once it is sent", async () => {
+    const b = await ReqBench.create({ qpType: QpType.UC, sqPsn: WRAP });
+    b.post([
+      { wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(0, 2500)] },
+      { wrId: 2n, opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: 5, sendFlags: SendFlags.SIGNALED, rdma: { remoteAddr: 0x10n, rkey: 3 }, sgList: [b.mr.sge(0, 10)] },
+    ]);
+    expect(b.sent().map(brief)).toEqual([
+      [0x20, 0xfffffe, 0, 1024], [0x21, 0xffffff, 0, 1024], [0x22, 0, 0, 452], [0x2b, 1, 0, 10],
+    ]);
+    expect(b.poll().map((w) => [w.wrId, w.status, w.opcode, w.byteLen])).toEqual([[1n, 0, WcOpcode.SEND, 2500], [2n, 0, WcOpcode.RDMA_WRITE, 10]]);
+    expect(b.dev.core.next_deadline()).toBe(Infinity);
   });
 });
