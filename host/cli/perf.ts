@@ -115,6 +115,7 @@ export const perfCommand: Command = {
       throw new InputError(`cannot load the device core build/softroce.wasm (run 'npm run build'): ${fsReason(e)}`);
     }
     let shown = false;
+    const tty = process.stderr.isTTY === true;
     let result: PerfResult;
     try {
       result = await runPerf(mod, options, {
@@ -123,14 +124,16 @@ export const perfCommand: Command = {
           if (p.wallMs < 1000) return;
           shown = true;
           const pct = p.total ? Math.floor((100 * p.done) / p.total) : 0;
-          io.err(`\rsoftroce perf: ${p.done}/${p.total} (${pct}%) after ${(p.wallMs / 1000).toFixed(1)} s, virtual ${(p.virtualUs / 1e6).toFixed(3)} s `);
+          const line = `softroce perf: ${p.done}/${p.total} (${pct}%) after ${(p.wallMs / 1000).toFixed(1)} s, virtual ${(p.virtualUs / 1e6).toFixed(3)} s`;
+          // one line rewritten in place on a terminal; a line per update in a file or pipe
+          io.err(tty ? `\r${line} ` : `${line}\n`);
         },
       });
     } catch (e) {
       if (e instanceof PerfOptionError) throw new UsageError(e.message);
       throw e;
     }
-    if (shown) io.err("\n");
+    if (shown && tty) io.err("\n");
     io.out(json ? JSON.stringify(result) + "\n" : formatPerfText(result));
     if (!result.ok) {
       const c = result;

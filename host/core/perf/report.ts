@@ -68,8 +68,3 @@ export function formatPerfText(r: PerfResult): string {
   );
   return lines.join("\n") + "\n";
 }
-
-/** The JSON object the CLI prints (the result without the nested clocks duplicated at the top). */
-export function perfJson(r: PerfResult): Record<string, unknown> {
-  return { ...r };
-}
