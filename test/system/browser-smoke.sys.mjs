@@ -143,6 +143,70 @@ window.__softroce = out;
 </script>`;
 }
 
+// The verbs API end to end in the page: two devices on the simulated wire (one
+// virtual clock), a bad flow with its errno, then RC WRITE, READ and SEND with
+// every byte checked and every completion's fields reported.
+function verbsPageHtml() {
+  return `<!doctype html><meta charset="utf-8"><title>softroce verbs</title>
+<script type="module">
+const out = {};
+try {
+  const sr = await import("/dist/browser/index.js");
+  const { Access, QpType, QpState, WrOpcode, SendFlags, Mtu } = sr;
+  const mod = await sr.coreModule();
+  const net = new sr.SimNetwork({ seed: 3, faults: { delayUs: 5 } });
+  const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
+  const side = async (addr) => {
+    const dev = await net.addDevice(mod, addr);
+    const pd = dev.allocPd();
+    const cq = dev.createCq(64);
+    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 2, maxRecvSge: 2 } });
+    const mr = pd.regMr(16384, ALL);
+    return { dev, pd, cq, qp, mr };
+  };
+  const a = await side("127.0.0.1");
+  const b = await side("127.0.0.2");
+  try {
+    a.qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sgList: [] });
+    out.badFlow = "no error";
+  } catch (e) {
+    out.badFlow = e.code + " " + (e.message.includes("ibv_post_send") ? "names the verb" : e.message);
+  }
+  const common = { pathMtu: Mtu.MTU_1024, qpAccessFlags: ALL, timeout: 10 };
+  sr.connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0xfffffe, gid: "::ffff:127.0.0.2" }, { sqPsn: 0xfffff0, ...common });
+  sr.connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0xfffff0, gid: "::ffff:127.0.0.1" }, { sqPsn: 0xfffffe, ...common });
+  out.states = [a.qp.query().attr.qpState, b.qp.query().attr.qpState];
+  for (let i = 0; i < 3000; i++) a.mr.bytes[i] = (i * 7 + 1) & 0xff;
+  for (let i = 0; i < 100; i++) a.mr.bytes[8192 + i] = 200 - i;
+  b.qp.postRecv({ wrId: 9n, sgList: [{ addr: b.mr.addr + 12000n, length: 256, lkey: b.mr.lkey }] });
+  a.qp.postSend([
+    { wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: a.mr.addr, length: 3000, lkey: a.mr.lkey }], rdma: { remoteAddr: b.mr.addr + 100n, rkey: b.mr.rkey } },
+    { wrId: 2n, opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: a.mr.addr + 4096n, length: 3000, lkey: a.mr.lkey }], rdma: { remoteAddr: b.mr.addr + 100n, rkey: b.mr.rkey } },
+    { wrId: 3n, opcode: WrOpcode.SEND_WITH_IMM, sendFlags: SendFlags.SIGNALED, immData: 0x01020304,
+      sgList: [{ addr: a.mr.addr + 8192n, length: 100, lkey: a.mr.lkey }] },
+  ]);
+  net.run(10_000_000);
+  const wc = (cq) => cq.poll(16).map((w) => ({ wrId: String(w.wrId), status: w.status, opcode: w.opcode, byteLen: w.byteLen, immData: w.immData }));
+  out.aWc = wc(a.cq);
+  out.bWc = wc(b.cq);
+  let bad = 0;
+  for (let i = 0; i < 3000; i++) {
+    if (b.mr.bytes[100 + i] !== ((i * 7 + 1) & 0xff)) bad++;
+    if (a.mr.bytes[4096 + i] !== ((i * 7 + 1) & 0xff)) bad++;
+  }
+  for (let i = 0; i < 100; i++) if (b.mr.bytes[12000 + i] !== 200 - i) bad++;
+  out.badBytes = bad;
+  out.packets = net.wire.stats.delivered;
+  out.counters = b.dev.queryCounters().rcvd_pkts;
+} catch (e) {
+  out.error = String((e && e.stack) || e);
+}
+window.__softroce = out;
+</script>`;
+}
+
 function startServer() {
   const requests = [];
   const server = createServer((req, res) => {
@@ -155,6 +219,9 @@ function startServer() {
     }
     if (url.pathname === "/" || url.pathname === "/smoke.html") {
       body = pageHtml();
+      type = MIME[".html"];
+    } else if (url.pathname === "/verbs.html") {
+      body = verbsPageHtml();
       type = MIME[".html"];
     } else if (url.pathname.startsWith("/dist/browser/")) {
       const file = normalize(join(ROOT, decodeURIComponent(url.pathname)));
@@ -226,6 +293,40 @@ test("Chromium loads dist/browser, computes the golden ICRCs and emits a packet 
     assert.equal(wasmReq.status, 200);
     assert.equal(wasmReq.type, "application/wasm");
     assert.deepEqual(pageErrors, [], "errors in the page");
+  } finally {
+    if (browser) await withTimeout(browser.close(), 20_000, "browser.close").catch(() => {});
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test("Chromium runs the verbs API and RC WRITE, READ and SEND over the simulated wire", async () => {
+  const { chromium } = await import("playwright-core");
+  const { server, port } = await startServer();
+  let browser;
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 60_000, handleSIGINT: false, handleSIGTERM: false });
+    const page = await browser.newPage();
+    const pageErrors = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(`http://127.0.0.1:${port}/verbs.html`, { timeout: 30_000 });
+    await page.waitForFunction(() => window.__softroce !== undefined, null, { timeout: 60_000 });
+    const out = await page.evaluate(() => window.__softroce);
+    assert.equal(out.error, undefined, `page threw:\n${out.error}`);
+    assert.equal(out.badFlow, "EINVAL names the verb", "post_send before RTS");
+    assert.deepEqual(out.states, [3, 3], "both QPs in RTS");
+    // WC opcodes: RDMA_WRITE 1, RDMA_READ 2, SEND 0, RECV 128; status 0 = SUCCESS
+    // rxe's send CQEs carry the WR's length as byte_len (make_send_cqe)
+    assert.deepEqual(out.aWc, [
+      { wrId: "1", status: 0, opcode: 1, byteLen: 3000, immData: 0 },
+      { wrId: "2", status: 0, opcode: 2, byteLen: 3000, immData: 0 },
+      { wrId: "3", status: 0, opcode: 0, byteLen: 100, immData: 0 },
+    ]);
+    assert.equal(out.bWc.length, 1, `receive completions: ${JSON.stringify(out.bWc)}`);
+    assert.deepEqual(out.bWc[0], { wrId: "9", status: 0, opcode: 128, byteLen: 100, immData: 0x01020304 });
+    assert.equal(out.badBytes, 0, "bytes placed by WRITE, READ and SEND");
+    assert.ok(out.packets >= 3 + 3 + 1, `packets on the wire: ${out.packets}`);
+    assert.deepEqual(pageErrors, []);
   } finally {
     if (browser) await withTimeout(browser.close(), 20_000, "browser.close").catch(() => {});
     server.closeAllConnections();
