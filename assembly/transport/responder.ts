@@ -353,9 +353,36 @@ function checkOpValid(): RespState {
   return RespState.CHK_RESOURCE;
 }
 
+/** Some READ response data of this QP is not in the TX ring yet. */
+function readPending(qp: usize, b: usize): bool {
+  if (!load<u32>(b + XB_PENDING)) return false;
+  const n = resCount(qp);
+  for (let i: u32 = 0; i < n; i++) {
+    const r = resEntry(b, i);
+    if (load<u32>(r + RES_TYPE) == M_READ && (load<u32>(r + RES_FLAGS) & RESF_PENDING)) return true;
+  }
+  return false;
+}
+
+/**
+ * A request that writes memory must not overtake an earlier READ whose data is
+ * still to be sent (READ responses are read from the MR when they are built).
+ * rxe cannot get here: it sends all of a READ's responses before it looks at
+ * the next request. Here the rest of the READ goes out first if the TX ring
+ * has room; if it has not, the request is refused with an RNR NAK (what rxe
+ * answers when it cannot build a response) and comes back after the timer.
+ */
+function mustWaitForRead(qp: usize): bool {
+  const b = cBlk;
+  if (!readPending(qp, b)) return false;
+  responderSend(qp, 0x7fffffff);
+  return readPending(qp, b);
+}
+
 function checkResource(): RespState {
   const qp = cQp;
   const mask = pk(PKT_MASK);
+  if ((mask & (M_SEND | M_WRITE | M_ATOMIC | M_ATOMIC_WRITE)) && mustWaitForRead(qp)) return RespState.ERR_RNR;
   if (mask & (M_READ | M_ATOMIC | M_ATOMIC_WRITE | M_FLUSH)) {
     // The requester keeps within max_dest_rd_atomic; the ring is simply
     // recycled. None at all is an invalid request. (rxe lets FLUSH through

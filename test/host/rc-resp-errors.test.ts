@@ -228,21 +228,48 @@ describe("RC responder: class C errors (NAK, completion in error, QP to ERR)", (
 });
 
 describe("RC responder: a full TX ring delays answers, never drops them", () => {
-  it("keeps READ responses and the ACK pending and sends them in order when the ring drains", async () => {
+  it("keeps READ responses and ACKs pending and sends them in order when the ring drains", async () => {
     const b = await RespBench.open({ holdLink: true, txRingSize: 2, pathMtu: Mtu.MTU_256 });
     const mr = b.mr(2048);
-    mr.bytes.set(pattern(2048, 3));
     const buf = b.mr(16);
     b.qp.postRecv({ wrId: 1n, sgList: [buf.sge()] });
+    mr.bytes.set(pattern(2048, 3));
     b.link!.hold = true;
     b.deliver({ opcode: Op.READ_REQUEST, psn: 100, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 1200 } });
-    b.deliver({ opcode: Op.SEND_ONLY, psn: 105, ackReq: 1, payload: pattern(4) });
+    b.deliver({ opcode: Op.READ_REQUEST, psn: 105, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 10 } });
+    b.deliver({ opcode: Op.SEND_ONLY, psn: 106, ackReq: 1, payload: pattern(4) }); // writes memory: waits for the READ (RNR)
     expect(b.sent().map((p) => p.psn)).toEqual([100]); // the link took one and pushed back; the ring holds one more
-    expect(b.poll()).toEqual([expect.objectContaining({ wrId: 1n, status: 0 })]); // executed at once
     b.link!.release(() => b.dev.port!.resume());
-    expect(b.sent().map((p) => [p.opcode, p.psn])).toEqual([
-      [Op.READ_RESP_MIDDLE, 101], [Op.READ_RESP_MIDDLE, 102], [Op.READ_RESP_MIDDLE, 103], [Op.READ_RESP_LAST, 104],
-      [Op.ACK, 105],
+    const out = b.sent();
+    expect(out.map((p) => [p.opcode, p.psn, p.syndrome])).toEqual([
+      [Op.READ_RESP_MIDDLE, 101, undefined], [Op.READ_RESP_MIDDLE, 102, undefined], [Op.READ_RESP_MIDDLE, 103, undefined],
+      [Op.READ_RESP_LAST, 104, ACK], [Op.READ_RESP_ONLY, 105, ACK], [Op.ACK, 106, 0x20 | 12],
     ]);
+    expect(b.poll()).toEqual([]); // the receive WQE is still there for the retry
+    b.deliver({ opcode: Op.SEND_ONLY, psn: 106, ackReq: 1, payload: pattern(4) });
+    expect(b.sent()).toEqual([expect.objectContaining(ack(Op.ACK, 106, ACK, 3))]);
+    expect(b.poll()).toEqual([expect.objectContaining({ wrId: 1n, status: 0, byteLen: 4 })]);
+  });
+
+  it("a write to memory a pending READ still has to send waits (RNR NAK): the READ returns the data as it was", async () => {
+    const b = await RespBench.open({ holdLink: true, txRingSize: 2, pathMtu: Mtu.MTU_256 });
+    const mr = b.mr(2048);
+    const before = pattern(2048, 3);
+    mr.bytes.set(before);
+    b.link!.hold = true;
+    b.deliver({ opcode: Op.READ_REQUEST, psn: 100, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 1024 } });
+    b.deliver({ opcode: Op.WRITE_ONLY, psn: 104, ackReq: 1, reth: { va: mr.addr + 512n, rkey: mr.rkey, dmaLength: 8 }, payload: new Uint8Array(8).fill(0xee) });
+    expect(mr.bytes[512]).toBe(before[512]);
+    b.link!.release(() => b.dev.port!.resume());
+    const out = b.sent();
+    expect(out.map((p) => [p.opcode, p.psn, p.syndrome])).toEqual([
+      [Op.READ_RESP_FIRST, 100, ACK], [Op.READ_RESP_MIDDLE, 101, undefined], [Op.READ_RESP_MIDDLE, 102, undefined],
+      [Op.READ_RESP_LAST, 103, ACK], [Op.ACK, 104, 0x20 | 12],
+    ]);
+    expect(Array.from(out.flatMap((p) => (p.opcode === Op.ACK ? [] : Array.from(p.payload))))).toEqual(Array.from(before.subarray(0, 1024)));
+    // the retry after the RNR timer finds the READ sent and executes
+    b.deliver({ opcode: Op.WRITE_ONLY, psn: 104, ackReq: 1, reth: { va: mr.addr + 512n, rkey: mr.rkey, dmaLength: 8 }, payload: new Uint8Array(8).fill(0xee) });
+    expect(b.sent()).toEqual([expect.objectContaining(ack(Op.ACK, 104, ACK, 2))]);
+    expect(mr.bytes[512]).toBe(0xee);
   });
 });
