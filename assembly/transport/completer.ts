@@ -12,9 +12,8 @@ import { count, Counter } from "../verbs/counters";
 import {
   cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_OPCODE, CQE_QP_NUM, CQE_STATUS, CQE_WC_FLAGS, CQE_WR_ID, WC_SUCCESS,
 } from "../verbs/cq";
-import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
 import {
-  qpState, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM,
+  qpState, ATTR_RETRY_CNT, ATTR_RNR_RETRY, QP_ATTR, QP_COMP, QP_NUM,
   QP_PD, QP_REQ, QP_SEND_CQ, QP_SQ, QP_SQ_SIG_ALL, QP_TYPE,
 } from "../verbs/qp";
 import { QpState, QPT_RC } from "../verbs/qp_state";
@@ -27,7 +26,7 @@ import {
 import { aeth_syndrome, AETH_TYPE_ACK, AETH_TYPE_NAK, AETH_TYPE_RNR_NAK } from "../wire/aeth";
 import { atmack_orig } from "../wire/atmack";
 import {
-  HDR_AETH, HDR_ATMACK, M_ATOMIC, M_ATOMIC_WRITE, M_END, M_FLUSH, M_READ, M_SEND, M_START, OP_ACK, OP_ATOMIC_ACK,
+  HDR_AETH, HDR_ATMACK, M_ATOMIC, M_END, M_READ, M_SEND, M_START, OP_ACK, OP_ATOMIC_ACK,
   OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
 } from "../wire/opcode";
 import { psn_distance, psn_next } from "../wire/psn";
@@ -35,7 +34,7 @@ import { rnrTimerId, retransTimerId, scheduleQp } from "./engine";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
 import { qpToError } from "./qp_error";
 import {
-  ackTimeoutUs, checkSqDrained, qpMtu, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
+  ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
   COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
   RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD,
   WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND,
@@ -84,6 +83,16 @@ export const enum CompState {
 }
 export const COMP_STATE_NAMES =
   "GET WQE,COMP WQE,COMP ACK,CHECK PSN,CHECK ACK,READ,ATOMIC,WRITE/SEND,UPDATE COMP,ERROR RETRY,RNR RETRY,ERROR,EXIT,DONE";
+
+/** Times each state was entered (u64 per state), since the module started: the trace of the state machine. */
+export const compStateCounts: usize = memory.data(8 * 16, 8);
+
+@inline function trace(s: CompState): void {
+  const p = compStateCounts + (<usize>s << 3);
+  store<u64>(p, load<u64>(p) + 1);
+}
+
+export function compStateCount(s: u32): u64 { return load<u64>(compStateCounts + (<usize>(s & 15) << 3)); }
 
 /** NAK syndrome → the requester's completion status (rxe check_ack); 0 for a PSN sequence error (retried). */
 export function nakStatus(syndrome: u32): u32 {
@@ -441,6 +450,7 @@ export function completerRun(qp: usize, pkt: usize, timeout: bool): void {
   let wqe: usize = 0;
   let state = CompState.GET_WQE;
   for (;;) {
+    trace(state);
     switch (state) {
       case CompState.GET_WQE:
         wqe = sqHead(qp);
