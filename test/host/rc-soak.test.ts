@@ -1,13 +1,20 @@
 // The seeded RC soak: for 200 seeds at each loss rate (0, 1, 5, 10, 20 %, with
 // duplication, reordering and corruption on top) two devices run a mixed
-// workload over two QP pairs — one driven from each side — on the simulated
-// wire: SEND (zero-length, one packet, multi-packet; with immediate), WRITE
-// and WRITE_WITH_IMM, READ, CMP_SWAP and FETCH_ADD, PSNs starting just below
-// the 2^24 wrap, MTU 256, receives posted late on some seeds (RNR). Every
-// posted WR must complete exactly once, in order, with SUCCESS or the status
-// the spec gives (RETRY_EXC_ERR then WR_FLUSH_ERR), and every byte of every
-// MR must equal a model of what the operations did (receive buffers, write
-// targets, READ results, atomic results and counters; nothing written outside).
+// workload over three QP pairs — two driven from one side, one from the other —
+// on the simulated wire: SEND (zero-length, one packet, multi-packet; with
+// immediate), WRITE and WRITE_WITH_IMM, READ, CMP_SWAP and FETCH_ADD, PSNs
+// starting just below the 2^24 wrap, MTU 256, receives posted late on some
+// seeds (RNR NAKs), and on every fifth seed one WR that names memory past the
+// end of its target MR (REM_ACCESS_ERR).
+// Every posted WR, send or receive, must complete exactly once, in order, with
+// SUCCESS or the status the spec gives: REM_ACCESS_ERR for the bad WR (or
+// RETRY_EXC_ERR when its NAK is lost and the responder, now in ERR, stays
+// silent), RETRY_EXC_ERR when retries run out, WR_FLUSH_ERR after either; at
+// the end the responder QPs are moved to ERR so unused receives flush. Every
+// byte of every MR must equal a model of what the completed operations did
+// (receive buffers, write targets, READ results, atomic results and counters;
+// nothing written outside); only the bytes of operations whose fate a retry
+// failure left open are not compared.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
 import { SimNetwork } from "../../host/core/testbed.js";
@@ -23,7 +30,8 @@ import type { SendWr } from "../../host/core/verbs/post.js";
 // SOAK_SEEDS / SOAK_LOSS narrow a run when hunting a failure (the full soak is 200 × 5)
 const SEEDS = Number(process.env.SOAK_SEEDS ?? 200);
 const LOSSES = process.env.SOAK_LOSS ? [Number(process.env.SOAK_LOSS)] : [0, 0.01, 0.05, 0.1, 0.2];
-const OPS_PER_QP = 12;
+const OPS_PER_QP = 10;
+const FLOWS = 3;
 const MR_BYTES = 32 << 10;
 const RECV_SLOT = 1280;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
@@ -43,6 +51,8 @@ interface Op {
   swap: bigint;
   /** index of the receive it consumes (SEND, SEND_IMM, WRITE_IMM) */
   recv: number;
+  /** names memory past the end of the target MR */
+  bad?: boolean;
 }
 
 interface Side {
@@ -61,7 +71,12 @@ interface Flow {
   target: MemoryRegion;
   recv: MemoryRegion;
   model: { local: Uint8Array; target: Uint8Array; recv: Uint8Array };
+  initial: { local: Uint8Array; target: Uint8Array; recv: Uint8Array };
   ops: Op[];
+  /** index of the bad WR, or ops.length */
+  badAt: number;
+  /** the responder QP's state once the run settled (before the teardown moves it to ERR) */
+  respState: number;
   recvs: { op: number }[];
   sendWcs: WorkCompletion[];
   recvWcs: WorkCompletion[];
@@ -83,7 +98,7 @@ function setU64(b: Uint8Array, off: number, v: bigint): void {
   new DataView(b.buffer, b.byteOffset + off, 8).setBigUint64(0, BigInt.asUintN(64, v), true);
 }
 
-function planOps(rng: Prng): { ops: Op[]; recvCount: number } {
+function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
   const ops: Op[] = [];
   let local = 64; // [0, 64): two atomic result slots per op live further on
   let remote = 64; // [0, 8) FETCH_ADD counter, [8, 16) CMP_SWAP counter
@@ -97,11 +112,17 @@ function planOps(rng: Prng): { ops: Op[]; recvCount: number } {
   };
   const gap = () => 8 + 8 * rng.below(3);
   for (let i = 0; i < OPS_PER_QP; i++) {
-    const kind = KINDS[rng.below(KINDS.length)]!;
+    const bad = i === badAt;
+    const kind = bad ? (rng.below(2) ? "WRITE" : "READ") : KINDS[rng.below(KINDS.length)]!;
     const atomic = kind === "CMP_SWAP" || kind === "FETCH_ADD";
-    const len = atomic ? 8 : size();
-    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1 };
+    const len = atomic ? 8 : bad ? 16 : size();
+    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, bad };
     local += ((len + 7) & ~7) + gap();
+    if (bad) {
+      op.remote = MR_BYTES - 8; // 8 bytes in, 8 past the end: a bounds violation at the responder
+      ops.push(op);
+      continue;
+    }
     if (kind === "WRITE" || kind === "WRITE_IMM" || kind === "READ") {
       op.remote = remote;
       remote += ((len + 7) & ~7) + gap();
@@ -205,13 +226,15 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   Object.assign(net.wire, { rng: new Prng(seed) });
   net.wire.faults = { loss, dup: 0.02, reorder: 0.02, corrupt: 0.01, delayUs: 2, reorderDelayUs: 15 };
   const t0 = net.now;
-  const mkSide = (dev: Device): Side => ({ dev, cq: dev.createCq(64), rcq: dev.createCq(64) });
+  const mkSide = (dev: Device): Side => ({ dev, cq: dev.createCq(128), rcq: dev.createCq(128) });
   const a = mkSide(bed.a);
   const b = mkSide(bed.b);
   const pds = new Map([[a, a.dev.allocPd()], [b, b.dev.allocPd()]]);
   const flows: Flow[] = [];
-  for (const [req, resp] of [[a, b], [b, a]] as const) {
-    const { ops, recvCount } = planOps(rng);
+  const badFlow = seed % 5 === 0 ? (seed / 5) % FLOWS : -1;
+  for (const [k, [req, resp]] of ([[a, b], [b, a], [a, b]] as const).entries()) {
+    const badAt = k === badFlow ? rng.below(OPS_PER_QP) : OPS_PER_QP;
+    const { ops, recvCount } = planOps(rng, badAt);
     const cap = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
     const rq = pds.get(req)!.createQp({ qpType: QpType.RC, sendCq: req.cq, recvCq: req.rcq, cap });
     const sq = pds.get(resp)!.createQp({ qpType: QpType.RC, sendCq: resp.cq, recvCq: resp.rcq, cap });
@@ -219,10 +242,11 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
     const target = pds.get(resp)!.regMr(MR_BYTES, ACCESS);
     const recv = pds.get(resp)!.regMr(RECV_SLOT * Math.max(1, recvCount), ACCESS);
     for (const mr of [local, target, recv]) mr.bytes.set(randomBytes(rng, mr.length));
-    // CMP_SWAP: compare with the model's value for most ops (so it swaps), a wrong one for some
+    const initial = { local: local.bytes.slice(), target: target.bytes.slice(), recv: recv.bytes.slice() };
     const model = { local: local.bytes.slice(), target: target.bytes.slice(), recv: recv.bytes.slice() };
-    const f: Flow = { req, resp, rq, sq, local, target, recv, model, ops, recvs: [], sendWcs: [], recvWcs: [] };
-    for (let i = 0; i < ops.length; i++) {
+    const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, respState: -1, recvs: [], sendWcs: [], recvWcs: [] };
+    // plan CMP_SWAP operands against the value the counter will hold: most swap, one in four does not
+    for (let i = 0; i < Math.min(badAt, ops.length); i++) {
       const op = ops[i]!;
       if (op.kind === "CMP_SWAP") {
         const cur = u64(model.target, 8);
@@ -230,8 +254,8 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
         op.swap = (BigInt(rng.u32()) << 32n) | BigInt(rng.u32());
       }
       applyModel(f, i);
-      if (op.recv >= 0) f.recvs.push({ op: i });
     }
+    ops.forEach((op, i) => op.recv >= 0 && f.recvs.push({ op: i }));
     flows.push(f);
   }
   // connect with PSNs just below the wrap
@@ -243,17 +267,17 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
     connectQp(f.sq, { qpNum: f.rq.qpNum, psn: psn(2 * k), gid: gid(f.req) }, { ...attrs, sqPsn: psn(2 * k + 1) });
   });
   const postRecvs = (f: Flow) =>
-    f.sq.postRecv(f.recvs.map((r, j) => ({ wrId: BigInt(j), sgList: [f.recv.sge(j * RECV_SLOT, RECV_SLOT)] })));
+    f.recvs.length && f.sq.postRecv(f.recvs.map((r, j) => ({ wrId: BigInt(j), sgList: [f.recv.sge(j * RECV_SLOT, RECV_SLOT)] })));
   // receives: at once, except on every fourth seed one flow posts them 300 µs late (RNR NAKs meanwhile)
   const late = seed % 4 === 0 ? 1 : -1;
   flows.forEach((f, k) => (k === late ? net.wire.clock.schedule(t0 + 300, () => postRecvs(f)) : postRecvs(f)));
   for (const f of flows) f.rq.postSend(f.ops.map((_, i) => wrFor(f, i)));
 
-  // each side is the requester of one flow and the responder of the other
+  // a side's CQs serve the flows it requests (send CQ) and answers (receive CQ): route by QP number
   const pollSides = () => {
-    for (const f of flows) {
-      for (const wc of f.req.cq.poll(64)) f.sendWcs.push(wc);
-      for (const wc of f.resp.rcq.poll(64)) f.recvWcs.push(wc);
+    for (const s of [a, b]) {
+      for (const wc of s.cq.poll(128)) flows.find((f) => f.req === s && f.rq.qpNum === wc.qpNum)!.sendWcs.push(wc);
+      for (const wc of s.rcq.poll(128)) flows.find((f) => f.resp === s && f.sq.qpNum === wc.qpNum)!.recvWcs.push(wc);
     }
   };
   const done = () => {
@@ -264,8 +288,16 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   // then let everything settle: nothing may complete twice, and no timer may stay armed
   net.run(net.now + 200_000, 100_000);
   pollSides();
+  const busy = net.wire.clock.pending !== 0;
+  // flush what no message consumed: every receive WR completes too
+  for (const f of flows) {
+    f.respState = f.sq.state;
+    f.sq.modify({ qpState: QpState.ERR });
+  }
+  net.run(net.now + 1000, 100_000);
+  pollSides();
   let outcome = check(flows, net, seed, loss, finished);
-  if (!outcome.problem && net.wire.clock.pending !== 0) outcome = { ...outcome, problem: `seed ${seed} loss ${loss}: still busy 200 ms after the last completion` };
+  if (!outcome.problem && busy) outcome = { ...outcome, problem: `seed ${seed} loss ${loss}: still busy 200 ms after the last completion` };
   net.run(Infinity, 1_000_000);
   for (const f of flows) {
     f.rq.destroy();
@@ -280,57 +312,94 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   return outcome;
 }
 
+const big = (_: string, v: unknown) => (typeof v === "bigint" ? String(v) : v);
+
 function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finished: boolean): RunOutcome {
   const where = `seed ${seed} loss ${loss}`;
   if (!finished) return { problem: `${where}: did not finish (${flows.map((f) => `${f.sendWcs.length}/${f.ops.length} sends, ${f.recvWcs.length}/${f.recvs.length} recvs`).join("; ")}) at ${net.now} µs`, retryExceeded: false };
   let retryExceeded = false;
   for (const [k, f] of flows.entries()) {
     const w = `${where} flow ${k}`;
-    if (f.sendWcs.length !== f.ops.length) return { problem: `${w}: ${f.sendWcs.length} send completions for ${f.ops.length} WRs`, retryExceeded };
-    // in order, once each; SUCCESS, or RETRY_EXC_ERR / RNR_RETRY_EXC_ERR then WR_FLUSH_ERR for the rest
-    let failedAt = -1;
-    for (let i = 0; i < f.ops.length; i++) {
+    const fail = (problem: string): RunOutcome => ({ problem: `${w}: ${problem}`, retryExceeded });
+    const n = f.ops.length;
+    const bad = f.badAt;
+    if (f.sendWcs.length !== n) return fail(`${f.sendWcs.length} send completions for ${n} WRs`);
+    // in order, once each: SUCCESS up to the first failure, then WR_FLUSH_ERR
+    let first = n;
+    for (let i = 0; i < n; i++) {
       const wc = f.sendWcs[i]!;
       const op = f.ops[i]!;
-      if (wc.wrId !== BigInt(i)) return { problem: `${w}: completion ${i} has wrId ${wc.wrId}`, retryExceeded };
-      if (failedAt >= 0) {
-        if (wc.status !== WcStatus.WR_FLUSH_ERR) return { problem: `${w}: WR ${i} after a failed one completed ${nameOf(WcStatus, wc.status)}`, retryExceeded };
+      if (wc.wrId !== BigInt(i)) return fail(`completion ${i} has wrId ${wc.wrId}`);
+      if (wc.qpNum !== f.rq.qpNum) return fail(`WR ${i} completion names QP ${wc.qpNum}`);
+      const st = nameOf(WcStatus, wc.status);
+      if (first < n) {
+        if (wc.status !== WcStatus.WR_FLUSH_ERR) return fail(`WR ${i} after a failed one completed ${st}`);
         continue;
       }
-      if (wc.status === WcStatus.RETRY_EXC_ERR) {
-        failedAt = i;
-        retryExceeded = true;
-        if (f.rq.state !== QpState.ERR) return { problem: `${w}: RETRY_EXC_ERR but QP in state ${f.rq.state}`, retryExceeded };
+      if (wc.status === WcStatus.SUCCESS) {
+        if (op.bad) return fail(`WR ${i} past the end of the target MR completed SUCCESS`);
+        if (wc.opcode !== WC_OPCODE[op.kind]) return fail(`WR ${i} (${op.kind}) has WC opcode ${wc.opcode}`);
         continue;
       }
-      if (wc.status !== WcStatus.SUCCESS) return { problem: `${w}: WR ${i} (${op.kind} ${op.len} B) completed ${nameOf(WcStatus, wc.status)}`, retryExceeded };
-      if (wc.opcode !== WC_OPCODE[op.kind]) return { problem: `${w}: WR ${i} (${op.kind}) has WC opcode ${wc.opcode}`, retryExceeded };
-      if (wc.qpNum !== f.rq.qpNum) return { problem: `${w}: WR ${i} completion names QP ${wc.qpNum}`, retryExceeded };
+      first = i;
+      const ok = wc.status === WcStatus.RETRY_EXC_ERR || (op.bad && wc.status === WcStatus.REM_ACCESS_ERR);
+      if (!ok) return fail(`WR ${i} (${op.kind} ${op.len} B${op.bad ? ", bad" : ""}) completed ${st}`);
+      // (with a bad WR, a lost response to an earlier one can end in RETRY_EXC_ERR too: the
+      // responder, in ERR after the bad one, no longer answers its retries)
+      if (wc.status === WcStatus.RETRY_EXC_ERR && bad === n) retryExceeded = true;
+      if (f.rq.state !== QpState.ERR) return fail(`WR ${i} completed ${st} but the QP is in state ${f.rq.state}`);
+      if (wc.status === WcStatus.REM_ACCESS_ERR && f.respState !== QpState.ERR) return fail(`REM_ACCESS_ERR but the responder QP is in state ${f.respState}`);
     }
-    if (failedAt >= 0) continue; // the bytes of a failed run are not defined past the failure
-    // receives: in order, once each, with the length, opcode and immediate of their message
-    if (f.recvWcs.length !== f.recvs.length) return { problem: `${w}: ${f.recvWcs.length} receive completions for ${f.recvs.length} messages`, retryExceeded };
+    if (bad < n && first > bad) return fail(`the bad WR ${bad} did not fail`);
+    // operations [first, end) may or may not have reached the responder: their bytes are not compared
+    const end = Math.min(bad, n);
+    const model = { local: f.initial.local.slice(), target: f.initial.target.slice(), recv: f.initial.recv.slice() };
+    const skip = { local: new Uint8Array(model.local.length), target: new Uint8Array(model.target.length), recv: new Uint8Array(model.recv.length) };
+    const g: Flow = { ...f, model };
+    for (let i = 0; i < first; i++) applyModel(g, i);
+    for (let i = first; i < end; i++) {
+      const op = f.ops[i]!;
+      if (op.kind === "WRITE" || op.kind === "WRITE_IMM") skip.target.fill(1, op.remote, op.remote + op.len);
+      if (op.kind === "READ" || op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") skip.local.fill(1, op.local, op.local + op.len);
+      if (op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") skip.target.fill(1, op.remote, op.remote + 8);
+    }
+    // receives: in order, once each; SUCCESS (with the message's length, opcode and immediate) then WR_FLUSH_ERR
+    if (f.recvWcs.length !== f.recvs.length) return fail(`${f.recvWcs.length} receive completions for ${f.recvs.length} receive WRs`);
+    let flushed = false;
     for (let j = 0; j < f.recvs.length; j++) {
       const wc = f.recvWcs[j]!;
-      const op = f.ops[f.recvs[j]!.op]!;
-      const imm = op.kind !== "SEND";
-      const want = { wrId: BigInt(j), status: 0, byteLen: op.len, opcode: op.kind === "WRITE_IMM" ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV, qpNum: f.sq.qpNum };
-      const got = { wrId: wc.wrId, status: wc.status, byteLen: wc.byteLen, opcode: wc.opcode, qpNum: wc.qpNum };
-      if (JSON.stringify(got, (_, v) => (typeof v === "bigint" ? String(v) : v)) !== JSON.stringify(want, (_, v) => (typeof v === "bigint" ? String(v) : v))) {
-        return { problem: `${w}: receive ${j} (${op.kind} ${op.len} B): got ${JSON.stringify(got, (_, v) => (typeof v === "bigint" ? String(v) : v))}`, retryExceeded };
+      const i = f.recvs[j]!.op;
+      const op = f.ops[i]!;
+      if (wc.wrId !== BigInt(j) || wc.qpNum !== f.sq.qpNum) return fail(`receive ${j}: wrId ${wc.wrId} QP ${wc.qpNum}`);
+      if (wc.status === WcStatus.WR_FLUSH_ERR) {
+        if (i < first) return fail(`receive ${j} for WR ${i}, which completed, was flushed`);
+        flushed = true;
+        skip.recv.fill(1, j * RECV_SLOT, (j + 1) * RECV_SLOT);
+        continue;
       }
-      if (Boolean(wc.wcFlags & WcFlags.WITH_IMM) !== imm || (imm && wc.immData !== op.imm)) {
-        return { problem: `${w}: receive ${j} (${op.kind}): flags ${wc.wcFlags} imm ${wc.immData} (want ${imm ? op.imm : "none"})`, retryExceeded };
+      if (flushed || wc.status !== WcStatus.SUCCESS) return fail(`receive ${j} (${op.kind}) completed ${nameOf(WcStatus, wc.status)}${flushed ? " after a flushed one" : ""}`);
+      if (i >= end) return fail(`receive ${j} completed for WR ${i}, which never executed`);
+      const imm = op.kind !== "SEND";
+      const want = { byteLen: op.len, opcode: op.kind === "WRITE_IMM" ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV, imm, immData: imm ? op.imm : 0 };
+      const got = { byteLen: wc.byteLen, opcode: wc.opcode, imm: Boolean(wc.wcFlags & WcFlags.WITH_IMM), immData: imm ? wc.immData : 0 };
+      if (JSON.stringify(got, big) !== JSON.stringify(want, big)) return fail(`receive ${j} (${op.kind} ${op.len} B): got ${JSON.stringify(got, big)}, want ${JSON.stringify(want, big)}`);
+      if (i >= first) {
+        // it ran although its WR failed or was flushed: its bytes arrived
+        if (op.kind !== "WRITE_IMM") model.recv.set(model.local.subarray(op.local, op.local + op.len), j * RECV_SLOT);
+        else skip.target.fill(0, op.remote, op.remote + op.len), model.target.set(model.local.subarray(op.local, op.local + op.len), op.remote);
       }
     }
     // every byte of the three MRs
-    for (const [name, mr, model] of [["local", f.local, f.model.local], ["target", f.target, f.model.target], ["recv", f.recv, f.model.recv]] as const) {
-      const got = mr.bytes;
-      for (let i = 0; i < model.length; i++) {
-        if (got[i] !== model[i]) {
-          const op = f.ops.findIndex((o) => (name === "local" ? o.local : name === "target" ? o.remote : o.recv * RECV_SLOT) <= i && i < (name === "local" ? o.local : name === "target" ? o.remote : o.recv * RECV_SLOT) + o.len);
+    for (const name of ["local", "target", "recv"] as const) {
+      const got = f[name].bytes;
+      const want = model[name];
+      const mask = skip[name];
+      for (let i = 0; i < want.length; i++) {
+        if (got[i] !== want[i] && !mask[i]) {
+          const off = (o: Op) => (name === "local" ? o.local : name === "target" ? o.remote : o.recv * RECV_SLOT);
+          const op = f.ops.findIndex((o) => off(o) <= i && i < off(o) + o.len);
           const what = op >= 0 ? `WR ${op} (${f.ops[op]!.kind} ${f.ops[op]!.len} B)` : "no WR";
-          return { problem: `${w}: ${name} MR byte ${i} is ${got[i]}, want ${model[i]} (${what})`, retryExceeded };
+          return fail(`${name} MR byte ${i} is ${got[i]}, want ${want[i]} (${what}; first failed WR ${first < n ? first : "none"})`);
         }
       }
     }
