@@ -14,6 +14,8 @@ export { SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate } f
 export { SimClock } from "./sim-clock.js";
 export { SimLink, simClock } from "./sim-link.js";
 export { PacketPort, gidToAddress, type Clock, type Link, type OutgoingDatagram } from "./port.js";
+export { type CaptureHook, type CapturedDatagram } from "./port.js";
+export { PcapRecorder, ipPacket, type CapturedPacket, type PcapRecorderOptions } from "./capture.js";
 export { realClock } from "./real-clock.js";
 export { type Datagram, ROCE_V2_PORT } from "./datagram.js";
 export { Prng } from "./prng.js";

@@ -68,6 +68,30 @@ export const RX_RESULT_NAMES = [
 ] as const;
 export const IP_ID_UNKNOWN = 0xffffffff;
 
+/**
+ * One datagram as a capture sees it: the UDP payload and the IP/UDP facts its ICRC was computed
+ * over (for received datagrams, the IPv4 ID the device resolved when the link could not see it).
+ */
+export interface CapturedDatagram {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  /** IPv4 Identification (IP_ID_UNKNOWN when neither the link nor the device knew it) */
+  ipId: number;
+  /** TTL / hop limit, TOS / traffic class and flow label (transmit only; absent on receive) */
+  ttl?: number;
+  tos?: number;
+  flowLabel?: number;
+  /** The UDP payload (BTH … ICRC): a view valid only during the call; copy what you keep. */
+  payload: Uint8Array;
+  /** Receive only: the device's verdict (0 accepted, else an index into RX_RESULT_NAMES; -1 too long). */
+  rxResult?: number;
+}
+
+/** Sees every datagram the port sends ("tx") and every one it is handed ("rx", accepted or dropped). */
+export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
+
 /** The text form of an address for links: IPv4 dotted for IPv4-mapped GIDs, IPv6 text otherwise. */
 export function gidToAddress(gid: Uint8Array): string {
   const text = formatGid(gid);
@@ -86,6 +110,8 @@ export class PacketPort {
   private gidCache = new Map<string, Uint8Array>();
   private addrCache = new Map<string, string>();
   readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, drops: {} as Record<string, number> };
+  /** Optional tap (host/core/capture.ts PcapRecorder): costs nothing when unset. */
+  capture: CaptureHook | undefined;
 
   constructor(
     private readonly core: TransportCore,
@@ -106,6 +132,7 @@ export class PacketPort {
     const m = this.mem;
     if (len > core.rx_buf_cap()) {
       this.countDrop("too_long");
+      this.capture?.("rx", { ...d, ipId: d.ipId ?? IP_ID_UNKNOWN, rxResult: -1 });
       return -1;
     }
     m.u8.set(d.payload, core.rx_buf());
@@ -122,6 +149,8 @@ export class PacketPort {
     const r = core.rx(len, this.clock.now());
     this.stats.rxDatagrams++;
     if (r !== 0) this.countDrop(RX_RESULT_NAMES[r] ?? `reason_${r}`);
+    // The device wrote back the IPv4 ID it resolved (docs/TRANSPORT.md, RX path).
+    if (this.capture) this.capture("rx", { ...d, ipId: m.u32(meta + Rxm.IP_ID), rxResult: r });
     this.service();
     return r;
   }
@@ -188,6 +217,18 @@ export class PacketPort {
         pieces,
         length: hdrLen + payloadLen + trailerLen,
       };
+      if (this.capture) {
+        const payload = new Uint8Array(d.length);
+        let at = 0;
+        for (const p of pieces) {
+          payload.set(p, at);
+          at += p.length;
+        }
+        this.capture("tx", {
+          src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload,
+          ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
+        });
+      }
       this.cursor = (this.cursor + 1) >>> 0;
       this.inFlight++;
       this.stats.txDatagrams++;
