@@ -222,7 +222,8 @@ async function openBed(mod: WebAssembly.Module): Promise<Bed> {
 async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome> {
   const rng = new Prng(seed * 7919 + Math.round(loss * 1000));
   const net = bed.net;
-  // a fresh fault sequence per run, so that any one seed replays alone
+  // a fresh fault sequence per run, so that any one seed replays alone (SimWire keeps its PRNG in `rng`)
+  if (!("rng" in net.wire)) throw new Error("SimWire no longer has its PRNG in 'rng': reseed it another way");
   Object.assign(net.wire, { rng: new Prng(seed) });
   net.wire.faults = { loss, dup: 0.02, reorder: 0.02, corrupt: 0.01, delayUs: 2, reorderDelayUs: 15 };
   const t0 = net.now;
