@@ -477,7 +477,13 @@ function reqStep(qp: usize): i32 {
   const om = opcode_mask(<u32>opcode);
   if ((om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE)) && !(mask & WQE_RD_ATOMIC)) {
     // rxe check_init_depth: one credit per outstanding READ/atomic
-    if (rd(qp, REQ_RD_ATOMIC) >= load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC)) {
+    const maxRd = load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC);
+    if (maxRd == 0) {
+      // no credits at all: rxe would wait forever; the QP cannot do this operation
+      reqError(qp, wqe, WC_LOC_QP_OP_ERR);
+      return STEP_AGAIN;
+    }
+    if (rd(qp, REQ_RD_ATOMIC) >= maxRd) {
       reqSetFlag(qp, RF_NEED_RD_ATOMIC);
       return STEP_BLOCKED;
     }

@@ -227,6 +227,19 @@ describe("RC completer: RNR", () => {
     expect(b.dev.queryCounters()).toMatchObject({ rcvd_rnr_err: 3, retry_rnr_exceeded_err: 1 });
   });
 
+  it("a long RNR wait does not use up retry_cnt: the retransmit timer rests until the retried packet goes out", async () => {
+    const b = await ReqBench.create({ timeout: 10, retryCnt: 0, rnrRetry: 7 });
+    b.post({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: S });
+    b.sent();
+    b.ack(0x10, 0x20 | 24); // RNR NAK, 40.96 ms = ten ACK timeouts
+    expect(b.dev.core.next_deadline() - b.now).toBeCloseTo(40960, 6);
+    b.advance(40961); // the RNR timer fired 1 µs ago and the SEND went again then
+    expect(b.sent().map(brief)).toEqual([[OP.SEND_ONLY, 0x10, 1, 0]]);
+    expect(b.dev.core.next_deadline() - b.now).toBeCloseTo(T10 - 1, 6);
+    b.ack(0x10);
+    expect(b.poll()).toMatchObject([{ wrId: 1n, status: 0 }]);
+  });
+
   it("code 0 waits 655.36 ms (rnrnak_usec)", async () => {
     const b = await ReqBench.create();
     b.post({ opcode: WrOpcode.SEND });

@@ -64,6 +64,18 @@ describe("RC requester: SEND segmentation", () => {
     expect(new Uint8Array([...p[0]!.payload, ...p[1]!.payload])).toEqual(want);
   });
 
+  it("inline data longer than the MTU goes out in MTU pieces from the WQE", async () => {
+    const b = await ReqBench.create({ maxInlineData: 512, pathMtu: Mtu.MTU_256 });
+    const src = Uint8Array.from({ length: 600 }, (_, i) => (i * 5) & 0xff);
+    b.mr.bytes.set(src, 0);
+    b.post({ opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.INLINE, rdma: { remoteAddr: 0n, rkey: 1 }, sgList: [b.mr.sge(0, 300), b.mr.sge(300, 212)] });
+    b.mr.bytes.fill(0, 0, 600);
+    const p = b.sent();
+    expect(p.map(brief)).toEqual([[OP.WRITE_FIRST, 0x10, 0, 256], [OP.WRITE_LAST, 0x11, 1, 256]]);
+    expect(p[0]!.reth).toEqual({ va: 0n, rkey: 1, dmaLength: 512 });
+    expect(new Uint8Array(p.flatMap((x) => Array.from(x.payload)))).toEqual(src.slice(0, 512));
+  });
+
   it("sends inline data from the WQE (the buffer may change after the post)", async () => {
     const b = await ReqBench.create({ maxInlineData: 64 });
     b.mr.bytes.set([1, 2, 3, 4, 5, 6], 0);
@@ -156,6 +168,16 @@ describe("RC requester: WRITE, READ, atomics", () => {
     b.respond({ opcode: OP.READ_ONLY, psn: 0x10, aeth: { syndrome: 0x1f, msn: 1 }, payload: new Uint8Array(16).fill(0xaa) });
     expect(b.sent().map(brief)).toEqual([[OP.READ_REQ, 0x11, 1, 0]]);
     expect(b.poll()).toEqual([]); // the first READ was unsignaled
+  });
+
+  it("max_rd_atomic = 0: a READ cannot be issued and completes with LOC_QP_OP_ERR instead of waiting forever", async () => {
+    const b = await ReqBench.create({ maxRdAtomic: 0 });
+    b.post([
+      { wrId: 1n, opcode: WrOpcode.SEND, sgList: [b.mr.sge(0, 8)] },
+      { wrId: 2n, opcode: WrOpcode.RDMA_READ, rdma: { remoteAddr: 0n, rkey: 1 }, sgList: [b.mr.sge(0, 16)] },
+    ]);
+    expect(b.sent().map(brief)).toEqual([[OP.SEND_ONLY, 0x10, 1, 8]]);
+    expect(b.poll()).toMatchObject([{ wrId: 1n, status: WcStatus.WR_FLUSH_ERR }, { wrId: 2n, status: WcStatus.LOC_QP_OP_ERR }]);
   });
 
   it("a fenced SEND waits until the READ before it completes", async () => {
