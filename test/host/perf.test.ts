@@ -142,6 +142,15 @@ describe("runPerf on the simulated wire", () => {
     expect(r.lost).toBeGreaterThan(0); // and what was never posted after the QP failed
   });
 
+  it("can give the event loop a turn (the browser's UI) without changing the result", async () => {
+    let turns = 0;
+    const timer = setInterval(() => turns++, 0);
+    const r = await runPerf(await coreModule(), { test: "write_bw", size: 64, iterations: 3000, txDepth: 16, verify: true }, { yieldEveryMs: 0 });
+    clearInterval(timer);
+    expect(r).toMatchObject({ ok: true, verified: 3000 });
+    expect(turns).toBeGreaterThan(0);
+  });
+
   it("calls onProgress", async () => {
     const seen: PerfProgress[] = [];
     await runPerf(await coreModule(), { test: "write_bw", size: 64, iterations: 3000, txDepth: 16 }, { onProgress: (p) => seen.push(p), progressEveryMs: 0 });

@@ -50,7 +50,7 @@ export function formatPerfText(r: PerfResult): string {
     ` Data ex. method : Ethernet${r.verify ? "\t\tVerify         : ON" : ""}`,
     RULE,
   ];
-  const iters = bw ? r.iterations * r.qps : r.iterations;
+  const iters = r.iterations; // per QP, as perftest prints -n
   const row = (x: BwFigures | LatFigures) => (bw ? bwLine(r.bytes, iters, x as BwFigures) : latLine(r.bytes, iters, x as LatFigures));
   lines.push(bw ? BW_HEADER : LAT_HEADER);
   const first = r.clock === "wall" ? r.wall : r.sim!;
