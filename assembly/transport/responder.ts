@@ -23,7 +23,7 @@ import {
   ATTR_PATH_MTU, ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
 } from "../verbs/qp";
 import { QpState, QPT_RC } from "../verbs/qp_state";
-import { ringCons, ringCount, ringEntry, ringSetCons, RING_SLOT } from "../verbs/ring";
+import { ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_SLOT } from "../verbs/ring";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
 import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_SGE_OFFSET, RWQE_WR_ID, SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE } from "../verbs/wqe";
 import { aeth_build } from "../wire/aeth";
@@ -39,14 +39,14 @@ import {
 } from "../wire/opcode";
 import { psn_distance, psn_next } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
-import { txReserve, txSend, TXD_HDR } from "./net";
+import { txReserve, txRingAddr, txSend, TXD_HDR } from "./net";
 import { qpToError } from "./qp_error";
 import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE } from "./pkt";
 import {
   ackQueue, resCapacity, resDone, resEntry, resFind, resOldestPending, respBlock, respBlockReset, resQueue, ACK_PENDING, RESF_PENDING,
   RESF_REPLAY, RESF_STARTED, RES_CUR_PSN, RES_FIRST_PSN, RES_FLAGS, RES_LAST_PSN, RES_LENGTH, RES_MSN, RES_ORIG, RES_RESID,
   RES_RKEY, RES_SEQ, RES_SIZE, RES_TYPE, RES_VA, RES_VA_ORG, XB_ACK_MSN, XB_ACK_PSN, XB_ACK_SEQ, XB_ACK_SYN, XB_PENDING,
-  XB_WQE,
+  XB_READ_TX, XB_READ_TX_VALID, XB_WQE,
 } from "./resources";
 
 // ---- the responder's line of the QP record (QP_RESP, 64 bytes) ----
@@ -353,8 +353,16 @@ function checkOpValid(): RespState {
   return RespState.CHK_RESOURCE;
 }
 
-/** Some READ response data of this QP is not in the TX ring yet. */
+/**
+ * Some READ response data of this QP is not on its way yet: not in the TX ring,
+ * or in a descriptor the host has not released (the payload is read from the
+ * MR only when the host sends it: zero copy).
+ */
 function readPending(qp: usize, b: usize): bool {
+  if (load<u32>(b + XB_READ_TX_VALID)) {
+    if (<i32>(ringCons(txRingAddr()) - load<u32>(b + XB_READ_TX)) < 0) return true;
+    store<u32>(b + XB_READ_TX_VALID, 0);
+  }
   if (!load<u32>(b + XB_PENDING)) return false;
   const n = resCount(qp);
   for (let i: u32 = 0; i < n; i++) {
@@ -861,6 +869,10 @@ function sendRes(qp: usize, b: usize, r: usize): i32 {
   store<u32>(r + RES_FLAGS, load<u32>(r + RES_FLAGS) | RESF_STARTED);
   if (resid - n == 0) resDone(b, r);
   txSend(desc, qp, qp + QP_ATTR + ATTR_AH, op, <usize>va, n);
+  if (n) {
+    store<u32>(b + XB_READ_TX, ringProd(txRingAddr()));
+    store<u32>(b + XB_READ_TX_VALID, 1);
+  }
   return 1;
 }
 

@@ -251,6 +251,25 @@ describe("RC responder: a full TX ring delays answers, never drops them", () => 
     expect(b.poll()).toEqual([expect.objectContaining({ wrId: 1n, status: 0, byteLen: 4 })]);
   });
 
+  it("a write also waits while READ responses sit in descriptors the host has not released (zero copy)", async () => {
+    const b = await RespBench.open({ holdLink: true, txRingSize: 16, pathMtu: Mtu.MTU_256 });
+    const mr = b.mr(1024);
+    mr.bytes.set(pattern(1024, 9));
+    b.link!.hold = true;
+    b.deliver({ opcode: Op.READ_REQUEST, psn: 100, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 512 } });
+    // both responses are in the ring; the link holds the first and has not been given the second
+    b.deliver({ opcode: Op.ATOMIC_WRITE, psn: 102, ackReq: 1, reth: { va: mr.addr + 256n, rkey: mr.rkey, dmaLength: 8 }, payload: new Uint8Array(8).fill(0xee) });
+    b.link!.release(() => b.dev.port!.resume());
+    const out = b.sent();
+    expect(out.map((p) => [p.opcode, p.psn, p.syndrome])).toEqual([
+      [Op.READ_RESP_FIRST, 100, ACK], [Op.READ_RESP_LAST, 101, ACK], [Op.ACK, 102, 0x20 | 12],
+    ]);
+    expect(Array.from(out[1]!.payload.subarray(0, 8))).toEqual(Array.from(pattern(1024, 9).subarray(256, 264)));
+    b.deliver({ opcode: Op.ATOMIC_WRITE, psn: 102, ackReq: 1, reth: { va: mr.addr + 256n, rkey: mr.rkey, dmaLength: 8 }, payload: new Uint8Array(8).fill(0xee) });
+    expect(b.sent()).toEqual([expect.objectContaining({ opcode: Op.READ_RESP_ONLY, psn: 102, syndrome: ACK, msn: 2 })]);
+    expect(mr.bytes[256]).toBe(0xee);
+  });
+
   it("a write to memory a pending READ still has to send waits (RNR NAK): the READ returns the data as it was", async () => {
     const b = await RespBench.open({ holdLink: true, txRingSize: 2, pathMtu: Mtu.MTU_256 });
     const mr = b.mr(2048);
