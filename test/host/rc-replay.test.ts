@@ -101,6 +101,11 @@ function regions(pkts: Pkt[]): Map<number, { base: bigint; size: number }> {
   return new Map([...m].map(([k, e]) => [k, { base: e.lo & ~0xfffn, size: Number(e.hi - (e.lo & ~0xfffn)) }]));
 }
 
+/** The GID text of an address (IPv4-mapped for IPv4). */
+function gid(address: string): string {
+  return address.includes(":") ? address : `::ffff:${address}`;
+}
+
 function specOf(r: PacketRepr): PacketSpec {
   const { ipChecksum: _a, udpLength: _b, padCount: _c, icrc: _d, icrcExpected: _e, icrcOk: _f, ...spec } = r;
   return spec as PacketSpec;
@@ -133,7 +138,7 @@ async function replayResponder(name: string, recvSlot = 16384): Promise<Responde
   expect(qp.qpNum).toBe(first.repr.destQp);
   const rnrNaks = responses.filter((p) => p.repr.aeth && (p.repr.aeth.syndrome & 0xe0) === SYN_RNR);
   const minRnrTimer = rnrNaks.length ? rnrNaks[0]!.repr.aeth!.syndrome & 0x1f : 12;
-  connectQp(qp, { qpNum: responses[0]!.repr.destQp, psn: first.repr.psn, gid: `::ffff:${requester}` }, {
+  connectQp(qp, { qpNum: responses[0]!.repr.destQp, psn: first.repr.psn, gid: gid(requester) }, {
     sqPsn: 0,
     pathMtu: Mtu.MTU_1024,
     qpAccessFlags: ACCESS,
@@ -208,7 +213,7 @@ async function replayResponder(name: string, recvSlot = 16384): Promise<Responde
       if (r.reth) spec.reth = { ...r.reth, va, rkey: m.mr.rkey };
       if (r.atomicEth) spec.atomicEth = { ...r.atomicEth, va, rkey: m.mr.rkey };
       const full = codec.emit(spec);
-      udp = full.subarray(28);
+      udp = full.subarray(r.ipVersion === 4 ? 28 : 48);
     }
     const before = got.length;
     const rx = dev.port!.receive({ src: requester, dst: responder, srcPort: r.udpSrcPort, dstPort: 4791, ipId: r.ipId, payload: udp });
@@ -292,21 +297,23 @@ describe("replay: our responder answers rxe's requests as rxe did", () => {
     });
   }
 
-  it("rc-send-multi: ACKs for multi-packet SENDs; receive completions and buffers", async () => {
-    const res = await replayResponder("rc-send-multi");
-    expect(res.ours).toEqual(res.theirs);
-    const sends = res.requests.filter((q) => q.mask & OpMask.SEND);
-    const messages: Uint8Array[] = [];
-    let cur: number[] = [];
-    for (const q of sends) {
-      if (q.mask & OpMask.START) cur = [];
-      cur.push(...q.repr.payload);
-      if (q.mask & OpMask.END) messages.push(Uint8Array.from(cur));
-    }
-    expect(messages.length).toBeGreaterThan(0);
-    expect(res.recvs).toEqual(messages.map((m) => ({ byteLen: m.length, opcode: WcOpcode.RECV, status: 0 })));
-    messages.forEach((m, i) => expect(Buffer.from(res.recvBuf.bytes.subarray(i * res.recvSlot, i * res.recvSlot + m.length)).equals(Buffer.from(m))).toBe(true));
-  });
+  for (const name of ["rc-send-multi", "rc-send-v6"]) {
+    it(`${name}: ACKs for multi-packet SENDs; receive completions and buffers`, async () => {
+      const res = await replayResponder(name);
+      expect(res.ours).toEqual(res.theirs);
+      const sends = res.requests.filter((q) => q.mask & OpMask.SEND);
+      const messages: Uint8Array[] = [];
+      let cur: number[] = [];
+      for (const q of sends) {
+        if (q.mask & OpMask.START) cur = [];
+        cur.push(...q.repr.payload);
+        if (q.mask & OpMask.END) messages.push(Uint8Array.from(cur));
+      }
+      expect(messages.length).toBeGreaterThan(0);
+      expect(res.recvs).toEqual(messages.map((m) => ({ byteLen: m.length, opcode: WcOpcode.RECV, status: 0 })));
+      messages.forEach((m, i) => expect(Buffer.from(res.recvBuf.bytes.subarray(i * res.recvSlot, i * res.recvSlot + m.length)).equals(Buffer.from(m))).toBe(true));
+    });
+  }
 
   it("rc-rnr: RNR NAKs (with rxe's timer code) when no receive is posted, one sequence NAK per gap, ACKs after", async () => {
     const res = await replayResponder("rc-rnr");
@@ -399,7 +406,7 @@ async function replayRequester(name: string) {
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 256, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
   expect(qp.qpNum).toBe(myQpn);
   // long timers: the replay, not our timers, decides what comes back
-  connectQp(qp, { qpNum: first.repr.destQp, psn: 0, gid: `::ffff:${responder}` }, {
+  connectQp(qp, { qpNum: first.repr.destQp, psn: 0, gid: gid(responder) }, {
     sqPsn: first.repr.psn,
     pathMtu: Mtu.MTU_1024,
     qpAccessFlags: ACCESS,
