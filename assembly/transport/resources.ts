@@ -31,7 +31,7 @@ export const RES_LAST_PSN: usize = 12; // u32
 export const RES_CUR_PSN: usize = 16; // u32 next response PSN
 export const RES_RKEY: usize = 20; // u32 READ
 export const RES_VA: usize = 24; // u64 READ: next byte to send
-export const RES_VA_ORG: usize = 32; // u64 READ: start of the (replayed) range
+export const RES_VA_ORG: usize = 32; // u64 READ: start of the original range (the window retries must stay in)
 export const RES_RESID: usize = 40; // u32 READ: bytes left to send
 export const RES_LENGTH: usize = 44; // u32 READ: length of the original request
 export const RES_ORIG: usize = 48; // u64 atomic: the original remote value
@@ -49,7 +49,7 @@ let blockCount: u32 = 0;
 /** Offset of the resource ring in a block (after the SRQ WQE copy). */
 let resOff: usize = 0;
 
-/** Block layout for the device limits: header, SRQ WQE copy, `nres` resources. */
+/** Offset of the resource ring in a block: after the header and the SRQ WQE copy, on a 64-byte line. */
 export function respLayout(maxSrqSge: u32): usize {
   return (XB_WQE + <usize>(RWQE_HDR + max<u32>(maxSrqSge, 1) * SGE_SIZE) + 63) & ~63;
 }
