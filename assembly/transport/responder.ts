@@ -391,6 +391,7 @@ function checkResource(): RespState {
   const qp = cQp;
   const mask = pk(PKT_MASK);
   if ((mask & (M_SEND | M_WRITE | M_ATOMIC | M_ATOMIC_WRITE)) && mustWaitForRead(qp)) return RespState.ERR_RNR;
+  if (qpState(qp) == QpState.ERR) return RespState.CLEANUP; // sending the READ found its MR gone
   if (mask & (M_READ | M_ATOMIC | M_ATOMIC_WRITE | M_FLUSH)) {
     // The requester keeps within max_dest_rd_atomic; the ring is simply
     // recycled. None at all is an invalid request. (rxe lets FLUSH through

@@ -251,6 +251,19 @@ describe("RC responder: a full TX ring delays answers, never drops them", () => 
     expect(b.poll()).toEqual([expect.objectContaining({ wrId: 1n, status: 0, byteLen: 4 })]);
   });
 
+  it("a READ whose MR is deregistered before all its responses are built ends with NAK remote access error", async () => {
+    const b = await RespBench.open({ holdLink: true, txRingSize: 2, pathMtu: Mtu.MTU_256 });
+    const mr = b.mr(2048);
+    b.link!.hold = true;
+    b.deliver({ opcode: Op.READ_REQUEST, psn: 100, ackReq: 1, reth: { va: mr.addr, rkey: mr.rkey, dmaLength: 1024 } });
+    mr.destroy();
+    b.link!.release(() => b.dev.port!.resume());
+    expect(b.sent().map((p) => [p.opcode, p.psn, p.syndrome])).toEqual([
+      [Op.READ_RESP_FIRST, 100, ACK], [Op.READ_RESP_MIDDLE, 101, undefined], [Op.ACK, 102, NAK_ACC],
+    ]);
+    expect(state(b)).toBe(QpState.ERR);
+  });
+
   it("a write also waits while READ responses sit in descriptors the host has not released (zero copy)", async () => {
     const b = await RespBench.open({ holdLink: true, txRingSize: 16, pathMtu: Mtu.MTU_256 });
     const mr = b.mr(1024);
