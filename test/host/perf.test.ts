@@ -81,6 +81,7 @@ describe("options", () => {
       [{ test: "send_lat", txDepth: 4 }, /tx depth must be 1/],
       [{ test: "send_lat", qps: 2 }, /qps must be 1/],
       [{ test: "write_bw", iterations: 0 }, /iterations must be from 1/],
+      [{ test: "write_bw", iterations: 4_000_000, qps: 4 }, /iterations × qps must be at most 10000000/],
       [{ test: "write_bw", size: 1 << 24, txDepth: 128, qps: 4 }, /bytes of MR per device/],
     ];
     for (const [o, msg] of bad) expect(() => resolvePerfOptions(o as never), JSON.stringify(o)).toThrow(msg);

@@ -61,6 +61,8 @@ export function isBwTest(t: PerfTest): boolean {
 
 /** Largest message the local mode accepts (both devices keep tx-depth slots of it per QP). */
 export const MAX_SIZE = 1 << 24;
+/** Messages per run (every completion time is kept for the peak figure). */
+export const MAX_MESSAGES = 10_000_000;
 /** Bytes of MR memory per device the local mode may use. */
 export const MAX_MR_BYTES = 512 << 20;
 
@@ -102,13 +104,14 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
     size = 8;
   }
   if (o.test === "write_lat" && size === 0) throw new PerfOptionError("write_lat needs size >= 1 (the receiver watches the buffer for the message)");
-  const iterations = int("iterations", o.iterations ?? (bw ? 5000 : 1000), 1, 100_000_000);
+  const iterations = int("iterations", o.iterations ?? (bw ? 5000 : 1000), 1, MAX_MESSAGES);
   const mtu = o.mtu ?? 1024;
   if (!(MTUS as readonly number[]).includes(mtu)) throw new PerfOptionError(`mtu must be one of ${MTUS.join(", ")}, got ${String(mtu)}`);
   const txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
   if (!bw && txDepth !== 1) throw new PerfOptionError(`latency tests keep one message in flight; tx depth must be 1, got ${txDepth}`);
   const qps = int("qps", o.qps ?? 1, 1, 64);
   if (!bw && qps !== 1) throw new PerfOptionError(`latency tests run on one QP; qps must be 1, got ${qps}`);
+  if (iterations * qps > MAX_MESSAGES) throw new PerfOptionError(`iterations × qps must be at most ${MAX_MESSAGES}, got ${iterations * qps}`);
   if (qps * txDepth > 16384) throw new PerfOptionError(`qps × tx depth must be at most 16384 (one CQ holds every completion), got ${qps * txDepth}`);
   const f = o.faults ?? {};
   const faults: Required<PerfFaults> = {

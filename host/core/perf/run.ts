@@ -207,13 +207,15 @@ interface QpState {
   expect: bigint;
 }
 
-async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wallDone: number[]; simDone: number[]; wall0: number; sim0: number }> {
+async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wallDone: Float64Array; simDone: Float64Array; wall0: number; sim0: number }> {
   const { client, server } = bed;
   const c = r.counts;
   const n = o.iterations;
   const st: QpState[] = client.qps.map(() => ({ posted: 0, completed: 0, nextRecv: 0, failed: false, expect: 0n }));
-  const wallDone: number[] = [];
-  const simDone: number[] = [];
+  // completion times, one slot per message (a duplicate completion is not timed)
+  const wallTimes = new Float64Array(n * o.qps);
+  const simTimes = new Float64Array(n * o.qps);
+  let timed = 0;
   const recvSide = o.test === "send_bw";
   const postRecv = (qp: number, slot: number) =>
     server.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [server.mrs[qp]!.sge(slot * bed.slotBytes, o.size)] : [] });
@@ -242,8 +244,10 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
     }
     if (seq > s.completed) c.lost += seq - s.completed;
     s.completed = seq + 1;
-    wallDone.push(r.wallNow());
-    simDone.push(r.virtualNow);
+    if (timed < wallTimes.length) {
+      wallTimes[timed] = r.wallNow();
+      simTimes[timed++] = r.virtualNow;
+    }
     if (!r.status(wc)) {
       s.failed = true;
       return;
@@ -311,7 +315,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
   poll();
   const finished = () => st.every((s) => s.completed >= s.posted && (s.failed || s.posted >= n));
   const total = n * o.qps;
-  await r.drive(finished, poll, () => wallDone.length, total);
+  await r.drive(finished, poll, () => timed, total);
   poll();
   for (const s of st) {
     if (s.completed < s.posted) c.lost += s.posted - s.completed;
@@ -328,7 +332,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
       if (got !== want) c.corrupted++;
     }
   }
-  return { wallDone, simDone, wall0, sim0 };
+  return { wallDone: wallTimes.subarray(0, timed), simDone: simTimes.subarray(0, timed), wall0, sim0 };
 }
 
 async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wall: number[]; sim: number[] }> {
