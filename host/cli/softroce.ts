@@ -3,8 +3,10 @@ import { type Command, processIo, runCommand } from "./command.js";
 import { decodeCommand } from "./decode.js";
 import { demoCommand } from "./demo.js";
 import { perfCommand } from "./perf.js";
+import { rcPingpongCommand } from "./rc_pingpong.js";
+import { devinfoCommand } from "./devinfo.js";
 
-const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, perfCommand];
+const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, perfCommand, rcPingpongCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -1,0 +1,225 @@
+// softroce rc_pingpong as rdma-core's ibv_rc_pingpong: server and client as two processes on
+// 127.0.0.1 / 127.0.0.2 (free UDP and TCP ports), the summary lines, -c, usage errors, the
+// server's timeout, and the 52-byte exchange spoken to the server over a raw TCP socket.
+import { spawn, type ChildProcess } from "node:child_process";
+import dgram from "node:dgram";
+import net from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { formatDestMsg, parseDestMsg, gidToWire, wireToGid, summaryLines, OOB_MSG_LEN } from "../../host/cli/pingpong.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+// Two levels under the root, like dist/cli/, so the bundle finds build/softroce.wasm.
+const CLI = join(ROOT, "dist/cli-test-pingpong/softroce.js");
+
+beforeAll(async () => {
+  await esbuild.build({
+    entryPoints: [join(ROOT, "host/cli/softroce.ts")], outfile: CLI, bundle: true, format: "esm", platform: "node",
+    target: "node20", packages: "external", logLevel: "warning",
+  });
+});
+
+interface Run {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  done: Promise<number | null>;
+}
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of running.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, "SIGKILL");
+});
+
+function start(...args: string[]): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  running.push(child);
+  const r: Run = { child, stdout: "", stderr: "", done: undefined as unknown as Promise<number | null> };
+  child.stdout!.on("data", (d) => (r.stdout += d));
+  child.stderr!.on("data", (d) => (r.stderr += d));
+  r.done = new Promise((resolve) => child.on("close", (code) => resolve(code)));
+  return r;
+}
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A UDP port free on 127.0.0.1 and 127.0.0.2 (bound on both, then released). */
+async function freeUdpPort(): Promise<number> {
+  for (;;) {
+    const a = dgram.createSocket("udp4");
+    await new Promise<void>((r) => a.bind(0, "127.0.0.1", r));
+    const port = a.address().port;
+    const b = dgram.createSocket("udp4");
+    const ok = await new Promise<boolean>((r) => {
+      b.once("error", () => r(false));
+      b.bind(port, "127.0.0.2", () => r(true));
+    });
+    a.close();
+    b.close();
+    if (ok) return port;
+  }
+}
+
+async function freeTcpPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "0.0.0.0", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const ADDR_RE = /^ {2}(local|remote) address: {1,2}LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6}), GID (\S+)$/;
+const BYTES_RE = /^(\d+) bytes in (\d+\.\d\d) seconds = (\d+\.\d\d) Mbit\/sec$/;
+const ITERS_RE = /^(\d+) iters in (\d+\.\d\d) seconds = (\d+\.\d\d) usec\/iter$/;
+
+function parseOut(out: string) {
+  const lines = out.trimEnd().split("\n");
+  const addr = (which: string) => {
+    const m = lines.map((l) => ADDR_RE.exec(l)).find((m) => m?.[1] === which);
+    expect(m, `${which} address line in:\n${out}`).toBeTruthy();
+    return { lid: m![2], qpn: m![3], psn: m![4], gid: m![5] };
+  };
+  const b = lines.map((l) => BYTES_RE.exec(l)).find(Boolean);
+  const i = lines.map((l) => ITERS_RE.exec(l)).find(Boolean);
+  expect(b, out).toBeTruthy();
+  expect(i, out).toBeTruthy();
+  return { local: addr("local"), remote: addr("remote"), bytes: Number(b![1]), seconds: Number(b![2]), iters: Number(i![1]), lines };
+}
+
+async function pingpong(extra: string[]) {
+  const udp = String(await freeUdpPort());
+  const tcp = String(await freeTcpPort());
+  const server = start("rc_pingpong", "--port", udp, "-p", tcp, "--timeout", "20", ...extra);
+  await until(() => server.stdout.includes("local address"));
+  const client = start("rc_pingpong", "--address", "127.0.0.2", "--port", udp, "-p", tcp, "--timeout", "20", ...extra, "127.0.0.1");
+  const [sc, cc] = await Promise.all([server.done, client.done]);
+  expect({ code: cc, err: client.stderr }).toEqual({ code: 0, err: "" });
+  expect({ code: sc, err: server.stderr.replace(/^rc_pingpong: (waiting|\d+\/).*\n/gm, "") }).toEqual({ code: 0, err: "" });
+  return { server: parseOut(server.stdout), client: parseOut(client.stdout) };
+}
+
+describe("rc_pingpong, two processes", () => {
+  it("-s 64 -n 20: address lines cross-match, the summary lines count the bytes", async () => {
+    const { server, client } = await pingpong(["-s", "64", "-n", "20"]);
+    expect(server.local.gid).toBe("::ffff:127.0.0.1");
+    expect(client.local.gid).toBe("::ffff:127.0.0.2");
+    expect(server.remote).toEqual(client.local);
+    expect(client.remote).toEqual(server.local);
+    expect(server.local.lid).toBe("0000");
+    for (const side of [server, client]) {
+      expect(side.bytes).toBe(64 * 20 * 2);
+      expect(side.iters).toBe(20);
+      expect(side.lines).toHaveLength(4);
+    }
+  });
+
+  it("-s 10000 -m 1024 -n 10 -c: multi-packet messages, the server validates its buffer", async () => {
+    const { server, client } = await pingpong(["-s", "10000", "-m", "1024", "-n", "10", "-c"]);
+    expect(server.bytes).toBe(200000);
+    expect(client.bytes).toBe(200000);
+    expect(server.lines.some((l) => l.startsWith("invalid data"))).toBe(false);
+  });
+
+  it("-e (CQ events) and -r 2 (few receives, reposted as rdma-core does)", async () => {
+    const { server, client } = await pingpong(["-s", "128", "-n", "30", "-e", "-r", "2"]);
+    expect([server.iters, client.iters]).toEqual([30, 30]);
+  });
+
+  it("the server gives up cleanly when no client comes (--timeout)", async () => {
+    const server = start("rc_pingpong", "--port", String(await freeUdpPort()), "-p", String(await freeTcpPort()), "--timeout", "1");
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(/^rc_pingpong: waiting for a client on TCP port \d+ \(at most 1 s\)\nsoftroce rc_pingpong: timed out after 1 s waiting for a client on TCP port \d+\n$/);
+  });
+
+  it("the client reports a server that is not there (exit 1, rdma-core's message)", async () => {
+    const tcp = await freeTcpPort();
+    const c = start("rc_pingpong", "--address", "127.0.0.2", "--port", String(await freeUdpPort()), "-p", String(tcp), "127.0.0.1");
+    expect(await c.done).toBe(1);
+    expect(c.stderr).toBe(`softroce rc_pingpong: Couldn't connect to 127.0.0.1:${tcp} (ECONNREFUSED)\n`);
+  });
+});
+
+describe("rc_pingpong's out-of-band exchange, over a raw TCP socket", () => {
+  async function rawServer() {
+    const tcp = await freeTcpPort();
+    const server = start("rc_pingpong", "--port", String(await freeUdpPort()), "-p", String(tcp), "--timeout", "2");
+    await until(() => server.stdout.includes("local address"));
+    const sock = net.createConnection({ host: "127.0.0.1", port: tcp });
+    await new Promise((r) => sock.once("connect", r));
+    let got = Buffer.alloc(0);
+    sock.on("data", (d) => (got = Buffer.concat([got, d])));
+    return { server, sock, got: () => got };
+  }
+
+  it("the server answers with exactly 52 bytes in rdma-core's format, its GID on the wire in byte order", async () => {
+    const { server, sock, got } = await rawServer();
+    // a client at 127.0.0.2 (QPN 0x123, PSN 0xabcdef), as ibv_rc_pingpong would write it
+    sock.write(Buffer.from("0000:000123:abcdef:00000000000000000000ffff7f000002\0", "latin1"));
+    await until(() => got().length >= OOB_MSG_LEN);
+    const msg = got();
+    expect(msg.length).toBe(52);
+    const text = msg.toString("latin1");
+    expect(text).toMatch(/^0000:[0-9a-f]{6}:[0-9a-f]{6}:00000000000000000000ffff7f000001\0$/);
+    const local = ADDR_RE.exec(server.stdout.split("\n")[0])!;
+    expect(text.slice(5, 11)).toBe(local[3]);
+    expect(text.slice(12, 18)).toBe(local[4]);
+    sock.end(Buffer.from("done\0", "latin1"));
+    await until(() => server.stdout.includes("remote address"));
+    expect(server.stdout).toContain("  remote address: LID 0x0000, QPN 0x000123, PSN 0xabcdef, GID ::ffff:127.0.0.2\n");
+    // nobody sends at 127.0.0.2: the server waits for a completion until its timeout
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(/timed out after 2 s waiting for a completion \(0\/1000 iters done\)\n$/);
+  });
+
+  it("a malformed message ends the server with a clear error", async () => {
+    const { server, sock } = await rawServer();
+    sock.write(Buffer.alloc(52, 0x41));
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(/softroce rc_pingpong: bad address message from the peer: 'A{52}'\n$/);
+  });
+
+  it("format and parse helpers round-trip; the GID is hex of its bytes in order", () => {
+    const gid = wireToGid("fe800000000000000000000000000001");
+    expect(gidToWire(gid)).toBe("fe800000000000000000000000000001");
+    const msg = formatDestMsg({ lid: 0, qpn: 0x11, psn: 0x123456, gid });
+    expect(Buffer.from(msg).toString("latin1")).toBe("0000:000011:123456:fe800000000000000000000000000001\0");
+    expect(parseDestMsg(msg)).toEqual({ lid: 0, qpn: 0x11, psn: 0x123456, gid });
+    expect(summaryLines(4096, 1000, 1_500_000)).toBe(
+      "8192000 bytes in 1.50 seconds = 43.69 Mbit/sec\n1000 iters in 1.50 seconds = 1500.00 usec/iter\n",
+    );
+  });
+});
+
+describe("rc_pingpong usage errors: exit 2 and one line", () => {
+  const cases: [string[], RegExp][] = [
+    [["-m", "1000"], /-m\/--mtu must be 256, 512, 1024, 2048 or 4096, got 1000/],
+    [["--bogus"], /unknown flag --bogus/],
+    [["-n", "abc"], /--iters wants an integer, got 'abc'/],
+    [["-n", "0"], /--iters must be at least 1, got 0/],
+    [["-p", "70000"], /--tcp-port must be at most 65535, got 70000/],
+    [["--address", "nowhere"], /--address wants a local IPv4 or IPv6 address, got 'nowhere'/],
+    [["a", "b"], /unexpected argument 'b'/],
+  ];
+  for (const [args, re] of cases) {
+    it(args.join(" "), async () => {
+      const r = start("rc_pingpong", ...args);
+      expect(await r.done).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.split("\n")).toHaveLength(2);
+      expect(r.stderr).toMatch(re);
+    });
+  }
+
+  it("an rdma-core flag the device cannot honour: rdma-core's message, exit 1", async () => {
+    const r = start("rc_pingpong", "-t");
+    expect(await r.done).toBe(1);
+    expect(r.stderr).toBe("softroce rc_pingpong: The device isn't completion timestamp capable\n");
+  });
+});
