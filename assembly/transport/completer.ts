@@ -329,6 +329,14 @@ function doAtomic(qp: usize, pkt: usize, wqe: usize): CompState {
  * signals all, or on error (IBA 10.7.3.1), with rxe's send-CQE fields.
  */
 function doComplete(qp: usize, wqe: usize): void {
+  // its max_rd_atomic credit comes back however the WQE completes (rxe returns it in
+  // complete_ack only, so an ATOMIC_WRITE acknowledged implicitly would keep it forever)
+  const m = load<u32>(wqe + SWQE_MASK);
+  if (m & WQE_RD_ATOMIC) {
+    store<u32>(wqe + SWQE_MASK, m & ~WQE_RD_ATOMIC);
+    store<u32>(qp + QP_REQ + REQ_RD_ATOMIC, load<u32>(qp + QP_REQ + REQ_RD_ATOMIC) - 1);
+    wakeRequester(qp, RF_NEED_RD_ATOMIC);
+  }
   const status = load<u32>(wqe + SWQE_STATUS);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
   const post = load<u32>(qp + QP_SQ_SIG_ALL) != 0 || (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_SIGNALED) != 0 ||
@@ -355,12 +363,6 @@ function doComplete(qp: usize, wqe: usize): void {
 }
 
 function completeAck(qp: usize, pkt: usize, wqe: usize): CompState {
-  const m = load<u32>(wqe + SWQE_MASK);
-  if (m & WQE_RD_ATOMIC) {
-    store<u32>(wqe + SWQE_MASK, m & ~WQE_RD_ATOMIC);
-    store<u32>(qp + QP_REQ + REQ_RD_ATOMIC, load<u32>(qp + QP_REQ + REQ_RD_ATOMIC) - 1);
-    wakeRequester(qp, RF_NEED_RD_ATOMIC);
-  }
   doComplete(qp, wqe);
   return psn_distance(load<u32>(pkt + PKT_PSN), cget(qp, COMP_PSN)) >= 0 ? CompState.UPDATE_COMP : CompState.DONE;
 }

@@ -278,6 +278,19 @@ describe("RC requester/completer: FLUSH, ATOMIC_WRITE, SEND with invalidate, loc
     expect(b.sent().map(brief)).toEqual([[OP.READ_REQ, 0x11, 1, 0]]);
   });
 
+  it("an ATOMIC_WRITE acknowledged implicitly by a later ACK gives its max_rd_atomic credit back", async () => {
+    const b = await ReqBench.create({ maxRdAtomic: 1 });
+    b.post([
+      { wrId: 1n, opcode: WrOpcode.ATOMIC_WRITE, sendFlags: S, atomic: { remoteAddr: 0x3000n, rkey: 8, compareAdd: 1n } },
+      { wrId: 2n, opcode: WrOpcode.SEND, sendFlags: S },
+      { wrId: 3n, opcode: WrOpcode.ATOMIC_WRITE, sendFlags: S, atomic: { remoteAddr: 0x3008n, rkey: 8, compareAdd: 2n } },
+    ]);
+    expect(b.sent().map(brief)).toEqual([[OP.ATOMIC_WRITE, 0x10, 1, 8], [OP.SEND_ONLY, 0x11, 1, 0]]);
+    b.ack(0x11); // the READ RESPONSE ONLY for 0x10 was lost; the SEND's ACK covers it
+    expect(b.poll().map((w) => [w.wrId, w.status])).toEqual([[1n, 0], [2n, 0]]);
+    expect(b.sent().map(brief)).toEqual([[OP.ATOMIC_WRITE, 0x12, 1, 8]]);
+  });
+
   it("SEND with invalidate carries the rkey in an IETH", async () => {
     const b = await ReqBench.create();
     b.post({ opcode: WrOpcode.SEND_WITH_INV, invalidateRkey: 0xdeadbe, sgList: [b.mr.sge(0, 1100)] });
