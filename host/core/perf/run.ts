@@ -229,9 +229,25 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
       if (o.test === "read_bw") fillPattern(slotView(server, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
       else if (o.test !== "atomic_bw") fillPattern(slotView(client, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
     }
-    client.qps[q]!.postSend(wr(o, bed, q, seq, client, server));
+    // one WR object per slot, built once: only the id (and an atomic's operands) change per post
+    const row = (templates[q] ??= []);
+    let w = row[slot];
+    if (!w) w = row[slot] = wr(o, bed, q, seq, client, server);
+    else {
+      w.wrId = BigInt(seq);
+      if (w.atomic) {
+        const fresh = wr(o, bed, q, seq, client, server).atomic!;
+        w.atomic.compareAdd = fresh.compareAdd;
+        w.atomic.swap = fresh.swap;
+      }
+    }
+    client.qps[q]!.postSend(w);
     s.posted++;
+    if (s.posted >= n) pending--;
   };
+  const templates: SendWr[][] = [];
+  /** QPs still posting or waiting for completions */
+  let pending = o.qps;
 
   const onSend = (wc: WorkCompletion) => {
     const q = client.index.get(wc.qpNum);
@@ -249,6 +265,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
       simTimes[timed++] = r.virtualNow;
     }
     if (!r.status(wc)) {
+      if (!s.failed && s.posted < n) pending--; // it posts no more
       s.failed = true;
       return;
     }
@@ -313,7 +330,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
   const sim0 = r.virtualNow;
   for (let q = 0; q < o.qps; q++) for (let k = 0; k < Math.min(bed.slots, n); k++) post(q);
   poll();
-  const finished = () => st.every((s) => s.completed >= s.posted && (s.failed || s.posted >= n));
+  const finished = () => pending === 0 && st.every((s) => s.completed >= s.posted);
   const total = n * o.qps;
   await r.drive(finished, poll, () => timed, total);
   poll();
