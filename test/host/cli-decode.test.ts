@@ -252,7 +252,7 @@ describe("softroce dispatcher", () => {
 describe("softroce demo", () => {
   it("writes a pcap whose packets decode with good ICRCs", () => {
     const file = join(tmp, "demo.pcap");
-    const r = run("demo", "--json", "--pcap", file);
+    const r = run("demo", "--generated", "--json", "--pcap", file);
     expect(r.code).toBe(0);
     expect(r.err).toContain("not traffic from a live device");
     const recs = r.out.trim().split("\n").map((l) => JSON.parse(l));
