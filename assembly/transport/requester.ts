@@ -475,8 +475,11 @@ function reqStep(qp: usize): i32 {
     return STEP_AGAIN;
   }
   const om = opcode_mask(<u32>opcode);
-  if ((om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE)) && !(mask & WQE_RD_ATOMIC)) {
-    // rxe check_init_depth: one credit per outstanding READ/atomic
+  if ((om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE | M_FLUSH)) && !(mask & WQE_RD_ATOMIC)) {
+    // rxe check_init_depth: one credit per outstanding READ/atomic/ATOMIC_WRITE. FLUSH
+    // takes one too: the responder keeps a READ/atomic resource for it (rxe process_flush),
+    // and without the credit a FLUSH could push an unacknowledged atomic's saved result
+    // out of the responder's max_dest_rd_atomic ring, so that the atomic's retry is never answered.
     const maxRd = load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC);
     if (maxRd == 0) {
       // no credits at all: rxe would wait forever; the QP cannot do this operation

@@ -278,6 +278,17 @@ describe("RC requester/completer: FLUSH, ATOMIC_WRITE, SEND with invalidate, loc
     expect(b.sent().map(brief)).toEqual([[OP.READ_REQ, 0x11, 1, 0]]);
   });
 
+  it("FLUSH holds a max_rd_atomic credit like READ (the responder keeps a resource for it)", async () => {
+    const b = await ReqBench.create({ maxRdAtomic: 1 });
+    b.post([
+      { wrId: 1n, opcode: WrOpcode.FLUSH, sendFlags: S, immData: 0x11, rdma: { remoteAddr: 0n, rkey: 6 }, sgList: [{ addr: 0n, length: 64, lkey: 0 }] },
+      { wrId: 2n, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sendFlags: S, atomic: { remoteAddr: 8n, rkey: 6, compareAdd: 1n }, sgList: [b.mr.sge(0, 8)] },
+    ]);
+    expect(b.sent().map(brief)).toEqual([[OP.FLUSH, 0x10, 1, 0]]);
+    b.respond({ opcode: OP.READ_ONLY, psn: 0x10, aeth: { syndrome: 0x1f, msn: 1 } });
+    expect(b.sent().map(brief)).toEqual([[OP.FETCH_ADD, 0x11, 1, 0]]);
+  });
+
   it("an ATOMIC_WRITE acknowledged implicitly by a later ACK gives its max_rd_atomic credit back", async () => {
     const b = await ReqBench.create({ maxRdAtomic: 1 });
     b.post([
