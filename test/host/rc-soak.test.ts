@@ -4,8 +4,9 @@
 // on the simulated wire: SEND (zero-length, one packet, multi-packet; with
 // immediate), WRITE and WRITE_WITH_IMM, READ, CMP_SWAP and FETCH_ADD, PSNs
 // starting just below the 2^24 wrap, MTU 256, receives posted late on some
-// seeds (RNR NAKs), and on every fifth seed one WR that names memory past the
-// end of its target MR (REM_ACCESS_ERR).
+// seeds (RNR NAKs), scatter/gather over two SGEs on both sides, inline data
+// (whose source is overwritten right after the post), and on every fifth seed
+// one WR that names memory past the end of its target MR (REM_ACCESS_ERR).
 // Every posted WR, send or receive, must complete exactly once, in order, with
 // SUCCESS or the status the spec gives: REM_ACCESS_ERR for the bad WR (or
 // RETRY_EXC_ERR when its NAK is lost and the responder, now in ERR, stays
@@ -36,6 +37,9 @@ const OPS_PER_QP = 10;
 const FLOWS = 3;
 const MR_BYTES = 32 << 10;
 const RECV_SLOT = 1280;
+/** bytes between the two SGEs of a split buffer (never written) */
+const SGE_GAP = 16;
+const MAX_INLINE = 64;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
 
 type Kind = "SEND" | "SEND_IMM" | "WRITE" | "WRITE_IMM" | "READ" | "CMP_SWAP" | "FETCH_ADD";
@@ -55,6 +59,12 @@ interface Op {
   recv: number;
   /** names memory past the end of the target MR */
   bad?: boolean;
+  /** the local SGEs [offset, length]: one, or two with a gap between them */
+  pieces: [number, number][];
+  /** sent inline (the source is overwritten once posted) */
+  inline: boolean;
+  /** the message bytes (SEND/WRITE kinds), taken from the local MR when planned */
+  data: Uint8Array;
 }
 
 interface Side {
@@ -79,6 +89,8 @@ interface Flow {
   badAt: number;
   /** the responder QP's state once the run settled (before the teardown moves it to ERR) */
   respState: number;
+  /** the SGEs [offset, length] of each receive WR: two per slot, with a gap */
+  recvPieces: [number, number][][];
   recvs: { op: number }[];
   sendWcs: WorkCompletion[];
   recvWcs: WorkCompletion[];
@@ -110,7 +122,7 @@ function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
     if (r === 0) return 0;
     if (r < 4) return 1 + rng.below(64);
     if (r < 7) return 200 + rng.below(600);
-    return 700 + rng.below(RECV_SLOT - 700);
+    return 700 + rng.below(RECV_SLOT - SGE_GAP - 700);
   };
   const gap = () => 8 + 8 * rng.below(3);
   for (let i = 0; i < OPS_PER_QP; i++) {
@@ -118,8 +130,14 @@ function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
     const kind = bad ? (rng.below(2) ? "WRITE" : "READ") : KINDS[rng.below(KINDS.length)]!;
     const atomic = kind === "CMP_SWAP" || kind === "FETCH_ADD";
     const len = atomic ? 8 : bad ? 16 : size();
-    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, bad };
-    local += ((len + 7) & ~7) + gap();
+    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, bad, pieces: [], inline: false, data: new Uint8Array(0) };
+    if (len > 0) op.pieces = [[local, len]];
+    if (!atomic && len >= 2 && rng.below(3) === 0) {
+      const first = 1 + rng.below(len - 1);
+      op.pieces = [[local, first], [local + first + SGE_GAP, len - first]];
+    }
+    op.inline = !bad && len > 0 && len <= MAX_INLINE && kind !== "READ" && !atomic && rng.below(2) === 0;
+    local += ((len + SGE_GAP + 7) & ~7) + gap();
     if (bad) {
       op.remote = MR_BYTES - 8; // 8 bytes in, 8 past the end: a bounds violation at the responder
       ops.push(op);
@@ -138,10 +156,10 @@ function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
 
 function wrFor(f: Flow, i: number): SendWr {
   const op = f.ops[i]!;
-  const sg = op.len > 0 ? [f.local.sge(op.local, op.len)] : [];
+  const sg = op.pieces.map(([o, l]) => f.local.sge(o, l));
   const remoteAddr = f.target.addr + BigInt(op.remote);
   const rkey = f.target.rkey;
-  const base = { wrId: BigInt(i), sendFlags: SendFlags.SIGNALED, sgList: sg };
+  const base = { wrId: BigInt(i), sendFlags: SendFlags.SIGNALED | (op.inline ? SendFlags.INLINE : 0), sgList: sg };
   switch (op.kind) {
     case "SEND":
       return { ...base, opcode: WrOpcode.SEND };
@@ -170,22 +188,43 @@ const WC_OPCODE: Record<Kind, number> = {
   FETCH_ADD: WcOpcode.FETCH_ADD,
 };
 
+/** An MR's bytes, viewed afresh (a view taken earlier detaches when the device's memory grows). */
+function bytes(mr: MemoryRegion): Uint8Array {
+  return new Uint8Array(mr.pd.device.memory.buffer, Number(mr.addr), mr.length);
+}
+
+/** Writes `data` across `pieces` of `buf` in order (a scatter list). */
+function scatter(buf: Uint8Array, pieces: [number, number][], data: Uint8Array): void {
+  let at = 0;
+  for (const [o, l] of pieces) {
+    if (at >= data.length) break;
+    const n = Math.min(l, data.length - at);
+    buf.set(data.subarray(at, at + n), o);
+    at += n;
+  }
+}
+
+function gather(buf: Uint8Array, pieces: [number, number][]): Uint8Array {
+  const out: number[] = [];
+  for (const [o, l] of pieces) out.push(...buf.subarray(o, o + l));
+  return Uint8Array.from(out);
+}
+
 /** Applies op i to the models (what a successful op does). */
 function applyModel(f: Flow, i: number): void {
   const op = f.ops[i]!;
   const m = f.model;
-  const src = m.local.subarray(op.local, op.local + op.len);
   switch (op.kind) {
     case "SEND":
     case "SEND_IMM":
-      m.recv.set(src, op.recv * RECV_SLOT);
+      scatter(m.recv, f.recvPieces[op.recv]!, op.data);
       break;
     case "WRITE":
     case "WRITE_IMM":
-      m.target.set(src, op.remote);
+      m.target.set(op.data, op.remote);
       break;
     case "READ":
-      m.local.set(m.target.subarray(op.remote, op.remote + op.len), op.local);
+      scatter(m.local, op.pieces, m.target.subarray(op.remote, op.remote + op.len));
       break;
     case "FETCH_ADD": {
       const old = u64(m.target, 0);
@@ -238,7 +277,7 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   for (const [k, [req, resp]] of ([[a, b], [b, a], [a, b]] as const).entries()) {
     const badAt = k === badFlow ? rng.below(OPS_PER_QP) : OPS_PER_QP;
     const { ops, recvCount } = planOps(rng, badAt);
-    const cap = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
+    const cap = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 2, maxRecvSge: 2, maxInlineData: MAX_INLINE };
     const rq = pds.get(req)!.createQp({ qpType: QpType.RC, sendCq: req.cq, recvCq: req.rcq, cap });
     const sq = pds.get(resp)!.createQp({ qpType: QpType.RC, sendCq: resp.cq, recvCq: resp.rcq, cap });
     const local = pds.get(req)!.regMr(MR_BYTES, ACCESS);
@@ -247,7 +286,12 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
     for (const mr of [local, target, recv]) mr.bytes.set(randomBytes(rng, mr.length));
     const initial = { local: local.bytes.slice(), target: target.bytes.slice(), recv: recv.bytes.slice() };
     const model = { local: local.bytes.slice(), target: target.bytes.slice(), recv: recv.bytes.slice() };
-    const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, respState: -1, recvs: [], sendWcs: [], recvWcs: [] };
+    const recvPieces = Array.from({ length: recvCount }, (_, j): [number, number][] => {
+      const first = 1 + rng.below(RECV_SLOT - SGE_GAP - 1);
+      return [[j * RECV_SLOT, first], [j * RECV_SLOT + first + SGE_GAP, RECV_SLOT - first - SGE_GAP]];
+    });
+    for (const op of ops) if (op.kind !== "READ" && op.kind !== "CMP_SWAP" && op.kind !== "FETCH_ADD") op.data = gather(initial.local, op.pieces);
+    const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, respState: -1, recvPieces, recvs: [], sendWcs: [], recvWcs: [] };
     // plan CMP_SWAP operands against the value the counter will hold: most swap, one in four does not
     for (let i = 0; i < Math.min(badAt, ops.length); i++) {
       const op = ops[i]!;
@@ -270,11 +314,21 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
     connectQp(f.sq, { qpNum: f.rq.qpNum, psn: psn(2 * k), gid: gid(f.req) }, { ...attrs, sqPsn: psn(2 * k + 1) });
   });
   const postRecvs = (f: Flow) =>
-    f.recvs.length && f.sq.postRecv(f.recvs.map((r, j) => ({ wrId: BigInt(j), sgList: [f.recv.sge(j * RECV_SLOT, RECV_SLOT)] })));
+    f.recvs.length && f.sq.postRecv(f.recvs.map((r, j) => ({ wrId: BigInt(j), sgList: f.recvPieces[j]!.map(([o, l]) => f.recv.sge(o, l)) })));
   // receives: at once, except on every fourth seed one flow posts them 300 µs late (RNR NAKs meanwhile)
   const late = seed % 4 === 0 ? 1 : -1;
   flows.forEach((f, k) => (k === late ? net.wire.clock.schedule(t0 + 300, () => postRecvs(f)) : postRecvs(f)));
-  for (const f of flows) f.rq.postSend(f.ops.map((_, i) => wrFor(f, i)));
+  for (const f of flows) {
+    f.rq.postSend(f.ops.map((_, i) => wrFor(f, i)));
+    // inline data was copied at the post: its source may change at once (and must not matter)
+    for (const op of f.ops) {
+      if (!op.inline) continue;
+      for (const [o, l] of op.pieces) {
+        bytes(f.local).fill(0x5a, o, o + l);
+        f.initial.local.fill(0x5a, o, o + l);
+      }
+    }
+  }
 
   // a side's CQs serve the flows it requests (send CQ) and answers (receive CQ): route by QP number
   const pollSides = () => {
@@ -363,7 +417,7 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
     for (let i = first; i < end; i++) {
       const op = f.ops[i]!;
       if (op.kind === "WRITE" || op.kind === "WRITE_IMM") skip.target.fill(1, op.remote, op.remote + op.len);
-      if (op.kind === "READ" || op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") skip.local.fill(1, op.local, op.local + op.len);
+      if (op.kind === "READ" || op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") for (const [o, l] of op.pieces) skip.local.fill(1, o, o + l);
       if (op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") skip.target.fill(1, op.remote, op.remote + 8);
     }
     // receives: in order, once each; SUCCESS (with the message's length, opcode and immediate) then WR_FLUSH_ERR
@@ -388,13 +442,13 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
       if (JSON.stringify(got, big) !== JSON.stringify(want, big)) return fail(`receive ${j} (${op.kind} ${op.len} B): got ${JSON.stringify(got, big)}, want ${JSON.stringify(want, big)}`);
       if (i >= first) {
         // it ran although its WR failed or was flushed: its bytes arrived
-        if (op.kind !== "WRITE_IMM") model.recv.set(model.local.subarray(op.local, op.local + op.len), j * RECV_SLOT);
-        else skip.target.fill(0, op.remote, op.remote + op.len), model.target.set(model.local.subarray(op.local, op.local + op.len), op.remote);
+        if (op.kind !== "WRITE_IMM") scatter(model.recv, f.recvPieces[j]!, op.data);
+        else skip.target.fill(0, op.remote, op.remote + op.len), model.target.set(op.data, op.remote);
       }
     }
     // every byte of the three MRs
     for (const name of ["local", "target", "recv"] as const) {
-      const got = f[name].bytes;
+      const got = bytes(f[name]);
       const want = model[name];
       const mask = skip[name];
       for (let i = 0; i < want.length; i++) {
