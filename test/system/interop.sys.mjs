@@ -19,7 +19,8 @@ const WORK = process.env.INTEROP_WORK ?? join(ROOT, "test/.out/interop");
 const NS = process.env.INTEROP_NS ?? "softroce-interop";
 const GUEST_SH = join(ROOT, "test/interop/guest.sh");
 const BUILD_SH = join(ROOT, "test/interop/build-guest.sh");
-const CLI = join(ROOT, "dist/cli/softroce.js");
+// INTEROP_SOFTROCE_CLI: try another build of the CLI (its build/ and host/ must sit two levels above it)
+const CLI = process.env.INTEROP_SOFTROCE_CLI ?? join(ROOT, "dist/cli/softroce.js");
 const CAPTURE = join(WORK, "interop.pcap");
 const ENV = { ...process.env, INTEROP_WORK: WORK, INTEROP_NS: NS };
 
@@ -127,6 +128,168 @@ test("socket addon loads in the namespace: IPv4 socket with IP_PMTUDISC_DO (ID 0
   assert.equal(o.v6.noCheck6Rx, 1);
   assert.deepEqual(o.v4.limitations, []);
   assert.deepEqual(o.v6.limitations, []);
+});
+
+// ---------------------------------------------------------------- softroce <-> rxe
+
+// Each pingpong run: message size, path MTU, iterations. 10000 B and 4096 B at MTU 1024 are
+// FIRST/MIDDLE/LAST sequences (10 and 4 packets), 1 B and 64 B single-packet SEND_ONLYs.
+// chk: both sides run with -c (rdma-core checks the first byte of every page it receives).
+const RUNS = [
+  { size: 1, mtu: 1024, iters: 10 },
+  { size: 64, mtu: 1024, iters: 20 },
+  { size: 4096, mtu: 1024, iters: 20, chk: true },
+  { size: 10000, mtu: 1024, iters: 10 },
+];
+const FAMILIES = [
+  { name: "IPv4", hostAddr: HOST4, hostGid: `::ffff:${HOST4}`, guestGidIdx: 1, guestGid: `::ffff:${GUEST4}` },
+  { name: "IPv6", hostAddr: HOST6, hostGid: HOST6, guestGidIdx: 2, guestGid: GUEST6 },
+];
+const RUN_TIMEOUT_S = 30;
+
+/** The "local address"/"remote address" lines and summary of a pingpong's output. */
+function parsePingpong(out) {
+  const addr = (which) => {
+    const m = new RegExp(`${which} address:\\s+LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6}), GID (\\S+)`).exec(out);
+    return m ? { lid: m[1], qpn: Number.parseInt(m[2], 16), psn: Number.parseInt(m[3], 16), gid: m[4] } : undefined;
+  };
+  const bytes = /^(\d+) bytes in [\d.]+ seconds/m.exec(out);
+  const iters = /^(\d+) iters in [\d.]+ seconds/m.exec(out);
+  return { local: addr("local"), remote: addr("remote"), bytes: bytes ? Number(bytes[1]) : undefined, iters: iters ? Number(iters[1]) : undefined };
+}
+
+/** Checks one side's output: done, the peer's QPN/PSN/GID as the peer printed them. */
+function checkPair(run, fam, ours, theirs, what) {
+  const o = parsePingpong(ours);
+  const t = parsePingpong(theirs);
+  const ctx = `${what} -s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}\n--- softroce:\n${ours}\n--- ibv_rc_pingpong:\n${theirs}`;
+  assert.ok(o.local && o.remote && t.local && t.remote, `address lines missing: ${ctx}`);
+  assert.equal(o.local.gid, fam.hostGid, ctx);
+  assert.equal(t.local.gid, fam.guestGid, ctx);
+  assert.deepEqual(o.remote, t.local, ctx);
+  assert.deepEqual(t.remote, o.local, ctx);
+  for (const p of [o, t]) {
+    assert.equal(p.iters, run.iters, ctx);
+    assert.equal(p.bytes, 2 * run.size * run.iters, ctx);
+  }
+}
+
+/** Starts ibv_rc_pingpong as a server in the guest (background) and waits until it listens. */
+async function startGuestServer(args) {
+  await guest(
+    `[ -s /tmp/srv.pid ] && kill $(cat /tmp/srv.pid) 2>/dev/null; rm -f /tmp/srv.pid /tmp/srv.rc /tmp/srv.log
+( ibv_rc_pingpong ${args} >/tmp/srv.log 2>&1 & echo $! >/tmp/srv.pid; wait $!; echo $? >/tmp/srv.rc ) </dev/null >/dev/null 2>&1 &
+i=0; while [ $i -lt 100 ] && ! netstat -ltn | grep -q ":18515 "; do sleep 0.1; i=$((i + 1)); done
+netstat -ltn | grep -q ":18515 " || { echo "ibv_rc_pingpong server not listening"; cat /tmp/srv.log; exit 1; }`,
+  );
+}
+
+/** Waits (bounded) for the guest's server to end; its output and exit status. */
+async function guestServerResult(timeoutS) {
+  const out = await guest(
+    `i=0; while [ $i -lt ${timeoutS * 10} ] && [ ! -s /tmp/srv.rc ]; do sleep 0.1; i=$((i + 1)); done
+[ -s /tmp/srv.rc ] || { kill $(cat /tmp/srv.pid) 2>/dev/null; echo "server still running after ${timeoutS} s"; }
+cat /tmp/srv.log; echo "server-exit=$(cat /tmp/srv.rc 2>/dev/null)"; rm -f /tmp/srv.pid`,
+    timeoutS + 15,
+  );
+  const m = /server-exit=(\d*)\s*$/.exec(out);
+  return { out: out.slice(0, m?.index), code: m?.[1] ? Number(m[1]) : undefined };
+}
+
+/** Waits until something in the namespace listens on TCP 18515 (our server). */
+async function waitHostListening(child, timeoutMs) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await runProcess("ip", ["netns", "exec", NS, "ss", "-Hltn", "sport", "= :18515"], { timeoutMs: 5000 });
+    if (r.code === 0 && r.stdout.includes("18515")) return;
+    if (child.done) throw new Error(`softroce rc_pingpong server ended before listening:\n${child.result?.stdout}${child.result?.stderr}`);
+    if (Date.now() > until) throw new Error("softroce rc_pingpong server not listening on TCP 18515");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let capturing = false;
+test("tshark captures UDP 4791 on the tap", async () => {
+  const r = await runOk(GUEST_SH, ["capture-start", CAPTURE], { env: ENV, timeoutMs: 30_000 });
+  assert.match(r.stdout, /capturing on tap0/);
+  capturing = true;
+});
+
+for (const fam of FAMILIES) {
+  test(`${fam.name}: softroce rc_pingpong client <-> ibv_rc_pingpong server (rxe0 -g ${fam.guestGidIdx}), ${RUNS.map((r) => r.size).join("/")} B`, async () => {
+    for (const run of RUNS) {
+      const flags = `-s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}`;
+      await startGuestServer(`-d rxe0 -g ${fam.guestGidIdx} ${flags}`);
+      const ours = await softroce(
+        ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S), GUEST4],
+        (RUN_TIMEOUT_S + 10) * 1000,
+      );
+      const theirs = await guestServerResult(ours.code === 0 ? 10 : 1);
+      const text = `${ours.stdout}${ours.stderr}`;
+      assert.equal(ours.code, 0, `softroce rc_pingpong ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs.out}`);
+      assert.equal(theirs.code, 0, `ibv_rc_pingpong server ${flags} exit ${theirs.code}:\n${theirs.out}`);
+      checkPair(run, fam, text, theirs.out, "client->server");
+    }
+  });
+
+  test(`${fam.name}: ibv_rc_pingpong client (rxe0 -g ${fam.guestGidIdx}) <-> softroce rc_pingpong server, ${RUNS.map((r) => r.size).join("/")} B`, async () => {
+    for (const run of RUNS) {
+      const flags = `-s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}`;
+      const child = { done: false, result: undefined };
+      const server = softroce(
+        ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S)],
+        (RUN_TIMEOUT_S + 15) * 1000,
+      ).then((r) => {
+        child.done = true;
+        child.result = r;
+        return r;
+      });
+      await waitHostListening(child, 15_000);
+      const client = await runProcess(
+        GUEST_SH,
+        ["exec", `ibv_rc_pingpong -d rxe0 -g ${fam.guestGidIdx} ${flags} ${HOST4}; echo "client-exit=$?"`, String(RUN_TIMEOUT_S)],
+        { env: ENV, timeoutMs: (RUN_TIMEOUT_S + 10) * 1000 },
+      );
+      const ours = await server;
+      const text = `${ours.stdout}${ours.stderr}`;
+      const theirs = client.stdout;
+      assert.match(theirs, /client-exit=0/, `ibv_rc_pingpong client ${flags}:\n${theirs}${client.stderr}\n--- softroce:\n${text}`);
+      assert.equal(ours.code, 0, `softroce rc_pingpong server ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs}`);
+      checkPair(run, fam, text, theirs, "server<-client");
+    }
+  });
+}
+
+test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, verifies with `softroce decode`", async () => {
+  assert.ok(capturing, "no capture was started");
+  const stop = await runOk(GUEST_SH, ["capture-stop"], { env: ENV, timeoutMs: 30_000 });
+  capturing = false;
+  assert.ok(existsSync(CAPTURE), `no capture file: ${stop.stdout}`);
+  const r = await runProcess(process.execPath, [CLI, "decode", "--json", "--pcap", CAPTURE], { timeoutMs: 120_000 });
+  const pkts = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const bad = pkts.filter((p) => p.icrc_ok !== true);
+  assert.deepEqual(bad.map((p) => `#${p["frame.number"]} ${p.opcode_name} icrc ${p.icrc} expected ${p.icrc_expected}`), [], `${bad.length} of ${pkts.length} packets with a bad ICRC (${CAPTURE})`);
+  assert.equal(r.code, 0, `decode exit ${r.code}: ${r.stderr}`);
+  const from = (addr) => pkts.filter((p) => (p["ip.src"] ?? p["ipv6.src"]) === addr);
+  const counts = Object.fromEntries([HOST4, GUEST4, HOST6, GUEST6].map((a) => [a, from(a).length]));
+  process.stdout.write(`      ${pkts.length} RoCE packets, all ICRCs good; by source: ${JSON.stringify(counts)}\n`);
+  for (const [a, n] of Object.entries(counts)) assert.ok(n > 0, `no packet from ${a} in the capture`);
+  // Ours leave with IPv4 ID 0 and DF (the socket addon); rxe's carry the kernel's IDs, which the ICRC covers.
+  assert.deepEqual([...new Set(from(HOST4).map((p) => `${p["ip.id"]}/${p["ip.flags.df"]}`))], ["0/1"]);
+  assert.ok(from(GUEST4).some((p) => p["ip.id"] !== 0), "rxe sent only IPv4 ID 0");
+  // Multi-packet messages went both ways (SEND FIRST 0x00, MIDDLE 0x01, LAST 0x02).
+  for (const a of [HOST4, GUEST4, HOST6, GUEST6]) {
+    const ops = new Set(from(a).map((p) => p["infiniband.bth.opcode"]));
+    for (const op of [0, 1, 2, 4, 17]) assert.ok(ops.has(op), `no opcode ${op} from ${a} (saw ${[...ops].join(",")})`);
+  }
+});
+
+test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
+  const r = await runOk(GUEST_SH, ["stop"], { env: ENV, timeoutMs: 30_000 });
+  guestStarted = false;
+  assert.match(r.stdout, /stopped/);
+  const ns = await runOk("ip", ["netns", "list"], { timeoutMs: 10_000 });
+  assert.ok(!ns.stdout.split("\n").some((l) => l.split(" ")[0] === NS), `netns ${NS} still there`);
 });
 
 await run({ testTimeoutMs: 900_000 });
