@@ -78,4 +78,4 @@ it("goodput and retransmissions vs loss match the snapshot", async () => {
   // the table itself must say something: a perfect link loses nothing and needs no retry
   const first = table.split("\n")[4]!;
   expect(first).toMatch(/^ {3}0% .* ok$/);
-});
+}, 120_000);
