@@ -1,0 +1,253 @@
+// The loop every pingpong shares (rdma-core's examples differ in the QP type, how the QP is
+// connected and how a send is addressed): pp_init_ctx, pp_post_recv / pp_post_send, the exchange in
+// rc_pingpong.c's order, parse_single_wc's accounting, the summary lines and -c. A transport
+// (rc_pingpong.ts; uc/ud later) supplies its QP type, its connect step and its help text.
+import { openDevice } from "../node/index.js";
+import type { Device } from "../core/verbs/device.js";
+import type { QueuePair } from "../core/verbs/qp.js";
+import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
+import type { CompletionChannel } from "../core/verbs/channel.js";
+import type { MemoryRegion } from "../core/verbs/mr.js";
+import type { SendWr } from "../core/verbs/post.js";
+import { Access, QpState, SendFlags, WcStatus, WrOpcode } from "../core/verbs/enums.js";
+import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
+import type { Command, Io } from "./command.js";
+import {
+  DEVICE_NAME, PINGPONG_FLAGS, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
+  pingpongOptions, randomPsn, serverExchange, summaryLines, Deadline, type PingpongDest, type PingpongOptions,
+} from "./pingpong.js";
+
+const RECV_WRID = 1n;
+const SEND_WRID = 2n;
+const PAGE_SIZE = 4096;
+
+/** What distinguishes one pingpong from another. */
+export interface PingpongTransport {
+  /** the subcommand, e.g. "rc_pingpong" */
+  name: string;
+  summary: string;
+  /** the paragraph under the usage lines */
+  about: string;
+  qpType: number;
+  /** flags beyond PINGPONG_FLAGS */
+  extraFlags?: FlagSpec[];
+  /** bytes a receive needs beyond the message (UD: the 40-byte GRH) */
+  recvExtra?: number;
+  /** pp_connect_ctx: from INIT to RTS, connected to the peer (throw PingpongError) */
+  connect(ctx: PingpongCtx, o: PingpongOptions, myPsn: number, rem: PingpongDest): void;
+  /** fields the send WR needs besides the SGE (UD: the address handle) */
+  sendWr?(ctx: PingpongCtx): Partial<SendWr>;
+}
+
+export interface PingpongCtx {
+  dev: Device;
+  mr: MemoryRegion;
+  cq: CompletionQueue;
+  channel?: CompletionChannel;
+  qp: QueuePair;
+  size: number;
+  sendFlags: number;
+  rxDepth: number;
+  pending: bigint;
+  transport: PingpongTransport;
+  /** set by the transport once connected (UD: its AH) */
+  peer?: unknown;
+}
+
+/** pp_init_ctx: device, PD, MR (0x7b-filled), CQ of rx_depth + 1, QP (1 send, rx_depth receives) in INIT. */
+async function initCtx(t: PingpongTransport, o: PingpongOptions): Promise<PingpongCtx> {
+  const dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, o.size * 2 + (1 << 20)) }).catch(
+    (e: Error) => {
+      throw new PingpongError(`Couldn't get context for ${DEVICE_NAME}: ${e.message}`);
+    },
+  );
+  try {
+    const pd = dev.allocPd();
+    const mr = pd.regMr(o.size + (t.recvExtra ?? 0), Access.LOCAL_WRITE);
+    mr.bytes.fill(0x7b);
+    const channel = o.events ? dev.createCompChannel() : undefined;
+    const cq = dev.createCq(o.rxDepth + 1, { channel });
+    const qp = pd.createQp({ qpType: t.qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: o.rxDepth, maxSendSge: 1, maxRecvSge: 1 } });
+    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: o.ibPort, qpAccessFlags: 0 });
+    let sendFlags = SendFlags.SIGNALED;
+    if (qp.cap.maxInlineData >= o.size) sendFlags |= SendFlags.INLINE;
+    return { dev, mr, cq, channel, qp, size: o.size, sendFlags, rxDepth: o.rxDepth, pending: 0n, transport: t };
+  } catch (e) {
+    dev.close();
+    throw e;
+  }
+}
+
+function postRecv(ctx: PingpongCtx, n: number): number {
+  let i = 0;
+  for (; i < n; i++) {
+    try {
+      ctx.qp.postRecv({ wrId: RECV_WRID, sgList: [ctx.mr.sge(0, ctx.size + (ctx.transport.recvExtra ?? 0))] });
+    } catch {
+      break;
+    }
+  }
+  return i;
+}
+
+function postSend(ctx: PingpongCtx): void {
+  try {
+    ctx.qp.postSend({ ...ctx.transport.sendWr?.(ctx), wrId: SEND_WRID, opcode: WrOpcode.SEND, sendFlags: ctx.sendFlags, sgList: [ctx.mr.sge(0, ctx.size)] });
+  } catch (e) {
+    throw new PingpongError(`Couldn't post send: ${(e as Error).message}`);
+  }
+}
+
+const WC_STATUS_STR: Record<number, string> = {
+  0: "success", 1: "local length error", 2: "local QP operation error", 3: "local EE context operation error",
+  4: "local protection error", 5: "Work Request Flushed Error", 6: "memory management operation error",
+  7: "bad response error", 8: "local access error", 9: "remote invalid request error", 10: "remote access error",
+  11: "remote operation error", 12: "transport retry counter exceeded", 13: "RNR retry counter exceeded",
+  14: "local RDD violation error", 15: "remote invalid RD request", 16: "aborted error", 17: "invalid EE context number",
+  18: "invalid EE context state", 19: "fatal error", 20: "response timeout error", 21: "general error",
+};
+
+export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: Io): Promise<number> {
+  if (o.ibDev !== undefined && o.ibDev !== DEVICE_NAME) throw new PingpongError(`IB device ${o.ibDev} not found`);
+  const ctx = await initCtx(t, o);
+  let progress: ReturnType<typeof setInterval> | undefined;
+  try {
+    let routs = postRecv(ctx, ctx.rxDepth);
+    if (routs < ctx.rxDepth) throw new PingpongError(`Couldn't post receive (${routs})`);
+    if (ctx.channel) ctx.cq.reqNotify(false);
+    try {
+      ctx.dev.queryPort(o.ibPort);
+    } catch {
+      throw new PingpongError("Couldn't get port info");
+    }
+    const gidIdx = o.gidIdx ?? 0;
+    if (gidIdx >= ctx.dev.gidTableSize) throw new PingpongError(`can't read sgid of index ${gidIdx}`);
+    const my: PingpongDest = { lid: 0, qpn: ctx.qp.qpNum, psn: randomPsn(), gid: gidBytes(ctx.dev.queryGid(gidIdx)) };
+    let rem: PingpongDest;
+    if (o.servername !== undefined) {
+      io.out(addressLine("local", my));
+      rem = await clientExchange(o.servername, o.tcpPort, my, { timeoutMs: o.timeoutMs });
+    } else {
+      // Listen before telling anyone our address, so a client started on that line finds the port.
+      rem = await serverExchange(o.tcpPort, my, (r) => t.connect(ctx, o, my.psn, r), {
+        timeoutMs: o.timeoutMs,
+        listening: () => {
+          io.out(addressLine("local", my));
+          io.err(`${t.name}: waiting for a client on TCP port ${o.tcpPort}${o.timeoutMs ? ` (at most ${o.timeoutMs / 1000} s)` : ""}\n`);
+        },
+      });
+    }
+    io.out(addressLine("remote", rem));
+    if (o.servername !== undefined) t.connect(ctx, o, my.psn, rem);
+
+    ctx.pending = RECV_WRID;
+    if (o.servername !== undefined) {
+      // rdma-core's -c: byte i/page_size % sizeof(char) (always 0) at the start of each page.
+      if (o.chk) for (let i = 0; i < o.size; i += PAGE_SIZE) ctx.mr.bytes[i] = 0;
+      postSend(ctx);
+      ctx.pending |= SEND_WRID;
+    }
+    const start = performance.now();
+    let rcnt = 0;
+    let scnt = 0;
+    progress = setInterval(() => io.err(`${t.name}: ${Math.min(rcnt, scnt)}/${o.iters} iters\n`), 1000);
+    progress.unref?.();
+
+    const handle = (wc: WorkCompletion) => {
+      if (wc.status !== WcStatus.SUCCESS) {
+        throw new PingpongError(`Failed status ${WC_STATUS_STR[wc.status] ?? "unknown"} (${wc.status}) for wr_id ${Number(wc.wrId)}`);
+      }
+      if (wc.wrId === SEND_WRID) {
+        ++scnt;
+      } else if (wc.wrId === RECV_WRID) {
+        if (--routs <= 1) {
+          routs += postRecv(ctx, ctx.rxDepth - routs);
+          if (routs < ctx.rxDepth) throw new PingpongError(`Couldn't post receive (${routs})`);
+        }
+        ++rcnt;
+      } else {
+        throw new PingpongError(`Completion for unknown wr_id ${Number(wc.wrId)}`);
+      }
+      ctx.pending &= ~wc.wrId;
+      if (scnt < o.iters && !ctx.pending) {
+        postSend(ctx);
+        ctx.pending = RECV_WRID | SEND_WRID;
+      }
+    };
+
+    const deadline = new Deadline(o.timeoutMs);
+    while (rcnt < o.iters || scnt < o.iters) {
+      let wcs: WorkCompletion[];
+      if (ctx.channel) {
+        const evCq = await deadline.race(ctx.channel.getCqEvent(), "waiting for a completion");
+        if (evCq !== ctx.cq) throw new PingpongError("CQ event for unknown CQ");
+        evCq.ackEvents(1);
+        ctx.cq.reqNotify(false);
+        wcs = ctx.cq.poll(2);
+      } else {
+        wcs = ctx.cq.poll(2);
+        if (wcs.length === 0) wcs = [await deadline.race(ctx.cq.next(), `waiting for a completion (${Math.min(rcnt, scnt)}/${o.iters} iters done)`)];
+      }
+      for (const wc of wcs) handle(wc);
+    }
+    const usec = Math.max(1, Math.round((performance.now() - start) * 1000));
+    clearInterval(progress);
+    io.out(summaryLines(o.size, o.iters, usec));
+    let bad = 0;
+    if (o.servername === undefined && o.chk) {
+      for (let i = 0; i < o.size; i += PAGE_SIZE) {
+        if (ctx.mr.bytes[i] !== 0) {
+          io.out(`invalid data in page ${i / PAGE_SIZE}\n`);
+          bad++;
+        }
+      }
+    }
+    // Let the last ACK leave before the socket closes (the peer's send completes on it).
+    await new Promise((r) => setTimeout(r, 20));
+    return bad ? 1 : 0;
+  } finally {
+    if (progress) clearInterval(progress);
+    ctx.dev.close();
+  }
+}
+
+/** The subcommand for a transport: flags, help, usage errors (exit 2), failures (exit 1). */
+export function pingpongCommand(t: PingpongTransport): Command {
+  const flags: FlagSpec[] = [...PINGPONG_FLAGS, ...(t.extraFlags ?? []), ...UNSUPPORTED_FLAGS.map((u) => u.spec)];
+  const help = `usage:
+  softroce ${t.name} [flags]          start a server and wait for connection
+  softroce ${t.name} [flags] <host>   connect to server at <host>
+
+${t.about}
+Exit status: 0 done, 1 a failure (rdma-core's message on stderr), 2 usage error.
+
+${formatFlags(flags)}
+`;
+  return {
+    name: t.name,
+    summary: t.summary,
+    async run(argv: string[], io: Io): Promise<number> {
+      const parsed = parseArgs(argv, flags, 1);
+      if (parsed.flags.help) {
+        io.out(help);
+        return 0;
+      }
+      const o = pingpongOptions(parsed.flags, parsed.positionals);
+      for (const u of UNSUPPORTED_FLAGS) {
+        if (parsed.flags[u.spec.name]) {
+          io.err(`softroce ${t.name}: ${u.message}\n`);
+          return 1;
+        }
+      }
+      try {
+        return await runPingpong(t, o, io);
+      } catch (e) {
+        if (e instanceof PingpongError) {
+          io.err(`softroce ${t.name}: ${e.message}\n`);
+          return 1;
+        }
+        throw e;
+      }
+    },
+  };
+}
