@@ -254,6 +254,9 @@ function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
             count(Counter.RCVD_SEQ_ERR);
             cset(qp, COMP_PSN, psn);
             wakeRequester(qp, RF_WAIT_PSN);
+            // forward progress reloads retry_cnt as an ACK does (rxe does not, and
+            // with retry_cnt < 7 a lossy link then fails a connection that is moving)
+            resetRetryCounters(qp);
           }
           return CompState.ERROR_RETRY;
         }

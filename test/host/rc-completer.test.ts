@@ -3,7 +3,7 @@
 // FLUSH / ATOMIC_WRITE acknowledged by a zero-length READ RESPONSE ONLY.
 import { describe, expect, it } from "vitest";
 import { ReqBench, OP, brief, psnAdd } from "./rc-req-harness.js";
-import { Access, QpState, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
+import { Access, Mtu, QpState, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
 
 const S = SendFlags.SIGNALED;
 /** timeout 10: 4.096 µs × 2^10 */
@@ -54,6 +54,19 @@ describe("RC completer: NAKs", () => {
     expect(b.sent()).toEqual([]);
     b.ack(1);
     expect(b.poll().map((w) => [w.wrId, w.status])).toEqual([[1n, 0], [2n, 0]]);
+  });
+
+  it("a PSN-sequence NAK that moves forward reloads retry_cnt; one that does not uses it up", async () => {
+    const b = await ReqBench.create({ retryCnt: 1, pathMtu: Mtu.MTU_256 });
+    b.post({ wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: S, rdma: { remoteAddr: 0n, rkey: 1 }, sgList: [b.mr.sge(0, 10 * 256)] });
+    expect(b.sent()).toHaveLength(10);
+    for (let k = 1; k <= 4; k++) {
+      b.ack(0x10 + k, 0x60); // each NAK is further on: progress
+      expect(b.sent()).toHaveLength(10 - k);
+    }
+    b.ack(0x14, 0x60); // the same gap again, now as a new retry round by timeout would: no progress
+    expect(b.sent()).toEqual([]); // a retry is already under way
+    expect(b.poll()).toEqual([]);
   });
 
   it("a PSN-sequence NAK past a message's last PSN completes that message implicitly", async () => {
