@@ -12,9 +12,10 @@ import { qpPool } from "../verbs/qp";
 import { completerRecv, retransmitTimeout } from "./completer";
 import { netInit, rxValidate, txAvailable, txRelease, RxResult } from "./net";
 import { pktInfo, PKT_MASK } from "./pkt";
-import { requesterSend, rnrTimeout } from "./requester";
+import { requesterInit, requesterSend, rnrTimeout } from "./requester";
 import { responderRecv, responderSend } from "./responder";
 import { M_REQ } from "../wire/opcode";
+import { responderInit } from "./resources";
 
 /** Packets the sender may emit per entry-point call before yielding to the host. */
 export const SEND_BUDGET: i32 = 256;
@@ -26,6 +27,10 @@ export function engineInit(txCap: u32, localPort: u32): void {
   netInit(txCap, localPort);
   timersInit(<i32>(2 * maxQp));
   arbiterInit(maxQp);
+  // Everything the engines keep per QP or per TX slot is carved now, at open:
+  // memory never grows later, so the host's views (MR bytes) stay valid.
+  requesterInit();
+  responderInit();
   ready = true;
 }
 
