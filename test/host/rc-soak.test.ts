@@ -256,7 +256,7 @@ interface Bed {
 /** Two devices on one wire, reused by every run of a loss rate (opening a device costs more than a run). */
 async function openBed(mod: WebAssembly.Module): Promise<Bed> {
   const net = new SimNetwork();
-  const devOpts = { mrArenaBytes: 2 << 20, ringArenaBytes: 1 << 20, maxQp: 8, maxCq: 8, maxMr: 16, maxPd: 4, eventRingSize: 256, activeMtu: Mtu.MTU_256 };
+  const devOpts = { mrArenaBytes: 2 << 20, maxQp: 8, maxCq: 8, maxMr: 16, maxPd: 4, eventRingSize: 256, activeMtu: Mtu.MTU_256 };
   return { net, a: await net.addDevice(mod, "10.0.0.1", devOpts), b: await net.addDevice(mod, "10.0.0.2", devOpts) };
 }
 

@@ -51,7 +51,8 @@ export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfO
   const net = new SimNetwork({ seed: o.seed, faults: o.faults });
   const devOpts = {
     mrArenaBytes: arena,
-    ringArenaBytes: Math.max(4 << 20, o.qps * wr * 2 * 256 + cqe * 2 * 128 + (1 << 20)),
+    // rings (SQ/RQ/CQ) beyond the default arena, which also holds the engines' per-QP state
+    ringArenaBytes: (16 << 20) + o.qps * wr * 2 * 256 + cqe * 2 * 128,
     activeMtu: 5,
     maxQp: Math.max(16, o.qps),
   };
