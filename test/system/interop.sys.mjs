@@ -224,50 +224,68 @@ test("tshark captures UDP 4791 on the tap", async () => {
   capturing = true;
 });
 
-for (const fam of FAMILIES) {
-  test(`${fam.name}: softroce rc_pingpong client <-> ibv_rc_pingpong server (rxe0 -g ${fam.guestGidIdx}), ${RUNS.map((r) => r.size).join("/")} B`, async () => {
-    for (const run of RUNS) {
-      const flags = `-s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
-      await startGuestServer(`-d rxe0 -g ${fam.guestGidIdx} ${flags}`);
-      const ours = await softroce(
-        ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S), GUEST4],
-        (RUN_TIMEOUT_S + 10) * 1000,
-      );
-      const theirs = await guestServerResult(ours.code === 0 ? 10 : 1);
-      const text = `${ours.stdout}${ours.stderr}`;
-      assert.equal(ours.code, 0, `softroce rc_pingpong ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs.out}`);
-      assert.equal(theirs.code, 0, `ibv_rc_pingpong server ${flags} exit ${theirs.code}:\n${theirs.out}`);
-      checkPair(run, fam, text, theirs.out, "client->server");
-    }
-  });
+function pingpongFlags(run) {
+  return `-s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
+}
 
-  test(`${fam.name}: ibv_rc_pingpong client (rxe0 -g ${fam.guestGidIdx}) <-> softroce rc_pingpong server, ${RUNS.map((r) => r.size).join("/")} B`, async () => {
-    for (const run of RUNS) {
-      const flags = `-s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
-      const child = { done: false, result: undefined };
-      const server = softroce(
-        ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S)],
-        (RUN_TIMEOUT_S + 15) * 1000,
-      ).then((r) => {
-        child.done = true;
-        child.result = r;
-        return r;
-      });
-      await waitHostListening(child, 15_000);
-      const client = await runProcess(
-        GUEST_SH,
-        ["exec", `ibv_rc_pingpong -d rxe0 -g ${fam.guestGidIdx} ${flags} ${HOST4}; echo "client-exit=$?"`, String(RUN_TIMEOUT_S)],
-        { env: ENV, timeoutMs: (RUN_TIMEOUT_S + 10) * 1000 },
-      );
-      const ours = await server;
-      const text = `${ours.stdout}${ours.stderr}`;
-      const theirs = client.stdout;
-      assert.match(theirs, /client-exit=0/, `ibv_rc_pingpong client ${flags}:\n${theirs}${client.stderr}\n--- softroce:\n${text}`);
-      assert.equal(ours.code, 0, `softroce rc_pingpong server ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs}`);
-      checkPair(run, fam, text, theirs, "server<-client");
-    }
+/** softroce rc_pingpong as the client in the namespace, ibv_rc_pingpong as the server in the guest. */
+async function oursToRxe(fam, run) {
+  const flags = pingpongFlags(run);
+  await startGuestServer(`-d rxe0 -g ${fam.guestGidIdx} ${flags}`);
+  const ours = await softroce(
+    ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S), GUEST4],
+    (RUN_TIMEOUT_S + 10) * 1000,
+  );
+  const theirs = await guestServerResult(ours.code === 0 ? 10 : 1);
+  const text = `${ours.stdout}${ours.stderr}`;
+  assert.equal(ours.code, 0, `softroce rc_pingpong ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs.out}`);
+  assert.equal(theirs.code, 0, `ibv_rc_pingpong server ${flags} exit ${theirs.code}:\n${theirs.out}`);
+  checkPair(run, fam, text, theirs.out, "client->server");
+}
+
+/** ibv_rc_pingpong as the client in the guest, softroce rc_pingpong as the server in the namespace. */
+async function rxeToOurs(fam, run) {
+  const flags = pingpongFlags(run);
+  const child = { done: false, result: undefined };
+  const server = softroce(
+    ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S)],
+    (RUN_TIMEOUT_S + 15) * 1000,
+  ).then((r) => {
+    child.done = true;
+    child.result = r;
+    return r;
+  });
+  await waitHostListening(child, 15_000);
+  const client = await runProcess(
+    GUEST_SH,
+    ["exec", `ibv_rc_pingpong -d rxe0 -g ${fam.guestGidIdx} ${flags} ${HOST4}; echo "client-exit=$?"`, String(RUN_TIMEOUT_S)],
+    { env: ENV, timeoutMs: (RUN_TIMEOUT_S + 10) * 1000 },
+  );
+  const ours = await server;
+  const text = `${ours.stdout}${ours.stderr}`;
+  const theirs = client.stdout;
+  assert.match(theirs, /client-exit=0/, `ibv_rc_pingpong client ${flags}:\n${theirs}${client.stderr}\n--- softroce:\n${text}`);
+  assert.equal(ours.code, 0, `softroce rc_pingpong server ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs}`);
+  checkPair(run, fam, text, theirs, "server<-client");
+}
+
+for (const fam of FAMILIES) {
+  const sizes = RUNS.map((r) => r.size).join("/");
+  test(`${fam.name}: softroce rc_pingpong client <-> ibv_rc_pingpong server (rxe0 -g ${fam.guestGidIdx}), ${sizes} B`, async () => {
+    for (const run of RUNS) await oursToRxe(fam, run);
+  });
+  test(`${fam.name}: ibv_rc_pingpong client (rxe0 -g ${fam.guestGidIdx}) <-> softroce rc_pingpong server, ${sizes} B`, async () => {
+    for (const run of RUNS) await rxeToOurs(fam, run);
   });
 }
+
+// Longer runs: thousands of packets each way (10000 B = 10 packets, 65536 B = 64 packets a message).
+test("longer runs: 300 x 10000 B and 50 x 65536 B each way, IPv4 and IPv6", async () => {
+  for (const fam of FAMILIES) {
+    await oursToRxe(fam, { size: 10000, mtu: 1024, iters: 300 });
+    await rxeToOurs(fam, { size: 65536, mtu: 1024, iters: 50 });
+  }
+});
 
 test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, verifies with `softroce decode`", async () => {
   assert.ok(capturing, "no capture was started");
