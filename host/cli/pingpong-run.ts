@@ -2,7 +2,9 @@
 // connected and how a send is addressed): pp_init_ctx, pp_post_recv / pp_post_send, the exchange in
 // rc_pingpong.c's order, parse_single_wc's accounting, the summary lines and -c. A transport
 // (rc_pingpong.ts; uc/ud later) supplies its QP type, its connect step and its help text.
+import { writeFile } from "node:fs/promises";
 import { openDevice } from "../node/index.js";
+import { PcapRecorder } from "../core/capture.js";
 import type { Device } from "../core/verbs/device.js";
 import type { QueuePair } from "../core/verbs/qp.js";
 import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
@@ -12,6 +14,7 @@ import type { SendWr } from "../core/verbs/post.js";
 import { Access, QpState, SendFlags, WcStatus, WrOpcode } from "../core/verbs/enums.js";
 import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
 import type { Command, Io } from "./command.js";
+import { fsReason } from "./decode.js";
 import {
   DEVICE_NAME, PINGPONG_FLAGS, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
   pingpongOptions, randomPsn, serverExchange, summaryLines, Deadline, type PingpongDest, type PingpongOptions,
@@ -111,6 +114,8 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
   if (o.ibDev !== undefined && o.ibDev !== DEVICE_NAME) throw new PingpongError(`IB device ${o.ibDev} not found`);
   const ctx = await initCtx(t, o);
   let progress: ReturnType<typeof setInterval> | undefined;
+  const recorder = o.pcap !== undefined ? new PcapRecorder() : undefined;
+  recorder?.attach(ctx.dev.port!);
   try {
     let routs = postRecv(ctx, ctx.rxDepth);
     if (routs < ctx.rxDepth) throw new PingpongError(`Couldn't post receive (${routs})`);
@@ -208,6 +213,16 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
   } finally {
     if (progress) clearInterval(progress);
     ctx.dev.close();
+    if (recorder) await writeCapture(o.pcap!, recorder, io, t.name);
+  }
+}
+
+async function writeCapture(path: string, rec: PcapRecorder, io: Io, name: string): Promise<void> {
+  try {
+    await writeFile(path, rec.pcap());
+    io.err(`${name}: wrote ${rec.packets.length} packets to ${path}\n`);
+  } catch (e) {
+    throw new PingpongError(`cannot write ${path}: ${fsReason(e)}`);
   }
 }
 

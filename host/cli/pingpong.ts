@@ -34,6 +34,7 @@ export const PINGPONG_FLAGS: FlagSpec[] = [
   { name: "chk", short: "c", type: "boolean", help: "validate received buffer" },
   { name: "address", type: "string", valueName: "addr", default: "127.0.0.1", help: "softroce: local IPv4 or IPv6 address the device binds (its GID 0)" },
   { name: "port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device; the peer must use the same one" },
+  { name: "pcap", type: "string", valueName: "file", help: "softroce: write every datagram this side sends and receives to a pcap" },
   { name: "timeout", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: give up after <sec> seconds without progress (0: wait forever, as rdma-core)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
@@ -73,6 +74,8 @@ export interface PingpongOptions {
   udpPort: number;
   /** ms; 0 = none */
   timeoutMs: number;
+  /** where to write this side's capture */
+  pcap?: string;
 }
 
 /** Turns parsed flags into options (UsageError on values rdma-core would refuse with its usage text). */
@@ -100,6 +103,7 @@ export function pingpongOptions(flags: Record<string, FlagValue | undefined>, po
     address,
     udpPort: flags.port as number,
     timeoutMs: (flags.timeout as number) * 1000,
+    pcap: flags.pcap as string | undefined,
   };
 }
 

@@ -5,9 +5,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
 import net from "node:net";
 import { join } from "node:path";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { readCaptureAll } from "../../host/core/pcap.js";
+import { icrcMatches } from "../../host/core/capture.js";
+import { WireCodec } from "../../host/core/wire.js";
+import { coreModule } from "../../host/node/wasm-source.js";
 import { formatDestMsg, parseDestMsg, gidToWire, wireToGid, summaryLines, OOB_MSG_LEN } from "../../host/cli/pingpong.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -93,15 +99,15 @@ function parseOut(out: string) {
   return { local: addr("local"), remote: addr("remote"), bytes: Number(b![1]), seconds: Number(b![2]), iters: Number(i![1]), lines };
 }
 
-async function pingpong(extra: string[]) {
+async function pingpong(extra: string[], serverExtra: string[] = []) {
   const udp = String(await freeUdpPort());
   const tcp = String(await freeTcpPort());
-  const server = start("rc_pingpong", "--port", udp, "-p", tcp, "--timeout", "20", ...extra);
+  const server = start("rc_pingpong", "--port", udp, "-p", tcp, "--timeout", "20", ...extra, ...serverExtra);
   await until(() => server.stdout.includes("local address"));
   const client = start("rc_pingpong", "--address", "127.0.0.2", "--port", udp, "-p", tcp, "--timeout", "20", ...extra, "127.0.0.1");
   const [sc, cc] = await Promise.all([server.done, client.done]);
   expect({ code: cc, err: client.stderr }).toEqual({ code: 0, err: "" });
-  expect({ code: sc, err: server.stderr.replace(/^rc_pingpong: (waiting|\d+\/).*\n/gm, "") }).toEqual({ code: 0, err: "" });
+  expect({ code: sc, err: server.stderr.replace(/^rc_pingpong: (waiting|wrote|\d+\/).*\n/gm, "") }).toEqual({ code: 0, err: "" });
   return { server: parseOut(server.stdout), client: parseOut(client.stdout) };
 }
 
@@ -120,11 +126,22 @@ describe("rc_pingpong, two processes", () => {
     }
   });
 
-  it("-s 10000 -m 1024 -n 10 -c: multi-packet messages, the server validates its buffer", async () => {
-    const { server, client } = await pingpong(["-s", "10000", "-m", "1024", "-n", "10", "-c"]);
+  it("-s 10000 -m 1024 -n 10 -c: multi-packet messages, the server validates its buffer; --pcap records every datagram", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "softroce-pp-")), "server.pcap");
+    const { server, client } = await pingpong(["-s", "10000", "-m", "1024", "-n", "10", "-c"], ["--pcap", file]);
     expect(server.bytes).toBe(200000);
     expect(client.bytes).toBe(200000);
     expect(server.lines.some((l) => l.startsWith("invalid data"))).toBe(false);
+    // 10 messages each way of 10 packets (MTU 1024), plus the ACKs: every one with a good ICRC
+    const codec = await WireCodec.create(await coreModule());
+    const recs = readCaptureAll(readFileSync(file));
+    const sends = recs.filter((r) => [0, 1, 2].includes(r.data![28]));
+    expect(sends).toHaveLength(200);
+    expect(recs.length).toBeGreaterThan(200);
+    expect(recs.every((r) => icrcMatches(codec, r.data!))).toBe(true);
+    // what the server sent comes from 127.0.0.1, what it received from 127.0.0.2
+    const srcs = new Set(recs.map((r) => r.data!.subarray(12, 16).join(".")));
+    expect(srcs).toEqual(new Set(["127.0.0.1", "127.0.0.2"]));
   });
 
   it("-e (CQ events) and -r 2 (few receives, reposted as rdma-core does)", async () => {
@@ -216,6 +233,15 @@ describe("rc_pingpong usage errors: exit 2 and one line", () => {
       expect(r.stderr).toMatch(re);
     });
   }
+
+  it("-g past the GID table and -d naming another device: rdma-core's messages, exit 1", async () => {
+    const g = start("rc_pingpong", "--port", String(await freeUdpPort()), "-g", "3");
+    expect(await g.done).toBe(1);
+    expect(g.stderr).toBe("softroce rc_pingpong: can't read sgid of index 3\n");
+    const d = start("rc_pingpong", "-d", "rxe0");
+    expect(await d.done).toBe(1);
+    expect(d.stderr).toBe("softroce rc_pingpong: IB device rxe0 not found\n");
+  });
 
   it("an rdma-core flag the device cannot honour: rdma-core's message, exit 1", async () => {
     const r = start("rc_pingpong", "-t");
