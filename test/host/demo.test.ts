@@ -73,7 +73,7 @@ describe("softroce demo", () => {
     const file = join(tmp, "demo.pcap");
     const r = await run("demo", "--pcap", file);
     expect(r.code, r.err).toBe(0);
-    expect(r.ms).toBeLessThan(5000);
+    expect(r.ms).toBeLessThan(10_000); // "a few seconds", with room for a loaded CI machine
     const { portA, portB } = checkOutput(r.out);
     expect(r.out.trimEnd().split("\n").at(-1)).toBe(`wrote ${file}: 12 packets; decoded back: 12/12 ICRC ok`);
     if (portA === 4791) {
