@@ -1,7 +1,10 @@
 // softroce devinfo: ibv_devinfo's fields for a device bound to UDP, -v's limits, GID table and
 // counters, and its usage errors.
 import { describe, expect, it } from "vitest";
-import { devinfoCommand } from "../../host/cli/devinfo.js";
+import { devinfoCommand, formatDevinfo } from "../../host/cli/devinfo.js";
+import { openDevice } from "../../host/node/index.js";
+import { connectQp } from "../../host/core/connect.js";
+import { Access, QpType, SendFlags, WrOpcode } from "../../host/core/verbs/enums.js";
 import { runCommand, type Io } from "../../host/cli/command.js";
 
 async function run(...argv: string[]) {
@@ -64,6 +67,41 @@ describe("softroce devinfo", () => {
     for (const k of ["sent_pkts", "rcvd_pkts", "bad_icrc", "unknown_qpn", "retry_exceeded_err"]) expect(counters.get(k)).toBe("0");
     // the capability names under device_cap_flags
     expect(r.out).toMatch(/device_cap_flags:\t+0x00003c46\n\t{5}BAD_PKEY_CNTR\n/);
+  });
+
+  it("-v's counters are the device's: after one SEND and its ACK, sent 1, received 1, a bad version counted", async () => {
+    const a = await openDevice({ address: "127.0.0.1", port: 0 });
+    const b = await openDevice({ address: "127.0.0.2", port: 0 });
+    try {
+      const side = (d: typeof a) => {
+        const pd = d.allocPd();
+        const mr = pd.regMr(256, Access.LOCAL_WRITE);
+        const cq = d.createCq(4);
+        const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });
+        return { mr, cq, qp, port: (d.limits as { port: number }).port };
+      };
+      const A = side(a);
+      const B = side(b);
+      connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 5, gid: b.queryGid(0), port: B.port }, { sqPsn: 9 });
+      connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 9, gid: a.queryGid(0), port: A.port }, { sqPsn: 5 });
+      B.qp.postRecv({ wrId: 1n, sgList: [B.mr.sge(0, 64)] });
+      A.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+      await A.cq.next();
+      await B.cq.next();
+      a.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort: B.port, dstPort: A.port, payload: new Uint8Array(40).fill(1) });
+      const out = formatDevinfo(a, { verbose: true, address: "127.0.0.1", udpPort: A.port });
+      const counter = (name: string) => new RegExp(`^\\t{4}${name} +(\\d+)$`, "m").exec(out)?.[1];
+      expect(counter("sent_pkts")).toBe("1");
+      expect(counter("rcvd_pkts")).toBe("1");
+      // 40 bytes of 0x01: BTH transport version 1, dropped and counted as rxe's "bad version"
+      expect(counter("bad_version")).toBe("1");
+      expect(counter("rdma_sends")).toBe("1");
+      expect(counter("bad_icrc")).toBe("0");
+      expect(out).toContain(`udp_address:\t\t\t127.0.0.1:${A.port}\n`);
+    } finally {
+      a.close();
+      b.close();
+    }
   });
 
   it("-l lists the device; -d / -i name what is not there (exit 1)", async () => {
