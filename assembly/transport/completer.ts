@@ -35,7 +35,7 @@ import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } f
 import { qpToError } from "./qp_error";
 import {
   ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
-  COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
+  COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
   RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD,
   WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND,
   WR_SEND_WITH_IMM, WR_SEND_WITH_INV, SEND_SIGNALED,
@@ -513,8 +513,8 @@ export function completerRecv(qp: usize, pkt: usize): void {
 
 /** The retransmission timer of `qp` fired. */
 export function retransmitTimeout(qp: usize): void {
-  if (!sending(qp)) return;
-  reqEnsureInit(qp);
+  // a timer left from before a RESET (or from the slot's previous QP) finds nothing sent
+  if (!sending(qp) || !(reqFlags(qp) & RF_INIT)) return;
   if (reqFlags(qp) & RF_NEED_RETRY) return;
   again = false;
   completerRun(qp, 0, true);

@@ -230,12 +230,21 @@ let bounceCap: u32 = 0;
 
 /**
  * Carves one bounce slot per TX descriptor, so a slot is free exactly when its
- * descriptor is. Taken from the ring arena, which the device carved at open, so
- * linear memory never grows after open (host views stay valid); only when the
- * arena has no room does it fall back to the heap. Called on the first packet
- * that needs it, or by the engine right after the TX ring is set up.
+ * descriptor is. The engine calls this at open, while memory may still grow.
  */
 export function requesterInit(): void {
+  const ring = txRingAddr();
+  if (!ring || bounceBase) return;
+  bounceCap = ringCap(ring);
+  bounceBase = heap.alloc(<usize>bounceCap * BOUNCE_SLOT);
+}
+
+/**
+ * Without requesterInit at open (an engine that does not call it): take the
+ * slots from the ring arena, carved at open, so memory does not grow under
+ * traffic; only when it has no room, from the heap.
+ */
+function bounceLate(): void {
   const ring = txRingAddr();
   if (!ring || bounceBase) return;
   bounceCap = ringCap(ring);
@@ -290,7 +299,7 @@ function gatherPayload(qp: usize, wqe: usize, len: u32, desc: usize): usize {
     }
     if (done == 0 && n == len) return <usize>addr; // zero copy
     if (!out) {
-      if (!bounceBase) requesterInit();
+      if (!bounceBase) bounceLate();
       out = bounceFor(desc);
     }
     memory.copy(out + done, <usize>addr, n);
@@ -398,6 +407,7 @@ export function reqRetry(qp: usize): void {
 export function rnrTimeout(qp: usize): void {
   const st = qpState(qp);
   if (st != QpState.RTS && st != QpState.SQD) return;
+  if (!hasFlag(qp, RF_WAIT_RNR)) return; // left from before a RESET, or from the slot's previous QP
   reqSetFlag(qp, RF_NEED_RETRY);
   reqClearFlag(qp, RF_WAIT_RNR);
   scheduleQp(qp);
