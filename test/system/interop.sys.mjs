@@ -228,16 +228,21 @@ function pingpongFlags(run) {
   return `-s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
 }
 
-/** softroce rc_pingpong as the client in the namespace, ibv_rc_pingpong as the server in the guest. */
-async function oursToRxe(fam, run) {
+/** softroce rc_pingpong as the client in the namespace, ibv_rc_pingpong as the server in the guest: both outputs. */
+async function runOursToRxe(fam, run, timeoutS = RUN_TIMEOUT_S) {
   const flags = pingpongFlags(run);
   await startGuestServer(`-d rxe0 -g ${fam.guestGidIdx} ${flags}`);
   const ours = await softroce(
-    ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S), GUEST4],
-    (RUN_TIMEOUT_S + 10) * 1000,
+    ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(timeoutS), GUEST4],
+    (timeoutS + 10) * 1000,
   );
   const theirs = await guestServerResult(ours.code === 0 ? 10 : 1);
-  const text = `${ours.stdout}${ours.stderr}`;
+  return { flags, ours, text: `${ours.stdout}${ours.stderr}`, theirs };
+}
+
+/** The same, and both must have completed every iteration. */
+async function oursToRxe(fam, run) {
+  const { flags, ours, text, theirs } = await runOursToRxe(fam, run);
   assert.equal(ours.code, 0, `softroce rc_pingpong ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs.out}`);
   assert.equal(theirs.code, 0, `ibv_rc_pingpong server ${flags} exit ${theirs.code}:\n${theirs.out}`);
   checkPair(run, fam, text, theirs.out, "client->server");
@@ -309,6 +314,66 @@ test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, ve
     const ops = new Set(from(a).map((p) => p["infiniband.bth.opcode"]));
     for (const op of [0, 1, 2, 4, 17]) assert.ok(ops.has(op), `no opcode ${op} from ${a} (saw ${[...ops].join(",")})`);
   }
+});
+
+// ---------------------------------------------------------------- controls (after the capture: they break ICRCs on purpose)
+
+const TC = "/usr/sbin/tc"; // iproute2's, not busybox's applet
+const MATCH_ROCE4 = "protocol ip u32 match ip protocol 17 0xff match ip dport 4791 0xffff";
+
+/** Runs fn with a tc filter on the guest's eth0 (clsact); resolves [fn's result, packets the filter acted on]. */
+async function withGuestFilter(dir, filter, fn) {
+  await guest(`for m in sch_ingress cls_u32 act_pedit act_csum; do modprobe $m || exit 1; done
+${TC} qdisc add dev eth0 clsact && ${TC} filter add dev eth0 ${dir} ${filter}`);
+  try {
+    const result = await fn();
+    const stats = await guest(`${TC} -s filter show dev eth0 ${dir}`);
+    const m = /Sent \d+ bytes (\d+) pkt/.exec(stats);
+    assert.ok(m, `no filter statistics:\n${stats}`);
+    return [result, Number(m[1])];
+  } finally {
+    await guest(`${TC} qdisc del dev eth0 clsact`);
+  }
+}
+
+async function rxeCounter(name) {
+  const out = await guest("rdma statistic show link rxe0/1");
+  const m = new RegExp(`\\b${name} (\\d+)`).exec(out);
+  assert.ok(m, `no ${name} in: ${out}`);
+  return Number(m[1]);
+}
+
+const FAM4 = FAMILIES[0];
+const SMALL = { size: 64, mtu: 1024, iters: 5 };
+const RETRY_EXCEEDED = /Failed status transport retry counter exceeded \(12\)/;
+
+test("control: our IPv4 packets with TTL and TOS changed in flight (ICRC-masked fields) are accepted by rxe", async () => {
+  const [, n] = await withGuestFilter("ingress", `${MATCH_ROCE4} action pedit munge ip ttl set 7 munge ip tos set 0x28 pipe action csum ip4h`, () =>
+    oursToRxe(FAM4, SMALL),
+  );
+  assert.ok(n >= SMALL.iters, `the filter rewrote ${n} packets`);
+});
+
+test("control: our IPv4 packets with the IP ID changed in flight are dropped by rxe (the ICRC covers the ID); softroce fails with retry exceeded", async () => {
+  const before = await rxeCounter("rcvd_pkts");
+  const [r, n] = await withGuestFilter("ingress", `${MATCH_ROCE4} action pedit munge offset 4 u16 set 0x1234 pipe action csum ip4h`, () =>
+    runOursToRxe(FAM4, SMALL, 10),
+  );
+  assert.equal(r.ours.code, 1, r.text);
+  assert.match(r.text, RETRY_EXCEEDED);
+  assert.equal(n, 8, "the first SEND and its 7 retries (retry_cnt 7) were rewritten"); // nothing else was sent
+  assert.equal(await rxeCounter("rcvd_pkts"), before, "rxe counted a packet it should have dropped");
+  assert.notEqual(r.theirs.code, 0, `the rxe server finished: ${r.theirs.out}`);
+});
+
+test("control: rxe's IPv4 packets with a byte changed in flight (after its ICRC) are dropped by softroce; softroce fails with retry exceeded", async () => {
+  // offset 40: the first byte after the BTH (AETH syndrome of an ACK, payload of a SEND)
+  const [r, n] = await withGuestFilter("egress", `${MATCH_ROCE4} action pedit munge offset 40 u8 set 0xa5 pipe action csum ip4h`, () =>
+    runOursToRxe(FAM4, SMALL, 10),
+  );
+  assert.equal(r.ours.code, 1, r.text);
+  assert.match(r.text, RETRY_EXCEEDED);
+  assert.ok(n >= 8, `the filter rewrote ${n} packets`);
 });
 
 test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
