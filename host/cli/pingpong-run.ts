@@ -64,14 +64,24 @@ async function initCtx(t: PingpongTransport, o: PingpongOptions): Promise<Pingpo
       throw new PingpongError(`Couldn't get context for ${DEVICE_NAME}: ${e.message}`);
     },
   );
+  // Each step fails as rdma-core reports it (the verb's own error after a colon).
+  const step = <T>(what: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      throw new PingpongError(`${what}: ${(e as Error).message}`);
+    }
+  };
   try {
-    const pd = dev.allocPd();
-    const mr = pd.regMr(o.size + (t.recvExtra ?? 0), Access.LOCAL_WRITE);
+    const pd = step("Couldn't allocate PD", () => dev.allocPd());
+    const mr = step("Couldn't register MR", () => pd.regMr(o.size + (t.recvExtra ?? 0), Access.LOCAL_WRITE));
     mr.bytes.fill(0x7b);
-    const channel = o.events ? dev.createCompChannel() : undefined;
-    const cq = dev.createCq(o.rxDepth + 1, { channel });
-    const qp = pd.createQp({ qpType: t.qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: o.rxDepth, maxSendSge: 1, maxRecvSge: 1 } });
-    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: o.ibPort, qpAccessFlags: 0 });
+    const channel = o.events ? step("Couldn't create completion channel", () => dev.createCompChannel()) : undefined;
+    const cq = step("Couldn't create CQ", () => dev.createCq(o.rxDepth + 1, { channel }));
+    const qp = step("Couldn't create QP", () =>
+      pd.createQp({ qpType: t.qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: o.rxDepth, maxSendSge: 1, maxRecvSge: 1 } }),
+    );
+    step("Failed to modify QP to INIT", () => qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: o.ibPort, qpAccessFlags: 0 }));
     let sendFlags = SendFlags.SIGNALED;
     if (qp.cap.maxInlineData >= o.size) sendFlags |= SendFlags.INLINE;
     return { dev, mr, cq, channel, qp, size: o.size, sendFlags, rxDepth: o.rxDepth, pending: 0n, transport: t };

@@ -234,13 +234,16 @@ describe("rc_pingpong usage errors: exit 2 and one line", () => {
     });
   }
 
-  it("-g past the GID table and -d naming another device: rdma-core's messages, exit 1", async () => {
+  it("-g past the GID table, -d naming another device, -i 2: rdma-core's messages, exit 1", async () => {
     const g = start("rc_pingpong", "--port", String(await freeUdpPort()), "-g", "3");
     expect(await g.done).toBe(1);
     expect(g.stderr).toBe("softroce rc_pingpong: can't read sgid of index 3\n");
     const d = start("rc_pingpong", "-d", "rxe0");
     expect(await d.done).toBe(1);
     expect(d.stderr).toBe("softroce rc_pingpong: IB device rxe0 not found\n");
+    const i = start("rc_pingpong", "--port", String(await freeUdpPort()), "-i", "2");
+    expect(await i.done).toBe(1);
+    expect(i.stderr).toBe("softroce rc_pingpong: Failed to modify QP to INIT: ibv_modify_qp: EINVAL\n");
   });
 
   it("an rdma-core flag the device cannot honour: rdma-core's message, exit 1", async () => {
