@@ -9,6 +9,7 @@
 import { mrCheck, MR_OK } from "../mem/mr";
 import { nowUs } from "../sched/clock";
 import { timerArm, timerArmed, timerCancel } from "../sched/timers";
+import { cfg, CFG_MAX_MTU } from "../verbs/config";
 import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
 import { REQ_WQE_INDEX } from "../verbs/flush";
 import {
@@ -96,7 +97,6 @@ export const WQE_CLASS: u32 = M_SEND | M_WRITE | M_READ | M_ATOMIC | M_FLUSH | M
 /** rxe RXE_MAX_UNACKED_PSNS and RXE_MAX_PKT_PER_ACK. */
 export const MAX_UNACKED_PSNS: u32 = 128;
 export const MAX_PKT_PER_ACK: u32 = 64;
-const BOUNCE_SLOT: u32 = 4096;
 
 @inline function rd(qp: usize, off: usize): u32 { return load<u32>(qp + QP_REQ + off); }
 @inline function wr(qp: usize, off: usize, v: u32): void { store<u32>(qp + QP_REQ + off, v); }
@@ -227,6 +227,13 @@ export function ackReqPolicy(noackPtr: usize, end: bool): u32 {
 // ---- bounce slots: one per TX descriptor, for packets that span SGEs ----
 let bounceBase: usize = 0;
 let bounceCap: u32 = 0;
+/** Bytes per slot: the device's largest path MTU (a QP's path MTU cannot exceed it). */
+let bounceSlot: u32 = 4096;
+
+@inline function slotBytes(): u32 {
+  const m = cfg(CFG_MAX_MTU);
+  return m >= 1 && m <= 5 ? 128 << m : 4096;
+}
 
 /**
  * Carves one bounce slot per TX descriptor, so a slot is free exactly when its
@@ -236,7 +243,8 @@ export function requesterInit(): void {
   const ring = txRingAddr();
   if (!ring || bounceBase) return;
   bounceCap = ringCap(ring);
-  bounceBase = heap.alloc(<usize>bounceCap * BOUNCE_SLOT);
+  bounceSlot = slotBytes();
+  bounceBase = heap.alloc(<usize>bounceCap * bounceSlot);
 }
 
 /**
@@ -248,7 +256,8 @@ function bounceLate(): void {
   const ring = txRingAddr();
   if (!ring || bounceBase) return;
   bounceCap = ringCap(ring);
-  const bytes = bounceCap * BOUNCE_SLOT;
+  bounceSlot = slotBytes();
+  const bytes = bounceCap * bounceSlot;
   bounceBase = arenaAlloc(ringArena, bytes);
   if (!bounceBase) bounceBase = heap.alloc(<usize>bytes);
 }
@@ -256,7 +265,7 @@ function bounceLate(): void {
 @inline function bounceFor(desc: usize): usize {
   const ring = txRingAddr();
   const idx = <u32>((desc - ring - RING_DATA) / TXD_SLOT);
-  return bounceBase + <usize>idx * BOUNCE_SLOT;
+  return bounceBase + <usize>idx * bounceSlot;
 }
 
 // ---- the DMA cursor of a WQE (SWQE_RESID, SWQE_CUR_SGE, SWQE_SGE_OFFSET) ----
