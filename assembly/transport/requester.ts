@@ -465,7 +465,11 @@ function reqStep(qp: usize): i32 {
   if (sqd) checkSqDrained(qp);
   if (index == ringProd(sq)) return STEP_BLOCKED;
   const wqe = ringEntry(sq, index);
-  if (sqd && load<u32>(wqe + SWQE_STATE) != WQE_STATE_PROCESSING) return STEP_BLOCKED;
+  // SQD: finish the message in progress and resend what was sent before (a retry
+  // rewinds those to POSTED; rxe would block them and never drain), start nothing new
+  if (sqd && load<u32>(wqe + SWQE_STATE) != WQE_STATE_PROCESSING && !(load<u32>(wqe + SWQE_MASK) & WQE_INIT)) {
+    return STEP_BLOCKED;
+  }
   if (!(load<u32>(wqe + SWQE_MASK) & WQE_INIT)) initWqe(qp, wqe);
   const mask = load<u32>(wqe + SWQE_MASK);
   const type = load<u32>(qp + QP_TYPE);

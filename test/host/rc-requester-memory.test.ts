@@ -149,6 +149,9 @@ describe("RC requester: SQD", () => {
     const settle = () => new Promise((r) => setTimeout(r, 0)); // events are dispatched from a microtask
     await settle();
     expect(events).not.toContain(EventType.SQ_DRAINED);
+    // the ACK is lost: the retransmission still goes out in SQD (it was sent before SQD)
+    b.advance(4.096 * 2 ** 14 + 1);
+    expect(b.sent().map(brief)).toEqual([[OP.SEND_ONLY, 0x10, 1, 0]]);
     b.ack(0x10);
     await settle();
     expect(events.filter((e) => e === EventType.SQ_DRAINED)).toHaveLength(1);
