@@ -343,15 +343,21 @@ async function rxeCounter(name) {
   return Number(m[1]);
 }
 
+const MATCH_ROCE6 = "protocol ipv6 u32 match ip6 protocol 17 0xff match ip6 dport 4791 0xffff";
 const FAM4 = FAMILIES[0];
+const FAM6 = FAMILIES[1];
 const SMALL = { size: 64, mtu: 1024, iters: 5 };
 const RETRY_EXCEEDED = /Failed status transport retry counter exceeded \(12\)/;
 
-test("control: our IPv4 packets with TTL and TOS changed in flight (ICRC-masked fields) are accepted by rxe", async () => {
-  const [, n] = await withGuestFilter("ingress", `${MATCH_ROCE4} action pedit munge ip ttl set 7 munge ip tos set 0x28 pipe action csum ip4h`, () =>
+test("control: our packets with TTL/TOS (IPv4) and hop limit/traffic class/flow label (IPv6) changed in flight (ICRC-masked) are accepted by rxe", async () => {
+  const [, n4] = await withGuestFilter("ingress", `${MATCH_ROCE4} action pedit munge ip ttl set 7 munge ip tos set 0x28 pipe action csum ip4h`, () =>
     oursToRxe(FAM4, SMALL),
   );
-  assert.ok(n >= SMALL.iters, `the filter rewrote ${n} packets`);
+  assert.ok(n4 >= SMALL.iters, `the IPv4 filter rewrote ${n4} packets`);
+  const [, n6] = await withGuestFilter("ingress", `${MATCH_ROCE6} action pedit ex munge ip6 hoplimit set 7 munge ip6 traffic_class set 0x28 munge ip6 flow_lbl set 0x12345`, () =>
+    oursToRxe(FAM6, SMALL),
+  );
+  assert.ok(n6 >= SMALL.iters, `the IPv6 filter rewrote ${n6} packets`);
 });
 
 test("control: our IPv4 packets with the IP ID changed in flight are dropped by rxe (the ICRC covers the ID); softroce fails with retry exceeded", async () => {
