@@ -39,7 +39,7 @@ export class SimLink implements Link {
 
   send(d: OutgoingDatagram, done: () => void): boolean {
     const datagram: Datagram = { src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: joinPieces(d) };
-    this.wire.send(datagram);
+    this.wire.sendOwned(datagram); // joinPieces made a fresh buffer: one copy, not two
     done();
     return true;
   }

@@ -86,10 +86,15 @@ export class SimWire {
    * caller may reuse its buffer as soon as send returns.
    */
   send(d: Datagram): void {
+    this.sendOwned({ ...d, payload: d.payload.slice() });
+  }
+
+  /** Sends a datagram whose payload the wire may keep (the caller never touches it again): no copy. */
+  sendOwned(copy: Datagram): void {
+    const d = copy;
     const f = this.faults;
     const now = this.clock.now;
     this.stats.sent++;
-    const copy: Datagram = { ...d, payload: d.payload.slice() };
     const rec = this.record(now, "delivered", copy);
 
     const receiver = this.endpoints.get(endpointKey(d.dst, d.dstPort));
