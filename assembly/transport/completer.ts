@@ -170,8 +170,10 @@ function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
   }
   const d = psn_distance(psn, cget(qp, COMP_PSN));
   if (d < 0) {
-    // most likely a retried response: it completes the WQE if it is its last
-    if (psn == load<u32>(wqe + SWQE_LAST_PSN)) return CompState.COMP_ACK;
+    // most likely a retried response: it completes the WQE if it is its last —
+    // not a READ or atomic, whose data or result such a packet does not carry in
+    // full (rxe completes those too; their retry brings the response instead)
+    if (psn == load<u32>(wqe + SWQE_LAST_PSN)) return (m & (M_READ | M_ATOMIC)) ? CompState.DONE : CompState.COMP_ACK;
     // rxe lets an older ACK through while a READ response is half in, for the
     // NAK a responder sends when the READ fails midway. We take only NAKs that
     // way: a stale positive ACK (duplicated or reordered on the wire) would end
