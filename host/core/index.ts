@@ -19,3 +19,4 @@ export { PcapRecorder, ipPacket, type CapturedPacket, type PcapRecorderOptions }
 export { realClock } from "./real-clock.js";
 export { type Datagram, ROCE_V2_PORT } from "./datagram.js";
 export { Prng } from "./prng.js";
+export { simTracePcapng, type SimTraceOptions } from "./sim-trace.js";

@@ -32,6 +32,8 @@ export interface TraceRecord {
   /** Virtual time it arrived, when it did (µs). */
   deliveredAt?: number;
   fate: Fate;
+  /** The payload has a flipped bit (also set on a duplicate of a corrupted datagram). */
+  corrupted?: boolean;
   datagram: Datagram;
 }
 
@@ -119,7 +121,10 @@ export class SimWire {
       const bit = this.rng.below(copy.payload.length * 8);
       copy.payload[bit >> 3] ^= 1 << (bit & 7);
       this.stats.corrupted++;
-      if (rec) rec.fate = "corrupted";
+      if (rec) {
+        rec.fate = "corrupted";
+        rec.corrupted = true;
+      }
     }
     if (this.rng.chance(f.reorder ?? 0)) {
       arrives += f.reorderDelayUs ?? Math.max(20, 4 * (f.delayUs ?? 0));
@@ -131,6 +136,7 @@ export class SimWire {
       this.stats.duplicated++;
       const dupCopy: Datagram = { ...copy, payload: copy.payload.slice() };
       const dupRec = this.record(now, "duplicate", dupCopy);
+      if (dupRec && rec?.corrupted) dupRec.corrupted = true;
       this.clock.schedule(arrives + 1 + this.rng.below(10), () => this.deliver(receiver, dupCopy, dupRec));
     }
   }
