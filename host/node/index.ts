@@ -1,19 +1,33 @@
 // Node entry: the core API, the Node wasm loader and the UDP link.
 export * from "../core/index.js";
 export { coreModule } from "./wasm-source.js";
-export { UdpLink, type UdpLinkOptions } from "./udp.js";
+export { UdpLink, explainSendError, type UdpLinkOptions, type UdpSendError } from "./udp.js";
 export { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/real-clock.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
-import { UdpLink } from "./udp.js";
+import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
   /** local IPv4 or IPv6 address to bind (no address: a device on no network) */
   address?: string;
   /** UDP port (default 4791; 0 picks a free one) */
   port?: number;
+  /** bytes in the socket's send queue past which the device holds its datagrams (default 4 MiB) */
+  highWaterMark?: number;
+  /**
+   * A datagram the kernel refused (EMSGSIZE for a path MTU above the interface's). Default: one
+   * process warning per error code per device, so a run that silently retries is explained.
+   */
+  onSendError?: (e: UdpSendError) => void;
+}
+
+const links = new WeakMap<Device, UdpLink>();
+
+/** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured). */
+export function udpLinkOf(device: Device): UdpLink | undefined {
+  return links.get(device);
 }
 
 /**
@@ -23,11 +37,20 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
 export async function openDevice(options: NodeDeviceOptions = {}): Promise<Device> {
   const mod = await nodeCoreModule();
   if (options.address === undefined) return openDeviceWith(mod, options);
-  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791 });
+  const warned = new Set<string>();
+  const onSendError =
+    options.onSendError ??
+    ((e: UdpSendError) => {
+      if (warned.has(e.code)) return;
+      warned.add(e.code);
+      process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
+    });
+  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
   try {
     const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
     const device = await openDeviceWith(mod, { gids: [gid], ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
+    links.set(device, link);
     device.addEventListener("close", () => void link.close());
     return device;
   } catch (e) {

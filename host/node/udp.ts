@@ -16,6 +16,27 @@ export interface UdpLinkOptions {
   highWaterMark?: number;
   /** use the socket addon when it is built (default true) */
   useAddon?: boolean;
+  /** called for every datagram the kernel refused (EMSGSIZE: larger than the path MTU with DF set) */
+  onSendError?: (e: UdpSendError) => void;
+}
+
+/** A datagram the kernel would not send. The device is not told: to it the datagram was lost. */
+export interface UdpSendError {
+  /** errno name (EMSGSIZE, ENOBUFS, EHOSTUNREACH, ...) */
+  code: string;
+  /** UDP payload bytes */
+  length: number;
+  dst: string;
+  dstPort: number;
+  message: string;
+}
+
+/** Why a send failed, in words a tool can print once. */
+export function explainSendError(e: UdpSendError): string {
+  if (e.code === "EMSGSIZE") {
+    return `the kernel refused a ${e.length}-byte datagram to ${e.dst}:${e.dstPort} (EMSGSIZE): it does not fit the interface MTU with DF set; use a smaller path MTU (-m)`;
+  }
+  return `the kernel refused a ${e.length}-byte datagram to ${e.dst}:${e.dstPort}: ${e.message}`;
 }
 
 export class UdpLink implements Link {
@@ -24,7 +45,9 @@ export class UdpLink implements Link {
   readonly limitations: string[] = [];
   private blocked = false;
   private readonly highWater: number;
-  readonly stats = { sent: 0, sendErrors: 0, received: 0, backpressured: 0 };
+  /** backpressured: times the send queue passed the high-water mark; resumed: times it drained */
+  readonly stats = { sent: 0, sendErrors: 0, received: 0, backpressured: 0, resumed: 0, sendErrorsByCode: {} as Record<string, number> };
+  private readonly onSendError: ((e: UdpSendError) => void) | undefined;
 
   private constructor(
     readonly socket: dgram.Socket,
@@ -33,6 +56,7 @@ export class UdpLink implements Link {
     opts: UdpLinkOptions,
   ) {
     this.highWater = opts.highWaterMark ?? 4 << 20;
+    this.onSendError = opts.onSendError;
     socket.on("message", (msg, rinfo) => {
       this.stats.received++;
       this.port?.receive({
@@ -76,22 +100,45 @@ export class UdpLink implements Link {
     return link;
   }
 
+  /**
+   * Bytes handed to the socket whose send callback has not come yet. This, not the socket's
+   * getSendQueueSize(), is the backpressure measure: dgram reaches libuv only after an address
+   * lookup tick, so right after send() the libuv queue does not show the datagram yet.
+   */
+  private pendingBytes = 0;
+
   send(d: OutgoingDatagram, done: () => void): boolean {
+    const len = d.length;
+    this.pendingBytes += len;
     this.socket.send(d.pieces, d.dstPort, d.dst, (err) => {
-      if (err) this.stats.sendErrors++;
+      this.pendingBytes -= len;
+      if (err) this.sendFailed(err, d);
       else this.stats.sent++;
       done();
-      if (this.blocked && this.socket.getSendQueueSize() < this.highWater / 2) {
+      if (this.blocked && this.pendingBytes <= this.highWater / 2) {
         this.blocked = false;
+        this.stats.resumed++;
         this.port?.resume();
       }
     });
-    if (this.socket.getSendQueueSize() >= this.highWater) {
+    if (this.pendingBytes >= this.highWater) {
       this.blocked = true;
       this.stats.backpressured++;
       return false;
     }
     return true;
+  }
+
+  /** Bytes sent to the socket and not yet confirmed by it. */
+  get queuedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  private sendFailed(err: Error, d: OutgoingDatagram): void {
+    const code = (err as NodeJS.ErrnoException).code ?? "unknown";
+    this.stats.sendErrors++;
+    this.stats.sendErrorsByCode[code] = (this.stats.sendErrorsByCode[code] ?? 0) + 1;
+    this.onSendError?.({ code, length: d.length, dst: d.dst, dstPort: d.dstPort, message: err.message });
   }
 
   close(): Promise<void> {
