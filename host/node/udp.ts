@@ -14,6 +14,12 @@ export interface UdpLinkOptions {
   port: number;
   /** bytes queued in the kernel before the link applies backpressure (default 4 MiB) */
   highWaterMark?: number;
+  /**
+   * SO_RCVBUF to ask for (default 4 MiB; Linux caps it at net.core.rmem_max). The kernel's
+   * 208 KiB default holds ~50 MTU-4096 datagrams, far less than one RC window, and every
+   * overflow costs the sender a go-back-N retry.
+   */
+  recvBufferSize?: number;
   /** use the socket addon when it is built (default true) */
   useAddon?: boolean;
   /** called for every datagram the kernel refused (EMSGSIZE: larger than the path MTU with DF set) */
@@ -95,6 +101,11 @@ export class UdpLink implements Link {
       socket.bind(opts.port, opts.address);
     }
     await listening;
+    try {
+      socket.setRecvBufferSize(opts.recvBufferSize ?? 4 << 20);
+    } catch (e) {
+      limitations.push(`receive buffer left at the default: ${(e as Error).message}`);
+    }
     const link = new UdpLink(socket, opts.address, socket.address().port, opts);
     link.limitations.push(...limitations);
     return link;
