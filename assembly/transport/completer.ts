@@ -522,3 +522,23 @@ export function retransmitTimeout(qp: usize): void {
   completerRun(qp, 0, true);
   if (again) scheduleQp(qp);
 }
+
+/**
+ * UC/UD: the host released the descriptor of the last packet of the WQE at SQ
+ * index `index`: nothing acknowledges these, so the WQE is complete now.
+ */
+export function completeSent(qp: usize, index: u32): void {
+  const t = load<u32>(qp + QP_TYPE);
+  if (t == QPT_RC) return;
+  const st = qpState(qp);
+  if (st != QpState.RTS && st != QpState.SQD && st != QpState.SQE) return;
+  const sq = <usize>load<u32>(qp + QP_SQ);
+  if (ringCons(sq) == ringProd(sq)) return;
+  // WQEs finish in order; a mark from before a flush finds another index at the head
+  const wqe = ringEntry(sq, index);
+  if (<i32>(index - ringCons(sq)) < 0 || <i32>(index - ringProd(sq)) >= 0) return;
+  if (load<u32>(wqe + SWQE_STATE) != WQE_STATE_PENDING) return;
+  store<u32>(wqe + SWQE_STATE, WQE_STATE_DONE);
+  completerRun(qp, 0, false);
+  checkSqDrained(qp);
+}

@@ -8,9 +8,10 @@ import { setNow } from "../sched/clock";
 import { timerPopDue, timersInit, timersNext } from "../sched/timers";
 import { poolSlot, slotIndex, SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
-import { qpPool } from "../verbs/qp";
-import { completerRecv, retransmitTimeout } from "./completer";
-import { netInit, rxValidate, txAvailable, txRelease, RxResult } from "./net";
+import { completerRecv, completeSent, retransmitTimeout } from "./completer";
+import { netInit, rxValidate, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
+import { ringCons } from "../verbs/ring";
+import { qpPool, QP_NUM } from "../verbs/qp";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
 import { responderRecv, responderSend } from "./responder";
@@ -95,7 +96,14 @@ export function engineTick(now: f64): f64 {
 export function engineTxRelease(n: u32, now: f64): void {
   setNow(now);
   if (!ready) return;
+  const from = ringCons(txRingAddr());
   txRelease(n);
+  const to = ringCons(txRingAddr());
+  for (let i = from; i != to; i++) {
+    const qp = txTakeMark(i);
+    // the QP may be gone or reused since the packet was queued
+    if (qp && load<u32>(qp + SLOT_HANDLE) && load<u32>(qp + QP_NUM) == txMarkQpn) completeSent(qp, txMarkIndex);
+  }
   runSender();
 }
 

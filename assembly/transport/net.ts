@@ -14,7 +14,7 @@ import { cfg, CFG_GID_COUNT, gidTable } from "../verbs/config";
 import { count, Counter } from "../verbs/counters";
 import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
-import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes } from "../verbs/ring";
+import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA } from "../verbs/ring";
 import {
   pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
   PKT_PSN, PKT_QP, PKT_SE, PKT_SRC, PKT_SRC_PORT,
@@ -57,6 +57,9 @@ export const RXM_SRC_PORT: usize = 36;
 export const RXM_DST_PORT: usize = 40;
 export const RXM_IP_ID: usize = 44; // 0xffffffff: the host cannot see it
 export const RXM_IP_FLAGS: usize = 48;
+export const RXM_TTL: usize = 52; // TTL / hop limit as received, 0 when the host cannot see it (for the UD GRH)
+export const RXM_TOS: usize = 56; // TOS / traffic class, 0 when unseen
+export const RXM_FLOW_LABEL: usize = 60; // IPv6 flow label, 0 when unseen
 export const RXM_SIZE: u32 = 64;
 
 export const rxBuf: usize = memory.data(RX_BUF_CAP, 16);
@@ -88,10 +91,41 @@ export function netInit(txCap: u32, port: u32): void {
   txRing = heap.alloc(<usize>ringBytes(txCap, TXD_SLOT) + 64);
   txRing = (txRing + 63) & ~63;
   ringInit(txRing, txCap, TXD_SLOT, RING_TX, 0);
+  txMarks = heap.alloc(<usize>ringCap(txRing) * MARK_SIZE);
+  memory.fill(txMarks, 0, <usize>ringCap(txRing) * MARK_SIZE);
   localPort = port;
 }
 
 export function txRingAddr(): usize { return txRing; }
+
+// UC/UD send completions wait for the host to release the descriptor of a
+// message's last packet: per TX slot, the QP record, its QPN and the SQ index
+// of the WQE (0 = the slot ends no UC/UD message).
+let txMarks: usize = 0;
+const MARK_SIZE: usize = 12;
+
+/** Descriptor `desc` carries the last packet of the UC/UD WQE at SQ index `index` of `qp`. */
+export function txMarkLast(desc: usize, qp: usize, index: u32): void {
+  if (!txMarks) return;
+  const m = txMarks + <usize>((desc - txRing - RING_DATA) / TXD_SLOT) * MARK_SIZE;
+  store<u32>(m, <u32>qp);
+  store<u32>(m + 4, load<u32>(qp + QP_NUM));
+  store<u32>(m + 8, index);
+}
+
+/** The mark of free-running TX index `i`, cleared as it is read: the QP record or 0; QPN and SQ index in txMarkQpn/txMarkIndex. */
+export let txMarkQpn: u32 = 0;
+export let txMarkIndex: u32 = 0;
+export function txTakeMark(i: u32): usize {
+  if (!txMarks) return 0;
+  const m = txMarks + <usize>(i & (ringCap(txRing) - 1)) * MARK_SIZE;
+  const qp = <usize>load<u32>(m);
+  if (!qp) return 0;
+  txMarkQpn = load<u32>(m + 4);
+  txMarkIndex = load<u32>(m + 8);
+  store<u32>(m, 0);
+  return qp;
+}
 export function netLocalPort(): u32 { return localPort; }
 
 /** Free TX descriptors. */

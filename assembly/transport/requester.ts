@@ -13,16 +13,19 @@ import { cfg, CFG_MAX_MTU } from "../verbs/config";
 import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
 import { REQ_WQE_INDEX } from "../verbs/flush";
 import {
-  qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_RD_ATOMIC, ATTR_PATH_MTU, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
+  qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_PATH_MTU, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
   ATTR_SQ_PSN, ATTR_TIMEOUT, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
 } from "../verbs/qp";
-import { QpState, QPT_RC, QPT_UC } from "../verbs/qp_state";
+import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import { ahFind, AH_AV } from "../verbs/ah";
+import { deth_build } from "../wire/deth";
 import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "../verbs/ring";
 import { arenaAlloc } from "../mem/arena";
 import {
   SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_COMPARE_ADD, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_IMM_DATA,
   SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK, SWQE_NUM_SGE, SWQE_OPCODE, SWQE_REMOTE_ADDR, SWQE_RESID, SWQE_RKEY,
   SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE, SWQE_STATUS, SWQE_SWAP, WQE_STATE_DONE, WQE_STATE_ERROR,
+  SWQE_AH, SWQE_REMOTE_QPN, SWQE_REMOTE_QKEY,
   WQE_STATE_PENDING, WQE_STATE_POSTED, WQE_STATE_PROCESSING,
 } from "../verbs/wqe";
 import { atmeth_build } from "../wire/atmeth";
@@ -31,7 +34,7 @@ import { feth_set_word } from "../wire/feth";
 import { ieth_build } from "../wire/ieth";
 import { immdt_build } from "../wire/immdt";
 import {
-  opcode_mask, opcode_offset, ATOMIC_WRITE_PAYLOAD, HDR_ATMETH, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATOMIC,
+  opcode_mask, opcode_offset, ATOMIC_WRITE_PAYLOAD, HDR_ATMETH, HDR_DETH, TR_UD, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATOMIC,
   M_ATOMIC_WRITE, M_END, M_FLUSH, M_IMMDT, M_READ, M_SEND, M_START, M_WRITE, OP_CMP_SWAP, OP_FETCH_ADD, OP_FLUSH,
   OP_ATOMIC_WRITE, OP_READ_REQUEST, OP_SEND_FIRST, OP_SEND_LAST, OP_SEND_LAST_IMM, OP_SEND_LAST_INV, OP_SEND_MIDDLE,
   OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_SEND_ONLY_INV, OP_WRITE_FIRST, OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_MIDDLE,
@@ -39,9 +42,8 @@ import {
 } from "../wire/opcode";
 import { psn_distance, psn_next } from "../wire/psn";
 import { reth_build } from "../wire/reth";
-import { completerRun } from "./completer";
 import { retransTimerId, rnrTimerId, scheduleQp } from "./engine";
-import { txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
+import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
 import { qpToError } from "./qp_error";
 
 // ---- ibv_wr_opcode, ibv_send_flags, ibv_wc_status (libibverbs verbs.h) ----
@@ -63,6 +65,7 @@ export const SEND_SIGNALED: u32 = 2;
 export const SEND_SOLICITED: u32 = 4;
 export const SEND_INLINE: u32 = 8;
 
+export const WC_LOC_LEN_ERR: u32 = 1;
 export const WC_LOC_QP_OP_ERR: u32 = 2;
 export const WC_LOC_PROT_ERR: u32 = 4;
 
@@ -139,6 +142,7 @@ export function reqEnsureInit(qp: usize): void {
 /** The class bits of a WR opcode on a QP type (rxe_wr_opcode_info); 0 = not allowed. */
 export function wrClass(op: u32, type: u32): u32 {
   const rc = type == QPT_RC;
+  if (type == QPT_UD) return op == WR_SEND || op == WR_SEND_WITH_IMM ? M_SEND : 0; // RXE_SUP_UD_QP_SEND_OPS
   switch (op) {
     case WR_RDMA_WRITE:
     case WR_RDMA_WRITE_WITH_IMM: return M_WRITE;
@@ -162,6 +166,11 @@ export function wrClass(op: u32, type: u32): u32 {
  * rest of the message fits one packet. -1 when the WR has no packet form here.
  */
 export function nextOpcode(type: u32, wrOp: u32, prev: i32, fits: bool): i32 {
+  if (type == QPT_UD) {
+    // UD: one packet per message (the MTU check comes first, in reqStep)
+    if (!fits) return -1;
+    return wrOp == WR_SEND ? <i32>(TR_UD | OP_SEND_ONLY) : wrOp == WR_SEND_WITH_IMM ? <i32>(TR_UD | OP_SEND_ONLY_IMM) : -1;
+  }
   const base = type == QPT_RC ? TR_RC : TR_UC;
   const p = prev < 0 ? 0xff : <u32>prev & 0x1f;
   let op: u32;
@@ -489,9 +498,26 @@ function reqStep(qp: usize): i32 {
     reqSetFlag(qp, RF_WAIT_PSN);
     return STEP_BLOCKED;
   }
-  const mtu = qpMtu(qp);
+  const ud = type == QPT_UD;
+  // UD has no path: the port's MTU (rxe get_mtu)
+  const mtu = ud ? <u32>128 << cfg(CFG_MAX_MTU) : qpMtu(qp);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
   let resid = load<u32>(wqe + SWQE_RESID);
+  let av = qp + QP_ATTR + ATTR_AH;
+  if (ud) {
+    // A datagram larger than the MTU fails (rxe instead fakes a successful send
+    // without a packet, C10-93.1.1; an error tells the application).
+    if (resid > mtu) {
+      reqError(qp, wqe, WC_LOC_LEN_ERR);
+      return STEP_AGAIN;
+    }
+    const ah = ahFind(load<u32>(wqe + SWQE_AH));
+    if (!ah) {
+      reqError(qp, wqe, WC_LOC_QP_OP_ERR); // the AH was destroyed after the post
+      return STEP_AGAIN;
+    }
+    av = ah + AH_AV;
+  }
   const opcode = nextOpcode(type, wrOp, load<i32>(qp + QP_REQ + REQ_OPCODE), resid <= mtu);
   if (opcode < 0 || !(mask & WQE_CLASS)) {
     reqError(qp, wqe, WC_LOC_QP_OP_ERR);
@@ -541,8 +567,14 @@ function reqStep(qp: usize): i32 {
   const se: u32 = (flags & SEND_SOLICITED) && end &&
     ((om & M_SEND) || (om & (M_WRITE | M_IMMDT)) == (M_WRITE | M_IMMDT)) ? 1 : 0;
   const ackreq = rc ? ackReqPolicy(qp + QP_REQ + REQ_NOACK, end) : 0;
-  bth_build(hdr, <u32>opcode, se, 0, 0, 0xffff, 0, 0, load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM), ackreq, psn);
+  const destQpn = ud ? load<u32>(wqe + SWQE_REMOTE_QPN) & 0xffffff : load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM);
+  bth_build(hdr, <u32>opcode, se, 0, 0, 0xffff, 0, 0, destQpn, ackreq, psn);
   const op = <u32>opcode;
+  if (om & (1 << HDR_DETH)) {
+    // a Q_Key with bit 31 set means "the QP's own Q_Key" (ibverbs, rxe init_req_packet)
+    const wk = load<u32>(wqe + SWQE_REMOTE_QKEY);
+    deth_build(hdr + <usize>opcode_offset(op, HDR_DETH), (wk & 0x80000000) ? load<u32>(qp + QP_ATTR + ATTR_QKEY) : wk, load<u32>(qp + QP_NUM));
+  }
   if (om & (1 << HDR_RETH)) {
     const len = (om & M_FLUSH) ? load<u32>(wqe + SWQE_LENGTH) : resid;
     reth_build(hdr + <usize>opcode_offset(op, HDR_RETH), remoteIova(wqe), load<u32>(wqe + SWQE_RKEY), len);
@@ -557,14 +589,17 @@ function reqStep(qp: usize): i32 {
     atmeth_build(hdr + <usize>opcode_offset(op, HDR_ATMETH), load<u64>(wqe + SWQE_REMOTE_ADDR), load<u32>(wqe + SWQE_RKEY), swapAdd, cmp);
   }
   const sendLen = (om & M_ATOMIC_WRITE) ? ATOMIC_WRITE_PAYLOAD : payload;
-  txSend(desc, qp, qp + QP_ATTR + ATTR_AH, op, data, sendLen);
+  txSend(desc, qp, av, op, data, sendLen);
 
   // progress (rxe update_wqe_state, update_wqe_psn, update_state)
   if (om & (M_WRITE | M_SEND)) advanceDma(wqe, payload);
   else if (om & M_FLUSH) store<u32>(wqe + SWQE_RESID, 0);
   else if (om & M_ATOMIC_WRITE) store<u32>(wqe + SWQE_RESID, 0);
   resid = load<u32>(wqe + SWQE_RESID);
-  store<u32>(wqe + SWQE_STATE, end ? (rc ? WQE_STATE_PENDING : WQE_STATE_DONE) : WQE_STATE_PROCESSING);
+  // UC/UD: the WQE completes when the host releases the descriptor of its last
+  // packet (the payload is read from the MR until then; rxe completes when the skb is freed)
+  store<u32>(wqe + SWQE_STATE, end ? WQE_STATE_PENDING : WQE_STATE_PROCESSING);
+  if (end && !rc) txMarkLast(desc, qp, index);
   const npkt = packetCount(resid + payload, mtu);
   if (om & M_START) {
     store<u32>(wqe + SWQE_FIRST_PSN, psn);
@@ -576,8 +611,6 @@ function reqStep(qp: usize): i32 {
   if (rc) {
     const t = ackTimeoutUs(qp);
     if (t > 0 && !timerArmed(retransTimerId(qp))) timerArm(retransTimerId(qp), nowUs + t);
-  } else if (end) {
-    completerRun(qp, 0, false); // UC: nothing acknowledges; the WQE completes once sent
   }
   return STEP_SENT;
 }
@@ -585,7 +618,7 @@ function reqStep(qp: usize): i32 {
 /** Emits up to `budget` packets for QP `qp`; returns how many it emitted. */
 export function requesterSend(qp: usize, budget: i32): i32 {
   const type = load<u32>(qp + QP_TYPE);
-  if (type != QPT_RC && type != QPT_UC) return 0;
+  if (type != QPT_RC && type != QPT_UC && type != QPT_UD) return 0;
   const st = qpState(qp);
   if (st != QpState.RTS && st != QpState.SQD) return 0;
   reqEnsureInit(qp);

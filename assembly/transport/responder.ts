@@ -15,14 +15,18 @@ import { slotIndex } from "../mem/pool";
 import { arbiterSchedule } from "../sched/arbiter";
 import { count, Counter } from "../verbs/counters";
 import {
-  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_IMM_DATA, CQE_OPCODE, CQE_QP_NUM, CQE_SOLICITED, CQE_SRC_QP, CQE_STATUS,
+  cqCommit, cqFind, cqReserve, CQE_SGID, CQE_BYTE_LEN, CQE_IMM_DATA, CQE_OPCODE, CQE_QP_NUM, CQE_SOLICITED, CQE_SRC_QP, CQE_STATUS,
   CQE_WC_FLAGS, CQE_WR_ID,
 } from "../verbs/cq";
 import {
   qpPool, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
   ATTR_PATH_MTU, ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
 } from "../verbs/qp";
-import { QpState, QPT_RC } from "../verbs/qp_state";
+import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import { cfg, CFG_MAX_MTU } from "../verbs/config";
+import { deth_srcqp } from "../wire/deth";
+import { ip4_build, ip6_build, IP4_FLAG_DF } from "../wire/ip";
+import { RXM_DST, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_IP_ID, RXM_SRC, RXM_TOS, RXM_TTL } from "./net";
 import { ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_SLOT } from "../verbs/ring";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
 import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_SGE_OFFSET, RWQE_WR_ID, SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE } from "../verbs/wqe";
@@ -33,15 +37,15 @@ import { bth_build, bth_padcnt } from "../wire/bth";
 import { feth_placement, feth_selectivity, feth_word, FETH_PLT_GLOBAL, FETH_PLT_PERSISTENT, FETH_SEL_MR } from "../wire/feth";
 import { immdt_data } from "../wire/immdt";
 import {
-  opcode_mask, opcode_offset, HDR_AETH, HDR_ATMACK, HDR_ATMETH, HDR_FETH, HDR_IMMDT, HDR_RETH, M_ATOMIC, M_ATOMIC_WRITE, M_COMP, M_END, M_FLUSH,
-  M_IETH, M_IMMDT, M_MIDDLE, M_PAYLOAD, M_READ, M_RETH, M_RWR, M_SEND, M_START, M_WRITE, OP_ACK, OP_ATOMIC_ACK,
+  opcode_mask, opcode_offset, HDR_AETH, HDR_ATMACK, HDR_ATMETH, HDR_DETH, HDR_FETH, HDR_IMMDT, HDR_RETH, M_ATOMIC, M_ATOMIC_WRITE, M_COMP, M_END, M_FLUSH,
+  M_DETH, M_IETH, M_IMMDT, M_MIDDLE, M_PAYLOAD, M_READ, M_RETH, M_RWR, M_SEND, M_START, M_WRITE, OP_ACK, OP_ATOMIC_ACK,
   OP_CMP_SWAP, OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
 } from "../wire/opcode";
 import { psn_distance, psn_next } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
 import { txReserve, txRingAddr, txSend, TXD_HDR } from "./net";
 import { qpToError } from "./qp_error";
-import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE } from "./pkt";
+import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE, PKT_SRC } from "./pkt";
 import {
   ackQueue, resCapacity, resDone, resEntry, resFind, resOldestPending, respBlock, respBlockReset, resQueue, ACK_PENDING, RESF_PENDING,
   RESF_REPLAY, RESF_STARTED, RES_CUR_PSN, RES_FIRST_PSN, RES_FLAGS, RES_LAST_PSN, RES_LENGTH, RES_MSN, RES_ORIG, RES_RESID,
@@ -66,6 +70,7 @@ export const RS_RES_HEAD: usize = 52; // u32 next resource to (re)use
 
 export const RSF_INIT: u32 = 1; // the line is set up from the QP attributes
 export const RSF_SENT_PSN_NAK: u32 = 2; // one PSN-sequence NAK per gap
+export const RSF_DROP_MSG: u32 = 4; // UC: the rest of this message is dropped (a packet was lost or refused)
 const OPCODE_VALID: u32 = 0x100;
 
 // AETH syndromes (IBA 9.7.5.2.9, rxe_hdr.h)
@@ -187,7 +192,12 @@ function respStart(qp: usize): usize {
 
 /** A validated request packet for `qp` (pkt: the packet-info record). */
 export function responderRecv(qp: usize, pkt: usize): void {
-  if (load<u32>(qp + QP_TYPE) != QPT_RC) return; // UC/UD receive paths live in their own files
+  const type = load<u32>(qp + QP_TYPE);
+  if (type == QPT_UC || type == QPT_UD) {
+    ucudRecv(qp, pkt, type == QPT_UD);
+    return;
+  }
+  if (type != QPT_RC) return;
   cQp = qp;
   cPkt = pkt;
   cBlk = respStart(qp);
@@ -738,7 +748,13 @@ function complete(): RespState {
         store<u32>(e + CQE_IMM_DATA, immdt_data(pktHdr(cPkt, HDR_IMMDT)));
       }
       store<u32>(e + CQE_WC_FLAGS, flags);
-      store<u32>(e + CQE_SRC_QP, attr(qp, ATTR_DEST_QP_NUM));
+      if (mask & M_DETH) {
+        // UD: the sender's QP from the DETH, its address as a GID (ibv_wc src_qp; the GRH has it too)
+        store<u32>(e + CQE_SRC_QP, deth_srcqp(pktHdr(cPkt, HDR_DETH)));
+        memory.copy(e + CQE_SGID, <usize>pk(PKT_SRC), 16);
+      } else {
+        store<u32>(e + CQE_SRC_QP, attr(qp, ATTR_DEST_QP_NUM));
+      }
     }
     // rxe_cq_post(cq, cqe, bth_se(pkt)): the SE bit of the packet that completes the message
     store<u8>(e + CQE_SOLICITED, <u8>pk(PKT_SE));
@@ -904,4 +920,188 @@ export function responderSend(qp: usize, budget: i32): i32 {
   }
   if ((load<u32>(b + XB_ACK_SYN) & ACK_PENDING) || load<u32>(b + XB_PENDING)) schedule(qp);
   return sent;
+}
+
+// ---- UC and UD (no ACKs, no duplicates, no READ/atomics) ----
+
+/** The 40-byte GRH area a UD receive buffer starts with (rxe: union rdma_network_hdr). */
+const grhBuf: usize = memory.data(40, 8);
+export const GRH_SIZE: u32 = 40;
+
+/**
+ * Fills grhBuf as rxe does for RoCEv2: IPv6, the IPv6 header as received; IPv4,
+ * 20 zero bytes then the IPv4 header (checksum included). Rebuilt from the IP
+ * facts of rx_meta: the ID the ICRC check settled on, DF, TTL/TOS/flow label
+ * when the host saw them (0 otherwise).
+ */
+function fillGrh(pkt: usize): void {
+  const meta = <usize>load<u32>(pkt + PKT_META);
+  const udpLen = 8 + load<u32>(pkt + PKT_LEN);
+  memory.fill(grhBuf, 0, 40);
+  if (load<u32>(pkt + PKT_IPV6)) {
+    ip6_build(grhBuf, load<u32>(meta + RXM_TOS) & 0xff, load<u32>(meta + RXM_FLOW_LABEL) & 0xfffff, udpLen,
+      load<u32>(meta + RXM_TTL) & 0xff, meta + RXM_SRC, meta + RXM_DST);
+  } else {
+    const df = (load<u32>(meta + RXM_IP_FLAGS) & IP4_FLAG_DF) != 0 ? IP4_FLAG_DF : 0;
+    ip4_build(grhBuf + 20, load<u32>(meta + RXM_TOS) & 0xff, 20 + udpLen, load<u32>(meta + RXM_IP_ID) & 0xffff, df, 0,
+      load<u32>(meta + RXM_TTL) & 0xff, meta + RXM_SRC + 12, meta + RXM_DST + 12);
+  }
+}
+
+/** UC: the rest of this message is dropped silently; the next FIRST/ONLY starts clean. */
+function ucDrop(qp: usize, why: RespState): void {
+  trace(why);
+  rsSet(qp, RS_FLAGS, rs(qp, RS_FLAGS) | RSF_DROP_MSG);
+  rsSet(qp, RS_OPCODE, 0);
+}
+
+/** A receive WQE for a new UC/UD message; UC reuses the one a dropped message had started. */
+function ucudTakeWqe(qp: usize): RespState {
+  const w = <usize>rs(qp, RS_WQE);
+  if (w && load<u32>(qp + QP_SRQ)) {
+    // an SRQ WQE was already taken for a message that got dropped: start it over
+    store<u32>(w + RWQE_CUR_SGE, 0);
+    store<u32>(w + RWQE_SGE_OFFSET, 0);
+    rsSet(qp, RS_RECV_LEN, 0);
+    return RespState.CHK_LENGTH;
+  }
+  return takeRecvWqe(qp);
+}
+
+/** Ends a UC/UD request: CQ overflow and local errors move the QP to ERR (class G, as RC). */
+function ucudFinish(qp: usize, s: RespState): void {
+  if (s == RespState.ERR_CQ_OVERFLOW || cGotoError) {
+    trace(RespState.ERROR);
+    qpToError(qp, cStatus);
+  }
+  cQp = 0;
+  cPkt = 0;
+  cGotoError = false;
+}
+
+/** A validated UC or UD request (rxe_resp.c with its UC/UD branches). */
+function ucudRecv(qp: usize, pkt: usize, ud: bool): void {
+  cQp = qp;
+  cPkt = pkt;
+  cBlk = respStart(qp);
+  cRes = 0;
+  cStatus = WC_SUCCESS;
+  cSyndrome = AETH_ACK_UNLIMITED;
+  cGotoError = false;
+  const mask = pk(PKT_MASK);
+  if (!ud) {
+    // PSN: a gap (or a message already being dropped) loses the rest of the
+    // message; a FIRST/ONLY always starts a new one, whatever its PSN.
+    trace(RespState.CHK_PSN);
+    const gap = pk(PKT_PSN) != rs(qp, RS_PSN);
+    if ((gap || (rs(qp, RS_FLAGS) & RSF_DROP_MSG)) && !(mask & M_START)) {
+      if (gap) count(Counter.OUT_OF_SEQ_REQUEST);
+      ucDrop(qp, RespState.ERR_PSN_OUT_OF_SEQ);
+      ucudFinish(qp, RespState.DONE);
+      return;
+    }
+    trace(RespState.CHK_OP_SEQ);
+    if (mask & M_START) {
+      rsSet(qp, RS_FLAGS, rs(qp, RS_FLAGS) & ~RSF_DROP_MSG);
+      rsSet(qp, RS_OPCODE, 0); // a partial message before it is abandoned (class D1/E)
+    } else {
+      const last = rs(qp, RS_OPCODE);
+      const lastMask = (last & OPCODE_VALID) ? opcode_mask(last & 0xff) : 0;
+      if (opSeqNext(lastMask, (last & OPCODE_VALID) != 0, mask) != RespState.CHK_OP_VALID) {
+        ucDrop(qp, RespState.ERR_MISSING_OPCODE_FIRST);
+        ucudFinish(qp, RespState.DONE);
+        return;
+      }
+    }
+    trace(RespState.CHK_OP_VALID);
+    if (!qpAccessAllows(attr(qp, ATTR_QP_ACCESS_FLAGS), mask, 0)) {
+      ucDrop(qp, RespState.ERR_UNSUPPORTED_OPCODE);
+      ucudFinish(qp, RespState.DONE);
+      return;
+    }
+  }
+  trace(RespState.CHK_RESOURCE);
+  let s = RespState.CHK_LENGTH;
+  if (mask & M_RWR) s = ucudTakeWqe(qp);
+  if (s == RespState.ERR_RNR) {
+    // no receive WQE: UC/UD drop (no RNR NAK without ACKs)
+    count(Counter.SEND_RNR_ERR);
+    if (!ud) ucDrop(qp, s);
+    else trace(s);
+    ucudFinish(qp, RespState.DONE);
+    return;
+  }
+  if (s == RespState.ERR_MALFORMED_WQE) {
+    trace(s);
+    cStatus = WC_LOC_QP_OP_ERR;
+    cGotoError = true;
+    complete();
+    ucudFinish(qp, RespState.ERROR);
+    return;
+  }
+  trace(RespState.CHK_LENGTH);
+  const plen = pk(PKT_PAYLOAD_LEN);
+  if (ud) {
+    // the datagram must fit the port MTU, and the WQE must hold it after the GRH
+    if (plen > (<u32>128 << cfg(CFG_MAX_MTU))) s = RespState.ERR_LENGTH;
+    else if (<u64>plen + GRH_SIZE > <u64>rs(qp, RS_WQE_LEN)) s = RespState.ERR_RECV_OVERFLOW;
+    if (s != RespState.CHK_LENGTH) {
+      trace(s);
+      if (load<u32>(qp + QP_SRQ)) {
+        // the SRQ WQE is already taken: it completes in error (rxe: REM_INV_REQ), the QP stays up
+        cStatus = WC_REM_INV_REQ_ERR;
+        ucudFinish(qp, complete() == RespState.ERR_CQ_OVERFLOW ? RespState.ERR_CQ_OVERFLOW : RespState.DONE);
+      } else {
+        rsSet(qp, RS_WQE, 0); // an RQ WQE is only consumed on completion: it waits for the next datagram
+        ucudFinish(qp, RespState.DONE);
+      }
+      return;
+    }
+    trace(RespState.EXECUTE);
+    fillGrh(pkt);
+    let d = sendDataIn(grhBuf, GRH_SIZE);
+    if (d == RespState.NONE) d = sendDataIn(<usize>pk(PKT_PAYLOAD), plen);
+    if (d != RespState.NONE) {
+      // an SGE whose MR is gone or lacks LOCAL_WRITE: the WQE completes in error, the QP goes to ERR
+      trace(d);
+      cStatus = WC_LOC_QP_OP_ERR;
+      cGotoError = true;
+      complete();
+      ucudFinish(qp, RespState.ERROR);
+      return;
+    }
+    trace(RespState.COMPLETE);
+    ucudFinish(qp, complete());
+    return;
+  }
+  s = checkLength();
+  if (s == RespState.CHK_RKEY) s = checkRkey();
+  if (s != RespState.EXECUTE) {
+    ucDrop(qp, s); // a bad length or R_Key loses the message, silently (UC class D)
+    ucudFinish(qp, RespState.DONE);
+    return;
+  }
+  trace(RespState.EXECUTE);
+  const r = (mask & M_SEND) ? sendDataIn(<usize>pk(PKT_PAYLOAD), plen) : writeDataIn();
+  if (r == RespState.ERR_RECV_OVERFLOW || r == RespState.ERR_MALFORMED_WQE) {
+    // the message does not fit the receive WQE: it completes with a local length error, the QP goes to ERR
+    trace(r);
+    cStatus = r == RespState.ERR_RECV_OVERFLOW ? WC_LOC_LEN_ERR : WC_LOC_QP_OP_ERR;
+    cGotoError = true;
+    complete();
+    ucudFinish(qp, RespState.ERROR);
+    return;
+  }
+  if (r != RespState.NONE) {
+    ucDrop(qp, r);
+    ucudFinish(qp, RespState.DONE);
+    return;
+  }
+  advance();
+  if (mask & M_COMP) {
+    trace(RespState.COMPLETE);
+    ucudFinish(qp, complete());
+    return;
+  }
+  ucudFinish(qp, RespState.DONE);
 }
