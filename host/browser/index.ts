@@ -4,7 +4,15 @@ export { coreModule } from "./wasm-source.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { coreModule as browserCoreModule } from "./wasm-source.js";
+import { openTunnelDeviceWith, type TunnelDevice } from "../core/tunnel-device.js";
+import type { TunnelLinkOptions } from "../core/tunnel-link.js";
 /** ibv_open_device: a device on no network (a later issue adds the WebSocket tunnel). */
 export async function openDevice(options?: OpenDeviceOptions): Promise<Device> {
   return openDeviceWith(await browserCoreModule(), options);
+}
+
+/** A device reached through the softroce gateway at `url` (ws:// or wss://; docs/TUNNEL.md). */
+export async function openTunnelDevice(url: string, options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions = {}): Promise<TunnelDevice> {
+  const ws = new WebSocket(url);
+  return openTunnelDeviceWith(await browserCoreModule(), ws, options);
 }

@@ -5,8 +5,9 @@ import { demoCommand } from "./demo.js";
 import { perfCommand } from "./perf.js";
 import { rcPingpongCommand } from "./rc_pingpong.js";
 import { devinfoCommand } from "./devinfo.js";
+import { gatewayCommand } from "./gateway.js";
 
-const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, perfCommand, rcPingpongCommand];
+const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, gatewayCommand, perfCommand, rcPingpongCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -20,3 +20,6 @@ export { realClock } from "./real-clock.js";
 export { type Datagram, ROCE_V2_PORT } from "./datagram.js";
 export { Prng } from "./prng.js";
 export { simTracePcapng, type SimTraceOptions } from "./sim-trace.js";
+export * from "./tunnel.js";
+export { TunnelLink, type WebSocketLike, type TunnelLinkOptions } from "./tunnel-link.js";
+export { openTunnelDeviceWith, type TunnelDevice } from "./tunnel-device.js";

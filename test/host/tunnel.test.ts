@@ -30,7 +30,7 @@ describe("tunnel frames", () => {
     const g = emitData("2001:db8::1", 50000, 0xffffffff, [ROCE]);
     expect(hex(g.subarray(0, DATA_HEADER_LEN))).toBe("0101c350" + "20010db8000000000000000000000001" + "ffffffff");
     expect(parseFrame(g)).toMatchObject({ address: "2001:db8::1", port: 50000, ipId: 0xffffffff });
-    expect(parseFrame(g.buffer)).toMatchObject({ kind: FrameKind.DATA });
+    expect(parseFrame(g.buffer as ArrayBuffer)).toMatchObject({ kind: FrameKind.DATA });
   });
 
   it("HELLO: golden bytes and round trip", () => {

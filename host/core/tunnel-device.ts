@@ -1,0 +1,33 @@
+// A device on a gateway tunnel: opened with the identity the HELLO assigns
+// (GID 0 = the gateway's UDP address, local port = its UDP port, QPNs from the
+// client's range) and attached to the TunnelLink with the real clock.
+import { openDeviceWith, type Device, type OpenDeviceOptions } from "./verbs/device.js";
+import { realClock } from "./real-clock.js";
+import { TunnelLink, type TunnelLinkOptions, type WebSocketLike } from "./tunnel-link.js";
+
+export interface TunnelDevice {
+  device: Device;
+  link: TunnelLink;
+}
+
+/** Waits for the HELLO on `ws`, opens a device with that identity and attaches it. Closing the device closes the tunnel. */
+export async function openTunnelDeviceWith(
+  source: WebAssembly.Module | BufferSource,
+  ws: WebSocketLike,
+  options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions = {},
+): Promise<TunnelDevice> {
+  const link = await TunnelLink.connect(ws, options);
+  const h = link.hello;
+  const gid = h.address.includes(":") ? h.address : `::ffff:${h.address}`;
+  try {
+    const device = await openDeviceWith(source, {
+      ...options, gids: [gid], port: h.port, qpnBase: h.qpnBase, maxQp: Math.min(options.maxQp ?? 256, h.qpnCount),
+    });
+    link.port = device.attach(link, realClock);
+    device.addEventListener("close", () => link.close());
+    return { device, link };
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+}

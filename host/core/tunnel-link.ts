@@ -1,0 +1,155 @@
+// A Link over a WebSocket to the softroce gateway (docs/TUNNEL.md). Works with the
+// browser's WebSocket and with `ws` in Node: only send, bufferedAmount, readyState,
+// binaryType, close and addEventListener are used. The HELLO gives the device its
+// identity (GID = gateway address, local port = gateway UDP port, QPN base); every
+// datagram becomes one DATA frame. Backpressure comes from bufferedAmount; a lost
+// tunnel behaves as a link going down (datagrams are dropped, RC retries run out).
+import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "./port.js";
+import { FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitData, parseFrame, type HelloFrame } from "./tunnel.js";
+
+/** The part of WebSocket this link needs (browser WebSocket and `ws` both have it). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: string, listener: (ev: any) => void): void;
+}
+
+export interface TunnelLinkOptions {
+  /** bytes queued in the WebSocket before the link applies backpressure (default 1 MiB) */
+  highWaterMark?: number;
+  /** how long to wait for the HELLO (default 5000 ms) */
+  helloTimeoutMs?: number;
+}
+
+const OPEN = 1;
+
+export class TunnelLink implements Link {
+  port: PacketPort | undefined;
+  readonly stats = { sent: 0, received: 0, droppedDown: 0, badFrames: 0, errors: 0, backpressured: 0 };
+  /** ERROR frames from the gateway, newest last (at most 32 kept). */
+  readonly gatewayErrors: { name: string; reason: string }[] = [];
+  private down = false;
+  private blocked = false;
+  private readonly highWater: number;
+  private readonly gwGid: string;
+  /** Called once when the tunnel closes. */
+  onDown: ((why: string) => void) | undefined;
+
+  private constructor(readonly ws: WebSocketLike, readonly hello: HelloFrame, opts: TunnelLinkOptions) {
+    this.highWater = opts.highWaterMark ?? 1 << 20;
+    this.gwGid = hello.address;
+    ws.addEventListener("message", (ev: { data: unknown }) => this.onMessage(ev.data));
+    ws.addEventListener("close", (ev: { code?: number; reason?: string }) => this.goDown(`closed (${ev.code ?? "?"} ${ev.reason ?? ""})`));
+    ws.addEventListener("error", () => this.goDown("error"));
+  }
+
+  /** Waits for the socket to open and the gateway's HELLO; rejects on close, a bad first frame or timeout. */
+  static connect(ws: WebSocketLike, opts: TunnelLinkOptions = {}): Promise<TunnelLink> {
+    ws.binaryType = "arraybuffer";
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (e: Error | undefined, link?: TunnelLink) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (e) {
+          reject(e);
+          try { ws.close(); } catch { /* already closed */ }
+        } else resolve(link!);
+      };
+      const timer = setTimeout(() => finish(new Error("tunnel: no HELLO from the gateway")), opts.helloTimeoutMs ?? 5000);
+      ws.addEventListener("message", (ev: { data: unknown }) => {
+        if (done) return;
+        try {
+          const f = parseFrame(ev.data as ArrayBuffer);
+          if (f.kind === FrameKind.HELLO) return finish(undefined, new TunnelLink(ws, f, opts));
+          if (f.kind === FrameKind.ERROR) return finish(new Error(`tunnel: gateway error ${f.name}: ${f.reason}`));
+          finish(new Error("tunnel: the first frame is not a HELLO"));
+        } catch (e) {
+          finish(e instanceof TunnelFrameError ? e : new Error("tunnel: bad first frame"));
+        }
+      });
+      ws.addEventListener("close", (ev: { code?: number; reason?: string }) =>
+        finish(new Error(`tunnel: closed before HELLO (${ev.code ?? "?"} ${ev.reason ?? ""})`)));
+      ws.addEventListener("error", () => finish(new Error("tunnel: WebSocket error (refused at upgrade?)")));
+    });
+  }
+
+  get isDown(): boolean {
+    return this.down;
+  }
+
+  send(d: OutgoingDatagram, done: () => void): boolean {
+    if (this.down || this.ws.readyState !== OPEN) {
+      this.stats.droppedDown++;
+      done();
+      return true;
+    }
+    // one copy into the frame; the pieces are free as soon as send() returns
+    this.ws.send(emitData(d.dst, d.dstPort, 0, d.pieces));
+    this.stats.sent++;
+    done();
+    if (this.ws.bufferedAmount >= this.highWater) {
+      this.blocked = true;
+      this.stats.backpressured++;
+      this.pollDrain();
+      return false;
+    }
+    return true;
+  }
+
+  /** Closes the tunnel (the device sees the link go down). */
+  close(): void {
+    this.goDown("closed by the host");
+    try { this.ws.close(1000, "bye"); } catch { /* already closed */ }
+  }
+
+  private pollDrain(): void {
+    // WebSocket has no drain event: look again shortly.
+    setTimeout(() => {
+      if (!this.blocked) return;
+      if (this.down || this.ws.bufferedAmount < this.highWater / 2) {
+        this.blocked = false;
+        this.port?.resume();
+      } else this.pollDrain();
+    }, 2);
+  }
+
+  private goDown(why: string): void {
+    if (this.down) return;
+    this.down = true;
+    if (this.blocked) {
+      this.blocked = false;
+      this.port?.resume();
+    }
+    this.onDown?.(why);
+  }
+
+  private onMessage(data: unknown): void {
+    let f;
+    try {
+      f = parseFrame(data as ArrayBuffer);
+    } catch {
+      this.stats.badFrames++;
+      return;
+    }
+    if (f.kind === FrameKind.ERROR) {
+      this.stats.errors++;
+      this.gatewayErrors.push({ name: f.name, reason: f.reason });
+      if (this.gatewayErrors.length > 32) this.gatewayErrors.shift();
+      return;
+    }
+    if (f.kind !== FrameKind.DATA) {
+      this.stats.badFrames++;
+      return;
+    }
+    this.stats.received++;
+    this.port?.receive({
+      src: f.address, dst: this.gwGid, srcPort: f.port, dstPort: this.hello.port,
+      ipId: f.ipId === TUNNEL_IP_ID_UNKNOWN ? IP_ID_UNKNOWN : f.ipId, payload: f.payload,
+    });
+  }
+}

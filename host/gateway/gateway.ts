@@ -1,0 +1,462 @@
+// The softroce gateway: WebSocket clients (browsers) on one side, RoCEv2 over UDP
+// on the other (docs/TUNNEL.md). It is no open relay: clients authenticate in the
+// HTTP upgrade (token, Origin allowlist), send only RoCEv2-shaped payloads, only to
+// allowlisted destinations, at a bounded rate; each owns a QPN range and receives
+// only datagrams for its QPNs. Client-to-client traffic is hairpinned without UDP.
+// Every refusal is counted and logged as one structured line.
+import http from "node:http";
+import dgram from "node:dgram";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { isIPv4, isIPv6 } from "node:net";
+import { WebSocketServer, type WebSocket, type RawData } from "ws";
+import {
+  DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitError, emitHello, parseFrame,
+  writeDataHeader, addressToGid, type TunnelErrorName,
+} from "../core/tunnel.js";
+import { WireCodec } from "../core/wire.js";
+import { coreModule } from "../node/wasm-source.js";
+import { sockoptAddon } from "../node/sockopt.js";
+import { AddressPolicy } from "./address-policy.js";
+import { RoceShape, type OpcodeShape } from "./roce-shape.js";
+import { TokenBucket } from "./token-bucket.js";
+
+export interface GatewayOptions {
+  /** HTTP/WebSocket listen address (default 127.0.0.1) */
+  listen?: string;
+  /** HTTP/WebSocket port (default 8791; 0: a free one) */
+  port?: number;
+  /** the UDP address the gateway sends from: every client's GID (default 127.0.0.1) */
+  udpAddress?: string;
+  /** the UDP port (default 4791; 0: a free one) */
+  udpPort?: number;
+  /** required bearer token (Authorization: Bearer, or ?token= in the URL); none: no authentication */
+  token?: string;
+  /** allowed Origin values; requests with an Origin header not listed are refused */
+  origins?: string[];
+  /** destinations (addresses or CIDR blocks) clients may send to and receive from */
+  allow?: string[];
+  /** destination UDP ports clients may send to (default [4791]) */
+  dstPorts?: number[];
+  maxClients?: number;
+  maxClientsPerAddress?: number;
+  /** QPNs per client (default 1024) and the first range's base (default 1024) */
+  qpnCount?: number;
+  qpnStart?: number;
+  /** largest RoCEv2 payload forwarded, BTH … ICRC (default 4096 + 80 + 4 + 4) */
+  maxRocePayload?: number;
+  /** per-client limits on what it sends (defaults 20000 packets/s, 64 MB/s; bursts of one second) */
+  packetsPerSecond?: number;
+  bytesPerSecond?: number;
+  /** bytes queued towards a client before datagrams for it are dropped (default 1 MiB) */
+  clientQueueBytes?: number;
+  /** a client whose queue stays full this long is disconnected (default 5000 ms) */
+  stallMs?: number;
+  /** a client that sends nothing this long is disconnected (default 120000 ms) */
+  idleTimeoutMs?: number;
+  /** WebSocket ping interval; a client that missed the previous pong is dropped (default 30000 ms) */
+  heartbeatMs?: number;
+  /** ERROR frames sent to one client per second at most (default 20) */
+  errorFramesPerSecond?: number;
+  /** one structured log record per refusal and per client event (default: none) */
+  log?: (record: LogRecord) => void;
+  /** use the socket addon for IPv4 ID 0 and UDP_NO_CHECK6_RX (default true when built) */
+  useAddon?: boolean;
+}
+
+export interface LogRecord {
+  event: "refused" | "connected" | "disconnected" | "listening";
+  reason?: string;
+  client?: number;
+  remote?: string;
+  detail?: string;
+  [k: string]: unknown;
+}
+
+const DEFAULTS = {
+  listen: "127.0.0.1", port: 8791, udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8,
+  qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
+  clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
+} as const;
+
+/** Why the gateway refused something; these names are the counters' and the log lines'. */
+export type RefusalReason =
+  | "no_token" | "bad_token" | "bad_origin" | "too_many_clients" | "too_many_from_address" | "bad_path"
+  | "text_frame" | "bad_frame" | "bad_kind" | "not_roce" | "destination_refused" | "rate_limited" | "qpn_not_owned"
+  | "unknown_qpn" | "udp_source_refused" | "udp_not_roce" | "client_backlog" | "slow_consumer" | "idle" | "heartbeat"
+  | "udp_backlog" | "ws_error";
+
+interface Client {
+  id: number;
+  ws: WebSocket;
+  remote: string;
+  qpnBase: number;
+  slot: number;
+  packets: TokenBucket;
+  bytes: TokenBucket;
+  errors: TokenBucket;
+  lastActive: number;
+  alive: boolean;
+  stalledSince: number | undefined;
+  stats: { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number; dropped: number };
+}
+
+export interface GatewayCounters {
+  clientsAccepted: number;
+  clientsClosed: number;
+  framesIn: number;
+  framesOut: number;
+  udpIn: number;
+  udpOut: number;
+  hairpinned: number;
+  refused: Record<string, number>;
+}
+
+export class Gateway {
+  readonly counters: GatewayCounters = {
+    clientsAccepted: 0, clientsClosed: 0, framesIn: 0, framesOut: 0, udpIn: 0, udpOut: 0, hairpinned: 0, refused: {},
+  };
+  /** Why IPv4 IDs or IPv6 checksums will not match Linux rxe, when the addon is missing. */
+  readonly limitations: string[] = [];
+  private readonly o: Required<Omit<GatewayOptions, "token" | "origins" | "log" | "allow" | "dstPorts" | "useAddon">> & GatewayOptions;
+  private readonly clients = new Map<number, Client>();
+  /** client slot → client; QPN range of slot i is qpnStart + i × qpnCount */
+  private readonly slots: (Client | undefined)[] = [];
+  private readonly perAddress = new Map<string, number>();
+  private nextId = 1;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private readonly wss: WebSocketServer;
+  private readonly policy: AddressPolicy;
+  private readonly dstPorts: Set<number>;
+  private readonly gatewayGid: Uint8Array;
+  private closed = false;
+
+  private constructor(
+    o: GatewayOptions,
+    readonly http: http.Server,
+    readonly udp: dgram.Socket,
+    private readonly shape: RoceShape,
+    readonly udpPort: number,
+  ) {
+    this.o = { ...DEFAULTS, ...o } as typeof this.o;
+    this.policy = new AddressPolicy(o.allow ?? []);
+    this.dstPorts = new Set(o.dstPorts ?? [4791]);
+    this.gatewayGid = addressToGid(this.o.udpAddress);
+    this.wss = new WebSocketServer({
+      noServer: true, maxPayload: DATA_HEADER_LEN + this.o.maxRocePayload, perMessageDeflate: false, clientTracking: false,
+    });
+    http.on("upgrade", (req, socket, head) => this.upgrade(req, socket, head));
+    http.on("request", (_req, res) => {
+      res.writeHead(426, { "content-type": "text/plain" }).end("softroce gateway: WebSocket only\n");
+    });
+    udp.on("message", (msg, rinfo) => this.fromUdp(msg, rinfo.address, rinfo.port));
+    this.timer = setInterval(() => this.sweep(), Math.min(1000, this.o.stallMs, this.o.idleTimeoutMs) / 2);
+    this.heartbeat = setInterval(() => this.ping(), this.o.heartbeatMs);
+  }
+
+  /** Starts the HTTP and UDP listeners; resolves when both listen. */
+  static async start(options: GatewayOptions = {}): Promise<Gateway> {
+    const o = { ...DEFAULTS, ...options };
+    if (!isIPv4(o.udpAddress) && !isIPv6(o.udpAddress)) throw new TypeError(`not an IPv4 or IPv6 address: ${o.udpAddress}`);
+    if (o.qpnStart < 2 || o.qpnCount < 1 || o.qpnStart + o.qpnCount * o.maxClients > 0x1000000) {
+      throw new RangeError(`QPN ranges ${o.qpnStart} + ${o.maxClients} × ${o.qpnCount} do not fit in 24 bits`);
+    }
+    if (o.maxRocePayload > 0xffff) throw new RangeError(`maxRocePayload ${o.maxRocePayload} > 65535`);
+    const codec = await WireCodec.create(await coreModule());
+    const table: (OpcodeShape | undefined)[] = [];
+    const deth: (number | undefined)[] = [];
+    for (let op = 0; op < 256; op++) {
+      const info = codec.opcode(op);
+      table.push(info && { length: info.length, mask: info.mask });
+      deth.push(info?.offsets.DETH);
+    }
+    const shape = new RoceShape(table, deth, o.maxRocePayload);
+    const { socket, limitations } = await openUdp(o.udpAddress, o.udpPort, options.useAddon !== false);
+    const server = http.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(o.port, o.listen, () => resolve());
+      });
+    } catch (e) {
+      socket.close();
+      throw e;
+    }
+    const gw = new Gateway(options, server, socket, shape, socket.address().port);
+    gw.limitations.push(...limitations);
+    gw.log({ event: "listening", detail: `ws://${endpoint(o.listen, gw.port)} udp ${endpoint(o.udpAddress, gw.udpPort)}` });
+    return gw;
+  }
+
+  /** The HTTP/WebSocket port. */
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Per-client statistics by client id. */
+  clientStats(): Record<number, Client["stats"] & { qpnBase: number; remote: string }> {
+    const out: Record<number, Client["stats"] & { qpnBase: number; remote: string }> = {};
+    for (const c of this.clients.values()) out[c.id] = { ...c.stats, qpnBase: c.qpnBase, remote: c.remote };
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    clearInterval(this.heartbeat);
+    for (const c of [...this.clients.values()]) c.ws.terminate();
+    this.http.closeAllConnections();
+    await new Promise<void>((r) => this.http.close(() => r()));
+    await new Promise<void>((r) => this.udp.close(() => r()));
+  }
+
+  private log(r: LogRecord): void {
+    this.o.log?.(r);
+  }
+
+  private refuse(reason: RefusalReason, c: Client | undefined, detail: string, remote?: string): void {
+    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
+    if (c) c.stats.dropped++;
+    this.log({ event: "refused", reason, client: c?.id, remote: remote ?? c?.remote, detail });
+  }
+
+  /** A per-frame refusal the client hears about (ERROR frame, rate-limited), connection kept. */
+  private refuseFrame(c: Client, reason: RefusalReason, name: TunnelErrorName, detail: string): void {
+    this.refuse(reason, c, detail);
+    if (c.errors.take(1, Date.now()) && c.ws.readyState === c.ws.OPEN) c.ws.send(emitError(name, `${reason}: ${detail}`));
+  }
+
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const remote = req.socket.remoteAddress ?? "?";
+    const deny = (status: string, reason: RefusalReason, detail: string) => {
+      this.refuse(reason, undefined, detail, remote);
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${reason}\n`);
+      socket.destroy();
+    };
+    socket.on("error", () => {});
+    if (this.closed) return deny("503 Service Unavailable", "too_many_clients", "gateway closing");
+    const url = new URL(req.url ?? "/", "http://gateway");
+    if (url.pathname !== "/" && url.pathname !== "/tunnel") return deny("404 Not Found", "bad_path", url.pathname);
+    if (this.o.token !== undefined) {
+      const auth = req.headers.authorization;
+      const given = auth?.startsWith("Bearer ") ? auth.slice(7) : url.searchParams.get("token") ?? undefined;
+      if (given === undefined) return deny("401 Unauthorized", "no_token", "no token");
+      if (!sameSecret(given, this.o.token)) return deny("401 Unauthorized", "bad_token", "token mismatch");
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !(this.o.origins ?? []).includes(origin)) {
+      return deny("403 Forbidden", "bad_origin", `Origin ${JSON.stringify(origin).slice(0, 100)} not allowed`);
+    }
+    if (this.clients.size >= this.o.maxClients) return deny("503 Service Unavailable", "too_many_clients", `${this.clients.size} clients`);
+    if ((this.perAddress.get(remote) ?? 0) >= this.o.maxClientsPerAddress) {
+      return deny("503 Service Unavailable", "too_many_from_address", `${this.perAddress.get(remote)} clients from ${remote}`);
+    }
+    const slot = this.freeSlot();
+    if (slot < 0) return deny("503 Service Unavailable", "too_many_clients", "no free QPN range");
+    this.slots[slot] = null as unknown as undefined; // reserved while the handshake completes
+    this.perAddress.set(remote, (this.perAddress.get(remote) ?? 0) + 1);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, slot));
+  }
+
+  private freeSlot(): number {
+    for (let i = 0; i < this.o.maxClients; i++) if (this.slots[i] === undefined) return i;
+    return -1;
+  }
+
+  private accept(ws: WebSocket, remote: string, slot: number): void {
+    const now = Date.now();
+    const o = this.o;
+    const c: Client = {
+      id: this.nextId++, ws, remote, slot, qpnBase: o.qpnStart + slot * o.qpnCount,
+      packets: new TokenBucket(o.packetsPerSecond, o.packetsPerSecond, now),
+      bytes: new TokenBucket(o.bytesPerSecond, o.bytesPerSecond, now),
+      errors: new TokenBucket(o.errorFramesPerSecond, o.errorFramesPerSecond, now),
+      lastActive: now, alive: true, stalledSince: undefined,
+      stats: { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
+    };
+    this.slots[slot] = c;
+    this.clients.set(c.id, c);
+    this.counters.clientsAccepted++;
+    this.log({ event: "connected", client: c.id, remote, detail: `QPNs ${c.qpnBase}..${c.qpnBase + o.qpnCount - 1}` });
+    ws.on("message", (data: RawData, isBinary: boolean) => this.fromClient(c, data, isBinary));
+    ws.on("pong", () => { c.alive = true; });
+    ws.on("error", (e) => this.refuse("ws_error", c, e.message));
+    ws.on("close", (code) => this.drop(c, code));
+    ws.send(emitHello({
+      address: o.udpAddress, port: this.udpPort, ipIdPolicy: 0, dontFragment: true, maxPayload: o.maxRocePayload,
+      qpnBase: c.qpnBase, qpnCount: o.qpnCount, clientId: c.id,
+    }));
+  }
+
+  private drop(c: Client, code: number): void {
+    if (!this.clients.delete(c.id)) return;
+    this.slots[c.slot] = undefined;
+    const n = (this.perAddress.get(c.remote) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(c.remote);
+    else this.perAddress.set(c.remote, n);
+    this.counters.clientsClosed++;
+    this.log({ event: "disconnected", client: c.id, remote: c.remote, detail: `close code ${code}` });
+  }
+
+  /** Disconnects a client for a reason that ends the session. */
+  private evict(c: Client, reason: RefusalReason, code: number, detail: string): void {
+    this.refuse(reason, c, detail);
+    if (c.ws.readyState === c.ws.OPEN) {
+      c.ws.close(code, reason);
+      // a client that does not read will not complete the closing handshake
+      setTimeout(() => c.ws.terminate(), 1000).unref();
+    } else c.ws.terminate();
+  }
+
+  private owner(qpn: number): Client | undefined {
+    const i = Math.floor((qpn - this.o.qpnStart) / this.o.qpnCount);
+    return qpn >= this.o.qpnStart && i < this.o.maxClients ? this.slots[i] ?? undefined : undefined;
+  }
+
+  private owns(c: Client, qpn: number): boolean {
+    return qpn >= c.qpnBase && qpn < c.qpnBase + this.o.qpnCount;
+  }
+
+  private fromClient(c: Client, data: RawData, isBinary: boolean): void {
+    if (!this.clients.has(c.id)) return;
+    c.lastActive = Date.now();
+    c.stats.framesIn++;
+    this.counters.framesIn++;
+    if (!isBinary) return this.evict(c, "text_frame", 1003, "text message on a binary tunnel");
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    c.stats.bytesIn += bytes.length;
+    let f;
+    try {
+      f = parseFrame(bytes);
+    } catch (e) {
+      const detail = e instanceof TunnelFrameError ? e.message : "unparseable";
+      return this.evict(c, "bad_frame", 1002, detail);
+    }
+    if (f.kind !== FrameKind.DATA) return this.evict(c, "bad_kind", 1002, `kind ${f.kind} is not sent by clients`);
+    if (f.ipId !== 0) return this.evict(c, "bad_frame", 1002, `client DATA with IPv4 ID ${f.ipId} (must be 0)`);
+    const now = Date.now();
+    if (!c.packets.take(1, now) || !c.bytes.take(f.payload.length, now)) {
+      return this.refuseFrame(c, "rate_limited", "rate_limited", "over the packet or byte rate");
+    }
+    const s = this.shape.check(f.payload);
+    if (!s.ok) return this.refuseFrame(c, "not_roce", "not_roce", s.why);
+    // Only UD names its source QP (DETH); it must be one of this client's.
+    if (s.srcQp !== undefined && !this.owns(c, s.srcQp)) {
+      return this.refuseFrame(c, "qpn_not_owned", "qpn_not_owned", `DETH source QP ${s.srcQp} is not in ${c.qpnBase}+${this.o.qpnCount}`);
+    }
+    if (f.port === this.udpPort && sameGid(addressToGid(f.address), this.gatewayGid)) {
+      // Hairpin: to another client of this gateway, by destination QPN, without UDP.
+      const to = this.owner(s.destQp);
+      if (!to) return this.refuseFrame(c, "unknown_qpn", "unknown_qpn", `no client owns QPN ${s.destQp}`);
+      this.counters.hairpinned++;
+      this.toClient(to, this.gatewayGid, this.udpPort, 0, f.payload);
+      return;
+    }
+    const v = this.policy.check(f.address);
+    if (!v.ok) return this.refuseFrame(c, "destination_refused", "destination_refused", `${f.address}: ${v.why}`);
+    if (!this.dstPorts.has(f.port)) {
+      return this.refuseFrame(c, "destination_refused", "destination_refused", `UDP port ${f.port} not allowed`);
+    }
+    if (this.udp.getSendQueueSize() > 4 << 20) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
+    // copy: the ws receive buffer is not ours once this handler returns
+    this.udp.send(Buffer.from(f.payload), f.port, f.address, () => {});
+    this.counters.udpOut++;
+  }
+
+  private fromUdp(msg: Buffer, address: string, port: number): void {
+    this.counters.udpIn++;
+    const v = this.policy.check(address);
+    if (!v.ok) return this.refuse("udp_source_refused", undefined, `${address}: ${v.why}`, endpoint(address, port));
+    const s = this.shape.check(msg);
+    if (!s.ok) return this.refuse("udp_not_roce", undefined, s.why, endpoint(address, port));
+    const to = this.owner(s.destQp);
+    if (!to) return this.refuse("unknown_qpn", undefined, `no client owns QPN ${s.destQp}`, endpoint(address, port));
+    // dgram does not show the IP header: the client's device solves the ID from the ICRC.
+    this.toClient(to, addressToGid(address), port, TUNNEL_IP_ID_UNKNOWN, msg);
+  }
+
+  private toClient(c: Client, gid: Uint8Array, port: number, ipId: number, payload: Uint8Array): void {
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    if (c.ws.bufferedAmount > this.o.clientQueueBytes) {
+      c.stalledSince ??= Date.now();
+      return this.refuse("client_backlog", c, `${c.ws.bufferedAmount} bytes queued`);
+    }
+    c.stalledSince = undefined;
+    const frame = new Uint8Array(DATA_HEADER_LEN + payload.length);
+    writeDataHeader(frame, gid, port, ipId);
+    frame.set(payload, DATA_HEADER_LEN);
+    c.ws.send(frame);
+    c.stats.framesOut++;
+    c.stats.bytesOut += frame.length;
+    this.counters.framesOut++;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const c of [...this.clients.values()]) {
+      if (c.stalledSince !== undefined) {
+        if (c.ws.bufferedAmount <= this.o.clientQueueBytes) c.stalledSince = undefined;
+        else if (now - c.stalledSince > this.o.stallMs) {
+          this.refuse("slow_consumer", c, `queue full for ${now - c.stalledSince} ms`);
+          c.ws.terminate();
+          continue;
+        }
+      }
+      if (now - c.lastActive > this.o.idleTimeoutMs) this.evict(c, "idle", 1000, `nothing sent for ${now - c.lastActive} ms`);
+    }
+  }
+
+  private ping(): void {
+    for (const c of [...this.clients.values()]) {
+      if (!c.alive) {
+        this.refuse("heartbeat", c, "no pong");
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+}
+
+function endpoint(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function sameGid(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Constant-time comparison of two secrets (length leaks, content does not). */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let d = x.length ^ y.length;
+  for (let i = 0; i < y.length; i++) d |= (x[i % Math.max(1, x.length)] ?? 0) ^ y[i]!;
+  return d === 0;
+}
+
+async function openUdp(address: string, port: number, useAddon: boolean): Promise<{ socket: dgram.Socket; limitations: string[] }> {
+  const family = isIPv4(address) ? 4 : 6;
+  const socket = dgram.createSocket({ type: family === 4 ? "udp4" : "udp6", ipv6Only: family === 6 });
+  const limitations: string[] = [];
+  const listening = new Promise<void>((resolve, reject) => {
+    socket.once("listening", resolve);
+    socket.once("error", reject);
+  });
+  const addon = useAddon ? sockoptAddon() : undefined;
+  if (addon) socket.bind({ fd: addon.openUdpSocket(family, address, port, false) });
+  else {
+    limitations.push(family === 4 ? "IPv4 datagrams leave with kernel-chosen IP IDs (ICRC mismatch at Linux rxe)" : "IPv6 zero-checksum datagrams are dropped by the kernel");
+    socket.bind(port, address);
+  }
+  await listening;
+  return { socket, limitations };
+}
