@@ -43,7 +43,7 @@ import {
 import { psn_distance, psn_next } from "../wire/psn";
 import { reth_build } from "../wire/reth";
 import { retransTimerId, rnrTimerId, scheduleQp } from "./engine";
-import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
+import { portMtuBytes, txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
 import { qpToError } from "./qp_error";
 
 // ---- ibv_wr_opcode, ibv_send_flags, ibv_wc_status (libibverbs verbs.h) ----
@@ -500,7 +500,7 @@ function reqStep(qp: usize): i32 {
   }
   const ud = type == QPT_UD;
   // UD has no path: the port's MTU (rxe get_mtu)
-  const mtu = ud ? <u32>128 << cfg(CFG_MAX_MTU) : qpMtu(qp);
+  const mtu = ud ? portMtuBytes() : qpMtu(qp);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
   let resid = load<u32>(wqe + SWQE_RESID);
   let av = qp + QP_ATTR + ATTR_AH;

@@ -23,10 +23,9 @@ import {
   ATTR_PATH_MTU, ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
 } from "../verbs/qp";
 import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
-import { cfg, CFG_MAX_MTU } from "../verbs/config";
 import { deth_srcqp } from "../wire/deth";
 import { ip4_build, ip6_build, IP4_FLAG_DF } from "../wire/ip";
-import { RXM_DST, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_IP_ID, RXM_SRC, RXM_TOS, RXM_TTL } from "./net";
+import { portMtuBytes, RXM_DST, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_IP_ID, RXM_SRC, RXM_TOS, RXM_TTL } from "./net";
 import { ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_SLOT } from "../verbs/ring";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
 import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_SGE_OFFSET, RWQE_WR_ID, SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE } from "../verbs/wqe";
@@ -1043,7 +1042,7 @@ function ucudRecv(qp: usize, pkt: usize, ud: bool): void {
   const plen = pk(PKT_PAYLOAD_LEN);
   if (ud) {
     // the datagram must fit the port MTU, and the WQE must hold it after the GRH
-    if (plen > (<u32>128 << cfg(CFG_MAX_MTU))) s = RespState.ERR_LENGTH;
+    if (plen > (portMtuBytes())) s = RespState.ERR_LENGTH;
     else if (<u64>plen + GRH_SIZE > <u64>rs(qp, RS_WQE_LEN)) s = RespState.ERR_RECV_OVERFLOW;
     if (s != RespState.CHK_LENGTH) {
       trace(s);

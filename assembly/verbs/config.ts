@@ -21,6 +21,7 @@ export const CFG_MAX_RD_ATOM: usize = 64;
 export const CFG_MAX_MTU: usize = 68; // ibv_mtu enum
 export const CFG_GID_COUNT: usize = 72; // valid entries of the GID table
 export const CFG_FLAGS: usize = 76;
+export const CFG_ACTIVE_MTU: usize = 80; // ibv_mtu enum of the port (UD datagrams fit it); 0 = CFG_MAX_MTU
 export const CFG_SIZE: u32 = 128;
 
 export const CFG_FLAG_PRIVILEGED_QKEY: u32 = 1; // caller may set qkeys with bit 31 (CAP_NET_RAW)

@@ -9,6 +9,10 @@ export interface Datagram {
   dstPort: number;
   /** IPv4 Identification the ICRC assumed (0 where the host controls it). */
   ipId?: number;
+  /** TTL / hop limit, TOS / traffic class, IPv6 flow label, where the link knows them (a UD receive's GRH shows them; 0 otherwise). */
+  ttl?: number;
+  tos?: number;
+  flowLabel?: number;
   /** UDP payload: BTH, extension headers, payload, pad, ICRC. */
   payload: Uint8Array;
 }

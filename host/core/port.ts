@@ -23,6 +23,10 @@ export interface OutgoingDatagram {
   srcPort: number;
   dstPort: number;
   ipId: number;
+  /** TTL / hop limit, TOS / traffic class, flow label the device put in the descriptor */
+  ttl?: number;
+  tos?: number;
+  flowLabel?: number;
   /** headers, payload, trailer: views valid until `done` is called */
   pieces: Uint8Array[];
   length: number;
@@ -61,7 +65,7 @@ export const Txd = {
   HDR_LEN: 0, PAYLOAD: 4, PAYLOAD_LEN: 8, TRAILER_LEN: 12, DST: 16, SRC: 32, DST_PORT: 48, SRC_PORT: 52,
   IP_ID: 56, FLAGS: 60, QPN: 64, TTL: 68, TOS: 72, FLOW_LABEL: 76, HDR: 80, TRAILER: 160,
 } as const;
-export const Rxm = { IP_VERSION: 0, SRC: 4, DST: 20, SRC_PORT: 36, DST_PORT: 40, IP_ID: 44, IP_FLAGS: 48 } as const;
+export const Rxm = { IP_VERSION: 0, SRC: 4, DST: 20, SRC_PORT: 36, DST_PORT: 40, IP_ID: 44, IP_FLAGS: 48, TTL: 52, TOS: 56, FLOW_LABEL: 60 } as const;
 export const RX_RESULT_NAMES = [
   "ok", "short", "bad_version", "bad_opcode", "bad_length", "bad_icrc", "unknown_qpn", "bad_transport", "bad_state",
   "bad_source", "bad_pkey", "bad_qkey",
@@ -146,6 +150,9 @@ export class PacketPort {
     m.setU32(meta + Rxm.DST_PORT, d.dstPort);
     m.setU32(meta + Rxm.IP_ID, d.ipId ?? IP_ID_UNKNOWN);
     m.setU32(meta + Rxm.IP_FLAGS, 2);
+    m.setU32(meta + Rxm.TTL, d.ttl ?? 0);
+    m.setU32(meta + Rxm.TOS, d.tos ?? 0);
+    m.setU32(meta + Rxm.FLOW_LABEL, d.flowLabel ?? 0);
     const r = core.rx(len, this.clock.now());
     this.stats.rxDatagrams++;
     if (r !== 0) this.countDrop(RX_RESULT_NAMES[r] ?? `reason_${r}`);
@@ -214,6 +221,7 @@ export class PacketPort {
         srcPort: m.u32(dsc + Txd.SRC_PORT),
         dstPort: m.u32(dsc + Txd.DST_PORT),
         ipId: m.u32(dsc + Txd.IP_ID),
+        ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
         pieces,
         length: hdrLen + payloadLen + trailerLen,
       };

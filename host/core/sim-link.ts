@@ -38,7 +38,7 @@ export class SimLink implements Link {
   constructor(private readonly wire: SimWire) {}
 
   send(d: OutgoingDatagram, done: () => void): boolean {
-    const datagram: Datagram = { src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: joinPieces(d) };
+    const datagram: Datagram = { src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, ttl: d.ttl, tos: d.tos, flowLabel: d.flowLabel, payload: joinPieces(d) };
     this.wire.sendOwned(datagram); // joinPieces made a fresh buffer: one copy, not two
     done();
     return true;

@@ -66,6 +66,7 @@ export const Cfg = {
   MAX_MTU: 68,
   GID_COUNT: 72,
   FLAGS: 76,
+  ACTIVE_MTU: 80,
 } as const;
 export const CFG_FLAG_PRIVILEGED_QKEY = 1;
 export const GID_TABLE_LEN = 16;

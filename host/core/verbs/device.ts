@@ -198,6 +198,7 @@ export class Device extends EventTarget {
     m.setU32(c + Cfg.EVENT_CAP, o.eventRingSize);
     m.setU32(c + Cfg.MAX_RD_ATOM, MAX_RD_ATOM);
     m.setU32(c + Cfg.MAX_MTU, MAX_MTU);
+    m.setU32(c + Cfg.ACTIVE_MTU, o.activeMtu);
     m.setU32(c + Cfg.GID_COUNT, gids.length);
     m.setU32(c + Cfg.FLAGS, options.privilegedQkey ? CFG_FLAG_PRIVILEGED_QKEY : 0);
     const g = core.dev_gids();
