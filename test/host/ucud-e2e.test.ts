@@ -234,3 +234,129 @@ describe("UC end to end", () => {
     });
   }
 });
+
+function ipv4Checksum(h: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += (h[i]! << 8) | h[i + 1]!;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum;
+}
+
+describe("UD end to end", () => {
+  it("SEND ONLY and SEND ONLY with immediate through an AH: GRH (IPv4) then the payload, src_qp, sender GID", async () => {
+    const { net, a, b, ah } = await udPair();
+    a.mr.bytes.set(pattern(1, 1000), 0);
+    a.mr.bytes.set(pattern(2, 13), MSG);
+    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 1040)] });
+    b.qp.postRecv({ wrId: 2n, sgList: [b.mr.sge(MSG, 20), b.mr.sge(2 * MSG, 100)] });
+    a.qp.postSend({ wrId: 11n, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 1000)], ud: { ah, remoteQpn: b.qp.qpNum, remoteQkey: 0x11111111 } });
+    a.qp.postSend({ wrId: 12n, opcode: WrOpcode.SEND_WITH_IMM, sendFlags: S, immData: 0xfeedbeef, sgList: [a.mr.sge(MSG, 13)], ud: { ah, remoteQpn: b.qp.qpNum, remoteQkey: 0x11111111 } });
+    net.run();
+    expect(drain(a.cq).map((c) => [c.wrId, c.status, c.opcode, c.byteLen])).toEqual([
+      [11n, WcStatus.SUCCESS, WcOpcode.SEND, 1000],
+      [12n, WcStatus.SUCCESS, WcOpcode.SEND, 13],
+    ]);
+    expect(a.link.opcodes).toEqual([0x64, 0x65]);
+    const rc = drain(b.cq);
+    expect(rc.map((c) => [c.wrId, c.status, c.opcode, c.byteLen, c.srcQp, c.wcFlags, c.qpNum])).toEqual([
+      [1n, WcStatus.SUCCESS, WcOpcode.RECV, 1040, a.qp.qpNum, WcFlags.GRH, b.qp.qpNum],
+      [2n, WcStatus.SUCCESS, WcOpcode.RECV, 53, a.qp.qpNum, WcFlags.GRH | WcFlags.WITH_IMM, b.qp.qpNum],
+    ]);
+    expect(rc[1]!.immData).toBe(0xfeedbeef);
+    expect(Array.from(rc[0]!.sgid!)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]);
+    // GRH as rxe fills it for RoCEv2 over IPv4: 20 zero bytes, then the IPv4 header
+    const g = b.mr.bytes.subarray(0, 40);
+    expect(g.subarray(0, 20).every((x) => x === 0)).toBe(true);
+    const udpPayload = 12 + 8 + 1000 + 4; // BTH DETH payload ICRC
+    const h = g.subarray(20, 40);
+    expect(Array.from(h.subarray(0, 4))).toEqual([0x45, 0, (20 + 8 + udpPayload) >> 8, (20 + 8 + udpPayload) & 0xff]);
+    expect(Array.from(h.subarray(4, 10))).toEqual([0, 0, 0x40, 0, 64, 17]); // ID 0 (softroce sends 0), DF, TTL 64, UDP
+    expect(ipv4Checksum(h)).toBe(0xffff);
+    expect(Array.from(h.subarray(12, 20))).toEqual([127, 0, 0, 1, 127, 0, 0, 2]);
+    expect(checkPattern(b.mr.bytes.subarray(40, 1040))).toBe(1);
+    // the second: GRH over the first SGE (20 bytes) and into the second, then 13 bytes
+    expect(b.mr.bytes.subarray(MSG, MSG + 20).every((x) => x === 0)).toBe(true);
+    expect(b.mr.bytes[2 * MSG]).toBe(0x45);
+    expect(checkPattern(b.mr.bytes.subarray(2 * MSG + 20, 2 * MSG + 33))).toBe(2);
+  });
+
+  it("over IPv6 the GRH is the IPv6 header", async () => {
+    const { net, a, b, ah } = await udPair("fd00::1", "fd00::2");
+    a.mr.bytes.set(pattern(9, 256), 0);
+    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 296)] });
+    a.qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 256)], ud: { ah, remoteQpn: b.qp.qpNum, remoteQkey: 0x11111111 } });
+    net.run();
+    const rc = drain(b.cq);
+    expect(rc.map((c) => [c.status, c.byteLen, c.srcQp])).toEqual([[WcStatus.SUCCESS, 296, a.qp.qpNum]]);
+    const g = b.mr.bytes.subarray(0, 40);
+    const plen = 8 + 12 + 8 + 256 + 4;
+    expect(Array.from(g.subarray(0, 8))).toEqual([0x60, 0, 0, 0, plen >> 8, plen & 0xff, 17, 64]);
+    expect(Array.from(g.subarray(8, 24))).toEqual([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    expect(Array.from(g.subarray(24, 40))).toEqual([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    expect(checkPattern(b.mr.bytes.subarray(40, 296))).toBe(9);
+  });
+
+  it("Q_Key: a mismatch is dropped and counted; bit 31 in the WR means the sending QP's own Q_Key", async () => {
+    const { net, a, b, ah } = await udPair();
+    a.mr.bytes.set(pattern(3, 64), 0);
+    for (let i = 0; i < 3; i++) b.qp.postRecv({ wrId: BigInt(i), sgList: [b.mr.sge(i * MSG, MSG)] });
+    const send = (id: bigint, qkey: number) =>
+      a.qp.postSend({ wrId: id, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 64)], ud: { ah, remoteQpn: b.qp.qpNum, remoteQkey: qkey } });
+    send(1n, 0x22222222);
+    send(2n, 0x80000000); // privileged bit: use a's qkey 0x11111111
+    send(3n, 0x11111111);
+    net.run();
+    expect(drain(a.cq).map((c) => [c.wrId, c.status])).toEqual([[1n, 0], [2n, 0], [3n, 0]]);
+    const rc = drain(b.cq);
+    expect(rc.map((c) => [c.wrId, c.status, c.byteLen])).toEqual([[0n, 0, 104], [1n, 0, 104]]);
+    expect(b.dev.queryCounters().bad_qkey).toBe(1);
+  });
+
+  it("a datagram larger than the port MTU fails; one without a receive WQE or too large for it is dropped", async () => {
+    const { net, a, b, ah } = await udPair();
+    a.mr.bytes.set(pattern(4, 1024), 0);
+    const ud = { ah, remoteQpn: b.qp.qpNum, remoteQkey: 0x11111111 };
+    a.qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 1024)], ud }); // no receive WQE yet
+    net.run();
+    expect(drain(b.cq)).toEqual([]);
+    b.qp.postRecv({ wrId: 5n, sgList: [b.mr.sge(0, 1000)] }); // too small for 1024 + 40
+    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 1024)], ud });
+    net.run();
+    expect(drain(b.cq)).toEqual([]);
+    a.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 960)], ud }); // fits the same WQE
+    net.run();
+    expect(drain(b.cq).map((c) => [c.wrId, c.status, c.byteLen])).toEqual([[5n, 0, 1000]]);
+    expect(drain(a.cq).map((c) => [c.wrId, c.status])).toEqual([[1n, 0], [2n, 0], [3n, 0]]);
+    a.qp.postSend({ wrId: 4n, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 1025)], ud }); // active MTU 1024
+    net.run();
+    expect(drain(a.cq).map((c) => [c.wrId, c.status])).toEqual([[4n, WcStatus.LOC_LEN_ERR]]);
+    expect(a.link.opcodes.length).toBe(3);
+  });
+
+  for (const seed of [1, 2, 3]) {
+    it(`lossy, duplicating, reordering, corrupting wire (seed ${seed}): datagrams are lost or duplicated, never damaged`, async () => {
+      const { net, a, b, ah } = await udPair("127.0.0.1", "127.0.0.2", { loss: 0.1, dup: 0.05, reorder: 0.1, corrupt: 0.05, delayUs: 5 }, seed);
+      const N = 100;
+      const size = (i: number) => 4 + ((i * 389) % 1020);
+      for (let i = 0; i < N; i++) a.mr.bytes.set(pattern(i, size(i)), i * 1024);
+      for (let i = 0; i < 128; i++) b.qp.postRecv({ wrId: BigInt(i), sgList: [b.mr.sge(i * 2048, 1064)] });
+      for (let i = 0; i < N; i++) {
+        a.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(i * 1024, size(i))], ud: { ah, remoteQpn: b.qp.qpNum, remoteQkey: 0x11111111 } });
+      }
+      net.run();
+      expect(drain(a.cq).filter((c) => c.status === WcStatus.SUCCESS).length).toBe(N);
+      const rc = drain(b.cq);
+      expect(rc.length).toBeGreaterThan(N / 2);
+      expect(rc.length).toBeLessThanOrEqual(net.wire.stats.delivered);
+      const seen = new Set<number>();
+      for (const c of rc) {
+        expect(c.status).toBe(WcStatus.SUCCESS);
+        const off = Number(c.wrId) * 2048;
+        const seq = checkPattern(b.mr.bytes.subarray(off + 40, off + c.byteLen));
+        expect(c.byteLen).toBe(size(seq) + 40);
+        seen.add(seq);
+      }
+      expect(seen.size).toBeLessThan(N); // some were lost (10 % of 100)
+    });
+  }
+});
