@@ -84,7 +84,7 @@ export type RefusalReason =
   | "no_token" | "bad_token" | "bad_origin" | "too_many_clients" | "too_many_from_address" | "bad_path"
   | "text_frame" | "bad_frame" | "bad_kind" | "not_roce" | "destination_refused" | "rate_limited" | "qpn_not_owned"
   | "unknown_qpn" | "udp_source_refused" | "udp_not_roce" | "client_backlog" | "slow_consumer" | "idle" | "heartbeat"
-  | "udp_backlog" | "ws_error";
+  | "udp_backlog" | "oversize_frame" | "ws_error";
 
 interface Client {
   id: number;
@@ -257,11 +257,9 @@ export class Gateway {
     if ((this.perAddress.get(remote) ?? 0) >= this.o.maxClientsPerAddress) {
       return deny("503 Service Unavailable", "too_many_from_address", `${this.perAddress.get(remote)} clients from ${remote}`);
     }
-    const slot = this.freeSlot();
-    if (slot < 0) return deny("503 Service Unavailable", "too_many_clients", "no free QPN range");
-    this.slots[slot] = null as unknown as undefined; // reserved while the handshake completes
-    this.perAddress.set(remote, (this.perAddress.get(remote) ?? 0) + 1);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, slot));
+    // Nothing is reserved until the handshake completes: a request that ws refuses (bad key,
+    // version) must not hold a slot.
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote));
   }
 
   private freeSlot(): number {
@@ -269,9 +267,17 @@ export class Gateway {
     return -1;
   }
 
-  private accept(ws: WebSocket, remote: string, slot: number): void {
+  private accept(ws: WebSocket, remote: string): void {
     const now = Date.now();
     const o = this.o;
+    const slot = this.freeSlot();
+    // (two upgrades that passed the caps together can race here)
+    if (slot < 0 || this.clients.size >= o.maxClients || (this.perAddress.get(remote) ?? 0) >= o.maxClientsPerAddress) {
+      this.refuse("too_many_clients", undefined, "limit reached during the handshake", remote);
+      ws.close(1013, "too_many_clients");
+      return;
+    }
+    this.perAddress.set(remote, (this.perAddress.get(remote) ?? 0) + 1);
     const c: Client = {
       id: this.nextId++, ws, remote, slot, qpnBase: o.qpnStart + slot * o.qpnCount,
       packets: new TokenBucket(o.packetsPerSecond, o.packetsPerSecond, now),
@@ -286,7 +292,8 @@ export class Gateway {
     this.log({ event: "connected", client: c.id, remote, detail: `QPNs ${c.qpnBase}..${c.qpnBase + o.qpnCount - 1}` });
     ws.on("message", (data: RawData, isBinary: boolean) => this.fromClient(c, data, isBinary));
     ws.on("pong", () => { c.alive = true; });
-    ws.on("error", (e) => this.refuse("ws_error", c, e.message));
+    ws.on("error", (e: Error & { code?: string }) =>
+      this.refuse(e.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "oversize_frame" : "ws_error", c, e.message));
     ws.on("close", (code) => this.drop(c, code));
     ws.send(emitHello({
       address: o.udpAddress, port: this.udpPort, ipIdPolicy: 0, dontFragment: true, maxPayload: o.maxRocePayload,

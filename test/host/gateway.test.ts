@@ -253,9 +253,9 @@ describe("gateway: security", () => {
     bad.s.send(frame);
     expect(await closed(bad.s)).toBe(1002);
     await until(() => gw.clientCount === 1);
-    expect(gw.counters.refused).toMatchObject({ text_frame: 1, bad_frame: 1, ws_error: 1 });
+    expect(gw.counters.refused).toEqual({ oversize_frame: 1, text_frame: 1, bad_frame: 1 });
     expect(refusals(logs, "bad_frame")[0]!.detail).toBe("tunnel frame bad_version: version 9, expected 1");
-    expect(refusals(logs, "ws_error")[0]!.detail).toMatch(/Max payload size exceeded/);
+    expect(refusals(logs, "oversize_frame")[0]!.detail).toBe("Max payload size exceeded");
     expect(other.s.readyState).toBe(WebSocket.OPEN);
     const again = await rawClient(gw);
     expect(again.hello.kind).toBe(FrameKind.HELLO);
@@ -356,6 +356,40 @@ describe("gateway: security", () => {
     await rawClient(g2);
     await expect(rawClient(g2)).rejects.toThrow("HTTP 503");
     expect(g2.counters.refused).toEqual({ too_many_clients: 1 });
+  });
+
+  it("closes an idle client (1000) and drops one that stops answering pings", async () => {
+    const { gw, logs } = await gateway({ idleTimeoutMs: 300, heartbeatMs: 60000 });
+    const idle = await rawClient(gw);
+    expect(await closed(idle.s)).toBe(1000);
+    expect(refusals(logs, "idle")[0]!.detail).toMatch(/^nothing sent for \d+ ms$/);
+    const { gw: g2 } = await gateway({ heartbeatMs: 100 });
+    const deaf = await rawClient(g2);
+    const fine = await rawClient(g2);
+    (deaf.s as unknown as { _socket: { pause(): void } })._socket.pause();
+    await until(() => g2.clientCount === 1);
+    expect(g2.counters.refused).toEqual({ heartbeat: 1 });
+    expect(fine.s.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("a handshake that ws refuses holds no client slot", async () => {
+    const { gw } = await gateway({ maxClients: 1 });
+    const net = await import("node:net");
+    for (let i = 0; i < 3; i++) {
+      const reply = await new Promise<string>((resolve) => {
+        const sock = net.connect(gw.port, "127.0.0.1", () => {
+          sock.write(`GET /tunnel HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bad\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+        });
+        let got = "";
+        sock.on("data", (d) => (got += d));
+        sock.on("close", () => resolve(got));
+        sock.on("error", () => resolve(got));
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    }
+    const ok = await rawClient(gw);
+    expect(ok.hello.qpnBase).toBe(1024);
   });
 
   it("bounds the queue of a client that never reads and drops it", async () => {
