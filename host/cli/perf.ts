@@ -1,12 +1,21 @@
 // softroce perf <test> --local: perftest's tests between two in-process devices on the simulated wire.
-import { PERF_TESTS, PerfOptionError, formatPerfText, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { PERF_TESTS, PerfOptionError, formatPerfText, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
+import { PERF_TCP_PORT, PerfPeerError, runPerfUdp, servePerfUdp, type UdpPerfOptions } from "../node/perf-udp.js";
+import { PcapRecorder } from "../core/capture.js";
+import { writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
 
 const FLAGS: FlagSpec[] = [
-  { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire (required for now)" },
+  { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
+  { name: "address", type: "string", valueName: "addr", help: "two-process mode: local IPv4 or IPv6 address the device binds (its GID 0) [default: 127.0.0.1]" },
+  { name: "port", type: "int", min: 0, max: 65535, valueName: "n", help: "two-process mode: UDP port of the device (0: any free one; the peer learns it) [default: 4791]" },
+  { name: "tcp-port", short: "p", type: "int", min: 1, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange [default: ${PERF_TCP_PORT}]` },
+  { name: "pcap", type: "string", valueName: "file", help: "two-process mode: write this side's datagrams to a pcap file (RoCEv2 over UDP)" },
+  { name: "wait", type: "int", min: 1, max: 3600, valueName: "s", help: "two-process mode: seconds to wait for the peer and for progress [default: 60]" },
   { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type (UC and UD come with issue 5)" },
   { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw]" },
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
@@ -29,6 +38,8 @@ const FLAGS: FlagSpec[] = [
 ];
 
 const HELP = `usage: softroce perf <test> --local [flags]
+       softroce perf <test> [flags]            server: waits for a client
+       softroce perf <test> <server> [flags]   client: runs the test against the server
 
 Tests: ${PERF_TESTS.join(", ")}.
 --local runs the client and the server as two devices in this process, connected by the simulated
@@ -36,7 +47,16 @@ wire (faults are seeded, so a run is reproducible). Output: perftest 4.5's table
 being 2^20 bytes, as perftest; latency in µs, half the round trip for send/write, the round trip for
 read), or --json. Bandwidth and latency are measured on the wall clock when the wire has no faults,
 on the wire's virtual clock otherwise; both are reported.
-Two-process mode (softroce perf <test> [server] over UDP) comes with issue 6.
+Without --local, two processes run the test over UDP (RoCEv2): the server (no host argument) binds
+its device to --address/--port and listens on TCP --tcp-port; the client (with the server's host)
+connects there. Out-of-band exchange (protocol softroce-perf/1): one JSON line each way over TCP; the
+client sends its test, size, iterations, MTU, tx depth, QP count, atomic type, timeout, retry count,
+GID, UDP port and per QP {qpn, psn, rkey, addr}; the server checks them (same test, valid options),
+connects its QPs and answers with its GID, UDP port, path MTU and QPs (or {error}); after the run the
+client sends {done} and the server answers with what it received. A path MTU above the port's active
+MTU (from the interface MTU, as rxe: 1500 -> 1024, loopback -> 4096) is lowered to it, as perftest
+does. Two devices on one host need two addresses (127.0.0.1 and 127.0.0.2) or --port 0 on one side.
+Figures are on the wall clock; the wire's fault flags and --verify are for --local only.
 Exit status: 0 every message completed once (and verified, with --verify); 1 a message was lost,
 duplicated, corrupted or completed with an error; 2 usage error.
 
@@ -58,18 +78,42 @@ function positive(name: string, raw: string | undefined, max: number): number | 
 }
 
 /** The PerfOptions a command line asks for (throws UsageError). */
-export function perfOptionsFromArgs(argv: string[]): { options: PerfOptions; json: boolean; help: boolean } {
+export interface PerfUdpArgs {
+  server?: string;
+  address: string;
+  udpPort: number;
+  tcpPort: number;
+  pcap?: string;
+  waitMs: number;
+}
+
+export function perfOptionsFromArgs(argv: string[]): { options: PerfOptions; json: boolean; help: boolean; udp?: PerfUdpArgs } {
   const { flags, positionals } = parseArgs(argv, FLAGS, 2);
   if (flags.help) return { options: { test: "write_bw" }, json: false, help: true };
   const [test, server] = positionals;
   if (test === undefined) throw new UsageError(`no test given (one of ${PERF_TESTS.join(", ")})`);
   if (!(PERF_TESTS as readonly string[]).includes(test)) throw new UsageError(`unknown test '${test}' (one of ${PERF_TESTS.join(", ")})`);
-  if (!flags.local) {
-    throw new UsageError(
-      `two-process mode (softroce perf ${test}${server ? ` ${server}` : ""} over UDP) comes with issue 6; run both sides in this process with --local`,
-    );
+  const udpFlags = ["address", "port", "tcp-port", "pcap", "wait"].filter((k) => flags[k] !== undefined);
+  let udp: { server?: string; address: string; udpPort: number; tcpPort: number; pcap?: string; waitMs: number } | undefined;
+  if (flags.local) {
+    if (server !== undefined) throw new UsageError(`--local runs both sides here; it takes no server address (got '${server}')`);
+    if (udpFlags.length) throw new UsageError(`--${udpFlags[0]} is for the two-process mode over UDP, not --local`);
+  } else {
+    const local = ["loss", "dup", "reorder", "corrupt", "delay", "rate", "verify"].filter((k) => flags[k] !== undefined && flags[k] !== false);
+    if (local.length) throw new UsageError(`--${local[0]} applies to the simulated wire of --local only`);
+    const address = (flags.address as string | undefined) ?? "127.0.0.1";
+    if (!isIP(address)) throw new UsageError(`--address wants an IPv4 or IPv6 address, got '${address}'`);
+    if (server !== undefined && server.trim() === "") throw new UsageError("the server host is empty");
+    udp = {
+      server,
+      address,
+      udpPort: (flags.port as number | undefined) ?? 4791,
+      tcpPort: (flags["tcp-port"] as number | undefined) ?? PERF_TCP_PORT,
+      pcap: flags.pcap as string | undefined,
+      waitMs: ((flags.wait as number | undefined) ?? 60) * 1000,
+    };
+    if (udp.pcap === "") throw new UsageError("--pcap wants a file name");
   }
-  if (server !== undefined) throw new UsageError(`--local runs both sides here; it takes no server address (got '${server}')`);
   const mtu = flags.mtu as number;
   if (![256, 512, 1024, 2048, 4096].includes(mtu)) throw new UsageError(`--mtu must be 256, 512, 1024, 2048 or 4096, got ${mtu}`);
   const rate = positive("rate", flags.rate as string | undefined, 10_000);
@@ -96,18 +140,79 @@ export function perfOptionsFromArgs(argv: string[]): { options: PerfOptions; jso
     verify: flags.verify === true,
   };
   if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("--atomic_type applies to atomic_bw only");
-  return { options, json: flags.json === true, help: false };
+  if (udp) resolvePerfOptionsOrUsage(options);
+  return { options, json: flags.json === true, help: false, udp };
+}
+
+function resolvePerfOptionsOrUsage(o: PerfOptions): void {
+  try {
+    resolvePerfOptions(o);
+  } catch (e) {
+    if (e instanceof PerfOptionError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+async function runUdp(options: PerfOptions, u: PerfUdpArgs, json: boolean, io: Io): Promise<number> {
+  const tty = process.stderr.isTTY === true;
+  let shown = false;
+  const recorder = u.pcap !== undefined ? new PcapRecorder() : undefined;
+  const common: UdpPerfOptions = {
+    address: u.address,
+    udpPort: u.udpPort,
+    tcpPort: u.tcpPort,
+    timeoutMs: u.waitMs,
+    pcap: recorder,
+    onStatus: (line) => io.err(`softroce perf: ${line}\n`),
+    onProgress(p) {
+      shown = true;
+      const line = `softroce perf: ${p.done}/${p.total} (${p.total ? Math.floor((100 * p.done) / p.total) : 0}%)`;
+      io.err(tty ? `\r${line} ` : `${line}\n`);
+    },
+  };
+  const savePcap = async () => {
+    if (!recorder) return;
+    try {
+      await writeFile(u.pcap!, recorder.pcap());
+    } catch (e) {
+      throw new InputError(`cannot write ${u.pcap}: ${fsReason(e)}`);
+    }
+  };
+  try {
+    if (u.server === undefined) {
+      const r = await servePerfUdp(options, common);
+      await savePcap();
+      io.err(`softroce perf: server done: ${r.test}, received ${r.received}, errors ${r.errors}\n`);
+      return r.errors ? 1 : 0;
+    }
+    const result = await runPerfUdp(options, { ...common, server: u.server });
+    if (shown && tty) io.err("\n");
+    await savePcap();
+    io.out(json ? JSON.stringify(result) + "\n" : formatPerfText(result));
+    if (!result.ok) {
+      io.err(`softroce perf: FAILED: lost ${result.lost}, duplicated ${result.duplicated}, corrupted ${result.corrupted}, errors ${result.errors}\n`);
+      return 1;
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof PerfPeerError) {
+      io.err(`softroce perf: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
 }
 
 export const perfCommand: Command = {
   name: "perf",
-  summary: "perftest-style bandwidth and latency tests (--local: two devices on the simulated wire)",
+  summary: "perftest-style bandwidth and latency tests (two processes over UDP, or --local on the simulated wire)",
   async run(argv: string[], io: Io): Promise<number> {
-    const { options, json, help } = perfOptionsFromArgs(argv);
+    const { options, json, help, udp } = perfOptionsFromArgs(argv);
     if (help) {
       io.out(HELP);
       return 0;
     }
+    if (udp) return runUdp(options, udp, json, io);
     let mod: WebAssembly.Module;
     try {
       mod = await coreModule();

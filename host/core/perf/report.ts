@@ -40,13 +40,15 @@ export function formatPerfText(r: PerfResult): string {
   const faults = r.faults;
   const lines = [
     RULE,
-    `                    ${TITLES[r.test] ?? r.test} (softroce, local: two devices on the simulated wire)`,
+    `                    ${TITLES[r.test] ?? r.test} (softroce, ${r.link ? "two processes over UDP" : "local: two devices on the simulated wire"})`,
     ` Number of qps   : ${r.qps}\t\tTransport type : IB`,
     ` Connection type : ${r.connection}\t\tUsing SRQ      : OFF`,
     ` TX depth        : ${r.tx_depth}`,
     ` Mtu             : ${r.mtu}[B]`,
-    ` Link type       : Ethernet (RoCEv2, simulated)`,
-    ` Faults          : loss ${faults.loss} dup ${faults.dup} reorder ${faults.reorder} corrupt ${faults.corrupt} delay ${faults.delayUs}us rate ${faults.rateBps ? `${faults.rateBps / 1e9}Gb/s` : "unlimited"} seed ${r.seed}`,
+    ` Link type       : Ethernet (RoCEv2, ${r.link ? "UDP" : "simulated"})`,
+    r.link
+      ? ` Link            : ${r.link}`
+      : ` Faults          : loss ${faults.loss} dup ${faults.dup} reorder ${faults.reorder} corrupt ${faults.corrupt} delay ${faults.delayUs}us rate ${faults.rateBps ? `${faults.rateBps / 1e9}Gb/s` : "unlimited"} seed ${r.seed}`,
     ` Data ex. method : Ethernet${r.verify ? "\t\tVerify         : ON" : ""}`,
     RULE,
   ];

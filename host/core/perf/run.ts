@@ -77,6 +77,8 @@ export interface PerfResult extends PerfCounts {
   wall_ms: number;
   /** no loss, duplicate, corruption or error (and, with verify, every message verified) */
   ok: boolean;
+  /** two-process mode: the UDP link it ran on (absent: the simulated wire of --local) */
+  link?: string;
 }
 
 const EVENT_LIMIT = 2_000_000_000;
