@@ -262,8 +262,15 @@ export class Gateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote));
   }
 
+  private lastSlot = -1;
+
+  /** The next free QPN range after the last one handed out, so a reconnecting client gets a fresh one when there is room. */
   private freeSlot(): number {
-    for (let i = 0; i < this.o.maxClients; i++) if (this.slots[i] === undefined) return i;
+    const n = this.o.maxClients;
+    for (let k = 1; k <= n; k++) {
+      const i = (this.lastSlot + k) % n;
+      if (this.slots[i] === undefined) return (this.lastSlot = i);
+    }
     return -1;
   }
 

@@ -114,8 +114,8 @@ async function exercise(a: Side, b: Side): Promise<void> {
   expect(a.mr.bytes.subarray(4096, 6096)).toEqual(b.mr.bytes.subarray(12000, 14000));
 }
 
-async function nodeEndpoint(): Promise<{ dev: Device; port: number }> {
-  const dev = await openDevice({ address: "127.0.0.1", port: 0 });
+async function nodeEndpoint(address = "127.0.0.1"): Promise<{ dev: Device; port: number }> {
+  const dev = await openDevice({ address, port: 0 });
   cleanups.push(() => dev.close());
   return { dev, port: (dev.limits as { port: number }).port };
 }
@@ -131,12 +131,12 @@ function refusals(logs: LogRecord[], reason: string): LogRecord[] {
 }
 
 describe("gateway: traffic", () => {
-  it("a tunnel client does RC SEND, WRITE and READ with a Node UDP device, both directions", async () => {
-    const node = await nodeEndpoint();
-    const { gw } = await gateway({ dstPorts: [node.port] });
+  it.each([["127.0.0.1", "::ffff:127.0.0.1"], ["::1", "::1"]])("a tunnel client does RC SEND, WRITE and READ with a Node UDP device, both directions (%s)", async (addr, gid) => {
+    const node = await nodeEndpoint(addr);
+    const { gw } = await gateway({ dstPorts: [node.port], udpAddress: addr, allow: [addr] });
     const t = await tunnelDevice(gw);
-    expect(t.link.hello).toMatchObject({ address: "127.0.0.1", port: gw.udpPort, qpnBase: 1024, qpnCount: 1024, ipIdPolicy: 0 });
-    expect(t.device.queryGid(0)).toBe("::ffff:127.0.0.1");
+    expect(t.link.hello).toMatchObject({ address: addr, port: gw.udpPort, qpnBase: 1024, qpnCount: 1024, ipIdPolicy: 0 });
+    expect(t.device.queryGid(0)).toBe(gid);
     const a = rcSide(t.device);
     const b = rcSide(node.dev);
     expect(a.qp.qpNum).toBeGreaterThanOrEqual(1024);
@@ -351,7 +351,11 @@ describe("gateway: security", () => {
     second.s.close();
     await until(() => gw.clientCount === 1);
     const third = await rawClient(gw);
-    expect(third.hello.qpnBase).toBe(2048); // the freed range is reused
+    expect(third.hello.qpnBase).toBe(3072); // a fresh range while there is one
+    third.s.close();
+    await until(() => gw.clientCount === 1);
+    const fourth = await rawClient(gw);
+    expect(fourth.hello.qpnBase).toBe(2048); // then freed ones are reused
     const { gw: g2 } = await gateway({ maxClients: 1 });
     await rawClient(g2);
     await expect(rawClient(g2)).rejects.toThrow("HTTP 503");
