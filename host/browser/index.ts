@@ -11,7 +11,10 @@ export async function openDevice(options?: OpenDeviceOptions): Promise<Device> {
   return openDeviceWith(await browserCoreModule(), options);
 }
 
-/** A device reached through the softroce gateway at `url` (ws:// or wss://; docs/TUNNEL.md). */
+/**
+ * A device reached through the softroce gateway at `url` (ws:// or wss://, with `?token=` when the
+ * gateway wants one: browsers cannot set headers on a WebSocket; docs/TUNNEL.md).
+ */
 export async function openTunnelDevice(url: string, options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions = {}): Promise<TunnelDevice> {
   const ws = new WebSocket(url);
   return openTunnelDeviceWith(await browserCoreModule(), ws, options);

@@ -109,12 +109,14 @@ export interface GatewayCounters {
   udpIn: number;
   udpOut: number;
   hairpinned: number;
+  udpSendErrors: number;
   refused: Record<string, number>;
 }
 
 export class Gateway {
   readonly counters: GatewayCounters = {
-    clientsAccepted: 0, clientsClosed: 0, framesIn: 0, framesOut: 0, udpIn: 0, udpOut: 0, hairpinned: 0, refused: {},
+    clientsAccepted: 0, clientsClosed: 0, framesIn: 0, framesOut: 0, udpIn: 0, udpOut: 0, hairpinned: 0, udpSendErrors: 0,
+    refused: {},
   };
   /** Why IPv4 IDs or IPv6 checksums will not match Linux rxe, when the addon is missing. */
   readonly limitations: string[] = [];
@@ -338,7 +340,8 @@ export class Gateway {
   }
 
   private fromClient(c: Client, data: RawData, isBinary: boolean): void {
-    if (!this.clients.has(c.id)) return;
+    // after an eviction the socket may still deliver what was already read: ignore it
+    if (!this.clients.has(c.id) || c.ws.readyState !== c.ws.OPEN) return;
     c.lastActive = Date.now();
     c.stats.framesIn++;
     this.counters.framesIn++;
@@ -379,7 +382,9 @@ export class Gateway {
     }
     if (this.udp.getSendQueueSize() > 4 << 20) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
     // copy: the ws receive buffer is not ours once this handler returns
-    this.udp.send(Buffer.from(f.payload), f.port, f.address, () => {});
+    this.udp.send(Buffer.from(f.payload), f.port, f.address, (err) => {
+      if (err) this.counters.udpSendErrors++;
+    });
     this.counters.udpOut++;
   }
 
