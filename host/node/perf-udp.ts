@@ -459,7 +459,8 @@ async function clientLat(o: ResolvedPerfOptions, s: Side, peer: QpInfo[], c: Cou
   const slot0 = () => new Uint8Array(s.device.memory.buffer, Number(s.mrs[0]!.addr), Math.max(o.size, 1));
   const postRecv = () => qp.postRecv({ wrId: 0n, sgList: o.size > 0 ? [s.mrs[0]!.sge(0, o.size)] : [] });
   if (o.test === "send_lat") for (let k = 0; k < 4; k++) postRecv();
-  let lastProgress = performance.now();
+  const start = performance.now();
+  let lastProgress = start;
   for (let seq = 0; seq < n; seq++) {
     const t0 = performance.now();
     const mark = (seq % 255) + 1;
@@ -500,7 +501,7 @@ async function clientLat(o: ResolvedPerfOptions, s: Side, peer: QpInfo[], c: Cou
     const now = performance.now();
     if (u.onProgress && now - lastProgress >= 1000) {
       lastProgress = now;
-      u.onProgress({ done: seq + 1, total: n, wallMs: 0, virtualUs: 0 });
+      u.onProgress({ done: seq + 1, total: n, wallMs: now - start, virtualUs: 0 });
     }
   }
   for (const wc of s.sendCq.poll(64)) status(c, wc);

@@ -1,7 +1,13 @@
 // softroce perf's two-process mode over UDP, with both halves in this process: the TCP exchange,
 // every test completing on real loopback sockets, the server refusing a mismatched test, a bad
 // exchange line, the interface-derived MTU clamp, and a capture of the client's datagrams.
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
 import net from "node:net";
 import { once } from "node:events";
 import { PerfPeerError, runPerfUdp, servePerfUdp } from "../../host/node/perf-udp.js";
@@ -94,5 +100,56 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     expect([65536, 9000, 1500, 1400, 1100, 600, 300].map(roceMtuFor)).toEqual([4096, 4096, 1024, 1024, 512, 512, 256]);
     expect(interfaceMtu("127.0.0.1")).toBeGreaterThanOrEqual(1500);
     expect(interfaceMtu("192.0.2.77")).toBeUndefined();
+  });
+});
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+// Two levels under the root, like dist/cli/, so the bundle finds build/softroce.wasm.
+const CLI = join(ROOT, "dist/cli-test-perf/softroce.js");
+
+function start(args: string[]) {
+  const child = spawn(process.execPath, [CLI, "perf", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const r = { stdout: "", stderr: "", done: undefined as unknown as Promise<number | null> };
+  child.stdout.on("data", (d) => (r.stdout += d));
+  child.stderr.on("data", (d) => (r.stderr += d));
+  r.done = new Promise((resolve) => child.on("close", resolve));
+  setTimeout(() => child.kill("SIGKILL"), 30_000).unref();
+  return r;
+}
+
+describe("softroce perf <test> [server]: two real processes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "softroce-perf-"));
+  beforeAll(async () => {
+    await esbuild.build({
+      entryPoints: [join(ROOT, "host/cli/softroce.ts")], outfile: CLI, bundle: true, format: "esm", platform: "node",
+      target: "node20", packages: "external", logLevel: "warning",
+    });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("server and client run write_bw over UDP; the client prints JSON, the server writes a pcap", async () => {
+    const tcp = String(nextTcp++);
+    const pcap = join(dir, "server.pcap");
+    const server = start(["write_bw", "--address", "127.0.0.2", "--port", "0", "-p", tcp, "--pcap", pcap]);
+    const end = Date.now() + 10_000;
+    while (!server.stderr.includes("waiting for a client") && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const client = start(["write_bw", "127.0.0.2", "--address", "127.0.0.1", "--port", "0", "-p", tcp, "-s", "2048", "-n", "30", "-t", "4", "-m", "1024", "--json"]);
+    expect(await client.done).toBe(0);
+    expect(await server.done).toBe(0);
+    const j = JSON.parse(client.stdout);
+    expect(j).toMatchObject({ test: "write_bw", bytes: 2048, iterations: 30, mtu: 1024, tx_depth: 4, ok: true, lost: 0, errors: 0, packets_sent: 60 });
+    expect(j.link).toMatch(/^UDP 127\.0\.0\.1:\d+ <-> ::ffff:127\.0\.0\.2 port \d+ /);
+    expect(server.stderr).toMatch(/^softroce perf: waiting for a client on TCP port \d+\nsoftroce perf: connected: write_bw, 1 QP\(s\), 2048 B, MTU 1024\nsoftroce perf: server done: write_bw, received 0, errors 0\n$/);
+    const bytes = readFileSync(pcap);
+    expect(bytes.readUInt32LE(0)).toBe(0xa1b2c3d4);
+    // the server received 60 WRITE packets of 1024 B payload (plus headers) and sent ACKs
+    expect(bytes.length).toBeGreaterThan(24 + 60 * 1024);
+  });
+
+  it("a client whose server is not there exits 1 with one line", async () => {
+    const client = start(["send_bw", "127.0.0.2", "--address", "127.0.0.1", "--port", "0", "-p", "1", "-n", "5"]);
+    expect(await client.done).toBe(1);
+    expect(client.stderr).toBe("softroce perf: cannot reach the server 127.0.0.2 on TCP port 1: ECONNREFUSED\n");
+    expect(client.stdout).toBe("");
   });
 });
