@@ -84,7 +84,7 @@ export type RefusalReason =
   | "no_token" | "bad_token" | "bad_origin" | "too_many_clients" | "too_many_from_address" | "bad_path"
   | "text_frame" | "bad_frame" | "bad_kind" | "not_roce" | "destination_refused" | "rate_limited" | "qpn_not_owned"
   | "unknown_qpn" | "udp_source_refused" | "udp_not_roce" | "client_backlog" | "slow_consumer" | "idle" | "heartbeat"
-  | "udp_backlog" | "oversize_frame" | "ws_error";
+  | "udp_backlog" | "oversize_frame" | "ws_error" | "internal";
 
 interface Client {
   id: number;
@@ -148,11 +148,26 @@ export class Gateway {
     this.wss = new WebSocketServer({
       noServer: true, maxPayload: DATA_HEADER_LEN + this.o.maxRocePayload, perMessageDeflate: false, clientTracking: false,
     });
-    http.on("upgrade", (req, socket, head) => this.upgrade(req, socket, head));
+    // A throw in these handlers would end the process: contain it, count it, drop the one request or datagram.
+    http.on("upgrade", (req, socket, head) => {
+      try {
+        this.upgrade(req, socket, head);
+      } catch (e) {
+        this.refuse("internal", undefined, (e as Error).message, req.socket.remoteAddress);
+        socket.destroy();
+      }
+    });
     http.on("request", (_req, res) => {
       res.writeHead(426, { "content-type": "text/plain" }).end("softroce gateway: WebSocket only\n");
     });
-    udp.on("message", (msg, rinfo) => this.fromUdp(msg, rinfo.address, rinfo.port));
+    udp.on("message", (msg, rinfo) => {
+      try {
+        this.fromUdp(msg, rinfo.address, rinfo.port);
+      } catch (e) {
+        this.refuse("internal", undefined, (e as Error).message, endpoint(rinfo.address, rinfo.port));
+      }
+    });
+    udp.on("error", (e) => this.refuse("internal", undefined, `UDP socket: ${e.message}`));
     this.timer = setInterval(() => this.sweep(), Math.min(1000, this.o.stallMs, this.o.idleTimeoutMs) / 2);
     this.heartbeat = setInterval(() => this.ping(), this.o.heartbeatMs);
   }
@@ -243,7 +258,12 @@ export class Gateway {
     };
     socket.on("error", () => {});
     if (this.closed) return deny("503 Service Unavailable", "too_many_clients", "gateway closing");
-    const url = new URL(req.url ?? "/", "http://gateway");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://gateway");
+    } catch {
+      return deny("400 Bad Request", "bad_path", `unparseable request target ${JSON.stringify(req.url).slice(0, 100)}`);
+    }
     if (url.pathname !== "/" && url.pathname !== "/tunnel") return deny("404 Not Found", "bad_path", url.pathname);
     if (this.o.token !== undefined) {
       const auth = req.headers.authorization;
@@ -299,7 +319,13 @@ export class Gateway {
     this.clients.set(c.id, c);
     this.counters.clientsAccepted++;
     this.log({ event: "connected", client: c.id, remote, detail: `QPNs ${c.qpnBase}..${c.qpnBase + o.qpnCount - 1}` });
-    ws.on("message", (data: RawData, isBinary: boolean) => this.fromClient(c, data, isBinary));
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      try {
+        this.fromClient(c, data, isBinary);
+      } catch (e) {
+        this.evict(c, "internal", 1011, (e as Error).message);
+      }
+    });
     ws.on("pong", () => { c.alive = true; });
     ws.on("error", (e: Error & { code?: string }) =>
       this.refuse(e.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "oversize_frame" : "ws_error", c, e.message));

@@ -376,6 +376,26 @@ describe("gateway: security", () => {
     expect(fine.s.readyState).toBe(WebSocket.OPEN);
   });
 
+  it("refuses an unparseable request target and a wrong path without falling over", async () => {
+    const { gw, logs } = await gateway();
+    const net = await import("node:net");
+    for (const target of ["http://[", "/other"]) {
+      const reply = await new Promise<string>((resolve) => {
+        const sock = net.connect(gw.port, "127.0.0.1", () => {
+          sock.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+        });
+        let got = "";
+        sock.on("data", (d) => (got += d));
+        sock.on("close", () => resolve(got));
+        sock.on("error", () => resolve(got));
+      });
+      expect(reply).toMatch(/^HTTP\/1\.1 (400|404) /);
+    }
+    expect(refusals(logs, "bad_path").map((l) => l.detail)).toEqual(['unparseable request target "http://["', "/other"]);
+    expect((await rawClient(gw)).hello.qpnBase).toBe(1024);
+  });
+
   it("a handshake that ws refuses holds no client slot", async () => {
     const { gw } = await gateway({ maxClients: 1 });
     const net = await import("node:net");
