@@ -1,7 +1,7 @@
 // softroce perf <test> --local: perftest's tests between two in-process devices on the simulated wire.
 import { PERF_TESTS, PerfOptionError, formatPerfText, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
-import { PERF_TCP_PORT, PerfPeerError, runPerfUdp, servePerfUdp, type UdpPerfOptions } from "../node/perf-udp.js";
+import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type UdpPerfOptions } from "../node/perf-udp.js";
 import { PcapRecorder } from "../core/capture.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
@@ -147,6 +147,7 @@ export function perfOptionsFromArgs(argv: string[]): { options: PerfOptions; jso
 function resolvePerfOptionsOrUsage(o: PerfOptions): void {
   try {
     resolvePerfOptions(o);
+    rcOnly(o);
   } catch (e) {
     if (e instanceof PerfOptionError) throw new UsageError(e.message);
     throw e;

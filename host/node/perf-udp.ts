@@ -17,7 +17,7 @@ import { Access, nameOf, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from 
 import type { MemoryRegion } from "../core/verbs/mr.js";
 import type { QueuePair } from "../core/verbs/qp.js";
 import type { SendWr } from "../core/verbs/post.js";
-import { isBwTest, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "../core/perf/options.js";
+import { isBwTest, PerfOptionError, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "../core/perf/options.js";
 import { bwFigures, latFigures } from "../core/perf/stats.js";
 import type { PerfProgress, PerfResult } from "../core/perf/run.js";
 import { PcapRecorder } from "../core/capture.js";
@@ -243,6 +243,11 @@ function status(c: Counts, wc: WorkCompletion): boolean {
   return false;
 }
 
+/** The two-process mode builds RC QPs only (UC and UD: --local). */
+export function rcOnly(o: { connection?: string }): void {
+  if ((o.connection ?? "RC") !== "RC") throw new PerfOptionError(`the two-process mode runs RC only; use --local for ${o.connection}`);
+}
+
 /** The server: answers one client's run and returns what it saw. */
 export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Promise<{ test: string; received: number; errors: number }> {
   const timeoutMs = u.timeoutMs ?? 60_000;
@@ -273,6 +278,7 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
     let o: ResolvedPerfOptions;
     try {
       o = resolvePerfOptions({ ...options, ...(asked as Partial<PerfOptions>) });
+      rcOnly(o);
     } catch (e) {
       line.send({ error: (e as Error).message });
       throw new PerfPeerError(`the client asked for bad parameters: ${(e as Error).message}`);
@@ -335,6 +341,7 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
 /** The client: runs the test against a server and returns perftest's figures. */
 export async function runPerfUdp(options: PerfOptions, u: UdpPerfOptions & { server: string }): Promise<PerfResult> {
   const o = resolvePerfOptions(options);
+  rcOnly(o);
   const timeoutMs = u.timeoutMs ?? 60_000;
   const tcpPort = u.tcpPort ?? PERF_TCP_PORT;
   const side = await openSide(o, u);
