@@ -2,6 +2,7 @@
 // (openDevice's default prints one process warning per code), with words a tool can show.
 import { afterEach, describe, expect, it } from "vitest";
 import { UdpLink, explainSendError, type UdpSendError } from "../../host/node/udp.js";
+import { openDevice, udpLinkOf } from "../../host/node/index.js";
 
 const links: UdpLink[] = [];
 afterEach(async () => {
@@ -33,6 +34,28 @@ describe("UdpLink send errors", () => {
       "the kernel refused a 70000-byte datagram to 127.0.0.1:9 (EMSGSIZE): it does not fit the interface MTU with DF set; use a smaller path MTU (-m)",
     );
     expect(link.queuedBytes).toBe(0);
+  });
+
+  it("openDevice's default reports a refused datagram as one process warning per errno", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    const dev = await openDevice({ address: "127.0.0.1", port: 0 });
+    try {
+      const link = udpLinkOf(dev)!;
+      let released = 0;
+      for (let i = 0; i < 2; i++) link.send(datagram(70_000), () => released++);
+      const end = Date.now() + 2000;
+      while ((released < 2 || warnings.length < 1) && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(link.stats.sendErrorsByCode).toEqual({ EMSGSIZE: 2 });
+      expect(warnings.map((w) => [(w as NodeJS.ErrnoException).code, w.message])).toEqual([
+        ["SOFTROCE_SEND_EMSGSIZE", explainSendError({ code: "EMSGSIZE", length: 70_000, dst: "127.0.0.1", dstPort: 9, message: "" })],
+      ]);
+    } finally {
+      process.off("warning", onWarning);
+      dev.close();
+    }
   });
 
   it("explains other errors with the kernel's message", () => {
