@@ -16,7 +16,7 @@ const FLAGS: FlagSpec[] = [
   { name: "tcp-port", short: "p", type: "int", min: 1, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange [default: ${PERF_TCP_PORT}]` },
   { name: "pcap", type: "string", valueName: "file", help: "two-process mode: write this side's datagrams to a pcap file (RoCEv2 over UDP)" },
   { name: "wait", type: "int", min: 1, max: 3600, valueName: "s", help: "two-process mode: seconds to wait for the peer and for progress [default: 60]" },
-  { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type (UC and UD come with issue 5)" },
+  { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures" },
   { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw]" },
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
   { name: "mtu", short: "m", type: "int", valueName: "bytes", help: "path MTU: 256, 512, 1024, 2048 or 4096", default: 1024 },

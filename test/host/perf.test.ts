@@ -70,8 +70,9 @@ describe("options", () => {
 
   it("rejects what it cannot run, with a clear message", () => {
     const bad: [object, RegExp][] = [
-      [{ test: "write_bw", connection: "UC" }, /UC is not supported yet \(it comes with issue 5\)/],
-      [{ test: "write_bw", connection: "UD" }, /UD is not supported yet/],
+      [{ test: "read_bw", connection: "UC" }, /read_bw does not run on UC \(UC supports send_bw, send_lat, write_bw, write_lat\)/],
+      [{ test: "write_bw", connection: "UD" }, /write_bw does not run on UD/],
+      [{ test: "send_bw", connection: "UD", size: 2048 }, /UD messages must fit the MTU: size 2048 > mtu 1024/],
       [{ test: "nope_bw" }, /unknown test 'nope_bw'/],
       [{ test: "write_bw", mtu: 1500 }, /mtu must be one of 256, 512, 1024, 2048, 4096/],
       [{ test: "write_bw", faults: { loss: 1.5 } }, /loss must be a probability/],
@@ -211,7 +212,7 @@ describe("softroce perf", () => {
       [["write_bw", "--address", "localhost"], /--address wants an IPv4 or IPv6 address, got 'localhost'/],
       [["--local"], /no test given/],
       [["ping_bw", "--local"], /unknown test 'ping_bw'/],
-      [["write_bw", "--local", "-c", "UD"], /UD is not supported yet \(it comes with issue 5\)/],
+      [["write_bw", "--local", "-c", "UD"], /write_bw does not run on UD \(UD supports send_bw, send_lat\)/],
       [["write_bw", "--local", "-c", "XRC"], /--connection must be one of RC, UC, UD/],
       [["write_bw", "--local", "-m", "1500"], /--mtu must be 256, 512, 1024, 2048 or 4096/],
       [["write_bw", "--local", "--loss", "1.2"], /--loss wants a probability from 0 to 1, got '1.2'/],

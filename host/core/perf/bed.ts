@@ -6,10 +6,11 @@ import { SimNetwork } from "../testbed.js";
 import type { CompletionQueue } from "../verbs/cq.js";
 import type { Device } from "../verbs/device.js";
 import { Access, QpType } from "../verbs/enums.js";
+import type { AddressHandle } from "../verbs/ah.js";
 import type { MemoryRegion } from "../verbs/mr.js";
 import type { ProtectionDomain } from "../verbs/pd.js";
 import type { QueuePair } from "../verbs/qp.js";
-import type { ResolvedPerfOptions } from "./options.js";
+import { perfSlotBytes, UD_GRH, type ResolvedPerfOptions } from "./options.js";
 
 export const CLIENT_ADDRESS = "10.0.0.1";
 export const SERVER_ADDRESS = "10.0.0.2";
@@ -24,6 +25,9 @@ export interface PerfSide {
   mrs: MemoryRegion[];
   /** QP number -> QP index */
   index: Map<number, number>;
+  /** UD: per QP, the address handle of the peer and the peer QP's number */
+  ahs: AddressHandle[];
+  peers: number[];
 }
 
 export interface PerfBed {
@@ -33,6 +37,9 @@ export interface PerfBed {
   /** bytes between slot starts (message size rounded up to 64, at least 64) */
   slotBytes: number;
   slots: number;
+  /** where a received message starts in its receive buffer: the GRH size on UD, else 0 */
+  rxOffset: number;
+  qkey: number;
 }
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
@@ -42,7 +49,9 @@ function mtuEnum(bytes: number): number {
 }
 
 export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfOptions): Promise<PerfBed> {
-  const slotBytes = (Math.max(o.size, 8) + 63) & ~63;
+  const slotBytes = perfSlotBytes(o.size, o.connection);
+  const qpType = o.connection === "UD" ? QpType.UD : o.connection === "UC" ? QpType.UC : QpType.RC;
+  const qkey = 0x11111111;
   const slots = o.txDepth;
   const mrBytes = o.qps * slots * slotBytes;
   const arena = Math.max(1 << 20, Math.ceil((mrBytes + o.qps * 4096 + (64 << 10)) / (1 << 20)) * (1 << 20));
@@ -53,7 +62,8 @@ export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfO
     mrArenaBytes: arena,
     // rings (SQ/RQ/CQ) beyond the default arena, which also holds the engines' per-QP state
     ringArenaBytes: (16 << 20) + o.qps * wr * 2 * 256 + cqe * 2 * 128,
-    activeMtu: 5,
+    // UD datagrams are limited by the port's MTU: make it the path MTU asked for
+    activeMtu: o.connection === "UD" ? mtuEnum(o.mtu) : 5,
     maxQp: Math.max(16, o.qps),
   };
   const side = async (address: string): Promise<PerfSide> => {
@@ -65,12 +75,12 @@ export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfO
     const mrs: MemoryRegion[] = [];
     const index = new Map<number, number>();
     for (let i = 0; i < o.qps; i++) {
-      const qp = pd.createQp({ qpType: QpType.RC, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1 } });
+      const qp = pd.createQp({ qpType, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1 } });
       index.set(qp.qpNum, i);
       qps.push(qp);
       mrs.push(pd.regMr(slots * slotBytes, ACCESS));
     }
-    return { device, pd, sendCq, recvCq, qps, mrs, index };
+    return { device, pd, sendCq, recvCq, qps, mrs, index, ahs: [], peers: [] };
   };
   const client = await side(CLIENT_ADDRESS);
   const server = await side(SERVER_ADDRESS);
@@ -88,15 +98,24 @@ export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfO
   for (let i = 0; i < o.qps; i++) {
     const c = client.qps[i]!;
     const s = server.qps[i]!;
+    if (o.connection === "UD") {
+      connectQp(c, undefined, { sqPsn: psn(0, i), qkey });
+      connectQp(s, undefined, { sqPsn: psn(1, i), qkey });
+      client.ahs.push(client.pd.createAh({ grh: { dgid: `::ffff:${SERVER_ADDRESS}`, sgidIndex: 0, hopLimit: 64 }, portNum: 1 }));
+      server.ahs.push(server.pd.createAh({ grh: { dgid: `::ffff:${CLIENT_ADDRESS}`, sgidIndex: 0, hopLimit: 64 }, portNum: 1 }));
+      client.peers.push(s.qpNum);
+      server.peers.push(c.qpNum);
+      continue;
+    }
     connectQp(c, { qpNum: s.qpNum, psn: psn(1, i), gid: `::ffff:${SERVER_ADDRESS}` }, { ...common, sqPsn: psn(0, i) });
     connectQp(s, { qpNum: c.qpNum, psn: psn(0, i), gid: `::ffff:${CLIENT_ADDRESS}` }, { ...common, sqPsn: psn(1, i) });
   }
-  return { net, client, server, slotBytes, slots };
+  return { net, client, server, slotBytes, slots, rxOffset: o.connection === "UD" ? UD_GRH : 0, qkey };
 }
 
 /** The bytes of slot `slot` (message-size long) in a side's MR of QP `qp`. */
-export function slotView(side: PerfSide, qp: number, slot: number, slotBytes: number, size: number): Uint8Array {
+export function slotView(side: PerfSide, qp: number, slot: number, slotBytes: number, size: number, offset = 0): Uint8Array {
   const mr = side.mrs[qp]!;
   // re-derive: the MR's view detaches if memory ever grows
-  return new Uint8Array(side.device.memory.buffer, Number(mr.addr) + slot * slotBytes, size);
+  return new Uint8Array(side.device.memory.buffer, Number(mr.addr) + slot * slotBytes + offset, size);
 }

@@ -89,10 +89,14 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   }
   const bw = isBwTest(o.test);
   const connection = o.connection ?? "RC";
-  if (connection === "UC" || connection === "UD") {
-    throw new PerfOptionError(`connection type ${connection} is not supported yet (it comes with issue 5); use RC`);
+  if (connection !== "RC" && connection !== "UC" && connection !== "UD") {
+    throw new PerfOptionError(`connection type must be RC, UC or UD, got '${String(connection)}'`);
   }
-  if (connection !== "RC") throw new PerfOptionError(`connection type must be RC, UC or UD, got '${String(connection)}'`);
+  // as perftest: UC does SEND and WRITE, UD only SEND (READ and atomics are RC only)
+  const allowed = connection === "UD" ? ["send_bw", "send_lat"] : connection === "UC" ? ["send_bw", "send_lat", "write_bw", "write_lat"] : PERF_TESTS;
+  if (!(allowed as readonly string[]).includes(o.test)) {
+    throw new PerfOptionError(`${o.test} does not run on ${connection} (${connection} supports ${allowed.join(", ")})`);
+  }
   const atomicType = o.atomicType ?? "FETCH_AND_ADD";
   if (atomicType !== "FETCH_AND_ADD" && atomicType !== "CMP_AND_SWAP") {
     throw new PerfOptionError(`atomic type must be FETCH_AND_ADD or CMP_AND_SWAP, got '${String(atomicType)}'`);
@@ -107,6 +111,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const iterations = int("iterations", o.iterations ?? (bw ? 5000 : 1000), 1, MAX_MESSAGES);
   const mtu = o.mtu ?? 1024;
   if (!(MTUS as readonly number[]).includes(mtu)) throw new PerfOptionError(`mtu must be one of ${MTUS.join(", ")}, got ${String(mtu)}`);
+  if (connection === "UD" && size > mtu) throw new PerfOptionError(`UD messages must fit the MTU: size ${size} > mtu ${mtu}`);
   const txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
   if (!bw && txDepth !== 1) throw new PerfOptionError(`latency tests keep one message in flight; tx depth must be 1, got ${txDepth}`);
   const qps = int("qps", o.qps ?? 1, 1, 64);
@@ -126,12 +131,20 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const timeout = int("timeout", o.timeout ?? 14, 0, 31);
   const retryCnt = int("retry count", o.retryCnt ?? 7, 0, 7);
   const virtualLimitUs = nonNegative("virtual time limit", o.virtualLimitUs ?? 3_600e6, 1e15);
-  const slotBytes = (Math.max(size, 8) + 63) & ~63;
+  const slotBytes = perfSlotBytes(size, connection);
   if (slotBytes * txDepth * qps > MAX_MR_BYTES) {
     throw new PerfOptionError(`size × tx depth × qps needs ${slotBytes * txDepth * qps} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
   }
   return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify: o.verify ?? false, atomicType, timeout, retryCnt, virtualLimitUs };
 }
+
+/** Bytes between message slots: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to 64. */
+export function perfSlotBytes(size: number, connection: Connection): number {
+  return (Math.max(size + (connection === "UD" ? UD_GRH : 0), 8) + 63) & ~63;
+}
+
+/** The GRH a UD receive buffer starts with. */
+export const UD_GRH = 40;
 
 /** Whether the link is perfect (bandwidth then is wall-clock time). */
 export function faultFree(f: Required<PerfFaults>): boolean {
