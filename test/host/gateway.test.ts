@@ -295,15 +295,17 @@ describe("gateway: security", () => {
     const calm = await rawClient(gw);
     const p = await roce({ opcode: 4, destQp: 17, payload: new Uint8Array(8) } as never);
     const f = emitData("127.0.0.1", node.port, 0, [p]);
+    const t0 = Date.now();
     for (let i = 0; i < 300; i++) c.s.send(f);
     await until(() => gw.counters.framesIn === 300);
+    const refill = Math.ceil(((Date.now() - t0) / 1000) * 50) + 1; // tokens that came back meanwhile (a loaded machine is slower)
     const sent = gw.counters.udpOut;
     expect(sent).toBeGreaterThanOrEqual(50);
-    expect(sent).toBeLessThan(70);
+    expect(sent).toBeLessThanOrEqual(50 + refill);
     expect(gw.counters.refused.rate_limited).toBe(300 - sent);
     // ERROR frames are themselves limited (20/s by default)
     await until(() => c.frames.length >= 20);
-    expect(c.frames.length).toBeLessThanOrEqual(25);
+    expect(c.frames.length).toBeLessThanOrEqual(20 + Math.ceil(((Date.now() - t0) / 1000) * 20) + 1);
     // the other client's bucket is its own
     calm.s.send(f);
     await until(() => gw.counters.udpOut === sent + 1);
