@@ -436,5 +436,5 @@ describe("gateway: security", () => {
     expect(gw.counters.refused.client_backlog).toBeGreaterThan(0);
     expect(gw.counters.refused.slow_consumer).toBe(1);
     expect(ok.s.readyState).toBe(WebSocket.OPEN);
-  });
+  }, 15000);
 });
