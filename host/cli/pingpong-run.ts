@@ -1,7 +1,7 @@
 // The loop every pingpong shares (rdma-core's examples differ in the QP type, how the QP is
 // connected and how a send is addressed): pp_init_ctx, pp_post_recv / pp_post_send, the exchange in
 // rc_pingpong.c's order, parse_single_wc's accounting, the summary lines and -c. A transport
-// (rc_pingpong.ts; uc/ud later) supplies its QP type, its connect step and its help text.
+// (rc_pingpong.ts, uc_pingpong.ts, ud_pingpong.ts) supplies its QP type, its connect step and its help text.
 import { writeFile } from "node:fs/promises";
 import { openDevice } from "../node/index.js";
 import { PcapRecorder } from "../core/capture.js";
@@ -40,6 +40,14 @@ export interface PingpongTransport {
   connect(ctx: PingpongCtx, o: PingpongOptions, myPsn: number, rem: PingpongDest): void;
   /** fields the send WR needs besides the SGE (UD: the address handle) */
   sendWr?(ctx: PingpongCtx): Partial<SendWr>;
+  /** where in the buffer a send starts (ud_pingpong: after the 40 GRH bytes) */
+  sendOffset?: number;
+  /** INIT attributes besides state, P_Key index and port (default: qpAccessFlags 0; UD: its qkey) */
+  initAttr?: Record<string, number>;
+  /** -s default when it differs from rc_pingpong's 4096 (ud_pingpong: 2048) */
+  defaultSize?: number;
+  /** checks on the opened device before anything is created (ud_pingpong: size <= port MTU) */
+  preflight?(dev: Device, o: PingpongOptions): void;
 }
 
 export interface PingpongCtx {
@@ -73,6 +81,7 @@ async function initCtx(t: PingpongTransport, o: PingpongOptions): Promise<Pingpo
     }
   };
   try {
+    t.preflight?.(dev, o);
     const pd = step("Couldn't allocate PD", () => dev.allocPd());
     const mr = step("Couldn't register MR", () => pd.regMr(o.size + (t.recvExtra ?? 0), Access.LOCAL_WRITE));
     mr.bytes.fill(0x7b);
@@ -81,7 +90,7 @@ async function initCtx(t: PingpongTransport, o: PingpongOptions): Promise<Pingpo
     const qp = step("Couldn't create QP", () =>
       pd.createQp({ qpType: t.qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: o.rxDepth, maxSendSge: 1, maxRecvSge: 1 } }),
     );
-    step("Failed to modify QP to INIT", () => qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: o.ibPort, qpAccessFlags: 0 }));
+    step("Failed to modify QP to INIT", () => qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: o.ibPort, ...(t.initAttr ?? { qpAccessFlags: 0 }) }));
     let sendFlags = SendFlags.SIGNALED;
     if (qp.cap.maxInlineData >= o.size) sendFlags |= SendFlags.INLINE;
     return { dev, mr, cq, channel, qp, size: o.size, sendFlags, rxDepth: o.rxDepth, pending: 0n, transport: t };
@@ -105,7 +114,7 @@ function postRecv(ctx: PingpongCtx, n: number): number {
 
 function postSend(ctx: PingpongCtx): void {
   try {
-    ctx.qp.postSend({ ...ctx.transport.sendWr?.(ctx), wrId: SEND_WRID, opcode: WrOpcode.SEND, sendFlags: ctx.sendFlags, sgList: [ctx.mr.sge(0, ctx.size)] });
+    ctx.qp.postSend({ ...ctx.transport.sendWr?.(ctx), wrId: SEND_WRID, opcode: WrOpcode.SEND, sendFlags: ctx.sendFlags, sgList: [ctx.mr.sge(ctx.transport.sendOffset ?? 0, ctx.size)] });
   } catch (e) {
     throw new PingpongError(`Couldn't post send: ${(e as Error).message}`);
   }
@@ -238,7 +247,8 @@ async function writeCapture(path: string, rec: PcapRecorder, io: Io, name: strin
 
 /** The subcommand for a transport: flags, help, usage errors (exit 2), failures (exit 1). */
 export function pingpongCommand(t: PingpongTransport): Command {
-  const flags: FlagSpec[] = [...PINGPONG_FLAGS, ...(t.extraFlags ?? []), ...UNSUPPORTED_FLAGS.map((u) => u.spec)];
+  const base = PINGPONG_FLAGS.map((f) => (f.name === "size" && t.defaultSize !== undefined ? { ...f, default: t.defaultSize } : f));
+  const flags: FlagSpec[] = [...base, ...(t.extraFlags ?? []), ...UNSUPPORTED_FLAGS.map((u) => u.spec)];
   const help = `usage:
   softroce ${t.name} [flags]          start a server and wait for connection
   softroce ${t.name} [flags] <host>   connect to server at <host>
