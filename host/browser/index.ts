@@ -16,6 +16,8 @@ export async function openDevice(options?: OpenDeviceOptions): Promise<Device> {
  * gateway wants one: browsers cannot set headers on a WebSocket; docs/TUNNEL.md).
  */
 export async function openTunnelDevice(url: string, options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions = {}): Promise<TunnelDevice> {
+  // The module first: a HELLO that arrives while the wasm compiles would meet no listener and be lost.
+  const mod = await browserCoreModule();
   const ws = new WebSocket(url);
-  return openTunnelDeviceWith(await browserCoreModule(), ws, options);
+  return openTunnelDeviceWith(mod, ws, options);
 }
