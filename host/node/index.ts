@@ -58,3 +58,29 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     throw e;
   }
 }
+
+import WebSocket from "ws";
+import { openTunnelDeviceWith, type TunnelDevice } from "../core/tunnel-device.js";
+import type { TunnelLinkOptions } from "../core/tunnel-link.js";
+
+export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
+  /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */
+  token?: string;
+  /** extra HTTP headers for the upgrade (e.g. an Origin, when the gateway should see one) */
+  headers?: Record<string, string>;
+}
+
+/**
+ * A device reached through the softroce gateway at `url` (ws:// or wss://, docs/TUNNEL.md), for Node:
+ * the `ws` client in place of the browser's WebSocket (no compression, as the gateway wants).
+ */
+export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOptions = {}): Promise<TunnelDevice> {
+  // The module first: the HELLO must find TunnelLink's listener when it arrives.
+  const mod = await nodeCoreModule();
+  const { token, headers, ...rest } = options;
+  const ws = new WebSocket(url, {
+    perMessageDeflate: false,
+    headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+  });
+  return openTunnelDeviceWith(mod, ws, rest);
+}
