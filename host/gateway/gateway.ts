@@ -84,7 +84,7 @@ export type RefusalReason =
   | "no_token" | "bad_token" | "bad_origin" | "too_many_clients" | "too_many_from_address" | "bad_path"
   | "text_frame" | "bad_frame" | "bad_kind" | "not_roce" | "destination_refused" | "rate_limited" | "qpn_not_owned"
   | "unknown_qpn" | "udp_source_refused" | "udp_not_roce" | "client_backlog" | "slow_consumer" | "idle" | "heartbeat"
-  | "udp_backlog" | "oversize_frame" | "ws_error" | "internal";
+  | "udp_backlog" | "oversize_frame" | "ws_error" | "internal" | "peer_owned" | "too_many_peers";
 
 interface Client {
   id: number;
@@ -99,6 +99,16 @@ interface Client {
   alive: boolean;
   stalledSince: number | undefined;
   stats: { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number; dropped: number };
+  /** remote QPs (peerKey) this client's RC/UC conversations are bound to */
+  peers: Set<string>;
+}
+
+/** Most remote QPs one client may hold RC/UC conversations with. */
+export const MAX_PEERS_PER_CLIENT = 4096;
+
+/** A remote QP: its address, UDP port and QPN. */
+function peerKey(address: string, port: number, qpn: number): string {
+  return `${address}|${port}|${qpn}`;
 }
 
 export interface GatewayCounters {
@@ -122,6 +132,14 @@ export class Gateway {
   readonly limitations: string[] = [];
   private readonly o: Required<Omit<GatewayOptions, "token" | "origins" | "log" | "allow" | "dstPorts" | "useAddon">> & GatewayOptions;
   private readonly clients = new Map<number, Client>();
+  /**
+   * RC and UC packets name no source QP, and every client sends from the
+   * gateway's one address and port, so a remote QP cannot tell clients apart.
+   * The first client to talk to a remote QP owns that conversation until it
+   * leaves; another client's RC/UC packets to it are refused (UD names its
+   * source QP in the DETH, which is checked against the client's range).
+   */
+  private readonly peerOwner = new Map<string, number>();
   /** client slot → client; QPN range of slot i is qpnStart + i × qpnCount */
   private readonly slots: (Client | undefined)[] = [];
   private readonly perAddress = new Map<string, number>();
@@ -314,6 +332,7 @@ export class Gateway {
       errors: new TokenBucket(o.errorFramesPerSecond, o.errorFramesPerSecond, now),
       lastActive: now, alive: true, stalledSince: undefined,
       stats: { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
+      peers: new Set(),
     };
     this.slots[slot] = c;
     this.clients.set(c.id, c);
@@ -338,6 +357,8 @@ export class Gateway {
 
   private drop(c: Client, code: number): void {
     if (!this.clients.delete(c.id)) return;
+    for (const k of c.peers) if (this.peerOwner.get(k) === c.id) this.peerOwner.delete(k);
+    c.peers.clear();
     this.slots[c.slot] = undefined;
     const n = (this.perAddress.get(c.remote) ?? 1) - 1;
     if (n <= 0) this.perAddress.delete(c.remote);
@@ -392,6 +413,21 @@ export class Gateway {
     // Only UD names its source QP (DETH); it must be one of this client's.
     if (s.srcQp !== undefined && !this.owns(c, s.srcQp)) {
       return this.refuseFrame(c, "qpn_not_owned", "qpn_not_owned", `DETH source QP ${s.srcQp} is not in ${c.qpnBase}+${this.o.qpnCount}`);
+    }
+    if (s.srcQp === undefined) {
+      // RC/UC: bind the remote QP to this client (see peerOwner).
+      const key = peerKey(addressToGid(f.address).join("."), f.port, s.destQp);
+      const owner = this.peerOwner.get(key);
+      if (owner !== undefined && owner !== c.id && this.clients.has(owner)) {
+        return this.refuseFrame(c, "peer_owned", "qpn_not_owned", `QP ${s.destQp} at ${f.address}:${f.port} talks to another client`);
+      }
+      if (owner !== c.id) {
+        if (c.peers.size >= MAX_PEERS_PER_CLIENT) {
+          return this.refuseFrame(c, "too_many_peers", "destination_refused", `more than ${MAX_PEERS_PER_CLIENT} remote QPs`);
+        }
+        this.peerOwner.set(key, c.id);
+        c.peers.add(key);
+      }
     }
     if (f.port === this.udpPort && sameGid(addressToGid(f.address), this.gatewayGid)) {
       // Hairpin: to another client of this gateway, by destination QPN, without UDP.

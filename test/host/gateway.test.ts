@@ -306,9 +306,50 @@ describe("gateway: security", () => {
     // ERROR frames are themselves limited (20/s by default)
     await until(() => c.frames.length >= 20);
     expect(c.frames.length).toBeLessThanOrEqual(20 + Math.ceil(((Date.now() - t0) / 1000) * 20) + 1);
-    // the other client's bucket is its own
-    calm.s.send(f);
+    // the other client's bucket is its own (its own remote QP: QP 17 is bound to the first client)
+    const p18 = await roce({ opcode: 4, destQp: 18, payload: new Uint8Array(8) } as never);
+    calm.s.send(emitData("127.0.0.1", node.port, 0, [p18]));
     await until(() => gw.counters.udpOut === sent + 1);
+  });
+
+  it("binds a remote QP's RC/UC conversation to the first client: no other client can inject into it", async () => {
+    const node = await nodeEndpoint();
+    const { gw } = await gateway({ dstPorts: [node.port] });
+    const c1 = await rawClient(gw);
+    const c2 = await rawClient(gw);
+    const c3 = await rawClient(gw);
+    const send = (c: { s: WebSocket }, p: Uint8Array, port = node.port) => c.s.send(emitData("127.0.0.1", port, 0, [p]));
+    const toQp17 = await roce({ opcode: 4, destQp: 17, payload: new Uint8Array(8) } as never);
+    send(c1, toQp17);
+    await until(() => gw.counters.udpOut === 1);
+    // another client, same remote QP: refused, nothing forwarded
+    send(c2, toQp17);
+    await until(() => c2.frames.length === 1);
+    expect(parseFrame(c2.frames[0]!)).toMatchObject({ name: "qpn_not_owned" });
+    expect(gw.counters.udpOut).toBe(1);
+    // another remote QP is free to take; the owner keeps sending
+    send(c2, await roce({ opcode: 4, destQp: 18, payload: new Uint8Array(8) } as never));
+    send(c1, toQp17);
+    await until(() => gw.counters.udpOut === 3);
+    // hairpin: c1 talks RC to c3's QP; c2 may not
+    const toC3 = await roce({ opcode: 4, destQp: c3.hello.qpnBase, payload: new Uint8Array(4) } as never);
+    send(c1, toC3, gw.udpPort);
+    await until(() => c3.frames.length === 1);
+    send(c2, toC3, gw.udpPort);
+    await until(() => c2.frames.length === 2);
+    expect(parseFrame(c2.frames[1]!)).toMatchObject({ name: "qpn_not_owned" });
+    expect(c3.frames.length).toBe(1);
+    // UD names its source, so it needs no binding
+    send(c2, await roce({ opcode: 0x64, destQp: 17, deth: { qkey: 1, srcQp: c2.hello.qpnBase } } as never));
+    await until(() => gw.counters.udpOut === 4);
+    // when the owner leaves, the remote QP is free again
+    const gone = closed(c1.s);
+    c1.s.close();
+    await gone;
+    await until(() => gw.counters.clientsClosed === 1);
+    send(c2, toQp17);
+    await until(() => gw.counters.udpOut === 5);
+    expect(gw.counters.refused).toEqual({ peer_owned: 2 });
   });
 
   it("routes by QPN: a client cannot send as, or receive for, another client's QPNs", async () => {
