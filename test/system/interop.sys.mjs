@@ -4,8 +4,8 @@
 // runs in that namespace on 192.0.2.1 / fd00:4791::1, the guest's rxe0 on
 // 192.0.2.2 / fd00:4791::2. The suite builds the guest (debs cached in
 // $INTEROP_CACHE, default /var/cache/softroce-interop), boots it once, runs
-// `softroce rc_pingpong` against `ibv_rc_pingpong` both ways over IPv4 and IPv6
-// while tshark captures the tap, checks every captured packet's ICRC with our
+// `softroce rc_pingpong` against `ibv_rc_pingpong` (and uc/ud_pingpong against
+// ibv_uc/ud_pingpong) both ways over IPv4 and IPv6 while tshark captures the tap, checks every captured packet's ICRC with our
 // decoder, and stops the guest (qemu by its saved PID, then the namespace).
 // Must run as root. Results and setup: docs/INTEROP.md.
 // system-suite-timeout: 900
@@ -159,7 +159,8 @@ const RUN_TIMEOUT_S = 30;
 /** The "local address"/"remote address" lines and summary of a pingpong's output. */
 function parsePingpong(out) {
   const addr = (which) => {
-    const m = new RegExp(`${which} address:\\s+LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6}), GID (\\S+)`).exec(out);
+    // rc/uc_pingpong print ", GID", ud_pingpong ": GID"
+    const m = new RegExp(`${which} address:\\s+LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6})[,:] GID (\\S+)`).exec(out);
     return m ? { lid: m[1], qpn: Number.parseInt(m[2], 16), psn: Number.parseInt(m[3], 16), gid: m[4] } : undefined;
   };
   const bytes = /^(\d+) bytes in [\d.]+ seconds/m.exec(out);
@@ -171,7 +172,7 @@ function parsePingpong(out) {
 function checkPair(run, fam, ours, theirs, what) {
   const o = parsePingpong(ours);
   const t = parsePingpong(theirs);
-  const ctx = `${what} -s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}\n--- softroce:\n${ours}\n--- ibv_rc_pingpong:\n${theirs}`;
+  const ctx = `${tool(run)} ${what} ${pingpongFlags(run)}\n--- softroce:\n${ours}\n--- ibv_${tool(run)}:\n${theirs}`;
   assert.ok(o.local && o.remote && t.local && t.remote, `address lines missing: ${ctx}`);
   assert.equal(o.local.gid, fam.hostGid, ctx);
   assert.equal(t.local.gid, fam.guestGid, ctx);
@@ -183,13 +184,13 @@ function checkPair(run, fam, ours, theirs, what) {
   }
 }
 
-/** Starts ibv_rc_pingpong as a server in the guest (background) and waits until it listens. */
-async function startGuestServer(args) {
+/** Starts ibv_<tool> as a server in the guest (background) and waits until it listens. */
+async function startGuestServer(tool, args) {
   await guest(
     `[ -s /tmp/srv.pid ] && kill $(cat /tmp/srv.pid) 2>/dev/null; rm -f /tmp/srv.pid /tmp/srv.rc /tmp/srv.log
-( ibv_rc_pingpong ${args} >/tmp/srv.log 2>&1 & echo $! >/tmp/srv.pid; wait $!; echo $? >/tmp/srv.rc ) </dev/null >/dev/null 2>&1 &
+( ibv_${tool} ${args} >/tmp/srv.log 2>&1 & echo $! >/tmp/srv.pid; wait $!; echo $? >/tmp/srv.rc ) </dev/null >/dev/null 2>&1 &
 i=0; while [ $i -lt 100 ] && ! netstat -ltn | grep -q ":18515 "; do sleep 0.1; i=$((i + 1)); done
-netstat -ltn | grep -q ":18515 " || { echo "ibv_rc_pingpong server not listening"; cat /tmp/srv.log; exit 1; }`,
+netstat -ltn | grep -q ":18515 " || { echo "ibv_${tool} server not listening"; cat /tmp/srv.log; exit 1; }`,
   );
 }
 
@@ -211,8 +212,8 @@ async function waitHostListening(child, timeoutMs) {
   for (;;) {
     const r = await runProcess("ip", ["netns", "exec", NS, "ss", "-Hltn", "sport", "= :18515"], { timeoutMs: 5000 });
     if (r.code === 0 && r.stdout.includes("18515")) return;
-    if (child.done) throw new Error(`softroce rc_pingpong server ended before listening:\n${child.result?.stdout}${child.result?.stderr}`);
-    if (Date.now() > until) throw new Error("softroce rc_pingpong server not listening on TCP 18515");
+    if (child.done) throw new Error(`softroce pingpong server ended before listening:\n${child.result?.stdout}${child.result?.stderr}`);
+    if (Date.now() > until) throw new Error("softroce pingpong server not listening on TCP 18515");
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -224,16 +225,22 @@ test("tshark captures UDP 4791 on the tap", async () => {
   capturing = true;
 });
 
-function pingpongFlags(run) {
-  return `-s ${run.size} -m ${run.mtu} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
+/** "rc_pingpong" (the default), "uc_pingpong" or "ud_pingpong". */
+function tool(run) {
+  return `${run.qp ?? "rc"}_pingpong`;
 }
 
-/** softroce rc_pingpong as the client in the namespace, ibv_rc_pingpong as the server in the guest: both outputs. */
+/** The flags both sides get (ud_pingpong has no -m: its size must fit the active MTU, 1024). */
+function pingpongFlags(run) {
+  return `-s ${run.size}${run.mtu ? ` -m ${run.mtu}` : ""} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
+}
+
+/** softroce <tool> as the client in the namespace, ibv_<tool> as the server in the guest: both outputs. */
 async function runOursToRxe(fam, run, timeoutS = RUN_TIMEOUT_S) {
   const flags = pingpongFlags(run);
-  await startGuestServer(`-d rxe0 -g ${fam.guestGidIdx} ${flags}`);
+  await startGuestServer(tool(run), `-d rxe0 -g ${fam.guestGidIdx} ${flags}`);
   const ours = await softroce(
-    ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(timeoutS), GUEST4],
+    [tool(run), "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(timeoutS), GUEST4],
     (timeoutS + 10) * 1000,
   );
   const theirs = await guestServerResult(ours.code === 0 ? 10 : 1);
@@ -243,17 +250,17 @@ async function runOursToRxe(fam, run, timeoutS = RUN_TIMEOUT_S) {
 /** The same, and both must have completed every iteration. */
 async function oursToRxe(fam, run) {
   const { flags, ours, text, theirs } = await runOursToRxe(fam, run);
-  assert.equal(ours.code, 0, `softroce rc_pingpong ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs.out}`);
-  assert.equal(theirs.code, 0, `ibv_rc_pingpong server ${flags} exit ${theirs.code}:\n${theirs.out}`);
+  assert.equal(ours.code, 0, `softroce ${tool(run)} ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_${tool(run)}:\n${theirs.out}`);
+  assert.equal(theirs.code, 0, `ibv_${tool(run)} server ${flags} exit ${theirs.code}:\n${theirs.out}`);
   checkPair(run, fam, text, theirs.out, "client->server");
 }
 
-/** ibv_rc_pingpong as the client in the guest, softroce rc_pingpong as the server in the namespace. */
+/** ibv_<tool> as the client in the guest, softroce <tool> as the server in the namespace. */
 async function rxeToOurs(fam, run) {
   const flags = pingpongFlags(run);
   const child = { done: false, result: undefined };
   const server = softroce(
-    ["rc_pingpong", "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S)],
+    [tool(run), "--address", fam.hostAddr, "-g", "0", ...flags.split(" "), "--timeout", String(RUN_TIMEOUT_S)],
     (RUN_TIMEOUT_S + 15) * 1000,
   ).then((r) => {
     child.done = true;
@@ -263,14 +270,14 @@ async function rxeToOurs(fam, run) {
   await waitHostListening(child, 15_000);
   const client = await runProcess(
     GUEST_SH,
-    ["exec", `ibv_rc_pingpong -d rxe0 -g ${fam.guestGidIdx} ${flags} ${HOST4}; echo "client-exit=$?"`, String(RUN_TIMEOUT_S)],
+    ["exec", `ibv_${tool(run)} -d rxe0 -g ${fam.guestGidIdx} ${flags} ${HOST4}; echo "client-exit=$?"`, String(RUN_TIMEOUT_S)],
     { env: ENV, timeoutMs: (RUN_TIMEOUT_S + 10) * 1000 },
   );
   const ours = await server;
   const text = `${ours.stdout}${ours.stderr}`;
   const theirs = client.stdout;
-  assert.match(theirs, /client-exit=0/, `ibv_rc_pingpong client ${flags}:\n${theirs}${client.stderr}\n--- softroce:\n${text}`);
-  assert.equal(ours.code, 0, `softroce rc_pingpong server ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_rc_pingpong:\n${theirs}`);
+  assert.match(theirs, /client-exit=0/, `ibv_${tool(run)} client ${flags}:\n${theirs}${client.stderr}\n--- softroce:\n${text}`);
+  assert.equal(ours.code, 0, `softroce ${tool(run)} server ${flags} exit ${ours.code ?? ours.signal}:\n${text}\n--- ibv_${tool(run)}:\n${theirs}`);
   checkPair(run, fam, text, theirs, "server<-client");
 }
 
@@ -282,6 +289,34 @@ for (const fam of FAMILIES) {
   test(`${fam.name}: ibv_rc_pingpong client (rxe0 -g ${fam.guestGidIdx}) <-> softroce rc_pingpong server, ${sizes} B`, async () => {
     for (const run of RUNS) await rxeToOurs(fam, run);
   });
+}
+
+// UC: the same SEND sequences without ACKs (UC opcodes 0x20-0x24); 4096 B at -m 1024 and 3000 B at
+// -m 512 are 4- and 6-packet messages (FIRST/MIDDLE/LAST), 3000 B at the default -m 1024 three, 64 B a SEND_ONLY.
+const UC_RUNS = [
+  { qp: "uc", size: 64, mtu: 1024, iters: 20 },
+  { qp: "uc", size: 4096, mtu: 1024, iters: 20 },
+  { qp: "uc", size: 3000, iters: 10 },
+  { qp: "uc", size: 3000, mtu: 512, iters: 10, events: true },
+];
+// UD: one SEND_ONLY (0x64, with a DETH) per message, at most the active MTU (1024); the receiver's
+// buffers take the 40-byte GRH first.
+const UD_RUNS = [
+  { qp: "ud", size: 1024, iters: 20 },
+  { qp: "ud", size: 512, iters: 20, events: true },
+  { qp: "ud", size: 1, iters: 10 },
+];
+for (const fam of FAMILIES) {
+  for (const runs of [UC_RUNS, UD_RUNS]) {
+    const t = tool(runs[0]);
+    const sizes = runs.map((r) => r.size).join("/");
+    test(`${fam.name}: softroce ${t} client <-> ibv_${t} server (rxe0 -g ${fam.guestGidIdx}), ${sizes} B`, async () => {
+      for (const run of runs) await oursToRxe(fam, run);
+    });
+    test(`${fam.name}: ibv_${t} client (rxe0 -g ${fam.guestGidIdx}) <-> softroce ${t} server, ${sizes} B`, async () => {
+      for (const run of runs) await rxeToOurs(fam, run);
+    });
+  }
 }
 
 // Longer runs: thousands of packets each way (10000 B = 10 packets, 65536 B = 64 packets a message).
@@ -313,6 +348,12 @@ test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, ve
   for (const a of [HOST4, GUEST4, HOST6, GUEST6]) {
     const ops = new Set(from(a).map((p) => p["infiniband.bth.opcode"]));
     for (const op of [0, 1, 2, 4, 17]) assert.ok(ops.has(op), `no opcode ${op} from ${a} (saw ${[...ops].join(",")})`);
+    // UC SEND FIRST/MIDDLE/LAST/ONLY (0x20-0x22, 0x24) and UD SEND_ONLY (0x64), and no ACK for them
+    for (const op of [0x20, 0x21, 0x22, 0x24, 0x64]) assert.ok(ops.has(op), `no opcode 0x${op.toString(16)} from ${a} (saw ${[...ops].join(",")})`);
+    // every UD SEND carries ud_pingpong's Q_Key; the payload is the -s size (1024, 512, 1), never the GRH
+    const ud = from(a).filter((p) => p["infiniband.bth.opcode"] === 0x64);
+    assert.deepEqual([...new Set(ud.map((p) => p["infiniband.deth.q_key"]))], [0x11111111], `UD Q_Keys from ${a}`);
+    assert.deepEqual([...new Set(ud.map((p) => p.payload_len))].sort((x, y) => x - y), [1, 512, 1024], `UD payload sizes from ${a}`);
   }
 });
 
