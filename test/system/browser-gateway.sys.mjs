@@ -3,7 +3,7 @@
 // to an in-process gateway, and does RC WRITE, READ and SEND with a Node UDP
 // device on 127.0.0.1 — bytes and completions checked on both sides. A second page
 // with a wrong token is refused (HTTP 401 bad_token at the gateway) while the
-// first page's tunnel keeps working.
+// first page's tunnel keeps working. Also the Node openTunnelDevice (dist/node, ws client).
 // system-suite-timeout: 240
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -77,7 +77,10 @@ async function pageOpen(url) {
 }
 
 async function openNode(node) {
-  const dev = await node.openDevice({ address: "127.0.0.1", port: 0 });
+  return openNodeSide(node, await node.openDevice({ address: "127.0.0.1", port: 0 }));
+}
+
+function openNodeSide(node, dev) {
   const pd = dev.allocPd();
   const cq = dev.createCq(64);
   const qp = pd.createQp({ qpType: node.QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
@@ -216,6 +219,39 @@ test("Chromium through the gateway: RC WRITE, READ and SEND with a Node UDP devi
     if (n) n.dev.close();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
+  }
+});
+
+// The Node twin of the page's openTunnelDevice (dist/node, the ws client): token as a bearer header,
+// HELLO identity, a refused wrong token; then one RC SEND with a Node UDP device through the gateway.
+test("Node openTunnelDevice(url, { token }) through the gateway: identity, SEND, a wrong token refused", async () => {
+  const node = await import(pathToFileURL(join(ROOT, "dist/node/index.js")).href);
+  const { Gateway } = await import(pathToFileURL(join(ROOT, "dist/gateway/index.js")).href);
+  let gw;
+  let n;
+  let t;
+  try {
+    n = await openNode(node);
+    gw = await Gateway.start({ port: 0, udpPort: 0, token: TOKEN, allow: ["127.0.0.1"], dstPorts: [n.port] });
+    const url = `ws://127.0.0.1:${gw.port}/tunnel`;
+    await assert.rejects(node.openTunnelDevice(url, { token: "nope", helloTimeoutMs: 20000 }), /tunnel: /);
+    assert.deepEqual(gw.counters.refused, { bad_token: 1 });
+    t = await node.openTunnelDevice(url, { token: TOKEN, helloTimeoutMs: 20000 });
+    assert.deepEqual([t.link.hello.port, t.link.hello.qpnBase, t.device.queryGid(0)], [gw.udpPort, 1024, "::ffff:127.0.0.1"]);
+    const a = await openNodeSide(node, t.device);
+    const o = { qpAccessFlags: ALL, timeout: 16, retryCnt: 7 };
+    node.connectQp(a.qp, { qpNum: n.qp.qpNum, psn: 0x10, gid: n.dev.queryGid(0), port: n.port }, { sqPsn: 0x20, ...o });
+    node.connectQp(n.qp, { qpNum: a.qp.qpNum, psn: 0x20, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x10, ...o });
+    n.qp.postRecv({ wrId: 5n, sgList: [n.mr.sge(0, 1024)] });
+    a.mr.bytes.set(pattern(600, 9), 0);
+    a.qp.postSend({ wrId: 6n, opcode: node.WrOpcode.SEND, sendFlags: node.SendFlags.SIGNALED, sgList: [a.mr.sge(0, 600)] });
+    assert.deepEqual(wcOf(await withTimeout(a.cq.next(), 10_000, "tunnel SEND")), { wrId: "6", status: 0, opcode: 0, byteLen: 600 });
+    assert.deepEqual(wcOf(await withTimeout(n.cq.next(), 10_000, "Node RECV")), { wrId: "5", status: 0, opcode: 128, byteLen: 600 });
+    assert.deepEqual(n.mr.bytes.subarray(0, 600), pattern(600, 9));
+  } finally {
+    if (t) t.device.close();
+    if (gw) await withTimeout(gw.close(), 10_000, "gateway close").catch(() => {});
+    if (n) n.dev.close();
   }
 });
 
