@@ -13,7 +13,7 @@ import { openTunnelDeviceWith } from "../../host/core/tunnel-device.js";
 import { emitData, parseFrame, FrameKind, type HelloFrame } from "../../host/core/tunnel.js";
 import { WireCodec, type PacketSpec } from "../../host/core/wire.js";
 import { connectQp } from "../../host/core/connect.js";
-import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
+import { Access, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 
 const TOKEN = "s3cret-token";
@@ -150,6 +150,44 @@ describe("gateway: traffic", () => {
     expect(gw.counters.refused).toEqual({});
     expect(gw.counters.udpOut).toBeGreaterThan(0);
     expect(gw.counters.udpIn).toBeGreaterThan(0);
+  });
+
+  it("a tunnel client and a Node UDP device exchange UD datagrams both ways (GRH, source QP, immediate)", async () => {
+    const node = await nodeEndpoint();
+    const { gw } = await gateway({ dstPorts: [node.port] });
+    const t = await tunnelDevice(gw);
+    const udSide = (d: Device) => {
+      const pd = d.allocPd();
+      const mr = pd.regMr(8192, Access.LOCAL_WRITE);
+      const cq = d.createCq(16);
+      const qp = pd.createQp({ qpType: QpType.UD, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
+      connectQp(qp, undefined, { sqPsn: 0, qkey: 0x11111111 });
+      return { d, pd, mr, cq, qp };
+    };
+    const a = udSide(t.device);
+    const b = udSide(node.dev);
+    const pattern = Uint8Array.from({ length: 600 }, (_, i) => (i * 7 + 3) & 0xff);
+    const oneWay = async (from: typeof a, to: typeof a, toPort: number, imm: number) => {
+      const ah = from.pd.createAh({ grh: { dgid: to.d.queryGid(0), sgidIndex: 0, hopLimit: 64 }, portNum: 1, destPort: toPort });
+      to.qp.postRecv({ wrId: 1n, sgList: [to.mr.sge(0, 40 + 1024)] });
+      from.mr.bytes.set(pattern, 4096);
+      from.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND_WITH_IMM, immData: imm, sendFlags: SendFlags.SIGNALED,
+        sgList: [from.mr.sge(4096, 600)], ud: { ah, remoteQpn: to.qp.qpNum, remoteQkey: 0x11111111 } });
+      expect((await from.cq.next()).status).toBe(WcStatus.SUCCESS);
+      const r = await to.cq.next();
+      expect([r.status, r.opcode, r.byteLen, r.srcQp, r.immData]).toEqual([WcStatus.SUCCESS, WcOpcode.RECV, 640, from.qp.qpNum, imm]);
+      expect(r.wcFlags & WcFlags.GRH).toBe(WcFlags.GRH);
+      // GRH for IPv4 as rxe fills it: 20 zero bytes, then the IPv4 header (source = the gateway or the Node host: 127.0.0.1)
+      expect(to.mr.bytes.subarray(0, 20)).toEqual(new Uint8Array(20));
+      expect(to.mr.bytes[20]).toBe(0x45);
+      expect([...to.mr.bytes.subarray(32, 36)]).toEqual([127, 0, 0, 1]);
+      expect(to.mr.bytes.subarray(40, 640)).toEqual(pattern);
+    };
+    await oneWay(a, b, node.port, 0x0a0b0c0d);
+    await oneWay(b, a, gw.udpPort, 0x01020304);
+    expect(t.device.port!.stats.drops).toEqual({});
+    expect(node.dev.port!.stats.drops).toEqual({});
+    expect(gw.counters.refused).toEqual({});
   });
 
   it("hairpins two tunnel clients without UDP", async () => {
