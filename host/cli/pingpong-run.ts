@@ -166,8 +166,9 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
 
     ctx.pending = RECV_WRID;
     if (o.servername !== undefined) {
-      // rdma-core's -c: byte i/page_size % sizeof(char) (always 0) at the start of each page.
-      if (o.chk) for (let i = 0; i < o.size; i += PAGE_SIZE) ctx.mr.bytes[i] = 0;
+      // rdma-core's -c: byte i/page_size % sizeof(char) (always 0) at the start of each page of
+      // the message (ud_pingpong: buf + 40 + i, past the GRH room, where its sends start).
+      if (o.chk) for (let i = 0; i < o.size; i += PAGE_SIZE) ctx.mr.bytes[(t.sendOffset ?? 0) + i] = 0;
       postSend(ctx);
       ctx.pending |= SEND_WRID;
     }
@@ -220,7 +221,8 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
     let bad = 0;
     if (o.servername === undefined && o.chk) {
       for (let i = 0; i < o.size; i += PAGE_SIZE) {
-        if (ctx.mr.bytes[i] !== 0) {
+        // ud_pingpong checks buf + 40 + i: the payload, not the GRH the receive put first
+        if (ctx.mr.bytes[(t.sendOffset ?? 0) + i] !== 0) {
           io.out(`invalid data in page ${i / PAGE_SIZE}\n`);
           bad++;
         }
