@@ -1,6 +1,8 @@
 // Flushing: when a QP is in ERR every outstanding WQE completes with
-// WR_FLUSH_ERR (wr_id, status, qp_num only), oldest first. If the CQ fills up the
-// rest are retired without completions, as rxe's flush_send_queue does.
+// WR_FLUSH_ERR (wr_id, status, qp_num only), oldest first — except a send WQE
+// the transport marked failed (WQE_STATE_ERROR with its status), which
+// completes with its own status. If the CQ fills up the rest are retired
+// without completions, as rxe's flush_send_queue does.
 import { count, Counter } from "./counters";
 import { cqCommit, cqFind, cqReserve, CQE_QP_NUM, CQE_STATUS, CQE_WR_ID, WC_WR_FLUSH_ERR } from "./cq";
 import { QP_NUM, QP_RECV_CQ, QP_REQ, QP_RQ, QP_SEND_CQ, QP_SQ, REQ_WQE_INDEX } from "./qp";
@@ -9,9 +11,9 @@ import { ringCons, ringEntry, ringProd, ringSetCons } from "./ring";
 // The requester's WQE index now lives with the other REQ_* offsets in qp.ts;
 // re-exported here because the transport imports it from this module.
 export { REQ_WQE_INDEX } from "./qp";
-import { RWQE_WR_ID, SWQE_WR_ID } from "./wqe";
+import { RWQE_WR_ID, SWQE_STATE, SWQE_STATUS, SWQE_WR_ID, WQE_STATE_ERROR } from "./wqe";
 
-function flushRing(ring: usize, cqh: u32, qpn: u32, wrIdOff: usize): void {
+function flushRing(ring: usize, cqh: u32, qpn: u32, wrIdOff: usize, sendQueue: bool): void {
   const cq = cqFind(cqh);
   let notify = cq != 0;
   let c = ringCons(ring);
@@ -20,8 +22,10 @@ function flushRing(ring: usize, cqh: u32, qpn: u32, wrIdOff: usize): void {
     if (notify) {
       const e = cqReserve(cq);
       if (e) {
-        store<u64>(e + CQE_WR_ID, load<u64>(ringEntry(ring, c) + wrIdOff));
-        store<u32>(e + CQE_STATUS, WC_WR_FLUSH_ERR);
+        const w = ringEntry(ring, c);
+        const failed = sendQueue && load<u32>(w + SWQE_STATE) == WQE_STATE_ERROR && load<u32>(w + SWQE_STATUS) != 0;
+        store<u64>(e + CQE_WR_ID, load<u64>(w + wrIdOff));
+        store<u32>(e + CQE_STATUS, failed ? load<u32>(w + SWQE_STATUS) : WC_WR_FLUSH_ERR);
         store<u32>(e + CQE_QP_NUM, qpn);
         cqCommit(cq);
       } else {
@@ -36,13 +40,13 @@ function flushRing(ring: usize, cqh: u32, qpn: u32, wrIdOff: usize): void {
 
 export function flushSq(q: usize): void {
   const sq = <usize>load<u32>(q + QP_SQ);
-  flushRing(sq, load<u32>(q + QP_SEND_CQ), load<u32>(q + QP_NUM), SWQE_WR_ID);
+  flushRing(sq, load<u32>(q + QP_SEND_CQ), load<u32>(q + QP_NUM), SWQE_WR_ID, true);
   store<u32>(q + QP_REQ + REQ_WQE_INDEX, ringCons(sq));
 }
 
 export function flushRq(q: usize): void {
   const rq = <usize>load<u32>(q + QP_RQ);
-  if (rq) flushRing(rq, load<u32>(q + QP_RECV_CQ), load<u32>(q + QP_NUM), RWQE_WR_ID);
+  if (rq) flushRing(rq, load<u32>(q + QP_RECV_CQ), load<u32>(q + QP_NUM), RWQE_WR_ID, false);
 }
 
 /** Drops every WQE without a completion (transition to RESET). */
