@@ -2,101 +2,16 @@
 // and client as two processes on 127.0.0.1 / 127.0.0.2, the summary lines, what goes on the wire
 // (UC: SEND FIRST/MIDDLE/LAST and no ACKs; UD: SEND ONLY with DETH Q_Key 0x11111111), and
 // ud_pingpong's size check against the port MTU.
-import { spawn, type ChildProcess } from "node:child_process";
-import dgram from "node:dgram";
-import net from "node:net";
 import { join } from "node:path";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
-import * as esbuild from "esbuild";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { freeTcpPort, freeUdpPort, parseOut, until, useCli } from "./cli-process.js";
 import { readCaptureAll } from "../../host/core/pcap.js";
 import { WireCodec } from "../../host/core/wire.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-// Two levels under the root, like dist/cli/, so the bundle finds build/softroce.wasm.
-const CLI = join(ROOT, "dist/cli-test-ucud/softroce.js");
-
-beforeAll(async () => {
-  await esbuild.build({
-    entryPoints: [join(ROOT, "host/cli/softroce.ts")], outfile: CLI, bundle: true, format: "esm", platform: "node",
-    target: "node20", packages: "external", logLevel: "warning",
-  });
-});
-
-interface Run {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  done: Promise<number | null>;
-}
-const running: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of running.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, "SIGKILL");
-});
-
-function start(...args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  running.push(child);
-  const r: Run = { child, stdout: "", stderr: "", done: undefined as unknown as Promise<number | null> };
-  child.stdout!.on("data", (d) => (r.stdout += d));
-  child.stderr!.on("data", (d) => (r.stderr += d));
-  r.done = new Promise((resolve) => child.on("close", (code) => resolve(code)));
-  return r;
-}
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** A UDP port free on 127.0.0.1 and 127.0.0.2 (bound on both, then released). */
-async function freeUdpPort(): Promise<number> {
-  for (;;) {
-    const a = dgram.createSocket("udp4");
-    await new Promise<void>((r) => a.bind(0, "127.0.0.1", r));
-    const port = a.address().port;
-    const b = dgram.createSocket("udp4");
-    const ok = await new Promise<boolean>((r) => {
-      b.once("error", () => r(false));
-      b.bind(port, "127.0.0.2", () => r(true));
-    });
-    a.close();
-    b.close();
-    if (ok) return port;
-  }
-}
-
-async function freeTcpPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "0.0.0.0", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-const ADDR_RE = /^ {2}(local|remote) address: {1,2}LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6}), GID (\S+)$/;
-const BYTES_RE = /^(\d+) bytes in (\d+\.\d\d) seconds = (\d+\.\d\d) Mbit\/sec$/;
-const ITERS_RE = /^(\d+) iters in (\d+\.\d\d) seconds = (\d+\.\d\d) usec\/iter$/;
-
-function parseOut(out: string) {
-  const lines = out.trimEnd().split("\n");
-  const addr = (which: string) => {
-    const m = lines.map((l) => ADDR_RE.exec(l)).find((m) => m?.[1] === which);
-    expect(m, `${which} address line in:\n${out}`).toBeTruthy();
-    return { lid: m![2], qpn: m![3], psn: m![4], gid: m![5] };
-  };
-  const b = lines.map((l) => BYTES_RE.exec(l)).find(Boolean);
-  const i = lines.map((l) => ITERS_RE.exec(l)).find(Boolean);
-  expect(b, out).toBeTruthy();
-  expect(i, out).toBeTruthy();
-  return { local: addr("local"), remote: addr("remote"), bytes: Number(b![1]), seconds: Number(b![2]), iters: Number(i![1]), lines };
-}
+const { start } = useCli("cli-test-ucud");
 
 async function pingpong(cmd: string, extra: string[], serverExtra: string[] = []) {
   const udp = String(await freeUdpPort());
