@@ -1,7 +1,8 @@
 // The unit every host moves: one UDP datagram carrying a RoCEv2 payload
 // (BTH … ICRC), with the IP/UDP facts its ICRC was computed over.
 
-export interface Datagram {
+/** The IP and UDP facts of a datagram: what its ICRC was computed over. */
+export interface DatagramFacts {
   /** Source and destination IP addresses (IPv4 dotted quad or IPv6 text). */
   src: string;
   dst: string;
@@ -13,6 +14,9 @@ export interface Datagram {
   ttl?: number;
   tos?: number;
   flowLabel?: number;
+}
+
+export interface Datagram extends DatagramFacts {
   /** UDP payload: BTH, extension headers, payload, pad, ICRC. */
   payload: Uint8Array;
 }

@@ -5,7 +5,7 @@
 // sends and then releases; receive is the one copy into the RX buffer. The
 // device's one timer is kept here: after every call, re-armed to its earliest
 // deadline.
-import type { Datagram } from "./datagram.js";
+import type { Datagram, DatagramFacts } from "./datagram.js";
 import type { DeviceMemory } from "./verbs/memory.js";
 import { formatGid, parseGid } from "./verbs/gid.js";
 
@@ -17,16 +17,9 @@ export interface Clock {
 }
 
 /** A datagram to send, as gather pieces over linear memory. */
-export interface OutgoingDatagram {
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
+export interface OutgoingDatagram extends DatagramFacts {
+  /** the IPv4 ID the ICRC assumed (always known on transmit) */
   ipId: number;
-  /** TTL / hop limit, TOS / traffic class, flow label the device put in the descriptor */
-  ttl?: number;
-  tos?: number;
-  flowLabel?: number;
   /** headers, payload, trailer: views valid until `done` is called */
   pieces: Uint8Array[];
   length: number;
@@ -76,17 +69,9 @@ export const IP_ID_UNKNOWN = 0xffffffff;
  * One datagram as a capture sees it: the UDP payload and the IP/UDP facts its ICRC was computed
  * over (for received datagrams, the IPv4 ID the device resolved when the link could not see it).
  */
-export interface CapturedDatagram {
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
+export interface CapturedDatagram extends DatagramFacts {
   /** IPv4 Identification (IP_ID_UNKNOWN when neither the link nor the device knew it) */
   ipId: number;
-  /** TTL / hop limit, TOS / traffic class and flow label (transmit only; absent on receive) */
-  ttl?: number;
-  tos?: number;
-  flowLabel?: number;
   /** The UDP payload (BTH … ICRC): a view valid only during the call; copy what you keep. */
   payload: Uint8Array;
   /** Receive only: the device's verdict (0 accepted, else an index into RX_RESULT_NAMES; -1 too long). */
