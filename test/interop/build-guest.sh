@@ -1,14 +1,15 @@
 #!/bin/bash
 # Builds the interop guest: a Debian 12 kernel plus an initramfs holding the
-# kernel's rdma_rxe and rdma-core's tools (ibverbs-utils, perftest, rdmacm-utils).
+# kernel's rdma_rxe and rdma-core's tools (ibverbs-utils, perftest, rdmacm-utils),
+# and our own test tools from tools/*.c when this host can compile them.
 #
 #   test/interop/build-guest.sh
 #
 # Packages come from Debian's repositories with `apt-get download` and are kept
 # in $INTEROP_CACHE (default /var/cache/softroce-interop/debs) so a re-run only
 # unpacks. Output, in $INTEROP_WORK (default test/.out/interop):
-#   vmlinuz, initrd.cpio (uncompressed newc, base image), build-info.txt
-# The image is rebuilt only when it is older than this script or guest-init.sh
+#   vmlinuz, initrd.cpio (uncompressed newc, base image), build-info.txt, tools/ (compiled tools)
+# The image is rebuilt only when it is older than this script, guest-init.sh or tools/*.c
 # (INTEROP_REBUILD=1 forces it). INTEROP_REFRESH=1 re-resolves the package list and downloads what changed.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -30,10 +31,24 @@ need() { command -v "$1" >/dev/null || { echo "build-guest: missing host tool $1
 need apt-get apt; need dpkg-deb dpkg; need cpio cpio; need depmod kmod; need modprobe kmod; need ldconfig libc-bin
 need busybox busybox-static
 
-# Nothing to do when the image is newer than this script, /init and the package list.
-if [ "${INTEROP_REBUILD:-0}" != 1 ] && [ -s "$WORK/initrd.cpio" ] && [ -s "$WORK/vmlinuz" ] && [ -s "$CACHE/packages.txt" ] &&
-   [ "$WORK/initrd.cpio" -nt "$HERE/build-guest.sh" ] && [ "$WORK/initrd.cpio" -nt "$HERE/guest-init.sh" ] &&
-   [ "$WORK/initrd.cpio" -nt "$CACHE/packages.txt" ]; then
+# Our own guest tools (tools/*.c) are compiled on this host against Debian 12's rdma-core headers
+# (libibverbs-dev, librdmacm-dev: the same release as the guest's libraries, so the dynamically
+# linked binaries run there) when a compiler and the headers are present; without them the image
+# is built without the tools.
+can_build_tools() { command -v cc >/dev/null && [ -f /usr/include/infiniband/verbs.h ]; }
+# Nothing to do when the image is newer than this script, /init, the package list and the tools' sources
+# (and holds the tools whenever they can be built).
+up_to_date() {
+  [ "${INTEROP_REBUILD:-0}" != 1 ] && [ -s "$WORK/initrd.cpio" ] && [ -s "$WORK/vmlinuz" ] && [ -s "$CACHE/packages.txt" ] || return 1
+  local f
+  for f in "$HERE/build-guest.sh" "$HERE/guest-init.sh" "$CACHE/packages.txt" "$HERE"/tools/*.c; do
+    [ -e "$f" ] || continue
+    [ "$WORK/initrd.cpio" -nt "$f" ] || return 1
+  done
+  if can_build_tools && ! grep -q '^tools: .' "$WORK/build-info.txt" 2>/dev/null; then return 1; fi
+  return 0
+}
+if up_to_date; then
   log "up to date: $WORK/initrd.cpio (INTEROP_REBUILD=1 rebuilds)"; exit 0
 fi
 
@@ -99,6 +114,25 @@ done
 depmod -b "$RFS" "$KVER"
 install -m 755 "$HERE/guest-init.sh" "$RFS/init"
 
+# ---- our guest tools -> /usr/bin (on the guest shell's PATH)
+tools=""
+if can_build_tools; then
+  mkdir -p "$WORK/tools"
+  for src in "$HERE"/tools/*.c; do
+    [ -e "$src" ] || continue
+    name=$(basename "$src" .c); libs="-libverbs"
+    if grep -q '<rdma/rdma_cma.h>' "$src"; then
+      [ -f /usr/include/rdma/rdma_cma.h ] || { log "skipping $name: no librdmacm-dev"; continue; }
+      libs="$libs -lrdmacm"
+    fi
+    cc -O2 -Wall -Wextra -Werror -o "$WORK/tools/$name" "$src" $libs
+    install -m 755 "$WORK/tools/$name" "$RFS/usr/bin/$name"
+    tools="$tools $name"
+  done
+else
+  log "no cc or libibverbs-dev on this host: the image has no tools/ binaries"
+fi
+
 # ---- image
 (cd "$RFS" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --reproducible --quiet) > "$WORK/initrd.cpio"
 ver() { dpkg-deb -f "$(deb_of "$1")" Version; }
@@ -106,6 +140,7 @@ ver() { dpkg-deb -f "$(deb_of "$1")" Version; }
   echo "kernel: $KPKG $(ver "$KPKG") ($KVER)"
   echo "rdma-core: ibverbs-utils $(ver ibverbs-utils), rdma_rxe from the kernel; perftest $(ver perftest); iproute2 $(ver iproute2)"
   echo "modules: $(for f in $modlist; do basename "$f" .ko; done | tr '\n' ' ')"
+  echo "tools:$tools"
 } > "$WORK/build-info.txt"
 rm -rf "$RFS"
 log "done: $WORK/vmlinuz, $WORK/initrd.cpio ($(du -h "$WORK/initrd.cpio" | cut -f1), $(echo "$modlist" | wc -w) modules)"
