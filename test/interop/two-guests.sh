@@ -155,7 +155,7 @@ pair() {  # pair NAME 'server cmd' 'client cmd'
   capture_start "$name" "${CAPTURE_FILTER:-}"
   if [ -n "$scmd" ]; then
     echo "### A (server): $scmd"
-    gexec A "cd /tmp; ( $scmd </dev/null >/tmp/srv.out 2>/tmp/srv.err; echo \$? > /tmp/srv.rc ) </dev/null >/dev/null 2>&1 &
+    gexec A "cd /tmp; ( { $scmd; } </dev/null >/tmp/srv.out 2>/tmp/srv.err; echo \$? > /tmp/srv.rc ) </dev/null >/dev/null 2>&1 &
              echo \$! > /tmp/srv.pid" >/dev/null
     sleep "${SERVER_WAIT:-3}"
   fi
