@@ -43,16 +43,18 @@ r mra             cm 'rping -s -v -C 1 -S 64 & p=$!; sleep 1; kill -STOP $p; sle
 # MADs ib_cm does not handle (tools/mad-probe.c): Get(ClassPortInfo) and others to A's QP1
 r mad-probe       cm ''                                  'mad-probe -t 1000 -r 1 $A4'
 
-# ---- perftest: rdma_cm (-R) and its own TCP exchange (port 18515)
+# ---- perftest: rdma_cm (-R) and its own TCP exchange (port 18515). A perftest server can take
+# more than 3 s under TCG before it listens (a client that comes too early gets a REJ): wait 8 s.
+W=SERVER_WAIT=8
 for t in write_bw read_bw send_bw; do
-  r "$t-rdmacm" perftest "ib_$t -d rxe0 -R -s 4096 -m 1024 -n 5 -F" "ib_$t -d rxe0 -R -s 4096 -m 1024 -n 5 -F \$A4"
-  r "$t-tcp"    perftest "ib_$t -d rxe0 -x 1 -s 4096 -m 1024 -n 5 -F" "ib_$t -d rxe0 -x 1 -s 4096 -m 1024 -n 5 -F \$A4"
+  r "$t-rdmacm" perftest "ib_$t -d rxe0 -R -s 4096 -m 1024 -n 5 -F" "ib_$t -d rxe0 -R -s 4096 -m 1024 -n 5 -F \$A4" $W
+  r "$t-tcp"    perftest "ib_$t -d rxe0 -x 1 -s 4096 -m 1024 -n 5 -F" "ib_$t -d rxe0 -x 1 -s 4096 -m 1024 -n 5 -F \$A4" $W
 done
-r atomic_bw-rdmacm perftest 'ib_atomic_bw -d rxe0 -R -m 1024 -n 5 -F' 'ib_atomic_bw -d rxe0 -R -m 1024 -n 5 -F $A4'
-r atomic_bw-tcp    perftest 'ib_atomic_bw -d rxe0 -x 1 -m 1024 -n 5 -F' 'ib_atomic_bw -d rxe0 -x 1 -m 1024 -n 5 -F $A4'
+r atomic_bw-rdmacm perftest 'ib_atomic_bw -d rxe0 -R -m 1024 -n 5 -F' 'ib_atomic_bw -d rxe0 -R -m 1024 -n 5 -F $A4' $W
+r atomic_bw-tcp    perftest 'ib_atomic_bw -d rxe0 -x 1 -m 1024 -n 5 -F' 'ib_atomic_bw -d rxe0 -x 1 -m 1024 -n 5 -F $A4' $W
 for t in write_lat read_lat send_lat; do
-  r "$t-rdmacm" perftest "ib_$t -d rxe0 -R -s 64 -m 1024 -n 5 -F" "ib_$t -d rxe0 -R -s 64 -m 1024 -n 5 -F \$A4"
-  r "$t-tcp"    perftest "ib_$t -d rxe0 -x 1 -s 64 -m 1024 -n 5 -F" "ib_$t -d rxe0 -x 1 -s 64 -m 1024 -n 5 -F \$A4"
+  r "$t-rdmacm" perftest "ib_$t -d rxe0 -R -s 64 -m 1024 -n 5 -F" "ib_$t -d rxe0 -R -s 64 -m 1024 -n 5 -F \$A4" $W
+  r "$t-tcp"    perftest "ib_$t -d rxe0 -x 1 -s 64 -m 1024 -n 5 -F" "ib_$t -d rxe0 -x 1 -s 64 -m 1024 -n 5 -F \$A4" $W
 done
 
 # ---- (b) memory windows and invalidation (tools/verbs-ops.c), TCP exchange on port 18517
