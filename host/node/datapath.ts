@@ -181,14 +181,16 @@ export function datapathUnavailableReason(): string | undefined {
   return datapathAddonFrom(sockoptAddon(), sockoptUnavailableReason()).reason;
 }
 
-function txLayoutWords(l: TxLayout): Int32Array {
+/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n]. */
+export function txLayoutWords(l: TxLayout): Int32Array {
   if (l.pieces.length < 1 || l.pieces.length > 4) throw new RangeError("TX layout: 1..4 pieces");
   const w = [l.stride, l.ringCap, l.dstAddr, l.dstPort, l.flags, l.ipId, l.result, l.pieces.length];
   for (const p of l.pieces) w.push(p.data, p.len, p.inline ? 1 : 0);
   return Int32Array.from(w);
 }
 
-function rxLayoutWords(l: RxLayout): Int32Array {
+/** An RX layout as the addon's constructor takes it: [stride, data, length, family, src, srcPort, dst, dstPort, ipId, idHint, flags]. */
+export function rxLayoutWords(l: RxLayout): Int32Array {
   return Int32Array.from([l.stride, l.data, l.length, l.family, l.src, l.srcPort, l.dst, l.dstPort, l.ipId, l.idHint, l.flags]);
 }
 

@@ -8,8 +8,9 @@ import { addressGid, gidToAddress, instantiateCore, parseGid } from "../../host/
 import { coreModule } from "../../host/node/wasm-source.js";
 import {
   NativeDatapath, RX_GRO, RX_IP_ID_UNSEEN, RX_RECORD, RX_TRUNCATED, TX_GSO, TX_ICRC, TX_RECORD, datapathAddon,
-  datapathAddonFrom, datapathUnavailableReason, openDatapath, patchIcrcId, type DatapathOptions,
+  datapathAddonFrom, datapathUnavailableReason, openDatapath, patchIcrcId, rxLayoutWords, txLayoutWords, type DatapathOptions,
 } from "../../host/node/datapath.js";
+import { Worker } from "node:worker_threads";
 
 const EMSGSIZE = 90, EFAULT = 14, EAFNOSUPPORT = 97;
 const A = "127.33.0.1", B = "127.33.0.2", C = "127.33.0.3";
@@ -430,6 +431,41 @@ describe("native datapath: RX", () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(calls).toEqual([[0, -EFAULT]]);
     expect(() => d.sendBatch(0, 0, 1)).toThrow(/do not fit the buffer/);
+  });
+});
+
+describe("native datapath: in a worker on shared memory", () => {
+  it("receives into a SharedArrayBuffer the main thread reads, and a worker terminated while receiving cleans up", async () => {
+    const sab = new SharedArrayBuffer(1 << 20);
+    const addonPath = new URL("../../host/node/native/build/Release/softroce_sockopt.node", import.meta.url).pathname;
+    // the worker owns the socket; the main thread only sees the bytes land in the shared buffer
+    const code = `
+      const { workerData: w, parentPort } = require("node:worker_threads");
+      const addon = require(w.addonPath);
+      const d = new addon.Datapath(new Uint8Array(w.sab), { family: 4, address: w.address, port: 0 }, w.tx, w.rx);
+      d.receive(0, 2048, 16, 1 << 19, 16, 256, (count) => parentPort.postMessage({ count }));
+      parentPort.postMessage({ port: d.info().port });`;
+    const worker = new Worker(code, { eval: true, workerData: { sab, addonPath, address: B, tx: txLayoutWords(TX_RECORD), rx: rxLayoutWords(RX_RECORD) } });
+    const errors: Error[] = [];
+    worker.on("error", (e) => errors.push(e));
+    let port = 0, received = 0;
+    worker.on("message", (m: { port?: number; count?: number }) => (m.port ? (port = m.port) : (received += m.count!)));
+    await until(() => port > 0, 5000, "the worker's datapath");
+    const s = await udpSocket(A);
+    for (let i = 0; i < 10; i++) s.send(pattern(100, i), port, B);
+    await until(() => received === 10, 3000, "10 datagrams in the worker");
+    const m = new Uint8Array(sab);
+    // the last batch's first record, written by the worker's addon, read here
+    const data = field(m, 1 << 19, RX_RECORD.data);
+    expect(field(m, 1 << 19, RX_RECORD.length)).toBe(100);
+    const bytes = Buffer.from(m.subarray(data, data + 100));
+    expect([...Array(10).keys()].some((i) => bytes.equals(pattern(100, i)))).toBe(true);
+    await worker.terminate(); // the socket is still open and watched: the environment's cleanup must close it
+    expect(errors).toEqual([]);
+    // the port is free again: the worker's socket was closed
+    const again = openDatapath({ memory: new Uint8Array(4096), address: B, port });
+    expect(again.datapath?.port).toBe(port);
+    again.datapath?.close();
   });
 });
 
