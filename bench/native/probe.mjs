@@ -1,7 +1,8 @@
 // Builds and runs bench/native/udp-limit.c, the C probe of what this machine can move
 // between two processes over UDP loopback (send, sendmmsg, UDP GSO, GSO + GRO). Built with
-// the compiler node-gyp uses for the addon ($CC, else `cc` from PATH) and the addon's
-// flags, so "the machine's limit" and the native datapath come from the same toolchain.
+// the compiler node-gyp uses for the addon ($CC, else `cc` from PATH), its flags and its
+// socket setup (host/node/native/udpsock.c), so "the machine's limit" and the native
+// datapath come from the same toolchain and the same sockets.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const SOURCE = fileURLToPath(new URL("./udp-limit.c", import.meta.url));
+const NATIVE = fileURLToPath(new URL("../../host/node/native/", import.meta.url));
 export const PROBE_MODES = ["send", "sendmmsg", "gso", "gso+gro"];
 
 /** Compiles the probe into a fresh temporary directory; returns { path, cc, dispose }. Throws with the compiler's message. */
@@ -16,7 +18,7 @@ export function buildProbe() {
   const cc = process.env.CC || "cc";
   const dir = mkdtempSync(join(tmpdir(), "softroce-probe-"));
   const path = join(dir, "udp-limit");
-  const r = spawnSync(cc, ["-O2", "-Wall", "-o", path, SOURCE], { encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(cc, ["-O2", "-Wall", "-I", NATIVE, "-o", path, SOURCE, join(NATIVE, "udpsock.c")], { encoding: "utf8", timeout: 120_000 });
   if (r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`${cc} could not build ${SOURCE}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);

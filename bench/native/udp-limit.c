@@ -15,7 +15,6 @@
  * prints one JSON line: mode, size, count, received, lost, us, gbps, sender_us_per_dgram.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -30,12 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
+/* The addon's own socket setup (DF with IP ID 0, as the datapath sends). */
+#include "udpsock.h"
 
 enum mode { M_SEND, M_SENDMMSG, M_GSO, M_GSO_GRO };
 static const char *const MODE_NAMES[] = {"send", "sendmmsg", "gso", "gso+gro"};
@@ -60,20 +55,16 @@ static double now_us(void) {
 }
 
 static int udp_socket(const char *addr, struct sockaddr_in *bound) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
-  int pmtu = IP_PMTUDISC_DO, buf = 4 << 20;
-  if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0) die("IP_MTU_DISCOVER");
+  udpsock_step step;
+  int fd = udpsock_open(4, addr, 0, 0, &step);
+  if (fd < 0) {
+    errno = -fd;
+    die(udpsock_step_name(step));
+  }
+  int buf = 4 << 20;
   /* Linux caps both at net.core.[rw]mem_max; the cap is part of the machine's limit. */
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-  memset(bound, 0, sizeof *bound);
-  bound->sin_family = AF_INET;
-  if (inet_pton(AF_INET, addr, &bound->sin_addr) != 1) {
-    fprintf(stderr, "udp-limit: not an IPv4 address: %s\n", addr);
-    exit(2);
-  }
-  if (bind(fd, (struct sockaddr *)bound, sizeof *bound) != 0) die("bind");
   socklen_t len = sizeof *bound;
   if (getsockname(fd, (struct sockaddr *)bound, &len) != 0) die("getsockname");
   return fd;

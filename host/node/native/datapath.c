@@ -1002,7 +1002,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   if (fd < 0) {
     if (step == UDPSOCK_AT_ADDRESS) return throw_range(env, "Datapath socket: not an address of that family");
     char msg[160];
-    snprintf(msg, sizeof msg, "%s: %s", step == UDPSOCK_AT_SOCKET ? "socket" : step == UDPSOCK_AT_BIND ? "bind" : "setsockopt", strerror(-fd));
+    snprintf(msg, sizeof msg, "%s: %s", udpsock_step_name(step), strerror(-fd));
     napi_throw_error(env, NULL, msg);
     return NULL;
   }

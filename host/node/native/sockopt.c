@@ -54,7 +54,7 @@ static napi_value open_udp_socket(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "openUdpSocket: not an address of that family");
       return NULL;
     }
-    return throw_errno(env, step == UDPSOCK_AT_SOCKET ? "socket" : step == UDPSOCK_AT_BIND ? "bind" : "setsockopt", -fd);
+    return throw_errno(env, udpsock_step_name(step), -fd);
   }
   napi_value result;
   napi_create_int32(env, fd, &result);

@@ -47,3 +47,12 @@ int udpsock_open(int family, const char *address, int port, int flags, udpsock_s
   }
   return fd;
 }
+
+const char *udpsock_step_name(udpsock_step step) {
+  switch (step) {
+    case UDPSOCK_AT_SOCKET: return "socket";
+    case UDPSOCK_AT_SETSOCKOPT: return "setsockopt";
+    case UDPSOCK_AT_BIND: return "bind";
+    default: return "address";
+  }
+}

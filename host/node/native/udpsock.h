@@ -32,4 +32,7 @@ typedef enum { UDPSOCK_AT_SOCKET, UDPSOCK_AT_SETSOCKOPT, UDPSOCK_AT_ADDRESS, UDP
  */
 int udpsock_open(int family, const char *address, int port, int flags, udpsock_step *step);
 
+/* The system call a step names, for error messages: "socket", "setsockopt", "bind" (or "address"). */
+const char *udpsock_step_name(udpsock_step step);
+
 #endif
