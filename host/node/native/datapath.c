@@ -527,12 +527,18 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   napi_open_handle_scope(dp->env, &scope);
   if (status < 0) {
-    /* the descriptor itself failed: nothing more will come */
+    /* the descriptor itself failed: nothing more will come; a sender waiting for writable is told
+     * too, and its next sendBatch gets the error per record */
     dp->st.rx_errors++;
-    if (dp->receiving) {
-      dp->receiving = 0;
-      update_poll(dp);
-      deliver(dp, 0, status);
+    napi_ref writable = dp->on_writable;
+    dp->on_writable = NULL;
+    int was_receiving = dp->receiving;
+    dp->receiving = 0;
+    update_poll(dp);
+    if (was_receiving) deliver(dp, 0, status);
+    if (writable) {
+      if (!dp->closed) call_js(dp, writable, 0, NULL);
+      napi_delete_reference(dp->env, writable);
     }
   } else {
     if ((events & UV_WRITABLE) && dp->on_writable) {
@@ -724,7 +730,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
         m += (uint32_t)sent;
         continue;
       }
-      int e = errno;
+      int e = sent < 0 ? errno : EAGAIN; /* 0 sent of a non-empty vector: take it as "not now" */
       if (e == EINTR) continue;
       if (e == EAGAIN || e == EWOULDBLOCK) {
         /* backpressure: what was not sent is the caller's again, untouched but for IDs */
