@@ -3,6 +3,11 @@ export * from "../core/index.js";
 export { coreModule } from "./wasm-source.js";
 export { UdpLink, explainSendError, type UdpLinkOptions, type UdpSendError } from "./udp.js";
 export { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
+export {
+  openDatapath, datapathUnavailableReason, NativeDatapath, TX_RECORD, RX_RECORD, TX_GSO, TX_ICRC, RX_GRO, RX_TRUNCATED,
+  RX_IP_ID_UNSEEN, type DatapathOptions, type ReceiveOptions, type BatchHandler, type TxLayout, type RxLayout,
+  type DatapathInfo, type DatapathStats,
+} from "./datapath.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/real-clock.js";

@@ -1,7 +1,8 @@
-// The package's install step: builds the socket-option addon with node-gyp
-// against the local Node headers. It never fails the install: without the
-// addon softroce endpoints still talk to each other, and the Node host says
-// which kernel-interop features are missing.
+// The package's install step: builds the socket addon (socket options and the
+// native batched datapath) with node-gyp against the local Node headers. It
+// never fails the install: without the addon softroce endpoints still talk to
+// each other over node:dgram, and the Node host says which kernel-interop
+// features are missing.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -45,7 +46,7 @@ if (!nodedir) {
 }
 const r = spawnSync(process.execPath, [gyp, "rebuild", "--directory", here, `--nodedir=${nodedir}`], { stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 });
 if (r.status === 0) {
-  console.log("softroce: built the socket addon (host/node/native/build/Release/softroce_sockopt.node)");
+  console.log("softroce: built the socket addon with the native datapath (host/node/native/build/Release/softroce_sockopt.node)");
 } else {
   const why = (r.stderr?.toString() || r.error?.message || "").trim().split("\n").slice(-3).join(" | ");
   console.log(`softroce: the socket addon did not build (${why || "exit " + r.status}); kernel RoCE interop unavailable`);

@@ -1,28 +1,21 @@
 /*
- * softroce socket helper: creates the UDP sockets the Node host adopts with
- * dgram's bind({ fd }), with the options Node does not expose and RoCEv2
- * interoperability needs:
- *  - IPv4: IP_MTU_DISCOVER = IP_PMTUDISC_DO, so Linux sends DF with IP ID 0
- *    (the ICRC covers the ID; the default gives an unpredictable one).
- *  - IPv6: UDP_NO_CHECK6_RX, so datagrams with UDP checksum 0 (what Linux rxe
- *    sends) reach the socket instead of being dropped by the kernel.
+ * softroce socket addon, the entry point of softroce_sockopt.node:
+ *  - openUdpSocket / socketOptions: the UDP sockets the Node host adopts with dgram's
+ *    bind({ fd }), with the options Node does not expose and RoCEv2 interoperability needs
+ *    (udpsock.h says which and why).
+ *  - Datapath / patchIcrcId: the native batched datapath (datapath.c).
  */
 #define _GNU_SOURCE
 #include <node_api.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#ifndef UDP_NO_CHECK6_TX
-#define UDP_NO_CHECK6_TX 101
-#endif
-#ifndef UDP_NO_CHECK6_RX
-#define UDP_NO_CHECK6_RX 102
-#endif
+#include "datapath.h"
+#include "udpsock.h"
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[160];
@@ -54,48 +47,18 @@ static napi_value open_udp_socket(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "openUdpSocket: family must be 4 or 6 and port 0..65535");
     return NULL;
   }
-
-  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", errno);
-  int one = 1;
-  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) goto fail_setsockopt;
-  if (family == 4) {
-    int pmtu = IP_PMTUDISC_DO;
-    if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0) goto fail_setsockopt;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) goto fail_address;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) goto fail_bind;
-  } else {
-    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) goto fail_setsockopt;
-    if (setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one, sizeof one) != 0) goto fail_setsockopt;
-    struct sockaddr_in6 sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin6_family = AF_INET6;
-    sa.sin6_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET6, addr, &sa.sin6_addr) != 1) goto fail_address;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) goto fail_bind;
+  udpsock_step step;
+  int fd = udpsock_open(family, addr, port, reuse ? UDPSOCK_REUSEADDR : 0, &step);
+  if (fd < 0) {
+    if (step == UDPSOCK_AT_ADDRESS) {
+      napi_throw_range_error(env, NULL, "openUdpSocket: not an address of that family");
+      return NULL;
+    }
+    return throw_errno(env, udpsock_step_name(step), -fd);
   }
   napi_value result;
   napi_create_int32(env, fd, &result);
   return result;
-
-fail_setsockopt: {
-  int err = errno;
-  close(fd);
-  return throw_errno(env, "setsockopt", err);
-}
-fail_address:
-  close(fd);
-  napi_throw_range_error(env, NULL, "openUdpSocket: not an address of that family");
-  return NULL;
-fail_bind: {
-  int err = errno;
-  close(fd);
-  return throw_errno(env, "bind", err);
-}
 }
 
 /* socketOptions(fd): { pmtuDiscover, noCheck6Rx } as the kernel reports them (-1 where not applicable). */
@@ -129,6 +92,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketOptions", NULL, socket_options, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  datapath_init(env, exports);
   return exports;
 }
 

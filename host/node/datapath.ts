@@ -1,0 +1,291 @@
+// The native batched UDP datapath (host/node/native/datapath.c), typed. One socket moves
+// datagrams straight between the kernel and ONE memory buffer — the wasm linear memory, an
+// ArrayBuffer or a SharedArrayBuffer — with no JS call and no allocation per datagram:
+//  - TX: `sendBatch` sends a batch of records (each one datagram as up to four pieces of the
+//    buffer, plus its destination) with sendmmsg; runs to one peer of equal length that allow
+//    it (TX_GSO) go as one UDP GSO send, each segment's ICRC moved to the IPv4 ID Linux gives
+//    it (TX_ICRC). Results per record; EAGAIN ends the batch early (resume on `onWritable`).
+//  - RX: `receive` lets the addon watch the socket (uv_poll) and, on readable, recvmmsg
+//    straight into slots of the buffer (GRO super-datagrams split by segment size), write one
+//    metadata record per datagram, and call back once per batch with the count.
+// The record layouts are defined here, once, and handed to the addon as offsets, so the
+// device's TX descriptors can later be read in place (docs/PERFORMANCE.md, "Native datapath").
+// Without the addon `openDatapath` returns the reason and the host keeps node:dgram (udp.ts).
+import { isIPv4, isIPv6 } from "node:net";
+import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
+
+/** TX record flag: the record may share a UDP GSO send with its neighbours (same peer, same length). */
+export const TX_GSO = 1;
+/** TX record flag: the datagram's last 4 bytes are a RoCEv2 ICRC computed for the IPv4 ID in `ipId`. */
+export const TX_ICRC = 2;
+/** RX record flag: the datagram was longer than its slot and was cut. */
+export const RX_TRUNCATED = 1;
+/** RX record flag: the datagram is a segment of a GRO super-datagram (its index is `idHint`). */
+export const RX_GRO = 2;
+/** The `ipId` the addon writes on receive: a UDP socket never sees the IP header. */
+export const RX_IP_ID_UNSEEN = 0xffffffff;
+
+/** One gather piece of a TX record: where its data and its length are. */
+export interface TxPieceLayout {
+  /** inline: the bytes sit at record + `data`; otherwise record + `data` holds a u32 buffer offset */
+  data: number;
+  /** record + `len` holds the piece's length (u32; 0 = no piece) */
+  len: number;
+  inline?: boolean;
+}
+
+/** Byte offsets of the fields of a TX record (little-endian u32 unless said otherwise); -1: absent. */
+export interface TxLayout {
+  stride: number;
+  /** 0: records form a table (record i at base + i * stride); a power of two: a ring of that many */
+  ringCap: number;
+  /** u8[16]: destination address as a GID (IPv4 as ::ffff:a.b.c.d) */
+  dstAddr: number;
+  dstPort: number;
+  /** TX_GSO | TX_ICRC (or -1: only the batch's flagsOr) */
+  flags: number;
+  /** in: the IPv4 ID the ICRC was computed for; out: the ID the datagram went with */
+  ipId: number;
+  /** out, i32: bytes sent, or -errno (EMSGSIZE, ENOBUFS, EFAULT for a piece outside the buffer, ...) */
+  result: number;
+  pieces: TxPieceLayout[];
+}
+
+/** The default TX record: a table of 64-byte records with up to four pieces anywhere in the buffer. */
+export const TX_RECORD = {
+  stride: 64, ringCap: 0, dstAddr: 0, dstPort: 16, flags: 20, ipId: 24, result: 28,
+  pieces: [{ data: 32, len: 36 }, { data: 40, len: 44 }, { data: 48, len: 52 }, { data: 56, len: 60 }],
+} as const satisfies TxLayout;
+
+/** Byte offsets of the fields the addon writes per received datagram; -1: not written. */
+export interface RxLayout {
+  stride: number;
+  /** u32: where the datagram's bytes are in the buffer */
+  data: number;
+  length: number;
+  /** u32: 4 or 6 */
+  family: number;
+  /** u8[16]: source address as a GID */
+  src: number;
+  srcPort: number;
+  /** u8[16]: destination address (with `pktinfo`; zeros otherwise) */
+  dst: number;
+  dstPort: number;
+  /** u32: always RX_IP_ID_UNSEEN */
+  ipId: number;
+  /** u32: the segment's index in its GRO super-datagram (its IPv4 ID when a softroce GSO send made it), else 0 */
+  idHint: number;
+  /** u32: RX_TRUNCATED | RX_GRO */
+  flags: number;
+}
+
+export const RX_RECORD = {
+  stride: 64, data: 0, length: 4, family: 8, srcPort: 12, src: 16, dst: 32, dstPort: 48, ipId: 52, idHint: 56, flags: 60,
+} as const satisfies RxLayout;
+
+export interface DatapathOptions {
+  /** the buffer every offset refers to */
+  memory: WebAssembly.Memory | ArrayBuffer | SharedArrayBuffer | Uint8Array;
+  /** local IPv4 or IPv6 address to bind */
+  address: string;
+  /** UDP port (0: any free one; `port` on the datapath says which) */
+  port: number;
+  reuseAddr?: boolean;
+  /** SO_RCVBUF / SO_SNDBUF to ask for (default 4 MiB each; Linux caps them at net.core.[rw]mem_max) */
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /** UDP_GRO on receive (default false): fewer, larger receives; each slot must then hold 65536 bytes */
+  gro?: boolean;
+  /** use UDP GSO for TX_GSO runs (default true; off where the kernel lacks UDP_SEGMENT) */
+  gso?: boolean;
+  /** IP_PKTINFO / IPV6_RECVPKTINFO: fill `dst` of each RX record (default false: the bound address is the destination) */
+  pktinfo?: boolean;
+  txLayout?: TxLayout;
+  rxLayout?: RxLayout;
+}
+
+export interface ReceiveOptions {
+  /** first slot's offset; slot i is at area + i * slotSize */
+  area: number;
+  /** bytes a slot holds: the largest datagram expected (65536 with GRO) */
+  slotSize: number;
+  /** slots, one per datagram of a recvmmsg (at most 64) */
+  slots: number;
+  /** where the metadata records go, and how many fit; a batch never holds more */
+  meta: number;
+  metaCap: number;
+  /** recvmmsg'd datagrams per wakeup before the loop gets the thread back (default 256) */
+  budget?: number;
+}
+
+/**
+ * Called once per received batch: `count` records at `meta`, valid until the callback returns
+ * (the next batch reuses the slots). `error` is 0, or a negative errno once when receiving
+ * stopped for good (-EFAULT: the buffer was detached, e.g. a non-shared memory grew).
+ */
+export type BatchHandler = (count: number, error: number) => void;
+
+export interface DatapathInfo {
+  fd: number;
+  family: 4 | 6;
+  port: number;
+  /** what the kernel granted (Linux reports twice the size asked for, bookkeeping included) */
+  recvBufferSize: number;
+  sendBufferSize: number;
+  gso: boolean;
+  gro: boolean;
+  pktinfo: boolean;
+  closed: boolean;
+}
+
+export interface DatapathStats {
+  txDatagrams: number; txBytes: number; txSyscalls: number; txGsoSends: number; txGsoSegments: number;
+  txGsoFallbacks: number; txErrors: number; txBadRecords: number; txEagain: number;
+  rxDatagrams: number; rxBytes: number; rxSyscalls: number; rxGroSplits: number; rxTruncated: number;
+  rxBatches: number; rxWakeups: number; rxErrors: number;
+}
+
+interface NativeHandle {
+  sendBatch(base: number, first: number, count: number, flagsOr: number): number;
+  receive(area: number, slotSize: number, slots: number, meta: number, metaCap: number, budget: number, fn: BatchHandler): void;
+  stopReceive(): void;
+  onWritable(fn: () => void): void;
+  setMemory(m: Uint8Array | ArrayBuffer): void;
+  info(): DatapathInfo;
+  stats(): DatapathStats;
+  close(): void;
+}
+
+/** What the addon adds for the datapath (host/node/native/datapath.c). */
+export interface DatapathAddon {
+  Datapath: new (memory: Uint8Array | ArrayBuffer, socket: object, tx: Int32Array, rx: Int32Array) => NativeHandle;
+  patchIcrcId(memory: Uint8Array | ArrayBuffer, offset: number, length: number, fromId: number, toId: number): void;
+}
+
+/** The datapath part of a loaded addon module, or why it cannot serve. */
+export function datapathAddonFrom(mod: unknown, missing?: string): { addon: DatapathAddon; reason?: undefined } | { addon?: undefined; reason: string } {
+  if (!mod) return { reason: missing ?? "socket addon not loaded" };
+  const m = mod as Partial<DatapathAddon>;
+  if (typeof m.Datapath !== "function" || typeof m.patchIcrcId !== "function") {
+    return { reason: "the socket addon was built without the datapath; run `node host/node/native/build.mjs` to rebuild it" };
+  }
+  return { addon: m as DatapathAddon };
+}
+
+/** The addon's datapath, or undefined (`datapathUnavailableReason()` says why). */
+export function datapathAddon(): DatapathAddon | undefined {
+  return datapathAddonFrom(sockoptAddon(), sockoptUnavailableReason()).addon;
+}
+
+export function datapathUnavailableReason(): string | undefined {
+  return datapathAddonFrom(sockoptAddon(), sockoptUnavailableReason()).reason;
+}
+
+/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n]. */
+export function txLayoutWords(l: TxLayout): Int32Array {
+  if (l.pieces.length < 1 || l.pieces.length > 4) throw new RangeError("TX layout: 1..4 pieces");
+  const w = [l.stride, l.ringCap, l.dstAddr, l.dstPort, l.flags, l.ipId, l.result, l.pieces.length];
+  for (const p of l.pieces) w.push(p.data, p.len, p.inline ? 1 : 0);
+  return Int32Array.from(w);
+}
+
+/** An RX layout as the addon's constructor takes it: [stride, data, length, family, src, srcPort, dst, dstPort, ipId, idHint, flags]. */
+export function rxLayoutWords(l: RxLayout): Int32Array {
+  return Int32Array.from([l.stride, l.data, l.length, l.family, l.src, l.srcPort, l.dst, l.dstPort, l.ipId, l.idHint, l.flags]);
+}
+
+function memoryView(m: DatapathOptions["memory"]): Uint8Array {
+  if (m instanceof Uint8Array) return m;
+  if (m instanceof WebAssembly.Memory) return new Uint8Array(m.buffer);
+  return new Uint8Array(m);
+}
+
+export class NativeDatapath {
+  readonly family: 4 | 6;
+  /** the bound UDP port */
+  readonly port: number;
+  readonly txLayout: TxLayout;
+  readonly rxLayout: RxLayout;
+
+  constructor(private readonly h: NativeHandle, family: 4 | 6, txLayout: TxLayout, rxLayout: RxLayout) {
+    this.family = family;
+    this.port = h.info().port;
+    this.txLayout = txLayout;
+    this.rxLayout = rxLayout;
+  }
+
+  /**
+   * Sends records first .. first + count - 1 of the table (or ring) at `base`; `flagsOr` is OR'ed into
+   * every record's flags. Returns how many records were dealt with: `count`, or fewer when the socket
+   * said EAGAIN (the rest are untouched but for their ipId/ICRC, and their result reads 0: send them
+   * again after `onWritable`). Each record's `result` says bytes sent or -errno; nothing throws per datagram.
+   */
+  sendBatch(base: number, first: number, count: number, flagsOr = 0): number {
+    return this.h.sendBatch(base, first, count, flagsOr);
+  }
+
+  /** Starts (or re-targets) receiving; `onBatch` runs once per batch (see BatchHandler). */
+  receive(o: ReceiveOptions, onBatch: BatchHandler): void {
+    this.h.receive(o.area, o.slotSize, o.slots, o.meta, o.metaCap, o.budget ?? 256, onBatch);
+  }
+
+  stopReceive(): void {
+    this.h.stopReceive();
+  }
+
+  /** `fn` once, when the socket can take more (after sendBatch returned less than its count). */
+  onWritable(fn: () => void): void {
+    this.h.onWritable(fn);
+  }
+
+  /** Points the datapath at a new view of the buffer (a non-shared wasm memory that grew). */
+  setMemory(m: DatapathOptions["memory"]): void {
+    this.h.setMemory(memoryView(m));
+  }
+
+  info(): DatapathInfo {
+    return this.h.info();
+  }
+
+  stats(): DatapathStats {
+    return this.h.stats();
+  }
+
+  /** Stops receiving and closes the socket; later calls throw ERR_SOCKET_CLOSED. */
+  close(): void {
+    this.h.close();
+  }
+}
+
+/**
+ * Opens a datapath on a new socket bound to `address`:`port`, with what udp.ts's sockets get
+ * (IPv4: DF and ID 0; IPv6: UDP checksum 0 accepted), nonblocking, buffers sized, and GRO when
+ * asked. Without the addon: `{ reason }`, and the host stays on node:dgram. Socket errors throw.
+ */
+export function openDatapath(
+  opts: DatapathOptions,
+  /** null: as if the addon were missing */
+  addon: DatapathAddon | null | undefined = datapathAddon(),
+): { datapath: NativeDatapath; reason?: undefined } | { datapath?: undefined; reason: string } {
+  if (!addon) return { reason: datapathUnavailableReason() ?? "socket addon unavailable" };
+  const family = isIPv4(opts.address) ? 4 : isIPv6(opts.address) ? 6 : 0;
+  if (!family) throw new TypeError(`not an IPv4 or IPv6 address: ${opts.address}`);
+  const tx = opts.txLayout ?? TX_RECORD;
+  const rx = opts.rxLayout ?? RX_RECORD;
+  const h = new addon.Datapath(
+    memoryView(opts.memory),
+    {
+      family, address: opts.address, port: opts.port, reuseAddr: opts.reuseAddr ?? false,
+      recvBufferSize: opts.recvBufferSize ?? 4 << 20, sendBufferSize: opts.sendBufferSize ?? 4 << 20,
+      gro: opts.gro ?? false, gso: opts.gso ?? true, pktinfo: opts.pktinfo ?? false,
+    },
+    txLayoutWords(tx),
+    rxLayoutWords(rx),
+  );
+  return { datapath: new NativeDatapath(h, family, tx, rx) };
+}
+
+/** Moves the ICRC of the RoCEv2 UDP payload at [offset, offset + length) from IPv4 ID `fromId` to `toId`, in place. */
+export function patchIcrcId(addon: DatapathAddon, memory: Uint8Array | ArrayBuffer, offset: number, length: number, fromId: number, toId: number): void {
+  addon.patchIcrcId(memory, offset, length, fromId, toId);
+}

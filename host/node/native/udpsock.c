@@ -1,0 +1,58 @@
+/* See udpsock.h. */
+#define _GNU_SOURCE
+#include "udpsock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int fail(int fd, udpsock_step at, udpsock_step *step, int err) {
+  close(fd);
+  *step = at;
+  return -err;
+}
+
+int udpsock_open(int family, const char *address, int port, int flags, udpsock_step *step) {
+  int type = SOCK_DGRAM | SOCK_CLOEXEC | ((flags & UDPSOCK_NONBLOCK) ? SOCK_NONBLOCK : 0);
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, type, 0);
+  if (fd < 0) {
+    *step = UDPSOCK_AT_SOCKET;
+    return -errno;
+  }
+  int one = 1;
+  if ((flags & UDPSOCK_REUSEADDR) && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
+  if (family == 4) {
+    int pmtu = IP_PMTUDISC_DO;
+    if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) != 0) return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) return fail(fd, UDPSOCK_AT_ADDRESS, step, EINVAL);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return fail(fd, UDPSOCK_AT_BIND, step, errno);
+  } else {
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
+    if (setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one, sizeof one) != 0) return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
+    struct sockaddr_in6 sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, address, &sa.sin6_addr) != 1) return fail(fd, UDPSOCK_AT_ADDRESS, step, EINVAL);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return fail(fd, UDPSOCK_AT_BIND, step, errno);
+  }
+  return fd;
+}
+
+const char *udpsock_step_name(udpsock_step step) {
+  switch (step) {
+    case UDPSOCK_AT_SOCKET: return "socket";
+    case UDPSOCK_AT_SETSOCKOPT: return "setsockopt";
+    case UDPSOCK_AT_BIND: return "bind";
+    default: return "address";
+  }
+}
