@@ -8,7 +8,6 @@
 // Where this differs from Linux, the comment at the spot says why.
 import type { Clock } from "../port.js";
 import { Access, QpState, QpType, WcStatus } from "../verbs/enums.js";
-import type { AhAttr } from "../verbs/av.js";
 import type { QpAttr } from "../verbs/qp-attr.js";
 import {
   CmState, CM_STATE_NAMES, cmAckTimeout, cmConvertToMs, IbCmEventType, IB_CM_EVENT_NAMES, MRA_FLAG_DELAY, MsgResponse,
@@ -19,155 +18,12 @@ import {
   type CmMsg, type CmMsgName, type CmRej, type CmRep, type CmReq, type CmRtu, type CmSidrRep, type CmSidrReq,
 } from "./cm-msgs.js";
 import { cmFail } from "./errno.js";
+import { ahAttrOf, avForResponse, avFromPath, pathFromReq, replyTo, sameGid, type CmAv } from "./cm-av.js";
+import type {
+  CmHandler, CmRepParam, CmReqParam, CmSidrRepParam, CmSidrReqParam, IbCmEvent, PathRecord,
+} from "./cm-params.js";
 import { GSI_QKEY, GSI_QPN, MadError, MadMethod, parseMad, unmatchedResponse, DEFAULT_PKEY, type MadHeader } from "./mad.js";
 import type { MadAddress, MadTransport } from "./mad-transport.js";
-
-/** The parts of an SA path record a RoCE connection uses (struct sa_path_rec). */
-export interface PathRecord {
-  /** our GID and the peer's */
-  sgid: Uint8Array;
-  dgid: Uint8Array;
-  /** index of sgid in our GID table */
-  sgidIndex: number;
-  flowLabel: number;
-  hopLimit: number;
-  trafficClass: number;
-  sl: number;
-  pkey: number;
-  /** ib_mtu enum (Mtu.MTU_1024 = 3) */
-  mtu: number;
-  /** ib_rate enum (0 = port current) */
-  rate: number;
-  /** 4.096 µs × 2^packetLifeTime */
-  packetLifeTime: number;
-  serviceId?: bigint;
-  /** softroce: the peer device's UDP port (RoCE: 4791) */
-  dport?: number;
-}
-
-/** ib_cm_req_param */
-export interface CmReqParam {
-  primaryPath: PathRecord;
-  serviceId: bigint;
-  qpNum: number;
-  /** QpType.RC or QpType.UC */
-  qpType: number;
-  startingPsn: number;
-  privateData?: Uint8Array;
-  responderResources: number;
-  initiatorDepth: number;
-  remoteCmResponseTimeout: number;
-  flowControl: number;
-  localCmResponseTimeout: number;
-  retryCount: number;
-  rnrRetryCount: number;
-  maxCmRetries: number;
-  srq: number;
-}
-
-/** ib_cm_rep_param */
-export interface CmRepParam {
-  qpNum: number;
-  startingPsn: number;
-  privateData?: Uint8Array;
-  responderResources: number;
-  initiatorDepth: number;
-  failoverAccepted?: number;
-  flowControl?: number;
-  rnrRetryCount: number;
-  srq?: number;
-}
-
-/** ib_cm_sidr_req_param */
-export interface CmSidrReqParam {
-  path: PathRecord;
-  serviceId: bigint;
-  timeoutMs: number;
-  maxCmRetries: number;
-  privateData?: Uint8Array;
-}
-
-/** ib_cm_sidr_rep_param */
-export interface CmSidrRepParam {
-  status: number;
-  qpNum?: number;
-  qkey?: number;
-  info?: Uint8Array;
-  privateData?: Uint8Array;
-}
-
-export interface ReqEventParam {
-  listenId: CmId;
-  primaryPath: PathRecord;
-  remoteCaGuid: bigint;
-  remoteQkey: number;
-  remoteQpn: number;
-  /** QpType.RC / UC / XRC_RECV, or 0 for a transport the CM does not know */
-  qpType: number;
-  startingPsn: number;
-  /** from the peer's point of view turned around: our responder resources = its initiator depth */
-  responderResources: number;
-  initiatorDepth: number;
-  localCmResponseTimeout: number;
-  flowControl: number;
-  remoteCmResponseTimeout: number;
-  retryCount: number;
-  rnrRetryCount: number;
-  srq: number;
-  /** where the REQ came from */
-  from: MadAddress;
-}
-
-export interface RepEventParam {
-  remoteCaGuid: bigint;
-  remoteQkey: number;
-  remoteQpn: number;
-  startingPsn: number;
-  responderResources: number;
-  initiatorDepth: number;
-  targetAckDelay: number;
-  failoverAccepted: number;
-  flowControl: number;
-  rnrRetryCount: number;
-  srq: number;
-}
-
-/** struct ib_cm_event: one of the params is set, by event. */
-export interface IbCmEvent {
-  event: IbCmEventType;
-  name: string;
-  /** the message's whole private data field (Linux hands up the full size) */
-  privateData?: Uint8Array;
-  reqRcvd?: ReqEventParam;
-  repRcvd?: RepEventParam;
-  rejRcvd?: { reason: number; ari: Uint8Array; ariLength: number };
-  mraRcvd?: { serviceTimeout: number };
-  sidrReqRcvd?: { listenId: CmId; serviceId: bigint; pkey: number; from: MadAddress };
-  sidrRepRcvd?: { status: number; qkey: number; qpn: number; info: Uint8Array; infoLen: number };
-  /** *_ERROR events: the completion status of the send that ran out of retries */
-  sendStatus?: number;
-}
-
-/**
- * ib_cm_handler: returning non-zero (a negative errno) tells the CM to destroy the ID,
- * as Linux's does; -ENOMEM on a new connection leaves the peer to retry its REQ.
- */
-export type CmHandler = (id: CmId, event: IbCmEvent) => number | void;
-
-/** The address vector of a connection (struct cm_av). */
-interface CmAv {
-  to: MadAddress;
-  dgid: Uint8Array;
-  sgidIndex: number;
-  pkeyIndex: number;
-  /** local ACK timeout exponent; TIMEWAIT lasts cm_convert_to_ms(timeout) */
-  timeout: number;
-  hopLimit: number;
-  trafficClass: number;
-  flowLabel: number;
-  sl: number;
-  rate: number;
-}
 
 /** struct cm_timewait_info: the keys a connection is found by while it lives. */
 interface TimewaitInfo {
@@ -1257,7 +1113,7 @@ export class CommunicationManager {
     if (qpState === QpState.RTR) {
       if (!connected || !av) cmFail(verb, "EINVAL", `state ${id.stateName}`);
       const attr: QpAttr = {
-        qpState: QpState.RTR, ahAttr: ahAttrOf(av), pathMtu: id.pathMtu, destQpNum: id.remoteQpn, rqPsn: id.rqPsn,
+        qpState: QpState.RTR, ahAttr: ahAttrOf(av, av.to.port), pathMtu: id.pathMtu, destQpNum: id.remoteQpn, rqPsn: id.rqPsn,
       };
       if (id.qpType === QpType.RC || id.qpType === QpType.XRC_RECV) {
         attr.maxDestRdAtomic = id.responderResources;
@@ -1343,7 +1199,8 @@ export class CommunicationManager {
 
 // ---- helpers ----
 
-function cryptoU32(): number {
+/** A uniformly random u32 (the CM's and rdma_cm's default source). */
+export function cryptoU32(): number {
   const b = new Uint32Array(1);
   globalThis.crypto.getRandomValues(b);
   return b[0]!;
@@ -1367,66 +1224,10 @@ function u64Bytes(v: bigint): Uint8Array {
   return b;
 }
 
-function sameGid(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 function hexGid(g: Uint8Array): string {
   let s = "";
   for (const x of g) s += x.toString(16).padStart(2, "0");
   return s;
-}
-
-/** A reply goes back to the sender's QP1 (cm_alloc_response_msg: remote QPN 1, the P_Key index it came on). */
-function replyTo(from: MadAddress): MadAddress {
-  return { gid: from.gid, port: from.port, qpn: GSI_QPN, pkeyIndex: from.pkeyIndex, qkey: GSI_QKEY };
-}
-
-/** cm_init_av_for_response */
-function avForResponse(from: MadAddress): CmAv {
-  return {
-    to: replyTo(from), dgid: from.gid, sgidIndex: 0, pkeyIndex: from.pkeyIndex, timeout: 0,
-    hopLimit: from.hopLimit ?? 64, trafficClass: from.trafficClass ?? 0, flowLabel: from.flowLabel ?? 0, sl: 0, rate: 0,
-  };
-}
-
-/** cm_init_av_by_path: the path's values; the ACK timeout one step above the packet life time. */
-function avFromPath(path: PathRecord, to: MadAddress): CmAv {
-  return {
-    to: { ...to, qpn: GSI_QPN, qkey: GSI_QKEY, trafficClass: path.trafficClass, flowLabel: path.flowLabel, sgidIndex: path.sgidIndex },
-    dgid: path.dgid, sgidIndex: path.sgidIndex, pkeyIndex: to.pkeyIndex, timeout: path.packetLifeTime + 1,
-    hopLimit: path.hopLimit, trafficClass: path.trafficClass, flowLabel: path.flowLabel, sl: path.sl, rate: path.rate,
-  };
-}
-
-/** The ah_attr of a QP on this connection (rdma_ah_attr from the av). */
-export function ahAttrOf(av: CmAv): AhAttr {
-  return {
-    grh: { dgid: av.dgid, flowLabel: av.flowLabel, sgidIndex: av.sgidIndex, hopLimit: av.hopLimit, trafficClass: av.trafficClass },
-    isGlobal: true, sl: av.sl, staticRate: av.rate, portNum: 1, destPort: av.to.port,
-  };
-}
-
-/** cm_format_paths_from_req: the path seen from the passive side (local and remote swap). */
-function pathFromReq(req: CmReq, from: MadAddress): PathRecord {
-  const plt = req.primaryLocalAckTimeout;
-  return {
-    dgid: req.primaryLocalPortGid,
-    sgid: req.primaryRemotePortGid,
-    sgidIndex: 0,
-    flowLabel: req.primaryFlowLabel,
-    // Linux takes the hop limit of the GRH the REQ arrived with (work->path[0].hop_limit = grh->hop_limit).
-    hopLimit: from.hopLimit ?? req.primaryHopLimit,
-    trafficClass: req.primaryTrafficClass,
-    sl: req.primarySl,
-    pkey: req.partitionKey,
-    mtu: req.pathPacketPayloadMtu,
-    rate: req.primaryPacketRate,
-    packetLifeTime: plt - (plt > 0 ? 1 : 0),
-    serviceId: req.serviceId,
-    dport: from.port,
-  };
 }
 
 /** cm_req_get_qp_type */

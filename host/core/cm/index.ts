@@ -7,10 +7,11 @@ export * from "./cma-hdr.js";
 export { RdmaCmError, Errno as CmErrno, errnoName, type CmErrnoName } from "./errno.js";
 export { type MadAddress, type MadTransport } from "./mad-transport.js";
 export { SimMadFabric, type SimMadFaults, type SimMadRecord, type SimMadFate, type SimMadDropRule } from "./sim-mad.js";
-export {
-  CommunicationManager, CmId, ahAttrOf, type CmOptions, type CmHandler, type IbCmEvent, type PathRecord, type CmReqParam,
-  type CmRepParam, type CmSidrReqParam, type CmSidrRepParam, type ReqEventParam, type RepEventParam, type CmTraceRecord,
-} from "./cm.js";
+export { CommunicationManager, CmId, type CmOptions, type CmTraceRecord } from "./cm.js";
+export type {
+  CmHandler, IbCmEvent, PathRecord, CmReqParam, CmRepParam, CmSidrReqParam, CmSidrRepParam, ReqEventParam, RepEventParam,
+} from "./cm-params.js";
+export { ahAttrOf, type CmAv } from "./cm-av.js";
 export {
   RdmaCmEventType, RdmaCmEvent, EventChannel, eventStr, type ConnEventParam, type UdEventParam,
 } from "./rdma-cm-event.js";

@@ -13,7 +13,9 @@ import type { QueuePair, QpInitAttr } from "../verbs/qp.js";
 import type { CompletionQueue } from "../verbs/cq.js";
 import type { AhAttr } from "../verbs/av.js";
 import { QpState, QpType } from "../verbs/enums.js";
-import { CommunicationManager, ahAttrOf, type CmId, type IbCmEvent, type PathRecord } from "./cm.js";
+import { CommunicationManager, cryptoU32, type CmId } from "./cm.js";
+import { ahAttrOf, sameGid } from "./cm-av.js";
+import type { IbCmEvent, PathRecord } from "./cm-params.js";
 import { CmState, IbCmEventType, MRA_FLAG_DELAY, RejReason, SidrStatus } from "./cm-consts.js";
 import { CMA_HDR_SIZE, CmaHdrError, emitCmaHdr, ipToGid, isZeroAddress, parseCmaHdr, PortSpace, RDMA_UDP_QKEY, serviceId, splitServiceId } from "./cma-hdr.js";
 import { privateDataSize } from "./cm-msgs.js";
@@ -294,7 +296,7 @@ export class RdmaCm {
     const gid = ipToGid(address);
     for (const dev of this.devs) {
       const t = gidTable(dev.device);
-      const index = t.findIndex((g) => sameBytes(g, gid));
+      const index = t.findIndex((g) => sameGid(g, gid));
       if (index >= 0) return { dev, index };
     }
     return undefined;
@@ -346,7 +348,7 @@ export class RdmaCm {
         const theirs = cur.route.addr.srcAddr.address;
         if (id.afonly && cur.afonly && parseIp(mine)!.version !== parseIp(theirs)!.version) continue;
         if (isZeroAddress(mine) || isZeroAddress(theirs)) cmFail("rdma_bind_addr", "EADDRNOTAVAIL", `port ${port} is taken`);
-        if (sameBytes(ipToGid(mine), ipToGid(theirs))) cmFail("rdma_bind_addr", "EADDRINUSE", `${mine}:${port}`);
+        if (sameGid(ipToGid(mine), ipToGid(theirs))) cmFail("rdma_bind_addr", "EADDRINUSE", `${mine}:${port}`);
       }
     }
     this.addBind(id, port);
@@ -430,7 +432,7 @@ export class RdmaCm {
       const dev = id.dev!;
       const { srcAddr, dstAddr } = id.route.addr;
       const sgid = ipToGid(srcAddr.address);
-      const sgidIndex = gidTable(dev.device).findIndex((g) => sameBytes(g, sgid));
+      const sgidIndex = gidTable(dev.device).findIndex((g) => sameGid(g, sgid));
       if (sgidIndex < 0) {
         id.state = RdmaCmState.ADDR_RESOLVED;
         return this.event({ id, event: RdmaCmEventType.ROUTE_ERROR, status: -Errno.ENODEV });
@@ -776,7 +778,8 @@ export class RdmaCm {
       return 0;
     }
     id.qkey = r.qkey;
-    const ahAttr = pathAhAttr(id.route.pathRec!);
+    const path = id.route.pathRec!;
+    const ahAttr = ahAttrOf(path, path.dport);
     this.event({ id, event: RdmaCmEventType.ESTABLISHED, ud: { privateData: pd, privateDataLen: pd?.length ?? 0, ahAttr, qpNum: r.qpn, qkey: r.qkey } });
     return 0;
   }
@@ -904,12 +907,6 @@ export class RdmaCm {
 
 // ---- helpers ----
 
-function cryptoU32(): number {
-  const b = new Uint32Array(1);
-  globalThis.crypto.getRandomValues(b);
-  return b[0]!;
-}
-
 function gidTable(device: Device): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let i = 0; i < device.gidTableSize; i++) out.push(ipToGidOrRaw(device.queryGid(i)));
@@ -932,30 +929,17 @@ function familyGid(device: Device, version: 4 | 6): string | undefined {
   return undefined;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** cma_match_private_data: a listener bound to an address takes requests for that address only. */
 function matchPrivateData(l: RdmaCmId, ipVersion: 4 | 6, dst: string): boolean {
   const mine = l.route.addr.srcAddr.address;
   const v = parseIp(mine)!.version;
   if (isZeroAddress(mine) && !l.afonly) return true;
   if (v !== ipVersion) return false;
-  return isZeroAddress(mine) || sameBytes(ipToGid(mine), ipToGid(dst));
+  return isZeroAddress(mine) || sameGid(ipToGid(mine), ipToGid(dst));
 }
 
 function emptyConn(): ConnEventParam {
   return { privateData: undefined, privateDataLen: 0, responderResources: 0, initiatorDepth: 0, flowControl: 0, retryCount: 0, rnrRetryCount: 0, srq: 0, qpNum: 0 };
 }
 
-/** ib_init_ah_attr_from_path for RoCE: what a UD sender needs to reach the peer. */
-function pathAhAttr(p: PathRecord): AhAttr {
-  return {
-    grh: { dgid: p.dgid, flowLabel: p.flowLabel, sgidIndex: p.sgidIndex, hopLimit: p.hopLimit, trafficClass: p.trafficClass },
-    isGlobal: true, sl: p.sl, staticRate: p.rate, portNum: 1, destPort: p.dport,
-  };
-}
 

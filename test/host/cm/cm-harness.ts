@@ -1,10 +1,12 @@
 // Two (or more) communication managers on an in-memory MAD fabric and a
 // virtual clock: what the ib_cm tests drive. Every event each CM hands up is
 // recorded with its time.
+import { expect } from "vitest";
 import { SimClock } from "../../../host/core/sim-clock.js";
 import { simClock } from "../../../host/core/sim-link.js";
 import { SimMadFabric, type SimMadFaults, type SimMadRecord } from "../../../host/core/cm/sim-mad.js";
-import { CommunicationManager, type CmHandler, type CmId, type IbCmEvent, type PathRecord } from "../../../host/core/cm/cm.js";
+import { CommunicationManager, type CmId } from "../../../host/core/cm/cm.js";
+import type { CmHandler, IbCmEvent, PathRecord } from "../../../host/core/cm/cm-params.js";
 import { cmMsgName } from "../../../host/core/cm/cm-msgs.js";
 import { parseGid } from "../../../host/core/verbs/gid.js";
 import { Prng } from "../../../host/core/prng.js";
@@ -78,4 +80,15 @@ export function wire(trace: SimMadRecord[]): string[] {
 
 export function names(n: Node): string[] {
   return n.seen.map((s) => s.ev.name);
+}
+
+/** Runs fn: "ok", or the code of the error it threw, which must be a `cls`. */
+export function errorCode(fn: () => unknown, cls: abstract new (...args: never[]) => Error & { code: string }): string {
+  try {
+    fn();
+    return "ok";
+  } catch (e) {
+    expect(e).toBeInstanceOf(cls);
+    return (e as { code: string }).code;
+  }
 }

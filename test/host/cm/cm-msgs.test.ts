@@ -12,6 +12,7 @@ import { MadError, MadMethod, MAD_DATA_SIZE, MAD_HEADER } from "../../../host/co
 import { emitCmaHdr } from "../../../host/core/cm/cma-hdr.js";
 import { parseHex } from "../../../host/core/hex.js";
 import { Prng } from "../../../host/core/prng.js";
+import { errorCode } from "./cm-harness.js";
 
 const z = (n: number) => "00".repeat(n);
 
@@ -186,15 +187,7 @@ describe("CM messages: round trips", () => {
 });
 
 describe("CM messages: strict parsing", () => {
-  const codeOf = (b: Uint8Array): string => {
-    try {
-      parseCmMad(b);
-      return "ok";
-    } catch (e) {
-      expect(e).toBeInstanceOf(MadError);
-      return (e as MadError).code;
-    }
-  };
+  const codeOf = (b: Uint8Array): string => errorCode(() => parseCmMad(b), MadError);
 
   it("each rule broken gives its code", () => {
     const good = emitCmMad("RTU", {}, {});

@@ -5,6 +5,7 @@ import {
   RDMA_IB_IP_PS_TCP, RDMA_IB_IP_PS_UDP, RDMA_IB_IP_PS_IB, RDMA_UDP_QKEY, serviceId, splitServiceId, IB_CMA_SERVICE_ID,
   IB_CMA_SERVICE_ID_MASK,
 } from "../../../host/core/cm/cma-hdr.js";
+import { errorCode } from "./cm-harness.js";
 
 describe("rdma_cm header (struct cma_hdr)", () => {
   it("IPv4: version 0, IP version 4 in the high nibble, port, the addresses after three zero words", () => {
@@ -24,15 +25,7 @@ describe("rdma_cm header (struct cma_hdr)", () => {
   });
 
   it("what cma_save_ip_info refuses: short, version not 0, IP version not 4 or 6", () => {
-    const code = (b: Uint8Array) => {
-      try {
-        parseCmaHdr(b);
-        return "ok";
-      } catch (e) {
-        expect(e).toBeInstanceOf(CmaHdrError);
-        return (e as CmaHdrError).code;
-      }
-    };
+    const code = (b: Uint8Array) => errorCode(() => parseCmaHdr(b), CmaHdrError);
     const good = emitCmaHdr({ src: "10.0.0.1", dst: "10.0.0.2", port: 1 });
     expect(code(good)).toBe("ok");
     expect(code(good.subarray(0, 35))).toBe("short");

@@ -8,6 +8,7 @@ import {
 import { checkLayout, readUint, uint, writeUint } from "../../../host/core/cm/iba-fields.js";
 import { MAD_HEADER } from "../../../host/core/cm/mad.js";
 import { parseHex } from "../../../host/core/hex.js";
+import { errorCode } from "./cm-harness.js";
 
 describe("MAD header", () => {
   it("golden bytes: every header field at its offset, big-endian", () => {
@@ -35,15 +36,7 @@ describe("MAD header", () => {
   });
 
   it("strict: length and base version, each with its code; nothing else thrown", () => {
-    const code = (b: unknown) => {
-      try {
-        parseMad(b as Uint8Array);
-        return "ok";
-      } catch (e) {
-        expect(e).toBeInstanceOf(MadError);
-        return (e as MadError).code;
-      }
-    };
+    const code = (b: unknown) => errorCode(() => parseMad(b as Uint8Array), MadError);
     expect(code(new Uint8Array(256).fill(1))).toBe("ok");
     expect(code(new Uint8Array(255))).toBe("bad_length");
     expect(code(new Uint8Array(24))).toBe("bad_length");

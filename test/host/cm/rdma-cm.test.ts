@@ -15,6 +15,7 @@ import {
   CMA_CM_RESPONSE_TIMEOUT, cmConvertToMs, cmMsgName, EventChannel, eventStr, openRdmaCm, parseCmaHdr, parseCmMad, PortSpace,
   RdmaCm, RdmaCmError, RdmaCmEventType as E, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
 } from "../../../host/core/cm/index.js";
+import { errorCode } from "./cm-harness.js";
 
 const REQ_RETRY_US = (2 * cmConvertToMs(16) + cmConvertToMs(CMA_CM_RESPONSE_TIMEOUT)) * 1000;
 const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
@@ -27,7 +28,7 @@ interface Host {
   ch: EventChannel;
 }
 
-async function setup(o: { seed?: number; faults?: SimMadFaults; hosts?: number } = {}) {
+async function setup(o: { seed?: number; faults?: SimMadFaults; hosts?: number; gids?: (string[] | undefined)[] } = {}) {
   const mod = await coreModule();
   const seed = o.seed ?? 1;
   const net = new SimNetwork({ seed });
@@ -36,7 +37,9 @@ async function setup(o: { seed?: number; faults?: SimMadFaults; hosts?: number }
   const prng = new Prng(seed);
   const hosts: Host[] = [];
   for (let i = 0; i < (o.hosts ?? 2); i++) {
-    const dev = await net.addDevice(mod, `127.0.0.${i + 1}`, { nodeGuid: 0x0200_0000_0000_0001n + BigInt(i) });
+    const dev = await net.addDevice(mod, `127.0.0.${i + 1}`, {
+      nodeGuid: 0x0200_0000_0000_0001n + BigInt(i), ...(o.gids?.[i] ? { gids: o.gids[i] } : {}),
+    });
     const cm = openRdmaCm({ devices: [{ device: dev, mad: fabric.attach(dev.queryGid(0)) }], clock, random: () => prng.u32() });
     hosts.push({ dev, cm, ch: cm.createEventChannel() });
   }
@@ -60,13 +63,21 @@ async function setup(o: { seed?: number; faults?: SimMadFaults; hosts?: number }
   return { net, fabric, hosts, next, drain, clock };
 }
 
-/** The client's side of rping: resolve, route, a QP, connect with the MR's address and key in the private data. */
-function client(h: Host, next: (ch: EventChannel, want?: number) => RdmaCmEvent, to: string, port: number) {
-  const id = h.ch.createId(PortSpace.TCP);
+type Next = (ch: EventChannel, want?: number) => RdmaCmEvent;
+
+/** An ID with its address and route resolved towards to:port. */
+function resolved(h: Host, next: Next, ps: number, to: string, port: number): RdmaCmId {
+  const id = h.ch.createId(ps);
   id.resolveAddr(undefined, { address: to, port }, 2000);
   next(h.ch, E.ADDR_RESOLVED);
   id.resolveRoute(2000);
   next(h.ch, E.ROUTE_RESOLVED);
+  return id;
+}
+
+/** The client's side of rping: a resolved ID, a QP and an MR. */
+function client(h: Host, next: Next, to: string, port: number) {
+  const id = resolved(h, next, PortSpace.TCP, to, port);
   const qp = id.createQp(undefined, { cap: CAP });
   const mr = id.pd!.regMr(4096, ALL);
   return { id, qp, mr };
@@ -221,34 +232,15 @@ describe("rdma_cm: RC end to end", () => {
   });
 
   it("a listener bound to another address of the port's device does not take the request: consumer REJ (28)", async () => {
-    const mod = await coreModule();
-    const net = new SimNetwork({ seed: 1 });
-    const clock = simClock(net.wire.clock);
-    const fabric = new SimMadFabric(clock);
-    const devA = await net.addDevice(mod, "127.0.0.1");
-    const devB = await net.addDevice(mod, "127.0.0.2", { gids: ["::ffff:127.0.0.2", "::ffff:127.0.0.3"] });
-    const prng = new Prng(2);
-    const cmA = openRdmaCm({ devices: [{ device: devA, mad: fabric.attach(devA.queryGid(0)) }], clock, random: () => prng.u32() });
-    const cmB = openRdmaCm({ devices: [{ device: devB, mad: fabric.attach(devB.queryGid(0)) }], clock, random: () => prng.u32() });
-    const chA = cmA.createEventChannel();
-    const chB = cmB.createEventChannel();
-    const l = chB.createId(PortSpace.TCP);
+    const { hosts, next } = await setup({ gids: [undefined, ["::ffff:127.0.0.2", "::ffff:127.0.0.3"]] });
+    const [A, B] = hosts as [Host, Host];
+    const l = B.ch.createId(PortSpace.TCP);
     l.bindAddr({ address: "127.0.0.3", port: 6000 });
     l.listen(1);
-    const id = chA.createId(PortSpace.TCP);
-    id.resolveAddr(undefined, { address: "127.0.0.2", port: 6000 }, 1000);
-    net.runUntil(() => chA.pending > 0);
-    expect(chA.poll()!.event).toBe(E.ADDR_RESOLVED);
-    id.resolveRoute(1000);
-    net.runUntil(() => chA.pending > 0);
-    chA.poll();
-    id.createQp(undefined, { cap: CAP });
-    id.connect({});
-    net.runUntil(() => chA.pending > 0);
-    const e = chA.poll()!;
-    expect(eventStr(e.event)).toBe("RDMA_CM_EVENT_REJECTED");
-    expect(e.status).toBe(28);
-    expect(chB.pending).toBe(0);
+    const c = client(A, next, "127.0.0.2", 6000);
+    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    expect(next(A.ch, E.REJECTED).status).toBe(28);
+    expect(B.ch.pending).toBe(0);
   });
 
   it("a listener's backlog (1): extra REQs are dropped without a word and taken on their retries", async () => {
@@ -310,11 +302,7 @@ describe("rdma_cm: UD over SIDR", () => {
     l.bindAddr({ address: "127.0.0.2", port: 7174 });
     l.listen(4);
 
-    const id = A.ch.createId(PortSpace.UDP);
-    id.resolveAddr(undefined, { address: "127.0.0.2", port: 7174 }, 2000);
-    next(A.ch, E.ADDR_RESOLVED);
-    id.resolveRoute(2000);
-    next(A.ch, E.ROUTE_RESOLVED);
+    const id = resolved(A, next, PortSpace.UDP, "127.0.0.2", 7174);
     const qp = id.createQp(undefined, { cap: CAP });
     expect(qp.qpType).toBe(QpType.UD);
     expect(qp.state).toBe(QpState.RTS);
@@ -354,11 +342,7 @@ describe("rdma_cm: UD over SIDR", () => {
     const l = B.ch.createId(PortSpace.UDP);
     l.bindAddr({ address: "127.0.0.2", port: 9 });
     l.listen(1);
-    const id = A.ch.createId(PortSpace.UDP);
-    id.resolveAddr(undefined, { address: "127.0.0.2", port: 9 }, 2000);
-    next(A.ch, E.ADDR_RESOLVED);
-    id.resolveRoute(2000);
-    next(A.ch, E.ROUTE_RESOLVED);
+    const id = resolved(A, next, PortSpace.UDP, "127.0.0.2", 9);
     id.createQp(undefined, { cap: CAP });
     id.connect({});
     next(B.ch, E.CONNECT_REQUEST).id.reject();
@@ -370,15 +354,7 @@ describe("rdma_cm: addresses and errors", () => {
   it("bind: our addresses only, ports shared as Linux's cma_check_port allows", async () => {
     const { hosts } = await setup();
     const [A] = hosts as [Host, Host];
-    const code = (fn: () => void) => {
-      try {
-        fn();
-        return "ok";
-      } catch (e) {
-        expect(e).toBeInstanceOf(RdmaCmError);
-        return (e as RdmaCmError).code;
-      }
-    };
+    const code = (fn: () => void) => errorCode(fn, RdmaCmError);
     expect(code(() => A.ch.createId(PortSpace.TCP).bindAddr({ address: "10.9.9.9", port: 1 }))).toBe("EADDRNOTAVAIL");
     const a = A.ch.createId(PortSpace.TCP);
     a.bindAddr({ address: "127.0.0.1", port: 3000 });
