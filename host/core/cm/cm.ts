@@ -20,7 +20,7 @@ import {
 import { cmFail } from "./errno.js";
 import { ahAttrOf, avForResponse, avFromPath, pathFromReq, replyTo, sameGid, type CmAv } from "./cm-av.js";
 import type {
-  CmHandler, CmRepParam, CmReqParam, CmSidrRepParam, CmSidrReqParam, IbCmEvent, PathRecord,
+  CmHandler, CmRepParam, CmReqParam, CmSidrRepParam, CmSidrReqParam, IbCmEvent,
 } from "./cm-params.js";
 import { GSI_QKEY, GSI_QPN, MadError, MadMethod, parseMad, unmatchedResponse, DEFAULT_PKEY, type MadHeader } from "./mad.js";
 import type { MadAddress, MadTransport } from "./mad-transport.js";

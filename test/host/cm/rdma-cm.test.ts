@@ -281,6 +281,47 @@ describe("rdma_cm: RC end to end", () => {
     expect(reqs.some((r) => r.at >= REQ_RETRY_US)).toBe(true);
   });
 
+  it("a slow acceptor: the REQ's retry draws the held MRA (service timeout 24) and the client waits for the accept", async () => {
+    const { hosts, next, net, fabric } = await setup();
+    const [A, B] = hosts as [Host, Host];
+    const l = B.ch.createId(PortSpace.TCP);
+    l.bindAddr({ address: "127.0.0.2", port: 7174 });
+    l.listen(1);
+    const c = client(A, next, "127.0.0.2", 7174);
+    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const req = next(B.ch, E.CONNECT_REQUEST);
+    net.run(net.now + 20_000_000); // the consumer thinks for 20 s
+    const kinds = fabric.trace.map((r) => cmMsgName(r.attrId));
+    expect(kinds).toEqual(["REQ", "REQ", "MRA"]);
+    const mra = parseCmMad(fabric.trace[2]!.mad);
+    if (mra.name !== "MRA") throw new Error("no MRA");
+    expect(mra.msg.serviceTimeout).toBe(24);
+    expect(A.ch.pending).toBe(0);
+    req.id.createQp(undefined, { cap: CAP });
+    req.id.accept({ responderResources: 1, initiatorDepth: 1 });
+    next(A.ch, E.ESTABLISHED);
+    next(B.ch, E.ESTABLISHED);
+  });
+
+  it("IPv6: the rdma_cm header carries the IPv6 addresses; the connection comes up over IPv6 GIDs", async () => {
+    const { hosts, next, fabric } = await setup({ gids: [["fd00:4791::1"], ["fd00:4791::2"]] });
+    const [A, B] = hosts as [Host, Host];
+    const l = B.ch.createId(PortSpace.TCP);
+    l.bindAddr({ address: "::", port: 7174 });
+    l.listen(1);
+    const c = client(A, next, "fd00:4791::2", 7174);
+    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const req = next(B.ch, E.CONNECT_REQUEST);
+    expect(req.id.getPeerAddr().address).toBe("fd00:4791::1");
+    req.id.createQp(undefined, { cap: CAP });
+    req.id.accept({ responderResources: 1, initiatorDepth: 1 });
+    next(A.ch, E.ESTABLISHED);
+    const m = parseCmMad(fabric.trace[0]!.mad);
+    if (m.name !== "REQ") throw new Error("no REQ");
+    expect(parseCmaHdr(m.msg.privateData)).toMatchObject({ ipVersion: 6, src: "fd00:4791::1", dst: "fd00:4791::2" });
+    expect(c.qp.state).toBe(QpState.RTS);
+  });
+
   it("a peer that never answers: UNREACHABLE with -ETIMEDOUT once the REQ's 15 retries are spent", async () => {
     const { hosts, next, fabric, net } = await setup();
     const [A] = hosts as [Host, Host];
