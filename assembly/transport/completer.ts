@@ -10,20 +10,29 @@ import { nowUs } from "../sched/clock";
 import { timerArm, timerCancel } from "../sched/timers";
 import { count, Counter } from "../verbs/counters";
 import {
-  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_OPCODE, CQE_QP_NUM, CQE_STATUS, CQE_WC_FLAGS, CQE_WR_ID, WC_SUCCESS,
+  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_OPCODE, CQE_QP_NUM, CQE_STATUS, CQE_WC_FLAGS, CQE_WR_ID,
 } from "../verbs/cq";
+import {
+  QpState, QPT_RC, SEND_SIGNALED, WC_ATOMIC_WRITE, WC_BAD_RESP_ERR, WC_BIND_MW, WC_COMP_SWAP, WC_FATAL_ERR, WC_FETCH_ADD,
+  WC_FLAG_WITH_IMM, WC_FLUSH, WC_LOC_PROT_ERR, WC_LOCAL_INV, WC_RDMA_READ, WC_RDMA_WRITE, WC_REM_ACCESS_ERR,
+  WC_REM_INV_REQ_ERR, WC_REM_OP_ERR, WC_RETRY_EXC_ERR, WC_RNR_RETRY_EXC_ERR, WC_SEND, WC_SUCCESS, WR_ATOMIC_CMP_AND_SWP,
+  WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE,
+  WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
+} from "../verbs/enums";
 import {
   qpState, ATTR_RETRY_CNT, ATTR_RNR_RETRY, QP_ATTR, QP_COMP, QP_NUM,
   QP_PD, QP_REQ, QP_SEND_CQ, QP_SQ, QP_SQ_SIG_ALL, QP_TYPE,
 } from "../verbs/qp";
-import { QpState, QPT_RC } from "../verbs/qp_state";
 import { ringCons, ringEntry, ringProd, ringSetCons } from "../verbs/ring";
 import {
   SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK,
   SWQE_NUM_SGE, SWQE_OPCODE, SWQE_RESID, SWQE_RESULT, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE,
   SWQE_STATUS, WQE_STATE_DONE, WQE_STATE_ERROR, WQE_STATE_PENDING, WQE_STATE_POSTED,
 } from "../verbs/wqe";
-import { aeth_syndrome, AETH_TYPE_ACK, AETH_TYPE_NAK, AETH_TYPE_RNR_NAK } from "../wire/aeth";
+import {
+  aeth_code, aeth_syndrome, aeth_type, AETH_TYPE_ACK, AETH_TYPE_NAK, AETH_TYPE_RNR_NAK, NAK_INVALID_REQ, NAK_PSN_SEQ,
+  NAK_REM_ACCESS,
+} from "../wire/aeth";
 import { atmack_orig } from "../wire/atmack";
 import {
   HDR_AETH, HDR_ATMACK, M_ATOMIC, M_END, M_READ, M_SEND, M_START, OP_ACK, OP_ATOMIC_ACK,
@@ -36,38 +45,8 @@ import { qpToError } from "./qp_error";
 import {
   ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
   COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
-  RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD,
-  WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND,
-  WR_SEND_WITH_IMM, WR_SEND_WITH_INV, SEND_SIGNALED,
+  RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC,
 } from "./requester";
-
-// ibv_wc_opcode, ibv_wc_status, ibv_wc_flags (libibverbs verbs.h)
-export const WC_SEND: u32 = 0;
-export const WC_RDMA_WRITE: u32 = 1;
-export const WC_RDMA_READ: u32 = 2;
-export const WC_COMP_SWAP: u32 = 3;
-export const WC_FETCH_ADD: u32 = 4;
-export const WC_BIND_MW: u32 = 5;
-export const WC_LOCAL_INV: u32 = 6;
-export const WC_FLUSH: u32 = 8;
-export const WC_ATOMIC_WRITE: u32 = 9;
-
-export const WC_LOC_PROT_ERR: u32 = 4;
-export const WC_BAD_RESP_ERR: u32 = 7;
-export const WC_REM_INV_REQ_ERR: u32 = 9;
-export const WC_REM_ACCESS_ERR: u32 = 10;
-export const WC_REM_OP_ERR: u32 = 11;
-export const WC_RETRY_EXC_ERR: u32 = 12;
-export const WC_RNR_RETRY_EXC_ERR: u32 = 13;
-export const WC_FATAL_ERR: u32 = 19;
-
-export const WC_WITH_IMM: u32 = 2;
-
-// AETH NAK codes (syndrome 0x60 | code)
-export const NAK_PSN_SEQ: u32 = 0;
-export const NAK_INVALID_REQ: u32 = 1;
-export const NAK_REM_ACCESS: u32 = 2;
-export const NAK_REM_OP: u32 = 3;
 
 /** rxe rnrnak_usec: the RNR NAK timer field (IBA 9.7.5.2.8) in µs; code 25 is rxe's 61410, not 61440. */
 const RNR_USEC = memory.data<u32>([
@@ -96,7 +75,7 @@ export function compStateCount(s: u32): u64 { return load<u64>(compStateCounts +
 
 /** NAK syndrome → the requester's completion status (rxe check_ack); 0 for a PSN sequence error (retried). */
 export function nakStatus(syndrome: u32): u32 {
-  switch (syndrome & 0x1f) {
+  switch (aeth_code(syndrome)) {
     case NAK_PSN_SEQ: return WC_SUCCESS;
     case NAK_INVALID_REQ: return WC_REM_INV_REQ_ERR;
     case NAK_REM_ACCESS: return WC_REM_ACCESS_ERR;
@@ -181,7 +160,7 @@ function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
     const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
     if ((load<u32>(pkt + PKT_OPCODE) & 0x1f) == OP_ACK &&
         (cop == <i32>(TR_RC | OP_READ_RESP_FIRST) || cop == <i32>(TR_RC | OP_READ_RESP_MIDDLE)) &&
-        ((aeth_syndrome(pktHdr(pkt, HDR_AETH)) >> 5) & 3) != AETH_TYPE_ACK) return CompState.CHECK_ACK;
+        aeth_type(aeth_syndrome(pktHdr(pkt, HDR_AETH))) != AETH_TYPE_ACK) return CompState.CHECK_ACK;
     return CompState.DONE;
   }
   if (d > 0 && (m & (M_READ | M_ATOMIC))) return CompState.DONE;
@@ -214,7 +193,7 @@ function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
     case OP_READ_RESP_MIDDLE: {
       if (op != OP_READ_RESP_MIDDLE) {
         const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-        if (((syn >> 5) & 3) != AETH_TYPE_ACK) return CompState.ERROR;
+        if (aeth_type(syn) != AETH_TYPE_ACK) return CompState.ERROR;
         // FLUSH and ATOMIC_WRITE are acknowledged with a zero-length READ RESPONSE ONLY
         if (wrOp == WR_ATOMIC_WRITE) return CompState.WRITE_SEND;
       }
@@ -227,14 +206,14 @@ function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
     }
     case OP_ATOMIC_ACK: {
       const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-      if (((syn >> 5) & 3) != AETH_TYPE_ACK) return CompState.ERROR;
+      if (aeth_type(syn) != AETH_TYPE_ACK) return CompState.ERROR;
       if (wrOp != WR_ATOMIC_CMP_AND_SWP && wrOp != WR_ATOMIC_FETCH_AND_ADD) return CompState.ERROR;
       resetRetryCounters(qp);
       return CompState.ATOMIC;
     }
     case OP_ACK: {
       const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-      const t = (syn >> 5) & 3;
+      const t = aeth_type(syn);
       if (t == AETH_TYPE_ACK) {
         // A plain ACK at a READ's or atomic's PSN (a responder re-ACKing a
         // duplicate with its last PSN) cannot carry the data or the original
@@ -249,7 +228,7 @@ function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
         return CompState.RNR_RETRY;
       }
       if (t == AETH_TYPE_NAK) {
-        if ((syn & 0x1f) == NAK_PSN_SEQ) {
+        if (aeth_code(syn) == NAK_PSN_SEQ) {
           // a NAK acknowledges every PSN before it
           const psn = load<u32>(pkt + PKT_PSN);
           if (psn_distance(psn, cget(qp, COMP_PSN)) > 0) {
@@ -355,7 +334,7 @@ function doComplete(qp: usize, wqe: usize): void {
       store<u32>(e + CQE_QP_NUM, load<u32>(qp + QP_NUM));
       if (status == WC_SUCCESS) {
         store<u32>(e + CQE_OPCODE, wcOpcode(wrOp));
-        if (wrOp == WR_RDMA_WRITE_WITH_IMM || wrOp == WR_SEND_WITH_IMM) store<u32>(e + CQE_WC_FLAGS, WC_WITH_IMM);
+        if (wrOp == WR_RDMA_WRITE_WITH_IMM || wrOp == WR_SEND_WITH_IMM) store<u32>(e + CQE_WC_FLAGS, WC_FLAG_WITH_IMM);
         store<u32>(e + CQE_BYTE_LEN, wrOp == WR_ATOMIC_WRITE ? 8 : load<u32>(wqe + SWQE_LENGTH));
       }
       cqCommit(cq);
@@ -426,7 +405,7 @@ function rnrRetry(qp: usize, pkt: usize, wqe: usize): CompState {
     // while waiting out the RNR timer the retransmit timer must not burn retry_cnt;
     // the retried packet re-arms it
     timerCancel(retransTimerId(qp));
-    const code = aeth_syndrome(pktHdr(pkt, HDR_AETH)) & 0x1f;
+    const code = aeth_code(aeth_syndrome(pktHdr(pkt, HDR_AETH)));
     timerArm(rnrTimerId(qp), nowUs + <f64>rnrDelayUs(code));
     return CompState.DONE;
   }

@@ -3,11 +3,11 @@ import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engin
 import { rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { qpFind } from "../verbs/qp";
-import { EINVAL } from "../mem/errno";
+import { EBUSY, EINVAL } from "../mem/errno";
 
 /** Sets up the TX ring (`txCap` descriptors, a power of two), timers and arbiter. Call right after dev_open. */
 export function transport_open(txCap: u32, localPort: u32): i32 {
-  if (engineReady()) return -16; // EBUSY
+  if (engineReady()) return -EBUSY;
   if (txCap < 2 || (txCap & (txCap - 1)) != 0 || localPort > 0xffff) return -EINVAL;
   engineInit(txCap, localPort);
   return 0;

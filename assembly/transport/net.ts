@@ -10,9 +10,9 @@ import { deth_qkey } from "../wire/deth";
 import { ip4_build, ip6_build, udp_build, IP4_FLAG_DF, IP4_SIZE, IP6_SIZE, ROCE_UDP_PORT, UDP_SIZE } from "../wire/ip";
 import { opcode_length, opcode_mask, opcode_offset, opcode_valid, HDR_DETH, M_PAYLOAD, M_REQ, TR_RC, TR_UC, TR_UD } from "../wire/opcode";
 import { AV_DEST_PORT, AV_DGID, AV_FLOW_LABEL, AV_HOP_LIMIT, AV_SGID_INDEX, AV_TRAFFIC_CLASS } from "../verbs/av";
-import { cfg, CFG_ACTIVE_MTU, CFG_GID_COUNT, CFG_MAX_MTU, gidTable } from "../verbs/config";
+import { cfg, CFG_GID_COUNT, gidTable } from "../verbs/config";
 import { count, Counter } from "../verbs/counters";
-import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/enums";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA } from "../verbs/ring";
 import {
@@ -97,13 +97,6 @@ export function netInit(txCap: u32, port: u32): void {
 }
 
 export function txRingAddr(): usize { return txRing; }
-
-/** The port's active MTU in bytes: the most a UD datagram may carry (rxe get_mtu for UD). */
-export function portMtuBytes(): u32 {
-  let m = cfg(CFG_ACTIVE_MTU);
-  if (m < 1 || m > cfg(CFG_MAX_MTU)) m = cfg(CFG_MAX_MTU);
-  return <u32>128 << m;
-}
 
 // UC/UD send completions wait for the host to release the descriptor of a
 // message's last packet: per TX slot, the QP record, its QPN and the SQ index

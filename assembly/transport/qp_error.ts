@@ -10,7 +10,7 @@ import { flushRq, flushSq } from "../verbs/flush";
 import {
   qpState, ATTR_CUR_QP_STATE, ATTR_QP_STATE, ATTR_SQ_DRAINING, QP_ATTR, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_SRQ,
 } from "../verbs/qp";
-import { QpState } from "../verbs/qp_state";
+import { QpState } from "../verbs/enums";
 import { retransTimerId, rnrTimerId } from "./engine";
 
 /**

@@ -9,14 +9,18 @@
 import { mrCheck, MR_OK } from "../mem/mr";
 import { nowUs } from "../sched/clock";
 import { timerArm, timerArmed, timerCancel } from "../sched/timers";
-import { cfg, CFG_MAX_MTU } from "../verbs/config";
+import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
 import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
 import { REQ_WQE_INDEX } from "../verbs/flush";
 import {
-  qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_PATH_MTU, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
+  qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
   ATTR_SQ_PSN, ATTR_TIMEOUT, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
 } from "../verbs/qp";
-import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import {
+  QpState, QPT_RC, QPT_UC, QPT_UD, SEND_FENCE, SEND_INLINE, SEND_SOLICITED, WC_LOC_LEN_ERR, WC_LOC_PROT_ERR,
+  WC_LOC_QP_OP_ERR, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV,
+  WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
+} from "../verbs/enums";
 import { ahFind, AH_AV } from "../verbs/ah";
 import { deth_build } from "../wire/deth";
 import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "../verbs/ring";
@@ -40,34 +44,11 @@ import {
   OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_SEND_ONLY_INV, OP_WRITE_FIRST, OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_MIDDLE,
   OP_WRITE_ONLY, OP_WRITE_ONLY_IMM, TR_RC, TR_UC,
 } from "../wire/opcode";
-import { psn_distance, psn_next } from "../wire/psn";
+import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_build } from "../wire/reth";
 import { retransTimerId, rnrTimerId, scheduleQp } from "./engine";
-import { portMtuBytes, txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
+import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
 import { qpToError } from "./qp_error";
-
-// ---- ibv_wr_opcode, ibv_send_flags, ibv_wc_status (libibverbs verbs.h) ----
-export const WR_RDMA_WRITE: u32 = 0;
-export const WR_RDMA_WRITE_WITH_IMM: u32 = 1;
-export const WR_SEND: u32 = 2;
-export const WR_SEND_WITH_IMM: u32 = 3;
-export const WR_RDMA_READ: u32 = 4;
-export const WR_ATOMIC_CMP_AND_SWP: u32 = 5;
-export const WR_ATOMIC_FETCH_AND_ADD: u32 = 6;
-export const WR_LOCAL_INV: u32 = 7;
-export const WR_BIND_MW: u32 = 8;
-export const WR_SEND_WITH_INV: u32 = 9;
-export const WR_FLUSH: u32 = 14;
-export const WR_ATOMIC_WRITE: u32 = 15;
-
-export const SEND_FENCE: u32 = 1;
-export const SEND_SIGNALED: u32 = 2;
-export const SEND_SOLICITED: u32 = 4;
-export const SEND_INLINE: u32 = 8;
-
-export const WC_LOC_LEN_ERR: u32 = 1;
-export const WC_LOC_QP_OP_ERR: u32 = 2;
-export const WC_LOC_PROT_ERR: u32 = 4;
 
 // ---- requester state: the QP_REQ line (REQ_WQE_INDEX = 8 is fixed by verbs/flush.ts) ----
 export const REQ_FLAGS: usize = 0; // u32 RF_*
@@ -107,9 +88,6 @@ export const MAX_PKT_PER_ACK: u32 = 64;
 @inline export function reqSetFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) | f); }
 @inline export function reqClearFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) & ~f); }
 @inline export function reqFlags(qp: usize): u32 { return rd(qp, REQ_FLAGS); }
-
-/** Path MTU in bytes (ibv_mtu 1..5 = 256..4096). */
-@inline export function qpMtu(qp: usize): u32 { return 128 << load<u32>(qp + QP_ATTR + ATTR_PATH_MTU); }
 
 /** Local ACK timeout in µs: 4.096 µs × 2^timeout, 0 = none. */
 export function ackTimeoutUs(qp: usize): f64 {
@@ -239,11 +217,6 @@ let bounceCap: u32 = 0;
 /** Bytes per slot: the device's largest path MTU (a QP's path MTU cannot exceed it). */
 let bounceSlot: u32 = 4096;
 
-@inline function slotBytes(): u32 {
-  const m = cfg(CFG_MAX_MTU);
-  return m >= 1 && m <= 5 ? 128 << m : 4096;
-}
-
 /**
  * Carves one bounce slot per TX descriptor, so a slot is free exactly when its
  * descriptor is. The engine calls this at open, while memory may still grow.
@@ -252,7 +225,7 @@ export function requesterInit(): void {
   const ring = txRingAddr();
   if (!ring || bounceBase) return;
   bounceCap = ringCap(ring);
-  bounceSlot = slotBytes();
+  bounceSlot = maxMtuBytes();
   bounceBase = heap.alloc(<usize>bounceCap * bounceSlot);
 }
 
@@ -265,7 +238,7 @@ function bounceLate(): void {
   const ring = txRingAddr();
   if (!ring || bounceBase) return;
   bounceCap = ringCap(ring);
-  bounceSlot = slotBytes();
+  bounceSlot = maxMtuBytes();
   const bytes = bounceCap * bounceSlot;
   bounceBase = arenaAlloc(ringArena, bytes);
   if (!bounceBase) bounceBase = heap.alloc(<usize>bytes);
@@ -388,7 +361,7 @@ export function reqRetry(qp: usize): void {
   const prod = ringProd(sq);
   const compPsn = load<u32>(qp + QP_COMP + COMP_PSN);
   const type = load<u32>(qp + QP_TYPE);
-  const mtu = qpMtu(qp);
+  const mtu = qpMtuBytes(qp);
   store<u32>(qp + QP_REQ + REQ_WQE_INDEX, cons);
   wr(qp, REQ_PSN, compPsn);
   store<i32>(qp + QP_REQ + REQ_OPCODE, -1);
@@ -407,7 +380,7 @@ export function reqRetry(qp: usize): void {
       first = false;
       if (m & (M_WRITE | M_SEND)) {
         // replay the opcode sequence of the packets already acknowledged
-        const npsn = (compPsn - load<u32>(wqe + SWQE_FIRST_PSN)) & 0xffffff;
+        const npsn = (compPsn - load<u32>(wqe + SWQE_FIRST_PSN)) & PSN_MASK;
         const wrOp = load<u32>(wqe + SWQE_OPCODE);
         for (let k: u32 = 0; k < npsn; k++) {
           const resid = load<u32>(wqe + SWQE_RESID);
@@ -500,7 +473,7 @@ function reqStep(qp: usize): i32 {
   }
   const ud = type == QPT_UD;
   // UD has no path: the port's MTU (rxe get_mtu)
-  const mtu = ud ? portMtuBytes() : qpMtu(qp);
+  const mtu = ud ? activeMtuBytes() : qpMtuBytes(qp);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
   let resid = load<u32>(wqe + SWQE_RESID);
   let av = qp + QP_ATTR + ATTR_AH;

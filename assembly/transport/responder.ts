@@ -19,17 +19,24 @@ import {
   CQE_WC_FLAGS, CQE_WR_ID,
 } from "../verbs/cq";
 import {
-  qpPool, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
-  ATTR_PATH_MTU, ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
+  qpMtuBytes, qpPool, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
+  ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
 } from "../verbs/qp";
-import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import {
+  QpState, QPT_RC, QPT_UC, QPT_UD, WC_FLAG_GRH, WC_FLAG_WITH_IMM, WC_LOC_LEN_ERR, WC_LOC_QP_OP_ERR, WC_RECV,
+  WC_RECV_RDMA_WITH_IMM, WC_REM_ACCESS_ERR, WC_REM_INV_REQ_ERR, WC_SUCCESS,
+} from "../verbs/enums";
+import { activeMtuBytes } from "../verbs/config";
 import { deth_srcqp } from "../wire/deth";
 import { ip4_build, ip6_build, IP4_FLAG_DF } from "../wire/ip";
-import { portMtuBytes, RXM_DST, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_IP_ID, RXM_SRC, RXM_TOS, RXM_TTL } from "./net";
+import { RXM_DST, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_IP_ID, RXM_SRC, RXM_TOS, RXM_TTL } from "./net";
 import { ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_SLOT } from "../verbs/ring";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
 import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_SGE_OFFSET, RWQE_WR_ID, SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE } from "../verbs/wqe";
-import { aeth_build } from "../wire/aeth";
+import {
+  aeth_build, aeth_rnr_syndrome, AETH_ACK_UNLIMITED, AETH_NAK_INVALID_REQ, AETH_NAK_PSN_SEQ_ERROR, AETH_NAK_REM_ACC_ERR,
+  AETH_NAK_REM_OP_ERR,
+} from "../wire/aeth";
 import { atmack_build } from "../wire/atmack";
 import { atmeth_compare, atmeth_rkey, atmeth_swap_add, atmeth_va } from "../wire/atmeth";
 import { bth_build, bth_padcnt } from "../wire/bth";
@@ -40,7 +47,7 @@ import {
   M_DETH, M_IETH, M_IMMDT, M_MIDDLE, M_PAYLOAD, M_READ, M_RETH, M_RWR, M_SEND, M_START, M_WRITE, OP_ACK, OP_ATOMIC_ACK,
   OP_CMP_SWAP, OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
 } from "../wire/opcode";
-import { psn_distance, psn_next } from "../wire/psn";
+import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
 import { txReserve, txRingAddr, txSend, TXD_HDR } from "./net";
 import { qpToError } from "./qp_error";
@@ -71,26 +78,6 @@ export const RSF_INIT: u32 = 1; // the line is set up from the QP attributes
 export const RSF_SENT_PSN_NAK: u32 = 2; // one PSN-sequence NAK per gap
 export const RSF_DROP_MSG: u32 = 4; // UC: the rest of this message is dropped (a packet was lost or refused)
 const OPCODE_VALID: u32 = 0x100;
-
-// AETH syndromes (IBA 9.7.5.2.9, rxe_hdr.h)
-export const AETH_ACK_UNLIMITED: u32 = 0x1f;
-export const AETH_RNR_NAK: u32 = 0x20;
-export const AETH_NAK_PSN_SEQ_ERROR: u32 = 0x60;
-export const AETH_NAK_INVALID_REQ: u32 = 0x61;
-export const AETH_NAK_REM_ACC_ERR: u32 = 0x62;
-export const AETH_NAK_REM_OP_ERR: u32 = 0x63;
-
-// ibv_wc values the responder produces
-export const WC_SUCCESS: u32 = 0;
-export const WC_LOC_LEN_ERR: u32 = 1;
-export const WC_LOC_QP_OP_ERR: u32 = 2;
-export const WC_REM_INV_REQ_ERR: u32 = 9;
-export const WC_REM_ACCESS_ERR: u32 = 10;
-export const WC_RECV: u32 = 128;
-export const WC_RECV_RDMA_WITH_IMM: u32 = 129;
-export const WC_FLAG_GRH: u32 = 1;
-export const WC_FLAG_WITH_IMM: u32 = 2;
-export const WC_FLAG_WITH_INV: u32 = 8;
 
 const PKEY_DEFAULT: u32 = 0xffff;
 
@@ -162,14 +149,8 @@ let cGotoError = false;
 @inline function attr(qp: usize, off: usize): u32 { return load<u32>(qp + QP_ATTR + off); }
 @inline function pk(off: usize): u32 { return load<u32>(cPkt + off); }
 
-/** Path MTU in bytes (IBV_MTU_256 = 1 ... IBV_MTU_4096 = 5). */
-@inline export function mtuBytes(qp: usize): u32 { return 128 << attr(qp, ATTR_PATH_MTU); }
-
 /** Number of READ response packets for `len` bytes: at least one. */
 @inline export function readPackets(len: u32, mtu: u32): u32 { return len == 0 ? 1 : (len + mtu - 1) / mtu; }
-
-/** RNR NAK syndrome for a min_rnr_timer code. */
-@inline export function rnrSyndrome(timer: u32): u32 { return AETH_RNR_NAK | (timer & 0x1f); }
 
 /** Resources in use on this QP: max_dest_rd_atomic. */
 @inline function resCount(qp: usize): u32 { return min<u32>(attr(qp, ATTR_MAX_DEST_RD_ATOMIC), resCapacity()); }
@@ -257,7 +238,7 @@ export function responderRecv(qp: usize, pkt: usize): void {
       case RespState.ERR_RNR:
         // Class B: no receive WQE; the requester retries after min_rnr_timer.
         count(Counter.SEND_RNR_ERR);
-        queueAck(rnrSyndrome(attr(qp, ATTR_MIN_RNR_TIMER)), pk(PKT_PSN));
+        queueAck(aeth_rnr_syndrome(attr(qp, ATTR_MIN_RNR_TIMER)), pk(PKT_PSN));
         s = RespState.CLEANUP;
         break;
       case RespState.ERR_CQ_OVERFLOW:
@@ -447,7 +428,7 @@ function takeRecvWqe(qp: usize): RespState {
 function checkLength(): RespState {
   const mask = pk(PKT_MASK);
   if (mask & M_PAYLOAD) {
-    const mtu = mtuBytes(cQp);
+    const mtu = qpMtuBytes(cQp);
     const len = pk(PKT_PAYLOAD_LEN);
     if ((mask & M_START) && (mask & M_END)) {
       if (len > mtu) return RespState.ERR_LENGTH;
@@ -511,7 +492,7 @@ function checkRkey(): RespState {
     return RespState.ERR_RKEY_VIOLATION;
   }
   if (mask & (M_WRITE | M_ATOMIC_WRITE)) {
-    const mtu = mtuBytes(qp);
+    const mtu = qpMtuBytes(qp);
     const len = pk(PKT_PAYLOAD_LEN);
     const pad = bth_padcnt(<usize>pk(PKT_BTH));
     if (resid > mtu) {
@@ -639,7 +620,7 @@ function prepareRes(type: u32): usize {
     store<u32>(r + RES_RESID, len);
     store<u32>(r + RES_LENGTH, len);
     store<u32>(r + RES_RKEY, rs(qp, RS_RKEY));
-    store<u32>(r + RES_LAST_PSN, psn_next(psn, readPackets(len, mtuBytes(qp)) - 1));
+    store<u32>(r + RES_LAST_PSN, psn_next(psn, readPackets(len, qpMtuBytes(qp)) - 1));
   }
   return r;
 }
@@ -778,7 +759,7 @@ function duplicateRequest(): RespState {
   const psn = pk(PKT_PSN);
   if (mask & (M_SEND | M_WRITE)) {
     // C9-105: ACK again, up to the last request executed, and drop it.
-    queueAck(AETH_ACK_UNLIMITED, psn_next(rs(qp, RS_ACK_PSN), 0xffffff));
+    queueAck(AETH_ACK_UNLIMITED, psn_next(rs(qp, RS_ACK_PSN), PSN_MASK)); // ack_psn - 1
     return RespState.CLEANUP;
   }
   const r = resFind(b, resCount(qp), psn);
@@ -861,7 +842,7 @@ function sendRes(qp: usize, b: usize, r: usize): i32 {
     txSend(desc, qp, qp + QP_ATTR + ATTR_AH, op, 0, 0);
     return 1;
   }
-  const mtu = mtuBytes(qp);
+  const mtu = qpMtuBytes(qp);
   const resid = load<u32>(r + RES_RESID);
   const started = (load<u32>(r + RES_FLAGS) & RESF_STARTED) != 0;
   const op = TR_RC | (!started ? (resid <= mtu ? OP_READ_RESP_ONLY : OP_READ_RESP_FIRST)
@@ -1042,7 +1023,7 @@ function ucudRecv(qp: usize, pkt: usize, ud: bool): void {
   const plen = pk(PKT_PAYLOAD_LEN);
   if (ud) {
     // the datagram must fit the port MTU, and the WQE must hold it after the GRH
-    if (plen > (portMtuBytes())) s = RespState.ERR_LENGTH;
+    if (plen > activeMtuBytes()) s = RespState.ERR_LENGTH;
     else if (<u64>plen + GRH_SIZE > <u64>rs(qp, RS_WQE_LEN)) s = RespState.ERR_RECV_OVERFLOW;
     if (s != RespState.CHK_LENGTH) {
       trace(s);

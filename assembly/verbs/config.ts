@@ -1,5 +1,6 @@
 // The device configuration record: limits and arena sizes the host writes
 // before dev_open. It stays readable afterwards (the device's attributes).
+import { mtuBytes, MTU_4096 } from "./enums";
 
 export const CFG_MAX_PD: usize = 0;
 export const CFG_MAX_MR: usize = 4;
@@ -32,3 +33,16 @@ export const config: usize = memory.data(CFG_SIZE);
 export const gidTable: usize = memory.data(16 * 16);
 
 @inline export function cfg(off: usize): u32 { return load<u32>(config + off); }
+
+/** The port's active MTU in bytes: the most a UD datagram may carry (rxe get_mtu for UD). */
+export function activeMtuBytes(): u32 {
+  let m = cfg(CFG_ACTIVE_MTU);
+  if (m < 1 || m > cfg(CFG_MAX_MTU)) m = cfg(CFG_MAX_MTU);
+  return mtuBytes(m);
+}
+
+/** The device's largest path MTU in bytes (a QP's path MTU cannot exceed it); 4096 when unset. */
+export function maxMtuBytes(): u32 {
+  const m = cfg(CFG_MAX_MTU);
+  return m >= 1 && m <= MTU_4096 ? mtuBytes(m) : mtuBytes(MTU_4096);
+}

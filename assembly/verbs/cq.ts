@@ -7,7 +7,8 @@ import { Pool, poolFind, poolGive, poolInit, poolMint, poolTake, slotIndex, useC
 import { cfg, CFG_MAX_CQE } from "./config";
 import { count, Counter } from "./counters";
 import { raiseEvent, EVENT_CQ_ERR } from "./events";
-import { nextPow2, ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "./ring";
+import { nextPow2 } from "../mem/pow2";
+import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "./ring";
 
 // CQ record
 export const CQ_RING: usize = 16; // u32 ring address
@@ -35,9 +36,6 @@ export const CQE_DLID_PATH_BITS: usize = 45; // u8
 export const CQE_SOLICITED: usize = 46; // u8: 1 for a receive of a message with the SE bit (wakes a CQ armed solicited-only)
 export const CQE_SGID: usize = 48; // 16 bytes: sender GID (UD receives)
 export const CQE_SIZE: u32 = 64;
-
-export const WC_SUCCESS: u32 = 0;
-export const WC_WR_FLUSH_ERR: u32 = 5;
 
 export const cqPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 

@@ -13,7 +13,7 @@ import { eventsRing } from "./events";
 import { flushRq, flushSq } from "./flush";
 import { qpCreate, qpDestroy, qpFind, qpState } from "./qp";
 import { qpModify } from "./qp_modify";
-import { QpState } from "./qp_state";
+import { QpState } from "./enums";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
 import { engineDoorbell } from "../transport/engine";
 

@@ -4,7 +4,8 @@
 // completes with its own status. If the CQ fills up the rest are retired
 // without completions, as rxe's flush_send_queue does.
 import { count, Counter } from "./counters";
-import { cqCommit, cqFind, cqReserve, CQE_QP_NUM, CQE_STATUS, CQE_WR_ID, WC_WR_FLUSH_ERR } from "./cq";
+import { cqCommit, cqFind, cqReserve, CQE_QP_NUM, CQE_STATUS, CQE_WR_ID } from "./cq";
+import { WC_WR_FLUSH_ERR } from "./enums";
 import { QP_NUM, QP_RECV_CQ, QP_REQ, QP_RQ, QP_SEND_CQ, QP_SQ, REQ_WQE_INDEX } from "./qp";
 import { ringCons, ringEntry, ringProd, ringSetCons } from "./ring";
 

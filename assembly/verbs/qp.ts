@@ -6,8 +6,9 @@ import { pdFind } from "../mem/pd";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_INLINE, CFG_MAX_QP_WR, CFG_MAX_SGE, CFG_QPN_BASE } from "./config";
 import { cqFind } from "./cq";
-import { QPT_RC, QPT_UC, QPT_UD } from "./qp_state";
-import { nextPow2, ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "./ring";
+import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enums";
+import { nextPow2 } from "../mem/pow2";
+import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "./ring";
 import { srqFind } from "./srq";
 import { rqSlotSize, sqSlotSize } from "./wqe";
 
@@ -87,8 +88,7 @@ export const INIT_MAX_RECV_SGE: usize = 28;
 export const INIT_MAX_INLINE_DATA: usize = 32;
 export const INIT_SQ_SIG_ALL: usize = 36;
 
-export const IBV_QPT_RAW_PACKET: u32 = 8;
-export const DEFAULT_PATH_MTU: u32 = 1; // IBV_MTU_256, as rxe_qp_init_misc
+export const DEFAULT_PATH_MTU: u32 = MTU_256; // as rxe_qp_init_misc
 
 export const qpPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 
@@ -105,6 +105,9 @@ export function qpByNum(qpn: u32): usize {
 }
 
 @inline export function qpState(slot: usize): u32 { return load<u32>(slot + QP_ATTR + ATTR_QP_STATE); }
+
+/** The QP's path MTU in bytes. */
+@inline export function qpMtuBytes(slot: usize): u32 { return mtuBytes(load<u32>(slot + QP_ATTR + ATTR_PATH_MTU)); }
 
 /** rxe_qp_chk_cap: every capability within the device limits (EINVAL otherwise). */
 function capsOk(init: usize, hasSrq: bool): bool {
@@ -123,7 +126,7 @@ export function qpCreate(pdh: u32, init: usize): i32 {
   const pd = pdFind(pdh);
   if (!pd) return -EINVAL;
   const type = load<u32>(init + INIT_QP_TYPE);
-  if (type == IBV_QPT_RAW_PACKET) return -EPERM; // uverbs: raw QPs need CAP_NET_RAW
+  if (type == QPT_RAW_PACKET) return -EPERM; // uverbs: raw QPs need CAP_NET_RAW
   if (type != QPT_RC && type != QPT_UC && type != QPT_UD) return -EOPNOTSUPP; // rxe_qp_chk_init
   const scq = cqFind(load<u32>(init + INIT_SEND_CQ));
   const rcq = cqFind(load<u32>(init + INIT_RECV_CQ));

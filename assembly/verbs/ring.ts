@@ -23,11 +23,6 @@ export const RING_EVENT: u32 = 5;
 /** Ring storage for every QP, CQ and SRQ comes from this arena. */
 export const ringArena = changetype<Arena>(memory.data(offsetof<Arena>()));
 
-export function nextPow2(n: u32): u32 {
-  if (n <= 1) return 1;
-  return 1 << (32 - clz(n - 1));
-}
-
 export function ringBytes(cap: u32, slot: u32): u32 { return <u32>RING_DATA + cap * slot; }
 
 export function ringInit(r: usize, cap: u32, slot: u32, kind: u32, owner: u32): void {

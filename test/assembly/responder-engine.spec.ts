@@ -13,7 +13,7 @@ import { qpModify } from "../../assembly/verbs/qp_modify";
 import {
   QPT_RC, QP_ACCESS_FLAGS, QP_AV, QP_DEST_QPN, QP_MAX_DEST_RD_ATOMIC, QP_MIN_RNR_TIMER, QP_PATH_MTU, QP_PKEY_INDEX,
   QP_PORT, QP_RQ_PSN, QP_STATE,
-} from "../../assembly/verbs/qp_state";
+} from "../../assembly/verbs/enums";
 import { AV_IS_GLOBAL, AV_PORT_NUM } from "../../assembly/verbs/av";
 import { engineInit, engineReady } from "../../assembly/transport/engine";
 import { txRingAddr, TXD_HDR, TXD_PAYLOAD_LEN } from "../../assembly/transport/net";
