@@ -21,7 +21,9 @@ import {
 } from "../verbs/enums";
 import {
   qpState, ATTR_RETRY_CNT, ATTR_RNR_RETRY, QP_ATTR, QP_COMP, QP_NUM,
-  QP_PD, QP_REQ, QP_SEND_CQ, QP_SQ, QP_SQ_SIG_ALL, QP_TYPE,
+  QP_PD, QP_REQ, QP_SEND_CQ, QP_SQ, QP_SQ_SIG_ALL, QP_TYPE, CF_STARTED_RETRY, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
+  COMP_RETRY_CNT, COMP_RNR_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY, RF_WAIT_FENCE,
+  RF_WAIT_PSN, RF_WAIT_RNR,
 } from "../verbs/qp";
 import { ringCons, ringEntry, ringProd, ringSetCons } from "../verbs/ring";
 import {
@@ -43,9 +45,7 @@ import { rnrTimerId, retransTimerId, scheduleQp } from "./engine";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
 import { qpToError } from "./qp_error";
 import {
-  ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
-  COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
-  RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC,
+  ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, WQE_RD_ATOMIC,
 } from "./requester";
 
 /** rxe rnrnak_usec: the RNR NAK timer field (IBA 9.7.5.2.8) in µs; code 25 is rxe's 61410, not 61440. */

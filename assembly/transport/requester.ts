@@ -11,10 +11,11 @@ import { nowUs } from "../sched/clock";
 import { timerArm, timerArmed, timerCancel } from "../sched/timers";
 import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
 import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
-import { REQ_WQE_INDEX } from "../verbs/flush";
 import {
   qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
   ATTR_SQ_PSN, ATTR_TIMEOUT, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
+  COMP_FLAGS, COMP_OPCODE, COMP_PSN, COMP_RETRY_CNT, COMP_RNR_RETRY, REQ_FLAGS, REQ_NOACK, REQ_OPCODE, REQ_PSN,
+  REQ_RD_ATOMIC, REQ_WQE_INDEX, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY, RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR,
 } from "../verbs/qp";
 import {
   QpState, QPT_RC, QPT_UC, QPT_UD, SEND_FENCE, SEND_INLINE, SEND_SOLICITED, WC_LOC_LEN_ERR, WC_LOC_PROT_ERR,
@@ -49,28 +50,6 @@ import { reth_build } from "../wire/reth";
 import { retransTimerId, rnrTimerId, scheduleQp } from "./engine";
 import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
 import { qpToError } from "./qp_error";
-
-// ---- requester state: the QP_REQ line (REQ_WQE_INDEX = 8 is fixed by verbs/flush.ts) ----
-export const REQ_FLAGS: usize = 0; // u32 RF_*
-export const REQ_PSN: usize = 4; // u32 next PSN to send
-export const REQ_OPCODE: usize = 12; // i32 opcode of the last packet sent, -1 between messages
-export const REQ_NOACK: usize = 16; // u32 packets sent since the last AckReq
-export const REQ_RD_ATOMIC: usize = 20; // u32 READ/atomic WQEs holding a max_rd_atomic credit
-
-export const RF_INIT: u32 = 1; // the line was set up from the QP attributes
-export const RF_NEED_RETRY: u32 = 2; // go back N at the next run
-export const RF_WAIT_RNR: u32 = 4; // an RNR NAK came in: no retry until the RNR timer fires
-export const RF_WAIT_PSN: u32 = 8; // stopped by the PSN window
-export const RF_WAIT_FENCE: u32 = 16; // stopped by a fence
-export const RF_NEED_RD_ATOMIC: u32 = 32; // stopped by max_rd_atomic
-
-// ---- completer state: the QP_COMP line (owned by completer.ts, set up here) ----
-export const COMP_PSN: usize = 0; // u32 oldest PSN not yet acknowledged
-export const COMP_OPCODE: usize = 4; // i32 last response opcode in a multi-packet READ, -1 otherwise
-export const COMP_RETRY_CNT: usize = 8; // u32 retries left
-export const COMP_RNR_RETRY: usize = 12; // u32 RNR retries left (7 = infinite)
-export const COMP_FLAGS: usize = 16; // u32 CF_*
-export const CF_STARTED_RETRY: u32 = 1;
 
 // ---- WQE mask bits (SWQE_MASK): the M_* class bits of the WR, plus ----
 export const WQE_INIT: u32 = 1 << 31; // progress fields set up

@@ -21,6 +21,8 @@ import {
 import {
   qpMtuBytes, qpPool, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
   ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
+  RS_ACK_PSN, RS_FLAGS, RS_LENGTH, RS_LINE, RS_MSN, RS_OPCODE, RS_OPCODE_VALID, RS_PSN, RS_RECV_LEN, RS_RES_HEAD, RS_RESID,
+  RS_RKEY, RS_VA, RS_WQE, RS_WQE_LEN, RSF_DROP_MSG, RSF_INIT, RSF_SENT_PSN_NAK,
 } from "../verbs/qp";
 import {
   QpState, QPT_RC, QPT_UC, QPT_UD, WC_FLAG_GRH, WC_FLAG_WITH_IMM, WC_LOC_LEN_ERR, WC_LOC_QP_OP_ERR, WC_RECV,
@@ -59,25 +61,6 @@ import {
   XB_READ_TX, XB_READ_TX_VALID, XB_WQE,
 } from "./resources";
 
-// ---- the responder's line of the QP record (QP_RESP, 64 bytes) ----
-export const RS_FLAGS: usize = 0; // u32 RSF_*
-export const RS_PSN: usize = 4; // u32 next expected request PSN
-export const RS_ACK_PSN: usize = 8; // u32 PSN after the last SEND/WRITE/atomic executed
-export const RS_OPCODE: usize = 12; // u32 opcode of the last packet executed | OPCODE_VALID, 0 = none
-export const RS_MSN: usize = 16; // u32 message sequence number (24 bits on the wire)
-export const RS_WQE: usize = 20; // u32 receive WQE being filled (RQ slot or the SRQ copy), 0 = none
-export const RS_VA: usize = 24; // u64 RDMA WRITE: where the next byte goes
-export const RS_RKEY: usize = 32; // u32 RDMA WRITE: its R_Key (0 for a zero-length request)
-export const RS_RESID: usize = 36; // u32 bytes the request still carries
-export const RS_LENGTH: usize = 40; // u32 the RETH DMA length of the request
-export const RS_RECV_LEN: usize = 44; // u32 bytes placed into the receive WQE
-export const RS_WQE_LEN: usize = 48; // u32 bytes the receive WQE holds (sum of its SGEs)
-export const RS_RES_HEAD: usize = 52; // u32 next resource to (re)use
-
-export const RSF_INIT: u32 = 1; // the line is set up from the QP attributes
-export const RSF_SENT_PSN_NAK: u32 = 2; // one PSN-sequence NAK per gap
-export const RSF_DROP_MSG: u32 = 4; // UC: the rest of this message is dropped (a packet was lost or refused)
-const OPCODE_VALID: u32 = 0x100;
 
 const PKEY_DEFAULT: u32 = 0xffff;
 
@@ -159,7 +142,7 @@ let cGotoError = false;
 function respStart(qp: usize): usize {
   const b = respBlock(qp);
   if (!(rs(qp, RS_FLAGS) & RSF_INIT)) {
-    memory.fill(qp + QP_RESP, 0, 64);
+    memory.fill(qp + QP_RESP, 0, RS_LINE);
     respBlockReset(b);
     rsSet(qp, RS_FLAGS, RSF_INIT);
     rsSet(qp, RS_PSN, attr(qp, ATTR_RQ_PSN));
@@ -319,8 +302,8 @@ export function opSeqNext(lastMask: u32, lastValid: bool, mask: u32): RespState 
 
 function checkOpSeq(): RespState {
   const last = rs(cQp, RS_OPCODE);
-  const lastMask = (last & OPCODE_VALID) ? opcode_mask(last & 0xff) : 0;
-  return opSeqNext(lastMask, (last & OPCODE_VALID) != 0, pk(PKT_MASK));
+  const lastMask = (last & RS_OPCODE_VALID) ? opcode_mask(last & 0xff) : 0;
+  return opSeqNext(lastMask, (last & RS_OPCODE_VALID) != 0, pk(PKT_MASK));
 }
 
 /** rxe check_qp_attr_access: the QP's access flags allow this operation. */
@@ -564,7 +547,7 @@ function advance(): void {
   const next = psn_next(pk(PKT_PSN), 1);
   rsSet(qp, RS_PSN, next);
   rsSet(qp, RS_ACK_PSN, next);
-  rsSet(qp, RS_OPCODE, pk(PKT_OPCODE) | OPCODE_VALID);
+  rsSet(qp, RS_OPCODE, pk(PKT_OPCODE) | RS_OPCODE_VALID);
   cStatus = WC_SUCCESS;
 }
 
@@ -986,8 +969,8 @@ function ucudRecv(qp: usize, pkt: usize, ud: bool): void {
       rsSet(qp, RS_OPCODE, 0); // a partial message before it is abandoned (class D1/E)
     } else {
       const last = rs(qp, RS_OPCODE);
-      const lastMask = (last & OPCODE_VALID) ? opcode_mask(last & 0xff) : 0;
-      if (opSeqNext(lastMask, (last & OPCODE_VALID) != 0, mask) != RespState.CHK_OP_VALID) {
+      const lastMask = (last & RS_OPCODE_VALID) ? opcode_mask(last & 0xff) : 0;
+      if (opSeqNext(lastMask, (last & RS_OPCODE_VALID) != 0, mask) != RespState.CHK_OP_VALID) {
         ucDrop(qp, RespState.ERR_MISSING_OPCODE_FIRST);
         ucudFinish(qp, RespState.DONE);
         return;

@@ -32,13 +32,54 @@ export const QP_RESP: usize = 384; // responder: psn, ack_psn, opcode, msn, sent
 export const QP_COMP: usize = 448; // completer: psn, opcode, retry_cnt, rnr_retry, timer deadline, tx/timer links
 export const QP_SLOT: u32 = 512;
 
-// Requester line (offsets from QP_REQ); the transport owns the rest of 320..511.
-export const REQ_PSN: usize = 0; // u32 next PSN to send
-export const REQ_OPCODE: usize = 4; // u32 last packet opcode sent
+// The three transport lines, declared here once for every file that touches
+// them: the engines own their meaning; the verbs layer zeroes them at RESET and
+// keeps REQ_WQE_INDEX at the SQ consumer index when it flushes.
+
+// Requester line (offsets from QP_REQ; transport/requester.ts)
+export const REQ_FLAGS: usize = 0; // u32 RF_*
+export const REQ_PSN: usize = 4; // u32 next PSN to send
 export const REQ_WQE_INDEX: usize = 8; // u32 SQ index of the next WQE to start
-export const REQ_WAIT_PSN: usize = 12; // u32
-export const REQ_NOACK_PKTS: usize = 16; // u32
-export const REQ_RD_ATOMIC: usize = 20; // u32 read/atomic credits left
+export const REQ_OPCODE: usize = 12; // i32 opcode of the last packet sent, -1 between messages
+export const REQ_NOACK: usize = 16; // u32 packets sent since the last AckReq
+export const REQ_RD_ATOMIC: usize = 20; // u32 READ/atomic WQEs holding a max_rd_atomic credit
+
+export const RF_INIT: u32 = 1; // the requester and completer lines are set up from the QP attributes
+export const RF_NEED_RETRY: u32 = 2; // go back N at the next run
+export const RF_WAIT_RNR: u32 = 4; // an RNR NAK came in: no retry until the RNR timer fires
+export const RF_WAIT_PSN: u32 = 8; // stopped by the PSN window
+export const RF_WAIT_FENCE: u32 = 16; // stopped by a fence
+export const RF_NEED_RD_ATOMIC: u32 = 32; // stopped by max_rd_atomic
+
+// Responder line (offsets from QP_RESP; transport/responder.ts)
+export const RS_FLAGS: usize = 0; // u32 RSF_*
+export const RS_PSN: usize = 4; // u32 next expected request PSN
+export const RS_ACK_PSN: usize = 8; // u32 PSN after the last SEND/WRITE/atomic executed
+export const RS_OPCODE: usize = 12; // u32 opcode of the last packet executed | RS_OPCODE_VALID, 0 = none
+export const RS_MSN: usize = 16; // u32 message sequence number (24 bits on the wire)
+export const RS_WQE: usize = 20; // u32 receive WQE being filled (RQ slot or the SRQ copy), 0 = none
+export const RS_VA: usize = 24; // u64 RDMA WRITE: where the next byte goes
+export const RS_RKEY: usize = 32; // u32 RDMA WRITE: its R_Key (0 for a zero-length request)
+export const RS_RESID: usize = 36; // u32 bytes the request still carries
+export const RS_LENGTH: usize = 40; // u32 the RETH DMA length of the request
+export const RS_RECV_LEN: usize = 44; // u32 bytes placed into the receive WQE
+export const RS_WQE_LEN: usize = 48; // u32 bytes the receive WQE holds (sum of its SGEs)
+export const RS_RES_HEAD: usize = 52; // u32 next resource to (re)use
+export const RS_LINE: u32 = 64;
+
+export const RSF_INIT: u32 = 1; // the line is set up from the QP attributes
+export const RSF_SENT_PSN_NAK: u32 = 2; // one PSN-sequence NAK per gap
+export const RSF_DROP_MSG: u32 = 4; // UC: the rest of this message is dropped (a packet was lost or refused)
+export const RS_OPCODE_VALID: u32 = 0x100;
+
+// Completer line (offsets from QP_COMP; transport/completer.ts, set up with the requester's)
+export const COMP_PSN: usize = 0; // u32 oldest PSN not yet acknowledged
+export const COMP_OPCODE: usize = 4; // i32 last response opcode in a multi-packet READ, -1 otherwise
+export const COMP_RETRY_CNT: usize = 8; // u32 retries left
+export const COMP_RNR_RETRY: usize = 12; // u32 RNR retries left (7 = infinite)
+export const COMP_FLAGS: usize = 16; // u32 CF_*
+
+export const CF_STARTED_RETRY: u32 = 1;
 
 export const QP_FLAG_SQ_DRAINING: u32 = 1;
 
