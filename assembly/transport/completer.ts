@@ -41,7 +41,7 @@ import {
   OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
 } from "../wire/opcode";
 import { psn_distance, psn_next } from "../wire/psn";
-import { rnrTimerId, retransTimerId, scheduleQp } from "./engine";
+import { rnrTimerId, retransTimerId, scheduleQp } from "./qp_sched";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
 import { qpToError } from "./qp_error";
 import {

@@ -3,20 +3,21 @@
 // freed), then runs the sender: QPs leave the TX arbiter in turn and their
 // responder and requester emit packets until the budget or the TX ring runs
 // out. Work that does not fit stays queued; nothing is dropped by the sender.
-import { arbiterInit, arbiterLength, arbiterNext, arbiterSchedule } from "../sched/arbiter";
+import { arbiterInit, arbiterLength, arbiterNext } from "../sched/arbiter";
 import { setNow } from "../sched/clock";
 import { timerPopDue, timersInit, timersNext } from "../sched/timers";
-import { poolSlot, slotIndex, SLOT_HANDLE } from "../mem/pool";
+import { SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
 import { netInit, rxValidate, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
 import { ringCons } from "../verbs/ring";
-import { qpPool, QP_NUM } from "../verbs/qp";
+import { qpAt, QP_NUM } from "../verbs/qp";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
 import { responderRecv, responderSend } from "./responder";
 import { M_REQ } from "../wire/opcode";
 import { responderInit } from "./resources";
+import { isRnrTimer, scheduleQp, timerQp, TIMERS_PER_QP } from "./qp_sched";
 
 /** Packets the sender may emit per entry-point call before yielding to the host. */
 export const SEND_BUDGET: i32 = 256;
@@ -26,7 +27,7 @@ let ready = false;
 export function engineInit(txCap: u32, localPort: u32): void {
   const maxQp = cfg(CFG_MAX_QP);
   netInit(txCap, localPort);
-  timersInit(<i32>(2 * maxQp));
+  timersInit(<i32>(TIMERS_PER_QP * maxQp));
   arbiterInit(maxQp);
   // Everything the engines keep per QP or per TX slot is carved now, at open:
   // memory never grows later, so the host's views (MR bytes) stay valid.
@@ -37,20 +38,13 @@ export function engineInit(txCap: u32, localPort: u32): void {
 
 export function engineReady(): bool { return ready; }
 
-@inline export function qpIndex(qp: usize): u32 { return slotIndex(qpPool, qp); }
-@inline export function retransTimerId(qp: usize): i32 { return <i32>(qpIndex(qp) << 1); }
-@inline export function rnrTimerId(qp: usize): i32 { return <i32>((qpIndex(qp) << 1) | 1); }
-
-/** Queues `qp` for the sender (it has something to send). */
-@inline export function scheduleQp(qp: usize): void { arbiterSchedule(qpIndex(qp)); }
-
 /** Runs the sender until the budget, the TX ring or the queued work runs out. */
 export function runSender(): void {
   let budget = SEND_BUDGET;
   while (budget > 0 && txAvailable() > 0) {
     const idx = arbiterNext();
     if (idx < 0) break;
-    const qp = poolSlot(qpPool, <u32>idx);
+    const qp = qpAt(<u32>idx);
     if (!load<u32>(qp + SLOT_HANDLE)) continue; // destroyed since it was queued
     budget -= responderSend(qp, budget);
     if (budget > 0 && txAvailable() > 0) budget -= requesterSend(qp, budget);
@@ -84,9 +78,9 @@ export function engineTick(now: f64): f64 {
   for (let n = 0; n < 100000; n++) {
     const id = timerPopDue(now);
     if (id < 0) break;
-    const qp = poolSlot(qpPool, <u32>id >> 1);
+    const qp = timerQp(id);
     if (!load<u32>(qp + SLOT_HANDLE)) continue;
-    if (id & 1) rnrTimeout(qp);
+    if (isRnrTimer(id)) rnrTimeout(qp);
     else retransmitTimeout(qp);
   }
   runSender();

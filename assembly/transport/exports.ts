@@ -2,7 +2,9 @@
 import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineTick, engineTxRelease } from "./engine";
 import { rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
-import { qpFind } from "../verbs/qp";
+import { qpFind, qpState } from "../verbs/qp";
+import { QpState } from "../verbs/enums";
+import { flushRq, flushSq } from "../verbs/flush";
 import { EBUSY, EINVAL } from "../mem/errno";
 
 /** Sets up the TX ring (`txCap` descriptors, a power of two), timers and arbiter. Call right after dev_open. */
@@ -30,7 +32,26 @@ export function next_deadline(): f64 { return timersNext(); }
 
 export function engine_pending(): u32 { return enginePending(); }
 
-/** The transport half of a doorbell (the verbs half checks and flushes). */
+const DOORBELL_SQ: u32 = 1;
+const DOORBELL_RQ: u32 = 2;
+
+/**
+ * The post verbs' kick: one call per post batch, with the host's time (µs). A QP
+ * in ERR flushes the new WQEs; otherwise the QP is scheduled and the sender runs.
+ */
+export function doorbell(h: u32, queues: u32, now: f64): i32 {
+  const q = qpFind(h);
+  if (!q) return -EINVAL;
+  if (qpState(q) == QpState.ERR) {
+    if (queues & DOORBELL_SQ) flushSq(q);
+    if (queues & DOORBELL_RQ) flushRq(q);
+    return 0;
+  }
+  engineDoorbell(q, now);
+  return 0;
+}
+
+/** The transport half of a doorbell alone (no flush in ERR). */
 export function transport_doorbell(h: u32, now: f64): i32 {
   const q = qpFind(h);
   if (!q) return -EINVAL;

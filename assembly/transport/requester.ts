@@ -8,7 +8,7 @@
 // complete the WQE with LOC_PROT_ERR and move the QP to ERR.
 import { mrCheck, MR_OK } from "../mem/mr";
 import { nowUs } from "../sched/clock";
-import { timerArm, timerArmed, timerCancel } from "../sched/timers";
+import { timerArm, timerArmed } from "../sched/timers";
 import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
 import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
 import {
@@ -47,7 +47,7 @@ import {
 } from "../wire/opcode";
 import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_build } from "../wire/reth";
-import { retransTimerId, rnrTimerId, scheduleQp } from "./engine";
+import { retransTimerId, scheduleQp } from "./qp_sched";
 import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
 import { qpToError } from "./qp_error";
 
@@ -589,10 +589,4 @@ export function requesterSend(qp: usize, budget: i32): i32 {
   }
   scheduleQp(qp); // budget used up: let other QPs go first
   return sent;
-}
-
-/** Cancels the requester's timers (QP leaves RTS for good). */
-export function requesterStopTimers(qp: usize): void {
-  timerCancel(retransTimerId(qp));
-  timerCancel(rnrTimerId(qp));
 }

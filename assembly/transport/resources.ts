@@ -4,9 +4,8 @@
 // responder resources. A resource remembers one READ, atomic, ATOMIC_WRITE or
 // FLUSH request so its response can be sent later (the TX ring may be full) and
 // sent again for a duplicate without executing the request twice.
-import { slotIndex } from "../mem/pool";
 import { cfg, CFG_MAX_QP, CFG_MAX_RD_ATOM, CFG_MAX_SRQ_SGE } from "../verbs/config";
-import { qpPool } from "../verbs/qp";
+import { qpIndex } from "../verbs/qp";
 import { RWQE_HDR, SGE_SIZE } from "../verbs/wqe";
 import { psn_distance } from "../wire/psn";
 
@@ -73,7 +72,7 @@ export function resCapacity(): u32 { return max<u32>(cfg(CFG_MAX_RD_ATOM), 1); }
 /** The responder block of QP record `qp`. */
 export function respBlock(qp: usize): usize {
   if (!blocks) responderInit();
-  return blocks + <usize>slotIndex(qpPool, qp) * blockSize;
+  return blocks + <usize>qpIndex(qp) * blockSize;
 }
 
 /** Forgets everything of a QP's block (the QP was reset or created). */

@@ -11,15 +11,13 @@ import {
   ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT, ACCESS_LOCAL_WRITE, ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_READ,
   ACCESS_REMOTE_WRITE,
 } from "../mem/access";
-import { slotIndex } from "../mem/pool";
-import { arbiterSchedule } from "../sched/arbiter";
 import { count, Counter } from "../verbs/counters";
 import {
   cqCommit, cqFind, cqReserve, CQE_SGID, CQE_BYTE_LEN, CQE_IMM_DATA, CQE_OPCODE, CQE_QP_NUM, CQE_SOLICITED, CQE_SRC_QP, CQE_STATUS,
   CQE_WC_FLAGS, CQE_WR_ID,
 } from "../verbs/cq";
 import {
-  qpMtuBytes, qpPool, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
+  qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RECV_SGE, ATTR_MIN_RNR_TIMER,
   ATTR_QP_ACCESS_FLAGS, ATTR_RQ_PSN, QP_ATTR, QP_NUM, QP_PD, QP_RECV_CQ, QP_RESP, QP_RQ, QP_SRQ, QP_TYPE,
   RS_ACK_PSN, RS_FLAGS, RS_LENGTH, RS_LINE, RS_MSN, RS_OPCODE, RS_OPCODE_VALID, RS_PSN, RS_RECV_LEN, RS_RES_HEAD, RS_RESID,
   RS_RKEY, RS_VA, RS_WQE, RS_WQE_LEN, RSF_DROP_MSG, RSF_INIT, RSF_SENT_PSN_NAK,
@@ -53,6 +51,7 @@ import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
 import { txReserve, txRingAddr, txSend, TXD_HDR } from "./net";
 import { qpToError } from "./qp_error";
+import { scheduleQp } from "./qp_sched";
 import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE, PKT_SRC } from "./pkt";
 import {
   ackQueue, resCapacity, resDone, resEntry, resFind, resOldestPending, respBlock, respBlockReset, resQueue, ACK_PENDING, RESF_PENDING,
@@ -151,8 +150,6 @@ function respStart(qp: usize): usize {
   return b;
 }
 
-@inline function schedule(qp: usize): void { arbiterSchedule(slotIndex(qpPool, qp)); }
-
 /** A validated request packet for `qp` (pkt: the packet-info record). */
 export function responderRecv(qp: usize, pkt: usize): void {
   const type = load<u32>(qp + QP_TYPE);
@@ -248,7 +245,7 @@ export function responderRecv(qp: usize, pkt: usize): void {
 
 function finish(qp: usize): void {
   const b = cBlk;
-  if ((load<u32>(b + XB_ACK_SYN) & ACK_PENDING) || load<u32>(b + XB_PENDING)) schedule(qp);
+  if ((load<u32>(b + XB_ACK_SYN) & ACK_PENDING) || load<u32>(b + XB_PENDING)) scheduleQp(qp);
   cQp = 0;
   cPkt = 0;
 }
@@ -881,7 +878,7 @@ export function responderSend(qp: usize, budget: i32): i32 {
     if (k < 0) break;
     sent += k;
   }
-  if ((load<u32>(b + XB_ACK_SYN) & ACK_PENDING) || load<u32>(b + XB_PENDING)) schedule(qp);
+  if ((load<u32>(b + XB_ACK_SYN) & ACK_PENDING) || load<u32>(b + XB_PENDING)) scheduleQp(qp);
   return sent;
 }
 

@@ -137,6 +137,11 @@ export function qpPoolInit(base: usize, cap: u32): void { poolInit(qpPool, base,
 
 export function qpFind(h: u32): usize { return poolFind(qpPool, h); }
 
+/** The QP's slot index (0 .. max_qp - 1): it names the QP's arbiter slot, timers and engine storage. */
+@inline export function qpIndex(slot: usize): u32 { return slotIndex(qpPool, slot); }
+/** The QP record in slot `idx`, in use or not (SLOT_HANDLE says which). */
+@inline export function qpAt(idx: u32): usize { return poolSlot(qpPool, idx); }
+
 /** The QP with number `qpn` (for the receive path), or 0. */
 export function qpByNum(qpn: u32): usize {
   const idx = qpn - cfg(CFG_QPN_BASE);

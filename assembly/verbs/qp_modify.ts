@@ -83,7 +83,13 @@ function copyAttrs(q: usize, mask: u32, a: usize): void {
   if (mask & QP_RATE_LIMIT) store<u32>(d + ATTR_RATE_LIMIT, load<u32>(a + ATTR_RATE_LIMIT));
 }
 
-function enterState(q: usize, cur: u32, next: u32): void {
+/**
+ * Enters state `next` from `cur`: RESET drops the queues and the transport lines,
+ * ERR flushes (with an SRQ: QP_LAST_WQE_REACHED instead of the RQ flush), SQD
+ * starts draining. ibv_modify_qp comes here, and so does the transport when it
+ * moves a QP to ERR itself (transport/qp_error.ts).
+ */
+export function qpEnterState(q: usize, cur: u32, next: u32): void {
   store<u32>(q + QP_ATTR + ATTR_QP_STATE, next);
   store<u32>(q + QP_ATTR + ATTR_CUR_QP_STATE, next);
   const qpn = load<u32>(q + QP_NUM);
@@ -120,6 +126,6 @@ export function qpModify(h: u32, mask: u32, a: usize): i32 {
   const err = checkAttrs(q, cur, next, mask, a);
   if (err) return err;
   copyAttrs(q, mask, a);
-  if (mask & QP_STATE) enterState(q, qpState(q), next);
+  if (mask & QP_STATE) qpEnterState(q, qpState(q), next);
   return 0;
 }
