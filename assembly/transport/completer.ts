@@ -36,10 +36,7 @@ import {
   NAK_REM_ACCESS,
 } from "../wire/aeth";
 import { atmack_orig } from "../wire/atmack";
-import {
-  HDR_AETH, HDR_ATMACK, M_ATOMIC, M_END, M_READ, M_SEND, M_START, OP_ACK, OP_ATOMIC_ACK,
-  OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
-} from "../wire/opcode";
+import { opcode_mask, HDR_AETH, HDR_ATMACK, M_AETH, M_ATOMIC, M_END, M_READ, M_SEND, M_START } from "../wire/opcode";
 import { psn_distance, psn_next } from "../wire/psn";
 import { rnrTimerId, retransTimerId, scheduleQp } from "./qp_sched";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
@@ -126,6 +123,15 @@ function resetRetryCounters(qp: usize): void {
   return ringCons(sq) != ringProd(sq) ? ringEntry(sq, ringCons(sq)) : 0;
 }
 
+// What a response is, from its opcode-table bits (rxe's check_ack switches on
+// opcodes; here only the table knows them).
+/** An ACK or NAK: AETH, neither READ response nor atomic ACK. */
+@inline function plainAck(mask: u32): bool { return (mask & (M_AETH | M_READ | M_ATOMIC)) == M_AETH; }
+/** A READ response MIDDLE or LAST: it continues the response in progress. */
+@inline function readContinues(mask: u32): bool { return (mask & (M_READ | M_START)) == M_READ; }
+/** `cop` (COMP_OPCODE) says a multi-packet READ response is half in: its FIRST or a MIDDLE came last. */
+@inline function inReadResponse(cop: i32): bool { return cop >= 0 && (opcode_mask(<u32>cop) & (M_READ | M_END)) == M_READ; }
+
 function getWqe(qp: usize, pkt: usize, wqe: usize): CompState {
   if (!wqe || load<u32>(wqe + SWQE_STATE) == WQE_STATE_POSTED) return pkt ? CompState.DONE : CompState.EXIT;
   const st = load<u32>(wqe + SWQE_STATE);
@@ -157,9 +163,7 @@ function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
     // NAK a responder sends when the READ fails midway. We take only NAKs that
     // way: a stale positive ACK (duplicated or reordered on the wire) would end
     // the response sequence and make the next READ MIDDLE look out of order.
-    const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
-    if ((load<u32>(pkt + PKT_OPCODE) & 0x1f) == OP_ACK &&
-        (cop == <i32>(TR_RC | OP_READ_RESP_FIRST) || cop == <i32>(TR_RC | OP_READ_RESP_MIDDLE)) &&
+    if (plainAck(load<u32>(pkt + PKT_MASK)) && inReadResponse(load<i32>(qp + QP_COMP + COMP_OPCODE)) &&
         aeth_type(aeth_syndrome(pktHdr(pkt, HDR_AETH))) != AETH_TYPE_ACK) return CompState.CHECK_ACK;
     return CompState.DONE;
   }
@@ -169,86 +173,74 @@ function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
 
 function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
   const mask = load<u32>(pkt + PKT_MASK);
-  const op = load<u32>(pkt + PKT_OPCODE) & 0x1f;
   const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
   // the response sequence
   if (cop < 0) {
     if (!(mask & M_START)) return CompState.ERROR; // catches every *_ONLY
-  } else if ((<u32>cop & 0x1f) == OP_READ_RESP_FIRST || (<u32>cop & 0x1f) == OP_READ_RESP_MIDDLE) {
-    if (op != OP_ACK && op != OP_READ_RESP_MIDDLE && op != OP_READ_RESP_LAST) {
-      // a retried READ may restart with FIRST (or ONLY for a one-packet READ)
-      const psn = load<u32>(pkt + PKT_PSN);
-      const first = load<u32>(wqe + SWQE_FIRST_PSN);
-      const ok = (psn == first && op == OP_READ_RESP_FIRST) ||
-        (first == load<u32>(wqe + SWQE_LAST_PSN) && op == OP_READ_RESP_ONLY);
-      if (!ok) return CompState.ERROR;
-    }
+  } else if (inReadResponse(cop) && !readContinues(mask) && !plainAck(mask)) {
+    // a retried READ may restart with FIRST (or ONLY for a one-packet READ)
+    const first = load<u32>(wqe + SWQE_FIRST_PSN);
+    const restart = (mask & (M_READ | M_START)) == (M_READ | M_START) &&
+      ((mask & M_END) ? first == load<u32>(wqe + SWQE_LAST_PSN) : load<u32>(pkt + PKT_PSN) == first);
+    if (!restart) return CompState.ERROR;
   }
   // the operation
-  switch (op) {
-    case OP_READ_RESP_FIRST:
-    case OP_READ_RESP_LAST:
-    case OP_READ_RESP_ONLY:
-    case OP_READ_RESP_MIDDLE: {
-      if (op != OP_READ_RESP_MIDDLE) {
-        const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-        if (aeth_type(syn) != AETH_TYPE_ACK) return CompState.ERROR;
-        // FLUSH and ATOMIC_WRITE are acknowledged with a zero-length READ RESPONSE ONLY
-        if (wrOp == WR_ATOMIC_WRITE) return CompState.WRITE_SEND;
-      }
-      if (wrOp != WR_RDMA_READ && wrOp != WR_FLUSH) {
-        store<u32>(wqe + SWQE_STATUS, WC_FATAL_ERR);
-        return CompState.ERROR;
-      }
-      resetRetryCounters(qp);
-      return CompState.READ;
-    }
-    case OP_ATOMIC_ACK: {
+  if (mask & M_READ) {
+    if (mask & M_AETH) { // FIRST, LAST and ONLY carry one; MIDDLE does not
       const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
       if (aeth_type(syn) != AETH_TYPE_ACK) return CompState.ERROR;
-      if (wrOp != WR_ATOMIC_CMP_AND_SWP && wrOp != WR_ATOMIC_FETCH_AND_ADD) return CompState.ERROR;
-      resetRetryCounters(qp);
-      return CompState.ATOMIC;
+      // FLUSH and ATOMIC_WRITE are acknowledged with a zero-length READ RESPONSE ONLY
+      if (wrOp == WR_ATOMIC_WRITE) return CompState.WRITE_SEND;
     }
-    case OP_ACK: {
-      const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-      const t = aeth_type(syn);
-      if (t == AETH_TYPE_ACK) {
-        // A plain ACK at a READ's or atomic's PSN (a responder re-ACKing a
-        // duplicate with its last PSN) cannot carry the data or the original
-        // value: the response was lost and the request must go again. rxe would
-        // complete the WQE here without its result.
-        if (load<u32>(wqe + SWQE_MASK) & (M_READ | M_ATOMIC)) return CompState.ERROR_RETRY;
-        resetRetryCounters(qp);
-        return CompState.WRITE_SEND;
-      }
-      if (t == AETH_TYPE_RNR_NAK) {
-        count(Counter.RCVD_RNR_ERR);
-        return CompState.RNR_RETRY;
-      }
-      if (t == AETH_TYPE_NAK) {
-        if (aeth_code(syn) == NAK_PSN_SEQ) {
-          // a NAK acknowledges every PSN before it
-          const psn = load<u32>(pkt + PKT_PSN);
-          if (psn_distance(psn, cget(qp, COMP_PSN)) > 0) {
-            count(Counter.RCVD_SEQ_ERR);
-            cset(qp, COMP_PSN, psn);
-            wakeRequester(qp, RF_WAIT_PSN);
-            // forward progress reloads retry_cnt as an ACK does (rxe does not, and
-            // with retry_cnt < 7 a lossy link then fails a connection that is moving)
-            resetRetryCounters(qp);
-          }
-          return CompState.ERROR_RETRY;
-        }
-        store<u32>(wqe + SWQE_STATUS, nakStatus(syn));
-        return CompState.ERROR;
-      }
+    if (wrOp != WR_RDMA_READ && wrOp != WR_FLUSH) {
+      store<u32>(wqe + SWQE_STATUS, WC_FATAL_ERR);
       return CompState.ERROR;
     }
-    default:
-      return CompState.ERROR;
+    resetRetryCounters(qp);
+    return CompState.READ;
   }
+  if (mask & M_ATOMIC) {
+    const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
+    if (aeth_type(syn) != AETH_TYPE_ACK) return CompState.ERROR;
+    if (wrOp != WR_ATOMIC_CMP_AND_SWP && wrOp != WR_ATOMIC_FETCH_AND_ADD) return CompState.ERROR;
+    resetRetryCounters(qp);
+    return CompState.ATOMIC;
+  }
+  if (!plainAck(mask)) return CompState.ERROR;
+  const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
+  const t = aeth_type(syn);
+  if (t == AETH_TYPE_ACK) {
+    // A plain ACK at a READ's or atomic's PSN (a responder re-ACKing a
+    // duplicate with its last PSN) cannot carry the data or the original
+    // value: the response was lost and the request must go again. rxe would
+    // complete the WQE here without its result.
+    if (load<u32>(wqe + SWQE_MASK) & (M_READ | M_ATOMIC)) return CompState.ERROR_RETRY;
+    resetRetryCounters(qp);
+    return CompState.WRITE_SEND;
+  }
+  if (t == AETH_TYPE_RNR_NAK) {
+    count(Counter.RCVD_RNR_ERR);
+    return CompState.RNR_RETRY;
+  }
+  if (t == AETH_TYPE_NAK) {
+    if (aeth_code(syn) == NAK_PSN_SEQ) {
+      // a NAK acknowledges every PSN before it
+      const psn = load<u32>(pkt + PKT_PSN);
+      if (psn_distance(psn, cget(qp, COMP_PSN)) > 0) {
+        count(Counter.RCVD_SEQ_ERR);
+        cset(qp, COMP_PSN, psn);
+        wakeRequester(qp, RF_WAIT_PSN);
+        // forward progress reloads retry_cnt as an ACK does (rxe does not, and
+        // with retry_cnt < 7 a lossy link then fails a connection that is moving)
+        resetRetryCounters(qp);
+      }
+      return CompState.ERROR_RETRY;
+    }
+    store<u32>(wqe + SWQE_STATUS, nakStatus(syn));
+    return CompState.ERROR;
+  }
+  return CompState.ERROR;
 }
 
 /**

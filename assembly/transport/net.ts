@@ -8,7 +8,7 @@ import { recover_ipv4_id } from "../crc/ipid";
 import { bth_opcode, bth_padcnt, bth_pkey, bth_psn, bth_qpn, bth_se, bth_ackreq, bth_set_padcnt, bth_tver, BTH_SIZE } from "../wire/bth";
 import { deth_qkey } from "../wire/deth";
 import { ip4_build, ip6_build, udp_build, IP4_FLAG_DF, IP4_SIZE, IP6_SIZE, ROCE_UDP_PORT, UDP_SIZE } from "../wire/ip";
-import { opcode_length, opcode_mask, opcode_offset, opcode_valid, HDR_DETH, M_PAYLOAD, M_REQ, TR_RC, TR_UC, TR_UD } from "../wire/opcode";
+import { opcode_length, opcode_mask, opcode_offset, opcode_transport, opcode_valid, HDR_DETH, M_PAYLOAD, M_REQ, TR_RC, TR_UC, TR_UD } from "../wire/opcode";
 import { AV_DEST_PORT, AV_DGID, AV_FLOW_LABEL, AV_HOP_LIMIT, AV_SGID_INDEX, AV_TRAFFIC_CLASS } from "../verbs/av";
 import { cfg, CFG_GID_COUNT, gidTable } from "../verbs/config";
 import { count, Counter } from "../verbs/counters";
@@ -250,7 +250,7 @@ export function rxValidate(len: u32): RxResult {
   const qp = qpByNum(bth_qpn(b));
   if (!qp) return drop(RxResult.UNKNOWN_QPN, Counter.UNKNOWN_QPN);
   const type = load<u32>(qp + QP_TYPE);
-  const tr = op & 0xe0;
+  const tr = opcode_transport(op);
   if (!((type == QPT_RC && tr == TR_RC) || (type == QPT_UC && tr == TR_UC) || (type == QPT_UD && tr == TR_UD))) {
     return drop(RxResult.BAD_TRANSPORT, Counter.BAD_OPCODE);
   }

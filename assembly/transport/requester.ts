@@ -39,11 +39,11 @@ import { feth_set_word } from "../wire/feth";
 import { ieth_build } from "../wire/ieth";
 import { immdt_build } from "../wire/immdt";
 import {
-  opcode_mask, opcode_offset, ATOMIC_WRITE_PAYLOAD, HDR_ATMETH, HDR_DETH, TR_UD, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATOMIC,
-  M_ATOMIC_WRITE, M_END, M_FLUSH, M_IMMDT, M_READ, M_SEND, M_START, M_WRITE, OP_CMP_SWAP, OP_FETCH_ADD, OP_FLUSH,
-  OP_ATOMIC_WRITE, OP_READ_REQUEST, OP_SEND_FIRST, OP_SEND_LAST, OP_SEND_LAST_IMM, OP_SEND_LAST_INV, OP_SEND_MIDDLE,
-  OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_SEND_ONLY_INV, OP_WRITE_FIRST, OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_MIDDLE,
-  OP_WRITE_ONLY, OP_WRITE_ONLY_IMM, TR_RC, TR_UC,
+  opcode_mask, opcode_offset, ATOMIC_WRITE_PAYLOAD, HDR_ATMETH, HDR_DETH, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATMETH,
+  M_ATOMIC, M_ATOMIC_WRITE, M_DETH, M_END, M_FETH, M_FLUSH, M_IETH, M_IMMDT, M_MIDDLE, M_READ, M_RETH, M_SEND, M_START,
+  M_WRITE, OP_ATOMIC_WRITE, OP_CMP_SWAP, OP_FETCH_ADD, OP_FLUSH, OP_READ_REQUEST, OP_SEND_FIRST, OP_SEND_LAST,
+  OP_SEND_LAST_IMM, OP_SEND_LAST_INV, OP_SEND_MIDDLE, OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_SEND_ONLY_INV, OP_WRITE_FIRST,
+  OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_MIDDLE, OP_WRITE_ONLY, OP_WRITE_ONLY_IMM, TR_RC, TR_UC, TR_UD,
 } from "../wire/opcode";
 import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_build } from "../wire/reth";
@@ -129,13 +129,15 @@ export function nextOpcode(type: u32, wrOp: u32, prev: i32, fits: bool): i32 {
     return wrOp == WR_SEND ? <i32>(TR_UD | OP_SEND_ONLY) : wrOp == WR_SEND_WITH_IMM ? <i32>(TR_UD | OP_SEND_ONLY_IMM) : -1;
   }
   const base = type == QPT_RC ? TR_RC : TR_UC;
-  const p = prev < 0 ? 0xff : <u32>prev & 0x1f;
+  // inside a message: the previous packet was a FIRST or MIDDLE (of a SEND or a WRITE)
+  const pm = prev < 0 ? 0 : opcode_mask(<u32>prev);
+  const open = (pm & (M_START | M_MIDDLE)) != 0 && (pm & M_END) == 0;
   let op: u32;
   switch (wrOp) {
     case WR_RDMA_WRITE:
     case WR_RDMA_WRITE_WITH_IMM: {
       const imm = wrOp == WR_RDMA_WRITE_WITH_IMM;
-      if (p == OP_WRITE_FIRST || p == OP_WRITE_MIDDLE) op = fits ? (imm ? OP_WRITE_LAST_IMM : OP_WRITE_LAST) : OP_WRITE_MIDDLE;
+      if (open && (pm & M_WRITE)) op = fits ? (imm ? OP_WRITE_LAST_IMM : OP_WRITE_LAST) : OP_WRITE_MIDDLE;
       else op = fits ? (imm ? OP_WRITE_ONLY_IMM : OP_WRITE_ONLY) : OP_WRITE_FIRST;
       break;
     }
@@ -145,7 +147,7 @@ export function nextOpcode(type: u32, wrOp: u32, prev: i32, fits: bool): i32 {
       if (wrOp == WR_SEND_WITH_INV && type != QPT_RC) return -1; // rxe next_opcode_uc has no invalidate
       const last = wrOp == WR_SEND ? OP_SEND_LAST : wrOp == WR_SEND_WITH_IMM ? OP_SEND_LAST_IMM : OP_SEND_LAST_INV;
       const only = wrOp == WR_SEND ? OP_SEND_ONLY : wrOp == WR_SEND_WITH_IMM ? OP_SEND_ONLY_IMM : OP_SEND_ONLY_INV;
-      if (p == OP_SEND_FIRST || p == OP_SEND_MIDDLE) op = fits ? last : OP_SEND_MIDDLE;
+      if (open && (pm & M_SEND)) op = fits ? last : OP_SEND_MIDDLE;
       else op = fits ? only : OP_SEND_FIRST;
       break;
     }
@@ -522,20 +524,20 @@ function reqStep(qp: usize): i32 {
   const destQpn = ud ? load<u32>(wqe + SWQE_REMOTE_QPN) & 0xffffff : load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM);
   bth_build(hdr, <u32>opcode, se, 0, 0, 0xffff, 0, 0, destQpn, ackreq, psn);
   const op = <u32>opcode;
-  if (om & (1 << HDR_DETH)) {
+  if (om & M_DETH) {
     // a Q_Key with bit 31 set means "the QP's own Q_Key" (ibverbs, rxe init_req_packet)
     const wk = load<u32>(wqe + SWQE_REMOTE_QKEY);
     deth_build(hdr + <usize>opcode_offset(op, HDR_DETH), (wk & 0x80000000) ? load<u32>(qp + QP_ATTR + ATTR_QKEY) : wk, load<u32>(qp + QP_NUM));
   }
-  if (om & (1 << HDR_RETH)) {
+  if (om & M_RETH) {
     const len = (om & M_FLUSH) ? load<u32>(wqe + SWQE_LENGTH) : resid;
     reth_build(hdr + <usize>opcode_offset(op, HDR_RETH), remoteIova(wqe), load<u32>(wqe + SWQE_RKEY), len);
   }
-  if (om & (1 << HDR_FETH)) feth_set_word(hdr + <usize>opcode_offset(op, HDR_FETH), load<u32>(wqe + SWQE_IMM_DATA));
-  if (om & (1 << HDR_IMMDT)) immdt_build(hdr + <usize>opcode_offset(op, HDR_IMMDT), load<u32>(wqe + SWQE_IMM_DATA));
-  if (om & (1 << HDR_IETH)) ieth_build(hdr + <usize>opcode_offset(op, HDR_IETH), load<u32>(wqe + SWQE_IMM_DATA));
-  if (om & (1 << HDR_ATMETH)) {
-    const cas = (op & 0x1f) == OP_CMP_SWAP;
+  if (om & M_FETH) feth_set_word(hdr + <usize>opcode_offset(op, HDR_FETH), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & M_IMMDT) immdt_build(hdr + <usize>opcode_offset(op, HDR_IMMDT), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & M_IETH) ieth_build(hdr + <usize>opcode_offset(op, HDR_IETH), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & M_ATMETH) {
+    const cas = wrOp == WR_ATOMIC_CMP_AND_SWP;
     const swapAdd = cas ? load<u64>(wqe + SWQE_SWAP) : load<u64>(wqe + SWQE_COMPARE_ADD);
     const cmp: u64 = cas ? load<u64>(wqe + SWQE_COMPARE_ADD) : 0;
     atmeth_build(hdr + <usize>opcode_offset(op, HDR_ATMETH), load<u64>(wqe + SWQE_REMOTE_ADDR), load<u32>(wqe + SWQE_RKEY), swapAdd, cmp);

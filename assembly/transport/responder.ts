@@ -45,7 +45,7 @@ import { immdt_data } from "../wire/immdt";
 import {
   opcode_mask, opcode_offset, HDR_AETH, HDR_ATMACK, HDR_ATMETH, HDR_DETH, HDR_FETH, HDR_IMMDT, HDR_RETH, M_ATOMIC, M_ATOMIC_WRITE, M_COMP, M_END, M_FLUSH,
   M_DETH, M_IETH, M_IMMDT, M_MIDDLE, M_PAYLOAD, M_READ, M_RETH, M_RWR, M_SEND, M_START, M_WRITE, OP_ACK, OP_ATOMIC_ACK,
-  OP_CMP_SWAP, OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
+  OPCODE_RC_CMP_SWAP, OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
 } from "../wire/opcode";
 import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
@@ -638,7 +638,7 @@ function atomicReply(): RespState {
     const a = pktHdr(cPkt, HDR_ATMETH);
     const p = <usize>va;
     const orig = load<u64>(p); // the value as the host sees it (little-endian memory)
-    if ((pk(PKT_OPCODE) & 0x1f) == OP_CMP_SWAP) {
+    if (pk(PKT_OPCODE) == OPCODE_RC_CMP_SWAP) {
       if (orig == atmeth_compare(a)) store<u64>(p, atmeth_swap_add(a));
     } else {
       store<u64>(p, orig + atmeth_swap_add(a));
