@@ -4,7 +4,6 @@
 // the RNR timer and rnr_retry; hands go-back-N to the requester; on errors
 // completes the WQE with its status and moves the QP to ERR.
 // A state machine as rxe's: an enum, a name table, one step function per state.
-import { mrCheck, MR_OK } from "../mem/mr";
 import { ACCESS_LOCAL_WRITE } from "../mem/access";
 import { nowUs } from "../sched/clock";
 import { timerArm, timerCancel } from "../sched/timers";
@@ -40,6 +39,7 @@ import { opcode_mask, HDR_AETH, HDR_ATMACK, M_AETH, M_ATOMIC, M_END, M_READ, M_S
 import { psn_distance, psn_next } from "../wire/psn";
 import { rnrTimerId, retransTimerId, scheduleQp } from "./qp_sched";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
+import { copyData, Copy, TO_SGL } from "./dma";
 import { qpToError } from "./qp_error";
 import {
   ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, WQE_RD_ATOMIC,
@@ -244,36 +244,16 @@ function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
 }
 
 /**
- * Copies `len` bytes from `src` into the WQE's local SGEs at its DMA cursor,
- * each piece checked for lkey, PD, bounds and LOCAL_WRITE (rxe copy_data
- * RXE_TO_MR_OBJ). Returns false on any violation or when the SGEs are too short.
+ * Places `len` bytes from `src` into the WQE's local SGEs at its DMA cursor,
+ * each piece needing LOCAL_WRITE (rxe copy_data RXE_TO_MR_OBJ). False on any
+ * violation or when the WQE has less room left.
  */
 function placeData(qp: usize, wqe: usize, src: usize, len: u32): bool {
   if (len == 0) return true;
   if (len > load<u32>(wqe + SWQE_RESID)) return false;
-  const pd = load<u32>(qp + QP_PD);
-  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
-  let i = load<u32>(wqe + SWQE_CUR_SGE);
-  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
-  let done: u32 = 0;
-  while (done < len) {
-    if (i >= nsge) return false;
-    const sge = wqe + SWQE_SGE + <usize>i * SGE_SIZE;
-    const sl = load<u32>(sge + SGE_LENGTH);
-    if (off >= sl) {
-      i++;
-      off = 0;
-      continue;
-    }
-    const n = min(sl - off, len - done);
-    const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
-    if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, ACCESS_LOCAL_WRITE) != MR_OK) return false;
-    memory.copy(<usize>addr, src + done, n);
-    done += n;
-    off += n;
-  }
-  store<u32>(wqe + SWQE_CUR_SGE, i);
-  store<u32>(wqe + SWQE_SGE_OFFSET, off);
+  const r = copyData(TO_SGL, load<u32>(qp + QP_PD), ACCESS_LOCAL_WRITE, wqe + SWQE_SGE, load<u32>(wqe + SWQE_NUM_SGE),
+    wqe + SWQE_CUR_SGE, src, len);
+  if (r != Copy.OK) return false;
   store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
   return true;
 }

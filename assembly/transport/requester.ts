@@ -6,7 +6,6 @@
 // bytes), except a packet whose bytes span two SGEs, which is gathered into the
 // bounce slot of its TX descriptor. Local errors (bad lkey, range, access)
 // complete the WQE with LOC_PROT_ERR and move the QP to ERR.
-import { mrCheck, MR_OK } from "../mem/mr";
 import { nowUs } from "../sched/clock";
 import { timerArm, timerArmed } from "../sched/timers";
 import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
@@ -49,6 +48,7 @@ import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_build } from "../wire/reth";
 import { retransTimerId, scheduleQp } from "./qp_sched";
 import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
+import { copyData, dmaAdvance, dmaReset, dmaSpan, Copy, FROM_SGL } from "./dma";
 import { qpToError } from "./qp_error";
 
 // ---- WQE mask bits (SWQE_MASK): the M_* class bits of the WR, plus ----
@@ -231,86 +231,49 @@ function bounceLate(): void {
   return bounceBase + <usize>idx * bounceSlot;
 }
 
-// ---- the DMA cursor of a WQE (SWQE_RESID, SWQE_CUR_SGE, SWQE_SGE_OFFSET) ----
-
-let gatherStatus: u32 = 0;
+// ---- the DMA cursor of a WQE (SWQE_RESID, SWQE_CUR_SGE, SWQE_SGE_OFFSET; transport/dma.ts) ----
 
 /**
- * The address of the next `len` payload bytes of `wqe` for a packet that goes
- * out in descriptor `desc`: straight into the MR when they lie in one SGE, else
- * gathered into the descriptor's bounce slot. Checks lkey, PD, bounds (local
- * read needs no access bit). On error returns 0 with gatherStatus set.
+ * Takes the next `len` payload bytes of `wqe` for a packet that goes out in
+ * descriptor `desc` (rxe finish_packet): their address — straight into the MR
+ * when one SGE holds them, else gathered into the descriptor's bounce slot —
+ * with the DMA cursor moved past them. Inline data is one run in the WQE.
+ * 0 when an SGE's MR refuses them (lkey, PD, bounds; a local read needs no access bit).
  */
-function gatherPayload(qp: usize, wqe: usize, len: u32, desc: usize): usize {
-  gatherStatus = 0;
-  if (len == 0) return 0;
-  if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) return wqe + SWQE_SGE + <usize>load<u32>(wqe + SWQE_SGE_OFFSET);
-  const pd = load<u32>(qp + QP_PD);
-  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
-  let i = load<u32>(wqe + SWQE_CUR_SGE);
-  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
-  let out: usize = 0;
-  let done: u32 = 0;
-  while (done < len) {
-    let sge = wqe + SWQE_SGE + <usize>i * SGE_SIZE;
-    while (i < nsge && off >= load<u32>(sge + SGE_LENGTH)) {
-      i++;
-      off = 0;
-      sge += SGE_SIZE;
-    }
-    if (i >= nsge) {
-      gatherStatus = WC_LOC_PROT_ERR;
-      return 0;
-    }
-    const avail = load<u32>(sge + SGE_LENGTH) - off;
-    const n = min(avail, len - done);
-    const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
-    if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, 0) != MR_OK) {
-      gatherStatus = WC_LOC_PROT_ERR;
-      return 0;
-    }
-    if (done == 0 && n == len) return <usize>addr; // zero copy
-    if (!out) {
+function takePayload(qp: usize, wqe: usize, len: u32, desc: usize): usize {
+  let data: usize;
+  if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) {
+    const off = load<u32>(wqe + SWQE_SGE_OFFSET);
+    data = wqe + SWQE_SGE + <usize>off;
+    store<u32>(wqe + SWQE_SGE_OFFSET, off + len);
+  } else {
+    const pd = load<u32>(qp + QP_PD);
+    const nsge = load<u32>(wqe + SWQE_NUM_SGE);
+    data = dmaSpan(pd, 0, wqe + SWQE_SGE, nsge, wqe + SWQE_CUR_SGE, len);
+    if (!data) {
       if (!bounceBase) bounceLate();
-      out = bounceFor(desc);
+      data = bounceFor(desc);
+      if (copyData(FROM_SGL, pd, 0, wqe + SWQE_SGE, nsge, wqe + SWQE_CUR_SGE, data, len) != Copy.OK) return 0;
     }
-    memory.copy(out + done, <usize>addr, n);
-    done += n;
-    off += n;
   }
-  return out;
+  store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
+  return data;
 }
 
-/** Moves the DMA cursor of `wqe` on by `len` bytes (rxe advance_dma_data; inline data is one run). */
-export function advanceDma(wqe: usize, len: u32): void {
+/** Moves the DMA cursor of `wqe` on by `len` bytes without reading them (a retry skipping acknowledged packets). */
+function advanceDma(wqe: usize, len: u32): void {
   store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
   if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) {
     store<u32>(wqe + SWQE_SGE_OFFSET, load<u32>(wqe + SWQE_SGE_OFFSET) + len);
     return;
   }
-  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
-  let i = load<u32>(wqe + SWQE_CUR_SGE);
-  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
-  while (len > 0 && i < nsge) {
-    const sl = load<u32>(wqe + SWQE_SGE + <usize>i * SGE_SIZE + SGE_LENGTH);
-    if (off >= sl) {
-      i++;
-      off = 0;
-      continue;
-    }
-    const n = min(sl - off, len);
-    off += n;
-    len -= n;
-  }
-  store<u32>(wqe + SWQE_CUR_SGE, i);
-  store<u32>(wqe + SWQE_SGE_OFFSET, off);
+  dmaAdvance(wqe + SWQE_SGE, load<u32>(wqe + SWQE_NUM_SGE), wqe + SWQE_CUR_SGE, len);
 }
 
 /** Rewinds the DMA cursor to the start of the message. */
 @inline function resetDma(wqe: usize): void {
   store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_LENGTH));
-  store<u32>(wqe + SWQE_CUR_SGE, 0);
-  store<u32>(wqe + SWQE_SGE_OFFSET, 0);
+  dmaReset(wqe + SWQE_CUR_SGE);
 }
 
 /** First touch of a WQE: its class and a fresh DMA cursor (the host zeroes the progress part). */
@@ -502,13 +465,14 @@ function reqStep(qp: usize): i32 {
 
   const desc = txReserve();
   if (!desc) return STEP_TX_FULL;
+  const iova = remoteIova(wqe); // before takePayload moves the cursor past this packet
   let data: usize = 0;
   if (om & M_ATOMIC_WRITE) {
     data = wqe + SWQE_COMPARE_ADD; // the 8 bytes as the WR holds them (rxe memcpy of atomic_wr)
   } else if (payload) {
-    data = gatherPayload(qp, wqe, payload, desc);
-    if (gatherStatus) {
-      reqError(qp, wqe, gatherStatus);
+    data = takePayload(qp, wqe, payload, desc);
+    if (!data) {
+      reqError(qp, wqe, WC_LOC_PROT_ERR);
       return STEP_AGAIN;
     }
   }
@@ -531,7 +495,7 @@ function reqStep(qp: usize): i32 {
   }
   if (om & M_RETH) {
     const len = (om & M_FLUSH) ? load<u32>(wqe + SWQE_LENGTH) : resid;
-    reth_build(hdr + <usize>opcode_offset(op, HDR_RETH), remoteIova(wqe), load<u32>(wqe + SWQE_RKEY), len);
+    reth_build(hdr + <usize>opcode_offset(op, HDR_RETH), iova, load<u32>(wqe + SWQE_RKEY), len);
   }
   if (om & M_FETH) feth_set_word(hdr + <usize>opcode_offset(op, HDR_FETH), load<u32>(wqe + SWQE_IMM_DATA));
   if (om & M_IMMDT) immdt_build(hdr + <usize>opcode_offset(op, HDR_IMMDT), load<u32>(wqe + SWQE_IMM_DATA));
@@ -546,9 +510,7 @@ function reqStep(qp: usize): i32 {
   txSend(desc, qp, av, op, data, sendLen);
 
   // progress (rxe update_wqe_state, update_wqe_psn, update_state)
-  if (om & (M_WRITE | M_SEND)) advanceDma(wqe, payload);
-  else if (om & M_FLUSH) store<u32>(wqe + SWQE_RESID, 0);
-  else if (om & M_ATOMIC_WRITE) store<u32>(wqe + SWQE_RESID, 0);
+  if (om & (M_FLUSH | M_ATOMIC_WRITE)) store<u32>(wqe + SWQE_RESID, 0); // WRITE/SEND: takePayload moved it
   resid = load<u32>(wqe + SWQE_RESID);
   // UC/UD: the WQE completes when the host releases the descriptor of its last
   // packet (the payload is read from the MR until then; rxe completes when the skb is freed)

@@ -50,6 +50,7 @@ import {
 import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
 import { txReserve, txRingAddr, txSend, TXD_HDR } from "./net";
+import { copyData, dmaReset, Copy, TO_SGL } from "./dma";
 import { qpToError } from "./qp_error";
 import { scheduleQp } from "./qp_sched";
 import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE, PKT_SRC } from "./pkt";
@@ -391,8 +392,7 @@ function takeRecvWqe(qp: usize): RespState {
   }
   rsSet(qp, RS_WQE, <u32>w);
   rsSet(qp, RS_RECV_LEN, 0);
-  store<u32>(w + RWQE_CUR_SGE, 0);
-  store<u32>(w + RWQE_SGE_OFFSET, 0);
+  dmaReset(w + RWQE_CUR_SGE);
   // don't trust what the host wrote: bound the SGE count, sum the lengths
   const n = load<u32>(w + RWQE_NUM_SGE);
   if (n > maxSge) {
@@ -495,31 +495,10 @@ function sendDataIn(src: usize, len: u32): RespState {
   if (!w) return RespState.ERR_MALFORMED_WQE;
   const got = rs(qp, RS_RECV_LEN);
   if (<u64>got + <u64>len > <u64>rs(qp, RS_WQE_LEN)) return RespState.ERR_RECV_OVERFLOW;
-  const pd = load<u32>(qp + QP_PD);
-  const n = load<u32>(w + RWQE_NUM_SGE);
-  let sge = load<u32>(w + RWQE_CUR_SGE);
-  let off = load<u32>(w + RWQE_SGE_OFFSET);
-  let left = len;
-  let p = src;
-  while (left > 0) {
-    if (sge >= n) return RespState.ERR_RECV_OVERFLOW;
-    const e = w + RWQE_SGE + <usize>sge * SGE_SIZE;
-    const slen = load<u32>(e + SGE_LENGTH);
-    if (off >= slen) {
-      sge++;
-      off = 0;
-      continue;
-    }
-    const bytes = min<u32>(left, slen - off);
-    const addr = load<u64>(e + SGE_ADDR) + <u64>off;
-    if (mrCheck(load<u32>(e + SGE_LKEY), pd, addr, <u64>bytes, ACCESS_LOCAL_WRITE) != MR_OK) return RespState.ERR_MALFORMED_WQE;
-    memory.copy(<usize>addr, p, bytes);
-    p += bytes;
-    off += bytes;
-    left -= bytes;
-  }
-  store<u32>(w + RWQE_CUR_SGE, sge);
-  store<u32>(w + RWQE_SGE_OFFSET, off);
+  const r = copyData(TO_SGL, load<u32>(qp + QP_PD), ACCESS_LOCAL_WRITE, w + RWQE_SGE, load<u32>(w + RWQE_NUM_SGE),
+    w + RWQE_CUR_SGE, src, len);
+  if (r == Copy.SHORT) return RespState.ERR_RECV_OVERFLOW;
+  if (r == Copy.FAULT) return RespState.ERR_MALFORMED_WQE;
   rsSet(qp, RS_RECV_LEN, got + len);
   return RespState.NONE;
 }
@@ -920,8 +899,7 @@ function ucudTakeWqe(qp: usize): RespState {
   const w = <usize>rs(qp, RS_WQE);
   if (w && load<u32>(qp + QP_SRQ)) {
     // an SRQ WQE was already taken for a message that got dropped: start it over
-    store<u32>(w + RWQE_CUR_SGE, 0);
-    store<u32>(w + RWQE_SGE_OFFSET, 0);
+    dmaReset(w + RWQE_CUR_SGE);
     rsSet(qp, RS_RECV_LEN, 0);
     return RespState.CHK_LENGTH;
   }
