@@ -24,7 +24,7 @@ import {
   COMP_RETRY_CNT, COMP_RNR_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY, RF_WAIT_FENCE,
   RF_WAIT_PSN, RF_WAIT_RNR,
 } from "../verbs/qp";
-import { ringCons, ringEntry, ringProd, ringSetCons } from "../verbs/ring";
+import { ringCons, ringEntry, ringProd, ringSetCons } from "../mem/ring";
 import {
   SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK,
   SWQE_NUM_SGE, SWQE_OPCODE, SWQE_RESID, SWQE_RESULT, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE,

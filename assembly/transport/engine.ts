@@ -10,7 +10,7 @@ import { SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
 import { netInit, rxValidate, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
-import { ringCons } from "../verbs/ring";
+import { ringCons } from "../mem/ring";
 import { qpAt, QP_NUM } from "../verbs/qp";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";

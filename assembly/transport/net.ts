@@ -14,7 +14,7 @@ import { cfg, CFG_GID_COUNT, gidTable } from "../verbs/config";
 import { count, Counter } from "../verbs/counters";
 import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/enums";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
-import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA } from "../verbs/ring";
+import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA, RING_TX } from "../mem/ring";
 import {
   pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
   PKT_PSN, PKT_QP, PKT_SE, PKT_SRC, PKT_SRC_PORT,
@@ -42,7 +42,6 @@ export const TXD_SLOT: u32 = 176;
 export const TXF_IPV6: u32 = 1;
 export const TXF_DF: u32 = 2;
 
-const RING_TX: u32 = 6;
 const DEFAULT_HOP_LIMIT: u32 = 64;
 
 let txRing: usize = 0;

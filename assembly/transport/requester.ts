@@ -23,7 +23,7 @@ import {
 } from "../verbs/enums";
 import { ahFind, AH_AV } from "../verbs/ah";
 import { deth_build } from "../wire/deth";
-import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "../verbs/ring";
+import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "../mem/ring";
 import { arenaAlloc } from "../mem/arena";
 import {
   SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_COMPARE_ADD, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_IMM_DATA,

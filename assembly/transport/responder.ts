@@ -30,7 +30,7 @@ import { activeMtuBytes } from "../verbs/config";
 import { deth_srcqp } from "../wire/deth";
 import { ip4_build, ip6_build, IP4_FLAG_DF } from "../wire/ip";
 import { RXM_DST, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_IP_ID, RXM_SRC, RXM_TOS, RXM_TTL } from "./net";
-import { ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_SLOT } from "../verbs/ring";
+import { ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_SLOT } from "../mem/ring";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
 import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_SGE_OFFSET, RWQE_WR_ID, SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE } from "../verbs/wqe";
 import {

@@ -8,7 +8,7 @@ import { cfg, CFG_MAX_CQE } from "./config";
 import { count, Counter } from "./counters";
 import { raiseEvent, EVENT_CQ_ERR } from "./events";
 import { nextPow2 } from "../mem/pow2";
-import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "./ring";
+import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "../mem/ring";
 
 // CQ record
 export const CQ_RING: usize = 16; // u32 ring address

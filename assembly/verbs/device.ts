@@ -14,7 +14,7 @@ import { cqPoolInit, CQ_SLOT } from "./cq";
 import { eventsAttach, EV_SIZE } from "./events";
 import { qpPoolInit, QP_SLOT } from "./qp";
 import { nextPow2 } from "../mem/pow2";
-import { ringArena, ringBytes, ringInit, RING_EVENT } from "./ring";
+import { ringArena, ringBytes, ringInit, RING_EVENT } from "../mem/ring";
 import { srqPoolInit, SRQ_SLOT } from "./srq";
 
 const ALIGN: u64 = 64;

@@ -8,7 +8,7 @@ import { cfg, CFG_MAX_INLINE, CFG_MAX_QP_WR, CFG_MAX_SGE, CFG_QPN_BASE } from ".
 import { cqFind } from "./cq";
 import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enums";
 import { nextPow2 } from "../mem/pow2";
-import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "./ring";
+import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "../mem/ring";
 import { srqFind } from "./srq";
 import { rqSlotSize, sqSlotSize } from "./wqe";
 

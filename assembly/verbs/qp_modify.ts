@@ -21,7 +21,7 @@ import {
 } from "./enums";
 import { nextPow2 } from "../mem/pow2";
 import { PSN_MASK } from "../wire/psn";
-import { ringCount } from "./ring";
+import { ringCount } from "../mem/ring";
 
 const PKEY_TABLE_LEN: u32 = 1; // one P_Key, 0xffff (rxe)
 

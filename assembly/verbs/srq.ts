@@ -7,7 +7,7 @@ import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotI
 import { cfg, CFG_MAX_SRQ_SGE, CFG_MAX_SRQ_WR } from "./config";
 import { raiseEvent, EVENT_SRQ_LIMIT_REACHED } from "./events";
 import { nextPow2 } from "../mem/pow2";
-import { ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringMove, ringSetCons, RING_SLOT, RING_SRQ } from "./ring";
+import { ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringMove, ringSetCons, RING_SLOT, RING_SRQ } from "../mem/ring";
 import { rqSlotSize } from "./wqe";
 
 export const SRQ_PD: usize = 16; // u32 PD handle

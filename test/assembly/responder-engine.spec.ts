@@ -19,7 +19,7 @@ import { engineInit, engineReady } from "../../assembly/transport/engine";
 import { txRingAddr, TXD_HDR, TXD_PAYLOAD_LEN } from "../../assembly/transport/net";
 import { pktInfo, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE } from "../../assembly/transport/pkt";
 import { responderRecv, responderSend, respStateCount, RespState } from "../../assembly/transport/responder";
-import { ringEntry, ringProd } from "../../assembly/verbs/ring";
+import { ringEntry, ringProd } from "../../assembly/mem/ring";
 import { bth_opcode, bth_psn, bth_qpn, bth_build } from "../../assembly/wire/bth";
 import { aeth_msn, aeth_syndrome } from "../../assembly/wire/aeth";
 import { opcode_mask, OP_ACK, OP_SEND_ONLY, TR_RC } from "../../assembly/wire/opcode";

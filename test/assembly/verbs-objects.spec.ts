@@ -8,7 +8,7 @@ import { qpCreate, qpDestroy, qpFind, qpState, INIT_QP_TYPE, INIT_RECV_CQ, INIT_
 import { qpModify } from "../../assembly/verbs/qp_modify";
 import { QP_STATE } from "../../assembly/verbs/enums";
 import { nextPow2 } from "../../assembly/mem/pow2";
-import { ringCap, ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_CONS, RING_PROD, RING_DATA } from "../../assembly/verbs/ring";
+import { ringCap, ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_CONS, RING_PROD, RING_DATA } from "../../assembly/mem/ring";
 import { devArgs } from "../../assembly/verbs/device";
 
 openTestDevice();

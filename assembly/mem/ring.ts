@@ -1,10 +1,10 @@
-// Rings of fixed-size slots in linear memory (SQ, RQ, SRQ, CQ, event ring).
+// Rings of fixed-size slots in linear memory (SQ, RQ, SRQ, CQ, event ring, TX ring).
 // Header: line 0 = geometry, line 1 = producer index, line 2 = consumer index,
 // entries from byte 192. Indices are free-running u32 counters masked by the
 // power-of-two capacity; each sits alone on its 64-byte line so a producer and a
 // consumer on two threads never share a cache line. No pointers inside: the
 // layout means the same thing to every thread that maps the memory.
-import { Arena } from "../mem/arena";
+import { Arena } from "./arena";
 
 export const RING_CAP: usize = 0; // u32 slots (power of two)
 export const RING_SLOT: usize = 4; // u32 bytes per slot (multiple of 16)
@@ -19,6 +19,7 @@ export const RING_RQ: u32 = 2;
 export const RING_SRQ: u32 = 3;
 export const RING_CQ: u32 = 4;
 export const RING_EVENT: u32 = 5;
+export const RING_TX: u32 = 6;
 
 /** Ring storage for every QP, CQ and SRQ comes from this arena. */
 export const ringArena = changetype<Arena>(memory.data(offsetof<Arena>()));
