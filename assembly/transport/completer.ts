@@ -99,8 +99,16 @@ export function wcOpcode(wrOp: u32): u32 {
   }
 }
 
-// ---- per-run context (one run at a time; the device is single-threaded) ----
-let again = false; // the requester can make progress again
+/** One run of the completer (the device is single-threaded: one record serves every run). */
+@unmanaged
+export class CompRun {
+  qp: usize = 0;
+  pkt: usize = 0; // the response (packet-info record), 0 for a run without one
+  wqe: usize = 0; // the oldest send WQE
+  timeout: bool = false; // the retransmit timer fired
+  again: bool = false; // the requester can make progress again
+}
+const compRun = changetype<CompRun>(memory.data(offsetof<CompRun>(), 8));
 
 @inline function cget(qp: usize, off: usize): u32 { return load<u32>(qp + QP_COMP + off); }
 @inline function cset(qp: usize, off: usize, v: u32): void { store<u32>(qp + QP_COMP + off, v); }
@@ -111,10 +119,10 @@ function resetRetryCounters(qp: usize): void {
   cset(qp, COMP_FLAGS, cget(qp, COMP_FLAGS) & ~CF_STARTED_RETRY);
 }
 
-@inline function wakeRequester(qp: usize, f: u32): void {
-  if (reqFlags(qp) & f) {
-    reqClearFlag(qp, f);
-    again = true;
+@inline function wakeRequester(c: CompRun, f: u32): void {
+  if (reqFlags(c.qp) & f) {
+    reqClearFlag(c.qp, f);
+    c.again = true;
   }
 }
 
@@ -132,7 +140,9 @@ function resetRetryCounters(qp: usize): void {
 /** `cop` (COMP_OPCODE) says a multi-packet READ response is half in: its FIRST or a MIDDLE came last. */
 @inline function inReadResponse(cop: i32): bool { return cop >= 0 && (opcode_mask(<u32>cop) & (M_READ | M_END)) == M_READ; }
 
-function getWqe(qp: usize, pkt: usize, wqe: usize): CompState {
+function getWqe(c: CompRun): CompState {
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   if (!wqe || load<u32>(wqe + SWQE_STATE) == WQE_STATE_POSTED) return pkt ? CompState.DONE : CompState.EXIT;
   const st = load<u32>(wqe + SWQE_STATE);
   if (st == WQE_STATE_DONE) return CompState.COMP_WQE;
@@ -140,7 +150,10 @@ function getWqe(qp: usize, pkt: usize, wqe: usize): CompState {
   return pkt ? CompState.CHECK_PSN : CompState.EXIT;
 }
 
-function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
+function checkPsn(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const psn = load<u32>(pkt + PKT_PSN);
   const m = load<u32>(wqe + SWQE_MASK);
   // a response past the oldest WQE completes a SEND/WRITE but means a lost
@@ -171,7 +184,10 @@ function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
   return CompState.CHECK_ACK;
 }
 
-function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
+function checkAck(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const mask = load<u32>(pkt + PKT_MASK);
   const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
@@ -230,7 +246,7 @@ function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
       if (psn_distance(psn, cget(qp, COMP_PSN)) > 0) {
         count(Counter.RCVD_SEQ_ERR);
         cset(qp, COMP_PSN, psn);
-        wakeRequester(qp, RF_WAIT_PSN);
+        wakeRequester(c, RF_WAIT_PSN);
         // forward progress reloads retry_cnt as an ACK does (rxe does not, and
         // with retry_cnt < 7 a lossy link then fails a connection that is moving)
         resetRetryCounters(qp);
@@ -260,7 +276,10 @@ function placeData(qp: usize, wqe: usize, src: usize, len: u32): bool {
 
 const atomicScratch: usize = memory.data(8, 8);
 
-function doRead(qp: usize, pkt: usize, wqe: usize): CompState {
+function doRead(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   if (!placeData(qp, wqe, <usize>load<u32>(pkt + PKT_PAYLOAD), load<u32>(pkt + PKT_PAYLOAD_LEN))) {
     store<u32>(wqe + SWQE_STATUS, WC_LOC_PROT_ERR);
     return CompState.ERROR;
@@ -269,7 +288,10 @@ function doRead(qp: usize, pkt: usize, wqe: usize): CompState {
   return CompState.UPDATE_COMP;
 }
 
-function doAtomic(qp: usize, pkt: usize, wqe: usize): CompState {
+function doAtomic(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const orig = atmack_orig(pktHdr(pkt, HDR_ATMACK));
   store<u64>(wqe + SWQE_RESULT, orig);
   store<u64>(atomicScratch, orig); // the original value in host byte order, as rxe copies it
@@ -284,14 +306,16 @@ function doAtomic(qp: usize, pkt: usize, wqe: usize): CompState {
  * Retires the head WQE: posts its completion when signalled, when the QP
  * signals all, or on error (IBA 10.7.3.1), with rxe's send-CQE fields.
  */
-function doComplete(qp: usize, wqe: usize): void {
+function doComplete(c: CompRun): void {
+  const qp = c.qp;
+  const wqe = c.wqe;
   // its max_rd_atomic credit comes back however the WQE completes (rxe returns it in
   // complete_ack only, so an ATOMIC_WRITE acknowledged implicitly would keep it forever)
   const m = load<u32>(wqe + SWQE_MASK);
   if (m & WQE_RD_ATOMIC) {
     store<u32>(wqe + SWQE_MASK, m & ~WQE_RD_ATOMIC);
     store<u32>(qp + QP_REQ + REQ_RD_ATOMIC, load<u32>(qp + QP_REQ + REQ_RD_ATOMIC) - 1);
-    wakeRequester(qp, RF_NEED_RD_ATOMIC);
+    wakeRequester(c, RF_NEED_RD_ATOMIC);
   }
   const status = load<u32>(wqe + SWQE_STATUS);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
@@ -315,33 +339,38 @@ function doComplete(qp: usize, wqe: usize): void {
   const sq = <usize>load<u32>(qp + QP_SQ);
   ringSetCons(sq, ringCons(sq) + 1);
   if (load<u32>(wqe + SWQE_MASK) & M_SEND) count(Counter.RDMA_SENDS);
-  wakeRequester(qp, RF_WAIT_FENCE); // something completed: a fenced WQE may go
+  wakeRequester(c, RF_WAIT_FENCE); // something completed: a fenced WQE may go
 }
 
-function completeAck(qp: usize, pkt: usize, wqe: usize): CompState {
-  doComplete(qp, wqe);
-  return psn_distance(load<u32>(pkt + PKT_PSN), cget(qp, COMP_PSN)) >= 0 ? CompState.UPDATE_COMP : CompState.DONE;
+function completeAck(c: CompRun): CompState {
+  doComplete(c);
+  return psn_distance(load<u32>(c.pkt + PKT_PSN), cget(c.qp, COMP_PSN)) >= 0 ? CompState.UPDATE_COMP : CompState.DONE;
 }
 
-function completeWqe(qp: usize, pkt: usize, wqe: usize): CompState {
+function completeWqe(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   if (pkt && load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING) {
     const last = load<u32>(wqe + SWQE_LAST_PSN);
     if (psn_distance(last, cget(qp, COMP_PSN)) >= 0) {
       cset(qp, COMP_PSN, psn_next(last, 1));
       store<i32>(qp + QP_COMP + COMP_OPCODE, -1);
     }
-    wakeRequester(qp, RF_WAIT_PSN);
+    wakeRequester(c, RF_WAIT_PSN);
   }
-  doComplete(qp, wqe);
+  doComplete(c);
   return CompState.GET_WQE;
 }
 
-function updateComp(qp: usize, pkt: usize): CompState {
+function updateComp(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
   const mask = load<u32>(pkt + PKT_MASK);
   store<i32>(qp + QP_COMP + COMP_OPCODE, (mask & M_END) ? -1 : <i32>load<u32>(pkt + PKT_OPCODE));
   const psn = load<u32>(pkt + PKT_PSN);
   if (psn_distance(psn, cget(qp, COMP_PSN)) >= 0) cset(qp, COMP_PSN, psn_next(psn, 1));
-  wakeRequester(qp, RF_WAIT_PSN);
+  wakeRequester(c, RF_WAIT_PSN);
   return CompState.DONE;
 }
 
@@ -349,9 +378,11 @@ function updateComp(qp: usize, pkt: usize): CompState {
  * Timeout or PSN-sequence NAK: go back N unless a retry is already under way;
  * retry_cnt counts retries (7 is seven, as the IBA says; rxe makes it infinite).
  */
-function errorRetry(qp: usize, wqe: usize, timeout: bool): CompState {
+function errorRetry(c: CompRun): CompState {
+  const qp = c.qp;
+  const wqe = c.wqe;
   if (!wqe || load<u32>(wqe + SWQE_STATE) == WQE_STATE_POSTED) return CompState.DONE;
-  if ((cget(qp, COMP_FLAGS) & CF_STARTED_RETRY) && !timeout) return CompState.DONE;
+  if ((cget(qp, COMP_FLAGS) & CF_STARTED_RETRY) && !c.timeout) return CompState.DONE;
   const left = cget(qp, COMP_RETRY_CNT);
   if (left > 0) {
     cset(qp, COMP_RETRY_CNT, left - 1);
@@ -360,7 +391,7 @@ function errorRetry(qp: usize, wqe: usize, timeout: bool): CompState {
       count(Counter.COMPLETER_RETRY_ERR);
       reqSetFlag(qp, RF_NEED_RETRY);
       cset(qp, COMP_FLAGS, cget(qp, COMP_FLAGS) | CF_STARTED_RETRY);
-      again = true;
+      c.again = true;
     }
     return CompState.DONE;
   }
@@ -369,7 +400,10 @@ function errorRetry(qp: usize, wqe: usize, timeout: bool): CompState {
   return CompState.ERROR;
 }
 
-function rnrRetry(qp: usize, pkt: usize, wqe: usize): CompState {
+function rnrRetry(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const left = cget(qp, COMP_RNR_RETRY);
   if (left > 0) {
     if (left != 7) cset(qp, COMP_RNR_RETRY, left - 1);
@@ -399,42 +433,50 @@ function resetRetryTimer(qp: usize): void {
   }
 }
 
+/** rxe COMPST_WRITE_SEND: a SEND/WRITE acknowledged; its last PSN completes it. */
+function writeSend(c: CompRun): CompState {
+  const wqe = c.wqe;
+  return load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING && load<u32>(wqe + SWQE_LAST_PSN) == load<u32>(c.pkt + PKT_PSN)
+    ? CompState.COMP_ACK : CompState.UPDATE_COMP;
+}
+
 /**
- * One completer run: with a response packet (`pkt` != 0), or without one to
- * retire WQEs that need no ACK and keep the timer right, or after the
- * retransmit timer fired (`timeout`).
+ * One completer run for `qp`: with a response packet (`pkt` != 0), or without
+ * one to retire WQEs that need no ACK and keep the timer right, or after the
+ * retransmit timer fired (`timeout`). `c.again` is left to the caller.
  */
-export function completerRun(qp: usize, pkt: usize, timeout: bool): void {
-  let wqe: usize = 0;
+function completerRun(c: CompRun, qp: usize, pkt: usize, timeout: bool): void {
+  c.qp = qp;
+  c.pkt = pkt;
+  c.timeout = timeout;
+  c.wqe = 0;
   let state = CompState.GET_WQE;
   for (;;) {
     trace(state);
     switch (state) {
       case CompState.GET_WQE:
-        wqe = sqHead(qp);
-        state = getWqe(qp, pkt, wqe);
+        c.wqe = sqHead(qp);
+        state = getWqe(c);
         break;
-      case CompState.CHECK_PSN: state = checkPsn(qp, pkt, wqe); break;
-      case CompState.CHECK_ACK: state = checkAck(qp, pkt, wqe); break;
-      case CompState.READ: state = doRead(qp, pkt, wqe); break;
-      case CompState.ATOMIC: state = doAtomic(qp, pkt, wqe); break;
-      case CompState.WRITE_SEND:
-        state = load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING && load<u32>(wqe + SWQE_LAST_PSN) == load<u32>(pkt + PKT_PSN)
-          ? CompState.COMP_ACK : CompState.UPDATE_COMP;
-        break;
-      case CompState.COMP_ACK: state = completeAck(qp, pkt, wqe); break;
-      case CompState.COMP_WQE: state = completeWqe(qp, pkt, wqe); break;
-      case CompState.UPDATE_COMP: state = updateComp(qp, pkt); break;
-      case CompState.ERROR_RETRY: state = errorRetry(qp, wqe, timeout); break;
-      case CompState.RNR_RETRY: state = rnrRetry(qp, pkt, wqe); break;
+      case CompState.CHECK_PSN: state = checkPsn(c); break;
+      case CompState.CHECK_ACK: state = checkAck(c); break;
+      case CompState.READ: state = doRead(c); break;
+      case CompState.ATOMIC: state = doAtomic(c); break;
+      case CompState.WRITE_SEND: state = writeSend(c); break;
+      case CompState.COMP_ACK: state = completeAck(c); break;
+      case CompState.COMP_WQE: state = completeWqe(c); break;
+      case CompState.UPDATE_COMP: state = updateComp(c); break;
+      case CompState.ERROR_RETRY: state = errorRetry(c); break;
+      case CompState.RNR_RETRY: state = rnrRetry(c); break;
       case CompState.ERROR: {
+        const wqe = c.wqe;
         if (load<u32>(wqe + SWQE_STATUS) == WC_SUCCESS) store<u32>(wqe + SWQE_STATUS, WC_BAD_RESP_ERR);
         store<u32>(wqe + SWQE_STATE, WQE_STATE_ERROR);
         qpToError(qp, load<u32>(wqe + SWQE_STATUS)); // completes this WQE with its status, flushes the rest
         return;
       }
       case CompState.EXIT:
-        if (timeout && wqe) {
+        if (timeout && c.wqe) {
           state = CompState.ERROR_RETRY;
           break;
         }
@@ -457,11 +499,12 @@ export function completerRecv(qp: usize, pkt: usize): void {
   reqEnsureInit(qp);
   // a retry is pending: the requester rewinds first (rxe drops responses meanwhile)
   if (reqFlags(qp) & RF_NEED_RETRY) return;
-  again = false;
-  completerRun(qp, pkt, false);
-  if (sending(qp)) completerRun(qp, 0, false); // retire what needs no ACK, keep the timer right
+  const c = compRun;
+  c.again = false;
+  completerRun(c, qp, pkt, false);
+  if (sending(qp)) completerRun(c, qp, 0, false); // retire what needs no ACK, keep the timer right
   checkSqDrained(qp);
-  if (again) scheduleQp(qp);
+  if (c.again) scheduleQp(qp);
 }
 
 /** The retransmission timer of `qp` fired. */
@@ -469,9 +512,10 @@ export function retransmitTimeout(qp: usize): void {
   // a timer left from before a RESET (or from the slot's previous QP) finds nothing sent
   if (!sending(qp) || !(reqFlags(qp) & RF_INIT)) return;
   if (reqFlags(qp) & RF_NEED_RETRY) return;
-  again = false;
-  completerRun(qp, 0, true);
-  if (again) scheduleQp(qp);
+  const c = compRun;
+  c.again = false;
+  completerRun(c, qp, 0, true);
+  if (c.again) scheduleQp(qp);
 }
 
 /**
@@ -490,6 +534,6 @@ export function completeSent(qp: usize, index: u32): void {
   if (<i32>(index - ringCons(sq)) < 0 || <i32>(index - ringProd(sq)) >= 0) return;
   if (load<u32>(wqe + SWQE_STATE) != WQE_STATE_PENDING) return;
   store<u32>(wqe + SWQE_STATE, WQE_STATE_DONE);
-  completerRun(qp, 0, false);
+  completerRun(compRun, qp, 0, false);
   checkSqDrained(qp);
 }

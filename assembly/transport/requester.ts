@@ -366,11 +366,66 @@ export function checkSqDrained(qp: usize): void {
   raiseEvent(EVENT_SQ_DRAINED, load<u32>(qp + QP_NUM), 0);
 }
 
-// step results
-const STEP_SENT: i32 = 0; // one packet out
-const STEP_AGAIN: i32 = 1; // progress without a packet (e.g. a WQE completed locally)
-const STEP_BLOCKED: i32 = 2; // nothing to do until an ACK, a timer or a doorbell
-const STEP_TX_FULL: i32 = 3; // the TX ring is full: stay queued
+// ---- the state machine ----
+
+/**
+ * Requester states. rxe_req.c has no state enum — rxe_requester() is one
+ * function with the labels next_wqe, err and exit — so the states are named
+ * after its steps: req_next_wqe, req_retry, the fence, rxe_do_local_ops, the
+ * PSN window (wait_psn), the MTU and UD checks, next_opcode, check_init_depth,
+ * init_req_packet + finish_packet, update_state. A run sends packets until the
+ * SQ blocks (EXIT) or its budget is used (DONE); the names double as trace vocabulary.
+ */
+export const enum ReqState {
+  NEXT_WQE = 0,
+  RETRY,
+  CHECK_FENCE,
+  LOCAL_OPS,
+  CHECK_WINDOW,
+  CHECK_LENGTH,
+  NEXT_OPCODE,
+  CHECK_INIT_DEPTH,
+  FINISH_PACKET,
+  UPDATE_STATE,
+  ERROR,
+  EXIT,
+  DONE,
+  COUNT,
+}
+export const REQ_STATE_NAMES =
+  "NEXT_WQE,RETRY,CHECK_FENCE,LOCAL_OPS,CHECK_WINDOW,CHECK_LENGTH,NEXT_OPCODE,CHECK_INIT_DEPTH,FINISH_PACKET," +
+  "UPDATE_STATE,ERROR,EXIT,DONE";
+
+/** Times each state was entered (u64 per state), since the module started. */
+export const reqStateCounts: usize = memory.data(8 * 16, 8);
+
+/** One run of the requester (the device is single-threaded: one record serves every run). */
+@unmanaged
+export class ReqRun {
+  qp: usize = 0;
+  wqe: usize = 0; // the WQE being sent
+  index: u32 = 0; // its SQ index
+  mask: u32 = 0; // its SWQE_MASK
+  mtu: u32 = 0; // path MTU (RC/UC) or port MTU (UD)
+  av: usize = 0; // where the packet goes: the QP's AV, or the UD WR's address handle
+  opcode: i32 = 0; // of the next packet
+  om: u32 = 0; // that opcode's table bits
+  payload: u32 = 0; // bytes it carries
+  desc: usize = 0; // its TX descriptor
+  psn: u32 = 0; // its PSN
+  status: u32 = 0; // ERROR: the WQE's completion status
+  sent: i32 = 0; // packets sent in this run
+  budget: i32 = 0; // packets it may send
+  requeue: bool = false; // stopped by the budget or a full TX ring: stay queued
+}
+const reqRun = changetype<ReqRun>(memory.data(offsetof<ReqRun>(), 8));
+
+@inline function trace(s: ReqState): void {
+  const p = reqStateCounts + (<usize>s << 3);
+  store<u64>(p, load<u64>(p) + 1);
+}
+
+export function reqStateCount(s: u32): u64 { return load<u64>(reqStateCounts + (<usize>(s & 15) << 3)); }
 
 /** A WQE failed in the requester: complete it with `status`, move the QP to ERR. */
 function reqError(qp: usize, wqe: usize, status: u32): void {
@@ -380,114 +435,140 @@ function reqError(qp: usize, wqe: usize, status: u32): void {
   qpToError(qp, status);
 }
 
-function reqStep(qp: usize): i32 {
-  if (hasFlag(qp, RF_NEED_RETRY) && !hasFlag(qp, RF_WAIT_RNR)) {
-    reqRetry(qp);
-    reqClearFlag(qp, RF_NEED_RETRY);
-  }
+@inline function fail(c: ReqRun, status: u32): ReqState {
+  c.status = status;
+  return ReqState.ERROR;
+}
+
+/** req_next_wqe: the WQE at the requester's index, if it may start or go on. */
+function nextWqe(c: ReqRun): ReqState {
+  const qp = c.qp;
+  if (hasFlag(qp, RF_NEED_RETRY) && !hasFlag(qp, RF_WAIT_RNR)) return ReqState.RETRY;
   const sq = <usize>load<u32>(qp + QP_SQ);
   const index = load<u32>(qp + QP_REQ + REQ_WQE_INDEX);
   const sqd = qpState(qp) == QpState.SQD;
   if (sqd) checkSqDrained(qp);
-  if (index == ringProd(sq)) return STEP_BLOCKED;
+  if (index == ringProd(sq)) return ReqState.EXIT;
   const wqe = ringEntry(sq, index);
   // SQD: finish the message in progress and resend what was sent before (a retry
   // rewinds those to POSTED; rxe would block them and never drain), start nothing new
   if (sqd && load<u32>(wqe + SWQE_STATE) != WQE_STATE_PROCESSING && !(load<u32>(wqe + SWQE_MASK) & WQE_INIT)) {
-    return STEP_BLOCKED;
+    return ReqState.EXIT;
   }
   if (!(load<u32>(wqe + SWQE_MASK) & WQE_INIT)) initWqe(qp, wqe);
-  const mask = load<u32>(wqe + SWQE_MASK);
-  const type = load<u32>(qp + QP_TYPE);
-  const rc = type == QPT_RC;
+  c.wqe = wqe;
+  c.index = index;
+  c.mask = load<u32>(wqe + SWQE_MASK);
+  return ReqState.CHECK_FENCE;
+}
 
-  // fence (IBA 10.8.3.3): wait until every earlier READ/atomic is complete
-  if ((load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_FENCE) && rd(qp, REQ_RD_ATOMIC) != 0) {
-    reqSetFlag(qp, RF_WAIT_FENCE);
-    return STEP_BLOCKED;
+/** Fence (IBA 10.8.3.3): wait until every earlier READ/atomic is complete. */
+function checkFence(c: ReqRun): ReqState {
+  if ((load<u32>(c.wqe + SWQE_SEND_FLAGS) & SEND_FENCE) && rd(c.qp, REQ_RD_ATOMIC) != 0) {
+    reqSetFlag(c.qp, RF_WAIT_FENCE);
+    return ReqState.EXIT;
   }
-  if (mask & WQE_LOCAL) {
-    // LOCAL_INV and BIND_MW come with memory windows (a later issue)
-    reqError(qp, wqe, WC_LOC_QP_OP_ERR);
-    return STEP_AGAIN;
-  }
-  if (rc && windowFull(rd(qp, REQ_PSN), load<u32>(qp + QP_COMP + COMP_PSN))) {
+  return (c.mask & WQE_LOCAL) ? ReqState.LOCAL_OPS : ReqState.CHECK_WINDOW;
+}
+
+/** RC: no more than MAX_UNACKED_PSNS past the oldest unacknowledged PSN (rxe wait_psn). */
+function checkWindow(c: ReqRun): ReqState {
+  const qp = c.qp;
+  if (load<u32>(qp + QP_TYPE) == QPT_RC && windowFull(rd(qp, REQ_PSN), load<u32>(qp + QP_COMP + COMP_PSN))) {
     reqSetFlag(qp, RF_WAIT_PSN);
-    return STEP_BLOCKED;
+    return ReqState.EXIT;
   }
-  const ud = type == QPT_UD;
-  // UD has no path: the port's MTU (rxe get_mtu)
-  const mtu = ud ? activeMtuBytes() : qpMtuBytes(qp);
-  const wrOp = load<u32>(wqe + SWQE_OPCODE);
-  let resid = load<u32>(wqe + SWQE_RESID);
-  let av = qp + QP_ATTR + ATTR_AH;
-  if (ud) {
-    // A datagram larger than the MTU fails (rxe instead fakes a successful send
-    // without a packet, C10-93.1.1; an error tells the application).
-    if (resid > mtu) {
-      reqError(qp, wqe, WC_LOC_LEN_ERR);
-      return STEP_AGAIN;
-    }
-    const ah = ahFind(load<u32>(wqe + SWQE_AH));
-    if (!ah) {
-      reqError(qp, wqe, WC_LOC_QP_OP_ERR); // the AH was destroyed after the post
-      return STEP_AGAIN;
-    }
-    av = ah + AH_AV;
+  return ReqState.CHECK_LENGTH;
+}
+
+/** The MTU the packets are cut to; a UD datagram must fit the port's and name a live AH. */
+function checkLength(c: ReqRun): ReqState {
+  const qp = c.qp;
+  c.av = qp + QP_ATTR + ATTR_AH;
+  if (load<u32>(qp + QP_TYPE) != QPT_UD) {
+    c.mtu = qpMtuBytes(qp);
+    return ReqState.NEXT_OPCODE;
   }
-  const opcode = nextOpcode(type, wrOp, load<i32>(qp + QP_REQ + REQ_OPCODE), resid <= mtu);
-  if (opcode < 0 || !(mask & WQE_CLASS)) {
-    reqError(qp, wqe, WC_LOC_QP_OP_ERR);
-    return STEP_AGAIN;
+  // UD has no path: the port's MTU (rxe get_mtu). A datagram larger than it fails
+  // (rxe instead fakes a successful send without a packet, C10-93.1.1; an error
+  // tells the application).
+  c.mtu = activeMtuBytes();
+  if (load<u32>(c.wqe + SWQE_RESID) > c.mtu) return fail(c, WC_LOC_LEN_ERR);
+  const ah = ahFind(load<u32>(c.wqe + SWQE_AH));
+  if (!ah) return fail(c, WC_LOC_QP_OP_ERR); // the AH was destroyed after the post
+  c.av = ah + AH_AV;
+  return ReqState.NEXT_OPCODE;
+}
+
+function nextOpcodeStep(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const fits = load<u32>(c.wqe + SWQE_RESID) <= c.mtu;
+  const opcode = nextOpcode(load<u32>(qp + QP_TYPE), load<u32>(c.wqe + SWQE_OPCODE), load<i32>(qp + QP_REQ + REQ_OPCODE), fits);
+  if (opcode < 0 || !(c.mask & WQE_CLASS)) return fail(c, WC_LOC_QP_OP_ERR);
+  c.opcode = opcode;
+  c.om = opcode_mask(<u32>opcode);
+  const needsCredit = (c.om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE | M_FLUSH)) != 0 && !(c.mask & WQE_RD_ATOMIC);
+  return needsCredit ? ReqState.CHECK_INIT_DEPTH : ReqState.FINISH_PACKET;
+}
+
+/**
+ * rxe check_init_depth: one credit per outstanding READ/atomic/ATOMIC_WRITE. FLUSH
+ * takes one too: the responder keeps a READ/atomic resource for it (rxe process_flush),
+ * and without the credit a FLUSH could push an unacknowledged atomic's saved result
+ * out of the responder's max_dest_rd_atomic ring, so that the atomic's retry is never answered.
+ */
+function checkInitDepth(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const maxRd = load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC);
+  // no credits at all: rxe would wait forever; the QP cannot do this operation
+  if (maxRd == 0) return fail(c, WC_LOC_QP_OP_ERR);
+  if (rd(qp, REQ_RD_ATOMIC) >= maxRd) {
+    reqSetFlag(qp, RF_NEED_RD_ATOMIC);
+    return ReqState.EXIT;
   }
-  const om = opcode_mask(<u32>opcode);
-  if ((om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE | M_FLUSH)) && !(mask & WQE_RD_ATOMIC)) {
-    // rxe check_init_depth: one credit per outstanding READ/atomic/ATOMIC_WRITE. FLUSH
-    // takes one too: the responder keeps a READ/atomic resource for it (rxe process_flush),
-    // and without the credit a FLUSH could push an unacknowledged atomic's saved result
-    // out of the responder's max_dest_rd_atomic ring, so that the atomic's retry is never answered.
-    const maxRd = load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC);
-    if (maxRd == 0) {
-      // no credits at all: rxe would wait forever; the QP cannot do this operation
-      reqError(qp, wqe, WC_LOC_QP_OP_ERR);
-      return STEP_AGAIN;
-    }
-    if (rd(qp, REQ_RD_ATOMIC) >= maxRd) {
-      reqSetFlag(qp, RF_NEED_RD_ATOMIC);
-      return STEP_BLOCKED;
-    }
-    reqClearFlag(qp, RF_NEED_RD_ATOMIC);
-    wr(qp, REQ_RD_ATOMIC, rd(qp, REQ_RD_ATOMIC) + 1);
-    store<u32>(wqe + SWQE_MASK, mask | WQE_RD_ATOMIC);
-  }
+  reqClearFlag(qp, RF_NEED_RD_ATOMIC);
+  wr(qp, REQ_RD_ATOMIC, rd(qp, REQ_RD_ATOMIC) + 1);
+  c.mask |= WQE_RD_ATOMIC;
+  store<u32>(c.wqe + SWQE_MASK, c.mask);
+  return ReqState.FINISH_PACKET;
+}
+
+/** init_req_packet + finish_packet: headers and payload into a TX descriptor, sent. */
+function finishPacket(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const wqe = c.wqe;
+  const om = c.om;
+  const resid = load<u32>(wqe + SWQE_RESID);
   let payload: u32 = (om & (M_WRITE | M_SEND | M_ATOMIC_WRITE)) ? resid : 0;
-  if (payload > mtu) payload = mtu;
+  if (payload > c.mtu) payload = c.mtu;
 
   const desc = txReserve();
-  if (!desc) return STEP_TX_FULL;
+  if (!desc) {
+    c.requeue = true; // the sender stops on a full ring and resumes on tx_release
+    return ReqState.EXIT;
+  }
   const iova = remoteIova(wqe); // before takePayload moves the cursor past this packet
   let data: usize = 0;
   if (om & M_ATOMIC_WRITE) {
     data = wqe + SWQE_COMPARE_ADD; // the 8 bytes as the WR holds them (rxe memcpy of atomic_wr)
   } else if (payload) {
     data = takePayload(qp, wqe, payload, desc);
-    if (!data) {
-      reqError(qp, wqe, WC_LOC_PROT_ERR);
-      return STEP_AGAIN;
-    }
+    if (!data) return fail(c, WC_LOC_PROT_ERR);
   }
 
   // headers
+  const type = load<u32>(qp + QP_TYPE);
   const psn = rd(qp, REQ_PSN);
   const hdr = desc + TXD_HDR;
+  const op = <u32>c.opcode;
+  const wrOp = load<u32>(wqe + SWQE_OPCODE);
   const flags = load<u32>(wqe + SWQE_SEND_FLAGS);
   const end = (om & M_END) != 0;
   const se: u32 = (flags & SEND_SOLICITED) && end &&
     ((om & M_SEND) || (om & (M_WRITE | M_IMMDT)) == (M_WRITE | M_IMMDT)) ? 1 : 0;
-  const ackreq = rc ? ackReqPolicy(qp + QP_REQ + REQ_NOACK, end) : 0;
-  const destQpn = ud ? load<u32>(wqe + SWQE_REMOTE_QPN) & 0xffffff : load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM);
-  bth_build(hdr, <u32>opcode, se, 0, 0, 0xffff, 0, 0, destQpn, ackreq, psn);
-  const op = <u32>opcode;
+  const ackreq = type == QPT_RC ? ackReqPolicy(qp + QP_REQ + REQ_NOACK, end) : 0;
+  const destQpn = type == QPT_UD ? load<u32>(wqe + SWQE_REMOTE_QPN) & 0xffffff : load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM);
+  bth_build(hdr, op, se, 0, 0, 0xffff, 0, 0, destQpn, ackreq, psn);
   if (om & M_DETH) {
     // a Q_Key with bit 31 set means "the QP's own Q_Key" (ibverbs, rxe init_req_packet)
     const wk = load<u32>(wqe + SWQE_REMOTE_QKEY);
@@ -506,29 +587,43 @@ function reqStep(qp: usize): i32 {
     const cmp: u64 = cas ? load<u64>(wqe + SWQE_COMPARE_ADD) : 0;
     atmeth_build(hdr + <usize>opcode_offset(op, HDR_ATMETH), load<u64>(wqe + SWQE_REMOTE_ADDR), load<u32>(wqe + SWQE_RKEY), swapAdd, cmp);
   }
-  const sendLen = (om & M_ATOMIC_WRITE) ? ATOMIC_WRITE_PAYLOAD : payload;
-  txSend(desc, qp, av, op, data, sendLen);
+  txSend(desc, qp, c.av, op, data, (om & M_ATOMIC_WRITE) ? ATOMIC_WRITE_PAYLOAD : payload);
+  c.payload = payload;
+  c.desc = desc;
+  c.psn = psn;
+  return ReqState.UPDATE_STATE;
+}
 
-  // progress (rxe update_wqe_state, update_wqe_psn, update_state)
+/** rxe update_wqe_state, update_wqe_psn, update_state: the packet is out. */
+function updateState(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const wqe = c.wqe;
+  const om = c.om;
+  const psn = c.psn;
   if (om & (M_FLUSH | M_ATOMIC_WRITE)) store<u32>(wqe + SWQE_RESID, 0); // WRITE/SEND: takePayload moved it
-  resid = load<u32>(wqe + SWQE_RESID);
+  const resid = load<u32>(wqe + SWQE_RESID);
+  const end = (om & M_END) != 0;
+  const rc = load<u32>(qp + QP_TYPE) == QPT_RC;
   // UC/UD: the WQE completes when the host releases the descriptor of its last
   // packet (the payload is read from the MR until then; rxe completes when the skb is freed)
   store<u32>(wqe + SWQE_STATE, end ? WQE_STATE_PENDING : WQE_STATE_PROCESSING);
-  if (end && !rc) txMarkLast(desc, qp, index);
-  const npkt = packetCount(resid + payload, mtu);
+  if (end && !rc) txMarkLast(c.desc, qp, c.index);
+  const npkt = packetCount(resid + c.payload, c.mtu);
   if (om & M_START) {
     store<u32>(wqe + SWQE_FIRST_PSN, psn);
     store<u32>(wqe + SWQE_LAST_PSN, psn_next(psn, npkt - 1));
   }
   wr(qp, REQ_PSN, (om & M_READ) ? psn_next(load<u32>(wqe + SWQE_FIRST_PSN), npkt) : psn_next(psn, 1));
-  store<i32>(qp + QP_REQ + REQ_OPCODE, opcode);
-  if (end) store<u32>(qp + QP_REQ + REQ_WQE_INDEX, index + 1);
+  store<i32>(qp + QP_REQ + REQ_OPCODE, c.opcode);
+  if (end) store<u32>(qp + QP_REQ + REQ_WQE_INDEX, c.index + 1);
   if (rc) {
     const t = ackTimeoutUs(qp);
     if (t > 0 && !timerArmed(retransTimerId(qp))) timerArm(retransTimerId(qp), nowUs + t);
   }
-  return STEP_SENT;
+  c.sent++;
+  if (c.sent < c.budget) return ReqState.NEXT_WQE;
+  c.requeue = true; // budget used up: let other QPs go first
+  return ReqState.DONE;
 }
 
 /** Emits up to `budget` packets for QP `qp`; returns how many it emitted. */
@@ -538,19 +633,40 @@ export function requesterSend(qp: usize, budget: i32): i32 {
   const st = qpState(qp);
   if (st != QpState.RTS && st != QpState.SQD) return 0;
   reqEnsureInit(qp);
-  let sent = 0;
-  while (sent < budget) {
-    const r = reqStep(qp);
-    if (r == STEP_SENT) {
-      sent++;
-    } else if (r == STEP_AGAIN) {
-      const s = qpState(qp);
-      if (s != QpState.RTS && s != QpState.SQD) return sent;
-    } else {
-      if (r == STEP_TX_FULL) scheduleQp(qp); // the sender stops on a full ring and resumes on tx_release
-      return sent;
+  if (budget <= 0) {
+    scheduleQp(qp);
+    return 0;
+  }
+  const c = reqRun;
+  c.qp = qp;
+  c.sent = 0;
+  c.budget = budget;
+  c.requeue = false;
+  let s = ReqState.NEXT_WQE;
+  for (;;) {
+    trace(s);
+    if (s == ReqState.EXIT || s == ReqState.DONE) break;
+    switch (s) {
+      case ReqState.NEXT_WQE: s = nextWqe(c); break;
+      case ReqState.RETRY:
+        reqRetry(qp);
+        reqClearFlag(qp, RF_NEED_RETRY);
+        s = ReqState.NEXT_WQE;
+        break;
+      case ReqState.CHECK_FENCE: s = checkFence(c); break;
+      // LOCAL_INV and BIND_MW come with memory windows (a later issue)
+      case ReqState.LOCAL_OPS: s = fail(c, WC_LOC_QP_OP_ERR); break;
+      case ReqState.CHECK_WINDOW: s = checkWindow(c); break;
+      case ReqState.CHECK_LENGTH: s = checkLength(c); break;
+      case ReqState.NEXT_OPCODE: s = nextOpcodeStep(c); break;
+      case ReqState.CHECK_INIT_DEPTH: s = checkInitDepth(c); break;
+      case ReqState.FINISH_PACKET: s = finishPacket(c); break;
+      case ReqState.UPDATE_STATE: s = updateState(c); break;
+      default: // ERROR
+        reqError(qp, c.wqe, c.status);
+        s = ReqState.EXIT; // the QP is in ERR now
     }
   }
-  scheduleQp(qp); // budget used up: let other QPs go first
-  return sent;
+  if (c.requeue) scheduleQp(qp);
+  return c.sent;
 }
