@@ -11,10 +11,13 @@ import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
 import { netInit, rxValidate, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
 import { ringCons } from "../mem/ring";
-import { qpAt, QP_NUM } from "../verbs/qp";
+import { qpAt, QP_NUM, QP_TYPE } from "../verbs/qp";
+import { QPT_RC } from "../verbs/enums";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
-import { responderRecv, responderSend } from "./responder";
+import { responderRecv } from "./responder";
+import { responderSend } from "./responder_send";
+import { ucudRecv } from "./responder_ucud";
 import { M_REQ } from "../wire/opcode";
 import { responderInit } from "./resources";
 import { isRnrTimer, scheduleQp, timerQp, TIMERS_PER_QP } from "./qp_sched";
@@ -64,8 +67,9 @@ export function engineRx(len: u32, now: f64): RxResult {
   const r = rxValidate(len);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
-    if (load<u32>(pktInfo + PKT_MASK) & M_REQ) responderRecv(qp, pktInfo);
-    else completerRecv(qp, pktInfo);
+    if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) completerRecv(qp, pktInfo);
+    else if (load<u32>(qp + QP_TYPE) == QPT_RC) responderRecv(qp, pktInfo);
+    else ucudRecv(qp, pktInfo);
   }
   runSender();
   return r;
