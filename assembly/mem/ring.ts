@@ -1,4 +1,4 @@
-// Rings of fixed-size slots in linear memory (SQ, RQ, SRQ, CQ, event ring, TX ring).
+// Rings of fixed-size slots in linear memory (SQ, RQ, SRQ, CQ, event ring, TX ring, trace ring).
 // Header: line 0 = geometry, line 1 = producer index, line 2 = consumer index,
 // entries from byte 192. Indices are free-running u32 counters masked by the
 // power-of-two capacity; each sits alone on its 64-byte line so a producer and a
@@ -20,6 +20,7 @@ export const RING_SRQ: u32 = 3;
 export const RING_CQ: u32 = 4;
 export const RING_EVENT: u32 = 5;
 export const RING_TX: u32 = 6;
+export const RING_TRACE: u32 = 7;
 
 /** Ring storage for every QP, CQ and SRQ comes from this arena. */
 export const ringArena = changetype<Arena>(memory.data(offsetof<Arena>()));

@@ -41,6 +41,7 @@ import { rnrTimerId, retransTimerId, scheduleQp } from "./qp_sched";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
 import { copyData, Copy, TO_SGL } from "./dma";
 import { qpToError } from "./qp_error";
+import { traceRecord, traceState, TraceKind, TRACE_NONE } from "../trace/trace";
 import {
   ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, WQE_RD_ATOMIC,
 } from "./requester";
@@ -60,15 +61,6 @@ export const enum CompState {
 export const COMP_STATE_NAMES =
   "GET WQE,COMP WQE,COMP ACK,CHECK PSN,CHECK ACK,READ,ATOMIC,WRITE/SEND,UPDATE COMP,ERROR RETRY,RNR RETRY,ERROR,EXIT,DONE";
 
-/** Times each state was entered (u64 per state), since the module started: the trace of the state machine. */
-export const compStateCounts: usize = memory.data(8 * 16, 8);
-
-@inline function trace(s: CompState): void {
-  const p = compStateCounts + (<usize>s << 3);
-  store<u64>(p, load<u64>(p) + 1);
-}
-
-export function compStateCount(s: u32): u64 { return load<u64>(compStateCounts + (<usize>(s & 15) << 3)); }
 
 /** NAK syndrome → the requester's completion status (rxe check_ack); 0 for a PSN sequence error (retried). */
 export function nakStatus(syndrome: u32): u32 {
@@ -109,6 +101,13 @@ export class CompRun {
   again: bool = false; // the requester can make progress again
 }
 const compRun = changetype<CompRun>(memory.data(offsetof<CompRun>(), 8));
+
+/** Counts the state entered and, when the trace ring wants it, records it with the response's PSN. */
+@inline function trace(c: CompRun, s: CompState, from: u32): void {
+  if (traceState(TraceKind.COMP_STATE, s)) {
+    traceRecord(TraceKind.COMP_STATE, load<u32>(c.qp + QP_NUM), s, from, c.pkt ? load<u32>(c.pkt + PKT_PSN) : TRACE_NONE);
+  }
+}
 
 @inline function cget(qp: usize, off: usize): u32 { return load<u32>(qp + QP_COMP + off); }
 @inline function cset(qp: usize, off: usize, v: u32): void { store<u32>(qp + QP_COMP + off, v); }
@@ -451,8 +450,10 @@ function completerRun(c: CompRun, qp: usize, pkt: usize, timeout: bool): void {
   c.timeout = timeout;
   c.wqe = 0;
   let state = CompState.GET_WQE;
+  let from = TRACE_NONE;
   for (;;) {
-    trace(state);
+    trace(c, state, from);
+    from = state;
     switch (state) {
       case CompState.GET_WQE:
         c.wqe = sqHead(qp);

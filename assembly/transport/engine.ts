@@ -9,7 +9,7 @@ import { timerPopDue, timersInit, timersNext } from "../sched/timers";
 import { SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
-import { netInit, rxValidate, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
+import { netInit, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
 import { ringCons } from "../mem/ring";
 import { qpAt, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { QPT_RC } from "../verbs/enums";
@@ -20,6 +20,7 @@ import { responderSend } from "./responder_send";
 import { ucudRecv } from "./responder_ucud";
 import { M_REQ } from "../wire/opcode";
 import { responderInit } from "./resources";
+import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { isRnrTimer, scheduleQp, timerQp, TIMERS_PER_QP } from "./qp_sched";
 
 /** Packets the sender may emit per entry-point call before yielding to the host. */
@@ -65,6 +66,7 @@ export function engineRx(len: u32, now: f64): RxResult {
   setNow(now);
   if (!ready) return RxResult.SHORT;
   const r = rxValidate(len);
+  if (traceOn(TraceKind.PKT_RECV)) traceReceived(len, r);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
     if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) completerRecv(qp, pktInfo);
@@ -84,7 +86,10 @@ export function engineTick(now: f64): f64 {
     if (id < 0) break;
     const qp = timerQp(id);
     if (!load<u32>(qp + SLOT_HANDLE)) continue;
-    if (isRnrTimer(id)) rnrTimeout(qp);
+    const rnr = isRnrTimer(id);
+    const kind = rnr ? TraceKind.TIMER_RNR : TraceKind.TIMER_RETRANSMIT;
+    if (traceOn(kind)) traceRecord(kind, load<u32>(qp + QP_NUM), 0, 0, 0);
+    if (rnr) rnrTimeout(qp);
     else retransmitTimeout(qp);
   }
   runSender();

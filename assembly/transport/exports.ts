@@ -3,8 +3,12 @@ import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engin
 import { rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { qpFind, qpState } from "../verbs/qp";
-import { QpState } from "../verbs/enums";
 import { flushRq, flushSq } from "../verbs/flush";
+import { QpState, QP_STATE_NAMES } from "../verbs/enums";
+import { TraceKind } from "../trace/trace";
+import { COMP_STATE_NAMES } from "./completer";
+import { REQ_STATE_NAMES } from "./requester";
+import { RESP_STATE_NAMES } from "./responder";
 import { EBUSY, EINVAL } from "../mem/errno";
 
 /** Sets up the TX ring (`txCap` descriptors, a power of two), timers and arbiter. Call right after dev_open. */
@@ -57,4 +61,20 @@ export function transport_doorbell(h: u32, now: f64): i32 {
   if (!q) return -EINVAL;
   engineDoorbell(q, now);
   return 0;
+}
+
+/**
+ * A UTF-16 AssemblyScript string: the names, comma separated, of the states a
+ * trace record of `kind` carries in its A and B fields — the requester's,
+ * completer's or responder's (rxe's names where rxe has them) or ibv_qp_state's;
+ * "" for other kinds. trace_state_counts(kind) counts the first three per state.
+ */
+export function trace_state_names(kind: u32): usize {
+  switch (kind) {
+    case TraceKind.REQ_STATE: return changetype<usize>(REQ_STATE_NAMES);
+    case TraceKind.COMP_STATE: return changetype<usize>(COMP_STATE_NAMES);
+    case TraceKind.RESP_STATE: return changetype<usize>(RESP_STATE_NAMES);
+    case TraceKind.QP_STATE: return changetype<usize>(QP_STATE_NAMES);
+    default: return changetype<usize>("");
+  }
 }

@@ -12,10 +12,10 @@ import { qpStopTimers } from "./qp_sched";
 
 /**
  * Moves `qp` to ERR (as ibv_modify_qp to ERR would) and flushes both queues.
- * `status` is the completion status that caused it (kept for traces; the WQE
+ * `status` is the completion status that caused it (for the trace; the WQE
  * that failed already carries it).
  */
 export function qpToError(qp: usize, status: u32): void {
   qpStopTimers(qp);
-  qpEnterState(qp, qpState(qp), QpState.ERR);
+  qpEnterState(qp, qpState(qp), QpState.ERR, status);
 }

@@ -49,6 +49,7 @@ import { retransTimerId, scheduleQp } from "./qp_sched";
 import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
 import { copyData, dmaAdvance, dmaReset, dmaSpan, Copy, FROM_SGL } from "./dma";
 import { qpToError } from "./qp_error";
+import { traceRecord, traceState, TraceKind, TRACE_NONE } from "../trace/trace";
 
 // ---- WQE mask bits (SWQE_MASK): the M_* class bits of the WR, plus ----
 export const WQE_INIT: u32 = 1 << 31; // progress fields set up
@@ -395,9 +396,6 @@ export const REQ_STATE_NAMES =
   "NEXT_WQE,RETRY,CHECK_FENCE,LOCAL_OPS,CHECK_WINDOW,CHECK_LENGTH,NEXT_OPCODE,CHECK_INIT_DEPTH,FINISH_PACKET," +
   "UPDATE_STATE,ERROR,EXIT,DONE";
 
-/** Times each state was entered (u64 per state), since the module started. */
-export const reqStateCounts: usize = memory.data(8 * 16, 8);
-
 /** One run of the requester (the device is single-threaded: one record serves every run). */
 @unmanaged
 export class ReqRun {
@@ -419,12 +417,10 @@ export class ReqRun {
 }
 const reqRun = changetype<ReqRun>(memory.data(offsetof<ReqRun>(), 8));
 
-@inline function trace(s: ReqState): void {
-  const p = reqStateCounts + (<usize>s << 3);
-  store<u64>(p, load<u64>(p) + 1);
+/** Counts the state entered and, when the trace ring wants it, records it with the PSN the requester is at. */
+@inline function trace(c: ReqRun, s: ReqState, from: u32): void {
+  if (traceState(TraceKind.REQ_STATE, s)) traceRecord(TraceKind.REQ_STATE, load<u32>(c.qp + QP_NUM), s, from, rd(c.qp, REQ_PSN));
 }
-
-export function reqStateCount(s: u32): u64 { return load<u64>(reqStateCounts + (<usize>(s & 15) << 3)); }
 
 /** A WQE failed in the requester: complete it with `status`, move the QP to ERR. */
 function reqError(qp: usize, wqe: usize, status: u32): void {
@@ -642,8 +638,10 @@ export function requesterSend(qp: usize, budget: i32): i32 {
   c.budget = budget;
   c.requeue = false;
   let s = ReqState.NEXT_WQE;
+  let from = TRACE_NONE;
   for (;;) {
-    trace(s);
+    trace(c, s, from);
+    from = s;
     if (s == ReqState.EXIT || s == ReqState.DONE) break;
     switch (s) {
       case ReqState.NEXT_WQE: s = nextWqe(c); break;

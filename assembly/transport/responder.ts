@@ -56,6 +56,7 @@ import {
   RES_SIZE, RES_TYPE, RES_VA, RES_VA_ORG, XB_ACK_SYN, XB_PENDING, XB_WQE,
 } from "./resources";
 import { readPending, responderSend } from "./responder_send";
+import { traceRecord, traceState, TraceKind, TRACE_NONE } from "../trace/trace";
 
 /** Responder states (rxe enum resp_states); the names double as trace vocabulary. */
 export const enum RespState {
@@ -101,16 +102,6 @@ export const RESP_STATE_NAMES =
   "ERR_MISSING_OPCODE_LAST_C,ERR_TOO_MANY_RDMA_ATM_REQ,ERR_RNR,ERR_RKEY_VIOLATION,ERR_INVALIDATE_RKEY,ERR_LENGTH," +
   "ERR_RECV_OVERFLOW,ERR_CQ_OVERFLOW,ERROR,DONE";
 
-/** Times each state was entered (u64 per state), since the module started. */
-export const respStateCounts: usize = memory.data(8 * 32, 8);
-
-@inline function trace(s: RespState): void {
-  const p = respStateCounts + (<usize>s << 3);
-  store<u64>(p, load<u64>(p) + 1);
-}
-
-export function respStateCount(s: u32): u64 { return load<u64>(respStateCounts + (<usize>s << 3)); }
-
 /** One request through the state machine (the device is single-threaded: one record serves every run). */
 @unmanaged
 export class RespRun {
@@ -124,6 +115,11 @@ export class RespRun {
   gotoError: bool = false; // the QP goes to ERR once the request is done
 }
 const respRun = changetype<RespRun>(memory.data(offsetof<RespRun>(), 8));
+
+/** Counts the state entered and, when the trace ring wants it, records it with the request's PSN. */
+@inline function trace(c: RespRun, s: RespState, from: u32): void {
+  if (traceState(TraceKind.RESP_STATE, s)) traceRecord(TraceKind.RESP_STATE, load<u32>(c.qp + QP_NUM), s, from, pk(c, PKT_PSN));
+}
 
 /** The states a QP type decides for itself; responderRun does the rest. */
 export type RespSteps = (c: RespRun, s: RespState) => RespState;
@@ -165,8 +161,10 @@ export function responderRun(qp: usize, pkt: usize, steps: RespSteps): void {
   c.syndrome = AETH_ACK_UNLIMITED;
   c.gotoError = false;
   let s = RespState.CHK_PSN;
+  let from = TRACE_NONE;
   for (;;) {
-    trace(s);
+    trace(c, s, from);
+    from = s;
     if (s == RespState.ERROR) {
       c.gotoError = false;
       qpToError(qp, c.status);

@@ -7,6 +7,7 @@ import { Pool, poolFind, poolGive, poolInit, poolMint, poolTake, slotIndex, useC
 import { cfg, CFG_MAX_CQE } from "./config";
 import { count, Counter } from "./counters";
 import { raiseEvent, EVENT_CQ_ERR } from "./events";
+import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { nextPow2 } from "../mem/pow2";
 import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "../mem/ring";
 
@@ -119,5 +120,11 @@ export function cqReserve(slot: usize): usize {
 
 export function cqCommit(slot: usize): void {
   const r = <usize>load<u32>(slot + CQ_RING);
-  ringSetProd(r, ringProd(r) + 1);
+  const i = ringProd(r);
+  if (traceOn(TraceKind.COMPLETION)) {
+    const e = ringEntry(r, i);
+    traceRecord(TraceKind.COMPLETION, load<u32>(e + CQE_QP_NUM), load<u32>(e + CQE_STATUS), load<u32>(e + CQE_OPCODE),
+      load<u32>(e + CQE_BYTE_LEN));
+  }
+  ringSetProd(r, i + 1);
 }

@@ -22,6 +22,7 @@ import {
 import { nextPow2 } from "../mem/pow2";
 import { PSN_MASK } from "../wire/psn";
 import { ringCount } from "../mem/ring";
+import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 
 const PKEY_TABLE_LEN: u32 = 1; // one P_Key, 0xffff (rxe)
 
@@ -87,12 +88,14 @@ function copyAttrs(q: usize, mask: u32, a: usize): void {
  * Enters state `next` from `cur`: RESET drops the queues and the transport lines,
  * ERR flushes (with an SRQ: QP_LAST_WQE_REACHED instead of the RQ flush), SQD
  * starts draining. ibv_modify_qp comes here, and so does the transport when it
- * moves a QP to ERR itself (transport/qp_error.ts).
+ * moves a QP to ERR itself (transport/qp_error.ts), with the completion
+ * status that caused it as `cause` (traced).
  */
-export function qpEnterState(q: usize, cur: u32, next: u32): void {
+export function qpEnterState(q: usize, cur: u32, next: u32, cause: u32 = 0): void {
   store<u32>(q + QP_ATTR + ATTR_QP_STATE, next);
   store<u32>(q + QP_ATTR + ATTR_CUR_QP_STATE, next);
   const qpn = load<u32>(q + QP_NUM);
+  if (cur != next && traceOn(TraceKind.QP_STATE)) traceRecord(TraceKind.QP_STATE, qpn, next, cur, cause);
   if (next == QpState.RESET) {
     dropQueues(q);
     memory.fill(q + QP_REQ, 0, QP_SLOT - <u32>QP_REQ);
