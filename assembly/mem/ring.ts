@@ -4,7 +4,7 @@
 // power-of-two capacity; each sits alone on its 64-byte line so a producer and a
 // consumer on two threads never share a cache line. No pointers inside: the
 // layout means the same thing to every thread that maps the memory.
-import { Arena } from "./arena";
+import { arenaAlloc, arenaFree, Arena } from "./arena";
 
 export const RING_CAP: usize = 0; // u32 slots (power of two)
 export const RING_SLOT: usize = 4; // u32 bytes per slot (multiple of 16)
@@ -47,9 +47,9 @@ export function ringInit(r: usize, cap: u32, slot: u32, kind: u32, owner: u32): 
 /**
  * Moves the entries of ring `from` (consumer .. producer) to slots 0.. of the
  * fresh ring `to` (same slot size), leaving `to` with consumer 0 and producer =
- * count. Used by resize; the caller checked that they fit.
+ * count. The caller checked that they fit.
  */
-export function ringMove(from: usize, to: usize): void {
+function ringMove(from: usize, to: usize): void {
   const slot = load<u32>(from + RING_SLOT);
   const n = ringCount(from);
   let c = ringCons(from);
@@ -61,4 +61,20 @@ export function ringMove(from: usize, to: usize): void {
 /** Address of the slot that index `i` maps to. */
 @inline export function ringEntry(r: usize, i: u32): usize {
   return r + RING_DATA + <usize>(i & (load<u32>(r + RING_CAP) - 1)) * load<u32>(r + RING_SLOT);
+}
+
+/**
+ * Resize (ibv_resize_cq, ibv_modify_srq max_wr): a new ring of `cap` slots from
+ * the ring arena, same slot size, kind and owner, holding the entries of `r`
+ * (the caller checked they fit); `r`, of `bytes` bytes, goes back to the arena.
+ * Returns the new ring, or 0 when the arena has no room (`r` is left as it was).
+ */
+export function ringResize(r: usize, bytes: u32, cap: u32): usize {
+  const slot = load<u32>(r + RING_SLOT);
+  const nr = arenaAlloc(ringArena, ringBytes(cap, slot));
+  if (!nr) return 0;
+  ringInit(nr, cap, slot, load<u32>(r + RING_KIND), load<u32>(r + RING_OWNER));
+  ringMove(r, nr);
+  arenaFree(ringArena, r, bytes);
+  return nr;
 }

@@ -9,7 +9,7 @@ import { count, Counter } from "./counters";
 import { raiseEvent, EVENT_CQ_ERR } from "./events";
 import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { nextPow2 } from "../mem/pow2";
-import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "../mem/ring";
+import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringProd, ringResize, ringSetProd, RING_CQ } from "../mem/ring";
 
 // CQ record
 export const CQ_RING: usize = 16; // u32 ring address
@@ -79,14 +79,10 @@ export function cqResize(h: u32, cqe: i32): i32 {
   const slots = nextPow2(<u32>cqe);
   if (slots < ringCount(r)) return -EINVAL;
   if (slots == ringCap(r)) return 0;
-  const bytes = ringBytes(slots, CQE_SIZE);
-  const nr = arenaAlloc(ringArena, bytes);
+  const nr = ringResize(r, load<u32>(slot + CQ_BLOCK), slots);
   if (!nr) return -ENOMEM;
-  ringInit(nr, slots, CQE_SIZE, RING_CQ, load<u32>(slot + SLOT_HANDLE));
-  ringMove(r, nr);
-  arenaFree(ringArena, r, load<u32>(slot + CQ_BLOCK));
   store<u32>(slot + CQ_RING, <u32>nr);
-  store<u32>(slot + CQ_BLOCK, bytes);
+  store<u32>(slot + CQ_BLOCK, ringBytes(slots, CQE_SIZE));
   store<u32>(slot + CQ_CQE, slots);
   return 0;
 }
