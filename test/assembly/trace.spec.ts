@@ -41,7 +41,7 @@ import { CompState, COMP_STATE_NAMES } from "../../assembly/transport/completer"
 import { ReqState, REQ_STATE_NAMES } from "../../assembly/transport/requester";
 import { RespState, RESP_STATE_NAMES } from "../../assembly/transport/responder";
 import {
-  traceRecord, TraceKind, TRACE_ALL, TRACE_DEFAULT_CAP, TRACE_NONE, TRACE_KIND_NAMES, TR_A, TR_B, TR_C, TR_KIND, TR_QPN,
+  traceRecord, TraceKind, TRACE_ALL, TRACE_DEFAULT_CAP, TRACE_NONE, TRACE_KIND_NAMES, TRACE_STATES_MAX, TR_A, TR_B, TR_C, TR_KIND, TR_QPN,
   TR_SEQ, TR_SIZE, TR_TIME,
 } from "../../assembly/trace/trace";
 import { OP_ACK, OP_SEND_ONLY, TR_RC } from "../../assembly/wire/opcode";
@@ -171,11 +171,6 @@ function find(from: u32, kind: TraceKind, qpn: u32, a: u32): i64 {
   }
   return -1;
 }
-function count(from: u32, kind: TraceKind): u32 {
-  let n: u32 = 0;
-  for (let i = from; i != trace_producer(); i++) if (load<u32>(rec(i) + TR_KIND) == <u32>kind) n++;
-  return n;
-}
 function stateName(names: string, s: i32): string { return names.split(",")[s]; }
 
 trace_set_mask(TRACE_ALL);
@@ -207,6 +202,11 @@ describe("trace ring: layout and exports", () => {
     expect(changetype<string>(trace_state_names(TraceKind.PKT_SENT))).toBe("");
     expect(trace_state_counts(TraceKind.PKT_SENT)).toBe(0);
     expect(trace_state_counts(TraceKind.REQ_STATE)).toBeGreaterThan(0);
+  });
+  it("has a counter for every state of each state machine", () => {
+    expect(<u32>ReqState.COUNT).toBeLessThanOrEqual(TRACE_STATES_MAX);
+    expect(<u32>CompState.DONE + 1).toBeLessThanOrEqual(TRACE_STATES_MAX);
+    expect(<u32>RespState.COUNT).toBeLessThanOrEqual(TRACE_STATES_MAX);
   });
 });
 
