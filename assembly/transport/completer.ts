@@ -3,7 +3,8 @@
 // local SGEs; posts send completions; runs the retransmission timer, retry_cnt,
 // the RNR timer and rnr_retry; hands go-back-N to the requester; on errors
 // completes the WQE with its status and moves the QP to ERR.
-// A state machine as rxe's: an enum, a name table, one step function per state.
+// A state machine as rxe's: an enum, a name table, a run record passed to one
+// step function per state.
 import { ACCESS_LOCAL_WRITE } from "../mem/access";
 import { nowUs } from "../sched/clock";
 import { timerArm, timerCancel } from "../sched/timers";

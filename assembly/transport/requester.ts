@@ -1,11 +1,13 @@
-// RC/UC requester (rxe_req.c): walks the send queue from its next WQE and turns
-// each WQE into request packets — opcode choice (first/middle/last/only, with
-// immediate or invalidate), PSN assignment (a READ takes one PSN per response
-// packet), AckReq policy, the 128-PSN window, max_rd_atomic credits and fences.
-// Payloads are not copied: a packet points into the MR (or the WQE's inline
-// bytes), except a packet whose bytes span two SGEs, which is gathered into the
-// bounce slot of its TX descriptor. Local errors (bad lkey, range, access)
-// complete the WQE with LOC_PROT_ERR and move the QP to ERR.
+// RC/UC/UD requester (rxe_req.c): walks the send queue from its next WQE and
+// turns each WQE into request packets — opcode choice (first/middle/last/only,
+// with immediate or invalidate), PSN assignment (a READ takes one PSN per
+// response packet), AckReq policy, the 128-PSN window, max_rd_atomic credits and
+// fences. A state machine as the completer's (an enum, a name table, a run record
+// passed to one step function per state), its states named after rxe_requester's
+// steps. Payloads are not copied: a packet points into the MR (or the WQE's
+// inline bytes), except a packet whose bytes span two SGEs, which copyData
+// (dma.ts) gathers into the bounce slot of its TX descriptor. Local errors (bad
+// lkey, range, access) complete the WQE with LOC_PROT_ERR and move the QP to ERR.
 import { nowUs } from "../sched/clock";
 import { timerArm, timerArmed } from "../sched/timers";
 import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
