@@ -5,3 +5,4 @@ export * from "./wire/exports";
 export * from "./crc/exports";
 export * from "./verbs/exports";
 export * from "./transport/exports";
+export * from "./trace/exports";

@@ -3,71 +3,49 @@
 // local SGEs; posts send completions; runs the retransmission timer, retry_cnt,
 // the RNR timer and rnr_retry; hands go-back-N to the requester; on errors
 // completes the WQE with its status and moves the QP to ERR.
-// A state machine as rxe's: an enum, a name table, one step function per state.
-import { mrCheck, MR_OK } from "../mem/mr";
+// A state machine as rxe's: an enum, a name table, a run record passed to one
+// step function per state.
 import { ACCESS_LOCAL_WRITE } from "../mem/access";
 import { nowUs } from "../sched/clock";
 import { timerArm, timerCancel } from "../sched/timers";
 import { count, Counter } from "../verbs/counters";
 import {
-  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_OPCODE, CQE_QP_NUM, CQE_STATUS, CQE_WC_FLAGS, CQE_WR_ID, WC_SUCCESS,
+  cqCommit, cqFind, cqReserve, CQE_BYTE_LEN, CQE_OPCODE, CQE_QP_NUM, CQE_STATUS, CQE_WC_FLAGS, CQE_WR_ID,
 } from "../verbs/cq";
 import {
+  QpState, QPT_RC, SEND_SIGNALED, WC_ATOMIC_WRITE, WC_BAD_RESP_ERR, WC_BIND_MW, WC_COMP_SWAP, WC_FATAL_ERR, WC_FETCH_ADD,
+  WC_FLAG_WITH_IMM, WC_FLUSH, WC_LOC_PROT_ERR, WC_LOCAL_INV, WC_RDMA_READ, WC_RDMA_WRITE, WC_REM_ACCESS_ERR,
+  WC_REM_INV_REQ_ERR, WC_REM_OP_ERR, WC_RETRY_EXC_ERR, WC_RNR_RETRY_EXC_ERR, WC_SEND, WC_SUCCESS, WR_ATOMIC_CMP_AND_SWP,
+  WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE,
+  WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
+} from "../verbs/enums";
+import {
   qpState, ATTR_RETRY_CNT, ATTR_RNR_RETRY, QP_ATTR, QP_COMP, QP_NUM,
-  QP_PD, QP_REQ, QP_SEND_CQ, QP_SQ, QP_SQ_SIG_ALL, QP_TYPE,
+  QP_PD, QP_REQ, QP_SEND_CQ, QP_SQ, QP_SQ_SIG_ALL, QP_TYPE, CF_STARTED_RETRY, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
+  COMP_RETRY_CNT, COMP_RNR_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY, RF_WAIT_FENCE,
+  RF_WAIT_PSN, RF_WAIT_RNR,
 } from "../verbs/qp";
-import { QpState, QPT_RC } from "../verbs/qp_state";
-import { ringCons, ringEntry, ringProd, ringSetCons } from "../verbs/ring";
+import { ringCons, ringEntry, ringProd, ringSetCons } from "../mem/ring";
 import {
-  SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK,
-  SWQE_NUM_SGE, SWQE_OPCODE, SWQE_RESID, SWQE_RESULT, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE,
-  SWQE_STATUS, WQE_STATE_DONE, WQE_STATE_ERROR, WQE_STATE_PENDING, WQE_STATE_POSTED,
+  SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK, SWQE_NUM_SGE, SWQE_OPCODE, SWQE_RESID,
+  SWQE_RESULT, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_STATE, SWQE_STATUS, WQE_STATE_DONE, WQE_STATE_ERROR,
+  WQE_STATE_PENDING, WQE_STATE_POSTED,
 } from "../verbs/wqe";
-import { aeth_syndrome, AETH_TYPE_ACK, AETH_TYPE_NAK, AETH_TYPE_RNR_NAK } from "../wire/aeth";
+import {
+  aeth_code, aeth_syndrome, aeth_type, AETH_TYPE_ACK, AETH_TYPE_NAK, AETH_TYPE_RNR_NAK, NAK_INVALID_REQ, NAK_PSN_SEQ,
+  NAK_REM_ACCESS,
+} from "../wire/aeth";
 import { atmack_orig } from "../wire/atmack";
-import {
-  HDR_AETH, HDR_ATMACK, M_ATOMIC, M_END, M_READ, M_SEND, M_START, OP_ACK, OP_ATOMIC_ACK,
-  OP_READ_RESP_FIRST, OP_READ_RESP_LAST, OP_READ_RESP_MIDDLE, OP_READ_RESP_ONLY, TR_RC,
-} from "../wire/opcode";
+import { opcode_mask, HDR_AETH, HDR_ATMACK, M_AETH, M_ATOMIC, M_END, M_READ, M_SEND, M_START } from "../wire/opcode";
 import { psn_distance, psn_next } from "../wire/psn";
-import { rnrTimerId, retransTimerId, scheduleQp } from "./engine";
+import { rnrTimerId, retransTimerId, scheduleQp } from "./qp_sched";
 import { pktHdr, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN } from "./pkt";
+import { copyData, Copy, TO_SGL } from "./dma";
 import { qpToError } from "./qp_error";
+import { traceRecord, traceState, TraceKind, TRACE_NONE } from "../trace/trace";
 import {
-  ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, COMP_FLAGS, COMP_OPCODE, COMP_PSN,
-  COMP_RETRY_CNT, COMP_RNR_RETRY, CF_STARTED_RETRY, REQ_PSN, REQ_RD_ATOMIC, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY,
-  RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR, WQE_RD_ATOMIC, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD,
-  WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND,
-  WR_SEND_WITH_IMM, WR_SEND_WITH_INV, SEND_SIGNALED,
+  ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, WQE_RD_ATOMIC,
 } from "./requester";
-
-// ibv_wc_opcode, ibv_wc_status, ibv_wc_flags (libibverbs verbs.h)
-export const WC_SEND: u32 = 0;
-export const WC_RDMA_WRITE: u32 = 1;
-export const WC_RDMA_READ: u32 = 2;
-export const WC_COMP_SWAP: u32 = 3;
-export const WC_FETCH_ADD: u32 = 4;
-export const WC_BIND_MW: u32 = 5;
-export const WC_LOCAL_INV: u32 = 6;
-export const WC_FLUSH: u32 = 8;
-export const WC_ATOMIC_WRITE: u32 = 9;
-
-export const WC_LOC_PROT_ERR: u32 = 4;
-export const WC_BAD_RESP_ERR: u32 = 7;
-export const WC_REM_INV_REQ_ERR: u32 = 9;
-export const WC_REM_ACCESS_ERR: u32 = 10;
-export const WC_REM_OP_ERR: u32 = 11;
-export const WC_RETRY_EXC_ERR: u32 = 12;
-export const WC_RNR_RETRY_EXC_ERR: u32 = 13;
-export const WC_FATAL_ERR: u32 = 19;
-
-export const WC_WITH_IMM: u32 = 2;
-
-// AETH NAK codes (syndrome 0x60 | code)
-export const NAK_PSN_SEQ: u32 = 0;
-export const NAK_INVALID_REQ: u32 = 1;
-export const NAK_REM_ACCESS: u32 = 2;
-export const NAK_REM_OP: u32 = 3;
 
 /** rxe rnrnak_usec: the RNR NAK timer field (IBA 9.7.5.2.8) in µs; code 25 is rxe's 61410, not 61440. */
 const RNR_USEC = memory.data<u32>([
@@ -84,19 +62,10 @@ export const enum CompState {
 export const COMP_STATE_NAMES =
   "GET WQE,COMP WQE,COMP ACK,CHECK PSN,CHECK ACK,READ,ATOMIC,WRITE/SEND,UPDATE COMP,ERROR RETRY,RNR RETRY,ERROR,EXIT,DONE";
 
-/** Times each state was entered (u64 per state), since the module started: the trace of the state machine. */
-export const compStateCounts: usize = memory.data(8 * 16, 8);
-
-@inline function trace(s: CompState): void {
-  const p = compStateCounts + (<usize>s << 3);
-  store<u64>(p, load<u64>(p) + 1);
-}
-
-export function compStateCount(s: u32): u64 { return load<u64>(compStateCounts + (<usize>(s & 15) << 3)); }
 
 /** NAK syndrome → the requester's completion status (rxe check_ack); 0 for a PSN sequence error (retried). */
 export function nakStatus(syndrome: u32): u32 {
-  switch (syndrome & 0x1f) {
+  switch (aeth_code(syndrome)) {
     case NAK_PSN_SEQ: return WC_SUCCESS;
     case NAK_INVALID_REQ: return WC_REM_INV_REQ_ERR;
     case NAK_REM_ACCESS: return WC_REM_ACCESS_ERR;
@@ -123,8 +92,23 @@ export function wcOpcode(wrOp: u32): u32 {
   }
 }
 
-// ---- per-run context (one run at a time; the device is single-threaded) ----
-let again = false; // the requester can make progress again
+/** One run of the completer (the device is single-threaded: one record serves every run). */
+@unmanaged
+export class CompRun {
+  qp: usize = 0;
+  pkt: usize = 0; // the response (packet-info record), 0 for a run without one
+  wqe: usize = 0; // the oldest send WQE
+  timeout: bool = false; // the retransmit timer fired
+  again: bool = false; // the requester can make progress again
+}
+const compRun = changetype<CompRun>(memory.data(offsetof<CompRun>(), 8));
+
+/** Counts the state entered and, when the trace ring wants it, records it with the response's PSN. */
+@inline function trace(c: CompRun, s: CompState, from: u32): void {
+  if (traceState(TraceKind.COMP_STATE, s)) {
+    traceRecord(TraceKind.COMP_STATE, load<u32>(c.qp + QP_NUM), s, from, c.pkt ? load<u32>(c.pkt + PKT_PSN) : TRACE_NONE);
+  }
+}
 
 @inline function cget(qp: usize, off: usize): u32 { return load<u32>(qp + QP_COMP + off); }
 @inline function cset(qp: usize, off: usize, v: u32): void { store<u32>(qp + QP_COMP + off, v); }
@@ -135,10 +119,10 @@ function resetRetryCounters(qp: usize): void {
   cset(qp, COMP_FLAGS, cget(qp, COMP_FLAGS) & ~CF_STARTED_RETRY);
 }
 
-@inline function wakeRequester(qp: usize, f: u32): void {
-  if (reqFlags(qp) & f) {
-    reqClearFlag(qp, f);
-    again = true;
+@inline function wakeRequester(c: CompRun, f: u32): void {
+  if (reqFlags(c.qp) & f) {
+    reqClearFlag(c.qp, f);
+    c.again = true;
   }
 }
 
@@ -147,7 +131,18 @@ function resetRetryCounters(qp: usize): void {
   return ringCons(sq) != ringProd(sq) ? ringEntry(sq, ringCons(sq)) : 0;
 }
 
-function getWqe(qp: usize, pkt: usize, wqe: usize): CompState {
+// What a response is, from its opcode-table bits (rxe's check_ack switches on
+// opcodes; here only the table knows them).
+/** An ACK or NAK: AETH, neither READ response nor atomic ACK. */
+@inline function plainAck(mask: u32): bool { return (mask & (M_AETH | M_READ | M_ATOMIC)) == M_AETH; }
+/** A READ response MIDDLE or LAST: it continues the response in progress. */
+@inline function readContinues(mask: u32): bool { return (mask & (M_READ | M_START)) == M_READ; }
+/** `cop` (COMP_OPCODE) says a multi-packet READ response is half in: its FIRST or a MIDDLE came last. */
+@inline function inReadResponse(cop: i32): bool { return cop >= 0 && (opcode_mask(<u32>cop) & (M_READ | M_END)) == M_READ; }
+
+function getWqe(c: CompRun): CompState {
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   if (!wqe || load<u32>(wqe + SWQE_STATE) == WQE_STATE_POSTED) return pkt ? CompState.DONE : CompState.EXIT;
   const st = load<u32>(wqe + SWQE_STATE);
   if (st == WQE_STATE_DONE) return CompState.COMP_WQE;
@@ -155,7 +150,10 @@ function getWqe(qp: usize, pkt: usize, wqe: usize): CompState {
   return pkt ? CompState.CHECK_PSN : CompState.EXIT;
 }
 
-function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
+function checkPsn(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const psn = load<u32>(pkt + PKT_PSN);
   const m = load<u32>(wqe + SWQE_MASK);
   // a response past the oldest WQE completes a SEND/WRITE but means a lost
@@ -178,138 +176,110 @@ function checkPsn(qp: usize, pkt: usize, wqe: usize): CompState {
     // NAK a responder sends when the READ fails midway. We take only NAKs that
     // way: a stale positive ACK (duplicated or reordered on the wire) would end
     // the response sequence and make the next READ MIDDLE look out of order.
-    const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
-    if ((load<u32>(pkt + PKT_OPCODE) & 0x1f) == OP_ACK &&
-        (cop == <i32>(TR_RC | OP_READ_RESP_FIRST) || cop == <i32>(TR_RC | OP_READ_RESP_MIDDLE)) &&
-        ((aeth_syndrome(pktHdr(pkt, HDR_AETH)) >> 5) & 3) != AETH_TYPE_ACK) return CompState.CHECK_ACK;
+    if (plainAck(load<u32>(pkt + PKT_MASK)) && inReadResponse(load<i32>(qp + QP_COMP + COMP_OPCODE)) &&
+        aeth_type(aeth_syndrome(pktHdr(pkt, HDR_AETH))) != AETH_TYPE_ACK) return CompState.CHECK_ACK;
     return CompState.DONE;
   }
   if (d > 0 && (m & (M_READ | M_ATOMIC))) return CompState.DONE;
   return CompState.CHECK_ACK;
 }
 
-function checkAck(qp: usize, pkt: usize, wqe: usize): CompState {
+function checkAck(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const mask = load<u32>(pkt + PKT_MASK);
-  const op = load<u32>(pkt + PKT_OPCODE) & 0x1f;
   const cop = load<i32>(qp + QP_COMP + COMP_OPCODE);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
   // the response sequence
   if (cop < 0) {
     if (!(mask & M_START)) return CompState.ERROR; // catches every *_ONLY
-  } else if ((<u32>cop & 0x1f) == OP_READ_RESP_FIRST || (<u32>cop & 0x1f) == OP_READ_RESP_MIDDLE) {
-    if (op != OP_ACK && op != OP_READ_RESP_MIDDLE && op != OP_READ_RESP_LAST) {
-      // a retried READ may restart with FIRST (or ONLY for a one-packet READ)
-      const psn = load<u32>(pkt + PKT_PSN);
-      const first = load<u32>(wqe + SWQE_FIRST_PSN);
-      const ok = (psn == first && op == OP_READ_RESP_FIRST) ||
-        (first == load<u32>(wqe + SWQE_LAST_PSN) && op == OP_READ_RESP_ONLY);
-      if (!ok) return CompState.ERROR;
-    }
+  } else if (inReadResponse(cop) && !readContinues(mask) && !plainAck(mask)) {
+    // a retried READ may restart with FIRST (or ONLY for a one-packet READ)
+    const first = load<u32>(wqe + SWQE_FIRST_PSN);
+    const restart = (mask & (M_READ | M_START)) == (M_READ | M_START) &&
+      ((mask & M_END) ? first == load<u32>(wqe + SWQE_LAST_PSN) : load<u32>(pkt + PKT_PSN) == first);
+    if (!restart) return CompState.ERROR;
   }
   // the operation
-  switch (op) {
-    case OP_READ_RESP_FIRST:
-    case OP_READ_RESP_LAST:
-    case OP_READ_RESP_ONLY:
-    case OP_READ_RESP_MIDDLE: {
-      if (op != OP_READ_RESP_MIDDLE) {
-        const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-        if (((syn >> 5) & 3) != AETH_TYPE_ACK) return CompState.ERROR;
-        // FLUSH and ATOMIC_WRITE are acknowledged with a zero-length READ RESPONSE ONLY
-        if (wrOp == WR_ATOMIC_WRITE) return CompState.WRITE_SEND;
-      }
-      if (wrOp != WR_RDMA_READ && wrOp != WR_FLUSH) {
-        store<u32>(wqe + SWQE_STATUS, WC_FATAL_ERR);
-        return CompState.ERROR;
-      }
-      resetRetryCounters(qp);
-      return CompState.READ;
-    }
-    case OP_ATOMIC_ACK: {
+  if (mask & M_READ) {
+    if (mask & M_AETH) { // FIRST, LAST and ONLY carry one; MIDDLE does not
       const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-      if (((syn >> 5) & 3) != AETH_TYPE_ACK) return CompState.ERROR;
-      if (wrOp != WR_ATOMIC_CMP_AND_SWP && wrOp != WR_ATOMIC_FETCH_AND_ADD) return CompState.ERROR;
-      resetRetryCounters(qp);
-      return CompState.ATOMIC;
+      if (aeth_type(syn) != AETH_TYPE_ACK) return CompState.ERROR;
+      // FLUSH and ATOMIC_WRITE are acknowledged with a zero-length READ RESPONSE ONLY
+      if (wrOp == WR_ATOMIC_WRITE) return CompState.WRITE_SEND;
     }
-    case OP_ACK: {
-      const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
-      const t = (syn >> 5) & 3;
-      if (t == AETH_TYPE_ACK) {
-        // A plain ACK at a READ's or atomic's PSN (a responder re-ACKing a
-        // duplicate with its last PSN) cannot carry the data or the original
-        // value: the response was lost and the request must go again. rxe would
-        // complete the WQE here without its result.
-        if (load<u32>(wqe + SWQE_MASK) & (M_READ | M_ATOMIC)) return CompState.ERROR_RETRY;
-        resetRetryCounters(qp);
-        return CompState.WRITE_SEND;
-      }
-      if (t == AETH_TYPE_RNR_NAK) {
-        count(Counter.RCVD_RNR_ERR);
-        return CompState.RNR_RETRY;
-      }
-      if (t == AETH_TYPE_NAK) {
-        if ((syn & 0x1f) == NAK_PSN_SEQ) {
-          // a NAK acknowledges every PSN before it
-          const psn = load<u32>(pkt + PKT_PSN);
-          if (psn_distance(psn, cget(qp, COMP_PSN)) > 0) {
-            count(Counter.RCVD_SEQ_ERR);
-            cset(qp, COMP_PSN, psn);
-            wakeRequester(qp, RF_WAIT_PSN);
-            // forward progress reloads retry_cnt as an ACK does (rxe does not, and
-            // with retry_cnt < 7 a lossy link then fails a connection that is moving)
-            resetRetryCounters(qp);
-          }
-          return CompState.ERROR_RETRY;
-        }
-        store<u32>(wqe + SWQE_STATUS, nakStatus(syn));
-        return CompState.ERROR;
-      }
+    if (wrOp != WR_RDMA_READ && wrOp != WR_FLUSH) {
+      store<u32>(wqe + SWQE_STATUS, WC_FATAL_ERR);
       return CompState.ERROR;
     }
-    default:
-      return CompState.ERROR;
+    resetRetryCounters(qp);
+    return CompState.READ;
   }
+  if (mask & M_ATOMIC) {
+    const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
+    if (aeth_type(syn) != AETH_TYPE_ACK) return CompState.ERROR;
+    if (wrOp != WR_ATOMIC_CMP_AND_SWP && wrOp != WR_ATOMIC_FETCH_AND_ADD) return CompState.ERROR;
+    resetRetryCounters(qp);
+    return CompState.ATOMIC;
+  }
+  if (!plainAck(mask)) return CompState.ERROR;
+  const syn = aeth_syndrome(pktHdr(pkt, HDR_AETH));
+  const t = aeth_type(syn);
+  if (t == AETH_TYPE_ACK) {
+    // A plain ACK at a READ's or atomic's PSN (a responder re-ACKing a
+    // duplicate with its last PSN) cannot carry the data or the original
+    // value: the response was lost and the request must go again. rxe would
+    // complete the WQE here without its result.
+    if (load<u32>(wqe + SWQE_MASK) & (M_READ | M_ATOMIC)) return CompState.ERROR_RETRY;
+    resetRetryCounters(qp);
+    return CompState.WRITE_SEND;
+  }
+  if (t == AETH_TYPE_RNR_NAK) {
+    count(Counter.RCVD_RNR_ERR);
+    return CompState.RNR_RETRY;
+  }
+  if (t == AETH_TYPE_NAK) {
+    if (aeth_code(syn) == NAK_PSN_SEQ) {
+      // a NAK acknowledges every PSN before it
+      const psn = load<u32>(pkt + PKT_PSN);
+      if (psn_distance(psn, cget(qp, COMP_PSN)) > 0) {
+        count(Counter.RCVD_SEQ_ERR);
+        cset(qp, COMP_PSN, psn);
+        wakeRequester(c, RF_WAIT_PSN);
+        // forward progress reloads retry_cnt as an ACK does (rxe does not, and
+        // with retry_cnt < 7 a lossy link then fails a connection that is moving)
+        resetRetryCounters(qp);
+      }
+      return CompState.ERROR_RETRY;
+    }
+    store<u32>(wqe + SWQE_STATUS, nakStatus(syn));
+    return CompState.ERROR;
+  }
+  return CompState.ERROR;
 }
 
 /**
- * Copies `len` bytes from `src` into the WQE's local SGEs at its DMA cursor,
- * each piece checked for lkey, PD, bounds and LOCAL_WRITE (rxe copy_data
- * RXE_TO_MR_OBJ). Returns false on any violation or when the SGEs are too short.
+ * Places `len` bytes from `src` into the WQE's local SGEs at its DMA cursor,
+ * each piece needing LOCAL_WRITE (rxe copy_data RXE_TO_MR_OBJ). False on any
+ * violation or when the WQE has less room left.
  */
 function placeData(qp: usize, wqe: usize, src: usize, len: u32): bool {
   if (len == 0) return true;
   if (len > load<u32>(wqe + SWQE_RESID)) return false;
-  const pd = load<u32>(qp + QP_PD);
-  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
-  let i = load<u32>(wqe + SWQE_CUR_SGE);
-  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
-  let done: u32 = 0;
-  while (done < len) {
-    if (i >= nsge) return false;
-    const sge = wqe + SWQE_SGE + <usize>i * SGE_SIZE;
-    const sl = load<u32>(sge + SGE_LENGTH);
-    if (off >= sl) {
-      i++;
-      off = 0;
-      continue;
-    }
-    const n = min(sl - off, len - done);
-    const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
-    if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, ACCESS_LOCAL_WRITE) != MR_OK) return false;
-    memory.copy(<usize>addr, src + done, n);
-    done += n;
-    off += n;
-  }
-  store<u32>(wqe + SWQE_CUR_SGE, i);
-  store<u32>(wqe + SWQE_SGE_OFFSET, off);
+  const r = copyData(TO_SGL, load<u32>(qp + QP_PD), ACCESS_LOCAL_WRITE, wqe + SWQE_SGE, load<u32>(wqe + SWQE_NUM_SGE),
+    wqe + SWQE_CUR_SGE, src, len);
+  if (r != Copy.OK) return false;
   store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
   return true;
 }
 
 const atomicScratch: usize = memory.data(8, 8);
 
-function doRead(qp: usize, pkt: usize, wqe: usize): CompState {
+function doRead(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   if (!placeData(qp, wqe, <usize>load<u32>(pkt + PKT_PAYLOAD), load<u32>(pkt + PKT_PAYLOAD_LEN))) {
     store<u32>(wqe + SWQE_STATUS, WC_LOC_PROT_ERR);
     return CompState.ERROR;
@@ -318,7 +288,10 @@ function doRead(qp: usize, pkt: usize, wqe: usize): CompState {
   return CompState.UPDATE_COMP;
 }
 
-function doAtomic(qp: usize, pkt: usize, wqe: usize): CompState {
+function doAtomic(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const orig = atmack_orig(pktHdr(pkt, HDR_ATMACK));
   store<u64>(wqe + SWQE_RESULT, orig);
   store<u64>(atomicScratch, orig); // the original value in host byte order, as rxe copies it
@@ -333,14 +306,16 @@ function doAtomic(qp: usize, pkt: usize, wqe: usize): CompState {
  * Retires the head WQE: posts its completion when signalled, when the QP
  * signals all, or on error (IBA 10.7.3.1), with rxe's send-CQE fields.
  */
-function doComplete(qp: usize, wqe: usize): void {
+function doComplete(c: CompRun): void {
+  const qp = c.qp;
+  const wqe = c.wqe;
   // its max_rd_atomic credit comes back however the WQE completes (rxe returns it in
   // complete_ack only, so an ATOMIC_WRITE acknowledged implicitly would keep it forever)
   const m = load<u32>(wqe + SWQE_MASK);
   if (m & WQE_RD_ATOMIC) {
     store<u32>(wqe + SWQE_MASK, m & ~WQE_RD_ATOMIC);
     store<u32>(qp + QP_REQ + REQ_RD_ATOMIC, load<u32>(qp + QP_REQ + REQ_RD_ATOMIC) - 1);
-    wakeRequester(qp, RF_NEED_RD_ATOMIC);
+    wakeRequester(c, RF_NEED_RD_ATOMIC);
   }
   const status = load<u32>(wqe + SWQE_STATUS);
   const wrOp = load<u32>(wqe + SWQE_OPCODE);
@@ -355,7 +330,7 @@ function doComplete(qp: usize, wqe: usize): void {
       store<u32>(e + CQE_QP_NUM, load<u32>(qp + QP_NUM));
       if (status == WC_SUCCESS) {
         store<u32>(e + CQE_OPCODE, wcOpcode(wrOp));
-        if (wrOp == WR_RDMA_WRITE_WITH_IMM || wrOp == WR_SEND_WITH_IMM) store<u32>(e + CQE_WC_FLAGS, WC_WITH_IMM);
+        if (wrOp == WR_RDMA_WRITE_WITH_IMM || wrOp == WR_SEND_WITH_IMM) store<u32>(e + CQE_WC_FLAGS, WC_FLAG_WITH_IMM);
         store<u32>(e + CQE_BYTE_LEN, wrOp == WR_ATOMIC_WRITE ? 8 : load<u32>(wqe + SWQE_LENGTH));
       }
       cqCommit(cq);
@@ -364,33 +339,38 @@ function doComplete(qp: usize, wqe: usize): void {
   const sq = <usize>load<u32>(qp + QP_SQ);
   ringSetCons(sq, ringCons(sq) + 1);
   if (load<u32>(wqe + SWQE_MASK) & M_SEND) count(Counter.RDMA_SENDS);
-  wakeRequester(qp, RF_WAIT_FENCE); // something completed: a fenced WQE may go
+  wakeRequester(c, RF_WAIT_FENCE); // something completed: a fenced WQE may go
 }
 
-function completeAck(qp: usize, pkt: usize, wqe: usize): CompState {
-  doComplete(qp, wqe);
-  return psn_distance(load<u32>(pkt + PKT_PSN), cget(qp, COMP_PSN)) >= 0 ? CompState.UPDATE_COMP : CompState.DONE;
+function completeAck(c: CompRun): CompState {
+  doComplete(c);
+  return psn_distance(load<u32>(c.pkt + PKT_PSN), cget(c.qp, COMP_PSN)) >= 0 ? CompState.UPDATE_COMP : CompState.DONE;
 }
 
-function completeWqe(qp: usize, pkt: usize, wqe: usize): CompState {
+function completeWqe(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   if (pkt && load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING) {
     const last = load<u32>(wqe + SWQE_LAST_PSN);
     if (psn_distance(last, cget(qp, COMP_PSN)) >= 0) {
       cset(qp, COMP_PSN, psn_next(last, 1));
       store<i32>(qp + QP_COMP + COMP_OPCODE, -1);
     }
-    wakeRequester(qp, RF_WAIT_PSN);
+    wakeRequester(c, RF_WAIT_PSN);
   }
-  doComplete(qp, wqe);
+  doComplete(c);
   return CompState.GET_WQE;
 }
 
-function updateComp(qp: usize, pkt: usize): CompState {
+function updateComp(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
   const mask = load<u32>(pkt + PKT_MASK);
   store<i32>(qp + QP_COMP + COMP_OPCODE, (mask & M_END) ? -1 : <i32>load<u32>(pkt + PKT_OPCODE));
   const psn = load<u32>(pkt + PKT_PSN);
   if (psn_distance(psn, cget(qp, COMP_PSN)) >= 0) cset(qp, COMP_PSN, psn_next(psn, 1));
-  wakeRequester(qp, RF_WAIT_PSN);
+  wakeRequester(c, RF_WAIT_PSN);
   return CompState.DONE;
 }
 
@@ -398,9 +378,11 @@ function updateComp(qp: usize, pkt: usize): CompState {
  * Timeout or PSN-sequence NAK: go back N unless a retry is already under way;
  * retry_cnt counts retries (7 is seven, as the IBA says; rxe makes it infinite).
  */
-function errorRetry(qp: usize, wqe: usize, timeout: bool): CompState {
+function errorRetry(c: CompRun): CompState {
+  const qp = c.qp;
+  const wqe = c.wqe;
   if (!wqe || load<u32>(wqe + SWQE_STATE) == WQE_STATE_POSTED) return CompState.DONE;
-  if ((cget(qp, COMP_FLAGS) & CF_STARTED_RETRY) && !timeout) return CompState.DONE;
+  if ((cget(qp, COMP_FLAGS) & CF_STARTED_RETRY) && !c.timeout) return CompState.DONE;
   const left = cget(qp, COMP_RETRY_CNT);
   if (left > 0) {
     cset(qp, COMP_RETRY_CNT, left - 1);
@@ -409,7 +391,7 @@ function errorRetry(qp: usize, wqe: usize, timeout: bool): CompState {
       count(Counter.COMPLETER_RETRY_ERR);
       reqSetFlag(qp, RF_NEED_RETRY);
       cset(qp, COMP_FLAGS, cget(qp, COMP_FLAGS) | CF_STARTED_RETRY);
-      again = true;
+      c.again = true;
     }
     return CompState.DONE;
   }
@@ -418,7 +400,10 @@ function errorRetry(qp: usize, wqe: usize, timeout: bool): CompState {
   return CompState.ERROR;
 }
 
-function rnrRetry(qp: usize, pkt: usize, wqe: usize): CompState {
+function rnrRetry(c: CompRun): CompState {
+  const qp = c.qp;
+  const pkt = c.pkt;
+  const wqe = c.wqe;
   const left = cget(qp, COMP_RNR_RETRY);
   if (left > 0) {
     if (left != 7) cset(qp, COMP_RNR_RETRY, left - 1);
@@ -426,7 +411,7 @@ function rnrRetry(qp: usize, pkt: usize, wqe: usize): CompState {
     // while waiting out the RNR timer the retransmit timer must not burn retry_cnt;
     // the retried packet re-arms it
     timerCancel(retransTimerId(qp));
-    const code = aeth_syndrome(pktHdr(pkt, HDR_AETH)) & 0x1f;
+    const code = aeth_code(aeth_syndrome(pktHdr(pkt, HDR_AETH)));
     timerArm(rnrTimerId(qp), nowUs + <f64>rnrDelayUs(code));
     return CompState.DONE;
   }
@@ -448,42 +433,52 @@ function resetRetryTimer(qp: usize): void {
   }
 }
 
+/** rxe COMPST_WRITE_SEND: a SEND/WRITE acknowledged; its last PSN completes it. */
+function writeSend(c: CompRun): CompState {
+  const wqe = c.wqe;
+  return load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING && load<u32>(wqe + SWQE_LAST_PSN) == load<u32>(c.pkt + PKT_PSN)
+    ? CompState.COMP_ACK : CompState.UPDATE_COMP;
+}
+
 /**
- * One completer run: with a response packet (`pkt` != 0), or without one to
- * retire WQEs that need no ACK and keep the timer right, or after the
- * retransmit timer fired (`timeout`).
+ * One completer run for `qp`: with a response packet (`pkt` != 0), or without
+ * one to retire WQEs that need no ACK and keep the timer right, or after the
+ * retransmit timer fired (`timeout`). `c.again` is left to the caller.
  */
-export function completerRun(qp: usize, pkt: usize, timeout: bool): void {
-  let wqe: usize = 0;
+function completerRun(c: CompRun, qp: usize, pkt: usize, timeout: bool): void {
+  c.qp = qp;
+  c.pkt = pkt;
+  c.timeout = timeout;
+  c.wqe = 0;
   let state = CompState.GET_WQE;
+  let from = TRACE_NONE;
   for (;;) {
-    trace(state);
+    trace(c, state, from);
+    from = state;
     switch (state) {
       case CompState.GET_WQE:
-        wqe = sqHead(qp);
-        state = getWqe(qp, pkt, wqe);
+        c.wqe = sqHead(qp);
+        state = getWqe(c);
         break;
-      case CompState.CHECK_PSN: state = checkPsn(qp, pkt, wqe); break;
-      case CompState.CHECK_ACK: state = checkAck(qp, pkt, wqe); break;
-      case CompState.READ: state = doRead(qp, pkt, wqe); break;
-      case CompState.ATOMIC: state = doAtomic(qp, pkt, wqe); break;
-      case CompState.WRITE_SEND:
-        state = load<u32>(wqe + SWQE_STATE) == WQE_STATE_PENDING && load<u32>(wqe + SWQE_LAST_PSN) == load<u32>(pkt + PKT_PSN)
-          ? CompState.COMP_ACK : CompState.UPDATE_COMP;
-        break;
-      case CompState.COMP_ACK: state = completeAck(qp, pkt, wqe); break;
-      case CompState.COMP_WQE: state = completeWqe(qp, pkt, wqe); break;
-      case CompState.UPDATE_COMP: state = updateComp(qp, pkt); break;
-      case CompState.ERROR_RETRY: state = errorRetry(qp, wqe, timeout); break;
-      case CompState.RNR_RETRY: state = rnrRetry(qp, pkt, wqe); break;
+      case CompState.CHECK_PSN: state = checkPsn(c); break;
+      case CompState.CHECK_ACK: state = checkAck(c); break;
+      case CompState.READ: state = doRead(c); break;
+      case CompState.ATOMIC: state = doAtomic(c); break;
+      case CompState.WRITE_SEND: state = writeSend(c); break;
+      case CompState.COMP_ACK: state = completeAck(c); break;
+      case CompState.COMP_WQE: state = completeWqe(c); break;
+      case CompState.UPDATE_COMP: state = updateComp(c); break;
+      case CompState.ERROR_RETRY: state = errorRetry(c); break;
+      case CompState.RNR_RETRY: state = rnrRetry(c); break;
       case CompState.ERROR: {
+        const wqe = c.wqe;
         if (load<u32>(wqe + SWQE_STATUS) == WC_SUCCESS) store<u32>(wqe + SWQE_STATUS, WC_BAD_RESP_ERR);
         store<u32>(wqe + SWQE_STATE, WQE_STATE_ERROR);
         qpToError(qp, load<u32>(wqe + SWQE_STATUS)); // completes this WQE with its status, flushes the rest
         return;
       }
       case CompState.EXIT:
-        if (timeout && wqe) {
+        if (timeout && c.wqe) {
           state = CompState.ERROR_RETRY;
           break;
         }
@@ -506,11 +501,12 @@ export function completerRecv(qp: usize, pkt: usize): void {
   reqEnsureInit(qp);
   // a retry is pending: the requester rewinds first (rxe drops responses meanwhile)
   if (reqFlags(qp) & RF_NEED_RETRY) return;
-  again = false;
-  completerRun(qp, pkt, false);
-  if (sending(qp)) completerRun(qp, 0, false); // retire what needs no ACK, keep the timer right
+  const c = compRun;
+  c.again = false;
+  completerRun(c, qp, pkt, false);
+  if (sending(qp)) completerRun(c, qp, 0, false); // retire what needs no ACK, keep the timer right
   checkSqDrained(qp);
-  if (again) scheduleQp(qp);
+  if (c.again) scheduleQp(qp);
 }
 
 /** The retransmission timer of `qp` fired. */
@@ -518,9 +514,10 @@ export function retransmitTimeout(qp: usize): void {
   // a timer left from before a RESET (or from the slot's previous QP) finds nothing sent
   if (!sending(qp) || !(reqFlags(qp) & RF_INIT)) return;
   if (reqFlags(qp) & RF_NEED_RETRY) return;
-  again = false;
-  completerRun(qp, 0, true);
-  if (again) scheduleQp(qp);
+  const c = compRun;
+  c.again = false;
+  completerRun(c, qp, 0, true);
+  if (c.again) scheduleQp(qp);
 }
 
 /**
@@ -539,6 +536,6 @@ export function completeSent(qp: usize, index: u32): void {
   if (<i32>(index - ringCons(sq)) < 0 || <i32>(index - ringProd(sq)) >= 0) return;
   if (load<u32>(wqe + SWQE_STATE) != WQE_STATE_PENDING) return;
   store<u32>(wqe + SWQE_STATE, WQE_STATE_DONE);
-  completerRun(qp, 0, false);
+  completerRun(compRun, qp, 0, false);
   checkSqDrained(qp);
 }

@@ -3,20 +3,25 @@
 // freed), then runs the sender: QPs leave the TX arbiter in turn and their
 // responder and requester emit packets until the budget or the TX ring runs
 // out. Work that does not fit stays queued; nothing is dropped by the sender.
-import { arbiterInit, arbiterLength, arbiterNext, arbiterSchedule } from "../sched/arbiter";
+import { arbiterInit, arbiterLength, arbiterNext } from "../sched/arbiter";
 import { setNow } from "../sched/clock";
 import { timerPopDue, timersInit, timersNext } from "../sched/timers";
-import { poolSlot, slotIndex, SLOT_HANDLE } from "../mem/pool";
+import { SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
-import { netInit, rxValidate, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
-import { ringCons } from "../verbs/ring";
-import { qpPool, QP_NUM } from "../verbs/qp";
+import { netInit, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
+import { ringCons } from "../mem/ring";
+import { qpAt, QP_NUM, QP_TYPE } from "../verbs/qp";
+import { QPT_RC } from "../verbs/enums";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
-import { responderRecv, responderSend } from "./responder";
+import { responderRecv } from "./responder";
+import { responderSend } from "./responder_send";
+import { ucudRecv } from "./responder_ucud";
 import { M_REQ } from "../wire/opcode";
 import { responderInit } from "./resources";
+import { traceOn, traceRecord, TraceKind } from "../trace/trace";
+import { isRnrTimer, scheduleQp, timerQp, TIMERS_PER_QP } from "./qp_sched";
 
 /** Packets the sender may emit per entry-point call before yielding to the host. */
 export const SEND_BUDGET: i32 = 256;
@@ -26,7 +31,7 @@ let ready = false;
 export function engineInit(txCap: u32, localPort: u32): void {
   const maxQp = cfg(CFG_MAX_QP);
   netInit(txCap, localPort);
-  timersInit(<i32>(2 * maxQp));
+  timersInit(<i32>(TIMERS_PER_QP * maxQp));
   arbiterInit(maxQp);
   // Everything the engines keep per QP or per TX slot is carved now, at open:
   // memory never grows later, so the host's views (MR bytes) stay valid.
@@ -37,20 +42,13 @@ export function engineInit(txCap: u32, localPort: u32): void {
 
 export function engineReady(): bool { return ready; }
 
-@inline export function qpIndex(qp: usize): u32 { return slotIndex(qpPool, qp); }
-@inline export function retransTimerId(qp: usize): i32 { return <i32>(qpIndex(qp) << 1); }
-@inline export function rnrTimerId(qp: usize): i32 { return <i32>((qpIndex(qp) << 1) | 1); }
-
-/** Queues `qp` for the sender (it has something to send). */
-@inline export function scheduleQp(qp: usize): void { arbiterSchedule(qpIndex(qp)); }
-
 /** Runs the sender until the budget, the TX ring or the queued work runs out. */
 export function runSender(): void {
   let budget = SEND_BUDGET;
   while (budget > 0 && txAvailable() > 0) {
     const idx = arbiterNext();
     if (idx < 0) break;
-    const qp = poolSlot(qpPool, <u32>idx);
+    const qp = qpAt(<u32>idx);
     if (!load<u32>(qp + SLOT_HANDLE)) continue; // destroyed since it was queued
     budget -= responderSend(qp, budget);
     if (budget > 0 && txAvailable() > 0) budget -= requesterSend(qp, budget);
@@ -68,10 +66,12 @@ export function engineRx(len: u32, now: f64): RxResult {
   setNow(now);
   if (!ready) return RxResult.SHORT;
   const r = rxValidate(len);
+  if (traceOn(TraceKind.PKT_RECV)) traceReceived(len, r);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
-    if (load<u32>(pktInfo + PKT_MASK) & M_REQ) responderRecv(qp, pktInfo);
-    else completerRecv(qp, pktInfo);
+    if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) completerRecv(qp, pktInfo);
+    else if (load<u32>(qp + QP_TYPE) == QPT_RC) responderRecv(qp, pktInfo);
+    else ucudRecv(qp, pktInfo);
   }
   runSender();
   return r;
@@ -84,9 +84,12 @@ export function engineTick(now: f64): f64 {
   for (let n = 0; n < 100000; n++) {
     const id = timerPopDue(now);
     if (id < 0) break;
-    const qp = poolSlot(qpPool, <u32>id >> 1);
+    const qp = timerQp(id);
     if (!load<u32>(qp + SLOT_HANDLE)) continue;
-    if (id & 1) rnrTimeout(qp);
+    const rnr = isRnrTimer(id);
+    const kind = rnr ? TraceKind.TIMER_RNR : TraceKind.TIMER_RETRANSMIT;
+    if (traceOn(kind)) traceRecord(kind, load<u32>(qp + QP_NUM), 0, 0, 0);
+    if (rnr) rnrTimeout(qp);
     else retransmitTimeout(qp);
   }
   runSender();

@@ -6,15 +6,17 @@ import { crc32_raw } from "../crc/crc32";
 import { icrc_calc } from "../crc/icrc";
 import { recover_ipv4_id } from "../crc/ipid";
 import { bth_opcode, bth_padcnt, bth_pkey, bth_psn, bth_qpn, bth_se, bth_ackreq, bth_set_padcnt, bth_tver, BTH_SIZE } from "../wire/bth";
+import { aeth_msn, aeth_syndrome } from "../wire/aeth";
 import { deth_qkey } from "../wire/deth";
+import { traceOn, traceRecord, TraceKind, TRACE_NONE } from "../trace/trace";
 import { ip4_build, ip6_build, udp_build, IP4_FLAG_DF, IP4_SIZE, IP6_SIZE, ROCE_UDP_PORT, UDP_SIZE } from "../wire/ip";
-import { opcode_length, opcode_mask, opcode_offset, opcode_valid, HDR_DETH, M_PAYLOAD, M_REQ, TR_RC, TR_UC, TR_UD } from "../wire/opcode";
+import { opcode_length, opcode_mask, opcode_offset, opcode_transport, opcode_valid, HDR_AETH, HDR_DETH, M_PAYLOAD, M_REQ, TR_RC, TR_UC, TR_UD } from "../wire/opcode";
 import { AV_DEST_PORT, AV_DGID, AV_FLOW_LABEL, AV_HOP_LIMIT, AV_SGID_INDEX, AV_TRAFFIC_CLASS } from "../verbs/av";
-import { cfg, CFG_ACTIVE_MTU, CFG_GID_COUNT, CFG_MAX_MTU, gidTable } from "../verbs/config";
+import { cfg, CFG_GID_COUNT, gidTable } from "../verbs/config";
 import { count, Counter } from "../verbs/counters";
-import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/enums";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
-import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA } from "../verbs/ring";
+import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA, RING_TX } from "../mem/ring";
 import {
   pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
   PKT_PSN, PKT_QP, PKT_SE, PKT_SRC, PKT_SRC_PORT,
@@ -42,7 +44,6 @@ export const TXD_SLOT: u32 = 176;
 export const TXF_IPV6: u32 = 1;
 export const TXF_DF: u32 = 2;
 
-const RING_TX: u32 = 6;
 const DEFAULT_HOP_LIMIT: u32 = 64;
 
 let txRing: usize = 0;
@@ -97,13 +98,6 @@ export function netInit(txCap: u32, port: u32): void {
 }
 
 export function txRingAddr(): usize { return txRing; }
-
-/** The port's active MTU in bytes: the most a UD datagram may carry (rxe get_mtu for UD). */
-export function portMtuBytes(): u32 {
-  let m = cfg(CFG_ACTIVE_MTU);
-  if (m < 1 || m > cfg(CFG_MAX_MTU)) m = cfg(CFG_MAX_MTU);
-  return <u32>128 << m;
-}
 
 // UC/UD send completions wait for the host to release the descriptor of a
 // message's last packet: per TX slot, the QP record, its QPN and the SQ index
@@ -199,6 +193,21 @@ export function txSend(desc: usize, qp: usize, av: usize, opcode: u32, payload: 
   store<u32>(desc + TXD_TRAILER + pad, ~crc);
   ringSetProd(txRing, ringProd(txRing) + 1);
   count(Counter.SENT_PKTS);
+  if (traceOn(TraceKind.PKT_SENT)) traceSent(qp, hdr, opcode);
+}
+
+/** The trace record of a packet sent: opcode, PSN, and an ACK's or response's AETH (syndrome << 24 | MSN). */
+function traceSent(qp: usize, hdr: usize, opcode: u32): void {
+  const ao = opcode_offset(opcode, HDR_AETH);
+  const aeth = ao >= 0 ? (aeth_syndrome(hdr + <usize>ao) << 24) | aeth_msn(hdr + <usize>ao) : 0;
+  traceRecord(TraceKind.PKT_SENT, load<u32>(qp + QP_NUM), opcode, bth_psn(hdr), aeth);
+}
+
+/** The trace record of a datagram received (in rxBuf): its QPN, opcode and PSN when it has a BTH, and rx's verdict. */
+export function traceReceived(len: u32, verdict: RxResult): void {
+  const b = rxBuf;
+  const bth = len >= BTH_SIZE;
+  traceRecord(TraceKind.PKT_RECV, bth ? bth_qpn(b) : TRACE_NONE, bth ? bth_opcode(b) : TRACE_NONE, bth ? bth_psn(b) : TRACE_NONE, verdict);
 }
 
 /** Writes the IP (v4 or v6) and UDP headers the ICRC covers into `pseudo`; returns the UDP header's address. */
@@ -257,7 +266,7 @@ export function rxValidate(len: u32): RxResult {
   const qp = qpByNum(bth_qpn(b));
   if (!qp) return drop(RxResult.UNKNOWN_QPN, Counter.UNKNOWN_QPN);
   const type = load<u32>(qp + QP_TYPE);
-  const tr = op & 0xe0;
+  const tr = opcode_transport(op);
   if (!((type == QPT_RC && tr == TR_RC) || (type == QPT_UC && tr == TR_UC) || (type == QPT_UD && tr == TR_UD))) {
     return drop(RxResult.BAD_TRANSPORT, Counter.BAD_OPCODE);
   }

@@ -1,31 +1,36 @@
-// RC/UC requester (rxe_req.c): walks the send queue from its next WQE and turns
-// each WQE into request packets — opcode choice (first/middle/last/only, with
-// immediate or invalidate), PSN assignment (a READ takes one PSN per response
-// packet), AckReq policy, the 128-PSN window, max_rd_atomic credits and fences.
-// Payloads are not copied: a packet points into the MR (or the WQE's inline
-// bytes), except a packet whose bytes span two SGEs, which is gathered into the
-// bounce slot of its TX descriptor. Local errors (bad lkey, range, access)
-// complete the WQE with LOC_PROT_ERR and move the QP to ERR.
-import { mrCheck, MR_OK } from "../mem/mr";
+// RC/UC/UD requester (rxe_req.c): walks the send queue from its next WQE and
+// turns each WQE into request packets — opcode choice (first/middle/last/only,
+// with immediate or invalidate), PSN assignment (a READ takes one PSN per
+// response packet), AckReq policy, the 128-PSN window, max_rd_atomic credits and
+// fences. A state machine as the completer's (an enum, a name table, a run record
+// passed to one step function per state), its states named after rxe_requester's
+// steps. Payloads are not copied: a packet points into the MR (or the WQE's
+// inline bytes), except a packet whose bytes span two SGEs, which copyData
+// (dma.ts) gathers into the bounce slot of its TX descriptor. Local errors (bad
+// lkey, range, access) complete the WQE with LOC_PROT_ERR and move the QP to ERR.
 import { nowUs } from "../sched/clock";
-import { timerArm, timerArmed, timerCancel } from "../sched/timers";
-import { cfg, CFG_MAX_MTU } from "../verbs/config";
+import { timerArm, timerArmed } from "../sched/timers";
+import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
 import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
-import { REQ_WQE_INDEX } from "../verbs/flush";
 import {
-  qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_PATH_MTU, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
+  qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
   ATTR_SQ_PSN, ATTR_TIMEOUT, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
+  COMP_FLAGS, COMP_OPCODE, COMP_PSN, COMP_RETRY_CNT, COMP_RNR_RETRY, REQ_FLAGS, REQ_NOACK, REQ_OPCODE, REQ_PSN,
+  REQ_RD_ATOMIC, REQ_WQE_INDEX, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY, RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR,
 } from "../verbs/qp";
-import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/qp_state";
+import {
+  QpState, QPT_RC, QPT_UC, QPT_UD, SEND_FENCE, SEND_INLINE, SEND_SOLICITED, WC_LOC_LEN_ERR, WC_LOC_PROT_ERR,
+  WC_LOC_QP_OP_ERR, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV,
+  WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
+} from "../verbs/enums";
 import { ahFind, AH_AV } from "../verbs/ah";
 import { deth_build } from "../wire/deth";
-import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "../verbs/ring";
+import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "../mem/ring";
 import { arenaAlloc } from "../mem/arena";
 import {
-  SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE, SWQE_COMPARE_ADD, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_IMM_DATA,
-  SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK, SWQE_NUM_SGE, SWQE_OPCODE, SWQE_REMOTE_ADDR, SWQE_RESID, SWQE_RKEY,
-  SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE, SWQE_STATUS, SWQE_SWAP, WQE_STATE_DONE, WQE_STATE_ERROR,
-  SWQE_AH, SWQE_REMOTE_QPN, SWQE_REMOTE_QKEY,
+  SWQE_COMPARE_ADD, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_IMM_DATA, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK, SWQE_NUM_SGE,
+  SWQE_OPCODE, SWQE_REMOTE_ADDR, SWQE_RESID, SWQE_RKEY, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE,
+  SWQE_STATUS, SWQE_SWAP, WQE_STATE_DONE, WQE_STATE_ERROR, SWQE_AH, SWQE_REMOTE_QPN, SWQE_REMOTE_QKEY,
   WQE_STATE_PENDING, WQE_STATE_POSTED, WQE_STATE_PROCESSING,
 } from "../verbs/wqe";
 import { atmeth_build } from "../wire/atmeth";
@@ -34,62 +39,19 @@ import { feth_set_word } from "../wire/feth";
 import { ieth_build } from "../wire/ieth";
 import { immdt_build } from "../wire/immdt";
 import {
-  opcode_mask, opcode_offset, ATOMIC_WRITE_PAYLOAD, HDR_ATMETH, HDR_DETH, TR_UD, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATOMIC,
-  M_ATOMIC_WRITE, M_END, M_FLUSH, M_IMMDT, M_READ, M_SEND, M_START, M_WRITE, OP_CMP_SWAP, OP_FETCH_ADD, OP_FLUSH,
-  OP_ATOMIC_WRITE, OP_READ_REQUEST, OP_SEND_FIRST, OP_SEND_LAST, OP_SEND_LAST_IMM, OP_SEND_LAST_INV, OP_SEND_MIDDLE,
-  OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_SEND_ONLY_INV, OP_WRITE_FIRST, OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_MIDDLE,
-  OP_WRITE_ONLY, OP_WRITE_ONLY_IMM, TR_RC, TR_UC,
+  opcode_mask, opcode_offset, ATOMIC_WRITE_PAYLOAD, HDR_ATMETH, HDR_DETH, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATMETH,
+  M_ATOMIC, M_ATOMIC_WRITE, M_DETH, M_END, M_FETH, M_FLUSH, M_IETH, M_IMMDT, M_MIDDLE, M_READ, M_RETH, M_SEND, M_START,
+  M_WRITE, OP_ATOMIC_WRITE, OP_CMP_SWAP, OP_FETCH_ADD, OP_FLUSH, OP_READ_REQUEST, OP_SEND_FIRST, OP_SEND_LAST,
+  OP_SEND_LAST_IMM, OP_SEND_LAST_INV, OP_SEND_MIDDLE, OP_SEND_ONLY, OP_SEND_ONLY_IMM, OP_SEND_ONLY_INV, OP_WRITE_FIRST,
+  OP_WRITE_LAST, OP_WRITE_LAST_IMM, OP_WRITE_MIDDLE, OP_WRITE_ONLY, OP_WRITE_ONLY_IMM, TR_RC, TR_UC, TR_UD,
 } from "../wire/opcode";
-import { psn_distance, psn_next } from "../wire/psn";
+import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_build } from "../wire/reth";
-import { retransTimerId, rnrTimerId, scheduleQp } from "./engine";
-import { portMtuBytes, txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
+import { retransTimerId, scheduleQp } from "./qp_sched";
+import { txMarkLast, txRingAddr, txReserve, txSend, TXD_HDR, TXD_SLOT } from "./net";
+import { copyData, dmaAdvance, dmaReset, dmaSpan, Copy, FROM_SGL } from "./dma";
 import { qpToError } from "./qp_error";
-
-// ---- ibv_wr_opcode, ibv_send_flags, ibv_wc_status (libibverbs verbs.h) ----
-export const WR_RDMA_WRITE: u32 = 0;
-export const WR_RDMA_WRITE_WITH_IMM: u32 = 1;
-export const WR_SEND: u32 = 2;
-export const WR_SEND_WITH_IMM: u32 = 3;
-export const WR_RDMA_READ: u32 = 4;
-export const WR_ATOMIC_CMP_AND_SWP: u32 = 5;
-export const WR_ATOMIC_FETCH_AND_ADD: u32 = 6;
-export const WR_LOCAL_INV: u32 = 7;
-export const WR_BIND_MW: u32 = 8;
-export const WR_SEND_WITH_INV: u32 = 9;
-export const WR_FLUSH: u32 = 14;
-export const WR_ATOMIC_WRITE: u32 = 15;
-
-export const SEND_FENCE: u32 = 1;
-export const SEND_SIGNALED: u32 = 2;
-export const SEND_SOLICITED: u32 = 4;
-export const SEND_INLINE: u32 = 8;
-
-export const WC_LOC_LEN_ERR: u32 = 1;
-export const WC_LOC_QP_OP_ERR: u32 = 2;
-export const WC_LOC_PROT_ERR: u32 = 4;
-
-// ---- requester state: the QP_REQ line (REQ_WQE_INDEX = 8 is fixed by verbs/flush.ts) ----
-export const REQ_FLAGS: usize = 0; // u32 RF_*
-export const REQ_PSN: usize = 4; // u32 next PSN to send
-export const REQ_OPCODE: usize = 12; // i32 opcode of the last packet sent, -1 between messages
-export const REQ_NOACK: usize = 16; // u32 packets sent since the last AckReq
-export const REQ_RD_ATOMIC: usize = 20; // u32 READ/atomic WQEs holding a max_rd_atomic credit
-
-export const RF_INIT: u32 = 1; // the line was set up from the QP attributes
-export const RF_NEED_RETRY: u32 = 2; // go back N at the next run
-export const RF_WAIT_RNR: u32 = 4; // an RNR NAK came in: no retry until the RNR timer fires
-export const RF_WAIT_PSN: u32 = 8; // stopped by the PSN window
-export const RF_WAIT_FENCE: u32 = 16; // stopped by a fence
-export const RF_NEED_RD_ATOMIC: u32 = 32; // stopped by max_rd_atomic
-
-// ---- completer state: the QP_COMP line (owned by completer.ts, set up here) ----
-export const COMP_PSN: usize = 0; // u32 oldest PSN not yet acknowledged
-export const COMP_OPCODE: usize = 4; // i32 last response opcode in a multi-packet READ, -1 otherwise
-export const COMP_RETRY_CNT: usize = 8; // u32 retries left
-export const COMP_RNR_RETRY: usize = 12; // u32 RNR retries left (7 = infinite)
-export const COMP_FLAGS: usize = 16; // u32 CF_*
-export const CF_STARTED_RETRY: u32 = 1;
+import { traceRecord, traceState, TraceKind, TRACE_NONE } from "../trace/trace";
 
 // ---- WQE mask bits (SWQE_MASK): the M_* class bits of the WR, plus ----
 export const WQE_INIT: u32 = 1 << 31; // progress fields set up
@@ -107,9 +69,6 @@ export const MAX_PKT_PER_ACK: u32 = 64;
 @inline export function reqSetFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) | f); }
 @inline export function reqClearFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) & ~f); }
 @inline export function reqFlags(qp: usize): u32 { return rd(qp, REQ_FLAGS); }
-
-/** Path MTU in bytes (ibv_mtu 1..5 = 256..4096). */
-@inline export function qpMtu(qp: usize): u32 { return 128 << load<u32>(qp + QP_ATTR + ATTR_PATH_MTU); }
 
 /** Local ACK timeout in µs: 4.096 µs × 2^timeout, 0 = none. */
 export function ackTimeoutUs(qp: usize): f64 {
@@ -172,13 +131,15 @@ export function nextOpcode(type: u32, wrOp: u32, prev: i32, fits: bool): i32 {
     return wrOp == WR_SEND ? <i32>(TR_UD | OP_SEND_ONLY) : wrOp == WR_SEND_WITH_IMM ? <i32>(TR_UD | OP_SEND_ONLY_IMM) : -1;
   }
   const base = type == QPT_RC ? TR_RC : TR_UC;
-  const p = prev < 0 ? 0xff : <u32>prev & 0x1f;
+  // inside a message: the previous packet was a FIRST or MIDDLE (of a SEND or a WRITE)
+  const pm = prev < 0 ? 0 : opcode_mask(<u32>prev);
+  const open = (pm & (M_START | M_MIDDLE)) != 0 && (pm & M_END) == 0;
   let op: u32;
   switch (wrOp) {
     case WR_RDMA_WRITE:
     case WR_RDMA_WRITE_WITH_IMM: {
       const imm = wrOp == WR_RDMA_WRITE_WITH_IMM;
-      if (p == OP_WRITE_FIRST || p == OP_WRITE_MIDDLE) op = fits ? (imm ? OP_WRITE_LAST_IMM : OP_WRITE_LAST) : OP_WRITE_MIDDLE;
+      if (open && (pm & M_WRITE)) op = fits ? (imm ? OP_WRITE_LAST_IMM : OP_WRITE_LAST) : OP_WRITE_MIDDLE;
       else op = fits ? (imm ? OP_WRITE_ONLY_IMM : OP_WRITE_ONLY) : OP_WRITE_FIRST;
       break;
     }
@@ -188,7 +149,7 @@ export function nextOpcode(type: u32, wrOp: u32, prev: i32, fits: bool): i32 {
       if (wrOp == WR_SEND_WITH_INV && type != QPT_RC) return -1; // rxe next_opcode_uc has no invalidate
       const last = wrOp == WR_SEND ? OP_SEND_LAST : wrOp == WR_SEND_WITH_IMM ? OP_SEND_LAST_IMM : OP_SEND_LAST_INV;
       const only = wrOp == WR_SEND ? OP_SEND_ONLY : wrOp == WR_SEND_WITH_IMM ? OP_SEND_ONLY_IMM : OP_SEND_ONLY_INV;
-      if (p == OP_SEND_FIRST || p == OP_SEND_MIDDLE) op = fits ? last : OP_SEND_MIDDLE;
+      if (open && (pm & M_SEND)) op = fits ? last : OP_SEND_MIDDLE;
       else op = fits ? only : OP_SEND_FIRST;
       break;
     }
@@ -239,11 +200,6 @@ let bounceCap: u32 = 0;
 /** Bytes per slot: the device's largest path MTU (a QP's path MTU cannot exceed it). */
 let bounceSlot: u32 = 4096;
 
-@inline function slotBytes(): u32 {
-  const m = cfg(CFG_MAX_MTU);
-  return m >= 1 && m <= 5 ? 128 << m : 4096;
-}
-
 /**
  * Carves one bounce slot per TX descriptor, so a slot is free exactly when its
  * descriptor is. The engine calls this at open, while memory may still grow.
@@ -252,7 +208,7 @@ export function requesterInit(): void {
   const ring = txRingAddr();
   if (!ring || bounceBase) return;
   bounceCap = ringCap(ring);
-  bounceSlot = slotBytes();
+  bounceSlot = maxMtuBytes();
   bounceBase = heap.alloc(<usize>bounceCap * bounceSlot);
 }
 
@@ -265,7 +221,7 @@ function bounceLate(): void {
   const ring = txRingAddr();
   if (!ring || bounceBase) return;
   bounceCap = ringCap(ring);
-  bounceSlot = slotBytes();
+  bounceSlot = maxMtuBytes();
   const bytes = bounceCap * bounceSlot;
   bounceBase = arenaAlloc(ringArena, bytes);
   if (!bounceBase) bounceBase = heap.alloc(<usize>bytes);
@@ -277,86 +233,49 @@ function bounceLate(): void {
   return bounceBase + <usize>idx * bounceSlot;
 }
 
-// ---- the DMA cursor of a WQE (SWQE_RESID, SWQE_CUR_SGE, SWQE_SGE_OFFSET) ----
-
-let gatherStatus: u32 = 0;
+// ---- the DMA cursor of a WQE (SWQE_RESID, SWQE_CUR_SGE, SWQE_SGE_OFFSET; transport/dma.ts) ----
 
 /**
- * The address of the next `len` payload bytes of `wqe` for a packet that goes
- * out in descriptor `desc`: straight into the MR when they lie in one SGE, else
- * gathered into the descriptor's bounce slot. Checks lkey, PD, bounds (local
- * read needs no access bit). On error returns 0 with gatherStatus set.
+ * Takes the next `len` payload bytes of `wqe` for a packet that goes out in
+ * descriptor `desc` (rxe finish_packet): their address — straight into the MR
+ * when one SGE holds them, else gathered into the descriptor's bounce slot —
+ * with the DMA cursor moved past them. Inline data is one run in the WQE.
+ * 0 when an SGE's MR refuses them (lkey, PD, bounds; a local read needs no access bit).
  */
-function gatherPayload(qp: usize, wqe: usize, len: u32, desc: usize): usize {
-  gatherStatus = 0;
-  if (len == 0) return 0;
-  if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) return wqe + SWQE_SGE + <usize>load<u32>(wqe + SWQE_SGE_OFFSET);
-  const pd = load<u32>(qp + QP_PD);
-  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
-  let i = load<u32>(wqe + SWQE_CUR_SGE);
-  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
-  let out: usize = 0;
-  let done: u32 = 0;
-  while (done < len) {
-    let sge = wqe + SWQE_SGE + <usize>i * SGE_SIZE;
-    while (i < nsge && off >= load<u32>(sge + SGE_LENGTH)) {
-      i++;
-      off = 0;
-      sge += SGE_SIZE;
-    }
-    if (i >= nsge) {
-      gatherStatus = WC_LOC_PROT_ERR;
-      return 0;
-    }
-    const avail = load<u32>(sge + SGE_LENGTH) - off;
-    const n = min(avail, len - done);
-    const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
-    if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, 0) != MR_OK) {
-      gatherStatus = WC_LOC_PROT_ERR;
-      return 0;
-    }
-    if (done == 0 && n == len) return <usize>addr; // zero copy
-    if (!out) {
+function takePayload(qp: usize, wqe: usize, len: u32, desc: usize): usize {
+  let data: usize;
+  if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) {
+    const off = load<u32>(wqe + SWQE_SGE_OFFSET);
+    data = wqe + SWQE_SGE + <usize>off;
+    store<u32>(wqe + SWQE_SGE_OFFSET, off + len);
+  } else {
+    const pd = load<u32>(qp + QP_PD);
+    const nsge = load<u32>(wqe + SWQE_NUM_SGE);
+    data = dmaSpan(pd, 0, wqe + SWQE_SGE, nsge, wqe + SWQE_CUR_SGE, len);
+    if (!data) {
       if (!bounceBase) bounceLate();
-      out = bounceFor(desc);
+      data = bounceFor(desc);
+      if (copyData(FROM_SGL, pd, 0, wqe + SWQE_SGE, nsge, wqe + SWQE_CUR_SGE, data, len) != Copy.OK) return 0;
     }
-    memory.copy(out + done, <usize>addr, n);
-    done += n;
-    off += n;
   }
-  return out;
+  store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
+  return data;
 }
 
-/** Moves the DMA cursor of `wqe` on by `len` bytes (rxe advance_dma_data; inline data is one run). */
-export function advanceDma(wqe: usize, len: u32): void {
+/** Moves the DMA cursor of `wqe` on by `len` bytes without reading them (a retry skipping acknowledged packets). */
+function advanceDma(wqe: usize, len: u32): void {
   store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_RESID) - len);
   if (load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_INLINE) {
     store<u32>(wqe + SWQE_SGE_OFFSET, load<u32>(wqe + SWQE_SGE_OFFSET) + len);
     return;
   }
-  const nsge = load<u32>(wqe + SWQE_NUM_SGE);
-  let i = load<u32>(wqe + SWQE_CUR_SGE);
-  let off = load<u32>(wqe + SWQE_SGE_OFFSET);
-  while (len > 0 && i < nsge) {
-    const sl = load<u32>(wqe + SWQE_SGE + <usize>i * SGE_SIZE + SGE_LENGTH);
-    if (off >= sl) {
-      i++;
-      off = 0;
-      continue;
-    }
-    const n = min(sl - off, len);
-    off += n;
-    len -= n;
-  }
-  store<u32>(wqe + SWQE_CUR_SGE, i);
-  store<u32>(wqe + SWQE_SGE_OFFSET, off);
+  dmaAdvance(wqe + SWQE_SGE, load<u32>(wqe + SWQE_NUM_SGE), wqe + SWQE_CUR_SGE, len);
 }
 
 /** Rewinds the DMA cursor to the start of the message. */
 @inline function resetDma(wqe: usize): void {
   store<u32>(wqe + SWQE_RESID, load<u32>(wqe + SWQE_LENGTH));
-  store<u32>(wqe + SWQE_CUR_SGE, 0);
-  store<u32>(wqe + SWQE_SGE_OFFSET, 0);
+  dmaReset(wqe + SWQE_CUR_SGE);
 }
 
 /** First touch of a WQE: its class and a fresh DMA cursor (the host zeroes the progress part). */
@@ -388,7 +307,7 @@ export function reqRetry(qp: usize): void {
   const prod = ringProd(sq);
   const compPsn = load<u32>(qp + QP_COMP + COMP_PSN);
   const type = load<u32>(qp + QP_TYPE);
-  const mtu = qpMtu(qp);
+  const mtu = qpMtuBytes(qp);
   store<u32>(qp + QP_REQ + REQ_WQE_INDEX, cons);
   wr(qp, REQ_PSN, compPsn);
   store<i32>(qp + QP_REQ + REQ_OPCODE, -1);
@@ -407,7 +326,7 @@ export function reqRetry(qp: usize): void {
       first = false;
       if (m & (M_WRITE | M_SEND)) {
         // replay the opcode sequence of the packets already acknowledged
-        const npsn = (compPsn - load<u32>(wqe + SWQE_FIRST_PSN)) & 0xffffff;
+        const npsn = (compPsn - load<u32>(wqe + SWQE_FIRST_PSN)) & PSN_MASK;
         const wrOp = load<u32>(wqe + SWQE_OPCODE);
         for (let k: u32 = 0; k < npsn; k++) {
           const resid = load<u32>(wqe + SWQE_RESID);
@@ -449,11 +368,61 @@ export function checkSqDrained(qp: usize): void {
   raiseEvent(EVENT_SQ_DRAINED, load<u32>(qp + QP_NUM), 0);
 }
 
-// step results
-const STEP_SENT: i32 = 0; // one packet out
-const STEP_AGAIN: i32 = 1; // progress without a packet (e.g. a WQE completed locally)
-const STEP_BLOCKED: i32 = 2; // nothing to do until an ACK, a timer or a doorbell
-const STEP_TX_FULL: i32 = 3; // the TX ring is full: stay queued
+// ---- the state machine ----
+
+/**
+ * Requester states. rxe_req.c has no state enum — rxe_requester() is one
+ * function with the labels next_wqe, err and exit — so the states are named
+ * after its steps: req_next_wqe, req_retry, the fence, rxe_do_local_ops, the
+ * PSN window (wait_psn), the MTU and UD checks, next_opcode, check_init_depth,
+ * init_req_packet + finish_packet, update_state. A run sends packets until the
+ * SQ blocks (EXIT) or its budget is used (DONE); the names double as trace vocabulary.
+ */
+export const enum ReqState {
+  NEXT_WQE = 0,
+  RETRY,
+  CHECK_FENCE,
+  LOCAL_OPS,
+  CHECK_WINDOW,
+  CHECK_LENGTH,
+  NEXT_OPCODE,
+  CHECK_INIT_DEPTH,
+  FINISH_PACKET,
+  UPDATE_STATE,
+  ERROR,
+  EXIT,
+  DONE,
+  COUNT,
+}
+export const REQ_STATE_NAMES =
+  "NEXT_WQE,RETRY,CHECK_FENCE,LOCAL_OPS,CHECK_WINDOW,CHECK_LENGTH,NEXT_OPCODE,CHECK_INIT_DEPTH,FINISH_PACKET," +
+  "UPDATE_STATE,ERROR,EXIT,DONE";
+
+/** One run of the requester (the device is single-threaded: one record serves every run). */
+@unmanaged
+export class ReqRun {
+  qp: usize = 0;
+  wqe: usize = 0; // the WQE being sent
+  index: u32 = 0; // its SQ index
+  mask: u32 = 0; // its SWQE_MASK
+  mtu: u32 = 0; // path MTU (RC/UC) or port MTU (UD)
+  av: usize = 0; // where the packet goes: the QP's AV, or the UD WR's address handle
+  opcode: i32 = 0; // of the next packet
+  om: u32 = 0; // that opcode's table bits
+  payload: u32 = 0; // bytes it carries
+  desc: usize = 0; // its TX descriptor
+  psn: u32 = 0; // its PSN
+  status: u32 = 0; // ERROR: the WQE's completion status
+  sent: i32 = 0; // packets sent in this run
+  budget: i32 = 0; // packets it may send
+  requeue: bool = false; // stopped by the budget or a full TX ring: stay queued
+}
+const reqRun = changetype<ReqRun>(memory.data(offsetof<ReqRun>(), 8));
+
+/** Counts the state entered and, when the trace ring wants it, records it with the PSN the requester is at. */
+@inline function trace(c: ReqRun, s: ReqState, from: u32): void {
+  if (traceState(TraceKind.REQ_STATE, s)) traceRecord(TraceKind.REQ_STATE, load<u32>(c.qp + QP_NUM), s, from, rd(c.qp, REQ_PSN));
+}
 
 /** A WQE failed in the requester: complete it with `status`, move the QP to ERR. */
 function reqError(qp: usize, wqe: usize, status: u32): void {
@@ -463,156 +432,195 @@ function reqError(qp: usize, wqe: usize, status: u32): void {
   qpToError(qp, status);
 }
 
-function reqStep(qp: usize): i32 {
-  if (hasFlag(qp, RF_NEED_RETRY) && !hasFlag(qp, RF_WAIT_RNR)) {
-    reqRetry(qp);
-    reqClearFlag(qp, RF_NEED_RETRY);
-  }
+@inline function fail(c: ReqRun, status: u32): ReqState {
+  c.status = status;
+  return ReqState.ERROR;
+}
+
+/** req_next_wqe: the WQE at the requester's index, if it may start or go on. */
+function nextWqe(c: ReqRun): ReqState {
+  const qp = c.qp;
+  if (hasFlag(qp, RF_NEED_RETRY) && !hasFlag(qp, RF_WAIT_RNR)) return ReqState.RETRY;
   const sq = <usize>load<u32>(qp + QP_SQ);
   const index = load<u32>(qp + QP_REQ + REQ_WQE_INDEX);
   const sqd = qpState(qp) == QpState.SQD;
   if (sqd) checkSqDrained(qp);
-  if (index == ringProd(sq)) return STEP_BLOCKED;
+  if (index == ringProd(sq)) return ReqState.EXIT;
   const wqe = ringEntry(sq, index);
   // SQD: finish the message in progress and resend what was sent before (a retry
   // rewinds those to POSTED; rxe would block them and never drain), start nothing new
   if (sqd && load<u32>(wqe + SWQE_STATE) != WQE_STATE_PROCESSING && !(load<u32>(wqe + SWQE_MASK) & WQE_INIT)) {
-    return STEP_BLOCKED;
+    return ReqState.EXIT;
   }
   if (!(load<u32>(wqe + SWQE_MASK) & WQE_INIT)) initWqe(qp, wqe);
-  const mask = load<u32>(wqe + SWQE_MASK);
-  const type = load<u32>(qp + QP_TYPE);
-  const rc = type == QPT_RC;
+  c.wqe = wqe;
+  c.index = index;
+  c.mask = load<u32>(wqe + SWQE_MASK);
+  return ReqState.CHECK_FENCE;
+}
 
-  // fence (IBA 10.8.3.3): wait until every earlier READ/atomic is complete
-  if ((load<u32>(wqe + SWQE_SEND_FLAGS) & SEND_FENCE) && rd(qp, REQ_RD_ATOMIC) != 0) {
-    reqSetFlag(qp, RF_WAIT_FENCE);
-    return STEP_BLOCKED;
+/** Fence (IBA 10.8.3.3): wait until every earlier READ/atomic is complete. */
+function checkFence(c: ReqRun): ReqState {
+  if ((load<u32>(c.wqe + SWQE_SEND_FLAGS) & SEND_FENCE) && rd(c.qp, REQ_RD_ATOMIC) != 0) {
+    reqSetFlag(c.qp, RF_WAIT_FENCE);
+    return ReqState.EXIT;
   }
-  if (mask & WQE_LOCAL) {
-    // LOCAL_INV and BIND_MW come with memory windows (a later issue)
-    reqError(qp, wqe, WC_LOC_QP_OP_ERR);
-    return STEP_AGAIN;
-  }
-  if (rc && windowFull(rd(qp, REQ_PSN), load<u32>(qp + QP_COMP + COMP_PSN))) {
+  return (c.mask & WQE_LOCAL) ? ReqState.LOCAL_OPS : ReqState.CHECK_WINDOW;
+}
+
+/** RC: no more than MAX_UNACKED_PSNS past the oldest unacknowledged PSN (rxe wait_psn). */
+function checkWindow(c: ReqRun): ReqState {
+  const qp = c.qp;
+  if (load<u32>(qp + QP_TYPE) == QPT_RC && windowFull(rd(qp, REQ_PSN), load<u32>(qp + QP_COMP + COMP_PSN))) {
     reqSetFlag(qp, RF_WAIT_PSN);
-    return STEP_BLOCKED;
+    return ReqState.EXIT;
   }
-  const ud = type == QPT_UD;
-  // UD has no path: the port's MTU (rxe get_mtu)
-  const mtu = ud ? portMtuBytes() : qpMtu(qp);
-  const wrOp = load<u32>(wqe + SWQE_OPCODE);
-  let resid = load<u32>(wqe + SWQE_RESID);
-  let av = qp + QP_ATTR + ATTR_AH;
-  if (ud) {
-    // A datagram larger than the MTU fails (rxe instead fakes a successful send
-    // without a packet, C10-93.1.1; an error tells the application).
-    if (resid > mtu) {
-      reqError(qp, wqe, WC_LOC_LEN_ERR);
-      return STEP_AGAIN;
-    }
-    const ah = ahFind(load<u32>(wqe + SWQE_AH));
-    if (!ah) {
-      reqError(qp, wqe, WC_LOC_QP_OP_ERR); // the AH was destroyed after the post
-      return STEP_AGAIN;
-    }
-    av = ah + AH_AV;
+  return ReqState.CHECK_LENGTH;
+}
+
+/** The MTU the packets are cut to; a UD datagram must fit the port's and name a live AH. */
+function checkLength(c: ReqRun): ReqState {
+  const qp = c.qp;
+  c.av = qp + QP_ATTR + ATTR_AH;
+  if (load<u32>(qp + QP_TYPE) != QPT_UD) {
+    c.mtu = qpMtuBytes(qp);
+    return ReqState.NEXT_OPCODE;
   }
-  const opcode = nextOpcode(type, wrOp, load<i32>(qp + QP_REQ + REQ_OPCODE), resid <= mtu);
-  if (opcode < 0 || !(mask & WQE_CLASS)) {
-    reqError(qp, wqe, WC_LOC_QP_OP_ERR);
-    return STEP_AGAIN;
+  // UD has no path: the port's MTU (rxe get_mtu). A datagram larger than it fails
+  // (rxe instead fakes a successful send without a packet, C10-93.1.1; an error
+  // tells the application).
+  c.mtu = activeMtuBytes();
+  if (load<u32>(c.wqe + SWQE_RESID) > c.mtu) return fail(c, WC_LOC_LEN_ERR);
+  const ah = ahFind(load<u32>(c.wqe + SWQE_AH));
+  if (!ah) return fail(c, WC_LOC_QP_OP_ERR); // the AH was destroyed after the post
+  c.av = ah + AH_AV;
+  return ReqState.NEXT_OPCODE;
+}
+
+function nextOpcodeStep(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const fits = load<u32>(c.wqe + SWQE_RESID) <= c.mtu;
+  const opcode = nextOpcode(load<u32>(qp + QP_TYPE), load<u32>(c.wqe + SWQE_OPCODE), load<i32>(qp + QP_REQ + REQ_OPCODE), fits);
+  if (opcode < 0 || !(c.mask & WQE_CLASS)) return fail(c, WC_LOC_QP_OP_ERR);
+  c.opcode = opcode;
+  c.om = opcode_mask(<u32>opcode);
+  const needsCredit = (c.om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE | M_FLUSH)) != 0 && !(c.mask & WQE_RD_ATOMIC);
+  return needsCredit ? ReqState.CHECK_INIT_DEPTH : ReqState.FINISH_PACKET;
+}
+
+/**
+ * rxe check_init_depth: one credit per outstanding READ/atomic/ATOMIC_WRITE. FLUSH
+ * takes one too: the responder keeps a READ/atomic resource for it (rxe process_flush),
+ * and without the credit a FLUSH could push an unacknowledged atomic's saved result
+ * out of the responder's max_dest_rd_atomic ring, so that the atomic's retry is never answered.
+ */
+function checkInitDepth(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const maxRd = load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC);
+  // no credits at all: rxe would wait forever; the QP cannot do this operation
+  if (maxRd == 0) return fail(c, WC_LOC_QP_OP_ERR);
+  if (rd(qp, REQ_RD_ATOMIC) >= maxRd) {
+    reqSetFlag(qp, RF_NEED_RD_ATOMIC);
+    return ReqState.EXIT;
   }
-  const om = opcode_mask(<u32>opcode);
-  if ((om & (M_READ | M_ATOMIC | M_ATOMIC_WRITE | M_FLUSH)) && !(mask & WQE_RD_ATOMIC)) {
-    // rxe check_init_depth: one credit per outstanding READ/atomic/ATOMIC_WRITE. FLUSH
-    // takes one too: the responder keeps a READ/atomic resource for it (rxe process_flush),
-    // and without the credit a FLUSH could push an unacknowledged atomic's saved result
-    // out of the responder's max_dest_rd_atomic ring, so that the atomic's retry is never answered.
-    const maxRd = load<u32>(qp + QP_ATTR + ATTR_MAX_RD_ATOMIC);
-    if (maxRd == 0) {
-      // no credits at all: rxe would wait forever; the QP cannot do this operation
-      reqError(qp, wqe, WC_LOC_QP_OP_ERR);
-      return STEP_AGAIN;
-    }
-    if (rd(qp, REQ_RD_ATOMIC) >= maxRd) {
-      reqSetFlag(qp, RF_NEED_RD_ATOMIC);
-      return STEP_BLOCKED;
-    }
-    reqClearFlag(qp, RF_NEED_RD_ATOMIC);
-    wr(qp, REQ_RD_ATOMIC, rd(qp, REQ_RD_ATOMIC) + 1);
-    store<u32>(wqe + SWQE_MASK, mask | WQE_RD_ATOMIC);
-  }
+  reqClearFlag(qp, RF_NEED_RD_ATOMIC);
+  wr(qp, REQ_RD_ATOMIC, rd(qp, REQ_RD_ATOMIC) + 1);
+  c.mask |= WQE_RD_ATOMIC;
+  store<u32>(c.wqe + SWQE_MASK, c.mask);
+  return ReqState.FINISH_PACKET;
+}
+
+/** init_req_packet + finish_packet: headers and payload into a TX descriptor, sent. */
+function finishPacket(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const wqe = c.wqe;
+  const om = c.om;
+  const resid = load<u32>(wqe + SWQE_RESID);
   let payload: u32 = (om & (M_WRITE | M_SEND | M_ATOMIC_WRITE)) ? resid : 0;
-  if (payload > mtu) payload = mtu;
+  if (payload > c.mtu) payload = c.mtu;
 
   const desc = txReserve();
-  if (!desc) return STEP_TX_FULL;
+  if (!desc) {
+    c.requeue = true; // the sender stops on a full ring and resumes on tx_release
+    return ReqState.EXIT;
+  }
+  const iova = remoteIova(wqe); // before takePayload moves the cursor past this packet
   let data: usize = 0;
   if (om & M_ATOMIC_WRITE) {
     data = wqe + SWQE_COMPARE_ADD; // the 8 bytes as the WR holds them (rxe memcpy of atomic_wr)
   } else if (payload) {
-    data = gatherPayload(qp, wqe, payload, desc);
-    if (gatherStatus) {
-      reqError(qp, wqe, gatherStatus);
-      return STEP_AGAIN;
-    }
+    data = takePayload(qp, wqe, payload, desc);
+    if (!data) return fail(c, WC_LOC_PROT_ERR);
   }
 
   // headers
+  const type = load<u32>(qp + QP_TYPE);
   const psn = rd(qp, REQ_PSN);
   const hdr = desc + TXD_HDR;
+  const op = <u32>c.opcode;
+  const wrOp = load<u32>(wqe + SWQE_OPCODE);
   const flags = load<u32>(wqe + SWQE_SEND_FLAGS);
   const end = (om & M_END) != 0;
   const se: u32 = (flags & SEND_SOLICITED) && end &&
     ((om & M_SEND) || (om & (M_WRITE | M_IMMDT)) == (M_WRITE | M_IMMDT)) ? 1 : 0;
-  const ackreq = rc ? ackReqPolicy(qp + QP_REQ + REQ_NOACK, end) : 0;
-  const destQpn = ud ? load<u32>(wqe + SWQE_REMOTE_QPN) & 0xffffff : load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM);
-  bth_build(hdr, <u32>opcode, se, 0, 0, 0xffff, 0, 0, destQpn, ackreq, psn);
-  const op = <u32>opcode;
-  if (om & (1 << HDR_DETH)) {
+  const ackreq = type == QPT_RC ? ackReqPolicy(qp + QP_REQ + REQ_NOACK, end) : 0;
+  const destQpn = type == QPT_UD ? load<u32>(wqe + SWQE_REMOTE_QPN) & 0xffffff : load<u32>(qp + QP_ATTR + ATTR_DEST_QP_NUM);
+  bth_build(hdr, op, se, 0, 0, 0xffff, 0, 0, destQpn, ackreq, psn);
+  if (om & M_DETH) {
     // a Q_Key with bit 31 set means "the QP's own Q_Key" (ibverbs, rxe init_req_packet)
     const wk = load<u32>(wqe + SWQE_REMOTE_QKEY);
     deth_build(hdr + <usize>opcode_offset(op, HDR_DETH), (wk & 0x80000000) ? load<u32>(qp + QP_ATTR + ATTR_QKEY) : wk, load<u32>(qp + QP_NUM));
   }
-  if (om & (1 << HDR_RETH)) {
+  if (om & M_RETH) {
     const len = (om & M_FLUSH) ? load<u32>(wqe + SWQE_LENGTH) : resid;
-    reth_build(hdr + <usize>opcode_offset(op, HDR_RETH), remoteIova(wqe), load<u32>(wqe + SWQE_RKEY), len);
+    reth_build(hdr + <usize>opcode_offset(op, HDR_RETH), iova, load<u32>(wqe + SWQE_RKEY), len);
   }
-  if (om & (1 << HDR_FETH)) feth_set_word(hdr + <usize>opcode_offset(op, HDR_FETH), load<u32>(wqe + SWQE_IMM_DATA));
-  if (om & (1 << HDR_IMMDT)) immdt_build(hdr + <usize>opcode_offset(op, HDR_IMMDT), load<u32>(wqe + SWQE_IMM_DATA));
-  if (om & (1 << HDR_IETH)) ieth_build(hdr + <usize>opcode_offset(op, HDR_IETH), load<u32>(wqe + SWQE_IMM_DATA));
-  if (om & (1 << HDR_ATMETH)) {
-    const cas = (op & 0x1f) == OP_CMP_SWAP;
+  if (om & M_FETH) feth_set_word(hdr + <usize>opcode_offset(op, HDR_FETH), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & M_IMMDT) immdt_build(hdr + <usize>opcode_offset(op, HDR_IMMDT), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & M_IETH) ieth_build(hdr + <usize>opcode_offset(op, HDR_IETH), load<u32>(wqe + SWQE_IMM_DATA));
+  if (om & M_ATMETH) {
+    const cas = wrOp == WR_ATOMIC_CMP_AND_SWP;
     const swapAdd = cas ? load<u64>(wqe + SWQE_SWAP) : load<u64>(wqe + SWQE_COMPARE_ADD);
     const cmp: u64 = cas ? load<u64>(wqe + SWQE_COMPARE_ADD) : 0;
     atmeth_build(hdr + <usize>opcode_offset(op, HDR_ATMETH), load<u64>(wqe + SWQE_REMOTE_ADDR), load<u32>(wqe + SWQE_RKEY), swapAdd, cmp);
   }
-  const sendLen = (om & M_ATOMIC_WRITE) ? ATOMIC_WRITE_PAYLOAD : payload;
-  txSend(desc, qp, av, op, data, sendLen);
+  txSend(desc, qp, c.av, op, data, (om & M_ATOMIC_WRITE) ? ATOMIC_WRITE_PAYLOAD : payload);
+  c.payload = payload;
+  c.desc = desc;
+  c.psn = psn;
+  return ReqState.UPDATE_STATE;
+}
 
-  // progress (rxe update_wqe_state, update_wqe_psn, update_state)
-  if (om & (M_WRITE | M_SEND)) advanceDma(wqe, payload);
-  else if (om & M_FLUSH) store<u32>(wqe + SWQE_RESID, 0);
-  else if (om & M_ATOMIC_WRITE) store<u32>(wqe + SWQE_RESID, 0);
-  resid = load<u32>(wqe + SWQE_RESID);
+/** rxe update_wqe_state, update_wqe_psn, update_state: the packet is out. */
+function updateState(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const wqe = c.wqe;
+  const om = c.om;
+  const psn = c.psn;
+  if (om & (M_FLUSH | M_ATOMIC_WRITE)) store<u32>(wqe + SWQE_RESID, 0); // WRITE/SEND: takePayload moved it
+  const resid = load<u32>(wqe + SWQE_RESID);
+  const end = (om & M_END) != 0;
+  const rc = load<u32>(qp + QP_TYPE) == QPT_RC;
   // UC/UD: the WQE completes when the host releases the descriptor of its last
   // packet (the payload is read from the MR until then; rxe completes when the skb is freed)
   store<u32>(wqe + SWQE_STATE, end ? WQE_STATE_PENDING : WQE_STATE_PROCESSING);
-  if (end && !rc) txMarkLast(desc, qp, index);
-  const npkt = packetCount(resid + payload, mtu);
+  if (end && !rc) txMarkLast(c.desc, qp, c.index);
+  const npkt = packetCount(resid + c.payload, c.mtu);
   if (om & M_START) {
     store<u32>(wqe + SWQE_FIRST_PSN, psn);
     store<u32>(wqe + SWQE_LAST_PSN, psn_next(psn, npkt - 1));
   }
   wr(qp, REQ_PSN, (om & M_READ) ? psn_next(load<u32>(wqe + SWQE_FIRST_PSN), npkt) : psn_next(psn, 1));
-  store<i32>(qp + QP_REQ + REQ_OPCODE, opcode);
-  if (end) store<u32>(qp + QP_REQ + REQ_WQE_INDEX, index + 1);
+  store<i32>(qp + QP_REQ + REQ_OPCODE, c.opcode);
+  if (end) store<u32>(qp + QP_REQ + REQ_WQE_INDEX, c.index + 1);
   if (rc) {
     const t = ackTimeoutUs(qp);
     if (t > 0 && !timerArmed(retransTimerId(qp))) timerArm(retransTimerId(qp), nowUs + t);
   }
-  return STEP_SENT;
+  c.sent++;
+  if (c.sent < c.budget) return ReqState.NEXT_WQE;
+  c.requeue = true; // budget used up: let other QPs go first
+  return ReqState.DONE;
 }
 
 /** Emits up to `budget` packets for QP `qp`; returns how many it emitted. */
@@ -622,25 +630,42 @@ export function requesterSend(qp: usize, budget: i32): i32 {
   const st = qpState(qp);
   if (st != QpState.RTS && st != QpState.SQD) return 0;
   reqEnsureInit(qp);
-  let sent = 0;
-  while (sent < budget) {
-    const r = reqStep(qp);
-    if (r == STEP_SENT) {
-      sent++;
-    } else if (r == STEP_AGAIN) {
-      const s = qpState(qp);
-      if (s != QpState.RTS && s != QpState.SQD) return sent;
-    } else {
-      if (r == STEP_TX_FULL) scheduleQp(qp); // the sender stops on a full ring and resumes on tx_release
-      return sent;
+  if (budget <= 0) {
+    scheduleQp(qp);
+    return 0;
+  }
+  const c = reqRun;
+  c.qp = qp;
+  c.sent = 0;
+  c.budget = budget;
+  c.requeue = false;
+  let s = ReqState.NEXT_WQE;
+  let from = TRACE_NONE;
+  for (;;) {
+    trace(c, s, from);
+    from = s;
+    if (s == ReqState.EXIT || s == ReqState.DONE) break;
+    switch (s) {
+      case ReqState.NEXT_WQE: s = nextWqe(c); break;
+      case ReqState.RETRY:
+        reqRetry(qp);
+        reqClearFlag(qp, RF_NEED_RETRY);
+        s = ReqState.NEXT_WQE;
+        break;
+      case ReqState.CHECK_FENCE: s = checkFence(c); break;
+      // LOCAL_INV and BIND_MW come with memory windows (a later issue)
+      case ReqState.LOCAL_OPS: s = fail(c, WC_LOC_QP_OP_ERR); break;
+      case ReqState.CHECK_WINDOW: s = checkWindow(c); break;
+      case ReqState.CHECK_LENGTH: s = checkLength(c); break;
+      case ReqState.NEXT_OPCODE: s = nextOpcodeStep(c); break;
+      case ReqState.CHECK_INIT_DEPTH: s = checkInitDepth(c); break;
+      case ReqState.FINISH_PACKET: s = finishPacket(c); break;
+      case ReqState.UPDATE_STATE: s = updateState(c); break;
+      default: // ERROR
+        reqError(qp, c.wqe, c.status);
+        s = ReqState.EXIT; // the QP is in ERR now
     }
   }
-  scheduleQp(qp); // budget used up: let other QPs go first
-  return sent;
-}
-
-/** Cancels the requester's timers (QP leaves RTS for good). */
-export function requesterStopTimers(qp: usize): void {
-  timerCancel(retransTimerId(qp));
-  timerCancel(rnrTimerId(qp));
+  if (c.requeue) scheduleQp(qp);
+  return c.sent;
 }

@@ -4,9 +4,8 @@
 // responder resources. A resource remembers one READ, atomic, ATOMIC_WRITE or
 // FLUSH request so its response can be sent later (the TX ring may be full) and
 // sent again for a duplicate without executing the request twice.
-import { slotIndex } from "../mem/pool";
 import { cfg, CFG_MAX_QP, CFG_MAX_RD_ATOM, CFG_MAX_SRQ_SGE } from "../verbs/config";
-import { qpPool } from "../verbs/qp";
+import { qpIndex, ATTR_MAX_DEST_RD_ATOMIC, QP_ATTR } from "../verbs/qp";
 import { RWQE_HDR, SGE_SIZE } from "../verbs/wqe";
 import { psn_distance } from "../wire/psn";
 
@@ -70,10 +69,15 @@ export function responderInit(): void {
 /** Capacity of a QP's resource ring (max_dest_rd_atomic is never larger). */
 export function resCapacity(): u32 { return max<u32>(cfg(CFG_MAX_RD_ATOM), 1); }
 
+/** Resources in use on `qp`: its max_dest_rd_atomic. */
+@inline export function resCount(qp: usize): u32 {
+  return min<u32>(load<u32>(qp + QP_ATTR + ATTR_MAX_DEST_RD_ATOMIC), resCapacity());
+}
+
 /** The responder block of QP record `qp`. */
 export function respBlock(qp: usize): usize {
   if (!blocks) responderInit();
-  return blocks + <usize>slotIndex(qpPool, qp) * blockSize;
+  return blocks + <usize>qpIndex(qp) * blockSize;
 }
 
 /** Forgets everything of a QP's block (the QP was reset or created). */

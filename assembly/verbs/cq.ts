@@ -7,7 +7,9 @@ import { Pool, poolFind, poolGive, poolInit, poolMint, poolTake, slotIndex, useC
 import { cfg, CFG_MAX_CQE } from "./config";
 import { count, Counter } from "./counters";
 import { raiseEvent, EVENT_CQ_ERR } from "./events";
-import { nextPow2, ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringMove, ringProd, ringSetProd, RING_CQ } from "./ring";
+import { traceOn, traceRecord, TraceKind } from "../trace/trace";
+import { nextPow2 } from "../mem/pow2";
+import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringProd, ringResize, ringSetProd, RING_CQ } from "../mem/ring";
 
 // CQ record
 export const CQ_RING: usize = 16; // u32 ring address
@@ -35,9 +37,6 @@ export const CQE_DLID_PATH_BITS: usize = 45; // u8
 export const CQE_SOLICITED: usize = 46; // u8: 1 for a receive of a message with the SE bit (wakes a CQ armed solicited-only)
 export const CQE_SGID: usize = 48; // 16 bytes: sender GID (UD receives)
 export const CQE_SIZE: u32 = 64;
-
-export const WC_SUCCESS: u32 = 0;
-export const WC_WR_FLUSH_ERR: u32 = 5;
 
 export const cqPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 
@@ -80,14 +79,10 @@ export function cqResize(h: u32, cqe: i32): i32 {
   const slots = nextPow2(<u32>cqe);
   if (slots < ringCount(r)) return -EINVAL;
   if (slots == ringCap(r)) return 0;
-  const bytes = ringBytes(slots, CQE_SIZE);
-  const nr = arenaAlloc(ringArena, bytes);
+  const nr = ringResize(r, load<u32>(slot + CQ_BLOCK), slots);
   if (!nr) return -ENOMEM;
-  ringInit(nr, slots, CQE_SIZE, RING_CQ, load<u32>(slot + SLOT_HANDLE));
-  ringMove(r, nr);
-  arenaFree(ringArena, r, load<u32>(slot + CQ_BLOCK));
   store<u32>(slot + CQ_RING, <u32>nr);
-  store<u32>(slot + CQ_BLOCK, bytes);
+  store<u32>(slot + CQ_BLOCK, ringBytes(slots, CQE_SIZE));
   store<u32>(slot + CQ_CQE, slots);
   return 0;
 }
@@ -121,5 +116,11 @@ export function cqReserve(slot: usize): usize {
 
 export function cqCommit(slot: usize): void {
   const r = <usize>load<u32>(slot + CQ_RING);
-  ringSetProd(r, ringProd(r) + 1);
+  const i = ringProd(r);
+  if (traceOn(TraceKind.COMPLETION)) {
+    const e = ringEntry(r, i);
+    traceRecord(TraceKind.COMPLETION, load<u32>(e + CQE_QP_NUM), load<u32>(e + CQE_STATUS), load<u32>(e + CQE_OPCODE),
+      load<u32>(e + CQE_BYTE_LEN));
+  }
+  ringSetProd(r, i + 1);
 }

@@ -7,14 +7,16 @@ import { pdPoolInit, PD_SLOT } from "../mem/pd";
 import { ahPoolInit, AH_SLOT } from "./ah";
 import {
   cfg, CFG_EVENT_CAP, CFG_GID_COUNT, CFG_MAX_AH, CFG_MAX_CQ, CFG_MAX_MR, CFG_MAX_PD, CFG_MAX_QP, CFG_MAX_SRQ,
-  CFG_MR_ARENA, CFG_RING_ARENA, GID_TABLE_LEN,
+  CFG_FLAGS, CFG_FLAG_TRACE, CFG_MR_ARENA, CFG_RING_ARENA, CFG_TRACE_CAP, GID_TABLE_LEN,
 } from "./config";
 import { countersReset } from "./counters";
 import { cqPoolInit, CQ_SLOT } from "./cq";
 import { eventsAttach, EV_SIZE } from "./events";
 import { qpPoolInit, QP_SLOT } from "./qp";
-import { nextPow2, ringArena, ringBytes, ringInit, RING_EVENT } from "./ring";
+import { nextPow2 } from "../mem/pow2";
+import { ringArena, ringBytes, ringInit, RING_EVENT } from "../mem/ring";
 import { srqPoolInit, SRQ_SLOT } from "./srq";
+import { traceAttach, traceBytes, TRACE_ALL, TRACE_DEFAULT_CAP, TRACE_MAX_CAP } from "../trace/trace";
 
 const ALIGN: u64 = 64;
 const MAX_TOTAL: u64 = 0x7fff0000; // keep every address a positive i32 for the host
@@ -35,14 +37,16 @@ export function devOpen(): i32 {
   if (nMr > MR_MAX_INDEX || nQp > 0xfffff || nPd > 0xfffff || nCq > 0xfffff || nSrq > 0xfffff || nAh > 0xfffff) return -EINVAL;
   if (cfg(CFG_GID_COUNT) > GID_TABLE_LEN) return -EINVAL;
   const evCap = nextPow2(max<u32>(cfg(CFG_EVENT_CAP), 16));
+  if (cfg(CFG_TRACE_CAP) > TRACE_MAX_CAP) return -EINVAL;
+  const traceCap = nextPow2(cfg(CFG_TRACE_CAP) ? cfg(CFG_TRACE_CAP) : TRACE_DEFAULT_CAP);
   const ringBlocks = 2 * nQp + nCq + nSrq;
   // sizes, in carving order
   const sPd = up(<u64>nPd * PD_SLOT), sMr = up(<u64>nMr * MR_SLOT), sCq = up(<u64>nCq * CQ_SLOT);
   const sQp = up(<u64>nQp * QP_SLOT), sSrq = up(<u64>nSrq * SRQ_SLOT), sAh = up(<u64>nAh * AH_SLOT);
   const sMrList = up(arenaListBytes(nMr)), sRingList = up(arenaListBytes(ringBlocks));
   const sEv = up(ringBytes(evCap, EV_SIZE)), sArgs: u64 = 512;
-  const sMrArena = up(cfg(CFG_MR_ARENA)), sRingArena = up(cfg(CFG_RING_ARENA));
-  const total = sPd + sMr + sCq + sQp + sSrq + sAh + sMrList + sRingList + sEv + sArgs + sMrArena + sRingArena + ALIGN;
+  const sMrArena = up(cfg(CFG_MR_ARENA)), sRingArena = up(cfg(CFG_RING_ARENA)), sTrace = up(traceBytes(traceCap));
+  const total = sPd + sMr + sCq + sQp + sSrq + sAh + sMrList + sRingList + sEv + sArgs + sMrArena + sRingArena + sTrace + ALIGN;
   if (total > MAX_TOTAL) return -ENOMEM;
   const pages = (total + 0xffff) >> 16;
   // One exact growth for everything, so the bump allocator below finds room
@@ -63,6 +67,7 @@ export function devOpen(): i32 {
   argsBlock = p; memory.fill(p, 0, <usize>sArgs); p += <usize>sArgs;
   arenaInit(mrArena, p, <u32>sMrArena, mrList, nMr); p += <usize>sMrArena;
   arenaInit(ringArena, p, <u32>sRingArena, ringList, ringBlocks); p += <usize>sRingArena;
+  traceAttach(p, traceCap, (cfg(CFG_FLAGS) & CFG_FLAG_TRACE) ? TRACE_ALL : 0); p += <usize>sTrace;
   countersReset();
   opened = true;
   return 0;

@@ -2,7 +2,7 @@
 // the event ring; the host drains it after each call into the device. A full
 // ring never overwrites: the event is counted as lost instead.
 import { count, Counter } from "./counters";
-import { ringCap, ringCount, ringEntry, ringProd, ringSetProd } from "./ring";
+import { ringCap, ringCount, ringEntry, ringProd, ringSetProd } from "../mem/ring";
 
 export const EVENT_CQ_ERR: u32 = 0;
 export const EVENT_QP_FATAL: u32 = 1;

@@ -10,12 +10,9 @@ import { cqCreate, cqDestroy, cqFind, cqResize } from "./cq";
 import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
-import { flushRq, flushSq } from "./flush";
-import { qpCreate, qpDestroy, qpFind, qpState } from "./qp";
+import { qpCreate, qpDestroy, qpFind } from "./qp";
 import { qpModify } from "./qp_modify";
-import { QpState } from "./qp_state";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
-import { engineDoorbell } from "../transport/engine";
 
 export function verbs_abi_version(): u32 { return 2; }
 
@@ -52,25 +49,7 @@ export function qp_destroy(h: u32): i32 { return qpDestroy(h); }
 export function qp_ptr(h: u32): usize { return qpFind(h); }
 export function qp_modify(h: u32, mask: u32): i32 { return qpModify(h, mask, devArgs()); }
 
-const DOORBELL_SQ: u32 = 1;
-const DOORBELL_RQ: u32 = 2;
-
-/**
- * One call per post batch, with the host's time (µs). A QP in ERR flushes the
- * new WQEs; otherwise the transport schedules the QP and runs the sender.
- */
-export function doorbell(h: u32, queues: u32, now: f64): i32 {
-  const q = qpFind(h);
-  if (!q) return -EINVAL;
-  if (qpState(q) == QpState.ERR) {
-    if (queues & DOORBELL_SQ) flushSq(q);
-    if (queues & DOORBELL_RQ) flushRq(q);
-    return 0;
-  }
-  // The transport half: schedule the QP and run the sender (docs/TRANSPORT.md).
-  engineDoorbell(q, now);
-  return 0;
-}
+// doorbell(qp, queues, now) is in transport/exports.ts: it runs the transport.
 
 export function srq_create(pd: u32): i32 { return srqCreate(pd, devArgs()); }
 export function srq_destroy(h: u32): i32 { return srqDestroy(h); }

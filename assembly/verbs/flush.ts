@@ -4,13 +4,10 @@
 // completes with its own status. If the CQ fills up the rest are retired
 // without completions, as rxe's flush_send_queue does.
 import { count, Counter } from "./counters";
-import { cqCommit, cqFind, cqReserve, CQE_QP_NUM, CQE_STATUS, CQE_WR_ID, WC_WR_FLUSH_ERR } from "./cq";
+import { cqCommit, cqFind, cqReserve, CQE_QP_NUM, CQE_STATUS, CQE_WR_ID } from "./cq";
+import { WC_WR_FLUSH_ERR } from "./enums";
 import { QP_NUM, QP_RECV_CQ, QP_REQ, QP_RQ, QP_SEND_CQ, QP_SQ, REQ_WQE_INDEX } from "./qp";
-import { ringCons, ringEntry, ringProd, ringSetCons } from "./ring";
-
-// The requester's WQE index now lives with the other REQ_* offsets in qp.ts;
-// re-exported here because the transport imports it from this module.
-export { REQ_WQE_INDEX } from "./qp";
+import { ringCons, ringEntry, ringProd, ringSetCons } from "../mem/ring";
 import { RWQE_WR_ID, SWQE_STATE, SWQE_STATUS, SWQE_WR_ID, WQE_STATE_ERROR } from "./wqe";
 
 function flushRing(ring: usize, cqh: u32, qpn: u32, wrIdOff: usize, sendQueue: bool): void {

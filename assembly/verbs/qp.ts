@@ -6,8 +6,9 @@ import { pdFind } from "../mem/pd";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_INLINE, CFG_MAX_QP_WR, CFG_MAX_SGE, CFG_QPN_BASE } from "./config";
 import { cqFind } from "./cq";
-import { QPT_RC, QPT_UC, QPT_UD } from "./qp_state";
-import { nextPow2, ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "./ring";
+import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enums";
+import { nextPow2 } from "../mem/pow2";
+import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "../mem/ring";
 import { srqFind } from "./srq";
 import { rqSlotSize, sqSlotSize } from "./wqe";
 
@@ -31,13 +32,54 @@ export const QP_RESP: usize = 384; // responder: psn, ack_psn, opcode, msn, sent
 export const QP_COMP: usize = 448; // completer: psn, opcode, retry_cnt, rnr_retry, timer deadline, tx/timer links
 export const QP_SLOT: u32 = 512;
 
-// Requester line (offsets from QP_REQ); the transport owns the rest of 320..511.
-export const REQ_PSN: usize = 0; // u32 next PSN to send
-export const REQ_OPCODE: usize = 4; // u32 last packet opcode sent
+// The three transport lines, declared here once for every file that touches
+// them: the engines own their meaning; the verbs layer zeroes them at RESET and
+// keeps REQ_WQE_INDEX at the SQ consumer index when it flushes.
+
+// Requester line (offsets from QP_REQ; transport/requester.ts)
+export const REQ_FLAGS: usize = 0; // u32 RF_*
+export const REQ_PSN: usize = 4; // u32 next PSN to send
 export const REQ_WQE_INDEX: usize = 8; // u32 SQ index of the next WQE to start
-export const REQ_WAIT_PSN: usize = 12; // u32
-export const REQ_NOACK_PKTS: usize = 16; // u32
-export const REQ_RD_ATOMIC: usize = 20; // u32 read/atomic credits left
+export const REQ_OPCODE: usize = 12; // i32 opcode of the last packet sent, -1 between messages
+export const REQ_NOACK: usize = 16; // u32 packets sent since the last AckReq
+export const REQ_RD_ATOMIC: usize = 20; // u32 READ/atomic WQEs holding a max_rd_atomic credit
+
+export const RF_INIT: u32 = 1; // the requester and completer lines are set up from the QP attributes
+export const RF_NEED_RETRY: u32 = 2; // go back N at the next run
+export const RF_WAIT_RNR: u32 = 4; // an RNR NAK came in: no retry until the RNR timer fires
+export const RF_WAIT_PSN: u32 = 8; // stopped by the PSN window
+export const RF_WAIT_FENCE: u32 = 16; // stopped by a fence
+export const RF_NEED_RD_ATOMIC: u32 = 32; // stopped by max_rd_atomic
+
+// Responder line (offsets from QP_RESP; transport/responder.ts)
+export const RS_FLAGS: usize = 0; // u32 RSF_*
+export const RS_PSN: usize = 4; // u32 next expected request PSN
+export const RS_ACK_PSN: usize = 8; // u32 PSN after the last SEND/WRITE/atomic executed
+export const RS_OPCODE: usize = 12; // u32 opcode of the last packet executed | RS_OPCODE_VALID, 0 = none
+export const RS_MSN: usize = 16; // u32 message sequence number (24 bits on the wire)
+export const RS_WQE: usize = 20; // u32 receive WQE being filled (RQ slot or the SRQ copy), 0 = none
+export const RS_VA: usize = 24; // u64 RDMA WRITE: where the next byte goes
+export const RS_RKEY: usize = 32; // u32 RDMA WRITE: its R_Key (0 for a zero-length request)
+export const RS_RESID: usize = 36; // u32 bytes the request still carries
+export const RS_LENGTH: usize = 40; // u32 the RETH DMA length of the request
+export const RS_RECV_LEN: usize = 44; // u32 bytes placed into the receive WQE
+export const RS_WQE_LEN: usize = 48; // u32 bytes the receive WQE holds (sum of its SGEs)
+export const RS_RES_HEAD: usize = 52; // u32 next resource to (re)use
+export const RS_LINE: u32 = 64;
+
+export const RSF_INIT: u32 = 1; // the line is set up from the QP attributes
+export const RSF_SENT_PSN_NAK: u32 = 2; // one PSN-sequence NAK per gap
+export const RSF_DROP_MSG: u32 = 4; // UC: the rest of this message is dropped (a packet was lost or refused)
+export const RS_OPCODE_VALID: u32 = 0x100;
+
+// Completer line (offsets from QP_COMP; transport/completer.ts, set up with the requester's)
+export const COMP_PSN: usize = 0; // u32 oldest PSN not yet acknowledged
+export const COMP_OPCODE: usize = 4; // i32 last response opcode in a multi-packet READ, -1 otherwise
+export const COMP_RETRY_CNT: usize = 8; // u32 retries left
+export const COMP_RNR_RETRY: usize = 12; // u32 RNR retries left (7 = infinite)
+export const COMP_FLAGS: usize = 16; // u32 CF_*
+
+export const CF_STARTED_RETRY: u32 = 1;
 
 export const QP_FLAG_SQ_DRAINING: u32 = 1;
 
@@ -87,14 +129,18 @@ export const INIT_MAX_RECV_SGE: usize = 28;
 export const INIT_MAX_INLINE_DATA: usize = 32;
 export const INIT_SQ_SIG_ALL: usize = 36;
 
-export const IBV_QPT_RAW_PACKET: u32 = 8;
-export const DEFAULT_PATH_MTU: u32 = 1; // IBV_MTU_256, as rxe_qp_init_misc
+export const DEFAULT_PATH_MTU: u32 = MTU_256; // as rxe_qp_init_misc
 
 export const qpPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 
 export function qpPoolInit(base: usize, cap: u32): void { poolInit(qpPool, base, QP_SLOT, cap); }
 
 export function qpFind(h: u32): usize { return poolFind(qpPool, h); }
+
+/** The QP's slot index (0 .. max_qp - 1): it names the QP's arbiter slot, timers and engine storage. */
+@inline export function qpIndex(slot: usize): u32 { return slotIndex(qpPool, slot); }
+/** The QP record in slot `idx`, in use or not (SLOT_HANDLE says which). */
+@inline export function qpAt(idx: u32): usize { return poolSlot(qpPool, idx); }
 
 /** The QP with number `qpn` (for the receive path), or 0. */
 export function qpByNum(qpn: u32): usize {
@@ -105,6 +151,9 @@ export function qpByNum(qpn: u32): usize {
 }
 
 @inline export function qpState(slot: usize): u32 { return load<u32>(slot + QP_ATTR + ATTR_QP_STATE); }
+
+/** The QP's path MTU in bytes. */
+@inline export function qpMtuBytes(slot: usize): u32 { return mtuBytes(load<u32>(slot + QP_ATTR + ATTR_PATH_MTU)); }
 
 /** rxe_qp_chk_cap: every capability within the device limits (EINVAL otherwise). */
 function capsOk(init: usize, hasSrq: bool): bool {
@@ -123,7 +172,7 @@ export function qpCreate(pdh: u32, init: usize): i32 {
   const pd = pdFind(pdh);
   if (!pd) return -EINVAL;
   const type = load<u32>(init + INIT_QP_TYPE);
-  if (type == IBV_QPT_RAW_PACKET) return -EPERM; // uverbs: raw QPs need CAP_NET_RAW
+  if (type == QPT_RAW_PACKET) return -EPERM; // uverbs: raw QPs need CAP_NET_RAW
   if (type != QPT_RC && type != QPT_UC && type != QPT_UD) return -EOPNOTSUPP; // rxe_qp_chk_init
   const scq = cqFind(load<u32>(init + INIT_SEND_CQ));
   const rcq = cqFind(load<u32>(init + INIT_RECV_CQ));

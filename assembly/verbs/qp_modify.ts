@@ -13,17 +13,21 @@ import {
   ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_RQ_PSN, ATTR_SQ_DRAINING, ATTR_SQ_PSN, ATTR_TIMEOUT,
   qpFind, qpState, QP_ATTR, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_REQ, QP_SLOT, QP_SQ, QP_SRQ, QP_TYPE,
 } from "./qp";
+import { modifyIsOk } from "./qp_state";
 import {
-  modifyIsOk, QpState, QP_ACCESS_FLAGS, QP_ALT_PATH, QP_AV, QP_CUR_STATE, QP_DEST_QPN, QP_EN_SQD_ASYNC_NOTIFY,
+  MTU_256, QpState, QP_ACCESS_FLAGS, QP_ALT_PATH, QP_AV, QP_CUR_STATE, QP_DEST_QPN, QP_EN_SQD_ASYNC_NOTIFY,
   QP_MAX_DEST_RD_ATOMIC, QP_MAX_QP_RD_ATOMIC, QP_MIN_RNR_TIMER, QP_PATH_MIG_STATE, QP_PATH_MTU, QP_PKEY_INDEX, QP_PORT,
   QP_QKEY, QP_RATE_LIMIT, QP_RETRY_CNT, QP_RNR_RETRY, QP_RQ_PSN, QP_SQ_PSN, QP_STATE, QP_TIMEOUT,
-} from "./qp_state";
-import { ringCount } from "./ring";
+} from "./enums";
+import { nextPow2 } from "../mem/pow2";
+import { PSN_MASK } from "../wire/psn";
+import { ringCount } from "../mem/ring";
+import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 
 const PKEY_TABLE_LEN: u32 = 1; // one P_Key, 0xffff (rxe)
-const PSN_MASK: u32 = 0xffffff;
 
-function roundPow2(v: u32): u32 { return v <= 1 ? v : 1 << (32 - clz(v - 1)); }
+/** rxe rounds the read/atomic depths up to a power of two; 0 stays 0 (no credits). */
+@inline function depth(v: u32): u32 { return v ? nextPow2(v) : 0; }
 
 /** Attribute checks beyond the table; 0 or -errno. */
 function checkAttrs(q: usize, cur: u32, next: u32, mask: u32, a: usize): i32 {
@@ -37,7 +41,7 @@ function checkAttrs(q: usize, cur: u32, next: u32, mask: u32, a: usize): i32 {
   if ((mask & QP_ALT_PATH) && avCheck(a + ATTR_ALT_AH)) return -EINVAL;
   if (mask & QP_PATH_MTU) {
     const mtu = load<u32>(a + ATTR_PATH_MTU);
-    if (mtu < 1 || mtu > cfg(CFG_MAX_MTU)) return -EINVAL;
+    if (mtu < MTU_256 || mtu > cfg(CFG_MAX_MTU)) return -EINVAL;
   }
   if ((mask & QP_MAX_QP_RD_ATOMIC) && load<u32>(a + ATTR_MAX_RD_ATOMIC) > cfg(CFG_MAX_RD_ATOM)) return -EINVAL;
   if ((mask & QP_MAX_DEST_RD_ATOMIC) && load<u32>(a + ATTR_MAX_DEST_RD_ATOMIC) > cfg(CFG_MAX_RD_ATOM)) return -EINVAL;
@@ -65,9 +69,8 @@ function copyAttrs(q: usize, mask: u32, a: usize): void {
   if (mask & QP_RNR_RETRY) store<u32>(d + ATTR_RNR_RETRY, load<u32>(a + ATTR_RNR_RETRY));
   if (mask & QP_RQ_PSN) store<u32>(d + ATTR_RQ_PSN, load<u32>(a + ATTR_RQ_PSN) & PSN_MASK);
   if (mask & QP_SQ_PSN) store<u32>(d + ATTR_SQ_PSN, load<u32>(a + ATTR_SQ_PSN) & PSN_MASK);
-  // rxe rounds both read/atomic depths up to a power of two
-  if (mask & QP_MAX_QP_RD_ATOMIC) store<u32>(d + ATTR_MAX_RD_ATOMIC, roundPow2(load<u32>(a + ATTR_MAX_RD_ATOMIC)));
-  if (mask & QP_MAX_DEST_RD_ATOMIC) store<u32>(d + ATTR_MAX_DEST_RD_ATOMIC, roundPow2(load<u32>(a + ATTR_MAX_DEST_RD_ATOMIC)));
+  if (mask & QP_MAX_QP_RD_ATOMIC) store<u32>(d + ATTR_MAX_RD_ATOMIC, depth(load<u32>(a + ATTR_MAX_RD_ATOMIC)));
+  if (mask & QP_MAX_DEST_RD_ATOMIC) store<u32>(d + ATTR_MAX_DEST_RD_ATOMIC, depth(load<u32>(a + ATTR_MAX_DEST_RD_ATOMIC)));
   if (mask & QP_ALT_PATH) {
     memory.copy(d + ATTR_ALT_AH, a + ATTR_ALT_AH, AV_SIZE);
     store<u32>(d + ATTR_ALT_PKEY_INDEX, load<u32>(a + ATTR_ALT_PKEY_INDEX));
@@ -81,10 +84,18 @@ function copyAttrs(q: usize, mask: u32, a: usize): void {
   if (mask & QP_RATE_LIMIT) store<u32>(d + ATTR_RATE_LIMIT, load<u32>(a + ATTR_RATE_LIMIT));
 }
 
-function enterState(q: usize, cur: u32, next: u32): void {
+/**
+ * Enters state `next` from `cur`: RESET drops the queues and the transport lines,
+ * ERR flushes (with an SRQ: QP_LAST_WQE_REACHED instead of the RQ flush), SQD
+ * starts draining. ibv_modify_qp comes here, and so does the transport when it
+ * moves a QP to ERR itself (transport/qp_error.ts), with the completion
+ * status that caused it as `cause` (traced).
+ */
+export function qpEnterState(q: usize, cur: u32, next: u32, cause: u32 = 0): void {
   store<u32>(q + QP_ATTR + ATTR_QP_STATE, next);
   store<u32>(q + QP_ATTR + ATTR_CUR_QP_STATE, next);
   const qpn = load<u32>(q + QP_NUM);
+  if (cur != next && traceOn(TraceKind.QP_STATE)) traceRecord(TraceKind.QP_STATE, qpn, next, cur, cause);
   if (next == QpState.RESET) {
     dropQueues(q);
     memory.fill(q + QP_REQ, 0, QP_SLOT - <u32>QP_REQ);
@@ -118,6 +129,6 @@ export function qpModify(h: u32, mask: u32, a: usize): i32 {
   const err = checkAttrs(q, cur, next, mask, a);
   if (err) return err;
   copyAttrs(q, mask, a);
-  if (mask & QP_STATE) enterState(q, qpState(q), next);
+  if (mask & QP_STATE) qpEnterState(q, qpState(q), next);
   return 0;
 }

@@ -6,7 +6,8 @@ import { pdFind } from "../mem/pd";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useCount, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_SRQ_SGE, CFG_MAX_SRQ_WR } from "./config";
 import { raiseEvent, EVENT_SRQ_LIMIT_REACHED } from "./events";
-import { nextPow2, ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringMove, ringSetCons, RING_SLOT, RING_SRQ } from "./ring";
+import { nextPow2 } from "../mem/pow2";
+import { ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringResize, ringSetCons, RING_SLOT, RING_SRQ } from "../mem/ring";
 import { rqSlotSize } from "./wqe";
 
 export const SRQ_PD: usize = 16; // u32 PD handle
@@ -83,15 +84,10 @@ export function srqModify(h: u32, mask: u32, attr: usize): i32 {
   }
   if (limit > cap) return -EINVAL; // rxe_srq_chk_attr
   if ((mask & SRQ_ATTR_MAX_WR) && cap != load<u32>(s + SRQ_MAX_WR)) {
-    const slotSize = load<u32>(r + RING_SLOT);
-    const bytes = ringBytes(cap, slotSize);
-    const nr = arenaAlloc(ringArena, bytes);
+    const nr = ringResize(r, load<u32>(s + SRQ_BYTES), cap);
     if (!nr) return -ENOMEM;
-    ringInit(nr, cap, slotSize, RING_SRQ, load<u32>(s + SLOT_HANDLE));
-    ringMove(r, nr);
-    arenaFree(ringArena, r, load<u32>(s + SRQ_BYTES));
     store<u32>(s + SRQ_RING, <u32>nr);
-    store<u32>(s + SRQ_BYTES, bytes);
+    store<u32>(s + SRQ_BYTES, ringBytes(cap, load<u32>(nr + RING_SLOT)));
     store<u32>(s + SRQ_MAX_WR, cap);
   }
   if (mask & SRQ_ATTR_LIMIT) store<u32>(s + SRQ_LIMIT, limit);

@@ -85,6 +85,8 @@ export const OP_ATOMIC_WRITE: u32 = 0x1d;
 
 // Full BTH opcodes used by name elsewhere.
 export const OPCODE_CNP: u32 = TR_CNP | 0x01;
+/** The table has one ATOMIC bit for both atomics; executing one tells them apart by opcode (rxe too). */
+export const OPCODE_RC_CMP_SWAP: u32 = TR_RC | OP_CMP_SWAP;
 export const OPCODE_UD_SEND_ONLY: u32 = TR_UD | OP_SEND_ONLY;
 export const OPCODE_UD_SEND_ONLY_IMM: u32 = TR_UD | OP_SEND_ONLY_IMM;
 
@@ -189,3 +191,5 @@ export const ATOMIC_WRITE_PAYLOAD: u32 = 8;
   return <i32>load<i8>(TABLE + ((op & 0xff) << 4) + E_OFF + (hdr & 7));
 }
 @inline export function opcode_name(op: u32): usize { return NAMES + (op & 0xff) * NAME_SIZE; }
+/** The opcode's transport base: TR_RC, TR_UC, TR_RD, TR_UD or TR_CNP. */
+@inline export function opcode_transport(op: u32): u32 { return op & 0xe0; }

@@ -1,10 +1,8 @@
+import { nakStatus, rnrDelayUs, wcOpcode, COMP_STATE_NAMES, CompState } from "../../assembly/transport/completer";
 import {
-  nakStatus, rnrDelayUs, wcOpcode, WC_REM_ACCESS_ERR, WC_REM_INV_REQ_ERR, WC_REM_OP_ERR, COMP_STATE_NAMES, CompState,
-} from "../../assembly/transport/completer";
-import {
-  WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_FLUSH, WR_RDMA_READ, WR_RDMA_WRITE,
-  WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
-} from "../../assembly/transport/requester";
+  WC_REM_ACCESS_ERR, WC_REM_INV_REQ_ERR, WC_REM_OP_ERR, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE,
+  WR_FLUSH, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
+} from "../../assembly/verbs/enums";
 
 describe("completer: NAK syndromes (rxe check_ack)", () => {
   it("maps each NAK code to the requester's status", () => {

@@ -1,10 +1,9 @@
+import { ackReqPolicy, nextOpcode, packetCount, windowFull, wrClass, WQE_LOCAL } from "../../assembly/transport/requester";
 import {
-  ackReqPolicy, nextOpcode, packetCount, windowFull, wrClass, WQE_LOCAL, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD,
-  WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND,
-  WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
-} from "../../assembly/transport/requester";
+  QPT_RC, QPT_UC, QPT_UD, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH,
+  WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
+} from "../../assembly/verbs/enums";
 import { M_ATOMIC, M_ATOMIC_WRITE, M_FLUSH, M_READ, M_SEND, M_WRITE } from "../../assembly/wire/opcode";
-import { QPT_RC, QPT_UC, QPT_UD } from "../../assembly/verbs/qp_state";
 
 const NONE: i32 = -1;
 

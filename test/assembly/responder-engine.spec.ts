@@ -1,25 +1,27 @@
 // The responder driven directly (no datagram, no ICRC): a packet-info record in,
 // a TX descriptor out, and every state the request passed through counted.
 import { openTestDevice } from "./verbs-device.include";
+import { createTestQp } from "./verbs-qp.include";
 import { pdAlloc } from "../../assembly/mem/pd";
 import { cqCreate } from "../../assembly/verbs/cq";
 import { devArgs } from "../../assembly/verbs/device";
 import {
-  qpCreate, qpFind, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MIN_RNR_TIMER, ATTR_PATH_MTU,
-  ATTR_PKEY_INDEX, ATTR_PORT_NUM, ATTR_QP_ACCESS_FLAGS, ATTR_QP_STATE, ATTR_RQ_PSN, INIT_MAX_RECV_SGE, INIT_MAX_RECV_WR,
-  INIT_MAX_SEND_SGE, INIT_MAX_SEND_WR, INIT_QP_TYPE, INIT_RECV_CQ, INIT_SEND_CQ,
+  qpFind, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MIN_RNR_TIMER, ATTR_PATH_MTU,
+  ATTR_PKEY_INDEX, ATTR_PORT_NUM, ATTR_QP_ACCESS_FLAGS, ATTR_QP_STATE, ATTR_RQ_PSN,
 } from "../../assembly/verbs/qp";
 import { qpModify } from "../../assembly/verbs/qp_modify";
 import {
   QPT_RC, QP_ACCESS_FLAGS, QP_AV, QP_DEST_QPN, QP_MAX_DEST_RD_ATOMIC, QP_MIN_RNR_TIMER, QP_PATH_MTU, QP_PKEY_INDEX,
   QP_PORT, QP_RQ_PSN, QP_STATE,
-} from "../../assembly/verbs/qp_state";
+} from "../../assembly/verbs/enums";
 import { AV_IS_GLOBAL, AV_PORT_NUM } from "../../assembly/verbs/av";
 import { engineInit, engineReady } from "../../assembly/transport/engine";
 import { txRingAddr, TXD_HDR, TXD_PAYLOAD_LEN } from "../../assembly/transport/net";
 import { pktInfo, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE } from "../../assembly/transport/pkt";
-import { responderRecv, responderSend, respStateCount, RespState } from "../../assembly/transport/responder";
-import { ringEntry, ringProd } from "../../assembly/verbs/ring";
+import { responderRecv, RespState } from "../../assembly/transport/responder";
+import { traceStateCount, TraceKind } from "../../assembly/trace/trace";
+import { responderSend } from "../../assembly/transport/responder_send";
+import { ringEntry, ringProd } from "../../assembly/mem/ring";
 import { bth_opcode, bth_psn, bth_qpn, bth_build } from "../../assembly/wire/bth";
 import { aeth_msn, aeth_syndrome } from "../../assembly/wire/aeth";
 import { opcode_mask, OP_ACK, OP_SEND_ONLY, TR_RC } from "../../assembly/wire/opcode";
@@ -33,17 +35,9 @@ let qp: usize = 0;
 function connect(): void {
   const pd = <u32>pdAlloc();
   const cq = <u32>cqCreate(16);
-  const a = devArgs();
-  memory.fill(a, 0, 256);
-  store<u32>(a + INIT_QP_TYPE, QPT_RC);
-  store<u32>(a + INIT_SEND_CQ, cq);
-  store<u32>(a + INIT_RECV_CQ, cq);
-  store<u32>(a + INIT_MAX_SEND_WR, 4);
-  store<u32>(a + INIT_MAX_RECV_WR, 4);
-  store<u32>(a + INIT_MAX_SEND_SGE, 1);
-  store<u32>(a + INIT_MAX_RECV_SGE, 1);
-  const h = <u32>qpCreate(pd, a);
+  const h = createTestQp(pd, cq, QPT_RC, 4);
   qp = qpFind(h);
+  const a = devArgs();
   memory.fill(a, 0, 256);
   store<u32>(a + ATTR_QP_STATE, 1); // INIT
   store<u32>(a + ATTR_PKEY_INDEX, 0);
@@ -76,7 +70,7 @@ function request(op: u32, psn: u32, ackReq: u32): void {
 
 function counts(): StaticArray<u64> {
   const c = new StaticArray<u64>(<i32>RespState.COUNT);
-  for (let i = 0; i < <i32>RespState.COUNT; i++) c[i] = respStateCount(<u32>i);
+  for (let i = 0; i < <i32>RespState.COUNT; i++) c[i] = traceStateCount(TraceKind.RESP_STATE, <u32>i);
   return c;
 }
 

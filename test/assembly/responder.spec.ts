@@ -1,8 +1,7 @@
 // Pure parts of the RC responder: opcode-sequence rule, QP access rule, READ
 // packet count, RNR syndrome, and the resource ring / ACK ordering records.
-import {
-  opSeqNext, qpAccessAllows, readPackets, rnrSyndrome, RespState, RESP_STATE_NAMES,
-} from "../../assembly/transport/responder";
+import { opSeqNext, qpAccessAllows, readPackets, RespState, RESP_STATE_NAMES } from "../../assembly/transport/responder";
+import { aeth_rnr_syndrome } from "../../assembly/wire/aeth";
 import {
   ackQueue, resDone, resEntry, resFind, resOldestPending, resQueue, ACK_PENDING, RESF_PENDING, RES_FIRST_PSN,
   RES_FLAGS, RES_LAST_PSN, RES_SEQ, RES_TYPE, XB_ACK_MSN, XB_ACK_PSN, XB_ACK_SEQ, XB_ACK_SYN, XB_PENDING,
@@ -84,9 +83,9 @@ describe("small rules", () => {
     expect(readPackets(0x80000000, 4096)).toBe(0x80000);
   });
   it("builds RNR NAK syndromes 0x20 | timer", () => {
-    expect(rnrSyndrome(12)).toBe(0x2c);
-    expect(rnrSyndrome(0)).toBe(0x20);
-    expect(rnrSyndrome(31)).toBe(0x3f);
+    expect(aeth_rnr_syndrome(12)).toBe(0x2c);
+    expect(aeth_rnr_syndrome(0)).toBe(0x20);
+    expect(aeth_rnr_syndrome(31)).toBe(0x3f);
   });
   it("names every state", () => {
     expect(RESP_STATE_NAMES.split(",").length).toBe(<i32>RespState.COUNT);

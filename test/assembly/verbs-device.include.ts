@@ -2,8 +2,8 @@
 import { config, CFG_EVENT_CAP, CFG_GID_COUNT, CFG_MAX_AH, CFG_MAX_CQ, CFG_MAX_CQE, CFG_MAX_INLINE, CFG_MAX_MR, CFG_MAX_MTU, CFG_MAX_PD, CFG_MAX_QP, CFG_MAX_QP_WR, CFG_MAX_RD_ATOM, CFG_MAX_SGE, CFG_MAX_SRQ, CFG_MAX_SRQ_SGE, CFG_MAX_SRQ_WR, CFG_MR_ARENA, CFG_QPN_BASE, CFG_RING_ARENA } from "../../assembly/verbs/config";
 import { devOpen, devOpened } from "../../assembly/verbs/device";
 
-export function openTestDevice(): void {
-  if (devOpened()) return;
+/** Writes the small device's limits into the configuration record (before dev_open). */
+export function testDeviceConfig(): void {
   store<u32>(config + CFG_MAX_PD, 16);
   store<u32>(config + CFG_MAX_MR, 16);
   store<u32>(config + CFG_MAX_CQ, 16);
@@ -23,5 +23,10 @@ export function openTestDevice(): void {
   store<u32>(config + CFG_MAX_RD_ATOM, 128);
   store<u32>(config + CFG_MAX_MTU, 5);
   store<u32>(config + CFG_GID_COUNT, 1);
+}
+
+export function openTestDevice(): void {
+  if (devOpened()) return;
+  testDeviceConfig();
   assert(devOpen() == 0);
 }

@@ -6,8 +6,9 @@ import { cqCommit, cqCreate, cqDestroy, cqFind, cqReserve, CQ_RING, CQE_WR_ID } 
 import { eventsRing, raiseEvent, EVENT_CQ_ERR, EVENT_SQ_DRAINED } from "../../assembly/verbs/events";
 import { qpCreate, qpDestroy, qpFind, qpState, INIT_QP_TYPE, INIT_RECV_CQ, INIT_SEND_CQ, INIT_MAX_SEND_WR, INIT_MAX_RECV_WR, INIT_MAX_SEND_SGE, QP_NUM, QP_SQ, ATTR_QP_STATE } from "../../assembly/verbs/qp";
 import { qpModify } from "../../assembly/verbs/qp_modify";
-import { QP_STATE } from "../../assembly/verbs/qp_state";
-import { nextPow2, ringCap, ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_CONS, RING_PROD, RING_DATA } from "../../assembly/verbs/ring";
+import { QP_STATE } from "../../assembly/verbs/enums";
+import { nextPow2 } from "../../assembly/mem/pow2";
+import { ringCap, ringCons, ringCount, ringEntry, ringProd, ringSetCons, RING_CONS, RING_PROD, RING_DATA } from "../../assembly/mem/ring";
 import { devArgs } from "../../assembly/verbs/device";
 
 openTestDevice();

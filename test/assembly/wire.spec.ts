@@ -63,7 +63,7 @@ describe("extension headers", () => {
     expect(aeth.aeth_type(0x60)).toBe(aeth.AETH_TYPE_NAK);
     expect(aeth.aeth_type(0x2c)).toBe(aeth.AETH_TYPE_RNR_NAK);
     expect(aeth.aeth_type(0x1f)).toBe(aeth.AETH_TYPE_ACK);
-    expect(aeth.aeth_value(0x2c)).toBe(12);
+    expect(aeth.aeth_code(0x2c)).toBe(12);
   });
   it("AtomicETH (packed, 28 bytes)", () => {
     atmeth.atmeth_build(P, 0x1000, 0xdeadbeef, 0xffffffffffffffff, 0x0000000000000002);

@@ -1,10 +1,10 @@
-// Rings of fixed-size slots in linear memory (SQ, RQ, SRQ, CQ, event ring).
+// Rings of fixed-size slots in linear memory (SQ, RQ, SRQ, CQ, event ring, TX ring, trace ring).
 // Header: line 0 = geometry, line 1 = producer index, line 2 = consumer index,
 // entries from byte 192. Indices are free-running u32 counters masked by the
 // power-of-two capacity; each sits alone on its 64-byte line so a producer and a
 // consumer on two threads never share a cache line. No pointers inside: the
 // layout means the same thing to every thread that maps the memory.
-import { Arena } from "../mem/arena";
+import { arenaAlloc, arenaFree, Arena } from "./arena";
 
 export const RING_CAP: usize = 0; // u32 slots (power of two)
 export const RING_SLOT: usize = 4; // u32 bytes per slot (multiple of 16)
@@ -19,14 +19,11 @@ export const RING_RQ: u32 = 2;
 export const RING_SRQ: u32 = 3;
 export const RING_CQ: u32 = 4;
 export const RING_EVENT: u32 = 5;
+export const RING_TX: u32 = 6;
+export const RING_TRACE: u32 = 7;
 
 /** Ring storage for every QP, CQ and SRQ comes from this arena. */
 export const ringArena = changetype<Arena>(memory.data(offsetof<Arena>()));
-
-export function nextPow2(n: u32): u32 {
-  if (n <= 1) return 1;
-  return 1 << (32 - clz(n - 1));
-}
 
 export function ringBytes(cap: u32, slot: u32): u32 { return <u32>RING_DATA + cap * slot; }
 
@@ -50,9 +47,9 @@ export function ringInit(r: usize, cap: u32, slot: u32, kind: u32, owner: u32): 
 /**
  * Moves the entries of ring `from` (consumer .. producer) to slots 0.. of the
  * fresh ring `to` (same slot size), leaving `to` with consumer 0 and producer =
- * count. Used by resize; the caller checked that they fit.
+ * count. The caller checked that they fit.
  */
-export function ringMove(from: usize, to: usize): void {
+function ringMove(from: usize, to: usize): void {
   const slot = load<u32>(from + RING_SLOT);
   const n = ringCount(from);
   let c = ringCons(from);
@@ -64,4 +61,20 @@ export function ringMove(from: usize, to: usize): void {
 /** Address of the slot that index `i` maps to. */
 @inline export function ringEntry(r: usize, i: u32): usize {
   return r + RING_DATA + <usize>(i & (load<u32>(r + RING_CAP) - 1)) * load<u32>(r + RING_SLOT);
+}
+
+/**
+ * Resize (ibv_resize_cq, ibv_modify_srq max_wr): a new ring of `cap` slots from
+ * the ring arena, same slot size, kind and owner, holding the entries of `r`
+ * (the caller checked they fit); `r`, of `bytes` bytes, goes back to the arena.
+ * Returns the new ring, or 0 when the arena has no room (`r` is left as it was).
+ */
+export function ringResize(r: usize, bytes: u32, cap: u32): usize {
+  const slot = load<u32>(r + RING_SLOT);
+  const nr = arenaAlloc(ringArena, ringBytes(cap, slot));
+  if (!nr) return 0;
+  ringInit(nr, cap, slot, load<u32>(r + RING_KIND), load<u32>(r + RING_OWNER));
+  ringMove(r, nr);
+  arenaFree(ringArena, r, bytes);
+  return nr;
 }
