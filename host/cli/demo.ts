@@ -4,11 +4,11 @@
 // at A's port with the IP/UDP headers each ICRC assumed) and decodes it back, checking every ICRC.
 // `--generated` writes the older codec-built exchange instead (deterministic bytes, no device).
 import { writeFile } from "node:fs/promises";
-import { aethMeaning, decodePacket, formatTree, toJsonLine } from "../core/decode.js";
-import { PcapWriter, concat, readCapture, LINKTYPE_ETHERNET, LINKTYPE_IPV4 } from "../core/pcap.js";
-import { PcapRecorder, icrcMatches, type CapturedPacket } from "../core/capture.js";
-import { WireCodec, type PacketSpec } from "../core/wire.js";
-import { connectQp } from "../core/connect.js";
+import { aethMeaning, decodePacket, formatTree, toJsonLine } from "../core/wire/decode.js";
+import { PcapWriter, concat, readCapture, LINKTYPE_ETHERNET, LINKTYPE_IPV4 } from "../core/capture/pcap.js";
+import { PcapRecorder, icrcMatches, type CapturedPacket } from "../core/capture/recorder.js";
+import { WireCodec, type PacketSpec } from "../core/wire/codec.js";
+import { connectQp } from "../core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/enums.js";
 import type { Device } from "../core/verbs/device.js";
 import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";

@@ -4,7 +4,7 @@
 // (rc_pingpong.ts, uc_pingpong.ts, ud_pingpong.ts) supplies its QP type, its connect step and its help text.
 import { writeFile } from "node:fs/promises";
 import { openDevice } from "../node/index.js";
-import { PcapRecorder } from "../core/capture.js";
+import { PcapRecorder } from "../core/capture/recorder.js";
 import type { Device } from "../core/verbs/device.js";
 import type { QueuePair } from "../core/verbs/qp.js";
 import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";

@@ -13,8 +13,8 @@ import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import {
   DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitError, emitHello, parseFrame,
   writeDataHeader, addressToGid, type TunnelErrorName,
-} from "../core/tunnel.js";
-import { WireCodec } from "../core/wire.js";
+} from "../core/tunnel/frames.js";
+import { WireCodec } from "../core/wire/codec.js";
 import { coreModule } from "../node/wasm-source.js";
 import { sockoptAddon } from "../node/sockopt.js";
 import { AddressPolicy } from "./address-policy.js";

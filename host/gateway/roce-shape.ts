@@ -2,8 +2,8 @@
 // that it cannot be used to emit arbitrary UDP (amplification, probing): BTH
 // version 0, an opcode the device knows, headers + pad + ICRC that fit, a
 // payload (when the opcode has one) in whole 4-byte words, and no payload when
-// it has none. The opcode table comes from the core (host/core/wire.ts).
-import { OpMask } from "../core/wire.js";
+// it has none. The opcode table comes from the core (host/core/wire/codec.ts).
+import { OpMask } from "../core/wire/codec.js";
 
 export interface OpcodeShape {
   /** BTH + extension headers, bytes */

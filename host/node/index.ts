@@ -10,7 +10,7 @@ export {
 } from "./datapath.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
-import { realClock } from "../core/real-clock.js";
+import { realClock } from "../core/link/real-clock.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 
@@ -65,8 +65,8 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
 }
 
 import WebSocket from "ws";
-import { openTunnelDeviceWith, type TunnelDevice } from "../core/tunnel-device.js";
-import type { TunnelLinkOptions } from "../core/tunnel-link.js";
+import { openTunnelDeviceWith, type TunnelDevice } from "../core/tunnel/device.js";
+import type { TunnelLinkOptions } from "../core/tunnel/link.js";
 
 export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
   /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */

@@ -10,7 +10,7 @@
 //   client -> server  {done: true} when the client has finished
 //   server -> client  {received, corrupted, errors} (what the server saw: SENDs, WRITEs echoed)
 import net from "node:net";
-import { connectQp } from "../core/connect.js";
+import { connectQp } from "../core/verbs/connect.js";
 import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
 import type { Device } from "../core/verbs/device.js";
 import { Access, nameOf, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/enums.js";
@@ -20,7 +20,7 @@ import type { SendWr } from "../core/verbs/post.js";
 import { isBwTest, PerfOptionError, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "../core/perf/options.js";
 import { bwFigures, latFigures } from "../core/perf/stats.js";
 import type { PerfProgress, PerfResult } from "../core/perf/run.js";
-import { PcapRecorder } from "../core/capture.js";
+import { PcapRecorder } from "../core/capture/recorder.js";
 import { openDevice, udpLinkOf } from "./index.js";
 import { interfaceMtu, roceMtuFor } from "./netif.js";
 

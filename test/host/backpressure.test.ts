@@ -4,7 +4,7 @@
 // the kernel, and none was refused or dropped on the way out.
 import { afterEach, describe, expect, it } from "vitest";
 import { openDevice, udpLinkOf } from "../../host/node/index.js";
-import { connectQp } from "../../host/core/connect.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 import type { WorkCompletion } from "../../host/core/verbs/cq.js";

@@ -2,12 +2,12 @@
 // recorded with the IP/UDP headers its ICRC assumed, so the decoder recomputes every ICRC.
 import { afterEach, describe, expect, it } from "vitest";
 import { openDevice } from "../../host/node/index.js";
-import { PcapRecorder, icrcMatches, ipPacket } from "../../host/core/capture.js";
-import { readCaptureAll, LINKTYPE_IPV4, LINKTYPE_IPV6 } from "../../host/core/pcap.js";
-import { decodePacket } from "../../host/core/decode.js";
-import { WireCodec } from "../../host/core/wire.js";
+import { PcapRecorder, icrcMatches, ipPacket } from "../../host/core/capture/recorder.js";
+import { readCaptureAll, LINKTYPE_IPV4, LINKTYPE_IPV6 } from "../../host/core/capture/pcap.js";
+import { decodePacket } from "../../host/core/wire/decode.js";
+import { WireCodec } from "../../host/core/wire/codec.js";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { connectQp } from "../../host/core/connect.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, QpType, WrOpcode, SendFlags, WcStatus } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 

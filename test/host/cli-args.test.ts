@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "../../host/cli/args.js";
-import { HexError, parseHex } from "../../host/core/hex.js";
+import { HexError, parseHex } from "../../host/core/wire/hex.js";
 
 const SPECS: FlagSpec[] = [
   { name: "pcap", short: "r", type: "string", help: "file" },

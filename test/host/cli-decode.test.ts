@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
-import { readCaptureAll, writePcap } from "../../host/core/pcap.js";
+import { readCaptureAll, writePcap } from "../../host/core/capture/pcap.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "dist/cli/softroce.js");

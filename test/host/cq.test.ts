@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AsyncEvent, Device, EventType, QpState, QpType, WcStatus } from "../../host/core/verbs/index.js";
 import type { VerbsCore } from "../../host/core/verbs/abi.js";
-import { instantiateCore } from "../../host/core/wasm.js";
+import { instantiateCore } from "../../host/core/wasm/instance.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 import { expectVerbsError, rcQp, smallDevice, SMALL, tick } from "./verbs-helpers.js";
 

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { aethMeaning, decodePacket, formatTree, type PacketRecord } from "../../host/core/decode.js";
-import { notRoce } from "../../host/core/ip-extract.js";
-import { readCaptureAll } from "../../host/core/pcap.js";
-import { WireCodec } from "../../host/core/wire.js";
+import { aethMeaning, decodePacket, formatTree, type PacketRecord } from "../../host/core/wire/decode.js";
+import { notRoce } from "../../host/core/net/ip-extract.js";
+import { readCaptureAll } from "../../host/core/capture/pcap.js";
+import { WireCodec } from "../../host/core/wire/codec.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 
 const FIX = new URL("../fixtures/", import.meta.url);

@@ -8,10 +8,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { beforeAll, describe, expect, it } from "vitest";
-import { readCaptureAll } from "../../host/core/pcap.js";
-import { decodePacket } from "../../host/core/decode.js";
-import { icrcMatches } from "../../host/core/capture.js";
-import { WireCodec } from "../../host/core/wire.js";
+import { readCaptureAll } from "../../host/core/capture/pcap.js";
+import { decodePacket } from "../../host/core/wire/decode.js";
+import { icrcMatches } from "../../host/core/capture/recorder.js";
+import { WireCodec } from "../../host/core/wire/codec.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

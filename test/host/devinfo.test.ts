@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { devinfoCommand, formatDevinfo } from "../../host/cli/devinfo.js";
 import { openDevice } from "../../host/node/index.js";
-import { connectQp } from "../../host/core/connect.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WrOpcode } from "../../host/core/verbs/enums.js";
 import { runCommand, type Io } from "../../host/cli/command.js";
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { gatewayCommand, gatewayOptionsFromArgs, runGateway } from "../../host/cli/gateway.js";
 import { runCommand, type Io } from "../../host/cli/command.js";
-import { parseFrame, FrameKind } from "../../host/core/tunnel.js";
+import { parseFrame, FrameKind } from "../../host/core/tunnel/frames.js";
 
 describe("softroce gateway", () => {
   it("reads repeatable --allow/--origin/--dst-port and the defaults", () => {

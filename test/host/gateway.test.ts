@@ -9,10 +9,10 @@ import { openDevice } from "../../host/node/index.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 import { Gateway, type GatewayOptions, type LogRecord } from "../../host/gateway/index.js";
 import { AddressPolicy } from "../../host/gateway/address-policy.js";
-import { openTunnelDeviceWith } from "../../host/core/tunnel-device.js";
-import { emitData, parseFrame, FrameKind, type HelloFrame } from "../../host/core/tunnel.js";
-import { WireCodec, type PacketSpec } from "../../host/core/wire.js";
-import { connectQp } from "../../host/core/connect.js";
+import { openTunnelDeviceWith } from "../../host/core/tunnel/device.js";
+import { emitData, parseFrame, FrameKind, type HelloFrame } from "../../host/core/tunnel/frames.js";
+import { WireCodec, type PacketSpec } from "../../host/core/wire/codec.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 

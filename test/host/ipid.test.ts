@@ -3,9 +3,9 @@
 // real captures, the ID solved from the ICRC is the one on the wire.
 import { describe, expect, it } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
-import { readCapture } from "../../host/core/pcap.js";
-import { extractIp } from "../../host/core/ip-extract.js";
-import { instantiateCore } from "../../host/core/wasm.js";
+import { readCapture } from "../../host/core/capture/pcap.js";
+import { extractIp } from "../../host/core/net/ip-extract.js";
+import { instantiateCore } from "../../host/core/wasm/instance.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 
 interface IdCore {

@@ -3,10 +3,10 @@
 // built by the independent encoder (WireCodec.emit) and fed through a link.
 import { beforeEach, describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { WireCodec, type PacketSpec } from "../../host/core/wire.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
-import { RX_RESULT_NAMES } from "../../host/core/port.js";
+import { WireCodec, type PacketSpec } from "../../host/core/wire/codec.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
+import { RX_RESULT_NAMES } from "../../host/core/link/port.js";
 import { QpType, QpState } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 import type { QueuePair } from "../../host/core/verbs/qp.js";

@@ -2,8 +2,8 @@
 // growth would detach every Uint8Array the application holds (mr.bytes).
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WrOpcode } from "../../host/core/verbs/enums.js";
 
 describe("memory after open", () => {

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { once } from "node:events";
-import { WireCodec } from "../../host/core/wire.js";
+import { WireCodec } from "../../host/core/wire/codec.js";
 import { addressGid, gidToAddress, instantiateCore, parseGid } from "../../host/core/index.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 import {

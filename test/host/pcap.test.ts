@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { extractIp, notRoce } from "../../host/core/ip-extract.js";
+import { extractIp, notRoce } from "../../host/core/net/ip-extract.js";
 import {
   type CaptureRecord,
   concat,
@@ -11,7 +11,7 @@ import {
   readCapture,
   readCaptureAll,
   writePcap,
-} from "../../host/core/pcap.js";
+} from "../../host/core/capture/pcap.js";
 
 const CAPTURES = new URL("../fixtures/captures/", import.meta.url);
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(name, CAPTURES)));

@@ -12,7 +12,7 @@ import net from "node:net";
 import { once } from "node:events";
 import { PerfPeerError, runPerfUdp, servePerfUdp } from "../../host/node/perf-udp.js";
 import { interfaceMtu, roceMtuFor } from "../../host/node/netif.js";
-import { PcapRecorder } from "../../host/core/capture.js";
+import { PcapRecorder } from "../../host/core/capture/recorder.js";
 import { formatPerfText, type PerfOptions } from "../../host/core/perf/index.js";
 
 let nextTcp = 19100 + (process.pid % 500) * 2;

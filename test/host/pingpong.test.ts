@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ADDR_RE, freeTcpPort, freeUdpPort, parseOut, until, useCli } from "./cli-process.js";
-import { readCaptureAll } from "../../host/core/pcap.js";
-import { icrcMatches } from "../../host/core/capture.js";
-import { WireCodec } from "../../host/core/wire.js";
+import { readCaptureAll } from "../../host/core/capture/pcap.js";
+import { icrcMatches } from "../../host/core/capture/recorder.js";
+import { WireCodec } from "../../host/core/wire/codec.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 import { formatDestMsg, parseDestMsg, gidToWire, wireToGid, summaryLines, OOB_MSG_LEN } from "../../host/cli/pingpong.js";
 

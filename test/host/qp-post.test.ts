@@ -3,7 +3,7 @@ import { Access, QpState, QpType, SendFlags, WcStatus, WrOpcode, type VerbsError
 import { QpRec, Ring, Sge, Swqe, Rwqe } from "../../host/core/verbs/abi.js";
 import { Device } from "../../host/core/verbs/index.js";
 import type { VerbsCore } from "../../host/core/verbs/abi.js";
-import { instantiateCore } from "../../host/core/wasm.js";
+import { instantiateCore } from "../../host/core/wasm/instance.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 import { AV, expectVerbsError, rcQp, smallDevice, SMALL, toRts } from "./verbs-helpers.js";
 

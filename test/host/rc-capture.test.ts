@@ -8,10 +8,10 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { WireCodec, type PacketRepr } from "../../host/core/wire.js";
-import { readCaptureAll } from "../../host/core/pcap.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
+import { WireCodec, type PacketRepr } from "../../host/core/wire/codec.js";
+import { readCaptureAll } from "../../host/core/capture/pcap.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WrOpcode } from "../../host/core/verbs/enums.js";
 import type { SendWr } from "../../host/core/verbs/post.js";
 

@@ -4,10 +4,10 @@
 // in order, with the right bytes.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, Mtu, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
-import type { SimFaults } from "../../host/core/simwire.js";
+import type { SimFaults } from "../../host/core/sim/wire.js";
 import type { Device } from "../../host/core/verbs/device.js";
 import type { QueuePair } from "../../host/core/verbs/qp.js";
 import type { CompletionQueue, WorkCompletion } from "../../host/core/verbs/cq.js";

@@ -22,12 +22,12 @@
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
-import { readCapture } from "../../host/core/pcap.js";
-import { notRoce } from "../../host/core/ip-extract.js";
-import { OpMask, WireCodec, type PacketRepr, type PacketSpec } from "../../host/core/wire.js";
-import type { Datagram } from "../../host/core/datagram.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
+import { readCapture } from "../../host/core/capture/pcap.js";
+import { notRoce } from "../../host/core/net/ip-extract.js";
+import { OpMask, WireCodec, type PacketRepr, type PacketSpec } from "../../host/core/wire/codec.js";
+import type { Datagram } from "../../host/core/net/datagram.js";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WrOpcode } from "../../host/core/verbs/enums.js";
 import type { MemoryRegion } from "../../host/core/verbs/mr.js";
 import type { SendWr } from "../../host/core/verbs/post.js";

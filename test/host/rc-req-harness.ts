@@ -5,9 +5,9 @@
 // WireCodec) and answers with ACKs, NAKs, READ responses and atomic ACKs it
 // builds with the same codec.
 import { coreModule } from "../../host/node/wasm-source.js";
-import { WireCodec, type PacketRepr, type PacketSpec } from "../../host/core/wire.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp, type ConnectOptions } from "../../host/core/connect.js";
+import { WireCodec, type PacketRepr, type PacketSpec } from "../../host/core/wire/codec.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp, type ConnectOptions } from "../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 import type { QueuePair } from "../../host/core/verbs/qp.js";

@@ -4,10 +4,10 @@
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
 import { openDeviceWith } from "../../host/core/verbs/device.js";
-import { SimClock } from "../../host/core/sim-clock.js";
-import { simClock } from "../../host/core/sim-link.js";
-import { connectQp } from "../../host/core/connect.js";
-import type { Link, OutgoingDatagram } from "../../host/core/port.js";
+import { SimClock } from "../../host/core/sim/clock.js";
+import { simClock } from "../../host/core/sim/link.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
+import type { Link, OutgoingDatagram } from "../../host/core/link/port.js";
 import { Access, EventType, Mtu, QpState, QpType, SendFlags, WrOpcode } from "../../host/core/verbs/enums.js";
 import { ReqBench, OP, brief } from "./rc-req-harness.js";
 

@@ -3,12 +3,12 @@
 // (WireCodec.emit) as if from a peer at 127.0.0.2, QPN 0x99. Whatever the
 // device sends is read back from the wire's trace and parsed by the same codec.
 import { coreModule } from "../../host/node/wasm-source.js";
-import { WireCodec, type PacketRepr, type PacketSpec } from "../../host/core/wire.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
-import { RX_RESULT_NAMES, type Link, type OutgoingDatagram } from "../../host/core/port.js";
-import { joinPieces } from "../../host/core/sim-link.js";
-import type { Datagram } from "../../host/core/datagram.js";
+import { WireCodec, type PacketRepr, type PacketSpec } from "../../host/core/wire/codec.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
+import { RX_RESULT_NAMES, type Link, type OutgoingDatagram } from "../../host/core/link/port.js";
+import { joinPieces } from "../../host/core/sim/link.js";
+import type { Datagram } from "../../host/core/net/datagram.js";
 import { openDeviceWith } from "../../host/core/verbs/device.js";
 import { Access, Mtu, QpType } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";

@@ -18,9 +18,9 @@
 // failure left open are not compared.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
-import { Prng } from "../../host/core/prng.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
+import { Prng } from "../../host/core/sim/prng.js";
 import { Access, Mtu, nameOf, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 import type { MemoryRegion } from "../../host/core/verbs/mr.js";

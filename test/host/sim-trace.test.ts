@@ -1,11 +1,11 @@
 // The simulated wire's trace written as pcapng: every datagram with its fate.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
-import { simTracePcapng } from "../../host/core/sim-trace.js";
-import { readCaptureAll } from "../../host/core/pcap.js";
-import { WireCodec } from "../../host/core/wire.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
+import { simTracePcapng } from "../../host/core/sim/trace.js";
+import { readCaptureAll } from "../../host/core/capture/pcap.js";
+import { WireCodec } from "../../host/core/wire/codec.js";
 import { Access, QpType, SendFlags, WrOpcode } from "../../host/core/verbs/enums.js";
 
 describe("simulated wire trace as pcapng", () => {

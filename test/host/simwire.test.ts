@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { SimWire, type SimFaults } from "../../host/core/simwire.js";
-import { SimClock } from "../../host/core/sim-clock.js";
-import { Prng } from "../../host/core/prng.js";
-import type { Datagram } from "../../host/core/datagram.js";
+import { SimWire, type SimFaults } from "../../host/core/sim/wire.js";
+import { SimClock } from "../../host/core/sim/clock.js";
+import { Prng } from "../../host/core/sim/prng.js";
+import type { Datagram } from "../../host/core/net/datagram.js";
 
 function dgram(n: number, dst = "127.0.0.2"): Datagram {
   const payload = new Uint8Array(16);

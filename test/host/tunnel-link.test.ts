@@ -2,10 +2,10 @@
 // datagram as DATA, applies backpressure from bufferedAmount, hands DATA frames to the
 // port, keeps ERROR frames, and goes down on close.
 import { describe, expect, it } from "vitest";
-import { TunnelLink, type WebSocketLike } from "../../host/core/tunnel-link.js";
-import { emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError } from "../../host/core/tunnel.js";
-import type { PacketPort } from "../../host/core/port.js";
-import type { Datagram } from "../../host/core/datagram.js";
+import { TunnelLink, type WebSocketLike } from "../../host/core/tunnel/link.js";
+import { emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError } from "../../host/core/tunnel/frames.js";
+import type { PacketPort } from "../../host/core/link/port.js";
+import type { Datagram } from "../../host/core/net/datagram.js";
 
 class FakeWs implements WebSocketLike {
   binaryType = "blob";

@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 import {
   DATA_HEADER_LEN, FrameKind, HELLO_LEN, TunnelFrameError, TUNNEL_ERRORS, emitData, emitError, emitHello,
   gidBytesToAddress, parseFrame, type FrameErrorCode,
-} from "../../host/core/tunnel.js";
-import { Prng } from "../../host/core/prng.js";
+} from "../../host/core/tunnel/frames.js";
+import { Prng } from "../../host/core/sim/prng.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const bytes = (h: string) => Uint8Array.from(Buffer.from(h.replace(/\s/g, ""), "hex"));

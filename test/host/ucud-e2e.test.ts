@@ -7,13 +7,13 @@
 // bit, the MTU limit. Both over seeded lossy wires: what arrives is intact.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { simClock } from "../../host/core/sim-link.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { simClock } from "../../host/core/sim/link.js";
 import { openDeviceWith } from "../../host/core/verbs/device.js";
-import { connectQp } from "../../host/core/connect.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
-import type { Link, OutgoingDatagram } from "../../host/core/port.js";
-import type { SimFaults } from "../../host/core/simwire.js";
+import type { Link, OutgoingDatagram } from "../../host/core/link/port.js";
+import type { SimFaults } from "../../host/core/sim/wire.js";
 import type { Device } from "../../host/core/verbs/device.js";
 import type { QueuePair } from "../../host/core/verbs/qp.js";
 import type { CompletionQueue, WorkCompletion } from "../../host/core/verbs/cq.js";

@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { freeTcpPort, freeUdpPort, parseOut, until, useCli } from "./cli-process.js";
-import { readCaptureAll } from "../../host/core/pcap.js";
-import { WireCodec } from "../../host/core/wire.js";
+import { readCaptureAll } from "../../host/core/capture/pcap.js";
+import { WireCodec } from "../../host/core/wire/codec.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 
 const { start } = useCli("cli-test-ucud");

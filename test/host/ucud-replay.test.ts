@@ -10,11 +10,11 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { readCaptureAll } from "../../host/core/pcap.js";
-import { notRoce } from "../../host/core/ip-extract.js";
-import { WireCodec, type PacketRepr } from "../../host/core/wire.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
+import { readCaptureAll } from "../../host/core/capture/pcap.js";
+import { notRoce } from "../../host/core/net/ip-extract.js";
+import { WireCodec, type PacketRepr } from "../../host/core/wire/codec.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../host/core/verbs/enums.js";
 import type { SendWr } from "../../host/core/verbs/post.js";
 

@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { once } from "node:events";
 import { openDevice } from "../../host/node/index.js";
-import { WireCodec, type PacketSpec } from "../../host/core/wire.js";
+import { WireCodec, type PacketSpec } from "../../host/core/wire/codec.js";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { connectQp } from "../../host/core/connect.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { QpType } from "../../host/core/verbs/enums.js";
 import type { Device } from "../../host/core/verbs/device.js";
 

@@ -4,8 +4,8 @@
 // the QP goes to ERR and the WRs behind are flushed.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../host/node/wasm-source.js";
-import { SimNetwork } from "../../host/core/testbed.js";
-import { connectQp } from "../../host/core/connect.js";
+import { SimNetwork } from "../../host/core/sim/network.js";
+import { connectQp } from "../../host/core/verbs/connect.js";
 import { Access, QpState, QpType, SendFlags, WcStatus, WrOpcode, type CompletionQueue, type MemoryRegion, type ProtectionDomain, type QueuePair, type WorkCompletion } from "../../host/core/verbs/index.js";
 
 const S = SendFlags.SIGNALED;

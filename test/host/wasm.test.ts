@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { instantiateCore } from "../../host/core/wasm.js";
+import { instantiateCore } from "../../host/core/wasm/instance.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 
 describe("core loader", () => {

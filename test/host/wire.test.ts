@@ -1,8 +1,8 @@
 import { describe, expect, it, beforeAll } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
 import { crc32 as zlibCrc32 } from "node:zlib";
-import { WireCodec, type PacketSpec } from "../../host/core/wire.js";
-import { ipv6ToString, parseIpv6 } from "../../host/core/addr.js";
+import { WireCodec, type PacketSpec } from "../../host/core/wire/codec.js";
+import { ipv6ToString, parseIpv6 } from "../../host/core/net/addr.js";
 import { coreModule } from "../../host/node/wasm-source.js";
 
 const CAPTURES = new URL("../fixtures/captures/", import.meta.url);

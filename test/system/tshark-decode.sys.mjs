@@ -1,6 +1,6 @@
 // tshark cross-check: `softroce decode --json --pcap` and Wireshark's dissector
 // (tshark 4.0) must agree field by field on every RoCE packet: packets of every
-// opcode tshark knows, emitted by WireCodec and written by host/core/pcap.ts in
+// opcode tshark knows, emitted by WireCodec and written by host/core/capture/pcap.ts in
 // each linktype we write, and the real rxe captures in test/fixtures/captures.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
@@ -129,7 +129,7 @@ async function setup() {
   const wasm = await mod.coreModule();
   codec = await mod.WireCodec.create(wasm);
   table = opcodeTable(await mod.instantiateCore(wasm));
-  pcapLib = await importTs("host/core/pcap.ts");
+  pcapLib = await importTs("host/core/capture/pcap.ts");
 }
 
 /** Packets of every opcode in the table: 3 per (opcode, IP version), seeded. */

@@ -6,7 +6,7 @@
 // that checks the state and moves to the next, every transition traced.
 // Time enters only through the Clock; MADs only through the MadTransport.
 // Where this differs from Linux, the comment at the spot says why.
-import type { Clock } from "../port.js";
+import type { Clock } from "../link/port.js";
 import { Access, QpState, QpType, WcStatus } from "../verbs/enums.js";
 import type { QpAttr } from "../verbs/qp-attr.js";
 import {

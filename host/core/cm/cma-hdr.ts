@@ -4,8 +4,8 @@
 // (struct cma_hdr: version, IP version in the high nibble, the source port,
 // then source and destination addresses). GIDs of IP addresses are IPv4-mapped
 // for IPv4 (rdma_ip2gid). Parse is strict and throws CmaHdrError only.
-import { parseIp } from "../addr.js";
-import { addressToGid, gidBytesToAddress } from "../tunnel.js";
+import { parseIp } from "../net/addr.js";
+import { addressToGid, gidBytesToAddress } from "../tunnel/frames.js";
 import { bytes, readRecord, uint, writeRecord, type RecordOf } from "./iba-fields.js";
 
 /** enum rdma_ucm_port_space (rdma_cma.h): the 16 bits above the port in a service ID. */

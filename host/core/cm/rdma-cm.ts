@@ -5,8 +5,8 @@
 // through INIT, RTR and RTS with what the CM negotiated, and the UD flavour
 // over SIDR. Events queue on an event channel with librdmacm's numbering.
 // Where this differs from Linux, the comment at the spot says why.
-import { parseIp } from "../addr.js";
-import type { Clock } from "../port.js";
+import { parseIp } from "../net/addr.js";
+import type { Clock } from "../link/port.js";
 import type { Device } from "../verbs/device.js";
 import type { ProtectionDomain } from "../verbs/pd.js";
 import type { QueuePair, QpInitAttr } from "../verbs/qp.js";

@@ -3,8 +3,8 @@
 // duplication, jitter) plus a targeted drop rule test the CM's timers and
 // duplicate handling. Every MAD's fate is recorded, as the simulated wire does
 // for packets. Deterministic for a seed.
-import type { Clock } from "../port.js";
-import { Prng } from "../prng.js";
+import type { Clock } from "../link/port.js";
+import { Prng } from "../sim/prng.js";
 import { formatGid, parseGid } from "../verbs/gid.js";
 import { GSI_QKEY, GSI_QPN, MAD_SIZE } from "./mad.js";
 import type { MadAddress, MadTransport } from "./mad-transport.js";

@@ -1,8 +1,8 @@
 // The perf test bed: two devices on the simulated wire (client 10.0.0.1,
 // server 10.0.0.2), N connected RC QPs between them, one send and one receive
 // CQ per device, and per QP one MR on each side holding tx-depth message slots.
-import { connectQp } from "../connect.js";
-import { SimNetwork } from "../testbed.js";
+import { connectQp } from "../verbs/connect.js";
+import { SimNetwork } from "../sim/network.js";
 import type { CompletionQueue } from "../verbs/cq.js";
 import type { Device } from "../verbs/device.js";
 import { Access, QpType } from "../verbs/enums.js";

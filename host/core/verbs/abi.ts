@@ -1,7 +1,7 @@
 // The verbs ABI of build/softroce.wasm: exported functions and the byte layout of
 // every record and ring (docs/ABI.md, "Verbs"). Mirrors assembly/verbs/*.ts.
-import type { CoreExports } from "../wasm.js";
-import type { TransportCore } from "../port.js";
+import type { CoreExports } from "../wasm/instance.js";
+import type { TransportCore } from "../link/port.js";
 
 export interface VerbsExports {
   verbs_abi_version(): number;

@@ -1,7 +1,7 @@
 // The device: one wasm instance, opened with a configuration record; the verbs
 // that hang off the context (ibv_query_device, ibv_query_port, ibv_query_gid,
 // ibv_alloc_pd, ibv_create_cq) and the async event pump.
-import { instantiateCore } from "../wasm.js";
+import { instantiateCore } from "../wasm/instance.js";
 import { Cfg, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, Ring, type VerbsCore } from "./abi.js";
 import { CompletionChannel } from "./channel.js";
 import { CompletionQueue } from "./cq.js";
@@ -13,7 +13,7 @@ import { DeviceMemory } from "./memory.js";
 import { ProtectionDomain } from "./pd.js";
 import type { QueuePair } from "./qp.js";
 import type { SharedReceiveQueue } from "./srq.js";
-import { PacketPort, type Clock, type Link } from "../port.js";
+import { PacketPort, type Clock, type Link } from "../link/port.js";
 
 export interface OpenDeviceOptions {
   maxPd?: number;

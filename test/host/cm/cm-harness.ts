@@ -2,14 +2,14 @@
 // virtual clock: what the ib_cm tests drive. Every event each CM hands up is
 // recorded with its time.
 import { expect } from "vitest";
-import { SimClock } from "../../../host/core/sim-clock.js";
-import { simClock } from "../../../host/core/sim-link.js";
+import { SimClock } from "../../../host/core/sim/clock.js";
+import { simClock } from "../../../host/core/sim/link.js";
 import { SimMadFabric, type SimMadFaults, type SimMadRecord } from "../../../host/core/cm/sim-mad.js";
 import { CommunicationManager, type CmId } from "../../../host/core/cm/cm.js";
 import type { CmHandler, IbCmEvent, PathRecord } from "../../../host/core/cm/cm-params.js";
 import { cmMsgName } from "../../../host/core/cm/cm-msgs.js";
 import { parseGid } from "../../../host/core/verbs/gid.js";
-import { Prng } from "../../../host/core/prng.js";
+import { Prng } from "../../../host/core/sim/prng.js";
 
 export interface Seen {
   at: number;

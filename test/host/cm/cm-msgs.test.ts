@@ -10,8 +10,8 @@ import {
 import { checkLayout, fieldEnd, fieldStart, type Layout } from "../../../host/core/cm/iba-fields.js";
 import { MadError, MadMethod, MAD_DATA_SIZE, MAD_HEADER } from "../../../host/core/cm/mad.js";
 import { emitCmaHdr } from "../../../host/core/cm/cma-hdr.js";
-import { parseHex } from "../../../host/core/hex.js";
-import { Prng } from "../../../host/core/prng.js";
+import { parseHex } from "../../../host/core/wire/hex.js";
+import { Prng } from "../../../host/core/sim/prng.js";
 import { errorCode } from "./cm-harness.js";
 
 const z = (n: number) => "00".repeat(n);

@@ -7,7 +7,7 @@ import {
 } from "../../../host/core/cm/mad.js";
 import { checkLayout, readUint, uint, writeUint } from "../../../host/core/cm/iba-fields.js";
 import { MAD_HEADER } from "../../../host/core/cm/mad.js";
-import { parseHex } from "../../../host/core/hex.js";
+import { parseHex } from "../../../host/core/wire/hex.js";
 import { errorCode } from "./cm-harness.js";
 
 describe("MAD header", () => {

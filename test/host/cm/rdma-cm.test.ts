@@ -5,9 +5,9 @@
 // SIDR. Deterministic (seeded), on virtual time.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork } from "../../../host/core/testbed.js";
-import { simClock } from "../../../host/core/sim-link.js";
-import { Prng } from "../../../host/core/prng.js";
+import { SimNetwork } from "../../../host/core/sim/network.js";
+import { simClock } from "../../../host/core/sim/link.js";
+import { Prng } from "../../../host/core/sim/prng.js";
 import { Access, Mtu, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";

@@ -1,4 +1,4 @@
-// Imports a project TypeScript module (e.g. host/core/pcap.ts) into a suite by
+// Imports a project TypeScript module (e.g. host/core/capture/pcap.ts) into a suite by
 // bundling it with esbuild into a temporary .mjs: suites stay plain node
 // scripts yet test the same sources the package is built from.
 import { build } from "esbuild";

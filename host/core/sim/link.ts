@@ -1,10 +1,10 @@
 // Binds a device's packet port to the simulated wire: the wire's virtual clock
 // is the device's clock, and a sent datagram is copied onto the wire at once
 // (so its TX descriptor is released at once).
-import type { Datagram } from "./datagram.js";
-import type { Clock, Link, OutgoingDatagram } from "./port.js";
-import type { SimClock } from "./sim-clock.js";
-import type { SimWire } from "./simwire.js";
+import type { Datagram } from "../net/datagram.js";
+import type { Clock, Link, OutgoingDatagram } from "../link/port.js";
+import type { SimClock } from "./clock.js";
+import type { SimWire } from "./wire.js";
 
 /** A Clock over a SimClock (which cannot cancel events: cancelled timers are skipped). */
 export function simClock(clock: SimClock): Clock {

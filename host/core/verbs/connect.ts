@@ -1,8 +1,8 @@
 // Connecting QPs the way rdma-core's pingpong examples and pyverbs tests do:
 // RESET -> INIT -> RTR -> RTS with the attributes each QP type requires, from
 // the peer's (QPN, PSN, GID) as exchanged out of band.
-import type { QueuePair } from "./verbs/qp.js";
-import { Mtu, QpState, QpType } from "./verbs/enums.js";
+import type { QueuePair } from "./qp.js";
+import { Mtu, QpState, QpType } from "./enums.js";
 
 /** What one side tells the other out of band (rc_pingpong's "lid:qpn:psn:gid"). */
 export interface QpEndpoint {

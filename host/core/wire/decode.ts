@@ -1,7 +1,7 @@
 // One RoCEv2 packet -> a flat JSON record with Wireshark's field names (ours where Wireshark has
 // none) and a compact text tree built from the same record. Parsing itself is the wasm wire
 // layer's (WireCodec); this file only names and formats.
-import type { HeaderName, PacketRepr, WireCodec } from "./wire.js";
+import type { HeaderName, PacketRepr, WireCodec } from "./codec.js";
 
 export type FieldValue = string | number | boolean;
 /** Flat record: integers as numbers, 64-bit values and ICRCs as "0x…" strings. */

@@ -1,6 +1,6 @@
 // Capture files: a classic pcap writer and a pcap/pcapng reader. Pure bytes in, bytes out
 // (no I/O, no node:*), so the Node host can stream to a file and the browser can build a Blob.
-import { extractIp } from "./ip-extract.js";
+import { extractIp } from "../net/ip-extract.js";
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;

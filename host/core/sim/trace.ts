@@ -3,9 +3,9 @@
 // its fate (delivered, lost, duplicate, corrupted, reordered, unroutable) as a
 // packet comment. pcapng, because classic pcap has no per-packet comments;
 // Wireshark and tshark show them as frame.comment.
-import { ipPacket } from "./capture.js";
-import { IP_ID_UNKNOWN } from "./port.js";
-import type { TraceRecord } from "./simwire.js";
+import { ipPacket } from "../capture/recorder.js";
+import { IP_ID_UNKNOWN } from "../link/port.js";
+import type { TraceRecord } from "./wire.js";
 
 const LINKTYPE_RAW = 101;
 const enc = new TextEncoder();

@@ -2,8 +2,8 @@
 // Packets are copied into the core's scratch buffer, parsed or emitted there, and the
 // records are read back through DataViews; nothing here knows a header layout except the
 // repr/info record offsets, which the ABI fixes.
-import { instantiateCore, type CoreExports } from "./wasm.js";
-import { ipv4ToString, ipv6ToString, parseIp } from "./addr.js";
+import { instantiateCore, type CoreExports } from "../wasm/instance.js";
+import { ipv4ToString, ipv6ToString, parseIp } from "../net/addr.js";
 
 /** The numeric wire exports (docs/ABI.md). */
 export interface WireExports {

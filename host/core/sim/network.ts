@@ -1,10 +1,10 @@
 // A network of devices on the simulated wire, for tests, the local perf mode,
 // the demo and the playground: each device gets an address (its GID 0) and
 // port, shares the wire's virtual clock, and is driven by running the clock.
-import { SimWire, type SimWireOptions } from "./simwire.js";
-import { SimLink, simClock } from "./sim-link.js";
-import { openDeviceWith, type Device, type OpenDeviceOptions } from "./verbs/device.js";
-import { ROCE_V2_PORT } from "./datagram.js";
+import { SimWire, type SimWireOptions } from "./wire.js";
+import { SimLink, simClock } from "./link.js";
+import { openDeviceWith, type Device, type OpenDeviceOptions } from "../verbs/device.js";
+import { ROCE_V2_PORT } from "../net/datagram.js";
 
 /** The GID text of an address: IPv4-mapped for IPv4. */
 export function addressGid(address: string): string {

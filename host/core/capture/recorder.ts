@@ -5,10 +5,10 @@
 // resolved on receive), DF, and lengths. TTL/hop limit, TOS/traffic class and the UDP checksum are
 // masked by the ICRC; we write what the Node host's kernel puts on the wire (TTL 64, TOS 0, a
 // computed checksum).
-import { parseIp } from "./addr.js";
+import { parseIp } from "../net/addr.js";
 import { LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW, PcapWriter, concat } from "./pcap.js";
-import { IP_ID_UNKNOWN, type CapturedDatagram, type PacketPort } from "./port.js";
-import type { WireCodec } from "./wire.js";
+import { IP_ID_UNKNOWN, type CapturedDatagram, type PacketPort } from "../link/port.js";
+import type { WireCodec } from "../wire/codec.js";
 
 export interface CapturedPacket {
   dir: "tx" | "rx";

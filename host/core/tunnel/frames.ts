@@ -2,7 +2,7 @@
 // browser (or any) client and the softroce gateway. Parse is strict: a frame from
 // the network is hostile, and every malformed one is a TunnelFrameError with a code,
 // never any other exception. Emit builds exactly what parse accepts.
-import { parseIp } from "./addr.js";
+import { parseIp } from "../net/addr.js";
 
 export const TUNNEL_VERSION = 1;
 

@@ -4,8 +4,8 @@
 // identity (GID = gateway address, local port = gateway UDP port, QPN base); every
 // datagram becomes one DATA frame. Backpressure comes from bufferedAmount; a lost
 // tunnel behaves as a link going down (datagrams are dropped, RC retries run out).
-import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "./port.js";
-import { FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitData, parseFrame, type HelloFrame } from "./tunnel.js";
+import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../link/port.js";
+import { FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitData, parseFrame, type HelloFrame } from "./frames.js";
 
 /** The part of WebSocket this link needs (browser WebSocket and `ws` both have it). */
 export interface WebSocketLike {

@@ -5,9 +5,9 @@
 // sends and then releases; receive is the one copy into the RX buffer. The
 // device's one timer is kept here: after every call, re-armed to its earliest
 // deadline.
-import type { Datagram, DatagramFacts } from "./datagram.js";
-import type { DeviceMemory } from "./verbs/memory.js";
-import { formatGid, parseGid } from "./verbs/gid.js";
+import type { Datagram, DatagramFacts } from "../net/datagram.js";
+import type { DeviceMemory } from "../verbs/memory.js";
+import { formatGid, parseGid } from "../verbs/gid.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
 export interface Clock {
@@ -99,7 +99,7 @@ export class PacketPort {
   private gidCache = new Map<string, Uint8Array>();
   private addrCache = new Map<string, string>();
   readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, drops: {} as Record<string, number> };
-  /** Optional tap (host/core/capture.ts PcapRecorder): costs nothing when unset. */
+  /** Optional tap (host/core/capture/recorder.ts PcapRecorder): costs nothing when unset. */
   capture: CaptureHook | undefined;
 
   constructor(

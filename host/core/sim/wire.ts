@@ -4,8 +4,8 @@
 // device stacked on the link; every packet and its fate is recorded.
 
 import { Prng } from "./prng.js";
-import { SimClock } from "./sim-clock.js";
-import { endpointKey, type Datagram } from "./datagram.js";
+import { SimClock } from "./clock.js";
+import { endpointKey, type Datagram } from "../net/datagram.js";
 
 export interface SimFaults {
   /** Probability that a datagram is lost. */

@@ -1,9 +1,9 @@
 // A device on a gateway tunnel: opened with the identity the HELLO assigns
 // (GID 0 = the gateway's UDP address, local port = its UDP port, QPNs from the
 // client's range) and attached to the TunnelLink with the real clock.
-import { openDeviceWith, type Device, type OpenDeviceOptions } from "./verbs/device.js";
-import { realClock } from "./real-clock.js";
-import { TunnelLink, type TunnelLinkOptions, type WebSocketLike } from "./tunnel-link.js";
+import { openDeviceWith, type Device, type OpenDeviceOptions } from "../verbs/device.js";
+import { realClock } from "../link/real-clock.js";
+import { TunnelLink, type TunnelLinkOptions, type WebSocketLike } from "./link.js";
 
 export interface TunnelDevice {
   device: Device;
