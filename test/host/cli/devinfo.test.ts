@@ -1,0 +1,138 @@
+// softroce devinfo: ibv_devinfo's fields for a device bound to UDP, -v's limits, GID table and
+// counters, and its usage errors.
+import { describe, expect, it } from "vitest";
+import { devinfoCommand, formatDevinfo } from "../../../host/cli/devinfo.js";
+import { openDevice } from "../../../host/node/index.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, QpType, SendFlags, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { runCommand, type Io } from "../../../host/cli/command.js";
+
+async function run(...argv: string[]) {
+  let out = "";
+  let err = "";
+  const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t) };
+  const code = await runCommand(devinfoCommand, argv, io);
+  return { code, out, err };
+}
+
+/** "key: value" pairs of the output, tabs collapsed. */
+function fields(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of out.split("\n")) {
+    const x = /^\t*([A-Za-z_]+(?:\[ *\d+\])?):\t+(.*)$/.exec(line);
+    if (x) m.set(x[1], x[2]);
+  }
+  return m;
+}
+
+describe("softroce devinfo", () => {
+  it("prints the device and its port as ibv_devinfo does", async () => {
+    const r = await run("--port", "0");
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    expect(r.out.startsWith("hca_id:\tsoftroce0\n")).toBe(true);
+    const f = fields(r.out);
+    expect(f.get("transport")).toBe("InfiniBand (0)");
+    expect(f.get("vendor_id")).toBe("0xffffff");
+    expect(f.get("node_guid")).toMatch(/^[0-9a-f]{4}(:[0-9a-f]{4}){3}$/);
+    expect(f.get("phys_port_cnt")).toBe("1");
+    expect(f.get("port")).toBe("1");
+    expect(f.get("state")).toBe("PORT_ACTIVE (4)");
+    expect(f.get("max_mtu")).toBe("4096 (5)");
+    expect(f.get("active_mtu")).toBe("1024 (3)");
+    expect(f.get("link_layer")).toBe("Ethernet");
+    expect(f.get("udp_address")).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(f.has("max_qp")).toBe(false);
+    expect(f.has("GID[  0]")).toBe(false);
+  });
+
+  it("-v adds limits, the GID table (GID 0 = the bound address) and the counters", async () => {
+    const r = await run("-v", "--address", "::1", "--port", "0");
+    expect(r.code).toBe(0);
+    const f = fields(r.out);
+    expect(f.get("max_qp")).toBe("256");
+    expect(f.get("max_cqe")).toBe("32767");
+    expect(f.get("max_sge")).toBe("32");
+    expect(f.get("max_srq_sge")).toBe("27");
+    expect(f.get("max_qp_rd_atom")).toBe("128");
+    expect(f.get("atomic_cap")).toBe("ATOMIC_HCA (1)");
+    expect(f.get("gid_tbl_len")).toBe("16");
+    expect(f.get("max_msg_sz")).toBe("0x80000000");
+    expect(f.get("GID[  0]")).toBe("::1, RoCE v2");
+    expect(f.get("udp_address")).toMatch(/^\[::1\]:\d+$/);
+    expect(r.out).toContain("\t\t\tcounters:\n");
+    const counters = new Map(
+      r.out.split("\n").filter((l) => l.startsWith("\t\t\t\t")).map((l) => l.trim().split(/\s+/) as [string, string]),
+    );
+    for (const k of ["sent_pkts", "rcvd_pkts", "bad_icrc", "unknown_qpn", "retry_exceeded_err"]) expect(counters.get(k)).toBe("0");
+    // the capability names under device_cap_flags
+    expect(r.out).toMatch(/device_cap_flags:\t+0x00003c46\n\t{5}BAD_PKEY_CNTR\n/);
+  });
+
+  it("-v's counters are the device's: after one SEND and its ACK, sent 1, received 1, a bad version counted", async () => {
+    const a = await openDevice({ address: "127.0.0.1", port: 0 });
+    const b = await openDevice({ address: "127.0.0.2", port: 0 });
+    try {
+      const side = (d: typeof a) => {
+        const pd = d.allocPd();
+        const mr = pd.regMr(256, Access.LOCAL_WRITE);
+        const cq = d.createCq(4);
+        const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });
+        return { mr, cq, qp, port: (d.limits as { port: number }).port };
+      };
+      const A = side(a);
+      const B = side(b);
+      connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 5, gid: b.queryGid(0), port: B.port }, { sqPsn: 9 });
+      connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 9, gid: a.queryGid(0), port: A.port }, { sqPsn: 5 });
+      B.qp.postRecv({ wrId: 1n, sgList: [B.mr.sge(0, 64)] });
+      A.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+      await A.cq.next();
+      await B.cq.next();
+      a.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort: B.port, dstPort: A.port, payload: new Uint8Array(40).fill(1) });
+      const out = formatDevinfo(a, { verbose: true, address: "127.0.0.1", udpPort: A.port });
+      const counter = (name: string) => new RegExp(`^\\t{4}${name} +(\\d+)$`, "m").exec(out)?.[1];
+      expect(counter("sent_pkts")).toBe("1");
+      expect(counter("rcvd_pkts")).toBe("1");
+      // 40 bytes of 0x01: BTH transport version 1, dropped and counted as rxe's "bad version"
+      expect(counter("bad_version")).toBe("1");
+      expect(counter("rdma_sends")).toBe("1");
+      expect(counter("bad_icrc")).toBe("0");
+      expect(out).toContain(`udp_address:\t\t\t127.0.0.1:${A.port}\n`);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it("-l lists the device; -d / -i name what is not there (exit 1)", async () => {
+    expect(await run("-l")).toEqual({ code: 0, out: "1 HCA found:\n\tsoftroce0\n", err: "" });
+    expect(await run("-d", "rxe0", "--port", "0")).toEqual({ code: 1, out: "", err: "softroce devinfo: IB device 'rxe0' wasn't found\n" });
+    expect((await run("-i", "2", "--port", "0")).code).toBe(1);
+  });
+
+  it("usage errors exit 2 with one line", async () => {
+    for (const [args, re] of [
+      [["--bogus"], /unknown flag --bogus/],
+      [["--port", "x"], /--port wants an integer, got 'x'/],
+      [["--port", "70000"], /--port must be at most 65535/],
+      [["--address", "example.com"], /--address wants a local IPv4 or IPv6 address, got 'example.com'/],
+      [["extra"], /unexpected argument 'extra'/],
+    ] as [string[], RegExp][]) {
+      const r = await run(...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.err).toMatch(re);
+      expect(r.err.split("\n")).toHaveLength(2);
+      expect(r.out).toBe("");
+    }
+  });
+
+  it("a port in use is a clear error (exit 1)", async () => {
+    const dgram = await import("node:dgram");
+    const s = dgram.createSocket("udp4");
+    await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+    const r = await run("--port", String(s.address().port));
+    s.close();
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^softroce devinfo: cannot open softroce0 on 127\.0\.0\.1 UDP port \d+: .*in use.*\n$/);
+  });
+});

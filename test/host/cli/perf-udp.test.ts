@@ -1,0 +1,155 @@
+// softroce perf's two-process mode over UDP, with both halves in this process: the TCP exchange,
+// every test completing on real loopback sockets, the server refusing a mismatched test, a bad
+// exchange line, the interface-derived MTU clamp, and a capture of the client's datagrams.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import net from "node:net";
+import { once } from "node:events";
+import { PerfPeerError, runPerfUdp, servePerfUdp } from "../../../host/node/perf-udp.js";
+import { interfaceMtu, roceMtuFor } from "../../../host/node/netif.js";
+import { PcapRecorder } from "../../../host/core/capture/recorder.js";
+import { formatPerfText, type PerfOptions } from "../../../host/core/perf/index.js";
+
+let nextTcp = 19100 + (process.pid % 500) * 2;
+
+async function pair(options: PerfOptions, serverOptions: PerfOptions = options, extra: { pcap?: PcapRecorder } = {}) {
+  const tcpPort = nextTcp++;
+  const status: string[] = [];
+  const server = servePerfUdp(serverOptions, { address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 10_000, onStatus: (l) => status.push(l) });
+  server.catch(() => {});
+  await new Promise((r) => setTimeout(r, 50));
+  const client = runPerfUdp(options, { server: "127.0.0.1", address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 10_000, pcap: extra.pcap });
+  return { server, client, status };
+}
+
+describe("softroce perf over UDP (two processes' halves)", () => {
+  it.each([
+    [{ test: "write_bw", size: 8192, iterations: 40, txDepth: 8, mtu: 4096 }, 40],
+    [{ test: "send_bw", size: 3000, iterations: 40, txDepth: 8, mtu: 1024 }, 40],
+    [{ test: "read_bw", size: 5000, iterations: 20, txDepth: 4, qps: 2 }, 40],
+    [{ test: "atomic_bw", iterations: 30, txDepth: 4 }, 30],
+  ] as [PerfOptions, number][])("%o completes every message", async (o, messages) => {
+    const { server, client, status } = await pair(o);
+    const r = await client;
+    const s = await server;
+    expect(r).toMatchObject({ test: o.test, ok: true, lost: 0, duplicated: 0, corrupted: 0, errors: 0, clock: "wall", sim: null });
+    expect(r.bw_avg_mbps).toBeGreaterThan(0);
+    expect(s).toEqual({ test: o.test, received: o.test === "send_bw" ? messages : 0, errors: 0 });
+    expect(status[0]).toMatch(/^waiting for a client on TCP port \d+$/);
+    expect(formatPerfText(r)).toContain("(softroce, two processes over UDP)");
+  });
+
+  it.each(["send_lat", "write_lat", "read_lat"] as const)("%s: every iteration answered", async (test) => {
+    const { server, client } = await pair({ test, size: 64, iterations: 50 });
+    const r = await client;
+    const s = await server;
+    expect(r).toMatchObject({ test, ok: true, lost: 0, errors: 0, iterations: 50 });
+    expect(r.t_min).toBeGreaterThan(0);
+    expect(s.received).toBe(test === "read_lat" ? 0 : 50);
+  });
+
+  it("the server refuses a client running another test, and both say why", async () => {
+    const { server, client } = await pair({ test: "write_bw", iterations: 5 }, { test: "read_bw" });
+    await expect(client).rejects.toThrow(new PerfPeerError("the server refused: the client runs write_bw, this server read_bw"));
+    await expect(server).rejects.toThrow("the client runs write_bw, this server read_bw");
+  });
+
+  it("the server rejects an exchange line that is not JSON", async () => {
+    const tcpPort = nextTcp++;
+    const server = servePerfUdp({ test: "write_bw" }, { address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 5000 });
+    server.catch(() => {});
+    await new Promise((r) => setTimeout(r, 50));
+    const s = net.connect({ host: "127.0.0.1", port: tcpPort });
+    await once(s, "connect");
+    s.write("hello there\n");
+    await expect(server).rejects.toThrow("the peer sent something that is not JSON (hello there)");
+    s.destroy();
+  });
+
+  it("a TCP port in use gives the server a clear error", async () => {
+    const tcpPort = nextTcp++;
+    const blocker = net.createServer().listen({ port: tcpPort, host: "0.0.0.0" });
+    await once(blocker, "listening");
+    await expect(servePerfUdp({ test: "write_bw" }, { address: "127.0.0.1", udpPort: 0, tcpPort })).rejects.toThrow(`cannot listen on TCP port ${tcpPort}: EADDRINUSE`);
+    blocker.close();
+  });
+
+  it("a client with no server gives a clear error", async () => {
+    await expect(runPerfUdp({ test: "write_bw" }, { server: "127.0.0.1", address: "127.0.0.1", udpPort: 0, tcpPort: 1, timeoutMs: 2000 })).rejects.toThrow(
+      "cannot reach the server 127.0.0.1 on TCP port 1: ECONNREFUSED",
+    );
+  });
+
+  it("captures the client's datagrams with --pcap's recorder", async () => {
+    const pcap = new PcapRecorder();
+    const { server, client } = await pair({ test: "write_bw", size: 4096, iterations: 10, txDepth: 2, mtu: 1024 }, undefined, { pcap });
+    const r = await client;
+    await server;
+    // 10 WRITEs of 4 packets each go out; ACKs come back
+    const bytes = pcap.pcap();
+    expect(bytes.length).toBeGreaterThan(24 + 40 * (16 + 1024));
+    expect(r.packets_sent).toBe(40);
+  });
+
+  it("active MTU from the interface MTU as rxe (MTU - 80, rounded down to an IB MTU)", () => {
+    expect([65536, 9000, 1500, 1400, 1100, 600, 300].map(roceMtuFor)).toEqual([4096, 4096, 1024, 1024, 512, 512, 256]);
+    expect(interfaceMtu("127.0.0.1")).toBeGreaterThanOrEqual(1500);
+    expect(interfaceMtu("192.0.2.77")).toBeUndefined();
+  });
+});
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+// Two levels under the root, like dist/cli/, so the bundle finds build/softroce.wasm.
+const CLI = join(ROOT, "dist/cli-test-perf/softroce.js");
+
+function start(args: string[]) {
+  const child = spawn(process.execPath, [CLI, "perf", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const r = { stdout: "", stderr: "", done: undefined as unknown as Promise<number | null> };
+  child.stdout.on("data", (d) => (r.stdout += d));
+  child.stderr.on("data", (d) => (r.stderr += d));
+  r.done = new Promise((resolve) => child.on("close", resolve));
+  setTimeout(() => child.kill("SIGKILL"), 30_000).unref();
+  return r;
+}
+
+describe("softroce perf <test> [server]: two real processes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "softroce-perf-"));
+  beforeAll(async () => {
+    await esbuild.build({
+      entryPoints: [join(ROOT, "host/cli/softroce.ts")], outfile: CLI, bundle: true, format: "esm", platform: "node",
+      target: "node20", packages: "external", logLevel: "warning",
+    });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("server and client run write_bw over UDP; the client prints JSON, the server writes a pcap", async () => {
+    const tcp = String(nextTcp++);
+    const pcap = join(dir, "server.pcap");
+    const server = start(["write_bw", "--address", "127.0.0.2", "--port", "0", "-p", tcp, "--pcap", pcap]);
+    const end = Date.now() + 10_000;
+    while (!server.stderr.includes("waiting for a client") && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const client = start(["write_bw", "127.0.0.2", "--address", "127.0.0.1", "--port", "0", "-p", tcp, "-s", "2048", "-n", "30", "-t", "4", "-m", "1024", "--json"]);
+    expect(await client.done).toBe(0);
+    expect(await server.done).toBe(0);
+    const j = JSON.parse(client.stdout);
+    expect(j).toMatchObject({ test: "write_bw", bytes: 2048, iterations: 30, mtu: 1024, tx_depth: 4, ok: true, lost: 0, errors: 0, packets_sent: 60 });
+    expect(j.link).toMatch(/^UDP 127\.0\.0\.1:\d+ <-> ::ffff:127\.0\.0\.2 port \d+ /);
+    expect(server.stderr).toMatch(/^softroce perf: waiting for a client on TCP port \d+\nsoftroce perf: connected: write_bw, 1 QP\(s\), 2048 B, MTU 1024\nsoftroce perf: server done: write_bw, received 0, errors 0\n$/);
+    const bytes = readFileSync(pcap);
+    expect(bytes.readUInt32LE(0)).toBe(0xa1b2c3d4);
+    // the server received 60 WRITE packets of 1024 B payload (plus headers) and sent ACKs
+    expect(bytes.length).toBeGreaterThan(24 + 60 * 1024);
+  });
+
+  it("a client whose server is not there exits 1 with one line", async () => {
+    const client = start(["send_bw", "127.0.0.2", "--address", "127.0.0.1", "--port", "0", "-p", "1", "-n", "5"]);
+    expect(await client.done).toBe(1);
+    expect(client.stderr).toBe("softroce perf: cannot reach the server 127.0.0.2 on TCP port 1: ECONNREFUSED\n");
+    expect(client.stdout).toBe("");
+  });
+});

@@ -1,0 +1,247 @@
+// The perf engine (host/core/perf) and 'softroce perf --local' (host/cli/perf.ts).
+import { describe, expect, it } from "vitest";
+import { coreModule } from "../../../host/node/wasm-source.js";
+import {
+  atomicOperand, bwFigures, checkPattern, fillPattern, formatPerfText, latFigures, patternSeq, PerfOptionError,
+  resolvePerfOptions, runPerf, BW_HEADER, LAT_HEADER, type PerfProgress,
+} from "../../../host/core/perf/index.js";
+import { perfCommand } from "../../../host/cli/perf.js";
+import { runCommand, type Io } from "../../../host/cli/command.js";
+
+describe("verify pattern", () => {
+  it("round-trips at any length and alignment, and carries the sequence number", () => {
+    for (const len of [0, 1, 3, 4, 5, 7, 8, 63, 64, 1000, 4097]) {
+      for (const shift of [0, 1, 2, 3]) {
+        const buf = new Uint8Array(len + shift).subarray(shift);
+        const k = { seed: 9, qp: 2, seq: 0x01020304 };
+        fillPattern(buf, k);
+        expect(checkPattern(buf, k), `len ${len} shift ${shift}`).toBe(-1);
+        if (len >= 4) expect(patternSeq(buf)).toBe(0x01020304);
+      }
+    }
+  });
+
+  it("finds the first wrong byte, and tells messages, QPs and seeds apart", () => {
+    const k = { seed: 1, qp: 0, seq: 5 };
+    const buf = new Uint8Array(300);
+    fillPattern(buf, k);
+    buf[201] ^= 0x10;
+    expect(checkPattern(buf, k)).toBe(201);
+    buf[201] ^= 0x10;
+    for (const other of [{ ...k, seq: 6 }, { ...k, qp: 1 }, { ...k, seed: 2 }]) expect(checkPattern(buf, other)).toBeGreaterThanOrEqual(0);
+    // a byte from the same message at another offset is wrong too
+    const moved = buf.slice();
+    moved.copyWithin(100, 104, 108);
+    expect(checkPattern(moved, k)).toBe(100);
+  });
+
+  it("derives distinct atomic operands", () => {
+    const a = new Set([0, 1, 2, 3].map((s) => atomicOperand(1, 0, s)));
+    expect(a.size).toBe(4);
+  });
+});
+
+describe("figures", () => {
+  it("latency statistics as perftest: median, percentiles at floor(n × p), halved round trips", () => {
+    const samples = Array.from({ length: 1000 }, (_, i) => 2 * (i + 1)); // 2..2000 µs round trips
+    const l = latFigures(samples, 2);
+    expect(l).toMatchObject({ t_min: 1, t_max: 1000, t_typical: 501, p99: 991, p99_9: 1000 });
+    expect(l.t_avg).toBeCloseTo(500.5, 9);
+    expect(l.t_stdev).toBeCloseTo(Math.sqrt((1000 * 1000 - 1) / 12), 6);
+  });
+
+  it("bandwidth in MB/sec (2^20 B) and Mpps; peak is the best window", () => {
+    // 8 messages of 1 MiB: 4 in the first 4 µs, 4 more in the next 400 µs
+    const done = [1, 2, 3, 4, 104, 204, 304, 404];
+    const b = bwFigures(1 << 20, 0, done, 3);
+    expect(b.duration_us).toBe(404);
+    expect(b.bw_avg_mbps).toBeCloseTo((8 / 404) * 1e6, 6);
+    expect(b.msg_rate_mpps).toBeCloseTo(8 / 404, 9);
+    expect(b.bw_peak_mbps).toBeCloseTo(1e6, 6); // 3 messages in 3 µs
+  });
+});
+
+describe("options", () => {
+  it("fills perftest's defaults", () => {
+    expect(resolvePerfOptions({ test: "write_bw" })).toMatchObject({ size: 65536, iterations: 5000, txDepth: 128, qps: 1, mtu: 1024, connection: "RC" });
+    expect(resolvePerfOptions({ test: "send_lat" })).toMatchObject({ size: 2, iterations: 1000, txDepth: 1 });
+    expect(resolvePerfOptions({ test: "atomic_bw" })).toMatchObject({ size: 8, atomicType: "FETCH_AND_ADD" });
+  });
+
+  it("rejects what it cannot run, with a clear message", () => {
+    const bad: [object, RegExp][] = [
+      [{ test: "read_bw", connection: "UC" }, /read_bw does not run on UC \(UC supports send_bw, send_lat, write_bw, write_lat\)/],
+      [{ test: "write_bw", connection: "UD" }, /write_bw does not run on UD/],
+      [{ test: "send_bw", connection: "UD", size: 2048 }, /UD messages must fit the MTU: size 2048 > mtu 1024/],
+      [{ test: "nope_bw" }, /unknown test 'nope_bw'/],
+      [{ test: "write_bw", mtu: 1500 }, /mtu must be one of 256, 512, 1024, 2048, 4096/],
+      [{ test: "write_bw", faults: { loss: 1.5 } }, /loss must be a probability/],
+      [{ test: "write_bw", faults: { corrupt: -0.1 } }, /corrupt must be a probability/],
+      [{ test: "atomic_bw", size: 16 }, /size must be 8/],
+      [{ test: "write_lat", size: 0 }, /write_lat needs size >= 1/],
+      [{ test: "send_lat", txDepth: 4 }, /tx depth must be 1/],
+      [{ test: "send_lat", qps: 2 }, /qps must be 1/],
+      [{ test: "write_bw", iterations: 0 }, /iterations must be from 1/],
+      [{ test: "write_bw", iterations: 4_000_000, qps: 4 }, /iterations × qps must be at most 10000000/],
+      [{ test: "write_bw", size: 1 << 24, txDepth: 128, qps: 4 }, /bytes of MR per device/],
+    ];
+    for (const [o, msg] of bad) expect(() => resolvePerfOptions(o as never), JSON.stringify(o)).toThrow(msg);
+    expect(() => resolvePerfOptions({ test: "write_bw", mtu: 7 })).toThrow(PerfOptionError);
+  });
+});
+
+describe("runPerf on the simulated wire", () => {
+  const tests = [
+    ["send_bw", 1000],
+    ["write_bw", 3000],
+    ["read_bw", 2500],
+    ["atomic_bw", 8],
+    ["send_lat", 100],
+    ["write_lat", 1500],
+    ["read_lat", 3],
+  ] as const;
+  for (const [test, size] of tests) {
+    it(`${test}: every message verified, nothing lost`, async () => {
+      const bw = test.endsWith("_bw");
+      const r = await runPerf(await coreModule(), { test, size, iterations: bw ? 60 : 20, qps: bw ? 2 : 1, txDepth: bw ? 8 : 1, mtu: 1024, verify: true });
+      const messages = bw ? 120 : test === "read_lat" ? 20 : 40;
+      expect(r).toMatchObject({ ok: true, verified: messages, lost: 0, duplicated: 0, corrupted: 0, errors: 0, clock: "wall", retransmissions: 0 });
+      if (bw) expect(r.bw_avg_mbps! > 0 && r.msg_rate_mpps! > 0 && r.bw_peak_mbps! >= r.bw_avg_mbps! * 0.999).toBe(true);
+      else expect(r.t_min! > 0 && r.t_max! >= r.t_typical! && r.t_typical! >= r.t_min!).toBe(true);
+      expect(r.sim).toBeNull(); // a perfect wire with no delay takes no virtual time
+    });
+  }
+
+  it("CMP_AND_SWAP chains verify too", async () => {
+    const r = await runPerf(await coreModule(), { test: "atomic_bw", atomicType: "CMP_AND_SWAP", iterations: 50, txDepth: 4, verify: true });
+    expect(r).toMatchObject({ ok: true, verified: 50 });
+  });
+
+  it("under loss, dup, reorder and corruption: still verified, figures on the virtual clock, retransmissions counted", async () => {
+    const r = await runPerf(await coreModule(), {
+      test: "write_bw", size: 4096, iterations: 100, txDepth: 8, mtu: 1024, verify: true, seed: 3, timeout: 5,
+      faults: { loss: 0.05, dup: 0.02, reorder: 0.02, corrupt: 0.01, delayUs: 5, rateBps: 10e9 },
+    });
+    expect(r).toMatchObject({ ok: true, verified: 100, lost: 0, clock: "virtual" });
+    expect(r.retransmissions).toBeGreaterThan(0);
+    expect(r.wire.lost).toBeGreaterThan(0);
+    expect(r.sim).not.toBeNull();
+    expect(r.bw_avg_mbps).toBe((r.sim as { bw_avg_mbps: number }).bw_avg_mbps);
+    // the same seed gives the same run
+    const again = await runPerf(await coreModule(), {
+      test: "write_bw", size: 4096, iterations: 100, txDepth: 8, mtu: 1024, verify: true, seed: 3, timeout: 5,
+      faults: { loss: 0.05, dup: 0.02, reorder: 0.02, corrupt: 0.01, delayUs: 5, rateBps: 10e9 },
+    });
+    expect([again.retransmissions, again.packets_sent, again.virtual_us]).toEqual([r.retransmissions, r.packets_sent, r.virtual_us]);
+  });
+
+  it("reports failure when retries run out (errors, lost, not ok)", async () => {
+    const r = await runPerf(await coreModule(), { test: "write_bw", size: 1024, iterations: 20, txDepth: 4, retryCnt: 0, timeout: 1, faults: { loss: 0.6 }, seed: 1 });
+    expect(r.ok).toBe(false);
+    expect(r.error_statuses.RETRY_EXC_ERR).toBe(1);
+    expect(r.errors).toBeGreaterThanOrEqual(1);
+    expect(r.error_statuses.WR_FLUSH_ERR).toBe(r.errors - 1); // the WRs behind it are flushed
+    expect(r.lost).toBeGreaterThan(0); // and what was never posted after the QP failed
+  });
+
+  it("can give the event loop a turn (the browser's UI) without changing the result", async () => {
+    let turns = 0;
+    const timer = setInterval(() => turns++, 0);
+    const r = await runPerf(await coreModule(), { test: "write_bw", size: 64, iterations: 3000, txDepth: 16, verify: true }, { yieldEveryMs: 0 });
+    clearInterval(timer);
+    expect(r).toMatchObject({ ok: true, verified: 3000 });
+    expect(turns).toBeGreaterThan(0);
+  });
+
+  it("calls onProgress", async () => {
+    const seen: PerfProgress[] = [];
+    await runPerf(await coreModule(), { test: "write_bw", size: 64, iterations: 3000, txDepth: 16 }, { onProgress: (p) => seen.push(p), progressEveryMs: 0 });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((p) => p.total === 3000 && p.done <= 3000)).toBe(true);
+  });
+});
+
+function io(): Io & { stdout: string; stderr: string } {
+  const o = { stdout: "", stderr: "", out: (t: string) => void (o.stdout += t), err: (t: string) => void (o.stderr += t) };
+  return o;
+}
+
+describe("softroce perf", () => {
+  const run = async (...argv: string[]) => {
+    const x = io();
+    const code = await runCommand(perfCommand, argv, x);
+    return { code, ...x };
+  };
+
+  it("prints perftest's bandwidth table", async () => {
+    const r = await run("write_bw", "--local", "-s", "4096", "-n", "50", "-t", "16", "--verify");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(BW_HEADER);
+    expect(r.stdout).toMatch(/\n 4096 {7}50 {13}\d+\.\d\d +\d+\.\d\d +\d+\.\d{6}\n/);
+    expect(r.stdout).toContain("verified 50  lost 0  duplicated 0  corrupted 0  errors 0");
+    expect(r.stderr).toBe("");
+  });
+
+  it("prints perftest's latency table", async () => {
+    const r = await run("read_lat", "--local", "-n", "20");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(LAT_HEADER);
+  });
+
+  it("--json: one object with the figures and counts", async () => {
+    const r = await run("send_bw", "--local", "-s", "100", "-n", "30", "-q", "2", "--verify", "--json", "--loss", "0.02", "--delay", "3", "--seed", "5", "--timeout", "6");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.length).toBe(1);
+    const j = JSON.parse(lines[0]!);
+    expect(j).toMatchObject({ test: "send_bw", bytes: 100, iterations: 30, qps: 2, verified: 60, lost: 0, duplicated: 0, corrupted: 0, ok: true, clock: "virtual" });
+    for (const k of ["bw_peak_mbps", "bw_avg_mbps", "msg_rate_mpps", "retransmissions"]) expect(typeof j[k]).toBe("number");
+  });
+
+  it("exits 1 when messages fail", async () => {
+    const r = await run("write_bw", "--local", "-s", "1024", "-n", "20", "-t", "4", "--retry", "0", "--timeout", "1", "--loss", "0.6");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^softroce perf: FAILED: lost \d+, duplicated 0, corrupted 0, errors \d+\n$/);
+  });
+
+  it("validates its arguments (exit 2, one line)", async () => {
+    const cases: [string[], RegExp][] = [
+      [["write_bw", "--loss", "0.1"], /--loss applies to the simulated wire of --local only/],
+      [["write_bw", "10.0.0.5", "--verify"], /--verify applies to the simulated wire of --local only/],
+      [["write_bw", "--local", "--port", "0"], /--port is for the two-process mode over UDP, not --local/],
+      [["write_bw", "--address", "localhost"], /--address wants an IPv4 or IPv6 address, got 'localhost'/],
+      [["--local"], /no test given/],
+      [["ping_bw", "--local"], /unknown test 'ping_bw'/],
+      [["write_bw", "--local", "-c", "UD"], /write_bw does not run on UD \(UD supports send_bw, send_lat\)/],
+      [["write_bw", "--local", "-c", "XRC"], /--connection must be one of RC, UC, UD/],
+      [["write_bw", "--local", "-m", "1500"], /--mtu must be 256, 512, 1024, 2048 or 4096/],
+      [["write_bw", "--local", "--loss", "1.2"], /--loss wants a probability from 0 to 1, got '1.2'/],
+      [["write_bw", "--local", "--dup", "x"], /--dup wants a probability/],
+      [["write_bw", "--local", "-s", "-1"], /--size must be at least 0/],
+      [["write_bw", "--local", "-n", "0"], /--iters must be at least 1/],
+      [["write_bw", "--local", "--frobnicate"], /unknown flag --frobnicate/],
+      [["send_lat", "--local", "-t", "2"], /tx depth must be 1/],
+      [["write_bw", "--local", "-A", "CMP_AND_SWAP"], /--atomic_type applies to atomic_bw only/],
+    ];
+    for (const [argv, msg] of cases) {
+      const r = await run(...argv);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.stderr, argv.join(" ")).toMatch(msg);
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+      expect(r.stdout).toBe("");
+    }
+  });
+
+  it("--help", async () => {
+    const r = await run("--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: softroce perf <test> --local/);
+    expect(r.stdout).toContain("softroce-perf/1");
+  });
+
+  it("the text report names both clocks when the wire has faults", async () => {
+    const r = await runPerf(await coreModule(), { test: "write_bw", size: 512, iterations: 20, txDepth: 4, faults: { loss: 0.05, delayUs: 2 }, seed: 2, timeout: 5 });
+    const text = formatPerfText(r);
+    expect(text).toContain("(virtual clock of the simulated wire, which has faults); on the wall clock:");
+  });
+});

@@ -1,0 +1,100 @@
+// Shared by the tests that run the softroce CLI as real processes (the pingpongs):
+// a bundle of host/cli built once per test file, processes killed after each test,
+// free loopback ports, and rdma-core's pingpong output lines parsed.
+import { spawn, type ChildProcess } from "node:child_process";
+import dgram from "node:dgram";
+import net from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { afterEach, beforeAll, expect } from "vitest";
+
+export interface Run {
+  child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  done: Promise<number | null>;
+}
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+/**
+ * Registers the hooks for one test file: builds the CLI into dist/<dir>/ (two levels
+ * under the root, like dist/cli/, so the bundle finds build/softroce.wasm) and kills
+ * what a test left running. Returns `start(...args)`.
+ */
+export function useCli(dir: string): { cli: string; start: (...args: string[]) => Run } {
+  const cli = join(ROOT, `dist/${dir}/softroce.js`);
+  const running: ChildProcess[] = [];
+  beforeAll(async () => {
+    await esbuild.build({
+      entryPoints: [join(ROOT, "host/cli/softroce.ts")], outfile: cli, bundle: true, format: "esm", platform: "node",
+      target: "node20", packages: "external", logLevel: "warning",
+    });
+  });
+  afterEach(() => {
+    for (const c of running.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, "SIGKILL");
+  });
+  const start = (...args: string[]): Run => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    running.push(child);
+    const r: Run = { child, stdout: "", stderr: "", done: undefined as unknown as Promise<number | null> };
+    child.stdout!.on("data", (d) => (r.stdout += d));
+    child.stderr!.on("data", (d) => (r.stderr += d));
+    r.done = new Promise((resolve) => child.on("close", (code) => resolve(code)));
+    return r;
+  };
+  return { cli, start };
+}
+
+export async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A UDP port free on 127.0.0.1 and 127.0.0.2 (bound on both, then released). */
+export async function freeUdpPort(): Promise<number> {
+  for (;;) {
+    const a = dgram.createSocket("udp4");
+    await new Promise<void>((r) => a.bind(0, "127.0.0.1", r));
+    const port = a.address().port;
+    const b = dgram.createSocket("udp4");
+    const ok = await new Promise<boolean>((r) => {
+      b.once("error", () => r(false));
+      b.bind(port, "127.0.0.2", () => r(true));
+    });
+    a.close();
+    b.close();
+    if (ok) return port;
+  }
+}
+
+export async function freeTcpPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "0.0.0.0", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export const ADDR_RE = /^ {2}(local|remote) address: {1,2}LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6}), GID (\S+)$/;
+const BYTES_RE = /^(\d+) bytes in (\d+\.\d\d) seconds = (\d+\.\d\d) Mbit\/sec$/;
+const ITERS_RE = /^(\d+) iters in (\d+\.\d\d) seconds = (\d+\.\d\d) usec\/iter$/;
+
+/** rdma-core's pingpong output: the address lines and the two summary lines (each must be there). */
+export function parseOut(out: string) {
+  const lines = out.trimEnd().split("\n");
+  const addr = (which: string) => {
+    const m = lines.map((l) => ADDR_RE.exec(l)).find((m) => m?.[1] === which);
+    expect(m, `${which} address line in:\n${out}`).toBeTruthy();
+    return { lid: m![2], qpn: m![3], psn: m![4], gid: m![5] };
+  };
+  const b = lines.map((l) => BYTES_RE.exec(l)).find(Boolean);
+  const i = lines.map((l) => ITERS_RE.exec(l)).find(Boolean);
+  expect(b, out).toBeTruthy();
+  expect(i, out).toBeTruthy();
+  return { local: addr("local"), remote: addr("remote"), bytes: Number(b![1]), seconds: Number(b![2]), iters: Number(i![1]), lines };
+}

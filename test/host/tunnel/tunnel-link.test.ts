@@ -1,0 +1,118 @@
+// TunnelLink over a scripted WebSocket-like object: it waits for the HELLO, frames each
+// datagram as DATA, applies backpressure from bufferedAmount, hands DATA frames to the
+// port, keeps ERROR frames, and goes down on close.
+import { describe, expect, it } from "vitest";
+import { TunnelLink, type WebSocketLike } from "../../../host/core/tunnel/link.js";
+import { emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError } from "../../../host/core/tunnel/frames.js";
+import type { PacketPort } from "../../../host/core/link/port.js";
+import type { Datagram } from "../../../host/core/net/datagram.js";
+
+class FakeWs implements WebSocketLike {
+  binaryType = "blob";
+  bufferedAmount = 0;
+  readyState = 1;
+  sent: Uint8Array[] = [];
+  closedWith: number | undefined;
+  private listeners = new Map<string, ((ev: any) => void)[]>();
+  send(data: Uint8Array): void {
+    this.sent.push(data.slice());
+  }
+  close(code?: number): void {
+    this.closedWith = code;
+    this.readyState = 3;
+    this.emit("close", { code: code ?? 1005, reason: "" });
+  }
+  addEventListener(type: string, fn: (ev: any) => void): void {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
+  }
+  emit(type: string, ev: unknown): void {
+    for (const fn of this.listeners.get(type) ?? []) fn(ev);
+  }
+  message(b: Uint8Array): void {
+    this.emit("message", { data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) });
+  }
+}
+
+const HELLO = { address: "192.0.2.1", port: 4791, ipIdPolicy: 0, dontFragment: true, maxPayload: 4188, qpnBase: 4096, qpnCount: 64, clientId: 9 };
+const PAYLOAD = Uint8Array.from([0x04, 0, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd]);
+
+async function connected(): Promise<{ ws: FakeWs; link: TunnelLink; got: Datagram[]; resumed: () => number }> {
+  const ws = new FakeWs();
+  const p = TunnelLink.connect(ws);
+  expect(ws.binaryType).toBe("arraybuffer");
+  ws.message(emitHello(HELLO));
+  const link = await p;
+  const got: Datagram[] = [];
+  let resumes = 0;
+  link.port = { receive: (d: Datagram) => (got.push({ ...d, payload: d.payload.slice() }), 0), resume: () => void resumes++ } as unknown as PacketPort;
+  return { ws, link, got, resumed: () => resumes };
+}
+
+describe("TunnelLink", () => {
+  it("takes its identity from the HELLO and frames datagrams as DATA", async () => {
+    const { ws, link } = await connected();
+    expect(link.hello).toEqual({ kind: FrameKind.HELLO, ...HELLO });
+    let done = 0;
+    const ok = link.send({ src: "192.0.2.1", dst: "198.51.100.7", srcPort: 4791, dstPort: 4791, ipId: 0,
+      pieces: [PAYLOAD.subarray(0, 12), PAYLOAD.subarray(12)], length: 16 }, () => done++);
+    expect([ok, done]).toEqual([true, 1]);
+    expect(parseFrame(ws.sent[0]!)).toEqual({ kind: FrameKind.DATA, address: "198.51.100.7", port: 4791, ipId: 0, payload: PAYLOAD });
+  });
+
+  it("hands DATA to the port as a datagram to the HELLO identity; keeps ERRORs; counts bad frames", async () => {
+    const { ws, link, got } = await connected();
+    ws.message(emitData("198.51.100.7", 50000, 0xffffffff, [PAYLOAD]));
+    ws.message(emitData("192.0.2.1", 4791, 0, [PAYLOAD]));
+    ws.message(emitError("destination_refused", "destination_refused: 10.0.0.1: not on the allowlist"));
+    ws.message(new Uint8Array([7, 7, 7]));
+    ws.message(emitHello(HELLO));
+    expect(got).toEqual([
+      { src: "198.51.100.7", dst: "192.0.2.1", srcPort: 50000, dstPort: 4791, ipId: 0xffffffff, payload: PAYLOAD },
+      { src: "192.0.2.1", dst: "192.0.2.1", srcPort: 4791, dstPort: 4791, ipId: 0, payload: PAYLOAD },
+    ]);
+    expect(link.gatewayErrors).toEqual([{ name: "destination_refused", reason: "destination_refused: 10.0.0.1: not on the allowlist" }]);
+    expect(link.stats).toMatchObject({ received: 2, errors: 1, badFrames: 2 });
+  });
+
+  it("applies backpressure from bufferedAmount and resumes under half the mark", async () => {
+    const { ws, link, resumed } = await connected();
+    const d = { src: "192.0.2.1", dst: "198.51.100.7", srcPort: 4791, dstPort: 4791, ipId: 0, pieces: [PAYLOAD], length: 16 };
+    ws.bufferedAmount = 1 << 20;
+    expect(link.send(d, () => {})).toBe(false);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(resumed()).toBe(0);
+    ws.bufferedAmount = (1 << 19) - 1;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(resumed()).toBe(1);
+    expect(link.stats.backpressured).toBe(1);
+  });
+
+  it("goes down on close: later datagrams are dropped and released", async () => {
+    const { ws, link } = await connected();
+    let why = "";
+    link.onDown = (w) => (why = w);
+    ws.emit("close", { code: 1006, reason: "" });
+    expect(link.isDown).toBe(true);
+    expect(why).toBe("closed (1006 )");
+    let done = 0;
+    expect(link.send({ src: "", dst: "198.51.100.7", srcPort: 1, dstPort: 4791, ipId: 0, pieces: [PAYLOAD], length: 16 }, () => done++)).toBe(true);
+    expect([done, ws.sent.length, link.stats.droppedDown]).toEqual([1, 0, 1]);
+  });
+
+  it("refuses a first frame that is not a HELLO, an ERROR, or a close before HELLO", async () => {
+    const a = new FakeWs();
+    const pa = TunnelLink.connect(a);
+    a.message(emitError("internal", "busy"));
+    await expect(pa).rejects.toThrow("tunnel: gateway error internal: busy");
+    const b = new FakeWs();
+    const pb = TunnelLink.connect(b);
+    b.message(new Uint8Array([2, 2]));
+    await expect(pb).rejects.toBeInstanceOf(TunnelFrameError);
+    const c = new FakeWs();
+    const pc = TunnelLink.connect(c);
+    c.emit("close", { code: 1006, reason: "" });
+    await expect(pc).rejects.toThrow("tunnel: closed before HELLO (1006 )");
+    const d = new FakeWs();
+    await expect(TunnelLink.connect(d, { helloTimeoutMs: 10 })).rejects.toThrow("tunnel: no HELLO from the gateway");
+  });
+});
