@@ -15,7 +15,7 @@ import { WireCodec } from "../../../host/core/wire/codec.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const CLI = join(ROOT, "dist/cli-test-demo/softroce.js");
+const CLI = join(ROOT, ".test-build/cli-test-demo/softroce.js");
 let tmp: string;
 
 beforeAll(async () => {

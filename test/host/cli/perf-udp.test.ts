@@ -104,8 +104,8 @@ describe("softroce perf over UDP (two processes' halves)", () => {
 });
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-// Two levels under the root, like dist/cli/, so the bundle finds build/softroce.wasm.
-const CLI = join(ROOT, "dist/cli-test-perf/softroce.js");
+// Two levels under the root, like dist/cli/ (in .test-build/, which npm pack leaves out), so the bundle finds build/softroce.wasm.
+const CLI = join(ROOT, ".test-build/cli-test-perf/softroce.js");
 
 function start(args: string[]) {
   const child = spawn(process.execPath, [CLI, "perf", ...args], { stdio: ["ignore", "pipe", "pipe"] });
