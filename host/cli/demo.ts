@@ -21,13 +21,13 @@ import { fsReason } from "./decode.js";
 const FLAGS: FlagSpec[] = [
   { name: "pcap", short: "w", type: "string", valueName: "file", default: "softroce-demo.pcap", help: "where to write the capture" },
   { name: "link", type: "string", choices: ["ip", "eth"], default: "ip", help: "linktype of the capture: raw IPv4 (228) or Ethernet (1)" },
-  { name: "port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "UDP port of both devices (0: free ports)" },
+  { name: "udp-port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "UDP port of both devices (0: free ports)" },
   { name: "json", short: "j", type: "boolean", help: "after the run, print the decoded capture as JSON lines" },
   { name: "generated", type: "boolean", help: "write a codec-generated exchange instead of running devices (deterministic bytes)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
-const HELP = `usage: softroce demo [--pcap <file>] [--link ip|eth] [--port <n>] [--json] [--generated]
+const HELP = `usage: softroce demo [--pcap <file>] [--link ip|eth] [--udp-port <n>] [--json] [--generated]
 
 Opens two softroce devices, A on 127.0.0.1 and B on 127.0.0.2 (UDP port 4791 each; free ports
 if 4791 is taken), connects an RC QP pair and runs SEND, RDMA WRITE, RDMA READ, CMP_SWAP and
@@ -96,7 +96,7 @@ interface Row {
 
 async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number> {
   const codec = await WireCodec.create(await coreModule());
-  const [da, db] = await openPair(flags.port as number, io);
+  const [da, db] = await openPair(flags["udp-port"] as number, io);
   const rec = new PcapRecorder();
   const t0 = 0;
   const rows: Row[] = [];
@@ -312,7 +312,7 @@ export const demoCommand: Command = {
   name: "demo",
   summary: "two live devices on 127.0.0.1/127.0.0.2: SEND, WRITE, READ, atomics; packet ladder, pcap, ICRCs",
   async run(argv: string[], io: Io): Promise<number> {
-    const { flags } = parseArgs(argv, FLAGS);
+    const { flags } = parseArgs(argv, FLAGS, 0, { "--port": "the device's UDP port is --udp-port" });
     if (flags.help) {
       io.out(HELP);
       return 0;

@@ -16,7 +16,7 @@ import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import {
-  DEVICE_NAME, PINGPONG_FLAGS, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
+  DEVICE_NAME, PINGPONG_FLAGS, PINGPONG_RENAMED, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
   pingpongOptions, randomPsn, serverExchange, summaryLines, Deadline, type PingpongDest, type PingpongOptions,
 } from "./pingpong.js";
 
@@ -175,8 +175,11 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
     const start = performance.now();
     let rcnt = 0;
     let scnt = 0;
-    progress = setInterval(() => io.err(`${t.name}: ${Math.min(rcnt, scnt)}/${o.iters} iters\n`), 1000);
-    progress.unref?.();
+    // progress once a second, on a terminal only (a log file gets rdma-core's lines alone)
+    if (process.stderr.isTTY) {
+      progress = setInterval(() => io.err(`${t.name}: ${Math.min(rcnt, scnt)}/${o.iters} iters\n`), 1000);
+      progress.unref?.();
+    }
 
     const handle = (wc: WorkCompletion) => {
       if (wc.status !== WcStatus.SUCCESS) {
@@ -264,7 +267,7 @@ ${formatFlags(flags)}
     name: t.name,
     summary: t.summary,
     async run(argv: string[], io: Io): Promise<number> {
-      const parsed = parseArgs(argv, flags, 1);
+      const parsed = parseArgs(argv, flags, 1, PINGPONG_RENAMED);
       if (parsed.flags.help) {
         io.out(help);
         return 0;

@@ -13,10 +13,12 @@ import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 import { deviceLinks } from "./exchange.js";
 import { isIPv4 } from "node:net";
+import { interfaceMtu, roceMtuFor } from "./netif.js";
 import { parseGid } from "../core/verbs/index.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
-  /** local IPv4 or IPv6 address to bind (no address: a device on no network) */
+  /** local IPv4 or IPv6 address to bind (no address: a device on no network); the active MTU
+   * then defaults to what its interface allows (activeMtuFor) */
   address?: string;
   /** UDP port (default 4791; 0 picks a free one, see udpPortOf) */
   port?: number;
@@ -83,6 +85,16 @@ export function nodeGuidFor(address: string, udpPort = 4791): bigint {
 }
 
 /**
+ * The active MTU (the ibv_mtu enum) of a device bound to `address`, as rxe derives it from its
+ * netdev: the interface MTU minus 80, rounded down to 256..4096 (1500 -> 1024, loopback -> 4096);
+ * 1024 when the interface MTU cannot be read. devinfo and perf both use this.
+ */
+export function activeMtuFor(address: string): number {
+  const ifMtu = interfaceMtu(address);
+  return Math.log2(ifMtu === undefined ? 1024 : roceMtuFor(ifMtu)) - 7;
+}
+
+/**
  * ibv_open_device. With an address the device is bound to UDP there and its
  * GID 0 is that address (IPv4-mapped for IPv4); without, it is on no network.
  * A bind that fails throws UdpBindError (code EADDRINUSE, EADDRNOTAVAIL, …).
@@ -108,7 +120,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
   }
   try {
     const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
-    const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), ...options, port: link.localPort });
+    const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
     deviceLinks.set(device, link);
     device.addEventListener("close", () => void link.close());

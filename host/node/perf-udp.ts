@@ -21,8 +21,7 @@ import { isBwTest, PerfOptionError, resolvePerfOptions, type PerfOptions, type R
 import { bwFigures, latFigures } from "../core/perf/stats.js";
 import type { PerfProgress, PerfResult } from "../core/perf/run.js";
 import { PcapRecorder } from "../core/capture/recorder.js";
-import { openDevice, udpLinkOf } from "./index.js";
-import { interfaceMtu, roceMtuFor } from "./netif.js";
+import { activeMtuFor, openDevice, udpLinkOf } from "./index.js";
 
 export const PERF_PROTO = "softroce-perf/1";
 /** perftest's default TCP port for its exchange. */
@@ -42,6 +41,17 @@ export interface UdpPerfOptions {
   onProgress?(p: PerfProgress): void;
   /** status lines (waiting for a client, connected) */
   onStatus?(line: string): void;
+  /** both sides' QPs once connected (perftest's local/remote address lines) */
+  onConnected?(c: PerfConnection): void;
+}
+
+/** What perftest prints as the local and remote address lines. */
+export interface PerfConnection {
+  /** what the run uses (the server's: the client's asked values) */
+  options: ResolvedPerfOptions;
+  mtu: number;
+  local: { gid: string; qp: QpInfo[] };
+  remote: { gid: string; qp: QpInfo[] };
 }
 
 /** The peer refused, vanished, or spoke another protocol. */
@@ -49,7 +59,7 @@ export class PerfPeerError extends Error {
   override name = "PerfPeerError";
 }
 
-interface QpInfo {
+export interface QpInfo {
   qpn: number;
   psn: number;
   rkey: number;
@@ -90,8 +100,7 @@ async function openSide(o: ResolvedPerfOptions, u: UdpPerfOptions): Promise<Side
   const mrBytes = o.qps * slots * slotBytes;
   const wr = Math.max(o.txDepth, 16);
   const cqe = Math.min(32767, o.qps * wr + 64);
-  const ifMtu = interfaceMtu(u.address);
-  const activeMtu = ifMtu === undefined ? 4096 : roceMtuFor(ifMtu);
+  const activeMtu = 128 << activeMtuFor(u.address); // as devinfo shows it
   const device = await openDevice({
     address: u.address,
     port: u.udpPort,
@@ -260,7 +269,10 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
   });
   u.onStatus?.(`waiting for a client on TCP port ${tcpPort}`);
   const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const t = setTimeout(() => reject(new PerfPeerError(`no client within ${timeoutMs / 1000} s`)), timeoutMs);
+    const t = setTimeout(() => {
+      srv.close(); // nothing else keeps the process alive
+      reject(new PerfPeerError(`no client within ${timeoutMs / 1000} s on TCP port ${tcpPort}`));
+    }, timeoutMs);
     srv.once("connection", (s) => (clearTimeout(t), resolve(s)));
   });
   srv.close();
@@ -288,6 +300,7 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
     clampMtu(o, side.activeMtu, u);
     const mine = infos(side);
     connectAll(side, o, mine, peer);
+    u.onConnected?.({ options: o, mtu: o.mtu, local: { gid: side.device.queryGid(0), qp: mine }, remote: { gid: peer.gid, qp: peer.qp } });
     const s = side;
     const c: Counts = { lost: 0, duplicated: 0, corrupted: 0, errors: 0, error_statuses: {} };
     let received = 0;
@@ -375,6 +388,7 @@ export async function runPerfUdp(options: PerfOptions, u: UdpPerfOptions & { ser
       o.mtu = answer.mtu;
     }
     connectAll(side, o, mine, peer);
+    u.onConnected?.({ options: o, mtu: o.mtu, local: { gid: side.device.queryGid(0), qp: mine }, remote: { gid: peer.gid, qp: peer.qp } });
     const c: Counts = { lost: 0, duplicated: 0, corrupted: 0, errors: 0, error_statuses: {} };
     const wall0 = performance.now();
     let wall: PerfResult["wall"];

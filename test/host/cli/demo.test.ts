@@ -98,7 +98,7 @@ describe("softroce demo", () => {
     await new Promise<void>((res) => s.bind(0, "127.0.0.1", res));
     const port = s.address().port;
     const file = join(tmp, "fallback.pcap");
-    const r = await run("demo", "--port", String(port), "--pcap", file);
+    const r = await run("demo", "--udp-port", String(port), "--pcap", file);
     s.close();
     expect(r.code, r.err).toBe(0);
     expect(r.err).toBe(
@@ -117,14 +117,14 @@ describe("softroce demo", () => {
   });
 
   it("a capture it cannot write is a failure: exit 1, one line", async () => {
-    const r = await run("demo", "--port", "0", "--pcap", join(tmp, "no/such/dir/x.pcap"));
+    const r = await run("demo", "--udp-port", "0", "--pcap", join(tmp, "no/such/dir/x.pcap"));
     expect(r.code).toBe(1);
     expect(r.err).toBe(`softroce demo: cannot write ${join(tmp, "no/such/dir/x.pcap")}: no such file\n`);
   });
 
   it("usage errors exit 2", async () => {
-    const r = await run("demo", "--port", "x");
+    const r = await run("demo", "--udp-port", "x");
     expect(r.code).toBe(2);
-    expect(r.err).toBe("softroce demo: --port wants an integer, got 'x' (see 'softroce demo --help')\n");
+    expect(r.err).toBe("softroce demo: --udp-port wants an integer, got 'x' (see 'softroce demo --help')\n");
   });
 });
