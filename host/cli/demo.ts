@@ -97,6 +97,8 @@ interface Row {
 async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number> {
   const codec = await WireCodec.create(await coreModule());
   const [da, db] = await openPair(flags["udp-port"] as number, io);
+  // --json: stdout carries the JSON lines alone; the human-readable run goes to stderr
+  const say = flags.json ? (t: string) => io.err(t) : (t: string) => io.out(t);
   const rec = new PcapRecorder();
   const t0 = 0;
   const rows: Row[] = [];
@@ -111,7 +113,7 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
     };
     const a = mk(da);
     const b = mk(db);
-    io.out(`A ${A}:${a.port} QPN 0x${a.qp.qpNum.toString(16)}  <->  B ${B}:${b.port} QPN 0x${b.qp.qpNum.toString(16)}   (RC, path MTU 1024)\n\n`);
+    say(`A ${A}:${a.port} QPN 0x${a.qp.qpNum.toString(16)}  <->  B ${B}:${b.port} QPN 0x${b.qp.qpNum.toString(16)}   (RC, path MTU 1024)\n\n`);
     connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 1000, gid: db.queryGid(0), port: b.port }, { sqPsn: 100, qpAccessFlags: access });
     connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 100, gid: da.queryGid(0), port: a.port }, { sqPsn: 1000, qpAccessFlags: access });
     rec.attach(da.port!);
@@ -181,8 +183,8 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
   } catch (e) {
     throw new DemoError(`cannot write ${path}: ${fsReason(e)}`);
   }
-  io.out(ladder(codec, rec.packets, t0));
-  io.out("\n" + table(rows) + "\n");
+  say(ladder(codec, rec.packets, t0));
+  say("\n" + table(rows) + "\n");
 
   // Decode the file back: the RoCE decoder on 4791; on other ports the codec's ICRC over the packet.
   let total = 0;
@@ -198,7 +200,7 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
   }
   if (flags.json) io.out(json.join("\n") + "\n");
   const verified = rows.filter((r) => r.verified).length;
-  io.out(`wrote ${path}: ${total} packets; decoded back: ${good}/${total} ICRC ok\n`);
+  say(`wrote ${path}: ${total} packets; decoded back: ${good}/${total} ICRC ok\n`);
   if (good !== total) throw new DemoError(`${total - good} of ${total} packets in ${path} failed their ICRC`);
   if (verified !== rows.length) throw new DemoError(`${rows.length - verified} of ${rows.length} operations did not verify`);
   return 0;

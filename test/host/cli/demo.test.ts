@@ -93,6 +93,15 @@ describe("softroce demo", () => {
     if (portA === 4791) expect(recs.every((x) => decodePacket(codec, x.data!, { frame: x.index }).ok)).toBe(true);
   });
 
+  it("--json: stdout is JSON lines only (one per packet); the run's text goes to stderr", async () => {
+    const r = await run("demo", "--json", "--udp-port", "0", "--pcap", join(tmp, "json.pcap"));
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trimEnd().split("\n");
+    expect(lines.length).toBe(OPCODES.length);
+    for (const l of lines) expect(() => JSON.parse(l), l).not.toThrow();
+    expect(r.err).toContain("operation         bytes  status   verified");
+  });
+
   it("falls back to free ports with a note when the port is taken", async () => {
     const s = dgram.createSocket("udp4");
     await new Promise<void>((res) => s.bind(0, "127.0.0.1", res));
