@@ -183,7 +183,11 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
 
     const handle = (wc: WorkCompletion) => {
       if (wc.status !== WcStatus.SUCCESS) {
-        throw new PingpongError(`Failed status ${WC_STATUS_STR[wc.status] ?? "unknown"} (${wc.status}) for wr_id ${Number(wc.wrId)}`);
+        // rdma-core's line; softroce adds what usually causes a retry failure on a software device
+        const hint = wc.status === WcStatus.RETRY_EXC_ERR || wc.status === WcStatus.RESP_TIMEOUT_ERR
+          ? ` (the peer's device never answered on UDP port ${o.udpPort}: both sides need the same --udp-port, and the peer must reach --address ${o.address})`
+          : "";
+        throw new PingpongError(`Failed status ${WC_STATUS_STR[wc.status] ?? "unknown"} (${wc.status}) for wr_id ${Number(wc.wrId)}${hint}`);
       }
       if (wc.wrId === SEND_WRID) {
         ++scnt;
