@@ -44,6 +44,8 @@ export interface PingpongTransport {
   sendOffset?: number;
   /** INIT attributes besides state, P_Key index and port (default: qpAccessFlags 0; UD: its qkey) */
   initAttr?: Record<string, number>;
+  /** PINGPONG_FLAGS this tool does not have (ud_pingpong: mtu, as rdma-core's) */
+  dropFlags?: string[];
   /** -s default when it differs from rc_pingpong's 4096 (ud_pingpong: 2048) */
   defaultSize?: number;
   /** checks on the opened device before anything is created (ud_pingpong: size <= port MTU) */
@@ -256,7 +258,7 @@ async function writeCapture(path: string, rec: PcapRecorder, io: Io, name: strin
 
 /** The subcommand for a transport: flags, help, usage errors (exit 2), failures (exit 1). */
 export function pingpongCommand(t: PingpongTransport): Command {
-  const base = PINGPONG_FLAGS.map((f) => (f.name === "size" && t.defaultSize !== undefined ? { ...f, default: t.defaultSize } : f));
+  const base = PINGPONG_FLAGS.filter((f) => !t.dropFlags?.includes(f.name)).map((f) => (f.name === "size" && t.defaultSize !== undefined ? { ...f, default: t.defaultSize } : f));
   const flags: FlagSpec[] = [...base, ...(t.extraFlags ?? []), ...UNSUPPORTED_FLAGS.map((u) => u.spec)];
   const help = `usage:
   softroce ${t.name} [flags]          start a server and wait for connection

@@ -86,7 +86,7 @@ export interface PingpongOptions {
 
 /** Turns parsed flags into options (UsageError on values rdma-core would refuse with its usage text). */
 export function pingpongOptions(flags: Record<string, FlagValue | undefined>, positionals: string[]): PingpongOptions {
-  const mtu = flags.mtu as number;
+  const mtu = (flags.mtu as number | undefined) ?? 1024;
   if (MTUS[mtu] === undefined) throw new UsageError(`-m/--mtu must be 256, 512, 1024, 2048 or 4096, got ${mtu}`);
   const address = flags.address as string;
   if (!isIPv4(address) && !isIPv6(address)) throw new UsageError(`--address wants a local IPv4 or IPv6 address, got '${address}'`);

@@ -93,7 +93,9 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     // 10 WRITEs of 4 packets each go out; ACKs come back
     const bytes = pcap.pcap();
     expect(bytes.length).toBeGreaterThan(24 + 40 * (16 + 1024));
-    expect(r.packets_sent).toBe(40);
+    // 40 packets, plus any go-back-N resends on a loaded machine (each counted as a retransmission)
+    expect(r.packets_sent).toBeGreaterThanOrEqual(40);
+    if (r.retransmissions === 0) expect(r.packets_sent).toBe(40);
   });
 
   it("active MTU from the interface MTU as rxe (MTU - 80, rounded down to an IB MTU)", () => {
@@ -137,7 +139,8 @@ describe("softroce perf <test> [server]: two real processes", () => {
     expect(await client.done).toBe(0);
     expect(await server.done).toBe(0);
     const j = JSON.parse(client.stdout);
-    expect(j).toMatchObject({ mode: "udp", test: "write_bw", size_bytes: 2048, iterations: 30, mtu_bytes: 1024, tx_depth: 4, ok: true, lost: 0, errors: 0, packets_sent: 60 });
+    expect(j).toMatchObject({ mode: "udp", test: "write_bw", size_bytes: 2048, iterations: 30, mtu_bytes: 1024, tx_depth: 4, ok: true, lost: 0, errors: 0 });
+    if (j.retransmissions === 0) expect(j.packets_sent).toBe(60);
     // keys name their unit; nothing of the simulated wire, and no `verified` without --verify
     for (const k of ["bw_peak_MiBps", "bw_avg_MiBps", "bw_avg_Gbps", "msg_rate_Mpps", "duration_usec", "wall_ms"]) expect(typeof j[k], k).toBe("number");
     for (const k of ["wire", "faults", "seed", "verified", "verify", "virtual", "clock", "bw_avg_mbps"]) expect(j, k).not.toHaveProperty(k);
