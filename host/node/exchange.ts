@@ -7,19 +7,11 @@
 // decimal strings (`jsonReplacer`).
 import net from "node:net";
 import { connectQp, type ConnectOptions, type Device, type MemoryRegion, type QpEndpoint, type QueuePair } from "../core/index.js";
-import type { UdpLink } from "./udp.js";
-
-/** The UDP link of each device the Node entry opened with an address. */
-export const deviceLinks = new WeakMap<Device, UdpLink>();
-
-/** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured). */
-export function udpLinkOf(device: Device): UdpLink | undefined {
-  return deviceLinks.get(device);
-}
+import { udpLinkOf } from "./index.js";
 
 /** The UDP port a device opened with an address is bound to (what the peer must send to). */
 export function udpPortOf(device: Device): number | undefined {
-  return deviceLinks.get(device)?.localPort;
+  return udpLinkOf(device)?.localPort;
 }
 
 /** rdma-core's default TCP port for the out-of-band exchange (ibv_rc_pingpong -p). */

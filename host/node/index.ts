@@ -1,24 +1,22 @@
-// Node entry ("softroce" under the node condition): the public API of host/index.ts, the devices
-// Node can open (UDP, or a gateway's WebSocket tunnel) and the TCP exchange that connects two QPs.
+// Node entry ("softroce" under the node condition): the public API of host/index.ts (what
+// docs/API.md documents; internals are in host/internal/node.ts), the devices Node can open (UDP,
+// or a gateway's WebSocket tunnel) and the TCP exchange that connects two QPs.
 export * from "../index.js";
 export { coreModule } from "./wasm-source.js";
 export {
-  connectQpOverTcp, localEndpoint, jsonReplacer, remoteMr, remoteAddr, udpLinkOf, udpPortOf, ExchangeError, EXCHANGE_TCP_PORT,
+  connectQpOverTcp, localEndpoint, jsonReplacer, remoteMr, remoteAddr, udpPortOf, ExchangeError, EXCHANGE_TCP_PORT,
   type TcpExchangeOptions, type TcpExchangeResult, type RemoteMr,
 } from "./exchange.js";
+export { UdpBindError, nodeGuidFor, activeMtuFor } from "./open-options.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/link/real-clock.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
-import { deviceLinks } from "./exchange.js";
-import { isIPv4 } from "node:net";
-import { interfaceMtu, roceMtuFor } from "./netif.js";
-import { parseGid } from "../core/verbs/index.js";
+import { activeMtuFor, bindError, nodeGuidFor } from "./open-options.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
-  /** local IPv4 or IPv6 address to bind (no address: a device on no network); the active MTU
-   * then defaults to what its interface allows (activeMtuFor) */
+  /** local IPv4 or IPv6 address to bind (no address: a device on no network) */
   address?: string;
   /** UDP port (default 4791; 0 picks a free one, see udpPortOf) */
   port?: number;
@@ -31,73 +29,18 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
   onSendError?: (e: UdpSendError) => void;
 }
 
-/**
- * The device's UDP socket could not be bound. `code` is the errno name (EADDRINUSE: another
- * device or Linux rxe has that address and port; EADDRNOTAVAIL: the address is not this host's);
- * `address` and `port` say what was asked for.
- */
-export class UdpBindError extends Error {
-  override name = "UdpBindError";
-  constructor(
-    readonly code: string,
-    readonly address: string,
-    readonly port: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+const links = new WeakMap<Device, UdpLink>();
 
-function bindError(e: unknown, address: string, port: number): UdpBindError {
-  const err = e as NodeJS.ErrnoException;
-  const text = String(err?.message ?? e);
-  const code = err?.code ?? /\b(E[A-Z]+)\b/.exec(text)?.[1] ?? (/already in use/i.test(text) ? "EADDRINUSE" : /not available|cannot assign/i.test(text) ? "EADDRNOTAVAIL" : "EBIND");
-  const where = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-  const hint =
-    code === "EADDRINUSE"
-      ? "already in use, by another device or Linux rxe: choose another address or UDP port (openDevice's `port`, the CLI's --udp-port), or 0 for any free port"
-      : code === "EADDRNOTAVAIL"
-        ? "the address is not one of this host's: choose a local address (openDevice's `address`, the CLI's --address)"
-        : text;
-  return new UdpBindError(code, address, port, `cannot bind UDP ${where}: ${code} (${hint})`);
-}
-
-/**
- * The node GUID of a device bound to `address`: as rxe derives it from the interface's MAC
- * (EUI-48 to EUI-64, ff:fe in the middle, the universal/local bit flipped), from a locally
- * administered MAC made of the address (02:00 and the IPv4 address; an IPv6 address's interface
- * id is used as is). A UDP port other than 4791 is folded into the top bytes, so two devices on
- * one address differ. Stable across runs, unlike the random GUID of a device on no network.
- */
-export function nodeGuidFor(address: string, udpPort = 4791): bigint {
-  let guid = 0n;
-  if (isIPv4(address)) {
-    const b = address.split(".").map(Number);
-    const mac = [0x02, 0x00, b[0], b[1], b[2], b[3]];
-    const eui = [mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]];
-    for (const x of eui) guid = (guid << 8n) | BigInt(x);
-  } else {
-    const g = parseGid(address);
-    for (let i = 8; i < 16; i++) guid = (guid << 8n) | BigInt(g[i]);
-  }
-  if (udpPort !== 4791) guid ^= BigInt(udpPort & 0xffff) << 48n;
-  return guid;
-}
-
-/**
- * The active MTU (the ibv_mtu enum) of a device bound to `address`, as rxe derives it from its
- * netdev: the interface MTU minus 80, rounded down to 256..4096 (1500 -> 1024, loopback -> 4096);
- * 1024 when the interface MTU cannot be read. devinfo and perf both use this.
- */
-export function activeMtuFor(address: string): number {
-  const ifMtu = interfaceMtu(address);
-  return Math.log2(ifMtu === undefined ? 1024 : roceMtuFor(ifMtu)) - 7;
+/** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured). */
+export function udpLinkOf(device: Device): UdpLink | undefined {
+  return links.get(device);
 }
 
 /**
  * ibv_open_device. With an address the device is bound to UDP there and its
- * GID 0 is that address (IPv4-mapped for IPv4); without, it is on no network.
- * A bind that fails throws UdpBindError (code EADDRINUSE, EADDRNOTAVAIL, …).
+ * GID 0 is that address (IPv4-mapped for IPv4); without, it is on no network. Bound to an address,
+ * its active MTU and node GUID come from the address (activeMtuFor, nodeGuidFor) unless given; a
+ * bind that fails throws UdpBindError (code EADDRINUSE, EADDRNOTAVAIL, …).
  */
 export async function openDevice(options: NodeDeviceOptions = {}): Promise<Device> {
   const mod = await nodeCoreModule();
@@ -110,19 +53,14 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       warned.add(e.code);
       process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
     });
-  const port = options.port ?? 4791;
-  let link: UdpLink;
-  try {
-    link = await UdpLink.open({ address: options.address, port, highWaterMark: options.highWaterMark, onSendError });
-  } catch (e) {
-    if (e instanceof TypeError || e instanceof RangeError) throw e;
-    throw bindError(e, options.address, port);
-  }
+  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError }).catch((e: unknown) => {
+    throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, options.address!, options.port ?? 4791);
+  });
   try {
     const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
     const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
-    deviceLinks.set(device, link);
+    links.set(device, link);
     device.addEventListener("close", () => void link.close());
     return device;
   } catch (e) {
