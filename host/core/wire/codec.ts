@@ -4,6 +4,7 @@
 // repr/info record offsets, which the ABI fixes.
 import { instantiateCore, type CoreExports } from "../wasm/instance.js";
 import { ipv4ToString, ipv6ToString, parseIp } from "../net/addr.js";
+import { Info, Repr } from "../abi/index.js";
 
 /** The numeric wire exports (docs/ABI.md). */
 export interface WireExports {
@@ -151,18 +152,10 @@ export const SPEC_DEFAULTS = {
   udpChecksum: 0, se: 0, migReq: 0, tver: 0, pkey: 0xffff, fecn: 0, becn: 0, resv6: 0, ackReq: 0, resv7: 0, psn: 0,
 } as const;
 
-// repr record offsets (docs/ABI.md)
-const R = {
-  ipVersion: 0, ipHdrLen: 4, src: 8, dst: 24, ipId: 40, ipFlags: 44, fragOffset: 48, ttl: 52, tos: 56,
-  flowLabel: 60, ipChecksum: 64, udpSrcPort: 68, udpDstPort: 72, udpLength: 76, udpChecksum: 80, opcode: 84,
-  se: 88, migReq: 92, padCount: 96, tver: 100, pkey: 104, fecn: 108, becn: 112, resv6: 116, destQp: 120,
-  ackReq: 124, resv7: 128, psn: 132, rethVa: 136, rethRkey: 144, rethLen: 148, aethSyndrome: 152, aethMsn: 156,
-  atmVa: 160, atmRkey: 168, atmSwapAdd: 176, atmCompare: 184, atmackOrig: 192, dethQkey: 200, dethSrcQp: 204,
-  immDt: 208, iethRkey: 212, feth: 216, payloadPtr: 220, payloadLen: 224, icrc: 228, icrcExpected: 232,
-  ipTotalLen: 236, ipNext: 240,
-} as const;
-const REPR_SIZE = 256;
-const I = { status: 0, bthOff: 4, payloadOff: 8, payloadLen: 12, icrcOff: 16, hdrOff: 20, packetLen: 52 } as const;
+// The repr and parse-info records (docs/ABI.md), generated from abi/schema.json.
+const R = Repr;
+const REPR_SIZE = Repr.SIZE;
+const I = Info;
 
 const SIMPLE_FIELDS = [
   "ipId", "ipFlags", "fragOffset", "ttl", "tos", "flowLabel", "udpSrcPort", "udpDstPort", "udpChecksum", "se",
