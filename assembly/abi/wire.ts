@@ -64,4 +64,43 @@ export const I_HDR_OFF: u32 = 20; // i32[8] offset of each extension header from
 export const I_PACKET_LEN: u32 = 52; // u32 packet length used (IP total)
 export const INFO_SIZE: u32 = 64; // bytes
 
+// ---- Opcode mask bits (op_mask(); header bit k = extension header index k) ----
+export const M_RETH: u32 = 1; // header RETH
+export const M_AETH: u32 = 2; // header AETH
+export const M_ATMETH: u32 = 4; // header AtomicETH
+export const M_ATMACK: u32 = 8; // header AtomicAckETH
+export const M_DETH: u32 = 16; // header DETH
+export const M_IMMDT: u32 = 32; // header ImmDt
+export const M_IETH: u32 = 64; // header IETH
+export const M_FETH: u32 = 128; // header FETH
+export const M_REQ: u32 = 256; // a request
+export const M_RESP: u32 = 512; // a response
+export const M_SEND: u32 = 1024; // SEND class
+export const M_WRITE: u32 = 2048; // RDMA WRITE class
+export const M_READ: u32 = 4096; // RDMA READ class
+export const M_ATOMIC: u32 = 8192; // atomic class
+export const M_FLUSH: u32 = 16384; // FLUSH
+export const M_ATOMIC_WRITE: u32 = 32768; // ATOMIC WRITE
+export const M_PAYLOAD: u32 = 0x10000; // carries payload
+export const M_START: u32 = 0x20000; // first (or only) packet of a message
+export const M_MIDDLE: u32 = 0x40000; // middle packet
+export const M_END: u32 = 0x80000; // last (or only) packet
+export const M_RWR: u32 = 0x100000; // consumes a receive WQE
+export const M_COMP: u32 = 0x200000; // generates a receive completion
+export const M_CNP: u32 = 0x400000; // congestion notification packet
+
+// ---- Parse results (pkt_parse, pkt_parse_udp; wire_info STATUS) ----
+export const ERR_TRUNCATED: u32 = 1;
+export const ERR_BAD_IP_VERSION: u32 = 2;
+export const ERR_BAD_IP_HEADER: u32 = 3;
+export const ERR_NOT_UDP: u32 = 4;
+export const ERR_NOT_ROCE_PORT: u32 = 5;
+export const ERR_BAD_UDP_LENGTH: u32 = 6;
+export const ERR_TRUNCATED_BTH: u32 = 7;
+export const ERR_BAD_TVER: u32 = 8;
+export const ERR_UNKNOWN_OPCODE: u32 = 9;
+export const ERR_TRUNCATED_HEADERS: u32 = 10;
+export const ERR_BAD_PAYLOAD: u32 = 11;
+export const ERR_IP_FRAGMENT: u32 = 12;
+
 export const WIRE_BUF_CAP: u32 = 16384; // bytes of wire_buf() and wire_payload_buf()

@@ -125,5 +125,57 @@ export const Info = {
   SIZE: 64,
 } as const;
 
+/** Opcode mask bits (op_mask(); header bit k = extension header index k) */
+export const OpMask = {
+  /** header RETH */
+  RETH: 1,
+  /** header AETH */
+  AETH: 2,
+  /** header AtomicETH */
+  ATMETH: 4,
+  /** header AtomicAckETH */
+  ATMACK: 8,
+  /** header DETH */
+  DETH: 16,
+  /** header ImmDt */
+  IMMDT: 32,
+  /** header IETH */
+  IETH: 64,
+  /** header FETH */
+  FETH: 128,
+  /** a request */
+  REQ: 256,
+  /** a response */
+  RESP: 512,
+  /** SEND class */
+  SEND: 1024,
+  /** RDMA WRITE class */
+  WRITE: 2048,
+  /** RDMA READ class */
+  READ: 4096,
+  /** atomic class */
+  ATOMIC: 8192,
+  /** FLUSH */
+  FLUSH: 16384,
+  /** ATOMIC WRITE */
+  ATOMIC_WRITE: 32768,
+  /** carries payload */
+  PAYLOAD: 0x10000,
+  /** first (or only) packet of a message */
+  START: 0x20000,
+  /** middle packet */
+  MIDDLE: 0x40000,
+  /** last (or only) packet */
+  END: 0x80000,
+  /** consumes a receive WQE */
+  RWR: 0x100000,
+  /** generates a receive completion */
+  COMP: 0x200000,
+  /** congestion notification packet */
+  CNP: 0x400000,
+} as const;
+/** Parse results (pkt_parse, pkt_parse_udp; wire_info STATUS): names in value order (index = value). */
+export const PARSE_ERRORS = ["OK", "TRUNCATED", "BAD_IP_VERSION", "BAD_IP_HEADER", "NOT_UDP", "NOT_ROCE_PORT", "BAD_UDP_LENGTH", "TRUNCATED_BTH", "BAD_TVER", "UNKNOWN_OPCODE", "TRUNCATED_HEADERS", "BAD_PAYLOAD", "IP_FRAGMENT"] as const;
+
 /** bytes of wire_buf() and wire_payload_buf() */
 export const WIRE_BUF_CAP = 16384;

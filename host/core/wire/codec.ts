@@ -4,7 +4,7 @@
 // repr/info record offsets, which the ABI fixes.
 import { instantiateCore, type CoreExports } from "../wasm/instance.js";
 import { ipv4ToString, ipv6ToString, parseIp } from "../net/addr.js";
-import { Info, Repr } from "../abi/index.js";
+import { Info, OpMask, PARSE_ERRORS, Repr } from "../abi/index.js";
 
 /** The numeric wire exports (docs/ABI.md). */
 export interface WireExports {
@@ -30,22 +30,13 @@ export interface WireExports {
   psn_diff(a: number, b: number): number;
 }
 
-/** Opcode mask bits (docs/ABI.md). */
-export const OpMask = {
-  RETH: 1 << 0, AETH: 1 << 1, ATMETH: 1 << 2, ATMACK: 1 << 3, DETH: 1 << 4, IMMDT: 1 << 5, IETH: 1 << 6, FETH: 1 << 7,
-  REQ: 1 << 8, RESP: 1 << 9, SEND: 1 << 10, WRITE: 1 << 11, READ: 1 << 12, ATOMIC: 1 << 13, FLUSH: 1 << 14,
-  ATOMIC_WRITE: 1 << 15, PAYLOAD: 1 << 16, START: 1 << 17, MIDDLE: 1 << 18, END: 1 << 19, RWR: 1 << 20,
-  COMP: 1 << 21, CNP: 1 << 22,
-} as const;
+/** Opcode mask bits and parse results: the ABI (abi/schema.json, docs/ABI.md). */
+export { OpMask, PARSE_ERRORS } from "../abi/index.js";
 
 /** Extension header names by header index (= mask bit). */
 export const HEADER_NAMES = ["RETH", "AETH", "AtomicETH", "AtomicAckETH", "DETH", "ImmDt", "IETH", "FETH"] as const;
 export type HeaderName = (typeof HEADER_NAMES)[number];
 
-export const PARSE_ERRORS = [
-  "OK", "TRUNCATED", "BAD_IP_VERSION", "BAD_IP_HEADER", "NOT_UDP", "NOT_ROCE_PORT", "BAD_UDP_LENGTH",
-  "TRUNCATED_BTH", "BAD_TVER", "UNKNOWN_OPCODE", "TRUNCATED_HEADERS", "BAD_PAYLOAD", "IP_FRAGMENT",
-] as const;
 /** Host-side parse code for a packet longer than wire_buf_cap (never produced by the core). */
 export const PARSE_TOO_LONG = -1;
 

@@ -7,7 +7,7 @@ import {
   DOCS_PATH, ROOT, SCHEMA_PATH, render, renderTree, staleFiles, validate, type AbiSchema,
 } from "../../../scripts/gen-abi.mjs";
 import {
-  Cfg, COUNTER_NAMES, Counter, IP_ID_UNKNOWN, QpRec, QpState, Ring, RingKind, RX_BUF_CAP, RX_RESULT_NAMES, RxResult,
+  Cfg, COUNTER_NAMES, Counter, IP_ID_UNKNOWN, OpMask, PARSE_ERRORS, QpRec, QpState, Ring, RingKind, RX_BUF_CAP, RX_RESULT_NAMES, RxResult,
   TRACE_KIND_NAMES, TraceKind, TraceRec, Txd, VERBS_ABI_VERSION, WIRE_BUF_CAP,
 } from "../../../host/core/abi/index.js";
 import { openDeviceWith } from "../../../host/core/verbs/device.js";
@@ -125,6 +125,12 @@ describe("the compiled core agrees with the schema", () => {
     expect(Counter.FLUSHED_WQES).toBe(COUNTER_NAMES.length - 1);
     expect(RX_RESULT_NAMES[RxResult.BAD_QKEY]).toBe("bad_qkey");
     expect(IP_ID_UNKNOWN).toBe(0xffffffff);
+    // parse result names (NUL-terminated ASCII) and opcode mask bits
+    const cstr = (p: number) => { let t = ""; const b = new Uint8Array(core.memory.buffer); while (b[p]) t += String.fromCharCode(b[p++]!); return t; };
+    for (let k = 1; k < PARSE_ERRORS.length; k++) expect(cstr(core.pkt_error_name!(k))).toBe(PARSE_ERRORS[k]);
+    const sendOnly = OpMask.REQ | OpMask.SEND | OpMask.PAYLOAD | OpMask.START | OpMask.END | OpMask.RWR | OpMask.COMP;
+    expect(core.op_mask!(0x04)).toBe(sendOnly); // RC SEND ONLY
+    expect(core.op_mask!(0x11) & (OpMask.AETH | OpMask.RESP | OpMask.ATMACK)).toBe(OpMask.AETH | OpMask.RESP); // RC ACK
     // the TX ring the device carved has the generated header and slot size
     const tx = core.tx_ring!();
     const u32 = (p: number) => new DataView(core.memory.buffer).getUint32(p, true);
