@@ -2,17 +2,17 @@
 // The configuration record (dev_config) and device-wide constants.
 
 // ---- Configuration record (dev_config) ----
-export const CFG_MAX_PD: usize = 0; // u32
-export const CFG_MAX_MR: usize = 4; // u32
-export const CFG_MAX_CQ: usize = 8; // u32
-export const CFG_MAX_QP: usize = 12; // u32
-export const CFG_MAX_SRQ: usize = 16; // u32
-export const CFG_MAX_AH: usize = 20; // u32
-export const CFG_MAX_QP_WR: usize = 24; // u32
-export const CFG_MAX_CQE: usize = 28; // u32
+export const CFG_MAX_PD: usize = 0; // u32 max_pd
+export const CFG_MAX_MR: usize = 4; // u32 max_mr
+export const CFG_MAX_CQ: usize = 8; // u32 max_cq
+export const CFG_MAX_QP: usize = 12; // u32 max_qp
+export const CFG_MAX_SRQ: usize = 16; // u32 max_srq
+export const CFG_MAX_AH: usize = 20; // u32 max_ah
+export const CFG_MAX_QP_WR: usize = 24; // u32 max_qp_wr
+export const CFG_MAX_CQE: usize = 28; // u32 max_cqe
 export const CFG_MAX_SGE: usize = 32; // u32 send and receive
-export const CFG_MAX_SRQ_WR: usize = 36; // u32
-export const CFG_MAX_SRQ_SGE: usize = 40; // u32
+export const CFG_MAX_SRQ_WR: usize = 36; // u32 max_srq_wr
+export const CFG_MAX_SRQ_SGE: usize = 40; // u32 max_srq_sge
 export const CFG_MAX_INLINE: usize = 44; // u32 max_inline_data
 export const CFG_MR_ARENA: usize = 48; // u32 MR arena bytes
 export const CFG_RING_ARENA: usize = 52; // u32 ring arena bytes

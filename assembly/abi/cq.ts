@@ -2,19 +2,19 @@
 // Completion queue entries.
 
 // ---- CQE (64 bytes: ibv_wc plus the UD sender's GID) ----
-export const CQE_WR_ID: usize = 0; // u64
+export const CQE_WR_ID: usize = 0; // u64 wr_id
 export const CQE_STATUS: usize = 8; // u32 ibv_wc_status
 export const CQE_OPCODE: usize = 12; // u32 ibv_wc_opcode
-export const CQE_VENDOR_ERR: usize = 16; // u32
-export const CQE_BYTE_LEN: usize = 20; // u32
+export const CQE_VENDOR_ERR: usize = 16; // u32 vendor_err
+export const CQE_BYTE_LEN: usize = 20; // u32 byte_len
 export const CQE_IMM_DATA: usize = 24; // u32 imm_data / invalidated_rkey
-export const CQE_QP_NUM: usize = 28; // u32
-export const CQE_SRC_QP: usize = 32; // u32
+export const CQE_QP_NUM: usize = 28; // u32 qp_num
+export const CQE_SRC_QP: usize = 32; // u32 src_qp
 export const CQE_WC_FLAGS: usize = 36; // u32 ibv_wc_flags (GRH 1, WITH_IMM 2, IP_CSUM_OK 4, WITH_INV 8)
-export const CQE_PKEY_INDEX: usize = 40; // u16
-export const CQE_SLID: usize = 42; // u16
-export const CQE_SL: usize = 44; // u8
-export const CQE_DLID_PATH_BITS: usize = 45; // u8
+export const CQE_PKEY_INDEX: usize = 40; // u16 pkey_index
+export const CQE_SLID: usize = 42; // u16 slid
+export const CQE_SL: usize = 44; // u8 sl
+export const CQE_DLID_PATH_BITS: usize = 45; // u8 dlid_path_bits
 export const CQE_SOLICITED: usize = 46; // u8 1 for the receive of a message with the SE bit (wakes a CQ armed solicited-only)
 export const CQE_SGID: usize = 48; // u8[16] the sender's GID (UD receives, with GRH)
 export const CQE_SIZE: u32 = 64; // bytes

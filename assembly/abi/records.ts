@@ -31,7 +31,7 @@ export const SRQ_PD: usize = 16; // u32 PD handle
 export const SRQ_RING: usize = 20; // u32 ring address
 export const SRQ_BYTES: usize = 24; // u32 ring bytes
 export const SRQ_MAX_WR: usize = 28; // u32 granted max_wr (ring capacity)
-export const SRQ_MAX_SGE: usize = 32; // u32
+export const SRQ_MAX_SGE: usize = 32; // u32 max_sge
 export const SRQ_LIMIT: usize = 36; // u32 armed limit, 0 = disarmed
 export const SRQ_SLOT: u32 = 64; // bytes
 

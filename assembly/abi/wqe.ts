@@ -3,26 +3,26 @@
 
 // ---- Send WQE (SQ slot = 128 + max(16 x max_send_sge, max_inline_data rounded to 16) bytes) ----
 // The host writes the ibv_send_wr part (0..71) and zeroes the device part (72..127), which the transport owns.
-export const SWQE_WR_ID: usize = 0; // u64
+export const SWQE_WR_ID: usize = 0; // u64 wr_id
 export const SWQE_OPCODE: usize = 8; // u32 ibv_wr_opcode
 export const SWQE_SEND_FLAGS: usize = 12; // u32 ibv_send_flags (FENCE 1, SIGNALED 2, SOLICITED 4, INLINE 8)
-export const SWQE_NUM_SGE: usize = 16; // u32
+export const SWQE_NUM_SGE: usize = 16; // u32 num_sge
 export const SWQE_IMM_DATA: usize = 20; // u32 imm_data (the value the receiver's wc.immData shows), or invalidate_rkey for SEND_WITH_INV
 export const SWQE_LENGTH: usize = 24; // u32 total bytes: sum of SGE lengths, or the inline byte count
 export const SWQE_REMOTE_ADDR: usize = 32; // u64 rdma / atomic remote_addr
 export const SWQE_RKEY: usize = 40; // u32 rdma / atomic rkey
 export const SWQE_AH: usize = 44; // u32 UD address handle
-export const SWQE_COMPARE_ADD: usize = 48; // u64
-export const SWQE_SWAP: usize = 56; // u64
+export const SWQE_COMPARE_ADD: usize = 48; // u64 compare_add
+export const SWQE_SWAP: usize = 56; // u64 swap
 export const SWQE_REMOTE_QPN: usize = 64; // u32 UD
 export const SWQE_REMOTE_QKEY: usize = 68; // u32 UD
 export const SWQE_STATE: usize = 72; // u32 WQE state (below); device-owned from here on, the host writes 0
-export const SWQE_FIRST_PSN: usize = 76; // u32
-export const SWQE_LAST_PSN: usize = 80; // u32
+export const SWQE_FIRST_PSN: usize = 76; // u32 first_psn
+export const SWQE_LAST_PSN: usize = 80; // u32 last_psn
 export const SWQE_SSN: usize = 84; // u32 send sequence number
 export const SWQE_RESID: usize = 88; // u32 bytes left to send
-export const SWQE_CUR_SGE: usize = 92; // u32
-export const SWQE_SGE_OFFSET: usize = 96; // u32
+export const SWQE_CUR_SGE: usize = 92; // u32 cur_sge
+export const SWQE_SGE_OFFSET: usize = 96; // u32 sge_offset
 export const SWQE_STATUS: usize = 100; // u32 ibv_wc_status for the completion
 export const SWQE_MASK: usize = 104; // u32 opcode-table class bits of the WR, plus bit 31 set up, bit 30 holds a max_rd_atomic credit, bit 29 local operation
 export const SWQE_RESULT: usize = 112; // u64 atomic original value
@@ -36,8 +36,8 @@ export const SGE_LKEY: usize = 12; // u32 lkey
 export const SGE_SIZE: u32 = 16; // bytes
 
 // ---- Receive WQE (RQ and SRQ slot = 32 + 16 x max(max_sge, 1) bytes) ----
-export const RWQE_WR_ID: usize = 0; // u64
-export const RWQE_NUM_SGE: usize = 8; // u32
+export const RWQE_WR_ID: usize = 0; // u64 wr_id
+export const RWQE_NUM_SGE: usize = 8; // u32 num_sge
 export const RWQE_LENGTH: usize = 12; // u32 sum of SGE lengths
 export const RWQE_STATE: usize = 16; // u32 device-owned
 export const RWQE_CUR_SGE: usize = 20; // u32 device-owned

@@ -3,27 +3,27 @@
 
 /** Configuration record (dev_config) */
 export const Cfg = {
-  /** u32 */
+  /** u32 max_pd */
   MAX_PD: 0,
-  /** u32 */
+  /** u32 max_mr */
   MAX_MR: 4,
-  /** u32 */
+  /** u32 max_cq */
   MAX_CQ: 8,
-  /** u32 */
+  /** u32 max_qp */
   MAX_QP: 12,
-  /** u32 */
+  /** u32 max_srq */
   MAX_SRQ: 16,
-  /** u32 */
+  /** u32 max_ah */
   MAX_AH: 20,
-  /** u32 */
+  /** u32 max_qp_wr */
   MAX_QP_WR: 24,
-  /** u32 */
+  /** u32 max_cqe */
   MAX_CQE: 28,
   /** u32 send and receive */
   MAX_SGE: 32,
-  /** u32 */
+  /** u32 max_srq_wr */
   MAX_SRQ_WR: 36,
-  /** u32 */
+  /** u32 max_srq_sge */
   MAX_SRQ_SGE: 40,
   /** u32 max_inline_data */
   MAX_INLINE: 44,

@@ -3,31 +3,57 @@
 
 /** Counters (dev_counters(): u64 each, in this order) */
 export const Counter = {
+  /** rxe_hw_counters.h */
   SENT_PKTS: 0,
+  /** rxe_hw_counters.h */
   RCVD_PKTS: 1,
+  /** rxe_hw_counters.h */
   DUPLICATE_REQUEST: 2,
+  /** rxe_hw_counters.h */
   OUT_OF_SEQ_REQUEST: 3,
+  /** rxe_hw_counters.h */
   RCVD_RNR_ERR: 4,
+  /** rxe_hw_counters.h */
   SEND_RNR_ERR: 5,
+  /** rxe_hw_counters.h */
   RCVD_SEQ_ERR: 6,
+  /** rxe_hw_counters.h */
   ACK_DEFERRED: 7,
+  /** rxe_hw_counters.h */
   RETRY_EXCEEDED_ERR: 8,
+  /** rxe_hw_counters.h */
   RETRY_RNR_EXCEEDED_ERR: 9,
+  /** rxe_hw_counters.h */
   COMPLETER_RETRY_ERR: 10,
+  /** rxe_hw_counters.h */
   SEND_ERR: 11,
+  /** rxe_hw_counters.h */
   LINK_DOWNED: 12,
+  /** rxe_hw_counters.h */
   RDMA_SENDS: 13,
+  /** rxe_hw_counters.h */
   RDMA_RECVS: 14,
+  /** receive-path drop (ours) */
   BAD_ICRC: 15,
+  /** receive-path drop (ours) */
   SHORT: 16,
+  /** receive-path drop (ours) */
   BAD_VERSION: 17,
+  /** receive-path drop (ours) */
   UNKNOWN_QPN: 18,
+  /** receive-path drop (ours) */
   BAD_OPCODE: 19,
+  /** receive-path drop (ours) */
   BAD_STATE: 20,
+  /** receive-path drop (ours) */
   BAD_PKEY: 21,
+  /** receive-path drop (ours) */
   BAD_QKEY: 22,
+  /** verbs layer (ours) */
   CQ_OVERFLOW: 23,
+  /** verbs layer (ours) */
   EVENTS_LOST: 24,
+  /** verbs layer (ours) */
   FLUSHED_WQES: 25,
 } as const;
 /** Counters (dev_counters(): u64 each, in this order): names in value order (index = value). */

@@ -3,31 +3,31 @@
 
 /** CQE (64 bytes: ibv_wc plus the UD sender's GID) */
 export const Cqe = {
-  /** u64 */
+  /** u64 wr_id */
   WR_ID: 0,
   /** u32 ibv_wc_status */
   STATUS: 8,
   /** u32 ibv_wc_opcode */
   OPCODE: 12,
-  /** u32 */
+  /** u32 vendor_err */
   VENDOR_ERR: 16,
-  /** u32 */
+  /** u32 byte_len */
   BYTE_LEN: 20,
   /** u32 imm_data / invalidated_rkey */
   IMM_DATA: 24,
-  /** u32 */
+  /** u32 qp_num */
   QP_NUM: 28,
-  /** u32 */
+  /** u32 src_qp */
   SRC_QP: 32,
   /** u32 ibv_wc_flags (GRH 1, WITH_IMM 2, IP_CSUM_OK 4, WITH_INV 8) */
   WC_FLAGS: 36,
-  /** u16 */
+  /** u16 pkey_index */
   PKEY_INDEX: 40,
-  /** u16 */
+  /** u16 slid */
   SLID: 42,
-  /** u8 */
+  /** u8 sl */
   SL: 44,
-  /** u8 */
+  /** u8 dlid_path_bits */
   DLID_PATH_BITS: 45,
   /** u8 1 for the receive of a message with the SE bit (wakes a CQ armed solicited-only) */
   SOLICITED: 46,

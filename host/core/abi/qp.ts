@@ -19,7 +19,7 @@ export const QpRec = {
   SQ: 40,
   /** u32 RQ ring address, 0 with an SRQ */
   RQ: 44,
-  /** u32 */
+  /** u32 sq_sig_all */
   SQ_SIG_ALL: 48,
   /** u32 QP_FLAG_* (bit 0: SQ draining) */
   FLAGS: 52,
@@ -103,51 +103,51 @@ export const CompLine = {
 
 /** Attribute block (ibv_qp_attr: qp_modify argument, QP record + QP_ATTR) */
 export const Attr = {
-  /** u32 */
+  /** u32 qp_state */
   QP_STATE: 0,
-  /** u32 */
+  /** u32 cur_qp_state */
   CUR_QP_STATE: 4,
-  /** u32 */
+  /** u32 path_mtu */
   PATH_MTU: 8,
-  /** u32 */
+  /** u32 path_mig_state */
   PATH_MIG_STATE: 12,
-  /** u32 */
+  /** u32 qkey */
   QKEY: 16,
-  /** u32 */
+  /** u32 rq_psn */
   RQ_PSN: 20,
-  /** u32 */
+  /** u32 sq_psn */
   SQ_PSN: 24,
-  /** u32 */
+  /** u32 dest_qp_num */
   DEST_QP_NUM: 28,
-  /** u32 */
+  /** u32 qp_access_flags */
   QP_ACCESS_FLAGS: 32,
-  /** u32 */
+  /** u32 pkey_index */
   PKEY_INDEX: 36,
-  /** u32 */
+  /** u32 alt_pkey_index */
   ALT_PKEY_INDEX: 40,
-  /** u32 */
+  /** u32 en_sqd_async_notify */
   EN_SQD_ASYNC_NOTIFY: 44,
-  /** u32 */
+  /** u32 sq_draining */
   SQ_DRAINING: 48,
-  /** u32 */
+  /** u32 max_rd_atomic */
   MAX_RD_ATOMIC: 52,
-  /** u32 */
+  /** u32 max_dest_rd_atomic */
   MAX_DEST_RD_ATOMIC: 56,
-  /** u32 */
+  /** u32 min_rnr_timer */
   MIN_RNR_TIMER: 60,
-  /** u32 */
+  /** u32 port_num */
   PORT_NUM: 64,
-  /** u32 */
+  /** u32 timeout */
   TIMEOUT: 68,
-  /** u32 */
+  /** u32 retry_cnt */
   RETRY_CNT: 72,
-  /** u32 */
+  /** u32 rnr_retry */
   RNR_RETRY: 76,
-  /** u32 */
+  /** u32 alt_port_num */
   ALT_PORT_NUM: 80,
-  /** u32 */
+  /** u32 alt_timeout */
   ALT_TIMEOUT: 84,
-  /** u32 */
+  /** u32 rate_limit */
   RATE_LIMIT: 88,
   /** av ah_attr (address vector, 64 bytes) */
   AH: 96,
@@ -169,7 +169,7 @@ export const Attr = {
 
 /** QP init record (qp_create argument, ibv_qp_init_attr) */
 export const Init = {
-  /** u32 */
+  /** u32 qp_type */
   QP_TYPE: 0,
   /** u32 send CQ handle */
   SEND_CQ: 4,
@@ -177,17 +177,17 @@ export const Init = {
   RECV_CQ: 8,
   /** u32 SRQ handle (0 none) */
   SRQ: 12,
-  /** u32 */
+  /** u32 max_send_wr */
   MAX_SEND_WR: 16,
-  /** u32 */
+  /** u32 max_recv_wr */
   MAX_RECV_WR: 20,
-  /** u32 */
+  /** u32 max_send_sge */
   MAX_SEND_SGE: 24,
-  /** u32 */
+  /** u32 max_recv_sge */
   MAX_RECV_SGE: 28,
-  /** u32 */
+  /** u32 max_inline_data */
   MAX_INLINE_DATA: 32,
-  /** u32 */
+  /** u32 sq_sig_all */
   SQ_SIG_ALL: 36,
 } as const;
 
@@ -195,25 +195,25 @@ export const Init = {
 export const Av = {
   /** u8[16] dgid, network order */
   DGID: 0,
-  /** u32 */
+  /** u32 flow_label */
   FLOW_LABEL: 16,
-  /** u32 */
+  /** u32 sgid_index */
   SGID_INDEX: 20,
-  /** u32 */
+  /** u32 hop_limit */
   HOP_LIMIT: 24,
-  /** u32 */
+  /** u32 traffic_class */
   TRAFFIC_CLASS: 28,
-  /** u32 */
+  /** u32 sl */
   SL: 32,
-  /** u32 */
+  /** u32 port_num */
   PORT_NUM: 36,
-  /** u32 */
+  /** u32 is_global */
   IS_GLOBAL: 40,
-  /** u32 */
+  /** u32 static_rate */
   STATIC_RATE: 44,
-  /** u32 */
+  /** u32 dlid */
   DLID: 48,
-  /** u32 */
+  /** u32 src_path_bits */
   SRC_PATH_BITS: 52,
   /** u32 UDP destination port (0 = 4791) */
   DEST_PORT: 56,

@@ -59,7 +59,7 @@ export const SrqRec = {
   BYTES: 24,
   /** u32 granted max_wr (ring capacity) */
   MAX_WR: 28,
-  /** u32 */
+  /** u32 max_sge */
   MAX_SGE: 32,
   /** u32 armed limit, 0 = disarmed */
   LIMIT: 36,

@@ -3,13 +3,13 @@
 
 /** Send WQE (SQ slot = 128 + max(16 x max_send_sge, max_inline_data rounded to 16) bytes). The host writes the ibv_send_wr part (0..71) and zeroes the device part (72..127), which the transport owns. */
 export const Swqe = {
-  /** u64 */
+  /** u64 wr_id */
   WR_ID: 0,
   /** u32 ibv_wr_opcode */
   OPCODE: 8,
   /** u32 ibv_send_flags (FENCE 1, SIGNALED 2, SOLICITED 4, INLINE 8) */
   SEND_FLAGS: 12,
-  /** u32 */
+  /** u32 num_sge */
   NUM_SGE: 16,
   /** u32 imm_data (the value the receiver's wc.immData shows), or invalidate_rkey for SEND_WITH_INV */
   IMM_DATA: 20,
@@ -21,9 +21,9 @@ export const Swqe = {
   RKEY: 40,
   /** u32 UD address handle */
   AH: 44,
-  /** u64 */
+  /** u64 compare_add */
   COMPARE_ADD: 48,
-  /** u64 */
+  /** u64 swap */
   SWAP: 56,
   /** u32 UD */
   REMOTE_QPN: 64,
@@ -31,17 +31,17 @@ export const Swqe = {
   REMOTE_QKEY: 68,
   /** u32 WQE state (below); device-owned from here on, the host writes 0 */
   STATE: 72,
-  /** u32 */
+  /** u32 first_psn */
   FIRST_PSN: 76,
-  /** u32 */
+  /** u32 last_psn */
   LAST_PSN: 80,
   /** u32 send sequence number */
   SSN: 84,
   /** u32 bytes left to send */
   RESID: 88,
-  /** u32 */
+  /** u32 cur_sge */
   CUR_SGE: 92,
-  /** u32 */
+  /** u32 sge_offset */
   SGE_OFFSET: 96,
   /** u32 ibv_wc_status for the completion */
   STATUS: 100,
@@ -69,9 +69,9 @@ export const Sge = {
 
 /** Receive WQE (RQ and SRQ slot = 32 + 16 x max(max_sge, 1) bytes) */
 export const Rwqe = {
-  /** u64 */
+  /** u64 wr_id */
   WR_ID: 0,
-  /** u32 */
+  /** u32 num_sge */
   NUM_SGE: 8,
   /** u32 sum of SGE lengths */
   LENGTH: 12,
