@@ -21,9 +21,10 @@ export interface AbiSchema {
 export const ROOT: string;
 export const SCHEMA_PATH: string;
 export const DOCS_PATH: string;
+export const OTHER_DOCS: string[];
 export function validate(schema: AbiSchema): void;
 export function docTables(schema: AbiSchema): Map<string, string>;
-export function renderDocs(schema: AbiSchema, docs: string): string;
-export function render(schema: AbiSchema, docs: string): Map<string, string>;
+export function renderDocs(schema: AbiSchema, docs: string, others?: Record<string, string>): string;
+export function render(schema: AbiSchema, docs: string, others?: Record<string, string>): Map<string, string>;
 export function renderTree(root?: string): Map<string, string>;
 export function staleFiles(root?: string): string[];
