@@ -4,7 +4,7 @@
 // allow entry lies inside that range — naming 127.0.0.1 allows it, 0.0.0.0/0 does
 // not. Addresses are compared as 16 bytes, IPv4 as ::ffff:a.b.c.d, so an
 // IPv4-mapped IPv6 spelling cannot slip past an IPv4 rule.
-import { parseIp } from "../core/net/addr.js";
+import { parseIp } from "../core/net/index.js";
 
 export interface Cidr {
   text: string;

@@ -10,17 +10,9 @@
 //   client -> server  {done: true} when the client has finished
 //   server -> client  {received, corrupted, errors} (what the server saw: SENDs, WRITEs echoed)
 import net from "node:net";
-import { connectQp } from "../core/verbs/connect.js";
-import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
-import type { Device } from "../core/verbs/device.js";
-import { Access, nameOf, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/enums.js";
-import type { MemoryRegion } from "../core/verbs/mr.js";
-import type { QueuePair } from "../core/verbs/qp.js";
-import type { SendWr } from "../core/verbs/post.js";
-import { isBwTest, PerfOptionError, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "../core/perf/options.js";
-import { bwFigures, latFigures } from "../core/perf/stats.js";
-import type { PerfProgress, PerfResult } from "../core/perf/run.js";
-import { PcapRecorder } from "../core/capture/recorder.js";
+import { connectQp, type CompletionQueue, type WorkCompletion, type Device, Access, nameOf, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, type MemoryRegion, type QueuePair, type SendWr } from "../core/verbs/index.js";
+import { isBwTest, PerfOptionError, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions, bwFigures, latFigures, type PerfProgress, type PerfResult } from "../core/perf/index.js";
+import { PcapRecorder } from "../core/capture/index.js";
 import { openDevice, udpLinkOf } from "./index.js";
 import { interfaceMtu, roceMtuFor } from "./netif.js";
 

@@ -7,7 +7,7 @@ import { WireCodec, type PacketRepr, type PacketSpec } from "../../../host/core/
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { RX_RESULT_NAMES, type Link, type OutgoingDatagram } from "../../../host/core/link/port.js";
-import { joinPieces } from "../../../host/core/sim/link.js";
+import { concat } from "../../../host/core/net/bytes.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 import { openDeviceWith } from "../../../host/core/verbs/device.js";
 import { Access, Mtu, QpType } from "../../../host/core/verbs/enums.js";
@@ -59,7 +59,7 @@ export class HoldLink implements Link {
   readonly sent: Datagram[] = [];
   private held: (() => void)[] = [];
   send(d: OutgoingDatagram, done: () => void): boolean {
-    this.sent.push({ src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: joinPieces(d) });
+    this.sent.push({ src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: concat(d.pieces) });
     if (this.hold) {
       this.held.push(done);
       return false;
