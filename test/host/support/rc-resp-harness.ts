@@ -32,11 +32,9 @@ export const Op = {
   FLUSH: 0x1c, ATOMIC_WRITE: 0x1d,
 } as const;
 
-export const ACK = 0x1f;
-export const NAK_SEQ = 0x60;
-export const NAK_INV = 0x61;
-export const NAK_ACC = 0x62;
-export const NAK_OP = 0x63;
+export {
+  AETH_ACK as ACK, AETH_NAK_SEQ as NAK_SEQ, AETH_NAK_INV as NAK_INV, AETH_NAK_ACC as NAK_ACC, AETH_NAK_OP as NAK_OP,
+} from "../../../host/core/wire/aeth.js";
 
 export interface RespOptions {
   rqPsn?: number;
