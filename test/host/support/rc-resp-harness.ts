@@ -173,7 +173,7 @@ export class RespBench {
     for (; this.seen < all.length; this.seen++) {
       const d = all[this.seen]!;
       if (d.src !== LOCAL) continue;
-      const p = this.codec.parseUdpPayload(d.payload, { src: d.src, dst: d.dst, udpSrcPort: d.srcPort, udpDstPort: d.dstPort, ipId: d.ipId });
+      const p = this.codec.parseDatagram(d);
       if (!p.ok) throw new Error(`device sent an unparsable packet: ${p.error}`);
       if (!p.repr.icrcOk) throw new Error("device sent a packet with a bad ICRC");
       out.push(summarize(p.repr));
