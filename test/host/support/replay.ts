@@ -15,7 +15,8 @@ import { addressGid, notRoce, type Datagram } from "../../../host/core/net/index
 import { AETH_NAK_SEQ, isRnrNak, OpMask, WireCodec, type PacketRepr, type PacketSpec } from "../../../host/core/wire/index.js";
 import { SimNetwork } from "../../../host/core/sim/index.js";
 import {
-  Access, connectQp, Mtu, QpType, SendFlags, WcOpcode, WrOpcode, type MemoryRegion, type SendWr, type WorkCompletion,
+  Access, connectQp, Mtu, QpType, SendFlags, WcOpcode, WrOpcode, type Device, type MemoryRegion, type OpenDeviceOptions, type SendWr,
+  type WorkCompletion,
 } from "../../../host/core/verbs/index.js";
 
 const DIR = new URL("../../fixtures/captures/", import.meta.url);
@@ -43,6 +44,15 @@ export async function core(): Promise<{ mod: WebAssembly.Module; codec: WireCode
     shared = { mod, codec: await WireCodec.create(mod) };
   }
   return shared;
+}
+
+/**
+ * The device that plays one endpoint: its address, and its one QP numbered as the capture's
+ * (`qpn`). Every driver opens its device here, so what a replay device is stays in one place.
+ */
+export async function addReplayDevice(net: SimNetwork, address: string, qpn: number, options: OpenDeviceOptions = {}): Promise<Device> {
+  const { mod } = await core();
+  return net.addDevice(mod, address, { ...options, qpnBase: qpn });
 }
 
 /** Every RoCE packet of a capture (name without .pcap), parsed, each ICRC checked. */
@@ -228,7 +238,7 @@ export interface ResponderReplay {
 }
 
 export async function replayRcResponder(name: string, recvSlot = 16384): Promise<ResponderReplay> {
-  const { mod, codec } = await core();
+  const { codec } = await core();
   const pkts = await loadCapture(name);
   const first = pkts.find((p) => p.mask & OpMask.REQ)!;
   const requester = first.repr.src;
@@ -236,7 +246,7 @@ export async function replayRcResponder(name: string, recvSlot = 16384): Promise
   const requests = pkts.filter((p) => p.mask & OpMask.REQ && p.repr.src === requester);
   const responses = pkts.filter((p) => p.mask & OpMask.RESP && p.repr.src === responder);
   const net = new SimNetwork();
-  const dev = await net.addDevice(mod, responder, { qpnBase: first.repr.destQp, activeMtu: Mtu.MTU_1024, mrArenaBytes: 8 << 20 });
+  const dev = await addReplayDevice(net, responder, first.repr.destQp, { activeMtu: Mtu.MTU_1024, mrArenaBytes: 8 << 20 });
   const got: Datagram[] = [];
   net.wire.attach(requester, 4791, (d) => got.push(d));
   const pd = dev.allocPd();
@@ -348,7 +358,7 @@ export interface RequesterReplay {
  * times. Every request it sends must equal the next one rxe sent — retransmissions included.
  */
 export async function replayRcRequester(name: string): Promise<RequesterReplay> {
-  const { mod, codec } = await core();
+  const { codec } = await core();
   const pkts = await loadCapture(name);
   const first = pkts.find((p) => p.mask & OpMask.REQ)!.repr;
   const R = first.src;
@@ -357,7 +367,7 @@ export async function replayRcRequester(name: string): Promise<RequesterReplay> 
   if (pkts.some((p) => (p.repr.src === R) !== ((p.mask & OpMask.REQ) !== 0))) throw new Error(`${name}: not a one-way requester capture`);
   const msgs = messagesFrom(pkts, R, codec);
   const net = new SimNetwork({ trace: true });
-  const dev = await net.addDevice(mod, R, { qpnBase: reqQpn });
+  const dev = await addReplayDevice(net, R, reqQpn);
   const pd = dev.allocPd();
   const cq = dev.createCq(4096);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4096, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });
@@ -422,7 +432,7 @@ export async function replayRcRequester(name: string): Promise<RequesterReplay> 
  * the SENDs its host had sent by then.
  */
 export async function replayRcDuplex(name: string) {
-  const { mod, codec } = await core();
+  const { codec } = await core();
   const pkts = await loadCapture(name);
   const first = pkts.find((p) => p.mask & OpMask.REQ)!;
   const peer = first.repr.src;
@@ -432,7 +442,7 @@ export async function replayRcDuplex(name: string) {
   const myMsgs = messagesFrom(pkts, me, codec);
   const myRequests = mine.filter((p) => p.mask & OpMask.REQ);
   const net = new SimNetwork();
-  const dev = await net.addDevice(mod, me, { qpnBase: first.repr.destQp, activeMtu: Mtu.MTU_1024 });
+  const dev = await addReplayDevice(net, me, first.repr.destQp, { activeMtu: Mtu.MTU_1024 });
   const sent: Datagram[] = [];
   net.wire.attach(peer, 4791, (d) => sent.push(d));
   const pd = dev.allocPd();
@@ -494,11 +504,10 @@ async function unreliable(name: string) {
  * (UD: the 40-byte GRH made of the packet's own IP header, then the payload).
  */
 export async function replayUnreliableResponder(name: string) {
-  const { mod } = await core();
   const { codec, from, to, msgs, raw, ud } = await unreliable(name);
   const first = msgs[0]!.pkts[0]!;
   const net = new SimNetwork({});
-  const dev = await net.addDevice(mod, to, { qpnBase: first.destQp });
+  const dev = await addReplayDevice(net, to, first.destQp);
   const pd = dev.allocPd();
   const cq = dev.createCq(256);
   const qp = pd.createQp({ qpType: ud ? QpType.UD : QpType.UC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
@@ -536,11 +545,10 @@ export async function replayUnreliableResponder(name: string) {
  * (no ACKs exist to wait for); returns ours and rxe's, keyed with the IP fields a UD GRH carries.
  */
 export async function replayUnreliableRequester(name: string) {
-  const { mod } = await core();
   const { codec, from, to, msgs, ud } = await unreliable(name);
   const first = msgs[0]!.pkts[0]!;
   const net = new SimNetwork({ trace: true });
-  const dev = await net.addDevice(mod, from, { qpnBase: ud ? first.deth!.srcQp : 0x40 });
+  const dev = await addReplayDevice(net, from, ud ? first.deth!.srcQp : 0x40);
   const pd = dev.allocPd();
   const cq = dev.createCq(256);
   const qp = pd.createQp({ qpType: ud ? QpType.UD : QpType.UC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 64, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });
