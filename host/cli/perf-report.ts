@@ -8,7 +8,7 @@
 // in --local only, `verified` only with --verify. docs/CLI.md lists the keys.
 import { BW_HEADER, LAT_HEADER, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
 import { parseGid } from "../core/verbs/index.js";
-import type { PerfConnection } from "../node/perf-udp.js";
+import type { PerfConnection } from "./perf-exchange.js";
 
 const RULE = "-".repeat(87);
 

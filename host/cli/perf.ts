@@ -3,8 +3,8 @@
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
 import { PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
-import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "../node/perf-udp.js";
-import { PcapRecorder } from "../core/capture/recorder.js";
+import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
+import { PcapRecorder } from "../core/capture/index.js";
 import { openDevice, UdpBindError } from "../node/index.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";

@@ -1,7 +1,12 @@
 // Everything, for the repository's own tests, benchmarks and system suites (bundled to
 // dist/internal/node.js, which the package does not publish). Users import "softroce".
 export * from "../core/index.js";
-export * from "../node/index.js";
+export { openDevice, openTunnelDevice, udpLinkOf, type NodeDeviceOptions, type NodeTunnelDeviceOptions } from "../node/index.js";
+export {
+  connectQpOverTcp, localEndpoint, jsonReplacer, remoteMr, remoteAddr, udpPortOf, ExchangeError, EXCHANGE_TCP_PORT,
+  type TcpExchangeOptions, type TcpExchangeResult,
+} from "../node/exchange.js";
+export { UdpBindError, nodeGuidFor, activeMtuFor } from "../node/open-options.js";
 export { coreModule } from "../node/wasm-source.js";
 export { UdpLink, explainSendError, type UdpLinkOptions, type UdpSendError } from "../node/udp.js";
 export { sockoptAddon, sockoptUnavailableReason } from "../node/sockopt.js";
