@@ -65,7 +65,7 @@ function clampMtu(o: ResolvedPerfOptions, active: number, u: UdpPerfOptions): vo
 }
 
 /** Options the client sends; the server checks them with the same rules. */
-const WIRE_KEYS = ["test", "size", "iterations", "mtu", "txDepth", "qps", "atomicType", "timeout", "retryCnt"] as const;
+const WIRE_KEYS = ["test", "size", "iterations", "mtu", "txDepth", "qps", "atomicType", "timeout", "retryCnt", "inlineSize"] as const;
 
 /** Newline-delimited JSON over a socket, with a deadline per line. */
 class Line {

@@ -29,6 +29,8 @@ export interface HeaderFacts {
   txDepth: number;
   mtu: number;
   gidIndex: number;
+  /** -I */
+  inlineSize: number;
   device: string;
   /** "Ethernet" (two processes over UDP) or "simulated" (--local) */
   link: "udp" | "simulated";
@@ -52,7 +54,7 @@ export function perfHeader(h: HeaderFacts): string {
     ` Mtu             : ${h.mtu}[B]`,
     ` Link type       : Ethernet${h.link === "simulated" ? " (softroce: two devices on the simulated wire)" : ""}`,
     ` GID index       : ${h.gidIndex}`,
-    ...(isRead ? [` Outstand reads  : 16`] : [` Max inline data : 0[B]`]),
+    ...(isRead ? [` Outstand reads  : 16`] : [` Max inline data : ${h.inlineSize}[B]`]),
     ` rdma_cm QPs\t : OFF`,
     ` Data ex. method : Ethernet`,
     RULE,

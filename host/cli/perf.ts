@@ -32,6 +32,7 @@ const FLAGS: FlagSpec[] = [
   { name: "tx-depth", short: "t", type: "int", min: 1, max: 8192, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
   { name: "qp", short: "q", type: "int", min: 1, max: 64, valueName: "n", help: "number of QPs", default: 1 },
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw operation [default: FETCH_AND_ADD]" },
+  { name: "inline_size", short: "I", type: "int", min: 0, max: 512, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
@@ -51,7 +52,6 @@ const FLAGS: FlagSpec[] = [
 /** perftest flags softroce perf does not have yet: the message says why, exit 2 (docs/CLI.md). */
 const NOT_YET: FlagSpec[] = [
   { name: "bidirectional", short: "b", type: "boolean", help: "measure both directions at once (not yet in softroce perf)" },
-  { name: "inline_size", short: "I", type: "int", valueName: "n", help: "inline messages up to <n> bytes (not yet in softroce perf)" },
 ];
 
 /** Old or other tools' names that would mean something else here: the error says which flag to use. */
@@ -189,6 +189,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     seed: (flags.seed as number | undefined) ?? 1,
     timeout: flags["qp-timeout"] as number,
     retryCnt: flags.retry as number,
+    inlineSize: flags.inline_size as number,
     verify: flags.verify === true,
   };
   if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("-A/--atomic_type applies to atomic_bw only");
@@ -245,7 +246,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
   let connectedAt = 0;
   const header = (c: PerfConnection) =>
     perfHeader({
-      test: c.options.test, connection: c.options.connection, qps: c.options.qps, txDepth: c.options.txDepth, mtu: c.mtu,
+      test: c.options.test, connection: c.options.connection, qps: c.options.qps, txDepth: c.options.txDepth, mtu: c.mtu, inlineSize: c.options.inlineSize,
       gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
     }) + addressLines(c.options.test, c);
   const common: UdpPerfOptions = {
@@ -342,7 +343,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
   const results: PerfResult[] = [];
   const first = resolvePerfOptions(runs[0]!);
   if (!a.json) {
-    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
+    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
     io.out(tableHeader(first.test, a.gbits) + "\n");
   }
   for (let o of runs) {

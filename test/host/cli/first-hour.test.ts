@@ -59,6 +59,19 @@ describe("softroce perf", () => {
     expect(j.bw_peak_MiBps).toBeLessThanOrEqual(j.bw_avg_MiBps * 20);
   }, 60_000);
 
+  it("-I posts SEND/WRITE inline (every message verified); other tests and sizes over 512 are refused", async () => {
+    const r = start("perf", "write_bw", "--local", "-I", "256", "-s", "200", "-n", "40", "--verify");
+    expect(await r.done, r.stderr).toBe(0);
+    expect(r.stdout).toContain(" Max inline data : 256[B]\n");
+    expect(r.stdout).toMatch(/^ verified 40 {2}lost 0 /m);
+    const bad = start("perf", "read_bw", "--local", "-I", "64");
+    expect(await bad.done).toBe(2);
+    expect(bad.stderr).toMatch(/inline size applies to send and write tests only/);
+    const big = start("perf", "send_bw", "--local", "-I", "600");
+    expect(await big.done).toBe(2);
+    expect(big.stderr).toMatch(/--inline_size must be at most 512/);
+  }, 30_000);
+
   it("a server with --wait exits 1 after the wait when no client comes", async () => {
     const r = start("perf", "write_bw", "--address", A, "--udp-port", "0", "-p", String(await freeTcpPort()), "--wait", "1");
     expect(await r.done).toBe(1);
