@@ -58,6 +58,8 @@ export const WR_BIND_MW: u32 = 8;
 export const WR_SEND_WITH_INV: u32 = 9;
 export const WR_FLUSH: u32 = 14;
 export const WR_ATOMIC_WRITE: u32 = 15;
+/** ib_wr_opcode IB_WR_REG_MR (kernel verbs; libibverbs has no user-space form): fast registration. */
+export const WR_REG_MR: u32 = 0x20;
 
 // ---- ibv_send_flags ----
 export const SEND_FENCE: u32 = 1;
@@ -70,6 +72,7 @@ export const WC_SUCCESS: u32 = 0;
 export const WC_LOC_LEN_ERR: u32 = 1;
 export const WC_LOC_QP_OP_ERR: u32 = 2;
 export const WC_LOC_PROT_ERR: u32 = 4;
+export const WC_MW_BIND_ERR: u32 = 6;
 export const WC_WR_FLUSH_ERR: u32 = 5;
 export const WC_BAD_RESP_ERR: u32 = 7;
 export const WC_REM_INV_REQ_ERR: u32 = 9;
@@ -89,6 +92,8 @@ export const WC_BIND_MW: u32 = 5;
 export const WC_LOCAL_INV: u32 = 6;
 export const WC_FLUSH: u32 = 8;
 export const WC_ATOMIC_WRITE: u32 = 9;
+/** ib_wc_opcode IB_WC_REG_MR (after IB_WC_ATOMIC_WRITE in the kernel's enum). */
+export const WC_REG_MR: u32 = 10;
 export const WC_RECV: u32 = 128;
 export const WC_RECV_RDMA_WITH_IMM: u32 = 129;
 

@@ -15,6 +15,19 @@ export const SWQE_COMPARE_ADD: usize = 48; // u64
 export const SWQE_SWAP: usize = 56; // u64
 export const SWQE_REMOTE_QPN: usize = 64; // u32 UD
 export const SWQE_REMOTE_QKEY: usize = 68; // u32 UD
+// BIND_MW (ibv_send_wr bind_mw) and REG_MR (ib_reg_wr) share the places above,
+// as the WR's union does: the window or MR, the new key, the range, the access.
+export const SWQE_BIND_MW: usize = 44; // u32 the window's current rkey
+export const SWQE_BIND_RKEY: usize = 40; // u32 the rkey it gets (only the key byte is taken)
+export const SWQE_BIND_ADDR: usize = 32; // u64 bind_info.addr
+export const SWQE_BIND_LENGTH: usize = 48; // u64 bind_info.length (0 unbinds a type 1 window)
+export const SWQE_BIND_MR: usize = 64; // u32 bind_info.mr's lkey
+export const SWQE_BIND_ACCESS: usize = 68; // u32 bind_info.mw_access_flags
+export const SWQE_REG_MR: usize = 44; // u32 the MR's current key
+export const SWQE_REG_KEY: usize = 40; // u32 its new key (same index, new key byte)
+export const SWQE_REG_ADDR: usize = 32; // u64 start of the range it maps
+export const SWQE_REG_LENGTH: usize = 48; // u64 bytes mapped
+export const SWQE_REG_ACCESS: usize = 68; // u32 access flags
 // device-owned progress (zeroed by the host when it writes the WQE)
 export const SWQE_STATE: usize = 72; // u32 WqeState
 export const SWQE_FIRST_PSN: usize = 76; // u32

@@ -110,7 +110,7 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32(core.tx_ring() + RING_CONS);
+    this.cursor = mem.u32((core.tx_ring() >>> 0) + RING_CONS);
   }
 
   /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
@@ -186,7 +186,7 @@ export class PacketPort {
   private drain(): number {
     const core = this.core;
     const m = this.mem;
-    const r = core.tx_ring();
+    const r = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
     const cap = m.u32(r + RING_CAP);
     const slot = m.u32(r + RING_SLOT);
     const prod = m.u32(r + RING_PROD);

@@ -21,6 +21,13 @@ export interface VerbsExports {
   mr_dereg(key: number): number;
   mr_ptr(key: number): number;
   mr_rereg(key: number, flags: number, pd: number, access: number): number;
+  mr_alloc_fast(pd: number, maxNumSg: number): number;
+  mr_ptr_index(key: number): number;
+  mw_alloc(pd: number, type: number): number;
+  mw_dealloc(key: number): number;
+  mw_ptr(key: number): number;
+  mcast_attach(qp: number): number;
+  mcast_detach(qp: number): number;
   cq_create(cqe: number): number;
   cq_destroy(h: number): number;
   cq_ptr(h: number): number;
@@ -67,6 +74,9 @@ export const Cfg = {
   GID_COUNT: 72,
   FLAGS: 76,
   ACTIVE_MTU: 80,
+  MAX_MW: 88,
+  MAX_MCAST_GRP: 92,
+  MAX_MCAST_QP_ATTACH: 96,
 } as const;
 export const CFG_FLAG_PRIVILEGED_QKEY = 1;
 export const GID_TABLE_LEN = 16;
@@ -74,7 +84,15 @@ export const GID_TABLE_LEN = 16;
 /** Every pool slot starts with this header. */
 export const Slot = { HANDLE: 0, NEXT: 4, GEN: 8, USE: 12 } as const;
 
-export const MrRec = { PD: 16, ACCESS: 20, KEY: 24, BLOCK: 28, ADDR: 32, LEN: 40 } as const;
+export const MrRec = { PD: 16, ACCESS: 20, KEY: 24, BLOCK: 28, ADDR: 32, LEN: 40, TYPE: 48, STATE: 52, NUM_MW: 56, MAX_LEN: 60 } as const;
+/** MR kinds and states (assembly/mem/mr.ts). */
+export const MR_TYPE_FAST_REG = 1;
+export const MrState = { INVALID: 0, FREE: 1, VALID: 2 } as const;
+/** Memory window record (assembly/mem/mw.ts). */
+export const MwRec = { PD: 16, TYPE: 20, STATE: 24, ACCESS: 28, MR: 32, QP: 36, ADDR: 40, LEN: 48, KEY: 56 } as const;
+export const MwState = { INVALID: 0, FREE: 1, VALID: 2 } as const;
+/** Page size of a fast-registration MR (allocMr maxNumSg counts these). */
+export const MR_PAGE_SIZE = 4096;
 export const CqRec = { RING: 16, BLOCK: 20, CQE: 24, FLAGS: 28, NOTIFY: 32 } as const;
 export const SrqRec = { PD: 16, RING: 20, BYTES: 24, MAX_WR: 28, MAX_SGE: 32, LIMIT: 36 } as const;
 export const AhRec = { PD: 16, AV: 64 } as const;
@@ -184,6 +202,18 @@ export const Swqe = {
   SWAP: 56,
   REMOTE_QPN: 64,
   REMOTE_QKEY: 68,
+  // BIND_MW and REG_MR share the places above (the WR's union)
+  BIND_MW: 44,
+  BIND_RKEY: 40,
+  BIND_ADDR: 32,
+  BIND_LENGTH: 48,
+  BIND_MR: 64,
+  BIND_ACCESS: 68,
+  REG_MR: 44,
+  REG_KEY: 40,
+  REG_ADDR: 32,
+  REG_LENGTH: 48,
+  REG_ACCESS: 68,
   DEVICE: 72, // device-owned progress, 72..128
   HDR: 128,
 } as const;

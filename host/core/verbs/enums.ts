@@ -16,6 +16,8 @@ export const WrOpcode = {
   DRIVER1: 11,
   FLUSH: 14,
   ATOMIC_WRITE: 15,
+  /** kernel ib_wr_opcode IB_WR_REG_MR (fast registration; no libibverbs form) */
+  REG_MR: 0x20,
 } as const;
 export type WrOpcode = (typeof WrOpcode)[keyof typeof WrOpcode];
 
@@ -30,6 +32,8 @@ export const WcOpcode = {
   TSO: 7,
   FLUSH: 8,
   ATOMIC_WRITE: 9,
+  /** kernel ib_wc_opcode IB_WC_REG_MR */
+  REG_MR: 10,
   RECV: 128,
   RECV_RDMA_WITH_IMM: 129,
 } as const;
@@ -148,6 +152,13 @@ export const QpAttrMask = {
   RATE_LIMIT: 1 << 25,
 } as const;
 
+/** ibv_mw_type */
+export const MwType = { TYPE_1: 1, TYPE_2: 2 } as const;
+
+/** ibv_wr_flush type (IBV_FLUSH_GLOBAL, IBV_FLUSH_PERSISTENT) and level (IBV_FLUSH_RANGE, IBV_FLUSH_MR). */
+export const FlushType = { GLOBAL: 1, PERSISTENT: 2 } as const;
+export const FlushLevel = { RANGE: 0, MR: 1 } as const;
+
 /** ibv_rereg_mr flags (IBV_REREG_MR_CHANGE_*) */
 export const ReregMrFlags = { CHANGE_TRANSLATION: 1 << 0, CHANGE_PD: 1 << 1, CHANGE_ACCESS: 1 << 2 } as const;
 
@@ -197,6 +208,11 @@ export const DeviceCapFlags = {
   RC_RNR_NAK_GEN: 1 << 12,
   SRQ_RESIZE: 1 << 13,
   N_NOTIFY_CQ: 1 << 14,
+  MEM_WINDOW: 1 << 17,
+  UD_IP_CSUM: 1 << 18,
+  MEM_MGT_EXTENSIONS: 1 << 21,
+  MEM_WINDOW_TYPE_2A: 1 << 23,
+  MEM_WINDOW_TYPE_2B: 1 << 24,
 } as const;
 
 /** Name of an enum value, for messages and traces: nameOf(QpState, 3) === 'RTS'. */
