@@ -37,6 +37,26 @@ let argsBlock: usize = 0;
 export function devOpened(): bool { return opened; }
 export function devArgs(): usize { return argsBlock; }
 
+/** The stub runtime's heap.alloc takes at most 1 GiB per call. */
+const CHUNK: u64 = 512 << 20;
+
+/**
+ * `total` contiguous bytes from the bump allocator, in chunks it accepts: each
+ * chunk follows the previous one (with its block header between, which nothing
+ * reads again: the device never frees), so the span from the first one is contiguous.
+ */
+function bigAlloc(total: u64): usize {
+  const first = min(total, CHUNK);
+  const base = heap.alloc(<usize>first);
+  let got = first;
+  while (got < total) {
+    const n = min(total - got, CHUNK);
+    heap.alloc(<usize>n);
+    got += n;
+  }
+  return base;
+}
+
 /** dev_open: 0, -EBUSY when already open, -EINVAL for bad limits, -ENOMEM when memory cannot grow. */
 export function devOpen(): i32 {
   if (opened) return -EBUSY;
@@ -63,7 +83,7 @@ export function devOpen(): i32 {
   // One exact growth for everything, so the bump allocator below finds room
   // without growing again (and a refusal is an error code, not a trap).
   if (memory.grow(<i32>pages) < 0) return -ENOMEM;
-  const base = heap.alloc(<usize>total);
+  const base = bigAlloc(total);
   let p = <usize>up(<u64>base);
   pdPoolInit(p, nPd); p += <usize>sPd;
   mrPoolInit(p, nMr); p += <usize>sMr;
