@@ -17,7 +17,8 @@ import { notRoce } from "../../../host/core/net/ip-extract.js";
 import { WireCodec, type PacketRepr } from "../../../host/core/wire/codec.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, Mtu, MwType, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, Mtu, MwType, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { incRkey } from "../../../host/core/verbs/mw.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 
 const DIR = new URL("../../fixtures/captures/", import.meta.url);
@@ -197,6 +198,89 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     expect(sent.map((s) => s.dst)).toEqual(["239.1.1.1", "239.1.1.1", "239.1.1.1"]);
     expect(sent.map((s) => body(s.udp))).toEqual(pkts.map((p) => body(p.udp)));
   });
+});
+
+/**
+ * The other verbs-ops scenarios, responder side: a device playing rxe's server sets up what the
+ * server log shows (a type 1 window, a type 2 window, or the MR itself), takes the client's
+ * requests — R_Keys and addresses mapped onto its own (the ICRC redone) — does the server's step
+ * before the last request (unbind, LOCAL_INV) and must answer each request as rxe did (opcode,
+ * AETH syndrome, PSN), with the server's receive completion rxe logged.
+ */
+describe("rxe's other memory-window captures replayed against a device playing the server", () => {
+  const scenarios = [
+    { file: "mw1", kind: "type1", step: "unbind", recv: undefined },
+    { file: "local-inv", kind: "type2", step: "local-inv", recv: undefined },
+    { file: "inv-type1", kind: "type1", step: undefined, recv: WcStatus.REM_INV_REQ_ERR },
+    { file: "inv-mr", kind: "mr", step: undefined, recv: WcStatus.REM_INV_REQ_ERR },
+  ] as const;
+  for (const sc of scenarios) {
+    it(`${sc.file}: the same answers as rxe${sc.recv !== undefined ? ", the receive completes REM_INV_REQ_ERR and the QP goes to ERR" : ""}`, async () => {
+      const { codec, pkts } = await load(`mw/${sc.file}.pcap`);
+      const client = pkts[0]!.repr.src;
+      const server = pkts[0]!.repr.dst;
+      const reqs = pkts.filter((p) => p.repr.src === client);
+      const resps = pkts.filter((p) => p.repr.src === server);
+      const theirKey = (reqs[0]!.repr.reth ?? { rkey: 0 }).rkey;
+      const theirBase = reqs[0]!.repr.reth!.va; // the first request writes at the start of the range
+      const net = new SimNetwork({});
+      const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: reqs[0]!.repr.destQp });
+      const sent: Uint8Array[] = [];
+      dev.port!.capture = (dir, d) => {
+        if (dir === "tx") sent.push(d.payload.slice());
+      };
+      const pd = dev.allocPd();
+      const cq = dev.createCq(64);
+      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
+      const RW = Access.REMOTE_WRITE | Access.REMOTE_READ;
+      connectQp(qp, { qpNum: resps[0]!.repr.destQp, psn: reqs[0]!.repr.psn, gid: gid(client) }, {
+        sqPsn: 0, pathMtu: Mtu.MTU_1024, qpAccessFlags: RW, maxDestRdAtomic: 4, maxRdAtomic: 4, timeout: 14,
+      });
+      const mr = pd.regMr(8192, Access.LOCAL_WRITE | Access.MW_BIND | (sc.kind === "mr" ? RW : 0));
+      let key = mr.rkey;
+      let mw: ReturnType<typeof pd.allocMw> | undefined;
+      const base = mr.addr + 1024n;
+      if (sc.kind === "type1") {
+        mw = pd.allocMw(MwType.TYPE_1);
+        key = qp.bindMw(mw, { sendFlags: SendFlags.SIGNALED, bindInfo: { mr, addr: base, length: 1024, mwAccessFlags: RW } });
+      } else if (sc.kind === "type2") {
+        mw = pd.allocMw(MwType.TYPE_2);
+        key = incRkey(mw.rkey);
+        qp.postSend({ opcode: WrOpcode.BIND_MW, sendFlags: SendFlags.SIGNALED, bindMw: { mw, rkey: key, bindInfo: { mr, addr: base, length: 1024, mwAccessFlags: RW } } });
+      }
+      qp.postRecv([{ wrId: 100n, sgList: [mr.sge(4096, 512)] }, { wrId: 101n, sgList: [mr.sge(4608, 512)] }]);
+      net.run(net.now + 1000);
+      expect(cq.poll(4).map((w) => w.status)).toEqual(sc.kind === "mr" ? [] : [WcStatus.SUCCESS]);
+      const mapKey = (k: number) => (k === theirKey ? key : k);
+      reqs.forEach((p, i) => {
+        const r = p.repr;
+        if (i === reqs.length - 1 && sc.step === "unbind") qp.bindMw(mw!, { bindInfo: { addr: 0n, length: 0, mwAccessFlags: 0 } });
+        if (i === reqs.length - 1 && sc.step === "local-inv") qp.postSend({ opcode: WrOpcode.LOCAL_INV, invalidateRkey: key });
+        net.run(net.now + 1000);
+        const full = codec.emit({
+          ipVersion: r.ipVersion, src: r.src, dst: r.dst, ipId: r.ipId, ipFlags: r.ipFlags, ttl: r.ttl, tos: r.tos, flowLabel: r.flowLabel,
+          udpSrcPort: r.udpSrcPort, udpDstPort: r.udpDstPort, opcode: r.opcode, se: r.se, migReq: r.migReq, pkey: r.pkey, destQp: r.destQp,
+          ackReq: r.ackReq, psn: r.psn, payload: r.payload,
+          ...(r.reth ? { reth: { va: base + (r.reth.va - theirBase), rkey: mapKey(r.reth.rkey), dmaLength: r.reth.dmaLength } } : {}),
+          ...(r.ieth ? { ieth: { rkey: mapKey(r.ieth.rkey) } } : {}),
+        });
+        expect(feed(dev, r, full.subarray(28))).toBe(0);
+        net.run(net.now + 1000);
+      });
+      const ours = sent.map((u) => codec.parse(new Uint8Array([...ipv4(server, client, u.length), ...u])));
+      const answers = ours.map((x) => (x.ok ? [x.repr.opcode, x.repr.aeth?.syndrome ?? -1, x.repr.psn] : ["bad"]));
+      expect(answers).toEqual(resps.map((p) => [p.repr.opcode, p.repr.aeth?.syndrome ?? -1, p.repr.psn]));
+      const wcs = cq.poll(8).filter((w) => w.wrId >= 100n);
+      if (sc.recv !== undefined) {
+        expect(wcs.map((w) => [w.wrId, w.status])).toEqual([[100n, sc.recv], [101n, WcStatus.WR_FLUSH_ERR]]);
+        expect(qp.state).toBe(QpState.ERR);
+      } else {
+        // the NAKed WRITE was a class C error here too: the QP is in ERR and the receives flush (rxe's server log)
+        expect(wcs.map((w) => [w.wrId, w.status])).toEqual([[100n, WcStatus.WR_FLUSH_ERR], [101n, WcStatus.WR_FLUSH_ERR]]);
+        expect(qp.state).toBe(QpState.ERR);
+      }
+    });
+  }
 });
 
 /** A minimal IPv4 + UDP header for parsing a sent UDP payload (addresses, lengths; ID 0, DF). */
