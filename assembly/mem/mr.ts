@@ -50,6 +50,9 @@ export const mrArena = changetype<Arena>(memory.data(offsetof<Arena>()));
 
 export function mrPoolInit(base: usize, cap: u32): void { poolInit(mrPool, base, MR_SLOT, cap); }
 
+/** Fast-registration MRs allocated (user MR deregistration looks for theirs only when there are some). */
+let fastMrs: u32 = 0;
+
 /** Arena bytes from here on have never been written (see mrReg). */
 let mrZeroMark: usize = 0;
 /** Device open: the arena at `base` is fresh memory. */
@@ -116,6 +119,7 @@ export function mrAllocFast(pdh: u32, maxNumSg: u32): i32 {
   store<u32>(slot + MR_TYPE, MR_TYPE_FAST_REG);
   store<u32>(slot + MR_STATE, MR_STATE_FREE);
   store<u32>(slot + MR_MAX_LEN, maxNumSg * MR_PAGE_SIZE);
+  fastMrs++;
   useInc(pd);
   return <i32>key;
 }
@@ -193,14 +197,16 @@ export function mrDereg(key: u32): i32 {
     // fast-registration MRs that map these pages lose them: they become FREE
     const start = load<u64>(slot + MR_ADDR);
     const len = load<u64>(slot + MR_LEN);
-    for (let i: u32 = 0; i < mrPool.cap; i++) {
+    for (let i: u32 = 0; fastMrs != 0 && i < mrPool.cap; i++) {
       const s = poolSlot(mrPool, i);
       if (!load<u32>(s + SLOT_HANDLE) || load<u32>(s + MR_TYPE) != MR_TYPE_FAST_REG || load<u32>(s + MR_STATE) != MR_STATE_VALID) continue;
       const a = load<u64>(s + MR_ADDR);
       if (a < start + len && start < a + load<u64>(s + MR_LEN)) store<u32>(s + MR_STATE, MR_STATE_FREE);
     }
     arenaFree(mrArena, <usize>start, load<u32>(slot + MR_BLOCK));
-  } // a fast-registration MR has borrowed its pages: nothing to give back
+  } else {
+    fastMrs--; // it borrowed its pages: nothing to give back
+  }
   store<u32>(slot + MR_STATE, MR_STATE_INVALID);
   const pd = pdFind(load<u32>(slot + MR_PD));
   if (pd) useDec(pd);
