@@ -144,6 +144,11 @@ test("every packet of the MW / invalidation / fast-registration / multicast flow
   assert.ok(frames.some((f) => Number(f.syn) === 0x62), "the NAK (remote access error) after the invalidation");
   const inv = frames.filter((f) => f.op === 0x17 || f.op === 0x16);
   assert.ok(inv.length >= 6 && inv.every((f) => /Invalidate/i.test(f.info)), inv.map((f) => f.info).join("; "));
+  // and every ICRC is right, as softroce's own decoder (checked against tshark and scapy elsewhere) recomputes it
+  const dec = await runOk(process.execPath, [join(ROOT, "dist/cli/softroce.js"), "decode", "--json", "--pcap", file], { timeoutMs: 120_000 });
+  const recs = dec.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(recs.length, frames.length);
+  assert.deepEqual(recs.filter((r) => r.icrc_ok !== true).map((r) => r["frame.number"]), [], "frames with a bad ICRC");
   console.log(`    ${frames.length} frames, opcodes ${[...ops].sort((x, y) => x - y).map((x) => "0x" + x.toString(16)).join(" ")}`);
 });
 
