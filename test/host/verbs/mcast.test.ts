@@ -95,6 +95,24 @@ describe("UD multicast (attachMcast / detachMcast)", () => {
     expect(r2.dev.queryCounters().rcvd_pkts).toBe(1);
   });
 
+  it("IPv6: a datagram to ff0e::4791:1 reaches the members on the simulated wire (GRH: the IPv6 header)", async () => {
+    const net = new SimNetwork({ seed: 6 });
+    const s = await member(net, "fd00::1");
+    const r = await member(net, "fd00::2");
+    post(r, 7n);
+    r.qp.attachMcast("ff0e::4791:1");
+    s.mr.bytes.set(new TextEncoder().encode("v6 group"), 2048);
+    const ah = s.pd.createAh({ grh: { dgid: "ff0e::4791:1", sgidIndex: 0, hopLimit: 5 }, portNum: 1 });
+    s.qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sgList: [s.mr.sge(2048, 8)], ud: { ah, remoteQpn: 0xffffff, remoteQkey: QKEY } });
+    net.run(net.now + 100_000);
+    const [w] = polled(r.cq);
+    expect([w!.wrId, w!.status, w!.byteLen, w!.srcQp]).toEqual([7n, WcStatus.SUCCESS, 48, s.qp.qpNum]);
+    expect(r.mr.bytes[0]! >> 4).toBe(6); // the GRH is the IPv6 header
+    // the GRH's destination is the group
+    expect([...r.mr.bytes.subarray(24, 40)]).toEqual([0xff, 0x0e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x47, 0x91, 0, 1]);
+    expect(new TextDecoder().decode(r.mr.bytes.subarray(40, 48))).toBe("v6 group");
+  });
+
   it("a member with another Q_Key drops the datagram (bad_qkey) while the others take it", async () => {
     const net = new SimNetwork({ seed: 4 });
     const s = await member(net, "127.0.0.1");
