@@ -17,8 +17,9 @@ const S = SendFlags.SIGNALED;
 const RW = Access.REMOTE_WRITE | Access.REMOTE_READ;
 const opened: Device[] = [];
 
-afterEach(() => {
+afterEach(async () => {
   for (const d of opened.splice(0)) d.close();
+  await new Promise((r) => setTimeout(r, 50)); // the sockets' close callbacks: the next test binds the same addresses
 });
 
 async function until(cond: () => boolean, ms = 3000): Promise<void> {
