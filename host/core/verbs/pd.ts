@@ -35,8 +35,9 @@ export class ProtectionDomain {
    * `maxNumSg` pages of 4096 bytes. It maps nothing (no access) until a REG_MR
    * work request maps a range of memory registered in this PD.
    */
-  allocMr(maxNumSg: number): MemoryRegion {
+  allocMr(arg: number | { maxNumSg: number }): MemoryRegion {
     const verb = "ibv_alloc_mr";
+    const maxNumSg = typeof arg === "number" ? arg : arg?.maxNumSg;
     if (!Number.isInteger(maxNumSg) || maxNumSg <= 0 || maxNumSg * MR_PAGE_SIZE > 0xffffffff) fail(verb, "EINVAL", `maxNumSg ${maxNumSg}`);
     const d = this.device;
     const key = check(verb, d.call(() => d.core.mr_alloc_fast(this.handle, maxNumSg)));

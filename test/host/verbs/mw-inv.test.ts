@@ -310,7 +310,8 @@ describe("fast registration (ibv_alloc_mr + REG_MR) and MR invalidation", () => 
 
   it("REG_MR again after LOCAL_INV; REG_MR of a VALID MR, of unregistered memory or past maxNumSg is LOC_QP_OP_ERR", async () => {
     const { net, b } = await pair(Access.LOCAL_WRITE);
-    const fmr = b.pd.allocMr(1);
+    const fmr = b.pd.allocMr({ maxNumSg: 1 }); // ib_alloc_mr's argument, as an object too
+    expect(fmr.maxLength).toBe(4096);
     const k1 = incRkey(fmr.lkey);
     const reg = (wrId: bigint, key: number, addr: bigint, length: number): void =>
       b.qp.postSend({ wrId, opcode: WrOpcode.REG_MR, sendFlags: S, reg: { mr: fmr, key, access: Access.LOCAL_WRITE | RW, addr, length } });
