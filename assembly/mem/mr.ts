@@ -12,33 +12,19 @@ import { mrAccessCheck } from "./access";
 import { EINVAL, ENOMEM, EOPNOTSUPP } from "./errno";
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
+import {
+  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_TYPE, MR_STATE, MR_NUM_MW, MR_MAX_LEN, MR_SLOT,
+  REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD, REREG_CHANGE_ACCESS, MR_TYPE_USER, MR_TYPE_FAST_REG, MR_STATE_INVALID,
+  MR_STATE_FREE, MR_STATE_VALID, MR_PAGE_SIZE, MW_INDEX_MIN,
+} from "../abi/records";
 
-export const MR_PD: usize = 16; // u32 PD handle
-export const MR_ACCESS: usize = 20; // u32 ibv_access_flags
-export const MR_KEY: usize = 24; // u32 lkey (== rkey)
-export const MR_BLOCK: usize = 28; // u32 bytes taken from the arena
-export const MR_ADDR: usize = 32; // u64 start address (a linear-memory address)
-export const MR_LEN: usize = 40; // u64 length in bytes
-export const MR_TYPE: usize = 48; // u32 MR_TYPE_USER / MR_TYPE_FAST_REG
-export const MR_STATE: usize = 52; // u32 MR_STATE_*
-export const MR_NUM_MW: usize = 56; // u32 memory windows bound to this MR
-export const MR_MAX_LEN: usize = 60; // u32 fast registration: most bytes a REG_MR may map
-export const MR_SLOT: u32 = 64;
+// ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
+export {
+  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_TYPE, MR_STATE, MR_NUM_MW, MR_MAX_LEN, MR_SLOT,
+  REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD, REREG_CHANGE_ACCESS, MR_TYPE_USER, MR_TYPE_FAST_REG, MR_STATE_INVALID,
+  MR_STATE_FREE, MR_STATE_VALID, MR_PAGE_SIZE, MW_INDEX_MIN,
+} from "../abi/records";
 
-export const MR_TYPE_USER: u32 = 0;
-export const MR_TYPE_FAST_REG: u32 = 1;
-export const MR_STATE_INVALID: u32 = 0;
-export const MR_STATE_FREE: u32 = 1;
-export const MR_STATE_VALID: u32 = 2;
-
-/** Page size of a fast-registration page list (ibv_alloc_mr max_num_sg counts these). */
-export const MR_PAGE_SIZE: u32 = 4096;
-
-/**
- * Keys whose index (key >> 8) is MW_INDEX_MIN or more name memory windows
- * (rxe: RXE_MIN_MW_INDEX 0x80001, so MR indexes are below 0x80000).
- */
-export const MW_INDEX_MIN: u32 = 0x80001;
 /** Largest MR slot index: its key index (index + 1) stays below MW_INDEX_MIN. */
 export const MR_MAX_INDEX: u32 = MW_INDEX_MIN - 2;
 
@@ -213,11 +199,6 @@ export function mrDereg(key: u32): i32 {
   poolGive(mrPool, (key >> 8) - 1);
   return 0;
 }
-
-// ibv_rereg_mr flags
-export const REREG_CHANGE_TRANSLATION: u32 = 1;
-export const REREG_CHANGE_PD: u32 = 2;
-export const REREG_CHANGE_ACCESS: u32 = 4;
 
 /**
  * ibv_rereg_mr as rxe does it (rxe_rereg_user_mr): the PD and/or the access flags

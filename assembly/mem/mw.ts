@@ -12,22 +12,19 @@ import { mrFind, mrInRange, MR_ACCESS, MR_NUM_MW, MR_PD, MR_STATE, MR_STATE_VALI
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
 
-export const MW_PD: usize = 16; // u32 PD handle
-export const MW_TYPE: usize = 20; // u32 1 or 2 (ibv_mw_type)
-export const MW_STATE: usize = 24; // u32 MW_STATE_*
-export const MW_ACCESS: usize = 28; // u32 access flags of the binding
-export const MW_MR: usize = 32; // u32 key of the MR bound, 0 = none
-export const MW_QP: usize = 36; // u32 type 2: handle of the QP that bound it
-export const MW_ADDR: usize = 40; // u64 start (an address of the MR)
-export const MW_LEN: usize = 48; // u64 length, 0 = unbound
-export const MW_KEY: usize = 56; // u32 current rkey
-export const MW_SLOT: u32 = 64;
+import {
+  MW_PD, MW_TYPE, MW_STATE, MW_ACCESS, MW_MR, MW_QP, MW_ADDR, MW_LEN, MW_KEY, MW_SLOT, MW_STATE_INVALID, MW_STATE_FREE,
+  MW_STATE_VALID,
+} from "../abi/records";
+
+// ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
+export {
+  MW_PD, MW_TYPE, MW_STATE, MW_ACCESS, MW_MR, MW_QP, MW_ADDR, MW_LEN, MW_KEY, MW_SLOT, MW_STATE_INVALID, MW_STATE_FREE,
+  MW_STATE_VALID,
+} from "../abi/records";
 
 export const MW_TYPE_1: u32 = 1;
 export const MW_TYPE_2: u32 = 2;
-export const MW_STATE_INVALID: u32 = 0;
-export const MW_STATE_FREE: u32 = 1;
-export const MW_STATE_VALID: u32 = 2;
 
 /** Access bits a window may grant (rxe RXE_ACCESS_SUPPORTED_MW). */
 export const ACCESS_SUPPORTED_MW: u32 = ACCESS_SUPPORTED_MR | ACCESS_ZERO_BASED;

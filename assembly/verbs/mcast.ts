@@ -8,8 +8,9 @@ import { useDec, useInc } from "../mem/pool";
 import { QPT_UD } from "./enums";
 import { qpFind, QP_TYPE } from "./qp";
 
-/** BTH destination QP of a multicast datagram (IB_MULTICAST_QPN). */
-export const MULTICAST_QPN: u32 = 0xffffff;
+import { MULTICAST_QPN } from "../abi/net";
+/** BTH destination QP of a multicast datagram (IB_MULTICAST_QPN), from the ABI schema. */
+export { MULTICAST_QPN };
 
 const G_GID: usize = 0; // 16 bytes, network order
 const G_COUNT: usize = 16; // u32 QPs attached, 0 = free group

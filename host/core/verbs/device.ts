@@ -8,16 +8,15 @@ import { CompletionQueue } from "./cq.js";
 import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState } from "./enums.js";
 import { check, fail } from "./errors.js";
 import { AsyncEvent } from "./events.js";
-import { formatGid, parseGid } from "./gid.js";
+import { formatGid, parseGid } from "../net/gid.js";
+import { ROCE_V2_PORT } from "../net/datagram.js";
 import { DeviceMemory } from "./memory.js";
 import { ProtectionDomain } from "./pd.js";
 import type { QueuePair } from "./qp.js";
 import type { SharedReceiveQueue } from "./srq.js";
-import { gidToAddress, PacketPort, type Clock, type Link } from "../link/port.js";
-
-/** Indexes of the bad_pkey and bad_qkey counters (assembly/verbs/counters.ts). */
-const COUNTER_BAD_PKEY = 21;
-const COUNTER_BAD_QKEY = 22;
+import { PacketPort, type Clock, type Link } from "../link/port.js";
+import { gidToAddress } from "../net/gid.js";
+import { Counter } from "../abi/index.js";
 
 export interface OpenDeviceOptions {
   maxPd?: number;
@@ -85,7 +84,7 @@ const DEFAULTS = {
   eventRingSize: 1024,
   activeMtu: 3,
   txRingSize: 1024,
-  port: 4791,
+  port: ROCE_V2_PORT,
 } as const;
 
 const MAX_RD_ATOM = 128;
@@ -412,8 +411,8 @@ export class Device extends EventTarget {
       gidTblLen: GID_TABLE_LEN,
       portCapFlags: 0,
       maxMsgSz: MAX_MSG_SZ,
-      badPkeyCntr: sat(COUNTER_BAD_PKEY),
-      qkeyViolCntr: sat(COUNTER_BAD_QKEY),
+      badPkeyCntr: sat(Counter.BAD_PKEY),
+      qkeyViolCntr: sat(Counter.BAD_QKEY),
       pkeyTblLen: 1,
       lid: 0,
       smLid: 0,

@@ -2,7 +2,7 @@
 // pd.allocMr (ibv_alloc_mr) is for fast registration: it maps nothing until a
 // REG_MR work request maps a range; its keys, address and length follow the
 // last REG_MR posted (as ib_map_mr_sg and ib_update_fast_reg_key set them).
-import { MrRec, MR_TYPE_FAST_REG } from "./abi.js";
+import { MrRec, MrType } from "./abi.js";
 import { check, fail } from "./errors.js";
 import { ReregMrFlags } from "./enums.js";
 import type { ProtectionDomain } from "./pd.js";
@@ -28,7 +28,7 @@ export class MemoryRegion {
     this._addr = m.u64(rec + MrRec.ADDR);
     this._length = Number(m.u64(rec + MrRec.LEN));
     this._access = m.u32(rec + MrRec.ACCESS);
-    this.fastReg = m.u32(rec + MrRec.TYPE) === MR_TYPE_FAST_REG;
+    this.fastReg = m.u32(rec + MrRec.TYPE) === MrType.FAST_REG;
     this.maxLength = this.fastReg ? m.u32(rec + MrRec.MAX_LEN) : this._length;
     this._bytes = m.view(Number(this._addr), this._length);
   }

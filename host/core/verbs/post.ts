@@ -2,7 +2,7 @@
 // with the synchronous checks rxe makes when a WR is posted
 // (rdma-core providers/rxe validate_send_wr, kernel rxe_verbs.c validate_send_wr
 // and post_one_recv). Each check returns an errno name or undefined.
-import { Rwqe, Sge as SgeOff, Swqe } from "./abi.js";
+import { Rwqe, Sge as SgeOff, Swqe, SwqeBind, SwqeReg } from "./abi.js";
 import type { AddressHandle } from "./ah.js";
 import { Access, FlushLevel, FlushType, QpType, SendFlags, WrOpcode } from "./enums.js";
 import type { ErrnoName } from "./errors.js";
@@ -195,21 +195,21 @@ export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
   dv.setUint32(p + Swqe.LENGTH, len, true);
   if (wr.opcode === WrOpcode.BIND_MW && wr.bindMw) {
     const b = wr.bindMw;
-    dv.setUint32(p + Swqe.BIND_MW, b.mw.rkey, true);
-    dv.setUint32(p + Swqe.BIND_RKEY, b.rkey, true);
-    dv.setBigUint64(p + Swqe.BIND_ADDR, b.bindInfo.addr, true);
-    dv.setBigUint64(p + Swqe.BIND_LENGTH, BigInt(b.bindInfo.length), true);
-    dv.setUint32(p + Swqe.BIND_MR, b.bindInfo.mr ? b.bindInfo.mr.lkey : 0, true);
-    dv.setUint32(p + Swqe.BIND_ACCESS, b.bindInfo.mwAccessFlags, true);
+    dv.setUint32(p + SwqeBind.MW, b.mw.rkey, true);
+    dv.setUint32(p + SwqeBind.RKEY, b.rkey, true);
+    dv.setBigUint64(p + SwqeBind.ADDR, b.bindInfo.addr, true);
+    dv.setBigUint64(p + SwqeBind.LENGTH, BigInt(b.bindInfo.length), true);
+    dv.setUint32(p + SwqeBind.MR, b.bindInfo.mr ? b.bindInfo.mr.lkey : 0, true);
+    dv.setUint32(p + SwqeBind.ACCESS, b.bindInfo.mwAccessFlags, true);
     return;
   }
   if (wr.opcode === WrOpcode.REG_MR && wr.reg) {
     const r = wr.reg;
-    dv.setUint32(p + Swqe.REG_MR, r.mr.lkey, true);
-    dv.setUint32(p + Swqe.REG_KEY, r.key, true);
-    dv.setBigUint64(p + Swqe.REG_ADDR, r.addr, true);
-    dv.setBigUint64(p + Swqe.REG_LENGTH, BigInt(r.length), true);
-    dv.setUint32(p + Swqe.REG_ACCESS, r.access, true);
+    dv.setUint32(p + SwqeReg.MR, r.mr.lkey, true);
+    dv.setUint32(p + SwqeReg.KEY, r.key, true);
+    dv.setBigUint64(p + SwqeReg.ADDR, r.addr, true);
+    dv.setBigUint64(p + SwqeReg.LENGTH, BigInt(r.length), true);
+    dv.setUint32(p + SwqeReg.ACCESS, r.access, true);
     return;
   }
   if (wr.opcode === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {

@@ -2,7 +2,7 @@
 import { DOORBELL_RQ, DOORBELL_SQ, Init, QpRec } from "./abi.js";
 import type { CompletionQueue } from "./cq.js";
 import { Access, MwType, QpState, QpType, WrOpcode } from "./enums.js";
-import { parseGid } from "./gid.js";
+import { parseGid } from "../net/gid.js";
 import { incRkey, type MemoryWindow } from "./mw.js";
 import { check, fail } from "./errors.js";
 import type { ProtectionDomain } from "./pd.js";
