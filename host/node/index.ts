@@ -62,6 +62,11 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
     links.set(device, link);
+    // multicast GIDs the device's QPs attach to become groups the link joins (rxe: the netdev's mc list)
+    device.onMulticast((group, join) => {
+      const op = join ? link.joinGroup(group) : link.leaveGroup(group);
+      op.catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
+    });
     device.addEventListener("close", () => void link.close());
     return device;
   } catch (e) {
