@@ -233,7 +233,7 @@ function layoutTable(l) {
 }
 
 function enumTable(e) {
-  const name = e.as === "enum" ? `enum \`${e.asEnum}\`` : `\`${e.asPrefix}*\``;
+  const name = e.as === "enum" ? `enum \`${e.asEnum}\`` : e.asPrefix ? `\`${e.asPrefix}*\`` : e.values.map((v) => `\`${v.name}\``).join(", ");
   const lines = [`**${e.title}** — AssemblyScript ${name} (assembly/abi/${e.module}.ts)${e.ts ? `, TypeScript \`${e.ts}\` (host/core/abi/${e.module}.ts)` : ""}.`];
   if (e.names) lines[0] += ` Names: ${[e.names.as && `\`${e.names.as}\``, e.names.ts && e.names.ts !== e.names.as && `\`${e.names.ts}\``].filter(Boolean).join(", ")} (${e.names.case === "lower" ? "lower case" : "as written"}).`;
   if (e.doc) lines[0] += ` ${e.doc}`;
@@ -245,7 +245,7 @@ function enumTable(e) {
 function constantsTable(schema, m) {
   const cs = schema.constants.filter((c) => c.module === m);
   if (!cs.length) return null;
-  const lines = [`**Constants** (assembly/abi/${m}.ts, host/core/abi/${m}.ts)`, "", "| name | value | meaning |", "| --- | --- | --- |"];
+  const lines = [`**Constants: ${m}** (assembly/abi/${m}.ts, host/core/abi/${m}.ts)`, "", "| name | value | meaning |", "| --- | --- | --- |"];
   for (const c of cs) lines.push(`| ${c.name} | ${num(c.value)} | ${mdCell(c.doc)} |`);
   return lines.join("\n");
 }

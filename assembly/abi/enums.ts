@@ -54,6 +54,10 @@ export const MTU_1024: u32 = 3;
 export const MTU_2048: u32 = 4;
 export const MTU_4096: u32 = 5;
 
+// ---- ibv_mw_type (mw_alloc) ----
+export const MW_TYPE_1: u32 = 1; // bound with ibv_bind_mw
+export const MW_TYPE_2: u32 = 2; // bound with a BIND_MW work request
+
 // ---- ibv_wr_opcode (send WQE OPCODE) ----
 export const WR_RDMA_WRITE: u32 = 0;
 export const WR_RDMA_WRITE_WITH_IMM: u32 = 1;

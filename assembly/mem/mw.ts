@@ -16,6 +16,7 @@ import {
   MW_PD, MW_TYPE, MW_STATE, MW_ACCESS, MW_MR, MW_QP, MW_ADDR, MW_LEN, MW_KEY, MW_SLOT, MW_STATE_INVALID, MW_STATE_FREE,
   MW_STATE_VALID,
 } from "../abi/records";
+import { MW_TYPE_1, MW_TYPE_2 } from "../abi/enums";
 
 // ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
 export {
@@ -23,8 +24,7 @@ export {
   MW_STATE_VALID,
 } from "../abi/records";
 
-export const MW_TYPE_1: u32 = 1;
-export const MW_TYPE_2: u32 = 2;
+export { MW_TYPE_1, MW_TYPE_2 } from "../abi/enums";
 
 /** Access bits a window may grant (rxe RXE_ACCESS_SUPPORTED_MW). */
 export const ACCESS_SUPPORTED_MW: u32 = ACCESS_SUPPORTED_MR | ACCESS_ZERO_BASED;

@@ -62,6 +62,15 @@ export const Mtu = {
 } as const;
 export type Mtu = (typeof Mtu)[keyof typeof Mtu];
 
+/** ibv_mw_type (mw_alloc) */
+export const MwType = {
+  /** bound with ibv_bind_mw */
+  TYPE_1: 1,
+  /** bound with a BIND_MW work request */
+  TYPE_2: 2,
+} as const;
+export type MwType = (typeof MwType)[keyof typeof MwType];
+
 /** ibv_wr_opcode (send WQE OPCODE) */
 export const WrOpcode = {
   RDMA_WRITE: 0,

@@ -3,14 +3,11 @@
 // boundary are generated from abi/schema.json (host/core/abi/enums.ts, events.ts, records.ts).
 
 export {
-  Access, EventType, Mtu, QpAttrMask, QpState, QpType, ReregMrFlags, SendFlags, SrqAttrMask, WcFlags, WcOpcode, WcStatus,
-  WrOpcode,
+  Access, EventType, Mtu, MwType, QpAttrMask, QpState, QpType, ReregMrFlags, SendFlags, SrqAttrMask, WcFlags, WcOpcode,
+  WcStatus, WrOpcode,
 } from "../abi/index.js";
 
 export const MigState = { MIGRATED: 0, REARM: 1, ARMED: 2 } as const;
-
-/** ibv_mw_type */
-export const MwType = { TYPE_1: 1, TYPE_2: 2 } as const;
 
 /** ibv_wr_flush type (IBV_FLUSH_GLOBAL, IBV_FLUSH_PERSISTENT) and level (IBV_FLUSH_RANGE, IBV_FLUSH_MR). */
 export const FlushType = { GLOBAL: 1, PERSISTENT: 2 } as const;
