@@ -23,3 +23,4 @@ export { simTracePcapng, type SimTraceOptions } from "./sim/trace.js";
 export * from "./tunnel/frames.js";
 export { TunnelLink, type WebSocketLike, type TunnelLinkOptions } from "./tunnel/link.js";
 export { openTunnelDeviceWith, type TunnelDevice } from "./tunnel/device.js";
+export * from "./trace/index.js";
