@@ -10,7 +10,7 @@ export * from "./verbs/index.js";
 export { SimNetwork, addressGid } from "./sim/network.js";
 export { connectQp, type QpEndpoint, type ConnectOptions } from "./verbs/connect.js";
 export * from "./perf/index.js";
-export { SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate } from "./sim/wire.js";
+export { SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate, type ScriptedFault } from "./sim/wire.js";
 export { SimClock } from "./sim/clock.js";
 export { SimLink, simClock } from "./sim/link.js";
 export { PacketPort, gidToAddress, type Clock, type Link, type OutgoingDatagram } from "./link/port.js";
