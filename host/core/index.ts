@@ -13,7 +13,7 @@ export * from "./perf/index.js";
 export { SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate, type ScriptedFault } from "./sim/wire.js";
 export { SimClock } from "./sim/clock.js";
 export { SimLink, simClock } from "./sim/link.js";
-export { PacketPort, gidToAddress, type Clock, type Link, type OutgoingDatagram } from "./link/port.js";
+export { PacketPort, gidToAddress, IP_ID_UNKNOWN, type Clock, type Link, type OutgoingDatagram } from "./link/port.js";
 export { type CaptureHook, type CapturedDatagram } from "./link/port.js";
 export { PcapRecorder, ipPacket, type CapturedPacket, type PcapRecorderOptions } from "./capture/recorder.js";
 export { realClock } from "./link/real-clock.js";
