@@ -1,7 +1,7 @@
 // Bundles the hosts. Node bundles target node20; the browser bundle targets
 // es2022 with platform "browser", so any node: import reachable from it fails.
 import * as esbuild from "esbuild";
-import { chmodSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync } from "node:fs";
 
 const common = { bundle: true, format: "esm", sourcemap: true, logLevel: "warning", packages: "external" };
 
@@ -26,5 +26,18 @@ await Promise.all([
     loader: { ".wasm": "file" },
     assetNames: "[name]-[hash]",
   }),
+  // The playground (examples/playground): a static folder any file server can serve.
+  esbuild.build({
+    ...common,
+    packages: undefined,
+    entryPoints: ["examples/playground/src/main.ts"],
+    outfile: "dist/playground/playground.js",
+    platform: "browser",
+    target: "es2022",
+    loader: { ".wasm": "file" },
+    assetNames: "[name]-[hash]",
+  }),
 ]);
 chmodSync("dist/cli/softroce.js", 0o755);
+mkdirSync("dist/playground", { recursive: true });
+for (const f of ["index.html", "style.css"]) copyFileSync(`examples/playground/${f}`, `dist/playground/${f}`);

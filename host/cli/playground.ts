@@ -1,0 +1,249 @@
+// softroce playground: serves the playground page (dist/playground, a static folder) with
+// the cross-origin isolation headers, and starts a gateway plus a Node device on real UDP
+// for the page's live mode. Runs until SIGINT/SIGTERM (or --duration), then stops everything.
+import http from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, normalize, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Gateway } from "../gateway/index.js";
+import { openDevice, udpLinkOf } from "../node/index.js";
+import { Access, QpType, connectQp, type Device, type QueuePair, type MemoryRegion } from "../core/index.js";
+import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
+import type { Command, Io } from "./command.js";
+
+const FLAGS: FlagSpec[] = [
+  { name: "port", short: "p", type: "int", min: 0, max: 65535, default: 8790, valueName: "n", help: "HTTP port of the page (0: any free port)" },
+  { name: "host", type: "string", default: "127.0.0.1", valueName: "addr", help: "HTTP listen address" },
+  { name: "dir", type: "string", valueName: "path", help: "the static folder to serve (default: dist/playground beside this command)" },
+  { name: "no-live", type: "boolean", help: "no gateway and no live peer (the simulated wire only)" },
+  { name: "gateway-port", type: "int", min: 0, max: 65535, default: 0, valueName: "n", help: "WebSocket port of the gateway (0: any free port)" },
+  { name: "udp-address", type: "string", default: "127.0.0.1", valueName: "addr", help: "UDP address of the gateway and of the live peer device" },
+  { name: "duration", type: "int", min: 1, max: 86400 * 365, valueName: "s", help: "stop after this many seconds" },
+  { name: "help", short: "h", type: "boolean", help: "show this help" },
+];
+
+const HELP = `usage: softroce playground [--port <n>] [--host <addr>] [--no-live]
+
+Serves the playground — two RoCEv2 devices in the page on a simulated wire — at
+http://<host>:<port>/ (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy:
+require-corp). Unless --no-live, it also starts a gateway (WebSocket tunnel to UDP) and a device
+on real UDP that the page's live mode talks to. Ctrl-C stops it.
+
+${formatFlags(FLAGS)}
+`;
+
+const MIME: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".map": "application/json",
+  ".json": "application/json",
+  ".png": "image/png",
+  ".svg": "image/svg+xml",
+};
+
+/** Headers every response carries: cross-origin isolation, and no sniffing. */
+export const ISOLATION_HEADERS = {
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-embedder-policy": "require-corp",
+  "cross-origin-resource-policy": "same-origin",
+  "x-content-type-options": "nosniff",
+} as const;
+
+const MAX_LIVE_QPS = 16;
+const LIVE_MR_BYTES = 1 << 16;
+
+interface LivePeer {
+  device: Device;
+  qps: { qp: QueuePair; mr: MemoryRegion }[];
+  address: string;
+  port: number;
+}
+
+export interface PlaygroundServer {
+  url: string;
+  port: number;
+  gatewayUrl?: string;
+  close(): Promise<void>;
+}
+
+/** Starts the page server (and the gateway and live peer unless `live` is false). */
+export async function startPlayground(o: { dir: string; host: string; port: number; live: boolean; gatewayPort: number; udpAddress: string }): Promise<PlaygroundServer> {
+  const root = resolve(o.dir);
+  const st = await stat(join(root, "index.html")).catch(() => undefined);
+  if (!st?.isFile()) throw new Error(`no playground in ${root} (run npm run build first)`);
+
+  let peer: LivePeer | undefined;
+  let gw: Gateway | undefined;
+  const server = http.createServer((req, res) => void handle(req, res));
+  const hostPart = o.host.includes(":") ? `[${o.host}]` : o.host;
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const send = (code: number, type: string, body: string | Uint8Array, extra: Record<string, string> = {}) => {
+      res.writeHead(code, { ...ISOLATION_HEADERS, "content-type": type, "cache-control": "no-store", ...extra });
+      res.end(req.method === "HEAD" ? undefined : body);
+    };
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://x");
+    } catch {
+      return send(400, "text/plain", "bad request\n");
+    }
+    if (url.pathname === "/live.json" && (req.method === "GET" || req.method === "HEAD")) {
+      const body = gw && peer ? { gateway: `ws://${hostPart}:${gw.port}/tunnel`, peer: { address: peer.address, port: peer.port } } : { gateway: null };
+      return send(200, MIME[".json"], JSON.stringify(body));
+    }
+    if (url.pathname === "/live/connect" && req.method === "POST") return liveConnect(req, send);
+    if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n", { allow: "GET, HEAD" });
+    let rel: string;
+    try {
+      rel = decodeURIComponent(url.pathname);
+    } catch {
+      return send(400, "text/plain", "bad path\n");
+    }
+    if (rel.includes("\0")) return send(400, "text/plain", "bad path\n");
+    if (rel.endsWith("/")) rel += "index.html";
+    const file = normalize(join(root, rel));
+    if (!file.startsWith(root + sep)) return send(403, "text/plain", "forbidden\n");
+    const type = MIME[extname(file)];
+    try {
+      const body = await readFile(file);
+      send(200, type ?? "application/octet-stream", body);
+    } catch {
+      send(404, "text/plain", "not found\n");
+    }
+  }
+
+  /** The page's live-mode QP: {qpn, psn, gid, port} in, the peer's QP and memory region out. */
+  async function liveConnect(req: http.IncomingMessage, send: (code: number, type: string, body: string) => void): Promise<void> {
+    if (!peer) return send(404, "text/plain", "live mode is off\n");
+    let raw = "";
+    for await (const chunk of req) {
+      raw += chunk;
+      if (raw.length > 2048) return send(413, "text/plain", "too large\n");
+    }
+    let body: { qpn?: unknown; psn?: unknown; gid?: unknown; port?: unknown };
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return send(400, "text/plain", "not JSON\n");
+    }
+    const u24 = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffff;
+    if (!u24(body.qpn) || !u24(body.psn) || typeof body.gid !== "string" || !(typeof body.port === "number" && Number.isInteger(body.port) && body.port > 0 && body.port < 65536)) {
+      return send(400, "text/plain", "want {qpn, psn, gid, port}\n");
+    }
+    if (peer.qps.length >= MAX_LIVE_QPS) {
+      const old = peer.qps.shift()!;
+      old.qp.destroy();
+      old.mr.destroy();
+    }
+    try {
+      const pd = peer.device.allocPd();
+      const cq = peer.device.createCq(256);
+      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
+      const all = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+      const mr = pd.regMr(LIVE_MR_BYTES, all);
+      for (let i = 0; i < mr.length; i++) mr.bytes[i] = (i * 13 + 5) & 0xff;
+      const psn = 0x800;
+      connectQp(qp, { qpNum: body.qpn as number, psn: body.psn as number, gid: body.gid, port: body.port as number }, { sqPsn: psn, qpAccessFlags: all, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 12, maxRdAtomic: 4, maxDestRdAtomic: 4 });
+      qp.postRecv(Array.from({ length: 32 }, (_, i) => ({ wrId: BigInt(i), sgList: [mr.sge(LIVE_MR_BYTES / 2 + i * 1024, 1024)] })));
+      peer.qps.push({ qp, mr });
+      const gid = `::ffff:${peer.address}`;
+      send(200, MIME[".json"], JSON.stringify({ qpn: qp.qpNum, psn, gid, port: peer.port, addr: mr.addr.toString(), rkey: mr.rkey, length: mr.length }));
+    } catch (e) {
+      send(500, "text/plain", `${(e as Error).message}\n`);
+    }
+  }
+
+  try {
+    if (o.live) {
+      const device = await openDevice({ address: o.udpAddress, port: 0, maxQp: 64 });
+      const port = udpLinkOf(device)?.localPort ?? 0;
+      peer = { device, qps: [], address: o.udpAddress, port };
+    }
+    await new Promise<void>((ok, fail) => {
+      server.once("error", fail);
+      server.listen(o.port, o.host, () => ok());
+    });
+    const port = (server.address() as { port: number }).port;
+    if (peer) {
+      gw = await Gateway.start({
+        listen: o.host,
+        port: o.gatewayPort,
+        udpAddress: o.udpAddress,
+        udpPort: 0,
+        allow: [peer.address],
+        dstPorts: [peer.port],
+        origins: [`http://${hostPart}:${port}`],
+        maxClients: 16,
+      });
+    }
+    return {
+      url: `http://${hostPart}:${port}/`,
+      port,
+      gatewayUrl: gw ? `ws://${hostPart}:${gw.port}/tunnel` : undefined,
+      async close() {
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+        await gw?.close();
+        peer?.device.close();
+      },
+    };
+  } catch (e) {
+    server.close();
+    await gw?.close();
+    peer?.device.close();
+    throw e;
+  }
+}
+
+function defaultDir(): string {
+  // dist/cli/softroce.js -> dist/playground
+  return fileURLToPath(new URL("../playground/", import.meta.url));
+}
+
+/** Runs the playground server from argv until `stop` resolves. */
+export async function runPlayground(argv: readonly string[], io: Io, stop: Promise<unknown>): Promise<number> {
+  const { flags } = parseArgs(argv, FLAGS);
+  if (flags.help) {
+    io.out(HELP);
+    return 0;
+  }
+  const host = flags.host as string;
+  if (!/^[\w.:-]+$/.test(host)) throw new UsageError(`--host: bad address ${JSON.stringify(host)}`);
+  let srv: PlaygroundServer;
+  try {
+    srv = await startPlayground({
+      dir: (flags.dir as string | undefined) ?? defaultDir(),
+      host,
+      port: flags.port as number,
+      live: flags["no-live"] !== true,
+      gatewayPort: flags["gateway-port"] as number,
+      udpAddress: flags["udp-address"] as string,
+    });
+  } catch (e) {
+    io.err(`softroce playground: ${(e as Error).message}\n`);
+    return 1;
+  }
+  io.out(`softroce playground: open ${srv.url}${srv.gatewayUrl ? ` (live mode: gateway ${srv.gatewayUrl})` : ""}\n`);
+  const duration = flags.duration as number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([stop, duration ? new Promise((r) => (timer = setTimeout(r, duration * 1000))) : new Promise(() => {})]);
+  clearTimeout(timer);
+  await srv.close();
+  io.out("softroce playground: stopped\n");
+  return 0;
+}
+
+export const playgroundCommand: Command = {
+  name: "playground",
+  summary: "serve the playground page (and a gateway for its live mode)",
+  run(argv, io) {
+    const stop = new Promise<void>((resolve) => {
+      process.once("SIGINT", () => resolve());
+      process.once("SIGTERM", () => resolve());
+    });
+    return runPlayground(argv, io, stop);
+  },
+};
