@@ -37,7 +37,19 @@ await Promise.all([
     loader: { ".wasm": "file" },
     assetNames: "[name]-[hash]",
   }),
+  // examples/browser-chat, served by `softroce playground` at /chat/
+  esbuild.build({
+    ...common,
+    packages: undefined,
+    entryPoints: ["examples/browser-chat/chat.ts"],
+    outfile: "dist/playground/chat/chat.js",
+    platform: "browser",
+    target: "es2022",
+    loader: { ".wasm": "file" },
+    assetNames: "[name]-[hash]",
+  }),
 ]);
 chmodSync("dist/cli/softroce.js", 0o755);
 mkdirSync("dist/playground", { recursive: true });
 for (const f of ["index.html", "style.css"]) copyFileSync(`examples/playground/${f}`, `dist/playground/${f}`);
+copyFileSync("examples/browser-chat/index.html", "dist/playground/chat/index.html");

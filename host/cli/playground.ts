@@ -52,6 +52,44 @@ export const ISOLATION_HEADERS = {
 } as const;
 
 const MAX_LIVE_QPS = 16;
+/** Rendezvous rooms (examples/browser-chat): at most this many, two endpoints each, forgotten after ROOM_TTL_MS. */
+const MAX_ROOMS = 64;
+const ROOM_TTL_MS = 10 * 60_000;
+
+interface Endpoint {
+  qpn: number;
+  psn: number;
+  gid: string;
+  port: number;
+  name: string;
+}
+
+/** Reads a small JSON body (at most 2 KiB); undefined when it is too large or not JSON. */
+async function jsonBody(req: http.IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  let raw = "";
+  for await (const chunk of req) {
+    raw += chunk;
+    if (raw.length > 2048) return undefined;
+  }
+  try {
+    const v = JSON.parse(raw);
+    return v && typeof v === "object" && !Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An RC endpoint as pages announce it: QPN, PSN (24 bits), GID text, UDP port, a short name. */
+function endpointOf(v: unknown): Endpoint | undefined {
+  if (!v || typeof v !== "object") return undefined;
+  const e = v as Record<string, unknown>;
+  const u24 = (x: unknown) => typeof x === "number" && Number.isInteger(x) && x >= 0 && x <= 0xffffff;
+  const name = e.name === undefined ? "" : e.name;
+  if (!u24(e.qpn) || !u24(e.psn) || typeof e.gid !== "string" || e.gid.length > 64 || !/^[0-9a-fA-F:.]+$/.test(e.gid)) return undefined;
+  if (!(typeof e.port === "number" && Number.isInteger(e.port) && e.port > 0 && e.port < 65536)) return undefined;
+  if (typeof name !== "string" || name.length > 32) return undefined;
+  return { qpn: e.qpn as number, psn: e.psn as number, gid: e.gid, port: e.port, name };
+}
 const LIVE_MR_BYTES = 1 << 16;
 
 interface LivePeer {
@@ -95,6 +133,7 @@ export async function startPlayground(o: { dir: string; host: string; port: numb
       return send(200, MIME[".json"], JSON.stringify(body));
     }
     if (url.pathname === "/live/connect" && req.method === "POST") return liveConnect(req, send);
+    if (url.pathname === "/rendezvous" && req.method === "POST") return rendezvous(req, send);
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, "text/plain", "method not allowed\n", { allow: "GET, HEAD" });
     let rel: string;
     try {
@@ -115,24 +154,35 @@ export async function startPlayground(o: { dir: string; host: string; port: numb
     }
   }
 
+  // Two pages meet in a room: each POSTs its endpoint and gets the other's once it is there.
+  const rooms = new Map<string, { at: number; members: Endpoint[] }>();
+  async function rendezvous(req: http.IncomingMessage, send: (code: number, type: string, body: string) => void): Promise<void> {
+    const body = await jsonBody(req);
+    const room = body?.room;
+    const me = endpointOf(body?.me);
+    if (typeof room !== "string" || !/^[\w-]{1,32}$/.test(room) || !me) return send(400, "text/plain", "want {room, me: {qpn, psn, gid, port, name}}\n");
+    const now = Date.now();
+    for (const [k, r] of rooms) if (now - r.at > ROOM_TTL_MS) rooms.delete(k);
+    let r = rooms.get(room);
+    if (!r) {
+      if (rooms.size >= MAX_ROOMS) return send(503, "text/plain", "too many rooms\n");
+      r = { at: now, members: [] };
+      rooms.set(room, r);
+    }
+    const same = (e: Endpoint) => e.qpn === me.qpn && e.gid === me.gid && e.port === me.port;
+    if (!r.members.some(same)) {
+      if (r.members.length >= 2) return send(409, "text/plain", "the room is full\n");
+      r.members.push(me);
+    }
+    const peer = r.members.find((e) => !same(e)) ?? null;
+    send(200, MIME[".json"], JSON.stringify({ peer }));
+  }
+
   /** The page's live-mode QP: {qpn, psn, gid, port} in, the peer's QP and memory region out. */
   async function liveConnect(req: http.IncomingMessage, send: (code: number, type: string, body: string) => void): Promise<void> {
     if (!peer) return send(404, "text/plain", "live mode is off\n");
-    let raw = "";
-    for await (const chunk of req) {
-      raw += chunk;
-      if (raw.length > 2048) return send(413, "text/plain", "too large\n");
-    }
-    let body: { qpn?: unknown; psn?: unknown; gid?: unknown; port?: unknown };
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      return send(400, "text/plain", "not JSON\n");
-    }
-    const u24 = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffff;
-    if (!u24(body.qpn) || !u24(body.psn) || typeof body.gid !== "string" || !(typeof body.port === "number" && Number.isInteger(body.port) && body.port > 0 && body.port < 65536)) {
-      return send(400, "text/plain", "want {qpn, psn, gid, port}\n");
-    }
+    const body = endpointOf(await jsonBody(req));
+    if (!body) return send(400, "text/plain", "want {qpn, psn, gid, port}\n");
     if (peer.qps.length >= MAX_LIVE_QPS) {
       const old = peer.qps.shift()!;
       old.qp.destroy();
@@ -146,7 +196,7 @@ export async function startPlayground(o: { dir: string; host: string; port: numb
       const mr = pd.regMr(LIVE_MR_BYTES, all);
       for (let i = 0; i < mr.length; i++) mr.bytes[i] = (i * 13 + 5) & 0xff;
       const psn = 0x800;
-      connectQp(qp, { qpNum: body.qpn as number, psn: body.psn as number, gid: body.gid, port: body.port as number }, { sqPsn: psn, qpAccessFlags: all, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 12, maxRdAtomic: 4, maxDestRdAtomic: 4 });
+      connectQp(qp, { qpNum: body.qpn, psn: body.psn, gid: body.gid, port: body.port }, { sqPsn: psn, qpAccessFlags: all, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 12, maxRdAtomic: 4, maxDestRdAtomic: 4 });
       qp.postRecv(Array.from({ length: 32 }, (_, i) => ({ wrId: BigInt(i), sgList: [mr.sge(LIVE_MR_BYTES / 2 + i * 1024, 1024)] })));
       peer.qps.push({ qp, mr });
       const gid = `::ffff:${peer.address}`;
