@@ -160,7 +160,8 @@ for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response",
       assert.deepEqual(requests.filter((u) => !u.startsWith(own) && !u.startsWith("data:") && !u.startsWith("blob:")), [], "no network beyond the page's own files");
       assert.deepEqual(errors, []);
       if (process.env.SOFTROCE_PLAYGROUND_SCREENSHOTS === "1" && ["lost-middle-packet", "rnr", "wrong-rkey"].includes(sc)) {
-        await page.locator("#ladder [data-row]").nth(sc === "rnr" ? 1 : 4 % exp.packets.length).click();
+        const NAK_ROW = { "lost-middle-packet": 4, rnr: 1, "wrong-rkey": 1 };
+        await page.locator(`#ladder [data-row="${NAK_ROW[sc]}"]`).click();
         await page.locator("#tree [data-field='infiniband.aeth.syndrome'], #tree [data-field='infiniband.bth.psn']").first().click();
         writeFileSync(join(ROOT, `docs/playground-${sc}.png`), await page.screenshot());
       }
