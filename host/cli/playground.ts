@@ -17,7 +17,9 @@ const FLAGS: FlagSpec[] = [
   { name: "dir", type: "string", valueName: "path", help: "the static folder to serve (default: dist/playground beside this command)" },
   { name: "no-live", type: "boolean", help: "no gateway and no live peer (the simulated wire only)" },
   { name: "gateway-port", type: "int", min: 0, max: 65535, default: 0, valueName: "n", help: "WebSocket port of the gateway (0: any free port)" },
-  { name: "udp-address", type: "string", default: "127.0.0.1", valueName: "addr", help: "UDP address of the gateway and of the live peer device" },
+  { name: "udp-address", type: "string", default: "127.0.0.1", valueName: "addr", help: "UDP address of the gateway (the page's device in live mode)" },
+  { name: "peer-address", type: "string", default: "127.0.0.2", valueName: "addr", help: "UDP address of the live peer device" },
+  { name: "udp-port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "UDP port of both (0: free ports; RoCEv2 and decoders expect 4791)" },
   { name: "duration", type: "int", min: 1, max: 86400 * 365, valueName: "s", help: "stop after this many seconds" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
@@ -91,6 +93,8 @@ function endpointOf(v: unknown): Endpoint | undefined {
   return { qpn: e.qpn as number, psn: e.psn as number, gid: e.gid, port: e.port, name };
 }
 const LIVE_MR_BYTES = 1 << 16;
+/** The live peer's receive buffers (a SEND from the page is at most this long). */
+export const LIVE_RECV_BYTES = 4096;
 
 interface LivePeer {
   device: Device;
@@ -107,7 +111,16 @@ export interface PlaygroundServer {
 }
 
 /** Starts the page server (and the gateway and live peer unless `live` is false). */
-export async function startPlayground(o: { dir: string; host: string; port: number; live: boolean; gatewayPort: number; udpAddress: string }): Promise<PlaygroundServer> {
+export async function startPlayground(o: {
+  dir: string;
+  host: string;
+  port: number;
+  live: boolean;
+  gatewayPort: number;
+  udpAddress: string;
+  peerAddress?: string;
+  udpPort?: number;
+}): Promise<PlaygroundServer> {
   const root = resolve(o.dir);
   const st = await stat(join(root, "index.html")).catch(() => undefined);
   if (!st?.isFile()) throw new Error(`no playground in ${root} (run npm run build first)`);
@@ -197,7 +210,8 @@ export async function startPlayground(o: { dir: string; host: string; port: numb
       for (let i = 0; i < mr.length; i++) mr.bytes[i] = (i * 13 + 5) & 0xff;
       const psn = 0x800;
       connectQp(qp, { qpNum: body.qpn, psn: body.psn, gid: body.gid, port: body.port }, { sqPsn: psn, qpAccessFlags: all, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 12, maxRdAtomic: 4, maxDestRdAtomic: 4 });
-      qp.postRecv(Array.from({ length: 32 }, (_, i) => ({ wrId: BigInt(i), sgList: [mr.sge(LIVE_MR_BYTES / 2 + i * 1024, 1024)] })));
+      // 8 receives of LIVE_RECV_BYTES in the upper half of the region (the lower half is for WRITE/READ/atomics)
+      qp.postRecv(Array.from({ length: 8 }, (_, i) => ({ wrId: BigInt(i), sgList: [mr.sge(LIVE_MR_BYTES / 2 + i * LIVE_RECV_BYTES, LIVE_RECV_BYTES)] })));
       peer.qps.push({ qp, mr });
       const gid = `::ffff:${peer.address}`;
       send(200, MIME[".json"], JSON.stringify({ qpn: qp.qpNum, psn, gid, port: peer.port, addr: mr.addr.toString(), rkey: mr.rkey, length: mr.length }));
@@ -208,9 +222,10 @@ export async function startPlayground(o: { dir: string; host: string; port: numb
 
   try {
     if (o.live) {
-      const device = await openDevice({ address: o.udpAddress, port: 0, maxQp: 64 });
+      const address = o.peerAddress ?? o.udpAddress;
+      const device = await openDevice({ address, port: o.udpPort ?? 0, maxQp: 64 });
       const port = udpLinkOf(device)?.localPort ?? 0;
-      peer = { device, qps: [], address: o.udpAddress, port };
+      peer = { device, qps: [], address, port };
     }
     await new Promise<void>((ok, fail) => {
       server.once("error", fail);
@@ -222,7 +237,7 @@ export async function startPlayground(o: { dir: string; host: string; port: numb
         listen: o.host,
         port: o.gatewayPort,
         udpAddress: o.udpAddress,
-        udpPort: 0,
+        udpPort: o.udpPort ?? 0,
         allow: [peer.address],
         dstPorts: [peer.port],
         origins: [`http://${hostPart}:${port}`],
@@ -271,9 +286,13 @@ export async function runPlayground(argv: readonly string[], io: Io, stop: Promi
       live: flags["no-live"] !== true,
       gatewayPort: flags["gateway-port"] as number,
       udpAddress: flags["udp-address"] as string,
+      peerAddress: flags["peer-address"] as string,
+      udpPort: flags["udp-port"] as number,
     });
   } catch (e) {
-    io.err(`softroce playground: ${(e as Error).message}\n`);
+    const msg = (e as Error).message;
+    const hint = /in use|EADDRINUSE/i.test(msg) ? " (is UDP port 4791 taken, e.g. by Linux rxe? try --udp-port 0, other addresses, or --no-live)" : "";
+    io.err(`softroce playground: ${msg}${hint}\n`);
     return 1;
   }
   io.out(`softroce playground: open ${srv.url}${srv.gatewayUrl ? ` (live mode: gateway ${srv.gatewayUrl})` : ""}\n`);

@@ -31,7 +31,7 @@ function post(url, body) {
 }
 
 test("two tabs chat over RC SEND through the gateway", async () => {
-  const child = spawn(process.execPath, [join(ROOT, "dist/cli/softroce.js"), "playground", "--port", "0", "--host", HOST, "--udp-address", HOST, "--duration", "300"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [join(ROOT, "dist/cli/softroce.js"), "playground", "--port", "0", "--host", HOST, "--udp-address", HOST, "--peer-address", "127.0.14.4", "--duration", "300"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stderr.on("data", (d) => (err += d));

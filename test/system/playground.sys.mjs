@@ -32,7 +32,7 @@ const { ADDRESS, wcStatusName } = await importTs("examples/playground/src/sessio
 /** Starts `softroce playground` on a free port; resolves {url, gatewayUrl, stop}. */
 async function startServer(extra = []) {
   assert.ok(existsSync(join(ROOT, "dist/playground/index.html")), "dist/playground missing: run npm run build");
-  const child = spawn(process.execPath, [CLI, "playground", "--port", "0", "--host", HOST, "--udp-address", HOST, "--duration", "600", ...extra], {
+  const child = spawn(process.execPath, [CLI, "playground", "--port", "0", "--host", HOST, "--udp-address", HOST, "--peer-address", "127.0.14.3", "--duration", "600", ...extra], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -266,6 +266,33 @@ test("phone width: nothing overflows sideways; a bad URL value is reported, not 
     await context.close();
   }
 });
+
+for (const op of ["write", "read", "send", "fetch-add"]) {
+  test(`live mode: ${op} from the page through the gateway to the Node device on UDP`, async () => {
+    const { page, context, errors, requests } = await newPage();
+    try {
+      await page.goto(`${srv.url}?live=1&op=${op}&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
+      await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
+      assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.locator("#problems").innerText());
+      const rows = await page.evaluate(() => window.softroce.playground.trace());
+      const wcs = await page.evaluate(() => window.softroce.playground.completions());
+      assert.deepEqual(wcs.map((w) => [w.wrId, w.status]), [["1", 0], ["2", 0]]);
+      const names = rows.map((r) => r.opcode_name);
+      const want = { write: "RC RDMA Write First", read: "RC RDMA Read Response First", send: "RC Send First", "fetch-add": "RC Fetch Add" }[op];
+      assert.ok(names.includes(want), `${want} in ${names}`);
+      assert.ok(names.some((n) => /Acknowledge|Read Response/.test(n)), "responses came back from the peer");
+      for (const r of rows) {
+        assert.equal(r.icrc_ok, true, `ICRC of ${r.opcode_name}`);
+        assert.equal(r["udp.dstport"], 4791);
+      }
+      assert.ok(requests.some((u) => u === srv.gatewayUrl), `the page opened the gateway: ${requests}`);
+      assert.match(await page.locator("#lanes").innerText(), /127\.0\.14\.3:4791 \(Node, UDP\)/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
 
 test("softroce playground stops cleanly on SIGTERM", async () => {
   if (browser) await withTimeout(browser.close(), 20_000, "browser.close").catch(() => {});

@@ -1,8 +1,8 @@
 // The ladder (sequence) diagram: A's lane on the left, B's on the right, one row
 // per datagram or timer, in virtual-time order. Virtualised: only the rows in
 // view (plus a margin) are drawn, so 10,000 packets scroll as easily as ten.
-import type { Session, Side } from "./session.js";
-import { ADDRESS } from "./session.js";
+import type { Side } from "./session.js";
+import type { Run } from "./run.js";
 
 export const ROW_H = 26;
 const MARGIN_ROWS = 10;
@@ -10,7 +10,7 @@ const MARGIN_ROWS = 10;
 export type LadderRow = { kind: "packet"; index: number; t: number } | { kind: "timer"; side: Side; timer: "retransmit" | "rnr"; t: number };
 
 /** Packets and timers merged by time (a timer sorts before the packets it caused at the same time). */
-export function ladderRows(s: Session): LadderRow[] {
+export function ladderRows(s: Run): LadderRow[] {
   const rows: LadderRow[] = [];
   const pk = s.packets;
   const tm = s.timers;
@@ -43,7 +43,7 @@ export function shortOpcode(name: string): string {
 }
 
 /** One packet's label: opcode, PSN, AETH (syndrome meaning and MSN). */
-export function packetLabel(s: Session, i: number): string {
+export function packetLabel(s: Run, i: number): string {
   const r = s.decode(i).record;
   if (r.error !== undefined) return `undecodable: ${r.error}`;
   let t = `${shortOpcode(String(r.opcode_name))}  PSN ${Number(r["infiniband.bth.psn"])}`;
@@ -58,12 +58,13 @@ const FATE_TEXT: Record<string, string> = {
   corrupted: "corrupted: bad ICRC, dropped",
   reordered: "reordered",
   unroutable: "unroutable",
+  dropped: "dropped by the receiver",
 };
 
 export class Ladder {
   rows: LadderRow[] = [];
   selected = -1;
-  private session: Session | undefined;
+  private session: Run | undefined;
   private readonly spacer: HTMLDivElement;
   private readonly svgHost: HTMLDivElement;
   private drawnKey = "";
@@ -88,7 +89,7 @@ export class Ladder {
     new ResizeObserver(() => this.draw(true)).observe(el);
   }
 
-  setSession(s: Session): void {
+  setSession(s: Run): void {
     this.session = s;
     this.selected = -1;
     this.update();
@@ -157,7 +158,7 @@ export class Ladder {
         continue;
       }
       const rec = s.packets[row.index];
-      const fromA = rec.datagram.src === ADDRESS.A;
+      const fromA = s.fromA(row.index);
       const x1 = fromA ? xa : xb;
       const x2 = fromA ? xb : xa;
       const fate = rec.fate;

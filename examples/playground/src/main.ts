@@ -3,6 +3,8 @@
 // window.softroce.playground gives tests and embedders the run's packets and completions.
 import { coreModule } from "../../../host/browser/wasm-source.js";
 import { Session, type Side } from "./session.js";
+import { LiveSession, LIVE_OPS, type LiveInfo } from "./live.js";
+import type { Run } from "./run.js";
 import { SCENARIOS, findScenario, planFor, scenarioBase } from "./scenarios.js";
 import { DEFAULT_SETTINGS, MTUS, OPS, OP_LABELS, parseSettings, settingsQuery, type Settings } from "./settings.js";
 import { Ladder, type LadderRow } from "./ladder.js";
@@ -13,7 +15,9 @@ type RunState = "loading" | "ready" | "running" | "paused" | "done" | "error";
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 let mod: WebAssembly.Module;
-let session: Session | undefined;
+let session: Run | undefined;
+let liveInfo: LiveInfo = { gateway: null };
+let live = false;
 let settings: Settings = { ...DEFAULT_SETTINGS };
 let base: Settings = { ...DEFAULT_SETTINGS };
 let playing = false;
@@ -27,7 +31,7 @@ function setState(s: RunState): void {
   $("state").textContent = s;
   ($("run") as HTMLButtonElement).disabled = s === "done" || s === "running" || s === "loading";
   ($("pause") as HTMLButtonElement).disabled = s !== "running";
-  ($("step") as HTMLButtonElement).disabled = s === "done" || s === "running" || s === "loading";
+  ($("step") as HTMLButtonElement).disabled = s === "done" || s === "running" || s === "loading" || live;
 }
 
 function onSelect(row: LadderRow | undefined): void {
@@ -63,7 +67,7 @@ function readControls(): Settings {
 }
 
 function writeUrl(): void {
-  const extra: Record<string, string> = {};
+  const extra: Record<string, string> = live ? { live: "1" } : {};
   const url = `${location.pathname}${settingsQuery(settings, settings.scenario ? scenarioBase(settings.scenario) : DEFAULT_SETTINGS, extra)}`;
   history.replaceState(null, "", url);
   ($("share") as HTMLAnchorElement).href = url;
@@ -76,7 +80,7 @@ async function replay(): Promise<void> {
   setState("loading");
   session?.stop();
   try {
-    session = await Session.create(mod, planFor(settings));
+    session = live ? await LiveSession.create(mod, liveInfo, settings) : await Session.create(mod, planFor(settings));
   } catch (e) {
     $("problems").textContent = `cannot start: ${(e as Error).message}`;
     setState("error");
@@ -85,6 +89,9 @@ async function replay(): Promise<void> {
   if (gen !== generation) return;
   ladder.setSession(session);
   packetView.clear();
+  const lanes = $("lanes").children;
+  lanes[0].textContent = `A ${session.address("A")}`;
+  lanes[1].textContent = `B ${session.address("B")}`;
   refresh();
   setState("ready");
 }
@@ -95,8 +102,7 @@ let lastPanels = 0;
 function refresh(running = false): void {
   if (!session) return;
   ladder.update();
-  const st = session.net.wire.stats;
-  $("status").textContent = `t = ${session.now.toFixed(3)} µs · ${session.packets.length} packets (${st.lost} lost, ${st.duplicated} duplicated, ${st.corrupted} corrupted, ${st.reordered} reordered) · ${session.completions.length} completions`;
+  $("status").textContent = session.statusText();
   const now = performance.now();
   if (running && now - lastPanels < 250) return;
   lastPanels = now;
@@ -123,7 +129,8 @@ function play(): void {
   const frame = () => {
     if (!playing || gen !== generation || !session) return;
     const t0 = performance.now();
-    while (performance.now() - t0 < 12 && !session.done) session.run(256);
+    if (session.live) session.run(); // real time: collect what happened since the last frame
+    else while (performance.now() - t0 < 12 && !session.done) session.run(256);
     refresh(true);
     if (finishIfDone()) return;
     requestAnimationFrame(frame);
@@ -166,7 +173,7 @@ function wire(): void {
     void replay();
   });
   $("controls").addEventListener("change", (e) => {
-    if ((e.target as HTMLElement).id === "scenario") return;
+    if ((e.target as HTMLElement).id === "scenario" || (e.target as HTMLElement).id === "live") return;
     settings = readControls();
     writeUrl();
     void replay();
@@ -176,6 +183,12 @@ function wire(): void {
   $("pause").addEventListener("click", pause);
   $("step").addEventListener("click", step);
   $("replay").addEventListener("click", () => void replay());
+  $("live").addEventListener("change", () => {
+    live = ($("live") as HTMLInputElement).checked;
+    for (const k of ["loss", "dup", "reorder", "corrupt", "delay", "seed", "mtu", "scenario"]) ($(k) as HTMLInputElement).disabled = live;
+    writeUrl();
+    void replay();
+  });
   $("download").addEventListener("click", download);
   document.addEventListener("keydown", (e) => {
     if ((e.target as HTMLElement).closest("input, select, textarea")) return;
@@ -229,6 +242,22 @@ async function main(): Promise<void> {
   $("mode").textContent = typeof SharedArrayBuffer !== "undefined" && globalThis.crossOriginIsolated
     ? "cross-origin isolated; the device runs on the page's thread"
     : "the device runs on the page's thread (not cross-origin isolated)";
+  // live mode: only when the server runs a gateway (softroce playground); a static server has no /live.json
+  try {
+    const r = await fetch("live.json");
+    if (r.ok) liveInfo = (await r.json()) as LiveInfo;
+  } catch {
+    // no live mode
+  }
+  const liveBox = $("live") as HTMLInputElement;
+  liveBox.disabled = !liveInfo.gateway;
+  $("live-label").title = liveInfo.gateway ? `B is a Node device on UDP, reached through ${liveInfo.gateway}; ${LIVE_OPS.join(", ")}` : "needs `npx softroce playground` (its gateway)";
+  if (params.get("live") === "1" && liveInfo.gateway) {
+    live = true;
+    liveBox.checked = true;
+    for (const k of ["loss", "dup", "reorder", "corrupt", "delay", "seed", "mtu", "scenario"]) ($(k) as HTMLInputElement).disabled = true;
+    writeUrl();
+  }
   try {
     mod = await coreModule();
   } catch (e) {

@@ -415,6 +415,23 @@ export class Session {
     return this.net.wire.trace ?? [];
   }
 
+  readonly live = false;
+
+  /** Was the i-th datagram sent by A? */
+  fromA(i: number): boolean {
+    return this.packets[i].datagram.src === ADDRESS.A;
+  }
+
+  address(side: Side): string {
+    return ADDRESS[side];
+  }
+
+  /** One line for the status bar. */
+  statusText(): string {
+    const st = this.net.wire.stats;
+    return `t = ${this.now.toFixed(3)} µs · ${this.packets.length} packets (${st.lost} lost, ${st.duplicated} duplicated, ${st.corrupted} corrupted, ${st.reordered} reordered) · ${this.completions.length} completions`;
+  }
+
   /** The i-th datagram decoded (cached), with byte ranges; its bytes are packetBytes(i). */
   decode(i: number): DecodedPacket {
     let d = this.decoded[i];
@@ -449,7 +466,7 @@ export class Session {
   }
 
   /** Memory region bytes now. */
-  after(side: Side): Uint8Array {
+  after(side: Side): Uint8Array | undefined {
     return (side === "A" ? this.a : this.b).mr.bytes;
   }
 }

@@ -2,7 +2,8 @@
 // (the selected field's bytes highlighted), each QP's state, the CQ entries and
 // the memory regions before and after with changed bytes marked.
 import type { DecodedPacket } from "./api.js";
-import { ADDRESS, type Session, type Side, wcOpcodeName, wcStatusName } from "./session.js";
+import { type Side, wcOpcodeName, wcStatusName } from "./session.js";
+import type { Run } from "./run.js";
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 const hex2 = (b: number) => b.toString(16).padStart(2, "0");
@@ -58,7 +59,7 @@ export class PacketView {
     this.decoded = undefined;
   }
 
-  show(s: Session, i: number): void {
+  show(s: Run, i: number): void {
     const d = s.decode(i);
     this.decoded = d;
     this.bytes = s.packetBytes(i);
@@ -134,14 +135,14 @@ function showValue(k: string, v: unknown): string {
 }
 
 /** Each QP as the trace ring (rxe's state names) and ibv_query_qp show it. */
-export function renderQps(el: HTMLElement, s: Session): void {
+export function renderQps(el: HTMLElement, s: Run): void {
   const sides: Side[] = ["A", "B"];
   const st = sides.map((x) => s.sideState(x));
   const row = (name: string, f: (i: number) => string, title = "") =>
     `<tr><th scope="row"${title ? ` title="${esc(title)}"` : ""}>${esc(name)}</th>${st.map((_, i) => `<td>${esc(f(i))}</td>`).join("")}</tr>`;
   const psn = (v: number | undefined) => (v === undefined ? "—" : `0x${v.toString(16)} (${v})`);
   el.innerHTML =
-    `<table class="qps"><thead><tr><th></th>${sides.map((x) => `<th scope="col">${x} (${ADDRESS[x]})</th>`).join("")}</tr></thead><tbody>` +
+    `<table class="qps"><thead><tr><th></th>${sides.map((x) => `<th scope="col">${x} (${esc(s.address(x))})</th>`).join("")}</tr></thead><tbody>` +
     row("QP number", (i) => `0x${st[i].qpn.toString(16)}`) +
     row("QP state", (i) => st[i].qpState, "ibv_qp_state") +
     row("requester state", (i) => st[i].req ?? "—", "rxe_req.c: the state the requester last entered") +
@@ -159,7 +160,7 @@ export function renderQps(el: HTMLElement, s: Session): void {
     `</tbody></table>`;
 }
 
-export function renderCq(el: HTMLElement, s: Session): void {
+export function renderCq(el: HTMLElement, s: Run): void {
   if (!s.completions.length) {
     el.innerHTML = `<p class="hint">No completions yet.</p>`;
     return;
@@ -177,11 +178,15 @@ export function renderCq(el: HTMLElement, s: Session): void {
 }
 
 /** Before and after of each memory region around its first changed byte; changed bytes marked. */
-export function renderMemory(el: HTMLElement, s: Session): void {
+export function renderMemory(el: HTMLElement, s: Run): void {
   const out: string[] = [];
   for (const side of ["A", "B"] as Side[]) {
     const before = s.before[side];
     const after = s.after(side);
+    if (!before || !after) {
+      out.push(`<h3>${side}'s memory region: not visible from this page (the live peer's)</h3>`);
+      continue;
+    }
     let changed = 0;
     let first = -1;
     for (let i = 0; i < after.length; i++) {

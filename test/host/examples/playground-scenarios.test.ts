@@ -69,10 +69,10 @@ describe("playground presets", () => {
 
   it("moves the right bytes: WRITE changes B exactly where it wrote, READ fills A", async () => {
     const w = await runPreset("lost-middle-packet");
-    expect(Array.from(w.after("B").subarray(0, 4096))).toEqual(Array.from(w.before.A.subarray(0, 4096)));
-    expect(Array.from(w.after("B").subarray(4096))).toEqual(Array.from(w.before.B.subarray(4096)));
+    expect(Array.from(w.after("B")!.subarray(0, 4096))).toEqual(Array.from(w.before.A.subarray(0, 4096)));
+    expect(Array.from(w.after("B")!.subarray(4096))).toEqual(Array.from(w.before.B.subarray(4096)));
     const r = await runPreset("lost-read-response");
-    expect(Array.from(r.after("A").subarray(0, 2048))).toEqual(Array.from(r.before.B.subarray(0, 2048)));
+    expect(Array.from(r.after("A")!.subarray(0, 2048))).toEqual(Array.from(r.before.B.subarray(0, 2048)));
   });
 
   it("completions() gives WC objects with bigints as decimal strings", async () => {
