@@ -5,7 +5,10 @@
 // core's own exported tables (trace_kind_names, trace_state_names,
 // rx_result_names): the layout and the vocabulary have one home, the core.
 // A reader keeps its own cursor; records the ring overwrote before they were
-// read are counted, not invented.
+// read are counted, not invented. The record layout is the generated ABI's (host/core/abi).
+import { Ring, TraceRec as TR, TRACE_NONE } from "../abi/index.js";
+
+export { TRACE_NONE };
 
 /** The trace exports of build/softroce.wasm this reader uses. */
 export interface TraceCore {
@@ -23,12 +26,6 @@ export interface TraceCore {
   rx_result_names(): number;
 }
 
-/** Record layout (assembly/trace/trace.ts). */
-const TR = { SEQ: 0, KIND: 4, TIME: 8, QPN: 16, A: 20, B: 24, C: 28 } as const;
-/** Records start after the common ring header. */
-const RING_RECORDS = 192;
-/** "None" in a record field. */
-export const TRACE_NONE = 0xffffffff;
 
 /** Kind names as the core names them (assembly/trace/trace.ts TraceKind). */
 export type TraceKindName =
@@ -175,7 +172,7 @@ export class TraceReader {
     }
     const dv = new DataView(core.memory.buffer);
     for (let i = from; i !== prod; i = (i + 1) >>> 0) {
-      const e = ring + RING_RECORDS + (i & (cap - 1)) * size;
+      const e = ring + Ring.DATA + (i & (cap - 1)) * size;
       if (dv.getUint32(e + TR.SEQ, true) !== i) {
         this.missed++; // overwritten while we read
         continue;
