@@ -10,6 +10,7 @@ import {
   type AddressHandle, type CompletionQueue, type DecodedPacket, type Device, type MemoryRegion, type PacketRecord,
   type QueuePair, type ScriptedFault, type SendWr, type TraceEvent, type TraceRecord, type WorkCompletion,
 } from "./api.js";
+import { AethType, aethType } from "../../../host/core/wire/aeth.js";
 import type { Op, Settings } from "./settings.js";
 
 export type Side = "A" | "B";
@@ -223,7 +224,8 @@ export class Session {
       const op = codec.opcode(d.payload[0] ?? -1);
       if (!op) return f.what === "any";
       const isAck = op.name.endsWith(" Acknowledge") && !op.flags.atomic;
-      const syndrome = isAck && d.payload.length >= 13 ? d.payload[12] : 0;
+      const at = op.offsets.AETH; // from the BTH's start, which is the UDP payload's
+      const syndrome = isAck && at !== undefined && d.payload.length > at ? d.payload[at] : 0;
       switch (f.what) {
         case "any":
           return true;
@@ -232,9 +234,9 @@ export class Session {
         case "data":
           return op.flags.req && op.flags.payload;
         case "ack":
-          return isAck && syndrome >> 5 === 0;
+          return isAck && aethType(syndrome) === AethType.ACK;
         case "nak":
-          return isAck && syndrome >> 5 !== 0;
+          return isAck && aethType(syndrome) !== AethType.ACK;
         case "read-response":
           return op.flags.resp && op.flags.read;
       }
