@@ -162,7 +162,7 @@ for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response",
       if (process.env.SOFTROCE_PLAYGROUND_SCREENSHOTS === "1" && ["lost-middle-packet", "rnr", "wrong-rkey"].includes(sc)) {
         const NAK_ROW = { "lost-middle-packet": 4, rnr: 1, "wrong-rkey": 1 };
         await page.locator(`#ladder [data-row="${NAK_ROW[sc]}"]`).click();
-        await page.locator("#tree [data-field='infiniband.aeth.syndrome'], #tree [data-field='infiniband.bth.psn']").first().click();
+        await page.locator("#tree [data-field='infiniband.aeth.syndrome']").click();
         writeFileSync(join(ROOT, `docs/playground-${sc}.png`), await page.screenshot());
       }
     } finally {
