@@ -6,7 +6,7 @@
 // rx_result_names): the layout and the vocabulary have one home, the core.
 // A reader keeps its own cursor; records the ring overwrote before they were
 // read are counted, not invented. The record layout is the generated ABI's (host/core/abi).
-import { Ring, TraceRec as TR, TRACE_NONE } from "../abi/index.js";
+import { Ring, TraceRec as TR, TRACE_KIND_NAMES, TRACE_NONE } from "../abi/index.js";
 
 export { TRACE_NONE };
 
@@ -27,17 +27,8 @@ export interface TraceCore {
 }
 
 
-/** Kind names as the core names them (assembly/trace/trace.ts TraceKind). */
-export type TraceKindName =
-  | "REQ_STATE"
-  | "COMP_STATE"
-  | "RESP_STATE"
-  | "PKT_SENT"
-  | "PKT_RECV"
-  | "TIMER_RETRANSMIT"
-  | "TIMER_RNR"
-  | "QP_STATE"
-  | "COMPLETION";
+/** Kind names as the core names them (TraceKind in abi/schema.json; NONE is no record's kind). */
+export type TraceKindName = Exclude<(typeof TRACE_KIND_NAMES)[number], "NONE">;
 
 export interface TraceEvent {
   /** Sequence number: the producer index the record was written at. */
