@@ -6,21 +6,11 @@
 // 10^6 messages per second); a key without a unit suffix is a count, a name or a flag. Each mode
 // carries only what applies to it: the simulated wire (faults, seed, virtual clock, wire counts)
 // in --local only, `verified` only with --verify. docs/CLI.md lists the keys.
-import { BW_HEADER, LAT_HEADER, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
+import { BW_HEADER, LAT_HEADER, PERF_TITLES, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
 import { parseGid } from "../core/verbs/index.js";
 import type { PerfConnection } from "./perf-exchange.js";
 
 const RULE = "-".repeat(87);
-
-export const PERF_TITLES: Record<string, string> = {
-  send_bw: "Send BW Test",
-  write_bw: "RDMA_Write BW Test",
-  read_bw: "RDMA_Read BW Test",
-  atomic_bw: "Atomic BW Test",
-  send_lat: "Send Latency Test",
-  write_lat: "RDMA_Write Latency Test",
-  read_lat: "RDMA_Read Latency Test",
-};
 
 export interface HeaderFacts {
   test: string;

@@ -5,7 +5,8 @@ import type { PerfResult } from "./run.js";
 
 const RULE = "-".repeat(87);
 
-const TITLES: Record<string, string> = {
+/** perftest's title line of each test. */
+export const PERF_TITLES: Record<string, string> = {
   send_bw: "Send BW Test",
   write_bw: "RDMA_Write BW Test",
   read_bw: "RDMA_Read BW Test",
@@ -40,7 +41,7 @@ export function formatPerfText(r: PerfResult): string {
   const faults = r.faults;
   const lines = [
     RULE,
-    `                    ${TITLES[r.test] ?? r.test} (softroce, ${r.link ? "two processes over UDP" : "local: two devices on the simulated wire"})`,
+    `                    ${PERF_TITLES[r.test] ?? r.test} (softroce, ${r.link ? "two processes over UDP" : "local: two devices on the simulated wire"})`,
     ` Number of qps   : ${r.qps}\t\tTransport type : IB`,
     ` Connection type : ${r.connection}\t\tUsing SRQ      : OFF`,
     ` TX depth        : ${r.tx_depth}`,
