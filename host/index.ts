@@ -8,9 +8,9 @@ export {
   ProtectionDomain, MemoryRegion, CompletionQueue, type WorkCompletion, CompletionChannel,
   QueuePair, type QpInitAttr, type QpInitAttrOut, type QpAttr, type QpAttrOut, type QpCap, deriveMask,
   SharedReceiveQueue, type SrqAttr, type SrqInitAttr, AddressHandle, type AhAttr, type AhAttrOut, type GlobalRoute,
-  type SendWr, type RecvWr, type Sge, AsyncEvent, VerbsError, Errno, parseGid, formatGid,
+  type SendWr, type RecvWr, type Sge, type MwBindInfo, AsyncEvent, MemoryWindow, incRkey, VerbsError, Errno, parseGid, formatGid,
   Access, AtomicCap, DeviceCapFlags, EventType, LinkLayer, Mtu, PortState, QpAttrMask, QpState, QpType,
-  ReregMrFlags, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, MigState, SrqAttrMask, nameOf, mtuBytes,
+  ReregMrFlags, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, MigState, SrqAttrMask, MwType, FlushType, FlushLevel, nameOf, mtuBytes,
   connectQp, type QpEndpoint, type ConnectOptions,
   // the simulated wire (tests, teaching, the playground)
   SimNetwork, addressGid, SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate,

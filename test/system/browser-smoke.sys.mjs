@@ -223,9 +223,10 @@ function startServer() {
     } else if (url.pathname === "/verbs.html") {
       body = verbsPageHtml();
       type = MIME[".html"];
-    } else if (url.pathname.startsWith("/dist/browser/")) {
+    } else if (url.pathname.startsWith("/dist/browser/") || url.pathname.startsWith("/dist/internal/")) {
+      // the public bundle, or the repository's internal one (every export, not published)
       const file = normalize(join(ROOT, decodeURIComponent(url.pathname)));
-      if (file.startsWith(BROWSER_DIR + sep) && existsSync(file)) {
+      if ((file.startsWith(BROWSER_DIR + sep) || file.startsWith(join(ROOT, "dist/internal") + sep)) && existsSync(file)) {
         body = readFileSync(file);
         type = MIME[extname(file)] ?? "application/octet-stream";
       }
