@@ -222,6 +222,21 @@ function writePseudo(v6: bool, src: usize, dst: usize, ipId: u32, ipFlags: u32, 
   return pseudo + IP4_SIZE;
 }
 
+/**
+ * RC/UC: the packet must travel the QP's path, from its peer's address to the
+ * address the QP sends from (rxe's check_addr). The UDP source port is flow
+ * entropy in RoCEv2 and is not checked.
+ */
+function onPath(qp: usize): bool {
+  const av = qp + QP_ATTR + ATTR_AH;
+  const dgid = av + AV_DGID;
+  if (load<u64>(dgid) != load<u64>(rxMeta + RXM_SRC) || load<u64>(dgid + 8) != load<u64>(rxMeta + RXM_SRC + 8)) return false;
+  let sgid = load<u32>(av + AV_SGID_INDEX);
+  if (sgid >= cfg(CFG_GID_COUNT)) sgid = 0; // as txSend picks the source
+  const own = gidTable + (<usize>sgid << 4);
+  return load<u64>(own) == load<u64>(rxMeta + RXM_DST) && load<u64>(own + 8) == load<u64>(rxMeta + RXM_DST + 8);
+}
+
 @inline function drop(r: RxResult, c: Counter): RxResult {
   count(c);
   return r;
@@ -276,13 +291,7 @@ export function rxValidate(len: u32): RxResult {
   } else if (st < QpState.RTS || st > QpState.SQE) {
     return drop(RxResult.BAD_STATE, Counter.BAD_STATE);
   }
-  if (type != QPT_UD) {
-    // RC/UC: the packet must come from the QP's peer.
-    const dgid = qp + QP_ATTR + ATTR_AH + AV_DGID;
-    if (load<u64>(dgid) != load<u64>(rxMeta + RXM_SRC) || load<u64>(dgid + 8) != load<u64>(rxMeta + RXM_SRC + 8)) {
-      return drop(RxResult.BAD_SOURCE, Counter.BAD_STATE);
-    }
-  }
+  if (type != QPT_UD && !onPath(qp)) return drop(RxResult.BAD_SOURCE, Counter.BAD_SOURCE);
   if ((bth_pkey(b) & 0x7fff) != 0x7fff) return drop(RxResult.BAD_PKEY, Counter.BAD_PKEY);
   if (type == QPT_UD) {
     const deth = b + <usize>opcode_offset(op, HDR_DETH);

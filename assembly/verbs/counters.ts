@@ -26,6 +26,7 @@ export const enum Counter {
   BAD_STATE,
   BAD_PKEY,
   BAD_QKEY,
+  BAD_SOURCE,
   // verbs layer (ours)
   CQ_OVERFLOW,
   EVENTS_LOST,
@@ -38,7 +39,7 @@ export const COUNTER_NAMES =
   "sent_pkts,rcvd_pkts,duplicate_request,out_of_seq_request,rcvd_rnr_err,send_rnr_err," +
   "rcvd_seq_err,ack_deferred,retry_exceeded_err,retry_rnr_exceeded_err,completer_retry_err," +
   "send_err,link_downed,rdma_sends,rdma_recvs," +
-  "bad_icrc,short,bad_version,unknown_qpn,bad_opcode,bad_state,bad_pkey,bad_qkey," +
+  "bad_icrc,short,bad_version,unknown_qpn,bad_opcode,bad_state,bad_pkey,bad_qkey,bad_source," +
   "cq_overflow,events_lost,flushed_wqes";
 
 export const counterBlock: usize = memory.data(8 * 32);

@@ -101,7 +101,21 @@ describe("receive path", () => {
     const bad = new Uint8Array(roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum }));
     bad[0] = 0x1f; // an opcode the table does not know
     expect(deliver(bad)).toBe("bad_opcode");
-    expect(dev.queryCounters()).toMatchObject({ short: 1, bad_version: 1, unknown_qpn: 1, bad_pkey: 1, bad_qkey: 1, rcvd_pkts: 1 });
+    expect(dev.queryCounters()).toMatchObject({ short: 1, bad_version: 1, unknown_qpn: 1, bad_pkey: 1, bad_qkey: 1, bad_source: 1, rcvd_pkts: 1 });
+  });
+
+  it("takes RC/UC packets only on the QP's path: from its peer's address, to its own (rxe's check_addr); the UDP source port is entropy", () => {
+    const p = (dst: string, psn: number) => roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, dst, psn, ackReq: 0 });
+    // to another address of this host (the device's other GID, or any): not this QP's path
+    expect(deliver(p("127.0.0.8", 100), "127.0.0.2", "127.0.0.8")).toBe("bad_source");
+    expect(dev.queryCounters()).toMatchObject({ bad_source: 1, rcvd_pkts: 0 });
+    const q = p("127.0.0.1", 100);
+    const from = (srcPort: number) => RX_RESULT_NAMES[dev.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort, dstPort: 4791, ipId: 0, payload: q })];
+    // the ICRC covers the UDP source port, so the packet must be made for it; any port then passes
+    const withPort = roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, psn: 100, udpSrcPort: 50123 });
+    expect(RX_RESULT_NAMES[dev.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort: 50123, dstPort: 4791, ipId: 0, payload: withPort })]).toBe("ok");
+    expect(from(4791)).toBe("ok");
+    expect(dev.queryCounters()).toMatchObject({ bad_source: 1, rcvd_pkts: 2 });
   });
 
   it("refuses requests before RTR", () => {
