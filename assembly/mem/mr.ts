@@ -1,11 +1,15 @@
 // Memory regions: ranges of the MR arena in linear memory. lkey == rkey ==
-// ((index + 1) << 8) | key byte, the key byte changing on every registration
-// of a slot (as rxe), so keys of a deregistered MR stay invalid.
+// ((tag << indexBits | (index + 1)) << 8) | key byte, where the key byte (as
+// rxe's) and the tag (the bits a key has to spare above the slot index) are
+// random on every registration (assembly/mem/entropy.ts) and never repeat the
+// slot's previous key, so keys cannot be guessed from registration order and
+// keys of a deregistered MR stay invalid.
 import { Arena, arenaAlloc, arenaFree, arenaRound } from "./arena";
 import { mrAccessCheck } from "./access";
 import { EINVAL, ENOMEM, EOPNOTSUPP } from "./errno";
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
+import { entropyU32 } from "./entropy";
 
 export const MR_PD: usize = 16; // u32 PD handle
 export const MR_ACCESS: usize = 20; // u32 ibv_access_flags
@@ -21,10 +25,22 @@ export const MR_MAX_INDEX: u32 = (1 << 23) - 2;
 export const mrPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 export const mrArena = changetype<Arena>(memory.data(offsetof<Arena>()));
 
-export function mrPoolInit(base: usize, cap: u32): void { poolInit(mrPool, base, MR_SLOT, cap); }
+/** Bits of a key's index field that name the slot (index + 1); the rest above them are random. */
+let indexBits: u32 = 23;
 
-/** Key for slot `idx` with key byte `kb`. */
-@inline export function mrKey(idx: u32, kb: u32): u32 { return ((idx + 1) << 8) | (kb & 0xff); }
+export function mrPoolInit(base: usize, cap: u32): void {
+  poolInit(mrPool, base, MR_SLOT, cap);
+  indexBits = 32 - clz<u32>(cap); // cap < 2^indexBits, so index + 1 <= cap fits
+}
+
+/** Key for slot `idx` with random bits `r` (key byte in the low 8, tag above). */
+@inline export function mrKey(idx: u32, r: u32): u32 {
+  const tag = (r >> 8) & ((1 << (23 - indexBits)) - 1);
+  return (((tag << indexBits) | (idx + 1)) << 8) | (r & 0xff);
+}
+
+/** The slot index a key names (maybe out of range). */
+@inline function keyIndex(key: u32): u32 { return ((key >> 8) & ((1 << indexBits) - 1)) - 1; }
 
 /** Registers `len` bytes with `access` in PD `pdh`; returns the key or -errno. */
 export function mrReg(pdh: u32, len: u64, access: u32): i32 {
@@ -42,9 +58,10 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
   }
   memory.fill(ptr, 0, <usize>len);
   const slot = poolSlot(mrPool, <u32>idx);
-  const kb = (load<u32>(slot + SLOT_GEN) + 1) & 0xff;
-  store<u32>(slot + SLOT_GEN, kb);
-  const key = mrKey(<u32>idx, kb);
+  const prev = load<u32>(slot + SLOT_GEN);
+  let key = mrKey(<u32>idx, entropyU32());
+  if (key == prev) key ^= 1; // a stale key stays stale
+  store<u32>(slot + SLOT_GEN, key);
   store<u32>(slot + SLOT_HANDLE, key);
   store<u32>(slot + MR_PD, pdh);
   store<u32>(slot + MR_ACCESS, access);
@@ -58,7 +75,7 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
 
 /** The MR slot a key names, or 0 when the key is unknown or stale. */
 export function mrFind(key: u32): usize {
-  const idx = (key >> 8) - 1;
+  const idx = keyIndex(key);
   if (idx >= mrPool.cap) return 0;
   const slot = poolSlot(mrPool, idx);
   return key != 0 && load<u32>(slot + SLOT_HANDLE) == key ? slot : 0;
@@ -70,7 +87,7 @@ export function mrDereg(key: u32): i32 {
   arenaFree(mrArena, <usize>load<u64>(slot + MR_ADDR), load<u32>(slot + MR_BLOCK));
   const pd = pdFind(load<u32>(slot + MR_PD));
   if (pd) useDec(pd);
-  poolGive(mrPool, (key >> 8) - 1);
+  poolGive(mrPool, keyIndex(key));
   return 0;
 }
 

@@ -24,6 +24,7 @@ export const CFG_GID_COUNT: usize = 72; // valid entries of the GID table
 export const CFG_FLAGS: usize = 76;
 export const CFG_ACTIVE_MTU: usize = 80; // ibv_mtu enum of the port (UD datagrams fit it); 0 = CFG_MAX_MTU
 export const CFG_TRACE_CAP: usize = 84; // trace ring records (rounded up to a power of two); 0 = TRACE_DEFAULT_CAP
+export const CFG_QPN_COUNT: usize = 88; // QPNs are spread over CFG_QPN_BASE .. + this - 1 (0 or < max_qp: max_qp)
 export const CFG_SIZE: u32 = 128;
 
 export const CFG_FLAG_PRIVILEGED_QKEY: u32 = 1; // caller may set qkeys with bit 31 (CAP_NET_RAW)

@@ -7,8 +7,9 @@ import { pdPoolInit, PD_SLOT } from "../mem/pd";
 import { ahPoolInit, AH_SLOT } from "./ah";
 import {
   cfg, CFG_EVENT_CAP, CFG_GID_COUNT, CFG_MAX_AH, CFG_MAX_CQ, CFG_MAX_MR, CFG_MAX_PD, CFG_MAX_QP, CFG_MAX_SRQ,
-  CFG_FLAGS, CFG_FLAG_TRACE, CFG_MR_ARENA, CFG_RING_ARENA, CFG_TRACE_CAP, GID_TABLE_LEN,
+  CFG_FLAGS, CFG_FLAG_TRACE, CFG_MR_ARENA, CFG_QPN_BASE, CFG_QPN_COUNT, CFG_RING_ARENA, CFG_TRACE_CAP, GID_TABLE_LEN,
 } from "./config";
+import { entropyBelow } from "../mem/entropy";
 import { countersReset } from "./counters";
 import { cqPoolInit, CQ_SLOT } from "./cq";
 import { eventsAttach, EV_SIZE } from "./events";
@@ -20,6 +21,8 @@ import { traceAttach, traceBytes, TRACE_ALL, TRACE_DEFAULT_CAP, TRACE_MAX_CAP } 
 
 const ALIGN: u64 = 64;
 const MAX_TOTAL: u64 = 0x7fff0000; // keep every address a positive i32 for the host
+/** The MR arena starts a random number of ALIGN units (below this) into its span, so MR addresses differ per device. */
+const MR_SHIFT_UNITS: u32 = 1024;
 
 let opened = false;
 let argsBlock: usize = 0;
@@ -36,6 +39,7 @@ export function devOpen(): i32 {
   const nSrq = cfg(CFG_MAX_SRQ), nAh = cfg(CFG_MAX_AH);
   if (nMr > MR_MAX_INDEX || nQp > 0xfffff || nPd > 0xfffff || nCq > 0xfffff || nSrq > 0xfffff || nAh > 0xfffff) return -EINVAL;
   if (cfg(CFG_GID_COUNT) > GID_TABLE_LEN) return -EINVAL;
+  if (cfg(CFG_QPN_BASE) < 2 || <u64>cfg(CFG_QPN_BASE) + <u64>max(cfg(CFG_QPN_COUNT), nQp) > 0xffffff) return -EINVAL; // 0xffffff: multicast
   const evCap = nextPow2(max<u32>(cfg(CFG_EVENT_CAP), 16));
   if (cfg(CFG_TRACE_CAP) > TRACE_MAX_CAP) return -EINVAL;
   const traceCap = nextPow2(cfg(CFG_TRACE_CAP) ? cfg(CFG_TRACE_CAP) : TRACE_DEFAULT_CAP);
@@ -45,7 +49,8 @@ export function devOpen(): i32 {
   const sQp = up(<u64>nQp * QP_SLOT), sSrq = up(<u64>nSrq * SRQ_SLOT), sAh = up(<u64>nAh * AH_SLOT);
   const sMrList = up(arenaListBytes(nMr)), sRingList = up(arenaListBytes(ringBlocks));
   const sEv = up(ringBytes(evCap, EV_SIZE)), sArgs: u64 = 512;
-  const sMrArena = up(cfg(CFG_MR_ARENA)), sRingArena = up(cfg(CFG_RING_ARENA)), sTrace = up(traceBytes(traceCap));
+  const mrShift = <u64>entropyBelow(MR_SHIFT_UNITS) * ALIGN;
+  const sMrArena = up(cfg(CFG_MR_ARENA)) + mrShift, sRingArena = up(cfg(CFG_RING_ARENA)), sTrace = up(traceBytes(traceCap));
   const total = sPd + sMr + sCq + sQp + sSrq + sAh + sMrList + sRingList + sEv + sArgs + sMrArena + sRingArena + sTrace + ALIGN;
   if (total > MAX_TOTAL) return -ENOMEM;
   const pages = (total + 0xffff) >> 16;
@@ -65,7 +70,7 @@ export function devOpen(): i32 {
   ringInit(p, evCap, EV_SIZE, RING_EVENT, 0);
   eventsAttach(p); p += <usize>sEv;
   argsBlock = p; memory.fill(p, 0, <usize>sArgs); p += <usize>sArgs;
-  arenaInit(mrArena, p, <u32>sMrArena, mrList, nMr); p += <usize>sMrArena;
+  arenaInit(mrArena, p + <usize>mrShift, <u32>(sMrArena - mrShift), mrList, nMr); p += <usize>sMrArena;
   arenaInit(ringArena, p, <u32>sRingArena, ringList, ringBlocks); p += <usize>sRingArena;
   traceAttach(p, traceCap, (cfg(CFG_FLAGS) & CFG_FLAG_TRACE) ? TRACE_ALL : 0); p += <usize>sTrace;
   countersReset();

@@ -10,7 +10,7 @@
 //   client -> server  {done: true} when the client has finished
 //   server -> client  {received, corrupted, errors} (what the server saw: SENDs, WRITEs echoed)
 import net from "node:net";
-import { connectQp } from "../core/verbs/connect.js";
+import { connectQp, randomPsn } from "../core/verbs/connect.js";
 import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
 import type { Device } from "../core/verbs/device.js";
 import { Access, nameOf, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/enums.js";
@@ -114,7 +114,7 @@ async function openSide(o: ResolvedPerfOptions, u: UdpPerfOptions): Promise<Side
 }
 
 function infos(s: Side): QpInfo[] {
-  return s.qps.map((qp, i) => ({ qpn: qp.qpNum, psn: (Math.random() * 0x1000000) >>> 0, rkey: s.mrs[i]!.rkey, addr: s.mrs[i]!.addr.toString() }));
+  return s.qps.map((qp, i) => ({ qpn: qp.qpNum, psn: randomPsn(), rkey: s.mrs[i]!.rkey, addr: s.mrs[i]!.addr.toString() }));
 }
 
 function connectAll(s: Side, o: ResolvedPerfOptions, mine: QpInfo[], peer: { gid: string; udpPort: number; qp: QpInfo[] }): void {

@@ -14,6 +14,12 @@ export interface VerbsExports {
   dev_counters(): number;
   dev_counter_count(): number;
   dev_counter_names(): number;
+  entropy_pool(): number;
+  entropy_cap(): number;
+  entropy_low(): number;
+  entropy_filled(n: number): void;
+  entropy_avail(): number;
+  entropy_starved(): number;
   pd_alloc(): number;
   pd_dealloc(h: number): number;
   pd_ptr(h: number): number;
@@ -67,6 +73,7 @@ export const Cfg = {
   GID_COUNT: 72,
   FLAGS: 76,
   ACTIVE_MTU: 80,
+  QPN_COUNT: 88,
 } as const;
 export const CFG_FLAG_PRIVILEGED_QKEY = 1;
 export const GID_TABLE_LEN = 16;

@@ -19,6 +19,7 @@ export class ProtectionDomain {
     if (!Number.isInteger(length) || length < 0 || length > 0xffffffff) fail("ibv_reg_mr", "EINVAL", `length ${length}`);
     if (!Number.isInteger(access) || access < 0 || access > 0xffffffff) fail("ibv_reg_mr", "EINVAL", `access ${access}`);
     const d = this.device;
+    d.refillEntropy();
     const key = check("ibv_reg_mr", d.call(() => d.core.mr_reg(this.handle, length, access)));
     return new MemoryRegion(this, key);
   }

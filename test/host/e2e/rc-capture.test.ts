@@ -15,6 +15,9 @@ import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { SendWr } from "../../../host/core/verbs/post.js";
 
+/** A replay's one QP takes the capture's QPN: one QP, a range of one number (QPNs are random otherwise). */
+const AS_CAPTURED = { maxQp: 1, qpnCount: 1 } as const;
+
 const CAPTURES = new URL("../../fixtures/captures/", import.meta.url);
 
 interface Pkt {
@@ -72,7 +75,7 @@ async function replay(file: string) {
   }
 
   const net = new SimNetwork({ trace: true });
-  const dev = await net.addDevice(mod, R, { qpnBase: reqQpn });
+  const dev = await net.addDevice(mod, R, { qpnBase: reqQpn, ...AS_CAPTURED });
   const pd = dev.allocPd();
   const cq = dev.createCq(4096);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4096, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });

@@ -32,6 +32,9 @@ import { Access, Mtu, QpType, SendFlags, WcOpcode, WrOpcode } from "../../../hos
 import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 import type { SendWr } from "../../../host/core/verbs/post.js";
 
+/** A replay's one QP takes the capture's QPN: one QP, a range of one number (QPNs are random otherwise). */
+const AS_CAPTURED = { maxQp: 1, qpnCount: 1 } as const;
+
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
 const MTU = 1024;
 const SYN_RNR = 0x20;
@@ -129,7 +132,7 @@ async function replayResponder(name: string, recvSlot = 16384): Promise<Responde
   const requests = pkts.filter((p) => p.mask & OpMask.REQ && p.repr.src === requester);
   const responses = pkts.filter((p) => p.mask & OpMask.RESP && p.repr.src === responder);
   const net = new SimNetwork();
-  const dev = await net.addDevice(mod, responder, { qpnBase: first.repr.destQp, activeMtu: Mtu.MTU_1024, mrArenaBytes: 8 << 20 });
+  const dev = await net.addDevice(mod, responder, { qpnBase: first.repr.destQp, ...AS_CAPTURED, activeMtu: Mtu.MTU_1024, mrArenaBytes: 8 << 20 });
   const got: Datagram[] = [];
   net.wire.attach(requester, 4791, (d) => got.push(d));
   const pd = dev.allocPd();
@@ -398,7 +401,7 @@ async function replayRequester(name: string) {
   const responses = pkts.filter((p) => p.mask & OpMask.RESP && p.repr.src === responder);
   const myQpn = responses[0]!.repr.destQp;
   const net = new SimNetwork();
-  const dev = await net.addDevice(mod, requester, { qpnBase: myQpn, activeMtu: Mtu.MTU_1024, mrArenaBytes: 8 << 20 });
+  const dev = await net.addDevice(mod, requester, { qpnBase: myQpn, ...AS_CAPTURED, activeMtu: Mtu.MTU_1024, mrArenaBytes: 8 << 20 });
   const sent: Datagram[] = [];
   net.wire.attach(responder, 4791, (d) => sent.push(d));
   const pd = dev.allocPd();
@@ -486,7 +489,7 @@ async function replayDuplex(name: string) {
   const theirs = pkts.filter((p) => p.repr.src === peer);
   const myRequests = mine.filter((p) => p.mask & OpMask.REQ);
   const net = new SimNetwork();
-  const dev = await net.addDevice(mod, me, { qpnBase: first.repr.destQp, activeMtu: Mtu.MTU_1024 });
+  const dev = await net.addDevice(mod, me, { qpnBase: first.repr.destQp, ...AS_CAPTURED, activeMtu: Mtu.MTU_1024 });
   const sent: Datagram[] = [];
   net.wire.attach(peer, 4791, (d) => sent.push(d));
   const pd = dev.allocPd();

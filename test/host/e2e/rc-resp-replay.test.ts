@@ -21,6 +21,9 @@ import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType } from "../../../host/core/verbs/enums.js";
 import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 
+/** A replay's one QP takes the capture's QPN: one QP, a range of one number (QPNs are random otherwise). */
+const AS_CAPTURED = { maxQp: 1, qpnCount: 1 } as const;
+
 const DIR = new URL("../../fixtures/captures/", import.meta.url);
 const REQUEST_OPS = new Set([0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x13, 0x14, 0x1c, 0x1d]);
 const RWR_OPS = new Set([0x00, 0x04, 0x05, 0x09, 0x0b]);
@@ -80,7 +83,7 @@ async function replay(file: string): Promise<{ ours: Answer[]; theirs: Answer[];
 
   const net = new SimNetwork({ trace: true });
   const gid = (a: string) => (a.includes(":") ? a : `::ffff:${a}`);
-  const dev = await net.addDevice(mod, me, { gids: [gid(me)], qpnBase: first.destQp });
+  const dev = await net.addDevice(mod, me, { gids: [gid(me)], qpnBase: first.destQp, ...AS_CAPTURED });
   const pd = dev.allocPd();
   const cq = dev.createCq(4096);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: 1024, maxSendSge: 1, maxRecvSge: 1 } });

@@ -18,6 +18,9 @@ import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { SendWr } from "../../../host/core/verbs/post.js";
 
+/** A replay's one QP takes the capture's QPN: one QP, a range of one number (QPNs are random otherwise). */
+const AS_CAPTURED = { maxQp: 1, qpnCount: 1 } as const;
+
 const DIR = new URL("../../fixtures/captures/", import.meta.url);
 const gid = (a: string) => (a.includes(":") ? a : `::ffff:${a}`);
 
@@ -68,7 +71,7 @@ async function responderReplay(file: string) {
   const ud = (first.opcode & 0xe0) === 0x60;
   const uc = !ud;
   const net = new SimNetwork({});
-  const dev = await net.addDevice(await coreModule(), to, { gids: [gid(to)], qpnBase: first.destQp });
+  const dev = await net.addDevice(await coreModule(), to, { gids: [gid(to)], qpnBase: first.destQp, ...AS_CAPTURED });
   const pd = dev.allocPd();
   const cq = dev.createCq(256);
   const qp = pd.createQp({ qpType: ud ? QpType.UD : QpType.UC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
@@ -150,7 +153,7 @@ async function requesterReplay(file: string) {
   const first = msgs[0]![0]!.repr;
   const ud = (first.opcode & 0xe0) === 0x60;
   const net = new SimNetwork({ trace: true });
-  const dev = await net.addDevice(await coreModule(), from, { gids: [gid(from)], qpnBase: ud ? first.deth!.srcQp : 0x40 });
+  const dev = await net.addDevice(await coreModule(), from, { gids: [gid(from)], qpnBase: ud ? first.deth!.srcQp : 0x40, ...AS_CAPTURED });
   const pd = dev.allocPd();
   const cq = dev.createCq(256);
   const qp = pd.createQp({ qpType: ud ? QpType.UD : QpType.UC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 64, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });

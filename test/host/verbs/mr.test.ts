@@ -20,21 +20,36 @@ describe("memory region (ibv_reg_mr, ibv_dereg_mr)", () => {
     mr.destroy();
   });
 
-  it("mints keys as (index + 1) << 8 | key byte; re-registration changes the key byte", async () => {
-    const dev = await smallDevice({ maxMr: 2 });
+  it("mints keys as (tag << index bits | index + 1) << 8 | key byte, tag and key byte random; a key never comes back", async () => {
+    const dev = await smallDevice({ maxMr: 2 }); // two slots: index field of 2 bits, 21 random bits above it
     const pd = dev.allocPd();
     const seen = new Set<number>();
+    const bytes = new Set<number>();
+    const tags = new Set<number>();
     let prev = pd.regMr(64);
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 40; i++) {
       const next = pd.regMr(64);
       prev.destroy();
       expect(seen.has(next.lkey)).toBe(false);
       seen.add(next.lkey);
-      expect(next.lkey >>> 8).toBeGreaterThanOrEqual(1);
-      expect(next.lkey >>> 8).toBeLessThanOrEqual(2);
+      expect(next.lkey).toBeGreaterThan(0);
+      expect(next.lkey).toBeLessThan(2 ** 31);
+      expect((next.lkey >>> 8) & 3).toBeGreaterThanOrEqual(1);
+      expect((next.lkey >>> 8) & 3).toBeLessThanOrEqual(2);
+      bytes.add(next.lkey & 0xff);
+      tags.add(next.lkey >>> 10);
       prev = next;
     }
     prev.destroy();
+    // 40 draws of 8 and 21 random bits: far more than a handful of distinct values
+    expect(bytes.size).toBeGreaterThan(20);
+    expect(tags.size).toBeGreaterThan(35);
+  });
+
+  it("two fresh devices hand out different keys and addresses for their first MR", async () => {
+    const firsts = await Promise.all([0, 1, 2, 3].map(async () => (await smallDevice()).allocPd().regMr(4096)));
+    expect(new Set(firsts.map((m) => m.rkey)).size).toBeGreaterThan(1);
+    expect(new Set(firsts.map((m) => m.addr)).size).toBeGreaterThan(1);
   });
 
   it("bad flow: access flags as ibv_reg_mr checks them", async () => {
