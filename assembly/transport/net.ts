@@ -4,7 +4,7 @@
 // (requests) or the completer (responses). Every drop is counted by reason.
 import { crc32_raw } from "../crc/crc32";
 import { icrc_calc } from "../crc/icrc";
-import { recover_ipv4_id } from "../crc/ipid";
+import { ipidAccept, recover_ipv4_id } from "../crc/ipid";
 import { bth_opcode, bth_padcnt, bth_pkey, bth_psn, bth_qpn, bth_se, bth_ackreq, bth_set_padcnt, bth_tver, BTH_SIZE } from "../wire/bth";
 import { aeth_msn, aeth_syndrome } from "../wire/aeth";
 import { deth_qkey } from "../wire/deth";
@@ -267,14 +267,17 @@ export function rxValidate(len: u32): RxResult {
   const udp = writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
     UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
   const found = load<u32>(b + len - 4);
-  if (icrc_calc(pseudo, v6, udp, b, len - 4) != found) {
-    // An unseen IPv4 ID (Linux rxe's are unpredictable) is solved from the ICRC;
-    // what no ID explains is a corrupted packet.
+  const icrc = icrc_calc(pseudo, v6, udp, b, len - 4);
+  if (icrc != found) {
+    // An unseen IPv4 ID (Linux rxe's are unpredictable) is solved from the ICRC
+    // and taken only where the sender's ID sequence predicts it (crc/ipid.ts);
+    // what no ID explains, or an ID out of sequence, is a corrupted packet.
     if (v6 || !unseenId) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
-    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found);
-    if (id < 0) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, true);
+    if (id < 0 || !ipidAccept(rxMeta + RXM_SRC, <u32>id, true)) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
     store<u32>(rxMeta + RXM_IP_ID, <u32>id);
   } else if (unseenId) {
+    ipidAccept(rxMeta + RXM_SRC, 0, false);
     store<u32>(rxMeta + RXM_IP_ID, 0);
   }
 
