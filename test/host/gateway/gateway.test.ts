@@ -407,7 +407,7 @@ describe("gateway: security", () => {
     for (let psn = 0x200; psn < 0x210; psn++) {
       const forged = await roce({
         opcode: 0x0a, destQp: a.qp.qpNum, psn, src: "127.0.0.1", dst: "127.0.0.1", udpSrcPort: gw.udpPort, udpDstPort: gw.udpPort,
-        reth: { va: a.mr.addr, rkey: a.mr.rkey, len: 16 }, payload: new Uint8Array(16).fill(0xee),
+        reth: { va: a.mr.addr, rkey: a.mr.rkey, dmaLength: 16 }, payload: new Uint8Array(16).fill(0xee),
       } as never);
       b.s.send(emitData("127.0.0.1", gw.udpPort, 0, [forged]));
     }
@@ -439,7 +439,7 @@ describe("gateway: security", () => {
       await new Promise<void>((r) => u.bind(0, from, r));
       const forged = await roce({
         opcode: 0x0a, destQp: b.qp.qpNum, psn: 0x100 + 6, src: from, dst: "127.0.0.1", udpSrcPort: u.address().port,
-        udpDstPort: gw.udpPort, reth: { va: b.mr.addr, rkey: b.mr.rkey, len: 8 }, payload: new Uint8Array(8).fill(0xee),
+        udpDstPort: gw.udpPort, reth: { va: b.mr.addr, rkey: b.mr.rkey, dmaLength: 8 }, payload: new Uint8Array(8).fill(0xee),
       } as never);
       u.send(forged, gw.udpPort, "127.0.0.1");
     }
