@@ -1,5 +1,5 @@
 // host/core: everything that runs on any platform.
-export { instantiateCore, CoreAbort, type CoreExports } from "./wasm/instance.js";
+export { instantiateCore, checkAbiVersion, CoreAbiError, CoreAbort, type CoreAbiErrorCode, type CoreExports } from "./wasm/instance.js";
 export * from "./wire/codec.js";
 export * from "./net/addr.js";
 export * from "./capture/pcap.js";

@@ -8,6 +8,7 @@
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
 import { formatGid, parseGid } from "../verbs/gid.js";
+import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Txd } from "../abi/index.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
 export interface Clock {
@@ -48,22 +49,8 @@ export interface TransportCore {
   next_deadline(): number;
 }
 
-const RING_CAP = 0;
-const RING_SLOT = 4;
-const RING_PROD = 64;
-const RING_CONS = 128;
-const RING_DATA = 192;
-
-export const Txd = {
-  HDR_LEN: 0, PAYLOAD: 4, PAYLOAD_LEN: 8, TRAILER_LEN: 12, DST: 16, SRC: 32, DST_PORT: 48, SRC_PORT: 52,
-  IP_ID: 56, FLAGS: 60, QPN: 64, TTL: 68, TOS: 72, FLOW_LABEL: 76, HDR: 80, TRAILER: 160,
-} as const;
-export const Rxm = { IP_VERSION: 0, SRC: 4, DST: 20, SRC_PORT: 36, DST_PORT: 40, IP_ID: 44, IP_FLAGS: 48, TTL: 52, TOS: 56, FLOW_LABEL: 60 } as const;
-export const RX_RESULT_NAMES = [
-  "ok", "short", "bad_version", "bad_opcode", "bad_length", "bad_icrc", "unknown_qpn", "bad_transport", "bad_state",
-  "bad_source", "bad_pkey", "bad_qkey",
-] as const;
-export const IP_ID_UNKNOWN = 0xffffffff;
+// The TX descriptor, RX meta record and RX result names are the device's ABI (abi/schema.json).
+export { IP_ID_UNKNOWN, RX_RESULT_NAMES, Rxm, Txd } from "../abi/index.js";
 
 /**
  * One datagram as a capture sees it: the UDP payload and the IP/UDP facts its ICRC was computed
@@ -110,7 +97,7 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32(core.tx_ring() + RING_CONS);
+    this.cursor = mem.u32(core.tx_ring() + Ring.CONS);
   }
 
   /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
@@ -187,12 +174,12 @@ export class PacketPort {
     const core = this.core;
     const m = this.mem;
     const r = core.tx_ring();
-    const cap = m.u32(r + RING_CAP);
-    const slot = m.u32(r + RING_SLOT);
-    const prod = m.u32(r + RING_PROD);
+    const cap = m.u32(r + Ring.CAP);
+    const slot = m.u32(r + Ring.SLOT);
+    const prod = m.u32(r + Ring.PROD);
     this.completedSync = 0;
     while (!this.blocked && this.cursor !== prod) {
-      const dsc = r + RING_DATA + (this.cursor & (cap - 1)) * slot;
+      const dsc = r + Ring.DATA + (this.cursor & (cap - 1)) * slot;
       const hdrLen = m.u32(dsc + Txd.HDR_LEN);
       const payloadLen = m.u32(dsc + Txd.PAYLOAD_LEN);
       const trailerLen = m.u32(dsc + Txd.TRAILER_LEN);
