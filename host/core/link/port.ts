@@ -7,8 +7,9 @@
 // deadline.
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
-import { formatGid, parseGid } from "../verbs/gid.js";
 import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Txd } from "../abi/index.js";
+import { addressGid, gidToAddress, isV4MappedGid, parseGid } from "../net/gid.js";
+import { concat } from "../net/bytes.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
 export interface Clock {
@@ -68,12 +69,6 @@ export interface CapturedDatagram extends DatagramFacts {
 /** Sees every datagram the port sends ("tx") and every one it is handed ("rx", accepted or dropped). */
 export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
 
-/** The text form of an address for links: IPv4 dotted for IPv4-mapped GIDs, IPv6 text otherwise. */
-export function gidToAddress(gid: Uint8Array): string {
-  const text = formatGid(gid);
-  return text.startsWith("::ffff:") && text.includes(".") ? text.slice(7) : text;
-}
-
 export class PacketPort {
   /** Datagrams handed to the link whose `done` has not come yet. */
   private inFlight = 0;
@@ -115,7 +110,7 @@ export class PacketPort {
     const meta = core.rx_meta();
     const src = this.gid(d.src);
     const dst = this.gid(d.dst);
-    m.setU32(meta + Rxm.IP_VERSION, isV4Mapped(src) ? 4 : 6);
+    m.setU32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6);
     m.u8.set(src, meta + Rxm.SRC);
     m.u8.set(dst, meta + Rxm.DST);
     m.setU32(meta + Rxm.SRC_PORT, d.srcPort);
@@ -198,12 +193,7 @@ export class PacketPort {
         length: hdrLen + payloadLen + trailerLen,
       };
       if (this.capture) {
-        const payload = new Uint8Array(d.length);
-        let at = 0;
-        for (const p of pieces) {
-          payload.set(p, at);
-          at += p.length;
-        }
+        const payload = concat(pieces);
         this.capture("tx", {
           src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload,
           ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
@@ -250,7 +240,7 @@ export class PacketPort {
   private gid(address: string): Uint8Array {
     let g = this.gidCache.get(address);
     if (!g) {
-      g = parseGid(address.includes(":") ? address : `::ffff:${address}`);
+      g = parseGid(addressGid(address));
       if (this.gidCache.size > 4096) this.gidCache.clear();
       this.gidCache.set(address, g);
     }
@@ -263,15 +253,10 @@ export class PacketPort {
     for (let i = 0; i < 16; i += 4) key += String.fromCharCode((u8[p + i]! << 8) | u8[p + i + 1]!, (u8[p + i + 2]! << 8) | u8[p + i + 3]!);
     let a = this.addrCache.get(key);
     if (a === undefined) {
-      a = gidToAddress(u8.slice(p, p + 16));
+      a = gidToAddress(u8, p);
       if (this.addrCache.size > 4096) this.addrCache.clear();
       this.addrCache.set(key, a);
     }
     return a;
   }
-}
-
-function isV4Mapped(g: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (g[i] !== 0) return false;
-  return g[10] === 0xff && g[11] === 0xff;
 }

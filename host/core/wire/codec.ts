@@ -5,6 +5,7 @@
 import { instantiateCore, type CoreExports } from "../wasm/instance.js";
 import { ipv4ToString, ipv6ToString, parseIp } from "../net/addr.js";
 import { Info, OpMask, PARSE_ERRORS, Repr } from "../abi/index.js";
+import type { Datagram } from "../net/datagram.js";
 
 /** The numeric wire exports (docs/ABI.md). */
 export interface WireExports {
@@ -122,8 +123,8 @@ type Defaulted = "ipVersion" | "ipId" | "ipFlags" | "fragOffset" | "ttl" | "tos"
 /** What emit needs: the repr minus parsed-only fields; fields with a sensible default are optional. */
 export type PacketSpec = Omit<PacketRepr, Parsed | Defaulted> & Partial<Pick<PacketRepr, Defaulted>>;
 
-/** IP/UDP facts of a datagram received without its headers (for parseUdpPayload). */
-export interface DatagramFacts {
+/** IP/UDP fields of a datagram received without its headers, named as in the repr (for parseUdpPayload). */
+export interface IpUdpFacts {
   src: string;
   dst: string;
   ipVersion?: 4 | 6;
@@ -262,7 +263,7 @@ export class WireCodec {
   }
 
   /** Parses a bare UDP payload (BTH .. ICRC) with the IP/UDP facts it arrived with. */
-  parseUdpPayload(payload: Uint8Array, facts: DatagramFacts): ParseResult {
+  parseUdpPayload(payload: Uint8Array, facts: IpUdpFacts): ParseResult {
     if (payload.length > this.bufCap) {
       return { ok: false, code: PARSE_TOO_LONG, error: `PACKET_TOO_LONG: ${payload.length} bytes > wire_buf_cap ${this.bufCap}` };
     }
@@ -277,6 +278,14 @@ export class WireCodec {
     const code = this.x.pkt_parse_udp(this.bufPtr, payload.length) >>> 0;
     if (code !== 0) return { ok: false, code, error: this.errorName(code) };
     return { ok: true, repr: this.readRepr(), info: this.readInfo() };
+  }
+
+  /** Parses a datagram as a link carries it (UDP payload + the facts its ICRC was computed over). */
+  parseDatagram(d: Datagram): ParseResult {
+    return this.parseUdpPayload(d.payload, {
+      src: d.src, dst: d.dst, ipId: d.ipId, ttl: d.ttl, tos: d.tos, flowLabel: d.flowLabel,
+      udpSrcPort: d.srcPort, udpDstPort: d.dstPort,
+    });
   }
 
   private writeAddresses(src: string, dst: string, want?: 4 | 6): 4 | 6 {
