@@ -47,8 +47,14 @@ export const Cfg = {
   ACTIVE_MTU: 80,
   /** u32 trace ring records (rounded up to a power of two); 0 = 1024; more than 2^20 is -EINVAL */
   TRACE_CAP: 84,
+  /** u32 max_mw */
+  MAX_MW: 88,
+  /** u32 max_mcast_grp */
+  MAX_MCAST_GRP: 92,
+  /** u32 max_mcast_qp_attach (QPs per group) */
+  MAX_MCAST_QP_ATTACH: 96,
   /** u32 QP numbers lie in qpn_base .. qpn_base + max(qpn_count, max_qp) - 1, by a random map drawn at dev_open; past 0xfffffe, or qpn_base < 2, is -EINVAL */
-  QPN_COUNT: 88,
+  QPN_COUNT: 100,
   /** bytes */
   SIZE: 128,
 } as const;

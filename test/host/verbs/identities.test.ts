@@ -44,7 +44,7 @@ describe("identities", () => {
       if (i % 10 === 0) pd.createQp({ qpType: QpType.UD, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } }).destroy();
     }
     expect(dev.core.entropy_starved()).toBe(0);
-    expect(keys.size).toBeGreaterThan(2990); // 4 slots x 2^22 random values: a repeat is rare
+    expect(keys.size).toBeGreaterThan(900); // 4 slots x 256 key bytes, drawn at random: most are seen
   });
 
   it("the seeded simulated wire draws the same identities for one seed and others for another", async () => {
