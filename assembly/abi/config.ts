@@ -16,7 +16,7 @@ export const CFG_MAX_SRQ_SGE: usize = 40; // u32 max_srq_sge
 export const CFG_MAX_INLINE: usize = 44; // u32 max_inline_data
 export const CFG_MR_ARENA: usize = 48; // u32 MR arena bytes
 export const CFG_RING_ARENA: usize = 52; // u32 ring arena bytes
-export const CFG_QPN_BASE: usize = 56; // u32 QP number of slot 0 (rxe starts at 17)
+export const CFG_QPN_BASE: usize = 56; // u32 the lowest QP number (rxe starts at 17)
 export const CFG_EVENT_CAP: usize = 60; // u32 event ring slots (rounded up to a power of two, at least 16)
 export const CFG_MAX_RD_ATOM: usize = 64; // u32 max_qp_rd_atom (128)
 export const CFG_MAX_MTU: usize = 68; // u32 max path MTU (ibv_mtu, 5)
@@ -27,6 +27,7 @@ export const CFG_TRACE_CAP: usize = 84; // u32 trace ring records (rounded up to
 export const CFG_MAX_MW: usize = 88; // u32 max_mw
 export const CFG_MAX_MCAST_GRP: usize = 92; // u32 max_mcast_grp
 export const CFG_MAX_MCAST_QP_ATTACH: usize = 96; // u32 max_mcast_qp_attach (QPs per group)
+export const CFG_QPN_COUNT: usize = 100; // u32 QP numbers lie in qpn_base .. qpn_base + max(qpn_count, max_qp) - 1, by a random map drawn at dev_open; past 0xfffffe, or qpn_base < 2, is -EINVAL
 export const CFG_SIZE: u32 = 128; // bytes
 
 // ---- Configuration flags (CFG FLAGS) ----

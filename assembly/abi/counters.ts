@@ -29,7 +29,8 @@ export const enum Counter {
   CQ_OVERFLOW = 23, // verbs layer (ours)
   EVENTS_LOST = 24, // verbs layer (ours)
   FLUSHED_WQES = 25, // verbs layer (ours)
+  BAD_SOURCE = 26, // receive-path drop (ours): an RC/UC packet off its QP's path (source or destination address)
   COUNT,
 }
 /** Names in value order, comma separated (the host splits the string). */
-export const COUNTER_NAMES = "sent_pkts,rcvd_pkts,duplicate_request,out_of_seq_request,rcvd_rnr_err,send_rnr_err,rcvd_seq_err,ack_deferred,retry_exceeded_err,retry_rnr_exceeded_err,completer_retry_err,send_err,link_downed,rdma_sends,rdma_recvs,bad_icrc,short,bad_version,unknown_qpn,bad_opcode,bad_state,bad_pkey,bad_qkey,cq_overflow,events_lost,flushed_wqes";
+export const COUNTER_NAMES = "sent_pkts,rcvd_pkts,duplicate_request,out_of_seq_request,rcvd_rnr_err,send_rnr_err,rcvd_seq_err,ack_deferred,retry_exceeded_err,retry_rnr_exceeded_err,completer_retry_err,send_err,link_downed,rdma_sends,rdma_recvs,bad_icrc,short,bad_version,unknown_qpn,bad_opcode,bad_state,bad_pkey,bad_qkey,cq_overflow,events_lost,flushed_wqes,bad_source";

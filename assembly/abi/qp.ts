@@ -2,7 +2,7 @@
 // The QP record, its transport lines, the attribute block, the init record and the address vector.
 
 // ---- QP record (pool slot, 512 bytes) ----
-export const QP_NUM: usize = 16; // u32 qp_num (qpn_base + slot index)
+export const QP_NUM: usize = 16; // u32 qp_num (the slot's number under the random QPN map, assembly/verbs/qpn.ts)
 export const QP_TYPE: usize = 20; // u32 qp_type (RC 2, UC 3, UD 4)
 export const QP_PD: usize = 24; // u32 PD handle
 export const QP_SEND_CQ: usize = 28; // u32 CQ handle

@@ -1,6 +1,7 @@
 // Memory regions: ranges of the MR arena in linear memory. lkey == rkey ==
-// ((index + 1) << 8) | key byte, the key byte changing on every registration
-// of a slot (as rxe), so keys of a deregistered MR stay invalid. An MR's
+// ((index + 1) << 8) | key byte, the key byte random (assembly/mem/entropy.ts) and
+// changing on every registration of a slot (as rxe), so keys of a deregistered MR
+// stay invalid. An MR's
 // address (iova) is its linear-memory address. Two kinds, as rxe: user MRs
 // (ibv_reg_mr, memory of their own from the arena, VALID from the start) and
 // fast-registration MRs (ibv_alloc_mr: no memory, FREE until a REG_MR work
@@ -12,6 +13,7 @@ import { mrAccessCheck } from "./access";
 import { EINVAL, ENOMEM, EOPNOTSUPP } from "./errno";
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
+import { entropyU32 } from "./entropy";
 import {
   MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_TYPE, MR_STATE, MR_NUM_MW, MR_MAX_LEN, MR_SLOT,
   REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD, REREG_CHANGE_ACCESS, MR_TYPE_USER, MR_TYPE_FAST_REG, MR_STATE_INVALID,
@@ -44,6 +46,15 @@ let mrZeroMark: usize = 0;
 /** Device open: the arena at `base` is fresh memory. */
 export function mrZeroFrom(base: usize): void { mrZeroMark = base; }
 
+/**
+ * A random key byte (rxe draws it at random too) other than the slot's previous one, so keys do not
+ * follow registration order and a deregistered MR's key stays invalid when its slot is reused.
+ */
+function freshKeyByte(prev: u32): u32 {
+  const kb = entropyU32() & 0xff;
+  return kb == (prev & 0xff) ? (kb + 1) & 0xff : kb;
+}
+
 /** Key for slot `idx` with key byte `kb`. */
 @inline export function mrKey(idx: u32, kb: u32): u32 { return ((idx + 1) << 8) | (kb & 0xff); }
 
@@ -68,7 +79,7 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
   if (ptr < mrZeroMark) memory.fill(ptr, 0, min(end, mrZeroMark) - ptr);
   if (end > mrZeroMark) mrZeroMark = end;
   const slot = poolSlot(mrPool, <u32>idx);
-  const kb = (load<u32>(slot + SLOT_GEN) + 1) & 0xff;
+  const kb = freshKeyByte(load<u32>(slot + SLOT_GEN));
   store<u32>(slot + SLOT_GEN, kb);
   const key = mrKey(<u32>idx, kb);
   store<u32>(slot + SLOT_HANDLE, key);
@@ -96,7 +107,7 @@ export function mrAllocFast(pdh: u32, maxNumSg: u32): i32 {
   const idx = poolTake(mrPool);
   if (idx < 0) return -EINVAL;
   const slot = poolSlot(mrPool, <u32>idx);
-  const kb = (load<u32>(slot + SLOT_GEN) + 1) & 0xff;
+  const kb = freshKeyByte(load<u32>(slot + SLOT_GEN));
   store<u32>(slot + SLOT_GEN, kb);
   const key = mrKey(<u32>idx, kb);
   store<u32>(slot + SLOT_HANDLE, key);

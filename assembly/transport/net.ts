@@ -4,7 +4,7 @@
 // (requests) or the completer (responses). Every drop is counted by reason.
 import { crc32_raw } from "../crc/crc32";
 import { icrc_calc } from "../crc/icrc";
-import { recover_ipv4_id } from "../crc/ipid";
+import { ipidAccept, recover_ipv4_id } from "../crc/ipid";
 import { bth_opcode, bth_padcnt, bth_pkey, bth_psn, bth_qpn, bth_se, bth_ackreq, bth_set_padcnt, bth_tver, BTH_SIZE } from "../wire/bth";
 import { aeth_msn, aeth_syndrome } from "../wire/aeth";
 import { deth_qkey } from "../wire/deth";
@@ -183,6 +183,21 @@ function writePseudo(v6: bool, src: usize, dst: usize, ipId: u32, ipFlags: u32, 
   return pseudo + IP4_SIZE;
 }
 
+/**
+ * RC/UC: the packet must travel the QP's path, from its peer's address to the
+ * address the QP sends from (rxe's check_addr). The UDP source port is flow
+ * entropy in RoCEv2 and is not checked.
+ */
+function onPath(qp: usize): bool {
+  const av = qp + QP_ATTR + ATTR_AH;
+  const dgid = av + AV_DGID;
+  if (load<u64>(dgid) != load<u64>(rxMeta + RXM_SRC) || load<u64>(dgid + 8) != load<u64>(rxMeta + RXM_SRC + 8)) return false;
+  let sgid = load<u32>(av + AV_SGID_INDEX);
+  if (sgid >= cfg(CFG_GID_COUNT)) sgid = 0; // as txSend picks the source
+  const own = gidTable + (<usize>sgid << 4);
+  return load<u64>(own) == load<u64>(rxMeta + RXM_DST) && load<u64>(own + 8) == load<u64>(rxMeta + RXM_DST + 8);
+}
+
 @inline function drop(r: RxResult, c: Counter): RxResult {
   count(c);
   return r;
@@ -213,14 +228,17 @@ export function rxValidate(len: u32): RxResult {
   const udp = writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
     UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
   const found = load<u32>(b + len - 4);
-  if (icrc_calc(pseudo, v6, udp, b, len - 4) != found) {
-    // An unseen IPv4 ID (Linux rxe's are unpredictable) is solved from the ICRC;
-    // what no ID explains is a corrupted packet.
+  const icrc = icrc_calc(pseudo, v6, udp, b, len - 4);
+  if (icrc != found) {
+    // An unseen IPv4 ID (Linux rxe's are unpredictable) is solved from the ICRC
+    // and taken only where the sender's ID sequence predicts it (crc/ipid.ts);
+    // what no ID explains, or an ID out of sequence, is a corrupted packet.
     if (v6 || !unseenId) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
-    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found);
-    if (id < 0) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, true);
+    if (id < 0 || !ipidAccept(rxMeta + RXM_SRC, <u32>id, true)) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
     store<u32>(rxMeta + RXM_IP_ID, <u32>id);
   } else if (unseenId) {
+    ipidAccept(rxMeta + RXM_SRC, 0, false);
     store<u32>(rxMeta + RXM_IP_ID, 0);
   }
 
@@ -276,13 +294,7 @@ export function rxAcceptQp(qp: usize): RxResult {
   } else if (st < QpState.RTS || st > QpState.SQE) {
     return drop(RxResult.BAD_STATE, Counter.BAD_STATE);
   }
-  if (type != QPT_UD) {
-    // RC/UC: the packet must come from the QP's peer.
-    const dgid = qp + QP_ATTR + ATTR_AH + AV_DGID;
-    if (load<u64>(dgid) != load<u64>(rxMeta + RXM_SRC) || load<u64>(dgid + 8) != load<u64>(rxMeta + RXM_SRC + 8)) {
-      return drop(RxResult.BAD_SOURCE, Counter.BAD_STATE);
-    }
-  }
+  if (type != QPT_UD && !onPath(qp)) return drop(RxResult.BAD_SOURCE, Counter.BAD_SOURCE);
   if ((bth_pkey(b) & 0x7fff) != 0x7fff) return drop(RxResult.BAD_PKEY, Counter.BAD_PKEY);
   if (type == QPT_UD) {
     const deth = b + <usize>opcode_offset(op, HDR_DETH);

@@ -9,8 +9,10 @@ import { mcastBytes, mcastInit } from "./mcast";
 import { ahPoolInit, AH_SLOT } from "./ah";
 import {
   cfg, CFG_EVENT_CAP, CFG_GID_COUNT, CFG_MAX_AH, CFG_MAX_CQ, CFG_MAX_MR, CFG_MAX_PD, CFG_MAX_QP, CFG_MAX_SRQ,
-  CFG_FLAGS, CFG_FLAG_TRACE, CFG_MAX_MCAST_GRP, CFG_MAX_MCAST_QP_ATTACH, CFG_MAX_MW, CFG_MR_ARENA, CFG_RING_ARENA, CFG_TRACE_CAP, GID_TABLE_LEN,
+  CFG_FLAGS, CFG_FLAG_TRACE, CFG_MAX_MCAST_GRP, CFG_MAX_MCAST_QP_ATTACH, CFG_MAX_MW, CFG_MR_ARENA, CFG_QPN_BASE, CFG_QPN_COUNT,
+  CFG_RING_ARENA, CFG_TRACE_CAP, GID_TABLE_LEN,
 } from "./config";
+import { entropyBelow } from "../mem/entropy";
 import { countersReset } from "./counters";
 import { cqPoolInit, CQ_SLOT } from "./cq";
 import { eventsAttach, EV_SIZE } from "./events";
@@ -28,6 +30,8 @@ const ALIGN: u64 = 64;
 // above 2 GiB, where exported addresses read as negative i32 (the host takes
 // them >>> 0).
 const MAX_TOTAL: u64 = 0xf0000000;
+/** The MR arena starts a random number of ALIGN units (below this) into its span, so MR addresses differ per device. */
+const MR_SHIFT_UNITS: u32 = 1024;
 
 let opened = false;
 let argsBlock: usize = 0;
@@ -66,6 +70,7 @@ export function devOpen(): i32 {
   if (nMw > 0x7fffff - 0x80001 || nGrp > 0xffff || nAttach > 0xffff) return -EINVAL;
   if (nMr > MR_MAX_INDEX || nQp > 0xfffff || nPd > 0xfffff || nCq > 0xfffff || nSrq > 0xfffff || nAh > 0xfffff) return -EINVAL;
   if (cfg(CFG_GID_COUNT) > GID_TABLE_LEN) return -EINVAL;
+  if (cfg(CFG_QPN_BASE) < 2 || <u64>cfg(CFG_QPN_BASE) + <u64>max(cfg(CFG_QPN_COUNT), nQp) > 0xffffff) return -EINVAL; // 0xffffff: multicast
   const evCap = nextPow2(max<u32>(cfg(CFG_EVENT_CAP), 16));
   if (cfg(CFG_TRACE_CAP) > TRACE_MAX_CAP) return -EINVAL;
   const traceCap = nextPow2(cfg(CFG_TRACE_CAP) ? cfg(CFG_TRACE_CAP) : TRACE_DEFAULT_CAP);
@@ -76,7 +81,8 @@ export function devOpen(): i32 {
   const sMw = up(<u64>nMw * MW_SLOT), sMcast = up(mcastBytes(nGrp, nAttach));
   const sMrList = up(arenaListBytes(nMr)), sRingList = up(arenaListBytes(ringBlocks));
   const sEv = up(ringBytes(evCap, EV_SIZE)), sArgs: u64 = 512;
-  const sMrArena = up(cfg(CFG_MR_ARENA)), sRingArena = up(cfg(CFG_RING_ARENA)), sTrace = up(traceBytes(traceCap));
+  const mrShift = <u64>entropyBelow(MR_SHIFT_UNITS) * ALIGN;
+  const sMrArena = up(cfg(CFG_MR_ARENA)) + mrShift, sRingArena = up(cfg(CFG_RING_ARENA)), sTrace = up(traceBytes(traceCap));
   const total = sPd + sMr + sCq + sQp + sSrq + sAh + sMw + sMcast + sMrList + sRingList + sEv + sArgs + sMrArena + sRingArena + sTrace + ALIGN;
   if (total > MAX_TOTAL) return -ENOMEM;
   const pages = (total + 0xffff) >> 16;
@@ -100,8 +106,9 @@ export function devOpen(): i32 {
   argsBlock = p; memory.fill(p, 0, <usize>sArgs); p += <usize>sArgs;
   arenaInit(ringArena, p, <u32>sRingArena, ringList, ringBlocks); p += <usize>sRingArena;
   traceAttach(p, traceCap, (cfg(CFG_FLAGS) & CFG_FLAG_TRACE) ? TRACE_ALL : 0); p += <usize>sTrace;
-  arenaInit(mrArena, p, <u32>sMrArena, mrList, nMr); p += <usize>sMrArena;
-  mrZeroFrom(p - <usize>sMrArena);
+  arenaInit(mrArena, p + <usize>mrShift, <u32>(sMrArena - mrShift), mrList, nMr);
+  mrZeroFrom(p + <usize>mrShift);
+  p += <usize>sMrArena;
   countersReset();
   opened = true;
   return 0;

@@ -19,6 +19,7 @@ import { nowUs } from "../sched/clock";
 import { qpModify } from "./qp_modify";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
 import { VERBS_ABI_VERSION } from "../abi/version";
+import { entropyAvail, entropyFilled, entropyPool, entropyStarved, ENTROPY_CAP, ENTROPY_LOW } from "../mem/entropy";
 
 /** The layout version of abi/schema.json this core was built from; the host refuses another. */
 export function verbs_abi_version(): u32 { return VERBS_ABI_VERSION; }
@@ -36,6 +37,14 @@ export function dev_counters(): usize { return counterBlock; }
 export function dev_counter_count(): u32 { return <u32>Counter.COUNT; }
 /** A UTF-16 AssemblyScript string (byte length at ptr - 4): counter names, comma separated. */
 export function dev_counter_names(): usize { return changetype<usize>(COUNTER_NAMES); }
+
+/** The entropy pool (assembly/mem/entropy.ts): the host writes random bytes at its start, then says how many. */
+export function entropy_pool(): usize { return entropyPool; }
+export function entropy_cap(): u32 { return ENTROPY_CAP; }
+export function entropy_low(): u32 { return ENTROPY_LOW; }
+export function entropy_filled(n: u32): void { entropyFilled(n); }
+export function entropy_avail(): u32 { return entropyAvail(); }
+export function entropy_starved(): u32 { return entropyStarved(); }
 
 export function pd_alloc(): i32 { return pdAlloc(); }
 export function pd_dealloc(h: u32): i32 { return pdDealloc(h); }

@@ -4,7 +4,8 @@ import { arenaAlloc, arenaFree } from "../mem/arena";
 import { EBUSY, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "../mem/errno";
 import { pdFind } from "../mem/pd";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useCount, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
-import { cfg, CFG_MAX_INLINE, CFG_MAX_QP_WR, CFG_MAX_SGE, CFG_QPN_BASE } from "./config";
+import { cfg, CFG_MAX_INLINE, CFG_MAX_QP_WR, CFG_MAX_SGE } from "./config";
+import { qpnIndex, qpnMapInit, qpnOf } from "./qpn";
 import { cqFind } from "./cq";
 import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enums";
 import { nextPow2 } from "../mem/pow2";
@@ -41,7 +42,10 @@ export const DEFAULT_PATH_MTU: u32 = MTU_256; // as rxe_qp_init_misc
 
 export const qpPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 
-export function qpPoolInit(base: usize, cap: u32): void { poolInit(qpPool, base, QP_SLOT, cap); }
+export function qpPoolInit(base: usize, cap: u32): void {
+  poolInit(qpPool, base, QP_SLOT, cap);
+  qpnMapInit(cap);
+}
 
 export function qpFind(h: u32): usize { return poolFind(qpPool, h); }
 
@@ -52,7 +56,7 @@ export function qpFind(h: u32): usize { return poolFind(qpPool, h); }
 
 /** The QP with number `qpn` (for the receive path), or 0. */
 export function qpByNum(qpn: u32): usize {
-  const idx = qpn - cfg(CFG_QPN_BASE);
+  const idx = qpnIndex(qpn);
   if (idx >= qpPool.cap) return 0;
   const slot = poolSlot(qpPool, idx);
   return load<u32>(slot + SLOT_HANDLE) ? slot : 0;
@@ -118,7 +122,7 @@ export function qpCreate(pdh: u32, init: usize): i32 {
   const q = poolSlot(qpPool, <u32>idx);
   ringInit(sq, sqCap, sqSlot, RING_SQ, h);
   if (rq) ringInit(rq, rqCap, rqSlot, RING_RQ, h);
-  store<u32>(q + QP_NUM, cfg(CFG_QPN_BASE) + <u32>idx);
+  store<u32>(q + QP_NUM, qpnOf(<u32>idx));
   store<u32>(q + QP_TYPE, type);
   store<u32>(q + QP_PD, pdh);
   store<u32>(q + QP_SEND_CQ, load<u32>(init + INIT_SEND_CQ));

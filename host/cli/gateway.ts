@@ -21,6 +21,7 @@ const FLAGS: FlagSpec[] = [
   { name: "rate-bps", type: "int", min: 1, max: 2_000_000_000, default: 64 << 20, valueName: "n", help: "bytes/s per client" },
   { name: "idle-timeout", type: "int", min: 1, max: 86400, default: 120, valueName: "s", help: "close a client silent this long" },
   { name: "heartbeat", type: "int", min: 1, max: 3600, default: 30, valueName: "s", help: "ping interval" },
+  { name: "log-rate", type: "int", min: 0, max: 1_000_000, default: 20, valueName: "n", help: "refusal log lines per second at most (the rest are counted and reported as suppressed)" },
   { name: "quiet", short: "q", type: "boolean", help: "no log lines" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
@@ -86,7 +87,7 @@ export function gatewayOptionsFromArgs(
     maxClients: flags["max-clients"] as number, maxClientsPerAddress: flags["max-per-address"] as number,
     qpnCount: flags["qpn-count"] as number, packetsPerSecond: flags["rate-pps"] as number,
     bytesPerSecond: flags["rate-bps"] as number, idleTimeoutMs: (flags["idle-timeout"] as number) * 1000,
-    heartbeatMs: (flags.heartbeat as number) * 1000, quiet: flags.quiet === true,
+    heartbeatMs: (flags.heartbeat as number) * 1000, logRate: flags["log-rate"] as number, quiet: flags.quiet === true,
   };
 }
 

@@ -300,6 +300,4 @@ export async function clientExchange(host: string, tcpPort: number, my: Pingpong
 }
 
 /** A random 24-bit PSN (lrand48() & 0xffffff). */
-export function randomPsn(): number {
-  return Math.floor(Math.random() * 0x1000000);
-}
+export { randomPsn } from "../core/verbs/index.js";

@@ -16,6 +16,7 @@ export { SimClock } from "./sim/clock.js";
 export { SimLink, simClock } from "./sim/link.js";
 export { PacketPort, IP_ID_UNKNOWN, type Clock, type Link, type OutgoingDatagram } from "./link/port.js";
 export { type CaptureHook, type CapturedDatagram } from "./link/port.js";
+export { logDrops, type DropLogRecord } from "./link/drop-log.js";
 export { PcapRecorder, ipPacket, type CapturedPacket, type PcapRecorderOptions } from "./capture/recorder.js";
 export { realClock } from "./link/real-clock.js";
 export { type Datagram, ROCE_V2_PORT } from "./net/datagram.js";

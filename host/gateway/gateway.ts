@@ -3,7 +3,10 @@
 // HTTP upgrade (token, Origin allowlist), send only RoCEv2-shaped payloads, only to
 // allowlisted destinations, at a bounded rate; each owns a QPN range and receives
 // only datagrams for its QPNs. Client-to-client traffic is hairpinned without UDP.
-// Every refusal is counted and logged as one structured line.
+// RC/UC conversations are bound in both directions (remote QP → the client that
+// opened it; a client's QP → the one peer it talks to), so no client reaches
+// another's conversation. Every refusal is counted and logged as one structured
+// line, at a bounded rate (the rest are counted as suppressed).
 import http from "node:http";
 import dgram from "node:dgram";
 import type { AddressInfo } from "node:net";
@@ -17,6 +20,7 @@ import { sockoptAddon } from "../node/sockopt.js";
 import { AddressPolicy } from "./address-policy.js";
 import { RoceShape, type OpcodeShape } from "./roce-shape.js";
 import { TokenBucket } from "./token-bucket.js";
+import { LogLimiter } from "./log-limiter.js";
 
 export interface GatewayOptions {
   /** HTTP/WebSocket listen address (default 127.0.0.1) */
@@ -57,12 +61,21 @@ export interface GatewayOptions {
   errorFramesPerSecond?: number;
   /** one structured log record per refusal and per client event (default: none) */
   log?: (record: LogRecord) => void;
+  /** refusal records logged per second at most (default 20); the rest are counted and reported as suppressed */
+  logRate?: number;
+  /**
+   * A client QP's RC/UC conversation stays bound to its peer until the client leaves
+   * or no packet reached that QP for this long (default 300000 ms)
+   */
+  bindingIdleMs?: number;
   /** use the socket addon for IPv4 ID 0 and UDP_NO_CHECK6_RX (default true when built) */
   useAddon?: boolean;
 }
 
 export interface LogRecord {
-  event: "refused" | "connected" | "disconnected" | "listening";
+  event: "refused" | "connected" | "disconnected" | "listening" | "suppressed";
+  /** refusal records not logged (rate limit) since the previous record written */
+  suppressed?: number;
   reason?: string;
   client?: number;
   remote?: string;
@@ -74,6 +87,7 @@ const DEFAULTS = {
   listen: "127.0.0.1", port: 8791, udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8,
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
+  logRate: 20, bindingIdleMs: 300000,
 } as const;
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
@@ -98,6 +112,16 @@ interface Client {
   stats: { framesIn: number; framesOut: number; bytesIn: number; bytesOut: number; dropped: number };
   /** remote QPs (peerKey) this client's RC/UC conversations are bound to */
   peers: Set<string>;
+  /** this client's QPs → the one peer their RC/UC conversation is bound to (see bindLocal) */
+  bound: Map<number, { peer: string; last: number }>;
+}
+
+/** The peer of a conversation as bindLocal records it: another client (hairpin), or a UDP source address. */
+function clientPeer(id: number): string {
+  return `c${id}`;
+}
+function udpPeer(gid: Uint8Array): string {
+  return `u${gid.join(".")}`;
 }
 
 /** Most remote QPs one client may hold RC/UC conversations with. */
@@ -117,17 +141,20 @@ export interface GatewayCounters {
   udpOut: number;
   hairpinned: number;
   udpSendErrors: number;
+  /** refusal log records suppressed by the log rate limit */
+  logSuppressed: number;
   refused: Record<string, number>;
 }
 
 export class Gateway {
   readonly counters: GatewayCounters = {
     clientsAccepted: 0, clientsClosed: 0, framesIn: 0, framesOut: 0, udpIn: 0, udpOut: 0, hairpinned: 0, udpSendErrors: 0,
-    refused: {},
+    logSuppressed: 0, refused: {},
   };
   /** Why IPv4 IDs or IPv6 checksums will not match Linux rxe, when the addon is missing. */
   readonly limitations: string[] = [];
   private readonly o: Required<Omit<GatewayOptions, "token" | "origins" | "log" | "allow" | "dstPorts" | "useAddon">> & GatewayOptions;
+  private readonly refusalLog: LogLimiter<LogRecord> | undefined;
   private readonly clients = new Map<number, Client>();
   /**
    * RC and UC packets name no source QP, and every client sends from the
@@ -160,6 +187,8 @@ export class Gateway {
     this.policy = new AddressPolicy(o.allow ?? []);
     this.dstPorts = new Set(o.dstPorts ?? [4791]);
     this.gatewayGid = addressToGid(this.o.udpAddress);
+    const log = o.log;
+    this.refusalLog = log && new LogLimiter<LogRecord>(log, this.o.logRate, Date.now());
     this.wss = new WebSocketServer({
       noServer: true, maxPayload: DATA_HEADER_LEN + this.o.maxRocePayload, perMessageDeflate: false, clientTracking: false,
     });
@@ -195,6 +224,8 @@ export class Gateway {
       throw new RangeError(`QPN ranges ${o.qpnStart} + ${o.maxClients} × ${o.qpnCount} do not fit in 24 bits`);
     }
     if (o.maxRocePayload > 0xffff) throw new RangeError(`maxRocePayload ${o.maxRocePayload} > 65535`);
+    if (!(o.logRate >= 0) || !Number.isFinite(o.logRate)) throw new RangeError(`logRate ${o.logRate} is not a rate`);
+    if (!(o.bindingIdleMs > 0)) throw new RangeError(`bindingIdleMs ${o.bindingIdleMs} must be positive`);
     const codec = await WireCodec.create(await coreModule());
     const table: (OpcodeShape | undefined)[] = [];
     const deth: (number | undefined)[] = [];
@@ -255,7 +286,16 @@ export class Gateway {
   private refuse(reason: RefusalReason, c: Client | undefined, detail: string, remote?: string): void {
     this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
     if (c) c.stats.dropped++;
-    this.log({ event: "refused", reason, client: c?.id, remote: remote ?? c?.remote, detail });
+    const l = this.refusalLog;
+    if (!l) return;
+    l.log({ event: "refused", reason, client: c?.id, remote: remote ?? c?.remote, detail }, Date.now());
+    this.counters.logSuppressed = l.suppressed;
+  }
+
+  /** Says how many refusal records the rate limit held back since the last one written (from the sweep timer). */
+  private flushSuppressed(): void {
+    const n = this.refusalLog?.takePending() ?? 0;
+    if (n) this.log({ event: "suppressed", suppressed: n, detail: `${n} refusal records not logged (log rate ${this.o.logRate}/s)` });
   }
 
   /** A per-frame refusal the client hears about (ERROR frame, rate-limited), connection kept. */
@@ -329,7 +369,7 @@ export class Gateway {
       errors: new TokenBucket(o.errorFramesPerSecond, o.errorFramesPerSecond, now),
       lastActive: now, alive: true, stalledSince: undefined,
       stats: { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
-      peers: new Set(),
+      peers: new Set(), bound: new Map(),
     };
     this.slots[slot] = c;
     this.clients.set(c.id, c);
@@ -356,6 +396,7 @@ export class Gateway {
     if (!this.clients.delete(c.id)) return;
     for (const k of c.peers) if (this.peerOwner.get(k) === c.id) this.peerOwner.delete(k);
     c.peers.clear();
+    c.bound.clear();
     this.slots[c.slot] = undefined;
     const n = (this.perAddress.get(c.remote) ?? 1) - 1;
     if (n <= 0) this.perAddress.delete(c.remote);
@@ -411,12 +452,19 @@ export class Gateway {
     if (s.srcQp !== undefined && !this.owns(c, s.srcQp)) {
       return this.refuseFrame(c, "qpn_not_owned", "qpn_not_owned", `DETH source QP ${s.srcQp} is not in ${c.qpnBase}+${this.o.qpnCount}`);
     }
+    const hairpin = f.port === this.udpPort && sameGid(addressToGid(f.address), this.gatewayGid);
+    const to = hairpin ? this.owner(s.destQp) : undefined;
+    if (hairpin && !to) return this.refuseFrame(c, "unknown_qpn", "unknown_qpn", `no client owns QPN ${s.destQp}`);
     if (s.srcQp === undefined) {
-      // RC/UC: bind the remote QP to this client (see peerOwner).
+      // RC/UC: bind the remote QP to this client (see peerOwner) ...
       const key = peerKey(addressToGid(f.address).join("."), f.port, s.destQp);
       const owner = this.peerOwner.get(key);
       if (owner !== undefined && owner !== c.id && this.clients.has(owner)) {
         return this.refuseFrame(c, "peer_owned", "qpn_not_owned", `QP ${s.destQp} at ${f.address}:${f.port} talks to another client`);
+      }
+      // ... and, hairpinned, the receiving client's QP to this client: the same binding UDP delivery applies.
+      if (to && !this.bindLocal(to, s.destQp, clientPeer(c.id), now, false)) {
+        return this.refuseFrame(c, "peer_owned", "qpn_not_owned", `QP ${s.destQp} of client ${to.id} talks to another peer`);
       }
       if (owner !== c.id) {
         if (c.peers.size >= MAX_PEERS_PER_CLIENT) {
@@ -425,11 +473,10 @@ export class Gateway {
         this.peerOwner.set(key, c.id);
         c.peers.add(key);
       }
+      if (to) this.bindLocal(to, s.destQp, clientPeer(c.id), now, true);
     }
-    if (f.port === this.udpPort && sameGid(addressToGid(f.address), this.gatewayGid)) {
+    if (to) {
       // Hairpin: to another client of this gateway, by destination QPN, without UDP.
-      const to = this.owner(s.destQp);
-      if (!to) return this.refuseFrame(c, "unknown_qpn", "unknown_qpn", `no client owns QPN ${s.destQp}`);
       this.counters.hairpinned++;
       this.toClient(to, this.gatewayGid, this.udpPort, 0, f.payload);
       return;
@@ -455,8 +502,36 @@ export class Gateway {
     if (!s.ok) return this.refuse("udp_not_roce", undefined, s.why, endpoint(address, port));
     const to = this.owner(s.destQp);
     if (!to) return this.refuse("unknown_qpn", undefined, `no client owns QPN ${s.destQp}`, endpoint(address, port));
+    const gid = addressToGid(address);
+    if (s.srcQp === undefined && !this.bindLocal(to, s.destQp, udpPeer(gid), Date.now(), true)) {
+      return this.refuse("udp_source_refused", to, `QP ${s.destQp} talks to another peer`, endpoint(address, port));
+    }
     // dgram does not show the IP header: the client's device solves the ID from the ICRC.
-    this.toClient(to, addressToGid(address), port, TUNNEL_IP_ID_UNKNOWN, msg);
+    this.toClient(to, gid, port, TUNNEL_IP_ID_UNKNOWN, msg);
+  }
+
+  /**
+   * A client QP's RC/UC conversation belongs to one peer: the first that reaches it
+   * (another client through the hairpin, or a UDP source address) holds it until the
+   * client leaves, a hairpin peer leaves, or nothing reached the QP for bindingIdleMs.
+   * The client's device checks the source address too (as rxe's check_addr), but every
+   * hairpinned packet comes from the gateway's own address: when a real peer shares
+   * that address, only this binding tells a client's packets from the peer's. Returns
+   * whether `peer` may talk to the QP; `commit` records (or refreshes) the binding.
+   */
+  private bindLocal(c: Client, qpn: number, peer: string, now: number, commit: boolean): boolean {
+    const b = c.bound.get(qpn);
+    if (b && b.peer !== peer && now - b.last < this.o.bindingIdleMs && this.peerAlive(b.peer)) return false;
+    if (!commit) return true;
+    if (b) {
+      b.peer = peer;
+      b.last = now;
+    } else c.bound.set(qpn, { peer, last: now });
+    return true;
+  }
+
+  private peerAlive(peer: string): boolean {
+    return peer[0] !== "c" || this.clients.has(Number(peer.slice(1)));
   }
 
   private toClient(c: Client, gid: Uint8Array, port: number, ipId: number, payload: Uint8Array): void {
@@ -477,6 +552,7 @@ export class Gateway {
 
   private sweep(): void {
     const now = Date.now();
+    this.flushSuppressed();
     for (const c of [...this.clients.values()]) {
       if (c.stalledSince !== undefined) {
         if (c.ws.bufferedAmount <= this.o.clientQueueBytes) c.stalledSince = undefined;

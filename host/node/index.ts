@@ -28,7 +28,15 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * process warning per error code per device, so a run that silently retries is explained.
    */
   onSendError?: (e: UdpSendError) => void;
+  /**
+   * Refused datagrams as log records, rate-limited: one record per drop reason per `logDropsMs`
+   * (default 1000 ms) with the count since the last, never one per datagram. Default: none.
+   */
+  logDrops?: (r: DropLogRecord) => void;
+  logDropsMs?: number;
 }
+
+import { logDrops, type DropLogRecord } from "../core/link/index.js";
 
 const links = new WeakMap<Device, UdpLink>();
 
@@ -61,6 +69,8 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     const gid = addressGid(options.address);
     const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
+    const stopDropLog = options.logDrops ? logDrops(link.port, options.logDrops, options.logDropsMs) : undefined;
+    if (stopDropLog) device.addEventListener("close", stopDropLog);
     links.set(device, link);
     // multicast GIDs the device's QPs attach to become groups the link joins (rxe: the netdev's mc list)
     device.onMulticast((group, join) => {

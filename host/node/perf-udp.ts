@@ -2,7 +2,7 @@
 // the test on it; host/cli/perf-exchange.ts introduces the two sides over TCP). The device binds
 // a local address; its active MTU follows the interface (rxe's rule, netif.ts); progress is real
 // time, polled as perftest polls, and a peer silent for too long is a stall.
-import { connectQp } from "../core/verbs/index.js";
+import { connectQp, randomPsn } from "../core/verbs/index.js";
 import {
   mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, perfSlotBytes, type PerfBed, type PerfSide, type ResolvedPerfOptions,
 } from "../core/perf/index.js";
@@ -46,7 +46,7 @@ export async function openUdpPerfSide(o: ResolvedPerfOptions, u: { address: stri
   try {
     const side = openPerfSide(device, o, device.createCompChannel());
     u.pcap?.attach(device.port!);
-    const infos = side.qps.map((qp, i) => ({ qpn: qp.qpNum, psn: (Math.random() * 0x1000000) >>> 0, rkey: side.mrs[i]!.rkey, addr: side.mrs[i]!.addr.toString() }));
+    const infos = side.qps.map((qp, i) => ({ qpn: qp.qpNum, psn: randomPsn(), rkey: side.mrs[i]!.rkey, addr: side.mrs[i]!.addr.toString() }));
     return { side, address: u.address, activeMtu, udpPort: (device.limits as { port: number }).port, gid: device.queryGid(0), infos };
   } catch (e) {
     device.close();

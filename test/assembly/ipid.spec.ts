@@ -1,4 +1,5 @@
-import { recover_ipv4_id } from "../../assembly/crc/ipid";
+import { crc32_zeros, ipidAccept, ipidReset, recover_ipv4_id } from "../../assembly/crc/ipid";
+import { crc32_raw } from "../../assembly/crc/crc32";
 import { icrc_calc } from "../../assembly/crc/icrc";
 import { ip4_build, udp_build, IP4_SIZE, IP4_FLAG_DF } from "../../assembly/wire/ip";
 
@@ -45,5 +46,38 @@ describe("IPv4 ID recovery from the ICRC", () => {
     const icrc = setup(0x4242, 60, 7);
     store<u8>(bth + 20, load<u8>(bth + 20) ^ 0x10);
     expect(recover_ipv4_id(ip, udp, bth, 60, icrc)).toBe(-1);
+  });
+});
+
+describe("IPv4 ID prediction", () => {
+  it("runs the CRC register over zeros without the pass", () => {
+    const z = heap.alloc(5000);
+    memory.fill(z, 0, 5000);
+    const ns: u32[] = [0, 1, 2, 3, 7, 64, 1000, 4099, 5000];
+    for (let i = 0; i < ns.length; i++) {
+      expect(crc32_zeros(0x12345678, ns[i])).toBe(crc32_raw(0x12345678, z, ns[i]));
+      expect(crc32_zeros(0xdebb20e3, ns[i])).toBe(crc32_raw(0xdebb20e3, z, ns[i]));
+    }
+  });
+
+  it("takes a solved ID only right after the flow's last one or its candidate", () => {
+    ipidReset();
+    const a = heap.alloc(16);
+    const b = heap.alloc(16);
+    memory.fill(a, 0x11, 16);
+    memory.fill(b, 0x22, 16);
+    expect(ipidAccept(a, 0x7000, true)).toBe(false); // a new flow: only a candidate
+    expect(ipidAccept(a, 0x7001, true)).toBe(true); // confirmed
+    expect(ipidAccept(a, 0x7003, true)).toBe(true); // within the window (one lost)
+    expect(ipidAccept(a, 0x7006, true)).toBe(false); // 3 ahead: refused, candidate
+    expect(ipidAccept(a, 0x7007, true)).toBe(true); // the candidate confirmed: resynchronized
+    expect(ipidAccept(a, 0x7007, true)).toBe(false); // the same again: refused
+    expect(ipidAccept(b, 0, false)).toBe(true); // softroce: ID 0 checked directly
+    expect(ipidAccept(b, 1, true)).toBe(true); // then a GSO batch 1, 2, ...
+    expect(ipidAccept(b, 2, true)).toBe(true);
+    expect(ipidAccept(b, 0x9999, true)).toBe(false);
+    expect(ipidAccept(a, 0x7008, true)).toBe(true); // flows are kept apart
+    expect(ipidAccept(a, 0xffff, true)).toBe(false);
+    expect(ipidAccept(a, 0x0000, true)).toBe(true); // wraps at 2^16
   });
 });

@@ -25,14 +25,14 @@ describe("access rules", () => {
 });
 
 describe("memory regions", () => {
-  it("mints lkey = (index + 1) << 8 | key byte, and a new key byte per registration", () => {
+  it("mints lkey = (index + 1) << 8 | key byte, a new key byte per registration", () => {
     const pd = <u32>pdAlloc();
     const k1 = mrReg(pd, 100, ACCESS_LOCAL_WRITE);
     expect(k1).toBeGreaterThan(0);
     expect((<u32>k1 >> 8) - 1).toBeLessThan(16);
     expect(mrDereg(<u32>k1)).toBe(0);
     expect(mrFind(<u32>k1)).toBe(0);
-    // register until the same slot comes back: its key byte differs
+    // register until the same slot comes back: its key byte differs, the old key stays stale
     let again: i32 = 0;
     for (let i = 0; i < 64; i++) {
       const k = mrReg(pd, 100, ACCESS_LOCAL_WRITE);

@@ -31,7 +31,7 @@ export const Cfg = {
   MR_ARENA: 48,
   /** u32 ring arena bytes */
   RING_ARENA: 52,
-  /** u32 QP number of slot 0 (rxe starts at 17) */
+  /** u32 the lowest QP number (rxe starts at 17) */
   QPN_BASE: 56,
   /** u32 event ring slots (rounded up to a power of two, at least 16) */
   EVENT_CAP: 60,
@@ -53,6 +53,8 @@ export const Cfg = {
   MAX_MCAST_GRP: 92,
   /** u32 max_mcast_qp_attach (QPs per group) */
   MAX_MCAST_QP_ATTACH: 96,
+  /** u32 QP numbers lie in qpn_base .. qpn_base + max(qpn_count, max_qp) - 1, by a random map drawn at dev_open; past 0xfffffe, or qpn_base < 2, is -EINVAL */
+  QPN_COUNT: 100,
   /** bytes */
   SIZE: 128,
 } as const;

@@ -55,6 +55,8 @@ export const Counter = {
   EVENTS_LOST: 24,
   /** verbs layer (ours) */
   FLUSHED_WQES: 25,
+  /** receive-path drop (ours): an RC/UC packet off its QP's path (source or destination address) */
+  BAD_SOURCE: 26,
 } as const;
 /** Counters (dev_counters(): u64 each, in this order): names in value order (index = value). */
-export const COUNTER_NAMES = ["sent_pkts", "rcvd_pkts", "duplicate_request", "out_of_seq_request", "rcvd_rnr_err", "send_rnr_err", "rcvd_seq_err", "ack_deferred", "retry_exceeded_err", "retry_rnr_exceeded_err", "completer_retry_err", "send_err", "link_downed", "rdma_sends", "rdma_recvs", "bad_icrc", "short", "bad_version", "unknown_qpn", "bad_opcode", "bad_state", "bad_pkey", "bad_qkey", "cq_overflow", "events_lost", "flushed_wqes"] as const;
+export const COUNTER_NAMES = ["sent_pkts", "rcvd_pkts", "duplicate_request", "out_of_seq_request", "rcvd_rnr_err", "send_rnr_err", "rcvd_seq_err", "ack_deferred", "retry_exceeded_err", "retry_rnr_exceeded_err", "completer_retry_err", "send_err", "link_downed", "rdma_sends", "rdma_recvs", "bad_icrc", "short", "bad_version", "unknown_qpn", "bad_opcode", "bad_state", "bad_pkey", "bad_qkey", "cq_overflow", "events_lost", "flushed_wqes", "bad_source"] as const;

@@ -3,7 +3,7 @@
 
 /** QP record (pool slot, 512 bytes) */
 export const QpRec = {
-  /** u32 qp_num (qpn_base + slot index) */
+  /** u32 qp_num (the slot's number under the random QPN map, assembly/verbs/qpn.ts) */
   NUM: 16,
   /** u32 qp_type (RC 2, UC 3, UD 4) */
   TYPE: 20,

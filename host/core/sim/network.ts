@@ -6,18 +6,30 @@ import { SimLink, simClock } from "./link.js";
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../verbs/device.js";
 import { ROCE_V2_PORT } from "../net/datagram.js";
 import { addressGid } from "../net/gid.js";
+import { Prng } from "./prng.js";
 
 export class SimNetwork {
   readonly wire: SimWire;
   readonly devices: Device[] = [];
 
+  private readonly seed: number;
+
   constructor(opts: SimWireOptions = {}) {
     this.wire = new SimWire(opts);
+    this.seed = opts.seed ?? 1;
   }
 
   /** Opens a device at `address`:`port` on this wire. */
   async addDevice(module: WebAssembly.Module, address: string, options: OpenDeviceOptions = {}, port = ROCE_V2_PORT): Promise<Device> {
-    const device = await openDeviceWith(module, { gids: [addressGid(address)], port, ...options });
+    // identities from a PRNG seeded by the wire's seed and the device's place: random-looking, repeatable
+    const prng = new Prng(((this.seed * 0x9e3779b1) ^ (this.devices.length + 1)) >>> 0);
+    const entropy = (b: Uint8Array) => {
+      for (let i = 0; i < b.length; i += 4) {
+        const v = prng.u32();
+        for (let k = 0; k < 4 && i + k < b.length; k++) b[i + k] = (v >>> (8 * k)) & 0xff;
+      }
+    };
+    const device = await openDeviceWith(module, { gids: [addressGid(address)], port, entropy, ...options });
     const p = device.attach(new SimLink(this.wire), simClock(this.wire.clock));
     this.wire.attach(address, port, (d) => p.receive(d));
     // multicast: the device's groups are joined on the wire (as a NIC joins them for rxe)

@@ -15,6 +15,12 @@ export interface VerbsExports {
   dev_counters(): number;
   dev_counter_count(): number;
   dev_counter_names(): number;
+  entropy_pool(): number;
+  entropy_cap(): number;
+  entropy_low(): number;
+  entropy_filled(n: number): void;
+  entropy_avail(): number;
+  entropy_starved(): number;
   pd_alloc(): number;
   pd_dealloc(h: number): number;
   pd_ptr(h: number): number;

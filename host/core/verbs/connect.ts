@@ -33,6 +33,21 @@ export interface ConnectOptions {
   hopLimit?: number;
 }
 
+/**
+ * A random first PSN (24 bits) from the platform's CSPRNG. A forged RC/UC packet must carry a PSN
+ * inside the responder's window, so a QP should not start at a PSN an off-path attacker can guess.
+ */
+export function randomPsn(): number {
+  const b = new Uint32Array(1);
+  globalThis.crypto.getRandomValues(b);
+  return b[0]! & 0xffffff;
+}
+
+/** This QP's half of the out-of-band exchange, with a fresh random first PSN (use it as `sqPsn`). */
+export function localEndpoint(qp: QueuePair, gid: string, port?: number): QpEndpoint {
+  return { qpNum: qp.qpNum, psn: randomPsn(), gid, ...(port === undefined ? {} : { port }) };
+}
+
 /** Moves `qp` from RESET to RTS, connected (RC/UC) to `remote`; UD ignores `remote`'s address. */
 export function connectQp(qp: QueuePair, remote: QpEndpoint | undefined, o: ConnectOptions): void {
   const type = qp.qpType;

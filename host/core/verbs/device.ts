@@ -44,8 +44,18 @@ export interface OpenDeviceOptions {
   maxMcastQpAttach?: number;
   /** bytes of linear memory for SQ/RQ/SRQ/CQ rings (default 16 MiB) */
   ringArenaBytes?: number;
-  /** QP number of the first QP slot (default 17, as rxe) */
+  /** lowest QP number (default 17, as rxe) */
   qpnBase?: number;
+  /**
+   * QPNs are spread over qpnBase .. qpnBase + qpnCount − 1 by a random bijection drawn at open, so
+   * they are no function of open order (default: the rest of the 24-bit space; at least maxQp)
+   */
+  qpnCount?: number;
+  /**
+   * fills its argument with random bytes: MR key bits, the QPN map and where MRs start come from it
+   * (default crypto.getRandomValues; the seeded simulated wire passes its PRNG so runs repeat)
+   */
+  entropy?: (bytes: Uint8Array) => void;
   /** async event ring slots (default 1024) */
   eventRingSize?: number;
   /** GID table; default one link-local GID derived from the node GUID */
@@ -164,6 +174,10 @@ export async function openDeviceWith(source: WebAssembly.Module | BufferSource, 
   return new Device(core, options);
 }
 
+function cryptoEntropy(bytes: Uint8Array): void {
+  globalThis.crypto.getRandomValues(bytes);
+}
+
 function randomGuid(): bigint {
   const b = new Uint8Array(8);
   globalThis.crypto.getRandomValues(b);
@@ -174,7 +188,8 @@ function randomGuid(): bigint {
 
 export class Device extends EventTarget {
   readonly mem: DeviceMemory;
-  private readonly opts: Required<Omit<OpenDeviceOptions, "gids" | "nodeGuid" | "privilegedQkey">>;
+  private readonly opts: Required<Omit<OpenDeviceOptions, "gids" | "nodeGuid" | "privilegedQkey" | "qpnCount" | "entropy">>;
+  private readonly entropy: (bytes: Uint8Array) => void;
   readonly nodeGuid: bigint;
   private readonly gidCount: number;
   private pendingEvents: AsyncEvent[] = [];
@@ -216,6 +231,7 @@ export class Device extends EventTarget {
     m.setU32(c + Cfg.MAX_MCAST_QP_ATTACH, o.maxMcastQpAttach);
     m.setU32(c + Cfg.RING_ARENA, o.ringArenaBytes);
     m.setU32(c + Cfg.QPN_BASE, o.qpnBase);
+    m.setU32(c + Cfg.QPN_COUNT, options.qpnCount ?? Math.max(0, 0xffffff - o.qpnBase));
     m.setU32(c + Cfg.EVENT_CAP, o.eventRingSize);
     m.setU32(c + Cfg.MAX_RD_ATOM, MAX_RD_ATOM);
     m.setU32(c + Cfg.MAX_MTU, MAX_MTU);
@@ -224,6 +240,8 @@ export class Device extends EventTarget {
     m.setU32(c + Cfg.FLAGS, options.privilegedQkey ? CFG_FLAG_PRIVILEGED_QKEY : 0);
     const g = core.dev_gids();
     gids.forEach((gid, i) => m.u8.set(gid, g + 16 * i));
+    this.entropy = options.entropy ?? cryptoEntropy;
+    this.refillEntropy();
     const opened = core.dev_open();
     if (opened === -12) {
       fail("ibv_open_device", "ENOMEM", `device memory too large: mrArenaBytes ${o.mrArenaBytes} + ringArenaBytes ${o.ringArenaBytes} + pools exceed the wasm32 limit (3.75 GiB carved at open)`);
@@ -231,6 +249,16 @@ export class Device extends EventTarget {
     check("ibv_open_device", opened);
     // The packet path is carved right after the device, before any MR view exists.
     check("ibv_open_device", core.transport_open(o.txRingSize, o.port));
+  }
+
+  /** Tops up the device's entropy pool when it runs low (before verbs that draw from it: reg_mr, create_qp). */
+  refillEntropy(): void {
+    const core = this.core;
+    if (core.entropy_avail() >= core.entropy_low()) return;
+    const fresh = new Uint8Array(core.entropy_cap());
+    this.entropy(fresh); // into a plain buffer: getRandomValues refuses views of shared memory
+    this.mem.u8.set(fresh, core.entropy_pool());
+    core.entropy_filled(fresh.length);
   }
 
   /** The link this device sends and receives on (the simulated wire, UDP, a tunnel). */

@@ -15,4 +15,4 @@ export { AsyncEvent } from "./events.js";
 export { VerbsError, Errno } from "./errors.js";
 export { parseGid, formatGid } from "../net/gid.js";
 export * from "./enums.js";
-export { connectQp, type QpEndpoint, type ConnectOptions } from "./connect.js";
+export { connectQp, localEndpoint, randomPsn, type QpEndpoint, type ConnectOptions } from "./connect.js";

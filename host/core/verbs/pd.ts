@@ -22,6 +22,7 @@ export class ProtectionDomain {
     if (!Number.isInteger(length) || length < 0 || length > 0xffffffff) fail("ibv_reg_mr", "EINVAL", `length ${length}`);
     if (!Number.isInteger(access) || access < 0 || access > 0xffffffff) fail("ibv_reg_mr", "EINVAL", `access ${access}`);
     const d = this.device;
+    d.refillEntropy();
     const r = d.call(() => d.core.mr_reg(this.handle, length, access));
     if (r === -12) {
       const arena = d.limits.mrArenaBytes;
@@ -40,6 +41,7 @@ export class ProtectionDomain {
     const maxNumSg = typeof arg === "number" ? arg : arg?.maxNumSg;
     if (!Number.isInteger(maxNumSg) || maxNumSg <= 0 || maxNumSg * MR_PAGE_SIZE > 0xffffffff) fail(verb, "EINVAL", `maxNumSg ${maxNumSg}`);
     const d = this.device;
+    d.refillEntropy();
     const key = check(verb, d.call(() => d.core.mr_alloc_fast(this.handle, maxNumSg)));
     return new MemoryRegion(this, key);
   }

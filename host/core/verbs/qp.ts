@@ -88,6 +88,7 @@ export class QueuePair {
     m.setU32(a + Init.MAX_RECV_SGE, vals[4]!);
     m.setU32(a + Init.MAX_INLINE_DATA, vals[5]!);
     m.setU32(a + Init.SQ_SIG_ALL, init.sqSigAll ? 1 : 0);
+    d.refillEntropy();
     const h = check(verb, d.call(() => d.core.qp_create(pd.handle)));
     const qp = new QueuePair(pd, h, init);
     d.qpsByNum.set(qp.qpNum, qp);

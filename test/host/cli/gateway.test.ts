@@ -13,8 +13,9 @@ describe("softroce gateway", () => {
     expect(o).toMatchObject({
       allow: ["127.0.0.1", "10.0.0.0/8", "fd00::/8"], origins: ["https://a.example"], dstPorts: [4791, 5000], token: "t", port: 0,
       listen: "127.0.0.1", udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8, qpnCount: 1024,
-      idleTimeoutMs: 120000, heartbeatMs: 30000, quiet: true,
+      idleTimeoutMs: 120000, heartbeatMs: 30000, logRate: 20, quiet: true,
     });
+    expect(gatewayOptionsFromArgs(["--log-rate", "3"])!.logRate).toBe(3);
     expect(gatewayOptionsFromArgs([])).toMatchObject({ allow: ["127.0.0.1"], dstPorts: [4791], origins: [], token: undefined, quiet: false });
     expect(gatewayOptionsFromArgs([], { SOFTROCE_GATEWAY_TOKEN: "envtok" })!.token).toBe("envtok");
     expect(gatewayOptionsFromArgs(["--help"])).toBeUndefined();
@@ -26,6 +27,7 @@ describe("softroce gateway", () => {
       [["--allow", "example.com"], "--allow: not an address or CIDR block: \"example.com\""],
       [["--dst-port", "0"], "--dst-port: bad UDP port \"0\""],
       [["--allow"], "--allow needs a value"],
+      [["--log-rate", "-1"], "--log-rate must be at least 0, got -1"],
       [["--bogus"], "unknown flag --bogus"],
     ] as const) {
       let err = "";

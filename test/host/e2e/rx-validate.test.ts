@@ -78,10 +78,15 @@ describe("receive path", () => {
   });
 
   it("solves an unseen IPv4 ID from the ICRC (as Linux rxe's are unpredictable) and still catches corruption", () => {
-    const p = roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, ipId: 0x7bfe, payload: new Uint8Array(300).fill(7) });
     const unseen = (payload: Uint8Array) =>
       RX_RESULT_NAMES[dev.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort: 4791, dstPort: 4791, payload })];
+    // a Linux sender's per-flow counter: the flow's first datagram only seeds the prediction (RC resends it)
+    const first = roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, ipId: 0x7bfd, payload: new Uint8Array(300).fill(7) });
+    expect(unseen(first)).toBe("bad_icrc");
+    const p = roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, ipId: 0x7bfe, payload: new Uint8Array(300).fill(7) });
     expect(unseen(p)).toBe("ok");
+    // an ID far from the sequence is refused although it explains the ICRC
+    expect(unseen(roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, psn: 101, ipId: 0x1234, payload: new Uint8Array(300).fill(7) }))).toBe("bad_icrc");
     const q = p.slice();
     q[40] ^= 0x01;
     expect(unseen(q)).toBe("bad_icrc");
@@ -101,7 +106,21 @@ describe("receive path", () => {
     const bad = new Uint8Array(roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum }));
     bad[0] = 0x1f; // an opcode the table does not know
     expect(deliver(bad)).toBe("bad_opcode");
-    expect(dev.queryCounters()).toMatchObject({ short: 1, bad_version: 1, unknown_qpn: 1, bad_pkey: 1, bad_qkey: 1, rcvd_pkts: 1 });
+    expect(dev.queryCounters()).toMatchObject({ short: 1, bad_version: 1, unknown_qpn: 1, bad_pkey: 1, bad_qkey: 1, bad_source: 1, rcvd_pkts: 1 });
+  });
+
+  it("takes RC/UC packets only on the QP's path: from its peer's address, to its own (rxe's check_addr); the UDP source port is entropy", () => {
+    const p = (dst: string, psn: number) => roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, dst, psn, ackReq: 0 });
+    // to another address of this host (the device's other GID, or any): not this QP's path
+    expect(deliver(p("127.0.0.8", 100), "127.0.0.2", "127.0.0.8")).toBe("bad_source");
+    expect(dev.queryCounters()).toMatchObject({ bad_source: 1, rcvd_pkts: 0 });
+    const q = p("127.0.0.1", 100);
+    const from = (srcPort: number) => RX_RESULT_NAMES[dev.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort, dstPort: 4791, ipId: 0, payload: q })];
+    // the ICRC covers the UDP source port, so the packet must be made for it; any port then passes
+    const withPort = roce({ opcode: RC_SEND_ONLY, destQp: rc.qpNum, psn: 100, udpSrcPort: 50123 });
+    expect(RX_RESULT_NAMES[dev.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort: 50123, dstPort: 4791, ipId: 0, payload: withPort })]).toBe("ok");
+    expect(from(4791)).toBe("ok");
+    expect(dev.queryCounters()).toMatchObject({ bad_source: 1, rcvd_pkts: 2 });
   });
 
   it("refuses requests before RTR", () => {

@@ -390,6 +390,115 @@ describe("gateway: security", () => {
     expect(gw.counters.refused).toEqual({ peer_owned: 2 });
   });
 
+  // The issue's attack: the real peer shares the gateway's address, so a hairpinned
+  // packet carries the real peer's source address. Only the gateway's binding of A's
+  // QP to its peer stops B's forged WRITE (valid ICRC, rkey, VA and PSN).
+  it("a client cannot inject through the hairpin into an RC conversation whose real peer shares the gateway's address", async () => {
+    const node = await nodeEndpoint("127.0.0.1");
+    const { gw } = await gateway({ dstPorts: [node.port] });
+    const t = await tunnelDevice(gw);
+    const a = rcSide(t.device);
+    const peer = rcSide(node.dev);
+    connect(a, gw.udpPort, peer, node.port);
+    await exercise(peer, a); // the peer's SEND, WRITE, READ: A's QP is now bound to the peer
+    const b = await rawClient(gw);
+    const before = a.mr.bytes.slice();
+    // the next PSNs A's responder expects (the peer sent 3 + 2 + 1 packets from 0x200), and a few around them
+    for (let psn = 0x200; psn < 0x210; psn++) {
+      const forged = await roce({
+        opcode: 0x0a, destQp: a.qp.qpNum, psn, src: "127.0.0.1", dst: "127.0.0.1", udpSrcPort: gw.udpPort, udpDstPort: gw.udpPort,
+        reth: { va: a.mr.addr, rkey: a.mr.rkey, dmaLength: 16 }, payload: new Uint8Array(16).fill(0xee),
+      } as never);
+      b.s.send(emitData("127.0.0.1", gw.udpPort, 0, [forged]));
+    }
+    await until(() => b.frames.length >= 1 && (gw.counters.refused.peer_owned ?? 0) === 16);
+    expect(parseFrame(b.frames[0]!)).toMatchObject({ name: "qpn_not_owned" });
+    expect(gw.counters.hairpinned).toBe(0);
+    expect(a.mr.bytes).toEqual(before);
+    // the real peer's next WRITE lands
+    peer.mr.bytes.fill(0x42, 0, 64);
+    peer.qp.postSend({ wrId: 7n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [peer.mr.sge(0, 64)],
+      rdma: { remoteAddr: a.mr.addr, rkey: a.mr.rkey } });
+    expect((await peer.cq.next()).status).toBe(WcStatus.SUCCESS);
+    expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0x42));
+  });
+
+  it("a client QP talking through the hairpin takes no UDP datagrams, even from the gateway's own address", async () => {
+    const { gw } = await gateway({ allow: ["127.0.0.1", "127.0.12.0/24"] });
+    const t1 = await tunnelDevice(gw);
+    const t2 = await tunnelDevice(gw);
+    const a = rcSide(t1.device);
+    const b = rcSide(t2.device);
+    connect(a, gw.udpPort, b, gw.udpPort);
+    await exercise(a, b);
+    const drops = gw.counters.refused.udp_source_refused ?? 0;
+    const before = b.mr.bytes.slice();
+    for (const from of ["127.0.0.1", "127.0.12.7"]) {
+      const u = dgram.createSocket("udp4");
+      cleanups.push(() => u.close());
+      await new Promise<void>((r) => u.bind(0, from, r));
+      const forged = await roce({
+        opcode: 0x0a, destQp: b.qp.qpNum, psn: 0x100 + 6, src: from, dst: "127.0.0.1", udpSrcPort: u.address().port,
+        udpDstPort: gw.udpPort, reth: { va: b.mr.addr, rkey: b.mr.rkey, dmaLength: 8 }, payload: new Uint8Array(8).fill(0xee),
+      } as never);
+      u.send(forged, gw.udpPort, "127.0.0.1");
+    }
+    await until(() => gw.counters.refused.udp_source_refused === drops + 2);
+    expect(gw.counters.udpIn).toBe(2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.mr.bytes).toEqual(before);
+    await exercise(a, b);
+  });
+
+  it("a QP bound to one UDP peer refuses another source address; the binding ends after bindingIdleMs", async () => {
+    const { gw, logs } = await gateway({ allow: ["127.0.0.1", "127.0.12.0/24"], bindingIdleMs: 300 });
+    const c = await rawClient(gw);
+    const q = c.hello.qpnBase + 3;
+    const sock = async (addr: string) => {
+      const u = dgram.createSocket("udp4");
+      cleanups.push(() => u.close());
+      await new Promise<void>((r) => u.bind(0, addr, r));
+      return u;
+    };
+    const p1 = await sock("127.0.12.1");
+    const p1b = await sock("127.0.12.1");
+    const p2 = await sock("127.0.12.2");
+    const pkt = await roce({ opcode: 4, destQp: q, payload: new Uint8Array(8) } as never);
+    p1.send(pkt, gw.udpPort, "127.0.0.1");
+    await until(() => c.frames.length === 1);
+    p2.send(pkt, gw.udpPort, "127.0.0.1");
+    await until(() => gw.counters.refused.udp_source_refused === 1);
+    // the UDP source port is entropy: the same address from another port is the same peer
+    p1b.send(pkt, gw.udpPort, "127.0.0.1");
+    await until(() => c.frames.length === 2);
+    expect(refusals(logs, "udp_source_refused")[0]).toMatchObject({ detail: `QP ${q} talks to another peer` });
+    // UD datagrams are not bound
+    p2.send(await roce({ opcode: 0x64, destQp: q, deth: { qkey: 1, srcQp: 3 } } as never), gw.udpPort, "127.0.0.1");
+    await until(() => c.frames.length === 3);
+    await new Promise((r) => setTimeout(r, 350));
+    p2.send(pkt, gw.udpPort, "127.0.0.1");
+    await until(() => c.frames.length === 4);
+    p1.send(pkt, gw.udpPort, "127.0.0.1");
+    await until(() => gw.counters.refused.udp_source_refused === 2);
+  });
+
+  it("rate-limits refusal log records and reports how many it suppressed", async () => {
+    const { gw, logs } = await gateway({ logRate: 5, packetsPerSecond: 1e6, errorFramesPerSecond: 1 });
+    const c = await rawClient(gw);
+    const dns = new Uint8Array(40);
+    dns.set([0xfe, 0xed, 0x01, 0x00, 0, 1]);
+    for (let i = 0; i < 300; i++) c.s.send(emitData("127.0.0.1", gw.udpPort, 0, [dns]));
+    await until(() => gw.counters.refused.not_roce === 300);
+    await until(() => logs.some((l) => l.event === "suppressed"), 3000);
+    const written = refusals(logs, "not_roce").length;
+    expect(written).toBeGreaterThanOrEqual(5);
+    expect(written).toBeLessThan(20);
+    const suppressed = logs.reduce((n, l) => n + (l.suppressed ?? 0), 0);
+    expect(written + suppressed).toBe(300);
+    expect(gw.counters.logSuppressed).toBe(suppressed);
+    expect(c.frames.length).toBeLessThan(5); // ERROR frames were capped already
+  });
+
   it("routes by QPN: a client cannot send as, or receive for, another client's QPNs", async () => {
     const { gw } = await gateway();
     const c1 = await rawClient(gw);

@@ -52,7 +52,8 @@ export async function core(): Promise<{ mod: WebAssembly.Module; codec: WireCode
  */
 export async function addReplayDevice(net: SimNetwork, address: string, qpn: number, options: OpenDeviceOptions = {}): Promise<Device> {
   const { mod } = await core();
-  return net.addDevice(mod, address, { ...options, qpnBase: qpn });
+  // one QP and a range of one number: the capture's QPN (QPNs are a random map of the range otherwise)
+  return net.addDevice(mod, address, { ...options, qpnBase: qpn, qpnCount: 1, maxQp: 1 });
 }
 
 /** Every RoCE packet of a capture (name without .pcap), parsed, each ICRC checked. */

@@ -68,10 +68,10 @@ describe("device (ibv_open_device, ibv_query_device, ibv_query_port, ibv_query_g
     const c = (await smallDevice()).queryCounters();
     for (const n of ["sent_pkts", "rcvd_pkts", "duplicate_request", "out_of_seq_request", "rcvd_rnr_err", "send_rnr_err",
       "rcvd_seq_err", "ack_deferred", "retry_exceeded_err", "retry_rnr_exceeded_err", "completer_retry_err", "send_err",
-      "link_downed", "rdma_sends", "rdma_recvs", "bad_icrc", "short", "bad_version", "unknown_qpn"]) {
+      "link_downed", "rdma_sends", "rdma_recvs", "bad_icrc", "short", "bad_version", "unknown_qpn", "bad_source"]) {
       expect(c[n], n).toBe(0);
     }
-    expect(Object.keys(c).length).toBe(26);
+    expect(Object.keys(c).length).toBe(27);
   });
 
   it("gives two devices two memories and independent objects", async () => {

@@ -20,21 +20,34 @@ describe("memory region (ibv_reg_mr, ibv_dereg_mr)", () => {
     mr.destroy();
   });
 
-  it("mints keys as (index + 1) << 8 | key byte; re-registration changes the key byte", async () => {
+  it("mints keys as (index + 1) << 8 | key byte, the key byte random and never the slot's previous one", async () => {
     const dev = await smallDevice({ maxMr: 2 });
     const pd = dev.allocPd();
-    const seen = new Set<number>();
+    const bytes = new Set<number>();
     let prev = pd.regMr(64);
-    for (let i = 0; i < 20; i++) {
+    const stale: number[] = [];
+    for (let i = 0; i < 60; i++) {
       const next = pd.regMr(64);
+      stale.push(prev.lkey);
       prev.destroy();
-      expect(seen.has(next.lkey)).toBe(false);
-      seen.add(next.lkey);
+      expect(next.lkey).not.toBe(stale[stale.length - 1]);
       expect(next.lkey >>> 8).toBeGreaterThanOrEqual(1);
       expect(next.lkey >>> 8).toBeLessThanOrEqual(2);
+      bytes.add(next.lkey & 0xff);
       prev = next;
     }
     prev.destroy();
+    // 60 draws of a random byte: many distinct values (a counter would also give many, so
+    // consecutive keys of one slot must not step by one every time)
+    expect(bytes.size).toBeGreaterThan(30);
+    const steps = stale.slice(2).filter((k, i) => (k & 0xff) === ((stale[i]! + 1) & 0xff)).length;
+    expect(steps).toBeLessThan(10);
+  });
+
+  it("two fresh devices hand out different keys and addresses for their first MR", async () => {
+    const firsts = await Promise.all([0, 1, 2, 3].map(async () => (await smallDevice()).allocPd().regMr(4096)));
+    expect(new Set(firsts.map((m) => m.rkey)).size).toBeGreaterThan(1);
+    expect(new Set(firsts.map((m) => m.addr)).size).toBeGreaterThan(1);
   });
 
   it("bad flow: access flags as ibv_reg_mr checks them", async () => {

@@ -73,7 +73,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     expect(inv.ieth!.rkey).toBe(0x08000104);
 
     const net = new SimNetwork({});
-    const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: inv.destQp });
+    const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: inv.destQp, qpnCount: 1, maxQp: 1 });
     const sent: Uint8Array[] = [];
     dev.port!.capture = (dir, d) => {
       if (dir === "tx") sent.push(d.payload.slice());
@@ -126,7 +126,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     const p = pkts.find((x) => x.repr.opcode === 0x17)!;
     const r = p.repr;
     const net = new SimNetwork({});
-    const dev = await net.addDevice(await coreModule(), r.src, { gids: [gid(r.src)], qpnBase: pkts.find((x) => x.repr.src === r.dst)!.repr.destQp, port: r.udpSrcPort });
+    const dev = await net.addDevice(await coreModule(), r.src, { gids: [gid(r.src)], qpnBase: pkts.find((x) => x.repr.src === r.dst)!.repr.destQp, qpnCount: 1, maxQp: 1, port: r.udpSrcPort });
     const sent: Uint8Array[] = [];
     dev.port!.capture = (dir, d) => {
       if (dir === "tx") sent.push(d.payload.slice());
@@ -178,7 +178,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     const { pkts } = await load("mcast/mckey-v4.pcap");
     const r0 = pkts[0]!.repr;
     const net = new SimNetwork({});
-    const dev = await net.addDevice(await coreModule(), r0.src, { gids: [gid(r0.src)], qpnBase: r0.deth!.srcQp, port: r0.udpSrcPort });
+    const dev = await net.addDevice(await coreModule(), r0.src, { gids: [gid(r0.src)], qpnBase: r0.deth!.srcQp, qpnCount: 1, maxQp: 1, port: r0.udpSrcPort });
     const sent: { dst: string; ttl?: number; udp: Uint8Array }[] = [];
     dev.port!.capture = (dir, d) => {
       if (dir === "tx") sent.push({ dst: d.dst, ttl: d.ttl, udp: d.payload.slice() });
@@ -224,7 +224,7 @@ describe("rxe's other memory-window captures replayed against a device playing t
       const theirKey = (reqs[0]!.repr.reth ?? { rkey: 0 }).rkey;
       const theirBase = reqs[0]!.repr.reth!.va; // the first request writes at the start of the range
       const net = new SimNetwork({});
-      const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: reqs[0]!.repr.destQp });
+      const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: reqs[0]!.repr.destQp, qpnCount: 1, maxQp: 1 });
       const sent: Uint8Array[] = [];
       dev.port!.capture = (dir, d) => {
         if (dir === "tx") sent.push(d.payload.slice());

@@ -50,12 +50,29 @@ const VALID: Record<number, number[]> = {
 };
 
 describe("queue pair creation (ibv_create_qp)", () => {
-  it("creates RC, UC and UD QPs in RESET with QP numbers from 17 and the caps granted", async () => {
+  it("numbers QPs by a random map of the range: not from its base, not the same on two devices, and inside qpnBase + qpnCount", async () => {
+    const firsts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { pd, cq } = await fixture();
+      firsts.push(rcQp(pd, cq).qpNum);
+    }
+    expect(new Set(firsts).size).toBeGreaterThan(1);
+    const dev = await smallDevice({ maxQp: 8, qpnBase: 1000, qpnCount: 8 });
+    const pd = dev.allocPd();
+    const cq = dev.createCq(16);
+    const nums = Array.from({ length: 8 }, () => rcQp(pd, cq).qpNum);
+    expect([...nums].sort((a, b) => a - b)).toEqual([1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007]);
+    await expect(smallDevice({ qpnBase: 0xffff00, qpnCount: 0x1000 })).rejects.toMatchObject({ code: "EINVAL" });
+  });
+
+  it("creates RC, UC and UD QPs in RESET with distinct QP numbers in the device's range and the caps granted", async () => {
     const { pd, cq } = await fixture();
     const qps = [QpType.RC, QpType.UC, QpType.UD].map((t) =>
       pd.createQp({ qpType: t, sendCq: cq, recvCq: cq, cap: { maxSendWr: 10, maxRecvWr: 3, maxSendSge: 2, maxRecvSge: 1, maxInlineData: 64 } }),
     );
-    expect(qps.map((q) => q.qpNum)).toEqual([17, 18, 19]);
+    const nums = qps.map((q) => q.qpNum);
+    expect(new Set(nums).size).toBe(3);
+    for (const n of nums) expect(n >= 17 && n <= 0xfffffe, `QPN ${n}`).toBe(true);
     for (const q of qps) {
       expect(q.state).toBe(S.RESET);
       expect(q.cap.maxSendWr).toBe(16);
@@ -105,9 +122,11 @@ describe("queue pair creation (ibv_create_qp)", () => {
     const { dev, pd, cq } = await fixture();
     const qps = Array.from({ length: dev.query().maxQp }, () => rcQp(pd, cq));
     expectVerbsError(() => rcQp(pd, cq), "EINVAL", "ibv_create_qp");
-    qps.pop()!.destroy();
+    const last = qps.pop()!;
+    const freed = last.qpNum;
+    last.destroy();
     const again = rcQp(pd, cq);
-    expect(again.qpNum).toBe(17 + 15);
+    expect(again.qpNum).toBe(freed); // the one free slot, and a slot keeps its QPN
     expect(() => again.destroy()).not.toThrow();
     expect(() => again.destroy()).not.toThrow(); // second destroy: no-op
     expectVerbsError(() => again.modify({ qpState: S.INIT }), "EINVAL", "ibv_modify_qp");
