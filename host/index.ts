@@ -5,12 +5,13 @@
 export {
   // the verbs (libibverbs with one naming rule)
   Device, openDeviceWith, VENDOR_ID, type OpenDeviceOptions, type DeviceAttr, type PortAttr,
-  ProtectionDomain, MemoryRegion, CompletionQueue, type WorkCompletion, CompletionChannel,
+  ProtectionDomain, MemoryRegion, MemoryWindow, incRkey, type MwBindInfo, CompletionQueue, type WorkCompletion, CompletionChannel,
   QueuePair, type QpInitAttr, type QpInitAttrOut, type QpAttr, type QpAttrOut, type QpCap, deriveMask,
   SharedReceiveQueue, type SrqAttr, type SrqInitAttr, AddressHandle, type AhAttr, type AhAttrOut, type GlobalRoute,
   type SendWr, type RecvWr, type Sge, AsyncEvent, VerbsError, Errno, parseGid, formatGid,
   Access, AtomicCap, DeviceCapFlags, EventType, LinkLayer, Mtu, PortState, QpAttrMask, QpState, QpType,
   ReregMrFlags, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, MigState, SrqAttrMask, nameOf, mtuBytes,
+  MwType, FlushType, FlushLevel,
   connectQp, type QpEndpoint, type ConnectOptions,
   // the simulated wire (tests, teaching, the playground)
   SimNetwork, addressGid, SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate,
