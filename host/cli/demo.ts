@@ -180,6 +180,7 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
     throw new DemoError(`cannot write ${path}: ${fsReason(e)}`);
   }
   say(ladder(codec, rec.packets, t0));
+  if (!flags.json) say(LEGEND);
   say("\n" + table(rows) + "\n");
 
   // Decode the file back: the RoCE decoder on 4791; on other ports the codec's ICRC over the packet.
@@ -199,8 +200,33 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
   say(`wrote ${path}: ${total} packets; decoded back: ${good}/${total} ICRC ok\n`);
   if (good !== total) throw new DemoError(`${total - good} of ${total} packets in ${path} failed their ICRC`);
   if (verified !== rows.length) throw new DemoError(`${rows.length - verified} of ${rows.length} operations did not verify`);
+  if (!flags.json) io.out(PLAYGROUND_LINE);
   return 0;
 }
+
+/** What each column of the ladder and the table means, printed once after the ladder. */
+export const LEGEND = `
+legend:
+  time ms    milliseconds since the first packet
+  A ──> B    a request from A (the requester) to B (the responder); A <── B a response
+  opcode     the BTH opcode: RC = reliable connected; First/Middle/Last/Only = where the packet
+             sits in its message (a message longer than the path MTU takes several packets)
+  PSN        packet sequence number (BTH, 24 bits): counts a QP's packets, so the responder sees a
+             gap (a lost packet: NAK "PSN sequence error") or a duplicate; a response carries the
+             PSN of the request it answers (a READ's responses one PSN each)
+  payload    data bytes the packet carries
+  UDP        the UDP payload: BTH + extension headers + payload + pad + 4-byte ICRC (the invariant CRC)
+  AETH       the ACK extended transport header on responses. Its syndrome says ACK, RNR NAK
+             ("receiver not ready": no receive posted, retry later) or NAK (and why: PSN sequence
+             error, invalid request, remote access error, remote operational error); "no credit
+             limit" is rxe's ACK. MSN = message sequence number: messages the responder completed
+  table      status = the work completion's ibv_wc_status; verified = the bytes (or the atomic's
+             old value and new value) checked on both sides
+`;
+
+/** The demo's last line: where to watch the same exchange, and what goes wrong, packet by packet. */
+export const PLAYGROUND_LINE =
+  "watch it packet by packet, with losses and the transport's answers: npx softroce playground, then open http://127.0.0.1:8790/\n";
 
 /** One line per packet: time (ms from the first), direction, opcode, PSN, payload and UDP payload sizes, AETH. */
 function ladder(codec: WireCodec, packets: CapturedPacket[], t0: number): string {

@@ -9,8 +9,9 @@ import { ucPingpongCommand } from "./uc_pingpong.js";
 import { udPingpongCommand } from "./ud_pingpong.js";
 import { devinfoCommand } from "./devinfo.js";
 import { gatewayCommand } from "./gateway.js";
+import { playgroundCommand } from "./playground.js";
 
-const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, gatewayCommand, perfCommand, rcPingpongCommand, ucPingpongCommand, udPingpongCommand];
+const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, gatewayCommand, perfCommand, playgroundCommand, rcPingpongCommand, ucPingpongCommand, udPingpongCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -75,7 +75,9 @@ describe("softroce demo", () => {
     expect(r.code, r.err).toBe(0);
     expect(r.ms).toBeLessThan(10_000); // "a few seconds", with room for a loaded CI machine
     const { portA, portB } = checkOutput(r.out);
-    expect(r.out.trimEnd().split("\n").at(-1)).toBe(`wrote ${file}: 12 packets; decoded back: 12/12 ICRC ok`);
+    expect(r.out.trimEnd().split("\n").at(-2)).toBe(`wrote ${file}: 12 packets; decoded back: 12/12 ICRC ok`);
+    expect(r.out.trimEnd().split("\n").at(-1)).toMatch(/npx softroce playground, then open http:\/\/127\.0\.0\.1:8790\/$/);
+    expect(r.out).toMatch(/\n {2}PSN {8}packet sequence number/); // the legend explains the columns
     if (portA === 4791) {
       // the ordinary case: RoCEv2 on 4791, which the decoder (and Wireshark) take for RoCE
       expect(portB).toBe(4791);
