@@ -7,6 +7,19 @@ const common = { bundle: true, format: "esm", sourcemap: true, logLevel: "warnin
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ["host/node/index.ts"], outfile: "dist/node/index.js", platform: "node", target: "node20" }),
+  // Everything, for this repository's tests, benchmarks and system suites (not published: see
+  // package.json "files"). Two levels under the root like the others, so build/softroce.wasm resolves.
+  esbuild.build({ ...common, entryPoints: ["host/internal/node.ts"], outfile: "dist/internal/node.js", platform: "node", target: "node20" }),
+  esbuild.build({
+    ...common,
+    packages: undefined,
+    entryPoints: ["host/internal/browser.ts"],
+    outfile: "dist/internal/browser.js",
+    platform: "browser",
+    target: "es2022",
+    loader: { ".wasm": "file" },
+    assetNames: "[name]-[hash]",
+  }),
   esbuild.build({ ...common, entryPoints: ["host/gateway/index.ts"], outfile: "dist/gateway/index.js", platform: "node", target: "node20" }),
   esbuild.build({
     ...common,

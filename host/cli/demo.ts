@@ -17,13 +17,13 @@ import { fsReason } from "./decode.js";
 const FLAGS: FlagSpec[] = [
   { name: "pcap", short: "w", type: "string", valueName: "file", default: "softroce-demo.pcap", help: "where to write the capture" },
   { name: "link", type: "string", choices: ["ip", "eth"], default: "ip", help: "linktype of the capture: raw IPv4 (228) or Ethernet (1)" },
-  { name: "port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "UDP port of both devices (0: free ports)" },
+  { name: "udp-port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "UDP port of both devices (0: free ports)" },
   { name: "json", short: "j", type: "boolean", help: "after the run, print the decoded capture as JSON lines" },
   { name: "generated", type: "boolean", help: "write a codec-generated exchange instead of running devices (deterministic bytes)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
-const HELP = `usage: softroce demo [--pcap <file>] [--link ip|eth] [--port <n>] [--json] [--generated]
+const HELP = `usage: softroce demo [--pcap <file>] [--link ip|eth] [--udp-port <n>] [--json] [--generated]
 
 Opens two softroce devices, A on 127.0.0.1 and B on 127.0.0.2 (UDP port 4791 each; free ports
 if 4791 is taken), connects an RC QP pair and runs SEND, RDMA WRITE, RDMA READ, CMP_SWAP and
@@ -92,7 +92,9 @@ interface Row {
 
 async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number> {
   const codec = await WireCodec.create(await coreModule());
-  const [da, db] = await openPair(flags.port as number, io);
+  const [da, db] = await openPair(flags["udp-port"] as number, io);
+  // --json: stdout carries the JSON lines alone; the human-readable run goes to stderr
+  const say = flags.json ? (t: string) => io.err(t) : (t: string) => io.out(t);
   const rec = new PcapRecorder();
   const t0 = 0;
   const rows: Row[] = [];
@@ -107,7 +109,7 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
     };
     const a = mk(da);
     const b = mk(db);
-    io.out(`A ${A}:${a.port} QPN 0x${a.qp.qpNum.toString(16)}  <->  B ${B}:${b.port} QPN 0x${b.qp.qpNum.toString(16)}   (RC, path MTU 1024)\n\n`);
+    say(`A ${A}:${a.port} QPN 0x${a.qp.qpNum.toString(16)}  <->  B ${B}:${b.port} QPN 0x${b.qp.qpNum.toString(16)}   (RC, path MTU 1024)\n\n`);
     connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 1000, gid: db.queryGid(0), port: b.port }, { sqPsn: 100, qpAccessFlags: access });
     connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 100, gid: da.queryGid(0), port: a.port }, { sqPsn: 1000, qpAccessFlags: access });
     rec.attach(da.port!);
@@ -177,9 +179,9 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
   } catch (e) {
     throw new DemoError(`cannot write ${path}: ${fsReason(e)}`);
   }
-  io.out(ladder(codec, rec.packets, t0));
-  if (!flags.json) io.out(LEGEND);
-  io.out("\n" + table(rows) + "\n");
+  say(ladder(codec, rec.packets, t0));
+  if (!flags.json) say(LEGEND);
+  say("\n" + table(rows) + "\n");
 
   // Decode the file back: the RoCE decoder on 4791; on other ports the codec's ICRC over the packet.
   let total = 0;
@@ -195,7 +197,7 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
   }
   if (flags.json) io.out(json.join("\n") + "\n");
   const verified = rows.filter((r) => r.verified).length;
-  io.out(`wrote ${path}: ${total} packets; decoded back: ${good}/${total} ICRC ok\n`);
+  say(`wrote ${path}: ${total} packets; decoded back: ${good}/${total} ICRC ok\n`);
   if (good !== total) throw new DemoError(`${total - good} of ${total} packets in ${path} failed their ICRC`);
   if (verified !== rows.length) throw new DemoError(`${rows.length - verified} of ${rows.length} operations did not verify`);
   if (!flags.json) io.out(PLAYGROUND_LINE);
@@ -334,7 +336,7 @@ export const demoCommand: Command = {
   name: "demo",
   summary: "two live devices on 127.0.0.1/127.0.0.2: SEND, WRITE, READ, atomics; packet ladder, pcap, ICRCs",
   async run(argv: string[], io: Io): Promise<number> {
-    const { flags } = parseArgs(argv, FLAGS);
+    const { flags } = parseArgs(argv, FLAGS, 0, { "--port": "the device's UDP port is --udp-port" });
     if (flags.help) {
       io.out(HELP);
       return 0;

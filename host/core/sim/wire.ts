@@ -87,6 +87,8 @@ export class SimWire {
   faults: SimFaults;
   private rng: Prng;
   private endpoints = new Map<string, Receiver>();
+  /** Multicast groups: address:port -> the receivers that joined it. */
+  private groups = new Map<string, Set<Receiver>>();
   /** Virtual time at which the link is free again (rate limit). */
   private linkFreeAt = 0;
   private scripts: { rule: ScriptedFault; seen: number }[] = [];
@@ -137,6 +139,22 @@ export class SimWire {
   }
 
   /**
+   * Joins `receiver` to the multicast group `address`:`port`: every datagram sent
+   * there reaches every member (each its own copy; loss, delay and corruption
+   * apply to the datagram once, before it fans out). Returns the leave function.
+   */
+  join(address: string, port: number, receiver: Receiver): () => void {
+    const key = endpointKey(address, port);
+    let s = this.groups.get(key);
+    if (!s) this.groups.set(key, (s = new Set()));
+    s.add(receiver);
+    return () => {
+      s!.delete(receiver);
+      if (s!.size === 0 && this.groups.get(key) === s) this.groups.delete(key);
+    };
+  }
+
+  /**
    * Sends one datagram. The wire takes its own copy of the payload, so the
    * caller may reuse its buffer as soon as send returns.
    */
@@ -153,7 +171,12 @@ export class SimWire {
     const rec = this.record(now, "delivered", copy);
     const script = this.scripts.length ? this.scripted(d) : undefined;
 
-    const receiver = this.endpoints.get(endpointKey(d.dst, d.dstPort));
+    const members = this.groups.get(endpointKey(d.dst, d.dstPort));
+    const receiver: Receiver | undefined = members?.size
+      ? (g: Datagram) => {
+          for (const r of [...members]) r({ ...g, payload: g.payload.slice() });
+        }
+      : this.endpoints.get(endpointKey(d.dst, d.dstPort));
     if (!receiver) {
       this.stats.unroutable++;
       if (rec) rec.fate = "unroutable";
