@@ -15,8 +15,11 @@ export {
   // the simulated wire (tests, teaching, the playground)
   SimNetwork, addressGid, SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate,
   SimLink, simClock, simTracePcapng, type SimTraceOptions,
+  type ScriptedFault,
+  // the device's trace ring as events (the playground's per-QP rxe states)
+  TraceReader, TRACE_NONE, type TraceEvent, type TraceCore, type TraceKindName,
   // packets: the codec, the decoder, captures
-  WireCodec, OpMask, HEADER_NAMES, decodePacket, aethMeaning, type DecodedPacket, type PacketMeta,
+  WireCodec, OpMask, HEADER_NAMES, decodePacket, aethMeaning, type DecodedPacket, type PacketMeta, type ByteRange,
   ipPacket, PcapRecorder, type CapturedPacket, readCapture, type CaptureRecord, ROCE_V2_PORT,
   // the browser's device behind a gateway (docs/TUNNEL.md)
   type TunnelDevice, type TunnelLinkOptions,

@@ -144,6 +144,8 @@ for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response",
       const sideOf = (wc) => (wc.qpNum === 0x11 ? "A" : "B");
       assert.deepEqual(wcs.map((wc) => `${sideOf(wc)} wr=${wc.wrId} ${wcStatusName(wc.status)}`), exp.completions);
       for (const wc of wcs) assert.equal(typeof wc.wrId, "string", "bigint fields as decimal strings");
+      const rxe = await page.evaluate(() => window.softroce.playground.rxe());
+      for (const want of exp.rxe) assert.ok(rxe.includes(want), `${want} in ${rxe}`);
       const state = await page.evaluate(() => window.softroce.playground.state());
       assert.deepEqual([state.A.qpState, state.B.qpState], exp.qpStates);
       // the page shows it: the ladder has the rows, the QP table the states, the CQ table the statuses

@@ -12,6 +12,8 @@ export interface Expected {
   qpStates: [string, string];
   /** timers that fired: "A retransmit" */
   timers: string[];
+  /** rxe states the run must pass through, from the trace ring ("B RESP_STATE DUPLICATE_REQUEST"), and receive drops ("B PKT_RECV bad_qkey") */
+  rxe: string[];
 }
 
 export const EXPECTED: Record<string, Expected> = {
@@ -30,12 +32,14 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    rxe: ["A REQ_STATE RETRY", "A COMP_STATE ERROR RETRY", "B RESP_STATE ERR_PSN_OUT_OF_SEQ"],
   },
   "lost-ack": {
     packets: ["A>B 0x0a psn=100 delivered", "B>A 0x11 psn=100 syn=1f lost", "A>B 0x0a psn=100 delivered", "B>A 0x11 psn=100 syn=1f delivered"],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: ["A retransmit"],
+    rxe: ["A REQ_STATE RETRY", "A COMP_STATE ERROR RETRY", "B RESP_STATE DUPLICATE_REQUEST"],
   },
   rnr: {
     packets: [
@@ -49,6 +53,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS", "B wr=1000 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: ["A rnr", "A rnr"],
+    rxe: ["B RESP_STATE ERR_RNR", "A COMP_STATE RNR RETRY", "A REQ_STATE RETRY"],
   },
   "lost-read-response": {
     packets: [
@@ -62,24 +67,28 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: ["A retransmit"],
+    rxe: ["A COMP_STATE ERROR RETRY", "A REQ_STATE RETRY", "B RESP_STATE DUPLICATE_REQUEST"],
   },
   "retry-exhausted": {
     packets: [0, 1, 2].flatMap(() => ["A>B 0x0a psn=100 lost", "A>B 0x0a psn=101 lost", "A>B 0x0a psn=102 lost"]),
     completions: ["A wr=1 RETRY_EXC_ERR", "A wr=2 WR_FLUSH_ERR", "A wr=3 WR_FLUSH_ERR"],
     qpStates: ["ERR", "RTS"],
     timers: ["A retransmit", "A retransmit", "A retransmit"],
+    rxe: ["A COMP_STATE ERROR RETRY", "A COMP_STATE ERROR"],
   },
   "wrong-rkey": {
     packets: ["A>B 0x0a psn=100 delivered", "B>A 0x11 psn=100 syn=62 delivered"],
     completions: ["A wr=1 REM_ACCESS_ERR"],
     qpStates: ["ERR", "ERR"],
     timers: [],
+    rxe: ["B RESP_STATE ERR_RKEY_VIOLATION", "B RESP_STATE ERROR", "A COMP_STATE ERROR"],
   },
   "psn-wrap": {
     packets: ["A>B 0x06 psn=fffffe delivered", "A>B 0x07 psn=ffffff delivered", "A>B 0x07 psn=0 delivered", "A>B 0x08 psn=1 delivered", "B>A 0x11 psn=1 syn=1f delivered"],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    rxe: [],
   },
   "uc-gap": {
     packets: [
@@ -95,12 +104,14 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS", "A wr=2 SUCCESS", "B wr=1000 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    rxe: ["B RESP_STATE ERR_PSN_OUT_OF_SEQ"],
   },
   "ud-wrong-qkey": {
     packets: ["A>B 0x64 psn=100 delivered"],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    rxe: ["B PKT_RECV bad_qkey"],
   },
 };
 

@@ -4,7 +4,7 @@
 import { openTunnelDevice } from "../../../host/browser/index.js";
 import {
   Access, QpType, SendFlags, WrOpcode, TraceReader, WireCodec, connectQp, decodePacket, ipPacket, simTracePcapng,
-  type CompletionQueue, type DecodedPacket, type Device, type MemoryRegion, type QueuePair, type SendWr, type TraceRecord, type Fate,
+  type CompletionQueue, type DecodedPacket, type Device, type MemoryRegion, type QueuePair, type SendWr, type TraceEvent, type TraceRecord, type Fate,
 } from "./api.js";
 import { messageSize, wcObject, type Completion, type Side, type SideState, type TimerEvent, type TraceRow } from "./session.js";
 import type { Run } from "./run.js";
@@ -37,6 +37,7 @@ export class LiveSession implements Run {
   private readonly dirs: boolean[] = [];
   readonly timers: TimerEvent[] = [];
   readonly completions: Completion[] = [];
+  readonly events: (TraceEvent & { side: Side })[] = [];
   readonly before: Partial<Record<Side, Uint8Array>>;
   private readonly t0 = performance.now();
   private stopped = false;
@@ -154,6 +155,7 @@ export class LiveSession implements Run {
 
   private collect(): void {
     for (const ev of this.reader.read()) {
+      this.events.push({ ...ev, side: "A" });
       if (ev.kind === "TIMER_RETRANSMIT" || ev.kind === "TIMER_RNR") this.timers.push({ side: "A", tUs: this.elapsed(), kind: ev.kind === "TIMER_RNR" ? "rnr" : "retransmit" });
       else if (ev.kind === "REQ_STATE") this.lastState.req = ev.state;
       else if (ev.kind === "COMP_STATE") this.lastState.comp = ev.state;

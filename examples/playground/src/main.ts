@@ -214,6 +214,8 @@ export interface PlaygroundHook {
   settings(): Settings;
   pcapng(): Uint8Array | undefined;
   ladderRowsInDom(): number;
+  /** the rxe states and receive verdicts the run went through: "B RESP_STATE DUPLICATE_REQUEST", "B PKT_RECV bad_qkey" */
+  rxe(): string[];
 }
 window.softroce = {
   playground: {
@@ -223,6 +225,7 @@ window.softroce = {
     settings: () => ({ ...settings }),
     pcapng: () => session?.pcapng(),
     ladderRowsInDom: () => document.querySelectorAll("#ladder [data-row]").length,
+    rxe: () => [...new Set((session?.events ?? []).filter((e) => e.state || e.verdict).map((e) => `${e.side} ${e.kind} ${e.kind === "PKT_RECV" ? e.verdict : e.state}`))],
   },
 };
 

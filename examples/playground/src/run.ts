@@ -1,5 +1,5 @@
 // What the views need from a run, simulated (Session) or live (LiveSession).
-import type { DecodedPacket, TraceRecord } from "./api.js";
+import type { DecodedPacket, TraceEvent, TraceRecord } from "./api.js";
 import type { Completion, SideState, Side, TimerEvent, TraceRow } from "./session.js";
 
 export interface Run {
@@ -7,6 +7,8 @@ export interface Run {
   readonly packets: readonly TraceRecord[];
   readonly timers: readonly TimerEvent[];
   readonly completions: readonly Completion[];
+  /** the trace ring's events of the sides this page can see, with the side */
+  readonly events: readonly (TraceEvent & { side: Side })[];
   readonly before: Partial<Record<Side, Uint8Array>>;
   readonly now: number;
   readonly done: boolean;

@@ -10,7 +10,7 @@ import {
   type AddressHandle, type CompletionQueue, type DecodedPacket, type Device, type MemoryRegion, type PacketRecord,
   type QueuePair, type ScriptedFault, type SendWr, type TraceEvent, type TraceRecord, type WorkCompletion,
 } from "./api.js";
-import { AethType, aethType } from "../../../host/core/wire/aeth.js";
+import { AethType, aethType } from "../../../host/core/wire/index.js";
 import type { Op, Settings } from "./settings.js";
 
 export type Side = "A" | "B";

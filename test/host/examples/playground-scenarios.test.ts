@@ -41,6 +41,10 @@ describe("playground presets", () => {
       expect(s.completions.map((c) => `${c.side} wr=${c.wc.wrId} ${wcStatusName(c.wc.status)}`)).toEqual(exp.completions);
       expect([s.sideState("A").qpState, s.sideState("B").qpState]).toEqual(exp.qpStates);
       expect(s.timers.map((t) => `${t.side} ${t.kind}`)).toEqual(exp.timers);
+      // the rxe states the lesson is about, as the trace ring names them
+      const seen = new Set(s.events.map((e) => `${e.side} ${e.kind} ${e.kind === "PKT_RECV" ? e.verdict : e.state}`));
+      for (const want of exp.rxe) expect(seen, want).toContain(want);
+      if (sc.name === "psn-wrap") expect([...seen].filter((x) => /RETRY|ERR|DUPLICATE/.test(x))).toEqual([]);
       // every row: decoded with a good ICRC (nothing here corrupts), a fate, a time
       for (const r of rows) {
         expect(r.icrc_ok).toBe(true);
