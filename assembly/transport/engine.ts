@@ -4,6 +4,7 @@
 // responder and requester emit packets until the budget or the TX ring runs
 // out. Work that does not fit stays queued; nothing is dropped by the sender.
 import { arbiterInit, arbiterLength, arbiterNext } from "../sched/arbiter";
+import { budgetAcked, budgetInit } from "../sched/budget";
 import { setNow } from "../sched/clock";
 import { timerPopDue, timersInit, timersNext } from "../sched/timers";
 import { SLOT_HANDLE } from "../mem/pool";
@@ -11,7 +12,7 @@ import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
 import { netInit, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
 import { ringCons } from "../mem/ring";
-import { qpAt, QP_NUM, QP_TYPE } from "../verbs/qp";
+import { qpAt, qpIndex, COMP_PSN, QP_COMP, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { QPT_RC } from "../verbs/enums";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
@@ -33,6 +34,7 @@ export function engineInit(txCap: u32, localPort: u32): void {
   netInit(txCap, localPort);
   timersInit(<i32>(TIMERS_PER_QP * maxQp));
   arbiterInit(maxQp);
+  budgetInit(maxQp);
   // Everything the engines keep per QP or per TX slot is carved now, at open:
   // memory never grows later, so the host's views (MR bytes) stay valid.
   requesterInit();
@@ -69,7 +71,11 @@ export function engineRx(len: u32, now: f64): RxResult {
   if (traceOn(TraceKind.PKT_RECV)) traceReceived(len, r);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
-    if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) completerRecv(qp, pktInfo);
+    if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) {
+      completerRecv(qp, pktInfo);
+      // acknowledged PSNs give their share of the in-flight budget back (sched/budget.ts)
+      budgetAcked(qpIndex(qp), load<u32>(qp + QP_COMP + COMP_PSN));
+    }
     else if (load<u32>(qp + QP_TYPE) == QPT_RC) responderRecv(qp, pktInfo);
     else ucudRecv(qp, pktInfo);
   }

@@ -2,6 +2,7 @@
 import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineTick, engineTxRelease } from "./engine";
 import { rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
+import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
 import { qpFind, qpState } from "../verbs/qp";
 import { flushRq, flushSq } from "../verbs/flush";
 import { QpState, QP_STATE_NAMES } from "../verbs/enums";
@@ -35,6 +36,37 @@ export function tx_release(n: u32, now: f64): void { engineTxRelease(n, now); }
 export function next_deadline(): f64 { return timersNext(); }
 
 export function engine_pending(): u32 { return enginePending(); }
+
+/**
+ * The device-wide in-flight budget (sched/budget.ts): RC request bytes, counted at the receiver's
+ * socket-buffer cost, the device lets out before they are acknowledged; 0 = no limit (the default).
+ * The host derives it from the socket buffers; `packets` (0 = none) bounds the same traffic in packets,
+ * which bounds the peer's queueing delay. Returns 0, or -EINVAL for a negative or non-finite byte count.
+ */
+export function tx_budget_set(bytes: f64, packets: u32): i32 {
+  if (!(bytes >= 0) || bytes > 9007199254740991) return -EINVAL;
+  budgetSetLimit(<u64>bytes, packets);
+  return 0;
+}
+
+/**
+ * The budget's figures: 0 limit (bytes), 1 bytes in flight, 2 QPs waiting, 3 admissions, 4 waits,
+ * 5 wake-ups, 6 peak bytes in flight, 7 limit (packets), 8 packets in flight.
+ */
+export function tx_budget_stat(which: u32): f64 {
+  switch (which) {
+    case 0: return <f64>budgetLimit();
+    case 1: return <f64>budgetInflight();
+    case 2: return <f64>budgetWaiting();
+    case 3: return <f64>budgetAdmits();
+    case 4: return <f64>budgetBlocks();
+    case 5: return <f64>budgetWakes();
+    case 6: return <f64>budgetPeak();
+    case 7: return <f64>budgetLimitPackets();
+    case 8: return <f64>budgetInflightPackets();
+    default: return -1;
+  }
+}
 
 const DOORBELL_SQ: u32 = 1;
 const DOORBELL_RQ: u32 = 2;

@@ -21,7 +21,7 @@ const FLAGS: FlagSpec[] = [
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
   { name: "mtu", short: "m", type: "int", valueName: "bytes", help: "path MTU: 256, 512, 1024, 2048 or 4096", default: 1024 },
   { name: "tx-depth", short: "t", type: "int", min: 1, max: 8192, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
-  { name: "qp", short: "q", type: "int", min: 1, max: 64, valueName: "n", help: "number of QPs", default: 1 },
+  { name: "qp", short: "q", type: "int", min: 1, max: 4096, valueName: "n", help: "number of QPs", default: 1 },
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw operation [default: FETCH_AND_ADD]" },
   { name: "loss", type: "string", valueName: "p", help: "probability that the wire loses a datagram, 0..1" },
   { name: "dup", type: "string", valueName: "p", help: "probability that the wire duplicates a datagram, 0..1" },

@@ -20,6 +20,12 @@ export interface UdpLinkOptions {
    * overflow costs the sender a go-back-N retry.
    */
   recvBufferSize?: number;
+  /**
+   * Unacknowledged RC request packets the device may have out (default 128): the peer's
+   * queueing delay is about this many times its per-packet cost, and must stay well below the
+   * ACK timeout (67 ms at the default timeout 14) on a busy machine. 0: no packet limit.
+   */
+  inFlightPackets?: number;
   /** use the socket addon when it is built (default true) */
   useAddon?: boolean;
   /** called for every datagram the kernel refused (EMSGSIZE: larger than the path MTU with DF set) */
@@ -45,6 +51,9 @@ export function explainSendError(e: UdpSendError): string {
   return `the kernel refused a ${e.length}-byte datagram to ${e.dst}:${e.dstPort}: ${e.message}`;
 }
 
+/** UdpLinkOptions.inFlightPackets's default: 128 packets queue ~4–8 ms at a busy receiver (30–60 µs each). */
+export const DEFAULT_IN_FLIGHT_PACKETS = 128;
+
 export class UdpLink implements Link {
   port: PacketPort | undefined;
   /** Why kernel interop features are missing, when they are. */
@@ -62,6 +71,7 @@ export class UdpLink implements Link {
     opts: UdpLinkOptions,
   ) {
     this.highWater = opts.highWaterMark ?? 4 << 20;
+    this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
     socket.on("message", (msg, rinfo) => {
       this.stats.received++;
@@ -82,6 +92,8 @@ export class UdpLink implements Link {
     const family = isIPv4(opts.address) ? 4 : isIPv6(opts.address) ? 6 : 0;
     if (!family) throw new TypeError(`not an IPv4 or IPv6 address: ${opts.address}`);
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RangeError(`bad UDP port ${opts.port}`);
+    const pk = opts.inFlightPackets;
+    if (pk !== undefined && (!Number.isInteger(pk) || pk < 0 || pk > 0xffffffff)) throw new RangeError(`bad inFlightPackets ${pk}`);
     const socket = dgram.createSocket({ type: family === 4 ? "udp4" : "udp6", ipv6Only: family === 6 });
     const limitations: string[] = [];
     const addon = opts.useAddon === false ? undefined : sockoptAddon();
@@ -110,6 +122,22 @@ export class UdpLink implements Link {
     link.limitations.push(...limitations);
     return link;
   }
+
+  /**
+   * The peer's receive buffer is taken to be ours (both ends ask for the same SO_RCVBUF; Linux
+   * reports twice what was asked, bookkeeping included, and charges each datagram its skb
+   * truesize against it): half of it is what the device may have unacknowledged toward it.
+   */
+  get inFlightBudget(): number {
+    try {
+      return Math.floor(this.socket.getRecvBufferSize() / 2);
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Unacknowledged RC request packets the device may have out toward its peers (UdpLinkOptions.inFlightPackets). */
+  readonly inFlightPackets: number;
 
   /**
    * Bytes handed to the socket whose send callback has not come yet. This, not the socket's

@@ -32,6 +32,17 @@ export interface Link {
    * wants no more until `resume()` is called on the port (backpressure).
    */
   send(d: OutgoingDatagram, done: () => void): boolean;
+  /**
+   * Bytes the peer can buffer (its socket receive buffer, as the kernel accounts for datagrams):
+   * the device keeps at most this much unacknowledged RC request traffic out (the device-wide
+   * in-flight budget, assembly/sched/budget.ts). Unset: no limit.
+   */
+  readonly inFlightBudget?: number;
+  /**
+   * The same in packets: what bounds the peer's queueing delay (a datagram costs its receiver
+   * CPU whatever its size), kept well below the ACK timeout. Unset: no limit.
+   */
+  readonly inFlightPackets?: number;
 }
 
 /** The transport exports the port needs (docs/TRANSPORT.md). */
@@ -46,7 +57,13 @@ export interface TransportCore {
   tick(now: number): number;
   tx_release(n: number, now: number): void;
   next_deadline(): number;
+  tx_budget_set(bytes: number, packets: number): number;
+  tx_budget_stat(which: number): number;
 }
+
+/** tx_budget_stat's figures, by index. */
+const BUDGET_STATS = ["limit", "inflight", "waiting", "admits", "waits", "wakes", "peak", "limitPackets", "inflightPackets"] as const;
+export type BudgetStats = Record<(typeof BUDGET_STATS)[number], number>;
 
 const RING_CAP = 0;
 const RING_SLOT = 4;
@@ -111,6 +128,27 @@ export class PacketPort {
     private readonly afterDevice: () => void = () => {},
   ) {
     this.cursor = mem.u32(core.tx_ring() + RING_CONS);
+    if (link.inFlightBudget || link.inFlightPackets) core.tx_budget_set(link.inFlightBudget ?? 0, link.inFlightPackets ?? 0);
+  }
+
+  /**
+   * Sets the device-wide in-flight budget: bytes (at the receiver's socket-buffer cost of each
+   * packet) and packets of unacknowledged RC requests; 0 = no limit. Links set it at attach
+   * (`Link.inFlightBudget`, `inFlightPackets`).
+   */
+  setBudget(bytes: number, packets = 0): void {
+    if (!(bytes >= 0) || !Number.isInteger(packets) || packets < 0 || packets > 0xffffffff) {
+      throw new RangeError(`bad in-flight budget: ${bytes} bytes, ${packets} packets`);
+    }
+    this.core.tx_budget_set(bytes, packets);
+    this.service();
+  }
+
+  /** The device-wide in-flight budget: its limit (bytes, 0 none), bytes in flight, QPs waiting, counters. */
+  budget(): BudgetStats {
+    const out = {} as BudgetStats;
+    BUDGET_STATS.forEach((k, i) => (out[k] = this.core.tx_budget_stat(i)));
+    return out;
   }
 
   /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
