@@ -1,6 +1,6 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
-import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineTick, engineTxRelease } from "./engine";
-import { rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
+import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxBatch, engineTick, engineTxRelease } from "./engine";
+import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
 import { qpFind, qpState } from "../verbs/qp";
@@ -28,6 +28,22 @@ export function rx_result_names(): usize { return changetype<usize>(RX_RESULT_NA
 
 /** One datagram of `len` bytes is in rx_buf, its facts in rx_meta: 0 accepted, else the drop reason. */
 export function rx(len: u32, now: f64): u32 { return <u32>engineRx(len, now); }
+
+/**
+ * Batched receive in place (docs/TRANSPORT.md): rx_batch_init carves `slots` slots of `slotSize`
+ * bytes (rx_batch_slots, rx_batch_slot_size) and `records` batch records, and returns the
+ * records' address (0: bad sizes); call it at attach, before taking views of the memory.
+ */
+export function rx_batch_init(records: u32, slots: u32, slotSize: u32): usize { return rxBatchInit(records, slots, slotSize); }
+export function rx_batch_slots(): usize { return rxBatchSlots(); }
+export function rx_batch_slot_size(): u32 { return rxBatchSlotSize(); }
+
+/**
+ * `count` received datagrams described by batch records at `recs` (RXR_SIZE apart): each is
+ * validated and dispatched where it lies (no copy into rx_buf), its verdict in the record; then
+ * the sender runs once. Returns how many were accepted.
+ */
+export function rx_batch(recs: usize, count: u32, now: f64): u32 { return engineRxBatch(recs, count, now); }
 
 export function tick(now: f64): f64 { return engineTick(now); }
 

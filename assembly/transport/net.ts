@@ -39,6 +39,8 @@ export const TXD_TOS: usize = 72;
 export const TXD_FLOW_LABEL: usize = 76;
 export const TXD_HDR: usize = 80; // up to 80 bytes of BTH + extension headers
 export const TXD_TRAILER: usize = 160; // pad bytes then the ICRC
+/** i32 written by a host that sends descriptors in batches (the Node datapath): bytes sent or -errno. */
+export const TXD_RESULT: usize = 168;
 export const TXD_SLOT: u32 = 176;
 
 export const TXF_IPV6: u32 = 1;
@@ -62,6 +64,17 @@ export const RXM_TTL: usize = 52; // TTL / hop limit as received, 0 when the hos
 export const RXM_TOS: usize = 56; // TOS / traffic class, 0 when unseen
 export const RXM_FLOW_LABEL: usize = 60; // IPv6 flow label, 0 when unseen
 export const RXM_SIZE: u32 = 64;
+
+// A batch record (rx_batch): the RX meta record above, then where the datagram lies in linear
+// memory and what the host's receive saw. The Node datapath writes them in place.
+export const RXR_DATA: usize = 64; // u32 the datagram's address
+export const RXR_LENGTH: usize = 68; // u32 its length
+export const RXR_ID_HINT: usize = 72; // u32 an IPv4 ID to try first when RXM_IP_ID is unseen (the GRO segment index)
+export const RXR_FLAGS: usize = 76; // u32 RXR_TRUNCATED | RXR_GRO
+export const RXR_RESULT: usize = 80; // i32 written by rx_batch: an RxResult, or -1 (truncated: longer than its slot)
+export const RXR_SIZE: u32 = 96;
+export const RXR_TRUNCATED: u32 = 1;
+export const RXR_GRO: u32 = 2;
 
 export const rxBuf: usize = memory.data(RX_BUF_CAP, 16);
 export const rxMeta: usize = memory.data(RXM_SIZE, 16);
@@ -98,6 +111,35 @@ export function netInit(txCap: u32, port: u32): void {
 }
 
 export function txRingAddr(): usize { return txRing; }
+
+// ---- batched receive: slots and records for a host that receives in place ----
+let rxRecs: usize = 0;
+let rxSlots: usize = 0;
+let rxSlotCount: u32 = 0;
+let rxRecCount: u32 = 0;
+let rxSlotSize: u32 = 0;
+
+/**
+ * Carves `slots` receive slots of `slotSize` bytes and `records` batch records
+ * (once: a later call returns the same records if it asks for no more). Call
+ * at attach, before the host takes views of the memory. The records' address,
+ * or 0 (bad sizes, or a second call asking for more).
+ */
+export function rxBatchInit(records: u32, slots: u32, slotSize: u32): usize {
+  if (records == 0 || records > 4096 || slots == 0 || slots > 1024 || slotSize < 64 || slotSize > 65536) return 0;
+  if (rxRecs) return records <= rxRecCount && slots <= rxSlotCount && slotSize <= rxSlotSize ? rxRecs : 0;
+  rxRecs = heap.alloc(<usize>records * RXR_SIZE + 64);
+  rxRecs = (rxRecs + 63) & ~63;
+  memory.fill(rxRecs, 0, <usize>records * RXR_SIZE);
+  rxRecCount = records;
+  rxSlotSize = (slotSize + 63) & ~63;
+  rxSlots = heap.alloc(<usize>slots * rxSlotSize + 64);
+  rxSlots = (rxSlots + 63) & ~63;
+  rxSlotCount = slots;
+  return rxRecs;
+}
+export function rxBatchSlots(): usize { return rxSlots; }
+export function rxBatchSlotSize(): u32 { return rxSlotSize; }
 
 // UC/UD send completions wait for the host to release the descriptor of a
 // message's last packet: per TX slot, the QP record, its QPN and the SQ index
@@ -203,9 +245,8 @@ function traceSent(qp: usize, hdr: usize, opcode: u32): void {
   traceRecord(TraceKind.PKT_SENT, load<u32>(qp + QP_NUM), opcode, bth_psn(hdr), aeth);
 }
 
-/** The trace record of a datagram received (in rxBuf): its QPN, opcode and PSN when it has a BTH, and rx's verdict. */
-export function traceReceived(len: u32, verdict: RxResult): void {
-  const b = rxBuf;
+/** The trace record of a datagram received (at `b`): its QPN, opcode and PSN when it has a BTH, and rx's verdict. */
+export function traceReceived(b: usize, len: u32, verdict: RxResult): void {
   const bth = len >= BTH_SIZE;
   traceRecord(TraceKind.PKT_RECV, bth ? bth_qpn(b) : TRACE_NONE, bth ? bth_opcode(b) : TRACE_NONE, bth ? bth_psn(b) : TRACE_NONE, verdict);
 }
@@ -228,11 +269,11 @@ function writePseudo(v6: bool, src: usize, dst: usize, ipId: u32, ipFlags: u32, 
 }
 
 /**
- * Validates the datagram of `len` bytes in rxBuf (IP facts in rxMeta, addresses
- * as 16-byte GIDs) and fills pktInfo. Returns OK or the drop reason.
+ * Validates the datagram of `len` bytes at `b` (IP facts in the RX meta record
+ * at `rxMeta`, addresses as 16-byte GIDs) and fills pktInfo. An unseen IPv4 ID
+ * is tried as `idHint`, then 0, then solved from the ICRC. Returns OK or the drop reason.
  */
-export function rxValidate(len: u32): RxResult {
-  const b = rxBuf;
+export function rxValidate(b: usize, rxMeta: usize, len: u32, idHint: u32): RxResult {
   if (len < BTH_SIZE + 4 || len > RX_BUF_CAP) return drop(RxResult.SHORT, Counter.SHORT);
   if (bth_tver(b) != 0) return drop(RxResult.BAD_VERSION, Counter.BAD_VERSION);
   const op = bth_opcode(b);
@@ -248,7 +289,9 @@ export function rxValidate(len: u32): RxResult {
   const v6 = load<u32>(rxMeta + RXM_IP_VERSION) == 6;
   let ipId = load<u32>(rxMeta + RXM_IP_ID);
   const unseenId = ipId == 0xffffffff;
-  if (unseenId) ipId = 0; // first guess: a sender that puts ID 0 (softroce with the socket addon)
+  // first guess: the host's hint (a GRO segment of a softroce GSO send has its index as ID), else
+  // 0 (a lone datagram from softroce with the socket addon)
+  if (unseenId) ipId = idHint & 0xffff;
   const udp = writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
     UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
   const found = load<u32>(b + len - 4);
@@ -258,10 +301,9 @@ export function rxValidate(len: u32): RxResult {
     if (v6 || !unseenId) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
     const id = recover_ipv4_id(pseudo, udp, b, len - 4, found);
     if (id < 0) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
-    store<u32>(rxMeta + RXM_IP_ID, <u32>id);
-  } else if (unseenId) {
-    store<u32>(rxMeta + RXM_IP_ID, 0);
+    ipId = <u32>id;
   }
+  if (unseenId) store<u32>(rxMeta + RXM_IP_ID, ipId);
 
   const qp = qpByNum(bth_qpn(b));
   if (!qp) return drop(RxResult.UNKNOWN_QPN, Counter.UNKNOWN_QPN);

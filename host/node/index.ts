@@ -13,6 +13,8 @@ import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/ver
 import { realClock } from "../core/link/real-clock.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
+import { NativeUdpLink } from "./native-link.js";
+export { NativeUdpLink, type NativeUdpLinkOptions } from "./native-link.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
   /** local IPv4 or IPv6 address to bind (no address: a device on no network) */
@@ -26,13 +28,39 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * process warning per error code per device, so a run that silently retries is explained.
    */
   onSendError?: (e: UdpSendError) => void;
+  /**
+   * "native": the batched datapath of the socket addon (sendmmsg/GSO out of the TX ring,
+   * recvmmsg/GRO into linear memory, one core call per batch); "dgram": node:dgram, one
+   * datagram per call. Default: native when the addon has it (env SOFTROCE_DATAPATH overrides).
+   */
+  datapath?: "native" | "dgram";
 }
 
-const links = new WeakMap<Device, UdpLink>();
+const links = new WeakMap<Device, UdpLink | NativeUdpLink>();
 
-/** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured). */
-export function udpLinkOf(device: Device): UdpLink | undefined {
+/** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured; `path`). */
+export function udpLinkOf(device: Device): UdpLink | NativeUdpLink | undefined {
   return links.get(device);
+}
+
+/** Which UDP path a device opened with an address uses ("native" or "dgram"), and why not native. */
+export function datapathOf(device: Device): { path: "native" | "dgram"; reason?: string } | undefined {
+  const l = links.get(device);
+  return l && { path: l.path, reason: fallbackReasons.get(device) };
+}
+const fallbackReasons = new WeakMap<Device, string>();
+
+async function openUdpLink(options: NodeDeviceOptions, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
+  const env = process.env.SOFTROCE_DATAPATH;
+  const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
+  let reason = "node:dgram asked for";
+  if (want === "native") {
+    const r = NativeUdpLink.open({ address: options.address!, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError });
+    if (r.link) return { link: r.link };
+    reason = r.reason;
+  }
+  const link = await UdpLink.open({ address: options.address!, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
+  return { link, reason };
 }
 
 /**
@@ -50,12 +78,13 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       warned.add(e.code);
       process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
     });
-  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
+  const { link, reason } = await openUdpLink(options, onSendError);
   try {
     const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
     const device = await openDeviceWith(mod, { gids: [gid], ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
     links.set(device, link);
+    if (reason) fallbackReasons.set(device, reason);
     device.addEventListener("close", () => void link.close());
     return device;
   } catch (e) {

@@ -56,6 +56,7 @@ export const DEFAULT_IN_FLIGHT_PACKETS = 128;
 
 export class UdpLink implements Link {
   port: PacketPort | undefined;
+  readonly path = "dgram" as const;
   /** Why kernel interop features are missing, when they are. */
   readonly limitations: string[] = [];
   private blocked = false;

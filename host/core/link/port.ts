@@ -43,6 +43,32 @@ export interface Link {
    * CPU whatever its size), kept well below the ACK timeout. Unset: no limit.
    */
   readonly inFlightPackets?: number;
+  /**
+   * Batched transmit straight from the TX ring (the Node datapath): sends descriptors
+   * `first` .. `first + count - 1` (free-running ring indices; `ringLayout()` on the port says
+   * where they are) and returns how many it dealt with — each sent or refused, its bytes
+   * copied, so the port releases them at once. Fewer than `count`: blocked; the link calls
+   * `resume()` on the port when it can take more. Without it the port sends one datagram at a time.
+   */
+  sendRing?(first: number, count: number): number;
+  /** Called once by the port's constructor, before anything is sent or received. */
+  attachPort?(port: PacketPort): void;
+}
+
+/** Where the TX ring's descriptors are: descriptor i at `data + (i & (cap - 1)) * slot`. */
+export interface TxRingLayout {
+  data: number;
+  cap: number;
+  slot: number;
+}
+
+/** Receive slots and batch records carved in linear memory for `receiveBatch`. */
+export interface RxBatchArea {
+  records: number;
+  recordCount: number;
+  slots: number;
+  slotCount: number;
+  slotSize: number;
 }
 
 /** The transport exports the port needs (docs/TRANSPORT.md). */
@@ -58,6 +84,10 @@ export interface TransportCore {
   tx_release(n: number, now: number): void;
   next_deadline(): number;
   tx_budget_set(bytes: number, packets: number): number;
+  rx_batch_init?(records: number, slots: number, slotSize: number): number;
+  rx_batch_slots?(): number;
+  rx_batch_slot_size?(): number;
+  rx_batch?(recs: number, count: number, now: number): number;
   tx_budget_stat(which: number): number;
 }
 
@@ -73,8 +103,13 @@ const RING_DATA = 192;
 
 export const Txd = {
   HDR_LEN: 0, PAYLOAD: 4, PAYLOAD_LEN: 8, TRAILER_LEN: 12, DST: 16, SRC: 32, DST_PORT: 48, SRC_PORT: 52,
-  IP_ID: 56, FLAGS: 60, QPN: 64, TTL: 68, TOS: 72, FLOW_LABEL: 76, HDR: 80, TRAILER: 160,
+  IP_ID: 56, FLAGS: 60, QPN: 64, TTL: 68, TOS: 72, FLOW_LABEL: 76, HDR: 80, TRAILER: 160, RESULT: 168,
 } as const;
+/** A batch record (rx_batch): the Rxm record, then where the datagram lies and what the receive saw. */
+export const Rxr = { DATA: 64, LENGTH: 68, ID_HINT: 72, FLAGS: 76, RESULT: 80, SIZE: 96 } as const;
+/** Rxr.FLAGS bits. */
+export const RXR_TRUNCATED = 1;
+export const RXR_GRO = 2;
 export const Rxm = { IP_VERSION: 0, SRC: 4, DST: 20, SRC_PORT: 36, DST_PORT: 40, IP_ID: 44, IP_FLAGS: 48, TTL: 52, TOS: 56, FLOW_LABEL: 60 } as const;
 export const RX_RESULT_NAMES = [
   "ok", "short", "bad_version", "bad_opcode", "bad_length", "bad_icrc", "unknown_qpn", "bad_transport", "bad_state",
@@ -128,6 +163,7 @@ export class PacketPort {
     private readonly afterDevice: () => void = () => {},
   ) {
     this.cursor = mem.u32(core.tx_ring() + RING_CONS);
+    link.attachPort?.(this);
     if (link.inFlightBudget || link.inFlightPackets) core.tx_budget_set(link.inFlightBudget ?? 0, link.inFlightPackets ?? 0);
   }
 
@@ -187,6 +223,61 @@ export class PacketPort {
 
   private closed = false;
 
+  /** The device's linear memory (it never grows once the device is open). */
+  get memory(): WebAssembly.Memory {
+    return this.mem.memory;
+  }
+
+  ringLayout(): TxRingLayout {
+    const r = this.core.tx_ring();
+    return { data: r + RING_DATA, cap: this.mem.u32(r + RING_CAP), slot: this.mem.u32(r + RING_SLOT) };
+  }
+
+  /**
+   * Carves receive slots and batch records in linear memory for a link that receives in place
+   * (call from `attachPort`, before taking views of the memory: this may grow it). Undefined
+   * when the core has no batched receive.
+   */
+  rxBatchArea(records: number, slots: number, slotSize: number): RxBatchArea | undefined {
+    const c = this.core;
+    if (!c.rx_batch_init || !c.rx_batch_slots || !c.rx_batch_slot_size) return undefined;
+    const recs = c.rx_batch_init(records, slots, slotSize);
+    if (!recs) throw new RangeError(`rx_batch_init refused ${records} records, ${slots} slots of ${slotSize} bytes`);
+    return { records: recs, recordCount: records, slots: c.rx_batch_slots(), slotCount: slots, slotSize: c.rx_batch_slot_size() };
+  }
+
+  /**
+   * `count` datagrams received in place, described by batch records at `recs` (Rxr): one core
+   * call validates and dispatches them all, then the TX ring is drained in the same turn (the
+   * batch's ACKs and responses leave before this returns).
+   */
+  receiveBatch(recs: number, count: number): void {
+    if (this.closed || count <= 0) return;
+    const core = this.core;
+    const ok = core.rx_batch!(recs, count, this.clock.now());
+    this.stats.rxDatagrams += count;
+    if (ok !== count || this.capture) {
+      const dv = this.mem.dv;
+      for (let i = 0; i < count; i++) {
+        const rec = recs + i * Rxr.SIZE;
+        const r = dv.getInt32(rec + Rxr.RESULT, true);
+        if (r !== 0) this.countDrop(r < 0 ? "too_long" : RX_RESULT_NAMES[r] ?? `reason_${r}`);
+        if (this.capture) this.captureRecord(rec, r);
+      }
+    }
+    this.service();
+  }
+
+  private captureRecord(rec: number, rxResult: number): void {
+    const m = this.mem;
+    const u8 = m.u8;
+    this.capture!("rx", {
+      src: this.address(u8, rec + Rxm.SRC), dst: this.address(u8, rec + Rxm.DST),
+      srcPort: m.u32(rec + Rxm.SRC_PORT), dstPort: m.u32(rec + Rxm.DST_PORT), ipId: m.u32(rec + Rxm.IP_ID),
+      payload: new Uint8Array(u8.buffer, m.u32(rec + Rxr.DATA), m.u32(rec + Rxr.LENGTH)), rxResult,
+    });
+  }
+
   /** Stops the timer; later datagrams and calls are ignored. */
   close(): void {
     this.closed = true;
@@ -220,8 +311,50 @@ export class PacketPort {
 
   private completedSync = 0;
 
+  /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
+  private drainRing(): number {
+    const m = this.mem;
+    const r = this.core.tx_ring();
+    const prod = m.u32(r + RING_PROD);
+    let taken = 0;
+    while (!this.blocked && this.cursor !== prod) {
+      const count = (prod - this.cursor) >>> 0;
+      const n = this.link.sendRing!(this.cursor, count);
+      // after the send: the datapath wrote the IPv4 ID each datagram went with, and its ICRC
+      if (this.capture) for (let i = 0; i < n; i++) this.captureTx(this.descriptor(r, (this.cursor + i) >>> 0));
+      this.cursor = (this.cursor + n) >>> 0;
+      this.stats.txDatagrams += n;
+      taken += n;
+      if (n < count) this.blocked = true;
+    }
+    return taken;
+  }
+
+  private descriptor(ring: number, index: number): number {
+    const m = this.mem;
+    return ring + RING_DATA + (index & (m.u32(ring + RING_CAP) - 1)) * m.u32(ring + RING_SLOT);
+  }
+
+  private captureTx(dsc: number): void {
+    const m = this.mem;
+    const u8 = m.u8;
+    const hdrLen = m.u32(dsc + Txd.HDR_LEN);
+    const payloadLen = m.u32(dsc + Txd.PAYLOAD_LEN);
+    const trailerLen = m.u32(dsc + Txd.TRAILER_LEN);
+    const payload = new Uint8Array(hdrLen + payloadLen + trailerLen);
+    payload.set(u8.subarray(dsc + Txd.HDR, dsc + Txd.HDR + hdrLen), 0);
+    if (payloadLen) payload.set(u8.subarray(m.u32(dsc + Txd.PAYLOAD), m.u32(dsc + Txd.PAYLOAD) + payloadLen), hdrLen);
+    payload.set(u8.subarray(dsc + Txd.TRAILER, dsc + Txd.TRAILER + trailerLen), hdrLen + payloadLen);
+    this.capture!("tx", {
+      src: this.address(u8, dsc + Txd.SRC), dst: this.address(u8, dsc + Txd.DST),
+      srcPort: m.u32(dsc + Txd.SRC_PORT), dstPort: m.u32(dsc + Txd.DST_PORT), ipId: m.u32(dsc + Txd.IP_ID), payload,
+      ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
+    });
+  }
+
   /** Hands every ready descriptor to the link; returns how many completed synchronously. */
   private drain(): number {
+    if (this.link.sendRing) return this.drainRing();
     const core = this.core;
     const m = this.mem;
     const r = core.tx_ring();
