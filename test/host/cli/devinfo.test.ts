@@ -60,6 +60,8 @@ describe("softroce devinfo", () => {
     expect(f.get("max_msg_sz")).toBe("0x80000000");
     expect(f.get("GID[  0]")).toBe("::1, RoCE v2");
     expect(f.get("udp_address")).toMatch(/^\[::1\]:\d+$/);
+    // the UDP path in use: the native datapath where the addon is built (it is, here)
+    expect(f.get("udp_datapath")).toBe("native (sendmmsg/GSO, recvmmsg/GRO)");
     expect(r.out).toContain("\t\t\tcounters:\n");
     const counters = new Map(
       r.out.split("\n").filter((l) => l.startsWith("\t\t\t\t")).map((l) => l.trim().split(/\s+/) as [string, string]),
