@@ -175,6 +175,13 @@ export class NativeUdpLink implements Link {
     );
   }
 
+  deferFlush(fn: () => void): void {
+    if (this.immediate) setImmediate(fn);
+    else fn();
+  }
+  /** Link.deferFlush on (default) or off: the ACKs of a batch leave at once, apart from the application's posts. */
+  immediate = process.env.SOFTROCE_FLUSH !== "now";
+
   /** The port sends through `sendRing`; a datagram one at a time has no place here. */
   send(): boolean {
     throw new Error("NativeUdpLink sends TX descriptors in place (sendRing), not single datagrams");

@@ -16,7 +16,7 @@ import type { Device } from "../core/verbs/device.js";
 import { Access, nameOf, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/enums.js";
 import type { MemoryRegion } from "../core/verbs/mr.js";
 import type { QueuePair } from "../core/verbs/qp.js";
-import type { SendWr } from "../core/verbs/post.js";
+import type { RecvWr, SendWr } from "../core/verbs/post.js";
 import { isBwTest, PerfOptionError, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "../core/perf/options.js";
 import { bwFigures, latFigures } from "../core/perf/stats.js";
 import type { PerfProgress, PerfResult } from "../core/perf/run.js";
@@ -198,7 +198,20 @@ function checkPeer(v: Record<string, unknown>, qps: number): { gid: string; udpP
   return { gid, udpPort: udpPort as number, qp: qp as QpInfo[] };
 }
 
+/** WRs per side, QP and slot, built once and reused (postSend copies a WR into the SQ; only wrId changes). */
+const wrCache = new WeakMap<Side, SendWr[][]>();
+
 function wrFor(o: ResolvedPerfOptions, s: Side, peer: QpInfo[], qp: number, seq: number, slot: number): SendWr {
+  let perQp = wrCache.get(s);
+  if (!perQp) wrCache.set(s, (perQp = []));
+  const row = (perQp[qp] ??= []);
+  const wr = (row[slot] ??= buildWr(o, s, peer, qp, slot));
+  wr.wrId = BigInt(seq);
+  return wr;
+}
+
+function buildWr(o: ResolvedPerfOptions, s: Side, peer: QpInfo[], qp: number, slot: number): SendWr {
+  const seq = 0;
   const off = slot * s.slotBytes;
   const mr = s.mrs[qp]!;
   const remoteAddr = BigInt(peer[qp]!.addr) + BigInt(off);
@@ -291,7 +304,10 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
     const s = side;
     const c: Counts = { lost: 0, duplicated: 0, corrupted: 0, errors: 0, error_statuses: {} };
     let received = 0;
-    const postRecv = (q: number, slot: number) => s.qps[q]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [s.mrs[q]!.sge(slot * s.slotBytes, o.size)] : [] });
+    // receive WRs built once per QP and slot, reused
+    const recvWrs: RecvWr[][] = [];
+    const postRecv = (q: number, slot: number) =>
+      s.qps[q]!.postRecv(((recvWrs[q] ??= [])[slot] ??= { wrId: BigInt(slot), sgList: o.size > 0 ? [s.mrs[q]!.sge(slot * s.slotBytes, o.size)] : [] }));
     if (o.test === "send_bw" || o.test === "send_lat") for (let q = 0; q < o.qps; q++) for (let k = 0; k < s.slots; k++) postRecv(q, k % s.slots);
     u.onStatus?.(`connected: ${o.test}, ${o.qps} QP(s), ${o.size} B, MTU ${o.mtu}`);
     line.send({ proto: PERF_PROTO, gid: side.device.queryGid(0), udpPort: (side.device.limits as { port: number }).port, mtu: o.mtu, qp: mine });

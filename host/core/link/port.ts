@@ -51,6 +51,14 @@ export interface Link {
    * `resume()` on the port when it can take more. Without it the port sends one datagram at a time.
    */
   sendRing?(first: number, count: number): number;
+  /**
+   * Runs `fn` later in this turn of the event loop, after the promise continuations of the
+   * current callback (Node: setImmediate, the check phase right after the poll). With it, a
+   * received batch's ACKs and responses are drained once the application's reaction to the
+   * batch's completions (posts from `await cq.next()` continuations) is in the TX ring too, so
+   * both leave in one batched send.
+   */
+  deferFlush?(fn: () => void): void;
   /** Called once by the port's constructor, before anything is sent or received. */
   attachPort?(port: PacketPort): void;
 }
@@ -255,6 +263,7 @@ export class PacketPort {
     if (this.closed || count <= 0) return;
     const core = this.core;
     const ok = core.rx_batch!(recs, count, this.clock.now());
+    this.batches++;
     this.stats.rxDatagrams += count;
     if (ok !== count || this.capture) {
       const dv = this.mem.dv;
@@ -265,8 +274,25 @@ export class PacketPort {
         if (this.capture) this.captureRecord(rec, r);
       }
     }
+    if (this.link.deferFlush) {
+      // completions now (CQ waiters wake), the TX ring later in this turn: see Link.deferFlush
+      this.afterDevice();
+      if (!this.flushPending) {
+        this.flushPending = true;
+        this.link.deferFlush(this.flush);
+      }
+      return;
+    }
     this.service();
   }
+
+  /** Batches received (receiveBatch calls). */
+  batches = 0;
+  private flushPending = false;
+  private readonly flush = (): void => {
+    this.flushPending = false;
+    this.service();
+  };
 
   private captureRecord(rec: number, rxResult: number): void {
     const m = this.mem;
@@ -295,6 +321,11 @@ export class PacketPort {
   /** Drains the TX ring into the link, releases what was sent, re-arms the timer. */
   service(): void {
     if (this.servicing || this.closed) return;
+    if (this.flushPending) {
+      // a flush is due later in this turn: it drains the ring and re-arms the timer
+      this.afterDevice();
+      return;
+    }
     this.servicing = true;
     try {
       for (let rounds = 0; rounds < 1_000_000; rounds++) {

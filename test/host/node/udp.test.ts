@@ -7,6 +7,8 @@ import dgram from "node:dgram";
 import { once } from "node:events";
 import { datapathOf, openDevice, udpLinkOf, NativeUdpLink, type NodeDeviceOptions } from "../../../host/node/index.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
+import { PcapRecorder, icrcMatches } from "../../../host/core/capture/recorder.js";
+import { readCaptureAll } from "../../../host/core/capture/pcap.js";
 import { WireCodec, type PacketSpec } from "../../../host/core/wire/codec.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
@@ -116,6 +118,9 @@ describe.each(PATHS)("Node UDP host (%s)", (path) => {
       const common = { pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS };
       connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 7, gid: b.queryGid(0), port: B.port }, { ...common, sqPsn: 3 });
       connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 3, gid: a.queryGid(0), port: A.port }, { ...common, sqPsn: 7 });
+      // the capture taps the port after the batched send: the IPv4 ID each datagram went with
+      const rec = new PcapRecorder();
+      rec.attach(a.port!);
       const src = new Uint8Array(a.memory.buffer, Number(A.mr.addr), N * MSG);
       for (let i = 0; i < src.length; i++) src[i] = (i * 31 + (i >>> 10)) & 0xff;
       B.qp.postRecv({ wrId: 99n, sgList: [B.mr.sge(0, 256)] });
@@ -139,6 +144,13 @@ describe.each(PATHS)("Node UDP host (%s)", (path) => {
       const la = udpLinkOf(a)!;
       expect(la.stats.sent).toBe(a.queryCounters().sent_pkts);
       expect(udpLinkOf(b)!.stats.received).toBe(N * 16 + 1);
+      // every ICRC recomputes over the headers as sent (GSO segments: IDs 1.. on IPv4)
+      const codec = await WireCodec.create(await coreModule());
+      const records = readCaptureAll(rec.pcap());
+      expect(records.length).toBe(a.queryCounters().sent_pkts + a.queryCounters().rcvd_pkts);
+      expect(records.filter((r) => !icrcMatches(codec, r.data!))).toEqual([]);
+      const v4ids = records.filter((r) => r.data![0] >> 4 === 4).map((r) => (r.data![4]! << 8) | r.data![5]!);
+      if (la instanceof NativeUdpLink && !a1.includes(":")) expect(Math.max(...v4ids)).toBeGreaterThan(0);
       if (la instanceof NativeUdpLink) {
         // on loopback a run of full-size packets to one peer is one GSO send; the receiver's GRO
         // gets it whole and the segment index is the IPv4 ID it checks the ICRC with
