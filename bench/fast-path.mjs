@@ -288,7 +288,7 @@ async function parent() {
     const pkts = r.packets_sent ?? 0;
     console.log(
       `perf write_bw -q ${qps} -s ${SIZE} ${extra.join(" ")} (MTU 1024, timeout 14, retry 7): ${r.ok ? "pass" : `FAIL ${r.error ?? JSON.stringify(r.errors)}`}` +
-        (r.ok ? `, ${(r.bw_avg ?? r.wall?.bw_avg ?? 0).toFixed?.(1) ?? "?"} MB/s, retransmission events ${r.retransmissions} in ${pkts} datagrams` : ""),
+        (r.ok ? `, ${Number(r.bw_avg_mbps ?? r.wall?.bw_avg_mbps ?? NaN).toFixed(1)} MB/s (perftest's MB = 2^20 B), retransmission events ${r.retransmissions} in ${pkts} datagrams` : ""),
     );
   }
   console.log("in process (bench/rc-write.mjs, BENCH_ROUNDS=3):\n" + runBench("./rc-write.mjs", { BENCH_ROUNDS: "3" }));
