@@ -13,8 +13,10 @@ import { eventsRing } from "./events";
 import { qpCreate, qpDestroy, qpFind } from "./qp";
 import { qpModify } from "./qp_modify";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
+import { VERBS_ABI_VERSION } from "../abi/version";
 
-export function verbs_abi_version(): u32 { return 2; }
+/** The layout version of abi/schema.json this core was built from; the host refuses another. */
+export function verbs_abi_version(): u32 { return VERBS_ABI_VERSION; }
 
 /** The configuration record (CFG_* offsets), written by the host before dev_open. */
 export function dev_config(): usize { return config; }

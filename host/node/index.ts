@@ -10,7 +10,8 @@ export {
 } from "./datapath.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
-import { realClock } from "../core/link/real-clock.js";
+import { realClock } from "../core/link/index.js";
+import { addressGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
@@ -80,7 +81,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     });
   const { link, reason } = await openUdpLink(options, onSendError);
   try {
-    const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
+    const gid = addressGid(options.address);
     const device = await openDeviceWith(mod, { gids: [gid], ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
     links.set(device, link);
@@ -94,8 +95,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
 }
 
 import WebSocket from "ws";
-import { openTunnelDeviceWith, type TunnelDevice } from "../core/tunnel/device.js";
-import type { TunnelLinkOptions } from "../core/tunnel/link.js";
+import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
 
 export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
   /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */

@@ -11,8 +11,8 @@
 // The socket is made as UdpLink's is (IPv4: DF and ID 0; IPv6: UDP checksum 0 accepted). Where
 // the addon is missing `NativeUdpLink.open` says why and the host stays on node:dgram (udp.ts).
 import { isIPv4, isIPv6 } from "node:net";
-import { gidToAddress, Rxm, Rxr, Txd, type Link, type PacketPort } from "../core/link/port.js";
-import { parseGid } from "../core/verbs/gid.js";
+import { Rxm, Rxr, Txd, type Link, type PacketPort } from "../core/link/index.js";
+import { gidToAddress, parseGid } from "../core/net/index.js";
 import {
   datapathAddon, datapathUnavailableReason, openDatapath, TX_GSO, TX_ICRC, type DatapathAddon, type NativeDatapath,
   type RxLayout, type TxLayout,

@@ -115,7 +115,8 @@ describe.each(PATHS)("Node UDP host (%s)", (path) => {
       };
       const A = side(a);
       const B = side(b);
-      const common = { pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS };
+      // ACK timeout 4.3 s (20): exact counts below; a loaded machine's stall past the default 67 ms would add a retransmission
+      const common = { pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS, timeout: 20 };
       connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 7, gid: b.queryGid(0), port: B.port }, { ...common, sqPsn: 3 });
       connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 3, gid: a.queryGid(0), port: A.port }, { ...common, sqPsn: 7 });
       // the capture taps the port after the batched send: the IPv4 ID each datagram went with
