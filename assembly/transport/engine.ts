@@ -10,10 +10,12 @@ import { timerPopDue, timersInit, timersNext } from "../sched/timers";
 import { SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
+import { mcastCount, mcastQp } from "../verbs/mcast";
+import { qpFind } from "../verbs/qp";
 import {
-  netInit, rxBuf, rxMeta, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark,
-  RxResult, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_TOS, RXM_TTL, RXR_DATA, RXR_FLAGS, RXR_ID_HINT, RXR_LENGTH, RXR_RESULT,
-  RXR_SIZE, RXR_TRUNCATED,
+  netInit, rxAcceptQp, rxBuf, rxGroup, rxMeta, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease,
+  txRingAddr, txTakeMark, RxResult, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_TOS, RXM_TTL, RXR_DATA, RXR_FLAGS, RXR_ID_HINT,
+  RXR_LENGTH, RXR_RESULT, RXR_SIZE, RXR_TRUNCATED,
 } from "./net";
 import { IP4_FLAG_DF } from "../wire/ip";
 import { ringCons } from "../mem/ring";
@@ -83,7 +85,14 @@ function rxOne(b: usize, meta: usize, len: u32, idHint: u32): RxResult {
   if (traceOn(TraceKind.PKT_RECV)) traceReceived(b, len, r);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
-    if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) {
+    if (!qp) {
+      // a multicast datagram: every QP attached to the group that accepts it gets a copy
+      const g = rxGroup;
+      for (let i: u32 = 0, n = mcastCount(g); i < n; i++) {
+        const m = qpFind(mcastQp(g, i));
+        if (m && rxAcceptQp(m) == RxResult.OK) ucudRecv(m, pktInfo);
+      }
+    } else if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) {
       completerRecv(qp, pktInfo);
       // acknowledged PSNs give their share of the in-flight budget back (sched/budget.ts)
       budgetAcked(qpIndex(qp), load<u32>(qp + QP_COMP + COMP_PSN));

@@ -19,6 +19,7 @@ import {
 } from "./datapath.js";
 import { DEFAULT_IN_FLIGHT_PACKETS, type UdpSendError } from "./udp.js";
 import { errnoName } from "./errno.js";
+import { GroupSockets } from "./mcast-groups.js";
 
 /** The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the ring). */
 export function txDescriptorLayout(cap: number, slot: number): TxLayout {
@@ -216,14 +217,26 @@ export class NativeUdpLink implements Link {
     this.onSendError({ code, length, dst, dstPort: dv.getUint32(d + Txd.DST_PORT, true), message: `${code} (sendmmsg)` });
   }
 
+  /** Multicast groups (mcast-groups.ts): received through a socket per group, sent from the datapath's. */
+  private readonly mcast = new GroupSockets(this);
+  joinGroup(group: string): Promise<void> {
+    return this.mcast.join(group);
+  }
+  leaveGroup(group: string): Promise<void> {
+    return this.mcast.leave(group);
+  }
+  get joinedGroups(): string[] {
+    return this.mcast.groups;
+  }
+
   /** The datapath's counters (system calls, GSO sends and segments, GRO splits, EAGAINs). */
   datapathStats() {
     return this.datapath.stats();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.datapath.close();
-    return Promise.resolve();
+    await this.mcast.leaveAll();
   }
 }
 

@@ -8,6 +8,7 @@ import dgram from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../core/link/index.js";
 import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
+import { GroupSockets } from "./mcast-groups.js";
 
 export interface UdpLinkOptions {
   address: string;
@@ -119,9 +120,30 @@ export class UdpLink implements Link {
     } catch (e) {
       limitations.push(`receive buffer left at the default: ${(e as Error).message}`);
     }
+    if (family === 4) {
+      // multicast leaves through this address's interface (loopback too), and loops back to members here
+      try {
+        socket.setMulticastInterface(opts.address);
+        socket.setMulticastLoopback(true);
+      } catch (e) {
+        limitations.push(`multicast interface not set: ${(e as Error).message}`);
+      }
+    }
     const link = new UdpLink(socket, opts.address, socket.address().port, opts);
     link.limitations.push(...limitations);
     return link;
+  }
+
+  /** Multicast groups joined (mcast-groups.ts): joinGroup, leaveGroup, joinedGroups. */
+  private readonly mcast = new GroupSockets(this);
+  joinGroup(group: string): Promise<void> {
+    return this.mcast.join(group);
+  }
+  leaveGroup(group: string): Promise<void> {
+    return this.mcast.leave(group);
+  }
+  get joinedGroups(): string[] {
+    return this.mcast.groups;
   }
 
   /**
@@ -181,7 +203,8 @@ export class UdpLink implements Link {
     this.onSendError?.({ code, length: d.length, dst: d.dst, dstPort: d.dstPort, message: err.message });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+  async close(): Promise<void> {
+    await this.mcast.leaveAll();
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 }

@@ -147,7 +147,7 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32(core.tx_ring() + Ring.CONS);
+    this.cursor = mem.u32((core.tx_ring() >>> 0) + Ring.CONS);
     link.attachPort?.(this);
     if (link.inFlightBudget || link.inFlightPackets) core.tx_budget_set(link.inFlightBudget ?? 0, link.inFlightPackets ?? 0);
   }
@@ -365,7 +365,7 @@ export class PacketPort {
     if (this.link.sendRing) return this.drainRing();
     const core = this.core;
     const m = this.mem;
-    const r = core.tx_ring();
+    const r = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
     const cap = m.u32(r + Ring.CAP);
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);

@@ -3,7 +3,8 @@
 // drain, so a burst of large WRITEs all complete, every datagram the device produced reached
 // the kernel, and none was refused or dropped on the way out.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpLinkOf, type UdpLink } from "../../../host/node/index.js";
+import { openDevice, udpLinkOf } from "../../../host/node/index.js";
+import type { UdpLink } from "../../../host/node/udp.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { once } from "node:events";
-import { datapathOf, openDevice, udpLinkOf, NativeUdpLink, type NodeDeviceOptions } from "../../../host/node/index.js";
+import { datapathOf, openDevice, udpLinkOf, type NodeDeviceOptions } from "../../../host/node/index.js";
+import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
 import { PcapRecorder, icrcMatches } from "../../../host/core/capture/recorder.js";
 import { readCaptureAll } from "../../../host/core/capture/pcap.js";
