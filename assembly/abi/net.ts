@@ -18,6 +18,7 @@ export const TXD_TOS: usize = 72; // u32 TOS / traffic class
 export const TXD_FLOW_LABEL: usize = 76; // u32 IPv6 flow label
 export const TXD_HDR: usize = 80; // u8[80] the headers (BTH + extension headers)
 export const TXD_TRAILER: usize = 160; // u8[8] the trailer: pad bytes (zero) then the ICRC (least-significant byte first)
+export const TXD_RESULT: usize = 168; // i32 written by a host that sends descriptors in batches (the Node datapath): bytes sent or -errno
 export const TXD_SLOT: u32 = 176; // bytes
 
 // ---- RX meta record (rx_meta(): written by the host before rx) ----
@@ -33,9 +34,21 @@ export const RXM_TOS: usize = 56; // u32 TOS / traffic class, 0 when unseen
 export const RXM_FLOW_LABEL: usize = 60; // u32 IPv6 flow label, 0 when unseen
 export const RXM_SIZE: u32 = 64; // bytes
 
+// ---- RX batch record (rx_batch(recs, count, now): the RX meta record at 0, then these; the Node datapath writes them in place) ----
+export const RXR_DATA: usize = 64; // u32 where the datagram's bytes are in linear memory
+export const RXR_LENGTH: usize = 68; // u32 its length
+export const RXR_ID_HINT: usize = 72; // u32 an IPv4 ID to try first when RXM_IP_ID is unseen (a GRO segment's index), else 0
+export const RXR_FLAGS: usize = 76; // u32 RXR_TRUNCATED (longer than its slot) | RXR_GRO (a segment of a GRO super-datagram)
+export const RXR_RESULT: usize = 80; // i32 written by rx_batch: the RxResult, or -1 for a truncated datagram
+export const RXR_SIZE: u32 = 96; // bytes
+
 // ---- TX descriptor flags (TXD_FLAGS) ----
 export const TXF_IPV6: u32 = 1; // IPv6 (else IPv4)
 export const TXF_DF: u32 = 2; // IPv4 don't-fragment
+
+// ---- RX batch record flags (RXR_FLAGS) ----
+export const RXR_TRUNCATED: u32 = 1; // longer than its slot: cut, and dropped
+export const RXR_GRO: u32 = 2; // a segment of a GRO super-datagram (ID_HINT is its index)
 
 // ---- RX results (rx() return; trace PKT_RECV C) ----
 export const enum RxResult {

@@ -4,6 +4,7 @@
 // responder and requester emit packets until the budget or the TX ring runs
 // out. Work that does not fit stays queued; nothing is dropped by the sender.
 import { arbiterInit, arbiterLength, arbiterNext } from "../sched/arbiter";
+import { budgetAcked, budgetInit } from "../sched/budget";
 import { setNow } from "../sched/clock";
 import { timerPopDue, timersInit, timersNext } from "../sched/timers";
 import { SLOT_HANDLE } from "../mem/pool";
@@ -11,9 +12,14 @@ import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
 import { mcastCount, mcastQp } from "../verbs/mcast";
 import { qpFind } from "../verbs/qp";
-import { netInit, rxAcceptQp, rxGroup, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
+import {
+  netInit, rxAcceptQp, rxBuf, rxGroup, rxMeta, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease,
+  txRingAddr, txTakeMark, RxResult, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_TOS, RXM_TTL, RXR_DATA, RXR_FLAGS, RXR_ID_HINT,
+  RXR_LENGTH, RXR_RESULT, RXR_SIZE, RXR_TRUNCATED,
+} from "./net";
+import { IP4_FLAG_DF } from "../wire/ip";
 import { ringCons } from "../mem/ring";
-import { qpAt, QP_NUM, QP_TYPE } from "../verbs/qp";
+import { qpAt, qpIndex, COMP_PSN, QP_COMP, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { QPT_RC } from "../verbs/enums";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
@@ -35,6 +41,7 @@ export function engineInit(txCap: u32, localPort: u32): void {
   netInit(txCap, localPort);
   timersInit(<i32>(TIMERS_PER_QP * maxQp));
   arbiterInit(maxQp);
+  budgetInit(maxQp);
   // Everything the engines keep per QP or per TX slot is carved now, at open:
   // memory never grows later, so the host's views (MR bytes) stay valid.
   requesterInit();
@@ -67,8 +74,15 @@ export function engineDoorbell(qp: usize, now: f64): void {
 export function engineRx(len: u32, now: f64): RxResult {
   setNow(now);
   if (!ready) return RxResult.SHORT;
-  const r = rxValidate(len);
-  if (traceOn(TraceKind.PKT_RECV)) traceReceived(len, r);
+  const r = rxOne(rxBuf, rxMeta, len, 0);
+  runSender();
+  return r;
+}
+
+/** Validates one datagram at `b` (facts at `meta`) and hands it to its engine; the sender does not run. */
+function rxOne(b: usize, meta: usize, len: u32, idHint: u32): RxResult {
+  const r = rxValidate(b, meta, len, idHint);
+  if (traceOn(TraceKind.PKT_RECV)) traceReceived(b, len, r);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
     if (!qp) {
@@ -78,12 +92,48 @@ export function engineRx(len: u32, now: f64): RxResult {
         const m = qpFind(mcastQp(g, i));
         if (m && rxAcceptQp(m) == RxResult.OK) ucudRecv(m, pktInfo);
       }
-    } else if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) completerRecv(qp, pktInfo);
+    } else if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) {
+      completerRecv(qp, pktInfo);
+      // acknowledged PSNs give their share of the in-flight budget back (sched/budget.ts)
+      budgetAcked(qpIndex(qp), load<u32>(qp + QP_COMP + COMP_PSN));
+    }
     else if (load<u32>(qp + QP_TYPE) == QPT_RC) responderRecv(qp, pktInfo);
     else ucudRecv(qp, pktInfo);
   }
-  runSender();
   return r;
+}
+
+/**
+ * `count` datagrams the host received in place (batch records at `recs`,
+ * RXR_SIZE apart, each the RX meta record plus where its bytes lie): each is
+ * validated and dispatched where it lies, its verdict written to RXR_RESULT;
+ * then the sender runs once, so the batch's ACKs and responses are in the TX
+ * ring when this returns. Returns how many were accepted.
+ */
+export function engineRxBatch(recs: usize, count: u32, now: f64): u32 {
+  setNow(now);
+  if (!ready) return 0;
+  let ok: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const rec = recs + <usize>i * RXR_SIZE;
+    // what a UDP socket cannot show: DF (softroce and rxe set it), no TTL/TOS/flow label
+    store<u32>(rec + RXM_IP_FLAGS, IP4_FLAG_DF);
+    store<u32>(rec + RXM_TTL, 0);
+    store<u32>(rec + RXM_TOS, 0);
+    store<u32>(rec + RXM_FLOW_LABEL, 0);
+    if (load<u32>(rec + RXR_FLAGS) & RXR_TRUNCATED) {
+      store<i32>(rec + RXR_RESULT, -1);
+      continue;
+    }
+    const data = load<u32>(rec + RXR_DATA);
+    const len = load<u32>(rec + RXR_LENGTH);
+    // the host's word for where the bytes are, checked against the memory
+    const r = <u64>data + <u64>len > (<u64>memory.size() << 16) ? RxResult.SHORT : rxOne(<usize>data, rec, len, load<u32>(rec + RXR_ID_HINT));
+    store<i32>(rec + RXR_RESULT, <i32>r);
+    if (r == RxResult.OK) ok++;
+  }
+  runSender();
+  return ok;
 }
 
 /** Fires every due timer, runs the sender, returns the next deadline (µs, Infinity if none). */

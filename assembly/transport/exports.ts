@@ -1,7 +1,8 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
-import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineTick, engineTxRelease } from "./engine";
-import { rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
+import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxBatch, engineTick, engineTxRelease } from "./engine";
+import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
+import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
 import { qpFind, qpState } from "../verbs/qp";
 import { flushRq, flushSq } from "../verbs/flush";
 import { QpState, QP_STATE_NAMES } from "../verbs/enums";
@@ -29,6 +30,22 @@ export function rx_result_names(): usize { return changetype<usize>(RX_RESULT_NA
 /** One datagram of `len` bytes is in rx_buf, its facts in rx_meta: 0 accepted, else the drop reason. */
 export function rx(len: u32, now: f64): u32 { return <u32>engineRx(len, now); }
 
+/**
+ * Batched receive in place (docs/TRANSPORT.md): rx_batch_init carves `slots` slots of `slotSize`
+ * bytes (rx_batch_slots, rx_batch_slot_size) and `records` batch records, and returns the
+ * records' address (0: bad sizes); call it at attach, before taking views of the memory.
+ */
+export function rx_batch_init(records: u32, slots: u32, slotSize: u32): usize { return rxBatchInit(records, slots, slotSize); }
+export function rx_batch_slots(): usize { return rxBatchSlots(); }
+export function rx_batch_slot_size(): u32 { return rxBatchSlotSize(); }
+
+/**
+ * `count` received datagrams described by batch records at `recs` (RXR_SIZE apart): each is
+ * validated and dispatched where it lies (no copy into rx_buf), its verdict in the record; then
+ * the sender runs once. Returns how many were accepted.
+ */
+export function rx_batch(recs: usize, count: u32, now: f64): u32 { return engineRxBatch(recs, count, now); }
+
 export function tick(now: f64): f64 { return engineTick(now); }
 
 export function tx_release(n: u32, now: f64): void { engineTxRelease(n, now); }
@@ -36,6 +53,37 @@ export function tx_release(n: u32, now: f64): void { engineTxRelease(n, now); }
 export function next_deadline(): f64 { return timersNext(); }
 
 export function engine_pending(): u32 { return enginePending(); }
+
+/**
+ * The device-wide in-flight budget (sched/budget.ts): RC request bytes, counted at the receiver's
+ * socket-buffer cost, the device lets out before they are acknowledged; 0 = no limit (the default).
+ * The host derives it from the socket buffers; `packets` (0 = none) bounds the same traffic in packets,
+ * which bounds the peer's queueing delay. Returns 0, or -EINVAL for a negative or non-finite byte count.
+ */
+export function tx_budget_set(bytes: f64, packets: u32): i32 {
+  if (!(bytes >= 0) || bytes > 9007199254740991) return -EINVAL;
+  budgetSetLimit(<u64>bytes, packets);
+  return 0;
+}
+
+/**
+ * The budget's figures: 0 limit (bytes), 1 bytes in flight, 2 QPs waiting, 3 admissions, 4 waits,
+ * 5 wake-ups, 6 peak bytes in flight, 7 limit (packets), 8 packets in flight.
+ */
+export function tx_budget_stat(which: u32): f64 {
+  switch (which) {
+    case 0: return <f64>budgetLimit();
+    case 1: return <f64>budgetInflight();
+    case 2: return <f64>budgetWaiting();
+    case 3: return <f64>budgetAdmits();
+    case 4: return <f64>budgetBlocks();
+    case 5: return <f64>budgetWakes();
+    case 6: return <f64>budgetPeak();
+    case 7: return <f64>budgetLimitPackets();
+    case 8: return <f64>budgetInflightPackets();
+    default: return -1;
+  }
+}
 
 /**
  * The post verbs' kick: one call per post batch, with the host's time (µs). A QP

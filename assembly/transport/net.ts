@@ -26,7 +26,7 @@ import {
   TXD_HDR_LEN, TXD_PAYLOAD, TXD_PAYLOAD_LEN, TXD_TRAILER_LEN, TXD_DST, TXD_SRC, TXD_DST_PORT, TXD_SRC_PORT,
   TXD_IP_ID, TXD_FLAGS, TXD_QPN, TXD_TTL, TXD_TOS, TXD_FLOW_LABEL, TXD_HDR, TXD_TRAILER, TXD_SLOT, TXF_IPV6, TXF_DF,
   RX_BUF_CAP, RXM_IP_VERSION, RXM_SRC, RXM_DST, RXM_SRC_PORT, RXM_DST_PORT, RXM_IP_ID, RXM_IP_FLAGS, RXM_SIZE,
-  RxResult,
+  RxResult, RXR_SIZE,
 } from "../abi/net";
 
 // ABI constants: generated from abi/schema.json into assembly/abi/net.ts; re-exported for this file's importers.
@@ -34,7 +34,8 @@ export {
   TXD_HDR_LEN, TXD_PAYLOAD, TXD_PAYLOAD_LEN, TXD_TRAILER_LEN, TXD_DST, TXD_SRC, TXD_DST_PORT, TXD_SRC_PORT,
   TXD_IP_ID, TXD_FLAGS, TXD_QPN, TXD_TTL, TXD_TOS, TXD_FLOW_LABEL, TXD_HDR, TXD_TRAILER, TXD_SLOT, TXF_IPV6, TXF_DF,
   RX_BUF_CAP, RXM_IP_VERSION, RXM_SRC, RXM_DST, RXM_SRC_PORT, RXM_DST_PORT, RXM_IP_ID, RXM_IP_FLAGS, RXM_TTL,
-  RXM_TOS, RXM_FLOW_LABEL, RXM_SIZE, RxResult, RX_RESULT_NAMES,
+  RXM_TOS, RXM_FLOW_LABEL, RXM_SIZE, RxResult, RX_RESULT_NAMES, TXD_RESULT,
+  RXR_DATA, RXR_LENGTH, RXR_ID_HINT, RXR_FLAGS, RXR_RESULT, RXR_SIZE, RXR_TRUNCATED, RXR_GRO,
 } from "../abi/net";
 
 const DEFAULT_HOP_LIMIT: u32 = 64;
@@ -59,6 +60,35 @@ export function netInit(txCap: u32, port: u32): void {
 }
 
 export function txRingAddr(): usize { return txRing; }
+
+// ---- batched receive: slots and records for a host that receives in place ----
+let rxRecs: usize = 0;
+let rxSlots: usize = 0;
+let rxSlotCount: u32 = 0;
+let rxRecCount: u32 = 0;
+let rxSlotSize: u32 = 0;
+
+/**
+ * Carves `slots` receive slots of `slotSize` bytes and `records` batch records
+ * (once: a later call returns the same records if it asks for no more). Call
+ * at attach, before the host takes views of the memory. The records' address,
+ * or 0 (bad sizes, or a second call asking for more).
+ */
+export function rxBatchInit(records: u32, slots: u32, slotSize: u32): usize {
+  if (records == 0 || records > 4096 || slots == 0 || slots > 1024 || slotSize < 64 || slotSize > 65536) return 0;
+  if (rxRecs) return records <= rxRecCount && slots <= rxSlotCount && slotSize <= rxSlotSize ? rxRecs : 0;
+  rxRecs = heap.alloc(<usize>records * RXR_SIZE + 64);
+  rxRecs = (rxRecs + 63) & ~63;
+  memory.fill(rxRecs, 0, <usize>records * RXR_SIZE);
+  rxRecCount = records;
+  rxSlotSize = (slotSize + 63) & ~63;
+  rxSlots = heap.alloc(<usize>slots * rxSlotSize + 64);
+  rxSlots = (rxSlots + 63) & ~63;
+  rxSlotCount = slots;
+  return rxRecs;
+}
+export function rxBatchSlots(): usize { return rxSlots; }
+export function rxBatchSlotSize(): u32 { return rxSlotSize; }
 
 // UC/UD send completions wait for the host to release the descriptor of a
 // message's last packet: per TX slot, the QP record, its QPN and the SQ index
@@ -164,9 +194,8 @@ function traceSent(qp: usize, hdr: usize, opcode: u32): void {
   traceRecord(TraceKind.PKT_SENT, load<u32>(qp + QP_NUM), opcode, bth_psn(hdr), aeth);
 }
 
-/** The trace record of a datagram received (in rxBuf): its QPN, opcode and PSN when it has a BTH, and rx's verdict. */
-export function traceReceived(len: u32, verdict: RxResult): void {
-  const b = rxBuf;
+/** The trace record of a datagram received (at `b`): its QPN, opcode and PSN when it has a BTH, and rx's verdict. */
+export function traceReceived(b: usize, len: u32, verdict: RxResult): void {
   const bth = len >= BTH_SIZE;
   traceRecord(TraceKind.PKT_RECV, bth ? bth_qpn(b) : TRACE_NONE, bth ? bth_opcode(b) : TRACE_NONE, bth ? bth_psn(b) : TRACE_NONE, verdict);
 }
@@ -188,7 +217,7 @@ function writePseudo(v6: bool, src: usize, dst: usize, ipId: u32, ipFlags: u32, 
  * address the QP sends from (rxe's check_addr). The UDP source port is flow
  * entropy in RoCEv2 and is not checked.
  */
-function onPath(qp: usize): bool {
+function onPath(qp: usize, rxMeta: usize): bool {
   const av = qp + QP_ATTR + ATTR_AH;
   const dgid = av + AV_DGID;
   if (load<u64>(dgid) != load<u64>(rxMeta + RXM_SRC) || load<u64>(dgid + 8) != load<u64>(rxMeta + RXM_SRC + 8)) return false;
@@ -204,11 +233,11 @@ function onPath(qp: usize): bool {
 }
 
 /**
- * Validates the datagram of `len` bytes in rxBuf (IP facts in rxMeta, addresses
- * as 16-byte GIDs) and fills pktInfo. Returns OK or the drop reason.
+ * Validates the datagram of `len` bytes at `b` (IP facts in the RX meta record
+ * at `rxMeta`, addresses as 16-byte GIDs) and fills pktInfo. An unseen IPv4 ID
+ * is tried as `idHint`, then 0, then solved from the ICRC. Returns OK or the drop reason.
  */
-export function rxValidate(len: u32): RxResult {
-  const b = rxBuf;
+export function rxValidate(b: usize, rxMeta: usize, len: u32, idHint: u32): RxResult {
   if (len < BTH_SIZE + 4 || len > RX_BUF_CAP) return drop(RxResult.SHORT, Counter.SHORT);
   if (bth_tver(b) != 0) return drop(RxResult.BAD_VERSION, Counter.BAD_VERSION);
   const op = bth_opcode(b);
@@ -224,7 +253,9 @@ export function rxValidate(len: u32): RxResult {
   const v6 = load<u32>(rxMeta + RXM_IP_VERSION) == 6;
   let ipId = load<u32>(rxMeta + RXM_IP_ID);
   const unseenId = ipId == 0xffffffff;
-  if (unseenId) ipId = 0; // first guess: a sender that puts ID 0 (softroce with the socket addon)
+  // first guess: the host's hint (a GRO segment of a softroce GSO send has its index as ID), else
+  // 0 (a lone datagram from softroce with the socket addon)
+  if (unseenId) ipId = idHint & 0xffff;
   const udp = writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
     UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
   const found = load<u32>(b + len - 4);
@@ -234,13 +265,13 @@ export function rxValidate(len: u32): RxResult {
     // and taken only where the sender's ID sequence predicts it (crc/ipid.ts);
     // what no ID explains, or an ID out of sequence, is a corrupted packet.
     if (v6 || !unseenId) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
-    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, true);
+    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, ipId == 0); // icrc is the ID-0 pass only when no hint was tried
     if (id < 0 || !ipidAccept(rxMeta + RXM_SRC, <u32>id, true)) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
-    store<u32>(rxMeta + RXM_IP_ID, <u32>id);
+    ipId = <u32>id;
   } else if (unseenId) {
-    ipidAccept(rxMeta + RXM_SRC, 0, false);
-    store<u32>(rxMeta + RXM_IP_ID, 0);
+    ipidAccept(rxMeta + RXM_SRC, ipId, false);
   }
+  if (unseenId) store<u32>(rxMeta + RXM_IP_ID, ipId);
 
   const p = pktInfo;
   store<u32>(p + PKT_OPCODE, op);
@@ -280,7 +311,9 @@ export let rxGroup: usize = 0;
  * check_keys) for the datagram rxValidate parsed; sets PKT_QP when it passes.
  */
 export function rxAcceptQp(qp: usize): RxResult {
-  const b = rxBuf;
+  // the datagram rxValidate parsed, where it lies (rx_buf, or a batch slot) and its facts
+  const b = <usize>load<u32>(pktInfo + PKT_BTH);
+  const meta = <usize>load<u32>(pktInfo + PKT_META);
   const op = bth_opcode(b);
   const mask = opcode_mask(op);
   const type = load<u32>(qp + QP_TYPE);
@@ -294,7 +327,7 @@ export function rxAcceptQp(qp: usize): RxResult {
   } else if (st < QpState.RTS || st > QpState.SQE) {
     return drop(RxResult.BAD_STATE, Counter.BAD_STATE);
   }
-  if (type != QPT_UD && !onPath(qp)) return drop(RxResult.BAD_SOURCE, Counter.BAD_SOURCE);
+  if (type != QPT_UD && !onPath(qp, meta)) return drop(RxResult.BAD_SOURCE, Counter.BAD_SOURCE);
   if ((bth_pkey(b) & 0x7fff) != 0x7fff) return drop(RxResult.BAD_PKEY, Counter.BAD_PKEY);
   if (type == QPT_UD) {
     const deth = b + <usize>opcode_offset(op, HDR_DETH);

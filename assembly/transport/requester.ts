@@ -10,11 +10,12 @@
 // lkey, range, access) complete the WQE with LOC_PROT_ERR and move the QP to ERR.
 import { nowUs } from "../sched/clock";
 import { timerArm, timerArmed } from "../sched/timers";
+import { budgetAdmit, truesizeOf } from "../sched/budget";
 import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
 import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
 import {
   qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
-  ATTR_SQ_PSN, ATTR_TIMEOUT, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
+  ATTR_SQ_PSN, ATTR_TIMEOUT, qpIndex, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
   COMP_FLAGS, COMP_OPCODE, COMP_PSN, COMP_RETRY_CNT, COMP_RNR_RETRY, REQ_FLAGS, REQ_NOACK, REQ_OPCODE, REQ_PSN,
   REQ_RD_ATOMIC, REQ_WQE_INDEX, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY, RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR,
 } from "../verbs/qp";
@@ -512,7 +513,32 @@ function checkWindow(c: ReqRun): ReqState {
     reqSetFlag(qp, RF_WAIT_PSN);
     return ReqState.EXIT;
   }
+  if (load<u32>(qp + QP_TYPE) == QPT_RC && !budgetAdmit(qpIndex(qp), rd(qp, REQ_PSN), load<u32>(qp + QP_COMP + COMP_PSN),
+    admitPackets(qp, c.wqe, c.mask), truesizeOf(qpMtuBytes(qp) + ADMIT_HDR_BYTES))) {
+    return ReqState.EXIT; // the budget wakes the QP when its turn comes (sched/budget.ts)
+  }
   return ReqState.CHECK_LENGTH;
+}
+
+/** Header bytes a full-size request packet adds to its payload (BTH, RETH, ICRC: the largest usual case). */
+const ADMIT_HDR_BYTES: u32 = 12 + 16 + 4;
+
+/**
+ * The new PSNs an RC WQE asks the device-wide budget for, from where the
+ * requester is: the rest of the message, or only up to its next AckReq packet
+ * (so every admitted run ends in a packet the responder acknowledges), never
+ * more than the PSN window. A READ's PSNs are its response packets.
+ */
+function admitPackets(qp: usize, wqe: usize, mask: u32): u32 {
+  if (!(mask & (M_WRITE | M_SEND | M_READ))) return 1;
+  let n = packetCount(load<u32>(wqe + SWQE_RESID), qpMtuBytes(qp));
+  if (!(mask & M_READ)) {
+    // ackReqPolicy: the packet that sees more than MAX_PKT_PER_ACK unacknowledged ones asks for an ACK
+    const noack = rd(qp, REQ_NOACK);
+    const toAck: u32 = noack > MAX_PKT_PER_ACK ? 1 : MAX_PKT_PER_ACK + 2 - noack;
+    if (n > toAck) n = toAck;
+  }
+  return n < MAX_UNACKED_PSNS ? n : MAX_UNACKED_PSNS;
 }
 
 /** The MTU the packets are cut to; a UD datagram must fit the port's and name a live AH. */

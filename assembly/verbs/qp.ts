@@ -11,6 +11,7 @@ import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enu
 import { nextPow2 } from "../mem/pow2";
 import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "../mem/ring";
 import { srqFind } from "./srq";
+import { budgetForget } from "../sched/budget";
 import { rqSlotSize, sqSlotSize } from "./wqe";
 import {
   QP_NUM, QP_TYPE, QP_PD, QP_SEND_CQ, QP_RECV_CQ, QP_SRQ, QP_SQ, QP_RQ, QP_SQ_SIG_ALL, QP_SQ_BYTES, QP_RQ_BYTES,
@@ -163,6 +164,7 @@ export function qpDestroy(h: u32): i32 {
   if (rcq) useDec(rcq);
   const srq = srqFind(load<u32>(q + QP_SRQ));
   if (srq) useDec(srq);
+  budgetForget(slotIndex(qpPool, q)); // its share of the in-flight budget (sched/budget.ts)
   poolGive(qpPool, slotIndex(qpPool, q));
   return 0;
 }

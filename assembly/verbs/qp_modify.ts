@@ -11,7 +11,7 @@ import {
   ATTR_EN_SQD_ASYNC_NOTIFY, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MAX_RD_ATOMIC, ATTR_MIN_RNR_TIMER, ATTR_PATH_MIG_STATE,
   ATTR_PATH_MTU, ATTR_PKEY_INDEX, ATTR_PORT_NUM, ATTR_QKEY, ATTR_QP_ACCESS_FLAGS, ATTR_QP_STATE, ATTR_RATE_LIMIT,
   ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_RQ_PSN, ATTR_SQ_DRAINING, ATTR_SQ_PSN, ATTR_TIMEOUT,
-  qpFind, qpState, QP_ATTR, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_REQ, QP_SLOT, QP_SQ, QP_SRQ, QP_TYPE,
+  qpFind, qpIndex, qpState, QP_ATTR, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_REQ, QP_SLOT, QP_SQ, QP_SRQ, QP_TYPE,
 } from "./qp";
 import { modifyIsOk } from "./qp_state";
 import {
@@ -23,6 +23,7 @@ import { nextPow2 } from "../mem/pow2";
 import { PSN_MASK } from "../wire/psn";
 import { ringCount } from "../mem/ring";
 import { traceOn, traceRecord, TraceKind } from "../trace/trace";
+import { budgetForget } from "../sched/budget";
 
 const PKEY_TABLE_LEN: u32 = 1; // one P_Key, 0xffff (rxe)
 
@@ -96,6 +97,8 @@ export function qpEnterState(q: usize, cur: u32, next: u32, cause: u32 = 0): voi
   store<u32>(q + QP_ATTR + ATTR_CUR_QP_STATE, next);
   const qpn = load<u32>(q + QP_NUM);
   if (cur != next && traceOn(TraceKind.QP_STATE)) traceRecord(TraceKind.QP_STATE, qpn, next, cur, cause);
+  // out of RTS/SQD nothing of the QP is in flight any more: its share of the device's budget is free
+  if (next != QpState.RTS && next != QpState.SQD) budgetForget(qpIndex(q));
   if (next == QpState.RESET) {
     dropQueues(q);
     memory.fill(q + QP_REQ, 0, QP_SLOT - <u32>QP_REQ);

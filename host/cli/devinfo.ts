@@ -1,7 +1,7 @@
 // softroce devinfo: ibv_devinfo for a softroce device bound to UDP: the device, its port, and with
 // -v its limits, GID table and counters (rxe's hw counters and the drop reasons, as `rdma stat`).
 import { isIPv4, isIPv6 } from "node:net";
-import { openDevice } from "../node/index.js";
+import { datapathOf, openDevice } from "../node/index.js";
 import { type Device, DeviceCapFlags, PortState } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
@@ -81,6 +81,9 @@ export function formatDevinfo(dev: Device, opts: { verbose: boolean; ibPort?: nu
       ["local_ca_ack_delay", a.localCaAckDelay],
     ];
     for (const [k, v] of more) L.push(kv(1, k, v));
+    // which UDP path the host runs: the native batched datapath, or node:dgram (and why)
+    const dp = datapathOf(dev);
+    if (dp) L.push(kv(1, "udp_datapath", dp.path === "native" ? "native (sendmmsg/GSO, recvmmsg/GRO)" : `dgram${dp.reason ? ` (${dp.reason})` : ""}`));
   }
   for (let p = 1; p <= a.physPortCnt; p++) {
     if (opts.ibPort !== undefined && opts.ibPort !== p) continue;

@@ -30,7 +30,7 @@ const FLAGS: FlagSpec[] = [
   { name: "duration", short: "D", type: "int", min: 1, max: 3600, valueName: "sec", help: "--local: run for about <sec> seconds of wall time (a first run of -n messages sets how many fit)" },
   { name: "mtu", short: "m", type: "int", valueName: "bytes", help: "path MTU: 256, 512, 1024, 2048 or 4096", default: 1024 },
   { name: "tx-depth", short: "t", type: "int", min: 1, max: 8192, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
-  { name: "qp", short: "q", type: "int", min: 1, max: 64, valueName: "n", help: "number of QPs", default: 1 },
+  { name: "qp", short: "q", type: "int", min: 1, max: 4096, valueName: "n", help: "number of QPs", default: 1 },
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw operation [default: FETCH_AND_ADD]" },
   { name: "inline_size", short: "I", type: "int", min: 0, max: 512, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },

@@ -9,6 +9,7 @@ export {
 export { UdpBindError, nodeGuidFor, activeMtuFor } from "../node/open-options.js";
 export { coreModule } from "../node/wasm-source.js";
 export { UdpLink, explainSendError, type UdpLinkOptions, type UdpSendError } from "../node/udp.js";
+export { NativeUdpLink, txDescriptorLayout, RX_BATCH_LAYOUT, type NativeUdpLinkOptions } from "../node/native-link.js";
 export { sockoptAddon, sockoptUnavailableReason } from "../node/sockopt.js";
 export {
   openDatapath, datapathUnavailableReason, NativeDatapath, TX_RECORD, RX_RECORD, TX_GSO, TX_ICRC, RX_GRO, RX_TRUNCATED,

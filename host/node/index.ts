@@ -14,6 +14,7 @@ import { realClock } from "../core/link/index.js";
 import { addressGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
+import { NativeUdpLink } from "./native-link.js";
 import { activeMtuFor, bindError, nodeGuidFor } from "./open-options.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
@@ -34,15 +35,41 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    */
   logDrops?: (r: DropLogRecord) => void;
   logDropsMs?: number;
+  /**
+   * "native": the batched datapath of the socket addon (sendmmsg/GSO out of the TX ring,
+   * recvmmsg/GRO into linear memory, one core call per batch); "dgram": node:dgram, one
+   * datagram per call. Default: native when the addon has it (env SOFTROCE_DATAPATH overrides).
+   */
+  datapath?: "native" | "dgram";
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";
 
-const links = new WeakMap<Device, UdpLink>();
+const links = new WeakMap<Device, UdpLink | NativeUdpLink>();
 
-/** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured). */
-export function udpLinkOf(device: Device): UdpLink | undefined {
+/** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured; `path`). */
+export function udpLinkOf(device: Device): UdpLink | NativeUdpLink | undefined {
   return links.get(device);
+}
+
+/** Which UDP path a device opened with an address uses ("native" or "dgram"), and why not native. */
+export function datapathOf(device: Device): { path: "native" | "dgram"; reason?: string } | undefined {
+  const l = links.get(device);
+  return l && { path: l.path, reason: fallbackReasons.get(device) };
+}
+const fallbackReasons = new WeakMap<Device, string>();
+
+async function openUdpLink(options: NodeDeviceOptions, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
+  const env = process.env.SOFTROCE_DATAPATH;
+  const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
+  let reason = "node:dgram asked for";
+  if (want === "native") {
+    const r = NativeUdpLink.open({ address: options.address!, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError });
+    if (r.link) return { link: r.link };
+    reason = r.reason;
+  }
+  const link = await UdpLink.open({ address: options.address!, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
+  return { link, reason };
 }
 
 /**
@@ -62,7 +89,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       warned.add(e.code);
       process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
     });
-  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError }).catch((e: unknown) => {
+  const { link, reason } = await openUdpLink(options, onSendError).catch((e: unknown) => {
     throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, options.address!, options.port ?? 4791);
   });
   try {
@@ -72,6 +99,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     const stopDropLog = options.logDrops ? logDrops(link.port, options.logDrops, options.logDropsMs) : undefined;
     if (stopDropLog) device.addEventListener("close", stopDropLog);
     links.set(device, link);
+    if (reason) fallbackReasons.set(device, reason);
     // multicast GIDs the device's QPs attach to become groups the link joins (rxe: the netdev's mc list)
     device.onMulticast((group, join) => {
       const op = join ? link.joinGroup(group) : link.leaveGroup(group);

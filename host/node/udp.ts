@@ -8,6 +8,7 @@ import dgram from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../core/link/index.js";
 import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
+import { GroupSockets } from "./mcast-groups.js";
 
 export interface UdpLinkOptions {
   address: string;
@@ -20,6 +21,12 @@ export interface UdpLinkOptions {
    * overflow costs the sender a go-back-N retry.
    */
   recvBufferSize?: number;
+  /**
+   * Unacknowledged RC request packets the device may have out (default 128): the peer's
+   * queueing delay is about this many times its per-packet cost, and must stay well below the
+   * ACK timeout (67 ms at the default timeout 14) on a busy machine. 0: no packet limit.
+   */
+  inFlightPackets?: number;
   /** use the socket addon when it is built (default true) */
   useAddon?: boolean;
   /** called for every datagram the kernel refused (EMSGSIZE: larger than the path MTU with DF set) */
@@ -45,8 +52,12 @@ export function explainSendError(e: UdpSendError): string {
   return `the kernel refused a ${e.length}-byte datagram to ${e.dst}:${e.dstPort}: ${e.message}`;
 }
 
+/** UdpLinkOptions.inFlightPackets's default: 128 packets queue ~4–8 ms at a busy receiver (30–60 µs each). */
+export const DEFAULT_IN_FLIGHT_PACKETS = 128;
+
 export class UdpLink implements Link {
   port: PacketPort | undefined;
+  readonly path = "dgram" as const;
   /** Why kernel interop features are missing, when they are. */
   readonly limitations: string[] = [];
   private blocked = false;
@@ -62,6 +73,7 @@ export class UdpLink implements Link {
     opts: UdpLinkOptions,
   ) {
     this.highWater = opts.highWaterMark ?? 4 << 20;
+    this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
     socket.on("message", (msg, rinfo) => {
       this.stats.received++;
@@ -82,6 +94,8 @@ export class UdpLink implements Link {
     const family = isIPv4(opts.address) ? 4 : isIPv6(opts.address) ? 6 : 0;
     if (!family) throw new TypeError(`not an IPv4 or IPv6 address: ${opts.address}`);
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RangeError(`bad UDP port ${opts.port}`);
+    const pk = opts.inFlightPackets;
+    if (pk !== undefined && (!Number.isInteger(pk) || pk < 0 || pk > 0xffffffff)) throw new RangeError(`bad inFlightPackets ${pk}`);
     const socket = dgram.createSocket({ type: family === 4 ? "udp4" : "udp6", ipv6Only: family === 6 });
     const limitations: string[] = [];
     const addon = opts.useAddon === false ? undefined : sockoptAddon();
@@ -120,58 +134,33 @@ export class UdpLink implements Link {
     return link;
   }
 
-  /** Multicast groups joined: group address -> the socket bound to it. */
-  private readonly groups = new Map<string, dgram.Socket>();
+  /** Multicast groups joined (mcast-groups.ts): joinGroup, leaveGroup, joinedGroups. */
+  private readonly mcast = new GroupSockets(this);
+  joinGroup(group: string): Promise<void> {
+    return this.mcast.join(group);
+  }
+  leaveGroup(group: string): Promise<void> {
+    return this.mcast.leave(group);
+  }
+  get joinedGroups(): string[] {
+    return this.mcast.groups;
+  }
 
   /**
-   * Joins the multicast group `group` (the device attached a QP to its GID), as
-   * rxe joins it on its netdev: a socket bound to group:port with SO_REUSEADDR
-   * (so several devices on one host can join) and IP_ADD_MEMBERSHIP on this
-   * link's address; what arrives there goes to the device with the group as
-   * destination. The link's own socket sends multicast out of its address's
-   * interface (IP_MULTICAST_IF), looped back to members on this host.
+   * The peer's receive buffer is taken to be ours (both ends ask for the same SO_RCVBUF; Linux
+   * reports twice what was asked, bookkeeping included, and charges each datagram its skb
+   * truesize against it): half of it is what the device may have unacknowledged toward it.
    */
-  joinGroup(group: string): Promise<void> {
-    let p = this.joins.get(group);
-    if (!p) {
-      p = this.join(group);
-      this.joins.set(group, p);
+  get inFlightBudget(): number {
+    try {
+      return Math.floor(this.socket.getRecvBufferSize() / 2);
+    } catch {
+      return 0;
     }
-    return p;
-  }
-  private readonly joins = new Map<string, Promise<void>>();
-
-  private async join(group: string): Promise<void> {
-    const v4 = isIPv4(group);
-    if (!v4 && !isIPv6(group)) throw new TypeError(`not a multicast address: ${group}`);
-    const s = dgram.createSocket({ type: v4 ? "udp4" : "udp6", reuseAddr: true, ipv6Only: !v4 });
-    this.groups.set(group, s);
-    await new Promise<void>((resolve, reject) => {
-      s.once("error", reject);
-      s.bind(this.localPort, group, () => resolve());
-    });
-    if (v4) s.addMembership(group, this.address);
-    else s.addMembership(group);
-    s.on("message", (msg, rinfo) => {
-      this.stats.received++;
-      this.port?.receive({ src: rinfo.address, dst: group, srcPort: rinfo.port, dstPort: this.localPort, ipId: IP_ID_UNKNOWN, payload: msg });
-    });
   }
 
-  /** Leaves a group joined with joinGroup. */
-  async leaveGroup(group: string): Promise<void> {
-    await this.joins.get(group)?.catch(() => undefined);
-    this.joins.delete(group);
-    const s = this.groups.get(group);
-    if (!s) return;
-    this.groups.delete(group);
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
-
-  /** The multicast groups this link has joined. */
-  get joinedGroups(): string[] {
-    return [...this.groups.keys()];
-  }
+  /** Unacknowledged RC request packets the device may have out toward its peers (UdpLinkOptions.inFlightPackets). */
+  readonly inFlightPackets: number;
 
   /**
    * Bytes handed to the socket whose send callback has not come yet. This, not the socket's
@@ -215,7 +204,7 @@ export class UdpLink implements Link {
   }
 
   async close(): Promise<void> {
-    for (const g of [...this.groups.keys()]) await this.leaveGroup(g);
+    await this.mcast.leaveAll();
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 }

@@ -35,6 +35,8 @@ export const Txd = {
   HDR: 80,
   /** u8[8] the trailer: pad bytes (zero) then the ICRC (least-significant byte first) */
   TRAILER: 160,
+  /** i32 written by a host that sends descriptors in batches (the Node datapath): bytes sent or -errno */
+  RESULT: 168,
   /** bytes */
   SLOT: 176,
 } as const;
@@ -65,12 +67,36 @@ export const Rxm = {
   SIZE: 64,
 } as const;
 
+/** RX batch record (rx_batch(recs, count, now): the RX meta record at 0, then these; the Node datapath writes them in place) */
+export const Rxr = {
+  /** u32 where the datagram's bytes are in linear memory */
+  DATA: 64,
+  /** u32 its length */
+  LENGTH: 68,
+  /** u32 an IPv4 ID to try first when RXM_IP_ID is unseen (a GRO segment's index), else 0 */
+  ID_HINT: 72,
+  /** u32 RXR_TRUNCATED (longer than its slot) | RXR_GRO (a segment of a GRO super-datagram) */
+  FLAGS: 76,
+  /** i32 written by rx_batch: the RxResult, or -1 for a truncated datagram */
+  RESULT: 80,
+  /** bytes */
+  SIZE: 96,
+} as const;
+
 /** TX descriptor flags (TXD_FLAGS) */
 export const TxFlag = {
   /** IPv6 (else IPv4) */
   IPV6: 1,
   /** IPv4 don't-fragment */
   DF: 2,
+} as const;
+
+/** RX batch record flags (RXR_FLAGS) */
+export const RxrFlag = {
+  /** longer than its slot: cut, and dropped */
+  TRUNCATED: 1,
+  /** a segment of a GRO super-datagram (ID_HINT is its index) */
+  GRO: 2,
 } as const;
 
 /** RX results (rx() return; trace PKT_RECV C) */

@@ -7,7 +7,7 @@
 // deadline.
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
-import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Txd } from "../abi/index.js";
+import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Rxr, Txd } from "../abi/index.js";
 import { addressGid, gidToAddress, isV4MappedGid, parseGid } from "../net/gid.js";
 import { concat } from "../net/bytes.js";
 
@@ -34,6 +34,51 @@ export interface Link {
    * wants no more until `resume()` is called on the port (backpressure).
    */
   send(d: OutgoingDatagram, done: () => void): boolean;
+  /**
+   * Bytes the peer can buffer (its socket receive buffer, as the kernel accounts for datagrams):
+   * the device keeps at most this much unacknowledged RC request traffic out (the device-wide
+   * in-flight budget, assembly/sched/budget.ts). Unset: no limit.
+   */
+  readonly inFlightBudget?: number;
+  /**
+   * The same in packets: what bounds the peer's queueing delay (a datagram costs its receiver
+   * CPU whatever its size), kept well below the ACK timeout. Unset: no limit.
+   */
+  readonly inFlightPackets?: number;
+  /**
+   * Batched transmit straight from the TX ring (the Node datapath): sends descriptors
+   * `first` .. `first + count - 1` (free-running ring indices; `ringLayout()` on the port says
+   * where they are) and returns how many it dealt with — each sent or refused, its bytes
+   * copied, so the port releases them at once. Fewer than `count`: blocked; the link calls
+   * `resume()` on the port when it can take more. Without it the port sends one datagram at a time.
+   */
+  sendRing?(first: number, count: number): number;
+  /**
+   * Runs `fn` later in this turn of the event loop, after the promise continuations of the
+   * current callback (Node: setImmediate, the check phase right after the poll). With it, a
+   * received batch's ACKs and responses are drained once the application's reaction to the
+   * batch's completions (posts from `await cq.next()` continuations) is in the TX ring too, so
+   * both leave in one batched send.
+   */
+  deferFlush?(fn: () => void): void;
+  /** Called once by the port's constructor, before anything is sent or received. */
+  attachPort?(port: PacketPort): void;
+}
+
+/** Where the TX ring's descriptors are: descriptor i at `data + (i & (cap - 1)) * slot`. */
+export interface TxRingLayout {
+  data: number;
+  cap: number;
+  slot: number;
+}
+
+/** Receive slots and batch records carved in linear memory for `receiveBatch`. */
+export interface RxBatchArea {
+  records: number;
+  recordCount: number;
+  slots: number;
+  slotCount: number;
+  slotSize: number;
 }
 
 /** The transport exports the port needs (docs/TRANSPORT.md). */
@@ -48,10 +93,20 @@ export interface TransportCore {
   tick(now: number): number;
   tx_release(n: number, now: number): void;
   next_deadline(): number;
+  tx_budget_set(bytes: number, packets: number): number;
+  rx_batch_init?(records: number, slots: number, slotSize: number): number;
+  rx_batch_slots?(): number;
+  rx_batch_slot_size?(): number;
+  rx_batch?(recs: number, count: number, now: number): number;
+  tx_budget_stat(which: number): number;
 }
 
-// The TX descriptor, RX meta record and RX result names are the device's ABI (abi/schema.json).
-export { IP_ID_UNKNOWN, RX_RESULT_NAMES, Rxm, Txd } from "../abi/index.js";
+/** tx_budget_stat's figures, by index. */
+const BUDGET_STATS = ["limit", "inflight", "waiting", "admits", "waits", "wakes", "peak", "limitPackets", "inflightPackets"] as const;
+export type BudgetStats = Record<(typeof BUDGET_STATS)[number], number>;
+
+// The TX descriptor, RX meta and batch records and RX result names are the device's ABI (abi/schema.json).
+export { IP_ID_UNKNOWN, RX_RESULT_NAMES, Rxm, Rxr, RxrFlag, Txd } from "../abi/index.js";
 
 /**
  * One datagram as a capture sees it: the UDP payload and the IP/UDP facts its ICRC was computed
@@ -93,6 +148,28 @@ export class PacketPort {
     private readonly afterDevice: () => void = () => {},
   ) {
     this.cursor = mem.u32((core.tx_ring() >>> 0) + Ring.CONS);
+    link.attachPort?.(this);
+    if (link.inFlightBudget || link.inFlightPackets) core.tx_budget_set(link.inFlightBudget ?? 0, link.inFlightPackets ?? 0);
+  }
+
+  /**
+   * Sets the device-wide in-flight budget: bytes (at the receiver's socket-buffer cost of each
+   * packet) and packets of unacknowledged RC requests; 0 = no limit. Links set it at attach
+   * (`Link.inFlightBudget`, `inFlightPackets`).
+   */
+  setBudget(bytes: number, packets = 0): void {
+    if (!(bytes >= 0) || !Number.isInteger(packets) || packets < 0 || packets > 0xffffffff) {
+      throw new RangeError(`bad in-flight budget: ${bytes} bytes, ${packets} packets`);
+    }
+    this.core.tx_budget_set(bytes, packets);
+    this.service();
+  }
+
+  /** The device-wide in-flight budget: its limit (bytes, 0 none), bytes in flight, QPs waiting, counters. */
+  budget(): BudgetStats {
+    const out = {} as BudgetStats;
+    BUDGET_STATS.forEach((k, i) => (out[k] = this.core.tx_budget_stat(i)));
+    return out;
   }
 
   /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
@@ -131,6 +208,79 @@ export class PacketPort {
 
   private closed = false;
 
+  /** The device's linear memory (it never grows once the device is open). */
+  get memory(): WebAssembly.Memory {
+    return this.mem.memory;
+  }
+
+  ringLayout(): TxRingLayout {
+    const r = this.core.tx_ring();
+    return { data: r + Ring.DATA, cap: this.mem.u32(r + Ring.CAP), slot: this.mem.u32(r + Ring.SLOT) };
+  }
+
+  /**
+   * Carves receive slots and batch records in linear memory for a link that receives in place
+   * (call from `attachPort`, before taking views of the memory: this may grow it). Undefined
+   * when the core has no batched receive.
+   */
+  rxBatchArea(records: number, slots: number, slotSize: number): RxBatchArea | undefined {
+    const c = this.core;
+    if (!c.rx_batch_init || !c.rx_batch_slots || !c.rx_batch_slot_size) return undefined;
+    const recs = c.rx_batch_init(records, slots, slotSize);
+    if (!recs) throw new RangeError(`rx_batch_init refused ${records} records, ${slots} slots of ${slotSize} bytes`);
+    return { records: recs, recordCount: records, slots: c.rx_batch_slots(), slotCount: slots, slotSize: c.rx_batch_slot_size() };
+  }
+
+  /**
+   * `count` datagrams received in place, described by batch records at `recs` (Rxr): one core
+   * call validates and dispatches them all, then the TX ring is drained in the same turn (the
+   * batch's ACKs and responses leave before this returns).
+   */
+  receiveBatch(recs: number, count: number): void {
+    if (this.closed || count <= 0) return;
+    const core = this.core;
+    const ok = core.rx_batch!(recs, count, this.clock.now());
+    this.batches++;
+    this.stats.rxDatagrams += count;
+    if (ok !== count || this.capture) {
+      const dv = this.mem.dv;
+      for (let i = 0; i < count; i++) {
+        const rec = recs + i * Rxr.SIZE;
+        const r = dv.getInt32(rec + Rxr.RESULT, true);
+        if (r !== 0) this.countDrop(r < 0 ? "too_long" : RX_RESULT_NAMES[r] ?? `reason_${r}`);
+        if (this.capture) this.captureRecord(rec, r);
+      }
+    }
+    if (this.link.deferFlush) {
+      // completions now (CQ waiters wake), the TX ring later in this turn: see Link.deferFlush
+      this.afterDevice();
+      if (!this.flushPending) {
+        this.flushPending = true;
+        this.link.deferFlush(this.flush);
+      }
+      return;
+    }
+    this.service();
+  }
+
+  /** Batches received (receiveBatch calls). */
+  batches = 0;
+  private flushPending = false;
+  private readonly flush = (): void => {
+    this.flushPending = false;
+    this.service();
+  };
+
+  private captureRecord(rec: number, rxResult: number): void {
+    const m = this.mem;
+    const u8 = m.u8;
+    this.capture!("rx", {
+      src: this.address(u8, rec + Rxm.SRC), dst: this.address(u8, rec + Rxm.DST),
+      srcPort: m.u32(rec + Rxm.SRC_PORT), dstPort: m.u32(rec + Rxm.DST_PORT), ipId: m.u32(rec + Rxm.IP_ID),
+      payload: new Uint8Array(u8.buffer, m.u32(rec + Rxr.DATA), m.u32(rec + Rxr.LENGTH)), rxResult,
+    });
+  }
+
   /** Stops the timer; later datagrams and calls are ignored. */
   close(): void {
     this.closed = true;
@@ -148,6 +298,11 @@ export class PacketPort {
   /** Drains the TX ring into the link, releases what was sent, re-arms the timer. */
   service(): void {
     if (this.servicing || this.closed) return;
+    if (this.flushPending) {
+      // a flush is due later in this turn: it drains the ring and re-arms the timer
+      this.afterDevice();
+      return;
+    }
     this.servicing = true;
     try {
       for (let rounds = 0; rounds < 1_000_000; rounds++) {
@@ -164,8 +319,50 @@ export class PacketPort {
 
   private completedSync = 0;
 
+  /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
+  private drainRing(): number {
+    const m = this.mem;
+    const r = this.core.tx_ring();
+    const prod = m.u32(r + Ring.PROD);
+    let taken = 0;
+    while (!this.blocked && this.cursor !== prod) {
+      const count = (prod - this.cursor) >>> 0;
+      const n = this.link.sendRing!(this.cursor, count);
+      // after the send: the datapath wrote the IPv4 ID each datagram went with, and its ICRC
+      if (this.capture) for (let i = 0; i < n; i++) this.captureTx(this.descriptor(r, (this.cursor + i) >>> 0));
+      this.cursor = (this.cursor + n) >>> 0;
+      this.stats.txDatagrams += n;
+      taken += n;
+      if (n < count) this.blocked = true;
+    }
+    return taken;
+  }
+
+  private descriptor(ring: number, index: number): number {
+    const m = this.mem;
+    return ring + Ring.DATA + (index & (m.u32(ring + Ring.CAP) - 1)) * m.u32(ring + Ring.SLOT);
+  }
+
+  private captureTx(dsc: number): void {
+    const m = this.mem;
+    const u8 = m.u8;
+    const hdrLen = m.u32(dsc + Txd.HDR_LEN);
+    const payloadLen = m.u32(dsc + Txd.PAYLOAD_LEN);
+    const trailerLen = m.u32(dsc + Txd.TRAILER_LEN);
+    const payload = new Uint8Array(hdrLen + payloadLen + trailerLen);
+    payload.set(u8.subarray(dsc + Txd.HDR, dsc + Txd.HDR + hdrLen), 0);
+    if (payloadLen) payload.set(u8.subarray(m.u32(dsc + Txd.PAYLOAD), m.u32(dsc + Txd.PAYLOAD) + payloadLen), hdrLen);
+    payload.set(u8.subarray(dsc + Txd.TRAILER, dsc + Txd.TRAILER + trailerLen), hdrLen + payloadLen);
+    this.capture!("tx", {
+      src: this.address(u8, dsc + Txd.SRC), dst: this.address(u8, dsc + Txd.DST),
+      srcPort: m.u32(dsc + Txd.SRC_PORT), dstPort: m.u32(dsc + Txd.DST_PORT), ipId: m.u32(dsc + Txd.IP_ID), payload,
+      ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
+    });
+  }
+
   /** Hands every ready descriptor to the link; returns how many completed synchronously. */
   private drain(): number {
+    if (this.link.sendRing) return this.drainRing();
     const core = this.core;
     const m = this.mem;
     const r = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned

@@ -118,7 +118,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   if (connection === "UD" && size > mtu) throw new PerfOptionError(`UD messages must fit the MTU: size ${size} > mtu ${mtu}`);
   const txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
   if (!bw && txDepth !== 1) throw new PerfOptionError(`latency tests keep one message in flight; tx depth must be 1, got ${txDepth}`);
-  const qps = int("qps", o.qps ?? 1, 1, 64);
+  const qps = int("qps", o.qps ?? 1, 1, 4096);
   if (!bw && qps !== 1) throw new PerfOptionError(`latency tests run on one QP; qps must be 1, got ${qps}`);
   if (iterations * qps > MAX_MESSAGES) throw new PerfOptionError(`iterations × qps must be at most ${MAX_MESSAGES}, got ${iterations * qps}`);
   if (qps * txDepth > 16384) throw new PerfOptionError(`qps × tx depth must be at most 16384 (one CQ holds every completion), got ${qps * txDepth}`);

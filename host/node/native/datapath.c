@@ -1031,15 +1031,22 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, msg);
     return NULL;
   }
+  struct sockaddr_in6 local;
+  socklen_t ll = sizeof local;
+  memset(&local, 0, sizeof local);
+  getsockname(fd, (struct sockaddr *)&local, &ll);
+  if (family == 4) {
+    /* as the dgram link: multicast leaves through the bound address's interface (loopback too) and
+     * loops back to members on this host (best effort: unicast does not need it) */
+    struct in_addr ifa = ((struct sockaddr_in *)&local)->sin_addr;
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa);
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &one, sizeof one);
+  }
   /* A kernel that knows UDP_SEGMENT answers getsockopt for it; one that does not would send a
    * GSO batch as a single oversized datagram, so GSO is only used where the option exists. */
   int gso_size = 0;
   socklen_t gl = sizeof gso_size;
   int gso_ok = want_gso && getsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &gso_size, &gl) == 0;
-  struct sockaddr_in6 local;
-  socklen_t ll = sizeof local;
-  memset(&local, 0, sizeof local);
-  getsockname(fd, (struct sockaddr *)&local, &ll);
 
   datapath *dp = calloc(1, sizeof *dp);
   if (!dp) {

@@ -61,6 +61,8 @@ describe("softroce devinfo", () => {
     expect(f.get("max_msg_sz")).toBe("0x80000000");
     expect(f.get("GID[  0]")).toBe("::1, RoCE v2");
     expect(f.get("udp_address")).toMatch(/^\[::1\]:\d+$/);
+    // the UDP path in use: the native datapath where the addon is built (it is, here)
+    expect(f.get("udp_datapath")).toBe("native (sendmmsg/GSO, recvmmsg/GRO)");
     expect(r.out).toContain("\t\t\tcounters:\n");
     const counters = new Map(
       r.out.split("\n").filter((l) => l.startsWith("\t\t\t\t")).map((l) => l.trim().split(/\s+/) as [string, string]),
@@ -83,8 +85,10 @@ describe("softroce devinfo", () => {
       };
       const A = side(a);
       const B = side(b);
-      connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 5, gid: b.queryGid(0), port: B.port }, { sqPsn: 9 });
-      connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 9, gid: a.queryGid(0), port: A.port }, { sqPsn: 5 });
+      // ACK timeout 4.3 s (20): on a loaded machine the default 67 ms can expire before the ACK is
+      // read, and a retransmission would make the counts below 2
+      connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 5, gid: b.queryGid(0), port: B.port }, { sqPsn: 9, timeout: 20 });
+      connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 9, gid: a.queryGid(0), port: A.port }, { sqPsn: 5, timeout: 20 });
       B.qp.postRecv({ wrId: 1n, sgList: [B.mr.sge(0, 64)] });
       A.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
       await A.cq.next();

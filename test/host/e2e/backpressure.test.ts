@@ -4,6 +4,7 @@
 // the kernel, and none was refused or dropped on the way out.
 import { afterEach, describe, expect, it } from "vitest";
 import { openDevice, udpLinkOf } from "../../../host/node/index.js";
+import type { UdpLink } from "../../../host/node/udp.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
@@ -19,7 +20,8 @@ const COUNT = 48;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 
 async function pair(highWaterMark: number) {
-  const devOpts = { address: "127.0.0.1", port: 0, activeMtu: Mtu.MTU_4096, mrArenaBytes: 8 << 20 };
+  // node:dgram's high-water mark (the native datapath's backpressure is the socket's EAGAIN)
+  const devOpts = { address: "127.0.0.1", port: 0, activeMtu: Mtu.MTU_4096, mrArenaBytes: 8 << 20, datapath: "dgram" as const };
   const a = await openDevice({ ...devOpts, highWaterMark });
   const b = await openDevice(devOpts);
   opened.push(a, b);
@@ -68,7 +70,7 @@ describe("UDP backpressure", () => {
     expect(wcs.map((w) => Number(w.wrId))).toEqual([...Array(COUNT).keys()]);
     const dst = new Uint8Array(B.d.memory.buffer, Number(B.mr.addr), COUNT * MSG);
     expect(Buffer.compare(dst, new Uint8Array(A.d.memory.buffer, Number(A.mr.addr), COUNT * MSG))).toBe(0);
-    const link = udpLinkOf(A.d)!;
+    const link = udpLinkOf(A.d) as UdpLink;
     // 16 packets per message at MTU 4096: the link was told to hold off on (nearly) all of them
     expect(link.stats.backpressured).toBeGreaterThanOrEqual(COUNT * 16 - 1);
     expect(link.stats.resumed).toBeGreaterThan(0);

@@ -3,6 +3,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { UdpLink, explainSendError, type UdpSendError } from "../../../host/node/udp.js";
 import { openDevice, udpLinkOf } from "../../../host/node/index.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 
 const links: UdpLink[] = [];
 afterEach(async () => {
@@ -40,9 +42,10 @@ describe("UdpLink send errors", () => {
     const warnings: Error[] = [];
     const onWarning = (w: Error) => warnings.push(w);
     process.on("warning", onWarning);
-    const dev = await openDevice({ address: "127.0.0.1", port: 0 });
+    // node:dgram's link: single datagrams can be handed to it directly
+    const dev = await openDevice({ address: "127.0.0.1", port: 0, datapath: "dgram" });
     try {
-      const link = udpLinkOf(dev)!;
+      const link = udpLinkOf(dev) as UdpLink;
       let released = 0;
       for (let i = 0; i < 2; i++) link.send(datagram(70_000), () => released++);
       const end = Date.now() + 2000;
@@ -62,5 +65,31 @@ describe("UdpLink send errors", () => {
     expect(explainSendError({ code: "ENETUNREACH", length: 60, dst: "10.9.9.9", dstPort: 4791, message: "send ENETUNREACH 10.9.9.9:4791" })).toBe(
       "the kernel refused a 60-byte datagram to 10.9.9.9:4791: send ENETUNREACH 10.9.9.9:4791",
     );
+  });
+});
+
+describe.each(["native", "dgram"] as const)("a refused datagram on the %s path", (path) => {
+  it("is counted per errno and reported through onSendError; the RC sender then retries as for a loss", async () => {
+    const seen: UdpSendError[] = [];
+    const dev = await openDevice({ address: "127.0.0.1", port: 0, datapath: path, onSendError: (e) => seen.push(e) });
+    try {
+      expect(udpLinkOf(dev)!.path).toBe(path);
+      const pd = dev.allocPd();
+      const cq = dev.createCq(4);
+      const mr = pd.regMr(4096, Access.LOCAL_WRITE);
+      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 2, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });
+      // the limited broadcast address without SO_BROADCAST: the kernel refuses every datagram (EACCES)
+      connectQp(qp, { qpNum: 0x20, psn: 1, gid: "::ffff:255.255.255.255", port: 4791 }, { sqPsn: 1, timeout: 10, retryCnt: 1 });
+      qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [mr.sge(0, 64)] });
+      const wc = await cq.next();
+      expect(wc.status).toBe(WcStatus.RETRY_EXC_ERR);
+      const link = udpLinkOf(dev)!;
+      // the first send and one retry
+      expect(link.stats.sendErrorsByCode).toEqual({ EACCES: 2 });
+      expect(link.stats.sent).toBe(0);
+      expect(seen.map((e) => [e.code, e.length, e.dst, e.dstPort])).toEqual([["EACCES", 80, "255.255.255.255", 4791], ["EACCES", 80, "255.255.255.255", 4791]]);
+    } finally {
+      dev.close();
+    }
   });
 });

@@ -1,0 +1,299 @@
+// The Node fast path (issue 11), every target in one run. Two processes on UDP loopback; rounds
+// interleave the candidates so each round's ratios compare figures taken side by side, and each
+// ratio is printed as min / median / max over the rounds:
+//  - RC WRITE 64 KiB, MTU 4096, 128 in flight, on the native datapath and on node:dgram, next to
+//    raw node:dgram at the same datagram size (4112 B, window 128, counted at the receiver) and to
+//    the C probe's GSO+GRO (bench/native/udp-limit.c: the machine's limit). Targets: native/raw
+//    >= 1.5, native/C aim 0.5.
+//  - RC SEND 64 B round trip (each side waits on its CQ, the child answers every SEND with a
+//    SEND), native and dgram, next to a raw dgram ping-pong of the same datagram size (80 B).
+//    Target: native/raw median <= 1.3; p99 reported.
+// Then once: `softroce perf write_bw -q 64` and `-q 256 -t 16` at 64 KiB (two processes, default
+// timeout 14 and retry 7: pass, and retransmission events per datagram), the in-process RC WRITE
+// against its two-CRC-two-copy ceiling (bench/rc-write.mjs) and CRC-32 against node:zlib
+// (bench/crc.mjs). Knobs: BENCH_ROUNDS (5), BENCH_MESSAGES (1500 a goodput run), BENCH_ITERS
+// (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only).
+import { fork, spawn, spawnSync } from "node:child_process";
+import dgram from "node:dgram";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, openDevice, udpLinkOf } from "../dist/node/index.js";
+import { buildProbe, fmtSpread, runProbe, spread } from "./native/probe.mjs";
+
+const SIZE = 65536;
+const DEPTH = 128;
+const DGRAM = 4112;
+const LAT_SIZE = 64;
+const LAT_DGRAM = 80;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1500);
+const ITERS = Number(process.env.BENCH_ITERS ?? 2000);
+const WARMUP = 200;
+const ADDR = "127.0.0.1";
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+const PATHS = ["native", "dgram"];
+
+/** One device with one RC QP: a WRITE source/target (`write`) or a SEND ping-pong end (`lat`). */
+async function rcSide(datapath, kind) {
+  const write = kind === "write";
+  const d = await openDevice({ address: ADDR, port: 0, activeMtu: Mtu.MTU_4096, mrArenaBytes: write ? DEPTH * SIZE + (1 << 20) : 1 << 20, datapath });
+  if (udpLinkOf(d).path !== datapath) throw new Error(`asked for the ${datapath} path, got ${udpLinkOf(d).path}`);
+  const pd = d.allocPd();
+  const cq = d.createCq(DEPTH * 2);
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
+  const mr = pd.regMr(write ? DEPTH * SIZE : 4096, ACCESS);
+  const me = { qpn: qp.qpNum, psn: (Math.random() * 0xffffff) | 0, port: d.limits.port, rkey: mr.rkey, addr: mr.addr.toString() };
+  // WRs built once and reused (the post copies them into the SQ)
+  const sge = mr.sge(0, LAT_SIZE);
+  const sendWr = { wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [sge] };
+  const recvWr = { wrId: 1n, sgList: [sge] };
+  const connect = (peer) => {
+    connectQp(qp, { qpNum: peer.qpn, psn: peer.psn, gid: `::ffff:${ADDR}`, port: peer.port }, { sqPsn: me.psn, pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS });
+    if (!write) for (let i = 0; i < 16; i++) qp.postRecv(recvWr);
+  };
+  const recv = async () => {
+    for (;;) {
+      const wc = await cq.next();
+      if (wc.status !== WcStatus.SUCCESS) throw new Error(`completion status ${wc.status}`);
+      if (wc.opcode === WcOpcode.RECV) return qp.postRecv(recvWr);
+    }
+  };
+  return { d, cq, qp, mr, me, connect, send: () => qp.postSend(sendWr), recv };
+}
+
+// ---- child: WRITE targets, SEND answerers, the raw receiver and the raw echo
+async function child() {
+  const sides = {};
+  for (const p of PATHS) for (const k of ["write", "lat"]) sides[`${p}-${k}`] = await rcSide(p, k);
+  const sink = dgram.createSocket("udp4");
+  sink.bind(0, ADDR);
+  await once(sink, "listening");
+  try { sink.setRecvBufferSize(4 << 20); } catch {}
+  let count = 0, first = 0, last = 0;
+  const ack = Buffer.alloc(4);
+  sink.on("message", (m, rinfo) => {
+    const now = performance.now();
+    if (count === 0) first = now;
+    last = now;
+    count++;
+    if ((count & 31) === 0) {
+      ack.writeUInt32LE(count);
+      sink.send(ack, rinfo.port, rinfo.address);
+    }
+  });
+  const echo = dgram.createSocket("udp4");
+  echo.bind(0, ADDR);
+  await once(echo, "listening");
+  echo.on("message", (m, r) => echo.send(m, r.port, r.address));
+  let stop = false;
+  process.on("message", async (msg) => {
+    if (msg.type === "peers") {
+      for (const [k, peer] of Object.entries(msg.peers)) sides[k].connect(peer);
+      process.send({ type: "ready" });
+      for (const p of PATHS) {
+        void (async () => {
+          const s = sides[`${p}-lat`];
+          for (;;) {
+            await s.recv();
+            if (stop) break;
+            s.send();
+          }
+        })();
+      }
+    } else if (msg.type === "raw-reset") (count = 0), process.send({ type: "raw-ready" });
+    else if (msg.type === "raw-result") process.send({ type: "raw-result", count, us: (last - first) * 1000 });
+    else if (msg.type === "exit") {
+      stop = true;
+      for (const s of Object.values(sides)) s.d.close();
+      sink.close();
+      echo.close();
+      process.disconnect();
+    }
+  });
+  process.send({ type: "hello", peers: Object.fromEntries(Object.entries(sides).map(([k, s]) => [k, s.me])), sinkPort: sink.address().port, echoPort: echo.address().port });
+}
+
+// ---- parent
+function ask(c, msg, type) {
+  return new Promise((resolve) => {
+    const on = (m) => m.type === type && (c.off("message", on), resolve(m));
+    c.on("message", on);
+    c.send(msg);
+  });
+}
+
+/** RC WRITE goodput (MB/s = 10^6 B/s) from first post to last completion; WRs reused. */
+async function rcWrite(s, peer) {
+  const wrs = Array.from({ length: DEPTH }, (_, slot) => ({
+    wrId: BigInt(slot), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
+    rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey },
+  }));
+  let posted = 0, done = 0;
+  const t0 = performance.now();
+  while (posted < Math.min(DEPTH, MESSAGES)) s.qp.postSend(wrs[posted++ % DEPTH]);
+  while (done < MESSAGES) {
+    const wc = await s.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) throw new Error(`RC WRITE completed with status ${wc.status}`);
+    done++;
+    for (const w of s.cq.poll(64)) {
+      if (w.status !== WcStatus.SUCCESS) throw new Error(`RC WRITE completed with status ${w.status}`);
+      done++;
+    }
+    while (posted < MESSAGES && posted - done < DEPTH) s.qp.postSend(wrs[posted++ % DEPTH]);
+  }
+  return (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
+}
+
+/** Raw node:dgram goodput at the receiver, window 128 against a count every 32 datagrams. */
+async function rawGoodput(c, port) {
+  await ask(c, { type: "raw-reset" }, "raw-ready");
+  const sock = dgram.createSocket("udp4");
+  sock.bind(0, ADDR);
+  await once(sock, "listening");
+  const total = Math.round((SIZE * MESSAGES) / 4096);
+  const payload = Buffer.alloc(DGRAM, 0xab);
+  let sent = 0, acked = 0, lastProgress = performance.now(), wake;
+  sock.on("message", (m) => {
+    const n = m.readUInt32LE(0);
+    if (n > acked) (acked = n), (lastProgress = performance.now());
+    wake?.();
+  });
+  while (sent < total) {
+    while (sent < total && sent - acked < DEPTH) {
+      sock.send(payload, port, ADDR);
+      sent++;
+    }
+    await new Promise((r) => {
+      wake = r;
+      setTimeout(r, 5);
+    });
+    wake = undefined;
+    if (performance.now() - lastProgress > 20) (acked = sent - (sent % 32)), (lastProgress = performance.now());
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  sock.close();
+  const res = await ask(c, { type: "raw-result" }, "raw-result");
+  return (res.count * DGRAM) / res.us;
+}
+
+const pct = (a, q) => a[Math.min(a.length - 1, Math.floor(a.length * q))];
+
+async function rcLatency(s) {
+  const t = [];
+  for (let i = 0; i < ITERS + WARMUP; i++) {
+    const t0 = performance.now();
+    s.send();
+    await s.recv();
+    if (i >= WARMUP) t.push((performance.now() - t0) * 1000);
+  }
+  t.sort((x, y) => x - y);
+  return { p50: pct(t, 0.5), p99: pct(t, 0.99) };
+}
+
+async function rawLatency(port) {
+  const sock = dgram.createSocket("udp4");
+  sock.bind(0, ADDR);
+  await once(sock, "listening");
+  const payload = Buffer.alloc(LAT_DGRAM, 1);
+  const t = [];
+  for (let i = 0; i < ITERS + WARMUP; i++) {
+    const t0 = performance.now();
+    sock.send(payload, port, ADDR);
+    await once(sock, "message");
+    if (i >= WARMUP) t.push((performance.now() - t0) * 1000);
+  }
+  sock.close();
+  t.sort((x, y) => x - y);
+  return { p50: pct(t, 0.5), p99: pct(t, 0.99) };
+}
+
+const CLI = fileURLToPath(new URL("../dist/cli/softroce.js", import.meta.url));
+
+/** `softroce perf write_bw` between two processes (127.0.0.1 and .2): its JSON result. */
+async function perfQps(qps, extra) {
+  const tcp = String(20000 + Math.floor(Math.random() * 20000));
+  const common = ["perf", "write_bw", "-q", String(qps), "-s", String(SIZE), ...extra, "-p", tcp, "--port", "0", "--json"];
+  const server = spawn(process.execPath, [CLI, ...common, "--address", "127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
+  let serverErr = "";
+  server.stderr.on("data", (b) => (serverErr += b));
+  // the server prints "waiting for a client" once it listens
+  for (let i = 0; i < 200 && !serverErr.includes("waiting"); i++) await new Promise((r) => setTimeout(r, 50));
+  const r = spawnSync(process.execPath, [CLI, ...common, "127.0.0.1", "--address", "127.0.0.2"], { encoding: "utf8", timeout: 600_000 });
+  await once(server, "exit");
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    return { ok: false, error: (r.stderr || r.stdout).trim().split("\n").pop() };
+  }
+}
+
+function runBench(file, env) {
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL(file, import.meta.url))], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 600_000 });
+  return (r.stdout + r.stderr).trim();
+}
+
+async function parent() {
+  const c = fork(fileURLToPath(import.meta.url), ["child"], { stdio: "inherit" });
+  const [hello] = await once(c, "message");
+  const mine = {};
+  for (const p of PATHS) for (const k of ["write", "lat"]) mine[`${p}-${k}`] = await rcSide(p, k);
+  await ask(c, { type: "peers", peers: Object.fromEntries(Object.entries(mine).map(([k, s]) => [k, s.me])) }, "ready");
+  for (const [k, s] of Object.entries(mine)) s.connect(hello.peers[k]);
+  const probe = buildProbe();
+  const g = { native: [], dgram: [], raw: [], c: [] };
+  const lat = { native: [], dgram: [], raw: [] };
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      // order rotates so no candidate always runs first
+      const jobs = [
+        async () => g.native.push(await rcWrite(mine["native-write"], hello.peers["native-write"])),
+        async () => g.dgram.push(await rcWrite(mine["dgram-write"], hello.peers["dgram-write"])),
+        async () => g.raw.push(await rawGoodput(c, hello.sinkPort)),
+        async () => g.c.push(runProbe(probe, "gso+gro", { count: Math.round((SIZE * MESSAGES) / 4096) }).gbps * 1000),
+        async () => lat.native.push(await rcLatency(mine["native-lat"])),
+        async () => lat.dgram.push(await rcLatency(mine["dgram-lat"])),
+        async () => lat.raw.push(await rawLatency(hello.echoPort)),
+      ];
+      for (let j = 0; j < jobs.length; j++) await jobs[(j + r) % jobs.length]();
+    }
+  } finally {
+    probe.dispose();
+  }
+  const ratio = (a, b) => fmtSpread(spread(a.map((x, i) => x / b[i])));
+  const mb = (a) => fmtSpread(spread(a), 0);
+  console.log(`Node fast path, 2 processes on UDP loopback, ${ROUNDS} interleaved rounds (min / median / max)`);
+  console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s):`);
+  console.log(`  native datapath        ${mb(g.native)}`);
+  console.log(`  node:dgram path        ${mb(g.dgram)}`);
+  console.log(`  raw node:dgram ${DGRAM} B  ${mb(g.raw)}`);
+  console.log(`  C probe GSO+GRO        ${mb(g.c)}`);
+  console.log(`  native / raw dgram     ${ratio(g.native, g.raw)}   (target >= 1.5)`);
+  console.log(`  native / C GSO+GRO     ${ratio(g.native, g.c)}   (aim 0.5)`);
+  console.log(`  dgram path / raw       ${ratio(g.dgram, g.raw)}`);
+  const p50 = (a) => a.map((x) => x.p50);
+  const p99 = (a) => a.map((x) => x.p99);
+  console.log(`RC SEND ${LAT_SIZE} B round trip, ${ITERS} a run (µs, median of each run; p99 of each run):`);
+  console.log(`  native datapath        p50 ${fmtSpread(spread(p50(lat.native)), 1)}   p99 ${fmtSpread(spread(p99(lat.native)), 1)}`);
+  console.log(`  node:dgram path        p50 ${fmtSpread(spread(p50(lat.dgram)), 1)}   p99 ${fmtSpread(spread(p99(lat.dgram)), 1)}`);
+  console.log(`  raw dgram ${LAT_DGRAM} B ping-pong p50 ${fmtSpread(spread(p50(lat.raw)), 1)}   p99 ${fmtSpread(spread(p99(lat.raw)), 1)}`);
+  console.log(`  native / raw (p50)     ${ratio(p50(lat.native), p50(lat.raw))}   (target <= 1.3)`);
+  console.log(`  dgram path / raw (p50) ${ratio(p50(lat.dgram), p50(lat.raw))}`);
+  const ret = mine["native-write"].d.queryCounters().completer_retry_err ?? 0;
+  console.log(`  (native WRITE retransmission events over all rounds: ${ret})`);
+  c.send({ type: "exit" });
+  for (const s of Object.values(mine)) s.d.close();
+  if (process.env.BENCH_SKIP_ONCE === "1") return;
+  for (const [qps, extra] of [[64, ["-n", "200"]], [256, ["-n", "40", "-t", "16"]]]) {
+    const r = await perfQps(qps, extra);
+    const pkts = r.packets_sent ?? 0;
+    console.log(
+      `perf write_bw -q ${qps} -s ${SIZE} ${extra.join(" ")} (MTU 1024, timeout 14, retry 7): ${r.ok ? "pass" : `FAIL ${r.error ?? JSON.stringify(r.errors)}`}` +
+        (r.ok ? `, ${Number(r.bw_avg_mbps ?? r.wall?.bw_avg_mbps ?? NaN).toFixed(1)} MB/s (perftest's MB = 2^20 B), retransmission events ${r.retransmissions} in ${pkts} datagrams` : ""),
+    );
+  }
+  console.log("in process (bench/rc-write.mjs, BENCH_ROUNDS=3):\n" + runBench("./rc-write.mjs", { BENCH_ROUNDS: "3" }));
+  console.log("CRC-32 (bench/crc.mjs):\n" + runBench("./crc.mjs", { BENCH_ROUNDS: "5", BENCH_MS: "800" }));
+}
+
+if (process.argv[2] === "child") await child();
+else await parent();

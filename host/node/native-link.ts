@@ -1,0 +1,244 @@
+// The Node fast path: the device's port on the native datapath (datapath.ts, host/node/native).
+// Nothing per datagram in JS on the way out and nothing per datagram on the way in:
+//  - TX: the port hands a run of TX descriptors to `sendRing`, which gives the addon the ring
+//    itself (its layout is the TX descriptor's, docs/TRANSPORT.md): sendmmsg, UDP GSO for runs of
+//    equal-size datagrams to one peer, each segment's ICRC moved to the IPv4 ID Linux gives it.
+//    The kernel has copied the bytes when the call returns, so the port releases them at once.
+//  - RX: the addon watches the socket and recvmmsg's (with UDP_GRO) straight into slots in linear
+//    memory, writing one batch record per datagram in the layout the core reads; the port makes
+//    one core call per batch (rx_batch) and drains the TX ring before returning to libuv, so the
+//    batch's ACKs and responses leave in the same turn.
+// The socket is made as UdpLink's is (IPv4: DF and ID 0; IPv6: UDP checksum 0 accepted). Where
+// the addon is missing `NativeUdpLink.open` says why and the host stays on node:dgram (udp.ts).
+import { isIPv4, isIPv6 } from "node:net";
+import { Rxm, Rxr, Txd, type Link, type PacketPort } from "../core/link/index.js";
+import { gidToAddress, parseGid } from "../core/net/index.js";
+import {
+  datapathAddon, datapathUnavailableReason, openDatapath, TX_GSO, TX_ICRC, type DatapathAddon, type NativeDatapath,
+  type RxLayout, type TxLayout,
+} from "./datapath.js";
+import { DEFAULT_IN_FLIGHT_PACKETS, type UdpSendError } from "./udp.js";
+import { errnoName } from "./errno.js";
+import { GroupSockets } from "./mcast-groups.js";
+
+/** The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the ring). */
+export function txDescriptorLayout(cap: number, slot: number): TxLayout {
+  return {
+    stride: slot, ringCap: cap, dstAddr: Txd.DST, dstPort: Txd.DST_PORT, flags: -1, ipId: Txd.IP_ID, result: Txd.RESULT,
+    pieces: [
+      { data: Txd.HDR, len: Txd.HDR_LEN, inline: true },
+      { data: Txd.PAYLOAD, len: Txd.PAYLOAD_LEN },
+      { data: Txd.TRAILER, len: Txd.TRAILER_LEN, inline: true },
+    ],
+  };
+}
+
+/** The core's batch record as the datapath writes it (the destination is the bound address, written once). */
+export const RX_BATCH_LAYOUT: RxLayout = {
+  stride: Rxr.SIZE, data: Rxr.DATA, length: Rxr.LENGTH, family: Rxm.IP_VERSION, src: Rxm.SRC, srcPort: Rxm.SRC_PORT,
+  dst: -1, dstPort: Rxm.DST_PORT, ipId: Rxm.IP_ID, idHint: Rxr.ID_HINT, flags: Rxr.FLAGS,
+};
+
+export interface NativeUdpLinkOptions {
+  address: string;
+  port: number;
+  /** the device's TX ring capacity (OpenDeviceOptions.txRingSize; default 1024) */
+  txRingSize?: number;
+  recvBufferSize?: number;
+  sendBufferSize?: number;
+  /**
+   * UDP GSO for runs of equal-size datagrams: "auto" (default) on IPv6, and on IPv4 when the
+   * socket is on loopback (segmented in software, so each segment's IPv4 ID is known); true
+   * everywhere (IPv4 toward peers whose egress device segments in software); false never.
+   */
+  gso?: boolean | "auto";
+  /** UDP_GRO on receive (default true: a GSO send arrives whole and its segment index is its ID) */
+  gro?: boolean;
+  /** see UdpLinkOptions.inFlightPackets */
+  inFlightPackets?: number;
+  onSendError?: (e: UdpSendError) => void;
+  /** the datapath's addon (tests: null as if it were missing) */
+  addon?: DatapathAddon | null;
+}
+
+/** Receive geometry: recvmmsg takes up to 64 datagrams; with GRO a slot holds a whole GSO send. */
+const RX_SLOTS = 64;
+const RX_SLOTS_GRO = 16;
+const RX_SLOT = 4608; // an MTU-4096 RoCE datagram and its headers, rounded up
+const RX_SLOT_GRO = 65536;
+const RX_RECORDS = 256;
+
+export class NativeUdpLink implements Link {
+  port: PacketPort | undefined;
+  readonly path = "native" as const;
+  readonly limitations: string[] = [];
+  /** the same counters as UdpLink's, plus the datapath's own (`datapathStats()`) */
+  readonly stats = { sent: 0, sendErrors: 0, received: 0, backpressured: 0, resumed: 0, sendErrorsByCode: {} as Record<string, number> };
+  readonly localPort: number;
+  readonly inFlightPackets: number;
+  readonly gso: boolean;
+  readonly gro: boolean;
+  private flagsOr: number;
+  private dv: DataView | undefined;
+  private ringData = 0;
+  private ringMask = 0;
+  private slot = 0;
+  private records = 0;
+  private waiting = false;
+  private readonly onSendError: ((e: UdpSendError) => void) | undefined;
+  private readonly resumeFn = () => {
+    this.waiting = false;
+    this.stats.resumed++;
+    this.port?.resume();
+  };
+
+  private constructor(
+    readonly datapath: NativeDatapath,
+    readonly address: string,
+    private readonly opts: NativeUdpLinkOptions,
+  ) {
+    this.localPort = datapath.port;
+    this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
+    this.onSendError = opts.onSendError;
+    const info = datapath.info();
+    const loopback = datapath.family === 4 && address.startsWith("127.");
+    const gsoWanted = opts.gso === undefined || opts.gso === "auto" ? datapath.family === 6 || loopback : opts.gso;
+    this.gso = gsoWanted && info.gso;
+    this.gro = info.gro;
+    this.flagsOr = TX_ICRC | (this.gso ? TX_GSO : 0);
+    if (gsoWanted && !info.gso) this.limitations.push("UDP GSO unavailable (the kernel does not know UDP_SEGMENT): one datagram per send");
+  }
+
+  /**
+   * Opens the datapath's socket at `address`:`port` (the TX layout follows the device's ring,
+   * `txRingSize`); `{ reason }` when the addon is missing (use UdpLink instead). Socket errors throw.
+   */
+  static open(opts: NativeUdpLinkOptions): { link: NativeUdpLink; reason?: undefined } | { link?: undefined; reason: string } {
+    if (!isIPv4(opts.address) && !isIPv6(opts.address)) throw new TypeError(`not an IPv4 or IPv6 address: ${opts.address}`);
+    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RangeError(`bad UDP port ${opts.port}`);
+    const pk = opts.inFlightPackets;
+    if (pk !== undefined && (!Number.isInteger(pk) || pk < 0 || pk > 0xffffffff)) throw new RangeError(`bad inFlightPackets ${pk}`);
+    const addon = opts.addon === undefined ? datapathAddon() : opts.addon;
+    if (!addon) return { reason: datapathUnavailableReason() ?? "socket addon unavailable" };
+    const cap = opts.txRingSize ?? 1024;
+    const gro = opts.gro ?? true;
+    const r = openDatapath(
+      {
+        // the device's memory comes at attach (setMemory); until then an empty buffer
+        memory: new ArrayBuffer(0),
+        address: opts.address, port: opts.port,
+        recvBufferSize: opts.recvBufferSize, sendBufferSize: opts.sendBufferSize,
+        gro, gso: opts.gso !== false,
+        txLayout: txDescriptorLayout(cap, TX_SLOT_BYTES), rxLayout: RX_BATCH_LAYOUT,
+      },
+      addon,
+    );
+    if (!r.datapath) return { reason: r.reason };
+    return { link: new NativeUdpLink(r.datapath, opts.address, opts) };
+  }
+
+  /** Bytes the peer can buffer: half our receive buffer as the kernel granted it (see UdpLink). */
+  get inFlightBudget(): number {
+    return Math.floor(this.datapath.info().recvBufferSize / 2);
+  }
+
+  attachPort(port: PacketPort): void {
+    this.port = port;
+    const ring = port.ringLayout();
+    if (ring.cap !== (this.opts.txRingSize ?? 1024) || ring.slot !== TX_SLOT_BYTES) {
+      throw new RangeError(`the device's TX ring (${ring.cap} x ${ring.slot} B) is not the one the datapath was opened for`);
+    }
+    this.ringData = ring.data;
+    this.ringMask = ring.cap - 1;
+    this.slot = ring.slot;
+    const area = port.rxBatchArea(RX_RECORDS, this.gro ? RX_SLOTS_GRO : RX_SLOTS, this.gro ? RX_SLOT_GRO : RX_SLOT);
+    if (!area) throw new Error("the core has no batched receive (rx_batch)");
+    // linear memory does not grow from here on: views are taken once
+    const memory = port.memory;
+    this.datapath.setMemory(memory);
+    this.dv = new DataView(memory.buffer);
+    this.records = area.records;
+    // the destination of every datagram is the bound address: written once into each record
+    const u8 = new Uint8Array(memory.buffer);
+    const dst = parseGid(this.address.includes(":") ? this.address : `::ffff:${this.address}`);
+    for (let i = 0; i < area.recordCount; i++) u8.set(dst, area.records + i * Rxr.SIZE + Rxm.DST);
+    const recs = area.records;
+    this.datapath.receive(
+      { area: area.slots, slotSize: area.slotSize, slots: area.slotCount, meta: recs, metaCap: area.recordCount },
+      (count, error) => {
+        if (error) {
+          this.limitations.push(`receiving stopped: ${errnoName(-error)}`);
+          return;
+        }
+        this.stats.received += count;
+        this.port?.receiveBatch(recs, count);
+      },
+    );
+  }
+
+  deferFlush(fn: () => void): void {
+    if (this.immediate) setImmediate(fn);
+    else fn();
+  }
+  /** Link.deferFlush on (default) or off: the ACKs of a batch leave at once, apart from the application's posts. */
+  immediate = process.env.SOFTROCE_FLUSH !== "now";
+
+  /** The port sends through `sendRing`; a datagram one at a time has no place here. */
+  send(): boolean {
+    throw new Error("NativeUdpLink sends TX descriptors in place (sendRing), not single datagrams");
+  }
+
+  sendRing(first: number, count: number): number {
+    const n = this.datapath.sendBatch(this.ringData, first, count, this.flagsOr);
+    const dv = this.dv!;
+    let ok = 0;
+    for (let i = 0; i < n; i++) {
+      const d = this.ringData + ((first + i) & this.ringMask) * this.slot;
+      if (dv.getInt32(d + Txd.RESULT, true) >= 0) ok++;
+      else this.sendFailed(d, -dv.getInt32(d + Txd.RESULT, true));
+    }
+    this.stats.sent += ok;
+    if (n < count && !this.waiting) {
+      this.waiting = true;
+      this.stats.backpressured++;
+      this.datapath.onWritable(this.resumeFn);
+    }
+    return n;
+  }
+
+  private sendFailed(d: number, errno: number): void {
+    const dv = this.dv!;
+    const code = errnoName(errno);
+    this.stats.sendErrors++;
+    this.stats.sendErrorsByCode[code] = (this.stats.sendErrorsByCode[code] ?? 0) + 1;
+    if (!this.onSendError) return;
+    const length = dv.getUint32(d + Txd.HDR_LEN, true) + dv.getUint32(d + Txd.PAYLOAD_LEN, true) + dv.getUint32(d + Txd.TRAILER_LEN, true);
+    const dst = gidToAddress(new Uint8Array(dv.buffer, d + Txd.DST, 16).slice());
+    this.onSendError({ code, length, dst, dstPort: dv.getUint32(d + Txd.DST_PORT, true), message: `${code} (sendmmsg)` });
+  }
+
+  /** Multicast groups (mcast-groups.ts): received through a socket per group, sent from the datapath's. */
+  private readonly mcast = new GroupSockets(this);
+  joinGroup(group: string): Promise<void> {
+    return this.mcast.join(group);
+  }
+  leaveGroup(group: string): Promise<void> {
+    return this.mcast.leave(group);
+  }
+  get joinedGroups(): string[] {
+    return this.mcast.groups;
+  }
+
+  /** The datapath's counters (system calls, GSO sends and segments, GRO splits, EAGAINs). */
+  datapathStats() {
+    return this.datapath.stats();
+  }
+
+  async close(): Promise<void> {
+    this.datapath.close();
+    await this.mcast.leaveAll();
+  }
+}
+
+/** Bytes of one TX descriptor (assembly/transport/net.ts TXD_SLOT). */
+export const TX_SLOT_BYTES = 176;
