@@ -10,7 +10,8 @@ import { cqCreate, cqDestroy, cqFind, cqResize } from "./cq";
 import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
-import { qpCreate, qpDestroy, qpFind } from "./qp";
+import { gsiCreate, gsiForget, QPT_GSI } from "./gsi";
+import { qpCreate, qpDestroy, qpFind, INIT_QP_TYPE } from "./qp";
 import { qpModify } from "./qp_modify";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
 
@@ -44,8 +45,14 @@ export function cq_destroy(h: u32): i32 { return cqDestroy(h); }
 export function cq_ptr(h: u32): usize { return cqFind(h); }
 export function cq_resize(h: u32, cqe: i32): i32 { return cqResize(h, cqe); }
 
-export function qp_create(pd: u32): i32 { return qpCreate(pd, devArgs()); }
-export function qp_destroy(h: u32): i32 { return qpDestroy(h); }
+export function qp_create(pd: u32): i32 {
+  const init = devArgs();
+  return load<u32>(init + INIT_QP_TYPE) <= QPT_GSI ? gsiCreate(pd, init) : qpCreate(pd, init);
+}
+export function qp_destroy(h: u32): i32 {
+  gsiForget(qpFind(h));
+  return qpDestroy(h);
+}
 export function qp_ptr(h: u32): usize { return qpFind(h); }
 export function qp_modify(h: u32, mask: u32): i32 { return qpModify(h, mask, devArgs()); }
 

@@ -96,6 +96,9 @@ export const Access = {
 } as const;
 
 export const QpType = {
+  /** ib_qp_type's QP0 and QP1 (the kernel's numbers): RoCE has no SMI (EOPNOTSUPP); the GSI is QP1, one per device */
+  SMI: 0,
+  GSI: 1,
   RC: 2,
   UC: 3,
   UD: 4,
