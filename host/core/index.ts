@@ -8,6 +8,7 @@ export * from "./wire/decode.js";
 export { parseHex, toHex, HexError } from "./wire/hex.js";
 export * from "./verbs/index.js";
 export { SimNetwork, addressGid } from "./sim/network.js";
+export * from "./cm/index.js";
 export { connectQp, type QpEndpoint, type ConnectOptions } from "./verbs/connect.js";
 export * from "./perf/index.js";
 export { SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate } from "./sim/wire.js";

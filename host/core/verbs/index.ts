@@ -11,6 +11,6 @@ export { AddressHandle } from "./ah.js";
 export { type AhAttr, type AhAttrOut, type GlobalRoute } from "./av.js";
 export { type SendWr, type RecvWr, type Sge } from "./post.js";
 export { AsyncEvent } from "./events.js";
-export { VerbsError, Errno } from "./errors.js";
+export { VerbsError, Errno, errnoName, type ErrnoName } from "./errors.js";
 export { parseGid, formatGid } from "./gid.js";
 export * from "./enums.js";
