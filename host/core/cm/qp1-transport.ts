@@ -149,7 +149,19 @@ export class Qp1Transport implements MadTransport {
     this.counters.sent++;
   }
 
-  /** Destroys QP1 and what it used; MADs in flight are lost. */
+  /** MADs posted whose send has not completed yet. */
+  get sendsInFlight(): number {
+    this.poll();
+    return this.sendDepth - this.freeSend.length;
+  }
+
+  /** Resolves once every MAD posted so far has left (its send completed), or after `timeoutMs`. */
+  async drain(timeoutMs = 1000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.sendsInFlight > 0 && !this.closed && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+  }
+
+  /** Destroys QP1 and what it used; MADs in flight are lost (drain() first to let them leave). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
