@@ -474,7 +474,7 @@ async function runClient(r: Rping): Promise<number> {
   r.setup(id);
   r.postRecv();
   void r.cqPump();
-  id.connect({ responderResources: 1, initiatorDepth: 1, retryCount: 7 });
+  id.connect({ responderResources: 1, initiatorDepth: 1, retryCount: 7, rnrRetryCount: 7 });
   if (!(await waitFor(r, "wait for CONNECTED", (s) => s === S.CONNECTED))) {
     r.io.err("connect error -1\n");
     return -1;
