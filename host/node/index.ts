@@ -10,6 +10,8 @@ export {
 } from "./datapath.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
+import { formatGid, parseGid } from "../core/verbs/gid.js";
+import { fail } from "../core/verbs/errors.js";
 import { realClock } from "../core/link/real-clock.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
@@ -36,6 +38,29 @@ export function udpLinkOf(device: Device): UdpLink | undefined {
 }
 
 /**
+ * A device on a UDP socket sends every packet from the socket's address, and the ICRC covers the
+ * source address: a GID entry naming another address would make every packet sent with it fail
+ * the peer's ICRC check. Such entries are refused when the device opens (EINVAL).
+ */
+function checkSocketGids(address: string, boundGid: string, gids: OpenDeviceOptions["gids"]): void {
+  if (!gids) return;
+  const bound = formatGid(parseGid(boundGid));
+  const wildcard = bound === formatGid(parseGid("::ffff:0.0.0.0")) || bound === formatGid(parseGid("::"));
+  if (wildcard) fail("ibv_open_device", "EINVAL", `GID entries need a bound address: the socket on ${address} sends from whichever address the route picks`);
+  gids.forEach((g, i) => {
+    let text: string;
+    try {
+      text = formatGid(parseGid(g));
+    } catch (e) {
+      fail("ibv_open_device", "EINVAL", `GID ${i}: ${(e as Error).message}`);
+    }
+    if (text !== bound) {
+      fail("ibv_open_device", "EINVAL", `GID ${i} ${text}: the socket is bound to ${address} and cannot send from that address (the peer's ICRC check would fail every packet)`);
+    }
+  });
+}
+
+/**
  * ibv_open_device. With an address the device is bound to UDP there and its
  * GID 0 is that address (IPv4-mapped for IPv4); without, it is on no network.
  */
@@ -50,9 +75,10 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       warned.add(e.code);
       process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
     });
+  const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
+  checkSocketGids(options.address, gid, options.gids);
   const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
   try {
-    const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
     const device = await openDeviceWith(mod, { gids: [gid], ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
     links.set(device, link);

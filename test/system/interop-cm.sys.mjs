@@ -246,7 +246,8 @@ test("our REQ, REP, RTU, DREQ, DREP equal rxe's of the same family field by fiel
     const theirs = mads.filter((m) => !m.ours && m.parsed.name === name);
     for (const o of ours) {
       // the rxe MAD that plays the same role: same kind, same family where the message says
-      const t = theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
+      // (a REQ: of the same tool — the service ID holds its port — and family)
+      const t = theirs.find((x) => v6(x) === v6(o) && x.parsed.msg.serviceId === o.parsed.msg.serviceId) ?? theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
       for (const k of Object.keys(o.parsed.msg)) {
         if (PER_CONNECTION.has(k)) continue;
         if (norm(o.parsed.msg[k]) !== norm(t.parsed.msg[k])) {
