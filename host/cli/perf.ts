@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
+import { runPerftestFor } from "./perftest-exchange.js";
 
 const FLAGS: FlagSpec[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
@@ -34,6 +35,7 @@ const FLAGS: FlagSpec[] = [
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
   { name: "verify", type: "boolean", help: "check every message byte for byte (a seeded pattern carrying its sequence number)" },
   { name: "json", short: "j", type: "boolean", help: "print one JSON object instead of the perftest table" },
+  { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_write_bw / ib_read_bw is the peer (host/cli/perftest-exchange.ts)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
@@ -213,6 +215,7 @@ export const perfCommand: Command = {
       io.out(HELP);
       return 0;
     }
+    if (udp && argv.includes("--perftest")) return runPerftestFor(options, udp, io);
     if (udp) return runUdp(options, udp, json, io);
     let mod: WebAssembly.Module;
     try {
