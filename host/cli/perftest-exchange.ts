@@ -29,8 +29,12 @@ const CYCLE_BUFFER = 4096;
 const CACHE_LINE = 64;
 const MAX_OUT_READS = 128;
 
-export type PerftestTest = "write_bw" | "read_bw";
-export const PERFTEST_TESTS: readonly PerftestTest[] = ["write_bw", "read_bw"];
+export const PERFTEST_TESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat"] as const;
+export type PerftestTest = (typeof PERFTEST_TESTS)[number];
+/** The second half of the buffer is what the peer writes into (perftest: buf + BUFF_SIZE, the cycle buffer). */
+const HALF = CYCLE_BUFFER;
+/** Receives kept posted on a SEND test's receiver. */
+const RX_DEPTH = 512;
 
 /** One side's QP as the key message carries it (struct pingpong_dest). */
 export interface PerftestDest {
@@ -179,11 +183,16 @@ interface Ctx {
   qp: QueuePair;
   mr: MemoryRegion;
   me: PerftestDest;
+  /** bytes of each half of the buffer: the first is what we send, the second what the peer writes into */
+  half: number;
 }
 
-function title(t: PerftestTest): string {
-  return t === "write_bw" ? "RDMA_Write BW Test" : "RDMA_Read BW Test";
-}
+const TITLES: Record<PerftestTest, string> = {
+  write_bw: "RDMA_Write BW Test", read_bw: "RDMA_Read BW Test", send_bw: "Send BW Test", atomic_bw: "Atomic FETCH_AND_ADD BW Test",
+  write_lat: "RDMA_Write Latency Test", read_lat: "RDMA_Read Latency Test", send_lat: "Send Latency Test",
+};
+const isLat = (t: PerftestTest) => t.endsWith("_lat");
+const usesReads = (t: PerftestTest) => t === "read_bw" || t === "read_lat" || t === "atomic_bw";
 
 function gidText(g: Uint8Array): string {
   return [...g].map((b) => b.toString().padStart(2, "0")).join(":");
@@ -197,15 +206,15 @@ function addressLine(which: string, d: PerftestDest, read: boolean): string {
 const RULE = "---------------------------------------------------------------------------------------\n";
 
 function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
-  const read = o.test === "read_bw";
-  return RULE + `                    ${title(o.test)}\n` +
+  const read = usesReads(o.test);
+  return RULE + `                    ${TITLES[o.test]}\n` +
     " Dual-port       : OFF\t\tDevice         : softroce0\n" +
     " Number of qps   : 1\t\tTransport type : IB\n" +
     " Connection type : RC\t\tUsing SRQ      : OFF\n" +
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
-    (client ? ` TX depth        : ${o.txDepth}\n` : "") +
-    ` CQ Moderation   : ${Math.min(o.txDepth, 100)}\n` +
+    (client && !isLat(o.test) ? ` TX depth        : ${o.txDepth}\n` : "") +
+    (isLat(o.test) ? "" : ` CQ Moderation   : ${Math.min(o.txDepth, 100)}\n`) +
     ` Mtu             : ${mtuBytes}[B]\n` +
     " Link type       : Ethernet\n" +
     " GID index       : 0\n" +
@@ -215,6 +224,18 @@ function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
 }
 
 /** The report line as perftest prints it (sizes in MB of 2^20 bytes, message rate in Mpps). */
+/** perftest's latency table from the samples (µs). */
+function latLines(size: number, samples: number[]): string {
+  const v = [...samples].sort((a, b) => a - b);
+  const n = v.length;
+  const avg = v.reduce((x, y) => x + y, 0) / Math.max(n, 1);
+  const sd = Math.sqrt(v.reduce((x, y) => x + (y - avg) ** 2, 0) / Math.max(n, 1));
+  const pct = (p: number) => v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] ?? 0;
+  const f = (x: number) => x.toFixed(2).padEnd(7);
+  return " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] \n" +
+    ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
+}
+
 function reportLines(size: number, iters: number, peak: number, avg: number, rate: number): string {
   return " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n" +
     ` ${String(size).padEnd(10)} ${String(iters).padEnd(10)}     ${peak.toFixed(2).padStart(6)}             ${avg.toFixed(2).padStart(6)}   \t\t   ${rate.toFixed(6)}\n` + RULE;
@@ -224,18 +245,19 @@ async function setup(o: PerftestOptions): Promise<Ctx> {
   const dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, 2 * o.size + (1 << 20)) });
   const pd = dev.allocPd();
   const cq = dev.createCq(Math.max(o.txDepth * 2, 16));
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 } });
-  const mr = pd.regMr(Math.max(o.size, 64), Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC);
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: RX_DEPTH, maxSendSge: 1, maxRecvSge: 1 } });
+  const half = Math.max(HALF, o.size);
+  const mr = pd.regMr(2 * half, Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC);
   qp.modify({
     qpState: QpState.INIT, pkeyIndex: 0, portNum: 1,
     qpAccessFlags: Access.REMOTE_WRITE | Access.LOCAL_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC,
   });
   const psn = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
   const me: PerftestDest = {
-    lid: 0, outReads: o.test === "read_bw" ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr,
+    lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr + BigInt(half),
     gid: parseGid(dev.queryGid(0)), srqn: 0,
   };
-  return { dev, cq, qp, mr, me };
+  return { dev, cq, qp, mr, me, half };
 }
 
 /** ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN. */
@@ -248,9 +270,13 @@ function connect(c: Ctx, peer: PerftestDest, mtu: number, o: PerftestOptions): v
   c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: reads });
 }
 
-/** The client's test: `iters` RDMA WRITEs or READs of `size` bytes, at most tx depth in flight. */
+function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: number }, posted: number, done: number): never {
+  throw new PerftestExchangeError(`Completion with error at ${side}\n Failed status ${wc.status}: wr_id ${wc.wrId} syndrom 0x${wc.vendorErr.toString(16)}\nscnt=${posted}, ccnt=${done}`);
+}
+
+/** The client's bandwidth test: `iters` RDMA WRITEs, READs, SENDs or atomics of `size` bytes, at most tx depth in flight. */
 async function runBw(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
-  const opcode = o.test === "write_bw" ? WrOpcode.RDMA_WRITE : WrOpcode.RDMA_READ;
+  const opcode = { write_bw: WrOpcode.RDMA_WRITE, read_bw: WrOpcode.RDMA_READ, send_bw: WrOpcode.SEND, atomic_bw: WrOpcode.ATOMIC_FETCH_AND_ADD }[o.test as "write_bw"];
   let posted = 0;
   let done = 0;
   let peak = 0;
@@ -258,17 +284,17 @@ async function runBw(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<{ 
   const start = last;
   const post = () => {
     while (posted < o.iters && posted - done < o.txDepth) {
-      c.qp.postSend({
-        wrId: BigInt(posted), opcode, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)],
-        rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey },
-      });
+      const base = { wrId: BigInt(posted), opcode, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)] };
+      if (o.test === "atomic_bw") c.qp.postSend({ ...base, atomic: { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n } });
+      else if (o.test === "send_bw") c.qp.postSend(base);
+      else c.qp.postSend({ ...base, rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
       posted++;
     }
   };
   post();
   while (done < o.iters) {
     const wc = await c.cq.next();
-    if (wc.status !== WcStatus.SUCCESS) throw new PerftestExchangeError(`Completion with error at client\n Failed status ${wc.status}: wr_id ${wc.wrId} syndrom 0x${wc.vendorErr.toString(16)}\nscnt=${posted}, ccnt=${done}`);
+    if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, posted, done);
     done++;
     const now = performance.now();
     const dt = now - last;
@@ -279,6 +305,109 @@ async function runBw(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<{ 
   const secs = (performance.now() - start) / 1000;
   const avg = (o.size * o.iters) / secs / 2 ** 20;
   return { peak: Math.max(peak, avg), avg, rate: o.iters / secs / 1e6 };
+}
+
+function postRecv(c: Ctx, size: number): void {
+  c.qp.postRecv({ wrId: 0n, sgList: [c.mr.sge(c.half, Math.max(size, 1))] });
+}
+
+/** send_bw's server: `iters` receives (kept posted), its own figures from the first to the last. */
+async function receiveBw(c: Ctx, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
+  let got = 0;
+  let first = 0;
+  let posted = Math.min(o.iters, RX_DEPTH); // posted before the barriers
+  while (got < o.iters) {
+    const wc = await c.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) wcFailed("server", wc, got, got);
+    if (got === 0) first = performance.now();
+    got++;
+    if (posted < o.iters) {
+      postRecv(c, o.size);
+      posted++;
+    }
+  }
+  const secs = Math.max((performance.now() - first) / 1000, 1e-6);
+  const avg = (o.size * o.iters) / secs / 2 ** 20;
+  return { peak: 0, avg, rate: o.iters / secs / 1e6 };
+}
+
+/** Waits until `cond` holds, letting the device's I/O run in between. */
+async function spin(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setImmediate(r));
+}
+
+/** write_lat: the counter in the last byte of each write, polled in the buffer; the server writes first, then strict turns (run_iter_lat_write); half the round trip, µs. */
+async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: boolean): Promise<number[]> {
+  const bytes = c.mr.bytes;
+  const pollAt = c.half + o.size - 1;
+  const samples: number[] = [];
+  let sent = 0;
+  let rcnt = 0;
+  let last = performance.now();
+  const receive = async () => {
+    rcnt++;
+    await spin(() => bytes[pollAt] === (rcnt & 0xff));
+    samples.push(((performance.now() - last) * 1000) / 2);
+    last = performance.now();
+  };
+  for (let i = 1; i <= o.iters; i++) {
+    if (client || i > 1) await receive(); // the server writes first (run_iter_lat_write); then each waits for the peer's write
+    else last = performance.now();
+    bytes[o.size - 1] = i & 0xff;
+    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    const wc = await c.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i, sent);
+    sent++;
+  }
+  if (!client) await receive(); // the client's last write
+  return samples;
+}
+
+/** send_lat: SEND, wait for the peer's SEND, again (the client starts); half the round trip, µs. */
+async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<number[]> {
+  const samples: number[] = [];
+  let recvs = 0;
+  let sends = 0;
+  const waitRecv = async () => {
+    while (recvs === 0) {
+      const wc = await c.cq.next();
+      if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, sends, sends);
+      if (wc.opcode === 128) recvs++;
+    }
+    recvs--;
+    postRecv(c, o.size);
+  };
+  let prev = 0;
+  for (let i = 0; i < o.iters; i++) {
+    if (!client) {
+      await waitRecv();
+      if (i > 0) samples.push((performance.now() - prev) * 1000 / 2);
+      prev = performance.now();
+    }
+    const t0 = performance.now();
+    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)] });
+    sends++;
+    if (client) {
+      await waitRecv();
+      samples.push((performance.now() - t0) * 1000 / 2);
+    }
+  }
+  // the last send completions
+  c.cq.poll(64);
+  return samples;
+}
+
+/** read_lat: one RDMA READ at a time; the round trip, µs. */
+async function readLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < o.iters; i++) {
+    const t0 = performance.now();
+    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    const wc = await c.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  return samples;
 }
 
 /** One side of a perftest run with perftest's exchange. Exit status: 0, or 1 with perftest's message on stderr. */
@@ -297,7 +426,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     } else {
       io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
       sock = await new Promise<net.Socket>((resolve, reject) => {
-        server = net.createServer({ pauseOnConnect: false }, (s) => resolve(s));
+        server = net.createServer((s) => resolve(s));
         server.once("error", (e) => reject(new PerftestExchangeError(`Couldn't listen to port ${o.tcpPort}: ${e.message}`)));
         server.listen(o.tcpPort, o.address.includes(":") ? "::" : "0.0.0.0");
       });
@@ -308,31 +437,47 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const { mtu } = await exchangeSysData(r, client, o.mtu);
     const peer = parseKeyMsg(await r.swap(formatKeyMsg(c.me), client));
     connect(c, peer, mtu, o);
+    const sendTest = o.test === "send_bw" || o.test === "send_lat";
+    if (sendTest) for (let i = 0; i < Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH); i++) postRecv(c, o.size);
     io.out(header(o, client, 128 << mtu));
-    const read = o.test === "read_bw";
+    const read = usesReads(o.test);
     io.out(addressLine("local", c.me, read) + addressLine("remote", peer, read) + RULE);
     const barrier = async () => void (await r.swap(formatKeyMsg(c!.me), client));
-    await barrier(); // after RTR
+    // perftest: the key exchange, then three handshakes (after RTR, and two more), then the test
     await barrier();
-    let report: { size: number; iters: number; peak: number; avg: number; rate: number };
-    if (client) {
-      const f = await runBw(c, peer, o);
-      await barrier();
-      report = { size: o.size, iters: o.iters, ...f };
-      const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
-      for (const m of mine) await r.swap(m, true);
+    await barrier();
+    await barrier();
+    const t = o.test;
+    if (t === "write_lat" || t === "send_lat" || (t === "read_lat" && client)) {
+      const samples = t === "write_lat" ? await writeLat(c, peer, o, client) : t === "send_lat" ? await sendLat(c, o, client) : await readLat(c, peer, o);
+      io.out(latLines(o.size, samples.length ? samples : [0]));
+    } else if (t === "read_lat") {
+      // the server only serves: the closing handshake below waits for the client's test to end
+    } else if (t === "send_bw") {
+      const f = client ? await runBw(c, peer, o) : await receiveBw(c, o);
+      io.out(reportLines(o.size, o.iters, f.peak, f.avg, f.rate));
     } else {
-      await barrier(); // the client's test is over
-      const got: Uint8Array[] = [];
-      const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(0), beDouble(0), beDouble(0)];
-      for (const m of mine) got.push(await r.swap(m, false));
-      report = {
-        size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
-      };
+      let report: { size: number; iters: number; peak: number; avg: number; rate: number };
+      if (client) {
+        const f = await runBw(c, peer, o);
+        report = { size: o.size, iters: o.iters, ...f };
+        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
+        for (const m of mine) await r.swap(m, true);
+      } else {
+        // the server only serves: the report exchange waits for the client's test to end
+        const got: Uint8Array[] = [];
+        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(0), beDouble(0), beDouble(0)];
+        for (const m of mine) got.push(await r.swap(m, false));
+        report = {
+          size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
+        };
+      }
+      io.out(reportLines(report.size, report.iters, report.peak, report.avg, report.rate));
     }
-    io.out(reportLines(report.size, report.iters, report.peak, report.avg, report.rate));
-    await barrier(); // ctx_close_connection
-    await r.swap(new TextEncoder().encode(DONE), client);
+    if (t !== "write_lat") {
+      await barrier(); // ctx_close_connection
+      await r.swap(new TextEncoder().encode(DONE), client);
+    }
     sock.end();
     return 0;
   } catch (e) {
@@ -361,8 +506,16 @@ export async function runPerftestFor(
   }
   const mtuBytes = p.mtu ?? 1024;
   const mtu = Math.log2(mtuBytes) - 7;
+  const test = p.test as PerftestTest;
+  const lat = test.endsWith("_lat");
+  // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
+  const size = p.size ?? (test === "atomic_bw" ? 8 : lat ? 2 : 65536);
+  if (test === "atomic_bw" && size !== 8) {
+    io.err("softroce perf: atomic_bw moves 8 bytes a message (-s 8)\n");
+    return 2;
+  }
   return runPerftest({
-    test: p.test as PerftestTest, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
-    size: p.size ?? 65536, iters: p.iterations ?? 5000, txDepth: p.txDepth ?? 128, mtu, timeoutMs: u.waitMs,
+    test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
+    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu, timeoutMs: u.waitMs,
   }, io);
 }

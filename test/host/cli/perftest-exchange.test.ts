@@ -71,19 +71,36 @@ describe("perftest steps 1-4", () => {
 const { start } = useCli("cli-test-perftest");
 
 describe("softroce perf --perftest, two processes", () => {
-  for (const test of ["write_bw", "read_bw"]) {
+  for (const test of ["write_bw", "read_bw", "atomic_bw"]) {
     it(`${test}: both sides print perftest's table with the client's figures; exit 0`, async () => {
-      const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-s", "8192", "-n", "200");
+      const size = test === "atomic_bw" ? "8" : "8192";
+      const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-s", size, "-n", "200");
       await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
-      const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", "8192", "-n", "200", "-t", "16");
+      const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", size, "-n", "200", "-t", "16");
       const [sc, cc] = await Promise.all([server.done, client.done]);
       expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
       expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
-      const line = (out: string) => out.split("\n").find((l) => /^ 8192\s+200\s/.test(l));
+      const line = (out: string) => out.split("\n").find((l) => new RegExp(`^ ${size}\\s+200\\s`).test(l));
       expect(line(client.stdout), client.stdout).toBeDefined();
       expect(line(server.stdout)).toBe(line(client.stdout));
-      expect(client.stdout).toContain(test === "write_bw" ? "RDMA_Write BW Test" : "RDMA_Read BW Test");
+      expect(client.stdout).toContain({ write_bw: "RDMA_Write BW Test", read_bw: "RDMA_Read BW Test", atomic_bw: "Atomic FETCH_AND_ADD BW Test" }[test]);
       expect(client.stdout).toMatch(/ remote address: LID 0000 QPN 0x0011 .*\n GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:41/);
+    });
+  }
+
+  for (const test of ["send_bw", "write_lat", "read_lat", "send_lat"]) {
+    it(`${test}: both sides run it through (each prints its own figures), exit 0`, async () => {
+      const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-n", "100");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "100");
+      const [sc, cc] = await Promise.all([server.done, client.done]);
+      expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
+      expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
+      const lat = test.endsWith("_lat");
+      const re = lat ? /^ 2\s+(\d+)\s+\d+\.\d\d/m : /^ 65536\s+100\s+\d+\.\d\d\s+\d+\.\d\d/m;
+      expect(client.stdout).toMatch(re);
+      if (test !== "read_lat") expect(server.stdout).toMatch(re); // read_lat's server only serves, as perftest's
+      if (lat) expect(Number(re.exec(client.stdout)![1])).toBe(100);
     });
   }
 });
