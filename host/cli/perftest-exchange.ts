@@ -223,8 +223,7 @@ function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
     " Data ex. method : Ethernet\n" + RULE;
 }
 
-/** The report line as perftest prints it (sizes in MB of 2^20 bytes, message rate in Mpps). */
-/** perftest's latency table from the samples (µs). */
+/** perftest's latency table from the samples (µs): REPORT_FMT_LAT's columns and spacing. */
 function latLines(size: number, samples: number[]): string {
   const v = [...samples].sort((a, b) => a - b);
   const n = v.length;
@@ -236,9 +235,13 @@ function latLines(size: number, samples: number[]): string {
     ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
 }
 
+/** The report line as perftest prints it (REPORT_FMT; sizes in MB of 2^20 bytes, message rate in Mpps). */
+export function reportLine(size: number, iters: number, peak: number, avg: number, rate: number): string {
+  return ` ${String(size).padEnd(10)} ${String(iters).padEnd(10)}       ${peak.toFixed(2).padEnd(7)}            ${avg.toFixed(2).padEnd(7)}\t\t   ${rate.toFixed(6)}`;
+}
+
 function reportLines(size: number, iters: number, peak: number, avg: number, rate: number): string {
-  return " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n" +
-    ` ${String(size).padEnd(10)} ${String(iters).padEnd(10)}     ${peak.toFixed(2).padStart(6)}             ${avg.toFixed(2).padStart(6)}   \t\t   ${rate.toFixed(6)}\n` + RULE;
+  return " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
 }
 
 async function setup(o: PerftestOptions): Promise<Ctx> {

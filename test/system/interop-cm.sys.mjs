@@ -3,7 +3,8 @@
 // namespace, our Node host beside it (192.0.2.1 / fd00:4791::1, the guest's rxe0
 // 192.0.2.2 / fd00:4791::2). rdma-core's rping against `softroce rping` both
 // ways over IPv4 and IPv6 with -v and -V, every ping line checked against the
-// text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way); tshark captures the tap meanwhile, and every CM MAD in the
+// text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way);
+// perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange); tshark captures the tap meanwhile, and every CM MAD in the
 // capture — ours and Linux's — is checked field by field against tshark's CM
 // dissector, and ours against Linux's of the same kind field by field (what
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
@@ -150,6 +151,39 @@ i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.
     assert.equal(theirs.replace(/client-exit=0\n?$/, ""), CLIENT_LINES);
     assert.equal(ours.code, 0, `softroce ucmatose server: ${ours.stdout}${ours.stderr}`);
     assert.equal(ours.stdout, SERVER_LINES);
+  });
+}
+
+// ---------------------------------------------------------------- perftest's own exchange
+
+const PERFTESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat"];
+const PT_ITERS = 20;
+const ptSize = (t) => (t === "atomic_bw" ? [] : t.endsWith("_lat") ? ["-s", "64"] : ["-s", "4096"]);
+/** The result line of perftest's table: size, iterations, figures. */
+const ptLine = (t, out) => out.split("\n").find((l) => new RegExp(`^ ${t === "atomic_bw" ? 8 : t.endsWith("_lat") ? 64 : 4096}\\s+\\d+\\s+\\d+\\.\\d\\d`).test(l));
+
+for (const t of PERFTESTS) {
+  test(`perftest ${t} (IPv4): softroce perf --perftest client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
+    const flags = [...ptSize(t), "-n", String(PT_ITERS)].join(" ");
+    // ours the client
+    await guest(`ib_${t} -d rxe0 -x 1 ${flags} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+    const ours = await softroce(["perf", t, GUEST4, "--perftest", "--address", HOST4, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
+    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
+    assert.equal(ours.code, 0, `softroce perf ${t} --perftest (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible/, theirs);
+    assert.ok(ptLine(t, ours.stdout), ours.stdout);
+    if (t !== "read_lat") assert.ok(ptLine(t, theirs), theirs); // read_lat's server prints no figures
+    if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
+    // ours the server
+    const server = softroce(["perf", t, "--perftest", "--address", HOST4, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
+    const srv = await server;
+    assert.match(client, /^client-exit=0$/m, `ib_${t} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+    assert.equal(srv.code, 0, `softroce perf ${t} --perftest (server): ${srv.stdout}${srv.stderr}`);
+    assert.ok(ptLine(t, client), client);
+    if (t !== "read_lat") assert.ok(ptLine(t, srv.stdout), srv.stdout);
   });
 }
 

@@ -7,7 +7,7 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { useCli, until } from "../support/cli-process.js";
 import {
-  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, VERSION_LEN,
+  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, reportLine, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
 
 // write_bw-tcp.pcap, the client's first key message (108 bytes)
@@ -43,6 +43,16 @@ async function socketPair(): Promise<[net.Socket, net.Socket]> {
   server.close();
   return [c, s];
 }
+
+describe("perftest's report line", () => {
+  it("is spaced as perftest's (the line of read_bw-tcp.client.out, from the same figures)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const linux = readFileSync(new URL("../../fixtures/captures/perftest/logs/read_bw-tcp.client.out", import.meta.url), "utf8")
+      .split("\n").find((l) => l.startsWith(" 4096 "))!;
+    const [, size, iters, peak, avg, rate] = /^ (\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$/.exec(linux)!;
+    expect(reportLine(Number(size), Number(iters), Number(peak), Number(avg), Number(rate))).toBe(linux);
+  });
+});
 
 describe("perftest steps 1-4", () => {
   it("version, cycle buffer, cache line, MTU: the sizes perftest reads, the smaller MTU wins", async () => {
