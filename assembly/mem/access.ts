@@ -1,17 +1,16 @@
 // ibv_access_flags and the rules ibverbs applies to them (IB core
 // ib_check_mr_access, rxe RXE_ACCESS_SUPPORTED_MR).
 import { EINVAL, EOPNOTSUPP } from "./errno";
+import {
+  ACCESS_LOCAL_WRITE, ACCESS_REMOTE_WRITE, ACCESS_REMOTE_READ, ACCESS_REMOTE_ATOMIC, ACCESS_MW_BIND,
+  ACCESS_ON_DEMAND, ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT,
+} from "../abi/enums";
 
-export const ACCESS_LOCAL_WRITE: u32 = 1;
-export const ACCESS_REMOTE_WRITE: u32 = 2;
-export const ACCESS_REMOTE_READ: u32 = 4;
-export const ACCESS_REMOTE_ATOMIC: u32 = 8;
-export const ACCESS_MW_BIND: u32 = 16;
-export const ACCESS_ZERO_BASED: u32 = 32;
-export const ACCESS_ON_DEMAND: u32 = 64;
-export const ACCESS_HUGETLB: u32 = 128;
-export const ACCESS_FLUSH_GLOBAL: u32 = 256;
-export const ACCESS_FLUSH_PERSISTENT: u32 = 512;
+// ABI constants: generated from abi/schema.json into assembly/abi/enums.ts; re-exported for this file's importers.
+export {
+  ACCESS_LOCAL_WRITE, ACCESS_REMOTE_WRITE, ACCESS_REMOTE_READ, ACCESS_REMOTE_ATOMIC, ACCESS_MW_BIND,
+  ACCESS_ZERO_BASED, ACCESS_ON_DEMAND, ACCESS_HUGETLB, ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT,
+} from "../abi/enums";
 /** IBV_ACCESS_OPTIONAL_RANGE: hints (relaxed ordering, 1 << 20) a device may ignore. */
 export const ACCESS_OPTIONAL_RANGE: u32 = 0x3ff00000;
 

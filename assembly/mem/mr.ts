@@ -6,14 +6,16 @@ import { mrAccessCheck } from "./access";
 import { EINVAL, ENOMEM, EOPNOTSUPP } from "./errno";
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
+import {
+  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_SLOT, REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD,
+  REREG_CHANGE_ACCESS,
+} from "../abi/records";
 
-export const MR_PD: usize = 16; // u32 PD handle
-export const MR_ACCESS: usize = 20; // u32 ibv_access_flags
-export const MR_KEY: usize = 24; // u32 lkey (== rkey)
-export const MR_BLOCK: usize = 28; // u32 bytes taken from the arena
-export const MR_ADDR: usize = 32; // u64 start address (a linear-memory address)
-export const MR_LEN: usize = 40; // u64 length in bytes
-export const MR_SLOT: u32 = 48;
+// ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
+export {
+  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_SLOT, REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD,
+  REREG_CHANGE_ACCESS,
+} from "../abi/records";
 
 /** Largest MR index: keys must stay positive i32 values. */
 export const MR_MAX_INDEX: u32 = (1 << 23) - 2;
@@ -73,11 +75,6 @@ export function mrDereg(key: u32): i32 {
   poolGive(mrPool, (key >> 8) - 1);
   return 0;
 }
-
-// ibv_rereg_mr flags
-export const REREG_CHANGE_TRANSLATION: u32 = 1;
-export const REREG_CHANGE_PD: u32 = 2;
-export const REREG_CHANGE_ACCESS: u32 = 4;
 
 /**
  * ibv_rereg_mr as rxe does it (rxe_rereg_user_mr): the PD and/or the access flags

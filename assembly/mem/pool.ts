@@ -1,12 +1,10 @@
 // Fixed-capacity object pools carved at device open. Every slot starts with a
 // 16-byte header; free slots form a FIFO list so a freed slot is reused last
 // (stale handles and keys stay stale as long as possible).
+import { SLOT_HANDLE, SLOT_NEXT, SLOT_GEN, SLOT_USE, SLOT_HDR } from "../abi/records";
 
-export const SLOT_HANDLE: usize = 0; // u32 handle while in use, 0 when free
-export const SLOT_NEXT: usize = 4; // u32 next free index (free slots only)
-export const SLOT_GEN: usize = 8; // u32 generation / key byte, survives free
-export const SLOT_USE: usize = 12; // u32 use count (objects that refer to this one)
-export const SLOT_HDR: usize = 16;
+// ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
+export { SLOT_HANDLE, SLOT_NEXT, SLOT_GEN, SLOT_USE, SLOT_HDR } from "../abi/records";
 
 const NIL: u32 = 0xffffffff;
 

@@ -5,22 +5,13 @@
 // consumer on two threads never share a cache line. No pointers inside: the
 // layout means the same thing to every thread that maps the memory.
 import { arenaAlloc, arenaFree, Arena } from "./arena";
+import { RING_CAP, RING_SLOT, RING_KIND, RING_OWNER, RING_PROD, RING_CONS, RING_DATA } from "../abi/ring";
 
-export const RING_CAP: usize = 0; // u32 slots (power of two)
-export const RING_SLOT: usize = 4; // u32 bytes per slot (multiple of 16)
-export const RING_KIND: usize = 8; // u32 RingKind
-export const RING_OWNER: usize = 12; // u32 handle of the owning object
-export const RING_PROD: usize = 64; // u32 producer index
-export const RING_CONS: usize = 128; // u32 consumer index
-export const RING_DATA: usize = 192;
-
-export const RING_SQ: u32 = 1;
-export const RING_RQ: u32 = 2;
-export const RING_SRQ: u32 = 3;
-export const RING_CQ: u32 = 4;
-export const RING_EVENT: u32 = 5;
-export const RING_TX: u32 = 6;
-export const RING_TRACE: u32 = 7;
+// ABI constants: generated from abi/schema.json into assembly/abi/ring.ts; re-exported for this file's importers.
+export {
+  RING_CAP, RING_SLOT, RING_KIND, RING_OWNER, RING_PROD, RING_CONS, RING_DATA, RING_SQ, RING_RQ, RING_SRQ, RING_CQ,
+  RING_EVENT, RING_TX, RING_TRACE,
+} from "../abi/ring";
 
 /** Ring storage for every QP, CQ and SRQ comes from this arena. */
 export const ringArena = changetype<Arena>(memory.data(offsetof<Arena>()));

@@ -10,54 +10,18 @@
 // machines are kept whether or not the ring records.
 import { ringBytes, ringCap, ringEntry, ringInit, ringProd, ringSetProd, RING_TRACE } from "../mem/ring";
 import { nowUs } from "../sched/clock";
+import {
+  TraceKind, TR_SEQ, TR_KIND, TR_TIME, TR_QPN, TR_A, TR_B, TR_C, TR_SIZE, TRACE_OVERWRITTEN, TRACE_STATES_MAX,
+} from "../abi/trace";
 
-/** What a record is about; bit k of the kind mask lets kind k into the ring. */
-export const enum TraceKind {
-  NONE = 0,
-  REQ_STATE, // the requester entered a state (ReqState, transport/requester.ts)
-  COMP_STATE, // the completer entered a state (CompState, transport/completer.ts)
-  RESP_STATE, // the responder entered a state (RespState, transport/responder.ts)
-  PKT_SENT, // a packet went into the TX ring
-  PKT_RECV, // a datagram was received: accepted or dropped (rx's verdict)
-  TIMER_RETRANSMIT, // a QP's retransmit timer fired
-  TIMER_RNR, // a QP's RNR timer fired
-  QP_STATE, // a QP changed ibv_qp_state (qp_modify, or the transport moving it to ERR)
-  COMPLETION, // a CQE was posted
-  COUNT,
-}
-/** Kind names in enum order, comma separated. */
-export const TRACE_KIND_NAMES =
-  "NONE,REQ_STATE,COMP_STATE,RESP_STATE,PKT_SENT,PKT_RECV,TIMER_RETRANSMIT,TIMER_RNR,QP_STATE,COMPLETION";
+// ABI constants: generated from abi/schema.json into assembly/abi/trace.ts; re-exported for this file's importers.
+export {
+  TraceKind, TRACE_KIND_NAMES, TR_SEQ, TR_KIND, TR_TIME, TR_QPN, TR_A, TR_B, TR_C, TR_SIZE, TRACE_NONE,
+  TRACE_OVERWRITTEN, TRACE_DEFAULT_CAP, TRACE_MAX_CAP, TRACE_STATES_MAX,
+} from "../abi/trace";
+
 /** Every kind there is. */
 export const TRACE_ALL: u32 = ((<u32>1 << <u32>TraceKind.COUNT) - 1) & ~<u32>1;
-
-// ---- a record, 32 bytes; what A, B and C hold depends on the kind ----
-export const TR_SEQ: usize = 0; // u32 sequence number: the producer index it was written at
-export const TR_KIND: usize = 4; // u32 TraceKind
-export const TR_TIME: usize = 8; // f64 device time (µs) of the call that produced it
-export const TR_QPN: usize = 16; // u32 the local QP number it concerns (PKT_RECV: the BTH's), TRACE_NONE when unknown
-export const TR_A: usize = 20; // u32 *_STATE: the state entered; PKT_*: opcode; QP_STATE: new state; COMPLETION: status
-export const TR_B: usize = 24; // u32 *_STATE: the state before (TRACE_NONE first); PKT_*: PSN; QP_STATE: old state; COMPLETION: WC opcode
-export const TR_C: usize = 28; // u32 REQ_STATE: next PSN; COMP/RESP_STATE: the packet's PSN (TRACE_NONE: none);
-//                               PKT_SENT: AETH (syndrome << 24 | MSN) or 0; PKT_RECV: 0 accepted, else the drop
-//                               reason (rx_result_names); QP_STATE: the WC status that moved it to ERR, else 0;
-//                               COMPLETION: byte_len
-export const TR_SIZE: u32 = 32;
-
-/** "None" in a record field. */
-export const TRACE_NONE: u32 = 0xffffffff;
-
-// The ring uses the common ring header (mem/ring.ts: capacity, slot size, kind
-// RING_TRACE, producer index; the consumer index is unused, readers keep their
-// own), plus, in the header's first line:
-export const TRACE_OVERWRITTEN: usize = 16; // u64 records overwritten before anyone could have read them
-
-/** Records in a ring by default (config offset 84 = 0). */
-export const TRACE_DEFAULT_CAP: u32 = 1024;
-export const TRACE_MAX_CAP: u32 = 1 << 20;
-
-/** States per state machine that the counters have room for. */
-export const TRACE_STATES_MAX: u32 = 32;
 
 let ring: usize = 0;
 let kinds: u32 = 0;

@@ -10,6 +10,7 @@ import { COMP_STATE_NAMES } from "./completer";
 import { REQ_STATE_NAMES } from "./requester";
 import { RESP_STATE_NAMES } from "./responder";
 import { EBUSY, EINVAL } from "../mem/errno";
+import { DOORBELL_RQ, DOORBELL_SQ } from "../abi/config";
 
 /** Sets up the TX ring (`txCap` descriptors, a power of two), timers and arbiter. Call right after dev_open. */
 export function transport_open(txCap: u32, localPort: u32): i32 {
@@ -35,9 +36,6 @@ export function tx_release(n: u32, now: f64): void { engineTxRelease(n, now); }
 export function next_deadline(): f64 { return timersNext(); }
 
 export function engine_pending(): u32 { return enginePending(); }
-
-const DOORBELL_SQ: u32 = 1;
-const DOORBELL_RQ: u32 = 2;
 
 /**
  * The post verbs' kick: one call per post batch, with the host's time (µs). A QP

@@ -21,71 +21,31 @@ import {
   pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
   PKT_PSN, PKT_QP, PKT_SE, PKT_SRC, PKT_SRC_PORT,
 } from "./pkt";
+import {
+  TXD_HDR_LEN, TXD_PAYLOAD, TXD_PAYLOAD_LEN, TXD_TRAILER_LEN, TXD_DST, TXD_SRC, TXD_DST_PORT, TXD_SRC_PORT,
+  TXD_IP_ID, TXD_FLAGS, TXD_QPN, TXD_TTL, TXD_TOS, TXD_FLOW_LABEL, TXD_HDR, TXD_TRAILER, TXD_SLOT, TXF_IPV6, TXF_DF,
+  RX_BUF_CAP, RXM_IP_VERSION, RXM_SRC, RXM_DST, RXM_SRC_PORT, RXM_DST_PORT, RXM_IP_ID, RXM_IP_FLAGS, RXM_SIZE,
+  RxResult,
+} from "../abi/net";
 
-// ---- TX descriptors (docs/TRANSPORT.md) ----
-export const TXD_HDR_LEN: usize = 0;
-export const TXD_PAYLOAD: usize = 4;
-export const TXD_PAYLOAD_LEN: usize = 8;
-export const TXD_TRAILER_LEN: usize = 12;
-export const TXD_DST: usize = 16; // 16-byte GID
-export const TXD_SRC: usize = 32; // 16-byte GID
-export const TXD_DST_PORT: usize = 48;
-export const TXD_SRC_PORT: usize = 52;
-export const TXD_IP_ID: usize = 56;
-export const TXD_FLAGS: usize = 60;
-export const TXD_QPN: usize = 64;
-export const TXD_TTL: usize = 68;
-export const TXD_TOS: usize = 72;
-export const TXD_FLOW_LABEL: usize = 76;
-export const TXD_HDR: usize = 80; // up to 80 bytes of BTH + extension headers
-export const TXD_TRAILER: usize = 160; // pad bytes then the ICRC
-export const TXD_SLOT: u32 = 176;
-
-export const TXF_IPV6: u32 = 1;
-export const TXF_DF: u32 = 2;
+// ABI constants: generated from abi/schema.json into assembly/abi/net.ts; re-exported for this file's importers.
+export {
+  TXD_HDR_LEN, TXD_PAYLOAD, TXD_PAYLOAD_LEN, TXD_TRAILER_LEN, TXD_DST, TXD_SRC, TXD_DST_PORT, TXD_SRC_PORT,
+  TXD_IP_ID, TXD_FLAGS, TXD_QPN, TXD_TTL, TXD_TOS, TXD_FLOW_LABEL, TXD_HDR, TXD_TRAILER, TXD_SLOT, TXF_IPV6, TXF_DF,
+  RX_BUF_CAP, RXM_IP_VERSION, RXM_SRC, RXM_DST, RXM_SRC_PORT, RXM_DST_PORT, RXM_IP_ID, RXM_IP_FLAGS, RXM_TTL,
+  RXM_TOS, RXM_FLOW_LABEL, RXM_SIZE, RxResult, RX_RESULT_NAMES,
+} from "../abi/net";
 
 const DEFAULT_HOP_LIMIT: u32 = 64;
 
 let txRing: usize = 0;
 let localPort: u32 = ROCE_UDP_PORT;
 
-// ---- RX ----
-export const RX_BUF_CAP: u32 = 9216;
-export const RXM_IP_VERSION: usize = 0;
-export const RXM_SRC: usize = 4;
-export const RXM_DST: usize = 20;
-export const RXM_SRC_PORT: usize = 36;
-export const RXM_DST_PORT: usize = 40;
-export const RXM_IP_ID: usize = 44; // 0xffffffff: the host cannot see it
-export const RXM_IP_FLAGS: usize = 48;
-export const RXM_TTL: usize = 52; // TTL / hop limit as received, 0 when the host cannot see it (for the UD GRH)
-export const RXM_TOS: usize = 56; // TOS / traffic class, 0 when unseen
-export const RXM_FLOW_LABEL: usize = 60; // IPv6 flow label, 0 when unseen
-export const RXM_SIZE: u32 = 64;
-
 export const rxBuf: usize = memory.data(RX_BUF_CAP, 16);
 export const rxMeta: usize = memory.data(RXM_SIZE, 16);
 /** A pseudo IP/UDP header for ICRCs (IPv6 40 + UDP 8), and zero bytes for the pad. */
 const pseudo: usize = memory.data(64, 16);
 const zeros: usize = memory.data(8, 8);
-
-/** Receive outcomes; a drop's code names its reason (and its counter). */
-export const enum RxResult {
-  OK = 0,
-  SHORT,
-  BAD_VERSION,
-  BAD_OPCODE,
-  BAD_LENGTH,
-  BAD_ICRC,
-  UNKNOWN_QPN,
-  BAD_TRANSPORT,
-  BAD_STATE,
-  BAD_SOURCE,
-  BAD_PKEY,
-  BAD_QKEY,
-}
-export const RX_RESULT_NAMES =
-  "ok,short,bad_version,bad_opcode,bad_length,bad_icrc,unknown_qpn,bad_transport,bad_state,bad_source,bad_pkey,bad_qkey";
 
 /** Carves the TX ring (call once, right after the device opens). */
 export function netInit(txCap: u32, port: u32): void {

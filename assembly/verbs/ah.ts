@@ -3,10 +3,10 @@ import { EINVAL } from "../mem/errno";
 import { pdFind } from "../mem/pd";
 import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useDec, useInc } from "../mem/pool";
 import { avCheck, AV_SIZE } from "./av";
+import { AH_PD, AH_AV, AH_SLOT } from "../abi/records";
 
-export const AH_PD: usize = 16; // u32 PD handle
-export const AH_AV: usize = 64; // AV, 64 bytes
-export const AH_SLOT: u32 = 128;
+// ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
+export { AH_PD, AH_AV, AH_SLOT } from "../abi/records";
 
 export const ahPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 

@@ -2,20 +2,13 @@
 // (primary and alternate path) and in address handles.
 import { EINVAL } from "../mem/errno";
 import { cfg, CFG_GID_COUNT } from "./config";
+import { AV_FLOW_LABEL, AV_SGID_INDEX, AV_HOP_LIMIT, AV_TRAFFIC_CLASS, AV_PORT_NUM, AV_IS_GLOBAL } from "../abi/qp";
 
-export const AV_DGID: usize = 0; // 16 bytes, network order
-export const AV_FLOW_LABEL: usize = 16;
-export const AV_SGID_INDEX: usize = 20;
-export const AV_HOP_LIMIT: usize = 24;
-export const AV_TRAFFIC_CLASS: usize = 28;
-export const AV_SL: usize = 32;
-export const AV_PORT_NUM: usize = 36;
-export const AV_IS_GLOBAL: usize = 40;
-export const AV_STATIC_RATE: usize = 44;
-export const AV_DLID: usize = 48;
-export const AV_SRC_PATH_BITS: usize = 52;
-export const AV_DEST_PORT: usize = 56; // UDP destination port, 0 = 4791
-export const AV_SIZE: u32 = 64;
+// ABI constants: generated from abi/schema.json into assembly/abi/qp.ts; re-exported for this file's importers.
+export {
+  AV_DGID, AV_FLOW_LABEL, AV_SGID_INDEX, AV_HOP_LIMIT, AV_TRAFFIC_CLASS, AV_SL, AV_PORT_NUM, AV_IS_GLOBAL,
+  AV_STATIC_RATE, AV_DLID, AV_SRC_PATH_BITS, AV_DEST_PORT, AV_SIZE,
+} from "../abi/qp";
 
 /**
  * rdma_check_ah_attr + rxe_av_chk_attr: the port must exist, RoCE needs a GRH,

@@ -1,35 +1,15 @@
 // The device configuration record: limits and arena sizes the host writes
 // before dev_open. It stays readable afterwards (the device's attributes).
 import { mtuBytes, MTU_4096 } from "./enums";
+import { CFG_MAX_MTU, CFG_ACTIVE_MTU, CFG_SIZE } from "../abi/config";
 
-export const CFG_MAX_PD: usize = 0;
-export const CFG_MAX_MR: usize = 4;
-export const CFG_MAX_CQ: usize = 8;
-export const CFG_MAX_QP: usize = 12;
-export const CFG_MAX_SRQ: usize = 16;
-export const CFG_MAX_AH: usize = 20;
-export const CFG_MAX_QP_WR: usize = 24;
-export const CFG_MAX_CQE: usize = 28;
-export const CFG_MAX_SGE: usize = 32;
-export const CFG_MAX_SRQ_WR: usize = 36;
-export const CFG_MAX_SRQ_SGE: usize = 40;
-export const CFG_MAX_INLINE: usize = 44;
-export const CFG_MR_ARENA: usize = 48; // bytes
-export const CFG_RING_ARENA: usize = 52; // bytes
-export const CFG_QPN_BASE: usize = 56;
-export const CFG_EVENT_CAP: usize = 60; // event ring slots (power of two)
-export const CFG_MAX_RD_ATOM: usize = 64;
-export const CFG_MAX_MTU: usize = 68; // ibv_mtu enum
-export const CFG_GID_COUNT: usize = 72; // valid entries of the GID table
-export const CFG_FLAGS: usize = 76;
-export const CFG_ACTIVE_MTU: usize = 80; // ibv_mtu enum of the port (UD datagrams fit it); 0 = CFG_MAX_MTU
-export const CFG_TRACE_CAP: usize = 84; // trace ring records (rounded up to a power of two); 0 = TRACE_DEFAULT_CAP
-export const CFG_SIZE: u32 = 128;
-
-export const CFG_FLAG_PRIVILEGED_QKEY: u32 = 1; // caller may set qkeys with bit 31 (CAP_NET_RAW)
-export const CFG_FLAG_TRACE: u32 = 2; // the trace ring records every kind from dev_open on
-
-export const GID_TABLE_LEN: u32 = 16;
+// ABI constants: generated from abi/schema.json into assembly/abi/config.ts; re-exported for this file's importers.
+export {
+  CFG_MAX_PD, CFG_MAX_MR, CFG_MAX_CQ, CFG_MAX_QP, CFG_MAX_SRQ, CFG_MAX_AH, CFG_MAX_QP_WR, CFG_MAX_CQE, CFG_MAX_SGE,
+  CFG_MAX_SRQ_WR, CFG_MAX_SRQ_SGE, CFG_MAX_INLINE, CFG_MR_ARENA, CFG_RING_ARENA, CFG_QPN_BASE, CFG_EVENT_CAP,
+  CFG_MAX_RD_ATOM, CFG_MAX_MTU, CFG_GID_COUNT, CFG_FLAGS, CFG_ACTIVE_MTU, CFG_TRACE_CAP, CFG_SIZE,
+  CFG_FLAG_PRIVILEGED_QKEY, CFG_FLAG_TRACE, GID_TABLE_LEN,
+} from "../abi/config";
 
 export const config: usize = memory.data(CFG_SIZE);
 export const gidTable: usize = memory.data(16 * 16);

@@ -10,33 +10,16 @@ import { raiseEvent, EVENT_CQ_ERR } from "./events";
 import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { nextPow2 } from "../mem/pow2";
 import { ringArena, ringBytes, ringCap, ringCount, ringEntry, ringInit, ringProd, ringResize, ringSetProd, RING_CQ } from "../mem/ring";
+import { CQ_RING, CQ_BLOCK, CQ_CQE, CQ_FLAGS, CQ_SLOT, CQ_FLAG_OVERFLOW } from "../abi/records";
+import { CQE_STATUS, CQE_OPCODE, CQE_BYTE_LEN, CQE_QP_NUM, CQE_SIZE } from "../abi/cq";
 
-// CQ record
-export const CQ_RING: usize = 16; // u32 ring address
-export const CQ_BLOCK: usize = 20; // u32 ring bytes
-export const CQ_CQE: usize = 24; // u32 usable entries (reported cqe)
-export const CQ_FLAGS: usize = 28; // u32 bit 0: overflowed since creation
-export const CQ_NOTIFY: usize = 32; // u32 armed notification (0 none, 1 next, 2 solicited); written by the host
-export const CQ_SLOT: u32 = 64;
-export const CQ_FLAG_OVERFLOW: u32 = 1;
-
-// CQE (ibv_wc plus the UD sender's GID), 64 bytes
-export const CQE_WR_ID: usize = 0; // u64
-export const CQE_STATUS: usize = 8; // u32 ibv_wc_status
-export const CQE_OPCODE: usize = 12; // u32 ibv_wc_opcode
-export const CQE_VENDOR_ERR: usize = 16; // u32
-export const CQE_BYTE_LEN: usize = 20; // u32
-export const CQE_IMM_DATA: usize = 24; // u32 imm_data / invalidated_rkey
-export const CQE_QP_NUM: usize = 28; // u32
-export const CQE_SRC_QP: usize = 32; // u32
-export const CQE_WC_FLAGS: usize = 36; // u32 ibv_wc_flags
-export const CQE_PKEY_INDEX: usize = 40; // u16
-export const CQE_SLID: usize = 42; // u16
-export const CQE_SL: usize = 44; // u8
-export const CQE_DLID_PATH_BITS: usize = 45; // u8
-export const CQE_SOLICITED: usize = 46; // u8: 1 for a receive of a message with the SE bit (wakes a CQ armed solicited-only)
-export const CQE_SGID: usize = 48; // 16 bytes: sender GID (UD receives)
-export const CQE_SIZE: u32 = 64;
+// ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
+export { CQ_RING, CQ_BLOCK, CQ_CQE, CQ_FLAGS, CQ_NOTIFY, CQ_SLOT, CQ_FLAG_OVERFLOW } from "../abi/records";
+// ABI constants: generated from abi/schema.json into assembly/abi/cq.ts; re-exported for this file's importers.
+export {
+  CQE_WR_ID, CQE_STATUS, CQE_OPCODE, CQE_VENDOR_ERR, CQE_BYTE_LEN, CQE_IMM_DATA, CQE_QP_NUM, CQE_SRC_QP,
+  CQE_WC_FLAGS, CQE_PKEY_INDEX, CQE_SLID, CQE_SL, CQE_DLID_PATH_BITS, CQE_SOLICITED, CQE_SGID, CQE_SIZE,
+} from "../abi/cq";
 
 export const cqPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 

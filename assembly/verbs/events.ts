@@ -3,27 +3,14 @@
 // ring never overwrites: the event is counted as lost instead.
 import { count, Counter } from "./counters";
 import { ringCap, ringCount, ringEntry, ringProd, ringSetProd } from "../mem/ring";
+import { EV_TYPE, EV_ELEMENT, EV_INFO } from "../abi/events";
 
-export const EVENT_CQ_ERR: u32 = 0;
-export const EVENT_QP_FATAL: u32 = 1;
-export const EVENT_QP_REQ_ERR: u32 = 2;
-export const EVENT_QP_ACCESS_ERR: u32 = 3;
-export const EVENT_COMM_EST: u32 = 4;
-export const EVENT_SQ_DRAINED: u32 = 5;
-export const EVENT_PATH_MIG: u32 = 6;
-export const EVENT_PATH_MIG_ERR: u32 = 7;
-export const EVENT_DEVICE_FATAL: u32 = 8;
-export const EVENT_PORT_ACTIVE: u32 = 9;
-export const EVENT_PORT_ERR: u32 = 10;
-export const EVENT_SRQ_ERR: u32 = 14;
-export const EVENT_SRQ_LIMIT_REACHED: u32 = 15;
-export const EVENT_QP_LAST_WQE_REACHED: u32 = 16;
-
-// Event record, 16 bytes.
-export const EV_TYPE: usize = 0; // u32 event type
-export const EV_ELEMENT: usize = 4; // u32 QP number, CQ/SRQ handle or port number
-export const EV_INFO: usize = 8; // u32 detail (e.g. CQ producer index at overflow)
-export const EV_SIZE: u32 = 16;
+// ABI constants: generated from abi/schema.json into assembly/abi/events.ts; re-exported for this file's importers.
+export {
+  EVENT_CQ_ERR, EVENT_QP_FATAL, EVENT_QP_REQ_ERR, EVENT_QP_ACCESS_ERR, EVENT_COMM_EST, EVENT_SQ_DRAINED,
+  EVENT_PATH_MIG, EVENT_PATH_MIG_ERR, EVENT_DEVICE_FATAL, EVENT_PORT_ACTIVE, EVENT_PORT_ERR, EVENT_SRQ_ERR,
+  EVENT_SRQ_LIMIT_REACHED, EVENT_QP_LAST_WQE_REACHED, EV_TYPE, EV_ELEMENT, EV_INFO, EV_SIZE,
+} from "../abi/events";
 
 let eventRing: usize = 0;
 

@@ -10,12 +10,15 @@ import { cqCreate, cqDestroy, cqFind, cqResize } from "./cq";
 import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
-import { gsiCreate, gsiForget, QPT_GSI } from "./gsi";
+import { gsiCreate, gsiForget } from "./gsi";
+import { QPT_GSI } from "./enums";
 import { qpCreate, qpDestroy, qpFind, INIT_QP_TYPE } from "./qp";
 import { qpModify } from "./qp_modify";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
+import { VERBS_ABI_VERSION } from "../abi/version";
 
-export function verbs_abi_version(): u32 { return 2; }
+/** The layout version of abi/schema.json this core was built from; the host refuses another. */
+export function verbs_abi_version(): u32 { return VERBS_ABI_VERSION; }
 
 /** The configuration record (CFG_* offsets), written by the host before dev_open. */
 export function dev_config(): usize { return config; }

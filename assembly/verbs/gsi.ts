@@ -5,12 +5,9 @@
 // Q_Key with bit 31), P_Key index 0. Inside the engines it is a UD QP; only the
 // QPN lookup and the Q_Key rule look here. RoCE has no QP0 (SMI): EOPNOTSUPP.
 import { EINVAL, EOPNOTSUPP } from "../mem/errno";
-import { QPT_UD } from "./enums";
+import { QPT_GSI, QPT_SMI, QPT_UD } from "./enums";
 import { qpCreate, qpFind, ATTR_QKEY, INIT_QP_TYPE, QP_ATTR, QP_NUM } from "./qp";
 
-/** ib_qp_type's SMI and GSI (the kernel's numbering; ibv_qp_type has no value there). */
-export const QPT_SMI: u32 = 0;
-export const QPT_GSI: u32 = 1;
 export const GSI_QPN: u32 = 1;
 /** IB_QP1_QKEY */
 export const GSI_QKEY: u32 = 0x80010000;

@@ -12,123 +12,31 @@ import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "../mem/ring";
 import { gsiSlot, GSI_QPN } from "./gsi";
 import { srqFind } from "./srq";
 import { rqSlotSize, sqSlotSize } from "./wqe";
+import {
+  QP_NUM, QP_TYPE, QP_PD, QP_SEND_CQ, QP_RECV_CQ, QP_SRQ, QP_SQ, QP_RQ, QP_SQ_SIG_ALL, QP_SQ_BYTES, QP_RQ_BYTES,
+  QP_ATTR, QP_REQ, QP_RESP, QP_COMP, QP_SLOT, REQ_WQE_INDEX, ATTR_QP_STATE, ATTR_PATH_MTU, ATTR_PORT_NUM,
+  ATTR_MAX_SEND_WR, ATTR_MAX_RECV_WR, ATTR_MAX_SEND_SGE, ATTR_MAX_RECV_SGE, ATTR_MAX_INLINE_DATA, INIT_QP_TYPE,
+  INIT_SEND_CQ, INIT_RECV_CQ, INIT_SRQ, INIT_MAX_SEND_WR, INIT_MAX_RECV_WR, INIT_MAX_SEND_SGE, INIT_MAX_RECV_SGE,
+  INIT_MAX_INLINE_DATA, INIT_SQ_SIG_ALL,
+} from "../abi/qp";
 
-// Public part
-export const QP_NUM: usize = 16; // u32 QP number
-export const QP_TYPE: usize = 20; // u32 ibv_qp_type
-export const QP_PD: usize = 24; // u32 PD handle
-export const QP_SEND_CQ: usize = 28; // u32 CQ handle
-export const QP_RECV_CQ: usize = 32; // u32 CQ handle
-export const QP_SRQ: usize = 36; // u32 SRQ handle, 0 = none
-export const QP_SQ: usize = 40; // u32 SQ ring address
-export const QP_RQ: usize = 44; // u32 RQ ring address, 0 with an SRQ
-export const QP_SQ_SIG_ALL: usize = 48; // u32
-export const QP_FLAGS: usize = 52; // u32 QP_FLAG_*
-export const QP_SQ_BYTES: usize = 56; // u32
-export const QP_RQ_BYTES: usize = 60; // u32
-export const QP_ATTR: usize = 64; // ibv_qp_attr block (ATTR_* offsets), 256 bytes
+// ABI constants: generated from abi/schema.json into assembly/abi/qp.ts; re-exported for this file's importers.
+export {
+  QP_NUM, QP_TYPE, QP_PD, QP_SEND_CQ, QP_RECV_CQ, QP_SRQ, QP_SQ, QP_RQ, QP_SQ_SIG_ALL, QP_FLAGS, QP_SQ_BYTES,
+  QP_RQ_BYTES, QP_ATTR, QP_REQ, QP_RESP, QP_COMP, QP_SLOT, REQ_FLAGS, REQ_PSN, REQ_WQE_INDEX, REQ_OPCODE, REQ_NOACK,
+  REQ_RD_ATOMIC, RF_INIT, RF_NEED_RETRY, RF_WAIT_RNR, RF_WAIT_PSN, RF_WAIT_FENCE, RF_NEED_RD_ATOMIC, RS_FLAGS,
+  RS_PSN, RS_ACK_PSN, RS_OPCODE, RS_MSN, RS_WQE, RS_VA, RS_RKEY, RS_RESID, RS_LENGTH, RS_RECV_LEN, RS_WQE_LEN,
+  RS_RES_HEAD, RS_LINE, RSF_INIT, RSF_SENT_PSN_NAK, RSF_DROP_MSG, RS_OPCODE_VALID, COMP_PSN, COMP_OPCODE,
+  COMP_RETRY_CNT, COMP_RNR_RETRY, COMP_FLAGS, CF_STARTED_RETRY, QP_FLAG_SQ_DRAINING, ATTR_QP_STATE,
+  ATTR_CUR_QP_STATE, ATTR_PATH_MTU, ATTR_PATH_MIG_STATE, ATTR_QKEY, ATTR_RQ_PSN, ATTR_SQ_PSN, ATTR_DEST_QP_NUM,
+  ATTR_QP_ACCESS_FLAGS, ATTR_PKEY_INDEX, ATTR_ALT_PKEY_INDEX, ATTR_EN_SQD_ASYNC_NOTIFY, ATTR_SQ_DRAINING,
+  ATTR_MAX_RD_ATOMIC, ATTR_MAX_DEST_RD_ATOMIC, ATTR_MIN_RNR_TIMER, ATTR_PORT_NUM, ATTR_TIMEOUT, ATTR_RETRY_CNT,
+  ATTR_RNR_RETRY, ATTR_ALT_PORT_NUM, ATTR_ALT_TIMEOUT, ATTR_RATE_LIMIT, ATTR_AH, ATTR_ALT_AH, ATTR_MAX_SEND_WR,
+  ATTR_MAX_RECV_WR, ATTR_MAX_SEND_SGE, ATTR_MAX_RECV_SGE, ATTR_MAX_INLINE_DATA, ATTR_SIZE, INIT_QP_TYPE,
+  INIT_SEND_CQ, INIT_RECV_CQ, INIT_SRQ, INIT_MAX_SEND_WR, INIT_MAX_RECV_WR, INIT_MAX_SEND_SGE, INIT_MAX_RECV_SGE,
+  INIT_MAX_INLINE_DATA, INIT_SQ_SIG_ALL,
+} from "../abi/qp";
 // Device-owned transport state (the RC/UC/UD engines own these lines)
-export const QP_REQ: usize = 320; // requester: psn, opcode, wqe index, wait_psn, noack_pkts, rd_atomic credits
-export const QP_RESP: usize = 384; // responder: psn, ack_psn, opcode, msn, sent_psn_nak, resources
-export const QP_COMP: usize = 448; // completer: psn, opcode, retry_cnt, rnr_retry, timer deadline, tx/timer links
-export const QP_SLOT: u32 = 512;
-
-// The three transport lines, declared here once for every file that touches
-// them: the engines own their meaning; the verbs layer zeroes them at RESET and
-// keeps REQ_WQE_INDEX at the SQ consumer index when it flushes.
-
-// Requester line (offsets from QP_REQ; transport/requester.ts)
-export const REQ_FLAGS: usize = 0; // u32 RF_*
-export const REQ_PSN: usize = 4; // u32 next PSN to send
-export const REQ_WQE_INDEX: usize = 8; // u32 SQ index of the next WQE to start
-export const REQ_OPCODE: usize = 12; // i32 opcode of the last packet sent, -1 between messages
-export const REQ_NOACK: usize = 16; // u32 packets sent since the last AckReq
-export const REQ_RD_ATOMIC: usize = 20; // u32 READ/atomic WQEs holding a max_rd_atomic credit
-
-export const RF_INIT: u32 = 1; // the requester and completer lines are set up from the QP attributes
-export const RF_NEED_RETRY: u32 = 2; // go back N at the next run
-export const RF_WAIT_RNR: u32 = 4; // an RNR NAK came in: no retry until the RNR timer fires
-export const RF_WAIT_PSN: u32 = 8; // stopped by the PSN window
-export const RF_WAIT_FENCE: u32 = 16; // stopped by a fence
-export const RF_NEED_RD_ATOMIC: u32 = 32; // stopped by max_rd_atomic
-
-// Responder line (offsets from QP_RESP; transport/responder.ts)
-export const RS_FLAGS: usize = 0; // u32 RSF_*
-export const RS_PSN: usize = 4; // u32 next expected request PSN
-export const RS_ACK_PSN: usize = 8; // u32 PSN after the last SEND/WRITE/atomic executed
-export const RS_OPCODE: usize = 12; // u32 opcode of the last packet executed | RS_OPCODE_VALID, 0 = none
-export const RS_MSN: usize = 16; // u32 message sequence number (24 bits on the wire)
-export const RS_WQE: usize = 20; // u32 receive WQE being filled (RQ slot or the SRQ copy), 0 = none
-export const RS_VA: usize = 24; // u64 RDMA WRITE: where the next byte goes
-export const RS_RKEY: usize = 32; // u32 RDMA WRITE: its R_Key (0 for a zero-length request)
-export const RS_RESID: usize = 36; // u32 bytes the request still carries
-export const RS_LENGTH: usize = 40; // u32 the RETH DMA length of the request
-export const RS_RECV_LEN: usize = 44; // u32 bytes placed into the receive WQE
-export const RS_WQE_LEN: usize = 48; // u32 bytes the receive WQE holds (sum of its SGEs)
-export const RS_RES_HEAD: usize = 52; // u32 next resource to (re)use
-export const RS_LINE: u32 = 64;
-
-export const RSF_INIT: u32 = 1; // the line is set up from the QP attributes
-export const RSF_SENT_PSN_NAK: u32 = 2; // one PSN-sequence NAK per gap
-export const RSF_DROP_MSG: u32 = 4; // UC: the rest of this message is dropped (a packet was lost or refused)
-export const RS_OPCODE_VALID: u32 = 0x100;
-
-// Completer line (offsets from QP_COMP; transport/completer.ts, set up with the requester's)
-export const COMP_PSN: usize = 0; // u32 oldest PSN not yet acknowledged
-export const COMP_OPCODE: usize = 4; // i32 last response opcode in a multi-packet READ, -1 otherwise
-export const COMP_RETRY_CNT: usize = 8; // u32 retries left
-export const COMP_RNR_RETRY: usize = 12; // u32 RNR retries left (7 = infinite)
-export const COMP_FLAGS: usize = 16; // u32 CF_*
-
-export const CF_STARTED_RETRY: u32 = 1;
-
-export const QP_FLAG_SQ_DRAINING: u32 = 1;
-
-// ibv_qp_attr block: the same layout is the argument of qp_modify and the
-// attribute part of the QP record (state lives at QP_ATTR + ATTR_QP_STATE).
-export const ATTR_QP_STATE: usize = 0;
-export const ATTR_CUR_QP_STATE: usize = 4;
-export const ATTR_PATH_MTU: usize = 8;
-export const ATTR_PATH_MIG_STATE: usize = 12;
-export const ATTR_QKEY: usize = 16;
-export const ATTR_RQ_PSN: usize = 20;
-export const ATTR_SQ_PSN: usize = 24;
-export const ATTR_DEST_QP_NUM: usize = 28;
-export const ATTR_QP_ACCESS_FLAGS: usize = 32;
-export const ATTR_PKEY_INDEX: usize = 36;
-export const ATTR_ALT_PKEY_INDEX: usize = 40;
-export const ATTR_EN_SQD_ASYNC_NOTIFY: usize = 44;
-export const ATTR_SQ_DRAINING: usize = 48;
-export const ATTR_MAX_RD_ATOMIC: usize = 52;
-export const ATTR_MAX_DEST_RD_ATOMIC: usize = 56;
-export const ATTR_MIN_RNR_TIMER: usize = 60;
-export const ATTR_PORT_NUM: usize = 64;
-export const ATTR_TIMEOUT: usize = 68;
-export const ATTR_RETRY_CNT: usize = 72;
-export const ATTR_RNR_RETRY: usize = 76;
-export const ATTR_ALT_PORT_NUM: usize = 80;
-export const ATTR_ALT_TIMEOUT: usize = 84;
-export const ATTR_RATE_LIMIT: usize = 88;
-export const ATTR_AH: usize = 96; // AV, 64 bytes
-export const ATTR_ALT_AH: usize = 160; // AV, 64 bytes
-export const ATTR_MAX_SEND_WR: usize = 224; // ibv_qp_cap as granted
-export const ATTR_MAX_RECV_WR: usize = 228;
-export const ATTR_MAX_SEND_SGE: usize = 232;
-export const ATTR_MAX_RECV_SGE: usize = 236;
-export const ATTR_MAX_INLINE_DATA: usize = 240;
-export const ATTR_SIZE: u32 = 256;
-
-// qp_create argument (ibv_qp_init_attr)
-export const INIT_QP_TYPE: usize = 0;
-export const INIT_SEND_CQ: usize = 4;
-export const INIT_RECV_CQ: usize = 8;
-export const INIT_SRQ: usize = 12;
-export const INIT_MAX_SEND_WR: usize = 16;
-export const INIT_MAX_RECV_WR: usize = 20;
-export const INIT_MAX_SEND_SGE: usize = 24;
-export const INIT_MAX_RECV_SGE: usize = 28;
-export const INIT_MAX_INLINE_DATA: usize = 32;
-export const INIT_SQ_SIG_ALL: usize = 36;
 
 export const DEFAULT_PATH_MTU: u32 = MTU_256; // as rxe_qp_init_misc
 

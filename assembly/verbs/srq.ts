@@ -9,23 +9,16 @@ import { raiseEvent, EVENT_SRQ_LIMIT_REACHED } from "./events";
 import { nextPow2 } from "../mem/pow2";
 import { ringArena, ringBytes, ringCap, ringCons, ringCount, ringEntry, ringInit, ringResize, ringSetCons, RING_SLOT, RING_SRQ } from "../mem/ring";
 import { rqSlotSize } from "./wqe";
+import {
+  SRQ_PD, SRQ_RING, SRQ_BYTES, SRQ_MAX_WR, SRQ_MAX_SGE, SRQ_LIMIT, SRQ_SLOT, SRQ_INIT_MAX_WR, SRQ_INIT_MAX_SGE,
+  SRQ_INIT_LIMIT, SRQ_ATTR_MAX_WR, SRQ_ATTR_LIMIT,
+} from "../abi/records";
 
-export const SRQ_PD: usize = 16; // u32 PD handle
-export const SRQ_RING: usize = 20; // u32 ring address
-export const SRQ_BYTES: usize = 24; // u32 ring bytes
-export const SRQ_MAX_WR: usize = 28; // u32 granted max_wr (ring capacity)
-export const SRQ_MAX_SGE: usize = 32; // u32
-export const SRQ_LIMIT: usize = 36; // u32 armed limit, 0 = disarmed
-export const SRQ_SLOT: u32 = 64;
-
-// srq_create argument (ibv_srq_init_attr.attr)
-export const SRQ_INIT_MAX_WR: usize = 0;
-export const SRQ_INIT_MAX_SGE: usize = 4;
-export const SRQ_INIT_LIMIT: usize = 8;
-
-// ibv_srq_attr_mask
-export const SRQ_ATTR_MAX_WR: u32 = 1;
-export const SRQ_ATTR_LIMIT: u32 = 2;
+// ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
+export {
+  SRQ_PD, SRQ_RING, SRQ_BYTES, SRQ_MAX_WR, SRQ_MAX_SGE, SRQ_LIMIT, SRQ_SLOT, SRQ_INIT_MAX_WR, SRQ_INIT_MAX_SGE,
+  SRQ_INIT_LIMIT, SRQ_ATTR_MAX_WR, SRQ_ATTR_LIMIT,
+} from "../abi/records";
 
 export const srqPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 

@@ -11,6 +11,10 @@ import { DETH_SIZE } from "./deth";
 import { IMMDT_SIZE } from "./immdt";
 import { IETH_SIZE } from "./ieth";
 import { FETH_SIZE } from "./feth";
+import {
+  M_RETH, M_AETH, M_ATMETH, M_ATMACK, M_DETH, M_IMMDT, M_IETH, M_FETH, M_REQ, M_RESP, M_SEND, M_WRITE, M_READ,
+  M_ATOMIC, M_FLUSH, M_ATOMIC_WRITE, M_PAYLOAD, M_START, M_MIDDLE, M_END, M_RWR, M_COMP, M_CNP,
+} from "../abi/wire";
 
 // Header indices (= mask bit numbers).
 export const HDR_RETH: u32 = 0;
@@ -23,29 +27,10 @@ export const HDR_IETH: u32 = 6;
 export const HDR_FETH: u32 = 7;
 export const HDR_COUNT: u32 = 8;
 
-export const M_RETH: u32 = 1 << 0;
-export const M_AETH: u32 = 1 << 1;
-export const M_ATMETH: u32 = 1 << 2;
-export const M_ATMACK: u32 = 1 << 3;
-export const M_DETH: u32 = 1 << 4;
-export const M_IMMDT: u32 = 1 << 5;
-export const M_IETH: u32 = 1 << 6;
-export const M_FETH: u32 = 1 << 7;
-export const M_REQ: u32 = 1 << 8;
-export const M_RESP: u32 = 1 << 9;
-export const M_SEND: u32 = 1 << 10;
-export const M_WRITE: u32 = 1 << 11;
-export const M_READ: u32 = 1 << 12;
-export const M_ATOMIC: u32 = 1 << 13;
-export const M_FLUSH: u32 = 1 << 14;
-export const M_ATOMIC_WRITE: u32 = 1 << 15;
-export const M_PAYLOAD: u32 = 1 << 16;
-export const M_START: u32 = 1 << 17;
-export const M_MIDDLE: u32 = 1 << 18;
-export const M_END: u32 = 1 << 19;
-export const M_RWR: u32 = 1 << 20;
-export const M_COMP: u32 = 1 << 21;
-export const M_CNP: u32 = 1 << 22;
+export {
+  M_RETH, M_AETH, M_ATMETH, M_ATMACK, M_DETH, M_IMMDT, M_IETH, M_FETH, M_REQ, M_RESP, M_SEND, M_WRITE, M_READ,
+  M_ATOMIC, M_FLUSH, M_ATOMIC_WRITE, M_PAYLOAD, M_START, M_MIDDLE, M_END, M_RWR, M_COMP, M_CNP,
+} from "../abi/wire";
 export const M_ONLY: u32 = M_START | M_END;
 export const M_HEADERS: u32 = 0xff;
 

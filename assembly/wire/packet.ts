@@ -28,85 +28,29 @@ import {
   CNP_RESERVED_SIZE, ATOMIC_WRITE_PAYLOAD, opcode_valid, opcode_mask, opcode_length, opcode_offset,
 } from "./opcode";
 import { ICRC_SIZE, icrc_calc, icrc_wire } from "../crc/icrc";
+import {
+  REPR_SIZE, INFO_SIZE, R_IP_VERSION, R_IP_HDR_LEN, R_SRC, R_DST, R_IP_ID, R_IP_FLAGS, R_FRAG_OFF, R_TTL, R_TOS,
+  R_FLOW, R_IP_CSUM, R_SPORT, R_DPORT, R_UDP_LEN, R_UDP_CSUM, R_OPCODE, R_SE, R_MIGREQ, R_PADCNT, R_TVER, R_PKEY,
+  R_FECN, R_BECN, R_RESV6, R_DESTQP, R_ACKREQ, R_RESV7, R_PSN, R_RETH_VA, R_RETH_RKEY, R_RETH_LEN, R_AETH_SYNDROME,
+  R_AETH_MSN, R_ATM_VA, R_ATM_RKEY, R_ATM_SWAP_ADD, R_ATM_COMPARE, R_ATMACK_ORIG, R_DETH_QKEY, R_DETH_SRCQP, R_IMMDT,
+  R_IETH_RKEY, R_FETH, R_PAYLOAD_PTR, R_PAYLOAD_LEN, R_ICRC, R_ICRC_EXPECTED, R_IP_TOTAL_LEN, R_IP_NEXT, I_STATUS,
+  I_BTH_OFF, I_PAYLOAD_OFF, I_PAYLOAD_LEN, I_ICRC_OFF, I_HDR_OFF, I_PACKET_LEN, ERR_TRUNCATED, ERR_BAD_IP_VERSION,
+  ERR_BAD_IP_HEADER, ERR_NOT_UDP, ERR_NOT_ROCE_PORT, ERR_BAD_UDP_LENGTH, ERR_TRUNCATED_BTH, ERR_BAD_TVER,
+  ERR_UNKNOWN_OPCODE, ERR_TRUNCATED_HEADERS, ERR_BAD_PAYLOAD, ERR_IP_FRAGMENT,
+} from "../abi/wire";
 
-// ---- records -------------------------------------------------------------------------
-export const WIRE_BUF_CAP: u32 = 16384;
-export const REPR_SIZE: u32 = 256;
-export const INFO_SIZE: u32 = 64;
+// ABI constants: generated from abi/schema.json into assembly/abi/wire.ts; re-exported for this file's importers.
+export {
+  WIRE_BUF_CAP, REPR_SIZE, INFO_SIZE, R_IP_VERSION, R_IP_HDR_LEN, R_SRC, R_DST, R_IP_ID, R_IP_FLAGS, R_FRAG_OFF,
+  R_TTL, R_TOS, R_FLOW, R_IP_CSUM, R_SPORT, R_DPORT, R_UDP_LEN, R_UDP_CSUM, R_OPCODE, R_SE, R_MIGREQ, R_PADCNT,
+  R_TVER, R_PKEY, R_FECN, R_BECN, R_RESV6, R_DESTQP, R_ACKREQ, R_RESV7, R_PSN, R_RETH_VA, R_RETH_RKEY, R_RETH_LEN,
+  R_AETH_SYNDROME, R_AETH_MSN, R_ATM_VA, R_ATM_RKEY, R_ATM_SWAP_ADD, R_ATM_COMPARE, R_ATMACK_ORIG, R_DETH_QKEY,
+  R_DETH_SRCQP, R_IMMDT, R_IETH_RKEY, R_FETH, R_PAYLOAD_PTR, R_PAYLOAD_LEN, R_ICRC, R_ICRC_EXPECTED, R_IP_TOTAL_LEN,
+  R_IP_NEXT, I_STATUS, I_BTH_OFF, I_PAYLOAD_OFF, I_PAYLOAD_LEN, I_ICRC_OFF, I_HDR_OFF, I_PACKET_LEN, ERR_TRUNCATED,
+  ERR_BAD_IP_VERSION, ERR_BAD_IP_HEADER, ERR_NOT_UDP, ERR_NOT_ROCE_PORT, ERR_BAD_UDP_LENGTH, ERR_TRUNCATED_BTH,
+  ERR_BAD_TVER, ERR_UNKNOWN_OPCODE, ERR_TRUNCATED_HEADERS, ERR_BAD_PAYLOAD, ERR_IP_FRAGMENT,
+} from "../abi/wire";
 
-// repr offsets
-export const R_IP_VERSION: u32 = 0;
-export const R_IP_HDR_LEN: u32 = 4;
-export const R_SRC: u32 = 8;
-export const R_DST: u32 = 24;
-export const R_IP_ID: u32 = 40;
-export const R_IP_FLAGS: u32 = 44;
-export const R_FRAG_OFF: u32 = 48;
-export const R_TTL: u32 = 52;
-export const R_TOS: u32 = 56;
-export const R_FLOW: u32 = 60;
-export const R_IP_CSUM: u32 = 64;
-export const R_SPORT: u32 = 68;
-export const R_DPORT: u32 = 72;
-export const R_UDP_LEN: u32 = 76;
-export const R_UDP_CSUM: u32 = 80;
-export const R_OPCODE: u32 = 84;
-export const R_SE: u32 = 88;
-export const R_MIGREQ: u32 = 92;
-export const R_PADCNT: u32 = 96;
-export const R_TVER: u32 = 100;
-export const R_PKEY: u32 = 104;
-export const R_FECN: u32 = 108;
-export const R_BECN: u32 = 112;
-export const R_RESV6: u32 = 116;
-export const R_DESTQP: u32 = 120;
-export const R_ACKREQ: u32 = 124;
-export const R_RESV7: u32 = 128;
-export const R_PSN: u32 = 132;
-export const R_RETH_VA: u32 = 136;
-export const R_RETH_RKEY: u32 = 144;
-export const R_RETH_LEN: u32 = 148;
-export const R_AETH_SYNDROME: u32 = 152;
-export const R_AETH_MSN: u32 = 156;
-export const R_ATM_VA: u32 = 160;
-export const R_ATM_RKEY: u32 = 168;
-export const R_ATM_SWAP_ADD: u32 = 176;
-export const R_ATM_COMPARE: u32 = 184;
-export const R_ATMACK_ORIG: u32 = 192;
-export const R_DETH_QKEY: u32 = 200;
-export const R_DETH_SRCQP: u32 = 204;
-export const R_IMMDT: u32 = 208;
-export const R_IETH_RKEY: u32 = 212;
-export const R_FETH: u32 = 216;
-export const R_PAYLOAD_PTR: u32 = 220;
-export const R_PAYLOAD_LEN: u32 = 224;
-export const R_ICRC: u32 = 228;
-export const R_ICRC_EXPECTED: u32 = 232;
-export const R_IP_TOTAL_LEN: u32 = 236;
-export const R_IP_NEXT: u32 = 240;
-
-// info offsets
-export const I_STATUS: u32 = 0;
-export const I_BTH_OFF: u32 = 4;
-export const I_PAYLOAD_OFF: u32 = 8;
-export const I_PAYLOAD_LEN: u32 = 12;
-export const I_ICRC_OFF: u32 = 16;
-export const I_HDR_OFF: u32 = 20;
-export const I_PACKET_LEN: u32 = 52;
-
-// parse errors
-export const ERR_TRUNCATED: u32 = 1;
-export const ERR_BAD_IP_VERSION: u32 = 2;
-export const ERR_BAD_IP_HEADER: u32 = 3;
-export const ERR_NOT_UDP: u32 = 4;
-export const ERR_NOT_ROCE_PORT: u32 = 5;
-export const ERR_BAD_UDP_LENGTH: u32 = 6;
-export const ERR_TRUNCATED_BTH: u32 = 7;
-export const ERR_BAD_TVER: u32 = 8;
-export const ERR_UNKNOWN_OPCODE: u32 = 9;
-export const ERR_TRUNCATED_HEADERS: u32 = 10;
-export const ERR_BAD_PAYLOAD: u32 = 11;
-export const ERR_IP_FRAGMENT: u32 = 12;
 // emit errors
 export const EMIT_BUFFER_TOO_SMALL: i32 = -1;
 export const EMIT_UNKNOWN_OPCODE: i32 = -2;

@@ -4,8 +4,7 @@ export { coreModule } from "./wasm-source.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { coreModule as browserCoreModule } from "./wasm-source.js";
-import { openTunnelDeviceWith, type TunnelDevice } from "../core/tunnel/device.js";
-import type { TunnelLinkOptions } from "../core/tunnel/link.js";
+import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
 /** ibv_open_device: a device on no network (a later issue adds the WebSocket tunnel). */
 export async function openDevice(options?: OpenDeviceOptions): Promise<Device> {
   return openDeviceWith(await browserCoreModule(), options);

@@ -1,10 +1,8 @@
 // softroce decode: RoCEv2 packets from hex or a capture file -> text trees or JSON lines.
 import { readFile } from "node:fs/promises";
-import { decodePacket, failedPacket, formatTree, toJsonLine, type DecodedPacket } from "../core/wire/decode.js";
-import { HexError, parseHex } from "../core/wire/hex.js";
-import { extractIp, notRoce } from "../core/net/ip-extract.js";
-import { PcapError, readCapture } from "../core/capture/pcap.js";
-import { WireCodec } from "../core/wire/codec.js";
+import { decodePacket, failedPacket, formatTree, toJsonLine, type DecodedPacket, HexError, parseHex, WireCodec } from "../core/wire/index.js";
+import { extractIp, notRoce } from "../core/net/index.js";
+import { PcapError, readCapture } from "../core/capture/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import { type Command, InputError, type Io } from "./command.js";

@@ -4,14 +4,10 @@
 // at A's port with the IP/UDP headers each ICRC assumed) and decodes it back, checking every ICRC.
 // `--generated` writes the older codec-built exchange instead (deterministic bytes, no device).
 import { writeFile } from "node:fs/promises";
-import { aethMeaning, decodePacket, formatTree, toJsonLine } from "../core/wire/decode.js";
-import { PcapWriter, concat, readCapture, LINKTYPE_ETHERNET, LINKTYPE_IPV4 } from "../core/capture/pcap.js";
-import { PcapRecorder, icrcMatches, type CapturedPacket } from "../core/capture/recorder.js";
-import { WireCodec, type PacketSpec } from "../core/wire/codec.js";
-import { connectQp } from "../core/verbs/connect.js";
-import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/enums.js";
-import type { Device } from "../core/verbs/device.js";
-import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
+import { aethMeaning, decodePacket, formatTree, toJsonLine, WireCodec, type PacketSpec } from "../core/wire/index.js";
+import { PcapWriter, readCapture, LINKTYPE_ETHERNET, LINKTYPE_IPV4, PcapRecorder, icrcMatches, type CapturedPacket } from "../core/capture/index.js";
+import { concat } from "../core/net/index.js";
+import { connectQp, Access, QpType, SendFlags, WcStatus, WrOpcode, type Device, type CompletionQueue, type WorkCompletion } from "../core/verbs/index.js";
 import { openDevice } from "../node/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { type FlagSpec, formatFlags, parseArgs } from "./args.js";

@@ -2,8 +2,7 @@
 // -v its limits, GID table and counters (rxe's hw counters and the drop reasons, as `rdma stat`).
 import { isIPv4, isIPv6 } from "node:net";
 import { openDevice } from "../node/index.js";
-import type { Device } from "../core/verbs/device.js";
-import { DeviceCapFlags, PortState } from "../core/verbs/enums.js";
+import { type Device, DeviceCapFlags, PortState } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { DEVICE_NAME } from "./pingpong.js";

@@ -1,8 +1,8 @@
 // softroce perf <test> --local: perftest's tests between two in-process devices on the simulated wire.
 import { PERF_TESTS, PerfOptionError, formatPerfText, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
-import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type UdpPerfOptions } from "../node/perf-udp.js";
-import { PcapRecorder } from "../core/capture/recorder.js";
+import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type UdpPerfOptions } from "./perf-exchange.js";
+import { PcapRecorder } from "../core/capture/index.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";

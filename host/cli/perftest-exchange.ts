@@ -9,12 +9,8 @@
 // an RC QP connected as perftest connects it; the output is perftest's table.
 import net from "node:net";
 import { openDevice } from "../node/index.js";
-import type { Device } from "../core/verbs/device.js";
-import type { CompletionQueue } from "../core/verbs/cq.js";
-import type { MemoryRegion } from "../core/verbs/mr.js";
-import type { QueuePair } from "../core/verbs/qp.js";
-import { Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/enums.js";
-import { parseGid } from "../core/verbs/gid.js";
+import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { parseGid } from "../core/net/index.js";
 import type { Io } from "./command.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */

@@ -4,14 +4,8 @@
 // (rc_pingpong.ts, uc_pingpong.ts, ud_pingpong.ts) supplies its QP type, its connect step and its help text.
 import { writeFile } from "node:fs/promises";
 import { openDevice } from "../node/index.js";
-import { PcapRecorder } from "../core/capture/recorder.js";
-import type { Device } from "../core/verbs/device.js";
-import type { QueuePair } from "../core/verbs/qp.js";
-import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
-import type { CompletionChannel } from "../core/verbs/channel.js";
-import type { MemoryRegion } from "../core/verbs/mr.js";
-import type { SendWr } from "../core/verbs/post.js";
-import { Access, QpState, SendFlags, WcStatus, WrOpcode } from "../core/verbs/enums.js";
+import { PcapRecorder } from "../core/capture/index.js";
+import { type Device, type QueuePair, type CompletionQueue, type WorkCompletion, type CompletionChannel, type MemoryRegion, type SendWr, Access, QpState, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { fsReason } from "./decode.js";

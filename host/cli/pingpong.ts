@@ -4,8 +4,7 @@
 // transport's file (rc_pingpong.ts) adds its context and its loop.
 import net from "node:net";
 import { isIPv4, isIPv6 } from "node:net";
-import { formatGid, parseGid } from "../core/verbs/gid.js";
-import { Mtu } from "../core/verbs/enums.js";
+import { formatGid, parseGid, Mtu } from "../core/verbs/index.js";
 import { type FlagSpec, type FlagValue, UsageError } from "./args.js";
 
 /** The device name the tools answer to (-d), as `ibv_devices` would list it. */

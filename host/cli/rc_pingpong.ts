@@ -3,9 +3,7 @@
 // flight each way, rx_depth receives kept posted, the summary lines). Where a default cannot work
 // on RoCE (-g unset) the local GID is GID 0, the bound address. The loop is pingpong-run.ts's;
 // this file is what makes it RC.
-import { connectQp } from "../core/verbs/connect.js";
-import { QpType } from "../core/verbs/enums.js";
-import { formatGid } from "../core/verbs/gid.js";
+import { connectQp, QpType, formatGid } from "../core/verbs/index.js";
 import { PingpongError, gidHasInterfaceId, type PingpongDest, type PingpongOptions } from "./pingpong.js";
 import { pingpongCommand, type PingpongCtx, type PingpongTransport } from "./pingpong-run.js";
 

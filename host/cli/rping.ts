@@ -10,17 +10,9 @@
 // semaphore.
 import { isIPv4, isIPv6 } from "node:net";
 import { openDevice } from "../node/index.js";
-import { realClock } from "../core/link/real-clock.js";
-import type { Clock } from "../core/link/port.js";
-import type { Device } from "../core/verbs/device.js";
-import type { CompletionQueue, WorkCompletion } from "../core/verbs/cq.js";
-import type { MemoryRegion } from "../core/verbs/mr.js";
-import type { QueuePair } from "../core/verbs/qp.js";
-import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/enums.js";
-import { Qp1Transport } from "../core/cm/qp1-transport.js";
-import { openRdmaCm, type RdmaCmId } from "../core/cm/rdma-cm.js";
-import { eventStr, RdmaCmEventType as E, type EventChannel } from "../core/cm/rdma-cm-event.js";
-import { PortSpace } from "../core/cm/cma-hdr.js";
+import { realClock, type Clock } from "../core/link/index.js";
+import { type Device, type CompletionQueue, type WorkCompletion, type MemoryRegion, type QueuePair, Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { Qp1Transport, openRdmaCm, type RdmaCmId, eventStr, RdmaCmEventType as E, type EventChannel, PortSpace } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
 

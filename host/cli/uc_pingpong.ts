@@ -3,9 +3,7 @@
 // is connected as RC is (RTR: path MTU, remote QPN and PSN, the AH; RTS: our PSN) but has no ACKs,
 // so a send completes once its packets are out and a lost packet loses its message (the loop
 // then waits, as ibv_uc_pingpong does).
-import { connectQp } from "../core/verbs/connect.js";
-import { QpType } from "../core/verbs/enums.js";
-import { formatGid } from "../core/verbs/gid.js";
+import { connectQp, QpType, formatGid } from "../core/verbs/index.js";
 import { PingpongError, gidHasInterfaceId, type PingpongDest, type PingpongOptions } from "./pingpong.js";
 import { pingpongCommand, type PingpongCtx, type PingpongTransport } from "./pingpong-run.js";
 

@@ -3,10 +3,7 @@
 // the state and our PSN, each SEND goes through an address handle to the peer's QPN; receives are
 // size + 40 bytes (the GRH comes first), sends start 40 bytes into the buffer; -s defaults to 2048
 // and must fit the port's active MTU ("Requested size larger than port MTU").
-import { QpState, QpType } from "../core/verbs/enums.js";
-import { formatGid } from "../core/verbs/gid.js";
-import type { AddressHandle } from "../core/verbs/ah.js";
-import type { Device } from "../core/verbs/device.js";
+import { QpState, QpType, formatGid, type AddressHandle, type Device } from "../core/verbs/index.js";
 import { PingpongError, gidHasInterfaceId, type PingpongDest, type PingpongOptions } from "./pingpong.js";
 import { pingpongCommand, type PingpongCtx, type PingpongTransport } from "./pingpong-run.js";
 

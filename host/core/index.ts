@@ -1,20 +1,21 @@
 // host/core: everything that runs on any platform.
-export { instantiateCore, CoreAbort, type CoreExports } from "./wasm/instance.js";
+export { instantiateCore, checkAbiVersion, CoreAbiError, CoreAbort, type CoreAbiErrorCode, type CoreExports } from "./wasm/instance.js";
 export * from "./wire/codec.js";
 export * from "./net/addr.js";
 export * from "./capture/pcap.js";
-export { extractIp, notRoce, ROCE_PORT, type Extracted } from "./net/ip-extract.js";
+export { extractIp, notRoce, type Extracted } from "./net/ip-extract.js";
+export { addressGid, gidToAddress } from "./net/gid.js";
+export { concat } from "./net/bytes.js";
 export * from "./wire/decode.js";
 export { parseHex, toHex, HexError } from "./wire/hex.js";
 export * from "./verbs/index.js";
-export { SimNetwork, addressGid } from "./sim/network.js";
+export { SimNetwork } from "./sim/network.js";
 export * from "./cm/index.js";
-export { connectQp, type QpEndpoint, type ConnectOptions } from "./verbs/connect.js";
 export * from "./perf/index.js";
 export { SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate } from "./sim/wire.js";
 export { SimClock } from "./sim/clock.js";
 export { SimLink, simClock } from "./sim/link.js";
-export { PacketPort, gidToAddress, type Clock, type Link, type OutgoingDatagram } from "./link/port.js";
+export { PacketPort, type Clock, type Link, type OutgoingDatagram } from "./link/port.js";
 export { type CaptureHook, type CapturedDatagram } from "./link/port.js";
 export { PcapRecorder, ipPacket, type CapturedPacket, type PcapRecorderOptions } from "./capture/recorder.js";
 export { realClock } from "./link/real-clock.js";

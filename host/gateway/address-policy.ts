@@ -4,7 +4,7 @@
 // allow entry lies inside that range — naming 127.0.0.1 allows it, 0.0.0.0/0 does
 // not. Addresses are compared as 16 bytes, IPv4 as ::ffff:a.b.c.d, so an
 // IPv4-mapped IPv6 spelling cannot slip past an IPv4 rule.
-import { parseIp } from "../core/net/addr.js";
+import { addressGidBytes } from "../core/net/index.js";
 
 export interface Cidr {
   text: string;
@@ -13,16 +13,8 @@ export interface Cidr {
   bits: number;
 }
 
-function mapped(address: string): Uint8Array | undefined {
-  const ip = parseIp(address);
-  if (!ip) return undefined;
-  if (ip.version === 6) return ip.bytes;
-  const g = new Uint8Array(16);
-  g[10] = 0xff;
-  g[11] = 0xff;
-  g.set(ip.bytes, 12);
-  return g;
-}
+/** 16 bytes, IPv4 as ::ffff:a.b.c.d (undefined: not an address). */
+const mapped = addressGidBytes;
 
 /** "a.b.c.d", "a.b.c.d/n", "v6", "v6/n" → a block; throws RangeError on anything else. */
 export function parseCidr(text: string): Cidr {

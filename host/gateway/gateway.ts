@@ -10,11 +10,8 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { isIPv4, isIPv6 } from "node:net";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
-import {
-  DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitError, emitHello, parseFrame,
-  writeDataHeader, addressToGid, type TunnelErrorName,
-} from "../core/tunnel/frames.js";
-import { WireCodec } from "../core/wire/codec.js";
+import { DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitError, emitHello, parseFrame, writeDataHeader, addressToGid, type TunnelErrorName } from "../core/tunnel/index.js";
+import { WireCodec } from "../core/wire/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { sockoptAddon } from "../node/sockopt.js";
 import { AddressPolicy } from "./address-policy.js";

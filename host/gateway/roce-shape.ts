@@ -3,7 +3,7 @@
 // version 0, an opcode the device knows, headers + pad + ICRC that fit, a
 // payload (when the opcode has one) in whole 4-byte words, and no payload when
 // it has none. The opcode table comes from the core (host/core/wire/codec.ts).
-import { OpMask } from "../core/wire/codec.js";
+import { OpMask } from "../core/wire/index.js";
 
 export interface OpcodeShape {
   /** BTH + extension headers, bytes */

@@ -9,10 +9,9 @@ export {
   type DatapathInfo, type DatapathStats,
 } from "./datapath.js";
 
-import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
-import { formatGid, parseGid } from "../core/verbs/gid.js";
-import { fail } from "../core/verbs/errors.js";
-import { realClock } from "../core/link/real-clock.js";
+import { openDeviceWith, Errno, VerbsError, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
+import { realClock } from "../core/link/index.js";
+import { addressGid, formatGid, parseGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 
@@ -46,16 +45,16 @@ function checkSocketGids(address: string, boundGid: string, gids: OpenDeviceOpti
   if (!gids) return;
   const bound = formatGid(parseGid(boundGid));
   const wildcard = bound === formatGid(parseGid("::ffff:0.0.0.0")) || bound === formatGid(parseGid("::"));
-  if (wildcard) fail("ibv_open_device", "EINVAL", `GID entries need a bound address: the socket on ${address} sends from whichever address the route picks`);
+  if (wildcard) throw new VerbsError("ibv_open_device", Errno.EINVAL, `GID entries need a bound address: the socket on ${address} sends from whichever address the route picks`);
   gids.forEach((g, i) => {
     let text: string;
     try {
       text = formatGid(parseGid(g));
     } catch (e) {
-      fail("ibv_open_device", "EINVAL", `GID ${i}: ${(e as Error).message}`);
+      throw new VerbsError("ibv_open_device", Errno.EINVAL, `GID ${i}: ${(e as Error).message}`);
     }
     if (text !== bound) {
-      fail("ibv_open_device", "EINVAL", `GID ${i} ${text}: the socket is bound to ${address} and cannot send from that address (the peer's ICRC check would fail every packet)`);
+      throw new VerbsError("ibv_open_device", Errno.EINVAL, `GID ${i} ${text}: the socket is bound to ${address} and cannot send from that address (the peer's ICRC check would fail every packet)`);
     }
   });
 }
@@ -75,7 +74,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       warned.add(e.code);
       process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
     });
-  const gid = options.address.includes(":") ? options.address : `::ffff:${options.address}`;
+  const gid = addressGid(options.address);
   checkSocketGids(options.address, gid, options.gids);
   const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
   try {
@@ -91,8 +90,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
 }
 
 import WebSocket from "ws";
-import { openTunnelDeviceWith, type TunnelDevice } from "../core/tunnel/device.js";
-import type { TunnelLinkOptions } from "../core/tunnel/link.js";
+import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
 
 export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
   /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */

@@ -6,7 +6,7 @@
 // the port to hold further datagrams in the device and resumes on drain.
 import dgram from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
-import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../core/link/port.js";
+import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../core/link/index.js";
 import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
 
 export interface UdpLinkOptions {

@@ -1,6 +1,7 @@
 // Capture files: a classic pcap writer and a pcap/pcapng reader. Pure bytes in, bytes out
 // (no I/O, no node:*), so the Node host can stream to a file and the browser can build a Blob.
 import { extractIp } from "../net/ip-extract.js";
+import { concat } from "../net/bytes.js";
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
@@ -151,18 +152,6 @@ export interface PacketAt {
 export function writePcap(packets: readonly PacketAt[], opts: PcapWriterOptions = {}): Uint8Array {
   const w = new PcapWriter({ ...opts, linktype: opts.linktype ?? linktypeFor(packets.map((p) => p.data)) });
   return concat([w.header(), ...packets.map((p) => w.record(p.data, p.tsMicros))]);
-}
-
-export function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

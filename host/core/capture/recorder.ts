@@ -6,7 +6,7 @@
 // masked by the ICRC; we write what the Node host's kernel puts on the wire (TTL 64, TOS 0, a
 // computed checksum).
 import { parseIp } from "../net/addr.js";
-import { LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW, PcapWriter, concat } from "./pcap.js";
+import { writePcap } from "./pcap.js";
 import { IP_ID_UNKNOWN, type CapturedDatagram, type PacketPort } from "../link/port.js";
 import type { WireCodec } from "../wire/codec.js";
 
@@ -66,11 +66,7 @@ export class PcapRecorder {
 
   /** The capture as a classic pcap file. */
   pcap(): Uint8Array {
-    let v4 = 0;
-    for (const p of this.packets) if (p.packet[0] >> 4 === 4) v4++;
-    const linktype = v4 === this.packets.length ? LINKTYPE_IPV4 : v4 === 0 ? LINKTYPE_IPV6 : LINKTYPE_RAW;
-    const w = new PcapWriter({ linktype });
-    return concat([w.header(), ...this.packets.map((p) => w.record(p.packet, Math.round(p.tsMicros)))]);
+    return writePcap(this.packets.map((p) => ({ data: p.packet, tsMicros: Math.round(p.tsMicros) })));
   }
 }
 

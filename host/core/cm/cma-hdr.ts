@@ -5,7 +5,8 @@
 // then source and destination addresses). GIDs of IP addresses are IPv4-mapped
 // for IPv4 (rdma_ip2gid). Parse is strict and throws CmaHdrError only.
 import { parseIp } from "../net/addr.js";
-import { addressToGid, gidBytesToAddress } from "../tunnel/frames.js";
+import { addressToGid } from "../tunnel/frames.js";
+import { gidToAddress } from "../net/gid.js";
 import { bytes, readRecord, uint, writeRecord, type RecordOf } from "./iba-fields.js";
 
 /** enum rdma_ucm_port_space (rdma_cma.h): the 16 bits above the port in a service ID. */
@@ -82,7 +83,7 @@ export function parseCmaHdr(pd: Uint8Array): CmaHdr {
     // struct cma_ip_addr's ip4 variant: three zero words, then the address.
     return { ipVersion: 4, port: r.port, src: v4Text(r.srcAddr), dst: v4Text(r.dstAddr) };
   }
-  if (r.ipVersion === 6) return { ipVersion: 6, port: r.port, src: gidBytesToAddress(r.srcAddr), dst: gidBytesToAddress(r.dstAddr) };
+  if (r.ipVersion === 6) return { ipVersion: 6, port: r.port, src: gidToAddress(r.srcAddr), dst: gidToAddress(r.dstAddr) };
   throw new CmaHdrError("bad_ip_version", `IP version ${r.ipVersion}`);
 }
 
@@ -117,7 +118,7 @@ export function ipToGid(address: string): Uint8Array {
 
 /** The IP address a GID stands for (dotted IPv4 for IPv4-mapped GIDs). */
 export function gidToIp(gid: Uint8Array): string {
-  return gidBytesToAddress(gid);
+  return gidToAddress(gid);
 }
 
 /**

@@ -12,7 +12,7 @@ import { CompletionChannel } from "../verbs/channel.js";
 import type { CompletionQueue, WorkCompletion } from "../verbs/cq.js";
 import type { Device } from "../verbs/device.js";
 import { Access, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../verbs/enums.js";
-import { formatGid, parseGid } from "../verbs/gid.js";
+import { formatGid, parseGid } from "../net/gid.js";
 import type { MemoryRegion } from "../verbs/mr.js";
 import type { ProtectionDomain } from "../verbs/pd.js";
 import type { QueuePair } from "../verbs/qp.js";

@@ -5,7 +5,7 @@
 // for packets. Deterministic for a seed.
 import type { Clock } from "../link/port.js";
 import { Prng } from "../sim/prng.js";
-import { formatGid, parseGid } from "../verbs/gid.js";
+import { formatGid, parseGid } from "../net/gid.js";
 import { GSI_QKEY, GSI_QPN, MAD_SIZE } from "./mad.js";
 import type { MadAddress, MadTransport } from "./mad-transport.js";
 

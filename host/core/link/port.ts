@@ -7,7 +7,9 @@
 // deadline.
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
-import { formatGid, parseGid } from "../verbs/gid.js";
+import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Txd } from "../abi/index.js";
+import { addressGid, gidToAddress, isV4MappedGid, parseGid } from "../net/gid.js";
+import { concat } from "../net/bytes.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
 export interface Clock {
@@ -48,22 +50,8 @@ export interface TransportCore {
   next_deadline(): number;
 }
 
-const RING_CAP = 0;
-const RING_SLOT = 4;
-const RING_PROD = 64;
-const RING_CONS = 128;
-const RING_DATA = 192;
-
-export const Txd = {
-  HDR_LEN: 0, PAYLOAD: 4, PAYLOAD_LEN: 8, TRAILER_LEN: 12, DST: 16, SRC: 32, DST_PORT: 48, SRC_PORT: 52,
-  IP_ID: 56, FLAGS: 60, QPN: 64, TTL: 68, TOS: 72, FLOW_LABEL: 76, HDR: 80, TRAILER: 160,
-} as const;
-export const Rxm = { IP_VERSION: 0, SRC: 4, DST: 20, SRC_PORT: 36, DST_PORT: 40, IP_ID: 44, IP_FLAGS: 48, TTL: 52, TOS: 56, FLOW_LABEL: 60 } as const;
-export const RX_RESULT_NAMES = [
-  "ok", "short", "bad_version", "bad_opcode", "bad_length", "bad_icrc", "unknown_qpn", "bad_transport", "bad_state",
-  "bad_source", "bad_pkey", "bad_qkey",
-] as const;
-export const IP_ID_UNKNOWN = 0xffffffff;
+// The TX descriptor, RX meta record and RX result names are the device's ABI (abi/schema.json).
+export { IP_ID_UNKNOWN, RX_RESULT_NAMES, Rxm, Txd } from "../abi/index.js";
 
 /**
  * One datagram as a capture sees it: the UDP payload and the IP/UDP facts its ICRC was computed
@@ -80,12 +68,6 @@ export interface CapturedDatagram extends DatagramFacts {
 
 /** Sees every datagram the port sends ("tx") and every one it is handed ("rx", accepted or dropped). */
 export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
-
-/** The text form of an address for links: IPv4 dotted for IPv4-mapped GIDs, IPv6 text otherwise. */
-export function gidToAddress(gid: Uint8Array): string {
-  const text = formatGid(gid);
-  return text.startsWith("::ffff:") && text.includes(".") ? text.slice(7) : text;
-}
 
 export class PacketPort {
   /** Datagrams handed to the link whose `done` has not come yet. */
@@ -110,7 +92,7 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32(core.tx_ring() + RING_CONS);
+    this.cursor = mem.u32(core.tx_ring() + Ring.CONS);
   }
 
   /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
@@ -128,7 +110,7 @@ export class PacketPort {
     const meta = core.rx_meta();
     const src = this.gid(d.src);
     const dst = this.gid(d.dst);
-    m.setU32(meta + Rxm.IP_VERSION, isV4Mapped(src) ? 4 : 6);
+    m.setU32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6);
     m.u8.set(src, meta + Rxm.SRC);
     m.u8.set(dst, meta + Rxm.DST);
     m.setU32(meta + Rxm.SRC_PORT, d.srcPort);
@@ -187,12 +169,12 @@ export class PacketPort {
     const core = this.core;
     const m = this.mem;
     const r = core.tx_ring();
-    const cap = m.u32(r + RING_CAP);
-    const slot = m.u32(r + RING_SLOT);
-    const prod = m.u32(r + RING_PROD);
+    const cap = m.u32(r + Ring.CAP);
+    const slot = m.u32(r + Ring.SLOT);
+    const prod = m.u32(r + Ring.PROD);
     this.completedSync = 0;
     while (!this.blocked && this.cursor !== prod) {
-      const dsc = r + RING_DATA + (this.cursor & (cap - 1)) * slot;
+      const dsc = r + Ring.DATA + (this.cursor & (cap - 1)) * slot;
       const hdrLen = m.u32(dsc + Txd.HDR_LEN);
       const payloadLen = m.u32(dsc + Txd.PAYLOAD_LEN);
       const trailerLen = m.u32(dsc + Txd.TRAILER_LEN);
@@ -211,12 +193,7 @@ export class PacketPort {
         length: hdrLen + payloadLen + trailerLen,
       };
       if (this.capture) {
-        const payload = new Uint8Array(d.length);
-        let at = 0;
-        for (const p of pieces) {
-          payload.set(p, at);
-          at += p.length;
-        }
+        const payload = concat(pieces);
         this.capture("tx", {
           src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload,
           ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
@@ -263,7 +240,7 @@ export class PacketPort {
   private gid(address: string): Uint8Array {
     let g = this.gidCache.get(address);
     if (!g) {
-      g = parseGid(address.includes(":") ? address : `::ffff:${address}`);
+      g = parseGid(addressGid(address));
       if (this.gidCache.size > 4096) this.gidCache.clear();
       this.gidCache.set(address, g);
     }
@@ -276,15 +253,10 @@ export class PacketPort {
     for (let i = 0; i < 16; i += 4) key += String.fromCharCode((u8[p + i]! << 8) | u8[p + i + 1]!, (u8[p + i + 2]! << 8) | u8[p + i + 3]!);
     let a = this.addrCache.get(key);
     if (a === undefined) {
-      a = gidToAddress(u8.slice(p, p + 16));
+      a = gidToAddress(u8, p);
       if (this.addrCache.size > 4096) this.addrCache.clear();
       this.addrCache.set(key, a);
     }
     return a;
   }
-}
-
-function isV4Mapped(g: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (g[i] !== 0) return false;
-  return g[10] === 0xff && g[11] === 0xff;
 }

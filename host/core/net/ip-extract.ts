@@ -1,7 +1,7 @@
 // From a captured frame to its IP packet (Ethernet and 802.1Q/802.1ad tags stripped, padding
 // trimmed), and whether that packet is RoCEv2 (UDP destination port 4791).
 
-export const ROCE_PORT = 4791;
+import { ROCE_V2_PORT } from "./datagram.js";
 
 const ETHERTYPES: Record<number, string> = {
   0x0806: "ARP",
@@ -90,6 +90,6 @@ export function notRoce(ip: Uint8Array): string | undefined {
   if (proto !== 17) return IP_PROTOCOLS[proto] ?? `IP protocol ${proto}`;
   if (ip.length < l4 + 4) return undefined;
   const dport = (ip[l4 + 2] << 8) | ip[l4 + 3];
-  if (dport !== ROCE_PORT) return `UDP port ${dport}`;
+  if (dport !== ROCE_V2_PORT) return `UDP port ${dport}`;
   return undefined;
 }

@@ -1,7 +1,13 @@
-// The perf engine (softroce perf --local, the playground, the bench).
+// The perf engine (softroce perf --local and two-process, the playground, the bench): one engine
+// (run.ts) over a bed (bed.ts: the simulated wire here; UDP in host/node/perf-udp.ts).
 export * from "./options.js";
 export * from "./pattern.js";
 export * from "./stats.js";
-export { createPerfBed, slotView, CLIENT_ADDRESS, SERVER_ADDRESS, type PerfBed, type PerfSide } from "./bed.js";
-export { runPerf, type PerfResult, type PerfHooks, type PerfProgress, type PerfCounts } from "./run.js";
+export { createPerfBed, CLIENT_ADDRESS, SERVER_ADDRESS, type PerfBed, type SimPerfBed, type PerfWireStats } from "./bed.js";
+export {
+  openPerfSide, perfDeviceOptions, perfConnectAttrs, perfWr, remoteMrs, slotView, mtuEnum, PERF_ACCESS, type PerfSide, type RemoteMr,
+} from "./side.js";
+export {
+  runPerf, runPerfOn, servePerfOn, perfCounts, countStatus, type PerfResult, type PerfHooks, type PerfProgress, type PerfCounts,
+} from "./run.js";
 export * from "./report.js";

@@ -1,13 +1,13 @@
-// The perf engine: runs one perftest-style test between the two devices of a
-// PerfBed on the simulated wire, counts what arrived (verified, lost,
-// duplicated, corrupted, failed) and measures bandwidth or latency on both the
-// wall clock and the wire's virtual clock. Platform-neutral (no node:*).
-import type { WorkCompletion } from "../verbs/cq.js";
-import { nameOf, SendFlags, WcStatus, WrOpcode } from "../verbs/enums.js";
-import type { SendWr } from "../verbs/post.js";
-import { createPerfBed, slotView, type PerfBed, type PerfSide } from "./bed.js";
+// The perf engine: runs one perftest-style test on a PerfBed (bed.ts) — the simulated wire with
+// both sides in this process, or a real link with the server in another process — counts what
+// arrived (verified, lost, duplicated, corrupted, failed) and measures bandwidth or latency on
+// the wall clock and, where the bed has one, its virtual clock. servePerfOn is the server's part
+// when it runs in its own process. Platform-neutral (no node:*).
+import { nameOf, WcOpcode, WcStatus, type SendWr, type WorkCompletion } from "../verbs/index.js";
+import { createPerfBed, type PerfBed } from "./bed.js";
 import { faultFree, isBwTest, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
 import { atomicOperand, checkPattern, fillPattern, patternSeq } from "./pattern.js";
+import { casValue, perfWr, slotView, type PerfSide, type RemoteMr } from "./side.js";
 import { bwFigures, latFigures, type BwFigures, type LatFigures } from "./stats.js";
 
 export interface PerfProgress {
@@ -81,13 +81,24 @@ export interface PerfResult extends PerfCounts {
   link?: string;
 }
 
-const EVENT_LIMIT = 2_000_000_000;
+/** Zeroed counts. */
+export function perfCounts(): PerfCounts {
+  return { verified: 0, lost: 0, duplicated: 0, corrupted: 0, errors: 0, error_statuses: {} };
+}
+
+/** Counts a completion's status; true when it succeeded. */
+export function countStatus(c: PerfCounts, wc: WorkCompletion): boolean {
+  if (wc.status === WcStatus.SUCCESS) return true;
+  c.errors++;
+  const name = nameOf(WcStatus, wc.status);
+  c.error_statuses[name] = (c.error_statuses[name] ?? 0) + 1;
+  return false;
+}
 
 class Runner {
-  readonly counts: PerfCounts = { verified: 0, lost: 0, duplicated: 0, corrupted: 0, errors: 0, error_statuses: {} };
+  readonly counts: PerfCounts = perfCounts();
   private wall0 = 0;
   private paused = 0;
-  private events = 0;
   private lastProgress = 0;
   private lastYield = 0;
   stalled = false;
@@ -109,35 +120,21 @@ class Runner {
   }
 
   get virtualNow(): number {
-    return this.bed.net.now;
+    return this.bed.virtualNow() ?? 0;
   }
 
   status(wc: WorkCompletion): boolean {
-    if (wc.status === WcStatus.SUCCESS) return true;
-    this.counts.errors++;
-    const name = nameOf(WcStatus, wc.status);
-    this.counts.error_statuses[name] = (this.counts.error_statuses[name] ?? 0) + 1;
-    return false;
+    return countStatus(this.counts, wc);
   }
 
   /**
-   * Runs the wire's events until `done()` holds, calling `after()` after each;
-   * returns false when the network went idle or the limits ran out first.
+   * Lets the bed run until `done()` holds, calling `after()` whenever something may have
+   * happened; returns false when it stalled first.
    */
   async drive(done: () => boolean, after: () => void, progress: () => number, total: number): Promise<boolean> {
-    const clock = this.bed.net.wire.clock;
-    const limit = this.o.virtualLimitUs;
-    while (!done()) {
-      if (clock.pending === 0 || (clock.nextAt ?? Infinity) > limit || this.events >= EVENT_LIMIT) {
-        this.stalled = true;
-        return false;
-      }
-      clock.step();
-      this.events++;
-      after();
-      if ((this.events & 1023) === 0) await this.tick(progress, total);
-    }
-    return true;
+    const ok = await this.bed.drive(done, after, () => this.tick(progress, total), progress);
+    if (!ok) this.stalled = true;
+    return ok;
   }
 
   private async tick(progress: () => number, total: number): Promise<void> {
@@ -154,47 +151,6 @@ class Runner {
       this.paused += this.lastYield - t;
     }
   }
-}
-
-function wr(o: ResolvedPerfOptions, bed: PerfBed, qp: number, seq: number, local: PerfSide, remote: PerfSide): SendWr {
-  const slot = seq % bed.slots;
-  const off = slot * bed.slotBytes;
-  const mr = local.mrs[qp]!;
-  const rmr = remote.mrs[qp]!;
-  const sg = o.size > 0 ? [mr.sge(off, o.size)] : [];
-  const base = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED, sgList: sg };
-  switch (o.test) {
-    case "send_bw":
-    case "send_lat": {
-      const ah = local.ahs[qp];
-      return ah ? { ...base, opcode: WrOpcode.SEND, ud: { ah, remoteQpn: local.peers[qp]!, remoteQkey: bed.qkey } } : { ...base, opcode: WrOpcode.SEND };
-    }
-    case "write_bw":
-    case "write_lat":
-      return { ...base, opcode: WrOpcode.RDMA_WRITE, rdma: { remoteAddr: rmr.addr + BigInt(off), rkey: rmr.rkey } };
-    case "read_bw":
-    case "read_lat":
-      return { ...base, opcode: WrOpcode.RDMA_READ, rdma: { remoteAddr: rmr.addr + BigInt(off), rkey: rmr.rkey } };
-    case "atomic_bw": {
-      // one 8-byte counter per QP at the start of the server's MR
-      const remoteAddr = rmr.addr;
-      const sgl = [mr.sge(off, 8)];
-      if (o.atomicType === "FETCH_AND_ADD") {
-        return { ...base, sgList: sgl, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, atomic: { remoteAddr, rkey: rmr.rkey, compareAdd: atomicOperand(o.seed, qp, seq) } };
-      }
-      return {
-        ...base,
-        sgList: sgl,
-        opcode: WrOpcode.ATOMIC_CMP_AND_SWP,
-        atomic: { remoteAddr, rkey: rmr.rkey, compareAdd: casValue(o, qp, seq), swap: casValue(o, qp, seq + 1) },
-      };
-    }
-  }
-}
-
-/** CMP_SWAP chain: the counter holds value(seq) before op seq, which swaps in value(seq + 1). */
-function casValue(o: ResolvedPerfOptions, qp: number, seq: number): bigint {
-  return seq === 0 ? 0n : atomicOperand(o.seed, qp, seq - 1);
 }
 
 function u64le(b: Uint8Array): bigint {
@@ -215,18 +171,20 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
   const { client, server } = bed;
   const c = r.counts;
   const n = o.iterations;
+  const wr = (q: number, seq: number) => perfWr(o, client, bed.remote[q]!, bed, q, seq);
   const st: QpState[] = client.qps.map(() => ({ posted: 0, completed: 0, nextRecv: 0, failed: false, expect: 0n }));
   // completion times, one slot per message (a duplicate completion is not timed)
   const wallTimes = new Float64Array(n * o.qps);
   const simTimes = new Float64Array(n * o.qps);
   let timed = 0;
-  const recvSide = o.test === "send_bw";
+  // the receives and the bytes at the server are this process's when the server is
+  const recvSide = o.test === "send_bw" && server !== undefined;
   // UC and UD: nothing acknowledges, a send completes once sent; what arrives is counted at the receiver
   const unreliable = o.connection !== "RC";
   const rxLen = o.size + bed.rxOffset;
   const seen = unreliable && recvSide && o.verify && o.size >= 4 ? st.map(() => new Uint8Array(n)) : undefined;
   const postRecv = (qp: number, slot: number) =>
-    server.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: rxLen > 0 ? [server.mrs[qp]!.sge(slot * bed.slotBytes, rxLen)] : [] });
+    server!.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: rxLen > 0 ? [server!.mrs[qp]!.sge(slot * bed.slotBytes, rxLen)] : [] });
   if (recvSide) for (let q = 0; q < o.qps; q++) for (let s = 0; s < bed.slots; s++) postRecv(q, s);
 
   const post = (q: number) => {
@@ -234,17 +192,17 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
     const seq = s.posted;
     const slot = seq % bed.slots;
     if (o.verify) {
-      if (o.test === "read_bw") fillPattern(slotView(server, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
+      if (o.test === "read_bw") fillPattern(slotView(server!, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
       else if (o.test !== "atomic_bw") fillPattern(slotView(client, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
     }
     // one WR object per slot, built once: only the id (and an atomic's operands) change per post
     const row = (templates[q] ??= []);
     let w = row[slot];
-    if (!w) w = row[slot] = wr(o, bed, q, seq, client, server);
+    if (!w) w = row[slot] = wr(q, seq);
     else {
       w.wrId = BigInt(seq);
       if (w.atomic) {
-        const fresh = wr(o, bed, q, seq, client, server).atomic!;
+        const fresh = wr(q, seq).atomic!;
         w.atomic.compareAdd = fresh.compareAdd;
         w.atomic.swap = fresh.swap;
       }
@@ -289,7 +247,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
         else c.corrupted++;
       }
     } else if (o.verify && o.test !== "send_bw" && !unreliable) {
-      const side = o.test === "write_bw" ? server : client;
+      const side = o.test === "write_bw" ? server! : client;
       if (checkPattern(slotView(side, q, seq % bed.slots, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq }) < 0) c.verified++;
       else c.corrupted++;
     }
@@ -297,12 +255,12 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
   };
 
   const onRecv = (wc: WorkCompletion) => {
-    const q = server.index.get(wc.qpNum);
+    const q = server!.index.get(wc.qpNum);
     if (q === undefined) return;
     const s = st[q]!;
     if (!r.status(wc)) return;
     const slot = Number(wc.wrId);
-    const buf = slotView(server, q, slot, bed.slotBytes, o.size, bed.rxOffset);
+    const buf = slotView(server!, q, slot, bed.slotBytes, o.size, bed.rxOffset);
     let seq = o.size >= 4 ? patternSeq(buf) : s.nextRecv;
     if (!o.verify) seq = s.nextRecv;
     if (wc.byteLen !== rxLen) c.corrupted++;
@@ -335,7 +293,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
     }
     if (recvSide) {
       for (;;) {
-        const wcs = server.recvCq.poll(64);
+        const wcs = server!.recvCq.poll(64);
         for (const wc of wcs) onRecv(wc);
         if (wcs.length < 64) break;
       }
@@ -355,12 +313,12 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
   poll();
   for (const s of st) {
     if (s.completed < s.posted) c.lost += s.posted - s.completed;
-    if (s.failed) c.lost += n - s.posted; // never posted after the QP failed
+    if (s.failed || r.stalled) c.lost += n - s.posted; // never posted: the QP failed, or the bed stalled
     if (recvSide && !s.failed && s.nextRecv < s.completed && !seen) c.lost += s.completed - s.nextRecv;
   }
   if (seen) for (const got of seen) c.lost += got.length - got.reduce((a, x) => a + x, 0);
-  if (unreliable && o.test === "write_bw" && o.verify) verifyUcWrites(o, bed, st, c);
-  if (o.test === "atomic_bw" && o.verify) {
+  if (unreliable && o.test === "write_bw" && o.verify && server) verifyUcWrites(o, bed, server, st, c);
+  if (o.test === "atomic_bw" && o.verify && server) {
     // the counter after the last op
     for (let q = 0; q < o.qps; q++) {
       const s = st[q]!;
@@ -381,12 +339,12 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
  * a slot holding its last message whole counts as verified, anything from no
  * message at all as corrupted.
  */
-function verifyUcWrites(o: ResolvedPerfOptions, bed: PerfBed, st: QpState[], c: PerfCounts): void {
+function verifyUcWrites(o: ResolvedPerfOptions, bed: PerfBed, server: PerfSide, st: QpState[], c: PerfCounts): void {
   const scratch = new Uint8Array(o.size);
   for (let q = 0; q < o.qps; q++) {
     const posted = st[q]!.posted;
     for (let slot = 0; slot < Math.min(bed.slots, posted); slot++) {
-      const view = slotView(bed.server, q, slot, bed.slotBytes, o.size);
+      const view = slotView(server, q, slot, bed.slotBytes, o.size);
       const last = slot + Math.floor((posted - 1 - slot) / bed.slots) * bed.slots;
       let whole = true;
       for (let off = 0; off < o.size; off += o.mtu) {
@@ -411,7 +369,9 @@ function verifyUcWrites(o: ResolvedPerfOptions, bed: PerfBed, st: QpState[], c: 
 }
 
 async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wall: number[]; sim: number[] }> {
-  const { client, server } = bed;
+  const { client } = bed;
+  const server = bed.server;
+  if (!server) return runLatRemote(r, o, bed);
   const c = r.counts;
   const n = o.iterations;
   const wallS: number[] = [];
@@ -440,8 +400,8 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
     if (checkPattern(slotView(side, 0, 0, bed.slotBytes, size, rxOffset), key(qp)) < 0) c.verified++;
     else c.corrupted++;
   };
-  const postFrom = (from: PerfSide, to: PerfSide, qp: number) => {
-    from.qps[0]!.postSend(wr(o, bed, 0, seq, from, to));
+  const postFrom = (from: PerfSide, to: PerfSide, _qp: number) => {
+    from.qps[0]!.postSend(perfWr(o, from, { addr: to.mrs[0]!.addr, rkey: to.mrs[0]!.rkey }, bed, 0, seq));
     outstanding++;
   };
   const begin = () => {
@@ -519,10 +479,118 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
   return { wall: wallS, sim: simS };
 }
 
+/**
+ * Latency with the server in another process (servePerfOn answers): send_lat waits for the
+ * server's SEND back, read_lat for its own READ; write_lat marks the last byte of its WRITE
+ * with the iteration (1..255, then again) and waits for the server to write that byte back
+ * with its top bit flipped.
+ */
+async function runLatRemote(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wall: number[]; sim: number[] }> {
+  const c = r.counts;
+  const s = bed.client;
+  const n = o.iterations;
+  const wall: number[] = [];
+  const qp = s.qps[0]!;
+  const slot0 = () => slotView(s, 0, 0, bed.slotBytes, Math.max(o.size, 1));
+  const postRecv = () => qp.postRecv({ wrId: 0n, sgList: o.size > 0 ? [s.mrs[0]!.sge(0, o.size)] : [] });
+  if (o.test === "send_lat") for (let k = 0; k < 4; k++) postRecv();
+  let seq = 0;
+  let answered = false;
+  let failed = false;
+  let mark = 0;
+  const poll = () => {
+    for (const wc of s.sendCq.poll(16)) {
+      if (!r.status(wc)) failed = true;
+      else if (o.test === "read_lat") answered = true;
+    }
+    if (o.test === "send_lat") {
+      for (const wc of s.recvCq.poll(16)) {
+        if (!r.status(wc)) failed = true;
+        else {
+          if (wc.opcode === WcOpcode.RECV) postRecv();
+          if (wc.byteLen !== o.size) c.corrupted++;
+          answered = true;
+        }
+      }
+    }
+    if (o.test === "write_lat" && slot0()[o.size - 1] === (mark ^ 0x80)) answered = true;
+  };
+  r.start();
+  for (; seq < n; seq++) {
+    const t0 = r.wallNow();
+    answered = false;
+    mark = (seq % 255) + 1;
+    if (o.test === "write_lat") slot0()[o.size - 1] = mark;
+    qp.postSend(perfWr(o, s, bed.remote[0]!, bed, 0, seq));
+    poll();
+    if (!(await r.drive(() => answered || failed, poll, () => seq, n)) || failed) break;
+    wall.push(r.wallNow() - t0);
+  }
+  poll();
+  if (seq < n) c.lost += n - seq;
+  return { wall, sim: [] };
+}
+
+/**
+ * The server's part when it runs in its own process (bed.client is this process's side): posts
+ * the receives of send tests and answers the client — send_lat with a SEND per receive, write_lat
+ * by writing back the client's mark (runLatRemote) — until `until()` holds. Returns what it saw.
+ */
+export async function servePerfOn(bed: PerfBed, options: ResolvedPerfOptions, until: () => boolean): Promise<{ received: number; counts: PerfCounts }> {
+  const o = options;
+  const s = bed.client;
+  const c = perfCounts();
+  let received = 0;
+  let seq = 0;
+  const send = o.test === "send_bw" || o.test === "send_lat";
+  const postRecv = (q: number, slot: number) => s.qps[q]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [s.mrs[q]!.sge(slot * bed.slotBytes, o.size)] : [] });
+  if (send) for (let q = 0; q < o.qps; q++) for (let k = 0; k < bed.slots; k++) postRecv(q, k);
+  const answer = () => s.qps[0]!.postSend(perfWr(o, s, bed.remote[0]!, bed, 0, seq++));
+  // the client's WRITE lands in slot 0, its last byte counting iterations
+  const last = () => slotView(s, 0, 0, bed.slotBytes, Math.max(o.size, 1));
+  const poll = () => {
+    if (send) {
+      for (const wc of s.recvCq.poll(64)) {
+        if (!countStatus(c, wc)) continue;
+        if (wc.byteLen !== o.size) c.corrupted++;
+        received++;
+        postRecv(s.index.get(wc.qpNum) ?? 0, Number(wc.wrId));
+        if (o.test === "send_lat") answer();
+      }
+    } else if (o.test === "write_lat") {
+      const v = last();
+      if (v[o.size - 1] === (seq % 255) + 1) {
+        v[o.size - 1]! ^= 0x80;
+        received++;
+        answer();
+      }
+    }
+    for (const wc of s.sendCq.poll(64)) countStatus(c, wc);
+  };
+  // the server never stalls on its own: it waits for the client to say it is done
+  await bed.drive(until, poll, async () => {}, () => received + seq);
+  poll();
+  return { received, counts: c };
+}
+
 /** Runs one test on a fresh pair of devices over the simulated wire. */
 export async function runPerf(module: WebAssembly.Module, options: PerfOptions, hooks: PerfHooks = {}): Promise<PerfResult> {
   const o = resolvePerfOptions(options);
   const bed = await createPerfBed(module, o);
+  return runPerfOn(bed, o, hooks);
+}
+
+/**
+ * Runs one test from the client side of a bed. `peer`, when given, is asked once the client
+ * has finished for what the server saw in its own process (folded into the counts: a send_bw
+ * message it did not receive is lost, one it received damaged corrupted).
+ */
+export async function runPerfOn(
+  bed: PerfBed,
+  o: ResolvedPerfOptions,
+  hooks: PerfHooks = {},
+  peer?: () => Promise<{ received?: number; corrupted?: number }>,
+): Promise<PerfResult> {
   const r = new Runner(o, bed, hooks);
   const wallStart = performance.now();
   let wall: BwFigures | LatFigures;
@@ -540,20 +608,24 @@ export async function runPerf(module: WebAssembly.Module, options: PerfOptions, 
     const factor = o.test === "read_lat" ? 1 : 2;
     wall = latFigures(t.wall, factor);
     sim = t.sim.some((x) => x > 0) ? latFigures(t.sim, factor) : null;
-    messages = o.iterations * (o.test === "read_lat" ? 1 : 2);
+    messages = o.iterations * (o.test === "read_lat" || !bed.server ? 1 : 2);
+  }
+  const c = r.counts;
+  if (peer) {
+    const seen = await peer();
+    if (o.test === "send_bw" && typeof seen.received === "number" && seen.received < messages) c.lost = Math.max(c.lost, messages - seen.received);
+    if (typeof seen.corrupted === "number") c.corrupted += seen.corrupted;
   }
   const wallMs = performance.now() - wallStart;
-  const counters = [bed.client.device.queryCounters(), bed.server.device.queryCounters()];
+  const counters = bed.devices().map((d) => d.queryCounters());
   const sum = (k: string) => counters.reduce((a, x) => a + (x[k] ?? 0), 0);
   const clock: "wall" | "virtual" = faultFree(o.faults) || sim === null ? "wall" : "virtual";
   const headline = clock === "wall" ? wall : sim!;
-  const ws = bed.net.wire.stats;
-  const c = r.counts;
   // UC/UD may lose and duplicate messages (counted, reported); only damage or an error fails them
   const ok = o.connection !== "RC"
     ? c.corrupted === 0 && c.errors === 0
     : c.lost === 0 && c.duplicated === 0 && c.corrupted === 0 && c.errors === 0 && (!o.verify || c.verified === messages);
-  return {
+  const result: PerfResult = {
     test: o.test,
     connection: o.connection,
     bytes: o.size,
@@ -573,9 +645,11 @@ export async function runPerf(module: WebAssembly.Module, options: PerfOptions, 
     rnr_naks: sum("rcvd_rnr_err"),
     seq_naks: sum("rcvd_seq_err"),
     packets_sent: sum("sent_pkts"),
-    wire: { sent: ws.sent, delivered: ws.delivered, lost: ws.lost, duplicated: ws.duplicated, corrupted: ws.corrupted, reordered: ws.reordered },
-    virtual_us: bed.net.now,
+    wire: bed.wireStats(),
+    virtual_us: bed.virtualNow() ?? 0,
     wall_ms: wallMs,
     ok,
   };
+  if (bed.link) result.link = bed.link();
+  return result;
 }

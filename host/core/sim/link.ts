@@ -5,6 +5,7 @@ import type { Datagram } from "../net/datagram.js";
 import type { Clock, Link, OutgoingDatagram } from "../link/port.js";
 import type { SimClock } from "./clock.js";
 import type { SimWire } from "./wire.js";
+import { concat } from "../net/bytes.js";
 
 /** A Clock over a SimClock (which cannot cancel events: cancelled timers are skipped). */
 export function simClock(clock: SimClock): Clock {
@@ -23,23 +24,12 @@ export function simClock(clock: SimClock): Clock {
   };
 }
 
-/** Joins gather pieces into one buffer (the simulated wire keeps its own copy anyway). */
-export function joinPieces(d: OutgoingDatagram): Uint8Array {
-  const out = new Uint8Array(d.length);
-  let o = 0;
-  for (const p of d.pieces) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 export class SimLink implements Link {
   constructor(private readonly wire: SimWire) {}
 
   send(d: OutgoingDatagram, done: () => void): boolean {
-    const datagram: Datagram = { src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, ttl: d.ttl, tos: d.tos, flowLabel: d.flowLabel, payload: joinPieces(d) };
-    this.wire.sendOwned(datagram); // joinPieces made a fresh buffer: one copy, not two
+    const datagram: Datagram = { src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, ttl: d.ttl, tos: d.tos, flowLabel: d.flowLabel, payload: concat(d.pieces) };
+    this.wire.sendOwned(datagram); // concat made a fresh buffer: one copy, not two
     done();
     return true;
   }

@@ -5,11 +5,7 @@ import { SimWire, type SimWireOptions } from "./wire.js";
 import { SimLink, simClock } from "./link.js";
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../verbs/device.js";
 import { ROCE_V2_PORT } from "../net/datagram.js";
-
-/** The GID text of an address: IPv4-mapped for IPv4. */
-export function addressGid(address: string): string {
-  return address.includes(":") ? address : `::ffff:${address}`;
-}
+import { addressGid } from "../net/gid.js";
 
 export class SimNetwork {
   readonly wire: SimWire;

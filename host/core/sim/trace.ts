@@ -6,8 +6,8 @@
 import { ipPacket } from "../capture/recorder.js";
 import { IP_ID_UNKNOWN } from "../link/port.js";
 import type { TraceRecord } from "./wire.js";
-
-const LINKTYPE_RAW = 101;
+import { LINKTYPE_RAW } from "../capture/pcap.js";
+import { concat } from "../net/bytes.js";
 const enc = new TextEncoder();
 
 function pad4(n: number): number {
@@ -35,16 +35,6 @@ function option(code: number, value: Uint8Array): Uint8Array {
 }
 
 const OPT_END = new Uint8Array(4);
-
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 export interface SimTraceOptions {
   /** µs since the epoch that virtual time 0 maps to (default 0: the capture starts at 1970) */
@@ -81,7 +71,7 @@ export function simTracePcapng(trace: readonly TraceRecord[], opts: SimTraceOpti
     const at = r.deliveredAt !== undefined ? ` delivered_at=${r.deliveredAt}us` : "";
     const corrupted = r.corrupted && r.fate !== "corrupted" ? " corrupted" : "";
     const comment = option(1, enc.encode(`fate=${r.fate}${corrupted}${at}`));
-    parts.push(block(0x00000006, join([head, data, comment, OPT_END])));
+    parts.push(block(0x00000006, concat([head, data, comment, OPT_END])));
   }
-  return join(parts);
+  return concat(parts);
 }

@@ -3,6 +3,7 @@
 // client's range) and attached to the TunnelLink with the real clock.
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../verbs/device.js";
 import { realClock } from "../link/real-clock.js";
+import { addressGid } from "../net/gid.js";
 import { TunnelLink, type TunnelLinkOptions, type WebSocketLike } from "./link.js";
 
 export interface TunnelDevice {
@@ -18,7 +19,7 @@ export async function openTunnelDeviceWith(
 ): Promise<TunnelDevice> {
   const link = await TunnelLink.connect(ws, options);
   const h = link.hello;
-  const gid = h.address.includes(":") ? h.address : `::ffff:${h.address}`;
+  const gid = addressGid(h.address);
   try {
     const device = await openDeviceWith(source, {
       ...options, gids: [gid], port: h.port, qpnBase: h.qpnBase, maxQp: Math.min(options.maxQp ?? 256, h.qpnCount),

@@ -2,7 +2,8 @@
 // browser (or any) client and the softroce gateway. Parse is strict: a frame from
 // the network is hostile, and every malformed one is a TunnelFrameError with a code,
 // never any other exception. Emit builds exactly what parse accepts.
-import { parseIp } from "../net/addr.js";
+import { addressGidBytes, gidToAddress } from "../net/gid.js";
+import { copyPieces } from "../net/bytes.js";
 
 export const TUNNEL_VERSION = 1;
 
@@ -94,37 +95,11 @@ function put32(b: Uint8Array, o: number, v: number): void {
   b[o + 3] = v;
 }
 
-/** 16-byte GID form of an IPv4 or IPv6 address (IPv4 as ::ffff:a.b.c.d). */
+/** 16-byte GID form of an IPv4 or IPv6 address (IPv4 as ::ffff:a.b.c.d); a coded error for anything else. */
 export function addressToGid(address: string): Uint8Array {
-  const ip = parseIp(address);
-  if (!ip) throw new TunnelFrameError("bad_address", `not an IPv4 or IPv6 address: ${JSON.stringify(address)}`);
-  if (ip.version === 6) return ip.bytes;
-  const g = new Uint8Array(16);
-  g[10] = 0xff;
-  g[11] = 0xff;
-  g.set(ip.bytes, 12);
+  const g = addressGidBytes(address);
+  if (!g) throw new TunnelFrameError("bad_address", `not an IPv4 or IPv6 address: ${JSON.stringify(address)}`);
   return g;
-}
-
-/** Text form of a 16-byte GID: dotted IPv4 for IPv4-mapped, IPv6 text otherwise. */
-export function gidBytesToAddress(b: Uint8Array, off = 0): string {
-  let mapped = b[off + 10] === 0xff && b[off + 11] === 0xff;
-  for (let i = 0; i < 10 && mapped; i++) if (b[off + i] !== 0) mapped = false;
-  if (mapped) return `${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(be16(b, off + i).toString(16));
-  // canonical compression of the longest run of zero groups (RFC 5952)
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (parts[i] !== "0") { i++; continue; }
-    let j = i;
-    while (j < 8 && parts[j] === "0") j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return parts.join(":");
-  return `${parts.slice(0, best).join(":")}::${parts.slice(best + bestLen).join(":")}`;
 }
 
 function asBytes(data: unknown): Uint8Array {
@@ -147,7 +122,7 @@ export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView): Tu
       const port = be16(b, 2);
       if (port === 0) throw new TunnelFrameError("bad_port", "DATA with UDP port 0");
       return {
-        kind: FrameKind.DATA, port, address: gidBytesToAddress(b, 4), ipId: be32(b, 20),
+        kind: FrameKind.DATA, port, address: gidToAddress(b, 4), ipId: be32(b, 20),
         payload: b.subarray(DATA_HEADER_LEN),
       };
     }
@@ -165,7 +140,7 @@ export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView): Tu
         throw new TunnelFrameError("bad_qpn_range", `QPN range base ${qpnBase} count ${qpnCount}`);
       }
       return {
-        kind: FrameKind.HELLO, port, address: gidBytesToAddress(b, 4), ipIdPolicy: b[20]!, dontFragment: (b[21]! & 1) !== 0,
+        kind: FrameKind.HELLO, port, address: gidToAddress(b, 4), ipIdPolicy: b[20]!, dontFragment: (b[21]! & 1) !== 0,
         maxPayload, qpnBase, qpnCount, clientId: be32(b, 32),
       };
     }
@@ -203,11 +178,7 @@ export function emitData(address: string | Uint8Array, port: number, ipId: numbe
   for (const p of pieces) len += p.length;
   const out = new Uint8Array(DATA_HEADER_LEN + len);
   writeDataHeader(out, address, port, ipId);
-  let at = DATA_HEADER_LEN;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
+  copyPieces(out, DATA_HEADER_LEN, pieces);
   return out;
 }
 

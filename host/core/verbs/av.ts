@@ -1,6 +1,7 @@
 // ibv_ah_attr <-> the 64-byte address vector record.
 import { Av } from "./abi.js";
-import { formatGid, parseGid } from "./gid.js";
+import { formatGid, parseGid } from "../net/gid.js";
+import { ROCE_V2_PORT } from "../net/datagram.js";
 import type { DeviceMemory } from "./memory.js";
 
 /** ibv_global_route */
@@ -76,6 +77,6 @@ export function readAv(m: DeviceMemory, p: number): AhAttrOut {
     srcPathBits: m.u32(p + Av.SRC_PATH_BITS),
     staticRate: m.u32(p + Av.STATIC_RATE),
     portNum: m.u32(p + Av.PORT_NUM),
-    destPort: m.u32(p + Av.DEST_PORT) || 4791,
+    destPort: m.u32(p + Av.DEST_PORT) || ROCE_V2_PORT,
   };
 }

@@ -3,6 +3,7 @@
 // the peer's (QPN, PSN, GID) as exchanged out of band.
 import type { QueuePair } from "./qp.js";
 import { Mtu, QpState, QpType } from "./enums.js";
+import { ROCE_V2_PORT } from "../net/datagram.js";
 
 /** What one side tells the other out of band (rc_pingpong's "lid:qpn:psn:gid"). */
 export interface QpEndpoint {
@@ -47,7 +48,7 @@ export function connectQp(qp: QueuePair, remote: QpEndpoint | undefined, o: Conn
     grh: { dgid: remote.gid, sgidIndex: o.sgidIndex ?? 0, hopLimit: o.hopLimit ?? 64 },
     isGlobal: true,
     portNum: 1,
-    destPort: remote.port ?? 4791,
+    destPort: remote.port ?? ROCE_V2_PORT,
   };
   if (type === QpType.RC) {
     qp.modify({

@@ -8,7 +8,8 @@ import { CompletionQueue } from "./cq.js";
 import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState } from "./enums.js";
 import { check, fail } from "./errors.js";
 import { AsyncEvent } from "./events.js";
-import { formatGid, parseGid } from "./gid.js";
+import { formatGid, parseGid } from "../net/gid.js";
+import { ROCE_V2_PORT } from "../net/datagram.js";
 import { DeviceMemory } from "./memory.js";
 import { ProtectionDomain } from "./pd.js";
 import type { QueuePair } from "./qp.js";
@@ -69,7 +70,7 @@ const DEFAULTS = {
   eventRingSize: 1024,
   activeMtu: 3,
   txRingSize: 1024,
-  port: 4791,
+  port: ROCE_V2_PORT,
 } as const;
 
 const MAX_RD_ATOM = 128;

@@ -12,5 +12,6 @@ export { type AhAttr, type AhAttrOut, type GlobalRoute } from "./av.js";
 export { type SendWr, type RecvWr, type Sge } from "./post.js";
 export { AsyncEvent } from "./events.js";
 export { VerbsError, Errno, errnoName, type ErrnoName } from "./errors.js";
-export { parseGid, formatGid } from "./gid.js";
+export { parseGid, formatGid } from "../net/gid.js";
 export * from "./enums.js";
+export { connectQp, type QpEndpoint, type ConnectOptions } from "./connect.js";

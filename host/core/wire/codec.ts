@@ -4,6 +4,8 @@
 // repr/info record offsets, which the ABI fixes.
 import { instantiateCore, type CoreExports } from "../wasm/instance.js";
 import { ipv4ToString, ipv6ToString, parseIp } from "../net/addr.js";
+import { Info, OpMask, PARSE_ERRORS, Repr } from "../abi/index.js";
+import type { Datagram } from "../net/datagram.js";
 
 /** The numeric wire exports (docs/ABI.md). */
 export interface WireExports {
@@ -29,22 +31,13 @@ export interface WireExports {
   psn_diff(a: number, b: number): number;
 }
 
-/** Opcode mask bits (docs/ABI.md). */
-export const OpMask = {
-  RETH: 1 << 0, AETH: 1 << 1, ATMETH: 1 << 2, ATMACK: 1 << 3, DETH: 1 << 4, IMMDT: 1 << 5, IETH: 1 << 6, FETH: 1 << 7,
-  REQ: 1 << 8, RESP: 1 << 9, SEND: 1 << 10, WRITE: 1 << 11, READ: 1 << 12, ATOMIC: 1 << 13, FLUSH: 1 << 14,
-  ATOMIC_WRITE: 1 << 15, PAYLOAD: 1 << 16, START: 1 << 17, MIDDLE: 1 << 18, END: 1 << 19, RWR: 1 << 20,
-  COMP: 1 << 21, CNP: 1 << 22,
-} as const;
+/** Opcode mask bits and parse results: the ABI (abi/schema.json, docs/ABI.md). */
+export { OpMask, PARSE_ERRORS } from "../abi/index.js";
 
 /** Extension header names by header index (= mask bit). */
 export const HEADER_NAMES = ["RETH", "AETH", "AtomicETH", "AtomicAckETH", "DETH", "ImmDt", "IETH", "FETH"] as const;
 export type HeaderName = (typeof HEADER_NAMES)[number];
 
-export const PARSE_ERRORS = [
-  "OK", "TRUNCATED", "BAD_IP_VERSION", "BAD_IP_HEADER", "NOT_UDP", "NOT_ROCE_PORT", "BAD_UDP_LENGTH",
-  "TRUNCATED_BTH", "BAD_TVER", "UNKNOWN_OPCODE", "TRUNCATED_HEADERS", "BAD_PAYLOAD", "IP_FRAGMENT",
-] as const;
 /** Host-side parse code for a packet longer than wire_buf_cap (never produced by the core). */
 export const PARSE_TOO_LONG = -1;
 
@@ -130,8 +123,8 @@ type Defaulted = "ipVersion" | "ipId" | "ipFlags" | "fragOffset" | "ttl" | "tos"
 /** What emit needs: the repr minus parsed-only fields; fields with a sensible default are optional. */
 export type PacketSpec = Omit<PacketRepr, Parsed | Defaulted> & Partial<Pick<PacketRepr, Defaulted>>;
 
-/** IP/UDP facts of a datagram received without its headers (for parseUdpPayload). */
-export interface DatagramFacts {
+/** IP/UDP fields of a datagram received without its headers, named as in the repr (for parseUdpPayload). */
+export interface IpUdpFacts {
   src: string;
   dst: string;
   ipVersion?: 4 | 6;
@@ -151,18 +144,10 @@ export const SPEC_DEFAULTS = {
   udpChecksum: 0, se: 0, migReq: 0, tver: 0, pkey: 0xffff, fecn: 0, becn: 0, resv6: 0, ackReq: 0, resv7: 0, psn: 0,
 } as const;
 
-// repr record offsets (docs/ABI.md)
-const R = {
-  ipVersion: 0, ipHdrLen: 4, src: 8, dst: 24, ipId: 40, ipFlags: 44, fragOffset: 48, ttl: 52, tos: 56,
-  flowLabel: 60, ipChecksum: 64, udpSrcPort: 68, udpDstPort: 72, udpLength: 76, udpChecksum: 80, opcode: 84,
-  se: 88, migReq: 92, padCount: 96, tver: 100, pkey: 104, fecn: 108, becn: 112, resv6: 116, destQp: 120,
-  ackReq: 124, resv7: 128, psn: 132, rethVa: 136, rethRkey: 144, rethLen: 148, aethSyndrome: 152, aethMsn: 156,
-  atmVa: 160, atmRkey: 168, atmSwapAdd: 176, atmCompare: 184, atmackOrig: 192, dethQkey: 200, dethSrcQp: 204,
-  immDt: 208, iethRkey: 212, feth: 216, payloadPtr: 220, payloadLen: 224, icrc: 228, icrcExpected: 232,
-  ipTotalLen: 236, ipNext: 240,
-} as const;
-const REPR_SIZE = 256;
-const I = { status: 0, bthOff: 4, payloadOff: 8, payloadLen: 12, icrcOff: 16, hdrOff: 20, packetLen: 52 } as const;
+// The repr and parse-info records (docs/ABI.md), generated from abi/schema.json.
+const R = Repr;
+const REPR_SIZE = Repr.SIZE;
+const I = Info;
 
 const SIMPLE_FIELDS = [
   "ipId", "ipFlags", "fragOffset", "ttl", "tos", "flowLabel", "udpSrcPort", "udpDstPort", "udpChecksum", "se",
@@ -278,7 +263,7 @@ export class WireCodec {
   }
 
   /** Parses a bare UDP payload (BTH .. ICRC) with the IP/UDP facts it arrived with. */
-  parseUdpPayload(payload: Uint8Array, facts: DatagramFacts): ParseResult {
+  parseUdpPayload(payload: Uint8Array, facts: IpUdpFacts): ParseResult {
     if (payload.length > this.bufCap) {
       return { ok: false, code: PARSE_TOO_LONG, error: `PACKET_TOO_LONG: ${payload.length} bytes > wire_buf_cap ${this.bufCap}` };
     }
@@ -293,6 +278,14 @@ export class WireCodec {
     const code = this.x.pkt_parse_udp(this.bufPtr, payload.length) >>> 0;
     if (code !== 0) return { ok: false, code, error: this.errorName(code) };
     return { ok: true, repr: this.readRepr(), info: this.readInfo() };
+  }
+
+  /** Parses a datagram as a link carries it (UDP payload + the facts its ICRC was computed over). */
+  parseDatagram(d: Datagram): ParseResult {
+    return this.parseUdpPayload(d.payload, {
+      src: d.src, dst: d.dst, ipId: d.ipId, ttl: d.ttl, tos: d.tos, flowLabel: d.flowLabel,
+      udpSrcPort: d.srcPort, udpDstPort: d.dstPort,
+    });
   }
 
   private writeAddresses(src: string, dst: string, want?: 4 | 6): 4 | 6 {

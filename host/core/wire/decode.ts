@@ -2,6 +2,7 @@
 // none) and a compact text tree built from the same record. Parsing itself is the wasm wire
 // layer's (WireCodec); this file only names and formats.
 import type { HeaderName, PacketRepr, WireCodec } from "./codec.js";
+import { AETH_ACK, AethType, aethCode, aethType } from "./aeth.js";
 
 export type FieldValue = string | number | boolean;
 /** Flat record: integers as numbers, 64-bit values and ICRCs as "0x…" strings. */
@@ -184,13 +185,13 @@ const NAK_CODES = ["PSN sequence error", "invalid request", "remote access error
 
 /** What an AETH syndrome says (IBA 9.7.5.1: ACK / RNR NAK / NAK in bits 6..5). */
 export function aethMeaning(syndrome: number): string {
-  const low = syndrome & 0x1f;
-  switch ((syndrome >> 5) & 3) {
-    case 0:
-      return low === 0x1f ? "ACK (no credit limit)" : `ACK (credits code ${low})`;
-    case 1:
+  const low = aethCode(syndrome);
+  switch (aethType(syndrome)) {
+    case AethType.ACK:
+      return syndrome === AETH_ACK ? "ACK (no credit limit)" : `ACK (credits code ${low})`;
+    case AethType.RNR_NAK:
       return `RNR NAK (timer code ${low})`;
-    case 3:
+    case AethType.NAK:
       return `NAK ${NAK_CODES[low] ?? `code ${low}`}`;
     default:
       return `reserved syndrome 0x${syndrome.toString(16)}`;

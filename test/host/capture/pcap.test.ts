@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { extractIp, notRoce } from "../../../host/core/net/ip-extract.js";
+import { concat } from "../../../host/core/net/bytes.js";
 import {
   type CaptureRecord,
-  concat,
   linktypeFor,
   PcapCollector,
   PcapError,

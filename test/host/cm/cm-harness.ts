@@ -8,7 +8,7 @@ import { SimMadFabric, type SimMadFaults, type SimMadRecord } from "../../../hos
 import { CommunicationManager, type CmId } from "../../../host/core/cm/cm.js";
 import type { CmHandler, IbCmEvent, PathRecord } from "../../../host/core/cm/cm-params.js";
 import { cmMsgName } from "../../../host/core/cm/cm-msgs.js";
-import { parseGid } from "../../../host/core/verbs/gid.js";
+import { parseGid } from "../../../host/core/net/gid.js";
 import { Prng } from "../../../host/core/sim/prng.js";
 
 export interface Seen {

@@ -7,7 +7,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork, addressGid } from "../../../host/core/sim/network.js";
+import { SimNetwork } from "../../../host/core/sim/network.js";
+import { addressGid } from "../../../host/core/net/index.js";
 import { SimLink, simClock } from "../../../host/core/sim/link.js";
 import { Prng } from "../../../host/core/sim/prng.js";
 import { openDeviceWith, PORT_CM_SUP, type Device } from "../../../host/core/verbs/device.js";
@@ -15,7 +16,7 @@ import { VerbsError } from "../../../host/core/verbs/errors.js";
 import { QpState, QpType, SendFlags, WcStatus, WrOpcode, Access } from "../../../host/core/verbs/enums.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 import { readCaptureAll } from "../../../host/core/capture/pcap.js";
-import { parseGid } from "../../../host/core/verbs/gid.js";
+import { parseGid } from "../../../host/core/net/gid.js";
 import {
   cmMsgName, emitMad, GSI_QKEY, madHeader, MgmtClass, MadMethod, openRdmaCm, PortSpace, Qp1Transport, RdmaCmEventType as E,
   type EventChannel, type MadAddress, type RdmaCm, type RdmaCmEvent,

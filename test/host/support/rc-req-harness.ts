@@ -72,7 +72,7 @@ export class ReqBench {
     for (; this.seen < trace.length; this.seen++) {
       const d = trace[this.seen]!.datagram;
       if (d.src !== "127.0.0.1") continue;
-      const r = this.codec.parseUdpPayload(d.payload, { src: d.src, dst: d.dst, ipId: d.ipId ?? 0, udpSrcPort: d.srcPort, udpDstPort: d.dstPort });
+      const r = this.codec.parseDatagram(d);
       if (!r.ok) throw new Error(`device sent an unparsable packet: ${r.error}`);
       if (!r.repr.icrcOk) throw new Error("device sent a packet with a bad ICRC");
       out.push(r.repr);

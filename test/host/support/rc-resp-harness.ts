@@ -7,7 +7,7 @@ import { WireCodec, type PacketRepr, type PacketSpec } from "../../../host/core/
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { RX_RESULT_NAMES, type Link, type OutgoingDatagram } from "../../../host/core/link/port.js";
-import { joinPieces } from "../../../host/core/sim/link.js";
+import { concat } from "../../../host/core/net/bytes.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 import { openDeviceWith } from "../../../host/core/verbs/device.js";
 import { Access, Mtu, QpType } from "../../../host/core/verbs/enums.js";
@@ -32,11 +32,9 @@ export const Op = {
   FLUSH: 0x1c, ATOMIC_WRITE: 0x1d,
 } as const;
 
-export const ACK = 0x1f;
-export const NAK_SEQ = 0x60;
-export const NAK_INV = 0x61;
-export const NAK_ACC = 0x62;
-export const NAK_OP = 0x63;
+export {
+  AETH_ACK as ACK, AETH_NAK_SEQ as NAK_SEQ, AETH_NAK_INV as NAK_INV, AETH_NAK_ACC as NAK_ACC, AETH_NAK_OP as NAK_OP,
+} from "../../../host/core/wire/aeth.js";
 
 export interface RespOptions {
   rqPsn?: number;
@@ -59,7 +57,7 @@ export class HoldLink implements Link {
   readonly sent: Datagram[] = [];
   private held: (() => void)[] = [];
   send(d: OutgoingDatagram, done: () => void): boolean {
-    this.sent.push({ src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: joinPieces(d) });
+    this.sent.push({ src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload: concat(d.pieces) });
     if (this.hold) {
       this.held.push(done);
       return false;
@@ -175,7 +173,7 @@ export class RespBench {
     for (; this.seen < all.length; this.seen++) {
       const d = all[this.seen]!;
       if (d.src !== LOCAL) continue;
-      const p = this.codec.parseUdpPayload(d.payload, { src: d.src, dst: d.dst, udpSrcPort: d.srcPort, udpDstPort: d.dstPort, ipId: d.ipId });
+      const p = this.codec.parseDatagram(d);
       if (!p.ok) throw new Error(`device sent an unparsable packet: ${p.error}`);
       if (!p.repr.icrcOk) throw new Error("device sent a packet with a bad ICRC");
       out.push(summarize(p.repr));

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import net from "node:net";
 import { once } from "node:events";
-import { PerfPeerError, runPerfUdp, servePerfUdp } from "../../../host/node/perf-udp.js";
+import { PerfPeerError, runPerfUdp, servePerfUdp } from "../../../host/cli/perf-exchange.js";
 import { interfaceMtu, roceMtuFor } from "../../../host/node/netif.js";
 import { PcapRecorder } from "../../../host/core/capture/recorder.js";
 import { formatPerfText, type PerfOptions } from "../../../host/core/perf/index.js";

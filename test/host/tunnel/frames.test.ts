@@ -3,9 +3,10 @@
 import { describe, expect, it } from "vitest";
 import {
   DATA_HEADER_LEN, FrameKind, HELLO_LEN, TunnelFrameError, TUNNEL_ERRORS, emitData, emitError, emitHello,
-  gidBytesToAddress, parseFrame, type FrameErrorCode,
+  parseFrame, type FrameErrorCode,
 } from "../../../host/core/tunnel/frames.js";
 import { Prng } from "../../../host/core/sim/prng.js";
+import { gidToAddress as gidBytesToAddress } from "../../../host/core/net/gid.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const bytes = (h: string) => Uint8Array.from(Buffer.from(h.replace(/\s/g, ""), "hex"));

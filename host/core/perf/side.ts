@@ -1,0 +1,141 @@
+// One side of a perf test, whatever bed it runs on: a device's PD, one send and one receive CQ,
+// N QPs and per QP one MR of tx-depth message slots; the device sizes that hold them; the
+// attributes both sides connect with; the work request each test posts.
+import type {
+  AddressHandle, CompletionChannel, CompletionQueue, Device, MemoryRegion, ProtectionDomain, QueuePair, SendWr,
+} from "../verbs/index.js";
+import { Access, QpType, SendFlags, WrOpcode } from "../verbs/index.js";
+import { atomicOperand } from "./pattern.js";
+import { perfSlotBytes, type ResolvedPerfOptions } from "./options.js";
+
+export const PERF_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+
+export interface PerfSide {
+  device: Device;
+  pd: ProtectionDomain;
+  sendCq: CompletionQueue;
+  recvCq: CompletionQueue;
+  qps: QueuePair[];
+  /** per QP: slots × slotBytes */
+  mrs: MemoryRegion[];
+  /** QP number -> QP index */
+  index: Map<number, number>;
+  /** UD: per QP, the address handle of the peer and the peer QP's number */
+  ahs: AddressHandle[];
+  peers: number[];
+}
+
+/** The peer's MR of one QP, as RDMA work requests name it. */
+export interface RemoteMr {
+  addr: bigint;
+  rkey: number;
+}
+
+/** The enum value of an MTU in bytes (256 -> 1 … 4096 -> 5). */
+export function mtuEnum(bytes: number): number {
+  return Math.log2(bytes) - 7;
+}
+
+/** Device options that hold a side's MRs, rings and QPs. */
+export function perfDeviceOptions(o: ResolvedPerfOptions): { mrArenaBytes: number; ringArenaBytes: number; maxQp: number } {
+  const slotBytes = perfSlotBytes(o.size, o.connection);
+  const mrBytes = o.qps * o.txDepth * slotBytes;
+  const wr = Math.max(o.txDepth, 16);
+  const cqe = Math.min(32767, o.qps * wr + 64);
+  return {
+    mrArenaBytes: Math.max(1 << 20, Math.ceil((mrBytes + o.qps * 4096 + (64 << 10)) / (1 << 20)) * (1 << 20)),
+    // rings (SQ/RQ/CQ) beyond the default arena, which also holds the engines' per-QP state
+    ringArenaBytes: (16 << 20) + o.qps * wr * 2 * 256 + cqe * 2 * 128,
+    maxQp: Math.max(16, o.qps),
+  };
+}
+
+/** PD, CQs (on `channel` when given), QPs (in RESET) and MRs on a device opened with perfDeviceOptions. */
+export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: CompletionChannel): PerfSide {
+  const qpType = o.connection === "UD" ? QpType.UD : o.connection === "UC" ? QpType.UC : QpType.RC;
+  const slotBytes = perfSlotBytes(o.size, o.connection);
+  const wr = Math.max(o.txDepth, 16);
+  const cqe = Math.min(32767, o.qps * wr + 64);
+  const pd = device.allocPd();
+  const sendCq = device.createCq(cqe, { channel });
+  const recvCq = device.createCq(cqe, { channel });
+  const qps: QueuePair[] = [];
+  const mrs: MemoryRegion[] = [];
+  const index = new Map<number, number>();
+  for (let i = 0; i < o.qps; i++) {
+    const qp = pd.createQp({ qpType, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1 } });
+    index.set(qp.qpNum, i);
+    qps.push(qp);
+    mrs.push(pd.regMr(o.txDepth * slotBytes, PERF_ACCESS));
+  }
+  return { device, pd, sendCq, recvCq, qps, mrs, index, ahs: [], peers: [] };
+}
+
+/** The connected-QP attributes both sides use (connectQp's options without sqPsn). */
+export function perfConnectAttrs(o: ResolvedPerfOptions) {
+  return {
+    pathMtu: mtuEnum(o.mtu),
+    qpAccessFlags: PERF_ACCESS,
+    timeout: o.timeout,
+    retryCnt: o.retryCnt,
+    rnrRetry: 7,
+    minRnrTimer: 1,
+    maxRdAtomic: 16,
+    maxDestRdAtomic: 16,
+  };
+}
+
+/** The remote MRs of a side (what the other side's RDMA work requests name). */
+export function remoteMrs(side: PerfSide): RemoteMr[] {
+  return side.mrs.map((mr) => ({ addr: mr.addr, rkey: mr.rkey }));
+}
+
+/** The bytes of slot `slot` (message-size long) in a side's MR of QP `qp`. */
+export function slotView(side: PerfSide, qp: number, slot: number, slotBytes: number, size: number, offset = 0): Uint8Array {
+  const mr = side.mrs[qp]!;
+  // re-derive: the MR's view detaches if memory ever grows
+  return new Uint8Array(side.device.memory.buffer, Number(mr.addr) + slot * slotBytes + offset, size);
+}
+
+/** CMP_SWAP chain: the counter holds value(seq) before op seq, which swaps in value(seq + 1). */
+export function casValue(o: ResolvedPerfOptions, qp: number, seq: number): bigint {
+  return seq === 0 ? 0n : atomicOperand(o.seed, qp, seq - 1);
+}
+
+/**
+ * The work request of message `seq` on QP `qp`, sent from `local` into slot seq % slots: the
+ * remote MR (RDMA) or the peer's address handle (UD SEND); atomics work on one 8-byte counter
+ * per QP at the start of the remote MR, with operands from the seed.
+ */
+export function perfWr(o: ResolvedPerfOptions, local: PerfSide, remote: RemoteMr, shape: { slots: number; slotBytes: number; qkey: number }, qp: number, seq: number): SendWr {
+  const off = (seq % shape.slots) * shape.slotBytes;
+  const mr = local.mrs[qp]!;
+  const sg = o.size > 0 ? [mr.sge(off, o.size)] : [];
+  const base = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED, sgList: sg };
+  switch (o.test) {
+    case "send_bw":
+    case "send_lat": {
+      const ah = local.ahs[qp];
+      return ah ? { ...base, opcode: WrOpcode.SEND, ud: { ah, remoteQpn: local.peers[qp]!, remoteQkey: shape.qkey } } : { ...base, opcode: WrOpcode.SEND };
+    }
+    case "write_bw":
+    case "write_lat":
+      return { ...base, opcode: WrOpcode.RDMA_WRITE, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
+    case "read_bw":
+    case "read_lat":
+      return { ...base, opcode: WrOpcode.RDMA_READ, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
+    case "atomic_bw": {
+      const remoteAddr = remote.addr;
+      const sgl = [mr.sge(off, 8)];
+      if (o.atomicType === "FETCH_AND_ADD") {
+        return { ...base, sgList: sgl, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, atomic: { remoteAddr, rkey: remote.rkey, compareAdd: atomicOperand(o.seed, qp, seq) } };
+      }
+      return {
+        ...base,
+        sgList: sgl,
+        opcode: WrOpcode.ATOMIC_CMP_AND_SWP,
+        atomic: { remoteAddr, rkey: remote.rkey, compareAdd: casValue(o, qp, seq), swap: casValue(o, qp, seq + 1) },
+      };
+    }
+  }
+}

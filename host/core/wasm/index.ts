@@ -1,0 +1,2 @@
+// host/core/wasm: instantiating the core.
+export * from "./instance.js";
