@@ -15,7 +15,7 @@
 import { fork } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
-import { TX_GSO, TX_RECORD, RX_RECORD, openDatapath, parseGid } from "../dist/node/index.js";
+import { TX_GSO, TX_RECORD, RX_RECORD, openDatapath, parseGid } from "../dist/internal/node.js";
 import { PROBE_MODES, buildProbe, fmtSpread, runProbe, spread } from "./native/probe.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

@@ -3,7 +3,7 @@
 // passes (the ICRC on send and on receive, the core's wasm crc32 over data in linear memory) and two
 // memory copies (typed-array copies out of and into linear memory, as the wire and the RX buffer do),
 // at the packet size. Prints both and their ratio; candidates take turns, best of BENCH_ROUNDS.
-import { WireCodec, coreModule, runPerf } from "../dist/node/index.js";
+import { WireCodec, coreModule, runPerf } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 const MTU = 4096;

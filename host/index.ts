@@ -1,2 +1,23 @@
-// The platform-neutral public API (types entry of the package).
-export * from "./core/index.js";
+// The package's public surface that runs on every platform: what docs/API.md documents, and
+// nothing else. The Node entry (host/node/index.ts) and the browser entry (host/browser/index.ts)
+// re-export this and add their openDevice / openTunnelDevice. Tests, benchmarks and system suites
+// that need internals import host/internal/*.ts (bundled to dist/internal/, not published).
+export {
+  // the verbs (libibverbs with one naming rule)
+  Device, openDeviceWith, VENDOR_ID, type OpenDeviceOptions, type DeviceAttr, type PortAttr,
+  ProtectionDomain, MemoryRegion, CompletionQueue, type WorkCompletion, CompletionChannel,
+  QueuePair, type QpInitAttr, type QpInitAttrOut, type QpAttr, type QpAttrOut, type QpCap, deriveMask,
+  SharedReceiveQueue, type SrqAttr, type SrqInitAttr, AddressHandle, type AhAttr, type AhAttrOut, type GlobalRoute,
+  type SendWr, type RecvWr, type Sge, AsyncEvent, VerbsError, Errno, parseGid, formatGid,
+  Access, AtomicCap, DeviceCapFlags, EventType, LinkLayer, Mtu, PortState, QpAttrMask, QpState, QpType,
+  ReregMrFlags, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, MigState, SrqAttrMask, nameOf, mtuBytes,
+  connectQp, type QpEndpoint, type ConnectOptions,
+  // the simulated wire (tests, teaching, the playground)
+  SimNetwork, addressGid, SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate,
+  SimLink, simClock, simTracePcapng, type SimTraceOptions,
+  // packets: the codec, the decoder, captures
+  WireCodec, OpMask, HEADER_NAMES, decodePacket, aethMeaning, type DecodedPacket, type PacketMeta,
+  ipPacket, PcapRecorder, type CapturedPacket, readCapture, type CaptureRecord, ROCE_V2_PORT,
+  // the browser's device behind a gateway (docs/TUNNEL.md)
+  type TunnelDevice, type TunnelLinkOptions,
+} from "./core/index.js";

@@ -24,6 +24,9 @@ export const CFG_GID_COUNT: usize = 72; // u32 valid entries of the GID table
 export const CFG_FLAGS: usize = 76; // u32 CFG_FLAG_* (below)
 export const CFG_ACTIVE_MTU: usize = 80; // u32 the port's active MTU (ibv_mtu; the largest UD datagram); 0 = the max path MTU
 export const CFG_TRACE_CAP: usize = 84; // u32 trace ring records (rounded up to a power of two); 0 = 1024; more than 2^20 is -EINVAL
+export const CFG_MAX_MW: usize = 88; // u32 max_mw
+export const CFG_MAX_MCAST_GRP: usize = 92; // u32 max_mcast_grp
+export const CFG_MAX_MCAST_QP_ATTACH: usize = 96; // u32 max_mcast_qp_attach (QPs per group)
 export const CFG_SIZE: u32 = 128; // bytes
 
 // ---- Configuration flags (CFG FLAGS) ----

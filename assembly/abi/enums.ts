@@ -71,6 +71,7 @@ export const WR_TSO: u32 = 10;
 export const WR_DRIVER1: u32 = 11;
 export const WR_FLUSH: u32 = 14;
 export const WR_ATOMIC_WRITE: u32 = 15;
+export const WR_REG_MR: u32 = 32; // kernel IB_WR_REG_MR: fast registration (no libibverbs form)
 
 // ---- ibv_send_flags (send WQE SEND_FLAGS) ----
 export const SEND_FENCE: u32 = 1;
@@ -116,6 +117,7 @@ export const WC_LOCAL_INV: u32 = 6;
 export const WC_TSO: u32 = 7;
 export const WC_FLUSH: u32 = 8;
 export const WC_ATOMIC_WRITE: u32 = 9;
+export const WC_REG_MR: u32 = 10; // kernel IB_WC_REG_MR
 export const WC_RECV: u32 = 128;
 export const WC_RECV_RDMA_WITH_IMM: u32 = 129;
 

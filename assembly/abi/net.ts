@@ -55,5 +55,6 @@ export const enum RxResult {
 /** Names in value order, comma separated (the host splits the string). */
 export const RX_RESULT_NAMES = "ok,short,bad_version,bad_opcode,bad_length,bad_icrc,unknown_qpn,bad_transport,bad_state,bad_source,bad_pkey,bad_qkey";
 
+export const MULTICAST_QPN: u32 = 0xffffff; // BTH destination QP of a multicast datagram (IB_MULTICAST_QPN)
 export const IP_ID_UNKNOWN: u32 = 0xffffffff; // RXM_IP_ID when the host cannot see the IPv4 ID
 export const RX_BUF_CAP: u32 = 9216; // bytes of rx_buf()

@@ -13,10 +13,26 @@ export const SLOT_HDR: u32 = 16; // bytes
 export const MR_PD: usize = 16; // u32 PD handle
 export const MR_ACCESS: usize = 20; // u32 ibv_access_flags
 export const MR_KEY: usize = 24; // u32 lkey (== rkey)
-export const MR_BLOCK: usize = 28; // u32 bytes taken from the arena
+export const MR_BLOCK: usize = 28; // u32 bytes taken from the arena (0 for fast registration)
 export const MR_ADDR: usize = 32; // u64 start address (a linear-memory address)
 export const MR_LEN: usize = 40; // u64 length in bytes
-export const MR_SLOT: u32 = 48; // bytes
+export const MR_TYPE: usize = 48; // u32 MR_TYPE_* (user, fast registration)
+export const MR_STATE: usize = 52; // u32 MR_STATE_* (invalid, free, valid)
+export const MR_NUM_MW: usize = 56; // u32 memory windows bound to this MR
+export const MR_MAX_LEN: usize = 60; // u32 fast registration: the most bytes a REG_MR may map
+export const MR_SLOT: u32 = 64; // bytes
+
+// ---- MW record (pool slot) ----
+export const MW_PD: usize = 16; // u32 PD handle
+export const MW_TYPE: usize = 20; // u32 ibv_mw_type (1, 2)
+export const MW_STATE: usize = 24; // u32 MW_STATE_* (invalid, free, valid)
+export const MW_ACCESS: usize = 28; // u32 access flags of the binding
+export const MW_MR: usize = 32; // u32 key of the MR bound, 0 = none
+export const MW_QP: usize = 36; // u32 type 2: handle of the QP that bound it
+export const MW_ADDR: usize = 40; // u64 start (an address of the MR)
+export const MW_LEN: usize = 48; // u64 length, 0 = unbound
+export const MW_KEY: usize = 56; // u32 current rkey
+export const MW_SLOT: u32 = 64; // bytes
 
 // ---- CQ record (pool slot) ----
 export const CQ_RING: usize = 16; // u32 ring address
@@ -54,4 +70,20 @@ export const REREG_CHANGE_TRANSLATION: u32 = 1;
 export const REREG_CHANGE_PD: u32 = 2;
 export const REREG_CHANGE_ACCESS: u32 = 4;
 
+// ---- MR kinds (MR record TYPE) ----
+export const MR_TYPE_USER: u32 = 0;
+export const MR_TYPE_FAST_REG: u32 = 1;
+
+// ---- MR states (MR record STATE) ----
+export const MR_STATE_INVALID: u32 = 0;
+export const MR_STATE_FREE: u32 = 1;
+export const MR_STATE_VALID: u32 = 2;
+
+// ---- Memory window states (MW record STATE) ----
+export const MW_STATE_INVALID: u32 = 0;
+export const MW_STATE_FREE: u32 = 1;
+export const MW_STATE_VALID: u32 = 2;
+
+export const MW_INDEX_MIN: u32 = 0x80001; // keys whose index (key >> 8) is 0x80001 or more name memory windows (rxe RXE_MIN_MW_INDEX)
+export const MR_PAGE_SIZE: u32 = 4096; // page size of a fast-registration MR (ibv_alloc_mr max_num_sg counts these)
 export const CQ_FLAG_OVERFLOW: u32 = 1; // CQ record FLAGS: the CQ overflowed since creation

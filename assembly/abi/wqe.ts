@@ -35,6 +35,21 @@ export const SGE_LENGTH: usize = 8; // u32 bytes
 export const SGE_LKEY: usize = 12; // u32 lkey
 export const SGE_SIZE: u32 = 16; // bytes
 
+// ---- Send WQE of a BIND_MW (the ibv_send_wr bind_mw union's places) ----
+export const SWQE_BIND_ADDR: usize = 32; // u64 bind_info.addr
+export const SWQE_BIND_RKEY: usize = 40; // u32 the rkey the window gets (its key byte is taken)
+export const SWQE_BIND_MW: usize = 44; // u32 the window's current rkey
+export const SWQE_BIND_LENGTH: usize = 48; // u64 bind_info.length (0 unbinds a type 1 window)
+export const SWQE_BIND_MR: usize = 64; // u32 bind_info.mr's lkey
+export const SWQE_BIND_ACCESS: usize = 68; // u32 bind_info.mw_access_flags
+
+// ---- Send WQE of a REG_MR (the ib_reg_wr union's places) ----
+export const SWQE_REG_ADDR: usize = 32; // u64 start of the range it maps
+export const SWQE_REG_KEY: usize = 40; // u32 the MR's new key (same index, new key byte)
+export const SWQE_REG_MR: usize = 44; // u32 the MR's current key
+export const SWQE_REG_LENGTH: usize = 48; // u64 bytes mapped
+export const SWQE_REG_ACCESS: usize = 68; // u32 access flags
+
 // ---- Receive WQE (RQ and SRQ slot = 32 + 16 x max(max_sge, 1) bytes) ----
 export const RWQE_WR_ID: usize = 0; // u64 wr_id
 export const RWQE_NUM_SGE: usize = 8; // u32 num_sge

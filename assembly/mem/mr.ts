@@ -1,29 +1,48 @@
 // Memory regions: ranges of the MR arena in linear memory. lkey == rkey ==
 // ((index + 1) << 8) | key byte, the key byte changing on every registration
-// of a slot (as rxe), so keys of a deregistered MR stay invalid.
+// of a slot (as rxe), so keys of a deregistered MR stay invalid. An MR's
+// address (iova) is its linear-memory address. Two kinds, as rxe: user MRs
+// (ibv_reg_mr, memory of their own from the arena, VALID from the start) and
+// fast-registration MRs (ibv_alloc_mr: no memory, FREE until a REG_MR work
+// request maps a range of registered memory and makes them VALID; LOCAL_INV or
+// a peer's SEND_WITH_INV makes them FREE again). MR indexes stay below
+// MW_INDEX_MIN so one key says whether it names an MR or a memory window.
 import { Arena, arenaAlloc, arenaFree, arenaRound } from "./arena";
 import { mrAccessCheck } from "./access";
 import { EINVAL, ENOMEM, EOPNOTSUPP } from "./errno";
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
 import {
-  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_SLOT, REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD,
-  REREG_CHANGE_ACCESS,
+  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_TYPE, MR_STATE, MR_NUM_MW, MR_MAX_LEN, MR_SLOT,
+  REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD, REREG_CHANGE_ACCESS, MR_TYPE_USER, MR_TYPE_FAST_REG, MR_STATE_INVALID,
+  MR_STATE_FREE, MR_STATE_VALID, MR_PAGE_SIZE, MW_INDEX_MIN,
 } from "../abi/records";
 
 // ABI constants: generated from abi/schema.json into assembly/abi/records.ts; re-exported for this file's importers.
 export {
-  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_SLOT, REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD,
-  REREG_CHANGE_ACCESS,
+  MR_PD, MR_ACCESS, MR_KEY, MR_BLOCK, MR_ADDR, MR_LEN, MR_TYPE, MR_STATE, MR_NUM_MW, MR_MAX_LEN, MR_SLOT,
+  REREG_CHANGE_TRANSLATION, REREG_CHANGE_PD, REREG_CHANGE_ACCESS, MR_TYPE_USER, MR_TYPE_FAST_REG, MR_STATE_INVALID,
+  MR_STATE_FREE, MR_STATE_VALID, MR_PAGE_SIZE, MW_INDEX_MIN,
 } from "../abi/records";
 
-/** Largest MR index: keys must stay positive i32 values. */
-export const MR_MAX_INDEX: u32 = (1 << 23) - 2;
+/** Largest MR slot index: its key index (index + 1) stays below MW_INDEX_MIN. */
+export const MR_MAX_INDEX: u32 = MW_INDEX_MIN - 2;
+
+/** Does `key` name a memory window (rxe rkey_is_mw)? */
+@inline export function keyIsMw(key: u32): bool { return (key >> 8) >= MW_INDEX_MIN; }
 
 export const mrPool = changetype<Pool>(memory.data(offsetof<Pool>()));
 export const mrArena = changetype<Arena>(memory.data(offsetof<Arena>()));
 
 export function mrPoolInit(base: usize, cap: u32): void { poolInit(mrPool, base, MR_SLOT, cap); }
+
+/** Fast-registration MRs allocated (user MR deregistration looks for theirs only when there are some). */
+let fastMrs: u32 = 0;
+
+/** Arena bytes from here on have never been written (see mrReg). */
+let mrZeroMark: usize = 0;
+/** Device open: the arena at `base` is fresh memory. */
+export function mrZeroFrom(base: usize): void { mrZeroMark = base; }
 
 /** Key for slot `idx` with key byte `kb`. */
 @inline export function mrKey(idx: u32, kb: u32): u32 { return ((idx + 1) << 8) | (kb & 0xff); }
@@ -42,7 +61,12 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
     poolGive(mrPool, <u32>idx);
     return -ENOMEM;
   }
-  memory.fill(ptr, 0, <usize>len);
+  // A new MR reads as zeros. Arena bytes past the high-water mark were never
+  // written since memory grew (fresh pages are zero), so only reused bytes are
+  // cleared: a large arena is not touched, and committed, before it is used.
+  const end = ptr + <usize>len;
+  if (ptr < mrZeroMark) memory.fill(ptr, 0, min(end, mrZeroMark) - ptr);
+  if (end > mrZeroMark) mrZeroMark = end;
   const slot = poolSlot(mrPool, <u32>idx);
   const kb = (load<u32>(slot + SLOT_GEN) + 1) & 0xff;
   store<u32>(slot + SLOT_GEN, kb);
@@ -54,8 +78,93 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
   store<u32>(slot + MR_BLOCK, arenaRound(<u32>len));
   store<u64>(slot + MR_ADDR, <u64>ptr);
   store<u64>(slot + MR_LEN, len);
+  store<u32>(slot + MR_TYPE, MR_TYPE_USER);
+  store<u32>(slot + MR_STATE, MR_STATE_VALID);
   useInc(pd);
   return <i32>key;
+}
+
+/**
+ * ibv_alloc_mr (IB_MR_TYPE_MEM_REG): an MR for fast registration that can map
+ * up to `maxNumSg` pages; FREE (no access) until a REG_MR work request.
+ * Returns the key or -errno.
+ */
+export function mrAllocFast(pdh: u32, maxNumSg: u32): i32 {
+  const pd = pdFind(pdh);
+  if (!pd) return -EINVAL;
+  if (maxNumSg == 0 || <u64>maxNumSg * MR_PAGE_SIZE > <u64>mrArena.size) return -EINVAL; // rxe: max_num_sg > max_fast_reg_page_list_len
+  const idx = poolTake(mrPool);
+  if (idx < 0) return -EINVAL;
+  const slot = poolSlot(mrPool, <u32>idx);
+  const kb = (load<u32>(slot + SLOT_GEN) + 1) & 0xff;
+  store<u32>(slot + SLOT_GEN, kb);
+  const key = mrKey(<u32>idx, kb);
+  store<u32>(slot + SLOT_HANDLE, key);
+  store<u32>(slot + MR_PD, pdh);
+  store<u32>(slot + MR_KEY, key);
+  store<u32>(slot + MR_TYPE, MR_TYPE_FAST_REG);
+  store<u32>(slot + MR_STATE, MR_STATE_FREE);
+  store<u32>(slot + MR_MAX_LEN, maxNumSg * MR_PAGE_SIZE);
+  fastMrs++;
+  useInc(pd);
+  return <i32>key;
+}
+
+/** The MR slot with index `key >> 8`, whatever its key byte (for key-byte changes), or 0. */
+export function mrByIndex(key: u32): usize {
+  const idx = (key >> 8) - 1;
+  if (idx >= mrPool.cap) return 0;
+  const slot = poolSlot(mrPool, idx);
+  return load<u32>(slot + SLOT_HANDLE) ? slot : 0;
+}
+
+/**
+ * REG_MR work request (rxe_reg_fast_mr): maps [addr, addr + len) — a range of
+ * registered memory of the QP's PD, at most the MR's page budget — with
+ * `access` and the new key `key` (only its key byte may differ). 0 or -EINVAL.
+ */
+export function mrFastReg(pdh: u32, key: u32, access: u32, addr: u64, len: u64): i32 {
+  const slot = mrByIndex(key);
+  if (!slot || load<u32>(slot + MR_TYPE) != MR_TYPE_FAST_REG) return -EINVAL;
+  if (load<u32>(slot + MR_STATE) != MR_STATE_FREE) return -EINVAL; // only a FREE MR may be registered
+  if (load<u32>(slot + MR_PD) != pdh) return -EINVAL; // the QP's PD
+  if (mrAccessCheck(access) != 0) return -EINVAL;
+  if (len > <u64>load<u32>(slot + MR_MAX_LEN)) return -EINVAL;
+  // The pages must be memory the PD already owns: a user MR of the same PD holds the range.
+  if (!mrBacked(pdh, addr, len)) return -EINVAL;
+  store<u32>(slot + SLOT_HANDLE, key);
+  store<u32>(slot + SLOT_GEN, key & 0xff);
+  store<u32>(slot + MR_KEY, key);
+  store<u32>(slot + MR_ACCESS, access);
+  store<u64>(slot + MR_ADDR, addr);
+  store<u64>(slot + MR_LEN, len);
+  store<u32>(slot + MR_STATE, MR_STATE_VALID);
+  return 0;
+}
+
+/** Is [addr, addr + len) inside one user MR of PD `pdh`? */
+function mrBacked(pdh: u32, addr: u64, len: u64): bool {
+  for (let i: u32 = 0; i < mrPool.cap; i++) {
+    const s = poolSlot(mrPool, i);
+    if (!load<u32>(s + SLOT_HANDLE) || load<u32>(s + MR_TYPE) != MR_TYPE_USER || load<u32>(s + MR_PD) != pdh) continue;
+    if (mrInRange(s, addr, len)) return true;
+  }
+  return false;
+}
+
+/**
+ * LOCAL_INV or a peer's SEND_WITH_INV of an MR key (rxe_invalidate_mr): only a
+ * VALID fast-registration MR with no window bound may be invalidated, from a
+ * QP of its PD. 0 or -EINVAL.
+ */
+export function mrInvalidate(pdh: u32, key: u32): i32 {
+  const slot = mrFind(key);
+  if (!slot || load<u32>(slot + MR_PD) != pdh) return -EINVAL;
+  if (load<u32>(slot + MR_NUM_MW) != 0) return -EINVAL;
+  if (load<u32>(slot + MR_TYPE) != MR_TYPE_FAST_REG) return -EINVAL; // user MRs cannot be invalidated
+  if (load<u32>(slot + MR_STATE) != MR_STATE_VALID) return -EINVAL;
+  store<u32>(slot + MR_STATE, MR_STATE_FREE);
+  return 0;
 }
 
 /** The MR slot a key names, or 0 when the key is unknown or stale. */
@@ -69,7 +178,22 @@ export function mrFind(key: u32): usize {
 export function mrDereg(key: u32): i32 {
   const slot = mrFind(key);
   if (!slot) return -EINVAL;
-  arenaFree(mrArena, <usize>load<u64>(slot + MR_ADDR), load<u32>(slot + MR_BLOCK));
+  if (load<u32>(slot + MR_NUM_MW) != 0) return -EINVAL; // windows still bound (rxe_dereg_mr)
+  if (load<u32>(slot + MR_TYPE) == MR_TYPE_USER) {
+    // fast-registration MRs that map these pages lose them: they become FREE
+    const start = load<u64>(slot + MR_ADDR);
+    const len = load<u64>(slot + MR_LEN);
+    for (let i: u32 = 0; fastMrs != 0 && i < mrPool.cap; i++) {
+      const s = poolSlot(mrPool, i);
+      if (!load<u32>(s + SLOT_HANDLE) || load<u32>(s + MR_TYPE) != MR_TYPE_FAST_REG || load<u32>(s + MR_STATE) != MR_STATE_VALID) continue;
+      const a = load<u64>(s + MR_ADDR);
+      if (a < start + len && start < a + load<u64>(s + MR_LEN)) store<u32>(s + MR_STATE, MR_STATE_FREE);
+    }
+    arenaFree(mrArena, <usize>start, load<u32>(slot + MR_BLOCK));
+  } else {
+    fastMrs--; // it borrowed its pages: nothing to give back
+  }
+  store<u32>(slot + MR_STATE, MR_STATE_INVALID);
   const pd = pdFind(load<u32>(slot + MR_PD));
   if (pd) useDec(pd);
   poolGive(mrPool, (key >> 8) - 1);
@@ -84,6 +208,7 @@ export function mrDereg(key: u32): i32 {
 export function mrRereg(key: u32, flags: u32, pdh: u32, access: u32): i32 {
   const slot = mrFind(key);
   if (!slot) return -EINVAL;
+  if (load<u32>(slot + MR_TYPE) != MR_TYPE_USER) return -EINVAL; // rereg is for user MRs
   if (flags == 0 || (flags & ~(REREG_CHANGE_TRANSLATION | REREG_CHANGE_PD | REREG_CHANGE_ACCESS))) return -EINVAL; // uverbs
   if (flags & REREG_CHANGE_ACCESS) {
     const ac = mrAccessCheck(access);
@@ -127,7 +252,7 @@ export const MR_BAD_ACCESS: i32 = 3;
  */
 export function mrCheck(key: u32, pdh: u32, addr: u64, len: u64, need: u32): i32 {
   const slot = mrFind(key);
-  if (!slot || load<u32>(slot + MR_PD) != pdh) return MR_BAD_KEY;
+  if (!slot || load<u32>(slot + MR_PD) != pdh || load<u32>(slot + MR_STATE) != MR_STATE_VALID) return MR_BAD_KEY;
   if ((load<u32>(slot + MR_ACCESS) & need) != need) return MR_BAD_ACCESS;
   if (!mrInRange(slot, addr, len)) return MR_BAD_RANGE;
   return MR_OK;

@@ -14,9 +14,9 @@ import {
 } from "../verbs/cq";
 import {
   QpState, QPT_RC, SEND_SIGNALED, WC_ATOMIC_WRITE, WC_BAD_RESP_ERR, WC_BIND_MW, WC_COMP_SWAP, WC_FATAL_ERR, WC_FETCH_ADD,
-  WC_FLAG_WITH_IMM, WC_FLUSH, WC_LOC_PROT_ERR, WC_LOCAL_INV, WC_RDMA_READ, WC_RDMA_WRITE, WC_REM_ACCESS_ERR,
+  WC_FLAG_WITH_IMM, WC_FLUSH, WC_LOC_PROT_ERR, WC_LOCAL_INV, WC_RDMA_READ, WC_REG_MR, WC_RDMA_WRITE, WC_REM_ACCESS_ERR,
   WC_REM_INV_REQ_ERR, WC_REM_OP_ERR, WC_RETRY_EXC_ERR, WC_RNR_RETRY_EXC_ERR, WC_SEND, WC_SUCCESS, WR_ATOMIC_CMP_AND_SWP,
-  WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE,
+  WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_REG_MR,
   WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
 } from "../verbs/enums";
 import {
@@ -86,6 +86,7 @@ export function wcOpcode(wrOp: u32): u32 {
     case WR_ATOMIC_FETCH_AND_ADD: return WC_FETCH_ADD;
     case WR_LOCAL_INV: return WC_LOCAL_INV;
     case WR_BIND_MW: return WC_BIND_MW;
+    case WR_REG_MR: return WC_REG_MR;
     case WR_ATOMIC_WRITE: return WC_ATOMIC_WRITE;
     case WR_FLUSH: return WC_FLUSH;
     default: return 0xff;
@@ -506,6 +507,14 @@ export function completerRecv(qp: usize, pkt: usize): void {
   completerRun(c, qp, pkt, false);
   if (sending(qp)) completerRun(c, qp, 0, false); // retire what needs no ACK, keep the timer right
   checkSqDrained(qp);
+  if (c.again) scheduleQp(qp);
+}
+
+/** A local operation (LOCAL_INV, BIND_MW, REG_MR) finished in the requester: retire what is done, in order. */
+export function completeLocal(qp: usize): void {
+  const c = compRun;
+  c.again = false;
+  completerRun(c, qp, 0, false);
   if (c.again) scheduleQp(qp);
 }
 

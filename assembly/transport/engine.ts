@@ -9,7 +9,9 @@ import { timerPopDue, timersInit, timersNext } from "../sched/timers";
 import { SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
-import { netInit, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
+import { mcastCount, mcastQp } from "../verbs/mcast";
+import { qpFind } from "../verbs/qp";
+import { netInit, rxAcceptQp, rxGroup, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease, txRingAddr, txTakeMark, RxResult } from "./net";
 import { ringCons } from "../mem/ring";
 import { qpAt, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { QPT_RC } from "../verbs/enums";
@@ -69,7 +71,14 @@ export function engineRx(len: u32, now: f64): RxResult {
   if (traceOn(TraceKind.PKT_RECV)) traceReceived(len, r);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
-    if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) completerRecv(qp, pktInfo);
+    if (!qp) {
+      // a multicast datagram: every QP attached to the group that accepts it gets a copy
+      const g = rxGroup;
+      for (let i: u32 = 0, n = mcastCount(g); i < n; i++) {
+        const m = qpFind(mcastQp(g, i));
+        if (m && rxAcceptQp(m) == RxResult.OK) ucudRecv(m, pktInfo);
+      }
+    } else if (!(load<u32>(pktInfo + PKT_MASK) & M_REQ)) completerRecv(qp, pktInfo);
     else if (load<u32>(qp + QP_TYPE) == QPT_RC) responderRecv(qp, pktInfo);
     else ucudRecv(qp, pktInfo);
   }

@@ -16,6 +16,7 @@ import { cfg, CFG_GID_COUNT, gidTable } from "../verbs/config";
 import { count, Counter } from "../verbs/counters";
 import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/enums";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
+import { mcastFind, MULTICAST_QPN } from "../verbs/mcast";
 import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA, RING_TX } from "../mem/ring";
 import {
   pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
@@ -223,8 +224,47 @@ export function rxValidate(len: u32): RxResult {
     store<u32>(rxMeta + RXM_IP_ID, 0);
   }
 
+  const p = pktInfo;
+  store<u32>(p + PKT_OPCODE, op);
+  store<u32>(p + PKT_MASK, mask);
+  store<u32>(p + PKT_PSN, bth_psn(b));
+  store<u32>(p + PKT_BTH, <u32>b);
+  store<u32>(p + PKT_PAYLOAD, <u32>(b + hdrLen));
+  store<u32>(p + PKT_PAYLOAD_LEN, body - pad);
+  store<u32>(p + PKT_ACKREQ, bth_ackreq(b));
+  store<u32>(p + PKT_SE, bth_se(b));
+  store<u32>(p + PKT_SRC, <u32>(rxMeta + RXM_SRC));
+  store<u32>(p + PKT_SRC_PORT, load<u32>(rxMeta + RXM_SRC_PORT));
+  store<u32>(p + PKT_IPV6, v6 ? 1 : 0);
+  store<u32>(p + PKT_META, <u32>rxMeta);
+  store<u32>(p + PKT_LEN, len);
+  store<u32>(p + PKT_QP, 0);
+
+  if (bth_qpn(b) == MULTICAST_QPN) {
+    // to a group (rxe_rcv_mcast_pkt): UD only, at a group's address; each attached QP is checked on its own (rxAcceptQp)
+    rxGroup = opcode_transport(op) == TR_UD ? mcastFind(rxMeta + RXM_DST) : 0;
+    if (!rxGroup) return drop(RxResult.UNKNOWN_QPN, Counter.UNKNOWN_QPN);
+    count(Counter.RCVD_PKTS);
+    return RxResult.OK;
+  }
   const qp = qpByNum(bth_qpn(b));
   if (!qp) return drop(RxResult.UNKNOWN_QPN, Counter.UNKNOWN_QPN);
+  const r = rxAcceptQp(qp);
+  if (r == RxResult.OK) count(Counter.RCVD_PKTS);
+  return r;
+}
+
+/** The multicast group of the datagram rxValidate accepted with PKT_QP 0. */
+export let rxGroup: usize = 0;
+
+/**
+ * The checks that depend on the receiving QP (rxe check_type_state, check_addr,
+ * check_keys) for the datagram rxValidate parsed; sets PKT_QP when it passes.
+ */
+export function rxAcceptQp(qp: usize): RxResult {
+  const b = rxBuf;
+  const op = bth_opcode(b);
+  const mask = opcode_mask(op);
   const type = load<u32>(qp + QP_TYPE);
   const tr = opcode_transport(op);
   if (!((type == QPT_RC && tr == TR_RC) || (type == QPT_UC && tr == TR_UC) || (type == QPT_UD && tr == TR_UD))) {
@@ -248,22 +288,6 @@ export function rxValidate(len: u32): RxResult {
     const deth = b + <usize>opcode_offset(op, HDR_DETH);
     if (deth_qkey(deth) != load<u32>(qp + QP_ATTR + ATTR_QKEY)) return drop(RxResult.BAD_QKEY, Counter.BAD_QKEY);
   }
-
-  const p = pktInfo;
-  store<u32>(p + PKT_QP, <u32>qp);
-  store<u32>(p + PKT_OPCODE, op);
-  store<u32>(p + PKT_MASK, mask);
-  store<u32>(p + PKT_PSN, bth_psn(b));
-  store<u32>(p + PKT_BTH, <u32>b);
-  store<u32>(p + PKT_PAYLOAD, <u32>(b + hdrLen));
-  store<u32>(p + PKT_PAYLOAD_LEN, body - pad);
-  store<u32>(p + PKT_ACKREQ, bth_ackreq(b));
-  store<u32>(p + PKT_SE, bth_se(b));
-  store<u32>(p + PKT_SRC, <u32>(rxMeta + RXM_SRC));
-  store<u32>(p + PKT_SRC_PORT, load<u32>(rxMeta + RXM_SRC_PORT));
-  store<u32>(p + PKT_IPV6, v6 ? 1 : 0);
-  store<u32>(p + PKT_META, <u32>rxMeta);
-  store<u32>(p + PKT_LEN, len);
-  count(Counter.RCVD_PKTS);
+  store<u32>(pktInfo + PKT_QP, <u32>qp);
   return RxResult.OK;
 }

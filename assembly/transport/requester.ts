@@ -20,7 +20,7 @@ import {
 } from "../verbs/qp";
 import {
   QpState, QPT_RC, QPT_UC, QPT_UD, SEND_FENCE, SEND_INLINE, SEND_SOLICITED, WC_LOC_LEN_ERR, WC_LOC_PROT_ERR,
-  WC_LOC_QP_OP_ERR, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV,
+  WC_LOC_QP_OP_ERR, WC_MW_BIND_ERR, WC_SUCCESS, WR_REG_MR, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV,
   WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
 } from "../verbs/enums";
 import { ahFind, AH_AV } from "../verbs/ah";
@@ -31,8 +31,13 @@ import {
   SWQE_COMPARE_ADD, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_IMM_DATA, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK, SWQE_NUM_SGE,
   SWQE_OPCODE, SWQE_REMOTE_ADDR, SWQE_RESID, SWQE_RKEY, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE,
   SWQE_STATUS, SWQE_SWAP, WQE_STATE_DONE, WQE_STATE_ERROR, SWQE_AH, SWQE_REMOTE_QPN, SWQE_REMOTE_QKEY,
-  WQE_STATE_PENDING, WQE_STATE_POSTED, WQE_STATE_PROCESSING,
+  WQE_STATE_PENDING, WQE_STATE_POSTED, WQE_STATE_PROCESSING, SWQE_BIND_ACCESS, SWQE_BIND_ADDR, SWQE_BIND_LENGTH,
+  SWQE_BIND_MR, SWQE_BIND_MW, SWQE_BIND_RKEY, SWQE_REG_ACCESS, SWQE_REG_ADDR, SWQE_REG_KEY, SWQE_REG_LENGTH,
 } from "../verbs/wqe";
+import { keyIsMw, mrFastReg, mrInvalidate } from "../mem/mr";
+import { mwBind, mwInvalidate } from "../mem/mw";
+import { SLOT_HANDLE } from "../mem/pool";
+import { completeLocal } from "./completer";
 import { atmeth_build } from "../wire/atmeth";
 import { bth_build } from "../wire/bth";
 import { feth_set_word } from "../wire/feth";
@@ -115,6 +120,7 @@ export function wrClass(op: u32, type: u32): u32 {
     case WR_ATOMIC_WRITE: return rc ? M_ATOMIC_WRITE : 0;
     case WR_LOCAL_INV: return rc ? WQE_LOCAL : 0;
     case WR_BIND_MW: return WQE_LOCAL;
+    case WR_REG_MR: return rc ? WQE_LOCAL : 0;
     default: return 0;
   }
 }
@@ -468,6 +474,37 @@ function checkFence(c: ReqRun): ReqState {
   return (c.mask & WQE_LOCAL) ? ReqState.LOCAL_OPS : ReqState.CHECK_WINDOW;
 }
 
+/**
+ * rxe_do_local_ops: LOCAL_INV, BIND_MW and REG_MR act at once, in order with the
+ * rest of the SQ, send nothing, and complete when every WQE before them has.
+ * A refusal completes the WQE in error (LOC_QP_OP_ERR; MW_BIND_ERR for a bind)
+ * and the QP goes to ERR, as in rxe.
+ */
+function localOps(c: ReqRun): ReqState {
+  const qp = c.qp;
+  const wqe = c.wqe;
+  const pd = load<u32>(qp + QP_PD);
+  const op = load<u32>(wqe + SWQE_OPCODE);
+  if (op == WR_LOCAL_INV) {
+    const key = load<u32>(wqe + SWQE_IMM_DATA);
+    if ((keyIsMw(key) ? mwInvalidate(0, pd, key) : mrInvalidate(pd, key)) != 0) return fail(c, WC_LOC_QP_OP_ERR);
+  } else if (op == WR_BIND_MW) {
+    const r = mwBind(load<u32>(qp + SLOT_HANDLE), pd, load<u32>(wqe + SWQE_BIND_MW), load<u32>(wqe + SWQE_BIND_RKEY),
+      load<u32>(wqe + SWQE_BIND_MR), load<u64>(wqe + SWQE_BIND_ADDR), load<u64>(wqe + SWQE_BIND_LENGTH), load<u32>(wqe + SWQE_BIND_ACCESS));
+    if (r != 0) return fail(c, WC_MW_BIND_ERR);
+  } else if (op == WR_REG_MR) {
+    if (mrFastReg(pd, load<u32>(wqe + SWQE_REG_KEY), load<u32>(wqe + SWQE_REG_ACCESS), load<u64>(wqe + SWQE_REG_ADDR),
+      load<u64>(wqe + SWQE_REG_LENGTH)) != 0) return fail(c, WC_LOC_QP_OP_ERR);
+  } else {
+    return fail(c, WC_LOC_QP_OP_ERR);
+  }
+  store<u32>(wqe + SWQE_STATUS, WC_SUCCESS);
+  store<u32>(wqe + SWQE_STATE, WQE_STATE_DONE);
+  store<u32>(qp + QP_REQ + REQ_WQE_INDEX, c.index + 1);
+  completeLocal(qp);
+  return ReqState.NEXT_WQE;
+}
+
 /** RC: no more than MAX_UNACKED_PSNS past the oldest unacknowledged PSN (rxe wait_psn). */
 function checkWindow(c: ReqRun): ReqState {
   const qp = c.qp;
@@ -653,8 +690,7 @@ export function requesterSend(qp: usize, budget: i32): i32 {
         s = ReqState.NEXT_WQE;
         break;
       case ReqState.CHECK_FENCE: s = checkFence(c); break;
-      // LOCAL_INV and BIND_MW come with memory windows (a later issue)
-      case ReqState.LOCAL_OPS: s = fail(c, WC_LOC_QP_OP_ERR); break;
+      case ReqState.LOCAL_OPS: s = localOps(c); break;
       case ReqState.CHECK_WINDOW: s = checkWindow(c); break;
       case ReqState.CHECK_LENGTH: s = checkLength(c); break;
       case ReqState.NEXT_OPCODE: s = nextOpcodeStep(c); break;

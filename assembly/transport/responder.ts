@@ -8,7 +8,10 @@
 // duplicates, no READ/atomics). What has to be sent is only recorded — the
 // pending-ACK slot and the responder resources (resources.ts) — and
 // responder_send.ts emits it when the sender loop reaches this QP.
-import { mrCheck, mrFind, MR_ACCESS, MR_OK, MR_PD } from "../mem/mr";
+import { keyIsMw, mrFind, mrInvalidate, MR_ACCESS, MR_PD, MR_STATE, MR_STATE_VALID } from "../mem/mr";
+import { mwInvalidate } from "../mem/mw";
+import { SLOT_HANDLE } from "../mem/pool";
+import { rkeyResolve } from "../mem/rkey";
 import {
   ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT, ACCESS_LOCAL_WRITE, ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_READ,
   ACCESS_REMOTE_WRITE,
@@ -20,7 +23,7 @@ import {
   CQE_WC_FLAGS, CQE_WR_ID,
 } from "../verbs/cq";
 import {
-  QpState, QPT_RC, WC_FLAG_GRH, WC_FLAG_WITH_IMM, WC_LOC_LEN_ERR, WC_LOC_QP_OP_ERR, WC_RECV, WC_RECV_RDMA_WITH_IMM,
+  QpState, QPT_RC, WC_FLAG_GRH, WC_FLAG_WITH_IMM, WC_FLAG_WITH_INV, WC_LOC_LEN_ERR, WC_LOC_QP_OP_ERR, WC_RECV, WC_RECV_RDMA_WITH_IMM,
   WC_REM_ACCESS_ERR, WC_REM_INV_REQ_ERR, WC_SUCCESS,
 } from "../verbs/enums";
 import {
@@ -39,9 +42,10 @@ import { atmeth_compare, atmeth_rkey, atmeth_swap_add, atmeth_va } from "../wire
 import { bth_padcnt } from "../wire/bth";
 import { deth_srcqp } from "../wire/deth";
 import { feth_placement, feth_selectivity, feth_word, FETH_PLT_GLOBAL, FETH_PLT_PERSISTENT, FETH_SEL_MR } from "../wire/feth";
+import { ieth_rkey } from "../wire/ieth";
 import { immdt_data } from "../wire/immdt";
 import {
-  opcode_mask, HDR_ATMETH, HDR_DETH, HDR_FETH, HDR_IMMDT, HDR_RETH, M_ATOMIC, M_ATOMIC_WRITE, M_COMP, M_DETH, M_END,
+  opcode_mask, HDR_ATMETH, HDR_DETH, HDR_FETH, HDR_IETH, HDR_IMMDT, HDR_RETH, M_ATOMIC, M_ATOMIC_WRITE, M_COMP, M_DETH, M_END,
   M_FLUSH, M_IETH, M_IMMDT, M_MIDDLE, M_PAYLOAD, M_READ, M_RETH, M_RWR, M_SEND, M_START, M_WRITE, OPCODE_RC_CMP_SWAP,
 } from "../wire/opcode";
 import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
@@ -110,6 +114,7 @@ export class RespRun {
   blk: usize = 0; // the QP's responder block (resources.ts)
   type: u32 = 0; // the QP type
   res: usize = 0; // resource of this READ/atomic/ATOMIC_WRITE/FLUSH
+  addr: usize = 0; // CHK_RKEY: where this packet's bytes are in linear memory (through an MR or a window)
   status: u32 = 0; // completion status of the receive WQE
   syndrome: u32 = 0; // AETH_ACK_UNLIMITED, or the NAK to send
   gotoError: bool = false; // the QP goes to ERR once the request is done
@@ -157,6 +162,7 @@ export function responderRun(qp: usize, pkt: usize, steps: RespSteps): void {
   c.blk = respStart(qp);
   c.type = load<u32>(qp + QP_TYPE);
   c.res = 0;
+  c.addr = 0;
   c.status = WC_SUCCESS;
   c.syndrome = AETH_ACK_UNLIMITED;
   c.gotoError = false;
@@ -443,10 +449,13 @@ export function checkRkey(c: RespRun): RespState {
   const resid = rs(qp, RS_RESID);
   const pd = load<u32>(qp + QP_PD);
   if (wholeMr) {
-    const mr = mrFind(rkey);
-    if (!mr || load<u32>(mr + MR_PD) != pd || (load<u32>(mr + MR_ACCESS) & access) != access) return RespState.ERR_RKEY_VIOLATION;
-  } else if (mrCheck(rkey, pd, va, <u64>resid, access) != MR_OK) {
-    return RespState.ERR_RKEY_VIOLATION;
+    // the whole region, whatever va says: an MR key only
+    const mr: usize = keyIsMw(rkey) ? 0 : mrFind(rkey);
+    if (!mr || load<u32>(mr + MR_PD) != pd || load<u32>(mr + MR_STATE) != MR_STATE_VALID ||
+      (load<u32>(mr + MR_ACCESS) & access) != access) return RespState.ERR_RKEY_VIOLATION;
+  } else {
+    c.addr = rkeyResolve(rkey, load<u32>(qp + SLOT_HANDLE), pd, va, <u64>resid, access);
+    if (!c.addr) return RespState.ERR_RKEY_VIOLATION;
   }
   if (mask & (M_WRITE | M_ATOMIC_WRITE)) {
     const mtu = qpMtuBytes(qp);
@@ -487,8 +496,9 @@ export function writeDataIn(c: RespRun): RespState {
   if (len == 0) return RespState.NONE;
   const va = load<u64>(qp + QP_RESP + RS_VA);
   // the range was checked for the whole remaining request; check this piece again
-  if (mrCheck(rs(qp, RS_RKEY), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE) != MR_OK) return RespState.ERR_RKEY_VIOLATION;
-  memory.copy(<usize>va, <usize>pk(c, PKT_PAYLOAD), len);
+  const dst = rkeyResolve(rs(qp, RS_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE);
+  if (!dst) return RespState.ERR_RKEY_VIOLATION;
+  memory.copy(dst, <usize>pk(c, PKT_PAYLOAD), len);
   store<u64>(qp + QP_RESP + RS_VA, va + <u64>len);
   rsSet(qp, RS_RESID, rs(qp, RS_RESID) - len);
   return RespState.NONE;
@@ -523,13 +533,20 @@ function execute(c: RespRun): RespState {
   } else if (mask & M_FLUSH) {
     return RespState.PROCESS_FLUSH;
   }
-  // SEND with invalidate: no MR here can be invalidated remotely (user MRs,
-  // no memory windows yet), which rxe reports as class J.
-  if (mask & M_IETH) return RespState.ERR_INVALIDATE_RKEY;
+  // SEND with invalidate: the last packet invalidates the rkey its IETH names
+  // (rxe invalidate_rkey) — a type 2 window bound through this QP, or a fast-
+  // registration MR of its PD. Anything else is class J.
+  if ((mask & M_IETH) && invalidateRkey(qp, ieth_rkey(pktHdr(c.pkt, HDR_IETH))) != 0) return RespState.ERR_INVALIDATE_RKEY;
   if (mask & M_END) rsSet(qp, RS_MSN, rs(qp, RS_MSN) + 1);
   advance(c);
   if (mask & M_COMP) return RespState.COMPLETE;
   return RespState.ACKNOWLEDGE;
+}
+
+/** A peer's SEND_WITH_INV: invalidates `rkey` for QP `qp`; 0 or -errno. */
+export function invalidateRkey(qp: usize, rkey: u32): i32 {
+  const pd = load<u32>(qp + QP_PD);
+  return keyIsMw(rkey) ? mwInvalidate(load<u32>(qp + SLOT_HANDLE), pd, rkey) : mrInvalidate(pd, rkey);
 }
 
 /** Takes the next resource of the ring for a new READ/atomic/ATOMIC_WRITE/FLUSH (rxe_prepare_res). */
@@ -592,7 +609,7 @@ function atomicReply(c: RespRun): RespState {
     r = prepareRes(c, M_ATOMIC);
     c.res = r;
     const a = pktHdr(c.pkt, HDR_ATMETH);
-    const p = <usize>va;
+    const p = c.addr; // CHK_RKEY resolved va (a zero-based window moves it)
     const orig = load<u64>(p); // the value as the host sees it (little-endian memory)
     if (pk(c, PKT_OPCODE) == OPCODE_RC_CMP_SWAP) {
       if (orig == atmeth_compare(a)) store<u64>(p, atmeth_swap_add(a));
@@ -615,7 +632,7 @@ function atomicWriteReply(c: RespRun): RespState {
     r = prepareRes(c, M_ATOMIC_WRITE);
     c.res = r;
     // the 8 payload bytes land as they are (rxe stores the raw u64)
-    store<u64>(<usize>va, load<u64>(<usize>pk(c, PKT_PAYLOAD)));
+    store<u64>(c.addr, load<u64>(<usize>pk(c, PKT_PAYLOAD)));
     rsSet(qp, RS_RESID, 0);
     rsSet(qp, RS_MSN, rs(qp, RS_MSN) + 1);
     advance(c);
@@ -662,6 +679,12 @@ export function complete(c: RespRun): RespState {
       if (mask & M_IMMDT) {
         flags |= WC_FLAG_WITH_IMM;
         store<u32>(e + CQE_IMM_DATA, immdt_data(pktHdr(c.pkt, HDR_IMMDT)));
+      }
+      if (mask & M_IETH) {
+        // ibv_wc invalidated_rkey shares imm_data's place; IBV_WC_WITH_INV (rxe
+        // reports the kernel's bit 2 instead, which ibverbs reads as IP_CSUM_OK)
+        flags |= WC_FLAG_WITH_INV;
+        store<u32>(e + CQE_IMM_DATA, ieth_rkey(pktHdr(c.pkt, HDR_IETH)));
       }
       store<u32>(e + CQE_WC_FLAGS, flags);
       if (mask & M_DETH) {

@@ -4,7 +4,8 @@
 // when the sender loop reaches the QP, in the order it was decided. A full TX
 // ring delays a response, never loses it. READ response payloads point into
 // the MR (zero copy), which is why a write must wait until they are sent.
-import { mrCheck, MR_OK } from "../mem/mr";
+import { SLOT_HANDLE } from "../mem/pool";
+import { rkeyResolve } from "../mem/rkey";
 import { ACCESS_REMOTE_READ } from "../mem/access";
 import { ringCons, ringProd } from "../mem/ring";
 import { QpState, QPT_RC, WC_REM_ACCESS_ERR } from "../verbs/enums";
@@ -92,8 +93,11 @@ function sendRes(qp: usize, b: usize, r: usize): i32 {
     : (resid > mtu ? OP_READ_RESP_MIDDLE : OP_READ_RESP_LAST));
   const n = min<u32>(resid, mtu);
   const va = load<u64>(r + RES_VA);
-  if (load<u32>(r + RES_LENGTH) != 0 &&
-      mrCheck(load<u32>(r + RES_RKEY), load<u32>(qp + QP_PD), va, <u64>n, ACCESS_REMOTE_READ) != MR_OK) {
+  let src: usize = 0;
+  if (load<u32>(r + RES_LENGTH) != 0) {
+    src = rkeyResolve(load<u32>(r + RES_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>n, ACCESS_REMOTE_READ);
+  }
+  if (load<u32>(r + RES_LENGTH) != 0 && !src) {
     // the MR went away since the request was accepted (rxe_recheck_mr): class C
     resDone(b, r);
     ackQueue(b, AETH_NAK_REM_ACC_ERR, psn, load<u32>(qp + QP_RESP + RS_MSN));
@@ -108,7 +112,7 @@ function sendRes(qp: usize, b: usize, r: usize): i32 {
   store<u32>(r + RES_CUR_PSN, psn_next(psn, 1));
   store<u32>(r + RES_FLAGS, load<u32>(r + RES_FLAGS) | RESF_STARTED);
   if (resid - n == 0) resDone(b, r);
-  txSend(desc, qp, qp + QP_ATTR + ATTR_AH, op, <usize>va, n);
+  txSend(desc, qp, qp + QP_ATTR + ATTR_AH, op, src, n);
   if (n) {
     store<u32>(b + XB_READ_TX, ringProd(txRingAddr()));
     store<u32>(b + XB_READ_TX_VALID, 1);

@@ -1,7 +1,9 @@
 // Exports of the device object model (assembly/mem + assembly/verbs): numbers
 // in, numbers out. Handles are positive i32; failures are -errno. Argument
 // records are written by the host into dev_args() before the call.
-import { mrDereg, mrFind, mrReg, mrRereg } from "../mem/mr";
+import { mrAllocFast, mrByIndex, mrDereg, mrFind, mrReg, mrRereg } from "../mem/mr";
+import { mwAlloc, mwByIndex, mwDealloc } from "../mem/mw";
+import { mcastAttach, mcastDetach } from "./mcast";
 import { pdAlloc, pdDealloc, pdFind } from "../mem/pd";
 import { ahCreate, ahDestroy, ahFind } from "./ah";
 import { config, gidTable, CFG_SIZE } from "./config";
@@ -11,8 +13,10 @@ import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
 import { gsiCreate, gsiForget } from "./gsi";
-import { QPT_GSI } from "./enums";
-import { qpCreate, qpDestroy, qpFind, INIT_QP_TYPE } from "./qp";
+import { qpCreate, qpDestroy, qpFind, qpState, INIT_QP_TYPE } from "./qp";
+import { QpState, QPT_GSI } from "./enums";
+import { engineDoorbell, engineReady } from "../transport/engine";
+import { nowUs } from "../sched/clock";
 import { qpModify } from "./qp_modify";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
 import { VERBS_ABI_VERSION } from "../abi/version";
@@ -42,6 +46,21 @@ export function mr_reg(pd: u32, length: u32, access: u32): i32 { return mrReg(pd
 export function mr_dereg(key: u32): i32 { return mrDereg(key); }
 export function mr_ptr(key: u32): usize { return mrFind(key); }
 export function mr_rereg(key: u32, flags: u32, pd: u32, access: u32): i32 { return mrRereg(key, flags, pd, access); }
+/** ibv_alloc_mr: an MR for fast registration (REG_MR work requests) of up to max_num_sg pages. */
+export function mr_alloc_fast(pd: u32, maxNumSg: u32): i32 { return mrAllocFast(pd, maxNumSg); }
+/** The MR record whose key has `key`'s index, whatever its key byte (fast-registration keys change). */
+export function mr_ptr_index(key: u32): usize { return mrByIndex(key); }
+
+/** ibv_alloc_mw: the window's rkey or -errno; `type` 1 or 2. */
+export function mw_alloc(pd: u32, type: u32): i32 { return mwAlloc(pd, type); }
+/** ibv_dealloc_mw by any rkey the window had (its index). */
+export function mw_dealloc(key: u32): i32 { return mwDealloc(key); }
+/** The window record (MW_* offsets) by any rkey it had, 0 when gone. */
+export function mw_ptr(key: u32): usize { return mwByIndex(key); }
+
+/** ibv_attach_mcast / ibv_detach_mcast: the 16-byte GID is at dev_args(). */
+export function mcast_attach(qp: u32): i32 { return mcastAttach(qp, devArgs()); }
+export function mcast_detach(qp: u32): i32 { return mcastDetach(qp, devArgs()); }
 
 export function cq_create(cqe: i32): i32 { return cqCreate(cqe); }
 export function cq_destroy(h: u32): i32 { return cqDestroy(h); }
@@ -57,7 +76,17 @@ export function qp_destroy(h: u32): i32 {
   return qpDestroy(h);
 }
 export function qp_ptr(h: u32): usize { return qpFind(h); }
-export function qp_modify(h: u32, mask: u32): i32 { return qpModify(h, mask, devArgs()); }
+/**
+ * ibv_modify_qp. Leaving SQD for RTS resumes the send queue at once: WRs queued
+ * behind the drain point (or posted in SQD) go out without waiting for another doorbell.
+ */
+export function qp_modify(h: u32, mask: u32): i32 {
+  const q = qpFind(h);
+  const was = q ? qpState(q) : 0;
+  const r = qpModify(h, mask, devArgs());
+  if (r == 0 && was == QpState.SQD && qpState(q) == QpState.RTS && engineReady()) engineDoorbell(q, nowUs);
+  return r;
+}
 
 // doorbell(qp, queues, now) is in transport/exports.ts: it runs the transport.
 

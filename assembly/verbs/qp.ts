@@ -1,9 +1,9 @@
 // Queue pairs: a 512-byte pool record (public part the host reads, ibv_qp_attr
 // block, device-owned transport state) plus SQ and RQ rings from the ring arena.
 import { arenaAlloc, arenaFree } from "../mem/arena";
-import { EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "../mem/errno";
+import { EBUSY, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "../mem/errno";
 import { pdFind } from "../mem/pd";
-import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
+import { Pool, poolFind, poolGive, poolInit, poolMint, poolSlot, poolTake, slotIndex, useCount, useDec, useInc, SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_INLINE, CFG_MAX_QP_WR, CFG_MAX_SGE, CFG_QPN_BASE } from "./config";
 import { cqFind } from "./cq";
 import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enums";
@@ -146,10 +146,11 @@ export function qpCreate(pdh: u32, init: usize): i32 {
   return <i32>h;
 }
 
-/** ibv_destroy_qp: outstanding WQEs vanish without completions. */
+/** ibv_destroy_qp: outstanding WQEs vanish without completions; EBUSY while attached to a multicast group. */
 export function qpDestroy(h: u32): i32 {
   const q = qpFind(h);
   if (!q) return -EINVAL;
+  if (useCount(q)) return -EBUSY; // ib_destroy_qp: qp->usecnt (multicast attachments)
   arenaFree(ringArena, <usize>load<u32>(q + QP_SQ), load<u32>(q + QP_SQ_BYTES));
   if (load<u32>(q + QP_RQ)) arenaFree(ringArena, <usize>load<u32>(q + QP_RQ), load<u32>(q + QP_RQ_BYTES));
   const pd = pdFind(load<u32>(q + QP_PD));

@@ -1,11 +1,14 @@
-// Browser entry: nothing reachable from here may import node:*.
-export * from "../core/index.js";
+// Browser entry ("softroce" under the browser and default conditions): the public API of
+// host/index.ts, a device on no network (openDevice; put it on a SimNetwork) and a device reached
+// through the softroce gateway's WebSocket tunnel (openTunnelDevice). Nothing reachable from here
+// may import node:*.
+export * from "../index.js";
 export { coreModule } from "./wasm-source.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { coreModule as browserCoreModule } from "./wasm-source.js";
 import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
-/** ibv_open_device: a device on no network (a later issue adds the WebSocket tunnel). */
+/** ibv_open_device: a device on no network (attach it to a SimNetwork, or use openTunnelDevice). */
 export async function openDevice(options?: OpenDeviceOptions): Promise<Device> {
   return openDeviceWith(await browserCoreModule(), options);
 }

@@ -28,7 +28,11 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], maxPositionals = 0): ParsedArgs {
+/**
+ * `hints`: flags this command does not have but a user may try (another tool's name, an old
+ * name), with a note on what to use instead; the usage error then carries the note.
+ */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], maxPositionals = 0, hints: Record<string, string> = {}): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const flags: Record<string, FlagValue | undefined> = {};
@@ -56,7 +60,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
       positionals.push(arg);
       continue;
     }
-    if (!spec) throw new UsageError(`unknown flag ${shown}`);
+    if (!spec) throw new UsageError(`unknown flag ${shown}${hints[shown] ? ` (${hints[shown]})` : ""}`);
     if (seen.has(spec.name)) throw new UsageError(`--${spec.name} given twice`);
     seen.add(spec.name);
     if (spec.type === "boolean") {

@@ -12,10 +12,11 @@ const FLAGS: FlagSpec[] = [
   { name: "pcap", short: "r", type: "string", valueName: "file", help: "a pcap (µs or ns) or pcapng capture; linktypes 1, 101, 228, 229; - reads stdin" },
   { name: "link", type: "string", choices: ["ip", "eth"], default: "ip", help: "what --hex starts with" },
   { name: "json", short: "j", type: "boolean", help: "one JSON object per packet and line instead of text trees" },
+  { name: "oneline", short: "1", type: "boolean", help: "one summary line per packet (tshark's default view: number, time, addresses, length, opcode, QP, PSN, ICRC)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
-const HELP = `usage: softroce decode (--hex <hex> [--link eth] | --pcap <file>) [--json]
+const HELP = `usage: softroce decode (--hex <hex> [--link eth] | --pcap <file>) [--json | --oneline]
 
 Decodes RoCEv2 packets (UDP port 4791) with the device's own wire parser and checks each ICRC.
 In a capture, frames that are not RoCEv2 (TCP, other UDP, ARP, ...) are skipped and counted.
@@ -41,10 +42,18 @@ export const decodeCommand: Command = {
     if (file !== undefined && argv.some((a) => a === "--link" || a.startsWith("--link="))) {
       throw new UsageError("--link applies to --hex only (a capture names its own linktype)");
     }
-    // Text trees are separated by a blank line, as tshark -V does.
+    if (flags.json && flags.oneline) throw new UsageError("give --json or --oneline, not both");
+    // Text trees are separated by a blank line, as tshark -V does; --oneline is tshark's list view.
     let first = true;
+    let t0: number | undefined;
     const emit = (d: DecodedPacket) => {
-      io.out(flags.json ? toJsonLine(d) + "\n" : (first ? "" : "\n") + formatTree(d));
+      if (flags.oneline) {
+        const t = Number(d.record["frame.time_epoch"] ?? 0);
+        t0 ??= t;
+        io.out(summaryLine(d, t - t0) + "\n");
+      } else {
+        io.out(flags.json ? toJsonLine(d) + "\n" : (first ? "" : "\n") + formatTree(d));
+      }
       first = false;
     };
 
@@ -104,6 +113,19 @@ export const decodeCommand: Command = {
     return bad === 0 ? 0 : 1;
   },
 };
+
+/** tshark's one-line view: "  1 0.000000 127.0.0.1 → 127.0.0.2 RRoCE 1082 RC Send Only QP=0x000011 PSN=123 ICRC ok". */
+export function summaryLine(d: DecodedPacket, seconds: number): string {
+  const r = d.record;
+  const no = String(r["frame.number"] ?? "?").padStart(3);
+  const time = (Number.isFinite(seconds) ? seconds : 0).toFixed(6);
+  if (d.error !== undefined) return `${no} ${time} error: ${d.error}`;
+  const src = r["ip.src"] ?? r["ipv6.src"];
+  const dst = r["ip.dst"] ?? r["ipv6.dst"];
+  const qp = Number(r["infiniband.bth.destqp"] ?? 0).toString(16).padStart(6, "0");
+  const aeth = r.aeth_meaning !== undefined ? ` ${String(r.aeth_meaning)}` : "";
+  return `${no} ${time} ${src} → ${dst} RRoCE ${r["frame.len"] ?? ""} ${r.opcode_name} QP=0x${qp} PSN=${r["infiniband.bth.psn"]}${aeth} ICRC ${r.icrc_ok ? "ok" : "bad"}`;
+}
 
 async function readStdinBytes(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];

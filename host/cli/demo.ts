@@ -17,13 +17,13 @@ import { fsReason } from "./decode.js";
 const FLAGS: FlagSpec[] = [
   { name: "pcap", short: "w", type: "string", valueName: "file", default: "softroce-demo.pcap", help: "where to write the capture" },
   { name: "link", type: "string", choices: ["ip", "eth"], default: "ip", help: "linktype of the capture: raw IPv4 (228) or Ethernet (1)" },
-  { name: "port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "UDP port of both devices (0: free ports)" },
+  { name: "udp-port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "UDP port of both devices (0: free ports)" },
   { name: "json", short: "j", type: "boolean", help: "after the run, print the decoded capture as JSON lines" },
   { name: "generated", type: "boolean", help: "write a codec-generated exchange instead of running devices (deterministic bytes)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
-const HELP = `usage: softroce demo [--pcap <file>] [--link ip|eth] [--port <n>] [--json] [--generated]
+const HELP = `usage: softroce demo [--pcap <file>] [--link ip|eth] [--udp-port <n>] [--json] [--generated]
 
 Opens two softroce devices, A on 127.0.0.1 and B on 127.0.0.2 (UDP port 4791 each; free ports
 if 4791 is taken), connects an RC QP pair and runs SEND, RDMA WRITE, RDMA READ, CMP_SWAP and
@@ -92,7 +92,9 @@ interface Row {
 
 async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number> {
   const codec = await WireCodec.create(await coreModule());
-  const [da, db] = await openPair(flags.port as number, io);
+  const [da, db] = await openPair(flags["udp-port"] as number, io);
+  // --json: stdout carries the JSON lines alone; the human-readable run goes to stderr
+  const say = flags.json ? (t: string) => io.err(t) : (t: string) => io.out(t);
   const rec = new PcapRecorder();
   const t0 = 0;
   const rows: Row[] = [];
@@ -107,7 +109,7 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
     };
     const a = mk(da);
     const b = mk(db);
-    io.out(`A ${A}:${a.port} QPN 0x${a.qp.qpNum.toString(16)}  <->  B ${B}:${b.port} QPN 0x${b.qp.qpNum.toString(16)}   (RC, path MTU 1024)\n\n`);
+    say(`A ${A}:${a.port} QPN 0x${a.qp.qpNum.toString(16)}  <->  B ${B}:${b.port} QPN 0x${b.qp.qpNum.toString(16)}   (RC, path MTU 1024)\n\n`);
     connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 1000, gid: db.queryGid(0), port: b.port }, { sqPsn: 100, qpAccessFlags: access });
     connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 100, gid: da.queryGid(0), port: a.port }, { sqPsn: 1000, qpAccessFlags: access });
     rec.attach(da.port!);
@@ -177,8 +179,9 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
   } catch (e) {
     throw new DemoError(`cannot write ${path}: ${fsReason(e)}`);
   }
-  io.out(ladder(codec, rec.packets, t0));
-  io.out("\n" + table(rows) + "\n");
+  say(ladder(codec, rec.packets, t0));
+  if (!flags.json) say(LEGEND);
+  say("\n" + table(rows) + "\n");
 
   // Decode the file back: the RoCE decoder on 4791; on other ports the codec's ICRC over the packet.
   let total = 0;
@@ -194,11 +197,36 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
   }
   if (flags.json) io.out(json.join("\n") + "\n");
   const verified = rows.filter((r) => r.verified).length;
-  io.out(`wrote ${path}: ${total} packets; decoded back: ${good}/${total} ICRC ok\n`);
+  say(`wrote ${path}: ${total} packets; decoded back: ${good}/${total} ICRC ok\n`);
   if (good !== total) throw new DemoError(`${total - good} of ${total} packets in ${path} failed their ICRC`);
   if (verified !== rows.length) throw new DemoError(`${rows.length - verified} of ${rows.length} operations did not verify`);
+  if (!flags.json) io.out(PLAYGROUND_LINE);
   return 0;
 }
+
+/** What each column of the ladder and the table means, printed once after the ladder. */
+export const LEGEND = `
+legend:
+  time ms    milliseconds since the first packet
+  A ──> B    a request from A (the requester) to B (the responder); A <── B a response
+  opcode     the BTH opcode: RC = reliable connected; First/Middle/Last/Only = where the packet
+             sits in its message (a message longer than the path MTU takes several packets)
+  PSN        packet sequence number (BTH, 24 bits): counts a QP's packets, so the responder sees a
+             gap (a lost packet: NAK "PSN sequence error") or a duplicate; a response carries the
+             PSN of the request it answers (a READ's responses one PSN each)
+  payload    data bytes the packet carries
+  UDP        the UDP payload: BTH + extension headers + payload + pad + 4-byte ICRC (the invariant CRC)
+  AETH       the ACK extended transport header on responses. Its syndrome says ACK, RNR NAK
+             ("receiver not ready": no receive posted, retry later) or NAK (and why: PSN sequence
+             error, invalid request, remote access error, remote operational error); "no credit
+             limit" is rxe's ACK. MSN = message sequence number: messages the responder completed
+  table      status = the work completion's ibv_wc_status; verified = the bytes (or the atomic's
+             old value and new value) checked on both sides
+`;
+
+/** The demo's last line: where to watch the same exchange, and what goes wrong, packet by packet. */
+export const PLAYGROUND_LINE =
+  "watch it packet by packet, with losses and the transport's answers: npx softroce playground, then open http://127.0.0.1:8790/\n";
 
 /** One line per packet: time (ms from the first), direction, opcode, PSN, payload and UDP payload sizes, AETH. */
 function ladder(codec: WireCodec, packets: CapturedPacket[], t0: number): string {
@@ -308,7 +336,7 @@ export const demoCommand: Command = {
   name: "demo",
   summary: "two live devices on 127.0.0.1/127.0.0.2: SEND, WRITE, READ, atomics; packet ladder, pcap, ICRCs",
   async run(argv: string[], io: Io): Promise<number> {
-    const { flags } = parseArgs(argv, FLAGS);
+    const { flags } = parseArgs(argv, FLAGS, 0, { "--port": "the device's UDP port is --udp-port" });
     if (flags.help) {
       io.out(HELP);
       return 0;

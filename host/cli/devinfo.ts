@@ -13,13 +13,13 @@ const FLAGS: FlagSpec[] = [
   { name: "list", short: "l", type: "boolean", help: "print only the IB devices names" },
   { name: "verbose", short: "v", type: "boolean", help: "print all the attributes of the IB device(s), its GID table and counters" },
   { name: "address", type: "string", valueName: "addr", default: "127.0.0.1", help: "softroce: local IPv4 or IPv6 address the device binds (its GID 0)" },
-  { name: "port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device (0: any free port)" },
+  { name: "udp-port", type: "int", min: 0, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device (0: any free port)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
-const HELP = `usage: softroce devinfo [-v] [-d <dev>] [-i <port>] [-l] [--address <addr>] [--port <n>]
+const HELP = `usage: softroce devinfo [-v] [-d <dev>] [-i <port>] [-l] [--address <addr>] [--udp-port <n>]
 
-ibv_devinfo for a softroce device: opens it bound to UDP at --address:--port (GID 0 is that
+ibv_devinfo for a softroce device: opens it bound to UDP at --address:--udp-port (GID 0 is that
 address) and prints the device and its port; -v adds the limits, the GID table and the counters.
 
 ${formatFlags(FLAGS)}
@@ -123,7 +123,7 @@ export const devinfoCommand: Command = {
   name: "devinfo",
   summary: "ibv_devinfo for a softroce device bound to UDP (-v: limits, GID table, counters)",
   async run(argv: string[], io: Io): Promise<number> {
-    const { flags } = parseArgs(argv, FLAGS);
+    const { flags } = parseArgs(argv, FLAGS, 0, { "--port": "the device's UDP port is --udp-port" });
     if (flags.help) {
       io.out(HELP);
       return 0;
@@ -146,13 +146,13 @@ export const devinfoCommand: Command = {
     }
     let dev: Device;
     try {
-      dev = await openDevice({ address, port: flags.port as number });
+      dev = await openDevice({ address, port: flags["udp-port"] as number });
     } catch (e) {
-      io.err(`softroce devinfo: cannot open ${DEVICE_NAME} on ${address} UDP port ${flags.port}: ${(e as Error).message}\n`);
+      io.err(`softroce devinfo: cannot open ${DEVICE_NAME} on ${address} UDP port ${flags["udp-port"]}: ${(e as Error).message}\n`);
       return 1;
     }
     try {
-      const udpPort = (dev.limits as { port?: number }).port ?? (flags.port as number);
+      const udpPort = (dev.limits as { port?: number }).port ?? (flags["udp-port"] as number);
       io.out(formatDevinfo(dev, { verbose: flags.verbose === true, ibPort, address, udpPort }));
       return dev.queryPort(1).state === PortState.ACTIVE ? 0 : 1;
     } finally {

@@ -107,7 +107,10 @@ export async function runGateway(argv: readonly string[], io: Io, stop: Promise<
   }
   io.out(
     `softroce gateway: ws://${o.listen!.includes(":") ? `[${o.listen}]` : o.listen}:${gw.port}/tunnel -> udp ${o.udpAddress}:${gw.udpPort}; ` +
-      `allow ${o.allow!.join(",")} ports ${o.dstPorts!.join(",")}; token ${o.token ? "required" : "NOT required"}` +
+      `allow ${o.allow!.join(",")} ports ${o.dstPorts!.join(",")}; token ${o.token ? "required" : "NOT required"}; ` +
+      (o.origins!.length
+        ? `browser Origins allowed: ${o.origins!.join(", ")} (others refused; add one with --origin <origin>)`
+        : "browser Origins: none allowed, every browser page is refused (allow one with --origin <origin>, e.g. --origin http://localhost:8080; clients without an Origin header, such as Node, are not affected)") +
       `${gw.limitations.length ? `; limitations: ${gw.limitations.join("; ")}` : ""}\n`,
   );
   await stop;

@@ -35,6 +35,17 @@ export interface UdpPerfOptions {
   onProgress?(p: PerfProgress): void;
   /** status lines (waiting for a client, connected) */
   onStatus?(line: string): void;
+  /** both sides' QPs once connected (perftest's local/remote address lines) */
+  onConnected?(c: PerfConnection): void;
+}
+
+/** What perftest prints as the local and remote address lines, and the options the run uses. */
+export interface PerfConnection {
+  /** the server's: the client's asked values */
+  options: ResolvedPerfOptions;
+  mtu: number;
+  local: { gid: string; qp: PerfQpInfo[] };
+  remote: { gid: string; qp: PerfQpInfo[] };
 }
 
 /** The peer refused, vanished, or spoke another protocol. */
@@ -54,7 +65,7 @@ function clampMtu(o: ResolvedPerfOptions, active: number, u: UdpPerfOptions): vo
 }
 
 /** Options the client sends; the server checks them with the same rules. */
-const WIRE_KEYS = ["test", "size", "iterations", "mtu", "txDepth", "qps", "atomicType", "timeout", "retryCnt"] as const;
+const WIRE_KEYS = ["test", "size", "iterations", "mtu", "txDepth", "qps", "atomicType", "timeout", "retryCnt", "inlineSize"] as const;
 
 /** Newline-delimited JSON over a socket, with a deadline per line. */
 class Line {
@@ -146,7 +157,10 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
   });
   u.onStatus?.(`waiting for a client on TCP port ${tcpPort}`);
   const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const t = setTimeout(() => reject(new PerfPeerError(`no client within ${timeoutMs / 1000} s`)), timeoutMs);
+    const t = setTimeout(() => {
+      srv.close(); // nothing else keeps the process alive
+      reject(new PerfPeerError(`no client within ${timeoutMs / 1000} s on TCP port ${tcpPort}`));
+    }, timeoutMs);
     srv.once("connection", (s) => (clearTimeout(t), resolve(s)));
   });
   srv.close();
@@ -174,6 +188,7 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
     close = () => side.side.device.close();
     clampMtu(o, side.activeMtu, u);
     const bed = udpPerfBed(side, o, peer, Infinity);
+    u.onConnected?.({ options: o, mtu: o.mtu, local: { gid: side.gid, qp: side.infos }, remote: { gid: peer.gid, qp: peer.qp } });
     u.onStatus?.(`connected: ${o.test}, ${o.qps} QP(s), ${o.size} B, MTU ${o.mtu}`);
     let done = false;
     // the receives are posted before the answer: the client may send at once
@@ -228,6 +243,7 @@ export async function runPerfUdp(options: PerfOptions, u: UdpPerfOptions & { ser
       o.mtu = answer.mtu;
     }
     const bed = udpPerfBed(side, o, peer, timeoutMs);
+    u.onConnected?.({ options: o, mtu: o.mtu, local: { gid: side.gid, qp: side.infos }, remote: { gid: peer.gid, qp: peer.qp } });
     return await runPerfOn(bed, o, { onProgress: u.onProgress, progressEveryMs: 1000 }, async () => {
       line.send({ done: true });
       const report = await line.read("the server's counts");

@@ -1,68 +1,93 @@
-// softroce perf <test> --local: perftest's tests between two in-process devices on the simulated wire.
-import { PERF_TESTS, PerfOptionError, formatPerfText, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+// softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
+// or --local between two devices in this process on the simulated wire. Flags, header lines and
+// table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
+import { PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
-import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type UdpPerfOptions } from "./perf-exchange.js";
+import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
+import { openDevice, UdpBindError } from "../node/index.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
+import { runPerftestFor } from "./perftest-exchange.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
-import { runPerftestFor } from "./perftest-exchange.js";
+import { DEVICE_NAME } from "./pingpong.js";
+import { addressLines, countsLine, perfHeader, perfJson, tableHeader, tableRow } from "./perf-report.js";
 
 const FLAGS: FlagSpec[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
+  { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
   { name: "address", type: "string", valueName: "addr", help: "two-process mode: local IPv4 or IPv6 address the device binds (its GID 0) [default: 127.0.0.1]" },
-  { name: "port", type: "int", min: 0, max: 65535, valueName: "n", help: "two-process mode: UDP port of the device (0: any free one; the peer learns it) [default: 4791]" },
-  { name: "tcp-port", short: "p", type: "int", min: 1, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange [default: ${PERF_TCP_PORT}]` },
+  { name: "port", short: "p", type: "int", min: 0, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange, as perftest's -p [default: ${PERF_TCP_PORT}]` },
+  { name: "udp-port", type: "int", min: 0, max: 65535, valueName: "n", help: "two-process mode: UDP port of the device (0: any free one; the peer learns it) [default: 4791]" },
   { name: "pcap", type: "string", valueName: "file", help: "two-process mode: write this side's datagrams to a pcap file (RoCEv2 over UDP)" },
-  { name: "wait", type: "int", min: 1, max: 3600, valueName: "s", help: "two-process mode: seconds to wait for the peer and for progress [default: 60]" },
+  { name: "wait", type: "int", min: 1, max: 3600, valueName: "sec", help: "two-process mode: seconds to wait for the peer and for progress; the server exits after it [default: 60]" },
+  { name: "ib-dev", short: "d", type: "string", valueName: "dev", help: `use IB device <dev> (the only one: ${DEVICE_NAME})` },
+  { name: "gid-index", short: "x", type: "int", min: 0, max: 255, valueName: "index", help: "local GID index (a bound device has one GID: 0, its address)", default: 0 },
   { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures" },
   { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw]" },
+  { name: "all", short: "a", type: "boolean", help: "run sizes from 2 to 2^23 bytes (--local: every size in one process; a row each)" },
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
+  { name: "duration", short: "D", type: "int", min: 1, max: 3600, valueName: "sec", help: "--local: run for about <sec> seconds of wall time (a first run of -n messages sets how many fit)" },
   { name: "mtu", short: "m", type: "int", valueName: "bytes", help: "path MTU: 256, 512, 1024, 2048 or 4096", default: 1024 },
   { name: "tx-depth", short: "t", type: "int", min: 1, max: 8192, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
   { name: "qp", short: "q", type: "int", min: 1, max: 64, valueName: "n", help: "number of QPs", default: 1 },
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw operation [default: FETCH_AND_ADD]" },
-  { name: "loss", type: "string", valueName: "p", help: "probability that the wire loses a datagram, 0..1" },
-  { name: "dup", type: "string", valueName: "p", help: "probability that the wire duplicates a datagram, 0..1" },
-  { name: "reorder", type: "string", valueName: "p", help: "probability that the wire delays a datagram past later ones, 0..1" },
-  { name: "corrupt", type: "string", valueName: "p", help: "probability that the wire flips a bit, 0..1" },
-  { name: "delay", type: "string", valueName: "us", help: "one-way delay of the wire in µs" },
-  { name: "rate", type: "string", valueName: "gbps", help: "link rate of the wire in Gb/s (default: unlimited)" },
-  { name: "seed", type: "int", min: 0, max: 0xffffffff, valueName: "n", help: "seed of the wire's faults and of the verify pattern", default: 1 },
-  { name: "timeout", type: "int", min: 0, max: 31, valueName: "n", help: "local ACK timeout, 4.096 µs × 2^n", default: 14 },
+  { name: "inline_size", short: "I", type: "int", min: 0, max: 512, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
+  { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
-  { name: "verify", type: "boolean", help: "check every message byte for byte (a seeded pattern carrying its sequence number)" },
-  { name: "json", short: "j", type: "boolean", help: "print one JSON object instead of the perftest table" },
-  { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_write_bw / ib_read_bw is the peer (host/cli/perftest-exchange.ts)" },
+  { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
+  { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
+  { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
+  { name: "dup", type: "string", valueName: "p", help: "--local: probability that the wire duplicates a datagram, 0..1" },
+  { name: "reorder", type: "string", valueName: "p", help: "--local: probability that the wire delays a datagram past later ones, 0..1" },
+  { name: "corrupt", type: "string", valueName: "p", help: "--local: probability that the wire flips a bit, 0..1" },
+  { name: "delay", type: "string", valueName: "us", help: "--local: one-way delay of the wire in µs" },
+  { name: "rate", type: "string", valueName: "gbps", help: "--local: link rate of the wire in Gb/s (default: unlimited)" },
+  { name: "seed", type: "int", min: 0, max: 0xffffffff, valueName: "n", help: "--local: seed of the wire's faults and of the verify pattern [default: 1]" },
+  { name: "verify", type: "boolean", help: "--local: check every message byte for byte (a seeded pattern carrying its sequence number)" },
+  { name: "json", short: "j", type: "boolean", help: "print one JSON object (keys name their unit: docs/CLI.md) instead of the perftest table" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
-const HELP = `usage: softroce perf <test> --local [flags]
-       softroce perf <test> [flags]            server: waits for a client
+/** perftest flags softroce perf does not have yet: the message says why, exit 2 (docs/CLI.md). */
+const NOT_YET: FlagSpec[] = [
+  { name: "bidirectional", short: "b", type: "boolean", help: "measure both directions at once (not yet in softroce perf)" },
+];
+
+/** Old or other tools' names that would mean something else here: the error says which flag to use. */
+const RENAMED: Record<string, string> = {
+  "--tcp-port": "the TCP port is -p/--port, as in perftest",
+  "--timeout": "the QP's ACK timeout exponent is -u/--qp-timeout (as perftest); seconds to wait are --wait",
+};
+
+
+const HELP = `usage: softroce perf <test> [flags]            server: waits for a client
        softroce perf <test> <server> [flags]   client: runs the test against the server
+       softroce perf <test> --local [flags]    both sides here, on the simulated wire
 
 Tests: ${PERF_TESTS.join(", ")}.
---local runs the client and the server as two devices in this process, connected by the simulated
-wire (faults are seeded, so a run is reproducible). Output: perftest 4.5's table (BW in MB/sec, MB
-being 2^20 bytes, as perftest; latency in µs, half the round trip for send/write, the round trip for
-read), or --json. Bandwidth and latency are measured on the wall clock when the wire has no faults,
-on the wire's virtual clock otherwise; both are reported.
-Without --local, two processes run the test over UDP (RoCEv2): the server (no host argument) binds
-its device to --address/--port and listens on TCP --tcp-port; the client (with the server's host)
-connects there. Out-of-band exchange (protocol softroce-perf/1): one JSON line each way over TCP; the
-client sends its test, size, iterations, MTU, tx depth, QP count, atomic type, timeout, retry count,
-GID, UDP port and per QP {qpn, psn, rkey, addr}; the server checks them (same test, valid options),
-connects its QPs and answers with its GID, UDP port, path MTU and QPs (or {error}); after the run the
-client sends {done} and the server answers with what it received. A path MTU above the port's active
-MTU (from the interface MTU, as rxe: 1500 -> 1024, loopback -> 4096) is lowered to it, as perftest
-does. Two devices on one host need two addresses (127.0.0.1 and 127.0.0.2) or --port 0 on one side.
-Figures are on the wall clock; the wire's fault flags and --verify are for --local only.
+Two processes run the test over UDP (RoCEv2): the server (no host argument) binds its device to
+--address:--udp-port and listens on TCP -p/--port (perftest's port, 18515); the client (with the
+server's host) connects there. Both print perftest's header, the local and remote address lines
+and the table (BW in MB/sec, MB being 2^20 bytes as perftest, or Gb/sec with --report_gbits;
+latency in µs, half the round trip for send/write, the round trip for read); the server's row is
+measured on its side (from connection to the client's end), latency rows are the client's.
+Out-of-band exchange (protocol softroce-perf/1): one JSON line each way over TCP (test, sizes,
+depths, timeout, GID, UDP port, per QP {qpn, psn, rkey, addr}); the server checks them, connects
+and answers (or {error}). A path MTU above the port's active MTU (from the interface MTU, as rxe:
+1500 -> 1024, loopback -> 4096) is lowered to it, as perftest does. Two devices on one host need
+two addresses (127.0.0.1 and 127.0.0.2) or --udp-port 0 on one side.
+--local runs the client and the server as two devices in this process, connected by the
+simulated wire (faults are seeded, so a run is reproducible); figures are on the wall clock when
+the wire has no faults, on its virtual clock otherwise (both in --json).
+--json prints one object; its keys name their unit (docs/CLI.md), and it carries only what
+applies: the wire, faults and seed with --local, verified with --verify.
 Exit status: 0 every message completed once (and verified, with --verify); 1 a message was lost,
-duplicated, corrupted or completed with an error; 2 usage error.
+duplicated, corrupted or completed with an error, or the peer failed; 2 usage error.
 
-${formatFlags(FLAGS)}
+${formatFlags([...FLAGS, ...NOT_YET])}
 `;
 
 function probability(name: string, raw: string | undefined): number | undefined {
@@ -79,7 +104,7 @@ function positive(name: string, raw: string | undefined, max: number): number | 
   return v;
 }
 
-/** The PerfOptions a command line asks for (throws UsageError). */
+/** The two-process mode's own settings. */
 export interface PerfUdpArgs {
   server?: string;
   address: string;
@@ -89,35 +114,62 @@ export interface PerfUdpArgs {
   waitMs: number;
 }
 
-export function perfOptionsFromArgs(argv: string[]): { options: PerfOptions; json: boolean; help: boolean; udp?: PerfUdpArgs } {
-  const { flags, positionals } = parseArgs(argv, FLAGS, 2);
-  if (flags.help) return { options: { test: "write_bw" }, json: false, help: true };
+export interface PerfArgs {
+  options: PerfOptions;
+  json: boolean;
+  help: boolean;
+  udp?: PerfUdpArgs;
+  /** -a: the sizes to run, one row each */
+  sizes?: number[];
+  /** -D, seconds */
+  durationS?: number;
+  gbits: boolean;
+  gidIndex: number;
+}
+
+/** perftest's -a: 2, 4, …, 2^23 bytes. */
+export const ALL_SIZES = Array.from({ length: 23 }, (_, i) => 2 << i);
+
+/** The PerfOptions a command line asks for (throws UsageError). */
+export function perfOptionsFromArgs(argv: string[]): PerfArgs {
+  const { flags, positionals } = parseArgs(argv, [...FLAGS, ...NOT_YET], 2, RENAMED);
+  const base = { json: false, gbits: false, gidIndex: 0 };
+  if (flags.help) return { ...base, options: { test: "write_bw" }, help: true };
+  for (const f of NOT_YET) {
+    if (flags[f.name] !== undefined) throw new UsageError(`-${f.short}/--${f.name} is not in softroce perf yet (docs/CLI.md)`);
+  }
   const [test, server] = positionals;
   if (test === undefined) throw new UsageError(`no test given (one of ${PERF_TESTS.join(", ")})`);
   if (!(PERF_TESTS as readonly string[]).includes(test)) throw new UsageError(`unknown test '${test}' (one of ${PERF_TESTS.join(", ")})`);
-  const udpFlags = ["address", "port", "tcp-port", "pcap", "wait"].filter((k) => flags[k] !== undefined);
-  let udp: { server?: string; address: string; udpPort: number; tcpPort: number; pcap?: string; waitMs: number } | undefined;
+  const dev = flags["ib-dev"] as string | undefined;
+  if (dev !== undefined && dev !== DEVICE_NAME) throw new UsageError(`-d/--ib-dev: no device '${dev}' (the only one is ${DEVICE_NAME})`);
+  const gidIndex = flags["gid-index"] as number;
+  if (gidIndex !== 0) throw new UsageError(`-x/--gid-index ${gidIndex}: the device has one GID, index 0 (its address)`);
+  const udpFlags = ["address", "port", "udp-port", "pcap", "wait"].filter((k) => flags[k] !== undefined);
+  let udp: PerfUdpArgs | undefined;
+  if (flags.all && flags.size !== undefined) throw new UsageError("-a/--all runs every size: drop -s/--size");
   if (flags.local) {
     if (server !== undefined) throw new UsageError(`--local runs both sides here; it takes no server address (got '${server}')`);
     if (udpFlags.length) throw new UsageError(`--${udpFlags[0]} is for the two-process mode over UDP, not --local`);
   } else {
-    const local = ["loss", "dup", "reorder", "corrupt", "delay", "rate", "verify"].filter((k) => flags[k] !== undefined && flags[k] !== false);
-    if (local.length) throw new UsageError(`--${local[0]} applies to the simulated wire of --local only`);
+    const local = ["loss", "dup", "reorder", "corrupt", "delay", "rate", "verify", "seed", "duration", "all"].filter((k) => flags[k] !== undefined && flags[k] !== false);
+    if (local.length) throw new UsageError(`--${local[0]} applies to --local (the simulated wire) only`);
     const address = (flags.address as string | undefined) ?? "127.0.0.1";
     if (!isIP(address)) throw new UsageError(`--address wants an IPv4 or IPv6 address, got '${address}'`);
     if (server !== undefined && server.trim() === "") throw new UsageError("the server host is empty");
+    const tcpPort = (flags.port as number | undefined) ?? PERF_TCP_PORT;
+    if (tcpPort === 0 && server !== undefined) throw new UsageError("-p/--port 0: the client needs the server's TCP port");
     udp = {
       server,
       address,
-      udpPort: (flags.port as number | undefined) ?? 4791,
-      tcpPort: (flags["tcp-port"] as number | undefined) ?? PERF_TCP_PORT,
+      udpPort: (flags["udp-port"] as number | undefined) ?? 4791,
+      tcpPort,
       pcap: flags.pcap as string | undefined,
       waitMs: ((flags.wait as number | undefined) ?? 60) * 1000,
     };
-    if (udp.pcap === "") throw new UsageError("--pcap wants a file name");
   }
   const mtu = flags.mtu as number;
-  if (![256, 512, 1024, 2048, 4096].includes(mtu)) throw new UsageError(`--mtu must be 256, 512, 1024, 2048 or 4096, got ${mtu}`);
+  if (![256, 512, 1024, 2048, 4096].includes(mtu)) throw new UsageError(`-m/--mtu must be 256, 512, 1024, 2048 or 4096, got ${mtu}`);
   const rate = positive("rate", flags.rate as string | undefined, 10_000);
   const options: PerfOptions = {
     test: test as PerfTest,
@@ -136,30 +188,69 @@ export function perfOptionsFromArgs(argv: string[]): { options: PerfOptions; jso
       delayUs: positive("delay", flags.delay as string | undefined, 10_000_000),
       rateBps: rate === undefined ? undefined : rate * 1e9,
     },
-    seed: flags.seed as number,
-    timeout: flags.timeout as number,
+    seed: (flags.seed as number | undefined) ?? 1,
+    timeout: flags["qp-timeout"] as number,
     retryCnt: flags.retry as number,
+    inlineSize: flags.inline_size as number,
     verify: flags.verify === true,
   };
-  if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("--atomic_type applies to atomic_bw only");
-  if (udp) resolvePerfOptionsOrUsage(options);
-  return { options, json: flags.json === true, help: false, udp };
+  if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("-A/--atomic_type applies to atomic_bw only");
+  if (flags.all && options.test === "atomic_bw") throw new UsageError("-a/--all: atomic_bw has one size, 8 bytes");
+  let sizes: number[] | undefined;
+  if (flags.all) {
+    sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || s <= mtu);
+    for (const size of sizes) resolveOrUsage({ ...options, size }, false);
+  } else {
+    resolveOrUsage(options, udp !== undefined);
+  }
+  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex };
 }
 
-function resolvePerfOptionsOrUsage(o: PerfOptions): void {
+function resolveOrUsage(o: PerfOptions, udp: boolean): void {
   try {
     resolvePerfOptions(o);
-    rcOnly(o);
+    if (udp) rcOnly(o);
   } catch (e) {
     if (e instanceof PerfOptionError) throw new UsageError(e.message);
     throw e;
   }
 }
 
-async function runUdp(options: PerfOptions, u: PerfUdpArgs, json: boolean, io: Io): Promise<number> {
+/** Progress on stderr, only when it is a terminal (one line rewritten in place). */
+function progressLine(io: Io): { show(line: string): void; end(): void } {
   const tty = process.stderr.isTTY === true;
   let shown = false;
+  return {
+    show(line) {
+      if (!tty) return;
+      shown = true;
+      io.err(`\r${line} `);
+    },
+    end() {
+      if (shown) io.err("\n");
+      shown = false;
+    },
+  };
+}
+
+/** Fails fast, before any TCP listen, when the device's UDP address and port cannot be bound. */
+async function checkUdpBind(u: PerfUdpArgs): Promise<void> {
+  if (u.udpPort === 0) return;
+  const dev = await openDevice({ address: u.address, port: u.udpPort });
+  dev.close();
+}
+
+async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
+  const { options, json } = a;
+  const progress = progressLine(io);
   const recorder = u.pcap !== undefined ? new PcapRecorder() : undefined;
+  let conn: PerfConnection | undefined;
+  let connectedAt = 0;
+  const header = (c: PerfConnection) =>
+    perfHeader({
+      test: c.options.test, connection: c.options.connection, qps: c.options.qps, txDepth: c.options.txDepth, mtu: c.mtu, inlineSize: c.options.inlineSize,
+      gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
+    }) + addressLines(c.options.test, c);
   const common: UdpPerfOptions = {
     address: u.address,
     udpPort: u.udpPort,
@@ -167,10 +258,13 @@ async function runUdp(options: PerfOptions, u: PerfUdpArgs, json: boolean, io: I
     timeoutMs: u.waitMs,
     pcap: recorder,
     onStatus: (line) => io.err(`softroce perf: ${line}\n`),
+    onConnected(c) {
+      conn = c;
+      connectedAt = performance.now();
+      if (!json) io.out(header(c));
+    },
     onProgress(p) {
-      shown = true;
-      const line = `softroce perf: ${p.done}/${p.total} (${p.total ? Math.floor((100 * p.done) / p.total) : 0}%)`;
-      io.err(tty ? `\r${line} ` : `${line}\n`);
+      progress.show(`softroce perf: ${p.done}/${p.total} (${p.total ? Math.floor((100 * p.done) / p.total) : 0}%)`);
     },
   };
   const savePcap = async () => {
@@ -182,77 +276,123 @@ async function runUdp(options: PerfOptions, u: PerfUdpArgs, json: boolean, io: I
     }
   };
   try {
+    await checkUdpBind(u);
     if (u.server === undefined) {
       const r = await servePerfUdp(options, common);
+      const usec = Math.max(1, (performance.now() - connectedAt) * 1000);
       await savePcap();
+      const o = conn?.options ?? resolvePerfOptions(options);
+      const messages = o.iterations * o.qps;
+      if (json) {
+        io.out(JSON.stringify({ mode: "udp", role: "server", test: r.test, size_bytes: o.size, iterations: o.iterations, qps: o.qps, received: r.received, errors: r.errors, elapsed_usec: usec, local: conn?.local, remote: conn?.remote }) + "\n");
+      } else if (!conn) {
+        // no client connected: nothing to tabulate
+      } else if (isBwTest(o.test)) {
+        const mibps = (messages * o.size * 1e6) / usec / (1 << 20);
+        io.out(tableHeader(o.test, a.gbits) + "\n" + tableRow(o.test, o.size, o.iterations, { bw_peak_mbps: mibps, bw_avg_mbps: mibps, msg_rate_mpps: messages / usec, duration_us: usec }, a.gbits) + "\n" + "-".repeat(87) + "\n");
+      } else {
+        io.out(` (latency: the client's table)\n${"-".repeat(87)}\n`);
+      }
       io.err(`softroce perf: server done: ${r.test}, received ${r.received}, errors ${r.errors}\n`);
       return r.errors ? 1 : 0;
     }
     const result = await runPerfUdp(options, { ...common, server: u.server });
-    if (shown && tty) io.err("\n");
+    progress.end();
     await savePcap();
-    io.out(json ? JSON.stringify(result) + "\n" : formatPerfText(result));
+    if (json) io.out(JSON.stringify(perfJson(result, "udp", conn)) + "\n");
+    else io.out(tableHeader(result.test, a.gbits) + "\n" + tableRow(result.test, result.bytes, result.iterations, result.wall, a.gbits) + "\n" + "-".repeat(87) + "\n" + countsLine(result, false));
     if (!result.ok) {
       io.err(`softroce perf: FAILED: lost ${result.lost}, duplicated ${result.duplicated}, corrupted ${result.corrupted}, errors ${result.errors}\n`);
       return 1;
     }
     return 0;
   } catch (e) {
-    if (e instanceof PerfPeerError) {
-      io.err(`softroce perf: ${e.message}\n`);
+    progress.end();
+    if (e instanceof PerfPeerError || e instanceof UdpBindError) {
+      io.err(`softroce perf: ${e.message}${e instanceof UdpBindError ? "" : ""}\n`);
       return 1;
     }
     throw e;
   }
 }
 
-export const perfCommand: Command = {
-  name: "perf",
-  summary: "perftest-style bandwidth and latency tests (two processes over UDP, or --local on the simulated wire)",
-  async run(argv: string[], io: Io): Promise<number> {
-    const { options, json, help, udp } = perfOptionsFromArgs(argv);
-    if (help) {
-      io.out(HELP);
-      return 0;
-    }
-    if (udp && argv.includes("--perftest")) return runPerftestFor(options, udp, io);
-    if (udp) return runUdp(options, udp, json, io);
-    let mod: WebAssembly.Module;
+async function runLocal(a: PerfArgs, io: Io): Promise<number> {
+  let mod: WebAssembly.Module;
+  try {
+    mod = await coreModule();
+  } catch (e) {
+    throw new InputError(`cannot load the device core build/softroce.wasm (run 'npm run build'): ${fsReason(e)}`);
+  }
+  const progress = progressLine(io);
+  const one = async (o: PerfOptions): Promise<PerfResult> => {
     try {
-      mod = await coreModule();
-    } catch (e) {
-      throw new InputError(`cannot load the device core build/softroce.wasm (run 'npm run build'): ${fsReason(e)}`);
-    }
-    let shown = false;
-    const tty = process.stderr.isTTY === true;
-    let result: PerfResult;
-    try {
-      result = await runPerf(mod, options, {
+      return await runPerf(mod, o, {
         progressEveryMs: 1000,
         onProgress(p) {
           if (p.wallMs < 1000) return;
-          shown = true;
           const pct = p.total ? Math.floor((100 * p.done) / p.total) : 0;
-          const line = `softroce perf: ${p.done}/${p.total} (${pct}%) after ${(p.wallMs / 1000).toFixed(1)} s, virtual ${(p.virtualUs / 1e6).toFixed(3)} s`;
-          // one line rewritten in place on a terminal; a line per update in a file or pipe
-          io.err(tty ? `\r${line} ` : `${line}\n`);
+          progress.show(`softroce perf: ${p.done}/${p.total} (${pct}%) after ${(p.wallMs / 1000).toFixed(1)} s, virtual ${(p.virtualUs / 1e6).toFixed(3)} s`);
         },
       });
     } catch (e) {
       if (e instanceof PerfOptionError) throw new UsageError(e.message);
       throw e;
+    } finally {
+      progress.end();
     }
-    if (shown && tty) io.err("\n");
-    io.out(json ? JSON.stringify(result) + "\n" : formatPerfText(result));
-    if (!result.ok) {
-      const c = result;
-      io.err(
-        `softroce perf: FAILED: lost ${c.lost}, duplicated ${c.duplicated}, corrupted ${c.corrupted}, errors ${c.errors}` +
-          (c.verify ? `, verified ${c.verified}` : "") +
-          "\n",
-      );
-      return 1;
+  };
+  const runs: PerfOptions[] = a.sizes ? a.sizes.map((size) => ({ ...a.options, size })) : [a.options];
+  const results: PerfResult[] = [];
+  const first = resolvePerfOptions(runs[0]!);
+  if (!a.json) {
+    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
+    io.out(tableHeader(first.test, a.gbits) + "\n");
+  }
+  for (let o of runs) {
+    if (a.durationS !== undefined) {
+      // -D: a first run of -n messages says how many fit in the duration; then that many run
+      const probe = await one(o);
+      const perMs = (probe.iterations * probe.qps) / Math.max(1, probe.wall_ms);
+      o = { ...o, iterations: Math.max(1, Math.min(10_000_000, Math.round((perMs * a.durationS * 1000) / (probe.qps || 1)))) };
     }
-    return 0;
+    const r = await one(o);
+    results.push(r);
+    if (!a.json) io.out(tableRow(r.test, r.bytes, r.iterations, r.clock === "wall" ? r.wall : r.sim!, a.gbits) + "\n");
+  }
+  if (a.json) {
+    const js = results.map((r) => perfJson(r, "local"));
+    io.out(JSON.stringify(js.length === 1 ? js[0] : { mode: "local", runs: js }) + "\n");
+  } else {
+    io.out("-".repeat(87) + "\n");
+    for (const r of results) {
+      if (results.length > 1) io.out(` ${r.bytes} bytes:\n`);
+      const other = r.clock === "wall" ? r.sim : r.wall;
+      io.out(r.clock === "wall" ? " (wall clock)" + (other ? "; on the virtual clock of the simulated wire:\n" : "\n") : " (virtual clock of the simulated wire, which has faults); on the wall clock:\n");
+      if (other) io.out(tableRow(r.test, r.bytes, r.iterations, other, a.gbits) + "\n");
+      const f = r.faults;
+      io.out(` faults: loss ${f.loss} dup ${f.dup} reorder ${f.reorder} corrupt ${f.corrupt} delay ${f.delayUs}us rate ${f.rateBps ? `${f.rateBps / 1e9}Gb/s` : "unlimited"} seed ${r.seed}\n`);
+      io.out(countsLine(r, true));
+    }
+    io.out("-".repeat(87) + "\n");
+  }
+  const bad = results.filter((r) => !r.ok);
+  for (const c of bad) {
+    io.err(`softroce perf: FAILED${results.length > 1 ? ` (${c.bytes} bytes)` : ""}: lost ${c.lost}, duplicated ${c.duplicated}, corrupted ${c.corrupted}, errors ${c.errors}` + (c.verify ? `, verified ${c.verified}` : "") + "\n");
+  }
+  return bad.length ? 1 : 0;
+}
+
+export const perfCommand: Command = {
+  name: "perf",
+  summary: "perftest's bandwidth and latency tests (two processes over UDP, or --local on the simulated wire)",
+  async run(argv: string[], io: Io): Promise<number> {
+    const a = perfOptionsFromArgs(argv);
+    if (a.help) {
+      io.out(HELP);
+      return 0;
+    }
+    if (a.udp && argv.includes("--perftest")) return runPerftestFor(a.options, a.udp, io);
+    if (a.udp) return runUdp(a, a.udp, io);
+    return runLocal(a, io);
   },
 };

@@ -10,7 +10,7 @@ import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import {
-  DEVICE_NAME, PINGPONG_FLAGS, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
+  DEVICE_NAME, PINGPONG_FLAGS, PINGPONG_RENAMED, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
   pingpongOptions, randomPsn, serverExchange, summaryLines, Deadline, type PingpongDest, type PingpongOptions,
 } from "./pingpong.js";
 
@@ -38,6 +38,8 @@ export interface PingpongTransport {
   sendOffset?: number;
   /** INIT attributes besides state, P_Key index and port (default: qpAccessFlags 0; UD: its qkey) */
   initAttr?: Record<string, number>;
+  /** PINGPONG_FLAGS this tool does not have (ud_pingpong: mtu, as rdma-core's) */
+  dropFlags?: string[];
   /** -s default when it differs from rc_pingpong's 4096 (ud_pingpong: 2048) */
   defaultSize?: number;
   /** checks on the opened device before anything is created (ud_pingpong: size <= port MTU) */
@@ -169,12 +171,19 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
     const start = performance.now();
     let rcnt = 0;
     let scnt = 0;
-    progress = setInterval(() => io.err(`${t.name}: ${Math.min(rcnt, scnt)}/${o.iters} iters\n`), 1000);
-    progress.unref?.();
+    // progress once a second, on a terminal only (a log file gets rdma-core's lines alone)
+    if (process.stderr.isTTY) {
+      progress = setInterval(() => io.err(`${t.name}: ${Math.min(rcnt, scnt)}/${o.iters} iters\n`), 1000);
+      progress.unref?.();
+    }
 
     const handle = (wc: WorkCompletion) => {
       if (wc.status !== WcStatus.SUCCESS) {
-        throw new PingpongError(`Failed status ${WC_STATUS_STR[wc.status] ?? "unknown"} (${wc.status}) for wr_id ${Number(wc.wrId)}`);
+        // rdma-core's line; softroce adds what usually causes a retry failure on a software device
+        const hint = wc.status === WcStatus.RETRY_EXC_ERR || wc.status === WcStatus.RESP_TIMEOUT_ERR
+          ? ` (the peer's device never answered on UDP port ${o.udpPort}: both sides need the same --udp-port, and the peer must reach --address ${o.address})`
+          : "";
+        throw new PingpongError(`Failed status ${WC_STATUS_STR[wc.status] ?? "unknown"} (${wc.status}) for wr_id ${Number(wc.wrId)}${hint}`);
       }
       if (wc.wrId === SEND_WRID) {
         ++scnt;
@@ -243,7 +252,7 @@ async function writeCapture(path: string, rec: PcapRecorder, io: Io, name: strin
 
 /** The subcommand for a transport: flags, help, usage errors (exit 2), failures (exit 1). */
 export function pingpongCommand(t: PingpongTransport): Command {
-  const base = PINGPONG_FLAGS.map((f) => (f.name === "size" && t.defaultSize !== undefined ? { ...f, default: t.defaultSize } : f));
+  const base = PINGPONG_FLAGS.filter((f) => !t.dropFlags?.includes(f.name)).map((f) => (f.name === "size" && t.defaultSize !== undefined ? { ...f, default: t.defaultSize } : f));
   const flags: FlagSpec[] = [...base, ...(t.extraFlags ?? []), ...UNSUPPORTED_FLAGS.map((u) => u.spec)];
   const help = `usage:
   softroce ${t.name} [flags]          start a server and wait for connection
@@ -258,7 +267,7 @@ ${formatFlags(flags)}
     name: t.name,
     summary: t.summary,
     async run(argv: string[], io: Io): Promise<number> {
-      const parsed = parseArgs(argv, flags, 1);
+      const parsed = parseArgs(argv, flags, 1, PINGPONG_RENAMED);
       if (parsed.flags.help) {
         io.out(help);
         return 0;

@@ -20,7 +20,7 @@ export const DONE_LEN = 5;
 
 /** The flags every pingpong takes: rdma-core's (same letters, names and defaults) and ours. */
 export const PINGPONG_FLAGS: FlagSpec[] = [
-  { name: "tcp-port", short: "p", type: "int", min: 1, max: 65535, default: OOB_PORT, valueName: "port", help: "listen on/connect to TCP port <port> (rdma-core's -p, --port)" },
+  { name: "port", short: "p", type: "int", min: 1, max: 65535, default: OOB_PORT, valueName: "port", help: "listen on/connect to TCP port <port>" },
   { name: "ib-dev", short: "d", type: "string", valueName: "dev", help: `use IB device <dev> (default first device found: ${DEVICE_NAME})` },
   { name: "ib-port", short: "i", type: "int", min: 1, max: 255, default: 1, valueName: "port", help: "use port <port> of IB device" },
   { name: "size", short: "s", type: "int", min: 1, max: 1 << 24, default: 4096, valueName: "size", help: "size of message to exchange" },
@@ -32,11 +32,17 @@ export const PINGPONG_FLAGS: FlagSpec[] = [
   { name: "gid-idx", short: "g", type: "int", min: 0, max: 255, valueName: "gid index", help: "local port gid index (default 0, the bound address: RoCE needs a GID)" },
   { name: "chk", short: "c", type: "boolean", help: "validate received buffer" },
   { name: "address", type: "string", valueName: "addr", default: "127.0.0.1", help: "softroce: local IPv4 or IPv6 address the device binds (its GID 0)" },
-  { name: "port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device; the peer must use the same one" },
+  { name: "udp-port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device; the peer must use the same one (RoCE: 4791)" },
   { name: "pcap", type: "string", valueName: "file", help: "softroce: write every datagram this side sends and receives to a pcap" },
   { name: "timeout", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: give up after <sec> seconds without progress (0: wait forever, as rdma-core)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
+
+/** Names a user may try that mean something else here: the usage error says what to use. */
+export const PINGPONG_RENAMED: Record<string, string> = {
+  "--tcp-port": "the TCP port is -p/--port, as in rdma-core",
+  "--qp-timeout": "--timeout <sec> gives up when nothing progresses; the QP's ACK timeout is rdma-core's 14",
+};
 
 /** rdma-core flags softroce accepts but cannot honour: the message rdma-core prints when the device lacks the feature. */
 export const UNSUPPORTED_FLAGS: { spec: FlagSpec; message: string }[] = [
@@ -79,7 +85,7 @@ export interface PingpongOptions {
 
 /** Turns parsed flags into options (UsageError on values rdma-core would refuse with its usage text). */
 export function pingpongOptions(flags: Record<string, FlagValue | undefined>, positionals: string[]): PingpongOptions {
-  const mtu = flags.mtu as number;
+  const mtu = (flags.mtu as number | undefined) ?? 1024;
   if (MTUS[mtu] === undefined) throw new UsageError(`-m/--mtu must be 256, 512, 1024, 2048 or 4096, got ${mtu}`);
   const address = flags.address as string;
   if (!isIPv4(address) && !isIPv6(address)) throw new UsageError(`--address wants a local IPv4 or IPv6 address, got '${address}'`);
@@ -87,7 +93,7 @@ export function pingpongOptions(flags: Record<string, FlagValue | undefined>, po
   if (servername !== undefined && servername.trim() === "") throw new UsageError("empty server name");
   return {
     servername,
-    tcpPort: flags["tcp-port"] as number,
+    tcpPort: flags.port as number,
     ibDev: flags["ib-dev"] as string | undefined,
     ibPort: flags["ib-port"] as number,
     size: flags.size as number,
@@ -100,7 +106,7 @@ export function pingpongOptions(flags: Record<string, FlagValue | undefined>, po
     gidIdx: flags["gid-idx"] as number | undefined,
     chk: flags.chk === true,
     address,
-    udpPort: flags.port as number,
+    udpPort: flags["udp-port"] as number,
     timeoutMs: (flags.timeout as number) * 1000,
     pcap: flags.pcap as string | undefined,
   };

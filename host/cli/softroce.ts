@@ -1,4 +1,5 @@
 // The softroce command: dispatches to one module per subcommand.
+import { readFileSync } from "node:fs";
 import { type Command, processIo, runCommand } from "./command.js";
 import { decodeCommand } from "./decode.js";
 import { demoCommand } from "./demo.js";
@@ -10,8 +11,9 @@ import { ucPingpongCommand } from "./uc_pingpong.js";
 import { udPingpongCommand } from "./ud_pingpong.js";
 import { devinfoCommand } from "./devinfo.js";
 import { gatewayCommand } from "./gateway.js";
+import { playgroundCommand } from "./playground.js";
 
-const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, gatewayCommand, perfCommand, rcPingpongCommand, rpingCommand, ucPingpongCommand, ucmatoseCommand, udPingpongCommand];
+const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, gatewayCommand, perfCommand, playgroundCommand, rcPingpongCommand, rpingCommand, ucPingpongCommand, ucmatoseCommand, udPingpongCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -21,13 +23,26 @@ function usage(): string {
     "commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     "",
-    "'softroce <command> --help' describes a command's flags.",
+    "'softroce <command> --help' describes a command's flags; 'softroce --version' prints the version.",
     "",
   ].join("\n");
 }
 
+/** The package's version, from the package.json two levels above this bundle (dist/cli/). */
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-V" || name === "version") {
+    processIo.out(`softroce ${version()}\n`);
+    return 0;
+  }
   if (name === "--help" || name === "-h" || name === "help") {
     processIo.out(usage());
     return 0;

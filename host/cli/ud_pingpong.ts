@@ -53,6 +53,8 @@ the sides exchange "LID:QPN:PSN:GID" over TCP (-p, default 18515), then ping-pon
   recvExtra: GRH,
   sendOffset: GRH,
   defaultSize: 2048,
+  // rdma-core's ud_pingpong has no -m: a UD message fits the port's active MTU
+  dropFlags: ["mtu"],
   initAttr: { qkey: QKEY },
   preflight,
   connect: connectUd,

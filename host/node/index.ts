@@ -1,24 +1,25 @@
-// Node entry: the core API, the Node wasm loader and the UDP link.
-export * from "../core/index.js";
+// Node entry ("softroce" under the node condition): the public API of host/index.ts (what
+// docs/API.md documents; internals are in host/internal/node.ts), the devices Node can open (UDP,
+// or a gateway's WebSocket tunnel) and the TCP exchange that connects two QPs.
+export * from "../index.js";
 export { coreModule } from "./wasm-source.js";
-export { UdpLink, explainSendError, type UdpLinkOptions, type UdpSendError } from "./udp.js";
-export { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
 export {
-  openDatapath, datapathUnavailableReason, NativeDatapath, TX_RECORD, RX_RECORD, TX_GSO, TX_ICRC, RX_GRO, RX_TRUNCATED,
-  RX_IP_ID_UNSEEN, type DatapathOptions, type ReceiveOptions, type BatchHandler, type TxLayout, type RxLayout,
-  type DatapathInfo, type DatapathStats,
-} from "./datapath.js";
+  connectQpOverTcp, localEndpoint, jsonReplacer, remoteMr, remoteAddr, udpPortOf, ExchangeError, EXCHANGE_TCP_PORT,
+  type TcpExchangeOptions, type TcpExchangeResult, type RemoteMr,
+} from "./exchange.js";
+export { UdpBindError, nodeGuidFor, activeMtuFor } from "./open-options.js";
 
 import { openDeviceWith, Errno, VerbsError, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/link/index.js";
 import { addressGid, formatGid, parseGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
+import { activeMtuFor, bindError, nodeGuidFor } from "./open-options.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
   /** local IPv4 or IPv6 address to bind (no address: a device on no network) */
   address?: string;
-  /** UDP port (default 4791; 0 picks a free one) */
+  /** UDP port (default 4791; 0 picks a free one, see udpPortOf) */
   port?: number;
   /** bytes in the socket's send queue past which the device holds its datagrams (default 4 MiB) */
   highWaterMark?: number;
@@ -61,7 +62,9 @@ function checkSocketGids(address: string, boundGid: string, gids: OpenDeviceOpti
 
 /**
  * ibv_open_device. With an address the device is bound to UDP there and its
- * GID 0 is that address (IPv4-mapped for IPv4); without, it is on no network.
+ * GID 0 is that address (IPv4-mapped for IPv4); without, it is on no network. Bound to an address,
+ * its active MTU and node GUID come from the address (activeMtuFor, nodeGuidFor) unless given; a
+ * bind that fails throws UdpBindError (code EADDRINUSE, EADDRNOTAVAIL, …).
  */
 export async function openDevice(options: NodeDeviceOptions = {}): Promise<Device> {
   const mod = await nodeCoreModule();
@@ -76,11 +79,18 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     });
   const gid = addressGid(options.address);
   checkSocketGids(options.address, gid, options.gids);
-  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
+  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError }).catch((e: unknown) => {
+    throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, options.address!, options.port ?? 4791);
+  });
   try {
-    const device = await openDeviceWith(mod, { gids: [gid], ...options, port: link.localPort });
+    const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
     links.set(device, link);
+    // multicast GIDs the device's QPs attach to become groups the link joins (rxe: the netdev's mc list)
+    device.onMulticast((group, join) => {
+      const op = join ? link.joinGroup(group) : link.leaveGroup(group);
+      op.catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
+    });
     device.addEventListener("close", () => void link.close());
     return device;
   } catch (e) {

@@ -7,8 +7,7 @@ import {
   mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, perfSlotBytes, type PerfBed, type PerfSide, type ResolvedPerfOptions,
 } from "../core/perf/index.js";
 import type { PcapRecorder } from "../core/capture/index.js";
-import { openDevice, udpLinkOf } from "./index.js";
-import { interfaceMtu, roceMtuFor } from "./netif.js";
+import { activeMtuFor, openDevice, udpLinkOf } from "./index.js";
 
 /** What one side tells the other about each QP. */
 export interface PerfQpInfo {
@@ -42,8 +41,7 @@ export interface UdpPerfSide {
 
 /** Opens a device on `address`:`udpPort` (0: any free port) with a perf side on it. */
 export async function openUdpPerfSide(o: ResolvedPerfOptions, u: { address: string; udpPort: number; pcap?: PcapRecorder }): Promise<UdpPerfSide> {
-  const ifMtu = interfaceMtu(u.address);
-  const activeMtu = ifMtu === undefined ? 4096 : roceMtuFor(ifMtu);
+  const activeMtu = 128 << activeMtuFor(u.address); // as openDevice and devinfo derive it
   const device = await openDevice({ address: u.address, port: u.udpPort, activeMtu: mtuEnum(activeMtu), ...perfDeviceOptions(o) });
   try {
     const side = openPerfSide(device, o, device.createCompChannel());

@@ -106,9 +106,71 @@ export class UdpLink implements Link {
     } catch (e) {
       limitations.push(`receive buffer left at the default: ${(e as Error).message}`);
     }
+    if (family === 4) {
+      // multicast leaves through this address's interface (loopback too), and loops back to members here
+      try {
+        socket.setMulticastInterface(opts.address);
+        socket.setMulticastLoopback(true);
+      } catch (e) {
+        limitations.push(`multicast interface not set: ${(e as Error).message}`);
+      }
+    }
     const link = new UdpLink(socket, opts.address, socket.address().port, opts);
     link.limitations.push(...limitations);
     return link;
+  }
+
+  /** Multicast groups joined: group address -> the socket bound to it. */
+  private readonly groups = new Map<string, dgram.Socket>();
+
+  /**
+   * Joins the multicast group `group` (the device attached a QP to its GID), as
+   * rxe joins it on its netdev: a socket bound to group:port with SO_REUSEADDR
+   * (so several devices on one host can join) and IP_ADD_MEMBERSHIP on this
+   * link's address; what arrives there goes to the device with the group as
+   * destination. The link's own socket sends multicast out of its address's
+   * interface (IP_MULTICAST_IF), looped back to members on this host.
+   */
+  joinGroup(group: string): Promise<void> {
+    let p = this.joins.get(group);
+    if (!p) {
+      p = this.join(group);
+      this.joins.set(group, p);
+    }
+    return p;
+  }
+  private readonly joins = new Map<string, Promise<void>>();
+
+  private async join(group: string): Promise<void> {
+    const v4 = isIPv4(group);
+    if (!v4 && !isIPv6(group)) throw new TypeError(`not a multicast address: ${group}`);
+    const s = dgram.createSocket({ type: v4 ? "udp4" : "udp6", reuseAddr: true, ipv6Only: !v4 });
+    this.groups.set(group, s);
+    await new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.bind(this.localPort, group, () => resolve());
+    });
+    if (v4) s.addMembership(group, this.address);
+    else s.addMembership(group);
+    s.on("message", (msg, rinfo) => {
+      this.stats.received++;
+      this.port?.receive({ src: rinfo.address, dst: group, srcPort: rinfo.port, dstPort: this.localPort, ipId: IP_ID_UNKNOWN, payload: msg });
+    });
+  }
+
+  /** Leaves a group joined with joinGroup. */
+  async leaveGroup(group: string): Promise<void> {
+    await this.joins.get(group)?.catch(() => undefined);
+    this.joins.delete(group);
+    const s = this.groups.get(group);
+    if (!s) return;
+    this.groups.delete(group);
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /** The multicast groups this link has joined. */
+  get joinedGroups(): string[] {
+    return [...this.groups.keys()];
   }
 
   /**
@@ -152,7 +214,8 @@ export class UdpLink implements Link {
     this.onSendError?.({ code, length: d.length, dst: d.dst, dstPort: d.dstPort, message: err.message });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+  async close(): Promise<void> {
+    for (const g of [...this.groups.keys()]) await this.leaveGroup(g);
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 }

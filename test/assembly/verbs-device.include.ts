@@ -1,5 +1,5 @@
 // Opens a small device once per spec file (as-pect includes this in every spec).
-import { config, CFG_EVENT_CAP, CFG_GID_COUNT, CFG_MAX_AH, CFG_MAX_CQ, CFG_MAX_CQE, CFG_MAX_INLINE, CFG_MAX_MR, CFG_MAX_MTU, CFG_MAX_PD, CFG_MAX_QP, CFG_MAX_QP_WR, CFG_MAX_RD_ATOM, CFG_MAX_SGE, CFG_MAX_SRQ, CFG_MAX_SRQ_SGE, CFG_MAX_SRQ_WR, CFG_MR_ARENA, CFG_QPN_BASE, CFG_RING_ARENA } from "../../assembly/verbs/config";
+import { config, CFG_EVENT_CAP, CFG_GID_COUNT, CFG_MAX_AH, CFG_MAX_CQ, CFG_MAX_CQE, CFG_MAX_INLINE, CFG_MAX_MR, CFG_MAX_MTU, CFG_MAX_PD, CFG_MAX_QP, CFG_MAX_QP_WR, CFG_MAX_RD_ATOM, CFG_MAX_SGE, CFG_MAX_SRQ, CFG_MAX_SRQ_SGE, CFG_MAX_SRQ_WR, CFG_MR_ARENA, CFG_QPN_BASE, CFG_RING_ARENA, CFG_MAX_MW, CFG_MAX_MCAST_GRP, CFG_MAX_MCAST_QP_ATTACH } from "../../assembly/verbs/config";
 import { devOpen, devOpened } from "../../assembly/verbs/device";
 
 /** Writes the small device's limits into the configuration record (before dev_open). */
@@ -23,6 +23,9 @@ export function testDeviceConfig(): void {
   store<u32>(config + CFG_MAX_RD_ATOM, 128);
   store<u32>(config + CFG_MAX_MTU, 5);
   store<u32>(config + CFG_GID_COUNT, 1);
+  store<u32>(config + CFG_MAX_MW, 8);
+  store<u32>(config + CFG_MAX_MCAST_GRP, 2);
+  store<u32>(config + CFG_MAX_MCAST_QP_ATTACH, 2);
 }
 
 export function openTestDevice(): void {

@@ -30,7 +30,7 @@ const MIME = { ".js": "text/javascript", ".wasm": "application/wasm", ".map": "a
 const PAGE = `<!doctype html><meta charset="utf-8"><title>softroce tunnel</title>
 <script type="module">
 try {
-  window.sr = await import("/dist/browser/index.js");
+  window.sr = await import("/dist/internal/browser.js");
   window.__ready = "ok";
 } catch (e) {
   window.__ready = String((e && e.stack) || e);
@@ -93,7 +93,7 @@ const wcOf = (w) => ({ wrId: String(w.wrId), status: w.status, opcode: w.opcode,
 
 test("Chromium through the gateway: RC WRITE, READ and SEND with a Node UDP device; a wrong token is refused", async () => {
   const { chromium } = await import("playwright-core");
-  const node = await import(pathToFileURL(join(ROOT, "dist/node/index.js")).href);
+  const node = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
   const { Gateway } = await import(pathToFileURL(join(ROOT, "dist/gateway/index.js")).href);
   const { server, port: httpPort } = await startServer();
   const origin = `http://127.0.0.1:${httpPort}`;
@@ -225,7 +225,7 @@ test("Chromium through the gateway: RC WRITE, READ and SEND with a Node UDP devi
 // The Node twin of the page's openTunnelDevice (dist/node, the ws client): token as a bearer header,
 // HELLO identity, a refused wrong token; then one RC SEND with a Node UDP device through the gateway.
 test("Node openTunnelDevice(url, { token }) through the gateway: identity, SEND, a wrong token refused", async () => {
-  const node = await import(pathToFileURL(join(ROOT, "dist/node/index.js")).href);
+  const node = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
   const { Gateway } = await import(pathToFileURL(join(ROOT, "dist/gateway/index.js")).href);
   let gw;
   let n;

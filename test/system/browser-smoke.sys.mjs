@@ -122,7 +122,7 @@ const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(
 const icrcHex = (v) => (typeof v === "number" ? (v >>> 0).toString(16).padStart(8, "0") : toHex(v));
 const out = {};
 try {
-  const sr = await import("/dist/browser/index.js");
+  const sr = await import("/dist/internal/browser.js");
   out.exports = Object.keys(sr).sort();
   const mod = await sr.coreModule();
   out.isModule = mod instanceof WebAssembly.Module;
@@ -151,7 +151,7 @@ function verbsPageHtml() {
 <script type="module">
 const out = {};
 try {
-  const sr = await import("/dist/browser/index.js");
+  const sr = await import("/dist/internal/browser.js");
   const { Access, QpType, QpState, WrOpcode, SendFlags, Mtu } = sr;
   const mod = await sr.coreModule();
   const net = new sr.SimNetwork({ seed: 3, faults: { delayUs: 5 } });
@@ -283,7 +283,7 @@ test("Chromium loads dist/browser, computes the golden ICRCs and emits a packet 
     assert.deepEqual(out.parsed, { ok: true, opcode: 0x04, psn: 0x00abcd, icrcOk: true }, "parse of the emitted packet");
 
     // The same bytes as the Node bundle emits (one core, two hosts).
-    const node = await import(pathToFileURL(join(ROOT, "dist/node/index.js")).href);
+    const node = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
     const nodeCodec = await node.WireCodec.create(await node.coreModule());
     const nodePkt = nodeCodec.emit({ ...EMIT_SPEC, payload: Uint8Array.from(EMIT_SPEC.payload) });
     assert.equal(out.emitted, hex(nodePkt), "Chromium and Node emit different bytes for one spec");

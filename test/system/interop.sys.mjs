@@ -113,7 +113,7 @@ ibv_rc_pingpong -d rxe0 -g ${gid} -s 4096 -m 1024 -n 20 ${GUEST4}; echo "client 
 
 test("socket addon loads in the namespace: IPv4 socket with IP_PMTUDISC_DO (ID 0), IPv6 socket with UDP_NO_CHECK6_RX", async () => {
   const script = `
-    const { sockoptAddon, sockoptUnavailableReason, UdpLink } = await import(${JSON.stringify(join(ROOT, "dist/node/index.js"))});
+    const { sockoptAddon, sockoptUnavailableReason, UdpLink } = await import(${JSON.stringify(join(ROOT, "dist/internal/node.js"))});
     const { closeSync } = await import("node:fs");
     const addon = sockoptAddon();
     if (!addon) throw new Error(sockoptUnavailableReason());

@@ -51,7 +51,7 @@ let codec;
 let table;
 async function setup() {
   if (codec) return;
-  const mod = await import(pathToFileURL(join(ROOT, "dist/node/index.js")).href);
+  const mod = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
   const wasm = await mod.coreModule();
   codec = await mod.WireCodec.create(wasm);
   table = opcodeTable(await mod.instantiateCore(wasm));

@@ -125,7 +125,7 @@ let pcapLib;
 async function setup() {
   if (codec) return;
   assert.ok(existsSync(CLI), `${CLI} missing: run npm run build`);
-  const mod = await import(pathToFileURL(join(ROOT, "dist/node/index.js")).href);
+  const mod = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
   const wasm = await mod.coreModule();
   codec = await mod.WireCodec.create(wasm);
   table = opcodeTable(await mod.instantiateCore(wasm));

@@ -47,6 +47,12 @@ export const Cfg = {
   ACTIVE_MTU: 80,
   /** u32 trace ring records (rounded up to a power of two); 0 = 1024; more than 2^20 is -EINVAL */
   TRACE_CAP: 84,
+  /** u32 max_mw */
+  MAX_MW: 88,
+  /** u32 max_mcast_grp */
+  MAX_MCAST_GRP: 92,
+  /** u32 max_mcast_qp_attach (QPs per group) */
+  MAX_MCAST_QP_ATTACH: 96,
   /** bytes */
   SIZE: 128,
 } as const;

@@ -82,6 +82,8 @@ export const WrOpcode = {
   DRIVER1: 11,
   FLUSH: 14,
   ATOMIC_WRITE: 15,
+  /** kernel IB_WR_REG_MR: fast registration (no libibverbs form) */
+  REG_MR: 32,
 } as const;
 export type WrOpcode = (typeof WrOpcode)[keyof typeof WrOpcode];
 
@@ -135,6 +137,8 @@ export const WcOpcode = {
   TSO: 7,
   FLUSH: 8,
   ATOMIC_WRITE: 9,
+  /** kernel IB_WC_REG_MR */
+  REG_MR: 10,
   RECV: 128,
   RECV_RDMA_WITH_IMM: 129,
 } as const;

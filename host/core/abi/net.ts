@@ -92,6 +92,8 @@ export const RxResult = {
 /** RX results (rx() return; trace PKT_RECV C): names in value order (index = value). */
 export const RX_RESULT_NAMES = ["ok", "short", "bad_version", "bad_opcode", "bad_length", "bad_icrc", "unknown_qpn", "bad_transport", "bad_state", "bad_source", "bad_pkey", "bad_qkey"] as const;
 
+/** BTH destination QP of a multicast datagram (IB_MULTICAST_QPN) */
+export const MULTICAST_QPN = 0xffffff;
 /** RXM_IP_ID when the host cannot see the IPv4 ID */
 export const IP_ID_UNKNOWN = 0xffffffff;
 /** bytes of rx_buf() */

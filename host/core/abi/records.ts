@@ -23,14 +23,46 @@ export const MrRec = {
   ACCESS: 20,
   /** u32 lkey (== rkey) */
   KEY: 24,
-  /** u32 bytes taken from the arena */
+  /** u32 bytes taken from the arena (0 for fast registration) */
   BLOCK: 28,
   /** u64 start address (a linear-memory address) */
   ADDR: 32,
   /** u64 length in bytes */
   LEN: 40,
+  /** u32 MR_TYPE_* (user, fast registration) */
+  TYPE: 48,
+  /** u32 MR_STATE_* (invalid, free, valid) */
+  STATE: 52,
+  /** u32 memory windows bound to this MR */
+  NUM_MW: 56,
+  /** u32 fast registration: the most bytes a REG_MR may map */
+  MAX_LEN: 60,
   /** bytes */
-  SLOT: 48,
+  SLOT: 64,
+} as const;
+
+/** MW record (pool slot) */
+export const MwRec = {
+  /** u32 PD handle */
+  PD: 16,
+  /** u32 ibv_mw_type (1, 2) */
+  TYPE: 20,
+  /** u32 MW_STATE_* (invalid, free, valid) */
+  STATE: 24,
+  /** u32 access flags of the binding */
+  ACCESS: 28,
+  /** u32 key of the MR bound, 0 = none */
+  MR: 32,
+  /** u32 type 2: handle of the QP that bound it */
+  QP: 36,
+  /** u64 start (an address of the MR) */
+  ADDR: 40,
+  /** u64 length, 0 = unbound */
+  LEN: 48,
+  /** u32 current rkey */
+  KEY: 56,
+  /** bytes */
+  SLOT: 64,
 } as const;
 
 /** CQ record (pool slot) */
@@ -100,5 +132,29 @@ export const ReregMrFlags = {
   CHANGE_ACCESS: 4,
 } as const;
 
+/** MR kinds (MR record TYPE) */
+export const MrType = {
+  USER: 0,
+  FAST_REG: 1,
+} as const;
+
+/** MR states (MR record STATE) */
+export const MrState = {
+  INVALID: 0,
+  FREE: 1,
+  VALID: 2,
+} as const;
+
+/** Memory window states (MW record STATE) */
+export const MwState = {
+  INVALID: 0,
+  FREE: 1,
+  VALID: 2,
+} as const;
+
+/** keys whose index (key >> 8) is 0x80001 or more name memory windows (rxe RXE_MIN_MW_INDEX) */
+export const MW_INDEX_MIN = 0x80001;
+/** page size of a fast-registration MR (ibv_alloc_mr max_num_sg counts these) */
+export const MR_PAGE_SIZE = 4096;
 /** CQ record FLAGS: the CQ overflowed since creation */
 export const CQ_FLAG_OVERFLOW = 1;

@@ -67,6 +67,36 @@ export const Sge = {
   SIZE: 16,
 } as const;
 
+/** Send WQE of a BIND_MW (the ibv_send_wr bind_mw union's places) */
+export const SwqeBind = {
+  /** u64 bind_info.addr */
+  ADDR: 32,
+  /** u32 the rkey the window gets (its key byte is taken) */
+  RKEY: 40,
+  /** u32 the window's current rkey */
+  MW: 44,
+  /** u64 bind_info.length (0 unbinds a type 1 window) */
+  LENGTH: 48,
+  /** u32 bind_info.mr's lkey */
+  MR: 64,
+  /** u32 bind_info.mw_access_flags */
+  ACCESS: 68,
+} as const;
+
+/** Send WQE of a REG_MR (the ib_reg_wr union's places) */
+export const SwqeReg = {
+  /** u64 start of the range it maps */
+  ADDR: 32,
+  /** u32 the MR's new key (same index, new key byte) */
+  KEY: 40,
+  /** u32 the MR's current key */
+  MR: 44,
+  /** u64 bytes mapped */
+  LENGTH: 48,
+  /** u32 access flags */
+  ACCESS: 68,
+} as const;
+
 /** Receive WQE (RQ and SRQ slot = 32 + 16 x max(max_sge, 1) bytes) */
 export const Rwqe = {
   /** u64 wr_id */

@@ -92,7 +92,7 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32(core.tx_ring() + Ring.CONS);
+    this.cursor = mem.u32((core.tx_ring() >>> 0) + Ring.CONS);
   }
 
   /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
@@ -168,7 +168,7 @@ export class PacketPort {
   private drain(): number {
     const core = this.core;
     const m = this.mem;
-    const r = core.tx_ring();
+    const r = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
     const cap = m.u32(r + Ring.CAP);
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);

@@ -43,6 +43,8 @@ export interface PerfOptions {
   /** local ACK timeout exponent: 4.096 µs × 2^timeout */
   timeout?: number;
   retryCnt?: number;
+  /** perftest's -I: SEND and RDMA WRITE messages up to this many bytes are posted inline (0: none; at most 512, the device's maxInlineData) */
+  inlineSize?: number;
   /** gives up (counting what is outstanding as lost) after this much virtual time, µs */
   virtualLimitUs?: number;
 }
@@ -63,6 +65,8 @@ export function isBwTest(t: PerfTest): boolean {
 export const MAX_SIZE = 1 << 24;
 /** Messages per run (every completion time is kept for the peak figure). */
 export const MAX_MESSAGES = 10_000_000;
+/** Largest inline message (the device's default maxInlineData). */
+export const MAX_INLINE = 512;
 /** Bytes of MR memory per device the local mode may use. */
 export const MAX_MR_BYTES = 512 << 20;
 
@@ -130,12 +134,14 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const seed = int("seed", o.seed ?? 1, 0, 0xffffffff);
   const timeout = int("timeout", o.timeout ?? 14, 0, 31);
   const retryCnt = int("retry count", o.retryCnt ?? 7, 0, 7);
+  const inlineSize = int("inline size", o.inlineSize ?? 0, 0, MAX_INLINE);
+  if (inlineSize > 0 && !/^(send|write)_/.test(o.test)) throw new PerfOptionError(`inline size applies to send and write tests only (${o.test} posts no inline data)`);
   const virtualLimitUs = nonNegative("virtual time limit", o.virtualLimitUs ?? 3_600e6, 1e15);
   const slotBytes = perfSlotBytes(size, connection);
   if (slotBytes * txDepth * qps > MAX_MR_BYTES) {
     throw new PerfOptionError(`size × tx depth × qps needs ${slotBytes * txDepth * qps} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
   }
-  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify: o.verify ?? false, atomicType, timeout, retryCnt, virtualLimitUs };
+  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify: o.verify ?? false, atomicType, timeout, retryCnt, inlineSize, virtualLimitUs };
 }
 
 /** Bytes between message slots: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to 64. */

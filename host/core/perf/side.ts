@@ -63,7 +63,7 @@ export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: C
   const mrs: MemoryRegion[] = [];
   const index = new Map<number, number>();
   for (let i = 0; i < o.qps; i++) {
-    const qp = pd.createQp({ qpType, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1 } });
+    const qp = pd.createQp({ qpType, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1, maxInlineData: o.inlineSize } });
     index.set(qp.qpNum, i);
     qps.push(qp);
     mrs.push(pd.regMr(o.txDepth * slotBytes, PERF_ACCESS));
@@ -111,7 +111,9 @@ export function perfWr(o: ResolvedPerfOptions, local: PerfSide, remote: RemoteMr
   const off = (seq % shape.slots) * shape.slotBytes;
   const mr = local.mrs[qp]!;
   const sg = o.size > 0 ? [mr.sge(off, o.size)] : [];
-  const base = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED, sgList: sg };
+  // -I: a SEND or WRITE that fits is copied into the WQE at post time
+  const inline = o.inlineSize > 0 && o.size <= o.inlineSize && /^(send|write)_/.test(o.test) ? SendFlags.INLINE : 0;
+  const base = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED | inline, sgList: sg };
   switch (o.test) {
     case "send_bw":
     case "send_lat": {

@@ -20,6 +20,15 @@ export class SimNetwork {
     const device = await openDeviceWith(module, { gids: [addressGid(address)], port, ...options });
     const p = device.attach(new SimLink(this.wire), simClock(this.wire.clock));
     this.wire.attach(address, port, (d) => p.receive(d));
+    // multicast: the device's groups are joined on the wire (as a NIC joins them for rxe)
+    const left = new Map<string, () => void>();
+    device.onMulticast((group, join) => {
+      if (join) left.set(group, this.wire.join(group, port, (d) => p.receive(d)));
+      else {
+        left.get(group)?.();
+        left.delete(group);
+      }
+    });
     this.devices.push(device);
     return device;
   }

@@ -70,7 +70,8 @@ export function simTracePcapng(trace: readonly TraceRecord[], opts: SimTraceOpti
     data.set(pkt);
     const at = r.deliveredAt !== undefined ? ` delivered_at=${r.deliveredAt}us` : "";
     const corrupted = r.corrupted && r.fate !== "corrupted" ? " corrupted" : "";
-    const comment = option(1, enc.encode(`fate=${r.fate}${corrupted}${at}`));
+    const why = r.reason ? ` reason=${r.reason}${r.label ? ` (${r.label})` : ""}` : "";
+    const comment = option(1, enc.encode(`fate=${r.fate}${corrupted}${why}${at}`));
     parts.push(block(0x00000006, concat([head, data, comment, OPT_END])));
   }
   return concat(parts);

@@ -26,6 +26,25 @@ export interface SimFaults {
 
 export type Fate = "delivered" | "lost" | "duplicate" | "corrupted" | "reordered" | "unroutable";
 
+/**
+ * A scripted fault: the `nth` datagram (1-based) that `match` accepts, and the
+ * `count - 1` matching ones after it, are dropped or corrupted, whatever the
+ * random faults would have done. For lessons and tests ("lose the 2nd data
+ * packet"); the datagram's trace record says `reason: "scripted"`.
+ */
+export interface ScriptedFault {
+  /** Which datagrams this rule counts (it sees each datagram before any fault). */
+  match: (d: Datagram) => boolean;
+  /** The first matching datagram hit, 1-based. */
+  nth: number;
+  /** How many matching datagrams from the nth on are hit (default 1; Infinity: all of them). */
+  count?: number;
+  /** "drop" (default) or "corrupt" (one bit of the last payload byte flipped: the ICRC no longer matches). */
+  action?: "drop" | "corrupt";
+  /** A label for the trace (e.g. "2nd data packet"). */
+  label?: string;
+}
+
 export interface TraceRecord {
   /** Virtual time the datagram was sent (µs). */
   sentAt: number;
@@ -35,6 +54,10 @@ export interface TraceRecord {
   /** The payload has a flipped bit (also set on a duplicate of a corrupted datagram). */
   corrupted?: boolean;
   datagram: Datagram;
+  /** Why the fate is not delivered when a script chose it: "scripted" (random faults leave it unset). */
+  reason?: "scripted";
+  /** The scripted fault's label, when it has one. */
+  label?: string;
 }
 
 export interface SimStats {
@@ -64,8 +87,11 @@ export class SimWire {
   faults: SimFaults;
   private rng: Prng;
   private endpoints = new Map<string, Receiver>();
+  /** Multicast groups: address:port -> the receivers that joined it. */
+  private groups = new Map<string, Set<Receiver>>();
   /** Virtual time at which the link is free again (rate limit). */
   private linkFreeAt = 0;
+  private scripts: { rule: ScriptedFault; seen: number }[] = [];
 
   constructor(opts: SimWireOptions = {}) {
     this.clock = opts.clock ?? new SimClock();
@@ -75,12 +101,57 @@ export class SimWire {
     validateFaults(this.faults);
   }
 
+  /**
+   * Adds a scripted fault (see ScriptedFault); returns a function that removes it.
+   * Rules are checked in the order they were added; the first whose turn it is wins.
+   */
+  script(rule: ScriptedFault): () => void {
+    const count = rule.count ?? 1;
+    if (!Number.isInteger(rule.nth) || rule.nth < 1) throw new RangeError(`simwire: script nth must be an integer >= 1, got ${rule.nth}`);
+    if (!(count === Infinity || (Number.isInteger(count) && count >= 1))) throw new RangeError(`simwire: script count must be an integer >= 1 or Infinity, got ${count}`);
+    if (rule.action !== undefined && rule.action !== "drop" && rule.action !== "corrupt") throw new RangeError(`simwire: script action must be "drop" or "corrupt", got ${String(rule.action)}`);
+    if (typeof rule.match !== "function") throw new TypeError("simwire: script match must be a function");
+    const entry = { rule, seen: 0 };
+    this.scripts.push(entry);
+    return () => {
+      this.scripts = this.scripts.filter((e) => e !== entry);
+    };
+  }
+
+  /** The scripted fault that hits this datagram, if any (every rule counts its matches). */
+  private scripted(d: Datagram): ScriptedFault | undefined {
+    let hit: ScriptedFault | undefined;
+    for (const e of this.scripts) {
+      if (!e.rule.match(d)) continue;
+      e.seen++;
+      const first = e.rule.nth;
+      if (!hit && e.seen >= first && e.seen < first + (e.rule.count ?? 1)) hit = e.rule;
+    }
+    return hit;
+  }
+
   /** Attaches a receiver for datagrams addressed to address:port. */
   attach(address: string, port: number, receiver: Receiver): () => void {
     const key = endpointKey(address, port);
     if (this.endpoints.has(key)) throw new Error(`simwire: ${key} is already attached`);
     this.endpoints.set(key, receiver);
     return () => this.endpoints.delete(key);
+  }
+
+  /**
+   * Joins `receiver` to the multicast group `address`:`port`: every datagram sent
+   * there reaches every member (each its own copy; loss, delay and corruption
+   * apply to the datagram once, before it fans out). Returns the leave function.
+   */
+  join(address: string, port: number, receiver: Receiver): () => void {
+    const key = endpointKey(address, port);
+    let s = this.groups.get(key);
+    if (!s) this.groups.set(key, (s = new Set()));
+    s.add(receiver);
+    return () => {
+      s!.delete(receiver);
+      if (s!.size === 0 && this.groups.get(key) === s) this.groups.delete(key);
+    };
   }
 
   /**
@@ -98,12 +169,32 @@ export class SimWire {
     const now = this.clock.now;
     this.stats.sent++;
     const rec = this.record(now, "delivered", copy);
+    const script = this.scripts.length ? this.scripted(d) : undefined;
 
-    const receiver = this.endpoints.get(endpointKey(d.dst, d.dstPort));
+    const members = this.groups.get(endpointKey(d.dst, d.dstPort));
+    const receiver: Receiver | undefined = members?.size
+      ? (g: Datagram) => {
+          for (const r of [...members]) r({ ...g, payload: g.payload.slice() });
+        }
+      : this.endpoints.get(endpointKey(d.dst, d.dstPort));
     if (!receiver) {
       this.stats.unroutable++;
       if (rec) rec.fate = "unroutable";
       return;
+    }
+    if (script && (script.action ?? "drop") === "drop") {
+      this.stats.lost++;
+      if (rec) this.mark(rec, "lost", script);
+      return;
+    }
+    if (script) {
+      // corrupt: the last payload byte (the ICRC's, for RoCE) gets a flipped bit
+      if (copy.payload.length > 0) copy.payload[copy.payload.length - 1] ^= 0x01;
+      this.stats.corrupted++;
+      if (rec) {
+        this.mark(rec, "corrupted", script);
+        rec.corrupted = true;
+      }
     }
     if (this.rng.chance(f.loss ?? 0)) {
       this.stats.lost++;
@@ -117,7 +208,7 @@ export class SimWire {
       this.linkFreeAt = departs;
     }
     let arrives = departs + (f.delayUs ?? 0);
-    if (this.rng.chance(f.corrupt ?? 0) && copy.payload.length > 0) {
+    if (this.rng.chance(f.corrupt ?? 0) && copy.payload.length > 0 && !script) {
       const bit = this.rng.below(copy.payload.length * 8);
       copy.payload[bit >> 3] ^= 1 << (bit & 7);
       this.stats.corrupted++;
@@ -139,6 +230,12 @@ export class SimWire {
       if (dupRec && rec?.corrupted) dupRec.corrupted = true;
       this.clock.schedule(arrives + 1 + this.rng.below(10), () => this.deliver(receiver, dupCopy, dupRec));
     }
+  }
+
+  private mark(rec: TraceRecord, fate: Fate, script: ScriptedFault): void {
+    rec.fate = fate;
+    rec.reason = "scripted";
+    if (script.label !== undefined) rec.label = script.label;
   }
 
   private deliver(receiver: Receiver, d: Datagram, rec: TraceRecord | undefined): void {

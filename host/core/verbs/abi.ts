@@ -22,6 +22,13 @@ export interface VerbsExports {
   mr_dereg(key: number): number;
   mr_ptr(key: number): number;
   mr_rereg(key: number, flags: number, pd: number, access: number): number;
+  mr_alloc_fast(pd: number, maxNumSg: number): number;
+  mr_ptr_index(key: number): number;
+  mw_alloc(pd: number, type: number): number;
+  mw_dealloc(key: number): number;
+  mw_ptr(key: number): number;
+  mcast_attach(qp: number): number;
+  mcast_detach(qp: number): number;
   cq_create(cqe: number): number;
   cq_destroy(h: number): number;
   cq_ptr(h: number): number;
@@ -46,6 +53,6 @@ import { CfgFlag } from "../abi/index.js";
 
 export {
   AhRec, Attr, Av, Cfg, CfgFlag, CqRec, Cqe, DOORBELL_RQ, DOORBELL_SQ, Ev, GID_TABLE_LEN, Init, MrRec,
-  QpRec, Ring, Rwqe, Sge, Slot, SrqInit, SrqRec, Swqe,
+  QpRec, Ring, Rwqe, Sge, Slot, SrqInit, SrqRec, Swqe, SwqeBind, SwqeReg, MwRec, MrType, MrState, MwState, MR_PAGE_SIZE,
 } from "../abi/index.js";
 export const CFG_FLAG_PRIVILEGED_QKEY = CfgFlag.PRIVILEGED_QKEY;

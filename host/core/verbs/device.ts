@@ -15,6 +15,8 @@ import { ProtectionDomain } from "./pd.js";
 import type { QueuePair } from "./qp.js";
 import type { SharedReceiveQueue } from "./srq.js";
 import { PacketPort, type Clock, type Link } from "../link/port.js";
+import { gidToAddress } from "../net/gid.js";
+import { Counter } from "../abi/index.js";
 
 export interface OpenDeviceOptions {
   maxPd?: number;
@@ -29,8 +31,17 @@ export interface OpenDeviceOptions {
   maxSrqWr?: number;
   maxSrqSge?: number;
   maxInlineData?: number;
-  /** bytes of linear memory for memory regions (default 16 MiB) */
+  /**
+   * bytes of linear memory for memory regions (default 16 MiB): the most all MRs
+   * together can hold, and max_mr_size. Up to the wasm32 limit: a device's memory
+   * (this, ringArenaBytes and the pools) must stay under 3.75 GiB (ENOMEM).
+   */
   mrArenaBytes?: number;
+  /** memory windows (default 4096) */
+  maxMw?: number;
+  /** multicast groups (default 64) and QPs attached per group (default 56, as rxe) */
+  maxMcastGrp?: number;
+  maxMcastQpAttach?: number;
   /** bytes of linear memory for SQ/RQ/SRQ/CQ rings (default 16 MiB) */
   ringArenaBytes?: number;
   /** QP number of the first QP slot (default 17, as rxe) */
@@ -65,6 +76,9 @@ const DEFAULTS = {
   maxSrqSge: 27,
   maxInlineData: 512,
   mrArenaBytes: 16 << 20,
+  maxMw: 4096,
+  maxMcastGrp: 64,
+  maxMcastQpAttach: 56,
   ringArenaBytes: 16 << 20,
   qpnBase: 17,
   eventRingSize: 1024,
@@ -195,7 +209,13 @@ export class Device extends EventTarget {
     m.setU32(c + Cfg.MAX_SRQ_WR, o.maxSrqWr);
     m.setU32(c + Cfg.MAX_SRQ_SGE, o.maxSrqSge);
     m.setU32(c + Cfg.MAX_INLINE, o.maxInlineData);
+    if (!Number.isInteger(o.mrArenaBytes) || o.mrArenaBytes < 0 || o.mrArenaBytes > 0xffffffff) {
+      fail("ibv_open_device", "EINVAL", `mrArenaBytes ${o.mrArenaBytes}: 0 .. 4294967295`);
+    }
     m.setU32(c + Cfg.MR_ARENA, o.mrArenaBytes);
+    m.setU32(c + Cfg.MAX_MW, o.maxMw);
+    m.setU32(c + Cfg.MAX_MCAST_GRP, o.maxMcastGrp);
+    m.setU32(c + Cfg.MAX_MCAST_QP_ATTACH, o.maxMcastQpAttach);
     m.setU32(c + Cfg.RING_ARENA, o.ringArenaBytes);
     m.setU32(c + Cfg.QPN_BASE, o.qpnBase);
     m.setU32(c + Cfg.EVENT_CAP, o.eventRingSize);
@@ -206,7 +226,11 @@ export class Device extends EventTarget {
     m.setU32(c + Cfg.FLAGS, options.privilegedQkey ? CFG_FLAG_PRIVILEGED_QKEY : 0);
     const g = core.dev_gids();
     gids.forEach((gid, i) => m.u8.set(gid, g + 16 * i));
-    check("ibv_open_device", core.dev_open());
+    const opened = core.dev_open();
+    if (opened === -12) {
+      fail("ibv_open_device", "ENOMEM", `device memory too large: mrArenaBytes ${o.mrArenaBytes} + ringArenaBytes ${o.ringArenaBytes} + pools exceed the wasm32 limit (3.75 GiB carved at open)`);
+    }
+    check("ibv_open_device", opened);
     // The packet path is carved right after the device, before any MR view exists.
     check("ibv_open_device", core.transport_open(o.txRingSize, o.port));
   }
@@ -342,7 +366,8 @@ export class Device extends EventTarget {
       deviceCapFlags:
         DeviceCapFlags.BAD_PKEY_CNTR | DeviceCapFlags.BAD_QKEY_CNTR | DeviceCapFlags.UD_AV_PORT_ENFORCE |
         DeviceCapFlags.PORT_ACTIVE_EVENT | DeviceCapFlags.SYS_IMAGE_GUID | DeviceCapFlags.RC_RNR_NAK_GEN |
-        DeviceCapFlags.SRQ_RESIZE,
+        DeviceCapFlags.SRQ_RESIZE | DeviceCapFlags.MEM_WINDOW | DeviceCapFlags.MEM_MGT_EXTENSIONS |
+        DeviceCapFlags.MEM_WINDOW_TYPE_2B,
       maxSge: o.maxSge,
       maxSgeRd: o.maxSge,
       maxCq: o.maxCq,
@@ -357,12 +382,12 @@ export class Device extends EventTarget {
       atomicCap: AtomicCap.HCA,
       maxEe: 0,
       maxRdd: 0,
-      maxMw: 0,
+      maxMw: o.maxMw,
       maxRawIpv6Qp: 0,
       maxRawEthyQp: 0,
-      maxMcastGrp: 0,
-      maxMcastQpAttach: 0,
-      maxTotalMcastQpAttach: 0,
+      maxMcastGrp: o.maxMcastGrp,
+      maxMcastQpAttach: o.maxMcastQpAttach,
+      maxTotalMcastQpAttach: o.maxMcastGrp * o.maxMcastQpAttach,
       maxAh: o.maxAh,
       maxFmr: 0,
       maxMapPerFmr: 0,
@@ -378,6 +403,9 @@ export class Device extends EventTarget {
   /** ibv_query_port: port 1 only (EINVAL otherwise, as ib_query_port). */
   queryPort(portNum = 1): PortAttr {
     if (portNum !== 1) fail("ibv_query_port", "EINVAL", `no port ${portNum}`);
+    // the port's P_Key and Q_Key violation counters are the device's drop counters (16 bits, saturating)
+    const base = this.core.dev_counters();
+    const sat = (i: number): number => Math.min(0xffff, Number(this.mem.u64(base + 8 * i)));
     return {
       state: PortState.ACTIVE,
       maxMtu: MAX_MTU,
@@ -385,8 +413,8 @@ export class Device extends EventTarget {
       gidTblLen: GID_TABLE_LEN,
       portCapFlags: PORT_CM_SUP, // rxe's RXE_PORT_CAP_FLAGS: the port has a CM on QP1
       maxMsgSz: MAX_MSG_SZ,
-      badPkeyCntr: 0,
-      qkeyViolCntr: 0,
+      badPkeyCntr: sat(Counter.BAD_PKEY),
+      qkeyViolCntr: sat(Counter.BAD_QKEY),
       pkeyTblLen: 1,
       lid: 0,
       smLid: 0,
@@ -449,6 +477,51 @@ export class Device extends EventTarget {
     const out: Record<string, number> = {};
     names.forEach((n, i) => (out[n] = Number(this.mem.u64(base + 8 * i))));
     return out;
+  }
+
+  /** Multicast groups some QP is attached to: group address (as links name it) -> attached QPs. */
+  private readonly mcast = new Map<string, Set<QueuePair>>();
+  private readonly mcastListeners = new Set<(address: string, join: boolean) => void>();
+
+  /**
+   * Links that must join multicast groups (the Node UDP socket, the simulated
+   * wire) listen here: `fn(address, true)` when the first QP attaches to a group,
+   * `fn(address, false)` when the last one detaches; called at once for the
+   * groups already joined. Returns the function that stops listening.
+   */
+  onMulticast(fn: (address: string, join: boolean) => void): () => void {
+    this.mcastListeners.add(fn);
+    for (const a of this.mcast.keys()) fn(a, true);
+    return () => this.mcastListeners.delete(fn);
+  }
+
+  /** The multicast groups joined, as addresses. */
+  get multicastGroups(): string[] {
+    return [...this.mcast.keys()];
+  }
+
+  /** @internal qp.attachMcast succeeded */
+  multicastAttached(gid: Uint8Array, qp: QueuePair): void {
+    const a = gidToAddress(gid);
+    let s = this.mcast.get(a);
+    if (!s) {
+      s = new Set();
+      this.mcast.set(a, s);
+      for (const fn of this.mcastListeners) fn(a, true);
+    }
+    s.add(qp);
+  }
+
+  /** @internal qp.detachMcast succeeded */
+  multicastDetached(gid: Uint8Array, qp: QueuePair): void {
+    const a = gidToAddress(gid);
+    const s = this.mcast.get(a);
+    if (!s) return;
+    s.delete(qp);
+    if (s.size === 0) {
+      this.mcast.delete(a);
+      for (const fn of this.mcastListeners) fn(a, false);
+    }
   }
 
   /** Attributes this device was opened with (limits). */

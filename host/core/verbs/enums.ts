@@ -9,6 +9,13 @@ export {
 
 export const MigState = { MIGRATED: 0, REARM: 1, ARMED: 2 } as const;
 
+/** ibv_mw_type */
+export const MwType = { TYPE_1: 1, TYPE_2: 2 } as const;
+
+/** ibv_wr_flush type (IBV_FLUSH_GLOBAL, IBV_FLUSH_PERSISTENT) and level (IBV_FLUSH_RANGE, IBV_FLUSH_MR). */
+export const FlushType = { GLOBAL: 1, PERSISTENT: 2 } as const;
+export const FlushLevel = { RANGE: 0, MR: 1 } as const;
+
 export const PortState = { NOP: 0, DOWN: 1, INIT: 2, ARMED: 3, ACTIVE: 4, ACTIVE_DEFER: 5 } as const;
 export const LinkLayer = { UNSPECIFIED: 0, INFINIBAND: 1, ETHERNET: 2 } as const;
 export const AtomicCap = { NONE: 0, HCA: 1, GLOB: 2 } as const;
@@ -29,6 +36,11 @@ export const DeviceCapFlags = {
   RC_RNR_NAK_GEN: 1 << 12,
   SRQ_RESIZE: 1 << 13,
   N_NOTIFY_CQ: 1 << 14,
+  MEM_WINDOW: 1 << 17,
+  UD_IP_CSUM: 1 << 18,
+  MEM_MGT_EXTENSIONS: 1 << 21,
+  MEM_WINDOW_TYPE_2A: 1 << 23,
+  MEM_WINDOW_TYPE_2B: 1 << 24,
 } as const;
 
 /** Name of an enum value, for messages and traces: nameOf(QpState, 3) === 'RTS'. */

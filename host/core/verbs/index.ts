@@ -2,6 +2,7 @@
 export { Device, openDeviceWith, VENDOR_ID, type OpenDeviceOptions, type DeviceAttr, type PortAttr } from "./device.js";
 export { ProtectionDomain } from "./pd.js";
 export { MemoryRegion } from "./mr.js";
+export { MemoryWindow, incRkey } from "./mw.js";
 export { CompletionQueue, type WorkCompletion } from "./cq.js";
 export { CompletionChannel } from "./channel.js";
 export { QueuePair, type QpInitAttr, type QpInitAttrOut } from "./qp.js";
@@ -9,7 +10,7 @@ export { type QpAttr, type QpAttrOut, type QpCap, deriveMask } from "./qp-attr.j
 export { SharedReceiveQueue, type SrqAttr, type SrqInitAttr } from "./srq.js";
 export { AddressHandle } from "./ah.js";
 export { type AhAttr, type AhAttrOut, type GlobalRoute } from "./av.js";
-export { type SendWr, type RecvWr, type Sge } from "./post.js";
+export { type SendWr, type RecvWr, type Sge, type MwBindInfo } from "./post.js";
 export { AsyncEvent } from "./events.js";
 export { VerbsError, Errno, errnoName, type ErrnoName } from "./errors.js";
 export { parseGid, formatGid } from "../net/gid.js";

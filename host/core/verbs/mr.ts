@@ -1,31 +1,64 @@
-// Memory region (ibv_mr): a range of the device's linear memory.
-import { MrRec } from "./abi.js";
+// Memory region (ibv_mr): a range of the device's linear memory. An MR from
+// pd.allocMr (ibv_alloc_mr) is for fast registration: it maps nothing until a
+// REG_MR work request maps a range; its keys, address and length follow the
+// last REG_MR posted (as ib_map_mr_sg and ib_update_fast_reg_key set them).
+import { MrRec, MrType } from "./abi.js";
 import { check, fail } from "./errors.js";
 import { ReregMrFlags } from "./enums.js";
 import type { ProtectionDomain } from "./pd.js";
 
 export class MemoryRegion {
-  readonly lkey: number;
-  readonly rkey: number;
-  /** start address: an offset into device.memory (what SGEs and remote peers use) */
-  readonly addr: bigint;
-  readonly length: number;
+  private _lkey: number;
+  private _addr: bigint;
+  private _length: number;
+  private _bytes: Uint8Array;
   private _access: number;
   private _pd: ProtectionDomain;
-  /** the region's bytes, a live view of device.memory */
-  readonly bytes: Uint8Array;
   private destroyed = false;
+  /** an MR for fast registration (pd.allocMr) */
+  readonly fastReg: boolean;
+  /** fast registration: the most bytes a REG_MR may map (maxNumSg pages) */
+  readonly maxLength: number;
 
   constructor(pd: ProtectionDomain, key: number) {
     this._pd = pd;
     const m = pd.device.mem;
-    const rec = pd.device.core.mr_ptr(key);
-    this.lkey = m.u32(rec + MrRec.KEY);
-    this.rkey = this.lkey;
-    this.addr = m.u64(rec + MrRec.ADDR);
-    this.length = Number(m.u64(rec + MrRec.LEN));
+    const rec = pd.device.core.mr_ptr(key) >>> 0;
+    this._lkey = m.u32(rec + MrRec.KEY);
+    this._addr = m.u64(rec + MrRec.ADDR);
+    this._length = Number(m.u64(rec + MrRec.LEN));
     this._access = m.u32(rec + MrRec.ACCESS);
-    this.bytes = m.view(Number(this.addr), this.length);
+    this.fastReg = m.u32(rec + MrRec.TYPE) === MrType.FAST_REG;
+    this.maxLength = this.fastReg ? m.u32(rec + MrRec.MAX_LEN) : this._length;
+    this._bytes = m.view(Number(this._addr), this._length);
+  }
+
+  get lkey(): number {
+    return this._lkey;
+  }
+  /** rkey == lkey (as rxe) */
+  get rkey(): number {
+    return this._lkey;
+  }
+  /** start address: an offset into device.memory (what SGEs and remote peers use) */
+  get addr(): bigint {
+    return this._addr;
+  }
+  get length(): number {
+    return this._length;
+  }
+  /** the region's bytes, a live view of device.memory */
+  get bytes(): Uint8Array {
+    return this._bytes;
+  }
+
+  /** @internal a REG_MR was posted: the MR's keys, range and access are those it sets */
+  mapped(key: number, addr: bigint, length: number, access: number): void {
+    this._lkey = key >>> 0;
+    this._addr = addr;
+    this._length = length;
+    this._access = access;
+    this._bytes = this._pd.device.mem.view(Number(addr), length);
   }
 
   /** ibv_access_flags as registered (or re-registered) */
@@ -44,6 +77,7 @@ export class MemoryRegion {
   rereg(change: { pd?: ProtectionDomain; access?: number; flags?: number }): void {
     const verb = "ibv_rereg_mr";
     if (this.destroyed) fail(verb, "EINVAL", "MR deregistered");
+    if (this.fastReg) fail(verb, "EINVAL", "a fast-registration MR changes through REG_MR work requests");
     let flags = change.flags;
     if (flags === undefined) {
       flags = 0;
@@ -60,7 +94,7 @@ export class MemoryRegion {
     if (flags & ReregMrFlags.CHANGE_ACCESS) this._access = access;
   }
 
-  /** ibv_dereg_mr: the keys become invalid at once. A second call does nothing. */
+  /** ibv_dereg_mr: the keys become invalid at once; EINVAL while memory windows are bound to it (rxe). A second call does nothing. */
   destroy(): void {
     if (this.destroyed) return;
     const d = this._pd.device;

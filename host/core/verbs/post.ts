@@ -2,17 +2,28 @@
 // with the synchronous checks rxe makes when a WR is posted
 // (rdma-core providers/rxe validate_send_wr, kernel rxe_verbs.c validate_send_wr
 // and post_one_recv). Each check returns an errno name or undefined.
-import { Rwqe, Sge as SgeOff, Swqe } from "./abi.js";
+import { Rwqe, Sge as SgeOff, Swqe, SwqeBind, SwqeReg } from "./abi.js";
 import type { AddressHandle } from "./ah.js";
-import { QpType, SendFlags, WrOpcode } from "./enums.js";
+import { Access, FlushLevel, FlushType, QpType, SendFlags, WrOpcode } from "./enums.js";
 import type { ErrnoName } from "./errors.js";
 import type { DeviceMemory } from "./memory.js";
+import type { MemoryRegion } from "./mr.js";
+import type { MemoryWindow } from "./mw.js";
 
 /** ibv_sge */
 export interface Sge {
   addr: bigint;
   length: number;
   lkey: number;
+}
+
+/** ibv_mw_bind_info */
+export interface MwBindInfo {
+  /** the MR the window opens (omit, with length 0, to unbind a type 1 window) */
+  mr?: MemoryRegion;
+  addr: bigint;
+  length: number | bigint;
+  mwAccessFlags: number;
 }
 
 /** ibv_send_wr (without next: pass an array for a list) */
@@ -22,10 +33,24 @@ export interface SendWr {
   opcode: number;
   sendFlags?: number;
   immData?: number;
+  /** LOCAL_INV, SEND_WITH_INV: the rkey (or fast-registration MR key) to invalidate */
   invalidateRkey?: number;
   rdma?: { remoteAddr: bigint; rkey: number };
   atomic?: { remoteAddr: bigint; compareAdd: bigint; swap?: bigint; rkey: number };
   ud?: { ah: AddressHandle; remoteQpn: number; remoteQkey: number };
+  /** BIND_MW (type 2 windows): the window, the rkey it gets (ibv_inc_rkey of its current one), what it opens */
+  bindMw?: { mw: MemoryWindow; rkey: number; bindInfo: MwBindInfo };
+  /** REG_MR (ib_reg_wr): map [addr, addr + length) of registered memory into a fast-registration MR under `key` */
+  reg?: { mr: MemoryRegion; key: number; access: number; addr: bigint; length: number };
+  /** FLUSH as ibv_wr_flush takes it: type FlushType bits, level FlushLevel (the immData word form is still read without it) */
+  flush?: { remoteAddr: bigint; rkey: number; length: number; type: number; level: number };
+  /** ATOMIC_WRITE as ibv_wr_atomic_write takes it: 8 bytes, a bigint (stored little-endian) or the bytes themselves */
+  atomicWrite?: { remoteAddr: bigint; rkey: number; value: bigint | Uint8Array };
+}
+
+/** FETH word of a typed FLUSH: bits 3:0 placement type, 5:4 selectivity level (IBA 9.3.1.1.x). */
+export function flushWord(type: number, level: number): number {
+  return ((level & 3) << 4) | (type & 15);
 }
 
 /** ibv_recv_wr */
@@ -42,7 +67,7 @@ const OPS: Record<number, readonly number[]> = {
   [QpType.RC]: [
     WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.RDMA_READ,
     WrOpcode.ATOMIC_CMP_AND_SWP, WrOpcode.ATOMIC_FETCH_AND_ADD, WrOpcode.LOCAL_INV, WrOpcode.BIND_MW,
-    WrOpcode.SEND_WITH_INV, WrOpcode.FLUSH, WrOpcode.ATOMIC_WRITE,
+    WrOpcode.SEND_WITH_INV, WrOpcode.FLUSH, WrOpcode.ATOMIC_WRITE, WrOpcode.REG_MR,
   ],
   [QpType.UC]: [
     WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.BIND_MW,
@@ -105,8 +130,48 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
   }
   if (wr.immData !== undefined && !isU32(wr.immData)) return ["EINVAL", "immData"];
   if (wr.invalidateRkey !== undefined && !isU32(wr.invalidateRkey)) return ["EINVAL", "invalidateRkey"];
+  if ((wr.opcode === WrOpcode.LOCAL_INV || wr.opcode === WrOpcode.SEND_WITH_INV) && !isU32(wr.invalidateRkey)) {
+    return ["EINVAL", "invalidateRkey missing"];
+  }
+  if (wr.opcode === WrOpcode.BIND_MW) {
+    // rdma-core rxe provider: a bind names a live window of this device; ibv_bind_mw's checks are in qp.bindMw
+    const b = wr.bindMw;
+    if (!b || !b.mw || b.mw.isDestroyed || b.mw.pd.device !== q.device || !isU32(b.rkey) || !b.bindInfo) return ["EINVAL", "bindMw"];
+    const i = b.bindInfo;
+    if (typeof i.addr !== "bigint" || i.addr < 0n || !isU64Len(i.length) || !isU32(i.mwAccessFlags)) return ["EINVAL", "bindInfo"];
+    if (!i.mr && (i.addr !== 0n || BigInt(i.length) !== 0n)) return ["EINVAL", "bindInfo without an MR"];
+    if (i.mr && (i.mr.isDestroyed || i.mr.pd.device !== q.device)) return ["EINVAL", "bindInfo.mr"];
+  }
+  if (wr.opcode === WrOpcode.REG_MR) {
+    const r = wr.reg;
+    if (!r || !r.mr || r.mr.isDestroyed || r.mr.pd.device !== q.device || !isU32(r.key) || !isU32(r.access)) return ["EINVAL", "reg"];
+    if (typeof r.addr !== "bigint" || r.addr < 0n || r.addr >= 1n << 64n || !isU32(r.length)) return ["EINVAL", "reg range"];
+  }
+  if (wr.opcode === WrOpcode.FLUSH && wr.flush) {
+    const f = wr.flush;
+    if (typeof f.remoteAddr !== "bigint" || !isU32(f.rkey) || !isU32(f.length)) return ["EINVAL", "flush"];
+    // ibv_wr_flush: at least one placement type, a known level
+    if (!isU32(f.type) || f.type === 0 || f.type & ~(FlushType.GLOBAL | FlushType.PERSISTENT)) return ["EINVAL", "flush type"];
+    if (f.level !== FlushLevel.RANGE && f.level !== FlushLevel.MR) return ["EINVAL", "flush level"];
+  }
+  if (wr.opcode === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {
+    const a = wr.atomicWrite;
+    if (typeof a.remoteAddr !== "bigint" || !isU32(a.rkey)) return ["EINVAL", "atomicWrite"];
+    if (typeof a.value === "bigint" ? a.value < -(1n << 63n) || a.value >= 1n << 64n : !(a.value instanceof Uint8Array) || a.value.length !== 8) {
+      return ["EINVAL", "atomicWrite value: a 64-bit bigint or 8 bytes"];
+    }
+  }
   return undefined;
 }
+
+function isU64Len(v: unknown): boolean {
+  return (typeof v === "bigint" && v >= 0n && v < 1n << 64n) || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
+}
+
+/** Access bits a window may grant (rxe RXE_ACCESS_SUPPORTED_MW); ZERO_BASED only for type 2. */
+export const MW_ACCESS_SUPPORTED =
+  Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.MW_BIND | Access.ZERO_BASED |
+  Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT;
 
 /** Writes a checked send WR into the slot at `p` (header zeroed, device part included). */
 export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
@@ -120,8 +185,46 @@ export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
   dv.setUint32(p + Swqe.OPCODE, wr.opcode, true);
   dv.setUint32(p + Swqe.SEND_FLAGS, flags, true);
   dv.setUint32(p + Swqe.NUM_SGE, list.length, true);
-  dv.setUint32(p + Swqe.IMM_DATA, wr.opcode === WrOpcode.SEND_WITH_INV ? (wr.invalidateRkey ?? 0) : (wr.immData ?? 0), true);
+  const inv = wr.opcode === WrOpcode.SEND_WITH_INV || wr.opcode === WrOpcode.LOCAL_INV;
+  let imm = inv ? (wr.invalidateRkey ?? 0) : (wr.immData ?? 0);
+  if (wr.opcode === WrOpcode.FLUSH && wr.flush) {
+    imm = flushWord(wr.flush.type, wr.flush.level);
+    len = wr.flush.length;
+  }
+  dv.setUint32(p + Swqe.IMM_DATA, imm, true);
   dv.setUint32(p + Swqe.LENGTH, len, true);
+  if (wr.opcode === WrOpcode.BIND_MW && wr.bindMw) {
+    const b = wr.bindMw;
+    dv.setUint32(p + SwqeBind.MW, b.mw.rkey, true);
+    dv.setUint32(p + SwqeBind.RKEY, b.rkey, true);
+    dv.setBigUint64(p + SwqeBind.ADDR, b.bindInfo.addr, true);
+    dv.setBigUint64(p + SwqeBind.LENGTH, BigInt(b.bindInfo.length), true);
+    dv.setUint32(p + SwqeBind.MR, b.bindInfo.mr ? b.bindInfo.mr.lkey : 0, true);
+    dv.setUint32(p + SwqeBind.ACCESS, b.bindInfo.mwAccessFlags, true);
+    return;
+  }
+  if (wr.opcode === WrOpcode.REG_MR && wr.reg) {
+    const r = wr.reg;
+    dv.setUint32(p + SwqeReg.MR, r.mr.lkey, true);
+    dv.setUint32(p + SwqeReg.KEY, r.key, true);
+    dv.setBigUint64(p + SwqeReg.ADDR, r.addr, true);
+    dv.setBigUint64(p + SwqeReg.LENGTH, BigInt(r.length), true);
+    dv.setUint32(p + SwqeReg.ACCESS, r.access, true);
+    return;
+  }
+  if (wr.opcode === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {
+    const a = wr.atomicWrite;
+    dv.setBigUint64(p + Swqe.REMOTE_ADDR, BigInt.asUintN(64, a.remoteAddr), true);
+    dv.setUint32(p + Swqe.RKEY, a.rkey >>> 0, true);
+    if (typeof a.value === "bigint") dv.setBigUint64(p + Swqe.COMPARE_ADD, BigInt.asUintN(64, a.value), true);
+    else m.u8.set(a.value, p + Swqe.COMPARE_ADD);
+    return;
+  }
+  if (wr.opcode === WrOpcode.FLUSH && wr.flush) {
+    dv.setBigUint64(p + Swqe.REMOTE_ADDR, BigInt.asUintN(64, wr.flush.remoteAddr), true);
+    dv.setUint32(p + Swqe.RKEY, wr.flush.rkey >>> 0, true);
+    return;
+  }
   const remote = wr.atomic ?? wr.rdma;
   if (remote) {
     dv.setBigUint64(p + Swqe.REMOTE_ADDR, BigInt.asUintN(64, remote.remoteAddr), true);

@@ -1,10 +1,12 @@
 // Queue pair (ibv_qp): create, modify, query, post, destroy.
 import { DOORBELL_RQ, DOORBELL_SQ, Init, QpRec } from "./abi.js";
 import type { CompletionQueue } from "./cq.js";
-import { QpState, QpType } from "./enums.js";
+import { Access, MwType, QpState, QpType, WrOpcode } from "./enums.js";
+import { parseGid } from "../net/gid.js";
+import { incRkey, type MemoryWindow } from "./mw.js";
 import { check, fail } from "./errors.js";
 import type { ProtectionDomain } from "./pd.js";
-import { checkRecvWr, checkSendWr, writeRecvWr, writeSendWr, type RecvWr, type SendWr } from "./post.js";
+import { checkRecvWr, checkSendWr, writeRecvWr, writeSendWr, type MwBindInfo, type RecvWr, type SendWr } from "./post.js";
 import { deriveMask, readAttr, readCap, writeAttr, type QpAttr, type QpAttrOut, type QpCap } from "./qp-attr.js";
 import { postToRing } from "./ring.js";
 import type { SharedReceiveQueue } from "./srq.js";
@@ -32,6 +34,9 @@ function u32(v: number | undefined): number {
   const x = v ?? 0;
   return Number.isInteger(x) && x >= 0 && x <= 0xffffffff ? x : -1;
 }
+
+/** BIND_MW WRs that bindMw builds for a type 1 window (the only way such a window binds). */
+const bindingType1 = new WeakSet<SendWr>();
 
 export class QueuePair {
   readonly rec: number;
@@ -112,12 +117,20 @@ export class QueuePair {
     check(verb, d.call(() => d.core.qp_modify(this.handle, mask)));
   }
 
-  /** ibv_query_qp: every attribute, and the creation attributes. */
+  /**
+   * ibv_query_qp: every attribute, and the creation attributes. sqPsn and rqPsn
+   * are the current ones once the QP has sent or received (rxe reports
+   * qp->req.psn and qp->resp.psn: the next PSN to send, the next expected).
+   */
   query(): { attr: QpAttrOut; initAttr: QpInitAttrOut } {
     this.live("ibv_query_qp");
     const m = this.pd.device.mem;
+    const attr = readAttr(m, this.rec + QpRec.ATTR);
+    // transport lines (assembly/verbs/qp.ts): flags word first, the PSN after it; bit 0 = set up
+    if (m.u32(this.rec + QpRec.REQ) & 1) attr.sqPsn = m.u32(this.rec + QpRec.REQ + 4);
+    if (m.u32(this.rec + QpRec.RESP) & 1) attr.rqPsn = m.u32(this.rec + QpRec.RESP + 4);
     return {
-      attr: readAttr(m, this.rec + QpRec.ATTR),
+      attr,
       initAttr: {
         qpType: this.qpType,
         sendCq: this.sendCq,
@@ -145,11 +158,83 @@ export class QueuePair {
     const d = this.pd.device;
     const lim = { qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d };
     const bytes = d.mem.byteLength;
-    const { posted, error } = postToRing(d.mem, this.sq, verb, list, (wr) => checkSendWr(wr, lim, bytes), (p, wr) =>
-      writeSendWr(d.mem, p, wr),
-    );
+    const check = (wr: SendWr): ReturnType<typeof checkSendWr> => {
+      const e = checkSendWr(wr, lim, bytes);
+      if (e) return e;
+      // a type 1 window is bound with bindMw (ibv_bind_mw), never by a BIND_MW WR
+      if (wr.opcode === WrOpcode.BIND_MW && wr.bindMw!.mw.type === MwType.TYPE_1 && !bindingType1.has(wr)) return ["EINVAL", "BIND_MW WR for a type 1 window"];
+      return undefined;
+    };
+    const { posted, error } = postToRing(d.mem, this.sq, verb, list, check, (p, wr) => {
+      writeSendWr(d.mem, p, wr);
+      // what the WR will set, as the application's view of it (ib_update_fast_reg_key, ibv_bind_mw)
+      if (wr.opcode === WrOpcode.REG_MR) wr.reg!.mr.mapped(wr.reg!.key, wr.reg!.addr, wr.reg!.length, wr.reg!.access);
+      if (wr.opcode === WrOpcode.BIND_MW) wr.bindMw!.mw.setRkey(wr.bindMw!.rkey);
+    });
     if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_SQ, d.now()));
     if (error) throw error;
+  }
+
+  /**
+   * ibv_bind_mw: binds a type 1 window (length 0 unbinds it) through the send
+   * queue; returns the window's new rkey (ibv_inc_rkey of the old one), which
+   * works once the bind completes (WC BIND_MW).
+   */
+  bindMw(mw: MemoryWindow, bind: { wrId?: bigint; sendFlags?: number; bindInfo: MwBindInfo }): number {
+    const verb = "ibv_bind_mw";
+    this.live(verb);
+    const i = bind?.bindInfo;
+    if (!mw || mw.isDestroyed || mw.pd.device !== this.pd.device || !i) fail(verb, "EINVAL", "no window or bind info");
+    if (mw.type !== MwType.TYPE_1) fail(verb, "EINVAL", "ibv_bind_mw binds type 1 windows; a type 2 window takes a BIND_MW work request");
+    if (!i.mr && (i.addr !== 0n || BigInt(i.length) !== 0n)) fail(verb, "EINVAL", "an address or length without an MR");
+    if (i.mwAccessFlags & Access.ZERO_BASED) fail(verb, "EINVAL", "a type 1 window cannot be zero based");
+    if (i.mr && i.mr.pd !== mw.pd) fail(verb, "EPERM", "the MR is in another PD than the window");
+    const rkey = incRkey(mw.rkey);
+    const wr: SendWr = { wrId: bind.wrId, sendFlags: bind.sendFlags, opcode: WrOpcode.BIND_MW, bindMw: { mw, rkey, bindInfo: i } };
+    bindingType1.add(wr);
+    try {
+      this.postSend(wr); // errors name ibv_post_send, as rxe's provider posts the bind
+    } finally {
+      bindingType1.delete(wr);
+    }
+    return rkey;
+  }
+
+  /**
+   * ibv_attach_mcast: this UD QP receives datagrams sent to QPN 0xFFFFFF at the
+   * multicast GID (an IPv4-mapped 224.0.0.0/4 or an ff00::/8 address); the
+   * device's link joins that group. `lid` is unused on RoCE.
+   */
+  attachMcast(gid: string | Uint8Array, lid = 0): void {
+    const verb = "ibv_attach_mcast";
+    this.live(verb);
+    const g = this.mcastArg(verb, gid, lid);
+    const d = this.pd.device;
+    check(verb, d.call(() => d.core.mcast_attach(this.handle)));
+    d.multicastAttached(g, this);
+  }
+
+  /** ibv_detach_mcast: EINVAL when the QP is not attached to the group. */
+  detachMcast(gid: string | Uint8Array, lid = 0): void {
+    const verb = "ibv_detach_mcast";
+    this.live(verb);
+    const g = this.mcastArg(verb, gid, lid);
+    const d = this.pd.device;
+    check(verb, d.call(() => d.core.mcast_detach(this.handle)));
+    d.multicastDetached(g, this);
+  }
+
+  private mcastArg(verb: string, gid: string | Uint8Array, lid: number): Uint8Array {
+    let g: Uint8Array;
+    try {
+      g = parseGid(gid);
+    } catch (e) {
+      fail(verb, "EINVAL", (e as Error).message);
+    }
+    if (!Number.isInteger(lid) || lid < 0 || lid > 0xffff) fail(verb, "EINVAL", `lid ${lid}`);
+    const d = this.pd.device;
+    d.mem.u8.set(g, d.core.dev_args());
+    return g;
   }
 
   /** ibv_post_recv */
@@ -172,7 +257,9 @@ export class QueuePair {
   destroy(): void {
     if (this.destroyed) return;
     const d = this.pd.device;
-    check("ibv_destroy_qp", d.call(() => d.core.qp_destroy(this.handle)));
+    const r = d.call(() => d.core.qp_destroy(this.handle));
+    if (r === -16) fail("ibv_destroy_qp", "EBUSY", "the QP is attached to a multicast group (detachMcast first)");
+    check("ibv_destroy_qp", r);
     this.destroyed = true;
     d.qpsByNum.delete(this.qpNum);
   }

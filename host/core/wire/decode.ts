@@ -1,15 +1,24 @@
 // One RoCEv2 packet -> a flat JSON record with Wireshark's field names (ours where Wireshark has
 // none) and a compact text tree built from the same record. Parsing itself is the wasm wire
 // layer's (WireCodec); this file only names and formats.
-import type { HeaderName, PacketRepr, WireCodec } from "./codec.js";
+import { HEADER_NAMES, type HeaderName, type PacketInfo, type PacketRepr, type WireCodec } from "./codec.js";
 import { AETH_ACK, AethType, aethCode, aethType } from "./aeth.js";
 
 export type FieldValue = string | number | boolean;
 /** Flat record: integers as numbers, 64-bit values and ICRCs as "0x…" strings. */
 export type PacketRecord = Record<string, FieldValue>;
 
+/** A field's bytes in the packet: [start, end), offsets from the IP header's first byte. */
+export type ByteRange = readonly [start: number, end: number];
+
 export interface DecodedPacket {
   record: PacketRecord;
+  /**
+   * Where each field of `record` lies in the packet (for hex highlighting), by the record's
+   * names; bit fields give the byte(s) holding them. Also each header's span ("ip", "udp",
+   * "infiniband.bth", "infiniband.reth", …), "payload" and "icrc". Set when the packet parsed.
+   */
+  ranges?: Record<string, ByteRange>;
   /** Parsed and the ICRC matched. */
   ok: boolean;
   /** Set when the packet could not be parsed. */
@@ -59,7 +68,7 @@ export function decodePacket(codec: WireCodec, packet: Uint8Array, meta: PacketM
   // IPv4 total length / IPv6 payload length, as the header says (the parser has checked it).
   const ipLen = res.repr.ipVersion === 4 ? (packet[2] << 8) | packet[3] : (packet[4] << 8) | packet[5];
   addFields(rec, res.repr, ipLen, op?.name, op?.headers);
-  return { record: rec, ok: res.repr.icrcOk };
+  return { record: rec, ok: res.repr.icrcOk, ranges: fieldRanges(rec, res.repr.ipVersion, res.info) };
 }
 
 /** A record for a frame that never reached the parser (e.g. not an IP packet at all). */
@@ -179,6 +188,64 @@ function addFields(rec: PacketRecord, r: PacketRepr, ipLen: number, opName: stri
   rec.icrc = hex32(r.icrc);
   rec.icrc_expected = hex32(r.icrcExpected);
   rec.icrc_ok = r.icrcOk;
+}
+
+// Field positions inside each header: [record name, offset, length] (IBTA 9.2-9.3; IPv4/IPv6/UDP RFCs).
+type FieldPos = readonly [string, number, number];
+const IPV4_FIELDS: FieldPos[] = [
+  ["ip.version", 0, 1], ["ip.dsfield", 1, 1], ["ip.len", 2, 2], ["ip.id", 4, 2], ["ip.flags", 6, 1], ["ip.flags.df", 6, 1],
+  ["ip.flags.mf", 6, 1], ["ip.frag_offset", 6, 2], ["ip.ttl", 8, 1], ["ip.checksum", 10, 2], ["ip.src", 12, 4], ["ip.dst", 16, 4],
+];
+const IPV6_FIELDS: FieldPos[] = [
+  ["ipv6.version", 0, 1], ["ipv6.tclass", 0, 2], ["ipv6.flow", 1, 3], ["ipv6.plen", 4, 2], ["ipv6.hlim", 7, 1], ["ipv6.src", 8, 16], ["ipv6.dst", 24, 16],
+];
+const UDP_FIELDS: FieldPos[] = [["udp.srcport", 0, 2], ["udp.dstport", 2, 2], ["udp.length", 4, 2], ["udp.checksum", 6, 2]];
+const BTH_FIELDS: FieldPos[] = [
+  ["infiniband.bth.opcode", 0, 1], ["opcode_name", 0, 1], ["infiniband.bth.se", 1, 1], ["infiniband.bth.m", 1, 1], ["infiniband.bth.padcnt", 1, 1],
+  ["infiniband.bth.tver", 1, 1], ["infiniband.bth.p_key", 2, 2], ["infiniband.bth.fecn", 4, 1], ["infiniband.bth.becn", 4, 1],
+  ["infiniband.bth.resv6", 4, 1], ["infiniband.bth.destqp", 5, 3], ["infiniband.bth.a", 8, 1], ["infiniband.bth.reserved7", 8, 1],
+  ["infiniband.bth.psn", 9, 3],
+];
+const EXT_POS: Record<HeaderName, { key: string; size: number; fields: FieldPos[] }> = {
+  RETH: { key: "infiniband.reth", size: 16, fields: [["infiniband.reth.va", 0, 8], ["infiniband.reth.r_key", 8, 4], ["infiniband.reth.dmalen", 12, 4]] },
+  AETH: { key: "infiniband.aeth", size: 4, fields: [["infiniband.aeth.syndrome", 0, 1], ["aeth_meaning", 0, 1], ["infiniband.aeth.msn", 1, 3]] },
+  AtomicETH: {
+    key: "infiniband.atomiceth",
+    size: 28,
+    fields: [["infiniband.reth.va", 0, 8], ["infiniband.reth.r_key", 8, 4], ["infiniband.atomiceth.swapdt", 12, 8], ["infiniband.atomiceth.cmpdt", 20, 8]],
+  },
+  AtomicAckETH: { key: "infiniband.atomicacketh", size: 8, fields: [["infiniband.atomicacketh.origremdt", 0, 8]] },
+  DETH: { key: "infiniband.deth", size: 8, fields: [["infiniband.deth.q_key", 0, 4], ["infiniband.deth.srcqp", 5, 3]] },
+  ImmDt: { key: "infiniband.immdt", size: 4, fields: [["infiniband.immdt", 0, 4]] },
+  IETH: { key: "infiniband.ieth", size: 4, fields: [["infiniband.ieth", 0, 4]] },
+  FETH: { key: "infiniband.feth", size: 4, fields: [["infiniband.feth", 0, 4]] },
+};
+
+/** Byte ranges of a parsed packet's fields, for the names `rec` carries. */
+function fieldRanges(rec: PacketRecord, ipVersion: 4 | 6, info: PacketInfo): Record<string, ByteRange> {
+  const out: Record<string, ByteRange> = {};
+  const put = (at: number, fields: FieldPos[]) => {
+    for (const [name, off, len] of fields) if (name in rec) out[name] = [at + off, at + off + len];
+  };
+  const udp = info.bthOffset - 8;
+  out[ipVersion === 4 ? "ip" : "ipv6"] = [0, udp];
+  put(0, ipVersion === 4 ? IPV4_FIELDS : IPV6_FIELDS);
+  out.udp = [udp, udp + 8];
+  put(udp, UDP_FIELDS);
+  out["infiniband.bth"] = [info.bthOffset, info.bthOffset + 12];
+  put(info.bthOffset, BTH_FIELDS);
+  HEADER_NAMES.forEach((h, i) => {
+    const at = info.headerOffsets[i];
+    if (at === undefined || at < 0) return;
+    const pos = EXT_POS[h];
+    out[pos.key] = [at, at + pos.size];
+    put(at, pos.fields);
+  });
+  out.payload = [info.payloadOffset, info.payloadOffset + info.payloadLength];
+  if ("payload_len" in rec) out.payload_len = out.payload;
+  const icrc: ByteRange = [info.icrcOffset, info.icrcOffset + 4];
+  for (const k of ["icrc", "infiniband.invariant.crc", "icrc_expected", "icrc_ok"]) if (k in rec) out[k] = icrc;
+  return out;
 }
 
 const NAK_CODES = ["PSN sequence error", "invalid request", "remote access error", "remote operational error", "invalid RD request"];

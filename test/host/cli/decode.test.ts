@@ -276,3 +276,19 @@ describe("softroce demo", () => {
     expect(back.err).toBe("10 RoCE packets, 0 skipped (not RoCEv2), 0 bad (malformed or bad ICRC)\n");
   });
 });
+
+describe("softroce decode --oneline (tshark's list view)", () => {
+  it("prints one line per RoCE packet: number, relative time, addresses, length, opcode, QP, PSN, ICRC", () => {
+    const r = run("decode", "--pcap", join(CAPTURES, "rc-read.pcap"), "--oneline");
+    expect(r.code).toBe(0);
+    const lines = r.out.trimEnd().split("\n");
+    const json = run("decode", "--pcap", join(CAPTURES, "rc-read.pcap"), "--json").out.trimEnd().split("\n");
+    expect(lines.length).toBe(json.length);
+    expect(lines[0]).toMatch(/^ +\d+ 0\.000000 192\.0\.2\.3 → 192\.0\.2\.2 RRoCE 74 RC RDMA Read Request QP=0x[0-9a-f]{6} PSN=\d+ ICRC ok$/);
+    for (const l of lines) expect(l).toMatch(/^ +\d+ \d+\.\d{6} \S+ → \S+ RRoCE \d+ .+ QP=0x[0-9a-f]{6} PSN=\d+( .+)? ICRC (ok|bad)$/);
+  });
+
+  it("--json and --oneline together are a usage error", () => {
+    expectOneLineFailure(run("decode", "--pcap", join(CAPTURES, "rc-read.pcap"), "--oneline", "--json"), "give --json or --oneline, not both");
+  });
+});

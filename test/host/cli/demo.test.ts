@@ -15,7 +15,7 @@ import { WireCodec } from "../../../host/core/wire/codec.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const CLI = join(ROOT, "dist/cli-test-demo/softroce.js");
+const CLI = join(ROOT, ".test-build/cli-test-demo/softroce.js");
 let tmp: string;
 
 beforeAll(async () => {
@@ -75,7 +75,9 @@ describe("softroce demo", () => {
     expect(r.code, r.err).toBe(0);
     expect(r.ms).toBeLessThan(10_000); // "a few seconds", with room for a loaded CI machine
     const { portA, portB } = checkOutput(r.out);
-    expect(r.out.trimEnd().split("\n").at(-1)).toBe(`wrote ${file}: 12 packets; decoded back: 12/12 ICRC ok`);
+    expect(r.out.trimEnd().split("\n").at(-2)).toBe(`wrote ${file}: 12 packets; decoded back: 12/12 ICRC ok`);
+    expect(r.out.trimEnd().split("\n").at(-1)).toMatch(/npx softroce playground, then open http:\/\/127\.0\.0\.1:8790\/$/);
+    expect(r.out).toMatch(/\n {2}PSN {8}packet sequence number/); // the legend explains the columns
     if (portA === 4791) {
       // the ordinary case: RoCEv2 on 4791, which the decoder (and Wireshark) take for RoCE
       expect(portB).toBe(4791);
@@ -93,12 +95,21 @@ describe("softroce demo", () => {
     if (portA === 4791) expect(recs.every((x) => decodePacket(codec, x.data!, { frame: x.index }).ok)).toBe(true);
   });
 
+  it("--json: stdout is JSON lines only (one per packet); the run's text goes to stderr", async () => {
+    const r = await run("demo", "--json", "--udp-port", "0", "--pcap", join(tmp, "json.pcap"));
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trimEnd().split("\n");
+    expect(lines.length).toBe(OPCODES.length);
+    for (const l of lines) expect(() => JSON.parse(l), l).not.toThrow();
+    expect(r.err).toContain("operation         bytes  status   verified");
+  });
+
   it("falls back to free ports with a note when the port is taken", async () => {
     const s = dgram.createSocket("udp4");
     await new Promise<void>((res) => s.bind(0, "127.0.0.1", res));
     const port = s.address().port;
     const file = join(tmp, "fallback.pcap");
-    const r = await run("demo", "--port", String(port), "--pcap", file);
+    const r = await run("demo", "--udp-port", String(port), "--pcap", file);
     s.close();
     expect(r.code, r.err).toBe(0);
     expect(r.err).toBe(
@@ -117,14 +128,14 @@ describe("softroce demo", () => {
   });
 
   it("a capture it cannot write is a failure: exit 1, one line", async () => {
-    const r = await run("demo", "--port", "0", "--pcap", join(tmp, "no/such/dir/x.pcap"));
+    const r = await run("demo", "--udp-port", "0", "--pcap", join(tmp, "no/such/dir/x.pcap"));
     expect(r.code).toBe(1);
     expect(r.err).toBe(`softroce demo: cannot write ${join(tmp, "no/such/dir/x.pcap")}: no such file\n`);
   });
 
   it("usage errors exit 2", async () => {
-    const r = await run("demo", "--port", "x");
+    const r = await run("demo", "--udp-port", "x");
     expect(r.code).toBe(2);
-    expect(r.err).toBe("softroce demo: --port wants an integer, got 'x' (see 'softroce demo --help')\n");
+    expect(r.err).toBe("softroce demo: --udp-port wants an integer, got 'x' (see 'softroce demo --help')\n");
   });
 });

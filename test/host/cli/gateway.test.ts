@@ -45,6 +45,8 @@ describe("softroce gateway", () => {
     while (!out.includes("\n") && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
     const m = /^softroce gateway: ws:\/\/127\.0\.0\.1:(\d+)\/tunnel -> udp 127\.0\.0\.1:(\d+); allow 127\.0\.0\.1 ports 4791; token required/.exec(out);
     expect(m).not.toBeNull();
+    // the banner says that browsers are refused until an Origin is allowed, and how to allow one
+    expect(out).toContain("browser Origins: none allowed, every browser page is refused (allow one with --origin <origin>");
     const port = Number(m![1]);
     const refused = await new Promise<number>((resolve) => {
       const s = new WebSocket(`ws://127.0.0.1:${port}/tunnel`);

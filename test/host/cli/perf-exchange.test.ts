@@ -93,7 +93,9 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     // 10 WRITEs of 4 packets each go out; ACKs come back
     const bytes = pcap.pcap();
     expect(bytes.length).toBeGreaterThan(24 + 40 * (16 + 1024));
-    expect(r.packets_sent).toBe(40);
+    // 40 packets, plus any go-back-N resends on a loaded machine (each counted as a retransmission)
+    expect(r.packets_sent).toBeGreaterThanOrEqual(40);
+    if (r.retransmissions === 0) expect(r.packets_sent).toBe(40);
   });
 
   it("active MTU from the interface MTU as rxe (MTU - 80, rounded down to an IB MTU)", () => {
@@ -104,8 +106,8 @@ describe("softroce perf over UDP (two processes' halves)", () => {
 });
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-// Two levels under the root, like dist/cli/, so the bundle finds build/softroce.wasm.
-const CLI = join(ROOT, "dist/cli-test-perf/softroce.js");
+// Two levels under the root, like dist/cli/ (in .test-build/, which npm pack leaves out), so the bundle finds build/softroce.wasm.
+const CLI = join(ROOT, ".test-build/cli-test-perf/softroce.js");
 
 function start(args: string[]) {
   const child = spawn(process.execPath, [CLI, "perf", ...args], { stdio: ["ignore", "pipe", "pipe"] });
@@ -130,14 +132,26 @@ describe("softroce perf <test> [server]: two real processes", () => {
   it("server and client run write_bw over UDP; the client prints JSON, the server writes a pcap", async () => {
     const tcp = String(nextTcp++);
     const pcap = join(dir, "server.pcap");
-    const server = start(["write_bw", "--address", "127.0.0.2", "--port", "0", "-p", tcp, "--pcap", pcap]);
+    const server = start(["write_bw", "--address", "127.0.0.2", "--udp-port", "0", "-p", tcp, "--pcap", pcap]);
     const end = Date.now() + 10_000;
     while (!server.stderr.includes("waiting for a client") && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    const client = start(["write_bw", "127.0.0.2", "--address", "127.0.0.1", "--port", "0", "-p", tcp, "-s", "2048", "-n", "30", "-t", "4", "-m", "1024", "--json"]);
+    const client = start(["write_bw", "127.0.0.2", "--address", "127.0.0.1", "--udp-port", "0", "-p", tcp, "-s", "2048", "-n", "30", "-t", "4", "-m", "1024", "--json"]);
     expect(await client.done).toBe(0);
     expect(await server.done).toBe(0);
     const j = JSON.parse(client.stdout);
-    expect(j).toMatchObject({ test: "write_bw", bytes: 2048, iterations: 30, mtu: 1024, tx_depth: 4, ok: true, lost: 0, errors: 0, packets_sent: 60 });
+    expect(j).toMatchObject({ mode: "udp", test: "write_bw", size_bytes: 2048, iterations: 30, mtu_bytes: 1024, tx_depth: 4, ok: true, lost: 0, errors: 0 });
+    if (j.retransmissions === 0) expect(j.packets_sent).toBe(60);
+    // keys name their unit; nothing of the simulated wire, and no `verified` without --verify
+    for (const k of ["bw_peak_MiBps", "bw_avg_MiBps", "bw_avg_Gbps", "msg_rate_Mpps", "duration_usec", "wall_ms"]) expect(typeof j[k], k).toBe("number");
+    for (const k of ["wire", "faults", "seed", "verified", "verify", "virtual", "clock", "bw_avg_mbps"]) expect(j, k).not.toHaveProperty(k);
+    expect(j.bw_peak_MiBps).toBeLessThanOrEqual(j.bw_avg_MiBps * 20);
+    expect(j.local.qp[0].qpn).toBeGreaterThan(0);
+    expect(j.remote.gid).toBe("::ffff:127.0.0.2");
+    // the server prints perftest's header, address lines and its own row
+    expect(server.stdout).toContain("                    RDMA_Write BW Test\n");
+    expect(server.stdout).toMatch(/^ local address: LID 0000 QPN 0x[0-9a-f]{4,} PSN 0x[0-9a-f]{4,} RKey 0x[0-9a-f]{6,} VAddr 0x[0-9a-f]{14,}$/m);
+    expect(server.stdout).toMatch(/^ GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:00:02$/m);
+    expect(server.stdout).toMatch(/^ 2048 +30 +[\d.]+ +[\d.]+ +[\d.]+$/m);
     expect(j.link).toMatch(/^UDP 127\.0\.0\.1:\d+ <-> ::ffff:127\.0\.0\.2 port \d+ /);
     expect(server.stderr).toMatch(/^softroce perf: waiting for a client on TCP port \d+\nsoftroce perf: connected: write_bw, 1 QP\(s\), 2048 B, MTU 1024\nsoftroce perf: server done: write_bw, received 0, errors 0\n$/);
     const bytes = readFileSync(pcap);
@@ -147,7 +161,7 @@ describe("softroce perf <test> [server]: two real processes", () => {
   });
 
   it("a client whose server is not there exits 1 with one line", async () => {
-    const client = start(["send_bw", "127.0.0.2", "--address", "127.0.0.1", "--port", "0", "-p", "1", "-n", "5"]);
+    const client = start(["send_bw", "127.0.0.2", "--address", "127.0.0.1", "--udp-port", "0", "-p", "1", "-n", "5"]);
     expect(await client.done).toBe(1);
     expect(client.stderr).toBe("softroce perf: cannot reach the server 127.0.0.2 on TCP port 1: ECONNREFUSED\n");
     expect(client.stdout).toBe("");

@@ -18,9 +18,9 @@ const { start } = useCli("cli-test-pingpong");
 async function pingpong(extra: string[], serverExtra: string[] = []) {
   const udp = String(await freeUdpPort());
   const tcp = String(await freeTcpPort());
-  const server = start("rc_pingpong", "--port", udp, "-p", tcp, "--timeout", "20", ...extra, ...serverExtra);
+  const server = start("rc_pingpong", "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, ...serverExtra);
   await until(() => server.stdout.includes("local address"));
-  const client = start("rc_pingpong", "--address", "127.0.0.2", "--port", udp, "-p", tcp, "--timeout", "20", ...extra, "127.0.0.1");
+  const client = start("rc_pingpong", "--address", "127.0.0.2", "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, "127.0.0.1");
   const [sc, cc] = await Promise.all([server.done, client.done]);
   expect({ code: cc, err: client.stderr }).toEqual({ code: 0, err: "" });
   expect({ code: sc, err: server.stderr.replace(/^rc_pingpong: (waiting|wrote|\d+\/).*\n/gm, "") }).toEqual({ code: 0, err: "" });
@@ -66,14 +66,14 @@ describe("rc_pingpong, two processes", () => {
   });
 
   it("the server gives up cleanly when no client comes (--timeout)", async () => {
-    const server = start("rc_pingpong", "--port", String(await freeUdpPort()), "-p", String(await freeTcpPort()), "--timeout", "1");
+    const server = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-p", String(await freeTcpPort()), "--timeout", "1");
     expect(await server.done).toBe(1);
     expect(server.stderr).toMatch(/^rc_pingpong: waiting for a client on TCP port \d+ \(at most 1 s\)\nsoftroce rc_pingpong: timed out after 1 s waiting for a client on TCP port \d+\n$/);
   });
 
   it("the client reports a server that is not there (exit 1, rdma-core's message)", async () => {
     const tcp = await freeTcpPort();
-    const c = start("rc_pingpong", "--address", "127.0.0.2", "--port", String(await freeUdpPort()), "-p", String(tcp), "127.0.0.1");
+    const c = start("rc_pingpong", "--address", "127.0.0.2", "--udp-port", String(await freeUdpPort()), "-p", String(tcp), "127.0.0.1");
     expect(await c.done).toBe(1);
     expect(c.stderr).toBe(`softroce rc_pingpong: Couldn't connect to 127.0.0.1:${tcp} (ECONNREFUSED)\n`);
   });
@@ -82,7 +82,7 @@ describe("rc_pingpong, two processes", () => {
 describe("rc_pingpong's out-of-band exchange, over a raw TCP socket", () => {
   async function rawServer() {
     const tcp = await freeTcpPort();
-    const server = start("rc_pingpong", "--port", String(await freeUdpPort()), "-p", String(tcp), "--timeout", "2");
+    const server = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-p", String(tcp), "--timeout", "2");
     await until(() => server.stdout.includes("local address"));
     const sock = net.createConnection({ host: "127.0.0.1", port: tcp });
     await new Promise((r) => sock.once("connect", r));
@@ -136,7 +136,7 @@ describe("rc_pingpong usage errors: exit 2 and one line", () => {
     [["--bogus"], /unknown flag --bogus/],
     [["-n", "abc"], /--iters wants an integer, got 'abc'/],
     [["-n", "0"], /--iters must be at least 1, got 0/],
-    [["-p", "70000"], /--tcp-port must be at most 65535, got 70000/],
+    [["-p", "70000"], /--port must be at most 65535, got 70000/],
     [["--address", "nowhere"], /--address wants a local IPv4 or IPv6 address, got 'nowhere'/],
     [["a", "b"], /unexpected argument 'b'/],
   ];
@@ -151,13 +151,13 @@ describe("rc_pingpong usage errors: exit 2 and one line", () => {
   }
 
   it("-g past the GID table, -d naming another device, -i 2: rdma-core's messages, exit 1", async () => {
-    const g = start("rc_pingpong", "--port", String(await freeUdpPort()), "-g", "3");
+    const g = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-g", "3");
     expect(await g.done).toBe(1);
     expect(g.stderr).toBe("softroce rc_pingpong: can't read sgid of index 3\n");
     const d = start("rc_pingpong", "-d", "rxe0");
     expect(await d.done).toBe(1);
     expect(d.stderr).toBe("softroce rc_pingpong: IB device rxe0 not found\n");
-    const i = start("rc_pingpong", "--port", String(await freeUdpPort()), "-i", "2");
+    const i = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-i", "2");
     expect(await i.done).toBe(1);
     expect(i.stderr).toBe("softroce rc_pingpong: Failed to modify QP to INIT: ibv_modify_qp: EINVAL\n");
   });

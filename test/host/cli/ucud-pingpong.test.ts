@@ -16,9 +16,9 @@ const { start } = useCli("cli-test-ucud");
 async function pingpong(cmd: string, extra: string[], serverExtra: string[] = []) {
   const udp = String(await freeUdpPort());
   const tcp = String(await freeTcpPort());
-  const server = start(cmd, "--port", udp, "-p", tcp, "--timeout", "20", ...extra, ...serverExtra);
+  const server = start(cmd, "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, ...serverExtra);
   await until(() => server.stdout.includes("local address"));
-  const client = start(cmd, "--address", "127.0.0.2", "--port", udp, "-p", tcp, "--timeout", "20", ...extra, "127.0.0.1");
+  const client = start(cmd, "--address", "127.0.0.2", "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, "127.0.0.1");
   const [sc, cc] = await Promise.all([server.done, client.done]);
   expect({ code: cc, err: client.stderr }).toEqual({ code: 0, err: "" });
   expect({ code: sc, err: server.stderr.replace(/^[a-z]+_pingpong: (waiting|wrote|\d+\/).*\n/gm, "") }).toEqual({ code: 0, err: "" });
@@ -76,9 +76,9 @@ describe("uc_pingpong and ud_pingpong, two processes", () => {
     }
   });
 
-  it("ud_pingpong with its default -s 2048 stops as ibv_ud_pingpong does on a 1024-byte MTU port", async () => {
-    const r = start("ud_pingpong", "--port", String(await freeUdpPort()), "-p", String(await freeTcpPort()), "--timeout", "5");
+  it("ud_pingpong with -s above the port's active MTU (loopback: 4096) stops as ibv_ud_pingpong does", async () => {
+    const r = start("ud_pingpong", "--udp-port", String(await freeUdpPort()), "-p", String(await freeTcpPort()), "--timeout", "5", "-s", "8192");
     expect(await r.done).toBe(1);
-    expect(r.stderr).toBe("softroce ud_pingpong: Requested size larger than port MTU (1024)\n");
+    expect(r.stderr).toBe("softroce ud_pingpong: Requested size larger than port MTU (4096)\n");
   });
 });

@@ -19,12 +19,12 @@ export interface Run {
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 /**
- * Registers the hooks for one test file: builds the CLI into dist/<dir>/ (two levels
+ * Registers the hooks for one test file: builds the CLI into .test-build/<dir>/ (never packed; two levels
  * under the root, like dist/cli/, so the bundle finds build/softroce.wasm) and kills
  * what a test left running. Returns `start(...args)`.
  */
 export function useCli(dir: string): { cli: string; start: (...args: string[]) => Run } {
-  const cli = join(ROOT, `dist/${dir}/softroce.js`);
+  const cli = join(ROOT, `.test-build/${dir}/softroce.js`);
   const running: ChildProcess[] = [];
   beforeAll(async () => {
     await esbuild.build({

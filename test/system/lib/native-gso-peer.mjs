@@ -7,7 +7,7 @@
 import dgram from "node:dgram";
 import { writeFileSync } from "node:fs";
 
-const dist = await import(new URL("../../../dist/node/index.js", import.meta.url).href);
+const dist = await import(new URL("../../../dist/internal/node.js", import.meta.url).href);
 const { openDatapath, TX_RECORD, TX_GSO, TX_ICRC, WireCodec, instantiateCore, coreModule, parseGid } = dist;
 
 const MEM = 8 << 20;

@@ -1,0 +1,308 @@
+// The playground in headless Chromium, served by `softroce playground`: every preset
+// runs from its URL (?scenario=&seed=&autorun=1) and shows the packet sequence, completions
+// and end states examples/playground/src/expected.ts lists; trace() rows are what
+// `softroce decode --json` prints for the pcapng the page downloads (and tshark reads it);
+// 10,000 packets keep the ladder virtualised; keyboard and phone width work; the page
+// fetches nothing but its own files. SOFTROCE_PLAYGROUND_SCREENSHOTS=1 also writes
+// docs/playground-*.png.
+// system-suite-timeout: 900
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { get, request } from "node:http";
+import { join } from "node:path";
+import { ROOT, requireTools, run, runProcess, tempDir, test, withTimeout } from "./lib/harness.mjs";
+import { importTs } from "./lib/ts-import.mjs";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const HOST = "127.0.14.1";
+const CLI = join(ROOT, "dist/cli/softroce.js");
+
+requireTools([
+  { cmd: CHROMIUM, pkg: "chromium", what: "chromium (/usr/bin/chromium)" },
+  { cmd: process.execPath, args: ["-e", "import('playwright-core')"], pkg: "npm ci (playwright-core)", what: "playwright-core" },
+  { cmd: "tshark", pkg: "tshark" },
+]);
+
+const { EXPECTED, packetLine } = await importTs("examples/playground/src/expected.ts");
+const { SCENARIOS } = await importTs("examples/playground/src/scenarios.ts");
+const { ADDRESS, wcStatusName } = await importTs("examples/playground/src/session.ts");
+
+/** Starts `softroce playground` on a free port; resolves {url, gatewayUrl, stop}. */
+async function startServer(extra = []) {
+  assert.ok(existsSync(join(ROOT, "dist/playground/index.html")), "dist/playground missing: run npm run build");
+  const child = spawn(process.execPath, [CLI, "playground", "--port", "0", "--host", HOST, "--udp-address", HOST, "--peer-address", "127.0.14.3", "--duration", "600", ...extra], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  const line = await withTimeout(
+    new Promise((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        out += d;
+        const m = /open (http:\S+)(?: \(live mode: gateway (ws:\S+)\))?/.exec(out);
+        if (m) resolve({ url: m[1], gatewayUrl: m[2] });
+      });
+      child.once("exit", (code) => reject(new Error(`softroce playground exited ${code}: ${err}`)));
+    }),
+    30_000,
+    "softroce playground start",
+  );
+  const exited = new Promise((r) => child.once("exit", (code, signal) => r({ code, signal })));
+  return {
+    ...line,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM"); // our own child, by its PID
+      const r = await withTimeout(exited, 20_000, "softroce playground stop");
+      return r;
+    },
+  };
+}
+
+function fetchRaw(url, method = "GET") {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+let browser;
+async function newPage(opts = {}) {
+  if (!browser) {
+    const { chromium } = await import("playwright-core");
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 60_000, handleSIGINT: false, handleSIGTERM: false });
+  }
+  const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 720 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const errors = [];
+  const requests = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && errors.push(`console: ${m.text()}`));
+  page.on("request", (r) => requests.push(r.url()));
+  page.on("websocket", (ws) => requests.push(ws.url()));
+  return { page, context, errors, requests };
+}
+
+async function runPreset(srv, name, seed = 1) {
+  const p = await newPage();
+  await p.page.goto(`${srv.url}?scenario=${name}&seed=${seed}&autorun=1`, { timeout: 30_000 });
+  await p.page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 120_000 });
+  return p;
+}
+
+let srv;
+test("softroce playground serves the page with cross-origin isolation and refuses what it must", async () => {
+  srv = await startServer();
+  assert.match(srv.gatewayUrl ?? "", /^ws:\/\/127\.0\.14\.1:\d+\/tunnel$/, `live mode gateway: ${srv.output()}`);
+  const index = await fetchRaw(srv.url);
+  assert.equal(index.status, 200);
+  assert.equal(index.headers["cross-origin-opener-policy"], "same-origin");
+  assert.equal(index.headers["cross-origin-embedder-policy"], "require-corp");
+  assert.match(index.headers["content-type"], /^text\/html/);
+  const js = await fetchRaw(new URL("playground.js", srv.url));
+  assert.equal(js.status, 200);
+  const wasmName = /["']\.\/(softroce-[\w-]+\.wasm)["']/.exec(js.body.toString())?.[1];
+  assert.ok(wasmName, "the bundle names its wasm asset");
+  const wasm = await fetchRaw(new URL(wasmName, srv.url));
+  assert.equal(wasm.headers["content-type"], "application/wasm");
+  assert.equal((await fetchRaw(`${srv.url}..%2f..%2fpackage.json`)).status, 403, "path traversal");
+  assert.equal((await fetchRaw(`${srv.url}nope.html`)).status, 404);
+  assert.equal((await fetchRaw(srv.url, "POST")).status, 405);
+  const live = JSON.parse((await fetchRaw(new URL("live.json", srv.url))).body.toString());
+  assert.equal(live.gateway, srv.gatewayUrl);
+  const bad = await runProcess(process.execPath, [CLI, "playground", "--port", "70000"], { timeoutMs: 20_000 });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--port/);
+  const help = await runProcess(process.execPath, [CLI, "playground", "--help"], { timeoutMs: 20_000 });
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Cross-Origin-Embedder-Policy/);
+});
+
+for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response", "retry-exhausted", "wrong-rkey", "psn-wrap", "uc-gap", "ud-wrong-qkey"]) {
+  test(`preset ${sc}: expected packets, completions and end states in Chromium`, async () => {
+    assert.ok(SCENARIOS.some((s) => s.name === sc), `${sc} is a preset`);
+    const exp = EXPECTED[sc];
+    const { page, context, errors, requests } = await runPreset(srv, sc);
+    try {
+      const rows = await page.evaluate(() => window.softroce.playground.trace());
+      assert.deepEqual(rows.map((r) => packetLine(r, ADDRESS.A)), exp.packets);
+      for (const r of rows) {
+        assert.equal(typeof r.t_us, "number");
+        assert.equal(typeof r["frame.time_epoch"], "string");
+        assert.equal(r.icrc_ok, true);
+      }
+      const wcs = await page.evaluate(() => window.softroce.playground.completions());
+      const sideOf = (wc) => (wc.qpNum === 0x11 ? "A" : "B");
+      assert.deepEqual(wcs.map((wc) => `${sideOf(wc)} wr=${wc.wrId} ${wcStatusName(wc.status)}`), exp.completions);
+      for (const wc of wcs) assert.equal(typeof wc.wrId, "string", "bigint fields as decimal strings");
+      const state = await page.evaluate(() => window.softroce.playground.state());
+      assert.deepEqual([state.A.qpState, state.B.qpState], exp.qpStates);
+      // the page shows it: the ladder has the rows, the QP table the states, the CQ table the statuses
+      const ladderText = await page.locator("#ladder").innerText();
+      assert.ok((await page.locator("#ladder [data-row]").count()) >= exp.packets.length);
+      if (exp.packets.some((p) => p.endsWith(" lost"))) assert.match(ladderText, /lost \(scripted\)/);
+      if (exp.timers.length) assert.match(ladderText, /timer fired/);
+      const qps = await page.locator("#qps").innerText();
+      for (const s of exp.qpStates) assert.match(qps, new RegExp(s));
+      const cq = await page.locator("#cq").innerText();
+      for (const c of exp.completions) assert.ok(cq.includes(c.split(" ")[2]), `CQ table shows ${c}`);
+      assert.match(await page.locator("#explain").innerText(), /.{100,}/, "the preset's explanation is shown");
+      const own = new URL(srv.url).origin;
+      assert.deepEqual(requests.filter((u) => !u.startsWith(own) && !u.startsWith("data:") && !u.startsWith("blob:")), [], "no network beyond the page's own files");
+      assert.deepEqual(errors, []);
+      if (process.env.SOFTROCE_PLAYGROUND_SCREENSHOTS === "1" && ["lost-middle-packet", "rnr", "wrong-rkey"].includes(sc)) {
+        const NAK_ROW = { "lost-middle-packet": 4, rnr: 1, "wrong-rkey": 1 };
+        await page.locator(`#ladder [data-row="${NAK_ROW[sc]}"]`).click();
+        await page.locator("#tree [data-field='infiniband.aeth.syndrome']").click();
+        writeFileSync(join(ROOT, `docs/playground-${sc}.png`), await page.screenshot());
+      }
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+test("the downloaded pcapng: softroce decode --json prints the rows trace() gives, tshark reads fates and PSNs", async () => {
+  const { page, context } = await runPreset(srv, "lost-middle-packet");
+  try {
+    const rows = await page.evaluate(() => window.softroce.playground.trace());
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+    const file = join(tempDir("pg"), download.suggestedFilename());
+    await download.saveAs(file);
+    assert.match(download.suggestedFilename(), /^softroce-lost-middle-packet-seed1\.pcapng$/);
+    const dec = await runProcess(process.execPath, [CLI, "decode", "--json", "--pcap", file], { timeoutMs: 30_000 });
+    assert.equal(dec.code, 0, dec.stderr);
+    const recs = dec.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(recs, rows.map(({ fate, t_us, ...rec }) => rec));
+    const ts = await runProcess("tshark", ["-r", file, "--disable-protocol", "rpcordma", "-T", "fields", "-e", "infiniband.bth.psn", "-e", "frame.comment"], { timeoutMs: 60_000 });
+    assert.equal(ts.code, 0, ts.stderr);
+    const lines = ts.stdout.trim().split("\n");
+    assert.equal(lines.length, rows.length);
+    assert.match(lines[1], /^257\tfate=lost reason=scripted \(2nd data packet\)/);
+  } finally {
+    await context.close();
+  }
+});
+
+test("10,000 packets: the run yields to the page, the ladder stays virtualised and scrolls to the end", async () => {
+  const { page, context, errors } = await newPage();
+  try {
+    await page.goto(`${srv.url}?op=write&size=65536&depth=40&mtu=256&autorun=1`, { timeout: 30_000 });
+    // while it runs, the page answers (the run goes in slices between frames)
+    await page.waitForFunction(() => document.body.dataset.state === "running" || document.body.dataset.state === "done", null, { timeout: 30_000 });
+    const midRun = await page.evaluate(() => ({ state: document.body.dataset.state }));
+    assert.ok(midRun.state === "running" || midRun.state === "done");
+    await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 240_000 });
+    const n = await page.evaluate(() => window.softroce.playground.trace().length);
+    assert.ok(n >= 10_000, `${n} packets`);
+    const inDom = await page.evaluate(() => window.softroce.playground.ladderRowsInDom());
+    assert.ok(inDom > 0 && inDom < 200, `${inDom} ladder rows in the DOM for ${n} packets`);
+    await page.locator("#ladder").focus();
+    await page.keyboard.press("End");
+    const last = await page.locator("#ladder [data-row].selected").getAttribute("data-row");
+    assert.ok(Number(last) >= n - 1, `End selects the last row (${last})`);
+    assert.match(await page.locator("#tree").innerText(), /Frame \d+/);
+    const wcs = await page.evaluate(() => window.softroce.playground.completions());
+    assert.equal(wcs.length, 40);
+    assert.ok(wcs.every((w) => w.status === 0));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("keyboard: step with s, select packets with the arrow keys, a field highlights its bytes", async () => {
+  const { page, context, errors } = await newPage();
+  try {
+    await page.goto(`${srv.url}?scenario=lost-middle-packet`, { timeout: 30_000 });
+    await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30_000 });
+    await page.locator("body").press("s");
+    await page.waitForFunction(() => document.body.dataset.state === "paused", null, { timeout: 10_000 });
+    await page.locator("body").press("Space");
+    await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 60_000 });
+    await page.locator("#ladder").focus();
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    assert.match(await page.locator("#tree").innerText(), /Frame 2: .*lost \(scripted: 2nd data packet\)/);
+    // Tab into the tree and onto a field: its bytes light up in the hex view
+    const psn = page.locator("#tree [data-field='infiniband.bth.psn']");
+    await psn.focus();
+    await page.keyboard.press("Enter");
+    assert.equal(await page.locator("#hex .b.on").count(), 3, "the PSN is 3 bytes");
+    assert.equal((await page.locator("#hex .b.on").allInnerTexts()).join(""), "000101");
+    // a setting change goes into the URL and replays
+    await page.locator("#seed").fill("7");
+    await page.locator("#seed").press("Enter");
+    await page.locator("#seed").blur();
+    await page.waitForFunction(() => location.search.includes("seed=7"), null, { timeout: 10_000 });
+    assert.match(page.url(), /scenario=lost-middle-packet&seed=7/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("phone width: nothing overflows sideways; a bad URL value is reported, not thrown", async () => {
+  const { page, context, errors } = await newPage({ viewport: { width: 390, height: 844 } });
+  try {
+    await page.goto(`${srv.url}?scenario=rnr&autorun=1&loss=7&op=bogus`, { timeout: 30_000 });
+    await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 60_000 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${overflow} px wider than the screen`);
+    const problems = await page.locator("#problems").innerText();
+    assert.match(problems, /loss=7/);
+    assert.match(problems, /op=bogus/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+for (const op of ["write", "read", "send", "fetch-add"]) {
+  test(`live mode: ${op} from the page through the gateway to the Node device on UDP`, async () => {
+    const { page, context, errors, requests } = await newPage();
+    try {
+      await page.goto(`${srv.url}?live=1&op=${op}&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
+      await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
+      assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.locator("#problems").innerText());
+      const rows = await page.evaluate(() => window.softroce.playground.trace());
+      const wcs = await page.evaluate(() => window.softroce.playground.completions());
+      assert.deepEqual(wcs.map((w) => [w.wrId, w.status]), [["1", 0], ["2", 0]]);
+      const names = rows.map((r) => r.opcode_name);
+      const want = { write: "RC RDMA Write First", read: "RC RDMA Read Response First", send: "RC Send First", "fetch-add": "RC Fetch Add" }[op];
+      assert.ok(names.includes(want), `${want} in ${names}`);
+      assert.ok(names.some((n) => /Acknowledge|Read Response/.test(n)), "responses came back from the peer");
+      for (const r of rows) {
+        assert.equal(r.icrc_ok, true, `ICRC of ${r.opcode_name}`);
+        assert.equal(r["udp.dstport"], 4791);
+      }
+      assert.ok(requests.some((u) => u === srv.gatewayUrl), `the page opened the gateway: ${requests}`);
+      assert.match(await page.locator("#lanes").innerText(), /127\.0\.14\.3:4791 \(Node, UDP\)/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+test("softroce playground stops cleanly on SIGTERM", async () => {
+  if (browser) await withTimeout(browser.close(), 20_000, "browser.close").catch(() => {});
+  browser = undefined;
+  const r = await srv.stop();
+  assert.equal(r.code, 0, `exit ${r.code ?? r.signal}: ${srv.output()}`);
+  assert.match(srv.output(), /stopped/);
+  srv = undefined;
+});
+
+await run();
+if (browser) await browser.close().catch(() => {});
+if (srv) await srv.stop().catch(() => {});
