@@ -51,7 +51,7 @@ if (process.getuid?.() !== 0) {
   await run();
 }
 
-const api = await import(join(ROOT, "dist/node/index.js"));
+const api = await import(join(ROOT, "dist/internal/node.js")); // everything, the CM codec included (not the package's public entry)
 
 let guestStarted = false;
 process.on("exit", () => {
