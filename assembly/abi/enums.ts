@@ -2,6 +2,8 @@
 // ibverbs enumerations (libibverbs verbs.h) that cross the boundary.
 
 // ---- ibv_qp_type ----
+export const QPT_SMI: u32 = 0; // ib_qp_type's QP0 (the kernel's number): RoCE has none, EOPNOTSUPP
+export const QPT_GSI: u32 = 1; // ib_qp_type's QP1, the GSI: one per device (assembly/verbs/gsi.ts)
 export const QPT_RC: u32 = 2;
 export const QPT_UC: u32 = 3;
 export const QPT_UD: u32 = 4;

@@ -12,8 +12,9 @@ import { cqCreate, cqDestroy, cqFind, cqResize } from "./cq";
 import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
-import { qpCreate, qpDestroy, qpFind, qpState } from "./qp";
-import { QpState } from "./enums";
+import { gsiCreate, gsiForget } from "./gsi";
+import { qpCreate, qpDestroy, qpFind, qpState, INIT_QP_TYPE } from "./qp";
+import { QpState, QPT_GSI } from "./enums";
 import { engineDoorbell, engineReady } from "../transport/engine";
 import { nowUs } from "../sched/clock";
 import { qpModify } from "./qp_modify";
@@ -75,8 +76,14 @@ export function cq_destroy(h: u32): i32 { return cqDestroy(h); }
 export function cq_ptr(h: u32): usize { return cqFind(h); }
 export function cq_resize(h: u32, cqe: i32): i32 { return cqResize(h, cqe); }
 
-export function qp_create(pd: u32): i32 { return qpCreate(pd, devArgs()); }
-export function qp_destroy(h: u32): i32 { return qpDestroy(h); }
+export function qp_create(pd: u32): i32 {
+  const init = devArgs();
+  return load<u32>(init + INIT_QP_TYPE) <= QPT_GSI ? gsiCreate(pd, init) : qpCreate(pd, init);
+}
+export function qp_destroy(h: u32): i32 {
+  gsiForget(qpFind(h));
+  return qpDestroy(h);
+}
 export function qp_ptr(h: u32): usize { return qpFind(h); }
 /**
  * ibv_modify_qp. Leaving SQD for RTS resumes the send queue at once: WRs queued

@@ -10,6 +10,7 @@ import { cqFind } from "./cq";
 import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enums";
 import { nextPow2 } from "../mem/pow2";
 import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "../mem/ring";
+import { gsiSlot, GSI_QPN } from "./gsi";
 import { srqFind } from "./srq";
 import { budgetForget } from "../sched/budget";
 import { rqSlotSize, sqSlotSize } from "./wqe";
@@ -55,12 +56,13 @@ export function qpFind(h: u32): usize { return poolFind(qpPool, h); }
 /** The QP record in slot `idx`, in use or not (SLOT_HANDLE says which). */
 @inline export function qpAt(idx: u32): usize { return poolSlot(qpPool, idx); }
 
-/** The QP with number `qpn` (for the receive path), or 0. */
+/** The QP with number `qpn` (for the receive path), or 0. QP1 is the GSI (gsi.ts), whatever slot it has. */
 export function qpByNum(qpn: u32): usize {
+  if (qpn == GSI_QPN) return gsiSlot;
   const idx = qpnIndex(qpn);
   if (idx >= qpPool.cap) return 0;
   const slot = poolSlot(qpPool, idx);
-  return load<u32>(slot + SLOT_HANDLE) ? slot : 0;
+  return load<u32>(slot + SLOT_HANDLE) && load<u32>(slot + QP_NUM) == qpn ? slot : 0;
 }
 
 @inline export function qpState(slot: usize): u32 { return load<u32>(slot + QP_ATTR + ATTR_QP_STATE); }

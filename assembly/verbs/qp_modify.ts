@@ -24,6 +24,7 @@ import { PSN_MASK } from "../wire/psn";
 import { ringCount } from "../mem/ring";
 import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { budgetForget } from "../sched/budget";
+import { isGsi } from "./gsi";
 
 const PKEY_TABLE_LEN: u32 = 1; // one P_Key, 0xffff (rxe)
 
@@ -52,8 +53,8 @@ function checkAttrs(q: usize, cur: u32, next: u32, mask: u32, a: usize): i32 {
   if ((mask & QP_RNR_RETRY) && load<u32>(a + ATTR_RNR_RETRY) > 7) return -EINVAL;
   if ((mask & QP_MIN_RNR_TIMER) && load<u32>(a + ATTR_MIN_RNR_TIMER) > 31) return -EINVAL;
   if ((mask & QP_DEST_QPN) && load<u32>(a + ATTR_DEST_QP_NUM) > 0xffffff) return -EINVAL;
-  // IB core (6.5+): a qkey with bit 31 set is privileged (CAP_NET_RAW).
-  if ((mask & QP_QKEY) && (load<u32>(a + ATTR_QKEY) & 0x80000000) && !(cfg(CFG_FLAGS) & CFG_FLAG_PRIVILEGED_QKEY)) return -EPERM;
+  // IB core (6.5+): a qkey with bit 31 set is privileged (CAP_NET_RAW); the GSI's owner sets 0x80010000.
+  if ((mask & QP_QKEY) && (load<u32>(a + ATTR_QKEY) & 0x80000000) && !(cfg(CFG_FLAGS) & CFG_FLAG_PRIVILEGED_QKEY) && !isGsi(q)) return -EPERM;
   return 0;
 }
 

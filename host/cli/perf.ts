@@ -9,6 +9,7 @@ import { openDevice, UdpBindError } from "../node/index.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
+import { runPerftestFor } from "./perftest-exchange.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import { DEVICE_NAME } from "./pingpong.js";
@@ -16,6 +17,7 @@ import { addressLines, countsLine, perfHeader, perfJson, tableHeader, tableRow }
 
 const FLAGS: FlagSpec[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
+  { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
   { name: "address", type: "string", valueName: "addr", help: "two-process mode: local IPv4 or IPv6 address the device binds (its GID 0) [default: 127.0.0.1]" },
   { name: "port", short: "p", type: "int", min: 0, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange, as perftest's -p [default: ${PERF_TCP_PORT}]` },
   { name: "udp-port", type: "int", min: 0, max: 65535, valueName: "n", help: "two-process mode: UDP port of the device (0: any free one; the peer learns it) [default: 4791]" },
@@ -389,6 +391,7 @@ export const perfCommand: Command = {
       io.out(HELP);
       return 0;
     }
+    if (a.udp && argv.includes("--perftest")) return runPerftestFor(a.options, a.udp, io);
     if (a.udp) return runUdp(a, a.udp, io);
     return runLocal(a, io);
   },

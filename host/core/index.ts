@@ -10,6 +10,7 @@ export * from "./wire/decode.js";
 export { parseHex, toHex, HexError } from "./wire/hex.js";
 export * from "./verbs/index.js";
 export { SimNetwork } from "./sim/network.js";
+export * from "./cm/index.js";
 export * from "./perf/index.js";
 export { SimWire, type SimFaults, type SimStats, type TraceRecord, type Fate, type ScriptedFault } from "./sim/wire.js";
 export { SimClock } from "./sim/clock.js";

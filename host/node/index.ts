@@ -9,9 +9,9 @@ export {
 } from "./exchange.js";
 export { UdpBindError, nodeGuidFor, activeMtuFor } from "./open-options.js";
 
-import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
+import { openDeviceWith, Errno, VerbsError, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/link/index.js";
-import { addressGid } from "../core/net/index.js";
+import { addressGid, formatGid, parseGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
@@ -73,6 +73,29 @@ async function openUdpLink(options: NodeDeviceOptions, onSendError: (e: UdpSendE
 }
 
 /**
+ * A device on a UDP socket sends every packet from the socket's address, and the ICRC covers the
+ * source address: a GID entry naming another address would make every packet sent with it fail
+ * the peer's ICRC check. Such entries are refused when the device opens (EINVAL).
+ */
+function checkSocketGids(address: string, boundGid: string, gids: OpenDeviceOptions["gids"]): void {
+  if (!gids) return;
+  const bound = formatGid(parseGid(boundGid));
+  const wildcard = bound === formatGid(parseGid("::ffff:0.0.0.0")) || bound === formatGid(parseGid("::"));
+  if (wildcard) throw new VerbsError("ibv_open_device", Errno.EINVAL, `GID entries need a bound address: the socket on ${address} sends from whichever address the route picks`);
+  gids.forEach((g, i) => {
+    let text: string;
+    try {
+      text = formatGid(parseGid(g));
+    } catch (e) {
+      throw new VerbsError("ibv_open_device", Errno.EINVAL, `GID ${i}: ${(e as Error).message}`);
+    }
+    if (text !== bound) {
+      throw new VerbsError("ibv_open_device", Errno.EINVAL, `GID ${i} ${text}: the socket is bound to ${address} and cannot send from that address (the peer's ICRC check would fail every packet)`);
+    }
+  });
+}
+
+/**
  * ibv_open_device. With an address the device is bound to UDP there and its
  * GID 0 is that address (IPv4-mapped for IPv4); without, it is on no network. Bound to an address,
  * its active MTU and node GUID come from the address (activeMtuFor, nodeGuidFor) unless given; a
@@ -89,11 +112,12 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       warned.add(e.code);
       process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
     });
+  const gid = addressGid(options.address);
+  checkSocketGids(options.address, gid, options.gids);
   const { link, reason } = await openUdpLink(options, onSendError).catch((e: unknown) => {
     throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, options.address!, options.port ?? 4791);
   });
   try {
-    const gid = addressGid(options.address);
     const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort });
     link.port = device.attach(link, realClock);
     const stopDropLog = options.logDrops ? logDrops(link.port, options.logDrops, options.logDropsMs) : undefined;

@@ -3,6 +3,10 @@
 
 /** ibv_qp_type */
 export const QpType = {
+  /** ib_qp_type's QP0 (the kernel's number): RoCE has none, EOPNOTSUPP */
+  SMI: 0,
+  /** ib_qp_type's QP1, the GSI: one per device (assembly/verbs/gsi.ts) */
+  GSI: 1,
   RC: 2,
   UC: 3,
   UD: 4,

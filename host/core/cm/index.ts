@@ -6,6 +6,7 @@ export * from "./cm-consts.js";
 export * from "./cma-hdr.js";
 export { RdmaCmError, Errno as CmErrno, errnoName, type CmErrnoName } from "./errno.js";
 export { type MadAddress, type MadTransport } from "./mad-transport.js";
+export { Qp1Transport, type Qp1TransportOptions, type Qp1Counters } from "./qp1-transport.js";
 export { SimMadFabric, type SimMadFaults, type SimMadRecord, type SimMadFate, type SimMadDropRule } from "./sim-mad.js";
 export { CommunicationManager, CmId, type CmOptions, type CmTraceRecord } from "./cm.js";
 export type {

@@ -30,8 +30,8 @@ export const RDMA_MAX_INIT_DEPTH = 0xff;
 export const CMA_CM_RESPONSE_TIMEOUT = 20;
 export const CMA_MAX_CM_RETRIES = 15;
 export const CMA_CM_MRA_SETTING = MRA_FLAG_DELAY | 24;
-/** The packet life time rdma_cm assumes on RoCE (Linux 5.13 and later; 18 before). */
-export const CMA_IBOE_PACKET_LIFETIME = 16;
+/** The packet life time rdma_cm assumes on RoCE: 18 in Debian 12's 6.1 kernel (its REQs carry local ACK timeout 19 = cm_ack_timeout(15, 18), docs/reference/cm-wire.md). */
+export const CMA_IBOE_PACKET_LIFETIME = 18;
 /** The hop limit a routed IPv4/IPv6 path gets (ip4_dst_hoplimit's default). */
 const ROCE_HOP_LIMIT = 64;
 /** ucma's max_backlog (the sysctl's default). */

@@ -101,6 +101,8 @@ const MAX_RD_ATOM = 128;
 const MAX_MTU = 5;
 const MAX_MSG_SZ = 0x80000000;
 export const VENDOR_ID = 0xffffff;
+/** IB_PORT_CM_SUP: port_cap_flags bit 16 */
+export const PORT_CM_SUP = 1 << 16;
 
 export interface DeviceAttr {
   fwVer: string;
@@ -437,7 +439,7 @@ export class Device extends EventTarget {
       maxMtu: MAX_MTU,
       activeMtu: this.opts.activeMtu,
       gidTblLen: GID_TABLE_LEN,
-      portCapFlags: 0,
+      portCapFlags: PORT_CM_SUP, // rxe's RXE_PORT_CAP_FLAGS: the port has a CM on QP1
       maxMsgSz: MAX_MSG_SZ,
       badPkeyCntr: sat(Counter.BAD_PKEY),
       qkeyViolCntr: sat(Counter.BAD_QKEY),

@@ -1,33 +1,39 @@
 // VerbsError: what a failing verb throws — the errno name and number a real
 // rxe device with rdma-core would give, and the verb's name in the message.
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  11: "EAGAIN",
-  12: "ENOMEM",
-  14: "EFAULT",
-  16: "EBUSY",
-  22: "EINVAL",
-  28: "ENOSPC",
-  38: "ENOSYS",
-  61: "ENODATA",
-  95: "EOPNOTSUPP",
-};
-
+/** Linux errno numbers (asm-generic/errno-base.h, errno.h): the verbs' and the CM's (socket errors). */
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
   EAGAIN: 11,
   ENOMEM: 12,
+  EACCES: 13,
   EFAULT: 14,
   EBUSY: 16,
+  ENODEV: 19,
   EINVAL: 22,
   ENOSPC: 28,
   ENOSYS: 38,
   ENODATA: 61,
+  EPROTONOSUPPORT: 93,
   EOPNOTSUPP: 95,
+  EAFNOSUPPORT: 97,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+  ECONNABORTED: 103,
+  ECONNRESET: 104,
+  EISCONN: 106,
+  ENOTCONN: 107,
+  ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  EHOSTUNREACH: 113,
 } as const;
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Errno).map(([k, v]) => [v, k]));
+
+/** The errno name of a number (either sign), `E<n>` for one not listed. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[Math.abs(errno)] ?? `E${Math.abs(errno)}`;
+}
 export type ErrnoName = keyof typeof Errno;
 
 export class VerbsError extends Error {

@@ -12,7 +12,7 @@ export { AddressHandle } from "./ah.js";
 export { type AhAttr, type AhAttrOut, type GlobalRoute } from "./av.js";
 export { type SendWr, type RecvWr, type Sge, type MwBindInfo } from "./post.js";
 export { AsyncEvent } from "./events.js";
-export { VerbsError, Errno } from "./errors.js";
+export { VerbsError, Errno, errnoName, type ErrnoName } from "./errors.js";
 export { parseGid, formatGid } from "../net/gid.js";
 export * from "./enums.js";
 export { connectQp, localEndpoint, randomPsn, type QpEndpoint, type ConnectOptions } from "./connect.js";

@@ -12,12 +12,12 @@ import { Access, Mtu, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode }
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 import {
-  CMA_CM_RESPONSE_TIMEOUT, cmConvertToMs, cmMsgName, EventChannel, eventStr, openRdmaCm, parseCmaHdr, parseCmMad, PortSpace,
+  CMA_CM_RESPONSE_TIMEOUT, CMA_IBOE_PACKET_LIFETIME, cmConvertToMs, cmMsgName, EventChannel, eventStr, openRdmaCm, parseCmaHdr, parseCmMad, PortSpace,
   RdmaCm, RdmaCmError, RdmaCmEventType as E, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
 } from "../../../host/core/cm/index.js";
 import { errorCode } from "./cm-harness.js";
 
-const REQ_RETRY_US = (2 * cmConvertToMs(16) + cmConvertToMs(CMA_CM_RESPONSE_TIMEOUT)) * 1000;
+const REQ_RETRY_US = (2 * cmConvertToMs(CMA_IBOE_PACKET_LIFETIME) + cmConvertToMs(CMA_CM_RESPONSE_TIMEOUT)) * 1000; // 6.144 s
 const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 const CAP = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -130,8 +130,8 @@ describe("rdma_cm: RC end to end", () => {
     expect(c.qp.state).toBe(QpState.RTS);
     expect(sqp.state).toBe(QpState.RTS);
     // The client's RNR retry count is the one the server accepted with (the REP's); the server's, the REQ's.
-    expect(ca).toMatchObject({ destQpNum: sqp.qpNum, pathMtu: Mtu.MTU_1024, timeout: 17, retryCnt: 7, rnrRetry: 6, maxRdAtomic: 1, maxDestRdAtomic: 1, minRnrTimer: 0 });
-    expect(sa).toMatchObject({ destQpNum: c.qp.qpNum, pathMtu: Mtu.MTU_1024, timeout: 17, retryCnt: 7, rnrRetry: 7, maxRdAtomic: 1, maxDestRdAtomic: 1 });
+    expect(ca).toMatchObject({ destQpNum: sqp.qpNum, pathMtu: Mtu.MTU_1024, timeout: 19, retryCnt: 7, rnrRetry: 6, maxRdAtomic: 1, maxDestRdAtomic: 1, minRnrTimer: 0 });
+    expect(sa).toMatchObject({ destQpNum: c.qp.qpNum, pathMtu: Mtu.MTU_1024, timeout: 19, retryCnt: 7, rnrRetry: 7, maxRdAtomic: 1, maxDestRdAtomic: 1 });
     expect(ca.sqPsn).toBe(sa.rqPsn);
     expect(sa.sqPsn).toBe(ca.rqPsn);
     expect(sa.qpAccessFlags & Access.REMOTE_WRITE).toBeTruthy();
@@ -143,7 +143,7 @@ describe("rdma_cm: RC end to end", () => {
     expect(reqMad.msg).toMatchObject({
       serviceId: 0x0000000001061c06n, localQpn: c.qp.qpNum, transportServiceType: 0, partitionKey: 0xffff, pathPacketPayloadMtu: 3,
       remoteCmResponseTimeout: 20, localCmResponseTimeout: 20, maxCmRetries: 15, retryCount: 7, rnrRetryCount: 7,
-      primaryLocalPortLid: 0xffff, primaryRemotePortLid: 0xffff, primaryHopLimit: 64, primarySubnetLocal: 0, primaryLocalAckTimeout: 17,
+      primaryLocalPortLid: 0xffff, primaryRemotePortLid: 0xffff, primaryHopLimit: 64, primarySubnetLocal: 0, primaryLocalAckTimeout: 19,
       primaryFlowLabel: (sport * 31 + 7174) & 0xfffff, localCaGuid: 0x0200_0000_0000_0001n,
     });
     expect(parseCmaHdr(reqMad.msg.privateData)).toEqual({ ipVersion: 4, port: sport, src: "127.0.0.1", dst: "127.0.0.2" });
@@ -275,7 +275,7 @@ describe("rdma_cm: RC end to end", () => {
       const e = next(h.ch, E.ESTABLISHED);
       expect(e.id).toBe(clients[i]!.id);
     }
-    // The late ones came in on REQ retries, 4.608 s after their first REQs.
+    // The late ones came in on REQ retries, 6.144 s after their first REQs.
     const reqs = fabric.trace.filter((r) => cmMsgName(r.attrId) === "REQ");
     expect(reqs.length).toBeGreaterThanOrEqual(5);
     expect(reqs.some((r) => r.at >= REQ_RETRY_US)).toBe(true);

@@ -115,7 +115,8 @@ describe("queue pair creation (ibv_create_qp)", () => {
     expectVerbsError(() => pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: dead }), "EINVAL", "ibv_create_qp");
     expectVerbsError(() => pd.createQp({ qpType: QpType.RAW_PACKET, sendCq: cq, recvCq: cq }), "EPERM", "ibv_create_qp");
     expectVerbsError(() => pd.createQp({ qpType: QpType.XRC_SEND, sendCq: cq, recvCq: cq }), "EOPNOTSUPP", "ibv_create_qp");
-    expectVerbsError(() => pd.createQp({ qpType: 1, sendCq: cq, recvCq: cq }), "EOPNOTSUPP", "ibv_create_qp");
+    // RoCE has no QP0: the SMI type is EOPNOTSUPP (the GSI, QP1, is test/host/cm/qp1-transport.test.ts)
+    expectVerbsError(() => pd.createQp({ qpType: QpType.SMI, sendCq: cq, recvCq: cq }), "EOPNOTSUPP", "ibv_create_qp");
   });
 
   it("bad flow: more QPs than max_qp (EINVAL as rxe_pool); destroy frees the slot and its rings", async () => {

@@ -1,0 +1,520 @@
+// perftest's own out-of-band exchange (Debian 12's perftest 4.5+0.17, version
+// string "6.06"), so `softroce perf <test> --perftest` runs against ib_write_bw /
+// ib_read_bw in either role: over TCP (port 18515), the version (16 bytes),
+// the cycle buffer and cache line size (4-byte big-endian each), the MTU (an
+// ibv_mtu digit and a NUL), one 108-byte text key message per QP, key messages
+// again as barriers, the bandwidth report (size, iterations, three doubles, all
+// big-endian) and the closing key message and "done". Facts and the capture
+// they come from: docs/reference/perftest-exchange.md. Then the test itself on
+// an RC QP connected as perftest connects it; the output is perftest's table.
+import net from "node:net";
+import { openDevice } from "../node/index.js";
+import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { parseGid } from "../core/net/index.js";
+import type { Io } from "./command.js";
+
+/** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
+export const PERFTEST_VERSION = "6.06";
+export const PERFTEST_MIN_VERSION = 5.7;
+export const PERFTEST_PORT = 18515;
+export const VERSION_LEN = 16;
+/** KEY_PRINT_FMT_GID with its NUL */
+export const KEY_MSG_LEN = 108;
+export const DONE = "done\0";
+const CYCLE_BUFFER = 4096;
+const CACHE_LINE = 64;
+const MAX_OUT_READS = 128;
+
+export const PERFTEST_TESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat"] as const;
+export type PerftestTest = (typeof PERFTEST_TESTS)[number];
+/** The second half of the buffer is what the peer writes into (perftest: buf + BUFF_SIZE, the cycle buffer). */
+const HALF = CYCLE_BUFFER;
+/** Receives kept posted on a SEND test's receiver. */
+const RX_DEPTH = 512;
+
+/** One side's QP as the key message carries it (struct pingpong_dest). */
+export interface PerftestDest {
+  lid: number;
+  outReads: number;
+  qpn: number;
+  psn: number;
+  rkey: number;
+  vaddr: bigint;
+  gid: Uint8Array;
+  srqn: number;
+}
+
+/** KEY_PRINT_FMT_GID: "%04x:%04x:%06x:%06x:%08x:%016llx:" then 16 × "%02x:" then "%08x:", NUL-padded to 108. */
+export function formatKeyMsg(d: PerftestDest): Uint8Array {
+  const h = (v: number | bigint, w: number) => v.toString(16).padStart(w, "0");
+  const text = `${h(d.lid, 4)}:${h(d.outReads, 4)}:${h(d.qpn, 6)}:${h(d.psn, 6)}:${h(d.rkey, 8)}:${h(d.vaddr, 16)}:` +
+    [...d.gid].map((b) => `${h(b, 2)}:`).join("") + `${h(d.srqn, 8)}:`;
+  const out = new Uint8Array(KEY_MSG_LEN);
+  out.set(new TextEncoder().encode(text));
+  return out;
+}
+
+export class PerftestExchangeError extends Error {
+  override name = "PerftestExchangeError";
+}
+
+/** The key message the peer sent; PerftestExchangeError when it is not one. */
+export function parseKeyMsg(b: Uint8Array): PerftestDest {
+  const n = b.indexOf(0);
+  const text = Buffer.from(n < 0 ? b : b.subarray(0, n)).toString("latin1");
+  const m = /^([0-9a-f]{4}):([0-9a-f]{4}):([0-9a-f]{6}):([0-9a-f]{6}):([0-9a-f]{8}):([0-9a-f]{16}):((?:[0-9a-f]{2}:){16})([0-9a-f]{8}):$/.exec(text);
+  if (!m) throw new PerftestExchangeError(`Failed to parse message from peer: '${text.slice(0, 120)}'`);
+  return {
+    lid: parseInt(m[1]!, 16), outReads: parseInt(m[2]!, 16), qpn: parseInt(m[3]!, 16), psn: parseInt(m[4]!, 16),
+    rkey: parseInt(m[5]!, 16), vaddr: BigInt(`0x${m[6]}`), gid: Uint8Array.from(m[7]!.split(":").slice(0, 16).map((x) => parseInt(x, 16))),
+    srqn: parseInt(m[8]!, 16),
+  };
+}
+
+/** A TCP stream read in exact sizes (perftest's messages are fixed-size and unframed). */
+export class ExactReader {
+  private chunks: Buffer[] = [];
+  private have = 0;
+  private waiter: (() => void) | undefined;
+  private ended: Error | undefined;
+
+  constructor(readonly sock: net.Socket) {
+    sock.on("data", (d: Buffer) => {
+      this.chunks.push(d);
+      this.have += d.length;
+      this.waiter?.();
+    });
+    const end = (e?: Error) => {
+      this.ended ??= e ?? new PerftestExchangeError("the peer closed the connection");
+      this.waiter?.();
+    };
+    sock.on("end", () => end());
+    sock.on("close", () => end());
+    sock.on("error", (e) => end(e));
+  }
+
+  async read(n: number): Promise<Uint8Array> {
+    while (this.have < n) {
+      if (this.ended) throw new PerftestExchangeError(`Failed to read from socket (${n} bytes wanted, ${this.have} came): ${this.ended.message}`);
+      await new Promise<void>((r) => (this.waiter = r));
+      this.waiter = undefined;
+    }
+    const all = Buffer.concat(this.chunks);
+    this.chunks = [all.subarray(n)];
+    this.have -= n;
+    return new Uint8Array(all.subarray(0, n));
+  }
+
+  write(b: Uint8Array): void {
+    this.sock.write(b);
+  }
+
+  /** perftest's symmetric step: the client writes then reads, the server reads then writes. */
+  async swap(mine: Uint8Array, client: boolean, n = mine.length): Promise<Uint8Array> {
+    if (client) {
+      this.write(mine);
+      return this.read(n);
+    }
+    const theirs = await this.read(n);
+    this.write(mine);
+    return theirs;
+  }
+}
+
+const be32 = (v: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v >>> 0);
+  return b;
+};
+const be64 = (v: bigint) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v));
+  return b;
+};
+const beDouble = (v: number) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, v);
+  return b;
+};
+const readBe64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigUint64(0);
+const readDouble = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getFloat64(0);
+
+/** Steps 1–4: version (checked as perftest checks it), cycle buffer, cache line, MTU; returns the MTU both use. */
+export async function exchangeSysData(r: ExactReader, client: boolean, mtuEnum: number): Promise<{ version: string; mtu: number }> {
+  const mine = new Uint8Array(VERSION_LEN);
+  mine.set(new TextEncoder().encode(PERFTEST_VERSION));
+  const theirs = await r.swap(mine, client);
+  const z = theirs.indexOf(0);
+  const version = Buffer.from(z < 0 ? theirs : theirs.subarray(0, z)).toString("latin1");
+  if (!(Number.parseFloat(version) >= PERFTEST_MIN_VERSION)) {
+    throw new PerftestExchangeError(`Current implementation is not compatible with versions older than 5.70 (the peer sent '${version}')`);
+  }
+  await r.swap(be32(CYCLE_BUFFER), client);
+  await r.swap(be32(CACHE_LINE), client);
+  const mtuMsg = new Uint8Array([0x30 + mtuEnum, 0]);
+  const peer = await r.swap(mtuMsg, client);
+  const peerMtu = peer[0]! - 0x30;
+  const mtu = peerMtu >= 1 && peerMtu <= 5 ? Math.min(peerMtu, mtuEnum) : mtuEnum;
+  return { version, mtu };
+}
+
+export interface PerftestOptions {
+  test: PerftestTest;
+  /** the server's address: run as the client */
+  server?: string;
+  tcpPort: number;
+  address: string;
+  udpPort: number;
+  size: number;
+  iters: number;
+  txDepth: number;
+  /** ibv_mtu enum */
+  mtu: number;
+  timeoutMs: number;
+}
+
+interface Ctx {
+  dev: Device;
+  cq: CompletionQueue;
+  qp: QueuePair;
+  mr: MemoryRegion;
+  me: PerftestDest;
+  /** bytes of each half of the buffer: the first is what we send, the second what the peer writes into */
+  half: number;
+}
+
+const TITLES: Record<PerftestTest, string> = {
+  write_bw: "RDMA_Write BW Test", read_bw: "RDMA_Read BW Test", send_bw: "Send BW Test", atomic_bw: "Atomic FETCH_AND_ADD BW Test",
+  write_lat: "RDMA_Write Latency Test", read_lat: "RDMA_Read Latency Test", send_lat: "Send Latency Test",
+};
+const isLat = (t: PerftestTest) => t.endsWith("_lat");
+const usesReads = (t: PerftestTest) => t === "read_bw" || t === "read_lat" || t === "atomic_bw";
+
+function gidText(g: Uint8Array): string {
+  return [...g].map((b) => b.toString().padStart(2, "0")).join(":");
+}
+
+function addressLine(which: string, d: PerftestDest, read: boolean): string {
+  const h = (v: number | bigint, w: number) => v.toString(16).padStart(w, "0");
+  return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${read ? ` OUT 0x${h(d.outReads, 2)}` : ""} RKey 0x${h(d.rkey, 6)} VAddr 0x${h(d.vaddr, 14)}\n GID: ${gidText(d.gid)}\n`;
+}
+
+const RULE = "---------------------------------------------------------------------------------------\n";
+
+function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
+  const read = usesReads(o.test);
+  return RULE + `                    ${TITLES[o.test]}\n` +
+    " Dual-port       : OFF\t\tDevice         : softroce0\n" +
+    " Number of qps   : 1\t\tTransport type : IB\n" +
+    " Connection type : RC\t\tUsing SRQ      : OFF\n" +
+    " PCIe relax order: OFF\n" +
+    " ibv_wr* API     : OFF\n" +
+    (client && !isLat(o.test) ? ` TX depth        : ${o.txDepth}\n` : "") +
+    (isLat(o.test) ? "" : ` CQ Moderation   : ${Math.min(o.txDepth, 100)}\n`) +
+    ` Mtu             : ${mtuBytes}[B]\n` +
+    " Link type       : Ethernet\n" +
+    " GID index       : 0\n" +
+    (read ? ` Outstand reads  : ${MAX_OUT_READS}\n` : " Max inline data : 0[B]\n") +
+    " rdma_cm QPs\t : OFF\n" +
+    " Data ex. method : Ethernet\n" + RULE;
+}
+
+/** perftest's latency table from the samples (µs): REPORT_FMT_LAT's columns and spacing. */
+function latLines(size: number, samples: number[]): string {
+  const v = [...samples].sort((a, b) => a - b);
+  const n = v.length;
+  const avg = v.reduce((x, y) => x + y, 0) / Math.max(n, 1);
+  const sd = Math.sqrt(v.reduce((x, y) => x + (y - avg) ** 2, 0) / Math.max(n, 1));
+  const pct = (p: number) => v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] ?? 0;
+  const f = (x: number) => x.toFixed(2).padEnd(7);
+  return " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] \n" +
+    ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
+}
+
+/** The report line as perftest prints it (REPORT_FMT; sizes in MB of 2^20 bytes, message rate in Mpps). */
+export function reportLine(size: number, iters: number, peak: number, avg: number, rate: number): string {
+  return ` ${String(size).padEnd(10)} ${String(iters).padEnd(10)}       ${peak.toFixed(2).padEnd(7)}            ${avg.toFixed(2).padEnd(7)}\t\t   ${rate.toFixed(6)}`;
+}
+
+function reportLines(size: number, iters: number, peak: number, avg: number, rate: number): string {
+  return " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
+}
+
+async function setup(o: PerftestOptions): Promise<Ctx> {
+  const dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, 2 * o.size + (1 << 20)) });
+  const pd = dev.allocPd();
+  const cq = dev.createCq(Math.max(o.txDepth * 2, 16));
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: RX_DEPTH, maxSendSge: 1, maxRecvSge: 1 } });
+  const half = Math.max(HALF, o.size);
+  const mr = pd.regMr(2 * half, Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC);
+  qp.modify({
+    qpState: QpState.INIT, pkeyIndex: 0, portNum: 1,
+    qpAccessFlags: Access.REMOTE_WRITE | Access.LOCAL_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC,
+  });
+  const psn = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
+  const me: PerftestDest = {
+    lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr + BigInt(half),
+    gid: parseGid(dev.queryGid(0)), srqn: 0,
+  };
+  return { dev, cq, qp, mr, me, half };
+}
+
+/** ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN. */
+function connect(c: Ctx, peer: PerftestDest, mtu: number, o: PerftestOptions): void {
+  const reads = Math.min(peer.outReads || 1, MAX_OUT_READS);
+  c.qp.modify({
+    qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, maxDestRdAtomic: reads, minRnrTimer: 12,
+    ahAttr: { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: 0 }, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort },
+  });
+  c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: reads });
+}
+
+function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: number }, posted: number, done: number): never {
+  throw new PerftestExchangeError(`Completion with error at ${side}\n Failed status ${wc.status}: wr_id ${wc.wrId} syndrom 0x${wc.vendorErr.toString(16)}\nscnt=${posted}, ccnt=${done}`);
+}
+
+/** The client's bandwidth test: `iters` RDMA WRITEs, READs, SENDs or atomics of `size` bytes, at most tx depth in flight. */
+async function runBw(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
+  const opcode = { write_bw: WrOpcode.RDMA_WRITE, read_bw: WrOpcode.RDMA_READ, send_bw: WrOpcode.SEND, atomic_bw: WrOpcode.ATOMIC_FETCH_AND_ADD }[o.test as "write_bw"];
+  let posted = 0;
+  let done = 0;
+  let peak = 0;
+  let last = performance.now();
+  const start = last;
+  const post = () => {
+    while (posted < o.iters && posted - done < o.txDepth) {
+      const base = { wrId: BigInt(posted), opcode, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)] };
+      if (o.test === "atomic_bw") c.qp.postSend({ ...base, atomic: { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n } });
+      else if (o.test === "send_bw") c.qp.postSend(base);
+      else c.qp.postSend({ ...base, rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+      posted++;
+    }
+  };
+  post();
+  while (done < o.iters) {
+    const wc = await c.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, posted, done);
+    done++;
+    const now = performance.now();
+    const dt = now - last;
+    last = now;
+    if (dt > 0) peak = Math.max(peak, o.size / (dt / 1000) / 2 ** 20);
+    post();
+  }
+  const secs = (performance.now() - start) / 1000;
+  const avg = (o.size * o.iters) / secs / 2 ** 20;
+  return { peak: Math.max(peak, avg), avg, rate: o.iters / secs / 1e6 };
+}
+
+function postRecv(c: Ctx, size: number): void {
+  c.qp.postRecv({ wrId: 0n, sgList: [c.mr.sge(c.half, Math.max(size, 1))] });
+}
+
+/** send_bw's server: `iters` receives (kept posted), its own figures from the first to the last. */
+async function receiveBw(c: Ctx, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
+  let got = 0;
+  let first = 0;
+  let posted = Math.min(o.iters, RX_DEPTH); // posted before the barriers
+  while (got < o.iters) {
+    const wc = await c.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) wcFailed("server", wc, got, got);
+    if (got === 0) first = performance.now();
+    got++;
+    if (posted < o.iters) {
+      postRecv(c, o.size);
+      posted++;
+    }
+  }
+  const secs = Math.max((performance.now() - first) / 1000, 1e-6);
+  const avg = (o.size * o.iters) / secs / 2 ** 20;
+  return { peak: 0, avg, rate: o.iters / secs / 1e6 };
+}
+
+/** Waits until `cond` holds, letting the device's I/O run in between. */
+async function spin(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setImmediate(r));
+}
+
+/** write_lat: the counter in the last byte of each write, polled in the buffer; the server writes first, then strict turns (run_iter_lat_write); half the round trip, µs. */
+async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: boolean): Promise<number[]> {
+  const bytes = c.mr.bytes;
+  const pollAt = c.half + o.size - 1;
+  const samples: number[] = [];
+  let sent = 0;
+  let rcnt = 0;
+  let last = performance.now();
+  const receive = async () => {
+    rcnt++;
+    await spin(() => bytes[pollAt] === (rcnt & 0xff));
+    samples.push(((performance.now() - last) * 1000) / 2);
+    last = performance.now();
+  };
+  for (let i = 1; i <= o.iters; i++) {
+    if (client || i > 1) await receive(); // the server writes first (run_iter_lat_write); then each waits for the peer's write
+    else last = performance.now();
+    bytes[o.size - 1] = i & 0xff;
+    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    const wc = await c.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i, sent);
+    sent++;
+  }
+  if (!client) await receive(); // the client's last write
+  return samples;
+}
+
+/** send_lat: SEND, wait for the peer's SEND, again (the client starts); half the round trip, µs. */
+async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<number[]> {
+  const samples: number[] = [];
+  let recvs = 0;
+  let sends = 0;
+  const waitRecv = async () => {
+    while (recvs === 0) {
+      const wc = await c.cq.next();
+      if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, sends, sends);
+      if (wc.opcode === 128) recvs++;
+    }
+    recvs--;
+    postRecv(c, o.size);
+  };
+  let prev = 0;
+  for (let i = 0; i < o.iters; i++) {
+    if (!client) {
+      await waitRecv();
+      if (i > 0) samples.push((performance.now() - prev) * 1000 / 2);
+      prev = performance.now();
+    }
+    const t0 = performance.now();
+    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)] });
+    sends++;
+    if (client) {
+      await waitRecv();
+      samples.push((performance.now() - t0) * 1000 / 2);
+    }
+  }
+  // the last send completions
+  c.cq.poll(64);
+  return samples;
+}
+
+/** read_lat: one RDMA READ at a time; the round trip, µs. */
+async function readLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < o.iters; i++) {
+    const t0 = performance.now();
+    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    const wc = await c.cq.next();
+    if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  return samples;
+}
+
+/** One side of a perftest run with perftest's exchange. Exit status: 0, or 1 with perftest's message on stderr. */
+export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
+  const client = o.server !== undefined;
+  let sock: net.Socket | undefined;
+  let server: net.Server | undefined;
+  let c: Ctx | undefined;
+  try {
+    c = await setup(o);
+    if (client) {
+      sock = await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ host: o.server!, port: o.tcpPort }, () => resolve(s));
+        s.once("error", (e) => reject(new PerftestExchangeError(`Couldn't connect to ${o.server}:${o.tcpPort}: ${e.message}`)));
+      });
+    } else {
+      io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
+      sock = await new Promise<net.Socket>((resolve, reject) => {
+        server = net.createServer((s) => resolve(s));
+        server.once("error", (e) => reject(new PerftestExchangeError(`Couldn't listen to port ${o.tcpPort}: ${e.message}`)));
+        server.listen(o.tcpPort, o.address.includes(":") ? "::" : "0.0.0.0");
+      });
+      server!.close();
+    }
+    sock.setNoDelay(true);
+    const r = new ExactReader(sock);
+    const { mtu } = await exchangeSysData(r, client, o.mtu);
+    const peer = parseKeyMsg(await r.swap(formatKeyMsg(c.me), client));
+    connect(c, peer, mtu, o);
+    const sendTest = o.test === "send_bw" || o.test === "send_lat";
+    if (sendTest) for (let i = 0; i < Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH); i++) postRecv(c, o.size);
+    io.out(header(o, client, 128 << mtu));
+    const read = usesReads(o.test);
+    io.out(addressLine("local", c.me, read) + addressLine("remote", peer, read) + RULE);
+    const barrier = async () => void (await r.swap(formatKeyMsg(c!.me), client));
+    // perftest: the key exchange, then three handshakes (after RTR, and two more), then the test
+    await barrier();
+    await barrier();
+    await barrier();
+    const t = o.test;
+    if (t === "write_lat" || t === "send_lat" || (t === "read_lat" && client)) {
+      const samples = t === "write_lat" ? await writeLat(c, peer, o, client) : t === "send_lat" ? await sendLat(c, o, client) : await readLat(c, peer, o);
+      io.out(latLines(o.size, samples.length ? samples : [0]));
+    } else if (t === "read_lat") {
+      // the server only serves: the closing handshake below waits for the client's test to end
+    } else if (t === "send_bw") {
+      const f = client ? await runBw(c, peer, o) : await receiveBw(c, o);
+      io.out(reportLines(o.size, o.iters, f.peak, f.avg, f.rate));
+    } else {
+      let report: { size: number; iters: number; peak: number; avg: number; rate: number };
+      if (client) {
+        const f = await runBw(c, peer, o);
+        report = { size: o.size, iters: o.iters, ...f };
+        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
+        for (const m of mine) await r.swap(m, true);
+      } else {
+        // the server only serves: the report exchange waits for the client's test to end
+        const got: Uint8Array[] = [];
+        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(0), beDouble(0), beDouble(0)];
+        for (const m of mine) got.push(await r.swap(m, false));
+        report = {
+          size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
+        };
+      }
+      io.out(reportLines(report.size, report.iters, report.peak, report.avg, report.rate));
+    }
+    if (t !== "write_lat") {
+      await barrier(); // ctx_close_connection
+      await r.swap(new TextEncoder().encode(DONE), client);
+    }
+    sock.end();
+    return 0;
+  } catch (e) {
+    io.err(`${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    sock?.destroy();
+    server?.close();
+    c?.dev.close();
+  }
+}
+
+/** `softroce perf <test> [server] --perftest`: the perf command's options as perftest's (its defaults where none given). */
+export async function runPerftestFor(
+  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number },
+  u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number },
+  io: Io,
+): Promise<number> {
+  if (!(PERFTEST_TESTS as readonly string[]).includes(p.test)) {
+    io.err(`softroce perf: --perftest runs ${PERFTEST_TESTS.join(", ")} (not ${p.test} yet)\n`);
+    return 2;
+  }
+  if ((p.connection ?? "RC") !== "RC" || (p.qps ?? 1) !== 1) {
+    io.err("softroce perf: --perftest runs one RC QP\n");
+    return 2;
+  }
+  const mtuBytes = p.mtu ?? 1024;
+  const mtu = Math.log2(mtuBytes) - 7;
+  const test = p.test as PerftestTest;
+  const lat = test.endsWith("_lat");
+  // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
+  const size = p.size ?? (test === "atomic_bw" ? 8 : lat ? 2 : 65536);
+  if (test === "atomic_bw" && size !== 8) {
+    io.err("softroce perf: atomic_bw moves 8 bytes a message (-s 8)\n");
+    return 2;
+  }
+  return runPerftest({
+    test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
+    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu, timeoutMs: u.waitMs,
+  }, io);
+}

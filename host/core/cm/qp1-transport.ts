@@ -1,0 +1,282 @@
+// The MadTransport of a real device: its QP1 (the GSI). Opens the GSI QP on
+// the device (a UD QP numbered 1 with Q_Key 0x80010000, P_Key index 0), keeps
+// receive buffers of 40 B GRH + 256 B MAD posted as Linux's MAD layer does,
+// sends each MAD as a UD SEND to the peer's QP1, and hands received MADs up
+// with the address they came from. What no receiver takes — a Get or Set with
+// no handler registered — is answered GetResp with status 0x000c as Linux's MAD
+// layer answers a MAD no agent registered for. Completions are taken
+// synchronously inside the device's progress (a completion channel whose
+// notification polls), so the simulated wire's synchronous runs carry MADs.
+import { AddressHandle } from "../verbs/ah.js";
+import { CompletionChannel } from "../verbs/channel.js";
+import type { CompletionQueue, WorkCompletion } from "../verbs/cq.js";
+import type { Device } from "../verbs/device.js";
+import { Access, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../verbs/enums.js";
+import { formatGid, parseGid } from "../net/gid.js";
+import type { MemoryRegion } from "../verbs/mr.js";
+import type { ProtectionDomain } from "../verbs/pd.js";
+import type { QueuePair } from "../verbs/qp.js";
+import { GSI_QKEY, GSI_QPN, MAD_SIZE, MadError, unmatchedResponse } from "./mad.js";
+import type { MadAddress, MadTransport } from "./mad-transport.js";
+
+/** The GRH area a UD receive buffer starts with. */
+export const GRH_SIZE = 40;
+const RECV_SLOT = GRH_SIZE + MAD_SIZE;
+/** Linux's mad_recvq_size / mad_sendq_size default is 512; a softroce port needs fewer. */
+const DEFAULT_DEPTH = 64;
+const ROCE_UDP_PORT = 4791;
+/** The largest number of AHs kept for peers (least recently made goes first). */
+const AH_CACHE = 64;
+
+export interface Qp1TransportOptions {
+  /** receive buffers kept posted (default 64) */
+  recvDepth?: number;
+  /** MADs in flight on the send queue (default 64); a send beyond it is dropped and counted */
+  sendDepth?: number;
+  /** the UDP port of the device that has `gid` (softroce runs several devices on one host; default 4791) */
+  peerUdpPort?: (gid: Uint8Array) => number;
+}
+
+export interface Qp1Counters {
+  /** MADs handed to the receiver */
+  received: number;
+  /** MADs sent (posted) */
+  sent: number;
+  /** Get/Set MADs answered GetResp 0x000c because no receiver is set */
+  unmatchedAnswered: number;
+  /** receives that were not a whole MAD, or completed in error */
+  badReceive: number;
+  /** sends refused: send queue full, or the MAD not 256 bytes */
+  sendDropped: number;
+  /** send completions in error */
+  sendErrors: number;
+}
+
+function depth(v: number | undefined, what: string): number {
+  const d = v ?? DEFAULT_DEPTH;
+  if (!Number.isInteger(d) || d < 1 || d > 4096) throw new RangeError(`${what} must be an integer in 1..4096 (got ${v})`);
+  return d;
+}
+
+function isV4Mapped(g: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (g[i] !== 0) return false;
+  return g[10] === 0xff && g[11] === 0xff;
+}
+
+/** A channel that, instead of queueing CQ events, runs `fn` at once (inside the device's pump). */
+class PollingChannel extends CompletionChannel {
+  constructor(device: Device, private readonly fn: () => void) {
+    super(device);
+  }
+  override notify(): void {
+    this.fn();
+  }
+}
+
+export class Qp1Transport implements MadTransport {
+  readonly counters: Qp1Counters = { received: 0, sent: 0, unmatchedAnswered: 0, badReceive: 0, sendDropped: 0, sendErrors: 0 };
+  readonly qp: QueuePair;
+  private readonly pd: ProtectionDomain;
+  private readonly cq: CompletionQueue;
+  private readonly channel: PollingChannel;
+  private readonly mr: MemoryRegion;
+  private readonly recvDepth: number;
+  private readonly sendDepth: number;
+  private readonly sendBase: number;
+  private freeSend: number[] = [];
+  private readonly ahs = new Map<string, AddressHandle>();
+  private handler: ((mad: Uint8Array, from: MadAddress) => void) | undefined;
+  private polling = false;
+  private closed = false;
+
+  /** Opens QP1 on `device` (EINVAL when the device already has one). */
+  static open(device: Device, opts: Qp1TransportOptions = {}): Qp1Transport {
+    return new Qp1Transport(device, opts);
+  }
+
+  private constructor(readonly device: Device, private readonly opts: Qp1TransportOptions) {
+    this.recvDepth = depth(opts.recvDepth, "recvDepth");
+    this.sendDepth = depth(opts.sendDepth, "sendDepth");
+    this.pd = device.allocPd();
+    this.channel = new PollingChannel(device, () => this.poll());
+    this.cq = device.createCq(this.recvDepth + this.sendDepth, { channel: this.channel });
+    this.sendBase = this.recvDepth * RECV_SLOT;
+    this.mr = this.pd.regMr(this.sendBase + this.sendDepth * MAD_SIZE, Access.LOCAL_WRITE);
+    this.qp = this.pd.createQp({
+      qpType: QpType.GSI, sendCq: this.cq, recvCq: this.cq,
+      cap: { maxSendWr: this.sendDepth, maxRecvWr: this.recvDepth, maxSendSge: 1, maxRecvSge: 1 },
+    });
+    // ib_mad_port_start: INIT with P_Key index 0 and the GSI Q_Key, RTR, RTS with SQ PSN 0
+    this.qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qkey: GSI_QKEY });
+    this.qp.modify({ qpState: QpState.RTR });
+    this.qp.modify({ qpState: QpState.RTS, sqPsn: 0 });
+    for (let i = 0; i < this.sendDepth; i++) this.freeSend.push(i);
+    for (let i = 0; i < this.recvDepth; i++) this.postRecv(i);
+    this.cq.reqNotify();
+  }
+
+  /** The GSI's QP number (1). */
+  get qpNum(): number {
+    return this.qp.qpNum;
+  }
+
+  onReceive(handler: (mad: Uint8Array, from: MadAddress) => void): void {
+    this.handler = handler;
+  }
+
+  send(mad: Uint8Array, to: MadAddress): void {
+    if (this.closed) return;
+    if (mad.length !== MAD_SIZE) {
+      this.counters.sendDropped++;
+      return;
+    }
+    this.poll(); // frees the slots of completed sends
+    const slot = this.freeSend.pop();
+    if (slot === undefined) {
+      this.counters.sendDropped++;
+      return;
+    }
+    const off = this.sendBase + slot * MAD_SIZE;
+    this.mr.bytes.set(mad, off);
+    const ah = this.ahFor(to);
+    this.qp.postSend({
+      wrId: BigInt(this.recvDepth + slot),
+      opcode: WrOpcode.SEND,
+      sendFlags: SendFlags.SIGNALED,
+      sgList: [this.mr.sge(off, MAD_SIZE)],
+      ud: { ah, remoteQpn: to.qpn, remoteQkey: to.qkey },
+    });
+    this.counters.sent++;
+  }
+
+  /** MADs posted whose send has not completed yet. */
+  get sendsInFlight(): number {
+    this.poll();
+    return this.sendDepth - this.freeSend.length;
+  }
+
+  /** Resolves once every MAD posted so far has left (its send completed), or after `timeoutMs`. */
+  async drain(timeoutMs = 1000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.sendsInFlight > 0 && !this.closed && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+  }
+
+  /** Destroys QP1 and what it used; MADs in flight are lost (drain() first to let them leave). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.qp.destroy();
+    for (const ah of this.ahs.values()) ah.destroy();
+    this.ahs.clear();
+    this.mr.destroy();
+    this.cq.destroy();
+    this.pd.destroy();
+  }
+
+  private postRecv(i: number): void {
+    this.qp.postRecv({ wrId: BigInt(i), sgList: [this.mr.sge(i * RECV_SLOT, RECV_SLOT)] });
+  }
+
+  /** The source GID index for a destination: the caller's, else the first GID of the destination's family. */
+  private sgidFor(to: MadAddress): number {
+    if (to.sgidIndex !== undefined) return to.sgidIndex;
+    const v4 = isV4Mapped(to.gid);
+    for (let i = 0; i < this.device.gidTableSize; i++) {
+      if (isV4Mapped(parseGid(this.device.queryGid(i))) === v4) return i;
+    }
+    return 0;
+  }
+
+  private ahFor(to: MadAddress): AddressHandle {
+    const sgidIndex = this.sgidFor(to);
+    const destPort = to.port ?? this.opts.peerUdpPort?.(to.gid) ?? ROCE_UDP_PORT;
+    const tc = to.trafficClass ?? 0;
+    const fl = to.flowLabel ?? 0;
+    const key = `${formatGid(to.gid)}|${destPort}|${sgidIndex}|${tc}|${fl}`;
+    const old = this.ahs.get(key);
+    if (old) return old;
+    if (this.ahs.size >= AH_CACHE) {
+      const [k, ah] = this.ahs.entries().next().value as [string, AddressHandle];
+      this.ahs.delete(k);
+      ah.destroy();
+    }
+    const ah = this.pd.createAh({
+      grh: { dgid: to.gid, sgidIndex, hopLimit: 64, trafficClass: tc, flowLabel: fl },
+      isGlobal: true, portNum: 1, destPort: destPort === ROCE_UDP_PORT ? undefined : destPort,
+    });
+    this.ahs.set(key, ah);
+    return ah;
+  }
+
+  /** Takes every completion: sends free their slot, receives go up and are posted again. */
+  private poll(): void {
+    if (this.polling || this.closed) return;
+    this.polling = true;
+    try {
+      for (;;) {
+        const wcs = this.cq.poll(16);
+        if (!wcs.length) break;
+        for (const wc of wcs) this.complete(wc);
+      }
+      if (!this.closed) this.cq.reqNotify();
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private complete(wc: WorkCompletion): void {
+    const id = Number(wc.wrId);
+    if (id >= this.recvDepth) {
+      if (wc.status !== WcStatus.SUCCESS) this.counters.sendErrors++;
+      this.freeSend.push(id - this.recvDepth);
+      return;
+    }
+    if (wc.status === WcStatus.WR_FLUSH_ERR) return; // the QP is going away
+    try {
+      if (wc.status !== WcStatus.SUCCESS || wc.opcode !== WcOpcode.RECV || wc.byteLen !== RECV_SLOT || !(wc.wcFlags & WcFlags.GRH) || !wc.sgid) {
+        this.counters.badReceive++;
+        return;
+      }
+      const base = id * RECV_SLOT;
+      const grh = this.mr.bytes.subarray(base, base + GRH_SIZE);
+      const mad = this.mr.bytes.slice(base + GRH_SIZE, base + RECV_SLOT);
+      const from: MadAddress = {
+        gid: wc.sgid, qpn: wc.srcQp, pkeyIndex: wc.pkeyIndex, qkey: GSI_QKEY,
+        port: this.opts.peerUdpPort?.(wc.sgid) ?? ROCE_UDP_PORT, ...grhFacts(grh, isV4Mapped(wc.sgid)),
+      };
+      this.deliver(mad, from);
+    } finally {
+      if (!this.closed) this.postRecv(id);
+    }
+  }
+
+  private deliver(mad: Uint8Array, from: MadAddress): void {
+    if (this.handler) {
+      this.counters.received++;
+      this.handler(mad, from);
+      return;
+    }
+    let resp: Uint8Array | undefined;
+    try {
+      resp = unmatchedResponse(mad);
+    } catch (e) {
+      if (!(e instanceof MadError)) throw e;
+      this.counters.badReceive++;
+      return;
+    }
+    if (resp) {
+      this.counters.unmatchedAnswered++;
+      this.send(resp, { ...from, qpn: from.qpn || GSI_QPN });
+    }
+  }
+}
+
+/** Hop limit, traffic class and flow label from a UD receive's GRH area (rxe: IPv6 header, or 20 zero bytes then IPv4). */
+function grhFacts(grh: Uint8Array, v4: boolean): Pick<MadAddress, "hopLimit" | "trafficClass" | "flowLabel"> {
+  if (v4) return { hopLimit: grh[20 + 8]!, trafficClass: grh[20 + 1]!, flowLabel: 0 };
+  return {
+    hopLimit: grh[7]!,
+    trafficClass: ((grh[0]! & 0x0f) << 4) | (grh[1]! >> 4),
+    flowLabel: ((grh[1]! & 0x0f) << 16) | (grh[2]! << 8) | grh[3]!,
+  };
+}
