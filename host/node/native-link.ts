@@ -177,11 +177,25 @@ export class NativeUdpLink implements Link {
   }
 
   deferFlush(fn: () => void): void {
-    if (this.immediate) setImmediate(fn);
-    else fn();
+    if (!this.immediate) return fn();
+    if (this.pendingFlush) return;
+    this.pendingFlush = fn;
+    setImmediate(this.runPendingFlush);
   }
-  /** Link.deferFlush on (default) or off: the ACKs of a batch leave at once, apart from the application's posts. */
-  immediate = process.env.SOFTROCE_FLUSH !== "now";
+  /** A deferred flush not yet run: close() runs it, so a last ACK is not lost when the process ends. */
+  private pendingFlush: (() => void) | undefined;
+  private readonly runPendingFlush = (): void => {
+    const fn = this.pendingFlush;
+    this.pendingFlush = undefined;
+    fn?.();
+  };
+  /**
+   * Link.deferFlush: off by default (the ACKs of a batch leave at once, apart from the application's
+   * posts); SOFTROCE_FLUSH=defer turns it on. Deferred, perftest's write_lat against softroce lost
+   * its last ACK (RETRY_EXC_ERR on the last WR; test/host/cli/perftest-exchange.test.ts) — not yet
+   * understood, so the deferral stays opt-in until it is.
+   */
+  immediate = process.env.SOFTROCE_FLUSH === "defer";
 
   /** The port sends through `sendRing`; a datagram one at a time has no place here. */
   send(): boolean {
@@ -235,6 +249,7 @@ export class NativeUdpLink implements Link {
   }
 
   async close(): Promise<void> {
+    this.runPendingFlush();
     this.datapath.close();
     await this.mcast.leaveAll();
   }
