@@ -19,7 +19,9 @@
 // outside becomes a candidate that the flow's next datagram may confirm (loss,
 // a new flow). A random ICRC then passes when it solves (2^-16) and lands in a
 // window (2 x IPID_WINDOW / 2^16): about 2^-30 for IPID_WINDOW 2, while ID 0 is
-// checked directly at full strength. The first datagram of a flow whose ID is not
+// checked directly at full strength. The window widens by one per millisecond the
+// flow was idle (Linux's random ID jumps, see after()), so a datagram after a pause
+// is checked more weakly: after one second idle, about 2^-22. The first datagram of a flow whose ID is not
 // 0 is refused and only seeds the candidate; RC retransmits it.
 //
 // Delta_i is the CRC register of ID bit i (2 bytes) run over `tail` zero bytes,
@@ -29,6 +31,7 @@
 import { crc32_raw } from "./crc32";
 import { icrc_calc } from "./icrc";
 import { IP4_ID, IP4_SIZE, UDP_SIZE } from "../wire/ip";
+import { nowUs } from "../sched/clock";
 
 /** Reflected CRC-32 polynomial; in this representation x^0 is bit 31. */
 const POLY: u32 = 0xedb88320;
@@ -139,9 +142,9 @@ export function recover_ipv4_id(ip: usize, udp: usize, bth: usize, n: u32, found
 
 // Per-source ID prediction: a direct-mapped table of flows by source address.
 const FLOWS: u32 = 256;
-const FLOW_SIZE: usize = 24; // 16-byte address, u32 last accepted ID, u32 candidate (0xffffffff: none)
+const FLOW_SIZE: usize = 32; // 16-byte address, u32 last accepted ID, u32 candidate (0xffffffff: none), f64 time of the last (µs)
 const NONE: u32 = 0xffffffff;
-const flows = memory.data(256 * 24, 16); // FLOWS x FLOW_SIZE
+const flows = memory.data(256 * 32, 16); // FLOWS x FLOW_SIZE
 let flowsReady = false;
 
 function flowOf(src: usize): usize {
@@ -169,10 +172,19 @@ function flowOf(src: usize): usize {
   return f;
 }
 
-@inline function after(prev: u32, id: u32): bool {
+/**
+ * Linux draws a datagram's ID from a counter per destination bucket that also
+ * jumps by a random amount below the jiffies since the bucket was last used
+ * (ip_idents_reserve), so the window grows with the time since the flow's last
+ * accepted datagram: at most one per millisecond (HZ 1000), IPID_WINDOW when
+ * datagrams follow each other closely, where the check keeps its full strength.
+ */
+@inline function after(prev: u32, id: u32, f: usize): bool {
   if (prev == NONE) return false;
   const d = (id - prev) & 0xffff;
-  return d >= 1 && d <= IPID_WINDOW;
+  const idle = nowUs - load<f64>(f + 24);
+  const grow = idle > 0 ? <u32>Math.min(idle / 1000, 32767) : 0;
+  return d >= 1 && d <= IPID_WINDOW + grow;
 }
 
 /**
@@ -182,12 +194,14 @@ function flowOf(src: usize): usize {
  */
 export function ipidAccept(src: usize, id: u32, solved: bool): bool {
   const f = flowOf(src);
-  if (!solved || after(load<u32>(f + 16), id) || after(load<u32>(f + 20), id)) {
+  if (!solved || after(load<u32>(f + 16), id, f) || after(load<u32>(f + 20), id, f)) {
     store<u32>(f + 16, id);
     store<u32>(f + 20, NONE);
+    store<f64>(f + 24, nowUs);
     return true;
   }
   store<u32>(f + 20, id);
+  store<f64>(f + 24, nowUs);
   return false;
 }
 
