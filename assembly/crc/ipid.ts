@@ -19,10 +19,10 @@
 // outside becomes a candidate that the flow's next datagram may confirm (loss,
 // a new flow). A random ICRC then passes when it solves (2^-16) and lands in a
 // window (2 x IPID_WINDOW / 2^16): about 2^-30 for IPID_WINDOW 2, while ID 0 is
-// checked directly at full strength. The window widens by one per millisecond the
+// checked directly at full strength. A flow's very first datagram has no
+// prediction and is checked at 2^-16. The window widens by one per millisecond the
 // flow was idle (Linux's random ID jumps, see after()), so a datagram after a pause
-// is checked more weakly: after one second idle, about 2^-22. The first datagram of a flow whose ID is not
-// 0 is refused and only seeds the candidate; RC retransmits it.
+// is checked more weakly: after one second idle, about 2^-22.
 //
 // Delta_i is the CRC register of ID bit i (2 bytes) run over `tail` zero bytes,
 // i.e. multiplied by x^(8 tail) modulo the CRC polynomial: computed with
@@ -194,7 +194,10 @@ function flowOf(src: usize): usize {
  */
 export function ipidAccept(src: usize, id: u32, solved: bool): bool {
   const f = flowOf(src);
-  if (!solved || after(load<u32>(f + 16), id, f) || after(load<u32>(f + 20), id, f)) {
+  // A flow with no prediction yet takes its first solved ID (at the solver's 2^-16): refusing it
+  // lost UC and UD messages from Linux peers, which never resend (test/system/interop.sys.mjs).
+  const fresh = load<u32>(f + 16) == NONE && load<u32>(f + 20) == NONE;
+  if (!solved || fresh || after(load<u32>(f + 16), id, f) || after(load<u32>(f + 20), id, f)) {
     store<u32>(f + 16, id);
     store<u32>(f + 20, NONE);
     store<f64>(f + 24, nowUs);

@@ -60,14 +60,14 @@ describe("IPv4 ID prediction", () => {
     }
   });
 
-  it("takes a solved ID only right after the flow's last one or its candidate", () => {
+  it("takes a solved ID only right after the flow's last one or its candidate (a new flow's first seeds it)", () => {
     ipidReset();
     const a = heap.alloc(16);
     const b = heap.alloc(16);
     memory.fill(a, 0x11, 16);
     memory.fill(b, 0x22, 16);
-    expect(ipidAccept(a, 0x7000, true)).toBe(false); // a new flow: only a candidate
-    expect(ipidAccept(a, 0x7001, true)).toBe(true); // confirmed
+    expect(ipidAccept(a, 0x7000, true)).toBe(true); // a new flow: no prediction yet, taken and seeds it
+    expect(ipidAccept(a, 0x7001, true)).toBe(true); // next in sequence
     expect(ipidAccept(a, 0x7003, true)).toBe(true); // within the window (one lost)
     expect(ipidAccept(a, 0x7006, true)).toBe(false); // 3 ahead: refused, candidate
     expect(ipidAccept(a, 0x7007, true)).toBe(true); // the candidate confirmed: resynchronized
