@@ -8,7 +8,7 @@
 //           {"checked": {...}}, then exits
 // Default ACK timeout (14: 67 ms) and retry count (7), as the issue asks.
 import { createInterface } from "node:readline";
-import { openDevice, connectQp, randomPsn, QpType, Access, SendFlags, WcStatus, WrOpcode } from "../dist/node/index.js";
+import { openDevice, connectQp, randomPsn, QpType, Access, SendFlags, WcStatus, WrOpcode } from "../dist/internal/node.js";
 
 export const SIZES = [1000, 4096, 9000];
 const SLOT = 14336; // per QP: the three WRITEs side by side, 64-byte aligned
