@@ -1,11 +1,17 @@
-// What each preset must show on the wire and in the CQs: the packet sequence
-// (direction, BTH opcode, PSN, AETH syndrome when there is one, fate) and the
-// end state. The Node tests and the Chromium suite check runs against these.
-// Sequences are for the preset's default seed; PSNs are hex.
+// What each preset must show on the wire and in the CQs: the story, not its
+// incidental numbers. A packet line is its direction, BTH opcode, PSN counted from
+// the run's first PSN (so the lines hold whatever first PSN, QPN or key a run draws),
+// AETH syndrome when there is one (0x60 = NAK PSN sequence error, 0x62 = NAK remote
+// access error, 0x2N = RNR NAK, 0x1f = ACK) and fate; then the completions, the end
+// QP states, the timers that fired and the rxe states passed through. The Node tests
+// and the Chromium suite check runs against these. Sequences are for the preset's
+// default seed.
 
 export interface Expected {
-  /** one line per packet: "A>B 0x0a psn=100 delivered" (+ " syn=60" when the packet has an AETH) */
+  /** one line per packet: "A>B 0x0a psn=+0 delivered" (+ " syn=60" when the packet has an AETH); PSNs hex, from the first */
   packets: string[];
+  /** the first PSN, where it is the story (PSN wrap) */
+  firstPsn?: number;
   /** completions: "A wr=1 SUCCESS" */
   completions: string[];
   /** end QP states A, B */
@@ -19,15 +25,15 @@ export interface Expected {
 export const EXPECTED: Record<string, Expected> = {
   "lost-middle-packet": {
     packets: [
-      "A>B 0x06 psn=100 delivered",
-      "A>B 0x07 psn=101 lost",
-      "A>B 0x07 psn=102 delivered",
-      "A>B 0x08 psn=103 delivered",
-      "B>A 0x11 psn=101 syn=60 delivered",
-      "A>B 0x07 psn=101 delivered",
-      "A>B 0x07 psn=102 delivered",
-      "A>B 0x08 psn=103 delivered",
-      "B>A 0x11 psn=103 syn=1f delivered",
+      "A>B 0x06 psn=+0 delivered",
+      "A>B 0x07 psn=+1 lost",
+      "A>B 0x07 psn=+2 delivered",
+      "A>B 0x08 psn=+3 delivered",
+      "B>A 0x11 psn=+1 syn=60 delivered",
+      "A>B 0x07 psn=+1 delivered",
+      "A>B 0x07 psn=+2 delivered",
+      "A>B 0x08 psn=+3 delivered",
+      "B>A 0x11 psn=+3 syn=1f delivered",
     ],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
@@ -35,7 +41,7 @@ export const EXPECTED: Record<string, Expected> = {
     rxe: ["A REQ_STATE RETRY", "A COMP_STATE ERROR RETRY", "B RESP_STATE ERR_PSN_OUT_OF_SEQ"],
   },
   "lost-ack": {
-    packets: ["A>B 0x0a psn=100 delivered", "B>A 0x11 psn=100 syn=1f lost", "A>B 0x0a psn=100 delivered", "B>A 0x11 psn=100 syn=1f delivered"],
+    packets: ["A>B 0x0a psn=+0 delivered", "B>A 0x11 psn=+0 syn=1f lost", "A>B 0x0a psn=+0 delivered", "B>A 0x11 psn=+0 syn=1f delivered"],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: ["A retransmit"],
@@ -43,12 +49,12 @@ export const EXPECTED: Record<string, Expected> = {
   },
   rnr: {
     packets: [
-      "A>B 0x04 psn=100 delivered",
-      "B>A 0x11 psn=100 syn=2a delivered",
-      "A>B 0x04 psn=100 delivered",
-      "B>A 0x11 psn=100 syn=2a delivered",
-      "A>B 0x04 psn=100 delivered",
-      "B>A 0x11 psn=100 syn=1f delivered",
+      "A>B 0x04 psn=+0 delivered",
+      "B>A 0x11 psn=+0 syn=2a delivered",
+      "A>B 0x04 psn=+0 delivered",
+      "B>A 0x11 psn=+0 syn=2a delivered",
+      "A>B 0x04 psn=+0 delivered",
+      "B>A 0x11 psn=+0 syn=1f delivered",
     ],
     completions: ["A wr=1 SUCCESS", "B wr=1000 SUCCESS"],
     qpStates: ["RTS", "RTS"],
@@ -57,12 +63,12 @@ export const EXPECTED: Record<string, Expected> = {
   },
   "lost-read-response": {
     packets: [
-      "A>B 0x0c psn=100 delivered",
-      "B>A 0x0d psn=100 syn=1f lost",
-      "B>A 0x0f psn=101 syn=1f delivered",
-      "A>B 0x0c psn=100 delivered",
-      "B>A 0x0d psn=100 syn=1f delivered",
-      "B>A 0x0f psn=101 syn=1f delivered",
+      "A>B 0x0c psn=+0 delivered",
+      "B>A 0x0d psn=+0 syn=1f lost",
+      "B>A 0x0f psn=+1 syn=1f delivered",
+      "A>B 0x0c psn=+0 delivered",
+      "B>A 0x0d psn=+0 syn=1f delivered",
+      "B>A 0x0f psn=+1 syn=1f delivered",
     ],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
@@ -70,21 +76,22 @@ export const EXPECTED: Record<string, Expected> = {
     rxe: ["A COMP_STATE ERROR RETRY", "A REQ_STATE RETRY", "B RESP_STATE DUPLICATE_REQUEST"],
   },
   "retry-exhausted": {
-    packets: [0, 1, 2].flatMap(() => ["A>B 0x0a psn=100 lost", "A>B 0x0a psn=101 lost", "A>B 0x0a psn=102 lost"]),
+    packets: [0, 1, 2].flatMap(() => ["A>B 0x0a psn=+0 lost", "A>B 0x0a psn=+1 lost", "A>B 0x0a psn=+2 lost"]),
     completions: ["A wr=1 RETRY_EXC_ERR", "A wr=2 WR_FLUSH_ERR", "A wr=3 WR_FLUSH_ERR"],
     qpStates: ["ERR", "RTS"],
     timers: ["A retransmit", "A retransmit", "A retransmit"],
     rxe: ["A COMP_STATE ERROR RETRY", "A COMP_STATE ERROR"],
   },
   "wrong-rkey": {
-    packets: ["A>B 0x0a psn=100 delivered", "B>A 0x11 psn=100 syn=62 delivered"],
+    packets: ["A>B 0x0a psn=+0 delivered", "B>A 0x11 psn=+0 syn=62 delivered"],
     completions: ["A wr=1 REM_ACCESS_ERR"],
     qpStates: ["ERR", "ERR"],
     timers: [],
     rxe: ["B RESP_STATE ERR_RKEY_VIOLATION", "B RESP_STATE ERROR", "A COMP_STATE ERROR"],
   },
   "psn-wrap": {
-    packets: ["A>B 0x06 psn=fffffe delivered", "A>B 0x07 psn=ffffff delivered", "A>B 0x07 psn=0 delivered", "A>B 0x08 psn=1 delivered", "B>A 0x11 psn=1 syn=1f delivered"],
+    firstPsn: 0xfffffe,
+    packets: ["A>B 0x06 psn=+0 delivered", "A>B 0x07 psn=+1 delivered", "A>B 0x07 psn=+2 delivered", "A>B 0x08 psn=+3 delivered", "B>A 0x11 psn=+3 syn=1f delivered"],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
@@ -92,14 +99,14 @@ export const EXPECTED: Record<string, Expected> = {
   },
   "uc-gap": {
     packets: [
-      "A>B 0x20 psn=100 delivered",
-      "A>B 0x21 psn=101 lost",
-      "A>B 0x21 psn=102 delivered",
-      "A>B 0x22 psn=103 delivered",
-      "A>B 0x20 psn=104 delivered",
-      "A>B 0x21 psn=105 delivered",
-      "A>B 0x21 psn=106 delivered",
-      "A>B 0x22 psn=107 delivered",
+      "A>B 0x20 psn=+0 delivered",
+      "A>B 0x21 psn=+1 lost",
+      "A>B 0x21 psn=+2 delivered",
+      "A>B 0x22 psn=+3 delivered",
+      "A>B 0x20 psn=+4 delivered",
+      "A>B 0x21 psn=+5 delivered",
+      "A>B 0x21 psn=+6 delivered",
+      "A>B 0x22 psn=+7 delivered",
     ],
     completions: ["A wr=1 SUCCESS", "A wr=2 SUCCESS", "B wr=1000 SUCCESS"],
     qpStates: ["RTS", "RTS"],
@@ -107,7 +114,7 @@ export const EXPECTED: Record<string, Expected> = {
     rxe: ["B RESP_STATE ERR_PSN_OUT_OF_SEQ"],
   },
   "ud-wrong-qkey": {
-    packets: ["A>B 0x64 psn=100 delivered"],
+    packets: ["A>B 0x64 psn=+0 delivered"],
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
@@ -115,11 +122,22 @@ export const EXPECTED: Record<string, Expected> = {
   },
 };
 
-/** A trace() row as an Expected packet line ("A>B" when sent from `addressA`). */
-export function packetLine(row: Record<string, unknown>, addressA: string): string {
+/** The first PSN of a run's trace (what packet lines count from). */
+export function firstPsn(rows: readonly Record<string, unknown>[]): number {
+  return rows.length ? Number(rows[0]["infiniband.bth.psn"]) : 0;
+}
+
+/** A trace() row as an Expected packet line ("A>B" when sent from `addressA`; the PSN counted from `basePsn`, modulo 2^24). */
+export function packetLine(row: Record<string, unknown>, addressA: string, basePsn: number): string {
   const dir = row["ip.src"] === addressA ? "A>B" : "B>A";
   const op = "0x" + Number(row["infiniband.bth.opcode"]).toString(16).padStart(2, "0");
-  const psn = Number(row["infiniband.bth.psn"]).toString(16);
+  const psn = ((Number(row["infiniband.bth.psn"]) - basePsn) & 0xffffff).toString(16);
   const syn = row["infiniband.aeth.syndrome"] !== undefined ? ` syn=${Number(row["infiniband.aeth.syndrome"]).toString(16)}` : "";
-  return `${dir} ${op} psn=${psn}${syn} ${String(row.fate)}`;
+  return `${dir} ${op} psn=+${psn}${syn} ${String(row.fate)}`;
+}
+
+/** Every row of a trace as packet lines, PSNs counted from the trace's first. */
+export function packetLines(rows: readonly Record<string, unknown>[], addressA: string): string[] {
+  const base = firstPsn(rows);
+  return rows.map((r) => packetLine(r, addressA, base));
 }

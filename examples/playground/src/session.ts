@@ -48,8 +48,14 @@ export interface Plan {
 }
 
 export const ADDRESS: Record<Side, string> = { A: "192.0.2.1", B: "192.0.2.2" };
-/** B's QP numbers start here so that A's and B's QPNs differ. */
-const QPN_BASE: Record<Side, number> = { A: 0x11, B: 0x31 };
+/**
+ * Each device draws its QPNs at random (seeded by the wire) from its own half of the 24-bit space,
+ * so A's and B's QPNs always differ and a completion's qpNum says whose it is.
+ */
+const QPN_RANGE: Record<Side, { qpnBase: number; qpnCount: number }> = {
+  A: { qpnBase: 0x11, qpnCount: 0x800000 - 0x11 },
+  B: { qpnBase: 0x800000, qpnCount: 0x7fffff },
+};
 const QKEY = 0x11111111;
 const WRONG_QKEY = 0x22222222;
 /** UD receive buffers start with 40 bytes for the GRH. */
@@ -162,7 +168,7 @@ export class Session {
     const mrBytes = Math.max(64, stride * s.depth);
     const mk = async (side: Side): Promise<Peer> => {
       const dev = await net.addDevice(mod, ADDRESS[side], {
-        qpnBase: QPN_BASE[side],
+        ...QPN_RANGE[side],
         mrArenaBytes: Math.max(1 << 20, mrBytes * 2 + (1 << 16)),
         ringArenaBytes: 4 << 20,
         maxQp: 8,
