@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { get, request } from "node:http";
-import { join } from "node:path";
+import { createServer, get, request } from "node:http";
+import { extname, join, normalize } from "node:path";
 import { ROOT, requireTools, run, runProcess, tempDir, test, withTimeout } from "./lib/harness.mjs";
 import { importTs } from "./lib/ts-import.mjs";
 
@@ -125,6 +125,44 @@ test("softroce playground serves the page with cross-origin isolation and refuse
   const help = await runProcess(process.execPath, [CLI, "playground", "--help"], { timeoutMs: 20_000 });
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Cross-Origin-Embedder-Policy/);
+});
+
+test("under softroce playground the page is cross-origin isolated; from a server without the headers it says it runs single-threaded", async () => {
+  const iso = await newPage();
+  try {
+    await iso.page.goto(srv.url, { timeout: 30_000 });
+    await iso.page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30_000 });
+    assert.equal(await iso.page.evaluate(() => globalThis.crossOriginIsolated), true);
+    assert.equal(await iso.page.evaluate(() => typeof SharedArrayBuffer), "function");
+    assert.equal(await iso.page.evaluate(() => document.body.dataset.isolated), "1");
+    assert.match(await iso.page.locator("#mode").innerText(), /^cross-origin isolated/);
+    assert.deepEqual(iso.errors, []);
+  } finally {
+    await iso.context.close();
+  }
+  // the same folder from a plain static server (no COOP/COEP): not isolated, and the page says so
+  const dir = join(ROOT, "dist/playground");
+  const plain = createServer(async (req, res) => {
+    const path = new URL(req.url, "http://x").pathname.replace(/^\/$/, "/index.html");
+    const file = normalize(join(dir, path));
+    if (!file.startsWith(dir) || !existsSync(file)) return res.writeHead(404).end();
+    const type = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" }[extname(file)] ?? "application/octet-stream";
+    res.writeHead(200, { "content-type": type }).end(readFileSync(file));
+  });
+  await new Promise((r) => plain.listen(0, HOST, r));
+  const p = await newPage();
+  try {
+    await p.page.goto(`http://${HOST}:${plain.address().port}/?scenario=lost-ack&autorun=1`, { timeout: 30_000 });
+    await p.page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 60_000 });
+    assert.equal(await p.page.evaluate(() => globalThis.crossOriginIsolated), false);
+    assert.equal(await p.page.evaluate(() => document.body.dataset.isolated), "0");
+    assert.match(await p.page.locator("#mode").innerText(), /not cross-origin isolated.*single-threaded/);
+    assert.deepEqual(packetLines(await p.page.evaluate(() => window.softroce.playground.trace()), ADDRESS.A), EXPECTED["lost-ack"].packets, "the page works without isolation");
+    assert.deepEqual(p.errors.filter((e) => !/live\.json|404/.test(e)), []);
+  } finally {
+    await p.context.close();
+    await new Promise((r) => plain.close(r));
+  }
 });
 
 for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response", "retry-exhausted", "wrong-rkey", "psn-wrap", "uc-gap", "ud-wrong-qkey"]) {

@@ -248,9 +248,11 @@ async function main(): Promise<void> {
   if (parsed.problems.length) $("problems").textContent = parsed.problems.join("; ");
   showSettings();
   writeUrl();
-  $("mode").textContent = typeof SharedArrayBuffer !== "undefined" && globalThis.crossOriginIsolated
-    ? "cross-origin isolated; the device runs on the page's thread"
-    : "the device runs on the page's thread (not cross-origin isolated)";
+  const isolated = typeof SharedArrayBuffer !== "undefined" && globalThis.crossOriginIsolated;
+  document.body.dataset.isolated = isolated ? "1" : "0";
+  $("mode").textContent = isolated
+    ? "cross-origin isolated; the simulated devices run on the page's thread"
+    : "not cross-origin isolated (the server sends no COOP/COEP headers): single-threaded, the devices run on the page's thread";
   // live mode: only when the server runs a gateway (softroce playground); a static server has no /live.json
   try {
     const r = await fetch("live.json");
