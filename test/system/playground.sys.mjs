@@ -197,6 +197,14 @@ for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response",
       for (const s of exp.qpStates) assert.match(qps, new RegExp(s));
       const cq = await page.locator("#cq").innerText();
       for (const c of exp.completions) assert.ok(cq.includes(c.split(" ")[2]), `CQ table shows ${c}`);
+      // an error completion's opcode and byte_len are not valid (ibv_poll_cq): the table shows none
+      const cqRows = await page.locator("#cq tbody tr").allInnerTexts();
+      assert.equal(cqRows.length, exp.completions.length);
+      cqRows.forEach((row, i) => {
+        const cells = row.split("\t");
+        if (exp.completions[i].endsWith(" SUCCESS")) assert.match(cells[4], /^[A-Z_]+$/, row);
+        else assert.deepEqual(cells.slice(4, 6), ["—", "—"], row);
+      });
       assert.match(await page.locator("#explain").innerText(), /.{100,}/, "the preset's explanation is shown");
       const own = new URL(srv.url).origin;
       assert.deepEqual(requests.filter((u) => !u.startsWith(own) && !u.startsWith("data:") && !u.startsWith("blob:")), [], "no network beyond the page's own files");

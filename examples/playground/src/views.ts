@@ -171,7 +171,9 @@ export function renderCq(el: HTMLElement, s: Run): void {
       .map(
         (c) =>
           `<tr class="${c.wc.status ? "bad" : "ok"}"><td>${c.tUs.toFixed(1)}</td><td>${c.side}</td><td>${c.wc.wrId}</td><td>${wcStatusName(c.wc.status)}</td>` +
-          `<td>${wcOpcodeName(c.wc.opcode)}</td><td>${c.wc.byteLen}</td><td>0x${c.wc.qpNum.toString(16)}</td><td>${c.wc.wcFlags & 2 ? "0x" + c.wc.immData.toString(16) : ""}</td></tr>`,
+          // ibv_poll_cq: only wr_id, status, qp_num and vendor_err are valid in a completion with an error
+          (c.wc.status ? `<td title="not valid in a completion with an error (ibv_poll_cq)">—</td><td>—</td>` : `<td>${wcOpcodeName(c.wc.opcode)}</td><td>${c.wc.byteLen}</td>`) +
+          `<td>0x${c.wc.qpNum.toString(16)}</td><td>${c.wc.wcFlags & 2 ? "0x" + c.wc.immData.toString(16) : ""}</td></tr>`,
       )
       .join("") +
     `</tbody></table>`;
