@@ -193,6 +193,10 @@ for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response",
       assert.ok((await page.locator("#ladder [data-row]").count()) >= exp.packets.length);
       if (exp.packets.some((p) => p.endsWith(" lost"))) assert.match(ladderText, /lost \(scripted\)/);
       if (exp.timers.length) assert.match(ladderText, /timer fired/);
+      for (const [frame, note] of Object.entries(exp.notes)) {
+        const row = await page.locator(`#ladder [data-row]`).filter({ hasText: new RegExp(`#${frame} `) }).innerHTML();
+        assert.ok(row.includes(note.replace(/&/g, "&amp;")), `ladder row #${frame} says "${note}": ${row}`);
+      }
       const qps = await page.locator("#qps").innerText();
       for (const s of exp.qpStates) assert.match(qps, new RegExp(s));
       const cq = await page.locator("#cq").innerText();

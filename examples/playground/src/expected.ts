@@ -18,6 +18,8 @@ export interface Expected {
   qpStates: [string, string];
   /** timers that fired: "A retransmit" */
   timers: string[];
+  /** what the receiver did with a packet, by frame number (1-based, as the ladder's #): notes.ts; others none */
+  notes: Record<number, string>;
   /** rxe states the run must pass through, from the trace ring ("B RESP_STATE DUPLICATE_REQUEST"), and receive drops ("B PKT_RECV bad_qkey") */
   rxe: string[];
 }
@@ -38,6 +40,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    notes: { 3: "B: PSN out of sequence", 4: "B: out of sequence, NAK already sent: dropped", 5: "A: go back and resend" },
     rxe: ["A REQ_STATE RETRY", "A COMP_STATE ERROR RETRY", "B RESP_STATE ERR_PSN_OUT_OF_SEQ"],
   },
   "lost-ack": {
@@ -45,6 +48,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: ["A retransmit"],
+    notes: { 3: "B: duplicate" },
     rxe: ["A REQ_STATE RETRY", "A COMP_STATE ERROR RETRY", "B RESP_STATE DUPLICATE_REQUEST"],
   },
   rnr: {
@@ -59,6 +63,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS", "B wr=1000 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: ["A rnr", "A rnr"],
+    notes: { 1: "B: no receive posted", 2: "A: wait (RNR), then resend", 3: "B: no receive posted", 4: "A: wait (RNR), then resend" },
     rxe: ["B RESP_STATE ERR_RNR", "A COMP_STATE RNR RETRY", "A REQ_STATE RETRY"],
   },
   "lost-read-response": {
@@ -73,6 +78,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: ["A retransmit"],
+    notes: { 4: "B: duplicate" },
     rxe: ["A COMP_STATE ERROR RETRY", "A REQ_STATE RETRY", "B RESP_STATE DUPLICATE_REQUEST"],
   },
   "retry-exhausted": {
@@ -80,6 +86,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 RETRY_EXC_ERR", "A wr=2 WR_FLUSH_ERR", "A wr=3 WR_FLUSH_ERR"],
     qpStates: ["ERR", "RTS"],
     timers: ["A retransmit", "A retransmit", "A retransmit"],
+    notes: {},
     rxe: ["A COMP_STATE ERROR RETRY", "A COMP_STATE ERROR"],
   },
   "wrong-rkey": {
@@ -87,6 +94,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 REM_ACCESS_ERR"],
     qpStates: ["ERR", "ERR"],
     timers: [],
+    notes: { 1: "B: bad rkey", 2: "A: error completion" },
     rxe: ["B RESP_STATE ERR_RKEY_VIOLATION", "B RESP_STATE ERROR", "A COMP_STATE ERROR"],
   },
   "psn-wrap": {
@@ -95,6 +103,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    notes: {},
     rxe: [],
   },
   "uc-gap": {
@@ -111,6 +120,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS", "A wr=2 SUCCESS", "B wr=1000 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    notes: { 3: "B: PSN out of sequence", 4: "B: PSN out of sequence" },
     rxe: ["B RESP_STATE ERR_PSN_OUT_OF_SEQ"],
   },
   "ud-wrong-qkey": {
@@ -118,6 +128,7 @@ export const EXPECTED: Record<string, Expected> = {
     completions: ["A wr=1 SUCCESS"],
     qpStates: ["RTS", "RTS"],
     timers: [],
+    notes: { 1: "B dropped it: bad_qkey" },
     rxe: ["B PKT_RECV bad_qkey"],
   },
 };

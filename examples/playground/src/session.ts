@@ -12,6 +12,7 @@ import {
 } from "./api.js";
 import { AethType, aethType } from "../../../host/core/wire/index.js";
 import type { Op, Settings } from "./settings.js";
+import { ReceiverNotes } from "./notes.js";
 
 export type Side = "A" | "B";
 /** Which packets a scripted fault counts. */
@@ -140,6 +141,7 @@ export class Session {
   /** what the run posted */
   readonly posted: { sends: number; recvs: number };
   private decoded: (DecodedPacket | undefined)[] = [];
+  private readonly notes = new ReceiverNotes();
   private stopped = false;
   private qpStateNames: readonly string[];
 
@@ -373,6 +375,7 @@ export class Session {
         peer.state.completions += got.length;
       }
     }
+    this.notes.update(this);
   }
 
   private apply(peer: Peer, ev: TraceEvent): void {
@@ -450,6 +453,10 @@ export class Session {
       this.decoded[i] = d;
     }
     return d;
+  }
+
+  note(i: number): string | undefined {
+    return this.notes.note(i);
   }
 
   /** The i-th datagram inside the IP and UDP headers its ICRC was computed over (as in the pcapng). */

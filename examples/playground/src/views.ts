@@ -70,7 +70,9 @@ export class PacketView {
     lines.push(
       `<div class="frame">Frame ${i + 1}: ${this.bytes.length} bytes, sent at ${rec.sentAt.toFixed(3)} µs` +
         (rec.deliveredAt !== undefined ? `, arrived at ${rec.deliveredAt.toFixed(3)} µs` : "") +
-        ` — <b class="fate ${rec.fate}">${esc(fate)}</b></div>`,
+        ` — <b class="fate ${rec.fate}">${esc(fate)}</b>` +
+        (s.note(i) ? ` — <span class="note">${esc(s.note(i)!)}</span>` : "") +
+        `</div>`,
     );
     if (d.error || !d.ranges) {
       lines.push(`<p class="error">${esc(d.error ?? "not decoded")}</p>`);

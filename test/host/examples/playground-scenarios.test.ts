@@ -42,6 +42,9 @@ describe("playground presets", () => {
       expect(s.completions.map((c) => `${c.side} wr=${c.wc.wrId} ${wcStatusName(c.wc.status)}`)).toEqual(exp.completions);
       expect([s.sideState("A").qpState, s.sideState("B").qpState]).toEqual(exp.qpStates);
       expect(s.timers.map((t) => `${t.side} ${t.kind}`)).toEqual(exp.timers);
+      // what the receiver did with each packet, as the ladder says it
+      const notes = Object.fromEntries(rows.flatMap((_, i) => (s.note(i) ? [[i + 1, s.note(i)]] : [])));
+      expect(notes).toEqual(exp.notes);
       // the rxe states the lesson is about, as the trace ring names them
       const seen = new Set(s.events.map((e) => `${e.side} ${e.kind} ${e.kind === "PKT_RECV" ? e.verdict : e.state}`));
       for (const want of exp.rxe) expect(seen, want).toContain(want);
@@ -70,6 +73,7 @@ describe("playground presets", () => {
       expect(s.completions.map((c) => `${c.side} wr=${c.wc.wrId} ${wcStatusName(c.wc.status)}`), sc.name).toEqual(exp.completions);
       expect(s.timers.map((t) => `${t.side} ${t.kind}`), sc.name).toEqual(exp.timers);
       expect([s.sideState("A").qpState, s.sideState("B").qpState], sc.name).toEqual(exp.qpStates);
+      expect(Object.fromEntries(s.packets.flatMap((_, i) => (s.note(i) ? [[i + 1, s.note(i)]] : []))), sc.name).toEqual(exp.notes);
     }
   });
 
