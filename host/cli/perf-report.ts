@@ -6,11 +6,10 @@
 // 10^6 messages per second); a key without a unit suffix is a count, a name or a flag. Each mode
 // carries only what applies to it: the simulated wire (faults, seed, virtual clock, wire counts)
 // in --local only, `verified` only with --verify. docs/CLI.md lists the keys.
-import { BW_HEADER, LAT_HEADER, PERF_TITLES, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
+import { BW_HEADER, LAT_HEADER, PERF_RULE, PERF_TITLES, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
 import { parseGid } from "../core/verbs/index.js";
 import type { PerfConnection } from "./perf-exchange.js";
 
-const RULE = "-".repeat(87);
 
 export interface HeaderFacts {
   test: string;
@@ -35,7 +34,7 @@ function altHex(v: number | bigint, width: number): string {
 export function perfHeader(h: HeaderFacts): string {
   const isRead = h.test.startsWith("read") || h.test === "atomic_bw";
   const lines = [
-    RULE,
+    PERF_RULE,
     `                    ${PERF_TITLES[h.test] ?? h.test}`,
     ` Dual-port       : OFF\t\tDevice         : ${h.device}`,
     ` Number of qps   : ${h.qps}\t\tTransport type : IB`,
@@ -47,7 +46,7 @@ export function perfHeader(h: HeaderFacts): string {
     ...(isRead ? [` Outstand reads  : 16`] : [` Max inline data : ${h.inlineSize}[B]`]),
     ` rdma_cm QPs\t : OFF`,
     ` Data ex. method : Ethernet`,
-    RULE,
+    PERF_RULE,
   ];
   return lines.join("\n") + "\n";
 }
@@ -69,7 +68,7 @@ export function addressLines(test: string, c: PerfConnection): string {
   };
   c.local.qp.forEach((q) => side("local", c.local.gid, q));
   c.remote.qp.forEach((q) => side("remote", c.remote.gid, q));
-  out.push(RULE);
+  out.push(PERF_RULE);
   return out.join("\n") + "\n";
 }
 

@@ -1,7 +1,7 @@
 // softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
 // or --local between two devices in this process on the simulated wire. Flags, header lines and
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
-import { PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
@@ -289,9 +289,9 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
         // no client connected: nothing to tabulate
       } else if (isBwTest(o.test)) {
         const mibps = (messages * o.size * 1e6) / usec / (1 << 20);
-        io.out(tableHeader(o.test, a.gbits) + "\n" + tableRow(o.test, o.size, o.iterations, { bw_peak_mbps: mibps, bw_avg_mbps: mibps, msg_rate_mpps: messages / usec, duration_us: usec }, a.gbits) + "\n" + "-".repeat(87) + "\n");
+        io.out(tableHeader(o.test, a.gbits) + "\n" + tableRow(o.test, o.size, o.iterations, { bw_peak_mbps: mibps, bw_avg_mbps: mibps, msg_rate_mpps: messages / usec, duration_us: usec }, a.gbits) + "\n" + PERF_RULE + "\n");
       } else {
-        io.out(` (latency: the client's table)\n${"-".repeat(87)}\n`);
+        io.out(` (latency: the client's table)\n${PERF_RULE}\n`);
       }
       io.err(`softroce perf: server done: ${r.test}, received ${r.received}, errors ${r.errors}\n`);
       return r.errors ? 1 : 0;
@@ -300,7 +300,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
     progress.end();
     await savePcap();
     if (json) io.out(JSON.stringify(perfJson(result, "udp", conn)) + "\n");
-    else io.out(tableHeader(result.test, a.gbits) + "\n" + tableRow(result.test, result.bytes, result.iterations, result.wall, a.gbits) + "\n" + "-".repeat(87) + "\n" + countsLine(result, false));
+    else io.out(tableHeader(result.test, a.gbits) + "\n" + tableRow(result.test, result.bytes, result.iterations, result.wall, a.gbits) + "\n" + PERF_RULE + "\n" + countsLine(result, false));
     if (!result.ok) {
       io.err(`softroce perf: FAILED: lost ${result.lost}, duplicated ${result.duplicated}, corrupted ${result.corrupted}, errors ${result.errors}\n`);
       return 1;
@@ -363,7 +363,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
     const js = results.map((r) => perfJson(r, "local"));
     io.out(JSON.stringify(js.length === 1 ? js[0] : { mode: "local", runs: js }) + "\n");
   } else {
-    io.out("-".repeat(87) + "\n");
+    io.out(PERF_RULE + "\n");
     for (const r of results) {
       if (results.length > 1) io.out(` ${r.bytes} bytes:\n`);
       const other = r.clock === "wall" ? r.sim : r.wall;
@@ -373,7 +373,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
       io.out(` faults: loss ${f.loss} dup ${f.dup} reorder ${f.reorder} corrupt ${f.corrupt} delay ${f.delayUs}us rate ${f.rateBps ? `${f.rateBps / 1e9}Gb/s` : "unlimited"} seed ${r.seed}\n`);
       io.out(countsLine(r, true));
     }
-    io.out("-".repeat(87) + "\n");
+    io.out(PERF_RULE + "\n");
   }
   const bad = results.filter((r) => !r.ok);
   for (const c of bad) {
