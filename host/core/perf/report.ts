@@ -17,6 +17,12 @@ export const PERF_TITLES: Record<string, string> = {
   read_lat: "RDMA_Read Latency Test",
 };
 
+/** The title line's test name; with -b perftest puts "Bidirectional" before "BW". */
+export function perfTitle(test: string, bidirectional = false): string {
+  const t = PERF_TITLES[test] ?? test;
+  return bidirectional ? t.replace(/ BW Test$/, " Bidirectional BW Test") : t;
+}
+
 export const BW_HEADER = " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]";
 export const LAT_HEADER =
   " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] ";
@@ -42,7 +48,7 @@ export function formatPerfText(r: PerfResult): string {
   const faults = r.faults;
   const lines = [
     PERF_RULE,
-    `                    ${PERF_TITLES[r.test] ?? r.test} (softroce, ${r.link ? "two processes over UDP" : "local: two devices on the simulated wire"})`,
+    `                    ${perfTitle(r.test, r.bidirectional)} (softroce, ${r.link ? "two processes over UDP" : "local: two devices on the simulated wire"})`,
     ` Number of qps   : ${r.qps}\t\tTransport type : IB`,
     ` Connection type : ${r.connection}\t\tUsing SRQ      : OFF`,
     ` TX depth        : ${r.tx_depth}`,
