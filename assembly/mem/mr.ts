@@ -78,14 +78,9 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
   const end = ptr + <usize>len;
   if (ptr < mrZeroMark) memory.fill(ptr, 0, min(end, mrZeroMark) - ptr);
   if (end > mrZeroMark) mrZeroMark = end;
-  const slot = poolSlot(mrPool, <u32>idx);
-  const kb = freshKeyByte(load<u32>(slot + SLOT_GEN));
-  store<u32>(slot + SLOT_GEN, kb);
-  const key = mrKey(<u32>idx, kb);
-  store<u32>(slot + SLOT_HANDLE, key);
-  store<u32>(slot + MR_PD, pdh);
+  const slot = mrClaim(idx, pdh);
+  const key = load<u32>(slot + MR_KEY);
   store<u32>(slot + MR_ACCESS, access);
-  store<u32>(slot + MR_KEY, key);
   store<u32>(slot + MR_BLOCK, arenaRound(<u32>len));
   store<u64>(slot + MR_ADDR, <u64>ptr);
   store<u64>(slot + MR_LEN, len);
@@ -93,6 +88,18 @@ export function mrReg(pdh: u32, len: u64, access: u32): i32 {
   store<u32>(slot + MR_STATE, MR_STATE_VALID);
   useInc(pd);
   return <i32>key;
+}
+
+/** Takes pool slot `idx` for a new MR of PD `pdh`: a fresh key byte, the key as its handle. Returns the slot. */
+function mrClaim(idx: i32, pdh: u32): usize {
+  const slot = poolSlot(mrPool, <u32>idx);
+  const kb = freshKeyByte(load<u32>(slot + SLOT_GEN));
+  store<u32>(slot + SLOT_GEN, kb);
+  const key = mrKey(<u32>idx, kb);
+  store<u32>(slot + SLOT_HANDLE, key);
+  store<u32>(slot + MR_PD, pdh);
+  store<u32>(slot + MR_KEY, key);
+  return slot;
 }
 
 /**
@@ -106,19 +113,13 @@ export function mrAllocFast(pdh: u32, maxNumSg: u32): i32 {
   if (maxNumSg == 0 || <u64>maxNumSg * MR_PAGE_SIZE > <u64>mrArena.size) return -EINVAL; // rxe: max_num_sg > max_fast_reg_page_list_len
   const idx = poolTake(mrPool);
   if (idx < 0) return -EINVAL;
-  const slot = poolSlot(mrPool, <u32>idx);
-  const kb = freshKeyByte(load<u32>(slot + SLOT_GEN));
-  store<u32>(slot + SLOT_GEN, kb);
-  const key = mrKey(<u32>idx, kb);
-  store<u32>(slot + SLOT_HANDLE, key);
-  store<u32>(slot + MR_PD, pdh);
-  store<u32>(slot + MR_KEY, key);
+  const slot = mrClaim(idx, pdh);
   store<u32>(slot + MR_TYPE, MR_TYPE_FAST_REG);
   store<u32>(slot + MR_STATE, MR_STATE_FREE);
   store<u32>(slot + MR_MAX_LEN, maxNumSg * MR_PAGE_SIZE);
   fastMrs++;
   useInc(pd);
-  return <i32>key;
+  return <i32>load<u32>(slot + MR_KEY);
 }
 
 /** The MR slot with index `key >> 8`, whatever its key byte (for key-byte changes), or 0. */

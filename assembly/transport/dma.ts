@@ -26,6 +26,13 @@ export const FROM_SGL = false;
 
 @inline function sgeAt(sgl: usize, i: u32): usize { return sgl + <usize>i * SGE_SIZE; }
 
+/** The bytes the `nsge` SGEs at `sgl` describe, saturated at 0xffffffff (a work request's length). */
+export function sgeTotal(sgl: usize, nsge: u32): u32 {
+  let total: u64 = 0;
+  for (let i: u32 = 0; i < nsge; i++) total += <u64>load<u32>(sgeAt(sgl, i) + SGE_LENGTH);
+  return total > 0xffffffff ? 0xffffffff : <u32>total;
+}
+
 /** Puts the cursor at the start of the first SGE. */
 export function dmaReset(cur: usize): void {
   store<u32>(cur + CUR_SGE, 0);

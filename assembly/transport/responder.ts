@@ -33,7 +33,7 @@ import {
   RSF_SENT_PSN_NAK,
 } from "../verbs/qp";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
-import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_WR_ID, SGE_LENGTH, SGE_SIZE } from "../verbs/wqe";
+import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_WR_ID, SGE_SIZE } from "../verbs/wqe";
 import {
   aeth_rnr_syndrome, AETH_ACK_UNLIMITED, AETH_NAK_INVALID_REQ, AETH_NAK_PSN_SEQ_ERROR, AETH_NAK_REM_ACC_ERR,
   AETH_NAK_REM_OP_ERR,
@@ -50,7 +50,7 @@ import {
 } from "../wire/opcode";
 import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
-import { copyData, dmaReset, Copy, TO_SGL } from "./dma";
+import { copyData, dmaReset, sgeTotal, Copy, TO_SGL } from "./dma";
 import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE, PKT_SRC } from "./pkt";
 import { qpToError } from "./qp_error";
 import { scheduleQp } from "./qp_sched";
@@ -382,9 +382,7 @@ export function takeRecvWqe(c: RespRun): RespState {
     rsSet(qp, RS_WQE_LEN, 0);
     return RespState.ERR_MALFORMED_WQE;
   }
-  let total: u64 = 0;
-  for (let i: u32 = 0; i < n; i++) total += <u64>load<u32>(w + RWQE_SGE + <usize>i * SGE_SIZE + SGE_LENGTH);
-  rsSet(qp, RS_WQE_LEN, total > 0xffffffff ? 0xffffffff : <u32>total);
+  rsSet(qp, RS_WQE_LEN, sgeTotal(w + RWQE_SGE, n));
   return RespState.CHK_LENGTH;
 }
 
