@@ -158,17 +158,28 @@ export function mwInvalidate(qph: u32, qpPd: u32, key: u32): i32 {
 }
 
 /**
+ * The window `key` names when QP `qph` of PD `qpPd` may use it for `access` (rxe_lookup_mw):
+ * current rkey, VALID, the QP's PD, a type 2 window's own QP, nonzero length, every access bit
+ * granted. 0 otherwise.
+ */
+export function mwLookup(key: u32, qph: u32, qpPd: u32, access: u32): usize {
+  const mw = mwFind(key);
+  if (!mw || load<u32>(mw + MW_STATE) != MW_STATE_VALID || load<u32>(mw + MW_PD) != qpPd) return 0;
+  if (load<u32>(mw + MW_TYPE) == MW_TYPE_2 && load<u32>(mw + MW_QP) != qph) return 0;
+  if (load<u64>(mw + MW_LEN) == 0 || (load<u32>(mw + MW_ACCESS) & access) != access) return 0;
+  return mw;
+}
+
+/**
  * Remote access through a window (rxe_lookup_mw + the range check): the
  * linear-memory address of [va, va + len) for QP `qph` of PD `qpPd` needing
  * `access`, or 0. A zero-based window's va counts from the window's start.
  */
 export function mwResolve(key: u32, qph: u32, qpPd: u32, va: u64, len: u64, access: u32): usize {
-  const mw = mwFind(key);
-  if (!mw || load<u32>(mw + MW_STATE) != MW_STATE_VALID || load<u32>(mw + MW_PD) != qpPd) return 0;
-  if (load<u32>(mw + MW_TYPE) == MW_TYPE_2 && load<u32>(mw + MW_QP) != qph) return 0;
+  const mw = mwLookup(key, qph, qpPd, access);
+  if (!mw) return 0;
   const size = load<u64>(mw + MW_LEN);
   const granted = load<u32>(mw + MW_ACCESS);
-  if (size == 0 || (granted & access) != access) return 0;
   const start = load<u64>(mw + MW_ADDR);
   let off: u64;
   if (granted & ACCESS_ZERO_BASED) off = va;
