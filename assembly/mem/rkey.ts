@@ -1,17 +1,36 @@
 // The one remote-key check every remote access makes (rxe check_rkey): an rkey
 // names an MR or a memory window (keyIsMw); either way the answer is the
-// linear-memory address of the bytes, or 0 for a key violation.
-import { keyIsMw, mrCheck, mrFind, MR_ACCESS, MR_OK, MR_PD, MR_STATE, MR_STATE_VALID } from "./mr";
-import { mwLookup, mwResolve, MW_MR } from "./mw";
+// linear-memory address of the first byte, or 0 for a key violation. The MR
+// and its iova stay for the caller whose bytes may cross the pages of a
+// scattered fast-registration MR (rkeyMr, rkeyIova, then mrCopy).
+import { keyIsMw, mrFind, mrLookup, mrXlate, MR_ACCESS, MR_PD, MR_STATE, MR_STATE_VALID } from "./mr";
+import { mwLookup, mwResolveMr, mwResolvedIova, MW_MR } from "./mw";
+
+let lastMr: usize = 0;
+let lastIova: u64 = 0;
+/** The MR slot the last successful rkeyResolve reached. */
+export function rkeyMr(): usize { return lastMr; }
+/** The iova, in that MR, of the first byte it resolved (a zero-based window moves it). */
+export function rkeyIova(): u64 { return lastIova; }
 
 /**
  * Where [va, va + len) through `rkey` lives, for QP `qph` of PD `pdh` needing
- * `access`; 0 when the key, its PD, its QP (type 2 windows), the access or the
- * range refuse it.
+ * `access`: the linear address of its first byte; 0 when the key, its PD, its QP
+ * (type 2 windows), the access or the range refuse it.
  */
 export function rkeyResolve(rkey: u32, qph: u32, pdh: u32, va: u64, len: u64, access: u32): usize {
-  if (keyIsMw(rkey)) return mwResolve(rkey, qph, pdh, va, len, access);
-  return mrCheck(rkey, pdh, va, len, access) == MR_OK ? <usize>va : 0;
+  let mr: usize;
+  let iova = va;
+  if (keyIsMw(rkey)) {
+    mr = mwResolveMr(rkey, qph, pdh, va, len, access);
+    iova = mwResolvedIova();
+  } else {
+    mr = mrLookup(rkey, pdh, va, len, access);
+  }
+  if (!mr) return 0;
+  lastMr = mr;
+  lastIova = iova;
+  return mrXlate(mr, iova);
 }
 
 /**

@@ -8,10 +8,10 @@
 // duplicates, no READ/atomics). What has to be sent is only recorded — the
 // pending-ACK slot and the responder resources (resources.ts) — and
 // responder_send.ts emits it when the sender loop reaches this QP.
-import { keyIsMw, mrInvalidate } from "../mem/mr";
+import { keyIsMw, mrCopy, mrInvalidate } from "../mem/mr";
 import { mwInvalidate } from "../mem/mw";
 import { SLOT_HANDLE } from "../mem/pool";
-import { rkeyResolve, rkeyWholeMr } from "../mem/rkey";
+import { rkeyIova, rkeyMr, rkeyResolve, rkeyWholeMr } from "../mem/rkey";
 import {
   ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT, ACCESS_LOCAL_WRITE, ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_READ,
   ACCESS_REMOTE_WRITE,
@@ -494,9 +494,10 @@ export function writeDataIn(c: RespRun): RespState {
   if (len == 0) return RespState.NONE;
   const va = load<u64>(qp + QP_RESP + RS_VA);
   // the range was checked for the whole remaining request; check this piece again
-  const dst = rkeyResolve(rs(qp, RS_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE);
-  if (!dst) return RespState.ERR_RKEY_VIOLATION;
-  memory.copy(dst, <usize>pk(c, PKT_PAYLOAD), len);
+  if (!rkeyResolve(rs(qp, RS_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE)) {
+    return RespState.ERR_RKEY_VIOLATION;
+  }
+  mrCopy(rkeyMr(), rkeyIova(), <usize>pk(c, PKT_PAYLOAD), len, true); // across scattered pages too
   store<u64>(qp + QP_RESP + RS_VA, va + <u64>len);
   rsSet(qp, RS_RESID, rs(qp, RS_RESID) - len);
   return RespState.NONE;
