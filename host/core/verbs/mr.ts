@@ -60,10 +60,14 @@ export class MemoryRegion {
   mapped(key: number, addr: bigint, length: number, access: number): void {
     this._lkey = key >>> 0;
     this._access = access;
-    if (addr !== this._addr || length !== this._length) this.setRange(addr, length, false);
+    // the device takes the page list mapSg set since the last REG_MR, else the range as it is
+    const viaPages = this._mapPending;
+    this._mapPending = false;
+    this.setRange(addr, length, viaPages && this._scattered);
   }
 
   private _scattered = false;
+  private _mapPending = false;
   private setRange(addr: bigint, length: number, scattered: boolean): void {
     this._addr = addr;
     this._length = length;
@@ -105,6 +109,7 @@ export class MemoryRegion {
     const d = this._pd.device;
     const key = this._lkey;
     check(verb, d.call(() => d.core.mr_map_begin(key, pageSize)));
+    this._mapPending = true; // the device now holds a page list for the next REG_MR, even a failed one
     const size = BigInt(pageSize);
     const pages: bigint[] = [];
     const setPage = (page: bigint): number => {

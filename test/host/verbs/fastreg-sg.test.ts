@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, MwType, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { incRkey } from "../../../host/core/verbs/mw.js";
 import { VerbsError } from "../../../host/core/verbs/errors.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
@@ -221,5 +221,33 @@ describe("fast registration with scattered page lists (ib_map_mr_sg)", () => {
     owner.destroy();
     p2.a.qp.postSend({ wrId: 6n, opcode: WrOpcode.RDMA_WRITE, sendFlags: S, sgList: [p2.a.mr.sge(0, 8)], rdma: { remoteAddr: f2.addr + 4096n, rkey: k3 } });
     expect(polled(p2.net, p2.a.cq).map((w) => w.status)).toEqual([WcStatus.REM_ACCESS_ERR]);
+  });
+
+  it("a type 2 window on a scattered MR (zero-based too) reaches its pages; the contiguous form after LOCAL_INV is contiguous again", async () => {
+    const { net, a, b } = await pair();
+    const P = pagesOf(b.mr);
+    const fmr = b.pd.allocMr(3);
+    expect(fmr.mapSg([{ addr: P[5]!, length: 4096 }, { addr: P[2]!, length: 4096 }])).toBe(2);
+    const k = incRkey(fmr.lkey);
+    b.qp.postSend({ wrId: 1n, opcode: WrOpcode.REG_MR, sendFlags: S, reg: { mr: fmr, key: k, access: Access.LOCAL_WRITE | RW | Access.MW_BIND } });
+    const mw = b.pd.allocMw(MwType.TYPE_2);
+    const wk = incRkey(mw.rkey);
+    b.qp.postSend({ wrId: 2n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey: wk, bindInfo: { mr: fmr, addr: fmr.addr + 4000n, length: 200, mwAccessFlags: RW | Access.ZERO_BASED } } });
+    expect(polled(net, b.cq).map((w) => [w.wrId, w.status])).toEqual([[1n, WcStatus.SUCCESS], [2n, WcStatus.SUCCESS]]);
+    a.mr.bytes.set(new TextEncoder().encode("window-over-pages"), 0);
+    a.qp.postSend({ wrId: 3n, opcode: WrOpcode.RDMA_WRITE, sendFlags: S, sgList: [a.mr.sge(0, 17)], rdma: { remoteAddr: 90n, rkey: wk } });
+    expect(polled(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[3n, WcStatus.SUCCESS]]);
+    // window byte 90 is MR byte 4090: six bytes at the end of page 5, the rest at the start of page 2
+    expect(new TextDecoder().decode(at(b.mr, P[5]! + 4090n, 6)) + new TextDecoder().decode(at(b.mr, P[2]!, 11))).toBe("window-over-pages");
+
+    b.qp.postSend({ wrId: 4n, opcode: WrOpcode.LOCAL_INV, sendFlags: S, invalidateRkey: wk });
+    b.qp.postSend({ wrId: 5n, opcode: WrOpcode.LOCAL_INV, sendFlags: S, invalidateRkey: k });
+    const k2 = incRkey(k);
+    b.qp.postSend({ wrId: 6n, opcode: WrOpcode.REG_MR, sendFlags: S, reg: { mr: fmr, key: k2, access: Access.LOCAL_WRITE | RW, addr: P[0]!, length: 8192 } });
+    expect(polled(net, b.cq).map((w) => [w.wrId, w.status])).toEqual([[4n, WcStatus.SUCCESS], [5n, WcStatus.SUCCESS], [6n, WcStatus.SUCCESS]]);
+    expect([fmr.scattered, fmr.addr, fmr.length, fmr.bytes.length]).toEqual([false, P[0]!, 8192, 8192]);
+    a.qp.postSend({ wrId: 7n, opcode: WrOpcode.RDMA_WRITE, sendFlags: S, sgList: [a.mr.sge(0, 17)], rdma: { remoteAddr: P[0]! + 4090n, rkey: k2 } });
+    expect(polled(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[7n, WcStatus.SUCCESS]]);
+    expect(new TextDecoder().decode(fmr.bytes.subarray(4090, 4107))).toBe("window-over-pages");
   });
 });
