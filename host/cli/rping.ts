@@ -493,7 +493,7 @@ export async function runRping(o: RpingOptions, io: Io): Promise<number> {
     io.err(`rdma_create_id: ${(e as Error).message}\n`);
     return 1;
   }
-  const mad = Qp1Transport.open(dev);
+  const mad = Qp1Transport.of(dev);
   const rcm = openRdmaCm({ devices: [{ device: dev, mad }], clock: cliClock, peerUdpPort: () => o.udpPort });
   const ch = rcm.createEventChannel();
   const r = new Rping(o, io, dev, mad, ch);

@@ -295,7 +295,7 @@ export async function runUcmatose(o: UcmatoseOptions, io: Io): Promise<number> {
     io.out(`failed to create event channel: ${(e as Error).message}\n`);
     return 1;
   }
-  const mad = Qp1Transport.open(dev);
+  const mad = Qp1Transport.of(dev);
   const rcm = openRdmaCm({ devices: [{ device: dev, mad }], clock: cliClock, peerUdpPort: () => o.udpPort });
   const ch = rcm.createEventChannel();
   const t = new Cmatose(o, io, dev, ch);
