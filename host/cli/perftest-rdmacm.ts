@@ -11,10 +11,9 @@
 import type { Device, CompletionQueue, MemoryRegion, QueuePair, ProtectionDomain } from "../core/verbs/index.js";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import {
-  Qp1Transport, openRdmaCm, PortSpace, RdmaCmEventType as E, eventStr, type EventChannel, type RdmaCm, type RdmaCmEvent, type RdmaCmId,
-  type CmQpInitAttr, type ConnParam,
+  PortSpace, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
 } from "../core/cm/index.js";
-import { realClock, type Clock } from "../core/link/index.js";
+import { openToolCm } from "./cm-tool.js";
 import type { PerftestDest } from "./perftest-exchange.js";
 
 /** sizeof(struct pingpong_dest): lid, out_reads, qpn, psn, rkey, (pad), vaddr, gid[16], srqn, gid_index. */
@@ -117,7 +116,6 @@ export interface CmTestQp {
 
 /** The rdma_cm side of a perftest run: the comm connection (the exchange), then the test QP's. */
 export class PerftestCm {
-  private readonly rcm: RdmaCm;
   private readonly ch: EventChannel;
   private readonly events: CmEvents;
   private readonly mad: Qp1Transport;
@@ -131,11 +129,8 @@ export class PerftestCm {
   constructor(
     private readonly dev: Device,
     private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number },
-    clock: Clock = realClock,
   ) {
-    this.mad = Qp1Transport.of(dev);
-    this.rcm = openRdmaCm({ devices: [{ device: dev, mad: this.mad }], clock, peerUdpPort: () => o.udpPort });
-    this.ch = this.rcm.createEventChannel();
+    ({ mad: this.mad, ch: this.ch } = openToolCm(dev, o.udpPort));
     this.events = new CmEvents(this.ch);
   }
 
