@@ -57,9 +57,14 @@ export interface NativeUdpLinkOptions {
   /** see UdpLinkOptions.inFlightPackets */
   inFlightPackets?: number;
   onSendError?: (e: UdpSendError) => void;
+  /** when a received batch's ACKs and responses leave (NativeUdpLink.flush) */
+  flush?: "now" | "defer";
   /** the datapath's addon (tests: null as if it were missing) */
   addon?: DatapathAddon | null;
 }
+
+/** NativeUdpLink.flush's default. */
+export const DEFAULT_FLUSH: "now" | "defer" = "now";
 
 /** Receive geometry: recvmmsg takes up to 64 datagrams; with GRO a slot holds a whole GSO send. */
 const RX_SLOTS = 64;
@@ -100,6 +105,8 @@ export class NativeUdpLink implements Link {
     this.localPort = datapath.port;
     this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
+    const env = process.env.SOFTROCE_FLUSH;
+    this.flush = opts.flush ?? (env === "defer" || env === "now" ? env : DEFAULT_FLUSH);
     const info = datapath.info();
     const loopback = datapath.family === 4 && address.startsWith("127.");
     const gsoWanted = opts.gso === undefined || opts.gso === "auto" ? datapath.family === 6 || loopback : opts.gso;
@@ -177,12 +184,12 @@ export class NativeUdpLink implements Link {
   }
 
   deferFlush(fn: () => void): void {
-    if (!this.immediate) return fn();
+    if (this.flush !== "defer") return fn();
     if (this.pendingFlush) return;
     this.pendingFlush = fn;
     setImmediate(this.runPendingFlush);
   }
-  /** A deferred flush not yet run: close() runs it, so a last ACK is not lost when the process ends. */
+  /** A deferred flush not yet run (the port also drains its ring when it closes). */
   private pendingFlush: (() => void) | undefined;
   private readonly runPendingFlush = (): void => {
     const fn = this.pendingFlush;
@@ -190,12 +197,12 @@ export class NativeUdpLink implements Link {
     fn?.();
   };
   /**
-   * Link.deferFlush: off by default (the ACKs of a batch leave at once, apart from the application's
-   * posts); SOFTROCE_FLUSH=defer turns it on. Deferred, perftest's write_lat against softroce lost
-   * its last ACK (RETRY_EXC_ERR on the last WR; test/host/cli/perftest-exchange.test.ts) — not yet
-   * understood, so the deferral stays opt-in until it is.
+   * Link.deferFlush: "defer" drains a received batch's ACKs and responses later in the same loop
+   * turn (setImmediate), with what the application posted from the batch's completions; "now"
+   * drains them before the receive callback returns. Default from NativeUdpLinkOptions.flush,
+   * else env SOFTROCE_FLUSH ("defer" | "now"), else DEFAULT_FLUSH.
    */
-  immediate = process.env.SOFTROCE_FLUSH === "defer";
+  flush: "now" | "defer";
 
   /** The port sends through `sendRing`; a datagram one at a time has no place here. */
   send(): boolean {
