@@ -57,6 +57,11 @@ export interface NativeUdpLinkOptions {
   /** see UdpLinkOptions.inFlightPackets */
   inFlightPackets?: number;
   onSendError?: (e: UdpSendError) => void;
+  /**
+   * Busy-poll window in µs after each received batch (NativeDatapath.setBusyPoll; default 0, env
+   * SOFTROCE_BUSY_POLL_US): lower round trips for CPU.
+   */
+  busyPollUs?: number;
   /** when a received batch's ACKs and responses leave (NativeUdpLink.flush) */
   flush?: "now" | "defer";
   /** the datapath's addon (tests: null as if it were missing) */
@@ -107,6 +112,9 @@ export class NativeUdpLink implements Link {
     this.onSendError = opts.onSendError;
     const env = process.env.SOFTROCE_FLUSH;
     this.flush = opts.flush ?? (env === "defer" || env === "now" ? env : DEFAULT_FLUSH);
+    const busy = opts.busyPollUs ?? Number(process.env.SOFTROCE_BUSY_POLL_US ?? 0);
+    if (!(Number.isInteger(busy) && busy >= 0 && busy <= 1000)) throw new RangeError(`bad busy-poll window ${busy} µs (0..1000)`);
+    if (busy) datapath.setBusyPoll(busy);
     const info = datapath.info();
     const loopback = datapath.family === 4 && address.startsWith("127.");
     const gsoWanted = opts.gso === undefined || opts.gso === "auto" ? datapath.family === 6 || loopback : opts.gso;
@@ -187,8 +195,12 @@ export class NativeUdpLink implements Link {
     if (this.flush !== "defer") return fn();
     if (this.pendingFlush) return;
     this.pendingFlush = fn;
-    setImmediate(this.runPendingFlush);
+    // a microtask queued now runs after the completions' waiters were resolved; the tick it queues
+    // runs once the whole microtask queue is empty, i.e. after every promise continuation the batch
+    // set off (the application's posts) and before control returns to libuv: no loop hop
+    queueMicrotask(this.afterMicrotasks);
   }
+  private readonly afterMicrotasks = (): void => process.nextTick(this.runPendingFlush);
   /** A deferred flush not yet run (the port also drains its ring when it closes). */
   private pendingFlush: (() => void) | undefined;
   private readonly runPendingFlush = (): void => {
@@ -197,8 +209,9 @@ export class NativeUdpLink implements Link {
     fn?.();
   };
   /**
-   * Link.deferFlush: "defer" drains a received batch's ACKs and responses later in the same loop
-   * turn (setImmediate), with what the application posted from the batch's completions; "now"
+   * Link.deferFlush: "defer" drains a received batch's ACKs and responses once the promise
+   * continuations the batch's completions set off have run (a nextTick queued from a microtask),
+   * with what the application posted from them, in one sendmmsg; "now"
    * drains them before the receive callback returns. Default from NativeUdpLinkOptions.flush,
    * else env SOFTROCE_FLUSH ("defer" | "now"), else DEFAULT_FLUSH.
    */
