@@ -7,6 +7,8 @@ const common = { bundle: true, format: "esm", sourcemap: true, logLevel: "warnin
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ["host/node/index.ts"], outfile: "dist/node/index.js", platform: "node", target: "node20" }),
+  // the device worker openDevice({ worker: true }) starts (host/node/worker/open.ts finds it here)
+  esbuild.build({ ...common, entryPoints: ["host/node/worker/device-worker.ts"], outfile: "dist/node/device-worker.js", platform: "node", target: "node20" }),
   // Everything, for this repository's tests, benchmarks and system suites (not published: see
   // package.json "files"). Two levels under the root like the others, so build/softroce.wasm resolves.
   esbuild.build({ ...common, entryPoints: ["host/internal/node.ts"], outfile: "dist/internal/node.js", platform: "node", target: "node20" }),

@@ -15,6 +15,8 @@ import { addressGid, formatGid, parseGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
+import { openUdpLink } from "./udp-open.js";
+import { openWorkerDevice, workerLinkOf, workerUnavailable } from "./worker/open.js";
 import { activeMtuFor, bindError, nodeGuidFor } from "./open-options.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
@@ -41,6 +43,13 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * datagram per call. Default: native when the addon has it (env SOFTROCE_DATAPATH overrides).
    */
   datapath?: "native" | "dgram";
+  /**
+   * Run the device in a worker thread (docs/API.md, "The device in a worker"): the worker owns the
+   * core's progress, the socket and the timers; this thread posts and polls through the shared
+   * rings. Where no worker can run, the device runs on this thread, says why in
+   * `device.workerFallback` and emits a SOFTROCE_NO_WORKER warning.
+   */
+  worker?: boolean;
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";
@@ -54,23 +63,12 @@ export function udpLinkOf(device: Device): UdpLink | NativeUdpLink | undefined {
 
 /** Which UDP path a device opened with an address uses ("native" or "dgram"), and why not native. */
 export function datapathOf(device: Device): { path: "native" | "dgram"; reason?: string } | undefined {
+  const w = workerLinkOf(device);
+  if (w) return { path: w.path, reason: w.reason };
   const l = links.get(device);
   return l && { path: l.path, reason: fallbackReasons.get(device) };
 }
 const fallbackReasons = new WeakMap<Device, string>();
-
-async function openUdpLink(options: NodeDeviceOptions, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
-  const env = process.env.SOFTROCE_DATAPATH;
-  const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
-  let reason = "node:dgram asked for";
-  if (want === "native") {
-    const r = NativeUdpLink.open({ address: options.address!, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError });
-    if (r.link) return { link: r.link };
-    reason = r.reason;
-  }
-  const link = await UdpLink.open({ address: options.address!, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
-  return { link, reason };
-}
 
 /**
  * A device on a UDP socket sends every packet from the socket's address, and the ICRC covers the
@@ -102,6 +100,14 @@ function checkSocketGids(address: string, boundGid: string, gids: OpenDeviceOpti
  * bind that fails throws UdpBindError (code EADDRINUSE, EADDRNOTAVAIL, …).
  */
 export async function openDevice(options: NodeDeviceOptions = {}): Promise<Device> {
+  if (options.worker) {
+    const why = workerUnavailable();
+    if (why === undefined) return openDeviceInWorker(options);
+    const device = await openDevice({ ...options, worker: false });
+    device.workerFallback = why;
+    process.emitWarning(`softroce: openDevice({ worker: true }) runs the device on this thread: ${why}`, { code: "SOFTROCE_NO_WORKER" });
+    return device;
+  }
   const mod = await nodeCoreModule();
   if (options.address === undefined) return openDeviceWith(mod, options);
   const warned = new Set<string>();
@@ -114,7 +120,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     });
   const gid = addressGid(options.address);
   checkSocketGids(options.address, gid, options.gids);
-  const { link, reason } = await openUdpLink(options, onSendError).catch((e: unknown) => {
+  const { link, reason } = await openUdpLink({ ...options, address: options.address }, onSendError).catch((e: unknown) => {
     throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, options.address!, options.port ?? 4791);
   });
   try {
@@ -135,6 +141,27 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     await link.close();
     throw e;
   }
+}
+
+/** openDevice({ worker: true }): what openDevice derives from the address, then the worker. */
+async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
+  if (options.address === undefined) return openWorkerDevice(options);
+  const address = options.address;
+  const warned = new Set<string>();
+  const onSendError =
+    options.onSendError ??
+    ((e: UdpSendError) => {
+      if (warned.has(e.code)) return;
+      warned.add(e.code);
+      process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
+    });
+  const gid = addressGid(address);
+  checkSocketGids(address, gid, options.gids);
+  return openWorkerDevice(options, {
+    gid,
+    onSendError,
+    deviceOptions: (localPort) => ({ gids: [gid], nodeGuid: nodeGuidFor(address, localPort), activeMtu: activeMtuFor(address), ...options, port: localPort }),
+  });
 }
 
 import WebSocket from "ws";
