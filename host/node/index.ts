@@ -16,7 +16,8 @@ import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
 import { openUdpLink } from "./udp-open.js";
-import { openWorkerDevice, workerLinkOf, workerUnavailable } from "./worker/open.js";
+import { openWorkerDevice, openWorkerTunnelDevice, workerLinkOf, workerUnavailable } from "./worker/open.js";
+import type { WorkerTunnelDevice } from "../core/worker/index.js";
 import { activeMtuFor, bindError, nodeGuidFor } from "./open-options.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
@@ -178,10 +179,25 @@ export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" 
  * A device reached through the softroce gateway at `url` (ws:// or wss://, docs/TUNNEL.md), for Node:
  * the `ws` client in place of the browser's WebSocket (no compression, as the gateway wants).
  */
-export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOptions = {}): Promise<TunnelDevice> {
+export async function openTunnelDevice(url: string, options?: NodeTunnelDeviceOptions & { worker?: false }): Promise<TunnelDevice>;
+/** With `worker: true`: the device and its WebSocket in a worker thread (docs/API.md, "The device in a worker"). */
+export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOptions & { worker?: boolean }): Promise<TunnelDevice | WorkerTunnelDevice>;
+export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOptions & { worker?: boolean } = {}): Promise<TunnelDevice | WorkerTunnelDevice> {
+  const { worker, ...opts } = options;
+  if (worker) {
+    const why = workerUnavailable();
+    if (why === undefined) {
+      const { token, headers, ...rest } = opts;
+      return openWorkerTunnelDevice(url, rest, { token, headers });
+    }
+    const t = await openTunnelDevice(url, opts);
+    t.device.workerFallback = why;
+    process.emitWarning(`softroce: openTunnelDevice({ worker: true }) runs the device on this thread: ${why}`, { code: "SOFTROCE_NO_WORKER" });
+    return t;
+  }
   // The module first: the HELLO must find TunnelLink's listener when it arrives.
   const mod = await nodeCoreModule();
-  const { token, headers, ...rest } = options;
+  const { token, headers, ...rest } = opts;
   const ws = new WebSocket(url, {
     perMessageDeflate: false,
     headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },

@@ -8,3 +8,4 @@ export * from "./proxy.js";
 export * from "./serve.js";
 export * from "./session.js";
 export * from "./runner.js";
+export * from "./tunnel.js";

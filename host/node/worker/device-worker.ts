@@ -1,9 +1,11 @@
-// The Node device worker (a worker_threads script, bundled to dist/node/device-worker.js): it
+// The Node device worker (a worker_threads script, bundled to dist/node/device-thread.js): it
 // runs the threads build of the core on shared memory and owns the device's UDP link (the native
 // datapath or node:dgram, opened as openDevice opens it) and its timer. Started by
 // openDevice({ worker: true }) (open.ts); nothing here is called per work request.
 import { parentPort } from "node:worker_threads";
-import { runDeviceWorker, type WorkerOps } from "../../core/worker/index.js";
+import WebSocket from "ws";
+import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
+import type { WebSocketLike } from "../../core/tunnel/index.js";
 import { logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
 import { openUdpLink, type UdpLinkChoice } from "../udp-open.js";
 import { bindError } from "../open-options.js";
@@ -15,7 +17,15 @@ const parent = parentPort;
 let link: UdpLink | NativeUdpLink | undefined;
 let stopDropLog: (() => void) | undefined;
 
+// openTunnelDevice(url, { worker: true }): the ws client here, as the Node entry makes it on one thread
+const tunnel = tunnelOps((url, msg) => {
+  const headers = (msg.headers ?? {}) as Record<string, string>;
+  const token = msg.token as string | undefined;
+  return new WebSocket(url, { perMessageDeflate: false, headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } }) as unknown as WebSocketLike;
+});
+
 const ops: WorkerOps = {
+  tunnel: tunnel.tunnel!,
   async link(msg, ctx) {
     if (link) throw new Error("device worker: link opened twice");
     const o = msg as unknown as UdpLinkChoice;
@@ -26,7 +36,7 @@ const ops: WorkerOps = {
     return { localPort: r.link.localPort, path: r.link.path, reason: r.reason };
   },
   attach(msg, ctx) {
-    if (!link) throw new Error("device worker: attach before link");
+    if (!link) return tunnel.attach!(msg, ctx);
     const port = new PacketPort(ctx.core as unknown as TransportCore, ctx.mem, realClock, link, ctx.server.progress);
     link.port = port;
     ctx.server.port = port;
@@ -41,10 +51,12 @@ const ops: WorkerOps = {
     return undefined;
   },
   /** the link's figures (UdpLink/NativeUdpLink stats) and the port's */
-  stats(_msg, ctx) {
+  stats(msg, ctx) {
+    if (!link) return tunnel.stats!(msg, ctx);
     return { link: link ? JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})) : undefined, port: ctx.server.port?.stats };
   },
-  async close() {
+  async close(msg, ctx) {
+    await tunnel.close!(msg, ctx);
     stopDropLog?.();
     await link?.close();
   },

@@ -3,9 +3,10 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { deviceOnWorker, startWorkerCore, WorkerSession, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import { deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
 import type { DropLogRecord } from "../../core/link/index.js";
+import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
 import { sharedCoreModule } from "../wasm-source.js";
 import { UdpBindError } from "../open-options.js";
 import type { UdpSendError } from "../udp.js";
@@ -14,13 +15,15 @@ import type { UdpSendError } from "../udp.js";
 export function workerUnavailable(): string | undefined {
   if (typeof SharedArrayBuffer !== "function") return "SharedArrayBuffer is not available (node started with it disabled)";
   if (typeof Atomics !== "object") return "Atomics is not available";
-  if (!workerScript()) return "the device worker bundle dist/node/device-worker.js is missing (npm run build)";
+  if (!workerScript()) return "the device worker bundle dist/node/device-thread.js is missing (npm run build)";
   return undefined;
 }
 
-/** dist/node/device-worker.js, from the bundles (dist/<entry>/) or from the sources (host/node/worker/). */
+/** dist/node/device-thread.js, from the bundles (dist/<entry>/) or from the sources (host/node/worker/). */
 function workerScript(): URL | undefined {
-  for (const rel of ["./device-worker.js", "../node/device-worker.js", "../../../dist/node/device-worker.js"]) {
+  // beside dist/node/index.js; from another bundle two levels under the root (dist/cli, dist/internal,
+  // a test's bundle: where build/softroce.wasm is found too); from host/node/worker/ (sources)
+  for (const rel of ["./device-thread.js", "../node/device-thread.js", "../../dist/node/device-thread.js", "../../../dist/node/device-thread.js"]) {
     const u = new URL(rel, import.meta.url);
     if (existsSync(fileURLToPath(u))) return u;
   }
@@ -109,6 +112,25 @@ export async function openWorkerDevice(
       throw e;
     }
     return device;
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+}
+
+/** openTunnelDevice(url, { worker: true }): the worker opens the `ws` client (with `auth`'s token and headers). */
+export async function openWorkerTunnelDevice(
+  url: string,
+  options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions,
+  auth: { token?: string; headers?: Record<string, string> },
+): Promise<WorkerTunnelDevice> {
+  const why = workerUnavailable();
+  if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);
+  const mod = await sharedCoreModule();
+  const session = new WorkerSession(nodeEndpoint(new Worker(workerScript()!)), reviveNode);
+  try {
+    const ready = await startWorkerCore(session, mod);
+    return await tunnelDeviceOnWorker(session, ready, url, options, { ...auth });
   } catch (e) {
     await session.close();
     throw e;
