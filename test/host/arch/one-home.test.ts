@@ -25,6 +25,8 @@ interface Rule {
   pattern: RegExp;
   /** files (from the root) or folders ending in "/" where the pattern belongs */
   home: string[];
+  /** a named constant's own declaration is its home, not a repetition (`const ID_OVER_BUDGET: i32 = -2`) */
+  sparesConstDecl?: boolean;
 }
 
 const RULES: Rule[] = [
@@ -33,6 +35,7 @@ const RULES: Rule[] = [
     under: ["assembly"],
     pattern: /(?:return|[=(,:?])\s*-(?:[2-9]|1[0-9]|[2-9][0-9]|1[01][0-9])\b(?!\s*[*/<>])/,
     home: ["assembly/abi/", "assembly/wire/packet.ts", "assembly/wire/exports.ts"],
+    sparesConstDecl: true,
   },
   {
     what: "an AETH type by hand (`>> 5) & 3`): use aeth_type",
@@ -102,7 +105,9 @@ function offenders(rule: Rule, files: { rel: string; text: string }[]): string[]
   for (const f of files) {
     if (rule.home.some((h) => (h.endsWith("/") ? f.rel.startsWith(h) : f.rel === h))) continue;
     f.text.split("\n").forEach((line, i) => {
-      const code = line.replace(/\/\/.*$/, "");
+      // comment lines are prose
+      const decl = rule.sparesConstDecl && /^\s*(export\s+)?const\s+[A-Z][A-Z0-9_]*\b/.test(line);
+      const code = decl || /^\s*(\/\*|\*)/.test(line) ? "" : line.replace(/\/\/.*$/, "");
       if (rule.pattern.test(code)) out.push(`${f.rel}:${i + 1}: ${line.trim()}`);
     });
   }
@@ -128,6 +133,9 @@ describe("one home for each fact", () => {
     expect(hits("a record layout")).toEqual(["assembly/transport/y.ts:2: export const REQ_PSN: usize = 0;"]);
     // -1 (a "none" sentinel) is no errno
     expect(offenders(RULES[0]!, [{ rel: "assembly/mem/p.ts", text: "  if (idx == NIL) return -1;\n" }])).toEqual([]);
+    // prose and a named sentinel's declaration are not literal uses; a use of the literal still is
+    const named = "/** x^(-8 n) mod P */\nexport const ID_OVER_BUDGET: i32 = -2;\n  return -2;\n";
+    expect(offenders(RULES[0]!, [{ rel: "assembly/crc/q.ts", text: named }])).toEqual(["assembly/crc/q.ts:3: return -2;"]);
   });
 
   for (const rule of RULES) {
