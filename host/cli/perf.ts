@@ -18,6 +18,7 @@ import { addressLines, bwJson, countsLine, perfHeader, perfJson, tableHeader, ta
 const FLAGS: FlagSpec[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
   { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
+  { name: "rdma_cm", short: "R", type: "boolean", help: "perftest's rdma_cm mode: the exchange as SENDs on an rdma_cm connection and the test QP connected by rdma_cm (CM MADs on QP1); implies --perftest (host/cli/perftest-rdmacm.ts)" },
   { name: "address", type: "string", valueName: "addr", help: "two-process mode: local IPv4 or IPv6 address the device binds (its GID 0) [default: 127.0.0.1]" },
   { name: "port", short: "p", type: "int", min: 0, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange, as perftest's -p [default: ${PERF_TCP_PORT}]` },
   { name: "udp-port", type: "int", min: 0, max: 65535, valueName: "n", help: "two-process mode: UDP port of the device (0: any free one; the peer learns it) [default: 4791]" },
@@ -395,7 +396,8 @@ export const perfCommand: Command = {
       io.out(HELP);
       return 0;
     }
-    if (a.udp && argv.includes("--perftest")) return runPerftestFor(a.options, a.udp, io);
+    const rdmaCm = argv.includes("-R") || argv.includes("--rdma_cm");
+    if (a.udp && (rdmaCm || argv.includes("--perftest"))) return runPerftestFor(a.options, { ...a.udp, rdmaCm }, io);
     if (a.udp) return runUdp(a, a.udp, io);
     return runLocal(a, io);
   },
