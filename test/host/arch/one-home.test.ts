@@ -1,22 +1,12 @@
 // One home for each fact (issue 10): the repetitions the issue found and removed must not come
 // back. Each rule names a pattern (a definition, a hand-written layout, a literal) and the only
 // files where it may stand; a match anywhere else fails here with its file and line.
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative, resolve, sep } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, relative, sep } from "node:path";
 import { describe, expect, it } from "vitest";
+import { ROOT, tsFiles } from "./tree.js";
 
-const ROOT = resolve(__dirname, "../../..");
 
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) {
-      if (name !== "node_modules") out.push(...tsFiles(p));
-    } else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(p);
-  }
-  return out;
-}
 
 interface Rule {
   what: string;
