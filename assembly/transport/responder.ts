@@ -8,10 +8,10 @@
 // duplicates, no READ/atomics). What has to be sent is only recorded — the
 // pending-ACK slot and the responder resources (resources.ts) — and
 // responder_send.ts emits it when the sender loop reaches this QP.
-import { keyIsMw, mrFind, mrInvalidate, MR_ACCESS, MR_PD, MR_STATE, MR_STATE_VALID } from "../mem/mr";
+import { keyIsMw, mrCopy, mrInvalidate } from "../mem/mr";
 import { mwInvalidate } from "../mem/mw";
 import { SLOT_HANDLE } from "../mem/pool";
-import { rkeyResolve } from "../mem/rkey";
+import { rkeyIova, rkeyMr, rkeyResolve, rkeyWholeMr } from "../mem/rkey";
 import {
   ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT, ACCESS_LOCAL_WRITE, ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_READ,
   ACCESS_REMOTE_WRITE,
@@ -447,10 +447,8 @@ export function checkRkey(c: RespRun): RespState {
   const resid = rs(qp, RS_RESID);
   const pd = load<u32>(qp + QP_PD);
   if (wholeMr) {
-    // the whole region, whatever va says: an MR key only
-    const mr: usize = keyIsMw(rkey) ? 0 : mrFind(rkey);
-    if (!mr || load<u32>(mr + MR_PD) != pd || load<u32>(mr + MR_STATE) != MR_STATE_VALID ||
-      (load<u32>(mr + MR_ACCESS) & access) != access) return RespState.ERR_RKEY_VIOLATION;
+    // the whole region, whatever va says (an MR's key, or a window's: its MR, as rxe)
+    if (!rkeyWholeMr(rkey, load<u32>(qp + SLOT_HANDLE), pd, access)) return RespState.ERR_RKEY_VIOLATION;
   } else {
     c.addr = rkeyResolve(rkey, load<u32>(qp + SLOT_HANDLE), pd, va, <u64>resid, access);
     if (!c.addr) return RespState.ERR_RKEY_VIOLATION;
@@ -494,9 +492,10 @@ export function writeDataIn(c: RespRun): RespState {
   if (len == 0) return RespState.NONE;
   const va = load<u64>(qp + QP_RESP + RS_VA);
   // the range was checked for the whole remaining request; check this piece again
-  const dst = rkeyResolve(rs(qp, RS_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE);
-  if (!dst) return RespState.ERR_RKEY_VIOLATION;
-  memory.copy(dst, <usize>pk(c, PKT_PAYLOAD), len);
+  if (!rkeyResolve(rs(qp, RS_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE)) {
+    return RespState.ERR_RKEY_VIOLATION;
+  }
+  mrCopy(rkeyMr(), rkeyIova(), <usize>pk(c, PKT_PAYLOAD), len, true); // across scattered pages too
   store<u64>(qp + QP_RESP + RS_VA, va + <u64>len);
   rsSet(qp, RS_RESID, rs(qp, RS_RESID) - len);
   return RespState.NONE;

@@ -172,7 +172,7 @@ export class QueuePair {
     const { posted, error } = postToRing(d.mem, this.sq, verb, list, check, (p, wr) => {
       writeSendWr(d.mem, p, wr);
       // what the WR will set, as the application's view of it (ib_update_fast_reg_key, ibv_bind_mw)
-      if (wr.opcode === WrOpcode.REG_MR) wr.reg!.mr.mapped(wr.reg!.key, wr.reg!.addr, wr.reg!.length, wr.reg!.access);
+      if (wr.opcode === WrOpcode.REG_MR) wr.reg!.mr.mapped(wr.reg!.key, wr.reg!.addr ?? wr.reg!.mr.addr, wr.reg!.length ?? wr.reg!.mr.length, wr.reg!.access);
       if (wr.opcode === WrOpcode.BIND_MW) wr.bindMw!.mw.setRkey(wr.bindMw!.rkey);
     });
     if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_SQ, d.now()));
