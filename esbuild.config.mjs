@@ -50,7 +50,7 @@ await Promise.all([
 chmodSync("dist/cli/softroce.js", 0o755);
 
 if (existsSync("examples/playground")) {
-  for (const f of ["index.html", "style.css"]) copyFileSync(`examples/playground/${f}`, `dist/playground/${f}`);
+  for (const f of ["index.html", "style.css", "_headers"]) copyFileSync(`examples/playground/${f}`, `dist/playground/${f}`);
   copyFileSync("examples/browser-chat/index.html", "dist/playground/chat/index.html");
 }
 

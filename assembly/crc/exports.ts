@@ -2,7 +2,7 @@
 import { crc32_update } from "./crc32";
 import { icrc_wire } from "./icrc";
 import { icrc_of_packet } from "../wire/packet";
-import { recover_ipv4_id } from "./ipid";
+import { idStat, recover_ipv4_id } from "./ipid";
 import { ICRC_SIZE } from "./icrc";
 import { ip_version, IP4_SIZE, UDP_SIZE } from "../wire/ip";
 import { BTH_SIZE } from "../wire/bth";
@@ -23,3 +23,9 @@ export function icrc_recover_ipv4_id(ptr: usize, len: u32): i32 {
   const n = len - IP4_SIZE - UDP_SIZE - ICRC_SIZE;
   return recover_ipv4_id(ptr, ptr + IP4_SIZE, ptr + IP4_SIZE + UDP_SIZE, n, load<u32>(ptr + len - ICRC_SIZE));
 }
+
+/**
+ * The ID solver's counters (ipid.ts IdStat): 0 solved, 1 unsolvable, 2 out of sequence,
+ * 3 weak taken, 4 weak dropped, 5 cache fills, 6 over budget; 0 past the last.
+ */
+export function icrc_id_stat(i: u32): u32 { return idStat(i); }

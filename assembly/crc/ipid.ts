@@ -19,15 +19,29 @@
 // outside becomes a candidate that the flow's next datagram may confirm (loss,
 // a new flow). A random ICRC then passes when it solves (2^-16) and lands in a
 // window (2 x IPID_WINDOW / 2^16): about 2^-30 for IPID_WINDOW 2, while ID 0 is
-// checked directly at full strength. A flow's very first datagram has no
-// prediction and is checked at 2^-16. The window widens by one per millisecond the
-// flow was idle (Linux's random ID jumps, see after()), so a datagram after a pause
-// is checked more weakly: after one second idle, about 2^-22.
+// checked directly at full strength. The window widens by one per millisecond the
+// flow was idle (Linux's random ID jumps, see after()), up to IPID_IDLE_CAP, so a
+// datagram after a pause is checked more weakly: after one second idle, about
+// 2^-21; after IPID_IDLE_CAP ms or more, about 2^-18.
+//
+// A flow's very first datagram has no prediction: its solved ID is checked at the
+// solver's 2^-16 only. Such a "weak" ID (also one taken only thanks to the idle
+// growth) is taken provisionally (IPID_WEAK): it seeds the flow only when the
+// packet then reaches a QP that takes it from that source (ipidCommit, called by
+// the receive path); a datagram to no QP, or off the QP's path, seeds nothing.
+// docs/SECURITY.md has the measured acceptance per case (bench/icrc-accept.mjs).
 //
 // Delta_i is the CRC register of ID bit i (2 bytes) run over `tail` zero bytes,
 // i.e. multiplied by x^(8 tail) modulo the CRC polynomial: computed with
 // O(log tail) carry-less multiplications instead of a pass over the zeros, so a
-// datagram that fails costs one CRC pass, as one that passes.
+// datagram that fails costs one CRC pass, as one that passes. Better still, the
+// length only multiplies every column by the same x^(8 tail): the ICRC difference
+// is multiplied by its inverse instead, and the system reduced once with a fixed
+// basis. The inverse is cached per length; filling the cache (about a dozen
+// carry-less multiplications) is capped device-wide (IPID_MISS_RATE per ms,
+// IPID_MISS_BURST): past it a datagram is refused unsolved as bad ICRC and counted
+// (icrc_id_stat(IdStat.OVER_BUDGET)). A solve is one multiplication and at most 16
+// XORs: a bad datagram costs about what a good one does (bench/icrc-cost.mjs).
 import { crc32_raw } from "./crc32";
 import { icrc_calc } from "./icrc";
 import { IP4_ID, IP4_SIZE, UDP_SIZE } from "../wire/ip";
@@ -37,14 +51,49 @@ import { nowUs } from "../sched/clock";
 const POLY: u32 = 0xedb88320;
 /** Solved IDs accepted after the last accepted one (or after the candidate). */
 export const IPID_WINDOW: u32 = 2;
+/** The most the window grows with a flow's idle time (ms at one ID per ms: Linux at HZ 1000). */
+export const IPID_IDLE_CAP: u32 = 8192;
+/** Solver cache fills allowed per ms device-wide, and in a burst. */
+export const IPID_MISS_RATE: f64 = 256;
+export const IPID_MISS_BURST: f64 = 4096;
+
+/** What ipidAccept decides. */
+export const IPID_REFUSE: u32 = 0;
+/** In the flow's predicted window: taken, the flow follows it. */
+export const IPID_TAKE: u32 = 1;
+/** No prediction (a new flow) or only inside the idle growth: taken if the packet reaches a QP (ipidCommit). */
+export const IPID_WEAK: u32 = 2;
+
+/** Counters of the ID solver (exported as icrc_id_stat(i)). */
+export enum IdStat {
+  SOLVED = 0, // an ID explained the ICRC
+  UNSOLVABLE = 1, // no ID did: corrupted
+  OUT_OF_SEQUENCE = 2, // solved, outside the flow's windows: refused
+  WEAK_TAKEN = 3, // taken without a prediction (first datagram, long idle) and committed
+  WEAK_DROPPED = 4, // taken weakly, but the packet reached no QP: seeded nothing
+  CACHE_MISS = 5, // the solver's tables computed for a new length
+  OVER_BUDGET = 6, // refused unsolved: too many cache fills this ms
+  COUNT = 7,
+}
+const idStats = memory.data(8 * 4, 16);
+@inline function bump(s: IdStat): void {
+  const a = idStats + (<usize>s << 2);
+  store<u32>(a, load<u32>(a) + 1);
+}
+export function idStat(s: u32): u32 {
+  return s < <u32>IdStat.COUNT ? load<u32>(idStats + (<usize>s << 2)) : 0;
+}
 
 const idBytes = memory.data(8, 8);
+/** x^(2^k) mod P and x^(-2^k) mod P, k = 0..31; the CRC register of each ID bit over its 2 bytes. */
+const x2n = memory.data(32 * 4, 16);
+const xinv2n = memory.data(32 * 4, 16);
+const idCols = memory.data(16 * 4, 16);
+/** The ID columns in reduced form (fixed: the length only multiplies them by an invertible factor). */
 const basis = memory.data(16 * 4, 16);
 const pivots = memory.data(16 * 4, 16);
 const combos = memory.data(16 * 4, 16);
-/** x^(2^k) mod P, k = 0..31, and the CRC register of each ID bit over its 2 bytes. */
-const x2n = memory.data(32 * 4, 16);
-const idCols = memory.data(16 * 4, 16);
+let idRank: u32 = 0;
 let tablesReady = false;
 
 /** a(x) * b(x) mod P(x), reflected. */
@@ -74,7 +123,50 @@ function initTables(): void {
     store<u8>(idBytes + 1 - (bit >> 3), <u8>one);
     store<u32>(idCols + (<usize>bit << 2), crc32_raw(0, idBytes, 2));
   }
+  // x^-1 = (P + 1) / x, as P has a constant term: in the reflected form, P's bits moved up one
+  // (dropping x^0) with x^31 set
+  p = (POLY << 1) | 1;
+  for (let k = 0; k < 32; k++) {
+    store<u32>(xinv2n + (<usize>k << 2), p);
+    p = mulmod(p, p);
+  }
+  // Gauss-Jordan over GF(2) on the 16 columns, once
+  let rank: u32 = 0;
+  for (let i: u32 = 0; i < 16; i++) {
+    let v = load<u32>(idCols + (<usize>i << 2));
+    let m: u32 = 1 << i;
+    for (let k: u32 = 0; k < rank; k++) {
+      if (v & load<u32>(pivots + (<usize>k << 2))) {
+        v ^= load<u32>(basis + (<usize>k << 2));
+        m ^= load<u32>(combos + (<usize>k << 2));
+      }
+    }
+    if (v == 0) continue;
+    store<u32>(basis + (<usize>rank << 2), v);
+    store<u32>(pivots + (<usize>rank << 2), v & (0 - v));
+    store<u32>(combos + (<usize>rank << 2), m);
+    rank++;
+  }
+  idRank = rank;
   tablesReady = true;
+}
+
+/** x^(-8 n) mod P: undoes running the CRC register over n zero bytes. */
+function zerosInverse(n: u32): u32 {
+  let p: u32 = 1 << 31; // x^0
+  let k: u32 = 3;
+  while (n) {
+    if (n & 1) p = mulmod(load<u32>(xinv2n + (<usize>(k & 31) << 2)), p);
+    n >>= 1;
+    k++;
+  }
+  return p;
+}
+
+/** x^-1 mod P (tests: x * x^-1 = 1). */
+export function xInverse(): u32 {
+  if (!tablesReady) initTables();
+  return load<u32>(xinv2n);
 }
 
 /** x^(8 n) mod P: what running the CRC register over n zero bytes multiplies it by. */
@@ -95,120 +187,191 @@ export function crc32_zeros(crc: u32, n: u32): u32 {
   return mulmod(zerosOperator(n), crc);
 }
 
-/**
- * The IPv4 ID that makes the ICRC of this packet equal `found` (the ICRC value
- * as read little-endian from the wire), or -1 when none does. `ip` is a 20-byte
- * IPv4 pseudo header (its ID field is overwritten), `udp` the UDP header, `bth`
- * the `n` covered bytes from the BTH on. `atZero`, when given (`haveAtZero`), is
- * the packet's ICRC with ID 0, so the caller's own pass is not repeated.
- */
-export function recover_ipv4_id(ip: usize, udp: usize, bth: usize, n: u32, found: u32, atZero: u32 = 0, haveAtZero: bool = false): i32 {
+// Per covered length n the solver needs x^(-8 tail): the ID columns of a packet are the fixed
+// columns multiplied by x^(8 tail), so multiplying the ICRC difference by its inverse leaves a
+// system with the fixed basis. Cached per length (direct-mapped: key n + 1, the inverse).
+const CACHE_SETS: u32 = 256;
+const cache = memory.data(256 * 8, 16); // zeroed: all empty
+let missTokens: f64 = IPID_MISS_BURST;
+let missAt: f64 = 0;
+
+/** The entry for length n, filled if needed; 0 when filling it is over budget. */
+function inverseFor(n: u32): usize {
   if (!tablesReady) initTables();
-  const tail = (IP4_SIZE - IP4_ID - 2) + UDP_SIZE + n;
-  if (!haveAtZero) {
-    store<u16>(ip + IP4_ID, 0);
-    atZero = icrc_calc(ip, false, udp, bth, n);
+  const e = cache + (<usize>((n * 0x9e3779b1) >>> 24) << 3); // 256 sets
+  if (load<u32>(e) == n + 1) return e;
+  // a fill: budgeted, so many lengths cannot turn every bad datagram into a slower solve
+  if (nowUs > missAt) {
+    missTokens = Math.min(IPID_MISS_BURST, missTokens + (nowUs - missAt) * (IPID_MISS_RATE / 1000));
+    missAt = nowUs;
   }
-  let target = atZero ^ found;
-  if (target == 0) return 0;
-  const shift = zerosOperator(tail);
-  // Gaussian elimination over GF(2), columns added one by one in reduced form.
-  let rank = 0;
-  for (let i: u32 = 0; i < 16; i++) {
-    let v = mulmod(shift, load<u32>(idCols + (<usize>i << 2)));
-    let m: u32 = 1 << i;
-    for (let k = 0; k < rank; k++) {
-      if (v & load<u32>(pivots + (<usize>k << 2))) {
-        v ^= load<u32>(basis + (<usize>k << 2));
-        m ^= load<u32>(combos + (<usize>k << 2));
-      }
-    }
-    if (v == 0) continue;
-    store<u32>(basis + (<usize>rank << 2), v);
-    store<u32>(pivots + (<usize>rank << 2), v & (0 - v));
-    store<u32>(combos + (<usize>rank << 2), m);
-    rank++;
+  if (missTokens < 1) {
+    bump(IdStat.OVER_BUDGET);
+    return 0;
   }
-  let id: u32 = 0;
-  for (let k = 0; k < rank; k++) {
-    if (target & load<u32>(pivots + (<usize>k << 2))) {
-      target ^= load<u32>(basis + (<usize>k << 2));
-      id ^= load<u32>(combos + (<usize>k << 2));
-    }
-  }
-  if (target != 0) return -1;
-  return <i32>id;
+  missTokens -= 1;
+  bump(IdStat.CACHE_MISS);
+  store<u32>(e + 4, zerosInverse((IP4_SIZE - IP4_ID - 2) + UDP_SIZE + n));
+  store<u32>(e, n + 1);
+  return e;
 }
 
-// Per-source ID prediction: a direct-mapped table of flows by source address.
-const FLOWS: u32 = 256;
+/** No ID explains the ICRC. */
+export const ID_NONE: i32 = -1;
+/** Not solved: the solver's work is over budget this ms. */
+export const ID_OVER_BUDGET: i32 = -2;
+
+/**
+ * The IPv4 ID that makes the ICRC of this packet equal `found` (the ICRC value
+ * as read little-endian from the wire), ID_NONE when none does, ID_OVER_BUDGET
+ * when it was not solved. `ip` is a 20-byte IPv4 pseudo header, `udp` the UDP
+ * header, `bth` the `n` covered bytes from the BTH on. `icrc`, when given
+ * (`haveIcrc`), is the packet's ICRC computed with ID `icrcId` (the caller's own
+ * pass, so it is not repeated); otherwise the ID field of `ip` is zeroed and
+ * one pass made.
+ */
+export function recover_ipv4_id(ip: usize, udp: usize, bth: usize, n: u32, found: u32, icrc: u32 = 0, icrcId: u32 = 0, haveIcrc: bool = false): i32 {
+  const e = inverseFor(n);
+  if (!e) return ID_OVER_BUDGET;
+  if (!haveIcrc) {
+    store<u16>(ip + IP4_ID, 0);
+    icrc = icrc_calc(ip, false, udp, bth, n);
+    icrcId = 0;
+  }
+  // icrc(id) ^ icrc(icrcId) = x^(8 tail) C(id ^ icrcId): solve C(d) = x^(-8 tail) (icrc ^ found)
+  let target = mulmod(load<u32>(e + 4), icrc ^ found);
+  let d: u32 = 0;
+  for (let k: u32 = 0; k < idRank; k++) {
+    if (target & load<u32>(pivots + (<usize>k << 2))) {
+      target ^= load<u32>(basis + (<usize>k << 2));
+      d ^= load<u32>(combos + (<usize>k << 2));
+    }
+  }
+  if (target != 0) {
+    bump(IdStat.UNSOLVABLE);
+    return ID_NONE;
+  }
+  bump(IdStat.SOLVED);
+  return <i32>((d ^ icrcId) & 0xffff);
+}
+
+// Per-source ID prediction: a 4-way set-associative table of flows by source address, the
+// least recently used way replaced (a direct-mapped table let two peers in one slot evict
+// each other on every datagram, each then checked as a new flow).
+const SETS: u32 = 128;
+const WAYS: u32 = 4;
 const FLOW_SIZE: usize = 32; // 16-byte address, u32 last accepted ID, u32 candidate (0xffffffff: none), f64 time of the last (µs)
 const NONE: u32 = 0xffffffff;
-const flows = memory.data(256 * 32, 16); // FLOWS x FLOW_SIZE
+const flows = memory.data(128 * 4 * 32, 16); // SETS x WAYS x FLOW_SIZE
 let flowsReady = false;
 
 function flowOf(src: usize): usize {
   if (!flowsReady) {
-    for (let i: u32 = 0; i < FLOWS; i++) {
+    for (let i: u32 = 0; i < SETS * WAYS; i++) {
       const f = flows + <usize>i * FLOW_SIZE;
       memory.fill(f, 0, 16);
       store<u32>(f + 16, NONE);
       store<u32>(f + 20, NONE);
+      store<f64>(f + 24, -1);
     }
     flowsReady = true;
   }
   const a = load<u64>(src), b = load<u64>(src + 8);
   let x = a * 0x9e3779b97f4a7c15 ^ b;
   x = (x ^ (x >> 29)) * 0xbf58476d1ce4e5b9;
-  const h = <u32>(x >> 56);
-  const f = flows + <usize>h * FLOW_SIZE;
-  if (load<u64>(f) != a || load<u64>(f + 8) != b) {
-    // a new flow in this slot: no prediction yet
-    store<u64>(f, a);
-    store<u64>(f + 8, b);
-    store<u32>(f + 16, NONE);
-    store<u32>(f + 20, NONE);
+  const set = flows + <usize>(<u32>(x >> 57)) * WAYS * FLOW_SIZE; // 128 sets
+  let oldest = set;
+  for (let w: u32 = 0; w < WAYS; w++) {
+    const f = set + <usize>w * FLOW_SIZE;
+    if (load<u64>(f) == a && load<u64>(f + 8) == b && load<f64>(f + 24) >= 0) return f;
+    if (load<f64>(f + 24) < load<f64>(oldest + 24)) oldest = f;
   }
-  return f;
+  // a new flow in the least recently used way: no prediction yet
+  store<u64>(oldest, a);
+  store<u64>(oldest + 8, b);
+  store<u32>(oldest + 16, NONE);
+  store<u32>(oldest + 20, NONE);
+  store<f64>(oldest + 24, nowUs);
+  return oldest;
 }
 
 /**
  * Linux draws a datagram's ID from a counter per destination bucket that also
  * jumps by a random amount below the jiffies since the bucket was last used
  * (ip_idents_reserve), so the window grows with the time since the flow's last
- * accepted datagram: at most one per millisecond (HZ 1000), IPID_WINDOW when
- * datagrams follow each other closely, where the check keeps its full strength.
+ * datagram: at most one per millisecond (HZ 1000), up to IPID_IDLE_CAP;
+ * IPID_WINDOW when datagrams follow each other closely, where the check keeps its
+ * full strength. 0: not after; 1: in the window; 2: only in the idle growth.
  */
-@inline function after(prev: u32, id: u32, f: usize): bool {
-  if (prev == NONE) return false;
+@inline function after(prev: u32, id: u32, f: usize): u32 {
+  if (prev == NONE) return 0;
   const d = (id - prev) & 0xffff;
+  if (d >= 1 && d <= IPID_WINDOW) return 1;
   const idle = nowUs - load<f64>(f + 24);
-  const grow = idle > 0 ? <u32>Math.min(idle / 1000, 32767) : 0;
-  return d >= 1 && d <= IPID_WINDOW + grow;
+  const grow = idle > 0 ? <u32>Math.min(idle / 1000, <f64>IPID_IDLE_CAP) : 0;
+  return d >= 1 && d <= IPID_WINDOW + grow ? 2 : 0;
+}
+
+let pendingFlow: usize = 0;
+let pendingId: u32 = 0;
+
+function take(f: usize, id: u32): void {
+  store<u32>(f + 16, id);
+  store<u32>(f + 20, NONE);
+  store<f64>(f + 24, nowUs);
 }
 
 /**
  * Whether the datagram from `src` (a 16-byte GID) may carry IPv4 ID `id`: a
- * directly checked ID (`solved` false: ID 0 matched) always, a solved one only
- * right after the flow's last accepted ID or its candidate. Updates the flow.
+ * directly checked ID (`solved` false: the hint or ID 0 matched) always
+ * (IPID_TAKE), a solved one right after the flow's last accepted ID or its
+ * candidate (IPID_TAKE), or with no prediction / only inside the idle growth
+ * (IPID_WEAK: the caller commits it with ipidCommit once the packet reached a QP).
+ * A solved ID out of sequence is refused and becomes the flow's candidate.
  */
-export function ipidAccept(src: usize, id: u32, solved: bool): bool {
+export function ipidAccept(src: usize, id: u32, solved: bool): u32 {
   const f = flowOf(src);
+  pendingFlow = 0;
+  if (!solved) {
+    take(f, id);
+    return IPID_TAKE;
+  }
+  const last = load<u32>(f + 16), cand = load<u32>(f + 20);
+  const a = after(last, id, f), c = after(cand, id, f);
+  if (a == 1 || c == 1) {
+    take(f, id);
+    return IPID_TAKE;
+  }
   // A flow with no prediction yet takes its first solved ID (at the solver's 2^-16): refusing it
   // lost UC and UD messages from Linux peers, which never resend (test/system/interop.sys.mjs).
-  const fresh = load<u32>(f + 16) == NONE && load<u32>(f + 20) == NONE;
-  if (!solved || fresh || after(load<u32>(f + 16), id, f) || after(load<u32>(f + 20), id, f)) {
-    store<u32>(f + 16, id);
-    store<u32>(f + 20, NONE);
-    store<f64>(f + 24, nowUs);
-    return true;
+  if (a == 2 || c == 2 || (last == NONE && cand == NONE)) {
+    pendingFlow = f;
+    pendingId = id;
+    return IPID_WEAK;
   }
+  bump(IdStat.OUT_OF_SEQUENCE);
   store<u32>(f + 20, id);
   store<f64>(f + 24, nowUs);
-  return false;
+  return IPID_REFUSE;
+}
+
+/** The packet ipidAccept took weakly reached a QP (or group) that takes it: the flow follows its ID. */
+export function ipidCommit(): void {
+  if (!pendingFlow) return;
+  take(pendingFlow, pendingId);
+  pendingFlow = 0;
+  bump(IdStat.WEAK_TAKEN);
+}
+
+/** The packet ipidAccept took weakly was dropped later: it seeds nothing. */
+export function ipidAbandon(): void {
+  if (!pendingFlow) return;
+  pendingFlow = 0;
+  bump(IdStat.WEAK_DROPPED);
 }
 
 /** Forgets every flow's prediction (device reset, tests). */
 export function ipidReset(): void {
   flowsReady = false;
+  pendingFlow = 0;
 }

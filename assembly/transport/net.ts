@@ -4,7 +4,7 @@
 // (requests) or the completer (responses). Every drop is counted by reason.
 import { crc32_raw } from "../crc/crc32";
 import { icrc_calc } from "../crc/icrc";
-import { ipidAccept, recover_ipv4_id } from "../crc/ipid";
+import { ipidAbandon, ipidAccept, ipidCommit, IPID_REFUSE, IPID_WEAK, recover_ipv4_id } from "../crc/ipid";
 import { bth_opcode, bth_padcnt, bth_pkey, bth_psn, bth_qpn, bth_se, bth_ackreq, bth_set_padcnt, bth_tver, BTH_SIZE } from "../wire/bth";
 import { aeth_msn, aeth_syndrome } from "../wire/aeth";
 import { deth_qkey } from "../wire/deth";
@@ -260,18 +260,32 @@ export function rxValidate(b: usize, rxMeta: usize, len: u32, idHint: u32): RxRe
     UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
   const found = load<u32>(b + len - 4);
   const icrc = icrc_calc(pseudo, v6, udp, b, len - 4);
+  let weak = IPID_REFUSE;
   if (icrc != found) {
     // An unseen IPv4 ID (Linux rxe's are unpredictable) is solved from the ICRC
     // and taken only where the sender's ID sequence predicts it (crc/ipid.ts);
     // what no ID explains, or an ID out of sequence, is a corrupted packet.
     if (v6 || !unseenId) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
-    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, ipId == 0); // icrc is the ID-0 pass only when no hint was tried
-    if (id < 0 || !ipidAccept(rxMeta + RXM_SRC, <u32>id, true)) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, ipId, true); // icrc was computed with ID ipId
+    if (id < 0) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
+    // a weakly taken ID (no prediction yet, or a long idle) is committed below only if a QP takes the packet
+    weak = ipidAccept(rxMeta + RXM_SRC, <u32>id, true);
+    if (weak == IPID_REFUSE) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
     ipId = <u32>id;
   } else if (unseenId) {
     ipidAccept(rxMeta + RXM_SRC, ipId, false);
   }
   if (unseenId) store<u32>(rxMeta + RXM_IP_ID, ipId);
+  const r = rxValidateQp(b, rxMeta, len, op, mask, hdrLen, body, pad, v6);
+  if (weak == IPID_WEAK) {
+    if (r == RxResult.OK) ipidCommit();
+    else ipidAbandon();
+  }
+  return r;
+}
+
+/** rxValidate after the ICRC: the packet's facts into pktInfo, then the receiving QP's checks. */
+function rxValidateQp(b: usize, rxMeta: usize, len: u32, op: u32, mask: u32, hdrLen: u32, body: u32, pad: u32, v6: bool): RxResult {
 
   const p = pktInfo;
   store<u32>(p + PKT_OPCODE, op);

@@ -240,6 +240,12 @@ function bounceLate(): void {
   return bounceBase + <usize>idx * bounceSlot;
 }
 
+/** The bounce slot of TX descriptor `desc`, for a READ response whose bytes cross scattered MR pages (responder_send.ts). */
+export function txBounce(desc: usize): usize {
+  if (!bounceBase) bounceLate();
+  return bounceFor(desc);
+}
+
 // ---- the DMA cursor of a WQE (SWQE_RESID, SWQE_CUR_SGE, SWQE_SGE_OFFSET; transport/dma.ts) ----
 
 /**

@@ -1,7 +1,7 @@
 // Exports of the device object model (assembly/mem + assembly/verbs): numbers
 // in, numbers out. Handles are positive i32; failures are -errno. Argument
 // records are written by the host into dev_args() before the call.
-import { mrAllocFast, mrByIndex, mrDereg, mrFind, mrReg, mrRereg } from "../mem/mr";
+import { mrAllocFast, mrByIndex, mrDereg, mrFind, mrMapBegin, mrReg, mrRereg, mrSetPage } from "../mem/mr";
 import { mwAlloc, mwByIndex, mwDealloc } from "../mem/mw";
 import { mcastAttach, mcastDetach } from "./mcast";
 import { pdAlloc, pdDealloc, pdFind } from "../mem/pd";
@@ -57,6 +57,10 @@ export function mr_ptr(key: u32): usize { return mrFind(key); }
 export function mr_rereg(key: u32, flags: u32, pd: u32, access: u32): i32 { return mrRereg(key, flags, pd, access); }
 /** ibv_alloc_mr: an MR for fast registration (REG_MR work requests) of up to max_num_sg pages. */
 export function mr_alloc_fast(pd: u32, maxNumSg: u32): i32 { return mrAllocFast(pd, maxNumSg); }
+/** ib_map_mr_sg (rxe_map_mr_sg): a new page list of `pageSize` pages for fast-registration MR `key`; 0 or -errno. */
+export function mr_map_begin(key: u32, pageSize: u32): i32 { return mrMapBegin(key, pageSize); }
+/** rxe_set_page: the next page of that list; 0, -ENOMEM (max_num_sg pages already) or -EINVAL. */
+export function mr_set_page(key: u32, addr: u32): i32 { return mrSetPage(key, <u64>addr); }
 /** The MR record whose key has `key`'s index, whatever its key byte (fast-registration keys change). */
 export function mr_ptr_index(key: u32): usize { return mrByIndex(key); }
 

@@ -11,6 +11,7 @@ export { UdpBindError, nodeGuidFor, activeMtuFor } from "./open-options.js";
 
 import { openDeviceWith, Errno, VerbsError, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/link/index.js";
+import { Qp1Transport } from "../core/cm/index.js";
 import { addressGid, formatGid, parseGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
@@ -44,6 +45,12 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * datagram per call. Default: native when the addon has it (env SOFTROCE_DATAPATH overrides).
    */
   datapath?: "native" | "dgram";
+  /**
+   * Open the port's QP1 (the GSI) with the device, as Linux's MAD layer and ib_cm are always
+   * there: a CM REQ for a port nobody listens on is rejected at once, a Get or Set answered
+   * "unsupported". Default true; false leaves QP1 to the application (Qp1Transport.open).
+   */
+  gsi?: boolean;
   /**
    * Run the device in a worker thread (docs/API.md, "The device in a worker"): the worker owns the
    * core's progress, the socket and the timers; this thread posts and polls through the shared
@@ -137,6 +144,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       op.catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
     });
     device.addEventListener("close", () => void link.close());
+    if (options.gsi ?? true) Qp1Transport.of(device);
     return device;
   } catch (e) {
     await link.close();

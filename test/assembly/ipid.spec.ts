@@ -1,11 +1,12 @@
-import { crc32_zeros, ipidAccept, ipidReset, recover_ipv4_id } from "../../assembly/crc/ipid";
+import { crc32_zeros, idStat, IdStat, ipidAbandon, ipidAccept, ipidCommit, ipidReset, recover_ipv4_id, xInverse, IPID_IDLE_CAP, IPID_MISS_BURST, IPID_REFUSE, IPID_TAKE, IPID_WEAK, ID_OVER_BUDGET } from "../../assembly/crc/ipid";
+import { setNow, nowUs } from "../../assembly/sched/clock";
 import { crc32_raw } from "../../assembly/crc/crc32";
 import { icrc_calc } from "../../assembly/crc/icrc";
 import { ip4_build, udp_build, IP4_SIZE, IP4_FLAG_DF } from "../../assembly/wire/ip";
 
 const ip = heap.alloc(64);
 const udp = ip + IP4_SIZE;
-const bth = heap.alloc(4200);
+const bth = heap.alloc(10000);
 const addrs = heap.alloc(8);
 
 function setup(id: u32, n: u32, seed: u32): u32 {
@@ -34,6 +35,17 @@ describe("IPv4 ID recovery from the ICRC", () => {
     }
   });
 
+  it("solves from the ICRC computed with another ID (the host's hint)", () => {
+    const lens: u32[] = [12, 60, 1036, 4108];
+    for (let b = 0; b < lens.length; b++) {
+      const want = setup(0x5a5a, lens[b], b); // the packet was sent with ID 0x5a5a
+      const hint: u32 = 3;
+      store<u16>(ip + 4, <u16>((hint >> 8) | (hint << 8)));
+      const withHint = icrc_calc(ip, false, udp, bth, lens[b]);
+      expect(recover_ipv4_id(ip, udp, bth, lens[b], want, withHint, hint, true)).toBe(0x5a5a);
+    }
+  });
+
   it("refuses an ICRC that no ID explains (a corrupted packet)", () => {
     let refused = 0;
     for (let k: u32 = 0; k < 32; k++) {
@@ -50,6 +62,14 @@ describe("IPv4 ID recovery from the ICRC", () => {
 });
 
 describe("IPv4 ID prediction", () => {
+  it("has x^-1: one zero bit after it is x^0 again", () => {
+    // running the register over 8 zero bytes multiplies by x^64; x^-1 times x (as a register value) is x^0
+    const inv = xInverse();
+    expect(inv & 1).toBe(1); // x^31 present
+    // (x^-1 as a register) run over one zero byte is x^7: bit 31 - 7
+    expect(crc32_zeros(inv, 1)).toBe(<u32>1 << (31 - 7));
+  });
+
   it("runs the CRC register over zeros without the pass", () => {
     const z = heap.alloc(5000);
     memory.fill(z, 0, 5000);
@@ -60,24 +80,90 @@ describe("IPv4 ID prediction", () => {
     }
   });
 
-  it("takes a solved ID only right after the flow's last one or its candidate (a new flow's first seeds it)", () => {
+  it("takes a solved ID only right after the flow's last one or its candidate (a new flow's first seeds it once committed)", () => {
     ipidReset();
     const a = heap.alloc(16);
     const b = heap.alloc(16);
     memory.fill(a, 0x11, 16);
     memory.fill(b, 0x22, 16);
-    expect(ipidAccept(a, 0x7000, true)).toBe(true); // a new flow: no prediction yet, taken and seeds it
-    expect(ipidAccept(a, 0x7001, true)).toBe(true); // next in sequence
-    expect(ipidAccept(a, 0x7003, true)).toBe(true); // within the window (one lost)
-    expect(ipidAccept(a, 0x7006, true)).toBe(false); // 3 ahead: refused, candidate
-    expect(ipidAccept(a, 0x7007, true)).toBe(true); // the candidate confirmed: resynchronized
-    expect(ipidAccept(a, 0x7007, true)).toBe(false); // the same again: refused
-    expect(ipidAccept(b, 0, false)).toBe(true); // softroce: ID 0 checked directly
-    expect(ipidAccept(b, 1, true)).toBe(true); // then a GSO batch 1, 2, ...
-    expect(ipidAccept(b, 2, true)).toBe(true);
-    expect(ipidAccept(b, 0x9999, true)).toBe(false);
-    expect(ipidAccept(a, 0x7008, true)).toBe(true); // flows are kept apart
-    expect(ipidAccept(a, 0xffff, true)).toBe(false);
-    expect(ipidAccept(a, 0x0000, true)).toBe(true); // wraps at 2^16
+    expect(ipidAccept(a, 0x7000, true)).toBe(IPID_WEAK); // a new flow: no prediction yet, taken weakly
+    ipidAbandon(); // the packet reached no QP: seeds nothing
+    expect(ipidAccept(a, 0x5000, true)).toBe(IPID_WEAK); // still no prediction
+    ipidCommit(); // this one reached its QP: seeds the flow
+    expect(ipidAccept(a, 0x5001, true)).toBe(IPID_TAKE); // next in sequence
+    expect(ipidAccept(a, 0x5003, true)).toBe(IPID_TAKE); // within the window (one lost)
+    expect(ipidAccept(a, 0x5006, true)).toBe(IPID_REFUSE); // 3 ahead: refused, candidate
+    expect(ipidAccept(a, 0x5007, true)).toBe(IPID_TAKE); // the candidate confirmed: resynchronized
+    expect(ipidAccept(a, 0x5007, true)).toBe(IPID_REFUSE); // the same again: refused
+    expect(ipidAccept(b, 0, false)).toBe(IPID_TAKE); // softroce: ID 0 checked directly
+    expect(ipidAccept(b, 1, true)).toBe(IPID_TAKE); // then a GSO batch 1, 2, ...
+    expect(ipidAccept(b, 2, true)).toBe(IPID_TAKE);
+    expect(ipidAccept(b, 0x9999, true)).toBe(IPID_REFUSE);
+    expect(ipidAccept(a, 0x5008, true)).toBe(IPID_TAKE); // flows are kept apart
+    expect(ipidAccept(a, 0xffff, true)).toBe(IPID_REFUSE);
+    expect(ipidAccept(a, 0x0000, true)).toBe(IPID_TAKE); // wraps at 2^16
+    expect(idStat(IdStat.WEAK_DROPPED)).toBeGreaterThan(0);
+    expect(idStat(IdStat.WEAK_TAKEN)).toBeGreaterThan(0);
+  });
+
+  it("widens the window with the flow's idle time, weakly and up to the cap", () => {
+    ipidReset();
+    const a = heap.alloc(16);
+    memory.fill(a, 0x33, 16);
+    setNow(nowUs + 1000);
+    expect(ipidAccept(a, 100, false)).toBe(IPID_TAKE);
+    setNow(nowUs + 500_000); // 500 ms idle: Linux may have jumped by up to 500
+    expect(ipidAccept(a, 100 + 400, true)).toBe(IPID_WEAK);
+    ipidCommit();
+    expect(ipidAccept(a, 100 + 401, true)).toBe(IPID_TAKE);
+    setNow(nowUs + 60_000_000); // a minute idle: the growth stops at the cap
+    expect(ipidAccept(a, 501 + IPID_IDLE_CAP + 2, true)).toBe(IPID_WEAK);
+    ipidAbandon();
+    expect(ipidAccept(a, 501 + IPID_IDLE_CAP + 3, true)).toBe(IPID_REFUSE); // beyond: a candidate
+    expect(ipidAccept(a, 501 + IPID_IDLE_CAP + 4, true)).toBe(IPID_TAKE); // which the next confirms
+  });
+
+  it("keeps 128 live flows apart (a direct-mapped table of 256 let colliding peers evict each other)", () => {
+    ipidReset();
+    const srcs = heap.alloc(16 * 128);
+    for (let i = 0; i < 128; i++) {
+      memory.fill(srcs + 16 * i, 0, 16);
+      store<u32>(srcs + 16 * i + 12, 0x0a000000 | i); // ::ffff:10.0.0.i style addresses
+      store<u32>(srcs + 16 * i + 8, 0xffff0000);
+      setNow(nowUs + 10);
+      expect(ipidAccept(srcs + 16 * i, 0, false)).toBe(IPID_TAKE);
+    }
+    let weak = 0;
+    for (let round: u32 = 1; round < 20; round++) {
+      for (let i = 0; i < 128; i++) {
+        setNow(nowUs + 10);
+        const r = ipidAccept(srcs + 16 * i, round, true);
+        if (r == IPID_WEAK) { weak++; ipidCommit(); }
+        else expect(r).toBe(IPID_TAKE);
+      }
+    }
+    expect(weak).toBe(0); // no flow lost its prediction
+  });
+
+  it("caps the solver's table fills per ms: over budget is refused unsolved", () => {
+    setNow(nowUs + 100_000_000); // the budget refilled
+    const before = idStat(IdStat.OVER_BUDGET);
+    let over = 0;
+    let solved = 0;
+    const total: u32 = <u32>IPID_MISS_BURST + 200;
+    for (let k: u32 = 0; k < total; k++) {
+      const n: u32 = 12 + k; // each a new length (a few were cached by the tests above)
+      const icrc = setup(0x1234, n, k);
+      const r = recover_ipv4_id(ip, udp, bth, n, icrc);
+      if (r == ID_OVER_BUDGET) over++;
+      else if (r == 0x1234) solved++;
+    }
+    expect(over).toBeGreaterThan(0);
+    expect(over).toBeLessThanOrEqual(200);
+    expect(solved + over).toBe(<i32>total);
+    expect(idStat(IdStat.OVER_BUDGET) - before).toBe(<u32>over);
+    setNow(nowUs + 1_000_000); // a second later the budget is back
+    const icrc = setup(0x4321, 9000, 1);
+    expect(recover_ipv4_id(ip, udp, bth, 9000, icrc)).toBe(0x4321);
   });
 });

@@ -4,7 +4,8 @@
 // 192.0.2.2 / fd00:4791::2). rdma-core's rping against `softroce rping` both
 // ways over IPv4 and IPv6 with -v and -V, every ping line checked against the
 // text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way);
-// perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange); tshark captures the tap meanwhile, and every CM MAD in the
+// perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange) over
+// IPv4 and IPv6 and against `softroce perf -R` (its rdma_cm mode); tshark captures the tap meanwhile, and every CM MAD in the
 // capture — ours and Linux's — is checked field by field against tshark's CM
 // dissector, and ours against Linux's of the same kind field by field (what
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
@@ -126,6 +127,20 @@ cat /tmp/rs.out; echo "--- stderr"; cat /tmp/rs.err`, 30);
   });
 }
 
+test("rping -c (rxe0) against a softroce device nobody listens on: REJECTED, error 8 (invalid service ID) at once, as against Linux", async () => {
+  // a softroce device that runs no CM application: perf's server waiting for its TCP client
+  const server = softroce(["perf", "write_bw", "--perftest", "--address", HOST4, "-s", "4096", "-n", "5"], (RUN_TIMEOUT_S + 30) * 1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const theirs = await guest(`s=$(cut -d. -f1 /proc/uptime); rping -c -a ${HOST4} -C 1 > /tmp/rj.out 2>&1; echo "client-exit=$?"; e=$(cut -d. -f1 /proc/uptime); echo "secs=$((e - s))"; cat /tmp/rj.out`, 40);
+  const done = await guest(`ib_write_bw -d rxe0 -x 1 -s 4096 -n 5 -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+  const srv = await server;
+  assert.match(theirs, /RDMA_CM_EVENT_REJECTED, error 8/, theirs);
+  assert.doesNotMatch(theirs, /^client-exit=0$/m, theirs);
+  assert.ok(Number(/secs=(\d+)/.exec(theirs)[1]) < 5, theirs); // the REQ's first answer, not its retries (4 s and more apart)
+  assert.match(done, /client-exit=0/);
+  assert.equal(srv.code, 0, `${srv.stdout}${srv.stderr}`);
+});
+
 // ---------------------------------------------------------------- ucmatose
 
 const CLIENT_LINES = "cmatose: starting client\ncmatose: connecting\nreceiving data transfers\nsending replies\ndata transfers complete\ntest complete\nreturn status 0\n";
@@ -162,29 +177,41 @@ const ptSize = (t) => (t === "atomic_bw" ? [] : t.endsWith("_lat") ? ["-s", "64"
 /** The result line of perftest's table: size, iterations, figures. */
 const ptLine = (t, out) => out.split("\n").find((l) => new RegExp(`^ ${t === "atomic_bw" ? 8 : t.endsWith("_lat") ? 64 : 4096}\\s+\\d+\\s+\\d+\\.\\d\\d`).test(l));
 
-for (const t of PERFTESTS) {
-  test(`perftest ${t} (IPv4): softroce perf --perftest client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
-    const flags = [...ptSize(t), "-n", String(PT_ITERS)].join(" ");
-    // ours the client
-    await guest(`ib_${t} -d rxe0 -x 1 ${flags} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, "--perftest", "--address", HOST4, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
-    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+// perftest's default exchange over IPv4 (rxe's GID 1) and IPv6 (GID 2; the TCP exchange stays on IPv4,
+// perftest's socket is AF_INET), and its rdma_cm mode (-R: IPv4, as perftest's rdma_cm mode is)
+const PT_MODES = [
+  { name: "IPv4", theirs: "-x 1", ours: ["--perftest", "--address", HOST4] },
+  { name: "IPv6", theirs: "-x 2", ours: ["--perftest", "--address", HOST6] },
+  { name: "-R", theirs: "-R", ours: ["-R", "--address", HOST4] },
+];
+
+for (const mode of PT_MODES) {
+  for (const t of PERFTESTS) {
+    test(`perftest ${t} (${mode.name}): softroce perf ${mode.ours[0]} client -> ib_${t} ${mode.theirs} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
+      const flags = [...ptSize(t), "-n", String(PT_ITERS)].join(" ");
+      // ours the client
+      await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+      const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
+      const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-    assert.equal(ours.code, 0, `softroce perf ${t} --perftest (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible/, theirs);
-    assert.ok(ptLine(t, ours.stdout), ours.stdout);
-    if (t !== "read_lat") assert.ok(ptLine(t, theirs), theirs); // read_lat's server prints no figures
-    if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
-    // ours the server
-    const server = softroce(["perf", t, "--perftest", "--address", HOST4, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-    const srv = await server;
-    assert.match(client, /^client-exit=0$/m, `ib_${t} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-    assert.equal(srv.code, 0, `softroce perf ${t} --perftest (server): ${srv.stdout}${srv.stderr}`);
-    assert.ok(ptLine(t, client), client);
-    if (t !== "read_lat") assert.ok(ptLine(t, srv.stdout), srv.stdout);
-  });
+      assert.equal(ours.code, 0, `softroce perf ${t} ${mode.ours[0]} (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+      assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
+      assert.ok(ptLine(t, ours.stdout), ours.stdout);
+      if (t !== "read_lat") assert.ok(ptLine(t, theirs), theirs); // read_lat's server prints no figures
+      if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
+      if (mode.name === "IPv6") assert.match(ours.stdout, / remote address: .*\n GID: 253:00:71:145:00:00:00:00:00:00:00:00:00:00:00:02\n/);
+      if (mode.name === "-R") assert.match(theirs, / rdma_cm QPs\t : ON\n Data ex. method : rdma_cm/);
+      // ours the server
+      const server = softroce(["perf", t, ...mode.ours, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
+      await new Promise((r) => setTimeout(r, 2000));
+      const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
+      const srv = await server;
+      assert.match(client, /^client-exit=0$/m, `ib_${t} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+      assert.equal(srv.code, 0, `softroce perf ${t} ${mode.ours[0]} (server): ${srv.stdout}${srv.stderr}`);
+      assert.ok(ptLine(t, client), client);
+      if (t !== "read_lat") assert.ok(ptLine(t, srv.stdout), srv.stdout);
+    });
+  }
 }
 
 // ---------------------------------------------------------------- the MADs on the wire
@@ -281,7 +308,9 @@ test("our REQ, REP, RTU, DREQ, DREP equal rxe's of the same family field by fiel
     for (const o of ours) {
       // the rxe MAD that plays the same role: same kind, same family where the message says
       // (a REQ: of the same tool — the service ID holds its port — and family)
-      const t = theirs.find((x) => v6(x) === v6(o) && x.parsed.msg.serviceId === o.parsed.msg.serviceId) ?? theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
+      const same = (x, k) => norm(x.parsed.msg[k] ?? 0) === norm(o.parsed.msg[k] ?? 0);
+      const t = theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth")) ??
+        theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId")) ?? theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
       for (const k of Object.keys(o.parsed.msg)) {
         if (PER_CONNECTION.has(k)) continue;
         if (norm(o.parsed.msg[k]) !== norm(t.parsed.msg[k])) {

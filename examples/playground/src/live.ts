@@ -191,6 +191,11 @@ export class LiveSession implements Run {
     return d;
   }
 
+  /** Only A's trace ring is visible here; what A's completer did is in the QP table. */
+  note(): string | undefined {
+    return undefined;
+  }
+
   packetBytes(i: number): Uint8Array {
     const d = this.packets[i].datagram;
     return ipPacket({ src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId ?? 0, payload: d.payload });

@@ -214,6 +214,10 @@ export interface PlaygroundHook {
   settings(): Settings;
   pcapng(): Uint8Array | undefined;
   ladderRowsInDom(): number;
+  /** the timers that fired, in order: "A retransmit", "A rnr" */
+  timers(): string[];
+  /** the side ("A" or "B") whose QP a completion's qpNum names */
+  sideOf(qpNum: number): Side | undefined;
   /** the rxe states and receive verdicts the run went through: "B RESP_STATE DUPLICATE_REQUEST", "B PKT_RECV bad_qkey" */
   rxe(): string[];
 }
@@ -225,6 +229,8 @@ window.softroce = {
     settings: () => ({ ...settings }),
     pcapng: () => session?.pcapng(),
     ladderRowsInDom: () => document.querySelectorAll("#ladder [data-row]").length,
+    timers: () => (session?.timers ?? []).map((t) => `${t.side} ${t.kind}`),
+    sideOf: (qpNum) => (!session ? undefined : session.sideState("A").qpn === qpNum ? "A" : session.sideState("B").qpn === qpNum ? "B" : undefined),
     rxe: () => [...new Set((session?.events ?? []).filter((e) => e.state || e.verdict).map((e) => `${e.side} ${e.kind} ${e.kind === "PKT_RECV" ? e.verdict : e.state}`))],
   },
 };
@@ -242,9 +248,11 @@ async function main(): Promise<void> {
   if (parsed.problems.length) $("problems").textContent = parsed.problems.join("; ");
   showSettings();
   writeUrl();
-  $("mode").textContent = typeof SharedArrayBuffer !== "undefined" && globalThis.crossOriginIsolated
-    ? "cross-origin isolated; the device runs on the page's thread"
-    : "the device runs on the page's thread (not cross-origin isolated)";
+  const isolated = typeof SharedArrayBuffer !== "undefined" && globalThis.crossOriginIsolated;
+  document.body.dataset.isolated = isolated ? "1" : "0";
+  $("mode").textContent = isolated
+    ? "cross-origin isolated; the simulated devices run on the page's thread"
+    : "not cross-origin isolated (the server sends no COOP/COEP headers): single-threaded, the devices run on the page's thread";
   // live mode: only when the server runs a gateway (softroce playground); a static server has no /live.json
   try {
     const r = await fetch("live.json");

@@ -281,8 +281,15 @@ export class PacketPort {
     });
   }
 
-  /** Stops the timer; later datagrams and calls are ignored. */
+  /**
+   * Sends what the device already put in the TX ring (a deferred flush not yet run: the ACKs of the
+   * last batch received, which the peer's requester waits for), then stops the timer; later
+   * datagrams and calls are ignored.
+   */
   close(): void {
+    if (this.closed) return;
+    if (this.flushPending) this.flush();
+    else this.service();
     this.closed = true;
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
     this.timer = undefined;

@@ -29,6 +29,8 @@ export interface VerbsExports {
   mr_ptr(key: number): number;
   mr_rereg(key: number, flags: number, pd: number, access: number): number;
   mr_alloc_fast(pd: number, maxNumSg: number): number;
+  mr_map_begin(key: number, pageSize: number): number;
+  mr_set_page(key: number, addr: number): number;
   mr_ptr_index(key: number): number;
   mw_alloc(pd: number, type: number): number;
   mw_dealloc(key: number): number;

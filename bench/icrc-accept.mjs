@@ -1,0 +1,113 @@
+// How strong the ICRC is where the receiver cannot see the IPv4 ID (an ordinary UDP socket, a
+// browser behind the gateway): ICRC_PACKETS datagrams (default 400,000, the issue's experiment)
+// whose ICRC is random, per case, into a device's receive path; counts how many it accepts and
+// prints that next to what assembly/crc/ipid.ts predicts. Every datagram is otherwise valid (a
+// 64-byte UC WRITE to a connected QP from its peer, or a UD SEND to a UD QP), so only the ICRC can
+// refuse it. Deterministic (seeded datagrams, the simulated clock).
+//   busy      the flow's last datagram was just accepted (Linux-like counter, or softroce's ID 0)
+//   idle 1 s  the flow was idle a second before each datagram (window grows to 2 + 1000)
+//   idle 60 s beyond the growth cap (2 + IPID_IDLE_CAP)
+//   fresh     every datagram from a new source address: no prediction, the solver's 2^-16 alone
+// Usage: node bench/icrc-accept.mjs   (ICRC_PACKETS=n to change the count). Exits 1 when a case
+// accepts more than its bound allows (a Poisson tail of 1e-6).
+import { SimNetwork, WireCodec, coreModule, connectQp, QpType } from "../dist/node/index.js";
+
+const N = Number(process.env.ICRC_PACKETS ?? 400_000);
+const IDLE_CAP = 8192; // assembly/crc/ipid.ts IPID_IDLE_CAP
+const WINDOW = 2; // IPID_WINDOW
+
+const mod = await coreModule();
+const codec = await WireCodec.create(mod);
+
+/** xorshift32, seeded */
+function rng(seed) {
+  let x = seed >>> 0 || 1;
+  return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; return (x >>>= 0); };
+}
+
+async function setup(seed) {
+  const net = new SimNetwork({ seed });
+  const dev = await net.addDevice(mod, "127.0.12.1");
+  const pd = dev.allocPd();
+  const cq = dev.createCq(64);
+  const cap = { maxSendWr: 1, maxRecvWr: 1, maxSendSge: 1, maxRecvSge: 1 };
+  const uc = pd.createQp({ qpType: QpType.UC, sendCq: cq, recvCq: cq, cap });
+  connectQp(uc, { qpNum: 0x99, psn: 100, gid: "::ffff:127.0.12.2" }, { sqPsn: 1 });
+  const ud = pd.createQp({ qpType: QpType.UD, sendCq: cq, recvCq: cq, cap });
+  connectQp(ud, undefined, { sqPsn: 1, qkey: 0x1234 });
+  const port = dev.port;
+  return { net, dev, uc, ud, port };
+}
+
+/** A datagram's UDP payload with ICRC computed over `ipId`, from `src`. */
+function datagram(s, src, ipId, ud) {
+  const spec = ud
+    ? { opcode: 0x64 /* UD SEND ONLY */, destQp: s.ud.qpNum, deth: { qkey: 0x1234, srcQp: 7 }, psn: 5 }
+    : { opcode: 0x24 /* UC WRITE ONLY */, destQp: s.uc.qpNum, psn: 100, reth: { va: 0n, rkey: 1, len: 64 } };
+  return codec.emit({ src, dst: "127.0.12.1", udpSrcPort: 0xc001, udpDstPort: 4791, ipId, payload: new Uint8Array(64), ...spec }).subarray(28).slice();
+}
+
+function randomize(p, r) {
+  const v = r();
+  p[p.length - 4] = v & 0xff; p[p.length - 3] = (v >>> 8) & 0xff; p[p.length - 2] = (v >>> 16) & 0xff; p[p.length - 1] = v >>> 24;
+}
+
+const cases = [];
+
+async function flowCase(name, { softroce, idleUs }) {
+  const s = await setup(7);
+  const src = "127.0.12.2";
+  const recv = (p) => s.port.receive({ src, dst: "127.0.12.1", srcPort: 0xc001, dstPort: 4791, payload: p });
+  // establish the flow: softroce sends ID 0 (checked directly); Linux a counter (first one weak, then in sequence)
+  if (softroce) { if (recv(datagram(s, src, 0)) !== 0) throw new Error("ID 0 refused"); }
+  else for (let id = 0x4000; id < 0x4003; id++) if (recv(datagram(s, src, id)) !== 0) throw new Error("counter refused");
+  const p = datagram(s, src, softroce ? 0 : 0x4003);
+  const r = rng(0x1c4c + cases.length);
+  let accepted = 0;
+  for (let i = 0; i < N; i++) {
+    if (idleUs) s.net.run(s.net.now + idleUs);
+    randomize(p, r);
+    if (recv(p) === 0) accepted++;
+  }
+  const grow = idleUs ? Math.min(IDLE_CAP, Math.floor(idleUs / 1000)) : 0;
+  // solves (2^-16) and lands in the last ID's window or the candidate's: at most 2 x (WINDOW + grow) IDs
+  const perDatagram = 2 ** -16 * (2 * (WINDOW + grow)) / 65536;
+  cases.push({ name, accepted, perDatagram, bad: s.dev.queryCounters().bad_icrc });
+}
+
+async function freshCase(name) {
+  const s = await setup(9);
+  const r = rng(0xf7e5);
+  let accepted = 0;
+  for (let i = 0; i < N; i++) {
+    const src = `10.${(i >>> 16) & 0xff}.${(i >>> 8) & 0xff}.${i & 0xff}`;
+    const p = datagram(s, src, 0x1000, true);
+    randomize(p, r);
+    if (s.port.receive({ src, dst: "127.0.12.1", srcPort: 0xc001, dstPort: 4791, payload: p }) === 0) accepted++;
+  }
+  cases.push({ name, accepted, perDatagram: 2 ** -16, bad: s.dev.queryCounters().bad_icrc });
+}
+
+await flowCase("busy flow, Linux-like peer (ID counter)", { softroce: false });
+await flowCase("busy flow, softroce peer (ID 0)", { softroce: true });
+await flowCase("flow idle 1 s before each datagram", { softroce: false, idleUs: 1_000_000 });
+await flowCase("flow idle 60 s before each datagram", { softroce: false, idleUs: 60_000_000 });
+await freshCase("fresh flow (each datagram a new source)");
+
+/** Smallest k with P(Poisson(mean) > k) < 1e-6. */
+function bound(mean) {
+  let k = 0, term = Math.exp(-mean), cdf = term;
+  while (1 - cdf > 1e-6 && k < 10_000) { k++; term *= mean / k; cdf += term; }
+  return k;
+}
+
+console.log(`ICRC strength, IPv4 ID unseen: ${N.toLocaleString("en")} datagrams with a random ICRC per case`);
+let fail = false;
+for (const c of cases) {
+  const expected = c.perDatagram * N;
+  const b = bound(expected);
+  if (c.accepted > b) fail = true;
+  console.log(`  ${c.name.padEnd(42)} accepted ${String(c.accepted).padStart(4)}  expected ${expected.toFixed(4).padStart(8)}` +
+    `  (2^${Math.log2(c.perDatagram).toFixed(1)} per datagram; bad_icrc ${c.bad})${c.accepted > b ? `  OVER BOUND ${b}` : ""}`);
+}
+if (fail) process.exit(1);
