@@ -165,6 +165,9 @@ export class LiveSession implements Run {
   }
 
   private collect(): void {
+    // the CQ first, then the trace ring: a packet that completed a work request is in the ring by
+    // then (with the device in a worker both move while this runs), so the last ACK is not missed
+    const wcs = this.cq.poll(64);
     for (const ev of this.reader.read()) {
       this.events.push({ ...ev, side: "A" });
       if (!this.dev.port && (ev.kind === "PKT_SENT" || ev.kind === "PKT_RECV")) this.ringPacket(ev);
@@ -173,7 +176,7 @@ export class LiveSession implements Run {
       else if (ev.kind === "COMP_STATE") this.lastState.comp = ev.state;
       else if (ev.kind === "QP_STATE" && ev.state) this.qpState = ev.state;
     }
-    for (const wc of this.cq.poll(64)) this.completions.push({ side: "A", tUs: this.elapsed(), wc });
+    for (const wc of wcs) this.completions.push({ side: "A", tUs: this.elapsed(), wc });
     if (this.done && !this.stopped) {
       this.stopped = true;
       // the last ACKs have been counted; the tunnel closes with the device
