@@ -191,7 +191,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     verify: flags.verify === true,
     bidirectional: flags.bidirectional === true,
   };
-  if (flags.bidirectional && flags.perftest) throw new UsageError("-b/--bidirectional with --perftest: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)");
+  if (flags.bidirectional && (flags.perftest || flags.rdma_cm)) throw new UsageError(`-b/--bidirectional with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"}: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)`);
   if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("-A/--atomic_type applies to atomic_bw only");
   if (flags.all && options.test === "atomic_bw") throw new UsageError("-a/--all: atomic_bw has one size, 8 bytes");
   let sizes: number[] | undefined;

@@ -30,6 +30,7 @@ describe("the softroce command", () => {
     [["devinfo", "--port", "1"], /unknown flag --port \(the device's UDP port is --udp-port\)/],
     [["perf", "write_lat", "--local", "-b"], /bidirectional applies to the bandwidth tests \(send_bw, write_bw, read_bw, atomic_bw\), not write_lat/],
     [["perf", "write_bw", "-b", "--perftest"], /-b\/--bidirectional with --perftest/],
+    [["perf", "write_bw", "-b", "-R"], /-b\/--bidirectional with -R\/--rdma_cm/],
     [["perf", "write_bw", "-x", "1"], /-x\/--gid-index 1: the device has one GID, index 0/],
     [["perf", "write_bw", "-d", "mlx5_0"], /-d\/--ib-dev: no device 'mlx5_0' \(the only one is softroce0\)/],
     [["perf", "write_bw", "-a", "10.0.0.1"], /--all applies to --local/],
