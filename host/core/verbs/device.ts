@@ -5,7 +5,7 @@ import { instantiateCore } from "../wasm/instance.js";
 import { Cfg, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, Ring, type VerbsCore } from "./abi.js";
 import { CompletionChannel } from "./channel.js";
 import { CompletionQueue } from "./cq.js";
-import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState } from "./enums.js";
+import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState, QpType, WrOpcode } from "./enums.js";
 import { check, fail } from "./errors.js";
 import { AsyncEvent } from "./events.js";
 import { formatGid, parseGid } from "../net/gid.js";
@@ -210,6 +210,8 @@ export class Device extends EventTarget {
     const gids = options.gids?.map(parseGid) ?? [this.linkLocalGid()];
     if (gids.length > GID_TABLE_LEN) fail("ibv_open_device", "EINVAL", `at most ${GID_TABLE_LEN} GIDs`);
     this.gidCount = gids.length;
+    // the WR opcodes each QP type takes, asked once here: a post then makes no call for it
+    for (const type of [QpType.RC, QpType.UC, QpType.UD]) for (const op of Object.values(WrOpcode)) this.wrClass(op, type);
     const c = core.dev_config();
     const m = this.mem;
     m.setU32(c + Cfg.MAX_PD, o.maxPd);
@@ -306,6 +308,21 @@ export class Device extends EventTarget {
   /** The device's linear memory (MR bytes, rings and records live here). */
   get memory(): WebAssembly.Memory {
     return this.core.memory;
+  }
+
+  private readonly wrClasses = new Map<number, number>();
+
+  /**
+   * The class bits the core gives WR opcode `op` on QP type `qpType` (`wr_class`, rxe_wr_opcode_info);
+   * 0 when the type does not take it. A pure function of its arguments, asked at open for every
+   * opcode and type, so a post costs no call into the core (nor a round trip to a device worker).
+   */
+  wrClass(op: number, qpType: number): number {
+    if (!Number.isInteger(op) || op < 0 || op > 0xff) return 0;
+    const key = (qpType << 8) | op;
+    let c = this.wrClasses.get(key);
+    if (c === undefined) this.wrClasses.set(key, (c = this.core.wr_class(op, qpType) >>> 0));
+    return c;
   }
 
   /** Runs a device call, then drains the event ring and wakes CQ waiters. */

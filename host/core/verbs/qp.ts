@@ -159,7 +159,7 @@ export class QueuePair {
     const d = this.pd.device;
     const lim = {
       qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d,
-      wrClass: (op: number, type: number) => d.core.wr_class(op, type) >>> 0,
+      wrClass: (op: number, type: number) => d.wrClass(op, type),
     };
     const bytes = d.mem.byteLength;
     const check = (wr: SendWr): ReturnType<typeof checkSendWr> => {
