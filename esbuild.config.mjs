@@ -7,6 +7,8 @@ const common = { bundle: true, format: "esm", sourcemap: true, logLevel: "warnin
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ["host/node/index.ts"], outfile: "dist/node/index.js", platform: "node", target: "node20" }),
+  // the device worker openDevice({ worker: true }) starts (host/node/worker/open.ts finds it here)
+  esbuild.build({ ...common, entryPoints: ["host/node/worker/device-worker.ts"], outfile: "dist/node/device-thread.js", platform: "node", target: "node20" }),
   // Everything, for this repository's tests, benchmarks and system suites (not published: see
   // package.json "files"). Two levels under the root like the others, so build/softroce.wasm resolves.
   esbuild.build({ ...common, entryPoints: ["host/internal/node.ts"], outfile: "dist/internal/node.js", platform: "node", target: "node20" }),
@@ -40,11 +42,15 @@ await Promise.all([
     assetNames: "[name]-[hash]",
   }),
   ...pages(),
+  // the browser's device worker (host/browser/worker.ts looks for it next to the bundle that starts it)
+  ...["browser", "internal", ...(existsSync("examples/playground") ? ["playground"] : [])].map((dir) =>
+    esbuild.build({ ...common, packages: undefined, entryPoints: ["host/browser/worker-device.ts"], outfile: `dist/${dir}/device-worker.js`, platform: "browser", target: "es2022" }),
+  ),
 ]);
 chmodSync("dist/cli/softroce.js", 0o755);
 
 if (existsSync("examples/playground")) {
-  for (const f of ["index.html", "style.css"]) copyFileSync(`examples/playground/${f}`, `dist/playground/${f}`);
+  for (const f of ["index.html", "style.css", "_headers"]) copyFileSync(`examples/playground/${f}`, `dist/playground/${f}`);
   copyFileSync("examples/browser-chat/index.html", "dist/playground/chat/index.html");
 }
 

@@ -12,7 +12,11 @@
 // timeout 14 and retry 7: pass, and retransmission events per datagram), the in-process RC WRITE
 // against its two-CRC-two-copy ceiling (bench/rc-write.mjs) and CRC-32 against node:zlib
 // (bench/crc.mjs). Knobs: BENCH_ROUNDS (5), BENCH_MESSAGES (1500 a goodput run), BENCH_ITERS
-// (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only).
+// (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only), BENCH_ONLY=write|lat (one
+// half of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1).
+// The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
+// flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
+// callback returns, or after the application's reaction to its completions, with it).
 import { fork, spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
@@ -29,15 +33,18 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1500);
 const ITERS = Number(process.env.BENCH_ITERS ?? 2000);
 const WARMUP = 200;
-const ADDR = "127.0.0.1";
+const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
+const ONLY = process.env.BENCH_ONLY;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-const PATHS = ["native", "dgram"];
+const PATHS = ["native-now", "native-defer", "dgram"];
 
 /** One device with one RC QP: a WRITE source/target (`write`) or a SEND ping-pong end (`lat`). */
-async function rcSide(datapath, kind) {
+async function rcSide(path, kind) {
   const write = kind === "write";
+  const [datapath, flush] = path.split("-");
   const d = await openDevice({ address: ADDR, port: 0, activeMtu: Mtu.MTU_4096, mrArenaBytes: write ? DEPTH * SIZE + (1 << 20) : 1 << 20, datapath });
   if (udpLinkOf(d).path !== datapath) throw new Error(`asked for the ${datapath} path, got ${udpLinkOf(d).path}`);
+  if (flush) udpLinkOf(d).flush = flush;
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 2);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
@@ -240,20 +247,21 @@ async function parent() {
   await ask(c, { type: "peers", peers: Object.fromEntries(Object.entries(mine).map(([k, s]) => [k, s.me])) }, "ready");
   for (const [k, s] of Object.entries(mine)) s.connect(hello.peers[k]);
   const probe = buildProbe();
-  const g = { native: [], dgram: [], raw: [], c: [] };
-  const lat = { native: [], dgram: [], raw: [] };
+  const g = { "native-now": [], "native-defer": [], dgram: [], raw: [], c: [] };
+  const lat = { "native-now": [], "native-defer": [], dgram: [], raw: [] };
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // order rotates so no candidate always runs first
-      const jobs = [
-        async () => g.native.push(await rcWrite(mine["native-write"], hello.peers["native-write"])),
-        async () => g.dgram.push(await rcWrite(mine["dgram-write"], hello.peers["dgram-write"])),
+      const writes = [
+        ...PATHS.map((p) => async () => g[p].push(await rcWrite(mine[`${p}-write`], hello.peers[`${p}-write`]))),
         async () => g.raw.push(await rawGoodput(c, hello.sinkPort)),
         async () => g.c.push(runProbe(probe, "gso+gro", { count: Math.round((SIZE * MESSAGES) / 4096) }).gbps * 1000),
-        async () => lat.native.push(await rcLatency(mine["native-lat"])),
-        async () => lat.dgram.push(await rcLatency(mine["dgram-lat"])),
+      ];
+      const lats = [
+        ...PATHS.map((p) => async () => lat[p].push(await rcLatency(mine[`${p}-lat`]))),
         async () => lat.raw.push(await rawLatency(hello.echoPort)),
       ];
+      const jobs = [...(ONLY === "lat" ? [] : writes), ...(ONLY === "write" ? [] : lats)];
       for (let j = 0; j < jobs.length; j++) await jobs[(j + r) % jobs.length]();
     }
   } finally {
@@ -262,24 +270,33 @@ async function parent() {
   const ratio = (a, b) => fmtSpread(spread(a.map((x, i) => x / b[i])));
   const mb = (a) => fmtSpread(spread(a), 0);
   console.log(`Node fast path, 2 processes on UDP loopback, ${ROUNDS} interleaved rounds (min / median / max)`);
-  console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s):`);
-  console.log(`  native datapath        ${mb(g.native)}`);
-  console.log(`  node:dgram path        ${mb(g.dgram)}`);
-  console.log(`  raw node:dgram ${DGRAM} B  ${mb(g.raw)}`);
-  console.log(`  C probe GSO+GRO        ${mb(g.c)}`);
-  console.log(`  native / raw dgram     ${ratio(g.native, g.raw)}   (target >= 1.5)`);
-  console.log(`  native / C GSO+GRO     ${ratio(g.native, g.c)}   (aim 0.5)`);
-  console.log(`  dgram path / raw       ${ratio(g.dgram, g.raw)}`);
+  if (ONLY !== "lat") {
+    console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s):`);
+    console.log(`  native, flush now      ${mb(g["native-now"])}`);
+    console.log(`  native, flush defer    ${mb(g["native-defer"])}`);
+    console.log(`  node:dgram path        ${mb(g.dgram)}`);
+    console.log(`  raw node:dgram ${DGRAM} B  ${mb(g.raw)}`);
+    console.log(`  C probe GSO+GRO        ${mb(g.c)}`);
+    console.log(`  native now / raw dgram    ${ratio(g["native-now"], g.raw)}   (target >= 1.5)`);
+    console.log(`  native defer / raw dgram  ${ratio(g["native-defer"], g.raw)}`);
+    console.log(`  native now / C GSO+GRO    ${ratio(g["native-now"], g.c)}   (aim 0.5)`);
+    console.log(`  native defer / C GSO+GRO  ${ratio(g["native-defer"], g.c)}`);
+    console.log(`  dgram path / raw          ${ratio(g.dgram, g.raw)}`);
+  }
   const p50 = (a) => a.map((x) => x.p50);
   const p99 = (a) => a.map((x) => x.p99);
-  console.log(`RC SEND ${LAT_SIZE} B round trip, ${ITERS} a run (µs, median of each run; p99 of each run):`);
-  console.log(`  native datapath        p50 ${fmtSpread(spread(p50(lat.native)), 1)}   p99 ${fmtSpread(spread(p99(lat.native)), 1)}`);
-  console.log(`  node:dgram path        p50 ${fmtSpread(spread(p50(lat.dgram)), 1)}   p99 ${fmtSpread(spread(p99(lat.dgram)), 1)}`);
-  console.log(`  raw dgram ${LAT_DGRAM} B ping-pong p50 ${fmtSpread(spread(p50(lat.raw)), 1)}   p99 ${fmtSpread(spread(p99(lat.raw)), 1)}`);
-  console.log(`  native / raw (p50)     ${ratio(p50(lat.native), p50(lat.raw))}   (target <= 1.3)`);
-  console.log(`  dgram path / raw (p50) ${ratio(p50(lat.dgram), p50(lat.raw))}`);
-  const ret = mine["native-write"].d.queryCounters().completer_retry_err ?? 0;
-  console.log(`  (native WRITE retransmission events over all rounds: ${ret})`);
+  if (ONLY !== "write") {
+    console.log(`RC SEND ${LAT_SIZE} B round trip, ${ITERS} a run (µs, median of each run; p99 of each run):`);
+    console.log(`  native, flush now      p50 ${fmtSpread(spread(p50(lat["native-now"])), 1)}   p99 ${fmtSpread(spread(p99(lat["native-now"])), 1)}`);
+    console.log(`  native, flush defer    p50 ${fmtSpread(spread(p50(lat["native-defer"])), 1)}   p99 ${fmtSpread(spread(p99(lat["native-defer"])), 1)}`);
+    console.log(`  node:dgram path        p50 ${fmtSpread(spread(p50(lat.dgram)), 1)}   p99 ${fmtSpread(spread(p99(lat.dgram)), 1)}`);
+    console.log(`  raw dgram ${LAT_DGRAM} B ping-pong p50 ${fmtSpread(spread(p50(lat.raw)), 1)}   p99 ${fmtSpread(spread(p99(lat.raw)), 1)}`);
+    console.log(`  native now / raw (p50)    ${ratio(p50(lat["native-now"]), p50(lat.raw))}   (target <= 1.3)`);
+    console.log(`  native defer / raw (p50)  ${ratio(p50(lat["native-defer"]), p50(lat.raw))}`);
+    console.log(`  dgram path / raw (p50)    ${ratio(p50(lat.dgram), p50(lat.raw))}`);
+  }
+  const ret = PATHS.map((p) => `${p} ${mine[`${p}-write`].d.queryCounters().completer_retry_err ?? 0}`).join(", ");
+  console.log(`  (WRITE retransmission events over all rounds: ${ret})`);
   c.send({ type: "exit" });
   for (const s of Object.values(mine)) s.d.close();
   if (process.env.BENCH_SKIP_ONCE === "1") return;

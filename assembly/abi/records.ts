@@ -13,14 +13,20 @@ export const SLOT_HDR: u32 = 16; // bytes
 export const MR_PD: usize = 16; // u32 PD handle
 export const MR_ACCESS: usize = 20; // u32 ibv_access_flags
 export const MR_KEY: usize = 24; // u32 lkey (== rkey)
-export const MR_BLOCK: usize = 28; // u32 bytes taken from the arena (0 for fast registration)
+export const MR_BLOCK: usize = 28; // u32 bytes taken from the arena (a fast-registration MR: its page list)
 export const MR_ADDR: usize = 32; // u64 start address (a linear-memory address)
 export const MR_LEN: usize = 40; // u64 length in bytes
 export const MR_TYPE: usize = 48; // u32 MR_TYPE_* (user, fast registration)
 export const MR_STATE: usize = 52; // u32 MR_STATE_* (invalid, free, valid)
 export const MR_NUM_MW: usize = 56; // u32 memory windows bound to this MR
 export const MR_MAX_LEN: usize = 60; // u32 fast registration: the most bytes a REG_MR may map
-export const MR_SLOT: u32 = 64; // bytes
+export const MR_PAGES: usize = 64; // u32 fast registration: the page list (u32 linear-memory page addresses, MAX_SG of them), from the arena
+export const MR_MAX_SG: usize = 68; // u32 fast registration: max_num_sg, the page list's capacity
+export const MR_NBUF: usize = 72; // u32 fast registration: pages the last ib_map_mr_sg set
+export const MR_PAGE_SHIFT: usize = 76; // u32 fast registration: log2 of the page size of that mapping
+export const MR_MAPPED: usize = 80; // u32 fast registration: 1 while a page list mapped since the last REG_MR waits for one
+export const MR_SCATTERED: usize = 84; // u32 1 when iova bytes go through the page list (non-contiguous pages); 0: iova is the linear address
+export const MR_SLOT: u32 = 96; // bytes
 
 // ---- MW record (pool slot) ----
 export const MW_PD: usize = 16; // u32 PD handle

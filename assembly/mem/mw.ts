@@ -8,7 +8,7 @@
 // WR carries, so old rkeys stop working.
 import { ACCESS_LOCAL_WRITE, ACCESS_MW_BIND, ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_WRITE, ACCESS_SUPPORTED_MR, ACCESS_ZERO_BASED } from "./access";
 import { EINVAL, EOPNOTSUPP } from "./errno";
-import { mrFind, mrInRange, MR_ACCESS, MR_NUM_MW, MR_PD, MR_STATE, MR_STATE_VALID, MW_INDEX_MIN } from "./mr";
+import { mrFind, mrInRange, mrXlate, MR_ACCESS, MR_NUM_MW, MR_PD, MR_STATE, MR_STATE_VALID, MW_INDEX_MIN } from "./mr";
 import { pdFind } from "./pd";
 import { Pool, poolGive, poolInit, poolSlot, poolTake, useDec, useInc, SLOT_GEN, SLOT_HANDLE } from "./pool";
 
@@ -158,17 +158,41 @@ export function mwInvalidate(qph: u32, qpPd: u32, key: u32): i32 {
 }
 
 /**
+ * The window `key` names when QP `qph` of PD `qpPd` may use it for `access` (rxe_lookup_mw):
+ * current rkey, VALID, the QP's PD, a type 2 window's own QP, nonzero length, every access bit
+ * granted. 0 otherwise.
+ */
+export function mwLookup(key: u32, qph: u32, qpPd: u32, access: u32): usize {
+  const mw = mwFind(key);
+  if (!mw || load<u32>(mw + MW_STATE) != MW_STATE_VALID || load<u32>(mw + MW_PD) != qpPd) return 0;
+  if (load<u32>(mw + MW_TYPE) == MW_TYPE_2 && load<u32>(mw + MW_QP) != qph) return 0;
+  if (load<u64>(mw + MW_LEN) == 0 || (load<u32>(mw + MW_ACCESS) & access) != access) return 0;
+  return mw;
+}
+
+/** The iova (in its MR) the last successful mwResolveMr reached. */
+let resolvedIova: u64 = 0;
+export function mwResolvedIova(): u64 { return resolvedIova; }
+
+/**
  * Remote access through a window (rxe_lookup_mw + the range check): the
  * linear-memory address of [va, va + len) for QP `qph` of PD `qpPd` needing
  * `access`, or 0. A zero-based window's va counts from the window's start.
  */
 export function mwResolve(key: u32, qph: u32, qpPd: u32, va: u64, len: u64, access: u32): usize {
-  const mw = mwFind(key);
-  if (!mw || load<u32>(mw + MW_STATE) != MW_STATE_VALID || load<u32>(mw + MW_PD) != qpPd) return 0;
-  if (load<u32>(mw + MW_TYPE) == MW_TYPE_2 && load<u32>(mw + MW_QP) != qph) return 0;
+  const mr = mwResolveMr(key, qph, qpPd, va, len, access);
+  return mr ? mrXlate(mr, resolvedIova) : 0;
+}
+
+/**
+ * mwResolve's check, answered as the window's MR slot (0 when refused); the MR's iova of va is
+ * then mwResolvedIova() (the bytes may cross the pages of a scattered MR: mrCopy).
+ */
+export function mwResolveMr(key: u32, qph: u32, qpPd: u32, va: u64, len: u64, access: u32): usize {
+  const mw = mwLookup(key, qph, qpPd, access);
+  if (!mw) return 0;
   const size = load<u64>(mw + MW_LEN);
   const granted = load<u32>(mw + MW_ACCESS);
-  if (size == 0 || (granted & access) != access) return 0;
   const start = load<u64>(mw + MW_ADDR);
   let off: u64;
   if (granted & ACCESS_ZERO_BASED) off = va;
@@ -179,5 +203,6 @@ export function mwResolve(key: u32, qph: u32, qpPd: u32, va: u64, len: u64, acce
   if (len > size || off > size - len) return 0;
   const mr = mrFind(load<u32>(mw + MW_MR));
   if (!mr || load<u32>(mr + MR_STATE) != MR_STATE_VALID || !mrInRange(mr, start + off, len)) return 0;
-  return <usize>(start + off);
+  resolvedIova = start + off;
+  return mr;
 }

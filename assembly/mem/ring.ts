@@ -26,12 +26,16 @@ export function ringInit(r: usize, cap: u32, slot: u32, kind: u32, owner: u32): 
   store<u32>(r + RING_OWNER, owner);
 }
 
-// Index access lives here only: with a shared memory these become atomic.load/
-// atomic.store (the host side already uses Atomics on the same words).
-@inline export function ringProd(r: usize): u32 { return load<u32>(r + RING_PROD); }
-@inline export function ringCons(r: usize): u32 { return load<u32>(r + RING_CONS); }
-@inline export function ringSetProd(r: usize, v: u32): void { store<u32>(r + RING_PROD, v); }
-@inline export function ringSetCons(r: usize, v: u32): void { store<u32>(r + RING_CONS, v); }
+// Index access lives here only. The threads build (asconfig target "shared", --enable threads,
+// shared memory) turns them into atomic loads and stores: wasm atomics are sequentially
+// consistent, so a producer's slot writes are visible before its index (release) and a
+// consumer reads slots only after the index (acquire) — the host thread uses Atomics on the
+// same words. ASC_FEATURE_THREADS is a compile-time constant: the normal build keeps plain
+// loads and stores (build/softroce.wasm is byte-for-byte what it was before this switch).
+@inline export function ringProd(r: usize): u32 { return ASC_FEATURE_THREADS ? atomic.load<u32>(r + RING_PROD) : load<u32>(r + RING_PROD); }
+@inline export function ringCons(r: usize): u32 { return ASC_FEATURE_THREADS ? atomic.load<u32>(r + RING_CONS) : load<u32>(r + RING_CONS); }
+@inline export function ringSetProd(r: usize, v: u32): void { ASC_FEATURE_THREADS ? atomic.store<u32>(r + RING_PROD, v) : store<u32>(r + RING_PROD, v); }
+@inline export function ringSetCons(r: usize, v: u32): void { ASC_FEATURE_THREADS ? atomic.store<u32>(r + RING_CONS, v) : store<u32>(r + RING_CONS, v); }
 @inline export function ringCap(r: usize): u32 { return load<u32>(r + RING_CAP); }
 @inline export function ringCount(r: usize): u32 { return ringProd(r) - ringCons(r); }
 

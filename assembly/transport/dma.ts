@@ -8,7 +8,7 @@
 // The cursor is two adjacent u32 of the WQE: the SGE it stands in and the
 // offset in that SGE (SWQE_CUR_SGE/SWQE_SGE_OFFSET, RWQE_CUR_SGE/RWQE_SGE_OFFSET).
 // A cursor at the end of an SGE and one at the start of the next mean the same.
-import { mrCheck, MR_OK } from "../mem/mr";
+import { mrCopy, mrLookup, mrSpan } from "../mem/mr";
 import { SGE_ADDR, SGE_LENGTH, SGE_LKEY, SGE_SIZE } from "../verbs/wqe";
 
 export const CUR_SGE: usize = 0; // u32 index of the SGE
@@ -25,6 +25,13 @@ export const TO_SGL = true;
 export const FROM_SGL = false;
 
 @inline function sgeAt(sgl: usize, i: u32): usize { return sgl + <usize>i * SGE_SIZE; }
+
+/** The bytes the `nsge` SGEs at `sgl` describe, saturated at 0xffffffff (a work request's length). */
+export function sgeTotal(sgl: usize, nsge: u32): u32 {
+  let total: u64 = 0;
+  for (let i: u32 = 0; i < nsge; i++) total += <u64>load<u32>(sgeAt(sgl, i) + SGE_LENGTH);
+  return total > 0xffffffff ? 0xffffffff : <u32>total;
+}
 
 /** Puts the cursor at the start of the first SGE. */
 export function dmaReset(cur: usize): void {
@@ -52,9 +59,9 @@ export function copyData(toSgl: bool, pd: u32, access: u32, sgl: usize, nsge: u3
     }
     const n = min(sl - off, len - done);
     const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
-    if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, access) != MR_OK) return Copy.FAULT;
-    if (toSgl) memory.copy(<usize>addr, mem + done, n);
-    else memory.copy(mem + done, <usize>addr, n);
+    const mr = mrLookup(load<u32>(sge + SGE_LKEY), pd, addr, <u64>n, access);
+    if (!mr) return Copy.FAULT;
+    mrCopy(mr, addr, mem + done, n, toSgl); // page by page when the MR's pages are scattered
     done += n;
     off += n;
   }
@@ -80,10 +87,13 @@ export function dmaSpan(pd: u32, access: u32, sgl: usize, nsge: u32, cur: usize,
   const sge = sgeAt(sgl, i);
   if (load<u32>(sge + SGE_LENGTH) - off < len) return 0;
   const addr = load<u64>(sge + SGE_ADDR) + <u64>off;
-  if (mrCheck(load<u32>(sge + SGE_LKEY), pd, addr, <u64>len, access) != MR_OK) return 0;
+  const mr = mrLookup(load<u32>(sge + SGE_LKEY), pd, addr, <u64>len, access);
+  if (!mr) return 0;
+  const at = mrSpan(mr, addr, len); // 0 when the bytes cross scattered pages: copyData gathers them
+  if (!at) return 0;
   store<u32>(cur + CUR_SGE, i);
   store<u32>(cur + CUR_OFFSET, off + len);
-  return <usize>addr;
+  return at;
 }
 
 /** Moves the cursor on by `len` bytes without touching memory (rxe advance_dma_data: a retry skipping what was acknowledged). */

@@ -8,10 +8,10 @@
 // duplicates, no READ/atomics). What has to be sent is only recorded — the
 // pending-ACK slot and the responder resources (resources.ts) — and
 // responder_send.ts emits it when the sender loop reaches this QP.
-import { keyIsMw, mrFind, mrInvalidate, MR_ACCESS, MR_PD, MR_STATE, MR_STATE_VALID } from "../mem/mr";
+import { keyIsMw, mrCopy, mrInvalidate } from "../mem/mr";
 import { mwInvalidate } from "../mem/mw";
 import { SLOT_HANDLE } from "../mem/pool";
-import { rkeyResolve } from "../mem/rkey";
+import { rkeyIova, rkeyMr, rkeyResolve, rkeyWholeMr } from "../mem/rkey";
 import {
   ACCESS_FLUSH_GLOBAL, ACCESS_FLUSH_PERSISTENT, ACCESS_LOCAL_WRITE, ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_READ,
   ACCESS_REMOTE_WRITE,
@@ -33,7 +33,7 @@ import {
   RSF_SENT_PSN_NAK,
 } from "../verbs/qp";
 import { srqFind, srqTake, SRQ_MAX_SGE } from "../verbs/srq";
-import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_WR_ID, SGE_LENGTH, SGE_SIZE } from "../verbs/wqe";
+import { RWQE_CUR_SGE, RWQE_HDR, RWQE_NUM_SGE, RWQE_SGE, RWQE_WR_ID, SGE_SIZE } from "../verbs/wqe";
 import {
   aeth_rnr_syndrome, AETH_ACK_UNLIMITED, AETH_NAK_INVALID_REQ, AETH_NAK_PSN_SEQ_ERROR, AETH_NAK_REM_ACC_ERR,
   AETH_NAK_REM_OP_ERR,
@@ -50,7 +50,7 @@ import {
 } from "../wire/opcode";
 import { psn_distance, psn_next, PSN_MASK } from "../wire/psn";
 import { reth_len, reth_rkey, reth_va } from "../wire/reth";
-import { copyData, dmaReset, Copy, TO_SGL } from "./dma";
+import { copyData, dmaReset, sgeTotal, Copy, TO_SGL } from "./dma";
 import { pktHdr, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE, PKT_SRC } from "./pkt";
 import { qpToError } from "./qp_error";
 import { scheduleQp } from "./qp_sched";
@@ -382,9 +382,7 @@ export function takeRecvWqe(c: RespRun): RespState {
     rsSet(qp, RS_WQE_LEN, 0);
     return RespState.ERR_MALFORMED_WQE;
   }
-  let total: u64 = 0;
-  for (let i: u32 = 0; i < n; i++) total += <u64>load<u32>(w + RWQE_SGE + <usize>i * SGE_SIZE + SGE_LENGTH);
-  rsSet(qp, RS_WQE_LEN, total > 0xffffffff ? 0xffffffff : <u32>total);
+  rsSet(qp, RS_WQE_LEN, sgeTotal(w + RWQE_SGE, n));
   return RespState.CHK_LENGTH;
 }
 
@@ -449,10 +447,8 @@ export function checkRkey(c: RespRun): RespState {
   const resid = rs(qp, RS_RESID);
   const pd = load<u32>(qp + QP_PD);
   if (wholeMr) {
-    // the whole region, whatever va says: an MR key only
-    const mr: usize = keyIsMw(rkey) ? 0 : mrFind(rkey);
-    if (!mr || load<u32>(mr + MR_PD) != pd || load<u32>(mr + MR_STATE) != MR_STATE_VALID ||
-      (load<u32>(mr + MR_ACCESS) & access) != access) return RespState.ERR_RKEY_VIOLATION;
+    // the whole region, whatever va says (an MR's key, or a window's: its MR, as rxe)
+    if (!rkeyWholeMr(rkey, load<u32>(qp + SLOT_HANDLE), pd, access)) return RespState.ERR_RKEY_VIOLATION;
   } else {
     c.addr = rkeyResolve(rkey, load<u32>(qp + SLOT_HANDLE), pd, va, <u64>resid, access);
     if (!c.addr) return RespState.ERR_RKEY_VIOLATION;
@@ -496,9 +492,10 @@ export function writeDataIn(c: RespRun): RespState {
   if (len == 0) return RespState.NONE;
   const va = load<u64>(qp + QP_RESP + RS_VA);
   // the range was checked for the whole remaining request; check this piece again
-  const dst = rkeyResolve(rs(qp, RS_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE);
-  if (!dst) return RespState.ERR_RKEY_VIOLATION;
-  memory.copy(dst, <usize>pk(c, PKT_PAYLOAD), len);
+  if (!rkeyResolve(rs(qp, RS_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>len, ACCESS_REMOTE_WRITE)) {
+    return RespState.ERR_RKEY_VIOLATION;
+  }
+  mrCopy(rkeyMr(), rkeyIova(), <usize>pk(c, PKT_PAYLOAD), len, true); // across scattered pages too
   store<u64>(qp + QP_RESP + RS_VA, va + <u64>len);
   rsSet(qp, RS_RESID, rs(qp, RS_RESID) - len);
   return RespState.NONE;

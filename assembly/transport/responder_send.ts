@@ -5,7 +5,9 @@
 // ring delays a response, never loses it. READ response payloads point into
 // the MR (zero copy), which is why a write must wait until they are sent.
 import { SLOT_HANDLE } from "../mem/pool";
-import { rkeyResolve } from "../mem/rkey";
+import { rkeyIova, rkeyMr, rkeyResolve } from "../mem/rkey";
+import { mrCopy, mrSpan } from "../mem/mr";
+import { txBounce } from "./requester";
 import { ACCESS_REMOTE_READ } from "../mem/access";
 import { ringCons, ringProd } from "../mem/ring";
 import { QpState, QPT_RC, WC_REM_ACCESS_ERR } from "../verbs/enums";
@@ -94,8 +96,12 @@ function sendRes(qp: usize, b: usize, r: usize): i32 {
   const n = min<u32>(resid, mtu);
   const va = load<u64>(r + RES_VA);
   let src: usize = 0;
+  let mr: usize = 0;
+  let iova: u64 = 0;
   if (load<u32>(r + RES_LENGTH) != 0) {
     src = rkeyResolve(load<u32>(r + RES_RKEY), load<u32>(qp + SLOT_HANDLE), load<u32>(qp + QP_PD), va, <u64>n, ACCESS_REMOTE_READ);
+    mr = rkeyMr();
+    iova = rkeyIova();
   }
   if (load<u32>(r + RES_LENGTH) != 0 && !src) {
     // the MR went away since the request was accepted (rxe_recheck_mr): class C
@@ -106,6 +112,11 @@ function sendRes(qp: usize, b: usize, r: usize): i32 {
   }
   const desc = txReserve();
   if (!desc) return -1;
+  if (src && !mrSpan(mr, iova, n)) {
+    // the bytes cross pages of a scattered fast-registration MR: gathered into the descriptor's bounce slot
+    src = txBounce(desc);
+    mrCopy(mr, iova, src, n, false);
+  }
   respHeaders(desc, qp, op, psn, AETH_ACK_UNLIMITED, msn);
   store<u64>(r + RES_VA, va + <u64>n);
   store<u32>(r + RES_RESID, resid - n);

@@ -1,7 +1,7 @@
 // Exports of the device object model (assembly/mem + assembly/verbs): numbers
 // in, numbers out. Handles are positive i32; failures are -errno. Argument
 // records are written by the host into dev_args() before the call.
-import { mrAllocFast, mrByIndex, mrDereg, mrFind, mrReg, mrRereg } from "../mem/mr";
+import { mrAllocFast, mrByIndex, mrDereg, mrFind, mrMapBegin, mrReg, mrRereg, mrSetPage } from "../mem/mr";
 import { mwAlloc, mwByIndex, mwDealloc } from "../mem/mw";
 import { mcastAttach, mcastDetach } from "./mcast";
 import { pdAlloc, pdDealloc, pdFind } from "../mem/pd";
@@ -13,11 +13,8 @@ import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
 import { gsiCreate, gsiForget } from "./gsi";
-import { qpCreate, qpDestroy, qpFind, qpState, INIT_QP_TYPE } from "./qp";
-import { QpState, QPT_GSI } from "./enums";
-import { engineDoorbell, engineReady } from "../transport/engine";
-import { nowUs } from "../sched/clock";
-import { qpModify } from "./qp_modify";
+import { qpCreate, qpDestroy, qpFind, INIT_QP_TYPE } from "./qp";
+import { QPT_GSI } from "./enums";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
 import { VERBS_ABI_VERSION } from "../abi/version";
 import { entropyAvail, entropyFilled, entropyPool, entropyStarved, ENTROPY_CAP, ENTROPY_LOW } from "../mem/entropy";
@@ -57,6 +54,10 @@ export function mr_ptr(key: u32): usize { return mrFind(key); }
 export function mr_rereg(key: u32, flags: u32, pd: u32, access: u32): i32 { return mrRereg(key, flags, pd, access); }
 /** ibv_alloc_mr: an MR for fast registration (REG_MR work requests) of up to max_num_sg pages. */
 export function mr_alloc_fast(pd: u32, maxNumSg: u32): i32 { return mrAllocFast(pd, maxNumSg); }
+/** ib_map_mr_sg (rxe_map_mr_sg): a new page list of `pageSize` pages for fast-registration MR `key`; 0 or -errno. */
+export function mr_map_begin(key: u32, pageSize: u32): i32 { return mrMapBegin(key, pageSize); }
+/** rxe_set_page: the next page of that list; 0, -ENOMEM (max_num_sg pages already) or -EINVAL. */
+export function mr_set_page(key: u32, addr: u32): i32 { return mrSetPage(key, <u64>addr); }
 /** The MR record whose key has `key`'s index, whatever its key byte (fast-registration keys change). */
 export function mr_ptr_index(key: u32): usize { return mrByIndex(key); }
 
@@ -85,19 +86,8 @@ export function qp_destroy(h: u32): i32 {
   return qpDestroy(h);
 }
 export function qp_ptr(h: u32): usize { return qpFind(h); }
-/**
- * ibv_modify_qp. Leaving SQD for RTS resumes the send queue at once: WRs queued
- * behind the drain point (or posted in SQD) go out without waiting for another doorbell.
- */
-export function qp_modify(h: u32, mask: u32): i32 {
-  const q = qpFind(h);
-  const was = q ? qpState(q) : 0;
-  const r = qpModify(h, mask, devArgs());
-  if (r == 0 && was == QpState.SQD && qpState(q) == QpState.RTS && engineReady()) engineDoorbell(q, nowUs);
-  return r;
-}
-
-// doorbell(qp, queues, now) is in transport/exports.ts: it runs the transport.
+// qp_modify and doorbell(qp, queues, now) are in transport/exports.ts: they run the transport
+// (verbs never imports transport).
 
 export function srq_create(pd: u32): i32 { return srqCreate(pd, devArgs()); }
 export function srq_destroy(h: u32): i32 { return srqDestroy(h); }

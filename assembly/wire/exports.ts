@@ -1,7 +1,9 @@
 // Exports of assembly/wire: the "Wire" section of docs/ABI.md.
 import {
-  WIRE_BUF_CAP, REPR_SIZE, INFO_SIZE, parse_packet, parse_udp_payload, emit_packet,
+  WIRE_BUF_CAP, REPR_SIZE, INFO_SIZE, parse_packet, parse_udp_payload, emit_packet, emit_ip_udp,
 } from "./packet";
+import { inet_sum, IP4_SIZE, UDP_SIZE } from "./ip";
+import { R_IP_VERSION } from "../abi/wire";
 import { opcode_valid, opcode_mask, opcode_length, opcode_offset, opcode_name, HDR_COUNT } from "./opcode";
 import { psn_next, psn_distance, psn_order } from "./psn";
 
@@ -31,6 +33,18 @@ export function pkt_parse(ptr: usize, len: u32): u32 { return parse_packet(ptr, 
 /** Extension: parse a bare UDP payload (BTH .. ICRC); the IP/UDP facts are read from the repr record. */
 export function pkt_parse_udp(ptr: usize, len: u32): u32 { return parse_udp_payload(ptr, len, REPR, INFO); }
 export function pkt_emit(out: usize, cap: u32): i32 { return emit_packet(REPR, out, cap); }
+/**
+ * Extension: the IP and UDP headers of a datagram of ulen bytes, from the repr's IP/UDP facts, into
+ * out (48 bytes suffice); the UDP checksum computed when payload_sum >= 0 (wire_sum of the payload).
+ * Returns the IP header length (20 or 40); 0 when ip_version is neither 4 nor 6 or ulen is out of range.
+ */
+export function pkt_ip_udp(out: usize, ulen: u32, payload_sum: i32): u32 {
+  const v = load<u32>(REPR + R_IP_VERSION);
+  if ((v != 4 && v != 6) || ulen < UDP_SIZE || ulen > (v == 4 ? 0xffff - IP4_SIZE : 0xffff)) return 0;
+  return emit_ip_udp(REPR, out, ulen, payload_sum);
+}
+/** Extension: the Internet checksum's one's-complement sum of len bytes at ptr, continuing from acc (even-length pieces). */
+export function wire_sum(ptr: usize, len: u32, acc: u32): u32 { return inet_sum(ptr, len, acc & 0xffff); }
 
 const ERR_NAME_SIZE: u32 = 24;
 const ERR_NAMES = memory.data(24 * 17, 8);

@@ -43,12 +43,23 @@ export const IP4_FLAG_DF: u32 = 2;
 @inline export function ip4_set_src(p: usize, v: u32): void { st32(p + IP4_SRC, v); }
 @inline export function ip4_set_dst(p: usize, v: u32): void { st32(p + IP4_DST, v); }
 
+/**
+ * The Internet checksum's one's-complement sum: `acc` plus the `len` bytes at p read as big-endian
+ * 16-bit words (an odd last byte padded with a zero byte), folded to 16 bits. Sum a long buffer in
+ * pieces of even length by passing each result on as `acc`.
+ */
+export function inet_sum(p: usize, len: u32, acc: u32): u32 {
+  let sum: u64 = acc;
+  let i: u32 = 0;
+  for (; i + 1 < len; i += 2) sum += ld16(p + i);
+  if (i < len) sum += ld8(p + i) << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return <u32>sum;
+}
+
 /** One's-complement checksum of an IPv4 header of `len` bytes (checksum field included as stored). */
 export function ip4_checksum(p: usize, len: u32): u32 {
-  let sum: u32 = 0;
-  for (let i: u32 = 0; i + 1 < len; i += 2) sum += ld16(p + i);
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return ~sum & 0xffff;
+  return ~inet_sum(p, len, 0) & 0xffff;
 }
 
 /** Writes a 20-byte IPv4 header (IHL 5) carrying UDP, checksum included; src/dst point at 4 bytes each. */
@@ -110,9 +121,25 @@ export const UDP_CSUM: u32 = 6;
 @inline export function udp_len(p: usize): u32 { return ld16(p + UDP_LEN); }
 @inline export function udp_csum(p: usize): u32 { return ld16(p + UDP_CSUM); }
 
+@inline export function udp_set_csum(p: usize, v: u32): void { st16(p + UDP_CSUM, v); }
+
 export function udp_build(p: usize, sport: u32, dport: u32, len: u32, csum: u32): void {
   st16(p + UDP_SPORT, sport);
   st16(p + UDP_DPORT, dport);
   st16(p + UDP_LEN, len);
   st16(p + UDP_CSUM, csum);
+}
+
+/**
+ * The UDP checksum (RFC 768; RFC 8200 for IPv6) of the datagram whose IP header is at ip and UDP
+ * header at udp, ulen bytes long: pseudo-header (addresses, protocol, length), the UDP header with
+ * its checksum field counted as 0, and `payload_sum`, the inet_sum of the ulen - 8 payload bytes.
+ * A result of 0 is sent as 0xffff (0 means "no checksum").
+ */
+export function udp_checksum(ip: usize, v6: bool, udp: usize, ulen: u32, payload_sum: u32): u32 {
+  let acc = v6 ? inet_sum(ip + IP6_SRC, 32, 0) : inet_sum(ip + IP4_SRC, 8, 0);
+  acc = inet_sum(udp, UDP_CSUM, acc + IP_PROTO_UDP + ulen);
+  acc = inet_sum(udp + UDP_CSUM + 2, UDP_SIZE - UDP_CSUM - 2, acc + payload_sum);
+  const ck = ~acc & 0xffff;
+  return ck ? ck : 0xffff;
 }

@@ -20,7 +20,7 @@ import {
   IP4_SIZE, IP6_SIZE, UDP_SIZE, IP_PROTO_UDP, ROCE_UDP_PORT, IP4_FLAG_MF, IP4_CSUM, IP4_SRC, IP4_DST, IP6_SRC, IP6_DST,
   ip_version, ip4_ihl, ip4_tos, ip4_len, ip4_id, ip4_flags, ip4_frag_off, ip4_ttl, ip4_proto, ip4_csum,
   ip6_tclass, ip6_flow, ip6_plen, ip6_next, ip6_hops, udp_sport, udp_dport, udp_len, udp_csum,
-  ip4_build, ip6_build, udp_build,
+  ip4_build, ip6_build, udp_build, udp_set_csum, udp_checksum,
 } from "./ip";
 import {
   HDR_RETH, HDR_AETH, HDR_ATMETH, HDR_ATMACK, HDR_DETH, HDR_IMMDT, HDR_IETH, HDR_FETH, HDR_COUNT,
@@ -254,6 +254,18 @@ function write_ip_udp(r: usize, out: usize, ulen: u32): u32 {
   ip6_build(out, rd(r, R_TOS), rd(r, R_FLOW), ulen, rd(r, R_TTL), r + R_SRC, r + R_DST);
   udp_build(out + IP6_SIZE, rd(r, R_SPORT), rd(r, R_DPORT), ulen, rd(r, R_UDP_CSUM));
   return IP6_SIZE;
+}
+
+/**
+ * Writes the IP and UDP headers the repr's IP/UDP facts describe (ip_version, src, dst, ip_id,
+ * ip_flags, ip_frag_off, ttl, tos, flow_label, udp_sport, udp_dport) for a UDP datagram of ulen
+ * bytes into out; returns the IP header length. The UDP checksum is computed when payload_sum >= 0
+ * (the inet_sum of the ulen - 8 payload bytes), else written as the repr's udp_checksum.
+ */
+export function emit_ip_udp(r: usize, out: usize, ulen: u32, payload_sum: i32): u32 {
+  const iplen = write_ip_udp(r, out, ulen);
+  if (payload_sum >= 0) udp_set_csum(out + iplen, udp_checksum(out, iplen == IP6_SIZE, out + iplen, ulen, <u32>payload_sum));
+  return iplen;
 }
 
 /** Writes BTH + extension headers for r's opcode at bth (op must be valid). */

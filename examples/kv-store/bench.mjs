@@ -1,7 +1,8 @@
 // GET latency and throughput: RDMA READ into the server's table vs the same store served over
 // plain TCP by Node, both servers in one child process on this machine, measured in interleaved
 // rounds in one run. Prints each round and the ratios (min / median / max over rounds).
-//   node examples/kv-store/bench.mjs [--rounds N] [--keys N] [--server A] [--client B]
+//   node examples/kv-store/bench.mjs [--rounds N] [--keys N] [--server A] [--client B] [--tcp-port N] [--store-port N]
+// (the two TCP ports default to free ones: the bench runs its own server and reads them from its first line)
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { KvClient, MAX_OUTSTANDING } from "./client.mjs";
@@ -16,20 +17,26 @@ const ROUNDS = Number(opt("rounds", 5));
 const KEYS = Number(opt("keys", 1000));
 const SERVER = opt("server", "127.0.0.1");
 const CLIENT = opt("client", "127.0.0.2");
-const TCP_PORT = Number(opt("tcp-port", 7471));
-const STORE_PORT = Number(opt("store-port", 7472));
+const TCP_PORT = Number(opt("tcp-port", 0));
+const STORE_PORT = Number(opt("store-port", 0));
 const LAT_OPS = 1000;
 const TPUT_OPS = 4000;
 if (![ROUNDS, KEYS].every((n) => Number.isInteger(n) && n > 0)) throw new Error("--rounds and --keys take positive integers");
 
 const server = spawn(process.execPath, [fileURLToPath(new URL("cli.mjs", import.meta.url)), "serve", "--address", SERVER, "--tcp-port", String(TCP_PORT), "--store-port", String(STORE_PORT)], { stdio: ["ignore", "pipe", "inherit"] });
-await new Promise((ok, fail) => {
-  server.stdout.once("data", ok);
+// its first line names the ports: "kv-store: RDMA on A (UDP 4791, control TCP N), plain TCP store on M"
+const ports = await new Promise((ok, fail) => {
+  let out = "";
+  server.stdout.on("data", (d) => {
+    out += d;
+    const m = /control TCP (\d+)\), plain TCP store on (\d+)/.exec(out);
+    if (m) ok({ control: Number(m[1]), store: Number(m[2]) });
+  });
   server.once("exit", (c) => fail(new Error(`server exited ${c}`)));
 });
 
-const rdma = await KvClient.connect({ address: CLIENT, server: SERVER, tcpPort: TCP_PORT });
-const tcp = await TcpKvClient.connect({ server: SERVER, port: STORE_PORT });
+const rdma = await KvClient.connect({ address: CLIENT, server: SERVER, tcpPort: ports.control });
+const tcp = await TcpKvClient.connect({ server: SERVER, port: ports.store });
 const key = (i) => `user:${i}`;
 const value = (i) => `value ${i} `.padEnd(64, String.fromCharCode(97 + (i % 26)));
 for (let i = 0; i < KEYS; i++) {

@@ -6,6 +6,7 @@ import { type Device, DeviceCapFlags, PortState } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { DEVICE_NAME } from "./pingpong.js";
+import { devinfoTraceLines } from "./devinfo-trace.js";
 
 const FLAGS: FlagSpec[] = [
   { name: "ib-dev", short: "d", type: "string", valueName: "dev", help: `use IB device <dev> (default all devices: ${DEVICE_NAME})` },
@@ -119,6 +120,7 @@ export function formatDevinfo(dev: Device, opts: { verbose: boolean; ibPort?: nu
       for (const [k, v] of Object.entries(c)) L.push(`\t\t\t\t${k.padEnd(w)}  ${v}`);
     }
   }
+  if (opts.verbose) L.push(...devinfoTraceLines(dev));
   return L.join("\n") + "\n\n";
 }
 

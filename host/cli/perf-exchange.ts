@@ -8,11 +8,12 @@
 //                      gid, udpPort, qp: [{qpn, psn, rkey, addr}]}   (the client's options rule)
 //   server -> client  {proto, gid, udpPort, mtu, qp: [...]} once its QPs are in RTS and receives are
 //                     posted, or {error} when it refuses (another test, bad options)
-//   client -> server  {done: true} when the client has finished
-//   server -> client  {received, corrupted, errors} (what the server saw: SENDs, WRITEs echoed)
+//   client -> server  {done: true} when the client has finished (-b: and {bw}, its figures)
+//   server -> client  {received, corrupted, errors} (what the server saw: SENDs, WRITEs echoed;
+//                     -b: and {bw}, the figures of its own stream, for perftest's summed row)
 import net from "node:net";
 import {
-  PerfOptionError, resolvePerfOptions, runPerfOn, servePerfOn, type PerfOptions, type PerfProgress, type PerfResult, type ResolvedPerfOptions,
+  PerfOptionError, bwFromJson, resolvePerfOptions, runPerfOn, servePerfOn, type BwFigures, type PerfOptions, type PerfProgress, type PerfResult, type ResolvedPerfOptions,
 } from "../core/perf/index.js";
 import type { PcapRecorder } from "../core/capture/index.js";
 import { openUdpPerfSide, udpPerfBed, type PerfPeer, type PerfQpInfo } from "../node/perf-udp.js";
@@ -65,7 +66,7 @@ function clampMtu(o: ResolvedPerfOptions, active: number, u: UdpPerfOptions): vo
 }
 
 /** Options the client sends; the server checks them with the same rules. */
-const WIRE_KEYS = ["test", "size", "iterations", "mtu", "txDepth", "qps", "atomicType", "timeout", "retryCnt", "inlineSize"] as const;
+const WIRE_KEYS = ["test", "size", "iterations", "mtu", "txDepth", "qps", "atomicType", "timeout", "retryCnt", "inlineSize", "bidirectional"] as const;
 
 /** Newline-delimited JSON over a socket, with a deadline per line. */
 class Line {
@@ -146,7 +147,7 @@ export function rcOnly(o: { connection?: string }): void {
 }
 
 /** The server: answers one client's run and returns what it saw. */
-export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Promise<{ test: string; received: number; errors: number }> {
+export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Promise<{ test: string; received: number; errors: number; bw?: { mine?: BwFigures; peer?: BwFigures } }> {
   const timeoutMs = u.timeoutMs ?? 60_000;
   const tcpPort = u.tcpPort ?? PERF_TCP_PORT;
   const srv = net.createServer();
@@ -194,11 +195,12 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
     // the receives are posted before the answer: the client may send at once
     const served = servePerfOn(bed, o, () => done);
     line.send({ proto: PERF_PROTO, gid: side.gid, udpPort: side.udpPort, mtu: o.mtu, qp: side.infos });
-    await line.read("the client's end of the run").then(() => (done = true), () => (done = true));
-    const { received, counts } = await served;
-    line.send({ received, corrupted: counts.corrupted, errors: counts.errors });
+    let peerBw: BwFigures | undefined;
+    await line.read("the client's end of the run").then((v) => ((peerBw = bwFromJson(v.bw)), (done = true)), () => (done = true));
+    const { received, counts, bw } = await served;
+    line.send({ received, corrupted: counts.corrupted, errors: counts.errors, ...(bw ? { bw } : {}) });
     await new Promise<void>((r) => sock.end(() => r()));
-    return { test: o.test, received, errors: counts.errors };
+    return { test: o.test, received, errors: counts.errors, ...(o.bidirectional ? { bw: { mine: bw, peer: peerBw } } : {}) };
   } finally {
     sock.destroy();
     close?.();
@@ -244,10 +246,10 @@ export async function runPerfUdp(options: PerfOptions, u: UdpPerfOptions & { ser
     }
     const bed = udpPerfBed(side, o, peer, timeoutMs);
     u.onConnected?.({ options: o, mtu: o.mtu, local: { gid: side.gid, qp: side.infos }, remote: { gid: peer.gid, qp: peer.qp } });
-    return await runPerfOn(bed, o, { onProgress: u.onProgress, progressEveryMs: 1000 }, async () => {
-      line.send({ done: true });
+    return await runPerfOn(bed, o, { onProgress: u.onProgress, progressEveryMs: 1000 }, async (mine) => {
+      line.send({ done: true, ...(o.bidirectional ? { bw: mine } : {}) });
       const report = await line.read("the server's counts");
-      return { received: typeof report.received === "number" ? report.received : undefined, corrupted: typeof report.corrupted === "number" ? report.corrupted : undefined };
+      return { received: typeof report.received === "number" ? report.received : undefined, corrupted: typeof report.corrupted === "number" ? report.corrupted : undefined, bw: bwFromJson(report.bw) };
     });
   } finally {
     sock?.destroy();

@@ -6,11 +6,10 @@
 // 10^6 messages per second); a key without a unit suffix is a count, a name or a flag. Each mode
 // carries only what applies to it: the simulated wire (faults, seed, virtual clock, wire counts)
 // in --local only, `verified` only with --verify. docs/CLI.md lists the keys.
-import { BW_HEADER, LAT_HEADER, PERF_TITLES, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
+import { BW_HEADER, LAT_HEADER, PERF_RULE, perfTitle, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
 import { parseGid } from "../core/verbs/index.js";
 import type { PerfConnection } from "./perf-exchange.js";
 
-const RULE = "-".repeat(87);
 
 export interface HeaderFacts {
   test: string;
@@ -21,6 +20,8 @@ export interface HeaderFacts {
   gidIndex: number;
   /** -I */
   inlineSize: number;
+  /** -b */
+  bidirectional?: boolean;
   device: string;
   /** "Ethernet" (two processes over UDP) or "simulated" (--local) */
   link: "udp" | "simulated";
@@ -35,8 +36,8 @@ function altHex(v: number | bigint, width: number): string {
 export function perfHeader(h: HeaderFacts): string {
   const isRead = h.test.startsWith("read") || h.test === "atomic_bw";
   const lines = [
-    RULE,
-    `                    ${PERF_TITLES[h.test] ?? h.test}`,
+    PERF_RULE,
+    `                    ${perfTitle(h.test, h.bidirectional)}`,
     ` Dual-port       : OFF\t\tDevice         : ${h.device}`,
     ` Number of qps   : ${h.qps}\t\tTransport type : IB`,
     ` Connection type : ${h.connection}\t\tUsing SRQ      : OFF`,
@@ -47,7 +48,7 @@ export function perfHeader(h: HeaderFacts): string {
     ...(isRead ? [` Outstand reads  : 16`] : [` Max inline data : ${h.inlineSize}[B]`]),
     ` rdma_cm QPs\t : OFF`,
     ` Data ex. method : Ethernet`,
-    RULE,
+    PERF_RULE,
   ];
   return lines.join("\n") + "\n";
 }
@@ -69,7 +70,7 @@ export function addressLines(test: string, c: PerfConnection): string {
   };
   c.local.qp.forEach((q) => side("local", c.local.gid, q));
   c.remote.qp.forEach((q) => side("remote", c.remote.gid, q));
-  out.push(RULE);
+  out.push(PERF_RULE);
   return out.join("\n") + "\n";
 }
 
@@ -97,17 +98,22 @@ export function tableRow(test: string, bytes: number, iterations: number, f: BwF
 export function countsLine(r: PerfResult, local: boolean): string {
   const statuses = Object.entries(r.error_statuses).map(([k, v]) => `${k} ${v}`).join(", ");
   const parts = [
-    ...(r.verify ? [`verified ${r.verified}`] : []),
+    ...(r.verify ? [`verified ${r.verified} of ${r.messages}`] : []),
     `lost ${r.lost}`, `duplicated ${r.duplicated}`, `corrupted ${r.corrupted}`, `errors ${r.errors}${statuses ? ` (${statuses})` : ""}`,
   ];
   const dev = `retransmissions ${r.retransmissions}  rnr_naks ${r.rnr_naks}  seq_naks ${r.seq_naks}  packets ${r.packets_sent}`;
   const wire = local
     ? `  wire: lost ${r.wire.lost} dup ${r.wire.duplicated} corrupt ${r.wire.corrupted} reordered ${r.wire.reordered} packets`
     : "";
-  return ` ${parts.join("  ")}\n ${dev}${wire}\n`;
+  // UC/UD: a lost message is the transport's nature, not an error; but bytes nobody checked are not verified
+  const unreliable = r.connection !== "RC" && (r.lost > 0 || r.duplicated > 0 || (r.verify && r.verified < r.messages))
+    ? ` ${r.connection} does not retransmit: lost and duplicated messages are counted, not errors` +
+      (r.verify && r.verified < r.messages ? `; ${r.messages - r.verified} of ${r.messages} messages not verified, so the run is not ok` : "") + "\n"
+    : "";
+  return ` ${parts.join("  ")}\n ${dev}${wire}\n${unreliable}`;
 }
 
-function bwJson(f: BwFigures) {
+export function bwJson(f: BwFigures) {
   return {
     bw_peak_MiBps: f.bw_peak_mbps, bw_avg_MiBps: f.bw_avg_mbps, bw_peak_Gbps: gbps(f.bw_peak_mbps), bw_avg_Gbps: gbps(f.bw_avg_mbps),
     msg_rate_Mpps: f.msg_rate_mpps, duration_usec: f.duration_us,
@@ -139,6 +145,12 @@ export function perfJson(r: PerfResult, mode: "local" | "udp", conn?: PerfConnec
   } else {
     Object.assign(j, figuresJson(r.test, r.wall));
   }
+  if (r.bidirectional) {
+    j.bidirectional = true;
+    if (r.each_way?.[0]) j.client_to_server = bwJson(r.each_way[0]);
+    if (r.each_way?.[1]) j.server_to_client = bwJson(r.each_way[1]);
+  }
+  j.messages = r.messages;
   if (r.verify) j.verified = r.verified;
   Object.assign(j, {
     lost: r.lost, duplicated: r.duplicated, corrupted: r.corrupted, errors: r.errors, error_statuses: r.error_statuses,

@@ -1,7 +1,7 @@
 // softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
 // or --local between two devices in this process on the simulated wire. Flags, header lines and
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
-import { PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
@@ -13,11 +13,12 @@ import { runPerftestFor } from "./perftest-exchange.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import { DEVICE_NAME } from "./pingpong.js";
-import { addressLines, countsLine, perfHeader, perfJson, tableHeader, tableRow } from "./perf-report.js";
+import { addressLines, bwJson, countsLine, perfHeader, perfJson, tableHeader, tableRow } from "./perf-report.js";
 
 const FLAGS: FlagSpec[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
   { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
+  { name: "rdma_cm", short: "R", type: "boolean", help: "perftest's rdma_cm mode: the exchange as SENDs on an rdma_cm connection and the test QP connected by rdma_cm (CM MADs on QP1); implies --perftest (host/cli/perftest-rdmacm.ts)" },
   { name: "address", type: "string", valueName: "addr", help: "two-process mode: local IPv4 or IPv6 address the device binds (its GID 0) [default: 127.0.0.1]" },
   { name: "port", short: "p", type: "int", min: 0, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange, as perftest's -p [default: ${PERF_TCP_PORT}]` },
   { name: "udp-port", type: "int", min: 0, max: 65535, valueName: "n", help: "two-process mode: UDP port of the device (0: any free one; the peer learns it) [default: 4791]" },
@@ -25,7 +26,7 @@ const FLAGS: FlagSpec[] = [
   { name: "wait", type: "int", min: 1, max: 3600, valueName: "sec", help: "two-process mode: seconds to wait for the peer and for progress; the server exits after it [default: 60]" },
   { name: "ib-dev", short: "d", type: "string", valueName: "dev", help: `use IB device <dev> (the only one: ${DEVICE_NAME})` },
   { name: "gid-index", short: "x", type: "int", min: 0, max: 255, valueName: "index", help: "local GID index (a bound device has one GID: 0, its address)", default: 0 },
-  { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures" },
+  { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures (with --verify every message must arrive verified)" },
   { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw]" },
   { name: "all", short: "a", type: "boolean", help: "run sizes from 2 to 2^23 bytes (--local: every size in one process; a row each)" },
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
@@ -37,6 +38,7 @@ const FLAGS: FlagSpec[] = [
   { name: "inline_size", short: "I", type: "int", min: 0, max: 512, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
+  { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules)" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -51,10 +53,6 @@ const FLAGS: FlagSpec[] = [
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
-/** perftest flags softroce perf does not have yet: the message says why, exit 2 (docs/CLI.md). */
-const NOT_YET: FlagSpec[] = [
-  { name: "bidirectional", short: "b", type: "boolean", help: "measure both directions at once (not yet in softroce perf)" },
-];
 
 /** Old or other tools' names that would mean something else here: the error says which flag to use. */
 const RENAMED: Record<string, string> = {
@@ -84,10 +82,11 @@ simulated wire (faults are seeded, so a run is reproducible); figures are on the
 the wire has no faults, on its virtual clock otherwise (both in --json).
 --json prints one object; its keys name their unit (docs/CLI.md), and it carries only what
 applies: the wire, faults and seed with --local, verified with --verify.
-Exit status: 0 every message completed once (and verified, with --verify); 1 a message was lost,
-duplicated, corrupted or completed with an error, or the peer failed; 2 usage error.
+Exit status: 0 every message completed once (and verified, with --verify); 1 a message was lost
+or duplicated (on UC/UD: a message --verify did not verify), corrupted or completed with an error,
+or the peer failed; 2 usage error.
 
-${formatFlags([...FLAGS, ...NOT_YET])}
+${formatFlags(FLAGS)}
 `;
 
 function probability(name: string, raw: string | undefined): number | undefined {
@@ -132,12 +131,9 @@ export const ALL_SIZES = Array.from({ length: 23 }, (_, i) => 2 << i);
 
 /** The PerfOptions a command line asks for (throws UsageError). */
 export function perfOptionsFromArgs(argv: string[]): PerfArgs {
-  const { flags, positionals } = parseArgs(argv, [...FLAGS, ...NOT_YET], 2, RENAMED);
+  const { flags, positionals } = parseArgs(argv, FLAGS, 2, RENAMED);
   const base = { json: false, gbits: false, gidIndex: 0 };
   if (flags.help) return { ...base, options: { test: "write_bw" }, help: true };
-  for (const f of NOT_YET) {
-    if (flags[f.name] !== undefined) throw new UsageError(`-${f.short}/--${f.name} is not in softroce perf yet (docs/CLI.md)`);
-  }
   const [test, server] = positionals;
   if (test === undefined) throw new UsageError(`no test given (one of ${PERF_TESTS.join(", ")})`);
   if (!(PERF_TESTS as readonly string[]).includes(test)) throw new UsageError(`unknown test '${test}' (one of ${PERF_TESTS.join(", ")})`);
@@ -193,7 +189,9 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     retryCnt: flags.retry as number,
     inlineSize: flags.inline_size as number,
     verify: flags.verify === true,
+    bidirectional: flags.bidirectional === true,
   };
+  if (flags.bidirectional && flags.perftest) throw new UsageError("-b/--bidirectional with --perftest: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)");
   if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("-A/--atomic_type applies to atomic_bw only");
   if (flags.all && options.test === "atomic_bw") throw new UsageError("-a/--all: atomic_bw has one size, 8 bytes");
   let sizes: number[] | undefined;
@@ -249,7 +247,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
   const header = (c: PerfConnection) =>
     perfHeader({
       test: c.options.test, connection: c.options.connection, qps: c.options.qps, txDepth: c.options.txDepth, mtu: c.mtu, inlineSize: c.options.inlineSize,
-      gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
+      bidirectional: c.options.bidirectional, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
     }) + addressLines(c.options.test, c);
   const common: UdpPerfOptions = {
     address: u.address,
@@ -283,15 +281,22 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
       await savePcap();
       const o = conn?.options ?? resolvePerfOptions(options);
       const messages = o.iterations * o.qps;
+      // -b: perftest's row is this side's stream plus the client's (print_full_bw_report)
+      const both = r.bw?.mine && r.bw.peer ? sumBw(r.bw.mine, r.bw.peer) : undefined;
       if (json) {
-        io.out(JSON.stringify({ mode: "udp", role: "server", test: r.test, size_bytes: o.size, iterations: o.iterations, qps: o.qps, received: r.received, errors: r.errors, elapsed_usec: usec, local: conn?.local, remote: conn?.remote }) + "\n");
+        io.out(JSON.stringify({
+          mode: "udp", role: "server", test: r.test, size_bytes: o.size, iterations: o.iterations, qps: o.qps, received: r.received, errors: r.errors, elapsed_usec: usec,
+          ...(r.bw ? { bidirectional: true, ...(both ? bwJson(both) : {}), server_to_client: r.bw.mine ? bwJson(r.bw.mine) : null, client_to_server: r.bw.peer ? bwJson(r.bw.peer) : null } : {}),
+          local: conn?.local, remote: conn?.remote,
+        }) + "\n");
       } else if (!conn) {
         // no client connected: nothing to tabulate
       } else if (isBwTest(o.test)) {
         const mibps = (messages * o.size * 1e6) / usec / (1 << 20);
-        io.out(tableHeader(o.test, a.gbits) + "\n" + tableRow(o.test, o.size, o.iterations, { bw_peak_mbps: mibps, bw_avg_mbps: mibps, msg_rate_mpps: messages / usec, duration_us: usec }, a.gbits) + "\n" + "-".repeat(87) + "\n");
+        const row = both ?? { bw_peak_mbps: mibps, bw_avg_mbps: mibps, msg_rate_mpps: messages / usec, duration_us: usec };
+        io.out(tableHeader(o.test, a.gbits) + "\n" + tableRow(o.test, o.size, o.iterations, row, a.gbits) + "\n" + PERF_RULE + "\n");
       } else {
-        io.out(` (latency: the client's table)\n${"-".repeat(87)}\n`);
+        io.out(` (latency: the client's table)\n${PERF_RULE}\n`);
       }
       io.err(`softroce perf: server done: ${r.test}, received ${r.received}, errors ${r.errors}\n`);
       return r.errors ? 1 : 0;
@@ -300,7 +305,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
     progress.end();
     await savePcap();
     if (json) io.out(JSON.stringify(perfJson(result, "udp", conn)) + "\n");
-    else io.out(tableHeader(result.test, a.gbits) + "\n" + tableRow(result.test, result.bytes, result.iterations, result.wall, a.gbits) + "\n" + "-".repeat(87) + "\n" + countsLine(result, false));
+    else io.out(tableHeader(result.test, a.gbits) + "\n" + tableRow(result.test, result.bytes, result.iterations, result.wall, a.gbits) + "\n" + PERF_RULE + "\n" + countsLine(result, false));
     if (!result.ok) {
       io.err(`softroce perf: FAILED: lost ${result.lost}, duplicated ${result.duplicated}, corrupted ${result.corrupted}, errors ${result.errors}\n`);
       return 1;
@@ -345,7 +350,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
   const results: PerfResult[] = [];
   const first = resolvePerfOptions(runs[0]!);
   if (!a.json) {
-    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
+    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, bidirectional: first.bidirectional, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
     io.out(tableHeader(first.test, a.gbits) + "\n");
   }
   for (let o of runs) {
@@ -363,7 +368,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
     const js = results.map((r) => perfJson(r, "local"));
     io.out(JSON.stringify(js.length === 1 ? js[0] : { mode: "local", runs: js }) + "\n");
   } else {
-    io.out("-".repeat(87) + "\n");
+    io.out(PERF_RULE + "\n");
     for (const r of results) {
       if (results.length > 1) io.out(` ${r.bytes} bytes:\n`);
       const other = r.clock === "wall" ? r.sim : r.wall;
@@ -373,11 +378,11 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
       io.out(` faults: loss ${f.loss} dup ${f.dup} reorder ${f.reorder} corrupt ${f.corrupt} delay ${f.delayUs}us rate ${f.rateBps ? `${f.rateBps / 1e9}Gb/s` : "unlimited"} seed ${r.seed}\n`);
       io.out(countsLine(r, true));
     }
-    io.out("-".repeat(87) + "\n");
+    io.out(PERF_RULE + "\n");
   }
   const bad = results.filter((r) => !r.ok);
   for (const c of bad) {
-    io.err(`softroce perf: FAILED${results.length > 1 ? ` (${c.bytes} bytes)` : ""}: lost ${c.lost}, duplicated ${c.duplicated}, corrupted ${c.corrupted}, errors ${c.errors}` + (c.verify ? `, verified ${c.verified}` : "") + "\n");
+    io.err(`softroce perf: FAILED${results.length > 1 ? ` (${c.bytes} bytes)` : ""}: lost ${c.lost}, duplicated ${c.duplicated}, corrupted ${c.corrupted}, errors ${c.errors}` + (c.verify ? `, verified ${c.verified} of ${c.messages}` : "") + "\n");
   }
   return bad.length ? 1 : 0;
 }
@@ -391,7 +396,8 @@ export const perfCommand: Command = {
       io.out(HELP);
       return 0;
     }
-    if (a.udp && argv.includes("--perftest")) return runPerftestFor(a.options, a.udp, io);
+    const rdmaCm = argv.includes("-R") || argv.includes("--rdma_cm");
+    if (a.udp && (rdmaCm || argv.includes("--perftest"))) return runPerftestFor(a.options, { ...a.udp, rdmaCm }, io);
     if (a.udp) return runUdp(a, a.udp, io);
     return runLocal(a, io);
   },

@@ -5,13 +5,16 @@
 // ibv_mtu digit and a NUL), one 108-byte text key message per QP, key messages
 // again as barriers, the bandwidth report (size, iterations, three doubles, all
 // big-endian) and the closing key message and "done". Facts and the capture
-// they come from: docs/reference/perftest-exchange.md. Then the test itself on
-// an RC QP connected as perftest connects it; the output is perftest's table.
+// they come from: docs/reference/perftest-exchange.md. With -R the same messages
+// travel as SENDs on an rdma_cm connection and the test QP is connected by
+// rdma_cm (perftest-rdmacm.ts). Then the test itself on an RC QP connected as
+// perftest connects it; the output is perftest's table.
 import net from "node:net";
 import { openDevice } from "../node/index.js";
-import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import type { Io } from "./command.js";
+import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
 export const PERFTEST_VERSION = "6.06";
@@ -140,7 +143,7 @@ const readBe64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigU
 const readDouble = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getFloat64(0);
 
 /** Steps 1–4: version (checked as perftest checks it), cycle buffer, cache line, MTU; returns the MTU both use. */
-export async function exchangeSysData(r: ExactReader, client: boolean, mtuEnum: number): Promise<{ version: string; mtu: number }> {
+export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolean): Promise<Uint8Array> }, client: boolean, mtuEnum: number): Promise<{ version: string; mtu: number }> {
   const mine = new Uint8Array(VERSION_LEN);
   mine.set(new TextEncoder().encode(PERFTEST_VERSION));
   const theirs = await r.swap(mine, client);
@@ -171,6 +174,8 @@ export interface PerftestOptions {
   /** ibv_mtu enum */
   mtu: number;
   timeoutMs: number;
+  /** perftest's -R: the exchange and the test QP's connection over rdma_cm */
+  rdmaCm?: boolean;
 }
 
 interface Ctx {
@@ -194,9 +199,16 @@ function gidText(g: Uint8Array): string {
   return [...g].map((b) => b.toString().padStart(2, "0")).join(":");
 }
 
-function addressLine(which: string, d: PerftestDest, read: boolean): string {
+/**
+ * ctx_print_pingpong_data: OUT for READ, RKey and VAddr for READ and WRITE, the basic line for SEND and
+ * atomics (perftest's switch on the verb); with -R the verb it looks at is its comm struct's, SEND.
+ */
+function addressLine(which: string, d: PerftestDest, t: PerftestTest, rdmaCm = false): string {
   const h = (v: number | bigint, w: number) => v.toString(16).padStart(w, "0");
-  return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${read ? ` OUT 0x${h(d.outReads, 2)}` : ""} RKey 0x${h(d.rkey, 6)} VAddr 0x${h(d.vaddr, 14)}\n GID: ${gidText(d.gid)}\n`;
+  const read = t === "read_bw" || t === "read_lat";
+  const rdma = !rdmaCm && (read || t === "write_bw" || t === "write_lat");
+  const extra = rdma ? `${read ? ` OUT 0x${h(d.outReads, 2)}` : ""} RKey 0x${h(d.rkey, 6)} VAddr 0x${h(d.vaddr, 14)}` : "";
+  return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${extra}\n GID: ${gidText(d.gid)}\n`;
 }
 
 const RULE = "---------------------------------------------------------------------------------------\n";
@@ -215,8 +227,9 @@ function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
     " Link type       : Ethernet\n" +
     " GID index       : 0\n" +
     (read ? ` Outstand reads  : ${MAX_OUT_READS}\n` : " Max inline data : 0[B]\n") +
-    " rdma_cm QPs\t : OFF\n" +
-    " Data ex. method : Ethernet\n" + RULE;
+    ` rdma_cm QPs\t : ${o.rdmaCm ? "ON" : "OFF"}\n` +
+    ` Data ex. method : ${o.rdmaCm ? "rdma_cm" : "Ethernet"}\n` +
+    (o.rdmaCm && !client ? RULE + " Waiting for client rdma_cm QP to connect\n Please run the same command with the IB/RoCE interface IP\n" : "") + RULE;
 }
 
 /** perftest's latency table from the samples (µs): REPORT_FMT_LAT's columns and spacing. */
@@ -240,23 +253,29 @@ function reportLines(size: number, iters: number, peak: number, avg: number, rat
   return " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
 }
 
-async function setup(o: PerftestOptions): Promise<Ctx> {
-  const dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, 2 * o.size + (1 << 20)) });
+/** ctx_init: the device, CQ, buffer and MR; the QP on them by `makeQp` (ibv_create_qp, or rdma_create_qp on a CM ID). */
+async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDomain, init: QpInitAttr) => Promise<QueuePair>): Promise<Ctx> {
   const pd = dev.allocPd();
   const cq = dev.createCq(Math.max(o.txDepth * 2, 16));
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: RX_DEPTH, maxSendSge: 1, maxRecvSge: 1 } });
   const half = Math.max(HALF, o.size);
   const mr = pd.regMr(2 * half, Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC);
-  qp.modify({
-    qpState: QpState.INIT, pkeyIndex: 0, portNum: 1,
-    qpAccessFlags: Access.REMOTE_WRITE | Access.LOCAL_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC,
-  });
-  const psn = globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
+  const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: RX_DEPTH, maxSendSge: 1, maxRecvSge: 1 } });
+  const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
   const me: PerftestDest = {
     lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr + BigInt(half),
     gid: parseGid(dev.queryGid(0)), srqn: 0,
   };
   return { dev, cq, qp, mr, me, half };
+}
+
+/** The QP perftest's own exchange connects by hand: INIT with every remote access. */
+async function plainQp(pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePair> {
+  const qp = pd.createQp(init);
+  qp.modify({
+    qpState: QpState.INIT, pkeyIndex: 0, portNum: 1,
+    qpAccessFlags: Access.REMOTE_WRITE | Access.LOCAL_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC,
+  });
+  return qp;
 }
 
 /** ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN. */
@@ -273,37 +292,68 @@ function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: n
   throw new PerftestExchangeError(`Completion with error at ${side}\n Failed status ${wc.status}: wr_id ${wc.wrId} syndrom 0x${wc.vendorErr.toString(16)}\nscnt=${posted}, ccnt=${done}`);
 }
 
-/** The client's bandwidth test: `iters` RDMA WRITEs, READs, SENDs or atomics of `size` bytes, at most tx depth in flight. */
+/**
+ * perftest's BW peak (print_report_bw): the shortest time per message over any run of messages i..j,
+ * from the post of i to the completion of j; MB/s of 2^20 bytes. Exact up to 10,000 messages, then
+ * over every k-th start (perftest's own double loop is quadratic in -n).
+ */
+export function perftestPeak(size: number, posted: Float64Array, completed: Float64Array): number {
+  const n = Math.min(posted.length, completed.length);
+  const step = Math.max(1, Math.ceil(n / 10_000));
+  let best = Infinity;
+  for (let i = 0; i < n; i += step) {
+    const t0 = posted[i]!;
+    for (let j = i; j < n; j++) {
+      const per = (completed[j]! - t0) / (j - i + 1);
+      if (per > 0 && per < best) best = per;
+    }
+  }
+  return best === Infinity ? 0 : size / (best / 1000) / 2 ** 20;
+}
+
+/**
+ * The client's bandwidth test: `iters` RDMA WRITEs, READs, SENDs or atomics of `size` bytes, at most tx depth
+ * in flight; WRs are posted as a list (one doorbell) and completions taken as many as are there.
+ */
 async function runBw(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
   const opcode = { write_bw: WrOpcode.RDMA_WRITE, read_bw: WrOpcode.RDMA_READ, send_bw: WrOpcode.SEND, atomic_bw: WrOpcode.ATOMIC_FETCH_AND_ADD }[o.test as "write_bw"];
+  const tposted = new Float64Array(o.iters);
+  const tcompleted = new Float64Array(o.iters);
+  const sge = [c.mr.sge(0, o.size)];
+  const rdma = { remoteAddr: peer.vaddr, rkey: peer.rkey };
+  const atomic = { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n };
+  const wr = (i: number): SendWr => {
+    const base = { wrId: BigInt(i), opcode, sendFlags: SendFlags.SIGNALED, sgList: sge };
+    return o.test === "atomic_bw" ? { ...base, atomic } : o.test === "send_bw" ? base : { ...base, rdma };
+  };
   let posted = 0;
   let done = 0;
-  let peak = 0;
-  let last = performance.now();
-  const start = last;
   const post = () => {
-    while (posted < o.iters && posted - done < o.txDepth) {
-      const base = { wrId: BigInt(posted), opcode, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)] };
-      if (o.test === "atomic_bw") c.qp.postSend({ ...base, atomic: { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n } });
-      else if (o.test === "send_bw") c.qp.postSend(base);
-      else c.qp.postSend({ ...base, rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
-      posted++;
+    const n = Math.min(o.iters - posted, o.txDepth - (posted - done));
+    if (n <= 0) return;
+    const wrs: SendWr[] = [];
+    const now = performance.now();
+    for (let k = 0; k < n; k++) {
+      wrs.push(wr(posted + k));
+      tposted[posted + k] = now;
     }
+    c.qp.postSend(wrs);
+    posted += n;
   };
+  const start = performance.now();
   post();
   while (done < o.iters) {
-    const wc = await c.cq.next();
-    if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, posted, done);
-    done++;
+    const first = await c.cq.next();
     const now = performance.now();
-    const dt = now - last;
-    last = now;
-    if (dt > 0) peak = Math.max(peak, o.size / (dt / 1000) / 2 ** 20);
+    for (const wc of [first, ...c.cq.poll(64)]) {
+      if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, posted, done);
+      tcompleted[done++] = now;
+    }
     post();
   }
   const secs = (performance.now() - start) / 1000;
   const avg = (o.size * o.iters) / secs / 2 ** 20;
-  return { peak: Math.max(peak, avg), avg, rate: o.iters / secs / 1e6 };
+  return { peak: Math.max(perftestPeak(o.size, tposted, tcompleted), avg), avg, rate: o.iters / secs / 1e6 };
 }
 
 function postRecv(c: Ctx, size: number): void {
@@ -409,39 +459,72 @@ async function readLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<
   return samples;
 }
 
+/** How the two sides exchange their messages: perftest's TCP socket, or SENDs on its rdma_cm connection (-R). */
+interface Exchange {
+  swap(mine: Uint8Array, client: boolean): Promise<Uint8Array>;
+  formatKey(d: PerftestDest): Uint8Array;
+  parseKey(b: Uint8Array): PerftestDest;
+}
+
+/** The TCP connection of perftest's default exchange (the client connects, the server listens on -p). */
+async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { sock?: net.Socket; server?: net.Server }): Promise<Exchange> {
+  let sock: net.Socket;
+  if (client) {
+    sock = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ host: o.server!, port: o.tcpPort }, () => resolve(s));
+      s.once("error", (e) => reject(new PerftestExchangeError(`Couldn't connect to ${o.server}:${o.tcpPort}: ${e.message}`)));
+    });
+  } else {
+    io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
+    sock = await new Promise<net.Socket>((resolve, reject) => {
+      held.server = net.createServer((s) => resolve(s));
+      held.server.once("error", (e) => reject(new PerftestExchangeError(`Couldn't listen to port ${o.tcpPort}: ${e.message}`)));
+      held.server.listen(o.tcpPort, o.address.includes(":") ? "::" : "0.0.0.0");
+    });
+    held.server!.close();
+  }
+  held.sock = sock;
+  sock.setNoDelay(true);
+  const r = new ExactReader(sock);
+  return { swap: (m, c) => r.swap(m, c), formatKey: formatKeyMsg, parseKey: parseKeyMsg };
+}
+
 /** One side of a perftest run with perftest's exchange. Exit status: 0, or 1 with perftest's message on stderr. */
 export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   const client = o.server !== undefined;
-  let sock: net.Socket | undefined;
-  let server: net.Server | undefined;
-  let c: Ctx | undefined;
+  const held: { sock?: net.Socket; server?: net.Server } = {};
+  let dev: Device | undefined;
+  let cm: PerftestCm | undefined;
   try {
-    c = await setup(o);
-    if (client) {
-      sock = await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect({ host: o.server!, port: o.tcpPort }, () => resolve(s));
-        s.once("error", (e) => reject(new PerftestExchangeError(`Couldn't connect to ${o.server}:${o.tcpPort}: ${e.message}`)));
-      });
+    dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, 2 * (Math.max(HALF, o.size)) + (1 << 20)) });
+    let x: Exchange;
+    if (o.rdmaCm) {
+      if (!client) io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
+      cm = new PerftestCm(dev, o);
+      await cm.open();
+      x = { swap: (m, c) => cm!.swap(m, c), formatKey: formatCmKeyMsg, parseKey: parseCmKeyMsg };
     } else {
-      io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
-      sock = await new Promise<net.Socket>((resolve, reject) => {
-        server = net.createServer((s) => resolve(s));
-        server.once("error", (e) => reject(new PerftestExchangeError(`Couldn't listen to port ${o.tcpPort}: ${e.message}`)));
-        server.listen(o.tcpPort, o.address.includes(":") ? "::" : "0.0.0.0");
-      });
-      server!.close();
+      x = await tcpExchange(o, io, client, held);
     }
-    sock.setNoDelay(true);
-    const r = new ExactReader(sock);
-    const { mtu } = await exchangeSysData(r, client, o.mtu);
-    const peer = parseKeyMsg(await r.swap(formatKeyMsg(c.me), client));
-    connect(c, peer, mtu, o);
+    const { mtu } = await exchangeSysData(x, client, o.mtu);
+    let c: Ctx;
+    if (cm) {
+      // create_rdma_cm_connection: a handshake, the test QP's rdma_cm connection, a handshake
+      const blank: PerftestDest = { lid: 0, outReads: 0, qpn: 0, psn: 0, rkey: 0, vaddr: 0n, gid: new Uint8Array(16), srqn: 0 };
+      await x.swap(x.formatKey(blank), client);
+      const depth = usesReads(o.test) ? MAX_OUT_READS : 0;
+      c = await setup(o, dev, (pd, init) => cm!.connectTest({ pd, init: { ...init, sendCq: init.sendCq, recvCq: init.recvCq }, depth }));
+      await x.swap(x.formatKey(blank), client);
+    } else {
+      c = await setup(o, dev, plainQp);
+    }
+    const peer = x.parseKey(await x.swap(x.formatKey(c.me), client));
+    if (!cm) connect(c, peer, mtu, o);
     const sendTest = o.test === "send_bw" || o.test === "send_lat";
     if (sendTest) for (let i = 0; i < Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH); i++) postRecv(c, o.size);
     io.out(header(o, client, 128 << mtu));
-    const read = usesReads(o.test);
-    io.out(addressLine("local", c.me, read) + addressLine("remote", peer, read) + RULE);
-    const barrier = async () => void (await r.swap(formatKeyMsg(c!.me), client));
+    io.out(addressLine("local", c.me, o.test, o.rdmaCm) + addressLine("remote", peer, o.test, o.rdmaCm) + RULE);
+    const barrier = async () => void (await x.swap(x.formatKey(c.me), client));
     // perftest: the key exchange, then three handshakes (after RTR, and two more), then the test
     await barrier();
     await barrier();
@@ -461,12 +544,12 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         const f = await runBw(c, peer, o);
         report = { size: o.size, iters: o.iters, ...f };
         const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
-        for (const m of mine) await r.swap(m, true);
+        for (const m of mine) await x.swap(m, true);
       } else {
         // the server only serves: the report exchange waits for the client's test to end
         const got: Uint8Array[] = [];
         const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(0), beDouble(0), beDouble(0)];
-        for (const m of mine) got.push(await r.swap(m, false));
+        for (const m of mine) got.push(await x.swap(m, false));
         report = {
           size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
         };
@@ -475,24 +558,26 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     }
     if (t !== "write_lat") {
       await barrier(); // ctx_close_connection
-      await r.swap(new TextEncoder().encode(DONE), client);
+      if (!cm) await x.swap(new TextEncoder().encode(DONE), client); // rdma_cm mode sends no "done"
     }
-    sock.end();
+    if (cm) await cm.close();
+    held.sock?.end();
     return 0;
   } catch (e) {
     io.err(`${(e as Error).message}\n`);
     return 1;
   } finally {
-    sock?.destroy();
-    server?.close();
-    c?.dev.close();
+    held.sock?.destroy();
+    held.server?.close();
+    cm?.destroy();
+    dev?.close();
   }
 }
 
 /** `softroce perf <test> [server] --perftest`: the perf command's options as perftest's (its defaults where none given). */
 export async function runPerftestFor(
   p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number },
-  u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number },
+  u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
 ): Promise<number> {
   if (!(PERFTEST_TESTS as readonly string[]).includes(p.test)) {
@@ -515,6 +600,6 @@ export async function runPerftestFor(
   }
   return runPerftest({
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
-    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu, timeoutMs: u.waitMs,
+    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
   }, io);
 }

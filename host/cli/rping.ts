@@ -10,11 +10,11 @@
 // semaphore.
 import { isIPv4, isIPv6 } from "node:net";
 import { openDevice } from "../node/index.js";
-import { realClock, type Clock } from "../core/link/index.js";
 import { type Device, type CompletionQueue, type WorkCompletion, type MemoryRegion, type QueuePair, Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
-import { Qp1Transport, openRdmaCm, type RdmaCmId, eventStr, RdmaCmEventType as E, type EventChannel, PortSpace } from "../core/cm/index.js";
+import { type Qp1Transport, type RdmaCmId, eventStr, RdmaCmEventType as E, type EventChannel, PortSpace } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
+import { giveUpAfter, openToolCm } from "./cm-tool.js";
 
 /** rping.c's defaults and limits. */
 export const RPING_PORT = 7174;
@@ -119,16 +119,6 @@ class Sem {
     return new Promise((r) => this.waiters.push(r));
   }
 }
-
-/** Timers of the CM that do not keep the process alive once the tool is done. */
-const cliClock: Clock = {
-  ...realClock,
-  setTimer(atUs: number, fn: () => void) {
-    const t = realClock.setTimer(atUs, fn) as { unref?: () => void };
-    t.unref?.();
-    return t;
-  },
-};
 
 /** The client's ping text for iteration `ping`, starting its letters at `start` (rping_test_client). */
 export function pingText(ping: number, start: number, size: number): Uint8Array {
@@ -493,28 +483,18 @@ export async function runRping(o: RpingOptions, io: Io): Promise<number> {
     io.err(`rdma_create_id: ${(e as Error).message}\n`);
     return 1;
   }
-  const mad = Qp1Transport.open(dev);
-  const rcm = openRdmaCm({ devices: [{ device: dev, mad }], clock: cliClock, peerUdpPort: () => o.udpPort });
-  const ch = rcm.createEventChannel();
+  const { mad, ch } = openToolCm(dev, o.udpPort);
   const r = new Rping(o, io, dev, mad, ch);
   void r.cmPump();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<number>((resolve) => {
-    if (o.timeoutMs > 0) {
-      timer = setTimeout(() => {
-        io.err(`softroce rping: no end after ${o.timeoutMs / 1000} s, giving up\n`);
-        resolve(1);
-      }, o.timeoutMs);
-    }
-  });
+  const giveUp = giveUpAfter(o.timeoutMs, "rping", io, 1);
   try {
-    const ret = await Promise.race([o.server ? runServer(r) : runClient(r), timedOut]);
+    const ret = await Promise.race([o.server ? runServer(r) : runClient(r), giveUp.expired]);
     return ret === 0 ? 0 : 1;
   } catch (e) {
     io.err(`softroce rping: ${(e as Error).message}\n`);
     return 1;
   } finally {
-    if (timer) clearTimeout(timer);
+    giveUp.cancel();
     await mad.drain();
     r.stopped = true;
     ch.destroy();

@@ -7,11 +7,11 @@
 // lines and the exit status are cmatose's.
 import { isIPv4, isIPv6 } from "node:net";
 import { openDevice } from "../node/index.js";
-import { realClock, type Clock } from "../core/link/index.js";
 import { type Device, type CompletionQueue, type MemoryRegion, Access, WrOpcode } from "../core/verbs/index.js";
-import { Qp1Transport, openRdmaCm, type RdmaCmId, eventStr, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, PortSpace } from "../core/cm/index.js";
+import { type RdmaCmId, eventStr, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, PortSpace } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
+import { giveUpAfter, openToolCm } from "./cm-tool.js";
 
 export const CMATOSE_PORT = 7471;
 
@@ -75,16 +75,6 @@ export function ucmatoseOptions(argv: string[]): UcmatoseOptions | "help" {
     count, size, port: flags.port as number, address, udpPort: flags["udp-port"] as number, timeoutMs: (flags.timeout as number) * 1000,
   };
 }
-
-/** Timers of the CM that do not keep the process alive once the tool is done. */
-const cliClock: Clock = {
-  ...realClock,
-  setTimer(atUs: number, fn: () => void) {
-    const t = realClock.setTimer(atUs, fn) as { unref?: () => void };
-    t.unref?.();
-    return t;
-  },
-};
 
 interface Node {
   id: RdmaCmId | undefined;
@@ -295,27 +285,17 @@ export async function runUcmatose(o: UcmatoseOptions, io: Io): Promise<number> {
     io.out(`failed to create event channel: ${(e as Error).message}\n`);
     return 1;
   }
-  const mad = Qp1Transport.open(dev);
-  const rcm = openRdmaCm({ devices: [{ device: dev, mad }], clock: cliClock, peerUdpPort: () => o.udpPort });
-  const ch = rcm.createEventChannel();
+  const { mad, ch } = openToolCm(dev, o.udpPort);
   const t = new Cmatose(o, io, dev, ch);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<number>((resolve) => {
-    if (o.timeoutMs > 0) {
-      timer = setTimeout(() => {
-        io.err(`softroce ucmatose: no end after ${o.timeoutMs / 1000} s, giving up\n`);
-        resolve(-110);
-      }, o.timeoutMs);
-    }
-  });
+  const giveUp = giveUpAfter(o.timeoutMs, "ucmatose", io, -110);
   let ret: number;
   try {
-    ret = await Promise.race([o.dst !== undefined ? t.client() : t.server(), timedOut]);
+    ret = await Promise.race([o.dst !== undefined ? t.client() : t.server(), giveUp.expired]);
   } catch (e) {
     io.err(`softroce ucmatose: ${(e as Error).message}\n`);
     ret = -1;
   }
-  if (timer) clearTimeout(timer);
+  giveUp.cancel();
   io.out("test complete\n");
   await mad.drain();
   t.destroyNodes();

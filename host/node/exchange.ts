@@ -7,11 +7,12 @@
 // decimal strings (`jsonReplacer`).
 import net from "node:net";
 import { connectQp, type ConnectOptions, type Device, type MemoryRegion, type QpEndpoint, type QueuePair } from "../core/index.js";
+import { workerLinkOf } from "./worker/open.js";
 import { udpLinkOf } from "./index.js";
 
 /** The UDP port a device opened with an address is bound to (what the peer must send to). */
 export function udpPortOf(device: Device): number | undefined {
-  return udpLinkOf(device)?.localPort;
+  return udpLinkOf(device)?.localPort ?? workerLinkOf(device)?.localPort;
 }
 
 /** rdma-core's default TCP port for the out-of-band exchange (ibv_rc_pingpong -p). */

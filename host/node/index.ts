@@ -11,10 +11,14 @@ export { UdpBindError, nodeGuidFor, activeMtuFor } from "./open-options.js";
 
 import { openDeviceWith, Errno, VerbsError, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/link/index.js";
+import { Qp1Transport } from "../core/cm/index.js";
 import { addressGid, formatGid, parseGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
+import { openUdpLink } from "./udp-open.js";
+import { openWorkerDevice, openWorkerTunnelDevice, workerLinkOf, workerUnavailable } from "./worker/open.js";
+import type { WorkerTunnelDevice } from "../core/worker/index.js";
 import { activeMtuFor, bindError, nodeGuidFor } from "./open-options.js";
 
 export interface NodeDeviceOptions extends OpenDeviceOptions {
@@ -41,6 +45,19 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * datagram per call. Default: native when the addon has it (env SOFTROCE_DATAPATH overrides).
    */
   datapath?: "native" | "dgram";
+  /**
+   * Open the port's QP1 (the GSI) with the device, as Linux's MAD layer and ib_cm are always
+   * there: a CM REQ for a port nobody listens on is rejected at once, a Get or Set answered
+   * "unsupported". Default true; false leaves QP1 to the application (Qp1Transport.open).
+   */
+  gsi?: boolean;
+  /**
+   * Run the device in a worker thread (docs/API.md, "The device in a worker"): the worker owns the
+   * core's progress, the socket and the timers; this thread posts and polls through the shared
+   * rings. Where no worker can run, the device runs on this thread, says why in
+   * `device.workerFallback` and emits a SOFTROCE_NO_WORKER warning.
+   */
+  worker?: boolean;
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";
@@ -54,23 +71,12 @@ export function udpLinkOf(device: Device): UdpLink | NativeUdpLink | undefined {
 
 /** Which UDP path a device opened with an address uses ("native" or "dgram"), and why not native. */
 export function datapathOf(device: Device): { path: "native" | "dgram"; reason?: string } | undefined {
+  const w = workerLinkOf(device);
+  if (w) return { path: w.path, reason: w.reason };
   const l = links.get(device);
   return l && { path: l.path, reason: fallbackReasons.get(device) };
 }
 const fallbackReasons = new WeakMap<Device, string>();
-
-async function openUdpLink(options: NodeDeviceOptions, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
-  const env = process.env.SOFTROCE_DATAPATH;
-  const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
-  let reason = "node:dgram asked for";
-  if (want === "native") {
-    const r = NativeUdpLink.open({ address: options.address!, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError });
-    if (r.link) return { link: r.link };
-    reason = r.reason;
-  }
-  const link = await UdpLink.open({ address: options.address!, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
-  return { link, reason };
-}
 
 /**
  * A device on a UDP socket sends every packet from the socket's address, and the ICRC covers the
@@ -102,6 +108,14 @@ function checkSocketGids(address: string, boundGid: string, gids: OpenDeviceOpti
  * bind that fails throws UdpBindError (code EADDRINUSE, EADDRNOTAVAIL, …).
  */
 export async function openDevice(options: NodeDeviceOptions = {}): Promise<Device> {
+  if (options.worker) {
+    const why = workerUnavailable();
+    if (why === undefined) return openDeviceInWorker(options);
+    const device = await openDevice({ ...options, worker: false });
+    device.workerFallback = why;
+    process.emitWarning(`softroce: openDevice({ worker: true }) runs the device on this thread: ${why}`, { code: "SOFTROCE_NO_WORKER" });
+    return device;
+  }
   const mod = await nodeCoreModule();
   if (options.address === undefined) return openDeviceWith(mod, options);
   const warned = new Set<string>();
@@ -114,7 +128,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     });
   const gid = addressGid(options.address);
   checkSocketGids(options.address, gid, options.gids);
-  const { link, reason } = await openUdpLink(options, onSendError).catch((e: unknown) => {
+  const { link, reason } = await openUdpLink({ ...options, address: options.address }, onSendError).catch((e: unknown) => {
     throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, options.address!, options.port ?? 4791);
   });
   try {
@@ -130,6 +144,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
       op.catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
     });
     device.addEventListener("close", () => void link.close());
+    if (options.gsi ?? true) Qp1Transport.of(device);
     return device;
   } catch (e) {
     await link.close();
@@ -137,8 +152,29 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
   }
 }
 
+/** openDevice({ worker: true }): what openDevice derives from the address, then the worker. */
+async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
+  if (options.address === undefined) return openWorkerDevice(options);
+  const address = options.address;
+  const warned = new Set<string>();
+  const onSendError =
+    options.onSendError ??
+    ((e: UdpSendError) => {
+      if (warned.has(e.code)) return;
+      warned.add(e.code);
+      process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
+    });
+  const gid = addressGid(address);
+  checkSocketGids(address, gid, options.gids);
+  return openWorkerDevice(options, {
+    gid,
+    onSendError,
+    deviceOptions: (localPort) => ({ gids: [gid], nodeGuid: nodeGuidFor(address, localPort), activeMtu: activeMtuFor(address), ...options, port: localPort }),
+  });
+}
+
 import WebSocket from "ws";
-import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
+import { openTunnelDeviceWith, TUNNEL_SUBPROTOCOL_V2, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
 
 export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
   /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */
@@ -151,12 +187,33 @@ export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" 
  * A device reached through the softroce gateway at `url` (ws:// or wss://, docs/TUNNEL.md), for Node:
  * the `ws` client in place of the browser's WebSocket (no compression, as the gateway wants).
  */
-export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOptions = {}): Promise<TunnelDevice> {
+export async function openTunnelDevice(url: string, options?: NodeTunnelDeviceOptions & { worker?: false }): Promise<TunnelDevice>;
+/** With `worker: true`: the device and its WebSocket in a worker thread (docs/API.md, "The device in a worker"). */
+export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOptions & { worker?: boolean }): Promise<TunnelDevice | WorkerTunnelDevice>;
+export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOptions & { worker?: boolean } = {}): Promise<TunnelDevice | WorkerTunnelDevice> {
+  const { worker, ...opts } = options;
+  if (worker) {
+    const why = workerUnavailable();
+    if (why === undefined) {
+      const { token, headers, ...rest } = opts;
+      return openWorkerTunnelDevice(url, rest, { token, headers });
+    }
+    const t = await openTunnelDevice(url, opts);
+    t.device.workerFallback = why;
+    process.emitWarning(`softroce: openTunnelDevice({ worker: true }) runs the device on this thread: ${why}`, { code: "SOFTROCE_NO_WORKER" });
+    return t;
+  }
   // The module first: the HELLO must find TunnelLink's listener when it arrives.
   const mod = await nodeCoreModule();
-  const { token, headers, ...rest } = options;
-  const ws = new WebSocket(url, {
+  const { token, headers, ...rest } = opts;
+  // offers tunnel version 2 (BATCH frames); a gateway that does not pick it speaks version 1
+  const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL_V2], {
     perMessageDeflate: false,
+    // An all-zero masking key: ws then neither masks nor (at the gateway) unmasks, which in JS cost
+    // ~10 % of the client's and ~5 % of the gateway's CPU at full rate. The key defends browsers'
+    // intermediaries against scripts that choose the bytes (RFC 6455 §10.3); this is a Node
+    // program, not a page, and a browser masks in native code anyway.
+    generateMask: (mask: Uint8Array) => mask.fill(0),
     headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
   });
   return openTunnelDeviceWith(mod, ws, rest);

@@ -57,9 +57,19 @@ export interface NativeUdpLinkOptions {
   /** see UdpLinkOptions.inFlightPackets */
   inFlightPackets?: number;
   onSendError?: (e: UdpSendError) => void;
+  /**
+   * Busy-poll window in µs after each received batch (NativeDatapath.setBusyPoll; default 0, env
+   * SOFTROCE_BUSY_POLL_US): lower round trips for CPU.
+   */
+  busyPollUs?: number;
+  /** when a received batch's ACKs and responses leave (NativeUdpLink.flush) */
+  flush?: "now" | "defer";
   /** the datapath's addon (tests: null as if it were missing) */
   addon?: DatapathAddon | null;
 }
+
+/** NativeUdpLink.flush's default. */
+export const DEFAULT_FLUSH: "now" | "defer" = "now";
 
 /** Receive geometry: recvmmsg takes up to 64 datagrams; with GRO a slot holds a whole GSO send. */
 const RX_SLOTS = 64;
@@ -100,6 +110,11 @@ export class NativeUdpLink implements Link {
     this.localPort = datapath.port;
     this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
+    const env = process.env.SOFTROCE_FLUSH;
+    this.flush = opts.flush ?? (env === "defer" || env === "now" ? env : DEFAULT_FLUSH);
+    const busy = opts.busyPollUs ?? Number(process.env.SOFTROCE_BUSY_POLL_US ?? 0);
+    if (!(Number.isInteger(busy) && busy >= 0 && busy <= 1000)) throw new RangeError(`bad busy-poll window ${busy} µs (0..1000)`);
+    if (busy) datapath.setBusyPoll(busy);
     const info = datapath.info();
     const loopback = datapath.family === 4 && address.startsWith("127.");
     const gsoWanted = opts.gso === undefined || opts.gso === "auto" ? datapath.family === 6 || loopback : opts.gso;
@@ -177,12 +192,16 @@ export class NativeUdpLink implements Link {
   }
 
   deferFlush(fn: () => void): void {
-    if (!this.immediate) return fn();
+    if (this.flush !== "defer") return fn();
     if (this.pendingFlush) return;
     this.pendingFlush = fn;
-    setImmediate(this.runPendingFlush);
+    // a microtask queued now runs after the completions' waiters were resolved; the tick it queues
+    // runs once the whole microtask queue is empty, i.e. after every promise continuation the batch
+    // set off (the application's posts) and before control returns to libuv: no loop hop
+    queueMicrotask(this.afterMicrotasks);
   }
-  /** A deferred flush not yet run: close() runs it, so a last ACK is not lost when the process ends. */
+  private readonly afterMicrotasks = (): void => process.nextTick(this.runPendingFlush);
+  /** A deferred flush not yet run (the port also drains its ring when it closes). */
   private pendingFlush: (() => void) | undefined;
   private readonly runPendingFlush = (): void => {
     const fn = this.pendingFlush;
@@ -190,12 +209,13 @@ export class NativeUdpLink implements Link {
     fn?.();
   };
   /**
-   * Link.deferFlush: off by default (the ACKs of a batch leave at once, apart from the application's
-   * posts); SOFTROCE_FLUSH=defer turns it on. Deferred, perftest's write_lat against softroce lost
-   * its last ACK (RETRY_EXC_ERR on the last WR; test/host/cli/perftest-exchange.test.ts) — not yet
-   * understood, so the deferral stays opt-in until it is.
+   * Link.deferFlush: "defer" drains a received batch's ACKs and responses once the promise
+   * continuations the batch's completions set off have run (a nextTick queued from a microtask),
+   * with what the application posted from them, in one sendmmsg; "now"
+   * drains them before the receive callback returns. Default from NativeUdpLinkOptions.flush,
+   * else env SOFTROCE_FLUSH ("defer" | "now"), else DEFAULT_FLUSH.
    */
-  immediate = process.env.SOFTROCE_FLUSH === "defer";
+  flush: "now" | "defer";
 
   /** The port sends through `sendRing`; a datagram one at a time has no place here. */
   send(): boolean {

@@ -8,7 +8,7 @@ import dgram from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../core/link/index.js";
 import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
-import { GroupSockets } from "./mcast-groups.js";
+import { GroupSockets, ipv6InterfaceOf } from "./mcast-groups.js";
 
 export interface UdpLinkOptions {
   address: string;
@@ -120,13 +120,15 @@ export class UdpLink implements Link {
     } catch (e) {
       limitations.push(`receive buffer left at the default: ${(e as Error).message}`);
     }
-    if (family === 4) {
-      // multicast leaves through this address's interface (loopback too), and loops back to members here
+    // multicast leaves through this address's interface (loopback too), and loops back to members here
+    const mcastIf = family === 4 ? opts.address : ipv6InterfaceOf(opts.address);
+    if (mcastIf !== undefined) {
       try {
-        socket.setMulticastInterface(opts.address);
+        socket.setMulticastInterface(mcastIf);
         socket.setMulticastLoopback(true);
       } catch (e) {
-        limitations.push(`multicast interface not set: ${(e as Error).message}`);
+        // IPv6 on an interface without multicast (loopback): unicast is all it can do, as for rxe on lo
+        if (family === 4) limitations.push(`multicast interface not set: ${(e as Error).message}`);
       }
     }
     const link = new UdpLink(socket, opts.address, socket.address().port, opts);

@@ -122,6 +122,20 @@ describe("IP and UDP", () => {
     expect(ip.udp_len(u)).toBe(40);
     expect(ip.udp_csum(u)).toBe(0);
   });
+  it("sums 16-bit words with end-around carry; an odd byte is padded", () => {
+    hexWrite(P, "010203");
+    expect(ip.inet_sum(P, 3, 0)).toBe(0x0402);
+    hexWrite(P, "ffff0002");
+    expect(ip.inet_sum(P, 4, 0)).toBe(0x0002);
+    expect(ip.inet_sum(P, 2, 0xffff)).toBe(0xffff);
+  });
+  it("computes the UDP checksum over the pseudo-header (a vector computed independently)", () => {
+    hexWrite(P, "450000201234400040111497" + "0a0000010a000002" + "c00012b7" + "000c0000" + "01020304");
+    const sum = ip.inet_sum(P + 28, 4, 0);
+    expect(ip.udp_checksum(P, false, P + 20, 12, sum)).toBe(0x1516);
+    hexWrite(P + 26, "abcd"); // the stored checksum field does not count
+    expect(ip.udp_checksum(P, false, P + 20, 12, sum)).toBe(0x1516);
+  });
   it("constructs the same IPv4 header with its checksum", () => {
     const src = heap.alloc(4);
     const dst = heap.alloc(4);

@@ -10,10 +10,10 @@ export const ALLOW: RegExp[] = [
   /^package\.json$/,
   /^README\.md$/,
   /^LICENSE$/,
-  /^build\/softroce\.wasm$/,
+  /^build\/softroce(-shared)?\.wasm$/,
   /^dist\/(node|gateway|cli)\/[\w.-]+\.js(\.map)?$/,
-  /^dist\/browser\/index\.js(\.map)?$/,
-  /^dist\/browser\/softroce-[A-Z0-9]+\.wasm$/,
+  /^dist\/browser\/(index|device-worker)\.js(\.map)?$/,
+  /^dist\/browser\/softroce(-shared)?-[A-Z0-9]+\.wasm$/,
   /^dist\/types\/host\/(index|(browser|node|gateway|cli|core)\/[\w/.-]+)\.d\.ts$/,
   /^docs\/[\w/.-]+\.(md|png|svg)$/,
   /^host\/node\/native\/(sockopt\.c|udpsock\.[ch]|datapath\.[ch]|icrc_id\.[ch]|binding\.gyp|build\.mjs)$/,
@@ -24,6 +24,7 @@ const REQUIRED = [
   "package.json", "README.md", "LICENSE", "build/softroce.wasm", "dist/node/index.js", "dist/browser/index.js",
   "dist/gateway/index.js", "dist/cli/softroce.js", "dist/types/host/node/index.d.ts", "dist/types/host/browser/index.d.ts",
   "dist/types/host/gateway/index.d.ts", "host/node/native/build.mjs", "host/node/native/binding.gyp",
+  "build/softroce-shared.wasm", "dist/node/device-thread.js", "dist/browser/device-worker.js",
 ];
 
 export function packFiles(): string[] {

@@ -4,28 +4,21 @@
 // 192.0.2.2 / fd00:4791::2). rdma-core's rping against `softroce rping` both
 // ways over IPv4 and IPv6 with -v and -V, every ping line checked against the
 // text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way);
-// perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange); tshark captures the tap meanwhile, and every CM MAD in the
+// perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange) over
+// IPv4 and IPv6 and against `softroce perf -R` (its rdma_cm mode); tshark captures the tap meanwhile, and every CM MAD in the
 // capture — ours and Linux's — is checked field by field against tshark's CM
 // dissector, and ours against Linux's of the same kind field by field (what
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
 // system-suite-timeout: 900
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, requireTools, run, runOk, runProcess, test } from "./lib/harness.mjs";
+import { ROOT, run, runOk, test } from "./lib/harness.mjs";
+import { GUEST4, GUEST6, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
 
 const WORK = process.env.INTEROP_CM_WORK ?? join(ROOT, "test/.out/interop-cm");
 const NS = process.env.INTEROP_CM_NS ?? "softroce-interop-cm";
-const GUEST_SH = join(ROOT, "test/interop/guest.sh");
-const BUILD_SH = join(ROOT, "test/interop/build-guest.sh");
-const CLI = join(ROOT, "dist/cli/softroce.js");
 const CAPTURE = join(WORK, "interop-cm.pcap");
-const ENV = { ...process.env, INTEROP_WORK: WORK, INTEROP_NS: NS };
-const HOST4 = "192.0.2.1";
-const GUEST4 = "192.0.2.2";
-const HOST6 = "fd00:4791::1";
-const GUEST6 = "fd00:4791::2";
 const FAMILIES = [
   { name: "IPv4", host: HOST4, guest: GUEST4 },
   { name: "IPv6", host: HOST6, guest: GUEST6 },
@@ -33,40 +26,10 @@ const FAMILIES = [
 const COUNT = 10;
 const RUN_TIMEOUT_S = 60;
 
-requireTools([
-  { cmd: "qemu-system-x86_64", pkg: "qemu-system-x86" },
-  { cmd: "cpio", pkg: "cpio" },
-  { cmd: "busybox", args: ["true"], pkg: "busybox-static" },
-  { cmd: "depmod", args: ["--version"], pkg: "kmod" },
-  { cmd: "zstd", pkg: "zstd" },
-  { cmd: "ip", args: ["-V"], pkg: "iproute2" },
-  { cmd: "tshark", pkg: "tshark" },
-  { cmd: "apt-get", pkg: "apt" },
-  { cmd: "dpkg-deb", pkg: "dpkg" },
-]);
-if (process.getuid?.() !== 0) {
-  test("runs as root (network namespace, tap device, qemu on the tap)", () => {
-    throw new Error(`the interop suite must run as root (uid is ${process.getuid?.()})`);
-  });
-  await run();
-}
-
+await requireGuestTools();
 const api = await import(join(ROOT, "dist/internal/node.js")); // everything, the CM codec included (not the package's public entry)
-
-let guestStarted = false;
-process.on("exit", () => {
-  if (guestStarted) spawnSync(GUEST_SH, ["stop"], { env: ENV, stdio: "ignore", timeout: 20_000 });
-});
-
-async function guest(text, timeoutS = 60) {
-  const r = await runProcess(GUEST_SH, ["exec", text, String(timeoutS)], { env: ENV, timeoutMs: (timeoutS + 10) * 1000 });
-  if (r.code !== 0) throw new Error(`in the guest (exit ${r.code ?? r.signal}): ${text}\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-function softroce(args, timeoutMs) {
-  return runProcess("ip", ["netns", "exec", NS, process.execPath, CLI, ...args], { env: ENV, timeoutMs });
-}
+const G = interopGuest({ work: WORK, ns: NS });
+const { exec: guest, softroce } = G;
 
 /** The lines rping's client prints with -v for `count` pings of `size` bytes (rping_test_client's text). */
 function pingLines(prefix, count, size) {
@@ -82,17 +45,15 @@ function pingLines(prefix, count, size) {
 // ---------------------------------------------------------------- guest
 
 test("guest image builds and boots in its own netns; rxe0 ACTIVE, rping (rdmacm-utils) present", async () => {
-  await runOk(BUILD_SH, [], { env: ENV, timeoutMs: 900_000 });
-  spawnSync(GUEST_SH, ["stop"], { env: ENV, stdio: "ignore", timeout: 20_000 });
-  guestStarted = true;
-  await runOk(GUEST_SH, ["start"], { env: ENV, timeoutMs: 240_000 });
+  await G.build();
+  await G.start();
   const out = await guest("rdma link show rxe0/1; command -v rping ucmatose");
   assert.match(out, /state ACTIVE/);
   assert.match(out, /\/rping\n/);
 });
 
 test("tshark captures UDP 4791 on the tap", async () => {
-  const r = await runOk(GUEST_SH, ["capture-start", CAPTURE], { env: ENV, timeoutMs: 30_000 });
+  const r = await G.captureStart(CAPTURE);
   assert.match(r.stdout, /capturing on tap0/);
 });
 
@@ -125,6 +86,20 @@ cat /tmp/rs.out; echo "--- stderr"; cat /tmp/rs.err`, 30);
     assert.equal(ours.stderr, "server DISCONNECT EVENT...\nwait for RDMA_READ_ADV state 10\n");
   });
 }
+
+test("rping -c (rxe0) against a softroce device nobody listens on: REJECTED, error 8 (invalid service ID) at once, as against Linux", async () => {
+  // a softroce device that runs no CM application: perf's server waiting for its TCP client
+  const server = softroce(["perf", "write_bw", "--perftest", "--address", HOST4, "-s", "4096", "-n", "5"], (RUN_TIMEOUT_S + 30) * 1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const theirs = await guest(`s=$(cut -d. -f1 /proc/uptime); rping -c -a ${HOST4} -C 1 > /tmp/rj.out 2>&1; echo "client-exit=$?"; e=$(cut -d. -f1 /proc/uptime); echo "secs=$((e - s))"; cat /tmp/rj.out`, 40);
+  const done = await guest(`ib_write_bw -d rxe0 -x 1 -s 4096 -n 5 -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+  const srv = await server;
+  assert.match(theirs, /RDMA_CM_EVENT_REJECTED, error 8/, theirs);
+  assert.doesNotMatch(theirs, /^client-exit=0$/m, theirs);
+  assert.ok(Number(/secs=(\d+)/.exec(theirs)[1]) < 5, theirs); // the REQ's first answer, not its retries (4 s and more apart)
+  assert.match(done, /client-exit=0/);
+  assert.equal(srv.code, 0, `${srv.stdout}${srv.stderr}`);
+});
 
 // ---------------------------------------------------------------- ucmatose
 
@@ -162,29 +137,41 @@ const ptSize = (t) => (t === "atomic_bw" ? [] : t.endsWith("_lat") ? ["-s", "64"
 /** The result line of perftest's table: size, iterations, figures. */
 const ptLine = (t, out) => out.split("\n").find((l) => new RegExp(`^ ${t === "atomic_bw" ? 8 : t.endsWith("_lat") ? 64 : 4096}\\s+\\d+\\s+\\d+\\.\\d\\d`).test(l));
 
-for (const t of PERFTESTS) {
-  test(`perftest ${t} (IPv4): softroce perf --perftest client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
-    const flags = [...ptSize(t), "-n", String(PT_ITERS)].join(" ");
-    // ours the client
-    await guest(`ib_${t} -d rxe0 -x 1 ${flags} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, "--perftest", "--address", HOST4, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
-    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+// perftest's default exchange over IPv4 (rxe's GID 1) and IPv6 (GID 2; the TCP exchange stays on IPv4,
+// perftest's socket is AF_INET), and its rdma_cm mode (-R: IPv4, as perftest's rdma_cm mode is)
+const PT_MODES = [
+  { name: "IPv4", theirs: "-x 1", ours: ["--perftest", "--address", HOST4] },
+  { name: "IPv6", theirs: "-x 2", ours: ["--perftest", "--address", HOST6] },
+  { name: "-R", theirs: "-R", ours: ["-R", "--address", HOST4] },
+];
+
+for (const mode of PT_MODES) {
+  for (const t of PERFTESTS) {
+    test(`perftest ${t} (${mode.name}): softroce perf ${mode.ours[0]} client -> ib_${t} ${mode.theirs} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
+      const flags = [...ptSize(t), "-n", String(PT_ITERS)].join(" ");
+      // ours the client
+      await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+      const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
+      const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-    assert.equal(ours.code, 0, `softroce perf ${t} --perftest (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible/, theirs);
-    assert.ok(ptLine(t, ours.stdout), ours.stdout);
-    if (t !== "read_lat") assert.ok(ptLine(t, theirs), theirs); // read_lat's server prints no figures
-    if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
-    // ours the server
-    const server = softroce(["perf", t, "--perftest", "--address", HOST4, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-    const srv = await server;
-    assert.match(client, /^client-exit=0$/m, `ib_${t} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-    assert.equal(srv.code, 0, `softroce perf ${t} --perftest (server): ${srv.stdout}${srv.stderr}`);
-    assert.ok(ptLine(t, client), client);
-    if (t !== "read_lat") assert.ok(ptLine(t, srv.stdout), srv.stdout);
-  });
+      assert.equal(ours.code, 0, `softroce perf ${t} ${mode.ours[0]} (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+      assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
+      assert.ok(ptLine(t, ours.stdout), ours.stdout);
+      if (t !== "read_lat") assert.ok(ptLine(t, theirs), theirs); // read_lat's server prints no figures
+      if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
+      if (mode.name === "IPv6") assert.match(ours.stdout, / remote address: .*\n GID: 253:00:71:145:00:00:00:00:00:00:00:00:00:00:00:02\n/);
+      if (mode.name === "-R") assert.match(theirs, / rdma_cm QPs\t : ON\n Data ex. method : rdma_cm/);
+      // ours the server
+      const server = softroce(["perf", t, ...mode.ours, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
+      await new Promise((r) => setTimeout(r, 2000));
+      const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
+      const srv = await server;
+      assert.match(client, /^client-exit=0$/m, `ib_${t} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+      assert.equal(srv.code, 0, `softroce perf ${t} ${mode.ours[0]} (server): ${srv.stdout}${srv.stderr}`);
+      assert.ok(ptLine(t, client), client);
+      if (t !== "read_lat") assert.ok(ptLine(t, srv.stdout), srv.stdout);
+    });
+  }
 }
 
 // ---------------------------------------------------------------- the MADs on the wire
@@ -225,7 +212,7 @@ const TSHARK_KNOWN_WRONG = new Set(["primaryFlowLabel", "primaryPacketRate", "al
 
 let mads = [];
 test("capture stops; it holds REQ, REP, RTU, DREQ, DREP from both sides (ours and rxe's)", async () => {
-  await runOk(GUEST_SH, ["capture-stop"], { env: ENV, timeoutMs: 30_000 });
+  await G.captureStop();
   mads = capturedMads(CAPTURE);
   for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP"]) {
     assert.ok(mads.some((m) => m.ours && m.parsed.name === name), `no ${name} of ours in the capture`);
@@ -281,7 +268,9 @@ test("our REQ, REP, RTU, DREQ, DREP equal rxe's of the same family field by fiel
     for (const o of ours) {
       // the rxe MAD that plays the same role: same kind, same family where the message says
       // (a REQ: of the same tool — the service ID holds its port — and family)
-      const t = theirs.find((x) => v6(x) === v6(o) && x.parsed.msg.serviceId === o.parsed.msg.serviceId) ?? theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
+      const same = (x, k) => norm(x.parsed.msg[k] ?? 0) === norm(o.parsed.msg[k] ?? 0);
+      const t = theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth")) ??
+        theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId")) ?? theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
       for (const k of Object.keys(o.parsed.msg)) {
         if (PER_CONNECTION.has(k)) continue;
         if (norm(o.parsed.msg[k]) !== norm(t.parsed.msg[k])) {
@@ -297,8 +286,7 @@ test("our REQ, REP, RTU, DREQ, DREP equal rxe's of the same family field by fiel
 });
 
 test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
-  await runOk(GUEST_SH, ["stop"], { env: ENV, timeoutMs: 30_000 });
-  guestStarted = false;
+  await G.stop();
 });
 
 await run();

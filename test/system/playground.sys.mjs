@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { get, request } from "node:http";
-import { join } from "node:path";
+import { createServer, get, request } from "node:http";
+import { extname, join, normalize } from "node:path";
 import { ROOT, requireTools, run, runProcess, tempDir, test, withTimeout } from "./lib/harness.mjs";
 import { importTs } from "./lib/ts-import.mjs";
 
@@ -25,7 +25,7 @@ requireTools([
   { cmd: "tshark", pkg: "tshark" },
 ]);
 
-const { EXPECTED, packetLine } = await importTs("examples/playground/src/expected.ts");
+const { EXPECTED, firstPsn, packetLines } = await importTs("examples/playground/src/expected.ts");
 const { SCENARIOS } = await importTs("examples/playground/src/scenarios.ts");
 const { ADDRESS, wcStatusName } = await importTs("examples/playground/src/session.ts");
 
@@ -127,6 +127,44 @@ test("softroce playground serves the page with cross-origin isolation and refuse
   assert.match(help.stdout, /Cross-Origin-Embedder-Policy/);
 });
 
+test("under softroce playground the page is cross-origin isolated; from a server without the headers it says it runs single-threaded", async () => {
+  const iso = await newPage();
+  try {
+    await iso.page.goto(srv.url, { timeout: 30_000 });
+    await iso.page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30_000 });
+    assert.equal(await iso.page.evaluate(() => globalThis.crossOriginIsolated), true);
+    assert.equal(await iso.page.evaluate(() => typeof SharedArrayBuffer), "function");
+    assert.equal(await iso.page.evaluate(() => document.body.dataset.isolated), "1");
+    assert.match(await iso.page.locator("#mode").innerText(), /^cross-origin isolated/);
+    assert.deepEqual(iso.errors, []);
+  } finally {
+    await iso.context.close();
+  }
+  // the same folder from a plain static server (no COOP/COEP): not isolated, and the page says so
+  const dir = join(ROOT, "dist/playground");
+  const plain = createServer(async (req, res) => {
+    const path = new URL(req.url, "http://x").pathname.replace(/^\/$/, "/index.html");
+    const file = normalize(join(dir, path));
+    if (!file.startsWith(dir) || !existsSync(file)) return res.writeHead(404).end();
+    const type = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" }[extname(file)] ?? "application/octet-stream";
+    res.writeHead(200, { "content-type": type }).end(readFileSync(file));
+  });
+  await new Promise((r) => plain.listen(0, HOST, r));
+  const p = await newPage();
+  try {
+    await p.page.goto(`http://${HOST}:${plain.address().port}/?scenario=lost-ack&autorun=1`, { timeout: 30_000 });
+    await p.page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 60_000 });
+    assert.equal(await p.page.evaluate(() => globalThis.crossOriginIsolated), false);
+    assert.equal(await p.page.evaluate(() => document.body.dataset.isolated), "0");
+    assert.match(await p.page.locator("#mode").innerText(), /not cross-origin isolated.*single-threaded/);
+    assert.deepEqual(packetLines(await p.page.evaluate(() => window.softroce.playground.trace()), ADDRESS.A), EXPECTED["lost-ack"].packets, "the page works without isolation");
+    assert.deepEqual(p.errors.filter((e) => !/live\.json|404/.test(e)), []);
+  } finally {
+    await p.context.close();
+    await new Promise((r) => plain.close(r));
+  }
+});
+
 for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response", "retry-exhausted", "wrong-rkey", "psn-wrap", "uc-gap", "ud-wrong-qkey"]) {
   test(`preset ${sc}: expected packets, completions and end states in Chromium`, async () => {
     assert.ok(SCENARIOS.some((s) => s.name === sc), `${sc} is a preset`);
@@ -134,15 +172,17 @@ for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response",
     const { page, context, errors, requests } = await runPreset(srv, sc);
     try {
       const rows = await page.evaluate(() => window.softroce.playground.trace());
-      assert.deepEqual(rows.map((r) => packetLine(r, ADDRESS.A)), exp.packets);
+      assert.deepEqual(packetLines(rows, ADDRESS.A), exp.packets);
+      if (exp.firstPsn !== undefined) assert.equal(firstPsn(rows), exp.firstPsn);
       for (const r of rows) {
         assert.equal(typeof r.t_us, "number");
         assert.equal(typeof r["frame.time_epoch"], "string");
         assert.equal(r.icrc_ok, true);
       }
       const wcs = await page.evaluate(() => window.softroce.playground.completions());
-      const sideOf = (wc) => (wc.qpNum === 0x11 ? "A" : "B");
-      assert.deepEqual(wcs.map((wc) => `${sideOf(wc)} wr=${wc.wrId} ${wcStatusName(wc.status)}`), exp.completions);
+      const sides = await page.evaluate((qpns) => qpns.map((q) => window.softroce.playground.sideOf(q)), wcs.map((wc) => wc.qpNum));
+      assert.deepEqual(wcs.map((wc, i) => `${sides[i]} wr=${wc.wrId} ${wcStatusName(wc.status)}`), exp.completions);
+      assert.deepEqual(await page.evaluate(() => window.softroce.playground.timers()), exp.timers);
       for (const wc of wcs) assert.equal(typeof wc.wrId, "string", "bigint fields as decimal strings");
       const rxe = await page.evaluate(() => window.softroce.playground.rxe());
       for (const want of exp.rxe) assert.ok(rxe.includes(want), `${want} in ${rxe}`);
@@ -153,10 +193,22 @@ for (const sc of ["lost-middle-packet", "lost-ack", "rnr", "lost-read-response",
       assert.ok((await page.locator("#ladder [data-row]").count()) >= exp.packets.length);
       if (exp.packets.some((p) => p.endsWith(" lost"))) assert.match(ladderText, /lost \(scripted\)/);
       if (exp.timers.length) assert.match(ladderText, /timer fired/);
+      for (const [frame, note] of Object.entries(exp.notes)) {
+        const row = await page.locator(`#ladder [data-row]`).filter({ hasText: new RegExp(`#${frame} `) }).innerHTML();
+        assert.ok(row.includes(note.replace(/&/g, "&amp;")), `ladder row #${frame} says "${note}": ${row}`);
+      }
       const qps = await page.locator("#qps").innerText();
       for (const s of exp.qpStates) assert.match(qps, new RegExp(s));
       const cq = await page.locator("#cq").innerText();
       for (const c of exp.completions) assert.ok(cq.includes(c.split(" ")[2]), `CQ table shows ${c}`);
+      // an error completion's opcode and byte_len are not valid (ibv_poll_cq): the table shows none
+      const cqRows = await page.locator("#cq tbody tr").allInnerTexts();
+      assert.equal(cqRows.length, exp.completions.length);
+      cqRows.forEach((row, i) => {
+        const cells = row.split("\t");
+        if (exp.completions[i].endsWith(" SUCCESS")) assert.match(cells[4], /^[A-Z_]+$/, row);
+        else assert.deepEqual(cells.slice(4, 6), ["—", "—"], row);
+      });
       assert.match(await page.locator("#explain").innerText(), /.{100,}/, "the preset's explanation is shown");
       const own = new URL(srv.url).origin;
       assert.deepEqual(requests.filter((u) => !u.startsWith(own) && !u.startsWith("data:") && !u.startsWith("blob:")), [], "no network beyond the page's own files");
@@ -189,7 +241,8 @@ test("the downloaded pcapng: softroce decode --json prints the rows trace() give
     assert.equal(ts.code, 0, ts.stderr);
     const lines = ts.stdout.trim().split("\n");
     assert.equal(lines.length, rows.length);
-    assert.match(lines[1], /^257\tfate=lost reason=scripted \(2nd data packet\)/);
+    assert.equal(lines[1].split("\t")[0], String(rows[1]["infiniband.bth.psn"]));
+    assert.match(lines[1], /^\d+\tfate=lost reason=scripted \(2nd data packet\)/);
   } finally {
     await context.close();
   }
@@ -240,7 +293,8 @@ test("keyboard: step with s, select packets with the arrow keys, a field highlig
     await psn.focus();
     await page.keyboard.press("Enter");
     assert.equal(await page.locator("#hex .b.on").count(), 3, "the PSN is 3 bytes");
-    assert.equal((await page.locator("#hex .b.on").allInnerTexts()).join(""), "000101");
+    const psn2 = await page.evaluate(() => window.softroce.playground.trace()[1]["infiniband.bth.psn"]);
+    assert.equal((await page.locator("#hex .b.on").allInnerTexts()).join(""), Number(psn2).toString(16).padStart(6, "0"));
     // a setting change goes into the URL and replays
     await page.locator("#seed").fill("7");
     await page.locator("#seed").press("Enter");
@@ -273,7 +327,7 @@ for (const op of ["write", "read", "send", "fetch-add"]) {
   test(`live mode: ${op} from the page through the gateway to the Node device on UDP`, async () => {
     const { page, context, errors, requests } = await newPage();
     try {
-      await page.goto(`${srv.url}?live=1&op=${op}&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
+      await page.goto(`${srv.url}?live=1&worker=0&op=${op}&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
       await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
       assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.locator("#problems").innerText());
       const rows = await page.evaluate(() => window.softroce.playground.trace());
@@ -289,12 +343,46 @@ for (const op of ["write", "read", "send", "fetch-add"]) {
       }
       assert.ok(requests.some((u) => u === srv.gatewayUrl), `the page opened the gateway: ${requests}`);
       assert.match(await page.locator("#lanes").innerText(), /127\.0\.14\.3:4791 \(Node, UDP\)/);
+      assert.match(await page.locator("#mode").innerText(), /single-threaded on the page's thread/);
+      assert.equal(page.workers().length, 0, "worker=0: no device worker");
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
     }
   });
 }
+
+test("live mode with the device in a Web Worker (the default on an isolated page): the worker owns the tunnel; the ladder has the trace ring's records", async () => {
+  const { page, context, errors } = await newPage();
+  try {
+    await page.goto(`${srv.url}?live=1&op=write&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
+    await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.locator("#problems").innerText());
+    assert.match(await page.locator("#mode").innerText(), /runs in a Web Worker/);
+    assert.ok(page.workers().some((w) => /device-worker\.js$/.test(w.url())), `a device worker: ${page.workers().map((w) => w.url())}`);
+    assert.equal(await page.locator("#worker").isChecked(), true);
+    const wcs = await page.evaluate(() => window.softroce.playground.completions());
+    assert.deepEqual(wcs.map((w) => [w.wrId, w.status]), [["1", 0], ["2", 0]]);
+    const rows = await page.evaluate(() => window.softroce.playground.trace());
+    const names = rows.map((r) => r.opcode_name);
+    for (const want of ["RC RDMA Write First", "RC RDMA Write Last", "RC Acknowledge"]) assert.ok(names.includes(want), `${want} in ${names}`);
+    assert.ok(rows.every((r) => typeof r["infiniband.bth.psn"] === "number" && r.fate === "delivered"));
+    assert.equal(await page.locator("#download").isDisabled(), true, "no pcapng without the bytes");
+    await page.locator("#ladder").focus();
+    await page.keyboard.press("ArrowDown");
+    assert.match(await page.locator("#tree").innerText(), /trace ring's record/);
+    // untick: the same run on the page's thread, with bytes
+    await page.locator("#worker").uncheck();
+    await page.waitForFunction(() => location.search.includes("worker=0"), null, { timeout: 10_000 });
+    await page.locator("#run").click();
+    await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    assert.match(await page.locator("#mode").innerText(), /single-threaded/);
+    assert.ok((await page.evaluate(() => window.softroce.playground.trace())).every((r) => r.icrc_ok === true));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
 
 test("softroce playground stops cleanly on SIGTERM", async () => {
   if (browser) await withTimeout(browser.close(), 20_000, "browser.close").catch(() => {});

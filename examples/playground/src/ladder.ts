@@ -168,7 +168,8 @@ export class Ladder {
       const head = fate === "lost"
         ? `<text class="x" x="${end}" y="${ay + 4}" text-anchor="middle">✕</text>`
         : `<path class="head" d="M${end} ${ay} l${-8 * dir} -4 v8 z"/>`;
-      const fateText = FATE_TEXT[fate] ? ` — ${FATE_TEXT[fate]}${rec.reason ? " (scripted)" : ""}` : "";
+      const note = s.note(row.index);
+      const fateText = (FATE_TEXT[fate] ? ` — ${FATE_TEXT[fate]}${rec.reason ? " (scripted)" : ""}` : "") + (note ? ` — ${note}` : "");
       parts.push(
         `<g class="row pkt ${fate}${sel}" data-row="${r}"><rect class="hit" x="0" y="${y}" width="${width}" height="${ROW_H}"/>${time}` +
           `<line x1="${x1}" y1="${ay}" x2="${end}" y2="${ay}"/>${head}` +

@@ -19,6 +19,8 @@ export interface Run {
   run(maxEvents?: number): number;
   stop(): void;
   decode(i: number): DecodedPacket;
+  /** what the receiver did with packet i, when it did not simply take it ("B: PSN out of sequence"); see notes.ts */
+  note(i: number): string | undefined;
   packetBytes(i: number): Uint8Array;
   sideState(side: Side): SideState;
   after(side: Side): Uint8Array | undefined;

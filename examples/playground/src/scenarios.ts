@@ -22,8 +22,8 @@ export const SCENARIOS: readonly Scenario[] = [
       "A writes 4 KiB to B's memory with RDMA WRITE. At a path MTU of 1024 bytes that is four packets, numbered by the " +
       "Packet Sequence Number (PSN) in each packet's Base Transport Header. The wire loses the second. When B sees the " +
       "third, its PSN is not the one B expects, so B answers with a NAK whose AETH syndrome says \"PSN sequence error\" " +
-      "and carries the PSN it wants. A goes back to that PSN and sends everything from there again (go-back-N); B then " +
-      "acknowledges the last packet and A completes the write.",
+      "and carries the PSN it wants; the fourth it drops without a second NAK (one NAK per gap). A goes back to that PSN " +
+      "and sends everything from there again (go-back-N); B then acknowledges the last packet and A completes the write.",
     settings: { op: "write", size: 4096, mtu: 1024 },
     twist: { script: [{ dir: "A>B", what: "data", nth: 2, label: "2nd data packet" }] },
   },

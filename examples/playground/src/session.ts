@@ -12,6 +12,7 @@ import {
 } from "./api.js";
 import { AethType, aethType } from "../../../host/core/wire/index.js";
 import type { Op, Settings } from "./settings.js";
+import { ReceiverNotes } from "./notes.js";
 
 export type Side = "A" | "B";
 /** Which packets a scripted fault counts. */
@@ -48,8 +49,14 @@ export interface Plan {
 }
 
 export const ADDRESS: Record<Side, string> = { A: "192.0.2.1", B: "192.0.2.2" };
-/** B's QP numbers start here so that A's and B's QPNs differ. */
-const QPN_BASE: Record<Side, number> = { A: 0x11, B: 0x31 };
+/**
+ * Each device draws its QPNs at random (seeded by the wire) from its own half of the 24-bit space,
+ * so A's and B's QPNs always differ and a completion's qpNum says whose it is.
+ */
+const QPN_RANGE: Record<Side, { qpnBase: number; qpnCount: number }> = {
+  A: { qpnBase: 0x11, qpnCount: 0x800000 - 0x11 },
+  B: { qpnBase: 0x800000, qpnCount: 0x7fffff },
+};
 const QKEY = 0x11111111;
 const WRONG_QKEY = 0x22222222;
 /** UD receive buffers start with 40 bytes for the GRH. */
@@ -134,6 +141,7 @@ export class Session {
   /** what the run posted */
   readonly posted: { sends: number; recvs: number };
   private decoded: (DecodedPacket | undefined)[] = [];
+  private readonly notes = new ReceiverNotes();
   private stopped = false;
   private qpStateNames: readonly string[];
 
@@ -162,7 +170,7 @@ export class Session {
     const mrBytes = Math.max(64, stride * s.depth);
     const mk = async (side: Side): Promise<Peer> => {
       const dev = await net.addDevice(mod, ADDRESS[side], {
-        qpnBase: QPN_BASE[side],
+        ...QPN_RANGE[side],
         mrArenaBytes: Math.max(1 << 20, mrBytes * 2 + (1 << 16)),
         ringArenaBytes: 4 << 20,
         maxQp: 8,
@@ -367,6 +375,7 @@ export class Session {
         peer.state.completions += got.length;
       }
     }
+    this.notes.update(this);
   }
 
   private apply(peer: Peer, ev: TraceEvent): void {
@@ -444,6 +453,10 @@ export class Session {
       this.decoded[i] = d;
     }
     return d;
+  }
+
+  note(i: number): string | undefined {
+    return this.notes.note(i);
   }
 
   /** The i-th datagram inside the IP and UDP headers its ICRC was computed over (as in the pcapng). */

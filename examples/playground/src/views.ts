@@ -70,10 +70,14 @@ export class PacketView {
     lines.push(
       `<div class="frame">Frame ${i + 1}: ${this.bytes.length} bytes, sent at ${rec.sentAt.toFixed(3)} µs` +
         (rec.deliveredAt !== undefined ? `, arrived at ${rec.deliveredAt.toFixed(3)} µs` : "") +
-        ` — <b class="fate ${rec.fate}">${esc(fate)}</b></div>`,
+        ` — <b class="fate ${rec.fate}">${esc(fate)}</b>` +
+        (s.note(i) ? ` — <span class="note">${esc(s.note(i)!)}</span>` : "") +
+        `</div>`,
     );
     if (d.error || !d.ranges) {
       lines.push(`<p class="error">${esc(d.error ?? "not decoded")}</p>`);
+      const known = Object.keys(r).filter((k) => !k.startsWith("frame."));
+      if (known.length) lines.push(`<ul>${known.map((k) => `<li><span class="k">${esc(k)}</span>: <span class="v">${esc(showValue(k, r[k]))}</span></li>`).join("")}</ul>`);
     } else {
       const ranges = d.ranges;
       const byGroup = new Map<string, string[]>();
@@ -171,7 +175,9 @@ export function renderCq(el: HTMLElement, s: Run): void {
       .map(
         (c) =>
           `<tr class="${c.wc.status ? "bad" : "ok"}"><td>${c.tUs.toFixed(1)}</td><td>${c.side}</td><td>${c.wc.wrId}</td><td>${wcStatusName(c.wc.status)}</td>` +
-          `<td>${wcOpcodeName(c.wc.opcode)}</td><td>${c.wc.byteLen}</td><td>0x${c.wc.qpNum.toString(16)}</td><td>${c.wc.wcFlags & 2 ? "0x" + c.wc.immData.toString(16) : ""}</td></tr>`,
+          // ibv_poll_cq: only wr_id, status, qp_num and vendor_err are valid in a completion with an error
+          (c.wc.status ? `<td title="not valid in a completion with an error (ibv_poll_cq)">—</td><td>—</td>` : `<td>${wcOpcodeName(c.wc.opcode)}</td><td>${c.wc.byteLen}</td>`) +
+          `<td>0x${c.wc.qpNum.toString(16)}</td><td>${c.wc.wcFlags & 2 ? "0x" + c.wc.immData.toString(16) : ""}</td></tr>`,
       )
       .join("") +
     `</tbody></table>`;

@@ -23,7 +23,7 @@ export const MrRec = {
   ACCESS: 20,
   /** u32 lkey (== rkey) */
   KEY: 24,
-  /** u32 bytes taken from the arena (0 for fast registration) */
+  /** u32 bytes taken from the arena (a fast-registration MR: its page list) */
   BLOCK: 28,
   /** u64 start address (a linear-memory address) */
   ADDR: 32,
@@ -37,8 +37,20 @@ export const MrRec = {
   NUM_MW: 56,
   /** u32 fast registration: the most bytes a REG_MR may map */
   MAX_LEN: 60,
+  /** u32 fast registration: the page list (u32 linear-memory page addresses, MAX_SG of them), from the arena */
+  PAGES: 64,
+  /** u32 fast registration: max_num_sg, the page list's capacity */
+  MAX_SG: 68,
+  /** u32 fast registration: pages the last ib_map_mr_sg set */
+  NBUF: 72,
+  /** u32 fast registration: log2 of the page size of that mapping */
+  PAGE_SHIFT: 76,
+  /** u32 fast registration: 1 while a page list mapped since the last REG_MR waits for one */
+  MAPPED: 80,
+  /** u32 1 when iova bytes go through the page list (non-contiguous pages); 0: iova is the linear address */
+  SCATTERED: 84,
   /** bytes */
-  SLOT: 64,
+  SLOT: 96,
 } as const;
 
 /** MW record (pool slot) */

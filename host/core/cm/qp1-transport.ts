@@ -2,9 +2,11 @@
 // the device (a UD QP numbered 1 with Q_Key 0x80010000, P_Key index 0), keeps
 // receive buffers of 40 B GRH + 256 B MAD posted as Linux's MAD layer does,
 // sends each MAD as a UD SEND to the peer's QP1, and hands received MADs up
-// with the address they came from. What no receiver takes — a Get or Set with
-// no handler registered — is answered GetResp with status 0x000c as Linux's MAD
-// layer answers a MAD no agent registered for. Completions are taken
+// with the address they came from. While no receiver is set, QP1 still answers
+// as Linux's MAD layer and ib_cm always do: a CM MAD goes to a CM with no
+// listeners (a REQ gets REJ "invalid service ID", a DREQ a DREP), a Get or Set
+// gets GetResp with status 0x000c. One QP1 per device: `of(device)` returns
+// the device's (the Node host opens it with the device). Completions are taken
 // synchronously inside the device's progress (a completion channel whose
 // notification polls), so the simulated wire's synchronous runs carry MADs.
 import { AddressHandle } from "../verbs/ah.js";
@@ -12,11 +14,12 @@ import { CompletionChannel } from "../verbs/channel.js";
 import type { CompletionQueue, WorkCompletion } from "../verbs/cq.js";
 import type { Device } from "../verbs/device.js";
 import { Access, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../verbs/enums.js";
-import { formatGid, parseGid } from "../net/gid.js";
+import { formatGid, isV4MappedGid, parseGid } from "../net/gid.js";
 import type { MemoryRegion } from "../verbs/mr.js";
 import type { ProtectionDomain } from "../verbs/pd.js";
 import type { QueuePair } from "../verbs/qp.js";
-import { GSI_QKEY, GSI_QPN, MAD_SIZE, MadError, unmatchedResponse } from "./mad.js";
+import { GSI_QKEY, GSI_QPN, MAD_SIZE, MadError, MgmtClass, unmatchedResponse } from "./mad.js";
+import { CommunicationManager } from "./cm.js";
 import type { MadAddress, MadTransport } from "./mad-transport.js";
 
 /** The GRH area a UD receive buffer starts with. */
@@ -44,6 +47,8 @@ export interface Qp1Counters {
   sent: number;
   /** Get/Set MADs answered GetResp 0x000c because no receiver is set */
   unmatchedAnswered: number;
+  /** CM MADs taken by the listener-less CM because no receiver is set (a REQ is answered REJ 8) */
+  cmUnclaimed: number;
   /** receives that were not a whole MAD, or completed in error */
   badReceive: number;
   /** sends refused: send queue full, or the MAD not 256 bytes */
@@ -58,11 +63,6 @@ function depth(v: number | undefined, what: string): number {
   return d;
 }
 
-function isV4Mapped(g: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (g[i] !== 0) return false;
-  return g[10] === 0xff && g[11] === 0xff;
-}
-
 /** A channel that, instead of queueing CQ events, runs `fn` at once (inside the device's pump). */
 class PollingChannel extends CompletionChannel {
   constructor(device: Device, private readonly fn: () => void) {
@@ -74,7 +74,7 @@ class PollingChannel extends CompletionChannel {
 }
 
 export class Qp1Transport implements MadTransport {
-  readonly counters: Qp1Counters = { received: 0, sent: 0, unmatchedAnswered: 0, badReceive: 0, sendDropped: 0, sendErrors: 0 };
+  readonly counters: Qp1Counters = { received: 0, sent: 0, unmatchedAnswered: 0, cmUnclaimed: 0, badReceive: 0, sendDropped: 0, sendErrors: 0 };
   readonly qp: QueuePair;
   private readonly pd: ProtectionDomain;
   private readonly cq: CompletionQueue;
@@ -88,10 +88,23 @@ export class Qp1Transport implements MadTransport {
   private handler: ((mad: Uint8Array, from: MadAddress) => void) | undefined;
   private polling = false;
   private closed = false;
+  /** ib_cm with no listeners: what answers CM MADs while no receiver is set */
+  private idleCm: ((mad: Uint8Array, from: MadAddress) => void) | undefined;
 
   /** Opens QP1 on `device` (EINVAL when the device already has one). */
   static open(device: Device, opts: Qp1TransportOptions = {}): Qp1Transport {
-    return new Qp1Transport(device, opts);
+    const t = new Qp1Transport(device, opts);
+    byDevice.set(device, t);
+    device.addEventListener("close", () => {
+      if (byDevice.get(device) === t) byDevice.delete(device);
+    });
+    return t;
+  }
+
+  /** The device's QP1: the one already open, else a new one with these options. */
+  static of(device: Device, opts: Qp1TransportOptions = {}): Qp1Transport {
+    const t = byDevice.get(device);
+    return t && !t.closed ? t : Qp1Transport.open(device, opts);
   }
 
   private constructor(readonly device: Device, private readonly opts: Qp1TransportOptions) {
@@ -165,6 +178,7 @@ export class Qp1Transport implements MadTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (byDevice.get(this.device) === this) byDevice.delete(this.device);
     this.qp.destroy();
     for (const ah of this.ahs.values()) ah.destroy();
     this.ahs.clear();
@@ -180,9 +194,9 @@ export class Qp1Transport implements MadTransport {
   /** The source GID index for a destination: the caller's, else the first GID of the destination's family. */
   private sgidFor(to: MadAddress): number {
     if (to.sgidIndex !== undefined) return to.sgidIndex;
-    const v4 = isV4Mapped(to.gid);
+    const v4 = isV4MappedGid(to.gid);
     for (let i = 0; i < this.device.gidTableSize; i++) {
-      if (isV4Mapped(parseGid(this.device.queryGid(i))) === v4) return i;
+      if (isV4MappedGid(parseGid(this.device.queryGid(i))) === v4) return i;
     }
     return 0;
   }
@@ -242,12 +256,32 @@ export class Qp1Transport implements MadTransport {
       const mad = this.mr.bytes.slice(base + GRH_SIZE, base + RECV_SLOT);
       const from: MadAddress = {
         gid: wc.sgid, qpn: wc.srcQp, pkeyIndex: wc.pkeyIndex, qkey: GSI_QKEY,
-        port: this.opts.peerUdpPort?.(wc.sgid) ?? ROCE_UDP_PORT, ...grhFacts(grh, isV4Mapped(wc.sgid)),
+        port: this.opts.peerUdpPort?.(wc.sgid) ?? ROCE_UDP_PORT, ...grhFacts(grh, isV4MappedGid(wc.sgid)),
       };
       this.deliver(mad, from);
     } finally {
       if (!this.closed) this.postRecv(id);
     }
+  }
+
+  /** A CM MAD nobody receives goes to a CM with no listeners (made on first use), as Linux's ib_cm is always loaded. */
+  private unclaimedCm(mad: Uint8Array, from: MadAddress): boolean {
+    if (!this.idleCm) {
+      const clock = this.device.port?.clock;
+      if (!clock) return false;
+      const shim = {
+        send: (m: Uint8Array, to: MadAddress) => this.send(m, to),
+        onReceive: (h: (m: Uint8Array, f: MadAddress) => void) => void (this.idleCm = h),
+      };
+      const device = this.device;
+      new CommunicationManager({
+        transport: shim, clock, nodeGuid: device.nodeGuid, ackDelay: device.query().localCaAckDelay,
+        gids: () => Array.from({ length: device.gidTableSize }, (_, i) => parseGid(device.queryGid(i))),
+      });
+    }
+    this.counters.cmUnclaimed++;
+    this.idleCm!(mad, from);
+    return true;
   }
 
   private deliver(mad: Uint8Array, from: MadAddress): void {
@@ -256,6 +290,7 @@ export class Qp1Transport implements MadTransport {
       this.handler(mad, from);
       return;
     }
+    if (mad[1] === MgmtClass.CM && this.unclaimedCm(mad, from)) return;
     let resp: Uint8Array | undefined;
     try {
       resp = unmatchedResponse(mad);
@@ -270,6 +305,9 @@ export class Qp1Transport implements MadTransport {
     }
   }
 }
+
+/** Each device's open QP1. */
+const byDevice = new WeakMap<Device, Qp1Transport>();
 
 /** Hop limit, traffic class and flow label from a UD receive's GRH area (rxe: IPv6 header, or 20 zero bytes then IPv4). */
 function grhFacts(grh: Uint8Array, v4: boolean): Pick<MadAddress, "hopLimit" | "trafficClass" | "flowLabel"> {

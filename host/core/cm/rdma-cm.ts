@@ -6,6 +6,7 @@
 // over SIDR. Events queue on an event channel with librdmacm's numbering.
 // Where this differs from Linux, the comment at the spot says why.
 import { parseIp } from "../net/addr.js";
+import { gidToAddress, isV4MappedGid, parseGid } from "../net/gid.js";
 import type { Clock } from "../link/port.js";
 import type { Device } from "../verbs/device.js";
 import type { ProtectionDomain } from "../verbs/pd.js";
@@ -908,22 +909,17 @@ export class RdmaCm {
 
 function gidTable(device: Device): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let i = 0; i < device.gidTableSize; i++) out.push(ipToGidOrRaw(device.queryGid(i)));
+  for (let i = 0; i < device.gidTableSize; i++) out.push(parseGid(device.queryGid(i)));
   return out;
 }
 
-function ipToGidOrRaw(text: string): Uint8Array {
-  // queryGid gives IPv6 text (IPv4-mapped as ::ffff:a.b.c.d): the 16 bytes are its address.
-  return parseIp(text)!.bytes;
-}
-
-/** The IP address of a device's first GID of this family (IPv4-mapped for 4), if any. */
+/** The IP address of a device's first GID of this family (a dotted quad for 4), if any; link-local GIDs are not routable. */
 function familyGid(device: Device, version: 4 | 6): string | undefined {
   for (let i = 0; i < device.gidTableSize; i++) {
-    const t = device.queryGid(i);
-    const mapped = t.startsWith("::ffff:") && t.includes(".");
-    if (version === 4 && mapped) return t.slice(7);
-    if (version === 6 && !mapped && !t.startsWith("fe80:")) return t;
+    const g = parseGid(device.queryGid(i));
+    const mapped = isV4MappedGid(g);
+    if (version === 4 && mapped) return gidToAddress(g);
+    if (version === 6 && !mapped && !(g[0] === 0xfe && (g[1]! & 0xc0) === 0x80)) return gidToAddress(g);
   }
   return undefined;
 }

@@ -45,6 +45,8 @@ export interface PerfOptions {
   retryCnt?: number;
   /** perftest's -I: SEND and RDMA WRITE messages up to this many bytes are posted inline (0: none; at most 512, the device's maxInlineData) */
   inlineSize?: number;
+  /** perftest's -b: both sides post at once (bandwidth tests); the figures are the two directions summed */
+  bidirectional?: boolean;
   /** gives up (counting what is outstanding as lost) after this much virtual time, µs */
   virtualLimitUs?: number;
 }
@@ -137,11 +139,20 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const inlineSize = int("inline size", o.inlineSize ?? 0, 0, MAX_INLINE);
   if (inlineSize > 0 && !/^(send|write)_/.test(o.test)) throw new PerfOptionError(`inline size applies to send and write tests only (${o.test} posts no inline data)`);
   const virtualLimitUs = nonNegative("virtual time limit", o.virtualLimitUs ?? 3_600e6, 1e15);
-  const slotBytes = perfSlotBytes(size, connection);
-  if (slotBytes * txDepth * qps > MAX_MR_BYTES) {
-    throw new PerfOptionError(`size × tx depth × qps needs ${slotBytes * txDepth * qps} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
+  const bidirectional = o.bidirectional ?? false;
+  if (typeof bidirectional !== "boolean") throw new PerfOptionError(`bidirectional must be true or false, got ${String(bidirectional)}`);
+  if (bidirectional && !bw) throw new PerfOptionError(`bidirectional applies to the bandwidth tests (${BW_TESTS.join(", ")}), not ${o.test}`);
+  const verify = o.verify ?? false;
+  // UC and UD may lose a message: to say which arrived, each must carry its sequence number
+  if (verify && connection !== "RC" && o.test !== "atomic_bw" && size < 4) {
+    throw new PerfOptionError(`verify on ${connection} needs messages of at least 4 bytes (each carries its sequence number), got size ${size}`);
   }
-  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify: o.verify ?? false, atomicType, timeout, retryCnt, inlineSize, virtualLimitUs };
+  const slotBytes = perfSlotBytes(size, connection);
+  const regions = bidirectional ? 2 : 1;
+  if (slotBytes * txDepth * qps * regions > MAX_MR_BYTES) {
+    throw new PerfOptionError(`size × tx depth × qps${bidirectional ? " × 2 (bidirectional)" : ""} needs ${slotBytes * txDepth * qps * regions} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
+  }
+  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify, atomicType, timeout, retryCnt, inlineSize, bidirectional, virtualLimitUs };
 }
 
 /** Bytes between message slots: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to 64. */

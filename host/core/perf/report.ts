@@ -3,7 +3,8 @@
 import type { BwFigures, LatFigures } from "./stats.js";
 import type { PerfResult } from "./run.js";
 
-const RULE = "-".repeat(87);
+/** perftest's rule line (RESULT_LINE): 87 dashes, the one home of it for every perf printer. */
+export const PERF_RULE = "-".repeat(87);
 
 /** perftest's title line of each test. */
 export const PERF_TITLES: Record<string, string> = {
@@ -15,6 +16,12 @@ export const PERF_TITLES: Record<string, string> = {
   write_lat: "RDMA_Write Latency Test",
   read_lat: "RDMA_Read Latency Test",
 };
+
+/** The title line's test name; with -b perftest puts "Bidirectional" before "BW". */
+export function perfTitle(test: string, bidirectional = false): string {
+  const t = PERF_TITLES[test] ?? test;
+  return bidirectional ? t.replace(/ BW Test$/, " Bidirectional BW Test") : t;
+}
 
 export const BW_HEADER = " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]";
 export const LAT_HEADER =
@@ -40,8 +47,8 @@ export function formatPerfText(r: PerfResult): string {
   const bw = r.test.endsWith("_bw");
   const faults = r.faults;
   const lines = [
-    RULE,
-    `                    ${PERF_TITLES[r.test] ?? r.test} (softroce, ${r.link ? "two processes over UDP" : "local: two devices on the simulated wire"})`,
+    PERF_RULE,
+    `                    ${perfTitle(r.test, r.bidirectional)} (softroce, ${r.link ? "two processes over UDP" : "local: two devices on the simulated wire"})`,
     ` Number of qps   : ${r.qps}\t\tTransport type : IB`,
     ` Connection type : ${r.connection}\t\tUsing SRQ      : OFF`,
     ` TX depth        : ${r.tx_depth}`,
@@ -51,14 +58,14 @@ export function formatPerfText(r: PerfResult): string {
       ? ` Link            : ${r.link}`
       : ` Faults          : loss ${faults.loss} dup ${faults.dup} reorder ${faults.reorder} corrupt ${faults.corrupt} delay ${faults.delayUs}us rate ${faults.rateBps ? `${faults.rateBps / 1e9}Gb/s` : "unlimited"} seed ${r.seed}`,
     ` Data ex. method : Ethernet${r.verify ? "\t\tVerify         : ON" : ""}`,
-    RULE,
+    PERF_RULE,
   ];
   const iters = r.iterations; // per QP, as perftest prints -n
   const row = (x: BwFigures | LatFigures) => (bw ? bwLine(r.bytes, iters, x as BwFigures) : latLine(r.bytes, iters, x as LatFigures));
   lines.push(bw ? BW_HEADER : LAT_HEADER);
   const first = r.clock === "wall" ? r.wall : r.sim!;
   lines.push(row(first));
-  lines.push(RULE);
+  lines.push(PERF_RULE);
   const other = r.clock === "wall" ? r.sim : r.wall;
   if (r.clock === "wall") lines.push(" (wall clock)" + (other ? "; on the virtual clock of the simulated wire:" : ""));
   else lines.push(" (virtual clock of the simulated wire, which has faults); on the wall clock:");
@@ -67,7 +74,7 @@ export function formatPerfText(r: PerfResult): string {
   lines.push(
     ` verified ${r.verified}  lost ${r.lost}  duplicated ${r.duplicated}  corrupted ${r.corrupted}  errors ${r.errors}${statuses ? ` (${statuses})` : ""}`,
     ` retransmissions ${r.retransmissions}  rnr_naks ${r.rnr_naks}  seq_naks ${r.seq_naks}  packets ${r.packets_sent}  wire lost ${r.wire.lost} dup ${r.wire.duplicated} corrupt ${r.wire.corrupted} reordered ${r.wire.reordered}`,
-    RULE,
+    PERF_RULE,
   );
   return lines.join("\n") + "\n";
 }

@@ -7,7 +7,7 @@ import { nameOf, WcOpcode, WcStatus, type SendWr, type WorkCompletion } from "..
 import { createPerfBed, type PerfBed } from "./bed.js";
 import { faultFree, isBwTest, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
 import { atomicOperand, checkPattern, fillPattern, patternSeq } from "./pattern.js";
-import { casValue, perfWr, slotView, type PerfSide, type RemoteMr } from "./side.js";
+import { casValue, perfWr, remoteMrs, slotView, type PerfShape, type PerfSide, type RemoteMr } from "./side.js";
 import { bwFigures, latFigures, type BwFigures, type LatFigures } from "./stats.js";
 
 export interface PerfProgress {
@@ -52,6 +52,12 @@ export interface PerfResult extends PerfCounts {
   seed: number;
   verify: boolean;
   faults: ResolvedPerfOptions["faults"];
+  /** -b: both sides sent at once; the figures are the two directions summed (perftest's row) */
+  bidirectional: boolean;
+  /** -b: each direction's figures on the headline clock, the client's sending first */
+  each_way?: BwFigures[];
+  /** messages the run sent: iterations × qps (both directions with -b; both ways of each latency round trip on the simulated wire) */
+  messages: number;
   /** which clock the headline figures use: wall when the link is perfect, virtual otherwise */
   clock: "wall" | "virtual";
   bw_peak_mbps?: number;
@@ -165,58 +171,102 @@ interface QpState {
   failed: boolean;
   /** FETCH_ADD: the counter's value before the next op to complete */
   expect: bigint;
+  /** UC write_bw with verify: the oldest message not yet found whole at the receiver, nor given up */
+  check: number;
 }
 
-async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{ wallDone: Float64Array; simDone: Float64Array; wall0: number; sim0: number }> {
-  const { client, server } = bed;
+/** One direction of a bandwidth test: `from` posts into the regions `shape` names. */
+interface BwDirection {
+  from: PerfSide;
+  /** the receiving side when it runs in this process (the simulated wire) */
+  to?: PerfSide;
+  /** per QP, the MR of the receiving side that RDMA work requests name */
+  remote: RemoteMr[];
+  shape: PerfShape;
+}
+
+/** When one direction's messages completed (µs), from its first post at wall0/sim0. */
+interface BwTimes {
+  wallDone: Float64Array;
+  simDone: Float64Array;
+  wall0: number;
+  sim0: number;
+}
+
+interface BwStream {
+  /** posts the first window */
+  start(): void;
+  poll(): void;
+  finished(): boolean;
+  /** messages completed so far */
+  progress(): number;
+  /** once the wire is idle: counts what never completed or arrived */
+  settle(stalled: boolean): void;
+  times(): BwTimes;
+}
+
+/** The direction of a bidirectional run's server: region 1 of every MR, its own pattern keys. */
+function serverDirectionShape(bed: PerfBed, o: ResolvedPerfOptions): PerfShape {
+  return { slots: bed.slots, slotBytes: bed.slotBytes, qkey: bed.qkey, base: bed.slots * bed.slotBytes, keyQp: o.qps };
+}
+
+function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirection): BwStream {
+  const { from, to, shape } = d;
   const c = r.counts;
   const n = o.iterations;
-  const wr = (q: number, seq: number) => perfWr(o, client, bed.remote[q]!, bed, q, seq);
-  const st: QpState[] = client.qps.map(() => ({ posted: 0, completed: 0, nextRecv: 0, failed: false, expect: 0n }));
+  const slots = shape.slots;
+  const base = shape.base ?? 0;
+  const keyQp = shape.keyQp ?? 0;
+  const key = (q: number, seq: number) => ({ seed: o.seed, qp: q + keyQp, seq });
+  const view = (side: PerfSide, q: number, slot: number, len = o.size, extra = 0) => slotView(side, q, slot, shape.slotBytes, len, base + extra);
+  const st: QpState[] = from.qps.map(() => ({ posted: 0, completed: 0, nextRecv: 0, failed: false, expect: 0n, check: 0 }));
   // completion times, one slot per message (a duplicate completion is not timed)
   const wallTimes = new Float64Array(n * o.qps);
   const simTimes = new Float64Array(n * o.qps);
   let timed = 0;
-  // the receives and the bytes at the server are this process's when the server is
-  const recvSide = o.test === "send_bw" && server !== undefined;
+  let wall0 = 0;
+  let sim0 = 0;
+  // the receives and the bytes at the receiver are this process's when the receiver is
+  const recvSide = o.test === "send_bw" && to !== undefined;
   // UC and UD: nothing acknowledges, a send completes once sent; what arrives is counted at the receiver
   const unreliable = o.connection !== "RC";
   const rxLen = o.size + bed.rxOffset;
   const seen = unreliable && recvSide && o.verify && o.size >= 4 ? st.map(() => new Uint8Array(n)) : undefined;
+  // UC write_bw with verify: each message is looked for at the receiver as it lands (ucWrites)
+  const ucWrites = unreliable && o.test === "write_bw" && o.verify && to !== undefined;
   const postRecv = (qp: number, slot: number) =>
-    server!.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: rxLen > 0 ? [server!.mrs[qp]!.sge(slot * bed.slotBytes, rxLen)] : [] });
-  if (recvSide) for (let q = 0; q < o.qps; q++) for (let s = 0; s < bed.slots; s++) postRecv(q, s);
+    to!.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: rxLen > 0 ? [to!.mrs[qp]!.sge(base + slot * shape.slotBytes, rxLen)] : [] });
 
+  const templates: SendWr[][] = [];
+  /** QPs still posting or waiting for completions */
+  let pending = o.qps;
   const post = (q: number) => {
     const s = st[q]!;
     const seq = s.posted;
-    const slot = seq % bed.slots;
+    const slot = seq % slots;
     if (o.verify) {
-      if (o.test === "read_bw") fillPattern(slotView(server!, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
-      else if (o.test !== "atomic_bw") fillPattern(slotView(client, q, slot, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq });
+      if (o.test === "read_bw") fillPattern(view(to!, q, slot), key(q, seq));
+      else if (o.test !== "atomic_bw") fillPattern(view(from, q, slot), key(q, seq));
     }
     // one WR object per slot, built once: only the id (and an atomic's operands) change per post
     const row = (templates[q] ??= []);
     let w = row[slot];
-    if (!w) w = row[slot] = wr(q, seq);
+    if (!w) w = row[slot] = perfWr(o, from, d.remote[q]!, shape, q, seq);
     else {
       w.wrId = BigInt(seq);
       if (w.atomic) {
-        const fresh = wr(q, seq).atomic!;
+        const fresh = perfWr(o, from, d.remote[q]!, shape, q, seq).atomic!;
         w.atomic.compareAdd = fresh.compareAdd;
         w.atomic.swap = fresh.swap;
       }
     }
-    client.qps[q]!.postSend(w);
+    from.qps[q]!.postSend(w);
     s.posted++;
     if (s.posted >= n) pending--;
   };
-  const templates: SendWr[][] = [];
-  /** QPs still posting or waiting for completions */
-  let pending = o.qps;
 
   const onSend = (wc: WorkCompletion) => {
-    const q = client.index.get(wc.qpNum);
+    const q = from.index.get(wc.qpNum);
     if (q === undefined) return;
     const s = st[q]!;
     const seq = Number(wc.wrId);
@@ -236,31 +286,31 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
       return;
     }
     if (o.test === "atomic_bw") {
-      const got = u64le(slotView(client, q, seq % bed.slots, bed.slotBytes, 8));
+      const got = u64le(view(from, q, seq % slots, 8));
       let want: bigint;
       if (o.atomicType === "FETCH_AND_ADD") {
         want = s.expect;
-        s.expect = BigInt.asUintN(64, s.expect + atomicOperand(o.seed, q, seq));
-      } else want = casValue(o, q, seq);
+        s.expect = BigInt.asUintN(64, s.expect + atomicOperand(o.seed, q + keyQp, seq));
+      } else want = casValue(o, q + keyQp, seq);
       if (o.verify) {
         if (got === want) c.verified++;
         else c.corrupted++;
       }
     } else if (o.verify && o.test !== "send_bw" && !unreliable) {
-      const side = o.test === "write_bw" ? server! : client;
-      if (checkPattern(slotView(side, q, seq % bed.slots, bed.slotBytes, o.size), { seed: o.seed, qp: q, seq }) < 0) c.verified++;
+      const side = o.test === "write_bw" ? to! : from;
+      if (checkPattern(view(side, q, seq % slots), key(q, seq)) < 0) c.verified++;
       else c.corrupted++;
     }
     if (!s.failed && s.posted < n) post(q);
   };
 
   const onRecv = (wc: WorkCompletion) => {
-    const q = server!.index.get(wc.qpNum);
+    const q = to!.index.get(wc.qpNum);
     if (q === undefined) return;
     const s = st[q]!;
     if (!r.status(wc)) return;
     const slot = Number(wc.wrId);
-    const buf = slotView(server!, q, slot, bed.slotBytes, o.size, bed.rxOffset);
+    const buf = view(to!, q, slot, o.size, bed.rxOffset);
     let seq = o.size >= 4 ? patternSeq(buf) : s.nextRecv;
     if (!o.verify) seq = s.nextRecv;
     if (wc.byteLen !== rxLen) c.corrupted++;
@@ -269,7 +319,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
       const got = seen[q]!;
       if (seq >= n) c.corrupted++;
       else if (got[seq]) c.duplicated++;
-      else if (checkPattern(buf, { seed: o.seed, qp: q, seq }) < 0) {
+      else if (checkPattern(buf, key(q, seq)) < 0) {
         got[seq] = 1;
         c.verified++;
       } else c.corrupted++;
@@ -278,92 +328,196 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<{
       if (seq > s.nextRecv) c.lost += seq - s.nextRecv;
       s.nextRecv = seq + 1;
       if (o.verify) {
-        if (checkPattern(buf, { seed: o.seed, qp: q, seq }) < 0) c.verified++;
+        if (checkPattern(buf, key(q, seq)) < 0) c.verified++;
         else c.corrupted++;
       }
     }
     if (!s.failed) postRecv(q, slot);
   };
 
-  const poll = () => {
-    for (;;) {
-      const wcs = client.sendCq.poll(64);
-      for (const wc of wcs) onSend(wc);
-      if (wcs.length < 64) break;
+  // UC write_bw with verify. A WRITE's send completion says nothing about its arrival, and
+  // message m + slots overwrites m's slot; but UC places messages in PSN order, so once any
+  // later message has begun to land, m has all it will ever get. After every event, each QP's
+  // oldest open message is checked: whole -> verified; a later one landed -> lost.
+  const expected: Uint8Array[] = [];
+  const expectedSeq: number[] = [];
+  const piece = Math.min(o.size, o.mtu);
+  const whole = (q: number, m: number): boolean => {
+    const v = view(to!, q, m % slots);
+    const e = (expected[q] ??= new Uint8Array(o.size));
+    if (expectedSeq[q] !== m) {
+      fillPattern(e, key(q, m));
+      expectedSeq[q] = m;
     }
-    if (recvSide) {
-      for (;;) {
-        const wcs = server!.recvCq.poll(64);
-        for (const wc of wcs) onRecv(wc);
-        if (wcs.length < 64) break;
+    // the last bytes land last: a cheap test before the whole message
+    for (let i = o.size - 1; i >= Math.max(0, o.size - 8); i--) if (v[i] !== e[i]) return false;
+    return checkPattern(v, key(q, m)) < 0;
+  };
+  /** whether message k, or a later one of its slot, has begun to land (its first packet is there) */
+  const landed = (q: number, k: number): boolean => {
+    const v = view(to!, q, k % slots, piece);
+    const h = patternSeq(v);
+    return h >= k && h < st[q]!.posted && (h - k) % slots === 0 && checkPattern(v, key(q, h)) < 0;
+  };
+  const resolveUc = (final: boolean) => {
+    for (let q = 0; q < o.qps; q++) {
+      const s = st[q]!;
+      // at the end, a message posted but never completed is already counted lost by its send
+      while (s.check < (final ? s.completed : s.posted)) {
+        const m = s.check;
+        if (whole(q, m)) {
+          c.verified++;
+          s.check++;
+          continue;
+        }
+        let later = final;
+        for (let k = m + 1; !later && k < s.posted && k <= m + slots; k++) later = landed(q, k);
+        if (!later) break;
+        c.lost++;
+        s.check++;
       }
     }
   };
 
-  r.start();
-  const wall0 = r.wallNow();
-  const sim0 = r.virtualNow;
-  for (let q = 0; q < o.qps; q++) for (let k = 0; k < Math.min(bed.slots, n); k++) post(q);
-  poll();
-  const finished = () => pending === 0 && st.every((s) => s.completed >= s.posted);
-  const total = n * o.qps;
-  await r.drive(finished, poll, () => timed, total);
-  // UC/UD: the last messages may still be on the wire when their sends completed
-  if (unreliable) await r.drive(() => false, poll, () => timed, total);
-  poll();
-  for (const s of st) {
-    if (s.completed < s.posted) c.lost += s.posted - s.completed;
-    if (s.failed || r.stalled) c.lost += n - s.posted; // never posted: the QP failed, or the bed stalled
-    if (recvSide && !s.failed && s.nextRecv < s.completed && !seen) c.lost += s.completed - s.nextRecv;
-  }
-  if (seen) for (const got of seen) c.lost += got.length - got.reduce((a, x) => a + x, 0);
-  if (unreliable && o.test === "write_bw" && o.verify && server) verifyUcWrites(o, bed, server, st, c);
-  if (o.test === "atomic_bw" && o.verify && server) {
-    // the counter after the last op
-    for (let q = 0; q < o.qps; q++) {
-      const s = st[q]!;
-      if (s.failed) continue;
-      const got = u64le(slotView(server, q, 0, bed.slotBytes, 8));
-      const want = o.atomicType === "FETCH_AND_ADD" ? s.expect : casValue(o, q, s.completed);
-      if (got !== want) c.corrupted++;
-    }
-  }
-  return { wallDone: wallTimes.subarray(0, timed), simDone: simTimes.subarray(0, timed), wall0, sim0 };
+  return {
+    start() {
+      wall0 = r.wallNow();
+      sim0 = r.virtualNow;
+      if (recvSide) for (let q = 0; q < o.qps; q++) for (let k = 0; k < slots; k++) postRecv(q, k);
+      for (let q = 0; q < o.qps; q++) for (let k = 0; k < Math.min(slots, n); k++) post(q);
+    },
+    poll() {
+      for (;;) {
+        const wcs = from.sendCq.poll(64);
+        for (const wc of wcs) onSend(wc);
+        if (wcs.length < 64) break;
+      }
+      if (recvSide) {
+        for (;;) {
+          const wcs = to!.recvCq.poll(64);
+          for (const wc of wcs) onRecv(wc);
+          if (wcs.length < 64) break;
+        }
+      }
+      if (ucWrites) resolveUc(false);
+    },
+    finished: () => pending === 0 && st.every((s) => s.completed >= s.posted),
+    progress: () => timed,
+    settle(stalled) {
+      for (const s of st) {
+        if (s.completed < s.posted) c.lost += s.posted - s.completed;
+        if (s.failed || stalled) c.lost += n - s.posted; // never posted: the QP failed, or the bed stalled
+        if (recvSide && !s.failed && s.nextRecv < s.completed && !seen) c.lost += s.completed - s.nextRecv;
+      }
+      if (seen) for (const got of seen) c.lost += got.length - got.reduce((a, x) => a + x, 0);
+      if (ucWrites) {
+        resolveUc(true);
+        ucLeftovers(o, bed, to!, st, c, view, key);
+      }
+      if (o.test === "atomic_bw" && o.verify && to) {
+        // the counter after the last op
+        for (let q = 0; q < o.qps; q++) {
+          const s = st[q]!;
+          if (s.failed) continue;
+          const got = u64le(view(to, q, 0, 8));
+          const want = o.atomicType === "FETCH_AND_ADD" ? s.expect : casValue(o, q + keyQp, s.completed);
+          if (got !== want) c.corrupted++;
+        }
+      }
+    },
+    times: () => ({ wallDone: wallTimes.subarray(0, timed), simDone: simTimes.subarray(0, timed), wall0, sim0 }),
+  };
 }
 
 /**
- * UC write_bw with verify: a WRITE's send completion says nothing about its
- * arrival, so the slots are checked once the wire is idle. Every MTU-sized
- * piece of a slot must be that piece of one of the messages written there (a
- * lost packet leaves the previous message's bytes, or zeros if none arrived);
- * a slot holding its last message whole counts as verified, anything from no
- * message at all as corrupted.
+ * The receiving end of a SEND stream whose sender is in the other process (two-process
+ * send_bw; with -b both ends are one): keeps a receive posted in every slot of the region at
+ * `base` and counts what arrives.
  */
-function verifyUcWrites(o: ResolvedPerfOptions, bed: PerfBed, server: PerfSide, st: QpState[], c: PerfCounts): void {
+function sendReceiver(side: PerfSide, o: ResolvedPerfOptions, bed: PerfBed, base: number, c: PerfCounts) {
+  let received = 0;
+  const postRecv = (q: number, slot: number) =>
+    side.qps[q]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [side.mrs[q]!.sge(base + slot * bed.slotBytes, o.size)] : [] });
+  for (let q = 0; q < o.qps; q++) for (let k = 0; k < bed.slots; k++) postRecv(q, k);
+  return {
+    get received() {
+      return received;
+    },
+    /** handles one receive completion; true when it was a message */
+    onRecv(wc: WorkCompletion): boolean {
+      if (!countStatus(c, wc)) return false;
+      if (wc.byteLen !== o.size) c.corrupted++;
+      received++;
+      postRecv(side.index.get(wc.qpNum) ?? 0, Number(wc.wrId));
+      return true;
+    },
+  };
+}
+
+/**
+ * Runs the bandwidth streams this process posts: the client's (and with -b on the simulated
+ * wire the server's too); with -b over a real link, also receives the server's SENDs. Returns
+ * the completion times of each stream, the client's first.
+ */
+async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<BwTimes[]> {
+  const { client, server } = bed;
+  const shape: PerfShape = { slots: bed.slots, slotBytes: bed.slotBytes, qkey: bed.qkey };
+  const streams = [bwStream(r, o, bed, { from: client, to: server, remote: bed.remote, shape })];
+  if (o.bidirectional && server) streams.push(bwStream(r, o, bed, { from: server, to: client, remote: remoteMrs(client), shape: serverDirectionShape(bed, o) }));
+  // -b over a real link: the server's SENDs land here, in region 1
+  const rx = o.bidirectional && !server && o.test === "send_bw" ? sendReceiver(client, o, bed, bed.slots * bed.slotBytes, r.counts) : undefined;
+  const expectRx = o.iterations * o.qps;
+  const poll = () => {
+    for (const s of streams) s.poll();
+    if (rx) {
+      for (;;) {
+        const wcs = client.recvCq.poll(64);
+        for (const wc of wcs) rx.onRecv(wc);
+        if (wcs.length < 64) break;
+      }
+    }
+  };
+  r.start();
+  for (const s of streams) s.start();
+  poll();
+  const progress = () => streams.reduce((a, s) => a + s.progress(), 0) + (rx?.received ?? 0);
+  const total = o.iterations * o.qps * (streams.length + (rx ? 1 : 0));
+  await r.drive(() => streams.every((s) => s.finished()) && (!rx || rx.received >= expectRx), poll, progress, total);
+  // UC/UD: the last messages may still be on the wire when their sends completed
+  if (o.connection !== "RC") await r.drive(() => false, poll, progress, total);
+  poll();
+  if (rx && rx.received < expectRx) r.counts.lost += expectRx - rx.received;
+  for (const s of streams) s.settle(r.stalled);
+  return streams.map((s) => s.times());
+}
+
+/**
+ * UC write_bw with verify, once the wire is idle: every MTU-sized piece of a slot must be that
+ * piece of one of the messages written there, or zeros if none arrived; a piece from no message
+ * at all is corrupted (which messages arrived whole was counted as they landed).
+ */
+function ucLeftovers(
+  o: ResolvedPerfOptions, bed: PerfBed, to: PerfSide, st: QpState[], c: PerfCounts,
+  view: (side: PerfSide, q: number, slot: number) => Uint8Array, key: (q: number, seq: number) => { seed: number; qp: number; seq: number },
+): void {
   const scratch = new Uint8Array(o.size);
   for (let q = 0; q < o.qps; q++) {
     const posted = st[q]!.posted;
     for (let slot = 0; slot < Math.min(bed.slots, posted); slot++) {
-      const view = slotView(server, q, slot, bed.slotBytes, o.size);
+      const v = view(to, q, slot);
       const last = slot + Math.floor((posted - 1 - slot) / bed.slots) * bed.slots;
-      let whole = true;
       for (let off = 0; off < o.size; off += o.mtu) {
-        const piece = view.subarray(off, Math.min(o.size, off + o.mtu));
+        const piece = v.subarray(off, Math.min(o.size, off + o.mtu));
         let found = piece.every((x) => x === 0);
         for (let seq = last, k = 0; seq >= 0 && k < 64 && !found; seq -= bed.slots, k++) {
-          fillPattern(scratch, { seed: o.seed, qp: q, seq });
+          fillPattern(scratch, key(q, seq));
           found = piece.every((x, i) => x === scratch[off + i]);
-          if (found && seq !== last) whole = false;
         }
         if (!found) {
           c.corrupted++;
-          whole = false;
           break;
         }
-        fillPattern(scratch, { seed: o.seed, qp: q, seq: last });
-        if (!piece.every((x, i) => x === scratch[off + i])) whole = false;
       }
-      if (whole) c.verified++;
     }
   }
 }
@@ -534,43 +688,67 @@ async function runLatRemote(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Pr
 /**
  * The server's part when it runs in its own process (bed.client is this process's side): posts
  * the receives of send tests and answers the client — send_lat with a SEND per receive, write_lat
- * by writing back the client's mark (runLatRemote) — until `until()` holds. Returns what it saw.
+ * by writing back the client's mark (runLatRemote) — until `until()` holds. With -b it also runs
+ * its own bandwidth stream into region 1 of the client's MRs, until that is done too, and returns
+ * its figures (`bw`). Returns what it saw.
  */
-export async function servePerfOn(bed: PerfBed, options: ResolvedPerfOptions, until: () => boolean): Promise<{ received: number; counts: PerfCounts }> {
+export async function servePerfOn(
+  bed: PerfBed, options: ResolvedPerfOptions, until: () => boolean,
+): Promise<{ received: number; counts: PerfCounts; bw?: BwFigures }> {
   const o = options;
   const s = bed.client;
-  const c = perfCounts();
-  let received = 0;
+  const bidir = o.bidirectional && isBwTest(o.test);
+  const runner = bidir ? new Runner(o, bed, {}) : undefined;
+  const c = runner?.counts ?? perfCounts();
   let seq = 0;
   const send = o.test === "send_bw" || o.test === "send_lat";
-  const postRecv = (q: number, slot: number) => s.qps[q]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [s.mrs[q]!.sge(slot * bed.slotBytes, o.size)] : [] });
-  if (send) for (let q = 0; q < o.qps; q++) for (let k = 0; k < bed.slots; k++) postRecv(q, k);
+  const rx = send ? sendReceiver(s, o, bed, 0, c) : undefined;
+  let writes = 0;
   const answer = () => s.qps[0]!.postSend(perfWr(o, s, bed.remote[0]!, bed, 0, seq++));
   // the client's WRITE lands in slot 0, its last byte counting iterations
   const last = () => slotView(s, 0, 0, bed.slotBytes, Math.max(o.size, 1));
+  const stream = runner ? bwStream(runner, o, bed, { from: s, remote: bed.remote, shape: serverDirectionShape(bed, o) }) : undefined;
   const poll = () => {
-    if (send) {
-      for (const wc of s.recvCq.poll(64)) {
-        if (!countStatus(c, wc)) continue;
-        if (wc.byteLen !== o.size) c.corrupted++;
-        received++;
-        postRecv(s.index.get(wc.qpNum) ?? 0, Number(wc.wrId));
-        if (o.test === "send_lat") answer();
-      }
+    if (rx) {
+      for (const wc of s.recvCq.poll(64)) if (rx.onRecv(wc) && o.test === "send_lat") answer();
     } else if (o.test === "write_lat") {
       const v = last();
       if (v[o.size - 1] === (seq % 255) + 1) {
         v[o.size - 1]! ^= 0x80;
-        received++;
+        writes++;
         answer();
       }
     }
-    for (const wc of s.sendCq.poll(64)) countStatus(c, wc);
+    if (stream) stream.poll();
+    else for (const wc of s.sendCq.poll(64)) countStatus(c, wc);
   };
-  // the server never stalls on its own: it waits for the client to say it is done
-  await bed.drive(until, poll, async () => {}, () => received + seq);
-  poll();
-  return { received, counts: c };
+  const received = () => (rx?.received ?? 0) + writes;
+  let bw: BwFigures | undefined;
+  if (runner && stream) {
+    runner.start();
+    stream.start();
+    poll();
+    // the server never stalls on its own: it waits for the client to say it is done
+    await runner.drive(() => until() && stream.finished(), poll, () => received() + stream.progress(), 0);
+    poll();
+    stream.settle(runner.stalled);
+    const t = stream.times();
+    bw = bwFigures(o.size, t.wall0, t.wallDone, Math.max(o.txDepth * o.qps, Math.ceil(t.wallDone.length / 20)));
+  } else {
+    await bed.drive(until, poll, async () => {}, () => received() + seq);
+    poll();
+  }
+  return { received: received(), counts: c, ...(bw ? { bw } : {}) };
+}
+
+/** perftest's -b row: each figure is the two directions' sum (print_full_bw_report with the remote's report). */
+export function sumBw(a: BwFigures, b: BwFigures): BwFigures {
+  return {
+    bw_peak_mbps: a.bw_peak_mbps + b.bw_peak_mbps,
+    bw_avg_mbps: a.bw_avg_mbps + b.bw_avg_mbps,
+    msg_rate_mpps: a.msg_rate_mpps + b.msg_rate_mpps,
+    duration_us: Math.max(a.duration_us, b.duration_us),
+  };
 }
 
 /** Runs one test on a fresh pair of devices over the simulated wire. */
@@ -589,20 +767,24 @@ export async function runPerfOn(
   bed: PerfBed,
   o: ResolvedPerfOptions,
   hooks: PerfHooks = {},
-  peer?: () => Promise<{ received?: number; corrupted?: number }>,
+  peer?: (mine: BwFigures | LatFigures) => Promise<{ received?: number; corrupted?: number; bw?: BwFigures }>,
 ): Promise<PerfResult> {
   const r = new Runner(o, bed, hooks);
   const wallStart = performance.now();
   let wall: BwFigures | LatFigures;
   let sim: BwFigures | LatFigures | null;
   let messages: number;
+  let eachWay: { wall: BwFigures[]; sim: BwFigures[] } | undefined;
   if (isBwTest(o.test)) {
-    const t = await runBw(r, o, bed);
-    const window = Math.max(o.txDepth * o.qps, Math.ceil(t.wallDone.length / 20));
-    wall = bwFigures(o.size, t.wall0, t.wallDone, window);
-    const s = bwFigures(o.size, t.sim0, t.simDone, window);
+    const times = await runBw(r, o, bed);
+    const window = (t: BwTimes) => Math.max(o.txDepth * o.qps, Math.ceil(t.wallDone.length / 20));
+    const walls = times.map((t) => bwFigures(o.size, t.wall0, t.wallDone, window(t)));
+    const sims = times.map((t) => bwFigures(o.size, t.sim0, t.simDone, window(t)));
+    wall = walls.reduce(sumBw);
+    const s = sims.reduce(sumBw);
     sim = s.duration_us > 0 ? s : null;
-    messages = o.iterations * o.qps;
+    messages = o.iterations * o.qps * (o.bidirectional ? 2 : 1);
+    if (o.bidirectional) eachWay = { wall: walls, sim: sims };
   } else {
     const t = await runLat(r, o, bed);
     const factor = o.test === "read_lat" ? 1 : 2;
@@ -612,18 +794,29 @@ export async function runPerfOn(
   }
   const c = r.counts;
   if (peer) {
-    const seen = await peer();
-    if (o.test === "send_bw" && typeof seen.received === "number" && seen.received < messages) c.lost = Math.max(c.lost, messages - seen.received);
+    const seen = await peer(wall);
+    // what the client sent the server (with -b the server's own messages were counted here)
+    const sent = o.iterations * o.qps;
+    if (o.test === "send_bw" && typeof seen.received === "number" && seen.received < sent) c.lost = Math.max(c.lost, sent - seen.received);
     if (typeof seen.corrupted === "number") c.corrupted += seen.corrupted;
+    if (o.bidirectional && isBwTest(o.test)) {
+      // perftest -b: the row is this side's figures plus the peer's
+      const theirs = seen.bw ?? { bw_peak_mbps: 0, bw_avg_mbps: 0, msg_rate_mpps: 0, duration_us: 0 };
+      if (!seen.bw) c.lost += sent; // the server's stream did not report: nothing says it arrived
+      eachWay = { wall: [wall as BwFigures, theirs], sim: [] };
+      wall = sumBw(wall as BwFigures, theirs);
+    }
   }
   const wallMs = performance.now() - wallStart;
   const counters = bed.devices().map((d) => d.queryCounters());
   const sum = (k: string) => counters.reduce((a, x) => a + (x[k] ?? 0), 0);
   const clock: "wall" | "virtual" = faultFree(o.faults) || sim === null ? "wall" : "virtual";
   const headline = clock === "wall" ? wall : sim!;
-  // UC/UD may lose and duplicate messages (counted, reported); only damage or an error fails them
+  // UC/UD may lose and duplicate messages (counted and reported, not failures), but with verify
+  // a run is ok only when every message it sent arrived and was checked: bytes nobody verified
+  // are not "ok" (the report says how many were verified of how many sent)
   const ok = o.connection !== "RC"
-    ? c.corrupted === 0 && c.errors === 0
+    ? c.corrupted === 0 && c.errors === 0 && (!o.verify || c.verified === messages)
     : c.lost === 0 && c.duplicated === 0 && c.corrupted === 0 && c.errors === 0 && (!o.verify || c.verified === messages);
   const result: PerfResult = {
     test: o.test,
@@ -637,6 +830,8 @@ export async function runPerfOn(
     verify: o.verify,
     faults: o.faults,
     clock,
+    bidirectional: o.bidirectional,
+    messages,
     ...headline,
     ...c,
     wall,
@@ -650,6 +845,7 @@ export async function runPerfOn(
     wall_ms: wallMs,
     ok,
   };
+  if (eachWay) result.each_way = clock === "wall" || eachWay.sim.length === 0 ? eachWay.wall : eachWay.sim;
   if (bed.link) result.link = bed.link();
   return result;
 }

@@ -36,10 +36,30 @@ export function mtuEnum(bytes: number): number {
   return Math.log2(bytes) - 7;
 }
 
+/**
+ * Regions of tx-depth slots in each MR: one, or two with -b (bidirectional), where the client's
+ * messages use region 0 on both sides and the server's region 1, so the two directions never
+ * write each other's bytes.
+ */
+export function perfRegions(o: { bidirectional: boolean }): number {
+  return o.bidirectional ? 2 : 1;
+}
+
+/** Where one direction's messages live and how the verify pattern tells them apart. */
+export interface PerfShape {
+  slots: number;
+  slotBytes: number;
+  qkey: number;
+  /** byte offset of this direction's region in every MR (0: the client's; -b's server: slots × slotBytes) */
+  base?: number;
+  /** added to the QP index in pattern and atomic-operand keys (-b's server: qps) */
+  keyQp?: number;
+}
+
 /** Device options that hold a side's MRs, rings and QPs. */
 export function perfDeviceOptions(o: ResolvedPerfOptions): { mrArenaBytes: number; ringArenaBytes: number; maxQp: number } {
   const slotBytes = perfSlotBytes(o.size, o.connection);
-  const mrBytes = o.qps * o.txDepth * slotBytes;
+  const mrBytes = o.qps * o.txDepth * slotBytes * perfRegions(o);
   const wr = Math.max(o.txDepth, 16);
   const cqe = Math.min(32767, o.qps * wr + 64);
   return {
@@ -66,7 +86,7 @@ export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: C
     const qp = pd.createQp({ qpType, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1, maxInlineData: o.inlineSize } });
     index.set(qp.qpNum, i);
     qps.push(qp);
-    mrs.push(pd.regMr(o.txDepth * slotBytes, PERF_ACCESS));
+    mrs.push(pd.regMr(o.txDepth * slotBytes * perfRegions(o), PERF_ACCESS));
   }
   return { device, pd, sendCq, recvCq, qps, mrs, index, ahs: [], peers: [] };
 }
@@ -102,41 +122,44 @@ export function casValue(o: ResolvedPerfOptions, qp: number, seq: number): bigin
   return seq === 0 ? 0n : atomicOperand(o.seed, qp, seq - 1);
 }
 
+
 /**
  * The work request of message `seq` on QP `qp`, sent from `local` into slot seq % slots: the
  * remote MR (RDMA) or the peer's address handle (UD SEND); atomics work on one 8-byte counter
  * per QP at the start of the remote MR, with operands from the seed.
  */
-export function perfWr(o: ResolvedPerfOptions, local: PerfSide, remote: RemoteMr, shape: { slots: number; slotBytes: number; qkey: number }, qp: number, seq: number): SendWr {
-  const off = (seq % shape.slots) * shape.slotBytes;
+export function perfWr(o: ResolvedPerfOptions, local: PerfSide, remote: RemoteMr, shape: PerfShape, qp: number, seq: number): SendWr {
+  const base = shape.base ?? 0;
+  const key = qp + (shape.keyQp ?? 0);
+  const off = base + (seq % shape.slots) * shape.slotBytes;
   const mr = local.mrs[qp]!;
   const sg = o.size > 0 ? [mr.sge(off, o.size)] : [];
   // -I: a SEND or WRITE that fits is copied into the WQE at post time
   const inline = o.inlineSize > 0 && o.size <= o.inlineSize && /^(send|write)_/.test(o.test) ? SendFlags.INLINE : 0;
-  const base = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED | inline, sgList: sg };
+  const wr = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED | inline, sgList: sg };
   switch (o.test) {
     case "send_bw":
     case "send_lat": {
       const ah = local.ahs[qp];
-      return ah ? { ...base, opcode: WrOpcode.SEND, ud: { ah, remoteQpn: local.peers[qp]!, remoteQkey: shape.qkey } } : { ...base, opcode: WrOpcode.SEND };
+      return ah ? { ...wr, opcode: WrOpcode.SEND, ud: { ah, remoteQpn: local.peers[qp]!, remoteQkey: shape.qkey } } : { ...wr, opcode: WrOpcode.SEND };
     }
     case "write_bw":
     case "write_lat":
-      return { ...base, opcode: WrOpcode.RDMA_WRITE, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
+      return { ...wr, opcode: WrOpcode.RDMA_WRITE, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
     case "read_bw":
     case "read_lat":
-      return { ...base, opcode: WrOpcode.RDMA_READ, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
+      return { ...wr, opcode: WrOpcode.RDMA_READ, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
     case "atomic_bw": {
-      const remoteAddr = remote.addr;
+      const remoteAddr = remote.addr + BigInt(base);
       const sgl = [mr.sge(off, 8)];
       if (o.atomicType === "FETCH_AND_ADD") {
-        return { ...base, sgList: sgl, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, atomic: { remoteAddr, rkey: remote.rkey, compareAdd: atomicOperand(o.seed, qp, seq) } };
+        return { ...wr, sgList: sgl, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, atomic: { remoteAddr, rkey: remote.rkey, compareAdd: atomicOperand(o.seed, key, seq) } };
       }
       return {
-        ...base,
+        ...wr,
         sgList: sgl,
         opcode: WrOpcode.ATOMIC_CMP_AND_SWP,
-        atomic: { remoteAddr, rkey: remote.rkey, compareAdd: casValue(o, qp, seq), swap: casValue(o, qp, seq + 1) },
+        atomic: { remoteAddr, rkey: remote.rkey, compareAdd: casValue(o, key, seq), swap: casValue(o, key, seq + 1) },
       };
     }
   }

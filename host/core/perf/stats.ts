@@ -63,3 +63,12 @@ export function latFigures(samples: ArrayLike<number>, factor: number): LatFigur
   const at = (p: number) => s[Math.min(n - 1, Math.floor(n * p))]!;
   return { t_min: s[0]!, t_max: s[n - 1]!, t_typical: s[n >> 1]!, t_avg: avg, t_stdev: Math.sqrt(sq / n), p99: at(0.99), p99_9: at(0.999) };
 }
+
+/** BwFigures from a peer's JSON (perf -b's report exchange): undefined unless every field is a finite number >= 0. */
+export function bwFromJson(v: unknown): BwFigures | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const keys = ["bw_peak_mbps", "bw_avg_mbps", "msg_rate_mpps", "duration_us"] as const;
+  for (const k of keys) if (typeof r[k] !== "number" || !Number.isFinite(r[k]) || (r[k] as number) < 0) return undefined;
+  return { bw_peak_mbps: r.bw_peak_mbps as number, bw_avg_mbps: r.bw_avg_mbps as number, msg_rate_mpps: r.msg_rate_mpps as number, duration_us: r.duration_us as number };
+}

@@ -4,7 +4,7 @@
 // packet comment. pcapng, because classic pcap has no per-packet comments;
 // Wireshark and tshark show them as frame.comment.
 import { ipPacket } from "../capture/recorder.js";
-import { IP_ID_UNKNOWN } from "../link/port.js";
+import type { WireCodec } from "../wire/codec.js";
 import type { TraceRecord } from "./wire.js";
 import { LINKTYPE_RAW } from "../capture/pcap.js";
 import { concat } from "../net/bytes.js";
@@ -39,6 +39,8 @@ const OPT_END = new Uint8Array(4);
 export interface SimTraceOptions {
   /** µs since the epoch that virtual time 0 maps to (default 0: the capture starts at 1970) */
   epochMicros?: number;
+  /** whose header emitter builds the IP/UDP headers (default: a codec over the first core loaded) */
+  codec?: WireCodec;
 }
 
 /** The trace as a pcapng file (linktype RAW: IPv4 and IPv6 mixed), one packet per datagram, fate as its comment. */
@@ -57,7 +59,7 @@ export function simTracePcapng(trace: readonly TraceRecord[], opts: SimTraceOpti
   const base = opts.epochMicros ?? 0;
   for (const r of trace) {
     const d = r.datagram;
-    const pkt = ipPacket({ src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId ?? IP_ID_UNKNOWN, payload: d.payload });
+    const pkt = ipPacket(d, opts.codec);
     const ts = BigInt(Math.round(base + r.sentAt));
     const head = new Uint8Array(20);
     const hv = new DataView(head.buffer);

@@ -148,13 +148,43 @@ export class TraceReader {
 
   /** Records written since the last read (or since the reader was made), oldest first. */
   read(): TraceEvent[] {
+    const prod = this.core.trace_producer();
+    const out = this.span(this.cursor, prod);
+    this.cursor = prod;
+    return out;
+  }
+
+  /**
+   * The newest `n` records the ring still holds (at most its capacity), oldest first, whoever read
+   * them before: what `softroce devinfo -v` prints. The reader's cursor does not move.
+   */
+  recent(n: number): TraceEvent[] {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`trace: recent(${n}) wants a count >= 0`);
+    const prod = this.core.trace_producer();
+    const missed = this.missed;
+    const out = this.span((prod - Math.min(n, this.held)) >>> 0, prod);
+    this.missed = missed;
+    return out;
+  }
+
+  /** Records the ring holds now (at most trace_capacity). */
+  get held(): number {
+    const cap = this.core.trace_capacity();
+    return this.core.trace_overwritten() > 0n ? cap : Math.min(this.core.trace_producer(), cap);
+  }
+
+  /** Records written since the device opened: those held and those the ring overwrote. */
+  get written(): number {
+    return Number(this.core.trace_overwritten()) + this.held;
+  }
+
+  /** Decodes records from .. prod - 1 (free-running u32 indices), skipping those overwritten. */
+  private span(from: number, prod: number): TraceEvent[] {
     const core = this.core;
     const ring = core.trace_ring();
     const cap = core.trace_capacity();
     const size = core.trace_record_size();
-    const prod = core.trace_producer();
     const out: TraceEvent[] = [];
-    let from = this.cursor;
     // free-running u32 indices: distance modulo 2^32
     const behind = (prod - from) >>> 0;
     if (behind > cap) {
@@ -170,7 +200,6 @@ export class TraceReader {
       }
       out.push(this.decode(dv, e));
     }
-    this.cursor = prod;
     return out;
   }
 

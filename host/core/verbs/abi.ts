@@ -29,6 +29,8 @@ export interface VerbsExports {
   mr_ptr(key: number): number;
   mr_rereg(key: number, flags: number, pd: number, access: number): number;
   mr_alloc_fast(pd: number, maxNumSg: number): number;
+  mr_map_begin(key: number, pageSize: number): number;
+  mr_set_page(key: number, addr: number): number;
   mr_ptr_index(key: number): number;
   mw_alloc(pd: number, type: number): number;
   mw_dealloc(key: number): number;
@@ -44,6 +46,7 @@ export interface VerbsExports {
   qp_ptr(h: number): number;
   qp_modify(h: number, mask: number): number;
   doorbell(h: number, queues: number, now: number): number;
+  wr_class(op: number, qpType: number): number;
   srq_create(pd: number): number;
   srq_destroy(h: number): number;
   srq_ptr(h: number): number;

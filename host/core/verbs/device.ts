@@ -263,6 +263,14 @@ export class Device extends EventTarget {
     core.entropy_filled(fresh.length);
   }
 
+  /**
+   * True when a worker thread runs this device (openDevice's `worker` option): the verbs here
+   * post and poll through shared rings, the worker owns the progress, the socket and the timers.
+   */
+  worker = false;
+  /** Why a device asked for with `worker: true` runs on this thread instead (no SharedArrayBuffer, …). */
+  workerFallback: string | undefined;
+
   /** The link this device sends and receives on (the simulated wire, UDP, a tunnel). */
   port: PacketPort | undefined;
 

@@ -2,7 +2,11 @@
 // pd.allocMr (ibv_alloc_mr) is for fast registration: it maps nothing until a
 // REG_MR work request maps a range; its keys, address and length follow the
 // last REG_MR posted (as ib_map_mr_sg and ib_update_fast_reg_key set them).
-import { MrRec, MrType } from "./abi.js";
+// mapSg is ib_map_mr_sg: the IB core's ib_sg_to_pages turns a scatter list into
+// a page list the device keeps (the core's mr_map_begin / mr_set_page, rxe's
+// rxe_map_mr_sg / rxe_set_page), so the MR's iova range may land on pages
+// anywhere in registered memory.
+import { MR_PAGE_SIZE, MrRec, MrType } from "./abi.js";
 import { check, fail } from "./errors.js";
 import { ReregMrFlags } from "./enums.js";
 import type { ProtectionDomain } from "./pd.js";
@@ -55,10 +59,110 @@ export class MemoryRegion {
   /** @internal a REG_MR was posted: the MR's keys, range and access are those it sets */
   mapped(key: number, addr: bigint, length: number, access: number): void {
     this._lkey = key >>> 0;
+    this._access = access;
+    // the device takes the page list mapSg set since the last REG_MR, else the range as it is
+    const viaPages = this._mapPending;
+    this._mapPending = false;
+    this.setRange(addr, length, viaPages && this._scattered);
+  }
+
+  private _scattered = false;
+  private _mapPending = false;
+  private setRange(addr: bigint, length: number, scattered: boolean): void {
     this._addr = addr;
     this._length = length;
-    this._access = access;
-    this._bytes = this._pd.device.mem.view(Number(addr), length);
+    this._scattered = scattered;
+    this._bytes = scattered ? new Uint8Array(0) : this._pd.device.mem.view(Number(addr), length);
+  }
+
+  /** A fast-registration MR whose pages (mapSg) are not contiguous: `bytes` is then empty; its bytes live in the MRs that own the pages. */
+  get scattered(): boolean {
+    return this._scattered;
+  }
+
+  /**
+   * ib_map_mr_sg for an MR from allocMr: maps the scatter list `sgl` (linear-memory addresses and
+   * lengths, registered memory of this MR's PD), from `offset` bytes into its first element, onto
+   * pages of `pageSize` bytes (a power of two, 512 B to 1 GiB; default 4096), as the IB core's
+   * ib_sg_to_pages does: elements after the first must start on a page boundary and the one before
+   * must end on one, unless they continue it; mapping stops at the first that does not, and at
+   * max_num_sg pages. The MR's addr (iova: the first byte's address) and length become what was
+   * mapped; the next REG_MR WR without addr/length registers it. Returns how many elements were
+   * mapped in full (fewer than given: the list did not fit, as ib_map_mr_sg). Throws EINVAL (empty
+   * list, offset past the first element, bad page size, an MR that is VALID: invalidate it first)
+   * or ENOMEM (not even the first page fits).
+   */
+  mapSg(sgl: readonly { addr: bigint; length: number }[], options: { offset?: number; pageSize?: number } = {}): number {
+    const verb = "ib_map_mr_sg";
+    if (this.destroyed) fail(verb, "EINVAL", "MR deregistered");
+    if (!this.fastReg) fail(verb, "EINVAL", "not an MR from ibv_alloc_mr");
+    if (!Array.isArray(sgl) || sgl.length === 0) fail(verb, "EINVAL", "empty scatter list");
+    for (const sg of sgl) {
+      if (typeof sg?.addr !== "bigint" || sg.addr < 0n || sg.addr >= 1n << 32n || !Number.isInteger(sg.length) || sg.length < 0 || sg.length > 0xffffffff) {
+        fail(verb, "EINVAL", "scatter list element");
+      }
+    }
+    const pageSize = options.pageSize ?? MR_PAGE_SIZE;
+    let sgOffset = options.offset ?? 0;
+    if (!Number.isInteger(sgOffset) || sgOffset < 0 || sgOffset > sgl[0]!.length) fail(verb, "EINVAL", `offset ${sgOffset}`);
+    if (!Number.isInteger(pageSize) || pageSize <= 0 || pageSize > 0xffffffff) fail(verb, "EINVAL", `page size ${pageSize}`);
+    const d = this._pd.device;
+    const key = this._lkey;
+    check(verb, d.call(() => d.core.mr_map_begin(key, pageSize)));
+    this._mapPending = true; // the device now holds a page list for the next REG_MR, even a failed one
+    const size = BigInt(pageSize);
+    const pages: bigint[] = [];
+    const setPage = (page: bigint): number => {
+      if (page + size > 1n << 32n) return -22;
+      const r = d.call(() => d.core.mr_set_page(key, Number(page)));
+      if (r >= 0) pages.push(page);
+      return r;
+    };
+    const iova = sgl[0]!.addr + BigInt(sgOffset);
+    let length: bigint = 0n;
+    let lastEnd = 0n;
+    let lastPageOff = 0n;
+    let i = 0;
+    let result: number | undefined;
+    for (; i < sgl.length && result === undefined; i++) {
+      const sg = sgl[i]!;
+      const dma = sg.addr + BigInt(sgOffset);
+      const dmaLen = BigInt(sg.length - sgOffset);
+      const end = dma + dmaLen;
+      let page: bigint = dma - (dma % size);
+      let prev: bigint = dma;
+      // the second and later elements: a gap unless the last ended, and this starts, on a page boundary
+      let continues = false;
+      if (i > 0 && (lastPageOff !== 0n || page !== dma)) {
+        if (lastEnd !== dma) break; // not contiguous: stop here
+        continues = true; // coalesced with the last element's page
+      }
+      do {
+        if (!continues) {
+          const r = setPage(page);
+          if (r < 0) {
+            sgOffset = Number(prev - sg.addr);
+            length += prev - dma;
+            result = i || sgOffset ? i : r;
+            break;
+          }
+          prev = page;
+        }
+        continues = false;
+        page += size;
+      } while (page < end);
+      if (result !== undefined) break;
+      length += dmaLen;
+      lastEnd = end;
+      lastPageOff = end % size;
+      sgOffset = 0;
+    }
+    if (result === undefined) result = i;
+    check(verb, result, "not even the first page could be mapped");
+    let scattered = false;
+    for (let k = 1; k < pages.length; k++) if (pages[k] !== pages[k - 1]! + size) scattered = true;
+    this.setRange(iova, Number(length), scattered);
+    return result;
   }
 
   /** ibv_access_flags as registered (or re-registered) */

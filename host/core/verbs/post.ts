@@ -40,8 +40,12 @@ export interface SendWr {
   ud?: { ah: AddressHandle; remoteQpn: number; remoteQkey: number };
   /** BIND_MW (type 2 windows): the window, the rkey it gets (ibv_inc_rkey of its current one), what it opens */
   bindMw?: { mw: MemoryWindow; rkey: number; bindInfo: MwBindInfo };
-  /** REG_MR (ib_reg_wr): map [addr, addr + length) of registered memory into a fast-registration MR under `key` */
-  reg?: { mr: MemoryRegion; key: number; access: number; addr: bigint; length: number };
+  /**
+   * REG_MR (ib_reg_wr): register a fast-registration MR under `key` with `access`. Without addr and
+   * length it maps what mr.mapSg (ib_map_mr_sg) set: its page list, iova mr.addr, mr.length. With
+   * them (and no mapSg since the last REG_MR), [addr, addr + length) of registered memory as it is.
+   */
+  reg?: { mr: MemoryRegion; key: number; access: number; addr?: bigint; length?: number };
   /** FLUSH as ibv_wr_flush takes it: type FlushType bits, level FlushLevel (the immData word form is still read without it) */
   flush?: { remoteAddr: bigint; rkey: number; length: number; type: number; level: number };
   /** ATOMIC_WRITE as ibv_wr_atomic_write takes it: 8 bytes, a bigint (stored little-endian) or the bytes themselves */
@@ -61,20 +65,6 @@ export interface RecvWr {
 
 /** Largest message (RXE_PORT_MAX_MSG_SZ). */
 export const MAX_MSG_SZ = 2 ** 31;
-
-/** WR opcodes each QP type accepts (rxe_wr_opcode_info). */
-const OPS: Record<number, readonly number[]> = {
-  [QpType.RC]: [
-    WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.RDMA_READ,
-    WrOpcode.ATOMIC_CMP_AND_SWP, WrOpcode.ATOMIC_FETCH_AND_ADD, WrOpcode.LOCAL_INV, WrOpcode.BIND_MW,
-    WrOpcode.SEND_WITH_INV, WrOpcode.FLUSH, WrOpcode.ATOMIC_WRITE, WrOpcode.REG_MR,
-  ],
-  [QpType.UC]: [
-    WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.BIND_MW,
-    WrOpcode.SEND_WITH_INV,
-  ],
-  [QpType.UD]: [WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.SEND_WITH_INV],
-};
 
 /** Opcodes that may carry inline data (rxe WR_INLINE_MASK). */
 const INLINE_OPS: readonly number[] = [
@@ -96,6 +86,8 @@ function sgeTotal(list: Sge[] | undefined): number | undefined {
 
 export interface SqLimits {
   qpType: number;
+  /** the core's table of WR opcodes per QP type (rxe_wr_opcode_info): 0 = not taken */
+  wrClass: (op: number, qpType: number) => number;
   maxSge: number;
   maxInline: number;
   device: object;
@@ -104,7 +96,7 @@ export interface SqLimits {
 /** Synchronous checks for one send WR; returns [errno, detail] or undefined. */
 export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoName, string] | undefined {
   if (!wr || typeof wr !== "object") return ["EINVAL", "not a work request"];
-  if (!(OPS[q.qpType] ?? []).includes(wr.opcode)) return ["EINVAL", `opcode ${wr.opcode} not valid for this QP type`];
+  if (!isU32(wr.opcode) || q.wrClass(wr.opcode, q.qpType) === 0) return ["EINVAL", `opcode ${wr.opcode} not valid for this QP type`];
   if (wr.wrId !== undefined && typeof wr.wrId !== "bigint") return ["EINVAL", "wrId must be a bigint"];
   const n = wr.sgList?.length ?? 0;
   if (n > q.maxSge) return ["EINVAL", `num_sge ${n} > max_send_sge ${q.maxSge}`];
@@ -145,7 +137,8 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
   if (wr.opcode === WrOpcode.REG_MR) {
     const r = wr.reg;
     if (!r || !r.mr || r.mr.isDestroyed || r.mr.pd.device !== q.device || !isU32(r.key) || !isU32(r.access)) return ["EINVAL", "reg"];
-    if (typeof r.addr !== "bigint" || r.addr < 0n || r.addr >= 1n << 64n || !isU32(r.length)) return ["EINVAL", "reg range"];
+    if ((r.addr === undefined) !== (r.length === undefined)) return ["EINVAL", "reg: addr and length go together"];
+    if (r.addr !== undefined && (typeof r.addr !== "bigint" || r.addr < 0n || r.addr >= 1n << 64n || !isU32(r.length))) return ["EINVAL", "reg range"];
   }
   if (wr.opcode === WrOpcode.FLUSH && wr.flush) {
     const f = wr.flush;
@@ -207,8 +200,8 @@ export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
     const r = wr.reg;
     dv.setUint32(p + SwqeReg.MR, r.mr.lkey, true);
     dv.setUint32(p + SwqeReg.KEY, r.key, true);
-    dv.setBigUint64(p + SwqeReg.ADDR, r.addr, true);
-    dv.setBigUint64(p + SwqeReg.LENGTH, BigInt(r.length), true);
+    dv.setBigUint64(p + SwqeReg.ADDR, r.addr ?? r.mr.addr, true);
+    dv.setBigUint64(p + SwqeReg.LENGTH, BigInt(r.length ?? r.mr.length), true);
     dv.setUint32(p + SwqeReg.ACCESS, r.access, true);
     return;
   }

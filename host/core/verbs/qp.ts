@@ -1,7 +1,7 @@
 // Queue pair (ibv_qp): create, modify, query, post, destroy.
 import { DOORBELL_RQ, DOORBELL_SQ, Init, QpRec } from "./abi.js";
 import type { CompletionQueue } from "./cq.js";
-import { Access, MwType, QpState, QpType, WrOpcode } from "./enums.js";
+import { Access, MwType, nameOf, QpState, QpType, WrOpcode } from "./enums.js";
 import { parseGid } from "../net/gid.js";
 import { incRkey, type MemoryWindow } from "./mw.js";
 import { check, fail } from "./errors.js";
@@ -154,10 +154,13 @@ export class QueuePair {
     const st = this.state;
     // rxe_post_send: a QP below RTS cannot send (ERR accepts and flushes)
     if (st === QpState.RESET || st === QpState.INIT || st === QpState.RTR) {
-      fail(verb, "EINVAL", `QP in ${["RESET", "INIT", "RTR"][st]}`);
+      fail(verb, "EINVAL", `QP in ${nameOf(QpState, st)}`);
     }
     const d = this.pd.device;
-    const lim = { qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d };
+    const lim = {
+      qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d,
+      wrClass: (op: number, type: number) => d.core.wr_class(op, type) >>> 0,
+    };
     const bytes = d.mem.byteLength;
     const check = (wr: SendWr): ReturnType<typeof checkSendWr> => {
       const e = checkSendWr(wr, lim, bytes);
@@ -169,7 +172,7 @@ export class QueuePair {
     const { posted, error } = postToRing(d.mem, this.sq, verb, list, check, (p, wr) => {
       writeSendWr(d.mem, p, wr);
       // what the WR will set, as the application's view of it (ib_update_fast_reg_key, ibv_bind_mw)
-      if (wr.opcode === WrOpcode.REG_MR) wr.reg!.mr.mapped(wr.reg!.key, wr.reg!.addr, wr.reg!.length, wr.reg!.access);
+      if (wr.opcode === WrOpcode.REG_MR) wr.reg!.mr.mapped(wr.reg!.key, wr.reg!.addr ?? wr.reg!.mr.addr, wr.reg!.length ?? wr.reg!.mr.length, wr.reg!.access);
       if (wr.opcode === WrOpcode.BIND_MW) wr.bindMw!.mw.setRkey(wr.bindMw!.rkey);
     });
     if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_SQ, d.now()));

@@ -68,5 +68,13 @@ export async function instantiateCore(source: BufferSource | WebAssembly.Module)
   const exports = instance.exports as CoreExports;
   checkAbiVersion(exports);
   memory = exports.memory;
+  firstCore ??= exports;
   return exports;
+}
+
+let firstCore: CoreExports | undefined;
+
+/** The first core this process (or page) instantiated, if any: what tools without a device of their own borrow. */
+export function firstLoadedCore(): CoreExports | undefined {
+  return firstCore;
 }

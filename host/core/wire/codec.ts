@@ -2,9 +2,9 @@
 // Packets are copied into the core's scratch buffer, parsed or emitted there, and the
 // records are read back through DataViews; nothing here knows a header layout except the
 // repr/info record offsets, which the ABI fixes.
-import { instantiateCore, type CoreExports } from "../wasm/instance.js";
+import { firstLoadedCore, instantiateCore, type CoreExports } from "../wasm/instance.js";
 import { ipv4ToString, ipv6ToString, parseIp } from "../net/addr.js";
-import { Info, OpMask, PARSE_ERRORS, Repr } from "../abi/index.js";
+import { Info, IP_ID_UNKNOWN, OpMask, PARSE_ERRORS, Repr } from "../abi/index.js";
 import type { Datagram } from "../net/datagram.js";
 
 /** The numeric wire exports (docs/ABI.md). */
@@ -23,6 +23,8 @@ export interface WireExports {
   pkt_parse(ptr: number, len: number): number;
   pkt_parse_udp(ptr: number, len: number): number;
   pkt_emit(out: number, cap: number): number;
+  pkt_ip_udp(out: number, ulen: number, payloadSum: number): number;
+  wire_sum(ptr: number, len: number, acc: number): number;
   pkt_error_name(code: number): number;
   crc32(ptr: number, len: number, prev: number): number;
   icrc_packet(ptr: number, len: number): number;
@@ -403,6 +405,54 @@ export class WireCodec {
     return this.u8.slice(this.bufPtr, this.bufPtr + n);
   }
 
+  /**
+   * The IP packet a datagram travels in: the IPv4 (IHL 5, DF) or IPv6 and UDP headers the core writes
+   * for the datagram's facts (`assembly/wire/packet.ts` emit_ip_udp, as for every packet it builds),
+   * then the UDP payload. Unknown facts take the device's defaults: IPv4 ID 0 (also for
+   * IP_ID_UNKNOWN), TTL / hop limit 64 (also for 0), traffic class and flow label 0. The UDP checksum
+   * is computed, as a host's kernel does, unless `udpChecksum` gives it (0: none, what Linux rxe sends).
+   */
+  ipPacket(d: Datagram, opts: { udpChecksum?: number } = {}): Uint8Array {
+    const version = this.writeAddresses(d.src, d.dst);
+    const ulen = 8 + d.payload.length;
+    if (ulen > (version === 4 ? 0xffff - 20 : 0xffff)) throw new RangeError(`ipPacket: a UDP payload of ${d.payload.length} bytes does not fit an IPv${version} packet`);
+    const facts: [number, number | undefined, number][] = [
+      [R.ipId, d.ipId === IP_ID_UNKNOWN ? 0 : d.ipId, 0xffff], [R.ttl, d.ttl || undefined, 0xff], [R.tos, d.tos, 0xff],
+      [R.flowLabel, d.flowLabel, 0xfffff], [R.udpSrcPort, d.srcPort, 0xffff], [R.udpDstPort, d.dstPort, 0xffff],
+      [R.udpChecksum, opts.udpChecksum, 0xffff],
+    ];
+    const r = this.reprPtr;
+    const dv = this.dv;
+    dv.setUint32(r + R.ipVersion, version, true);
+    dv.setUint32(r + R.ipFlags, SPEC_DEFAULTS.ipFlags, true);
+    dv.setUint32(r + R.fragOffset, 0, true);
+    dv.setUint32(r + R.ttl, SPEC_DEFAULTS.ttl, true);
+    dv.setUint32(r + R.tos, 0, true);
+    dv.setUint32(r + R.flowLabel, 0, true);
+    dv.setUint32(r + R.ipId, 0, true);
+    dv.setUint32(r + R.udpChecksum, 0, true);
+    for (const [off, v, max] of facts) {
+      if (v === undefined) continue;
+      if (!(Number.isInteger(v) && v >= 0 && v <= max)) throw new RangeError(`ipPacket: ${v} is outside 0..${max}`);
+      dv.setUint32(r + off, v, true);
+    }
+    let sum = -1;
+    if (opts.udpChecksum === undefined) {
+      sum = 0;
+      for (let off = 0; off < d.payload.length; off += this.bufCap) {
+        const piece = d.payload.subarray(off, off + this.bufCap);
+        this.u8.set(piece, this.bufPtr);
+        sum = this.x.wire_sum(this.bufPtr, piece.length, sum) >>> 0;
+      }
+    }
+    const hl = this.x.pkt_ip_udp(this.bufPtr, ulen, sum) >>> 0;
+    if (hl === 0) throw new Error(`ipPacket: the core refused IPv${version} with ${ulen} UDP bytes`);
+    const out = new Uint8Array(hl + ulen);
+    out.set(this.u8.subarray(this.bufPtr, this.bufPtr + hl + 8));
+    out.set(d.payload, hl + 8);
+    return out;
+  }
+
   /** zlib-compatible CRC-32, continuing from `prev` (0 to start). */
   crc32(data: Uint8Array, prev = 0): number {
     let crc = prev >>> 0;
@@ -436,4 +486,17 @@ export class WireCodec {
   psnAdd(a: number, b: number): number { return this.x.psn_add(a, b) >>> 0; }
   psnCmp(a: number, b: number): number { return this.x.psn_cmp(a, b); }
   psnDiff(a: number, b: number): number { return this.x.psn_diff(a, b); }
+}
+
+let shared: WireCodec | undefined;
+
+/**
+ * A codec over the first core this process loaded (every core writes the same bytes): for tools
+ * handed no codec, such as `ipPacket` in a capture. Throws when no core has been loaded yet.
+ */
+export function sharedCodec(): WireCodec {
+  if (shared) return shared;
+  const core = firstLoadedCore();
+  if (!core) throw new Error("no softroce core is loaded yet: pass a WireCodec (WireCodec.create) or open a device first");
+  return (shared = new WireCodec(core));
 }

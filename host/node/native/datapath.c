@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -77,7 +78,7 @@ typedef struct {
 typedef struct {
   uint64_t tx_datagrams, tx_bytes, tx_syscalls, tx_gso_sends, tx_gso_segments, tx_gso_fallbacks, tx_errors,
       tx_eagain, tx_bad_records;
-  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_wakeups, rx_errors;
+  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
 } dp_stats;
 
 typedef struct {
@@ -102,6 +103,7 @@ typedef struct datapath {
   napi_async_context actx;
   napi_async_cleanup_hook_handle cleanup;
   uint32_t rx_area, rx_space, rx_nmsg, rx_meta, rx_meta_cap, rx_budget;
+  uint32_t busy_poll_us; /* after a received batch, keep polling this long for the next (0: never) */
 
   dp_stats st;
   icrc_id_cache icrc;
@@ -402,11 +404,21 @@ static void gid_from_sockaddr(const struct sockaddr_in6 *sa, uint8_t gid[16], ui
   }
 }
 
+/* a busy-poll window never holds the event loop longer than this in one wake-up */
+#define BUSY_POLL_CAP_US 2000
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void rx_drain(datapath *dp) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(dp->env, &scope) != napi_ok) return;
   const rx_layout *L = &dp->rx;
   uint32_t done = 0;
+  uint64_t start = dp->busy_poll_us ? now_us() : 0, last_rx = 0;
   while (dp->receiving && !dp->closed && done < dp->rx_budget) {
     uint8_t *mem;
     size_t memlen;
@@ -437,9 +449,21 @@ static void rx_drain(datapath *dp) {
     dp->st.rx_syscalls++;
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) dp->st.rx_errors++;
-      break;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        dp->st.rx_errors++;
+        break;
+      }
+      /* busy-poll window (as perftest and rdma-core poll): after a batch was handed to JS (whose
+       * reaction, e.g. a reply, has left by now), poll again instead of sleeping in epoll until
+       * nothing came for busy_poll_us; the whole call is bounded by BUSY_POLL_CAP_US */
+      if (!dp->busy_poll_us || !last_rx) break;
+      uint64_t t = now_us();
+      if (t - last_rx >= dp->busy_poll_us || t - start >= BUSY_POLL_CAP_US) break;
+      dp->st.rx_busy_polls++;
+      continue;
     }
+    if (last_rx) dp->st.rx_busy_hits++; /* caught inside the window, no epoll sleep before it */
+    if (dp->busy_poll_us) last_rx = now_us();
     uint32_t used = 0;
     int go_on = 1;
     for (int i = 0; i < n && go_on; i++) {
@@ -515,7 +539,7 @@ static void rx_drain(datapath *dp) {
     }
     if (go_on && used > 0) go_on = deliver(dp, used, 0);
     done += (uint32_t)n;
-    if (!go_on || (uint32_t)n < nmsg) break;
+    if (!go_on || ((uint32_t)n < nmsg && !dp->busy_poll_us)) break;
   }
   napi_close_handle_scope(dp->env, scope);
 }
@@ -844,6 +868,19 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* setBusyPoll(us): after a received batch keep polling the socket up to `us` µs for the next (0 off, at most 1000) */
+static napi_value js_set_busy_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  datapath *dp = this_dp(env, info, &argc, argv);
+  if (!dp) return NULL;
+  uint32_t us;
+  if (argc < 1 || !get_u32(env, argv[0], &us)) return throw_type(env, "setBusyPoll(us)");
+  if (us > 1000) return throw_range(env, "setBusyPoll: 0..1000 µs");
+  dp->busy_poll_us = us;
+  return undefined(env);
+}
+
 static napi_value js_stop_receive(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   datapath *dp = this_dp(env, info, &argc, NULL);
@@ -952,6 +989,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxBatches", rx_batches);
   STAT("rxWakeups", rx_wakeups);
   STAT("rxErrors", rx_errors);
+  STAT("rxBusyPolls", rx_busy_polls);
+  STAT("rxBusyHits", rx_busy_hits);
 #undef STAT
   return o;
 }
@@ -1106,6 +1145,7 @@ void datapath_init(napi_env env, napi_value exports) {
       {"sendBatch", NULL, js_send_batch, NULL, NULL, NULL, napi_default, NULL},
       {"receive", NULL, js_receive, NULL, NULL, NULL, napi_default, NULL},
       {"stopReceive", NULL, js_stop_receive, NULL, NULL, NULL, napi_default, NULL},
+      {"setBusyPoll", NULL, js_set_busy_poll, NULL, NULL, NULL, napi_default, NULL},
       {"onWritable", NULL, js_on_writable, NULL, NULL, NULL, napi_default, NULL},
       {"setMemory", NULL, js_set_memory, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},

@@ -10,6 +10,10 @@ import { coreModule } from "../../../host/node/wasm-source.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, WrOpcode, SendFlags, WcStatus } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { SimNetwork } from "../../../host/core/sim/network.js";
+import { simTracePcapng } from "../../../host/core/sim/trace.js";
+import type { Datagram } from "../../../host/core/net/datagram.js";
+import { parseIp } from "../../../host/core/net/addr.js";
 
 const opened: Device[] = [];
 afterEach(() => {
@@ -31,8 +35,10 @@ async function pair(a: string, b: string) {
   const A = side(da);
   const B = side(db);
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
-  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: db.queryGid(0), port: B.port }, { sqPsn: 0x200, qpAccessFlags: access });
-  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: da.queryGid(0), port: A.port }, { sqPsn: 0x100, qpAccessFlags: access });
+  // ACK timeout 4.3 s (20): on a loaded machine the default can expire before the ACK is read, and
+  // a retransmission would change the datagram counts asserted below
+  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: db.queryGid(0), port: B.port }, { sqPsn: 0x200, qpAccessFlags: access, timeout: 20 });
+  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: da.queryGid(0), port: A.port }, { sqPsn: 0x100, qpAccessFlags: access, timeout: 20 });
   return { A, B };
 }
 
@@ -118,8 +124,9 @@ describe("PcapRecorder", () => {
     expect(A.d.port!.capture).toBeUndefined();
   });
 
-  it("synthesizes exact IPv4 and UDP headers", () => {
-    const p = ipPacket({ src: "10.0.0.1", dst: "10.0.0.2", srcPort: 0xc000, dstPort: 4791, ipId: 0x1234, payload: new Uint8Array([1, 2, 3, 4]) });
+  it("synthesizes exact IPv4 and UDP headers", async () => {
+    const codec = await WireCodec.create(await coreModule());
+    const p = ipPacket({ src: "10.0.0.1", dst: "10.0.0.2", srcPort: 0xc000, dstPort: 4791, ipId: 0x1234, payload: new Uint8Array([1, 2, 3, 4]) }, codec);
     // checksums computed independently (Python, RFC 1071 ones' complement sums)
     expect(Buffer.from(p).toString("hex")).toBe("450000201234400040111497" + "0a0000010a000002" + "c00012b7000c1516" + "01020304");
     // the header checksum verifies: the ones' complement sum over the header is 0xffff
@@ -146,4 +153,81 @@ describe("PcapRecorder", () => {
     expect(d.map((x) => x.ok)).toEqual([true, false]);
     expect(d[0].record["infiniband.bth.opcode"]).toBe(4);
   });
+
+  // The headers a capture shows are the ones the device sends: written by the core from the TX
+  // descriptor's facts (the AH's hop limit, traffic class and flow label, IPv4 ID 0 and DF), the
+  // same facts the link was handed. The expected bytes are built here by hand from the datagram the
+  // simulated link carried, checksums by RFC 1071.
+  for (const [a, b] of [["127.0.10.1", "127.0.10.2"], ["fd00:10::1", "fd00:10::2"]] as const) {
+    it(`a captured packet is the link's datagram inside the device's own IP/UDP header (${a.includes(":") ? "IPv6" : "IPv4"})`, async () => {
+      const mod = await coreModule();
+      const codec = await WireCodec.create(mod);
+      const net = new SimNetwork({ trace: true });
+      const mk = async (addr: string) => {
+        const d = await net.addDevice(mod, addr);
+        const pd = d.allocPd();
+        const cq = d.createCq(8);
+        const qp = pd.createQp({ qpType: QpType.UD, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
+        connectQp(qp, undefined, { sqPsn: 1 });
+        return { d, pd, cq, qp, mr: pd.regMr(4096, Access.LOCAL_WRITE) };
+      };
+      const A = await mk(a);
+      const B = await mk(b);
+      const rec = new PcapRecorder({ codec, directions: ["tx"] });
+      rec.attach(A.d.port!);
+      B.qp.postRecv({ wrId: 1n, sgList: [B.mr.sge(0, 1024)] });
+      const ah = A.pd.createAh({ grh: { dgid: B.d.queryGid(0), sgidIndex: 0, hopLimit: 9, trafficClass: 0x2e, flowLabel: 0xabcde }, portNum: 1 });
+      A.mr.bytes.set([1, 2, 3, 4, 5, 6, 7]);
+      A.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 7)],
+        ud: { ah, remoteQpn: B.qp.qpNum, remoteQkey: 0x11111111 } });
+      net.wire.clock.run();
+      expect((await B.cq.next()).byteLen).toBe(40 + 7); // the GRH, then the payload
+      const carried = net.wire.trace!.map((t) => t.datagram);
+      expect(carried).toHaveLength(1);
+      const d = carried[0]!;
+      expect([d.ttl, d.tos, d.flowLabel, d.ipId]).toEqual([9, 0x2e, 0xabcde, 0]);
+      const want = byHand(d);
+      expect(Buffer.from(rec.packets[0]!.packet).toString("hex")).toBe(Buffer.from(want).toString("hex"));
+      // the file and the simulated wire's pcapng hold the same bytes, and the ICRC recomputes over them
+      expect(readCaptureAll(rec.pcap())[0]!.data).toEqual(want);
+      expect(readCaptureAll(simTracePcapng(net.wire.trace!, { codec }))[0]!.data!.subarray(0, want.length)).toEqual(want);
+      expect(icrcMatches(codec, want)).toBe(true);
+      const parsed = codec.parse(want.slice());
+      expect(parsed.ok && [parsed.repr.ttl, parsed.repr.tos, parsed.repr.flowLabel, parsed.repr.icrcOk])
+        .toEqual([9, 0x2e, a.includes(":") ? 0xabcde : 0, true]);
+    });
+  }
 });
+
+function sum16(b: Uint8Array, acc = 0): number {
+  for (let i = 0; i < b.length; i += 2) acc += (b[i]! << 8) | (b[i + 1] ?? 0);
+  while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
+  return acc;
+}
+
+/** IPv4 (IHL 5, DF, the datagram's ID, TTL and TOS) or IPv6 (its traffic class, flow label, hop limit) + UDP with its checksum. */
+function byHand(d: Datagram): Uint8Array {
+  const s = parseIp(d.src)!;
+  const t = parseIp(d.dst)!;
+  const v4 = s.version === 4;
+  const hl = v4 ? 20 : 40;
+  const ulen = 8 + d.payload.length;
+  const out = new Uint8Array(hl + ulen);
+  const v = new DataView(out.buffer);
+  if (v4) {
+    v.setUint8(0, 0x45); v.setUint8(1, d.tos!); v.setUint16(2, hl + ulen); v.setUint16(4, d.ipId!); v.setUint16(6, 0x4000);
+    v.setUint8(8, d.ttl!); v.setUint8(9, 17); out.set(s.bytes, 12); out.set(t.bytes, 16);
+    v.setUint16(10, ~sum16(out.subarray(0, 20)) & 0xffff);
+  } else {
+    v.setUint32(0, (6 << 28) | (d.tos! << 20) | d.flowLabel!); v.setUint16(4, ulen); v.setUint8(6, 17); v.setUint8(7, d.ttl!);
+    out.set(s.bytes, 8); out.set(t.bytes, 24);
+  }
+  v.setUint16(hl, d.srcPort); v.setUint16(hl + 2, d.dstPort); v.setUint16(hl + 4, ulen);
+  out.set(d.payload, hl + 8);
+  const pseudo = new Uint8Array(s.bytes.length * 2 + 4);
+  pseudo.set(s.bytes); pseudo.set(t.bytes, s.bytes.length);
+  new DataView(pseudo.buffer).setUint16(pseudo.length - 2, 17 + ulen);
+  const ck = ~sum16(out.subarray(hl), sum16(pseudo)) & 0xffff;
+  v.setUint16(hl + 6, ck === 0 ? 0xffff : ck);
+  return out;
+}

@@ -28,7 +28,8 @@ describe("the softroce command", () => {
     [["perf", "write_bw", "--timeout", "14"], /unknown flag --timeout \(the QP's ACK timeout exponent is -u\/--qp-timeout .*seconds to wait are --wait\)/],
     [["perf", "write_bw", "--tcp-port", "1"], /unknown flag --tcp-port \(the TCP port is -p\/--port, as in perftest\)/],
     [["devinfo", "--port", "1"], /unknown flag --port \(the device's UDP port is --udp-port\)/],
-    [["perf", "write_bw", "-b"], /-b\/--bidirectional is not in softroce perf yet/],
+    [["perf", "write_lat", "--local", "-b"], /bidirectional applies to the bandwidth tests \(send_bw, write_bw, read_bw, atomic_bw\), not write_lat/],
+    [["perf", "write_bw", "-b", "--perftest"], /-b\/--bidirectional with --perftest/],
     [["perf", "write_bw", "-x", "1"], /-x\/--gid-index 1: the device has one GID, index 0/],
     [["perf", "write_bw", "-d", "mlx5_0"], /-d\/--ib-dev: no device 'mlx5_0' \(the only one is softroce0\)/],
     [["perf", "write_bw", "-a", "10.0.0.1"], /--all applies to --local/],
@@ -63,7 +64,7 @@ describe("softroce perf", () => {
     const r = start("perf", "write_bw", "--local", "-I", "256", "-s", "200", "-n", "40", "--verify");
     expect(await r.done, r.stderr).toBe(0);
     expect(r.stdout).toContain(" Max inline data : 256[B]\n");
-    expect(r.stdout).toMatch(/^ verified 40 {2}lost 0 /m);
+    expect(r.stdout).toMatch(/^ verified 40 of 40 {2}lost 0 /m);
     const bad = start("perf", "read_bw", "--local", "-I", "64");
     expect(await bad.done).toBe(2);
     expect(bad.stderr).toMatch(/inline size applies to send and write tests only/);

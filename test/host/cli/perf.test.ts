@@ -181,7 +181,7 @@ describe("softroce perf", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(BW_HEADER);
     expect(r.stdout).toMatch(/\n 4096 {7}50 {13}\d+\.\d\d +\d+\.\d\d +\d+\.\d{6}\n/);
-    expect(r.stdout).toContain("verified 50  lost 0  duplicated 0  corrupted 0  errors 0");
+    expect(r.stdout).toContain("verified 50 of 50  lost 0  duplicated 0  corrupted 0  errors 0");
     expect(r.stderr).toBe("");
   });
 
@@ -207,6 +207,55 @@ describe("softroce perf", () => {
     const r = await run("write_bw", "--local", "-s", "1024", "-n", "20", "-t", "4", "--retry", "0", "-u", "1", "--loss", "0.6");
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^softroce perf: FAILED: lost \d+, duplicated 0, corrupted 0, errors \d+\n$/);
+  });
+
+  it("-b: both sides post; perftest's title and one row, the two directions summed; JSON has each way", async () => {
+    for (const test of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
+      const size = test === "atomic_bw" ? [] : ["-s", "2048"];
+      const t = await run(test, "--local", "-b", ...size, "-n", "40", "-t", "8", "-q", "2", "--verify");
+      expect(t.code, test + t.stderr).toBe(0);
+      expect(t.stdout).toMatch(/\n {20}(RDMA_Write|RDMA_Read|Send|Atomic) Bidirectional BW Test\n/);
+      // both directions verified: 40 messages × 2 QPs each way
+      expect(t.stdout).toContain("verified 160 of 160  lost 0  duplicated 0  corrupted 0  errors 0");
+      const j = JSON.parse((await run(test, "--local", "-b", ...size, "-n", "40", "-t", "8", "-q", "2", "--verify", "--json")).stdout);
+      expect(j).toMatchObject({ test, bidirectional: true, messages: 160, verified: 160, ok: true });
+      for (const k of ["bw_peak_MiBps", "bw_avg_MiBps", "msg_rate_Mpps"]) {
+        expect(j.client_to_server[k], k).toBeGreaterThan(0);
+        expect(j.server_to_client[k], k).toBeGreaterThan(0);
+        // perftest's print_full_bw_report: this side's figure plus the remote's
+        expect(j[k], k).toBeCloseTo(j.client_to_server[k] + j.server_to_client[k], 6);
+      }
+    }
+    const uni = JSON.parse((await run("write_bw", "--local", "-s", "2048", "-n", "40", "--json")).stdout);
+    expect(uni.bidirectional).toBeUndefined();
+    expect(uni.messages).toBe(40);
+  });
+
+  it("-b under loss on RC: retransmitted in both directions, every message verified", async () => {
+    const r = await runPerf(await coreModule(), { test: "write_bw", bidirectional: true, size: 4096, iterations: 60, txDepth: 8, mtu: 1024, verify: true, seed: 4, timeout: 5, faults: { loss: 0.03, delayUs: 2 } });
+    expect(r).toMatchObject({ ok: true, verified: 120, messages: 120, lost: 0, corrupted: 0 });
+    expect(r.retransmissions).toBeGreaterThan(0);
+    expect(r.each_way).toHaveLength(2);
+  });
+
+  it("UC --verify over loss: reports verified of sent and the wire's losses, exit 1; without --verify the losses are no failure", async () => {
+    const r = await run("send_bw", "--local", "-c", "UC", "-s", "2048", "-n", "400", "-t", "16", "--verify", "--loss", "0.02", "--seed", "3");
+    expect(r.code).toBe(1);
+    const m = /verified (\d+) of 400  lost (\d+) /.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![1]) + Number(m![2])).toBe(400);
+    expect(Number(m![2])).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/wire: lost [1-9]\d* /);
+    expect(r.stdout).toContain(`UC does not retransmit: lost and duplicated messages are counted, not errors; ${m![2]} of 400 messages not verified, so the run is not ok`);
+    expect(r.stderr).toMatch(/^softroce perf: FAILED: lost \d+, duplicated 0, corrupted 0, errors 0, verified \d+ of 400\n$/);
+    const j = JSON.parse((await run("write_bw", "-c", "UC", "--local", "-s", "2048", "-n", "400", "-t", "16", "--verify", "--loss", "0.02", "--seed", "3", "--json")).stdout);
+    expect(j.ok).toBe(false);
+    expect(j.lost).toBeGreaterThan(0);
+    expect(j.verified + j.lost).toBe(400);
+    expect(j.wire.packets_lost).toBeGreaterThan(0);
+    const plain = await run("send_bw", "--local", "-c", "UC", "-s", "2048", "-n", "400", "-t", "16", "--loss", "0.02", "--seed", "3");
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/ lost [1-9]\d*  duplicated 0/);
   });
 
   it("validates its arguments (exit 2, one line)", async () => {

@@ -7,8 +7,9 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { useCli, until } from "../support/cli-process.js";
 import {
-  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, reportLine, VERSION_LEN,
+  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestPeak, reportLine, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
+import { CM_KEY_MSG_LEN, formatCmKeyMsg, parseCmKeyMsg, PerftestCmError } from "../../../host/cli/perftest-rdmacm.js";
 
 // write_bw-tcp.pcap, the client's first key message (108 bytes)
 const KEY_HEX =
@@ -32,6 +33,31 @@ describe("perftest key message", () => {
   });
 });
 
+describe("perftest -R key message (struct pingpong_dest, big-endian fields)", () => {
+  it("lays out lid, out_reads, qpn, psn, rkey, vaddr at 24, the GID at 32, srqn at 48: 56 bytes; parses back", () => {
+    const gid = Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 2]);
+    const d = { lid: 0, outReads: 0x80, qpn: 0x11, psn: 0xabcdef, rkey: 0x1234, vaddr: 0x55d628629000n, gid, srqn: 0 };
+    const b = formatCmKeyMsg(d);
+    expect(b.length).toBe(CM_KEY_MSG_LEN);
+    expect(Buffer.from(b).toString("hex")).toBe(
+      "00000000" + "00000080" + "00000011" + "00abcdef" + "00001234" + "00000000" + "000055d628629000" + Buffer.from(gid).toString("hex") + "00000000" + "00000000",
+    );
+    expect(parseCmKeyMsg(b)).toEqual(d);
+    expect(() => parseCmKeyMsg(new Uint8Array(16))).toThrow(PerftestCmError);
+  });
+
+  it("rxe's key message (write_bw-rdmacm.pcap frame 31, the client's) parses to the QP its log prints and formats back (padding and gid_index aside)", () => {
+    const hex = "00000000000000010000001c00138e38000019150000000000005634db0c800000000000000000000000ffffc00002030000000000000001";
+    const b = Uint8Array.from(Buffer.from(hex, "hex"));
+    const d = parseCmKeyMsg(b);
+    // write_bw-rdmacm.client.out: " local address: LID 0000 QPN 0x001c PSN 0x138e38", GID ::ffff:192.0.2.3
+    expect(d).toMatchObject({ lid: 0, outReads: 1, qpn: 0x1c, psn: 0x138e38, rkey: 0x1915, vaddr: 0x5634db0c8000n });
+    expect([...d.gid.subarray(10)]).toEqual([0xff, 0xff, 192, 0, 2, 3]);
+    const back = formatCmKeyMsg(d);
+    expect(Buffer.from(back.subarray(0, 52)).toString("hex")).toBe(hex.slice(0, 104));
+  });
+});
+
 /** A connected pair of sockets on 127.0.15.43. */
 async function socketPair(): Promise<[net.Socket, net.Socket]> {
   const server = net.createServer();
@@ -51,6 +77,17 @@ describe("perftest's report line", () => {
       .split("\n").find((l) => l.startsWith(" 4096 "))!;
     const [, size, iters, peak, avg, rate] = /^ (\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$/.exec(linux)!;
     expect(reportLine(Number(size), Number(iters), Number(peak), Number(avg), Number(rate))).toBe(linux);
+  });
+});
+
+describe("perftest's BW peak", () => {
+  it("is the shortest time per message over any run i..j (post of i to completion of j), not the gap between two completions", () => {
+    const MiB = 2 ** 20;
+    // three posted at 0 complete together at 10 ms: 10/3 ms a message at best (a completion-gap rule would say infinite)
+    expect(perftestPeak(MiB, Float64Array.from([0, 0, 0]), Float64Array.from([10, 10, 10]))).toBeCloseTo(300, 6);
+    // one message every 2 ms, but messages 2..3 took 1 ms each from their post
+    expect(perftestPeak(MiB, Float64Array.from([0, 2, 4, 5]), Float64Array.from([2, 4, 5, 6]))).toBeCloseTo(1000, 6);
+    expect(perftestPeak(MiB, new Float64Array(0), new Float64Array(0))).toBe(0);
   });
 });
 
@@ -95,6 +132,9 @@ describe("softroce perf --perftest, two processes", () => {
       expect(line(server.stdout)).toBe(line(client.stdout));
       expect(client.stdout).toContain({ write_bw: "RDMA_Write BW Test", read_bw: "RDMA_Read BW Test", atomic_bw: "Atomic FETCH_AND_ADD BW Test" }[test]);
       expect(client.stdout).toMatch(/ remote address: LID 0000 QPN 0x[0-9a-f]{4,6} .*\n GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:41/);
+      // perftest prints RKey and VAddr for READ and WRITE only (OUT for READ), as in its logs
+      if (test === "atomic_bw") expect(client.stdout).not.toContain("RKey");
+      else expect(client.stdout).toMatch(test === "read_bw" ? / PSN 0x[0-9a-f]{6} OUT 0x80 RKey 0x[0-9a-f]{6} VAddr / : / PSN 0x[0-9a-f]{6} RKey 0x[0-9a-f]{6} VAddr /);
     });
   }
 
@@ -111,6 +151,27 @@ describe("softroce perf --perftest, two processes", () => {
       expect(client.stdout).toMatch(re);
       if (test !== "read_lat") expect(server.stdout).toMatch(re); // read_lat's server only serves, as perftest's
       if (lat) expect(Number(re.exec(client.stdout)![1])).toBe(100);
+    });
+  }
+});
+
+describe("softroce perf -R (perftest's rdma_cm mode), two processes", () => {
+  for (const test of ["write_bw", "read_bw", "atomic_bw", "send_bw", "write_lat", "read_lat", "send_lat"]) {
+    it(`${test} -R: the exchange over an rdma_cm connection, the test QP connected by rdma_cm; both exit 0`, async () => {
+      const lat = test.endsWith("_lat");
+      const size = test === "atomic_bw" ? "8" : lat ? "2" : "8192";
+      const server = start("perf", test, "-R", "--address", "127.0.15.45", "-s", size, "-n", "100", "--wait", "20");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.45", "-R", "--address", "127.0.15.46", "-s", size, "-n", "100", "--wait", "20");
+      const [sc, cc] = await Promise.all([server.done, client.done]);
+      expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
+      expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
+      expect(client.stdout).toContain(" rdma_cm QPs\t : ON\n Data ex. method : rdma_cm\n");
+      expect(server.stdout).toContain(" Waiting for client rdma_cm QP to connect\n");
+      const re = lat ? /^ 2\s+(\d+)\s+\d+\.\d\d/m : new RegExp(`^ ${size}\\s+100\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d`, "m");
+      expect(client.stdout).toMatch(re);
+      if (test !== "read_lat") expect(server.stdout).toMatch(re);
+      expect(client.stdout).toMatch(/ remote address: LID 0000 QPN 0x[0-9a-f]{4,6} PSN 0x[0-9a-f]{6}\n GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:45/);
     });
   }
 });

@@ -1,10 +1,10 @@
 // softroce playground's server in-process: the isolation headers, what it refuses, the
 // rendezvous rooms browser-chat uses, and the live peer's connect endpoint.
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPlayground, runPlayground, type PlaygroundServer } from "../../../host/cli/playground.js";
+import { ISOLATION_HEADERS, startPlayground, runPlayground, type PlaygroundServer } from "../../../host/cli/playground.js";
 
 const HOST = "127.0.14.41";
 let srv: PlaygroundServer;
@@ -37,6 +37,18 @@ describe("softroce playground server", () => {
     expect(await r.text()).toContain("<title>pg</title>");
     expect((await get("/app.wasm")).headers.get("content-type")).toBe("application/wasm");
     expect(await (await get("/chat/")).text()).toBe("chat");
+  });
+
+  it("the _headers file the build copies for static hosts sends the same headers as the server", () => {
+    const text = readFileSync(new URL("../../../examples/playground/_headers", import.meta.url), "utf8");
+    const lines = text.split("\n").filter((l) => l.trim() && !l.startsWith("#"));
+    expect(lines[0]).toBe("/*");
+    const headers = Object.fromEntries(lines.slice(1).map((l) => {
+      expect(l).toMatch(/^  [A-Za-z-]+: \S+$/);
+      const [k, v] = l.trim().split(": ");
+      return [k.toLowerCase(), v];
+    }));
+    expect(headers).toEqual(ISOLATION_HEADERS);
   });
 
   it("refuses traversal, unknown files and other methods", async () => {

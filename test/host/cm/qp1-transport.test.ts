@@ -158,6 +158,38 @@ describe("QP1 (the GSI) on the device", () => {
   });
 });
 
+describe("QP1 with no receiver answers CM MADs as Linux's ib_cm does with no listener", () => {
+  it("a REQ gets REJ 8 (invalid service ID) at once: the connecting ID sees REJECTED, status 8; Qp1Transport.of returns the open QP1", async () => {
+    const w = await world();
+    const [A, B] = w.hosts as [Host, Host];
+    const qa = Qp1Transport.of(A.dev); // the device's QP1; nobody listens
+    expect(Qp1Transport.of(A.dev)).toBe(qa);
+    const mad = Qp1Transport.of(B.dev);
+    const cm = openRdmaCm({ devices: [{ device: B.dev, mad }], clock: w.clock });
+    const ch = cm.createEventChannel();
+    const id = ch.createId(PortSpace.TCP);
+    id.resolveAddr(undefined, { address: A.addr, port: 7471 }, 2000);
+    const step = (want: number) => {
+      w.net.runUntil(() => ch.pending > 0, w.net.now + 1_000_000);
+      const e = ch.poll()!;
+      expect(e.event, `${e.eventName} status ${e.status}`).toBe(want);
+      e.ack();
+      return e;
+    };
+    step(E.ADDR_RESOLVED);
+    id.resolveRoute(2000);
+    step(E.ROUTE_RESOLVED);
+    id.createQp(undefined, { cap: CAP });
+    const t0 = w.net.now;
+    id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const rej = step(E.REJECTED);
+    expect(rej.status).toBe(8);
+    expect(w.net.now - t0).toBeLessThan(100_000); // the first REQ's answer, no retries
+    expect(w.onWire).toEqual(["REQ", "REJ"]);
+    expect(qa.counters.cmUnclaimed).toBe(1);
+  });
+});
+
 interface CmHost extends Host {
   cm: RdmaCm;
   ch: EventChannel;

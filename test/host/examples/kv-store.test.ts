@@ -3,19 +3,23 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, runExample } from "./run-example.js";
+import { ROOT, exampleAddresses, runExample } from "./run-example.js";
 // @ts-expect-error: a plain .mjs module of the example, no types
 import * as table from "../../../examples/kv-store/table.mjs";
 
-const SERVER = "127.0.14.31";
-const CLIENT = "127.0.14.32";
+// Two loopback addresses picked by this process's id (UDP 4791 on each), and free TCP ports, so
+// copies of this suite running side by side on one machine do not take each other's.
+const [SERVER, CLIENT] = exampleAddresses("kv-store", 2);
 
-function serve(tcpPort: number, storePort: number) {
-  const child = spawn(process.execPath, [join(ROOT, "examples/kv-store/cli.mjs"), "serve", "--address", SERVER, "--tcp-port", String(tcpPort), "--store-port", String(storePort), "--duration", "60"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+function serve() {
+  const child = spawn(process.execPath, [join(ROOT, "examples/kv-store/cli.mjs"), "serve", "--address", SERVER, "--tcp-port", "0", "--store-port", "0", "--duration", "60"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
-  const ready = new Promise<void>((ok, fail) => {
-    child.stdout.on("data", () => out.includes("kv-store: RDMA") && ok());
+  const ready = new Promise<number>((ok, fail) => {
+    child.stdout.on("data", () => {
+      const m = /kv-store: RDMA on \S+ \(UDP 4791, control TCP (\d+)\)/.exec(out);
+      if (m) ok(Number(m[1]));
+    });
     child.once("exit", (c) => fail(new Error(`serve exited ${c}`)));
   });
   const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
@@ -24,10 +28,10 @@ function serve(tcpPort: number, storePort: number) {
 
 describe("examples/kv-store", () => {
   it("PUT then GET over RDMA from the CLI; a missing key exits 1; bad flags exit 2", { timeout: 120_000 }, async () => {
-    const srv = serve(17471, 17472);
+    const srv = serve();
     try {
-      await srv.ready;
-      const cli = (...a: string[]) => runExample("examples/kv-store/cli.mjs", [...a, "--address", CLIENT, "--server", SERVER, "--tcp-port", "17471"], 30_000);
+      const port = String(await srv.ready);
+      const cli = (...a: string[]) => runExample("examples/kv-store/cli.mjs", [...a, "--address", CLIENT, "--server", SERVER, "--tcp-port", port], 30_000);
       const put = await cli("put", "greeting", "hello over RDMA");
       expect(put.stderr).toBe("");
       expect(put.stdout.trim()).toBe("OK");
@@ -50,7 +54,7 @@ describe("examples/kv-store", () => {
   });
 
   it("the bench runs and prints both ratios", { timeout: 120_000 }, async () => {
-    const r = await runExample("examples/kv-store/bench.mjs", ["--rounds", "1", "--keys", "50", "--server", SERVER, "--client", CLIENT, "--tcp-port", "17481", "--store-port", "17482"], 120_000);
+    const r = await runExample("examples/kv-store/bench.mjs", ["--rounds", "1", "--keys", "50", "--server", SERVER, "--client", CLIENT], 120_000);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/GET latency, RDMA \/ TCP \(min \/ median \/ max over 1 rounds\): [\d.]+ \/ [\d.]+ \/ [\d.]+/);

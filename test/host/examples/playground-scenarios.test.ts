@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { ADDRESS, Session, wcStatusName } from "../../../examples/playground/src/session.js";
 import { SCENARIOS, planFor, scenarioBase, findScenario } from "../../../examples/playground/src/scenarios.js";
-import { EXPECTED, packetLine } from "../../../examples/playground/src/expected.js";
+import { EXPECTED, firstPsn, packetLines } from "../../../examples/playground/src/expected.js";
 import { DEFAULT_SETTINGS, OPS, parseSettings, settingsQuery } from "../../../examples/playground/src/settings.js";
 import { readCaptureAll } from "../../../host/core/capture/pcap.js";
 import { decodePacket } from "../../../host/core/wire/decode.js";
@@ -37,10 +37,14 @@ describe("playground presets", () => {
       const s = await runPreset(sc.name);
       const exp = EXPECTED[sc.name];
       const rows = s.trace();
-      expect(rows.map((r) => packetLine(r, ADDRESS.A))).toEqual(exp.packets);
+      expect(packetLines(rows, ADDRESS.A)).toEqual(exp.packets);
+      if (exp.firstPsn !== undefined) expect(firstPsn(rows)).toBe(exp.firstPsn);
       expect(s.completions.map((c) => `${c.side} wr=${c.wc.wrId} ${wcStatusName(c.wc.status)}`)).toEqual(exp.completions);
       expect([s.sideState("A").qpState, s.sideState("B").qpState]).toEqual(exp.qpStates);
       expect(s.timers.map((t) => `${t.side} ${t.kind}`)).toEqual(exp.timers);
+      // what the receiver did with each packet, as the ladder says it
+      const notes = Object.fromEntries(rows.flatMap((_, i) => (s.note(i) ? [[i + 1, s.note(i)]] : [])));
+      expect(notes).toEqual(exp.notes);
       // the rxe states the lesson is about, as the trace ring names them
       const seen = new Set(s.events.map((e) => `${e.side} ${e.kind} ${e.kind === "PKT_RECV" ? e.verdict : e.state}`));
       for (const want of exp.rxe) expect(seen, want).toContain(want);
@@ -55,6 +59,23 @@ describe("playground presets", () => {
       expect(again.trace()).toEqual(rows);
     });
   }
+
+  it("the stories hold whatever QPNs, keys and first PSN a run draws (another seed, another first PSN)", async () => {
+    for (const sc of SCENARIOS) {
+      const exp = EXPECTED[sc.name];
+      const plan = planFor({ ...scenarioBase(sc.name), seed: 977 });
+      if (exp.firstPsn === undefined) plan.psnA = 0x5a5a5a;
+      const s = await Session.create(await coreModule(), plan);
+      s.runToEnd();
+      const first = await runPreset(sc.name);
+      expect(s.a.qp.qpNum, sc.name).not.toBe(first.a.qp.qpNum);
+      expect(packetLines(s.trace(), ADDRESS.A), sc.name).toEqual(exp.packets);
+      expect(s.completions.map((c) => `${c.side} wr=${c.wc.wrId} ${wcStatusName(c.wc.status)}`), sc.name).toEqual(exp.completions);
+      expect(s.timers.map((t) => `${t.side} ${t.kind}`), sc.name).toEqual(exp.timers);
+      expect([s.sideState("A").qpState, s.sideState("B").qpState], sc.name).toEqual(exp.qpStates);
+      expect(Object.fromEntries(s.packets.flatMap((_, i) => (s.note(i) ? [[i + 1, s.note(i)]] : []))), sc.name).toEqual(exp.notes);
+    }
+  });
 
   it("trace() rows are the records softroce decode prints for the run's pcapng, plus fate and t_us", async () => {
     const s = await runPreset("lost-middle-packet");
@@ -102,7 +123,7 @@ describe("playground presets", () => {
     const run = async (seed: number) => {
       const s = await Session.create(await coreModule(), planFor({ ...DEFAULT_SETTINGS, op: "write", size: 16384, depth: 4, loss: 0.1, dup: 0.05, reorder: 0.05, seed }));
       s.runToEnd();
-      return s.trace().map((r) => packetLine(r, ADDRESS.A));
+      return packetLines(s.trace(), ADDRESS.A);
     };
     const a = await run(3);
     expect(await run(3)).toEqual(a);

@@ -7,6 +7,20 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
+/** Address blocks of the example suites (each file its own, as vitest may run them at once). */
+export const ADDRESS_BLOCK = { "hello-rdma": 64, "kv-store": 160 } as const;
+
+/**
+ * `n` consecutive loopback addresses in the suite's block of 127.0.14.x (94 addresses), picked by
+ * this process's id, so that copies of the suite running at once on one machine (each binds UDP
+ * 4791) rarely meet.
+ */
+export function exampleAddresses(suite: keyof typeof ADDRESS_BLOCK, n: number): string[] {
+  const slots = Math.floor(94 / n);
+  const first = ADDRESS_BLOCK[suite] + (process.pid % slots) * n;
+  return Array.from({ length: n }, (_, i) => `127.0.14.${first + i}`);
+}
+
 export interface ExampleRun {
   code: number | null;
   stdout: string;

@@ -402,6 +402,28 @@ describe("native datapath: RX", () => {
     expect(echo.stats()).toMatchObject({ rxDatagrams: n, txDatagrams: n });
   });
 
+  it("busy polling: refuses a window over 1000 µs; with one, a datagram sent after a batch is caught without sleeping", async () => {
+    const { opt } = memory("SharedArrayBuffer");
+    const d = dp({ memory: opt, address: B });
+    expect(() => d.setBusyPoll(1001)).toThrow(RangeError);
+    expect(() => d.setBusyPoll(-1)).toThrow(TypeError);
+    d.setBusyPoll(1000);
+    const client = await udpSocket(A);
+    let got = 0;
+    d.receive({ area: RXAREA, slotSize: 2048, slots: 16, meta: RXMETA, metaCap: 16 }, (count) => {
+      got += count;
+      // the next datagram leaves from inside the callback: the window (1 ms) polls until it is here
+      if (got < 20) client.send(pattern(64, got), d.port, B);
+    });
+    client.send(pattern(64, 0), d.port, B);
+    await until(() => got >= 20, 3000, "20 datagrams");
+    const st = d.stats();
+    expect(st.rxBusyPolls).toBeGreaterThan(0);
+    expect(st.rxBusyHits).toBeGreaterThan(0);
+    expect(st.rxWakeups).toBeLessThan(20);
+    d.setBusyPoll(0);
+  });
+
   it("survives close() from inside its own callback", async () => {
     const m = new Uint8Array(1 << 20);
     const d = dp({ memory: m, address: B });

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { SimWire } from "../../../host/core/sim/wire.js";
 import { simTracePcapng } from "../../../host/core/sim/trace.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
+import { core } from "../support/replay.js";
 
 function dgram(n: number, kind: number): Datagram {
   const payload = new Uint8Array(8);
@@ -59,11 +60,12 @@ describe("SimWire.script", () => {
     expect(wire.trace![0]).toMatchObject({ reason: "scripted", corrupted: true });
   });
 
-  it("writes the reason into the pcapng comment", () => {
+  it("writes the reason into the pcapng comment", async () => {
+    const { codec } = await core();
     const wire = new SimWire({ trace: true });
     wire.script({ match: () => true, nth: 1, label: "first" });
     run(wire, [1, 1]);
-    const text = new TextDecoder("latin1").decode(simTracePcapng(wire.trace!));
+    const text = new TextDecoder("latin1").decode(simTracePcapng(wire.trace!, { codec }));
     expect(text).toContain("fate=lost reason=scripted (first)");
     expect(text.split("reason=").length - 1).toBe(1);
   });

@@ -9,53 +9,20 @@
 // - mckey-v4: three UD SEND ONLY WITH IMMEDIATE datagrams to QPN 0xFFFFFF at
 //   239.1.1.1; a device whose QP attached ::ffff:239.1.1.1 completes all three,
 //   one whose QP did not drops them; a device playing the sender emits the same bytes.
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
-import { readCaptureAll } from "../../../host/core/capture/pcap.js";
-import { notRoce } from "../../../host/core/net/ip-extract.js";
-import { WireCodec, type PacketRepr } from "../../../host/core/wire/codec.js";
+import type { Datagram } from "../../../host/core/net/datagram.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, MwType, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { incRkey } from "../../../host/core/verbs/mw.js";
-import type { Device } from "../../../host/core/verbs/device.js";
+import { core, deliver, loadCapture, parseSent, remapped, specOf } from "../support/replay.js";
 
-const DIR = new URL("../../fixtures/captures/", import.meta.url);
 const gid = (a: string) => (a.includes(":") ? a : `::ffff:${a}`);
 
-interface Pkt {
-  repr: PacketRepr;
-  udp: Uint8Array; // BTH … ICRC as captured
-}
-
-async function load(file: string): Promise<{ codec: WireCodec; pkts: Pkt[] }> {
-  const codec = await WireCodec.create(await coreModule());
-  const pkts: Pkt[] = [];
-  for (const rec of readCaptureAll(new Uint8Array(readFileSync(new URL(file, DIR))))) {
-    if (!rec.data || notRoce(rec.data) !== undefined) continue;
-    const p = codec.parse(rec.data);
-    if (!p.ok) throw new Error(`${file}: frame ${rec.index}: ${p.error}`);
-    expect(p.repr.icrcOk).toBe(true);
-    const ipLen = p.repr.ipVersion === 4 ? 20 : 40;
-    pkts.push({ repr: p.repr, udp: rec.data.slice(ipLen + 8, ipLen + p.repr.udpLength) });
-  }
-  return { codec, pkts };
-}
-
-/** Feeds `udp` as received from `r`'s addresses; returns the device's verdict (0 accepted). */
-function feed(dev: Device, r: PacketRepr, udp: Uint8Array): number {
-  return dev.port!.receive({ src: r.src, dst: r.dst, srcPort: r.udpSrcPort, dstPort: r.udpDstPort, ipId: r.ipId, ttl: r.ttl, tos: r.tos, flowLabel: r.flowLabel, payload: udp });
-}
-
-/** Re-emits a packet with another RETH VA (the ICRC redone), as a UDP payload. */
-function withVa(codec: WireCodec, r: PacketRepr, va: bigint): Uint8Array {
-  const full = codec.emit({
-    ipVersion: r.ipVersion, src: r.src, dst: r.dst, ipId: r.ipId, ipFlags: r.ipFlags, ttl: r.ttl, tos: r.tos, flowLabel: r.flowLabel,
-    udpSrcPort: r.udpSrcPort, udpDstPort: r.udpDstPort, opcode: r.opcode, se: r.se, migReq: r.migReq, pkey: r.pkey, destQp: r.destQp,
-    ackReq: r.ackReq, psn: r.psn, payload: r.payload, reth: { va, rkey: r.reth!.rkey, dmaLength: r.reth!.dmaLength },
-  });
-  return full.subarray(r.ipVersion === 4 ? 28 : 48);
+/** A capture's RoCE packets (test/support/replay.ts) and the codec they were parsed with. */
+async function load(name: string) {
+  return { codec: (await core()).codec, pkts: await loadCapture(name) };
 }
 
 /** BTH and extension headers + payload of a UDP payload, without the ICRC (it covers the IP ID, which differs). */
@@ -63,7 +30,7 @@ const body = (udp: Uint8Array) => Array.from(udp.subarray(0, udp.length - 4));
 
 describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD", () => {
   it("mw2-inv, responder: WRITE/READ through window 0x08000104, SEND_WITH_INV invalidates it, the next WRITE is NAKed as rxe did", async () => {
-    const { codec, pkts } = await load("mw/mw2-inv.pcap");
+    const { codec, pkts } = await load("mw/mw2-inv");
     const client = pkts[0]!.repr.src; // 192.0.2.3
     const server = pkts[0]!.repr.dst; // 192.0.2.2
     const reqs = pkts.filter((p) => p.repr.src === client);
@@ -74,9 +41,9 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
 
     const net = new SimNetwork({});
     const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: inv.destQp, qpnCount: 1, maxQp: 1 });
-    const sent: Uint8Array[] = [];
+    const sent: Datagram[] = [];
     dev.port!.capture = (dir, d) => {
-      if (dir === "tx") sent.push(d.payload.slice());
+      if (dir === "tx") sent.push({ ...d, payload: d.payload.slice() });
     };
     const pd = dev.allocPd();
     const cq = dev.createCq(64);
@@ -101,35 +68,35 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     const base = 0x0000557cdb42a400n; // the window's address in the server's process (its log)
     for (const p of reqs) {
       const r = p.repr;
-      const udp = r.reth ? withVa(codec, r, window + (r.reth.va - base)) : p.udp;
-      expect(feed(dev, r, udp)).toBe(0);
+      const udp = r.reth ? remapped(codec, r, window + (r.reth.va - base), r.reth.rkey) : p.udp;
+      expect(deliver(dev, r, udp)).toBe(0);
       net.run(net.now + 1000);
     }
     // the WRITE landed in the window, the READ response carries what rxe's did
     expect(Array.from(mr.bytes.subarray(1024, 1024 + reqs[0]!.repr.payload.length))).toEqual(Array.from(reqs[0]!.repr.payload));
-    const ours = sent.map((u) => codec.parse(new Uint8Array([...ipv4(server, client, u.length), ...u])));
-    const readResp = ours.find((x) => x.ok && x.repr.opcode === 0x10);
-    expect(readResp && readResp.ok && Array.from(readResp.repr.payload)).toEqual(Array.from(resps.find((p) => p.repr.opcode === 0x10)!.repr.payload));
+    const ours = parseSent(codec, sent);
+    const readResp = ours.find((x) => x.opcode === 0x10);
+    expect(readResp && Array.from(readResp.payload)).toEqual(Array.from(resps.find((p) => p.repr.opcode === 0x10)!.repr.payload));
     // SEND_WITH_INV: a RECV completion with the invalidated rkey
     const [recv] = cq.poll(4);
     expect([recv!.wrId, recv!.status, recv!.opcode, recv!.byteLen]).toEqual([100n, WcStatus.SUCCESS, WcOpcode.RECV, inv.payload.length]);
     expect(recv!.wcFlags & WcFlags.WITH_INV).toBe(WcFlags.WITH_INV);
     expect(recv!.invalidatedRkey).toBe(0x08000104);
     // the answers, in order: ACK, READ RESPONSE ONLY, ACK, NAK remote access error — as rxe's
-    const answers = ours.map((x) => (x.ok ? [x.repr.opcode, x.repr.aeth?.syndrome ?? -1, x.repr.psn] : ["bad"]));
+    const answers = ours.map((x) => [x.opcode, x.aeth?.syndrome ?? -1, x.psn]);
     expect(answers).toEqual(resps.map((p) => [p.repr.opcode, p.repr.aeth?.syndrome ?? -1, p.repr.psn]));
     expect(answers.at(-1)![1]).toBe(0x62); // NAK, remote access error
   });
 
   it("mw2-inv, requester: a device playing the client sends the same SEND ONLY WITH INVALIDATE", async () => {
-    const { pkts } = await load("mw/mw2-inv.pcap");
+    const { pkts } = await load("mw/mw2-inv");
     const p = pkts.find((x) => x.repr.opcode === 0x17)!;
     const r = p.repr;
     const net = new SimNetwork({});
     const dev = await net.addDevice(await coreModule(), r.src, { gids: [gid(r.src)], qpnBase: pkts.find((x) => x.repr.src === r.dst)!.repr.destQp, qpnCount: 1, maxQp: 1, port: r.udpSrcPort });
-    const sent: Uint8Array[] = [];
+    const sent: Datagram[] = [];
     dev.port!.capture = (dir, d) => {
-      if (dir === "tx") sent.push(d.payload.slice());
+      if (dir === "tx") sent.push({ ...d, payload: d.payload.slice() });
     };
     const pd = dev.allocPd();
     const cq = dev.createCq(8);
@@ -139,11 +106,11 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     mr.bytes.set(r.payload, 0);
     qp.postSend({ wrId: 12n, opcode: WrOpcode.SEND_WITH_INV, sendFlags: SendFlags.SIGNALED, invalidateRkey: r.ieth!.rkey, sgList: [mr.sge(0, r.payload.length)] });
     expect(sent.length).toBe(1);
-    expect(body(sent[0]!)).toEqual(body(p.udp));
+    expect(body(sent[0]!.payload)).toEqual(body(p.udp));
   });
 
   it("mckey-v4: rxe's multicast datagrams reach the attached QP (immediate, GRH, source QP); an unattached QP drops them", async () => {
-    const { codec, pkts } = await load("mcast/mckey-v4.pcap");
+    const { codec, pkts } = await load("mcast/mckey-v4");
     expect(pkts.length).toBe(3);
     const r0 = pkts[0]!.repr;
     expect([r0.opcode, r0.destQp, r0.dst, r0.deth!.qkey]).toEqual([0x65, 0xffffff, "239.1.1.1", 0x01234567]);
@@ -158,7 +125,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
       const mr = pd.regMr(4096, Access.LOCAL_WRITE);
       for (let i = 0; i < 3; i++) qp.postRecv({ wrId: BigInt(i), sgList: [mr.sge(i * 1024, 1024)] });
       if (attach) qp.attachMcast("::ffff:239.1.1.1");
-      const verdicts = pkts.map((p) => feed(dev, p.repr, p.udp));
+      const verdicts = pkts.map((p) => deliver(dev, p.repr, p.udp));
       const wcs = cq.poll(8);
       if (!attach) {
         expect(verdicts).toEqual([6, 6, 6]); // unknown_qpn: no group here
@@ -175,7 +142,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
   });
 
   it("mckey-v4, sender: a device playing rxe's sender emits the same datagrams to the group", async () => {
-    const { pkts } = await load("mcast/mckey-v4.pcap");
+    const { pkts } = await load("mcast/mckey-v4");
     const r0 = pkts[0]!.repr;
     const net = new SimNetwork({});
     const dev = await net.addDevice(await coreModule(), r0.src, { gids: [gid(r0.src)], qpnBase: r0.deth!.srcQp, qpnCount: 1, maxQp: 1, port: r0.udpSrcPort });
@@ -216,7 +183,7 @@ describe("rxe's other memory-window captures replayed against a device playing t
   ] as const;
   for (const sc of scenarios) {
     it(`${sc.file}: the same answers as rxe${sc.recv !== undefined ? ", the receive completes REM_INV_REQ_ERR and the QP goes to ERR" : ""}`, async () => {
-      const { codec, pkts } = await load(`mw/${sc.file}.pcap`);
+      const { codec, pkts } = await load(`mw/${sc.file}`);
       const client = pkts[0]!.repr.src;
       const server = pkts[0]!.repr.dst;
       const reqs = pkts.filter((p) => p.repr.src === client);
@@ -225,9 +192,9 @@ describe("rxe's other memory-window captures replayed against a device playing t
       const theirBase = reqs[0]!.repr.reth!.va; // the first request writes at the start of the range
       const net = new SimNetwork({});
       const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: reqs[0]!.repr.destQp, qpnCount: 1, maxQp: 1 });
-      const sent: Uint8Array[] = [];
+      const sent: Datagram[] = [];
       dev.port!.capture = (dir, d) => {
-        if (dir === "tx") sent.push(d.payload.slice());
+        if (dir === "tx") sent.push({ ...d, payload: d.payload.slice() });
       };
       const pd = dev.allocPd();
       const cq = dev.createCq(64);
@@ -258,17 +225,14 @@ describe("rxe's other memory-window captures replayed against a device playing t
         if (i === reqs.length - 1 && sc.step === "local-inv") qp.postSend({ opcode: WrOpcode.LOCAL_INV, invalidateRkey: key });
         net.run(net.now + 1000);
         const full = codec.emit({
-          ipVersion: r.ipVersion, src: r.src, dst: r.dst, ipId: r.ipId, ipFlags: r.ipFlags, ttl: r.ttl, tos: r.tos, flowLabel: r.flowLabel,
-          udpSrcPort: r.udpSrcPort, udpDstPort: r.udpDstPort, opcode: r.opcode, se: r.se, migReq: r.migReq, pkey: r.pkey, destQp: r.destQp,
-          ackReq: r.ackReq, psn: r.psn, payload: r.payload,
+          ...specOf(r),
           ...(r.reth ? { reth: { va: base + (r.reth.va - theirBase), rkey: mapKey(r.reth.rkey), dmaLength: r.reth.dmaLength } } : {}),
           ...(r.ieth ? { ieth: { rkey: mapKey(r.ieth.rkey) } } : {}),
         });
-        expect(feed(dev, r, full.subarray(28))).toBe(0);
+        expect(deliver(dev, r, full.subarray(28))).toBe(0);
         net.run(net.now + 1000);
       });
-      const ours = sent.map((u) => codec.parse(new Uint8Array([...ipv4(server, client, u.length), ...u])));
-      const answers = ours.map((x) => (x.ok ? [x.repr.opcode, x.repr.aeth?.syndrome ?? -1, x.repr.psn] : ["bad"]));
+      const answers = parseSent(codec, sent).map((x) => [x.opcode, x.aeth?.syndrome ?? -1, x.psn]);
       expect(answers).toEqual(resps.map((p) => [p.repr.opcode, p.repr.aeth?.syndrome ?? -1, p.repr.psn]));
       const wcs = cq.poll(8).filter((w) => w.wrId >= 100n);
       if (sc.recv !== undefined) {
@@ -284,17 +248,3 @@ describe("rxe's other memory-window captures replayed against a device playing t
 });
 
 /** A minimal IPv4 + UDP header for parsing a sent UDP payload (addresses, lengths; ID 0, DF). */
-function ipv4(src: string, dst: string, udpPayloadLen: number): number[] {
-  const total = 28 + udpPayloadLen;
-  const a = src.split(".").map(Number);
-  const b = dst.split(".").map(Number);
-  const h = [0x45, 0, total >> 8, total & 0xff, 0, 0, 0x40, 0, 64, 17, 0, 0, ...a, ...b];
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (h[i]! << 8) | h[i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
-  const c = ~sum & 0xffff;
-  h[10] = c >> 8;
-  h[11] = c & 0xff;
-  const ul = 8 + udpPayloadLen;
-  return [...h, 0x12, 0xb7, 0x12, 0xb7, ul >> 8, ul & 0xff, 0, 0];
-}

@@ -129,3 +129,16 @@ describe("issue 16 flows over UDP between two Node devices", () => {
     await until(() => udpLinkOf(b.d)!.joinedGroups.length === 0);
   });
 });
+
+describe("the interface an IPv6 group is joined on", () => {
+  it("is the one holding the device's address (::1 on lo); none for an address no interface has", async () => {
+    const { ipv6InterfaceOf } = await import("../../../host/node/mcast-groups.js");
+    const { networkInterfaces } = await import("node:os");
+    const lo = Object.entries(networkInterfaces()).find(([, a]) => a?.some((x) => x.family === "IPv6" && x.address === "::1"))?.[0];
+    expect(lo).toBeDefined();
+    expect(ipv6InterfaceOf("::1")).toBe(`::%${lo}`);
+    expect(ipv6InterfaceOf("0:0:0:0:0:0:0:1")).toBe(`::%${lo}`); // any spelling of it
+    expect(ipv6InterfaceOf("fd00:4791:dead::1")).toBeUndefined();
+    expect(ipv6InterfaceOf("not an address")).toBeUndefined();
+  });
+});

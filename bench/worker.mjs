@@ -1,0 +1,202 @@
+// The device in a worker thread (issue 17) against today's single-thread device, side by side in
+// one run, two processes on loopback UDP. This process opens both kinds of device (worker: true
+// and the single-thread one); the child process is the peer of both (one RC QP each).
+//   1. RC WRITE goodput (64 KiB messages, MTU 4096, 128 in flight: 8 MiB, more than the link moves while the load holds the thread) with an idle application thread
+//      and with one kept busy by a synthetic load (BENCH_LOAD_MS of CPU in every BENCH_LOAD_PERIOD_MS,
+//      in timer callbacks): target worker busy/idle >= 0.9, the single-thread device's beside it.
+//   2. What posting and polling cost the application thread per operation (wall time inside
+//      postSend + poll, 64 B WRITEs, 32 in flight): worker vs single-thread.
+//   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2.
+// Rounds interleave the configurations; ratios are printed per round as min/median/max.
+//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS
+import { fork } from "node:child_process";
+import { once } from "node:events";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf } from "../dist/node/index.js";
+
+const SIZE = 65536;
+const DEPTH = 128;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000); // ~66 MB per goodput run
+const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 5000);
+const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
+const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
+const LOAD_PERIOD_MS = Number(process.env.BENCH_LOAD_PERIOD_MS ?? 5);
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+const A = "127.0.18.50";
+const B = "127.0.18.51";
+const MR_BYTES = DEPTH * SIZE;
+
+async function side(address, worker) {
+  const d = await openDevice({ address, port: 0, worker, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
+  const pd = d.allocPd();
+  const cq = d.createCq(DEPTH * 4);
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH * 2, maxRecvWr: DEPTH * 2, maxSendSge: 1, maxRecvSge: 1 } });
+  const mr = pd.regMr(MR_BYTES, ACCESS);
+  const me = { qpn: qp.qpNum, psn: (Math.random() * 0xffffff) | 0, port: udpPortOf(d), rkey: mr.rkey, addr: mr.addr.toString(), address };
+  const connect = (peer) =>
+    connectQp(qp, { qpNum: peer.qpn, psn: peer.psn, gid: `::ffff:${peer.address}`, port: peer.port }, { sqPsn: me.psn, pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS });
+  return { d, cq, qp, mr, me, connect };
+}
+
+// ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
+async function child() {
+  const sides = [await side(B, false), await side(B, false)];
+  const serve = (s) => {
+    for (let i = 0; i < DEPTH; i++) s.qp.postRecv({ wrId: BigInt(i), sgList: [s.mr.sge(i * 64, 64)] });
+    (async () => {
+      for (;;) {
+        const wc = await s.cq.next();
+        if (wc.status !== WcStatus.SUCCESS) return;
+        if (wc.opcode !== 128) continue; // a RECV: echo it, repost the receive
+        s.qp.postRecv({ wrId: wc.wrId, sgList: [s.mr.sge(Number(wc.wrId) * 64, 64)] });
+        s.qp.postSend({ wrId: 1000n, opcode: WrOpcode.SEND, sendFlags: 0, sgList: [s.mr.sge(Number(wc.wrId) * 64, 64)] });
+      }
+    })();
+  };
+  process.on("message", (msg) => {
+    if (msg.type === "peers") {
+      msg.peers.forEach((p, i) => sides[i].connect(p));
+      sides.forEach(serve);
+      process.send({ type: "ready" });
+    } else if (msg.type === "exit") {
+      for (const s of sides) s.d.close();
+      process.disconnect();
+    }
+  });
+  process.send({ type: "hello", sides: sides.map((s) => s.me) });
+}
+
+// ---- parent
+/** The synthetic load: LOAD_MS of busy CPU in a timer callback every LOAD_PERIOD_MS while on. */
+function startLoad() {
+  let on = true;
+  const tick = () => {
+    if (!on) return;
+    const end = performance.now() + LOAD_MS;
+    while (performance.now() < end);
+    setTimeout(tick, Math.max(0, LOAD_PERIOD_MS - LOAD_MS));
+  };
+  setTimeout(tick, 0);
+  return () => (on = false);
+}
+
+async function drain(s, n, onWc) {
+  let done = 0;
+  while (done < n) {
+    let batch = s.cq.poll(64);
+    if (!batch.length) batch = [await s.cq.next()];
+    for (const wc of batch) {
+      if (wc.status !== WcStatus.SUCCESS) throw new Error(`completion status ${wc.status}`);
+      done++;
+      onWc?.(wc);
+    }
+  }
+}
+
+/** MB/s (10^6 B/s) of 64 KiB RC WRITEs. */
+async function goodput(s, peer, busy) {
+  const stop = busy ? startLoad() : () => {};
+  let posted = 0, done = 0;
+  const post = () => {
+    const slot = posted % DEPTH;
+    s.qp.postSend({ wrId: BigInt(posted++), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
+      rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey } });
+  };
+  const t0 = performance.now();
+  while (posted < DEPTH) post();
+  while (done < MESSAGES) {
+    let batch = s.cq.poll(64);
+    if (!batch.length) batch = [await s.cq.next()];
+    for (const wc of batch) {
+      if (wc.status !== WcStatus.SUCCESS) throw new Error(`RC WRITE status ${wc.status}`);
+      done++;
+    }
+    while (posted < MESSAGES && posted - done < DEPTH) post();
+  }
+  const mbps = (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
+  stop();
+  return mbps;
+}
+
+/** µs of application-thread wall time inside postSend and poll per 64 B WRITE. */
+async function postPollCost(s, peer) {
+  let posted = 0, done = 0, spent = 0;
+  const wr = (i) => ({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge((i % 32) * 64, 64)], rdma: { remoteAddr: BigInt(peer.addr) + BigInt((i % 32) * 64), rkey: peer.rkey } });
+  while (done < SMALL_OPS) {
+    let t = performance.now();
+    while (posted < SMALL_OPS && posted - done < 32) s.qp.postSend(wr(posted++));
+    const batch = s.cq.poll(64);
+    spent += performance.now() - t;
+    if (!batch.length) {
+      const wc = await s.cq.next();
+      if (wc.status !== WcStatus.SUCCESS) throw new Error(`status ${wc.status}`);
+      done++;
+    }
+    for (const wc of batch) {
+      if (wc.status !== WcStatus.SUCCESS) throw new Error(`status ${wc.status}`);
+      done++;
+    }
+  }
+  return (spent * 1000) / SMALL_OPS;
+}
+
+/** Median µs of a 64 B SEND echoed by the child. */
+async function rtt(s) {
+  const samples = [];
+  for (let i = 0; i < PINGS; i++) {
+    s.qp.postRecv({ wrId: 7n, sgList: [s.mr.sge(4096, 64)] });
+    const t0 = performance.now();
+    s.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
+    let got = 0;
+    await drain(s, 2, () => got++);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1];
+}
+
+const stat = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return `min ${s[0].toFixed(2)} / median ${s[s.length >> 1].toFixed(2)} / max ${s[s.length - 1].toFixed(2)}`;
+};
+
+async function parent() {
+  const c = fork(new URL(import.meta.url).pathname, ["child"], { stdio: "inherit" });
+  const [hello] = await once(c, "message");
+  const single = await side(A, false);
+  const worker = await side(A, true);
+  if (!worker.d.worker) throw new Error(`no worker: ${worker.d.workerFallback}`);
+  c.send({ type: "peers", peers: [single.me, worker.me] });
+  await once(c, "message");
+  single.connect(hello.sides[0]);
+  worker.connect(hello.sides[1]);
+  const [peerS, peerW] = hello.sides;
+  const r = { wIdle: [], wBusy: [], sIdle: [], sBusy: [], wCost: [], sCost: [], wRtt: [], sRtt: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    // alternate which goes first, so drift in the machine's load does not favour one
+    const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
+    for (const [k, s, p] of order) {
+      r[`${k}Idle`].push(await goodput(s, p, false));
+      r[`${k}Busy`].push(await goodput(s, p, true));
+    }
+    for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
+    for (const [k, s] of order) r[`${k}Rtt`].push(await rtt(s));
+  }
+  const per = (a, b) => a.map((x, i) => x / b[i]);
+  console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);
+  console.log(`RC WRITE 64 KiB x ${MESSAGES}, ${DEPTH} in flight, MB/s: worker idle ${stat(r.wIdle)}; worker busy ${stat(r.wBusy)}`);
+  console.log(`                                          single idle ${stat(r.sIdle)}; single busy ${stat(r.sBusy)}`);
+  console.log(`  (busy: ${LOAD_MS} ms of CPU every ${LOAD_PERIOD_MS} ms on the application thread)`);
+  console.log(`ratio worker busy/idle: ${stat(per(r.wBusy, r.wIdle))}   (target >= 0.9)`);
+  console.log(`ratio single busy/idle: ${stat(per(r.sBusy, r.sIdle))}   (today's device under the same load)`);
+  console.log(`ratio worker busy / single busy: ${stat(per(r.wBusy, r.sBusy))}`);
+  console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);
+  console.log(`64 B RC SEND round trip (median of ${PINGS}), µs: worker ${stat(r.wRtt)}; single ${stat(r.sRtt)}`);
+  console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
+  c.send({ type: "exit" });
+  single.d.close();
+  worker.d.close();
+}
+
+if (process.argv[2] === "child") await child();
+else await parent();

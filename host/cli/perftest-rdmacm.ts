@@ -1,0 +1,292 @@
+// perftest's -R (rdma_cm mode, perftest 4.5+0.17): the out-of-band exchange
+// travels as SENDs on an RC connection made with rdma_cm to the server's port
+// -p (perftest_communication.c: create_comm_struct, rdma_client_connect,
+// rdma_server_connect, rdma_write_data / rdma_read_data), one message per SEND
+// with one receive posted at a time on perftest's side; the key messages are
+// struct pingpong_dest in binary, each field big-endian (rdma_write_keys). The
+// test's QP is connected by rdma_cm too, on the same port (the server listens
+// again after the handshake before it: create_rdma_cm_connection), so the
+// client retries a rejected connect as perftest does. IPv4 only, as perftest's
+// rdma_cm mode (AF_INET). Facts: docs/reference/perftest-exchange.md.
+import type { Device, CompletionQueue, MemoryRegion, QueuePair, ProtectionDomain } from "../core/verbs/index.js";
+import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import {
+  PortSpace, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
+} from "../core/cm/index.js";
+import { openToolCm } from "./cm-tool.js";
+import type { PerftestDest } from "./perftest-exchange.js";
+
+/** sizeof(struct pingpong_dest): lid, out_reads, qpn, psn, rkey, (pad), vaddr, gid[16], srqn, gid_index. */
+export const CM_KEY_MSG_LEN = 56;
+/** perftest's comm QP takes one message of at most sizeof(struct pingpong_dest) a receive. */
+const SLOT = 64;
+const COMM_RECVS = 4;
+/** perftest retries a rejected rdma_cm connect 10 times, 100 ms apart (rdma_cm_client_connection). */
+const CONNECT_RETRY_MS = 100;
+/** How long teardown waits for the peer's DREQ or DREP. */
+const DISCONNECT_WAIT_MS = 3000;
+
+/** rdma_write_keys: struct pingpong_dest with every field big-endian (gid_index 0). */
+export function formatCmKeyMsg(d: PerftestDest): Uint8Array {
+  const b = new Uint8Array(CM_KEY_MSG_LEN);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, d.lid >>> 0);
+  v.setUint32(4, d.outReads >>> 0);
+  v.setUint32(8, d.qpn >>> 0);
+  v.setUint32(12, d.psn >>> 0);
+  v.setUint32(16, d.rkey >>> 0);
+  v.setBigUint64(24, BigInt.asUintN(64, d.vaddr));
+  b.set(d.gid.subarray(0, 16), 32);
+  v.setUint32(48, d.srqn >>> 0);
+  return b;
+}
+
+export class PerftestCmError extends Error {
+  override name = "PerftestCmError";
+}
+
+/** rdma_read_keys: the peer's struct pingpong_dest (srqn and gid_index are not read, as perftest). */
+export function parseCmKeyMsg(b: Uint8Array): PerftestDest {
+  if (b.length < 48) throw new PerftestCmError(`a key message is ${CM_KEY_MSG_LEN} bytes (struct pingpong_dest); ${b.length} came`);
+  const v = new DataView(b.buffer, b.byteOffset, b.length);
+  return {
+    lid: v.getUint32(0), outReads: v.getUint32(4), qpn: v.getUint32(8) & 0xffffff, psn: v.getUint32(12) & 0xffffff, rkey: v.getUint32(16),
+    vaddr: v.getBigUint64(24), gid: b.slice(32, 48), srqn: 0,
+  };
+}
+
+/** The CM events of one channel, taken in order by whoever waits for them. */
+class CmEvents {
+  private readonly queue: RdmaCmEvent[] = [];
+  private wake: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(private readonly ch: EventChannel) {
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    while (!this.stopped) {
+      let ev: RdmaCmEvent;
+      try {
+        ev = await this.ch.getCmEvent();
+      } catch {
+        return;
+      }
+      ev.ack();
+      this.queue.push(ev);
+      this.wake?.();
+    }
+  }
+
+  /** The first event for `id` (any ID when undefined) among `kinds`; undefined after `ms`. */
+  async wait(id: RdmaCmId | undefined, kinds: number[], ms: number): Promise<RdmaCmEvent | undefined> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const i = this.queue.findIndex((e) => (id === undefined || e.id === id) && kinds.includes(e.event));
+      if (i >= 0) return this.queue.splice(i, 1)[0];
+      const left = end - Date.now();
+      if (left <= 0 || this.stopped) return undefined;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+}
+
+const FAILS = [E.ADDR_ERROR, E.ROUTE_ERROR, E.CONNECT_ERROR, E.UNREACHABLE, E.REJECTED, E.DEVICE_REMOVAL];
+
+/** The test QP's part the rdma_cm mode needs from perftest-exchange.ts: how to make it on an ID. */
+export interface CmTestQp {
+  pd: ProtectionDomain;
+  init: CmQpInitAttr;
+  /** responder resources and initiator depth (perftest: out_reads for READ and atomics, else 0) */
+  depth: number;
+}
+
+/** The rdma_cm side of a perftest run: the comm connection (the exchange), then the test QP's. */
+export class PerftestCm {
+  private readonly ch: EventChannel;
+  private readonly events: CmEvents;
+  private readonly mad: Qp1Transport;
+  private commId: RdmaCmId | undefined;
+  private testId: RdmaCmId | undefined;
+  private listenId: RdmaCmId | undefined;
+  private commCq: CompletionQueue | undefined;
+  private commMr: MemoryRegion | undefined;
+  private readonly got: Uint8Array[] = [];
+
+  constructor(
+    private readonly dev: Device,
+    private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number },
+  ) {
+    ({ mad: this.mad, ch: this.ch } = openToolCm(dev, o.udpPort));
+    this.events = new CmEvents(this.ch);
+  }
+
+  private get client(): boolean {
+    return this.o.server !== undefined;
+  }
+
+  private conn(depth: number): ConnParam {
+    return { responderResources: depth, initiatorDepth: depth, retryCount: 7, rnrRetryCount: 7 };
+  }
+
+  /** rdma_resolve_addr and rdma_resolve_route towards the server's port, then a QP and rdma_connect; retried while rejected. */
+  private async connect(make: (id: RdmaCmId) => void, depth: number): Promise<RdmaCmId> {
+    const end = Date.now() + this.o.timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      const id = this.ch.createId(PortSpace.TCP);
+      id.resolveAddr({ address: this.o.address, port: 0 }, { address: this.o.server!, port: this.o.tcpPort }, 2000);
+      await this.expect(id, E.ADDR_RESOLVED, "rdma_resolve_addr");
+      id.resolveRoute(2000);
+      await this.expect(id, E.ROUTE_RESOLVED, "rdma_resolve_route");
+      make(id);
+      id.connect(this.conn(depth));
+      const ev = await this.events.wait(id, [E.ESTABLISHED, ...FAILS], Math.max(1, end - Date.now()));
+      if (ev?.event === E.ESTABLISHED) return id;
+      id.destroyQp();
+      id.destroy();
+      if (!ev) throw new PerftestCmError(`Unexpected CM event: none in ${this.o.timeoutMs / 1000} s (rdma_connect to ${this.o.server}:${this.o.tcpPort})`);
+      if (ev.event !== E.REJECTED || Date.now() + CONNECT_RETRY_MS >= end) {
+        throw new PerftestCmError(`RDMA CM event error:\nEvent: ${eventStr(ev.event)}; error: ${ev.status}. (after ${attempt} connects)`);
+      }
+      await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
+    }
+  }
+
+  private async expect(id: RdmaCmId | undefined, kind: number, what: string): Promise<RdmaCmEvent> {
+    const ev = await this.events.wait(id, [kind, ...FAILS], this.o.timeoutMs);
+    if (!ev) throw new PerftestCmError(`${what}: no ${eventStr(kind)} in ${this.o.timeoutMs / 1000} s`);
+    if (ev.event !== kind) throw new PerftestCmError(`${what}: ${eventStr(ev.event)}, error ${ev.status}`);
+    return ev;
+  }
+
+  /** The next CONNECT_REQUEST on our listener (made on first use: bind to our address and the port, backlog 1 as perftest's -q 1). */
+  private async accepted(make: (id: RdmaCmId) => void, depth: number): Promise<RdmaCmId> {
+    if (!this.listenId) {
+      this.listenId = this.ch.createId(PortSpace.TCP);
+      this.listenId.bindAddr({ address: this.o.address, port: this.o.tcpPort });
+      this.listenId.listen(1);
+    }
+    const ev = await this.expect(undefined, E.CONNECT_REQUEST, "waiting for client to connect");
+    make(ev.id);
+    ev.id.accept(this.conn(depth));
+    return ev.id;
+  }
+
+  /** establish_connection: the comm connection with its QP (one SEND in flight, receives of sizeof(struct pingpong_dest)). */
+  async open(): Promise<void> {
+    const cq = this.dev.createCq(2 * COMM_RECVS + 2);
+    const pd = this.dev.allocPd();
+    this.commCq = cq;
+    this.commMr = pd.regMr(SLOT * (COMM_RECVS + 1), Access.LOCAL_WRITE);
+    const make = (id: RdmaCmId) => {
+      this.commId = id;
+      id.createQp(pd, { sendCq: cq, recvCq: cq, cap: { maxSendWr: 2, maxRecvWr: COMM_RECVS, maxSendSge: 1, maxRecvSge: 1 } });
+      for (let i = 0; i < COMM_RECVS; i++) this.postRecv(i);
+    };
+    this.commId = this.client ? await this.connect(make, 0) : await this.accepted(make, 0);
+  }
+
+  private postRecv(i: number): void {
+    this.commId!.qp!.postRecv({ wrId: BigInt(i), sgList: [this.commMr!.sge(i * SLOT, SLOT)] });
+  }
+
+  /** rdma_write_data: one SEND of `msg`, waited for. */
+  private async send(msg: Uint8Array): Promise<void> {
+    if (msg.length > SLOT) throw new PerftestCmError(`a message of ${msg.length} bytes does not fit the peer's receive`);
+    const off = COMM_RECVS * SLOT;
+    this.commMr!.bytes.set(msg, off);
+    this.commId!.qp!.postSend({ wrId: 1000n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [this.commMr!.sge(off, msg.length)] });
+    for (;;) {
+      const wc = await this.nextWc();
+      if (wc === "recv") continue;
+      return;
+    }
+  }
+
+  /** rdma_read_data: the next message the peer sent. */
+  private async receive(): Promise<Uint8Array> {
+    while (this.got.length === 0) await this.nextWc();
+    return this.got.shift()!;
+  }
+
+  private async nextWc(): Promise<"send" | "recv"> {
+    const wc = await this.commCq!.next();
+    if (wc.status !== WcStatus.SUCCESS) throw new PerftestCmError(` Bad wc status ${wc.status}`);
+    if (wc.opcode === WcOpcode.SEND) return "send";
+    const i = Number(wc.wrId);
+    this.got.push(this.commMr!.bytes.slice(i * SLOT, i * SLOT + wc.byteLen));
+    this.postRecv(i);
+    return "recv";
+  }
+
+  /** ctx_xchg_data_rdma: the client writes then reads, the server reads then writes. */
+  async swap(mine: Uint8Array, client: boolean): Promise<Uint8Array> {
+    if (client) {
+      await this.send(mine);
+      return this.receive();
+    }
+    const theirs = await this.receive();
+    await this.send(mine);
+    return theirs;
+  }
+
+  /** create_rdma_cm_connection's middle: the test QP made on its ID (by `make`) and connected or accepted. */
+  async connectTest(q: CmTestQp): Promise<QueuePair> {
+    const make = (id: RdmaCmId) => void id.createQp(q.pd, q.init);
+    this.testId = this.client ? await this.connect(make, q.depth) : await this.accepted(make, q.depth);
+    if (!this.client) {
+      this.listenId?.destroy(); // rdma_cm_server_connection: the listener goes once its QPs are connected
+      this.listenId = undefined;
+    }
+    return this.testId.qp!;
+  }
+
+  /**
+   * destroy_ctx with rdma_cm: the client disconnects the test QP and waits for DISCONNECTED (the server's
+   * DREP); the server waits for the client's DREQ and answers it; then the comm connection goes the same way.
+   */
+  async close(): Promise<void> {
+    for (const id of [this.testId, this.commId]) {
+      if (!id) continue;
+      try {
+        if (this.client) {
+          id.disconnect();
+          await this.events.wait(id, [E.DISCONNECTED], DISCONNECT_WAIT_MS);
+        } else {
+          const ev = await this.events.wait(id, [E.DISCONNECTED], id === this.testId ? DISCONNECT_WAIT_MS : 200);
+          id.disconnect(); // the DREP (or our DREQ when the client has not sent one)
+          if (!ev) await this.events.wait(id, [E.DISCONNECTED], 500);
+        }
+      } catch {
+        // already disconnected
+      }
+    }
+    await this.mad.drain();
+  }
+
+  /** Frees the IDs, the channel and its pump (the device is the caller's). */
+  destroy(): void {
+    this.events.stop();
+    for (const id of [this.testId, this.commId, this.listenId]) {
+      try {
+        id?.destroy();
+      } catch {
+        // gone with the device
+      }
+    }
+    this.ch.destroy();
+  }
+}

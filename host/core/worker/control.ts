@@ -1,0 +1,130 @@
+// The control block a device worker and its application thread share (a SharedArrayBuffer beside
+// the device's shared linear memory): one home for its layout. Words the threads wait on and
+// wake each other with, one synchronous call slot (the control verbs: the application thread
+// waits for the worker's answer), and the doorbell queue (the application thread is its only
+// producer, the worker its only consumer): posting a WR costs a ring write, one queue entry and a
+// notify, never a message.
+
+/** Int32 word indices. */
+export const W = {
+  /** bumped by the application thread (doorbell entries or a call waiting); the worker waits here */
+  WAKE: 0,
+  /** the call slot: CALL_IDLE, CALL_REQUEST (application wrote it), CALL_DONE (worker answered) */
+  CALL: 1,
+  /** export index of the call (into the export names the worker sent at start) */
+  FN: 2,
+  ARGC: 3,
+  /** what the answer is: RES_VOID, RES_NUMBER, RES_BIGINT, RES_ERROR */
+  RESULT_KIND: 4,
+  /** bumped by the worker after it ran the device (completions, events may be new); the application waits here */
+  PROGRESS: 5,
+  /** doorbell queue: next entry the application writes (free-running) */
+  DB_HEAD: 6,
+  /** doorbell queue: next entry the worker reads (free-running) */
+  DB_TAIL: 7,
+  /** bit i: argument i is a bigint */
+  ARG_BIGINT: 8,
+  /** set once the device is closed: no more calls */
+  CLOSED: 9,
+  /** length in UTF-16 units of the error text of a RES_ERROR answer */
+  ERROR_LEN: 10,
+  /** doorbells the worker rang, calls it answered (statistics) */
+  DOORBELLS: 11,
+  CALLS: 12,
+  /** application thread waiting on PROGRESS: the worker notifies only then */
+  APP_WAITING: 13,
+} as const;
+
+export const CALL_IDLE = 0;
+export const CALL_REQUEST = 1;
+export const CALL_DONE = 2;
+
+export const RES_VOID = 0;
+export const RES_NUMBER = 1;
+export const RES_BIGINT = 2;
+export const RES_ERROR = 3;
+
+export const MAX_ARGS = 8;
+/** byte offsets */
+const ARGS = 64;
+const RESULT = ARGS + 8 * MAX_ARGS;
+const DB = 256;
+/** doorbell queue entries (a power of two); each is (handle << 2) | queues */
+export const DB_CAP = 1024;
+const ERROR_TEXT = DB + 4 * DB_CAP;
+export const ERROR_MAX = 1024;
+export const CONTROL_BYTES = ERROR_TEXT + 2 * ERROR_MAX;
+
+/** Typed views over one control block. */
+export class Control {
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly i64: BigInt64Array;
+  readonly u16: Uint16Array;
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < CONTROL_BYTES) throw new TypeError("device worker control block: a SharedArrayBuffer of CONTROL_BYTES");
+    this.i32 = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+    this.i64 = new BigInt64Array(sab);
+    this.u16 = new Uint16Array(sab);
+  }
+
+  static create(): Control {
+    return new Control(new SharedArrayBuffer(CONTROL_BYTES));
+  }
+
+  load(w: number): number {
+    return Atomics.load(this.i32, w);
+  }
+  store(w: number, v: number): void {
+    Atomics.store(this.i32, w, v);
+  }
+  /** Bumps a sequence word and wakes whoever waits on it. */
+  bump(w: number): void {
+    Atomics.add(this.i32, w, 1);
+    Atomics.notify(this.i32, w);
+  }
+
+  argSlot(i: number): number {
+    return (ARGS >> 3) + i;
+  }
+  get resultSlot(): number {
+    return RESULT >> 3;
+  }
+  dbEntry(i: number): number {
+    return (DB >> 2) + (i & (DB_CAP - 1));
+  }
+
+  writeError(text: string): void {
+    const n = Math.min(text.length, ERROR_MAX);
+    for (let i = 0; i < n; i++) this.u16[(ERROR_TEXT >> 1) + i] = text.charCodeAt(i);
+    this.store(W.ERROR_LEN, n);
+  }
+  readError(): string {
+    const n = this.load(W.ERROR_LEN);
+    return String.fromCharCode(...this.u16.subarray(ERROR_TEXT >> 1, (ERROR_TEXT >> 1) + n));
+  }
+}
+
+type WaitAsyncResult = { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
+const nativeWaitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult }).waitAsync;
+
+/**
+ * Atomics.waitAsync(i32, index, value): a promise when `i32[index]` still holds `value`, else
+ * undefined (it changed already). Where the engine has no waitAsync, a 1 ms poll stands in.
+ */
+export function waitChange(i32: Int32Array, index: number, value: number): Promise<unknown> | undefined {
+  if (nativeWaitAsync) {
+    const w = nativeWaitAsync(i32, index, value);
+    return w.async ? w.value : undefined;
+  }
+  if (Atomics.load(i32, index) !== value) return undefined;
+  return new Promise<void>((resolve) => {
+    const poll = (): void => {
+      if (Atomics.load(i32, index) !== value) resolve();
+      else setTimeout(poll, 1);
+    };
+    setTimeout(poll, 1);
+  });
+}

@@ -1,0 +1,150 @@
+// The application thread's side of a device worker: requests by message (start-up, link,
+// multicast, close) with their answers as promises, the worker's reports, and the device itself —
+// a Device over the core proxy, whose CQ waiters and async events are served by waiting on the
+// PROGRESS word (Atomics.waitAsync) rather than by a message per completion.
+import { Device, type OpenDeviceOptions } from "../verbs/index.js";
+import type { VerbsCore } from "../verbs/abi.js";
+import { Control, W, waitChange } from "./control.js";
+import type { WorkerEndpoint } from "./endpoint.js";
+import { reviveError, type SerializedError, type WorkerReply, type WorkerReport } from "./messages.js";
+import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
+
+/** How long close() waits for the worker to close its link before it terminates it (ms). */
+const CLOSE_TIMEOUT_MS = 2000;
+
+export class WorkerSession {
+  readonly control = Control.create();
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; op: string }>();
+  private readonly reportFns = new Set<(r: WorkerReport) => void>();
+  /** why the worker is gone, once it is */
+  failure: Error | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly endpoint: WorkerEndpoint,
+    /** platform error classes (e.g. UdpBindError) */
+    private readonly revive?: (s: SerializedError) => Error | undefined,
+  ) {
+    endpoint.onMessage((m) => this.onMessage(m as WorkerReply | WorkerReport));
+    endpoint.onFailure((e) => this.fail(e));
+  }
+
+  request<T>(op: string, payload: Record<string, unknown> = {}): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, op });
+      this.endpoint.postMessage({ ...payload, id, op });
+    });
+  }
+
+  onReport(fn: (r: WorkerReport) => void): void {
+    this.reportFns.add(fn);
+  }
+
+  private onMessage(m: WorkerReply | WorkerReport): void {
+    if ("report" in m) {
+      for (const fn of this.reportFns) fn(m);
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve(m.value);
+    else p.reject(reviveError(m.error, this.revive));
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e instanceof DeviceWorkerError ? e : new DeviceWorkerError(`softroce device worker: ${e.message}`);
+    this.control.store(W.CLOSED, 1);
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+  }
+
+  /** Asks the worker to close its link and stop, then ends it (also when it does not answer). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.failure) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          this.request("close").catch(() => undefined),
+          new Promise((r) => (timer = setTimeout(r, CLOSE_TIMEOUT_MS))),
+        ]);
+        clearTimeout(timer);
+      }
+      this.control.store(W.CLOSED, 1);
+      this.fail(new DeviceWorkerError("softroce device worker: closed"));
+      this.endpoint.terminate();
+    })();
+    return this.closing;
+  }
+}
+
+/** What the worker answers to "init". */
+export interface WorkerReady {
+  memory: WebAssembly.Memory;
+  names: string[];
+}
+
+/** Instantiates the threads build of the core in the worker; resolves once it serves the control block. */
+export function startWorkerCore(session: WorkerSession, module: WebAssembly.Module): Promise<WorkerReady> {
+  return session.request<WorkerReady>("init", { module, control: session.control.sab });
+}
+
+const sessions = new WeakMap<Device, { session: WorkerSession; stats: CoreProxyStats }>();
+
+/** Figures of a worker device: control calls and doorbells from this thread, what the worker served. */
+export function workerStatsOf(device: Device): { calls: number; doorbells: number; doorbellCalls: number; workerCalls: number; workerDoorbellRounds: number; progress: number } | undefined {
+  const s = sessions.get(device);
+  if (!s) return undefined;
+  const c = s.session.control;
+  return { ...s.stats, workerCalls: c.load(W.CALLS), workerDoorbellRounds: c.load(W.DOORBELLS), progress: c.load(W.PROGRESS) };
+}
+
+/** The session of a worker device (its requests: the link's ops). */
+export function workerSessionOf(device: Device): WorkerSession | undefined {
+  return sessions.get(device)?.session;
+}
+
+/**
+ * The device, on this thread, over the worker's instance: the verbs run here unchanged, the core's
+ * exports answered by the worker. Closing it closes the worker.
+ */
+export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, options: OpenDeviceOptions): Device {
+  const core = coreProxy(session.control, ready.memory, ready.names);
+  const device = new Device(core as unknown as VerbsCore, options);
+  device.worker = true;
+  sessions.set(device, { session, stats: core.stats });
+  watchProgress(session.control, device);
+  device.addEventListener("close", () => {
+    session.control.store(W.CLOSED, 1); // verbs from now on fail at once (DeviceWorkerError)
+    void session.close();
+  });
+  return device;
+}
+
+/** Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between. */
+function watchProgress(ctl: Control, device: Device): void {
+  const i32 = ctl.i32;
+  let last = Atomics.load(i32, W.PROGRESS);
+  const loop = (): void => {
+    while (!device.closed && !Atomics.load(i32, W.CLOSED)) {
+      const p = Atomics.load(i32, W.PROGRESS);
+      if (p !== last) {
+        last = p;
+        Atomics.store(i32, W.APP_WAITING, 0);
+        device.pump();
+        continue;
+      }
+      Atomics.store(i32, W.APP_WAITING, 1);
+      const w = waitChange(i32, W.PROGRESS, p);
+      if (w) {
+        void w.then(loop);
+        return;
+      }
+    }
+  };
+  loop();
+}

@@ -1,0 +1,26 @@
+// The UDP link of a device bound to an address: the native batched datapath when the addon has
+// it (and it was not declined), node:dgram otherwise, with the reason. Used by openDevice on this
+// thread and by the device worker (host/node/worker).
+import { UdpLink, type UdpSendError } from "./udp.js";
+import { NativeUdpLink } from "./native-link.js";
+
+export interface UdpLinkChoice {
+  address: string;
+  port?: number;
+  highWaterMark?: number;
+  txRingSize?: number;
+  datapath?: "native" | "dgram";
+}
+
+export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
+  const env = process.env.SOFTROCE_DATAPATH;
+  const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
+  let reason = "node:dgram asked for";
+  if (want === "native") {
+    const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError });
+    if (r.link) return { link: r.link };
+    reason = r.reason;
+  }
+  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
+  return { link, reason };
+}

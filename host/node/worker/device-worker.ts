@@ -1,0 +1,73 @@
+// The Node device worker (a worker_threads script, bundled to dist/node/device-thread.js): it
+// runs the threads build of the core on shared memory and owns the device's UDP link (the native
+// datapath or node:dgram, opened as openDevice opens it) and its timer. Started by
+// openDevice({ worker: true }) (open.ts); nothing here is called per work request.
+import { parentPort } from "node:worker_threads";
+import WebSocket from "ws";
+import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
+import type { WebSocketLike } from "../../core/tunnel/index.js";
+import { logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
+import { openUdpLink, type UdpLinkChoice } from "../udp-open.js";
+import { bindError } from "../open-options.js";
+import type { UdpLink } from "../udp.js";
+import type { NativeUdpLink } from "../native-link.js";
+
+if (!parentPort) throw new Error("softroce device worker: run as a worker thread (openDevice({ worker: true }))");
+const parent = parentPort;
+let link: UdpLink | NativeUdpLink | undefined;
+let stopDropLog: (() => void) | undefined;
+
+// openTunnelDevice(url, { worker: true }): the ws client here, as the Node entry makes it on one thread
+const tunnel = tunnelOps((url, msg) => {
+  const headers = (msg.headers ?? {}) as Record<string, string>;
+  const token = msg.token as string | undefined;
+  return new WebSocket(url, { perMessageDeflate: false, headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } }) as unknown as WebSocketLike;
+});
+
+const ops: WorkerOps = {
+  tunnel: tunnel.tunnel!,
+  async link(msg, ctx) {
+    if (link) throw new Error("device worker: link opened twice");
+    const o = msg as unknown as UdpLinkChoice;
+    const r = await openUdpLink(o, (error) => ctx.report({ report: "sendError", error })).catch((e: unknown) => {
+      throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, o.address, o.port ?? 4791);
+    });
+    link = r.link;
+    return { localPort: r.link.localPort, path: r.link.path, reason: r.reason };
+  },
+  attach(msg, ctx) {
+    if (!link) return tunnel.attach!(msg, ctx);
+    const port = new PacketPort(ctx.core as unknown as TransportCore, ctx.mem, realClock, link, ctx.server.progress);
+    link.port = port;
+    ctx.server.port = port;
+    if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
+    port.service();
+    return undefined;
+  },
+  async mcast(msg) {
+    if (!link) throw new Error("device worker: no link");
+    const group = String(msg.group);
+    await (msg.join ? link.joinGroup(group) : link.leaveGroup(group));
+    return undefined;
+  },
+  /** the link's figures (UdpLink/NativeUdpLink stats) and the port's */
+  stats(msg, ctx) {
+    if (!link) return tunnel.stats!(msg, ctx);
+    return { link: link ? JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})) : undefined, port: ctx.server.port?.stats };
+  },
+  async close(msg, ctx) {
+    await tunnel.close!(msg, ctx);
+    stopDropLog?.();
+    await link?.close();
+  },
+};
+
+runDeviceWorker(
+  {
+    postMessage: (m) => parent.postMessage(m),
+    onMessage: (fn) => parent.on("message", fn),
+    exit: () => parent.close(),
+  },
+  ops,
+  () => realClock.now(),
+);

@@ -1,0 +1,138 @@
+// openDevice({ worker: true }) for Node: the device's instance, UDP link and timer in a
+// worker_threads worker (device-worker.ts), the verbs on this thread over the shared rings.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
+import type { DropLogRecord } from "../../core/link/index.js";
+import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
+import { sharedCoreModule } from "../wasm-source.js";
+import { UdpBindError } from "../open-options.js";
+import type { UdpSendError } from "../udp.js";
+
+/** Why this Node cannot run a device worker, or undefined when it can. */
+export function workerUnavailable(): string | undefined {
+  if (typeof SharedArrayBuffer !== "function") return "SharedArrayBuffer is not available (node started with it disabled)";
+  if (typeof Atomics !== "object") return "Atomics is not available";
+  if (!workerScript()) return "the device worker bundle dist/node/device-thread.js is missing (npm run build)";
+  return undefined;
+}
+
+/** dist/node/device-thread.js, from the bundles (dist/<entry>/) or from the sources (host/node/worker/). */
+function workerScript(): URL | undefined {
+  // beside dist/node/index.js; from another bundle two levels under the root (dist/cli, dist/internal,
+  // a test's bundle: where build/softroce.wasm is found too); from host/node/worker/ (sources)
+  for (const rel of ["./device-thread.js", "../node/device-thread.js", "../../dist/node/device-thread.js", "../../../dist/node/device-thread.js"]) {
+    const u = new URL(rel, import.meta.url);
+    if (existsSync(fileURLToPath(u))) return u;
+  }
+  return undefined;
+}
+
+function nodeEndpoint(worker: Worker): WorkerEndpoint {
+  return {
+    postMessage: (m) => worker.postMessage(m),
+    onMessage: (fn) => worker.on("message", fn),
+    onFailure: (fn) => {
+      worker.on("error", fn);
+      worker.on("exit", (code) => fn(new Error(`the worker exited (code ${code})`)));
+    },
+    terminate: () => void worker.terminate(),
+  };
+}
+
+function reviveNode(s: SerializedError): Error | undefined {
+  if (s.name !== "UdpBindError") return undefined;
+  const p = s.props;
+  return new UdpBindError(String(p.code), String(p.address), Number(p.port), s.message);
+}
+
+export interface WorkerLinkInfo {
+  localPort: number;
+  path: "native" | "dgram";
+  reason?: string;
+}
+
+const linkInfo = new WeakMap<Device, WorkerLinkInfo>();
+
+/** The UDP path the worker of a device opened with an address uses (`datapathOf` for worker devices). */
+export function workerLinkOf(device: Device): WorkerLinkInfo | undefined {
+  return linkInfo.get(device);
+}
+
+export interface WorkerOpenOptions extends OpenDeviceOptions {
+  address?: string;
+  port?: number;
+  highWaterMark?: number;
+  datapath?: "native" | "dgram";
+  logDrops?: (r: DropLogRecord) => void;
+  logDropsMs?: number;
+}
+
+/**
+ * Opens the device in a worker. With an address, `bound` holds what openDevice derived from it
+ * (the GID the socket sends from, the node GUID and active MTU for a port) and how send errors
+ * are reported.
+ */
+export async function openWorkerDevice(
+  options: WorkerOpenOptions,
+  bound?: { gid: string; deviceOptions: (localPort: number) => OpenDeviceOptions; onSendError: (e: UdpSendError) => void },
+): Promise<Device> {
+  const why = workerUnavailable();
+  if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);
+  const mod = await sharedCoreModule();
+  const worker = new Worker(workerScript()!);
+  const session = new WorkerSession(nodeEndpoint(worker), reviveNode);
+  try {
+    const ready = await startWorkerCore(session, mod);
+    let deviceOptions: OpenDeviceOptions = options;
+    let info: WorkerLinkInfo | undefined;
+    if (bound) {
+      session.onReport((r: WorkerReport) => {
+        if (r.report === "sendError") bound.onSendError(r.error as UdpSendError);
+        else if (r.report === "drops") options.logDrops?.(r.record as DropLogRecord);
+      });
+      info = await session.request<WorkerLinkInfo>("link", {
+        address: options.address, port: options.port, highWaterMark: options.highWaterMark, txRingSize: options.txRingSize, datapath: options.datapath,
+      });
+      deviceOptions = bound.deviceOptions(info.localPort);
+    }
+    const device = deviceOnWorker(session, ready, deviceOptions);
+    try {
+      if (bound) {
+        await session.request("attach", { logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined });
+        linkInfo.set(device, info!);
+        device.onMulticast((group, join) => {
+          session.request("mcast", { group, join }).catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
+        });
+      }
+    } catch (e) {
+      device.close();
+      throw e;
+    }
+    return device;
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+}
+
+/** openTunnelDevice(url, { worker: true }): the worker opens the `ws` client (with `auth`'s token and headers). */
+export async function openWorkerTunnelDevice(
+  url: string,
+  options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions,
+  auth: { token?: string; headers?: Record<string, string> },
+): Promise<WorkerTunnelDevice> {
+  const why = workerUnavailable();
+  if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);
+  const mod = await sharedCoreModule();
+  const session = new WorkerSession(nodeEndpoint(new Worker(workerScript()!)), reviveNode);
+  try {
+    const ready = await startWorkerCore(session, mod);
+    return await tunnelDeviceOnWorker(session, ready, url, options, { ...auth });
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+}

@@ -1,0 +1,68 @@
+// When a received batch's ACKs leave on the native link (NativeUdpLink.flush): deferred, they wait
+// for a setImmediate; an application that closes its device in the continuation of the completion
+// that batch produced (perftest's write_lat does: the last WRITE arrives, the test ends) must not
+// take the ACK with it, or the peer retries into a closed port and fails the WR (RETRY_EXC_ERR).
+// Addresses: 127.0.21.0/24.
+import { afterEach, describe, expect, it } from "vitest";
+import { openDevice, udpLinkOf } from "../../../host/node/index.js";
+import { NativeUdpLink } from "../../../host/node/native-link.js";
+import { datapathAddon } from "../../../host/node/datapath.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+
+const opened: Device[] = [];
+afterEach(() => {
+  while (opened.length) opened.pop()!.close();
+});
+
+async function pair(a1: string, a2: string, flush: "now" | "defer") {
+  const devOpts = { port: 0, activeMtu: Mtu.MTU_1024, datapath: "native" as const };
+  const a = await openDevice({ ...devOpts, address: a1 });
+  const b = await openDevice({ ...devOpts, address: a2 });
+  opened.push(a, b);
+  for (const d of [a, b]) {
+    const l = udpLinkOf(d);
+    expect(l).toBeInstanceOf(NativeUdpLink);
+    (l as NativeUdpLink).flush = flush;
+  }
+  const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+  const side = (d: Device) => {
+    const pd = d.allocPd();
+    const cq = d.createCq(16);
+    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
+    const mr = pd.regMr(4096, ACCESS);
+    return { d, cq, qp, mr, port: (d.limits as { port: number }).port };
+  };
+  const A = side(a);
+  const B = side(b);
+  // ACK timeout 12 (~16 ms), two retries: an ACK that never comes fails A's WR within ~50 ms
+  const common = { pathMtu: Mtu.MTU_1024, qpAccessFlags: ACCESS, timeout: 12, retryCnt: 2 };
+  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 100, gid: b.queryGid(0), port: B.port }, { ...common, sqPsn: 200 });
+  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 200, gid: a.queryGid(0), port: A.port }, { ...common, sqPsn: 100 });
+  return { A, B };
+}
+
+describe.skipIf(!datapathAddon())("native link: the last ACK of a batch", () => {
+  for (const flush of ["now", "defer"] as const) {
+    it(`leaves even when the receiver closes its device in the completion's continuation (flush ${flush})`, async () => {
+      const { A, B } = await pair("127.0.21.11", "127.0.21.12", flush);
+      for (let round = 0; round < 3; round++) {
+        B.qp.postRecv({ wrId: 7n, sgList: [B.mr.sge(0, 64)] });
+        A.qp.postSend({ wrId: BigInt(round), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+        const [wa, wb] = await Promise.all([A.cq.next(), B.cq.next()]);
+        expect([wa.status, wb.status]).toEqual([WcStatus.SUCCESS, WcStatus.SUCCESS]);
+      }
+      // the last message: B closes in the continuation of its receive completion, before any setImmediate
+      B.qp.postRecv({ wrId: 8n, sgList: [B.mr.sge(0, 64)] });
+      const closed = B.cq.next().then((wc) => {
+        B.d.close();
+        return wc.status;
+      });
+      A.qp.postSend({ wrId: 9n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+      expect(await closed).toBe(WcStatus.SUCCESS);
+      const wa = await A.cq.next();
+      expect({ wrId: wa.wrId, status: wa.status }).toEqual({ wrId: 9n, status: WcStatus.SUCCESS });
+    });
+  }
+});
