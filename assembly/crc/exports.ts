@@ -26,6 +26,6 @@ export function icrc_recover_ipv4_id(ptr: usize, len: u32): i32 {
 
 /**
  * The ID solver's counters (ipid.ts IdStat): 0 solved, 1 unsolvable, 2 out of sequence,
- * 3 weak taken, 4 weak dropped, 5 cache fills, 6 over budget; 0 past the last.
+ * 3 weak taken, 4 weak dropped; 0 past the last.
  */
 export function icrc_id_stat(i: u32): u32 { return idStat(i); }

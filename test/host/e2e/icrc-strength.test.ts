@@ -3,8 +3,8 @@
 // are all refused. Solving the ID alone would accept one in 2^16 (the check the 16
 // spare equations leave); with the ID prediction (assembly/crc/ipid.ts) a random
 // ICRC passes only when it solves AND lands in the flow's window: about
-// 2 × 2 / 2^32 ≈ 2^-30 per datagram, so 0 are expected among ICRC_PACKETS
-// (default 400,000: expected 0.0004; P(any) < 0.04 %). The same datagrams are
+// 2 × 8 / 2^32 ≈ 2^-28 per datagram, so 0 are expected among ICRC_PACKETS
+// (default 400,000: expected 0.0015; P(any) < 0.2 %). The same datagrams are
 // counted as solvable by the bare solver, which shows what the prediction refuses.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
@@ -25,7 +25,7 @@ interface IdCore {
 }
 
 describe("ICRC strength with unseen IPv4 IDs", () => {
-  it(`refuses ${N.toLocaleString("en")} datagrams with random ICRCs from an established flow (bound: 0 expected at 2^-30)`, async () => {
+  it(`refuses ${N.toLocaleString("en")} datagrams with random ICRCs from an established flow (bound: 0 expected at 2^-28)`, async () => {
     const mod = await coreModule();
     const codec = await WireCodec.create(mod);
     const net = new SimNetwork({ seed: 5 });

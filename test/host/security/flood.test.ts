@@ -67,7 +67,7 @@ describe("flood during a live RC flow", () => {
     const kinds: Record<string, Uint8Array[]> = { short: [], bad_icrc: [], unknown_qpn: [], bad_source: [] };
     for (let i = 0; i < FLOOD; i++) {
       kinds.short!.push(Uint8Array.from({ length: 1 + (i % 15) }, () => rng.u32() & 0xff));
-      const len = 4 * (1 + (i % 1024)); // many lengths: the ID solver's tables are refilled at a capped rate
+      const len = 4 * (1 + (i % 1024)); // many lengths: no length costs the solver more than another
       const full = codec.emit({ src: X_ADDR.bad_icrc, dst: B_ADDR, udpSrcPort: X_PORT, udpDstPort: portOf(b), ipId: 0, opcode: 0x0a /* RC WRITE ONLY */, destQp: B.qp.qpNum, psn: 0x1234,
         reth: { va: B.mr.addr, rkey: B.mr.rkey, len }, payload: new Uint8Array(len) } as never);
       // a random ICRC, one that no IPv4 ID explains (1 in 2^16 would solve: its drop reason would depend on the ID)
@@ -118,10 +118,9 @@ describe("flood during a live RC flow", () => {
     expect(drops()).toEqual({ short: FLOOD, bad_icrc: FLOOD, unknown_qpn: FLOOD, bad_source: FLOOD });
     const c = b.queryCounters();
     expect(c).toMatchObject({ bad_icrc: FLOOD, unknown_qpn: FLOOD, bad_source: FLOOD });
-    // the solver refilled its tables at a capped rate (the rest refused unsolved) or solved: never more work than the lengths
+    // the ID solver saw every bad-ICRC datagram, whatever its length, and no ID explained any
     const stat = (i: number) => (b.port as unknown as { core: { icrc_id_stat(i: number): number } }).core.icrc_id_stat(i);
-    expect(stat(0) + stat(1) + stat(6)).toBeGreaterThanOrEqual(FLOOD); // every bad-ICRC datagram was solved, found unsolvable, or over budget
-    expect(stat(1) + stat(6)).toBeGreaterThanOrEqual(FLOOD); // no ID explains them (or they were refused unsolved)
+    expect(stat(1)).toBe(FLOOD);
 
     // the log: one record per reason per 100 ms interval (and the close's flush), counts adding up
     const t1 = Date.now();
