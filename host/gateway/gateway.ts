@@ -13,7 +13,10 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { isIPv4, isIPv6 } from "node:net";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
-import { DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitError, emitHello, parseFrame, writeDataHeader, addressToGid, type TunnelErrorName } from "../core/tunnel/index.js";
+import {
+  BatchWriter, DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TUNNEL_SUBPROTOCOL_V2, TUNNEL_VERSION, TUNNEL_VERSION_BATCH, TunnelFrameError,
+  emitError, emitHello, parseFrame, writeDataHeader, addressToGid, type DataFrame, type TunnelErrorName,
+} from "../core/tunnel/index.js";
 import { WireCodec } from "../core/wire/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { sockoptAddon } from "../node/sockopt.js";
@@ -70,6 +73,11 @@ export interface GatewayOptions {
   bindingIdleMs?: number;
   /** use the socket addon for IPv4 ID 0 and UDP_NO_CHECK6_RX (default true when built) */
   useAddon?: boolean;
+  /**
+   * Version 2 (clients that offer the subprotocol softroce-tunnel.2): the largest message either
+   * side sends, a BATCH of datagrams up to this size (default 256 KiB; at least one DATA frame)
+   */
+  maxFrameBytes?: number;
 }
 
 export interface LogRecord {
@@ -87,7 +95,7 @@ const DEFAULTS = {
   listen: "127.0.0.1", port: 8791, udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8,
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
-  logRate: 20, bindingIdleMs: 300000,
+  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024,
 } as const;
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
@@ -114,6 +122,10 @@ interface Client {
   peers: Set<string>;
   /** this client's QPs → the one peer their RC/UC conversation is bound to (see bindLocal) */
   bound: Map<number, { peer: string; last: number }>;
+  /** the tunnel version this client speaks (2: it offered TUNNEL_SUBPROTOCOL_V2) */
+  version: number;
+  /** version 2: datagrams for the client gathered in this turn of the event loop, sent as one BATCH */
+  out: BatchWriter | undefined;
 }
 
 /** The peer of a conversation as bindLocal records it: another client (hairpin), or a UDP source address. */
@@ -190,7 +202,9 @@ export class Gateway {
     const log = o.log;
     this.refusalLog = log && new LogLimiter<LogRecord>(log, this.o.logRate, Date.now());
     this.wss = new WebSocketServer({
-      noServer: true, maxPayload: DATA_HEADER_LEN + this.o.maxRocePayload, perMessageDeflate: false, clientTracking: false,
+      noServer: true, maxPayload: Math.max(DATA_HEADER_LEN + this.o.maxRocePayload, this.o.maxFrameBytes), perMessageDeflate: false, clientTracking: false,
+      // version 2 when the client offers it; otherwise no subprotocol and version 1
+      handleProtocols: (protocols: Set<string>) => (protocols.has(TUNNEL_SUBPROTOCOL_V2) ? TUNNEL_SUBPROTOCOL_V2 : false),
     });
     // A throw in these handlers would end the process: contain it, count it, drop the one request or datagram.
     http.on("upgrade", (req, socket, head) => {
@@ -226,6 +240,9 @@ export class Gateway {
     if (o.maxRocePayload > 0xffff) throw new RangeError(`maxRocePayload ${o.maxRocePayload} > 65535`);
     if (!(o.logRate >= 0) || !Number.isFinite(o.logRate)) throw new RangeError(`logRate ${o.logRate} is not a rate`);
     if (!(o.bindingIdleMs > 0)) throw new RangeError(`bindingIdleMs ${o.bindingIdleMs} must be positive`);
+    if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
+      throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
+    }
     const codec = await WireCodec.create(await coreModule());
     const table: (OpcodeShape | undefined)[] = [];
     const deth: (number | undefined)[] = [];
@@ -301,7 +318,10 @@ export class Gateway {
   /** A per-frame refusal the client hears about (ERROR frame, rate-limited), connection kept. */
   private refuseFrame(c: Client, reason: RefusalReason, name: TunnelErrorName, detail: string): void {
     this.refuse(reason, c, detail);
-    if (c.errors.take(1, Date.now()) && c.ws.readyState === c.ws.OPEN) c.ws.send(emitError(name, `${reason}: ${detail}`));
+    if (c.errors.take(1, Date.now()) && c.ws.readyState === c.ws.OPEN) {
+      this.flushClient(c); // after the datagrams that came before it
+      c.ws.send(emitError(name, `${reason}: ${detail}`, c.version));
+    }
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -370,7 +390,9 @@ export class Gateway {
       lastActive: now, alive: true, stalledSince: undefined,
       stats: { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
       peers: new Set(), bound: new Map(),
+      version: ws.protocol === TUNNEL_SUBPROTOCOL_V2 ? TUNNEL_VERSION_BATCH : TUNNEL_VERSION, out: undefined,
     };
+    if (c.version === TUNNEL_VERSION_BATCH) c.out = new BatchWriter(o.maxFrameBytes);
     this.slots[slot] = c;
     this.clients.set(c.id, c);
     this.counters.clientsAccepted++;
@@ -389,6 +411,7 @@ export class Gateway {
     ws.send(emitHello({
       address: o.udpAddress, port: this.udpPort, ipIdPolicy: 0, dontFragment: true, maxPayload: o.maxRocePayload,
       qpnBase: c.qpnBase, qpnCount: o.qpnCount, clientId: c.id,
+      ...(c.version === TUNNEL_VERSION_BATCH ? { version: c.version, maxFrame: o.maxFrameBytes } : {}),
     }));
   }
 
@@ -433,14 +456,32 @@ export class Gateway {
     if (!isBinary) return this.evict(c, "text_frame", 1003, "text message on a binary tunnel");
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     c.stats.bytesIn += bytes.length;
+    // a version-1 client's frames are bounded by one DATA frame (ws's own bound is version 2's)
+    if (c.version === TUNNEL_VERSION && bytes.length > DATA_HEADER_LEN + this.o.maxRocePayload) {
+      return this.evict(c, "oversize_frame", 1009, "Max payload size exceeded"); // as ws says it for frames over its own bound
+    }
     let f;
     try {
-      f = parseFrame(bytes);
+      // a version-2 client may send version-1 frames too; a version-1 client only those
+      f = parseFrame(bytes, c.version);
     } catch (e) {
       const detail = e instanceof TunnelFrameError ? e.message : "unparseable";
       return this.evict(c, "bad_frame", 1002, detail);
     }
+    if (f.kind === FrameKind.BATCH) {
+      // each datagram as if it came in its own DATA frame; an eviction stops the rest
+      for (const d of f.datagrams) {
+        this.forward(c, d);
+        if (!this.clients.has(c.id) || c.ws.readyState !== c.ws.OPEN) return;
+      }
+      return;
+    }
     if (f.kind !== FrameKind.DATA) return this.evict(c, "bad_kind", 1002, `kind ${f.kind} is not sent by clients`);
+    this.forward(c, f);
+  }
+
+  /** One datagram from a client (a DATA frame or one of a BATCH): checked, then to UDP or hairpinned. */
+  private forward(c: Client, f: DataFrame): void {
     if (f.ipId !== 0) return this.evict(c, "bad_frame", 1002, `client DATA with IPv4 ID ${f.ipId} (must be 0)`);
     const now = Date.now();
     if (!c.packets.take(1, now) || !c.bytes.take(f.payload.length, now)) {
@@ -536,14 +577,44 @@ export class Gateway {
 
   private toClient(c: Client, gid: Uint8Array, port: number, ipId: number, payload: Uint8Array): void {
     if (c.ws.readyState !== c.ws.OPEN) return;
-    if (c.ws.bufferedAmount > this.o.clientQueueBytes) {
+    const queued = c.ws.bufferedAmount + (c.out?.bytes ?? 0);
+    if (queued > this.o.clientQueueBytes) {
       c.stalledSince ??= Date.now();
-      return this.refuse("client_backlog", c, `${c.ws.bufferedAmount} bytes queued`);
+      return this.refuse("client_backlog", c, `${queued} bytes queued`);
     }
     c.stalledSince = undefined;
+    if (c.out) {
+      // version 2: gathered until the end of this loop turn (setImmediate), then one message
+      if (!c.out.add(gid, port, ipId, [payload])) {
+        this.flushClient(c);
+        c.out.add(gid, port, ipId, [payload]);
+      }
+      if (!this.pendingOut.has(c)) {
+        this.pendingOut.add(c);
+        if (this.pendingOut.size === 1) setImmediate(this.flushAll);
+      }
+      return;
+    }
     const frame = new Uint8Array(DATA_HEADER_LEN + payload.length);
     writeDataHeader(frame, gid, port, ipId);
     frame.set(payload, DATA_HEADER_LEN);
+    c.ws.send(frame);
+    c.stats.framesOut++;
+    c.stats.bytesOut += frame.length;
+    this.counters.framesOut++;
+  }
+
+  /** Version-2 clients with datagrams gathered in this turn. */
+  private readonly pendingOut = new Set<Client>();
+  private readonly flushAll = (): void => {
+    for (const c of this.pendingOut) this.flushClient(c);
+    this.pendingOut.clear();
+  };
+
+  /** Sends what is gathered for a version-2 client: a DATA frame for one datagram, a BATCH for more. */
+  private flushClient(c: Client): void {
+    const frame = c.out?.take();
+    if (!frame || c.ws.readyState !== c.ws.OPEN) return;
     c.ws.send(frame);
     c.stats.framesOut++;
     c.stats.bytesOut += frame.length;

@@ -124,6 +124,11 @@ export interface CapturedDatagram extends DatagramFacts {
 /** Sees every datagram the port sends ("tx") and every one it is handed ("rx", accepted or dropped). */
 export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
 
+/** A little-endian u32 of linear memory through a view taken once. */
+function le32(dv: DataView, p: number): number {
+  return dv.getUint32(p, true);
+}
+
 export class PacketPort {
   /** Datagrams handed to the link whose `done` has not come yet. */
   private inFlight = 0;
@@ -183,20 +188,23 @@ export class PacketPort {
       this.capture?.("rx", { ...d, ipId: d.ipId ?? IP_ID_UNKNOWN, rxResult: -1 });
       return -1;
     }
-    m.u8.set(d.payload, core.rx_buf());
+    // the views once per datagram (each accessor re-checks memory.buffer)
+    const u8 = m.u8;
+    const dv = m.dv;
+    u8.set(d.payload, core.rx_buf());
     const meta = core.rx_meta();
     const src = this.gid(d.src);
     const dst = this.gid(d.dst);
-    m.setU32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6);
-    m.u8.set(src, meta + Rxm.SRC);
-    m.u8.set(dst, meta + Rxm.DST);
-    m.setU32(meta + Rxm.SRC_PORT, d.srcPort);
-    m.setU32(meta + Rxm.DST_PORT, d.dstPort);
-    m.setU32(meta + Rxm.IP_ID, d.ipId ?? IP_ID_UNKNOWN);
-    m.setU32(meta + Rxm.IP_FLAGS, 2);
-    m.setU32(meta + Rxm.TTL, d.ttl ?? 0);
-    m.setU32(meta + Rxm.TOS, d.tos ?? 0);
-    m.setU32(meta + Rxm.FLOW_LABEL, d.flowLabel ?? 0);
+    dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
+    u8.set(src, meta + Rxm.SRC);
+    u8.set(dst, meta + Rxm.DST);
+    dv.setUint32(meta + Rxm.SRC_PORT, d.srcPort >>> 0, true);
+    dv.setUint32(meta + Rxm.DST_PORT, d.dstPort >>> 0, true);
+    dv.setUint32(meta + Rxm.IP_ID, (d.ipId ?? IP_ID_UNKNOWN) >>> 0, true);
+    dv.setUint32(meta + Rxm.IP_FLAGS, 2, true);
+    dv.setUint32(meta + Rxm.TTL, (d.ttl ?? 0) >>> 0, true);
+    dv.setUint32(meta + Rxm.TOS, (d.tos ?? 0) >>> 0, true);
+    dv.setUint32(meta + Rxm.FLOW_LABEL, (d.flowLabel ?? 0) >>> 0, true);
     const r = core.rx(len, this.clock.now());
     this.stats.rxDatagrams++;
     if (r !== 0) this.countDrop(RX_RESULT_NAMES[r] ?? `reason_${r}`);
@@ -379,20 +387,23 @@ export class PacketPort {
     this.completedSync = 0;
     while (!this.blocked && this.cursor !== prod) {
       const dsc = r + Ring.DATA + (this.cursor & (cap - 1)) * slot;
-      const hdrLen = m.u32(dsc + Txd.HDR_LEN);
-      const payloadLen = m.u32(dsc + Txd.PAYLOAD_LEN);
-      const trailerLen = m.u32(dsc + Txd.TRAILER_LEN);
-      const buf = m.u8.buffer;
+      // the views once per descriptor (each of DeviceMemory's accessors re-checks memory.buffer)
+      const dv = m.dv;
+      const u8 = m.u8;
+      const hdrLen = le32(dv, dsc + Txd.HDR_LEN);
+      const payloadLen = le32(dv, dsc + Txd.PAYLOAD_LEN);
+      const trailerLen = le32(dv, dsc + Txd.TRAILER_LEN);
+      const buf = u8.buffer;
       const pieces = [new Uint8Array(buf, dsc + Txd.HDR, hdrLen)];
-      if (payloadLen) pieces.push(new Uint8Array(buf, m.u32(dsc + Txd.PAYLOAD), payloadLen));
+      if (payloadLen) pieces.push(new Uint8Array(buf, le32(dv, dsc + Txd.PAYLOAD), payloadLen));
       pieces.push(new Uint8Array(buf, dsc + Txd.TRAILER, trailerLen));
       const d: OutgoingDatagram = {
-        src: this.address(m.u8, dsc + Txd.SRC),
-        dst: this.address(m.u8, dsc + Txd.DST),
-        srcPort: m.u32(dsc + Txd.SRC_PORT),
-        dstPort: m.u32(dsc + Txd.DST_PORT),
-        ipId: m.u32(dsc + Txd.IP_ID),
-        ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
+        src: this.address(u8, dsc + Txd.SRC),
+        dst: this.address(u8, dsc + Txd.DST),
+        srcPort: le32(dv, dsc + Txd.SRC_PORT),
+        dstPort: le32(dv, dsc + Txd.DST_PORT),
+        ipId: le32(dv, dsc + Txd.IP_ID),
+        ttl: le32(dv, dsc + Txd.TTL), tos: le32(dv, dsc + Txd.TOS), flowLabel: le32(dv, dsc + Txd.FLOW_LABEL),
         pieces,
         length: hdrLen + payloadLen + trailerLen,
       };
@@ -400,7 +411,7 @@ export class PacketPort {
         const payload = concat(pieces);
         this.capture("tx", {
           src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload,
-          ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
+          ttl: le32(dv, dsc + Txd.TTL), tos: le32(dv, dsc + Txd.TOS), flowLabel: le32(dv, dsc + Txd.FLOW_LABEL),
         });
       }
       this.cursor = (this.cursor + 1) >>> 0;

@@ -1,11 +1,9 @@
 // Binds a device's packet port to the simulated wire: the wire's virtual clock
 // is the device's clock, and a sent datagram is copied onto the wire at once
 // (so its TX descriptor is released at once).
-import type { Datagram } from "../net/datagram.js";
 import type { Clock, Link, OutgoingDatagram } from "../link/port.js";
 import type { SimClock } from "./clock.js";
 import type { SimWire } from "./wire.js";
-import { concat } from "../net/bytes.js";
 
 /** A Clock over a SimClock (which cannot cancel events: cancelled timers are skipped). */
 export function simClock(clock: SimClock): Clock {
@@ -28,8 +26,7 @@ export class SimLink implements Link {
   constructor(private readonly wire: SimWire) {}
 
   send(d: OutgoingDatagram, done: () => void): boolean {
-    const datagram: Datagram = { src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, ttl: d.ttl, tos: d.tos, flowLabel: d.flowLabel, payload: concat(d.pieces) };
-    this.wire.sendOwned(datagram); // concat made a fresh buffer: one copy, not two
+    this.wire.sendPieces(d, d.pieces, d.length); // the wire's one copy of the descriptor's pieces
     done();
     return true;
   }

@@ -31,7 +31,7 @@ export class SimNetwork {
     };
     const device = await openDeviceWith(module, { gids: [addressGid(address)], port, entropy, ...options });
     const p = device.attach(new SimLink(this.wire), simClock(this.wire.clock));
-    this.wire.attach(address, port, (d) => p.receive(d));
+    this.wire.attach(address, port, (d) => p.receive(d), { copies: true }); // the port copies into the RX buffer
     // multicast: the device's groups are joined on the wire (as a NIC joins them for rxe)
     const left = new Map<string, () => void>();
     device.onMulticast((group, join) => {

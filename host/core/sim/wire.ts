@@ -5,7 +5,11 @@
 
 import { Prng } from "./prng.js";
 import { SimClock } from "./clock.js";
-import { endpointKey, type Datagram } from "../net/datagram.js";
+import { endpointKey, type Datagram, type DatagramFacts } from "../net/datagram.js";
+import { copyPieces } from "../net/bytes.js";
+
+/** Payload buffers kept for reuse, per length (the few sizes a flow uses), at most this many each. */
+const POOL_PER_LENGTH = 256;
 
 export interface SimFaults {
   /** Probability that a datagram is lost. */
@@ -92,6 +96,10 @@ export class SimWire {
   /** Virtual time at which the link is free again (rate limit). */
   private linkFreeAt = 0;
   private scripts: { rule: ScriptedFault; seen: number }[] = [];
+  /** Receivers that copy what they are handed before returning (attach's `copies`). */
+  private copying = new WeakSet<Receiver>();
+  /** Delivered payloads of sendPieces, by length, for the next datagram of that length. */
+  private pool = new Map<number, Uint8Array[]>();
 
   constructor(opts: SimWireOptions = {}) {
     this.clock = opts.clock ?? new SimClock();
@@ -130,11 +138,16 @@ export class SimWire {
     return hit;
   }
 
-  /** Attaches a receiver for datagrams addressed to address:port. */
-  attach(address: string, port: number, receiver: Receiver): () => void {
+  /**
+   * Attaches a receiver for datagrams addressed to address:port. `copies`: the receiver copies the
+   * payload before it returns and keeps no reference (a device's port does), so without a trace
+   * the wire may reuse the buffer for a later datagram.
+   */
+  attach(address: string, port: number, receiver: Receiver, opts: { copies?: boolean } = {}): () => void {
     const key = endpointKey(address, port);
     if (this.endpoints.has(key)) throw new Error(`simwire: ${key} is already attached`);
     this.endpoints.set(key, receiver);
+    if (opts.copies) this.copying.add(receiver);
     return () => this.endpoints.delete(key);
   }
 
@@ -162,8 +175,35 @@ export class SimWire {
     this.sendOwned({ ...d, payload: d.payload.slice() });
   }
 
-  /** Sends a datagram whose payload the wire may keep (the caller never touches it again): no copy. */
-  sendOwned(copy: Datagram): void {
+  /**
+   * Sends a datagram given as gather pieces (headers, payload, trailer: a TX descriptor's views),
+   * making the wire's one copy of them; the pieces may be reused as soon as this returns. Fates,
+   * faults and trace records are those of `send`.
+   */
+  sendPieces(facts: DatagramFacts, pieces: readonly Uint8Array[], length: number): void {
+    const list = this.trace ? undefined : this.pool.get(length);
+    const payload = list?.pop() ?? new Uint8Array(length);
+    if (copyPieces(payload, 0, pieces) !== length) throw new RangeError(`simwire: pieces of ${length} bytes expected`);
+    const d: Datagram = {
+      src: facts.src, dst: facts.dst, srcPort: facts.srcPort, dstPort: facts.dstPort, ipId: facts.ipId, ttl: facts.ttl, tos: facts.tos,
+      flowLabel: facts.flowLabel, payload,
+    };
+    this.sendOwned(d, !this.trace);
+  }
+
+  /** A payload sendPieces made, back for reuse (nobody holds it any more). */
+  private recycle(payload: Uint8Array): void {
+    let list = this.pool.get(payload.length);
+    if (!list) this.pool.set(payload.length, (list = []));
+    if (list.length < POOL_PER_LENGTH) list.push(payload);
+  }
+
+  /**
+   * Sends a datagram whose payload the wire may keep (the caller never touches it again): no copy.
+   * `reusable`: once the datagram is dropped, or delivered to a receiver that copies, its payload
+   * may carry a later datagram (sendPieces without a trace).
+   */
+  sendOwned(copy: Datagram, reusable = false): void {
     const d = copy;
     const f = this.faults;
     const now = this.clock.now;
@@ -180,11 +220,13 @@ export class SimWire {
     if (!receiver) {
       this.stats.unroutable++;
       if (rec) rec.fate = "unroutable";
+      if (reusable) this.recycle(copy.payload);
       return;
     }
     if (script && (script.action ?? "drop") === "drop") {
       this.stats.lost++;
       if (rec) this.mark(rec, "lost", script);
+      if (reusable) this.recycle(copy.payload);
       return;
     }
     if (script) {
@@ -199,6 +241,7 @@ export class SimWire {
     if (this.rng.chance(f.loss ?? 0)) {
       this.stats.lost++;
       if (rec) rec.fate = "lost";
+      if (reusable) this.recycle(copy.payload);
       return;
     }
     let departs = now;
@@ -222,7 +265,11 @@ export class SimWire {
       this.stats.reordered++;
       if (rec && rec.fate === "delivered") rec.fate = "reordered";
     }
-    this.clock.schedule(arrives, () => this.deliver(receiver, copy, rec));
+    const recycle = reusable && !members?.size && this.copying.has(receiver);
+    this.clock.schedule(arrives, () => {
+      this.deliver(receiver, copy, rec);
+      if (recycle) this.recycle(copy.payload);
+    });
     if (this.rng.chance(f.dup ?? 0)) {
       this.stats.duplicated++;
       const dupCopy: Datagram = { ...copy, payload: copy.payload.slice() };

@@ -5,15 +5,26 @@
 import { addressGidBytes, gidToAddress } from "../net/gid.js";
 import { copyPieces } from "../net/bytes.js";
 
+/** Version 1: one datagram per DATA frame. */
 export const TUNNEL_VERSION = 1;
+/** Version 2: version 1's frames, a 40-byte HELLO that says the largest frame, and BATCH (several datagrams in one frame). */
+export const TUNNEL_VERSION_BATCH = 2;
+/** The WebSocket subprotocol a client offers to speak version 2; a gateway that picks it answers with a version-2 HELLO. */
+export const TUNNEL_SUBPROTOCOL_V2 = "softroce-tunnel.2";
 
-export const FrameKind = { DATA: 1, HELLO: 2, ERROR: 3 } as const;
+export const FrameKind = { DATA: 1, HELLO: 2, ERROR: 3, BATCH: 4 } as const;
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
 
 /** DATA: version, kind, peer UDP port, peer address (16-byte GID), IPv4 ID, then the RoCEv2 UDP payload. */
 export const DATA_HEADER_LEN = 24;
-/** HELLO is fixed-size. */
+/** HELLO is fixed-size: 36 bytes in version 1, 40 in version 2 (max_frame appended). */
 export const HELLO_LEN = 36;
+export const HELLO_V2_LEN = 40;
+/** BATCH: version, kind, count; then per datagram a 24-byte record header (length, port, address, ID) and its payload. */
+export const BATCH_HEADER_LEN = 4;
+export const BATCH_RECORD_LEN = 24;
+/** The most datagrams one BATCH may carry. */
+export const BATCH_MAX_COUNT = 1024;
 /** ERROR: version, kind, code, then at most this many bytes of UTF-8 reason. */
 export const ERROR_HEADER_LEN = 4;
 export const ERROR_REASON_MAX = 119;
@@ -54,6 +65,10 @@ export interface DataFrame {
 
 export interface HelloFrame {
   kind: typeof FrameKind.HELLO;
+  /** 1 or 2 (TUNNEL_VERSION_BATCH): the version both ends speak on this connection; absent when emitting means 1 */
+  version?: number;
+  /** version 2: the largest WebSocket message the gateway takes (a BATCH up to this size) */
+  maxFrame?: number;
   /** the gateway's UDP address: the client's GID (IPv4-mapped on the wire for IPv4) */
   address: string;
   /** the gateway's UDP source port: the client's local port */
@@ -76,7 +91,13 @@ export interface ErrorFrame {
   reason: string;
 }
 
-export type TunnelFrame = DataFrame | HelloFrame | ErrorFrame;
+/** Version 2: several datagrams in one message, each as a DATA frame would carry it. */
+export interface BatchFrame {
+  kind: typeof FrameKind.BATCH;
+  datagrams: DataFrame[];
+}
+
+export type TunnelFrame = DataFrame | HelloFrame | ErrorFrame | BatchFrame;
 
 function be16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -109,11 +130,18 @@ function asBytes(data: unknown): Uint8Array {
   throw new TunnelFrameError("not_bytes", "a tunnel frame is a binary message");
 }
 
-/** Parses one binary WebSocket message. Throws TunnelFrameError (only) when it is malformed. */
-export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView): TunnelFrame {
+/**
+ * Parses one binary WebSocket message of version 1 .. `maxVersion` (default 2: any; a version-1
+ * connection passes 1). Throws TunnelFrameError (only) when it is malformed.
+ */
+export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView, maxVersion = TUNNEL_VERSION_BATCH): TunnelFrame {
   const b = asBytes(data);
   if (b.length < 2) throw new TunnelFrameError("short", `${b.length} bytes, a frame has at least 2`);
-  if (b[0] !== TUNNEL_VERSION) throw new TunnelFrameError("bad_version", `version ${b[0]}, expected ${TUNNEL_VERSION}`);
+  const version = b[0]!;
+  if (version < TUNNEL_VERSION || version > Math.min(maxVersion, TUNNEL_VERSION_BATCH)) {
+    const want = maxVersion <= TUNNEL_VERSION ? `${TUNNEL_VERSION}` : `${TUNNEL_VERSION} or ${TUNNEL_VERSION_BATCH}`;
+    throw new TunnelFrameError("bad_version", `version ${version}, expected ${want}`);
+  }
   switch (b[1]) {
     case FrameKind.DATA: {
       if (b.length < DATA_HEADER_LEN + MIN_ROCE_PAYLOAD) {
@@ -127,7 +155,8 @@ export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView): Tu
       };
     }
     case FrameKind.HELLO: {
-      if (b.length !== HELLO_LEN) throw new TunnelFrameError("bad_length", `HELLO of ${b.length} bytes, expected ${HELLO_LEN}`);
+      const want = version === TUNNEL_VERSION ? HELLO_LEN : HELLO_V2_LEN;
+      if (b.length !== want) throw new TunnelFrameError("bad_length", `HELLO of ${b.length} bytes, expected ${want}`);
       const port = be16(b, 2);
       if (port === 0) throw new TunnelFrameError("bad_port", "HELLO with UDP port 0");
       if (b[20]! !== 0) throw new TunnelFrameError("bad_ip_id", `IPv4 ID policy ${b[20]} unknown`);
@@ -139,10 +168,18 @@ export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView): Tu
       if (qpnBase < 2 || qpnCount === 0 || qpnBase + qpnCount > 0x1000000) {
         throw new TunnelFrameError("bad_qpn_range", `QPN range base ${qpnBase} count ${qpnCount}`);
       }
-      return {
-        kind: FrameKind.HELLO, port, address: gidToAddress(b, 4), ipIdPolicy: b[20]!, dontFragment: (b[21]! & 1) !== 0,
+      const h: HelloFrame = {
+        kind: FrameKind.HELLO, version, port, address: gidToAddress(b, 4), ipIdPolicy: b[20]!, dontFragment: (b[21]! & 1) !== 0,
         maxPayload, qpnBase, qpnCount, clientId: be32(b, 32),
       };
+      if (version === TUNNEL_VERSION_BATCH) {
+        const maxFrame = be32(b, 36);
+        if (maxFrame < DATA_HEADER_LEN + maxPayload) {
+          throw new TunnelFrameError("bad_length", `HELLO max frame ${maxFrame} is below one DATA frame (${DATA_HEADER_LEN + maxPayload})`);
+        }
+        h.maxFrame = maxFrame;
+      }
+      return h;
     }
     case FrameKind.ERROR: {
       if (b.length < ERROR_HEADER_LEN || b.length > ERROR_HEADER_LEN + ERROR_REASON_MAX) {
@@ -157,34 +194,161 @@ export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView): Tu
       }
       return { kind: FrameKind.ERROR, code, name: TUNNEL_ERRORS[code] ?? `error_${code}`, reason };
     }
+    case FrameKind.BATCH: {
+      if (version !== TUNNEL_VERSION_BATCH) throw new TunnelFrameError("bad_kind", `kind ${b[1]} is not in version ${version}`);
+      if (b.length < BATCH_HEADER_LEN) throw new TunnelFrameError("short", `BATCH of ${b.length} bytes`);
+      const count = be16(b, 2);
+      if (count === 0 || count > BATCH_MAX_COUNT) throw new TunnelFrameError("bad_length", `BATCH of ${count} datagrams (1..${BATCH_MAX_COUNT})`);
+      const datagrams: DataFrame[] = [];
+      let at = BATCH_HEADER_LEN;
+      for (let i = 0; i < count; i++) {
+        if (b.length - at < BATCH_RECORD_LEN + MIN_ROCE_PAYLOAD) {
+          throw new TunnelFrameError("short", `BATCH datagram ${i} at byte ${at}: ${b.length - at} bytes left`);
+        }
+        const len = be16(b, at);
+        if (len < MIN_ROCE_PAYLOAD) throw new TunnelFrameError("bad_length", `BATCH datagram ${i} of ${len} bytes, at least ${MIN_ROCE_PAYLOAD}`);
+        const end = at + BATCH_RECORD_LEN + len;
+        if (end > b.length) throw new TunnelFrameError("short", `BATCH datagram ${i} of ${len} bytes runs past the frame`);
+        const port = be16(b, at + 2);
+        if (port === 0) throw new TunnelFrameError("bad_port", `BATCH datagram ${i} with UDP port 0`);
+        datagrams.push({
+          kind: FrameKind.DATA, port, address: gidToAddress(b, at + 4), ipId: be32(b, at + 20),
+          payload: b.subarray(at + BATCH_RECORD_LEN, end),
+        });
+        at = end;
+      }
+      if (at !== b.length) throw new TunnelFrameError("bad_length", `BATCH has ${b.length - at} bytes after its ${count} datagrams`);
+      return { kind: FrameKind.BATCH, datagrams };
+    }
     default:
       throw new TunnelFrameError("bad_kind", `kind ${b[1]} unknown`);
   }
 }
 
-/** Writes a DATA header into `out[0..24)`; the caller puts the payload at out[24..]. */
-export function writeDataHeader(out: Uint8Array, address: string | Uint8Array, port: number, ipId: number): void {
+/** Writes a DATA header into `out[at..at+24)`; the caller puts the payload after it. */
+export function writeDataHeader(out: Uint8Array, address: string | Uint8Array, port: number, ipId: number, version = TUNNEL_VERSION, at = 0): void {
+  writeRecordHeader(out, at, address, port, ipId);
+  out[at] = version;
+  out[at + 1] = FrameKind.DATA;
+}
+
+/** A DATA header or a BATCH record header: the same 24 bytes but for the first two (version and kind, or the length). */
+function writeRecordHeader(out: Uint8Array, at: number, address: string | Uint8Array, port: number, ipId: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TunnelFrameError("bad_port", `UDP port ${port}`);
-  out[0] = TUNNEL_VERSION;
-  out[1] = FrameKind.DATA;
-  put16(out, 2, port);
-  out.set(typeof address === "string" ? addressToGid(address) : address, 4);
-  put32(out, 20, ipId >>> 0);
+  put16(out, at + 2, port);
+  out.set(typeof address === "string" ? addressToGid(address) : address, at + 4);
+  put32(out, at + 20, ipId >>> 0);
 }
 
 /** A whole DATA frame (one copy of the payload pieces). */
-export function emitData(address: string | Uint8Array, port: number, ipId: number, pieces: Uint8Array[]): Uint8Array {
+export function emitData(address: string | Uint8Array, port: number, ipId: number, pieces: Uint8Array[], version = TUNNEL_VERSION): Uint8Array {
   let len = 0;
   for (const p of pieces) len += p.length;
   const out = new Uint8Array(DATA_HEADER_LEN + len);
-  writeDataHeader(out, address, port, ipId);
+  writeDataHeader(out, address, port, ipId, version);
   copyPieces(out, DATA_HEADER_LEN, pieces);
   return out;
 }
 
+/**
+ * Builds version-2 frames out of datagrams, one copy each: `add` appends a datagram (its payload
+ * as pieces) to the pending message, `take` returns it — a DATA frame when it holds one datagram,
+ * else a BATCH — and starts the next. `add` returns false, taking nothing, when the datagram would
+ * make the message longer than `maxFrame` or the batch longer than BATCH_MAX_COUNT: take, then add.
+ */
+export class BatchWriter {
+  private buf: Uint8Array;
+  private used = BATCH_HEADER_LEN;
+  private n = 0;
+  private firstLen = 0;
+  constructor(readonly maxFrame: number) {
+    if (!Number.isInteger(maxFrame) || maxFrame < DATA_HEADER_LEN + MIN_ROCE_PAYLOAD) throw new RangeError(`bad max frame ${maxFrame}`);
+    this.buf = new Uint8Array(Math.min(maxFrame, 64 * 1024));
+  }
+  /** Datagrams pending. */
+  get count(): number {
+    return this.n;
+  }
+  /** Bytes pending (the message `take` would return, give or take the BATCH header). */
+  get bytes(): number {
+    return this.n ? this.used : 0;
+  }
+  add(address: string | Uint8Array, port: number, ipId: number, pieces: Uint8Array[]): boolean {
+    let len = 0;
+    for (const p of pieces) len += p.length;
+    if (len < MIN_ROCE_PAYLOAD || len > 0xffff) throw new TunnelFrameError("bad_length", `a datagram of ${len} bytes`);
+    const end = this.used + BATCH_RECORD_LEN + len;
+    if (this.n > 0 && (end > this.maxFrame || this.n === BATCH_MAX_COUNT)) return false;
+    if (end > this.buf.length) {
+      const grown = new Uint8Array(Math.min(Math.max(end, this.buf.length * 2), Math.max(end, this.maxFrame)));
+      grown.set(this.buf.subarray(0, this.used));
+      this.buf = grown;
+    }
+    writeRecordHeader(this.buf, this.used, address, port, ipId);
+    put16(this.buf, this.used, len);
+    copyPieces(this.buf, this.used + BATCH_RECORD_LEN, pieces);
+    if (this.n === 0) this.firstLen = len;
+    this.used = end;
+    this.n++;
+    return true;
+  }
+  /** The pending message (undefined when nothing is pending); the writer starts a fresh one. */
+  take(): Uint8Array | undefined {
+    if (this.n === 0) return undefined;
+    let out: Uint8Array;
+    if (this.n === 1) {
+      // one datagram: a plain DATA frame (its record header becomes the DATA header)
+      out = this.buf.slice(BATCH_HEADER_LEN, BATCH_HEADER_LEN + BATCH_RECORD_LEN + this.firstLen);
+      out[0] = TUNNEL_VERSION_BATCH;
+      out[1] = FrameKind.DATA;
+    } else {
+      this.buf[0] = TUNNEL_VERSION_BATCH;
+      this.buf[1] = FrameKind.BATCH;
+      put16(this.buf, 2, this.n);
+      if (this.used <= 4096) out = this.buf.slice(0, this.used);
+      else {
+        // a large batch leaves in the writer's own buffer (no second copy); the next gets a fresh one
+        out = this.buf.subarray(0, this.used);
+        this.buf = new Uint8Array(this.buf.length);
+      }
+    }
+    this.used = BATCH_HEADER_LEN;
+    this.n = 0;
+    return out;
+  }
+}
+
+/** A whole BATCH frame of `datagrams` (version 2; one datagram or more). */
+export function emitBatch(datagrams: { address: string | Uint8Array; port: number; ipId: number; payload: Uint8Array }[]): Uint8Array {
+  if (datagrams.length < 1 || datagrams.length > BATCH_MAX_COUNT) throw new TunnelFrameError("bad_length", `BATCH of ${datagrams.length} datagrams`);
+  let len = BATCH_HEADER_LEN;
+  for (const d of datagrams) {
+    if (d.payload.length < MIN_ROCE_PAYLOAD || d.payload.length > 0xffff) throw new TunnelFrameError("bad_length", `a datagram of ${d.payload.length} bytes`);
+    len += BATCH_RECORD_LEN + d.payload.length;
+  }
+  const out = new Uint8Array(len);
+  out[0] = TUNNEL_VERSION_BATCH;
+  out[1] = FrameKind.BATCH;
+  put16(out, 2, datagrams.length);
+  let at = BATCH_HEADER_LEN;
+  for (const d of datagrams) {
+    writeRecordHeader(out, at, d.address, d.port, d.ipId);
+    put16(out, at, d.payload.length);
+    out.set(d.payload, at + BATCH_RECORD_LEN);
+    at += BATCH_RECORD_LEN + d.payload.length;
+  }
+  return out;
+}
+
 export function emitHello(h: Omit<HelloFrame, "kind">): Uint8Array {
-  const out = new Uint8Array(HELLO_LEN);
-  out[0] = TUNNEL_VERSION;
+  const version = h.version ?? TUNNEL_VERSION;
+  if (version !== TUNNEL_VERSION && version !== TUNNEL_VERSION_BATCH) throw new TunnelFrameError("bad_version", `HELLO version ${version}`);
+  const v2 = version === TUNNEL_VERSION_BATCH;
+  if (v2 && !(Number.isInteger(h.maxFrame) && h.maxFrame! >= DATA_HEADER_LEN + h.maxPayload && h.maxFrame! <= 0xffffffff)) {
+    throw new TunnelFrameError("bad_length", `HELLO max frame ${h.maxFrame}`);
+  }
+  const out = new Uint8Array(v2 ? HELLO_V2_LEN : HELLO_LEN);
+  out[0] = version;
   out[1] = FrameKind.HELLO;
   put16(out, 2, h.port);
   out.set(addressToGid(h.address), 4);
@@ -194,10 +358,11 @@ export function emitHello(h: Omit<HelloFrame, "kind">): Uint8Array {
   put32(out, 24, h.qpnBase);
   put32(out, 28, h.qpnCount);
   put32(out, 32, h.clientId);
+  if (v2) put32(out, 36, h.maxFrame!);
   return out;
 }
 
-export function emitError(name: TunnelErrorName, reason: string): Uint8Array {
+export function emitError(name: TunnelErrorName, reason: string, version = TUNNEL_VERSION): Uint8Array {
   let text = new TextEncoder().encode(reason);
   if (text.length > ERROR_REASON_MAX) {
     // cut at a character boundary
@@ -206,7 +371,7 @@ export function emitError(name: TunnelErrorName, reason: string): Uint8Array {
     text = text.subarray(0, n);
   }
   const out = new Uint8Array(ERROR_HEADER_LEN + text.length);
-  out[0] = TUNNEL_VERSION;
+  out[0] = version;
   out[1] = FrameKind.ERROR;
   put16(out, 2, TUNNEL_ERRORS.indexOf(name));
   out.set(text, ERROR_HEADER_LEN);

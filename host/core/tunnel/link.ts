@@ -1,11 +1,15 @@
 // A Link over a WebSocket to the softroce gateway (docs/TUNNEL.md). Works with the
 // browser's WebSocket and with `ws` in Node: only send, bufferedAmount, readyState,
 // binaryType, close and addEventListener are used. The HELLO gives the device its
-// identity (GID = gateway address, local port = gateway UDP port, QPN base); every
-// datagram becomes one DATA frame. Backpressure comes from bufferedAmount; a lost
+// identity (GID = gateway address, local port = gateway UDP port, QPN base). Version 1:
+// every datagram becomes one DATA frame; version 2 (the HELLO says so, when the WebSocket
+// offered TUNNEL_SUBPROTOCOL_V2): the datagrams the device sends in one turn (one drain of
+// its TX ring) leave as one BATCH frame, gathered with one copy each. Backpressure comes from bufferedAmount; a lost
 // tunnel behaves as a link going down (datagrams are dropped, RC retries run out).
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../link/port.js";
-import { FrameKind, TUNNEL_IP_ID_UNKNOWN, TunnelFrameError, emitData, parseFrame, type HelloFrame } from "./frames.js";
+import {
+  BatchWriter, FrameKind, TUNNEL_IP_ID_UNKNOWN, TUNNEL_VERSION_BATCH, TunnelFrameError, emitData, parseFrame, type DataFrame, type HelloFrame,
+} from "./frames.js";
 
 /** The part of WebSocket this link needs (browser WebSocket and `ws` both have it). */
 export interface WebSocketLike {
@@ -28,7 +32,11 @@ const OPEN = 1;
 
 export class TunnelLink implements Link {
   port: PacketPort | undefined;
-  readonly stats = { sent: 0, received: 0, droppedDown: 0, badFrames: 0, errors: 0, backpressured: 0 };
+  /** datagrams sent and received; frames: WebSocket messages sent and received (fewer with version 2's BATCH) */
+  readonly stats = { sent: 0, received: 0, framesSent: 0, framesReceived: 0, droppedDown: 0, badFrames: 0, errors: 0, backpressured: 0 };
+  /** version 2: the datagrams of this turn, one BATCH when it ends */
+  private readonly batch: BatchWriter | undefined;
+  private flushQueued = false;
   /** ERROR frames from the gateway, newest last (at most 32 kept). */
   readonly gatewayErrors: { name: string; reason: string }[] = [];
   private down = false;
@@ -41,6 +49,7 @@ export class TunnelLink implements Link {
   private constructor(readonly ws: WebSocketLike, readonly hello: HelloFrame, opts: TunnelLinkOptions) {
     this.highWater = opts.highWaterMark ?? 1 << 20;
     this.gwGid = hello.address;
+    if (hello.version === TUNNEL_VERSION_BATCH) this.batch = new BatchWriter(hello.maxFrame!);
     ws.addEventListener("message", (ev: { data: unknown }) => this.onMessage(ev.data));
     ws.addEventListener("close", (ev: { code?: number; reason?: string }) => this.goDown(`closed (${ev.code ?? "?"} ${ev.reason ?? ""})`));
     ws.addEventListener("error", () => this.goDown("error"));
@@ -88,11 +97,27 @@ export class TunnelLink implements Link {
       done();
       return true;
     }
-    // one copy into the frame; the pieces are free as soon as send() returns
-    this.ws.send(emitData(d.dst, d.dstPort, 0, d.pieces));
+    const b = this.batch;
+    if (b) {
+      // one copy into the pending BATCH; it leaves when this turn's microtasks run (after the
+      // port's drain of the TX ring), or at once when full
+      if (!b.add(d.dst, d.dstPort, 0, d.pieces)) {
+        this.flushBatch();
+        b.add(d.dst, d.dstPort, 0, d.pieces);
+      }
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flushBatch);
+      }
+    } else {
+      // one copy into the frame; the pieces are free as soon as send() returns
+      this.ws.send(emitData(d.dst, d.dstPort, 0, d.pieces));
+      this.stats.framesSent++;
+    }
     this.stats.sent++;
     done();
-    if (this.ws.bufferedAmount >= this.highWater) {
+    if (this.ws.bufferedAmount + (b?.bytes ?? 0) >= this.highWater) {
+      this.flushBatch();
       this.blocked = true;
       this.stats.backpressured++;
       this.pollDrain();
@@ -101,8 +126,17 @@ export class TunnelLink implements Link {
     return true;
   }
 
-  /** Closes the tunnel (the device sees the link go down). */
+  private readonly flushBatch = (): void => {
+    this.flushQueued = false;
+    const frame = this.batch?.take();
+    if (!frame || this.down || this.ws.readyState !== OPEN) return;
+    this.ws.send(frame);
+    this.stats.framesSent++;
+  };
+
+  /** Closes the tunnel (the device sees the link go down); what is gathered for a BATCH leaves first. */
   close(): void {
+    this.flushBatch();
     this.goDown("closed by the host");
     try { this.ws.close(1000, "bye"); } catch { /* already closed */ }
   }
@@ -142,10 +176,19 @@ export class TunnelLink implements Link {
       if (this.gatewayErrors.length > 32) this.gatewayErrors.shift();
       return;
     }
+    this.stats.framesReceived++;
+    if (f.kind === FrameKind.BATCH) {
+      for (const d of f.datagrams) this.deliver(d);
+      return;
+    }
     if (f.kind !== FrameKind.DATA) {
       this.stats.badFrames++;
       return;
     }
+    this.deliver(f);
+  }
+
+  private deliver(f: DataFrame): void {
     this.stats.received++;
     this.port?.receive({
       src: f.address, dst: this.gwGid, srcPort: f.port, dstPort: this.hello.port,

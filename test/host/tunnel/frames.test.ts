@@ -2,8 +2,8 @@
 // and hostile input — every malformed frame is a TunnelFrameError with its code.
 import { describe, expect, it } from "vitest";
 import {
-  DATA_HEADER_LEN, FrameKind, HELLO_LEN, TunnelFrameError, TUNNEL_ERRORS, emitData, emitError, emitHello,
-  parseFrame, type FrameErrorCode,
+  BATCH_MAX_COUNT, BatchWriter, DATA_HEADER_LEN, FrameKind, HELLO_LEN, HELLO_V2_LEN, TunnelFrameError, TUNNEL_ERRORS, emitBatch, emitData,
+  emitError, emitHello, parseFrame, type BatchFrame, type FrameErrorCode,
 } from "../../../host/core/tunnel/frames.js";
 import { Prng } from "../../../host/core/sim/prng.js";
 import { gidToAddress as gidBytesToAddress } from "../../../host/core/net/gid.js";
@@ -39,7 +39,7 @@ describe("tunnel frames", () => {
     const f = emitHello(h);
     expect(f.length).toBe(HELLO_LEN);
     expect(hex(f)).toBe("0102" + "12b7" + "00000000000000000000ffff7f000001" + "00" + "01" + "105c" + "00000400" + "00000400" + "00000007");
-    expect(parseFrame(f)).toEqual({ kind: FrameKind.HELLO, ...h });
+    expect(parseFrame(f)).toEqual({ kind: FrameKind.HELLO, version: 1, ...h });
   });
 
   it("ERROR: golden bytes, names, reason cut at a character boundary", () => {
@@ -58,7 +58,11 @@ describe("tunnel frames", () => {
     const mut = (b: Uint8Array, i: number, v: number) => { const c = b.slice(); c[i] = v; return c; };
     expect(code(() => parseFrame(new Uint8Array(0)))).toBe("short");
     expect(code(() => parseFrame(new Uint8Array([1])))).toBe("short");
-    expect(code(() => parseFrame(mut(d, 0, 2)))).toBe("bad_version");
+    expect(code(() => parseFrame(mut(d, 0, 3)))).toBe("bad_version");
+    expect(code(() => parseFrame(mut(d, 0, 0)))).toBe("bad_version");
+    // a version-1 connection takes only version-1 frames
+    expect(code(() => parseFrame(mut(d, 0, 2), 1))).toBe("bad_version");
+    expect(code(() => parseFrame(mut(d, 0, 2)))).toBe("no error");
     expect(code(() => parseFrame(mut(d, 1, 0)))).toBe("bad_kind");
     expect(code(() => parseFrame(mut(d, 1, 9)))).toBe("bad_kind");
     expect(code(() => parseFrame(d.subarray(0, DATA_HEADER_LEN + 15)))).toBe("short");
@@ -105,5 +109,105 @@ describe("tunnel frames", () => {
     expect(gidBytesToAddress(bytes("fe800000000000000000000000000001"))).toBe("fe80::1");
     expect(gidBytesToAddress(new Uint8Array(16))).toBe("::");
     expect(gidBytesToAddress(bytes("00010000000000010000000000000000"))).toBe("1:0:0:1::");
+  });
+});
+
+describe("tunnel frames, version 2", () => {
+  const H2 = { version: 2, address: "127.0.0.1", port: 4791, ipIdPolicy: 0, dontFragment: true, maxPayload: 4188, qpnBase: 1024, qpnCount: 1024, clientId: 7, maxFrame: 262144 };
+
+  it("HELLO v2: 40 bytes, max_frame last; refused below one DATA frame", () => {
+    const f = emitHello(H2);
+    expect(f.length).toBe(HELLO_V2_LEN);
+    expect(hex(f)).toBe("0202" + "12b7" + "00000000000000000000ffff7f000001" + "00" + "01" + "105c" + "00000400" + "00000400" + "00000007" + "00040000");
+    expect(parseFrame(f)).toEqual({ kind: FrameKind.HELLO, ...H2 });
+    expect(code(() => emitHello({ ...H2, maxFrame: 24 + 4187 }))).toBe("bad_length");
+    const small = f.slice();
+    small.set([0, 0, 0x10, 0x6f], 36); // 4207 < 24 + 4188
+    expect(code(() => parseFrame(small))).toBe("bad_length");
+    expect(code(() => parseFrame(f.subarray(0, HELLO_LEN)))).toBe("bad_length");
+    // a version-1 HELLO is still 36 bytes
+    const v1 = emitHello({ ...H2, version: 1 });
+    expect(v1.length).toBe(HELLO_LEN);
+    expect(parseFrame(v1)).not.toHaveProperty("maxFrame");
+  });
+
+  it("BATCH: golden bytes, round trip, every datagram a view into the frame", () => {
+    const other = bytes("0a000000 00000022 00000101 a1b2c3d4"); // RC SEND_ONLY to QP 0x22, no payload
+    const f = emitBatch([
+      { address: "192.0.2.7", port: 4791, ipId: 0, payload: ROCE },
+      { address: "2001:db8::1", port: 50000, ipId: 0xffffffff, payload: other },
+    ]);
+    expect(hex(f)).toBe(
+      "0204" + "0002" +
+        "0014" + "12b7" + "00000000000000000000ffffc0000207" + "00000000" + hex(ROCE) +
+        "0010" + "c350" + "20010db8000000000000000000000001" + "ffffffff" + hex(other),
+    );
+    const p = parseFrame(f);
+    expect(p).toEqual({
+      kind: FrameKind.BATCH,
+      datagrams: [
+        { kind: FrameKind.DATA, address: "192.0.2.7", port: 4791, ipId: 0, payload: ROCE },
+        { kind: FrameKind.DATA, address: "2001:db8::1", port: 50000, ipId: 0xffffffff, payload: other },
+      ],
+    });
+    // emit == what parse accepts: re-emitting the parsed frame gives the same bytes
+    expect(hex(emitBatch((p as BatchFrame).datagrams))).toBe(hex(f));
+    expect((p as BatchFrame).datagrams[1]!.payload.buffer).toBe(f.buffer);
+  });
+
+  it("BATCH: refuses a wrong count, a short or overlong record, a zero port, trailing bytes, version 1", () => {
+    const f = emitBatch([{ address: "10.0.0.1", port: 4791, ipId: 0, payload: ROCE }, { address: "10.0.0.2", port: 4791, ipId: 0, payload: ROCE }]);
+    const mut = (i: number, v: number) => { const c = f.slice(); c[i] = v; return c; };
+    expect(code(() => parseFrame(f))).toBe("no error");
+    expect(code(() => parseFrame(mut(3, 0)))).toBe("bad_length"); // count 0
+    expect(code(() => parseFrame(mut(3, 3)))).toBe("short"); // a third datagram that is not there
+    expect(code(() => parseFrame(mut(3, 1)))).toBe("bad_length"); // one datagram, then 44 stray bytes
+    expect(code(() => parseFrame(mut(2, 0x04)))).toBe("bad_length"); // 1026 > BATCH_MAX_COUNT
+    expect(code(() => parseFrame(mut(5, 15)))).toBe("bad_length"); // a 15-byte datagram
+    expect(code(() => parseFrame(mut(5, 21)))).toBe("short"); // runs into the next record... and past the end
+    const port0 = mut(6, 0);
+    port0[7] = 0;
+    expect(code(() => parseFrame(port0))).toBe("bad_port");
+    expect(code(() => parseFrame(mut(0, 1)))).toBe("bad_kind"); // BATCH is not a version-1 kind
+    expect(code(() => parseFrame(f.subarray(0, f.length - 1)))).toBe("short");
+    expect(code(() => parseFrame(f.subarray(0, 3)))).toBe("short");
+    expect(code(() => parseFrame(new Uint8Array([2, 4, 0, 1])))).toBe("short");
+    expect(code(() => emitBatch([]))).toBe("bad_length");
+    expect(code(() => emitBatch([{ address: "10.0.0.1", port: 0, ipId: 0, payload: ROCE }]))).toBe("bad_port");
+    expect(code(() => emitBatch([{ address: "10.0.0.1", port: 1, ipId: 0, payload: ROCE.subarray(0, 15) }]))).toBe("bad_length");
+  });
+
+  it("BatchWriter: one datagram is a DATA frame, more a BATCH; full at max frame or count; same bytes as emitBatch", () => {
+    const w = new BatchWriter(4 + 2 * (24 + ROCE.length));
+    expect(w.take()).toBeUndefined();
+    expect(w.add("10.0.0.1", 4791, 0, [ROCE.subarray(0, 5), ROCE.subarray(5)])).toBe(true);
+    const one = w.take()!;
+    expect(hex(one)).toBe(hex(emitData("10.0.0.1", 4791, 0, [ROCE], 2)));
+    expect(parseFrame(one)).toEqual({ kind: FrameKind.DATA, address: "10.0.0.1", port: 4791, ipId: 0, payload: ROCE });
+    expect(w.add("10.0.0.1", 4791, 0, [ROCE])).toBe(true);
+    expect(w.add("10.0.0.2", 4792, 5, [ROCE])).toBe(true);
+    expect(w.add("10.0.0.3", 4793, 0, [ROCE])).toBe(false); // would pass max frame: nothing taken
+    expect(w.count).toBe(2);
+    const two = w.take()!;
+    expect(hex(two)).toBe(hex(emitBatch([{ address: "10.0.0.1", port: 4791, ipId: 0, payload: ROCE }, { address: "10.0.0.2", port: 4792, ipId: 5, payload: ROCE }])));
+    expect(w.count).toBe(0);
+    // a large batch (over 4 KiB) leaves in the writer's buffer; the next does not overwrite it
+    const big = new BatchWriter(1 << 20);
+    const pay = new Uint8Array(4000).fill(7);
+    pay.set(ROCE.subarray(0, 12));
+    for (let i = 0; i < 3; i++) expect(big.add("10.0.0.1", 4791, 0, [pay])).toBe(true);
+    const first = big.take()!;
+    const copy = first.slice();
+    for (let i = 0; i < 3; i++) big.add("10.0.0.9", 9, 0, [new Uint8Array(4000)]);
+    big.take();
+    expect(hex(first)).toBe(hex(copy));
+    expect((parseFrame(first) as BatchFrame).datagrams.length).toBe(3);
+    // the count bound
+    const many = new BatchWriter(1 << 20);
+    let n = 0;
+    while (many.add("10.0.0.1", 4791, 0, [ROCE])) n++;
+    expect(n).toBe(BATCH_MAX_COUNT);
+    expect((parseFrame(many.take()!) as BatchFrame).datagrams.length).toBe(BATCH_MAX_COUNT);
+    expect(() => new BatchWriter(20)).toThrow(RangeError);
   });
 });

@@ -3,8 +3,8 @@
 // port, keeps ERROR frames, and goes down on close.
 import { describe, expect, it } from "vitest";
 import { TunnelLink, type WebSocketLike } from "../../../host/core/tunnel/link.js";
-import { emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError } from "../../../host/core/tunnel/frames.js";
-import type { PacketPort } from "../../../host/core/link/port.js";
+import { emitBatch, emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError, type BatchFrame } from "../../../host/core/tunnel/frames.js";
+import { IP_ID_UNKNOWN, type PacketPort } from "../../../host/core/link/port.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 
 class FakeWs implements WebSocketLike {
@@ -51,7 +51,7 @@ async function connected(): Promise<{ ws: FakeWs; link: TunnelLink; got: Datagra
 describe("TunnelLink", () => {
   it("takes its identity from the HELLO and frames datagrams as DATA", async () => {
     const { ws, link } = await connected();
-    expect(link.hello).toEqual({ kind: FrameKind.HELLO, ...HELLO });
+    expect(link.hello).toEqual({ kind: FrameKind.HELLO, version: 1, ...HELLO });
     let done = 0;
     const ok = link.send({ src: "192.0.2.1", dst: "198.51.100.7", srcPort: 4791, dstPort: 4791, ipId: 0,
       pieces: [PAYLOAD.subarray(0, 12), PAYLOAD.subarray(12)], length: 16 }, () => done++);
@@ -114,5 +114,55 @@ describe("TunnelLink", () => {
     await expect(pc).rejects.toThrow("tunnel: closed before HELLO (1006 )");
     const d = new FakeWs();
     await expect(TunnelLink.connect(d, { helloTimeoutMs: 10 })).rejects.toThrow("tunnel: no HELLO from the gateway");
+  });
+});
+
+describe("TunnelLink, version 2", () => {
+  async function v2(maxFrame = 65536) {
+    const ws = new FakeWs();
+    const p = TunnelLink.connect(ws);
+    ws.message(emitHello({ ...HELLO, version: 2, maxFrame, maxPayload: 64 }));
+    const link = await p;
+    const got: Datagram[] = [];
+    link.port = { receive: (d: Datagram) => (got.push({ ...d, payload: d.payload.slice() }), 0), resume: () => {} } as unknown as PacketPort;
+    return { ws, link, got };
+  }
+  const dgram = (dstPort: number) => ({ src: "192.0.2.1", dst: "198.51.100.7", srcPort: 4791, dstPort, ipId: 0, pieces: [PAYLOAD.subarray(0, 12), PAYLOAD.subarray(12)], length: 16 });
+
+  it("the datagrams of one turn leave as one BATCH after it; a lone datagram as a version-2 DATA frame", async () => {
+    const { ws, link } = await v2();
+    let done = 0;
+    for (let i = 0; i < 5; i++) expect(link.send(dgram(5000 + i), () => done++)).toBe(true);
+    expect([done, ws.sent.length]).toEqual([5, 0]); // gathered, released at once
+    await Promise.resolve();
+    expect(ws.sent.length).toBe(1);
+    const f = parseFrame(ws.sent[0]!) as BatchFrame;
+    expect(f.kind).toBe(FrameKind.BATCH);
+    expect(f.datagrams.map((d) => [d.address, d.port, d.ipId, Buffer.from(d.payload).equals(PAYLOAD)])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => ["198.51.100.7", 5000 + i, 0, true]),
+    );
+    link.send(dgram(6000), () => done++);
+    await Promise.resolve();
+    expect(ws.sent[1]![0]).toBe(2);
+    expect(parseFrame(ws.sent[1]!)).toEqual({ kind: FrameKind.DATA, address: "198.51.100.7", port: 6000, ipId: 0, payload: PAYLOAD });
+    expect(link.stats).toMatchObject({ sent: 6, framesSent: 2 });
+  });
+
+  it("a full BATCH leaves at once; close() sends what is gathered; a BATCH received is every datagram to the port", async () => {
+    const { ws, link, got } = await v2(4 + 3 * (24 + 16));
+    for (let i = 0; i < 4; i++) link.send(dgram(7000 + i), () => {});
+    expect(ws.sent.length).toBe(1); // the 4th did not fit: the first three left
+    expect((parseFrame(ws.sent[0]!) as BatchFrame).datagrams.length).toBe(3);
+    ws.message(emitBatch([
+      { address: "198.51.100.7", port: 50000, ipId: 0xffffffff, payload: PAYLOAD },
+      { address: "192.0.2.1", port: 4791, ipId: 0, payload: PAYLOAD },
+    ]));
+    expect(got.map((d) => [d.src, d.srcPort, d.dst, d.dstPort, d.ipId])).toEqual([
+      ["198.51.100.7", 50000, "192.0.2.1", 4791, IP_ID_UNKNOWN],
+      ["192.0.2.1", 4791, "192.0.2.1", 4791, 0],
+    ]);
+    link.close();
+    expect(ws.sent.length).toBe(2);
+    expect(parseFrame(ws.sent[1]!)).toMatchObject({ kind: FrameKind.DATA, port: 7003 });
   });
 });
