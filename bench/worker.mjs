@@ -1,7 +1,7 @@
 // The device in a worker thread (issue 17) against today's single-thread device, side by side in
 // one run, two processes on loopback UDP. This process opens both kinds of device (worker: true
 // and the single-thread one); the child process is the peer of both (one RC QP each).
-//   1. RC WRITE goodput (64 KiB messages, MTU 4096, 32 in flight) with an idle application thread
+//   1. RC WRITE goodput (64 KiB messages, MTU 4096, 128 in flight: 8 MiB, more than the link moves while the load holds the thread) with an idle application thread
 //      and with one kept busy by a synthetic load (BENCH_LOAD_MS of CPU in every BENCH_LOAD_PERIOD_MS,
 //      in timer callbacks): target worker busy/idle >= 0.9, the single-thread device's beside it.
 //   2. What posting and polling cost the application thread per operation (wall time inside
@@ -14,9 +14,9 @@ import { once } from "node:events";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf } from "../dist/node/index.js";
 
 const SIZE = 65536;
-const DEPTH = 32;
+const DEPTH = 128;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 600); // ~39 MB per goodput run
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000); // ~66 MB per goodput run
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 5000);
 const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
@@ -121,10 +121,10 @@ async function goodput(s, peer, busy) {
 /** µs of application-thread wall time inside postSend and poll per 64 B WRITE. */
 async function postPollCost(s, peer) {
   let posted = 0, done = 0, spent = 0;
-  const wr = (i) => ({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge((i % DEPTH) * 64, 64)], rdma: { remoteAddr: BigInt(peer.addr) + BigInt((i % DEPTH) * 64), rkey: peer.rkey } });
+  const wr = (i) => ({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge((i % 32) * 64, 64)], rdma: { remoteAddr: BigInt(peer.addr) + BigInt((i % 32) * 64), rkey: peer.rkey } });
   while (done < SMALL_OPS) {
     let t = performance.now();
-    while (posted < SMALL_OPS && posted - done < DEPTH) s.qp.postSend(wr(posted++));
+    while (posted < SMALL_OPS && posted - done < 32) s.qp.postSend(wr(posted++));
     const batch = s.cq.poll(64);
     spent += performance.now() - t;
     if (!batch.length) {

@@ -210,11 +210,13 @@ function mrTakePages(slot: usize, pdh: u32, iova: u64, len: u64): i32 {
   let scattered: u32 = 0;
   let at = iova;
   let left = len;
+  let owner: usize = 0; // pages usually come from one MR: checked first, the pool scanned only when it changes
   for (let i: u32 = 0; left > 0; i++) {
     const page = <u64>load<u32>(pages + (<usize>i << 2));
     const off = at & mask;
     const run = min(size - off, left);
-    if (!mrBacked(pdh, page + off, run)) return -EINVAL;
+    owner = mrBacking(pdh, page + off, run, owner);
+    if (!owner) return -EINVAL;
     if (i > 0 && page != <u64>load<u32>(pages + (<usize>(i - 1) << 2)) + size) scattered = 1;
     at += run;
     left -= run;
@@ -257,12 +259,18 @@ export function mrFastReg(pdh: u32, key: u32, access: u32, addr: u64, len: u64):
 
 /** Is [addr, addr + len) inside one user MR of PD `pdh`? */
 function mrBacked(pdh: u32, addr: u64, len: u64): bool {
+  return mrBacking(pdh, addr, len, 0) != 0;
+}
+
+/** The user MR of PD `pdh` that holds [addr, addr + len), trying `hint` first (the one that held the last page), or 0. */
+function mrBacking(pdh: u32, addr: u64, len: u64, hint: usize): usize {
+  if (hint && mrInRange(hint, addr, len)) return hint;
   for (let i: u32 = 0; i < mrPool.cap; i++) {
     const s = poolSlot(mrPool, i);
     if (!load<u32>(s + SLOT_HANDLE) || load<u32>(s + MR_TYPE) != MR_TYPE_USER || load<u32>(s + MR_PD) != pdh) continue;
-    if (mrInRange(s, addr, len)) return true;
+    if (mrInRange(s, addr, len)) return s;
   }
-  return false;
+  return 0;
 }
 
 /**

@@ -45,7 +45,7 @@ import { qpToError } from "./qp_error";
 import { traceRecord, traceState, TraceKind, TRACE_NONE } from "../trace/trace";
 import {
   ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqFlags, reqSetFlag, WQE_RD_ATOMIC,
-} from "./requester";
+} from "./req_line";
 
 /** rxe rnrnak_usec: the RNR NAK timer field (IBA 9.7.5.2.8) in µs; code 25 is rxe's 61410, not 61440. */
 const RNR_USEC = memory.data<u32>([

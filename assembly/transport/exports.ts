@@ -4,11 +4,14 @@ import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, 
 import { timersNext } from "../sched/timers";
 import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
 import { qpFind, qpState } from "../verbs/qp";
+import { qpModify } from "../verbs/qp_modify";
+import { devArgs } from "../verbs/device";
+import { nowUs } from "../sched/clock";
 import { flushRq, flushSq } from "../verbs/flush";
 import { QpState, QP_STATE_NAMES } from "../verbs/enums";
 import { TraceKind } from "../trace/trace";
 import { COMP_STATE_NAMES } from "./completer";
-import { REQ_STATE_NAMES } from "./requester";
+import { REQ_STATE_NAMES, wrClass } from "./requester";
 import { RESP_STATE_NAMES } from "./responder";
 import { EBUSY, EINVAL } from "../mem/errno";
 import { DOORBELL_RQ, DOORBELL_SQ } from "../abi/config";
@@ -83,6 +86,25 @@ export function tx_budget_stat(which: u32): f64 {
     case 8: return <f64>budgetInflightPackets();
     default: return -1;
   }
+}
+
+/**
+ * The class bits of a WR opcode on a QP type (rxe_wr_opcode_info: M_SEND, M_WRITE, M_READ, …, or
+ * the local-operation bit), 0 when that QP type does not take the opcode: what ibv_post_send
+ * checks first, from the requester's own table.
+ */
+export function wr_class(op: u32, qpType: u32): u32 { return wrClass(op, qpType); }
+
+/**
+ * ibv_modify_qp. Leaving SQD for RTS resumes the send queue at once: WRs queued
+ * behind the drain point (or posted in SQD) go out without waiting for another doorbell.
+ */
+export function qp_modify(h: u32, mask: u32): i32 {
+  const q = qpFind(h);
+  const was = q ? qpState(q) : 0;
+  const r = qpModify(h, mask, devArgs());
+  if (r == 0 && was == QpState.SQD && qpState(q) == QpState.RTS && engineReady()) engineDoorbell(q, nowUs);
+  return r;
 }
 
 /**

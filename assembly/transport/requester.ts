@@ -12,17 +12,15 @@ import { nowUs } from "../sched/clock";
 import { timerArm, timerArmed } from "../sched/timers";
 import { budgetAdmit, truesizeOf } from "../sched/budget";
 import { activeMtuBytes, maxMtuBytes } from "../verbs/config";
-import { raiseEvent, EVENT_SQ_DRAINED } from "../verbs/events";
 import {
-  qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, ATTR_RETRY_CNT, ATTR_RNR_RETRY, ATTR_SQ_DRAINING,
-  ATTR_SQ_PSN, ATTR_TIMEOUT, qpIndex, QP_ATTR, QP_COMP, QP_FLAGS, QP_FLAG_SQ_DRAINING, QP_NUM, QP_PD, QP_REQ, QP_SQ, QP_TYPE,
-  COMP_FLAGS, COMP_OPCODE, COMP_PSN, COMP_RETRY_CNT, COMP_RNR_RETRY, REQ_FLAGS, REQ_NOACK, REQ_OPCODE, REQ_PSN,
-  REQ_RD_ATOMIC, REQ_WQE_INDEX, RF_INIT, RF_NEED_RD_ATOMIC, RF_NEED_RETRY, RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR,
+  qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, ATTR_QKEY, ATTR_MAX_RD_ATOMIC, qpIndex, QP_ATTR, QP_COMP, QP_NUM, QP_PD,
+  QP_REQ, QP_SQ, QP_TYPE, COMP_PSN, REQ_NOACK, REQ_OPCODE, REQ_PSN, REQ_RD_ATOMIC, REQ_WQE_INDEX, RF_NEED_RD_ATOMIC,
+  RF_NEED_RETRY, RF_WAIT_FENCE, RF_WAIT_PSN, RF_WAIT_RNR,
 } from "../verbs/qp";
 import {
-  QpState, QPT_RC, QPT_UC, QPT_UD, SEND_FENCE, SEND_INLINE, SEND_SOLICITED, WC_LOC_LEN_ERR, WC_LOC_PROT_ERR,
-  WC_LOC_QP_OP_ERR, WC_MW_BIND_ERR, WC_SUCCESS, WR_REG_MR, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH, WR_LOCAL_INV,
-  WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
+  QpState, QPT_RC, QPT_UC, QPT_UD, SEND_FENCE, SEND_INLINE, SEND_SOLICITED, WC_LOC_LEN_ERR, WC_LOC_PROT_ERR, WC_LOC_QP_OP_ERR,
+  WC_MW_BIND_ERR, WC_SUCCESS, WR_REG_MR, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH,
+  WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,
 } from "../verbs/enums";
 import { ahFind, AH_AV } from "../verbs/ah";
 import { deth_build } from "../wire/deth";
@@ -30,15 +28,19 @@ import { ringArena, ringCap, ringCons, ringEntry, ringProd, RING_DATA } from "..
 import { arenaAlloc } from "../mem/arena";
 import {
   SWQE_COMPARE_ADD, SWQE_CUR_SGE, SWQE_FIRST_PSN, SWQE_IMM_DATA, SWQE_LAST_PSN, SWQE_LENGTH, SWQE_MASK, SWQE_NUM_SGE,
-  SWQE_OPCODE, SWQE_REMOTE_ADDR, SWQE_RESID, SWQE_RKEY, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE,
-  SWQE_STATUS, SWQE_SWAP, WQE_STATE_DONE, WQE_STATE_ERROR, SWQE_AH, SWQE_REMOTE_QPN, SWQE_REMOTE_QKEY,
-  WQE_STATE_PENDING, WQE_STATE_POSTED, WQE_STATE_PROCESSING, SWQE_BIND_ACCESS, SWQE_BIND_ADDR, SWQE_BIND_LENGTH,
-  SWQE_BIND_MR, SWQE_BIND_MW, SWQE_BIND_RKEY, SWQE_REG_ACCESS, SWQE_REG_ADDR, SWQE_REG_KEY, SWQE_REG_LENGTH,
+  SWQE_OPCODE, SWQE_REMOTE_ADDR, SWQE_RESID, SWQE_RKEY, SWQE_SEND_FLAGS, SWQE_SGE, SWQE_SGE_OFFSET, SWQE_STATE, SWQE_STATUS,
+  SWQE_SWAP, WQE_STATE_DONE, WQE_STATE_ERROR, SWQE_AH, SWQE_REMOTE_QPN, SWQE_REMOTE_QKEY, WQE_STATE_PENDING, WQE_STATE_POSTED,
+  WQE_STATE_PROCESSING, SWQE_BIND_ACCESS, SWQE_BIND_ADDR, SWQE_BIND_LENGTH, SWQE_BIND_MR, SWQE_BIND_MW, SWQE_BIND_RKEY,
+  SWQE_REG_ACCESS, SWQE_REG_ADDR, SWQE_REG_KEY, SWQE_REG_LENGTH,
 } from "../verbs/wqe";
 import { keyIsMw, mrFastReg, mrInvalidate } from "../mem/mr";
 import { mwBind, mwInvalidate } from "../mem/mw";
 import { SLOT_HANDLE } from "../mem/pool";
 import { completeLocal } from "./completer";
+import {
+  ackTimeoutUs, checkSqDrained, reqClearFlag, reqEnsureInit, reqHasFlag as hasFlag, reqSetFlag, MAX_PKT_PER_ACK,
+  MAX_UNACKED_PSNS, WQE_CLASS, WQE_INIT, WQE_LOCAL, WQE_RD_ATOMIC,
+} from "./req_line";
 import { atmeth_build } from "../wire/atmeth";
 import { bth_build } from "../wire/bth";
 import { feth_set_word } from "../wire/feth";
@@ -59,50 +61,8 @@ import { copyData, dmaAdvance, dmaReset, dmaSpan, Copy, FROM_SGL } from "./dma";
 import { qpToError } from "./qp_error";
 import { traceRecord, traceState, TraceKind, TRACE_NONE } from "../trace/trace";
 
-// ---- WQE mask bits (SWQE_MASK): the M_* class bits of the WR, plus ----
-export const WQE_INIT: u32 = 1 << 31; // progress fields set up
-export const WQE_RD_ATOMIC: u32 = 1 << 30; // holds a max_rd_atomic credit
-export const WQE_LOCAL: u32 = 1 << 29; // local operation (LOCAL_INV, BIND_MW)
-export const WQE_CLASS: u32 = M_SEND | M_WRITE | M_READ | M_ATOMIC | M_FLUSH | M_ATOMIC_WRITE;
-
-/** rxe RXE_MAX_UNACKED_PSNS and RXE_MAX_PKT_PER_ACK. */
-export const MAX_UNACKED_PSNS: u32 = 128;
-export const MAX_PKT_PER_ACK: u32 = 64;
-
 @inline function rd(qp: usize, off: usize): u32 { return load<u32>(qp + QP_REQ + off); }
 @inline function wr(qp: usize, off: usize, v: u32): void { store<u32>(qp + QP_REQ + off, v); }
-@inline function hasFlag(qp: usize, f: u32): bool { return (rd(qp, REQ_FLAGS) & f) != 0; }
-@inline export function reqSetFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) | f); }
-@inline export function reqClearFlag(qp: usize, f: u32): void { wr(qp, REQ_FLAGS, rd(qp, REQ_FLAGS) & ~f); }
-@inline export function reqFlags(qp: usize): u32 { return rd(qp, REQ_FLAGS); }
-
-/** Local ACK timeout in µs: 4.096 µs × 2^timeout, 0 = none. */
-export function ackTimeoutUs(qp: usize): f64 {
-  const t = load<u32>(qp + QP_ATTR + ATTR_TIMEOUT);
-  return t ? 4.096 * <f64>(<u64>1 << <u64>t) : 0;
-}
-
-/**
- * Sets up the requester and completer lines the first time the QP sends or
- * receives in RTS (the SQ PSN is final then; RESET zeroes both lines again).
- */
-export function reqEnsureInit(qp: usize): void {
-  if (hasFlag(qp, RF_INIT)) return;
-  const psn = load<u32>(qp + QP_ATTR + ATTR_SQ_PSN);
-  const sq = <usize>load<u32>(qp + QP_SQ);
-  wr(qp, REQ_FLAGS, RF_INIT);
-  wr(qp, REQ_PSN, psn);
-  store<u32>(qp + QP_REQ + REQ_WQE_INDEX, ringCons(sq));
-  store<i32>(qp + QP_REQ + REQ_OPCODE, -1);
-  wr(qp, REQ_NOACK, 0);
-  wr(qp, REQ_RD_ATOMIC, 0);
-  const c = qp + QP_COMP;
-  store<u32>(c + COMP_PSN, psn);
-  store<i32>(c + COMP_OPCODE, -1);
-  store<u32>(c + COMP_RETRY_CNT, load<u32>(qp + QP_ATTR + ATTR_RETRY_CNT));
-  store<u32>(c + COMP_RNR_RETRY, load<u32>(qp + QP_ATTR + ATTR_RNR_RETRY));
-  store<u32>(c + COMP_FLAGS, 0);
-}
 
 /** The class bits of a WR opcode on a QP type (rxe_wr_opcode_info); 0 = not allowed. */
 export function wrClass(op: u32, type: u32): u32 {
@@ -361,24 +321,6 @@ export function rnrTimeout(qp: usize): void {
   reqSetFlag(qp, RF_NEED_RETRY);
   reqClearFlag(qp, RF_WAIT_RNR);
   scheduleQp(qp);
-}
-
-/**
- * SQD: raise SQ_DRAINED once every WQE the requester started is complete and
- * no message is half sent (rxe req_check_sq_drain_done); the completer calls
- * it after each response too.
- */
-export function checkSqDrained(qp: usize): void {
-  if (qpState(qp) != QpState.SQD || !(load<u32>(qp + QP_FLAGS) & QP_FLAG_SQ_DRAINING)) return;
-  const sq = <usize>load<u32>(qp + QP_SQ);
-  const cons = ringCons(sq);
-  if (cons != ringProd(sq)) {
-    const head = ringEntry(sq, cons);
-    if (load<u32>(qp + QP_REQ + REQ_WQE_INDEX) != cons || load<u32>(head + SWQE_STATE) != WQE_STATE_POSTED) return;
-  }
-  store<u32>(qp + QP_FLAGS, load<u32>(qp + QP_FLAGS) & ~QP_FLAG_SQ_DRAINING);
-  store<u32>(qp + QP_ATTR + ATTR_SQ_DRAINING, 0);
-  raiseEvent(EVENT_SQ_DRAINED, load<u32>(qp + QP_NUM), 0);
 }
 
 // ---- the state machine ----

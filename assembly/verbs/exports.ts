@@ -13,11 +13,8 @@ import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
 import { gsiCreate, gsiForget } from "./gsi";
-import { qpCreate, qpDestroy, qpFind, qpState, INIT_QP_TYPE } from "./qp";
-import { QpState, QPT_GSI } from "./enums";
-import { engineDoorbell, engineReady } from "../transport/engine";
-import { nowUs } from "../sched/clock";
-import { qpModify } from "./qp_modify";
+import { qpCreate, qpDestroy, qpFind, INIT_QP_TYPE } from "./qp";
+import { QPT_GSI } from "./enums";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
 import { VERBS_ABI_VERSION } from "../abi/version";
 import { entropyAvail, entropyFilled, entropyPool, entropyStarved, ENTROPY_CAP, ENTROPY_LOW } from "../mem/entropy";
@@ -89,19 +86,8 @@ export function qp_destroy(h: u32): i32 {
   return qpDestroy(h);
 }
 export function qp_ptr(h: u32): usize { return qpFind(h); }
-/**
- * ibv_modify_qp. Leaving SQD for RTS resumes the send queue at once: WRs queued
- * behind the drain point (or posted in SQD) go out without waiting for another doorbell.
- */
-export function qp_modify(h: u32, mask: u32): i32 {
-  const q = qpFind(h);
-  const was = q ? qpState(q) : 0;
-  const r = qpModify(h, mask, devArgs());
-  if (r == 0 && was == QpState.SQD && qpState(q) == QpState.RTS && engineReady()) engineDoorbell(q, nowUs);
-  return r;
-}
-
-// doorbell(qp, queues, now) is in transport/exports.ts: it runs the transport.
+// qp_modify and doorbell(qp, queues, now) are in transport/exports.ts: they run the transport
+// (verbs never imports transport).
 
 export function srq_create(pd: u32): i32 { return srqCreate(pd, devArgs()); }
 export function srq_destroy(h: u32): i32 { return srqDestroy(h); }

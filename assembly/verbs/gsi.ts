@@ -7,16 +7,9 @@
 import { EINVAL, EOPNOTSUPP } from "../mem/errno";
 import { QPT_GSI, QPT_SMI, QPT_UD } from "./enums";
 import { qpCreate, qpFind, ATTR_QKEY, INIT_QP_TYPE, QP_ATTR, QP_NUM } from "./qp";
+import { gsiSlot, gsiSet, GSI_QKEY, GSI_QPN } from "./gsi_slot";
 
-export const GSI_QPN: u32 = 1;
-/** IB_QP1_QKEY */
-export const GSI_QKEY: u32 = 0x80010000;
-
-/** The GSI's QP record, 0 while the port has none. */
-export let gsiSlot: usize = 0;
-
-/** True when `q` is the port's GSI. */
-@inline export function isGsi(q: usize): bool { return q != 0 && q == gsiSlot; }
+export { GSI_QPN, GSI_QKEY, gsiSlot, isGsi } from "./gsi_slot";
 
 /**
  * ibv_create_qp for the SMI and GSI types: the GSI as a UD QP numbered 1 with the GSI Q_Key;
@@ -26,7 +19,7 @@ export function gsiCreate(pdh: u32, init: usize): i32 {
   const type = load<u32>(init + INIT_QP_TYPE);
   if (type == QPT_SMI) return -EOPNOTSUPP;
   if (type != QPT_GSI) return -EINVAL;
-  if (gsiSlot) return -EINVAL;
+  if (gsiSlot()) return -EINVAL;
   store<u32>(init + INIT_QP_TYPE, QPT_UD);
   const h = qpCreate(pdh, init);
   store<u32>(init + INIT_QP_TYPE, QPT_GSI);
@@ -34,11 +27,11 @@ export function gsiCreate(pdh: u32, init: usize): i32 {
   const q = qpFind(<u32>h);
   store<u32>(q + QP_NUM, GSI_QPN);
   store<u32>(q + QP_ATTR + ATTR_QKEY, GSI_QKEY);
-  gsiSlot = q;
+  gsiSet(q);
   return h;
 }
 
 /** The QP record is about to be freed: the port has no GSI after it. */
 export function gsiForget(q: usize): void {
-  if (q == gsiSlot) gsiSlot = 0;
+  if (q == gsiSlot()) gsiSet(0);
 }

@@ -10,7 +10,7 @@ import { cqFind } from "./cq";
 import { mtuBytes, MTU_256, QPT_RAW_PACKET, QPT_RC, QPT_UC, QPT_UD } from "./enums";
 import { nextPow2 } from "../mem/pow2";
 import { ringArena, ringBytes, ringInit, RING_RQ, RING_SQ } from "../mem/ring";
-import { gsiSlot, GSI_QPN } from "./gsi";
+import { gsiSlot, GSI_QPN } from "./gsi_slot";
 import { srqFind } from "./srq";
 import { budgetForget } from "../sched/budget";
 import { rqSlotSize, sqSlotSize } from "./wqe";
@@ -58,7 +58,7 @@ export function qpFind(h: u32): usize { return poolFind(qpPool, h); }
 
 /** The QP with number `qpn` (for the receive path), or 0. QP1 is the GSI (gsi.ts), whatever slot it has. */
 export function qpByNum(qpn: u32): usize {
-  if (qpn == GSI_QPN) return gsiSlot;
+  if (qpn == GSI_QPN) return gsiSlot();
   const idx = qpnIndex(qpn);
   if (idx >= qpPool.cap) return 0;
   const slot = poolSlot(qpPool, idx);

@@ -73,7 +73,8 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
       if (i + 1 >= argv.length) throw new UsageError(`${shown} needs a value${spec.valueName ? ` (${spec.valueName})` : ""}`);
       raw = argv[++i];
     }
-    flags[spec.name] = checkValue(spec, raw);
+    // a value error names the flag as typed too: "-n/--iters wants an integer"
+    flags[spec.name] = checkValue(spec, raw, shown.startsWith("--") ? `--${spec.name}` : `${shown}/--${spec.name}`);
   }
   if (positionals.length > maxPositionals) {
     throw new UsageError(`unexpected argument '${positionals[maxPositionals]}'`);
@@ -82,19 +83,19 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
   return { flags, positionals };
 }
 
-function checkValue(spec: FlagSpec, raw: string): FlagValue {
+function checkValue(spec: FlagSpec, raw: string, label: string): FlagValue {
   if (spec.type === "int") {
-    if (!/^-?\d+$/.test(raw.trim())) throw new UsageError(`--${spec.name} wants an integer, got '${raw}'`);
+    if (!/^-?\d+$/.test(raw.trim())) throw new UsageError(`${label} wants an integer, got '${raw}'`);
     const n = Number(raw);
-    if (!Number.isSafeInteger(n)) throw new UsageError(`--${spec.name} ${raw} is out of range`);
-    if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${spec.name} must be at least ${spec.min}, got ${n}`);
-    if (spec.max !== undefined && n > spec.max) throw new UsageError(`--${spec.name} must be at most ${spec.max}, got ${n}`);
+    if (!Number.isSafeInteger(n)) throw new UsageError(`${label} ${raw} is out of range`);
+    if (spec.min !== undefined && n < spec.min) throw new UsageError(`${label} must be at least ${spec.min}, got ${n}`);
+    if (spec.max !== undefined && n > spec.max) throw new UsageError(`${label} must be at most ${spec.max}, got ${n}`);
     return n;
   }
   if (spec.choices && !spec.choices.includes(raw)) {
-    throw new UsageError(`--${spec.name} must be one of ${spec.choices.join(", ")}, got '${raw}'`);
+    throw new UsageError(`${label} must be one of ${spec.choices.join(", ")}, got '${raw}'`);
   }
-  if (raw === "") throw new UsageError(`--${spec.name} needs a non-empty value`);
+  if (raw === "") throw new UsageError(`${label} needs a non-empty value`);
   return raw;
 }
 

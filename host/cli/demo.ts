@@ -110,8 +110,11 @@ async function liveDemo(flags: Record<string, unknown>, io: Io): Promise<number>
     const a = mk(da);
     const b = mk(db);
     say(`A ${A}:${a.port} QPN 0x${a.qp.qpNum.toString(16)}  <->  B ${B}:${b.port} QPN 0x${b.qp.qpNum.toString(16)}   (RC, path MTU 1024)\n\n`);
-    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 1000, gid: db.queryGid(0), port: b.port }, { sqPsn: 100, qpAccessFlags: access });
-    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 100, gid: da.queryGid(0), port: a.port }, { sqPsn: 1000, qpAccessFlags: access });
+    // ACK timeout 18 (1.07 s) rather than the default 14 (67 ms): the ladder is meant to show the clean
+    // exchange, and a machine stalled for 70 ms (a loaded CI host) would otherwise add a retransmission
+    const opts = { qpAccessFlags: access, timeout: 18 };
+    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 1000, gid: db.queryGid(0), port: b.port }, { sqPsn: 100, ...opts });
+    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 100, gid: da.queryGid(0), port: a.port }, { sqPsn: 1000, ...opts });
     rec.attach(da.port!);
 
     const fill = (buf: Uint8Array, seed: number) => {

@@ -1,4 +1,5 @@
-import { ackReqPolicy, nextOpcode, packetCount, windowFull, wrClass, WQE_LOCAL } from "../../assembly/transport/requester";
+import { ackReqPolicy, nextOpcode, packetCount, windowFull, wrClass } from "../../assembly/transport/requester";
+import { WQE_LOCAL } from "../../assembly/transport/req_line";
 import {
   QPT_RC, QPT_UC, QPT_UD, WR_ATOMIC_CMP_AND_SWP, WR_ATOMIC_FETCH_AND_ADD, WR_ATOMIC_WRITE, WR_BIND_MW, WR_FLUSH,
   WR_LOCAL_INV, WR_RDMA_READ, WR_RDMA_WRITE, WR_RDMA_WRITE_WITH_IMM, WR_SEND, WR_SEND_WITH_IMM, WR_SEND_WITH_INV,

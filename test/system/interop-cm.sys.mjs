@@ -11,22 +11,14 @@
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
 // system-suite-timeout: 900
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, requireTools, run, runOk, runProcess, test } from "./lib/harness.mjs";
+import { ROOT, run, runOk, test } from "./lib/harness.mjs";
+import { GUEST4, GUEST6, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
 
 const WORK = process.env.INTEROP_CM_WORK ?? join(ROOT, "test/.out/interop-cm");
 const NS = process.env.INTEROP_CM_NS ?? "softroce-interop-cm";
-const GUEST_SH = join(ROOT, "test/interop/guest.sh");
-const BUILD_SH = join(ROOT, "test/interop/build-guest.sh");
-const CLI = join(ROOT, "dist/cli/softroce.js");
 const CAPTURE = join(WORK, "interop-cm.pcap");
-const ENV = { ...process.env, INTEROP_WORK: WORK, INTEROP_NS: NS };
-const HOST4 = "192.0.2.1";
-const GUEST4 = "192.0.2.2";
-const HOST6 = "fd00:4791::1";
-const GUEST6 = "fd00:4791::2";
 const FAMILIES = [
   { name: "IPv4", host: HOST4, guest: GUEST4 },
   { name: "IPv6", host: HOST6, guest: GUEST6 },
@@ -34,40 +26,10 @@ const FAMILIES = [
 const COUNT = 10;
 const RUN_TIMEOUT_S = 60;
 
-requireTools([
-  { cmd: "qemu-system-x86_64", pkg: "qemu-system-x86" },
-  { cmd: "cpio", pkg: "cpio" },
-  { cmd: "busybox", args: ["true"], pkg: "busybox-static" },
-  { cmd: "depmod", args: ["--version"], pkg: "kmod" },
-  { cmd: "zstd", pkg: "zstd" },
-  { cmd: "ip", args: ["-V"], pkg: "iproute2" },
-  { cmd: "tshark", pkg: "tshark" },
-  { cmd: "apt-get", pkg: "apt" },
-  { cmd: "dpkg-deb", pkg: "dpkg" },
-]);
-if (process.getuid?.() !== 0) {
-  test("runs as root (network namespace, tap device, qemu on the tap)", () => {
-    throw new Error(`the interop suite must run as root (uid is ${process.getuid?.()})`);
-  });
-  await run();
-}
-
+await requireGuestTools();
 const api = await import(join(ROOT, "dist/internal/node.js")); // everything, the CM codec included (not the package's public entry)
-
-let guestStarted = false;
-process.on("exit", () => {
-  if (guestStarted) spawnSync(GUEST_SH, ["stop"], { env: ENV, stdio: "ignore", timeout: 20_000 });
-});
-
-async function guest(text, timeoutS = 60) {
-  const r = await runProcess(GUEST_SH, ["exec", text, String(timeoutS)], { env: ENV, timeoutMs: (timeoutS + 10) * 1000 });
-  if (r.code !== 0) throw new Error(`in the guest (exit ${r.code ?? r.signal}): ${text}\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-function softroce(args, timeoutMs) {
-  return runProcess("ip", ["netns", "exec", NS, process.execPath, CLI, ...args], { env: ENV, timeoutMs });
-}
+const G = interopGuest({ work: WORK, ns: NS });
+const { exec: guest, softroce } = G;
 
 /** The lines rping's client prints with -v for `count` pings of `size` bytes (rping_test_client's text). */
 function pingLines(prefix, count, size) {
@@ -83,17 +45,15 @@ function pingLines(prefix, count, size) {
 // ---------------------------------------------------------------- guest
 
 test("guest image builds and boots in its own netns; rxe0 ACTIVE, rping (rdmacm-utils) present", async () => {
-  await runOk(BUILD_SH, [], { env: ENV, timeoutMs: 900_000 });
-  spawnSync(GUEST_SH, ["stop"], { env: ENV, stdio: "ignore", timeout: 20_000 });
-  guestStarted = true;
-  await runOk(GUEST_SH, ["start"], { env: ENV, timeoutMs: 240_000 });
+  await G.build();
+  await G.start();
   const out = await guest("rdma link show rxe0/1; command -v rping ucmatose");
   assert.match(out, /state ACTIVE/);
   assert.match(out, /\/rping\n/);
 });
 
 test("tshark captures UDP 4791 on the tap", async () => {
-  const r = await runOk(GUEST_SH, ["capture-start", CAPTURE], { env: ENV, timeoutMs: 30_000 });
+  const r = await G.captureStart(CAPTURE);
   assert.match(r.stdout, /capturing on tap0/);
 });
 
@@ -252,7 +212,7 @@ const TSHARK_KNOWN_WRONG = new Set(["primaryFlowLabel", "primaryPacketRate", "al
 
 let mads = [];
 test("capture stops; it holds REQ, REP, RTU, DREQ, DREP from both sides (ours and rxe's)", async () => {
-  await runOk(GUEST_SH, ["capture-stop"], { env: ENV, timeoutMs: 30_000 });
+  await G.captureStop();
   mads = capturedMads(CAPTURE);
   for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP"]) {
     assert.ok(mads.some((m) => m.ours && m.parsed.name === name), `no ${name} of ours in the capture`);
@@ -326,8 +286,7 @@ test("our REQ, REP, RTU, DREQ, DREP equal rxe's of the same family field by fiel
 });
 
 test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
-  await runOk(GUEST_SH, ["stop"], { env: ENV, timeoutMs: 30_000 });
-  guestStarted = false;
+  await G.stop();
 });
 
 await run();

@@ -10,67 +10,23 @@
 // Must run as root. Results and setup: docs/INTEROP.md.
 // system-suite-timeout: 900
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, requireTools, run, runOk, runProcess, test } from "./lib/harness.mjs";
+import { ROOT, run, runOk, runProcess, test } from "./lib/harness.mjs";
+import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
 
 const WORK = process.env.INTEROP_WORK ?? join(ROOT, "test/.out/interop");
 const NS = process.env.INTEROP_NS ?? "softroce-interop";
-const GUEST_SH = join(ROOT, "test/interop/guest.sh");
-const BUILD_SH = join(ROOT, "test/interop/build-guest.sh");
-// INTEROP_SOFTROCE_CLI: try another build of the CLI (its build/ and host/ must sit two levels above it)
-const CLI = process.env.INTEROP_SOFTROCE_CLI ?? join(ROOT, "dist/cli/softroce.js");
 const CAPTURE = join(WORK, "interop.pcap");
-const ENV = { ...process.env, INTEROP_WORK: WORK, INTEROP_NS: NS };
-
-const HOST4 = "192.0.2.1";
-const GUEST4 = "192.0.2.2";
-const HOST6 = "fd00:4791::1";
-const GUEST6 = "fd00:4791::2";
-
-requireTools([
-  { cmd: "qemu-system-x86_64", pkg: "qemu-system-x86" },
-  { cmd: "cpio", pkg: "cpio" },
-  { cmd: "busybox", args: ["true"], pkg: "busybox-static" },
-  { cmd: "depmod", args: ["--version"], pkg: "kmod" },
-  { cmd: "zstd", pkg: "zstd" },
-  { cmd: "ip", args: ["-V"], pkg: "iproute2" },
-  { cmd: "tshark", pkg: "tshark" },
-  { cmd: "apt-get", pkg: "apt" },
-  { cmd: "dpkg-deb", pkg: "dpkg" },
-]);
-if (process.getuid?.() !== 0) {
-  // nothing else can run: the suite needs a network namespace, a tap device and qemu on it
-  test("runs as root (network namespace, tap device, qemu on the tap)", () => {
-    throw new Error(`the interop suite must run as root (uid is ${process.getuid?.()})`);
-  });
-  await run();
-}
-
-// qemu outlives the guest.sh that started it: stop it (and tshark, and the
-// namespace) by saved PIDs whatever way this process ends.
-let guestStarted = false;
-process.on("exit", () => {
-  if (guestStarted) spawnSync(GUEST_SH, ["stop"], { env: ENV, stdio: "ignore", timeout: 20_000 });
-});
-
-/** Shell text run in the guest; resolves its output, throws on a non-zero status. */
-async function guest(text, timeoutS = 60) {
-  const r = await runProcess(GUEST_SH, ["exec", text, String(timeoutS)], { env: ENV, timeoutMs: (timeoutS + 10) * 1000 });
-  if (r.code !== 0) throw new Error(`in the guest (exit ${r.code ?? r.signal}): ${text}\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-/** `softroce <args>` inside the namespace. */
-function softroce(args, timeoutMs) {
-  return runProcess("ip", ["netns", "exec", NS, process.execPath, CLI, ...args], { env: ENV, timeoutMs });
-}
+await requireGuestTools();
+// INTEROP_SOFTROCE_CLI: try another build of the CLI (its build/ and host/ must sit two levels above it)
+const G = interopGuest({ work: WORK, ns: NS, cli: process.env.INTEROP_SOFTROCE_CLI });
+const { env: ENV, cli: CLI, exec: guest, softroce } = G;
 
 // ---------------------------------------------------------------- guest
 
 test("guest image builds (Debian 12 kernel + rdma_rxe + rdma-core, debs cached)", async () => {
-  const r = await runOk(BUILD_SH, [], { env: ENV, timeoutMs: 900_000 });
+  const r = await G.build();
   process.stdout.write(r.stdout.split("\n").filter((l) => l.includes("done") || l.includes("up to date")).map((l) => `      ${l}\n`).join(""));
   const info = readFileSync(join(WORK, "build-info.txt"), "utf8");
   assert.match(info, /^kernel: linux-image-6\.1\.\S+ /m);
@@ -78,9 +34,7 @@ test("guest image builds (Debian 12 kernel + rdma_rxe + rdma-core, debs cached)"
 });
 
 test("guest boots under qemu in its own netns; rxe0 is ACTIVE with RoCE v2 GIDs ::ffff:192.0.2.2 and fd00:4791::2", async () => {
-  spawnSync(GUEST_SH, ["stop"], { env: ENV, stdio: "ignore", timeout: 20_000 }); // a guest a killed run left behind
-  guestStarted = true;
-  const r = await runOk(GUEST_SH, ["start"], { env: ENV, timeoutMs: 240_000 });
+  const r = await G.start();
   process.stdout.write(`      ${r.stdout.split("\n")[0]}\n`);
   const gids = new Map();
   for (const m of r.stdout.matchAll(/^GID (\d+) (\S+) (RoCE v[12]) (\S+)$/gm)) gids.set(Number(m[1]), { gid: m[2], type: m[3], ndev: m[4] });
@@ -223,7 +177,7 @@ async function waitHostListening(child, timeoutMs) {
 
 let capturing = false;
 test("tshark captures UDP 4791 on the tap", async () => {
-  const r = await runOk(GUEST_SH, ["capture-start", CAPTURE], { env: ENV, timeoutMs: 30_000 });
+  const r = await G.captureStart(CAPTURE);
   assert.match(r.stdout, /capturing on tap0/);
   capturing = true;
 });
@@ -332,7 +286,7 @@ test("longer runs: 300 x 10000 B and 50 x 65536 B each way, IPv4 and IPv6", asyn
 
 test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, verifies with `softroce decode`", async () => {
   assert.ok(capturing, "no capture was started");
-  const stop = await runOk(GUEST_SH, ["capture-stop"], { env: ENV, timeoutMs: 30_000 });
+  const stop = await G.captureStop();
   capturing = false;
   assert.ok(existsSync(CAPTURE), `no capture file: ${stop.stdout}`);
   const r = await runProcess(process.execPath, [CLI, "decode", "--json", "--pcap", CAPTURE], { timeoutMs: 120_000 });
@@ -427,8 +381,7 @@ test("control: rxe's IPv4 packets with a byte changed in flight (after its ICRC)
 });
 
 test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
-  const r = await runOk(GUEST_SH, ["stop"], { env: ENV, timeoutMs: 30_000 });
-  guestStarted = false;
+  const r = await G.stop();
   assert.match(r.stdout, /stopped/);
   const ns = await runOk("ip", ["netns", "list"], { timeoutMs: 10_000 });
   assert.ok(!ns.stdout.split("\n").some((l) => l.split(" ")[0] === NS), `netns ${NS} still there`);

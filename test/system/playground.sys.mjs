@@ -327,7 +327,7 @@ for (const op of ["write", "read", "send", "fetch-add"]) {
   test(`live mode: ${op} from the page through the gateway to the Node device on UDP`, async () => {
     const { page, context, errors, requests } = await newPage();
     try {
-      await page.goto(`${srv.url}?live=1&op=${op}&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
+      await page.goto(`${srv.url}?live=1&worker=0&op=${op}&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
       await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
       assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.locator("#problems").innerText());
       const rows = await page.evaluate(() => window.softroce.playground.trace());
@@ -343,12 +343,46 @@ for (const op of ["write", "read", "send", "fetch-add"]) {
       }
       assert.ok(requests.some((u) => u === srv.gatewayUrl), `the page opened the gateway: ${requests}`);
       assert.match(await page.locator("#lanes").innerText(), /127\.0\.14\.3:4791 \(Node, UDP\)/);
+      assert.match(await page.locator("#mode").innerText(), /single-threaded on the page's thread/);
+      assert.equal(page.workers().length, 0, "worker=0: no device worker");
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
     }
   });
 }
+
+test("live mode with the device in a Web Worker (the default on an isolated page): the worker owns the tunnel; the ladder has the trace ring's records", async () => {
+  const { page, context, errors } = await newPage();
+  try {
+    await page.goto(`${srv.url}?live=1&op=write&size=3000&depth=2&autorun=1`, { timeout: 30_000 });
+    await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.locator("#problems").innerText());
+    assert.match(await page.locator("#mode").innerText(), /runs in a Web Worker/);
+    assert.ok(page.workers().some((w) => /device-worker\.js$/.test(w.url())), `a device worker: ${page.workers().map((w) => w.url())}`);
+    assert.equal(await page.locator("#worker").isChecked(), true);
+    const wcs = await page.evaluate(() => window.softroce.playground.completions());
+    assert.deepEqual(wcs.map((w) => [w.wrId, w.status]), [["1", 0], ["2", 0]]);
+    const rows = await page.evaluate(() => window.softroce.playground.trace());
+    const names = rows.map((r) => r.opcode_name);
+    for (const want of ["RC RDMA Write First", "RC RDMA Write Last", "RC Acknowledge"]) assert.ok(names.includes(want), `${want} in ${names}`);
+    assert.ok(rows.every((r) => typeof r["infiniband.bth.psn"] === "number" && r.fate === "delivered"));
+    assert.equal(await page.locator("#download").isDisabled(), true, "no pcapng without the bytes");
+    await page.locator("#ladder").focus();
+    await page.keyboard.press("ArrowDown");
+    assert.match(await page.locator("#tree").innerText(), /trace ring's record/);
+    // untick: the same run on the page's thread, with bytes
+    await page.locator("#worker").uncheck();
+    await page.waitForFunction(() => location.search.includes("worker=0"), null, { timeout: 10_000 });
+    await page.locator("#run").click();
+    await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    assert.match(await page.locator("#mode").innerText(), /single-threaded/);
+    assert.ok((await page.evaluate(() => window.softroce.playground.trace())).every((r) => r.icrc_ok === true));
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
 
 test("softroce playground stops cleanly on SIGTERM", async () => {
   if (browser) await withTimeout(browser.close(), 20_000, "browser.close").catch(() => {});

@@ -3,7 +3,7 @@
 // of the virtual clock, real sockets instead of the simulated wire; the same views.
 import { openTunnelDevice } from "../../../host/browser/index.js";
 import {
-  Access, QpType, SendFlags, WrOpcode, TraceReader, WireCodec, connectQp, decodePacket, ipPacket, simTracePcapng,
+  Access, QpType, SendFlags, WrOpcode, TraceReader, WireCodec, aethMeaning, connectQp, decodePacket, ipPacket, simTracePcapng,
   type CompletionQueue, type DecodedPacket, type Device, type MemoryRegion, type QueuePair, type SendWr, type TraceEvent, type TraceRecord, type Fate,
 } from "./api.js";
 import { messageSize, wcObject, type Completion, type Side, type SideState, type TimerEvent, type TraceRow } from "./session.js";
@@ -46,6 +46,10 @@ export class LiveSession implements Run {
   private qpState = "RTS";
   private lastState: Partial<SideState> = {};
   private readonly reader: TraceReader;
+  /** worker device: the trace ring's PKT_SENT / PKT_RECV record of each packet (the bytes stay in the worker) */
+  private readonly fromRing: (TraceEvent | undefined)[] = [];
+  /** how the page's device runs, for the footer */
+  readonly threadText: string;
 
   private constructor(
     private readonly dev: Device,
@@ -59,7 +63,13 @@ export class LiveSession implements Run {
     this.before = { A: mr.bytes.slice() };
     this.reader = new TraceReader(dev);
     this.reader.enable();
-    const port = dev.port!;
+    this.threadText = dev.worker
+      ? "live mode: the page's device runs in a Web Worker (it owns the WebSocket and the timers; this page posts and polls through shared memory)"
+      : dev.workerFallback !== undefined
+        ? `live mode: the page's device runs single-threaded on the page's thread (no worker: ${dev.workerFallback})`
+        : "live mode: the page's device runs single-threaded on the page's thread";
+    const port = dev.port;
+    if (!port) return; // in a worker: packets come from the trace ring (collect)
     port.capture = (dir, d) => {
       const rx = dir === "rx";
       const dropped = rx && d.rxResult !== undefined && d.rxResult !== 0;
@@ -72,7 +82,7 @@ export class LiveSession implements Run {
   }
 
   /** Opens the page's device through the gateway, asks the server for a peer QP, connects, posts the work. */
-  static async create(mod: WebAssembly.Module, info: LiveInfo, settings: Settings): Promise<LiveSession> {
+  static async create(mod: WebAssembly.Module, info: LiveInfo, settings: Settings, opts: { worker?: boolean } = {}): Promise<LiveSession> {
     if (!info.gateway) throw new Error("live mode needs `softroce playground` (it runs the gateway)");
     if (!LIVE_OPS.includes(settings.op)) throw new Error(`live mode runs ${LIVE_OPS.join(", ")}; not ${settings.op}`);
     const size = messageSize(settings);
@@ -81,7 +91,8 @@ export class LiveSession implements Run {
       throw new Error("live mode: the peer has 8 receives of 4096 bytes for SENDs (size at most 4096, depth at most 8)");
     }
     const codec = await WireCodec.create(mod);
-    const { device } = await openTunnelDevice(info.gateway, { helloTimeoutMs: 20_000 });
+    // with worker: true the device runs in a Web Worker where the page is cross-origin isolated, else here (workerFallback says why)
+    const { device } = await openTunnelDevice(info.gateway, { helloTimeoutMs: 20_000, worker: opts.worker ?? false });
     try {
       const pd = device.allocPd();
       const cq = device.createCq(256);
@@ -156,6 +167,7 @@ export class LiveSession implements Run {
   private collect(): void {
     for (const ev of this.reader.read()) {
       this.events.push({ ...ev, side: "A" });
+      if (!this.dev.port && (ev.kind === "PKT_SENT" || ev.kind === "PKT_RECV")) this.ringPacket(ev);
       if (ev.kind === "TIMER_RETRANSMIT" || ev.kind === "TIMER_RNR") this.timers.push({ side: "A", tUs: this.elapsed(), kind: ev.kind === "TIMER_RNR" ? "rnr" : "retransmit" });
       else if (ev.kind === "REQ_STATE") this.lastState.req = ev.state;
       else if (ev.kind === "COMP_STATE") this.lastState.comp = ev.state;
@@ -167,6 +179,27 @@ export class LiveSession implements Run {
       // the last ACKs have been counted; the tunnel closes with the device
       setTimeout(() => this.dev.close(), 200);
     }
+  }
+
+  /** A packet the worker device sent or received, from its trace ring record. */
+  private ringPacket(ev: TraceEvent): void {
+    const tx = ev.kind === "PKT_SENT";
+    const dropped = !tx && ev.verdict !== "ok";
+    const me = this.dev.queryGid(0).replace(/^::ffff:/, "");
+    const peer = this.info.peer?.address ?? "peer";
+    this.fromRing[this.packets.length] = ev;
+    this.droppedRx.push(dropped);
+    this.dirs.push(tx);
+    this.packets.push({
+      sentAt: this.elapsed(),
+      fate: (dropped ? "dropped" : "delivered") as Fate,
+      datagram: { src: tx ? me : peer, dst: tx ? peer : me, srcPort: 0, dstPort: this.info.peer?.port ?? 4791, payload: new Uint8Array(0) },
+    });
+  }
+
+  /** True when the device runs in a worker: packets are trace ring records, without bytes. */
+  get bytesHidden(): boolean {
+    return !this.dev.port;
   }
 
   fromA(i: number): boolean {
@@ -183,6 +216,22 @@ export class LiveSession implements Run {
 
   decode(i: number): DecodedPacket {
     let d = this.decoded[i];
+    const ev = this.fromRing[i];
+    if (!d && ev) {
+      const record: DecodedPacket["record"] = { "frame.number": i + 1 };
+      const op = ev.opcode !== undefined ? this.codec.opcode(ev.opcode) : undefined;
+      record.opcode_name = op?.name ?? `Unknown (${ev.opcode})`;
+      record["infiniband.bth.opcode"] = ev.opcode ?? -1;
+      record["infiniband.bth.psn"] = ev.psn ?? -1;
+      if (ev.syndrome !== undefined) {
+        record["infiniband.aeth.syndrome"] = ev.syndrome;
+        record.aeth_meaning = aethMeaning(ev.syndrome);
+        record["infiniband.aeth.msn"] = ev.msn ?? 0;
+      }
+      if (ev.verdict !== undefined) record.verdict = ev.verdict;
+      d = { record, ok: true, error: "the device runs in a Web Worker: this is its trace ring's record of the packet; the bytes stay in the worker (untick “worker” to see them)" };
+      this.decoded[i] = d;
+    }
     if (!d) {
       const bytes = this.packetBytes(i);
       d = decodePacket(this.codec, bytes, { frame: i + 1, tsNanos: BigInt(Math.round(this.packets[i].sentAt)) * 1000n, frameLen: bytes.length });
@@ -230,6 +279,7 @@ export class LiveSession implements Run {
   }
 
   pcapng(): Uint8Array {
+    if (this.bytesHidden) throw new Error("no pcapng: the device runs in a Web Worker and its packets' bytes stay there (untick “worker”)");
     return simTracePcapng(this.packets);
   }
 }

@@ -18,9 +18,12 @@ let mod: WebAssembly.Module;
 let session: Run | undefined;
 let liveInfo: LiveInfo = { gateway: null };
 let live = false;
+/** live mode: the page's device in a Web Worker (URL worker=0 turns it off) */
+let useWorker = true;
 let settings: Settings = { ...DEFAULT_SETTINGS };
 let base: Settings = { ...DEFAULT_SETTINGS };
 let playing = false;
+let isolationText = "";
 let generation = 0;
 
 const ladder = new Ladder($("ladder"), onSelect);
@@ -67,7 +70,7 @@ function readControls(): Settings {
 }
 
 function writeUrl(): void {
-  const extra: Record<string, string> = live ? { live: "1" } : {};
+  const extra: Record<string, string> = live ? { live: "1", ...(useWorker ? {} : { worker: "0" }) } : {};
   const url = `${location.pathname}${settingsQuery(settings, settings.scenario ? scenarioBase(settings.scenario) : DEFAULT_SETTINGS, extra)}`;
   history.replaceState(null, "", url);
   ($("share") as HTMLAnchorElement).href = url;
@@ -80,7 +83,7 @@ async function replay(): Promise<void> {
   setState("loading");
   session?.stop();
   try {
-    session = live ? await LiveSession.create(mod, liveInfo, settings) : await Session.create(mod, planFor(settings));
+    session = live ? await LiveSession.create(mod, liveInfo, settings, { worker: useWorker }) : await Session.create(mod, planFor(settings));
   } catch (e) {
     $("problems").textContent = `cannot start: ${(e as Error).message}`;
     setState("error");
@@ -89,6 +92,8 @@ async function replay(): Promise<void> {
   if (gen !== generation) return;
   ladder.setSession(session);
   packetView.clear();
+  $("mode").textContent = session instanceof LiveSession ? session.threadText : isolationText;
+  ($("download") as HTMLButtonElement).disabled = session instanceof LiveSession && session.bytesHidden;
   const lanes = $("lanes").children;
   lanes[0].textContent = `A ${session.address("A")}`;
   lanes[1].textContent = `B ${session.address("B")}`;
@@ -153,7 +158,14 @@ function step(): void {
 
 function download(): void {
   if (!session) return;
-  const blob = new Blob([session.pcapng() as BlobPart], { type: "application/octet-stream" });
+  let bytes: Uint8Array;
+  try {
+    bytes = session.pcapng();
+  } catch (e) {
+    $("problems").textContent = (e as Error).message;
+    return;
+  }
+  const blob = new Blob([bytes as BlobPart], { type: "application/octet-stream" });
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
   a.download = `softroce-${settings.scenario || settings.op}-seed${settings.seed}.pcapng`;
@@ -173,7 +185,7 @@ function wire(): void {
     void replay();
   });
   $("controls").addEventListener("change", (e) => {
-    if ((e.target as HTMLElement).id === "scenario" || (e.target as HTMLElement).id === "live") return;
+    if (["scenario", "live", "worker"].includes((e.target as HTMLElement).id)) return;
     settings = readControls();
     writeUrl();
     void replay();
@@ -186,8 +198,14 @@ function wire(): void {
   $("live").addEventListener("change", () => {
     live = ($("live") as HTMLInputElement).checked;
     for (const k of ["loss", "dup", "reorder", "corrupt", "delay", "seed", "mtu", "scenario"]) ($(k) as HTMLInputElement).disabled = live;
+    ($("worker") as HTMLInputElement).disabled = !live;
     writeUrl();
     void replay();
+  });
+  $("worker").addEventListener("change", () => {
+    useWorker = ($("worker") as HTMLInputElement).checked;
+    writeUrl();
+    if (live) void replay();
   });
   $("download").addEventListener("click", download);
   document.addEventListener("keydown", (e) => {
@@ -250,9 +268,13 @@ async function main(): Promise<void> {
   writeUrl();
   const isolated = typeof SharedArrayBuffer !== "undefined" && globalThis.crossOriginIsolated;
   document.body.dataset.isolated = isolated ? "1" : "0";
-  $("mode").textContent = isolated
-    ? "cross-origin isolated; the simulated devices run on the page's thread"
+  isolationText = isolated
+    ? "cross-origin isolated: live mode runs the page's device in a Web Worker; the simulated devices run on the page's thread, on the virtual clock"
     : "not cross-origin isolated (the server sends no COOP/COEP headers): single-threaded, the devices run on the page's thread";
+  $("mode").textContent = isolationText;
+  useWorker = params.get("worker") !== "0";
+  ($("worker") as HTMLInputElement).checked = useWorker;
+  ($("worker") as HTMLInputElement).disabled = true; // until live mode is on
   // live mode: only when the server runs a gateway (softroce playground); a static server has no /live.json
   try {
     const r = await fetch("live.json");
@@ -267,6 +289,7 @@ async function main(): Promise<void> {
     live = true;
     liveBox.checked = true;
     for (const k of ["loss", "dup", "reorder", "corrupt", "delay", "seed", "mtu", "scenario"]) ($(k) as HTMLInputElement).disabled = true;
+    ($("worker") as HTMLInputElement).disabled = false;
     writeUrl();
   }
   try {

@@ -76,6 +76,8 @@ export class PacketView {
     );
     if (d.error || !d.ranges) {
       lines.push(`<p class="error">${esc(d.error ?? "not decoded")}</p>`);
+      const known = Object.keys(r).filter((k) => !k.startsWith("frame."));
+      if (known.length) lines.push(`<ul>${known.map((k) => `<li><span class="k">${esc(k)}</span>: <span class="v">${esc(showValue(k, r[k]))}</span></li>`).join("")}</ul>`);
     } else {
       const ranges = d.ranges;
       const byGroup = new Map<string, string[]>();

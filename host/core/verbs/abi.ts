@@ -46,6 +46,7 @@ export interface VerbsExports {
   qp_ptr(h: number): number;
   qp_modify(h: number, mask: number): number;
   doorbell(h: number, queues: number, now: number): number;
+  wr_class(op: number, qpType: number): number;
   srq_create(pd: number): number;
   srq_destroy(h: number): number;
   srq_ptr(h: number): number;

@@ -66,20 +66,6 @@ export interface RecvWr {
 /** Largest message (RXE_PORT_MAX_MSG_SZ). */
 export const MAX_MSG_SZ = 2 ** 31;
 
-/** WR opcodes each QP type accepts (rxe_wr_opcode_info). */
-const OPS: Record<number, readonly number[]> = {
-  [QpType.RC]: [
-    WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.RDMA_READ,
-    WrOpcode.ATOMIC_CMP_AND_SWP, WrOpcode.ATOMIC_FETCH_AND_ADD, WrOpcode.LOCAL_INV, WrOpcode.BIND_MW,
-    WrOpcode.SEND_WITH_INV, WrOpcode.FLUSH, WrOpcode.ATOMIC_WRITE, WrOpcode.REG_MR,
-  ],
-  [QpType.UC]: [
-    WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM, WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.BIND_MW,
-    WrOpcode.SEND_WITH_INV,
-  ],
-  [QpType.UD]: [WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.SEND_WITH_INV],
-};
-
 /** Opcodes that may carry inline data (rxe WR_INLINE_MASK). */
 const INLINE_OPS: readonly number[] = [
   WrOpcode.SEND, WrOpcode.SEND_WITH_IMM, WrOpcode.SEND_WITH_INV, WrOpcode.RDMA_WRITE, WrOpcode.RDMA_WRITE_WITH_IMM,
@@ -100,6 +86,8 @@ function sgeTotal(list: Sge[] | undefined): number | undefined {
 
 export interface SqLimits {
   qpType: number;
+  /** the core's table of WR opcodes per QP type (rxe_wr_opcode_info): 0 = not taken */
+  wrClass: (op: number, qpType: number) => number;
   maxSge: number;
   maxInline: number;
   device: object;
@@ -108,7 +96,7 @@ export interface SqLimits {
 /** Synchronous checks for one send WR; returns [errno, detail] or undefined. */
 export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoName, string] | undefined {
   if (!wr || typeof wr !== "object") return ["EINVAL", "not a work request"];
-  if (!(OPS[q.qpType] ?? []).includes(wr.opcode)) return ["EINVAL", `opcode ${wr.opcode} not valid for this QP type`];
+  if (!isU32(wr.opcode) || q.wrClass(wr.opcode, q.qpType) === 0) return ["EINVAL", `opcode ${wr.opcode} not valid for this QP type`];
   if (wr.wrId !== undefined && typeof wr.wrId !== "bigint") return ["EINVAL", "wrId must be a bigint"];
   const n = wr.sgList?.length ?? 0;
   if (n > q.maxSge) return ["EINVAL", `num_sge ${n} > max_send_sge ${q.maxSge}`];

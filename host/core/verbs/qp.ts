@@ -157,7 +157,10 @@ export class QueuePair {
       fail(verb, "EINVAL", `QP in ${nameOf(QpState, st)}`);
     }
     const d = this.pd.device;
-    const lim = { qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d };
+    const lim = {
+      qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d,
+      wrClass: (op: number, type: number) => d.core.wr_class(op, type) >>> 0,
+    };
     const bytes = d.mem.byteLength;
     const check = (wr: SendWr): ReturnType<typeof checkSendWr> => {
       const e = checkSendWr(wr, lim, bytes);

@@ -16,7 +16,7 @@ export interface WorkerTunnelLink {
   /** called once when the tunnel closes */
   onDown: ((why: string) => void) | undefined;
   /** the link's counters and the gateway's ERROR frames, from the worker */
-  stats(): Promise<{ link: TunnelLink["stats"]; gatewayErrors: TunnelLink["gatewayErrors"] }>;
+  fetchStats(): Promise<{ link: TunnelLink["stats"]; gatewayErrors: TunnelLink["gatewayErrors"] }>;
   close(): void;
 }
 
@@ -76,7 +76,7 @@ export async function tunnelDeviceOnWorker(
       return down;
     },
     onDown: undefined,
-    stats: () => session.request("stats"),
+    fetchStats: () => session.request("stats"),
     close: () => device.close(),
   };
   session.onReport((r) => {

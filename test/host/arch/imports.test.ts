@@ -4,21 +4,10 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { describe, expect, it } from "vitest";
+import { ROOT, tsFiles } from "./tree.js";
 
-const ROOT = resolve(__dirname, "../../..");
 const HOST = join(ROOT, "host");
 const CORE = join(HOST, "core");
-
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) {
-      if (name !== "node_modules") out.push(...tsFiles(p));
-    } else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(p);
-  }
-  return out;
-}
 
 /** Every module specifier of static imports/exports and dynamic import() calls, with its line. */
 export function specifiers(source: string): { spec: string; line: number }[] {

@@ -28,7 +28,7 @@ describe("args", () => {
     [["--json=1"], "--json takes no value"],
     [["--count", "x"], "--count wants an integer, got 'x'"],
     [["--count", "0"], "--count must be at least 1, got 0"],
-    [["-n", "101"], "--count must be at most 100, got 101"],
+    [["-n", "101"], "-n/--count must be at most 100, got 101"],
     [["--link", "ppp"], "--link must be one of ip, eth, got 'ppp'"],
     [["--json", "-j"], "--json given twice"],
     [["stray"], "unexpected argument 'stray'"],

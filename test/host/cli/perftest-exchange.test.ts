@@ -7,7 +7,7 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { useCli, until } from "../support/cli-process.js";
 import {
-  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, reportLine, VERSION_LEN,
+  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestPeak, reportLine, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
 import { CM_KEY_MSG_LEN, formatCmKeyMsg, parseCmKeyMsg, PerftestCmError } from "../../../host/cli/perftest-rdmacm.js";
 
@@ -77,6 +77,17 @@ describe("perftest's report line", () => {
       .split("\n").find((l) => l.startsWith(" 4096 "))!;
     const [, size, iters, peak, avg, rate] = /^ (\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$/.exec(linux)!;
     expect(reportLine(Number(size), Number(iters), Number(peak), Number(avg), Number(rate))).toBe(linux);
+  });
+});
+
+describe("perftest's BW peak", () => {
+  it("is the shortest time per message over any run i..j (post of i to completion of j), not the gap between two completions", () => {
+    const MiB = 2 ** 20;
+    // three posted at 0 complete together at 10 ms: 10/3 ms a message at best (a completion-gap rule would say infinite)
+    expect(perftestPeak(MiB, Float64Array.from([0, 0, 0]), Float64Array.from([10, 10, 10]))).toBeCloseTo(300, 6);
+    // one message every 2 ms, but messages 2..3 took 1 ms each from their post
+    expect(perftestPeak(MiB, Float64Array.from([0, 2, 4, 5]), Float64Array.from([2, 4, 5, 6]))).toBeCloseTo(1000, 6);
+    expect(perftestPeak(MiB, new Float64Array(0), new Float64Array(0))).toBe(0);
   });
 });
 

@@ -89,6 +89,27 @@ describe("ibv_post_send / ibv_post_recv", () => {
     }
   });
 
+  it("bad flow: an opcode the QP type does not take is EINVAL at post (the core's wr_class), the QP stays in RTS", async () => {
+    const cases: [number, number][] = [
+      [QpType.UD, WrOpcode.SEND_WITH_INV], [QpType.UD, WrOpcode.RDMA_WRITE], [QpType.UD, WrOpcode.BIND_MW],
+      [QpType.UC, WrOpcode.RDMA_READ], [QpType.UC, WrOpcode.ATOMIC_FETCH_AND_ADD], [QpType.UC, WrOpcode.LOCAL_INV],
+      [QpType.RC, 99],
+    ];
+    for (const [type, opcode] of cases) {
+      const { qp, pd } = await fixture(type);
+      toRts(qp);
+      const ah = pd.createAh(AV);
+      expectVerbsError(() => qp.postSend({ opcode, invalidateRkey: 1, ud: { ah, remoteQpn: 2, remoteQkey: 0x11111111 } }), "EINVAL", "ibv_post_send");
+      expect(sqDepth(qp as never)).toBe(0);
+      expect(qp.state).toBe(QpState.RTS);
+    }
+    // what the types do take passes the check (a UD SEND, a UC SEND_WITH_INV as rxe's table has it)
+    const { qp, pd } = await fixture(QpType.UD);
+    toRts(qp);
+    qp.postSend({ opcode: WrOpcode.SEND, ud: { ah: pd.createAh(AV), remoteQpn: 2, remoteQkey: 0x11111111 } });
+    expect(sqDepth(qp as never)).toBe(1);
+  });
+
   it("bad flow: post recv in RESET is EINVAL; from INIT on it is accepted", async () => {
     const { qp } = await fixture();
     expectVerbsError(() => qp.postRecv({ wrId: 1n }), "EINVAL", "ibv_post_recv");
