@@ -219,14 +219,19 @@ const CLI = fileURLToPath(new URL("../dist/cli/softroce.js", import.meta.url));
 /** `softroce perf write_bw` between two processes (127.0.0.1 and .2): its JSON result. */
 async function perfQps(qps, extra) {
   const tcp = String(20000 + Math.floor(Math.random() * 20000));
-  const common = ["perf", "write_bw", "-q", String(qps), "-s", String(SIZE), ...extra, "-p", tcp, "--port", "0", "--json"];
+  const common = ["perf", "write_bw", "-q", String(qps), "-s", String(SIZE), ...extra, "-p", tcp, "--udp-port", "0", "--json"];
   const server = spawn(process.execPath, [CLI, ...common, "--address", "127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
+  const serverExit = once(server, "exit"); // at once: an exit seen before anyone listens would leave this waiting forever
   let serverErr = "";
   server.stderr.on("data", (b) => (serverErr += b));
   // the server prints "waiting for a client" once it listens
   for (let i = 0; i < 200 && !serverErr.includes("waiting"); i++) await new Promise((r) => setTimeout(r, 50));
-  const r = spawnSync(process.execPath, [CLI, ...common, "127.0.0.1", "--address", "127.0.0.2"], { encoding: "utf8", timeout: 600_000 });
-  await once(server, "exit");
+  // the client asynchronously too: spawnSync's own loop can take the server's exit (the bench then ended without a word)
+  const client = spawn(process.execPath, [CLI, ...common, "127.0.0.1", "--address", "127.0.0.2"], { stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 });
+  const r = { stdout: "", stderr: "" };
+  client.stdout.on("data", (b) => (r.stdout += b));
+  client.stderr.on("data", (b) => (r.stderr += b));
+  await Promise.all([once(client, "exit"), serverExit]);
   try {
     return JSON.parse(r.stdout);
   } catch {
