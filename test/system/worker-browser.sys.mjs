@@ -167,6 +167,25 @@ test("Chromium, cross-origin isolated: the tunnel device in a Web Worker; WRITEs
     const b = await withTimeout(page.evaluate(pageOpen, wsUrl), 60_000, "openTunnelDevice({ worker: true }) in the page");
     assert.deepEqual([b.isolated, b.worker, b.fallback, b.shared], [true, true, null, true], `page device: ${JSON.stringify(b)} ${pageErrors}`);
 
+    // openDevice({ worker: true }) on no network: the control verbs from the page's main thread
+    // (which may not block: it spins for the worker's answer), errors keep their class and code
+    const local = await withTimeout(page.evaluate(async () => {
+      const d = await window.sr.openDevice({ worker: true });
+      const pd = d.allocPd();
+      const mr = pd.regMr(4096, 7);
+      mr.bytes[5] = 42;
+      const out = { worker: d.worker, maxQp: d.query().maxQp, gid: d.queryGid(0).slice(0, 4), byte: new Uint8Array(d.memory.buffer)[Number(mr.addr) + 5] };
+      let err = "";
+      try {
+        d.createCq(1 << 30);
+      } catch (e) {
+        err = `${e.name} ${e.code}`;
+      }
+      d.close();
+      return { ...out, err };
+    }), 60_000, "openDevice({ worker: true }) in the page");
+    assert.deepEqual(local, { worker: true, maxQp: 256, gid: "fe80", byte: 42, err: "VerbsError EINVAL" });
+
     const o = { qpAccessFlags: ALL, timeout: 16, retryCnt: 7 };
     node.connectQp(n.qp, { qpNum: b.qpNum, psn: 0x300, gid: b.gid, port: gw.udpPort }, { sqPsn: 0x400, ...o });
     await page.evaluate(({ qpNum, gid, port, o }) => window.sr.connectQp(window.t.qp, { qpNum, psn: 0x400, gid, port }, { sqPsn: 0x300, ...o }), { qpNum: n.qp.qpNum, gid: n.dev.queryGid(0), port: n.port, o });

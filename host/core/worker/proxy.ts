@@ -21,6 +21,9 @@ const FIXED = new Set([
   "dev_counter_count", "dev_counter_names", "entropy_pool", "entropy_cap", "entropy_low", "tx_ring",
 ]);
 
+/** Exports that are pure functions of their arguments (the opcode table): each answer asked once. */
+const PURE = new Set(["wr_class"]);
+
 let blockingAllowed: boolean | undefined;
 
 /** Whether this thread may block in Atomics.wait (not a browser's main thread). */
@@ -105,6 +108,15 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
         if (cached) return cached;
         const v = call(index, name, []);
         if (v) cached = v;
+        return v;
+      };
+    } else if (PURE.has(name)) {
+      const memo = new Map<string, unknown>();
+      out[name] = (...args: unknown[]): unknown => {
+        const key = args.join(",");
+        if (memo.has(key)) return memo.get(key);
+        const v = call(index, name, args);
+        if (memo.size < 4096) memo.set(key, v);
         return v;
       };
     } else {

@@ -2,7 +2,7 @@
 // multicast, close) with their answers as promises, the worker's reports, and the device itself —
 // a Device over the core proxy, whose CQ waiters and async events are served by waiting on the
 // PROGRESS word (Atomics.waitAsync) rather than by a message per completion.
-import { Device, type OpenDeviceOptions } from "../verbs/index.js";
+import { AsyncEvent, Device, EventType, type OpenDeviceOptions } from "../verbs/index.js";
 import type { VerbsCore } from "../verbs/abi.js";
 import { Control, W, waitChange } from "./control.js";
 import type { WorkerEndpoint } from "./endpoint.js";
@@ -17,6 +17,7 @@ export class WorkerSession {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; op: string }>();
   private readonly reportFns = new Set<(r: WorkerReport) => void>();
+  private readonly failureFns = new Set<(e: Error) => void>();
   /** why the worker is gone, once it is */
   failure: Error | undefined;
   private closing: Promise<void> | undefined;
@@ -43,6 +44,11 @@ export class WorkerSession {
     this.reportFns.add(fn);
   }
 
+  /** `fn(e)` once if the worker fails or exits without being asked to (not after close()). */
+  onFailure(fn: (e: Error) => void): void {
+    this.failureFns.add(fn);
+  }
+
   private onMessage(m: WorkerReply | WorkerReport): void {
     if ("report" in m) {
       for (const fn of this.reportFns) fn(m);
@@ -61,6 +67,7 @@ export class WorkerSession {
     this.control.store(W.CLOSED, 1);
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
+    if (!this.closing) for (const fn of this.failureFns) fn(this.failure);
   }
 
   /** Asks the worker to close its link and stop, then ends it (also when it does not answer). */
@@ -118,6 +125,10 @@ export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, optio
   device.worker = true;
   sessions.set(device, { session, stats: core.stats });
   watchProgress(session.control, device);
+  // the worker died (an uncaught error, terminated): the device is gone, as IBV_EVENT_DEVICE_FATAL says
+  session.onFailure(() => {
+    if (!device.closed) device.dispatchEvent(new AsyncEvent({ eventType: EventType.DEVICE_FATAL, portNum: 1, element: 1, info: 0 }));
+  });
   device.addEventListener("close", () => {
     session.control.store(W.CLOSED, 1); // verbs from now on fail at once (DeviceWorkerError)
     void session.close();
