@@ -66,7 +66,8 @@ export function perfDeviceOptions(o: ResolvedPerfOptions): { mrArenaBytes: numbe
     mrArenaBytes: Math.max(1 << 20, Math.ceil((mrBytes + o.qps * 4096 + (64 << 10)) / (1 << 20)) * (1 << 20)),
     // rings (SQ/RQ/CQ) beyond the default arena, which also holds the engines' per-QP state
     ringArenaBytes: (16 << 20) + o.qps * wr * 2 * 256 + cqe * 2 * 128,
-    maxQp: Math.max(16, o.qps),
+    // + 1: QP1 (the GSI), which every Node device opens, counts against max_qp as in rxe's QP pool
+    maxQp: Math.max(16, o.qps) + 1,
   };
 }
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { atomicOperand, createPerfBed, perfDeviceOptions, perfWr, resolvePerfOptions } from "../../../host/core/perf/index.js";
-import { WrOpcode } from "../../../host/core/verbs/index.js";
+import { QpType, WrOpcode } from "../../../host/core/verbs/index.js";
 
 describe("perf work requests", () => {
   it("atomics: FETCH_AND_ADD adds the seeded operand; CMP_AND_SWAP chains value(seq) -> value(seq + 1)", async () => {
@@ -35,6 +35,20 @@ describe("perf work requests", () => {
     const d = perfDeviceOptions(o);
     expect(d.mrArenaBytes).toBeGreaterThanOrEqual(4 * 16 * (1 << 20));
     expect(d.mrArenaBytes % (1 << 20)).toBe(0);
-    expect(d.maxQp).toBe(16);
+    expect(d.maxQp).toBe(17);
+  });
+
+  it("-q 16 on a Node device: its QP1 and the test's 16 QPs all fit (ibv_create_qp EINVAL before)", async () => {
+    const { openDevice } = await import("../../../host/node/index.js");
+    const o = resolvePerfOptions({ test: "write_bw", size: 4096, txDepth: 4, qps: 16 });
+    const dev = await openDevice({ address: "127.0.9.7", port: 0, ...perfDeviceOptions(o) });
+    try {
+      const pd = dev.allocPd();
+      const cq = dev.createCq(64);
+      const qps = Array.from({ length: 16 }, () => pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } }));
+      expect(qps.length).toBe(16);
+    } finally {
+      dev.close();
+    }
   });
 });
