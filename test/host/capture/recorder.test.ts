@@ -76,7 +76,7 @@ function opcodes(bytes: Uint8Array) {
 
 describe("PcapRecorder", () => {
   it("records every datagram of an RC SEND + READ over IPv4 UDP; every ICRC recomputes", async () => {
-    const { A, B, rec } = await exchange("127.0.0.1", "127.0.0.2");
+    const { A, B, rec } = await exchange("127.0.10.41", "127.0.10.42");
     // A sends SEND x3 (MTU 1024) and one READ request; B answers with an ACK and 2 READ responses
     // (ACK coalescing may fold the SEND ACK); everything A's port saw is recorded once.
     const stats = A.d.port!.stats;
@@ -113,10 +113,10 @@ describe("PcapRecorder", () => {
   });
 
   it("records dropped datagrams too, and a damaged one fails its ICRC in the file", async () => {
-    const { A } = await pair("127.0.0.1", "127.0.0.2");
+    const { A } = await pair("127.0.10.43", "127.0.10.44");
     const rec = new PcapRecorder({ directions: ["rx"] });
     const detach = rec.attach(A.d.port!);
-    A.d.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort: 1, dstPort: A.port, payload: new Uint8Array(40) });
+    A.d.port!.receive({ src: "127.0.10.44", dst: "127.0.10.43", srcPort: 1, dstPort: A.port, payload: new Uint8Array(40) });
     expect(rec.packets).toHaveLength(1);
     expect(rec.packets[0].rxResult).not.toBe(0);
     expect(await icrcs(rec.pcap())).toEqual([false]);
