@@ -2,7 +2,7 @@
 // -v its limits, GID table and counters (rxe's hw counters and the drop reasons, as `rdma stat`).
 import { isIPv4, isIPv6 } from "node:net";
 import { datapathOf, openDevice } from "../node/index.js";
-import { type Device, DeviceCapFlags, PortState } from "../core/verbs/index.js";
+import { type Device, DeviceCapFlags, mtuBytes, PortState } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { DEVICE_NAME } from "./pingpong.js";
@@ -26,7 +26,6 @@ address) and prints the device and its port; -v adds the limits, the GID table a
 ${formatFlags(FLAGS)}
 `;
 
-const MTU_BYTES = [0, 256, 512, 1024, 2048, 4096];
 const PORT_STATE = ["PORT_NOP", "PORT_DOWN", "PORT_INIT", "PORT_ARMED", "PORT_ACTIVE", "PORT_ACTIVE_DEFER"];
 const PHYS_STATE = ["", "SLEEP", "POLLING", "DISABLED", "PORT_CONFIGURATION_TRAINNING", "LINK_UP", "LINK_ERROR_RECOVERY", "PHY TEST"];
 const CAP_NAMES: [number, string][] = Object.entries(DeviceCapFlags).map(([k, v]) => [v, k]);
@@ -44,7 +43,7 @@ function kv(indent: number, key: string, value: string | number): string {
   return `${"\t".repeat(indent)}${key}:${"\t".repeat(tabs)}${value}`;
 }
 
-const mtu = (m: number) => `${MTU_BYTES[m] ?? "invalid MTU"} (${m})`;
+const mtu = (m: number) => `${mtuBytes(m) || "invalid MTU"} (${m})`;
 
 /** The text ibv_devinfo prints for one device (tab layout as rdma-core's). */
 export function formatDevinfo(dev: Device, opts: { verbose: boolean; ibPort?: number; address: string; udpPort: number }): string {
