@@ -118,14 +118,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
   }
   const mod = await nodeCoreModule();
   if (options.address === undefined) return openDeviceWith(mod, options);
-  const warned = new Set<string>();
-  const onSendError =
-    options.onSendError ??
-    ((e: UdpSendError) => {
-      if (warned.has(e.code)) return;
-      warned.add(e.code);
-      process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
-    });
+  const onSendError = options.onSendError ?? warnOncePerErrno();
   const gid = addressGid(options.address);
   checkSocketGids(options.address, gid, options.gids);
   const { link, reason } = await openUdpLink({ ...options, address: options.address }, onSendError).catch((e: unknown) => {
@@ -152,18 +145,21 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
   }
 }
 
+/** openDevice's default onSendError: one process warning per errno, explained. */
+function warnOncePerErrno(): (e: UdpSendError) => void {
+  const warned = new Set<string>();
+  return (e) => {
+    if (warned.has(e.code)) return;
+    warned.add(e.code);
+    process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
+  };
+}
+
 /** openDevice({ worker: true }): what openDevice derives from the address, then the worker. */
 async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
   if (options.address === undefined) return openWorkerDevice(options);
   const address = options.address;
-  const warned = new Set<string>();
-  const onSendError =
-    options.onSendError ??
-    ((e: UdpSendError) => {
-      if (warned.has(e.code)) return;
-      warned.add(e.code);
-      process.emitWarning(explainSendError(e), { code: `SOFTROCE_SEND_${e.code}` });
-    });
+  const onSendError = options.onSendError ?? warnOncePerErrno();
   const gid = addressGid(address);
   checkSocketGids(address, gid, options.gids);
   return openWorkerDevice(options, {
