@@ -76,8 +76,10 @@ test("the browser bundle exists and imports nothing from node:", () => {
   assert.doesNotMatch(text, /["']node:/, "dist/browser/index.js mentions a node: specifier");
   // The asset URL is a string literal in the bundle (a comment may name build/softroce.wasm too).
   const refs = [...new Set([...text.matchAll(/["'`](?:\.\/)?([\w.-]+\.wasm)["'`]/g)].map((m) => m[1]))];
-  assert.equal(refs.length, 1, `the bundle should reference one .wasm asset, found: ${refs.join(", ") || "none"}`);
-  assert.ok(readdirSync(BROWSER_DIR).includes(refs[0]), `dist/browser/${refs[0]} (referenced by the bundle) is missing`);
+  // two assets: the core, and its threads build for the device worker (openDevice({ worker: true }))
+  const kinds = refs.map((r) => r.replace(/-[A-Z0-9]+\.wasm$/, "")).sort();
+  assert.deepEqual(kinds, ["softroce", "softroce-shared"], `the bundle should reference the core and its threads build, found: ${refs.join(", ") || "none"}`);
+  for (const r of refs) assert.ok(readdirSync(BROWSER_DIR).includes(r), `dist/browser/${r} (referenced by the bundle) is missing`);
 });
 
 // Copies the build inputs to a temp project (node_modules linked) and runs the
@@ -89,7 +91,7 @@ test("esbuild.config.mjs rejects a node: import reachable from host/browser", as
   for (const f of ["esbuild.config.mjs", "package.json", "tsconfig.json"]) cpSync(join(ROOT, f), join(dir, f));
   cpSync(join(ROOT, "host"), join(dir, "host"), { recursive: true, filter: (src) => !src.includes(`${sep}native${sep}build`) });
   mkdirSync(join(dir, "build"));
-  cpSync(join(ROOT, "build/softroce.wasm"), join(dir, "build/softroce.wasm"));
+  for (const w of ["softroce.wasm", "softroce-shared.wasm"]) cpSync(join(ROOT, "build", w), join(dir, "build", w));
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"), "dir");
 
   const clean = await runProcess(process.execPath, ["esbuild.config.mjs"], { cwd: dir, timeoutMs: 120_000 });
