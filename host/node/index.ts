@@ -162,11 +162,14 @@ async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
   const onSendError = options.onSendError ?? warnOncePerErrno();
   const gid = addressGid(address);
   checkSocketGids(address, gid, options.gids);
-  return openWorkerDevice(options, {
+  const device = await openWorkerDevice(options, {
     gid,
     onSendError,
     deviceOptions: (localPort) => ({ gids: [gid], nodeGuid: nodeGuidFor(address, localPort), activeMtu: activeMtuFor(address), ...options, port: localPort }),
   });
+  // QP1 as on the thread path, posted and polled from this thread; the worker's port (and its clock) is not here
+  if (options.gsi ?? true) Qp1Transport.of(device, { clock: realClock });
+  return device;
 }
 
 import WebSocket from "ws";

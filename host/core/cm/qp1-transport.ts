@@ -21,6 +21,7 @@ import type { QueuePair } from "../verbs/qp.js";
 import { GSI_QKEY, GSI_QPN, MAD_SIZE, MadError, MgmtClass, unmatchedResponse } from "./mad.js";
 import { CommunicationManager } from "./cm.js";
 import type { MadAddress, MadTransport } from "./mad-transport.js";
+import type { Clock } from "../link/port.js";
 
 /** The GRH area a UD receive buffer starts with. */
 export const GRH_SIZE = 40;
@@ -38,6 +39,11 @@ export interface Qp1TransportOptions {
   sendDepth?: number;
   /** the UDP port of the device that has `gid` (softroce runs several devices on one host; default 4791) */
   peerUdpPort?: (gid: Uint8Array) => number;
+  /**
+   * the clock of the listener-less CM that answers unclaimed CM MADs (default: the device's port's; a
+   * device in a worker has no port on this thread, so its opener passes one)
+   */
+  clock?: Clock;
 }
 
 export interface Qp1Counters {
@@ -267,7 +273,7 @@ export class Qp1Transport implements MadTransport {
   /** A CM MAD nobody receives goes to a CM with no listeners (made on first use), as Linux's ib_cm is always loaded. */
   private unclaimedCm(mad: Uint8Array, from: MadAddress): boolean {
     if (!this.idleCm) {
-      const clock = this.device.port?.clock;
+      const clock = this.opts.clock ?? this.device.port?.clock;
       if (!clock) return false;
       const shim = {
         send: (m: Uint8Array, to: MadAddress) => this.send(m, to),
