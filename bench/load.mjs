@@ -7,10 +7,9 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { neededPackets } from "./load-common.mjs";
 
 const PEER = fileURLToPath(new URL("./load-peer.mjs", import.meta.url));
-const SIZES = [1000, 4096, 9000];
-const MTU = 1024;
 
 function child(role, address, pairs) {
   const p = spawn(process.execPath, [PEER, role, address, String(pairs)], { stdio: ["pipe", "pipe", "inherit"] });
@@ -49,7 +48,7 @@ export async function runLoad(pairs) {
     const done = await writer.next("done");
     target.send({ check: true });
     const checked = await target.next("checked");
-    const needed = pairs * SIZES.reduce((n, s) => n + Math.ceil(s / MTU), 0);
+    const needed = neededPackets(pairs);
     const sent = Number(done.counters.sent_pkts);
     return {
       pairs, wrs: 3 * pairs, seconds: done.seconds, statuses: done.statuses, completions: done.completions,

@@ -1,4 +1,5 @@
-// Runs every bench/*.mjs except this file, one after another, each in its own process.
+// Runs every bench/*.mjs except this file and the modules benches use (a child side, *-peer.mjs;
+// shared pieces, *-common.mjs), one after another, each in its own process.
 // Usage: npm run bench   (builds first)   or   node bench/run.mjs [name-filter]
 import { readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
@@ -7,7 +8,7 @@ import { fileURLToPath } from "node:url";
 const dir = fileURLToPath(new URL(".", import.meta.url));
 const filter = process.argv[2];
 const files = readdirSync(dir)
-  .filter((f) => f.endsWith(".mjs") && f !== "run.mjs" && (!filter || f.includes(filter)))
+  .filter((f) => f.endsWith(".mjs") && f !== "run.mjs" && !/-(peer|common)\.mjs$/.test(f) && (!filter || f.includes(filter)))
   .sort();
 let failed = 0;
 for (const f of files) {
