@@ -23,6 +23,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, openDevice, udpLinkOf } from "../dist/node/index.js";
 import { buildProbe, fmtSpread, runProbe, spread } from "./native/probe.mjs";
+import { sendRawWindowed } from "./native/raw-sender.mjs";
 
 const SIZE = 65536;
 const DEPTH = 128;
@@ -154,31 +155,7 @@ async function rcWrite(s, peer) {
 /** Raw node:dgram goodput at the receiver, window 128 against a count every 32 datagrams. */
 async function rawGoodput(c, port) {
   await ask(c, { type: "raw-reset" }, "raw-ready");
-  const sock = dgram.createSocket("udp4");
-  sock.bind(0, ADDR);
-  await once(sock, "listening");
-  const total = Math.round((SIZE * MESSAGES) / 4096);
-  const payload = Buffer.alloc(DGRAM, 0xab);
-  let sent = 0, acked = 0, lastProgress = performance.now(), wake;
-  sock.on("message", (m) => {
-    const n = m.readUInt32LE(0);
-    if (n > acked) (acked = n), (lastProgress = performance.now());
-    wake?.();
-  });
-  while (sent < total) {
-    while (sent < total && sent - acked < DEPTH) {
-      sock.send(payload, port, ADDR);
-      sent++;
-    }
-    await new Promise((r) => {
-      wake = r;
-      setTimeout(r, 5);
-    });
-    wake = undefined;
-    if (performance.now() - lastProgress > 20) (acked = sent - (sent % 32)), (lastProgress = performance.now());
-  }
-  await new Promise((r) => setTimeout(r, 100));
-  sock.close();
+  await sendRawWindowed({ address: ADDR, port, size: DGRAM, total: Math.round((SIZE * MESSAGES) / 4096), window: DEPTH });
   const res = await ask(c, { type: "raw-result" }, "raw-result");
   return (res.count * DGRAM) / res.us;
 }

@@ -7,6 +7,7 @@
 import { fork } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
+import { sendRawWindowed } from "./native/raw-sender.mjs";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice } from "../dist/node/index.js";
 
 const SIZE = 65536;
@@ -92,33 +93,8 @@ async function rcWrite(rc, peer) {
 
 async function raw(c, port) {
   await ask(c, { type: "raw-reset" }, "raw-ready");
-  const sock = dgram.createSocket("udp4");
-  sock.bind(0, ADDR);
-  await once(sock, "listening");
   const total = Math.round((SIZE * MESSAGES) / 4096);
-  const payload = Buffer.alloc(DGRAM, 0xab);
-  let sent = 0, acked = 0, lastProgress = performance.now();
-  let wake;
-  sock.on("message", (m) => {
-    const n = m.readUInt32LE(0);
-    if (n > acked) (acked = n), (lastProgress = performance.now());
-    wake?.();
-  });
-  while (sent < total) {
-    while (sent < total && sent - acked < WINDOW) {
-      sock.send(payload, port, ADDR);
-      sent++;
-    }
-    await new Promise((r) => {
-      wake = r;
-      setTimeout(r, 5);
-    });
-    wake = undefined;
-    // lost datagrams leave the count behind for good: after 20 ms without progress, open the window
-    if (performance.now() - lastProgress > 20) (acked = sent - (sent % 32)), (lastProgress = performance.now());
-  }
-  await new Promise((r) => setTimeout(r, 100));
-  sock.close();
+  await sendRawWindowed({ address: ADDR, port, size: DGRAM, total, window: WINDOW });
   const res = await ask(c, { type: "raw-result" }, "raw-result");
   return { mbps: (res.count * DGRAM) / res.us, lost: total - res.count, total };
 }
