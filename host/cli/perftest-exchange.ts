@@ -11,8 +11,9 @@
 // perftest connects it; the output is perftest's table.
 import net from "node:net";
 import { openDevice } from "../node/index.js";
-import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
+import { mtuEnum, perftestMtu } from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 
@@ -143,7 +144,7 @@ const readBe64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigU
 const readDouble = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getFloat64(0);
 
 /** Steps 1–4: version (checked as perftest checks it), cycle buffer, cache line, MTU; returns the MTU both use. */
-export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolean): Promise<Uint8Array> }, client: boolean, mtuEnum: number): Promise<{ version: string; mtu: number }> {
+export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolean): Promise<Uint8Array> }, client: boolean, mtu: number): Promise<{ version: string; mtu: number }> {
   const mine = new Uint8Array(VERSION_LEN);
   mine.set(new TextEncoder().encode(PERFTEST_VERSION));
   const theirs = await r.swap(mine, client);
@@ -154,11 +155,10 @@ export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolea
   }
   await r.swap(be32(CYCLE_BUFFER), client);
   await r.swap(be32(CACHE_LINE), client);
-  const mtuMsg = new Uint8Array([0x30 + mtuEnum, 0]);
+  const mtuMsg = new Uint8Array([0x30 + mtu, 0]);
   const peer = await r.swap(mtuMsg, client);
   const peerMtu = peer[0]! - 0x30;
-  const mtu = peerMtu >= 1 && peerMtu <= 5 ? Math.min(peerMtu, mtuEnum) : mtuEnum;
-  return { version, mtu };
+  return { version, mtu: peerMtu >= 1 && peerMtu <= 5 ? Math.min(peerMtu, mtu) : mtu };
 }
 
 export interface PerftestOptions {
@@ -171,8 +171,8 @@ export interface PerftestOptions {
   size: number;
   iters: number;
   txDepth: number;
-  /** ibv_mtu enum */
-  mtu: number;
+  /** -m in bytes (undefined: the port's active MTU, as perftest without -m) */
+  mtu?: number;
   timeoutMs: number;
   /** perftest's -R: the exchange and the test QP's connection over rdma_cm */
   rdmaCm?: boolean;
@@ -213,7 +213,7 @@ function addressLine(which: string, d: PerftestDest, t: PerftestTest, rdmaCm = f
 
 const RULE = "---------------------------------------------------------------------------------------\n";
 
-function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
+function header(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = usesReads(o.test);
   return RULE + `                    ${TITLES[o.test]}\n` +
     " Dual-port       : OFF\t\tDevice         : softroce0\n" +
@@ -223,7 +223,7 @@ function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
     " ibv_wr* API     : OFF\n" +
     (client && !isLat(o.test) ? ` TX depth        : ${o.txDepth}\n` : "") +
     (isLat(o.test) ? "" : ` CQ Moderation   : ${Math.min(o.txDepth, 100)}\n`) +
-    ` Mtu             : ${mtuBytes}[B]\n` +
+    ` Mtu             : ${mtu}[B]\n` +
     " Link type       : Ethernet\n" +
     " GID index       : 0\n" +
     (read ? ` Outstand reads  : ${MAX_OUT_READS}\n` : " Max inline data : 0[B]\n") +
@@ -497,6 +497,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   let cm: PerftestCm | undefined;
   try {
     dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, 2 * (Math.max(HALF, o.size)) + (1 << 20)) });
+    // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
+    const own = perftestMtu(o.mtu, mtuBytes(dev.queryPort().activeMtu));
+    for (const line of own.notice) io.out(`${line}\n`);
     let x: Exchange;
     if (o.rdmaCm) {
       if (!client) io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
@@ -506,7 +509,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     } else {
       x = await tcpExchange(o, io, client, held);
     }
-    const { mtu } = await exchangeSysData(x, client, o.mtu);
+    const { mtu } = await exchangeSysData(x, client, mtuEnum(own.mtu));
     let c: Ctx;
     if (cm) {
       // create_rdma_cm_connection: a handshake, the test QP's rdma_cm connection, a handshake
@@ -522,7 +525,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     if (!cm) connect(c, peer, mtu, o);
     const sendTest = o.test === "send_bw" || o.test === "send_lat";
     if (sendTest) for (let i = 0; i < Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH); i++) postRecv(c, o.size);
-    io.out(header(o, client, 128 << mtu));
+    io.out(header(o, client, mtuBytes(mtu)));
     io.out(addressLine("local", c.me, o.test, o.rdmaCm) + addressLine("remote", peer, o.test, o.rdmaCm) + RULE);
     const barrier = async () => void (await x.swap(x.formatKey(c.me), client));
     // perftest: the key exchange, then three handshakes (after RTR, and two more), then the test
@@ -588,8 +591,6 @@ export async function runPerftestFor(
     io.err("softroce perf: --perftest runs one RC QP\n");
     return 2;
   }
-  const mtuBytes = p.mtu ?? 1024;
-  const mtu = Math.log2(mtuBytes) - 7;
   const test = p.test as PerftestTest;
   const lat = test.endsWith("_lat");
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
@@ -600,6 +601,6 @@ export async function runPerftestFor(
   }
   return runPerftest({
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
-    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
+    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
   }, io);
 }

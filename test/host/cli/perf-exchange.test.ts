@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import net from "node:net";
 import { once } from "node:events";
-import { PerfPeerError, runPerfUdp, servePerfUdp } from "../../../host/cli/perf-exchange.js";
+import { PerfPeerError, runPerfUdp, servePerfUdp, type PerfConnection } from "../../../host/cli/perf-exchange.js";
 import { interfaceMtu, roceMtuFor } from "../../../host/node/netif.js";
 import { PcapRecorder } from "../../../host/core/capture/recorder.js";
 import { formatPerfText, type PerfOptions } from "../../../host/core/perf/index.js";
@@ -21,10 +21,10 @@ const WRITE_OPCODES = [0x06, 0x07, 0x08, 0x0a];
 
 let nextTcp = 19100 + (process.pid % 500) * 2;
 
-async function pair(options: PerfOptions, serverOptions: PerfOptions = options, extra: { pcap?: PcapRecorder } = {}) {
+async function pair(options: PerfOptions, serverOptions: PerfOptions = options, extra: { pcap?: PcapRecorder; onServerConnected?(c: PerfConnection): void } = {}) {
   const tcpPort = nextTcp++;
   const status: string[] = [];
-  const server = servePerfUdp(serverOptions, { address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 10_000, onStatus: (l) => status.push(l) });
+  const server = servePerfUdp(serverOptions, { address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 10_000, onStatus: (l) => status.push(l), onConnected: extra.onServerConnected });
   server.catch(() => {});
   await new Promise((r) => setTimeout(r, 50));
   const client = runPerfUdp(options, { server: "127.0.0.1", address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 10_000, pcap: extra.pcap });
@@ -122,6 +122,25 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     // 40 PSNs, each present; a go-back-N resend on a loaded machine only as a copy of the same packet
     const { resends } = checkRequestPsns(bytes, "127.0.0.1", WRITE_OPCODES, 40);
     expect(r.packets_sent).toBe(40 + resends);
+  });
+
+  it("without -m both sides take the port's active MTU, as perftest (loopback: 4096)", async () => {
+    expect(roceMtuFor(interfaceMtu("127.0.0.1")!)).toBe(4096);
+    let serverMtu = 0;
+    const { server, client } = await pair({ test: "write_bw", size: 8192, iterations: 10, txDepth: 2 }, undefined, { onServerConnected: (c) => (serverMtu = c.mtu) });
+    const r = await client;
+    await server;
+    expect(r).toMatchObject({ ok: true, mtu: 4096 });
+    expect(serverMtu).toBe(4096);
+  });
+
+  it("each side's -m or active MTU, then the smaller of the two (perftest's check_mtu)", async () => {
+    let serverMtu = 0;
+    const { server, client } = await pair({ test: "write_bw", size: 4096, iterations: 10, txDepth: 2 }, { test: "write_bw", mtu: 512 }, { onServerConnected: (c) => (serverMtu = c.mtu) });
+    const r = await client;
+    await server;
+    expect(r).toMatchObject({ ok: true, mtu: 512 });
+    expect(serverMtu).toBe(512);
   });
 
   it("active MTU from the interface MTU as rxe (MTU - 80, rounded down to an IB MTU)", () => {

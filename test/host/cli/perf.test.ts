@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import {
   atomicOperand, bwFigures, checkPattern, fillPattern, formatPerfText, latFigures, patternSeq, PerfOptionError,
-  resolvePerfOptions, runPerf, BW_HEADER, LAT_HEADER, type PerfProgress,
+  perftestMtu, resolvePerfOptions, runPerf, BW_HEADER, LAT_HEADER, type PerfProgress,
 } from "../../../host/core/perf/index.js";
 import { perfCommand } from "../../../host/cli/perf.js";
 import { runCommand, type Io } from "../../../host/cli/command.js";
@@ -69,6 +69,16 @@ describe("options", () => {
     expect(resolvePerfOptions({ test: "write_bw" })).toMatchObject({ size: 65536, iterations: 5000, txDepth: 128, qps: 1, mtu: 1024, connection: "RC" });
     expect(resolvePerfOptions({ test: "send_lat" })).toMatchObject({ size: 2, iterations: 1000, txDepth: 1 });
     expect(resolvePerfOptions({ test: "atomic_bw" })).toMatchObject({ size: 8, atomicType: "FETCH_AND_ADD" });
+  });
+
+  it("perftest's set_mtu: without -m the active MTU; a -m above it lowered to it, with perftest's two lines", () => {
+    expect(perftestMtu(undefined, 1024)).toEqual({ mtu: 1024, notice: [] });
+    expect(perftestMtu(undefined, 4096)).toEqual({ mtu: 4096, notice: [] });
+    expect(perftestMtu(512, 1024)).toEqual({ mtu: 512, notice: [] });
+    expect(perftestMtu(1024, 1024)).toEqual({ mtu: 1024, notice: [] });
+    // perftest prints port_attr.active_mtu with %d: the ibv_mtu enum value (IBV_MTU_1024 = 3)
+    expect(perftestMtu(4096, 1024)).toEqual({ mtu: 1024, notice: ["Requested mtu is higher than active mtu ", "Changing to active mtu - 3"] });
+    expect(perftestMtu(2048, 256).notice[1]).toBe("Changing to active mtu - 1");
   });
 
   it("rejects what it cannot run, with a clear message", () => {
