@@ -248,7 +248,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
   const header = (c: PerfConnection) =>
     perfHeader({
       test: c.options.test, connection: c.options.connection, qps: c.options.qps, txDepth: c.options.txDepth, mtu: c.mtu, inlineSize: c.options.inlineSize,
-      bidirectional: c.options.bidirectional, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
+      bidirectional: c.options.bidirectional, atomicType: c.options.atomicType, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
     }) + addressLines(c.options.test, c);
   const common: UdpPerfOptions = {
     address: u.address,
@@ -353,7 +353,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
   const results: PerfResult[] = [];
   const first = resolvePerfOptions(runs[0]!);
   if (!a.json) {
-    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, bidirectional: first.bidirectional, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
+    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, bidirectional: first.bidirectional, atomicType: first.atomicType, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
     io.out(tableHeader(first.test, a.gbits) + "\n");
   }
   for (let o of runs) {

@@ -13,7 +13,7 @@ import net from "node:net";
 import { openDevice } from "../node/index.js";
 import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
-import { mtuEnum, perftestMtu } from "../core/perf/index.js";
+import { BW_HEADER, LAT_HEADER, PERF_RULE, mtuEnum, perfTitle, perftestMtu } from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 
@@ -188,10 +188,6 @@ interface Ctx {
   half: number;
 }
 
-const TITLES: Record<PerftestTest, string> = {
-  write_bw: "RDMA_Write BW Test", read_bw: "RDMA_Read BW Test", send_bw: "Send BW Test", atomic_bw: "Atomic FETCH_AND_ADD BW Test",
-  write_lat: "RDMA_Write Latency Test", read_lat: "RDMA_Read Latency Test", send_lat: "Send Latency Test",
-};
 const isLat = (t: PerftestTest) => t.endsWith("_lat");
 const usesReads = (t: PerftestTest) => t === "read_bw" || t === "read_lat" || t === "atomic_bw";
 
@@ -211,11 +207,11 @@ function addressLine(which: string, d: PerftestDest, t: PerftestTest, rdmaCm = f
   return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${extra}\n GID: ${gidText(d.gid)}\n`;
 }
 
-const RULE = "---------------------------------------------------------------------------------------\n";
+const RULE = PERF_RULE + "\n";
 
 function header(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = usesReads(o.test);
-  return RULE + `                    ${TITLES[o.test]}\n` +
+  return RULE + `                    ${perfTitle(o.test)}\n` +
     " Dual-port       : OFF\t\tDevice         : softroce0\n" +
     " Number of qps   : 1\t\tTransport type : IB\n" +
     " Connection type : RC\t\tUsing SRQ      : OFF\n" +
@@ -240,7 +236,7 @@ function latLines(size: number, samples: number[]): string {
   const sd = Math.sqrt(v.reduce((x, y) => x + (y - avg) ** 2, 0) / Math.max(n, 1));
   const pct = (p: number) => v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] ?? 0;
   const f = (x: number) => x.toFixed(2).padEnd(7);
-  return " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] \n" +
+  return LAT_HEADER + "\n" +
     ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
 }
 
@@ -250,7 +246,7 @@ export function reportLine(size: number, iters: number, peak: number, avg: numbe
 }
 
 function reportLines(size: number, iters: number, peak: number, avg: number, rate: number): string {
-  return " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
+  return BW_HEADER + "\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
 }
 
 /** ctx_init: the device, CQ, buffer and MR; the QP on them by `makeQp` (ibv_create_qp, or rdma_create_qp on a CM ID). */
@@ -579,7 +575,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 
 /** `softroce perf <test> [server] --perftest`: the perf command's options as perftest's (its defaults where none given). */
 export async function runPerftestFor(
-  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number },
+  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
 ): Promise<number> {
@@ -595,6 +591,10 @@ export async function runPerftestFor(
   const lat = test.endsWith("_lat");
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
   const size = p.size ?? (test === "atomic_bw" ? 8 : lat ? 2 : 65536);
+  if ((p.atomicType ?? "FETCH_AND_ADD") !== "FETCH_AND_ADD") {
+    io.err("softroce perf: --perftest runs atomic_bw as FETCH_AND_ADD (-A CMP_AND_SWAP: between two softroce perf)\n");
+    return 2;
+  }
   if (test === "atomic_bw" && size !== 8) {
     io.err("softroce perf: atomic_bw moves 8 bytes a message (-s 8)\n");
     return 2;

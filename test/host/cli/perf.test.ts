@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import {
-  atomicOperand, bwFigures, checkPattern, fillPattern, formatPerfText, latFigures, patternSeq, PerfOptionError,
+  atomicOperand, bwFigures, checkPattern, fillPattern, latFigures, PERF_RULE, patternSeq, PerfOptionError,
   perftestMtu, resolvePerfOptions, runPerf, BW_HEADER, LAT_HEADER, type PerfProgress,
 } from "../../../host/core/perf/index.js";
 import { perfCommand } from "../../../host/cli/perf.js";
@@ -224,7 +224,8 @@ describe("softroce perf", () => {
       const size = test === "atomic_bw" ? [] : ["-s", "2048"];
       const t = await run(test, "--local", "-b", ...size, "-n", "40", "-t", "8", "-q", "2", "--verify");
       expect(t.code, test + t.stderr).toBe(0);
-      expect(t.stdout).toMatch(/\n {20}(RDMA_Write|RDMA_Read|Send|Atomic) Bidirectional BW Test\n/);
+      // perftest's order: the verb, atomics' type, Bidirectional, BW
+      expect(t.stdout).toMatch(/\n {20}(RDMA_Write|RDMA_Read|Send|Atomic FETCH_AND_ADD) Bidirectional BW Test\n/);
       // both directions verified: 40 messages × 2 QPs each way
       expect(t.stdout).toContain("verified 160 of 160  lost 0  duplicated 0  corrupted 0  errors 0");
       const j = JSON.parse((await run(test, "--local", "-b", ...size, "-n", "40", "-t", "8", "-q", "2", "--verify", "--json")).stdout);
@@ -304,8 +305,21 @@ describe("softroce perf", () => {
   });
 
   it("the text report names both clocks when the wire has faults", async () => {
-    const r = await runPerf(await coreModule(), { test: "write_bw", size: 512, iterations: 20, txDepth: 4, faults: { loss: 0.05, delayUs: 2 }, seed: 2, timeout: 5 });
-    const text = formatPerfText(r);
-    expect(text).toContain("(virtual clock of the simulated wire, which has faults); on the wall clock:");
+    const r = await run("write_bw", "--local", "-s", "512", "-n", "20", "-t", "4", "--loss", "0.05", "--delay", "2", "--seed", "2", "-u", "5");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("\n (virtual clock of the simulated wire, which has faults); on the wall clock:\n");
+  });
+
+  it("--perftest refuses -A CMP_AND_SWAP (its exchange runs FETCH_AND_ADD) before opening anything", async () => {
+    const r = await run("atomic_bw", "--perftest", "--address", "127.0.18.9", "-A", "CMP_AND_SWAP");
+    expect([r.code, r.stdout, r.stderr]).toEqual([2, "", "softroce perf: --perftest runs atomic_bw as FETCH_AND_ADD (-A CMP_AND_SWAP: between two softroce perf)\n"]);
+  });
+
+  it("atomic_bw's title names the atomic type, as perftest's (Atomic FETCH_AND_ADD BW Test, -A CMP_AND_SWAP)", async () => {
+    const fa = await run("atomic_bw", "--local", "-n", "20", "-t", "4");
+    expect(fa.stdout).toContain(`${PERF_RULE}\n                    Atomic FETCH_AND_ADD BW Test\n`);
+    const cs = await run("atomic_bw", "--local", "-n", "20", "-t", "4", "-A", "CMP_AND_SWAP");
+    expect(cs.stdout).toContain("\n                    Atomic CMP_AND_SWAP BW Test\n");
+    expect([cs.code, fa.code]).toEqual([0, 0]);
   });
 });
