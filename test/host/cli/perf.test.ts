@@ -311,7 +311,7 @@ describe("softroce perf", () => {
   });
 
   it("--perftest refuses -A CMP_AND_SWAP (its exchange runs FETCH_AND_ADD) before opening anything", async () => {
-    const r = await run("atomic_bw", "--perftest", "--address", "127.0.18.9", "-A", "CMP_AND_SWAP");
+    const r = await run("atomic_bw", "--perftest", "--address", "127.0.44.1", "-A", "CMP_AND_SWAP");
     expect([r.code, r.stdout, r.stderr]).toEqual([2, "", "softroce perf: --perftest runs atomic_bw as FETCH_AND_ADD (-A CMP_AND_SWAP: between two softroce perf)\n"]);
   });
 
