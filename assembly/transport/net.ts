@@ -18,6 +18,7 @@ import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/enums";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { mcastFind, MULTICAST_QPN } from "../verbs/mcast";
 import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA, RING_TX } from "../mem/ring";
+import { allocZeroed, allocZeroedLine } from "../mem/alloc";
 import {
   pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
   PKT_PSN, PKT_QP, PKT_SE, PKT_SRC, PKT_SRC_PORT,
@@ -54,8 +55,7 @@ export function netInit(txCap: u32, port: u32): void {
   txRing = heap.alloc(<usize>ringBytes(txCap, TXD_SLOT) + 64);
   txRing = (txRing + 63) & ~63;
   ringInit(txRing, txCap, TXD_SLOT, RING_TX, 0);
-  txMarks = heap.alloc(<usize>ringCap(txRing) * MARK_SIZE);
-  memory.fill(txMarks, 0, <usize>ringCap(txRing) * MARK_SIZE);
+  txMarks = allocZeroed(<usize>ringCap(txRing) * MARK_SIZE);
   localPort = port;
 }
 
@@ -77,9 +77,7 @@ let rxSlotSize: u32 = 0;
 export function rxBatchInit(records: u32, slots: u32, slotSize: u32): usize {
   if (records == 0 || records > 4096 || slots == 0 || slots > 1024 || slotSize < 64 || slotSize > 65536) return 0;
   if (rxRecs) return records <= rxRecCount && slots <= rxSlotCount && slotSize <= rxSlotSize ? rxRecs : 0;
-  rxRecs = heap.alloc(<usize>records * RXR_SIZE + 64);
-  rxRecs = (rxRecs + 63) & ~63;
-  memory.fill(rxRecs, 0, <usize>records * RXR_SIZE);
+  rxRecs = allocZeroedLine(<usize>records * RXR_SIZE);
   rxRecCount = records;
   rxSlotSize = (slotSize + 63) & ~63;
   rxSlots = heap.alloc(<usize>slots * rxSlotSize + 64);

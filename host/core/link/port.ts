@@ -8,7 +8,7 @@
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
 import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Rxr, Txd } from "../abi/index.js";
-import { addressGid, gidToAddress, isV4MappedGid, parseGid } from "../net/gid.js";
+import { AddressCache, addressGid, isV4MappedGid, parseGid } from "../net/gid.js";
 import { concat } from "../net/bytes.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
@@ -139,7 +139,9 @@ export class PacketPort {
   private timerAt = Infinity;
   private servicing = false;
   private gidCache = new Map<string, Uint8Array>();
-  private addrCache = new Map<string, string>();
+  /** GID -> address text, one cache per side (a flow repeats both). */
+  private readonly srcAddrs = new AddressCache();
+  private readonly dstAddrs = new AddressCache();
   readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, drops: {} as Record<string, number> };
   /** Optional tap (host/core/capture/recorder.ts PcapRecorder): costs nothing when unset. */
   capture: CaptureHook | undefined;
@@ -222,7 +224,7 @@ export class PacketPort {
   }
 
   ringLayout(): TxRingLayout {
-    const r = this.core.tx_ring();
+    const r = this.core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
     return { data: r + Ring.DATA, cap: this.mem.u32(r + Ring.CAP), slot: this.mem.u32(r + Ring.SLOT) };
   }
 
@@ -283,7 +285,7 @@ export class PacketPort {
     const m = this.mem;
     const u8 = m.u8;
     this.capture!("rx", {
-      src: this.address(u8, rec + Rxm.SRC), dst: this.address(u8, rec + Rxm.DST),
+      src: this.srcAddrs.at(u8, m.dv, rec + Rxm.SRC), dst: this.dstAddrs.at(u8, m.dv, rec + Rxm.DST),
       srcPort: m.u32(rec + Rxm.SRC_PORT), dstPort: m.u32(rec + Rxm.DST_PORT), ipId: m.u32(rec + Rxm.IP_ID),
       payload: new Uint8Array(u8.buffer, m.u32(rec + Rxr.DATA), m.u32(rec + Rxr.LENGTH)), rxResult,
     });
@@ -337,7 +339,7 @@ export class PacketPort {
   /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
   private drainRing(): number {
     const m = this.mem;
-    const r = this.core.tx_ring();
+    const r = this.core.tx_ring() >>> 0;
     const prod = m.u32(r + Ring.PROD);
     let taken = 0;
     while (!this.blocked && this.cursor !== prod) {
@@ -369,7 +371,7 @@ export class PacketPort {
     if (payloadLen) payload.set(u8.subarray(m.u32(dsc + Txd.PAYLOAD), m.u32(dsc + Txd.PAYLOAD) + payloadLen), hdrLen);
     payload.set(u8.subarray(dsc + Txd.TRAILER, dsc + Txd.TRAILER + trailerLen), hdrLen + payloadLen);
     this.capture!("tx", {
-      src: this.address(u8, dsc + Txd.SRC), dst: this.address(u8, dsc + Txd.DST),
+      src: this.srcAddrs.at(u8, m.dv, dsc + Txd.SRC), dst: this.dstAddrs.at(u8, m.dv, dsc + Txd.DST),
       srcPort: m.u32(dsc + Txd.SRC_PORT), dstPort: m.u32(dsc + Txd.DST_PORT), ipId: m.u32(dsc + Txd.IP_ID), payload,
       ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
     });
@@ -398,8 +400,8 @@ export class PacketPort {
       if (payloadLen) pieces.push(new Uint8Array(buf, le32(dv, dsc + Txd.PAYLOAD), payloadLen));
       pieces.push(new Uint8Array(buf, dsc + Txd.TRAILER, trailerLen));
       const d: OutgoingDatagram = {
-        src: this.address(u8, dsc + Txd.SRC),
-        dst: this.address(u8, dsc + Txd.DST),
+        src: this.srcAddrs.at(u8, dv, dsc + Txd.SRC),
+        dst: this.dstAddrs.at(u8, dv, dsc + Txd.DST),
         srcPort: le32(dv, dsc + Txd.SRC_PORT),
         dstPort: le32(dv, dsc + Txd.DST_PORT),
         ipId: le32(dv, dsc + Txd.IP_ID),
@@ -460,18 +462,5 @@ export class PacketPort {
       this.gidCache.set(address, g);
     }
     return g;
-  }
-
-  private address(u8: Uint8Array, p: number): string {
-    // Cache by the 16 raw bytes (as a short string key) so steady traffic allocates no text.
-    let key = "";
-    for (let i = 0; i < 16; i += 4) key += String.fromCharCode((u8[p + i]! << 8) | u8[p + i + 1]!, (u8[p + i + 2]! << 8) | u8[p + i + 3]!);
-    let a = this.addrCache.get(key);
-    if (a === undefined) {
-      a = gidToAddress(u8, p);
-      if (this.addrCache.size > 4096) this.addrCache.clear();
-      this.addrCache.set(key, a);
-    }
-    return a;
   }
 }
