@@ -22,8 +22,8 @@ const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
 const LOAD_PERIOD_MS = Number(process.env.BENCH_LOAD_PERIOD_MS ?? 5);
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-const A = "127.0.18.50";
-const B = "127.0.18.51";
+const A = process.env.BENCH_ADDR_A ?? "127.0.10.50";
+const B = process.env.BENCH_ADDR_B ?? "127.0.10.51";
 const MR_BYTES = DEPTH * SIZE;
 
 async function side(address, worker) {

@@ -36,9 +36,14 @@ export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () 
           throw new TypeError("device worker: the core's memory is not shared (the worker needs build/softroce-shared.wasm)");
         }
         const server = new DeviceServer(new Control(msg.control as SharedArrayBuffer), core, DeviceServer.functionNames(core), now);
+        server.onCapture = (records) => report({ report: "capture", records });
         ctx = { core, mem: new DeviceMemory(core.memory), server, report };
         server.start();
         value = { memory: core.memory, names: server.names };
+      } else if (msg.op === "captureFlush") {
+        // the records captured so far go first (messages keep their order): the answer follows them
+        ctx?.server.flushCapture();
+        value = undefined;
       } else if (msg.op === "close") {
         if (ctx) {
           await ops.close?.(msg, ctx);

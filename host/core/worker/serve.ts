@@ -3,8 +3,14 @@
 // then rings the doorbells the application queued (in order) and answers a waiting call; after
 // any work the port drains the TX ring and re-arms the timer, and PROGRESS is bumped so the
 // application thread's CQ waiters and event pump look at the shared rings.
-import type { PacketPort } from "../link/index.js";
-import { CALL_DONE, CALL_REQUEST, Control, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+import type { CapturedDatagram, PacketPort } from "../link/index.js";
+import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+
+/** One captured datagram as it crosses to the application thread (its payload a copy). */
+export interface CaptureRecord {
+  dir: "tx" | "rx";
+  d: CapturedDatagram;
+}
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -15,6 +21,11 @@ export class DeviceServer {
   private readonly doorbell: Fn;
   private stopped = false;
   private seen = 0;
+  /** Where captured datagrams go (the runner posts them to the application thread as a "capture" report). */
+  onCapture: ((records: CaptureRecord[]) => void) | undefined;
+  private capturing = false;
+  private captured: CaptureRecord[] = [];
+  private captureQueued = false;
 
   constructor(
     private readonly ctl: Control,
@@ -48,6 +59,13 @@ export class DeviceServer {
   /** Called after the port ran the device: tells the application thread to look. */
   readonly progress = (): void => {
     const c = this.ctl;
+    const p = this.port;
+    if (p) {
+      const f = c.f64;
+      f[F.TX_DATAGRAMS] = p.stats.txDatagrams;
+      f[F.RX_DATAGRAMS] = p.stats.rxDatagrams;
+      f[F.RX_DROPPED] = p.stats.rxDropped;
+    }
     Atomics.add(c.i32, W.PROGRESS, 1);
     if (Atomics.load(c.i32, W.APP_WAITING)) Atomics.notify(c.i32, W.PROGRESS);
   };
@@ -72,6 +90,8 @@ export class DeviceServer {
   work(): boolean {
     const c = this.ctl;
     let did = false;
+    // the tap first: the datagrams of doorbells rung after the application attached a recorder are in it
+    if ((c.load(W.CAPTURE) === 1) !== this.capturing) this.setCapture(!this.capturing);
     let tail = c.load(W.DB_TAIL);
     const head = c.load(W.DB_HEAD);
     if (tail !== head) {
@@ -90,6 +110,31 @@ export class DeviceServer {
     }
     return did;
   }
+
+  /** Taps the port (or stops): each datagram copied, the turn's records posted once, in order. */
+  private setCapture(on: boolean): void {
+    this.capturing = on;
+    const port = this.port;
+    if (!port) return;
+    port.capture = on
+      ? (dir, d) => {
+          this.captured.push({ dir, d: { ...d, payload: d.payload.slice() } });
+          if (!this.captureQueued) {
+            this.captureQueued = true;
+            queueMicrotask(this.flushCapture);
+          }
+        }
+      : undefined;
+  }
+
+  /** Posts the records captured so far (also before answering a request that asks for them). */
+  readonly flushCapture = (): void => {
+    this.captureQueued = false;
+    if (!this.captured.length) return;
+    const out = this.captured;
+    this.captured = [];
+    this.onCapture?.(out);
+  };
 
   private answer(): void {
     const c = this.ctl;

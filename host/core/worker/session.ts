@@ -8,6 +8,8 @@ import { Control, W, waitChange } from "./control.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { reviveError, type SerializedError, type WorkerReply, type WorkerReport } from "./messages.js";
 import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
+import { WorkerPort } from "./port.js";
+import type { TransportCore } from "../link/index.js";
 
 /** How long close() waits for the worker to close its link before it terminates it (ms). */
 const CLOSE_TIMEOUT_MS = 2000;
@@ -134,6 +136,17 @@ export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, optio
     void session.close();
   });
   return device;
+}
+
+/**
+ * Gives a worker device whose worker attached a link its `device.port` here (a WorkerPort: the
+ * clock, the capture tap, the budget and the counters of the worker's port).
+ */
+export function attachWorkerPort(device: Device, session: WorkerSession): WorkerPort {
+  if (device.port) throw new Error("softroce device worker: the device already has a port");
+  const port = new WorkerPort(device.core as unknown as TransportCore, device.mem, session, () => device.pump());
+  device.port = port;
+  return port;
 }
 
 /** Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between. */

@@ -13,8 +13,8 @@ import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/c
 import { DeviceWorkerError, workerSessionOf, workerStatsOf } from "../../../host/core/worker/index.js";
 import type { AsyncEvent } from "../../../host/core/verbs/events.js";
 
-const A = "127.0.18.1";
-const B = "127.0.18.2";
+const A = "127.0.10.11";
+const B = "127.0.10.12";
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
 const opened: Device[] = [];
 afterEach(() => {

@@ -11,7 +11,7 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import type { WorkerTunnelLink } from "../../../host/core/worker/index.js";
 
 const TOKEN = "worker-tunnel-token";
-const U = "127.0.18.30";
+const U = "127.0.10.30";
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
