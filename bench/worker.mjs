@@ -11,7 +11,7 @@
 //   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS
 import { fork } from "node:child_process";
 import { once } from "node:events";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf } from "../dist/node/index.js";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 const DEPTH = 128;
@@ -26,8 +26,12 @@ const A = process.env.BENCH_ADDR_A ?? "127.0.10.50";
 const B = process.env.BENCH_ADDR_B ?? "127.0.10.51";
 const MR_BYTES = DEPTH * SIZE;
 
-async function side(address, worker) {
-  const d = await openDevice({ address, port: 0, worker, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
+// the worker's spin before it sleeps (µs, openDevice's workerSpinUs): the first is the worker device of
+// every figure; each further one adds a worker device whose round trip is measured beside it
+const SPINS = (process.env.BENCH_SPINS ?? "").split(",").filter((x) => x !== "").map(Number);
+
+async function side(address, worker, workerSpinUs) {
+  const d = await openDevice({ address, port: 0, worker, workerSpinUs, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 4);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH * 2, maxRecvWr: DEPTH * 2, maxSendSge: 1, maxRecvSge: 1 } });
@@ -40,7 +44,8 @@ async function side(address, worker) {
 
 // ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
 async function child() {
-  const sides = [await side(B, false), await side(B, false)];
+  const sides = [];
+  for (let i = 0; i < 2 + Math.max(0, SPINS.length - 1); i++) sides.push(await side(B, false));
   const serve = (s) => {
     for (let i = 0; i < DEPTH; i++) s.qp.postRecv({ wrId: BigInt(i), sgList: [s.mr.sge(i * 64, 64)] });
     (async () => {
@@ -142,6 +147,7 @@ async function postPollCost(s, peer) {
 
 /** Median µs of a 64 B SEND echoed by the child. */
 async function rtt(s) {
+  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
   const samples = [];
   for (let i = 0; i < PINGS; i++) {
     s.qp.postRecv({ wrId: 7n, sgList: [s.mr.sge(4096, 64)] });
@@ -150,6 +156,11 @@ async function rtt(s) {
     let got = 0;
     await drain(s, 2, () => got++);
     samples.push((performance.now() - t0) * 1000);
+  }
+  if (before) {
+    const after = workerStatsOf(s.d);
+    const per = (k) => ((after[k] - before[k]) / PINGS).toFixed(2);
+    s.wakeups.push(`doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`);
   }
   samples.sort((a, b) => a - b);
   return samples[samples.length >> 1];
@@ -164,14 +175,22 @@ async function parent() {
   const c = fork(new URL(import.meta.url).pathname, ["child"], { stdio: "inherit" });
   const [hello] = await once(c, "message");
   const single = await side(A, false);
-  const worker = await side(A, true);
-  if (!worker.d.worker) throw new Error(`no worker: ${worker.d.workerFallback}`);
-  c.send({ type: "peers", peers: [single.me, worker.me] });
+  const workers = [];
+  for (const spin of SPINS.length ? SPINS : [undefined]) {
+    const w = await side(A, true, spin);
+    if (!w.d.worker) throw new Error(`no worker: ${w.d.workerFallback}`);
+    w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
+    w.rtts = [];
+    w.wakeups = [];
+    workers.push(w);
+  }
+  const worker = workers[0];
+  c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me)] });
   await once(c, "message");
   single.connect(hello.sides[0]);
-  worker.connect(hello.sides[1]);
+  workers.forEach((w, i) => w.connect(hello.sides[1 + i]));
   const [peerS, peerW] = hello.sides;
-  const r = { wIdle: [], wBusy: [], sIdle: [], sBusy: [], wCost: [], sCost: [], wRtt: [], sRtt: [] };
+  const r = { wIdle: [], wBusy: [], sIdle: [], sBusy: [], wCost: [], sCost: [], wRtt: worker.rtts, sRtt: [] };
   for (let round = 0; round < ROUNDS; round++) {
     // alternate which goes first, so drift in the machine's load does not favour one
     const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
@@ -180,7 +199,13 @@ async function parent() {
       r[`${k}Busy`].push(await goodput(s, p, true));
     }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
-    for (const [k, s] of order) r[`${k}Rtt`].push(await rtt(s));
+    const rttOrder = [single, ...workers];
+    if (round % 2) rttOrder.reverse();
+    for (const s of rttOrder) {
+      const v = await rtt(s);
+      if (s === single) r.sRtt.push(v);
+      else s.rtts.push(v);
+    }
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
   console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);
@@ -193,9 +218,14 @@ async function parent() {
   console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);
   console.log(`64 B RC SEND round trip (median of ${PINGS}), µs: worker ${stat(r.wRtt)}; single ${stat(r.sRtt)}`);
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
+  console.log(`per round trip, worker device (spin ${worker.spinUs} µs, round 1): ${worker.wakeups[0]}`);
+  for (const w of workers.slice(1)) {
+    console.log(`64 B RC SEND round trip, worker spin ${w.spinUs} µs: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to spin ${worker.spinUs} µs ${stat(per(w.rtts, worker.rtts))}`);
+    console.log(`  per round trip (round 1): ${w.wakeups[0]}`);
+  }
   c.send({ type: "exit" });
   single.d.close();
-  worker.d.close();
+  for (const w of workers) w.d.close();
 }
 
 if (process.argv[2] === "child") await child();

@@ -35,6 +35,16 @@ export const W = {
   APP_WAITING: 13,
   /** 1 while the application thread's port has a capture hook: the worker taps its port and streams records back */
   CAPTURE: 40,
+  /** 1 while the worker sleeps (waitAsync on WAKE): a doorbell notifies only then (spinning, it looks itself) */
+  WORKER_WAITING: 41,
+  /** statistics: the worker's waits that ended in a wake-up; the turns its spin caught without one */
+  WORKER_WAKEUPS: 42,
+  SPIN_HITS: 43,
+  /** statistics: notifies the application sent the worker; the application's waits that ended in a wake-up */
+  APP_NOTIFIES: 44,
+  APP_WAKEUPS: 45,
+  /** statistics: notifies the worker sent the application */
+  WORKER_NOTIFIES: 46,
 } as const;
 
 /** Float64 indices: the worker's port counters, copied after every turn that ran the device. */

@@ -7,7 +7,7 @@
 import { PacketPort, realClock, type CaptureHook, type Clock, type Link, type TransportCore } from "../link/index.js";
 import type { DeviceMemory } from "../verbs/memory.js";
 import { F, W, type Control } from "./control.js";
-import type { CaptureRecord } from "./serve.js";
+import type { WorkerCaptureRecord } from "./serve.js";
 import type { WorkerSession } from "./session.js";
 
 /** The link a worker port stands on: it never sends (the worker's port does). */
@@ -54,7 +54,7 @@ export class WorkerPort extends PacketPort {
     Object.defineProperty(this, "stats", { get: () => this.counters, configurable: true, enumerable: true });
     session.onReport((r) => {
       if (r.report !== "capture" || !this.hook) return;
-      for (const { dir, d } of r.records as CaptureRecord[]) this.hook(dir, d);
+      for (const { dir, d } of r.records as WorkerCaptureRecord[]) this.hook(dir, d);
     });
   }
 

@@ -7,12 +7,17 @@ import type { CapturedDatagram, PacketPort } from "../link/index.js";
 import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
 
 /** One captured datagram as it crosses to the application thread (its payload a copy). */
-export interface CaptureRecord {
+export interface WorkerCaptureRecord {
   dir: "tx" | "rx";
   d: CapturedDatagram;
 }
 
 type Fn = (...args: unknown[]) => unknown;
+
+/** The longest spin a worker may be given (µs). */
+export const MAX_SPIN_US = 1000;
+/** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
+const TURN_MAX_MS = 2;
 
 export class DeviceServer {
   /** The link's port, once attached: its service() runs after the device did work. */
@@ -22,9 +27,9 @@ export class DeviceServer {
   private stopped = false;
   private seen = 0;
   /** Where captured datagrams go (the runner posts them to the application thread as a "capture" report). */
-  onCapture: ((records: CaptureRecord[]) => void) | undefined;
+  onCapture: ((records: WorkerCaptureRecord[]) => void) | undefined;
   private capturing = false;
-  private captured: CaptureRecord[] = [];
+  private captured: WorkerCaptureRecord[] = [];
   private captureQueued = false;
 
   constructor(
@@ -34,7 +39,12 @@ export class DeviceServer {
     readonly names: string[],
     /** the device's time in µs (doorbells are stamped with it) */
     private readonly now: () => number,
+    /** how long the worker keeps looking for the application's next doorbell before it sleeps (µs) */
+    readonly spinUs = 0,
+    /** runs `fn` once the current turn is over (its deferred flushes done): Node's setImmediate */
+    private readonly endOfTurn: (fn: () => void) => void = queueMicrotask,
   ) {
+    if (!(spinUs >= 0 && spinUs <= MAX_SPIN_US)) throw new RangeError(`device worker spin ${spinUs} µs: 0 .. ${MAX_SPIN_US}`);
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
     this.doorbell = exports["doorbell"] as Fn;
   }
@@ -46,7 +56,7 @@ export class DeviceServer {
 
   /** Starts serving; returns at once (the loop runs on Atomics.waitAsync). */
   start(): void {
-    this.loop();
+    this.run();
   }
 
   /** Stops serving: later calls are refused on the application side (CLOSED). */
@@ -67,24 +77,86 @@ export class DeviceServer {
       f[F.RX_DROPPED] = p.stats.rxDropped;
     }
     Atomics.add(c.i32, W.PROGRESS, 1);
-    if (Atomics.load(c.i32, W.APP_WAITING)) Atomics.notify(c.i32, W.PROGRESS);
-  };
-
-  private readonly loop = (): void => {
-    const i32 = this.ctl.i32;
-    while (!this.stopped) {
-      this.seen = Atomics.load(i32, W.WAKE);
-      if (this.work()) {
-        if (this.port) this.port.service();
-        else this.progress();
-      }
-      const w = waitChange(i32, W.WAKE, this.seen);
-      if (w) {
-        void w.then(this.loop);
-        return;
-      }
+    if (Atomics.load(c.i32, W.APP_WAITING)) {
+      Atomics.notify(c.i32, W.PROGRESS);
+      Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
+    }
+    // a receive ran the device (not this loop): spin for the application's answer once the turn is over
+    if (!this.running && this.spinUs > 0 && !this.spinQueued) {
+      this.spinQueued = true;
+      this.endOfTurn(this.runQueued);
     }
   };
+
+  private running = false;
+  private waitPending = false;
+  private spinQueued = false;
+  private readonly runQueued = (): void => {
+    this.spinQueued = false;
+    if (!this.running) this.run();
+  };
+  private readonly woken = (): void => {
+    this.waitPending = false;
+    Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
+    if (!this.running) this.run();
+  };
+
+  /**
+   * One worker turn: rings what the application queued and answers its call, over and over while
+   * WAKE moves, then spins up to `spinUs` for more (a doorbell caught spinning costs no wake-up on
+   * either side), then sleeps in Atomics.waitAsync (one wait outstanding at a time) with
+   * WORKER_WAITING set. A turn gives the event loop back after TURN_MAX_US (the socket, the timers).
+   */
+  private run(): void {
+    const i32 = this.ctl.i32;
+    const spinMs = this.spinUs / 1000;
+    this.running = true;
+    Atomics.store(i32, W.WORKER_WAITING, 0);
+    const start = performance.now();
+    let until = spinMs > 0 ? start + spinMs : 0;
+    let spun = false;
+    try {
+      while (!this.stopped) {
+        const v = Atomics.load(i32, W.WAKE);
+        if (v !== this.seen) {
+          this.seen = v;
+          if (spun) Atomics.add(i32, W.SPIN_HITS, 1);
+          if (this.work()) {
+            if (this.port) this.port.service();
+            else this.progress();
+          }
+          const t = performance.now();
+          if (t - start > TURN_MAX_MS) {
+            this.endOfTurn(this.runQueued);
+            this.spinQueued = true;
+            return;
+          }
+          if (spinMs > 0) until = t + spinMs;
+          spun = false;
+          continue;
+        }
+        if (until && performance.now() < until) {
+          spun = true;
+          continue;
+        }
+        Atomics.store(i32, W.WORKER_WAITING, 1);
+        if (Atomics.load(i32, W.WAKE) !== this.seen) {
+          Atomics.store(i32, W.WORKER_WAITING, 0);
+          continue;
+        }
+        if (this.waitPending) return;
+        const w = waitChange(i32, W.WAKE, this.seen);
+        if (w) {
+          this.waitPending = true;
+          void w.then(this.woken);
+          return;
+        }
+        Atomics.store(i32, W.WORKER_WAITING, 0);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
 
   /** Rings queued doorbells, answers a waiting call; true when it did anything. */
   work(): boolean {
