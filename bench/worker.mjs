@@ -8,7 +8,8 @@
 //      postSend + poll, 64 B WRITEs, 32 in flight): worker vs single-thread.
 //   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2.
 // Rounds interleave the configurations; ratios are printed per round as min/median/max.
-//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS
+//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS,
+//   BENCH_SPINS (worker spins side by side, µs), BENCH_PEER_FLUSH, BENCH_PEER_CPUS (see below)
 import { fork } from "node:child_process";
 import { once } from "node:events";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, DEFAULT_SPIN_US } from "../dist/internal/node.js";
@@ -102,13 +103,19 @@ async function drain(s, n, onWc) {
 async function goodput(s, peer, busy) {
   const stop = busy ? startLoad() : () => {};
   let posted = 0, done = 0;
+  // what the window allows, posted as one list: one doorbell per batch
   const post = () => {
-    const slot = posted % DEPTH;
-    s.qp.postSend({ wrId: BigInt(posted++), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
-      rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey } });
+    const wrs = [];
+    while (posted < MESSAGES && posted - done < DEPTH) {
+      const slot = posted % DEPTH;
+      wrs.push({ wrId: BigInt(posted++), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
+        rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey } });
+    }
+    if (wrs.length) s.qp.postSend(wrs);
   };
+  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
   const t0 = performance.now();
-  while (posted < DEPTH) post();
+  post();
   while (done < MESSAGES) {
     let batch = s.cq.poll(64);
     if (!batch.length) batch = [await s.cq.next()];
@@ -116,10 +123,15 @@ async function goodput(s, peer, busy) {
       if (wc.status !== WcStatus.SUCCESS) throw new Error(`RC WRITE status ${wc.status}`);
       done++;
     }
-    while (posted < MESSAGES && posted - done < DEPTH) post();
+    post();
   }
   const mbps = (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
   stop();
+  if (before && !s.goodputWakeups?.[busy ? 1 : 0]) {
+    const after = workerStatsOf(s.d);
+    const per = (k) => ((after[k] - before[k]) / MESSAGES).toFixed(2);
+    (s.goodputWakeups ??= [])[busy ? 1 : 0] = `doorbells ${per("doorbells")}, worker wake-ups ${per("workerWakeups")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`;
+  }
   return mbps;
 }
 
@@ -172,7 +184,11 @@ const stat = (xs) => {
 };
 
 async function parent() {
-  const c = fork(new URL(import.meta.url).pathname, ["child"], { stdio: "inherit" });
+  // BENCH_PEER_FLUSH=defer: the peer sends a received SEND's ACK with its echo in one batch (SOFTROCE_FLUSH)
+  const peerEnv = process.env.BENCH_PEER_FLUSH ? { ...process.env, SOFTROCE_FLUSH: process.env.BENCH_PEER_FLUSH } : process.env;
+  // BENCH_PEER_CPUS=1: the peer process pinned to those CPUs (taskset -c), e.g. with this one under taskset -c 0
+  const pin = process.env.BENCH_PEER_CPUS ? { execPath: "taskset", execArgv: ["-c", process.env.BENCH_PEER_CPUS, process.execPath] } : {};
+  const c = fork(new URL(import.meta.url).pathname, ["child"], { stdio: "inherit", env: peerEnv, ...pin });
   const [hello] = await once(c, "message");
   const single = await side(A, false);
   const workers = [];
@@ -213,6 +229,7 @@ async function parent() {
   console.log(`                                          single idle ${stat(r.sIdle)}; single busy ${stat(r.sBusy)}`);
   console.log(`  (busy: ${LOAD_MS} ms of CPU every ${LOAD_PERIOD_MS} ms on the application thread)`);
   console.log(`ratio worker busy/idle: ${stat(per(r.wBusy, r.wIdle))}   (target >= 0.9)`);
+  console.log(`  per WRITE, worker device (round 1): idle: ${worker.goodputWakeups[0]}; busy: ${worker.goodputWakeups[1]}`);
   console.log(`ratio single busy/idle: ${stat(per(r.sBusy, r.sIdle))}   (today's device under the same load)`);
   console.log(`ratio worker busy / single busy: ${stat(per(r.wBusy, r.sBusy))}`);
   console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);

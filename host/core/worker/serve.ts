@@ -77,7 +77,8 @@ export class DeviceServer {
       f[F.RX_DROPPED] = p.stats.rxDropped;
     }
     Atomics.add(c.i32, W.PROGRESS, 1);
-    if (Atomics.load(c.i32, W.APP_WAITING)) {
+    // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's old value)
+    if (Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       Atomics.notify(c.i32, W.PROGRESS);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
