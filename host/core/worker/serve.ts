@@ -56,7 +56,7 @@ export class DeviceServer {
 
   /** Starts serving; returns at once (the loop runs on Atomics.waitAsync). */
   start(): void {
-    this.run();
+    this.run(false);
   }
 
   /** Stops serving: later calls are refused on the application side (CLOSED). */
@@ -94,27 +94,29 @@ export class DeviceServer {
   private spinQueued = false;
   private readonly runQueued = (): void => {
     this.spinQueued = false;
-    if (!this.running) this.run();
+    if (!this.running) this.run(true);
   };
   private readonly woken = (): void => {
     this.waitPending = false;
     Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
-    if (!this.running) this.run();
+    if (!this.running) this.run(false);
   };
 
   /**
    * One worker turn: rings what the application queued and answers its call, over and over while
-   * WAKE moves, then spins up to `spinUs` for more (a doorbell caught spinning costs no wake-up on
-   * either side), then sleeps in Atomics.waitAsync (one wait outstanding at a time) with
-   * WORKER_WAITING set. A turn gives the event loop back after TURN_MAX_US (the socket, the timers).
+   * WAKE moves; with `spin` (after a receive ran the device: the application is likely to answer
+   * the completions it got) first looks for the next doorbell for up to `spinUs` (a doorbell caught
+   * spinning costs no wake-up on either side); then sleeps in Atomics.waitAsync (one wait
+   * outstanding at a time) with WORKER_WAITING set. No spin after a doorbell: what comes next is a
+   * datagram, which a spinning thread does not see (its socket is served by the event loop). A turn
+   * gives the event loop back after TURN_MAX_MS.
    */
-  private run(): void {
+  private run(spin: boolean): void {
     const i32 = this.ctl.i32;
-    const spinMs = this.spinUs / 1000;
     this.running = true;
     Atomics.store(i32, W.WORKER_WAITING, 0);
     const start = performance.now();
-    let until = spinMs > 0 ? start + spinMs : 0;
+    let until = spin && this.spinUs > 0 ? start + this.spinUs / 1000 : 0;
     let spun = false;
     try {
       while (!this.stopped) {
@@ -126,13 +128,12 @@ export class DeviceServer {
             if (this.port) this.port.service();
             else this.progress();
           }
-          const t = performance.now();
-          if (t - start > TURN_MAX_MS) {
-            this.endOfTurn(this.runQueued);
+          if (performance.now() - start > TURN_MAX_MS) {
             this.spinQueued = true;
+            this.endOfTurn(this.runQueued);
             return;
           }
-          if (spinMs > 0) until = t + spinMs;
+          until = 0;
           spun = false;
           continue;
         }
