@@ -21,7 +21,8 @@ export type WorkerOps = Record<string, (msg: WorkerRequest, ctx: WorkerContext) 
 /**
  * Serves `parent`'s requests with `ops` (and "init", "close"); `now` is the device's clock in µs.
  * `ops.close`, when given, runs before the server stops (the link's close). `endOfTurn(fn)` runs
- * `fn` after the current event-loop turn's callbacks (Node: setImmediate; default a microtask).
+ * `fn` after the current event-loop turn's callbacks (Node: setImmediate; default a microtask, and
+ * a long worker turn yields with setTimeout 0).
  */
 export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () => number, endOfTurn?: (fn: () => void) => void): void {
   let ctx: WorkerContext | undefined;
@@ -36,7 +37,7 @@ export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () 
         if (!(core.memory.buffer instanceof SharedArrayBuffer)) {
           throw new TypeError("device worker: the core's memory is not shared (the worker needs build/softroce-shared.wasm)");
         }
-        const server = new DeviceServer(new Control(msg.control as SharedArrayBuffer), core, DeviceServer.functionNames(core), now, Number(msg.spinUs ?? 0), endOfTurn);
+        const server = new DeviceServer(new Control(msg.control as SharedArrayBuffer), core, DeviceServer.functionNames(core), now, Number(msg.spinUs ?? 0), endOfTurn, endOfTurn);
         server.onCapture = (records) => report({ report: "capture", records });
         ctx = { core, mem: new DeviceMemory(core.memory), server, report };
         server.start();

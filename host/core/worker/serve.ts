@@ -43,6 +43,8 @@ export class DeviceServer {
     readonly spinUs = 0,
     /** runs `fn` once the current turn is over (its deferred flushes done): Node's setImmediate */
     private readonly endOfTurn: (fn: () => void) => void = queueMicrotask,
+    /** runs `fn` after the event loop served its other sources (Node: setImmediate; default setTimeout 0) */
+    private readonly yieldTurn: (fn: () => void) => void = (fn) => void setTimeout(fn, 0),
   ) {
     if (!(spinUs >= 0 && spinUs <= MAX_SPIN_US)) throw new RangeError(`device worker spin ${spinUs} µs: 0 .. ${MAX_SPIN_US}`);
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
@@ -96,6 +98,10 @@ export class DeviceServer {
     this.spinQueued = false;
     if (!this.running) this.run(true);
   };
+  /** a turn cut at TURN_MAX_MS goes on (WORKER_WAITING is 0 meanwhile: no notify is needed) */
+  private readonly resumeTurn = (): void => {
+    if (!this.running) this.run(false);
+  };
   private readonly woken = (): void => {
     this.waitPending = false;
     Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
@@ -129,8 +135,7 @@ export class DeviceServer {
             else this.progress();
           }
           if (performance.now() - start > TURN_MAX_MS) {
-            this.spinQueued = true;
-            this.endOfTurn(this.runQueued);
+            this.yieldTurn(this.resumeTurn);
             return;
           }
           until = 0;
