@@ -58,6 +58,11 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * `device.workerFallback` and emits a SOFTROCE_NO_WORKER warning.
    */
   worker?: boolean;
+  /**
+   * With `worker`: how long (µs, 0..1000) the worker keeps looking for this thread's next doorbell
+   * after it ran the device, before it sleeps (default 0; env SOFTROCE_WORKER_SPIN_US).
+   */
+  workerSpinUs?: number;
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";

@@ -6,7 +6,7 @@ import { addressGid } from "../net/index.js";
 import { TunnelLink, type HelloFrame, type TunnelLinkOptions, type WebSocketLike } from "../tunnel/index.js";
 import type { Device, OpenDeviceOptions } from "../verbs/index.js";
 import type { WorkerOps } from "./runner.js";
-import { deviceOnWorker, type WorkerReady, type WorkerSession } from "./session.js";
+import { attachWorkerPort, deviceOnWorker, type WorkerReady, type WorkerSession } from "./session.js";
 
 /** What the application thread sees of the worker's TunnelLink. */
 export interface WorkerTunnelLink {
@@ -43,8 +43,8 @@ export function tunnelOps(open: (url: string, msg: Record<string, unknown>) => W
       port.service();
       return undefined;
     },
-    stats() {
-      return { link: { ...link?.stats }, gatewayErrors: [...(link?.gatewayErrors ?? [])] };
+    stats(_msg, ctx) {
+      return { link: { ...link?.stats }, gatewayErrors: [...(link?.gatewayErrors ?? [])], port: ctx.server.port?.stats };
     },
     close() {
       link?.close();
@@ -86,6 +86,7 @@ export async function tunnelDeviceOnWorker(
   });
   try {
     await session.request("attach");
+    attachWorkerPort(device, session);
   } catch (e) {
     device.close();
     throw e;

@@ -70,4 +70,5 @@ runDeviceWorker(
   },
   ops,
   () => realClock.now(),
+  (fn) => void setImmediate(fn),
 );
