@@ -26,7 +26,21 @@ export interface TunnelLinkOptions {
   highWaterMark?: number;
   /** how long to wait for the HELLO (default 5000 ms) */
   helloTimeoutMs?: number;
+  /**
+   * The device's in-flight budget toward its peers through this tunnel (Link.inFlightPackets and
+   * Link.inFlightBudget): unacknowledged RC request packets and bytes (defaults
+   * TUNNEL_IN_FLIGHT_PACKETS, TUNNEL_IN_FLIGHT_BYTES; 0: no limit). The peer behind the gateway
+   * has a socket receive buffer the link cannot see: without a bound, a burst larger than it is
+   * dropped there and only the ACK timeout recovers it.
+   */
+  inFlightPackets?: number;
+  inFlightBytes?: number;
 }
+
+/** TunnelLinkOptions.inFlightPackets's default: as many as a Node UDP device keeps out (udp.ts). */
+export const TUNNEL_IN_FLIGHT_PACKETS = 128;
+/** TunnelLinkOptions.inFlightBytes's default: well inside a Linux peer's default-sized receive buffer. */
+export const TUNNEL_IN_FLIGHT_BYTES = 1 << 20;
 
 const OPEN = 1;
 
@@ -45,9 +59,14 @@ export class TunnelLink implements Link {
   private readonly gwGid: string;
   /** Called once when the tunnel closes. */
   onDown: ((why: string) => void) | undefined;
+  readonly inFlightPackets: number;
+  readonly inFlightBudget: number;
 
   private constructor(readonly ws: WebSocketLike, readonly hello: HelloFrame, opts: TunnelLinkOptions) {
     this.highWater = opts.highWaterMark ?? 1 << 20;
+    this.inFlightPackets = opts.inFlightPackets ?? TUNNEL_IN_FLIGHT_PACKETS;
+    this.inFlightBudget = opts.inFlightBytes ?? TUNNEL_IN_FLIGHT_BYTES;
+
     this.gwGid = hello.address;
     if (hello.version === TUNNEL_VERSION_BATCH) this.batch = new BatchWriter(hello.maxFrame!);
     ws.addEventListener("message", (ev: { data: unknown }) => this.onMessage(ev.data));
@@ -57,6 +76,13 @@ export class TunnelLink implements Link {
 
   /** Waits for the socket to open and the gateway's HELLO; rejects on close, a bad first frame or timeout. */
   static connect(ws: WebSocketLike, opts: TunnelLinkOptions = {}): Promise<TunnelLink> {
+    for (const k of ["inFlightPackets", "inFlightBytes"] as const) {
+      const v = opts[k];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+        try { ws.close(); } catch { /* already closed */ }
+        return Promise.reject(new RangeError(`bad ${k} ${v} (a whole number, 0: no limit)`));
+      }
+    }
     ws.binaryType = "arraybuffer";
     return new Promise((resolve, reject) => {
       let done = false;
