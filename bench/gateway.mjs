@@ -153,7 +153,8 @@ async function parent() {
   let tun;
   for (const p of PATHS) {
     if (p === "tunnel") {
-      tun = await openTunnelDevice(`ws://${ADDR}:${g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20 });
+      const inFlight = process.env.BENCH_TUNNEL_IN_FLIGHT; // packets (0: no bound)
+      tun = await openTunnelDevice(`ws://${ADDR}:${g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20, ...(inFlight === undefined ? {} : { inFlightPackets: Number(inFlight), inFlightBytes: 0 }) });
       clients[p] = await client(tun.device, t, p, t.port, tc);
       continue;
     }
