@@ -72,7 +72,7 @@ async function gateway(targetPort) {
     packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
   });
   process.on("message", (m) => {
-    if (m.type === "stats") process.send({ type: "stats", udp: gw.udp.stats, counters: gw.counters });
+    if (m.type === "stats") process.send({ type: "stats", udp: gw.udp.stats, counters: gw.counters, cpu: process.cpuUsage() });
     if (m.type === "exit") gw.close().then(() => process.disconnect());
   });
   process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath });
@@ -165,7 +165,18 @@ async function parent() {
 
   // goodput: rounds interleaved (native, dgram, tunnel, native, ...); per-round ratios
   const good = { native: [], dgram: [], tunnel: [] };
-  for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) good[p].push(await writeGoodput(clients[p], t));
+  // CPU time (user + system) per 64 KiB message: this process's during each path's rounds, the gateway's during the tunnel's
+  const cpu = { native: 0, dgram: 0, tunnel: 0, gateway: 0 };
+  const cpuUs = (u) => u.user + u.system;
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const p of PATHS) {
+      const g0 = p === "tunnel" ? (await ask(gc, { type: "stats" }, "stats")).cpu : undefined;
+      const c0 = process.cpuUsage();
+      good[p].push(await writeGoodput(clients[p], t));
+      cpu[p] += cpuUs(process.cpuUsage(c0));
+      if (g0) cpu.gateway += cpuUs((await ask(gc, { type: "stats" }, "stats")).cpu) - cpuUs(g0);
+    }
+  }
   // round trip: the iterations in ROUNDS slices, interleaved the same way
   const rtt = { native: [], dgram: [], tunnel: [] };
   for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) rtt[p].push(...(await pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS))));
@@ -182,7 +193,8 @@ async function parent() {
   const mtu = (c) => 128 << c.qp.query().attr.pathMtu;
   for (const p of PATHS) if (mtu(clients[p]) !== 4096) throw new Error(`path MTU ${p} ${mtu(clients[p])}: expected 4096`);
   console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${ROUNDS} rounds x ${MESSAGES} messages per path, interleaved (MB/s = 10^6 B/s; min / median / max):`);
-  for (const p of PATHS) console.log(`  ${LABEL[p]} ${spread(good[p]).replace(/\.\d\d/g, "")} MB/s  (retransmission timeouts ${retries(clients[p].d)})`);
+  const perMsg = (us) => (us / (ROUNDS * MESSAGES)).toFixed(0);
+  for (const p of PATHS) console.log(`  ${LABEL[p]} ${spread(good[p]).replace(/\.\d\d/g, "")} MB/s  (retransmission timeouts ${retries(clients[p].d)}; client CPU ${perMsg(cpu[p])} us/message${p === "tunnel" ? `, gateway CPU ${perMsg(cpu.gateway)} us/message` : ""})`);
   const all = PATHS.length === ALL_PATHS.length;
   if (all) console.log(`  ratio tunnel/native per round: ${spread(ratios(good.tunnel, good.native))}`);
   if (all) console.log(`  ratio tunnel/dgram  per round: ${spread(ratios(good.tunnel, good.dgram))}   (issue 11's target, >= 0.7, was set against node:dgram)`);

@@ -358,10 +358,25 @@ export class BatchWriter {
    * `gid[gidAt]`: nothing allocated (the gateway's path).
    */
   addFrom(gid: Uint8Array, gidAt: number, port: number, ipId: number, src: Uint8Array, srcAt: number, len: number): boolean {
+    return this.addGather(gid, gidAt, port, ipId, src, srcAt, len, 0, 0, 0, 0);
+  }
+  /**
+   * `addFrom` for a payload gathered from three ranges of `src` (a TX descriptor's headers,
+   * payload and trailer, read in place from the device's memory): nothing allocated but the
+   * view of a large range's copy.
+   */
+  addGather(
+    gid: Uint8Array, gidAt: number, port: number, ipId: number, src: Uint8Array,
+    a0: number, l0: number, a1: number, l1: number, a2: number, l2: number,
+  ): boolean {
+    const len = l0 + l1 + l2;
     const at = this.reserve(len);
     if (at < 0) return false;
     writeRecordHeader(this.buf, at, gid, port, ipId, gidAt);
-    this.buf.set(src.subarray(srcAt, srcAt + len), at + BATCH_RECORD_LEN);
+    let o = at + BATCH_RECORD_LEN;
+    o = copyRange(this.buf, o, src, a0, l0);
+    o = copyRange(this.buf, o, src, a1, l1);
+    copyRange(this.buf, o, src, a2, l2);
     this.commit(len);
     return true;
   }
@@ -407,6 +422,13 @@ export class BatchWriter {
     this.n = 0;
     return out;
   }
+}
+
+/** Copies `src[at, at + len)` to `out[o]`; returns the end. Short ranges byte by byte (no view to make). */
+function copyRange(out: Uint8Array, o: number, src: Uint8Array, at: number, len: number): number {
+  if (len > 64) out.set(src.subarray(at, at + len), o);
+  else for (let i = 0; i < len; i++) out[o + i] = src[at + i]!;
+  return o + len;
 }
 
 /** A whole BATCH frame of `datagrams` (version 2; one datagram or more). */

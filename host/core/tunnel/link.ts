@@ -7,8 +7,10 @@
 // its TX ring) leave as one BATCH frame, gathered with one copy each. Backpressure comes from bufferedAmount; a lost
 // tunnel behaves as a link going down (datagrams are dropped, RC retries run out).
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../link/port.js";
+import { Txd } from "../abi/index.js";
 import {
-  BatchWriter, FrameKind, TUNNEL_IP_ID_UNKNOWN, TUNNEL_VERSION_BATCH, TunnelFrameError, emitData, parseFrame, type DataFrame, type HelloFrame,
+  BatchWriter, DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TUNNEL_VERSION_BATCH, TunnelFrameError, emitData, parseFrame, writeDataHeader,
+  type DataFrame, type HelloFrame,
 } from "./frames.js";
 
 /** The part of WebSocket this link needs (browser WebSocket and `ws` both have it). */
@@ -115,6 +117,70 @@ export class TunnelLink implements Link {
 
   get isDown(): boolean {
     return this.down;
+  }
+
+  /** The device's TX ring and memory, for sendRing (linear memory does not grow once the device is open). */
+  private ring: { data: number; mask: number; slot: number; u8: Uint8Array; dv: DataView } | undefined;
+
+  attachPort(port: PacketPort): void {
+    this.port = port;
+    const r = port.ringLayout();
+    const buffer = port.memory.buffer;
+    this.ring = { data: r.data, mask: r.cap - 1, slot: r.slot, u8: new Uint8Array(buffer), dv: new DataView(buffer) };
+  }
+
+  /**
+   * Link.sendRing: TX descriptors read in place (headers, payload and trailer copied once into the
+   * pending message; no per-datagram object). Stops early, blocked, at the high-water mark.
+   */
+  sendRing(first: number, count: number): number {
+    const g = this.ring!;
+    if (this.down || this.ws.readyState !== OPEN) {
+      this.stats.droppedDown += count;
+      return count;
+    }
+    // blocked at the high-water mark: nothing until pollDrain resumes the port
+    if (this.blocked) return 0;
+    const { u8, dv } = g;
+    const b = this.batch;
+    let n = 0;
+    while (n < count) {
+      const d = g.data + ((first + n) & g.mask) * g.slot;
+      const hdrLen = dv.getUint32(d + Txd.HDR_LEN, true);
+      const payLen = dv.getUint32(d + Txd.PAYLOAD_LEN, true);
+      const trLen = dv.getUint32(d + Txd.TRAILER_LEN, true);
+      const pay = dv.getUint32(d + Txd.PAYLOAD, true);
+      const port = dv.getUint32(d + Txd.DST_PORT, true);
+      n++;
+      if (b) {
+        if (!b.addGather(u8, d + Txd.DST, port, 0, u8, d + Txd.HDR, hdrLen, pay, payLen, d + Txd.TRAILER, trLen)) {
+          this.flushBatch();
+          b.addGather(u8, d + Txd.DST, port, 0, u8, d + Txd.HDR, hdrLen, pay, payLen, d + Txd.TRAILER, trLen);
+        }
+      } else {
+        const frame = new Uint8Array(DATA_HEADER_LEN + hdrLen + payLen + trLen);
+        writeDataHeader(frame, u8.subarray(d + Txd.DST, d + Txd.DST + 16), port, 0);
+        frame.set(u8.subarray(d + Txd.HDR, d + Txd.HDR + hdrLen), DATA_HEADER_LEN);
+        frame.set(u8.subarray(pay, pay + payLen), DATA_HEADER_LEN + hdrLen);
+        frame.set(u8.subarray(d + Txd.TRAILER, d + Txd.TRAILER + trLen), DATA_HEADER_LEN + hdrLen + payLen);
+        this.ws.send(frame);
+        this.stats.framesSent++;
+      }
+      if (this.ws.bufferedAmount + (b?.bytes ?? 0) >= this.highWater) {
+        this.flushBatch();
+        this.stats.sent += n;
+        this.blocked = true;
+        this.stats.backpressured++;
+        this.pollDrain();
+        return n;
+      }
+    }
+    this.stats.sent += n;
+    if (b && !this.flushQueued && b.count > 0) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBatch);
+    }
+    return n;
   }
 
   send(d: OutgoingDatagram, done: () => void): boolean {
