@@ -144,6 +144,38 @@ for (const udp of UDP_SIDES) {
       expect(t.link.stats.received).toBeGreaterThanOrEqual(128);
       expect(t.link.stats.framesReceived).toBeLessThan(t.link.stats.received);
     });
+
+    it("through a 1-byte high-water mark the tunnel device's ring stops after each datagram and resumes: 16 x 64 KiB WRITEs complete, every byte right", async () => {
+      const { gw, peer, peerPort } = await setup();
+      const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, activeMtu: Mtu.MTU_4096, mrArenaBytes: 4 << 20, highWaterMark: 1 });
+      cleanups.push(() => t.device.close());
+      const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+      const a = t.device.allocPd();
+      const cq = t.device.createCq(64);
+      const qp = a.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 32, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
+      const mr = a.regMr(1 << 20, ACCESS);
+      const ppd = peer.allocPd();
+      const pcq = peer.createCq(64);
+      const pqp = ppd.createQp({ qpType: QpType.RC, sendCq: pcq, recvCq: pcq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
+      const pmr = ppd.regMr(1 << 20, ACCESS);
+      const o = { pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS, timeout: 16 };
+      connectQp(qp, { qpNum: pqp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
+      connectQp(pqp, { qpNum: qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+      mr.bytes.set(Uint8Array.from({ length: 1 << 20 }, (_, i) => (i * 11 + (i >>> 10)) & 0xff));
+      for (let k = 0; k < 16; k++) {
+        qp.postSend({ wrId: BigInt(k), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [mr.sge(k * 65536, 65536)],
+          rdma: { remoteAddr: pmr.addr + BigInt(k * 65536), rkey: pmr.rkey } });
+      }
+      for (let k = 0; k < 16; k++) {
+        const wc = await cq.next();
+        expect([wc.wrId, wc.status]).toEqual([BigInt(k), WcStatus.SUCCESS]);
+      }
+      expect(Buffer.compare(pmr.bytes, mr.bytes)).toBe(0);
+      // every datagram met the mark: blocked and resumed, never dropped
+      expect(t.link.stats.backpressured).toBeGreaterThanOrEqual(64);
+      expect(t.link.stats.droppedDown).toBe(0);
+      expect(gw.counters.refused).toEqual({});
+    });
   });
   });
 }
