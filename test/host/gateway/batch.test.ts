@@ -143,6 +143,9 @@ for (const udp of UDP_SIDES) {
       expect(t.link.stats.framesSent).toBeLessThan(t.link.stats.sent);
       expect(t.link.stats.received).toBeGreaterThanOrEqual(128);
       expect(t.link.stats.framesReceived).toBeLessThan(t.link.stats.received);
+      // received in batches into the device's memory (rx_batch): a core call per message (per 64 datagrams of a larger one)
+      expect(t.device.port!.batches).toBeGreaterThanOrEqual(t.link.stats.framesReceived);
+      expect(t.device.port!.batches).toBeLessThan(t.link.stats.received);
     });
 
     it("through a 1-byte high-water mark the tunnel device's ring stops after each datagram and resumes: 16 x 64 KiB WRITEs complete, every byte right", async () => {
