@@ -177,8 +177,8 @@ async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
   return device;
 }
 
-import WebSocket from "ws";
-import { openTunnelDeviceWith, TUNNEL_SUBPROTOCOL_V2, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
+import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
+import { tunnelSocket } from "./tunnel-socket.js";
 
 export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
   /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */
@@ -210,15 +210,6 @@ export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOpt
   // The module first: the HELLO must find TunnelLink's listener when it arrives.
   const mod = await nodeCoreModule();
   const { token, headers, ...rest } = opts;
-  // offers tunnel version 2 (BATCH frames); a gateway that does not pick it speaks version 1
-  const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL_V2], {
-    perMessageDeflate: false,
-    // An all-zero masking key: ws then neither masks nor (at the gateway) unmasks, which in JS cost
-    // ~10 % of the client's and ~5 % of the gateway's CPU at full rate. The key defends browsers'
-    // intermediaries against scripts that choose the bytes (RFC 6455 §10.3); this is a Node
-    // program, not a page, and a browser masks in native code anyway.
-    generateMask: (mask: Uint8Array) => mask.fill(0),
-    headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-  });
+  const ws = tunnelSocket(url, { token, headers });
   return openTunnelDeviceWith(mod, ws, rest);
 }

@@ -63,8 +63,8 @@ export async function tunnelDeviceOnWorker(
   options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions,
   extra: Record<string, unknown> = {},
 ): Promise<WorkerTunnelDevice> {
-  const { highWaterMark, helloTimeoutMs, ...deviceOptions } = options;
-  const hello = await session.request<HelloFrame>("tunnel", { url, linkOptions: { highWaterMark, helloTimeoutMs }, ...extra });
+  const { highWaterMark, helloTimeoutMs, inFlightPackets, inFlightBytes, ...deviceOptions } = options;
+  const hello = await session.request<HelloFrame>("tunnel", { url, linkOptions: { highWaterMark, helloTimeoutMs, inFlightPackets, inFlightBytes }, ...extra });
   const device = deviceOnWorker(session, ready, {
     ...deviceOptions, gids: [addressGid(hello.address)], port: hello.port, qpnBase: hello.qpnBase, qpnCount: hello.qpnCount,
     maxQp: Math.min(options.maxQp ?? 256, hello.qpnCount),
