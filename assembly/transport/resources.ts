@@ -19,6 +19,7 @@ export const XB_SEQ: usize = 16; // u32 next response sequence number
 export const XB_PENDING: usize = 20; // u32 resources with a response to send
 export const XB_READ_TX: usize = 24; // u32 TX producer index after the last READ response packet (its payload is the MR)
 export const XB_READ_TX_VALID: usize = 28; // u32 1 while XB_READ_TX may not be released yet
+export const XB_ACK_HELD: usize = 32; // u32 1 while the QP is on the held-ACK list (responder_send.ts ackHold)
 export const XB_WQE: usize = 64; // the SRQ receive WQE copy (an SRQ slot: header + max_srq_sge SGEs)
 
 export const ACK_PENDING: u32 = 0x100;

@@ -217,6 +217,11 @@ export class NativeUdpLink implements Link {
    */
   flush: "now" | "defer";
 
+  /** Link.holdAcks: a deferred flush sends a batch's plain ACKs after the application's posts. */
+  get holdAcks(): boolean {
+    return this.flush === "defer";
+  }
+
   /** The port sends through `sendRing`; a datagram one at a time has no place here. */
   send(): boolean {
     throw new Error("NativeUdpLink sends TX descriptors in place (sendRing), not single datagrams");

@@ -61,6 +61,13 @@ export interface Link {
    * both leave in one batched send.
    */
   deferFlush?(fn: () => void): void;
+  /**
+   * With deferFlush: true when the deferral is real (the flush runs after the application's
+   * reaction): the port then asks the device to hold a received batch's plain ACKs until the
+   * flush, so they leave after the requests the application posted meanwhile, in the same
+   * batched send (TransportCore.tx_ack_hold).
+   */
+  readonly holdAcks?: boolean;
   /** Called once by the port's constructor, before anything is sent or received. */
   attachPort?(port: PacketPort): void;
 }
@@ -98,6 +105,7 @@ export interface TransportCore {
   rx_batch_slots?(): number;
   rx_batch_slot_size?(): number;
   rx_batch?(recs: number, count: number, now: number): number;
+  tx_ack_hold?(on: number, now: number): void;
   tx_budget_stat(which: number): number;
 }
 
@@ -123,11 +131,6 @@ export interface CapturedDatagram extends DatagramFacts {
 
 /** Sees every datagram the port sends ("tx") and every one it is handed ("rx", accepted or dropped). */
 export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
-
-/** A little-endian u32 of linear memory through a view taken once. */
-function le32(dv: DataView, p: number): number {
-  return dv.getUint32(p, true);
-}
 
 export class PacketPort {
   /** Datagrams handed to the link whose `done` has not come yet. */
@@ -249,7 +252,13 @@ export class PacketPort {
   receiveBatch(recs: number, count: number): void {
     if (this.closed || count <= 0) return;
     const core = this.core;
-    const ok = core.rx_batch!(recs, count, this.clock.now());
+    const now = this.clock.now();
+    if (!this.acksHeld && this.link.holdAcks && this.link.deferFlush && core.tx_ack_hold) {
+      // released by the flush below, in this turn (its plain ACKs follow the application's posts)
+      core.tx_ack_hold(1, now);
+      this.acksHeld = true;
+    }
+    const ok = core.rx_batch!(recs, count, now);
     this.batches++;
     this.stats.rxDatagrams += count;
     if (ok !== count || this.capture) {
@@ -276,8 +285,14 @@ export class PacketPort {
   /** Batches received (receiveBatch calls). */
   batches = 0;
   private flushPending = false;
+  /** The device holds plain ACKs until the flush (tx_ack_hold). */
+  private acksHeld = false;
   private readonly flush = (): void => {
     this.flushPending = false;
+    if (this.acksHeld) {
+      this.acksHeld = false;
+      this.core.tx_ack_hold!(0, this.clock.now());
+    }
     this.service();
   };
 
@@ -392,20 +407,20 @@ export class PacketPort {
       // the views once per descriptor (each of DeviceMemory's accessors re-checks memory.buffer)
       const dv = m.dv;
       const u8 = m.u8;
-      const hdrLen = le32(dv, dsc + Txd.HDR_LEN);
-      const payloadLen = le32(dv, dsc + Txd.PAYLOAD_LEN);
-      const trailerLen = le32(dv, dsc + Txd.TRAILER_LEN);
+      const hdrLen = dv.getUint32(dsc + Txd.HDR_LEN, true);
+      const payloadLen = dv.getUint32(dsc + Txd.PAYLOAD_LEN, true);
+      const trailerLen = dv.getUint32(dsc + Txd.TRAILER_LEN, true);
       const buf = u8.buffer;
       const pieces = [new Uint8Array(buf, dsc + Txd.HDR, hdrLen)];
-      if (payloadLen) pieces.push(new Uint8Array(buf, le32(dv, dsc + Txd.PAYLOAD), payloadLen));
+      if (payloadLen) pieces.push(new Uint8Array(buf, dv.getUint32(dsc + Txd.PAYLOAD, true), payloadLen));
       pieces.push(new Uint8Array(buf, dsc + Txd.TRAILER, trailerLen));
       const d: OutgoingDatagram = {
         src: this.srcAddrs.at(u8, dv, dsc + Txd.SRC),
         dst: this.dstAddrs.at(u8, dv, dsc + Txd.DST),
-        srcPort: le32(dv, dsc + Txd.SRC_PORT),
-        dstPort: le32(dv, dsc + Txd.DST_PORT),
-        ipId: le32(dv, dsc + Txd.IP_ID),
-        ttl: le32(dv, dsc + Txd.TTL), tos: le32(dv, dsc + Txd.TOS), flowLabel: le32(dv, dsc + Txd.FLOW_LABEL),
+        srcPort: dv.getUint32(dsc + Txd.SRC_PORT, true),
+        dstPort: dv.getUint32(dsc + Txd.DST_PORT, true),
+        ipId: dv.getUint32(dsc + Txd.IP_ID, true),
+        ttl: dv.getUint32(dsc + Txd.TTL, true), tos: dv.getUint32(dsc + Txd.TOS, true), flowLabel: dv.getUint32(dsc + Txd.FLOW_LABEL, true),
         pieces,
         length: hdrLen + payloadLen + trailerLen,
       };
@@ -413,7 +428,7 @@ export class PacketPort {
         const payload = concat(pieces);
         this.capture("tx", {
           src: d.src, dst: d.dst, srcPort: d.srcPort, dstPort: d.dstPort, ipId: d.ipId, payload,
-          ttl: le32(dv, dsc + Txd.TTL), tos: le32(dv, dsc + Txd.TOS), flowLabel: le32(dv, dsc + Txd.FLOW_LABEL),
+          ttl: dv.getUint32(dsc + Txd.TTL, true), tos: dv.getUint32(dsc + Txd.TOS, true), flowLabel: dv.getUint32(dsc + Txd.FLOW_LABEL, true),
         });
       }
       this.cursor = (this.cursor + 1) >>> 0;
