@@ -148,7 +148,7 @@ export interface DatapathStats {
 }
 
 interface NativeHandle {
-  sendBatch(base: number, first: number, count: number, flagsOr: number): number;
+  sendBatch(base: number, first: number, count: number, flagsOr: number, fromFd?: number): number;
   receive(area: number, slotSize: number, slots: number, meta: number, metaCap: number, budget: number, fn: BatchHandler): void;
   stopReceive(): void;
   setBusyPoll(us: number): void;
@@ -222,9 +222,11 @@ export class NativeDatapath {
    * every record's flags. Returns how many records were dealt with: `count`, or fewer when the socket
    * said EAGAIN (the rest are untouched but for their ipId/ICRC, and their result reads 0: send them
    * again after `onWritable`). Each record's `result` says bytes sent or -errno; nothing throws per datagram.
+   * `fromFd`: send from that bound UDP socket of the same family instead (a QP's own source port,
+   * sport-pool.ts); -1 or absent: the datapath's socket.
    */
-  sendBatch(base: number, first: number, count: number, flagsOr = 0): number {
-    return this.h.sendBatch(base, first, count, flagsOr);
+  sendBatch(base: number, first: number, count: number, flagsOr = 0, fromFd = -1): number {
+    return fromFd < 0 ? this.h.sendBatch(base, first, count, flagsOr) : this.h.sendBatch(base, first, count, flagsOr, fromFd);
   }
 
   /** Starts (or re-targets) receiving; `onBatch` runs once per batch (see BatchHandler). */

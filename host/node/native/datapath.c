@@ -653,7 +653,7 @@ static int gso_fallback_errno(int e) {
 }
 
 static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t base, uint32_t first, uint32_t count,
-                         uint32_t flags_or) {
+                         uint32_t flags_or, int fd) {
   uint32_t i = 0, no_gso_before = 0;
   const uint32_t max_payload = dp->family == 4 ? UDP4_MAX_PAYLOAD : UDP6_MAX_PAYLOAD;
   while (i < count) {
@@ -736,7 +736,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
     uint32_t m = 0;
     int rebuild = 0;
     while (m < nmsg) {
-      int sent = sendmmsg(dp->fd, dp->tx_msgs + m, nmsg - m, 0);
+      int sent = sendmmsg(fd, dp->tx_msgs + m, nmsg - m, 0);
       dp->st.tx_syscalls++;
       if (sent > 0) {
         for (uint32_t k = m; k < m + (uint32_t)sent; k++) {
@@ -800,16 +800,22 @@ static datapath *this_dp(napi_env env, napi_callback_info info, size_t *argc, na
   return data;
 }
 
-/* sendBatch(base, first, count, flagsOr): records dealt with (count unless EAGAIN stopped the batch). */
+/*
+ * sendBatch(base, first, count, flagsOr, fromFd?): records dealt with (count unless EAGAIN stopped
+ * the batch). fromFd: another bound UDP socket of the same family to send from (a QP's own source
+ * port, host/node/sport-pool.ts); the datapath's own socket when absent or -1.
+ */
 static napi_value js_send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   datapath *dp = this_dp(env, info, &argc, argv);
   if (!dp) return NULL;
   uint32_t base, first, count, flags_or = 0;
+  int32_t from_fd = -1;
   if (argc < 3 || !get_u32(env, argv[0], &base) || !get_u32(env, argv[1], &first) || !get_u32(env, argv[2], &count) ||
-      (argc > 3 && !get_u32(env, argv[3], &flags_or)))
-    return throw_type(env, "sendBatch(base, first, count, flagsOr?): unsigned integers");
+      (argc > 3 && !get_u32(env, argv[3], &flags_or)) ||
+      (argc > 4 && napi_get_value_int32(env, argv[4], &from_fd) != napi_ok))
+    return throw_type(env, "sendBatch(base, first, count, flagsOr?, fromFd?): unsigned integers (fromFd -1: own socket)");
   if (dp->closed) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "sendBatch: the datapath is closed");
     return NULL;
@@ -821,7 +827,7 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
   if (dp->tx.ring_cap && count > dp->tx.ring_cap) return throw_range(env, "sendBatch: count exceeds the ring");
   if ((uint64_t)base + span * dp->tx.stride > memlen) return throw_range(env, "sendBatch: the records do not fit the buffer");
   dp->in_call++;
-  uint32_t done = count ? tx_batch(dp, mem, memlen, base, first, count, flags_or) : 0;
+  uint32_t done = count ? tx_batch(dp, mem, memlen, base, first, count, flags_or, from_fd >= 0 ? from_fd : dp->fd) : 0;
   dp->in_call--;
   napi_value out;
   napi_create_uint32(env, done, &out);
