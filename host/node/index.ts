@@ -49,7 +49,7 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
   datapath?: "native" | "dgram";
   /**
    * Sockets the per-QP UDP source port pool may hold at once (udpSourcePorts "per-qp", the
-   * default; default 1024, at most 16384). A QP whose port cannot be bound (taken, the cap
+   * default; default 1024 or a quarter of the descriptor limit if less, at most 16384). A QP whose port cannot be bound (taken, the cap
    * reached, out of descriptors) sends from the device's port: `sourcePortStatsOf(device)` counts it.
    */
   sourcePortCap?: number;

@@ -9,6 +9,7 @@
 // EMFILE: out of descriptors) or that would pass the cap is refused: the link's port then moves
 // the descriptor and its QP to the device's port (PacketPort.checkSourcePorts), counted here.
 import dgram from "node:dgram";
+import { readFileSync } from "node:fs";
 import type { SockoptAddon } from "./sockopt.js";
 
 /** How the Node host sends each QP's datagrams: from the QP's own UDP port (rxe's, default) or all from the device's. */
@@ -16,13 +17,25 @@ export type UdpSourcePorts = "per-qp" | "device";
 
 /** SourcePortPool's default cap: sockets open at once (each one descriptor). */
 export const DEFAULT_SOURCE_PORT_CAP = 1024;
+
+/** The default cap: 1024, or a quarter of the process's descriptor limit when that is less (at least 16). */
+export function defaultSourcePortCap(): number {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const soft = Number(line?.split(/\s+/)[3]);
+    if (Number.isInteger(soft) && soft > 0) return Math.min(DEFAULT_SOURCE_PORT_CAP, Math.max(16, Math.floor(soft / 4)));
+  } catch {
+    // no /proc: the fixed default
+  }
+  return DEFAULT_SOURCE_PORT_CAP;
+}
 /** How often the pool closes the sockets of ports no live QP has (ms). */
 export const SOURCE_PORT_SWEEP_MS = 5000;
 
 export interface SourcePortPoolOptions {
   address: string;
   family: 4 | 6;
-  /** sockets open at once, at most (default DEFAULT_SOURCE_PORT_CAP; 1 .. 16384) */
+  /** sockets open at once, at most (default defaultSourcePortCap(): 1024, less under a low descriptor limit; 1 .. 16384) */
   cap?: number;
   addon: SockoptAddon;
   /** the ports live QPs send from, or undefined when unknown (then nothing is closed) */
@@ -54,12 +67,13 @@ interface Entry {
 
 export class SourcePortPool {
   private readonly sockets = new Map<number, Entry>();
+  private lastFullSweep = 0;
   private readonly timer: NodeJS.Timeout;
   readonly cap: number;
   private readonly st = { opened: 0, closed: 0, bindFailures: 0, capRefusals: 0, strayReceived: 0, failuresByCode: {} as Record<string, number>, lastFailure: undefined as string | undefined };
 
   constructor(private readonly opts: SourcePortPoolOptions) {
-    const cap = opts.cap ?? DEFAULT_SOURCE_PORT_CAP;
+    const cap = opts.cap ?? defaultSourcePortCap();
     if (!Number.isInteger(cap) || cap < 1 || cap > 0x4000) throw new RangeError(`bad sourcePortCap ${cap} (1 .. 16384)`);
     this.cap = cap;
     this.timer = setInterval(() => this.sweep(), opts.sweepMs ?? SOURCE_PORT_SWEEP_MS);
@@ -88,7 +102,12 @@ export class SourcePortPool {
   private open(port: number): Entry | undefined {
     if (!Number.isInteger(port) || port < 1 || port > 0xffff) return this.refuse("EINVAL", `bad UDP source port ${port}`);
     if (this.sockets.size >= this.cap) {
-      this.sweep();
+      // at the cap: close what no QP has any more first (at most once a second: every refused QP asks)
+      const now = Date.now();
+      if (now - this.lastFullSweep >= 1000) {
+        this.lastFullSweep = now;
+        this.sweep();
+      }
       if (this.sockets.size >= this.cap) {
         this.st.capRefusals++;
         this.st.lastFailure = `source port ${port}: the pool holds its cap of ${this.cap} sockets (sourcePortCap)`;
