@@ -49,6 +49,12 @@ export interface TxLayout {
   /** out, i32: bytes sent, or -errno (EMSGSIZE, ENOBUFS, EFAULT for a piece outside the buffer, ...) */
   result: number;
   pieces: TxPieceLayout[];
+  /**
+   * u32: the datagram's TTL / hop limit and TOS / traffic class (the address handle's), sent as
+   * per-datagram cmsgs (IP_TTL, IP_TOS; IPV6_HOPLIMIT, IPV6_TCLASS). Absent or -1: the socket's.
+   */
+  ttl?: number;
+  tos?: number;
 }
 
 /** The default TX record: a table of 64-byte records with up to four pieces anywhere in the buffer. */
@@ -184,11 +190,12 @@ export function datapathUnavailableReason(): string | undefined {
   return datapathAddonFrom(sockoptAddon(), sockoptUnavailableReason()).reason;
 }
 
-/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n]. */
+/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n, ttl, tos]. */
 export function txLayoutWords(l: TxLayout): Int32Array {
   if (l.pieces.length < 1 || l.pieces.length > 4) throw new RangeError("TX layout: 1..4 pieces");
   const w = [l.stride, l.ringCap, l.dstAddr, l.dstPort, l.flags, l.ipId, l.result, l.pieces.length];
   for (const p of l.pieces) w.push(p.data, p.len, p.inline ? 1 : 0);
+  w.push(l.ttl ?? -1, l.tos ?? -1);
   return Int32Array.from(w);
 }
 

@@ -27,6 +27,7 @@ import { sockoptAddon } from "./sockopt.js";
 export function txDescriptorLayout(cap: number, slot: number): TxLayout {
   return {
     stride: slot, ringCap: cap, dstAddr: Txd.DST, dstPort: Txd.DST_PORT, flags: -1, ipId: Txd.IP_ID, result: Txd.RESULT,
+    ttl: Txd.TTL, tos: Txd.TOS,
     pieces: [
       { data: Txd.HDR, len: Txd.HDR_LEN, inline: true },
       { data: Txd.PAYLOAD, len: Txd.PAYLOAD_LEN },
