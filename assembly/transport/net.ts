@@ -17,6 +17,7 @@ import { count, Counter } from "../verbs/counters";
 import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/enums";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { mcastFind, MULTICAST_QPN } from "../verbs/mcast";
+import { qpSport } from "../verbs/sport";
 import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA, RING_TX } from "../mem/ring";
 import { allocZeroed, allocZeroedLine } from "../mem/alloc";
 import {
@@ -160,7 +161,10 @@ export function txSend(desc: usize, qp: usize, av: usize, opcode: u32, payload: 
   memory.copy(desc + TXD_SRC, gidTable + (<usize>sgid << 4), 16);
   const dport = load<u32>(av + AV_DEST_PORT);
   store<u32>(desc + TXD_DST_PORT, dport ? dport : ROCE_UDP_PORT);
-  store<u32>(desc + TXD_SRC_PORT, localPort);
+  // the QP's own port (rxe's: verbs/sport.ts), or the device's (0); the ICRC covers it
+  const qsport = qpSport(qp);
+  const sport = qsport ? qsport : localPort;
+  store<u32>(desc + TXD_SRC_PORT, sport);
   store<u32>(desc + TXD_IP_ID, 0);
   const v6 = !isV4Mapped(desc + TXD_DST);
   store<u32>(desc + TXD_FLAGS, v6 ? TXF_IPV6 : TXF_DF);
@@ -170,19 +174,45 @@ export function txSend(desc: usize, qp: usize, av: usize, opcode: u32, payload: 
   store<u32>(desc + TXD_TOS, load<u32>(av + AV_TRAFFIC_CLASS));
   store<u32>(desc + TXD_FLOW_LABEL, load<u32>(av + AV_FLOW_LABEL));
 
-  // ICRC: pseudo IP + UDP header, then BTH (masked by icrc_calc), then the
-  // rest of the headers, the payload in place and the pad.
+  store<u32>(desc + TXD_TRAILER, 0);
+  txIcrc(desc);
+  ringSetProd(txRing, ringProd(txRing) + 1);
+  count(Counter.SENT_PKTS);
+  if (traceOn(TraceKind.PKT_SENT)) traceSent(qp, hdr, opcode);
+}
+
+/**
+ * Writes the ICRC of a filled descriptor into its trailer: pseudo IP + UDP header (IP ID 0, DF,
+ * the descriptor's addresses and ports), then the BTH (masked by icrc_calc), the rest of the
+ * headers, the payload in place and the pad.
+ */
+function txIcrc(desc: usize): void {
+  const hdr = desc + TXD_HDR;
+  const hdrLen = load<u32>(desc + TXD_HDR_LEN);
+  const payload = <usize>load<u32>(desc + TXD_PAYLOAD);
+  const payloadLen = load<u32>(desc + TXD_PAYLOAD_LEN);
+  const pad = load<u32>(desc + TXD_TRAILER_LEN) - 4;
+  const v6 = (load<u32>(desc + TXD_FLAGS) & TXF_IPV6) != 0;
   const udpLen = UDP_SIZE + hdrLen + payloadLen + pad + 4;
-  const udp = writePseudo(v6, desc + TXD_SRC, desc + TXD_DST, 0, IP4_FLAG_DF, udpLen, localPort, load<u32>(desc + TXD_DST_PORT));
+  const udp = writePseudo(v6, desc + TXD_SRC, desc + TXD_DST, 0, IP4_FLAG_DF, udpLen, load<u32>(desc + TXD_SRC_PORT), load<u32>(desc + TXD_DST_PORT));
   let crc = ~icrc_calc(pseudo, v6, udp, hdr, BTH_SIZE);
   crc = crc32_raw(crc, hdr + BTH_SIZE, hdrLen - BTH_SIZE);
   if (payloadLen) crc = crc32_raw(crc, payload, payloadLen);
   if (pad) crc = crc32_raw(crc, zeros, pad);
-  store<u32>(desc + TXD_TRAILER, 0);
   store<u32>(desc + TXD_TRAILER + pad, ~crc);
-  ringSetProd(txRing, ringProd(txRing) + 1);
-  count(Counter.SENT_PKTS);
-  if (traceOn(TraceKind.PKT_SENT)) traceSent(qp, hdr, opcode);
+}
+
+/**
+ * The host sends TX descriptor `i` (free-running index, not yet released) from UDP port `port`
+ * instead (0: the device's port), because it cannot send from the one the QP chose: the
+ * descriptor's source port and ICRC are rewritten. 0, or -1 when `i` is not in flight.
+ */
+export function txSetSport(i: u32, port: u32): i32 {
+  if (!txRing || i - ringCons(txRing) >= ringProd(txRing) - ringCons(txRing) || port > 0xffff) return -1;
+  const desc = ringEntry(txRing, i);
+  store<u32>(desc + TXD_SRC_PORT, port ? port : localPort);
+  txIcrc(desc);
+  return 0;
 }
 
 /** The trace record of a packet sent: opcode, PSN, and an ACK's or response's AETH (syndrome << 24 | MSN). */

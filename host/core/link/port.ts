@@ -70,6 +70,14 @@ export interface Link {
   readonly holdAcks?: boolean;
   /** Called once by the port's constructor, before anything is sent or received. */
   attachPort?(port: PacketPort): void;
+  /**
+   * Per-QP UDP source ports (the Node link's socket pool): whether the link can send from UDP
+   * port `port` now (opening what it needs). Asked before each descriptor with a port the link
+   * has not confirmed in this drain; on false the port moves the descriptor to the device's
+   * port (source port and ICRC rewritten by the device) and its QP with it. Without it every
+   * descriptor leaves with the port the device wrote.
+   */
+  sourcePortReady?(port: number): boolean;
 }
 
 /** Where the TX ring's descriptors are: descriptor i at `data + (i & (cap - 1)) * slot`. */
@@ -107,6 +115,9 @@ export interface TransportCore {
   rx_batch?(recs: number, count: number, now: number): number;
   tx_ack_hold?(on: number, now: number): void;
   tx_budget_stat(which: number): number;
+  tx_set_sport?(index: number, port: number): number;
+  qp_sport_fallback?(qpn: number, port: number): number;
+  qp_sports?(): number;
 }
 
 /** tx_budget_stat's figures, by index. */
@@ -145,7 +156,8 @@ export class PacketPort {
   /** GID -> address text, one cache per side (a flow repeats both). */
   private readonly srcAddrs = new AddressCache();
   private readonly dstAddrs = new AddressCache();
-  readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, drops: {} as Record<string, number> };
+  /** sportFallbacks: descriptors moved to the device's UDP port because the link could not send from their QP's */
+  readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, sportFallbacks: 0, drops: {} as Record<string, number> };
   /** Optional tap (host/core/capture/recorder.ts PcapRecorder): costs nothing when unset. */
   capture: CaptureHook | undefined;
 
@@ -357,6 +369,7 @@ export class PacketPort {
     const r = this.core.tx_ring() >>> 0;
     const prod = m.u32(r + Ring.PROD);
     let taken = 0;
+    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
     while (!this.blocked && this.cursor !== prod) {
       const count = (prod - this.cursor) >>> 0;
       const n = this.link.sendRing!(this.cursor, count);
@@ -368,6 +381,47 @@ export class PacketPort {
       if (n < count) this.blocked = true;
     }
     return taken;
+  }
+
+  /**
+   * Descriptors `from` .. `to` - 1 whose source port the link cannot send from go from the
+   * device's port instead (tx_set_sport rewrites the port and the ICRC), and their QP from then on.
+   */
+  private checkSourcePorts(ring: number, from: number, to: number): void {
+    const m = this.mem;
+    const core = this.core;
+    let ok = -1;
+    let refused = -1;
+    for (let i = from; i !== to; i = (i + 1) >>> 0) {
+      const dsc = this.descriptor(ring, i);
+      const sp = m.u32(dsc + Txd.SRC_PORT);
+      if (sp === ok) continue;
+      if (sp !== refused && this.link.sourcePortReady!(sp)) {
+        ok = sp;
+        continue;
+      }
+      refused = sp;
+      if (!core.tx_set_sport || core.tx_set_sport(i, 0) !== 0) continue;
+      core.qp_sport_fallback?.(m.u32(dsc + Txd.QPN), sp);
+      this.stats.sportFallbacks++;
+    }
+  }
+
+  /**
+   * The UDP source ports live QPs send from (0xC000..0xFFFF; the device's own port is not
+   * listed), or undefined when the device cannot say.
+   */
+  sourcePortsInUse(): Set<number> | undefined {
+    if (!this.core.qp_sports) return undefined;
+    const bm = this.core.qp_sports() >>> 0;
+    const u8 = this.mem.u8;
+    const out = new Set<number>();
+    for (let i = 0; i < 0x4000 / 8; i++) {
+      const b = u8[bm + i]!;
+      if (!b) continue;
+      for (let k = 0; k < 8; k++) if (b & (1 << k)) out.add(0xc000 + i * 8 + k);
+    }
+    return out;
   }
 
   private descriptor(ring: number, index: number): number {
@@ -402,6 +456,7 @@ export class PacketPort {
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);
     this.completedSync = 0;
+    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
     while (!this.blocked && this.cursor !== prod) {
       const dsc = r + Ring.DATA + (this.cursor & (cap - 1)) * slot;
       // the views once per descriptor (each of DeviceMemory's accessors re-checks memory.buffer)

@@ -66,7 +66,7 @@ export async function tunnelDeviceOnWorker(
   const { highWaterMark, helloTimeoutMs, inFlightPackets, inFlightBytes, ...deviceOptions } = options;
   const hello = await session.request<HelloFrame>("tunnel", { url, linkOptions: { highWaterMark, helloTimeoutMs, inFlightPackets, inFlightBytes }, ...extra });
   const device = deviceOnWorker(session, ready, {
-    ...deviceOptions, gids: [addressGid(hello.address)], port: hello.port, qpnBase: hello.qpnBase, qpnCount: hello.qpnCount,
+    ...deviceOptions, udpSourcePorts: "device", gids: [addressGid(hello.address)], port: hello.port, qpnBase: hello.qpnBase, qpnCount: hello.qpnCount,
     maxQp: Math.min(options.maxQp ?? 256, hello.qpnCount),
   });
   let down = false;

@@ -29,7 +29,7 @@ const ops: WorkerOps = {
       throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, o.address, o.port ?? 4791);
     });
     link = r.link;
-    return { localPort: r.link.localPort, path: r.link.path, reason: r.reason };
+    return { localPort: r.link.localPort, path: r.link.path, reason: r.reason, perQpPorts: r.link.pool !== undefined };
   },
   attach(msg, ctx) {
     if (!link) return tunnel.attach!(msg, ctx);

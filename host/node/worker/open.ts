@@ -50,6 +50,8 @@ function reviveNode(s: SerializedError): Error | undefined {
 
 export interface WorkerLinkInfo {
   localPort: number;
+  /** the worker's link sends each QP from its own UDP port (a socket pool) */
+  perQpPorts?: boolean;
   path: "native" | "dgram";
   reason?: string;
 }
@@ -74,6 +76,7 @@ export interface WorkerOpenOptions extends OpenDeviceOptions {
   port?: number;
   highWaterMark?: number;
   datapath?: "native" | "dgram";
+  sourcePortCap?: number;
   logDrops?: (r: DropLogRecord) => void;
   logDropsMs?: number;
 }
@@ -103,8 +106,9 @@ export async function openWorkerDevice(
       });
       info = await session.request<WorkerLinkInfo>("link", {
         address: options.address, port: options.port, highWaterMark: options.highWaterMark, txRingSize: options.txRingSize, datapath: options.datapath,
+        udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap,
       });
-      deviceOptions = bound.deviceOptions(info.localPort);
+      deviceOptions = { ...bound.deviceOptions(info.localPort), udpSourcePorts: info.perQpPorts ? "per-qp" : "device" };
     }
     const device = deviceOnWorker(session, ready, deviceOptions);
     try {
