@@ -24,7 +24,7 @@ import { QPT_RC } from "../verbs/enums";
 import { pktInfo, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
 import { responderRecv } from "./responder";
-import { responderSend } from "./responder_send";
+import { ackHold, ackHoldInit, responderSend } from "./responder_send";
 import { ucudRecv } from "./responder_ucud";
 import { M_REQ } from "../wire/opcode";
 import { responderInit } from "./resources";
@@ -46,6 +46,7 @@ export function engineInit(txCap: u32, localPort: u32): void {
   // memory never grows later, so the host's views (MR bytes) stay valid.
   requesterInit();
   responderInit();
+  ackHoldInit(maxQp);
   ready = true;
 }
 
@@ -151,6 +152,7 @@ export function engineTick(now: f64): f64 {
     if (rnr) rnrTimeout(qp);
     else retransmitTimeout(qp);
   }
+  ackHold(false); // a hold never outlives the host's turn: a timer ends one left open
   runSender();
   return timersNext();
 }
@@ -167,6 +169,17 @@ export function engineTxRelease(n: u32, now: f64): void {
     if (qp && load<u32>(qp + SLOT_HANDLE) && load<u32>(qp + QP_NUM) == txMarkQpn) completeSent(qp, txMarkIndex);
   }
   runSender();
+}
+
+/**
+ * Holds plain ACKs (on) until the host's flush, or ends the hold (off): every held ACK is
+ * queued and the sender runs, so they follow what the turn posted (responder_send.ts ackHold).
+ */
+export function engineAckHold(on: bool, now: f64): void {
+  setNow(now);
+  if (!ready) return;
+  ackHold(on);
+  if (!on) runSender();
 }
 
 export function enginePending(): u32 { return arbiterLength(); }

@@ -1,6 +1,6 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
-import { engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxBatch, engineTick, engineTxRelease } from "./engine";
-import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
+import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxBatch, engineTick, engineTxRelease } from "./engine";
+import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
 import { qpFind, qpState } from "../verbs/qp";
@@ -25,6 +25,8 @@ export function transport_open(txCap: u32, localPort: u32): i32 {
 }
 
 export function tx_ring(): usize { return txRingAddr(); }
+/** TX descriptor `i` (in flight) leaves from UDP port `port` (0: the device's): its ICRC is recomputed. 0 or -1. */
+export function tx_set_sport(i: u32, port: u32): i32 { return txSetSport(i, port); }
 export function rx_buf(): usize { return rxBuf; }
 export function rx_buf_cap(): u32 { return RX_BUF_CAP; }
 export function rx_meta(): usize { return rxMeta; }
@@ -48,6 +50,13 @@ export function rx_batch_slot_size(): u32 { return rxBatchSlotSize(); }
  * the sender runs once. Returns how many were accepted.
  */
 export function rx_batch(recs: usize, count: u32, now: f64): u32 { return engineRxBatch(recs, count, now); }
+
+/**
+ * 1: from now on plain ACKs wait for the host (the Node datapath's deferred flush: call it just
+ * before rx_batch); 0: they go, after what was posted meanwhile, and the sender runs. The host
+ * ends a hold within the turn of its event loop that started it.
+ */
+export function tx_ack_hold(on: u32, now: f64): void { engineAckHold(on != 0, now); }
 
 export function tick(now: f64): f64 { return engineTick(now); }
 

@@ -4,6 +4,7 @@
 // responder resources. A resource remembers one READ, atomic, ATOMIC_WRITE or
 // FLUSH request so its response can be sent later (the TX ring may be full) and
 // sent again for a duplicate without executing the request twice.
+import { allocZeroed } from "../mem/alloc";
 import { cfg, CFG_MAX_QP, CFG_MAX_RD_ATOM, CFG_MAX_SRQ_SGE } from "../verbs/config";
 import { qpIndex, ATTR_MAX_DEST_RD_ATOMIC, QP_ATTR } from "../verbs/qp";
 import { RWQE_HDR, SGE_SIZE } from "../verbs/wqe";
@@ -18,6 +19,7 @@ export const XB_SEQ: usize = 16; // u32 next response sequence number
 export const XB_PENDING: usize = 20; // u32 resources with a response to send
 export const XB_READ_TX: usize = 24; // u32 TX producer index after the last READ response packet (its payload is the MR)
 export const XB_READ_TX_VALID: usize = 28; // u32 1 while XB_READ_TX may not be released yet
+export const XB_ACK_HELD: usize = 32; // u32 1 while the QP is on the held-ACK list (responder_send.ts ackHold)
 export const XB_WQE: usize = 64; // the SRQ receive WQE copy (an SRQ slot: header + max_srq_sge SGEs)
 
 export const ACK_PENDING: u32 = 0x100;
@@ -62,8 +64,7 @@ export function responderInit(): void {
   blockCount = cfg(CFG_MAX_QP);
   resOff = respLayout(cfg(CFG_MAX_SRQ_SGE));
   blockSize = <u32>resOff + resCapacity() * RES_SIZE;
-  blocks = heap.alloc(<usize>blockCount * blockSize);
-  memory.fill(blocks, 0, <usize>blockCount * blockSize);
+  blocks = allocZeroed(<usize>blockCount * blockSize);
 }
 
 /** Capacity of a QP's resource ring (max_dest_rd_atomic is never larger). */

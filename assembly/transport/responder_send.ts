@@ -11,7 +11,7 @@ import { txBounce } from "./requester";
 import { ACCESS_REMOTE_READ } from "../mem/access";
 import { ringCons, ringProd } from "../mem/ring";
 import { QpState, QPT_RC, WC_REM_ACCESS_ERR } from "../verbs/enums";
-import { qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, QP_ATTR, QP_PD, QP_RESP, QP_TYPE, RS_FLAGS, RS_MSN, RSF_INIT } from "../verbs/qp";
+import { qpAt, qpIndex, qpMtuBytes, qpState, ATTR_AH, ATTR_DEST_QP_NUM, QP_ATTR, QP_PD, QP_RESP, QP_TYPE, RS_FLAGS, RS_MSN, RSF_INIT } from "../verbs/qp";
 import { aeth_build, AETH_ACK_UNLIMITED, AETH_NAK_REM_ACC_ERR } from "../wire/aeth";
 import { atmack_build } from "../wire/atmack";
 import { bth_build } from "../wire/bth";
@@ -26,7 +26,7 @@ import { scheduleQp } from "./qp_sched";
 import {
   ackQueue, resCount, resDone, resEntry, resOldestPending, respBlock, ACK_PENDING, RESF_PENDING, RESF_STARTED, RES_CUR_PSN,
   RES_FLAGS, RES_LENGTH, RES_MSN, RES_ORIG, RES_RESID, RES_RKEY, RES_SEQ, RES_TYPE, RES_VA, XB_ACK_MSN, XB_ACK_PSN,
-  XB_ACK_SEQ, XB_ACK_SYN, XB_PENDING, XB_READ_TX, XB_READ_TX_VALID,
+  XB_ACK_HELD, XB_ACK_SEQ, XB_ACK_SYN, XB_PENDING, XB_READ_TX, XB_READ_TX_VALID,
 } from "./resources";
 
 const PKEY_DEFAULT: u32 = 0xffff;
@@ -147,6 +147,7 @@ export function responderSend(qp: usize, budget: i32): i32 {
     }
     const ackPending = (load<u32>(b + XB_ACK_SYN) & ACK_PENDING) != 0;
     if (!r && !ackPending) break;
+    if (!r && holding && (load<u32>(b + XB_ACK_SYN) & 0xff) == AETH_ACK_UNLIMITED && ackHoldAdd(qp, b)) return sent;
     if (ackPending && (!r || <i32>(load<u32>(b + XB_ACK_SEQ) - load<u32>(r + RES_SEQ)) < 0)) {
       if (!sendAck(qp, b)) break;
       sent++;
@@ -160,3 +161,56 @@ export function responderSend(qp: usize, budget: i32): i32 {
   return sent;
 }
 
+
+// ---- Held ACKs: a plain ACK waits for the host's flush, behind what the turn sends
+//
+// rxe answers every request that asks for an ACK at once (rxe_resp.c send_ack from the
+// responder task). On the Node datapath the host can say, for the length of one turn of its
+// event loop, "hold plain ACKs": a received batch's ACKs then stay pending (coalesced per QP
+// as always: one ACK for the last PSN) until the host's deferred flush at the end of that turn,
+// and leave AFTER the requests the application posted in reaction to the batch's completions
+// (a SEND answering a SEND): the two datagrams to the peer then share one batched send (one UDP
+// GSO send on loopback: one wake-up at the peer, the request first). The delay is bounded by
+// the turn (microseconds); the peer's ACK timeout is at least 8 ms (ack exponent 1 is 8.192 µs
+// x 2, softroce's default 14 is 67 ms). NAKs, RNR NAKs, READ and atomic responses are never
+// held, nor an ACK ordered before a response (the response order stays rxe's).
+
+let holding = false;
+let heldList: usize = 0;
+let heldCap: u32 = 0;
+let heldCount: u32 = 0;
+
+/** Carves the held-ACK list (one slot per QP) at open. */
+export function ackHoldInit(maxQp: u32): void {
+  if (heldList) return;
+  heldCap = maxQp;
+  heldList = heap.alloc(<usize>max<u32>(maxQp, 1) << 2);
+  heldCount = 0;
+}
+
+/** Puts `qp` on the held list; false (send now) when holding is off or the list is full. */
+function ackHoldAdd(qp: usize, b: usize): bool {
+  if (load<u32>(b + XB_ACK_HELD)) return true;
+  if (heldCount >= heldCap) return false;
+  store<u32>(b + XB_ACK_HELD, 1);
+  store<u32>(heldList + (<usize>heldCount << 2), qpIndex(qp));
+  heldCount++;
+  return true;
+}
+
+/** Starts (on) or ends holding plain ACKs; ending queues every held QP for the sender. */
+export function ackHold(on: bool): void {
+  holding = on && heldList != 0;
+  if (on) return;
+  for (let i: u32 = 0; i < heldCount; i++) {
+    const qp = qpAt(load<u32>(heldList + (<usize>i << 2)));
+    if (!load<u32>(qp + SLOT_HANDLE)) continue; // destroyed meanwhile
+    const b = respBlock(qp);
+    store<u32>(b + XB_ACK_HELD, 0);
+    scheduleQp(qp);
+  }
+  heldCount = 0;
+}
+
+/** Plain ACKs held now (QPs on the list). */
+export function ackHeldCount(): u32 { return heldCount; }

@@ -20,7 +20,7 @@ import { txRingAddr, TXD_HDR, TXD_PAYLOAD_LEN } from "../../assembly/transport/n
 import { pktInfo, PKT_ACKREQ, PKT_BTH, PKT_MASK, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN, PKT_PSN, PKT_SE } from "../../assembly/transport/pkt";
 import { responderRecv, RespState } from "../../assembly/transport/responder";
 import { traceStateCount, TraceKind } from "../../assembly/trace/trace";
-import { responderSend } from "../../assembly/transport/responder_send";
+import { ackHeldCount, ackHold, responderSend } from "../../assembly/transport/responder_send";
 import { ringEntry, ringProd } from "../../assembly/mem/ring";
 import { bth_opcode, bth_psn, bth_qpn, bth_build } from "../../assembly/wire/bth";
 import { aeth_msn, aeth_syndrome } from "../../assembly/wire/aeth";
@@ -121,5 +121,37 @@ describe("responder state machine, driven directly", () => {
     const h = ringEntry(r, p0) + TXD_HDR;
     expect(bth_psn(h)).toBe(500);
     expect(aeth_syndrome(h + 12)).toBe(0x2c);
+  });
+
+  it("holding (the host's deferred flush): a plain ACK waits on the held list, once per QP; the release sends it", () => {
+    const r = txRingAddr();
+    ackHold(true);
+    request(TR_RC | OP_SEND_ONLY, 499, 1); // a duplicate: ACK again up to the last request executed
+    responderRecv(qp, pktInfo);
+    const p0 = ringProd(r);
+    expect(responderSend(qp, 8)).toBe(0);
+    expect(responderSend(qp, 8)).toBe(0);
+    expect(ringProd(r)).toBe(p0);
+    expect(ackHeldCount()).toBe(1);
+    ackHold(false);
+    expect(ackHeldCount()).toBe(0);
+    expect(responderSend(qp, 8)).toBe(1);
+    const h = ringEntry(r, p0) + TXD_HDR;
+    expect(bth_opcode(h)).toBe(TR_RC | OP_ACK);
+    expect(bth_psn(h)).toBe(499);
+    expect(aeth_syndrome(h + 12)).toBe(0x1f);
+    expect(responderSend(qp, 8)).toBe(0);
+  });
+
+  it("holding never delays a NAK: the RNR NAK goes at once", () => {
+    const r = txRingAddr();
+    ackHold(true);
+    request(TR_RC | OP_SEND_ONLY, 500, 1);
+    responderRecv(qp, pktInfo);
+    const p0 = ringProd(r);
+    expect(responderSend(qp, 8)).toBe(1);
+    expect(aeth_syndrome(ringEntry(r, p0) + TXD_HDR + 12)).toBe(0x2c);
+    expect(ackHeldCount()).toBe(0);
+    ackHold(false);
   });
 });

@@ -419,8 +419,9 @@ describe("native datapath: RX", () => {
     await until(() => got >= 20, 3000, "20 datagrams");
     const st = d.stats();
     // the window polled after batches; each batch came by a wake-up or by a poll inside the window
-    // (how many by which depends on the machine's scheduling: a loaded one lets windows expire)
-    expect(st.rxBusyPolls).toBeGreaterThan(0);
+    // (how many by which depends on the machine's scheduling: a loaded one lets windows expire, and
+    // a poll that finds the next datagram at once counts a hit and no empty poll)
+    expect(st.rxBusyPolls + st.rxBusyHits).toBeGreaterThan(0);
     expect(st.rxBusyHits + st.rxWakeups).toBeGreaterThanOrEqual(st.rxBatches);
     d.setBusyPoll(0);
   });

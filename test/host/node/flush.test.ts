@@ -16,7 +16,7 @@ afterEach(() => {
   while (opened.length) opened.pop()!.close();
 });
 
-async function pair(a1: string, a2: string, flush: "now" | "defer") {
+async function pair(a1: string, a2: string, flush: "now" | "defer", timeout = 12) {
   const devOpts = { port: 0, activeMtu: Mtu.MTU_1024, datapath: "native" as const };
   const a = await openDevice({ ...devOpts, address: a1 });
   const b = await openDevice({ ...devOpts, address: a2 });
@@ -37,7 +37,7 @@ async function pair(a1: string, a2: string, flush: "now" | "defer") {
   const A = side(a);
   const B = side(b);
   // ACK timeout 12 (~16 ms), two retries: an ACK that never comes fails A's WR within ~50 ms
-  const common = { pathMtu: Mtu.MTU_1024, qpAccessFlags: ACCESS, timeout: 12, retryCnt: 2 };
+  const common = { pathMtu: Mtu.MTU_1024, qpAccessFlags: ACCESS, timeout, retryCnt: 2 };
   connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 100, gid: b.queryGid(0), port: B.port }, { ...common, sqPsn: 200 });
   connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 200, gid: a.queryGid(0), port: A.port }, { ...common, sqPsn: 100 });
   return { A, B };
@@ -65,4 +65,43 @@ describe.skipIf(!datapathAddon())("native link: the last ACK of a batch", () => 
       expect({ wrId: wa.wrId, status: wa.status }).toEqual({ wrId: 9n, status: WcStatus.SUCCESS });
     });
   }
+});
+
+describe.skipIf(!datapathAddon())("native link, flush defer: a batch's ACK follows the application's answer", () => {
+  it("a SEND posted in the completion's continuation leaves first, the held ACK behind it, in one GSO send the peer takes in one batch", async () => {
+    // ACK timeout 18 (~1 s): a loaded machine's stall must not resend a SEND (its ACK would be counted)
+    const { A, B } = await pair("127.0.21.13", "127.0.21.14", "defer", 18);
+    const la = udpLinkOf(A.d) as NativeUdpLink;
+    const lb = udpLinkOf(B.d) as NativeUdpLink;
+    expect([lb.gso, la.gro]).toEqual([true, true]); // loopback: GSO on by default, GRO on receive
+    const ops: number[] = [];
+    lb.port!.capture = (dir, d) => {
+      if (dir === "tx") ops.push(d.payload[0]!);
+    };
+    const send = (s: typeof A, wrId: bigint) =>
+      s.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
+    for (let round = 0; round < 3; round++) {
+      A.qp.postRecv({ wrId: 1n, sgList: [A.mr.sge(0, 64)] });
+      B.qp.postRecv({ wrId: 2n, sgList: [B.mr.sge(0, 64)] });
+      ops.length = 0;
+      const tb = lb.datapathStats();
+      const ra = la.datapathStats();
+      // B answers in the continuation of its receive completion, as a ping-pong does
+      const answered = B.cq.next().then((wc) => {
+        expect(wc.status).toBe(WcStatus.SUCCESS);
+        send(B, 20n);
+      });
+      send(A, 10n);
+      await answered;
+      // A: its SEND's completion (from B's ACK) and its receive (B's SEND), in any order
+      const got = [await A.cq.next(), await A.cq.next()].map((w) => [w.status, w.wrId]).sort();
+      expect(got).toEqual([[WcStatus.SUCCESS, 1n], [WcStatus.SUCCESS, 10n]].sort());
+      const tb2 = lb.datapathStats();
+      const ra2 = la.datapathStats();
+      expect(ops).toEqual([0x04, 0x11]); // RC SEND_ONLY, then the ACK
+      expect([tb2.txSyscalls - tb.txSyscalls, tb2.txGsoSends - tb.txGsoSends, tb2.txGsoSegments - tb.txGsoSegments]).toEqual([1, 1, 2]);
+      expect(ra2.rxBatches - ra.rxBatches).toBe(1);
+      expect((await B.cq.next()).wrId).toBe(20n); // B's SEND, acknowledged by A
+    }
+  });
 });
