@@ -1,5 +1,7 @@
 // CRC-32 throughput: the core's wasm CRC (data already in linear memory, and with the copy in)
-// next to node:zlib crc32, measured in the same run. Prints a table with ratios.
+// next to node:zlib crc32, measured in the same run. Prints a table with ratios: best rounds on the
+// wall clock, and per CPU second of this process with each round's wasm/zlib ratio (min / median /
+// max), the steadier figure on a machine other jobs load.
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { WireCodec, coreModule } from "../dist/node/index.js";
 
@@ -30,24 +32,35 @@ function calibrate(fn, ms) {
   }
 }
 
+/** CPU time of this process so far, µs (user + system: not charged while other processes hold the cores). */
+function cpuNow() {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+}
+
 /**
- * Best bytes/second of each candidate over ROUNDS rounds; the candidates take turns inside every
- * round so that load from other processes hits them alike.
+ * Bytes/second of each candidate in each of ROUNDS rounds, on the wall clock and per CPU second;
+ * the candidates take turns inside every round so that load from other processes hits them alike.
  */
 function race(bytes, fns) {
   const per = MIN_MS / ROUNDS / Object.keys(fns).length;
   const iters = Object.fromEntries(Object.entries(fns).map(([k, f]) => [k, calibrate(f, per)]));
-  const best = Object.fromEntries(Object.keys(fns).map((k) => [k, 0]));
+  const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
+    const round = {};
     for (const [k, f] of Object.entries(fns)) {
       const n = iters[k];
+      const c0 = cpuNow();
       const t0 = performance.now();
       for (let i = 0; i < n; i++) f();
       const dt = (performance.now() - t0) / 1000;
-      best[k] = Math.max(best[k], (bytes * n) / dt);
+      const cpu = Math.max(1, cpuNow() - c0) / 1e6;
+      round[k] = { wall: (bytes * n) / dt, cpu: (bytes * n) / cpu };
     }
+    rounds.push(round);
   }
-  return best;
+  const best = (k, clock) => Math.max(...rounds.map((r) => r[k][clock]));
+  return { rounds, best };
 }
 
 const cap = codec.bufCap;
@@ -62,20 +75,26 @@ for (const size of SIZES) {
   const chunk = Math.min(size, cap);
   codec.scratch().set(data.subarray(0, chunk));
   const calls = size / chunk;
-  const best = race(size, {
+  const { rounds, best } = race(size, {
     resident: () => { let c = 0; for (let k = 0; k < calls; k++) c = codec.crc32Resident(chunk, c); sink ^= c; },
     copied: () => { sink ^= codec.crc32(data); },
     zlib: () => { sink ^= zlibCrc32(data); },
   });
-  const { resident, copied, zlib } = best;
-  rows.push({ size, resident, copied, zlib });
+  rows.push({
+    size, resident: best("resident", "wall"), copied: best("copied", "wall"), zlib: best("zlib", "wall"),
+    cpu: { resident: best("resident", "cpu"), zlib: best("zlib", "cpu") },
+    ratios: rounds.map((r) => r.resident.cpu / r.zlib.cpu),
+  });
 }
 
 const mb = (r) => (r / 1e6).toFixed(0).padStart(8);
 const x = (a, b) => `${(a / b).toFixed(2)}x`.padStart(8);
-console.log(`CRC-32 throughput, MB/s (10^6 B/s), Node ${process.version}; best of ${ROUNDS} interleaved rounds, ~${MIN_MS} ms per size`);
-console.log("   bytes  wasm(mem)  wasm+copy  node:zlib  mem/zlib  copy/zlib");
+const load = (await import("node:os")).loadavg().map((v) => v.toFixed(2)).join(" ");
+console.log(`CRC-32 throughput, MB/s (10^6 B/s), Node ${process.version}; best of ${ROUNDS} interleaved rounds, ~${MIN_MS} ms per size; load average ${load}`);
+console.log("   bytes  wasm(mem)  wasm+copy  node:zlib  mem/zlib  copy/zlib   per CPU second: wasm(mem)  node:zlib  mem/zlib per round min/median/max");
 for (const r of rows) {
-  console.log(`${String(r.size).padStart(8)}  ${mb(r.resident)}   ${mb(r.copied)}   ${mb(r.zlib)}  ${x(r.resident, r.zlib)}  ${x(r.copied, r.zlib)}`);
+  const q = [...r.ratios].sort((a, b) => a - b);
+  const mmm = `${q[0].toFixed(2)} / ${q[q.length >> 1].toFixed(2)} / ${q[q.length - 1].toFixed(2)}`;
+  console.log(`${String(r.size).padStart(8)}  ${mb(r.resident)}   ${mb(r.copied)}   ${mb(r.zlib)}  ${x(r.resident, r.zlib)}  ${x(r.copied, r.zlib)}                  ${mb(r.cpu.resident)}   ${mb(r.cpu.zlib)}  ${mmm}`);
 }
 if (sink === 0.5) console.log(sink);

@@ -1,13 +1,15 @@
 // The tunnel's cost: RC WRITE goodput (64 KiB messages, MTU 4096) and RC SEND 64 B round-trip latency
 // from a tunnel client through the gateway to a Node UDP device, next to the same from a Node UDP
-// device straight to it, in the same run, printed as ratios (reported, not a gate).
-// Three processes on loopback: this one holds both clients (the tunnel device is a Node `ws` client
-// standing in for a browser page: openTunnelDevice from dist/node), a child holds the target device
-// (one RC QP per path; it echoes every SEND with a SEND), another child runs the gateway (rate limits
-// raised out of the way). QPN, PSN, ports, rkey and address go over the children's IPC channels.
+// device straight to it — on the native datapath (openDevice's default) and on node:dgram
+// (`datapath: "dgram"`, the Node UDP path when issue 11's gateway target was set) — in the same run,
+// rounds interleaved, printed as ratios with min/median/max over the rounds (reported, not a gate).
+// Three processes on loopback: this one holds the three clients (the tunnel device is a Node `ws`
+// client standing in for a browser page: openTunnelDevice from dist/node), a child holds the target
+// device (one RC QP per path; it echoes every SEND with a SEND), another child runs the gateway (rate
+// limits raised out of the way). QPN, PSN, ports, rkey and address go over the children's IPC channels.
 import { fork } from "node:child_process";
 import { once } from "node:events";
-import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, openDevice, openTunnelDevice } from "../dist/node/index.js";
+import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, datapathOf, openDevice, openTunnelDevice } from "../dist/node/index.js";
 
 const SIZE = 65536;
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 64);
@@ -17,7 +19,10 @@ const ITERS = Number(process.env.BENCH_ITERS ?? 2000);
 const WARMUP = 200;
 const PING = 64;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-const ADDR = "127.0.0.1";
+const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
+const ALL_PATHS = ["native", "dgram", "tunnel"];
+// BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
+const PATHS = (process.env.BENCH_PATHS ?? ALL_PATHS.join(",")).split(",").filter((p) => ALL_PATHS.includes(p));
 const TOKEN = "bench-token";
 
 function side(d) {
@@ -33,7 +38,7 @@ const connOpts = (sqPsn) => ({ sqPsn, pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCE
 async function target() {
   const s = side(await openDevice({ address: ADDR, port: 0, ...devOpts }));
   const qps = {};
-  for (const path of ["udp", "tunnel"]) {
+  for (const path of PATHS) {
     const cq = s.d.createCq(DEPTH * 2);
     const qp = s.qp(cq);
     qps[path] = { cq, qp, psn: (Math.random() * 0xffffff) | 0 };
@@ -41,6 +46,7 @@ async function target() {
   const postRecv = (q) => q.qp.postRecv({ wrId: 1n, sgList: [s.mr.sge(0, PING)] });
   process.on("message", async (msg) => {
     if (msg.type === "exit") return (s.d.close(), process.disconnect());
+    if (msg.type === "stats") return process.send({ type: "stats", drops: s.d.port.stats.drops, counters: Object.fromEntries(Object.entries(s.d.queryCounters()).filter(([, v]) => v)) });
     if (msg.type !== "peer") return;
     const q = qps[msg.path];
     connectQp(q.qp, { qpNum: msg.peer.qpn, psn: msg.peer.psn, gid: msg.peer.gid, port: msg.peer.port }, connOpts(q.psn));
@@ -55,18 +61,21 @@ async function target() {
     }
   });
   const me = (path) => ({ qpn: qps[path].qp.qpNum, psn: qps[path].psn });
-  process.send({ type: "hello", port: s.d.limits.port, gid: s.d.queryGid(0), rkey: s.mr.rkey, addr: s.mr.addr.toString(), udp: me("udp"), tunnel: me("tunnel") });
+  process.send({ type: "hello", port: s.d.limits.port, gid: s.d.queryGid(0), rkey: s.mr.rkey, addr: s.mr.addr.toString(), ...Object.fromEntries(PATHS.map((p) => [p, me(p)])) });
 }
 
 // ---- child "gateway"
 async function gateway(targetPort) {
   const { Gateway } = await import("../dist/gateway/index.js");
   const gw = await Gateway.start({
-    port: 0, udpPort: 0, token: TOKEN, allow: [ADDR], dstPorts: [targetPort],
-    packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20,
+    listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, token: TOKEN, allow: [ADDR], dstPorts: [targetPort],
+    packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
   });
-  process.on("message", (m) => m.type === "exit" && gw.close().then(() => process.disconnect()));
-  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort });
+  process.on("message", (m) => {
+    if (m.type === "stats") process.send({ type: "stats", udp: gw.udp.stats, counters: gw.counters, cpu: process.cpuUsage() });
+    if (m.type === "exit") gw.close().then(() => process.disconnect());
+  });
+  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath });
 }
 
 // ---- parent: both clients
@@ -112,23 +121,25 @@ async function writeGoodput(c, t) {
   return (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
 }
 
-async function pingPong(c) {
+const LABEL = { native: "Node UDP (native) -> Node UDP:  ", dgram: "Node UDP (dgram) -> Node UDP:   ", tunnel: "tunnel -> gateway -> Node UDP:  " };
+
+/** `iters` round trips after `warmup` unmeasured ones; returns the measured ones in µs. */
+async function pingPong(c, warmup, iters) {
   const rtts = [];
-  for (let i = 0; i < WARMUP + ITERS; i++) {
+  for (let i = 0; i < warmup + iters; i++) {
     const t0 = performance.now();
     c.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, PING)] });
     for (;;) {
       const wc = check(await c.cq.next());
       if (wc.opcode === WcOpcode.RECV) break;
     }
-    if (i >= WARMUP) rtts.push((performance.now() - t0) * 1000);
+    if (i >= warmup) rtts.push((performance.now() - t0) * 1000);
     c.qp.postRecv({ wrId: 1n, sgList: [c.mr.sge(SIZE, PING)] });
   }
   // the last SEND's own completion may still be queued: drain it
   await new Promise((r) => setTimeout(r, 20));
   for (const w of c.cq.poll(64)) check(w);
-  rtts.sort((a, b) => a - b);
-  return { p50: rtts[rtts.length >> 1], p99: rtts[Math.floor(rtts.length * 0.99)] };
+  return rtts;
 }
 
 async function parent() {
@@ -138,32 +149,66 @@ async function parent() {
   const gc = fork(self, ["gateway", String(t.port)], { stdio: "inherit" });
   const [g] = await once(gc, "message");
 
-  const udp = await client(await openDevice({ address: ADDR, port: 0, ...devOpts }), t, "udp", t.port, tc);
-  const tun = await openTunnelDevice(`ws://${ADDR}:${g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20 });
-  const tunnel = await client(tun.device, t, "tunnel", t.port, tc);
-
-  const best = { udp: 0, tunnel: 0 };
-  for (let r = 0; r < ROUNDS; r++) {
-    best.udp = Math.max(best.udp, await writeGoodput(udp, t));
-    best.tunnel = Math.max(best.tunnel, await writeGoodput(tunnel, t));
+  const clients = {};
+  let tun;
+  for (const p of PATHS) {
+    if (p === "tunnel") {
+      const inFlight = process.env.BENCH_TUNNEL_IN_FLIGHT; // packets (0: no bound)
+      tun = await openTunnelDevice(`ws://${ADDR}:${g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20, ...(inFlight === undefined ? {} : { inFlightPackets: Number(inFlight), inFlightBytes: 0 }) });
+      clients[p] = await client(tun.device, t, p, t.port, tc);
+      continue;
+    }
+    clients[p] = await client(await openDevice({ address: ADDR, port: 0, datapath: p, ...devOpts }), t, p, t.port, tc);
+    const got = datapathOf(clients[p].d);
+    if (got?.path !== p) throw new Error(`the ${p} client is on ${JSON.stringify(got)}`);
   }
-  const lat = { udp: await pingPong(udp), tunnel: await pingPong(tunnel) };
 
+  // goodput: rounds interleaved (native, dgram, tunnel, native, ...); per-round ratios
+  const good = { native: [], dgram: [], tunnel: [] };
+  // CPU time (user + system) per 64 KiB message: this process's during each path's rounds, the gateway's during the tunnel's
+  const cpu = { native: 0, dgram: 0, tunnel: 0, gateway: 0 };
+  const cpuUs = (u) => u.user + u.system;
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const p of PATHS) {
+      const g0 = p === "tunnel" ? (await ask(gc, { type: "stats" }, "stats")).cpu : undefined;
+      const c0 = process.cpuUsage();
+      good[p].push(await writeGoodput(clients[p], t));
+      cpu[p] += cpuUs(process.cpuUsage(c0));
+      if (g0) cpu.gateway += cpuUs((await ask(gc, { type: "stats" }, "stats")).cpu) - cpuUs(g0);
+    }
+  }
+  // round trip: the iterations in ROUNDS slices, interleaved the same way
+  const rtt = { native: [], dgram: [], tunnel: [] };
+  for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) rtt[p].push(...(await pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS))));
+  const gwStats = await ask(gc, { type: "stats" }, "stats");
+  const targetStats = await ask(tc, { type: "stats" }, "stats");
+
+  const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  const spread = (a) => { const b = [...a].sort((x, y) => x - y); return `${b[0].toFixed(2)} / ${b[b.length >> 1].toFixed(2)} / ${b[b.length - 1].toFixed(2)}`; };
+  const ratios = (a, b) => a.map((x, i) => x / b[i]);
+  const pct = (a, q) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * q))]; };
   const retries = (d) => d.queryCounters().completer_retry_err ?? 0;
   console.log("tunnel client = a Node `ws` client (openTunnelDevice from dist/node) standing in for a browser page; gateway in its own process");
+  console.log(`gateway UDP side: ${g.udpPath}; load average ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   const mtu = (c) => 128 << c.qp.query().attr.pathMtu;
-  if (mtu(udp) !== 4096 || mtu(tunnel) !== 4096) throw new Error(`path MTU udp ${mtu(udp)}, tunnel ${mtu(tunnel)}: expected 4096 on both`);
-  console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, best of ${ROUNDS} x ${MESSAGES} messages (MB/s = 10^6 B/s):`);
-  console.log(`  Node UDP -> Node UDP:            ${best.udp.toFixed(0)} MB/s`);
-  console.log(`  tunnel -> gateway -> Node UDP:   ${best.tunnel.toFixed(0)} MB/s`);
-  console.log(`  ratio tunnel/UDP: ${(best.tunnel / best.udp).toFixed(2)}  (retransmission timeouts: udp ${retries(udp.d)}, tunnel ${retries(tunnel.d)})`);
-  console.log(`RC SEND ${PING} B round trip (echoed by the target), ${ITERS} iterations, median / p99:`);
-  console.log(`  Node UDP -> Node UDP:            ${lat.udp.p50.toFixed(1)} / ${lat.udp.p99.toFixed(1)} us`);
-  console.log(`  tunnel -> gateway -> Node UDP:   ${lat.tunnel.p50.toFixed(1)} / ${lat.tunnel.p99.toFixed(1)} us`);
-  console.log(`  ratio tunnel/UDP (median): ${(lat.tunnel.p50 / lat.udp.p50).toFixed(2)}`);
+  for (const p of PATHS) if (mtu(clients[p]) !== 4096) throw new Error(`path MTU ${p} ${mtu(clients[p])}: expected 4096`);
+  console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${ROUNDS} rounds x ${MESSAGES} messages per path, interleaved (MB/s = 10^6 B/s; min / median / max):`);
+  const perMsg = (us) => (us / (ROUNDS * MESSAGES)).toFixed(0);
+  for (const p of PATHS) console.log(`  ${LABEL[p]} ${spread(good[p]).replace(/\.\d\d/g, "")} MB/s  (retransmission timeouts ${retries(clients[p].d)}; client CPU ${perMsg(cpu[p])} us/message${p === "tunnel" ? `, gateway CPU ${perMsg(cpu.gateway)} us/message` : ""})`);
+  const all = PATHS.length === ALL_PATHS.length;
+  if (all) console.log(`  ratio tunnel/native per round: ${spread(ratios(good.tunnel, good.native))}`);
+  if (all) console.log(`  ratio tunnel/dgram  per round: ${spread(ratios(good.tunnel, good.dgram))}   (issue 11's target, >= 0.7, was set against node:dgram)`);
+  console.log(`RC SEND ${PING} B round trip (echoed by the target), ${rtt[PATHS[0]].length} iterations per path, median / p99:`);
+  for (const p of PATHS) console.log(`  ${LABEL[p]} ${med(rtt[p]).toFixed(1)} / ${pct(rtt[p], 0.99).toFixed(1)} us`);
+  if (all) console.log(`  ratio tunnel/native (median): ${(med(rtt.tunnel) / med(rtt.native)).toFixed(2)}`);
+  if (all) console.log(`  ratio tunnel/dgram  (median): ${(med(rtt.tunnel) / med(rtt.dgram)).toFixed(2)}   (issue 11's target, <= 1.5, was set against node:dgram)`);
+  const u = gwStats.udp;
+  console.log(`gateway: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls; ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
+  if (process.env.BENCH_VERBOSE) console.log(`target counters ${JSON.stringify(targetStats.counters)}\ntunnel counters ${JSON.stringify(Object.fromEntries(Object.entries(tun?.device.queryCounters() ?? {}).filter(([, v]) => v)))}`);
+  console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}`);
 
-  tun.device.close();
-  udp.d.close();
+  tun?.device.close();
+  for (const p of PATHS) if (p !== "tunnel") clients[p].d.close();
   tc.send({ type: "exit" });
   gc.send({ type: "exit" });
   await Promise.all([once(tc, "exit"), once(gc, "exit")]);

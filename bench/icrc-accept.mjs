@@ -1,22 +1,30 @@
 // How strong the ICRC is where the receiver cannot see the IPv4 ID (an ordinary UDP socket, a
 // browser behind the gateway): ICRC_PACKETS datagrams (default 400,000, the issue's experiment)
 // whose ICRC is random, per case, into a device's receive path; counts how many it accepts and
-// prints that next to what assembly/crc/ipid.ts predicts. Every datagram is otherwise valid (a
-// 64-byte UC WRITE to a connected QP from its peer, or a UD SEND to a UD QP), so only the ICRC can
-// refuse it. Deterministic (seeded datagrams, the simulated clock).
+// prints that next to the exact acceptance probability of assembly/crc/ipid.ts's rule. Every
+// datagram is otherwise valid (a 64-byte UC WRITE to a connected QP from its peer, or a UD SEND to
+// a UD QP), so only the ICRC can refuse it. Deterministic (seeded datagrams, the simulated clock).
 //   busy      right after the flow's last good datagram (Linux-like counter, or softroce's ID 0)
-//   idle 1 s  after the flow was idle a second (window grows to 8 + 1000)
-//   idle 60 s beyond the growth cap (8 + IPID_IDLE_CAP)
+//   10 ms     a good datagram every 10 ms, the random one 10 ms after it (a ping-pong's pace)
+//   idle 1 s  a good datagram each second, the random one a second after it: the window is
+//             2 + 1000 ms since the last + 1000 ms that one may have waited in its sender
+//   idle 60 s the window covers 2 + 60,000 + 1,000 (the hold counts at most IPID_HOLD_CAP_MS)
 //   fresh     every datagram from a new source address: no prediction, the solver's 2^-16 alone
-// (A flow's idle time runs from its last datagram whose ICRC solved: garbage no ID explains does
-// not make a flow look busy.)
-// Usage: node bench/icrc-accept.mjs   (ICRC_PACKETS=n to change the count). Exits 1 when a case
-// accepts more than its bound allows (a Poisson tail of 1e-6).
-import { SimNetwork, WireCodec, coreModule, connectQp, QpType } from "../dist/node/index.js";
+// Then the other side of the rule: a simulated Linux sender (ip_idents_reserve at HZ 250 and 1000,
+// host/core/sim/linux-ipid.ts) in each traffic shape, LINUX_PACKETS good datagrams each (default
+// 20,000): how many the device refused (the rule's promise: none).
+// Usage: node bench/icrc-accept.mjs   (ICRC_PACKETS=n, LINUX_PACKETS=n). Exits 1 when a case
+// accepts more than its bound allows (a Poisson tail of 1e-6) or a good datagram was refused.
+import { SimNetwork, WireCodec, coreModule, connectQp, QpType, linuxTraffic, LINUX_TRAFFIC_SHAPES } from "../dist/internal/node.js";
 
 const N = Number(process.env.ICRC_PACKETS ?? 400_000);
-const IDLE_CAP = 8192; // assembly/crc/ipid.ts IPID_IDLE_CAP
-const WINDOW = 8; // IPID_WINDOW
+const LINUX_N = Number(process.env.LINUX_PACKETS ?? 20_000);
+// assembly/crc/ipid.ts: IPID_BUSY, IPID_TICK_MS, IPID_HOLD_CAP_MS
+const BUSY = 2;
+const TICK_MS = 0.1;
+const HOLD_CAP_MS = 1000;
+/** The IDs the rule takes ahead of the last datagram, `sinceMs` after it came `gapMs` after its predecessor. */
+const idWindow = (sinceMs, gapMs) => Math.min(BUSY + Math.floor(sinceMs + Math.min(gapMs, HOLD_CAP_MS) + TICK_MS), 65535);
 
 const mod = await coreModule();
 const codec = await WireCodec.create(mod);
@@ -58,7 +66,8 @@ const cases = [];
 
 // Each trial: the peer's next good datagram (its ID one past the last: the flow is in sequence),
 // then the flow idles `idleUs`, then one datagram with a random ICRC. It is accepted when its ICRC
-// solves (2^-16) to an ID inside the window after the last one: WINDOW + the idle growth.
+// solves (2^-16) to an ID inside the window after the last one. The good datagram came `idleUs`
+// after the one before it, so it may have waited that long in its sender: T = 2 idle.
 async function flowCase(name, { softroce, idleUs }) {
   const s = await setup(7);
   const src = "127.0.12.2";
@@ -89,9 +98,10 @@ async function flowCase(name, { softroce, idleUs }) {
     randomize(p, r);
     if (recv(p) === 0) accepted++;
   }
-  const grow = idleUs ? Math.min(IDLE_CAP, Math.floor(idleUs / 1000)) : 0;
-  // a random ICRC after a good datagram: solves (2^-16), and lands among the WINDOW + grow IDs after the last
-  const perDatagram = 2 ** -16 * (WINDOW + grow) / 65536;
+  // a random ICRC after a good datagram: solves (2^-16), and lands among the window's IDs after the last
+  // (none behind it: every ID before the last was taken, and a duplicate is refused)
+  const idleMs = (idleUs ?? 0) / 1000;
+  const perDatagram = 2 ** -16 * idWindow(idleMs, idleMs) / 65536;
   if (goodRefused) console.log(`  (${name}: ${goodRefused} good datagrams refused)`);
   cases.push({ name, accepted, perDatagram, bad: s.dev.queryCounters().bad_icrc - goodRefused });
 }
@@ -109,8 +119,33 @@ async function freshCase(name) {
   cases.push({ name, accepted, perDatagram: 2 ** -16, bad: s.dev.queryCounters().bad_icrc });
 }
 
+/** Good datagrams of a simulated Linux sender, at their arrival times: how many the device refused. */
+async function linuxCase(shape, hz, seed) {
+  const s = await setup(seed);
+  const src = "127.0.12.2";
+  const good = datagram(s, src, 0);
+  const icrcOf = (p) => new DataView(p.buffer, p.byteOffset + p.length - 4, 4).getUint32(0, true);
+  const atZero = icrcOf(good);
+  const delta = Array.from({ length: 16 }, (_, b) => icrcOf(datagram(s, src, 1 << b)) ^ atZero);
+  const view = new DataView(good.buffer, good.byteOffset + good.length - 4, 4);
+  const seq = linuxTraffic(shape, shape === "idle" ? Math.min(LINUX_N, 2000) : LINUX_N, seed, hz);
+  const start = s.net.now + 1000;
+  let refused = 0;
+  let jumps = 0;
+  for (let i = 0; i < seq.length; i++) {
+    let c = atZero;
+    for (let b = 0; b < 16; b++) if (seq[i].id & (1 << b)) c ^= delta[b];
+    view.setUint32(0, c >>> 0, true);
+    s.net.run(start + Math.round(seq[i].arriveMs * 1000));
+    if (s.port.receive({ src, dst: "127.0.12.1", srcPort: 0xc001, dstPort: 4791, payload: good }) !== 0) refused++;
+    if (i > 0 && ((seq[i].id - seq[i - 1].id) & 0xffff) > BUSY) jumps++;
+  }
+  return { shape, hz, n: seq.length, refused, jumps };
+}
+
 await flowCase("busy flow, Linux-like peer (ID counter)", { softroce: false });
 await flowCase("busy flow, softroce peer (ID 0)", { softroce: true });
+await flowCase("flow idle 10 ms before each datagram", { softroce: false, idleUs: 10_000 });
 await flowCase("flow idle 1 s before each datagram", { softroce: false, idleUs: 1_000_000 });
 await flowCase("flow idle 60 s before each datagram", { softroce: false, idleUs: 60_000_000 });
 await freshCase("fresh flow (each datagram a new source)");
@@ -130,5 +165,13 @@ for (const c of cases) {
   if (c.accepted > b) fail = true;
   console.log(`  ${c.name.padEnd(42)} accepted ${String(c.accepted).padStart(4)}  expected ${expected.toFixed(4).padStart(8)}` +
     `  (2^${Math.log2(c.perDatagram).toFixed(1)} per datagram; bad_icrc ${c.bad})${c.accepted > b ? `  OVER BOUND ${b}` : ""}`);
+}
+console.log(`A simulated Linux sender (ip_idents_reserve), good datagrams at their arrival times:`);
+for (const hz of [250, 1000]) {
+  for (const [k, shape] of LINUX_TRAFFIC_SHAPES.entries()) {
+    const r = await linuxCase(shape, hz, 0x11d + k * 31 + hz);
+    if (r.refused) fail = true;
+    console.log(`  HZ ${String(hz).padStart(4)} ${shape.padEnd(15)} ${String(r.n).padStart(6)} datagrams, ${String(r.jumps).padStart(5)} IDs more than ${BUSY} ahead: refused ${r.refused}`);
+  }
 }
 if (fail) process.exit(1);

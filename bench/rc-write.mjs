@@ -2,30 +2,55 @@
 // MTU 4096, 128 in flight — next to a ceiling measured in the same run: per byte moved, two CRC-32
 // passes (the ICRC on send and on receive, the core's wasm crc32 over data in linear memory) and two
 // memory copies (typed-array copies out of and into linear memory, as the wire and the RX buffer do),
-// at the packet size. Prints both and their ratio; candidates take turns, best of BENCH_ROUNDS.
+// at the packet size. Prints both and their ratio per round (min / median / max over BENCH_ROUNDS
+// interleaved rounds), on the wall clock and per CPU second of this process (on a machine that
+// other jobs load, the CPU figures are the steadier ones: time spent descheduled is not counted).
 import { WireCodec, coreModule, runPerf } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 const MTU = 4096;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000); // ~197 MB per round
+const SETUP_MESSAGES = 8;
 const mod = await coreModule();
 const codec = await WireCodec.create(mod);
 
-/** Goodput of one perf run, bytes per µs (= MB/s, 10^6 B/s), on the wall clock from first post to last completion. */
-async function rcWrite() {
-  const r = await runPerf(mod, { test: "write_bw", size: SIZE, mtu: MTU, iterations: MESSAGES, txDepth: 128, verify: false });
-  if (!r.ok) throw new Error(`write_bw failed: ${JSON.stringify({ lost: r.lost, errors: r.errors })}`);
-  return (SIZE * MESSAGES) / r.wall.duration_us;
+/** CPU time of this process so far, µs (user + system: unlike the wall clock, not charged while other processes hold the cores). */
+function cpuNow() {
+  const c = process.cpuUsage();
+  return c.user + c.system;
 }
 
-/** The ceiling: the same bytes through 2 CRC passes and 2 copies per MTU-sized packet. */
+/** One perf run of `messages`: its wall time (first post to last completion) and the CPU time of the whole call, µs. */
+async function perfRun(messages) {
+  const c0 = cpuNow();
+  const r = await runPerf(mod, { test: "write_bw", size: SIZE, mtu: MTU, iterations: messages, txDepth: 128, verify: false });
+  const cpu = cpuNow() - c0;
+  if (!r.ok) throw new Error(`write_bw failed: ${JSON.stringify({ lost: r.lost, errors: r.errors })}`);
+  return { wall: r.wall.duration_us, cpu };
+}
+
+/**
+ * Goodput of one perf run, bytes per µs (= MB/s, 10^6 B/s): on the wall clock from first post to
+ * last completion, and per CPU µs (the CPU time of a tiny run in the same round — opening the two
+ * devices and connecting — subtracted).
+ */
+async function rcWrite() {
+  const setup = await perfRun(SETUP_MESSAGES);
+  const run = await perfRun(MESSAGES);
+  const bytes = SIZE * MESSAGES;
+  const cpuBytes = SIZE * (MESSAGES - SETUP_MESSAGES);
+  return { wall: bytes / run.wall, cpu: cpuBytes / Math.max(1, run.cpu - setup.cpu) };
+}
+
+/** The ceiling: the same bytes through 2 CRC passes and 2 copies per MTU-sized packet (wall and CPU). */
 function ceiling() {
   const wasm = codec.scratch().subarray(0, MTU);
   const js = new Uint8Array(MTU);
   for (let i = 0; i < MTU; i++) wasm[i] = (i * 131) & 0xff;
   const packets = (SIZE / MTU) * Math.max(200, MESSAGES / 4);
   let sink = 0;
+  const c0 = cpuNow();
   const t0 = performance.now();
   for (let p = 0; p < packets; p++) {
     sink ^= codec.crc32Resident(MTU); // ICRC on send
@@ -34,18 +59,33 @@ function ceiling() {
     sink ^= codec.crc32Resident(MTU); // ICRC on receive
   }
   const us = (performance.now() - t0) * 1000;
+  const cpu = cpuNow() - c0;
   if (sink === 0.5) console.log(sink);
-  return (packets * MTU) / us;
+  return { wall: (packets * MTU) / us, cpu: (packets * MTU) / Math.max(1, cpu) };
 }
+
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { min: s[0], median: s[s.length >> 1], max: s[s.length - 1] };
+};
+const f = (x, d = 0) => x.toFixed(d);
+const mmm = (xs, d = 0) => {
+  const { min, median, max } = stats(xs);
+  return `${f(min, d)} / ${f(median, d)} / ${f(max, d)}`;
+};
 
 await rcWrite(); // warm up the JIT and the wasm tier-up
 ceiling();
-let best = 0;
-let bestCeiling = 0;
+const rows = [];
 for (let r = 0; r < ROUNDS; r++) {
-  best = Math.max(best, await rcWrite());
-  bestCeiling = Math.max(bestCeiling, ceiling());
+  const g = await rcWrite();
+  const c = ceiling();
+  rows.push({ g, c });
 }
-console.log(`RC WRITE in process: ${SIZE} B messages, MTU ${MTU}, tx depth 128, 1 QP, ${MESSAGES} messages per round; Node ${process.version}; best of ${ROUNDS} interleaved rounds`);
-console.log("  goodput[MB/s]  ceiling[MB/s]  goodput/ceiling   (MB = 10^6 B; ceiling = 2 wasm CRC-32 passes + 2 copies per byte)");
-console.log(`  ${best.toFixed(0).padStart(13)}  ${bestCeiling.toFixed(0).padStart(13)}  ${(best / bestCeiling).toFixed(3).padStart(15)}`);
+const load = (await import("node:os")).loadavg().map((x) => x.toFixed(2)).join(" ");
+console.log(`RC WRITE in process: ${SIZE} B messages, MTU ${MTU}, tx depth 128, 1 QP, ${MESSAGES} messages per round; Node ${process.version}; ${ROUNDS} interleaved rounds; load average ${load}`);
+console.log("  (MB = 10^6 B; ceiling = 2 wasm CRC-32 passes + 2 copies per byte; each ratio is one round's goodput over the same round's ceiling)");
+console.log("  clock  goodput[MB/s] min/median/max  ceiling[MB/s] min/median/max  goodput/ceiling min/median/max");
+for (const k of ["wall", "cpu"]) {
+  console.log(`  ${k.padEnd(5)}  ${mmm(rows.map((x) => x.g[k])).padEnd(30)}  ${mmm(rows.map((x) => x.c[k])).padEnd(30)}  ${mmm(rows.map((x) => x.g[k] / x.c[k]), 3)}`);
+}

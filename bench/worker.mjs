@@ -8,10 +8,11 @@
 //      postSend + poll, 64 B WRITEs, 32 in flight): worker vs single-thread.
 //   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2.
 // Rounds interleave the configurations; ratios are printed per round as min/median/max.
-//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS
+//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS,
+//   BENCH_SPINS (worker spins side by side, µs), BENCH_PEER_FLUSH, BENCH_PEER_CPUS (see below)
 import { fork } from "node:child_process";
 import { once } from "node:events";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf } from "../dist/node/index.js";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 const DEPTH = 128;
@@ -22,12 +23,16 @@ const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
 const LOAD_PERIOD_MS = Number(process.env.BENCH_LOAD_PERIOD_MS ?? 5);
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-const A = "127.0.18.50";
-const B = "127.0.18.51";
+const A = process.env.BENCH_ADDR_A ?? "127.0.10.50";
+const B = process.env.BENCH_ADDR_B ?? "127.0.10.51";
 const MR_BYTES = DEPTH * SIZE;
 
-async function side(address, worker) {
-  const d = await openDevice({ address, port: 0, worker, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
+// the worker's spin before it sleeps (µs, openDevice's workerSpinUs): the first is the worker device of
+// every figure; each further one adds a worker device whose round trip is measured beside it
+const SPINS = (process.env.BENCH_SPINS ?? "").split(",").filter((x) => x !== "").map(Number);
+
+async function side(address, worker, workerSpinUs) {
+  const d = await openDevice({ address, port: 0, worker, workerSpinUs, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 4);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH * 2, maxRecvWr: DEPTH * 2, maxSendSge: 1, maxRecvSge: 1 } });
@@ -40,7 +45,8 @@ async function side(address, worker) {
 
 // ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
 async function child() {
-  const sides = [await side(B, false), await side(B, false)];
+  const sides = [];
+  for (let i = 0; i < 2 + Math.max(0, SPINS.length - 1); i++) sides.push(await side(B, false));
   const serve = (s) => {
     for (let i = 0; i < DEPTH; i++) s.qp.postRecv({ wrId: BigInt(i), sgList: [s.mr.sge(i * 64, 64)] });
     (async () => {
@@ -97,13 +103,19 @@ async function drain(s, n, onWc) {
 async function goodput(s, peer, busy) {
   const stop = busy ? startLoad() : () => {};
   let posted = 0, done = 0;
+  // what the window allows, posted as one list: one doorbell per batch
   const post = () => {
-    const slot = posted % DEPTH;
-    s.qp.postSend({ wrId: BigInt(posted++), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
-      rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey } });
+    const wrs = [];
+    while (posted < MESSAGES && posted - done < DEPTH) {
+      const slot = posted % DEPTH;
+      wrs.push({ wrId: BigInt(posted++), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
+        rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey } });
+    }
+    if (wrs.length) s.qp.postSend(wrs);
   };
+  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
   const t0 = performance.now();
-  while (posted < DEPTH) post();
+  post();
   while (done < MESSAGES) {
     let batch = s.cq.poll(64);
     if (!batch.length) batch = [await s.cq.next()];
@@ -111,10 +123,15 @@ async function goodput(s, peer, busy) {
       if (wc.status !== WcStatus.SUCCESS) throw new Error(`RC WRITE status ${wc.status}`);
       done++;
     }
-    while (posted < MESSAGES && posted - done < DEPTH) post();
+    post();
   }
   const mbps = (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
   stop();
+  if (before && !s.goodputWakeups?.[busy ? 1 : 0]) {
+    const after = workerStatsOf(s.d);
+    const per = (k) => ((after[k] - before[k]) / MESSAGES).toFixed(2);
+    (s.goodputWakeups ??= [])[busy ? 1 : 0] = `doorbells ${per("doorbells")}, worker wake-ups ${per("workerWakeups")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`;
+  }
   return mbps;
 }
 
@@ -142,6 +159,7 @@ async function postPollCost(s, peer) {
 
 /** Median µs of a 64 B SEND echoed by the child. */
 async function rtt(s) {
+  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
   const samples = [];
   for (let i = 0; i < PINGS; i++) {
     s.qp.postRecv({ wrId: 7n, sgList: [s.mr.sge(4096, 64)] });
@@ -150,6 +168,11 @@ async function rtt(s) {
     let got = 0;
     await drain(s, 2, () => got++);
     samples.push((performance.now() - t0) * 1000);
+  }
+  if (before) {
+    const after = workerStatsOf(s.d);
+    const per = (k) => ((after[k] - before[k]) / PINGS).toFixed(2);
+    s.wakeups.push(`doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`);
   }
   samples.sort((a, b) => a - b);
   return samples[samples.length >> 1];
@@ -161,17 +184,29 @@ const stat = (xs) => {
 };
 
 async function parent() {
-  const c = fork(new URL(import.meta.url).pathname, ["child"], { stdio: "inherit" });
+  // BENCH_PEER_FLUSH=defer: the peer sends a received SEND's ACK with its echo in one batch (SOFTROCE_FLUSH)
+  const peerEnv = process.env.BENCH_PEER_FLUSH ? { ...process.env, SOFTROCE_FLUSH: process.env.BENCH_PEER_FLUSH } : process.env;
+  // BENCH_PEER_CPUS=1: the peer process pinned to those CPUs (taskset -c), e.g. with this one under taskset -c 0
+  const pin = process.env.BENCH_PEER_CPUS ? { execPath: "taskset", execArgv: ["-c", process.env.BENCH_PEER_CPUS, process.execPath] } : {};
+  const c = fork(new URL(import.meta.url).pathname, ["child"], { stdio: "inherit", env: peerEnv, ...pin });
   const [hello] = await once(c, "message");
   const single = await side(A, false);
-  const worker = await side(A, true);
-  if (!worker.d.worker) throw new Error(`no worker: ${worker.d.workerFallback}`);
-  c.send({ type: "peers", peers: [single.me, worker.me] });
+  const workers = [];
+  for (const spin of SPINS.length ? SPINS : [undefined]) {
+    const w = await side(A, true, spin);
+    if (!w.d.worker) throw new Error(`no worker: ${w.d.workerFallback}`);
+    w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
+    w.rtts = [];
+    w.wakeups = [];
+    workers.push(w);
+  }
+  const worker = workers[0];
+  c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me)] });
   await once(c, "message");
   single.connect(hello.sides[0]);
-  worker.connect(hello.sides[1]);
+  workers.forEach((w, i) => w.connect(hello.sides[1 + i]));
   const [peerS, peerW] = hello.sides;
-  const r = { wIdle: [], wBusy: [], sIdle: [], sBusy: [], wCost: [], sCost: [], wRtt: [], sRtt: [] };
+  const r = { wIdle: [], wBusy: [], sIdle: [], sBusy: [], wCost: [], sCost: [], wRtt: worker.rtts, sRtt: [] };
   for (let round = 0; round < ROUNDS; round++) {
     // alternate which goes first, so drift in the machine's load does not favour one
     const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
@@ -180,7 +215,13 @@ async function parent() {
       r[`${k}Busy`].push(await goodput(s, p, true));
     }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
-    for (const [k, s] of order) r[`${k}Rtt`].push(await rtt(s));
+    const rttOrder = [single, ...workers];
+    if (round % 2) rttOrder.reverse();
+    for (const s of rttOrder) {
+      const v = await rtt(s);
+      if (s === single) r.sRtt.push(v);
+      else s.rtts.push(v);
+    }
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
   console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);
@@ -188,14 +229,20 @@ async function parent() {
   console.log(`                                          single idle ${stat(r.sIdle)}; single busy ${stat(r.sBusy)}`);
   console.log(`  (busy: ${LOAD_MS} ms of CPU every ${LOAD_PERIOD_MS} ms on the application thread)`);
   console.log(`ratio worker busy/idle: ${stat(per(r.wBusy, r.wIdle))}   (target >= 0.9)`);
+  console.log(`  per WRITE, worker device (round 1): idle: ${worker.goodputWakeups[0]}; busy: ${worker.goodputWakeups[1]}`);
   console.log(`ratio single busy/idle: ${stat(per(r.sBusy, r.sIdle))}   (today's device under the same load)`);
   console.log(`ratio worker busy / single busy: ${stat(per(r.wBusy, r.sBusy))}`);
   console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);
   console.log(`64 B RC SEND round trip (median of ${PINGS}), µs: worker ${stat(r.wRtt)}; single ${stat(r.sRtt)}`);
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
+  console.log(`per round trip, worker device (spin ${worker.spinUs} µs, round 1): ${worker.wakeups[0]}`);
+  for (const w of workers.slice(1)) {
+    console.log(`64 B RC SEND round trip, worker spin ${w.spinUs} µs: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to spin ${worker.spinUs} µs ${stat(per(w.rtts, worker.rtts))}`);
+    console.log(`  per round trip (round 1): ${w.wakeups[0]}`);
+  }
   c.send({ type: "exit" });
   single.d.close();
-  worker.d.close();
+  for (const w of workers) w.d.close();
 }
 
 if (process.argv[2] === "child") await child();

@@ -27,3 +27,5 @@ export {
   // the browser's device behind a gateway (docs/TUNNEL.md)
   type TunnelDevice, type TunnelLinkOptions,
 } from "./core/index.js";
+// `device.port` of a device opened with `worker: true` (docs/API.md, "The device in a worker")
+export type { WorkerPort } from "./core/worker/index.js";

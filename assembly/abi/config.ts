@@ -33,6 +33,7 @@ export const CFG_SIZE: u32 = 128; // bytes
 // ---- Configuration flags (CFG FLAGS) ----
 export const CFG_FLAG_PRIVILEGED_QKEY: u32 = 1; // qkeys with bit 31 may be set (the caller has CAP_NET_RAW)
 export const CFG_FLAG_TRACE: u32 = 2; // the trace ring records every kind from dev_open on
+export const CFG_FLAG_DEVICE_SPORT: u32 = 4; // every QP sends from the device's UDP port (udpSourcePorts "device"); without it each QP from its own port, as rxe
 
 export const GID_TABLE_LEN: u32 = 16; // entries of the GID table (dev_gids), 16 bytes each
 export const DOORBELL_SQ: u32 = 1; // doorbell(qp, queues): the SQ has new WQEs

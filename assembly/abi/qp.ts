@@ -82,6 +82,7 @@ export const ATTR_MAX_RECV_WR: usize = 228; // u32 (record only)
 export const ATTR_MAX_SEND_SGE: usize = 232; // u32 (record only)
 export const ATTR_MAX_RECV_SGE: usize = 236; // u32 (record only)
 export const ATTR_MAX_INLINE_DATA: usize = 240; // u32 (record only)
+export const ATTR_UDP_SPORT: usize = 244; // u32 (record only) the UDP source port of the QP's packets, as rxe sets it: 0xC000 + hash_32(qpn, 14) at create, rdma_get_udp_sport(flow_label, qpn, dest_qpn) at a modify with an AV; 0 = the device's port (CFG_FLAG_DEVICE_SPORT, or the host's fallback: qp_set_udp_sport)
 export const ATTR_SIZE: u32 = 256; // bytes
 
 // ---- QP init record (qp_create argument, ibv_qp_init_attr) ----

@@ -3,6 +3,7 @@
 // a QP is queued at most once, and the sender takes the next QP in turn, sends a
 // bounded burst from it and re-queues it if it still has work. Storage is carved
 // once at open.
+import { allocZeroed } from "../mem/alloc";
 
 let ring: usize = 0;
 let queued: usize = 0;
@@ -12,8 +13,7 @@ let tail: u32 = 0;
 
 export function arbiterInit(maxQp: u32): void {
   ring = heap.alloc(<usize>maxQp << 2);
-  queued = heap.alloc(<usize>maxQp);
-  memory.fill(queued, 0, <usize>maxQp);
+  queued = allocZeroed(<usize>maxQp);
   cap = maxQp;
   head = 0;
   tail = 0;

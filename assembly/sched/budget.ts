@@ -19,6 +19,7 @@
 //
 // Storage per QP index, carved at open (memory never grows later).
 import { arbiterSchedule } from "./arbiter";
+import { allocZeroed } from "../mem/alloc";
 import { psn_distance, psn_next } from "../wire/psn";
 
 const F_VALID: u8 = 1; // admitEnd holds the end of what was admitted
@@ -51,14 +52,12 @@ let peak: u64 = 0;
 
 export function budgetInit(maxQp: u32): void {
   cap = maxQp;
-  flags = heap.alloc(<usize>maxQp);
-  memory.fill(flags, 0, <usize>maxQp);
-  admitEnd = heap.alloc(<usize>maxQp << 2);
-  charged = heap.alloc(<usize>maxQp << 2);
-  memory.fill(charged, 0, <usize>maxQp << 2);
-  unit = heap.alloc(<usize>maxQp << 2);
-  need = heap.alloc(<usize>maxQp << 2);
-  needPkts = heap.alloc(<usize>maxQp << 2);
+  flags = allocZeroed(<usize>maxQp);
+  admitEnd = allocZeroed(<usize>maxQp << 2);
+  charged = allocZeroed(<usize>maxQp << 2);
+  unit = allocZeroed(<usize>maxQp << 2);
+  need = allocZeroed(<usize>maxQp << 2);
+  needPkts = allocZeroed(<usize>maxQp << 2);
   // a forgotten QP leaves its entry behind until it reaches the head: room for two per QP
   fifoCap = maxQp << 1;
   fifo = heap.alloc(<usize>fifoCap << 2);

@@ -1,6 +1,6 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
 import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxBatch, engineTick, engineTxRelease } from "./engine";
-import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
+import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { ackHeldCount } from "./responder_send";
 import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
@@ -26,6 +26,8 @@ export function transport_open(txCap: u32, localPort: u32): i32 {
 }
 
 export function tx_ring(): usize { return txRingAddr(); }
+/** TX descriptor `i` (in flight) leaves from UDP port `port` (0: the device's): its ICRC is recomputed. 0 or -1. */
+export function tx_set_sport(i: u32, port: u32): i32 { return txSetSport(i, port); }
 export function rx_buf(): usize { return rxBuf; }
 export function rx_buf_cap(): u32 { return RX_BUF_CAP; }
 export function rx_meta(): usize { return rxMeta; }

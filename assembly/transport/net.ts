@@ -17,7 +17,9 @@ import { count, Counter } from "../verbs/counters";
 import { QpState, QPT_RC, QPT_UC, QPT_UD } from "../verbs/enums";
 import { qpByNum, qpState, ATTR_AH, ATTR_QKEY, QP_ATTR, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { mcastFind, MULTICAST_QPN } from "../verbs/mcast";
+import { qpSport } from "../verbs/sport";
 import { ringCap, ringCons, ringEntry, ringInit, ringProd, ringSetCons, ringSetProd, ringBytes, RING_DATA, RING_TX } from "../mem/ring";
+import { allocZeroed, allocZeroedLine } from "../mem/alloc";
 import {
   pktInfo, PKT_ACKREQ, PKT_BTH, PKT_IPV6, PKT_LEN, PKT_MASK, PKT_META, PKT_OPCODE, PKT_PAYLOAD, PKT_PAYLOAD_LEN,
   PKT_PSN, PKT_QP, PKT_SE, PKT_SRC, PKT_SRC_PORT,
@@ -54,8 +56,7 @@ export function netInit(txCap: u32, port: u32): void {
   txRing = heap.alloc(<usize>ringBytes(txCap, TXD_SLOT) + 64);
   txRing = (txRing + 63) & ~63;
   ringInit(txRing, txCap, TXD_SLOT, RING_TX, 0);
-  txMarks = heap.alloc(<usize>ringCap(txRing) * MARK_SIZE);
-  memory.fill(txMarks, 0, <usize>ringCap(txRing) * MARK_SIZE);
+  txMarks = allocZeroed(<usize>ringCap(txRing) * MARK_SIZE);
   localPort = port;
 }
 
@@ -77,9 +78,7 @@ let rxSlotSize: u32 = 0;
 export function rxBatchInit(records: u32, slots: u32, slotSize: u32): usize {
   if (records == 0 || records > 4096 || slots == 0 || slots > 1024 || slotSize < 64 || slotSize > 65536) return 0;
   if (rxRecs) return records <= rxRecCount && slots <= rxSlotCount && slotSize <= rxSlotSize ? rxRecs : 0;
-  rxRecs = heap.alloc(<usize>records * RXR_SIZE + 64);
-  rxRecs = (rxRecs + 63) & ~63;
-  memory.fill(rxRecs, 0, <usize>records * RXR_SIZE);
+  rxRecs = allocZeroedLine(<usize>records * RXR_SIZE);
   rxRecCount = records;
   rxSlotSize = (slotSize + 63) & ~63;
   rxSlots = heap.alloc(<usize>slots * rxSlotSize + 64);
@@ -162,7 +161,10 @@ export function txSend(desc: usize, qp: usize, av: usize, opcode: u32, payload: 
   memory.copy(desc + TXD_SRC, gidTable + (<usize>sgid << 4), 16);
   const dport = load<u32>(av + AV_DEST_PORT);
   store<u32>(desc + TXD_DST_PORT, dport ? dport : ROCE_UDP_PORT);
-  store<u32>(desc + TXD_SRC_PORT, localPort);
+  // the QP's own port (rxe's: verbs/sport.ts), or the device's (0); the ICRC covers it
+  const qsport = qpSport(qp);
+  const sport = qsport ? qsport : localPort;
+  store<u32>(desc + TXD_SRC_PORT, sport);
   store<u32>(desc + TXD_IP_ID, 0);
   const v6 = !isV4Mapped(desc + TXD_DST);
   store<u32>(desc + TXD_FLAGS, v6 ? TXF_IPV6 : TXF_DF);
@@ -172,19 +174,45 @@ export function txSend(desc: usize, qp: usize, av: usize, opcode: u32, payload: 
   store<u32>(desc + TXD_TOS, load<u32>(av + AV_TRAFFIC_CLASS));
   store<u32>(desc + TXD_FLOW_LABEL, load<u32>(av + AV_FLOW_LABEL));
 
-  // ICRC: pseudo IP + UDP header, then BTH (masked by icrc_calc), then the
-  // rest of the headers, the payload in place and the pad.
+  store<u32>(desc + TXD_TRAILER, 0);
+  txIcrc(desc);
+  ringSetProd(txRing, ringProd(txRing) + 1);
+  count(Counter.SENT_PKTS);
+  if (traceOn(TraceKind.PKT_SENT)) traceSent(qp, hdr, opcode);
+}
+
+/**
+ * Writes the ICRC of a filled descriptor into its trailer: pseudo IP + UDP header (IP ID 0, DF,
+ * the descriptor's addresses and ports), then the BTH (masked by icrc_calc), the rest of the
+ * headers, the payload in place and the pad.
+ */
+function txIcrc(desc: usize): void {
+  const hdr = desc + TXD_HDR;
+  const hdrLen = load<u32>(desc + TXD_HDR_LEN);
+  const payload = <usize>load<u32>(desc + TXD_PAYLOAD);
+  const payloadLen = load<u32>(desc + TXD_PAYLOAD_LEN);
+  const pad = load<u32>(desc + TXD_TRAILER_LEN) - 4;
+  const v6 = (load<u32>(desc + TXD_FLAGS) & TXF_IPV6) != 0;
   const udpLen = UDP_SIZE + hdrLen + payloadLen + pad + 4;
-  const udp = writePseudo(v6, desc + TXD_SRC, desc + TXD_DST, 0, IP4_FLAG_DF, udpLen, localPort, load<u32>(desc + TXD_DST_PORT));
+  const udp = writePseudo(v6, desc + TXD_SRC, desc + TXD_DST, 0, IP4_FLAG_DF, udpLen, load<u32>(desc + TXD_SRC_PORT), load<u32>(desc + TXD_DST_PORT));
   let crc = ~icrc_calc(pseudo, v6, udp, hdr, BTH_SIZE);
   crc = crc32_raw(crc, hdr + BTH_SIZE, hdrLen - BTH_SIZE);
   if (payloadLen) crc = crc32_raw(crc, payload, payloadLen);
   if (pad) crc = crc32_raw(crc, zeros, pad);
-  store<u32>(desc + TXD_TRAILER, 0);
   store<u32>(desc + TXD_TRAILER + pad, ~crc);
-  ringSetProd(txRing, ringProd(txRing) + 1);
-  count(Counter.SENT_PKTS);
-  if (traceOn(TraceKind.PKT_SENT)) traceSent(qp, hdr, opcode);
+}
+
+/**
+ * The host sends TX descriptor `i` (free-running index, not yet released) from UDP port `port`
+ * instead (0: the device's port), because it cannot send from the one the QP chose: the
+ * descriptor's source port and ICRC are rewritten. 0, or -1 when `i` is not in flight.
+ */
+export function txSetSport(i: u32, port: u32): i32 {
+  if (!txRing || i - ringCons(txRing) >= ringProd(txRing) - ringCons(txRing) || port > 0xffff) return -1;
+  const desc = ringEntry(txRing, i);
+  store<u32>(desc + TXD_SRC_PORT, port ? port : localPort);
+  txIcrc(desc);
+  return 0;
 }
 
 /** The trace record of a packet sent: opcode, PSN, and an ACK's or response's AETH (syndrome << 24 | MSN). */

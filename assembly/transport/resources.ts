@@ -4,6 +4,7 @@
 // responder resources. A resource remembers one READ, atomic, ATOMIC_WRITE or
 // FLUSH request so its response can be sent later (the TX ring may be full) and
 // sent again for a duplicate without executing the request twice.
+import { allocZeroed } from "../mem/alloc";
 import { cfg, CFG_MAX_QP, CFG_MAX_RD_ATOM, CFG_MAX_SRQ_SGE } from "../verbs/config";
 import { qpIndex, ATTR_MAX_DEST_RD_ATOMIC, QP_ATTR } from "../verbs/qp";
 import { RWQE_HDR, SGE_SIZE } from "../verbs/wqe";
@@ -63,8 +64,7 @@ export function responderInit(): void {
   blockCount = cfg(CFG_MAX_QP);
   resOff = respLayout(cfg(CFG_MAX_SRQ_SGE));
   blockSize = <u32>resOff + resCapacity() * RES_SIZE;
-  blocks = heap.alloc(<usize>blockCount * blockSize);
-  memory.fill(blocks, 0, <usize>blockCount * blockSize);
+  blocks = allocZeroed(<usize>blockCount * blockSize);
 }
 
 /** Capacity of a QP's resource ring (max_dest_rd_atomic is never larger). */

@@ -13,7 +13,9 @@ import { devArgs, devOpen } from "./device";
 import { EINVAL } from "../mem/errno";
 import { eventsRing } from "./events";
 import { gsiCreate, gsiForget } from "./gsi";
-import { qpCreate, qpDestroy, qpFind, INIT_QP_TYPE } from "./qp";
+import { qpAt, qpByNum, qpCreate, qpDestroy, qpFind, qpPool, INIT_QP_TYPE } from "./qp";
+import { qpSport, qpSportSet, sportBitmap, sportsClear, sportsMark } from "./sport";
+import { SLOT_HANDLE } from "../mem/pool";
 import { QPT_GSI } from "./enums";
 import { srqCreate, srqDestroy, srqFind, srqModify, srqTake } from "./srq";
 import { VERBS_ABI_VERSION } from "../abi/version";
@@ -86,6 +88,32 @@ export function qp_destroy(h: u32): i32 {
   return qpDestroy(h);
 }
 export function qp_ptr(h: u32): usize { return qpFind(h); }
+/** The host sends QP `h` from UDP port `port` (0: the device's port): its fallback when it cannot bind the QP's own. */
+export function qp_set_udp_sport(h: u32, port: u32): i32 {
+  const q = qpFind(h);
+  if (!q || port > 0xffff) return -EINVAL;
+  qpSportSet(q, port);
+  return 0;
+}
+/**
+ * The host cannot send from `port`: QP `qpn`, if it sends from that port, sends from the device's
+ * from now on (its descriptors already in the TX ring: tx_set_sport). 1 when the QP moved, else 0.
+ */
+export function qp_sport_fallback(qpn: u32, port: u32): i32 {
+  const q = qpByNum(qpn);
+  if (!q || qpSport(q) != port || port == 0) return 0;
+  qpSportSet(q, 0);
+  return 1;
+}
+/** A bitmap (2 KiB, bit n = port 0xC000 + n) of the UDP source ports live QPs send from; its address. */
+export function qp_sports(): usize {
+  sportsClear();
+  for (let i: u32 = 0; i < qpPool.cap; i++) {
+    const q = qpAt(i);
+    if (load<u32>(q + SLOT_HANDLE)) sportsMark(qpSport(q));
+  }
+  return sportBitmap;
+}
 // qp_modify and doorbell(qp, queues, now) are in transport/exports.ts: they run the transport
 // (verbs never imports transport).
 

@@ -8,6 +8,7 @@ import { EINVAL, EOPNOTSUPP } from "../mem/errno";
 import { QPT_GSI, QPT_SMI, QPT_UD } from "./enums";
 import { qpCreate, qpFind, ATTR_QKEY, INIT_QP_TYPE, QP_ATTR, QP_NUM } from "./qp";
 import { gsiSlot, gsiSet, GSI_QKEY, GSI_QPN } from "./gsi_slot";
+import { qpSportInit } from "./sport";
 
 export { GSI_QPN, GSI_QKEY, gsiSlot, isGsi } from "./gsi_slot";
 
@@ -26,6 +27,7 @@ export function gsiCreate(pdh: u32, init: usize): i32 {
   if (h < 0) return h;
   const q = qpFind(<u32>h);
   store<u32>(q + QP_NUM, GSI_QPN);
+  qpSportInit(q); // from QPN 1: 0xD872, as rxe's QP1
   store<u32>(q + QP_ATTR + ATTR_QKEY, GSI_QKEY);
   gsiSet(q);
   return h;

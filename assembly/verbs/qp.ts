@@ -14,6 +14,7 @@ import { gsiSlot, GSI_QPN } from "./gsi_slot";
 import { srqFind } from "./srq";
 import { budgetForget } from "../sched/budget";
 import { rqSlotSize, sqSlotSize } from "./wqe";
+import { qpSportInit } from "./sport";
 import {
   QP_NUM, QP_TYPE, QP_PD, QP_SEND_CQ, QP_RECV_CQ, QP_SRQ, QP_SQ, QP_RQ, QP_SQ_SIG_ALL, QP_SQ_BYTES, QP_RQ_BYTES,
   QP_ATTR, QP_REQ, QP_RESP, QP_COMP, QP_SLOT, REQ_WQE_INDEX, ATTR_QP_STATE, ATTR_PATH_MTU, ATTR_PORT_NUM,
@@ -144,6 +145,7 @@ export function qpCreate(pdh: u32, init: usize): i32 {
   store<u32>(a + ATTR_MAX_SEND_SGE, maxSge);
   store<u32>(a + ATTR_MAX_RECV_SGE, srq ? 0 : rqSge);
   store<u32>(a + ATTR_MAX_INLINE_DATA, maxInline);
+  qpSportInit(q);
   useInc(pd);
   useInc(scq);
   useInc(rcq);

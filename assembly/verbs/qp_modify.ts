@@ -25,6 +25,7 @@ import { ringCount } from "../mem/ring";
 import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { budgetForget } from "../sched/budget";
 import { isGsi } from "./gsi";
+import { qpSportModify } from "./sport";
 
 const PKEY_TABLE_LEN: u32 = 1; // one P_Key, 0xffff (rxe)
 
@@ -133,6 +134,7 @@ export function qpModify(h: u32, mask: u32, a: usize): i32 {
   const err = checkAttrs(q, cur, next, mask, a);
   if (err) return err;
   copyAttrs(q, mask, a);
+  if (mask & QP_AV) qpSportModify(q); // rxe_modify_qp: after the attributes, with this modify's dest_qp_num
   if (mask & QP_STATE) qpEnterState(q, qpState(q), next);
   return 0;
 }

@@ -7,7 +7,8 @@ export { coreModule } from "./wasm-source.js";
 
 import { openDeviceWith, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { coreModule as browserCoreModule } from "./wasm-source.js";
-import { openTunnelDeviceWith, TUNNEL_SUBPROTOCOL_V2, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
+import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
+import { tunnelSocket } from "./tunnel-socket.js";
 import type { WorkerTunnelDevice } from "../core/worker/index.js";
 import { openWorkerDevice, openWorkerTunnelDevice, workerUnavailable, type BrowserWorkerOptions } from "./worker.js";
 /** Options of the browser's openDevice / openTunnelDevice that choose the thread. */
@@ -50,7 +51,7 @@ export async function openTunnelDevice(url: string, options: Omit<OpenDeviceOpti
   if (worker && why === undefined) return openWorkerTunnelDevice(url, { ...rest, workerUrl });
   // The module first: a HELLO that arrives while the wasm compiles would meet no listener and be lost.
   const mod = await browserCoreModule();
-  const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL_V2]); // tunnel version 2 when the gateway speaks it
+  const ws = tunnelSocket(url); // tunnel version 2 when the gateway speaks it
   const t = await openTunnelDeviceWith(mod, ws, rest);
   if (why !== undefined) fallback(t.device, why);
   return t;

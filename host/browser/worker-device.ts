@@ -3,6 +3,7 @@
 // the device's timer. Started by openDevice / openTunnelDevice with `worker: true` (worker.ts).
 import { runDeviceWorker, tunnelOps } from "../core/worker/index.js";
 import { realClock } from "../core/link/index.js";
+import { tunnelSocket } from "./tunnel-socket.js";
 
 const scope = globalThis as unknown as {
   postMessage(m: unknown): void;
@@ -16,6 +17,6 @@ runDeviceWorker(
     onMessage: (fn) => scope.addEventListener("message", (e) => fn(e.data)),
     exit: () => scope.close(),
   },
-  tunnelOps((url) => new WebSocket(url)),
+  tunnelOps((url) => tunnelSocket(url)), // tunnel version 2, as on the page's thread
   () => realClock.now(),
 );

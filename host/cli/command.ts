@@ -47,3 +47,11 @@ export function firstLine(s: string): string {
   const i = s.indexOf("\n");
   return i < 0 ? s : s.slice(0, i);
 }
+
+/** Resolves at the first SIGINT or SIGTERM: when a long-running command (gateway, playground) stops. */
+export function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}

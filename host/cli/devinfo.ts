@@ -1,7 +1,7 @@
 // softroce devinfo: ibv_devinfo for a softroce device bound to UDP: the device, its port, and with
 // -v its limits, GID table and counters (rxe's hw counters and the drop reasons, as `rdma stat`).
 import { isIPv4, isIPv6 } from "node:net";
-import { datapathOf, openDevice } from "../node/index.js";
+import { datapathOf, openDevice, sourcePortsOf } from "../node/index.js";
 import { type Device, DeviceCapFlags, mtuBytes, PortState } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
@@ -84,6 +84,15 @@ export function formatDevinfo(dev: Device, opts: { verbose: boolean; ibPort?: nu
     // which UDP path the host runs: the native batched datapath, or node:dgram (and why)
     const dp = datapathOf(dev);
     if (dp) L.push(kv(1, "udp_datapath", dp.path === "native" ? "native (sendmmsg/GSO, recvmmsg/GRO)" : `dgram${dp.reason ? ` (${dp.reason})` : ""}`));
+    // each QP's UDP source port: rxe's per-QP port through a socket pool, or the device's
+    const sp = sourcePortsOf(dev);
+    if (sp) {
+      L.push(kv(1, "udp_source_ports", sp.mode === "per-qp" ? `per-qp (0xc000-0xffff as rxe; pool cap ${sp.cap}, open ${sp.open})` : `device (${opts.udpPort})`));
+      if (sp.mode === "per-qp") {
+        L.push(kv(1, "udp_source_port_fallbacks", `${sp.fallbacks} (bind failures ${sp.bindFailures}, cap refusals ${sp.capRefusals})`));
+        if (sp.lastFailure) L.push(kv(1, "udp_source_port_last_failure", sp.lastFailure));
+      }
+    }
   }
   for (let p = 1; p <= a.physPortCnt; p++) {
     if (opts.ibPort !== undefined && opts.ibPort !== p) continue;

@@ -3,7 +3,7 @@
 import { Gateway, type GatewayOptions } from "../gateway/index.js";
 import { parseCidr } from "../gateway/address-policy.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
-import type { Command, Io } from "./command.js";
+import { type Command, type Io, untilSignal } from "./command.js";
 
 const FLAGS: FlagSpec[] = [
   { name: "listen", type: "string", valueName: "addr", default: "127.0.0.1", help: "HTTP/WebSocket listen address" },
@@ -124,10 +124,6 @@ export const gatewayCommand: Command = {
   name: "gateway",
   summary: "bridge browser devices (WebSocket tunnel) to RoCEv2 over UDP",
   run(argv, io) {
-    const stop = new Promise<void>((resolve) => {
-      process.once("SIGINT", () => resolve());
-      process.once("SIGTERM", () => resolve());
-    });
-    return runGateway(argv, io, stop, process.env);
+    return runGateway(argv, io, untilSignal(), process.env);
   },
 };

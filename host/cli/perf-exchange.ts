@@ -13,7 +13,7 @@
 //                     -b: and {bw}, the figures of its own stream, for perftest's summed row)
 import net from "node:net";
 import {
-  PerfOptionError, bwFromJson, resolvePerfOptions, runPerfOn, servePerfOn, type BwFigures, type PerfOptions, type PerfProgress, type PerfResult, type ResolvedPerfOptions,
+  MTUS, PerfOptionError, bwFromJson, perftestMtu, resolvePerfOptions, runPerfOn, servePerfOn, type BwFigures, type PerfOptions, type PerfProgress, type PerfResult, type ResolvedPerfOptions,
 } from "../core/perf/index.js";
 import type { PcapRecorder } from "../core/capture/index.js";
 import { openUdpPerfSide, udpPerfBed, type PerfPeer, type PerfQpInfo } from "../node/perf-udp.js";
@@ -36,6 +36,8 @@ export interface UdpPerfOptions {
   onProgress?(p: PerfProgress): void;
   /** status lines (waiting for a client, connected) */
   onStatus?(line: string): void;
+  /** lines perftest itself prints on stdout at this point (the MTU lowered to the active MTU) */
+  onNotice?(line: string): void;
   /** both sides' QPs once connected (perftest's local/remote address lines) */
   onConnected?(c: PerfConnection): void;
 }
@@ -55,14 +57,14 @@ export class PerfPeerError extends Error {
 }
 
 /**
- * perftest's rule: a path MTU above the port's active MTU is lowered to it, with a message.
- * (rxe itself accepts any path MTU up to 4096 in modify_qp; the kernel then refuses the
- * datagrams with EMSGSIZE, which looks like loss. Clamping where the tool starts is clearer.)
+ * This side's path MTU by perftest's rule (perftestMtu: without -m the port's active MTU, a -m
+ * above it lowered to it with perftest's two lines). rxe itself accepts any path MTU up to 4096 in
+ * modify_qp; the kernel then refuses the datagrams with EMSGSIZE, which looks like loss.
  */
-function clampMtu(o: ResolvedPerfOptions, active: number, u: UdpPerfOptions): void {
-  if (o.mtu <= active) return;
-  u.onStatus?.(`Requested mtu is higher than active mtu; changing to active mtu - ${active}`);
-  o.mtu = active;
+function sideMtu(asked: number | undefined, active: number, u: UdpPerfOptions): number {
+  const { mtu, notice } = perftestMtu(asked, active);
+  for (const line of notice) u.onNotice?.(line);
+  return mtu;
 }
 
 /** Options the client sends; the server checks them with the same rules. */
@@ -187,7 +189,8 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
     const peer = checkPeer(hello, o.qps);
     const side = await openUdpPerfSide(o, u);
     close = () => side.side.device.close();
-    clampMtu(o, side.activeMtu, u);
+    // perftest's check_mtu: each side's own (its -m or its port's active MTU), then the smaller of the two
+    o.mtu = Math.min(o.mtu, sideMtu(options.mtu, side.activeMtu, u));
     const bed = udpPerfBed(side, o, peer, Infinity);
     u.onConnected?.({ options: o, mtu: o.mtu, local: { gid: side.gid, qp: side.infos }, remote: { gid: peer.gid, qp: peer.qp } });
     u.onStatus?.(`connected: ${o.test}, ${o.qps} QP(s), ${o.size} B, MTU ${o.mtu}`);
@@ -216,7 +219,7 @@ export async function runPerfUdp(options: PerfOptions, u: UdpPerfOptions & { ser
   const timeoutMs = u.timeoutMs ?? 60_000;
   const tcpPort = u.tcpPort ?? PERF_TCP_PORT;
   const side = await openUdpPerfSide(o, u);
-  clampMtu(o, side.activeMtu, u);
+  o.mtu = sideMtu(options.mtu, side.activeMtu, u);
   let sock: net.Socket | undefined;
   try {
     sock = net.connect({ host: u.server, port: tcpPort });
@@ -237,11 +240,11 @@ export async function runPerfUdp(options: PerfOptions, u: UdpPerfOptions & { ser
     if (typeof answer.error === "string") throw new PerfPeerError(`the server refused: ${answer.error}`);
     const peer = checkPeer(answer, o.qps);
     // the server may have lowered the path MTU to its own active MTU: both ends must agree
-    if (typeof answer.mtu !== "number" || ![256, 512, 1024, 2048, 4096].includes(answer.mtu) || answer.mtu > o.mtu) {
+    if (typeof answer.mtu !== "number" || !(MTUS as readonly number[]).includes(answer.mtu) || answer.mtu > o.mtu) {
       throw new PerfPeerError(`bad path MTU from the server: ${JSON.stringify(answer.mtu)}`);
     }
     if (answer.mtu < o.mtu) {
-      u.onStatus?.(`the server's active mtu is lower; changing to ${answer.mtu}`);
+      u.onStatus?.(`the server's path MTU is lower; changing to ${answer.mtu}`);
       o.mtu = answer.mtu;
     }
     const bed = udpPerfBed(side, o, peer, timeoutMs);

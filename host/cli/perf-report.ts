@@ -6,7 +6,7 @@
 // 10^6 messages per second); a key without a unit suffix is a count, a name or a flag. Each mode
 // carries only what applies to it: the simulated wire (faults, seed, virtual clock, wire counts)
 // in --local only, `verified` only with --verify. docs/CLI.md lists the keys.
-import { BW_HEADER, LAT_HEADER, PERF_RULE, perfTitle, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
+import { BW_HEADER, BW_HEADER_GBITS, LAT_HEADER, PERF_RULE, perfTitle, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
 import { parseGid } from "../core/verbs/index.js";
 import type { PerfConnection } from "./perf-exchange.js";
 
@@ -22,6 +22,8 @@ export interface HeaderFacts {
   inlineSize: number;
   /** -b */
   bidirectional?: boolean;
+  /** -A (atomic_bw's title names it) */
+  atomicType?: string;
   device: string;
   /** "Ethernet" (two processes over UDP) or "simulated" (--local) */
   link: "udp" | "simulated";
@@ -37,7 +39,7 @@ export function perfHeader(h: HeaderFacts): string {
   const isRead = h.test.startsWith("read") || h.test === "atomic_bw";
   const lines = [
     PERF_RULE,
-    `                    ${perfTitle(h.test, h.bidirectional)}`,
+    `                    ${perfTitle(h.test, h.bidirectional, h.atomicType)}`,
     ` Dual-port       : OFF\t\tDevice         : ${h.device}`,
     ` Number of qps   : ${h.qps}\t\tTransport type : IB`,
     ` Connection type : ${h.connection}\t\tUsing SRQ      : OFF`,
@@ -79,7 +81,6 @@ export function gbps(mibps: number): number {
   return (mibps * (1 << 20) * 8) / 1e9;
 }
 
-export const BW_HEADER_GBITS = " #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]";
 
 /** The table's column line for a test. */
 export function tableHeader(test: string, gbits: boolean): string {

@@ -1,7 +1,7 @@
 // softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
 // or --local between two devices in this process on the simulated wire. Flags, header lines and
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
-import { PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { DEFAULT_MTU, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
@@ -31,7 +31,7 @@ const FLAGS: FlagSpec[] = [
   { name: "all", short: "a", type: "boolean", help: "run sizes from 2 to 2^23 bytes (--local: every size in one process; a row each)" },
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
   { name: "duration", short: "D", type: "int", min: 1, max: 3600, valueName: "sec", help: "--local: run for about <sec> seconds of wall time (a first run of -n messages sets how many fit)" },
-  { name: "mtu", short: "m", type: "int", valueName: "bytes", help: "path MTU: 256, 512, 1024, 2048 or 4096", default: 1024 },
+  { name: "mtu", short: "m", type: "int", valueName: "bytes", help: `path MTU: 256, 512, 1024, 2048 or 4096 [default: the port's active MTU, as perftest (two processes); ${DEFAULT_MTU} with --local]` },
   { name: "tx-depth", short: "t", type: "int", min: 1, max: 8192, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
   { name: "qp", short: "q", type: "int", min: 1, max: 4096, valueName: "n", help: "number of QPs", default: 1 },
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw operation [default: FETCH_AND_ADD]" },
@@ -74,8 +74,9 @@ latency in µs, half the round trip for send/write, the round trip for read); th
 measured on its side (from connection to the client's end), latency rows are the client's.
 Out-of-band exchange (protocol softroce-perf/1): one JSON line each way over TCP (test, sizes,
 depths, timeout, GID, UDP port, per QP {qpn, psn, rkey, addr}); the server checks them, connects
-and answers (or {error}). A path MTU above the port's active MTU (from the interface MTU, as rxe:
-1500 -> 1024, loopback -> 4096) is lowered to it, as perftest does. Two devices on one host need
+and answers (or {error}). As perftest, each side takes its port's active MTU (from the interface
+MTU, as rxe: 1500 -> 1024, loopback -> 4096) or its -m lowered to it (saying so as perftest does),
+and the two run with the smaller of the two. Two devices on one host need
 two addresses (127.0.0.1 and 127.0.0.2) or --udp-port 0 on one side.
 --local runs the client and the server as two devices in this process, connected by the
 simulated wire (faults are seeded, so a run is reproducible); figures are on the wall clock when
@@ -164,8 +165,8 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
       waitMs: ((flags.wait as number | undefined) ?? 60) * 1000,
     };
   }
-  const mtu = flags.mtu as number;
-  if (![256, 512, 1024, 2048, 4096].includes(mtu)) throw new UsageError(`-m/--mtu must be 256, 512, 1024, 2048 or 4096, got ${mtu}`);
+  const mtu = flags.mtu as number | undefined;
+  if (mtu !== undefined && !(MTUS as readonly number[]).includes(mtu)) throw new UsageError(`-m/--mtu must be 256, 512, 1024, 2048 or 4096, got ${mtu}`);
   const rate = positive("rate", flags.rate as string | undefined, 10_000);
   const options: PerfOptions = {
     test: test as PerfTest,
@@ -196,7 +197,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (flags.all && options.test === "atomic_bw") throw new UsageError("-a/--all: atomic_bw has one size, 8 bytes");
   let sizes: number[] | undefined;
   if (flags.all) {
-    sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || s <= mtu);
+    sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || s <= (mtu ?? DEFAULT_MTU));
     for (const size of sizes) resolveOrUsage({ ...options, size }, false);
   } else {
     resolveOrUsage(options, udp !== undefined);
@@ -247,7 +248,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
   const header = (c: PerfConnection) =>
     perfHeader({
       test: c.options.test, connection: c.options.connection, qps: c.options.qps, txDepth: c.options.txDepth, mtu: c.mtu, inlineSize: c.options.inlineSize,
-      bidirectional: c.options.bidirectional, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
+      bidirectional: c.options.bidirectional, atomicType: c.options.atomicType, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "udp",
     }) + addressLines(c.options.test, c);
   const common: UdpPerfOptions = {
     address: u.address,
@@ -256,6 +257,8 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
     timeoutMs: u.waitMs,
     pcap: recorder,
     onStatus: (line) => io.err(`softroce perf: ${line}\n`),
+    // perftest prints these on stdout, before its header; --json keeps stdout for the object
+    onNotice: (line) => (json ? io.err(`softroce perf: ${line}\n`) : io.out(`${line}\n`)),
     onConnected(c) {
       conn = c;
       connectedAt = performance.now();
@@ -350,7 +353,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
   const results: PerfResult[] = [];
   const first = resolvePerfOptions(runs[0]!);
   if (!a.json) {
-    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, bidirectional: first.bidirectional, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
+    io.out(perfHeader({ test: first.test, connection: first.connection, qps: first.qps, txDepth: first.txDepth, mtu: first.mtu, inlineSize: first.inlineSize, bidirectional: first.bidirectional, atomicType: first.atomicType, gidIndex: a.gidIndex, device: DEVICE_NAME, link: "simulated" }));
     io.out(tableHeader(first.test, a.gbits) + "\n");
   }
   for (let o of runs) {

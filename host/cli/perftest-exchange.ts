@@ -11,8 +11,9 @@
 // perftest connects it; the output is perftest's table.
 import net from "node:net";
 import { openDevice } from "../node/index.js";
-import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
+import { BW_HEADER, LAT_HEADER, PERF_RULE, mtuEnum, perfTitle, perftestMtu } from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 
@@ -143,7 +144,7 @@ const readBe64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigU
 const readDouble = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getFloat64(0);
 
 /** Steps 1–4: version (checked as perftest checks it), cycle buffer, cache line, MTU; returns the MTU both use. */
-export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolean): Promise<Uint8Array> }, client: boolean, mtuEnum: number): Promise<{ version: string; mtu: number }> {
+export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolean): Promise<Uint8Array> }, client: boolean, mtu: number): Promise<{ version: string; mtu: number }> {
   const mine = new Uint8Array(VERSION_LEN);
   mine.set(new TextEncoder().encode(PERFTEST_VERSION));
   const theirs = await r.swap(mine, client);
@@ -154,11 +155,10 @@ export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolea
   }
   await r.swap(be32(CYCLE_BUFFER), client);
   await r.swap(be32(CACHE_LINE), client);
-  const mtuMsg = new Uint8Array([0x30 + mtuEnum, 0]);
+  const mtuMsg = new Uint8Array([0x30 + mtu, 0]);
   const peer = await r.swap(mtuMsg, client);
   const peerMtu = peer[0]! - 0x30;
-  const mtu = peerMtu >= 1 && peerMtu <= 5 ? Math.min(peerMtu, mtuEnum) : mtuEnum;
-  return { version, mtu };
+  return { version, mtu: peerMtu >= 1 && peerMtu <= 5 ? Math.min(peerMtu, mtu) : mtu };
 }
 
 export interface PerftestOptions {
@@ -171,8 +171,8 @@ export interface PerftestOptions {
   size: number;
   iters: number;
   txDepth: number;
-  /** ibv_mtu enum */
-  mtu: number;
+  /** -m in bytes (undefined: the port's active MTU, as perftest without -m) */
+  mtu?: number;
   timeoutMs: number;
   /** perftest's -R: the exchange and the test QP's connection over rdma_cm */
   rdmaCm?: boolean;
@@ -188,10 +188,6 @@ interface Ctx {
   half: number;
 }
 
-const TITLES: Record<PerftestTest, string> = {
-  write_bw: "RDMA_Write BW Test", read_bw: "RDMA_Read BW Test", send_bw: "Send BW Test", atomic_bw: "Atomic FETCH_AND_ADD BW Test",
-  write_lat: "RDMA_Write Latency Test", read_lat: "RDMA_Read Latency Test", send_lat: "Send Latency Test",
-};
 const isLat = (t: PerftestTest) => t.endsWith("_lat");
 const usesReads = (t: PerftestTest) => t === "read_bw" || t === "read_lat" || t === "atomic_bw";
 
@@ -211,11 +207,11 @@ function addressLine(which: string, d: PerftestDest, t: PerftestTest, rdmaCm = f
   return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${extra}\n GID: ${gidText(d.gid)}\n`;
 }
 
-const RULE = "---------------------------------------------------------------------------------------\n";
+const RULE = PERF_RULE + "\n";
 
-function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
+function header(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = usesReads(o.test);
-  return RULE + `                    ${TITLES[o.test]}\n` +
+  return RULE + `                    ${perfTitle(o.test)}\n` +
     " Dual-port       : OFF\t\tDevice         : softroce0\n" +
     " Number of qps   : 1\t\tTransport type : IB\n" +
     " Connection type : RC\t\tUsing SRQ      : OFF\n" +
@@ -223,7 +219,7 @@ function header(o: PerftestOptions, client: boolean, mtuBytes: number): string {
     " ibv_wr* API     : OFF\n" +
     (client && !isLat(o.test) ? ` TX depth        : ${o.txDepth}\n` : "") +
     (isLat(o.test) ? "" : ` CQ Moderation   : ${Math.min(o.txDepth, 100)}\n`) +
-    ` Mtu             : ${mtuBytes}[B]\n` +
+    ` Mtu             : ${mtu}[B]\n` +
     " Link type       : Ethernet\n" +
     " GID index       : 0\n" +
     (read ? ` Outstand reads  : ${MAX_OUT_READS}\n` : " Max inline data : 0[B]\n") +
@@ -240,7 +236,7 @@ function latLines(size: number, samples: number[]): string {
   const sd = Math.sqrt(v.reduce((x, y) => x + (y - avg) ** 2, 0) / Math.max(n, 1));
   const pct = (p: number) => v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] ?? 0;
   const f = (x: number) => x.toFixed(2).padEnd(7);
-  return " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] \n" +
+  return LAT_HEADER + "\n" +
     ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
 }
 
@@ -250,7 +246,7 @@ export function reportLine(size: number, iters: number, peak: number, avg: numbe
 }
 
 function reportLines(size: number, iters: number, peak: number, avg: number, rate: number): string {
-  return " #bytes     #iterations    BW peak[MB/sec]    BW average[MB/sec]   MsgRate[Mpps]\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
+  return BW_HEADER + "\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
 }
 
 /** ctx_init: the device, CQ, buffer and MR; the QP on them by `makeQp` (ibv_create_qp, or rdma_create_qp on a CM ID). */
@@ -497,6 +493,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   let cm: PerftestCm | undefined;
   try {
     dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, 2 * (Math.max(HALF, o.size)) + (1 << 20)) });
+    // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
+    const own = perftestMtu(o.mtu, mtuBytes(dev.queryPort().activeMtu));
+    for (const line of own.notice) io.out(`${line}\n`);
     let x: Exchange;
     if (o.rdmaCm) {
       if (!client) io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
@@ -506,7 +505,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     } else {
       x = await tcpExchange(o, io, client, held);
     }
-    const { mtu } = await exchangeSysData(x, client, o.mtu);
+    const { mtu } = await exchangeSysData(x, client, mtuEnum(own.mtu));
     let c: Ctx;
     if (cm) {
       // create_rdma_cm_connection: a handshake, the test QP's rdma_cm connection, a handshake
@@ -522,7 +521,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     if (!cm) connect(c, peer, mtu, o);
     const sendTest = o.test === "send_bw" || o.test === "send_lat";
     if (sendTest) for (let i = 0; i < Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH); i++) postRecv(c, o.size);
-    io.out(header(o, client, 128 << mtu));
+    io.out(header(o, client, mtuBytes(mtu)));
     io.out(addressLine("local", c.me, o.test, o.rdmaCm) + addressLine("remote", peer, o.test, o.rdmaCm) + RULE);
     const barrier = async () => void (await x.swap(x.formatKey(c.me), client));
     // perftest: the key exchange, then three handshakes (after RTR, and two more), then the test
@@ -576,7 +575,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 
 /** `softroce perf <test> [server] --perftest`: the perf command's options as perftest's (its defaults where none given). */
 export async function runPerftestFor(
-  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number },
+  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
 ): Promise<number> {
@@ -588,18 +587,20 @@ export async function runPerftestFor(
     io.err("softroce perf: --perftest runs one RC QP\n");
     return 2;
   }
-  const mtuBytes = p.mtu ?? 1024;
-  const mtu = Math.log2(mtuBytes) - 7;
   const test = p.test as PerftestTest;
   const lat = test.endsWith("_lat");
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
   const size = p.size ?? (test === "atomic_bw" ? 8 : lat ? 2 : 65536);
+  if ((p.atomicType ?? "FETCH_AND_ADD") !== "FETCH_AND_ADD") {
+    io.err("softroce perf: --perftest runs atomic_bw as FETCH_AND_ADD (-A CMP_AND_SWAP: between two softroce perf)\n");
+    return 2;
+  }
   if (test === "atomic_bw" && size !== 8) {
     io.err("softroce perf: atomic_bw moves 8 bytes a message (-s 8)\n");
     return 2;
   }
   return runPerftest({
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
-    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
+    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
   }, io);
 }

@@ -9,7 +9,7 @@ import { Gateway } from "../gateway/index.js";
 import { openDevice, udpLinkOf } from "../node/index.js";
 import { Access, QpType, connectQp, type Device, type QueuePair, type MemoryRegion } from "../core/index.js";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
-import type { Command, Io } from "./command.js";
+import { type Command, type Io, untilSignal } from "./command.js";
 
 const FLAGS: FlagSpec[] = [
   { name: "port", short: "p", type: "int", min: 0, max: 65535, default: 8790, valueName: "n", help: "HTTP port of the page (0: any free port)" },
@@ -309,10 +309,6 @@ export const playgroundCommand: Command = {
   name: "playground",
   summary: "serve the playground page (and a gateway for its live mode)",
   run(argv, io) {
-    const stop = new Promise<void>((resolve) => {
-      process.once("SIGINT", () => resolve());
-      process.once("SIGTERM", () => resolve());
-    });
-    return runPlayground(argv, io, stop);
+    return runPlayground(argv, io, untilSignal());
   },
 };

@@ -22,6 +22,7 @@ export { PcapRecorder, ipPacket, type CapturedPacket, type PcapRecorderOptions }
 export { realClock } from "./link/real-clock.js";
 export { type Datagram, ROCE_V2_PORT } from "./net/datagram.js";
 export { Prng } from "./sim/prng.js";
+export { LinuxIpIdBucket, linuxTraffic, LINUX_TRAFFIC_SHAPES, type LinuxDatagram, type LinuxTrafficShape } from "./sim/linux-ipid.js";
 export { simTracePcapng, type SimTraceOptions } from "./sim/trace.js";
 export * from "./tunnel/frames.js";
 export { TunnelLink, type WebSocketLike, type TunnelLinkOptions } from "./tunnel/link.js";

@@ -78,6 +78,11 @@ export class AddressPolicy {
   check(address: string): Verdict {
     const a = mapped(address);
     if (!a) return { ok: false, why: "not an address" };
+    return this.checkGid(a);
+  }
+
+  /** `check` of an address as its 16 GID bytes (IPv4 as ::ffff:a.b.c.d). */
+  checkGid(a: Uint8Array): Verdict {
     const entries = this.allow.filter((c) => cidrContains(c, a));
     if (entries.length === 0) return { ok: false, why: "not on the allowlist" };
     for (const s of SPECIAL) {
@@ -86,5 +91,38 @@ export class AddressPolicy {
       if (!entries.some((e) => within(e, s.block))) return { ok: false, why: `${s.name} (${s.block.text}) not explicitly allowed` };
     }
     return { ok: true };
+  }
+}
+
+/**
+ * AddressPolicy.check for the gateway's per-datagram path: the verdict for the last address
+ * allowed is remembered, so a conversation's datagrams cost a 16-byte compare (nothing allocated).
+ */
+export class AddressCheckCache {
+  private readonly last = new Uint8Array(16);
+  private valid = false;
+  private readonly scratch = new Uint8Array(16);
+  /** Why the last refused address was refused. */
+  why = "";
+  constructor(private readonly policy: AddressPolicy) {}
+
+  /** Whether the GID at `b[at .. at + 16)` may be talked to. */
+  allows(b: Uint8Array, at: number): boolean {
+    const last = this.last;
+    if (this.valid) {
+      let i = 0;
+      while (i < 16 && last[i] === b[at + i]) i++;
+      if (i === 16) return true;
+    }
+    const s = this.scratch;
+    for (let i = 0; i < 16; i++) s[i] = b[at + i]!;
+    const v = this.policy.checkGid(s);
+    if (!v.ok) {
+      this.why = v.why;
+      return false;
+    }
+    last.set(s);
+    this.valid = true;
+    return true;
   }
 }

@@ -8,19 +8,19 @@
 // another's conversation. Every refusal is counted and logged as one structured
 // line, at a bounded rate (the rest are counted as suppressed).
 import http from "node:http";
-import dgram from "node:dgram";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { isIPv4, isIPv6 } from "node:net";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
 import {
-  BatchWriter, DATA_HEADER_LEN, FrameKind, TUNNEL_IP_ID_UNKNOWN, TUNNEL_SUBPROTOCOL_V2, TUNNEL_VERSION, TUNNEL_VERSION_BATCH, TunnelFrameError,
-  emitError, emitHello, parseFrame, writeDataHeader, addressToGid, type DataFrame, type TunnelErrorName,
+  BatchWriter, DATA_HEADER_LEN, FrameKind, RECORD_ADDRESS_OFF, TUNNEL_IP_ID_UNKNOWN, TUNNEL_SUBPROTOCOL_V2, TUNNEL_VERSION, TUNNEL_VERSION_BATCH,
+  TunnelFrameError, emitError, emitHello, recordIpId, recordPort, visitDatagrams, writeDataHeader, addressToGid, type TunnelErrorName,
 } from "../core/tunnel/index.js";
+import { gidToAddress } from "../core/net/index.js";
 import { WireCodec } from "../core/wire/index.js";
 import { coreModule } from "../node/wasm-source.js";
-import { sockoptAddon } from "../node/sockopt.js";
-import { AddressPolicy } from "./address-policy.js";
+import { openGatewayUdp, type GatewayUdp } from "./udp-side.js";
+import { AddressCheckCache, AddressPolicy } from "./address-policy.js";
 import { RoceShape, type OpcodeShape } from "./roce-shape.js";
 import { TokenBucket } from "./token-bucket.js";
 import { LogLimiter } from "./log-limiter.js";
@@ -74,6 +74,11 @@ export interface GatewayOptions {
   /** use the socket addon for IPv4 ID 0 and UDP_NO_CHECK6_RX (default true when built) */
   useAddon?: boolean;
   /**
+   * UDP through the addon's native datapath (sendmmsg/GSO, recvmmsg/GRO; default true when built);
+   * false, or no addon: node:dgram. `udpPath` says which is active.
+   */
+  nativeUdp?: boolean;
+  /**
    * Version 2 (clients that offer the subprotocol softroce-tunnel.2): the largest message either
    * side sends, a BATCH of datagrams up to this size (default 256 KiB; at least one DATA frame)
    */
@@ -126,22 +131,46 @@ interface Client {
   version: number;
   /** version 2: datagrams for the client gathered in this turn of the event loop, sent as one BATCH */
   out: BatchWriter | undefined;
+  /** this client as the peer of a hairpinned conversation (clientPeer) */
+  peerName: string;
 }
 
 /** The peer of a conversation as bindLocal records it: another client (hairpin), or a UDP source address. */
 function clientPeer(id: number): string {
   return `c${id}`;
 }
-function udpPeer(gid: Uint8Array): string {
-  return `u${gid.join(".")}`;
+function udpPeer(gid: Uint8Array, at = 0): string {
+  return `u${Array.from(gid.subarray(at, at + 16)).join(".")}`;
+}
+
+/**
+ * The string a key function makes of (GID, port, QPN), remembered for the last one asked: a
+ * conversation's datagrams then find their map entries without building the string again.
+ */
+class KeyCache {
+  private readonly gid = new Uint8Array(16);
+  private port = -1;
+  private qpn = -1;
+  private key = "";
+  constructor(private readonly make: (gid: Uint8Array, port: number, qpn: number) => string) {}
+  get(b: Uint8Array, at: number, port: number, qpn: number): string {
+    const g = this.gid;
+    let same = this.port === port && this.qpn === qpn;
+    for (let i = 0; i < 16 && same; i++) same = g[i] === b[at + i];
+    if (same) return this.key;
+    for (let i = 0; i < 16; i++) g[i] = b[at + i]!;
+    this.port = port;
+    this.qpn = qpn;
+    return (this.key = this.make(g, port, qpn));
+  }
 }
 
 /** Most remote QPs one client may hold RC/UC conversations with. */
 export const MAX_PEERS_PER_CLIENT = 4096;
 
-/** A remote QP: its address, UDP port and QPN. */
-function peerKey(address: string, port: number, qpn: number): string {
-  return `${address}|${port}|${qpn}`;
+/** A remote QP: its address (GID bytes), UDP port and QPN. */
+function peerKey(gid: Uint8Array, port: number, qpn: number): string {
+  return `${gid.join(".")}|${port}|${qpn}`;
 }
 
 export interface GatewayCounters {
@@ -187,16 +216,23 @@ export class Gateway {
   private readonly dstPorts: Set<number>;
   private readonly gatewayGid: Uint8Array;
   private closed = false;
+  /** per-datagram caches: the last destination and source allowed, the last remote QP's and UDP peer's keys */
+  private readonly dstCheck: AddressCheckCache;
+  private readonly srcCheck: AddressCheckCache;
+  private readonly peerKeys = new KeyCache(peerKey);
+  private readonly udpPeers = new KeyCache((gid) => udpPeer(gid));
 
   private constructor(
     o: GatewayOptions,
     readonly http: http.Server,
-    readonly udp: dgram.Socket,
+    readonly udp: GatewayUdp,
     private readonly shape: RoceShape,
     readonly udpPort: number,
   ) {
     this.o = { ...DEFAULTS, ...o } as typeof this.o;
     this.policy = new AddressPolicy(o.allow ?? []);
+    this.dstCheck = new AddressCheckCache(this.policy);
+    this.srcCheck = new AddressCheckCache(this.policy);
     this.dstPorts = new Set(o.dstPorts ?? [4791]);
     this.gatewayGid = addressToGid(this.o.udpAddress);
     const log = o.log;
@@ -218,14 +254,18 @@ export class Gateway {
     http.on("request", (_req, res) => {
       res.writeHead(426, { "content-type": "text/plain" }).end("softroce gateway: WebSocket only\n");
     });
-    udp.on("message", (msg, rinfo) => {
-      try {
-        this.fromUdp(msg, rinfo.address, rinfo.port);
-      } catch (e) {
-        this.refuse("internal", undefined, (e as Error).message, endpoint(rinfo.address, rinfo.port));
-      }
-    });
-    udp.on("error", (e) => this.refuse("internal", undefined, `UDP socket: ${e.message}`));
+    udp.receive(
+      (buf, at, len, gid, gidAt, port) => {
+        try {
+          this.fromUdp(buf, at, len, gid, gidAt, port);
+        } catch (e) {
+          this.refuse("internal", undefined, (e as Error).message, endpoint(gidToAddress(gid, gidAt), port));
+        }
+      },
+      // a native batch ends: what it gathered for clients leaves now
+      this.flushAll,
+      (why) => this.refuse("internal", undefined, why),
+    );
     this.timer = setInterval(() => this.sweep(), Math.min(1000, this.o.stallMs, this.o.idleTimeoutMs) / 2);
     this.heartbeat = setInterval(() => this.ping(), this.o.heartbeatMs);
   }
@@ -252,7 +292,9 @@ export class Gateway {
       deth.push(info?.offsets.DETH);
     }
     const shape = new RoceShape(table, deth, o.maxRocePayload);
-    const { socket, limitations } = await openUdp(o.udpAddress, o.udpPort, options.useAddon !== false);
+    const udp = await openGatewayUdp({
+      address: o.udpAddress, port: o.udpPort, useAddon: options.useAddon !== false, native: options.nativeUdp, maxDatagram: o.maxRocePayload,
+    });
     const server = http.createServer();
     try {
       await new Promise<void>((resolve, reject) => {
@@ -260,13 +302,18 @@ export class Gateway {
         server.listen(o.port, o.listen, () => resolve());
       });
     } catch (e) {
-      socket.close();
+      await udp.close();
       throw e;
     }
-    const gw = new Gateway(options, server, socket, shape, socket.address().port);
-    gw.limitations.push(...limitations);
+    const gw = new Gateway(options, server, udp, shape, udp.port);
+    gw.limitations.push(...udp.limitations);
     gw.log({ event: "listening", detail: `ws://${endpoint(o.listen, gw.port)} udp ${endpoint(o.udpAddress, gw.udpPort)}` });
     return gw;
+  }
+
+  /** How the UDP side moves datagrams: the addon's native datapath, or node:dgram. */
+  get udpPath(): "native" | "dgram" {
+    return this.udp.path;
   }
 
   /** The HTTP/WebSocket port. */
@@ -293,7 +340,8 @@ export class Gateway {
     for (const c of [...this.clients.values()]) c.ws.terminate();
     this.http.closeAllConnections();
     await new Promise<void>((r) => this.http.close(() => r()));
-    await new Promise<void>((r) => this.udp.close(() => r()));
+    this.flushAll();
+    await this.udp.close();
   }
 
   private log(r: LogRecord): void {
@@ -390,8 +438,9 @@ export class Gateway {
       lastActive: now, alive: true, stalledSince: undefined,
       stats: { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
       peers: new Set(), bound: new Map(),
-      version: ws.protocol === TUNNEL_SUBPROTOCOL_V2 ? TUNNEL_VERSION_BATCH : TUNNEL_VERSION, out: undefined,
+      version: ws.protocol === TUNNEL_SUBPROTOCOL_V2 ? TUNNEL_VERSION_BATCH : TUNNEL_VERSION, out: undefined, peerName: "",
     };
+    c.peerName = clientPeer(c.id);
     if (c.version === TUNNEL_VERSION_BATCH) c.out = new BatchWriter(o.maxFrameBytes);
     this.slots[slot] = c;
     this.clients.set(c.id, c);
@@ -460,52 +509,66 @@ export class Gateway {
     if (c.version === TUNNEL_VERSION && bytes.length > DATA_HEADER_LEN + this.o.maxRocePayload) {
       return this.evict(c, "oversize_frame", 1009, "Max payload size exceeded"); // as ws says it for frames over its own bound
     }
-    let f;
+    let kind;
+    this.sender = c;
     try {
-      // a version-2 client may send version-1 frames too; a version-1 client only those
-      f = parseFrame(bytes, c.version);
+      // a version-2 client may send version-1 frames too; a version-1 client only those. The whole
+      // frame is checked before the first datagram is forwarded; each datagram then as if it came
+      // in its own DATA frame, and an eviction stops the rest.
+      kind = visitDatagrams(bytes, c.version, this.visit);
     } catch (e) {
-      const detail = e instanceof TunnelFrameError ? e.message : "unparseable";
-      return this.evict(c, "bad_frame", 1002, detail);
+      if (!(e instanceof TunnelFrameError)) throw e;
+      return this.evict(c, "bad_frame", 1002, e.message);
+    } finally {
+      this.sender = undefined;
     }
-    if (f.kind === FrameKind.BATCH) {
-      // each datagram as if it came in its own DATA frame; an eviction stops the rest
-      for (const d of f.datagrams) {
-        this.forward(c, d);
-        if (!this.clients.has(c.id) || c.ws.readyState !== c.ws.OPEN) return;
-      }
-      return;
-    }
-    if (f.kind !== FrameKind.DATA) return this.evict(c, "bad_kind", 1002, `kind ${f.kind} is not sent by clients`);
-    this.forward(c, f);
+    if (kind !== FrameKind.DATA && kind !== FrameKind.BATCH) return this.evict(c, "bad_kind", 1002, `kind ${kind} is not sent by clients`);
   }
 
-  /** One datagram from a client (a DATA frame or one of a BATCH): checked, then to UDP or hairpinned. */
-  private forward(c: Client, f: DataFrame): void {
-    if (f.ipId !== 0) return this.evict(c, "bad_frame", 1002, `client DATA with IPv4 ID ${f.ipId} (must be 0)`);
+  /** The client whose frame visitDatagrams is walking. */
+  private sender: Client | undefined;
+  private readonly visit = (b: Uint8Array, at: number, payloadAt: number, len: number): boolean => {
+    const c = this.sender!;
+    this.forward(c, b, at, payloadAt, len);
+    return this.clients.has(c.id) && c.ws.readyState === c.ws.OPEN;
+  };
+
+  /**
+   * One datagram from a client (a DATA frame or one of a BATCH; its header at `b[at]`, payload
+   * `b[payloadAt, payloadAt + len)`): checked, then to UDP or hairpinned. Nothing is allocated on
+   * the way of a datagram that is forwarded (the address checks and map keys of a conversation are
+   * remembered), only for refusals.
+   */
+  private forward(c: Client, b: Uint8Array, at: number, payloadAt: number, len: number): void {
+    const ipId = recordIpId(b, at);
+    if (ipId !== 0) return this.evict(c, "bad_frame", 1002, `client DATA with IPv4 ID ${ipId} (must be 0)`);
     const now = Date.now();
-    if (!c.packets.take(1, now) || !c.bytes.take(f.payload.length, now)) {
+    if (!c.packets.take(1, now) || !c.bytes.take(len, now)) {
       return this.refuseFrame(c, "rate_limited", "rate_limited", "over the packet or byte rate");
     }
-    const s = this.shape.check(f.payload);
-    if (!s.ok) return this.refuseFrame(c, "not_roce", "not_roce", s.why);
+    const shape = this.shape;
+    if (!shape.inspect(b, payloadAt, len)) return this.refuseFrame(c, "not_roce", "not_roce", shape.why);
+    const destQp = shape.destQp;
+    const srcQp = shape.srcQp;
     // Only UD names its source QP (DETH); it must be one of this client's.
-    if (s.srcQp !== undefined && !this.owns(c, s.srcQp)) {
-      return this.refuseFrame(c, "qpn_not_owned", "qpn_not_owned", `DETH source QP ${s.srcQp} is not in ${c.qpnBase}+${this.o.qpnCount}`);
+    if (srcQp >= 0 && !this.owns(c, srcQp)) {
+      return this.refuseFrame(c, "qpn_not_owned", "qpn_not_owned", `DETH source QP ${srcQp} is not in ${c.qpnBase}+${this.o.qpnCount}`);
     }
-    const hairpin = f.port === this.udpPort && sameGid(addressToGid(f.address), this.gatewayGid);
-    const to = hairpin ? this.owner(s.destQp) : undefined;
-    if (hairpin && !to) return this.refuseFrame(c, "unknown_qpn", "unknown_qpn", `no client owns QPN ${s.destQp}`);
-    if (s.srcQp === undefined) {
+    const port = recordPort(b, at);
+    const gidAt = at + RECORD_ADDRESS_OFF;
+    const hairpin = port === this.udpPort && sameGid(b, gidAt, this.gatewayGid);
+    const to = hairpin ? this.owner(destQp) : undefined;
+    if (hairpin && !to) return this.refuseFrame(c, "unknown_qpn", "unknown_qpn", `no client owns QPN ${destQp}`);
+    if (srcQp < 0) {
       // RC/UC: bind the remote QP to this client (see peerOwner) ...
-      const key = peerKey(addressToGid(f.address).join("."), f.port, s.destQp);
+      const key = this.peerKeys.get(b, gidAt, port, destQp);
       const owner = this.peerOwner.get(key);
       if (owner !== undefined && owner !== c.id && this.clients.has(owner)) {
-        return this.refuseFrame(c, "peer_owned", "qpn_not_owned", `QP ${s.destQp} at ${f.address}:${f.port} talks to another client`);
+        return this.refuseFrame(c, "peer_owned", "qpn_not_owned", `QP ${destQp} at ${endpoint(gidToAddress(b, gidAt), port)} talks to another client`);
       }
       // ... and, hairpinned, the receiving client's QP to this client: the same binding UDP delivery applies.
-      if (to && !this.bindLocal(to, s.destQp, clientPeer(c.id), now, false)) {
-        return this.refuseFrame(c, "peer_owned", "qpn_not_owned", `QP ${s.destQp} of client ${to.id} talks to another peer`);
+      if (to && !this.bindLocal(to, destQp, c.peerName, now, false)) {
+        return this.refuseFrame(c, "peer_owned", "qpn_not_owned", `QP ${destQp} of client ${to.id} talks to another peer`);
       }
       if (owner !== c.id) {
         if (c.peers.size >= MAX_PEERS_PER_CLIENT) {
@@ -514,41 +577,43 @@ export class Gateway {
         this.peerOwner.set(key, c.id);
         c.peers.add(key);
       }
-      if (to) this.bindLocal(to, s.destQp, clientPeer(c.id), now, true);
+      if (to) this.bindLocal(to, destQp, c.peerName, now, true);
     }
     if (to) {
       // Hairpin: to another client of this gateway, by destination QPN, without UDP.
       this.counters.hairpinned++;
-      this.toClient(to, this.gatewayGid, this.udpPort, 0, f.payload);
+      this.toClient(to, this.gatewayGid, 0, this.udpPort, 0, b, payloadAt, len);
       return;
     }
-    const v = this.policy.check(f.address);
-    if (!v.ok) return this.refuseFrame(c, "destination_refused", "destination_refused", `${f.address}: ${v.why}`);
-    if (!this.dstPorts.has(f.port)) {
-      return this.refuseFrame(c, "destination_refused", "destination_refused", `UDP port ${f.port} not allowed`);
+    if (!this.dstCheck.allows(b, gidAt)) {
+      return this.refuseFrame(c, "destination_refused", "destination_refused", `${gidToAddress(b, gidAt)}: ${this.dstCheck.why}`);
     }
-    if (this.udp.getSendQueueSize() > 4 << 20) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
-    // copy: the ws receive buffer is not ours once this handler returns
-    this.udp.send(Buffer.from(f.payload), f.port, f.address, (err) => {
-      if (err) this.counters.udpSendErrors++;
-    });
+    if (!this.dstPorts.has(port)) {
+      return this.refuseFrame(c, "destination_refused", "destination_refused", `UDP port ${port} not allowed`);
+    }
+    // one copy into the UDP side's queue (the ws receive buffer is not ours once this handler returns); it leaves at the end of the turn
+    if (!this.udp.send(b, gidAt, port, b, payloadAt, len)) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
     this.counters.udpOut++;
+    this.endTurnSoon();
   }
 
-  private fromUdp(msg: Buffer, address: string, port: number): void {
+  /** One datagram from UDP, `buf[at, at + len)` from the GID at `gid[gidAt]` and `port`. */
+  private fromUdp(buf: Uint8Array, at: number, len: number, gid: Uint8Array, gidAt: number, port: number): void {
     this.counters.udpIn++;
-    const v = this.policy.check(address);
-    if (!v.ok) return this.refuse("udp_source_refused", undefined, `${address}: ${v.why}`, endpoint(address, port));
-    const s = this.shape.check(msg);
-    if (!s.ok) return this.refuse("udp_not_roce", undefined, s.why, endpoint(address, port));
-    const to = this.owner(s.destQp);
-    if (!to) return this.refuse("unknown_qpn", undefined, `no client owns QPN ${s.destQp}`, endpoint(address, port));
-    const gid = addressToGid(address);
-    if (s.srcQp === undefined && !this.bindLocal(to, s.destQp, udpPeer(gid), Date.now(), true)) {
-      return this.refuse("udp_source_refused", to, `QP ${s.destQp} talks to another peer`, endpoint(address, port));
+    if (port === 0) return this.refuse("udp_source_refused", undefined, "UDP source port 0", gidToAddress(gid, gidAt));
+    if (!this.srcCheck.allows(gid, gidAt)) {
+      return this.refuse("udp_source_refused", undefined, `${gidToAddress(gid, gidAt)}: ${this.srcCheck.why}`, endpoint(gidToAddress(gid, gidAt), port));
     }
-    // dgram does not show the IP header: the client's device solves the ID from the ICRC.
-    this.toClient(to, gid, port, TUNNEL_IP_ID_UNKNOWN, msg);
+    const shape = this.shape;
+    if (!shape.inspect(buf, at, len)) return this.refuse("udp_not_roce", undefined, shape.why, endpoint(gidToAddress(gid, gidAt), port));
+    const destQp = shape.destQp;
+    const to = this.owner(destQp);
+    if (!to) return this.refuse("unknown_qpn", undefined, `no client owns QPN ${destQp}`, endpoint(gidToAddress(gid, gidAt), port));
+    if (shape.srcQp < 0 && !this.bindLocal(to, destQp, this.udpPeers.get(gid, gidAt, 0, 0), Date.now(), true)) {
+      return this.refuse("udp_source_refused", to, `QP ${destQp} talks to another peer`, endpoint(gidToAddress(gid, gidAt), port));
+    }
+    // a UDP socket does not show the IP header: the client's device solves the ID from the ICRC.
+    this.toClient(to, gid, gidAt, port, TUNNEL_IP_ID_UNKNOWN, buf, at, len);
   }
 
   /**
@@ -575,7 +640,8 @@ export class Gateway {
     return peer[0] !== "c" || this.clients.has(Number(peer.slice(1)));
   }
 
-  private toClient(c: Client, gid: Uint8Array, port: number, ipId: number, payload: Uint8Array): void {
+  /** A datagram `src[at, at + len)` for a client, from the GID at `gid[gidAt]` and `port`. */
+  private toClient(c: Client, gid: Uint8Array, gidAt: number, port: number, ipId: number, src: Uint8Array, at: number, len: number): void {
     if (c.ws.readyState !== c.ws.OPEN) return;
     const queued = c.ws.bufferedAmount + (c.out?.bytes ?? 0);
     if (queued > this.o.clientQueueBytes) {
@@ -584,20 +650,18 @@ export class Gateway {
     }
     c.stalledSince = undefined;
     if (c.out) {
-      // version 2: gathered until the end of this loop turn (setImmediate), then one message
-      if (!c.out.add(gid, port, ipId, [payload])) {
+      // version 2: gathered until the end of this turn (or of this native receive batch), then one message
+      if (!c.out.addFrom(gid, gidAt, port, ipId, src, at, len)) {
         this.flushClient(c);
-        c.out.add(gid, port, ipId, [payload]);
+        c.out.addFrom(gid, gidAt, port, ipId, src, at, len);
       }
-      if (!this.pendingOut.has(c)) {
-        this.pendingOut.add(c);
-        if (this.pendingOut.size === 1) setImmediate(this.flushAll);
-      }
+      this.pendingOut.add(c);
+      this.endTurnSoon();
       return;
     }
-    const frame = new Uint8Array(DATA_HEADER_LEN + payload.length);
-    writeDataHeader(frame, gid, port, ipId);
-    frame.set(payload, DATA_HEADER_LEN);
+    const frame = new Uint8Array(DATA_HEADER_LEN + len);
+    writeDataHeader(frame, gid.subarray(gidAt, gidAt + 16), port, ipId);
+    frame.set(src.subarray(at, at + len), DATA_HEADER_LEN);
     c.ws.send(frame);
     c.stats.framesOut++;
     c.stats.bytesOut += frame.length;
@@ -606,7 +670,19 @@ export class Gateway {
 
   /** Version-2 clients with datagrams gathered in this turn. */
   private readonly pendingOut = new Set<Client>();
+  private turnEndQueued = false;
+  /** Runs flushAll once this turn's I/O callbacks are done (setImmediate). */
+  private endTurnSoon(): void {
+    if (this.turnEndQueued) return;
+    this.turnEndQueued = true;
+    setImmediate(this.flushAll);
+  }
+  /** The end of a turn: what was gathered for UDP and for each version-2 client leaves. */
   private readonly flushAll = (): void => {
+    this.turnEndQueued = false;
+    this.udp.flush();
+    this.counters.udpSendErrors = this.udp.stats.sendErrors;
+    if (this.pendingOut.size === 0) return;
     for (const c of this.pendingOut) this.flushClient(c);
     this.pendingOut.clear();
   };
@@ -654,8 +730,9 @@ function endpoint(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function sameGid(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+/** The 16 bytes at `a[at]` are the GID `b`. */
+function sameGid(a: Uint8Array, at: number, b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[at + i] !== b[i]) return false;
   return true;
 }
 
@@ -666,22 +743,4 @@ function sameSecret(a: string, b: string): boolean {
   let d = x.length ^ y.length;
   for (let i = 0; i < y.length; i++) d |= (x[i % Math.max(1, x.length)] ?? 0) ^ y[i]!;
   return d === 0;
-}
-
-async function openUdp(address: string, port: number, useAddon: boolean): Promise<{ socket: dgram.Socket; limitations: string[] }> {
-  const family = isIPv4(address) ? 4 : 6;
-  const socket = dgram.createSocket({ type: family === 4 ? "udp4" : "udp6", ipv6Only: family === 6 });
-  const limitations: string[] = [];
-  const listening = new Promise<void>((resolve, reject) => {
-    socket.once("listening", resolve);
-    socket.once("error", reject);
-  });
-  const addon = useAddon ? sockoptAddon() : undefined;
-  if (addon) socket.bind({ fd: addon.openUdpSocket(family, address, port, false) });
-  else {
-    limitations.push(family === 4 ? "IPv4 datagrams leave with kernel-chosen IP IDs (ICRC mismatch at Linux rxe)" : "IPv6 zero-checksum datagrams are dropped by the kernel");
-    socket.bind(port, address);
-  }
-  await listening;
-  return { socket, limitations };
 }

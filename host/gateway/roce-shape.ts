@@ -24,25 +24,46 @@ export class RoceShape {
     readonly maxPayload: number,
   ) {}
 
+  /** The destination QP of the last payload `inspect` accepted. */
+  destQp = 0;
+  /** Its DETH source QP (UD), or -1 when the opcode has no DETH. */
+  srcQp = -1;
+  /** Why the last payload `inspect` refused was refused. */
+  why = "";
+
   check(p: Uint8Array): ShapeVerdict {
-    if (p.length < BTH_LEN + ICRC_LEN) return { ok: false, why: `${p.length} bytes, shorter than BTH + ICRC` };
-    if (p.length > this.maxPayload) return { ok: false, why: `${p.length} bytes, more than ${this.maxPayload}` };
-    const op = p[0]!;
+    if (!this.inspect(p, 0, p.length)) return { ok: false, why: this.why };
+    return { ok: true, opcode: p[0]!, destQp: this.destQp, srcQp: this.srcQp < 0 ? undefined : this.srcQp };
+  }
+
+  /**
+   * `check` of the payload `b[at, at + len)` without a verdict object (the gateway's per-datagram
+   * path): true with `destQp` and `srcQp` set, or false with `why`.
+   */
+  inspect(b: Uint8Array, at: number, len: number): boolean {
+    if (len < BTH_LEN + ICRC_LEN) return this.no(`${len} bytes, shorter than BTH + ICRC`);
+    if (len > this.maxPayload) return this.no(`${len} bytes, more than ${this.maxPayload}`);
+    const op = b[at]!;
     const shape = this.table[op];
-    if (!shape) return { ok: false, why: `unknown opcode 0x${op.toString(16).padStart(2, "0")}` };
-    const tver = p[1]! & 0x0f;
-    if (tver !== 0) return { ok: false, why: `BTH transport version ${tver}` };
-    const pad = (p[1]! >> 4) & 3;
-    const rest = p.length - shape.length - ICRC_LEN;
-    if (rest < pad) return { ok: false, why: `${p.length} bytes do not hold the opcode's headers, pad and ICRC` };
+    if (!shape) return this.no(`unknown opcode 0x${op.toString(16).padStart(2, "0")}`);
+    const tver = b[at + 1]! & 0x0f;
+    if (tver !== 0) return this.no(`BTH transport version ${tver}`);
+    const pad = (b[at + 1]! >> 4) & 3;
+    const rest = len - shape.length - ICRC_LEN;
+    if (rest < pad) return this.no(`${len} bytes do not hold the opcode's headers, pad and ICRC`);
     if ((shape.mask & OpMask.PAYLOAD) === 0) {
-      if (rest !== 0) return { ok: false, why: `${rest} payload bytes on an opcode without payload` };
+      if (rest !== 0) return this.no(`${rest} payload bytes on an opcode without payload`);
     } else if (rest % 4 !== 0) {
-      return { ok: false, why: `payload + pad of ${rest} bytes is not whole 4-byte words` };
+      return this.no(`payload + pad of ${rest} bytes is not whole 4-byte words`);
     }
-    const destQp = ((p[5]! << 16) | (p[6]! << 8) | p[7]!) >>> 0;
+    this.destQp = ((b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
     const d = this.dethOffset[op];
-    const srcQp = d === undefined ? undefined : ((p[d + 5]! << 16) | (p[d + 6]! << 8) | p[d + 7]!) >>> 0;
-    return { ok: true, opcode: op, destQp, srcQp };
+    this.srcQp = d === undefined ? -1 : ((b[at + d + 5]! << 16) | (b[at + d + 6]! << 8) | b[at + d + 7]!) >>> 0;
+    return true;
+  }
+
+  private no(why: string): false {
+    this.why = why;
+    return false;
   }
 }

@@ -49,6 +49,12 @@ export interface TxLayout {
   /** out, i32: bytes sent, or -errno (EMSGSIZE, ENOBUFS, EFAULT for a piece outside the buffer, ...) */
   result: number;
   pieces: TxPieceLayout[];
+  /**
+   * u32: the datagram's TTL / hop limit and TOS / traffic class (the address handle's), sent as
+   * per-datagram cmsgs (IP_TTL, IP_TOS; IPV6_HOPLIMIT, IPV6_TCLASS). Absent or -1: the socket's.
+   */
+  ttl?: number;
+  tos?: number;
 }
 
 /** The default TX record: a table of 64-byte records with up to four pieces anywhere in the buffer. */
@@ -148,7 +154,7 @@ export interface DatapathStats {
 }
 
 interface NativeHandle {
-  sendBatch(base: number, first: number, count: number, flagsOr: number): number;
+  sendBatch(base: number, first: number, count: number, flagsOr: number, fromFd?: number): number;
   receive(area: number, slotSize: number, slots: number, meta: number, metaCap: number, budget: number, fn: BatchHandler): void;
   stopReceive(): void;
   setBusyPoll(us: number): void;
@@ -184,11 +190,12 @@ export function datapathUnavailableReason(): string | undefined {
   return datapathAddonFrom(sockoptAddon(), sockoptUnavailableReason()).reason;
 }
 
-/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n]. */
+/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n, ttl, tos]. */
 export function txLayoutWords(l: TxLayout): Int32Array {
   if (l.pieces.length < 1 || l.pieces.length > 4) throw new RangeError("TX layout: 1..4 pieces");
   const w = [l.stride, l.ringCap, l.dstAddr, l.dstPort, l.flags, l.ipId, l.result, l.pieces.length];
   for (const p of l.pieces) w.push(p.data, p.len, p.inline ? 1 : 0);
+  w.push(l.ttl ?? -1, l.tos ?? -1);
   return Int32Array.from(w);
 }
 
@@ -222,9 +229,11 @@ export class NativeDatapath {
    * every record's flags. Returns how many records were dealt with: `count`, or fewer when the socket
    * said EAGAIN (the rest are untouched but for their ipId/ICRC, and their result reads 0: send them
    * again after `onWritable`). Each record's `result` says bytes sent or -errno; nothing throws per datagram.
+   * `fromFd`: send from that bound UDP socket of the same family instead (a QP's own source port,
+   * sport-pool.ts); -1 or absent: the datapath's socket.
    */
-  sendBatch(base: number, first: number, count: number, flagsOr = 0): number {
-    return this.h.sendBatch(base, first, count, flagsOr);
+  sendBatch(base: number, first: number, count: number, flagsOr = 0, fromFd = -1): number {
+    return fromFd < 0 ? this.h.sendBatch(base, first, count, flagsOr) : this.h.sendBatch(base, first, count, flagsOr, fromFd);
   }
 
   /** Starts (or re-targets) receiving; `onBatch` runs once per batch (see BatchHandler). */

@@ -17,6 +17,8 @@ import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
 import { openUdpLink } from "./udp-open.js";
+import type { SourcePortStats } from "./sport-pool.js";
+export type { SourcePortStats, UdpSourcePorts } from "./sport-pool.js";
 import { openWorkerDevice, openWorkerTunnelDevice, workerLinkOf, workerUnavailable } from "./worker/open.js";
 import type { WorkerTunnelDevice } from "../core/worker/index.js";
 import { activeMtuFor, bindError, nodeGuidFor } from "./open-options.js";
@@ -46,6 +48,12 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    */
   datapath?: "native" | "dgram";
   /**
+   * Sockets the per-QP UDP source port pool may hold at once (udpSourcePorts "per-qp", the
+   * default; default 1024 or a quarter of the descriptor limit if less, at most 16384). A QP whose port cannot be bound (taken, the cap
+   * reached, out of descriptors) sends from the device's port: `sourcePortStatsOf(device)` counts it.
+   */
+  sourcePortCap?: number;
+  /**
    * Open the port's QP1 (the GSI) with the device, as Linux's MAD layer and ib_cm are always
    * there: a CM REQ for a port nobody listens on is rejected at once, a Get or Set answered
    * "unsupported". Default true; false leaves QP1 to the application (Qp1Transport.open).
@@ -58,6 +66,11 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * `device.workerFallback` and emits a SOFTROCE_NO_WORKER warning.
    */
   worker?: boolean;
+  /**
+   * With `worker`: how long (µs, 0..1000) the worker keeps looking for this thread's next doorbell
+   * after it ran the device, before it sleeps (default 0; env SOFTROCE_WORKER_SPIN_US).
+   */
+  workerSpinUs?: number;
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";
@@ -67,6 +80,20 @@ const links = new WeakMap<Device, UdpLink | NativeUdpLink>();
 /** The UDP link of a device opened with an address (its stats: sent, sendErrorsByCode, backpressured; `path`). */
 export function udpLinkOf(device: Device): UdpLink | NativeUdpLink | undefined {
   return links.get(device);
+}
+
+/**
+ * The UDP source ports of a device opened with an address on this thread: "per-qp" (each QP from
+ * rxe's port for it, through a socket pool) or "device"; the pool's counters, and `fallbacks`:
+ * datagrams moved to the device's port because their QP's port could not be bound (a bind that
+ * failed, or the pool at its cap; the QP then stays on the device's port).
+ */
+export function sourcePortsOf(device: Device): ({ mode: "per-qp" | "device"; fallbacks: number } & Partial<SourcePortStats>) | undefined {
+  const link = links.get(device);
+  if (!link) return undefined;
+  const fallbacks = link.port?.stats.sportFallbacks ?? 0;
+  const s = link.sourcePortStats();
+  return s ? { mode: "per-qp", fallbacks, ...s } : { mode: "device", fallbacks };
 }
 
 /** Which UDP path a device opened with an address uses ("native" or "dgram"), and why not native. */
@@ -125,7 +152,7 @@ export async function openDevice(options: NodeDeviceOptions = {}): Promise<Devic
     throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, options.address!, options.port ?? 4791);
   });
   try {
-    const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort });
+    const device = await openDeviceWith(mod, { gids: [gid], nodeGuid: nodeGuidFor(options.address, link.localPort), activeMtu: activeMtuFor(options.address), ...options, port: link.localPort, udpSourcePorts: link.pool ? "per-qp" : "device" });
     link.port = device.attach(link, realClock);
     const stopDropLog = options.logDrops ? logDrops(link.port, options.logDrops, options.logDropsMs) : undefined;
     if (stopDropLog) device.addEventListener("close", stopDropLog);
@@ -172,8 +199,8 @@ async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
   return device;
 }
 
-import WebSocket from "ws";
-import { openTunnelDeviceWith, TUNNEL_SUBPROTOCOL_V2, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
+import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
+import { tunnelSocket } from "./tunnel-socket.js";
 
 export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
   /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */
@@ -205,15 +232,6 @@ export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOpt
   // The module first: the HELLO must find TunnelLink's listener when it arrives.
   const mod = await nodeCoreModule();
   const { token, headers, ...rest } = opts;
-  // offers tunnel version 2 (BATCH frames); a gateway that does not pick it speaks version 1
-  const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL_V2], {
-    perMessageDeflate: false,
-    // An all-zero masking key: ws then neither masks nor (at the gateway) unmasks, which in JS cost
-    // ~10 % of the client's and ~5 % of the gateway's CPU at full rate. The key defends browsers'
-    // intermediaries against scripts that choose the bytes (RFC 6455 §10.3); this is a Node
-    // program, not a page, and a browser masks in native code anyway.
-    generateMask: (mask: Uint8Array) => mask.fill(0),
-    headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-  });
+  const ws = tunnelSocket(url, { token, headers });
   return openTunnelDeviceWith(mod, ws, rest);
 }

@@ -20,11 +20,14 @@ import {
 import { DEFAULT_IN_FLIGHT_PACKETS, type UdpSendError } from "./udp.js";
 import { errnoName } from "./errno.js";
 import { GroupSockets } from "./mcast-groups.js";
+import { SourcePortPool, type SourcePortStats, type UdpSourcePorts } from "./sport-pool.js";
+import { sockoptAddon } from "./sockopt.js";
 
 /** The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the ring). */
 export function txDescriptorLayout(cap: number, slot: number): TxLayout {
   return {
     stride: slot, ringCap: cap, dstAddr: Txd.DST, dstPort: Txd.DST_PORT, flags: -1, ipId: Txd.IP_ID, result: Txd.RESULT,
+    ttl: Txd.TTL, tos: Txd.TOS,
     pieces: [
       { data: Txd.HDR, len: Txd.HDR_LEN, inline: true },
       { data: Txd.PAYLOAD, len: Txd.PAYLOAD_LEN },
@@ -66,6 +69,10 @@ export interface NativeUdpLinkOptions {
   flush?: "now" | "defer";
   /** the datapath's addon (tests: null as if it were missing) */
   addon?: DatapathAddon | null;
+  /** see UdpLinkOptions.udpSourcePorts (default "per-qp") */
+  udpSourcePorts?: UdpSourcePorts;
+  /** see UdpLinkOptions.sourcePortCap (default 1024) */
+  sourcePortCap?: number;
 }
 
 /**
@@ -125,6 +132,23 @@ export class NativeUdpLink implements Link {
     this.gro = info.gro;
     this.flagsOr = TX_ICRC | (this.gso ? TX_GSO : 0);
     if (gsoWanted && !info.gso) this.limitations.push("UDP GSO unavailable (the kernel does not know UDP_SEGMENT): one datagram per send");
+    const sockets = sockoptAddon();
+    if ((opts.udpSourcePorts ?? "per-qp") === "per-qp" && sockets) {
+      this.pool = new SourcePortPool({ address, family: datapath.family, cap: opts.sourcePortCap, addon: sockets, inUse: () => this.port?.sourcePortsInUse() });
+    }
+  }
+
+  /** The per-QP source port sockets (udpSourcePorts "per-qp"), else undefined. */
+  readonly pool: SourcePortPool | undefined;
+
+  /** Link.sourcePortReady: the device's port, or a pool socket bound to `port`. */
+  sourcePortReady(port: number): boolean {
+    return port === this.localPort || (this.pool !== undefined && this.pool.fd(port) >= 0);
+  }
+
+  /** The pool's counters (undefined: every QP sends from the device's port). */
+  sourcePortStats(): SourcePortStats | undefined {
+    return this.pool?.stats();
   }
 
   /**
@@ -233,7 +257,7 @@ export class NativeUdpLink implements Link {
   }
 
   sendRing(first: number, count: number): number {
-    const n = this.datapath.sendBatch(this.ringData, first, count, this.flagsOr);
+    const n = this.pool ? this.sendRuns(first, count) : this.datapath.sendBatch(this.ringData, first, count, this.flagsOr);
     const dv = this.dv!;
     let ok = 0;
     for (let i = 0; i < n; i++) {
@@ -248,6 +272,27 @@ export class NativeUdpLink implements Link {
       this.datapath.onWritable(this.resumeFn);
     }
     return n;
+  }
+
+  /**
+   * Per-QP source ports: the descriptors go in runs of one source port, each run one sendBatch
+   * from that port's socket (the port checked every descriptor's port first: each is the device's
+   * or open in the pool). Returns how many were dealt with (fewer: a socket said EAGAIN).
+   */
+  private sendRuns(first: number, count: number): number {
+    const dv = this.dv!;
+    const at = (i: number): number => dv.getUint32(this.ringData + ((first + i) & this.ringMask) * this.slot + Txd.SRC_PORT, true);
+    let done = 0;
+    while (done < count) {
+      const sp = at(done);
+      let run = 1;
+      while (done + run < count && at(done + run) === sp) run++;
+      const fd = sp === this.localPort ? -1 : this.pool!.fd(sp);
+      const n = this.datapath.sendBatch(this.ringData, (first + done) >>> 0, run, this.flagsOr, fd);
+      done += n;
+      if (n < run) break;
+    }
+    return done;
   }
 
   private sendFailed(d: number, errno: number): void {
@@ -281,6 +326,7 @@ export class NativeUdpLink implements Link {
   async close(): Promise<void> {
     this.runPendingFlush();
     this.datapath.close();
+    await this.pool?.close();
     await this.mcast.leaveAll();
   }
 }

@@ -7,7 +7,8 @@ import { createRequire } from "node:module";
 
 export interface SockoptAddon {
   openUdpSocket(family: 4 | 6, address: string, port: number, reuseAddr: boolean): number;
-  socketOptions(fd: number): { pmtuDiscover: number; noCheck6Rx: number };
+  /** multicastIf6: the IPV6_MULTICAST_IF interface index (0 none; -1 on an IPv4 socket) */
+  socketOptions(fd: number): { pmtuDiscover: number; noCheck6Rx: number; multicastIf6: number };
 }
 
 export const IP_PMTUDISC_DO = 2;

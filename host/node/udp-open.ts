@@ -3,6 +3,7 @@
 // thread and by the device worker (host/node/worker).
 import { UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
+import type { UdpSourcePorts } from "./sport-pool.js";
 
 export interface UdpLinkChoice {
   address: string;
@@ -10,17 +11,23 @@ export interface UdpLinkChoice {
   highWaterMark?: number;
   txRingSize?: number;
   datapath?: "native" | "dgram";
+  udpSourcePorts?: UdpSourcePorts;
+  sourcePortCap?: number;
 }
 
 export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
+  const sp = options.udpSourcePorts;
+  if (sp !== undefined && sp !== "per-qp" && sp !== "device") throw new TypeError(`bad udpSourcePorts ${String(sp)}: "per-qp" or "device"`);
+  const cap = options.sourcePortCap;
+  if (cap !== undefined && (!Number.isInteger(cap) || cap < 1 || cap > 0x4000)) throw new RangeError(`bad sourcePortCap ${cap} (1 .. 16384)`);
   const env = process.env.SOFTROCE_DATAPATH;
   const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
   let reason = "node:dgram asked for";
   if (want === "native") {
-    const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError });
+    const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError, udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap });
     if (r.link) return { link: r.link };
     reason = r.reason;
   }
-  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError });
+  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError, udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap });
   return { link, reason };
 }

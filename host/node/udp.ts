@@ -9,6 +9,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../core/link/index.js";
 import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
 import { GroupSockets, ipv6InterfaceOf } from "./mcast-groups.js";
+import { SourcePortPool, type SourcePortStats, type UdpSourcePorts } from "./sport-pool.js";
 
 export interface UdpLinkOptions {
   address: string;
@@ -31,6 +32,10 @@ export interface UdpLinkOptions {
   useAddon?: boolean;
   /** called for every datagram the kernel refused (EMSGSIZE: larger than the path MTU with DF set) */
   onSendError?: (e: UdpSendError) => void;
+  /** "per-qp" (default): each QP's datagrams leave from its own UDP port (sport-pool.ts); "device": all from `port` */
+  udpSourcePorts?: UdpSourcePorts;
+  /** sockets the per-QP port pool may hold (default 1024) */
+  sourcePortCap?: number;
 }
 
 /** A datagram the kernel would not send. The device is not told: to it the datagram was lost. */
@@ -133,6 +138,10 @@ export class UdpLink implements Link {
     }
     const link = new UdpLink(socket, opts.address, socket.address().port, opts);
     link.limitations.push(...limitations);
+    if ((opts.udpSourcePorts ?? "per-qp") === "per-qp") {
+      if (addon) link.pool = new SourcePortPool({ address: opts.address, family, cap: opts.sourcePortCap, addon, inUse: () => link.port?.sourcePortsInUse() });
+      else link.limitations.push("every QP sends from the device's UDP port (per-QP source ports need the socket addon)");
+    }
     return link;
   }
 
@@ -171,10 +180,24 @@ export class UdpLink implements Link {
    */
   private pendingBytes = 0;
 
+  /** The per-QP source port sockets (udpSourcePorts "per-qp" with the addon), else undefined. */
+  pool: SourcePortPool | undefined;
+
+  /** Link.sourcePortReady: the device's port, or a pool socket bound to `port`. */
+  sourcePortReady(port: number): boolean {
+    return port === this.localPort || (this.pool !== undefined && this.pool.fd(port) >= 0);
+  }
+
+  /** The pool's counters (undefined: every QP sends from the device's port). */
+  sourcePortStats(): SourcePortStats | undefined {
+    return this.pool?.stats();
+  }
+
   send(d: OutgoingDatagram, done: () => void): boolean {
     const len = d.length;
     this.pendingBytes += len;
-    this.socket.send(d.pieces, d.dstPort, d.dst, (err) => {
+    const from = d.srcPort === this.localPort || !this.pool ? this.socket : (this.pool.socket(d.srcPort) ?? this.socket);
+    from.send(d.pieces, d.dstPort, d.dst, (err) => {
       this.pendingBytes -= len;
       if (err) this.sendFailed(err, d);
       else this.stats.sent++;
@@ -206,6 +229,7 @@ export class UdpLink implements Link {
   }
 
   async close(): Promise<void> {
+    await this.pool?.close();
     await this.mcast.leaveAll();
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }

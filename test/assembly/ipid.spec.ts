@@ -1,4 +1,4 @@
-import { crc32_zeros, idStat, IdStat, ipidAbandon, ipidAccept, ipidCommit, ipidReset, recover_ipv4_id, xInverse, IPID_IDLE_CAP, IPID_REFUSE, IPID_TAKE, IPID_WEAK, IPID_WINDOW } from "../../assembly/crc/ipid";
+import { crc32_zeros, idStat, IdStat, ipidAbandon, ipidAccept, ipidCommit, ipidReset, recover_ipv4_id, xInverse, IPID_BUSY, IPID_HOLD_CAP_MS, IPID_HOLD_SPAN_US, IPID_REFUSE, IPID_REORDER, IPID_TAKE, IPID_WEAK } from "../../assembly/crc/ipid";
 import { setNow, nowUs } from "../../assembly/sched/clock";
 import { crc32_raw } from "../../assembly/crc/crc32";
 import { icrc_calc } from "../../assembly/crc/icrc";
@@ -80,49 +80,89 @@ describe("IPv4 ID prediction", () => {
     }
   });
 
-  it("takes a solved ID only right after the flow's last one or its candidate (a new flow's first seeds it once committed)", () => {
+  it("takes a solved ID within IPID_BUSY of the last, a skipped one just behind it, or its candidate's (a new flow's first seeds it once committed)", () => {
     ipidReset();
     const a = heap.alloc(16);
     const b = heap.alloc(16);
     memory.fill(a, 0x11, 16);
     memory.fill(b, 0x22, 16);
+    expect(IPID_BUSY).toBe(2);
+    // no time passes in this test: a busy flow
     expect(ipidAccept(a, 0x7000, true)).toBe(IPID_WEAK); // a new flow: no prediction yet, taken weakly
     ipidAbandon(); // the packet reached no QP: seeds nothing
     expect(ipidAccept(a, 0x5000, true)).toBe(IPID_WEAK); // still no prediction
     ipidCommit(); // this one reached its QP: seeds the flow
     expect(ipidAccept(a, 0x5001, true)).toBe(IPID_TAKE); // next in sequence
-    expect(ipidAccept(a, 0x5003, true)).toBe(IPID_TAKE); // within the window (one lost)
-    expect(ipidAccept(a, 0x5003 + IPID_WINDOW, true)).toBe(IPID_TAKE); // its far end
-    expect(ipidAccept(a, 0x5003 + 2 * IPID_WINDOW + 1, true)).toBe(IPID_REFUSE); // beyond: refused, candidate
-    expect(ipidAccept(a, 0x5003 + 2 * IPID_WINDOW + 2, true)).toBe(IPID_TAKE); // the candidate confirmed: resynchronized
-    expect(ipidAccept(a, 0x5003 + 2 * IPID_WINDOW + 2, true)).toBe(IPID_REFUSE); // the same again: refused
+    expect(ipidAccept(a, 0x5003, true)).toBe(IPID_TAKE); // IPID_BUSY ahead: one datagram unseen
+    expect(ipidAccept(a, 0x5006, true)).toBe(IPID_REFUSE); // 3 ahead within the same instant: refused, candidate
+    expect(ipidAccept(a, 0x5007, true)).toBe(IPID_TAKE); // the candidate confirmed: resynchronized
+    expect(ipidAccept(a, 0x5007, true)).toBe(IPID_REFUSE); // the same again (a duplicate): refused
+    expect(ipidAccept(a, 0x5006, true)).toBe(IPID_REFUSE); // the confirmed candidate's own ID: refused
+    expect(ipidAccept(a, 0x5005, true)).toBe(IPID_TAKE); // skipped, just behind: reordering, taken once
+    expect(ipidAccept(a, 0x5005, true)).toBe(IPID_REFUSE);
+    expect(ipidAccept(a, 0x5003, true)).toBe(IPID_REFUSE); // taken before
+    expect(ipidAccept(a, 0x5002, true)).toBe(IPID_TAKE); // the hole of the +2
+    expect(ipidAccept(a, <u32>(0x5007 - IPID_REORDER - 1), true)).toBe(IPID_REFUSE); // too far behind
     expect(ipidAccept(b, 0, false)).toBe(IPID_TAKE); // softroce: ID 0 checked directly
+    expect(ipidAccept(b, 0xffff, true)).toBe(IPID_REFUSE); // nothing behind a directly checked ID
     expect(ipidAccept(b, 1, true)).toBe(IPID_TAKE); // then a GSO batch 1, 2, ...
     expect(ipidAccept(b, 2, true)).toBe(IPID_TAKE);
     expect(ipidAccept(b, 0x9999, true)).toBe(IPID_REFUSE);
-    expect(ipidAccept(a, 0x5003 + 2 * IPID_WINDOW + 3, true)).toBe(IPID_TAKE); // flows are kept apart
+    expect(ipidAccept(a, 0x5008, true)).toBe(IPID_TAKE); // flows are kept apart
     expect(ipidAccept(a, 0xfffe, true)).toBe(IPID_REFUSE);
     expect(ipidAccept(a, 0xffff, true)).toBe(IPID_TAKE); // the candidate
     expect(ipidAccept(a, 0x0000, true)).toBe(IPID_TAKE); // wraps at 2^16
+    expect(ipidAccept(a, 0xfffe, true)).toBe(IPID_REFUSE); // (the confirmed candidate, behind the wrap)
     expect(idStat(IdStat.WEAK_DROPPED)).toBeGreaterThan(0);
     expect(idStat(IdStat.WEAK_TAKEN)).toBeGreaterThan(0);
   });
 
-  it("widens the window with the flow's idle time, weakly and up to the cap", () => {
+  it("widens the window by one per ms since the last datagram, plus that datagram's possible hold, up to the cap", () => {
     ipidReset();
     const a = heap.alloc(16);
     memory.fill(a, 0x33, 16);
     setNow(nowUs + 1000);
     expect(ipidAccept(a, 100, false)).toBe(IPID_TAKE);
     setNow(nowUs + 500_000); // 500 ms idle: Linux may have jumped by up to 500
-    expect(ipidAccept(a, 100 + 400, true)).toBe(IPID_WEAK);
+    expect(ipidAccept(a, 100 + IPID_BUSY + 501, true)).toBe(IPID_REFUSE); // beyond 2 + 500: a candidate
+    expect(ipidAccept(a, 100 + 400, true)).toBe(IPID_WEAK); // (candidate's window: 400 is behind it)
     ipidCommit();
-    expect(ipidAccept(a, 100 + 401, true)).toBe(IPID_TAKE);
-    setNow(nowUs + 60_000_000); // a minute idle: the growth stops at the cap
-    expect(ipidAccept(a, 501 + IPID_IDLE_CAP + IPID_WINDOW, true)).toBe(IPID_WEAK);
+    // right after a 500 ms gap the last datagram may have waited 500 ms in its sender (a stalled
+    // transmit queue): the next one may be that far ahead although it follows within a ms
+    setNow(nowUs + 600);
+    expect(ipidAccept(a, 500 + 66, true)).toBe(IPID_WEAK);
+    ipidCommit();
+    // a busy flow: datagrams 100 µs apart for three hold spans; the long gap no longer counts
+    let id: u32 = 566;
+    const steps = <i32>(3 * IPID_HOLD_SPAN_US / 100);
+    for (let i = 0; i < steps; i++) {
+      setNow(nowUs + 100);
+      expect(ipidAccept(a, ++id, true)).toBe(IPID_TAKE);
+    }
+    setNow(nowUs + 100);
+    expect(ipidAccept(a, id + IPID_BUSY + 1, true)).toBe(IPID_REFUSE); // busy: 2 ahead at most
+    expect(ipidAccept(a, id + IPID_BUSY + 2, true)).toBe(IPID_TAKE); // (confirms it)
+    id += IPID_BUSY + 2;
+    setNow(nowUs + 3_400); // 3.4 ms: 2 + 3
+    expect(ipidAccept(a, id + 6, true)).toBe(IPID_REFUSE);
+    expect(ipidAccept(a, id + 5, true)).toBe(IPID_WEAK);
+    ipidCommit();
+    id += 5;
+    setNow(nowUs + 60_000_000); // a minute idle: Linux at HZ 1000 may have moved by up to 60,000
+    expect(ipidAccept(a, id + IPID_BUSY + 60_003, true)).toBe(IPID_WEAK); // (+ 3.4 ms the last one may have waited)
+    ipidCommit();
+    id += IPID_BUSY + 60_003;
+    // the last datagram came after a minute, but is taken to have waited at most IPID_HOLD_CAP_MS
+    setNow(nowUs + 500);
+    const far = IPID_BUSY + <u32>IPID_HOLD_CAP_MS; // 2 + floor(0.5 + 1000 + 0.1)
+    expect(ipidAccept(a, id + far + 1, true)).toBe(IPID_REFUSE); // beyond: a candidate
+    expect(ipidAccept(a, id + far, true)).toBe(IPID_WEAK);
     ipidAbandon();
-    expect(ipidAccept(a, 501 + IPID_IDLE_CAP + IPID_WINDOW + 1, true)).toBe(IPID_REFUSE); // beyond: a candidate
-    expect(ipidAccept(a, 501 + IPID_IDLE_CAP + IPID_WINDOW + 2, true)).toBe(IPID_TAKE); // which the next confirms
+    expect(ipidAccept(a, id + far + 2, true)).toBe(IPID_TAKE); // the candidate confirmed
+    id += far + 2;
+    setNow(nowUs + 70_000_000); // past 65 s: the window covers every ID but the last
+    expect(ipidAccept(a, id + 0xffff, true)).toBe(IPID_WEAK);
+    expect(ipidAccept(a, id, true)).toBe(IPID_REFUSE); // the last itself (a duplicate)
   });
 
   it("keeps 128 live flows apart (a direct-mapped table of 256 let colliding peers evict each other)", () => {

@@ -6,64 +6,15 @@
 // first page's tunnel keeps working. Also the Node openTunnelDevice (dist/node, ws client).
 // system-suite-timeout: 240
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { extname, join, normalize, sep } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, requireTools, run, test, withTimeout } from "./lib/harness.mjs";
+import { ROOT, run, test, withTimeout } from "./lib/harness.mjs";
+import { requireBrowser, startBrowserGateway } from "./lib/browser-gateway.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const TOKEN = "browser-gw-token";
 const ALL = 1 | 2 | 4; // LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ
 
-requireTools([
-  { cmd: CHROMIUM, pkg: "chromium", what: "chromium (/usr/bin/chromium)" },
-  { cmd: process.execPath, args: ["-e", "import('playwright-core')"], pkg: "npm ci (playwright-core)", what: "playwright-core" },
-]);
-
-const BROWSER_DIR = join(ROOT, "dist/browser");
-const MIME = { ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json", ".html": "text/html" };
-
-// The page only loads the bundle; the test drives it with page.evaluate.
-const PAGE = `<!doctype html><meta charset="utf-8"><title>softroce tunnel</title>
-<script type="module">
-try {
-  window.sr = await import("/dist/internal/browser.js");
-  window.__ready = "ok";
-} catch (e) {
-  window.__ready = String((e && e.stack) || e);
-}
-</script>`;
-
-function startServer() {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    let body;
-    let type;
-    if (url.pathname === "/tunnel.html") {
-      body = PAGE;
-      type = MIME[".html"];
-    } else if (url.pathname.startsWith("/dist/browser/") || url.pathname.startsWith("/dist/internal/")) {
-      // the public bundle, or the repository's internal one (every export, not published)
-      const file = normalize(join(ROOT, decodeURIComponent(url.pathname)));
-      if ((file.startsWith(BROWSER_DIR + sep) || file.startsWith(join(ROOT, "dist/internal") + sep)) && existsSync(file)) {
-        body = readFileSync(file);
-        type = MIME[extname(file)] ?? "application/octet-stream";
-      }
-    }
-    if (body === undefined) {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-      return;
-    }
-    res.writeHead(200, { "content-type": type, "cache-control": "no-store" }).end(body);
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve({ server, port: server.address().port }));
-  });
-}
+requireBrowser();
 
 /** In the page: open the tunnel device and an RC QP, PD, CQ and a 16 KiB MR; returns what the peer needs. */
 async function pageOpen(url) {
@@ -93,35 +44,22 @@ const pattern = (n, k) => Uint8Array.from({ length: n }, (_, i) => (i * k + 3) &
 const wcOf = (w) => ({ wrId: String(w.wrId), status: w.status, opcode: w.opcode, byteLen: w.byteLen });
 
 test("Chromium through the gateway: RC WRITE, READ and SEND with a Node UDP device; a wrong token is refused", async () => {
-  const { chromium } = await import("playwright-core");
   const node = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
-  const { Gateway } = await import(pathToFileURL(join(ROOT, "dist/gateway/index.js")).href);
-  const { server, port: httpPort } = await startServer();
-  const origin = `http://127.0.0.1:${httpPort}`;
   const logs = [];
-  let browser;
-  let gw;
+  let env;
   let n;
   try {
     n = await openNode(node);
-    gw = await Gateway.start({
-      port: 0, udpPort: 0, token: TOKEN, origins: [origin], allow: ["127.0.0.1"], dstPorts: [n.port], log: (r) => logs.push(r),
-    });
-    const wsUrl = (token) => `ws://127.0.0.1:${gw.port}/tunnel?token=${encodeURIComponent(token)}`;
-
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 60_000, handleSIGINT: false, handleSIGTERM: false });
-    const page = await browser.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    await page.goto(`${origin}/tunnel.html`, { timeout: 30_000 });
-    await page.waitForFunction(() => window.__ready !== undefined, null, { timeout: 30_000 });
-    assert.equal(await page.evaluate(() => window.__ready), "ok", "the page failed to import dist/browser");
+    env = await startBrowserGateway({ token: TOKEN, gateway: { allow: ["127.0.0.1"], dstPorts: [n.port], log: (r) => logs.push(r) } });
+    const { gw, wsUrl } = env;
+    const page = await env.openPage("/tunnel.html");
+    const pageErrors = page.errors;
 
     // Open the tunnel device in the page; its identity is the gateway's HELLO.
     const b = await withTimeout(page.evaluate(pageOpen, wsUrl(TOKEN)), 30_000, "openTunnelDevice in the page");
     assert.deepEqual(
-      [b.hello.address, b.hello.port, b.hello.qpnBase, b.hello.qpnCount, b.gid],
-      ["127.0.0.1", gw.udpPort, 1024, 1024, "::ffff:127.0.0.1"],
+      [b.hello.address, b.hello.port, b.hello.qpnBase, b.hello.qpnCount, b.gid, b.hello.version],
+      ["127.0.0.1", gw.udpPort, 1024, 1024, "::ffff:127.0.0.1", 2],
     );
     assert.ok(b.qpNum >= 1024 && b.qpNum < 2048, `page QPN ${b.qpNum} outside its range`);
     assert.equal(gw.counters.refused.bad_origin, undefined, "the page's origin was refused");
@@ -164,10 +102,11 @@ test("Chromium through the gateway: RC WRITE, READ and SEND with a Node UDP devi
     assert.deepEqual(wcOf(recv), { wrId: "50", status: 0, opcode: 128, byteLen: 777 });
     assert.deepEqual(n.mr.bytes.subarray(14000, 14777), pattern(777, 5), "the page's SEND in the Node MR");
 
+    // tunnel version 2: the page's WRITE, READ request and SEND left in fewer messages than datagrams
+    assert.ok(gw.counters.framesIn < gw.counters.udpOut, `page messages ${gw.counters.framesIn}, datagrams ${gw.counters.udpOut}: no BATCH`);
+
     // 2) a second page with a wrong token: refused at the upgrade with 401 bad_token.
-    const page2 = await browser.newPage();
-    await page2.goto(`${origin}/tunnel.html`, { timeout: 30_000 });
-    await page2.waitForFunction(() => window.__ready !== undefined, null, { timeout: 30_000 });
+    const page2 = await env.openPage("/tunnel.html");
     const refused = await withTimeout(page2.evaluate(async (url) => {
       try {
         await window.sr.openTunnelDevice(url, { helloTimeoutMs: 20000 });
@@ -215,11 +154,8 @@ test("Chromium through the gateway: RC WRITE, READ and SEND with a Node UDP devi
     assert.deepEqual(pageErrors, [], "errors in the page");
     await page.evaluate(() => window.t.device.close());
   } finally {
-    if (browser) await withTimeout(browser.close(), 20_000, "browser.close").catch(() => {});
-    if (gw) await withTimeout(gw.close(), 10_000, "gateway close").catch(() => {});
+    if (env) await env.close();
     if (n) n.dev.close();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
   }
 });
 

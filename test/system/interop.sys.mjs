@@ -312,7 +312,45 @@ test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, ve
     assert.deepEqual([...new Set(ud.map((p) => p["infiniband.deth.q_key"]))], [0x11111111], `UD Q_Keys from ${a}`);
     assert.deepEqual([...new Set(ud.map((p) => p.payload_len))].sort((x, y) => x - y), [1, 512, 1024], `UD payload sizes from ${a}`);
   }
+  // UDP source ports: ours are the ones rxe computes for the same QPNs (docs/INTEROP.md, "UDP source port").
+  for (const [ours, theirs] of [[HOST4, GUEST4], [HOST6, GUEST6]]) {
+    const mine = from(ours);
+    const rxe = from(theirs);
+    // UD: the create-time port of the sending QP (its DETH source QP)
+    for (const p of mine.filter((q) => q["infiniband.bth.opcode"] === 0x64)) {
+      assert.equal(p["udp.srcport"], createSport(p["infiniband.deth.srcqp"]), `UD from ${ours}: source port ${p["udp.srcport"]} for QP ${p["infiniband.deth.srcqp"]}`);
+    }
+    for (const p of rxe.filter((q) => q["infiniband.bth.opcode"] === 0x64)) {
+      assert.equal(p["udp.srcport"], createSport(p["infiniband.deth.srcqp"]), `rxe's UD source port for QP ${p["infiniband.deth.srcqp"]}`);
+    }
+    // RC and UC: rdma_get_udp_sport(0, our QPN, rxe's QPN), the same port rxe's QP of the pair sends from
+    const rxePorts = new Map(); // source port -> the QPNs rxe sent to from it (ours)
+    for (const p of rxe.filter((q) => q["infiniband.bth.opcode"] < 0x40)) {
+      if (!rxePorts.has(p["udp.srcport"])) rxePorts.set(p["udp.srcport"], new Set());
+      rxePorts.get(p["udp.srcport"]).add(p["infiniband.bth.destqp"]);
+    }
+    const rcuc = mine.filter((q) => q["infiniband.bth.opcode"] < 0x40);
+    assert.ok(rcuc.length > 0, `no RC/UC packet from ${ours}`);
+    const unmatched = rcuc.filter((p) => ![...(rxePorts.get(p["udp.srcport"]) ?? [])].some((o) => rxeSport(0, o, p["infiniband.bth.destqp"]) === p["udp.srcport"]));
+    assert.deepEqual(unmatched.slice(0, 5).map((p) => `#${p["frame.number"]} port ${p["udp.srcport"]} to QP ${p["infiniband.bth.destqp"]}`), [], `${unmatched.length} RC/UC packets from ${ours} not on rxe's port for their QP pair`);
+    process.stdout.write(`      ${ours}: ${rcuc.length} RC/UC packets on rxe's per-QP ports (${new Set(rcuc.map((p) => p["udp.srcport"])).size} ports)\n`);
+  }
 });
+
+/** rdma_get_udp_sport(fl, lqpn, rqpn) of Linux (flow label 0: made from the two QPNs). */
+function rxeSport(fl, a, b) {
+  if (fl === 0) {
+    let v = BigInt(a) * BigInt(b);
+    v ^= v >> 20n;
+    v ^= v >> 40n;
+    fl = Number(v & 0xfffffn);
+  }
+  return 0xc000 | ((fl & 0x3fff) ^ (fl >> 14));
+}
+/** rxe's create-time port: 0xC000 + hash_32(qpn, 14). */
+function createSport(qpn) {
+  return 0xc000 + Number(((BigInt(qpn) * 0x61c88647n) & 0xffffffffn) >> 18n);
+}
 
 // ---------------------------------------------------------------- controls (after the capture: they break ICRCs on purpose)
 

@@ -309,13 +309,23 @@ test("keyboard: step with s, select packets with the arrow keys, a field highlig
   }
 });
 
-test("phone width: nothing overflows sideways; a bad URL value is reported, not thrown", async () => {
-  const { page, context, errors } = await newPage({ viewport: { width: 390, height: 844 } });
+test("phone width (375 px): nothing overflows sideways, the CQ and memory tables fit their boxes; a bad URL value is reported, not thrown", async () => {
+  const { page, context, errors } = await newPage({ viewport: { width: 375, height: 812 } });
   try {
     await page.goto(`${srv.url}?scenario=rnr&autorun=1&loss=7&op=bogus`, { timeout: 30_000 });
     await page.waitForFunction(() => document.body.dataset.state === "done", null, { timeout: 60_000 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${overflow} px wider than the screen`);
+    // only the ladder scrolls sideways (by design); every other box shows its content whole
+    const scrolled = await page.evaluate(() =>
+      [...document.querySelectorAll("main > section:not(#ladder-box), main > section:not(#ladder-box) *")]
+        .filter((el) => el.clientWidth > 1 && el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible")
+        .map((el) => `${el.closest("section").getAttribute("aria-label")}: <${el.tagName.toLowerCase()} id="${el.id}" class="${el.className}"> ${el.scrollWidth} px in ${el.clientWidth}`),
+    );
+    assert.deepEqual(scrolled, []);
+    // a completion is a card of labelled fields at this width: each field's name before its value
+    const card = await page.evaluate(() => [...document.querySelectorAll("#cq tbody tr:first-child td")].map((td) => [getComputedStyle(td, "::before").content, td.textContent]));
+    assert.deepEqual(card.slice(1, 4), [['"CQ "', "A"], ['"wr_id "', "1"], ['"status "', "SUCCESS"]]);
     const problems = await page.locator("#problems").innerText();
     assert.match(problems, /loss=7/);
     assert.match(problems, /op=bogus/);

@@ -6,73 +6,21 @@
 // the single-thread device, and says so (device.worker false, workerFallback names the reason).
 // system-suite-timeout: 300
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { extname, join, normalize, sep } from "node:path";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, requireTools, run, test, withTimeout } from "./lib/harness.mjs";
+import { ROOT, run, test, withTimeout } from "./lib/harness.mjs";
+import { requireBrowser, startBrowserGateway } from "./lib/browser-gateway.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const TOKEN = "worker-browser-token";
 const ALL = 1 | 2 | 4; // LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ
 const ADDR = "127.0.18.9";
 const WRITES = Number(process.env.WORKER_BROWSER_WRITES ?? 20000);
 const SENDS = Number(process.env.WORKER_BROWSER_SENDS ?? 2000);
 
-requireTools([
-  { cmd: CHROMIUM, pkg: "chromium", what: "chromium (/usr/bin/chromium)" },
-  { cmd: process.execPath, args: ["-e", "import('playwright-core')"], pkg: "npm ci (playwright-core)", what: "playwright-core" },
-]);
+requireBrowser();
 for (const f of ["dist/internal/browser.js", "dist/internal/device-worker.js", "dist/internal/node.js", "dist/node/device-thread.js", "build/softroce-shared.wasm"]) {
   if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: npm run build`);
-}
-
-const MIME = { ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json", ".html": "text/html" };
-const PAGE = `<!doctype html><meta charset="utf-8"><title>softroce worker</title>
-<script type="module">
-try {
-  window.sr = await import("/dist/internal/browser.js");
-  window.__ready = "ok";
-} catch (e) {
-  window.__ready = String((e && e.stack) || e);
-}
-</script>`;
-
-/** /isolated.html with COOP/COEP (and every resource with CORP), /plain.html without. */
-function startServer() {
-  const isolation = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp", "cross-origin-resource-policy": "same-origin" };
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://127.0.0.1");
-    let body;
-    let type;
-    const isolated = url.pathname === "/isolated.html" || url.searchParams.has("iso") || url.pathname.startsWith("/dist/");
-    if (url.pathname === "/favicon.ico") {
-      res.writeHead(204).end();
-      return;
-    }
-    if (url.pathname === "/isolated.html" || url.pathname === "/plain.html") {
-      body = PAGE;
-      type = MIME[".html"];
-    } else if (url.pathname.startsWith("/dist/internal/")) {
-      const file = normalize(join(ROOT, decodeURIComponent(url.pathname)));
-      if (file.startsWith(join(ROOT, "dist/internal") + sep) && existsSync(file)) {
-        body = readFileSync(file);
-        type = MIME[extname(file)] ?? "application/octet-stream";
-      }
-    }
-    if (body === undefined) {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-      return;
-    }
-    const plain = url.pathname === "/plain.html";
-    res.writeHead(200, { "content-type": type, "cache-control": "no-store", ...(plain || !isolated ? {} : isolation) }).end(body);
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve({ server, port: server.address().port }));
-  });
 }
 
 const pattern = (i, k) => (i * 31 + k * 7 + (i >>> 8)) & 0xff;
@@ -136,13 +84,8 @@ async function pageFlow({ rkey, addr, writes, sends }) {
 }
 
 test("Chromium, cross-origin isolated: the tunnel device in a Web Worker; WRITEs and SENDs with a Node worker device, every CQE once and every byte checked", async () => {
-  const { chromium } = await import("playwright-core");
   const node = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
-  const { Gateway } = await import(pathToFileURL(join(ROOT, "dist/gateway/index.js")).href);
-  const { server, port: httpPort } = await startServer();
-  const origin = `http://127.0.0.1:${httpPort}`;
-  let browser;
-  let gw;
+  let env;
   let n;
   try {
     const dev = await node.openDevice({ address: ADDR, port: 0, worker: true });
@@ -152,20 +95,16 @@ test("Chromium, cross-origin isolated: the tunnel device in a Web Worker; WRITEs
     const qp = pd.createQp({ qpType: node.QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 256, maxRecvWr: 1024, maxSendSge: 1, maxRecvSge: 1 } });
     const mr = pd.regMr(1 << 20, ALL);
     n = { dev, pd, cq, qp, mr, port: node.udpPortOf(dev) };
-    gw = await Gateway.start({ port: 0, udpAddress: ADDR, udpPort: 0, token: TOKEN, origins: [origin], allow: [ADDR], dstPorts: [n.port] });
-    const wsUrl = `ws://127.0.0.1:${gw.port}/tunnel?token=${TOKEN}`;
-
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 60_000, handleSIGINT: false, handleSIGTERM: false });
-    const page = await browser.newPage();
-    const pageErrors = [];
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
-    page.on("console", (m) => m.type() === "error" && pageErrors.push(m.text()));
-    await page.goto(`${origin}/isolated.html`, { timeout: 30_000 });
-    await page.waitForFunction(() => window.__ready !== undefined, null, { timeout: 30_000 });
-    assert.equal(await page.evaluate(() => window.__ready), "ok", "the page failed to import dist/internal/browser.js");
+    env = await startBrowserGateway({ token: TOKEN, gateway: { udpAddress: ADDR, allow: [ADDR], dstPorts: [n.port] } });
+    const { gw } = env;
+    const wsUrl = env.wsUrl();
+    const page = await env.openPage("/isolated.html");
+    const pageErrors = page.errors;
 
     const b = await withTimeout(page.evaluate(pageOpen, wsUrl), 60_000, "openTunnelDevice({ worker: true }) in the page");
     assert.deepEqual([b.isolated, b.worker, b.fallback, b.shared], [true, true, null, true], `page device: ${JSON.stringify(b)} ${pageErrors}`);
+    // the worker's WebSocket speaks tunnel version 2 (BATCH frames)
+    assert.equal(b.hello.version, 2, `HELLO from the worker's tunnel: ${JSON.stringify(b.hello)}`);
 
     // openDevice({ worker: true }) on no network: the control verbs from the page's main thread
     // (which may not block: it spins for the worker's answer), errors keep their class and code
@@ -236,9 +175,10 @@ test("Chromium, cross-origin isolated: the tunnel device in a Web Worker; WRITEs
     console.log(`    page: ${WRITES} WRITEs + ${SENDS} SENDs in ${Math.round(r.ms)} ms through the worker`);
 
     // A page without COOP/COEP: no SharedArrayBuffer, the single-thread device, reported.
-    const plain = await browser.newPage();
-    await plain.goto(`${origin}/plain.html`, { timeout: 30_000 });
-    await plain.waitForFunction(() => window.__ready !== undefined, null, { timeout: 30_000 });
+    // BATCH both ways: fewer WebSocket messages than datagrams
+    assert.ok(gw.counters.framesIn < gw.counters.udpOut, `page messages ${gw.counters.framesIn}, datagrams ${gw.counters.udpOut}`);
+    assert.ok(gw.counters.framesOut < gw.counters.udpIn, `messages to the page ${gw.counters.framesOut}, datagrams ${gw.counters.udpIn}`);
+    const plain = await env.openPage("/plain.html");
     const p = await withTimeout(plain.evaluate(async (url) => {
       const { device } = await window.sr.openTunnelDevice(url, { worker: true, helloTimeoutMs: 20000 });
       const out = { isolated: self.crossOriginIsolated, sab: typeof SharedArrayBuffer, worker: device.worker, fallback: device.workerFallback };
@@ -250,10 +190,8 @@ test("Chromium, cross-origin isolated: the tunnel device in a Web Worker; WRITEs
     assert.match(p.fallback, /cross-origin isolated/);
     await page.evaluate(() => window.t.device.close());
   } finally {
-    if (browser) await browser.close().catch(() => {});
-    if (gw) await withTimeout(gw.close(), 10_000, "gateway close").catch(() => {});
+    if (env) await env.close();
     if (n) n.dev.close();
-    server.close();
   }
 });
 

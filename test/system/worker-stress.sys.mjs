@@ -17,8 +17,8 @@ const SIZE = 64;
 const RQ = 512;
 const WINDOW = 128;
 const SLOTS = 4096; // > RQ + WINDOW: a WRITE's slot is checked before the sender can reuse it
-const A = "127.0.18.20";
-const B = "127.0.18.21";
+const A = "127.0.10.20";
+const B = "127.0.10.21";
 
 for (const f of ["dist/internal/node.js", "dist/node/device-thread.js", "build/softroce-shared.wasm"]) {
   if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: npm run build`);

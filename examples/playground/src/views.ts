@@ -164,21 +164,29 @@ export function renderQps(el: HTMLElement, s: Run): void {
     `</tbody></table>`;
 }
 
+/** The CQ table's columns (ibv_wc's fields); each cell carries its column's name for the phone layout (style.css). */
+const CQ_COLUMNS = ["t (µs)", "CQ", "wr_id", "status", "opcode", "byte_len", "qp_num", "imm_data"] as const;
+
 export function renderCq(el: HTMLElement, s: Run): void {
   if (!s.completions.length) {
     el.innerHTML = `<p class="hint">No completions yet.</p>`;
     return;
   }
+  const cells = (values: string[], titles: string[] = []) =>
+    values.map((v, i) => `<td data-label="${esc(CQ_COLUMNS[i]!)}"${titles[i] ? ` title="${esc(titles[i]!)}"` : ""}>${v}</td>`).join("");
+  // ibv_poll_cq: only wr_id, status, qp_num and vendor_err are valid in a completion with an error
+  const invalid = "not valid in a completion with an error (ibv_poll_cq)";
   el.innerHTML =
-    `<table class="cq"><thead><tr><th scope="col">t (µs)</th><th scope="col">CQ</th><th scope="col">wr_id</th><th scope="col">status</th><th scope="col">opcode</th><th scope="col">byte_len</th><th scope="col">qp_num</th><th scope="col">imm_data</th></tr></thead><tbody>` +
+    `<table class="cq"><thead><tr>${CQ_COLUMNS.map((c) => `<th scope="col">${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
     s.completions
-      .map(
-        (c) =>
-          `<tr class="${c.wc.status ? "bad" : "ok"}"><td>${c.tUs.toFixed(1)}</td><td>${c.side}</td><td>${c.wc.wrId}</td><td>${wcStatusName(c.wc.status)}</td>` +
-          // ibv_poll_cq: only wr_id, status, qp_num and vendor_err are valid in a completion with an error
-          (c.wc.status ? `<td title="not valid in a completion with an error (ibv_poll_cq)">—</td><td>—</td>` : `<td>${wcOpcodeName(c.wc.opcode)}</td><td>${c.wc.byteLen}</td>`) +
-          `<td>0x${c.wc.qpNum.toString(16)}</td><td>${c.wc.wcFlags & 2 ? "0x" + c.wc.immData.toString(16) : ""}</td></tr>`,
-      )
+      .map((c) => {
+        const bad = c.wc.status !== 0;
+        const values = [
+          c.tUs.toFixed(1), c.side, String(c.wc.wrId), wcStatusName(c.wc.status), bad ? "—" : wcOpcodeName(c.wc.opcode), bad ? "—" : String(c.wc.byteLen),
+          `0x${c.wc.qpNum.toString(16)}`, c.wc.wcFlags & 2 ? "0x" + c.wc.immData.toString(16) : "",
+        ];
+        return `<tr class="${bad ? "bad" : "ok"}">${cells(values, bad ? ["", "", "", "", invalid, invalid] : [])}</tr>`;
+      })
       .join("") +
     `</tbody></table>`;
 }

@@ -65,6 +65,8 @@ export const CfgFlag = {
   PRIVILEGED_QKEY: 1,
   /** the trace ring records every kind from dev_open on */
   TRACE: 2,
+  /** every QP sends from the device's UDP port (udpSourcePorts "device"); without it each QP from its own port, as rxe */
+  DEVICE_SPORT: 4,
 } as const;
 
 /** entries of the GID table (dev_gids), 16 bytes each */

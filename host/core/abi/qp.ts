@@ -163,6 +163,8 @@ export const Attr = {
   MAX_RECV_SGE: 236,
   /** u32 (record only) */
   MAX_INLINE_DATA: 240,
+  /** u32 (record only) the UDP source port of the QP's packets, as rxe sets it: 0xC000 + hash_32(qpn, 14) at create, rdma_get_udp_sport(flow_label, qpn, dest_qpn) at a modify with an AV; 0 = the device's port (CFG_FLAG_DEVICE_SPORT, or the host's fallback: qp_set_udp_sport) */
+  UDP_SPORT: 244,
   /** bytes */
   SIZE: 256,
 } as const;

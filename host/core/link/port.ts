@@ -8,7 +8,7 @@
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
 import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Rxr, Txd } from "../abi/index.js";
-import { addressGid, gidToAddress, isV4MappedGid, parseGid } from "../net/gid.js";
+import { AddressCache, addressGid, isV4MappedGid, parseGid } from "../net/gid.js";
 import { concat } from "../net/bytes.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
@@ -70,6 +70,14 @@ export interface Link {
   readonly holdAcks?: boolean;
   /** Called once by the port's constructor, before anything is sent or received. */
   attachPort?(port: PacketPort): void;
+  /**
+   * Per-QP UDP source ports (the Node link's socket pool): whether the link can send from UDP
+   * port `port` now (opening what it needs). Asked before each descriptor with a port the link
+   * has not confirmed in this drain; on false the port moves the descriptor to the device's
+   * port (source port and ICRC rewritten by the device) and its QP with it. Without it every
+   * descriptor leaves with the port the device wrote.
+   */
+  sourcePortReady?(port: number): boolean;
 }
 
 /** Where the TX ring's descriptors are: descriptor i at `data + (i & (cap - 1)) * slot`. */
@@ -108,6 +116,9 @@ export interface TransportCore {
   tx_ack_hold?(on: number, now: number): void;
   tx_ack_held?(): number;
   tx_budget_stat(which: number): number;
+  tx_set_sport?(index: number, port: number): number;
+  qp_sport_fallback?(qpn: number, port: number): number;
+  qp_sports?(): number;
 }
 
 /** tx_budget_stat's figures, by index. */
@@ -150,8 +161,11 @@ export class PacketPort {
   private timerAt = Infinity;
   private servicing = false;
   private gidCache = new Map<string, Uint8Array>();
-  private addrCache = new Map<string, string>();
-  readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, drops: {} as Record<string, number> };
+  /** GID -> address text, one cache per side (a flow repeats both). */
+  private readonly srcAddrs = new AddressCache();
+  private readonly dstAddrs = new AddressCache();
+  /** sportFallbacks: descriptors moved to the device's UDP port because the link could not send from their QP's */
+  readonly stats = { txDatagrams: 0, rxDatagrams: 0, rxDropped: 0, sportFallbacks: 0, drops: {} as Record<string, number> };
   /** Optional tap (host/core/capture/recorder.ts PcapRecorder): costs nothing when unset. */
   capture: CaptureHook | undefined;
 
@@ -233,7 +247,7 @@ export class PacketPort {
   }
 
   ringLayout(): TxRingLayout {
-    const r = this.core.tx_ring();
+    const r = this.core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
     return { data: r + Ring.DATA, cap: this.mem.u32(r + Ring.CAP), slot: this.mem.u32(r + Ring.SLOT) };
   }
 
@@ -307,7 +321,7 @@ export class PacketPort {
     const m = this.mem;
     const u8 = m.u8;
     this.capture!("rx", {
-      src: this.address(u8, rec + Rxm.SRC), dst: this.address(u8, rec + Rxm.DST),
+      src: this.srcAddrs.at(u8, m.dv, rec + Rxm.SRC), dst: this.dstAddrs.at(u8, m.dv, rec + Rxm.DST),
       srcPort: m.u32(rec + Rxm.SRC_PORT), dstPort: m.u32(rec + Rxm.DST_PORT), ipId: m.u32(rec + Rxm.IP_ID),
       payload: new Uint8Array(u8.buffer, m.u32(rec + Rxr.DATA), m.u32(rec + Rxr.LENGTH)), rxResult,
     });
@@ -376,9 +390,10 @@ export class PacketPort {
   /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
   private drainRing(): number {
     const m = this.mem;
-    const r = this.core.tx_ring();
+    const r = this.core.tx_ring() >>> 0;
     const prod = m.u32(r + Ring.PROD);
     let taken = 0;
+    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
     while (!this.blocked && this.cursor !== prod) {
       const count = (prod - this.cursor) >>> 0;
       const n = this.link.sendRing!(this.cursor, count);
@@ -390,6 +405,47 @@ export class PacketPort {
       if (n < count) this.blocked = true;
     }
     return taken;
+  }
+
+  /**
+   * Descriptors `from` .. `to` - 1 whose source port the link cannot send from go from the
+   * device's port instead (tx_set_sport rewrites the port and the ICRC), and their QP from then on.
+   */
+  private checkSourcePorts(ring: number, from: number, to: number): void {
+    const m = this.mem;
+    const core = this.core;
+    let ok = -1;
+    let refused = -1;
+    for (let i = from; i !== to; i = (i + 1) >>> 0) {
+      const dsc = this.descriptor(ring, i);
+      const sp = m.u32(dsc + Txd.SRC_PORT);
+      if (sp === ok) continue;
+      if (sp !== refused && this.link.sourcePortReady!(sp)) {
+        ok = sp;
+        continue;
+      }
+      refused = sp;
+      if (!core.tx_set_sport || core.tx_set_sport(i, 0) !== 0) continue;
+      core.qp_sport_fallback?.(m.u32(dsc + Txd.QPN), sp);
+      this.stats.sportFallbacks++;
+    }
+  }
+
+  /**
+   * The UDP source ports live QPs send from (0xC000..0xFFFF; the device's own port is not
+   * listed), or undefined when the device cannot say.
+   */
+  sourcePortsInUse(): Set<number> | undefined {
+    if (!this.core.qp_sports) return undefined;
+    const bm = this.core.qp_sports() >>> 0;
+    const u8 = this.mem.u8;
+    const out = new Set<number>();
+    for (let i = 0; i < 0x4000 / 8; i++) {
+      const b = u8[bm + i]!;
+      if (!b) continue;
+      for (let k = 0; k < 8; k++) if (b & (1 << k)) out.add(0xc000 + i * 8 + k);
+    }
+    return out;
   }
 
   private descriptor(ring: number, index: number): number {
@@ -408,7 +464,7 @@ export class PacketPort {
     if (payloadLen) payload.set(u8.subarray(m.u32(dsc + Txd.PAYLOAD), m.u32(dsc + Txd.PAYLOAD) + payloadLen), hdrLen);
     payload.set(u8.subarray(dsc + Txd.TRAILER, dsc + Txd.TRAILER + trailerLen), hdrLen + payloadLen);
     this.capture!("tx", {
-      src: this.address(u8, dsc + Txd.SRC), dst: this.address(u8, dsc + Txd.DST),
+      src: this.srcAddrs.at(u8, m.dv, dsc + Txd.SRC), dst: this.dstAddrs.at(u8, m.dv, dsc + Txd.DST),
       srcPort: m.u32(dsc + Txd.SRC_PORT), dstPort: m.u32(dsc + Txd.DST_PORT), ipId: m.u32(dsc + Txd.IP_ID), payload,
       ttl: m.u32(dsc + Txd.TTL), tos: m.u32(dsc + Txd.TOS), flowLabel: m.u32(dsc + Txd.FLOW_LABEL),
     });
@@ -424,6 +480,7 @@ export class PacketPort {
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);
     this.completedSync = 0;
+    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
     while (!this.blocked && this.cursor !== prod) {
       const dsc = r + Ring.DATA + (this.cursor & (cap - 1)) * slot;
       // the views once per descriptor (each of DeviceMemory's accessors re-checks memory.buffer)
@@ -437,8 +494,8 @@ export class PacketPort {
       if (payloadLen) pieces.push(new Uint8Array(buf, dv.getUint32(dsc + Txd.PAYLOAD, true), payloadLen));
       pieces.push(new Uint8Array(buf, dsc + Txd.TRAILER, trailerLen));
       const d: OutgoingDatagram = {
-        src: this.address(u8, dsc + Txd.SRC),
-        dst: this.address(u8, dsc + Txd.DST),
+        src: this.srcAddrs.at(u8, dv, dsc + Txd.SRC),
+        dst: this.dstAddrs.at(u8, dv, dsc + Txd.DST),
         srcPort: dv.getUint32(dsc + Txd.SRC_PORT, true),
         dstPort: dv.getUint32(dsc + Txd.DST_PORT, true),
         ipId: dv.getUint32(dsc + Txd.IP_ID, true),
@@ -499,18 +556,5 @@ export class PacketPort {
       this.gidCache.set(address, g);
     }
     return g;
-  }
-
-  private address(u8: Uint8Array, p: number): string {
-    // Cache by the 16 raw bytes (as a short string key) so steady traffic allocates no text.
-    let key = "";
-    for (let i = 0; i < 16; i += 4) key += String.fromCharCode((u8[p + i]! << 8) | u8[p + i + 1]!, (u8[p + i + 2]! << 8) | u8[p + i + 3]!);
-    let a = this.addrCache.get(key);
-    if (a === undefined) {
-      a = gidToAddress(u8, p);
-      if (this.addrCache.size > 4096) this.addrCache.clear();
-      this.addrCache.set(key, a);
-    }
-    return a;
   }
 }

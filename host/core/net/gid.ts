@@ -47,3 +47,35 @@ export function gidToAddress(b: Uint8Array, off = 0): string {
   if (isV4MappedGid(b, off)) return `${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
   return ipv6ToString(b, off);
 }
+
+/**
+ * gidToAddress for a hot path: the same 16 bytes give the same string object, and a run of
+ * datagrams with one address (a flow) costs four 32-bit compares and allocates nothing.
+ */
+export class AddressCache {
+  private w0 = 0;
+  private w1 = 0;
+  private w2 = 0;
+  private w3 = 0;
+  private last: string | undefined;
+  private readonly byKey = new Map<string, string>();
+
+  /** The address of the GID at `p` in `u8` (`dv` a DataView over the same bytes). */
+  at(u8: Uint8Array, dv: DataView, p: number): string {
+    const w0 = dv.getUint32(p), w1 = dv.getUint32(p + 4), w2 = dv.getUint32(p + 8), w3 = dv.getUint32(p + 12);
+    if (this.last !== undefined && w0 === this.w0 && w1 === this.w1 && w2 === this.w2 && w3 === this.w3) return this.last;
+    const key = String.fromCharCode(w0 >>> 16, w0 & 0xffff, w1 >>> 16, w1 & 0xffff, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff);
+    let a = this.byKey.get(key);
+    if (a === undefined) {
+      a = gidToAddress(u8, p);
+      if (this.byKey.size > 4096) this.byKey.clear();
+      this.byKey.set(key, a);
+    }
+    this.w0 = w0;
+    this.w1 = w1;
+    this.w2 = w2;
+    this.w3 = w3;
+    this.last = a;
+    return a;
+  }
+}

@@ -11,6 +11,8 @@ export type Connection = "RC" | "UC" | "UD";
 export type AtomicType = "FETCH_AND_ADD" | "CMP_AND_SWAP";
 
 export const MTUS = [256, 512, 1024, 2048, 4096] as const;
+/** The path MTU without -m on the simulated wire (--local, the playground); over UDP a side takes its port's active MTU (perftestMtu). */
+export const DEFAULT_MTU = 1024;
 
 export interface PerfFaults {
   /** probabilities in [0, 1] */
@@ -31,7 +33,7 @@ export interface PerfOptions {
   size?: number;
   /** messages per QP */
   iterations?: number;
-  /** path MTU in bytes */
+  /** path MTU in bytes [default: DEFAULT_MTU; two processes: the port's active MTU] */
   mtu?: number;
   /** outstanding work requests per QP */
   txDepth?: number;
@@ -115,7 +117,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   }
   if (o.test === "write_lat" && size === 0) throw new PerfOptionError("write_lat needs size >= 1 (the receiver watches the buffer for the message)");
   const iterations = int("iterations", o.iterations ?? (bw ? 5000 : 1000), 1, MAX_MESSAGES);
-  const mtu = o.mtu ?? 1024;
+  const mtu = o.mtu ?? DEFAULT_MTU;
   if (!(MTUS as readonly number[]).includes(mtu)) throw new PerfOptionError(`mtu must be one of ${MTUS.join(", ")}, got ${String(mtu)}`);
   if (connection === "UD" && size > mtu) throw new PerfOptionError(`UD messages must fit the MTU: size ${size} > mtu ${mtu}`);
   const txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
@@ -153,6 +155,17 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
     throw new PerfOptionError(`size × tx depth × qps${bidirectional ? " × 2 (bidirectional)" : ""} needs ${slotBytes * txDepth * qps * regions} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
   }
   return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify, atomicType, timeout, retryCnt, inlineSize, bidirectional, virtualLimitUs };
+}
+
+/**
+ * The path MTU a perftest side runs with (perftest's set_mtu): without -m, the port's active MTU;
+ * a -m above it is lowered to it, and perftest says so in two lines on stdout, the second naming
+ * the active MTU by its ibv_mtu enum value (3 for 1024), as perftest prints it. Bytes in and out.
+ * The two sides then agree on the smaller of their two (perftest's check_mtu), silently.
+ */
+export function perftestMtu(asked: number | undefined, activeBytes: number): { mtu: number; notice: string[] } {
+  if (asked === undefined || asked <= activeBytes) return { mtu: asked ?? activeBytes, notice: [] };
+  return { mtu: activeBytes, notice: ["Requested mtu is higher than active mtu ", `Changing to active mtu - ${Math.log2(activeBytes) - 7}`] };
 }
 
 /** Bytes between message slots: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to 64. */

@@ -4,18 +4,34 @@
 interface Event {
   at: number;
   seq: number;
-  fn: () => void;
+  fn: (arg: unknown) => void;
+  arg: unknown;
 }
+
+/** Events kept for reuse once run (a busy simulation schedules one or more per datagram). */
+const SPARE_EVENTS = 1024;
 
 export class SimClock {
   /** Current virtual time in microseconds. */
   now = 0;
   private heap: Event[] = [];
   private seq = 0;
+  private spare: Event[] = [];
 
   /** Runs fn at virtual time `at` (µs); ties run in scheduling order. */
   schedule(at: number, fn: () => void): void {
-    const ev = { at: Math.max(at, this.now), seq: this.seq++, fn };
+    this.scheduleWith(at, fn, undefined);
+  }
+
+  /** Runs `fn(arg)` at virtual time `at` (µs), as `schedule`: with a long-lived `fn`, nothing is allocated per event. */
+  scheduleWith<T>(at: number, fn: (arg: T) => void, arg: T): void {
+    let ev = this.spare.pop();
+    if (ev) {
+      ev.at = Math.max(at, this.now);
+      ev.seq = this.seq++;
+      ev.fn = fn as (arg: unknown) => void;
+      ev.arg = arg;
+    } else ev = { at: Math.max(at, this.now), seq: this.seq++, fn: fn as (arg: unknown) => void, arg };
     const h = this.heap;
     h.push(ev);
     let i = h.length - 1;
@@ -46,7 +62,12 @@ export class SimClock {
     const ev = this.pop();
     if (!ev) return false;
     this.now = ev.at;
-    ev.fn();
+    const fn = ev.fn;
+    const arg = ev.arg;
+    ev.fn = noop;
+    ev.arg = undefined;
+    if (this.spare.length < SPARE_EVENTS) this.spare.push(ev);
+    fn(arg);
     return true;
   }
 
@@ -92,6 +113,8 @@ export class SimClock {
     return top;
   }
 }
+
+function noop(): void {}
 
 function before(a: Event, b: Event): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);

@@ -5,3 +5,4 @@ export * from "./link.js";
 export * from "./network.js";
 export * from "./prng.js";
 export * from "./trace.js";
+export * from "./linux-ipid.js";

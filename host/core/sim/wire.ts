@@ -76,6 +76,25 @@ export interface SimStats {
 
 export type Receiver = (datagram: Datagram) => void;
 
+/** Where datagrams to one address:port go, worked out once (routes are forgotten when the endpoints change). */
+interface Route {
+  port: number;
+  receiver: Receiver | undefined;
+  members: Set<Receiver> | undefined;
+}
+
+/** A datagram on its way: what its delivery event needs (kept for reuse once delivered). */
+interface Delivery {
+  receiver: Receiver;
+  d: Datagram;
+  rec: TraceRecord | undefined;
+  /** the payload may carry a later datagram once delivered */
+  recycle: boolean;
+}
+
+/** Delivery records kept for reuse. */
+const SPARE_DELIVERIES = 1024;
+
 export interface SimWireOptions {
   seed?: number;
   faults?: SimFaults;
@@ -98,8 +117,18 @@ export class SimWire {
   private scripts: { rule: ScriptedFault; seen: number }[] = [];
   /** Receivers that copy what they are handed before returning (attach's `copies`). */
   private copying = new WeakSet<Receiver>();
-  /** Delivered payloads of sendPieces, by length, for the next datagram of that length. */
-  private pool = new Map<number, Uint8Array[]>();
+  /** Delivered datagrams of sendPieces / take, by payload length, for the next datagram of that length. */
+  private pool = new Map<number, Datagram[]>();
+  /** Routes by destination address (one port each; another port is looked up each time). */
+  private routes = new Map<string, Route>();
+  private spareDeliveries: Delivery[] = [];
+  private readonly delivery = (x: Delivery): void => {
+    this.deliver(x.receiver, x.d, x.rec);
+    if (x.recycle) this.recycle(x.d);
+    x.d = undefined as unknown as Datagram;
+    x.rec = undefined;
+    if (this.spareDeliveries.length < SPARE_DELIVERIES) this.spareDeliveries.push(x);
+  };
 
   constructor(opts: SimWireOptions = {}) {
     this.clock = opts.clock ?? new SimClock();
@@ -147,8 +176,12 @@ export class SimWire {
     const key = endpointKey(address, port);
     if (this.endpoints.has(key)) throw new Error(`simwire: ${key} is already attached`);
     this.endpoints.set(key, receiver);
+    this.routes.clear();
     if (opts.copies) this.copying.add(receiver);
-    return () => this.endpoints.delete(key);
+    return () => {
+      this.routes.clear();
+      return this.endpoints.delete(key);
+    };
   }
 
   /**
@@ -161,10 +194,25 @@ export class SimWire {
     let s = this.groups.get(key);
     if (!s) this.groups.set(key, (s = new Set()));
     s.add(receiver);
+    this.routes.clear();
     return () => {
       s!.delete(receiver);
       if (s!.size === 0 && this.groups.get(key) === s) this.groups.delete(key);
+      this.routes.clear();
     };
+  }
+
+  /** Where datagrams to address:port go. */
+  private route(address: string, port: number): Route {
+    const cached = this.routes.get(address);
+    if (cached !== undefined && cached.port === port) return cached;
+    const key = endpointKey(address, port);
+    const r: Route = { port, receiver: this.endpoints.get(key), members: this.groups.get(key) };
+    if (cached === undefined) {
+      if (this.routes.size > 4096) this.routes.clear();
+      this.routes.set(address, r);
+    }
+    return r;
   }
 
   /**
@@ -181,27 +229,48 @@ export class SimWire {
    * faults and trace records are those of `send`.
    */
   sendPieces(facts: DatagramFacts, pieces: readonly Uint8Array[], length: number): void {
+    const d = this.take(length);
+    if (copyPieces(d.payload, 0, pieces) !== length) throw new RangeError(`simwire: pieces of ${length} bytes expected`);
+    d.src = facts.src;
+    d.dst = facts.dst;
+    d.srcPort = facts.srcPort;
+    d.dstPort = facts.dstPort;
+    d.ipId = facts.ipId;
+    d.ttl = facts.ttl;
+    d.tos = facts.tos;
+    d.flowLabel = facts.flowLabel;
+    this.sendTaken(d);
+  }
+
+  /**
+   * A datagram with a payload of `length` bytes for the caller to fill and hand to `sendTaken`
+   * (its facts are stale until set). Without a trace it is one the wire delivered before.
+   */
+  take(length: number): Datagram {
     const list = this.trace ? undefined : this.pool.get(length);
-    const payload = list?.pop() ?? new Uint8Array(length);
-    if (copyPieces(payload, 0, pieces) !== length) throw new RangeError(`simwire: pieces of ${length} bytes expected`);
-    const d: Datagram = {
-      src: facts.src, dst: facts.dst, srcPort: facts.srcPort, dstPort: facts.dstPort, ipId: facts.ipId, ttl: facts.ttl, tos: facts.tos,
-      flowLabel: facts.flowLabel, payload,
-    };
+    return (
+      list?.pop() ?? {
+        src: "", dst: "", srcPort: 0, dstPort: 0, ipId: undefined, ttl: undefined, tos: undefined, flowLabel: undefined, payload: new Uint8Array(length),
+      }
+    );
+  }
+
+  /** Sends a datagram from `take`, filled in (as `sendPieces` does: the same fates, faults and records). */
+  sendTaken(d: Datagram): void {
     this.sendOwned(d, !this.trace);
   }
 
-  /** A payload sendPieces made, back for reuse (nobody holds it any more). */
-  private recycle(payload: Uint8Array): void {
-    let list = this.pool.get(payload.length);
-    if (!list) this.pool.set(payload.length, (list = []));
-    if (list.length < POOL_PER_LENGTH) list.push(payload);
+  /** A datagram sendPieces / take made, back for reuse (nobody holds it any more). */
+  private recycle(d: Datagram): void {
+    let list = this.pool.get(d.payload.length);
+    if (!list) this.pool.set(d.payload.length, (list = []));
+    if (list.length < POOL_PER_LENGTH) list.push(d);
   }
 
   /**
    * Sends a datagram whose payload the wire may keep (the caller never touches it again): no copy.
-   * `reusable`: once the datagram is dropped, or delivered to a receiver that copies, its payload
-   * may carry a later datagram (sendPieces without a trace).
+   * `reusable`: once the datagram is dropped, or delivered to a receiver that copies, it and its
+   * payload may carry a later datagram (sendPieces / sendTaken without a trace).
    */
   sendOwned(copy: Datagram, reusable = false): void {
     const d = copy;
@@ -211,22 +280,23 @@ export class SimWire {
     const rec = this.record(now, "delivered", copy);
     const script = this.scripts.length ? this.scripted(d) : undefined;
 
-    const members = this.groups.get(endpointKey(d.dst, d.dstPort));
+    const route = this.route(d.dst, d.dstPort);
+    const members = route.members;
     const receiver: Receiver | undefined = members?.size
       ? (g: Datagram) => {
           for (const r of [...members]) r({ ...g, payload: g.payload.slice() });
         }
-      : this.endpoints.get(endpointKey(d.dst, d.dstPort));
+      : route.receiver;
     if (!receiver) {
       this.stats.unroutable++;
       if (rec) rec.fate = "unroutable";
-      if (reusable) this.recycle(copy.payload);
+      if (reusable) this.recycle(copy);
       return;
     }
     if (script && (script.action ?? "drop") === "drop") {
       this.stats.lost++;
       if (rec) this.mark(rec, "lost", script);
-      if (reusable) this.recycle(copy.payload);
+      if (reusable) this.recycle(copy);
       return;
     }
     if (script) {
@@ -241,7 +311,7 @@ export class SimWire {
     if (this.rng.chance(f.loss ?? 0)) {
       this.stats.lost++;
       if (rec) rec.fate = "lost";
-      if (reusable) this.recycle(copy.payload);
+      if (reusable) this.recycle(copy);
       return;
     }
     let departs = now;
@@ -266,10 +336,14 @@ export class SimWire {
       if (rec && rec.fate === "delivered") rec.fate = "reordered";
     }
     const recycle = reusable && !members?.size && this.copying.has(receiver);
-    this.clock.schedule(arrives, () => {
-      this.deliver(receiver, copy, rec);
-      if (recycle) this.recycle(copy.payload);
-    });
+    let x = this.spareDeliveries.pop();
+    if (x) {
+      x.receiver = receiver;
+      x.d = copy;
+      x.rec = rec;
+      x.recycle = recycle;
+    } else x = { receiver, d: copy, rec, recycle };
+    this.clock.scheduleWith(arrives, this.delivery, x);
     if (this.rng.chance(f.dup ?? 0)) {
       this.stats.duplicated++;
       const dupCopy: Datagram = { ...copy, payload: copy.payload.slice() };

@@ -22,7 +22,8 @@ export async function openTunnelDeviceWith(
   const gid = addressGid(h.address);
   try {
     const device = await openDeviceWith(source, {
-      ...options, gids: [gid], port: h.port, qpnBase: h.qpnBase, qpnCount: h.qpnCount, maxQp: Math.min(options.maxQp ?? 256, h.qpnCount),
+      // the gateway sends every datagram from its own socket (docs/TUNNEL.md): one source port
+      ...options, udpSourcePorts: "device", gids: [gid], port: h.port, qpnBase: h.qpnBase, qpnCount: h.qpnCount, maxQp: Math.min(options.maxQp ?? 256, h.qpnCount),
     });
     link.port = device.attach(link, realClock);
     device.addEventListener("close", () => link.close());

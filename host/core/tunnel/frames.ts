@@ -130,27 +130,73 @@ function asBytes(data: unknown): Uint8Array {
   throw new TunnelFrameError("not_bytes", "a tunnel frame is a binary message");
 }
 
-/**
- * Parses one binary WebSocket message of version 1 .. `maxVersion` (default 2: any; a version-1
- * connection passes 1). Throws TunnelFrameError (only) when it is malformed.
- */
-export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView, maxVersion = TUNNEL_VERSION_BATCH): TunnelFrame {
-  const b = asBytes(data);
+/** Offsets in a DATA frame's header and in a BATCH record's (the same 24 bytes but for the first two). */
+export const RECORD_PORT_OFF = 2;
+export const RECORD_ADDRESS_OFF = 4;
+export const RECORD_IP_ID_OFF = 20;
+
+/** The peer UDP port of the DATA header or BATCH record at `at` (visitDatagrams' `at`). */
+export function recordPort(b: Uint8Array, at: number): number {
+  return be16(b, at + RECORD_PORT_OFF);
+}
+/** The IPv4 ID field of the DATA header or BATCH record at `at`. */
+export function recordIpId(b: Uint8Array, at: number): number {
+  return be32(b, at + RECORD_IP_ID_OFF);
+}
+
+/** The frame's version, checked against 1 .. `maxVersion` (and 2); its kind is b[1]. */
+function checkVersion(b: Uint8Array, maxVersion: number): number {
   if (b.length < 2) throw new TunnelFrameError("short", `${b.length} bytes, a frame has at least 2`);
   const version = b[0]!;
   if (version < TUNNEL_VERSION || version > Math.min(maxVersion, TUNNEL_VERSION_BATCH)) {
     const want = maxVersion <= TUNNEL_VERSION ? `${TUNNEL_VERSION}` : `${TUNNEL_VERSION} or ${TUNNEL_VERSION_BATCH}`;
     throw new TunnelFrameError("bad_version", `version ${version}, expected ${want}`);
   }
+  return version;
+}
+
+/** A DATA frame's rules (the header is 24 bytes, a payload of at least 16, a port). */
+function checkData(b: Uint8Array): void {
+  if (b.length < DATA_HEADER_LEN + MIN_ROCE_PAYLOAD) {
+    throw new TunnelFrameError("short", `DATA of ${b.length} bytes, at least ${DATA_HEADER_LEN + MIN_ROCE_PAYLOAD}`);
+  }
+  if (be16(b, RECORD_PORT_OFF) === 0) throw new TunnelFrameError("bad_port", "DATA with UDP port 0");
+}
+
+/** A BATCH frame's rules, every record walked; returns its count. */
+function checkBatch(b: Uint8Array, version: number): number {
+  if (version !== TUNNEL_VERSION_BATCH) throw new TunnelFrameError("bad_kind", `kind ${b[1]} is not in version ${version}`);
+  if (b.length < BATCH_HEADER_LEN) throw new TunnelFrameError("short", `BATCH of ${b.length} bytes`);
+  const count = be16(b, 2);
+  if (count === 0 || count > BATCH_MAX_COUNT) throw new TunnelFrameError("bad_length", `BATCH of ${count} datagrams (1..${BATCH_MAX_COUNT})`);
+  let at = BATCH_HEADER_LEN;
+  for (let i = 0; i < count; i++) {
+    if (b.length - at < BATCH_RECORD_LEN + MIN_ROCE_PAYLOAD) {
+      throw new TunnelFrameError("short", `BATCH datagram ${i} at byte ${at}: ${b.length - at} bytes left`);
+    }
+    const len = be16(b, at);
+    if (len < MIN_ROCE_PAYLOAD) throw new TunnelFrameError("bad_length", `BATCH datagram ${i} of ${len} bytes, at least ${MIN_ROCE_PAYLOAD}`);
+    const end = at + BATCH_RECORD_LEN + len;
+    if (end > b.length) throw new TunnelFrameError("short", `BATCH datagram ${i} of ${len} bytes runs past the frame`);
+    if (be16(b, at + RECORD_PORT_OFF) === 0) throw new TunnelFrameError("bad_port", `BATCH datagram ${i} with UDP port 0`);
+    at = end;
+  }
+  if (at !== b.length) throw new TunnelFrameError("bad_length", `BATCH has ${b.length - at} bytes after its ${count} datagrams`);
+  return count;
+}
+
+/**
+ * Parses one binary WebSocket message of version 1 .. `maxVersion` (default 2: any; a version-1
+ * connection passes 1). Throws TunnelFrameError (only) when it is malformed.
+ */
+export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView, maxVersion = TUNNEL_VERSION_BATCH): TunnelFrame {
+  const b = asBytes(data);
+  const version = checkVersion(b, maxVersion);
   switch (b[1]) {
     case FrameKind.DATA: {
-      if (b.length < DATA_HEADER_LEN + MIN_ROCE_PAYLOAD) {
-        throw new TunnelFrameError("short", `DATA of ${b.length} bytes, at least ${DATA_HEADER_LEN + MIN_ROCE_PAYLOAD}`);
-      }
-      const port = be16(b, 2);
-      if (port === 0) throw new TunnelFrameError("bad_port", "DATA with UDP port 0");
+      checkData(b);
       return {
-        kind: FrameKind.DATA, port, address: gidToAddress(b, 4), ipId: be32(b, 20),
+        kind: FrameKind.DATA, port: recordPort(b, 0), address: gidToAddress(b, RECORD_ADDRESS_OFF), ipId: recordIpId(b, 0),
         payload: b.subarray(DATA_HEADER_LEN),
       };
     }
@@ -195,34 +241,54 @@ export function parseFrame(data: Uint8Array | ArrayBuffer | ArrayBufferView, max
       return { kind: FrameKind.ERROR, code, name: TUNNEL_ERRORS[code] ?? `error_${code}`, reason };
     }
     case FrameKind.BATCH: {
-      if (version !== TUNNEL_VERSION_BATCH) throw new TunnelFrameError("bad_kind", `kind ${b[1]} is not in version ${version}`);
-      if (b.length < BATCH_HEADER_LEN) throw new TunnelFrameError("short", `BATCH of ${b.length} bytes`);
-      const count = be16(b, 2);
-      if (count === 0 || count > BATCH_MAX_COUNT) throw new TunnelFrameError("bad_length", `BATCH of ${count} datagrams (1..${BATCH_MAX_COUNT})`);
+      const count = checkBatch(b, version);
       const datagrams: DataFrame[] = [];
-      let at = BATCH_HEADER_LEN;
-      for (let i = 0; i < count; i++) {
-        if (b.length - at < BATCH_RECORD_LEN + MIN_ROCE_PAYLOAD) {
-          throw new TunnelFrameError("short", `BATCH datagram ${i} at byte ${at}: ${b.length - at} bytes left`);
-        }
-        const len = be16(b, at);
-        if (len < MIN_ROCE_PAYLOAD) throw new TunnelFrameError("bad_length", `BATCH datagram ${i} of ${len} bytes, at least ${MIN_ROCE_PAYLOAD}`);
-        const end = at + BATCH_RECORD_LEN + len;
-        if (end > b.length) throw new TunnelFrameError("short", `BATCH datagram ${i} of ${len} bytes runs past the frame`);
-        const port = be16(b, at + 2);
-        if (port === 0) throw new TunnelFrameError("bad_port", `BATCH datagram ${i} with UDP port 0`);
+      for (let i = 0, at = BATCH_HEADER_LEN; i < count; i++) {
+        const end = at + BATCH_RECORD_LEN + be16(b, at);
         datagrams.push({
-          kind: FrameKind.DATA, port, address: gidToAddress(b, at + 4), ipId: be32(b, at + 20),
+          kind: FrameKind.DATA, port: recordPort(b, at), address: gidToAddress(b, at + RECORD_ADDRESS_OFF), ipId: recordIpId(b, at),
           payload: b.subarray(at + BATCH_RECORD_LEN, end),
         });
         at = end;
       }
-      if (at !== b.length) throw new TunnelFrameError("bad_length", `BATCH has ${b.length - at} bytes after its ${count} datagrams`);
       return { kind: FrameKind.BATCH, datagrams };
     }
     default:
       throw new TunnelFrameError("bad_kind", `kind ${b[1]} unknown`);
   }
+}
+
+/**
+ * One datagram of a DATA or BATCH frame, as visitDatagrams shows it: `at` is its DATA header or
+ * BATCH record (read with recordPort, recordIpId; the peer's 16-byte GID is at at +
+ * RECORD_ADDRESS_OFF), the payload is b[payloadAt, payloadAt + length). Return false to stop.
+ */
+export type DatagramVisit = (b: Uint8Array, at: number, payloadAt: number, length: number) => boolean;
+
+/**
+ * The datagrams of a message without building objects (the gateway's path, nothing allocated per
+ * datagram): the frame is checked whole by parseFrame's rules first — a malformed one throws
+ * TunnelFrameError before any visit — then `visit` runs for each datagram in order. Returns the
+ * frame's kind; a well-formed HELLO or ERROR is visited not at all (parseFrame reads those).
+ */
+export function visitDatagrams(b: Uint8Array, maxVersion: number, visit: DatagramVisit): FrameKindValue {
+  const version = checkVersion(b, maxVersion);
+  const kind = b[1];
+  if (kind === FrameKind.DATA) {
+    checkData(b);
+    visit(b, 0, DATA_HEADER_LEN, b.length - DATA_HEADER_LEN);
+    return FrameKind.DATA;
+  }
+  if (kind === FrameKind.BATCH) {
+    const count = checkBatch(b, version);
+    for (let i = 0, at = BATCH_HEADER_LEN; i < count; i++) {
+      const len = be16(b, at);
+      if (!visit(b, at, at + BATCH_RECORD_LEN, len)) break;
+      at += BATCH_RECORD_LEN + len;
+    }
+    return FrameKind.BATCH;
+  }
+  return parseFrame(b, maxVersion).kind;
 }
 
 /** Writes a DATA header into `out[at..at+24)`; the caller puts the payload after it. */
@@ -233,11 +299,15 @@ export function writeDataHeader(out: Uint8Array, address: string | Uint8Array, p
 }
 
 /** A DATA header or a BATCH record header: the same 24 bytes but for the first two (version and kind, or the length). */
-function writeRecordHeader(out: Uint8Array, at: number, address: string | Uint8Array, port: number, ipId: number): void {
+function writeRecordHeader(out: Uint8Array, at: number, address: string | Uint8Array, port: number, ipId: number, gidAt = 0): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TunnelFrameError("bad_port", `UDP port ${port}`);
-  put16(out, at + 2, port);
-  out.set(typeof address === "string" ? addressToGid(address) : address, at + 4);
-  put32(out, at + 20, ipId >>> 0);
+  put16(out, at + RECORD_PORT_OFF, port);
+  if (typeof address === "string") out.set(addressToGid(address), at + RECORD_ADDRESS_OFF);
+  else {
+    if (address.length < gidAt + 16) throw new TunnelFrameError("bad_address", `a GID is 16 bytes, ${address.length - gidAt} given`);
+    for (let i = 0; i < 16; i++) out[at + RECORD_ADDRESS_OFF + i] = address[gidAt + i]!;
+  }
+  put32(out, at + RECORD_IP_ID_OFF, ipId >>> 0);
 }
 
 /** A whole DATA frame (one copy of the payload pieces). */
@@ -276,21 +346,57 @@ export class BatchWriter {
   add(address: string | Uint8Array, port: number, ipId: number, pieces: Uint8Array[]): boolean {
     let len = 0;
     for (const p of pieces) len += p.length;
+    const at = this.reserve(len);
+    if (at < 0) return false;
+    writeRecordHeader(this.buf, at, address, port, ipId);
+    copyPieces(this.buf, at + BATCH_RECORD_LEN, pieces);
+    this.commit(len);
+    return true;
+  }
+  /**
+   * `add` for one payload `src[srcAt, srcAt + len)` to or from the peer whose 16-byte GID is at
+   * `gid[gidAt]`: nothing allocated (the gateway's path).
+   */
+  addFrom(gid: Uint8Array, gidAt: number, port: number, ipId: number, src: Uint8Array, srcAt: number, len: number): boolean {
+    return this.addGather(gid, gidAt, port, ipId, src, srcAt, len, 0, 0, 0, 0);
+  }
+  /**
+   * `addFrom` for a payload gathered from three ranges of `src` (a TX descriptor's headers,
+   * payload and trailer, read in place from the device's memory): nothing allocated but the
+   * view of a large range's copy.
+   */
+  addGather(
+    gid: Uint8Array, gidAt: number, port: number, ipId: number, src: Uint8Array,
+    a0: number, l0: number, a1: number, l1: number, a2: number, l2: number,
+  ): boolean {
+    const len = l0 + l1 + l2;
+    const at = this.reserve(len);
+    if (at < 0) return false;
+    writeRecordHeader(this.buf, at, gid, port, ipId, gidAt);
+    let o = at + BATCH_RECORD_LEN;
+    o = copyRange(this.buf, o, src, a0, l0);
+    o = copyRange(this.buf, o, src, a1, l1);
+    copyRange(this.buf, o, src, a2, l2);
+    this.commit(len);
+    return true;
+  }
+  /** Where a record for `len` payload bytes goes (the buffer grown), or -1 when it belongs in the next message. */
+  private reserve(len: number): number {
     if (len < MIN_ROCE_PAYLOAD || len > 0xffff) throw new TunnelFrameError("bad_length", `a datagram of ${len} bytes`);
     const end = this.used + BATCH_RECORD_LEN + len;
-    if (this.n > 0 && (end > this.maxFrame || this.n === BATCH_MAX_COUNT)) return false;
+    if (this.n > 0 && (end > this.maxFrame || this.n === BATCH_MAX_COUNT)) return -1;
     if (end > this.buf.length) {
       const grown = new Uint8Array(Math.min(Math.max(end, this.buf.length * 2), Math.max(end, this.maxFrame)));
       grown.set(this.buf.subarray(0, this.used));
       this.buf = grown;
     }
-    writeRecordHeader(this.buf, this.used, address, port, ipId);
+    return this.used;
+  }
+  private commit(len: number): void {
     put16(this.buf, this.used, len);
-    copyPieces(this.buf, this.used + BATCH_RECORD_LEN, pieces);
     if (this.n === 0) this.firstLen = len;
-    this.used = end;
+    this.used += BATCH_RECORD_LEN + len;
     this.n++;
-    return true;
   }
   /** The pending message (undefined when nothing is pending); the writer starts a fresh one. */
   take(): Uint8Array | undefined {
@@ -316,6 +422,13 @@ export class BatchWriter {
     this.n = 0;
     return out;
   }
+}
+
+/** Copies `src[at, at + len)` to `out[o]`; returns the end. Short ranges byte by byte (no view to make). */
+function copyRange(out: Uint8Array, o: number, src: Uint8Array, at: number, len: number): number {
+  if (len > 64) out.set(src.subarray(at, at + len), o);
+  else for (let i = 0; i < len; i++) out[o + i] = src[at + i]!;
+  return o + len;
 }
 
 /** A whole BATCH frame of `datagrams` (version 2; one datagram or more). */

@@ -7,8 +7,11 @@
 // its TX ring) leave as one BATCH frame, gathered with one copy each. Backpressure comes from bufferedAmount; a lost
 // tunnel behaves as a link going down (datagrams are dropped, RC retries run out).
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../link/port.js";
+import { Rxm, Rxr, RxrFlag, Txd } from "../abi/index.js";
+import { isV4MappedGid, parseGid } from "../net/gid.js";
 import {
-  BatchWriter, FrameKind, TUNNEL_IP_ID_UNKNOWN, TUNNEL_VERSION_BATCH, TunnelFrameError, emitData, parseFrame, type DataFrame, type HelloFrame,
+  BatchWriter, DATA_HEADER_LEN, FrameKind, RECORD_ADDRESS_OFF, TUNNEL_IP_ID_UNKNOWN, TUNNEL_VERSION_BATCH, TunnelFrameError, emitData,
+  parseFrame, recordIpId, recordPort, visitDatagrams, writeDataHeader, type DataFrame, type HelloFrame,
 } from "./frames.js";
 
 /** The part of WebSocket this link needs (browser WebSocket and `ws` both have it). */
@@ -26,7 +29,24 @@ export interface TunnelLinkOptions {
   highWaterMark?: number;
   /** how long to wait for the HELLO (default 5000 ms) */
   helloTimeoutMs?: number;
+  /**
+   * The device's in-flight budget toward its peers through this tunnel (Link.inFlightPackets and
+   * Link.inFlightBudget): unacknowledged RC request packets and bytes (defaults
+   * TUNNEL_IN_FLIGHT_PACKETS, TUNNEL_IN_FLIGHT_BYTES; 0: no limit). The peer behind the gateway
+   * has a socket receive buffer the link cannot see: without a bound, a burst larger than it is
+   * dropped there and only the ACK timeout recovers it.
+   */
+  inFlightPackets?: number;
+  inFlightBytes?: number;
 }
+
+/** Receive batch records (and slots) a TunnelLink carves in the device's memory. */
+const RX_RECORDS = 64;
+
+/** TunnelLinkOptions.inFlightPackets's default: as many as a Node UDP device keeps out (udp.ts). */
+export const TUNNEL_IN_FLIGHT_PACKETS = 128;
+/** TunnelLinkOptions.inFlightBytes's default: well inside a Linux peer's default-sized receive buffer. */
+export const TUNNEL_IN_FLIGHT_BYTES = 1 << 20;
 
 const OPEN = 1;
 
@@ -45,9 +65,14 @@ export class TunnelLink implements Link {
   private readonly gwGid: string;
   /** Called once when the tunnel closes. */
   onDown: ((why: string) => void) | undefined;
+  readonly inFlightPackets: number;
+  readonly inFlightBudget: number;
 
   private constructor(readonly ws: WebSocketLike, readonly hello: HelloFrame, opts: TunnelLinkOptions) {
     this.highWater = opts.highWaterMark ?? 1 << 20;
+    this.inFlightPackets = opts.inFlightPackets ?? TUNNEL_IN_FLIGHT_PACKETS;
+    this.inFlightBudget = opts.inFlightBytes ?? TUNNEL_IN_FLIGHT_BYTES;
+
     this.gwGid = hello.address;
     if (hello.version === TUNNEL_VERSION_BATCH) this.batch = new BatchWriter(hello.maxFrame!);
     ws.addEventListener("message", (ev: { data: unknown }) => this.onMessage(ev.data));
@@ -57,6 +82,13 @@ export class TunnelLink implements Link {
 
   /** Waits for the socket to open and the gateway's HELLO; rejects on close, a bad first frame or timeout. */
   static connect(ws: WebSocketLike, opts: TunnelLinkOptions = {}): Promise<TunnelLink> {
+    for (const k of ["inFlightPackets", "inFlightBytes"] as const) {
+      const v = opts[k];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+        try { ws.close(); } catch { /* already closed */ }
+        return Promise.reject(new RangeError(`bad ${k} ${v} (a whole number, 0: no limit)`));
+      }
+    }
     ws.binaryType = "arraybuffer";
     return new Promise((resolve, reject) => {
       let done = false;
@@ -89,6 +121,119 @@ export class TunnelLink implements Link {
 
   get isDown(): boolean {
     return this.down;
+  }
+
+  /** The device's TX ring and memory, for sendRing (linear memory does not grow once the device is open). */
+  private ring: { data: number; mask: number; slot: number; u8: Uint8Array; dv: DataView } | undefined;
+
+  /** Batched receive into the device's memory (rx_batch), when the core has it; else one `port.receive` per datagram. */
+  private rx: { records: number; count: number; slots: number; slotSize: number; used: number } | undefined;
+
+  attachPort(port: PacketPort): void {
+    this.port = port;
+    // receive slots first: carving them may grow the memory, and the views come after
+    const area = port.rxBatchArea(RX_RECORDS, RX_RECORDS, Math.max(this.hello.maxPayload, 64));
+    const r = port.ringLayout();
+    const buffer = port.memory.buffer;
+    this.ring = { data: r.data, mask: r.cap - 1, slot: r.slot, u8: new Uint8Array(buffer), dv: new DataView(buffer) };
+    if (!area) return;
+    this.rx = { records: area.records, count: area.recordCount, slots: area.slots, slotSize: area.slotSize, used: 0 };
+    // what every received datagram shares: to the HELLO's address and port, DF, TTL/TOS/flow label unseen
+    const { u8, dv } = this.ring;
+    const dst = parseGid(this.gwGid.includes(":") ? this.gwGid : `::ffff:${this.gwGid}`);
+    for (let i = 0; i < area.recordCount; i++) {
+      const rec = area.records + i * Rxr.SIZE;
+      u8.set(dst, rec + Rxm.DST);
+      dv.setUint32(rec + Rxm.DST_PORT, this.hello.port, true);
+      dv.setUint32(rec + Rxm.IP_FLAGS, 2, true);
+      dv.setUint32(rec + Rxm.TTL, 0, true);
+      dv.setUint32(rec + Rxm.TOS, 0, true);
+      dv.setUint32(rec + Rxm.FLOW_LABEL, 0, true);
+      dv.setUint32(rec + Rxr.ID_HINT, 0, true);
+      dv.setUint32(rec + Rxr.DATA, area.slots + i * area.slotSize, true);
+    }
+  }
+
+  /** One received datagram into the next batch record (visitDatagrams' visitor); a full batch goes to the device. */
+  private readonly toRecord = (b: Uint8Array, at: number, payloadAt: number, len: number): boolean => {
+    const rx = this.rx!;
+    const { u8, dv } = this.ring!;
+    const rec = rx.records + rx.used * Rxr.SIZE;
+    const gid = at + RECORD_ADDRESS_OFF;
+    for (let i = 0; i < 16; i++) u8[rec + Rxm.SRC + i] = b[gid + i]!;
+    dv.setUint32(rec + Rxm.IP_VERSION, isV4MappedGid(b, gid) ? 4 : 6, true);
+    dv.setUint32(rec + Rxm.SRC_PORT, recordPort(b, at), true);
+    const id = recordIpId(b, at);
+    dv.setUint32(rec + Rxm.IP_ID, id === TUNNEL_IP_ID_UNKNOWN ? IP_ID_UNKNOWN : id, true);
+    // longer than a slot (than the HELLO's max payload: the gateway never sends that): cut, and the device drops it as too long
+    const cut = Math.min(len, rx.slotSize);
+    dv.setUint32(rec + Rxr.LENGTH, cut, true);
+    dv.setUint32(rec + Rxr.FLAGS, cut < len ? RxrFlag.TRUNCATED : 0, true);
+    u8.set(b.subarray(payloadAt, payloadAt + cut), rx.slots + rx.used * rx.slotSize);
+    this.stats.received++;
+    if (++rx.used === rx.count) this.deliverBatch();
+    return true;
+  };
+
+  private deliverBatch(): void {
+    const rx = this.rx!;
+    const n = rx.used;
+    rx.used = 0;
+    if (n) this.port?.receiveBatch(rx.records, n);
+  }
+
+  /**
+   * Link.sendRing: TX descriptors read in place (headers, payload and trailer copied once into the
+   * pending message; no per-datagram object). Stops early, blocked, at the high-water mark.
+   */
+  sendRing(first: number, count: number): number {
+    const g = this.ring!;
+    if (this.down || this.ws.readyState !== OPEN) {
+      this.stats.droppedDown += count;
+      return count;
+    }
+    // blocked at the high-water mark: nothing until pollDrain resumes the port
+    if (this.blocked) return 0;
+    const { u8, dv } = g;
+    const b = this.batch;
+    let n = 0;
+    while (n < count) {
+      const d = g.data + ((first + n) & g.mask) * g.slot;
+      const hdrLen = dv.getUint32(d + Txd.HDR_LEN, true);
+      const payLen = dv.getUint32(d + Txd.PAYLOAD_LEN, true);
+      const trLen = dv.getUint32(d + Txd.TRAILER_LEN, true);
+      const pay = dv.getUint32(d + Txd.PAYLOAD, true);
+      const port = dv.getUint32(d + Txd.DST_PORT, true);
+      n++;
+      if (b) {
+        if (!b.addGather(u8, d + Txd.DST, port, 0, u8, d + Txd.HDR, hdrLen, pay, payLen, d + Txd.TRAILER, trLen)) {
+          this.flushBatch();
+          b.addGather(u8, d + Txd.DST, port, 0, u8, d + Txd.HDR, hdrLen, pay, payLen, d + Txd.TRAILER, trLen);
+        }
+      } else {
+        const frame = new Uint8Array(DATA_HEADER_LEN + hdrLen + payLen + trLen);
+        writeDataHeader(frame, u8.subarray(d + Txd.DST, d + Txd.DST + 16), port, 0);
+        frame.set(u8.subarray(d + Txd.HDR, d + Txd.HDR + hdrLen), DATA_HEADER_LEN);
+        frame.set(u8.subarray(pay, pay + payLen), DATA_HEADER_LEN + hdrLen);
+        frame.set(u8.subarray(d + Txd.TRAILER, d + Txd.TRAILER + trLen), DATA_HEADER_LEN + hdrLen + payLen);
+        this.ws.send(frame);
+        this.stats.framesSent++;
+      }
+      if (this.ws.bufferedAmount + (b?.bytes ?? 0) >= this.highWater) {
+        this.flushBatch();
+        this.stats.sent += n;
+        this.blocked = true;
+        this.stats.backpressured++;
+        this.pollDrain();
+        return n;
+      }
+    }
+    this.stats.sent += n;
+    if (b && !this.flushQueued && b.count > 0) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushBatch);
+    }
+    return n;
   }
 
   send(d: OutgoingDatagram, done: () => void): boolean {
@@ -163,6 +308,24 @@ export class TunnelLink implements Link {
   }
 
   private onMessage(data: unknown): void {
+    if (this.rx && this.port) {
+      // DATA and BATCH straight into the device's batch records: nothing allocated per datagram
+      let b: Uint8Array;
+      try {
+        b = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : undefined!;
+        if (!b) throw new TunnelFrameError("not_bytes", "not a binary message");
+        const kind = visitDatagrams(b, TUNNEL_VERSION_BATCH, this.toRecord);
+        if (kind === FrameKind.DATA || kind === FrameKind.BATCH) {
+          this.stats.framesReceived++;
+          this.deliverBatch();
+          return;
+        }
+      } catch {
+        this.rx.used = 0;
+        this.stats.badFrames++;
+        return;
+      }
+    }
     let f;
     try {
       f = parseFrame(data as ArrayBuffer);

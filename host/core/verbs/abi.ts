@@ -65,3 +65,4 @@ export {
   QpRec, Ring, Rwqe, Sge, Slot, SrqInit, SrqRec, Swqe, SwqeBind, SwqeReg, MwRec, MrType, MrState, MwState, MR_PAGE_SIZE,
 } from "../abi/index.js";
 export const CFG_FLAG_PRIVILEGED_QKEY = CfgFlag.PRIVILEGED_QKEY;
+export const CFG_FLAG_DEVICE_SPORT = CfgFlag.DEVICE_SPORT;

@@ -2,7 +2,7 @@
 // that hang off the context (ibv_query_device, ibv_query_port, ibv_query_gid,
 // ibv_alloc_pd, ibv_create_cq) and the async event pump.
 import { instantiateCore } from "../wasm/instance.js";
-import { Cfg, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, Ring, type VerbsCore } from "./abi.js";
+import { Cfg, CFG_FLAG_DEVICE_SPORT, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, Ring, type VerbsCore } from "./abi.js";
 import { CompletionChannel } from "./channel.js";
 import { CompletionQueue } from "./cq.js";
 import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState, QpType, WrOpcode } from "./enums.js";
@@ -70,6 +70,13 @@ export interface OpenDeviceOptions {
   txRingSize?: number;
   /** local UDP port the device's ICRCs assume as source port (default 4791) */
   port?: number;
+  /**
+   * UDP source port of each QP's packets: "per-qp" (default) the one Linux rxe gives the QP
+   * (0xC000 + hash_32(qpn, 14) at create, rdma_get_udp_sport(flow label, qpn, dest qpn) at RTR),
+   * "device" every QP from `port`. The Node host sends "per-qp" from a pool of sockets (and falls
+   * back to the device's port per QP when it cannot bind one); a tunnel device is always "device".
+   */
+  udpSourcePorts?: "per-qp" | "device";
 }
 
 const DEFAULTS = {
@@ -190,7 +197,7 @@ function randomGuid(): bigint {
 
 export class Device extends EventTarget {
   readonly mem: DeviceMemory;
-  private readonly opts: Required<Omit<OpenDeviceOptions, "gids" | "nodeGuid" | "privilegedQkey" | "qpnCount" | "entropy">>;
+  private readonly opts: Required<Omit<OpenDeviceOptions, "gids" | "nodeGuid" | "privilegedQkey" | "qpnCount" | "entropy" | "udpSourcePorts">>;
   private readonly entropy: (bytes: Uint8Array) => void;
   readonly nodeGuid: bigint;
   private readonly gidCount: number;
@@ -241,7 +248,9 @@ export class Device extends EventTarget {
     m.setU32(c + Cfg.MAX_MTU, MAX_MTU);
     m.setU32(c + Cfg.ACTIVE_MTU, o.activeMtu);
     m.setU32(c + Cfg.GID_COUNT, gids.length);
-    m.setU32(c + Cfg.FLAGS, options.privilegedQkey ? CFG_FLAG_PRIVILEGED_QKEY : 0);
+    const sport = options.udpSourcePorts ?? "per-qp";
+    if (sport !== "per-qp" && sport !== "device") fail("ibv_open_device", "EINVAL", `udpSourcePorts ${String(sport)}: "per-qp" or "device"`);
+    m.setU32(c + Cfg.FLAGS, (options.privilegedQkey ? CFG_FLAG_PRIVILEGED_QKEY : 0) | (sport === "device" ? CFG_FLAG_DEVICE_SPORT : 0));
     const g = core.dev_gids();
     gids.forEach((gid, i) => m.u8.set(gid, g + 16 * i));
     this.entropy = options.entropy ?? cryptoEntropy;
@@ -253,6 +262,11 @@ export class Device extends EventTarget {
     check("ibv_open_device", opened);
     // The packet path is carved right after the device, before any MR view exists.
     check("ibv_open_device", core.transport_open(o.txRingSize, o.port));
+  }
+
+  /** The device's UDP port: the source port of every QP's packets under udpSourcePorts "device" (OpenDeviceOptions.port). */
+  get udpPort(): number {
+    return this.opts.port;
   }
 
   /** Tops up the device's entropy pool when it runs low (before verbs that draw from it: reg_mr, create_qp). */

@@ -36,24 +36,31 @@ export function errnoName(errno: number): string {
 }
 export type ErrnoName = keyof typeof Errno;
 
-export class VerbsError extends Error {
-  override name = "VerbsError";
+/**
+ * An error that carries an errno (its name and number) and names the C function that failed first
+ * in its message, "ibv_create_qp: EINVAL (detail)": VerbsError here, RdmaCmError for the CM.
+ */
+export class ErrnoError extends Error {
   /** errno name, e.g. 'EINVAL' */
   readonly code: string;
   /** errno number, e.g. 22 */
   readonly errno: number;
-  /** the verb that failed, e.g. 'ibv_create_qp' */
+  /** the function that failed, e.g. 'ibv_create_qp' or 'rdma_connect' */
   readonly verb: string;
-  /** for post verbs: index of the first work request not posted (ibverbs' bad_wr) */
-  badWr?: number;
 
   constructor(verb: string, errno: number, detail?: string) {
-    const code = ERRNO_NAMES[errno] ?? `E${errno}`;
+    const code = errnoName(errno);
     super(`${verb}: ${code}${detail ? ` (${detail})` : ""}`);
     this.code = code;
-    this.errno = errno;
+    this.errno = Math.abs(errno);
     this.verb = verb;
   }
+}
+
+export class VerbsError extends ErrnoError {
+  override name = "VerbsError";
+  /** for post verbs: index of the first work request not posted (ibverbs' bad_wr) */
+  badWr?: number;
 }
 
 export function fail(verb: string, code: ErrnoName, detail?: string): never {

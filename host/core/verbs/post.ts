@@ -241,12 +241,7 @@ export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
       q += s.length;
     }
   } else {
-    for (const s of list) {
-      dv.setBigUint64(q + SgeOff.ADDR, s.addr, true);
-      dv.setUint32(q + SgeOff.LENGTH, s.length, true);
-      dv.setUint32(q + SgeOff.LKEY, s.lkey, true);
-      q += SgeOff.SIZE;
-    }
+    writeSges(dv, q, list);
   }
 }
 
@@ -271,7 +266,11 @@ export function writeRecvWr(m: DeviceMemory, p: number, wr: RecvWr): void {
   dv.setBigUint64(p + Rwqe.WR_ID, BigInt.asUintN(64, wr.wrId ?? 0n), true);
   dv.setUint32(p + Rwqe.NUM_SGE, list.length, true);
   dv.setUint32(p + Rwqe.LENGTH, len, true);
-  let q = p + Rwqe.HDR;
+  writeSges(dv, p + Rwqe.HDR, list);
+}
+
+/** A WQE's scatter/gather list (address, length, lkey each) from `q` on: send and receive WQEs lay it out alike. */
+function writeSges(dv: DataView, q: number, list: readonly Sge[]): void {
   for (const s of list) {
     dv.setBigUint64(q + SgeOff.ADDR, s.addr, true);
     dv.setUint32(q + SgeOff.LENGTH, s.length, true);

@@ -1,5 +1,5 @@
 // Queue pair (ibv_qp): create, modify, query, post, destroy.
-import { DOORBELL_RQ, DOORBELL_SQ, Init, QpRec } from "./abi.js";
+import { Attr, DOORBELL_RQ, DOORBELL_SQ, Init, QpRec } from "./abi.js";
 import type { CompletionQueue } from "./cq.js";
 import { Access, MwType, nameOf, QpState, QpType, WrOpcode } from "./enums.js";
 import { parseGid } from "../net/gid.js";
@@ -93,6 +93,16 @@ export class QueuePair {
     const qp = new QueuePair(pd, h, init);
     d.qpsByNum.set(qp.qpNum, qp);
     return qp;
+  }
+
+  /**
+   * The UDP source port of this QP's packets: rxe's per-QP port (0xC000 + hash_32(qpn, 14) at
+   * create, rdma_get_udp_sport at RTR), or the device's (udpSourcePorts "device", or the host's
+   * fallback when it could not bind the QP's port).
+   */
+  get udpSourcePort(): number {
+    const p = this.pd.device.mem.u32(this.rec + QpRec.ATTR + Attr.UDP_SPORT);
+    return p || this.pd.device.udpPort;
   }
 
   /** Current state, read from the QP record (no call into the device). */

@@ -33,6 +33,25 @@ export const W = {
   CALLS: 12,
   /** application thread waiting on PROGRESS: the worker notifies only then */
   APP_WAITING: 13,
+  /** 1 while the application thread's port has a capture hook: the worker taps its port and streams records back */
+  CAPTURE: 40,
+  /** 1 while the worker sleeps (waitAsync on WAKE): a doorbell notifies only then (spinning, it looks itself) */
+  WORKER_WAITING: 41,
+  /** statistics: the worker's waits that ended in a wake-up; the turns its spin caught without one */
+  WORKER_WAKEUPS: 42,
+  SPIN_HITS: 43,
+  /** statistics: notifies the application sent the worker; the application's waits that ended in a wake-up */
+  APP_NOTIFIES: 44,
+  APP_WAKEUPS: 45,
+  /** statistics: notifies the worker sent the application */
+  WORKER_NOTIFIES: 46,
+} as const;
+
+/** Float64 indices: the worker's port counters, copied after every turn that ran the device. */
+export const F = {
+  TX_DATAGRAMS: 24,
+  RX_DATAGRAMS: 25,
+  RX_DROPPED: 26,
 } as const;
 
 export const CALL_IDLE = 0;
@@ -45,7 +64,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets */
+/** byte offsets (words 40.. and the F slots at bytes 192..216 sit between RESULT and DB) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;

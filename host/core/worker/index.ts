@@ -9,3 +9,4 @@ export * from "./serve.js";
 export * from "./session.js";
 export * from "./runner.js";
 export * from "./tunnel.js";
+export * from "./port.js";

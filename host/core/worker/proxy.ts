@@ -98,7 +98,13 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
         }
         i32[ctl.dbEntry(head)] = (h << 2) | (queues & 3);
         ctl.store(W.DB_HEAD, (head + 1) | 0);
-        ctl.bump(W.WAKE);
+        Atomics.add(i32, W.WAKE, 1);
+        // a spinning or running worker sees the entry itself; a sleeping one is woken, once per
+        // sleep (the worker sets WORKER_WAITING, then looks at WAKE again: one of the two sees the other)
+        if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
+          Atomics.notify(i32, W.WAKE);
+          Atomics.add(i32, W.APP_NOTIFIES, 1);
+        }
         stats.doorbells++;
         return 0;
       };

@@ -20,9 +20,11 @@ export type WorkerOps = Record<string, (msg: WorkerRequest, ctx: WorkerContext) 
 
 /**
  * Serves `parent`'s requests with `ops` (and "init", "close"); `now` is the device's clock in µs.
- * `ops.close`, when given, runs before the server stops (the link's close).
+ * `ops.close`, when given, runs before the server stops (the link's close). `endOfTurn(fn)` runs
+ * `fn` after the current event-loop turn's callbacks (Node: setImmediate; default a microtask, and
+ * a long worker turn yields with setTimeout 0).
  */
-export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () => number): void {
+export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () => number, endOfTurn?: (fn: () => void) => void): void {
   let ctx: WorkerContext | undefined;
   const report = (r: WorkerReport): void => parent.postMessage(r);
   parent.onMessage(async (raw) => {
@@ -35,10 +37,15 @@ export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () 
         if (!(core.memory.buffer instanceof SharedArrayBuffer)) {
           throw new TypeError("device worker: the core's memory is not shared (the worker needs build/softroce-shared.wasm)");
         }
-        const server = new DeviceServer(new Control(msg.control as SharedArrayBuffer), core, DeviceServer.functionNames(core), now);
+        const server = new DeviceServer(new Control(msg.control as SharedArrayBuffer), core, DeviceServer.functionNames(core), now, Number(msg.spinUs ?? 0), endOfTurn, endOfTurn);
+        server.onCapture = (records) => report({ report: "capture", records });
         ctx = { core, mem: new DeviceMemory(core.memory), server, report };
         server.start();
         value = { memory: core.memory, names: server.names };
+      } else if (msg.op === "captureFlush") {
+        // the records captured so far go first (messages keep their order): the answer follows them
+        ctx?.server.flushCapture();
+        value = undefined;
       } else if (msg.op === "close") {
         if (ctx) {
           await ops.close?.(msg, ctx);

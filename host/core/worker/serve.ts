@@ -3,10 +3,21 @@
 // then rings the doorbells the application queued (in order) and answers a waiting call; after
 // any work the port drains the TX ring and re-arms the timer, and PROGRESS is bumped so the
 // application thread's CQ waiters and event pump look at the shared rings.
-import type { PacketPort } from "../link/index.js";
-import { CALL_DONE, CALL_REQUEST, Control, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+import type { CapturedDatagram, PacketPort } from "../link/index.js";
+import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+
+/** One captured datagram as it crosses to the application thread (its payload a copy). */
+export interface WorkerCaptureRecord {
+  dir: "tx" | "rx";
+  d: CapturedDatagram;
+}
 
 type Fn = (...args: unknown[]) => unknown;
+
+/** The longest spin a worker may be given (µs). */
+export const MAX_SPIN_US = 1000;
+/** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
+const TURN_MAX_MS = 2;
 
 export class DeviceServer {
   /** The link's port, once attached: its service() runs after the device did work. */
@@ -15,6 +26,11 @@ export class DeviceServer {
   private readonly doorbell: Fn;
   private stopped = false;
   private seen = 0;
+  /** Where captured datagrams go (the runner posts them to the application thread as a "capture" report). */
+  onCapture: ((records: WorkerCaptureRecord[]) => void) | undefined;
+  private capturing = false;
+  private captured: WorkerCaptureRecord[] = [];
+  private captureQueued = false;
 
   constructor(
     private readonly ctl: Control,
@@ -23,7 +39,14 @@ export class DeviceServer {
     readonly names: string[],
     /** the device's time in µs (doorbells are stamped with it) */
     private readonly now: () => number,
+    /** how long the worker keeps looking for the application's next doorbell before it sleeps (µs) */
+    readonly spinUs = 0,
+    /** runs `fn` once the current turn is over (its deferred flushes done): Node's setImmediate */
+    private readonly endOfTurn: (fn: () => void) => void = queueMicrotask,
+    /** runs `fn` after the event loop served its other sources (Node: setImmediate; default setTimeout 0) */
+    private readonly yieldTurn: (fn: () => void) => void = (fn) => void setTimeout(fn, 0),
   ) {
+    if (!(spinUs >= 0 && spinUs <= MAX_SPIN_US)) throw new RangeError(`device worker spin ${spinUs} µs: 0 .. ${MAX_SPIN_US}`);
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
     this.doorbell = exports["doorbell"] as Fn;
   }
@@ -35,7 +58,7 @@ export class DeviceServer {
 
   /** Starts serving; returns at once (the loop runs on Atomics.waitAsync). */
   start(): void {
-    this.loop();
+    this.run(false);
   }
 
   /** Stops serving: later calls are refused on the application side (CLOSED). */
@@ -48,30 +71,106 @@ export class DeviceServer {
   /** Called after the port ran the device: tells the application thread to look. */
   readonly progress = (): void => {
     const c = this.ctl;
+    const p = this.port;
+    if (p) {
+      const f = c.f64;
+      f[F.TX_DATAGRAMS] = p.stats.txDatagrams;
+      f[F.RX_DATAGRAMS] = p.stats.rxDatagrams;
+      f[F.RX_DROPPED] = p.stats.rxDropped;
+    }
     Atomics.add(c.i32, W.PROGRESS, 1);
-    if (Atomics.load(c.i32, W.APP_WAITING)) Atomics.notify(c.i32, W.PROGRESS);
-  };
-
-  private readonly loop = (): void => {
-    const i32 = this.ctl.i32;
-    while (!this.stopped) {
-      this.seen = Atomics.load(i32, W.WAKE);
-      if (this.work()) {
-        if (this.port) this.port.service();
-        else this.progress();
-      }
-      const w = waitChange(i32, W.WAKE, this.seen);
-      if (w) {
-        void w.then(this.loop);
-        return;
-      }
+    // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's old value)
+    if (Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+      Atomics.notify(c.i32, W.PROGRESS);
+      Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
+    }
+    // a receive ran the device (not this loop): spin for the application's answer once the turn is over
+    if (!this.running && this.spinUs > 0 && !this.spinQueued) {
+      this.spinQueued = true;
+      this.endOfTurn(this.runQueued);
     }
   };
+
+  private running = false;
+  private waitPending = false;
+  private spinQueued = false;
+  private readonly runQueued = (): void => {
+    this.spinQueued = false;
+    if (!this.running) this.run(true);
+  };
+  /** a turn cut at TURN_MAX_MS goes on (WORKER_WAITING is 0 meanwhile: no notify is needed) */
+  private readonly resumeTurn = (): void => {
+    if (!this.running) this.run(false);
+  };
+  private readonly woken = (): void => {
+    this.waitPending = false;
+    Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
+    if (!this.running) this.run(false);
+  };
+
+  /**
+   * One worker turn: rings what the application queued and answers its call, over and over while
+   * WAKE moves; with `spin` (after a receive ran the device: the application is likely to answer
+   * the completions it got) first looks for the next doorbell for up to `spinUs` (a doorbell caught
+   * spinning costs no wake-up on either side); then sleeps in Atomics.waitAsync (one wait
+   * outstanding at a time) with WORKER_WAITING set. No spin after a doorbell: what comes next is a
+   * datagram, which a spinning thread does not see (its socket is served by the event loop). A turn
+   * gives the event loop back after TURN_MAX_MS.
+   */
+  private run(spin: boolean): void {
+    const i32 = this.ctl.i32;
+    this.running = true;
+    Atomics.store(i32, W.WORKER_WAITING, 0);
+    const start = performance.now();
+    let until = spin && this.spinUs > 0 ? start + this.spinUs / 1000 : 0;
+    let spun = false;
+    try {
+      while (!this.stopped) {
+        const v = Atomics.load(i32, W.WAKE);
+        if (v !== this.seen) {
+          this.seen = v;
+          if (spun) Atomics.add(i32, W.SPIN_HITS, 1);
+          if (this.work()) {
+            if (this.port) this.port.service();
+            else this.progress();
+          }
+          if (performance.now() - start > TURN_MAX_MS) {
+            this.yieldTurn(this.resumeTurn);
+            return;
+          }
+          until = 0;
+          spun = false;
+          continue;
+        }
+        if (until && performance.now() < until) {
+          spun = true;
+          continue;
+        }
+        Atomics.store(i32, W.WORKER_WAITING, 1);
+        if (Atomics.load(i32, W.WAKE) !== this.seen) {
+          Atomics.store(i32, W.WORKER_WAITING, 0);
+          continue;
+        }
+        if (this.waitPending) return;
+        const w = waitChange(i32, W.WAKE, this.seen);
+        if (w) {
+          this.waitPending = true;
+          void w.then(this.woken);
+          return;
+        }
+        Atomics.store(i32, W.WORKER_WAITING, 0);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
 
   /** Rings queued doorbells, answers a waiting call; true when it did anything. */
   work(): boolean {
     const c = this.ctl;
     let did = false;
+    // the tap first: the datagrams of doorbells rung after the application attached a recorder are in it
+    if ((c.load(W.CAPTURE) === 1) !== this.capturing) this.setCapture(!this.capturing);
     let tail = c.load(W.DB_TAIL);
     const head = c.load(W.DB_HEAD);
     if (tail !== head) {
@@ -90,6 +189,31 @@ export class DeviceServer {
     }
     return did;
   }
+
+  /** Taps the port (or stops): each datagram copied, the turn's records posted once, in order. */
+  private setCapture(on: boolean): void {
+    this.capturing = on;
+    const port = this.port;
+    if (!port) return;
+    port.capture = on
+      ? (dir, d) => {
+          this.captured.push({ dir, d: { ...d, payload: d.payload.slice() } });
+          if (!this.captureQueued) {
+            this.captureQueued = true;
+            queueMicrotask(this.flushCapture);
+          }
+        }
+      : undefined;
+  }
+
+  /** Posts the records captured so far (also before answering a request that asks for them). */
+  readonly flushCapture = (): void => {
+    this.captureQueued = false;
+    if (!this.captured.length) return;
+    const out = this.captured;
+    this.captured = [];
+    this.onCapture?.(out);
+  };
 
   private answer(): void {
     const c = this.ctl;

@@ -8,6 +8,9 @@ import { Control, W, waitChange } from "./control.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { reviveError, type SerializedError, type WorkerReply, type WorkerReport } from "./messages.js";
 import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
+import { MAX_SPIN_US } from "./serve.js";
+import { WorkerPort } from "./port.js";
+import type { TransportCore } from "../link/index.js";
 
 /** How long close() waits for the worker to close its link before it terminates it (ms). */
 const CLOSE_TIMEOUT_MS = 2000;
@@ -89,6 +92,13 @@ export class WorkerSession {
   }
 }
 
+/**
+ * How long a device worker keeps looking for the application's next doorbell after it ran the
+ * device, before it sleeps (µs; openDevice's `workerSpinUs`): a doorbell caught spinning costs no
+ * thread wake-up. Measured in bench/worker.mjs (docs/PERFORMANCE.md).
+ */
+export const DEFAULT_SPIN_US = 0;
+
 /** What the worker answers to "init". */
 export interface WorkerReady {
   memory: WebAssembly.Memory;
@@ -96,18 +106,39 @@ export interface WorkerReady {
 }
 
 /** Instantiates the threads build of the core in the worker; resolves once it serves the control block. */
-export function startWorkerCore(session: WorkerSession, module: WebAssembly.Module): Promise<WorkerReady> {
-  return session.request<WorkerReady>("init", { module, control: session.control.sab });
+export function startWorkerCore(session: WorkerSession, module: WebAssembly.Module, spinUs = DEFAULT_SPIN_US): Promise<WorkerReady> {
+  if (!(spinUs >= 0 && spinUs <= MAX_SPIN_US)) return Promise.reject(new RangeError(`workerSpinUs ${spinUs}: 0 .. ${MAX_SPIN_US} µs`));
+  return session.request<WorkerReady>("init", { module, control: session.control.sab, spinUs });
 }
 
 const sessions = new WeakMap<Device, { session: WorkerSession; stats: CoreProxyStats }>();
 
+/** Figures of a worker device (counters since it opened). */
+export interface WorkerStats extends CoreProxyStats {
+  /** control calls and doorbell rounds the worker served; times it ran the device (PROGRESS) */
+  workerCalls: number;
+  workerDoorbellRounds: number;
+  progress: number;
+  /** this thread's notifies to a sleeping worker, and the worker's waits a notify ended */
+  appNotifies: number;
+  workerWakeups: number;
+  /** doorbells the worker caught while spinning (no wake-up) */
+  spinHits: number;
+  /** the worker's notifies to this thread, and this thread's waits a notify ended */
+  workerNotifies: number;
+  appWakeups: number;
+}
+
 /** Figures of a worker device: control calls and doorbells from this thread, what the worker served. */
-export function workerStatsOf(device: Device): { calls: number; doorbells: number; doorbellCalls: number; workerCalls: number; workerDoorbellRounds: number; progress: number } | undefined {
+export function workerStatsOf(device: Device): WorkerStats | undefined {
   const s = sessions.get(device);
   if (!s) return undefined;
   const c = s.session.control;
-  return { ...s.stats, workerCalls: c.load(W.CALLS), workerDoorbellRounds: c.load(W.DOORBELLS), progress: c.load(W.PROGRESS) };
+  return {
+    ...s.stats, workerCalls: c.load(W.CALLS), workerDoorbellRounds: c.load(W.DOORBELLS), progress: c.load(W.PROGRESS),
+    appNotifies: c.load(W.APP_NOTIFIES), workerWakeups: c.load(W.WORKER_WAKEUPS), spinHits: c.load(W.SPIN_HITS),
+    workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
+  };
 }
 
 /** The session of a worker device (its requests: the link's ops). */
@@ -136,6 +167,17 @@ export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, optio
   return device;
 }
 
+/**
+ * Gives a worker device whose worker attached a link its `device.port` here (a WorkerPort: the
+ * clock, the capture tap, the budget and the counters of the worker's port).
+ */
+export function attachWorkerPort(device: Device, session: WorkerSession): WorkerPort {
+  if (device.port) throw new Error("softroce device worker: the device already has a port");
+  const port = new WorkerPort(device.core as unknown as TransportCore, device.mem, session, () => device.pump());
+  device.port = port;
+  return port;
+}
+
 /** Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between. */
 function watchProgress(ctl: Control, device: Device): void {
   const i32 = ctl.i32;
@@ -152,10 +194,14 @@ function watchProgress(ctl: Control, device: Device): void {
       Atomics.store(i32, W.APP_WAITING, 1);
       const w = waitChange(i32, W.PROGRESS, p);
       if (w) {
-        void w.then(loop);
+        void w.then(woken);
         return;
       }
     }
+  };
+  const woken = (): void => {
+    Atomics.add(i32, W.APP_WAKEUPS, 1);
+    loop();
   };
   loop();
 }

@@ -6,7 +6,7 @@ import { addressGid } from "../net/index.js";
 import { TunnelLink, type HelloFrame, type TunnelLinkOptions, type WebSocketLike } from "../tunnel/index.js";
 import type { Device, OpenDeviceOptions } from "../verbs/index.js";
 import type { WorkerOps } from "./runner.js";
-import { deviceOnWorker, type WorkerReady, type WorkerSession } from "./session.js";
+import { attachWorkerPort, deviceOnWorker, type WorkerReady, type WorkerSession } from "./session.js";
 
 /** What the application thread sees of the worker's TunnelLink. */
 export interface WorkerTunnelLink {
@@ -43,8 +43,8 @@ export function tunnelOps(open: (url: string, msg: Record<string, unknown>) => W
       port.service();
       return undefined;
     },
-    stats() {
-      return { link: { ...link?.stats }, gatewayErrors: [...(link?.gatewayErrors ?? [])] };
+    stats(_msg, ctx) {
+      return { link: { ...link?.stats }, gatewayErrors: [...(link?.gatewayErrors ?? [])], port: ctx.server.port?.stats };
     },
     close() {
       link?.close();
@@ -63,10 +63,10 @@ export async function tunnelDeviceOnWorker(
   options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions,
   extra: Record<string, unknown> = {},
 ): Promise<WorkerTunnelDevice> {
-  const { highWaterMark, helloTimeoutMs, ...deviceOptions } = options;
-  const hello = await session.request<HelloFrame>("tunnel", { url, linkOptions: { highWaterMark, helloTimeoutMs }, ...extra });
+  const { highWaterMark, helloTimeoutMs, inFlightPackets, inFlightBytes, ...deviceOptions } = options;
+  const hello = await session.request<HelloFrame>("tunnel", { url, linkOptions: { highWaterMark, helloTimeoutMs, inFlightPackets, inFlightBytes }, ...extra });
   const device = deviceOnWorker(session, ready, {
-    ...deviceOptions, gids: [addressGid(hello.address)], port: hello.port, qpnBase: hello.qpnBase, qpnCount: hello.qpnCount,
+    ...deviceOptions, udpSourcePorts: "device", gids: [addressGid(hello.address)], port: hello.port, qpnBase: hello.qpnBase, qpnCount: hello.qpnCount,
     maxQp: Math.min(options.maxQp ?? 256, hello.qpnCount),
   });
   let down = false;
@@ -86,6 +86,7 @@ export async function tunnelDeviceOnWorker(
   });
   try {
     await session.request("attach");
+    attachWorkerPort(device, session);
   } catch (e) {
     device.close();
     throw e;

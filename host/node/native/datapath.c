@@ -67,6 +67,7 @@ typedef struct {
   int32_t dst_addr, dst_port, flags, ip_id, result;
   uint32_t npieces;
   piece_at piece[TX_MAX_PIECES];
+  int32_t ttl, tos; /* per-datagram IP_TTL/IP_TOS (IPV6_HOPLIMIT/IPV6_TCLASS) words, -1: the socket's */
 } tx_layout;
 
 /* Byte offsets inside an RX metadata record; -1: not written. */
@@ -83,6 +84,7 @@ typedef struct {
 
 typedef struct {
   uint32_t off, len, flags, port, niov;
+  int ttl, tos; /* -1: the socket's */
   const uint8_t *dst;
   struct iovec iov[TX_MAX_PIECES];
 } tx_rec;
@@ -111,7 +113,7 @@ typedef struct datapath {
   struct mmsghdr tx_msgs[TX_MAX_MSGS];
   struct iovec tx_iov[TX_MAX_IOV];
   struct sockaddr_in6 tx_names[TX_MAX_MSGS];
-  char tx_ctrl[TX_MAX_MSGS][CMSG_SPACE(sizeof(uint16_t))];
+  char tx_ctrl[TX_MAX_MSGS][CMSG_SPACE(sizeof(uint16_t)) + 2 * CMSG_SPACE(sizeof(int))];
   uint32_t tx_first[TX_MAX_MSGS], tx_nrec[TX_MAX_MSGS];
 
   struct mmsghdr rx_msgs[RX_MAX_MSGS];
@@ -228,7 +230,7 @@ static int field_ok(int32_t at, uint32_t size, uint32_t stride, int optional) {
   return at >= 0 && (uint64_t)at + size <= stride;
 }
 
-/* [stride, ringCap, dstAddr, dstPort, flags, ipId, result, npieces, (data, len, inline) x npieces] */
+/* [stride, ringCap, dstAddr, dstPort, flags, ipId, result, npieces, (data, len, inline) x npieces, ttl?, tos?] */
 static const char *parse_tx_layout(const int32_t *a, size_t n, tx_layout *t) {
   if (n < 8) return "TX layout: too short";
   memset(t, 0, sizeof *t);
@@ -253,6 +255,11 @@ static const char *parse_tx_layout(const int32_t *a, size_t n, tx_layout *t) {
     if (t->piece[p].inline_data && !(q[0] >= 0 && (uint32_t)q[0] <= t->stride))
       return "TX layout: inline piece data must start inside the record";
   }
+  size_t at = 8 + 3 * (size_t)t->npieces;
+  t->ttl = n > at ? a[at] : -1;
+  t->tos = n > at + 1 ? a[at + 1] : -1;
+  if (!field_ok(t->ttl, 4, t->stride, 1) || !field_ok(t->tos, 4, t->stride, 1))
+    return "TX layout: ttl and tos must lie inside the record or be -1";
   return NULL;
 }
 
@@ -616,6 +623,9 @@ static int tx_read(datapath *dp, uint8_t *mem, size_t memlen, uint32_t base, uin
   r->dst = rec + L->dst_addr;
   r->port = get32(rec + L->dst_port);
   if (r->port > 65535) return EINVAL;
+  r->ttl = L->ttl >= 0 ? (int)get32(rec + L->ttl) : -1;
+  r->tos = L->tos >= 0 ? (int)get32(rec + L->tos) : -1;
+  if (r->ttl > 255 || r->tos > 255) return EINVAL;
   int mapped = 1;
   for (int k = 0; k < 10; k++) mapped &= r->dst[k] == 0;
   mapped &= r->dst[10] == 0xff && r->dst[11] == 0xff;
@@ -646,6 +656,39 @@ static void tx_assign_id(datapath *dp, uint8_t *mem, const tx_rec *r, uint16_t i
   put32(idw, id);
 }
 
+/* Appends one int-valued cmsg at *used bytes into ctrl. */
+static void cmsg_int(char *ctrl, size_t *used, int level, int type, int v) {
+  struct cmsghdr *c = (struct cmsghdr *)(ctrl + *used);
+  c->cmsg_level = level;
+  c->cmsg_type = type;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &v, sizeof v);
+  *used += CMSG_SPACE(sizeof(int));
+}
+
+/*
+ * The control messages of one sendmmsg message: UDP_SEGMENT for a GSO send (gso_size > 0), and
+ * the address handle's TTL/hop limit and TOS/traffic class when the record carries them (the
+ * socket's own are 64 and 0; a TOS of 0 is left to the socket). None: no control buffer.
+ */
+static void tx_cmsgs(datapath *dp, struct msghdr *h, char *ctrl, size_t cap, uint32_t gso_size, int ttl, int tos) {
+  size_t used = 0;
+  memset(ctrl, 0, cap);
+  if (gso_size) {
+    struct cmsghdr *c = (struct cmsghdr *)ctrl;
+    c->cmsg_level = IPPROTO_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t size = (uint16_t)gso_size;
+    memcpy(CMSG_DATA(c), &size, sizeof size);
+    used += CMSG_SPACE(sizeof(uint16_t));
+  }
+  if (ttl >= 0) cmsg_int(ctrl, &used, dp->family == 4 ? IPPROTO_IP : IPPROTO_IPV6, dp->family == 4 ? IP_TTL : IPV6_HOPLIMIT, ttl);
+  if (tos > 0) cmsg_int(ctrl, &used, dp->family == 4 ? IPPROTO_IP : IPPROTO_IPV6, dp->family == 4 ? IP_TOS : IPV6_TCLASS, tos);
+  h->msg_control = used ? ctrl : NULL;
+  h->msg_controllen = used;
+}
+
 static int gso_fallback_errno(int e) {
   /* what a GSO send gets for a segment larger than the path (EINVAL), a device that cannot
    * checksum it (EIO), a kernel without it: the datagrams then go one by one */
@@ -653,7 +696,7 @@ static int gso_fallback_errno(int e) {
 }
 
 static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t base, uint32_t first, uint32_t count,
-                         uint32_t flags_or) {
+                         uint32_t flags_or, int fd) {
   uint32_t i = 0, no_gso_before = 0;
   const uint32_t max_payload = dp->family == 4 ? UDP4_MAX_PAYLOAD : UDP6_MAX_PAYLOAD;
   while (i < count) {
@@ -690,6 +733,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
           tx_rec s;
           if (tx_read(dp, mem, memlen, base, first, j + nrec, flags_or, &s) != 0) break;
           if (!(s.flags & TXF_GSO) || s.len > r.len || s.len == 0 || s.port != r.port || memcmp(s.dst, r.dst, 16) != 0) break;
+          if (s.ttl != r.ttl || s.tos != r.tos) break; /* one TTL/TOS per GSO send */
           if (dp->family == 4 && (s.flags & TXF_ICRC) && dp->tx.ip_id < 0) break;
           if (niov + s.niov > TX_MAX_IOV) break;
           memcpy(&dp->tx_iov[niov], s.iov, s.niov * sizeof s.iov[0]);
@@ -717,16 +761,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
         h->msg_namelen = sizeof *name;
       }
       h->msg_name = name;
-      if (nrec > 1) {
-        h->msg_control = dp->tx_ctrl[m];
-        h->msg_controllen = sizeof dp->tx_ctrl[m];
-        struct cmsghdr *c = CMSG_FIRSTHDR(h);
-        c->cmsg_level = IPPROTO_UDP;
-        c->cmsg_type = UDP_SEGMENT;
-        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t size = (uint16_t)r.len;
-        memcpy(CMSG_DATA(c), &size, sizeof size);
-      }
+      tx_cmsgs(dp, h, dp->tx_ctrl[m], sizeof dp->tx_ctrl[m], nrec > 1 ? r.len : 0, r.ttl, r.tos);
       /* IPv4 IDs: 0 for a lone datagram (DF, unconnected), segment k of a GSO send gets k */
       for (uint32_t k = 0; k < nrec; k++) tx_assign_id(dp, mem, &seg[k], (uint16_t)(nrec > 1 ? k : 0));
       nmsg++;
@@ -736,7 +771,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
     uint32_t m = 0;
     int rebuild = 0;
     while (m < nmsg) {
-      int sent = sendmmsg(dp->fd, dp->tx_msgs + m, nmsg - m, 0);
+      int sent = sendmmsg(fd, dp->tx_msgs + m, nmsg - m, 0);
       dp->st.tx_syscalls++;
       if (sent > 0) {
         for (uint32_t k = m; k < m + (uint32_t)sent; k++) {
@@ -800,16 +835,22 @@ static datapath *this_dp(napi_env env, napi_callback_info info, size_t *argc, na
   return data;
 }
 
-/* sendBatch(base, first, count, flagsOr): records dealt with (count unless EAGAIN stopped the batch). */
+/*
+ * sendBatch(base, first, count, flagsOr, fromFd?): records dealt with (count unless EAGAIN stopped
+ * the batch). fromFd: another bound UDP socket of the same family to send from (a QP's own source
+ * port, host/node/sport-pool.ts); the datapath's own socket when absent or -1.
+ */
 static napi_value js_send_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   datapath *dp = this_dp(env, info, &argc, argv);
   if (!dp) return NULL;
   uint32_t base, first, count, flags_or = 0;
+  int32_t from_fd = -1;
   if (argc < 3 || !get_u32(env, argv[0], &base) || !get_u32(env, argv[1], &first) || !get_u32(env, argv[2], &count) ||
-      (argc > 3 && !get_u32(env, argv[3], &flags_or)))
-    return throw_type(env, "sendBatch(base, first, count, flagsOr?): unsigned integers");
+      (argc > 3 && !get_u32(env, argv[3], &flags_or)) ||
+      (argc > 4 && napi_get_value_int32(env, argv[4], &from_fd) != napi_ok))
+    return throw_type(env, "sendBatch(base, first, count, flagsOr?, fromFd?): unsigned integers (fromFd -1: own socket)");
   if (dp->closed) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "sendBatch: the datapath is closed");
     return NULL;
@@ -821,7 +862,7 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
   if (dp->tx.ring_cap && count > dp->tx.ring_cap) return throw_range(env, "sendBatch: count exceeds the ring");
   if ((uint64_t)base + span * dp->tx.stride > memlen) return throw_range(env, "sendBatch: the records do not fit the buffer");
   dp->in_call++;
-  uint32_t done = count ? tx_batch(dp, mem, memlen, base, first, count, flags_or) : 0;
+  uint32_t done = count ? tx_batch(dp, mem, memlen, base, first, count, flags_or, from_fd >= 0 ? from_fd : dp->fd) : 0;
   dp->in_call--;
   napi_value out;
   napi_create_uint32(env, done, &out);

@@ -61,7 +61,7 @@ static napi_value open_udp_socket(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* socketOptions(fd): { pmtuDiscover, noCheck6Rx } as the kernel reports them (-1 where not applicable). */
+/* socketOptions(fd): { pmtuDiscover, noCheck6Rx, multicastIf6 } as the kernel reports them (-1 where not applicable). */
 static napi_value socket_options(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -77,12 +77,17 @@ static napi_value socket_options(napi_env env, napi_callback_info info) {
   v = 0;
   len = sizeof v;
   int nocheck = getsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &v, &len) == 0 ? v : -1;
-  napi_value obj, a, b;
+  v = 0;
+  len = sizeof v;
+  int mif6 = getsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &v, &len) == 0 ? v : -1;
+  napi_value obj, a, b, c;
   napi_create_object(env, &obj);
   napi_create_int32(env, pmtu, &a);
   napi_create_int32(env, nocheck, &b);
+  napi_create_int32(env, mif6, &c);
   napi_set_named_property(env, obj, "pmtuDiscover", a);
   napi_set_named_property(env, obj, "noCheck6Rx", b);
+  napi_set_named_property(env, obj, "multicastIf6", c);
   return obj;
 }
 

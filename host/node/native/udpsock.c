@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
@@ -14,6 +16,32 @@ static int fail(int fd, udpsock_step at, udpsock_step *step, int err) {
   close(fd);
   *step = at;
   return -err;
+}
+
+/* The index of the interface holding IPv6 address `a`, or 0. */
+static unsigned ipv6_ifindex(const struct in6_addr *a) {
+  struct ifaddrs *list = NULL;
+  unsigned idx = 0;
+  if (getifaddrs(&list) != 0) return 0;
+  for (struct ifaddrs *i = list; i && !idx; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET6) continue;
+    if (memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a, sizeof *a) == 0) idx = if_nametoindex(i->ifa_name);
+  }
+  freeifaddrs(list);
+  return idx;
+}
+
+/* Multicast out of the interface holding the bound address, looped back here (best effort). */
+static void set_multicast_if(int fd, int family, const void *addr) {
+  int one = 1;
+  if (family == 4) {
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, addr, sizeof(struct in_addr));
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &one, sizeof one);
+    return;
+  }
+  unsigned idx = ipv6_ifindex(addr);
+  if (idx) setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx);
+  setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one);
 }
 
 int udpsock_open(int family, const char *address, int port, int flags, udpsock_step *step) {
@@ -35,6 +63,7 @@ int udpsock_open(int family, const char *address, int port, int flags, udpsock_s
     sa.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) return fail(fd, UDPSOCK_AT_ADDRESS, step, EINVAL);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return fail(fd, UDPSOCK_AT_BIND, step, errno);
+    set_multicast_if(fd, 4, &sa.sin_addr);
   } else {
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
     if (setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one, sizeof one) != 0) return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
@@ -44,6 +73,7 @@ int udpsock_open(int family, const char *address, int port, int flags, udpsock_s
     sa.sin6_port = htons((uint16_t)port);
     if (inet_pton(AF_INET6, address, &sa.sin6_addr) != 1) return fail(fd, UDPSOCK_AT_ADDRESS, step, EINVAL);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) return fail(fd, UDPSOCK_AT_BIND, step, errno);
+    set_multicast_if(fd, 6, &sa.sin6_addr);
   }
   return fd;
 }

@@ -27,6 +27,9 @@ typedef enum { UDPSOCK_AT_SOCKET, UDPSOCK_AT_SETSOCKOPT, UDPSOCK_AT_ADDRESS, UDP
  *    socket (the ICRC covers the ID; the default gives an unpredictable one).
  *  - IPv6: IPV6_V6ONLY and UDP_NO_CHECK6_RX, so datagrams with UDP checksum 0 (what Linux rxe
  *    sends) reach the socket instead of being dropped by the kernel.
+ *  - Multicast leaves through the interface holding `address` (IP_MULTICAST_IF by address,
+ *    IPV6_MULTICAST_IF by that interface's index) and loops back to members on this host; best
+ *    effort (an interface without multicast, like IPv6 loopback, keeps the route's choice).
  * Returns the descriptor, or -errno with *step saying where (-EINVAL at UDPSOCK_AT_ADDRESS:
  * not an address of that family).
  */

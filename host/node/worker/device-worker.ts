@@ -3,9 +3,8 @@
 // datapath or node:dgram, opened as openDevice opens it) and its timer. Started by
 // openDevice({ worker: true }) (open.ts); nothing here is called per work request.
 import { parentPort } from "node:worker_threads";
-import WebSocket from "ws";
 import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
-import type { WebSocketLike } from "../../core/tunnel/index.js";
+import { tunnelSocket } from "../tunnel-socket.js";
 import { logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
 import { openUdpLink, type UdpLinkChoice } from "../udp-open.js";
 import { bindError } from "../open-options.js";
@@ -18,11 +17,8 @@ let link: UdpLink | NativeUdpLink | undefined;
 let stopDropLog: (() => void) | undefined;
 
 // openTunnelDevice(url, { worker: true }): the ws client here, as the Node entry makes it on one thread
-const tunnel = tunnelOps((url, msg) => {
-  const headers = (msg.headers ?? {}) as Record<string, string>;
-  const token = msg.token as string | undefined;
-  return new WebSocket(url, { perMessageDeflate: false, headers: { ...headers, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } }) as unknown as WebSocketLike;
-});
+// (tunnel version 2, the same `ws` options: tunnel-socket.ts)
+const tunnel = tunnelOps((url, msg) => tunnelSocket(url, { token: msg.token as string | undefined, headers: (msg.headers ?? {}) as Record<string, string> }));
 
 const ops: WorkerOps = {
   tunnel: tunnel.tunnel!,
@@ -33,7 +29,7 @@ const ops: WorkerOps = {
       throw e instanceof TypeError || e instanceof RangeError ? e : bindError(e, o.address, o.port ?? 4791);
     });
     link = r.link;
-    return { localPort: r.link.localPort, path: r.link.path, reason: r.reason };
+    return { localPort: r.link.localPort, path: r.link.path, reason: r.reason, perQpPorts: r.link.pool !== undefined };
   },
   attach(msg, ctx) {
     if (!link) return tunnel.attach!(msg, ctx);
@@ -70,4 +66,5 @@ runDeviceWorker(
   },
   ops,
   () => realClock.now(),
+  (fn) => void setImmediate(fn),
 );

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import { attachWorkerPort, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
 import type { DropLogRecord } from "../../core/link/index.js";
 import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
@@ -50,6 +50,8 @@ function reviveNode(s: SerializedError): Error | undefined {
 
 export interface WorkerLinkInfo {
   localPort: number;
+  /** the worker's link sends each QP from its own UDP port (a socket pool) */
+  perQpPorts?: boolean;
   path: "native" | "dgram";
   reason?: string;
 }
@@ -61,11 +63,20 @@ export function workerLinkOf(device: Device): WorkerLinkInfo | undefined {
   return linkInfo.get(device);
 }
 
+/** The worker's spin (µs): the option, else env SOFTROCE_WORKER_SPIN_US, else DEFAULT_SPIN_US. */
+function spinOf(o: { workerSpinUs?: number }): number {
+  const env = process.env.SOFTROCE_WORKER_SPIN_US;
+  return o.workerSpinUs ?? (env !== undefined && env !== "" ? Number(env) : DEFAULT_SPIN_US);
+}
+
 export interface WorkerOpenOptions extends OpenDeviceOptions {
+  /** see DEFAULT_SPIN_US (env SOFTROCE_WORKER_SPIN_US) */
+  workerSpinUs?: number;
   address?: string;
   port?: number;
   highWaterMark?: number;
   datapath?: "native" | "dgram";
+  sourcePortCap?: number;
   logDrops?: (r: DropLogRecord) => void;
   logDropsMs?: number;
 }
@@ -85,7 +96,7 @@ export async function openWorkerDevice(
   const worker = new Worker(workerScript()!);
   const session = new WorkerSession(nodeEndpoint(worker), reviveNode);
   try {
-    const ready = await startWorkerCore(session, mod);
+    const ready = await startWorkerCore(session, mod, spinOf(options));
     let deviceOptions: OpenDeviceOptions = options;
     let info: WorkerLinkInfo | undefined;
     if (bound) {
@@ -95,13 +106,15 @@ export async function openWorkerDevice(
       });
       info = await session.request<WorkerLinkInfo>("link", {
         address: options.address, port: options.port, highWaterMark: options.highWaterMark, txRingSize: options.txRingSize, datapath: options.datapath,
+        udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap,
       });
-      deviceOptions = bound.deviceOptions(info.localPort);
+      deviceOptions = { ...bound.deviceOptions(info.localPort), udpSourcePorts: info.perQpPorts ? "per-qp" : "device" };
     }
     const device = deviceOnWorker(session, ready, deviceOptions);
     try {
       if (bound) {
         await session.request("attach", { logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined });
+        attachWorkerPort(device, session);
         linkInfo.set(device, info!);
         device.onMulticast((group, join) => {
           session.request("mcast", { group, join }).catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
@@ -121,7 +134,7 @@ export async function openWorkerDevice(
 /** openTunnelDevice(url, { worker: true }): the worker opens the `ws` client (with `auth`'s token and headers). */
 export async function openWorkerTunnelDevice(
   url: string,
-  options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions,
+  options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions & { workerSpinUs?: number },
   auth: { token?: string; headers?: Record<string, string> },
 ): Promise<WorkerTunnelDevice> {
   const why = workerUnavailable();
@@ -129,8 +142,9 @@ export async function openWorkerTunnelDevice(
   const mod = await sharedCoreModule();
   const session = new WorkerSession(nodeEndpoint(new Worker(workerScript()!)), reviveNode);
   try {
-    const ready = await startWorkerCore(session, mod);
-    return await tunnelDeviceOnWorker(session, ready, url, options, { ...auth });
+    const { workerSpinUs, ...rest } = options;
+    const ready = await startWorkerCore(session, mod, spinOf({ workerSpinUs }));
+    return await tunnelDeviceOnWorker(session, ready, url, rest, { ...auth });
   } catch (e) {
     await session.close();
     throw e;

@@ -82,6 +82,12 @@ const RULES: Rule[] = [
     home: [],
   },
   {
+    what: "perftest's rule line or a column header spelled again (PERF_RULE, BW_HEADER, LAT_HEADER)",
+    under: ["host"],
+    pattern: /["'`]-{20,}|#bytes\s+#iterations/,
+    home: ["host/core/perf/report.ts"],
+  },
+  {
     what: "PSN_MASK defined again",
     under: ["assembly", "host/core"],
     pattern: /\bPSN_MASK\s*(?::\s*u32)?\s*=/,

@@ -95,12 +95,13 @@ describe("PcapRecorder", () => {
     expect(ops).toContain(12); // RDMA READ REQUEST
     expect(ops).toContain(13); // READ RESPONSE FIRST
     expect(ops).toContain(15); // READ RESPONSE LAST
-    // IPv4 header: DF, TTL 64, ID 0, a valid header checksum; UDP ports as bound
+    // IPv4 header: DF, TTL 64, ID 0, a valid header checksum; UDP ports: to B's, from the QP's own (rxe's per-QP port)
     const ip = recs[0].data!;
     expect([ip[6], ip[7], ip[8], ip[9]]).toEqual([0x40, 0, 64, 17]);
     expect((ip[4] << 8) | ip[5]).toBe(0);
     expect(((ip[22] << 8) | ip[23])).toBe(B.port);
-    expect(((ip[20] << 8) | ip[21])).toBe(A.port);
+    expect(((ip[20] << 8) | ip[21])).toBe(A.qp.udpSourcePort);
+    expect(A.qp.udpSourcePort).toBeGreaterThanOrEqual(0xc000);
   });
 
   it("records IPv6 the same way", async () => {

@@ -1,5 +1,6 @@
 // softroce devinfo: ibv_devinfo's fields for a device bound to UDP, -v's limits, GID table and
-// counters, and its usage errors.
+// counters, and its usage errors. This file's addresses: 127.0.43.0/24 (and the default, 127.0.0.1, on
+// a free port).
 import { describe, expect, it } from "vitest";
 import { devinfoCommand, formatDevinfo } from "../../../host/cli/devinfo.js";
 import { openDevice } from "../../../host/node/index.js";
@@ -73,8 +74,8 @@ describe("softroce devinfo", () => {
   });
 
   it("-v's counters are the device's: after one SEND and its ACK, sent 1, received 1, a bad version counted", async () => {
-    const a = await openDevice({ address: "127.0.0.1", port: 0 });
-    const b = await openDevice({ address: "127.0.0.2", port: 0 });
+    const a = await openDevice({ address: "127.0.43.1", port: 0 });
+    const b = await openDevice({ address: "127.0.43.2", port: 0 });
     try {
       const side = (d: typeof a) => {
         const pd = d.allocPd();
@@ -93,8 +94,8 @@ describe("softroce devinfo", () => {
       A.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
       await A.cq.next();
       await B.cq.next();
-      a.port!.receive({ src: "127.0.0.2", dst: "127.0.0.1", srcPort: B.port, dstPort: A.port, payload: new Uint8Array(40).fill(1) });
-      const out = formatDevinfo(a, { verbose: true, address: "127.0.0.1", udpPort: A.port });
+      a.port!.receive({ src: "127.0.43.2", dst: "127.0.43.1", srcPort: B.port, dstPort: A.port, payload: new Uint8Array(40).fill(1) });
+      const out = formatDevinfo(a, { verbose: true, address: "127.0.43.1", udpPort: A.port });
       const counter = (name: string) => new RegExp(`^\\t{4}${name} +(\\d+)$`, "m").exec(out)?.[1];
       expect(counter("sent_pkts")).toBe("1");
       expect(counter("rcvd_pkts")).toBe("1");
@@ -102,7 +103,7 @@ describe("softroce devinfo", () => {
       expect(counter("bad_version")).toBe("1");
       expect(counter("rdma_sends")).toBe("1");
       expect(counter("bad_icrc")).toBe("0");
-      expect(out).toContain(`udp_address:\t\t\t127.0.0.1:${A.port}\n`);
+      expect(out).toContain(`udp_address:\t\t\t127.0.43.1:${A.port}\n`);
     } finally {
       a.close();
       b.close();
@@ -134,10 +135,10 @@ describe("softroce devinfo", () => {
   it("a port in use is a clear error (exit 1)", async () => {
     const dgram = await import("node:dgram");
     const s = dgram.createSocket("udp4");
-    await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
-    const r = await run("--udp-port", String(s.address().port));
+    await new Promise<void>((r) => s.bind(0, "127.0.43.3", r));
+    const r = await run("--address", "127.0.43.3", "--udp-port", String(s.address().port));
     s.close();
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^softroce devinfo: cannot open softroce0 on 127\.0\.0\.1 UDP port \d+: .*in use.*\n$/);
+    expect(r.err).toMatch(/^softroce devinfo: cannot open softroce0 on 127\.0\.43\.3 UDP port \d+: .*in use.*\n$/);
   });
 });

@@ -97,10 +97,10 @@ describe("softroce perf", () => {
 describe("rc_pingpong errors", () => {
   it("mismatched UDP ports end in a retry failure that points at --udp-port", async () => {
     const tcp = String(await freeTcpPort());
-    const server = start("rc_pingpong", "--address", A, "--udp-port", String(await freeUdpPort()), "-p", tcp, "--timeout", "10", "-n", "5");
+    const server = start("rc_pingpong", "--address", A, "--udp-port", String(await freeUdpPort(A, B)), "-p", tcp, "--timeout", "10", "-n", "5");
     const end = Date.now() + 10_000;
     while (!server.stderr.includes("waiting for a client") && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    const client = start("rc_pingpong", "--address", B, "--udp-port", String(await freeUdpPort()), "-p", tcp, "--timeout", "10", "-n", "5", A);
+    const client = start("rc_pingpong", "--address", B, "--udp-port", String(await freeUdpPort(A, B)), "-p", tcp, "--timeout", "10", "-n", "5", A);
     expect(await client.done).toBe(1);
     expect(client.stderr).toMatch(/Failed status transport retry counter exceeded \(12\) for wr_id \d+ \(the peer's device never answered on UDP port \d+: both sides need the same --udp-port/);
   }, 30_000);

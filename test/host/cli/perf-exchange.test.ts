@@ -1,6 +1,7 @@
 // softroce perf's two-process mode over UDP, with both halves in this process: the TCP exchange,
 // every test completing on real loopback sockets, the server refusing a mismatched test, a bad
 // exchange line, the interface-derived MTU clamp, and a capture of the client's datagrams.
+// This file's addresses: 127.0.42.0/24.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -10,10 +11,10 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import net from "node:net";
 import { once } from "node:events";
-import { PerfPeerError, runPerfUdp, servePerfUdp } from "../../../host/cli/perf-exchange.js";
+import { PerfPeerError, runPerfUdp, servePerfUdp, type PerfConnection } from "../../../host/cli/perf-exchange.js";
 import { interfaceMtu, roceMtuFor } from "../../../host/node/netif.js";
 import { PcapRecorder } from "../../../host/core/capture/recorder.js";
-import { formatPerfText, type PerfOptions } from "../../../host/core/perf/index.js";
+import type { PerfOptions } from "../../../host/core/perf/index.js";
 import { checkRequestPsns } from "./capture-psns.js";
 
 /** RDMA WRITE FIRST, MIDDLE, LAST, ONLY (RC) */
@@ -21,13 +22,13 @@ const WRITE_OPCODES = [0x06, 0x07, 0x08, 0x0a];
 
 let nextTcp = 19100 + (process.pid % 500) * 2;
 
-async function pair(options: PerfOptions, serverOptions: PerfOptions = options, extra: { pcap?: PcapRecorder } = {}) {
+async function pair(options: PerfOptions, serverOptions: PerfOptions = options, extra: { pcap?: PcapRecorder; onServerConnected?(c: PerfConnection): void } = {}) {
   const tcpPort = nextTcp++;
   const status: string[] = [];
-  const server = servePerfUdp(serverOptions, { address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 10_000, onStatus: (l) => status.push(l) });
+  const server = servePerfUdp(serverOptions, { address: "127.0.42.1", udpPort: 0, tcpPort, timeoutMs: 10_000, onStatus: (l) => status.push(l), onConnected: extra.onServerConnected });
   server.catch(() => {});
   await new Promise((r) => setTimeout(r, 50));
-  const client = runPerfUdp(options, { server: "127.0.0.1", address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 10_000, pcap: extra.pcap });
+  const client = runPerfUdp(options, { server: "127.0.42.1", address: "127.0.42.1", udpPort: 0, tcpPort, timeoutMs: 10_000, pcap: extra.pcap });
   return { server, client, status };
 }
 
@@ -45,7 +46,7 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     expect(r.bw_avg_mbps).toBeGreaterThan(0);
     expect(s).toEqual({ test: o.test, received: o.test === "send_bw" ? messages : 0, errors: 0 });
     expect(status[0]).toMatch(/^waiting for a client on TCP port \d+$/);
-    expect(formatPerfText(r)).toContain("(softroce, two processes over UDP)");
+    expect(r.link).toMatch(/^UDP /);
   });
 
   it.each([
@@ -87,10 +88,10 @@ describe("softroce perf over UDP (two processes' halves)", () => {
 
   it("the server rejects an exchange line that is not JSON", async () => {
     const tcpPort = nextTcp++;
-    const server = servePerfUdp({ test: "write_bw" }, { address: "127.0.0.1", udpPort: 0, tcpPort, timeoutMs: 5000 });
+    const server = servePerfUdp({ test: "write_bw" }, { address: "127.0.42.1", udpPort: 0, tcpPort, timeoutMs: 5000 });
     server.catch(() => {});
     await new Promise((r) => setTimeout(r, 50));
-    const s = net.connect({ host: "127.0.0.1", port: tcpPort });
+    const s = net.connect({ host: "127.0.42.1", port: tcpPort });
     await once(s, "connect");
     s.write("hello there\n");
     await expect(server).rejects.toThrow("the peer sent something that is not JSON (hello there)");
@@ -101,13 +102,13 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     const tcpPort = nextTcp++;
     const blocker = net.createServer().listen({ port: tcpPort, host: "0.0.0.0" });
     await once(blocker, "listening");
-    await expect(servePerfUdp({ test: "write_bw" }, { address: "127.0.0.1", udpPort: 0, tcpPort })).rejects.toThrow(`cannot listen on TCP port ${tcpPort}: EADDRINUSE`);
+    await expect(servePerfUdp({ test: "write_bw" }, { address: "127.0.42.1", udpPort: 0, tcpPort })).rejects.toThrow(`cannot listen on TCP port ${tcpPort}: EADDRINUSE`);
     blocker.close();
   });
 
   it("a client with no server gives a clear error", async () => {
-    await expect(runPerfUdp({ test: "write_bw" }, { server: "127.0.0.1", address: "127.0.0.1", udpPort: 0, tcpPort: 1, timeoutMs: 2000 })).rejects.toThrow(
-      "cannot reach the server 127.0.0.1 on TCP port 1: ECONNREFUSED",
+    await expect(runPerfUdp({ test: "write_bw" }, { server: "127.0.42.1", address: "127.0.42.1", udpPort: 0, tcpPort: 1, timeoutMs: 2000 })).rejects.toThrow(
+      "cannot reach the server 127.0.42.1 on TCP port 1: ECONNREFUSED",
     );
   });
 
@@ -120,8 +121,27 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     const bytes = pcap.pcap();
     expect(bytes.length).toBeGreaterThan(24 + 40 * (16 + 1024));
     // 40 PSNs, each present; a go-back-N resend on a loaded machine only as a copy of the same packet
-    const { resends } = checkRequestPsns(bytes, "127.0.0.1", WRITE_OPCODES, 40);
+    const { resends } = checkRequestPsns(bytes, "127.0.42.1", WRITE_OPCODES, 40);
     expect(r.packets_sent).toBe(40 + resends);
+  });
+
+  it("without -m both sides take the port's active MTU, as perftest (loopback: 4096)", async () => {
+    expect(roceMtuFor(interfaceMtu("127.0.42.1")!)).toBe(4096);
+    let serverMtu = 0;
+    const { server, client } = await pair({ test: "write_bw", size: 8192, iterations: 10, txDepth: 2 }, undefined, { onServerConnected: (c) => (serverMtu = c.mtu) });
+    const r = await client;
+    await server;
+    expect(r).toMatchObject({ ok: true, mtu: 4096 });
+    expect(serverMtu).toBe(4096);
+  });
+
+  it("each side's -m or active MTU, then the smaller of the two (perftest's check_mtu)", async () => {
+    let serverMtu = 0;
+    const { server, client } = await pair({ test: "write_bw", size: 4096, iterations: 10, txDepth: 2 }, { test: "write_bw", mtu: 512 }, { onServerConnected: (c) => (serverMtu = c.mtu) });
+    const r = await client;
+    await server;
+    expect(r).toMatchObject({ ok: true, mtu: 512 });
+    expect(serverMtu).toBe(512);
   });
 
   it("active MTU from the interface MTU as rxe (MTU - 80, rounded down to an IB MTU)", () => {
@@ -158,10 +178,10 @@ describe("softroce perf <test> [server]: two real processes", () => {
   it("server and client run write_bw over UDP; the client prints JSON, the server writes a pcap", async () => {
     const tcp = String(nextTcp++);
     const pcap = join(dir, "server.pcap");
-    const server = start(["write_bw", "--address", "127.0.0.2", "--udp-port", "0", "-p", tcp, "--pcap", pcap]);
+    const server = start(["write_bw", "--address", "127.0.42.2", "--udp-port", "0", "-p", tcp, "--pcap", pcap]);
     const end = Date.now() + 10_000;
     while (!server.stderr.includes("waiting for a client") && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    const client = start(["write_bw", "127.0.0.2", "--address", "127.0.0.1", "--udp-port", "0", "-p", tcp, "-s", "2048", "-n", "30", "-t", "4", "-m", "1024", "--json"]);
+    const client = start(["write_bw", "127.0.42.2", "--address", "127.0.42.1", "--udp-port", "0", "-p", tcp, "-s", "2048", "-n", "30", "-t", "4", "-m", "1024", "--json"]);
     expect(await client.done).toBe(0);
     expect(await server.done).toBe(0);
     const j = JSON.parse(client.stdout);
@@ -172,29 +192,29 @@ describe("softroce perf <test> [server]: two real processes", () => {
     for (const k of ["wire", "faults", "seed", "verified", "verify", "virtual", "clock", "bw_avg_mbps"]) expect(j, k).not.toHaveProperty(k);
     expect(j.bw_peak_MiBps).toBeLessThanOrEqual(j.bw_avg_MiBps * 20);
     expect(j.local.qp[0].qpn).toBeGreaterThan(0);
-    expect(j.remote.gid).toBe("::ffff:127.0.0.2");
+    expect(j.remote.gid).toBe("::ffff:127.0.42.2");
     // the server prints perftest's header, address lines and its own row
     expect(server.stdout).toContain("                    RDMA_Write BW Test\n");
     expect(server.stdout).toMatch(/^ local address: LID 0000 QPN 0x[0-9a-f]{4,} PSN 0x[0-9a-f]{4,} RKey 0x[0-9a-f]{6,} VAddr 0x[0-9a-f]{14,}$/m);
-    expect(server.stdout).toMatch(/^ GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:00:02$/m);
+    expect(server.stdout).toMatch(/^ GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:42:02$/m);
     expect(server.stdout).toMatch(/^ 2048 +30 +[\d.]+ +[\d.]+ +[\d.]+$/m);
-    expect(j.link).toMatch(/^UDP 127\.0\.0\.1:\d+ <-> ::ffff:127\.0\.0\.2 port \d+ /);
+    expect(j.link).toMatch(/^UDP 127\.0\.42\.1:\d+ <-> ::ffff:127\.0\.42\.2 port \d+ /);
     expect(server.stderr).toMatch(/^softroce perf: waiting for a client on TCP port \d+\nsoftroce perf: connected: write_bw, 1 QP\(s\), 2048 B, MTU 1024\nsoftroce perf: server done: write_bw, received 0, errors 0\n$/);
     const bytes = readFileSync(pcap);
     expect(bytes.readUInt32LE(0)).toBe(0xa1b2c3d4);
     // the server received 60 WRITE packets of 1024 B payload (plus headers) and sent ACKs: every
     // PSN, and what the client resent under load (its packets_sent) only as copies
     expect(bytes.length).toBeGreaterThan(24 + 60 * 1024);
-    const { resends } = checkRequestPsns(bytes, "127.0.0.1", WRITE_OPCODES, 60);
+    const { resends } = checkRequestPsns(bytes, "127.0.42.1", WRITE_OPCODES, 60);
     expect(j.packets_sent).toBeGreaterThanOrEqual(60 + resends);
   });
 
   it("-b in two processes: both print perftest's bidirectional title and a summed row", async () => {
     const tcp = String(nextTcp++);
-    const server = start(["send_bw", "--address", "127.0.13.2", "--udp-port", "0", "-p", tcp]);
+    const server = start(["send_bw", "--address", "127.0.42.4", "--udp-port", "0", "-p", tcp]);
     const end = Date.now() + 10_000;
     while (!server.stderr.includes("waiting for a client") && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    const client = start(["send_bw", "127.0.13.2", "--address", "127.0.13.1", "--udp-port", "0", "-p", tcp, "-b", "-s", "1024", "-n", "30", "-t", "4"]);
+    const client = start(["send_bw", "127.0.42.4", "--address", "127.0.42.3", "--udp-port", "0", "-p", tcp, "-b", "-s", "1024", "-n", "30", "-t", "4"]);
     expect(await client.done, client.stderr).toBe(0);
     expect(await server.done, server.stderr).toBe(0);
     for (const out of [client.stdout, server.stdout]) {
@@ -206,9 +226,9 @@ describe("softroce perf <test> [server]: two real processes", () => {
   });
 
   it("a client whose server is not there exits 1 with one line", async () => {
-    const client = start(["send_bw", "127.0.0.2", "--address", "127.0.0.1", "--udp-port", "0", "-p", "1", "-n", "5"]);
+    const client = start(["send_bw", "127.0.42.2", "--address", "127.0.42.1", "--udp-port", "0", "-p", "1", "-n", "5"]);
     expect(await client.done).toBe(1);
-    expect(client.stderr).toBe("softroce perf: cannot reach the server 127.0.0.2 on TCP port 1: ECONNREFUSED\n");
+    expect(client.stderr).toBe("softroce perf: cannot reach the server 127.0.42.2 on TCP port 1: ECONNREFUSED\n");
     expect(client.stdout).toBe("");
   });
 });

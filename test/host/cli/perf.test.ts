@@ -2,8 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import {
-  atomicOperand, bwFigures, checkPattern, fillPattern, formatPerfText, latFigures, patternSeq, PerfOptionError,
-  resolvePerfOptions, runPerf, BW_HEADER, LAT_HEADER, type PerfProgress,
+  atomicOperand, bwFigures, checkPattern, fillPattern, latFigures, PERF_RULE, patternSeq, PerfOptionError,
+  perftestMtu, resolvePerfOptions, runPerf, BW_HEADER, LAT_HEADER, type PerfProgress,
 } from "../../../host/core/perf/index.js";
 import { perfCommand } from "../../../host/cli/perf.js";
 import { runCommand, type Io } from "../../../host/cli/command.js";
@@ -69,6 +69,16 @@ describe("options", () => {
     expect(resolvePerfOptions({ test: "write_bw" })).toMatchObject({ size: 65536, iterations: 5000, txDepth: 128, qps: 1, mtu: 1024, connection: "RC" });
     expect(resolvePerfOptions({ test: "send_lat" })).toMatchObject({ size: 2, iterations: 1000, txDepth: 1 });
     expect(resolvePerfOptions({ test: "atomic_bw" })).toMatchObject({ size: 8, atomicType: "FETCH_AND_ADD" });
+  });
+
+  it("perftest's set_mtu: without -m the active MTU; a -m above it lowered to it, with perftest's two lines", () => {
+    expect(perftestMtu(undefined, 1024)).toEqual({ mtu: 1024, notice: [] });
+    expect(perftestMtu(undefined, 4096)).toEqual({ mtu: 4096, notice: [] });
+    expect(perftestMtu(512, 1024)).toEqual({ mtu: 512, notice: [] });
+    expect(perftestMtu(1024, 1024)).toEqual({ mtu: 1024, notice: [] });
+    // perftest prints port_attr.active_mtu with %d: the ibv_mtu enum value (IBV_MTU_1024 = 3)
+    expect(perftestMtu(4096, 1024)).toEqual({ mtu: 1024, notice: ["Requested mtu is higher than active mtu ", "Changing to active mtu - 3"] });
+    expect(perftestMtu(2048, 256).notice[1]).toBe("Changing to active mtu - 1");
   });
 
   it("rejects what it cannot run, with a clear message", () => {
@@ -214,7 +224,8 @@ describe("softroce perf", () => {
       const size = test === "atomic_bw" ? [] : ["-s", "2048"];
       const t = await run(test, "--local", "-b", ...size, "-n", "40", "-t", "8", "-q", "2", "--verify");
       expect(t.code, test + t.stderr).toBe(0);
-      expect(t.stdout).toMatch(/\n {20}(RDMA_Write|RDMA_Read|Send|Atomic) Bidirectional BW Test\n/);
+      // perftest's order: the verb, atomics' type, Bidirectional, BW
+      expect(t.stdout).toMatch(/\n {20}(RDMA_Write|RDMA_Read|Send|Atomic FETCH_AND_ADD) Bidirectional BW Test\n/);
       // both directions verified: 40 messages × 2 QPs each way
       expect(t.stdout).toContain("verified 160 of 160  lost 0  duplicated 0  corrupted 0  errors 0");
       const j = JSON.parse((await run(test, "--local", "-b", ...size, "-n", "40", "-t", "8", "-q", "2", "--verify", "--json")).stdout);
@@ -294,8 +305,21 @@ describe("softroce perf", () => {
   });
 
   it("the text report names both clocks when the wire has faults", async () => {
-    const r = await runPerf(await coreModule(), { test: "write_bw", size: 512, iterations: 20, txDepth: 4, faults: { loss: 0.05, delayUs: 2 }, seed: 2, timeout: 5 });
-    const text = formatPerfText(r);
-    expect(text).toContain("(virtual clock of the simulated wire, which has faults); on the wall clock:");
+    const r = await run("write_bw", "--local", "-s", "512", "-n", "20", "-t", "4", "--loss", "0.05", "--delay", "2", "--seed", "2", "-u", "5");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("\n (virtual clock of the simulated wire, which has faults); on the wall clock:\n");
+  });
+
+  it("--perftest refuses -A CMP_AND_SWAP (its exchange runs FETCH_AND_ADD) before opening anything", async () => {
+    const r = await run("atomic_bw", "--perftest", "--address", "127.0.44.1", "-A", "CMP_AND_SWAP");
+    expect([r.code, r.stdout, r.stderr]).toEqual([2, "", "softroce perf: --perftest runs atomic_bw as FETCH_AND_ADD (-A CMP_AND_SWAP: between two softroce perf)\n"]);
+  });
+
+  it("atomic_bw's title names the atomic type, as perftest's (Atomic FETCH_AND_ADD BW Test, -A CMP_AND_SWAP)", async () => {
+    const fa = await run("atomic_bw", "--local", "-n", "20", "-t", "4");
+    expect(fa.stdout).toContain(`${PERF_RULE}\n                    Atomic FETCH_AND_ADD BW Test\n`);
+    const cs = await run("atomic_bw", "--local", "-n", "20", "-t", "4", "-A", "CMP_AND_SWAP");
+    expect(cs.stdout).toContain("\n                    Atomic CMP_AND_SWAP BW Test\n");
+    expect([cs.code, fa.code]).toEqual([0, 0]);
   });
 });

@@ -129,6 +129,8 @@ describe("softroce perf --perftest, two processes", () => {
       expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
       const line = (out: string) => out.split("\n").find((l) => new RegExp(`^ ${size}\\s+200\\s`).test(l));
       expect(line(client.stdout), client.stdout).toBeDefined();
+      // no -m: each side runs with its port's active MTU (loopback: 4096), as perftest
+      for (const out of [client.stdout, server.stdout]) expect(out).toContain(" Mtu             : 4096[B]\n");
       expect(line(server.stdout)).toBe(line(client.stdout));
       expect(client.stdout).toContain({ write_bw: "RDMA_Write BW Test", read_bw: "RDMA_Read BW Test", atomic_bw: "Atomic FETCH_AND_ADD BW Test" }[test]);
       expect(client.stdout).toMatch(/ remote address: LID 0000 QPN 0x[0-9a-f]{4,6} .*\n GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:41/);

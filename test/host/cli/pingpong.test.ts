@@ -1,5 +1,5 @@
 // softroce rc_pingpong as rdma-core's ibv_rc_pingpong: server and client as two processes on
-// 127.0.0.1 / 127.0.0.2 (free UDP and TCP ports), the summary lines, -c, usage errors, the
+// 127.0.40.1 / 127.0.40.2 (this file's addresses; free UDP and TCP ports), the summary lines, -c, usage errors, the
 // server's timeout, and the 52-byte exchange spoken to the server over a raw TCP socket.
 import net from "node:net";
 import { join } from "node:path";
@@ -15,13 +15,16 @@ import { coreModule } from "../../../host/node/wasm-source.js";
 import { formatDestMsg, parseDestMsg, gidToWire, wireToGid, summaryLines, OOB_MSG_LEN } from "../../../host/cli/pingpong.js";
 
 const { start } = useCli("cli-test-pingpong");
+/** this file's addresses: the server's and the client's */
+const S = "127.0.40.1";
+const C = "127.0.40.2";
 
 async function pingpong(extra: string[], serverExtra: string[] = []) {
-  const udp = String(await freeUdpPort());
+  const udp = String(await freeUdpPort(S, C));
   const tcp = String(await freeTcpPort());
-  const server = start("rc_pingpong", "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, ...serverExtra);
+  const server = start("rc_pingpong", "--address", S, "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, ...serverExtra);
   await until(() => server.stdout.includes("local address"));
-  const client = start("rc_pingpong", "--address", "127.0.0.2", "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, "127.0.0.1");
+  const client = start("rc_pingpong", "--address", C, "--udp-port", udp, "-p", tcp, "--timeout", "20", ...extra, S);
   const [sc, cc] = await Promise.all([server.done, client.done]);
   expect({ code: cc, err: client.stderr }).toEqual({ code: 0, err: "" });
   expect({ code: sc, err: server.stderr.replace(/^rc_pingpong: (waiting|wrote|\d+\/).*\n/gm, "") }).toEqual({ code: 0, err: "" });
@@ -31,8 +34,8 @@ async function pingpong(extra: string[], serverExtra: string[] = []) {
 describe("rc_pingpong, two processes", () => {
   it("-s 64 -n 20: address lines cross-match, the summary lines count the bytes", async () => {
     const { server, client } = await pingpong(["-s", "64", "-n", "20"]);
-    expect(server.local.gid).toBe("::ffff:127.0.0.1");
-    expect(client.local.gid).toBe("::ffff:127.0.0.2");
+    expect(server.local.gid).toBe(`::ffff:${S}`);
+    expect(client.local.gid).toBe(`::ffff:${C}`);
     expect(server.remote).toEqual(client.local);
     expect(client.remote).toEqual(server.local);
     expect(server.local.lid).toBe("0000");
@@ -55,12 +58,12 @@ describe("rc_pingpong, two processes", () => {
     const recs = readCaptureAll(bytes);
     // each way 100 SEND packets, every PSN present; on a loaded machine a timeout may resend some
     // (go-back-N), which passes only as an identical copy of a packet already sent
-    const resends = ["127.0.0.1", "127.0.0.2"].map((from) => checkRequestPsns(bytes, from, [0, 1, 2], 100).resends);
+    const resends = [S, C].map((from) => checkRequestPsns(bytes, from, [0, 1, 2], 100).resends);
     expect(recs.length).toBeGreaterThan(200 + resends[0]! + resends[1]!);
     expect(recs.every((r) => icrcMatches(codec, r.data!))).toBe(true);
-    // what the server sent comes from 127.0.0.1, what it received from 127.0.0.2
+    // what the server sent comes from S, what it received from C
     const srcs = new Set(recs.map((r) => r.data!.subarray(12, 16).join(".")));
-    expect(srcs).toEqual(new Set(["127.0.0.1", "127.0.0.2"]));
+    expect(srcs).toEqual(new Set([S, C]));
   });
 
   it("-e (CQ events) and -r 2 (few receives, reposted as rdma-core does)", async () => {
@@ -69,25 +72,25 @@ describe("rc_pingpong, two processes", () => {
   });
 
   it("the server gives up cleanly when no client comes (--timeout)", async () => {
-    const server = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-p", String(await freeTcpPort()), "--timeout", "1");
+    const server = start("rc_pingpong", "--address", S, "--udp-port", String(await freeUdpPort(S, C)), "-p", String(await freeTcpPort()), "--timeout", "1");
     expect(await server.done).toBe(1);
     expect(server.stderr).toMatch(/^rc_pingpong: waiting for a client on TCP port \d+ \(at most 1 s\)\nsoftroce rc_pingpong: timed out after 1 s waiting for a client on TCP port \d+\n$/);
   });
 
   it("the client reports a server that is not there (exit 1, rdma-core's message)", async () => {
     const tcp = await freeTcpPort();
-    const c = start("rc_pingpong", "--address", "127.0.0.2", "--udp-port", String(await freeUdpPort()), "-p", String(tcp), "127.0.0.1");
+    const c = start("rc_pingpong", "--address", C, "--udp-port", String(await freeUdpPort(S, C)), "-p", String(tcp), S);
     expect(await c.done).toBe(1);
-    expect(c.stderr).toBe(`softroce rc_pingpong: Couldn't connect to 127.0.0.1:${tcp} (ECONNREFUSED)\n`);
+    expect(c.stderr).toBe(`softroce rc_pingpong: Couldn't connect to ${S}:${tcp} (ECONNREFUSED)\n`);
   });
 });
 
 describe("rc_pingpong's out-of-band exchange, over a raw TCP socket", () => {
   async function rawServer() {
     const tcp = await freeTcpPort();
-    const server = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-p", String(tcp), "--timeout", "2");
+    const server = start("rc_pingpong", "--address", S, "--udp-port", String(await freeUdpPort(S, C)), "-p", String(tcp), "--timeout", "2");
     await until(() => server.stdout.includes("local address"));
-    const sock = net.createConnection({ host: "127.0.0.1", port: tcp });
+    const sock = net.createConnection({ host: S, port: tcp });
     await new Promise((r) => sock.once("connect", r));
     let got = Buffer.alloc(0);
     sock.on("data", (d) => (got = Buffer.concat([got, d])));
@@ -96,20 +99,20 @@ describe("rc_pingpong's out-of-band exchange, over a raw TCP socket", () => {
 
   it("the server answers with exactly 52 bytes in rdma-core's format, its GID on the wire in byte order", async () => {
     const { server, sock, got } = await rawServer();
-    // a client at 127.0.0.2 (QPN 0x123, PSN 0xabcdef), as ibv_rc_pingpong would write it
-    sock.write(Buffer.from("0000:000123:abcdef:00000000000000000000ffff7f000002\0", "latin1"));
+    // a client at 127.0.40.2 (QPN 0x123, PSN 0xabcdef), as ibv_rc_pingpong would write it
+    sock.write(Buffer.from("0000:000123:abcdef:00000000000000000000ffff7f002802\0", "latin1"));
     await until(() => got().length >= OOB_MSG_LEN);
     const msg = got();
     expect(msg.length).toBe(52);
     const text = msg.toString("latin1");
-    expect(text).toMatch(/^0000:[0-9a-f]{6}:[0-9a-f]{6}:00000000000000000000ffff7f000001\0$/);
+    expect(text).toMatch(/^0000:[0-9a-f]{6}:[0-9a-f]{6}:00000000000000000000ffff7f002801\0$/);
     const local = ADDR_RE.exec(server.stdout.split("\n")[0])!;
     expect(text.slice(5, 11)).toBe(local[3]);
     expect(text.slice(12, 18)).toBe(local[4]);
     sock.end(Buffer.from("done\0", "latin1"));
     await until(() => server.stdout.includes("remote address"));
-    expect(server.stdout).toContain("  remote address: LID 0x0000, QPN 0x000123, PSN 0xabcdef, GID ::ffff:127.0.0.2\n");
-    // nobody sends at 127.0.0.2: the server waits for a completion until its timeout
+    expect(server.stdout).toContain("  remote address: LID 0x0000, QPN 0x000123, PSN 0xabcdef, GID ::ffff:127.0.40.2\n");
+    // nobody sends at 127.0.40.2: the server waits for a completion until its timeout
     expect(await server.done).toBe(1);
     expect(server.stderr).toMatch(/timed out after 2 s waiting for a completion \(0\/1000 iters done\)\n$/);
   });
@@ -154,13 +157,13 @@ describe("rc_pingpong usage errors: exit 2 and one line", () => {
   }
 
   it("-g past the GID table, -d naming another device, -i 2: rdma-core's messages, exit 1", async () => {
-    const g = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-g", "3");
+    const g = start("rc_pingpong", "--address", S, "--udp-port", String(await freeUdpPort(S, C)), "-g", "3");
     expect(await g.done).toBe(1);
     expect(g.stderr).toBe("softroce rc_pingpong: can't read sgid of index 3\n");
     const d = start("rc_pingpong", "-d", "rxe0");
     expect(await d.done).toBe(1);
     expect(d.stderr).toBe("softroce rc_pingpong: IB device rxe0 not found\n");
-    const i = start("rc_pingpong", "--udp-port", String(await freeUdpPort()), "-i", "2");
+    const i = start("rc_pingpong", "--address", S, "--udp-port", String(await freeUdpPort(S, C)), "-i", "2");
     expect(await i.done).toBe(1);
     expect(i.stderr).toBe("softroce rc_pingpong: Failed to modify QP to INIT: ibv_modify_qp: EINVAL\n");
   });

@@ -55,16 +55,16 @@ export async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
-/** A UDP port free on 127.0.0.1 and 127.0.0.2 (bound on both, then released). */
-export async function freeUdpPort(): Promise<number> {
+/** A UDP port free on both addresses (bound on both, then released); each test file has its own /24 in 127.0.0.0/8. */
+export async function freeUdpPort(first: string, second: string): Promise<number> {
   for (;;) {
     const a = dgram.createSocket("udp4");
-    await new Promise<void>((r) => a.bind(0, "127.0.0.1", r));
+    await new Promise<void>((r) => a.bind(0, first, r));
     const port = a.address().port;
     const b = dgram.createSocket("udp4");
     const ok = await new Promise<boolean>((r) => {
       b.once("error", () => r(false));
-      b.bind(port, "127.0.0.2", () => r(true));
+      b.bind(port, second, () => r(true));
     });
     a.close();
     b.close();

@@ -1,15 +1,18 @@
 // Seeded fuzzing of the tunnel frame parser (host/core/tunnel/frames.ts), versions 1 and 2:
 // valid frames of every kind (DATA, HELLO, ERROR, BATCH of 1..6 datagrams) mutated — bytes
 // flipped, cut short, extended, the BATCH count or a record length nudged, spliced with another
-// frame. Invariants: parse throws nothing but TunnelFrameError; a frame it accepts re-emits to
+// frame. Invariants: parse throws nothing but TunnelFrameError; the gateway's allocation-free reader
+// (visitDatagrams) gives the same verdict (error code) and the same datagrams as parseFrame, at either version bound; a frame it accepts re-emits to
 // exactly its bytes (emit == what parse accepts); every payload it returns is a view inside the
 // frame. FUZZ_PACKETS / 10 frames (2,000 in npm test; `npm run fuzz` runs 100,000); a failure
 // names its seed and iteration.
 import { describe, expect, it } from "vitest";
 import {
-  FrameKind, TunnelFrameError, emitBatch, emitData, emitError, emitHello, parseFrame, TUNNEL_ERRORS, type TunnelFrame,
+  FrameKind, RECORD_ADDRESS_OFF, TunnelFrameError, emitBatch, emitData, emitError, emitHello, parseFrame, recordIpId, recordPort, visitDatagrams,
+  TUNNEL_ERRORS, type TunnelFrame,
 } from "../../../host/core/tunnel/frames.js";
 import { Prng } from "../../../host/core/sim/prng.js";
+import { gidToAddress } from "../../../host/core/net/gid.js";
 
 const FRAMES = Math.ceil(Number(process.env.FUZZ_PACKETS ?? 20_000) / 10);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7b47);
@@ -102,6 +105,32 @@ describe("tunnel frame parser fuzz", () => {
       const base = validFrame(rng);
       const b = i % 8 === 0 ? base : mutate(rng, base, prev);
       prev = base;
+      // the gateway's allocation-free reader: the same verdict, the same datagrams
+      const maxVersion = 1 + (i & 1);
+      const visited: string[] = [];
+      let visitCode = "ok";
+      try {
+        visitDatagrams(b, maxVersion, (fb, at, payloadAt, len) => {
+          // the payload as where it lies in the frame (parseFrame's payloads are views of it too)
+          visited.push(`${recordPort(fb, at)} ${gidToAddress(fb, at + RECORD_ADDRESS_OFF)} ${recordIpId(fb, at)} ${fb.byteOffset + payloadAt} ${len}`);
+          return true;
+        });
+      } catch (e) {
+        if (!(e instanceof TunnelFrameError)) throw new Error(`seed ${SEED} frame ${i}: visitDatagrams ${String(e)} on ${Buffer.from(b).toString("hex")}`);
+        visitCode = e.code;
+      }
+      let parseCode = "ok";
+      let parsed: TunnelFrame | undefined;
+      try {
+        parsed = parseFrame(b, maxVersion);
+      } catch (e) {
+        if (e instanceof TunnelFrameError) parseCode = e.code;
+      }
+      const parsedDatagrams = parsed?.kind === FrameKind.DATA ? [parsed] : parsed?.kind === FrameKind.BATCH ? parsed.datagrams : [];
+      const want = parsedDatagrams.map((d) => `${d.port} ${d.address} ${d.ipId} ${d.payload.byteOffset} ${d.payload.length}`);
+      if (visitCode !== parseCode || visited.join("|") !== want.join("|")) {
+        throw new Error(`seed ${SEED} frame ${i}: visitDatagrams (${visitCode}, ${visited.length}) and parseFrame (${parseCode}, ${want.length}) disagree on ${Buffer.from(b).toString("hex")}`);
+      }
       let f: TunnelFrame;
       try {
         f = parseFrame(b);
@@ -122,5 +151,5 @@ describe("tunnel frame parser fuzz", () => {
     }
     // the run reached both sides of the parser
     for (const k of ["ok 1", "ok 2", "ok 4", "short", "bad_length"]) expect(seen.get(k) ?? 0, `${k} in ${JSON.stringify([...seen])}`).toBeGreaterThan(0);
-  });
+  }, Math.max(30_000, FRAMES)); // `npm run fuzz`'s 100,000 frames take ~45 s on a loaded machine
 });

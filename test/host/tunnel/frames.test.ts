@@ -2,11 +2,17 @@
 // and hostile input — every malformed frame is a TunnelFrameError with its code.
 import { describe, expect, it } from "vitest";
 import {
-  BATCH_MAX_COUNT, BatchWriter, DATA_HEADER_LEN, FrameKind, HELLO_LEN, HELLO_V2_LEN, TunnelFrameError, TUNNEL_ERRORS, emitBatch, emitData,
+  BATCH_MAX_COUNT, BatchWriter, DATA_HEADER_LEN, visitDatagrams, recordPort, recordIpId, RECORD_ADDRESS_OFF, FrameKind, HELLO_LEN, HELLO_V2_LEN, TunnelFrameError, TUNNEL_ERRORS, emitBatch, emitData,
   emitError, emitHello, parseFrame, type BatchFrame, type FrameErrorCode,
 } from "../../../host/core/tunnel/frames.js";
 import { Prng } from "../../../host/core/sim/prng.js";
-import { gidToAddress as gidBytesToAddress } from "../../../host/core/net/gid.js";
+import { addressGidBytes, gidToAddress as gidBytesToAddress } from "../../../host/core/net/gid.js";
+
+function addressGidBytesOf(a: string): Uint8Array {
+  const g = addressGidBytes(a);
+  if (!g) throw new Error(a);
+  return g;
+}
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const bytes = (h: string) => Uint8Array.from(Buffer.from(h.replace(/\s/g, ""), "hex"));
@@ -209,5 +215,34 @@ describe("tunnel frames, version 2", () => {
     expect(n).toBe(BATCH_MAX_COUNT);
     expect((parseFrame(many.take()!) as BatchFrame).datagrams.length).toBe(BATCH_MAX_COUNT);
     expect(() => new BatchWriter(20)).toThrow(RangeError);
+  });
+
+  it("BatchWriter.addFrom writes what add writes (GID at an offset, payload from a larger buffer); visitDatagrams reads it back in place", () => {
+    const a = new BatchWriter(1 << 16);
+    const b = new BatchWriter(1 << 16);
+    const gids = new Uint8Array(40);
+    gids.set(addressGidBytesOf("2001:db8::7"), 3);
+    gids.set(addressGidBytesOf("192.0.2.9"), 21);
+    const src = new Uint8Array(200).map((_, i) => (i * 7) & 0xff);
+    a.add("2001:db8::7", 4791, 0, [src.subarray(10, 42)]);
+    a.add("192.0.2.9", 5000, 0xffffffff, [src.subarray(100, 116)]);
+    b.addFrom(gids, 3, 4791, 0, src, 10, 32);
+    b.addFrom(gids, 21, 5000, 0xffffffff, src, 100, 16);
+    const fa = a.take()!;
+    expect(Buffer.from(b.take()!).toString("hex")).toBe(Buffer.from(fa).toString("hex"));
+    const seen: string[] = [];
+    const kind = visitDatagrams(fa, 2, (f, at, p, len) => {
+      seen.push(`${recordPort(f, at)} ${gidBytesToAddress(f, at + RECORD_ADDRESS_OFF)} ${recordIpId(f, at)} ${p - at} ${len}`);
+      return seen.length < 1; // stops after the first
+    });
+    expect(kind).toBe(FrameKind.BATCH);
+    expect(seen).toEqual(["4791 2001:db8::7 0 24 32"]);
+    expect(() => b.addFrom(gids, 30, 4791, 0, src, 0, 16)).toThrow(TunnelFrameError); // a GID that runs past its buffer
+    // a frame the visitor refuses is refused whole, before any datagram is visited
+    const bad = fa.slice(0, fa.length - 1);
+    let visits = 0;
+    expect(() => visitDatagrams(bad, 2, () => (visits++, true))).toThrow(TunnelFrameError);
+    expect(visits).toBe(0);
+    expect(() => visitDatagrams(fa, 1, () => true)).toThrow(/bad_version/);
   });
 });

@@ -2,7 +2,7 @@
 // datagram as DATA, applies backpressure from bufferedAmount, hands DATA frames to the
 // port, keeps ERROR frames, and goes down on close.
 import { describe, expect, it } from "vitest";
-import { TunnelLink, type WebSocketLike } from "../../../host/core/tunnel/link.js";
+import { TUNNEL_IN_FLIGHT_BYTES, TUNNEL_IN_FLIGHT_PACKETS, TunnelLink, type WebSocketLike } from "../../../host/core/tunnel/link.js";
 import { emitBatch, emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError, type BatchFrame } from "../../../host/core/tunnel/frames.js";
 import { IP_ID_UNKNOWN, type PacketPort } from "../../../host/core/link/port.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
@@ -164,5 +164,20 @@ describe("TunnelLink, version 2", () => {
     link.close();
     expect(ws.sent.length).toBe(2);
     expect(parseFrame(ws.sent[1]!)).toMatchObject({ kind: FrameKind.DATA, port: 7003 });
+  });
+
+  it("bounds the device's in flight through the tunnel (defaults, options, 0 for none); refuses a bad bound before the HELLO", async () => {
+    const { link } = await connected();
+    expect([link.inFlightPackets, link.inFlightBudget]).toEqual([TUNNEL_IN_FLIGHT_PACKETS, TUNNEL_IN_FLIGHT_BYTES]);
+    const ws = new FakeWs();
+    const p = TunnelLink.connect(ws, { inFlightPackets: 0, inFlightBytes: 65536 });
+    ws.message(emitHello(HELLO));
+    const l2 = await p;
+    expect([l2.inFlightPackets, l2.inFlightBudget]).toEqual([0, 65536]);
+    for (const bad of [-1, 1.5, 2 ** 32, Number.NaN]) {
+      const w = new FakeWs();
+      await expect(TunnelLink.connect(w, { inFlightPackets: bad })).rejects.toThrow(RangeError);
+      expect(w.readyState).toBe(3);
+    }
   });
 });

@@ -4,40 +4,18 @@
 // flushes the window's MR without a range check. A window without the FLUSH bit: NAK remote
 // access error, the requester completes REM_ACCESS_ERR (docs/reference/fast-reg-flush-mw.md).
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, FlushLevel, FlushType, MwType, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { settleAndDrain, simRcPair } from "../support/sim-pair.js";
+import { Access, FlushLevel, FlushType, MwType, QpState, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { incRkey } from "../../../host/core/verbs/mw.js";
-import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 
 const S = SendFlags.SIGNALED;
 const RW = Access.REMOTE_WRITE | Access.REMOTE_READ;
 
-async function pair() {
-  const mod = await coreModule();
-  const net = new SimNetwork({ seed: 16 });
-  const mk = async (addr: string) => {
-    const dev = await net.addDevice(mod, addr);
-    const pd = dev.allocPd();
-    const cq = dev.createCq(64);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
-    const mr = pd.regMr(8192, Access.LOCAL_WRITE | Access.MW_BIND | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT);
-    return { dev, pd, cq, qp, mr };
-  };
-  const a = await mk("127.0.16.1");
-  const b = await mk("127.0.16.2");
-  const o = { qpAccessFlags: RW | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT, timeout: 10, retryCnt: 3, rnrRetry: 3, maxRdAtomic: 4, maxDestRdAtomic: 4 };
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 20, gid: "::ffff:127.0.16.2" }, { sqPsn: 10, ...o });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 10, gid: "::ffff:127.0.16.1" }, { sqPsn: 20, ...o });
-  return { net, a, b };
-}
-
-function polled(net: SimNetwork, cq: CompletionQueue): WorkCompletion[] {
-  net.run(net.now + 2_000_000);
-  const out: WorkCompletion[] = [];
-  for (let got = cq.poll(16); got.length; got = cq.poll(16)) out.push(...got);
-  return out;
+/** Two connected RC QPs (a at 127.0.16.1, b at .2), each MR open to windows and FLUSH. */
+function pair() {
+  const connect = { qpAccessFlags: RW | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT, timeout: 10, retryCnt: 3, rnrRetry: 3, maxRdAtomic: 4, maxDestRdAtomic: 4 };
+  const mrAccess = Access.LOCAL_WRITE | Access.MW_BIND | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT;
+  return simRcPair({ seed: 16, addresses: ["127.0.16.1", "127.0.16.2"], mrAccess, connect });
 }
 
 describe("FLUSH through a memory window (rxe check_rkey)", () => {
@@ -48,18 +26,18 @@ describe("FLUSH through a memory window (rxe check_rkey)", () => {
     const bind = (wrId: bigint, w: typeof mw, key: number, access: number) =>
       b.qp.postSend({ wrId, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw: w, rkey: key, bindInfo: { mr: b.mr, addr: b.mr.addr + 1024n, length: 1024, mwAccessFlags: access } } });
     bind(1n, mw, rkey, RW | Access.FLUSH_GLOBAL);
-    expect(polled(net, b.cq).map((w) => [w.wrId, w.status])).toEqual([[1n, WcStatus.SUCCESS]]);
+    expect(settleAndDrain(net, b.cq).map((w) => [w.wrId, w.status])).toEqual([[1n, WcStatus.SUCCESS]]);
 
     a.qp.postSend([
       { wrId: 2n, opcode: WrOpcode.FLUSH, sendFlags: S, flush: { remoteAddr: b.mr.addr + 1024n, rkey, length: 512, type: FlushType.GLOBAL, level: FlushLevel.RANGE } },
       { wrId: 3n, opcode: WrOpcode.FLUSH, sendFlags: S, flush: { remoteAddr: 0n, rkey, length: 0, type: FlushType.GLOBAL, level: FlushLevel.MR } },
     ]);
-    expect(polled(net, a.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([
+    expect(settleAndDrain(net, a.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([
       [2n, WcStatus.SUCCESS, WcOpcode.FLUSH], [3n, WcStatus.SUCCESS, WcOpcode.FLUSH],
     ]);
     // PERSISTENT needs a bit the window was not given (rxe_lookup_mw wants every bit)
     a.qp.postSend({ wrId: 4n, opcode: WrOpcode.FLUSH, sendFlags: S, flush: { remoteAddr: 0n, rkey, length: 0, type: FlushType.GLOBAL | FlushType.PERSISTENT, level: FlushLevel.MR } });
-    expect(polled(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[4n, WcStatus.REM_ACCESS_ERR]]);
+    expect(settleAndDrain(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[4n, WcStatus.REM_ACCESS_ERR]]);
     expect(a.qp.state).toBe(QpState.ERR);
   });
 
@@ -69,10 +47,10 @@ describe("FLUSH through a memory window (rxe check_rkey)", () => {
       const mw = b.pd.allocMw(MwType.TYPE_2);
       const rkey = incRkey(mw.rkey);
       b.qp.postSend({ wrId: 1n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey, bindInfo: { mr: b.mr, addr: b.mr.addr, length: 256, mwAccessFlags: RW } } });
-      expect(polled(net, b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
+      expect(settleAndDrain(net, b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
       a.qp.postSend({ wrId: 2n, opcode: WrOpcode.FLUSH, sendFlags: S, flush: { remoteAddr: b.mr.addr, rkey: b.mr.rkey, length: 64, type: FlushType.GLOBAL, level } });
       a.qp.postSend({ wrId: 3n, opcode: WrOpcode.FLUSH, sendFlags: S, flush: { remoteAddr: b.mr.addr, rkey, length: 64, type: FlushType.GLOBAL, level } });
-      expect(polled(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[2n, WcStatus.SUCCESS], [3n, WcStatus.REM_ACCESS_ERR]]);
+      expect(settleAndDrain(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[2n, WcStatus.SUCCESS], [3n, WcStatus.REM_ACCESS_ERR]]);
     }
   });
 
@@ -81,8 +59,8 @@ describe("FLUSH through a memory window (rxe check_rkey)", () => {
     const mw = b.pd.allocMw(MwType.TYPE_2);
     const rkey = incRkey(mw.rkey);
     b.qp.postSend({ wrId: 1n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey, bindInfo: { mr: b.mr, addr: b.mr.addr + 1024n, length: 1024, mwAccessFlags: Access.FLUSH_GLOBAL } } });
-    expect(polled(net, b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
+    expect(settleAndDrain(net, b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
     a.qp.postSend({ wrId: 2n, opcode: WrOpcode.FLUSH, sendFlags: S, flush: { remoteAddr: b.mr.addr + 1536n, rkey, length: 1024, type: FlushType.GLOBAL, level: FlushLevel.RANGE } });
-    expect(polled(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[2n, WcStatus.REM_ACCESS_ERR]]);
+    expect(settleAndDrain(net, a.cq).map((w) => [w.wrId, w.status])).toEqual([[2n, WcStatus.REM_ACCESS_ERR]]);
   });
 });

@@ -3,33 +3,18 @@
 // the next expected); the port's badPkeyCntr counts; FLUSH and ATOMIC_WRITE take
 // typed fields as ibv_wr_flush / ibv_wr_atomic_write do (the immData form stays).
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, FlushLevel, FlushType, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
-import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
+import { drainCq, simRcPair } from "../support/sim-pair.js";
+import { Access, FlushLevel, FlushType, QpState, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { expectVerbsError } from "../support/verbs-helpers.js";
 
 const S = SendFlags.SIGNALED;
 const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL | Access.FLUSH_PERSISTENT;
 
-async function pair() {
-  const mod = await coreModule();
-  const net = new SimNetwork({ seed: 9 });
-  const mk = async (addr: string) => {
-    const dev = await net.addDevice(mod, addr);
-    const pd = dev.allocPd();
-    const cq = dev.createCq(256);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 2, maxRecvSge: 2 } });
-    const mr = pd.regMr(1 << 16, ALL);
-    return { dev, pd, cq, qp, mr };
-  };
-  const a = await mk("127.0.0.1");
-  const b = await mk("127.0.0.2");
-  const o = { qpAccessFlags: ALL, timeout: 10, retryCnt: 3, rnrRetry: 3, maxRdAtomic: 4, maxDestRdAtomic: 4 };
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 5000, gid: "::ffff:127.0.0.2" }, { sqPsn: 1000, ...o });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 1000, gid: "::ffff:127.0.0.1" }, { sqPsn: 5000, ...o });
-  return { net, a, b };
+/** Two connected RC QPs (simulated devices at 127.0.0.1 and .2), a 64 KiB MR with every access on each. */
+function pair() {
+  const connect = { qpAccessFlags: ALL, timeout: 10, retryCnt: 3, rnrRetry: 3, maxRdAtomic: 4, maxDestRdAtomic: 4 };
+  const cap = { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 2, maxRecvSge: 2 };
+  return simRcPair({ seed: 9, addresses: ["127.0.0.1", "127.0.0.2"], cqe: 256, cap, mrBytes: 1 << 16, mrAccess: ALL, psns: [1000, 5000], connect });
 }
 
 /** The RoCEv2 ICRC of a UDP payload (BTH .. ICRC) sent with IPv4 ID 0 and DF, written least-significant byte first. */
@@ -49,12 +34,6 @@ function icrcV4(payload: Uint8Array, src: number[], dst: number[], port: number)
   return Uint8Array.of(c & 0xff, (c >>> 8) & 0xff, (c >>> 16) & 0xff, c >>> 24);
 }
 
-function polled(cq: CompletionQueue): WorkCompletion[] {
-  const out: WorkCompletion[] = [];
-  for (let got = cq.poll(32); got.length; got = cq.poll(32)) out.push(...got);
-  return out;
-}
-
 describe("issue 16 state bugs", () => {
   it("SQD -> RTS resumes the SQ: WRs posted in SQD go out without another postSend", async () => {
     const { net, a, b } = await pair();
@@ -63,10 +42,10 @@ describe("issue 16 state bugs", () => {
     expect(a.qp.state).toBe(QpState.SQD);
     for (let i = 0; i < 3; i++) a.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: S, sgList: [a.mr.sge(0, 64)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
     net.run(net.now + 100_000);
-    expect(polled(a.cq)).toEqual([]); // SQD starts nothing new
+    expect(drainCq(a.cq)).toEqual([]); // SQD starts nothing new
     a.qp.modify({ qpState: QpState.RTS });
     net.run(net.now + 100_000);
-    expect(polled(a.cq).map((w) => [w.wrId, w.status])).toEqual([[0n, 0], [1n, 0], [2n, 0]]);
+    expect(drainCq(a.cq).map((w) => [w.wrId, w.status])).toEqual([[0n, 0], [1n, 0], [2n, 0]]);
   });
 
   it("qp.query() reports the next PSN to send and the next PSN expected", async () => {
@@ -76,7 +55,7 @@ describe("issue 16 state bugs", () => {
     a.qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: S, sgList: [a.mr.sge(0, 16)] });
     a.qp.postSend({ wrId: 2n, opcode: WrOpcode.RDMA_WRITE, sendFlags: S, sgList: [a.mr.sge(0, 3000)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
     net.run(net.now + 100_000);
-    expect(polled(a.cq).length).toBe(2);
+    expect(drainCq(a.cq).length).toBe(2);
     // path MTU 1024 (connectQp's): 1 + 3 packets
     expect(a.qp.query().attr.sqPsn).toBe(1004);
     expect(b.qp.query().attr.rqPsn).toBe(1004);
@@ -114,7 +93,7 @@ describe("issue 16 state bugs", () => {
       { wrId: 5n, opcode: WrOpcode.FLUSH, sendFlags: S, immData: 0x01, rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey }, sgList: [{ addr: 0n, length: 64, lkey: 0 }] },
     ]);
     net.run(net.now + 100_000);
-    expect(polled(a.cq).map((w) => [w.wrId, w.status, w.opcode, w.byteLen])).toEqual([
+    expect(drainCq(a.cq).map((w) => [w.wrId, w.status, w.opcode, w.byteLen])).toEqual([
       [1n, 0, WcOpcode.ATOMIC_WRITE, 8], [2n, 0, WcOpcode.ATOMIC_WRITE, 8], [3n, 0, WcOpcode.FLUSH, 128], [4n, 0, WcOpcode.FLUSH, 0], [5n, 0, WcOpcode.FLUSH, 64],
     ]);
     const dv = new DataView(b.mr.bytes.buffer, b.mr.bytes.byteOffset);

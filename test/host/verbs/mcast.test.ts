@@ -3,6 +3,7 @@
 // every device that joined), not a detached one; the bad flows with rxe's / IB
 // core's errno (RC QP, unicast GID, not attached, destroy while attached, full group).
 import { describe, expect, it } from "vitest";
+import { drainCq } from "../support/sim-pair.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
@@ -10,7 +11,7 @@ import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../.
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { ProtectionDomain } from "../../../host/core/verbs/pd.js";
 import type { QueuePair } from "../../../host/core/verbs/qp.js";
-import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
+import type { CompletionQueue } from "../../../host/core/verbs/cq.js";
 import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 import { expectVerbsError } from "../support/verbs-helpers.js";
 
@@ -33,12 +34,6 @@ async function member(net: SimNetwork, addr: string, opts = {}): Promise<Member>
   connectQp(qp, undefined, { sqPsn: 0, qkey: QKEY });
   const mr = pd.regMr(4096, Access.LOCAL_WRITE);
   return { dev, pd, cq, qp, mr };
-}
-
-function polled(cq: CompletionQueue): WorkCompletion[] {
-  const out: WorkCompletion[] = [];
-  for (let got = cq.poll(32); got.length; got = cq.poll(32)) out.push(...got);
-  return out;
 }
 
 function post(m: Member, wrId: bigint): void {
@@ -72,15 +67,15 @@ describe("UD multicast (attachMcast / detachMcast)", () => {
     expect(r1.dev.query().maxMcastGrp).toBeGreaterThan(0);
 
     sendToGroup(net, s, "mckey group message");
-    expect(polled(s.cq).map((w) => [w.status, w.opcode])).toEqual([[WcStatus.SUCCESS, WcOpcode.SEND]]);
-    const got1 = polled(r1.cq);
+    expect(drainCq(s.cq).map((w) => [w.status, w.opcode])).toEqual([[WcStatus.SUCCESS, WcOpcode.SEND]]);
+    const got1 = drainCq(r1.cq);
     expect(got1.map((w) => [w.wrId, w.status, w.opcode, w.byteLen, w.srcQp]).sort()).toEqual(
       [[100n, 0, WcOpcode.RECV, 40 + 19, s.qp.qpNum], [200n, 0, WcOpcode.RECV, 40 + 19, s.qp.qpNum]].sort(),
     );
     expect(new TextDecoder().decode(r1.mr.bytes.subarray(40, 59))).toBe("mckey group message");
     expect(new TextDecoder().decode(r1.mr.bytes.subarray(1064, 1083))).toBe("mckey group message");
-    expect(polled(r2.cq).map((w) => [w.wrId, w.status])).toEqual([[100n, WcStatus.SUCCESS]]);
-    expect(polled(other.cq)).toEqual([]);
+    expect(drainCq(r2.cq).map((w) => [w.wrId, w.status])).toEqual([[100n, WcStatus.SUCCESS]]);
+    expect(drainCq(other.cq)).toEqual([]);
 
     // detach r2: it hears nothing more; r1's second QP detaches too, r1's first still hears
     r2.qp.detachMcast(GROUP);
@@ -90,8 +85,8 @@ describe("UD multicast (attachMcast / detachMcast)", () => {
     post(r2, 101n);
     q2.postRecv({ wrId: 201n, sgList: [r1.mr.sge(1024, 40 + 256)] });
     sendToGroup(net, s, "second");
-    expect(polled(r1.cq).map((w) => w.wrId)).toEqual([101n]);
-    expect(polled(r2.cq)).toEqual([]);
+    expect(drainCq(r1.cq).map((w) => w.wrId)).toEqual([101n]);
+    expect(drainCq(r2.cq)).toEqual([]);
     expect(r2.dev.queryCounters().rcvd_pkts).toBe(1);
   });
 
@@ -105,7 +100,7 @@ describe("UD multicast (attachMcast / detachMcast)", () => {
     const ah = s.pd.createAh({ grh: { dgid: "ff0e::4791:1", sgidIndex: 0, hopLimit: 5 }, portNum: 1 });
     s.qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sgList: [s.mr.sge(2048, 8)], ud: { ah, remoteQpn: 0xffffff, remoteQkey: QKEY } });
     net.run(net.now + 100_000);
-    const [w] = polled(r.cq);
+    const [w] = drainCq(r.cq);
     expect([w!.wrId, w!.status, w!.byteLen, w!.srcQp]).toEqual([7n, WcStatus.SUCCESS, 48, s.qp.qpNum]);
     expect(r.mr.bytes[0]! >> 4).toBe(6); // the GRH is the IPv6 header
     // the GRH's destination is the group
@@ -124,7 +119,7 @@ describe("UD multicast (attachMcast / detachMcast)", () => {
     r.qp.attachMcast(GROUP);
     q2.attachMcast(GROUP);
     sendToGroup(net, s, "qkey");
-    expect(polled(r.cq).map((w) => w.wrId)).toEqual([1n]);
+    expect(drainCq(r.cq).map((w) => w.wrId)).toEqual([1n]);
     expect(r.dev.queryCounters().bad_qkey).toBe(1);
     expect(r.dev.queryPort().qkeyViolCntr).toBe(1);
   });

@@ -4,76 +4,36 @@
 // invalidate a type 1 window, use an invalidated rkey, zero-length windows,
 // rebinding a bound type 2 window — each with the status or errno rxe gives.
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
+import { drainCq, errnoOf, simRcPair, type SimSide } from "../support/sim-pair.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
+import { SimNetwork } from "../../../host/core/sim/network.js";
 import { Access, MwType, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { MwState } from "../../../host/core/verbs/abi.js";
 import { incRkey } from "../../../host/core/verbs/mw.js";
-import type { Device } from "../../../host/core/verbs/device.js";
-import type { ProtectionDomain } from "../../../host/core/verbs/pd.js";
-import type { QueuePair } from "../../../host/core/verbs/qp.js";
-import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
-import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
-import { VerbsError } from "../../../host/core/verbs/errors.js";
+import type { WorkCompletion } from "../../../host/core/verbs/cq.js";
 
 const S = SendFlags.SIGNALED;
 const RW = Access.REMOTE_WRITE | Access.REMOTE_READ;
 
-interface Side {
-  dev: Device;
-  pd: ProtectionDomain;
-  cq: CompletionQueue;
-  qp: QueuePair;
-  mr: MemoryRegion;
-}
 
-async function pair(mrAccess = Access.LOCAL_WRITE | Access.MW_BIND): Promise<{ net: SimNetwork; a: Side; b: Side }> {
-  const mod = await coreModule();
-  const net = new SimNetwork({ seed: 7 });
-  const mk = async (addr: string): Promise<Side> => {
-    const dev = await net.addDevice(mod, addr);
-    const pd = dev.allocPd();
-    const cq = dev.createCq(256);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 2, maxRecvSge: 2 } });
-    const mr = pd.regMr(8192, mrAccess);
-    return { dev, pd, cq, qp, mr };
-  };
-  const a = await mk("127.0.0.1");
-  const b = await mk("127.0.0.2");
-  const common = { qpAccessFlags: RW | Access.REMOTE_ATOMIC, timeout: 10, retryCnt: 3, rnrRetry: 3, maxRdAtomic: 4, maxDestRdAtomic: 4 };
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 200, gid: "::ffff:127.0.0.2" }, { sqPsn: 100, ...common });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 100, gid: "::ffff:127.0.0.1" }, { sqPsn: 200, ...common });
-  return { net, a, b };
+/** Two connected RC QPs (simulated devices at 127.0.0.1 and .2), an 8 KiB MR on each. */
+function pair(mrAccess = Access.LOCAL_WRITE | Access.MW_BIND) {
+  const connect = { qpAccessFlags: RW | Access.REMOTE_ATOMIC, timeout: 10, retryCnt: 3, rnrRetry: 3, maxRdAtomic: 4, maxDestRdAtomic: 4 };
+  const cap = { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 2, maxRecvSge: 2 };
+  return simRcPair({ seed: 7, addresses: ["127.0.0.1", "127.0.0.2"], cqe: 256, cap, mrAccess, psns: [100, 200], connect });
 }
 
 function settle(net: SimNetwork): void {
   net.run(net.now + 2_000_000);
 }
 
-function polled(cq: CompletionQueue): WorkCompletion[] {
-  const out: WorkCompletion[] = [];
-  for (let got = cq.poll(32); got.length; got = cq.poll(32)) out.push(...got);
-  return out;
-}
-
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof VerbsError) return e.code;
-    throw e;
-  }
-  return "no error";
-}
-
 /** The remote side writes `text` at va through `rkey` and reads it back; returns both completions' statuses. */
-function writeThrough(net: SimNetwork, s: Side, va: bigint, rkey: number, text: string): WorkCompletion[] {
+function writeThrough(net: SimNetwork, s: SimSide, va: bigint, rkey: number, text: string): WorkCompletion[] {
   const src = s.mr.bytes;
   src.set(new TextEncoder().encode(text), 0);
   s.qp.postSend({ wrId: 10n, opcode: WrOpcode.RDMA_WRITE, sendFlags: S, sgList: [s.mr.sge(0, text.length)], rdma: { remoteAddr: va, rkey } });
   settle(net);
-  return polled(s.cq);
+  return drainCq(s.cq);
 }
 
 describe("memory windows (type 1 and type 2)", () => {
@@ -86,7 +46,7 @@ describe("memory windows (type 1 and type 2)", () => {
     expect(rkey).toBe(incRkey(first));
     expect(mw.rkey).toBe(rkey);
     settle(net);
-    const bind = polled(b.cq);
+    const bind = drainCq(b.cq);
     expect(bind.map((w) => [w.wrId, w.status, w.opcode, w.byteLen])).toEqual([[2n, WcStatus.SUCCESS, WcOpcode.BIND_MW, 0]]);
     expect(mw.query()).toMatchObject({ state: MwState.VALID, rkey, length: 1024n });
 
@@ -95,7 +55,7 @@ describe("memory windows (type 1 and type 2)", () => {
     expect(new TextDecoder().decode(b.mr.bytes.subarray(1040, 1059))).toBe("verbs-ops mw1 write");
     a.qp.postSend({ wrId: 11n, opcode: WrOpcode.RDMA_READ, sendFlags: S, sgList: [a.mr.sge(4096, 19)], rdma: { remoteAddr: b.mr.addr + 1040n, rkey } });
     settle(net);
-    expect(polled(a.cq).map((x) => [x.wrId, x.status, x.opcode])).toEqual([[11n, WcStatus.SUCCESS, WcOpcode.RDMA_READ]]);
+    expect(drainCq(a.cq).map((x) => [x.wrId, x.status, x.opcode])).toEqual([[11n, WcStatus.SUCCESS, WcOpcode.RDMA_READ]]);
     expect(new TextDecoder().decode(a.mr.bytes.subarray(4096, 4115))).toBe("verbs-ops mw1 write");
 
     // outside the window (but inside the MR): remote access error
@@ -108,12 +68,12 @@ describe("memory windows (type 1 and type 2)", () => {
     const mw = b.pd.allocMw(MwType.TYPE_1);
     const rkey = b.qp.bindMw(mw, { wrId: 2n, sendFlags: S, bindInfo: { mr: b.mr, addr: b.mr.addr, length: 1024, mwAccessFlags: RW } });
     settle(net);
-    expect(polled(b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
+    expect(drainCq(b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
     expect(errnoOf(() => b.mr.destroy())).toBe("EINVAL"); // rxe_dereg_mr: num_mw > 0
     const unbound = b.qp.bindMw(mw, { wrId: 3n, sendFlags: S, bindInfo: { addr: 0n, length: 0, mwAccessFlags: 0 } });
     expect(unbound).toBe(incRkey(rkey));
     settle(net);
-    expect(polled(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[3n, WcStatus.SUCCESS, WcOpcode.BIND_MW]]);
+    expect(drainCq(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[3n, WcStatus.SUCCESS, WcOpcode.BIND_MW]]);
     expect(writeThrough(net, a, b.mr.addr, rkey, "late").map((x) => x.status)).toEqual([WcStatus.REM_ACCESS_ERR]);
     expect(a.qp.state).toBe(QpState.ERR);
     b.mr.destroy(); // nothing bound any more
@@ -127,7 +87,7 @@ describe("memory windows (type 1 and type 2)", () => {
     const bindInfo = { mr: b.mr, addr: b.mr.addr + 1024n, length: 1024, mwAccessFlags: RW };
     b.qp.postSend({ wrId: 1n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey, bindInfo } });
     settle(net);
-    expect(polled(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[1n, WcStatus.SUCCESS, WcOpcode.BIND_MW]]);
+    expect(drainCq(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[1n, WcStatus.SUCCESS, WcOpcode.BIND_MW]]);
     expect(writeThrough(net, a, b.mr.addr + 1024n, rkey, "through type 2").map((x) => x.status)).toEqual([WcStatus.SUCCESS]);
 
     // rebinding a bound type 2 window: MW_BIND_ERR, QP to ERR (o10-37.2.30)
@@ -138,12 +98,12 @@ describe("memory windows (type 1 and type 2)", () => {
     mod.b.qp.postSend({ wrId: 1n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw: mw2, rkey: k2, bindInfo: bi2 } });
     mod.b.qp.postSend({ wrId: 2n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw: mw2, rkey: incRkey(k2), bindInfo: bi2 } });
     settle(mod.net);
-    expect(polled(mod.b.cq).map((w) => [w.wrId, w.status])).toEqual([[1n, WcStatus.SUCCESS], [2n, WcStatus.MW_BIND_ERR]]);
+    expect(drainCq(mod.b.cq).map((w) => [w.wrId, w.status])).toEqual([[1n, WcStatus.SUCCESS], [2n, WcStatus.MW_BIND_ERR]]);
     expect(mod.b.qp.state).toBe(QpState.ERR);
 
     b.qp.postSend({ wrId: 3n, opcode: WrOpcode.LOCAL_INV, sendFlags: S, invalidateRkey: rkey });
     settle(net);
-    expect(polled(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[3n, WcStatus.SUCCESS, WcOpcode.LOCAL_INV]]);
+    expect(drainCq(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[3n, WcStatus.SUCCESS, WcOpcode.LOCAL_INV]]);
     expect(mw.query().state).toBe(MwState.FREE);
     const after = writeThrough(net, a, b.mr.addr + 1024n, rkey, "after");
     expect(after.map((x) => x.status)).toEqual([WcStatus.REM_ACCESS_ERR]);
@@ -155,7 +115,7 @@ describe("memory windows (type 1 and type 2)", () => {
     const rkey = incRkey(mw.rkey);
     b.qp.postSend({ wrId: 1n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey, bindInfo: { mr: b.mr, addr: b.mr.addr + 4096n, length: 256, mwAccessFlags: RW | Access.ZERO_BASED } } });
     settle(net);
-    expect(polled(b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
+    expect(drainCq(b.cq).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
     expect(writeThrough(net, a, 16n, rkey, "zero based").map((x) => x.status)).toEqual([WcStatus.SUCCESS]);
     expect(new TextDecoder().decode(b.mr.bytes.subarray(4096 + 16, 4096 + 26))).toBe("zero based");
     // 256 bytes from 0: byte 250 + 10 runs past the window
@@ -169,12 +129,12 @@ describe("memory windows (type 1 and type 2)", () => {
     b.qp.postSend({ wrId: 1n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey, bindInfo: { mr: b.mr, addr: b.mr.addr + 1024n, length: 1024, mwAccessFlags: RW } } });
     b.qp.postRecv({ wrId: 100n, sgList: [b.mr.sge(0, 512)] });
     settle(net);
-    polled(b.cq);
+    drainCq(b.cq);
     a.mr.bytes.set(new TextEncoder().encode("verbs-ops mw2-inv sn"), 0);
     a.qp.postSend({ wrId: 12n, opcode: WrOpcode.SEND_WITH_INV, sendFlags: S, invalidateRkey: rkey, sgList: [a.mr.sge(0, 20)] });
     settle(net);
-    expect(polled(a.cq).map((w) => [w.wrId, w.status, w.opcode, w.byteLen])).toEqual([[12n, WcStatus.SUCCESS, WcOpcode.SEND, 20]]);
-    const [r] = polled(b.cq);
+    expect(drainCq(a.cq).map((w) => [w.wrId, w.status, w.opcode, w.byteLen])).toEqual([[12n, WcStatus.SUCCESS, WcOpcode.SEND, 20]]);
+    const [r] = drainCq(b.cq);
     expect([r!.wrId, r!.status, r!.opcode, r!.byteLen]).toEqual([100n, WcStatus.SUCCESS, WcOpcode.RECV, 20]);
     expect(r!.wcFlags & WcFlags.WITH_INV).toBe(WcFlags.WITH_INV);
     expect(r!.invalidatedRkey).toBe(rkey);
@@ -192,11 +152,11 @@ describe("memory windows (type 1 and type 2)", () => {
       }
       b.qp.postRecv([{ wrId: 100n, sgList: [b.mr.sge(0, 512)] }, { wrId: 101n, sgList: [b.mr.sge(512, 512)] }]);
       settle(net);
-      polled(b.cq);
+      drainCq(b.cq);
       a.qp.postSend({ wrId: 12n, opcode: WrOpcode.SEND_WITH_INV, sendFlags: S, invalidateRkey: rkey, sgList: [a.mr.sge(0, 20)] });
       settle(net);
-      expect(polled(a.cq).map((w) => [w.wrId, w.status])).toEqual([[12n, WcStatus.SUCCESS]]);
-      expect(polled(b.cq).map((w) => [w.wrId, w.status])).toEqual([[100n, WcStatus.REM_INV_REQ_ERR], [101n, WcStatus.WR_FLUSH_ERR]]);
+      expect(drainCq(a.cq).map((w) => [w.wrId, w.status])).toEqual([[12n, WcStatus.SUCCESS]]);
+      expect(drainCq(b.cq).map((w) => [w.wrId, w.status])).toEqual([[100n, WcStatus.REM_INV_REQ_ERR], [101n, WcStatus.WR_FLUSH_ERR]]);
       expect(b.qp.state).toBe(QpState.ERR);
       expect(a.qp.state).toBe(QpState.RTS);
     }
@@ -211,7 +171,7 @@ describe("memory windows (type 1 and type 2)", () => {
       const mr = other.regMr(4096, Access.LOCAL_WRITE | Access.MW_BIND);
       b.qp.bindMw(mw, { wrId: 5n, sendFlags: S, bindInfo: { mr, addr: mr.addr, length: 64, mwAccessFlags: RW } });
       settle(net);
-      expect(polled(b.cq).map((w) => [w.wrId, w.status])).toEqual([[5n, WcStatus.MW_BIND_ERR]]);
+      expect(drainCq(b.cq).map((w) => [w.wrId, w.status])).toEqual([[5n, WcStatus.MW_BIND_ERR]]);
       expect(b.qp.state).toBe(QpState.ERR);
     }
     // the MR is in another PD than the window: ibv_bind_mw EPERM at once (rxe provider)
@@ -234,7 +194,7 @@ describe("memory windows (type 1 and type 2)", () => {
       const mw = b.pd.allocMw(MwType.TYPE_1);
       b.qp.bindMw(mw, { wrId: 6n, sendFlags: S, bindInfo: { mr: b.mr, addr: b.mr.addr, length: 64, mwAccessFlags: RW } });
       settle(net);
-      expect(polled(b.cq).map((w) => [w.wrId, w.status])).toEqual([[6n, WcStatus.MW_BIND_ERR]]);
+      expect(drainCq(b.cq).map((w) => [w.wrId, w.status])).toEqual([[6n, WcStatus.MW_BIND_ERR]]);
     }
     // a writable window on an MR without LOCAL_WRITE (C10-74): MW_BIND_ERR
     {
@@ -242,7 +202,7 @@ describe("memory windows (type 1 and type 2)", () => {
       const mw = b.pd.allocMw(MwType.TYPE_1);
       b.qp.bindMw(mw, { wrId: 7n, sendFlags: S, bindInfo: { mr: b.mr, addr: b.mr.addr, length: 64, mwAccessFlags: Access.REMOTE_WRITE } });
       settle(net);
-      expect(polled(b.cq).map((w) => [w.wrId, w.status])).toEqual([[7n, WcStatus.MW_BIND_ERR]]);
+      expect(drainCq(b.cq).map((w) => [w.wrId, w.status])).toEqual([[7n, WcStatus.MW_BIND_ERR]]);
     }
     // invalidating a type 1 window (o10-37.2.26): LOC_QP_OP_ERR, QP to ERR
     {
@@ -251,7 +211,7 @@ describe("memory windows (type 1 and type 2)", () => {
       const rkey = b.qp.bindMw(mw, { bindInfo: { mr: b.mr, addr: b.mr.addr, length: 64, mwAccessFlags: RW } });
       b.qp.postSend({ wrId: 8n, opcode: WrOpcode.LOCAL_INV, sendFlags: S, invalidateRkey: rkey });
       settle(net);
-      expect(polled(b.cq).map((w) => [w.wrId, w.status])).toEqual([[8n, WcStatus.LOC_QP_OP_ERR]]);
+      expect(drainCq(b.cq).map((w) => [w.wrId, w.status])).toEqual([[8n, WcStatus.LOC_QP_OP_ERR]]);
       expect(b.qp.state).toBe(QpState.ERR);
       expect(mw.query().state).toBe(MwState.VALID);
     }
@@ -261,7 +221,7 @@ describe("memory windows (type 1 and type 2)", () => {
       const mw = b.pd.allocMw(MwType.TYPE_2);
       b.qp.postSend({ wrId: 9n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey: incRkey(mw.rkey), bindInfo: { mr: b.mr, addr: b.mr.addr + addrOff, length, mwAccessFlags: RW } } });
       settle(net);
-      expect(polled(b.cq).map((w) => [w.wrId, w.status])).toEqual([[9n, WcStatus.MW_BIND_ERR]]);
+      expect(drainCq(b.cq).map((w) => [w.wrId, w.status])).toEqual([[9n, WcStatus.MW_BIND_ERR]]);
     }
   });
 
@@ -275,7 +235,7 @@ describe("memory windows (type 1 and type 2)", () => {
     connectQp(qp2, { qpNum: 999, psn: 0, gid: "::ffff:127.0.0.9" }, { sqPsn: 0 });
     qp2.postSend({ wrId: 1n, opcode: WrOpcode.BIND_MW, sendFlags: S, bindMw: { mw, rkey, bindInfo: { mr: b.mr, addr: b.mr.addr, length: 64, mwAccessFlags: RW } } });
     settle(net);
-    expect(polled(cq2).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
+    expect(drainCq(cq2).map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
     expect(writeThrough(net, a, b.mr.addr, rkey, "x").map((w) => w.status)).toEqual([WcStatus.REM_ACCESS_ERR]);
     mw.destroy();
     expect(mw.query().state).toBe(0);
@@ -294,7 +254,7 @@ describe("fast registration (ibv_alloc_mr + REG_MR) and MR invalidation", () => 
     expect(fmr.rkey).toBe(key);
     expect(fmr.addr).toBe(b.mr.addr + 4096n);
     settle(net);
-    expect(polled(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[1n, WcStatus.SUCCESS, WcOpcode.REG_MR]]);
+    expect(drainCq(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([[1n, WcStatus.SUCCESS, WcOpcode.REG_MR]]);
     expect(writeThrough(net, a, fmr.addr + 8n, key, "fast reg").map((w) => w.status)).toEqual([WcStatus.SUCCESS]);
     expect(new TextDecoder().decode(fmr.bytes.subarray(8, 16))).toBe("fast reg");
 
@@ -302,9 +262,9 @@ describe("fast registration (ibv_alloc_mr + REG_MR) and MR invalidation", () => 
     b.qp.postRecv({ wrId: 100n, sgList: [b.mr.sge(0, 64)] });
     a.qp.postSend({ wrId: 12n, opcode: WrOpcode.SEND_WITH_INV, sendFlags: S, invalidateRkey: key, sgList: [a.mr.sge(0, 4)] });
     settle(net);
-    const [r] = polled(b.cq);
+    const [r] = drainCq(b.cq);
     expect([r!.status, r!.wcFlags & WcFlags.WITH_INV, r!.invalidatedRkey]).toEqual([WcStatus.SUCCESS, WcFlags.WITH_INV, key]);
-    polled(a.cq);
+    drainCq(a.cq);
     expect(writeThrough(net, a, fmr.addr, key, "dead").map((w) => w.status)).toEqual([WcStatus.REM_ACCESS_ERR]);
   });
 
@@ -320,12 +280,12 @@ describe("fast registration (ibv_alloc_mr + REG_MR) and MR invalidation", () => 
     const k2 = incRkey(k1);
     reg(3n, k2, b.mr.addr, 4096);
     settle(net);
-    expect(polled(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([
+    expect(drainCq(b.cq).map((w) => [w.wrId, w.status, w.opcode])).toEqual([
       [1n, WcStatus.SUCCESS, WcOpcode.REG_MR], [2n, WcStatus.SUCCESS, WcOpcode.LOCAL_INV], [3n, WcStatus.SUCCESS, WcOpcode.REG_MR],
     ]);
     reg(4n, incRkey(k2), b.mr.addr, 4096); // still VALID
     settle(net);
-    expect(polled(b.cq).map((w) => [w.wrId, w.status])).toEqual([[4n, WcStatus.LOC_QP_OP_ERR]]);
+    expect(drainCq(b.cq).map((w) => [w.wrId, w.status])).toEqual([[4n, WcStatus.LOC_QP_OP_ERR]]);
     expect(b.qp.state).toBe(QpState.ERR);
 
     for (const [addr, length] of [[0x100n, 64], [0n, 8192]] as const) {
@@ -333,14 +293,14 @@ describe("fast registration (ibv_alloc_mr + REG_MR) and MR invalidation", () => 
       const f = p.b.pd.allocMr(1);
       p.b.qp.postSend({ wrId: 5n, opcode: WrOpcode.REG_MR, sendFlags: S, reg: { mr: f, key: incRkey(f.lkey), access: Access.LOCAL_WRITE, addr: addr === 0n ? p.b.mr.addr : addr, length } });
       settle(p.net);
-      expect(polled(p.b.cq).map((w) => [w.wrId, w.status])).toEqual([[5n, WcStatus.LOC_QP_OP_ERR]]);
+      expect(drainCq(p.b.cq).map((w) => [w.wrId, w.status])).toEqual([[5n, WcStatus.LOC_QP_OP_ERR]]);
     }
     // LOCAL_INV of a user MR (rxe: only IB_MR_TYPE_MEM_REG) and of an unknown key
     for (const k of [(await pair()).b.mr.lkey, 0x12345600]) {
       const p = await pair();
       p.b.qp.postSend({ wrId: 6n, opcode: WrOpcode.LOCAL_INV, sendFlags: S, invalidateRkey: k === 0x12345600 ? k : p.b.mr.lkey });
       settle(p.net);
-      expect(polled(p.b.cq).map((w) => [w.wrId, w.status])).toEqual([[6n, WcStatus.LOC_QP_OP_ERR]]);
+      expect(drainCq(p.b.cq).map((w) => [w.wrId, w.status])).toEqual([[6n, WcStatus.LOC_QP_OP_ERR]]);
     }
     expect(errnoOf(() => b.pd.allocMr(0))).toBe("EINVAL");
     expect(errnoOf(() => fmr.rereg({ access: 0 }))).toBe("EINVAL");
@@ -353,7 +313,7 @@ describe("fast registration (ibv_alloc_mr + REG_MR) and MR invalidation", () => 
     const key = incRkey(fmr.lkey);
     b.qp.postSend({ wrId: 1n, opcode: WrOpcode.REG_MR, sendFlags: S, reg: { mr: fmr, key, access: Access.LOCAL_WRITE | RW, addr: backing.addr, length: 4096 } });
     settle(net);
-    polled(b.cq);
+    drainCq(b.cq);
     backing.destroy();
     expect(writeThrough(net, a, fmr.addr, key, "gone").map((w) => w.status)).toEqual([WcStatus.REM_ACCESS_ERR]);
   });

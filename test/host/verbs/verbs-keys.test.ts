@@ -3,32 +3,20 @@
 // remote one comes back as a NAK and completes it with REM_ACCESS_ERR; either way
 // the QP goes to ERR and the WRs behind are flushed.
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
+import { simRcPair } from "../support/sim-pair.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpState, QpType, SendFlags, WcStatus, WrOpcode, type CompletionQueue, type MemoryRegion, type ProtectionDomain, type QueuePair, type WorkCompletion } from "../../../host/core/verbs/index.js";
+import { Access, QpState, SendFlags, WcStatus, WrOpcode, type CompletionQueue, type WorkCompletion } from "../../../host/core/verbs/index.js";
 
 const S = SendFlags.SIGNALED;
 
-interface Side { pd: ProtectionDomain; cq: CompletionQueue; qp: QueuePair; mr: MemoryRegion }
 
-async function pair(remoteAccess = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ) {
-  const mod = await coreModule();
-  const net = new SimNetwork({ seed: 7 });
-  const mk = async (addr: string, access: number): Promise<Side> => {
-    const dev = await net.addDevice(mod, addr, { mrArenaBytes: 1 << 20, ringArenaBytes: 1 << 20, maxQp: 8 });
-    const pd = dev.allocPd();
-    const cq = dev.createCq(64);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 2, maxRecvSge: 2 } });
-    const mr = pd.regMr(4096, access);
-    return { pd, cq, qp, mr };
-  };
-  const a = await mk("127.0.0.1", Access.LOCAL_WRITE);
-  const b = await mk("127.0.0.2", remoteAccess);
-  const qpAccessFlags = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 100, gid: "::ffff:127.0.0.2" }, { sqPsn: 200, qpAccessFlags, timeout: 8, minRnrTimer: 1 });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 200, gid: "::ffff:127.0.0.1" }, { sqPsn: 100, qpAccessFlags, timeout: 8, minRnrTimer: 1 });
-  return { net, a, b };
+/** Two connected RC QPs (simulated devices at 127.0.0.1 and .2) on small devices; b's MR has `remoteAccess`. */
+function pair(remoteAccess = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ) {
+  const connect = { qpAccessFlags: Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ, timeout: 8, minRnrTimer: 1 };
+  return simRcPair({
+    seed: 7, addresses: ["127.0.0.1", "127.0.0.2"], device: { mrArenaBytes: 1 << 20, ringArenaBytes: 1 << 20, maxQp: 8 },
+    cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 2, maxRecvSge: 2 }, mrBytes: 4096, mrAccess: [Access.LOCAL_WRITE, remoteAccess], psns: [200, 100], connect,
+  });
 }
 
 function drain(net: SimNetwork, cq: CompletionQueue, n: number): WorkCompletion[] {

@@ -7,8 +7,8 @@ import { realClock } from "../../../host/core/link/index.js";
 import type { Device } from "../../../host/core/verbs/index.js";
 
 // both on the RoCE port, each on an address of its own: a CM with no listener answers to 4791, as rxe does
-const A = "127.0.18.71";
-const B = "127.0.18.72";
+const A = "127.0.10.71";
+const B = "127.0.10.72";
 const opened: Device[] = [];
 afterEach(() => {
   for (const d of opened.splice(0)) d.close();

@@ -8,10 +8,11 @@ import { Gateway } from "../../../host/gateway/index.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
-import type { WorkerTunnelLink } from "../../../host/core/worker/index.js";
+import { WorkerPort, type WorkerTunnelLink } from "../../../host/core/worker/index.js";
+import { PcapRecorder } from "../../../host/core/capture/recorder.js";
 
 const TOKEN = "worker-tunnel-token";
-const U = "127.0.18.30";
+const U = "127.0.10.30";
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -45,6 +46,12 @@ describe("a tunnel device in a worker thread (Node)", () => {
     connectQp(a.qp, { qpNum: n.qp.qpNum, psn: 5, gid: `::ffff:${U}`, port: udpPortOf(n.dev) }, { sqPsn: 9, ...o });
     connectQp(n.qp, { qpNum: a.qp.qpNum, psn: 9, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 5, ...o });
 
+    // the tunnel device's port here: the clock, and a capture of what its worker sends through the tunnel
+    const port = t.device.port as WorkerPort;
+    expect(port).toBeInstanceOf(WorkerPort);
+    expect(port.clock.now()).toBeGreaterThan(0);
+    const rec = new PcapRecorder({ directions: ["tx"] });
+    rec.attach(port);
     for (let i = 0; i < 3000; i++) a.mr.bytes[i] = (i * 13 + 1) & 0xff;
     n.qp.postRecv({ wrId: 77n, sgList: [n.mr.sge(40000, 1000)] });
     a.qp.postSend([
@@ -57,6 +64,14 @@ describe("a tunnel device in a worker thread (Node)", () => {
     expect([r.wrId, r.status, r.byteLen]).toEqual([77n, WcStatus.SUCCESS, 900]);
     expect(n.mr.bytes.subarray(100, 3100)).toEqual(a.mr.bytes.subarray(0, 3000));
     expect(n.mr.bytes.subarray(40000, 40900)).toEqual(a.mr.bytes.subarray(0, 900));
+    await port.captureFlush();
+    // the WRITE (3000 B at the default MTU 1024: FIRST, MIDDLE, LAST) and the SEND ONLY, from the HELLO's
+    // address; a loaded machine may add retransmissions of the same packets, each counted once
+    const ops = rec.packets.map((p) => p.packet[28]);
+    expect(ops.slice(0, 4)).toEqual([6, 7, 8, 4]);
+    expect(ops.every((o) => [6, 7, 8, 4].includes(o!))).toBe(true);
+    expect(port.stats.txDatagrams).toBe(rec.packets.length);
+    expect([...rec.packets[0]!.packet.subarray(12, 16)]).toEqual(U.split(".").map(Number));
     expect("fetchStats" in t.link).toBe(true);
     const s = await (t.link as WorkerTunnelLink).fetchStats();
     expect(s.link.sent).toBeGreaterThan(0);

@@ -1,0 +1,199 @@
+// `device.port` of a worker device on the application thread: the clock, the capture tap (a
+// PcapRecorder attached here records what the worker's port sent and received, every ICRC
+// recomputes), the in-flight budget and the port's counters; and rdma_cm over worker devices with
+// no clock passed (the port's). Loopback UDP on 127.0.10.x (this suite's addresses).
+import { afterEach, describe, expect, it } from "vitest";
+import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { PcapRecorder, icrcMatches } from "../../../host/core/capture/recorder.js";
+import { readCaptureAll, LINKTYPE_IPV4 } from "../../../host/core/capture/pcap.js";
+import { WireCodec } from "../../../host/core/wire/codec.js";
+import { coreModule } from "../../../host/node/wasm-source.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+import { WorkerPort } from "../../../host/core/worker/index.js";
+import { Qp1Transport, openRdmaCm, PortSpace, RdmaCmEventType as E, type EventChannel } from "../../../host/core/cm/index.js";
+
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
+const opened: Device[] = [];
+afterEach(() => {
+  while (opened.length) opened.pop()!.close();
+});
+
+async function open(address: string, worker: boolean, port = 0): Promise<Device> {
+  const d = await openDevice({ address, port, worker });
+  opened.push(d);
+  if (worker) expect(d.worker, d.workerFallback).toBe(true);
+  return d;
+}
+
+function side(d: Device) {
+  const pd = d.allocPd();
+  const mr = pd.regMr(16384, ACCESS);
+  const cq = d.createCq(32);
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
+  return { d, mr, cq, qp };
+}
+
+/** A worker device (A) and a thread device (B) with one connected RC QP each. */
+async function pair(a: string, b: string) {
+  const A = side(await open(a, true));
+  const B = side(await open(b, false));
+  // a long ACK timeout: a retransmission on a loaded machine would change the counts asserted
+  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
+  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
+  return { A, B };
+}
+
+async function sendOnce(A: ReturnType<typeof side>, B: ReturnType<typeof side>, len: number, wrId: bigint) {
+  B.qp.postRecv({ wrId, sgList: [B.mr.sge(0, 8192)] });
+  A.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, len)] });
+  expect((await A.cq.next()).status).toBe(WcStatus.SUCCESS);
+  const wc = await B.cq.next();
+  expect(wc.status).toBe(WcStatus.SUCCESS);
+  expect(wc.byteLen).toBe(len);
+}
+
+describe("device.port of a worker device", () => {
+  it("is there with the clock, the worker's counters and a capture that records what the worker sent and received", async () => {
+    const { A, B } = await pair("127.0.10.101", "127.0.10.102");
+    const port = A.d.port;
+    expect(port).toBeInstanceOf(WorkerPort);
+    const t = port!.clock.now();
+    expect(t).toBeGreaterThan(0);
+    expect(A.d.now()).toBeGreaterThanOrEqual(t);
+
+    const rec = new PcapRecorder();
+    const detach = rec.attach(port!);
+    A.mr.bytes.set(Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff));
+    await sendOnce(A, B, 3000, 1n); // MTU 1024: three SEND packets out, one ACK (or more) back
+    await (port as WorkerPort).captureFlush();
+    const tx = rec.packets.filter((p) => p.dir === "tx");
+    const rx = rec.packets.filter((p) => p.dir === "rx");
+    expect(tx.length).toBe(3);
+    expect(rx.length).toBe(B.d.port!.stats.txDatagrams);
+    expect(rx.length).toBeGreaterThan(0);
+    expect(rx.every((p) => p.rxResult === 0)).toBe(true);
+    // the worker's counters, copied into the control block
+    expect(port!.stats.txDatagrams).toBe(3);
+    expect(port!.stats.rxDatagrams).toBe(rx.length);
+    expect(port!.stats.rxDropped).toBe(0);
+
+    const file = rec.pcap();
+    const recs = readCaptureAll(file);
+    expect(recs.length).toBe(rec.packets.length);
+    expect(recs[0]!.linktype).toBe(LINKTYPE_IPV4);
+    const codec = await WireCodec.create(await coreModule());
+    expect(recs.map((r) => icrcMatches(codec, r.data!))).toEqual(recs.map(() => true));
+    // the first datagram is SEND FIRST (opcode 0) from A's address, carrying A's bytes
+    const first = recs[0]!.data!;
+    expect(first[28]).toBe(0);
+    expect([...first.subarray(12, 16)]).toEqual([127, 0, 10, 101]);
+    expect([...first.subarray(28 + 12, 28 + 12 + 16)]).toEqual([...A.mr.bytes.subarray(0, 16)]);
+
+    // detached: the worker stops tapping; later traffic is not recorded
+    detach();
+    expect(port!.capture).toBeUndefined();
+    const before = rec.packets.length;
+    await sendOnce(A, B, 100, 2n);
+    await (port as WorkerPort).captureFlush();
+    expect(rec.packets.length).toBe(before);
+    expect(port!.stats.txDatagrams).toBe(4);
+  });
+
+  it("budget() and setBudget() are the worker's device's; receive() here is refused", async () => {
+    const { A, B } = await pair("127.0.10.103", "127.0.10.104");
+    const port = A.d.port!;
+    const b0 = port.budget();
+    expect(Object.keys(b0)).toEqual(["limit", "inflight", "waiting", "admits", "waits", "wakes", "peak", "limitPackets", "inflightPackets"]);
+    port.setBudget(1 << 20, 64);
+    const b1 = port.budget();
+    expect(b1.limit).toBe(1 << 20);
+    expect(b1.limitPackets).toBe(64);
+    await sendOnce(A, B, 2000, 3n);
+    const b2 = port.budget();
+    expect(b2.admits).toBeGreaterThan(b0.admits);
+    expect(b2.inflight).toBe(0);
+    expect(() => port.setBudget(-1)).toThrow(RangeError);
+    expect(() => port.receive({ src: "127.0.10.104", dst: "127.0.10.103", srcPort: 1, dstPort: 2, payload: new Uint8Array(40) })).toThrow(/worker/);
+    const s = await (port as WorkerPort).fetchStats();
+    expect(s.port?.txDatagrams).toBe(port.stats.txDatagrams);
+  });
+
+  it("closing the device stops the port: its capture is off", async () => {
+    const d = await open("127.0.10.105", true);
+    const port = d.port!;
+    new PcapRecorder().attach(port);
+    expect(port.capture).toBeDefined();
+    d.close();
+    expect(port.capture).toBeUndefined();
+  });
+});
+
+interface Ev { event: number; status: number; eventName: string; id: { createQp: Function; accept: Function; qp?: unknown }; ack(): void }
+async function nextEvent(ch: EventChannel, want: number): Promise<Ev> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, no) => (timer = setTimeout(() => no(new Error(`no event ${want} within 10 s`)), 10_000)));
+  try {
+    const e = (await Promise.race([ch.getCmEvent(), timeout])) as unknown as Ev;
+    e.ack();
+    expect(e.event, `${e.eventName} status ${e.status}`).toBe(want);
+    return e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe("rdma_cm over worker devices", () => {
+  it("openRdmaCm({ devices }) with no clock: connect, accept, a SEND each way, disconnect", async () => {
+    const S = "127.0.10.201";
+    const C = "127.0.10.202";
+    const server = await open(S, true, 4791);
+    const client = await open(C, true, 4791);
+    const scm = openRdmaCm({ devices: [{ device: server, mad: Qp1Transport.of(server) }] });
+    const ccm = openRdmaCm({ devices: [{ device: client, mad: Qp1Transport.of(client) }] });
+    const sch = scm.createEventChannel();
+    const cch = ccm.createEventChannel();
+    const listener = sch.createId(PortSpace.TCP);
+    listener.bindAddr({ address: S, port: 7471 });
+    listener.listen(1);
+
+    const id = cch.createId(PortSpace.TCP);
+    id.resolveAddr(undefined, { address: S, port: 7471 }, 2000);
+    await nextEvent(cch, E.ADDR_RESOLVED);
+    id.resolveRoute(2000);
+    await nextEvent(cch, E.ROUTE_RESOLVED);
+    const cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
+    const cqp = id.createQp(undefined, { cap });
+    const cmr = id.pd!.regMr(4096, ACCESS);
+    cqp.postRecv({ wrId: 1n, sgList: [cmr.sge(2048, 64)] });
+    id.connect({ responderResources: 1, initiatorDepth: 1 });
+
+    const req = await nextEvent(sch, E.CONNECT_REQUEST);
+    const conn = req.id as unknown as typeof id;
+    const sqp = conn.createQp(undefined, { cap });
+    const smr = conn.pd!.regMr(4096, ACCESS);
+    sqp.postRecv({ wrId: 2n, sgList: [smr.sge(0, 64)] });
+    conn.accept({ responderResources: 1, initiatorDepth: 1 });
+    await nextEvent(cch, E.ESTABLISHED);
+    await nextEvent(sch, E.ESTABLISHED);
+
+    cmr.bytes.set([1, 2, 3, 4, 5], 0);
+    cqp.postSend({ wrId: 10n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [cmr.sge(0, 5)] });
+    const got = await sqp.recvCq.next();
+    expect(got.status).toBe(WcStatus.SUCCESS);
+    expect(got.opcode).toBe(WcOpcode.RECV);
+    expect([...smr.bytes.subarray(0, 5)]).toEqual([1, 2, 3, 4, 5]);
+    smr.bytes.set([9, 8, 7], 100);
+    sqp.postSend({ wrId: 11n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [smr.sge(100, 3)] });
+    const back = await cqp.recvCq.next();
+    expect(back.byteLen).toBe(3);
+    expect([...cmr.bytes.subarray(2048, 2051)]).toEqual([9, 8, 7]);
+
+    // the client's DREQ: the server hears it and answers with its own disconnect (the DREP)
+    id.disconnect();
+    await nextEvent(sch, E.DISCONNECTED);
+    conn.disconnect();
+    await nextEvent(cch, E.DISCONNECTED);
+  });
+});
