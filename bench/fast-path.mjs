@@ -8,12 +8,15 @@
 //  - RC SEND 64 B round trip (each side waits on its CQ, the child answers every SEND with a
 //    SEND), native and dgram, next to a raw dgram ping-pong of the same datagram size (80 B).
 //    Target: native/raw median <= 1.3; p99 reported.
+//  - `softroce rc_pingpong -s 64` next to `softroce perf send_lat -s 64` (two processes each, the
+//    CLI's defaults): rc_pingpong's usec/iter (the mean round trip) over send_lat's mean round trip
+//    (2 x t_avg: perftest reports half the round trip). Target <= 1.2.
 // Then once: `softroce perf write_bw -q 64` and `-q 256 -t 16` at 64 KiB (two processes, default
 // timeout 14 and retry 7: pass, and retransmission events per datagram), the in-process RC WRITE
 // against its two-CRC-two-copy ceiling (bench/rc-write.mjs) and CRC-32 against node:zlib
 // (bench/crc.mjs). Knobs: BENCH_ROUNDS (5), BENCH_MESSAGES (1500 a goodput run), BENCH_ITERS
-// (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only), BENCH_ONLY=write|lat (one
-// half of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1).
+// (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only), BENCH_ONLY=write|lat|cli (one
+// part of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1).
 // The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
 // flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
 // callback returns, or after the application's reaction to its completions, with it).
@@ -196,7 +199,8 @@ const CLI = fileURLToPath(new URL("../dist/cli/softroce.js", import.meta.url));
 /** `softroce perf write_bw` between two processes (127.0.0.1 and .2): its JSON result. */
 async function perfQps(qps, extra) {
   const tcp = String(20000 + Math.floor(Math.random() * 20000));
-  const common = ["perf", "write_bw", "-q", String(qps), "-s", String(SIZE), ...extra, "-p", tcp, "--udp-port", "0", "--json"];
+  // -m 1024: the path MTU of a 1500-byte Ethernet link (without -m, perf takes loopback's active MTU, 4096)
+  const common = ["perf", "write_bw", "-q", String(qps), "-s", String(SIZE), "-m", "1024", ...extra, "-p", tcp, "--udp-port", "0", "--json"];
   const server = spawn(process.execPath, [CLI, ...common, "--address", "127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
   const serverExit = once(server, "exit"); // at once: an exit seen before anyone listens would leave this waiting forever
   let serverErr = "";
@@ -216,6 +220,46 @@ async function perfQps(qps, extra) {
   }
 }
 
+/** A CLI server and its client (two processes each side of the pair); the client's stdout. */
+async function cliPair(args, serverAddr, clientAddr) {
+  const server = spawn(process.execPath, [CLI, ...args, "--address", serverAddr], { stdio: ["ignore", "ignore", "pipe"] });
+  const serverExit = once(server, "exit");
+  let serverErr = "";
+  server.stderr.on("data", (b) => (serverErr += b));
+  for (let i = 0; i < 400 && !serverErr.includes("waiting"); i++) await new Promise((r) => setTimeout(r, 25));
+  const client = spawn(process.execPath, [CLI, ...args, "--address", clientAddr, serverAddr], { stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 });
+  let out = "", err = "";
+  client.stdout.on("data", (b) => (out += b));
+  client.stderr.on("data", (b) => (err += b));
+  await Promise.all([once(client, "exit"), serverExit]);
+  return { out, err: err + serverErr };
+}
+
+const tcpPort = () => String(20000 + Math.floor(Math.random() * 20000));
+const cliAddr = (k) => ADDR.replace(/\.\d+$/, (m) => `.${(Number(m.slice(1)) + k) & 255}`);
+
+/** `softroce rc_pingpong -s 64 -n ITERS`: usec/iter, the mean round trip (µs). */
+async function rcPingpong() {
+  // the pingpongs have no UDP port exchange: both ends bind the same port on their own address
+  const udp = String(24000 + Math.floor(Math.random() * 8000));
+  const r = await cliPair(["rc_pingpong", "-s", String(LAT_SIZE), "-n", String(ITERS), "-p", tcpPort(), "--udp-port", udp], cliAddr(10), cliAddr(11));
+  const m = /([\d.]+) usec\/iter/.exec(r.out);
+  if (!m) throw new Error(`rc_pingpong: no usec/iter line: ${(r.out + r.err).trim().split("\n").pop()}`);
+  return Number(m[1]);
+}
+
+/** `softroce perf send_lat -s 64 -n ITERS --json`: mean and typical round trip (2 x perftest's half round trip), µs. */
+async function perfSendLat() {
+  const r = await cliPair(["perf", "send_lat", "-s", String(LAT_SIZE), "-n", String(ITERS), "-p", tcpPort(), "--udp-port", "0", "--json"], cliAddr(12), cliAddr(13));
+  let j;
+  try {
+    j = JSON.parse(r.out);
+  } catch {
+    throw new Error(`perf send_lat: ${(r.out + r.err).trim().split("\n").pop()}`);
+  }
+  return { avg: 2 * j.t_avg_usec, typical: 2 * j.t_typical_usec };
+}
+
 function runBench(file, env) {
   const r = spawnSync(process.execPath, [fileURLToPath(new URL(file, import.meta.url))], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 600_000 });
   return (r.stdout + r.stderr).trim();
@@ -231,6 +275,7 @@ async function parent() {
   const probe = buildProbe();
   const g = { "native-now": [], "native-defer": [], dgram: [], raw: [], c: [] };
   const lat = { "native-now": [], "native-defer": [], dgram: [], raw: [] };
+  const cli = { pingpong: [], sendLat: [] };
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // order rotates so no candidate always runs first
@@ -243,7 +288,8 @@ async function parent() {
         ...PATHS.map((p) => async () => lat[p].push(await rcLatency(mine[`${p}-lat`]))),
         async () => lat.raw.push(await rawLatency(hello.echoPort)),
       ];
-      const jobs = [...(ONLY === "lat" ? [] : writes), ...(ONLY === "write" ? [] : lats)];
+      const clis = [async () => cli.pingpong.push(await rcPingpong()), async () => cli.sendLat.push(await perfSendLat())];
+      const jobs = ONLY === "cli" ? clis : [...(ONLY === "lat" ? [] : writes), ...(ONLY === "write" ? [] : lats), ...(ONLY ? [] : clis)];
       for (let j = 0; j < jobs.length; j++) await jobs[(j + r) % jobs.length]();
     }
   } finally {
@@ -252,7 +298,7 @@ async function parent() {
   const ratio = (a, b) => fmtSpread(spread(a.map((x, i) => x / b[i])));
   const mb = (a) => fmtSpread(spread(a), 0);
   console.log(`Node fast path, 2 processes on UDP loopback, ${ROUNDS} interleaved rounds (min / median / max)`);
-  if (ONLY !== "lat") {
+  if (ONLY !== "lat" && ONLY !== "cli") {
     console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s):`);
     console.log(`  native, flush now      ${mb(g["native-now"])}`);
     console.log(`  native, flush defer    ${mb(g["native-defer"])}`);
@@ -267,7 +313,7 @@ async function parent() {
   }
   const p50 = (a) => a.map((x) => x.p50);
   const p99 = (a) => a.map((x) => x.p99);
-  if (ONLY !== "write") {
+  if (ONLY !== "write" && ONLY !== "cli") {
     console.log(`RC SEND ${LAT_SIZE} B round trip, ${ITERS} a run (µs, median of each run; p99 of each run):`);
     console.log(`  native, flush now      p50 ${fmtSpread(spread(p50(lat["native-now"])), 1)}   p99 ${fmtSpread(spread(p99(lat["native-now"])), 1)}`);
     console.log(`  native, flush defer    p50 ${fmtSpread(spread(p50(lat["native-defer"])), 1)}   p99 ${fmtSpread(spread(p99(lat["native-defer"])), 1)}`);
@@ -276,6 +322,13 @@ async function parent() {
     console.log(`  native now / raw (p50)    ${ratio(p50(lat["native-now"]), p50(lat.raw))}   (target <= 1.3)`);
     console.log(`  native defer / raw (p50)  ${ratio(p50(lat["native-defer"]), p50(lat.raw))}`);
     console.log(`  dgram path / raw (p50)    ${ratio(p50(lat.dgram), p50(lat.raw))}`);
+  }
+  if (!ONLY || ONLY === "cli") {
+    console.log(`CLI, RC SEND ${LAT_SIZE} B, ${ITERS} iterations, two processes each (µs):`);
+    console.log(`  rc_pingpong usec/iter (mean round trip)   ${fmtSpread(spread(cli.pingpong), 1)}`);
+    console.log(`  perf send_lat mean round trip (2 t_avg)   ${fmtSpread(spread(cli.sendLat.map((x) => x.avg)), 1)}`);
+    console.log(`  perf send_lat typical round trip          ${fmtSpread(spread(cli.sendLat.map((x) => x.typical)), 1)}`);
+    console.log(`  rc_pingpong / send_lat (means)            ${ratio(cli.pingpong, cli.sendLat.map((x) => x.avg))}   (target <= 1.2)`);
   }
   const ret = PATHS.map((p) => `${p} ${mine[`${p}-write`].d.queryCounters().completer_retry_err ?? 0}`).join(", ");
   console.log(`  (WRITE retransmission events over all rounds: ${ret})`);
@@ -287,7 +340,7 @@ async function parent() {
     const pkts = r.packets_sent ?? 0;
     console.log(
       `perf write_bw -q ${qps} -s ${SIZE} ${extra.join(" ")} (MTU 1024, timeout 14, retry 7): ${r.ok ? "pass" : `FAIL ${r.error ?? JSON.stringify(r.errors)}`}` +
-        (r.ok ? `, ${Number(r.bw_avg_mbps ?? r.wall?.bw_avg_mbps ?? NaN).toFixed(1)} MB/s (perftest's MB = 2^20 B), retransmission events ${r.retransmissions} in ${pkts} datagrams` : ""),
+        (r.ok ? `, ${Number(r.bw_avg_MiBps ?? NaN).toFixed(1)} MB/s (perftest's MB = 2^20 B), retransmission events ${r.retransmissions} in ${pkts} datagrams` : ""),
     );
   }
   console.log("in process (bench/rc-write.mjs, BENCH_ROUNDS=3):\n" + runBench("./rc-write.mjs", { BENCH_ROUNDS: "3" }));

@@ -2,6 +2,7 @@
 import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxBatch, engineTick, engineTxRelease } from "./engine";
 import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
+import { ackHeldCount } from "./responder_send";
 import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
 import { qpFind, qpState } from "../verbs/qp";
 import { qpModify } from "../verbs/qp_modify";
@@ -57,6 +58,9 @@ export function rx_batch(recs: usize, count: u32, now: f64): u32 { return engine
  * ends a hold within the turn of its event loop that started it.
  */
 export function tx_ack_hold(on: u32, now: f64): void { engineAckHold(on != 0, now); }
+
+/** QPs whose plain ACK is held now. */
+export function tx_ack_held(): u32 { return ackHeldCount(); }
 
 export function tick(now: f64): f64 { return engineTick(now); }
 

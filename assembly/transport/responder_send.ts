@@ -171,9 +171,9 @@ export function responderSend(qp: usize, budget: i32): i32 {
 // and leave AFTER the requests the application posted in reaction to the batch's completions
 // (a SEND answering a SEND): the two datagrams to the peer then share one batched send (one UDP
 // GSO send on loopback: one wake-up at the peer, the request first). The delay is bounded by
-// the turn (microseconds); the peer's ACK timeout is at least 8 ms (ack exponent 1 is 8.192 µs
-// x 2, softroce's default 14 is 67 ms). NAKs, RNR NAKs, READ and atomic responses are never
-// held, nor an ACK ordered before a response (the response order stays rxe's).
+// the turn (tens of µs); the peer's ACK timeout is 4.096 µs x 2^timeout (the exponent the
+// pingpongs, perftest and softroce use, 14, is 67 ms). NAKs, RNR NAKs, READ and atomic responses
+// are never held, nor an ACK ordered before a response (the response order stays rxe's).
 
 let holding = false;
 let heldList: usize = 0;

@@ -75,8 +75,11 @@ export interface NativeUdpLinkOptions {
   sourcePortCap?: number;
 }
 
-/** NativeUdpLink.flush's default. */
-export const DEFAULT_FLUSH: "now" | "defer" = "now";
+/**
+ * NativeUdpLink.flush's default: "defer" (a received batch's plain ACKs follow the application's
+ * reply in one send; streams drain at once, see PacketPort's holdingBack).
+ */
+export const DEFAULT_FLUSH: "now" | "defer" = "defer";
 
 /** Receive geometry: recvmmsg takes up to 64 datagrams; with GRO a slot holds a whole GSO send. */
 const RX_SLOTS = 64;
@@ -233,11 +236,13 @@ export class NativeUdpLink implements Link {
     fn?.();
   };
   /**
-   * Link.deferFlush: "defer" drains a received batch's ACKs and responses once the promise
-   * continuations the batch's completions set off have run (a nextTick queued from a microtask),
-   * with what the application posted from them, in one sendmmsg; "now"
-   * drains them before the receive callback returns. Default from NativeUdpLinkOptions.flush,
-   * else env SOFTROCE_FLUSH ("defer" | "now"), else DEFAULT_FLUSH.
+   * Link.deferFlush: "defer" holds a received batch's plain ACKs (the device's tx_ack_hold) until
+   * the promise continuations the batch's completions set off have run (a nextTick queued from a
+   * microtask, same turn: tens of µs at most), and while one is held what the application posts
+   * waits with it, so a reply and the ACK leave in one sendmmsg (one UDP GSO send on loopback,
+   * the reply first); anything else drains at once. "now" drains everything before the receive
+   * callback returns (rxe's behaviour: send_ack from the responder task at once). Default from
+   * NativeUdpLinkOptions.flush, else env SOFTROCE_FLUSH ("defer" | "now"), else DEFAULT_FLUSH.
    */
   flush: "now" | "defer";
 

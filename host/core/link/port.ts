@@ -114,6 +114,7 @@ export interface TransportCore {
   rx_batch_slot_size?(): number;
   rx_batch?(recs: number, count: number, now: number): number;
   tx_ack_hold?(on: number, now: number): void;
+  tx_ack_held?(): number;
   tx_budget_stat(which: number): number;
   tx_set_sport?(index: number, port: number): number;
   qp_sport_fallback?(qpn: number, port: number): number;
@@ -142,6 +143,13 @@ export interface CapturedDatagram extends DatagramFacts {
 
 /** Sees every datagram the port sends ("tx") and every one it is handed ("rx", accepted or dropped). */
 export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
+
+/**
+ * While a deferred flush is due, the TX ring is drained early once it holds this many descriptors:
+ * the deferral exists to join a reply and its held ACK in one send, not to hold back a stream of
+ * requests (a 64 KiB message at MTU 4096 is 16 packets).
+ */
+const DEFER_FLUSH_AT = 16;
 
 export class PacketPort {
   /** Datagrams handed to the link whose `done` has not come yet. */
@@ -265,7 +273,7 @@ export class PacketPort {
     if (this.closed || count <= 0) return;
     const core = this.core;
     const now = this.clock.now();
-    if (!this.acksHeld && this.link.holdAcks && this.link.deferFlush && core.tx_ack_hold) {
+    if (!this.acksHeld && this.link.holdAcks && this.link.deferFlush && core.tx_ack_hold && core.tx_ack_held) {
       // released by the flush below, in this turn (its plain ACKs follow the application's posts)
       core.tx_ack_hold(1, now);
       this.acksHeld = true;
@@ -283,12 +291,13 @@ export class PacketPort {
       }
     }
     if (this.link.deferFlush) {
-      // completions now (CQ waiters wake), the TX ring later in this turn: see Link.deferFlush
-      this.afterDevice();
+      // completions now (CQ waiters wake), the TX ring later in this turn (see Link.deferFlush),
+      // unless it already holds a burst (DEFER_FLUSH_AT)
       if (!this.flushPending) {
         this.flushPending = true;
         this.link.deferFlush(this.flush);
       }
+      if (this.flushPending) this.service();
       return;
     }
     this.service();
@@ -342,7 +351,7 @@ export class PacketPort {
   /** Drains the TX ring into the link, releases what was sent, re-arms the timer. */
   service(): void {
     if (this.servicing || this.closed) return;
-    if (this.flushPending) {
+    if (this.flushPending && this.holdingBack()) {
       // a flush is due later in this turn: it drains the ring and re-arms the timer
       this.afterDevice();
       return;
@@ -362,6 +371,21 @@ export class PacketPort {
   }
 
   private completedSync = 0;
+
+  /**
+   * While a deferred flush is due: does the ring wait for it? Only while the device holds an ACK
+   * the flush will send (what the application posts meanwhile then joins it in one send) and the
+   * ring holds less than a burst; otherwise it drains now, as the "now" flush would.
+   */
+  private holdingBack(): boolean {
+    if (!this.acksHeld || !this.core.tx_ack_held!()) return false;
+    return this.ringBacklog() < DEFER_FLUSH_AT;
+  }
+
+  /** Descriptors the device put in the TX ring that the link has not taken yet. */
+  private ringBacklog(): number {
+    return (this.mem.u32(this.core.tx_ring() + Ring.PROD) - this.cursor) >>> 0;
+  }
 
   /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
   private drainRing(): number {
@@ -405,6 +429,16 @@ export class PacketPort {
       core.qp_sport_fallback?.(m.u32(dsc + Txd.QPN), sp);
       this.stats.sportFallbacks++;
     }
+  }
+
+  /**
+   * QP `qpn` will send from UDP port `port` (a modify gave it one): the link readies it now, before
+   * the QP's first packet (on the Node link: the pool's socket is opened here, not inside a burst
+   * of sends); when it cannot, the QP moves to the device's port before it built any packet.
+   */
+  prepareSourcePort(qpn: number, port: number): void {
+    if (!this.link.sourcePortReady || this.link.sourcePortReady(port)) return;
+    if (this.core.qp_sport_fallback?.(qpn, port)) this.stats.sportFallbacks++;
   }
 
   /**

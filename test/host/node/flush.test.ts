@@ -105,3 +105,23 @@ describe.skipIf(!datapathAddon())("native link, flush defer: a batch's ACK follo
     }
   });
 });
+
+describe.skipIf(!datapathAddon())("native link, flush defer: nothing waits without a held ACK", () => {
+  it("a request posted after a batch that held no ACK (the batch was A's ACK) leaves at the post, not at the flush", async () => {
+    const { A, B } = await pair("127.0.21.15", "127.0.21.16", "defer", 18);
+    const la = udpLinkOf(A.d) as NativeUdpLink;
+    const send = (wrId: bigint) => A.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+    for (let i = 0; i < 4; i++) B.qp.postRecv({ wrId: 2n, sgList: [B.mr.sge(0, 64)] });
+    send(1n);
+    const leftAtPost = await A.cq.next().then((wc) => {
+      // the continuation of the completion B's ACK produced: A's deferred flush is due, nothing is held
+      expect(wc.status).toBe(WcStatus.SUCCESS);
+      const before = la.datapathStats().txDatagrams;
+      send(2n);
+      return la.datapathStats().txDatagrams - before;
+    });
+    expect(leftAtPost).toBe(1);
+    expect((await A.cq.next()).status).toBe(WcStatus.SUCCESS);
+    expect([(await B.cq.next()).status, (await B.cq.next()).status]).toEqual([WcStatus.SUCCESS, WcStatus.SUCCESS]);
+  });
+});
