@@ -194,7 +194,7 @@ async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
     onSendError,
     deviceOptions: (localPort) => ({ gids: [gid], nodeGuid: nodeGuidFor(address, localPort), activeMtu: activeMtuFor(address), ...options, port: localPort }),
   });
-  // QP1 as on the thread path, posted and polled from this thread; the worker's port (and its clock) is not here
+  // QP1 as on the thread path, posted and polled from this thread (device.port here is a WorkerPort, with the same real clock)
   if (options.gsi ?? true) Qp1Transport.of(device, { clock: realClock });
   return device;
 }
