@@ -71,8 +71,13 @@ async function gateway(targetPort) {
     listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, token: TOKEN, allow: [ADDR], dstPorts: [targetPort],
     packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
   });
+  const { monitorEventLoopDelay } = await import("node:perf_hooks");
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   process.on("message", (m) => {
-    if (m.type === "stats") process.send({ type: "stats", udp: gw.udp.stats, counters: gw.counters, cpu: process.cpuUsage() });
+    if (m.type === "stats") {
+      process.send({ type: "stats", udp: gw.udp.stats, counters: gw.counters, cpu: process.cpuUsage(), loopMaxMs: loopDelay.max / 1e6, loopP99Ms: loopDelay.percentile(99) / 1e6 });
+    }
     if (m.type === "exit") gw.close().then(() => process.disconnect());
   });
   process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath });
@@ -166,7 +171,7 @@ async function parent() {
   // goodput: rounds interleaved (native, dgram, tunnel, native, ...); per-round ratios
   const good = { native: [], dgram: [], tunnel: [] };
   // CPU time (user + system) per 64 KiB message: this process's during each path's rounds, the gateway's during the tunnel's
-  const cpu = { native: 0, dgram: 0, tunnel: 0, gateway: 0 };
+  const cpu = { native: 0, dgram: 0, tunnel: 0, gateway: 0, gatewaySys: 0 };
   const cpuUs = (u) => u.user + u.system;
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of PATHS) {
@@ -174,7 +179,11 @@ async function parent() {
       const c0 = process.cpuUsage();
       good[p].push(await writeGoodput(clients[p], t));
       cpu[p] += cpuUs(process.cpuUsage(c0));
-      if (g0) cpu.gateway += cpuUs((await ask(gc, { type: "stats" }, "stats")).cpu) - cpuUs(g0);
+      if (g0) {
+        const g1 = (await ask(gc, { type: "stats" }, "stats")).cpu;
+        cpu.gateway += cpuUs(g1) - cpuUs(g0);
+        cpu.gatewaySys += g1.system - g0.system;
+      }
     }
   }
   // round trip: the iterations in ROUNDS slices, interleaved the same way
@@ -194,7 +203,7 @@ async function parent() {
   for (const p of PATHS) if (mtu(clients[p]) !== 4096) throw new Error(`path MTU ${p} ${mtu(clients[p])}: expected 4096`);
   console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${ROUNDS} rounds x ${MESSAGES} messages per path, interleaved (MB/s = 10^6 B/s; min / median / max):`);
   const perMsg = (us) => (us / (ROUNDS * MESSAGES)).toFixed(0);
-  for (const p of PATHS) console.log(`  ${LABEL[p]} ${spread(good[p]).replace(/\.\d\d/g, "")} MB/s  (retransmission timeouts ${retries(clients[p].d)}; client CPU ${perMsg(cpu[p])} us/message${p === "tunnel" ? `, gateway CPU ${perMsg(cpu.gateway)} us/message` : ""})`);
+  for (const p of PATHS) console.log(`  ${LABEL[p]} ${spread(good[p]).replace(/\.\d\d/g, "")} MB/s  (retransmission timeouts ${retries(clients[p].d)}; client CPU ${perMsg(cpu[p])} us/message${p === "tunnel" ? `, gateway CPU ${perMsg(cpu.gateway)} us/message, ${perMsg(cpu.gatewaySys)} of it in the kernel` : ""})`);
   const all = PATHS.length === ALL_PATHS.length;
   if (all) console.log(`  ratio tunnel/native per round: ${spread(ratios(good.tunnel, good.native))}`);
   if (all) console.log(`  ratio tunnel/dgram  per round: ${spread(ratios(good.tunnel, good.dgram))}   (issue 11's target, >= 0.7, was set against node:dgram)`);
@@ -204,6 +213,7 @@ async function parent() {
   if (all) console.log(`  ratio tunnel/dgram  (median): ${(med(rtt.tunnel) / med(rtt.dgram)).toFixed(2)}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   const u = gwStats.udp;
   console.log(`gateway: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls; ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
+  if (process.env.BENCH_VERBOSE) console.log(`gateway event loop delay: max ${gwStats.loopMaxMs.toFixed(1)} ms, p99 ${gwStats.loopP99Ms.toFixed(1)} ms`);
   if (process.env.BENCH_VERBOSE) console.log(`target counters ${JSON.stringify(targetStats.counters)}\ntunnel counters ${JSON.stringify(Object.fromEntries(Object.entries(tun?.device.queryCounters() ?? {}).filter(([, v]) => v)))}`);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}`);
 

@@ -311,7 +311,9 @@ function flowOf(src: usize): usize {
 //     (the interop captures: +66 0.6 ms after a packet that waited 290 ms; +13, +16, +23 likewise).
 //     A datagram can only have waited while nothing behind it arrived, so its hold is at most the
 //     arrival gap before its burst: the hold term is the longest arrival gap among the flow's
-//     datagrams taken in the last IPID_HOLD_SPAN_US to 2 x IPID_HOLD_SPAN_US (two epochs). A
+//     datagrams taken in the last IPID_HOLD_SPAN_US to 2 x IPID_HOLD_SPAN_US (two epochs: in the
+//     captures the fresh packet came at most 8.7 ms after its burst began, and a receiver reads a
+//     queued burst within a few ms; no gap of a ms since then shows a drained queue). A
 //     busy flow, with no gap of a ms in that span, keeps T < 1 and the window at IPID_BUSY. The
 //     hold counts at most IPID_HOLD_CAP_MS: the longest wait seen was 290 ms; a datagram that
 //     waited longer (a sender stuck for seconds) is refused once and its successor confirms it.

@@ -307,7 +307,7 @@ export class Gateway {
     }
     const gw = new Gateway(options, server, udp, shape, udp.port);
     gw.limitations.push(...udp.limitations);
-    gw.log({ event: "listening", detail: `ws://${endpoint(o.listen, gw.port)} udp ${endpoint(o.udpAddress, gw.udpPort)}` });
+    gw.log({ event: "listening", detail: `ws://${endpoint(o.listen, gw.port)} udp ${endpoint(o.udpAddress, gw.udpPort)} (${udp.path})` });
     return gw;
   }
 

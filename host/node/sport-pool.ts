@@ -1,8 +1,9 @@
 // Per-QP UDP source ports on Node: Linux picks a UDP datagram's source port from the socket
 // it is sent on, never per datagram (sendmsg takes the destination and, with IP_PKTINFO, the
 // source address, not the port). So each port a QP sends from (rxe's: assembly/verbs/sport.ts)
-// gets its own socket bound to (device address, port), opened when the first datagram from it
-// leaves and closed once no live QP has that port (a sweep asks the device every few seconds).
+// gets its own socket bound to (device address, port), opened when a modify to RTR gives a QP the
+// port (PacketPort.prepareSourcePort; a worker device's at the first datagram from it) and closed
+// once no live QP has that port (a sweep asks the device every few seconds).
 // The sockets only send: the device receives on its own port (4791) alone. Anything that does
 // arrive on one is read and counted (strayReceived), never left to fill a buffer unseen.
 // A port that cannot be bound (EADDRINUSE: 0xC000..0xFFFF overlaps Linux's ephemeral range;

@@ -16,7 +16,9 @@ export interface UdpLinkChoice {
 }
 
 export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
-  const sp = options.udpSourcePorts;
+  // env SOFTROCE_UDP_SOURCE_PORTS ("per-qp" | "device") sets the default, as SOFTROCE_DATAPATH does the path's
+  const envSp = process.env.SOFTROCE_UDP_SOURCE_PORTS;
+  const sp = options.udpSourcePorts ?? (envSp === "per-qp" || envSp === "device" ? envSp : undefined);
   if (sp !== undefined && sp !== "per-qp" && sp !== "device") throw new TypeError(`bad udpSourcePorts ${String(sp)}: "per-qp" or "device"`);
   const cap = options.sourcePortCap;
   if (cap !== undefined && (!Number.isInteger(cap) || cap < 1 || cap > 0x4000)) throw new RangeError(`bad sourcePortCap ${cap} (1 .. 16384)`);
@@ -24,10 +26,10 @@ export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSe
   const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
   let reason = "node:dgram asked for";
   if (want === "native") {
-    const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError, udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap });
+    const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError, udpSourcePorts: sp, sourcePortCap: options.sourcePortCap });
     if (r.link) return { link: r.link };
     reason = r.reason;
   }
-  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError, udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap });
+  const link = await UdpLink.open({ address: options.address, port: options.port ?? 4791, highWaterMark: options.highWaterMark, onSendError, udpSourcePorts: sp, sourcePortCap: options.sourcePortCap });
   return { link, reason };
 }

@@ -432,6 +432,16 @@ export class PacketPort {
   }
 
   /**
+   * QP `qpn` will send from UDP port `port` (a modify gave it one): the link readies it now, before
+   * the QP's first packet (on the Node link: the pool's socket is opened here, not inside a burst
+   * of sends); when it cannot, the QP moves to the device's port before it built any packet.
+   */
+  prepareSourcePort(qpn: number, port: number): void {
+    if (!this.link.sourcePortReady || this.link.sourcePortReady(port)) return;
+    if (this.core.qp_sport_fallback?.(qpn, port)) this.stats.sportFallbacks++;
+  }
+
+  /**
    * The UDP source ports live QPs send from (0xC000..0xFFFF; the device's own port is not
    * listed), or undefined when the device cannot say.
    */

@@ -126,7 +126,18 @@ export class QueuePair {
       fail(verb, "EINVAL", (e as Error).message);
     }
     check(verb, d.call(() => d.core.qp_modify(this.handle, mask)));
+    // a QP that can send (RTR on) gets its UDP source port readied now, not at its first packet
+    const st = this.state;
+    if (st >= QpState.RTR && st <= QpState.SQE) {
+      const sp = d.mem.u32(this.rec + QpRec.ATTR + Attr.UDP_SPORT);
+      if (sp && sp !== this.preparedSport) {
+        this.preparedSport = sp;
+        d.port?.prepareSourcePort(this.qpNum, sp);
+      }
+    }
   }
+  /** The UDP source port last readied with the link (QueuePair.modify). */
+  private preparedSport = 0;
 
   /**
    * ibv_query_qp: every attribute, and the creation attributes. sqPsn and rqPsn

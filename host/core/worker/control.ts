@@ -52,6 +52,7 @@ export const F = {
   TX_DATAGRAMS: 24,
   RX_DATAGRAMS: 25,
   RX_DROPPED: 26,
+  SPORT_FALLBACKS: 27,
 } as const;
 
 export const CALL_IDLE = 0;

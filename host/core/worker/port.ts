@@ -20,7 +20,7 @@ const WORKER_LINK: Link = {
 export class WorkerPort extends PacketPort {
   private hook: CaptureHook | undefined;
   private stopped = false;
-  private readonly counters: { readonly txDatagrams: number; readonly rxDatagrams: number; readonly rxDropped: number; drops: Record<string, number> };
+  private readonly counters: PacketPort["stats"];
 
   constructor(
     core: TransportCore,
@@ -41,6 +41,9 @@ export class WorkerPort extends PacketPort {
       },
       get rxDropped() {
         return f[F.RX_DROPPED]!;
+      },
+      get sportFallbacks() {
+        return f[F.SPORT_FALLBACKS]!;
       },
       drops: {},
     };

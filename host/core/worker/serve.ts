@@ -77,6 +77,7 @@ export class DeviceServer {
       f[F.TX_DATAGRAMS] = p.stats.txDatagrams;
       f[F.RX_DATAGRAMS] = p.stats.rxDatagrams;
       f[F.RX_DROPPED] = p.stats.rxDropped;
+      f[F.SPORT_FALLBACKS] = p.stats.sportFallbacks;
     }
     Atomics.add(c.i32, W.PROGRESS, 1);
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's old value)

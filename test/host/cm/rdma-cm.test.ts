@@ -83,6 +83,21 @@ function client(h: Host, next: Next, to: string, port: number) {
   return { id, qp, mr };
 }
 
+/** A listening ID on `h` (rdma_bind_addr, rdma_listen with `backlog`). */
+function listening(h: Host, address: string, port: number, backlog = 1, ps: PortSpace = PortSpace.TCP) {
+  const l = h.ch.createId(ps);
+  l.bindAddr({ address, port });
+  l.listen(backlog);
+  return l;
+}
+
+/** client() whose REQ is on its way (rdma_connect, one responder resource, initiator depth 1). */
+function connecting(h: Host, next: Next, to: string, port: number) {
+  const c = client(h, next, to, port);
+  c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+  return c;
+}
+
 function rdmaInfo(addr: bigint, rkey: number, size: number): Uint8Array {
   const b = new Uint8Array(16);
   const dv = new DataView(b.buffer);
@@ -189,9 +204,7 @@ describe("rdma_cm: RC end to end", () => {
     for (const seed of [3, 4, 5]) {
       const { hosts, next } = await setup({ seed, faults: { loss: 0.25, duplicate: 0.15, jitterUs: 30 } });
       const [A, B] = hosts as [Host, Host];
-      const l = B.ch.createId(PortSpace.TCP);
-      l.bindAddr({ address: "0.0.0.0", port: 18515 });
-      l.listen(8);
+      const l = listening(B, "0.0.0.0", 18515, 8);
       const c = client(A, next, "127.0.0.2", 18515);
       c.id.connect({ responderResources: 1, initiatorDepth: 1, retryCount: 7, rnrRetryCount: 7 });
       const conn = next(B.ch, E.CONNECT_REQUEST).id;
@@ -209,11 +222,8 @@ describe("rdma_cm: RC end to end", () => {
   it("rdma_reject with private data: REJECTED with status 28 and the data; the client's QP goes to ERR", async () => {
     const { hosts, next } = await setup();
     const [A, B] = hosts as [Host, Host];
-    const l = B.ch.createId(PortSpace.TCP);
-    l.bindAddr({ address: "127.0.0.2", port: 5000 });
-    l.listen(1);
-    const c = client(A, next, "127.0.0.2", 5000);
-    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const l = listening(B, "127.0.0.2", 5000);
+    const c = connecting(A, next, "127.0.0.2", 5000);
     const req = next(B.ch, E.CONNECT_REQUEST);
     req.id.reject(enc("not today"));
     const rej = next(A.ch, E.REJECTED);
@@ -226,19 +236,15 @@ describe("rdma_cm: RC end to end", () => {
   it("nobody listening on the port: REJECTED with status 8 (invalid service ID)", async () => {
     const { hosts, next } = await setup();
     const [A] = hosts as [Host, Host];
-    const c = client(A, next, "127.0.0.2", 4444);
-    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const c = connecting(A, next, "127.0.0.2", 4444);
     expect(next(A.ch, E.REJECTED).status).toBe(8);
   });
 
   it("a listener bound to another address of the port's device does not take the request: consumer REJ (28)", async () => {
     const { hosts, next } = await setup({ gids: [undefined, ["::ffff:127.0.0.2", "::ffff:127.0.0.3"]] });
     const [A, B] = hosts as [Host, Host];
-    const l = B.ch.createId(PortSpace.TCP);
-    l.bindAddr({ address: "127.0.0.3", port: 6000 });
-    l.listen(1);
-    const c = client(A, next, "127.0.0.2", 6000);
-    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const l = listening(B, "127.0.0.3", 6000);
+    const c = connecting(A, next, "127.0.0.2", 6000);
     expect(next(A.ch, E.REJECTED).status).toBe(28);
     expect(B.ch.pending).toBe(0);
   });
@@ -246,12 +252,9 @@ describe("rdma_cm: RC end to end", () => {
   it("a listener's backlog (1): extra REQs are dropped without a word and taken on their retries", async () => {
     const { hosts, next, net, fabric } = await setup({ hosts: 4 });
     const [S, ...C] = hosts as [Host, Host, Host, Host];
-    const l = S.ch.createId(PortSpace.TCP);
-    l.bindAddr({ address: "127.0.0.1", port: 7000 });
-    l.listen(1);
+    const l = listening(S, "127.0.0.1", 7000);
     const clients = C.map((h) => {
-      const c = client(h, next, "127.0.0.1", 7000);
-      c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+      const c = connecting(h, next, "127.0.0.1", 7000);
       return c;
     });
     net.run(net.now + 1000);
@@ -284,11 +287,8 @@ describe("rdma_cm: RC end to end", () => {
   it("a slow acceptor: the REQ's retry draws the held MRA (service timeout 24) and the client waits for the accept", async () => {
     const { hosts, next, net, fabric } = await setup();
     const [A, B] = hosts as [Host, Host];
-    const l = B.ch.createId(PortSpace.TCP);
-    l.bindAddr({ address: "127.0.0.2", port: 7174 });
-    l.listen(1);
-    const c = client(A, next, "127.0.0.2", 7174);
-    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const l = listening(B, "127.0.0.2", 7174);
+    const c = connecting(A, next, "127.0.0.2", 7174);
     const req = next(B.ch, E.CONNECT_REQUEST);
     net.run(net.now + 20_000_000); // the consumer thinks for 20 s
     const kinds = fabric.trace.map((r) => cmMsgName(r.attrId));
@@ -306,11 +306,8 @@ describe("rdma_cm: RC end to end", () => {
   it("IPv6: the rdma_cm header carries the IPv6 addresses; the connection comes up over IPv6 GIDs", async () => {
     const { hosts, next, fabric } = await setup({ gids: [["fd00:4791::1"], ["fd00:4791::2"]] });
     const [A, B] = hosts as [Host, Host];
-    const l = B.ch.createId(PortSpace.TCP);
-    l.bindAddr({ address: "::", port: 7174 });
-    l.listen(1);
-    const c = client(A, next, "fd00:4791::2", 7174);
-    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const l = listening(B, "::", 7174);
+    const c = connecting(A, next, "fd00:4791::2", 7174);
     const req = next(B.ch, E.CONNECT_REQUEST);
     expect(req.id.getPeerAddr().address).toBe("fd00:4791::1");
     req.id.createQp(undefined, { cap: CAP });
@@ -339,9 +336,7 @@ describe("rdma_cm: UD over SIDR", () => {
   it("connect resolves the service to a QPN and Q_Key; ESTABLISHED carries the AH attributes; datagrams flow", async () => {
     const { hosts, next, drain } = await setup();
     const [A, B] = hosts as [Host, Host];
-    const l = B.ch.createId(PortSpace.UDP);
-    l.bindAddr({ address: "127.0.0.2", port: 7174 });
-    l.listen(4);
+    const l = listening(B, "127.0.0.2", 7174, 4, PortSpace.UDP);
 
     const id = resolved(A, next, PortSpace.UDP, "127.0.0.2", 7174);
     const qp = id.createQp(undefined, { cap: CAP });
@@ -380,9 +375,7 @@ describe("rdma_cm: UD over SIDR", () => {
   it("UD reject: the client is UNREACHABLE with the SIDR status 2 (rejected)", async () => {
     const { hosts, next } = await setup();
     const [A, B] = hosts as [Host, Host];
-    const l = B.ch.createId(PortSpace.UDP);
-    l.bindAddr({ address: "127.0.0.2", port: 9 });
-    l.listen(1);
+    const l = listening(B, "127.0.0.2", 9, 1, PortSpace.UDP);
     const id = resolved(A, next, PortSpace.UDP, "127.0.0.2", 9);
     id.createQp(undefined, { cap: CAP });
     id.connect({});
@@ -435,11 +428,8 @@ describe("rdma_cm: addresses and errors", () => {
   it("destroying a listener drops the requests it has not handed out, and their IDs", async () => {
     const { hosts, next, net } = await setup();
     const [A, B] = hosts as [Host, Host];
-    const l = B.ch.createId(PortSpace.TCP);
-    l.bindAddr({ address: "127.0.0.2", port: 7001 });
-    l.listen(4);
-    const c = client(A, next, "127.0.0.2", 7001);
-    c.id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const l = listening(B, "127.0.0.2", 7001, 4);
+    const c = connecting(A, next, "127.0.0.2", 7001);
     net.run(net.now + 1000);
     expect(B.ch.pending).toBe(1);
     l.destroy();

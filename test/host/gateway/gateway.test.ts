@@ -43,6 +43,8 @@ async function gateway(o: GatewayOptions = {}): Promise<{ gw: Gateway; logs: Log
   });
   cleanups.push(() => gw.close());
   expect(gw.udpPath).toBe(side);
+  // the startup record says which UDP side is active
+  expect(logs.find((l) => l.event === "listening")?.detail).toMatch(new RegExp(` udp \\S+:\\d+ \\(${side}\\)$`));
   return { gw, logs };
 }
 

@@ -54,7 +54,8 @@ interface Side {
 
 describe.each(PATHS)("per-QP UDP source ports (%s)", (path) => {
   const open = async (address: string, o: Partial<NodeDeviceOptions> = {}): Promise<Device> => {
-    const d = await openDevice({ address, port: 0, datapath: path, ...o });
+    // without QP1 (its port, 0xD872, is readied when the device opens: the test below), the pool holds only these QPs' ports
+    const d = await openDevice({ address, port: 0, datapath: path, gsi: false, ...o });
     opened.push(d);
     return d;
   };
@@ -87,7 +88,14 @@ describe.each(PATHS)("per-QP UDP source ports (%s)", (path) => {
     expect(Buffer.compare(new Uint8Array(B.d.memory.buffer, Number(B.mr.addr), 8192), src)).toBe(0);
   };
 
-  it("RC: both QPs send from rxe's port for the QPN pair, every ICRC over it checks", async () => {
+  it("QP1 (on by default) has rxe's 0xD872, readied with the device; the pool socket is open before any MAD", async () => {
+    const d = await openDevice({ address: "127.0.13.16", port: 0, datapath: path });
+    opened.push(d);
+    expect(udpLinkOf(d)!.pool!.ports).toEqual([0xd872]);
+    expect(sourcePortsOf(d)).toMatchObject({ open: 1, fallbacks: 0 });
+  });
+
+  it("RC: both QPs send from rxe's port for the QPN pair (readied at RTR), every ICRC over it checks", async () => {
     const A = side(await open("127.0.13.1"));
     const B = side(await open("127.0.13.2"));
     expect(A.qp.udpSourcePort).toBe(createSport(A.qp.qpNum));
@@ -95,6 +103,7 @@ describe.each(PATHS)("per-QP UDP source ports (%s)", (path) => {
     const want = rxeSport(0, A.qp.qpNum, B.qp.qpNum);
     expect(A.qp.udpSourcePort).toBe(want);
     expect(B.qp.udpSourcePort).toBe(want);
+    expect(udpLinkOf(A.d)!.pool!.ports).toEqual([want]); // opened at RTR, before the first packet
     await traffic(A, B);
     // B saw A's requests from `want`, A saw B's ACKs from `want`
     expect(B.rx.length).toBeGreaterThan(2);
