@@ -145,7 +145,29 @@ export class LiveSession implements Run {
   }
 
   get done(): boolean {
-    return this.stopped || this.completions.length >= this.posted;
+    return this.stopped || (this.completions.length >= this.posted && this.captured);
+  }
+
+  /**
+   * With the device in a worker its port streams captured datagrams back by message, so the last
+   * ACK can reach this page after the CQE that it completed (shared memory): the run is done once
+   * the worker says every datagram captured so far has arrived (captureFlush).
+   */
+  private captured = false;
+  private flushing = false;
+
+  private flushCapture(): void {
+    const port = this.dev.port as { captureFlush?: () => Promise<void> } | undefined;
+    if (!port?.captureFlush) {
+      this.captured = true;
+      return;
+    }
+    if (this.flushing) return;
+    this.flushing = true;
+    port.captureFlush().then(
+      () => { this.captured = true; },
+      () => { this.captured = true; },
+    );
   }
 
   /** Live time cannot be stepped: each call only collects what has happened. */
@@ -177,6 +199,7 @@ export class LiveSession implements Run {
       else if (ev.kind === "QP_STATE" && ev.state) this.qpState = ev.state;
     }
     for (const wc of wcs) this.completions.push({ side: "A", tUs: this.elapsed(), wc });
+    if (this.completions.length >= this.posted) this.flushCapture();
     if (this.done && !this.stopped) {
       this.stopped = true;
       // the last ACKs have been counted; the tunnel closes with the device
@@ -200,7 +223,7 @@ export class LiveSession implements Run {
     });
   }
 
-  /** True when the device runs in a worker: packets are trace ring records, without bytes. */
+  /** True when the device has no port on this thread: packets are trace ring records, without bytes. */
   get bytesHidden(): boolean {
     return !this.dev.port;
   }
