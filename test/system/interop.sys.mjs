@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, run, runOk, runProcess, test } from "./lib/harness.mjs";
 import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
+import { createSport, rxeSport } from "./lib/rxe-sport.mjs";
 
 const WORK = process.env.INTEROP_WORK ?? join(ROOT, "test/.out/interop");
 const NS = process.env.INTEROP_NS ?? "softroce-interop";
@@ -336,21 +337,6 @@ test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, ve
     process.stdout.write(`      ${ours}: ${rcuc.length} RC/UC packets on rxe's per-QP ports (${new Set(rcuc.map((p) => p["udp.srcport"])).size} ports)\n`);
   }
 });
-
-/** rdma_get_udp_sport(fl, lqpn, rqpn) of Linux (flow label 0: made from the two QPNs). */
-function rxeSport(fl, a, b) {
-  if (fl === 0) {
-    let v = BigInt(a) * BigInt(b);
-    v ^= v >> 20n;
-    v ^= v >> 40n;
-    fl = Number(v & 0xfffffn);
-  }
-  return 0xc000 | ((fl & 0x3fff) ^ (fl >> 14));
-}
-/** rxe's create-time port: 0xC000 + hash_32(qpn, 14). */
-function createSport(qpn) {
-  return 0xc000 + Number(((BigInt(qpn) * 0x61c88647n) & 0xffffffffn) >> 18n);
-}
 
 // ---------------------------------------------------------------- controls (after the capture: they break ICRCs on purpose)
 

@@ -12,6 +12,7 @@ import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/cor
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { QueuePair } from "../../../host/core/verbs/qp.js";
 import type { CapturedDatagram } from "../../../host/core/link/index.js";
+import { createSport, rxeSport } from "../../system/lib/rxe-sport.mjs";
 
 const opened: Device[] = [];
 const sockets: dgram.Socket[] = [];
@@ -20,17 +21,6 @@ afterEach(() => {
   while (sockets.length) sockets.pop()!.close();
 });
 
-/** rdma_get_udp_sport, written out again here (flow label 0: from the two QPNs). */
-function rxeSport(fl: number, a: number, b: number): number {
-  if (fl === 0) {
-    let v = BigInt(a) * BigInt(b);
-    v ^= v >> 20n;
-    v ^= v >> 40n;
-    fl = Number(v & 0xfffffn);
-  }
-  return 0xc000 | ((fl & 0x3fff) ^ (fl >> 14));
-}
-const createSport = (qpn: number): number => 0xc000 + Number(((BigInt(qpn) * 0x61c88647n) & 0xffffffffn) >> 18n);
 
 async function until(cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;

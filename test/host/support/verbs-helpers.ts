@@ -1,7 +1,7 @@
 // Shared setup for the verbs tests: a small device per test.
 import { expect } from "vitest";
 import { openDevice } from "../../../host/node/index.js";
-import { VerbsError, type OpenDeviceOptions, QpType, QpState, Access, Mtu, type QueuePair, type CompletionQueue, type ProtectionDomain } from "../../../host/core/verbs/index.js";
+import { VerbsError, type Device, type OpenDeviceOptions, QpType, QpState, Access, Mtu, type QueuePair, type CompletionQueue, type ProtectionDomain } from "../../../host/core/verbs/index.js";
 
 export const SMALL: OpenDeviceOptions = {
   maxPd: 8,
@@ -44,6 +44,15 @@ export const AV = { grh: { dgid: "::ffff:127.0.0.2", sgidIndex: 1, hopLimit: 64 
 
 export function rcQp(pd: ProtectionDomain, cq: CompletionQueue, cap = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 4, maxRecvSge: 4 }) {
   return pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap });
+}
+
+/** One RC end on `dev`: a PD, one CQ for both queues, an RC QP (32 WRs, 1 SGE each) and an MR of `mrBytes`. */
+export function rcEnd(dev: Device, mrBytes: number, access: number) {
+  const pd = dev.allocPd();
+  const cq = dev.createCq(64);
+  const qp = rcQp(pd, cq, { maxSendWr: 32, maxRecvWr: 32, maxSendSge: 1, maxRecvSge: 1 });
+  const mr = pd.regMr(mrBytes, access);
+  return { dev, cq, qp, mr };
 }
 
 /** Moves an RC/UC/UD QP to RTS with the attributes rc_pingpong uses. */

@@ -11,6 +11,7 @@ import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../hos
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { WorkerTunnelLink } from "../../../host/core/worker/index.js";
 import { TUNNEL_VERSION_BATCH } from "../../../host/core/tunnel/frames.js";
+import { rcEnd } from "../support/verbs-helpers.js";
 
 const TOKEN = "worker-v2-token";
 const U = "127.0.16.21";
@@ -20,13 +21,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-function rc(dev: Device) {
-  const pd = dev.allocPd();
-  const cq = dev.createCq(64);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 32, maxRecvWr: 32, maxSendSge: 1, maxRecvSge: 1 } });
-  const mr = pd.regMr(1 << 18, ACCESS);
-  return { dev, cq, qp, mr };
-}
+const rc = (dev: Device) => rcEnd(dev, 1 << 18, ACCESS);
 
 describe("tunnel version 2 from a worker (Node)", () => {
   it("openTunnelDevice({ worker: true }) gets a version-2 HELLO and sends and receives BATCH frames; bytes checked", async () => {

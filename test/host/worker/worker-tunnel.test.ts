@@ -10,6 +10,7 @@ import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../.
 import type { Device } from "../../../host/core/verbs/device.js";
 import { WorkerPort, type WorkerTunnelLink } from "../../../host/core/worker/index.js";
 import { PcapRecorder } from "../../../host/core/capture/recorder.js";
+import { rcEnd } from "../support/verbs-helpers.js";
 
 const TOKEN = "worker-tunnel-token";
 const U = "127.0.10.30";
@@ -19,13 +20,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-function rc(dev: Device) {
-  const pd = dev.allocPd();
-  const cq = dev.createCq(64);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 32, maxRecvWr: 32, maxSendSge: 1, maxRecvSge: 1 } });
-  const mr = pd.regMr(65536, ACCESS);
-  return { dev, cq, qp, mr };
-}
+const rc = (dev: Device) => rcEnd(dev, 65536, ACCESS);
 
 describe("a tunnel device in a worker thread (Node)", () => {
   it("opens through the gateway in the worker; WRITE and SEND with a UDP device, bytes checked; a wrong token is refused", async () => {
