@@ -256,8 +256,14 @@ export class NativeUdpLink implements Link {
     throw new Error("NativeUdpLink sends TX descriptors in place (sendRing), not single datagrams");
   }
 
-  sendRing(first: number, count: number): number {
-    const n = this.pool ? this.sendRuns(first, count) : this.datapath.sendBatch(this.ringData, first, count, this.flagsOr);
+  /**
+   * Link.sendRing: one sendBatch over the run. With per-QP ports the port cut the ring into runs of
+   * one source port (`srcPort`, checked: the device's or open in the pool), each sent from that
+   * port's socket; the descriptors' ports are not read here.
+   */
+  sendRing(first: number, count: number, srcPort?: number): number {
+    const fd = this.pool && srcPort !== undefined && srcPort !== this.localPort ? this.pool.fd(srcPort) : -1;
+    const n = this.datapath.sendBatch(this.ringData, first, count, this.flagsOr, fd);
     const dv = this.dv!;
     let ok = 0;
     for (let i = 0; i < n; i++) {
@@ -272,27 +278,6 @@ export class NativeUdpLink implements Link {
       this.datapath.onWritable(this.resumeFn);
     }
     return n;
-  }
-
-  /**
-   * Per-QP source ports: the descriptors go in runs of one source port, each run one sendBatch
-   * from that port's socket (the port checked every descriptor's port first: each is the device's
-   * or open in the pool). Returns how many were dealt with (fewer: a socket said EAGAIN).
-   */
-  private sendRuns(first: number, count: number): number {
-    const dv = this.dv!;
-    const at = (i: number): number => dv.getUint32(this.ringData + ((first + i) & this.ringMask) * this.slot + Txd.SRC_PORT, true);
-    let done = 0;
-    while (done < count) {
-      const sp = at(done);
-      let run = 1;
-      while (done + run < count && at(done + run) === sp) run++;
-      const fd = sp === this.localPort ? -1 : this.pool!.fd(sp);
-      const n = this.datapath.sendBatch(this.ringData, (first + done) >>> 0, run, this.flagsOr, fd);
-      done += n;
-      if (n < run) break;
-    }
-    return done;
   }
 
   private sendFailed(d: number, errno: number): void {
