@@ -430,7 +430,7 @@ export class PacketPort {
   }
 
   /** The TX ring's geometry and the ports confirmed, for one drain's checkedPort calls. */
-  private portRing = { data: 0, mask: 0, slot: 0, dv: undefined as DataView | undefined, ok: -1, refused: -1 };
+  private readonly portRing = { data: 0, mask: 0, slot: 0, dv: undefined as DataView | undefined, ok: -1, refused: -1 };
 
   /** Starts a drain's source-port checks (a pool socket may have been swept since the last). */
   private beginPortChecks(ring: number): void {
