@@ -105,6 +105,7 @@ export interface TransportCore {
   rx_buf_cap(): number;
   rx_meta(): number;
   rx(len: number, now: number): number;
+  rx_at?(data: number, len: number, now: number): number;
   tick(now: number): number;
   tx_release(n: number, now: number): void;
   next_deadline(): number;
@@ -202,7 +203,16 @@ export class PacketPort {
     return out;
   }
 
-  /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
+  /** Whether `receive` validates a datagram already in the device's linear memory in place (rx_at). */
+  get canReceiveAt(): boolean {
+    return this.core.rx_at !== undefined;
+  }
+
+  /**
+   * One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns
+   * the rx result. A payload that is already a view of the device's linear memory (a receive slot
+   * the link wrote, e.g. the simulated wire's inbox) is validated where it lies, without the copy.
+   */
   receive(d: Datagram): number {
     if (this.closed) return -1;
     const len = d.payload.length;
@@ -216,7 +226,8 @@ export class PacketPort {
     // the views once per datagram (each accessor re-checks memory.buffer)
     const u8 = m.u8;
     const dv = m.dv;
-    u8.set(d.payload, core.rx_buf());
+    const inPlace = d.payload.buffer === u8.buffer && core.rx_at !== undefined;
+    if (!inPlace) u8.set(d.payload, core.rx_buf());
     const meta = core.rx_meta();
     const src = this.gid(d.src);
     const dst = this.gid(d.dst);
@@ -230,7 +241,7 @@ export class PacketPort {
     dv.setUint32(meta + Rxm.TTL, (d.ttl ?? 0) >>> 0, true);
     dv.setUint32(meta + Rxm.TOS, (d.tos ?? 0) >>> 0, true);
     dv.setUint32(meta + Rxm.FLOW_LABEL, (d.flowLabel ?? 0) >>> 0, true);
-    const r = core.rx(len, this.clock.now());
+    const r = inPlace ? core.rx_at!(d.payload.byteOffset, len, this.clock.now()) : core.rx(len, this.clock.now());
     this.stats.rxDatagrams++;
     if (r !== 0) this.countDrop(RX_RESULT_NAMES[r] ?? `reason_${r}`);
     // The device wrote back the IPv4 ID it resolved (docs/TRANSPORT.md, RX path).
