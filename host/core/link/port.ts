@@ -218,7 +218,13 @@ export class PacketPort {
     const len = d.payload.length;
     const core = this.core;
     const m = this.mem;
-    if (len > core.rx_buf_cap()) {
+    if (this.rxMeta < 0) {
+      // fixed addresses in the core: asked once, not per datagram
+      this.rxBuf = core.rx_buf() >>> 0;
+      this.rxMeta = core.rx_meta() >>> 0;
+      this.rxCap = core.rx_buf_cap();
+    }
+    if (len > this.rxCap) {
       this.countDrop("too_long");
       this.capture?.("rx", { ...d, ipId: d.ipId ?? IP_ID_UNKNOWN, rxResult: -1 });
       return -1;
@@ -227,13 +233,20 @@ export class PacketPort {
     const u8 = m.u8;
     const dv = m.dv;
     const inPlace = d.payload.buffer === u8.buffer && core.rx_at !== undefined;
-    if (!inPlace) u8.set(d.payload, core.rx_buf());
-    const meta = core.rx_meta();
-    const src = this.gid(d.src);
-    const dst = this.gid(d.dst);
-    dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
-    u8.set(src, meta + Rxm.SRC);
-    u8.set(dst, meta + Rxm.DST);
+    if (!inPlace) u8.set(d.payload, this.rxBuf);
+    const meta = this.rxMeta;
+    // only the port writes the addresses into the RX meta record (the device writes back the IPv4 ID):
+    // a flow's next datagram leaves them as they are
+    if (d.src !== this.rxSrc) {
+      const src = this.gid(d.src);
+      dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
+      u8.set(src, meta + Rxm.SRC);
+      this.rxSrc = d.src;
+    }
+    if (d.dst !== this.rxDst) {
+      u8.set(this.gid(d.dst), meta + Rxm.DST);
+      this.rxDst = d.dst;
+    }
     dv.setUint32(meta + Rxm.SRC_PORT, d.srcPort >>> 0, true);
     dv.setUint32(meta + Rxm.DST_PORT, d.dstPort >>> 0, true);
     dv.setUint32(meta + Rxm.IP_ID, (d.ipId ?? IP_ID_UNKNOWN) >>> 0, true);
@@ -251,6 +264,13 @@ export class PacketPort {
   }
 
   private closed = false;
+  /** rx_buf(), rx_meta(), rx_buf_cap() (-1: not asked yet) */
+  private rxBuf = -1;
+  private rxMeta = -1;
+  private rxCap = 0;
+  /** The addresses the RX meta record holds now. */
+  private rxSrc: string | undefined;
+  private rxDst: string | undefined;
 
   /** The device's linear memory (it never grows once the device is open). */
   get memory(): WebAssembly.Memory {
