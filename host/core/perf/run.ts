@@ -458,22 +458,22 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<B
   // -b over a real link: the server's SENDs land here, in region 1
   const rx = o.bidirectional && !server && o.test === "send_bw" ? sendReceiver(client, o, bed, bed.slots * bed.slotBytes, r.counts) : undefined;
   const expectRx = o.iterations * o.qps;
+  const onRx = (wc: WorkCompletion) => void rx!.onRecv(wc);
   const poll = () => {
     for (const s of streams) s.poll();
-    if (rx) {
-      for (;;) {
-        const wcs = client.recvCq.poll(64);
-        for (const wc of wcs) rx.onRecv(wc);
-        if (wcs.length < 64) break;
-      }
-    }
+    if (rx) client.recvCq.pollEach(Infinity, onRx);
   };
   r.start();
   for (const s of streams) s.start();
   poll();
   const progress = () => streams.reduce((a, s) => a + s.progress(), 0) + (rx?.received ?? 0);
   const total = o.iterations * o.qps * (streams.length + (rx ? 1 : 0));
-  await r.drive(() => streams.every((s) => s.finished()) && (!rx || rx.received >= expectRx), poll, progress, total);
+  // asked after every simulated event: a plain loop, no closure per call
+  const done = () => {
+    for (let i = 0; i < streams.length; i++) if (!streams[i]!.finished()) return false;
+    return !rx || rx.received >= expectRx;
+  };
+  await r.drive(done, poll, progress, total);
   // UC/UD: the last messages may still be on the wire when their sends completed
   if (o.connection !== "RC") await r.drive(() => false, poll, progress, total);
   poll();
