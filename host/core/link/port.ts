@@ -153,6 +153,8 @@ export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
 const DEFER_FLUSH_AT = 16;
 
 export class PacketPort {
+  /** The TX ring's address (fixed once the device is open: asked once, not per drain). */
+  private readonly txRing: number;
   /** Datagrams handed to the link whose `done` has not come yet. */
   private inFlight = 0;
   /** Descriptors already handed to the link (host cursor; the device's consumer index trails it). */
@@ -178,7 +180,8 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32((core.tx_ring() >>> 0) + Ring.CONS);
+    this.txRing = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    this.cursor = mem.u32(this.txRing + Ring.CONS);
     link.attachPort?.(this);
     if (link.inFlightBudget || link.inFlightPackets) core.tx_budget_set(link.inFlightBudget ?? 0, link.inFlightPackets ?? 0);
   }
@@ -278,7 +281,7 @@ export class PacketPort {
   }
 
   ringLayout(): TxRingLayout {
-    const r = this.core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    const r = this.txRing;
     return { data: r + Ring.DATA, cap: this.mem.u32(r + Ring.CAP), slot: this.mem.u32(r + Ring.SLOT) };
   }
 
@@ -415,13 +418,13 @@ export class PacketPort {
 
   /** Descriptors the device put in the TX ring that the link has not taken yet. */
   private ringBacklog(): number {
-    return (this.mem.u32(this.core.tx_ring() + Ring.PROD) - this.cursor) >>> 0;
+    return (this.mem.u32(this.txRing + Ring.PROD) - this.cursor) >>> 0;
   }
 
   /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
   private drainRing(): number {
     const m = this.mem;
-    const r = this.core.tx_ring() >>> 0;
+    const r = this.txRing;
     const prod = m.u32(r + Ring.PROD);
     let taken = 0;
     if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
@@ -514,9 +517,8 @@ export class PacketPort {
   /** Hands every ready descriptor to the link; returns how many completed synchronously. */
   private drain(): number {
     if (this.link.sendRing) return this.drainRing();
-    const core = this.core;
     const m = this.mem;
-    const r = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    const r = this.txRing;
     const cap = m.u32(r + Ring.CAP);
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);
