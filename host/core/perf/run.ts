@@ -460,7 +460,7 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<B
   const expectRx = o.iterations * o.qps;
   const onRx = (wc: WorkCompletion) => void rx!.onRecv(wc);
   const poll = () => {
-    for (const s of streams) s.poll();
+    for (let i = 0; i < streams.length; i++) streams[i]!.poll();
     if (rx) client.recvCq.pollEach(Infinity, onRx);
   };
   r.start();
