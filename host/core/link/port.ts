@@ -108,6 +108,7 @@ export interface TransportCore {
   rx_buf_cap(): number;
   rx_meta(): number;
   rx(len: number, now: number): number;
+  rx_at?(data: number, len: number, now: number): number;
   tick(now: number): number;
   tx_release(n: number, now: number): void;
   next_deadline(): number;
@@ -155,6 +156,8 @@ export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
 const DEFER_FLUSH_AT = 16;
 
 export class PacketPort {
+  /** The TX ring's address (fixed once the device is open: asked once, not per drain). */
+  private readonly txRing: number;
   /** Datagrams handed to the link whose `done` has not come yet. */
   private inFlight = 0;
   /** Descriptors already handed to the link (host cursor; the device's consumer index trails it). */
@@ -180,7 +183,8 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32((core.tx_ring() >>> 0) + Ring.CONS);
+    this.txRing = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    this.cursor = mem.u32(this.txRing + Ring.CONS);
     link.attachPort?.(this);
     if (link.inFlightBudget || link.inFlightPackets) core.tx_budget_set(link.inFlightBudget ?? 0, link.inFlightPackets ?? 0);
   }
@@ -205,13 +209,28 @@ export class PacketPort {
     return out;
   }
 
-  /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
+  /** Whether `receive` validates a datagram already in the device's linear memory in place (rx_at). */
+  get canReceiveAt(): boolean {
+    return this.core.rx_at !== undefined;
+  }
+
+  /**
+   * One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns
+   * the rx result. A payload that is already a view of the device's linear memory (a receive slot
+   * the link wrote, e.g. the simulated wire's inbox) is validated where it lies, without the copy.
+   */
   receive(d: Datagram): number {
     if (this.closed) return -1;
     const len = d.payload.length;
     const core = this.core;
     const m = this.mem;
-    if (len > core.rx_buf_cap()) {
+    if (this.rxMeta < 0) {
+      // fixed addresses in the core: asked once, not per datagram
+      this.rxBuf = core.rx_buf() >>> 0;
+      this.rxMeta = core.rx_meta() >>> 0;
+      this.rxCap = core.rx_buf_cap();
+    }
+    if (len > this.rxCap) {
       this.countDrop("too_long");
       this.capture?.("rx", { ...d, ipId: d.ipId ?? IP_ID_UNKNOWN, rxResult: -1 });
       return -1;
@@ -219,13 +238,21 @@ export class PacketPort {
     // the views once per datagram (each accessor re-checks memory.buffer)
     const u8 = m.u8;
     const dv = m.dv;
-    u8.set(d.payload, core.rx_buf());
-    const meta = core.rx_meta();
-    const src = this.gid(d.src);
-    const dst = this.gid(d.dst);
-    dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
-    u8.set(src, meta + Rxm.SRC);
-    u8.set(dst, meta + Rxm.DST);
+    const inPlace = d.payload.buffer === u8.buffer && core.rx_at !== undefined;
+    if (!inPlace) u8.set(d.payload, this.rxBuf);
+    const meta = this.rxMeta;
+    // only the port writes the addresses into the RX meta record (the device writes back the IPv4 ID):
+    // a flow's next datagram leaves them as they are
+    if (d.src !== this.rxSrc) {
+      const src = this.gid(d.src);
+      dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
+      u8.set(src, meta + Rxm.SRC);
+      this.rxSrc = d.src;
+    }
+    if (d.dst !== this.rxDst) {
+      u8.set(this.gid(d.dst), meta + Rxm.DST);
+      this.rxDst = d.dst;
+    }
     dv.setUint32(meta + Rxm.SRC_PORT, d.srcPort >>> 0, true);
     dv.setUint32(meta + Rxm.DST_PORT, d.dstPort >>> 0, true);
     dv.setUint32(meta + Rxm.IP_ID, (d.ipId ?? IP_ID_UNKNOWN) >>> 0, true);
@@ -233,7 +260,7 @@ export class PacketPort {
     dv.setUint32(meta + Rxm.TTL, (d.ttl ?? 0) >>> 0, true);
     dv.setUint32(meta + Rxm.TOS, (d.tos ?? 0) >>> 0, true);
     dv.setUint32(meta + Rxm.FLOW_LABEL, (d.flowLabel ?? 0) >>> 0, true);
-    const r = core.rx(len, this.clock.now());
+    const r = inPlace ? core.rx_at!(d.payload.byteOffset, len, this.clock.now()) : core.rx(len, this.clock.now());
     this.stats.rxDatagrams++;
     if (r !== 0) this.countDrop(RX_RESULT_NAMES[r] ?? `reason_${r}`);
     // The device wrote back the IPv4 ID it resolved (docs/TRANSPORT.md, RX path).
@@ -243,6 +270,13 @@ export class PacketPort {
   }
 
   private closed = false;
+  /** rx_buf(), rx_meta(), rx_buf_cap() (-1: not asked yet) */
+  private rxBuf = -1;
+  private rxMeta = -1;
+  private rxCap = 0;
+  /** The addresses the RX meta record holds now. */
+  private rxSrc: string | undefined;
+  private rxDst: string | undefined;
 
   /** The device's linear memory (it never grows once the device is open). */
   get memory(): WebAssembly.Memory {
@@ -250,7 +284,7 @@ export class PacketPort {
   }
 
   ringLayout(): TxRingLayout {
-    const r = this.core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    const r = this.txRing;
     return { data: r + Ring.DATA, cap: this.mem.u32(r + Ring.CAP), slot: this.mem.u32(r + Ring.SLOT) };
   }
 
@@ -387,13 +421,13 @@ export class PacketPort {
 
   /** Descriptors the device put in the TX ring that the link has not taken yet. */
   private ringBacklog(): number {
-    return (this.mem.u32(this.core.tx_ring() + Ring.PROD) - this.cursor) >>> 0;
+    return (this.mem.u32(this.txRing + Ring.PROD) - this.cursor) >>> 0;
   }
 
   /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
   private drainRing(): number {
     const m = this.mem;
-    const r = this.core.tx_ring() >>> 0;
+    const r = this.txRing;
     const prod = m.u32(r + Ring.PROD);
     const cut = this.link.sourcePortReady !== undefined;
     if (cut) this.beginPortChecks(r);
@@ -519,9 +553,8 @@ export class PacketPort {
   /** Hands every ready descriptor to the link; returns how many completed synchronously. */
   private drain(): number {
     if (this.link.sendRing) return this.drainRing();
-    const core = this.core;
     const m = this.mem;
-    const r = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    const r = this.txRing;
     const cap = m.u32(r + Ring.CAP);
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);
