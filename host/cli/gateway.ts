@@ -107,7 +107,8 @@ export async function runGateway(argv: readonly string[], io: Io, stop: Promise<
     return 1;
   }
   io.out(
-    `softroce gateway: ws://${o.listen!.includes(":") ? `[${o.listen}]` : o.listen}:${gw.port}/tunnel -> udp ${o.udpAddress}:${gw.udpPort}; ` +
+    `softroce gateway: ws://${o.listen!.includes(":") ? `[${o.listen}]` : o.listen}:${gw.port}/tunnel -> udp ${o.udpAddress}:${gw.udpPort} ` +
+      `(${gw.udpPath === "native" ? "native datapath: sendmmsg/recvmmsg" : "node:dgram"}); ` +
       `allow ${o.allow!.join(",")} ports ${o.dstPorts!.join(",")}; token ${o.token ? "required" : "NOT required"}; ` +
       (o.origins!.length
         ? `browser Origins allowed: ${o.origins!.join(", ")} (others refused; add one with --origin <origin>)`
