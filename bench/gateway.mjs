@@ -24,6 +24,7 @@ const ALL_PATHS = ["native", "dgram", "tunnel"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
 const PATHS = (process.env.BENCH_PATHS ?? ALL_PATHS.join(",")).split(",").filter((p) => ALL_PATHS.includes(p));
 const TOKEN = "bench-token";
+const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 // BENCH_TRACE=N: after the measurements, N more tunnel round trips with a timestamp at every hop
 // (process.hrtime: CLOCK_MONOTONIC, one clock for the three processes), printed as a per-hop
@@ -93,6 +94,7 @@ async function gateway(targetPort) {
   const gw = await Gateway.start({
     listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, token: TOKEN, allow: [ADDR], dstPorts: [targetPort],
     packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
+    udpBusyPollUs: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0),
   });
   const { monitorEventLoopDelay } = await import("node:perf_hooks");
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
@@ -111,6 +113,10 @@ async function gateway(targetPort) {
       if (gw.udp.dp) hook(gw.udp.dp, "sendBatch", "g.udpSend");
       else hook(gw.udp, "send", "g.udpSend");
       process.send({ type: "trace", marks });
+    }
+    if (m.type === "busyPoll") {
+      gw.o.udpBusyPollUs = m.us; // a bench-only switch between rounds (the option is fixed at start otherwise)
+      process.send({ type: "busyPoll" });
     }
     if (m.type === "exit") gw.close().then(() => process.disconnect());
   });
@@ -223,6 +229,19 @@ async function parent() {
   // round trip: the iterations in ROUNDS slices, interleaved the same way
   const rtt = { native: [], dgram: [], tunnel: [] };
   for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) rtt[p].push(...(await pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS))));
+  // BENCH_BUSY_POLL_SWEEP=0,100,300: the tunnel round trip again with each gateway busy-poll window, rounds interleaved
+  const sweep = (process.env.BENCH_BUSY_POLL_SWEEP ?? "").split(",").filter((x) => x !== "").map(Number);
+  const swept = Object.fromEntries(sweep.map((us) => [us, []]));
+  if (sweep.length && clients.tunnel) {
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const p of PATHS) if (p !== "tunnel") (swept[p] ??= []).push(med(await pingPong(clients[p], 50, Math.ceil(ITERS / ROUNDS))));
+      for (const us of sweep) {
+        await ask(gc, { type: "busyPoll", us }, "busyPoll");
+        swept[us].push(med(await pingPong(clients.tunnel, 50, Math.ceil(ITERS / ROUNDS))));
+      }
+    }
+    await ask(gc, { type: "busyPoll", us: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0) }, "busyPoll");
+  }
   let breakdown;
   if (TRACE && clients.tunnel) {
     await ask(gc, { type: "trace" }, "trace");
@@ -244,7 +263,6 @@ async function parent() {
   const gwStats = await ask(gc, { type: "stats" }, "stats");
   const targetStats = await ask(tc, { type: "stats" }, "stats");
 
-  const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
   const spread = (a) => { const b = [...a].sort((x, y) => x - y); return `${b[0].toFixed(2)} / ${b[b.length >> 1].toFixed(2)} / ${b[b.length - 1].toFixed(2)}`; };
   const ratios = (a, b) => a.map((x, i) => x / b[i]);
   const pct = (a, q) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * q))]; };
@@ -264,9 +282,17 @@ async function parent() {
   if (all) console.log(`  ratio tunnel/native (median): ${(med(rtt.tunnel) / med(rtt.native)).toFixed(2)}`);
   if (all) console.log(`  ratio tunnel/dgram  (median): ${(med(rtt.tunnel) / med(rtt.dgram)).toFixed(2)}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   const u = gwStats.udp;
-  console.log(`gateway: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls; ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
+  console.log(`gateway: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls (busy polls ${u.polls}, ${u.pollHits} of them answered); ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
   if (process.env.BENCH_VERBOSE) console.log(`gateway event loop delay: max ${gwStats.loopMaxMs.toFixed(1)} ms, p99 ${gwStats.loopP99Ms.toFixed(1)} ms`);
   if (process.env.BENCH_VERBOSE) console.log(`target counters ${JSON.stringify(targetStats.counters)}\ntunnel counters ${JSON.stringify(Object.fromEntries(Object.entries(tun?.device.queryCounters() ?? {}).filter(([, v]) => v)))}`);
+  if (sweep.length && clients.tunnel) {
+    console.log(`tunnel round trip by the gateway's busy-poll window (udpBusyPollUs), ${ROUNDS} interleaved rounds of ${Math.ceil(ITERS / ROUNDS)}, round medians min / median / max us, and per round vs ${sweep[0]} us:`);
+    for (const us of sweep) {
+      const vs = swept.dgram ? `; vs Node UDP on node:dgram ${spread(ratios(swept[us], swept.dgram))}` : "";
+      console.log(`  ${String(us).padStart(5)} us: ${spread(swept[us])}   ratio ${spread(ratios(swept[us], swept[sweep[0]]))}${vs}`);
+    }
+    for (const p of PATHS) if (p !== "tunnel") console.log(`  ${LABEL[p]} ${spread(swept[p])} (the same rounds)`);
+  }
   if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}`);
 

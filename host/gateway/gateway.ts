@@ -83,6 +83,12 @@ export interface GatewayOptions {
    * side sends, a BATCH of datagrams up to this size (default 256 KiB; at least one DATA frame)
    */
   maxFrameBytes?: number;
+  /**
+   * Native UDP side: after a turn that forwarded a request its peer answers at once (AckReq, READ,
+   * atomic), keep polling the UDP socket this many µs for the answer instead of sleeping until the
+   * next wake-up (0..2000; 0, the default: off). It holds a CPU while it waits (docs/PERFORMANCE.md).
+   */
+  udpBusyPollUs?: number;
 }
 
 export interface LogRecord {
@@ -100,7 +106,7 @@ const DEFAULTS = {
   listen: "127.0.0.1", port: 8791, udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8,
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
-  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024,
+  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0,
 } as const;
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
@@ -280,6 +286,9 @@ export class Gateway {
     if (o.maxRocePayload > 0xffff) throw new RangeError(`maxRocePayload ${o.maxRocePayload} > 65535`);
     if (!(o.logRate >= 0) || !Number.isFinite(o.logRate)) throw new RangeError(`logRate ${o.logRate} is not a rate`);
     if (!(o.bindingIdleMs > 0)) throw new RangeError(`bindingIdleMs ${o.bindingIdleMs} must be positive`);
+    if (!Number.isInteger(o.udpBusyPollUs) || o.udpBusyPollUs < 0 || o.udpBusyPollUs > 2000) {
+      throw new RangeError(`udpBusyPollUs ${o.udpBusyPollUs}: whole µs, 0..2000`);
+    }
     if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
       throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
     }
@@ -594,6 +603,7 @@ export class Gateway {
     // one copy into the UDP side's queue (the ws receive buffer is not ours once this handler returns); it leaves at the end of the turn
     if (!this.udp.send(b, gidAt, port, b, payloadAt, len)) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
     this.counters.udpOut++;
+    if (shape.asksReply) this.replyExpected = true;
     this.endTurnSoon();
   }
 
@@ -682,10 +692,19 @@ export class Gateway {
     this.turnEndQueued = false;
     this.udp.flush();
     this.counters.udpSendErrors = this.udp.stats.sendErrors;
-    if (this.pendingOut.size === 0) return;
-    for (const c of this.pendingOut) this.flushClient(c);
-    this.pendingOut.clear();
+    if (this.pendingOut.size !== 0) {
+      for (const c of this.pendingOut) this.flushClient(c);
+      this.pendingOut.clear();
+    }
+    // a request left whose answer comes at once: wait for it here rather than sleep (the answer's
+    // batch runs flushAll again inside the poll, which sends it on to its client)
+    if (this.replyExpected) {
+      this.replyExpected = false;
+      if (this.o.udpBusyPollUs > 0 && !this.closed) this.udp.pollReceive(this.o.udpBusyPollUs);
+    }
   };
+  /** This turn forwarded a request whose peer answers at once (RoceShape.asksReply). */
+  private replyExpected = false;
 
   /** Sends what is gathered for a version-2 client: a DATA frame for one datagram, a BATCH for more. */
   private flushClient(c: Client): void {
