@@ -114,6 +114,13 @@ async function gateway(targetPort) {
       else hook(gw.udp, "send", "g.udpSend");
       process.send({ type: "trace", marks });
     }
+    if (m.type === "turn") {
+      // a bench-only switch: what clients forward to UDP leaves at the end of the socket read (microtask, the
+      // gateway's way) or after the loop's other I/O (setImmediate, the way before)
+      if (m.immediate) gw.udpSoon = gw.endTurnSoon;
+      else delete gw.udpSoon;
+      process.send({ type: "turn" });
+    }
     if (m.type === "busyPoll") {
       gw.o.udpBusyPollUs = m.us; // a bench-only switch between rounds (the option is fixed at start otherwise)
       process.send({ type: "busyPoll" });
@@ -239,6 +246,12 @@ async function parent() {
         await ask(gc, { type: "busyPoll", us }, "busyPoll");
         swept[us].push(med(await pingPong(clients.tunnel, 50, Math.ceil(ITERS / ROUNDS))));
       }
+      if (process.env.BENCH_TURN_AB) {
+        await ask(gc, { type: "busyPoll", us: sweep[0] }, "busyPoll");
+        await ask(gc, { type: "turn", immediate: true }, "turn");
+        (swept.immediate ??= []).push(med(await pingPong(clients.tunnel, 50, Math.ceil(ITERS / ROUNDS))));
+        await ask(gc, { type: "turn", immediate: false }, "turn");
+      }
     }
     await ask(gc, { type: "busyPoll", us: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0) }, "busyPoll");
   }
@@ -291,6 +304,7 @@ async function parent() {
       const vs = swept.dgram ? `; vs Node UDP on node:dgram ${spread(ratios(swept[us], swept.dgram))}` : "";
       console.log(`  ${String(us).padStart(5)} us: ${spread(swept[us])}   ratio ${spread(ratios(swept[us], swept[sweep[0]]))}${vs}`);
     }
+    if (swept.immediate) console.log(`  ${sweep[0]} us, flushed by setImmediate: ${spread(swept.immediate)}   ratio ${spread(ratios(swept.immediate, swept[sweep[0]]))} (vs the microtask flush)`);
     for (const p of PATHS) if (p !== "tunnel") console.log(`  ${LABEL[p]} ${spread(swept[p])} (the same rounds)`);
   }
   if (breakdown) console.log(breakdown);

@@ -604,7 +604,7 @@ export class Gateway {
     if (!this.udp.send(b, gidAt, port, b, payloadAt, len)) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
     this.counters.udpOut++;
     if (shape.asksReply) this.replyExpected = true;
-    this.endTurnSoon();
+    this.udpSoon();
   }
 
   /** One datagram from UDP, `buf[at, at + len)` from the GID at `gid[gidAt]` and `port`. */
@@ -677,6 +677,23 @@ export class Gateway {
     c.stats.bytesOut += frame.length;
     this.counters.framesOut++;
   }
+
+  private udpFlushQueued = false;
+  /**
+   * What clients forward to UDP leaves once the socket read that brought it is done (a microtask:
+   * ws emits every message of one read synchronously, so they still leave in one sendmmsg), not
+   * after the loop's other I/O (setImmediate, as toward clients: there a dgram receive emits one
+   * event per datagram, and the turn gathers them).
+   */
+  private udpSoon(): void {
+    if (this.udpFlushQueued) return;
+    this.udpFlushQueued = true;
+    queueMicrotask(this.flushUdp);
+  }
+  private readonly flushUdp = (): void => {
+    this.udpFlushQueued = false;
+    this.flushAll();
+  };
 
   /** Version-2 clients with datagrams gathered in this turn. */
   private readonly pendingOut = new Set<Client>();

@@ -92,7 +92,8 @@ describe("gateway udpBusyPollUs", () => {
     const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
     const a = rcEnd(t.device, 4096, access);
     const b = rcEnd(peer, 4096, access);
-    const o = { qpAccessFlags: access, timeout: 14, retryCnt: 7 };
+    // a long ACK timeout (4.3 s): no retransmission under load, so exactly one SEND and one ACK cross the gateway
+    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
     connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
     connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
     b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
