@@ -34,6 +34,8 @@ class FakeWs implements WebSocketLike {
 }
 
 const HELLO = { address: "192.0.2.1", port: 4791, ipIdPolicy: 0, dontFragment: true, maxPayload: 4188, qpnBase: 4096, qpnCount: 64, clientId: 9 };
+/** After this turn's microtasks and nextTicks (the link's deferred flush). */
+const turnEnd = () => new Promise<void>((r) => setImmediate(r));
 const PAYLOAD = Uint8Array.from([0x04, 0, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd]);
 
 async function connected(): Promise<{ ws: FakeWs; link: TunnelLink; got: Datagram[]; resumed: () => number }> {
@@ -135,6 +137,8 @@ describe("TunnelLink, version 2", () => {
     for (let i = 0; i < 5; i++) expect(link.send(dgram(5000 + i), () => done++)).toBe(true);
     expect([done, ws.sent.length]).toEqual([5, 0]); // gathered, released at once
     await Promise.resolve();
+    expect(ws.sent.length).toBe(0); // not at the end of this microtask: after the turn's continuations
+    await turnEnd();
     expect(ws.sent.length).toBe(1);
     const f = parseFrame(ws.sent[0]!) as BatchFrame;
     expect(f.kind).toBe(FrameKind.BATCH);
@@ -142,10 +146,27 @@ describe("TunnelLink, version 2", () => {
       [0, 1, 2, 3, 4].map((i) => ["198.51.100.7", 5000 + i, 0, true]),
     );
     link.send(dgram(6000), () => done++);
-    await Promise.resolve();
+    await turnEnd();
     expect(ws.sent[1]![0]).toBe(2);
     expect(parseFrame(ws.sent[1]!)).toEqual({ kind: FrameKind.DATA, address: "198.51.100.7", port: 6000, ipId: 0, payload: PAYLOAD });
     expect(link.stats).toMatchObject({ sent: 6, framesSent: 2 });
+  });
+
+  it("what the continuations of a turn send joins its BATCH (an ACK leaves with the next request)", async () => {
+    const { ws, link } = await v2();
+    // as a receive: the device sends an ACK, then completes a receive the application awaits and answers
+    let completed!: () => void;
+    const completion = new Promise<void>((r) => (completed = r));
+    void (async () => {
+      await completion;
+      await Promise.resolve(); // continuations some microtasks deep
+      link.send(dgram(5101), () => {});
+    })();
+    link.send(dgram(5100), () => {});
+    completed();
+    await turnEnd();
+    expect(ws.sent.length).toBe(1);
+    expect((parseFrame(ws.sent[0]!) as BatchFrame).datagrams.map((d) => d.port)).toEqual([5100, 5101]);
   });
 
   it("a full BATCH leaves at once; close() sends what is gathered; a BATCH received is every datagram to the port", async () => {
