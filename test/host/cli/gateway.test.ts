@@ -17,6 +17,8 @@ describe("softroce gateway", () => {
       idleTimeoutMs: 120000, heartbeatMs: 30000, logRate: 20, quiet: true,
     });
     expect(gatewayOptionsFromArgs(["--log-rate", "3"])!.logRate).toBe(3);
+    expect(gatewayOptionsFromArgs([])!.udpBusyPollUs).toBe(0);
+    expect(gatewayOptionsFromArgs(["--busy-poll", "150"])!.udpBusyPollUs).toBe(150);
     expect(gatewayOptionsFromArgs([])).toMatchObject({ allow: ["127.0.0.1"], dstPorts: [4791], origins: [], token: undefined, quiet: false });
     expect(gatewayOptionsFromArgs([], { SOFTROCE_GATEWAY_TOKEN: "envtok" })!.token).toBe("envtok");
     expect(gatewayOptionsFromArgs(["--help"])).toBeUndefined();
@@ -29,6 +31,7 @@ describe("softroce gateway", () => {
       [["--dst-port", "0"], "--dst-port: bad UDP port \"0\""],
       [["--allow"], "--allow needs a value"],
       [["--log-rate", "-1"], "--log-rate must be at least 0, got -1"],
+      [["--busy-poll", "2001"], "--busy-poll must be at most 2000, got 2001"],
       [["--bogus"], "unknown flag --bogus"],
     ] as const) {
       let err = "";
