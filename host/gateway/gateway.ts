@@ -139,6 +139,8 @@ interface Client {
   out: BatchWriter | undefined;
   /** this client as the peer of a hairpinned conversation (clientPeer) */
   peerName: string;
+  /** ws is done with the oldest frame `out` lent it */
+  frameSent: () => void;
 }
 
 /** The peer of a conversation as bindLocal records it: another client (hairpin), or a UDP source address. */
@@ -448,6 +450,7 @@ export class Gateway {
       stats: { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
       peers: new Set(), bound: new Map(),
       version: ws.protocol === TUNNEL_SUBPROTOCOL_V2 ? TUNNEL_VERSION_BATCH : TUNNEL_VERSION, out: undefined, peerName: "",
+      frameSent: () => c.out?.returned(),
     };
     c.peerName = clientPeer(c.id);
     if (c.version === TUNNEL_VERSION_BATCH) c.out = new BatchWriter(o.maxFrameBytes);
@@ -725,9 +728,15 @@ export class Gateway {
 
   /** Sends what is gathered for a version-2 client: a DATA frame for one datagram, a BATCH for more. */
   private flushClient(c: Client): void {
-    const frame = c.out?.take();
-    if (!frame || c.ws.readyState !== c.ws.OPEN) return;
-    c.ws.send(frame);
+    const out = c.out;
+    if (!out || out.count === 0) return;
+    if (c.ws.readyState !== c.ws.OPEN) {
+      out.take(); // dropped
+      return;
+    }
+    // the writer's own buffer, no copy: ws calls back, in order, once it is written (BatchWriter.lend)
+    const frame = out.lend()!;
+    c.ws.send(frame, c.frameSent);
     c.stats.framesOut++;
     c.stats.bytesOut += frame.length;
     this.counters.framesOut++;

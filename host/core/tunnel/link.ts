@@ -21,6 +21,12 @@ export interface WebSocketLike {
   readonly bufferedAmount: number;
   readonly readyState: number;
   send(data: Uint8Array): void;
+  /**
+   * true: `send(data, done)` calls `done` once it no longer needs `data`, in the order sent (Node's
+   * `ws`, as host/node/tunnel-socket.ts makes it): the link then sends its frame buffers without
+   * copying and reuses them. Absent (browsers, which copy on send): a frame is a fresh copy.
+   */
+  readonly sendCallsBack?: boolean;
   close(code?: number, reason?: string): void;
   addEventListener(type: string, listener: (ev: any) => void): void;
 }
@@ -40,6 +46,8 @@ export interface TunnelLinkOptions {
   inFlightPackets?: number;
   inFlightBytes?: number;
 }
+
+type CallbackSend = { send(data: Uint8Array, done: () => void): void };
 
 /** Receive batch records (and slots) a TunnelLink carves in the device's memory. */
 const RX_RECORDS = 64;
@@ -284,11 +292,18 @@ export class TunnelLink implements Link {
 
   private readonly flushBatch = (): void => {
     this.flushQueued = false;
-    const frame = this.batch?.take();
-    if (!frame || this.down || this.ws.readyState !== OPEN) return;
-    this.ws.send(frame);
+    const b = this.batch;
+    if (!b || b.count === 0) return;
+    if (this.down || this.ws.readyState !== OPEN) {
+      b.take(); // dropped
+      return;
+    }
+    if (this.ws.sendCallsBack) (this.ws as WebSocketLike & CallbackSend).send(b.lend()!, this.frameSent);
+    else this.ws.send(b.take()!);
     this.stats.framesSent++;
   };
+  /** The socket is done with the oldest frame lent to it (sendCallsBack). */
+  private readonly frameSent = (): void => this.batch?.returned();
 
   /** Closes the tunnel (the device sees the link go down); what is gathered for a BATCH leaves first. */
   close(): void {
