@@ -118,6 +118,17 @@ describe("device.port of a worker device", () => {
     expect(() => port.receive({ src: "127.0.10.104", dst: "127.0.10.103", srcPort: 1, dstPort: 2, payload: new Uint8Array(40) })).toThrow(/worker/);
     const s = await (port as WorkerPort).fetchStats();
     expect(s.port?.txDatagrams).toBe(port.stats.txDatagrams);
+    if (process.platform === "linux") {
+      // the worker thread's own task (not this one) and its CPU so far
+      expect(s.thread!.tid).toBeGreaterThan(0);
+      expect(s.thread!.tid).not.toBe(process.pid);
+      expect(s.thread!.runNs).toBeGreaterThan(0);
+      const later = await (port as WorkerPort).fetchStats();
+      expect(later.thread!.tid).toBe(s.thread!.tid);
+      expect(later.thread!.runNs).toBeGreaterThanOrEqual(s.thread!.runNs);
+    }
+    // the native datapath's counters come with them (the datagrams it sent)
+    if (s.datapath) expect(s.datapath.txDatagrams).toBeGreaterThanOrEqual(1);
   });
 
   it("closing the device stops the port: its capture is off", async () => {
