@@ -261,6 +261,21 @@ async function parent() {
     workers.push(w);
   }
   const worker = workers[0];
+  // BENCH_APP_CPU=0: the application thread alone on that CPU, the worker threads and the peer on the
+  // others (taskset per thread): does the worker depend on the application thread, or only on CPU?
+  if (process.env.BENCH_APP_CPU !== undefined) {
+    const app = Number(process.env.BENCH_APP_CPU);
+    const rest = Array.from({ length: CPUS }, (_, i) => i).filter((i) => i !== app).join(",");
+    if (!(Number.isInteger(app) && app >= 0 && app < CPUS) || !rest) throw new RangeError(`BENCH_APP_CPU ${process.env.BENCH_APP_CPU}: a CPU 0..${CPUS - 1} of a machine with 2 or more`);
+    execFileSync("taskset", ["-p", "-c", String(app), String(process.pid)], { stdio: "ignore" });
+    for (const w of workers) {
+      const tid = (await w.d.port.fetchStats()).thread?.tid;
+      if (!tid) throw new Error("BENCH_APP_CPU: the worker thread's id is unknown (Linux only)");
+      execFileSync("taskset", ["-p", "-c", rest, String(tid)], { stdio: "ignore" });
+    }
+    execFileSync("taskset", ["-a", "-p", "-c", rest, String(c.pid)], { stdio: "ignore" });
+    console.log(`pinned: application thread on CPU ${app}; worker threads and the peer on CPU ${rest}`);
+  }
   c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me)] });
   await once(c, "message");
   single.connect(hello.sides[0]);

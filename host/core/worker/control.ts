@@ -73,7 +73,17 @@ const DB = 256;
 export const DB_CAP = 1024;
 const ERROR_TEXT = DB + 4 * DB_CAP;
 export const ERROR_MAX = 1024;
-export const CONTROL_BYTES = ERROR_TEXT + 2 * ERROR_MAX;
+/**
+ * The application thread's watch list: the rings its event pump would act on (the async event
+ * ring, the CQs with a pending next() or an armed notification), each with the index it last saw
+ * (the CQ's consumer index, the event ring's). The worker notifies a waiting application only when
+ * one of them moved past it; a list longer than WATCH_MAX means "notify after every run". Words:
+ * a sequence (odd while the application rewrites the list), the count (-1: every run), then
+ * (ring, index) pairs.
+ */
+export const WATCH_MAX = 8;
+const WATCH = ERROR_TEXT + 2 * ERROR_MAX;
+export const CONTROL_BYTES = WATCH + 4 * (2 + 2 * WATCH_MAX);
 
 /** Typed views over one control block. */
 export class Control {
@@ -114,6 +124,10 @@ export class Control {
   }
   dbEntry(i: number): number {
     return (DB >> 2) + (i & (DB_CAP - 1));
+  }
+  /** Int32 index of the watch list's sequence word; the count follows, then the (ring, index) pairs. */
+  get watchBase(): number {
+    return WATCH >> 2;
   }
 
   writeError(text: string): void {

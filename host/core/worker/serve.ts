@@ -5,6 +5,8 @@
 // application thread's CQ waiters and event pump look at the shared rings.
 import type { CapturedDatagram, PacketPort } from "../link/index.js";
 import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+import { DeviceMemory } from "../verbs/memory.js";
+import { watchMoved } from "./watch.js";
 
 /** One captured datagram as it crosses to the application thread (its payload a copy). */
 export interface WorkerCaptureRecord {
@@ -24,6 +26,8 @@ export class DeviceServer {
   port: PacketPort | undefined;
   private readonly fns: (Fn | undefined)[];
   private readonly doorbell: Fn;
+  /** the instance's memory (the application's watched rings are read in it) */
+  private readonly mem: DeviceMemory | undefined;
   private stopped = false;
   private seen = 0;
   /** Where captured datagrams go (the runner posts them to the application thread as a "capture" report). */
@@ -48,6 +52,7 @@ export class DeviceServer {
   ) {
     if (!(spinUs >= 0 && spinUs <= MAX_SPIN_US)) throw new RangeError(`device worker spin ${spinUs} µs: 0 .. ${MAX_SPIN_US}`);
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
+    this.mem = exports["memory"] instanceof WebAssembly.Memory ? new DeviceMemory(exports["memory"]) : undefined;
     this.doorbell = exports["doorbell"] as Fn;
   }
 
@@ -80,8 +85,9 @@ export class DeviceServer {
       f[F.SPORT_FALLBACKS] = p.stats.sportFallbacks;
     }
     Atomics.add(c.i32, W.PROGRESS, 1);
-    // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's old value)
-    if (Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+    // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
+    // old value), and only for a run that moved a ring it waits on (watch.ts)
+    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       Atomics.notify(c.i32, W.PROGRESS);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }

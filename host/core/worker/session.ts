@@ -10,6 +10,7 @@ import { reviveError, type SerializedError, type WorkerReply, type WorkerReport 
 import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
 import { MAX_SPIN_US } from "./serve.js";
 import { WorkerPort } from "./port.js";
+import { WatchList } from "./watch.js";
 import type { TransportCore } from "../link/index.js";
 
 /** How long close() waits for the worker to close its link before it terminates it (ms). */
@@ -178,9 +179,36 @@ export function attachWorkerPort(device: Device, session: WorkerSession): Worker
   return port;
 }
 
-/** Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between. */
+/**
+ * Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between.
+ * Before each wait it publishes what it waits for (watch.ts): the worker then notifies only a run
+ * that moved one of those rings.
+ */
 function watchProgress(ctl: Control, device: Device): void {
   const i32 = ctl.i32;
+  const list = new WatchList(ctl, device.mem, () => device.core.dev_events());
+  let parked = false;
+  let pumpQueued = false;
+  // Device.watchCq and Device.pump, mirrored: while this thread sleeps, a CQ that starts being
+  // waited on (a next() from a timer, a reqNotify) or a ring that moved (a resize) is published at once
+  const watchCq = device.watchCq.bind(device);
+  device.watchCq = (cq, on) => {
+    watchCq(cq, on);
+    list.watch(cq, on);
+    // entries already past the index published: look now (once; the pump itself publishes again)
+    if (parked && list.publish() && !pumpQueued) {
+      pumpQueued = true;
+      queueMicrotask(() => {
+        pumpQueued = false;
+        if (!device.closed) device.pump();
+      });
+    }
+  };
+  const pump = device.pump.bind(device);
+  device.pump = () => {
+    pump();
+    if (parked) list.publish();
+  };
   let last = Atomics.load(i32, W.PROGRESS);
   const loop = (): void => {
     while (!device.closed && !Atomics.load(i32, W.CLOSED)) {
@@ -191,15 +219,18 @@ function watchProgress(ctl: Control, device: Device): void {
         device.pump();
         continue;
       }
+      list.publish();
       Atomics.store(i32, W.APP_WAITING, 1);
       const w = waitChange(i32, W.PROGRESS, p);
       if (w) {
+        parked = true;
         void w.then(woken);
         return;
       }
     }
   };
   const woken = (): void => {
+    parked = false;
     Atomics.add(i32, W.APP_WAKEUPS, 1);
     loop();
   };
