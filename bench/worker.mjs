@@ -13,7 +13,7 @@
 // the bound the CPU puts on busy/idle (the cores the busy run leaves the worker and the peer over the
 // cores they used idle).
 //   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS,
-//   BENCH_SPINS (worker spins side by side, µs), BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU (see below)
+//   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU (see below)
 import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
@@ -37,9 +37,12 @@ const CPUS = availableParallelism();
 // the worker's spin before it sleeps (µs, openDevice's workerSpinUs): the first is the worker device of
 // every figure; each further one adds a worker device whose round trip is measured beside it
 const SPINS = (process.env.BENCH_SPINS ?? "").split(",").filter((x) => x !== "").map(Number);
+// BENCH_ACK_HOLD=1: one more worker device, with workerAckHold (held ACKs across the threads), its round trip beside
+const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
+const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0);
 
-async function side(address, worker, workerSpinUs) {
-  const d = await openDevice({ address, port: 0, worker, workerSpinUs, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
+async function side(address, worker, workerSpinUs, workerAckHold) {
+  const d = await openDevice({ address, port: 0, worker, workerSpinUs, workerAckHold, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 4);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH * 2, maxRecvWr: DEPTH * 2, maxSendSge: 1, maxRecvSge: 1 } });
@@ -53,7 +56,7 @@ async function side(address, worker, workerSpinUs) {
 // ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
 async function child() {
   const sides = [];
-  for (let i = 0; i < 2 + Math.max(0, SPINS.length - 1); i++) sides.push(await side(B, false));
+  for (let i = 0; i < 2 + EXTRA; i++) sides.push(await side(B, false));
   const serve = (s) => {
     for (let i = 0; i < DEPTH; i++) s.qp.postRecv({ wrId: BigInt(i), sgList: [s.mr.sge(i * 64, 64)] });
     (async () => {
@@ -232,7 +235,7 @@ async function rtt(s) {
   if (before) {
     const after = workerStatsOf(s.d);
     const per = (k) => ((after[k] - before[k]) / PINGS).toFixed(2);
-    s.wakeups.push(`doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`);
+    s.wakeups.push(`doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}, ACK holds ${per("ackHolds")} (joined by the answer ${per("ackHoldsJoined")})`);
   }
   samples.sort((a, b) => a - b);
   return samples[samples.length >> 1];
@@ -252,10 +255,13 @@ async function parent() {
   const [hello] = await once(c, "message");
   const single = await side(A, false);
   const workers = [];
-  for (const spin of SPINS.length ? SPINS : [undefined]) {
-    const w = await side(A, true, spin);
+  const configs = (SPINS.length ? SPINS : [undefined]).map((spin) => ({ spin, hold: false }));
+  if (ACK_HOLD) configs.push({ spin: configs[0].spin, hold: true });
+  for (const { spin, hold } of configs) {
+    const w = await side(A, true, spin, hold);
     if (!w.d.worker) throw new Error(`no worker: ${w.d.workerFallback}`);
     w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
+    w.hold = hold;
     w.rtts = [];
     w.wakeups = [];
     workers.push(w);
@@ -329,7 +335,8 @@ async function parent() {
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
   console.log(`per round trip, worker device (spin ${worker.spinUs} µs, round 1): ${worker.wakeups[0]}`);
   for (const w of workers.slice(1)) {
-    console.log(`64 B RC SEND round trip, worker spin ${w.spinUs} µs: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to spin ${worker.spinUs} µs ${stat(per(w.rtts, worker.rtts))}`);
+    const name = w.hold ? `worker with held ACKs (spin ${w.spinUs} µs)` : `worker spin ${w.spinUs} µs`;
+    console.log(`64 B RC SEND round trip, ${name}: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to the first worker ${stat(per(w.rtts, worker.rtts))}`);
     console.log(`  per round trip (round 1): ${w.wakeups[0]}`);
   }
   c.send({ type: "exit" });

@@ -45,6 +45,14 @@ export const W = {
   APP_WAKEUPS: 45,
   /** statistics: notifies the worker sent the application */
   WORKER_NOTIFIES: 46,
+  /**
+   * 1 while the worker holds a received batch's plain ACKs for the application's answer (the
+   * application, once its turn after a wake-up is over, bumps WAKE if it is still 1: serve.ts)
+   */
+  ACK_HOLD: 47,
+  /** statistics: holds that ended with a doorbell (the answer joined the ACKs), and all holds */
+  HOLDS_JOINED: 34,
+  HOLDS: 35,
 } as const;
 
 /** Float64 indices: the worker's port counters, copied after every turn that ran the device. */
@@ -65,7 +73,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets (words 40.. and the F slots at bytes 192..216 sit between RESULT and DB) */
+/** byte offsets (words 34..35, 40..47 and the F slots at bytes 192..216 sit between RESULT and DB) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;

@@ -7,6 +7,7 @@ import type { CapturedDatagram, PacketPort } from "../link/index.js";
 import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
 import { DeviceMemory } from "../verbs/memory.js";
 import { watchMoved } from "./watch.js";
+import { DOORBELL_SQ } from "../abi/index.js";
 
 /** One captured datagram as it crosses to the application thread (its payload a copy). */
 export interface WorkerCaptureRecord {
@@ -20,6 +21,8 @@ type Fn = (...args: unknown[]) => unknown;
 export const MAX_SPIN_US = 1000;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
+/** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
+export const ACK_HOLD_MAX_MS = 1;
 
 export class DeviceServer {
   /** The link's port, once attached: its service() runs after the device did work. */
@@ -66,8 +69,45 @@ export class DeviceServer {
     this.run(false);
   }
 
+  /**
+   * Held ACKs across the threads. The link's deferred flush (Link.deferFlush, "defer") hands the
+   * end of a receive turn here (`fn` releases the device's held plain ACKs and drains the TX ring):
+   * when that turn woke the application (a completion it waited for) and the device holds plain
+   * ACKs, they wait for the application's answer — the doorbell it rings next, whose requests then
+   * leave first with the ACKs behind them in one batched send (one wake-up at the peer, not two) —
+   * or, when it answers nothing, for the end of its turn (it bumps WAKE while ACK_HOLD is 1), at
+   * most ACK_HOLD_MAX_MS. progress() set ACK_HOLD when it woke the application with ACKs held.
+   */
+  flushAfterTurn(fn: () => void): void {
+    const i32 = this.ctl.i32;
+    if (this.stopped || this.heldFlush || Atomics.load(i32, W.ACK_HOLD) !== 1 || !(this.acksHeld?.() ?? 0)) {
+      if (!this.heldFlush) Atomics.store(i32, W.ACK_HOLD, 0);
+      fn();
+      return;
+    }
+    this.heldFlush = fn;
+    Atomics.add(i32, W.HOLDS, 1);
+    this.holdTimer = setTimeout(this.releaseFlush, ACK_HOLD_MAX_MS);
+  }
+
+  /** Ends a hold (flushAfterTurn): the ACKs leave now. */
+  readonly releaseFlush = (): void => {
+    const fn = this.heldFlush;
+    if (!fn) return;
+    this.heldFlush = undefined;
+    Atomics.store(this.ctl.i32, W.ACK_HOLD, 0);
+    clearTimeout(this.holdTimer);
+    fn();
+  };
+
+  private heldFlush: (() => void) | undefined;
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
+  /** plain ACKs the device holds now (TransportCore.tx_ack_held), once a link that holds them is attached */
+  acksHeld: (() => number) | undefined;
+
   /** Stops serving: later calls are refused on the application side (CLOSED). */
   stop(): void {
+    this.releaseFlush();
     this.stopped = true;
     this.ctl.store(W.CLOSED, 1);
     this.ctl.bump(W.WAKE);
@@ -88,6 +128,8 @@ export class DeviceServer {
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
     // old value), and only for a run that moved a ring it waits on (watch.ts)
     if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+      // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
+      if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
       Atomics.notify(c.i32, W.PROGRESS);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
@@ -182,12 +224,24 @@ export class DeviceServer {
     const head = c.load(W.DB_HEAD);
     if (tail !== head) {
       const now = this.now();
+      let sq = 0;
       for (; tail !== head; tail = (tail + 1) | 0) {
         const e = c.i32[c.dbEntry(tail)]!;
+        sq |= e & DOORBELL_SQ;
         this.doorbell(e >>> 2, e & 3, now);
       }
       c.store(W.DB_TAIL, tail);
       Atomics.add(c.i32, W.DOORBELLS, 1);
+      did = true;
+      // the application's answer (a send queue's doorbell; receives re-posted alone are not one):
+      // the held ACKs leave behind its requests
+      if (this.heldFlush && sq) {
+        Atomics.add(c.i32, W.HOLDS_JOINED, 1);
+        this.releaseFlush();
+      }
+    } else if (this.heldFlush && c.load(W.APP_WAITING) === 1) {
+      // it went back to sleep without answering
+      this.releaseFlush();
       did = true;
     }
     if (c.load(W.CALL) === CALL_REQUEST) {

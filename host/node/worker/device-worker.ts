@@ -51,6 +51,15 @@ const ops: WorkerOps = {
     const port = new PacketPort(ctx.core as unknown as TransportCore, ctx.mem, realClock, link, ctx.server.progress);
     link.port = port;
     ctx.server.port = port;
+    // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
+    const core = ctx.core as unknown as TransportCore;
+    if (msg.ackHold === true && "deferFlush" in link && link.holdAcks && core.tx_ack_held) {
+      const l = link;
+      const defer = l.deferFlush.bind(l);
+      const server = ctx.server;
+      l.deferFlush = (fn: () => void) => defer(() => server.flushAfterTurn(fn));
+      server.acksHeld = () => core.tx_ack_held!();
+    }
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
     port.service();
     return undefined;
@@ -68,6 +77,7 @@ const ops: WorkerOps = {
     return { link: JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})), port: ctx.server.port?.stats, datapath, thread: threadCpu() };
   },
   async close(msg, ctx) {
+    ctx.server.releaseFlush();
     await tunnel.close!(msg, ctx);
     stopDropLog?.();
     await link?.close();
