@@ -215,6 +215,8 @@ export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" 
   token?: string;
   /** extra HTTP headers for the upgrade (e.g. an Origin, when the gateway should see one) */
   headers?: Record<string, string>;
+  /** with `worker: true`: as openDevice's workerSpinUs */
+  workerSpinUs?: number;
 }
 
 /**

@@ -9,10 +9,19 @@ import { DeviceMemory } from "../verbs/memory.js";
 import { watchMoved } from "./watch.js";
 import { DOORBELL_SQ } from "../abi/index.js";
 
-/** One captured datagram as it crosses to the application thread (its payload a copy). */
+/**
+ * One captured datagram as it crosses to the application thread (its payload a copy), with the
+ * worker's time of capture: µs since the epoch (performance.timeOrigin + now(), the same origin on
+ * every thread), which a PcapRecorder on the application thread records instead of the arrival.
+ */
 export interface WorkerCaptureRecord {
   dir: "tx" | "rx";
-  d: CapturedDatagram;
+  d: CapturedDatagram & { tsMicros: number };
+}
+
+/** µs since the epoch at sub-µs resolution, comparable across threads. */
+export function epochMicrosNow(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
 }
 
 type Fn = (...args: unknown[]) => unknown;
@@ -258,7 +267,7 @@ export class DeviceServer {
     if (!port) return;
     port.capture = on
       ? (dir, d) => {
-          this.captured.push({ dir, d: { ...d, payload: d.payload.slice() } });
+          this.captured.push({ dir, d: { ...d, payload: d.payload.slice(), tsMicros: epochMicrosNow() } });
           if (!this.captureQueued) {
             this.captureQueued = true;
             queueMicrotask(this.flushCapture);
