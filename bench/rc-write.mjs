@@ -5,6 +5,10 @@
 // at the packet size. Prints both and their ratio per round (min / median / max over BENCH_ROUNDS
 // interleaved rounds), on the wall clock and per CPU second of this process (on a machine that
 // other jobs load, the CPU figures are the steadier ones: time spent descheduled is not counted).
+// BENCH_BASE=<another checkout, built>: each round also runs that checkout's goodput, interleaved, and
+// the bench prints this build's goodput over the other's per round (a change measured side by side).
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { WireCodec, coreModule, runPerf } from "../dist/internal/node.js";
 
 const SIZE = 65536;
@@ -14,6 +18,15 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000); // ~197 MB per roun
 const SETUP_MESSAGES = 8;
 const mod = await coreModule();
 const codec = await WireCodec.create(mod);
+const self = { runPerf, mod };
+const baseDir = process.env.BENCH_BASE;
+const base = baseDir ? await loadBase(baseDir) : undefined;
+
+/** The other checkout's perf entry and core (its dist/internal/node.js, which loads its own build/). */
+async function loadBase(dir) {
+  const lib = await import(pathToFileURL(path.resolve(dir, "dist/internal/node.js")).href);
+  return { runPerf: lib.runPerf, mod: await lib.coreModule() };
+}
 
 /** CPU time of this process so far, µs (user + system: unlike the wall clock, not charged while other processes hold the cores). */
 function cpuNow() {
@@ -22,9 +35,9 @@ function cpuNow() {
 }
 
 /** One perf run of `messages`: its wall time (first post to last completion) and the CPU time of the whole call, µs. */
-async function perfRun(messages) {
+async function perfRun(messages, build = self) {
   const c0 = cpuNow();
-  const r = await runPerf(mod, { test: "write_bw", size: SIZE, mtu: MTU, iterations: messages, txDepth: 128, verify: false });
+  const r = await build.runPerf(build.mod, { test: "write_bw", size: SIZE, mtu: MTU, iterations: messages, txDepth: 128, verify: false });
   const cpu = cpuNow() - c0;
   if (!r.ok) throw new Error(`write_bw failed: ${JSON.stringify({ lost: r.lost, errors: r.errors })}`);
   return { wall: r.wall.duration_us, cpu };
@@ -35,9 +48,9 @@ async function perfRun(messages) {
  * last completion, and per CPU µs (the CPU time of a tiny run in the same round — opening the two
  * devices and connecting — subtracted).
  */
-async function rcWrite() {
-  const setup = await perfRun(SETUP_MESSAGES);
-  const run = await perfRun(MESSAGES);
+async function rcWrite(build = self) {
+  const setup = await perfRun(SETUP_MESSAGES, build);
+  const run = await perfRun(MESSAGES, build);
   const bytes = SIZE * MESSAGES;
   const cpuBytes = SIZE * (MESSAGES - SETUP_MESSAGES);
   return { wall: bytes / run.wall, cpu: cpuBytes / Math.max(1, run.cpu - setup.cpu) };
@@ -75,12 +88,15 @@ const mmm = (xs, d = 0) => {
 };
 
 await rcWrite(); // warm up the JIT and the wasm tier-up
+if (base) await rcWrite(base);
 ceiling();
 const rows = [];
 for (let r = 0; r < ROUNDS; r++) {
+  // with a base build, which of the two goes first alternates from round to round
+  const b = base && r % 2 === 1 ? await rcWrite(base) : undefined;
   const g = await rcWrite();
   const c = ceiling();
-  rows.push({ g, c });
+  rows.push({ g, c, b: b ?? (base ? await rcWrite(base) : undefined) });
 }
 const load = (await import("node:os")).loadavg().map((x) => x.toFixed(2)).join(" ");
 console.log(`RC WRITE in process: ${SIZE} B messages, MTU ${MTU}, tx depth 128, 1 QP, ${MESSAGES} messages per round; Node ${process.version}; ${ROUNDS} interleaved rounds; load average ${load}`);
@@ -88,4 +104,10 @@ console.log("  (MB = 10^6 B; ceiling = 2 wasm CRC-32 passes + 2 copies per byte;
 console.log("  clock  goodput[MB/s] min/median/max  ceiling[MB/s] min/median/max  goodput/ceiling min/median/max");
 for (const k of ["wall", "cpu"]) {
   console.log(`  ${k.padEnd(5)}  ${mmm(rows.map((x) => x.g[k])).padEnd(30)}  ${mmm(rows.map((x) => x.c[k])).padEnd(30)}  ${mmm(rows.map((x) => x.g[k] / x.c[k]), 3)}`);
+}
+if (base) {
+  console.log(`  vs BENCH_BASE (${baseDir}): its goodput[MB/s] min/median/max, and this build's over it per round`);
+  for (const k of ["wall", "cpu"]) {
+    console.log(`  ${k.padEnd(5)}  ${mmm(rows.map((x) => x.b[k])).padEnd(30)}  this/base ${mmm(rows.map((x) => x.g[k] / x.b[k]), 3)}`);
+  }
 }

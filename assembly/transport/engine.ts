@@ -80,6 +80,20 @@ export function engineRx(len: u32, now: f64): RxResult {
   return r;
 }
 
+/**
+ * One datagram of `len` bytes that the host wrote in place at `data` (a receive slot in linear
+ * memory: no copy into rx_buf), its facts in rx_meta: validated and dispatched where it lies,
+ * then the sender runs. A range outside the memory is refused (SHORT).
+ */
+export function engineRxAt(data: usize, len: u32, now: f64): RxResult {
+  setNow(now);
+  if (!ready) return RxResult.SHORT;
+  if (<u64>data + <u64>len > (<u64>memory.size() << 16)) return RxResult.SHORT;
+  const r = rxOne(data, rxMeta, len, 0);
+  runSender();
+  return r;
+}
+
 /** Validates one datagram at `b` (facts at `meta`) and hands it to its engine; the sender does not run. */
 function rxOne(b: usize, meta: usize, len: u32, idHint: u32): RxResult {
   const r = rxValidate(b, meta, len, idHint);

@@ -1,5 +1,5 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
-import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxBatch, engineTick, engineTxRelease } from "./engine";
+import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxAt, engineRxBatch, engineTick, engineTxRelease } from "./engine";
 import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { ackHeldCount } from "./responder_send";
@@ -35,6 +35,13 @@ export function rx_result_names(): usize { return changetype<usize>(RX_RESULT_NA
 
 /** One datagram of `len` bytes is in rx_buf, its facts in rx_meta: 0 accepted, else the drop reason. */
 export function rx(len: u32, now: f64): u32 { return <u32>engineRx(len, now); }
+
+/**
+ * One datagram of `len` bytes the host wrote in place at `data` (a receive slot it carved with
+ * rx_batch_init), its facts in rx_meta: as `rx`, without the copy into rx_buf. A range outside
+ * linear memory is refused (SHORT).
+ */
+export function rx_at(data: usize, len: u32, now: f64): u32 { return <u32>engineRxAt(data, len, now); }
 
 /**
  * Batched receive in place (docs/TRANSPORT.md): rx_batch_init carves `slots` slots of `slotSize`

@@ -51,8 +51,11 @@ export interface Link {
    * where they are) and returns how many it dealt with — each sent or refused, its bytes
    * copied, so the port releases them at once. Fewer than `count`: blocked; the link calls
    * `resume()` on the port when it can take more. Without it the port sends one datagram at a time.
+   * With `sourcePortReady` the port hands the ring over in runs of one UDP source port, each
+   * descriptor's port read once and checked (or moved to the device's port) on the way, and says
+   * which in `srcPort`: the link sends the run from it without reading the descriptors' ports again.
    */
-  sendRing?(first: number, count: number): number;
+  sendRing?(first: number, count: number, srcPort?: number): number;
   /**
    * Runs `fn` later in this turn of the event loop, after the promise continuations of the
    * current callback (Node: setImmediate, the check phase right after the poll). With it, a
@@ -75,7 +78,7 @@ export interface Link {
    * port `port` now (opening what it needs). Asked before each descriptor with a port the link
    * has not confirmed in this drain; on false the port moves the descriptor to the device's
    * port (source port and ICRC rewritten by the device) and its QP with it. Without it every
-   * descriptor leaves with the port the device wrote.
+   * descriptor leaves with the port the device wrote (and sendRing is handed the ring uncut).
    */
   sourcePortReady?(port: number): boolean;
 }
@@ -105,6 +108,7 @@ export interface TransportCore {
   rx_buf_cap(): number;
   rx_meta(): number;
   rx(len: number, now: number): number;
+  rx_at?(data: number, len: number, now: number): number;
   tick(now: number): number;
   tx_release(n: number, now: number): void;
   next_deadline(): number;
@@ -152,6 +156,8 @@ export type CaptureHook = (dir: "tx" | "rx", d: CapturedDatagram) => void;
 const DEFER_FLUSH_AT = 16;
 
 export class PacketPort {
+  /** The TX ring's address (fixed once the device is open: asked once, not per drain). */
+  private readonly txRing: number;
   /** Datagrams handed to the link whose `done` has not come yet. */
   private inFlight = 0;
   /** Descriptors already handed to the link (host cursor; the device's consumer index trails it). */
@@ -177,7 +183,8 @@ export class PacketPort {
     /** Called after the port ran the device (completions and events may be new). */
     private readonly afterDevice: () => void = () => {},
   ) {
-    this.cursor = mem.u32((core.tx_ring() >>> 0) + Ring.CONS);
+    this.txRing = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    this.cursor = mem.u32(this.txRing + Ring.CONS);
     link.attachPort?.(this);
     if (link.inFlightBudget || link.inFlightPackets) core.tx_budget_set(link.inFlightBudget ?? 0, link.inFlightPackets ?? 0);
   }
@@ -202,13 +209,28 @@ export class PacketPort {
     return out;
   }
 
-  /** One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns the rx result. */
+  /** Whether `receive` validates a datagram already in the device's linear memory in place (rx_at). */
+  get canReceiveAt(): boolean {
+    return this.core.rx_at !== undefined;
+  }
+
+  /**
+   * One datagram from the link: copy into the RX buffer, describe it, let the device run. Returns
+   * the rx result. A payload that is already a view of the device's linear memory (a receive slot
+   * the link wrote, e.g. the simulated wire's inbox) is validated where it lies, without the copy.
+   */
   receive(d: Datagram): number {
     if (this.closed) return -1;
     const len = d.payload.length;
     const core = this.core;
     const m = this.mem;
-    if (len > core.rx_buf_cap()) {
+    if (this.rxMeta < 0) {
+      // fixed addresses in the core: asked once, not per datagram
+      this.rxBuf = core.rx_buf() >>> 0;
+      this.rxMeta = core.rx_meta() >>> 0;
+      this.rxCap = core.rx_buf_cap();
+    }
+    if (len > this.rxCap) {
       this.countDrop("too_long");
       this.capture?.("rx", { ...d, ipId: d.ipId ?? IP_ID_UNKNOWN, rxResult: -1 });
       return -1;
@@ -216,13 +238,21 @@ export class PacketPort {
     // the views once per datagram (each accessor re-checks memory.buffer)
     const u8 = m.u8;
     const dv = m.dv;
-    u8.set(d.payload, core.rx_buf());
-    const meta = core.rx_meta();
-    const src = this.gid(d.src);
-    const dst = this.gid(d.dst);
-    dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
-    u8.set(src, meta + Rxm.SRC);
-    u8.set(dst, meta + Rxm.DST);
+    const inPlace = d.payload.buffer === u8.buffer && core.rx_at !== undefined;
+    if (!inPlace) u8.set(d.payload, this.rxBuf);
+    const meta = this.rxMeta;
+    // only the port writes the addresses into the RX meta record (the device writes back the IPv4 ID):
+    // a flow's next datagram leaves them as they are
+    if (d.src !== this.rxSrc) {
+      const src = this.gid(d.src);
+      dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
+      u8.set(src, meta + Rxm.SRC);
+      this.rxSrc = d.src;
+    }
+    if (d.dst !== this.rxDst) {
+      u8.set(this.gid(d.dst), meta + Rxm.DST);
+      this.rxDst = d.dst;
+    }
     dv.setUint32(meta + Rxm.SRC_PORT, d.srcPort >>> 0, true);
     dv.setUint32(meta + Rxm.DST_PORT, d.dstPort >>> 0, true);
     dv.setUint32(meta + Rxm.IP_ID, (d.ipId ?? IP_ID_UNKNOWN) >>> 0, true);
@@ -230,7 +260,7 @@ export class PacketPort {
     dv.setUint32(meta + Rxm.TTL, (d.ttl ?? 0) >>> 0, true);
     dv.setUint32(meta + Rxm.TOS, (d.tos ?? 0) >>> 0, true);
     dv.setUint32(meta + Rxm.FLOW_LABEL, (d.flowLabel ?? 0) >>> 0, true);
-    const r = core.rx(len, this.clock.now());
+    const r = inPlace ? core.rx_at!(d.payload.byteOffset, len, this.clock.now()) : core.rx(len, this.clock.now());
     this.stats.rxDatagrams++;
     if (r !== 0) this.countDrop(RX_RESULT_NAMES[r] ?? `reason_${r}`);
     // The device wrote back the IPv4 ID it resolved (docs/TRANSPORT.md, RX path).
@@ -240,6 +270,13 @@ export class PacketPort {
   }
 
   private closed = false;
+  /** rx_buf(), rx_meta(), rx_buf_cap() (-1: not asked yet) */
+  private rxBuf = -1;
+  private rxMeta = -1;
+  private rxCap = 0;
+  /** The addresses the RX meta record holds now. */
+  private rxSrc: string | undefined;
+  private rxDst: string | undefined;
 
   /** The device's linear memory (it never grows once the device is open). */
   get memory(): WebAssembly.Memory {
@@ -247,7 +284,7 @@ export class PacketPort {
   }
 
   ringLayout(): TxRingLayout {
-    const r = this.core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    const r = this.txRing;
     return { data: r + Ring.DATA, cap: this.mem.u32(r + Ring.CAP), slot: this.mem.u32(r + Ring.SLOT) };
   }
 
@@ -384,19 +421,38 @@ export class PacketPort {
 
   /** Descriptors the device put in the TX ring that the link has not taken yet. */
   private ringBacklog(): number {
-    return (this.mem.u32(this.core.tx_ring() + Ring.PROD) - this.cursor) >>> 0;
+    return (this.mem.u32(this.txRing + Ring.PROD) - this.cursor) >>> 0;
   }
 
   /** Hands every ready descriptor to a batching link; returns how many it took (all released at once). */
   private drainRing(): number {
     const m = this.mem;
-    const r = this.core.tx_ring() >>> 0;
+    const r = this.txRing;
     const prod = m.u32(r + Ring.PROD);
+    const cut = this.link.sourcePortReady !== undefined;
+    if (cut) this.beginPortChecks(r);
+    // with per-QP ports: the port of descriptor `cursor` when the last run's scan already checked it
+    let next = -1;
     let taken = 0;
-    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
     while (!this.blocked && this.cursor !== prod) {
-      const count = (prod - this.cursor) >>> 0;
-      const n = this.link.sendRing!(this.cursor, count);
+      let count = (prod - this.cursor) >>> 0;
+      let srcPort: number | undefined;
+      if (cut) {
+        const sp = next >= 0 ? next : this.checkedPort(this.cursor);
+        next = -1;
+        let run = 1;
+        while (run < count) {
+          const p = this.checkedPort((this.cursor + run) >>> 0);
+          if (p !== sp) {
+            next = p;
+            break;
+          }
+          run++;
+        }
+        count = run;
+        srcPort = sp;
+      }
+      const n = this.link.sendRing!(this.cursor, count, srcPort);
       // after the send: the datapath wrote the IPv4 ID each datagram went with, and its ICRC
       if (this.capture) for (let i = 0; i < n; i++) this.captureTx(this.descriptor(r, (this.cursor + i) >>> 0));
       this.cursor = (this.cursor + n) >>> 0;
@@ -407,28 +463,42 @@ export class PacketPort {
     return taken;
   }
 
-  /**
-   * Descriptors `from` .. `to` - 1 whose source port the link cannot send from go from the
-   * device's port instead (tx_set_sport rewrites the port and the ICRC), and their QP from then on.
-   */
-  private checkSourcePorts(ring: number, from: number, to: number): void {
+  /** The TX ring's geometry and the ports confirmed, for one drain's checkedPort calls. */
+  private readonly portRing = { data: 0, mask: 0, slot: 0, dv: undefined as DataView | undefined, ok: -1, refused: -1 };
+
+  /** Starts a drain's source-port checks (a pool socket may have been swept since the last). */
+  private beginPortChecks(ring: number): void {
     const m = this.mem;
-    const core = this.core;
-    let ok = -1;
-    let refused = -1;
-    for (let i = from; i !== to; i = (i + 1) >>> 0) {
-      const dsc = this.descriptor(ring, i);
-      const sp = m.u32(dsc + Txd.SRC_PORT);
-      if (sp === ok) continue;
-      if (sp !== refused && this.link.sourcePortReady!(sp)) {
-        ok = sp;
-        continue;
-      }
-      refused = sp;
-      if (!core.tx_set_sport || core.tx_set_sport(i, 0) !== 0) continue;
-      core.qp_sport_fallback?.(m.u32(dsc + Txd.QPN), sp);
-      this.stats.sportFallbacks++;
+    const pr = this.portRing;
+    pr.data = ring + Ring.DATA;
+    pr.mask = m.u32(ring + Ring.CAP) - 1;
+    pr.slot = m.u32(ring + Ring.SLOT);
+    pr.dv = m.dv;
+    pr.ok = -1;
+    pr.refused = -1;
+  }
+
+  /**
+   * The UDP source port descriptor `i` leaves from, read once: the one the device wrote when the
+   * link can send from it, else the device's port (tx_set_sport rewrites the port and the ICRC, and
+   * the QP moves there from then on, counted). Call after beginPortChecks in the same drain.
+   */
+  private checkedPort(i: number): number {
+    const pr = this.portRing;
+    const dv = pr.dv!;
+    const dsc = pr.data + (i & pr.mask) * pr.slot;
+    const sp = dv.getUint32(dsc + Txd.SRC_PORT, true);
+    if (sp === pr.ok) return sp;
+    if (sp !== pr.refused && this.link.sourcePortReady!(sp)) {
+      pr.ok = sp;
+      return sp;
     }
+    pr.refused = sp;
+    const core = this.core;
+    if (!core.tx_set_sport || core.tx_set_sport(i, 0) !== 0) return sp;
+    core.qp_sport_fallback?.(dv.getUint32(dsc + Txd.QPN, true), sp);
+    this.stats.sportFallbacks++;
+    return dv.getUint32(dsc + Txd.SRC_PORT, true);
   }
 
   /**
@@ -483,16 +553,18 @@ export class PacketPort {
   /** Hands every ready descriptor to the link; returns how many completed synchronously. */
   private drain(): number {
     if (this.link.sendRing) return this.drainRing();
-    const core = this.core;
     const m = this.mem;
-    const r = core.tx_ring() >>> 0; // above 2 GiB with a large MR arena: unsigned
+    const r = this.txRing;
     const cap = m.u32(r + Ring.CAP);
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);
     this.completedSync = 0;
-    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
+    const ports = this.link.sourcePortReady !== undefined;
+    if (ports) this.beginPortChecks(r);
     while (!this.blocked && this.cursor !== prod) {
       const dsc = r + Ring.DATA + (this.cursor & (cap - 1)) * slot;
+      // first: a refused port is rewritten (with the ICRC) before the datagram is described
+      const srcPort = ports ? this.checkedPort(this.cursor) : m.u32(dsc + Txd.SRC_PORT);
       // the views once per descriptor (each of DeviceMemory's accessors re-checks memory.buffer)
       const dv = m.dv;
       const u8 = m.u8;
@@ -506,7 +578,7 @@ export class PacketPort {
       const d: OutgoingDatagram = {
         src: this.srcAddrs.at(u8, dv, dsc + Txd.SRC),
         dst: this.dstAddrs.at(u8, dv, dsc + Txd.DST),
-        srcPort: dv.getUint32(dsc + Txd.SRC_PORT, true),
+        srcPort,
         dstPort: dv.getUint32(dsc + Txd.DST_PORT, true),
         ipId: dv.getUint32(dsc + Txd.IP_ID, true),
         ttl: dv.getUint32(dsc + Txd.TTL, true), tos: dv.getUint32(dsc + Txd.TOS, true), flowLabel: dv.getUint32(dsc + Txd.FLOW_LABEL, true),

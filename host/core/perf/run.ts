@@ -387,18 +387,9 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
       for (let q = 0; q < o.qps; q++) for (let k = 0; k < Math.min(slots, n); k++) post(q);
     },
     poll() {
-      for (;;) {
-        const wcs = from.sendCq.poll(64);
-        for (const wc of wcs) onSend(wc);
-        if (wcs.length < 64) break;
-      }
-      if (recvSide) {
-        for (;;) {
-          const wcs = to!.recvCq.poll(64);
-          for (const wc of wcs) onRecv(wc);
-          if (wcs.length < 64) break;
-        }
-      }
+      // after every simulated event: nothing allocated (the CQ reuses one completion object)
+      from.sendCq.pollEach(Infinity, onSend);
+      if (recvSide) to!.recvCq.pollEach(Infinity, onRecv);
       if (ucWrites) resolveUc(false);
     },
     finished: () => pending === 0 && st.every((s) => s.completed >= s.posted),
@@ -467,22 +458,22 @@ async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<B
   // -b over a real link: the server's SENDs land here, in region 1
   const rx = o.bidirectional && !server && o.test === "send_bw" ? sendReceiver(client, o, bed, bed.slots * bed.slotBytes, r.counts) : undefined;
   const expectRx = o.iterations * o.qps;
+  const onRx = (wc: WorkCompletion) => void rx!.onRecv(wc);
   const poll = () => {
-    for (const s of streams) s.poll();
-    if (rx) {
-      for (;;) {
-        const wcs = client.recvCq.poll(64);
-        for (const wc of wcs) rx.onRecv(wc);
-        if (wcs.length < 64) break;
-      }
-    }
+    for (let i = 0; i < streams.length; i++) streams[i]!.poll();
+    if (rx) client.recvCq.pollEach(Infinity, onRx);
   };
   r.start();
   for (const s of streams) s.start();
   poll();
   const progress = () => streams.reduce((a, s) => a + s.progress(), 0) + (rx?.received ?? 0);
   const total = o.iterations * o.qps * (streams.length + (rx ? 1 : 0));
-  await r.drive(() => streams.every((s) => s.finished()) && (!rx || rx.received >= expectRx), poll, progress, total);
+  // asked after every simulated event: a plain loop, no closure per call
+  const done = () => {
+    for (let i = 0; i < streams.length; i++) if (!streams[i]!.finished()) return false;
+    return !rx || rx.received >= expectRx;
+  };
+  await r.drive(done, poll, progress, total);
   // UC/UD: the last messages may still be on the wire when their sends completed
   if (o.connection !== "RC") await r.drive(() => false, poll, progress, total);
   poll();

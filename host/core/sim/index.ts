@@ -2,6 +2,7 @@
 export * from "./wire.js";
 export * from "./clock.js";
 export * from "./link.js";
+export * from "./inbox.js";
 export * from "./network.js";
 export * from "./prng.js";
 export * from "./trace.js";

@@ -7,6 +7,7 @@ import { Prng } from "./prng.js";
 import { SimClock } from "./clock.js";
 import { endpointKey, type Datagram, type DatagramFacts } from "../net/datagram.js";
 import { copyPieces } from "../net/bytes.js";
+import type { SimInbox } from "./inbox.js";
 
 /** Payload buffers kept for reuse, per length (the few sizes a flow uses), at most this many each. */
 const POOL_PER_LENGTH = 256;
@@ -81,6 +82,8 @@ interface Route {
   port: number;
   receiver: Receiver | undefined;
   members: Set<Receiver> | undefined;
+  /** the receiver's slots in its device's memory, when it offers them (attach's `inbox`) */
+  inbox: SimInbox | undefined;
 }
 
 /** A datagram on its way: what its delivery event needs (kept for reuse once delivered). */
@@ -90,6 +93,8 @@ interface Delivery {
   rec: TraceRecord | undefined;
   /** the payload may carry a later datagram once delivered */
   recycle: boolean;
+  /** the payload is this inbox's slot: back to it once delivered */
+  inbox: SimInbox | undefined;
 }
 
 /** Delivery records kept for reuse. */
@@ -110,6 +115,8 @@ export class SimWire {
   faults: SimFaults;
   private rng: Prng;
   private endpoints = new Map<string, Receiver>();
+  /** Receive slots offered by receivers (attach's `inbox`). */
+  private inboxes = new Map<Receiver, SimInbox>();
   /** Multicast groups: address:port -> the receivers that joined it. */
   private groups = new Map<string, Set<Receiver>>();
   /** Virtual time at which the link is free again (rate limit). */
@@ -124,9 +131,11 @@ export class SimWire {
   private spareDeliveries: Delivery[] = [];
   private readonly delivery = (x: Delivery): void => {
     this.deliver(x.receiver, x.d, x.rec);
-    if (x.recycle) this.recycle(x.d);
+    if (x.inbox) x.inbox.release(x.d);
+    else if (x.recycle) this.recycle(x.d);
     x.d = undefined as unknown as Datagram;
     x.rec = undefined;
+    x.inbox = undefined;
     if (this.spareDeliveries.length < SPARE_DELIVERIES) this.spareDeliveries.push(x);
   };
 
@@ -170,14 +179,18 @@ export class SimWire {
   /**
    * Attaches a receiver for datagrams addressed to address:port. `copies`: the receiver copies the
    * payload before it returns and keeps no reference (a device's port does), so without a trace
-   * the wire may reuse the buffer for a later datagram.
+   * the wire may reuse the buffer for a later datagram. `inbox`: receive slots in the receiver's
+   * memory (host/core/sim/inbox.ts) — without a trace, `takeFor` hands out datagrams whose payload
+   * is a slot, so the wire's one copy lands where the receiver reads it in place; implies `copies`
+   * (the receiver keeps no reference: the slot carries a later datagram).
    */
-  attach(address: string, port: number, receiver: Receiver, opts: { copies?: boolean } = {}): () => void {
+  attach(address: string, port: number, receiver: Receiver, opts: { copies?: boolean; inbox?: SimInbox } = {}): () => void {
     const key = endpointKey(address, port);
     if (this.endpoints.has(key)) throw new Error(`simwire: ${key} is already attached`);
     this.endpoints.set(key, receiver);
     this.routes.clear();
-    if (opts.copies) this.copying.add(receiver);
+    if (opts.copies || opts.inbox) this.copying.add(receiver);
+    if (opts.inbox) this.inboxes.set(receiver, opts.inbox);
     return () => {
       this.routes.clear();
       return this.endpoints.delete(key);
@@ -207,7 +220,8 @@ export class SimWire {
     const cached = this.routes.get(address);
     if (cached !== undefined && cached.port === port) return cached;
     const key = endpointKey(address, port);
-    const r: Route = { port, receiver: this.endpoints.get(key), members: this.groups.get(key) };
+    const receiver = this.endpoints.get(key);
+    const r: Route = { port, receiver, members: this.groups.get(key), inbox: receiver && this.inboxes.get(receiver) };
     if (cached === undefined) {
       if (this.routes.size > 4096) this.routes.clear();
       this.routes.set(address, r);
@@ -255,13 +269,33 @@ export class SimWire {
     );
   }
 
+  /**
+   * As `take`, for a datagram to `dst`:`dstPort`: without a trace, when its receiver offers an
+   * inbox with a free slot that fits, a datagram whose payload is that slot (in the receiver's
+   * memory); otherwise one of the wire's own. Send it with `sendTaken`, to that same destination.
+   */
+  takeFor(dst: string, dstPort: number, length: number): Datagram {
+    if (!this.trace) {
+      const route = this.route(dst, dstPort);
+      if (route.inbox && !route.members?.size) {
+        const d = route.inbox.take(length);
+        if (d) return d;
+      }
+    }
+    return this.take(length);
+  }
+
   /** Sends a datagram from `take`, filled in (as `sendPieces` does: the same fates, faults and records). */
   sendTaken(d: Datagram): void {
     this.sendOwned(d, !this.trace);
   }
 
   /** A datagram sendPieces / take made, back for reuse (nobody holds it any more). */
-  private recycle(d: Datagram): void {
+  private recycle(d: Datagram, inbox?: SimInbox): void {
+    if (inbox) {
+      inbox.release(d);
+      return;
+    }
     let list = this.pool.get(d.payload.length);
     if (!list) this.pool.set(d.payload.length, (list = []));
     if (list.length < POOL_PER_LENGTH) list.push(d);
@@ -282,6 +316,8 @@ export class SimWire {
 
     const route = this.route(d.dst, d.dstPort);
     const members = route.members;
+    // a datagram from takeFor whose payload is a slot of the receiver's inbox goes back to it
+    const inbox = reusable && route.inbox?.owns(copy) ? route.inbox : undefined;
     const receiver: Receiver | undefined = members?.size
       ? (g: Datagram) => {
           for (const r of [...members]) r({ ...g, payload: g.payload.slice() });
@@ -290,13 +326,13 @@ export class SimWire {
     if (!receiver) {
       this.stats.unroutable++;
       if (rec) rec.fate = "unroutable";
-      if (reusable) this.recycle(copy);
+      if (reusable) this.recycle(copy, inbox);
       return;
     }
     if (script && (script.action ?? "drop") === "drop") {
       this.stats.lost++;
       if (rec) this.mark(rec, "lost", script);
-      if (reusable) this.recycle(copy);
+      if (reusable) this.recycle(copy, inbox);
       return;
     }
     if (script) {
@@ -311,7 +347,7 @@ export class SimWire {
     if (this.rng.chance(f.loss ?? 0)) {
       this.stats.lost++;
       if (rec) rec.fate = "lost";
-      if (reusable) this.recycle(copy);
+      if (reusable) this.recycle(copy, inbox);
       return;
     }
     let departs = now;
@@ -342,7 +378,8 @@ export class SimWire {
       x.d = copy;
       x.rec = rec;
       x.recycle = recycle;
-    } else x = { receiver, d: copy, rec, recycle };
+      x.inbox = inbox;
+    } else x = { receiver, d: copy, rec, recycle, inbox };
     this.clock.scheduleWith(arrives, this.delivery, x);
     if (this.rng.chance(f.dup ?? 0)) {
       this.stats.duplicated++;

@@ -31,6 +31,14 @@ export interface WorkCompletion {
   sgid?: Uint8Array;
 }
 
+/** A blank completion for pollEach to fill. */
+function emptyWc(): WorkCompletion {
+  return {
+    wrId: 0n, status: 0, opcode: 0, vendorErr: 0, byteLen: 0, immData: 0, invalidatedRkey: 0, qpNum: 0, srcQp: 0, wcFlags: 0,
+    pkeyIndex: 0, slid: 0, sl: 0, dlidPathBits: 0, sgid: undefined,
+  };
+}
+
 export class CompletionQueue {
   readonly rec: number;
   private _ring: number;
@@ -96,11 +104,53 @@ export class CompletionQueue {
     return out;
   }
 
-  private read(e: number): WorkCompletion {
+  /** The completion pollEach hands out (one per CQ, rewritten for each entry). */
+  private scratch: WorkCompletion | undefined;
+
+  /**
+   * @internal A poll that allocates no array and no completion object (the perf loop polls after
+   * every simulated event): up to `max` completions, oldest first, each read into one object this
+   * CQ reuses and passed to `fn`, which must not keep it (copy what it needs). Each entry is
+   * consumed before `fn` runs, so `fn` may post, or poll again. Returns how many it handed out.
+   */
+  pollEach(max: number, fn: (wc: WorkCompletion) => void): number {
+    if (this.destroyed) fail("ibv_poll_cq", "EINVAL", "CQ destroyed");
+    const m = this.device.mem;
+    let n = 0;
+    while (n < max) {
+      const c = m.loadIndex(this.ring + Ring.CONS);
+      if (c === m.loadIndex(this.ring + Ring.PROD)) break;
+      const wc = this.read(this.ring + Ring.DATA + (c & this.mask) * Cqe.SIZE, (this.scratch ??= emptyWc()));
+      m.storeIndex(this.ring + Ring.CONS, (c + 1) >>> 0);
+      n++;
+      fn(wc);
+    }
+    return n;
+  }
+
+  private read(e: number, into?: WorkCompletion): WorkCompletion {
     const m = this.device.mem;
     const dv = m.dv;
     const flags = dv.getUint32(e + Cqe.WC_FLAGS, true);
     const imm = dv.getUint32(e + Cqe.IMM_DATA, true);
+    if (into) {
+      into.wrId = dv.getBigUint64(e + Cqe.WR_ID, true);
+      into.status = dv.getUint32(e + Cqe.STATUS, true);
+      into.opcode = dv.getUint32(e + Cqe.OPCODE, true);
+      into.vendorErr = dv.getUint32(e + Cqe.VENDOR_ERR, true);
+      into.byteLen = dv.getUint32(e + Cqe.BYTE_LEN, true);
+      into.immData = imm;
+      into.invalidatedRkey = imm;
+      into.qpNum = dv.getUint32(e + Cqe.QP_NUM, true);
+      into.srcQp = dv.getUint32(e + Cqe.SRC_QP, true);
+      into.wcFlags = flags;
+      into.pkeyIndex = dv.getUint16(e + Cqe.PKEY_INDEX, true);
+      into.slid = dv.getUint16(e + Cqe.SLID, true);
+      into.sl = dv.getUint8(e + Cqe.SL);
+      into.dlidPathBits = dv.getUint8(e + Cqe.DLID_PATH_BITS);
+      into.sgid = flags & WcFlags.GRH ? m.u8.slice(e + Cqe.SGID, e + Cqe.SGID + 16) : undefined;
+      return into;
+    }
     const wc: WorkCompletion = {
       wrId: dv.getBigUint64(e + Cqe.WR_ID, true),
       status: dv.getUint32(e + Cqe.STATUS, true),
