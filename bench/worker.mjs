@@ -8,10 +8,16 @@
 //      postSend + poll, 64 B WRITEs, 32 in flight): worker vs single-thread.
 //   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2.
 // Rounds interleave the configurations; ratios are printed per round as min/median/max.
+// On Linux each goodput run is accounted per thread (schedstat: ns on a CPU, ns runnable waiting for
+// one): the application thread, the device worker, the peer process, the rest of the machine; and
+// the bound the CPU puts on busy/idle (the cores the busy run leaves the worker and the peer over the
+// cores they used idle).
 //   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS,
-//   BENCH_SPINS (worker spins side by side, µs), BENCH_PEER_FLUSH, BENCH_PEER_CPUS (see below)
-import { fork } from "node:child_process";
+//   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU (see below)
+import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
@@ -26,13 +32,17 @@ const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 const A = process.env.BENCH_ADDR_A ?? "127.0.10.50";
 const B = process.env.BENCH_ADDR_B ?? "127.0.10.51";
 const MR_BYTES = DEPTH * SIZE;
+const CPUS = availableParallelism();
 
 // the worker's spin before it sleeps (µs, openDevice's workerSpinUs): the first is the worker device of
 // every figure; each further one adds a worker device whose round trip is measured beside it
 const SPINS = (process.env.BENCH_SPINS ?? "").split(",").filter((x) => x !== "").map(Number);
+// BENCH_ACK_HOLD=1: one more worker device, with workerAckHold (held ACKs across the threads), its round trip beside
+const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
+const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0);
 
-async function side(address, worker, workerSpinUs) {
-  const d = await openDevice({ address, port: 0, worker, workerSpinUs, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
+async function side(address, worker, workerSpinUs, workerAckHold) {
+  const d = await openDevice({ address, port: 0, worker, workerSpinUs, workerAckHold, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 4);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH * 2, maxRecvWr: DEPTH * 2, maxSendSge: 1, maxRecvSge: 1 } });
@@ -46,7 +56,7 @@ async function side(address, worker, workerSpinUs) {
 // ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
 async function child() {
   const sides = [];
-  for (let i = 0; i < 2 + Math.max(0, SPINS.length - 1); i++) sides.push(await side(B, false));
+  for (let i = 0; i < 2 + EXTRA; i++) sides.push(await side(B, false));
   const serve = (s) => {
     for (let i = 0; i < DEPTH; i++) s.qp.postRecv({ wrId: BigInt(i), sgList: [s.mr.sge(i * 64, 64)] });
     (async () => {
@@ -70,6 +80,56 @@ async function child() {
     }
   });
   process.send({ type: "hello", sides: sides.map((s) => s.me) });
+}
+
+// ---- CPU accounting (Linux; undefined elsewhere)
+/** [ns on a CPU, ns runnable waiting] of a task's schedstat. */
+function schedstat(path) {
+  try {
+    const [run, wait] = readFileSync(path, "utf8").split(" ").map(Number);
+    return [run, wait];
+  } catch {
+    return undefined;
+  }
+}
+/** The summed schedstat of every thread of process `pid`. */
+function processSched(pid) {
+  let run = 0, wait = 0;
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const x = schedstat(`/proc/${pid}/task/${t}/schedstat`);
+      if (x) (run += x[0]), (wait += x[1]);
+    }
+  } catch {
+    return undefined;
+  }
+  return [run, wait];
+}
+/** ns the whole machine's CPUs were busy (/proc/stat: all but idle and iowait). */
+function machineBusyNs() {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    const ticks = f.reduce((a, b) => a + b, 0) - f[3] - (f[4] ?? 0);
+    return (ticks * 1e9) / 100; // USER_HZ
+  } catch {
+    return undefined;
+  }
+}
+/** A snapshot of the threads a goodput run involves. */
+async function cpuSnapshot(s, peerPid) {
+  const worker = s.d.worker ? (await s.d.port.fetchStats()).thread : undefined;
+  return { t: performance.now(), app: schedstat("/proc/thread-self/schedstat"), proc: processSched(process.pid), worker: worker && [worker.runNs, worker.waitNs], peer: processSched(peerPid), machine: machineBusyNs() };
+}
+/** Cores (0..CPUs) each part used between two snapshots: run and runnable-waiting. */
+function cpuBetween(a, b) {
+  const ns = (b.t - a.t) * 1e6;
+  if (!a.app || !b.app || !a.proc || !b.peer || a.machine === undefined) return undefined;
+  const d = (k, i) => (b[k] && a[k] ? (b[k][i] - a[k][i]) / ns : 0);
+  const app = d("app", 0), worker = d("worker", 0), peer = d("peer", 0), proc = d("proc", 0);
+  return {
+    app, worker, peer, rest: proc - app - worker, machine: Math.max(0, (b.machine - a.machine) / ns - proc - peer),
+    appWait: d("app", 1), workerWait: d("worker", 1), peerWait: d("peer", 1),
+  };
 }
 
 // ---- parent
@@ -100,7 +160,8 @@ async function drain(s, n, onWc) {
 }
 
 /** MB/s (10^6 B/s) of 64 KiB RC WRITEs. */
-async function goodput(s, peer, busy) {
+async function goodput(s, peer, busy, peerPid) {
+  const cpu0 = await cpuSnapshot(s, peerPid);
   const stop = busy ? startLoad() : () => {};
   let posted = 0, done = 0;
   // what the window allows, posted as one list: one doorbell per batch
@@ -127,6 +188,8 @@ async function goodput(s, peer, busy) {
   }
   const mbps = (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
   stop();
+  const cpu = cpuBetween(cpu0, await cpuSnapshot(s, peerPid));
+  if (cpu) (s.cpu ??= { idle: [], busy: [] })[busy ? "busy" : "idle"].push({ ...cpu, mbps });
   if (before && !s.goodputWakeups?.[busy ? 1 : 0]) {
     const after = workerStatsOf(s.d);
     const per = (k) => ((after[k] - before[k]) / MESSAGES).toFixed(2);
@@ -172,7 +235,7 @@ async function rtt(s) {
   if (before) {
     const after = workerStatsOf(s.d);
     const per = (k) => ((after[k] - before[k]) / PINGS).toFixed(2);
-    s.wakeups.push(`doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`);
+    s.wakeups.push(`doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}, ACK holds ${per("ackHolds")} (joined by the answer ${per("ackHoldsJoined")})`);
   }
   samples.sort((a, b) => a - b);
   return samples[samples.length >> 1];
@@ -192,15 +255,33 @@ async function parent() {
   const [hello] = await once(c, "message");
   const single = await side(A, false);
   const workers = [];
-  for (const spin of SPINS.length ? SPINS : [undefined]) {
-    const w = await side(A, true, spin);
+  const configs = (SPINS.length ? SPINS : [undefined]).map((spin) => ({ spin, hold: false }));
+  if (ACK_HOLD) configs.push({ spin: configs[0].spin, hold: true });
+  for (const { spin, hold } of configs) {
+    const w = await side(A, true, spin, hold);
     if (!w.d.worker) throw new Error(`no worker: ${w.d.workerFallback}`);
     w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
+    w.hold = hold;
     w.rtts = [];
     w.wakeups = [];
     workers.push(w);
   }
   const worker = workers[0];
+  // BENCH_APP_CPU=0: the application thread alone on that CPU, the worker threads and the peer on the
+  // others (taskset per thread): does the worker depend on the application thread, or only on CPU?
+  if (process.env.BENCH_APP_CPU !== undefined) {
+    const app = Number(process.env.BENCH_APP_CPU);
+    const rest = Array.from({ length: CPUS }, (_, i) => i).filter((i) => i !== app).join(",");
+    if (!(Number.isInteger(app) && app >= 0 && app < CPUS) || !rest) throw new RangeError(`BENCH_APP_CPU ${process.env.BENCH_APP_CPU}: a CPU 0..${CPUS - 1} of a machine with 2 or more`);
+    execFileSync("taskset", ["-p", "-c", String(app), String(process.pid)], { stdio: "ignore" });
+    for (const w of workers) {
+      const tid = (await w.d.port.fetchStats()).thread?.tid;
+      if (!tid) throw new Error("BENCH_APP_CPU: the worker thread's id is unknown (Linux only)");
+      execFileSync("taskset", ["-p", "-c", rest, String(tid)], { stdio: "ignore" });
+    }
+    execFileSync("taskset", ["-a", "-p", "-c", rest, String(c.pid)], { stdio: "ignore" });
+    console.log(`pinned: application thread on CPU ${app}; worker threads and the peer on CPU ${rest}`);
+  }
   c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me)] });
   await once(c, "message");
   single.connect(hello.sides[0]);
@@ -211,8 +292,8 @@ async function parent() {
     // alternate which goes first, so drift in the machine's load does not favour one
     const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
     for (const [k, s, p] of order) {
-      r[`${k}Idle`].push(await goodput(s, p, false));
-      r[`${k}Busy`].push(await goodput(s, p, true));
+      r[`${k}Idle`].push(await goodput(s, p, false, c.pid));
+      r[`${k}Busy`].push(await goodput(s, p, true, c.pid));
     }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
     const rttOrder = [single, ...workers];
@@ -230,6 +311,23 @@ async function parent() {
   console.log(`  (busy: ${LOAD_MS} ms of CPU every ${LOAD_PERIOD_MS} ms on the application thread)`);
   console.log(`ratio worker busy/idle: ${stat(per(r.wBusy, r.wIdle))}   (target >= 0.9)`);
   console.log(`  per WRITE, worker device (round 1): idle: ${worker.goodputWakeups[0]}; busy: ${worker.goodputWakeups[1]}`);
+  if (worker.cpu) {
+    const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const show = (runs) => {
+      const m = (k) => med(runs.map((x) => x[k])).toFixed(2);
+      return `app ${m("app")}+${m("appWait")}, worker ${m("worker")}+${m("workerWait")}, peer ${m("peer")}+${m("peerWait")}, rest of this process ${m("rest")}, rest of the machine ${m("machine")}`;
+    };
+    const perMsg = (k) => med(worker.cpu.idle.map((x) => (x[k] * SIZE) / x.mbps)).toFixed(0);
+    console.log(`  CPU, worker device (cores of ${CPUS}, median; on a CPU + runnable waiting): idle: ${show(worker.cpu.idle)}`);
+    console.log(`                                                             busy: ${show(worker.cpu.busy)}`);
+    console.log(`  CPU µs per 64 KiB WRITE (idle, median): worker ${perMsg("worker")}, peer ${perMsg("peer")}, app ${perMsg("app")}`);
+    // what the busy run leaves the worker and the peer, over what they used moving the idle run's bytes
+    const bound = worker.cpu.busy.map((b, i) => {
+      const a = worker.cpu.idle[i];
+      return (CPUS - b.app - b.rest - b.machine) / (a.worker + a.peer);
+    });
+    console.log(`  CPU bound on worker busy/idle ((${CPUS} - app - rest - machine, busy) / (worker + peer, idle)): ${stat(bound)}`);
+  }
   console.log(`ratio single busy/idle: ${stat(per(r.sBusy, r.sIdle))}   (today's device under the same load)`);
   console.log(`ratio worker busy / single busy: ${stat(per(r.wBusy, r.sBusy))}`);
   console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);
@@ -237,7 +335,8 @@ async function parent() {
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
   console.log(`per round trip, worker device (spin ${worker.spinUs} µs, round 1): ${worker.wakeups[0]}`);
   for (const w of workers.slice(1)) {
-    console.log(`64 B RC SEND round trip, worker spin ${w.spinUs} µs: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to spin ${worker.spinUs} µs ${stat(per(w.rtts, worker.rtts))}`);
+    const name = w.hold ? `worker with held ACKs (spin ${w.spinUs} µs)` : `worker spin ${w.spinUs} µs`;
+    console.log(`64 B RC SEND round trip, ${name}: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to the first worker ${stat(per(w.rtts, worker.rtts))}`);
     console.log(`  per round trip (round 1): ${w.wakeups[0]}`);
   }
   c.send({ type: "exit" });

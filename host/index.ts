@@ -28,4 +28,4 @@ export {
   type TunnelDevice, type TunnelLinkOptions,
 } from "./core/index.js";
 // `device.port` of a device opened with `worker: true` (docs/API.md, "The device in a worker")
-export type { WorkerPort } from "./core/worker/index.js";
+export type { WorkerPort, WorkerPortStats, WorkerThreadCpu } from "./core/worker/index.js";

@@ -5,7 +5,7 @@
 // SharedArrayBuffer: the caller then opens the single-thread device and says why (workerUnavailable).
 import sharedWasmUrl from "../../build/softroce-shared.wasm";
 import {
-  deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerEndpoint, type WorkerReady, type WorkerTunnelDevice,
+  DEFAULT_SPIN_US, deviceOnWorker, MAX_SPIN_US, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerEndpoint, type WorkerReady, type WorkerTunnelDevice,
 } from "../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../core/verbs/index.js";
 import type { TunnelLinkOptions } from "../core/tunnel/index.js";
@@ -13,6 +13,12 @@ import type { TunnelLinkOptions } from "../core/tunnel/index.js";
 export interface BrowserWorkerOptions {
   /** the device worker script (default: device-worker.js next to this bundle) */
   workerUrl?: string | URL;
+  /**
+   * How long (µs, 0..1000) the Web Worker keeps looking for this thread's next doorbell after a
+   * receive ran the device, before it sleeps (default 0, DEFAULT_SPIN_US; as Node's openDevice).
+   * A spin costs a core: it pays only where one is free (docs/PERFORMANCE.md).
+   */
+  workerSpinUs?: number;
 }
 
 /** Why this page cannot run a device worker (undefined: it can). */
@@ -52,11 +58,14 @@ function webEndpoint(w: Worker): WorkerEndpoint {
 }
 
 async function start(o: BrowserWorkerOptions): Promise<{ session: WorkerSession; ready: WorkerReady }> {
+  const spinUs = o.workerSpinUs ?? DEFAULT_SPIN_US;
+  // refused before a worker starts (startWorkerCore checks it too)
+  if (!(typeof spinUs === "number" && spinUs >= 0 && spinUs <= MAX_SPIN_US)) throw new RangeError(`workerSpinUs ${spinUs}: 0 .. ${MAX_SPIN_US} µs`);
   const mod = await sharedCoreModule();
   const w = new Worker(o.workerUrl ?? new URL("./device-worker.js", import.meta.url), { type: "module", name: "softroce-device" });
   const session = new WorkerSession(webEndpoint(w));
   try {
-    return { session, ready: await startWorkerCore(session, mod) };
+    return { session, ready: await startWorkerCore(session, mod, spinUs) };
   } catch (e) {
     await session.close();
     throw e;
@@ -65,8 +74,8 @@ async function start(o: BrowserWorkerOptions): Promise<{ session: WorkerSession;
 
 /** A device on no network, run by a Web Worker. */
 export async function openWorkerDevice(options: OpenDeviceOptions & BrowserWorkerOptions = {}): Promise<Device> {
-  const { workerUrl, ...rest } = options;
-  const { session, ready } = await start({ workerUrl });
+  const { workerUrl, workerSpinUs, ...rest } = options;
+  const { session, ready } = await start({ workerUrl, workerSpinUs });
   try {
     return deviceOnWorker(session, ready, rest);
   } catch (e) {
@@ -80,8 +89,8 @@ export async function openWorkerTunnelDevice(
   url: string,
   options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions & BrowserWorkerOptions = {},
 ): Promise<WorkerTunnelDevice> {
-  const { workerUrl, ...rest } = options;
-  const { session, ready } = await start({ workerUrl });
+  const { workerUrl, workerSpinUs, ...rest } = options;
+  const { session, ready } = await start({ workerUrl, workerSpinUs });
   try {
     return await tunnelDeviceOnWorker(session, ready, new URL(url, location.href).href, rest);
   } catch (e) {

@@ -71,6 +71,14 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * after it ran the device, before it sleeps (default 0; env SOFTROCE_WORKER_SPIN_US).
    */
   workerSpinUs?: number;
+  /**
+   * With `worker` (default false): a received batch's plain ACKs wait in the worker for this
+   * thread's answer to the completions that woke it (its next send queue doorbell), so both leave
+   * in one send (one wake-up at the peer); at most 1 ms, and no longer than this thread's turn when
+   * it answers nothing. Off by default: measured, it did not shorten the 64 B round trip here
+   * (docs/PERFORMANCE.md, "The device in a worker").
+   */
+  workerAckHold?: boolean;
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";
@@ -207,6 +215,8 @@ export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" 
   token?: string;
   /** extra HTTP headers for the upgrade (e.g. an Origin, when the gateway should see one) */
   headers?: Record<string, string>;
+  /** with `worker: true`: as openDevice's workerSpinUs */
+  workerSpinUs?: number;
 }
 
 /**

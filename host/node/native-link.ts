@@ -19,8 +19,8 @@ import {
 } from "./datapath.js";
 import { DEFAULT_IN_FLIGHT_PACKETS, type UdpSendError } from "./udp.js";
 import { errnoName } from "./errno.js";
-import { GroupSockets } from "./mcast-groups.js";
-import { SourcePortPool, type SourcePortStats, type UdpSourcePorts } from "./sport-pool.js";
+import { SourcePortPool, type UdpSourcePorts } from "./sport-pool.js";
+import { UdpLinkBase } from "./udp-link-base.js";
 import { sockoptAddon } from "./sockopt.js";
 
 /** The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the ring). */
@@ -88,7 +88,7 @@ const RX_SLOT = 4608; // an MTU-4096 RoCE datagram and its headers, rounded up
 const RX_SLOT_GRO = 65536;
 const RX_RECORDS = 256;
 
-export class NativeUdpLink implements Link {
+export class NativeUdpLink extends UdpLinkBase implements Link {
   port: PacketPort | undefined;
   readonly path = "native" as const;
   readonly limitations: string[] = [];
@@ -117,6 +117,7 @@ export class NativeUdpLink implements Link {
     readonly address: string,
     private readonly opts: NativeUdpLinkOptions,
   ) {
+    super();
     this.localPort = datapath.port;
     this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
@@ -136,19 +137,6 @@ export class NativeUdpLink implements Link {
     if ((opts.udpSourcePorts ?? "per-qp") === "per-qp" && sockets) {
       this.pool = new SourcePortPool({ address, family: datapath.family, cap: opts.sourcePortCap, addon: sockets, inUse: () => this.port?.sourcePortsInUse() });
     }
-  }
-
-  /** The per-QP source port sockets (udpSourcePorts "per-qp"), else undefined. */
-  readonly pool: SourcePortPool | undefined;
-
-  /** Link.sourcePortReady: the device's port, or a pool socket bound to `port`. */
-  sourcePortReady(port: number): boolean {
-    return port === this.localPort || (this.pool !== undefined && this.pool.fd(port) >= 0);
-  }
-
-  /** The pool's counters (undefined: every QP sends from the device's port). */
-  sourcePortStats(): SourcePortStats | undefined {
-    return this.pool?.stats();
   }
 
   /**
@@ -256,8 +244,14 @@ export class NativeUdpLink implements Link {
     throw new Error("NativeUdpLink sends TX descriptors in place (sendRing), not single datagrams");
   }
 
-  sendRing(first: number, count: number): number {
-    const n = this.pool ? this.sendRuns(first, count) : this.datapath.sendBatch(this.ringData, first, count, this.flagsOr);
+  /**
+   * Link.sendRing: one sendBatch over the run. With per-QP ports the port cut the ring into runs of
+   * one source port (`srcPort`, checked: the device's or open in the pool), each sent from that
+   * port's socket; the descriptors' ports are not read here.
+   */
+  sendRing(first: number, count: number, srcPort?: number): number {
+    const fd = this.pool && srcPort !== undefined && srcPort !== this.localPort ? this.pool.fd(srcPort) : -1;
+    const n = this.datapath.sendBatch(this.ringData, first, count, this.flagsOr, fd);
     const dv = this.dv!;
     let ok = 0;
     for (let i = 0; i < n; i++) {
@@ -274,27 +268,6 @@ export class NativeUdpLink implements Link {
     return n;
   }
 
-  /**
-   * Per-QP source ports: the descriptors go in runs of one source port, each run one sendBatch
-   * from that port's socket (the port checked every descriptor's port first: each is the device's
-   * or open in the pool). Returns how many were dealt with (fewer: a socket said EAGAIN).
-   */
-  private sendRuns(first: number, count: number): number {
-    const dv = this.dv!;
-    const at = (i: number): number => dv.getUint32(this.ringData + ((first + i) & this.ringMask) * this.slot + Txd.SRC_PORT, true);
-    let done = 0;
-    while (done < count) {
-      const sp = at(done);
-      let run = 1;
-      while (done + run < count && at(done + run) === sp) run++;
-      const fd = sp === this.localPort ? -1 : this.pool!.fd(sp);
-      const n = this.datapath.sendBatch(this.ringData, (first + done) >>> 0, run, this.flagsOr, fd);
-      done += n;
-      if (n < run) break;
-    }
-    return done;
-  }
-
   private sendFailed(d: number, errno: number): void {
     const dv = this.dv!;
     const code = errnoName(errno);
@@ -306,18 +279,6 @@ export class NativeUdpLink implements Link {
     this.onSendError({ code, length, dst, dstPort: dv.getUint32(d + Txd.DST_PORT, true), message: `${code} (sendmmsg)` });
   }
 
-  /** Multicast groups (mcast-groups.ts): received through a socket per group, sent from the datapath's. */
-  private readonly mcast = new GroupSockets(this);
-  joinGroup(group: string): Promise<void> {
-    return this.mcast.join(group);
-  }
-  leaveGroup(group: string): Promise<void> {
-    return this.mcast.leave(group);
-  }
-  get joinedGroups(): string[] {
-    return this.mcast.groups;
-  }
-
   /** The datapath's counters (system calls, GSO sends and segments, GRO splits, EAGAINs). */
   datapathStats() {
     return this.datapath.stats();
@@ -326,8 +287,7 @@ export class NativeUdpLink implements Link {
   async close(): Promise<void> {
     this.runPendingFlush();
     this.datapath.close();
-    await this.pool?.close();
-    await this.mcast.leaveAll();
+    await this.closePoolAndGroups();
   }
 }
 

@@ -8,7 +8,7 @@
 // arrive on one is read and counted (strayReceived), never left to fill a buffer unseen.
 // A port that cannot be bound (EADDRINUSE: 0xC000..0xFFFF overlaps Linux's ephemeral range;
 // EMFILE: out of descriptors) or that would pass the cap is refused: the link's port then moves
-// the descriptor and its QP to the device's port (PacketPort.checkSourcePorts), counted here.
+// the descriptor and its QP to the device's port (PacketPort.checkedPort, as it cuts the TX ring into runs of one port), counted here.
 import dgram from "node:dgram";
 import { readFileSync } from "node:fs";
 import type { SockoptAddon } from "./sockopt.js";

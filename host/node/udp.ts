@@ -8,8 +8,9 @@ import dgram from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../core/link/index.js";
 import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
-import { GroupSockets, ipv6InterfaceOf } from "./mcast-groups.js";
-import { SourcePortPool, type SourcePortStats, type UdpSourcePorts } from "./sport-pool.js";
+import { ipv6InterfaceOf } from "./mcast-groups.js";
+import { SourcePortPool, type UdpSourcePorts } from "./sport-pool.js";
+import { UdpLinkBase } from "./udp-link-base.js";
 
 export interface UdpLinkOptions {
   address: string;
@@ -60,7 +61,7 @@ export function explainSendError(e: UdpSendError): string {
 /** UdpLinkOptions.inFlightPackets's default: 128 packets queue ~4–8 ms at a busy receiver (30–60 µs each). */
 export const DEFAULT_IN_FLIGHT_PACKETS = 128;
 
-export class UdpLink implements Link {
+export class UdpLink extends UdpLinkBase implements Link {
   port: PacketPort | undefined;
   readonly path = "dgram" as const;
   /** Why kernel interop features are missing, when they are. */
@@ -77,6 +78,7 @@ export class UdpLink implements Link {
     readonly localPort: number,
     opts: UdpLinkOptions,
   ) {
+    super();
     this.highWater = opts.highWaterMark ?? 4 << 20;
     this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
@@ -145,18 +147,6 @@ export class UdpLink implements Link {
     return link;
   }
 
-  /** Multicast groups joined (mcast-groups.ts): joinGroup, leaveGroup, joinedGroups. */
-  private readonly mcast = new GroupSockets(this);
-  joinGroup(group: string): Promise<void> {
-    return this.mcast.join(group);
-  }
-  leaveGroup(group: string): Promise<void> {
-    return this.mcast.leave(group);
-  }
-  get joinedGroups(): string[] {
-    return this.mcast.groups;
-  }
-
   /**
    * The peer's receive buffer is taken to be ours (both ends ask for the same SO_RCVBUF; Linux
    * reports twice what was asked, bookkeeping included, and charges each datagram its skb
@@ -179,19 +169,6 @@ export class UdpLink implements Link {
    * lookup tick, so right after send() the libuv queue does not show the datagram yet.
    */
   private pendingBytes = 0;
-
-  /** The per-QP source port sockets (udpSourcePorts "per-qp" with the addon), else undefined. */
-  pool: SourcePortPool | undefined;
-
-  /** Link.sourcePortReady: the device's port, or a pool socket bound to `port`. */
-  sourcePortReady(port: number): boolean {
-    return port === this.localPort || (this.pool !== undefined && this.pool.fd(port) >= 0);
-  }
-
-  /** The pool's counters (undefined: every QP sends from the device's port). */
-  sourcePortStats(): SourcePortStats | undefined {
-    return this.pool?.stats();
-  }
 
   send(d: OutgoingDatagram, done: () => void): boolean {
     const len = d.length;
@@ -229,8 +206,7 @@ export class UdpLink implements Link {
   }
 
   async close(): Promise<void> {
-    await this.pool?.close();
-    await this.mcast.leaveAll();
+    await this.closePoolAndGroups();
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
 }

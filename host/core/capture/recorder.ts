@@ -37,11 +37,13 @@ export interface PcapRecorderOptions {
 export class PcapRecorder {
   readonly packets: CapturedPacket[] = [];
   private readonly now: () => number;
+  private readonly ownClock: boolean;
   private readonly dirs: ReadonlySet<"tx" | "rx">;
   private readonly codec: WireCodec | undefined;
 
   constructor(opts: PcapRecorderOptions = {}) {
     this.now = opts.now ?? epochMicros;
+    this.ownClock = opts.now !== undefined;
     this.codec = opts.codec;
     this.dirs = new Set(opts.directions ?? ["tx", "rx"]);
   }
@@ -55,10 +57,15 @@ export class PcapRecorder {
     };
   }
 
-  /** Records one datagram (what the port's hook calls). */
-  add(dir: "tx" | "rx", d: CapturedDatagram): void {
+  /**
+   * Records one datagram (what the port's hook calls). A datagram that carries its time of capture
+   * (`tsMicros`: a worker device's records, captured in its worker and delivered later) is stamped
+   * with it, unless the recorder was given its own clock (`now`).
+   */
+  add(dir: "tx" | "rx", d: CapturedDatagram & { tsMicros?: number }): void {
     if (!this.dirs.has(dir)) return;
-    const rec: CapturedPacket = { dir, tsMicros: this.now(), packet: ipPacket(d, this.codec) };
+    const ts = this.ownClock || typeof d.tsMicros !== "number" ? this.now() : d.tsMicros;
+    const rec: CapturedPacket = { dir, tsMicros: ts, packet: ipPacket(d, this.codec) };
     if (d.rxResult !== undefined) rec.rxResult = d.rxResult;
     this.packets.push(rec);
   }

@@ -51,8 +51,11 @@ export interface Link {
    * where they are) and returns how many it dealt with — each sent or refused, its bytes
    * copied, so the port releases them at once. Fewer than `count`: blocked; the link calls
    * `resume()` on the port when it can take more. Without it the port sends one datagram at a time.
+   * With `sourcePortReady` the port hands the ring over in runs of one UDP source port, each
+   * descriptor's port read once and checked (or moved to the device's port) on the way, and says
+   * which in `srcPort`: the link sends the run from it without reading the descriptors' ports again.
    */
-  sendRing?(first: number, count: number): number;
+  sendRing?(first: number, count: number, srcPort?: number): number;
   /**
    * Runs `fn` later in this turn of the event loop, after the promise continuations of the
    * current callback (Node: setImmediate, the check phase right after the poll). With it, a
@@ -75,7 +78,7 @@ export interface Link {
    * port `port` now (opening what it needs). Asked before each descriptor with a port the link
    * has not confirmed in this drain; on false the port moves the descriptor to the device's
    * port (source port and ICRC rewritten by the device) and its QP with it. Without it every
-   * descriptor leaves with the port the device wrote.
+   * descriptor leaves with the port the device wrote (and sendRing is handed the ring uncut).
    */
   sourcePortReady?(port: number): boolean;
 }
@@ -426,11 +429,30 @@ export class PacketPort {
     const m = this.mem;
     const r = this.txRing;
     const prod = m.u32(r + Ring.PROD);
+    const cut = this.link.sourcePortReady !== undefined;
+    if (cut) this.beginPortChecks(r);
+    // with per-QP ports: the port of descriptor `cursor` when the last run's scan already checked it
+    let next = -1;
     let taken = 0;
-    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
     while (!this.blocked && this.cursor !== prod) {
-      const count = (prod - this.cursor) >>> 0;
-      const n = this.link.sendRing!(this.cursor, count);
+      let count = (prod - this.cursor) >>> 0;
+      let srcPort: number | undefined;
+      if (cut) {
+        const sp = next >= 0 ? next : this.checkedPort(this.cursor);
+        next = -1;
+        let run = 1;
+        while (run < count) {
+          const p = this.checkedPort((this.cursor + run) >>> 0);
+          if (p !== sp) {
+            next = p;
+            break;
+          }
+          run++;
+        }
+        count = run;
+        srcPort = sp;
+      }
+      const n = this.link.sendRing!(this.cursor, count, srcPort);
       // after the send: the datapath wrote the IPv4 ID each datagram went with, and its ICRC
       if (this.capture) for (let i = 0; i < n; i++) this.captureTx(this.descriptor(r, (this.cursor + i) >>> 0));
       this.cursor = (this.cursor + n) >>> 0;
@@ -441,28 +463,42 @@ export class PacketPort {
     return taken;
   }
 
-  /**
-   * Descriptors `from` .. `to` - 1 whose source port the link cannot send from go from the
-   * device's port instead (tx_set_sport rewrites the port and the ICRC), and their QP from then on.
-   */
-  private checkSourcePorts(ring: number, from: number, to: number): void {
+  /** The TX ring's geometry and the ports confirmed, for one drain's checkedPort calls. */
+  private readonly portRing = { data: 0, mask: 0, slot: 0, dv: undefined as DataView | undefined, ok: -1, refused: -1 };
+
+  /** Starts a drain's source-port checks (a pool socket may have been swept since the last). */
+  private beginPortChecks(ring: number): void {
     const m = this.mem;
-    const core = this.core;
-    let ok = -1;
-    let refused = -1;
-    for (let i = from; i !== to; i = (i + 1) >>> 0) {
-      const dsc = this.descriptor(ring, i);
-      const sp = m.u32(dsc + Txd.SRC_PORT);
-      if (sp === ok) continue;
-      if (sp !== refused && this.link.sourcePortReady!(sp)) {
-        ok = sp;
-        continue;
-      }
-      refused = sp;
-      if (!core.tx_set_sport || core.tx_set_sport(i, 0) !== 0) continue;
-      core.qp_sport_fallback?.(m.u32(dsc + Txd.QPN), sp);
-      this.stats.sportFallbacks++;
+    const pr = this.portRing;
+    pr.data = ring + Ring.DATA;
+    pr.mask = m.u32(ring + Ring.CAP) - 1;
+    pr.slot = m.u32(ring + Ring.SLOT);
+    pr.dv = m.dv;
+    pr.ok = -1;
+    pr.refused = -1;
+  }
+
+  /**
+   * The UDP source port descriptor `i` leaves from, read once: the one the device wrote when the
+   * link can send from it, else the device's port (tx_set_sport rewrites the port and the ICRC, and
+   * the QP moves there from then on, counted). Call after beginPortChecks in the same drain.
+   */
+  private checkedPort(i: number): number {
+    const pr = this.portRing;
+    const dv = pr.dv!;
+    const dsc = pr.data + (i & pr.mask) * pr.slot;
+    const sp = dv.getUint32(dsc + Txd.SRC_PORT, true);
+    if (sp === pr.ok) return sp;
+    if (sp !== pr.refused && this.link.sourcePortReady!(sp)) {
+      pr.ok = sp;
+      return sp;
     }
+    pr.refused = sp;
+    const core = this.core;
+    if (!core.tx_set_sport || core.tx_set_sport(i, 0) !== 0) return sp;
+    core.qp_sport_fallback?.(dv.getUint32(dsc + Txd.QPN, true), sp);
+    this.stats.sportFallbacks++;
+    return dv.getUint32(dsc + Txd.SRC_PORT, true);
   }
 
   /**
@@ -523,9 +559,12 @@ export class PacketPort {
     const slot = m.u32(r + Ring.SLOT);
     const prod = m.u32(r + Ring.PROD);
     this.completedSync = 0;
-    if (this.link.sourcePortReady) this.checkSourcePorts(r, this.cursor, prod);
+    const ports = this.link.sourcePortReady !== undefined;
+    if (ports) this.beginPortChecks(r);
     while (!this.blocked && this.cursor !== prod) {
       const dsc = r + Ring.DATA + (this.cursor & (cap - 1)) * slot;
+      // first: a refused port is rewritten (with the ICRC) before the datagram is described
+      const srcPort = ports ? this.checkedPort(this.cursor) : m.u32(dsc + Txd.SRC_PORT);
       // the views once per descriptor (each of DeviceMemory's accessors re-checks memory.buffer)
       const dv = m.dv;
       const u8 = m.u8;
@@ -539,7 +578,7 @@ export class PacketPort {
       const d: OutgoingDatagram = {
         src: this.srcAddrs.at(u8, dv, dsc + Txd.SRC),
         dst: this.dstAddrs.at(u8, dv, dsc + Txd.DST),
-        srcPort: dv.getUint32(dsc + Txd.SRC_PORT, true),
+        srcPort,
         dstPort: dv.getUint32(dsc + Txd.DST_PORT, true),
         ipId: dv.getUint32(dsc + Txd.IP_ID, true),
         ttl: dv.getUint32(dsc + Txd.TTL, true), tos: dv.getUint32(dsc + Txd.TOS, true), flowLabel: dv.getUint32(dsc + Txd.FLOW_LABEL, true),

@@ -45,6 +45,14 @@ export const W = {
   APP_WAKEUPS: 45,
   /** statistics: notifies the worker sent the application */
   WORKER_NOTIFIES: 46,
+  /**
+   * 1 while the worker holds a received batch's plain ACKs for the application's answer (the
+   * application, once its turn after a wake-up is over, bumps WAKE if it is still 1: serve.ts)
+   */
+  ACK_HOLD: 47,
+  /** statistics: holds that ended with a doorbell (the answer joined the ACKs), and all holds */
+  HOLDS_JOINED: 34,
+  HOLDS: 35,
 } as const;
 
 /** Float64 indices: the worker's port counters, copied after every turn that ran the device. */
@@ -65,7 +73,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets (words 40.. and the F slots at bytes 192..216 sit between RESULT and DB) */
+/** byte offsets (words 34..35, 40..47 and the F slots at bytes 192..216 sit between RESULT and DB) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;
@@ -73,7 +81,17 @@ const DB = 256;
 export const DB_CAP = 1024;
 const ERROR_TEXT = DB + 4 * DB_CAP;
 export const ERROR_MAX = 1024;
-export const CONTROL_BYTES = ERROR_TEXT + 2 * ERROR_MAX;
+/**
+ * The application thread's watch list: the rings its event pump would act on (the async event
+ * ring, the CQs with a pending next() or an armed notification), each with the index it last saw
+ * (the CQ's consumer index, the event ring's). The worker notifies a waiting application only when
+ * one of them moved past it; a list longer than WATCH_MAX means "notify after every run". Words:
+ * a sequence (odd while the application rewrites the list), the count (-1: every run), then
+ * (ring, index) pairs.
+ */
+export const WATCH_MAX = 8;
+const WATCH = ERROR_TEXT + 2 * ERROR_MAX;
+export const CONTROL_BYTES = WATCH + 4 * (2 + 2 * WATCH_MAX);
 
 /** Typed views over one control block. */
 export class Control {
@@ -114,6 +132,10 @@ export class Control {
   }
   dbEntry(i: number): number {
     return (DB >> 2) + (i & (DB_CAP - 1));
+  }
+  /** Int32 index of the watch list's sequence word; the count follows, then the (ring, index) pairs. */
+  get watchBase(): number {
+    return WATCH >> 2;
   }
 
   writeError(text: string): void {

@@ -10,3 +10,4 @@ export * from "./session.js";
 export * from "./runner.js";
 export * from "./tunnel.js";
 export * from "./port.js";
+export * from "./watch.js";

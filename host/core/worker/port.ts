@@ -17,6 +17,21 @@ const WORKER_LINK: Link = {
   },
 };
 
+/** The worker thread's CPU (Linux, /proc/thread-self/schedstat): its task id, ns on a CPU, ns runnable but waiting for one. */
+export interface WorkerThreadCpu {
+  tid: number;
+  runNs: number;
+  waitNs: number;
+}
+
+/** What WorkerPort.fetchStats() brings from the worker. */
+export interface WorkerPortStats {
+  port?: PacketPort["stats"];
+  link?: unknown;
+  datapath?: Record<string, number>;
+  thread?: WorkerThreadCpu;
+}
+
 export class WorkerPort extends PacketPort {
   private hook: CaptureHook | undefined;
   private stopped = false;
@@ -82,9 +97,13 @@ export class WorkerPort extends PacketPort {
     return this.session.request<void>("captureFlush");
   }
 
-  /** The worker's port counters in full (`stats.drops` by reason included) and its link's, by message. */
-  async fetchStats(): Promise<{ port?: PacketPort["stats"]; link?: unknown }> {
-    const s = await this.session.request<{ port?: PacketPort["stats"]; link?: unknown }>("stats");
+  /**
+   * The worker's port counters in full (`stats.drops` by reason included), its link's and, on Node's
+   * native datapath, the datapath's (system calls, GSO sends, GRO splits), by message; on Linux the
+   * worker thread's CPU (WorkerThreadCpu).
+   */
+  async fetchStats(): Promise<WorkerPortStats> {
+    const s = await this.session.request<WorkerPortStats>("stats");
     if (s.port?.drops) this.counters.drops = { ...s.port.drops };
     return s;
   }

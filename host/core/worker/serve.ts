@@ -5,11 +5,23 @@
 // application thread's CQ waiters and event pump look at the shared rings.
 import type { CapturedDatagram, PacketPort } from "../link/index.js";
 import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+import { DeviceMemory } from "../verbs/memory.js";
+import { watchMoved } from "./watch.js";
+import { DOORBELL_SQ } from "../abi/index.js";
 
-/** One captured datagram as it crosses to the application thread (its payload a copy). */
+/**
+ * One captured datagram as it crosses to the application thread (its payload a copy), with the
+ * worker's time of capture: µs since the epoch (performance.timeOrigin + now(), the same origin on
+ * every thread), which a PcapRecorder on the application thread records instead of the arrival.
+ */
 export interface WorkerCaptureRecord {
   dir: "tx" | "rx";
-  d: CapturedDatagram;
+  d: CapturedDatagram & { tsMicros: number };
+}
+
+/** µs since the epoch at sub-µs resolution, comparable across threads. */
+export function epochMicrosNow(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
 }
 
 type Fn = (...args: unknown[]) => unknown;
@@ -18,12 +30,16 @@ type Fn = (...args: unknown[]) => unknown;
 export const MAX_SPIN_US = 1000;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
+/** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
+export const ACK_HOLD_MAX_MS = 1;
 
 export class DeviceServer {
   /** The link's port, once attached: its service() runs after the device did work. */
   port: PacketPort | undefined;
   private readonly fns: (Fn | undefined)[];
   private readonly doorbell: Fn;
+  /** the instance's memory (the application's watched rings are read in it) */
+  private readonly mem: DeviceMemory | undefined;
   private stopped = false;
   private seen = 0;
   /** Where captured datagrams go (the runner posts them to the application thread as a "capture" report). */
@@ -48,6 +64,7 @@ export class DeviceServer {
   ) {
     if (!(spinUs >= 0 && spinUs <= MAX_SPIN_US)) throw new RangeError(`device worker spin ${spinUs} µs: 0 .. ${MAX_SPIN_US}`);
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
+    this.mem = exports["memory"] instanceof WebAssembly.Memory ? new DeviceMemory(exports["memory"]) : undefined;
     this.doorbell = exports["doorbell"] as Fn;
   }
 
@@ -61,8 +78,45 @@ export class DeviceServer {
     this.run(false);
   }
 
+  /**
+   * Held ACKs across the threads. The link's deferred flush (Link.deferFlush, "defer") hands the
+   * end of a receive turn here (`fn` releases the device's held plain ACKs and drains the TX ring):
+   * when that turn woke the application (a completion it waited for) and the device holds plain
+   * ACKs, they wait for the application's answer — the doorbell it rings next, whose requests then
+   * leave first with the ACKs behind them in one batched send (one wake-up at the peer, not two) —
+   * or, when it answers nothing, for the end of its turn (it bumps WAKE while ACK_HOLD is 1), at
+   * most ACK_HOLD_MAX_MS. progress() set ACK_HOLD when it woke the application with ACKs held.
+   */
+  flushAfterTurn(fn: () => void): void {
+    const i32 = this.ctl.i32;
+    if (this.stopped || this.heldFlush || Atomics.load(i32, W.ACK_HOLD) !== 1 || !(this.acksHeld?.() ?? 0)) {
+      if (!this.heldFlush) Atomics.store(i32, W.ACK_HOLD, 0);
+      fn();
+      return;
+    }
+    this.heldFlush = fn;
+    Atomics.add(i32, W.HOLDS, 1);
+    this.holdTimer = setTimeout(this.releaseFlush, ACK_HOLD_MAX_MS);
+  }
+
+  /** Ends a hold (flushAfterTurn): the ACKs leave now. */
+  readonly releaseFlush = (): void => {
+    const fn = this.heldFlush;
+    if (!fn) return;
+    this.heldFlush = undefined;
+    Atomics.store(this.ctl.i32, W.ACK_HOLD, 0);
+    clearTimeout(this.holdTimer);
+    fn();
+  };
+
+  private heldFlush: (() => void) | undefined;
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
+  /** plain ACKs the device holds now (TransportCore.tx_ack_held), once a link that holds them is attached */
+  acksHeld: (() => number) | undefined;
+
   /** Stops serving: later calls are refused on the application side (CLOSED). */
   stop(): void {
+    this.releaseFlush();
     this.stopped = true;
     this.ctl.store(W.CLOSED, 1);
     this.ctl.bump(W.WAKE);
@@ -80,8 +134,11 @@ export class DeviceServer {
       f[F.SPORT_FALLBACKS] = p.stats.sportFallbacks;
     }
     Atomics.add(c.i32, W.PROGRESS, 1);
-    // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's old value)
-    if (Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+    // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
+    // old value), and only for a run that moved a ring it waits on (watch.ts)
+    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+      // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
+      if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
       Atomics.notify(c.i32, W.PROGRESS);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
@@ -176,12 +233,24 @@ export class DeviceServer {
     const head = c.load(W.DB_HEAD);
     if (tail !== head) {
       const now = this.now();
+      let sq = 0;
       for (; tail !== head; tail = (tail + 1) | 0) {
         const e = c.i32[c.dbEntry(tail)]!;
+        sq |= e & DOORBELL_SQ;
         this.doorbell(e >>> 2, e & 3, now);
       }
       c.store(W.DB_TAIL, tail);
       Atomics.add(c.i32, W.DOORBELLS, 1);
+      did = true;
+      // the application's answer (a send queue's doorbell; receives re-posted alone are not one):
+      // the held ACKs leave behind its requests
+      if (this.heldFlush && sq) {
+        Atomics.add(c.i32, W.HOLDS_JOINED, 1);
+        this.releaseFlush();
+      }
+    } else if (this.heldFlush && c.load(W.APP_WAITING) === 1) {
+      // it went back to sleep without answering
+      this.releaseFlush();
       did = true;
     }
     if (c.load(W.CALL) === CALL_REQUEST) {
@@ -198,7 +267,7 @@ export class DeviceServer {
     if (!port) return;
     port.capture = on
       ? (dir, d) => {
-          this.captured.push({ dir, d: { ...d, payload: d.payload.slice() } });
+          this.captured.push({ dir, d: { ...d, payload: d.payload.slice(), tsMicros: epochMicrosNow() } });
           if (!this.captureQueued) {
             this.captureQueued = true;
             queueMicrotask(this.flushCapture);

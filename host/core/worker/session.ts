@@ -10,6 +10,7 @@ import { reviveError, type SerializedError, type WorkerReply, type WorkerReport 
 import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
 import { MAX_SPIN_US } from "./serve.js";
 import { WorkerPort } from "./port.js";
+import { WatchList } from "./watch.js";
 import type { TransportCore } from "../link/index.js";
 
 /** How long close() waits for the worker to close its link before it terminates it (ms). */
@@ -127,6 +128,9 @@ export interface WorkerStats extends CoreProxyStats {
   /** the worker's notifies to this thread, and this thread's waits a notify ended */
   workerNotifies: number;
   appWakeups: number;
+  /** receive turns whose plain ACKs the worker held for this thread's answer, and those the answer joined */
+  ackHolds: number;
+  ackHoldsJoined: number;
 }
 
 /** Figures of a worker device: control calls and doorbells from this thread, what the worker served. */
@@ -138,7 +142,13 @@ export function workerStatsOf(device: Device): WorkerStats | undefined {
     ...s.stats, workerCalls: c.load(W.CALLS), workerDoorbellRounds: c.load(W.DOORBELLS), progress: c.load(W.PROGRESS),
     appNotifies: c.load(W.APP_NOTIFIES), workerWakeups: c.load(W.WORKER_WAKEUPS), spinHits: c.load(W.SPIN_HITS),
     workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
+    ackHolds: c.load(W.HOLDS), ackHoldsJoined: c.load(W.HOLDS_JOINED),
   };
+}
+
+/** After the current task's callbacks and promise continuations (a platform passes a tighter one: Node's nextTick). */
+function defaultEndOfTurn(fn: () => void): void {
+  setTimeout(fn, 0);
 }
 
 /** The session of a worker device (its requests: the link's ops). */
@@ -150,12 +160,12 @@ export function workerSessionOf(device: Device): WorkerSession | undefined {
  * The device, on this thread, over the worker's instance: the verbs run here unchanged, the core's
  * exports answered by the worker. Closing it closes the worker.
  */
-export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, options: OpenDeviceOptions): Device {
+export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, options: OpenDeviceOptions, endOfTurn: (fn: () => void) => void = defaultEndOfTurn): Device {
   const core = coreProxy(session.control, ready.memory, ready.names);
   const device = new Device(core as unknown as VerbsCore, options);
   device.worker = true;
   sessions.set(device, { session, stats: core.stats });
-  watchProgress(session.control, device);
+  watchProgress(session.control, device, endOfTurn);
   // the worker died (an uncaught error, terminated): the device is gone, as IBV_EVENT_DEVICE_FATAL says
   session.onFailure(() => {
     if (!device.closed) device.dispatchEvent(new AsyncEvent({ eventType: EventType.DEVICE_FATAL, portNum: 1, element: 1, info: 0 }));
@@ -178,9 +188,48 @@ export function attachWorkerPort(device: Device, session: WorkerSession): Worker
   return port;
 }
 
-/** Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between. */
-function watchProgress(ctl: Control, device: Device): void {
+/**
+ * Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between.
+ * Before each wait it publishes what it waits for (watch.ts): the worker then notifies only a run
+ * that moved one of those rings.
+ */
+function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void): void {
   const i32 = ctl.i32;
+  // the worker holds ACKs for this thread's answer (serve.ts flushAfterTurn): once the turn that
+  // the wake-up started is over (the completions' continuations ran), say so if none came
+  let turnQueued = false;
+  const turnOver = (): void => {
+    turnQueued = false;
+    if (Atomics.load(i32, W.ACK_HOLD) !== 1) return;
+    Atomics.add(i32, W.WAKE, 1);
+    if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
+      Atomics.notify(i32, W.WAKE);
+      Atomics.add(i32, W.APP_NOTIFIES, 1);
+    }
+  };
+  const list = new WatchList(ctl, device.mem, () => device.core.dev_events());
+  let parked = false;
+  let pumpQueued = false;
+  // Device.watchCq and Device.pump, mirrored: while this thread sleeps, a CQ that starts being
+  // waited on (a next() from a timer, a reqNotify) or a ring that moved (a resize) is published at once
+  const watchCq = device.watchCq.bind(device);
+  device.watchCq = (cq, on) => {
+    watchCq(cq, on);
+    list.watch(cq, on);
+    // entries already past the index published: look now (once; the pump itself publishes again)
+    if (parked && list.publish() && !pumpQueued) {
+      pumpQueued = true;
+      queueMicrotask(() => {
+        pumpQueued = false;
+        if (!device.closed) device.pump();
+      });
+    }
+  };
+  const pump = device.pump.bind(device);
+  device.pump = () => {
+    pump();
+    if (parked) list.publish();
+  };
   let last = Atomics.load(i32, W.PROGRESS);
   const loop = (): void => {
     while (!device.closed && !Atomics.load(i32, W.CLOSED)) {
@@ -191,15 +240,22 @@ function watchProgress(ctl: Control, device: Device): void {
         device.pump();
         continue;
       }
+      list.publish();
       Atomics.store(i32, W.APP_WAITING, 1);
+      if (!turnQueued && Atomics.load(i32, W.ACK_HOLD) === 1) {
+        turnQueued = true;
+        endOfTurn(turnOver);
+      }
       const w = waitChange(i32, W.PROGRESS, p);
       if (w) {
+        parked = true;
         void w.then(woken);
         return;
       }
     }
   };
   const woken = (): void => {
+    parked = false;
     Atomics.add(i32, W.APP_WAKEUPS, 1);
     loop();
   };

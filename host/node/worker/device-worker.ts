@@ -2,6 +2,7 @@
 // runs the threads build of the core on shared memory and owns the device's UDP link (the native
 // datapath or node:dgram, opened as openDevice opens it) and its timer. Started by
 // openDevice({ worker: true }) (open.ts); nothing here is called per work request.
+import { readFileSync, readlinkSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
 import { tunnelSocket } from "../tunnel-socket.js";
@@ -20,6 +21,20 @@ let stopDropLog: (() => void) | undefined;
 // (tunnel version 2, the same `ws` options: tunnel-socket.ts)
 const tunnel = tunnelOps((url, msg) => tunnelSocket(url, { token: msg.token as string | undefined, headers: (msg.headers ?? {}) as Record<string, string> }));
 
+/**
+ * This thread's CPU on Linux (/proc/thread-self: its task id, and from schedstat the ns it ran and
+ * the ns it waited runnable for a CPU), or undefined elsewhere.
+ */
+function threadCpu(): { tid: number; runNs: number; waitNs: number } | undefined {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    const [runNs, waitNs] = readFileSync("/proc/thread-self/schedstat", "utf8").split(" ").map(Number);
+    return Number.isInteger(tid) && runNs !== undefined && waitNs !== undefined ? { tid, runNs, waitNs } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const ops: WorkerOps = {
   tunnel: tunnel.tunnel!,
   async link(msg, ctx) {
@@ -36,6 +51,15 @@ const ops: WorkerOps = {
     const port = new PacketPort(ctx.core as unknown as TransportCore, ctx.mem, realClock, link, ctx.server.progress);
     link.port = port;
     ctx.server.port = port;
+    // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
+    const core = ctx.core as unknown as TransportCore;
+    if (msg.ackHold === true && "deferFlush" in link && link.holdAcks && core.tx_ack_held) {
+      const l = link;
+      const defer = l.deferFlush.bind(l);
+      const server = ctx.server;
+      l.deferFlush = (fn: () => void) => defer(() => server.flushAfterTurn(fn));
+      server.acksHeld = () => core.tx_ack_held!();
+    }
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
     port.service();
     return undefined;
@@ -46,12 +70,14 @@ const ops: WorkerOps = {
     await (msg.join ? link.joinGroup(group) : link.leaveGroup(group));
     return undefined;
   },
-  /** the link's figures (UdpLink/NativeUdpLink stats) and the port's */
+  /** the link's figures (UdpLink/NativeUdpLink stats), the port's, the native datapath's, this thread's CPU */
   stats(msg, ctx) {
-    if (!link) return tunnel.stats!(msg, ctx);
-    return { link: link ? JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})) : undefined, port: ctx.server.port?.stats };
+    if (!link) return { ...(tunnel.stats!(msg, ctx) as object), thread: threadCpu() };
+    const datapath = "datapathStats" in link ? link.datapathStats() : undefined;
+    return { link: JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})), port: ctx.server.port?.stats, datapath, thread: threadCpu() };
   },
   async close(msg, ctx) {
+    ctx.server.releaseFlush();
     await tunnel.close!(msg, ctx);
     stopDropLog?.();
     await link?.close();

@@ -63,6 +63,11 @@ export function workerLinkOf(device: Device): WorkerLinkInfo | undefined {
   return linkInfo.get(device);
 }
 
+/** After this turn's promise continuations: a tick queued from a microtask (as the native link's deferred flush). */
+function endOfTurn(fn: () => void): void {
+  queueMicrotask(() => process.nextTick(fn));
+}
+
 /** The worker's spin (µs): the option, else env SOFTROCE_WORKER_SPIN_US, else DEFAULT_SPIN_US. */
 function spinOf(o: { workerSpinUs?: number }): number {
   const env = process.env.SOFTROCE_WORKER_SPIN_US;
@@ -72,6 +77,13 @@ function spinOf(o: { workerSpinUs?: number }): number {
 export interface WorkerOpenOptions extends OpenDeviceOptions {
   /** see DEFAULT_SPIN_US (env SOFTROCE_WORKER_SPIN_US) */
   workerSpinUs?: number;
+  /**
+   * With the deferred flush (the default): a received batch's plain ACKs wait in the worker for
+   * the application's answer to the completions that woke it, so they leave together (one send,
+   * one wake-up at the peer), at most ACK_HOLD_MAX_MS (false: they leave at the end
+   * of the worker's turn). Default false (host/node/index.ts says why)
+   */
+  workerAckHold?: boolean;
   address?: string;
   port?: number;
   highWaterMark?: number;
@@ -110,10 +122,10 @@ export async function openWorkerDevice(
       });
       deviceOptions = { ...bound.deviceOptions(info.localPort), udpSourcePorts: info.perQpPorts ? "per-qp" : "device" };
     }
-    const device = deviceOnWorker(session, ready, deviceOptions);
+    const device = deviceOnWorker(session, ready, deviceOptions, endOfTurn);
     try {
       if (bound) {
-        await session.request("attach", { logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined });
+        await session.request("attach", { logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false });
         attachWorkerPort(device, session);
         linkInfo.set(device, info!);
         device.onMulticast((group, join) => {

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { extractIp, notRoce } from "../../../host/core/net/ip-extract.js";
 import { concat } from "../../../host/core/net/bytes.js";
+import { xorshift32 } from "../support/xorshift.js";
 import {
   type CaptureRecord,
   linktypeFor,
@@ -362,23 +363,11 @@ describe("broken captures", () => {
   });
 });
 
-// xorshift32: deterministic mutations
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
 
 describe("mutated captures never crash the reader", () => {
   const sources = [fixture("rc-write-only.pcap"), new Uint8Array(readFileSync(new URL("../../fixtures/pcapng/rc-read-only.pcapng", import.meta.url)))];
   it("2000 seeded mutations: records or a PcapError, nothing else", () => {
-    const rand = rng(0x5eed);
+    const rand = xorshift32(0x5eed); // deterministic mutations
     let errors = 0;
     let records = 0;
     for (let i = 0; i < 2000; i++) {

@@ -3,26 +3,16 @@
 // duplicating, reordering, corrupting wire (seeded): everything completes once,
 // in order, with the right bytes.
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, Mtu, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import type { SimNetwork } from "../../../host/core/sim/network.js";
+import { Access, Mtu, QpState, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { SimFaults } from "../../../host/core/sim/wire.js";
-import type { Device } from "../../../host/core/verbs/device.js";
-import type { QueuePair } from "../../../host/core/verbs/qp.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 import type { SendWr } from "../../../host/core/verbs/post.js";
+import { simRcPair, type SimSide } from "../support/sim-pair.js";
 
 const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL;
 const S = SendFlags.SIGNALED;
-
-interface Side {
-  dev: Device;
-  cq: CompletionQueue;
-  qp: QueuePair;
-  mr: MemoryRegion;
-}
 
 interface PairOptions {
   seed?: number;
@@ -37,28 +27,18 @@ interface PairOptions {
   maxRd?: number;
 }
 
-async function pair(o: PairOptions = {}): Promise<{ net: SimNetwork; a: Side; b: Side }> {
-  const mod = await coreModule();
-  const net = new SimNetwork({ seed: o.seed ?? 1, faults: o.faults ?? {} });
-  const mk = async (addr: string): Promise<Side> => {
-    const dev = await net.addDevice(mod, addr);
-    const pd = dev.allocPd();
-    const cq = dev.createCq(1024);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 256, maxRecvWr: 256, maxSendSge: 4, maxRecvSge: 4 } });
-    const mr = pd.regMr(1 << 18, ALL);
-    return { dev, cq, qp, mr };
-  };
-  const a = await mk("127.0.0.1");
-  const b = await mk("127.0.0.2");
-  const psnA = o.psnA ?? 0xfffff0;
-  const psnB = o.psnB ?? 0xffffe0;
-  const common = {
-    pathMtu: o.pathMtu ?? Mtu.MTU_1024, qpAccessFlags: ALL, timeout: o.timeout ?? 8, retryCnt: o.retryCnt ?? 7,
-    rnrRetry: o.rnrRetry ?? 7, minRnrTimer: o.minRnrTimer ?? 1, maxRdAtomic: o.maxRd ?? 4, maxDestRdAtomic: o.maxRd ?? 4,
-  };
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: psnB, gid: "::ffff:127.0.0.2" }, { sqPsn: psnA, ...common });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: psnA, gid: "::ffff:127.0.0.1" }, { sqPsn: psnB, ...common });
-  return { net, a, b };
+const ADDRESSES: [string, string] = ["127.0.0.1", "127.0.0.2"];
+
+function pair(o: PairOptions = {}): Promise<{ net: SimNetwork; a: SimSide; b: SimSide }> {
+  return simRcPair({
+    seed: o.seed ?? 1, addresses: ADDRESSES, wire: { faults: o.faults ?? {} },
+    cqe: 1024, cap: { maxSendWr: 256, maxRecvWr: 256, maxSendSge: 4, maxRecvSge: 4 }, mrBytes: 1 << 18, mrAccess: ALL,
+    psns: [o.psnA ?? 0xfffff0, o.psnB ?? 0xffffe0],
+    connect: {
+      pathMtu: o.pathMtu ?? Mtu.MTU_1024, qpAccessFlags: ALL, timeout: o.timeout ?? 8, retryCnt: o.retryCnt ?? 7,
+      rnrRetry: o.rnrRetry ?? 7, minRnrTimer: o.minRnrTimer ?? 1, maxRdAtomic: o.maxRd ?? 4, maxDestRdAtomic: o.maxRd ?? 4,
+    },
+  });
 }
 
 function fill(mr: MemoryRegion, seed: number): void {
@@ -214,20 +194,18 @@ describe("RC end to end: mixed operations over a faulty wire (seeded)", () => {
   // FETCH_ADD on one counter (each original value seen once), ATOMIC_WRITE, FLUSH; PSNs
   // just below the wrap; max_rd_atomic 2.
   it("30 seeds × loss {0, 2, 5, 10, 15 %} × MTU {256, 1024, 4096}, with dup, reorder, corrupt: every WR completes once, in order, with the right bytes and atomic results", async () => {
-    const mod = await coreModule();
     const bad: string[] = [];
     for (let seed = 1; seed <= 30; seed++) {
       const loss = [0, 0.02, 0.05, 0.1, 0.15][seed % 5]!;
-      const net = new SimNetwork({ seed, faults: { loss, dup: 0.05, reorder: 0.05, corrupt: 0.02, delayUs: 3 } });
-      const mk = async (addr: string) => { const dev = await net.addDevice(mod, addr, { ringArenaBytes: 8 << 20 }); const pd = dev.allocPd(); const cq = dev.createCq(1024);
-        const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 128, maxRecvWr: 128, maxSendSge: 4, maxRecvSge: 4 } });
-        const mr = pd.regMr(1 << 18, ALL); const mr2 = pd.regMr(1 << 18, ALL); return { dev, cq, qp, mr, mr2 }; };
-      const a = await mk("127.0.0.1"), b = await mk("127.0.0.2");
       const mtu = [Mtu.MTU_256, Mtu.MTU_1024, Mtu.MTU_4096][seed % 3]!;
-      const common = { pathMtu: mtu, qpAccessFlags: ALL, timeout: 6, retryCnt: 7, rnrRetry: 7, minRnrTimer: 1, maxRdAtomic: 2, maxDestRdAtomic: 2 };
       const pa = (0xffffff - seed * 3) & 0xffffff, pb = (0xfffff0 + seed) & 0xffffff;
-      connectQp(a.qp, { qpNum: b.qp.qpNum, psn: pb, gid: "::ffff:127.0.0.2" }, { sqPsn: pa, ...common });
-      connectQp(b.qp, { qpNum: a.qp.qpNum, psn: pa, gid: "::ffff:127.0.0.1" }, { sqPsn: pb, ...common });
+      const { net, a: sa, b: sb } = await simRcPair({
+        seed, addresses: ADDRESSES, wire: { faults: { loss, dup: 0.05, reorder: 0.05, corrupt: 0.02, delayUs: 3 } }, device: { ringArenaBytes: 8 << 20 },
+        cqe: 1024, cap: { maxSendWr: 128, maxRecvWr: 128, maxSendSge: 4, maxRecvSge: 4 }, mrBytes: 1 << 18, mrAccess: ALL, psns: [pa, pb],
+        connect: { pathMtu: mtu, qpAccessFlags: ALL, timeout: 6, retryCnt: 7, rnrRetry: 7, minRnrTimer: 1, maxRdAtomic: 2, maxDestRdAtomic: 2 },
+      });
+      // a second MR each side (the SEND target, the atomics' counter, READ's zero-length SGE)
+      const a = { ...sa, mr2: sa.pd.regMr(1 << 18, ALL) }, b = { ...sb, mr2: sb.pd.regMr(1 << 18, ALL) };
       for (let i = 0; i < a.mr.length; i++) { a.mr.bytes[i] = (i * 7 + seed) & 0xff; b.mr.bytes[i] = (i * 13 + seed) & 0xff; }
       const dv = (m: MemoryRegion) => new DataView(m.bytes.buffer, m.bytes.byteOffset, m.length);
       dv(b.mr2).setBigUint64(0x100, 0n, true);

@@ -11,6 +11,7 @@ import {
   datapathAddonFrom, datapathUnavailableReason, openDatapath, patchIcrcId, rxLayoutWords, txLayoutWords, type DatapathOptions,
 } from "../../../host/node/datapath.js";
 import { Worker } from "node:worker_threads";
+import { until } from "../support/until.js";
 
 const EMSGSIZE = 90, EFAULT = 14, EAFNOSUPPORT = 97;
 const A = "127.33.0.1", B = "127.33.0.2", C = "127.33.0.3";
@@ -48,14 +49,6 @@ function collect(s: dgram.Socket, n: number, ms = 3000): Promise<{ msg: Buffer; 
       if (got.length === n) clearTimeout(t), resolve(got);
     });
   });
-}
-
-async function until(cond: () => boolean, ms = 3000, what = "condition"): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 /** Writes one TX_RECORD: destination, flags, ipId, pieces as [offset, length]. */

@@ -13,6 +13,7 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import type { QueuePair } from "../../../host/core/verbs/qp.js";
 import type { CapturedDatagram } from "../../../host/core/link/index.js";
 import { createSport, rxeSport } from "../../system/lib/rxe-sport.mjs";
+import { until } from "../support/until.js";
 
 const opened: Device[] = [];
 const sockets: dgram.Socket[] = [];
@@ -20,15 +21,6 @@ afterEach(() => {
   while (opened.length) opened.pop()!.close();
   while (sockets.length) sockets.pop()!.close();
 });
-
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const PATHS = datapathAddon() ? (["native", "dgram"] as const) : (["dgram"] as const);
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;

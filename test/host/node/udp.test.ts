@@ -15,6 +15,7 @@ import { coreModule } from "../../../host/node/wasm-source.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { until } from "../support/until.js";
 
 const openDeviceOn = openDevice;
 const opened: Device[] = [];
@@ -27,14 +28,6 @@ async function sendFrom(payload: Uint8Array, port: number, address = "127.0.0.1"
   await new Promise<void>((r) => s.bind(0, address, r));
   await new Promise<void>((r, j) => s.send(payload, port, address, (e) => (e ? j(e) : r())));
   s.close();
-}
-
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const PATHS = datapathAddon() ? (["native", "dgram"] as const) : (["dgram"] as const);

@@ -2,36 +2,25 @@
 // datagrams and cached routes, and SimLink reading the TX ring itself (Link.sendRing). Each must
 // leave what the wire does — fates, trace records, bytes — exactly as the one-datagram path did.
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
 import { SimLink } from "../../../host/core/sim/link.js";
 import { SimClock } from "../../../host/core/sim/clock.js";
 import { SimWire, type SimWireOptions } from "../../../host/core/sim/wire.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpType, SendFlags, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, SendFlags, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 import { Prng } from "../../../host/core/sim/prng.js";
+import { simRcPair } from "../support/sim-pair.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 /** Two devices, 30 RC WRITEs of 5000 bytes and 10 READs over a faulty wire; what the wire recorded and what completed. */
 async function run(opts: SimWireOptions) {
-  const mod = await coreModule();
-  const net = new SimNetwork({ seed: 21, trace: true, ...opts });
   const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
-  const mk = async (addr: string) => {
-    const dev = await net.addDevice(mod, addr, { activeMtu: 3 });
-    const pd = dev.allocPd();
-    const cq = dev.createCq(256);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 } });
-    const mr = pd.regMr(1 << 18, ALL);
-    return { dev, cq, qp, mr };
-  };
-  const a = await mk("127.0.0.1");
-  const b = await mk("127.0.0.2");
+  const { net, a, b } = await simRcPair({
+    seed: 21, addresses: ["127.0.0.1", "127.0.0.2"], wire: { trace: true, ...opts }, device: { activeMtu: 3 },
+    cqe: 256, cap: { maxSendWr: 64, maxRecvWr: 64, maxSendSge: 1, maxRecvSge: 1 }, mrBytes: 1 << 18, mrAccess: ALL,
+    psns: [9, 5], connect: { qpAccessFlags: ALL, timeout: 6, pathMtu: 3 },
+  });
   new Uint8Array(a.dev.memory.buffer, Number(a.mr.addr), 1 << 18).forEach((_, i, v) => (v[i] = (i * 7 + (i >> 9)) & 0xff));
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 5, gid: "::ffff:127.0.0.2" }, { sqPsn: 9, qpAccessFlags: ALL, timeout: 6, pathMtu: 3 });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 9, gid: "::ffff:127.0.0.1" }, { sqPsn: 5, qpAccessFlags: ALL, timeout: 6, pathMtu: 3 });
   for (let i = 0; i < 40; i++) {
     const read = i % 4 === 3;
     a.qp.postSend({

@@ -1,9 +1,11 @@
 // Two devices on the simulated wire, each with a PD, a CQ, an RC QP and an MR, the QPs connected to
 // each other: the set-up the verbs tests of memory windows, fast registration, FLUSH, keys and QP
-// states share (each names its seed, addresses, sizes, access and attributes), and the small
-// helpers they all use around it (draining a CQ, running the wire, the errno a verb throws).
+// states share, and the RC end-to-end, trace reader and sim fast-path tests (each names its seed,
+// addresses, sizes, access, attributes and the wire's faults), and the small helpers they all use
+// around it (draining a CQ, running the wire, the errno a verb throws).
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
+import type { SimWireOptions } from "../../../host/core/sim/wire.js";
 import { connectQp, type ConnectOptions } from "../../../host/core/verbs/connect.js";
 import { Access, QpType } from "../../../host/core/verbs/enums.js";
 import { VerbsError } from "../../../host/core/verbs/errors.js";
@@ -41,12 +43,14 @@ export interface SimPairOptions {
   connect?: Omit<ConnectOptions, "sqPsn">;
   /** device options (arena sizes, limits) */
   device?: OpenDeviceOptions;
+  /** the wire's faults and trace [default: none] */
+  wire?: Omit<SimWireOptions, "seed" | "clock">;
 }
 
 /** Two devices on a SimNetwork, an RC QP on each, connected to the other's. */
 export async function simRcPair(o: SimPairOptions): Promise<{ net: SimNetwork; a: SimSide; b: SimSide }> {
   const mod = await coreModule();
-  const net = new SimNetwork({ seed: o.seed });
+  const net = new SimNetwork({ ...o.wire, seed: o.seed });
   const access = Array.isArray(o.mrAccess) ? o.mrAccess : [o.mrAccess ?? Access.LOCAL_WRITE, o.mrAccess ?? Access.LOCAL_WRITE];
   const cap = o.cap ?? { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 };
   const side = async (i: 0 | 1): Promise<SimSide> => {

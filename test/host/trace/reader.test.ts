@@ -2,32 +2,19 @@
 // an RC WRITE and an RNR-less SEND, then the events the ring recorded, named
 // from the core's own tables.
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpType, SendFlags, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, SendFlags, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { TraceReader, type TraceCore } from "../../../host/core/trace/index.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { simRcPair } from "../support/sim-pair.js";
 
 const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 
-async function pair(faults = {}) {
-  const mod = await coreModule();
-  const net = new SimNetwork({ seed: 7, faults });
-  const mk = async (addr: string) => {
-    const dev = await net.addDevice(mod, addr);
-    const pd = dev.allocPd();
-    const cq = dev.createCq(256);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 128, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 } });
-    const mr = pd.regMr(1 << 16, ALL);
-    return { dev, cq, qp, mr };
-  };
-  const a = await mk("127.0.0.1");
-  const b = await mk("127.0.0.2");
+function pair(faults = {}) {
   const o = { qpAccessFlags: ALL, timeout: 8, retryCnt: 7, rnrRetry: 7, minRnrTimer: 1 };
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 100, gid: "::ffff:127.0.0.2" }, { sqPsn: 500, ...o });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 500, gid: "::ffff:127.0.0.1" }, { sqPsn: 100, ...o });
-  return { net, a, b };
+  return simRcPair({
+    seed: 7, addresses: ["127.0.0.1", "127.0.0.2"], wire: { faults },
+    cqe: 256, cap: { maxSendWr: 128, maxRecvWr: 128, maxSendSge: 1, maxRecvSge: 1 }, mrBytes: 1 << 16, mrAccess: ALL, psns: [500, 100], connect: o,
+  });
 }
 
 const core = (d: Device) => d.core as unknown as TraceCore;

@@ -16,6 +16,7 @@ import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, MwType, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { incRkey } from "../../../host/core/verbs/mw.js";
+import type { Device, OpenDeviceOptions } from "../../../host/core/verbs/device.js";
 import { core, deliver, loadCapture, parseSent, remapped, specOf } from "../support/replay.js";
 
 const gid = (a: string) => (a.includes(":") ? a : `::ffff:${a}`);
@@ -23,6 +24,17 @@ const gid = (a: string) => (a.includes(":") ? a : `::ffff:${a}`);
 /** A capture's RoCE packets (test/support/replay.ts) and the codec they were parsed with. */
 async function load(name: string) {
   return { codec: (await core()).codec, pkts: await loadCapture(name) };
+}
+
+/** A device at `address` (GID 0 that address; QPNs, UDP port as the capture's end it plays) on a wire of its own, and what it sends. */
+async function player(address: string, o: OpenDeviceOptions = {}): Promise<{ net: SimNetwork; dev: Device; sent: Datagram[] }> {
+  const net = new SimNetwork({});
+  const dev = await net.addDevice(await coreModule(), address, { gids: [gid(address)], ...o });
+  const sent: Datagram[] = [];
+  dev.port!.capture = (dir, d) => {
+    if (dir === "tx") sent.push({ ...d, payload: d.payload.slice() });
+  };
+  return { net, dev, sent };
 }
 
 /** BTH and extension headers + payload of a UDP payload, without the ICRC (it covers the IP ID, which differs). */
@@ -39,12 +51,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     const inv = reqs[2]!.repr;
     expect(inv.ieth!.rkey).toBe(0x08000104);
 
-    const net = new SimNetwork({});
-    const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: inv.destQp, qpnCount: 1, maxQp: 1 });
-    const sent: Datagram[] = [];
-    dev.port!.capture = (dir, d) => {
-      if (dir === "tx") sent.push({ ...d, payload: d.payload.slice() });
-    };
+    const { net, dev, sent } = await player(server, { qpnBase: inv.destQp, qpnCount: 1, maxQp: 1 });
     const pd = dev.allocPd();
     const cq = dev.createCq(64);
     const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
@@ -92,12 +99,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     const { pkts } = await load("mw/mw2-inv");
     const p = pkts.find((x) => x.repr.opcode === 0x17)!;
     const r = p.repr;
-    const net = new SimNetwork({});
-    const dev = await net.addDevice(await coreModule(), r.src, { gids: [gid(r.src)], qpnBase: pkts.find((x) => x.repr.src === r.dst)!.repr.destQp, qpnCount: 1, maxQp: 1, port: r.udpSrcPort });
-    const sent: Datagram[] = [];
-    dev.port!.capture = (dir, d) => {
-      if (dir === "tx") sent.push({ ...d, payload: d.payload.slice() });
-    };
+    const { net, dev, sent } = await player(r.src, { qpnBase: pkts.find((x) => x.repr.src === r.dst)!.repr.destQp, qpnCount: 1, maxQp: 1, port: r.udpSrcPort });
     const pd = dev.allocPd();
     const cq = dev.createCq(8);
     const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 1, maxSendSge: 1 } });
@@ -116,8 +118,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     expect([r0.opcode, r0.destQp, r0.dst, r0.deth!.qkey]).toEqual([0x65, 0xffffff, "239.1.1.1", 0x01234567]);
     const receiver = "192.0.2.2";
     for (const attach of [true, false]) {
-      const net = new SimNetwork({});
-      const dev = await net.addDevice(await coreModule(), receiver, { gids: [gid(receiver)] });
+      const { dev } = await player(receiver);
       const pd = dev.allocPd();
       const cq = dev.createCq(8);
       const qp = pd.createQp({ qpType: QpType.UD, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
@@ -144,12 +145,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
   it("mckey-v4, sender: a device playing rxe's sender emits the same datagrams to the group", async () => {
     const { pkts } = await load("mcast/mckey-v4");
     const r0 = pkts[0]!.repr;
-    const net = new SimNetwork({});
-    const dev = await net.addDevice(await coreModule(), r0.src, { gids: [gid(r0.src)], qpnBase: r0.deth!.srcQp, qpnCount: 1, maxQp: 1, port: r0.udpSrcPort });
-    const sent: { dst: string; ttl?: number; udp: Uint8Array }[] = [];
-    dev.port!.capture = (dir, d) => {
-      if (dir === "tx") sent.push({ dst: d.dst, ttl: d.ttl, udp: d.payload.slice() });
-    };
+    const { net, dev, sent } = await player(r0.src, { qpnBase: r0.deth!.srcQp, qpnCount: 1, maxQp: 1, port: r0.udpSrcPort });
     const pd = dev.allocPd();
     const cq = dev.createCq(8);
     const qp = pd.createQp({ qpType: QpType.UD, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 1, maxSendSge: 1 } });
@@ -163,7 +159,7 @@ describe("rxe captures replayed: SEND_WITH_INV of a type 2 window, multicast UD"
     });
     net.run(net.now + 1000);
     expect(sent.map((s) => s.dst)).toEqual(["239.1.1.1", "239.1.1.1", "239.1.1.1"]);
-    expect(sent.map((s) => body(s.udp))).toEqual(pkts.map((p) => body(p.udp)));
+    expect(sent.map((s) => body(s.payload))).toEqual(pkts.map((p) => body(p.udp)));
   });
 });
 
@@ -190,12 +186,7 @@ describe("rxe's other memory-window captures replayed against a device playing t
       const resps = pkts.filter((p) => p.repr.src === server);
       const theirKey = (reqs[0]!.repr.reth ?? { rkey: 0 }).rkey;
       const theirBase = reqs[0]!.repr.reth!.va; // the first request writes at the start of the range
-      const net = new SimNetwork({});
-      const dev = await net.addDevice(await coreModule(), server, { gids: [gid(server)], qpnBase: reqs[0]!.repr.destQp, qpnCount: 1, maxQp: 1 });
-      const sent: Datagram[] = [];
-      dev.port!.capture = (dir, d) => {
-        if (dir === "tx") sent.push({ ...d, payload: d.payload.slice() });
-      };
+      const { net, dev, sent } = await player(server, { qpnBase: reqs[0]!.repr.destQp, qpnCount: 1, maxQp: 1 });
       const pd = dev.allocPd();
       const cq = dev.createCq(64);
       const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });

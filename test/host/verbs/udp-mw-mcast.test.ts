@@ -10,6 +10,7 @@ import { Access, MwType, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus
 import { incRkey } from "../../../host/core/verbs/mw.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
+import { until } from "../support/until.js";
 
 const A = "127.0.16.1";
 const B = "127.0.16.2";
@@ -21,14 +22,6 @@ afterEach(async () => {
   for (const d of opened.splice(0)) d.close();
   await new Promise((r) => setTimeout(r, 50)); // the sockets' close callbacks: the next test binds the same addresses
 });
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function collect(cq: CompletionQueue, n: number): Promise<WorkCompletion[]> {
   const out: WorkCompletion[] = [];

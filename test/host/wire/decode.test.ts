@@ -5,6 +5,7 @@ import { notRoce } from "../../../host/core/net/ip-extract.js";
 import { readCaptureAll } from "../../../host/core/capture/pcap.js";
 import { WireCodec } from "../../../host/core/wire/codec.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
+import { xorshift32 } from "../support/xorshift.js";
 
 const FIX = new URL("../../fixtures/", import.meta.url);
 const ipOf = (file: string) =>
@@ -244,15 +245,7 @@ describe("mutated packets never crash the decoder", () => {
     const pool = [...ipOf("rc-atomic").values(), ...ipOf("ud-send-v6").values(), ...ipOf("rc-read").values()]
       .filter((r) => r.data && notRoce(r.data) === undefined)
       .map((r) => r.data!);
-    let x = 0x1234567;
-    const rand = (n: number) => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x % n;
-    };
+    const rand = xorshift32(0x1234567);
     const seen = { ok: 0, badIcrc: 0, error: 0 };
     for (let i = 0; i < 3000; i++) {
       const src = pool[rand(pool.length)];

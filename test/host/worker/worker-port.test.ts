@@ -118,6 +118,48 @@ describe("device.port of a worker device", () => {
     expect(() => port.receive({ src: "127.0.10.104", dst: "127.0.10.103", srcPort: 1, dstPort: 2, payload: new Uint8Array(40) })).toThrow(/worker/);
     const s = await (port as WorkerPort).fetchStats();
     expect(s.port?.txDatagrams).toBe(port.stats.txDatagrams);
+    if (process.platform === "linux") {
+      // the worker thread's own task (not this one) and its CPU so far
+      expect(s.thread!.tid).toBeGreaterThan(0);
+      expect(s.thread!.tid).not.toBe(process.pid);
+      expect(s.thread!.runNs).toBeGreaterThan(0);
+      const later = await (port as WorkerPort).fetchStats();
+      expect(later.thread!.tid).toBe(s.thread!.tid);
+      expect(later.thread!.runNs).toBeGreaterThanOrEqual(s.thread!.runNs);
+    }
+    // the native datapath's counters come with them (the datagrams it sent)
+    if (s.datapath) expect(s.datapath.txDatagrams).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a capture record carries the worker's time of capture, not its arrival on this thread", async () => {
+    const { A, B } = await pair("127.0.10.106", "127.0.10.107");
+    const port = A.d.port!;
+    const rec = new PcapRecorder();
+    rec.attach(port);
+    const epochUs = () => (performance.timeOrigin + performance.now()) * 1000;
+    B.qp.postRecv({ wrId: 1n, sgList: [B.mr.sge(0, 8192)] });
+    const t0 = epochUs();
+    A.qp.postSend({ wrId: 1n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 100)] });
+    // this thread stays busy for 200 ms: the worker sends meanwhile; its records can only arrive after
+    const busyUntil = performance.now() + 200;
+    while (performance.now() < busyUntil);
+    const t1 = epochUs();
+    expect((await A.cq.next()).status).toBe(WcStatus.SUCCESS);
+    await (port as WorkerPort).captureFlush();
+    const tx = rec.packets.find((p) => p.dir === "tx")!;
+    expect(tx).toBeDefined();
+    expect(tx.tsMicros).toBeGreaterThanOrEqual(t0 - 1000);
+    expect(tx.tsMicros).toBeLessThan(t1);
+    // in order of capture: the ACK came after the SEND left
+    const times = rec.packets.map((p) => p.tsMicros);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    // a recorder with its own clock keeps it
+    const own = new PcapRecorder({ now: () => 42 });
+    own.attach(port);
+    await sendOnce(A, B, 100, 2n);
+    await (port as WorkerPort).captureFlush();
+    expect(own.packets.length).toBeGreaterThan(0);
+    expect(own.packets.every((p) => p.tsMicros === 42)).toBe(true);
   });
 
   it("closing the device stops the port: its capture is off", async () => {

@@ -1,0 +1,106 @@
+// openDevice({ worker: true, workerAckHold: true }): a received batch's plain ACKs wait in the
+// worker for the application's answer (its next send queue doorbell) and leave with it in one
+// send; when the application answers nothing they leave once its turn is over (or after 1 ms).
+// Every completion still arrives: ping-pongs with and without an answer, counted in the worker's
+// figures (workerStatsOf: ackHolds, ackHoldsJoined). Loopback UDP on 127.0.10.x.
+import { afterEach, describe, expect, it } from "vitest";
+import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+import { workerStatsOf } from "../../../host/core/worker/index.js";
+
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+const opened: Device[] = [];
+afterEach(() => {
+  while (opened.length) opened.pop()!.close();
+});
+
+async function end(address: string, worker: boolean, workerAckHold?: boolean) {
+  const d = await openDevice({ address, port: 0, worker, workerAckHold });
+  opened.push(d);
+  if (worker) expect(d.worker, d.workerFallback).toBe(true);
+  const pd = d.allocPd();
+  const mr = pd.regMr(8192, ACCESS);
+  const cq = d.createCq(64);
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
+  return { d, mr, cq, qp };
+}
+
+async function pair(a: string, b: string, workerAckHold: boolean) {
+  const A = await end(a, true, workerAckHold);
+  const B = await end(b, false);
+  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
+  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
+  return { A, B };
+}
+
+/** B echoes every SEND it receives (unsignaled), forever. */
+function echo(B: Awaited<ReturnType<typeof end>>): void {
+  for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
+  void (async () => {
+    for (;;) {
+      const wc = await B.cq.next().catch(() => undefined);
+      if (!wc || wc.status !== WcStatus.SUCCESS) return;
+      if (wc.opcode !== WcOpcode.RECV) continue;
+      B.qp.postRecv({ wrId: wc.wrId, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
+      B.qp.postSend({ wrId: 99n, opcode: WrOpcode.SEND, sendFlags: 0, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
+    }
+  })();
+}
+
+async function pings(A: Awaited<ReturnType<typeof end>>, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    A.qp.postRecv({ wrId: 7n, sgList: [A.mr.sge(4096, 64)] });
+    A.mr.bytes[0] = i & 0xff;
+    A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+    const got = [await A.cq.next(), await A.cq.next()];
+    for (const wc of got) expect(wc.status).toBe(WcStatus.SUCCESS);
+    expect(got.map((w) => w.opcode).sort()).toEqual([WcOpcode.SEND, WcOpcode.RECV].sort());
+    expect(A.mr.bytes[4096]).toBe(i & 0xff);
+  }
+}
+
+describe("held ACKs in the device worker (workerAckHold)", () => {
+  it("a ping-pong: the echo's ACK waits for the next ping and leaves with it", async () => {
+    const { A, B } = await pair("127.0.10.111", "127.0.10.112", true);
+    echo(B);
+    const before = workerStatsOf(A.d)!;
+    await pings(A, 200);
+    const after = workerStatsOf(A.d)!;
+    const holds = after.ackHolds - before.ackHolds;
+    const joined = after.ackHoldsJoined - before.ackHoldsJoined;
+    // an echo woke this thread while the worker held its ACK: most rounds (a loaded machine may split one)
+    expect(holds).toBeGreaterThan(100);
+    expect(joined).toBeGreaterThan(50);
+    expect(joined).toBeLessThanOrEqual(holds);
+  });
+
+  it("no answer: the ACK still leaves (the peer's SEND completes), without waiting for a timeout", async () => {
+    const { A, B } = await pair("127.0.10.113", "127.0.10.114", true);
+    for (let i = 0; i < 8; i++) A.qp.postRecv({ wrId: BigInt(i), sgList: [A.mr.sge(i * 64, 64)] });
+    const t0 = performance.now();
+    for (let i = 0; i < 8; i++) {
+      // this thread waits for the receive and then answers nothing; B waits for its SEND's ACK
+      const recv = A.cq.next();
+      B.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [B.mr.sge(0, 64)] });
+      expect((await recv).status).toBe(WcStatus.SUCCESS);
+      const sent = await B.cq.next();
+      expect(sent.status).toBe(WcStatus.SUCCESS);
+      expect(sent.wrId).toBe(BigInt(i));
+    }
+    expect(workerStatsOf(A.d)!.ackHolds).toBeGreaterThan(0);
+    // 8 rounds bounded by the turn, not the ACK timeout (timeout 20: 4.3 s)
+    expect(performance.now() - t0).toBeLessThan(4000);
+  });
+
+  it("off by default: nothing held", async () => {
+    const A = await end("127.0.10.115", true);
+    const B = await end("127.0.10.116", false);
+    connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 1, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 2, qpAccessFlags: ACCESS, timeout: 20 });
+    connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 2, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 1, qpAccessFlags: ACCESS, timeout: 20 });
+    echo(B);
+    await pings(A, 20);
+    expect(workerStatsOf(A.d)!.ackHolds).toBe(0);
+  });
+});
