@@ -24,6 +24,27 @@ const ALL_PATHS = ["native", "dgram", "tunnel"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
 const PATHS = (process.env.BENCH_PATHS ?? ALL_PATHS.join(",")).split(",").filter((p) => ALL_PATHS.includes(p));
 const TOKEN = "bench-token";
+const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+
+// BENCH_TRACE=N: after the measurements, N more tunnel round trips with a timestamp at every hop
+// (process.hrtime: CLOCK_MONOTONIC, one clock for the three processes), printed as a per-hop
+// breakdown (median / p90 µs). Wrappers on the instances only; the measured rounds run without them.
+const TRACE = Number(process.env.BENCH_TRACE ?? 0);
+const marks = {};
+const now = () => Number(process.hrtime.bigint());
+const mark = (k) => (marks[k] ??= []).push(now());
+/** Replaces `o[name]` by a wrapper that marks `k` before calling the original. */
+function hook(o, name, k) {
+  const f = o[name];
+  o[name] = function (...a) {
+    mark(k);
+    return f.apply(this, a);
+  };
+}
+/** Marks `k` whenever the socket under `ws` reads (before ws parses it). */
+function hookRead(ws, k) {
+  ws._socket.prependListener("data", () => mark(k));
+}
 
 function side(d) {
   const pd = d.allocPd();
@@ -46,6 +67,7 @@ async function target() {
   const postRecv = (q) => q.qp.postRecv({ wrId: 1n, sgList: [s.mr.sge(0, PING)] });
   process.on("message", async (msg) => {
     if (msg.type === "exit") return (s.d.close(), process.disconnect());
+    if (msg.type === "trace") return (marks.on = msg.on, process.send({ type: "trace", marks }));
     if (msg.type === "stats") return process.send({ type: "stats", drops: s.d.port.stats.drops, counters: Object.fromEntries(Object.entries(s.d.queryCounters()).filter(([, v]) => v)) });
     if (msg.type !== "peer") return;
     const q = qps[msg.path];
@@ -56,8 +78,10 @@ async function target() {
       const wc = await q.cq.next();
       if (wc.status !== WcStatus.SUCCESS) throw new Error(`target ${msg.path}: completion status ${wc.status}`);
       if (wc.opcode !== WcOpcode.RECV) continue;
+      if (marks.on) mark("t.recv");
       postRecv(q);
       q.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, PING)] });
+      if (marks.on) mark("t.sent");
     }
   });
   const me = (path) => ({ qpn: qps[path].qp.qpNum, psn: qps[path].psn });
@@ -70,6 +94,7 @@ async function gateway(targetPort) {
   const gw = await Gateway.start({
     listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, token: TOKEN, allow: [ADDR], dstPorts: [targetPort],
     packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
+    udpBusyPollUs: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0),
   });
   const { monitorEventLoopDelay } = await import("node:perf_hooks");
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
@@ -77,6 +102,28 @@ async function gateway(targetPort) {
   process.on("message", (m) => {
     if (m.type === "stats") {
       process.send({ type: "stats", udp: gw.udp.stats, counters: gw.counters, cpu: process.cpuUsage(), loopMaxMs: loopDelay.max / 1e6, loopP99Ms: loopDelay.percentile(99) / 1e6 });
+    }
+    if (m.type === "trace") {
+      // the one client (private fields, read by a bench only)
+      for (const c of gw.clients.values()) {
+        hookRead(c.ws, "g.tcp");
+        hook(c.ws, "send", "g.wsSend");
+      }
+      hook(gw, "fromUdp", "g.udpRecv");
+      if (gw.udp.dp) hook(gw.udp.dp, "sendBatch", "g.udpSend");
+      else hook(gw.udp, "send", "g.udpSend");
+      process.send({ type: "trace", marks });
+    }
+    if (m.type === "turn") {
+      // a bench-only switch: what clients forward to UDP leaves at the end of the socket read (microtask, the
+      // gateway's way) or after the loop's other I/O (setImmediate, the way before)
+      if (m.immediate) gw.udpSoon = gw.endTurnSoon;
+      else delete gw.udpSoon;
+      process.send({ type: "turn" });
+    }
+    if (m.type === "busyPoll") {
+      gw.o.udpBusyPollUs = m.us; // a bench-only switch between rounds (the option is fixed at start otherwise)
+      process.send({ type: "busyPoll" });
     }
     if (m.type === "exit") gw.close().then(() => process.disconnect());
   });
@@ -189,10 +236,46 @@ async function parent() {
   // round trip: the iterations in ROUNDS slices, interleaved the same way
   const rtt = { native: [], dgram: [], tunnel: [] };
   for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) rtt[p].push(...(await pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS))));
+  // BENCH_BUSY_POLL_SWEEP=0,100,300: the tunnel round trip again with each gateway busy-poll window, rounds interleaved
+  const sweep = (process.env.BENCH_BUSY_POLL_SWEEP ?? "").split(",").filter((x) => x !== "").map(Number);
+  const swept = Object.fromEntries(sweep.map((us) => [us, []]));
+  if (sweep.length && clients.tunnel) {
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const p of PATHS) if (p !== "tunnel") (swept[p] ??= []).push(med(await pingPong(clients[p], 50, Math.ceil(ITERS / ROUNDS))));
+      for (const us of sweep) {
+        await ask(gc, { type: "busyPoll", us }, "busyPoll");
+        swept[us].push(med(await pingPong(clients.tunnel, 50, Math.ceil(ITERS / ROUNDS))));
+      }
+      if (process.env.BENCH_TURN_AB) {
+        await ask(gc, { type: "busyPoll", us: sweep[0] }, "busyPoll");
+        await ask(gc, { type: "turn", immediate: true }, "turn");
+        (swept.immediate ??= []).push(med(await pingPong(clients.tunnel, 50, Math.ceil(ITERS / ROUNDS))));
+        await ask(gc, { type: "turn", immediate: false }, "turn");
+      }
+    }
+    await ask(gc, { type: "busyPoll", us: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0) }, "busyPoll");
+  }
+  let breakdown;
+  if (TRACE && clients.tunnel) {
+    await ask(gc, { type: "trace" }, "trace");
+    await ask(tc, { type: "trace", on: true }, "trace");
+    hookRead(tun.link.ws, "c.tcp");
+    hook(tun.link.ws, "send", "c.wsSend");
+    const onMessage = tun.link.onMessage;
+    tun.link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
+    const c = clients.tunnel;
+    const qp = c.qp;
+    const post = qp.postSend;
+    qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const total = await pingPong(c, 0, TRACE);
+    qp.postSend = post;
+    const g = (await ask(gc, { type: "trace" }, "trace")).marks;
+    const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
+    breakdown = hops({ ...marks, ...g, ...t }, total);
+  }
   const gwStats = await ask(gc, { type: "stats" }, "stats");
   const targetStats = await ask(tc, { type: "stats" }, "stats");
 
-  const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
   const spread = (a) => { const b = [...a].sort((x, y) => x - y); return `${b[0].toFixed(2)} / ${b[b.length >> 1].toFixed(2)} / ${b[b.length - 1].toFixed(2)}`; };
   const ratios = (a, b) => a.map((x, i) => x / b[i]);
   const pct = (a, q) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * q))]; };
@@ -212,9 +295,19 @@ async function parent() {
   if (all) console.log(`  ratio tunnel/native (median): ${(med(rtt.tunnel) / med(rtt.native)).toFixed(2)}`);
   if (all) console.log(`  ratio tunnel/dgram  (median): ${(med(rtt.tunnel) / med(rtt.dgram)).toFixed(2)}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   const u = gwStats.udp;
-  console.log(`gateway: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls; ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
+  console.log(`gateway: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls (busy polls ${u.polls}, ${u.pollHits} of them answered); ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
   if (process.env.BENCH_VERBOSE) console.log(`gateway event loop delay: max ${gwStats.loopMaxMs.toFixed(1)} ms, p99 ${gwStats.loopP99Ms.toFixed(1)} ms`);
   if (process.env.BENCH_VERBOSE) console.log(`target counters ${JSON.stringify(targetStats.counters)}\ntunnel counters ${JSON.stringify(Object.fromEntries(Object.entries(tun?.device.queryCounters() ?? {}).filter(([, v]) => v)))}`);
+  if (sweep.length && clients.tunnel) {
+    console.log(`tunnel round trip by the gateway's busy-poll window (udpBusyPollUs), ${ROUNDS} interleaved rounds of ${Math.ceil(ITERS / ROUNDS)}, round medians min / median / max us, and per round vs ${sweep[0]} us:`);
+    for (const us of sweep) {
+      const vs = swept.dgram ? `; vs Node UDP on node:dgram ${spread(ratios(swept[us], swept.dgram))}` : "";
+      console.log(`  ${String(us).padStart(5)} us: ${spread(swept[us])}   ratio ${spread(ratios(swept[us], swept[sweep[0]]))}${vs}`);
+    }
+    if (swept.immediate) console.log(`  ${sweep[0]} us, flushed by setImmediate: ${spread(swept.immediate)}   ratio ${spread(ratios(swept.immediate, swept[sweep[0]]))} (vs the microtask flush)`);
+    for (const p of PATHS) if (p !== "tunnel") console.log(`  ${LABEL[p]} ${spread(swept[p])} (the same rounds)`);
+  }
+  if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}`);
 
   tun?.device.close();
@@ -222,6 +315,50 @@ async function parent() {
   tc.send({ type: "exit" });
   gc.send({ type: "exit" });
   await Promise.all([once(tc, "exit"), once(gc, "exit")]);
+}
+
+// The stages of one traced round trip, in order; each takes the first mark of its kind at or after the previous stage's.
+const STAGES = [
+  ["c.post", "client: postSend"],
+  ["c.wsSend", "client: device + link, to ws.send"],
+  ["g.tcp", "client ws.send -> gateway TCP read (client's write, wake-up)"],
+  ["g.udpSend", "gateway: ws parse, checks, to sendmmsg"],
+  ["t.recv", "gateway sendmmsg -> target completion (wake-up, rx, device)"],
+  ["t.sent", "target: echo postSend (send inline)"],
+  ["g.udpRecv", "target send -> gateway UDP receive (wake-up, recvmmsg)"],
+  ["g.wsSend", "gateway: checks, BATCH, to ws.send"],
+  ["c.tcp", "gateway ws.send -> client TCP read (write, wake-up)"],
+  ["c.msg", "client: ws parse, to the link's message handler"],
+  ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
+  ["c.done", "client: completion, await"],
+];
+function hops(m, total) {
+  const posts = m["c.post"] ?? [];
+  const per = STAGES.slice(1).map(() => []);
+  let n = 0;
+  for (let i = 0; i < posts.length; i++) {
+    const end = i + 1 < posts.length ? posts[i + 1] : Infinity;
+    let t = posts[i];
+    const row = [];
+    for (const [k] of STAGES.slice(1)) {
+      if (k === "c.done") { row.push(t + 0); break; }
+      const x = (m[k] ?? []).find((v) => v >= t && v < end);
+      if (x === undefined) break;
+      row.push(x);
+      t = x;
+    }
+    if (row.length !== STAGES.length - 1) continue;
+    // the last stage: the client's completion, from the iteration's measured total
+    row[row.length - 1] = posts[i] + total[i] * 1000;
+    let prev = posts[i];
+    row.forEach((x, j) => { per[j].push((x - prev) / 1000); prev = x; });
+    n++;
+  }
+  const q = (a, f) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * f))] ?? NaN; };
+  const lines = [`per-hop breakdown of ${n} of ${posts.length} traced tunnel round trips (median / p90 us; medians do not add up to the total's):`];
+  STAGES.slice(1).forEach(([, label], j) => lines.push(`  ${label.padEnd(64)} ${q(per[j], 0.5).toFixed(1).padStart(7)} / ${q(per[j], 0.9).toFixed(1)}`));
+  lines.push(`  ${"round trip".padEnd(64)} ${q(total, 0.5).toFixed(1).padStart(7)} / ${q(total, 0.9).toFixed(1)}`);
+  return lines.join("\n");
 }
 
 if (process.argv[2] === "target") await target();

@@ -22,6 +22,7 @@ const FLAGS: FlagSpec[] = [
   { name: "idle-timeout", type: "int", min: 1, max: 86400, default: 120, valueName: "s", help: "close a client silent this long" },
   { name: "heartbeat", type: "int", min: 1, max: 3600, default: 30, valueName: "s", help: "ping interval" },
   { name: "log-rate", type: "int", min: 0, max: 1_000_000, default: 20, valueName: "n", help: "refusal log lines per second at most (the rest are counted and reported as suppressed)" },
+  { name: "busy-poll", type: "int", min: 0, max: 2000, default: 0, valueName: "us", help: "native UDP side: after forwarding a request that is answered at once, poll this long for the answer instead of sleeping (holds a CPU; 0: off)" },
   { name: "quiet", short: "q", type: "boolean", help: "no log lines" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
@@ -88,6 +89,7 @@ export function gatewayOptionsFromArgs(
     qpnCount: flags["qpn-count"] as number, packetsPerSecond: flags["rate-pps"] as number,
     bytesPerSecond: flags["rate-bps"] as number, idleTimeoutMs: (flags["idle-timeout"] as number) * 1000,
     heartbeatMs: (flags.heartbeat as number) * 1000, logRate: flags["log-rate"] as number, quiet: flags.quiet === true,
+    udpBusyPollUs: flags["busy-poll"] as number,
   };
 }
 
@@ -107,7 +109,8 @@ export async function runGateway(argv: readonly string[], io: Io, stop: Promise<
     return 1;
   }
   io.out(
-    `softroce gateway: ws://${o.listen!.includes(":") ? `[${o.listen}]` : o.listen}:${gw.port}/tunnel -> udp ${o.udpAddress}:${gw.udpPort}; ` +
+    `softroce gateway: ws://${o.listen!.includes(":") ? `[${o.listen}]` : o.listen}:${gw.port}/tunnel -> udp ${o.udpAddress}:${gw.udpPort} ` +
+      `(${gw.udpPath === "native" ? "native datapath: sendmmsg/recvmmsg" : "node:dgram"}); ` +
       `allow ${o.allow!.join(",")} ports ${o.dstPorts!.join(",")}; token ${o.token ? "required" : "NOT required"}; ` +
       (o.origins!.length
         ? `browser Origins allowed: ${o.origins!.join(", ")} (others refused; add one with --origin <origin>)`

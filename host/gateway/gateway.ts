@@ -83,6 +83,12 @@ export interface GatewayOptions {
    * side sends, a BATCH of datagrams up to this size (default 256 KiB; at least one DATA frame)
    */
   maxFrameBytes?: number;
+  /**
+   * Native UDP side: after a turn that forwarded a request its peer answers at once (AckReq, READ,
+   * atomic), keep polling the UDP socket this many µs for the answer instead of sleeping until the
+   * next wake-up (0..2000; 0, the default: off). It holds a CPU while it waits (docs/PERFORMANCE.md).
+   */
+  udpBusyPollUs?: number;
 }
 
 export interface LogRecord {
@@ -100,7 +106,7 @@ const DEFAULTS = {
   listen: "127.0.0.1", port: 8791, udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8,
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
-  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024,
+  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0,
 } as const;
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
@@ -133,6 +139,8 @@ interface Client {
   out: BatchWriter | undefined;
   /** this client as the peer of a hairpinned conversation (clientPeer) */
   peerName: string;
+  /** ws is done with the oldest frame `out` lent it */
+  frameSent: () => void;
 }
 
 /** The peer of a conversation as bindLocal records it: another client (hairpin), or a UDP source address. */
@@ -280,6 +288,9 @@ export class Gateway {
     if (o.maxRocePayload > 0xffff) throw new RangeError(`maxRocePayload ${o.maxRocePayload} > 65535`);
     if (!(o.logRate >= 0) || !Number.isFinite(o.logRate)) throw new RangeError(`logRate ${o.logRate} is not a rate`);
     if (!(o.bindingIdleMs > 0)) throw new RangeError(`bindingIdleMs ${o.bindingIdleMs} must be positive`);
+    if (!Number.isInteger(o.udpBusyPollUs) || o.udpBusyPollUs < 0 || o.udpBusyPollUs > 2000) {
+      throw new RangeError(`udpBusyPollUs ${o.udpBusyPollUs}: whole µs, 0..2000`);
+    }
     if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
       throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
     }
@@ -439,6 +450,7 @@ export class Gateway {
       stats: { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 },
       peers: new Set(), bound: new Map(),
       version: ws.protocol === TUNNEL_SUBPROTOCOL_V2 ? TUNNEL_VERSION_BATCH : TUNNEL_VERSION, out: undefined, peerName: "",
+      frameSent: () => c.out?.returned(),
     };
     c.peerName = clientPeer(c.id);
     if (c.version === TUNNEL_VERSION_BATCH) c.out = new BatchWriter(o.maxFrameBytes);
@@ -594,7 +606,8 @@ export class Gateway {
     // one copy into the UDP side's queue (the ws receive buffer is not ours once this handler returns); it leaves at the end of the turn
     if (!this.udp.send(b, gidAt, port, b, payloadAt, len)) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
     this.counters.udpOut++;
-    this.endTurnSoon();
+    if (shape.asksReply) this.replyExpected = true;
+    this.udpSoon();
   }
 
   /** One datagram from UDP, `buf[at, at + len)` from the GID at `gid[gidAt]` and `port`. */
@@ -668,6 +681,23 @@ export class Gateway {
     this.counters.framesOut++;
   }
 
+  private udpFlushQueued = false;
+  /**
+   * What clients forward to UDP leaves once the socket read that brought it is done (a microtask:
+   * ws emits every message of one read synchronously, so they still leave in one sendmmsg), not
+   * after the loop's other I/O (setImmediate, as toward clients: there a dgram receive emits one
+   * event per datagram, and the turn gathers them).
+   */
+  private udpSoon(): void {
+    if (this.udpFlushQueued) return;
+    this.udpFlushQueued = true;
+    queueMicrotask(this.flushUdp);
+  }
+  private readonly flushUdp = (): void => {
+    this.udpFlushQueued = false;
+    this.flushAll();
+  };
+
   /** Version-2 clients with datagrams gathered in this turn. */
   private readonly pendingOut = new Set<Client>();
   private turnEndQueued = false;
@@ -682,16 +712,31 @@ export class Gateway {
     this.turnEndQueued = false;
     this.udp.flush();
     this.counters.udpSendErrors = this.udp.stats.sendErrors;
-    if (this.pendingOut.size === 0) return;
-    for (const c of this.pendingOut) this.flushClient(c);
-    this.pendingOut.clear();
+    if (this.pendingOut.size !== 0) {
+      for (const c of this.pendingOut) this.flushClient(c);
+      this.pendingOut.clear();
+    }
+    // a request left whose answer comes at once: wait for it here rather than sleep (the answer's
+    // batch runs flushAll again inside the poll, which sends it on to its client)
+    if (this.replyExpected) {
+      this.replyExpected = false;
+      if (this.o.udpBusyPollUs > 0 && !this.closed) this.udp.pollReceive(this.o.udpBusyPollUs);
+    }
   };
+  /** This turn forwarded a request whose peer answers at once (RoceShape.asksReply). */
+  private replyExpected = false;
 
   /** Sends what is gathered for a version-2 client: a DATA frame for one datagram, a BATCH for more. */
   private flushClient(c: Client): void {
-    const frame = c.out?.take();
-    if (!frame || c.ws.readyState !== c.ws.OPEN) return;
-    c.ws.send(frame);
+    const out = c.out;
+    if (!out || out.count === 0) return;
+    if (c.ws.readyState !== c.ws.OPEN) {
+      out.take(); // dropped
+      return;
+    }
+    // the writer's own buffer, no copy: ws calls back, in order, once it is written (BatchWriter.lend)
+    const frame = out.lend()!;
+    c.ws.send(frame, c.frameSent);
     c.stats.framesOut++;
     c.stats.bytesOut += frame.length;
     this.counters.framesOut++;

@@ -28,6 +28,11 @@ export class RoceShape {
   destQp = 0;
   /** Its DETH source QP (UD), or -1 when the opcode has no DETH. */
   srcQp = -1;
+  /**
+   * The last payload `inspect` accepted is a request its peer answers at once: AckReq set in the
+   * BTH, an RDMA READ or an atomic (what a gateway's busy poll waits for).
+   */
+  asksReply = false;
   /** Why the last payload `inspect` refused was refused. */
   why = "";
 
@@ -56,6 +61,7 @@ export class RoceShape {
     } else if (rest % 4 !== 0) {
       return this.no(`payload + pad of ${rest} bytes is not whole 4-byte words`);
     }
+    this.asksReply = (shape.mask & OpMask.REQ) !== 0 && ((b[at + 8]! & 0x80) !== 0 || (shape.mask & (OpMask.READ | OpMask.ATMETH)) !== 0);
     this.destQp = ((b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
     const d = this.dethOffset[op];
     this.srcQp = d === undefined ? -1 : ((b[at + d + 5]! << 16) | (b[at + d + 6]! << 8) | b[at + d + 7]!) >>> 0;

@@ -24,6 +24,9 @@ export interface GatewayUdpStats {
   /** sendmmsg/recvmmsg (native) or send/'message' (dgram) calls */
   sendCalls: number;
   receiveCalls: number;
+  /** busy polls (pollReceive), and those that found datagrams in their window */
+  polls: number;
+  pollHits: number;
 }
 
 export interface GatewayUdp {
@@ -38,6 +41,11 @@ export interface GatewayUdp {
   send(gid: Uint8Array, gidAt: number, port: number, src: Uint8Array, at: number, len: number): boolean;
   /** Sends what is queued (the gateway calls it at the end of its turn). */
   flush(): void;
+  /**
+   * Native: waits up to `us` µs without sleeping for datagrams and receives them (the receive
+   * handler and batchEnd run inside this call); how many arrived. dgram: 0 (no busy poll).
+   */
+  pollReceive(us: number): number;
   /** Starts delivering datagrams; `batchEnd` runs after each batch (native; dgram: never). */
   receive(onDatagram: UdpDatagramHandler, batchEnd: () => void, onError: (why: string) => void): void;
   close(): Promise<void>;
@@ -78,7 +86,7 @@ const RX_RECORDS = 1024;
 class NativeGatewayUdp implements GatewayUdp {
   readonly path = "native" as const;
   readonly limitations: string[] = [];
-  readonly stats: GatewayUdpStats = { sent: 0, sendErrors: 0, received: 0, sendCalls: 0, receiveCalls: 0 };
+  readonly stats: GatewayUdpStats = { sent: 0, sendErrors: 0, received: 0, sendCalls: 0, receiveCalls: 0, polls: 0, pollHits: 0 };
   readonly port: number;
   private readonly u8: Uint8Array;
   private readonly dv: DataView;
@@ -160,6 +168,13 @@ class NativeGatewayUdp implements GatewayUdp {
     this.dp.onWritable(this.writable);
   }
 
+  pollReceive(us: number): number {
+    this.stats.polls++;
+    const n = this.dp.pollReceive(us);
+    if (n) this.stats.pollHits++;
+    return n;
+  }
+
   receive(onDatagram: UdpDatagramHandler, batchEnd: () => void, onError: (why: string) => void): void {
     const u8 = this.u8;
     const dv = this.dv;
@@ -189,7 +204,7 @@ class NativeGatewayUdp implements GatewayUdp {
 class DgramGatewayUdp implements GatewayUdp {
   readonly path = "dgram" as const;
   readonly limitations: string[] = [];
-  readonly stats: GatewayUdpStats = { sent: 0, sendErrors: 0, received: 0, sendCalls: 0, receiveCalls: 0 };
+  readonly stats: GatewayUdpStats = { sent: 0, sendErrors: 0, received: 0, sendCalls: 0, receiveCalls: 0, polls: 0, pollHits: 0 };
   /** the last destination's text (dgram.send takes one), kept while the peer stays the same */
   private lastGid = new Uint8Array(16);
   private lastAddress = "";
@@ -238,6 +253,10 @@ class DgramGatewayUdp implements GatewayUdp {
 
   flush(): void {
     // dgram sends each datagram as it is given
+  }
+
+  pollReceive(_us: number): number {
+    return 0; // dgram has no way to look at the socket now
   }
 
   receive(onDatagram: UdpDatagramHandler, _batchEnd: () => void, onError: (why: string) => void): void {

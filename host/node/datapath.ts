@@ -151,6 +151,8 @@ export interface DatapathStats {
   rxBatches: number; rxWakeups: number; rxErrors: number;
   /** busy-poll window (setBusyPoll): empty polls, and receives that found datagrams inside the window (no epoll sleep) */
   rxBusyPolls: number; rxBusyHits: number;
+  /** pollReceive: calls, and calls that found datagrams before their window ended */
+  rxPollCalls: number; rxPollHits: number;
 }
 
 interface NativeHandle {
@@ -158,6 +160,7 @@ interface NativeHandle {
   receive(area: number, slotSize: number, slots: number, meta: number, metaCap: number, budget: number, fn: BatchHandler): void;
   stopReceive(): void;
   setBusyPoll(us: number): void;
+  pollReceive?(us: number): number;
   onWritable(fn: () => void): void;
   setMemory(m: Uint8Array | ArrayBuffer): void;
   info(): DatapathInfo;
@@ -252,6 +255,17 @@ export class NativeDatapath {
    */
   setBusyPoll(us: number): void {
     this.h.setBusyPoll(us);
+  }
+
+  /**
+   * A busy poll now, typically right after a send whose answer comes soon: checks the socket
+   * without sleeping for up to `us` µs (0..2000) and, once datagrams are there, receives them as a
+   * readable socket would (the `receive` batch handler runs inside this call); returns how many
+   * arrived. 0: none in time, not receiving, called from inside a batch handler (no nesting), or
+   * an addon built before pollReceive. The wait holds this thread and a CPU.
+   */
+  pollReceive(us: number): number {
+    return this.h.pollReceive ? this.h.pollReceive(us) : 0;
   }
 
   /** `fn` once, when the socket can take more (after sendBatch returned less than its count). */

@@ -16,7 +16,7 @@ export interface TunnelSocketAuth {
  * does not pick it speaks version 1), without compression (the gateway does not negotiate it).
  */
 export function tunnelSocket(url: string, auth: TunnelSocketAuth = {}): WebSocket & WebSocketLike {
-  return new WebSocket(url, [TUNNEL_SUBPROTOCOL_V2], {
+  const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL_V2], {
     perMessageDeflate: false,
     // An all-zero masking key: ws then neither masks nor (at the gateway) unmasks, which in JS cost
     // ~10 % of the client's and ~5 % of the gateway's CPU at full rate. The key defends browsers'
@@ -24,5 +24,7 @@ export function tunnelSocket(url: string, auth: TunnelSocketAuth = {}): WebSocke
     // program, not a page, and a browser masks in native code anyway.
     generateMask: (mask: Uint8Array) => mask.fill(0),
     headers: { ...auth.headers, ...(auth.token === undefined ? {} : { authorization: `Bearer ${auth.token}` }) },
-  }) as WebSocket & WebSocketLike;
+  });
+  // ws calls send's callback once the bytes are written, in order: the link lends its frame buffers (no copy)
+  return Object.assign(ws, { sendCallsBack: true as const }) as WebSocket & WebSocketLike;
 }

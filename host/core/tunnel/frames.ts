@@ -422,6 +422,46 @@ export class BatchWriter {
     this.n = 0;
     return out;
   }
+
+  /** Buffers lent by `lend`, oldest first, and the ones given back, ready for reuse. */
+  private readonly lent: Uint8Array[] = [];
+  private readonly spare: Uint8Array[] = [];
+  /**
+   * `take` without a copy or a new buffer: the pending message as a view of the writer's own
+   * buffer, which the writer does not touch again until `returned` gives it back; the next message
+   * is written into a buffer given back earlier (or a new one). For a sender that says when it is
+   * done with the bytes, in the order it was given them (`ws`'s send callback); `returned` gives
+   * back the oldest lent buffer.
+   */
+  lend(): Uint8Array | undefined {
+    if (this.n === 0) return undefined;
+    let out: Uint8Array;
+    if (this.n === 1) {
+      out = this.buf.subarray(BATCH_HEADER_LEN, BATCH_HEADER_LEN + BATCH_RECORD_LEN + this.firstLen);
+      out[0] = TUNNEL_VERSION_BATCH;
+      out[1] = FrameKind.DATA;
+    } else {
+      this.buf[0] = TUNNEL_VERSION_BATCH;
+      this.buf[1] = FrameKind.BATCH;
+      put16(this.buf, 2, this.n);
+      out = this.buf.subarray(0, this.used);
+    }
+    this.lent.push(this.buf);
+    this.buf = this.spare.pop() ?? new Uint8Array(this.buf.length);
+    this.used = BATCH_HEADER_LEN;
+    this.n = 0;
+    return out;
+  }
+  /** The sender is done with the oldest buffer `lend` handed out: it may be written again. */
+  returned(): void {
+    const b = this.lent.shift();
+    // keep one or two of the current size; a smaller one (from before the buffer grew) goes
+    if (b && this.spare.length < 2 && b.length >= this.buf.length) this.spare.push(b);
+  }
+  /** Buffers lent and not given back yet. */
+  get lentCount(): number {
+    return this.lent.length;
+  }
 }
 
 /** Copies `src[at, at + len)` to `out[o]`; returns the end. Short ranges byte by byte (no view to make). */

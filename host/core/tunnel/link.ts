@@ -3,8 +3,9 @@
 // binaryType, close and addEventListener are used. The HELLO gives the device its
 // identity (GID = gateway address, local port = gateway UDP port, QPN base). Version 1:
 // every datagram becomes one DATA frame; version 2 (the HELLO says so, when the WebSocket
-// offered TUNNEL_SUBPROTOCOL_V2): the datagrams the device sends in one turn (one drain of
-// its TX ring) leave as one BATCH frame, gathered with one copy each. Backpressure comes from bufferedAmount; a lost
+// offered TUNNEL_SUBPROTOCOL_V2): the datagrams the device sends in one turn (its drains of
+// its TX ring, and what the continuations of its completions post: deferFlush) leave as one BATCH
+// frame, gathered with one copy each. Backpressure comes from bufferedAmount; a lost
 // tunnel behaves as a link going down (datagrams are dropped, RC retries run out).
 import { IP_ID_UNKNOWN, type Link, type OutgoingDatagram, type PacketPort } from "../link/port.js";
 import { Rxm, Rxr, RxrFlag, Txd } from "../abi/index.js";
@@ -20,6 +21,12 @@ export interface WebSocketLike {
   readonly bufferedAmount: number;
   readonly readyState: number;
   send(data: Uint8Array): void;
+  /**
+   * true: `send(data, done)` calls `done` once it no longer needs `data`, in the order sent (Node's
+   * `ws`, as host/node/tunnel-socket.ts makes it): the link then sends its frame buffers without
+   * copying and reuses them. Absent (browsers, which copy on send): a frame is a fresh copy.
+   */
+  readonly sendCallsBack?: boolean;
   close(code?: number, reason?: string): void;
   addEventListener(type: string, listener: (ev: any) => void): void;
 }
@@ -40,6 +47,8 @@ export interface TunnelLinkOptions {
   inFlightBytes?: number;
 }
 
+type CallbackSend = { send(data: Uint8Array, done: () => void): void };
+
 /** Receive batch records (and slots) a TunnelLink carves in the device's memory. */
 const RX_RECORDS = 64;
 
@@ -49,6 +58,16 @@ export const TUNNEL_IN_FLIGHT_PACKETS = 128;
 export const TUNNEL_IN_FLIGHT_BYTES = 1 << 20;
 
 const OPEN = 1;
+
+const nextTick = (globalThis as { process?: { nextTick?: (f: () => void) => void } }).process?.nextTick;
+/**
+ * When what the device sent in this turn leaves: once the promise continuations its receive set
+ * off have run (Node: a nextTick queued from a microtask runs after the whole microtask queue), so
+ * an ACK the receive produced leaves in one BATCH with the request the application posts on
+ * seeing the completion, one frame and one wake-up of the gateway and of the peer instead of two.
+ * Without nextTick (browsers): at the end of the current microtask.
+ */
+const deferFlush: (f: () => void) => void = nextTick ? (f) => queueMicrotask(() => nextTick(f)) : queueMicrotask;
 
 export class TunnelLink implements Link {
   port: PacketPort | undefined;
@@ -231,7 +250,7 @@ export class TunnelLink implements Link {
     this.stats.sent += n;
     if (b && !this.flushQueued && b.count > 0) {
       this.flushQueued = true;
-      queueMicrotask(this.flushBatch);
+      deferFlush(this.flushBatch);
     }
     return n;
   }
@@ -244,15 +263,15 @@ export class TunnelLink implements Link {
     }
     const b = this.batch;
     if (b) {
-      // one copy into the pending BATCH; it leaves when this turn's microtasks run (after the
-      // port's drain of the TX ring), or at once when full
+      // one copy into the pending BATCH; it leaves when this turn's microtasks have run (after the
+      // port's drain of the TX ring, deferFlush), or at once when full
       if (!b.add(d.dst, d.dstPort, 0, d.pieces)) {
         this.flushBatch();
         b.add(d.dst, d.dstPort, 0, d.pieces);
       }
       if (!this.flushQueued) {
         this.flushQueued = true;
-        queueMicrotask(this.flushBatch);
+        deferFlush(this.flushBatch);
       }
     } else {
       // one copy into the frame; the pieces are free as soon as send() returns
@@ -273,11 +292,18 @@ export class TunnelLink implements Link {
 
   private readonly flushBatch = (): void => {
     this.flushQueued = false;
-    const frame = this.batch?.take();
-    if (!frame || this.down || this.ws.readyState !== OPEN) return;
-    this.ws.send(frame);
+    const b = this.batch;
+    if (!b || b.count === 0) return;
+    if (this.down || this.ws.readyState !== OPEN) {
+      b.take(); // dropped
+      return;
+    }
+    if (this.ws.sendCallsBack) (this.ws as WebSocketLike & CallbackSend).send(b.lend()!, this.frameSent);
+    else this.ws.send(b.take()!);
     this.stats.framesSent++;
   };
+  /** The socket is done with the oldest frame lent to it (sendCallsBack). */
+  private readonly frameSent = (): void => this.batch?.returned();
 
   /** Closes the tunnel (the device sees the link go down); what is gathered for a BATCH leaves first. */
   close(): void {

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ typedef struct {
   uint64_t tx_datagrams, tx_bytes, tx_syscalls, tx_gso_sends, tx_gso_segments, tx_gso_fallbacks, tx_errors,
       tx_eagain, tx_bad_records;
   uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
+  uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
 } dp_stats;
 
 typedef struct {
@@ -106,6 +108,7 @@ typedef struct datapath {
   napi_async_cleanup_hook_handle cleanup;
   uint32_t rx_area, rx_space, rx_nmsg, rx_meta, rx_meta_cap, rx_budget;
   uint32_t busy_poll_us; /* after a received batch, keep polling this long for the next (0: never) */
+  int draining;          /* rx_drain is on the stack (pollReceive does not nest in it) */
 
   dp_stats st;
   icrc_id_cache icrc;
@@ -420,7 +423,15 @@ static uint64_t now_us(void) {
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static void rx_drain_once(datapath *dp);
+
 static void rx_drain(datapath *dp) {
+  dp->draining++;
+  rx_drain_once(dp);
+  dp->draining--;
+}
+
+static void rx_drain_once(datapath *dp) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(dp->env, &scope) != napi_ok) return;
   const rx_layout *L = &dp->rx;
@@ -922,6 +933,47 @@ static napi_value js_set_busy_poll(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/*
+ * pollReceive(us): a busy poll asked for by JS, typically right after a send whose answer comes
+ * soon (a gateway forwarding a request): checks the socket without sleeping for up to `us` µs (at
+ * most BUSY_POLL_CAP_US); once datagrams are there, receives them as a readable socket would (the
+ * batch callback runs inside this call) and returns how many arrived. 0: none in time, not
+ * receiving, or called from inside a batch callback (no nesting).
+ */
+static napi_value js_poll_receive(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  datapath *dp = this_dp(env, info, &argc, argv);
+  if (!dp) return NULL;
+  uint32_t us;
+  if (argc < 1 || !get_u32(env, argv[0], &us)) return throw_type(env, "pollReceive(us)");
+  if (us > BUSY_POLL_CAP_US) return throw_range(env, "pollReceive: 0..2000 µs");
+  uint64_t got = 0;
+  if (dp->receiving && !dp->closed && !dp->draining && dp->on_batch) {
+    dp->st.rx_poll_calls++;
+    uint64_t end = now_us() + us;
+    for (;;) {
+      struct pollfd p = {.fd = dp->fd, .events = POLLIN};
+      int r = poll(&p, 1, 0);
+      if (r > 0) {
+        /* readable (or an error, which rx_drain counts): as on_poll would */
+        uint64_t before = dp->st.rx_datagrams;
+        dp->in_call++;
+        rx_drain(dp);
+        dp->in_call--;
+        got = dp->st.rx_datagrams - before;
+        if (got) dp->st.rx_poll_hits++;
+        break;
+      }
+      if (r < 0 && errno != EINTR) break;
+      if (now_us() >= end) break;
+    }
+  }
+  napi_value out;
+  napi_create_double(env, (double)got, &out);
+  return out;
+}
+
 static napi_value js_stop_receive(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   datapath *dp = this_dp(env, info, &argc, NULL);
@@ -1032,6 +1084,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxErrors", rx_errors);
   STAT("rxBusyPolls", rx_busy_polls);
   STAT("rxBusyHits", rx_busy_hits);
+  STAT("rxPollCalls", rx_poll_calls);
+  STAT("rxPollHits", rx_poll_hits);
 #undef STAT
   return o;
 }
@@ -1187,6 +1241,7 @@ void datapath_init(napi_env env, napi_value exports) {
       {"receive", NULL, js_receive, NULL, NULL, NULL, napi_default, NULL},
       {"stopReceive", NULL, js_stop_receive, NULL, NULL, NULL, napi_default, NULL},
       {"setBusyPoll", NULL, js_set_busy_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"pollReceive", NULL, js_poll_receive, NULL, NULL, NULL, napi_default, NULL},
       {"onWritable", NULL, js_on_writable, NULL, NULL, NULL, napi_default, NULL},
       {"setMemory", NULL, js_set_memory, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},

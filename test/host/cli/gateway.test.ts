@@ -5,6 +5,7 @@ import WebSocket from "ws";
 import { gatewayCommand, gatewayOptionsFromArgs, runGateway } from "../../../host/cli/gateway.js";
 import { runCommand, type Io } from "../../../host/cli/command.js";
 import { parseFrame, FrameKind } from "../../../host/core/tunnel/frames.js";
+import { datapathAddon } from "../../../host/node/datapath.js";
 
 describe("softroce gateway", () => {
   it("reads repeatable --allow/--origin/--dst-port and the defaults", () => {
@@ -16,6 +17,8 @@ describe("softroce gateway", () => {
       idleTimeoutMs: 120000, heartbeatMs: 30000, logRate: 20, quiet: true,
     });
     expect(gatewayOptionsFromArgs(["--log-rate", "3"])!.logRate).toBe(3);
+    expect(gatewayOptionsFromArgs([])!.udpBusyPollUs).toBe(0);
+    expect(gatewayOptionsFromArgs(["--busy-poll", "150"])!.udpBusyPollUs).toBe(150);
     expect(gatewayOptionsFromArgs([])).toMatchObject({ allow: ["127.0.0.1"], dstPorts: [4791], origins: [], token: undefined, quiet: false });
     expect(gatewayOptionsFromArgs([], { SOFTROCE_GATEWAY_TOKEN: "envtok" })!.token).toBe("envtok");
     expect(gatewayOptionsFromArgs(["--help"])).toBeUndefined();
@@ -28,6 +31,7 @@ describe("softroce gateway", () => {
       [["--dst-port", "0"], "--dst-port: bad UDP port \"0\""],
       [["--allow"], "--allow needs a value"],
       [["--log-rate", "-1"], "--log-rate must be at least 0, got -1"],
+      [["--busy-poll", "2001"], "--busy-poll must be at most 2000, got 2001"],
       [["--bogus"], "unknown flag --bogus"],
     ] as const) {
       let err = "";
@@ -45,8 +49,10 @@ describe("softroce gateway", () => {
     const done = runGateway(["--port", "0", "--udp-port", "0", "--token", "tok"], io, new Promise<void>((r) => (stop = r)));
     const t0 = Date.now();
     while (!out.includes("\n") && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
-    const m = /^softroce gateway: ws:\/\/127\.0\.0\.1:(\d+)\/tunnel -> udp 127\.0\.0\.1:(\d+); allow 127\.0\.0\.1 ports 4791; token required/.exec(out);
+    const m = /^softroce gateway: ws:\/\/127\.0\.0\.1:(\d+)\/tunnel -> udp 127\.0\.0\.1:(\d+) \((native datapath: sendmmsg\/recvmmsg|node:dgram)\); allow 127\.0\.0\.1 ports 4791; token required/.exec(out);
     expect(m).not.toBeNull();
+    // the UDP side the gateway runs on: the addon's datapath when built (as here), else node:dgram
+    expect(m![3]).toBe(datapathAddon() ? "native datapath: sendmmsg/recvmmsg" : "node:dgram");
     // the banner says that browsers are refused until an Origin is allowed, and how to allow one
     expect(out).toContain("browser Origins: none allowed, every browser page is refused (allow one with --origin <origin>");
     const port = Number(m![1]);

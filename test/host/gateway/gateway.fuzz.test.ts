@@ -102,6 +102,11 @@ describe("gateway fuzzing", () => {
     const failAt = (i: number, why: string) =>
       new Error(`gateway fuzz failed, seed ${SEED}, frame ${i}: ${why}\nrepeat: FUZZ_SEED=${SEED} FUZZ_PACKETS=${(i + 1) * 10} npx vitest run test/host/gateway/gateway.fuzz.test.ts`);
     const targets = [a.qp.qpNum, b.qp.qpNum];
+    // refusals that end the hostile session
+    const evictions = () => ["bad_frame", "bad_kind", "text_frame", "oversize_frame"].reduce((n, k) => n + (gw.counters.refused[k] ?? 0), 0);
+    const until = async (done: () => boolean, fail: () => Error) => {
+      for (const t0 = Date.now(); !done(); await new Promise((r) => setImmediate(r))) if (Date.now() - t0 > 10_000) throw fail();
+    };
     for (let i = 0; i < FRAMES; i++) {
       if (!hostile || hostile.readyState !== WebSocket.OPEN) {
         hostile = await connectHostile();
@@ -124,8 +129,17 @@ describe("gateway fuzzing", () => {
         frame = emitData(dest === "::ffff:127.0.12.9" ? ALLOWED : dest, dport, 0, [payload]);
         frame[below(DATA_HEADER_LEN)] ^= 1 << below(8); // a header bit flipped
       }
+      // Each frame's fate must not depend on timing: one sent after a frame that closed the client
+      // would be ignored, or not, depending on when the client saw the close. So wait until the
+      // gateway has taken this frame, and when it ended the session, until the client is closed.
+      const taken = gw.counters.framesIn;
+      const ended = evictions();
       hostile.send(frame);
-      if ((i & 63) === 63) await new Promise((r) => setTimeout(r, 1));
+      await until(() => gw.counters.framesIn > taken, () => failAt(i, "the gateway did not take the frame"));
+      if (evictions() > ended) {
+        const h = hostile;
+        await until(() => h.readyState === WebSocket.CLOSED, () => failAt(i, "the gateway ended the session but the client is still open"));
+      }
       if (gw.counters.refused.internal) throw failAt(i, `internal refusal: a contained bug`);
     }
     await new Promise((r) => setTimeout(r, 200));

@@ -217,6 +217,39 @@ describe("tunnel frames, version 2", () => {
     expect(() => new BatchWriter(20)).toThrow(RangeError);
   });
 
+  it("BatchWriter.lend: take's bytes in the writer's own buffer, untouched until returned (in order), then reused", () => {
+    const w = new BatchWriter(1 << 16);
+    const ref = new BatchWriter(1 << 16);
+    expect(w.lend()).toBeUndefined();
+    for (const x of [w, ref]) x.add("10.0.0.1", 4791, 0, [ROCE]);
+    const one = w.lend()!;
+    expect(hex(one)).toBe(hex(ref.take()!)); // a DATA frame, as take
+    const oneBytes = one.slice();
+    for (const x of [w, ref]) for (const port of [5000, 5001]) x.add("10.0.0.2", port, 3, [ROCE]);
+    const two = w.lend()!;
+    expect(hex(two)).toBe(hex(ref.take()!)); // a BATCH, as take
+    expect(two.buffer).not.toBe(one.buffer);
+    expect(w.lentCount).toBe(2);
+    // a third message while both are lent: a new buffer, both lent ones unchanged
+    w.add("10.0.0.3", 6000, 0, [new Uint8Array(ROCE.length).fill(0xee)]);
+    const three = w.lend()!;
+    expect([three.buffer === one.buffer, three.buffer === two.buffer]).toEqual([false, false]);
+    expect(hex(one)).toBe(hex(oneBytes));
+    // given back oldest first: the writer moves to it at its next lend, the message after is written there
+    w.returned();
+    expect(w.lentCount).toBe(2);
+    w.add("10.0.0.4", 7000, 0, [ROCE]);
+    const four = w.lend()!;
+    expect([one, two, three].some((x) => x.buffer === four.buffer)).toBe(false);
+    w.add("10.0.0.5", 7001, 0, [ROCE]);
+    const five = w.lend()!;
+    expect(five.buffer).toBe(one.buffer);
+    expect(parseFrame(five)).toMatchObject({ kind: FrameKind.DATA, address: "10.0.0.5", port: 7001 });
+    expect((parseFrame(two) as BatchFrame).datagrams.map((d) => d.port)).toEqual([5000, 5001]);
+    for (let i = 0; i < 5; i++) w.returned(); // more than lent: nothing happens
+    expect(w.lentCount).toBe(0);
+  });
+
   it("BatchWriter.addFrom writes what add writes (GID at an offset, payload from a larger buffer); visitDatagrams reads it back in place", () => {
     const a = new BatchWriter(1 << 16);
     const b = new BatchWriter(1 << 16);

@@ -34,6 +34,9 @@ class FakeWs implements WebSocketLike {
 }
 
 const HELLO = { address: "192.0.2.1", port: 4791, ipIdPolicy: 0, dontFragment: true, maxPayload: 4188, qpnBase: 4096, qpnCount: 64, clientId: 9 };
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+/** After this turn's microtasks and nextTicks (the link's deferred flush). */
+const turnEnd = () => new Promise<void>((r) => setImmediate(r));
 const PAYLOAD = Uint8Array.from([0x04, 0, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd]);
 
 async function connected(): Promise<{ ws: FakeWs; link: TunnelLink; got: Datagram[]; resumed: () => number }> {
@@ -135,6 +138,8 @@ describe("TunnelLink, version 2", () => {
     for (let i = 0; i < 5; i++) expect(link.send(dgram(5000 + i), () => done++)).toBe(true);
     expect([done, ws.sent.length]).toEqual([5, 0]); // gathered, released at once
     await Promise.resolve();
+    expect(ws.sent.length).toBe(0); // not at the end of this microtask: after the turn's continuations
+    await turnEnd();
     expect(ws.sent.length).toBe(1);
     const f = parseFrame(ws.sent[0]!) as BatchFrame;
     expect(f.kind).toBe(FrameKind.BATCH);
@@ -142,10 +147,59 @@ describe("TunnelLink, version 2", () => {
       [0, 1, 2, 3, 4].map((i) => ["198.51.100.7", 5000 + i, 0, true]),
     );
     link.send(dgram(6000), () => done++);
-    await Promise.resolve();
+    await turnEnd();
     expect(ws.sent[1]![0]).toBe(2);
     expect(parseFrame(ws.sent[1]!)).toEqual({ kind: FrameKind.DATA, address: "198.51.100.7", port: 6000, ipId: 0, payload: PAYLOAD });
     expect(link.stats).toMatchObject({ sent: 6, framesSent: 2 });
+  });
+
+  it("a socket that calls back (Node's ws) gets the writer's buffers, no copy; each is reused only after its callback", async () => {
+    const ws = Object.assign(new FakeWs(), { sendCallsBack: true as const, views: [] as Uint8Array[], callbacks: [] as (() => void)[] });
+    ws.send = ((data: Uint8Array, done: () => void) => {
+      ws.views.push(data);
+      ws.sent.push(data.slice());
+      ws.callbacks.push(done);
+    }) as FakeWs["send"];
+    const p = TunnelLink.connect(ws);
+    ws.message(emitHello({ ...HELLO, version: 2, maxFrame: 65536, maxPayload: 64 }));
+    const link = await p;
+    link.port = { receive: () => 0, resume: () => {} } as unknown as PacketPort;
+    for (let turn = 0; turn < 3; turn++) {
+      link.send(dgram(8000 + turn), () => {});
+      link.send(dgram(8100 + turn), () => {});
+      await turnEnd();
+    }
+    expect(ws.views).toHaveLength(3);
+    // none called back yet: three buffers, each still holding what was sent
+    expect(new Set(ws.views.map((v) => v.buffer)).size).toBe(3);
+    ws.views.forEach((v, i) => expect(hex(v)).toBe(hex(ws.sent[i]!)));
+    // the first calls back: its buffer is written again (the frame after next: the next is already in the writer's current one)
+    ws.callbacks.shift()!();
+    for (const port of [8200, 8201]) {
+      link.send(dgram(port), () => {});
+      await turnEnd();
+    }
+    expect(ws.views.slice(0, 4).some((v) => v.buffer === ws.views[3]!.buffer && v !== ws.views[3])).toBe(false);
+    expect(ws.views[4]!.buffer).toBe(ws.views[0]!.buffer);
+    expect(parseFrame(ws.views[4]!)).toMatchObject({ kind: FrameKind.DATA, port: 8201 });
+    ws.views.slice(1, 4).forEach((v, i) => expect(hex(v)).toBe(hex(ws.sent[i + 1]!)));
+  });
+
+  it("what the continuations of a turn send joins its BATCH (an ACK leaves with the next request)", async () => {
+    const { ws, link } = await v2();
+    // as a receive: the device sends an ACK, then completes a receive the application awaits and answers
+    let completed!: () => void;
+    const completion = new Promise<void>((r) => (completed = r));
+    void (async () => {
+      await completion;
+      await Promise.resolve(); // continuations some microtasks deep
+      link.send(dgram(5101), () => {});
+    })();
+    link.send(dgram(5100), () => {});
+    completed();
+    await turnEnd();
+    expect(ws.sent.length).toBe(1);
+    expect((parseFrame(ws.sent[0]!) as BatchFrame).datagrams.map((d) => d.port)).toEqual([5100, 5101]);
   });
 
   it("a full BATCH leaves at once; close() sends what is gathered; a BATCH received is every datagram to the port", async () => {

@@ -1,0 +1,135 @@
+/* What one hop between two processes costs on this machine: a ping-pong between a parent and a
+ * forked child over loopback (UDP or TCP), each message carrying its sender's CLOCK_MONOTONIC
+ * time, the receiver noting when it has the message. Two ways to wait:
+ *   block: epoll_wait, then read (as a Node event loop waits): the receiver sleeps, and each
+ *          message costs a wake-up;
+ *   spin:  non-blocking reads in a loop (a busy poll): no sleep, no wake-up; each side holds a CPU.
+ * Prints one JSON line: one-way latency (send call -> message in the receiver's hands) median and
+ * p90 in µs, and the round trip's median.
+ * usage: wake udp|tcp block|spin COUNT ADDRESS */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+/* a message: its send time, and (echo) the latency the echoing side measured */
+typedef struct {
+  uint64_t sent, there;
+} msg;
+
+/* Waits for one message on `fd` (blocking through epoll, or spinning). */
+static msg take(int fd, int ep, int spin) {
+  msg v;
+  size_t got = 0;
+  while (got < sizeof v) {
+    if (!spin) {
+      struct epoll_event e;
+      int n = epoll_wait(ep, &e, 1, 5000);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) die("epoll_wait");
+    }
+    ssize_t r = recv(fd, (char *)&v + got, sizeof v - got, MSG_DONTWAIT);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    if (r <= 0) die("recv");
+    got += (size_t)r;
+  }
+  return v;
+}
+
+static void give(int fd, msg v) {
+  if (send(fd, &v, sizeof v, 0) != (ssize_t)sizeof v) die("send");
+}
+
+static int cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: wake udp|tcp block|spin COUNT ADDRESS\n");
+    return 2;
+  }
+  int tcp = strcmp(argv[1], "tcp") == 0, spin = strcmp(argv[2], "spin") == 0;
+  int count = atoi(argv[3]);
+  if (count < 1 || count > 1000000) return 2;
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  if (inet_pton(AF_INET, argv[4], &a.sin_addr) != 1) return 2;
+  socklen_t al = sizeof a;
+  int s0 = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0), s1;
+  if (s0 < 0) die("socket");
+  if (bind(s0, (struct sockaddr *)&a, sizeof a) || getsockname(s0, (struct sockaddr *)&a, &al)) die("bind");
+  if (tcp) {
+    if (listen(s0, 1)) die("listen");
+    s1 = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s1, (struct sockaddr *)&a, sizeof a)) die("connect");
+    int c = accept(s0, NULL, NULL);
+    if (c < 0) die("accept");
+    close(s0);
+    s0 = c;
+    int one = 1;
+    setsockopt(s0, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(s1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  } else {
+    struct sockaddr_in b = a;
+    b.sin_port = 0;
+    s1 = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s1 < 0 || bind(s1, (struct sockaddr *)&b, sizeof b) || getsockname(s1, (struct sockaddr *)&b, &al)) die("bind");
+    if (connect(s0, (struct sockaddr *)&b, sizeof b) || connect(s1, (struct sockaddr *)&a, sizeof a)) die("connect");
+  }
+  /* parent: s0, the pinger; child: s1, echoes each message with its own send time */
+  pid_t child = fork();
+  if (child < 0) die("fork");
+  int ep = epoll_create1(0); /* after the fork: each process its own */
+  int fd = child == 0 ? s1 : s0;
+  close(child == 0 ? s0 : s1);
+  struct epoll_event e = {.events = EPOLLIN};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e)) die("epoll_ctl");
+  uint64_t *oneway = calloc((size_t)count * 2, sizeof *oneway), *rtt = calloc((size_t)count, sizeof *rtt);
+  if (!oneway || !rtt) die("calloc");
+  if (child == 0) {
+    /* the child's one-way latency goes back in the echo */
+    for (int i = 0; i < count; i++) {
+      msg m = take(fd, ep, spin);
+      uint64_t t = now_ns();
+      give(fd, (msg){.sent = now_ns(), .there = t - m.sent});
+    }
+    _exit(0);
+  }
+  for (int i = 0; i < count; i++) {
+    uint64_t t0 = now_ns();
+    give(fd, (msg){.sent = t0});
+    msg m = take(fd, ep, spin);
+    uint64_t t1 = now_ns();
+    oneway[2 * i] = m.there;
+    oneway[2 * i + 1] = t1 - m.sent;
+    rtt[i] = t1 - t0;
+  }
+  waitpid(child, NULL, 0);
+  qsort(oneway, (size_t)count * 2, sizeof *oneway, cmp);
+  qsort(rtt, (size_t)count, sizeof *rtt, cmp);
+  printf("{\"proto\":\"%s\",\"wait\":\"%s\",\"count\":%d,\"onewayMedianUs\":%.1f,\"onewayP90Us\":%.1f,\"rttMedianUs\":%.1f}\n", argv[1],
+         argv[2], count, oneway[count] / 1e3, oneway[count * 2 * 9 / 10] / 1e3, rtt[count / 2] / 1e3);
+  return 0;
+}

@@ -1,0 +1,119 @@
+// The gateway's busy poll (GatewayOptions.udpBusyPollUs) and what it stands on, the datapath's
+// pollReceive: a datagram already in the socket is received inside the call; nothing there, a
+// stopped receive or a call from inside a batch handler returns 0; bad windows throw. The gateway
+// polls only after a turn that forwarded a request whose peer answers at once (AckReq), not after
+// ACKs, and the conversation is unchanged. Addresses: 127.0.16.0/24.
+import { afterEach, describe, expect, it } from "vitest";
+import dgram from "node:dgram";
+import { datapathAddon, openDatapath, RX_RECORD } from "../../../host/node/datapath.js";
+import { openDevice, openTunnelDevice } from "../../../host/node/index.js";
+import { Gateway } from "../../../host/gateway/index.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, WcOpcode, WcStatus, WrOpcode, SendFlags } from "../../../host/core/verbs/enums.js";
+import { rcEnd } from "../support/verbs-helpers.js";
+
+const DP = "127.0.16.20";
+const GW = "127.0.16.21";
+const PEER = "127.0.16.22";
+const TOKEN = "poll-token";
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+const addon = datapathAddon();
+
+describe.skipIf(!addon)("datapath pollReceive (needs the socket addon)", () => {
+  it("receives what is in the socket inside the call; 0 when nothing is, when stopped, or nested", async () => {
+    const memory = new ArrayBuffer(1 << 20);
+    const r = openDatapath({ memory, address: DP, port: 0 });
+    const dp = r.datapath!;
+    cleanups.push(() => dp.close());
+    const meta = 512 << 10;
+    let inPoll = false;
+    const seen: { len: number; byte: number; inPoll: boolean; nested: number }[] = [];
+    const dv = new DataView(memory);
+    const u8 = new Uint8Array(memory);
+    dp.receive({ area: 0, slotSize: 2048, slots: 8, meta, metaCap: 8 }, (count) => {
+      for (let i = 0; i < count; i++) {
+        const rec = meta + i * RX_RECORD.stride;
+        seen.push({
+          len: dv.getUint32(rec + RX_RECORD.length, true), byte: u8[dv.getUint32(rec + RX_RECORD.data, true)]!, inPoll,
+          nested: dp.pollReceive(100), // no nesting: 0, at once
+        });
+      }
+    });
+    const s = dgram.createSocket("udp4");
+    cleanups.push(() => new Promise<void>((res) => s.close(() => res())));
+    await new Promise<void>((res) => s.bind(0, DP, res));
+
+    expect(dp.pollReceive(0)).toBe(0); // nothing there
+    await new Promise<void>((res, rej) => s.send(Buffer.alloc(40, 0x5a), dp.port, DP, (e) => (e ? rej(e) : res())));
+    inPoll = true;
+    const n = dp.pollReceive(2000);
+    inPoll = false;
+    expect(n).toBe(1);
+    expect(seen).toEqual([{ len: 40, byte: 0x5a, inPoll: true, nested: 0 }]);
+    const st = dp.stats();
+    expect(st.rxPollCalls).toBe(2);
+    expect(st.rxPollHits).toBe(1);
+
+    expect(() => dp.pollReceive(2001)).toThrow(RangeError);
+    expect(() => dp.pollReceive(-1)).toThrow(TypeError);
+    expect(() => dp.pollReceive("5" as unknown as number)).toThrow(TypeError);
+
+    // stopped: nothing is taken, the datagram stays in the socket
+    dp.stopReceive();
+    await new Promise<void>((res, rej) => s.send(Buffer.alloc(40, 0x5b), dp.port, DP, (e) => (e ? rej(e) : res())));
+    expect(dp.pollReceive(500)).toBe(0);
+    expect(seen).toHaveLength(1);
+    expect(dp.stats().rxPollCalls).toBe(2);
+  });
+});
+
+describe("gateway udpBusyPollUs", () => {
+  it("rejects windows outside 0..2000 whole µs", async () => {
+    for (const us of [-1, 2001, 1.5, Number.NaN]) {
+      await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, udpBusyPollUs: us })).rejects.toThrow(RangeError);
+    }
+  });
+
+  it.skipIf(!addon)("polls after a request that asks for an ACK, not after ACKs; the conversation is unchanged", async () => {
+    const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => peer.close());
+    const peerPort = (peer.limits as { port: number }).port;
+    const gw = await Gateway.start({
+      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], udpBusyPollUs: 300,
+    });
+    cleanups.push(() => gw.close());
+    expect(gw.udpPath).toBe("native");
+    const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => t.device.close());
+    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+    const a = rcEnd(t.device, 4096, access);
+    const b = rcEnd(peer, 4096, access);
+    // a long ACK timeout (4.3 s): no retransmission under load, so exactly one SEND and one ACK cross the gateway
+    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
+    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
+    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+
+    // the client's SEND asks for an ACK: the gateway polls once after forwarding it
+    a.mr.bytes.fill(0xa1, 0, 64);
+    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.SEND });
+    expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV, byteLen: 64 });
+    expect(b.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0xa1));
+    expect(gw.udp.stats.polls).toBe(1);
+
+    // the peer's SEND to the client: the client's ACK goes out through the gateway without a poll
+    b.mr.bytes.fill(0xb2, 64, 128);
+    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV, byteLen: 64 });
+    expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.SEND });
+    expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0xb2));
+    expect(gw.counters.udpOut).toBe(2); // the SEND and the ACK
+    expect(gw.udp.stats.polls).toBe(1);
+  });
+});
