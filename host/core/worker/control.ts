@@ -40,7 +40,7 @@ export const W = {
   /** statistics: the worker's waits that ended in a wake-up; the turns its spin caught without one */
   WORKER_WAKEUPS: 42,
   SPIN_HITS: 43,
-  /** statistics: notifies the application sent the worker; the application's waits that ended in a wake-up */
+  /** statistics: notifies the application sent that woke the worker; the application's waits that ended in a wake-up */
   APP_NOTIFIES: 44,
   APP_WAKEUPS: 45,
   /** statistics: notifies the worker sent the application */

@@ -102,8 +102,9 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
         // a spinning or running worker sees the entry itself; a sleeping one is woken, once per
         // sleep (the worker sets WORKER_WAITING, then looks at WAKE again: one of the two sees the other)
         if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
-          Atomics.notify(i32, W.WAKE);
-          Atomics.add(i32, W.APP_NOTIFIES, 1);
+          // counted when it woke the worker's wait: the worker can see WAKE move between setting
+          // WORKER_WAITING and starting its wait, and then nobody is waiting for this notify
+          if (Atomics.notify(i32, W.WAKE) > 0) Atomics.add(i32, W.APP_NOTIFIES, 1);
         }
         stats.doorbells++;
         return 0;

@@ -203,8 +203,9 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     if (Atomics.load(i32, W.ACK_HOLD) !== 1) return;
     Atomics.add(i32, W.WAKE, 1);
     if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
-      Atomics.notify(i32, W.WAKE);
-      Atomics.add(i32, W.APP_NOTIFIES, 1);
+      // counted when it woke the worker's wait: the worker can see WAKE move between setting
+      // WORKER_WAITING and starting its wait, and then nobody is waiting for this notify
+      if (Atomics.notify(i32, W.WAKE) > 0) Atomics.add(i32, W.APP_NOTIFIES, 1);
     }
   };
   const list = new WatchList(ctl, device.mem, () => device.core.dev_events());
