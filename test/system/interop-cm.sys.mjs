@@ -11,19 +11,17 @@
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
 // system-suite-timeout: 900
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, run, runOk, test } from "./lib/harness.mjs";
 import { GUEST4, GUEST6, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
+import { runNetns } from "./lib/run-netns.mjs";
 
 const WORK = process.env.INTEROP_CM_WORK ?? join(ROOT, "test/.out/interop-cm");
-// The guest's network namespace is this run's own (parallel runs on one machine must not share one):
-// named after the suite's PID unless INTEROP_CM_NS names it. It is deleted by the last test, on any
-// exit (interopGuest's hook; the harness exits on SIGTERM, which the runner's timeout sends, and on
-// SIGINT), and, when a run was killed outright (SIGKILL), by the next run: see staleNamespaces.
-const NS_PREFIX = "softroce-interop-cm-";
-const NS = process.env.INTEROP_CM_NS ?? `${NS_PREFIX}${process.pid}`;
+// The guest's network namespace is this run's own: softroce-interop-cm-<pid> unless INTEROP_CM_NS
+// names another (run-netns.mjs: deleted at the end, on SIGTERM/SIGINT or failure, and by the next run
+// if this one is killed outright).
+const NETNS = runNetns({ prefix: "softroce-interop-cm-", override: process.env.INTEROP_CM_NS, script: "interop-cm.sys.mjs" });
 const CAPTURE = join(WORK, "interop-cm.pcap");
 const FAMILIES = [
   { name: "IPv4", host: HOST4, guest: GUEST4 },
@@ -34,25 +32,8 @@ const RUN_TIMEOUT_S = 60;
 
 await requireGuestTools();
 const api = await import(join(ROOT, "dist/internal/node.js")); // everything, the CM codec included (not the package's public entry)
-const G = interopGuest({ work: WORK, ns: NS });
+const G = interopGuest({ work: WORK, netns: NETNS });
 const { exec: guest, softroce } = G;
-
-const namespaces = () => (spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "").split("\n").map((l) => l.split(" ")[0]).filter(Boolean);
-
-/** Namespaces of earlier runs of this suite killed outright: the PID in the name is gone and nothing runs in them. */
-function staleNamespaces() {
-  return namespaces().filter((name) => {
-    const m = new RegExp(`^${NS_PREFIX}(\\d+)$`).exec(name);
-    if (!m || Number(m[1]) === process.pid) return false;
-    try {
-      process.kill(Number(m[1]), 0);
-      return false; // that run is alive
-    } catch (e) {
-      if (e.code !== "ESRCH") return false;
-    }
-    return (spawnSync("ip", ["netns", "pids", name], { encoding: "utf8" }).stdout ?? "x").trim() === "";
-  });
-}
 
 /** The lines rping's client prints with -v for `count` pings of `size` bytes (rping_test_client's text). */
 function pingLines(prefix, count, size) {
@@ -68,10 +49,9 @@ function pingLines(prefix, count, size) {
 // ---------------------------------------------------------------- guest
 
 test("guest image builds and boots in its own netns; rxe0 ACTIVE, rping (rdmacm-utils) present", async () => {
-  for (const name of staleNamespaces()) spawnSync("ip", ["netns", "del", name], { stdio: "ignore" });
-  assert.ok(!namespaces().includes(NS), `netns ${NS} exists before this run made it`);
   await G.build();
-  await G.start();
+  const r = await G.start(); // throws if this run's netns exists already
+  for (const ns of r.reaped) process.stdout.write(`      deleted ${ns} (a killed run's)\n`);
   const out = await guest("rdma link show rxe0/1; command -v rping ucmatose");
   assert.match(out, /state ACTIVE/);
   assert.match(out, /\/rping\n/);
@@ -311,8 +291,8 @@ test("our REQ, REP, RTU, DREQ, DREP equal rxe's of the same family field by fiel
 });
 
 test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
-  await G.stop();
-  assert.ok(!namespaces().includes(NS), `netns ${NS} still listed by ip netns list`);
+  await G.stop(); // throws if the netns is still listed
+  assert.equal(NETNS.exists(), false);
 });
 
 await run();

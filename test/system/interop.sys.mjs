@@ -15,13 +15,18 @@ import { join } from "node:path";
 import { ROOT, run, runOk, runProcess, test } from "./lib/harness.mjs";
 import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
 import { createSport, rxeSport } from "./lib/rxe-sport.mjs";
+import { runNetns } from "./lib/run-netns.mjs";
 
 const WORK = process.env.INTEROP_WORK ?? join(ROOT, "test/.out/interop");
-const NS = process.env.INTEROP_NS ?? "softroce-interop";
+// The guest's network namespace is this run's own: softroce-interop-<pid> unless INTEROP_NS names
+// another (run-netns.mjs: deleted at the end, on SIGTERM/SIGINT or failure, and by the next run if
+// this one is killed outright).
+const NETNS = runNetns({ prefix: "softroce-interop-", override: process.env.INTEROP_NS, script: "interop.sys.mjs" });
+const NS = NETNS.name;
 const CAPTURE = join(WORK, "interop.pcap");
 await requireGuestTools();
 // INTEROP_SOFTROCE_CLI: try another build of the CLI (its build/ and host/ must sit two levels above it)
-const G = interopGuest({ work: WORK, ns: NS, cli: process.env.INTEROP_SOFTROCE_CLI });
+const G = interopGuest({ work: WORK, netns: NETNS, cli: process.env.INTEROP_SOFTROCE_CLI });
 const { env: ENV, cli: CLI, exec: guest, softroce } = G;
 
 // ---------------------------------------------------------------- guest
@@ -35,7 +40,8 @@ test("guest image builds (Debian 12 kernel + rdma_rxe + rdma-core, debs cached)"
 });
 
 test("guest boots under qemu in its own netns; rxe0 is ACTIVE with RoCE v2 GIDs ::ffff:192.0.2.2 and fd00:4791::2", async () => {
-  const r = await G.start();
+  const r = await G.start(); // throws if this run's netns exists already
+  for (const ns of r.reaped) process.stdout.write(`      deleted ${ns} (a killed run's)\n`);
   process.stdout.write(`      ${r.stdout.split("\n")[0]}\n`);
   const gids = new Map();
   for (const m of r.stdout.matchAll(/^GID (\d+) (\S+) (RoCE v[12]) (\S+)$/gm)) gids.set(Number(m[1]), { gid: m[2], type: m[3], ndev: m[4] });
@@ -405,10 +411,9 @@ test("control: rxe's IPv4 packets with a byte changed in flight (after its ICRC)
 });
 
 test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
-  const r = await G.stop();
+  const r = await G.stop(); // throws if the netns is still listed
   assert.match(r.stdout, /stopped/);
-  const ns = await runOk("ip", ["netns", "list"], { timeoutMs: 10_000 });
-  assert.ok(!ns.stdout.split("\n").some((l) => l.split(" ")[0] === NS), `netns ${NS} still there`);
+  assert.equal(NETNS.exists(), false);
 });
 
 await run({ testTimeoutMs: 900_000 });

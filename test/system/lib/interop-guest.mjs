@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT, requireTools, run, runOk, runProcess, test } from "./harness.mjs";
+import { namespaces } from "./run-netns.mjs";
 
 export const HOST4 = "192.0.2.1";
 export const GUEST4 = "192.0.2.2";
@@ -35,10 +36,15 @@ export async function requireGuestTools() {
 }
 
 /**
- * One suite's guest: `work` and `ns` name its directory and namespace; `cli` the softroce CLI it runs.
- * qemu outlives the guest.sh that started it, so the guest is stopped (by saved PIDs) on exit.
+ * One suite's guest: `work` names its directory, `netns` (runNetns in run-netns.mjs) its namespace;
+ * `cli` the softroce CLI it runs. qemu outlives the guest.sh that started it, so the guest is stopped
+ * (by saved PIDs) and its namespace deleted on exit. A fixed name `ns` instead of `netns` (the
+ * benchmark's) is one nothing else uses: start() deletes what a killed run left under it.
  */
-export function interopGuest({ work, ns, cli = join(ROOT, "dist/cli/softroce.js") }) {
+export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cli/softroce.js") }) {
+  if (!netns === !fixed) throw new Error("interopGuest: give netns (runNetns) or ns (a fixed name), one of them");
+  netns ??= { name: fixed, exists: () => namespaces().includes(fixed), reapStale: () => [], fixed: true };
+  const ns = netns.name;
   const env = { ...process.env, INTEROP_WORK: work, INTEROP_NS: ns };
   let started = false;
   process.on("exit", () => {
@@ -49,15 +55,24 @@ export function interopGuest({ work, ns, cli = join(ROOT, "dist/cli/softroce.js"
     cli,
     /** builds the image (or finds it up to date); resolves build-guest.sh's output */
     build: () => runOk(BUILD_SH, [], { env, timeoutMs: 900_000 }),
-    /** stops a guest a killed run left behind, then boots one */
+    /**
+     * Deletes the namespaces killed runs left behind, checks this run's is not there yet, stops a
+     * guest a killed run left in `work` (then its namespace is empty: deleted too), boots one.
+     * Resolves guest.sh's output, `reaped` the stale namespaces deleted.
+     */
     async start() {
+      const reaped = netns.reapStale();
+      if (!netns.fixed && netns.exists()) throw new Error(`netns ${ns} exists before this run made it (another run's, or left behind: ip netns del ${ns})`);
       spawnSync(GUEST_SH, ["stop"], { env, stdio: "ignore", timeout: 20_000 });
+      reaped.push(...netns.reapStale());
       started = true;
-      return runOk(GUEST_SH, ["start"], { env, timeoutMs: 240_000 });
+      return Object.assign(await runOk(GUEST_SH, ["start"], { env, timeoutMs: 240_000 }), { reaped });
     },
+    /** Stops the guest (qemu and tshark by their saved PIDs) and deletes the namespace; throws if it is still listed. */
     async stop() {
       const r = await runOk(GUEST_SH, ["stop"], { env, timeoutMs: 30_000 });
       started = false;
+      if (netns.exists()) throw new Error(`netns ${ns} still listed by ip netns list after guest.sh stop`);
       return r;
     },
     captureStart: (file) => runOk(GUEST_SH, ["capture-start", file], { env, timeoutMs: 30_000 }),
