@@ -30,6 +30,16 @@ type Fn = (...args: unknown[]) => unknown;
 export const MAX_SPIN_US = 1000;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
+/**
+ * Whether the worker wakes a sleeping application thread only for a run that moved a ring it waits on
+ * (watch.ts) rather than after every run. Off: on this two-vCPU machine the filter halved the
+ * application's wake-ups per 64 B round trip (2.1 -> 1.0) but made the round trip 1.40-1.44x the
+ * single-thread device's instead of 1.23-1.25x (bench/worker.mjs, the two settings interleaved in one
+ * quiet run): a thread woken once more per round trip is back on its CPU sooner for the answer.
+ * Held ACKs (workerAckHold) turn it on: a hold waits for the application's answer, and only a wake-up
+ * that brought completions should start one. The application thread publishes its watch list always.
+ */
+const WAKE_ONLY_WATCHED = false;
 /** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
 export const ACK_HOLD_MAX_MS = 1;
 
@@ -135,8 +145,8 @@ export class DeviceServer {
     }
     Atomics.add(c.i32, W.PROGRESS, 1);
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
-    // old value), and only for a run that moved a ring it waits on (watch.ts)
-    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+    // old value), with WAKE_ONLY_WATCHED only for a run that moved a ring it waits on (watch.ts)
+    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!(WAKE_ONLY_WATCHED || this.acksHeld) || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
       if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
       Atomics.notify(c.i32, W.PROGRESS);
