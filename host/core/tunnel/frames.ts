@@ -330,7 +330,6 @@ export class BatchWriter {
   private buf: Uint8Array;
   private used = BATCH_HEADER_LEN;
   private n = 0;
-  private firstLen = 0;
   constructor(readonly maxFrame: number) {
     if (!Number.isInteger(maxFrame) || maxFrame < DATA_HEADER_LEN + MIN_ROCE_PAYLOAD) throw new RangeError(`bad max frame ${maxFrame}`);
     this.buf = new Uint8Array(Math.min(maxFrame, 64 * 1024));
@@ -394,23 +393,32 @@ export class BatchWriter {
   }
   private commit(len: number): void {
     put16(this.buf, this.used, len);
-    if (this.n === 0) this.firstLen = len;
     this.used += BATCH_RECORD_LEN + len;
     this.n++;
+  }
+  /**
+   * Writes the pending message's frame header in place and returns where the frame starts in `buf`
+   * (it ends at `used`): one datagram is a plain DATA frame (its record header becomes the DATA
+   * header), more are a BATCH frame from offset 0.
+   */
+  private seal(): number {
+    if (this.n === 1) {
+      this.buf[BATCH_HEADER_LEN] = TUNNEL_VERSION_BATCH;
+      this.buf[BATCH_HEADER_LEN + 1] = FrameKind.DATA;
+      return BATCH_HEADER_LEN;
+    }
+    this.buf[0] = TUNNEL_VERSION_BATCH;
+    this.buf[1] = FrameKind.BATCH;
+    put16(this.buf, 2, this.n);
+    return 0;
   }
   /** The pending message (undefined when nothing is pending); the writer starts a fresh one. */
   take(): Uint8Array | undefined {
     if (this.n === 0) return undefined;
     let out: Uint8Array;
-    if (this.n === 1) {
-      // one datagram: a plain DATA frame (its record header becomes the DATA header)
-      out = this.buf.slice(BATCH_HEADER_LEN, BATCH_HEADER_LEN + BATCH_RECORD_LEN + this.firstLen);
-      out[0] = TUNNEL_VERSION_BATCH;
-      out[1] = FrameKind.DATA;
-    } else {
-      this.buf[0] = TUNNEL_VERSION_BATCH;
-      this.buf[1] = FrameKind.BATCH;
-      put16(this.buf, 2, this.n);
+    const start = this.seal();
+    if (this.n === 1) out = this.buf.slice(start, this.used);
+    else {
       if (this.used <= 4096) out = this.buf.slice(0, this.used);
       else {
         // a large batch leaves in the writer's own buffer (no second copy); the next gets a fresh one
@@ -435,17 +443,7 @@ export class BatchWriter {
    */
   lend(): Uint8Array | undefined {
     if (this.n === 0) return undefined;
-    let out: Uint8Array;
-    if (this.n === 1) {
-      out = this.buf.subarray(BATCH_HEADER_LEN, BATCH_HEADER_LEN + BATCH_RECORD_LEN + this.firstLen);
-      out[0] = TUNNEL_VERSION_BATCH;
-      out[1] = FrameKind.DATA;
-    } else {
-      this.buf[0] = TUNNEL_VERSION_BATCH;
-      this.buf[1] = FrameKind.BATCH;
-      put16(this.buf, 2, this.n);
-      out = this.buf.subarray(0, this.used);
-    }
+    const out = this.buf.subarray(this.seal(), this.used);
     this.lent.push(this.buf);
     this.buf = this.spare.pop() ?? new Uint8Array(this.buf.length);
     this.used = BATCH_HEADER_LEN;

@@ -2,36 +2,12 @@
 // datagram as DATA, applies backpressure from bufferedAmount, hands DATA frames to the
 // port, keeps ERROR frames, and goes down on close.
 import { describe, expect, it } from "vitest";
-import { TUNNEL_IN_FLIGHT_BYTES, TUNNEL_IN_FLIGHT_PACKETS, TunnelLink, type WebSocketLike } from "../../../host/core/tunnel/link.js";
+import { TUNNEL_IN_FLIGHT_BYTES, TUNNEL_IN_FLIGHT_PACKETS, TunnelLink } from "../../../host/core/tunnel/link.js";
+import { FakeWs } from "../support/fake-ws.js";
 import { emitBatch, emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError, type BatchFrame } from "../../../host/core/tunnel/frames.js";
 import { IP_ID_UNKNOWN, type PacketPort } from "../../../host/core/link/port.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 
-class FakeWs implements WebSocketLike {
-  binaryType = "blob";
-  bufferedAmount = 0;
-  readyState = 1;
-  sent: Uint8Array[] = [];
-  closedWith: number | undefined;
-  private listeners = new Map<string, ((ev: any) => void)[]>();
-  send(data: Uint8Array): void {
-    this.sent.push(data.slice());
-  }
-  close(code?: number): void {
-    this.closedWith = code;
-    this.readyState = 3;
-    this.emit("close", { code: code ?? 1005, reason: "" });
-  }
-  addEventListener(type: string, fn: (ev: any) => void): void {
-    this.listeners.set(type, [...(this.listeners.get(type) ?? []), fn]);
-  }
-  emit(type: string, ev: unknown): void {
-    for (const fn of this.listeners.get(type) ?? []) fn(ev);
-  }
-  message(b: Uint8Array): void {
-    this.emit("message", { data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) });
-  }
-}
 
 const HELLO = { address: "192.0.2.1", port: 4791, ipIdPolicy: 0, dontFragment: true, maxPayload: 4188, qpnBase: 4096, qpnCount: 64, clientId: 9 };
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
