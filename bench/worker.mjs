@@ -18,7 +18,7 @@ import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, DEFAULT_SPIN_US } from "../dist/internal/node.js";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 const DEPTH = 128;
@@ -33,6 +33,9 @@ const A = process.env.BENCH_ADDR_A ?? "127.0.10.50";
 const B = process.env.BENCH_ADDR_B ?? "127.0.10.51";
 const MR_BYTES = DEPTH * SIZE;
 const CPUS = availableParallelism();
+// no completion for this long (s): both processes print where every device stands (control block,
+// rings, QP state, port, link, timer) and the bench exits 3 instead of hanging (0: no watchdog)
+const WATCHDOG_S = Number(process.env.BENCH_WATCHDOG_S ?? 60);
 
 // the worker's spin before it sleeps (µs, openDevice's workerSpinUs): the first is the worker device of
 // every figure; each further one adds a worker device whose round trip is measured beside it
@@ -50,8 +53,46 @@ async function side(address, worker, workerSpinUs, workerAckHold) {
   const me = { qpn: qp.qpNum, psn: (Math.random() * 0xffffff) | 0, port: udpPortOf(d), rkey: mr.rkey, addr: mr.addr.toString(), address };
   const connect = (peer) =>
     connectQp(qp, { qpNum: peer.qpn, psn: peer.psn, gid: `::ffff:${peer.address}`, port: peer.port }, { sqPsn: me.psn, pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS });
-  return { d, cq, qp, mr, me, connect };
+  return { d, cq, qp, mr, me, connect, name: `${worker ? "worker" : "single"} ${address}` };
 }
+
+// ---- stall diagnosis (the watchdog)
+/** An object's own number/string/boolean fields. */
+function fields(o) {
+  return o ? Object.fromEntries(Object.entries(o).filter(([, v]) => ["number", "string", "boolean"].includes(typeof v))) : undefined;
+}
+/** Where one device stands: its rings read first (nothing woken), then its QP, port, link, worker. */
+async function dumpSide(s) {
+  const m = s.d.mem;
+  const ring = (r) => r && { prod: m.loadIndex(r + Ring.PROD), cons: m.loadIndex(r + Ring.CONS), cap: m.u32(r + Ring.CAP) };
+  const out = { name: s.name, cq: ring(s.cq.ring), sq: ring(s.qp.sq), rq: ring(s.qp.rq), cqWaiters: s.cq.waiters?.length };
+  if (s.d.worker) out.worker = await workerDebugOf(s.d);
+  else {
+    const core = s.d.core;
+    const link = s.d.port?.link;
+    out.port = fields(s.d.port);
+    out.portStats = s.d.port?.stats;
+    out.link = fields(link);
+    out.linkStats = link?.stats;
+    out.datapath = link?.datapathStats?.();
+    out.now = s.d.now?.();
+    out.nextDeadline = core.next_deadline?.();
+    out.enginePending = core.engine_pending?.();
+  }
+  try {
+    const { attr } = s.qp.query();
+    out.qp = fields(attr);
+  } catch (e) {
+    out.qp = String(e);
+  }
+  try {
+    out.counters = Object.fromEntries(Object.entries(s.d.queryCounters()).filter(([, v]) => v));
+  } catch (e) {
+    out.counters = String(e);
+  }
+  return out;
+}
+const bigintJson = (_k, v) => (typeof v === "bigint" ? v.toString() : v);
 
 // ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
 async function child() {
@@ -74,6 +115,13 @@ async function child() {
       msg.peers.forEach((p, i) => sides[i].connect(p));
       sides.forEach(serve);
       process.send({ type: "ready" });
+    } else if (msg.type === "dump") {
+      (async () => {
+        const all = [];
+        for (const s of sides) all.push(await dumpSide(s));
+        console.error(`[watchdog] peer (pid ${process.pid}):\n${JSON.stringify(all, bigintJson, 1)}`);
+        process.send({ type: "dumped" });
+      })();
     } else if (msg.type === "exit") {
       for (const s of sides) s.d.close();
       process.disconnect();
@@ -133,6 +181,32 @@ function cpuBetween(a, b) {
 }
 
 // ---- parent
+/** When a completion last came, and what the bench was doing (the watchdog's). */
+let progressAt = performance.now();
+let doing = "start";
+function alive(what) {
+  progressAt = performance.now();
+  doing = what;
+}
+
+/** Dumps every device of both processes once no completion came for WATCHDOG_S, then exits 3. */
+function watchdog(sides, child) {
+  if (!(WATCHDOG_S > 0)) return;
+  const t = setInterval(async () => {
+    if (performance.now() - progressAt < WATCHDOG_S * 1000) return;
+    clearInterval(t);
+    console.error(`[watchdog] no completion for ${WATCHDOG_S} s at ${new Date().toISOString()} while: ${doing}`);
+    const all = [];
+    for (const s of sides) all.push(await dumpSide(s).catch((e) => ({ name: s.name, error: String(e) })));
+    console.error(`[watchdog] this process (pid ${process.pid}):\n${JSON.stringify(all, bigintJson, 1)}`);
+    child.send({ type: "dump" });
+    await Promise.race([once(child, "message"), new Promise((r) => setTimeout(r, 5000))]);
+    child.kill();
+    process.exit(3);
+  }, Math.min(1000, (WATCHDOG_S * 1000) / 4));
+  t.unref();
+}
+
 /** The synthetic load: LOAD_MS of busy CPU in a timer callback every LOAD_PERIOD_MS while on. */
 function startLoad() {
   let on = true;
@@ -184,6 +258,7 @@ async function goodput(s, peer, busy, peerPid) {
       if (wc.status !== WcStatus.SUCCESS) throw new Error(`RC WRITE status ${wc.status}`);
       done++;
     }
+    alive(`goodput ${s.name} ${busy ? "busy" : "idle"}: posted ${posted}, completed ${done}`);
     post();
   }
   const mbps = (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
@@ -216,6 +291,7 @@ async function postPollCost(s, peer) {
       if (wc.status !== WcStatus.SUCCESS) throw new Error(`status ${wc.status}`);
       done++;
     }
+    alive(`post+poll ${s.name}: posted ${posted}, completed ${done}`);
   }
   return (spent * 1000) / SMALL_OPS;
 }
@@ -230,6 +306,7 @@ async function rtt(s) {
     s.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
     let got = 0;
     await drain(s, 2, () => got++);
+    alive(`round trip ${s.name}: ping ${i + 1}`);
     samples.push((performance.now() - t0) * 1000);
   }
   if (before) {
@@ -282,6 +359,7 @@ async function parent() {
     execFileSync("taskset", ["-a", "-p", "-c", rest, String(c.pid)], { stdio: "ignore" });
     console.log(`pinned: application thread on CPU ${app}; worker threads and the peer on CPU ${rest}`);
   }
+  watchdog([single, ...workers], c);
   c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me)] });
   await once(c, "message");
   single.connect(hello.sides[0]);

@@ -233,6 +233,20 @@ export class DeviceServer {
     }
   }
 
+  /**
+   * Where this side stands (a stall's diagnosis: bench/worker.mjs's watchdog): the loop's flags and
+   * the control block's words, read without touching them.
+   */
+  debugState(): Record<string, unknown> {
+    const i32 = this.ctl.i32;
+    const words: Record<string, number> = {};
+    for (const [k, w] of Object.entries(W)) words[k] = Atomics.load(i32, w);
+    return {
+      running: this.running, waitPending: this.waitPending, seen: this.seen, spinQueued: this.spinQueued, stopped: this.stopped,
+      heldFlush: this.heldFlush !== undefined, acksHeld: this.acksHeld?.(), control: words,
+    };
+  }
+
   /** Rings queued doorbells, answers a waiting call; true when it did anything. */
   work(): boolean {
     const c = this.ctl;

@@ -112,7 +112,17 @@ export function startWorkerCore(session: WorkerSession, module: WebAssembly.Modu
   return session.request<WorkerReady>("init", { module, control: session.control.sab, spinUs });
 }
 
-const sessions = new WeakMap<Device, { session: WorkerSession; stats: CoreProxyStats }>();
+/** The application thread's side of the PROGRESS wait (watchProgress), for a stall's diagnosis. */
+interface AppWaitState {
+  /** a waitAsync on PROGRESS is outstanding */
+  parked: boolean;
+  /** the PROGRESS value the last pump answered */
+  last: number;
+  /** a turnOver (held ACKs) is queued */
+  turnQueued: boolean;
+}
+
+const sessions = new WeakMap<Device, { session: WorkerSession; stats: CoreProxyStats; wait?: AppWaitState }>();
 
 /** Figures of a worker device (counters since it opened). */
 export interface WorkerStats extends CoreProxyStats {
@@ -151,6 +161,22 @@ function defaultEndOfTurn(fn: () => void): void {
   setTimeout(fn, 0);
 }
 
+/**
+ * Where both sides of a worker device stand (a stall's diagnosis: bench/worker.mjs's watchdog):
+ * this thread's PROGRESS wait and control block words now, then the worker's loop, port and link
+ * (by message: read before the message wakes anything).
+ */
+export async function workerDebugOf(device: Device): Promise<Record<string, unknown> | undefined> {
+  const s = sessions.get(device);
+  if (!s) return undefined;
+  const i32 = s.session.control.i32;
+  const control: Record<string, number> = {};
+  for (const [k, w] of Object.entries(W)) control[k] = Atomics.load(i32, w);
+  const app = { ...s.wait, control };
+  const worker = await s.session.request<Record<string, unknown>>("debug").catch((e: unknown) => ({ error: String(e) }));
+  return { app, worker };
+}
+
 /** The session of a worker device (its requests: the link's ops). */
 export function workerSessionOf(device: Device): WorkerSession | undefined {
   return sessions.get(device)?.session;
@@ -164,8 +190,9 @@ export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, optio
   const core = coreProxy(session.control, ready.memory, ready.names);
   const device = new Device(core as unknown as VerbsCore, options);
   device.worker = true;
-  sessions.set(device, { session, stats: core.stats });
-  watchProgress(session.control, device, endOfTurn);
+  const entry: { session: WorkerSession; stats: CoreProxyStats; wait?: AppWaitState } = { session, stats: core.stats };
+  sessions.set(device, entry);
+  entry.wait = watchProgress(session.control, device, endOfTurn);
   // the worker died (an uncaught error, terminated): the device is gone, as IBV_EVENT_DEVICE_FATAL says
   session.onFailure(() => {
     if (!device.closed) device.dispatchEvent(new AsyncEvent({ eventType: EventType.DEVICE_FATAL, portNum: 1, element: 1, info: 0 }));
@@ -193,13 +220,13 @@ export function attachWorkerPort(device: Device, session: WorkerSession): Worker
  * Before each wait it publishes what it waits for (watch.ts): the worker then notifies only a run
  * that moved one of those rings.
  */
-function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void): void {
+function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void): AppWaitState {
   const i32 = ctl.i32;
+  const state: AppWaitState = { parked: false, last: 0, turnQueued: false };
   // the worker holds ACKs for this thread's answer (serve.ts flushAfterTurn): once the turn that
   // the wake-up started is over (the completions' continuations ran), say so if none came
-  let turnQueued = false;
   const turnOver = (): void => {
-    turnQueued = false;
+    state.turnQueued = false;
     if (Atomics.load(i32, W.ACK_HOLD) !== 1) return;
     Atomics.add(i32, W.WAKE, 1);
     if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
@@ -209,7 +236,6 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     }
   };
   const list = new WatchList(ctl, device.mem, () => device.core.dev_events());
-  let parked = false;
   let pumpQueued = false;
   // Device.watchCq and Device.pump, mirrored: while this thread sleeps, a CQ that starts being
   // waited on (a next() from a timer, a reqNotify) or a ring that moved (a resize) is published at once
@@ -218,7 +244,7 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     watchCq(cq, on);
     list.watch(cq, on);
     // entries already past the index published: look now (once; the pump itself publishes again)
-    if (parked && list.publish() && !pumpQueued) {
+    if (state.parked && list.publish() && !pumpQueued) {
       pumpQueued = true;
       queueMicrotask(() => {
         pumpQueued = false;
@@ -229,36 +255,37 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
   const pump = device.pump.bind(device);
   device.pump = () => {
     pump();
-    if (parked) list.publish();
+    if (state.parked) list.publish();
   };
-  let last = Atomics.load(i32, W.PROGRESS);
+  state.last = Atomics.load(i32, W.PROGRESS);
   const loop = (): void => {
     while (!device.closed && !Atomics.load(i32, W.CLOSED)) {
       const p = Atomics.load(i32, W.PROGRESS);
-      if (p !== last) {
-        last = p;
+      if (p !== state.last) {
+        state.last = p;
         Atomics.store(i32, W.APP_WAITING, 0);
         device.pump();
         continue;
       }
       list.publish();
       Atomics.store(i32, W.APP_WAITING, 1);
-      if (!turnQueued && Atomics.load(i32, W.ACK_HOLD) === 1) {
-        turnQueued = true;
+      if (!state.turnQueued && Atomics.load(i32, W.ACK_HOLD) === 1) {
+        state.turnQueued = true;
         endOfTurn(turnOver);
       }
       const w = waitChange(i32, W.PROGRESS, p);
       if (w) {
-        parked = true;
+        state.parked = true;
         void w.then(woken);
         return;
       }
     }
   };
   const woken = (): void => {
-    parked = false;
+    state.parked = false;
     Atomics.add(i32, W.APP_WAKEUPS, 1);
     loop();
   };
   loop();
+  return state;
 }
