@@ -12,7 +12,7 @@
 // one): the application thread, the device worker, the peer process, the rest of the machine; and
 // the bound the CPU puts on busy/idle (the cores the busy run leaves the worker and the peer over the
 // cores they used idle).
-//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS,
+//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_GOODPUT_MS, BENCH_PINGS,
 //   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU (see below)
 import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
@@ -23,7 +23,9 @@ import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevi
 const SIZE = 65536;
 const DEPTH = 128;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000); // ~66 MB per goodput run
+// each goodput run posts WRITEs for this long (ms), then waits for the last completion: long beside the
+// load's period (5 ms) and the window (8 MiB), so that one run is hundreds of load periods
+const GOODPUT_MS = Number(process.env.BENCH_GOODPUT_MS ?? 600);
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 5000);
 const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
@@ -72,6 +74,7 @@ async function dumpSide(s) {
     const link = s.d.port?.link;
     out.port = fields(s.d.port);
     out.portStats = s.d.port?.stats;
+    out.budget = s.d.port?.budget();
     out.link = fields(link);
     out.linkStats = link?.stats;
     out.datapath = link?.datapathStats?.();
@@ -127,6 +130,8 @@ async function child() {
       process.disconnect();
     }
   });
+  // the parent is gone (it failed, or a timeout ended it): so is the peer
+  process.on("disconnect", () => process.exit(0));
   process.send({ type: "hello", sides: sides.map((s) => s.me) });
 }
 
@@ -233,25 +238,26 @@ async function drain(s, n, onWc) {
   }
 }
 
-/** MB/s (10^6 B/s) of 64 KiB RC WRITEs. */
+/** MB/s (10^6 B/s) of 64 KiB RC WRITEs, posted for GOODPUT_MS. */
 async function goodput(s, peer, busy, peerPid) {
   const cpu0 = await cpuSnapshot(s, peerPid);
   const stop = busy ? startLoad() : () => {};
-  let posted = 0, done = 0;
+  let posted = 0, done = 0, open = true;
+  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
+  const t0 = performance.now();
   // what the window allows, posted as one list: one doorbell per batch
   const post = () => {
+    if (open && performance.now() - t0 >= GOODPUT_MS) open = false;
     const wrs = [];
-    while (posted < MESSAGES && posted - done < DEPTH) {
+    while (open && posted - done < DEPTH) {
       const slot = posted % DEPTH;
       wrs.push({ wrId: BigInt(posted++), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
         rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey } });
     }
     if (wrs.length) s.qp.postSend(wrs);
   };
-  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
-  const t0 = performance.now();
   post();
-  while (done < MESSAGES) {
+  while (done < posted) {
     let batch = s.cq.poll(64);
     if (!batch.length) batch = [await s.cq.next()];
     for (const wc of batch) {
@@ -261,13 +267,14 @@ async function goodput(s, peer, busy, peerPid) {
     alive(`goodput ${s.name} ${busy ? "busy" : "idle"}: posted ${posted}, completed ${done}`);
     post();
   }
-  const mbps = (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
+  const mbps = (SIZE * done) / ((performance.now() - t0) * 1000);
   stop();
   const cpu = cpuBetween(cpu0, await cpuSnapshot(s, peerPid));
   if (cpu) (s.cpu ??= { idle: [], busy: [] })[busy ? "busy" : "idle"].push({ ...cpu, mbps });
+  (s.messages ??= []).push(done);
   if (before && !s.goodputWakeups?.[busy ? 1 : 0]) {
     const after = workerStatsOf(s.d);
-    const per = (k) => ((after[k] - before[k]) / MESSAGES).toFixed(2);
+    const per = (k) => ((after[k] - before[k]) / done).toFixed(2);
     (s.goodputWakeups ??= [])[busy ? 1 : 0] = `doorbells ${per("doorbells")}, worker wake-ups ${per("workerWakeups")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`;
   }
   return mbps;
@@ -384,7 +391,7 @@ async function parent() {
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
   console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);
-  console.log(`RC WRITE 64 KiB x ${MESSAGES}, ${DEPTH} in flight, MB/s: worker idle ${stat(r.wIdle)}; worker busy ${stat(r.wBusy)}`);
+  console.log(`RC WRITE 64 KiB posted for ${GOODPUT_MS} ms a run (${stat(worker.messages)} WRITEs), ${DEPTH} in flight, MB/s: worker idle ${stat(r.wIdle)}; worker busy ${stat(r.wBusy)}`);
   console.log(`                                          single idle ${stat(r.sIdle)}; single busy ${stat(r.sBusy)}`);
   console.log(`  (busy: ${LOAD_MS} ms of CPU every ${LOAD_PERIOD_MS} ms on the application thread)`);
   console.log(`ratio worker busy/idle: ${stat(per(r.wBusy, r.wIdle))}   (target >= 0.9)`);

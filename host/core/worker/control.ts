@@ -33,6 +33,11 @@ export const W = {
   CALLS: 12,
   /** application thread waiting on PROGRESS: the worker notifies only then */
   APP_WAITING: 13,
+  /**
+   * 1 once the worker filters its notifies by the application's watch list (watch.ts): only then
+   * does the application publish it (the worker sets it with the list at "every run" first)
+   */
+  WATCH_USED: 14,
   /** 1 while the application thread's port has a capture hook: the worker taps its port and streams records back */
   CAPTURE: 40,
   /** 1 while the worker sleeps (waitAsync on WAKE): a doorbell notifies only then (spinning, it looks itself) */
@@ -53,6 +58,12 @@ export const W = {
   /** statistics: holds that ended with a doorbell (the answer joined the ACKs), and all holds */
   HOLDS_JOINED: 34,
   HOLDS: 35,
+  /** diagnostics: the worker's notifies of a waiting application that woke no waiter; what its last notify woke */
+  WORKER_NOTIFY_MISSES: 36,
+  WORKER_LAST_NOTIFY: 37,
+  /** diagnostics: the application's waits on PROGRESS that parked, and the PROGRESS value the last one waited on */
+  APP_WAITS: 38,
+  APP_WAIT_VALUE: 39,
 } as const;
 
 /** Float64 indices: the worker's port counters, copied after every turn that ran the device. */
@@ -73,7 +84,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets (words 34..35, 40..47 and the F slots at bytes 192..216 sit between RESULT and DB) */
+/** byte offsets (words 14, 34..39, 40..47 and the F slots at bytes 192..216 sit between RESULT and DB) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;

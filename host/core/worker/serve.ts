@@ -37,7 +37,8 @@ const TURN_MAX_MS = 2;
  * single-thread device's instead of 1.23-1.25x (bench/worker.mjs, the two settings interleaved in one
  * quiet run): a thread woken once more per round trip is back on its CPU sooner for the answer.
  * Held ACKs (workerAckHold) turn it on: a hold waits for the application's answer, and only a wake-up
- * that brought completions should start one. The application thread publishes its watch list always.
+ * that brought completions should start one. The application thread publishes its watch list only
+ * while the worker uses it (W.WATCH_USED, set by useWatchList()).
  */
 const WAKE_ONLY_WATCHED = false;
 /** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
@@ -76,6 +77,7 @@ export class DeviceServer {
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
     this.mem = exports["memory"] instanceof WebAssembly.Memory ? new DeviceMemory(exports["memory"]) : undefined;
     this.doorbell = exports["doorbell"] as Fn;
+    if (WAKE_ONLY_WATCHED) this.useWatchList();
   }
 
   /** Function export names of an instance (what the proxy is built from). */
@@ -121,8 +123,34 @@ export class DeviceServer {
 
   private heldFlush: (() => void) | undefined;
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
+  private ackHeldFn: (() => number) | undefined;
   /** plain ACKs the device holds now (TransportCore.tx_ack_held), once a link that holds them is attached */
-  acksHeld: (() => number) | undefined;
+  get acksHeld(): (() => number) | undefined {
+    return this.ackHeldFn;
+  }
+  /** Held ACKs on (workerAckHold): the worker's notifies go by the application's watch list from now on. */
+  set acksHeld(fn: (() => number) | undefined) {
+    this.ackHeldFn = fn;
+    if (fn) this.useWatchList();
+  }
+
+  /** whether progress() notifies by the application's watch list (watch.ts) rather than after every run */
+  private watching = false;
+
+  /**
+   * Filters this worker's notifies by the application's watch list from now on. The list starts as
+   * "every run" (count -1) until the application, seeing WATCH_USED, publishes its own: a list it
+   * never wrote is not read as "nothing watched".
+   */
+  useWatchList(): void {
+    if (this.watching) return;
+    const i32 = this.ctl.i32;
+    const b = this.ctl.watchBase;
+    Atomics.add(i32, b, 2); // a completed rewrite (even), so that watchMoved reads the count
+    Atomics.store(i32, b + 1, -1);
+    Atomics.store(i32, W.WATCH_USED, 1);
+    this.watching = true;
+  }
 
   /** Stops serving: later calls are refused on the application side (CLOSED). */
   stop(): void {
@@ -146,10 +174,12 @@ export class DeviceServer {
     Atomics.add(c.i32, W.PROGRESS, 1);
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
     // old value), with WAKE_ONLY_WATCHED only for a run that moved a ring it waits on (watch.ts)
-    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!(WAKE_ONLY_WATCHED || this.acksHeld) || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.watching || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
       if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
-      Atomics.notify(c.i32, W.PROGRESS);
+      const woke = Atomics.notify(c.i32, W.PROGRESS);
+      Atomics.store(c.i32, W.WORKER_LAST_NOTIFY, woke);
+      if (woke === 0) Atomics.add(c.i32, W.WORKER_NOTIFY_MISSES, 1);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
     // a receive ran the device (not this loop): spin for the application's answer once the turn is over

@@ -217,8 +217,8 @@ export function attachWorkerPort(device: Device, session: WorkerSession): Worker
 
 /**
  * Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between.
- * Before each wait it publishes what it waits for (watch.ts): the worker then notifies only a run
- * that moved one of those rings.
+ * While the worker filters its notifies (W.WATCH_USED), it publishes what it waits for before each
+ * wait (watch.ts): the worker then notifies only a run that moved one of those rings.
  */
 function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void): AppWaitState {
   const i32 = ctl.i32;
@@ -239,12 +239,15 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
   let pumpQueued = false;
   // Device.watchCq and Device.pump, mirrored: while this thread sleeps, a CQ that starts being
   // waited on (a next() from a timer, a reqNotify) or a ring that moved (a resize) is published at once
+  // the list is published only while the worker reads it (W.WATCH_USED: held ACKs); unread, it would cost
+  // this thread a rewrite before every sleep and after every pump for nothing
+  const watched = (): boolean => Atomics.load(i32, W.WATCH_USED) === 1;
   const watchCq = device.watchCq.bind(device);
   device.watchCq = (cq, on) => {
     watchCq(cq, on);
     list.watch(cq, on);
     // entries already past the index published: look now (once; the pump itself publishes again)
-    if (state.parked && list.publish() && !pumpQueued) {
+    if (state.parked && watched() && list.publish() && !pumpQueued) {
       pumpQueued = true;
       queueMicrotask(() => {
         pumpQueued = false;
@@ -255,7 +258,7 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
   const pump = device.pump.bind(device);
   device.pump = () => {
     pump();
-    if (state.parked) list.publish();
+    if (state.parked && watched()) list.publish();
   };
   state.last = Atomics.load(i32, W.PROGRESS);
   const loop = (): void => {
@@ -267,7 +270,7 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
         device.pump();
         continue;
       }
-      list.publish();
+      if (watched()) list.publish();
       Atomics.store(i32, W.APP_WAITING, 1);
       if (!state.turnQueued && Atomics.load(i32, W.ACK_HOLD) === 1) {
         state.turnQueued = true;
@@ -275,6 +278,8 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
       }
       const w = waitChange(i32, W.PROGRESS, p);
       if (w) {
+        Atomics.add(i32, W.APP_WAITS, 1);
+        Atomics.store(i32, W.APP_WAIT_VALUE, p);
         state.parked = true;
         void w.then(woken);
         return;

@@ -88,7 +88,7 @@ const ops: WorkerOps = {
     const core = ctx.core as unknown as TransportCore & { engine_pending(): number };
     return {
       now: realClock.now(), nextDeadline: core.next_deadline(), enginePending: core.engine_pending(), ackHeld: core.tx_ack_held?.(),
-      port: ctx.server.port && primitiveFields(ctx.server.port), portStats: ctx.server.port?.stats,
+      port: ctx.server.port && primitiveFields(ctx.server.port), portStats: ctx.server.port?.stats, budget: ctx.server.port?.budget(),
       link: link && primitiveFields(link), linkStats: link && JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})),
       datapath: link && "datapathStats" in link ? link.datapathStats() : undefined,
     };
