@@ -4,7 +4,7 @@
 // any work the port drains the TX ring and re-arms the timer, and PROGRESS is bumped so the
 // application thread's CQ waiters and event pump look at the shared rings.
 import type { CapturedDatagram, PacketPort } from "../link/index.js";
-import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+import { backgroundInterval, CALL_DONE, CALL_REQUEST, Control, F, LOST_WAKE_CHECK_MS, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waits } from "./control.js";
 import { DeviceMemory } from "../verbs/memory.js";
 import { watchMoved } from "./watch.js";
 import { DOORBELL_SQ } from "../abi/index.js";
@@ -87,8 +87,38 @@ export class DeviceServer {
 
   /** Starts serving; returns at once (the loop runs on Atomics.waitAsync). */
   start(): void {
+    this.lostCheck ??= backgroundInterval(this.checkLost, LOST_WAKE_CHECK_MS);
     this.run(false);
   }
+
+  private lostCheck: ReturnType<typeof setInterval> | undefined;
+  /** the WAKE value a pending wait was late for at the last look (-1: none) */
+  private lateFor = -1;
+  /** bumped per wait: a wait given up on (checkLost) is ignored if it settles after all */
+  private waitGen = 0;
+
+  /**
+   * A wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): WAKE moved past the value the
+   * pending wait started on, at two looks in a row, and nothing else is running this loop. The
+   * application rang after this thread published WORKER_WAITING (its notify went out, or this thread
+   * re-checked WAKE after publishing): the settlement was lost. Counted, and the loop runs now.
+   */
+  private readonly checkLost = (): void => {
+    const v = Atomics.load(this.ctl.i32, W.WAKE);
+    if (this.stopped || !this.waitPending || this.running || this.spinQueued || this.resumeQueued || v === this.seen) {
+      this.lateFor = -1;
+      return;
+    }
+    if (this.lateFor !== v) {
+      this.lateFor = v;
+      return;
+    }
+    this.lateFor = -1;
+    Atomics.add(this.ctl.i32, W.WORKER_LOST_WAKEUPS, 1);
+    this.waitGen++;
+    this.waitPending = false;
+    this.run(false);
+  };
 
   /**
    * Held ACKs across the threads. The link's deferred flush (Link.deferFlush, "defer") hands the
@@ -156,6 +186,7 @@ export class DeviceServer {
   stop(): void {
     this.releaseFlush();
     this.stopped = true;
+    clearInterval(this.lostCheck);
     this.ctl.store(W.CLOSED, 1);
     this.ctl.bump(W.WAKE);
   }
@@ -198,13 +229,16 @@ export class DeviceServer {
   };
   /** a turn cut at TURN_MAX_MS goes on (WORKER_WAITING is 0 meanwhile: no notify is needed) */
   private readonly resumeTurn = (): void => {
+    this.resumeQueued = false;
     if (!this.running) this.run(false);
   };
-  private readonly woken = (): void => {
+  private resumeQueued = false;
+  private woken(gen: number): void {
+    if (gen !== this.waitGen) return; // given up on (checkLost): the loop went on without it
     this.waitPending = false;
     Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
     if (!this.running) this.run(false);
-  };
+  }
 
   /**
    * One worker turn: rings what the application queued and answers its call, over and over while
@@ -233,6 +267,7 @@ export class DeviceServer {
             else this.progress();
           }
           if (performance.now() - start > TURN_MAX_MS) {
+            this.resumeQueued = true;
             this.yieldTurn(this.resumeTurn);
             return;
           }
@@ -250,10 +285,11 @@ export class DeviceServer {
           continue;
         }
         if (this.waitPending) return;
-        const w = waitChange(i32, W.WAKE, this.seen);
+        const w = waits.change(i32, W.WAKE, this.seen);
         if (w) {
           this.waitPending = true;
-          void w.then(this.woken);
+          const gen = ++this.waitGen;
+          void w.then(() => this.woken(gen));
           return;
         }
         Atomics.store(i32, W.WORKER_WAITING, 0);

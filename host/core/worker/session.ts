@@ -4,7 +4,7 @@
 // PROGRESS word (Atomics.waitAsync) rather than by a message per completion.
 import { AsyncEvent, Device, EventType, type OpenDeviceOptions } from "../verbs/index.js";
 import type { VerbsCore } from "../verbs/abi.js";
-import { Control, W, waitChange } from "./control.js";
+import { backgroundInterval, Control, LOST_WAKE_CHECK_MS, W, waits } from "./control.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { reviveError, type SerializedError, type WorkerReply, type WorkerReport } from "./messages.js";
 import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
@@ -141,6 +141,12 @@ export interface WorkerStats extends CoreProxyStats {
   /** receive turns whose plain ACKs the worker held for this thread's answer, and those the answer joined */
   ackHolds: number;
   ackHoldsJoined: number;
+  /**
+   * waits of this thread and of the worker whose wake-up came late or never (the other side had
+   * notified; LOST_WAKE_CHECK_MS ended them): 0 in a healthy run
+   */
+  appLostWakeups: number;
+  workerLostWakeups: number;
 }
 
 /** Figures of a worker device: control calls and doorbells from this thread, what the worker served. */
@@ -153,6 +159,7 @@ export function workerStatsOf(device: Device): WorkerStats | undefined {
     appNotifies: c.load(W.APP_NOTIFIES), workerWakeups: c.load(W.WORKER_WAKEUPS), spinHits: c.load(W.SPIN_HITS),
     workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
     ackHolds: c.load(W.HOLDS), ackHoldsJoined: c.load(W.HOLDS_JOINED),
+    appLostWakeups: c.load(W.APP_LOST_WAKEUPS), workerLostWakeups: c.load(W.WORKER_LOST_WAKEUPS),
   };
 }
 
@@ -276,21 +283,50 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
         state.turnQueued = true;
         endOfTurn(turnOver);
       }
-      const w = waitChange(i32, W.PROGRESS, p);
+      const w = waits.change(i32, W.PROGRESS, p);
       if (w) {
         Atomics.add(i32, W.APP_WAITS, 1);
         Atomics.store(i32, W.APP_WAIT_VALUE, p);
         state.parked = true;
-        void w.then(woken);
+        const gen = ++waitGen;
+        void w.then(() => woken(gen));
         return;
       }
     }
+    clearInterval(lostCheck);
   };
-  const woken = (): void => {
+  let waitGen = 0;
+  const woken = (gen: number): void => {
+    if (gen !== waitGen) return; // given up on (checkLost): the loop went on without it
     state.parked = false;
     Atomics.add(i32, W.APP_WAKEUPS, 1);
     loop();
   };
+  // a wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): PROGRESS moved past the value
+  // this thread parked on, at two looks in a row — the worker saw APP_WAITING and notified, and the
+  // promise never settled. Counted, and the loop runs now.
+  let lateFor: number | undefined;
+  const checkLost = (): void => {
+    if (device.closed || Atomics.load(i32, W.CLOSED)) {
+      clearInterval(lostCheck);
+      return;
+    }
+    const p = Atomics.load(i32, W.PROGRESS);
+    if (!state.parked || p === state.last) {
+      lateFor = undefined;
+      return;
+    }
+    if (lateFor !== p) {
+      lateFor = p;
+      return;
+    }
+    lateFor = undefined;
+    Atomics.add(i32, W.APP_LOST_WAKEUPS, 1);
+    waitGen++;
+    state.parked = false;
+    loop();
+  };
+  const lostCheck = backgroundInterval(checkLost, LOST_WAKE_CHECK_MS);
   loop();
   return state;
 }
