@@ -21,7 +21,8 @@ import { availableParallelism } from "node:os";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
-const DEPTH = 128;
+// WRITEs posted ahead (each 64 KiB): BENCH_DEPTH, the "post deeper" lever
+const DEPTH = Number(process.env.BENCH_DEPTH ?? 128);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // each goodput run posts WRITEs for this long (ms), then waits for the last completion: long beside the
 // load's period (5 ms) and the window (8 MiB), so that one run is hundreds of load periods
@@ -380,6 +381,13 @@ async function parent() {
       r[`${k}Idle`].push(await goodput(s, p, false, c.pid));
       r[`${k}Busy`].push(await goodput(s, p, true, c.pid));
     }
+    // the further worker devices (BENCH_SPINS, BENCH_ACK_HOLD): their goodput beside, the levers on busy/idle
+    const extra = workers.slice(1).map((w, i) => [w, hello.sides[2 + i]]);
+    if (round % 2) extra.reverse();
+    for (const [w, p] of extra) {
+      (w.idle ??= []).push(await goodput(w, p, false, c.pid));
+      (w.busy ??= []).push(await goodput(w, p, true, c.pid));
+    }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
     const rttOrder = [single, ...workers];
     if (round % 2) rttOrder.reverse();
@@ -423,6 +431,8 @@ async function parent() {
     const name = w.hold ? `worker with held ACKs (spin ${w.spinUs} µs)` : `worker spin ${w.spinUs} µs`;
     console.log(`64 B RC SEND round trip, ${name}: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to the first worker ${stat(per(w.rtts, worker.rtts))}`);
     console.log(`  per round trip (round 1): ${w.wakeups[0]}`);
+    console.log(`  RC WRITE goodput, ${name}: busy/idle ${stat(per(w.busy, w.idle))}; idle over the first worker's ${stat(per(w.idle, r.wIdle))}; busy over the first worker's ${stat(per(w.busy, r.wBusy))}`);
+    console.log(`    per WRITE (round 1): idle: ${w.goodputWakeups[0]}; busy: ${w.goodputWakeups[1]}`);
   }
   c.send({ type: "exit" });
   single.d.close();
