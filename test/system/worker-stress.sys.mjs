@@ -127,7 +127,11 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
     }
     await receiver;
     const s = (performance.now() - t0) / 1000;
-    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}`);
+    const lost = (d) => {
+      const st = sr.workerStatsOf(d);
+      return `${st.appLostWakeups}/${st.workerLostWakeups}`;
+    };
+    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}; lost wake-ups (application/worker) sender ${lost(a.dev)}, receiver ${lost(b.dev)}`);
     assert.equal(received, OPS);
     assert.deepEqual(firstBad, []);
     assert.equal(bad, 0);
