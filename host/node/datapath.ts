@@ -127,9 +127,12 @@ export interface ReceiveOptions {
 /**
  * Called once per received batch: `count` records at `meta`, valid until the callback returns
  * (the next batch reuses the slots). `error` is 0, or a negative errno once when receiving
- * stopped for good (-EFAULT: the buffer was detached, e.g. a non-shared memory grew).
+ * stopped for good (-EFAULT: the buffer was detached, e.g. a non-shared memory grew). `more`: 1
+ * when the socket may hold more datagrams behind this batch (the receive filled every slot, or
+ * the records ran out mid-receive: another batch follows in this wake-up), 0 when the receive
+ * found it drained; undefined from an addon built before it.
  */
-export type BatchHandler = (count: number, error: number) => void;
+export type BatchHandler = (count: number, error: number, more?: number) => void;
 
 export interface DatapathInfo {
   fd: number;
@@ -149,6 +152,8 @@ export interface DatapathStats {
   txGsoFallbacks: number; txErrors: number; txBadRecords: number; txEagain: number;
   rxDatagrams: number; rxBytes: number; rxSyscalls: number; rxGroSplits: number; rxTruncated: number;
   rxBatches: number; rxWakeups: number; rxErrors: number;
+  /** batches delivered with `more` set (the socket not drained behind them) */
+  rxBatchesMore: number;
   /** busy-poll window (setBusyPoll): empty polls, and receives that found datagrams inside the window (no epoll sleep) */
   rxBusyPolls: number; rxBusyHits: number;
   /** pollReceive: calls, and calls that found datagrams before their window ended */

@@ -80,7 +80,7 @@ typedef struct {
 typedef struct {
   uint64_t tx_datagrams, tx_bytes, tx_syscalls, tx_gso_sends, tx_gso_segments, tx_gso_fallbacks, tx_errors,
       tx_eagain, tx_bad_records;
-  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
+  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_batches_more, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
   uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
 } dp_stats;
 
@@ -391,13 +391,17 @@ static int call_js(datapath *dp, napi_ref fn_ref, size_t argc, napi_value *argv)
   return 0;
 }
 
-/* One metadata batch to JS: onBatch(count, error). Returns 0 when the datapath must stop now. */
-static int deliver(datapath *dp, uint32_t count, int error) {
-  napi_value argv[2];
+/* One metadata batch to JS: onBatch(count, error, more); `more` 1 when the socket may hold more
+ * datagrams behind this batch (its receive filled every slot or the records ran out), 0 when the
+ * receive that made it found the socket drained. Returns 0 when the datapath must stop now. */
+static int deliver(datapath *dp, uint32_t count, int error, int more) {
+  napi_value argv[3];
   napi_create_uint32(dp->env, count, &argv[0]);
   napi_create_int32(dp->env, error, &argv[1]);
+  napi_create_uint32(dp->env, more ? 1 : 0, &argv[2]);
   dp->st.rx_batches++;
-  int ok = call_js(dp, dp->on_batch, 2, argv);
+  if (more) dp->st.rx_batches_more++;
+  int ok = call_js(dp, dp->on_batch, 3, argv);
   return ok && dp->receiving && !dp->closed;
 }
 
@@ -446,7 +450,7 @@ static void rx_drain_once(datapath *dp) {
       /* the buffer went away under us (a non-shared wasm memory grew): stop, say so once */
       dp->receiving = 0;
       update_poll(dp);
-      deliver(dp, 0, -EFAULT);
+      deliver(dp, 0, -EFAULT, 0);
       break;
     }
     uint32_t nmsg = dp->rx_nmsg;
@@ -525,7 +529,7 @@ static void rx_drain_once(datapath *dp) {
       uint32_t data = dp->rx_area + (uint32_t)i * dp->rx_space;
       for (uint32_t s = 0; s < nseg; s++) {
         if (used == dp->rx_meta_cap) {
-          if (!deliver(dp, used, 0)) {
+          if (!deliver(dp, used, 0, 1)) {
             go_on = 0;
             break;
           }
@@ -555,7 +559,7 @@ static void rx_drain_once(datapath *dp) {
         dp->st.rx_bytes += slen;
       }
     }
-    if (go_on && used > 0) go_on = deliver(dp, used, 0);
+    if (go_on && used > 0) go_on = deliver(dp, used, 0, (uint32_t)n == nmsg);
     done += (uint32_t)n;
     if (!go_on || ((uint32_t)n < nmsg && !dp->busy_poll_us)) break;
   }
@@ -577,7 +581,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     int was_receiving = dp->receiving;
     dp->receiving = 0;
     update_poll(dp);
-    if (was_receiving) deliver(dp, 0, status);
+    if (was_receiving) deliver(dp, 0, status, 0);
     if (writable) {
       if (!dp->closed) call_js(dp, writable, 0, NULL);
       napi_delete_reference(dp->env, writable);
@@ -1080,6 +1084,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxGroSplits", rx_gro_splits);
   STAT("rxTruncated", rx_truncated);
   STAT("rxBatches", rx_batches);
+  STAT("rxBatchesMore", rx_batches_more);
   STAT("rxWakeups", rx_wakeups);
   STAT("rxErrors", rx_errors);
   STAT("rxBusyPolls", rx_busy_polls);
