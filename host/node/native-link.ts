@@ -27,7 +27,7 @@ import { sockoptAddon } from "./sockopt.js";
 export function txDescriptorLayout(cap: number, slot: number): TxLayout {
   return {
     stride: slot, ringCap: cap, dstAddr: Txd.DST, dstPort: Txd.DST_PORT, flags: -1, ipId: Txd.IP_ID, result: Txd.RESULT,
-    ttl: Txd.TTL, tos: Txd.TOS,
+    ttl: Txd.TTL, tos: Txd.TOS, flowLabel: Txd.FLOW_LABEL,
     pieces: [
       { data: Txd.HDR, len: Txd.HDR_LEN, inline: true },
       { data: Txd.PAYLOAD, len: Txd.PAYLOAD_LEN },
@@ -134,6 +134,9 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     this.gro = info.gro;
     this.flagsOr = TX_ICRC | (this.gso ? TX_GSO : 0);
     if (gsoWanted && !info.gso) this.limitations.push("UDP GSO unavailable (the kernel does not know UDP_SEGMENT): one datagram per send");
+    if (datapath.family === 6 && info.flowLabel === false) {
+      this.limitations.push("IPv6 flow label: the kernel refused IPV6_FLOWINFO_SEND or IPV6_AUTOFLOWLABEL; datagrams carry the kernel's label, not the address handle's");
+    }
     const sockets = sockoptAddon();
     if ((opts.udpSourcePorts ?? "per-qp") === "per-qp" && sockets) {
       this.pool = new SourcePortPool({ address, family: datapath.family, cap: opts.sourcePortCap, addon: sockets, inUse: () => this.port?.sourcePortsInUse() });
