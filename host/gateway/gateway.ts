@@ -415,9 +415,16 @@ export class Gateway {
     this.relaySeen = now;
   }
 
-  /** The relay's statistics (system calls, punts), or undefined when the relay is not on. */
-  relayStats(): RelayStats | undefined {
-    return this.relay?.stats();
+  /** Relay events JS has handled (RelayStats.events is how many the thread queued). */
+  private relayEvents = 0;
+
+  /**
+   * The relay's statistics (system calls, punts), or undefined when the relay is not on;
+   * `eventsHandled` of its `events` have run in JS (equal: nothing the thread passed up is pending).
+   */
+  relayStats(): (RelayStats & { eventsHandled: number }) | undefined {
+    const s = this.relay?.stats();
+    return s && { ...s, eventsHandled: this.relayEvents };
   }
 
   private handled(id: number, slot: number): { slot: number; tx: number; rx: number } {
@@ -429,6 +436,7 @@ export class Gateway {
   /** What the relay thread did not decide itself, in order (relay.c's events). */
   private readonly onRelayEvent = (kind: number, id: number, a: number, bytes: Buffer | undefined): void => {
     if (this.closed) return;
+    if (kind !== RelayEvent.END) this.relayEvents++;
     const c = this.clients.get(id);
     try {
       switch (kind) {
@@ -469,6 +477,13 @@ export class Gateway {
           return;
         case RelayEvent.PONG:
           if (c) c.alive = true;
+          return;
+        case RelayEvent.PING:
+          // a ping that came while JS held the session's earlier datagrams: answered now, as ws would have
+          if (!c) return;
+          this.handled(id, c.slot).tx++;
+          this.flushClient(c);
+          (c.ws as RelaySocket).pong(bytes!);
           return;
         case RelayEvent.WS_ERROR:
           if (c) {

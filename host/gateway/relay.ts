@@ -12,7 +12,7 @@ import {
 import { sockoptAddon, sockoptUnavailableReason } from "../node/sockopt.js";
 
 /** Events from the relay thread (relay.c's EV_*). */
-export const RelayEvent = { END: 0, FRAME: 1, DATAGRAM: 2, UDP: 3, CLOSED: 4, PONG: 5, WS_ERROR: 6 } as const;
+export const RelayEvent = { END: 0, FRAME: 1, DATAGRAM: 2, UDP: 3, CLOSED: 4, PONG: 5, WS_ERROR: 6, PING: 7 } as const;
 /** RelayEvent.DATAGRAM's `a`: the thread took the client's tokens and they ran out. */
 export const PUNT_RATE = 1;
 
@@ -73,6 +73,8 @@ export interface RelayStats {
   bytesIn: number;
   bytesOut: number;
   wakeups: number;
+  /** events queued toward JS (punts, closes, pongs, errors) */
+  events: number;
   sessions: number;
 }
 
@@ -137,6 +139,11 @@ export class RelaySocket {
 
   ping(): void {
     if (this.readyState === OPEN) this.relay.send(this.slot, this.id, new Uint8Array(0), 9);
+  }
+
+  /** As ws answers a ping: only while open. */
+  pong(data: Uint8Array): void {
+    if (this.readyState === OPEN) this.relay.send(this.slot, this.id, data, 10);
   }
 
   close(code = 1000, reason = ""): void {

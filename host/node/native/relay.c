@@ -60,7 +60,7 @@
 #define EVENT_QUEUE_MAX (8u << 20)
 
 /* Event kinds delivered to JS (host/gateway/relay.ts RelayEvent). */
-enum { EV_END = 0, EV_FRAME = 1, EV_DATAGRAM = 2, EV_UDP = 3, EV_CLOSED = 4, EV_PONG = 5, EV_WS_ERROR = 6 };
+enum { EV_END = 0, EV_FRAME = 1, EV_DATAGRAM = 2, EV_UDP = 3, EV_CLOSED = 4, EV_PONG = 5, EV_WS_ERROR = 6, EV_PING = 7 };
 /* EV_DATAGRAM's `a`: why it was punted. */
 enum { PUNT_DECIDE = 0, PUNT_RATE = 1 };
 /* EV_FRAME's `a`. */
@@ -120,7 +120,7 @@ typedef struct session {
 
 typedef struct {
   uint64_t udp_out, udp_in, udp_send_errors, udp_send_calls, udp_recv_calls, punts_tx, punts_rx, punts_frames, backlog_drops,
-      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups;
+      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events;
 } relay_stats;
 
 typedef struct relay {
@@ -194,6 +194,7 @@ static int post(relay *r, int kind, uint32_t id, int32_t a, const uint8_t *p1, u
   else r->ev_head = e;
   r->ev_tail = e;
   r->ev_bytes += len;
+  r->st.events++;
   if (!r->signaled) {
     r->signaled = 1;
     napi_call_threadsafe_function(r->tsfn, NULL, napi_tsfn_nonblocking);
@@ -654,12 +655,7 @@ static void on_close_frame(relay *r, session *s, const uint8_t *p, size_t n) {
   udp_send_batch(r);
   s->close_code = (int)code;
   s->discard = 1;
-  if (!s->close_sent) {
-    /* ws answers with the same code (none for 1005) and its reason dropped */
-    uint8_t c[2];
-    put16(c, code);
-    queue_message(s, 8, c, code == 1005 ? 0 : 2, NULL, 0);
-  }
+  if (!s->close_sent) queue_message(s, 8, p, n, NULL, 0); /* ws answers with the same code and reason (nothing for 1005) */
   s->state = S_CLOSING;
   s->close_sent = 2;
   sess_flush(r, s);
@@ -676,8 +672,8 @@ static void parse_frames(relay *r, session *s) {
     uint64_t len = p[1] & 0x7f;
     size_t hl = 2;
     char m[64];
-    if (p[0] & 0x40) return ws_error(r, s, 1002, 0, "RSV1 must be clear");
     if (p[0] & 0x30) return ws_error(r, s, 1002, 0, "RSV2 and RSV3 must be clear");
+    if (p[0] & 0x40) return ws_error(r, s, 1002, 0, "RSV1 must be clear");
     if (op >= 8) {
       if (op > 10) {
         snprintf(m, sizeof m, "invalid opcode %d", op);
@@ -699,6 +695,7 @@ static void parse_frames(relay *r, session *s) {
       snprintf(m, sizeof m, "invalid opcode %d", op);
       return ws_error(r, s, 1002, 0, m);
     }
+    if (!masked) return ws_error(r, s, 1002, 0, "MASK must be set");
     if (len == 126) {
       if (avail < 4) break;
       len = be16(p + 2);
@@ -706,12 +703,11 @@ static void parse_frames(relay *r, session *s) {
     } else if (len == 127) {
       if (avail < 10) break;
       uint32_t hi = be32(p + 2);
-      if (hi > 0x1fffff) return ws_error(r, s, 1009, 1, "Unsupported WebSocket frame: payload length > 2^53 - 1");
+      if (hi > 0x1fffff) return ws_error(r, s, 1009, 0, "Unsupported WebSocket frame: payload length > 2^53 - 1");
       len = ((uint64_t)hi << 32) | be32(p + 6);
       hl = 10;
     }
     if (op < 8 && (uint64_t)s->msg_len + len > r->max_ws) return ws_error(r, s, 1009, 1, "Max payload size exceeded");
-    if (!masked) return ws_error(r, s, 1002, 0, "MASK must be set");
     hl += 4;
     if (avail < hl + len) break;
     uint8_t *mask = p + hl - 4, *d = p + hl;
@@ -722,6 +718,12 @@ static void parse_frames(relay *r, session *s) {
       break;
     }
     if (op == 9) {
+      if (s->tx_punted != s->tx_acked) {
+        /* JS is deciding what came before (it may close the session): it answers this one too, after */
+        udp_send_batch(r);
+        if (post(r, EV_PING, s->id, 0, d, (uint32_t)len, NULL, 0)) s->tx_punted++;
+        continue;
+      }
       if (s->state == S_OPEN && queue_message(s, 10, d, (size_t)len, NULL, 0) == 0) sess_flush(r, s);
       if (s->state == S_FREE) return;
       continue;
@@ -1249,16 +1251,16 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (argc >= 4) napi_get_value_uint32(env, argv[3], &op);
-  if (op != 1 && op != 2 && op != 9) {
-    napi_throw_range_error(env, NULL, "send: opcode 1, 2 or 9");
+  if (op != 1 && op != 2 && op != 9 && op != 10) {
+    napi_throw_range_error(env, NULL, "send: opcode 1, 2, 9 or 10");
     return NULL;
   }
-  if (op == 9 && l > 125) l = 125;
+  if (op >= 8 && l > 125) l = 125;
   double res = -1;
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
   if (s && s->state == S_OPEN && queue_message(s, (int)op, d, l, NULL, 0) == 0) {
-    if (op != 9) {
+    if (op < 8) {
       s->st.frames_out++;
       s->st.bytes_out += l;
     }
@@ -1449,6 +1451,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("bytesIn", bytes_in);
   STAT("bytesOut", bytes_out);
   STAT("wakeups", wakeups);
+  STAT("events", events);
 #undef STAT
   set_num(env, o, "sessions", open);
   return o;
