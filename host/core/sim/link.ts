@@ -68,6 +68,8 @@ export class SimLink implements Link {
   private recSrc: (string | undefined)[] = [];
   private recDst: (string | undefined)[] = [];
   private readonly gids = new Map<string, Uint8Array>();
+  /** Views of payloads in this device's memory, made once per place (the MR's slots repeat). */
+  private readonly views = new ViewCache();
 
   constructor(private readonly wire: SimWire) {}
 
@@ -169,7 +171,11 @@ export class SimLink implements Link {
       const d = wire.takeFor(dst, dstPort, hdrLen + payloadLen + trailerLen);
       const out = d.payload;
       copyBytes(out, 0, u8, dsc + Txd.HDR, hdrLen);
-      if (payloadLen) copyBytes(out, hdrLen, u8, dv.getUint32(dsc + Txd.PAYLOAD, true), payloadLen);
+      if (payloadLen) {
+        const from = dv.getUint32(dsc + Txd.PAYLOAD, true);
+        if (payloadLen > BYTE_LOOP_MAX) out.set(this.views.at(u8, from, payloadLen), hdrLen);
+        else copyBytes(out, hdrLen, u8, from, payloadLen);
+      }
       copyBytes(out, hdrLen + payloadLen, u8, dsc + Txd.TRAILER, trailerLen);
       d.src = this.srcs.at(u8, dv, dsc + Txd.SRC);
       d.dst = dst;
@@ -192,4 +198,29 @@ function copyBytes(out: Uint8Array, at: number, src: Uint8Array, from: number, l
     return;
   }
   for (let k = 0; k < len; k++) out[at + k] = src[from + k]!;
+}
+
+/** Views kept (a power of two): a flow's payloads come from a few thousand places in its MRs at most. */
+const VIEW_CACHE = 4096;
+
+/**
+ * Views of byte ranges of one memory, direct-mapped by start: copying a payload out of linear
+ * memory into another memory needs a view of its range (`set` takes no offsets), and a sender
+ * moves its messages through the same MR places over and over, so the view of a place is made
+ * once, not per packet (no allocation on the path once warm).
+ */
+class ViewCache {
+  private readonly views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(VIEW_CACHE).fill(undefined);
+
+  /** `len` bytes of `mem` (a view of the whole memory) from `from`. */
+  at(mem: Uint8Array, from: number, len: number): Uint8Array {
+    const i = Math.imul(from, 0x9e3779b1) >>> 20; // 12 bits: VIEW_CACHE
+    let v = this.views[i];
+    // a view of another place, length or buffer (a grown memory detaches the old one)
+    if (v === undefined || v.byteOffset !== from || v.length !== len || v.buffer !== mem.buffer) {
+      v = mem.subarray(from, from + len);
+      this.views[i] = v;
+    }
+    return v;
+  }
 }
