@@ -65,6 +65,7 @@ const ops: WorkerOps = {
       const defer = l.deferFlush.bind(l);
       const server = ctx.server;
       l.deferFlush = (fn: () => void) => defer(() => server.flushAfterTurn(fn));
+      l.holdEveryBatch = true; // a lone ping's ACK too: it waits for the application thread's answer
       server.acksHeld = () => core.tx_ack_held!();
     }
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);

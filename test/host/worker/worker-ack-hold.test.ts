@@ -4,7 +4,8 @@
 // Every completion still arrives: ping-pongs with and without an answer, counted in the worker's
 // figures (workerStatsOf: ackHolds, ackHoldsJoined). Loopback UDP on 127.0.10.x.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { openDevice, udpLinkOf, udpPortOf } from "../../../host/node/index.js";
+import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
@@ -36,6 +37,11 @@ async function end(address: string, worker: boolean, workerAckHold?: boolean) {
 async function pair(a: string, b: string, workerAckHold: boolean) {
   const A = await end(a, true, workerAckHold);
   const B = await end(b, false);
+  // the peer answers a ping with its ACK and the echo in one send, as it did before lone batches sent
+  // their ACK at once (PacketPort.receiveBatch's `more`): each echo then wakes A's application thread
+  // once, with the echo's completion, while A's worker holds the echo's ACK
+  const lb = udpLinkOf(B.d);
+  if (lb instanceof NativeUdpLink) lb.holdEveryBatch = true;
   connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
   connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
   return { A, B };
