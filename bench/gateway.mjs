@@ -20,7 +20,10 @@ const WARMUP = 200;
 const PING = 64;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
-const ALL_PATHS = ["native", "dgram", "tunnel"];
+// tunnel: through a gateway whose packets go through its event loop (relay "js"); relay: through a
+// second gateway with the native relay thread (relay "native"), the rounds interleaved with the others
+const ALL_PATHS = ["native", "dgram", "tunnel", "relay"];
+const TUNNELS = ["tunnel", "relay"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
 const PATHS = (process.env.BENCH_PATHS ?? ALL_PATHS.join(",")).split(",").filter((p) => ALL_PATHS.includes(p));
 const TOKEN = "bench-token";
@@ -88,20 +91,21 @@ async function target() {
   process.send({ type: "hello", port: s.d.limits.port, gid: s.d.queryGid(0), rkey: s.mr.rkey, addr: s.mr.addr.toString(), ...Object.fromEntries(PATHS.map((p) => [p, me(p)])) });
 }
 
-// ---- child "gateway"
-async function gateway(targetPort) {
+// ---- child "gateway" (relay: "js" or "native")
+async function gateway(targetPort, relay) {
   const { Gateway } = await import("../dist/gateway/index.js");
   const gw = await Gateway.start({
     listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, token: TOKEN, allow: [ADDR], dstPorts: [targetPort],
     packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
-    udpBusyPollUs: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0),
+    udpBusyPollUs: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0), relay,
   });
+  if (gw.relayPath !== relay) throw new Error(`gateway relay ${gw.relayPath}, asked ${relay}: ${gw.limitations.join("; ")}`);
   const { monitorEventLoopDelay } = await import("node:perf_hooks");
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
   process.on("message", (m) => {
     if (m.type === "stats") {
-      process.send({ type: "stats", udp: gw.udp.stats, counters: gw.counters, cpu: process.cpuUsage(), loopMaxMs: loopDelay.max / 1e6, loopP99Ms: loopDelay.percentile(99) / 1e6 });
+      process.send({ type: "stats", udp: gw.udp.stats, relay: gw.relayStats(), counters: gw.counters, cpu: process.cpuUsage(), loopMaxMs: loopDelay.max / 1e6, loopP99Ms: loopDelay.percentile(99) / 1e6 });
     }
     if (m.type === "trace") {
       // the one client (private fields, read by a bench only)
@@ -127,7 +131,7 @@ async function gateway(targetPort) {
     }
     if (m.type === "exit") gw.close().then(() => process.disconnect());
   });
-  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath });
+  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath, relayPath: gw.relayPath });
 }
 
 // ---- parent: both clients
@@ -173,7 +177,10 @@ async function writeGoodput(c, t) {
   return (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
 }
 
-const LABEL = { native: "Node UDP (native) -> Node UDP:  ", dgram: "Node UDP (dgram) -> Node UDP:   ", tunnel: "tunnel -> gateway -> Node UDP:  " };
+const LABEL = {
+  native: "Node UDP (native) -> Node UDP:  ", dgram: "Node UDP (dgram) -> Node UDP:   ", tunnel: "tunnel -> gateway (js) -> UDP:  ",
+  relay: "tunnel -> gateway (relay) -> UDP:",
+};
 
 /** `iters` round trips after `warmup` unmeasured ones; returns the measured ones in µs. */
 async function pingPong(c, warmup, iters) {
@@ -198,16 +205,23 @@ async function parent() {
   const self = new URL(import.meta.url).pathname;
   const tc = fork(self, ["target"], { stdio: "inherit" });
   const [t] = await once(tc, "message");
-  const gc = fork(self, ["gateway", String(t.port)], { stdio: "inherit" });
-  const [g] = await once(gc, "message");
+  // one gateway per tunnel path: its packets through the event loop (tunnel) or the native relay (relay)
+  const gws = {};
+  for (const p of PATHS.filter((x) => TUNNELS.includes(x))) {
+    const c = fork(self, ["gateway", String(t.port), p === "relay" ? "native" : "js"], { stdio: "inherit" });
+    const [hello] = await once(c, "message");
+    gws[p] = { c, g: hello };
+  }
+  const gc = gws.tunnel?.c ?? gws.relay?.c;
+  const g = gws.tunnel?.g ?? gws.relay?.g;
 
   const clients = {};
-  let tun;
+  const tuns = {};
   for (const p of PATHS) {
-    if (p === "tunnel") {
+    if (TUNNELS.includes(p)) {
       const inFlight = process.env.BENCH_TUNNEL_IN_FLIGHT; // packets (0: no bound)
-      tun = await openTunnelDevice(`ws://${ADDR}:${g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20, ...(inFlight === undefined ? {} : { inFlightPackets: Number(inFlight), inFlightBytes: 0 }) });
-      clients[p] = await client(tun.device, t, p, t.port, tc);
+      tuns[p] = await openTunnelDevice(`ws://${ADDR}:${gws[p].g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20, ...(inFlight === undefined ? {} : { inFlightPackets: Number(inFlight), inFlightBytes: 0 }) });
+      clients[p] = await client(tuns[p].device, t, p, t.port, tc);
       continue;
     }
     clients[p] = await client(await openDevice({ address: ADDR, port: 0, datapath: p, ...devOpts }), t, p, t.port, tc);
@@ -215,33 +229,34 @@ async function parent() {
     if (got?.path !== p) throw new Error(`the ${p} client is on ${JSON.stringify(got)}`);
   }
 
-  // goodput: rounds interleaved (native, dgram, tunnel, native, ...); per-round ratios
-  const good = { native: [], dgram: [], tunnel: [] };
+  const tun = tuns.tunnel;
+  // goodput: rounds interleaved (native, dgram, tunnel, relay, native, ...); per-round ratios
+  const good = { native: [], dgram: [], tunnel: [], relay: [] };
   // CPU time (user + system) per 64 KiB message: this process's during each path's rounds, the gateway's during the tunnel's
-  const cpu = { native: 0, dgram: 0, tunnel: 0, gateway: 0, gatewaySys: 0 };
+  const cpu = { native: 0, dgram: 0, tunnel: 0, relay: 0, gw: { tunnel: 0, relay: 0 }, gwSys: { tunnel: 0, relay: 0 } };
   const cpuUs = (u) => u.user + u.system;
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of PATHS) {
-      const g0 = p === "tunnel" ? (await ask(gc, { type: "stats" }, "stats")).cpu : undefined;
+      const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
       const c0 = process.cpuUsage();
       good[p].push(await writeGoodput(clients[p], t));
       cpu[p] += cpuUs(process.cpuUsage(c0));
       if (g0) {
-        const g1 = (await ask(gc, { type: "stats" }, "stats")).cpu;
-        cpu.gateway += cpuUs(g1) - cpuUs(g0);
-        cpu.gatewaySys += g1.system - g0.system;
+        const g1 = (await ask(gws[p].c, { type: "stats" }, "stats")).cpu;
+        cpu.gw[p] += cpuUs(g1) - cpuUs(g0);
+        cpu.gwSys[p] += g1.system - g0.system;
       }
     }
   }
   // round trip: the iterations in ROUNDS slices, interleaved the same way
-  const rtt = { native: [], dgram: [], tunnel: [] };
+  const rtt = { native: [], dgram: [], tunnel: [], relay: [] };
   for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) rtt[p].push(...(await pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS))));
   // BENCH_BUSY_POLL_SWEEP=0,100,300: the tunnel round trip again with each gateway busy-poll window, rounds interleaved
   const sweep = (process.env.BENCH_BUSY_POLL_SWEEP ?? "").split(",").filter((x) => x !== "").map(Number);
   const swept = Object.fromEntries(sweep.map((us) => [us, []]));
   if (sweep.length && clients.tunnel) {
     for (let r = 0; r < ROUNDS; r++) {
-      for (const p of PATHS) if (p !== "tunnel") (swept[p] ??= []).push(med(await pingPong(clients[p], 50, Math.ceil(ITERS / ROUNDS))));
+      for (const p of PATHS) if (!TUNNELS.includes(p)) (swept[p] ??= []).push(med(await pingPong(clients[p], 50, Math.ceil(ITERS / ROUNDS))));
       for (const us of sweep) {
         await ask(gc, { type: "busyPoll", us }, "busyPoll");
         swept[us].push(med(await pingPong(clients.tunnel, 50, Math.ceil(ITERS / ROUNDS))));
@@ -274,6 +289,7 @@ async function parent() {
     breakdown = hops({ ...marks, ...g, ...t }, total);
   }
   const gwStats = await ask(gc, { type: "stats" }, "stats");
+  const relayStats = gws.relay ? await ask(gws.relay.c, { type: "stats" }, "stats") : undefined;
   const targetStats = await ask(tc, { type: "stats" }, "stats");
 
   const spread = (a) => { const b = [...a].sort((x, y) => x - y); return `${b[0].toFixed(2)} / ${b[b.length >> 1].toFixed(2)} / ${b[b.length - 1].toFixed(2)}`; };
@@ -281,21 +297,33 @@ async function parent() {
   const pct = (a, q) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * q))]; };
   const retries = (d) => d.queryCounters().completer_retry_err ?? 0;
   console.log("tunnel client = a Node `ws` client (openTunnelDevice from dist/node) standing in for a browser page; gateway in its own process");
-  console.log(`gateway UDP side: ${g.udpPath}; load average ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  console.log(`gateway UDP side: ${g.udpPath}; paths ${PATHS.join(", ")}; load average ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   const mtu = (c) => 128 << c.qp.query().attr.pathMtu;
   for (const p of PATHS) if (mtu(clients[p]) !== 4096) throw new Error(`path MTU ${p} ${mtu(clients[p])}: expected 4096`);
   console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${ROUNDS} rounds x ${MESSAGES} messages per path, interleaved (MB/s = 10^6 B/s; min / median / max):`);
   const perMsg = (us) => (us / (ROUNDS * MESSAGES)).toFixed(0);
-  for (const p of PATHS) console.log(`  ${LABEL[p]} ${spread(good[p]).replace(/\.\d\d/g, "")} MB/s  (retransmission timeouts ${retries(clients[p].d)}; client CPU ${perMsg(cpu[p])} us/message${p === "tunnel" ? `, gateway CPU ${perMsg(cpu.gateway)} us/message, ${perMsg(cpu.gatewaySys)} of it in the kernel` : ""})`);
-  const all = PATHS.length === ALL_PATHS.length;
-  if (all) console.log(`  ratio tunnel/native per round: ${spread(ratios(good.tunnel, good.native))}`);
-  if (all) console.log(`  ratio tunnel/dgram  per round: ${spread(ratios(good.tunnel, good.dgram))}   (issue 11's target, >= 0.7, was set against node:dgram)`);
+  for (const p of PATHS) console.log(`  ${LABEL[p]} ${spread(good[p]).replace(/\.\d\d/g, "")} MB/s  (retransmission timeouts ${retries(clients[p].d)}; client CPU ${perMsg(cpu[p])} us/message${gws[p] ? `, gateway CPU ${perMsg(cpu.gw[p])} us/message, ${perMsg(cpu.gwSys[p])} of it in the kernel` : ""})`);
+  const has = (...ps) => ps.every((p) => PATHS.includes(p));
+  for (const tp of TUNNELS) {
+    if (has(tp, "native")) console.log(`  ratio ${tp}/native per round: ${spread(ratios(good[tp], good.native))}`);
+    if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  per round: ${spread(ratios(good[tp], good.dgram))}   (issue 11's target, >= 0.7, was set against node:dgram)`);
+  }
+  if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel per round: ${spread(ratios(good.relay, good.tunnel))}`);
   console.log(`RC SEND ${PING} B round trip (echoed by the target), ${rtt[PATHS[0]].length} iterations per path, median / p99:`);
   for (const p of PATHS) console.log(`  ${LABEL[p]} ${med(rtt[p]).toFixed(1)} / ${pct(rtt[p], 0.99).toFixed(1)} us`);
-  if (all) console.log(`  ratio tunnel/native (median): ${(med(rtt.tunnel) / med(rtt.native)).toFixed(2)}`);
-  if (all) console.log(`  ratio tunnel/dgram  (median): ${(med(rtt.tunnel) / med(rtt.dgram)).toFixed(2)}   (issue 11's target, <= 1.5, was set against node:dgram)`);
+  // per slice too: each slice's median over the other path's in the same slice (the load moves between slices)
+  const slices = (a) => Array.from({ length: ROUNDS }, (_, r) => med(a.slice(r * Math.ceil(ITERS / ROUNDS), (r + 1) * Math.ceil(ITERS / ROUNDS))));
+  for (const tp of TUNNELS) {
+    if (has(tp, "native")) console.log(`  ratio ${tp}/native (median): ${(med(rtt[tp]) / med(rtt.native)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.native)))}`);
+    if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  (median): ${(med(rtt[tp]) / med(rtt.dgram)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.dgram)))}   (issue 11's target, <= 1.5, was set against node:dgram)`);
+  }
+  if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
   const u = gwStats.udp;
-  console.log(`gateway: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls (busy polls ${u.polls}, ${u.pollHits} of them answered); ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
+  if (relayStats?.relay) {
+    const r = relayStats.relay;
+    console.log(`relay gateway: ${relayStats.counters.udpOut} datagrams out (${r.udpOut} by the relay thread in ${r.udpSendCalls} sendmmsg), ${relayStats.counters.udpIn} in (${r.udpIn} by the thread in ${r.udpReceiveCalls} recvmmsg); ${r.wakeups} thread wake-ups; punted to JS: ${r.puntedDatagrams} datagrams, ${r.puntedUdp} UDP datagrams, ${r.puntedFrames} frames; refused ${JSON.stringify(relayStats.counters.refused)}`);
+  }
+  console.log(`gateway${gws.tunnel ? " (js)" : ""}: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls (busy polls ${u.polls}, ${u.pollHits} of them answered); ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
   if (process.env.BENCH_VERBOSE) console.log(`gateway event loop delay: max ${gwStats.loopMaxMs.toFixed(1)} ms, p99 ${gwStats.loopP99Ms.toFixed(1)} ms`);
   if (process.env.BENCH_VERBOSE) console.log(`target counters ${JSON.stringify(targetStats.counters)}\ntunnel counters ${JSON.stringify(Object.fromEntries(Object.entries(tun?.device.queryCounters() ?? {}).filter(([, v]) => v)))}`);
   if (sweep.length && clients.tunnel) {
@@ -308,13 +336,13 @@ async function parent() {
     for (const p of PATHS) if (p !== "tunnel") console.log(`  ${LABEL[p]} ${spread(swept[p])} (the same rounds)`);
   }
   if (breakdown) console.log(breakdown);
-  console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}`);
+  console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}${tuns.relay ? `; relay client: drops ${JSON.stringify(tuns.relay.device.port.stats.drops)}` : ""}`);
 
-  tun?.device.close();
-  for (const p of PATHS) if (p !== "tunnel") clients[p].d.close();
+  for (const p of Object.keys(tuns)) tuns[p].device.close();
+  for (const p of PATHS) if (!TUNNELS.includes(p)) clients[p].d.close();
   tc.send({ type: "exit" });
-  gc.send({ type: "exit" });
-  await Promise.all([once(tc, "exit"), once(gc, "exit")]);
+  for (const p of Object.keys(gws)) gws[p].c.send({ type: "exit" });
+  await Promise.all([once(tc, "exit"), ...Object.values(gws).map((x) => once(x.c, "exit"))]);
 }
 
 // The stages of one traced round trip, in order; each takes the first mark of its kind at or after the previous stage's.
@@ -362,5 +390,5 @@ function hops(m, total) {
 }
 
 if (process.argv[2] === "target") await target();
-else if (process.argv[2] === "gateway") await gateway(Number(process.argv[3]));
+else if (process.argv[2] === "gateway") await gateway(Number(process.argv[3]), process.argv[4] ?? "js");
 else await parent();

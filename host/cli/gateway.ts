@@ -23,6 +23,7 @@ const FLAGS: FlagSpec[] = [
   { name: "heartbeat", type: "int", min: 1, max: 3600, default: 30, valueName: "s", help: "ping interval" },
   { name: "log-rate", type: "int", min: 0, max: 1_000_000, default: 20, valueName: "n", help: "refusal log lines per second at most (the rest are counted and reported as suppressed)" },
   { name: "busy-poll", type: "int", min: 0, max: 2000, default: 0, valueName: "us", help: "native UDP side: after forwarding a request that is answered at once, poll this long for the answer instead of sleeping (holds a CPU; 0: off)" },
+  { name: "relay", type: "string", choices: ["native", "js"], default: "js", help: "who forwards established sessions' packets: the addon's relay thread (native) or the event loop (js)" },
   { name: "quiet", short: "q", type: "boolean", help: "no log lines" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
@@ -89,7 +90,7 @@ export function gatewayOptionsFromArgs(
     qpnCount: flags["qpn-count"] as number, packetsPerSecond: flags["rate-pps"] as number,
     bytesPerSecond: flags["rate-bps"] as number, idleTimeoutMs: (flags["idle-timeout"] as number) * 1000,
     heartbeatMs: (flags.heartbeat as number) * 1000, logRate: flags["log-rate"] as number, quiet: flags.quiet === true,
-    udpBusyPollUs: flags["busy-poll"] as number,
+    udpBusyPollUs: flags["busy-poll"] as number, relay: flags.relay as "native" | "js",
   };
 }
 
@@ -115,6 +116,7 @@ export async function runGateway(argv: readonly string[], io: Io, stop: Promise<
       (o.origins!.length
         ? `browser Origins allowed: ${o.origins!.join(", ")} (others refused; add one with --origin <origin>)`
         : "browser Origins: none allowed, every browser page is refused (allow one with --origin <origin>, e.g. --origin http://localhost:8080; clients without an Origin header, such as Node, are not affected)") +
+      `; packets ${gw.relayPath === "native" ? "through the native relay thread (--relay native)" : "through the event loop (--relay js)"}` +
       `${gw.limitations.length ? `; limitations: ${gw.limitations.join("; ")}` : ""}\n`,
   );
   await stop;

@@ -24,6 +24,7 @@ import { AddressCheckCache, AddressPolicy } from "./address-policy.js";
 import { RoceShape, type OpcodeShape } from "./roce-shape.js";
 import { TokenBucket } from "./token-bucket.js";
 import { LogLimiter } from "./log-limiter.js";
+import { openRelay, PUNT_RATE, RelayEvent, RelaySocket, tcpOf, type RelayHandle, type RelayStats } from "./relay.js";
 
 export interface GatewayOptions {
   /** HTTP/WebSocket listen address (default 127.0.0.1) */
@@ -89,6 +90,13 @@ export interface GatewayOptions {
    * next wake-up (0..2000; 0, the default: off). It holds a CPU while it waits (docs/PERFORMANCE.md).
    */
   udpBusyPollUs?: number;
+  /**
+   * Who forwards an established session's packets: "native", the addon's relay thread (the
+   * session's TCP socket and the UDP socket's receive handed to it; JS keeps the handshake,
+   * policy decisions, refusals, close); "js", the event loop through `ws`. Default "js"; "native"
+   * needs the native UDP side, else the gateway says why in `limitations` and keeps "js".
+   */
+  relay?: "native" | "js";
 }
 
 export interface LogRecord {
@@ -114,11 +122,24 @@ export type RefusalReason =
   | "no_token" | "bad_token" | "bad_origin" | "too_many_clients" | "too_many_from_address" | "bad_path"
   | "text_frame" | "bad_frame" | "bad_kind" | "not_roce" | "destination_refused" | "rate_limited" | "qpn_not_owned"
   | "unknown_qpn" | "udp_source_refused" | "udp_not_roce" | "client_backlog" | "slow_consumer" | "idle" | "heartbeat"
-  | "udp_backlog" | "oversize_frame" | "ws_error" | "internal" | "peer_owned" | "too_many_peers";
+  | "udp_backlog" | "oversize_frame" | "ws_error" | "internal" | "peer_owned" | "too_many_peers" | "relay_backlog";
+
+/** What a session's `ws` is to the gateway: a `ws` WebSocket, or a RelaySocket once handed to the native relay. */
+interface ClientSocket {
+  readonly readyState: number;
+  readonly OPEN: number;
+  readonly bufferedAmount: number;
+  send(data: Uint8Array, cb?: (err?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(): void;
+}
 
 interface Client {
   id: number;
-  ws: WebSocket;
+  ws: ClientSocket;
+  /** the session's packets go through the native relay (ws is its RelaySocket) */
+  relayed: boolean;
   remote: string;
   qpnBase: number;
   slot: number;
@@ -196,13 +217,24 @@ export interface GatewayCounters {
 }
 
 export class Gateway {
-  readonly counters: GatewayCounters = {
+  private readonly ctr: GatewayCounters = {
     clientsAccepted: 0, clientsClosed: 0, framesIn: 0, framesOut: 0, udpIn: 0, udpOut: 0, hairpinned: 0, udpSendErrors: 0,
     logSuppressed: 0, refused: {},
   };
+  /** The counters, with what the native relay forwarded and dropped on its own merged in. */
+  get counters(): GatewayCounters {
+    this.syncRelay();
+    return this.ctr;
+  }
+  /** The native relay when it forwards established sessions (relay: "native"), else undefined. */
+  private relay: RelayHandle | undefined;
+  /** The relay's stats already merged into ctr. */
+  private relaySeen: RelayStats | undefined;
+  /** Punts of each session handled in this batch of relay events: given back (resume) at its end. */
+  private readonly relayHandled = new Map<number, { slot: number; tx: number; rx: number }>();
   /** Why IPv4 IDs or IPv6 checksums will not match Linux rxe, when the addon is missing. */
   readonly limitations: string[] = [];
-  private readonly o: Required<Omit<GatewayOptions, "token" | "origins" | "log" | "allow" | "dstPorts" | "useAddon">> & GatewayOptions;
+  private readonly o: Required<Omit<GatewayOptions, "token" | "origins" | "log" | "allow" | "dstPorts" | "useAddon" | "relay">> & GatewayOptions;
   private readonly refusalLog: LogLimiter<LogRecord> | undefined;
   private readonly clients = new Map<number, Client>();
   /**
@@ -262,7 +294,9 @@ export class Gateway {
     http.on("request", (_req, res) => {
       res.writeHead(426, { "content-type": "text/plain" }).end("softroce gateway: WebSocket only\n");
     });
-    udp.receive(
+    if (o.relay === "native") this.startRelay();
+    // relayed: the relay thread is the UDP socket's one reader, and gives JS what it does not forward
+    if (!this.relay) udp.receive(
       (buf, at, len, gid, gidAt, port) => {
         try {
           this.fromUdp(buf, at, len, gid, gidAt, port);
@@ -303,8 +337,13 @@ export class Gateway {
       deth.push(info?.offsets.DETH);
     }
     const shape = new RoceShape(table, deth, o.maxRocePayload);
+    if (options.relay !== undefined && options.relay !== "native" && options.relay !== "js") {
+      throw new RangeError(`relay ${JSON.stringify(options.relay)}: "native" or "js"`);
+    }
     const udp = await openGatewayUdp({
       address: o.udpAddress, port: o.udpPort, useAddon: options.useAddon !== false, native: options.nativeUdp, maxDatagram: o.maxRocePayload,
+      // the relay reads the socket itself, datagram by datagram (no GRO super-datagrams)
+      gro: options.relay !== "native",
     });
     const server = http.createServer();
     try {
@@ -317,10 +356,149 @@ export class Gateway {
       throw e;
     }
     const gw = new Gateway(options, server, udp, shape, udp.port);
-    gw.limitations.push(...udp.limitations);
+    gw.limitations.push(...udp.limitations, ...gw.relayLimitations);
     gw.log({ event: "listening", detail: `ws://${endpoint(o.listen, gw.port)} udp ${endpoint(o.udpAddress, gw.udpPort)} (${udp.path})` });
     return gw;
   }
+
+  /** Who forwards established sessions' packets: the addon's relay thread, or the event loop through `ws`. */
+  get relayPath(): "native" | "js" {
+    return this.relay ? "native" : "js";
+  }
+
+  private readonly relayLimitations: string[] = [];
+
+  /** Opens the native relay on the UDP side's socket; when it cannot, says why and stays "js". */
+  private startRelay(): void {
+    const fd = this.udp.fd;
+    if (fd === undefined) {
+      this.relayLimitations.push("relay: native asked, but the UDP side is node:dgram; packets go through the event loop (js)");
+      return;
+    }
+    const o = this.o;
+    const r = openRelay(
+      {
+        udpFd: fd, family: this.gatewayGid[10] === 0xff && this.gatewayGid.subarray(0, 10).every((x) => x === 0) ? 4 : 6,
+        qpnStart: o.qpnStart, qpnCount: o.qpnCount, maxClients: o.maxClients, maxRocePayload: o.maxRocePayload,
+        maxMessage: Math.max(DATA_HEADER_LEN + o.maxRocePayload, o.maxFrameBytes), clientQueueBytes: o.clientQueueBytes,
+        packetsPerSecond: o.packetsPerSecond, bytesPerSecond: o.bytesPerSecond, gatewayGid: this.gatewayGid, gatewayPort: this.udpPort,
+        // JS sees every conversation at least this often, so its bindings' clocks run as on its own path
+        approvalMs: Math.max(1, Math.min(5000, Math.floor(o.bindingIdleMs / 4))),
+      },
+      this.shape.relayTable(),
+      this.onRelayEvent,
+    );
+    if (!r.relay) {
+      this.relayLimitations.push(`relay: native asked, but ${r.reason}; packets go through the event loop (js)`);
+      return;
+    }
+    this.relay = r.relay;
+    this.relaySeen = r.relay.stats();
+  }
+
+  /** Adds what the relay counted since the last call to the gateway's counters. */
+  private syncRelay(): void {
+    const r = this.relay;
+    const was = this.relaySeen;
+    if (!r || !was) return;
+    const now = r.stats();
+    const c = this.ctr;
+    c.framesIn += now.framesIn - was.framesIn;
+    c.framesOut += now.framesOut - was.framesOut;
+    c.udpIn += now.udpIn - was.udpIn;
+    c.udpOut += now.udpOut - was.udpOut;
+    c.udpSendErrors += now.udpSendErrors - was.udpSendErrors;
+    const backlog = now.clientBacklog - was.clientBacklog;
+    if (backlog) c.refused.client_backlog = (c.refused.client_backlog ?? 0) + backlog;
+    const queue = now.queueDrops - was.queueDrops;
+    if (queue) c.refused.relay_backlog = (c.refused.relay_backlog ?? 0) + queue;
+    this.relaySeen = now;
+  }
+
+  /** Relay events JS has handled (RelayStats.events is how many the thread queued). */
+  private relayEvents = 0;
+
+  /**
+   * The relay's statistics (system calls, punts), or undefined when the relay is not on;
+   * `eventsHandled` of its `events` have run in JS (equal: nothing the thread passed up is pending).
+   */
+  relayStats(): (RelayStats & { eventsHandled: number }) | undefined {
+    const s = this.relay?.stats();
+    return s && { ...s, eventsHandled: this.relayEvents };
+  }
+
+  private handled(id: number, slot: number): { slot: number; tx: number; rx: number } {
+    let h = this.relayHandled.get(id);
+    if (!h) this.relayHandled.set(id, (h = { slot, tx: 0, rx: 0 }));
+    return h;
+  }
+
+  /** What the relay thread did not decide itself, in order (relay.c's events). */
+  private readonly onRelayEvent = (kind: number, id: number, a: number, bytes: Buffer | undefined): void => {
+    if (this.closed) return;
+    if (kind !== RelayEvent.END) this.relayEvents++;
+    const c = this.clients.get(id);
+    try {
+      switch (kind) {
+        case RelayEvent.END:
+          // what the punts produced leaves, then the sessions go back to the fast path
+          this.flushAll();
+          for (const [hid, h] of this.relayHandled) this.relay?.resume(h.slot, hid, h.tx, h.rx);
+          this.relayHandled.clear();
+          return;
+        case RelayEvent.FRAME:
+          // (a session JS no longer knows is gone in the relay too: nothing to give back)
+          if (!c) return;
+          this.handled(id, c.slot).tx++;
+          this.fromClient(c, bytes!, a === 1);
+          return;
+        case RelayEvent.DATAGRAM: {
+          if (!c) return;
+          this.handled(id, c.slot).tx++;
+          if (!this.clients.has(c.id) || c.ws.readyState !== c.ws.OPEN) return;
+          c.lastActive = Date.now();
+          if (a === PUNT_RATE) return this.refuseFrame(c, "rate_limited", "rate_limited", "over the packet or byte rate");
+          this.forward(c, bytes!, 0, DATA_HEADER_LEN, bytes!.length - DATA_HEADER_LEN);
+          return;
+        }
+        case RelayEvent.UDP:
+          if (c) this.handled(id, c.slot).rx++;
+          try {
+            this.fromUdp(bytes!, 16, bytes!.length - 16, bytes!, 0, a);
+          } catch (e) {
+            this.refuse("internal", undefined, (e as Error).message, endpoint(gidToAddress(bytes!, 0), a));
+          }
+          return;
+        case RelayEvent.CLOSED:
+          if (c) {
+            (c.ws as RelaySocket).readyState = 3;
+            this.drop(c, a);
+          }
+          return;
+        case RelayEvent.PONG:
+          if (c) c.alive = true;
+          return;
+        case RelayEvent.PING:
+          // a ping that came while JS held the session's earlier datagrams: answered now, as ws would have
+          if (!c) return;
+          this.handled(id, c.slot).tx++;
+          this.flushClient(c);
+          (c.ws as RelaySocket).pong(bytes!);
+          return;
+        case RelayEvent.WS_ERROR:
+          if (c) {
+            this.refuse((a & 0x10000) !== 0 ? "oversize_frame" : "ws_error", c, bytes!.toString("utf8"));
+            (c.ws as RelaySocket).readyState = 2;
+            // as ws after a protocol error: the close frame is out; a client that does not finish the close is cut
+            setTimeout(() => c.ws.terminate(), 1000).unref();
+          }
+          return;
+      }
+    } catch (e) {
+      if (c) this.evict(c, "internal", 1011, (e as Error).message);
+      else this.refuse("internal", undefined, (e as Error).message);
+    }
+  };
 
   /** How the UDP side moves datagrams: the addon's native datapath, or node:dgram. */
   get udpPath(): "native" | "dgram" {
@@ -339,7 +517,14 @@ export class Gateway {
   /** Per-client statistics by client id. */
   clientStats(): Record<number, Client["stats"] & { qpnBase: number; remote: string }> {
     const out: Record<number, Client["stats"] & { qpnBase: number; remote: string }> = {};
-    for (const c of this.clients.values()) out[c.id] = { ...c.stats, qpnBase: c.qpnBase, remote: c.remote };
+    for (const c of this.clients.values()) {
+      const r = c.relayed ? this.relay?.session(c.slot, c.id) : undefined;
+      const s = c.stats;
+      out[c.id] = {
+        framesIn: s.framesIn + (r?.framesIn ?? 0), framesOut: s.framesOut + (r?.framesOut ?? 0), bytesIn: s.bytesIn + (r?.bytesIn ?? 0),
+        bytesOut: s.bytesOut + (r?.bytesOut ?? 0), dropped: s.dropped + (r?.dropped ?? 0), qpnBase: c.qpnBase, remote: c.remote,
+      };
+    }
     return out;
   }
 
@@ -352,6 +537,13 @@ export class Gateway {
     this.http.closeAllConnections();
     await new Promise<void>((r) => this.http.close(() => r()));
     this.flushAll();
+    if (this.relay) {
+      this.syncRelay();
+      // the relay's thread stops and its sockets close; its sessions end here (their events are not delivered)
+      this.relay.close();
+      this.relay = undefined;
+      for (const c of [...this.clients.values()]) if (c.relayed) this.drop(c, 1006);
+    }
     await this.udp.close();
   }
 
@@ -360,12 +552,12 @@ export class Gateway {
   }
 
   private refuse(reason: RefusalReason, c: Client | undefined, detail: string, remote?: string): void {
-    this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1;
+    this.ctr.refused[reason] = (this.ctr.refused[reason] ?? 0) + 1;
     if (c) c.stats.dropped++;
     const l = this.refusalLog;
     if (!l) return;
     l.log({ event: "refused", reason, client: c?.id, remote: remote ?? c?.remote, detail }, Date.now());
-    this.counters.logSuppressed = l.suppressed;
+    this.ctr.logSuppressed = l.suppressed;
   }
 
   /** Says how many refusal records the rate limit held back since the last one written (from the sweep timer). */
@@ -442,7 +634,7 @@ export class Gateway {
     }
     this.perAddress.set(remote, (this.perAddress.get(remote) ?? 0) + 1);
     const c: Client = {
-      id: this.nextId++, ws, remote, slot, qpnBase: o.qpnStart + slot * o.qpnCount,
+      id: this.nextId++, ws, relayed: false, remote, slot, qpnBase: o.qpnStart + slot * o.qpnCount,
       packets: new TokenBucket(o.packetsPerSecond, o.packetsPerSecond, now),
       bytes: new TokenBucket(o.bytesPerSecond, o.bytesPerSecond, now),
       errors: new TokenBucket(o.errorFramesPerSecond, o.errorFramesPerSecond, now),
@@ -456,8 +648,17 @@ export class Gateway {
     if (c.version === TUNNEL_VERSION_BATCH) c.out = new BatchWriter(o.maxFrameBytes);
     this.slots[slot] = c;
     this.clients.set(c.id, c);
-    this.counters.clientsAccepted++;
+    this.ctr.clientsAccepted++;
     this.log({ event: "connected", client: c.id, remote, detail: `QPNs ${c.qpnBase}..${c.qpnBase + o.qpnCount - 1}` });
+    const hello = emitHello({
+      address: o.udpAddress, port: this.udpPort, ipIdPolicy: 0, dontFragment: true, maxPayload: o.maxRocePayload,
+      qpnBase: c.qpnBase, qpnCount: o.qpnCount, clientId: c.id,
+      ...(c.version === TUNNEL_VERSION_BATCH ? { version: c.version, maxFrame: o.maxFrameBytes } : {}),
+    });
+    if (this.relay && this.handOff(c, ws)) {
+      c.ws.send(hello);
+      return;
+    }
     ws.on("message", (data: RawData, isBinary: boolean) => {
       try {
         this.fromClient(c, data, isBinary);
@@ -469,11 +670,39 @@ export class Gateway {
     ws.on("error", (e: Error & { code?: string }) =>
       this.refuse(e.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "oversize_frame" : "ws_error", c, e.message));
     ws.on("close", (code) => this.drop(c, code));
-    ws.send(emitHello({
-      address: o.udpAddress, port: this.udpPort, ipIdPolicy: 0, dontFragment: true, maxPayload: o.maxRocePayload,
-      qpnBase: c.qpnBase, qpnCount: o.qpnCount, clientId: c.id,
-      ...(c.version === TUNNEL_VERSION_BATCH ? { version: c.version, maxFrame: o.maxFrameBytes } : {}),
-    }));
+    ws.send(hello);
+  }
+
+  /**
+   * Gives the session's TCP socket to the native relay, right after the upgrade (nothing has been
+   * read from it as WebSocket frames yet; bytes the HTTP parser read past the request go with it):
+   * the relay gets its own descriptor (dup), and Node's socket is closed without a shutdown, so
+   * every byte from here on goes through the relay. false: not a plain TCP socket, the session
+   * stays on the JS path.
+   */
+  private handOff(c: Client, ws: WebSocket): boolean {
+    const relay = this.relay!;
+    const tcp = tcpOf(ws);
+    if (!tcp || tcp.socket.writableLength !== 0) return false;
+    const { socket, fd } = tcp;
+    socket.pause();
+    const initial: Buffer | null = socket.readableLength > 0 ? socket.read(socket.readableLength) : null;
+    try {
+      relay.adopt(fd, c.slot, c.id, c.version, initial ?? undefined);
+    } catch (e) {
+      if (initial) socket.unshift(initial);
+      socket.resume();
+      this.refuse("internal", c, `relay: ${(e as Error).message}; this session stays on the JS path`);
+      return false;
+    }
+    ws.removeAllListeners();
+    ws.on("error", () => {});
+    socket.removeAllListeners("data");
+    socket.on("error", () => {});
+    socket.destroy();
+    c.ws = new RelaySocket(relay, c.slot, c.id, ws.protocol);
+    c.relayed = true;
+    return true;
   }
 
   private drop(c: Client, code: number): void {
@@ -485,7 +714,7 @@ export class Gateway {
     const n = (this.perAddress.get(c.remote) ?? 1) - 1;
     if (n <= 0) this.perAddress.delete(c.remote);
     else this.perAddress.set(c.remote, n);
-    this.counters.clientsClosed++;
+    this.ctr.clientsClosed++;
     this.log({ event: "disconnected", client: c.id, remote: c.remote, detail: `close code ${code}` });
   }
 
@@ -513,7 +742,7 @@ export class Gateway {
     if (!this.clients.has(c.id) || c.ws.readyState !== c.ws.OPEN) return;
     c.lastActive = Date.now();
     c.stats.framesIn++;
-    this.counters.framesIn++;
+    this.ctr.framesIn++;
     if (!isBinary) return this.evict(c, "text_frame", 1003, "text message on a binary tunnel");
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     c.stats.bytesIn += bytes.length;
@@ -555,7 +784,8 @@ export class Gateway {
     const ipId = recordIpId(b, at);
     if (ipId !== 0) return this.evict(c, "bad_frame", 1002, `client DATA with IPv4 ID ${ipId} (must be 0)`);
     const now = Date.now();
-    if (!c.packets.take(1, now) || !c.bytes.take(len, now)) {
+    // a relayed session's tokens were taken by the relay thread (one bucket per client)
+    if (!c.relayed && (!c.packets.take(1, now) || !c.bytes.take(len, now))) {
       return this.refuseFrame(c, "rate_limited", "rate_limited", "over the packet or byte rate");
     }
     const shape = this.shape;
@@ -593,7 +823,7 @@ export class Gateway {
     }
     if (to) {
       // Hairpin: to another client of this gateway, by destination QPN, without UDP.
-      this.counters.hairpinned++;
+      this.ctr.hairpinned++;
       this.toClient(to, this.gatewayGid, 0, this.udpPort, 0, b, payloadAt, len);
       return;
     }
@@ -605,14 +835,16 @@ export class Gateway {
     }
     // one copy into the UDP side's queue (the ws receive buffer is not ours once this handler returns); it leaves at the end of the turn
     if (!this.udp.send(b, gidAt, port, b, payloadAt, len)) return this.refuseFrame(c, "udp_backlog", "backlog", "UDP send queue full");
-    this.counters.udpOut++;
+    this.ctr.udpOut++;
+    // this conversation may pass the relay on its own now (the checks above hold for it until approvalMs)
+    if (c.relayed) this.relay?.approve(c.slot, c.id, 0, b, gidAt, port, destQp);
     if (shape.asksReply) this.replyExpected = true;
     this.udpSoon();
   }
 
   /** One datagram from UDP, `buf[at, at + len)` from the GID at `gid[gidAt]` and `port`. */
   private fromUdp(buf: Uint8Array, at: number, len: number, gid: Uint8Array, gidAt: number, port: number): void {
-    this.counters.udpIn++;
+    this.ctr.udpIn++;
     if (port === 0) return this.refuse("udp_source_refused", undefined, "UDP source port 0", gidToAddress(gid, gidAt));
     if (!this.srcCheck.allows(gid, gidAt)) {
       return this.refuse("udp_source_refused", undefined, `${gidToAddress(gid, gidAt)}: ${this.srcCheck.why}`, endpoint(gidToAddress(gid, gidAt), port));
@@ -627,6 +859,8 @@ export class Gateway {
     }
     // a UDP socket does not show the IP header: the client's device solves the ID from the ICRC.
     this.toClient(to, gid, gidAt, port, TUNNEL_IP_ID_UNKNOWN, buf, at, len);
+    // datagrams from this source to this QP may pass the relay on their own now
+    if (to.relayed && port !== 0) this.relay?.approve(to.slot, to.id, 1, gid, gidAt, 0, destQp);
   }
 
   /**
@@ -643,6 +877,8 @@ export class Gateway {
     if (b && b.peer !== peer && now - b.last < this.o.bindingIdleMs && this.peerAlive(b.peer)) return false;
     if (!commit) return true;
     if (b) {
+      // the QP changes hands: what the relay let through for the old peer is JS's to decide again
+      if (b.peer !== peer && c.relayed) this.relay?.revoke(c.slot, c.id, qpn);
       b.peer = peer;
       b.last = now;
     } else c.bound.set(qpn, { peer, last: now });
@@ -678,7 +914,7 @@ export class Gateway {
     c.ws.send(frame);
     c.stats.framesOut++;
     c.stats.bytesOut += frame.length;
-    this.counters.framesOut++;
+    this.ctr.framesOut++;
   }
 
   private udpFlushQueued = false;
@@ -711,7 +947,7 @@ export class Gateway {
   private readonly flushAll = (): void => {
     this.turnEndQueued = false;
     this.udp.flush();
-    this.counters.udpSendErrors = this.udp.stats.sendErrors;
+    this.ctr.udpSendErrors = this.udp.stats.sendErrors;
     if (this.pendingOut.size !== 0) {
       for (const c of this.pendingOut) this.flushClient(c);
       this.pendingOut.clear();
@@ -739,13 +975,21 @@ export class Gateway {
     c.ws.send(frame, c.frameSent);
     c.stats.framesOut++;
     c.stats.bytesOut += frame.length;
-    this.counters.framesOut++;
+    this.ctr.framesOut++;
   }
 
   private sweep(): void {
     const now = Date.now();
     this.flushSuppressed();
     for (const c of [...this.clients.values()]) {
+      if (c.relayed) {
+        // what the relay forwarded on its own: the session's last frame, and datagrams it dropped for a full queue
+        const r = this.relay?.session(c.slot, c.id);
+        if (r) {
+          c.lastActive = Math.max(c.lastActive, r.lastActive);
+          if (r.buffered > this.o.clientQueueBytes) c.stalledSince ??= now;
+        }
+      }
       if (c.stalledSince !== undefined) {
         if (c.ws.bufferedAmount <= this.o.clientQueueBytes) c.stalledSince = undefined;
         else if (now - c.stalledSince > this.o.stallMs) {

@@ -68,6 +68,21 @@ export class RoceShape {
     return true;
   }
 
+  /**
+   * The same rules as data for the native relay (relay.c's shape_ok): per opcode its headers'
+   * length (-1: unknown), whether it carries a payload, and where its DETH starts (-1: none).
+   */
+  relayTable(): Int16Array {
+    const t = new Int16Array(768);
+    for (let op = 0; op < 256; op++) {
+      const s = this.table[op];
+      t[op] = s ? s.length : -1;
+      t[256 + op] = s && (s.mask & OpMask.PAYLOAD) !== 0 ? 1 : 0;
+      t[512 + op] = this.dethOffset[op] ?? -1;
+    }
+    return t;
+  }
+
   private no(why: string): false {
     this.why = why;
     return false;

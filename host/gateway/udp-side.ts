@@ -32,6 +32,8 @@ export interface GatewayUdpStats {
 export interface GatewayUdp {
   readonly path: "native" | "dgram";
   readonly port: number;
+  /** native: the socket's descriptor (the gateway's relay sends and receives on it too); dgram: undefined */
+  readonly fd: number | undefined;
   readonly limitations: readonly string[];
   readonly stats: GatewayUdpStats;
   /**
@@ -60,6 +62,8 @@ export interface GatewayUdpOptions {
   native?: boolean;
   /** the largest datagram forwarded (the gateway's maxRocePayload) */
   maxDatagram: number;
+  /** native: UDP_GRO on the socket (default true; off when the relay reads it) */
+  gro?: boolean;
 }
 
 /** Opens the UDP side: native datapath when it can, else node:dgram (on the addon's socket when built). */
@@ -86,6 +90,7 @@ const RX_RECORDS = 1024;
 class NativeGatewayUdp implements GatewayUdp {
   readonly path = "native" as const;
   readonly limitations: string[] = [];
+  readonly fd: number;
   readonly stats: GatewayUdpStats = { sent: 0, sendErrors: 0, received: 0, sendCalls: 0, receiveCalls: 0, polls: 0, pollHits: 0 };
   readonly port: number;
   private readonly u8: Uint8Array;
@@ -111,6 +116,7 @@ class NativeGatewayUdp implements GatewayUdp {
     this.dv = new DataView(buffer);
     this.port = dp.port;
     const info = dp.info();
+    this.fd = info.fd;
     // as the device's fast path: GSO where each segment's IPv4 ID is known (IPv6; IPv4 on loopback, segmented in software)
     const gso = info.gso && (dp.family === 6 || address.startsWith("127."));
     // every datagram from a client carries an ICRC computed for IPv4 ID 0 (HELLO policy 0)
@@ -121,7 +127,7 @@ class NativeGatewayUdp implements GatewayUdp {
     if (o.maxDatagram > RX_SLOT) return { reason: `datagrams of ${o.maxDatagram} bytes do not fit a receive slot` };
     const bytes = TX_RECORDS * TX_RECORD.stride + TX_AREA + RX_RECORDS * RX_RECORD.stride + RX_SLOTS * RX_SLOT;
     const buffer = new ArrayBuffer(bytes);
-    const r = openDatapath({ memory: buffer, address: o.address, port: o.port, gro: true, gso: true });
+    const r = openDatapath({ memory: buffer, address: o.address, port: o.port, gro: o.gro ?? true, gso: true });
     if (!r.datapath) return { reason: r.reason };
     return { udp: new NativeGatewayUdp(r.datapath, buffer, o.address) };
   }
@@ -203,6 +209,7 @@ class NativeGatewayUdp implements GatewayUdp {
 
 class DgramGatewayUdp implements GatewayUdp {
   readonly path = "dgram" as const;
+  readonly fd = undefined;
   readonly limitations: string[] = [];
   readonly stats: GatewayUdpStats = { sent: 0, sendErrors: 0, received: 0, sendCalls: 0, receiveCalls: 0, polls: 0, pollHits: 0 };
   /** the last destination's text (dgram.send takes one), kept while the peer stays the same */

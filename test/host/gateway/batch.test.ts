@@ -7,7 +7,7 @@ import WebSocket from "ws";
 import { openDevice, openTunnelDevice } from "../../../host/node/index.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
-import { Gateway, type LogRecord } from "../../../host/gateway/index.js";
+import { Gateway, type GatewayOptions, type LogRecord } from "../../../host/gateway/index.js";
 import {
   FrameKind, HELLO_LEN, HELLO_V2_LEN, TUNNEL_SUBPROTOCOL_V2, emitBatch, parseFrame, type HelloFrame,
 } from "../../../host/core/tunnel/frames.js";
@@ -20,10 +20,15 @@ const GW = "127.0.21.5";
 const PEER = "127.0.21.6";
 const TOKEN = "batch-token";
 const cleanups: (() => unknown)[] = [];
-/** The UDP sides the gateway has here: node:dgram always, the native datapath when the addon is built. */
-const UDP_SIDES: ("native" | "dgram")[] = datapathAddon() ? ["native", "dgram"] : ["dgram"];
-/** The side the running test's gateway uses. */
-let side: "native" | "dgram" = "dgram";
+/**
+ * The paths the gateway has here: node:dgram always; when the addon is built, the native UDP side
+ * with packets through the event loop ("native") and through the native relay thread ("relay").
+ */
+const UDP_SIDES: ("relay" | "native" | "dgram")[] = datapathAddon() ? ["relay", "native", "dgram"] : ["dgram"];
+/** The path the running test's gateway uses. */
+let side: "relay" | "native" | "dgram" = "dgram";
+/** Gateway options for it. */
+const sideOptions = (): GatewayOptions => ({ nativeUdp: side !== "dgram", relay: side === "relay" ? "native" : "js" });
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
@@ -41,9 +46,10 @@ async function setup() {
   cleanups.push(() => peer.close());
   const peerPort = (peer.limits as { port: number }).port;
   const logs: LogRecord[] = [];
-  const gw = await Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], log: (r) => logs.push(r), nativeUdp: side === "native" });
+  const gw = await Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], log: (r) => logs.push(r), ...sideOptions() });
   cleanups.push(() => gw.close());
-  expect(gw.udpPath).toBe(side);
+  expect(gw.udpPath).toBe(side === "dgram" ? "dgram" : "native");
+  expect(gw.relayPath).toBe(side === "relay" ? "native" : "js");
   return { peer, peerPort, gw, logs };
 }
 

@@ -19,6 +19,7 @@ import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/cor
 import { Prng } from "../../../host/core/sim/prng.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { capturePayloads } from "../support/receive-fuzz.js";
+import { datapathAddon } from "../../../host/node/datapath.js";
 
 const FRAMES = Math.ceil(Number(process.env.FUZZ_PACKETS ?? 20_000) / 10);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6a7e);
@@ -49,8 +50,11 @@ function side(d: Device) {
   return { d, mr, cq, qp };
 }
 
+/** The gateway's packets through its event loop, and (with the addon) through the native relay's parser and checks. */
+const RELAYS: ("js" | "native")[] = datapathAddon() ? ["native", "js"] : ["js"];
+
 describe("gateway fuzzing", () => {
-  it(`seed ${SEED}: ${FRAMES.toLocaleString("en")} hostile frames; the gateway contains them and legitimate clients keep working`, async () => {
+  it.each(RELAYS)(`seed ${SEED}: ${FRAMES.toLocaleString("en")} hostile frames; the gateway contains them and legitimate clients keep working (relay %s)`, async (relay) => {
     const mod = await coreModule();
     const codec = await WireCodec.create(mod);
     const allowed = await sink(ALLOWED);
@@ -59,8 +63,11 @@ describe("gateway fuzzing", () => {
     const port = allowed.s.address().port;
     const gw = await Gateway.start({
       port: 0, udpPort: 0, token: TOKEN, allow: [ALLOWED], dstPorts: [port], packetsPerSecond: 1e6, bytesPerSecond: 1e9,
-      maxClientsPerAddress: 16, log: () => {},
+      maxClientsPerAddress: 16, log: () => {}, relay,
     });
+    expect(gw.relayPath).toBe(relay);
+    // the relay decides a frame's datagrams on its thread, or passes them to JS: wait for JS too
+    const settled = () => (s => !s || s.events === s.eventsHandled)(gw.relayStats());
     cleanups.push(() => gw.close());
     const url = `ws://127.0.0.1:${gw.port}/tunnel`;
     const headers = { authorization: `Bearer ${TOKEN}` };
@@ -100,7 +107,7 @@ describe("gateway fuzzing", () => {
       s.on("message", (d: Buffer) => { if (parseFrame(d).kind === FrameKind.HELLO) resolve(s); });
     });
     const failAt = (i: number, why: string) =>
-      new Error(`gateway fuzz failed, seed ${SEED}, frame ${i}: ${why}\nrepeat: FUZZ_SEED=${SEED} FUZZ_PACKETS=${(i + 1) * 10} npx vitest run test/host/gateway/gateway.fuzz.test.ts`);
+      new Error(`gateway fuzz failed (relay ${relay}), seed ${SEED}, frame ${i}: ${why}\nrepeat: FUZZ_SEED=${SEED} FUZZ_PACKETS=${(i + 1) * 10} npx vitest run test/host/gateway/gateway.fuzz.test.ts -t "relay ${relay}"`);
     const targets = [a.qp.qpNum, b.qp.qpNum];
     // refusals that end the hostile session
     const evictions = () => ["bad_frame", "bad_kind", "text_frame", "oversize_frame"].reduce((n, k) => n + (gw.counters.refused[k] ?? 0), 0);
@@ -135,7 +142,7 @@ describe("gateway fuzzing", () => {
       const taken = gw.counters.framesIn;
       const ended = evictions();
       hostile.send(frame);
-      await until(() => gw.counters.framesIn > taken, () => failAt(i, "the gateway did not take the frame"));
+      await until(() => gw.counters.framesIn > taken && settled(), () => failAt(i, "the gateway did not take the frame"));
       if (evictions() > ended) {
         const h = hostile;
         await until(() => h.readyState === WebSocket.CLOSED, () => failAt(i, "the gateway ended the session but the client is still open"));

@@ -9,7 +9,13 @@ import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
-import { workerStatsOf } from "../../../host/core/worker/index.js";
+import { W, workerSessionOf, workerStatsOf } from "../../../host/core/worker/index.js";
+
+/** How often this thread wrote its watch list (the list's sequence word: +2 per publish), and whether the worker reads it. */
+function watchList(d: Device): { publishes: number; used: number } {
+  const c = workerSessionOf(d)!.control;
+  return { publishes: Atomics.load(c.i32, c.watchBase) >> 1, used: c.load(W.WATCH_USED) };
+}
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 const opened: Device[] = [];
@@ -80,6 +86,10 @@ describe("held ACKs in the device worker (workerAckHold)", () => {
     expect(holds).toBeGreaterThan(100);
     expect(joined).toBeGreaterThan(50);
     expect(joined).toBeLessThanOrEqual(holds);
+    // the worker filters its notifies by the watch list, which this thread publishes before it sleeps
+    const list = watchList(A.d);
+    expect(list.used).toBe(1);
+    expect(list.publishes).toBeGreaterThan(200);
   });
 
   it("no answer: the ACK still leaves (the peer's SEND completes), without waiting for a timeout", async () => {
@@ -108,5 +118,7 @@ describe("held ACKs in the device worker (workerAckHold)", () => {
     echo(B);
     await pings(A, 20);
     expect(workerStatsOf(A.d)!.ackHolds).toBe(0);
+    // and no watch list: the worker notifies after every run, so this thread never writes one
+    expect(watchList(A.d)).toEqual({ publishes: 0, used: 0 });
   });
 });
