@@ -6,10 +6,11 @@
 // tap, qemu): INTEROP_BENCH=1 node bench/interop-perftest.mjs (after npm run build). Rounds:
 // BENCH_ROUNDS (3), messages per run: BENCH_ITERS (300) of 65536 bytes; BENCH_FAMILY=6 runs RoCE over
 // IPv6 (rxe's GID 2, softroce on fd00:4791::1; perftest's TCP exchange stays on IPv4).
-// BENCH_TESTS: which (default write_bw,send_bw).
+// BENCH_TESTS: which (default write_bw,send_bw). INTEROP_NS: a namespace name instead of the run's own.
 import { join } from "node:path";
 import { ROOT } from "../test/system/lib/harness.mjs";
 import { GUEST4, HOST4, HOST6, interopGuest } from "../test/system/lib/interop-guest.mjs";
+import { runNetns } from "../test/system/lib/run-netns.mjs";
 
 if (process.env.INTEROP_BENCH !== "1" || process.getuid?.() !== 0) {
   console.log("skipped: boots the interop guest (root, qemu); run as root with INTEROP_BENCH=1");
@@ -21,7 +22,10 @@ const SIZE = 65536;
 const V6 = process.env.BENCH_FAMILY === "6";
 const GID = V6 ? "-x 2" : "-x 1";
 const OURS = V6 ? HOST6 : HOST4;
-const G = interopGuest({ work: join(ROOT, "test/.out/interop-bench"), ns: "softroce-interop-bench" });
+// the guest's network namespace is this run's own (softroce-interop-bench-<pid>, or INTEROP_NS), as the
+// interop suites' are: parallel runs do not share one, and the next run deletes what a killed one left
+const NETNS = runNetns({ prefix: "softroce-interop-bench-", override: process.env.INTEROP_NS, script: "interop-perftest.mjs" });
+const G = interopGuest({ work: join(ROOT, "test/.out/interop-bench"), netns: NETNS });
 const avgOf = (out) => {
   const m = new RegExp(`^ ${SIZE}\\s+\\d+\\s+[\\d.]+\\s+([\\d.]+)`, "m").exec(out);
   if (!m) throw new Error(`no result line in:\n${out}`);

@@ -12,18 +12,21 @@
 // one): the application thread, the device worker, the peer process, the rest of the machine; and
 // the bound the CPU puts on busy/idle (the cores the busy run leaves the worker and the peer over the
 // cores they used idle).
-//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_MESSAGES, BENCH_PINGS,
+//   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_GOODPUT_MS, BENCH_PINGS,
 //   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU (see below)
 import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, DEFAULT_SPIN_US } from "../dist/internal/node.js";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
-const DEPTH = 128;
+// WRITEs posted ahead (each 64 KiB): BENCH_DEPTH, the "post deeper" lever
+const DEPTH = Number(process.env.BENCH_DEPTH ?? 128);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000); // ~66 MB per goodput run
+// each goodput run posts WRITEs for this long (ms), then waits for the last completion: long beside the
+// load's period (5 ms) and the window (8 MiB), so that one run is hundreds of load periods
+const GOODPUT_MS = Number(process.env.BENCH_GOODPUT_MS ?? 600);
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 5000);
 const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
@@ -33,6 +36,9 @@ const A = process.env.BENCH_ADDR_A ?? "127.0.10.50";
 const B = process.env.BENCH_ADDR_B ?? "127.0.10.51";
 const MR_BYTES = DEPTH * SIZE;
 const CPUS = availableParallelism();
+// no completion for this long (s): both processes print where every device stands (control block,
+// rings, QP state, port, link, timer) and the bench exits 3 instead of hanging (0: no watchdog)
+const WATCHDOG_S = Number(process.env.BENCH_WATCHDOG_S ?? 60);
 
 // the worker's spin before it sleeps (µs, openDevice's workerSpinUs): the first is the worker device of
 // every figure; each further one adds a worker device whose round trip is measured beside it
@@ -50,8 +56,47 @@ async function side(address, worker, workerSpinUs, workerAckHold) {
   const me = { qpn: qp.qpNum, psn: (Math.random() * 0xffffff) | 0, port: udpPortOf(d), rkey: mr.rkey, addr: mr.addr.toString(), address };
   const connect = (peer) =>
     connectQp(qp, { qpNum: peer.qpn, psn: peer.psn, gid: `::ffff:${peer.address}`, port: peer.port }, { sqPsn: me.psn, pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCESS });
-  return { d, cq, qp, mr, me, connect };
+  return { d, cq, qp, mr, me, connect, name: `${worker ? "worker" : "single"} ${address}` };
 }
+
+// ---- stall diagnosis (the watchdog)
+/** An object's own number/string/boolean fields. */
+function fields(o) {
+  return o ? Object.fromEntries(Object.entries(o).filter(([, v]) => ["number", "string", "boolean"].includes(typeof v))) : undefined;
+}
+/** Where one device stands: its rings read first (nothing woken), then its QP, port, link, worker. */
+async function dumpSide(s) {
+  const m = s.d.mem;
+  const ring = (r) => r && { prod: m.loadIndex(r + Ring.PROD), cons: m.loadIndex(r + Ring.CONS), cap: m.u32(r + Ring.CAP) };
+  const out = { name: s.name, cq: ring(s.cq.ring), sq: ring(s.qp.sq), rq: ring(s.qp.rq), cqWaiters: s.cq.waiters?.length };
+  if (s.d.worker) out.worker = await workerDebugOf(s.d);
+  else {
+    const core = s.d.core;
+    const link = s.d.port?.link;
+    out.port = fields(s.d.port);
+    out.portStats = s.d.port?.stats;
+    out.budget = s.d.port?.budget();
+    out.link = fields(link);
+    out.linkStats = link?.stats;
+    out.datapath = link?.datapathStats?.();
+    out.now = s.d.now?.();
+    out.nextDeadline = core.next_deadline?.();
+    out.enginePending = core.engine_pending?.();
+  }
+  try {
+    const { attr } = s.qp.query();
+    out.qp = fields(attr);
+  } catch (e) {
+    out.qp = String(e);
+  }
+  try {
+    out.counters = Object.fromEntries(Object.entries(s.d.queryCounters()).filter(([, v]) => v));
+  } catch (e) {
+    out.counters = String(e);
+  }
+  return out;
+}
+const bigintJson = (_k, v) => (typeof v === "bigint" ? v.toString() : v);
 
 // ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
 async function child() {
@@ -74,11 +119,20 @@ async function child() {
       msg.peers.forEach((p, i) => sides[i].connect(p));
       sides.forEach(serve);
       process.send({ type: "ready" });
+    } else if (msg.type === "dump") {
+      (async () => {
+        const all = [];
+        for (const s of sides) all.push(await dumpSide(s));
+        console.error(`[watchdog] peer (pid ${process.pid}):\n${JSON.stringify(all, bigintJson, 1)}`);
+        process.send({ type: "dumped" });
+      })();
     } else if (msg.type === "exit") {
       for (const s of sides) s.d.close();
       process.disconnect();
     }
   });
+  // the parent is gone (it failed, or a timeout ended it): so is the peer
+  process.on("disconnect", () => process.exit(0));
   process.send({ type: "hello", sides: sides.map((s) => s.me) });
 }
 
@@ -133,6 +187,32 @@ function cpuBetween(a, b) {
 }
 
 // ---- parent
+/** When a completion last came, and what the bench was doing (the watchdog's). */
+let progressAt = performance.now();
+let doing = "start";
+function alive(what) {
+  progressAt = performance.now();
+  doing = what;
+}
+
+/** Dumps every device of both processes once no completion came for WATCHDOG_S, then exits 3. */
+function watchdog(sides, child) {
+  if (!(WATCHDOG_S > 0)) return;
+  const t = setInterval(async () => {
+    if (performance.now() - progressAt < WATCHDOG_S * 1000) return;
+    clearInterval(t);
+    console.error(`[watchdog] no completion for ${WATCHDOG_S} s at ${new Date().toISOString()} while: ${doing}`);
+    const all = [];
+    for (const s of sides) all.push(await dumpSide(s).catch((e) => ({ name: s.name, error: String(e) })));
+    console.error(`[watchdog] this process (pid ${process.pid}):\n${JSON.stringify(all, bigintJson, 1)}`);
+    child.send({ type: "dump" });
+    await Promise.race([once(child, "message"), new Promise((r) => setTimeout(r, 5000))]);
+    child.kill();
+    process.exit(3);
+  }, Math.min(1000, (WATCHDOG_S * 1000) / 4));
+  t.unref();
+}
+
 /** The synthetic load: LOAD_MS of busy CPU in a timer callback every LOAD_PERIOD_MS while on. */
 function startLoad() {
   let on = true;
@@ -159,40 +239,43 @@ async function drain(s, n, onWc) {
   }
 }
 
-/** MB/s (10^6 B/s) of 64 KiB RC WRITEs. */
+/** MB/s (10^6 B/s) of 64 KiB RC WRITEs, posted for GOODPUT_MS. */
 async function goodput(s, peer, busy, peerPid) {
   const cpu0 = await cpuSnapshot(s, peerPid);
   const stop = busy ? startLoad() : () => {};
-  let posted = 0, done = 0;
+  let posted = 0, done = 0, open = true;
+  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
+  const t0 = performance.now();
   // what the window allows, posted as one list: one doorbell per batch
   const post = () => {
+    if (open && performance.now() - t0 >= GOODPUT_MS) open = false;
     const wrs = [];
-    while (posted < MESSAGES && posted - done < DEPTH) {
+    while (open && posted - done < DEPTH) {
       const slot = posted % DEPTH;
       wrs.push({ wrId: BigInt(posted++), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
         rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey } });
     }
     if (wrs.length) s.qp.postSend(wrs);
   };
-  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
-  const t0 = performance.now();
   post();
-  while (done < MESSAGES) {
+  while (done < posted) {
     let batch = s.cq.poll(64);
     if (!batch.length) batch = [await s.cq.next()];
     for (const wc of batch) {
       if (wc.status !== WcStatus.SUCCESS) throw new Error(`RC WRITE status ${wc.status}`);
       done++;
     }
+    alive(`goodput ${s.name} ${busy ? "busy" : "idle"}: posted ${posted}, completed ${done}`);
     post();
   }
-  const mbps = (SIZE * MESSAGES) / ((performance.now() - t0) * 1000);
+  const mbps = (SIZE * done) / ((performance.now() - t0) * 1000);
   stop();
   const cpu = cpuBetween(cpu0, await cpuSnapshot(s, peerPid));
   if (cpu) (s.cpu ??= { idle: [], busy: [] })[busy ? "busy" : "idle"].push({ ...cpu, mbps });
+  (s.messages ??= []).push(done);
   if (before && !s.goodputWakeups?.[busy ? 1 : 0]) {
     const after = workerStatsOf(s.d);
-    const per = (k) => ((after[k] - before[k]) / MESSAGES).toFixed(2);
+    const per = (k) => ((after[k] - before[k]) / done).toFixed(2);
     (s.goodputWakeups ??= [])[busy ? 1 : 0] = `doorbells ${per("doorbells")}, worker wake-ups ${per("workerWakeups")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`;
   }
   return mbps;
@@ -216,6 +299,7 @@ async function postPollCost(s, peer) {
       if (wc.status !== WcStatus.SUCCESS) throw new Error(`status ${wc.status}`);
       done++;
     }
+    alive(`post+poll ${s.name}: posted ${posted}, completed ${done}`);
   }
   return (spent * 1000) / SMALL_OPS;
 }
@@ -230,6 +314,7 @@ async function rtt(s) {
     s.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
     let got = 0;
     await drain(s, 2, () => got++);
+    alive(`round trip ${s.name}: ping ${i + 1}`);
     samples.push((performance.now() - t0) * 1000);
   }
   if (before) {
@@ -282,6 +367,7 @@ async function parent() {
     execFileSync("taskset", ["-a", "-p", "-c", rest, String(c.pid)], { stdio: "ignore" });
     console.log(`pinned: application thread on CPU ${app}; worker threads and the peer on CPU ${rest}`);
   }
+  watchdog([single, ...workers], c);
   c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me)] });
   await once(c, "message");
   single.connect(hello.sides[0]);
@@ -295,6 +381,13 @@ async function parent() {
       r[`${k}Idle`].push(await goodput(s, p, false, c.pid));
       r[`${k}Busy`].push(await goodput(s, p, true, c.pid));
     }
+    // the further worker devices (BENCH_SPINS, BENCH_ACK_HOLD): their goodput beside, the levers on busy/idle
+    const extra = workers.slice(1).map((w, i) => [w, hello.sides[2 + i]]);
+    if (round % 2) extra.reverse();
+    for (const [w, p] of extra) {
+      (w.idle ??= []).push(await goodput(w, p, false, c.pid));
+      (w.busy ??= []).push(await goodput(w, p, true, c.pid));
+    }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
     const rttOrder = [single, ...workers];
     if (round % 2) rttOrder.reverse();
@@ -306,7 +399,7 @@ async function parent() {
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
   console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);
-  console.log(`RC WRITE 64 KiB x ${MESSAGES}, ${DEPTH} in flight, MB/s: worker idle ${stat(r.wIdle)}; worker busy ${stat(r.wBusy)}`);
+  console.log(`RC WRITE 64 KiB posted for ${GOODPUT_MS} ms a run (${stat(worker.messages)} WRITEs), ${DEPTH} in flight, MB/s: worker idle ${stat(r.wIdle)}; worker busy ${stat(r.wBusy)}`);
   console.log(`                                          single idle ${stat(r.sIdle)}; single busy ${stat(r.sBusy)}`);
   console.log(`  (busy: ${LOAD_MS} ms of CPU every ${LOAD_PERIOD_MS} ms on the application thread)`);
   console.log(`ratio worker busy/idle: ${stat(per(r.wBusy, r.wIdle))}   (target >= 0.9)`);
@@ -338,6 +431,8 @@ async function parent() {
     const name = w.hold ? `worker with held ACKs (spin ${w.spinUs} µs)` : `worker spin ${w.spinUs} µs`;
     console.log(`64 B RC SEND round trip, ${name}: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to the first worker ${stat(per(w.rtts, worker.rtts))}`);
     console.log(`  per round trip (round 1): ${w.wakeups[0]}`);
+    console.log(`  RC WRITE goodput, ${name}: busy/idle ${stat(per(w.busy, w.idle))}; idle over the first worker's ${stat(per(w.idle, r.wIdle))}; busy over the first worker's ${stat(per(w.busy, r.wBusy))}`);
+    console.log(`    per WRITE (round 1): idle: ${w.goodputWakeups[0]}; busy: ${w.goodputWakeups[1]}`);
   }
   c.send({ type: "exit" });
   single.d.close();

@@ -55,6 +55,12 @@ export interface TxLayout {
    */
   ttl?: number;
   tos?: number;
+  /**
+   * u32: the IPv6 flow label (low 20 bits; the address handle's GRH flow label), sent as the
+   * destination's sin6_flowinfo on a socket with IPV6_FLOWINFO_SEND and no automatic label, so 0
+   * stays 0 (`DatapathInfo.flowLabel` says whether the socket took it). Absent or -1: 0. IPv4: unused.
+   */
+  flowLabel?: number;
 }
 
 /** The default TX record: a table of 64-byte records with up to four pieces anywhere in the buffer. */
@@ -127,9 +133,12 @@ export interface ReceiveOptions {
 /**
  * Called once per received batch: `count` records at `meta`, valid until the callback returns
  * (the next batch reuses the slots). `error` is 0, or a negative errno once when receiving
- * stopped for good (-EFAULT: the buffer was detached, e.g. a non-shared memory grew).
+ * stopped for good (-EFAULT: the buffer was detached, e.g. a non-shared memory grew). `more`: 1
+ * when the socket may hold more datagrams behind this batch (the receive filled every slot, or
+ * the records ran out mid-receive: another batch follows in this wake-up), 0 when the receive
+ * found it drained; undefined from an addon built before it.
  */
-export type BatchHandler = (count: number, error: number) => void;
+export type BatchHandler = (count: number, error: number, more?: number) => void;
 
 export interface DatapathInfo {
   fd: number;
@@ -141,6 +150,8 @@ export interface DatapathInfo {
   gso: boolean;
   gro: boolean;
   pktinfo: boolean;
+  /** IPv6: each datagram leaves with its record's flow label (the layout has one; IPV6_FLOWINFO_SEND on, IPV6_AUTOFLOWLABEL off) */
+  flowLabel: boolean;
   closed: boolean;
 }
 
@@ -149,6 +160,8 @@ export interface DatapathStats {
   txGsoFallbacks: number; txErrors: number; txBadRecords: number; txEagain: number;
   rxDatagrams: number; rxBytes: number; rxSyscalls: number; rxGroSplits: number; rxTruncated: number;
   rxBatches: number; rxWakeups: number; rxErrors: number;
+  /** batches delivered with `more` set (the socket not drained behind them) */
+  rxBatchesMore: number;
   /** busy-poll window (setBusyPoll): empty polls, and receives that found datagrams inside the window (no epoll sleep) */
   rxBusyPolls: number; rxBusyHits: number;
   /** pollReceive: calls, and calls that found datagrams before their window ended */
@@ -193,12 +206,12 @@ export function datapathUnavailableReason(): string | undefined {
   return datapathAddonFrom(sockoptAddon(), sockoptUnavailableReason()).reason;
 }
 
-/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n, ttl, tos]. */
+/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n, ttl, tos, flowLabel]. */
 export function txLayoutWords(l: TxLayout): Int32Array {
   if (l.pieces.length < 1 || l.pieces.length > 4) throw new RangeError("TX layout: 1..4 pieces");
   const w = [l.stride, l.ringCap, l.dstAddr, l.dstPort, l.flags, l.ipId, l.result, l.pieces.length];
   for (const p of l.pieces) w.push(p.data, p.len, p.inline ? 1 : 0);
-  w.push(l.ttl ?? -1, l.tos ?? -1);
+  w.push(l.ttl ?? -1, l.tos ?? -1, l.flowLabel ?? -1);
   return Int32Array.from(w);
 }
 

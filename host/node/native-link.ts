@@ -27,7 +27,7 @@ import { sockoptAddon } from "./sockopt.js";
 export function txDescriptorLayout(cap: number, slot: number): TxLayout {
   return {
     stride: slot, ringCap: cap, dstAddr: Txd.DST, dstPort: Txd.DST_PORT, flags: -1, ipId: Txd.IP_ID, result: Txd.RESULT,
-    ttl: Txd.TTL, tos: Txd.TOS,
+    ttl: Txd.TTL, tos: Txd.TOS, flowLabel: Txd.FLOW_LABEL,
     pieces: [
       { data: Txd.HDR, len: Txd.HDR_LEN, inline: true },
       { data: Txd.PAYLOAD, len: Txd.PAYLOAD_LEN },
@@ -76,8 +76,9 @@ export interface NativeUdpLinkOptions {
 }
 
 /**
- * NativeUdpLink.flush's default: "defer" (a received batch's plain ACKs follow the application's
- * reply in one send; streams drain at once, see PacketPort's holdingBack).
+ * NativeUdpLink.flush's default: "defer" (while datagrams keep arriving, a received batch's plain
+ * ACKs follow the application's reply in one send; a lone request's ACK leaves at once; streams
+ * drain at once, see PacketPort's receiveBatch and holdingBack).
  */
 export const DEFAULT_FLUSH: "now" | "defer" = "defer";
 
@@ -133,6 +134,9 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     this.gro = info.gro;
     this.flagsOr = TX_ICRC | (this.gso ? TX_GSO : 0);
     if (gsoWanted && !info.gso) this.limitations.push("UDP GSO unavailable (the kernel does not know UDP_SEGMENT): one datagram per send");
+    if (datapath.family === 6 && info.flowLabel === false) {
+      this.limitations.push("IPv6 flow label: the kernel refused IPV6_FLOWINFO_SEND or IPV6_AUTOFLOWLABEL; datagrams carry the kernel's label, not the address handle's");
+    }
     const sockets = sockoptAddon();
     if ((opts.udpSourcePorts ?? "per-qp") === "per-qp" && sockets) {
       this.pool = new SourcePortPool({ address, family: datapath.family, cap: opts.sourcePortCap, addon: sockets, inUse: () => this.port?.sourcePortsInUse() });
@@ -195,13 +199,15 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     const recs = area.records;
     this.datapath.receive(
       { area: area.slots, slotSize: area.slotSize, slots: area.slotCount, meta: recs, metaCap: area.recordCount },
-      (count, error) => {
+      (count, error, more) => {
         if (error) {
           this.limitations.push(`receiving stopped: ${errnoName(-error)}`);
           return;
         }
         this.stats.received += count;
-        this.port?.receiveBatch(recs, count);
+        // a batch that emptied the socket holds no ACK (PacketPort.receiveBatch) unless every batch
+        // holds; an addon built before `more` holds as it did
+        this.port?.receiveBatch(recs, count, more !== 0 || this.holdEveryBatch);
       },
     );
   }
@@ -224,17 +230,29 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     fn?.();
   };
   /**
-   * Link.deferFlush: "defer" holds a received batch's plain ACKs (the device's tx_ack_hold) until
-   * the promise continuations the batch's completions set off have run (a nextTick queued from a
-   * microtask, same turn: tens of µs at most), and while one is held what the application posts
-   * waits with it, so a reply and the ACK leave in one sendmmsg (one UDP GSO send on loopback,
-   * the reply first); anything else drains at once. "now" drains everything before the receive
-   * callback returns (rxe's behaviour: send_ack from the responder task at once). Default from
-   * NativeUdpLinkOptions.flush, else env SOFTROCE_FLUSH ("defer" | "now"), else DEFAULT_FLUSH.
+   * Link.deferFlush: "defer" holds the plain ACKs of a received batch that did not empty the
+   * socket (the addon's `more`: datagrams keep arriving) until the promise continuations the
+   * batch's completions set off have run (a nextTick queued from a microtask, same turn: tens of
+   * µs at most), and while one is held what the application posts waits with it, so a reply and
+   * the ACK leave in one sendmmsg (one UDP GSO send on loopback, the reply first); anything else
+   * drains at once. A batch that emptied the socket (a lone request: its sender is waiting) holds
+   * nothing: its ACK leaves before the application's reaction runs, as with "now", and wakes the
+   * peer while the reply is made — on an idle machine that early wake-up is worth more than the
+   * system call and the peer's wake-up it costs (docs/PERFORMANCE.md, "The Node fast path").
+   * "now" drains everything before the receive callback returns (rxe's behaviour: send_ack from
+   * the responder task at once). Default from NativeUdpLinkOptions.flush, else env SOFTROCE_FLUSH
+   * ("defer" | "now"), else DEFAULT_FLUSH.
    */
   flush: "now" | "defer";
 
-  /** Link.holdAcks: a deferred flush sends a batch's plain ACKs after the application's posts. */
+  /**
+   * With flush "defer": hold the ACKs of every received batch, a lone request's too (default false:
+   * only batches with more datagrams behind them). The device worker's `workerAckHold` sets it: there
+   * the answer comes from the application thread, and the held ACK waits for it (DeviceServer.flushAfterTurn).
+   */
+  holdEveryBatch = false;
+
+  /** Link.holdAcks: a deferred flush sends a batch's plain ACKs after the application's posts (batches with more behind them). */
   get holdAcks(): boolean {
     return this.flush === "defer";
   }

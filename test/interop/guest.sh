@@ -14,11 +14,12 @@
 #   guest eth0        192.0.2.2/24  fd00:4791::2/64   rxe0 on eth0: GID 1 ::ffff:192.0.2.2, GID 2 fd00:4791::2
 # Env: INTEROP_WORK (default test/.out/interop), INTEROP_NS, INTEROP_ACCEL (tcg | kvm, default tcg),
 #      INTEROP_BOOT_TIMEOUT (s, default 180), INTEROP_MEM (MB, default 768).
-# Files in $INTEROP_WORK/run: serial.log, qemu.pid, qemu.out, tshark.pid, tshark.err
+#      INTEROP_RUN (this run's directory, default $INTEROP_WORK/run; the system suites give each run its own).
+# Files in $INTEROP_RUN: serial.log, qemu.pid, qemu.out, tshark.pid, tshark.err
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT_DIR="$(cd "$HERE/../.." && pwd)"
-WORK="${INTEROP_WORK:-$ROOT_DIR/test/.out/interop}"; RUN="$WORK/run"
+WORK="${INTEROP_WORK:-$ROOT_DIR/test/.out/interop}"; RUN="${INTEROP_RUN:-$WORK/run}"
 NS="${INTEROP_NS:-softroce-interop}"; TAP=tap0
 GUEST4=192.0.2.2
 mkdir -p "$RUN"

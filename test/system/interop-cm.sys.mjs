@@ -22,7 +22,6 @@ const WORK = process.env.INTEROP_CM_WORK ?? join(ROOT, "test/.out/interop-cm");
 // names another (run-netns.mjs: deleted at the end, on SIGTERM/SIGINT or failure, and by the next run
 // if this one is killed outright).
 const NETNS = runNetns({ prefix: "softroce-interop-cm-", override: process.env.INTEROP_CM_NS, script: "interop-cm.sys.mjs" });
-const CAPTURE = join(WORK, "interop-cm.pcap");
 const FAMILIES = [
   { name: "IPv4", host: HOST4, guest: GUEST4 },
   { name: "IPv6", host: HOST6, guest: GUEST6 },
@@ -34,6 +33,8 @@ await requireGuestTools();
 const api = await import(join(ROOT, "dist/internal/node.js")); // everything, the CM codec included (not the package's public entry)
 const G = interopGuest({ work: WORK, netns: NETNS });
 const { exec: guest, softroce } = G;
+// this run's own directory (<work>/runs/<namespace>): parallel runs do not write one file
+const CAPTURE = join(G.runDir, "interop-cm.pcap");
 
 /** The lines rping's client prints with -v for `count` pings of `size` bytes (rping_test_client's text). */
 function pingLines(prefix, count, size) {

@@ -2,10 +2,13 @@
 // namespaces, no guest: the run's own name, which leftovers the next run deletes (a dead or reused
 // PID and an empty namespace) and which it keeps (a live run of the suite, something inside, another
 // suite's or another shape of name), and interopGuest refusing to start on a namespace that exists
-// already. Must run as root (ip netns add). Its namespaces are `softroce-netns-check-*`, all deleted.
+// already; each run's own directory, and what the next run does with a killed run's (stops its guest by
+// its PID file, keeps the newest three). Must run as root (ip netns add). Its namespaces are
+// `softroce-netns-check-*`, all deleted.
 // system-suite-timeout: 120
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { requireTools, run, tempDir, test } from "./lib/harness.mjs";
 import { interopGuest } from "./lib/interop-guest.mjs";
@@ -107,6 +110,37 @@ test("interopGuest refuses to start when the run's namespace exists already, and
   assert.equal(netns.exists(), true);
   assert.throws(() => interopGuest({ work: tempDir("netns") }), /give netns \(runNetns\) or ns/);
   assert.throws(() => interopGuest({ work: tempDir("netns"), netns, ns: "x" }), /one of them/);
+});
+
+test("each run has its own directory; the next run stops a killed run's guest and keeps the newest three dead runs' directories", async () => {
+  const work = tempDir("runs");
+  const netns = runNetns({ prefix: PREFIX, script: SCRIPT });
+  const G = interopGuest({ work, netns });
+  assert.equal(G.runDir, join(work, "runs", netns.name));
+  assert.equal(G.env.INTEROP_RUN, G.runDir);
+  // a killed run's "qemu" (a sleep whose command name is qemu-system-…) with its PID file in its run directory
+  const fake = join(work, "qemu-system-x86_64");
+  copyFileSync("/bin/sleep", fake);
+  chmodSync(fake, 0o755);
+  const qemu = spawn(fake, ["60"], { stdio: "ignore" });
+  kids.add(qemu);
+  await new Promise((ok, fail) => (qemu.once("spawn", ok), qemu.once("error", fail)));
+  const dead = [];
+  for (let i = 0; i < 5; i++) {
+    const d = join(work, "runs", `${PREFIX}${deadPid()}`);
+    mkdirSync(d, { recursive: true });
+    utimesSync(d, 1000 + i, 1000 + i); // oldest first
+    dead.push(d);
+  }
+  writeFileSync(join(dead[4], "qemu.pid"), String(qemu.pid));
+  const live = await sleeper([join("/somewhere", SCRIPT)]);
+  const kept = [join(work, "runs", `${PREFIX}${live.pid}`), join(work, "runs", `${OTHER}${deadPid()}`), G.runDir];
+  for (const d of kept) mkdirSync(d, { recursive: true });
+  G.reapDeadRuns();
+  for (let i = 0; i < 100 && qemu.exitCode === null && qemu.signalCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(qemu.signalCode, "SIGTERM", "the killed run's guest was not stopped");
+  const left = readdirSync(join(work, "runs")).map((n) => join(work, "runs", n)).sort();
+  assert.deepEqual(left, [...dead.slice(2), ...kept].sort());
 });
 
 test("every namespace this suite made is deleted", () => {

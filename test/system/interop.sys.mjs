@@ -23,11 +23,12 @@ const WORK = process.env.INTEROP_WORK ?? join(ROOT, "test/.out/interop");
 // this one is killed outright).
 const NETNS = runNetns({ prefix: "softroce-interop-", override: process.env.INTEROP_NS, script: "interop.sys.mjs" });
 const NS = NETNS.name;
-const CAPTURE = join(WORK, "interop.pcap");
 await requireGuestTools();
 // INTEROP_SOFTROCE_CLI: try another build of the CLI (its build/ and host/ must sit two levels above it)
 const G = interopGuest({ work: WORK, netns: NETNS, cli: process.env.INTEROP_SOFTROCE_CLI });
 const { env: ENV, cli: CLI, exec: guest, softroce } = G;
+// this run's own directory (<work>/runs/<namespace>): parallel runs do not write one file
+const CAPTURE = join(G.runDir, "interop.pcap");
 
 // ---------------------------------------------------------------- guest
 

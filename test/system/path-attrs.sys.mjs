@@ -1,8 +1,9 @@
 // The address handle's path attributes and each QP's UDP source port on the wire, for both Node UDP
 // paths (the native datapath and node:dgram): inside a network namespace of its own, two devices on
 // 127.0.0.1 / 127.0.0.2 (and two IPv6 addresses on lo) exchange UD datagrams whose address handles set a hop
-// limit and a traffic class, and an RC WRITE; tshark captures lo (each GSO segment its own frame). Checked per datagram: the native
-// path's TTL / hop limit and TOS / traffic class are the address handle's (per-datagram cmsgs), the
+// limit, a traffic class and a flow label, and an RC WRITE; tshark captures lo (each GSO segment its own frame). Checked per
+// datagram: the native path's TTL / hop limit and TOS / traffic class are the address handle's (per-datagram cmsgs), and
+// its IPv6 flow label too (sin6_flowinfo with IPV6_FLOWINFO_SEND; 0 stays 0: IPV6_AUTOFLOWLABEL off; our decoder and tshark), the
 // UDP source port is the sending QP's (rxe's: 0xC000 + hash_32(qpn, 14) for UD, rdma_get_udp_sport
 // for RC), and every ICRC recomputes over the headers as captured. Needs root (a namespace) and tshark.
 import assert from "node:assert/strict";
@@ -44,12 +45,12 @@ const side = (d, qpType) => {
 const ua = side(A, QpType.UD), ub = side(B, QpType.UD);
 connectQp(ua.qp, undefined, { sqPsn: 0 });
 connectQp(ub.qp, undefined, { sqPsn: 0 });
-for (const [hopLimit, trafficClass] of [[7, 0x28], [64, 0], [200, 0xb8]]) {
-  const ah = ua.pd.createAh({ grh: { dgid: B.queryGid(0), sgidIndex: 0, hopLimit, trafficClass }, isGlobal: true, portNum: 1 });
+for (const [hopLimit, trafficClass, flowLabel] of [[7, 0x28, 0x12345], [64, 0, 0], [200, 0xb8, 0xfffff]]) {
+  const ah = ua.pd.createAh({ grh: { dgid: B.queryGid(0), sgidIndex: 0, hopLimit, trafficClass, flowLabel }, isGlobal: true, portNum: 1 });
   ub.qp.postRecv({ wrId: 1n, sgList: [ub.mr.sge(0, 4096)] });
   ua.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [ua.mr.sge(0, 100)], ud: { ah, remoteQpn: ub.qp.qpNum, remoteQkey: 0x11111111 } });
   if ((await ua.cq.next()).status !== WcStatus.SUCCESS || (await ub.cq.next()).status !== WcStatus.SUCCESS) throw new Error("UD send failed");
-  out.ud.push({ hopLimit, trafficClass, qpn: ua.qp.qpNum, sport: ua.qp.udpSourcePort });
+  out.ud.push({ hopLimit, trafficClass, flowLabel, qpn: ua.qp.qpNum, sport: ua.qp.udpSourcePort });
 }
 const ra = side(A, QpType.RC), rb = side(B, QpType.RC);
 const acc = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
@@ -94,7 +95,10 @@ async function exchange(a1, a2, datapath) {
   const out = JSON.parse(r.stdout.trim().split("\n").pop());
   const d = await runProcess(process.execPath, [CLI, "decode", "--pcap", pcap, "--json"], { timeoutMs: 60_000 });
   const packets = d.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-  return { out, packets };
+  // tshark's own reading of the IPv6 flow labels, frame by frame
+  const t = await runProcess("tshark", ["-r", pcap, "-T", "fields", "-e", "frame.number", "-e", "ipv6.flow"], { timeoutMs: 60_000 });
+  const flows = new Map(t.stdout.trim().split("\n").filter(Boolean).map((l) => l.split("\t")).map(([n, f]) => [Number(n), f ? Number(f) : undefined]));
+  return { out, packets, flows };
 }
 
 const A6 = "fd00:4791:77::1", B6 = "fd00:4791:77::2";
@@ -113,8 +117,8 @@ test(`setup: a namespace with lo up (127.0.0.1, 127.0.0.2, ${A6}, ${B6}), segmen
 for (const datapath of ["native", "dgram"]) {
   for (const [a1, a2] of [["127.0.0.1", "127.0.0.2"], [A6, B6]]) {
     const v6 = a1.includes(":");
-    test(`${datapath}, ${v6 ? "IPv6" : "IPv4"}: source ports are the QPs' (rxe's), ${datapath === "native" ? "TTL and TOS the address handle's, " : ""}every ICRC recomputes`, async () => {
-      const { out, packets } = await exchange(a1, a2, datapath);
+    test(`${datapath}, ${v6 ? "IPv6" : "IPv4"}: source ports are the QPs' (rxe's), ${datapath === "native" ? `TTL and TOS${v6 ? " and flow label" : ""} the address handle's, ` : ""}every ICRC recomputes`, async () => {
+      const { out, packets, flows } = await exchange(a1, a2, datapath);
       assert.ok(packets.length >= 5, `only ${packets.length} packets captured`);
       const bad = packets.filter((p) => p.icrc_ok !== true);
       assert.deepEqual(bad.map((p) => `#${p["frame.number"]} ${p.opcode_name} id ${p["ip.id"]} sport ${p["udp.srcport"]} icrc ${p.icrc} expected ${p.icrc_expected}`), [], "bad ICRCs");
@@ -129,6 +133,8 @@ for (const datapath of ["native", "dgram"]) {
         if (datapath === "native") {
           assert.equal(ttl(p), want.hopLimit, `UD ${i}: TTL / hop limit`);
           assert.equal(tos(p), want.trafficClass, `UD ${i}: TOS / traffic class`);
+          // the GRH flow label (IPV6_FLOWINFO_SEND + sin6_flowinfo), 0 kept 0 (IPV6_AUTOFLOWLABEL off)
+          if (v6) assert.deepEqual([p["ipv6.flow"], flows.get(p["frame.number"])], [want.flowLabel, want.flowLabel], `UD ${i}: IPv6 flow label (ours, tshark's)`);
         }
       });
       const rc = packets.filter((p) => p["infiniband.bth.opcode"] < 0x20);
@@ -137,6 +143,8 @@ for (const datapath of ["native", "dgram"]) {
       assert.deepEqual([out.rc.sportA, out.rc.sportB], [pair, pair]);
       for (const p of rc) assert.equal(p["udp.srcport"], pair, `RC ${p.opcode_name}: source port, rxe's for the QPN pair`);
       if (datapath === "native") for (const p of rc) assert.equal(ttl(p), 64, "RC at the default hop limit");
+      // the RC QPs' address vectors carry flow label 0: no label made up by the kernel
+      if (datapath === "native" && v6) for (const p of rc) assert.deepEqual([p["ipv6.flow"], flows.get(p["frame.number"])], [0, 0], `RC ${p.opcode_name}: IPv6 flow label`);
     });
   }
 }

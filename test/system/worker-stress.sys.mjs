@@ -84,6 +84,7 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
     let posted = 0;
     let done = 0;
     let sendBad = 0;
+    let firstSendBad;
     const t0 = performance.now();
     const post = () => {
       const wrs = [];
@@ -103,7 +104,10 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
       let batch = a.cq.poll(64);
       if (!batch.length) batch = [await a.cq.next()];
       for (const wc of batch) {
-        if (wc.status !== 0 || Number(wc.wrId) !== done) sendBad++;
+        if (wc.status !== 0 || Number(wc.wrId) !== done) {
+          sendBad++;
+          firstSendBad ??= { done, wrId: String(wc.wrId), status: wc.status, vendorErr: wc.vendorErr, opcode: wc.opcode };
+        }
         done++;
       }
       if (sendBad) break;
@@ -113,10 +117,21 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
         console.log(`    ${done} / ${OPS} done (${Math.round(done / ((lastLog - t0) / 1000))} ops/s)`);
       }
     }
-    assert.equal(sendBad, 0, `sender completions out of order or failed at ${done}`);
+    if (sendBad) {
+      const counters = (d) => Object.entries(d.queryCounters()).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(", ");
+      const ports = async (d) => {
+        const st = await d.port.fetchStats();
+        return JSON.stringify({ port: st.port, link: st.link, datapath: Object.fromEntries(Object.entries(st.datapath ?? {}).filter(([, v]) => v)) });
+      };
+      assert.fail(`sender completions out of order or failed at ${done}: first ${JSON.stringify(firstSendBad)}; sender counters: ${counters(a.dev)}; receiver counters: ${counters(b.dev)}; sender port ${await ports(a.dev)}; receiver port ${await ports(b.dev)}`);
+    }
     await receiver;
     const s = (performance.now() - t0) / 1000;
-    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}`);
+    const lost = (d) => {
+      const st = sr.workerStatsOf(d);
+      return `${st.appLostWakeups}/${st.workerLostWakeups}`;
+    };
+    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}; lost wake-ups (application/worker) sender ${lost(a.dev)}, receiver ${lost(b.dev)}`);
     assert.equal(received, OPS);
     assert.deepEqual(firstBad, []);
     assert.equal(bad, 0);

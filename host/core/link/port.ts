@@ -58,17 +58,18 @@ export interface Link {
   sendRing?(first: number, count: number, srcPort?: number): number;
   /**
    * Runs `fn` later in this turn of the event loop, after the promise continuations of the
-   * current callback (Node: setImmediate, the check phase right after the poll). With it, a
-   * received batch's ACKs and responses are drained once the application's reaction to the
-   * batch's completions (posts from `await cq.next()` continuations) is in the TX ring too, so
-   * both leave in one batched send.
+   * current callback (Node: a nextTick queued from a microtask). With it, a received batch that
+   * holds ACKs (holdAcks, and the link saw more datagrams behind it: receiveBatch's `more`) is
+   * drained once the application's reaction to the batch's completions (posts from
+   * `await cq.next()` continuations) is in the TX ring too, so both leave in one batched send.
    */
   deferFlush?(fn: () => void): void;
   /**
    * With deferFlush: true when the deferral is real (the flush runs after the application's
-   * reaction): the port then asks the device to hold a received batch's plain ACKs until the
-   * flush, so they leave after the requests the application posted meanwhile, in the same
-   * batched send (TransportCore.tx_ack_hold).
+   * reaction): the port then asks the device to hold the plain ACKs of a received batch with
+   * more datagrams behind it until the flush, so they leave after the requests the application
+   * posted meanwhile, in the same batched send (TransportCore.tx_ack_hold); a batch that emptied
+   * the link's socket holds nothing.
    */
   readonly holdAcks?: boolean;
   /** Called once by the port's constructor, before anything is sent or received. */
@@ -304,13 +305,17 @@ export class PacketPort {
   /**
    * `count` datagrams received in place, described by batch records at `recs` (Rxr): one core
    * call validates and dispatches them all, then the TX ring is drained in the same turn (the
-   * batch's ACKs and responses leave before this returns).
+   * batch's ACKs and responses leave before this returns). `more` (default true): the link saw
+   * more datagrams waiting behind this batch. With a link that holds ACKs (Link.holdAcks) only
+   * such a batch holds them: a batch that emptied the socket (`more` false) is most likely a lone
+   * request whose sender waits, so its ACKs leave at once and wake the peer while the
+   * application here prepares its answer (which then leaves at its post).
    */
-  receiveBatch(recs: number, count: number): void {
+  receiveBatch(recs: number, count: number, more = true): void {
     if (this.closed || count <= 0) return;
     const core = this.core;
     const now = this.clock.now();
-    if (!this.acksHeld && this.link.holdAcks && this.link.deferFlush && core.tx_ack_hold && core.tx_ack_held) {
+    if (more && !this.acksHeld && this.link.holdAcks && this.link.deferFlush && core.tx_ack_hold && core.tx_ack_held) {
       // released by the flush below, in this turn (its plain ACKs follow the application's posts)
       core.tx_ack_hold(1, now);
       this.acksHeld = true;
@@ -327,12 +332,12 @@ export class PacketPort {
         if (this.capture) this.captureRecord(rec, r);
       }
     }
-    if (this.link.deferFlush) {
+    if (this.acksHeld) {
       // completions now (CQ waiters wake), the TX ring later in this turn (see Link.deferFlush),
-      // unless it already holds a burst (DEFER_FLUSH_AT)
+      // unless it already holds a burst (DEFER_FLUSH_AT); nothing held: drained now
       if (!this.flushPending) {
         this.flushPending = true;
-        this.link.deferFlush(this.flush);
+        this.link.deferFlush!(this.flush);
       }
       if (this.flushPending) this.service();
       return;

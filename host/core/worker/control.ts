@@ -33,6 +33,11 @@ export const W = {
   CALLS: 12,
   /** application thread waiting on PROGRESS: the worker notifies only then */
   APP_WAITING: 13,
+  /**
+   * 1 once the worker filters its notifies by the application's watch list (watch.ts): only then
+   * does the application publish it (the worker sets it with the list at "every run" first)
+   */
+  WATCH_USED: 14,
   /** 1 while the application thread's port has a capture hook: the worker taps its port and streams records back */
   CAPTURE: 40,
   /** 1 while the worker sleeps (waitAsync on WAKE): a doorbell notifies only then (spinning, it looks itself) */
@@ -53,6 +58,18 @@ export const W = {
   /** statistics: holds that ended with a doorbell (the answer joined the ACKs), and all holds */
   HOLDS_JOINED: 34,
   HOLDS: 35,
+  /**
+   * statistics: waits whose wake-up never came although their word moved (a notify sent, the waiter's
+   * promise never settled), ended by the other check (LOST_WAKE_CHECK_MS): the application's, the worker's
+   */
+  APP_LOST_WAKEUPS: 15,
+  WORKER_LOST_WAKEUPS: 56,
+  /** diagnostics: the worker's notifies of a waiting application that woke no waiter; what its last notify woke */
+  WORKER_NOTIFY_MISSES: 36,
+  WORKER_LAST_NOTIFY: 37,
+  /** diagnostics: the application's waits on PROGRESS that parked, and the PROGRESS value the last one waited on */
+  APP_WAITS: 38,
+  APP_WAIT_VALUE: 39,
 } as const;
 
 /** Float64 indices: the worker's port counters, copied after every turn that ran the device. */
@@ -73,7 +90,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets (words 34..35, 40..47 and the F slots at bytes 192..216 sit between RESULT and DB) */
+/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56 and the F slots at bytes 192..223 between RESULT and DB) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;
@@ -151,6 +168,33 @@ export class Control {
 
 type WaitAsyncResult = { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
 const nativeWaitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: number, v: number, t?: number) => WaitAsyncResult }).waitAsync;
+
+/**
+ * How often each side of a device worker looks for a wait of its own that should have ended (ms):
+ * its word moved and the other side notified, yet the waitAsync promise has not settled at two
+ * looks in a row (so between one and two periods late). It then stops counting on that promise,
+ * counts a lost wake-up (W.APP_LOST_WAKEUPS, W.WORKER_LOST_WAKEUPS) and runs as if woken. The
+ * handshake itself cannot lose one (each side publishes its waiting flag, then re-checks the word
+ * inside waitAsync, which compares and enqueues atomically; the other side moves the word, then
+ * reads the flag: seq-cst, so one of the two sees the other); what this covers is a settlement the
+ * engine never delivers, seen once in ~50 bench runs on a loaded machine (docs/PERFORMANCE.md).
+ */
+export const LOST_WAKE_CHECK_MS = 100;
+
+/**
+ * The wait both sides use; tests replace `change` to lose a wake-up on purpose (a promise that
+ * never settles) and check that LOST_WAKE_CHECK_MS recovers it.
+ */
+export const waits = {
+  change: (i32: Int32Array, index: number, value: number): Promise<unknown> | undefined => waitChange(i32, index, value),
+};
+
+/** setInterval that does not keep the thread alive (Node's unref; browsers have none to call). */
+export function backgroundInterval(fn: () => void, ms: number): ReturnType<typeof setInterval> {
+  const t = setInterval(fn, ms);
+  (t as { unref?: () => void }).unref?.();
+  return t;
+}
 
 /**
  * Atomics.waitAsync(i32, index, value): a promise when `i32[index]` still holds `value`, else

@@ -42,6 +42,9 @@ export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () 
         ctx = { core, mem: new DeviceMemory(core.memory), server, report };
         server.start();
         value = { memory: core.memory, names: server.names };
+      } else if (msg.op === "debug") {
+        // a stall's diagnosis: the server's loop and the platform's link and port (ops.debug), read only
+        value = ctx ? { server: ctx.server.debugState(), ...((await ops.debug?.(msg, ctx)) as object | undefined) } : undefined;
       } else if (msg.op === "captureFlush") {
         // the records captured so far go first (messages keep their order): the answer follows them
         ctx?.server.flushCapture();

@@ -4,7 +4,7 @@
 // any work the port drains the TX ring and re-arms the timer, and PROGRESS is bumped so the
 // application thread's CQ waiters and event pump look at the shared rings.
 import type { CapturedDatagram, PacketPort } from "../link/index.js";
-import { CALL_DONE, CALL_REQUEST, Control, F, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waitChange } from "./control.js";
+import { backgroundInterval, CALL_DONE, CALL_REQUEST, Control, F, LOST_WAKE_CHECK_MS, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waits } from "./control.js";
 import { DeviceMemory } from "../verbs/memory.js";
 import { watchMoved } from "./watch.js";
 import { DOORBELL_SQ } from "../abi/index.js";
@@ -37,7 +37,8 @@ const TURN_MAX_MS = 2;
  * single-thread device's instead of 1.23-1.25x (bench/worker.mjs, the two settings interleaved in one
  * quiet run): a thread woken once more per round trip is back on its CPU sooner for the answer.
  * Held ACKs (workerAckHold) turn it on: a hold waits for the application's answer, and only a wake-up
- * that brought completions should start one. The application thread publishes its watch list always.
+ * that brought completions should start one. The application thread publishes its watch list only
+ * while the worker uses it (W.WATCH_USED, set by useWatchList()).
  */
 const WAKE_ONLY_WATCHED = false;
 /** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
@@ -76,6 +77,7 @@ export class DeviceServer {
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
     this.mem = exports["memory"] instanceof WebAssembly.Memory ? new DeviceMemory(exports["memory"]) : undefined;
     this.doorbell = exports["doorbell"] as Fn;
+    if (WAKE_ONLY_WATCHED) this.useWatchList();
   }
 
   /** Function export names of an instance (what the proxy is built from). */
@@ -85,8 +87,38 @@ export class DeviceServer {
 
   /** Starts serving; returns at once (the loop runs on Atomics.waitAsync). */
   start(): void {
+    this.lostCheck ??= backgroundInterval(this.checkLost, LOST_WAKE_CHECK_MS);
     this.run(false);
   }
+
+  private lostCheck: ReturnType<typeof setInterval> | undefined;
+  /** the WAKE value a pending wait was late for at the last look (-1: none) */
+  private lateFor = -1;
+  /** bumped per wait: a wait given up on (checkLost) is ignored if it settles after all */
+  private waitGen = 0;
+
+  /**
+   * A wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): WAKE moved past the value the
+   * pending wait started on, at two looks in a row, and nothing else is running this loop. The
+   * application rang after this thread published WORKER_WAITING (its notify went out, or this thread
+   * re-checked WAKE after publishing): the settlement was lost. Counted, and the loop runs now.
+   */
+  private readonly checkLost = (): void => {
+    const v = Atomics.load(this.ctl.i32, W.WAKE);
+    if (this.stopped || !this.waitPending || this.running || this.spinQueued || this.resumeQueued || v === this.seen) {
+      this.lateFor = -1;
+      return;
+    }
+    if (this.lateFor !== v) {
+      this.lateFor = v;
+      return;
+    }
+    this.lateFor = -1;
+    Atomics.add(this.ctl.i32, W.WORKER_LOST_WAKEUPS, 1);
+    this.waitGen++;
+    this.waitPending = false;
+    this.run(false);
+  };
 
   /**
    * Held ACKs across the threads. The link's deferred flush (Link.deferFlush, "defer") hands the
@@ -121,13 +153,40 @@ export class DeviceServer {
 
   private heldFlush: (() => void) | undefined;
   private holdTimer: ReturnType<typeof setTimeout> | undefined;
+  private ackHeldFn: (() => number) | undefined;
   /** plain ACKs the device holds now (TransportCore.tx_ack_held), once a link that holds them is attached */
-  acksHeld: (() => number) | undefined;
+  get acksHeld(): (() => number) | undefined {
+    return this.ackHeldFn;
+  }
+  /** Held ACKs on (workerAckHold): the worker's notifies go by the application's watch list from now on. */
+  set acksHeld(fn: (() => number) | undefined) {
+    this.ackHeldFn = fn;
+    if (fn) this.useWatchList();
+  }
+
+  /** whether progress() notifies by the application's watch list (watch.ts) rather than after every run */
+  private watching = false;
+
+  /**
+   * Filters this worker's notifies by the application's watch list from now on. The list starts as
+   * "every run" (count -1) until the application, seeing WATCH_USED, publishes its own: a list it
+   * never wrote is not read as "nothing watched".
+   */
+  useWatchList(): void {
+    if (this.watching) return;
+    const i32 = this.ctl.i32;
+    const b = this.ctl.watchBase;
+    Atomics.add(i32, b, 2); // a completed rewrite (even), so that watchMoved reads the count
+    Atomics.store(i32, b + 1, -1);
+    Atomics.store(i32, W.WATCH_USED, 1);
+    this.watching = true;
+  }
 
   /** Stops serving: later calls are refused on the application side (CLOSED). */
   stop(): void {
     this.releaseFlush();
     this.stopped = true;
+    clearInterval(this.lostCheck);
     this.ctl.store(W.CLOSED, 1);
     this.ctl.bump(W.WAKE);
   }
@@ -146,10 +205,12 @@ export class DeviceServer {
     Atomics.add(c.i32, W.PROGRESS, 1);
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
     // old value), with WAKE_ONLY_WATCHED only for a run that moved a ring it waits on (watch.ts)
-    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!(WAKE_ONLY_WATCHED || this.acksHeld) || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
+    if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.watching || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
       if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
-      Atomics.notify(c.i32, W.PROGRESS);
+      const woke = Atomics.notify(c.i32, W.PROGRESS);
+      Atomics.store(c.i32, W.WORKER_LAST_NOTIFY, woke);
+      if (woke === 0) Atomics.add(c.i32, W.WORKER_NOTIFY_MISSES, 1);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
     // a receive ran the device (not this loop): spin for the application's answer once the turn is over
@@ -168,13 +229,16 @@ export class DeviceServer {
   };
   /** a turn cut at TURN_MAX_MS goes on (WORKER_WAITING is 0 meanwhile: no notify is needed) */
   private readonly resumeTurn = (): void => {
+    this.resumeQueued = false;
     if (!this.running) this.run(false);
   };
-  private readonly woken = (): void => {
+  private resumeQueued = false;
+  private woken(gen: number): void {
+    if (gen !== this.waitGen) return; // given up on (checkLost): the loop went on without it
     this.waitPending = false;
     Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
     if (!this.running) this.run(false);
-  };
+  }
 
   /**
    * One worker turn: rings what the application queued and answers its call, over and over while
@@ -203,6 +267,7 @@ export class DeviceServer {
             else this.progress();
           }
           if (performance.now() - start > TURN_MAX_MS) {
+            this.resumeQueued = true;
             this.yieldTurn(this.resumeTurn);
             return;
           }
@@ -220,10 +285,11 @@ export class DeviceServer {
           continue;
         }
         if (this.waitPending) return;
-        const w = waitChange(i32, W.WAKE, this.seen);
+        const w = waits.change(i32, W.WAKE, this.seen);
         if (w) {
           this.waitPending = true;
-          void w.then(this.woken);
+          const gen = ++this.waitGen;
+          void w.then(() => this.woken(gen));
           return;
         }
         Atomics.store(i32, W.WORKER_WAITING, 0);
@@ -231,6 +297,20 @@ export class DeviceServer {
     } finally {
       this.running = false;
     }
+  }
+
+  /**
+   * Where this side stands (a stall's diagnosis: bench/worker.mjs's watchdog): the loop's flags and
+   * the control block's words, read without touching them.
+   */
+  debugState(): Record<string, unknown> {
+    const i32 = this.ctl.i32;
+    const words: Record<string, number> = {};
+    for (const [k, w] of Object.entries(W)) words[k] = Atomics.load(i32, w);
+    return {
+      running: this.running, waitPending: this.waitPending, seen: this.seen, spinQueued: this.spinQueued, stopped: this.stopped,
+      heldFlush: this.heldFlush !== undefined, acksHeld: this.acksHeld?.(), control: words,
+    };
   }
 
   /** Rings queued doorbells, answers a waiting call; true when it did anything. */

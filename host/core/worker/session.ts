@@ -4,7 +4,7 @@
 // PROGRESS word (Atomics.waitAsync) rather than by a message per completion.
 import { AsyncEvent, Device, EventType, type OpenDeviceOptions } from "../verbs/index.js";
 import type { VerbsCore } from "../verbs/abi.js";
-import { Control, W, waitChange } from "./control.js";
+import { backgroundInterval, Control, LOST_WAKE_CHECK_MS, W, waits } from "./control.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { reviveError, type SerializedError, type WorkerReply, type WorkerReport } from "./messages.js";
 import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
@@ -112,7 +112,17 @@ export function startWorkerCore(session: WorkerSession, module: WebAssembly.Modu
   return session.request<WorkerReady>("init", { module, control: session.control.sab, spinUs });
 }
 
-const sessions = new WeakMap<Device, { session: WorkerSession; stats: CoreProxyStats }>();
+/** The application thread's side of the PROGRESS wait (watchProgress), for a stall's diagnosis. */
+interface AppWaitState {
+  /** a waitAsync on PROGRESS is outstanding */
+  parked: boolean;
+  /** the PROGRESS value the last pump answered */
+  last: number;
+  /** a turnOver (held ACKs) is queued */
+  turnQueued: boolean;
+}
+
+const sessions = new WeakMap<Device, { session: WorkerSession; stats: CoreProxyStats; wait?: AppWaitState }>();
 
 /** Figures of a worker device (counters since it opened). */
 export interface WorkerStats extends CoreProxyStats {
@@ -131,6 +141,12 @@ export interface WorkerStats extends CoreProxyStats {
   /** receive turns whose plain ACKs the worker held for this thread's answer, and those the answer joined */
   ackHolds: number;
   ackHoldsJoined: number;
+  /**
+   * waits of this thread and of the worker whose wake-up came late or never (the other side had
+   * notified; LOST_WAKE_CHECK_MS ended them): 0 in a healthy run
+   */
+  appLostWakeups: number;
+  workerLostWakeups: number;
 }
 
 /** Figures of a worker device: control calls and doorbells from this thread, what the worker served. */
@@ -143,12 +159,29 @@ export function workerStatsOf(device: Device): WorkerStats | undefined {
     appNotifies: c.load(W.APP_NOTIFIES), workerWakeups: c.load(W.WORKER_WAKEUPS), spinHits: c.load(W.SPIN_HITS),
     workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
     ackHolds: c.load(W.HOLDS), ackHoldsJoined: c.load(W.HOLDS_JOINED),
+    appLostWakeups: c.load(W.APP_LOST_WAKEUPS), workerLostWakeups: c.load(W.WORKER_LOST_WAKEUPS),
   };
 }
 
 /** After the current task's callbacks and promise continuations (a platform passes a tighter one: Node's nextTick). */
 function defaultEndOfTurn(fn: () => void): void {
   setTimeout(fn, 0);
+}
+
+/**
+ * Where both sides of a worker device stand (a stall's diagnosis: bench/worker.mjs's watchdog):
+ * this thread's PROGRESS wait and control block words now, then the worker's loop, port and link
+ * (by message: read before the message wakes anything).
+ */
+export async function workerDebugOf(device: Device): Promise<Record<string, unknown> | undefined> {
+  const s = sessions.get(device);
+  if (!s) return undefined;
+  const i32 = s.session.control.i32;
+  const control: Record<string, number> = {};
+  for (const [k, w] of Object.entries(W)) control[k] = Atomics.load(i32, w);
+  const app = { ...s.wait, control };
+  const worker = await s.session.request<Record<string, unknown>>("debug").catch((e: unknown) => ({ error: String(e) }));
+  return { app, worker };
 }
 
 /** The session of a worker device (its requests: the link's ops). */
@@ -164,8 +197,9 @@ export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, optio
   const core = coreProxy(session.control, ready.memory, ready.names);
   const device = new Device(core as unknown as VerbsCore, options);
   device.worker = true;
-  sessions.set(device, { session, stats: core.stats });
-  watchProgress(session.control, device, endOfTurn);
+  const entry: { session: WorkerSession; stats: CoreProxyStats; wait?: AppWaitState } = { session, stats: core.stats };
+  sessions.set(device, entry);
+  entry.wait = watchProgress(session.control, device, endOfTurn);
   // the worker died (an uncaught error, terminated): the device is gone, as IBV_EVENT_DEVICE_FATAL says
   session.onFailure(() => {
     if (!device.closed) device.dispatchEvent(new AsyncEvent({ eventType: EventType.DEVICE_FATAL, portNum: 1, element: 1, info: 0 }));
@@ -190,16 +224,16 @@ export function attachWorkerPort(device: Device, session: WorkerSession): Worker
 
 /**
  * Runs device.pump() whenever the worker bumped PROGRESS, waiting with Atomics.waitAsync between.
- * Before each wait it publishes what it waits for (watch.ts): the worker then notifies only a run
- * that moved one of those rings.
+ * While the worker filters its notifies (W.WATCH_USED), it publishes what it waits for before each
+ * wait (watch.ts): the worker then notifies only a run that moved one of those rings.
  */
-function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void): void {
+function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void): AppWaitState {
   const i32 = ctl.i32;
+  const state: AppWaitState = { parked: false, last: 0, turnQueued: false };
   // the worker holds ACKs for this thread's answer (serve.ts flushAfterTurn): once the turn that
   // the wake-up started is over (the completions' continuations ran), say so if none came
-  let turnQueued = false;
   const turnOver = (): void => {
-    turnQueued = false;
+    state.turnQueued = false;
     if (Atomics.load(i32, W.ACK_HOLD) !== 1) return;
     Atomics.add(i32, W.WAKE, 1);
     if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
@@ -209,16 +243,18 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     }
   };
   const list = new WatchList(ctl, device.mem, () => device.core.dev_events());
-  let parked = false;
   let pumpQueued = false;
   // Device.watchCq and Device.pump, mirrored: while this thread sleeps, a CQ that starts being
   // waited on (a next() from a timer, a reqNotify) or a ring that moved (a resize) is published at once
+  // the list is published only while the worker reads it (W.WATCH_USED: held ACKs); unread, it would cost
+  // this thread a rewrite before every sleep and after every pump for nothing
+  const watched = (): boolean => Atomics.load(i32, W.WATCH_USED) === 1;
   const watchCq = device.watchCq.bind(device);
   device.watchCq = (cq, on) => {
     watchCq(cq, on);
     list.watch(cq, on);
     // entries already past the index published: look now (once; the pump itself publishes again)
-    if (parked && list.publish() && !pumpQueued) {
+    if (state.parked && watched() && list.publish() && !pumpQueued) {
       pumpQueued = true;
       queueMicrotask(() => {
         pumpQueued = false;
@@ -229,36 +265,68 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
   const pump = device.pump.bind(device);
   device.pump = () => {
     pump();
-    if (parked) list.publish();
+    if (state.parked && watched()) list.publish();
   };
-  let last = Atomics.load(i32, W.PROGRESS);
+  state.last = Atomics.load(i32, W.PROGRESS);
   const loop = (): void => {
     while (!device.closed && !Atomics.load(i32, W.CLOSED)) {
       const p = Atomics.load(i32, W.PROGRESS);
-      if (p !== last) {
-        last = p;
+      if (p !== state.last) {
+        state.last = p;
         Atomics.store(i32, W.APP_WAITING, 0);
         device.pump();
         continue;
       }
-      list.publish();
+      if (watched()) list.publish();
       Atomics.store(i32, W.APP_WAITING, 1);
-      if (!turnQueued && Atomics.load(i32, W.ACK_HOLD) === 1) {
-        turnQueued = true;
+      if (!state.turnQueued && Atomics.load(i32, W.ACK_HOLD) === 1) {
+        state.turnQueued = true;
         endOfTurn(turnOver);
       }
-      const w = waitChange(i32, W.PROGRESS, p);
+      const w = waits.change(i32, W.PROGRESS, p);
       if (w) {
-        parked = true;
-        void w.then(woken);
+        Atomics.add(i32, W.APP_WAITS, 1);
+        Atomics.store(i32, W.APP_WAIT_VALUE, p);
+        state.parked = true;
+        const gen = ++waitGen;
+        void w.then(() => woken(gen));
         return;
       }
     }
+    clearInterval(lostCheck);
   };
-  const woken = (): void => {
-    parked = false;
+  let waitGen = 0;
+  const woken = (gen: number): void => {
+    if (gen !== waitGen) return; // given up on (checkLost): the loop went on without it
+    state.parked = false;
     Atomics.add(i32, W.APP_WAKEUPS, 1);
     loop();
   };
+  // a wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): PROGRESS moved past the value
+  // this thread parked on, at two looks in a row — the worker saw APP_WAITING and notified, and the
+  // promise never settled. Counted, and the loop runs now.
+  let lateFor: number | undefined;
+  const checkLost = (): void => {
+    if (device.closed || Atomics.load(i32, W.CLOSED)) {
+      clearInterval(lostCheck);
+      return;
+    }
+    const p = Atomics.load(i32, W.PROGRESS);
+    if (!state.parked || p === state.last) {
+      lateFor = undefined;
+      return;
+    }
+    if (lateFor !== p) {
+      lateFor = p;
+      return;
+    }
+    lateFor = undefined;
+    Atomics.add(i32, W.APP_LOST_WAKEUPS, 1);
+    waitGen++;
+    state.parked = false;
+    loop();
+  };
+  const lostCheck = backgroundInterval(checkLost, LOST_WAKE_CHECK_MS);
   loop();
+  return state;
 }

@@ -69,6 +69,7 @@ typedef struct {
   uint32_t npieces;
   piece_at piece[TX_MAX_PIECES];
   int32_t ttl, tos; /* per-datagram IP_TTL/IP_TOS (IPV6_HOPLIMIT/IPV6_TCLASS) words, -1: the socket's */
+  int32_t flow; /* IPv6 flow label word (low 20 bits; sin6_flowinfo), -1: none (0 on the wire) */
 } tx_layout;
 
 /* Byte offsets inside an RX metadata record; -1: not written. */
@@ -80,13 +81,14 @@ typedef struct {
 typedef struct {
   uint64_t tx_datagrams, tx_bytes, tx_syscalls, tx_gso_sends, tx_gso_segments, tx_gso_fallbacks, tx_errors,
       tx_eagain, tx_bad_records;
-  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
+  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_batches_more, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
   uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
 } dp_stats;
 
 typedef struct {
   uint32_t off, len, flags, port, niov;
   int ttl, tos; /* -1: the socket's */
+  uint32_t flow; /* IPv6 flow label (20 bits) */
   const uint8_t *dst;
   struct iovec iov[TX_MAX_PIECES];
 } tx_rec;
@@ -233,7 +235,7 @@ static int field_ok(int32_t at, uint32_t size, uint32_t stride, int optional) {
   return at >= 0 && (uint64_t)at + size <= stride;
 }
 
-/* [stride, ringCap, dstAddr, dstPort, flags, ipId, result, npieces, (data, len, inline) x npieces, ttl?, tos?] */
+/* [stride, ringCap, dstAddr, dstPort, flags, ipId, result, npieces, (data, len, inline) x npieces, ttl?, tos?, flowLabel?] */
 static const char *parse_tx_layout(const int32_t *a, size_t n, tx_layout *t) {
   if (n < 8) return "TX layout: too short";
   memset(t, 0, sizeof *t);
@@ -263,6 +265,8 @@ static const char *parse_tx_layout(const int32_t *a, size_t n, tx_layout *t) {
   t->tos = n > at + 1 ? a[at + 1] : -1;
   if (!field_ok(t->ttl, 4, t->stride, 1) || !field_ok(t->tos, 4, t->stride, 1))
     return "TX layout: ttl and tos must lie inside the record or be -1";
+  t->flow = n > at + 2 ? a[at + 2] : -1;
+  if (!field_ok(t->flow, 4, t->stride, 1)) return "TX layout: flowLabel must lie inside the record or be -1";
   return NULL;
 }
 
@@ -391,13 +395,17 @@ static int call_js(datapath *dp, napi_ref fn_ref, size_t argc, napi_value *argv)
   return 0;
 }
 
-/* One metadata batch to JS: onBatch(count, error). Returns 0 when the datapath must stop now. */
-static int deliver(datapath *dp, uint32_t count, int error) {
-  napi_value argv[2];
+/* One metadata batch to JS: onBatch(count, error, more); `more` 1 when the socket may hold more
+ * datagrams behind this batch (its receive filled every slot or the records ran out), 0 when the
+ * receive that made it found the socket drained. Returns 0 when the datapath must stop now. */
+static int deliver(datapath *dp, uint32_t count, int error, int more) {
+  napi_value argv[3];
   napi_create_uint32(dp->env, count, &argv[0]);
   napi_create_int32(dp->env, error, &argv[1]);
+  napi_create_uint32(dp->env, more ? 1 : 0, &argv[2]);
   dp->st.rx_batches++;
-  int ok = call_js(dp, dp->on_batch, 2, argv);
+  if (more) dp->st.rx_batches_more++;
+  int ok = call_js(dp, dp->on_batch, 3, argv);
   return ok && dp->receiving && !dp->closed;
 }
 
@@ -446,7 +454,7 @@ static void rx_drain_once(datapath *dp) {
       /* the buffer went away under us (a non-shared wasm memory grew): stop, say so once */
       dp->receiving = 0;
       update_poll(dp);
-      deliver(dp, 0, -EFAULT);
+      deliver(dp, 0, -EFAULT, 0);
       break;
     }
     uint32_t nmsg = dp->rx_nmsg;
@@ -525,7 +533,7 @@ static void rx_drain_once(datapath *dp) {
       uint32_t data = dp->rx_area + (uint32_t)i * dp->rx_space;
       for (uint32_t s = 0; s < nseg; s++) {
         if (used == dp->rx_meta_cap) {
-          if (!deliver(dp, used, 0)) {
+          if (!deliver(dp, used, 0, 1)) {
             go_on = 0;
             break;
           }
@@ -555,7 +563,7 @@ static void rx_drain_once(datapath *dp) {
         dp->st.rx_bytes += slen;
       }
     }
-    if (go_on && used > 0) go_on = deliver(dp, used, 0);
+    if (go_on && used > 0) go_on = deliver(dp, used, 0, (uint32_t)n == nmsg);
     done += (uint32_t)n;
     if (!go_on || ((uint32_t)n < nmsg && !dp->busy_poll_us)) break;
   }
@@ -577,7 +585,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     int was_receiving = dp->receiving;
     dp->receiving = 0;
     update_poll(dp);
-    if (was_receiving) deliver(dp, 0, status);
+    if (was_receiving) deliver(dp, 0, status, 0);
     if (writable) {
       if (!dp->closed) call_js(dp, writable, 0, NULL);
       napi_delete_reference(dp->env, writable);
@@ -637,6 +645,7 @@ static int tx_read(datapath *dp, uint8_t *mem, size_t memlen, uint32_t base, uin
   r->ttl = L->ttl >= 0 ? (int)get32(rec + L->ttl) : -1;
   r->tos = L->tos >= 0 ? (int)get32(rec + L->tos) : -1;
   if (r->ttl > 255 || r->tos > 255) return EINVAL;
+  r->flow = L->flow >= 0 ? get32(rec + L->flow) & 0xfffffu : 0;
   int mapped = 1;
   for (int k = 0; k < 10; k++) mapped &= r->dst[k] == 0;
   mapped &= r->dst[10] == 0xff && r->dst[11] == 0xff;
@@ -744,7 +753,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
           tx_rec s;
           if (tx_read(dp, mem, memlen, base, first, j + nrec, flags_or, &s) != 0) break;
           if (!(s.flags & TXF_GSO) || s.len > r.len || s.len == 0 || s.port != r.port || memcmp(s.dst, r.dst, 16) != 0) break;
-          if (s.ttl != r.ttl || s.tos != r.tos) break; /* one TTL/TOS per GSO send */
+          if (s.ttl != r.ttl || s.tos != r.tos || s.flow != r.flow) break; /* one TTL/TOS/flow label per GSO send */
           if (dp->family == 4 && (s.flags & TXF_ICRC) && dp->tx.ip_id < 0) break;
           if (niov + s.niov > TX_MAX_IOV) break;
           memcpy(&dp->tx_iov[niov], s.iov, s.niov * sizeof s.iov[0]);
@@ -768,6 +777,9 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
         memset(name, 0, sizeof *name);
         name->sin6_family = AF_INET6;
         name->sin6_port = htons((uint16_t)r.port);
+        /* the address handle's flow label: the kernel takes it from here on a socket with
+         * IPV6_FLOWINFO_SEND (udpsock.c sets it on every addon socket), 0 stays 0 (no auto label) */
+        name->sin6_flowinfo = htonl(r.flow);
         memcpy(&name->sin6_addr, r.dst, 16);
         h->msg_namelen = sizeof *name;
       }
@@ -1052,6 +1064,9 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "gro", b);
   napi_get_boolean(env, dp->pktinfo_on, &b);
   napi_set_named_property(env, o, "pktinfo", b);
+  /* IPv6: each datagram carries its record's flow label (the layout has one, the socket takes it) */
+  napi_get_boolean(env, dp->family == 6 && dp->tx.flow >= 0 && dp->fd >= 0 && udpsock_flow_label(dp->fd), &b);
+  napi_set_named_property(env, o, "flowLabel", b);
   napi_get_boolean(env, dp->closed, &b);
   napi_set_named_property(env, o, "closed", b);
   return o;
@@ -1080,6 +1095,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxGroSplits", rx_gro_splits);
   STAT("rxTruncated", rx_truncated);
   STAT("rxBatches", rx_batches);
+  STAT("rxBatchesMore", rx_batches_more);
   STAT("rxWakeups", rx_wakeups);
   STAT("rxErrors", rx_errors);
   STAT("rxBusyPolls", rx_busy_polls);

@@ -67,6 +67,10 @@ int udpsock_open(int family, const char *address, int port, int flags, udpsock_s
   } else {
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
     if (setsockopt(fd, IPPROTO_UDP, UDP_NO_CHECK6_RX, &one, sizeof one) != 0) return fail(fd, UDPSOCK_AT_SETSOCKOPT, step, errno);
+    /* the flow label from sin6_flowinfo, none made up by the kernel (best effort: udpsock_flow_label) */
+    int zero = 0;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &one, sizeof one);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_AUTOFLOWLABEL, &zero, sizeof zero);
     struct sockaddr_in6 sa;
     memset(&sa, 0, sizeof sa);
     sa.sin6_family = AF_INET6;
@@ -76,6 +80,15 @@ int udpsock_open(int family, const char *address, int port, int flags, udpsock_s
     set_multicast_if(fd, 6, &sa.sin6_addr);
   }
   return fd;
+}
+
+int udpsock_flow_label(int fd) {
+  int send = 0, autolabel = 1;
+  socklen_t l = sizeof send;
+  if (getsockopt(fd, IPPROTO_IPV6, IPV6_FLOWINFO_SEND, &send, &l) != 0) return 0;
+  l = sizeof autolabel;
+  if (getsockopt(fd, IPPROTO_IPV6, IPV6_AUTOFLOWLABEL, &autolabel, &l) != 0) return 0;
+  return send == 1 && autolabel == 0;
 }
 
 const char *udpsock_step_name(udpsock_step step) {

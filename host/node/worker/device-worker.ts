@@ -35,6 +35,13 @@ function threadCpu(): { tid: number; runNs: number; waitNs: number } | undefined
   }
 }
 
+/** An object's own fields that are numbers, strings or booleans (its flags and counters). */
+function primitiveFields(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (["number", "string", "boolean"].includes(typeof v)) out[k] = v;
+  return out;
+}
+
 const ops: WorkerOps = {
   tunnel: tunnel.tunnel!,
   async link(msg, ctx) {
@@ -58,6 +65,7 @@ const ops: WorkerOps = {
       const defer = l.deferFlush.bind(l);
       const server = ctx.server;
       l.deferFlush = (fn: () => void) => defer(() => server.flushAfterTurn(fn));
+      l.holdEveryBatch = true; // a lone ping's ACK too: it waits for the application thread's answer
       server.acksHeld = () => core.tx_ack_held!();
     }
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
@@ -75,6 +83,16 @@ const ops: WorkerOps = {
     if (!link) return { ...(tunnel.stats!(msg, ctx) as object), thread: threadCpu() };
     const datapath = "datapathStats" in link ? link.datapathStats() : undefined;
     return { link: JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})), port: ctx.server.port?.stats, datapath, thread: threadCpu() };
+  },
+  /** a stall's diagnosis (runner's "debug"): the port's and the link's own fields, the device's timer */
+  debug(_msg, ctx) {
+    const core = ctx.core as unknown as TransportCore & { engine_pending(): number };
+    return {
+      now: realClock.now(), nextDeadline: core.next_deadline(), enginePending: core.engine_pending(), ackHeld: core.tx_ack_held?.(),
+      port: ctx.server.port && primitiveFields(ctx.server.port), portStats: ctx.server.port?.stats, budget: ctx.server.port?.budget(),
+      link: link && primitiveFields(link), linkStats: link && JSON.parse(JSON.stringify((link as { stats?: unknown }).stats ?? {})),
+      datapath: link && "datapathStats" in link ? link.datapathStats() : undefined,
+    };
   },
   async close(msg, ctx) {
     ctx.server.releaseFlush();

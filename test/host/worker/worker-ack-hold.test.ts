@@ -4,11 +4,18 @@
 // Every completion still arrives: ping-pongs with and without an answer, counted in the worker's
 // figures (workerStatsOf: ackHolds, ackHoldsJoined). Loopback UDP on 127.0.10.x.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { openDevice, udpLinkOf, udpPortOf } from "../../../host/node/index.js";
+import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
-import { workerStatsOf } from "../../../host/core/worker/index.js";
+import { W, workerSessionOf, workerStatsOf } from "../../../host/core/worker/index.js";
+
+/** How often this thread wrote its watch list (the list's sequence word: +2 per publish), and whether the worker reads it. */
+function watchList(d: Device): { publishes: number; used: number } {
+  const c = workerSessionOf(d)!.control;
+  return { publishes: Atomics.load(c.i32, c.watchBase) >> 1, used: c.load(W.WATCH_USED) };
+}
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 const opened: Device[] = [];
@@ -30,6 +37,11 @@ async function end(address: string, worker: boolean, workerAckHold?: boolean) {
 async function pair(a: string, b: string, workerAckHold: boolean) {
   const A = await end(a, true, workerAckHold);
   const B = await end(b, false);
+  // the peer answers a ping with its ACK and the echo in one send, as it did before lone batches sent
+  // their ACK at once (PacketPort.receiveBatch's `more`): each echo then wakes A's application thread
+  // once, with the echo's completion, while A's worker holds the echo's ACK
+  const lb = udpLinkOf(B.d);
+  if (lb instanceof NativeUdpLink) lb.holdEveryBatch = true;
   connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
   connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
   return { A, B };
@@ -74,6 +86,10 @@ describe("held ACKs in the device worker (workerAckHold)", () => {
     expect(holds).toBeGreaterThan(100);
     expect(joined).toBeGreaterThan(50);
     expect(joined).toBeLessThanOrEqual(holds);
+    // the worker filters its notifies by the watch list, which this thread publishes before it sleeps
+    const list = watchList(A.d);
+    expect(list.used).toBe(1);
+    expect(list.publishes).toBeGreaterThan(200);
   });
 
   it("no answer: the ACK still leaves (the peer's SEND completes), without waiting for a timeout", async () => {
@@ -102,5 +118,7 @@ describe("held ACKs in the device worker (workerAckHold)", () => {
     echo(B);
     await pings(A, 20);
     expect(workerStatsOf(A.d)!.ackHolds).toBe(0);
+    // and no watch list: the worker notifies after every run, so this thread never writes one
+    expect(watchList(A.d)).toEqual({ publishes: 0, used: 0 });
   });
 });

@@ -2,6 +2,7 @@
 // check, its addresses, its work directory and namespace, shell text run inside it, `softroce`
 // run in its namespace, and the stop that runs whatever way the suite's process ends.
 import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, requireTools, run, runOk, runProcess, test } from "./harness.mjs";
 import { namespaces } from "./run-netns.mjs";
@@ -35,24 +36,59 @@ export async function requireGuestTools() {
   }
 }
 
+/** Run directories of finished (dead) runs kept beside the live ones: their captures and serial logs. */
+const KEEP_DEAD_RUNS = 3;
+
 /**
- * One suite's guest: `work` names its directory, `netns` (runNetns in run-netns.mjs) its namespace;
- * `cli` the softroce CLI it runs. qemu outlives the guest.sh that started it, so the guest is stopped
- * (by saved PIDs) and its namespace deleted on exit. A fixed name `ns` instead of `netns` (the
- * benchmark's) is one nothing else uses: start() deletes what a killed run left under it.
+ * One suite's guest: `work` names its directory (the guest image, built once and shared by the
+ * suite's runs), `netns` (runNetns in run-netns.mjs) its namespace; `cli` the softroce CLI it runs.
+ * Each run has a directory of its own, `runDir` = `<work>/runs/<namespace>` (guest.sh's PID files
+ * and serial log, and the suite's captures), so parallel runs do not stop each other's guest or
+ * write one file. qemu outlives the guest.sh that started it, so the guest is stopped (by saved
+ * PIDs) and its namespace deleted on exit. A fixed name `ns` instead of `netns` is one nothing
+ * else uses: start() deletes what a killed run left under it.
  */
 export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cli/softroce.js") }) {
   if (!netns === !fixed) throw new Error("interopGuest: give netns (runNetns) or ns (a fixed name), one of them");
-  netns ??= { name: fixed, exists: () => namespaces().includes(fixed), reapStale: () => [], fixed: true };
+  netns ??= { name: fixed, exists: () => namespaces().includes(fixed), reapStale: () => [], deadRun: () => false, fixed: true };
   const ns = netns.name;
-  const env = { ...process.env, INTEROP_WORK: work, INTEROP_NS: ns };
+  const runs = join(work, "runs");
+  const runDir = join(runs, ns);
+  const env = { ...process.env, INTEROP_WORK: work, INTEROP_RUN: runDir, INTEROP_NS: ns };
   let started = false;
   process.on("exit", () => {
     if (started) spawnSync(GUEST_SH, ["stop"], { env, stdio: "ignore", timeout: 20_000 });
   });
+  /**
+   * The run directories killed runs of this suite left: their guests stopped (guest.sh stop by
+   * their saved PIDs, which also deletes their namespaces), all but the newest KEEP_DEAD_RUNS
+   * deleted. A fixed name's own directory is stopped like a dead run's (nothing else uses it).
+   */
+  const reapDeadRuns = () => {
+    let names = [];
+    try {
+      names = readdirSync(runs);
+    } catch {
+      return;
+    }
+    const dead = names.filter((n) => netns.deadRun(n) || (netns.fixed && n === ns));
+    for (const n of dead) {
+      spawnSync(GUEST_SH, ["stop"], { env: { ...process.env, INTEROP_WORK: work, INTEROP_RUN: join(runs, n), INTEROP_NS: n }, stdio: "ignore", timeout: 20_000 });
+    }
+    const old = dead
+      .filter((n) => n !== ns)
+      .map((n) => ({ n, t: statSync(join(runs, n)).mtimeMs }))
+      .sort((a, b) => b.t - a.t)
+      .slice(KEEP_DEAD_RUNS);
+    for (const { n } of old) rmSync(join(runs, n), { recursive: true, force: true });
+  };
   return {
     env,
     cli,
+    /** this run's own directory (captures, guest.sh's run files) */
+    runDir,
+    /** what start() does first: stops the guests killed runs left, prunes dead runs' directories */
+    reapDeadRuns,
     /** builds the image (or finds it up to date); resolves build-guest.sh's output */
     build: () => runOk(BUILD_SH, [], { env, timeoutMs: 900_000 }),
     /**
@@ -63,8 +99,9 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
     async start() {
       const reaped = netns.reapStale();
       if (!netns.fixed && netns.exists()) throw new Error(`netns ${ns} exists before this run made it (another run's, or left behind: ip netns del ${ns})`);
-      spawnSync(GUEST_SH, ["stop"], { env, stdio: "ignore", timeout: 20_000 });
+      reapDeadRuns();
       reaped.push(...netns.reapStale());
+      mkdirSync(runDir, { recursive: true });
       started = true;
       return Object.assign(await runOk(GUEST_SH, ["start"], { env, timeoutMs: 240_000 }), { reaped });
     },

@@ -49,6 +49,11 @@ export function runNetns({ prefix, override, script }) {
         const pids = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
         return pids.status === 0 && pids.stdout.trim() === "";
       }),
+    /** Whether `other` is the name a run of this suite would have, and that run no longer runs (its PID is gone or reused). */
+    deadRun(other) {
+      const m = own.exec(other);
+      return m !== null && other !== name && !runsScript(Number(m[1]), script);
+    },
     /** Deletes the stale namespaces; resolves their names. */
     reapStale() {
       const gone = [];

@@ -1,0 +1,110 @@
+// A wake-up that never arrives (an Atomics.waitAsync promise that does not settle although the
+// other side moved the word and notified) must cost a device worker at most two lost-wake-up looks
+// (LOST_WAKE_CHECK_MS), not the device: once in ~50 runs of bench/worker.mjs on a loaded machine
+// both processes went idle with the application parked, PROGRESS past the value it waited on and
+// the worker's notify sent. These tests lose one wait on purpose (control.ts `waits.change` hands
+// back a promise that never settles) on each side and check that the device goes on, counted.
+import { afterEach, describe, expect, it } from "vitest";
+import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+import { Control, DeviceServer, LOST_WAKE_CHECK_MS, W, waits, workerStatsOf } from "../../../host/core/worker/index.js";
+
+const realChange = waits.change;
+const opened: Device[] = [];
+afterEach(() => {
+  waits.change = realChange;
+  while (opened.length) opened.pop()!.close();
+});
+
+/** Makes the `nth` wait from now on hang (its promise never settles); the others are real. */
+function loseWait(nth: number): { lost: () => boolean } {
+  let n = 0;
+  let lost = false;
+  waits.change = (i32, index, value) => {
+    const w = realChange(i32, index, value);
+    if (w && ++n === nth) {
+      lost = true;
+      return new Promise<unknown>(() => {});
+    }
+    return w;
+  };
+  return { lost: () => lost };
+}
+
+const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
+  const end = performance.now() + ms;
+  while (!cond() && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+  return cond();
+};
+
+describe("a lost wake-up", () => {
+  it("in the worker: a doorbell rung while its wait hangs is served after the lost-wake-up looks, counted", async () => {
+    const ctl = Control.create();
+    const rung: number[] = [];
+    const core = { doorbell: (h: number) => void rung.push(h) } as unknown as WebAssembly.Exports;
+    const server = new DeviceServer(ctl, core, ["doorbell"], () => 0);
+    const hang = loseWait(1);
+    server.start();
+    expect(hang.lost()).toBe(true);
+    expect(ctl.load(W.WORKER_WAITING)).toBe(1);
+    // the application's doorbell, as the proxy rings it
+    const ring = (h: number): void => {
+      const head = ctl.load(W.DB_HEAD);
+      ctl.i32[ctl.dbEntry(head)] = (h << 2) | 1;
+      ctl.store(W.DB_HEAD, head + 1);
+      Atomics.add(ctl.i32, W.WAKE, 1);
+      if (Atomics.compareExchange(ctl.i32, W.WORKER_WAITING, 1, 0) === 1) Atomics.notify(ctl.i32, W.WAKE);
+    };
+    const t0 = performance.now();
+    ring(5);
+    expect(await until(() => rung.length === 1, 20 * LOST_WAKE_CHECK_MS)).toBe(true);
+    const late = performance.now() - t0;
+    expect(rung).toEqual([5]);
+    expect(ctl.load(W.WORKER_LOST_WAKEUPS)).toBe(1);
+    expect(late).toBeGreaterThanOrEqual(LOST_WAKE_CHECK_MS * 0.9);
+    // the waits after it are real: the next doorbells are served by their wake-ups, nothing more is lost
+    for (let h = 6; h < 9; h++) {
+      ring(h);
+      expect(await until(() => rung.length === h - 4, 20 * LOST_WAKE_CHECK_MS)).toBe(true);
+    }
+    expect(rung).toEqual([5, 6, 7, 8]);
+    expect(ctl.load(W.WORKER_LOST_WAKEUPS)).toBe(1);
+    server.stop();
+  });
+
+  it("on the application thread: the completions of a round trip whose wake-up hangs arrive, counted", async () => {
+    const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+    const end = async (address: string, worker: boolean) => {
+      const d = await openDevice({ address, port: 0, worker });
+      opened.push(d);
+      if (worker) expect(d.worker, d.workerFallback).toBe(true);
+      const pd = d.allocPd();
+      const mr = pd.regMr(8192, ACCESS);
+      const cq = d.createCq(64);
+      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
+      return { d, mr, cq, qp };
+    };
+    const A = await end("127.0.10.121", true);
+    const B = await end("127.0.10.122", false);
+    connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x10, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x20, qpAccessFlags: ACCESS });
+    connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x20, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x10, qpAccessFlags: ACCESS });
+    for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
+    const write = async (i: number): Promise<void> => {
+      A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+      const wc = await A.cq.next();
+      expect(wc.status).toBe(WcStatus.SUCCESS);
+      expect(wc.wrId).toBe(BigInt(i));
+    };
+    await write(0);
+    // this thread's next wait hangs: the SEND's completion comes by the lost-wake-up look
+    const hang = loseWait(1);
+    await write(1);
+    expect(hang.lost()).toBe(true);
+    expect(workerStatsOf(A.d)!.appLostWakeups).toBe(1);
+    for (let i = 2; i < 6; i++) await write(i);
+    expect(workerStatsOf(A.d)!.appLostWakeups).toBe(1);
+    expect(workerStatsOf(A.d)!.workerLostWakeups).toBe(0);
+  });
+});
