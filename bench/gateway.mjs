@@ -288,6 +288,24 @@ async function parent() {
     const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
     breakdown = hops({ ...marks, ...g, ...t }, total);
   }
+  // the same through the relay gateway: its thread has no JS to mark, so its stages are measured
+  // between the client's marks and the target's (each then holds one gateway pass and one hop)
+  if (TRACE && clients.relay) {
+    for (const k of Object.keys(marks)) delete marks[k];
+    await ask(tc, { type: "trace", on: true }, "trace");
+    const link = tuns.relay.link;
+    hookRead(link.ws, "c.tcp");
+    hook(link.ws, "send", "c.wsSend");
+    const onMessage = link.onMessage;
+    link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
+    const c = clients.relay;
+    const post = c.qp.postSend;
+    c.qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const total = await pingPong(c, 0, TRACE);
+    c.qp.postSend = post;
+    const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
+    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, "relay")}`;
+  }
   const gwStats = await ask(gc, { type: "stats" }, "stats");
   const relayStats = gws.relay ? await ask(gws.relay.c, { type: "stats" }, "stats") : undefined;
   const targetStats = await ask(tc, { type: "stats" }, "stats");
@@ -360,22 +378,34 @@ const STAGES = [
   ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
   ["c.done", "client: completion, await"],
 ];
-function hops(m, total) {
+// Through the relay gateway: the client's and the target's marks only.
+const RELAY_STAGES = [
+  ["c.post", "client: postSend"],
+  ["c.wsSend", "client: device + link, to ws.send"],
+  ["t.recv", "client ws.send -> gateway relay thread -> target completion (2 wake-ups)"],
+  ["t.sent", "target: echo postSend (send inline)"],
+  ["c.tcp", "target send -> gateway relay thread -> client TCP read (2 wake-ups)"],
+  ["c.msg", "client: ws parse, to the link's message handler"],
+  ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
+  ["c.done", "client: completion, await"],
+];
+function hops(m, total, stages = STAGES, what = "tunnel") {
+  const STAGES_ = stages;
   const posts = m["c.post"] ?? [];
-  const per = STAGES.slice(1).map(() => []);
+  const per = STAGES_.slice(1).map(() => []);
   let n = 0;
   for (let i = 0; i < posts.length; i++) {
     const end = i + 1 < posts.length ? posts[i + 1] : Infinity;
     let t = posts[i];
     const row = [];
-    for (const [k] of STAGES.slice(1)) {
+    for (const [k] of STAGES_.slice(1)) {
       if (k === "c.done") { row.push(t + 0); break; }
       const x = (m[k] ?? []).find((v) => v >= t && v < end);
       if (x === undefined) break;
       row.push(x);
       t = x;
     }
-    if (row.length !== STAGES.length - 1) continue;
+    if (row.length !== STAGES_.length - 1) continue;
     // the last stage: the client's completion, from the iteration's measured total
     row[row.length - 1] = posts[i] + total[i] * 1000;
     let prev = posts[i];
@@ -383,8 +413,8 @@ function hops(m, total) {
     n++;
   }
   const q = (a, f) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * f))] ?? NaN; };
-  const lines = [`per-hop breakdown of ${n} of ${posts.length} traced tunnel round trips (median / p90 us; medians do not add up to the total's):`];
-  STAGES.slice(1).forEach(([, label], j) => lines.push(`  ${label.padEnd(64)} ${q(per[j], 0.5).toFixed(1).padStart(7)} / ${q(per[j], 0.9).toFixed(1)}`));
+  const lines = [`per-hop breakdown of ${n} of ${posts.length} traced ${what} round trips (median / p90 us; medians do not add up to the total's):`];
+  STAGES_.slice(1).forEach(([, label], j) => lines.push(`  ${label.padEnd(64)} ${q(per[j], 0.5).toFixed(1).padStart(7)} / ${q(per[j], 0.9).toFixed(1)}`));
   lines.push(`  ${"round trip".padEnd(64)} ${q(total, 0.5).toFixed(1).padStart(7)} / ${q(total, 0.9).toFixed(1)}`);
   return lines.join("\n");
 }

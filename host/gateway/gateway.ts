@@ -93,8 +93,9 @@ export interface GatewayOptions {
   /**
    * Who forwards an established session's packets: "native", the addon's relay thread (the
    * session's TCP socket and the UDP socket's receive handed to it; JS keeps the handshake,
-   * policy decisions, refusals, close); "js", the event loop through `ws`. Default "js"; "native"
-   * needs the native UDP side, else the gateway says why in `limitations` and keeps "js".
+   * policy decisions, refusals, close); "js", the event loop through `ws`. Default "native" when
+   * the addon is built and the UDP side is native, else "js"; asked for explicitly and not
+   * available, the gateway says why in `limitations` and runs "js". `relayPath` says which.
    */
   relay?: "native" | "js";
 }
@@ -294,7 +295,7 @@ export class Gateway {
     http.on("request", (_req, res) => {
       res.writeHead(426, { "content-type": "text/plain" }).end("softroce gateway: WebSocket only\n");
     });
-    if (o.relay === "native") this.startRelay();
+    if ((o.relay ?? "native") === "native") this.startRelay(o.relay === "native");
     // relayed: the relay thread is the UDP socket's one reader, and gives JS what it does not forward
     if (!this.relay) udp.receive(
       (buf, at, len, gid, gidAt, port) => {
@@ -343,7 +344,7 @@ export class Gateway {
     const udp = await openGatewayUdp({
       address: o.udpAddress, port: o.udpPort, useAddon: options.useAddon !== false, native: options.nativeUdp, maxDatagram: o.maxRocePayload,
       // the relay reads the socket itself, datagram by datagram (no GRO super-datagrams)
-      gro: options.relay !== "native",
+      gro: (options.relay ?? "native") !== "native",
     });
     const server = http.createServer();
     try {
@@ -369,10 +370,10 @@ export class Gateway {
   private readonly relayLimitations: string[] = [];
 
   /** Opens the native relay on the UDP side's socket; when it cannot, says why and stays "js". */
-  private startRelay(): void {
+  private startRelay(asked: boolean): void {
     const fd = this.udp.fd;
     if (fd === undefined) {
-      this.relayLimitations.push("relay: native asked, but the UDP side is node:dgram; packets go through the event loop (js)");
+      if (asked) this.relayLimitations.push("relay: native asked, but the UDP side is node:dgram; packets go through the event loop (js)");
       return;
     }
     const o = this.o;
@@ -389,7 +390,7 @@ export class Gateway {
       this.onRelayEvent,
     );
     if (!r.relay) {
-      this.relayLimitations.push(`relay: native asked, but ${r.reason}; packets go through the event loop (js)`);
+      if (asked) this.relayLimitations.push(`relay: native asked, but ${r.reason}; packets go through the event loop (js)`);
       return;
     }
     this.relay = r.relay;

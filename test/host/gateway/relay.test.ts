@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { datapathAddon } from "../../../host/node/datapath.js";
 import { Gateway, type GatewayOptions } from "../../../host/gateway/index.js";
 import { RELAY_CONSTANTS } from "../../../host/gateway/relay.js";
+import { gatewayOptionsFromArgs } from "../../../host/cli/gateway.js";
 import { emitData, emitBatch, parseFrame, FrameKind, HELLO_LEN, TUNNEL_SUBPROTOCOL_V2 } from "../../../host/core/tunnel/frames.js";
 import { Prng } from "../../../host/core/sim/prng.js";
 
@@ -237,6 +238,21 @@ describe.skipIf(!HAVE)("gateway: the native relay against the JS path", () => {
 
   it("refuses a relay option it does not know", async () => {
     await expect(Gateway.start({ port: 0, udpPort: 0, relay: "c" as never })).rejects.toThrow(/relay "c"/);
+  });
+
+  it("is the default when the addon is built; `softroce gateway --relay js|native` picks, anything else is a usage error", async () => {
+    const gw = await Gateway.start({ listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, allow: [SINK] });
+    cleanups.push(() => gw.close());
+    expect([gw.relayPath, gw.limitations]).toEqual(["native", []]);
+    expect(gatewayOptionsFromArgs(["--relay", "js"])!.relay).toBe("js");
+    expect(gatewayOptionsFromArgs(["--relay=native"])!.relay).toBe("native");
+    expect(gatewayOptionsFromArgs([])!.relay).toBeUndefined();
+    expect(() => gatewayOptionsFromArgs(["--relay", "c"])).toThrow("--relay must be one of native, js, got 'c'");
+    // asked for but impossible (node:dgram UDP side): said, and the JS path runs
+    const d = await Gateway.start({ listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, allow: [SINK], nativeUdp: false, relay: "native" });
+    cleanups.push(() => d.close());
+    expect(d.relayPath).toBe("js");
+    expect(d.limitations.join("; ")).toContain("relay: native asked, but the UDP side is node:dgram");
   });
 
   it.each(CASES)("%s: the same close code, refusal and datagrams on both paths", async (_name, make, v2) => {
