@@ -16,7 +16,8 @@
 // against its two-CRC-two-copy ceiling (bench/rc-write.mjs) and CRC-32 against node:zlib
 // (bench/crc.mjs). Knobs: BENCH_ROUNDS (5), BENCH_MESSAGES (1500 a goodput run), BENCH_ITERS
 // (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only), BENCH_ONLY=write|lat|cli (one
-// part of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1).
+// part of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1; the CLI
+// pairs use the addresses after it: perf write_bw +1, rc_pingpong +10/+11, send_lat +12/+13).
 // The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
 // flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
 // callback returns, or after the application's reaction to its completions, with it).
@@ -196,19 +197,19 @@ async function rawLatency(port) {
 
 const CLI = fileURLToPath(new URL("../dist/cli/softroce.js", import.meta.url));
 
-/** `softroce perf write_bw` between two processes (127.0.0.1 and .2): its JSON result. */
+/** `softroce perf write_bw` between two processes (BENCH_ADDR and the address after it): its JSON result. */
 async function perfQps(qps, extra) {
   const tcp = String(20000 + Math.floor(Math.random() * 20000));
   // -m 1024: the path MTU of a 1500-byte Ethernet link (without -m, perf takes loopback's active MTU, 4096)
   const common = ["perf", "write_bw", "-q", String(qps), "-s", String(SIZE), "-m", "1024", ...extra, "-p", tcp, "--udp-port", "0", "--json"];
-  const server = spawn(process.execPath, [CLI, ...common, "--address", "127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
+  const server = spawn(process.execPath, [CLI, ...common, "--address", ADDR], { stdio: ["ignore", "ignore", "pipe"] });
   const serverExit = once(server, "exit"); // at once: an exit seen before anyone listens would leave this waiting forever
   let serverErr = "";
   server.stderr.on("data", (b) => (serverErr += b));
   // the server prints "waiting for a client" once it listens
   for (let i = 0; i < 200 && !serverErr.includes("waiting"); i++) await new Promise((r) => setTimeout(r, 50));
   // the client asynchronously too: spawnSync's own loop can take the server's exit (the bench then ended without a word)
-  const client = spawn(process.execPath, [CLI, ...common, "127.0.0.1", "--address", "127.0.0.2"], { stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 });
+  const client = spawn(process.execPath, [CLI, ...common, ADDR, "--address", cliAddr(1)], { stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 });
   const r = { stdout: "", stderr: "" };
   client.stdout.on("data", (b) => (r.stdout += b));
   client.stderr.on("data", (b) => (r.stderr += b));

@@ -500,8 +500,15 @@ function completerRun(c: CompRun, qp: usize, pkt: usize, timeout: bool): void {
 export function completerRecv(qp: usize, pkt: usize): void {
   if (!sending(qp)) return;
   reqEnsureInit(qp);
-  // a retry is pending: the requester rewinds first (rxe drops responses meanwhile)
-  if (reqFlags(qp) & RF_NEED_RETRY) return;
+  // While an RNR NAK's wait runs, responses are dropped (the retried packet brings the answer).
+  // Deviation from rxe: a timeout's retry that the requester has not started yet (its TX ring
+  // full behind a blocked link) does not stop the completer. rxe leaves responses queued until
+  // the requester has rewound, and by then the WQEs they acknowledge are "posted" again, so they
+  // are dropped; dropping them at once (as we did) made a loaded sender deaf: every ACK arrived
+  // and yet each timeout used up retry_cnt until RETRY_EXC_ERR. The WQEs are still as they were
+  // sent, so the response is taken as if it had come before the timer, and the retry that
+  // follows starts from the PSN it acknowledged.
+  if (reqFlags(qp) & RF_WAIT_RNR) return;
   const c = compRun;
   c.again = false;
   completerRun(c, qp, pkt, false);

@@ -11,6 +11,7 @@ import { SLOT_HANDLE } from "../mem/pool";
 import { cfg, CFG_MAX_QP } from "../verbs/config";
 import { completerRecv, completeSent, retransmitTimeout } from "./completer";
 import { mcastCount, mcastQp } from "../verbs/mcast";
+import { cqCommits } from "../verbs/cq";
 import { qpFind } from "../verbs/qp";
 import {
   netInit, rxAcceptQp, rxBuf, rxGroup, rxMeta, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease,
@@ -26,7 +27,7 @@ import { requesterInit, requesterSend, rnrTimeout } from "./requester";
 import { responderRecv } from "./responder";
 import { ackHold, ackHoldInit, responderSend } from "./responder_send";
 import { ucudRecv } from "./responder_ucud";
-import { M_REQ } from "../wire/opcode";
+import { M_READ, M_REQ } from "../wire/opcode";
 import { responderInit } from "./resources";
 import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { isRnrTimer, scheduleQp, timerQp, TIMERS_PER_QP } from "./qp_sched";
@@ -126,16 +127,42 @@ function rxOne(b: usize, meta: usize, len: u32, idHint: u32): RxResult {
  * ring when this returns. Returns how many were accepted.
  */
 export function engineRxBatch(recs: usize, count: u32, now: f64): u32 {
+  return rxRecords(recs, count, now, false);
+}
+
+/**
+ * As engineRxBatch, for records whose every IP fact the host wrote (IP flags, TTL,
+ * TOS, flow label: the simulated wire knows them), handing back to the host early
+ * so that a batch behaves as the same datagrams one call each would:
+ * - after a datagram that made a completion (the application may react to it
+ *   before the next datagram: post receives a UC/UD SEND behind it needs, post
+ *   the next request);
+ * - after an accepted READ request: its responses are read from the MR when the
+ *   host sends them, so a request behind it that writes memory would be refused
+ *   (RNR) until the host has drained the TX ring; rxe sends a READ's responses
+ *   before it looks at the next request.
+ * Returns how many records were dealt with (their verdicts written); the host
+ * drains the TX ring, runs the application, and hands over the rest.
+ */
+export function engineRxBatchUpTo(recs: usize, count: u32, now: f64): u32 {
+  return rxRecords(recs, count, now, true);
+}
+
+/** The records of engineRxBatch (`sim`: engineRxBatchUpTo): accepted, or (sim) dealt with. */
+function rxRecords(recs: usize, count: u32, now: f64, sim: bool): u32 {
   setNow(now);
   if (!ready) return 0;
   let ok: u32 = 0;
+  const cqes = cqCommits;
   for (let i: u32 = 0; i < count; i++) {
     const rec = recs + <usize>i * RXR_SIZE;
-    // what a UDP socket cannot show: DF (softroce and rxe set it), no TTL/TOS/flow label
-    store<u32>(rec + RXM_IP_FLAGS, IP4_FLAG_DF);
-    store<u32>(rec + RXM_TTL, 0);
-    store<u32>(rec + RXM_TOS, 0);
-    store<u32>(rec + RXM_FLOW_LABEL, 0);
+    if (!sim) {
+      // what a UDP socket cannot show: DF (softroce and rxe set it), no TTL/TOS/flow label
+      store<u32>(rec + RXM_IP_FLAGS, IP4_FLAG_DF);
+      store<u32>(rec + RXM_TTL, 0);
+      store<u32>(rec + RXM_TOS, 0);
+      store<u32>(rec + RXM_FLOW_LABEL, 0);
+    }
     if (load<u32>(rec + RXR_FLAGS) & RXR_TRUNCATED) {
       store<i32>(rec + RXR_RESULT, -1);
       continue;
@@ -146,9 +173,16 @@ export function engineRxBatch(recs: usize, count: u32, now: f64): u32 {
     const r = <u64>data + <u64>len > (<u64>memory.size() << 16) ? RxResult.SHORT : rxOne(<usize>data, rec, len, load<u32>(rec + RXR_ID_HINT));
     store<i32>(rec + RXR_RESULT, <i32>r);
     if (r == RxResult.OK) ok++;
+    if (sim && i + 1 < count) {
+      const mask = r == RxResult.OK ? load<u32>(pktInfo + PKT_MASK) : 0;
+      if (cqCommits != cqes || ((mask & M_REQ) && (mask & M_READ))) {
+        runSender();
+        return i + 1;
+      }
+    }
   }
   runSender();
-  return ok;
+  return sim ? count : ok;
 }
 
 /** Fires every due timer, runs the sender, returns the next deadline (µs, Infinity if none). */

@@ -1,5 +1,5 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
-import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxAt, engineRxBatch, engineTick, engineTxRelease } from "./engine";
+import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxAt, engineRxBatch, engineRxBatchUpTo, engineTick, engineTxRelease } from "./engine";
 import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { ackHeldCount } from "./responder_send";
@@ -58,6 +58,15 @@ export function rx_batch_slot_size(): u32 { return rxBatchSlotSize(); }
  * the sender runs once. Returns how many were accepted.
  */
 export function rx_batch(recs: usize, count: u32, now: f64): u32 { return engineRxBatch(recs, count, now); }
+
+/**
+ * As `rx_batch`, for records whose every IP fact the host wrote (IP flags, TTL, TOS, flow label:
+ * the simulated wire knows them, a UDP socket does not), used as written; it stops after an
+ * accepted READ request (a request behind it waits for the host to send the READ's responses,
+ * which are read from the MR as they leave). Returns how many records it dealt with: the host
+ * drains the TX ring, then hands over the rest.
+ */
+export function rx_batch_upto(recs: usize, count: u32, now: f64): u32 { return engineRxBatchUpTo(recs, count, now); }
 
 /**
  * 1: from now on plain ACKs wait for the host (the Node datapath's deferred flush: call it just

@@ -97,7 +97,11 @@ export function cqReserve(slot: usize): usize {
   return e;
 }
 
+/** CQEs committed so far, on every CQ (wraps): "did that make a completion?" (engine.ts's sim batch). */
+export let cqCommits: u32 = 0;
+
 export function cqCommit(slot: usize): void {
+  cqCommits++;
   const r = <usize>load<u32>(slot + CQ_RING);
   const i = ringProd(r);
   if (traceOn(TraceKind.COMPLETION)) {

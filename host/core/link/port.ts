@@ -118,6 +118,7 @@ export interface TransportCore {
   rx_batch_slots?(): number;
   rx_batch_slot_size?(): number;
   rx_batch?(recs: number, count: number, now: number): number;
+  rx_batch_upto?(recs: number, count: number, now: number): number;
   tx_ack_hold?(on: number, now: number): void;
   tx_ack_held?(): number;
   tx_budget_stat(which: number): number;
@@ -208,6 +209,11 @@ export class PacketPort {
     const out = {} as BudgetStats;
     BUDGET_STATS.forEach((k, i) => (out[k] = this.core.tx_budget_stat(i)));
     return out;
+  }
+
+  /** Whether `receiveSim` can take records whose IP facts the link wrote (rx_batch_upto). */
+  get canReceiveBatchFacts(): boolean {
+    return this.core.rx_batch_upto !== undefined;
   }
 
   /** Whether `receive` validates a datagram already in the device's linear memory in place (rx_at). */
@@ -323,15 +329,7 @@ export class PacketPort {
     const ok = core.rx_batch!(recs, count, now);
     this.batches++;
     this.stats.rxDatagrams += count;
-    if (ok !== count || this.capture) {
-      const dv = this.mem.dv;
-      for (let i = 0; i < count; i++) {
-        const rec = recs + i * Rxr.SIZE;
-        const r = dv.getInt32(rec + Rxr.RESULT, true);
-        if (r !== 0) this.countDrop(r < 0 ? "too_long" : RX_RESULT_NAMES[r] ?? `reason_${r}`);
-        if (this.capture) this.captureRecord(rec, r);
-      }
-    }
+    if (ok !== count || this.capture) this.recordVerdicts(recs, count);
     if (this.acksHeld) {
       // completions now (CQ waiters wake), the TX ring later in this turn (see Link.deferFlush),
       // unless it already holds a burst (DEFER_FLUSH_AT); nothing held: drained now
@@ -343,6 +341,34 @@ export class PacketPort {
       return;
     }
     this.service();
+  }
+
+  /** Counts the drops among `count` batch records and shows them all to the capture. */
+  private recordVerdicts(recs: number, count: number): void {
+    const dv = this.mem.dv;
+    for (let i = 0; i < count; i++) {
+      const rec = recs + i * Rxr.SIZE;
+      const r = dv.getInt32(rec + Rxr.RESULT, true);
+      if (r !== 0) this.countDrop(r < 0 ? "too_long" : RX_RESULT_NAMES[r] ?? `reason_${r}`);
+      if (this.capture) this.captureRecord(rec, r);
+    }
+  }
+
+  /**
+   * The simulated wire's batch (host/core/sim/link.ts): `count` datagrams in place, described by
+   * batch records whose every IP fact (IP flags, TTL, TOS, flow label) the link wrote. The device
+   * may stop early (`rx_batch_upto`: after a datagram that made a completion, or a READ request);
+   * the TX ring is drained as after `receive`. Returns how many records it dealt with (at least
+   * one): the link hands the rest over again once the application had its turn.
+   */
+  receiveSim(recs: number, count: number): number {
+    if (this.closed || count <= 0) return count;
+    const took = Math.max(1, this.core.rx_batch_upto!(recs, count, this.clock.now()));
+    this.batches++;
+    this.stats.rxDatagrams += took;
+    this.recordVerdicts(recs, took);
+    this.service();
+    return took;
   }
 
   /** Batches received (receiveBatch calls). */

@@ -17,6 +17,8 @@ export class SimClock {
   private heap: Event[] = [];
   private seq = 0;
   private spare: Event[] = [];
+  /** The running event's place in the order (its seq), for `resume`. */
+  private current = -1;
 
   /** Runs fn at virtual time `at` (µs); ties run in scheduling order. */
   schedule(at: number, fn: () => void): void {
@@ -25,13 +27,17 @@ export class SimClock {
 
   /** Runs `fn(arg)` at virtual time `at` (µs), as `schedule`: with a long-lived `fn`, nothing is allocated per event. */
   scheduleWith<T>(at: number, fn: (arg: T) => void, arg: T): void {
+    this.push(Math.max(at, this.now), this.seq++, fn as (arg: unknown) => void, arg);
+  }
+
+  private push(at: number, seq: number, fn: (arg: unknown) => void, arg: unknown): void {
     let ev = this.spare.pop();
     if (ev) {
-      ev.at = Math.max(at, this.now);
-      ev.seq = this.seq++;
-      ev.fn = fn as (arg: unknown) => void;
+      ev.at = at;
+      ev.seq = seq;
+      ev.fn = fn;
       ev.arg = arg;
-    } else ev = { at: Math.max(at, this.now), seq: this.seq++, fn: fn as (arg: unknown) => void, arg };
+    } else ev = { at, seq, fn, arg };
     const h = this.heap;
     h.push(ev);
     let i = h.length - 1;
@@ -44,6 +50,18 @@ export class SimClock {
     h[i] = ev;
   }
 
+  /**
+   * From inside a running event: runs `fn(arg)` next — now, before every other event, in the
+   * place of the one running (its order among the events due now). For an event that did part
+   * of its work and lets the caller react before it does the rest, as if the rest had been
+   * separate events scheduled right after it.
+   */
+  resume<T>(fn: (arg: T) => void, arg: T): void {
+    if (this.current < 0) throw new Error("SimClock.resume outside a running event");
+    // the running event's seq: before everything else due now (all scheduled after it)
+    this.push(this.now, this.current, fn as (arg: unknown) => void, arg);
+  }
+
   after(delayUs: number, fn: () => void): void {
     this.schedule(this.now + delayUs, fn);
   }
@@ -51,6 +69,11 @@ export class SimClock {
   /** Time of the next event, or undefined when idle. */
   get nextAt(): number | undefined {
     return this.heap[0]?.at;
+  }
+
+  /** Events scheduled so far (it changes with every schedule: "nothing was scheduled since"). */
+  get scheduled(): number {
+    return this.seq;
   }
 
   get pending(): number {
@@ -67,7 +90,10 @@ export class SimClock {
     ev.fn = noop;
     ev.arg = undefined;
     if (this.spare.length < SPARE_EVENTS) this.spare.push(ev);
+    const outer = this.current;
+    this.current = ev.seq;
     fn(arg);
+    this.current = outer;
     return true;
   }
 

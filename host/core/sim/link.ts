@@ -7,10 +7,13 @@
 // (its one copy), with the facts read through views taken once, so a packet
 // costs no gather arrays, descriptor objects or address strings. Receive: the
 // link carves slots in its device's memory at attach (an inbox, ./inbox.ts) that
-// the wire copies datagrams for this device into, for the port to validate in place.
+// the wire copies datagrams for this device into, for the port to validate in place; datagrams
+// the wire delivers together (a batch: the same arrival time, nothing between them) are
+// described in batch records and validated by one core call (PacketPort.receiveSim).
 import type { Clock, Link, OutgoingDatagram, PacketPort, TxRingLayout } from "../link/port.js";
-import { Txd } from "../abi/index.js";
-import { AddressCache } from "../net/gid.js";
+import { IP_ID_UNKNOWN, Rxm, Rxr, Txd } from "../abi/index.js";
+import type { Datagram } from "../net/datagram.js";
+import { AddressCache, addressGid, isV4MappedGid, parseGid } from "../net/gid.js";
 import { DeviceMemory } from "../verbs/memory.js";
 import type { SimClock } from "./clock.js";
 import type { SimWire } from "./wire.js";
@@ -52,15 +55,98 @@ export class SimLink implements Link {
   private readonly dsts = new AddressCache();
   /** This device's receive slots (undefined when its core has no batched-receive area, or before attach). */
   inbox: SimInbox | undefined;
+  /**
+   * Takes a batch of the wire's datagrams in inbox slots (the wire's attach `batch`); undefined
+   * when the core cannot take records with the wire's IP facts.
+   */
+  batch: ((datagrams: readonly Datagram[], count: number) => number) | undefined;
+  private port: PacketPort | undefined;
+  /** the batch records' address and count */
+  private recs = 0;
+  private recCount = 0;
+  /** per record, the addresses its SRC and DST hold now (a flow's next datagram leaves them as they are) */
+  private recSrc: (string | undefined)[] = [];
+  private recDst: (string | undefined)[] = [];
+  private readonly gids = new Map<string, Uint8Array>();
+  /** Views of payloads in this device's memory, made once per place (the MR's slots repeat). */
+  private readonly views = new ViewCache();
 
   constructor(private readonly wire: SimWire) {}
 
   attachPort(port: PacketPort): void {
     // carved before any view is taken: this may grow the memory
-    const area = port.canReceiveAt ? port.rxBatchArea(1, SIM_INBOX_SLOTS, SIM_INBOX_SLOT_SIZE) : undefined;
+    const area = port.canReceiveAt ? port.rxBatchArea(SIM_INBOX_SLOTS, SIM_INBOX_SLOTS, SIM_INBOX_SLOT_SIZE) : undefined;
     if (area) this.inbox = new SimInbox(port.memory, area.slots, area.slotCount, area.slotSize);
     this.mem = new DeviceMemory(port.memory);
     this.ring = port.ringLayout();
+    this.port = port;
+    if (area && port.canReceiveBatchFacts) {
+      this.recs = area.records >>> 0;
+      this.recCount = area.recordCount;
+      const dv = this.mem.dv;
+      for (let i = 0; i < this.recCount; i++) {
+        // what the wire never changes: the records' other fields stay as rx_batch_init zeroed them
+        dv.setUint32(this.recs + i * Rxr.SIZE + Rxm.IP_FLAGS, 2, true); // DF, as receive() says
+      }
+      this.recSrc = new Array<string | undefined>(this.recCount).fill(undefined);
+      this.recDst = new Array<string | undefined>(this.recCount).fill(undefined);
+      this.batch = this.receiveBatch;
+    }
+  }
+
+  /**
+   * The wire's batch: described in the batch records (as many calls as it needs records),
+   * validated by the core in place. Returns how many the device took: it hands back after a
+   * datagram that made a completion or was a READ request (PacketPort.receiveSim), and the
+   * wire brings the rest again once the application had its turn.
+   */
+  private readonly receiveBatch = (ds: readonly Datagram[], count: number): number => {
+    const port = this.port!;
+    const m = this.mem!;
+    const u8 = m.u8;
+    const dv = m.dv;
+    const recs = this.recs;
+    const recSrc = this.recSrc;
+    const recDst = this.recDst;
+    for (let first = 0; first < count; first += this.recCount) {
+      const n = Math.min(this.recCount, count - first);
+      for (let i = 0; i < n; i++) {
+        const d = ds[first + i]!;
+        const rec = recs + i * Rxr.SIZE;
+        if (d.src !== recSrc[i]) {
+          const src = this.gid(d.src);
+          dv.setUint32(rec + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
+          u8.set(src, rec + Rxm.SRC);
+          recSrc[i] = d.src;
+        }
+        if (d.dst !== recDst[i]) {
+          u8.set(this.gid(d.dst), rec + Rxm.DST);
+          recDst[i] = d.dst;
+        }
+        dv.setUint32(rec + Rxm.SRC_PORT, d.srcPort >>> 0, true);
+        dv.setUint32(rec + Rxm.DST_PORT, d.dstPort >>> 0, true);
+        dv.setUint32(rec + Rxm.IP_ID, (d.ipId ?? IP_ID_UNKNOWN) >>> 0, true);
+        dv.setUint32(rec + Rxm.TTL, (d.ttl ?? 0) >>> 0, true);
+        dv.setUint32(rec + Rxm.TOS, (d.tos ?? 0) >>> 0, true);
+        dv.setUint32(rec + Rxm.FLOW_LABEL, (d.flowLabel ?? 0) >>> 0, true);
+        dv.setUint32(rec + Rxr.DATA, d.payload.byteOffset, true);
+        dv.setUint32(rec + Rxr.LENGTH, d.payload.length, true);
+      }
+      const took = port.receiveSim(recs, n);
+      if (took < n) return first + took;
+    }
+    return count;
+  };
+
+  /** The GID bytes of a wire address (as the port's receive parses them). */
+  private gid(address: string): Uint8Array {
+    let g = this.gids.get(address);
+    if (!g) {
+      g = parseGid(addressGid(address));
+      if (this.gids.size > 4096) this.gids.clear();
+      this.gids.set(address, g);
+    }
+    return g;
   }
 
   send(d: OutgoingDatagram, done: () => void): boolean {
@@ -85,7 +171,11 @@ export class SimLink implements Link {
       const d = wire.takeFor(dst, dstPort, hdrLen + payloadLen + trailerLen);
       const out = d.payload;
       copyBytes(out, 0, u8, dsc + Txd.HDR, hdrLen);
-      if (payloadLen) copyBytes(out, hdrLen, u8, dv.getUint32(dsc + Txd.PAYLOAD, true), payloadLen);
+      if (payloadLen) {
+        const from = dv.getUint32(dsc + Txd.PAYLOAD, true);
+        if (payloadLen > BYTE_LOOP_MAX) out.set(this.views.at(u8, from, payloadLen), hdrLen);
+        else copyBytes(out, hdrLen, u8, from, payloadLen);
+      }
       copyBytes(out, hdrLen + payloadLen, u8, dsc + Txd.TRAILER, trailerLen);
       d.src = this.srcs.at(u8, dv, dsc + Txd.SRC);
       d.dst = dst;
@@ -108,4 +198,29 @@ function copyBytes(out: Uint8Array, at: number, src: Uint8Array, from: number, l
     return;
   }
   for (let k = 0; k < len; k++) out[at + k] = src[from + k]!;
+}
+
+/** Views kept (a power of two): a flow's payloads come from a few thousand places in its MRs at most. */
+const VIEW_CACHE = 4096;
+
+/**
+ * Views of byte ranges of one memory, direct-mapped by start: copying a payload out of linear
+ * memory into another memory needs a view of its range (`set` takes no offsets), and a sender
+ * moves its messages through the same MR places over and over, so the view of a place is made
+ * once, not per packet (no allocation on the path once warm).
+ */
+class ViewCache {
+  private readonly views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(VIEW_CACHE).fill(undefined);
+
+  /** `len` bytes of `mem` (a view of the whole memory) from `from`. */
+  at(mem: Uint8Array, from: number, len: number): Uint8Array {
+    const i = Math.imul(from, 0x9e3779b1) >>> 20; // 12 bits: VIEW_CACHE
+    let v = this.views[i];
+    // a view of another place, length or buffer (a grown memory detaches the old one)
+    if (v === undefined || v.byteOffset !== from || v.length !== len || v.buffer !== mem.buffer) {
+      v = mem.subarray(from, from + len);
+      this.views[i] = v;
+    }
+    return v;
+  }
 }

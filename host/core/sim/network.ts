@@ -32,8 +32,9 @@ export class SimNetwork {
     const device = await openDeviceWith(module, { gids: [addressGid(address)], port, entropy, ...options });
     const link = new SimLink(this.wire);
     const p = device.attach(link, simClock(this.wire.clock));
-    // the port copies into the RX buffer, or reads in place what the wire wrote into the link's inbox
-    this.wire.attach(address, port, (d) => p.receive(d), { copies: true, inbox: link.inbox });
+    // the port copies into the RX buffer, or reads in place what the wire wrote into the link's inbox;
+    // a batch of datagrams in the inbox (the same arrival time, nothing between them): one core call
+    this.wire.attach(address, port, (d) => p.receive(d), { copies: true, inbox: link.inbox, batch: link.batch });
     // multicast: the device's groups are joined on the wire (as a NIC joins them for rxe)
     const left = new Map<string, () => void>();
     device.onMulticast((group, join) => {

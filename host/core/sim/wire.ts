@@ -77,6 +77,14 @@ export interface SimStats {
 
 export type Receiver = (datagram: Datagram) => void;
 
+/**
+ * Takes several datagrams at once: `datagrams[0 .. count - 1]`, in the order they were sent, each
+ * a slot of the receiver's inbox (attach's `batch`); it must not keep the array or the datagrams.
+ * Returns how many it took (at least one): the rest come again next, before any other event (the
+ * caller reacts to what the first ones did first, as with one event per datagram).
+ */
+export type BatchReceiver = (datagrams: readonly Datagram[], count: number) => number;
+
 /** Where datagrams to one address:port go, worked out once (routes are forgotten when the endpoints change). */
 interface Route {
   port: number;
@@ -84,6 +92,8 @@ interface Route {
   members: Set<Receiver> | undefined;
   /** the receiver's slots in its device's memory, when it offers them (attach's `inbox`) */
   inbox: SimInbox | undefined;
+  /** the receiver's batch entry, when it offers one (attach's `batch`) */
+  batch: BatchReceiver | undefined;
 }
 
 /** A datagram on its way: what its delivery event needs (kept for reuse once delivered). */
@@ -95,6 +105,13 @@ interface Delivery {
   recycle: boolean;
   /** the payload is this inbox's slot: back to it once delivered */
   inbox: SimInbox | undefined;
+  /**
+   * A batch (count > 0): `d` unused, these slot datagrams of `inbox` go to `batchTo` in one call.
+   * The array stays with the record for its next batch.
+   */
+  batch: Datagram[];
+  count: number;
+  batchTo: BatchReceiver | undefined;
 }
 
 /** Delivery records kept for reuse. */
@@ -106,6 +123,11 @@ export interface SimWireOptions {
   clock?: SimClock;
   /** Keep a trace of every datagram and its fate (for pcap and tests). */
   trace?: boolean;
+  /**
+   * Deliver datagrams in batches to receivers that take them (attach's `batch`; default true):
+   * false gives every datagram its own event (for a caller that looks at memory after each).
+   */
+  batching?: boolean;
 }
 
 export class SimWire {
@@ -113,6 +135,8 @@ export class SimWire {
   readonly stats: SimStats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, corrupted: 0, reordered: 0, unroutable: 0 };
   readonly trace: TraceRecord[] | undefined;
   faults: SimFaults;
+  /** Receive batches on (SimWireOptions.batching); may be changed at any time. */
+  batching: boolean;
   private rng: Prng;
   private endpoints = new Map<string, Receiver>();
   /** Receive slots offered by receivers (attach's `inbox`). */
@@ -129,7 +153,22 @@ export class SimWire {
   /** Routes by destination address (one port each; another port is looked up each time). */
   private routes = new Map<string, Route>();
   private spareDeliveries: Delivery[] = [];
+  /** Batch entries offered by receivers (attach's `batch`). */
+  private batchers = new Map<Receiver, BatchReceiver>();
+  /**
+   * The batch delivery scheduled last, while nothing else was scheduled after it and it has not
+   * run: a later datagram for the same receiver arriving at the same time joins it (it would
+   * have run right after it anyway).
+   */
+  private open: Delivery | undefined;
+  private openAt = 0;
+  /** the clock's `scheduled` count right after the open batch was scheduled */
+  private openMark = -1;
   private readonly delivery = (x: Delivery): void => {
+    if (x.count > 0) {
+      this.deliverBatch(x);
+      return;
+    }
     this.deliver(x.receiver, x.d, x.rec);
     if (x.inbox) x.inbox.release(x.d);
     else if (x.recycle) this.recycle(x.d);
@@ -144,6 +183,7 @@ export class SimWire {
     this.rng = new Prng(opts.seed ?? 1);
     this.faults = { ...opts.faults };
     this.trace = opts.trace ? [] : undefined;
+    this.batching = opts.batching ?? true;
     validateFaults(this.faults);
   }
 
@@ -182,15 +222,20 @@ export class SimWire {
    * the wire may reuse the buffer for a later datagram. `inbox`: receive slots in the receiver's
    * memory (host/core/sim/inbox.ts) — without a trace, `takeFor` hands out datagrams whose payload
    * is a slot, so the wire's one copy lands where the receiver reads it in place; implies `copies`
-   * (the receiver keeps no reference: the slot carries a later datagram).
+   * (the receiver keeps no reference: the slot carries a later datagram). `batch` (with `inbox`):
+   * on a wire without faults, scripts or trace, datagrams in slots that arrive at the same time
+   * one after the other, with no other event between them, reach the receiver in one `batch`
+   * call instead of one `receiver` call each (what a NIC's receive batch does): the same
+   * datagrams, fates and counts, at the same virtual times.
    */
-  attach(address: string, port: number, receiver: Receiver, opts: { copies?: boolean; inbox?: SimInbox } = {}): () => void {
+  attach(address: string, port: number, receiver: Receiver, opts: { copies?: boolean; inbox?: SimInbox; batch?: BatchReceiver } = {}): () => void {
     const key = endpointKey(address, port);
     if (this.endpoints.has(key)) throw new Error(`simwire: ${key} is already attached`);
     this.endpoints.set(key, receiver);
     this.routes.clear();
     if (opts.copies || opts.inbox) this.copying.add(receiver);
     if (opts.inbox) this.inboxes.set(receiver, opts.inbox);
+    if (opts.inbox && opts.batch) this.batchers.set(receiver, opts.batch);
     return () => {
       this.routes.clear();
       return this.endpoints.delete(key);
@@ -221,7 +266,9 @@ export class SimWire {
     if (cached !== undefined && cached.port === port) return cached;
     const key = endpointKey(address, port);
     const receiver = this.endpoints.get(key);
-    const r: Route = { port, receiver, members: this.groups.get(key), inbox: receiver && this.inboxes.get(receiver) };
+    const r: Route = {
+      port, receiver, members: this.groups.get(key), inbox: receiver && this.inboxes.get(receiver), batch: receiver && this.batchers.get(receiver),
+    };
     if (cached === undefined) {
       if (this.routes.size > 4096) this.routes.clear();
       this.routes.set(address, r);
@@ -310,6 +357,13 @@ export class SimWire {
     const d = copy;
     const f = this.faults;
     const now = this.clock.now;
+    if (reusable && this.batching && !this.trace && this.scripts.length === 0 && !f.loss && !f.dup && !f.reorder && !f.corrupt) {
+      const route = this.route(d.dst, d.dstPort);
+      if (route.batch && route.inbox && !route.members?.size && route.inbox.owns(copy)) {
+        this.sendBatched(copy, route, now);
+        return;
+      }
+    }
     this.stats.sent++;
     const rec = this.record(now, "delivered", copy);
     const script = this.scripts.length ? this.scripted(d) : undefined;
@@ -379,7 +433,7 @@ export class SimWire {
       x.rec = rec;
       x.recycle = recycle;
       x.inbox = inbox;
-    } else x = { receiver, d: copy, rec, recycle, inbox };
+    } else x = { receiver, d: copy, rec, recycle, inbox, batch: [], count: 0, batchTo: undefined };
     this.clock.scheduleWith(arrives, this.delivery, x);
     if (this.rng.chance(f.dup ?? 0)) {
       this.stats.duplicated++;
@@ -388,6 +442,70 @@ export class SimWire {
       if (dupRec && rec?.corrupted) dupRec.corrupted = true;
       this.clock.schedule(arrives + 1 + this.rng.below(10), () => this.deliver(receiver, dupCopy, dupRec));
     }
+  }
+
+  /**
+   * sendOwned on a wire without faults, scripts or trace, for a datagram in a slot of a receiver
+   * that takes batches: it joins the open batch when that is for the same receiver at the same
+   * arrival time and nothing was scheduled since, else it opens a batch of its own.
+   */
+  private sendBatched(d: Datagram, route: Route, now: number): void {
+    this.stats.sent++;
+    const f = this.faults;
+    let departs = now;
+    if (f.rateBps && f.rateBps > 0) {
+      const serialization = ((d.payload.length + 28) * 8 * 1e6) / f.rateBps;
+      departs = Math.max(now, this.linkFreeAt) + serialization;
+      this.linkFreeAt = departs;
+    }
+    const arrives = departs + (f.delayUs ?? 0);
+    const clock = this.clock;
+    const open = this.open;
+    const receiver = route.receiver!;
+    if (open !== undefined && open.receiver === receiver && this.openAt === arrives && this.openMark === clock.scheduled) {
+      open.batch[open.count++] = d;
+      return;
+    }
+    let x = this.spareDeliveries.pop();
+    if (x) {
+      x.receiver = receiver;
+      x.rec = undefined;
+      x.recycle = false;
+      x.inbox = route.inbox;
+    } else x = { receiver, d: undefined as unknown as Datagram, rec: undefined, recycle: false, inbox: route.inbox, batch: [], count: 0, batchTo: undefined };
+    x.batch[0] = d;
+    x.count = 1;
+    x.batchTo = route.batch;
+    clock.scheduleWith(arrives, this.delivery, x);
+    this.open = x;
+    this.openAt = arrives;
+    this.openMark = clock.scheduled;
+  }
+
+  /**
+   * A batch's delivery: handed over in one call, counted, its slots back to the inbox; what the
+   * receiver did not take yet comes again next (SimClock.resume).
+   */
+  private deliverBatch(x: Delivery): void {
+    if (this.open === x) this.open = undefined;
+    const n = x.count;
+    const ds = x.batch;
+    const took = Math.max(1, Math.min(n, x.batchTo!(ds, n)));
+    this.stats.delivered += took;
+    const inbox = x.inbox!;
+    for (let i = 0; i < took; i++) inbox.release(ds[i]!);
+    if (took < n) {
+      ds.copyWithin(0, took, n);
+      for (let i = n - took; i < n; i++) ds[i] = undefined as unknown as Datagram;
+      x.count = n - took;
+      this.clock.resume(this.delivery, x);
+      return;
+    }
+    for (let i = 0; i < n; i++) ds[i] = undefined as unknown as Datagram;
+    x.count = 0;
+    x.batchTo = undefined;
+    x.inbox = undefined;
+    if (this.spareDeliveries.length < SPARE_DELIVERIES) this.spareDeliveries.push(x);
   }
 
   private mark(rec: TraceRecord, fate: Fate, script: ScriptedFault): void {

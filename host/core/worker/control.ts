@@ -171,8 +171,8 @@ const nativeWaitAsync = (Atomics as unknown as { waitAsync?: (a: Int32Array, i: 
 
 /**
  * How often each side of a device worker looks for a wait of its own that should have ended (ms):
- * its word moved and the other side notified, yet the waitAsync promise has not settled at two
- * looks in a row (so between one and two periods late). It then stops counting on that promise,
+ * the other side notified it, yet the waitAsync promise has not settled at two looks in a row with
+ * nothing served in between (so between one and two periods late). It then stops counting on that promise,
  * counts a lost wake-up (W.APP_LOST_WAKEUPS, W.WORKER_LOST_WAKEUPS) and runs as if woken. The
  * handshake itself cannot lose one (each side publishes its waiting flag, then re-checks the word
  * inside waitAsync, which compares and enqueues atomically; the other side moves the word, then

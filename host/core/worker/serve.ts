@@ -92,8 +92,8 @@ export class DeviceServer {
   }
 
   private lostCheck: ReturnType<typeof setInterval> | undefined;
-  /** the WAKE value a pending wait was late for at the last look (-1: none) */
-  private lateFor = -1;
+  /** the WAKE value this loop had served when the last look found its pending wait late (-1: none) */
+  private lateAt = -1;
   /** bumped per wait: a wait given up on (checkLost) is ignored if it settles after all */
   private waitGen = 0;
 
@@ -104,16 +104,18 @@ export class DeviceServer {
    * re-checked WAKE after publishing): the settlement was lost. Counted, and the loop runs now.
    */
   private readonly checkLost = (): void => {
-    const v = Atomics.load(this.ctl.i32, W.WAKE);
-    if (this.stopped || !this.waitPending || this.running || this.spinQueued || this.resumeQueued || v === this.seen) {
-      this.lateFor = -1;
+    // WAKE moves with a notify whenever this loop is neither running nor about to (a doorbell that
+    // finds WORKER_WAITING 1 notifies; a call or the capture switch always does)
+    if (this.stopped || !this.waitPending || this.running || this.spinQueued || this.resumeQueued || Atomics.load(this.ctl.i32, W.WAKE) === this.seen) {
+      this.lateAt = -1;
       return;
     }
-    if (this.lateFor !== v) {
-      this.lateFor = v;
+    // late at two looks with nothing served in between (`seen` moves only when the loop runs)
+    if (this.lateAt !== this.seen) {
+      this.lateAt = this.seen;
       return;
     }
-    this.lateFor = -1;
+    this.lateAt = -1;
     Atomics.add(this.ctl.i32, W.WORKER_LOST_WAKEUPS, 1);
     this.waitGen++;
     this.waitPending = false;

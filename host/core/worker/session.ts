@@ -302,25 +302,26 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     Atomics.add(i32, W.APP_WAKEUPS, 1);
     loop();
   };
-  // a wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): PROGRESS moved past the value
-  // this thread parked on, at two looks in a row — the worker saw APP_WAITING and notified, and the
-  // promise never settled. Counted, and the loop runs now.
-  let lateFor: number | undefined;
+  // a wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): while this thread is parked,
+  // APP_WAITING 0 means the worker cleared it right before its notify (nothing else clears it then;
+  // with the watch list PROGRESS also moves without a notify, so that alone says nothing); seen at
+  // two looks with nothing pumped in between (`last` moves only when this thread pumps), the promise
+  // never settled. Counted, and the loop runs now.
+  let lateAt: number | undefined;
   const checkLost = (): void => {
     if (device.closed || Atomics.load(i32, W.CLOSED)) {
       clearInterval(lostCheck);
       return;
     }
-    const p = Atomics.load(i32, W.PROGRESS);
-    if (!state.parked || p === state.last) {
-      lateFor = undefined;
+    if (!state.parked || Atomics.load(i32, W.APP_WAITING) !== 0) {
+      lateAt = undefined;
       return;
     }
-    if (lateFor !== p) {
-      lateFor = p;
+    if (lateAt !== state.last) {
+      lateAt = state.last;
       return;
     }
-    lateFor = undefined;
+    lateAt = undefined;
     Atomics.add(i32, W.APP_LOST_WAKEUPS, 1);
     waitGen++;
     state.parked = false;

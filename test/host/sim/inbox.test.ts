@@ -28,14 +28,19 @@ async function withoutInbox<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Two devices, RC WRITEs and READs and SENDs over the wire; what completed, what landed, what the wire and ports counted. */
-async function run(opts: SimWireOptions) {
+/**
+ * Two devices, RC WRITEs and READs and SENDs over the wire; what completed, what landed, what the
+ * wire and ports counted. `apart`: no work request's range overlaps another's (else a READ's
+ * destination is a later WRITE's source, and what lands depends on when the WRITE is sent).
+ */
+async function run(opts: SimWireOptions, apart = false) {
   const mod = await coreModule();
   const net = new SimNetwork({ seed: 33, ...opts });
   const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
   const links: SimLink[] = [];
-  // which receive entry the ports call: rx (after the copy into rx_buf) or rx_at (in place)
-  const calls = { rx: 0, rx_at: 0 };
+  // which receive entry the ports call: rx (after the copy into rx_buf), rx_at (in place) or
+  // rx_batch_upto (in place, several at once: `batched` counts its datagrams)
+  const calls = { rx: 0, rx_at: 0, rx_batch_upto: 0, batched: 0 };
   const proto = SimLink.prototype;
   const attach = proto.attachPort;
   proto.attachPort = function (this: SimLink, port: PacketPort) {
@@ -44,9 +49,16 @@ async function run(opts: SimWireOptions) {
     const p = port as unknown as { core: Record<string, unknown> };
     const core = p.core;
     const counted = Object.create(core) as Record<string, unknown>;
-    for (const k of ["rx", "rx_at"] as const) {
+    for (const k of ["rx", "rx_at", "rx_batch_upto"] as const) {
       const f = core[k] as (...a: number[]) => number;
-      Object.defineProperty(counted, k, { value: (...a: number[]) => (calls[k]++, f(...a)) });
+      Object.defineProperty(counted, k, {
+        value: (...a: number[]) => {
+          calls[k]++;
+          const r = f(...a);
+          if (k === "rx_batch_upto") calls.batched += r; // the records it dealt with
+          return r;
+        },
+      });
     }
     p.core = counted;
   };
@@ -71,7 +83,7 @@ async function run(opts: SimWireOptions) {
   for (let i = 0; i < 16; i++) b.qp.postRecv({ wrId: BigInt(1000 + i), sgList: [{ addr: b.mr.addr + BigInt(800_000 + i * 9000), length: 9000, lkey: b.mr.lkey }] });
   for (let i = 0; i < 96; i++) {
     const op = i % 6 === 5 ? WrOpcode.RDMA_READ : i % 6 === 4 ? WrOpcode.SEND : WrOpcode.RDMA_WRITE;
-    const len = 3000 + ((i * 1237) % 9000);
+    const len = apart ? 3000 + ((i * 1237) % 5192) : 3000 + ((i * 1237) % 9000);
     a.qp.postSend({
       wrId: BigInt(i), opcode: op, sendFlags: SendFlags.SIGNALED,
       sgList: [{ addr: a.mr.addr + BigInt(i * 8192), length: op === WrOpcode.SEND ? Math.min(len, 9000) : len, lkey: a.mr.lkey }],
@@ -87,6 +99,8 @@ async function run(opts: SimWireOptions) {
     landedB: hex(new Uint8Array(b.dev.memory.buffer, Number(b.mr.addr), 1 << 20)),
     landedA: hex(new Uint8Array(a.dev.memory.buffer, Number(a.mr.addr), 1 << 20)),
     calls,
+    // the devices' nonzero counters
+    counters: [a.dev.queryCounters(), b.dev.queryCounters()].map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v)) as Record<string, number>),
     inboxes: links.map((l) => l.inbox && { used: l.inbox.used, fallbacks: l.inbox.fallbacks, available: l.inbox.available }),
   };
 }
@@ -97,7 +111,8 @@ describe("SimInbox: the wire writes into the receiver's memory", () => {
     ["loss, duplicates, reordering, corruption and delay", { loss: 0.04, dup: 0.04, reorder: 0.05, corrupt: 0.03, delayUs: 4 }],
   ] as const) {
     it(`${name}: the same fates, counts, completions and bytes as the wire's own buffers; every slot comes back`, async () => {
-      const slots = await run({ faults });
+      // one delivery per datagram on both sides (a clean wire's batches are compared below)
+      const slots = await run({ faults, batching: false });
       const copies = await withoutInbox(() => run({ faults }));
       // the inbox was used, every slot came back (none held by a lost, corrupted or duplicated datagram)
       expect(slots.inboxes.every((i) => i !== undefined && i.used > 0)).toBe(true);
@@ -105,7 +120,8 @@ describe("SimInbox: the wire writes into the receiver's memory", () => {
       expect(copies.inboxes).toEqual([undefined, undefined]);
       // every datagram validated in place when it had a slot; none without the inbox
       expect(slots.calls.rx_at).toBe(slots.inboxes.reduce((n, i) => n + i!.used, 0) - slots.stats.lost);
-      expect(copies.calls.rx_at).toBe(0);
+      expect(slots.calls.rx_batch_upto).toBe(0);
+      expect(copies.calls.rx_at + copies.calls.rx_batch_upto).toBe(0);
       expect(copies.calls.rx).toBeGreaterThan(0);
       expect(slots.wcs.length).toBe(96 + 16);
       expect(slots.wcs.every(([, s]) => s === 0)).toBe(true);
@@ -121,6 +137,38 @@ describe("SimInbox: the wire writes into the receiver's memory", () => {
       expect(slots.landedA).toBe(copies.landedA);
     });
   }
+
+  it("a clean wire delivers in batches: the same completions and bytes as one delivery per datagram; a batch's ACKs coalesce", async () => {
+    const batched = await run({}, true);
+    const single = await run({ batching: false }, true);
+    expect(batched.calls.rx_batch_upto).toBeGreaterThan(0);
+    expect(batched.calls.batched).toBeGreaterThan(2 * batched.calls.rx_batch_upto); // several datagrams a call
+    expect(single.calls.rx_batch_upto).toBe(0);
+    // every datagram in a slot validated in place, in a batch or alone
+    expect(batched.calls.rx_at + batched.calls.batched).toBe(batched.inboxes.reduce((n, i) => n + i!.used, 0));
+    // a request behind a READ in the same batch waits for the READ's responses to leave, not for an
+    // RNR timer: no RNR NAK, no retry, no request sent twice
+    for (const r of [batched, single]) {
+      expect(r.counters[1]!.send_rnr_err).toBeUndefined();
+      expect(r.counters[0]!.completer_retry_err).toBeUndefined();
+      expect(r.counters[1]!.out_of_seq_request).toBeUndefined();
+    }
+    expect(batched.counters[0]!.sent_pkts).toBe(single.counters[0]!.sent_pkts);
+    expect(batched.wcs).toEqual(single.wcs);
+    expect(batched.landedB).toBe(single.landedB);
+    expect(batched.landedA).toBe(single.landedA);
+    // nothing lost or dropped; every slot back
+    for (const r of [batched, single]) {
+      expect(r.stats.delivered).toBe(r.stats.sent);
+      expect(r.ports.map((p) => p.rxDropped)).toEqual([0, 0]);
+      expect(r.inboxes.every((i) => i!.available === 256)).toBe(true);
+    }
+    // the device acknowledges once per batch where it acknowledged once per datagram (as on the
+    // Node datapath's rx_batch): fewer ACKs, the same requests and responses
+    expect(batched.stats.sent).toBeLessThan(single.stats.sent);
+    expect(batched.ports[0]!.txDatagrams).toBe(single.ports[0]!.txDatagrams); // A: WRITE, SEND, READ requests (and no ACKs)
+    expect(batched.ports[1]!.txDatagrams).toBeLessThan(single.ports[1]!.txDatagrams); // B: READ responses and ACKs
+  });
 
   it("with a trace the wire keeps its own buffers (the records keep their bytes)", async () => {
     const r = await run({ trace: true });

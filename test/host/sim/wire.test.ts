@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SimWire, type SimFaults } from "../../../host/core/sim/wire.js";
 import { SimClock } from "../../../host/core/sim/clock.js";
 import { Prng } from "../../../host/core/sim/prng.js";
+import { SimInbox } from "../../../host/core/sim/inbox.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 
 function dgram(n: number, dst = "127.0.0.2"): Datagram {
@@ -47,6 +48,23 @@ describe("SimClock", () => {
     expect(ran).toBe(5);
     expect(c.now).toBe(40);
     expect(c.nextAt).toBe(50);
+  });
+
+  it("resume: the rest of a running event runs next, before what was due after it or scheduled by it", () => {
+    const c = new SimClock();
+    const order: string[] = [];
+    let part = 0;
+    const batch = (name: string) => {
+      order.push(`${name}${part++}`);
+      c.schedule(c.now, () => order.push("scheduled-by-it"));
+      if (part < 3) c.resume(batch, name);
+    };
+    c.scheduleWith(10, batch, "x");
+    c.schedule(10, () => order.push("due-after-it"));
+    c.schedule(5, () => order.push("before"));
+    c.run();
+    expect(order).toEqual(["before", "x0", "x1", "x2", "due-after-it", "scheduled-by-it", "scheduled-by-it", "scheduled-by-it"]);
+    expect(() => c.resume(() => {}, 0)).toThrow(/outside a running event/);
   });
 
   it("orders a large random schedule correctly", () => {
@@ -144,3 +162,70 @@ function popcount(x: number): number {
   for (; x; x &= x - 1) n++;
   return n;
 }
+
+describe("SimWire receive batches", () => {
+  /** A wire with a receiver at 127.0.0.2 that takes batches of inbox datagrams, at most `take` a call. */
+  function batchWire(opts: ConstructorParameters<typeof SimWire>[0], take = Infinity) {
+    const wire = new SimWire(opts);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const inbox = new SimInbox(memory, 0, 32, 64);
+    const log: string[] = [];
+    const one = (d: Datagram) => log.push(`one ${seqOf(d)}`);
+    const batch = (ds: readonly Datagram[], n: number) => {
+      const k = Math.min(n, take);
+      log.push(`batch ${ds.slice(0, k).map(seqOf).join(",")}`);
+      return k;
+    };
+    wire.attach("127.0.0.2", 4791, one, { inbox, batch });
+    /** sends datagram n through the inbox (as SimLink.sendRing does) */
+    const send = (n: number) => {
+      const d = wire.takeFor("127.0.0.2", 4791, 16);
+      new DataView(d.payload.buffer, d.payload.byteOffset).setUint32(0, n);
+      Object.assign(d, { src: "127.0.0.1", dst: "127.0.0.2", srcPort: 4791, dstPort: 4791 });
+      wire.sendTaken(d);
+    };
+    return { wire, inbox, log, send };
+  }
+
+  it("datagrams to one receiver at one time, nothing scheduled between them, arrive in one call, in order", () => {
+    const { wire, inbox, log, send } = batchWire({ faults: { delayUs: 3 } });
+    for (let i = 0; i < 5; i++) send(i);
+    wire.clock.schedule(3, () => log.push("other event")); // closes the batch
+    send(5);
+    send(6);
+    wire.clock.run();
+    expect(log).toEqual(["batch 0,1,2,3,4", "other event", "batch 5,6"]);
+    expect(wire.stats).toMatchObject({ sent: 7, delivered: 7 });
+    expect(inbox.available).toBe(32);
+  });
+
+  it("a receiver that takes part of a batch gets the rest next, before any other event", () => {
+    const { wire, log, send } = batchWire({}, 2);
+    for (let i = 0; i < 5; i++) send(i);
+    wire.clock.schedule(0, () => log.push("other event"));
+    wire.clock.run();
+    expect(log).toEqual(["batch 0,1", "batch 2,3", "batch 4", "other event"]);
+    expect(wire.stats).toMatchObject({ sent: 5, delivered: 5 });
+  });
+
+  it("faults, a script, a trace or batching: false: one call per datagram", () => {
+    for (const opts of [{ faults: { loss: 0.0001 } }, { trace: true }, { batching: false }]) {
+      const { wire, log, send } = batchWire({ seed: 3, ...opts });
+      for (let i = 0; i < 3; i++) send(i);
+      wire.clock.run();
+      expect(log).toEqual(["one 0", "one 1", "one 2"]);
+    }
+    const { wire, log, send } = batchWire({});
+    wire.script({ match: () => false, nth: 1 });
+    for (let i = 0; i < 3; i++) send(i);
+    wire.clock.run();
+    expect(log).toEqual(["one 0", "one 1", "one 2"]);
+  });
+
+  it("different arrival times (a rate limit) are separate calls", () => {
+    const { wire, log, send } = batchWire({ faults: { rateBps: 8_000_000 } });
+    for (let i = 0; i < 3; i++) send(i);
+    wire.clock.run();
+    expect(log).toEqual(["batch 0", "batch 1", "batch 2"]);
+  });
+});

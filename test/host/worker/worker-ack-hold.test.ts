@@ -9,7 +9,7 @@ import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
-import { W, workerSessionOf, workerStatsOf } from "../../../host/core/worker/index.js";
+import { LOST_WAKE_CHECK_MS, W, workerSessionOf, workerStatsOf } from "../../../host/core/worker/index.js";
 
 /** How often this thread wrote its watch list (the list's sequence word: +2 per publish), and whether the worker reads it. */
 function watchList(d: Device): { publishes: number; used: number } {
@@ -90,6 +90,10 @@ describe("held ACKs in the device worker (workerAckHold)", () => {
     const list = watchList(A.d);
     expect(list.used).toBe(1);
     expect(list.publishes).toBeGreaterThan(200);
+    // runs that moved nothing watched (the held ACKs' release) move PROGRESS without a notify: that is
+    // no lost wake-up, and the lost-wake-up looks leave this thread parked
+    await new Promise((r) => setTimeout(r, 4 * LOST_WAKE_CHECK_MS));
+    expect(workerStatsOf(A.d)!.appLostWakeups).toBe(0);
   });
 
   it("no answer: the ACK still leaves (the peer's SEND completes), without waiting for a timeout", async () => {
