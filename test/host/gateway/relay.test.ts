@@ -283,11 +283,19 @@ describe.skipIf(!HAVE)("gateway: the native relay against the JS path", () => {
 
   it("opening and closing 60 sessions (clean close, reset, eviction) leaves no descriptor, session or thread behind", async () => {
     const fds = () => fs.readdirSync("/proc/self/fd").length;
-    const threads = () => fs.readdirSync("/proc/self/task").length;
+    // the relay's own thread, by the name it gives itself (Node may start pool threads meanwhile)
+    const threads = () =>
+      fs.readdirSync("/proc/self/task").filter((t) => {
+        try {
+          return fs.readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() === "softroce-relay";
+        } catch {
+          return false; // a thread that ended while we looked
+        }
+      }).length;
     const fd0 = fds(), th0 = threads();
     const s = await sink();
     const gw = await gateway("native", { dstPorts: [s.port], maxClientsPerAddress: 64 });
-    expect(threads()).toBe(th0 + 1);
+    await until(() => threads() === th0 + 1); // the thread names itself once it runs
     for (let i = 0; i < 60; i++) {
       const r = await raw(gw);
       r.sock.write(wsFrame(2, emitData(SINK, s.port, 0, [ROCE])));
@@ -307,7 +315,7 @@ describe.skipIf(!HAVE)("gateway: the native relay against the JS path", () => {
     expect(gw.relayStats()!.sessions).toBe(0);
     await gw.close();
     await until(() => fds() <= fd0 + 2); // the sink's socket (closed by the cleanup) and slack for Node's own
-    expect(threads()).toBe(th0);
+    await until(() => threads() === th0); // joined by close()
   });
 
   it("seeded fuzz: mutated frames get the same outcome through the relay's parser as through ws and the JS path", async () => {
