@@ -15,6 +15,7 @@ import { WireCodec, type PacketSpec } from "../../../host/core/wire/codec.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { until } from "../support/until.js";
 
 const GW = "127.0.21.5";
 const PEER = "127.0.21.6";
@@ -32,14 +33,6 @@ const sideOptions = (): GatewayOptions => ({ nativeUdp: side !== "dgram", relay:
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function setup() {
   const peer = await openDevice({ address: PEER, port: 0, activeMtu: Mtu.MTU_4096, mrArenaBytes: 4 << 20 });

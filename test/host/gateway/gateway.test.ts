@@ -16,6 +16,7 @@ import { WireCodec, type PacketSpec } from "../../../host/core/wire/codec.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { until } from "../support/until.js";
 
 const TOKEN = "s3cret-token";
 const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
@@ -32,14 +33,6 @@ const sideOptions = (): GatewayOptions => ({ nativeUdp: side !== "dgram", relay:
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function gateway(o: GatewayOptions = {}): Promise<{ gw: Gateway; logs: LogRecord[] }> {
   const logs: LogRecord[] = [];

@@ -14,6 +14,7 @@ import { RELAY_CONSTANTS } from "../../../host/gateway/relay.js";
 import { gatewayOptionsFromArgs } from "../../../host/cli/gateway.js";
 import { emitData, emitBatch, parseFrame, FrameKind, HELLO_LEN, TUNNEL_SUBPROTOCOL_V2 } from "../../../host/core/tunnel/frames.js";
 import { Prng } from "../../../host/core/sim/prng.js";
+import { until as untilShared } from "../support/until.js";
 
 const HAVE = datapathAddon() !== undefined;
 const ADDR = "127.0.16.3";
@@ -24,13 +25,8 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+/** The shared until() with this file's longer default (the relay thread may wait for a CPU). */
+const until = (cond: () => boolean, ms = 5000): Promise<void> => untilShared(cond, ms);
 
 async function sink(): Promise<{ port: number; got: Buffer[] }> {
   const s = dgram.createSocket("udp4");
