@@ -120,7 +120,7 @@ typedef struct session {
 
 typedef struct {
   uint64_t udp_out, udp_in, udp_send_errors, udp_send_calls, udp_recv_calls, punts_tx, punts_rx, punts_frames, backlog_drops,
-      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events;
+      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events, polls, poll_hits;
 } relay_stats;
 
 typedef struct relay {
@@ -130,6 +130,8 @@ typedef struct relay {
   pthread_t thread;
   pthread_mutex_t mu;
   int thread_started, stop, closed, epfd, wakefd, udp_fd, family;
+  /* after a turn that forwarded something, look for more (epoll_wait with no timeout) this long before blocking: 0 never */
+  volatile uint32_t busy_poll_us;
   tunnel_consts k;
   uint32_t qpn_start, qpn_count, max_clients, max_roce, max_ws, queue_bytes, gateway_port, approval_ms;
   double pps, bps;
@@ -167,6 +169,11 @@ static uint64_t now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+static uint64_t now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
 }
 static uint64_t wall_ms(void) {
   struct timespec t;
@@ -917,18 +924,39 @@ static void udp_receive(relay *r) {
 
 /* ---------- the thread ---------- */
 
+/*
+ * The thread: epoll_wait, then the ready sockets under the lock. With busy_poll_us, a turn that
+ * forwarded something (the answer, or the next request, is likely to follow within a round trip's
+ * remote half) is followed by non-blocking polls for that long before the thread blocks again: the
+ * thread's wake-up leaves the round trip when the next packet comes inside the window, at the cost of
+ * a CPU spinning in the window. Stop is seen in the window too (the wake eventfd is one of the fds).
+ */
 static void *relay_main(void *arg) {
   relay *r = arg;
   pthread_setname_np(pthread_self(), "softroce-relay");
   struct epoll_event evs[64];
+  uint64_t poll_until = 0;
+  int polling = 0;
   for (;;) {
-    int n = epoll_wait(r->epfd, evs, 64, -1);
+    int n;
+    if (poll_until) {
+      n = epoll_wait(r->epfd, evs, 64, 0);
+      if (n == 0) {
+        if (now_us() < poll_until) continue;
+        poll_until = 0;
+        polling = 0;
+        continue;
+      }
+    } else
+      n = epoll_wait(r->epfd, evs, 64, -1);
     pthread_mutex_lock(&r->mu);
     if (r->stop) {
       pthread_mutex_unlock(&r->mu);
       return NULL;
     }
-    r->st.wakeups++;
+    if (polling && n > 0) r->st.poll_hits++;
+    if (!poll_until) r->st.wakeups++;
+    uint64_t fwd = r->st.udp_out + r->st.frames_out;
     for (int i = 0; i < n; i++) {
       uint64_t tag = evs[i].data.u64;
       if (tag == TAG_WAKE) {
@@ -947,6 +975,12 @@ static void *relay_main(void *arg) {
       if (s->state == S_FREE || s->gen != gen) continue;
       if ((evs[i].events & EPOLLOUT) && sess_flush(r, s) < 0) continue;
       if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) sess_read(r, s);
+    }
+    uint32_t window = r->busy_poll_us;
+    if (window && r->st.udp_out + r->st.frames_out != fwd) {
+      poll_until = now_us() + window;
+      polling = 1;
+      r->st.polls++;
     }
     pthread_mutex_unlock(&r->mu);
   }
@@ -1079,6 +1113,12 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
                k->ip_id_off + 4 > k->data_header || k->batch_header != 4 || k->min_payload < 16))
     bad = "Relay constants: a DATA header and a BATCH record must share one layout of at most 32 bytes";
   if (!bad && (family != 4 && family != 6)) bad = "Relay options: family is 4 or 6";
+  uint32_t busy = 0;
+  bool has_busy = false;
+  if (!bad && napi_has_named_property(env, argv[0], "busyPollUs", &has_busy) == napi_ok && has_busy &&
+      (get_u32_prop(env, argv[0], "busyPollUs", &busy) || busy > 10000))
+    bad = "Relay options: busyPollUs is 0..10000";
+  r->busy_poll_us = busy;
   if (!bad && (r->max_clients == 0 || r->max_clients > 65536 || r->qpn_count == 0 || r->max_roce < 16 || r->max_roce > 65535 ||
                r->max_ws < k->data_header + r->max_roce || r->max_ws > (64u << 20)))
     bad = "Relay options: out of range";
@@ -1386,6 +1426,21 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* busyPoll(us): the busy-poll window from now on (0..10000 µs; 0: off). */
+static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  relay *r = this_relay(env, info, &argc, argv);
+  if (!r) return NULL;
+  uint32_t us;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > 10000) {
+    napi_throw_range_error(env, NULL, "busyPoll(us): 0..10000");
+    return NULL;
+  }
+  r->busy_poll_us = us;
+  return undefined_value(env);
+}
+
 static void set_num(napi_env env, napi_value o, const char *name, double v) {
   napi_value x;
   napi_create_double(env, v, &x);
@@ -1452,6 +1507,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("bytesOut", bytes_out);
   STAT("wakeups", wakeups);
   STAT("events", events);
+  STAT("busyPolls", polls);
+  STAT("busyPollHits", poll_hits);
 #undef STAT
   set_num(env, o, "sessions", open);
   return o;
@@ -1500,6 +1557,7 @@ void relay_init(napi_env env, napi_value exports) {
       {"approve", NULL, js_approve, NULL, NULL, NULL, napi_default, NULL},
       {"revoke", NULL, js_revoke, NULL, NULL, NULL, napi_default, NULL},
       {"resume", NULL, js_resume, NULL, NULL, NULL, napi_default, NULL},
+      {"busyPoll", NULL, js_busy_poll, NULL, NULL, NULL, napi_default, NULL},
       {"session", NULL, js_session, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"constants", NULL, js_constants, NULL, NULL, NULL, napi_default, NULL},

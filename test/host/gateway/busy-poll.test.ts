@@ -117,3 +117,49 @@ describe("gateway udpBusyPollUs", () => {
     expect(gw.udp.stats.polls).toBe(1);
   });
 });
+
+describe("gateway relayBusyPollUs (the native relay thread's busy poll)", () => {
+  it("rejects windows outside 0..10000 whole µs", async () => {
+    for (const us of [-1, 10001, 2.5, Number.NaN]) {
+      await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, relayBusyPollUs: us })).rejects.toThrow(RangeError);
+    }
+  });
+
+  it.skipIf(!addon)("the relay thread polls after the turns that forwarded something; SENDs both ways arrive as without it", async () => {
+    const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => peer.close());
+    const peerPort = (peer.limits as { port: number }).port;
+    const gw = await Gateway.start({
+      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], relay: "native", relayBusyPollUs: 200,
+    });
+    cleanups.push(() => gw.close());
+    if (gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
+    const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => t.device.close());
+    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+    const a = rcEnd(t.device, 4096, access);
+    const b = rcEnd(peer, 4096, access);
+    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
+    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
+    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+    for (let i = 0; i < 20; i++) {
+      b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+      a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+      a.mr.bytes.fill(i, 0, 64);
+      a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+      expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV, byteLen: 64 });
+      expect(b.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(i));
+      b.mr.bytes.fill(0x80 + i, 64, 128);
+      b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+      const got = new Set<number>();
+      while (got.size < 2) got.add((await a.cq.next()).opcode);
+      expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0x80 + i));
+      expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
+    }
+    const st = gw.relayStats()!;
+    // every forwarding turn opens a window: at least one per SEND each way
+    expect(st.busyPolls).toBeGreaterThanOrEqual(40);
+    expect(st.busyPollHits).toBeLessThanOrEqual(st.udpOut + st.udpIn + st.framesIn + st.framesOut);
+    expect(gw.counters.refused).toEqual({});
+  });
+});
