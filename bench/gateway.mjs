@@ -128,6 +128,12 @@ async function gateway(targetPort, relay) {
       else delete gw.udpSoon;
       process.send({ type: "turn" });
     }
+    if (m.type === "relayTrace") {
+      // the relay thread's own timestamps of its forwarding turns (relay.c trace), for the per-hop breakdown
+      if (m.cap !== undefined) gw.relay.trace(m.cap);
+      const t = m.take ? Array.from(gw.relay.traceTake(), Number) : [];
+      process.send({ type: "relayTrace", t });
+    }
     if (m.type === "relayBusyPoll") {
       gw.relay.busyPoll(m.us); // a bench-only switch between rounds (relayBusyPollUs is fixed at start otherwise)
       process.send({ type: "relayBusyPoll" });
@@ -330,10 +336,22 @@ async function parent() {
     const c = clients[rp];
     const post = c.qp.postSend;
     c.qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const rg = gws[rp].c;
+    await ask(rg, { type: "relayTrace", cap: 8 * TRACE + 64 }, "relayTrace");
     const total = await pingPong(c, 0, TRACE);
     c.qp.postSend = post;
     const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
+    // the relay's turns: woken by the client's TCP and sent to UDP, or woken by UDP and queued frames to the client
+    const rt = (await ask(rg, { type: "relayTrace", take: true }, "relayTrace")).t;
+    await ask(rg, { type: "relayTrace", cap: 0 }, "relayTrace");
+    for (let i = 0; i + 4 < rt.length; i += 5) {
+      const [wake, end, woke, udpOut, framesOut] = rt.slice(i, i + 5);
+      if (woke & 1 && udpOut > 0) (marks["r.tcpWake"] ??= []).push(wake), (marks["r.tcpEnd"] ??= []).push(end);
+      if (woke & 2 && framesOut > 0) (marks["r.udpEnd"] ??= []).push(end), (marks["r.udpBusy"] ??= []).push(end - wake);
+    }
+    const busy = marks["r.udpBusy"] ?? [];
     breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : "relay (ws client)")}`;
+    if (busy.length) breakdown += `\n  (the relay's UDP -> client turns: ${(med(busy) / 1000).toFixed(1)} us median from its wake-up to its write)`;
   }
   const gwStats = await ask(gc, { type: "stats" }, "stats");
   const relayStats = gws.relay ? await ask(gws.relay.c, { type: "stats" }, "stats") : undefined;
@@ -419,13 +437,16 @@ const STAGES = [
   ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
   ["c.done", "client: completion, await"],
 ];
-// Through the relay gateway: the client's and the target's marks only.
+// Through the relay gateway: the client's and the target's marks, and the relay thread's own (relay.c trace).
 const RELAY_STAGES = [
   ["c.post", "client: postSend"],
   ["c.wsSend", "client: device + link, to ws.send"],
-  ["t.recv", "client ws.send -> gateway relay thread -> target completion (2 wake-ups)"],
+  ["r.tcpWake", "client send -> relay thread awake (write, wake-up)"],
+  ["r.tcpEnd", "relay: read, WebSocket + tunnel parse, checks, sendmmsg"],
+  ["t.recv", "relay sendmmsg -> target completion (wake-up, rx, device)"],
   ["t.sent", "target: echo postSend (send inline)"],
-  ["c.tcp", "target send -> gateway relay thread -> client TCP read (2 wake-ups)"],
+  ["r.udpEnd", "target send -> relay's write to the client done"],
+  ["c.tcp", "relay write -> client TCP read (wake-up)"],
   ["c.msg", "client: ws parse, to the link's message handler"],
   ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
   ["c.done", "client: completion, await"],

@@ -96,6 +96,10 @@ export interface RelayHandle {
   resume(slot: number, id: number, tx: number, rx: number): void;
   /** the busy-poll window from now on (µs, 0..10000; 0: off) */
   busyPoll(us: number): void;
+  /** record up to `cap` forwarding turns from now on (0: stop): for a bench's per-hop breakdown */
+  trace(cap: number): void;
+  /** the turns recorded, 5 fields each: wake and end (CLOCK_MONOTONIC ns, process.hrtime's), what woke it (1 TCP, 2 UDP), datagrams out, frames out */
+  traceTake(): BigUint64Array;
   session(slot: number, id: number): RelaySessionInfo | undefined;
   stats(): RelayStats;
   constants(): Record<string, number>;

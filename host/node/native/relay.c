@@ -67,6 +67,11 @@ enum { PUNT_DECIDE = 0, PUNT_RATE = 1 };
 enum { FRAME_TEXT = 0, FRAME_BINARY = 1 };
 enum { S_FREE = 0, S_OPEN = 1, S_CLOSING = 2 };
 
+/* A traced turn: CLOCK_MONOTONIC ns when epoll_wait returned and when the turn ended, what woke it
+   (1: a session's TCP socket, 2: the UDP socket), datagrams sent to UDP and frames queued to clients in it. */
+#define TRACE_FIELDS 5
+#define TRACE_MAX (1u << 20)
+
 #define TAG_UDP 0xffffffffffffff01ull
 #define TAG_WAKE 0xffffffffffffff02ull
 
@@ -132,6 +137,9 @@ typedef struct relay {
   int thread_started, stop, closed, epfd, wakefd, udp_fd, family;
   /* after a turn that forwarded something, look for more (epoll_wait with no timeout) this long before blocking: 0 never */
   volatile uint32_t busy_poll_us;
+  /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
+  uint64_t *trace;
+  uint32_t trace_cap, trace_n;
   tunnel_consts k;
   uint32_t qpn_start, qpn_count, max_clients, max_roce, max_ws, queue_bytes, gateway_port, approval_ms;
   double pps, bps;
@@ -174,6 +182,11 @@ static uint64_t now_us(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 static uint64_t wall_ms(void) {
   struct timespec t;
@@ -957,6 +970,8 @@ static void *relay_main(void *arg) {
     if (polling && n > 0) r->st.poll_hits++;
     if (!poll_until) r->st.wakeups++;
     uint64_t fwd = r->st.udp_out + r->st.frames_out;
+    uint64_t t_wake = r->trace ? now_ns() : 0, udp0 = r->st.udp_out, fr0 = r->st.frames_out;
+    uint32_t woke = 0;
     for (int i = 0; i < n; i++) {
       uint64_t tag = evs[i].data.u64;
       if (tag == TAG_WAKE) {
@@ -966,15 +981,25 @@ static void *relay_main(void *arg) {
         continue;
       }
       if (tag == TAG_UDP) {
+        woke |= 2;
         udp_receive(r);
         continue;
       }
+      woke |= 1;
       uint32_t slot = (uint32_t)tag, gen = (uint32_t)(tag >> 32);
       if (slot >= r->max_clients) continue;
       session *s = &r->sess[slot];
       if (s->state == S_FREE || s->gen != gen) continue;
       if ((evs[i].events & EPOLLOUT) && sess_flush(r, s) < 0) continue;
       if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) sess_read(r, s);
+    }
+    if (r->trace && r->st.udp_out + r->st.frames_out != fwd && r->trace_n < r->trace_cap) {
+      uint64_t *t = r->trace + (size_t)r->trace_n++ * TRACE_FIELDS;
+      t[0] = t_wake;
+      t[1] = now_ns();
+      t[2] = woke;
+      t[3] = r->st.udp_out - udp0;
+      t[4] = r->st.frames_out - fr0;
     }
     uint32_t window = r->busy_poll_us;
     if (window && r->st.udp_out + r->st.frames_out != fwd) {
@@ -1058,6 +1083,8 @@ static void relay_shutdown(relay *r) {
   close(r->epfd);
   close(r->wakefd);
   r->epfd = r->wakefd = -1;
+  free(r->trace);
+  r->trace = NULL;
   if (r->tsfn) napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
   r->tsfn = NULL;
 }
@@ -1441,6 +1468,56 @@ static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/*
+ * trace(cap): from now on record up to `cap` turns that forwarded something (0: stop and free);
+ * traceTake(): the records so far as a BigUint64Array of TRACE_FIELDS each (see TRACE_FIELDS), and
+ * the count restarts. For a bench's per-hop breakdown: the clock is process.hrtime's.
+ */
+static napi_value js_trace(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  relay *r = this_relay(env, info, &argc, argv);
+  if (!r) return NULL;
+  uint32_t cap;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &cap) != napi_ok || cap > TRACE_MAX) {
+    napi_throw_range_error(env, NULL, "trace(cap): 0..1048576 turns");
+    return NULL;
+  }
+  uint64_t *t = cap ? calloc((size_t)cap * TRACE_FIELDS, sizeof(uint64_t)) : NULL;
+  if (cap && !t) {
+    napi_throw_error(env, NULL, "trace: out of memory");
+    return NULL;
+  }
+  pthread_mutex_lock(&r->mu);
+  uint64_t *old = r->trace;
+  r->trace = t;
+  r->trace_cap = cap;
+  r->trace_n = 0;
+  pthread_mutex_unlock(&r->mu);
+  free(old);
+  return undefined_value(env);
+}
+
+static napi_value js_trace_take(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  relay *r = this_relay(env, info, &argc, NULL);
+  if (!r) return NULL;
+  pthread_mutex_lock(&r->mu);
+  size_t n = r->trace ? (size_t)r->trace_n * TRACE_FIELDS : 0;
+  void *data;
+  napi_value ab, arr;
+  if (napi_create_arraybuffer(env, n * sizeof(uint64_t), &data, &ab) != napi_ok) {
+    pthread_mutex_unlock(&r->mu);
+    napi_throw_error(env, NULL, "traceTake: out of memory");
+    return NULL;
+  }
+  if (n) memcpy(data, r->trace, n * sizeof(uint64_t));
+  r->trace_n = 0;
+  pthread_mutex_unlock(&r->mu);
+  napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &arr);
+  return arr;
+}
+
 static void set_num(napi_env env, napi_value o, const char *name, double v) {
   napi_value x;
   napi_create_double(env, v, &x);
@@ -1558,6 +1635,8 @@ void relay_init(napi_env env, napi_value exports) {
       {"revoke", NULL, js_revoke, NULL, NULL, NULL, napi_default, NULL},
       {"resume", NULL, js_resume, NULL, NULL, NULL, napi_default, NULL},
       {"busyPoll", NULL, js_busy_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"trace", NULL, js_trace, NULL, NULL, NULL, napi_default, NULL},
+      {"traceTake", NULL, js_trace_take, NULL, NULL, NULL, napi_default, NULL},
       {"session", NULL, js_session, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"constants", NULL, js_constants, NULL, NULL, NULL, napi_default, NULL},
