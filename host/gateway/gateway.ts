@@ -500,6 +500,8 @@ export class Gateway {
         case RelayEvent.WS_ERROR:
           if (c) {
             this.refuse((a & 0x10000) !== 0 ? "oversize_frame" : "ws_error", c, bytes!.toString("utf8"));
+            // the relay left the close to JS (it held frames from before the error): after their ERROR frames, as ws
+            if ((a & 0x20000) !== 0) this.relay?.closeSession(c.slot, c.id, a & 0xffff, "");
             (c.ws as RelaySocket).readyState = 2;
             // as ws after a protocol error: the close frame is out; a client that does not finish the close is cut
             setTimeout(() => c.ws.terminate(), 1000).unref();

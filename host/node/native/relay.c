@@ -118,6 +118,7 @@ typedef struct session {
   uint64_t tok_last;
   uint32_t tx_punted, tx_acked, rx_punted, rx_acked;
   int close_sent; /* 1: our close frame queued; 2: the client's received (ours answered) */
+  int close_deferred; /* a protocol error came while JS held earlier frames: JS sends the close after them (closeSession) */
   int close_code, discard;
   sess_stats st;
   approval tx[APPROVALS], rx[APPROVALS];
@@ -645,8 +646,13 @@ static int close_code_ok(uint32_t c) {
 /* A WebSocket protocol error: JS hears it (counted and logged as ws's 'error'), the relay closes with ws's code. */
 static void ws_error(relay *r, session *s, int code, int oversize, const char *msg) {
   udp_send_batch(r);
-  post(r, EV_WS_ERROR, s->id, code | (oversize ? 0x10000 : 0), (const uint8_t *)msg, (uint32_t)strlen(msg), NULL, 0);
-  if (s->state == S_OPEN) {
+  /* JS still holds frames that came before the bad one (their ERROR frames are not out yet): as ws, which
+     answers those before it closes, the close waits for JS, which sends it when it reaches this event */
+  int deferred = s->state == S_OPEN && s->tx_punted != s->tx_acked;
+  post(r, EV_WS_ERROR, s->id, code | (oversize ? 0x10000 : 0) | (deferred ? 0x20000 : 0), (const uint8_t *)msg, (uint32_t)strlen(msg), NULL, 0);
+  if (deferred) {
+    s->close_deferred = 1;
+  } else if (s->state == S_OPEN) {
     uint8_t c[2];
     put16(c, (uint32_t)code);
     queue_message(s, 8, c, 2, NULL, 0);
@@ -916,7 +922,7 @@ static void udp_receive(relay *r) {
         uint32_t slot = (dest - r->qpn_start) / r->qpn_count;
         if (slot < r->max_clients && r->sess[slot].state == S_OPEN) s = &r->sess[slot];
       }
-      if (!s || s->rx_punted != s->rx_acked || !approved(s->rx, gid, 0, dest, now)) {
+      if (!s || s->close_deferred || s->rx_punted != s->rx_acked || !approved(s->rx, gid, 0, dest, now)) {
         punt_udp(r, s, gid, port, p, len);
         continue;
       }
