@@ -3,8 +3,8 @@
 // device straight to it — on the native datapath (openDevice's default) and on node:dgram
 // (`datapath: "dgram"`, the Node UDP path when issue 11's gateway target was set) — in the same run,
 // rounds interleaved, printed as ratios with min/median/max over the rounds (reported, not a gate).
-// Three processes on loopback: this one holds the three clients (the tunnel device is a Node `ws`
-// client standing in for a browser page: openTunnelDevice from dist/node), a child holds the target
+// Processes on loopback: this one holds the clients (the tunnel devices are Node's openTunnelDevice from
+// dist/node, on softroce's own WebSocket client or on `ws`, standing in for a browser page), a child holds the target
 // device (one RC QP per path; it echoes every SEND with a SEND), another child runs the gateway (rate
 // limits raised out of the way). QPN, PSN, ports, rkey and address go over the children's IPC channels.
 import { fork } from "node:child_process";
@@ -361,7 +361,7 @@ async function parent() {
   const ratios = (a, b) => a.map((x, i) => x / b[i]);
   const pct = (a, q) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * q))]; };
   const retries = (d) => d.queryCounters().completer_retry_err ?? 0;
-  console.log("tunnel client = a Node `ws` client (openTunnelDevice from dist/node) standing in for a browser page; gateway in its own process");
+  console.log(`tunnel clients = Node's openTunnelDevice (from dist/node; WebSocket client ${process.env.BENCH_WEBSOCKET ?? "softroce"}, relayws: ws) standing in for a browser page; each gateway in its own process`);
   console.log(`gateway UDP side: ${g.udpPath}; paths ${PATHS.join(", ")}; load average ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   const mtu = (c) => 128 << c.qp.query().attr.pathMtu;
   for (const p of PATHS) if (mtu(clients[p]) !== 4096) throw new Error(`path MTU ${p} ${mtu(clients[p])}: expected 4096`);

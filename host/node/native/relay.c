@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1264,6 +1265,9 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   }
   int fl = fcntl(nfd, F_GETFL);
   if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(nfd, F_SETFL, fl | O_NONBLOCK);
+  /* each frame toward the client leaves at once (Node's HTTP server sets it too; said here, not assumed) */
+  int one = 1;
+  setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t gen = s->gen;
   memset(s, 0, offsetof(session, tx));
   memset(s->tx, 0, sizeof s->tx);
