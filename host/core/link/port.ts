@@ -82,6 +82,17 @@ export interface Link {
    * descriptor leaves with the port the device wrote (and sendRing is handed the ring uncut).
    */
   sourcePortReady?(port: number): boolean;
+  /**
+   * Hands the port, now, what already waits in the link (a non-blocking receive; the port's
+   * `receiveBatch` runs inside the call). The port calls it when its timer fires, before the
+   * device acts on the expired deadline: an event loop runs expired timers before it looks at
+   * its sockets (libuv's order), so on a busy host a retransmission timer fires while the ACKs
+   * that answer it already sit in the socket; taken first, they cancel it, as they would have
+   * a moment earlier. The native link does it (a poll and a recvmmsg batch); node:dgram cannot
+   * (its socket is read only by the loop) and the WebSocket tunnel neither: without it the
+   * timer acts on what the device has seen.
+   */
+  receivePending?(): void;
 }
 
 /** Where the TX ring's descriptors are: descriptor i at `data + (i & (cap - 1)) * slot`. */
@@ -373,6 +384,8 @@ export class PacketPort {
 
   /** Batches received (receiveBatch calls). */
   batches = 0;
+  /** Times the device's timer fired (core.tick calls). */
+  ticks = 0;
   private flushPending = false;
   /** The device holds plain ACKs until the flush (tx_ack_hold). */
   private acksHeld = false;
@@ -651,6 +664,13 @@ export class PacketPort {
     this.timer = this.clock.setTimer(next, () => {
       this.timer = undefined;
       this.timerAt = Infinity;
+      // what already arrived first (Link.receivePending): an ACK that waits in the socket stops
+      // the retransmission this deadline would make
+      if (this.link.receivePending) {
+        this.link.receivePending();
+        if (this.closed) return;
+      }
+      this.ticks++;
       this.core.tick(this.clock.now());
       this.service();
     });
