@@ -129,6 +129,7 @@ export interface TransportCore {
   rx_batch_slots?(): number;
   rx_batch_slot_size?(): number;
   rx_batch?(recs: number, count: number, now: number): number;
+  rx_batch_taken?(): number;
   rx_batch_upto?(recs: number, count: number, now: number): number;
   tx_ack_hold?(on: number, now: number): void;
   tx_ack_held?(): number;
@@ -337,10 +338,19 @@ export class PacketPort {
       core.tx_ack_hold(1, now);
       this.acksHeld = true;
     }
-    const ok = core.rx_batch!(recs, count, now);
+    // the core stops behind a READ request with a request to its QP behind it (rx_batch_taken):
+    // the READ's responses leave before the rest is looked at, as rxe sends them first
+    for (let at = 0; ; ) {
+      const ok = core.rx_batch!(recs + at * Rxr.SIZE, count - at, now);
+      const took = core.rx_batch_taken ? Math.max(1, Math.min(core.rx_batch_taken(), count - at)) : count - at;
+      if (ok !== took || this.capture) this.recordVerdicts(recs + at * Rxr.SIZE, took);
+      at += took;
+      if (at >= count) break;
+      this.readStops++;
+      this.sendNow();
+    }
     this.batches++;
     this.stats.rxDatagrams += count;
-    if (ok !== count || this.capture) this.recordVerdicts(recs, count);
     if (this.acksHeld) {
       // completions now (CQ waiters wake), the TX ring later in this turn (see Link.deferFlush),
       // unless it already holds a burst (DEFER_FLUSH_AT); nothing held: drained now
@@ -386,6 +396,8 @@ export class PacketPort {
   batches = 0;
   /** Times the device's timer fired (core.tick calls). */
   ticks = 0;
+  /** Received batches cut behind a READ request, its responses sent before the request behind it (rx_batch_taken). */
+  readStops = 0;
   private flushPending = false;
   /** The device holds plain ACKs until the flush (tx_ack_hold). */
   private acksHeld = false;
@@ -437,6 +449,13 @@ export class PacketPort {
       this.afterDevice();
       return;
     }
+    this.sendNow();
+    this.afterDevice();
+  }
+
+  /** Drains the TX ring into the link (a deferred flush's hold aside), releases what was sent, re-arms the timer. */
+  private sendNow(): void {
+    if (this.servicing || this.closed) return;
     this.servicing = true;
     try {
       for (let rounds = 0; rounds < 1_000_000; rounds++) {
@@ -448,7 +467,6 @@ export class PacketPort {
     } finally {
       this.servicing = false;
     }
-    this.afterDevice();
   }
 
   private completedSync = 0;

@@ -1,0 +1,47 @@
+// Two devices on Node's native datapath (loopback UDP, each at its own address), one connected RC
+// QP each: A's QP sends from `psn` 200 to B's, B's from 100. `close()` closes both devices.
+import { openDevice, udpLinkOf } from "../../../host/node/index.js";
+import { NativeUdpLink } from "../../../host/node/native-link.js";
+import { connectQp, type ConnectOptions } from "../../../host/core/verbs/connect.js";
+import { Access, Mtu, QpType } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+
+export interface NativeEnd {
+  d: Device;
+  link: NativeUdpLink;
+  cq: ReturnType<Device["createCq"]>;
+  qp: ReturnType<ReturnType<Device["allocPd"]>["createQp"]>;
+  mr: ReturnType<ReturnType<Device["allocPd"]>["regMr"]>;
+}
+
+/** A and B at `addresses`, MRs of `mrBytes` with `access`, QPs connected with `qp` (path MTU 1024 unless said). */
+export async function nativePair(
+  addresses: [string, string],
+  o: { access?: number; mrBytes?: number; qp?: Partial<ConnectOptions> } = {},
+): Promise<{ A: NativeEnd; B: NativeEnd; close(): void }> {
+  const access = o.access ?? Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+  const ends: NativeEnd[] = [];
+  const close = () => {
+    for (const e of ends) e.d.close();
+  };
+  try {
+    for (const address of addresses) {
+      const d = await openDevice({ address, port: 0, activeMtu: Mtu.MTU_1024, datapath: "native" });
+      const pd = d.allocPd();
+      const cq = d.createCq(16);
+      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
+      const link = udpLinkOf(d);
+      ends.push({ d, link: link as NativeUdpLink, cq, qp, mr: pd.regMr(o.mrBytes ?? 4096, access) });
+      if (!(link instanceof NativeUdpLink)) throw new Error(`${address}: not on the native datapath (${link?.path})`);
+    }
+    const [A, B] = ends as [NativeEnd, NativeEnd];
+    const common = { pathMtu: Mtu.MTU_1024, qpAccessFlags: access, ...o.qp };
+    const portOf = (e: NativeEnd) => (e.d.limits as { port: number }).port;
+    connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 100, gid: B.d.queryGid(0), port: portOf(B) }, { ...common, sqPsn: 200 });
+    connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 200, gid: A.d.queryGid(0), port: portOf(A) }, { ...common, sqPsn: 100 });
+    return { A, B, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
