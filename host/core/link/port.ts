@@ -8,7 +8,7 @@
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
 import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Rxr, Txd } from "../abi/index.js";
-import { AddressCache, addressGid, isV4MappedGid, parseGid } from "../net/gid.js";
+import { AddressCache, GidCache, isV4MappedGid } from "../net/gid.js";
 import { concat } from "../net/bytes.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
@@ -180,7 +180,7 @@ export class PacketPort {
   private timer: unknown;
   private timerAt = Infinity;
   private servicing = false;
-  private gidCache = new Map<string, Uint8Array>();
+  private readonly gids = new GidCache();
   /** GID -> address text, one cache per side (a flow repeats both). */
   private readonly srcAddrs = new AddressCache();
   private readonly dstAddrs = new AddressCache();
@@ -263,13 +263,13 @@ export class PacketPort {
     // only the port writes the addresses into the RX meta record (the device writes back the IPv4 ID):
     // a flow's next datagram leaves them as they are
     if (d.src !== this.rxSrc) {
-      const src = this.gid(d.src);
+      const src = this.gids.of(d.src);
       dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
       u8.set(src, meta + Rxm.SRC);
       this.rxSrc = d.src;
     }
     if (d.dst !== this.rxDst) {
-      u8.set(this.gid(d.dst), meta + Rxm.DST);
+      u8.set(this.gids.of(d.dst), meta + Rxm.DST);
       this.rxDst = d.dst;
     }
     dv.setUint32(meta + Rxm.SRC_PORT, d.srcPort >>> 0, true);
@@ -699,13 +699,4 @@ export class PacketPort {
     this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
   }
 
-  private gid(address: string): Uint8Array {
-    let g = this.gidCache.get(address);
-    if (!g) {
-      g = parseGid(addressGid(address));
-      if (this.gidCache.size > 4096) this.gidCache.clear();
-      this.gidCache.set(address, g);
-    }
-    return g;
-  }
 }
