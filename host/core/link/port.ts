@@ -396,7 +396,7 @@ export class PacketPort {
   batches = 0;
   /** Times the device's timer fired (core.tick calls). */
   ticks = 0;
-  /** Received batches cut behind a READ request, its responses sent before the request behind it (rx_batch_taken). */
+  /** Cuts in received batches behind a READ request, its responses sent before the request behind it (rx_batch_taken). */
   readStops = 0;
   private flushPending = false;
   /** The device holds plain ACKs until the flush (tx_ack_hold). */
@@ -698,5 +698,4 @@ export class PacketPort {
     this.stats.rxDropped++;
     this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
   }
-
 }

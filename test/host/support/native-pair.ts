@@ -1,18 +1,12 @@
 // Two devices on Node's native datapath (loopback UDP, each at its own address), one connected RC
-// QP each: A's QP sends from `psn` 200 to B's, B's from 100. `close()` closes both devices.
-import { openDevice, udpLinkOf } from "../../../host/node/index.js";
+// QP each (openRcEnd): A's QP sends from PSN 200 to B's, B's from 100. `close()` closes both devices.
+import { udpLinkOf } from "../../../host/node/index.js";
 import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp, type ConnectOptions } from "../../../host/core/verbs/connect.js";
-import { Access, Mtu, QpType } from "../../../host/core/verbs/enums.js";
-import type { Device } from "../../../host/core/verbs/device.js";
+import { Access, Mtu } from "../../../host/core/verbs/enums.js";
+import { openRcEnd } from "./rc-end.js";
 
-export interface NativeEnd {
-  d: Device;
-  link: NativeUdpLink;
-  cq: ReturnType<Device["createCq"]>;
-  qp: ReturnType<ReturnType<Device["allocPd"]>["createQp"]>;
-  mr: ReturnType<ReturnType<Device["allocPd"]>["regMr"]>;
-}
+export type NativeEnd = Awaited<ReturnType<typeof openRcEnd>> & { link: NativeUdpLink };
 
 /** A and B at `addresses`, MRs of `mrBytes` with `access`, QPs connected with `qp` (path MTU 1024 unless said). */
 export async function nativePair(
@@ -26,12 +20,9 @@ export async function nativePair(
   };
   try {
     for (const address of addresses) {
-      const d = await openDevice({ address, port: 0, activeMtu: Mtu.MTU_1024, datapath: "native" });
-      const pd = d.allocPd();
-      const cq = d.createCq(16);
-      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
-      const link = udpLinkOf(d);
-      ends.push({ d, link: link as NativeUdpLink, cq, qp, mr: pd.regMr(o.mrBytes ?? 4096, access) });
+      const end = await openRcEnd(address, { activeMtu: Mtu.MTU_1024, datapath: "native" }, access, o.mrBytes ?? 4096);
+      const link = udpLinkOf(end.d);
+      ends.push({ ...end, link: link as NativeUdpLink });
       if (!(link instanceof NativeUdpLink)) throw new Error(`${address}: not on the native datapath (${link?.path})`);
     }
     const [A, B] = ends as [NativeEnd, NativeEnd];
