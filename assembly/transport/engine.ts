@@ -178,6 +178,7 @@ export function engineRxBatchUpTo(recs: usize, count: u32, now: f64): u32 {
 /** The records of engineRxBatch (`sim`: engineRxBatchUpTo): accepted, or (sim) dealt with. */
 function rxRecords(recs: usize, count: u32, now: f64, sim: bool): u32 {
   setNow(now);
+  batchTaken = count;
   if (!ready) return 0;
   let ok: u32 = 0;
   const cqes = cqCommits;
@@ -213,7 +214,6 @@ function rxRecords(recs: usize, count: u32, now: f64, sim: bool): u32 {
       }
     }
   }
-  batchTaken = count;
   runSender();
   return sim ? count : ok;
 }
