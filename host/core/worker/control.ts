@@ -5,6 +5,8 @@
 // producer, the worker its only consumer): posting a WR costs a ring write, one queue entry and a
 // notify, never a message.
 
+import type { WorkerTrace } from "./trace.js";
+
 /** Int32 word indices. */
 export const W = {
   /** bumped by the application thread (doorbell entries or a call waiting); the worker waits here */
@@ -116,6 +118,9 @@ export class Control {
   readonly f64: Float64Array;
   readonly i64: BigInt64Array;
   readonly u16: Uint16Array;
+
+  /** the stage trace both threads stamp into (trace.ts), when the application asked for one at open */
+  trace: WorkerTrace | undefined;
 
   constructor(readonly sab: SharedArrayBuffer) {
     if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < CONTROL_BYTES) throw new TypeError("device worker control block: a SharedArrayBuffer of CONTROL_BYTES");

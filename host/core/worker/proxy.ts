@@ -6,6 +6,7 @@
 // already in the shared ring.
 import { CoreAbort, type CoreExports } from "../wasm/index.js";
 import { CALL_IDLE, CALL_REQUEST, Control, DB_CAP, MAX_ARGS, RES_BIGINT, RES_ERROR, RES_NUMBER, W } from "./control.js";
+import { TraceStage } from "./trace.js";
 
 /** How long a control verb waits for the worker before it gives up (ms). */
 export const CALL_TIMEOUT_MS = 10_000;
@@ -54,6 +55,7 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
   const stats: CoreProxyStats = { calls: 0, doorbells: 0, doorbellCalls: 0 };
   const i32 = ctl.i32;
   const block = canBlock();
+  const trace = ctl.trace;
 
   function call(index: number, name: string, args: unknown[]): unknown {
     if (ctl.load(W.CLOSED)) throw new DeviceWorkerError(`softroce device worker: ${name} after the device was closed`);
@@ -96,6 +98,7 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
           stats.doorbellCalls++;
           return call(index, name, [h, queues, now]) as number;
         }
+        if (trace) trace.mark(TraceStage.APP_DOORBELL, queues & 3);
         i32[ctl.dbEntry(head)] = (h << 2) | (queues & 3);
         ctl.store(W.DB_HEAD, (head + 1) | 0);
         Atomics.add(i32, W.WAKE, 1);
@@ -104,7 +107,10 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
         if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
           // counted when it woke the worker's wait: the worker can see WAKE move between setting
           // WORKER_WAITING and starting its wait, and then nobody is waiting for this notify
-          if (Atomics.notify(i32, W.WAKE) > 0) Atomics.add(i32, W.APP_NOTIFIES, 1);
+          if (Atomics.notify(i32, W.WAKE) > 0) {
+            Atomics.add(i32, W.APP_NOTIFIES, 1);
+            if (trace) trace.mark(TraceStage.APP_NOTIFY);
+          }
         }
         stats.doorbells++;
         return 0;

@@ -7,7 +7,8 @@ import type { CapturedDatagram, PacketPort } from "../link/index.js";
 import { backgroundInterval, CALL_DONE, CALL_REQUEST, Control, F, LOST_WAKE_CHECK_MS, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waits } from "./control.js";
 import { DeviceMemory } from "../verbs/memory.js";
 import { watchMoved } from "./watch.js";
-import { DOORBELL_SQ } from "../abi/index.js";
+import { DOORBELL_SQ, Ring } from "../abi/index.js";
+import { TraceStage, type WorkerTrace } from "./trace.js";
 
 /**
  * One captured datagram as it crosses to the application thread (its payload a copy), with the
@@ -41,6 +42,12 @@ const TURN_MAX_MS = 2;
  * while the worker uses it (W.WATCH_USED, set by useWatchList()).
  */
 const WAKE_ONLY_WATCHED = false;
+/**
+ * Whether a worker's link holds every received batch's plain ACKs to the end of the worker's turn
+ * (the native link's deferred flush, a lone request's too), so that the notify of the completions
+ * the batch made leaves before the ACK's send: the application thread wakes while the worker sends.
+ */
+export const DEFAULT_NOTIFY_FIRST = false;
 /** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
 export const ACK_HOLD_MAX_MS = 1;
 
@@ -58,6 +65,8 @@ export class DeviceServer {
   private capturing = false;
   private captured: WorkerCaptureRecord[] = [];
   private captureQueued = false;
+  /** the stage trace (trace.ts), when the application asked for one */
+  readonly trace: WorkerTrace | undefined;
 
   constructor(
     private readonly ctl: Control,
@@ -77,6 +86,7 @@ export class DeviceServer {
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
     this.mem = exports["memory"] instanceof WebAssembly.Memory ? new DeviceMemory(exports["memory"]) : undefined;
     this.doorbell = exports["doorbell"] as Fn;
+    this.trace = ctl.trace;
     if (WAKE_ONLY_WATCHED) this.useWatchList();
   }
 
@@ -205,12 +215,18 @@ export class DeviceServer {
       f[F.SPORT_FALLBACKS] = p.stats.sportFallbacks;
     }
     Atomics.add(c.i32, W.PROGRESS, 1);
+    const trace = this.trace;
+    if (trace) {
+      const ring = trace.followedRing;
+      trace.mark(TraceStage.W_PROGRESS, ring && this.mem ? this.mem.loadIndex(ring + Ring.PROD) : 0);
+    }
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
     // old value), with WAKE_ONLY_WATCHED only for a run that moved a ring it waits on (watch.ts)
     if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.watching || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
       if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
       const woke = Atomics.notify(c.i32, W.PROGRESS);
+      if (trace) trace.mark(TraceStage.W_NOTIFY, woke);
       Atomics.store(c.i32, W.WORKER_LAST_NOTIFY, woke);
       if (woke === 0) Atomics.add(c.i32, W.WORKER_NOTIFY_MISSES, 1);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
@@ -239,6 +255,7 @@ export class DeviceServer {
     if (gen !== this.waitGen) return; // given up on (checkLost): the loop went on without it
     this.waitPending = false;
     Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
+    if (this.trace) this.trace.mark(TraceStage.W_WOKEN);
     if (!this.running) this.run(false);
   }
 
@@ -331,6 +348,7 @@ export class DeviceServer {
         sq |= e & DOORBELL_SQ;
         this.doorbell(e >>> 2, e & 3, now);
       }
+      if (this.trace) this.trace.mark(TraceStage.W_DOORBELLS, (head - c.load(W.DB_TAIL)) | 0);
       c.store(W.DB_TAIL, tail);
       Atomics.add(c.i32, W.DOORBELLS, 1);
       did = true;
