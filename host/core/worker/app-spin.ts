@@ -128,6 +128,13 @@ export class AppSpin {
       Atomics.compareExchange(i32, W.APP_WAITING, 0, 1);
       // what the worker did meanwhile without a notify (the look's completion among it): pumped now
       this.side.catchUp();
+      // a completion written after the look gave up but before the PROGRESS that catchUp took: no
+      // notify will come for it (that PROGRESS is pumped) and the pump found no waiter yet, so it
+      // counts as caught. One written later moves PROGRESS with APP_WAITING set: the worker notifies.
+      if (!hit && m.loadIndex(ring + Ring.PROD) !== prod) {
+        hit = true;
+        t = performance.now();
+      }
     }
     const us = (t - now) * 1000;
     this.tokens -= us;

@@ -54,6 +54,11 @@ export const ACK_HOLD_MAX_MS = 1;
 export class DeviceServer {
   /** The link's port, once attached: its service() runs after the device did work. */
   port: PacketPort | undefined;
+  /**
+   * Receives what the link's socket holds now, without waiting (the native datapath's pollReceive(0)):
+   * a spinning worker keeps receiving. Undefined: the spin does not look at the socket.
+   */
+  pollLink: (() => number) | undefined;
   private readonly fns: (Fn | undefined)[];
   private readonly doorbell: Fn;
   /** the instance's memory (the application's watched rings are read in it) */
@@ -222,17 +227,19 @@ export class DeviceServer {
     }
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
     // old value), with WAKE_ONLY_WATCHED only for a run that moved a ring it waits on (watch.ts)
+    let notified = false;
     if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.watching || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
       if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
       const woke = Atomics.notify(c.i32, W.PROGRESS);
+      notified = true;
       if (trace) trace.mark(TraceStage.W_NOTIFY, woke);
       Atomics.store(c.i32, W.WORKER_LAST_NOTIFY, woke);
       if (woke === 0) Atomics.add(c.i32, W.WORKER_NOTIFY_MISSES, 1);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
-    // a receive ran the device (not this loop): spin for the application's answer once the turn is over
-    if (!this.running && this.spinUs > 0 && !this.spinQueued) {
+    // a receive ran the device (not this loop) and woke the application: spin for its answer once the turn is over
+    if (notified && !this.running && this.spinUs > 0 && !this.spinQueued) {
       this.spinQueued = true;
       this.endOfTurn(this.runQueued);
     }
@@ -296,6 +303,8 @@ export class DeviceServer {
         }
         if (until && performance.now() < until) {
           spun = true;
+          // the socket too (the event loop does not run while this spins): a datagram runs the device here
+          if (this.pollLink) this.pollLink();
           continue;
         }
         Atomics.store(i32, W.WORKER_WAITING, 1);

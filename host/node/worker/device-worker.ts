@@ -72,6 +72,9 @@ const ops: WorkerOps = {
       port.receive = (d) => (trace.mark(TraceStage.W_RECV, 1), receive.call(port, d));
       port.receiveBatch = (recs, count, more) => (trace.mark(TraceStage.W_RECV, count), receiveBatch.call(port, recs, count, more));
     }
+    // a spinning worker (workerSpinUs) keeps receiving
+    const dp = "datapath" in link ? link.datapath : undefined;
+    if (dp?.pollReceive) ctx.server.pollLink = () => dp.pollReceive!(0);
     // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
     const core = ctx.core as unknown as TransportCore;
     if (msg.ackHold === true && "deferFlush" in link && link.holdAcks && core.tx_ack_held) {
@@ -88,10 +91,15 @@ const ops: WorkerOps = {
     port.service();
     return undefined;
   },
-  /** link tuning at run time (bench/worker.mjs's A/B): notifyFirst as at attach */
-  tune(msg) {
+  /**
+   * Tuning at run time (bench/worker.mjs's A/B): notifyFirst as at attach; watchOnly: the worker's
+   * notifies filtered by the application's watch list from now on (DeviceServer.useWatchList)
+   */
+  tune(msg, ctx) {
+    if (msg.watchOnly === true) ctx.server.useWatchList();
+    if (typeof msg.notifyFirst !== "boolean") return true;
     if (!link || !("holdEveryBatch" in link) || !link.holdAcks || link.deferFlush === undefined) return false;
-    if (typeof msg.notifyFirst === "boolean") link.holdEveryBatch = msg.notifyFirst;
+    link.holdEveryBatch = msg.notifyFirst;
     return true;
   },
   async mcast(msg) {
