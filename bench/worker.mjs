@@ -6,7 +6,8 @@
 //      in timer callbacks): target worker busy/idle >= 0.9, the single-thread device's beside it.
 //   2. What posting and polling cost the application thread per operation (wall time inside
 //      postSend + poll, 64 B WRITEs, 32 in flight): worker vs single-thread.
-//   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2.
+//   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2; the
+//      devices take turns in blocks of BENCH_RTT_BLOCK (100) pings, so that all see the same load.
 // Rounds interleave the configurations; ratios are printed per round as min/median/max.
 // On Linux each goodput run is accounted per thread (schedstat: ns on a CPU, ns runnable waiting for
 // one): the application thread, the device worker, the peer process, the rest of the machine; and
@@ -29,6 +30,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const GOODPUT_MS = Number(process.env.BENCH_GOODPUT_MS ?? 600);
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 5000);
 const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
+// the round trips of a round go in blocks of this many pings per device, the devices taking turns
+const RTT_BLOCK = Number(process.env.BENCH_RTT_BLOCK ?? 100);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
 const LOAD_PERIOD_MS = Number(process.env.BENCH_LOAD_PERIOD_MS ?? 5);
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
@@ -331,44 +334,65 @@ async function postPollCost(s, peer) {
   return (spent * 1000) / SMALL_OPS;
 }
 
-/** Median µs of a 64 B SEND echoed by the child. */
-async function rtt(s, peer) {
-  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
-  const samples = [];
-  // BENCH_VERBOSE: the worker device's trace (its threads stamp their stages), this thread's marks in it
-  const trace = VERBOSE ? workerTraceOf(s.d) : undefined;
-  const marks = VERBOSE && !trace ? [] : undefined;
-  const prod = () => s.d.mem.loadIndex(s.cq.ring + Ring.PROD);
-  if (trace) {
-    trace.reset();
-    trace.followedRing = s.cq.ring;
+/**
+ * A round's 64 B SEND round trips (echoed by the child) on every device in `devices`, interleaved in
+ * blocks of RTT_BLOCK pings (the order alternating block by block), so that every device sees the
+ * same minutes of the machine's load; returns each device's median µs.
+ */
+async function rttRound(devices, child, peerIndex) {
+  const n = Math.max(1, Math.ceil(PINGS / RTT_BLOCK));
+  const per = new Map(devices.map((s) => [s, { samples: [], before: s.d.worker ? workerStatsOf(s.d) : undefined, marks: [] }]));
+  const traceOf = (s) => (VERBOSE ? workerTraceOf(s.d) : undefined);
+  for (const s of devices) {
+    const trace = traceOf(s);
+    if (trace) {
+      trace.reset();
+      trace.followedRing = s.cq.ring;
+    }
   }
-  for (let i = 0; i < PINGS; i++) {
+  let ping = 0;
+  for (let b = 0; b < n; b++) {
+    const order = b % 2 ? [...devices].reverse() : devices;
+    const count = Math.min(RTT_BLOCK, PINGS - b * RTT_BLOCK);
+    for (const s of order) await pings(s, count, ping, per.get(s), traceOf(s));
+    ping += count;
+  }
+  const out = new Map();
+  for (const s of devices) {
+    const x = per.get(s);
+    if (x.before) {
+      const after = workerStatsOf(s.d);
+      const f = (k) => ((after[k] - x.before[k]) / PINGS).toFixed(2);
+      s.wakeups.push(`app spin hits ${f("appSpinHits")} misses ${f("appSpinMisses")} skips ${f("appSpinSkips")} µs ${f("appSpinUs")}, doorbells ${f("doorbells")}, app notifies ${f("appNotifies")}, worker wake-ups ${f("workerWakeups")}, spin hits ${f("spinHits")}, worker notifies ${f("workerNotifies")}, app wake-ups ${f("appWakeups")}, device runs ${f("progress")}, ACK holds ${f("ackHolds")} (joined by the answer ${f("ackHoldsJoined")})`);
+    }
+    if (VERBOSE) {
+      child.send({ type: "stamps", side: peerIndex(s) });
+      const [{ stamps }] = await once(child, "message");
+      const trace = traceOf(s);
+      (s.stages ??= []).push(trace ? workerStages(trace, stamps) : singleStages(x.marks, stamps));
+    }
+    out.set(s, median(x.samples));
+  }
+  return out;
+}
+
+/** `count` round trips on device `s` (ping numbers from `first`), their µs into `acc.samples`. */
+async function pings(s, count, first, acc, trace) {
+  // BENCH_VERBOSE: the worker device's trace (its threads stamp their stages), this thread's marks in it
+  const prod = () => s.d.mem.loadIndex(s.cq.ring + Ring.PROD);
+  for (let i = first; i < first + count; i++) {
     if (trace) trace.mark(TraceStage.PING);
     s.qp.postRecv({ wrId: 7n, sgList: [s.mr.sge(4096, 64)] });
     if (trace) trace.mark(TraceStage.POST, prod());
     const t0 = performance.now();
-    const m0 = marks ? monoUs() : 0;
+    const m0 = VERBOSE && !trace ? monoUs() : 0;
     s.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
-    let got = 0;
-    await drain(s, 2, () => got++);
+    await drain(s, 2);
     if (trace) trace.mark(TraceStage.RESOLVED);
-    if (marks) marks.push(m0, monoUs());
+    if (m0) acc.marks.push(m0, monoUs());
     alive(`round trip ${s.name}: ping ${i + 1}`);
-    samples.push((performance.now() - t0) * 1000);
+    acc.samples.push((performance.now() - t0) * 1000);
   }
-  if (before) {
-    const after = workerStatsOf(s.d);
-    const per = (k) => ((after[k] - before[k]) / PINGS).toFixed(2);
-    s.wakeups.push(`app spin hits ${per("appSpinHits")} misses ${per("appSpinMisses")} skips ${per("appSpinSkips")} µs ${per("appSpinUs")}, doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}, ACK holds ${per("ackHolds")} (joined by the answer ${per("ackHoldsJoined")})`);
-  }
-  if (VERBOSE) {
-    peer.child.send({ type: "stamps", side: peer.index });
-    const [{ stamps }] = await once(peer.child, "message");
-    (s.stages ??= []).push(trace ? workerStages(trace, stamps) : singleStages(marks, stamps));
-  }
-  samples.sort((a, b) => a - b);
-  return samples[samples.length >> 1];
 }
 
 const median = (xs) => (xs.length ? [...xs].sort((a, b) => a - b)[xs.length >> 1] : NaN);
@@ -539,11 +563,9 @@ async function parent() {
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
     const rttOrder = [single, ...workers];
     if (round % 2) rttOrder.reverse();
-    for (const s of rttOrder) {
-      const v = await rtt(s, { child: c, index: s === single ? 0 : 1 + workers.indexOf(s) });
-      if (s === single) r.sRtt.push(v);
-      else s.rtts.push(v);
-    }
+    const medians = await rttRound(rttOrder, c, (s) => (s === single ? 0 : 1 + workers.indexOf(s)));
+    r.sRtt.push(medians.get(single));
+    for (const w of workers) w.rtts.push(medians.get(w));
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
   console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);

@@ -9,14 +9,17 @@
 // When to look, adaptively: a wait is "fresh" when this thread rang a doorbell since the last
 // completion it saw (a new request: its completion is a network round trip away) and "flowing"
 // otherwise (the next completion of a burst that started). For each kind the spin keeps how long
-// recent waits took (an exponential average, of spins and of sleeps alike) and looks only when
-// that is within the bound: a ping-pong's first completion (the ACK) is usually too far and its
+// recent waits took until the worker wrote their completion (an exponential average; for a wait
+// that slept, up to the worker's run that bumped PROGRESS, F.PROGRESS_AT, so that the wake-up's own
+// cost does not count) and looks only when that is within the bound: a ping-pong's first completion (the ACK) is usually too far and its
 // second (the answer, right behind it) near. It never looks when nothing happened on the device
-// for IDLE_MS (nothing outstanding), and a budget caps the time spent looking at SPIN_SHARE of the
-// thread's wall time, so a stream of completions just too far apart cannot make it spin all the time.
+// for IDLE_MS (nothing outstanding), nor (but to probe) while fewer than HIT_SHARE_MIN of its
+// recent looks caught their completion (a machine so busy that the look only takes the CPU the
+// worker needs), and a budget caps the time spent looking at SPIN_SHARE of the thread's wall time,
+// so a stream of completions just too far apart cannot make it spin all the time.
 import { Ring } from "../abi/index.js";
 import type { DeviceMemory } from "../verbs/memory.js";
-import { W, type Control } from "./control.js";
+import { F, W, type Control } from "./control.js";
 import { TraceStage } from "./trace.js";
 
 /** The longest look an application thread may be given (µs). */
@@ -27,8 +30,10 @@ const IDLE_MS = 2;
 const SPIN_SHARE = 0.5;
 /** One wait in this many that its average says not to look at looks anyway: the average follows a change. */
 const PROBE_EVERY = 32;
-/** Weight of the newest wait in a kind's average. */
+/** Weight of the newest wait in a kind's average, and of the newest look in the share of looks that caught their completion. */
 const ALPHA = 0.25;
+/** Below this share of looks that caught their completion, it looks only to probe (a machine too busy: the look takes the CPU the worker needs). */
+const HIT_SHARE_MIN = 0.5;
 
 const FRESH = 0;
 const FLOWING = 1;
@@ -55,6 +60,8 @@ export class AppSpin {
   readonly stats: AppSpinStats = { appSpinHits: 0, appSpinMisses: 0, appSpinSkips: 0, appSpinUs: 0 };
   /** µs a wait of each kind took lately (optimistic at first: look) */
   private readonly est = [0, 0];
+  /** the share of recent looks that caught their completion */
+  private hitShare = 1;
   private skipped = 0;
   /** doorbells rung (the proxy's count) when this thread last saw a completion */
   private doorbellsSeen = -1;
@@ -104,7 +111,7 @@ export class AppSpin {
     this.waitProd = prod;
     this.tokens = Math.min(4 * bound, this.tokens + (now - this.tokensAt) * 1000 * SPIN_SHARE);
     this.tokensAt = now;
-    if (now - this.activeAt > IDLE_MS || this.tokens < bound || (this.est[kind]! > bound && ++this.skipped % PROBE_EVERY !== 0)) {
+    if (now - this.activeAt > IDLE_MS || this.tokens < bound || ((this.est[kind]! > bound || this.hitShare < HIT_SHARE_MIN) && ++this.skipped % PROBE_EVERY !== 0)) {
       this.stats.appSpinSkips++;
       return false;
     }
@@ -140,6 +147,7 @@ export class AppSpin {
     this.tokens -= us;
     this.stats.appSpinUs += us;
     const trace = this.ctl.trace;
+    this.hitShare += ALPHA * ((hit ? 1 : 0) - this.hitShare);
     if (hit) {
       this.stats.appSpinHits++;
       this.seen(t);
@@ -151,16 +159,21 @@ export class AppSpin {
     return hit;
   }
 
-  /** After a pump: the timed wait's completion came (its ring moved): how long it took goes into its kind's average. */
+  /**
+   * After a pump: the timed wait's completion came (its ring moved): how long it took the worker to
+   * write it (its last run's time, F.PROGRESS_AT, both threads' performance.timeOrigin + now()) goes into its kind's average.
+   */
   pumped(): void {
     if (this.waitKind < 0 || this.mem.loadIndex(this.waitRing + Ring.PROD) === this.waitProd) return;
-    this.seen(performance.now());
+    const now = performance.now();
+    const at = this.ctl.f64[F.PROGRESS_AT]! / 1000 - performance.timeOrigin;
+    this.seen(now, at > this.waitStart && at < now ? at : now);
   }
 
-  private seen(t: number): void {
+  private seen(t: number, came = t): void {
     const k = this.waitKind;
     if (k >= 0) {
-      const us = Math.min((t - this.waitStart) * 1000, 4 * MAX_APP_SPIN_US);
+      const us = Math.min((came - this.waitStart) * 1000, 4 * MAX_APP_SPIN_US);
       this.est[k] = this.est[k]! + ALPHA * (us - this.est[k]!);
       this.waitKind = -1;
     }

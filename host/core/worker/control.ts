@@ -80,6 +80,8 @@ export const F = {
   RX_DATAGRAMS: 25,
   RX_DROPPED: 26,
   SPORT_FALLBACKS: 27,
+  /** when the worker last bumped PROGRESS: µs on performance.timeOrigin + now() (the application's look times its waits by it) */
+  PROGRESS_AT: 29,
 } as const;
 
 export const CALL_IDLE = 0;
@@ -92,7 +94,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56 and the F slots at bytes 192..223 between RESULT and DB) */
+/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56 and the F slots at bytes 192..223 and 232..239 between RESULT and DB) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;

@@ -29,6 +29,14 @@ type Fn = (...args: unknown[]) => unknown;
 
 /** The longest spin a worker may be given (µs). */
 export const MAX_SPIN_US = 1000;
+/**
+ * The spin looks after a run only while at least this share of recent spins caught a doorbell
+ * (SPIN_SCORE_ALPHA the newest one's weight), and then one time in SPIN_PROBE_EVERY: on a machine so
+ * busy that the application's answer comes late, spinning only takes the CPU it needs.
+ */
+const SPIN_SCORE_MIN = 0.5;
+const SPIN_SCORE_ALPHA = 0.25;
+const SPIN_PROBE_EVERY = 16;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
 /**
@@ -219,6 +227,7 @@ export class DeviceServer {
       f[F.RX_DROPPED] = p.stats.rxDropped;
       f[F.SPORT_FALLBACKS] = p.stats.sportFallbacks;
     }
+    c.f64[F.PROGRESS_AT] = epochMicrosNow();
     Atomics.add(c.i32, W.PROGRESS, 1);
     const trace = this.trace;
     if (trace) {
@@ -239,12 +248,15 @@ export class DeviceServer {
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
     // a receive ran the device (not this loop) and woke the application: spin for its answer once the turn is over
-    if (notified && !this.running && this.spinUs > 0 && !this.spinQueued) {
+    if (notified && !this.running && this.spinUs > 0 && !this.spinQueued && (this.spinScore >= SPIN_SCORE_MIN || ++this.spinSkips % SPIN_PROBE_EVERY === 0)) {
       this.spinQueued = true;
       this.endOfTurn(this.runQueued);
     }
   };
 
+  /** how often recent spins caught a doorbell (an exponential average of hits 1 and misses 0); skipped below SPIN_SCORE_MIN */
+  private spinScore = 1;
+  private spinSkips = 0;
   private running = false;
   private waitPending = false;
   private spinQueued = false;
@@ -287,7 +299,10 @@ export class DeviceServer {
         const v = Atomics.load(i32, W.WAKE);
         if (v !== this.seen) {
           this.seen = v;
-          if (spun) Atomics.add(i32, W.SPIN_HITS, 1);
+          if (spun) {
+            Atomics.add(i32, W.SPIN_HITS, 1);
+            this.spinScore += SPIN_SCORE_ALPHA * (1 - this.spinScore);
+          }
           if (this.work()) {
             if (this.port) this.port.service();
             else this.progress();
@@ -301,11 +316,16 @@ export class DeviceServer {
           spun = false;
           continue;
         }
-        if (until && performance.now() < until) {
-          spun = true;
-          // the socket too (the event loop does not run while this spins): a datagram runs the device here
-          if (this.pollLink) this.pollLink();
-          continue;
+        if (until) {
+          if (performance.now() < until) {
+            spun = true;
+            // the socket too (the event loop does not run while this spins): a datagram runs the device here
+            if (this.pollLink) this.pollLink();
+            continue;
+          }
+          // no doorbell came: a miss
+          this.spinScore -= SPIN_SCORE_ALPHA * this.spinScore;
+          until = 0;
         }
         Atomics.store(i32, W.WORKER_WAITING, 1);
         if (Atomics.load(i32, W.WAKE) !== this.seen) {
