@@ -48,7 +48,7 @@ const WATCHDOG_S = Number(process.env.BENCH_WATCHDOG_S ?? 60);
 const SPINS = (process.env.BENCH_SPINS ?? "").split(",").filter((x) => x !== "").map(Number);
 // BENCH_ACK_HOLD=1: one more worker device, with workerAckHold (held ACKs across the threads), its round trip beside
 const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
-// BENCH_VARIANTS="appSpin=60;notifyFirst=1;appSpin=60,notifyFirst=1": one more worker device per variant
+// BENCH_VARIANTS="appSpin=60;notifyFirst=1;appSpin=60,notifyFirst=1" ("" none): one more worker device per variant
 // (";" between variants), its round trip and goodput beside the first's: appSpin the application
 // thread's look at an awaited CQ (µs, setWorkerAppSpin), notifyFirst 0/1 the worker's notify before a
 // receive's ACKs leave (the link's "tune"), watchOnly=1 the worker's notifies filtered by the watch list,
@@ -59,7 +59,9 @@ const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map
   if (!["appSpin", "notifyFirst", "watchOnly", "spin", "lazyRecv"].includes(k) || !(Number(x) >= 0)) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, notifyFirst=0|1, watchOnly=1, spin=<µs>, lazyRecv=0|1)`);
   return [k, Number(x)];
 }));
-const VARIANTS = (process.env.BENCH_VARIANTS ?? "").split(";").filter((x) => x !== "").map(parseVariant);
+// by default one: both spins on (the application's look 200 µs, the worker's 50 µs), beside the defaults (off):
+// on a busy machine their gates keep them off, on a quiet one they take the thread hops off the round trip
+const VARIANTS = (process.env.BENCH_VARIANTS ?? "appSpin=200,spin=50").split(";").filter((x) => x !== "").map(parseVariant);
 const BASE = parseVariant(process.env.BENCH_BASE ?? "");
 const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0) + VARIANTS.length;
 // BENCH_VERBOSE=1: the worker devices open with a stage trace (SOFTROCE_WORKER_TRACE) and the round
@@ -598,6 +600,7 @@ async function parent() {
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
   console.log(`per round trip, worker device (spin ${worker.spinUs} µs${worker.variant ? `, ${worker.variant}` : ""}, round 1): ${worker.wakeups[0]}`);
   if (VERBOSE) {
+    for (const w of workers) console.log(`  application look, worker device ${w.variant || "(default)"}: ${JSON.stringify((await workerDebugOf(w.d)).app.spin)}`);
     printStages("single-thread device", single.stages);
     for (const w of workers) printStages(`worker device (spin ${w.spinUs} µs${w.hold ? ", held ACKs" : ""}${w.variant ? `, ${w.variant}` : ""})`, w.stages);
   }

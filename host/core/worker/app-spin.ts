@@ -91,6 +91,11 @@ export class AppSpin {
     this.tokensAt = performance.now();
   }
 
+  /** Where the look stands (a diagnosis: workerDebugOf): its averages (µs, fresh and flowing waits), its share of hits, its budget. */
+  state(): { boundUs: number; estUs: number[]; hitShare: number; tokensUs: number } {
+    return { boundUs: this.boundUs, estUs: [...this.est], hitShare: this.hitShare, tokensUs: this.tokens };
+  }
+
   /** CompletionQueue.next() found `cq` empty: looks for up to the bound when worth it; true when a completion came. */
   spin(cq: { readonly ring: number }): boolean {
     const bound = this.boundUs;

@@ -203,7 +203,7 @@ export async function workerDebugOf(device: Device): Promise<Record<string, unkn
   const i32 = s.session.control.i32;
   const control: Record<string, number> = {};
   for (const [k, w] of Object.entries(W)) control[k] = Atomics.load(i32, w);
-  const app = { ...s.wait, control };
+  const app = { ...s.wait, spin: s.spin?.state(), control };
   const worker = await s.session.request<Record<string, unknown>>("debug").catch((e: unknown) => ({ error: String(e) }));
   return { app, worker };
 }
