@@ -41,6 +41,7 @@
 #include <uv.h>
 
 #include "icrc_id.h"
+#include "napi_util.h"
 #include "udpsock.h"
 
 #define TX_MAX_PIECES 4
@@ -141,19 +142,6 @@ static inline void put32(uint8_t *p, uint32_t v) {
 
 /* ---- N-API helpers */
 
-static napi_value throw_range(napi_env env, const char *msg) {
-  napi_throw_range_error(env, NULL, msg);
-  return NULL;
-}
-static napi_value throw_type(napi_env env, const char *msg) {
-  napi_throw_type_error(env, NULL, msg);
-  return NULL;
-}
-static napi_value undefined(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
 
 /* The bytes of a Uint8Array (over an ArrayBuffer or a SharedArrayBuffer) or an ArrayBuffer. */
 static int view_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
@@ -185,13 +173,6 @@ static int memory_bytes(datapath *dp, uint8_t **mem, size_t *len) {
   return view_bytes(dp->env, v, mem, len);
 }
 
-static int get_u32(napi_env env, napi_value v, uint32_t *out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) return 0;
-  *out = (uint32_t)d;
-  return 1;
-}
-
 static int opt_value(napi_env env, napi_value obj, const char *name, napi_value *out) {
   bool has = false;
   if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return 0;
@@ -207,7 +188,7 @@ static int opt_u32(napi_env env, napi_value obj, const char *name, uint32_t dflt
     *out = dflt;
     return 1;
   }
-  return get_u32(env, v, out);
+  return nu_get_u32(env, v, out);
 }
 
 static int opt_bool(napi_env env, napi_value obj, const char *name, int dflt) {
@@ -848,14 +829,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
 /* ---- JS methods */
 
 static datapath *this_dp(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) return NULL;
-  if (napi_unwrap(env, self, &data) != napi_ok || data == NULL) {
-    throw_type(env, "not a Datapath");
-    return NULL;
-  }
-  return data;
+  return nu_this(env, info, argc, argv, "not a Datapath");
 }
 
 /*
@@ -870,20 +844,20 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info) {
   if (!dp) return NULL;
   uint32_t base, first, count, flags_or = 0;
   int32_t from_fd = -1;
-  if (argc < 3 || !get_u32(env, argv[0], &base) || !get_u32(env, argv[1], &first) || !get_u32(env, argv[2], &count) ||
-      (argc > 3 && !get_u32(env, argv[3], &flags_or)) ||
+  if (argc < 3 || !nu_get_u32(env, argv[0], &base) || !nu_get_u32(env, argv[1], &first) || !nu_get_u32(env, argv[2], &count) ||
+      (argc > 3 && !nu_get_u32(env, argv[3], &flags_or)) ||
       (argc > 4 && napi_get_value_int32(env, argv[4], &from_fd) != napi_ok))
-    return throw_type(env, "sendBatch(base, first, count, flagsOr?, fromFd?): unsigned integers (fromFd -1: own socket)");
+    return nu_throw_type(env, "sendBatch(base, first, count, flagsOr?, fromFd?): unsigned integers (fromFd -1: own socket)");
   if (dp->closed) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "sendBatch: the datapath is closed");
     return NULL;
   }
   uint8_t *mem;
   size_t memlen;
-  if (!memory_bytes(dp, &mem, &memlen)) return throw_type(env, "sendBatch: the memory buffer is gone");
+  if (!memory_bytes(dp, &mem, &memlen)) return nu_throw_type(env, "sendBatch: the memory buffer is gone");
   uint64_t span = dp->tx.ring_cap ? dp->tx.ring_cap : (uint64_t)first + count;
-  if (dp->tx.ring_cap && count > dp->tx.ring_cap) return throw_range(env, "sendBatch: count exceeds the ring");
-  if ((uint64_t)base + span * dp->tx.stride > memlen) return throw_range(env, "sendBatch: the records do not fit the buffer");
+  if (dp->tx.ring_cap && count > dp->tx.ring_cap) return nu_throw_range(env, "sendBatch: count exceeds the ring");
+  if ((uint64_t)base + span * dp->tx.stride > memlen) return nu_throw_range(env, "sendBatch: the records do not fit the buffer");
   dp->in_call++;
   uint32_t done = count ? tx_batch(dp, mem, memlen, base, first, count, flags_or, from_fd >= 0 ? from_fd : dp->fd) : 0;
   dp->in_call--;
@@ -901,23 +875,23 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
   uint32_t area, space, slots, meta, meta_cap, budget;
   napi_valuetype t = napi_undefined;
   if (argc >= 7) napi_typeof(env, argv[6], &t);
-  if (argc < 7 || !get_u32(env, argv[0], &area) || !get_u32(env, argv[1], &space) || !get_u32(env, argv[2], &slots) ||
-      !get_u32(env, argv[3], &meta) || !get_u32(env, argv[4], &meta_cap) || !get_u32(env, argv[5], &budget) || t != napi_function)
-    return throw_type(env, "receive(areaOff, slotSize, slots, metaOff, metaCap, budget, onBatch)");
+  if (argc < 7 || !nu_get_u32(env, argv[0], &area) || !nu_get_u32(env, argv[1], &space) || !nu_get_u32(env, argv[2], &slots) ||
+      !nu_get_u32(env, argv[3], &meta) || !nu_get_u32(env, argv[4], &meta_cap) || !nu_get_u32(env, argv[5], &budget) || t != napi_function)
+    return nu_throw_type(env, "receive(areaOff, slotSize, slots, metaOff, metaCap, budget, onBatch)");
   if (dp->closed) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "receive: the datapath is closed");
     return NULL;
   }
   if (space == 0 || space > 65536 || slots == 0 || meta_cap == 0 || budget == 0)
-    return throw_range(env, "receive: slotSize 1..65536, slots, metaCap and budget at least 1");
-  if (dp->gro_on && space < 65536) return throw_range(env, "receive: with GRO each slot must hold 65536 bytes (a whole super-datagram)");
+    return nu_throw_range(env, "receive: slotSize 1..65536, slots, metaCap and budget at least 1");
+  if (dp->gro_on && space < 65536) return nu_throw_range(env, "receive: with GRO each slot must hold 65536 bytes (a whole super-datagram)");
   uint8_t *mem;
   size_t memlen;
-  if (!memory_bytes(dp, &mem, &memlen)) return throw_type(env, "receive: the memory buffer is gone");
+  if (!memory_bytes(dp, &mem, &memlen)) return nu_throw_type(env, "receive: the memory buffer is gone");
   if (slots > RX_MAX_MSGS) slots = RX_MAX_MSGS;
   uint64_t area_end = (uint64_t)area + (uint64_t)space * slots, meta_end = (uint64_t)meta + (uint64_t)meta_cap * dp->rx.stride;
-  if (area_end > memlen || meta_end > memlen) return throw_range(env, "receive: the slots or the metadata do not fit the buffer");
-  if (area < meta_end && meta < area_end) return throw_range(env, "receive: the slots and the metadata overlap");
+  if (area_end > memlen || meta_end > memlen) return nu_throw_range(env, "receive: the slots or the metadata do not fit the buffer");
+  if (area < meta_end && meta < area_end) return nu_throw_range(env, "receive: the slots and the metadata overlap");
   if (dp->on_batch) napi_delete_reference(env, dp->on_batch);
   napi_create_reference(env, argv[6], 1, &dp->on_batch);
   dp->rx_area = area, dp->rx_space = space, dp->rx_nmsg = slots;
@@ -929,7 +903,7 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, uv_strerror(r));
     return NULL;
   }
-  return undefined(env);
+  return nu_undefined(env);
 }
 
 /* setBusyPoll(us): after a received batch keep polling the socket up to `us` µs for the next (0 off, at most 1000) */
@@ -939,10 +913,10 @@ static napi_value js_set_busy_poll(napi_env env, napi_callback_info info) {
   datapath *dp = this_dp(env, info, &argc, argv);
   if (!dp) return NULL;
   uint32_t us;
-  if (argc < 1 || !get_u32(env, argv[0], &us)) return throw_type(env, "setBusyPoll(us)");
-  if (us > 1000) return throw_range(env, "setBusyPoll: 0..1000 µs");
+  if (argc < 1 || !nu_get_u32(env, argv[0], &us)) return nu_throw_type(env, "setBusyPoll(us)");
+  if (us > 1000) return nu_throw_range(env, "setBusyPoll: 0..1000 µs");
   dp->busy_poll_us = us;
-  return undefined(env);
+  return nu_undefined(env);
 }
 
 /*
@@ -958,8 +932,8 @@ static napi_value js_poll_receive(napi_env env, napi_callback_info info) {
   datapath *dp = this_dp(env, info, &argc, argv);
   if (!dp) return NULL;
   uint32_t us;
-  if (argc < 1 || !get_u32(env, argv[0], &us)) return throw_type(env, "pollReceive(us)");
-  if (us > BUSY_POLL_CAP_US) return throw_range(env, "pollReceive: 0..2000 µs");
+  if (argc < 1 || !nu_get_u32(env, argv[0], &us)) return nu_throw_type(env, "pollReceive(us)");
+  if (us > BUSY_POLL_CAP_US) return nu_throw_range(env, "pollReceive: 0..2000 µs");
   uint64_t got = 0;
   if (dp->receiving && !dp->closed && !dp->draining && dp->on_batch) {
     dp->st.rx_poll_calls++;
@@ -992,7 +966,7 @@ static napi_value js_stop_receive(napi_env env, napi_callback_info info) {
   if (!dp) return NULL;
   dp->receiving = 0;
   update_poll(dp);
-  return undefined(env);
+  return nu_undefined(env);
 }
 
 /* onWritable(fn): fn() once, when the socket can take datagrams again (after sendBatch stopped on EAGAIN). */
@@ -1003,7 +977,7 @@ static napi_value js_on_writable(napi_env env, napi_callback_info info) {
   if (!dp) return NULL;
   napi_valuetype t = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
-  if (t != napi_function) return throw_type(env, "onWritable(fn)");
+  if (t != napi_function) return nu_throw_type(env, "onWritable(fn)");
   if (dp->closed) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "onWritable: the datapath is closed");
     return NULL;
@@ -1015,7 +989,7 @@ static napi_value js_on_writable(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, uv_strerror(r));
     return NULL;
   }
-  return undefined(env);
+  return nu_undefined(env);
 }
 
 static napi_value js_set_memory(napi_env env, napi_callback_info info) {
@@ -1025,16 +999,10 @@ static napi_value js_set_memory(napi_env env, napi_callback_info info) {
   if (!dp) return NULL;
   uint8_t *mem;
   size_t len;
-  if (argc < 1 || !view_bytes(env, argv[0], &mem, &len)) return throw_type(env, "setMemory(Uint8Array | ArrayBuffer)");
+  if (argc < 1 || !view_bytes(env, argv[0], &mem, &len)) return nu_throw_type(env, "setMemory(Uint8Array | ArrayBuffer)");
   if (dp->memory) napi_delete_reference(env, dp->memory);
   napi_create_reference(env, argv[0], 1, &dp->memory);
-  return undefined(env);
-}
-
-static void set_num(napi_env env, napi_value obj, const char *name, double v) {
-  napi_value x;
-  napi_create_double(env, v, &x);
-  napi_set_named_property(env, obj, name, x);
+  return nu_undefined(env);
 }
 
 static napi_value js_info(napi_env env, napi_callback_info info) {
@@ -1052,11 +1020,11 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
     l = sizeof gro;
     if (getsockopt(dp->fd, IPPROTO_UDP, UDP_GRO, &gro, &l) != 0) gro = 0;
   }
-  set_num(env, o, "fd", dp->fd);
-  set_num(env, o, "family", dp->family);
-  set_num(env, o, "port", dp->local_port);
-  set_num(env, o, "recvBufferSize", rcv);
-  set_num(env, o, "sendBufferSize", snd);
+  nu_set_num(env, o, "fd", dp->fd);
+  nu_set_num(env, o, "family", dp->family);
+  nu_set_num(env, o, "port", dp->local_port);
+  nu_set_num(env, o, "recvBufferSize", rcv);
+  nu_set_num(env, o, "sendBufferSize", snd);
   napi_value b;
   napi_get_boolean(env, dp->gso_ok, &b);
   napi_set_named_property(env, o, "gso", b);
@@ -1079,7 +1047,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value o;
   napi_create_object(env, &o);
   const dp_stats *s = &dp->st;
-#define STAT(name, field) set_num(env, o, name, (double)s->field)
+#define STAT(name, field) nu_set_num(env, o, name, (double)s->field)
   STAT("txDatagrams", tx_datagrams);
   STAT("txBytes", tx_bytes);
   STAT("txSyscalls", tx_syscalls);
@@ -1111,7 +1079,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   datapath *dp = this_dp(env, info, &argc, NULL);
   if (!dp) return NULL;
   shut(dp);
-  return undefined(env);
+  return nu_undefined(env);
 }
 
 /*
@@ -1132,12 +1100,12 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   if (argc >= 2) napi_typeof(env, argv[1], &t);
   if (argc < 4 || !view_bytes(env, argv[0], &mem, &memlen) || t != napi_object || !int32_array(env, argv[2], &txa, &txn) ||
       !int32_array(env, argv[3], &rxa, &rxn))
-    return throw_type(env, "new Datapath(memory: Uint8Array | ArrayBuffer, socket: object, txLayout: Int32Array, rxLayout: Int32Array)");
+    return nu_throw_type(env, "new Datapath(memory: Uint8Array | ArrayBuffer, socket: object, txLayout: Int32Array, rxLayout: Int32Array)");
   tx_layout txl;
   rx_layout rxl;
   const char *bad = parse_tx_layout(txa, txn, &txl);
   if (!bad) bad = parse_rx_layout(rxa, rxn, &rxl);
-  if (bad) return throw_range(env, bad);
+  if (bad) return nu_throw_range(env, bad);
 
   napi_value opts = argv[1], v;
   uint32_t family = 0, port = 0, rcvbuf = 0, sndbuf = 0;
@@ -1148,7 +1116,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
       napi_get_value_string_utf8(env, v, addr, sizeof addr, &addr_len) != napi_ok ||
       !opt_u32(env, opts, "recvBufferSize", 0, &rcvbuf) || !opt_u32(env, opts, "sendBufferSize", 0, &sndbuf) ||
       rcvbuf > INT32_MAX || sndbuf > INT32_MAX)
-    return throw_range(env, "Datapath socket: family 4 or 6, address, port 0..65535, buffer sizes in bytes");
+    return nu_throw_range(env, "Datapath socket: family 4 or 6, address, port 0..65535, buffer sizes in bytes");
   int want_gro = opt_bool(env, opts, "gro", 0), want_gso = opt_bool(env, opts, "gso", 1);
   int want_pktinfo = opt_bool(env, opts, "pktinfo", 0);
   int flags = UDPSOCK_NONBLOCK | (opt_bool(env, opts, "reuseAddr", 0) ? UDPSOCK_REUSEADDR : 0);
@@ -1156,7 +1124,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   udpsock_step step;
   int fd = udpsock_open((int)family, addr, (int)port, flags, &step);
   if (fd < 0) {
-    if (step == UDPSOCK_AT_ADDRESS) return throw_range(env, "Datapath socket: not an address of that family");
+    if (step == UDPSOCK_AT_ADDRESS) return nu_throw_range(env, "Datapath socket: not an address of that family");
     char msg[160];
     snprintf(msg, sizeof msg, "%s: %s", udpsock_step_name(step), strerror(-fd));
     napi_throw_error(env, NULL, msg);
@@ -1237,18 +1205,18 @@ static napi_value js_patch_icrc_id(napi_env env, napi_callback_info info) {
   uint8_t *mem;
   size_t memlen;
   uint32_t off, len, from, to;
-  if (argc < 5 || !view_bytes(env, argv[0], &mem, &memlen) || !get_u32(env, argv[1], &off) || !get_u32(env, argv[2], &len) ||
-      !get_u32(env, argv[3], &from) || !get_u32(env, argv[4], &to))
-    return throw_type(env, "patchIcrcId(memory, offset, length, fromId, toId)");
-  if (from > 0xffff || to > 0xffff) return throw_range(env, "patchIcrcId: IDs are 16-bit");
-  if (len < 4 || (uint64_t)off + len > memlen) return throw_range(env, "patchIcrcId: the datagram must lie inside the buffer and hold an ICRC");
+  if (argc < 5 || !view_bytes(env, argv[0], &mem, &memlen) || !nu_get_u32(env, argv[1], &off) || !nu_get_u32(env, argv[2], &len) ||
+      !nu_get_u32(env, argv[3], &from) || !nu_get_u32(env, argv[4], &to))
+    return nu_throw_type(env, "patchIcrcId(memory, offset, length, fromId, toId)");
+  if (from > 0xffff || to > 0xffff) return nu_throw_range(env, "patchIcrcId: IDs are 16-bit");
+  if (len < 4 || (uint64_t)off + len > memlen) return nu_throw_range(env, "patchIcrcId: the datagram must lie inside the buffer and hold an ICRC");
   icrc_id_columns cols;
   icrc_id_columns_for(len, &cols);
   uint32_t delta = 0, diff = from ^ to;
   for (int bit = 0; bit < 16; bit++)
     if (diff & (1u << bit)) delta ^= cols.col[bit];
   for (int k = 0; k < 4; k++) mem[off + len - 4 + k] ^= (uint8_t)(delta >> (8 * k));
-  return undefined(env);
+  return nu_undefined(env);
 }
 
 void datapath_init(napi_env env, napi_value exports) {

@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "napi_util.h"
+
 #define TX_BATCH 64
 #define RX_BATCH 64
 #define RX_BUDGET 8
@@ -1020,11 +1022,6 @@ static void *relay_main(void *arg) {
 
 /* ---------- N-API ---------- */
 
-static napi_value undefined_value(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
 static int get_u32_prop(napi_env env, napi_value o, const char *name, uint32_t *out) {
   napi_value v;
   bool has;
@@ -1051,14 +1048,7 @@ static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
 }
 
 static relay *this_relay(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  napi_get_cb_info(env, info, argc, argv, &self, NULL);
-  relay *r;
-  if (napi_unwrap(env, self, (void **)&r) != napi_ok || !r) {
-    napi_throw_error(env, NULL, "not a Relay");
-    return NULL;
-  }
-  return r;
+  return nu_this(env, info, argc, argv, "not a Relay");
 }
 
 static void relay_shutdown(relay *r) {
@@ -1307,26 +1297,40 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   }
   if (init_len) parse_frames(r, s);
   pthread_mutex_unlock(&r->mu);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 static int slot_id(napi_env env, napi_value *argv, size_t argc, uint32_t *slot, uint32_t *id) {
   return argc >= 2 && napi_get_value_uint32(env, argv[0], slot) == napi_ok && napi_get_value_uint32(env, argv[1], id) == napi_ok ? 0 : -1;
 }
 
-/* send(slot, id, bytes, opcode = 2): one message toward the client; the bytes queued after it, or -1 (gone or full). */
-static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  relay *r = this_relay(env, info, &argc, argv);
+/*
+ * The entry points on one session, (slot, id, ...): the relay, up to *argc arguments into argv
+ * (*argc: the count given), the slot and the id; NULL with a TypeError naming `usage` when fewer
+ * than `need` came or slot and id are not numbers. The caller checks its further arguments.
+ */
+static relay *session_call(napi_env env, napi_callback_info info, napi_value *argv, size_t *argc, size_t need,
+                           const char *usage, uint32_t *slot, uint32_t *id) {
+  relay *r = this_relay(env, info, argc, argv);
   if (!r) return NULL;
-  uint32_t slot, id, op = 2;
-  uint8_t *d;
-  size_t l;
-  if (slot_id(env, argv, argc, &slot, &id) || argc < 3 || get_bytes(env, argv[2], &d, &l)) {
-    napi_throw_type_error(env, NULL, "send(slot, id, bytes, opcode?)");
+  if (*argc < need || slot_id(env, argv, *argc, slot, id)) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
+  return r;
+}
+
+/* send(slot, id, bytes, opcode = 2): one message toward the client; the bytes queued after it, or -1 (gone or full). */
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  static const char usage[] = "send(slot, id, bytes, opcode?)";
+  size_t argc = 4;
+  napi_value argv[4];
+  uint32_t slot, id, op = 2;
+  relay *r = session_call(env, info, argv, &argc, 3, usage, &slot, &id);
+  if (!r) return NULL;
+  uint8_t *d;
+  size_t l;
+  if (get_bytes(env, argv[2], &d, &l)) return nu_throw_type(env, usage);
   if (argc >= 4) napi_get_value_uint32(env, argv[3], &op);
   if (op != 1 && op != 2 && op != 9 && op != 10) {
     napi_throw_range_error(env, NULL, "send: opcode 1, 2, 9 or 10");
@@ -1355,15 +1359,11 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 static napi_value js_close_session(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t slot, id, code = 1000;
+  relay *r = session_call(env, info, argv, &argc, 2, "close(slot, id, code, reason)", &slot, &id);
+  if (!r) return NULL;
   char reason[124];
   size_t rl = 0;
-  if (slot_id(env, argv, argc, &slot, &id)) {
-    napi_throw_type_error(env, NULL, "close(slot, id, code, reason)");
-    return NULL;
-  }
   if (argc >= 3) napi_get_value_uint32(env, argv[2], &code);
   if (argc >= 4) napi_get_value_string_utf8(env, argv[3], reason, sizeof reason, &rl);
   pthread_mutex_lock(&r->mu);
@@ -1377,82 +1377,72 @@ static napi_value js_close_session(napi_env env, napi_callback_info info) {
     if (!s->want_out) sess_flush(r, s);
   }
   pthread_mutex_unlock(&r->mu);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 /* terminate(slot, id): the socket closed now (ws.terminate); JS hears EV_CLOSED 1006. */
 static napi_value js_terminate(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t slot, id;
-  if (slot_id(env, argv, argc, &slot, &id)) {
-    napi_throw_type_error(env, NULL, "terminate(slot, id)");
-    return NULL;
-  }
+  relay *r = session_call(env, info, argv, &argc, 2, "terminate(slot, id)", &slot, &id);
+  if (!r) return NULL;
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
   if (s) sess_end(r, s, 1006);
   pthread_mutex_unlock(&r->mu);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 /* approve(slot, id, dir 0 tx / 1 rx, gid: Uint8Array, gidAt, port, qpn): this conversation passes the fast path for approvalMs. */
 static napi_value js_approve(napi_env env, napi_callback_info info) {
+  static const char usage[] = "approve(slot, id, dir, gid, gidAt, port, qpn)";
   size_t argc = 7;
   napi_value argv[7];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t slot, id, dir, at, port, qpn;
+  relay *r = session_call(env, info, argv, &argc, 7, usage, &slot, &id);
+  if (!r) return NULL;
   uint8_t *g;
   size_t gl;
-  if (slot_id(env, argv, argc, &slot, &id) || argc < 7 || napi_get_value_uint32(env, argv[2], &dir) != napi_ok ||
-      get_bytes(env, argv[3], &g, &gl) || napi_get_value_uint32(env, argv[4], &at) != napi_ok ||
-      napi_get_value_uint32(env, argv[5], &port) != napi_ok || napi_get_value_uint32(env, argv[6], &qpn) != napi_ok ||
-      (size_t)at + 16 > gl) {
-    napi_throw_type_error(env, NULL, "approve(slot, id, dir, gid, gidAt, port, qpn)");
-    return NULL;
-  }
+  if (napi_get_value_uint32(env, argv[2], &dir) != napi_ok || get_bytes(env, argv[3], &g, &gl) ||
+      napi_get_value_uint32(env, argv[4], &at) != napi_ok || napi_get_value_uint32(env, argv[5], &port) != napi_ok ||
+      napi_get_value_uint32(env, argv[6], &qpn) != napi_ok || (size_t)at + 16 > gl)
+    return nu_throw_type(env, usage);
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
   if (s) approve(dir ? s->rx : s->tx, g + at, dir ? 0 : port, qpn, now_ms() + r->approval_ms);
   pthread_mutex_unlock(&r->mu);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 /* revoke(slot, id, qpn): received datagrams for this QP are decided by JS again (a binding moved). */
 static napi_value js_revoke(napi_env env, napi_callback_info info) {
+  static const char usage[] = "revoke(slot, id, qpn)";
   size_t argc = 3;
   napi_value argv[3];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t slot, id, qpn;
-  if (slot_id(env, argv, argc, &slot, &id) || argc < 3 || napi_get_value_uint32(env, argv[2], &qpn) != napi_ok) {
-    napi_throw_type_error(env, NULL, "revoke(slot, id, qpn)");
-    return NULL;
-  }
+  relay *r = session_call(env, info, argv, &argc, 3, usage, &slot, &id);
+  if (!r) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &qpn) != napi_ok) return nu_throw_type(env, usage);
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
   if (s)
     for (int i = 0; i < APPROVALS; i++)
       if (s->rx[i].qpn == qpn) s->rx[i].until = 0;
   pthread_mutex_unlock(&r->mu);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 /* resume(slot, id, txHandled, rxHandled): JS handled that many punts of the session (and sent what they produced). */
 static napi_value js_resume(napi_env env, napi_callback_info info) {
+  static const char usage[] = "resume(slot, id, tx, rx)";
   size_t argc = 4;
   napi_value argv[4];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t slot, id, tx, rx;
-  if (slot_id(env, argv, argc, &slot, &id) || argc < 4 || napi_get_value_uint32(env, argv[2], &tx) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &rx) != napi_ok) {
-    napi_throw_type_error(env, NULL, "resume(slot, id, tx, rx)");
-    return NULL;
-  }
+  relay *r = session_call(env, info, argv, &argc, 4, usage, &slot, &id);
+  if (!r) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &tx) != napi_ok || napi_get_value_uint32(env, argv[3], &rx) != napi_ok)
+    return nu_throw_type(env, usage);
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
   if (s) {
@@ -1460,7 +1450,7 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
     s->rx_acked += rx;
   }
   pthread_mutex_unlock(&r->mu);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 /* busyPoll(us): the busy-poll window from now on (0..10000 µs; 0: off). */
@@ -1475,7 +1465,7 @@ static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
     return NULL;
   }
   r->busy_poll_us = us;
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 /*
@@ -1505,7 +1495,7 @@ static napi_value js_trace(napi_env env, napi_callback_info info) {
   r->trace_n = 0;
   pthread_mutex_unlock(&r->mu);
   free(old);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 static napi_value js_trace_take(napi_env env, napi_callback_info info) {
@@ -1528,41 +1518,31 @@ static napi_value js_trace_take(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-static void set_num(napi_env env, napi_value o, const char *name, double v) {
-  napi_value x;
-  napi_create_double(env, v, &x);
-  napi_set_named_property(env, o, name, x);
-}
-
 /* session(slot, id): { buffered, lastActive (ms since the epoch), framesIn, framesOut, bytesIn, bytesOut, dropped } or undefined. */
 static napi_value js_session(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t slot, id;
-  if (slot_id(env, argv, argc, &slot, &id)) {
-    napi_throw_type_error(env, NULL, "session(slot, id)");
-    return NULL;
-  }
+  relay *r = session_call(env, info, argv, &argc, 2, "session(slot, id)", &slot, &id);
+  if (!r) return NULL;
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
   if (!s) {
     pthread_mutex_unlock(&r->mu);
-    return undefined_value(env);
+    return nu_undefined(env);
   }
   sess_stats st = s->st;
   double buffered = (double)(s->out_tail - s->out_head);
   pthread_mutex_unlock(&r->mu);
   napi_value o;
   napi_create_object(env, &o);
-  set_num(env, o, "buffered", buffered);
-  set_num(env, o, "lastActive", (double)st.last_active);
-  set_num(env, o, "framesIn", (double)st.frames_in);
-  set_num(env, o, "framesOut", (double)st.frames_out);
-  set_num(env, o, "bytesIn", (double)st.bytes_in);
-  set_num(env, o, "bytesOut", (double)st.bytes_out);
-  set_num(env, o, "dropped", (double)st.dropped);
+  nu_set_num(env, o, "buffered", buffered);
+  nu_set_num(env, o, "lastActive", (double)st.last_active);
+  nu_set_num(env, o, "framesIn", (double)st.frames_in);
+  nu_set_num(env, o, "framesOut", (double)st.frames_out);
+  nu_set_num(env, o, "bytesIn", (double)st.bytes_in);
+  nu_set_num(env, o, "bytesOut", (double)st.bytes_out);
+  nu_set_num(env, o, "dropped", (double)st.dropped);
   return o;
 }
 
@@ -1577,7 +1557,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   pthread_mutex_unlock(&r->mu);
   napi_value o;
   napi_create_object(env, &o);
-#define STAT(name, field) set_num(env, o, name, (double)st.field)
+#define STAT(name, field) nu_set_num(env, o, name, (double)st.field)
   STAT("udpOut", udp_out);
   STAT("udpIn", udp_in);
   STAT("udpSendErrors", udp_send_errors);
@@ -1597,7 +1577,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("busyPolls", polls);
   STAT("busyPollHits", poll_hits);
 #undef STAT
-  set_num(env, o, "sessions", open);
+  nu_set_num(env, o, "sessions", open);
   return o;
 }
 
@@ -1609,21 +1589,21 @@ static napi_value js_constants(napi_env env, napi_callback_info info) {
   const tunnel_consts *k = &r->k;
   napi_value o;
   napi_create_object(env, &o);
-  set_num(env, o, "TUNNEL_VERSION", k->v1);
-  set_num(env, o, "TUNNEL_VERSION_BATCH", k->v2);
-  set_num(env, o, "KIND_DATA", k->kind_data);
-  set_num(env, o, "KIND_BATCH", k->kind_batch);
-  set_num(env, o, "DATA_HEADER_LEN", k->data_header);
-  set_num(env, o, "BATCH_HEADER_LEN", k->batch_header);
-  set_num(env, o, "BATCH_RECORD_LEN", k->record);
-  set_num(env, o, "BATCH_MAX_COUNT", k->batch_max);
-  set_num(env, o, "MIN_ROCE_PAYLOAD", k->min_payload);
-  set_num(env, o, "RECORD_PORT_OFF", k->port_off);
-  set_num(env, o, "RECORD_ADDRESS_OFF", k->address_off);
-  set_num(env, o, "RECORD_IP_ID_OFF", k->ip_id_off);
-  set_num(env, o, "TUNNEL_IP_ID_UNKNOWN", k->ip_id_unknown);
-  set_num(env, o, "maxMessage", r->max_ws);
-  set_num(env, o, "maxRocePayload", r->max_roce);
+  nu_set_num(env, o, "TUNNEL_VERSION", k->v1);
+  nu_set_num(env, o, "TUNNEL_VERSION_BATCH", k->v2);
+  nu_set_num(env, o, "KIND_DATA", k->kind_data);
+  nu_set_num(env, o, "KIND_BATCH", k->kind_batch);
+  nu_set_num(env, o, "DATA_HEADER_LEN", k->data_header);
+  nu_set_num(env, o, "BATCH_HEADER_LEN", k->batch_header);
+  nu_set_num(env, o, "BATCH_RECORD_LEN", k->record);
+  nu_set_num(env, o, "BATCH_MAX_COUNT", k->batch_max);
+  nu_set_num(env, o, "MIN_ROCE_PAYLOAD", k->min_payload);
+  nu_set_num(env, o, "RECORD_PORT_OFF", k->port_off);
+  nu_set_num(env, o, "RECORD_ADDRESS_OFF", k->address_off);
+  nu_set_num(env, o, "RECORD_IP_ID_OFF", k->ip_id_off);
+  nu_set_num(env, o, "TUNNEL_IP_ID_UNKNOWN", k->ip_id_unknown);
+  nu_set_num(env, o, "maxMessage", r->max_ws);
+  nu_set_num(env, o, "maxRocePayload", r->max_roce);
   return o;
 }
 
@@ -1632,7 +1612,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   relay *r = this_relay(env, info, &argc, NULL);
   if (!r) return NULL;
   relay_shutdown(r);
-  return undefined_value(env);
+  return nu_undefined(env);
 }
 
 void relay_init(napi_env env, napi_value exports) {
