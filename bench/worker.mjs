@@ -6,7 +6,8 @@
 //      in timer callbacks): target worker busy/idle >= 0.9, the single-thread device's beside it.
 //   2. What posting and polling cost the application thread per operation (wall time inside
 //      postSend + poll, 64 B WRITEs, 32 in flight): worker vs single-thread.
-//   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2.
+//   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2; the
+//      devices take turns in blocks of BENCH_RTT_BLOCK (100) pings, so that all see the same load.
 // Rounds interleave the configurations; ratios are printed per round as min/median/max.
 // On Linux each goodput run is accounted per thread (schedstat: ns on a CPU, ns runnable waiting for
 // one): the application thread, the device worker, the peer process, the rest of the machine; and
@@ -18,7 +19,7 @@ import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, workerTraceOf, workerSessionOf, setWorkerAppSpin, setWorkerLazyRecv, TraceStage, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 // WRITEs posted ahead (each 64 KiB): BENCH_DEPTH, the "post deeper" lever
@@ -29,6 +30,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const GOODPUT_MS = Number(process.env.BENCH_GOODPUT_MS ?? 600);
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 5000);
 const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
+// the round trips of a round go in blocks of this many pings per device, the devices taking turns
+const RTT_BLOCK = Number(process.env.BENCH_RTT_BLOCK ?? 100);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 4);
 const LOAD_PERIOD_MS = Number(process.env.BENCH_LOAD_PERIOD_MS ?? 5);
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
@@ -45,7 +48,28 @@ const WATCHDOG_S = Number(process.env.BENCH_WATCHDOG_S ?? 60);
 const SPINS = (process.env.BENCH_SPINS ?? "").split(",").filter((x) => x !== "").map(Number);
 // BENCH_ACK_HOLD=1: one more worker device, with workerAckHold (held ACKs across the threads), its round trip beside
 const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
-const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0);
+// BENCH_VARIANTS="appSpin=60;notifyFirst=1;appSpin=60,notifyFirst=1" ("" none): one more worker device per variant
+// (";" between variants), its round trip and goodput beside the first's: appSpin the application
+// thread's look at an awaited CQ (µs, setWorkerAppSpin), notifyFirst 0/1 the worker's notify before a
+// receive's ACKs leave (the link's "tune"), watchOnly=1 the worker's notifies filtered by the watch list,
+// spin the worker's spin (µs, workerSpinUs), lazyRecv=1 receive-only doorbells wake the worker at the end of the
+// application's synchronous run (setWorkerLazyRecv); BENCH_BASE="appSpin=0,notifyFirst=0" the same for the first worker device
+const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map((kv) => {
+  const [k, x] = kv.split("=");
+  if (!["appSpin", "notifyFirst", "watchOnly", "spin", "lazyRecv"].includes(k) || !(Number(x) >= 0)) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, notifyFirst=0|1, watchOnly=1, spin=<µs>, lazyRecv=0|1)`);
+  return [k, Number(x)];
+}));
+// by default one: both spins on (the application's look 200 µs, the worker's 50 µs), beside the defaults (off):
+// on a busy machine their gates keep them off, on a quiet one they take the thread hops off the round trip
+const VARIANTS = (process.env.BENCH_VARIANTS ?? "appSpin=200,spin=50").split(";").filter((x) => x !== "").map(parseVariant);
+const BASE = parseVariant(process.env.BENCH_BASE ?? "");
+const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0) + VARIANTS.length;
+// BENCH_VERBOSE=1: the worker devices open with a stage trace (SOFTROCE_WORKER_TRACE) and the round
+// trip is laid out stage by stage (median µs after the SEND's post), beside the peer's own stamps
+// and the single-thread device's; the trace costs a little, so the verbose run's figures are not the ones to quote
+const VERBOSE = process.env.BENCH_VERBOSE === "1";
+/** µs on CLOCK_MONOTONIC: the worker trace's clock on Node, in this process and in the peer */
+const monoUs = () => Number(process.hrtime.bigint()) / 1000;
 
 async function side(address, worker, workerSpinUs, workerAckHold) {
   const d = await openDevice({ address, port: 0, worker, workerSpinUs, workerAckHold, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
@@ -101,23 +125,28 @@ const bigintJson = (_k, v) => (typeof v === "bigint" ? v.toString() : v);
 // ---- child: the peer of both parent devices; echoes every SEND it receives (64 B) back
 async function child() {
   const sides = [];
+  // BENCH_VERBOSE: when each echo's SEND arrived and when its answer was posted (monotonic µs), per side
+  const peerStamps = [];
   for (let i = 0; i < 2 + EXTRA; i++) sides.push(await side(B, false));
-  const serve = (s) => {
+  const serve = (s, k) => {
+    const stamps = (peerStamps[k] = []);
     for (let i = 0; i < DEPTH; i++) s.qp.postRecv({ wrId: BigInt(i), sgList: [s.mr.sge(i * 64, 64)] });
     (async () => {
       for (;;) {
         const wc = await s.cq.next();
         if (wc.status !== WcStatus.SUCCESS) return;
         if (wc.opcode !== 128) continue; // a RECV: echo it, repost the receive
+        const got = VERBOSE && wc.byteLen === 64 ? monoUs() : 0;
         s.qp.postRecv({ wrId: wc.wrId, sgList: [s.mr.sge(Number(wc.wrId) * 64, 64)] });
         s.qp.postSend({ wrId: 1000n, opcode: WrOpcode.SEND, sendFlags: 0, sgList: [s.mr.sge(Number(wc.wrId) * 64, 64)] });
+        if (got && stamps.length < 1 << 20) stamps.push(got, monoUs());
       }
     })();
   };
   process.on("message", (msg) => {
     if (msg.type === "peers") {
       msg.peers.forEach((p, i) => sides[i].connect(p));
-      sides.forEach(serve);
+      sides.forEach((s, k) => serve(s, k));
       process.send({ type: "ready" });
     } else if (msg.type === "dump") {
       (async () => {
@@ -126,6 +155,9 @@ async function child() {
         console.error(`[watchdog] peer (pid ${process.pid}):\n${JSON.stringify(all, bigintJson, 1)}`);
         process.send({ type: "dumped" });
       })();
+    } else if (msg.type === "stamps") {
+      // the stamps of side msg.side since the last ask
+      process.send({ type: "stamps", stamps: peerStamps[msg.side].splice(0) });
     } else if (msg.type === "exit") {
       for (const s of sides) s.d.close();
       process.disconnect();
@@ -276,7 +308,7 @@ async function goodput(s, peer, busy, peerPid) {
   if (before && !s.goodputWakeups?.[busy ? 1 : 0]) {
     const after = workerStatsOf(s.d);
     const per = (k) => ((after[k] - before[k]) / done).toFixed(2);
-    (s.goodputWakeups ??= [])[busy ? 1 : 0] = `doorbells ${per("doorbells")}, worker wake-ups ${per("workerWakeups")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}`;
+    (s.goodputWakeups ??= [])[busy ? 1 : 0] = `doorbells ${per("doorbells")}, worker wake-ups ${per("workerWakeups")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}, app spin hits ${per("appSpinHits")} misses ${per("appSpinMisses")} µs ${per("appSpinUs")}`;
   }
   return mbps;
 }
@@ -304,26 +336,159 @@ async function postPollCost(s, peer) {
   return (spent * 1000) / SMALL_OPS;
 }
 
-/** Median µs of a 64 B SEND echoed by the child. */
-async function rtt(s) {
-  const before = s.d.worker ? workerStatsOf(s.d) : undefined;
-  const samples = [];
-  for (let i = 0; i < PINGS; i++) {
+/**
+ * A round's 64 B SEND round trips (echoed by the child) on every device in `devices`, interleaved in
+ * blocks of RTT_BLOCK pings (the order alternating block by block), so that every device sees the
+ * same minutes of the machine's load; returns each device's median µs.
+ */
+async function rttRound(devices, child, peerIndex) {
+  const n = Math.max(1, Math.ceil(PINGS / RTT_BLOCK));
+  const per = new Map(devices.map((s) => [s, { samples: [], before: s.d.worker ? workerStatsOf(s.d) : undefined, marks: [] }]));
+  const traceOf = (s) => (VERBOSE ? workerTraceOf(s.d) : undefined);
+  for (const s of devices) {
+    const trace = traceOf(s);
+    if (trace) {
+      trace.reset();
+      trace.followedRing = s.cq.ring;
+    }
+  }
+  let ping = 0;
+  for (let b = 0; b < n; b++) {
+    const order = b % 2 ? [...devices].reverse() : devices;
+    const count = Math.min(RTT_BLOCK, PINGS - b * RTT_BLOCK);
+    for (const s of order) await pings(s, count, ping, per.get(s), traceOf(s));
+    ping += count;
+  }
+  const out = new Map();
+  for (const s of devices) {
+    const x = per.get(s);
+    if (x.before) {
+      const after = workerStatsOf(s.d);
+      const f = (k) => ((after[k] - x.before[k]) / PINGS).toFixed(2);
+      s.wakeups.push(`app spin hits ${f("appSpinHits")} misses ${f("appSpinMisses")} skips ${f("appSpinSkips")} µs ${f("appSpinUs")}, doorbells ${f("doorbells")}, app notifies ${f("appNotifies")}, worker wake-ups ${f("workerWakeups")}, spin hits ${f("spinHits")}, worker notifies ${f("workerNotifies")}, app wake-ups ${f("appWakeups")}, device runs ${f("progress")}, ACK holds ${f("ackHolds")} (joined by the answer ${f("ackHoldsJoined")})`);
+    }
+    if (VERBOSE) {
+      child.send({ type: "stamps", side: peerIndex(s) });
+      const [{ stamps }] = await once(child, "message");
+      const trace = traceOf(s);
+      (s.stages ??= []).push(trace ? workerStages(trace, stamps) : singleStages(x.marks, stamps));
+    }
+    out.set(s, median(x.samples));
+  }
+  return out;
+}
+
+/** `count` round trips on device `s` (ping numbers from `first`), their µs into `acc.samples`. */
+async function pings(s, count, first, acc, trace) {
+  // BENCH_VERBOSE: the worker device's trace (its threads stamp their stages), this thread's marks in it
+  const prod = () => s.d.mem.loadIndex(s.cq.ring + Ring.PROD);
+  for (let i = first; i < first + count; i++) {
+    if (trace) trace.mark(TraceStage.PING);
     s.qp.postRecv({ wrId: 7n, sgList: [s.mr.sge(4096, 64)] });
+    if (trace) trace.mark(TraceStage.POST, prod());
     const t0 = performance.now();
+    const m0 = VERBOSE && !trace ? monoUs() : 0;
     s.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
-    let got = 0;
-    await drain(s, 2, () => got++);
+    await drain(s, 2);
+    if (trace) trace.mark(TraceStage.RESOLVED);
+    if (m0) acc.marks.push(m0, monoUs());
     alive(`round trip ${s.name}: ping ${i + 1}`);
-    samples.push((performance.now() - t0) * 1000);
+    acc.samples.push((performance.now() - t0) * 1000);
   }
-  if (before) {
-    const after = workerStatsOf(s.d);
-    const per = (k) => ((after[k] - before[k]) / PINGS).toFixed(2);
-    s.wakeups.push(`doorbells ${per("doorbells")}, app notifies ${per("appNotifies")}, worker wake-ups ${per("workerWakeups")}, spin hits ${per("spinHits")}, worker notifies ${per("workerNotifies")}, app wake-ups ${per("appWakeups")}, device runs ${per("progress")}, ACK holds ${per("ackHolds")} (joined by the answer ${per("ackHoldsJoined")})`);
+}
+
+const median = (xs) => (xs.length ? [...xs].sort((a, b) => a - b)[xs.length >> 1] : NaN);
+
+/** The first of `stamps` (time order) from index `from` on with `stage` (and `ok(arg)`), or undefined. */
+function find(stamps, from, stage, ok = () => true) {
+  for (let i = from; i < stamps.length; i++) if (stamps[i].stage === stage && ok(stamps[i].arg)) return i;
+  return undefined;
+}
+
+/**
+ * A worker device's round trips, stage by stage: per ping (PING to the next PING) the time of each
+ * stage after the SEND's post (POST), from the trace and the peer's stamps (its echo's SEND arrived,
+ * its answer posted); returns each stage's times and the stamp counts per ping.
+ */
+function workerStages(trace, peerStamps) {
+  const all = trace.stamps();
+  const out = { n: 0, at: {}, count: {} };
+  const at = (k, v) => (out.at[k] ??= []).push(v);
+  const starts = [];
+  all.forEach((x, i) => x.stage === TraceStage.PING && starts.push(i));
+  let pi = 0;
+  for (let k = 0; k < starts.length; k++) {
+    const seg = all.slice(starts[k], starts[k + 1] ?? all.length);
+    const p = find(seg, 0, TraceStage.POST);
+    const end = find(seg, 0, TraceStage.RESOLVED);
+    if (p === undefined || end === undefined) continue;
+    out.n++;
+    const t0 = seg[p].t;
+    const base = seg[p].arg;
+    const mark = (name, i) => i !== undefined && at(name, seg[i].t - t0);
+    mark("doorbell notify (the RQ's or the SQ's, whichever woke the worker)", find(seg, 0, TraceStage.APP_NOTIFY));
+    const woken = find(seg, 0, TraceStage.W_WOKEN);
+    mark("worker awake", woken);
+    const sent = find(seg, p, TraceStage.W_SEND);
+    mark("datagram sent", sent);
+    // the peer's stamps of this ping: the first pair after the post
+    while (pi + 1 < peerStamps.length && peerStamps[pi] < t0) pi += 2;
+    if (pi + 1 < peerStamps.length && peerStamps[pi] < seg[end].t) {
+      at("peer: SEND completed", peerStamps[pi] - t0);
+      at("peer: answer posted", peerStamps[pi + 1] - t0);
+    }
+    const ack = sent === undefined ? undefined : find(seg, sent, TraceStage.W_RECV);
+    mark("first datagram back (the ACK)", ack);
+    const cqe1 = find(seg, p, TraceStage.W_PROGRESS, (a) => a - base >= 1);
+    mark("send CQE (worker run over)", cqe1);
+    const woke1 = cqe1 === undefined ? undefined : find(seg, cqe1, TraceStage.APP_WOKEN);
+    mark("app woken after it", woke1);
+    const cqe2 = find(seg, p, TraceStage.W_PROGRESS, (a) => a - base >= 2);
+    if (cqe2 !== undefined) {
+      let r;
+      for (let i = cqe2; i >= p; i--) if (seg[i].stage === TraceStage.W_RECV) { r = i; break; }
+      mark("reply received", r);
+    }
+    mark("recv CQE (worker run over)", cqe2);
+    const woke2 = cqe2 === undefined || cqe2 === cqe1 ? undefined : find(seg, cqe2, TraceStage.APP_WOKEN);
+    mark("app woken after it (2nd)", woke2);
+    mark("promise resolved", end);
+    for (const x of seg) out.count[x.stage] = (out.count[x.stage] ?? 0) + 1;
   }
-  samples.sort((a, b) => a - b);
-  return samples[samples.length >> 1];
+  return out;
+}
+
+/** The single-thread device's round trips: the peer's stamps after the post, and the end. */
+function singleStages(marks, peerStamps) {
+  const out = { n: 0, at: {}, count: {} };
+  const at = (k, v) => (out.at[k] ??= []).push(v);
+  let pi = 0;
+  for (let k = 0; k + 1 < marks.length; k += 2) {
+    const t0 = marks[k];
+    out.n++;
+    while (pi + 1 < peerStamps.length && peerStamps[pi] < t0) pi += 2;
+    if (pi + 1 < peerStamps.length && peerStamps[pi] < marks[k + 1]) {
+      at("peer: SEND completed", peerStamps[pi] - t0);
+      at("peer: answer posted", peerStamps[pi + 1] - t0);
+    }
+    at("promise resolved", marks[k + 1] - t0);
+  }
+  return out;
+}
+
+/** Prints stage tables (one per round): median µs after the post of each stage, and the step from the one before. */
+function printStages(name, rounds) {
+  rounds.forEach((r, i) => {
+    console.log(`  stages, ${name}, round ${i + 1} (${r.n} round trips; median µs after the SEND's post; step from the stage above):`);
+    let prev = 0;
+    for (const [k, xs] of Object.entries(r.at)) {
+      const m = median(xs);
+      console.log(`    ${m.toFixed(1).padStart(7)}  ${(m - prev >= 0 ? "+" : "") + (m - prev).toFixed(1).padStart(6)}  ${k}${xs.length < r.n ? ` (in ${xs.length} of ${r.n})` : ""}`);
+      prev = m;
+    }
+    const per = Object.entries(r.count).map(([st, c]) => `${Object.keys(TraceStage).find((x) => TraceStage[x] === Number(st))} ${(c / r.n).toFixed(2)}`);
+    if (per.length) console.log(`    stamps per round trip: ${per.join(", ")}`);
+  });
 }
 
 const stat = (xs) => {
@@ -332,6 +497,7 @@ const stat = (xs) => {
 };
 
 async function parent() {
+  if (VERBOSE) process.env.SOFTROCE_WORKER_TRACE ??= "1";
   // BENCH_PEER_FLUSH=defer: the peer sends a received SEND's ACK with its echo in one batch (SOFTROCE_FLUSH)
   const peerEnv = process.env.BENCH_PEER_FLUSH ? { ...process.env, SOFTROCE_FLUSH: process.env.BENCH_PEER_FLUSH } : process.env;
   // BENCH_PEER_CPUS=1: the peer process pinned to those CPUs (taskset -c), e.g. with this one under taskset -c 0
@@ -340,13 +506,21 @@ async function parent() {
   const [hello] = await once(c, "message");
   const single = await side(A, false);
   const workers = [];
-  const configs = (SPINS.length ? SPINS : [undefined]).map((spin) => ({ spin, hold: false }));
-  if (ACK_HOLD) configs.push({ spin: configs[0].spin, hold: true });
-  for (const { spin, hold } of configs) {
+  const configs = (SPINS.length ? SPINS : [undefined]).map((spin, i) => ({ spin, hold: false, variant: i ? {} : BASE }));
+  if (ACK_HOLD) configs.push({ spin: configs[0].spin, hold: true, variant: {} });
+  for (const variant of VARIANTS) configs.push({ spin: variant.spin ?? configs[0].spin, hold: false, variant });
+  for (const { spin, hold, variant } of configs) {
     const w = await side(A, true, spin, hold);
     if (!w.d.worker) throw new Error(`no worker: ${w.d.workerFallback}`);
     w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
     w.hold = hold;
+    if (variant.appSpin !== undefined) setWorkerAppSpin(w.d, variant.appSpin);
+    if (variant.notifyFirst !== undefined && !(await workerSessionOf(w.d).request("tune", { notifyFirst: variant.notifyFirst === 1 }))) {
+      throw new Error("notifyFirst: the worker's link has no deferred flush (SOFTROCE_FLUSH=now?)");
+    }
+    if (variant.lazyRecv !== undefined) setWorkerLazyRecv(w.d, variant.lazyRecv === 1);
+    if (variant.watchOnly === 1) await workerSessionOf(w.d).request("tune", { watchOnly: true });
+    w.variant = Object.entries(variant).map(([k, v]) => `${k}=${v}`).join(",");
     w.rtts = [];
     w.wakeups = [];
     workers.push(w);
@@ -391,11 +565,9 @@ async function parent() {
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
     const rttOrder = [single, ...workers];
     if (round % 2) rttOrder.reverse();
-    for (const s of rttOrder) {
-      const v = await rtt(s);
-      if (s === single) r.sRtt.push(v);
-      else s.rtts.push(v);
-    }
+    const medians = await rttRound(rttOrder, c, (s) => (s === single ? 0 : 1 + workers.indexOf(s)));
+    r.sRtt.push(medians.get(single));
+    for (const w of workers) w.rtts.push(medians.get(w));
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
   console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);
@@ -426,9 +598,14 @@ async function parent() {
   console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);
   console.log(`64 B RC SEND round trip (median of ${PINGS}), µs: worker ${stat(r.wRtt)}; single ${stat(r.sRtt)}`);
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
-  console.log(`per round trip, worker device (spin ${worker.spinUs} µs, round 1): ${worker.wakeups[0]}`);
+  console.log(`per round trip, worker device (spin ${worker.spinUs} µs${worker.variant ? `, ${worker.variant}` : ""}, round 1): ${worker.wakeups[0]}`);
+  if (VERBOSE) {
+    for (const w of workers) console.log(`  application look, worker device ${w.variant || "(default)"}: ${JSON.stringify((await workerDebugOf(w.d)).app.spin)}`);
+    printStages("single-thread device", single.stages);
+    for (const w of workers) printStages(`worker device (spin ${w.spinUs} µs${w.hold ? ", held ACKs" : ""}${w.variant ? `, ${w.variant}` : ""})`, w.stages);
+  }
   for (const w of workers.slice(1)) {
-    const name = w.hold ? `worker with held ACKs (spin ${w.spinUs} µs)` : `worker spin ${w.spinUs} µs`;
+    const name = w.variant ? `worker ${w.variant}` : w.hold ? `worker with held ACKs (spin ${w.spinUs} µs)` : `worker spin ${w.spinUs} µs`;
     console.log(`64 B RC SEND round trip, ${name}: ${stat(w.rtts)}; ratio to single ${stat(per(w.rtts, r.sRtt))}; ratio to the first worker ${stat(per(w.rtts, worker.rtts))}`);
     console.log(`  per round trip (round 1): ${w.wakeups[0]}`);
     console.log(`  RC WRITE goodput, ${name}: busy/idle ${stat(per(w.busy, w.idle))}; idle over the first worker's ${stat(per(w.idle, r.wIdle))}; busy over the first worker's ${stat(per(w.busy, r.wBusy))}`);

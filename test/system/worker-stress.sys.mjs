@@ -3,7 +3,8 @@
 // alternating) while the workers complete them. The sender sees every completion once, in order,
 // successful; the receiver sees every receive completion once, in order, with its immediate, and
 // checks every byte of every message (SENDs in the receive buffer, WRITEs in their slot of the
-// MR — slots outnumber what can be in flight, so none is overwritten before it is checked).
+// MR — slots outnumber what can be in flight, so none is overwritten before it is checked). The
+// receiver runs with both spins on (its application's look at the CQ, its worker's spin).
 //   node test/system/run.mjs worker-stress   (after npm run build)   env WORKER_STRESS_OPS
 // system-suite-timeout: 1500
 import assert from "node:assert/strict";
@@ -29,8 +30,11 @@ const pattern = (i, k) => (i * 131 + k * 7 + (i >>> 11)) & 0xff;
 test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no completion lost or duplicated, every byte checked`, async () => {
   const sr = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
   const ACCESS = sr.Access.LOCAL_WRITE | sr.Access.REMOTE_WRITE;
-  const open = async (address) => {
-    const dev = await sr.openDevice({ address, port: 0, worker: true });
+  const open = async (address, spins) => {
+    const dev = await sr.openDevice({ address, port: 0, worker: true, workerSpinUs: spins ? 50 : 0 });
+    // the receiver with both spins on: its application thread looks at the CQ it awaits (racing the
+    // worker's notifies) and its worker spins for the answer
+    if (spins) sr.setWorkerAppSpin(dev, 200);
     assert.equal(dev.worker, true, `no worker: ${dev.workerFallback}`);
     const pd = dev.allocPd();
     const cq = dev.createCq(4 * RQ);
@@ -39,7 +43,7 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
     return { dev, cq, qp, mr };
   };
   const a = await open(A);
-  const b = await open(B);
+  const b = await open(B, true);
   try {
     const o = { qpAccessFlags: ACCESS, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 1 };
     sr.connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 11, gid: `::ffff:${B}`, port: sr.udpPortOf(b.dev) }, { sqPsn: 22, ...o });
@@ -131,7 +135,8 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
       const st = sr.workerStatsOf(d);
       return `${st.appLostWakeups}/${st.workerLostWakeups}`;
     };
-    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}; lost wake-ups (application/worker) sender ${lost(a.dev)}, receiver ${lost(b.dev)}`);
+    const looks = sr.workerStatsOf(b.dev);
+    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}; lost wake-ups (application/worker) sender ${lost(a.dev)}, receiver ${lost(b.dev)}; receiver's looks: ${looks.appSpinHits} caught, ${looks.appSpinMisses} empty, ${looks.appSpinSkips} skipped; its worker's spins caught ${looks.spinHits}`);
     assert.equal(received, OPS);
     assert.deepEqual(firstBad, []);
     assert.equal(bad, 0);

@@ -173,7 +173,9 @@ export class CompletionQueue {
 
   /** Resolves with the next completion (polling first). */
   next(): Promise<WorkCompletion> {
-    const [wc] = this.poll(1);
+    let [wc] = this.poll(1);
+    // a worker device may look for it briefly before this thread sleeps (Device.awaitSpin)
+    if (!wc && this.device.awaitSpin?.(this)) [wc] = this.poll(1);
     if (wc) return Promise.resolve(wc);
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });

@@ -286,6 +286,11 @@ export class Device extends EventTarget {
   worker = false;
   /** Why a device asked for with `worker: true` runs on this thread instead (no SharedArrayBuffer, …). */
   workerFallback: string | undefined;
+  /**
+   * @internal A worker device's brief look for a completion before a CompletionQueue.next() sleeps
+   * (host/core/worker/app-spin.ts): true when the CQ got one meanwhile. Undefined: next() sleeps at once.
+   */
+  awaitSpin: ((cq: CompletionQueue) => boolean) | undefined;
 
   /** The link this device sends and receives on (the simulated wire, UDP, a tunnel). */
   port: PacketPort | undefined;

@@ -5,6 +5,8 @@
 // producer, the worker its only consumer): posting a WR costs a ring write, one queue entry and a
 // notify, never a message.
 
+import type { WorkerTrace } from "./trace.js";
+
 /** Int32 word indices. */
 export const W = {
   /** bumped by the application thread (doorbell entries or a call waiting); the worker waits here */
@@ -78,6 +80,8 @@ export const F = {
   RX_DATAGRAMS: 25,
   RX_DROPPED: 26,
   SPORT_FALLBACKS: 27,
+  /** when the worker last bumped PROGRESS: µs on performance.timeOrigin + now() (the application's look times its waits by it) */
+  PROGRESS_AT: 29,
 } as const;
 
 export const CALL_IDLE = 0;
@@ -90,7 +94,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56 and the F slots at bytes 192..223 between RESULT and DB) */
+/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56 and the F slots at bytes 192..223 and 232..239 between RESULT and DB) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;
@@ -116,6 +120,9 @@ export class Control {
   readonly f64: Float64Array;
   readonly i64: BigInt64Array;
   readonly u16: Uint16Array;
+
+  /** the stage trace both threads stamp into (trace.ts), when the application asked for one at open */
+  trace: WorkerTrace | undefined;
 
   constructor(readonly sab: SharedArrayBuffer) {
     if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < CONTROL_BYTES) throw new TypeError("device worker control block: a SharedArrayBuffer of CONTROL_BYTES");

@@ -11,3 +11,5 @@ export * from "./runner.js";
 export * from "./tunnel.js";
 export * from "./port.js";
 export * from "./watch.js";
+export * from "./trace.js";
+export * from "./app-spin.js";

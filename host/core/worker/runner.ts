@@ -7,6 +7,7 @@ import { Control } from "./control.js";
 import type { ParentEndpoint } from "./endpoint.js";
 import { serializeError, type WorkerReport, type WorkerRequest } from "./messages.js";
 import { DeviceServer } from "./serve.js";
+import { WorkerTrace } from "./trace.js";
 
 export interface WorkerContext {
   core: CoreExports;
@@ -37,7 +38,9 @@ export function runDeviceWorker(parent: ParentEndpoint, ops: WorkerOps, now: () 
         if (!(core.memory.buffer instanceof SharedArrayBuffer)) {
           throw new TypeError("device worker: the core's memory is not shared (the worker needs build/softroce-shared.wasm)");
         }
-        const server = new DeviceServer(new Control(msg.control as SharedArrayBuffer), core, DeviceServer.functionNames(core), now, Number(msg.spinUs ?? 0), endOfTurn, endOfTurn);
+        const control = new Control(msg.control as SharedArrayBuffer);
+        if (msg.trace !== undefined) control.trace = new WorkerTrace(msg.trace as SharedArrayBuffer);
+        const server = new DeviceServer(control, core, DeviceServer.functionNames(core), now, Number(msg.spinUs ?? 0), endOfTurn, endOfTurn);
         server.onCapture = (records) => report({ report: "capture", records });
         ctx = { core, mem: new DeviceMemory(core.memory), server, report };
         server.start();

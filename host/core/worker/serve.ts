@@ -7,7 +7,8 @@ import type { CapturedDatagram, PacketPort } from "../link/index.js";
 import { backgroundInterval, CALL_DONE, CALL_REQUEST, Control, F, LOST_WAKE_CHECK_MS, RES_BIGINT, RES_ERROR, RES_NUMBER, RES_VOID, W, waits } from "./control.js";
 import { DeviceMemory } from "../verbs/memory.js";
 import { watchMoved } from "./watch.js";
-import { DOORBELL_SQ } from "../abi/index.js";
+import { DOORBELL_SQ, Ring } from "../abi/index.js";
+import { TraceStage, type WorkerTrace } from "./trace.js";
 
 /**
  * One captured datagram as it crosses to the application thread (its payload a copy), with the
@@ -28,6 +29,14 @@ type Fn = (...args: unknown[]) => unknown;
 
 /** The longest spin a worker may be given (µs). */
 export const MAX_SPIN_US = 1000;
+/**
+ * The spin looks after a run only while at least this share of recent spins caught a doorbell
+ * (SPIN_SCORE_ALPHA the newest one's weight), and then one time in SPIN_PROBE_EVERY: on a machine so
+ * busy that the application's answer comes late, spinning only takes the CPU it needs.
+ */
+const SPIN_SCORE_MIN = 0.5;
+const SPIN_SCORE_ALPHA = 0.25;
+const SPIN_PROBE_EVERY = 16;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
 /**
@@ -41,12 +50,23 @@ const TURN_MAX_MS = 2;
  * while the worker uses it (W.WATCH_USED, set by useWatchList()).
  */
 const WAKE_ONLY_WATCHED = false;
+/**
+ * Whether a worker's link holds every received batch's plain ACKs to the end of the worker's turn
+ * (the native link's deferred flush, a lone request's too), so that the notify of the completions
+ * the batch made leaves before the ACK's send: the application thread wakes while the worker sends.
+ */
+export const DEFAULT_NOTIFY_FIRST = false;
 /** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
 export const ACK_HOLD_MAX_MS = 1;
 
 export class DeviceServer {
   /** The link's port, once attached: its service() runs after the device did work. */
   port: PacketPort | undefined;
+  /**
+   * Receives what the link's socket holds now, without waiting (the native datapath's pollReceive(0)):
+   * a spinning worker keeps receiving. Undefined: the spin does not look at the socket.
+   */
+  pollLink: (() => number) | undefined;
   private readonly fns: (Fn | undefined)[];
   private readonly doorbell: Fn;
   /** the instance's memory (the application's watched rings are read in it) */
@@ -58,6 +78,8 @@ export class DeviceServer {
   private capturing = false;
   private captured: WorkerCaptureRecord[] = [];
   private captureQueued = false;
+  /** the stage trace (trace.ts), when the application asked for one */
+  readonly trace: WorkerTrace | undefined;
 
   constructor(
     private readonly ctl: Control,
@@ -77,6 +99,7 @@ export class DeviceServer {
     this.fns = names.map((n) => (typeof exports[n] === "function" ? (exports[n] as Fn) : undefined));
     this.mem = exports["memory"] instanceof WebAssembly.Memory ? new DeviceMemory(exports["memory"]) : undefined;
     this.doorbell = exports["doorbell"] as Fn;
+    this.trace = ctl.trace;
     if (WAKE_ONLY_WATCHED) this.useWatchList();
   }
 
@@ -204,24 +227,36 @@ export class DeviceServer {
       f[F.RX_DROPPED] = p.stats.rxDropped;
       f[F.SPORT_FALLBACKS] = p.stats.sportFallbacks;
     }
+    c.f64[F.PROGRESS_AT] = epochMicrosNow();
     Atomics.add(c.i32, W.PROGRESS, 1);
+    const trace = this.trace;
+    if (trace) {
+      const ring = trace.followedRing;
+      trace.mark(TraceStage.W_PROGRESS, ring && this.mem ? this.mem.loadIndex(ring + Ring.PROD) : 0);
+    }
     // one notify per sleep of the application thread (it sets APP_WAITING, then waits on PROGRESS's
     // old value), with WAKE_ONLY_WATCHED only for a run that moved a ring it waits on (watch.ts)
+    let notified = false;
     if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.watching || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
       if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
       const woke = Atomics.notify(c.i32, W.PROGRESS);
+      notified = true;
+      if (trace) trace.mark(TraceStage.W_NOTIFY, woke);
       Atomics.store(c.i32, W.WORKER_LAST_NOTIFY, woke);
       if (woke === 0) Atomics.add(c.i32, W.WORKER_NOTIFY_MISSES, 1);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
-    // a receive ran the device (not this loop): spin for the application's answer once the turn is over
-    if (!this.running && this.spinUs > 0 && !this.spinQueued) {
+    // a receive ran the device (not this loop) and woke the application: spin for its answer once the turn is over
+    if (notified && !this.running && this.spinUs > 0 && !this.spinQueued && (this.spinScore >= SPIN_SCORE_MIN || ++this.spinSkips % SPIN_PROBE_EVERY === 0)) {
       this.spinQueued = true;
       this.endOfTurn(this.runQueued);
     }
   };
 
+  /** how often recent spins caught a doorbell (an exponential average of hits 1 and misses 0); skipped below SPIN_SCORE_MIN */
+  private spinScore = 1;
+  private spinSkips = 0;
   private running = false;
   private waitPending = false;
   private spinQueued = false;
@@ -239,6 +274,7 @@ export class DeviceServer {
     if (gen !== this.waitGen) return; // given up on (checkLost): the loop went on without it
     this.waitPending = false;
     Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
+    if (this.trace) this.trace.mark(TraceStage.W_WOKEN);
     if (!this.running) this.run(false);
   }
 
@@ -263,7 +299,10 @@ export class DeviceServer {
         const v = Atomics.load(i32, W.WAKE);
         if (v !== this.seen) {
           this.seen = v;
-          if (spun) Atomics.add(i32, W.SPIN_HITS, 1);
+          if (spun) {
+            Atomics.add(i32, W.SPIN_HITS, 1);
+            this.spinScore += SPIN_SCORE_ALPHA * (1 - this.spinScore);
+          }
           if (this.work()) {
             if (this.port) this.port.service();
             else this.progress();
@@ -277,9 +316,16 @@ export class DeviceServer {
           spun = false;
           continue;
         }
-        if (until && performance.now() < until) {
-          spun = true;
-          continue;
+        if (until) {
+          if (performance.now() < until) {
+            spun = true;
+            // the socket too (the event loop does not run while this spins): a datagram runs the device here
+            if (this.pollLink) this.pollLink();
+            continue;
+          }
+          // no doorbell came: a miss
+          this.spinScore -= SPIN_SCORE_ALPHA * this.spinScore;
+          until = 0;
         }
         Atomics.store(i32, W.WORKER_WAITING, 1);
         if (Atomics.load(i32, W.WAKE) !== this.seen) {
@@ -331,6 +377,7 @@ export class DeviceServer {
         sq |= e & DOORBELL_SQ;
         this.doorbell(e >>> 2, e & 3, now);
       }
+      if (this.trace) this.trace.mark(TraceStage.W_DOORBELLS, (head - c.load(W.DB_TAIL)) | 0);
       c.store(W.DB_TAIL, tail);
       Atomics.add(c.i32, W.DOORBELLS, 1);
       did = true;

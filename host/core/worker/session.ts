@@ -7,10 +7,12 @@ import type { VerbsCore } from "../verbs/abi.js";
 import { backgroundInterval, Control, LOST_WAKE_CHECK_MS, W, waits } from "./control.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { reviveError, type SerializedError, type WorkerReply, type WorkerReport } from "./messages.js";
-import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
+import { coreProxy, DeviceWorkerError, type CoreProxyStats, type CoreProxyTuning } from "./proxy.js";
 import { MAX_SPIN_US } from "./serve.js";
 import { WorkerPort } from "./port.js";
 import { WatchList } from "./watch.js";
+import { TraceStage, WorkerTrace } from "./trace.js";
+import { AppSpin, MAX_APP_SPIN_US, type AppSpinStats } from "./app-spin.js";
 import type { TransportCore } from "../link/index.js";
 
 /** How long close() waits for the worker to close its link before it terminates it (ms). */
@@ -106,10 +108,24 @@ export interface WorkerReady {
   names: string[];
 }
 
-/** Instantiates the threads build of the core in the worker; resolves once it serves the control block. */
-export function startWorkerCore(session: WorkerSession, module: WebAssembly.Module, spinUs = DEFAULT_SPIN_US): Promise<WorkerReady> {
+/**
+ * Instantiates the threads build of the core in the worker; resolves once it serves the control
+ * block. `traceStamps` > 0: both threads stamp the stages of their work into a trace of that many
+ * stamps (trace.ts; workerTraceOf).
+ */
+export function startWorkerCore(session: WorkerSession, module: WebAssembly.Module, spinUs = DEFAULT_SPIN_US, traceStamps = 0): Promise<WorkerReady> {
   if (!(spinUs >= 0 && spinUs <= MAX_SPIN_US)) return Promise.reject(new RangeError(`workerSpinUs ${spinUs}: 0 .. ${MAX_SPIN_US} µs`));
-  return session.request<WorkerReady>("init", { module, control: session.control.sab, spinUs });
+  try {
+    if (traceStamps) session.control.trace = WorkerTrace.create(traceStamps);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return session.request<WorkerReady>("init", { module, control: session.control.sab, spinUs, trace: session.control.trace?.sab });
+}
+
+/** The stage trace of a worker device opened with one (Node: env SOFTROCE_WORKER_TRACE), else undefined. */
+export function workerTraceOf(device: Device): WorkerTrace | undefined {
+  return sessions.get(device)?.session.control.trace;
 }
 
 /** The application thread's side of the PROGRESS wait (watchProgress), for a stall's diagnosis. */
@@ -122,10 +138,18 @@ interface AppWaitState {
   turnQueued: boolean;
 }
 
-const sessions = new WeakMap<Device, { session: WorkerSession; stats: CoreProxyStats; wait?: AppWaitState }>();
+interface SessionEntry {
+  session: WorkerSession;
+  stats: CoreProxyStats;
+  wait?: AppWaitState;
+  spin?: AppSpin;
+  tuning?: CoreProxyTuning;
+}
+
+const sessions = new WeakMap<Device, SessionEntry>();
 
 /** Figures of a worker device (counters since it opened). */
-export interface WorkerStats extends CoreProxyStats {
+export interface WorkerStats extends CoreProxyStats, AppSpinStats {
   /** control calls and doorbell rounds the worker served; times it ran the device (PROGRESS) */
   workerCalls: number;
   workerDoorbellRounds: number;
@@ -155,7 +179,7 @@ export function workerStatsOf(device: Device): WorkerStats | undefined {
   if (!s) return undefined;
   const c = s.session.control;
   return {
-    ...s.stats, workerCalls: c.load(W.CALLS), workerDoorbellRounds: c.load(W.DOORBELLS), progress: c.load(W.PROGRESS),
+    ...s.stats, ...(s.spin?.stats ?? { appSpinHits: 0, appSpinMisses: 0, appSpinSkips: 0, appSpinUs: 0 }), workerCalls: c.load(W.CALLS), workerDoorbellRounds: c.load(W.DOORBELLS), progress: c.load(W.PROGRESS),
     appNotifies: c.load(W.APP_NOTIFIES), workerWakeups: c.load(W.WORKER_WAKEUPS), spinHits: c.load(W.SPIN_HITS),
     workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
     ackHolds: c.load(W.HOLDS), ackHoldsJoined: c.load(W.HOLDS_JOINED),
@@ -179,7 +203,7 @@ export async function workerDebugOf(device: Device): Promise<Record<string, unkn
   const i32 = s.session.control.i32;
   const control: Record<string, number> = {};
   for (const [k, w] of Object.entries(W)) control[k] = Atomics.load(i32, w);
-  const app = { ...s.wait, control };
+  const app = { ...s.wait, spin: s.spin?.state(), control };
   const worker = await s.session.request<Record<string, unknown>>("debug").catch((e: unknown) => ({ error: String(e) }));
   return { app, worker };
 }
@@ -193,13 +217,22 @@ export function workerSessionOf(device: Device): WorkerSession | undefined {
  * The device, on this thread, over the worker's instance: the verbs run here unchanged, the core's
  * exports answered by the worker. Closing it closes the worker.
  */
-export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, options: OpenDeviceOptions, endOfTurn: (fn: () => void) => void = defaultEndOfTurn): Device {
+export function deviceOnWorker(
+  session: WorkerSession,
+  ready: WorkerReady,
+  options: OpenDeviceOptions,
+  endOfTurn: (fn: () => void) => void = defaultEndOfTurn,
+  appSpinUs = DEFAULT_APP_SPIN_US,
+): Device {
   const core = coreProxy(session.control, ready.memory, ready.names);
   const device = new Device(core as unknown as VerbsCore, options);
   device.worker = true;
-  const entry: { session: WorkerSession; stats: CoreProxyStats; wait?: AppWaitState } = { session, stats: core.stats };
+  const entry: SessionEntry = { session, stats: core.stats, tuning: core.tuning };
   sessions.set(device, entry);
-  entry.wait = watchProgress(session.control, device, endOfTurn);
+  const { state, catchUp } = watchProgress(session.control, device, endOfTurn, () => entry.spin);
+  entry.wait = state;
+  entry.spin = new AppSpin(session.control, device.mem, () => core.stats.doorbells, { parked: () => state.parked, catchUp }, appSpinUs);
+  setWorkerAppSpin(device, appSpinUs);
   // the worker died (an uncaught error, terminated): the device is gone, as IBV_EVENT_DEVICE_FATAL says
   session.onFailure(() => {
     if (!device.closed) device.dispatchEvent(new AsyncEvent({ eventType: EventType.DEVICE_FATAL, portNum: 1, element: 1, info: 0 }));
@@ -209,6 +242,31 @@ export function deviceOnWorker(session: WorkerSession, ready: WorkerReady, optio
     void session.close();
   });
   return device;
+}
+
+/**
+ * How long (µs, 0 .. MAX_APP_SPIN_US) the application thread may look at a CQ it awaits before it
+ * sleeps (app-spin.ts: adaptive, only when a completion is likely that soon); 0: it sleeps at once.
+ * Measured in bench/worker.mjs (docs/PERFORMANCE.md, "The device in a worker").
+ */
+export const DEFAULT_APP_SPIN_US = 0;
+
+/** Whether a worker device's receive-only doorbells wake the worker at the end of this thread's synchronous run (proxy.ts CoreProxyTuning). */
+export function setWorkerLazyRecv(device: Device, on: boolean): boolean {
+  const t = sessions.get(device)?.tuning;
+  if (!t) return false;
+  t.lazyRecv = on;
+  return true;
+}
+
+/** Sets a worker device's application-thread look (see DEFAULT_APP_SPIN_US); false when `device` is no worker device. */
+export function setWorkerAppSpin(device: Device, us: number): boolean {
+  if (!(us >= 0 && us <= MAX_APP_SPIN_US)) throw new RangeError(`workerAppSpinUs ${us}: 0 .. ${MAX_APP_SPIN_US} µs`);
+  const spin = sessions.get(device)?.spin;
+  if (!spin) return false;
+  spin.boundUs = us;
+  device.awaitSpin = us > 0 ? (cq) => spin.spin(cq) : undefined;
+  return true;
 }
 
 /**
@@ -227,8 +285,9 @@ export function attachWorkerPort(device: Device, session: WorkerSession): Worker
  * While the worker filters its notifies (W.WATCH_USED), it publishes what it waits for before each
  * wait (watch.ts): the worker then notifies only a run that moved one of those rings.
  */
-function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void): AppWaitState {
+function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void) => void, spin: () => AppSpin | undefined): { state: AppWaitState; catchUp: () => void } {
   const i32 = ctl.i32;
+  const trace = ctl.trace;
   const state: AppWaitState = { parked: false, last: 0, turnQueued: false };
   // the worker holds ACKs for this thread's answer (serve.ts flushAfterTurn): once the turn that
   // the wake-up started is over (the completions' continuations ran), say so if none came
@@ -265,7 +324,16 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
   const pump = device.pump.bind(device);
   device.pump = () => {
     pump();
+    spin()?.pumped();
     if (state.parked && watched()) list.publish();
+  };
+  // the application's look (app-spin.ts) cleared APP_WAITING while this thread stayed parked: what
+  // the worker did meanwhile came without a notify
+  const catchUp = (): void => {
+    const p = Atomics.load(i32, W.PROGRESS);
+    if (p === state.last || device.closed) return;
+    state.last = p;
+    device.pump();
   };
   state.last = Atomics.load(i32, W.PROGRESS);
   const loop = (): void => {
@@ -300,6 +368,7 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     if (gen !== waitGen) return; // given up on (checkLost): the loop went on without it
     state.parked = false;
     Atomics.add(i32, W.APP_WAKEUPS, 1);
+    if (trace) trace.mark(TraceStage.APP_WOKEN, Atomics.load(i32, W.PROGRESS));
     loop();
   };
   // a wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): while this thread is parked,
@@ -329,5 +398,5 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
   };
   const lostCheck = backgroundInterval(checkLost, LOST_WAKE_CHECK_MS);
   loop();
-  return state;
+  return { state, catchUp };
 }

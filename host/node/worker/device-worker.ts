@@ -5,21 +5,24 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
-import { tunnelSocket } from "../tunnel-socket.js";
+import { tunnelSocket, type TunnelWebSocket } from "../tunnel-socket.js";
 import { logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
 import { openUdpLink, type UdpLinkChoice } from "../udp-open.js";
 import { bindError } from "../open-options.js";
 import type { UdpLink } from "../udp.js";
 import type { NativeUdpLink } from "../native-link.js";
+import { TraceStage } from "../../core/worker/index.js";
+import { useMonotonicTraceClock } from "./clock.js";
 
 if (!parentPort) throw new Error("softroce device worker: run as a worker thread (openDevice({ worker: true }))");
 const parent = parentPort;
 let link: UdpLink | NativeUdpLink | undefined;
 let stopDropLog: (() => void) | undefined;
 
-// openTunnelDevice(url, { worker: true }): the ws client here, as the Node entry makes it on one thread
-// (tunnel version 2, the same `ws` options: tunnel-socket.ts)
-const tunnel = tunnelOps((url, msg) => tunnelSocket(url, { token: msg.token as string | undefined, headers: (msg.headers ?? {}) as Record<string, string> }));
+// openTunnelDevice(url, { worker: true }): the WebSocket here, as the Node entry makes it on one thread
+// (tunnel version 2, the same client and options: tunnel-socket.ts)
+const tunnel = tunnelOps((url, msg) =>
+  tunnelSocket(url, { token: msg.token as string | undefined, headers: (msg.headers ?? {}) as Record<string, string>, webSocket: msg.webSocket as TunnelWebSocket | undefined }));
 
 /**
  * This thread's CPU on Linux (/proc/thread-self: its task id, and from schedstat the ns it ran and
@@ -58,6 +61,21 @@ const ops: WorkerOps = {
     const port = new PacketPort(ctx.core as unknown as TransportCore, ctx.mem, realClock, link, ctx.server.progress);
     link.port = port;
     ctx.server.port = port;
+    const trace = ctx.server.trace;
+    if (trace) {
+      // the stage trace: every datagram handed to the link, every receive from it
+      useMonotonicTraceClock();
+      const l = link as { sendRing?: (first: number, count: number, srcPort?: number) => number; send: (...a: unknown[]) => unknown };
+      const { sendRing, send } = l;
+      if (sendRing) l.sendRing = (first, count, srcPort) => (trace.mark(TraceStage.W_SEND, count), sendRing.call(link, first, count, srcPort));
+      l.send = (...a) => (trace.mark(TraceStage.W_SEND, 1), send.apply(link, a));
+      const { receive, receiveBatch } = port;
+      port.receive = (d) => (trace.mark(TraceStage.W_RECV, 1), receive.call(port, d));
+      port.receiveBatch = (recs, count, more) => (trace.mark(TraceStage.W_RECV, count), receiveBatch.call(port, recs, count, more));
+    }
+    // a spinning worker (workerSpinUs) keeps receiving
+    const dp = "datapath" in link ? link.datapath : undefined;
+    if (dp?.pollReceive) ctx.server.pollLink = () => dp.pollReceive!(0);
     // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
     const core = ctx.core as unknown as TransportCore;
     if (msg.ackHold === true && "deferFlush" in link && link.holdAcks && core.tx_ack_held) {
@@ -68,9 +86,22 @@ const ops: WorkerOps = {
       l.holdEveryBatch = true; // a lone ping's ACK too: it waits for the application thread's answer
       server.acksHeld = () => core.tx_ack_held!();
     }
+    // the notify before the ACK (DEFAULT_NOTIFY_FIRST): a lone request's ACK waits for the end of this turn too
+    else if (msg.notifyFirst === true && "holdEveryBatch" in link && link.holdAcks) link.holdEveryBatch = true;
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
     port.service();
     return undefined;
+  },
+  /**
+   * Tuning at run time (bench/worker.mjs's A/B): notifyFirst as at attach; watchOnly: the worker's
+   * notifies filtered by the application's watch list from now on (DeviceServer.useWatchList)
+   */
+  tune(msg, ctx) {
+    if (msg.watchOnly === true) ctx.server.useWatchList();
+    if (typeof msg.notifyFirst !== "boolean") return true;
+    if (!link || !("holdEveryBatch" in link) || !link.holdAcks || link.deferFlush === undefined) return false;
+    link.holdEveryBatch = msg.notifyFirst;
+    return true;
   },
   async mcast(msg) {
     if (!link) throw new Error("device worker: no link");

@@ -3,13 +3,14 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { attachWorkerPort, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import { attachWorkerPort, DEFAULT_APP_SPIN_US, DEFAULT_NOTIFY_FIRST, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
 import type { DropLogRecord } from "../../core/link/index.js";
 import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
 import { sharedCoreModule } from "../wasm-source.js";
 import { UdpBindError } from "../open-options.js";
 import type { UdpSendError } from "../udp.js";
+import { traceStampsFromEnv, useMonotonicTraceClock } from "./clock.js";
 
 /** Why this Node cannot run a device worker, or undefined when it can. */
 export function workerUnavailable(): string | undefined {
@@ -74,6 +75,21 @@ function spinOf(o: { workerSpinUs?: number }): number {
   return o.workerSpinUs ?? (env !== undefined && env !== "" ? Number(env) : DEFAULT_SPIN_US);
 }
 
+/**
+ * The application thread's look at an awaited CQ (µs; session.ts setWorkerAppSpin): env
+ * SOFTROCE_WORKER_APP_SPIN_US, else DEFAULT_APP_SPIN_US.
+ */
+function appSpinOf(): number {
+  const env = process.env.SOFTROCE_WORKER_APP_SPIN_US;
+  return env !== undefined && env !== "" ? Number(env) : DEFAULT_APP_SPIN_US;
+}
+
+/** Whether the worker notifies before a receive's ACKs leave (DEFAULT_NOTIFY_FIRST; env SOFTROCE_WORKER_NOTIFY_FIRST 0 or 1). */
+function notifyFirstOf(): boolean {
+  const env = process.env.SOFTROCE_WORKER_NOTIFY_FIRST;
+  return env === "1" ? true : env === "0" ? false : DEFAULT_NOTIFY_FIRST;
+}
+
 export interface WorkerOpenOptions extends OpenDeviceOptions {
   /** see DEFAULT_SPIN_US (env SOFTROCE_WORKER_SPIN_US) */
   workerSpinUs?: number;
@@ -108,7 +124,9 @@ export async function openWorkerDevice(
   const worker = new Worker(workerScript()!);
   const session = new WorkerSession(nodeEndpoint(worker), reviveNode);
   try {
-    const ready = await startWorkerCore(session, mod, spinOf(options));
+    const stamps = traceStampsFromEnv();
+    if (stamps) useMonotonicTraceClock();
+    const ready = await startWorkerCore(session, mod, spinOf(options), stamps);
     let deviceOptions: OpenDeviceOptions = options;
     let info: WorkerLinkInfo | undefined;
     if (bound) {
@@ -122,10 +140,12 @@ export async function openWorkerDevice(
       });
       deviceOptions = { ...bound.deviceOptions(info.localPort), udpSourcePorts: info.perQpPorts ? "per-qp" : "device" };
     }
-    const device = deviceOnWorker(session, ready, deviceOptions, endOfTurn);
+    const device = deviceOnWorker(session, ready, deviceOptions, endOfTurn, appSpinOf());
     try {
       if (bound) {
-        await session.request("attach", { logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false });
+        await session.request("attach", {
+          logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false, notifyFirst: notifyFirstOf(),
+        });
         attachWorkerPort(device, session);
         linkInfo.set(device, info!);
         device.onMulticast((group, join) => {
@@ -143,11 +163,11 @@ export async function openWorkerDevice(
   }
 }
 
-/** openTunnelDevice(url, { worker: true }): the worker opens the `ws` client (with `auth`'s token and headers). */
+/** openTunnelDevice(url, { worker: true }): the worker opens the WebSocket (tunnel-socket.ts, with `auth`'s token, headers and client). */
 export async function openWorkerTunnelDevice(
   url: string,
   options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions & { workerSpinUs?: number },
-  auth: { token?: string; headers?: Record<string, string> },
+  auth: { token?: string; headers?: Record<string, string>; webSocket?: string },
 ): Promise<WorkerTunnelDevice> {
   const why = workerUnavailable();
   if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);

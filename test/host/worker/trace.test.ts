@@ -1,0 +1,154 @@
+// The worker device's stage trace (host/core/worker/trace.ts): off unless asked for
+// (SOFTROCE_WORKER_TRACE), a bounded SharedArrayBuffer both threads stamp into; on, a ping-pong's
+// stamps come from both threads in the order the round trip runs. Loopback UDP on 127.0.10.x.
+import { afterEach, describe, expect, it } from "vitest";
+import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+import { Ring } from "../../../host/core/abi/index.js";
+import { TraceStage, traceNow, WorkerTrace, workerTraceOf, type TraceStamp } from "../../../host/core/worker/index.js";
+import { monotonicOffsetUs, traceStampsFromEnv } from "../../../host/node/worker/clock.js";
+
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+const opened: Device[] = [];
+const envBefore = process.env.SOFTROCE_WORKER_TRACE;
+afterEach(() => {
+  while (opened.length) opened.pop()!.close();
+  if (envBefore === undefined) delete process.env.SOFTROCE_WORKER_TRACE;
+  else process.env.SOFTROCE_WORKER_TRACE = envBefore;
+});
+
+async function end(address: string, worker: boolean) {
+  const d = await openDevice({ address, port: 0, worker });
+  opened.push(d);
+  if (worker) expect(d.worker, d.workerFallback).toBe(true);
+  const pd = d.allocPd();
+  const mr = pd.regMr(8192, ACCESS);
+  const cq = d.createCq(64);
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
+  return { d, mr, cq, qp };
+}
+
+describe("WorkerTrace", () => {
+  it("keeps stamps up to its capacity, counts the rest, forgets them on reset", () => {
+    const t = WorkerTrace.create(3);
+    expect(t.capacity).toBe(3);
+    for (let i = 0; i < 5; i++) t.mark(TraceStage.W_SEND, i);
+    expect(t.taken).toBe(5);
+    const s = t.stamps();
+    expect(s.map((x) => x.arg)).toEqual([0, 1, 2]);
+    expect(s.every((x) => x.stage === TraceStage.W_SEND)).toBe(true);
+    for (let i = 1; i < s.length; i++) expect(s[i]!.t).toBeGreaterThanOrEqual(s[i - 1]!.t);
+    t.reset();
+    expect(t.taken).toBe(0);
+    expect(t.stamps()).toEqual([]);
+    // a second thread's view of the same buffer sees the same header
+    const u = new WorkerTrace(t.sab);
+    u.mark(TraceStage.APP_WOKEN, 7);
+    expect(t.stamps()).toMatchObject([{ stage: TraceStage.APP_WOKEN, arg: 7 }]);
+    u.followedRing = 4096;
+    expect(t.followedRing).toBe(4096);
+  });
+
+  it("refuses bad sizes and buffers", () => {
+    expect(() => WorkerTrace.create(0)).toThrow(RangeError);
+    expect(() => WorkerTrace.create(1.5)).toThrow(RangeError);
+    expect(() => WorkerTrace.create(1 << 30)).toThrow(RangeError);
+    expect(() => new WorkerTrace(new SharedArrayBuffer(64))).toThrow(TypeError);
+    expect(() => new WorkerTrace(new ArrayBuffer(64) as unknown as SharedArrayBuffer)).toThrow(TypeError);
+  });
+
+  it("SOFTROCE_WORKER_TRACE: off, on, a size; anything else refused", () => {
+    delete process.env.SOFTROCE_WORKER_TRACE;
+    expect(traceStampsFromEnv()).toBe(0);
+    process.env.SOFTROCE_WORKER_TRACE = "0";
+    expect(traceStampsFromEnv()).toBe(0);
+    process.env.SOFTROCE_WORKER_TRACE = "1";
+    expect(traceStampsFromEnv()).toBe(1 << 18);
+    process.env.SOFTROCE_WORKER_TRACE = "5000";
+    expect(traceStampsFromEnv()).toBe(5000);
+    process.env.SOFTROCE_WORKER_TRACE = "yes";
+    expect(() => traceStampsFromEnv()).toThrow(/SOFTROCE_WORKER_TRACE=yes/);
+  });
+
+  it("the Node clock: performance.now() corrected to process.hrtime", () => {
+    const off = monotonicOffsetUs();
+    const hr = Number(process.hrtime.bigint()) / 1000;
+    expect(Math.abs(performance.now() * 1000 + off - hr)).toBeLessThan(1000);
+    // the default clock is the epoch's (performance.timeOrigin)
+    expect(Math.abs(traceNow() - Date.now() * 1000)).toBeLessThan(60e6);
+  });
+});
+
+describe("the stage trace of a worker device", () => {
+  it("is off by default", async () => {
+    delete process.env.SOFTROCE_WORKER_TRACE;
+    const A = await end("127.0.10.131", true);
+    expect(workerTraceOf(A.d)).toBeUndefined();
+  });
+
+  it("on: a ping-pong's stamps from both threads, in the round trip's order", async () => {
+    process.env.SOFTROCE_WORKER_TRACE = "20000";
+    const A = await end("127.0.10.133", true);
+    delete process.env.SOFTROCE_WORKER_TRACE;
+    const B = await end("127.0.10.134", false);
+    connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
+    connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
+    const trace = workerTraceOf(A.d)!;
+    expect(trace).toBeInstanceOf(WorkerTrace);
+    expect(trace.capacity).toBe(20000);
+    expect(workerTraceOf(B.d)).toBeUndefined();
+    for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
+    const pings = 20;
+    void (async () => {
+      for (let n = 0; n < pings; n++) {
+        let wc = await B.cq.next();
+        while (wc.opcode !== WcOpcode.RECV) wc = await B.cq.next();
+        B.qp.postRecv({ wrId: wc.wrId, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
+        B.qp.postSend({ wrId: 99n, opcode: WrOpcode.SEND, sendFlags: 0, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
+      }
+    })();
+    trace.reset();
+    trace.followedRing = A.cq.ring;
+    const prod: number[] = [];
+    for (let i = 0; i < pings; i++) {
+      trace.mark(TraceStage.PING);
+      A.qp.postRecv({ wrId: 7n, sgList: [A.mr.sge(4096, 64)] });
+      trace.mark(TraceStage.POST);
+      A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+      for (const wc of [await A.cq.next(), await A.cq.next()]) expect(wc.status).toBe(WcStatus.SUCCESS);
+      trace.mark(TraceStage.RESOLVED);
+      prod.push(A.d.mem.loadIndex(A.cq.ring + Ring.PROD));
+    }
+    const stamps = trace.stamps();
+    const count = (s: number) => stamps.filter((x) => x.stage === s).length;
+    expect(count(TraceStage.PING)).toBe(pings);
+    expect(count(TraceStage.RESOLVED)).toBe(pings);
+    // two doorbells a ping (its receive, its SEND), each rung by the worker; at least one datagram out and in a ping
+    expect(count(TraceStage.APP_DOORBELL)).toBe(2 * pings);
+    expect(count(TraceStage.W_SEND)).toBeGreaterThanOrEqual(pings);
+    expect(count(TraceStage.W_RECV)).toBeGreaterThanOrEqual(pings);
+    expect(count(TraceStage.W_DOORBELLS)).toBeGreaterThanOrEqual(1);
+    expect(count(TraceStage.W_PROGRESS)).toBeGreaterThanOrEqual(pings);
+    // every ping: POST, then a send, then a receive, then a run whose followed ring (the CQ) holds both completions, then RESOLVED
+    const at = (from: number, stage: number, ok: (x: TraceStamp) => boolean = () => true) => {
+      for (let i = from; i < stamps.length; i++) if (stamps[i]!.stage === stage && ok(stamps[i]!)) return i;
+      return -1;
+    };
+    let i = 0;
+    let base = -1;
+    for (let n = 0; n < pings; n++) {
+      const post = at(i, TraceStage.POST);
+      const sent = at(post, TraceStage.W_SEND);
+      const recv = at(sent, TraceStage.W_RECV);
+      const run = at(recv, TraceStage.W_PROGRESS, (x) => x.arg >= prod[n]!);
+      const done = at(post, TraceStage.RESOLVED);
+      expect([post, sent, recv, run].every((x) => x >= 0), `ping ${n}`).toBe(true);
+      expect(run).toBeLessThan(done);
+      expect(prod[n]! - base).toBeGreaterThanOrEqual(base < 0 ? 0 : 2);
+      base = prod[n]!;
+      i = done;
+    }
+  });
+});
