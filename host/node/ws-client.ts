@@ -13,6 +13,7 @@
 import net from "node:net";
 import { randomBytes, randomFillSync } from "node:crypto";
 import { WsError, WsFrameReader, WsOpcode, parseUpgradeResponse, wsUtf8, type WsFrameSink } from "./ws-frames.js";
+import { maskInto, maskKeyWord } from "./ws-mask.js";
 
 export interface WsClientOptions {
   /** subprotocols offered (Sec-WebSocket-Protocol) */
@@ -34,9 +35,8 @@ const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
 const READ_BUFFER = 256 * 1024;
 /** Write buffers kept for reuse once written. */
 const SPARE_WRITE_BUFFERS = 4;
-/** Where the payload starts in a write buffer: 4-aligned after the longest header (14 bytes), so masking runs on 32-bit words. */
+/** Where the payload starts in a write buffer: after the longest header (14 bytes), 16-aligned. */
 const PAYLOAD_AT = 16;
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export class WsClient implements WsFrameSink {
   static readonly CONNECTING = CONNECTING;
@@ -205,17 +205,8 @@ export class WsClient implements WsFrameSink {
     buf[PAYLOAD_AT - 3] = k1;
     buf[PAYLOAD_AT - 2] = k2;
     buf[PAYLOAD_AT - 1] = k3;
-    buf.set(data, PAYLOAD_AT);
-    // the payload starts 4-aligned in a buffer of its own (allocUnsafeSlow): long ones XOR 32-bit words, then the tail
-    let i = 0;
-    if (len >= 256) {
-      const words = len >>> 2;
-      const w = new Uint32Array(buf.buffer, buf.byteOffset + PAYLOAD_AT, words);
-      const k = LITTLE_ENDIAN ? (k0 | (k1 << 8) | (k2 << 16) | (k3 << 24)) >>> 0 : ((k0 << 24) | (k1 << 16) | (k2 << 8) | k3) >>> 0;
-      for (let j = 0; j < words; j++) w[j]! ^= k;
-      i = words << 2;
-    }
-    for (; i < len; i++) buf[PAYLOAD_AT + i]! ^= (i & 3) === 0 ? k0 : (i & 3) === 1 ? k1 : (i & 3) === 2 ? k2 : k3;
+    // masked while copied (ws-mask.ts: wasm SIMD for long payloads)
+    maskInto(buf, PAYLOAD_AT, data, maskKeyWord(k0, k1, k2, k3));
     this.stats.framesOut++;
     this.stats.bytesOut += h + len;
     const b = buf;

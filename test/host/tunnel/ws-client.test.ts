@@ -212,6 +212,22 @@ describe("WsClient against a hostile server", () => {
     expect(c.stats.framesOut).toBe(0);
   });
 
+  it("nobody listening: an error event with the socket's error (ECONNREFUSED), then close 1006, never open", async () => {
+    srv = await rawServer(HOST);
+    const url = srv.url;
+    await srv.close();
+    srv = undefined;
+    const c = new WsClient(url);
+    const s = watch(c);
+    const raw: { code?: string }[] = [];
+    c.addEventListener("error", (ev: { error: { code?: string } }) => raw.push(ev.error));
+    await until(() => s.closes.length === 1, 3000, "close");
+    expect(raw.map((e) => e.code)).toEqual(["ECONNREFUSED"]);
+    expect(s.closes[0]!.code).toBe(1006);
+    expect(s.opened).toBe(false);
+    expect(c.readyState).toBe(WsClient.CLOSED);
+  });
+
   it("close while connecting drops the connection: close 1006, no error from the client", async () => {
     srv = await rawServer(HOST, { answer: () => "" }); // never answers
     const c = new WsClient(srv.url);
