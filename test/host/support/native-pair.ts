@@ -4,6 +4,7 @@ import { udpLinkOf } from "../../../host/node/index.js";
 import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp, type ConnectOptions } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
 import { openRcEnd } from "./rc-end.js";
 
 export type NativeEnd = Awaited<ReturnType<typeof openRcEnd>> & { link: NativeUdpLink };
@@ -15,12 +16,13 @@ export async function nativePair(
 ): Promise<{ A: NativeEnd; B: NativeEnd; close(): void }> {
   const access = o.access ?? Access.LOCAL_WRITE | Access.REMOTE_WRITE;
   const ends: NativeEnd[] = [];
+  const opened: Device[] = [];
   const close = () => {
-    for (const e of ends) e.d.close();
+    for (const d of opened.splice(0)) d.close();
   };
   try {
     for (const address of addresses) {
-      const end = await openRcEnd(address, { activeMtu: Mtu.MTU_1024, datapath: "native" }, access, o.mrBytes ?? 4096);
+      const end = await openRcEnd(address, { activeMtu: Mtu.MTU_1024, datapath: "native" }, access, { mrBytes: o.mrBytes ?? 4096, opened });
       const link = udpLinkOf(end.d);
       ends.push({ ...end, link: link as NativeUdpLink });
       if (!(link instanceof NativeUdpLink)) throw new Error(`${address}: not on the native datapath (${link?.path})`);

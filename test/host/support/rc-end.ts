@@ -4,11 +4,22 @@ import { openDevice, type NodeDeviceOptions } from "../../../host/node/index.js"
 import { QpType } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 
-/** `d` opened at `address` (port 0) with `options`; its MR has `mrBytes` (default 8192) with `access`. */
-export async function openRcEnd(address: string, options: Omit<NodeDeviceOptions, "address" | "port">, access: number, mrBytes = 8192) {
+/**
+ * `d` opened at `address` (port 0) with `options` (a worker device must get its worker: an error
+ * says why not); its MR has `mrBytes` (default 8192) with `access`. `opened`: the device is added
+ * for the test's afterEach to close.
+ */
+export async function openRcEnd(
+  address: string,
+  options: Omit<NodeDeviceOptions, "address" | "port">,
+  access: number,
+  o: { mrBytes?: number; opened?: Device[] } = {},
+) {
   const d: Device = await openDevice({ ...options, address, port: 0 });
+  o.opened?.push(d);
+  if (options.worker && !d.worker) throw new Error(`${address}: no worker device (${d.workerFallback})`);
   const pd = d.allocPd();
-  const mr = pd.regMr(mrBytes, access);
+  const mr = pd.regMr(o.mrBytes ?? 8192, access);
   const cq = d.createCq(64);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
   return { d, pd, mr, cq, qp };

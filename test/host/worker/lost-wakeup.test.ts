@@ -5,10 +5,11 @@
 // the worker's notify sent. These tests lose one wait on purpose (control.ts `waits.change` hands
 // back a promise that never settles) on each side and check that the device goes on, counted.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { udpPortOf } from "../../../host/node/index.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { openRcEnd } from "../support/rc-end.js";
 import { Control, DeviceServer, LOST_WAKE_CHECK_MS, W, waits, workerStatsOf } from "../../../host/core/worker/index.js";
 
 const realChange = waits.change;
@@ -76,16 +77,7 @@ describe("a lost wake-up", () => {
 
   it("on the application thread: the completions of a round trip whose wake-up hangs arrive, counted", async () => {
     const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-    const end = async (address: string, worker: boolean) => {
-      const d = await openDevice({ address, port: 0, worker });
-      opened.push(d);
-      if (worker) expect(d.worker, d.workerFallback).toBe(true);
-      const pd = d.allocPd();
-      const mr = pd.regMr(8192, ACCESS);
-      const cq = d.createCq(64);
-      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
-      return { d, mr, cq, qp };
-    };
+    const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
     const A = await end("127.0.10.121", true);
     const B = await end("127.0.10.122", false);
     connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x10, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x20, qpAccessFlags: ACCESS });

@@ -4,11 +4,12 @@
 // Every completion still arrives: ping-pongs with and without an answer, counted in the worker's
 // figures (workerStatsOf: ackHolds, ackHoldsJoined). Loopback UDP on 127.0.10.x.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpLinkOf, udpPortOf } from "../../../host/node/index.js";
+import { udpLinkOf, udpPortOf } from "../../../host/node/index.js";
 import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { openRcEnd } from "../support/rc-end.js";
 import { LOST_WAKE_CHECK_MS, W, workerSessionOf, workerStatsOf } from "../../../host/core/worker/index.js";
 
 /** How often this thread wrote its watch list (the list's sequence word: +2 per publish), and whether the worker reads it. */
@@ -23,15 +24,8 @@ afterEach(() => {
   while (opened.length) opened.pop()!.close();
 });
 
-async function end(address: string, worker: boolean, workerAckHold?: boolean) {
-  const d = await openDevice({ address, port: 0, worker, workerAckHold });
-  opened.push(d);
-  if (worker) expect(d.worker, d.workerFallback).toBe(true);
-  const pd = d.allocPd();
-  const mr = pd.regMr(8192, ACCESS);
-  const cq = d.createCq(64);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
-  return { d, mr, cq, qp };
+function end(address: string, worker: boolean, workerAckHold?: boolean) {
+  return openRcEnd(address, { worker, workerAckHold }, ACCESS, { opened });
 }
 
 async function pair(a: string, b: string, workerAckHold: boolean) {
