@@ -29,7 +29,7 @@ const IDLE_MS = 2;
 /** At most this share of wall time spent looking (a token bucket of at most 4 looks). */
 const SPIN_SHARE = 0.5;
 /** One wait in this many that its average says not to look at looks anyway: the average follows a change. */
-const PROBE_EVERY = 32;
+const PROBE_EVERY = 128;
 /** Weight of the newest wait in a kind's average, and of the newest look in the share of looks that caught their completion. */
 const ALPHA = 0.25;
 /** Below this share of looks that caught their completion, it looks only to probe (a machine too busy: the look takes the CPU the worker needs). */
