@@ -3,8 +3,8 @@
 // device straight to it — on the native datapath (openDevice's default) and on node:dgram
 // (`datapath: "dgram"`, the Node UDP path when issue 11's gateway target was set) — in the same run,
 // rounds interleaved, printed as ratios with min/median/max over the rounds (reported, not a gate).
-// Three processes on loopback: this one holds the three clients (the tunnel device is a Node `ws`
-// client standing in for a browser page: openTunnelDevice from dist/node), a child holds the target
+// Processes on loopback: this one holds the clients (the tunnel devices are Node's openTunnelDevice from
+// dist/node, on softroce's own WebSocket client or on `ws`, standing in for a browser page), a child holds the target
 // device (one RC QP per path; it echoes every SEND with a SEND), another child runs the gateway (rate
 // limits raised out of the way). QPN, PSN, ports, rkey and address go over the children's IPC channels.
 import { fork } from "node:child_process";
@@ -21,9 +21,11 @@ const PING = 64;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
 // tunnel: through a gateway whose packets go through its event loop (relay "js"); relay: through a
-// second gateway with the native relay thread (relay "native"), the rounds interleaved with the others
-const ALL_PATHS = ["native", "dgram", "tunnel", "relay"];
-const TUNNELS = ["tunnel", "relay"];
+// second gateway with the native relay thread (relay "native"), the rounds interleaved with the others;
+// relayws: the same through a third relay gateway, the client on the `ws` package (webSocket: "ws")
+// where the others use the default (softroce's own client, host/node/ws-client.ts)
+const ALL_PATHS = ["native", "dgram", "tunnel", "relay", "relayws"];
+const TUNNELS = ["tunnel", "relay", "relayws"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
 const PATHS = (process.env.BENCH_PATHS ?? ALL_PATHS.join(",")).split(",").filter((p) => ALL_PATHS.includes(p));
 const TOKEN = "bench-token";
@@ -46,7 +48,8 @@ function hook(o, name, k) {
 }
 /** Marks `k` whenever the socket under `ws` reads (before ws parses it). */
 function hookRead(ws, k) {
-  ws._socket.prependListener("data", () => mark(k));
+  if (ws._socket) ws._socket.prependListener("data", () => mark(k));
+  else hook(ws, "onRead", k); // softroce's client (no 'data' events: onread)
 }
 
 function side(d) {
@@ -125,6 +128,16 @@ async function gateway(targetPort, relay) {
       else delete gw.udpSoon;
       process.send({ type: "turn" });
     }
+    if (m.type === "relayTrace") {
+      // the relay thread's own timestamps of its forwarding turns (relay.c trace), for the per-hop breakdown
+      if (m.cap !== undefined) gw.relay.trace(m.cap);
+      const t = m.take ? Array.from(gw.relay.traceTake(), Number) : [];
+      process.send({ type: "relayTrace", t });
+    }
+    if (m.type === "relayBusyPoll") {
+      gw.relay.busyPoll(m.us); // a bench-only switch between rounds (relayBusyPollUs is fixed at start otherwise)
+      process.send({ type: "relayBusyPoll" });
+    }
     if (m.type === "busyPoll") {
       gw.o.udpBusyPollUs = m.us; // a bench-only switch between rounds (the option is fixed at start otherwise)
       process.send({ type: "busyPoll" });
@@ -179,7 +192,7 @@ async function writeGoodput(c, t) {
 
 const LABEL = {
   native: "Node UDP (native) -> Node UDP:  ", dgram: "Node UDP (dgram) -> Node UDP:   ", tunnel: "tunnel -> gateway (js) -> UDP:  ",
-  relay: "tunnel -> gateway (relay) -> UDP:",
+  relay: "tunnel -> gateway (relay) -> UDP:", relayws: "the same, client on `ws`:        ",
 };
 
 /** `iters` round trips after `warmup` unmeasured ones; returns the measured ones in µs. */
@@ -208,7 +221,7 @@ async function parent() {
   // one gateway per tunnel path: its packets through the event loop (tunnel) or the native relay (relay)
   const gws = {};
   for (const p of PATHS.filter((x) => TUNNELS.includes(x))) {
-    const c = fork(self, ["gateway", String(t.port), p === "relay" ? "native" : "js"], { stdio: "inherit" });
+    const c = fork(self, ["gateway", String(t.port), p === "tunnel" ? "js" : "native"], { stdio: "inherit" });
     const [hello] = await once(c, "message");
     gws[p] = { c, g: hello };
   }
@@ -220,7 +233,8 @@ async function parent() {
   for (const p of PATHS) {
     if (TUNNELS.includes(p)) {
       const inFlight = process.env.BENCH_TUNNEL_IN_FLIGHT; // packets (0: no bound)
-      tuns[p] = await openTunnelDevice(`ws://${ADDR}:${gws[p].g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20, ...(inFlight === undefined ? {} : { inFlightPackets: Number(inFlight), inFlightBytes: 0 }) });
+      const webSocket = p === "relayws" ? "ws" : process.env.BENCH_WEBSOCKET; // the default client unless told
+      tuns[p] = await openTunnelDevice(`ws://${ADDR}:${gws[p].g.port}/tunnel`, { token: TOKEN, ...devOpts, highWaterMark: 4 << 20, webSocket, ...(inFlight === undefined ? {} : { inFlightPackets: Number(inFlight), inFlightBytes: 0 }) });
       clients[p] = await client(tuns[p].device, t, p, t.port, tc);
       continue;
     }
@@ -231,9 +245,9 @@ async function parent() {
 
   const tun = tuns.tunnel;
   // goodput: rounds interleaved (native, dgram, tunnel, relay, native, ...); per-round ratios
-  const good = { native: [], dgram: [], tunnel: [], relay: [] };
+  const good = { native: [], dgram: [], tunnel: [], relay: [], relayws: [] };
   // CPU time (user + system) per 64 KiB message: this process's during each path's rounds, the gateway's during the tunnel's
-  const cpu = { native: 0, dgram: 0, tunnel: 0, relay: 0, gw: { tunnel: 0, relay: 0 }, gwSys: { tunnel: 0, relay: 0 } };
+  const cpu = { native: 0, dgram: 0, tunnel: 0, relay: 0, relayws: 0, gw: { tunnel: 0, relay: 0, relayws: 0 }, gwSys: { tunnel: 0, relay: 0, relayws: 0 } };
   const cpuUs = (u) => u.user + u.system;
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of PATHS) {
@@ -249,7 +263,7 @@ async function parent() {
     }
   }
   // round trip: the iterations in ROUNDS slices, interleaved the same way
-  const rtt = { native: [], dgram: [], tunnel: [], relay: [] };
+  const rtt = { native: [], dgram: [], tunnel: [], relay: [], relayws: [] };
   for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) rtt[p].push(...(await pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS))));
   // BENCH_BUSY_POLL_SWEEP=0,100,300: the tunnel round trip again with each gateway busy-poll window, rounds interleaved
   const sweep = (process.env.BENCH_BUSY_POLL_SWEEP ?? "").split(",").filter((x) => x !== "").map(Number);
@@ -269,6 +283,26 @@ async function parent() {
       }
     }
     await ask(gc, { type: "busyPoll", us: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0) }, "busyPoll");
+  }
+  // BENCH_RELAY_BUSY_POLL_SWEEP=0,30,60: the relay path's round trip again with each relay busy-poll window (relayBusyPollUs),
+  // rounds interleaved with the UDP paths; the relay gateway's CPU during each
+  const rsweep = (process.env.BENCH_RELAY_BUSY_POLL_SWEEP ?? "").split(",").filter((x) => x !== "").map(Number);
+  const rswept = Object.fromEntries(rsweep.map((us) => [us, []]));
+  const rsweptCpu = Object.fromEntries(rsweep.map((us) => [us, 0]));
+  const rsweptUdp = {};
+  if (rsweep.length && clients.relay) {
+    const n = Math.ceil(ITERS / ROUNDS);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const p of PATHS) if (!TUNNELS.includes(p)) (rsweptUdp[p] ??= []).push(med(await pingPong(clients[p], 50, n)));
+      for (const us of rsweep) {
+        await ask(gws.relay.c, { type: "relayBusyPoll", us }, "relayBusyPoll");
+        const c0 = (await ask(gws.relay.c, { type: "stats" }, "stats")).cpu;
+        rswept[us].push(med(await pingPong(clients.relay, 50, n)));
+        const c1 = (await ask(gws.relay.c, { type: "stats" }, "stats")).cpu;
+        rsweptCpu[us] += (c1.user + c1.system - c0.user - c0.system) / (n + 50);
+      }
+    }
+    await ask(gws.relay.c, { type: "relayBusyPoll", us: 0 }, "relayBusyPoll");
   }
   let breakdown;
   if (TRACE && clients.tunnel) {
@@ -290,21 +324,34 @@ async function parent() {
   }
   // the same through the relay gateway: its thread has no JS to mark, so its stages are measured
   // between the client's marks and the target's (each then holds one gateway pass and one hop)
-  if (TRACE && clients.relay) {
+  for (const rp of ["relay", "relayws"]) {
+    if (!TRACE || !clients[rp]) continue;
     for (const k of Object.keys(marks)) delete marks[k];
     await ask(tc, { type: "trace", on: true }, "trace");
-    const link = tuns.relay.link;
+    const link = tuns[rp].link;
     hookRead(link.ws, "c.tcp");
     hook(link.ws, "send", "c.wsSend");
     const onMessage = link.onMessage;
     link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
-    const c = clients.relay;
+    const c = clients[rp];
     const post = c.qp.postSend;
     c.qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const rg = gws[rp].c;
+    await ask(rg, { type: "relayTrace", cap: 8 * TRACE + 64 }, "relayTrace");
     const total = await pingPong(c, 0, TRACE);
     c.qp.postSend = post;
     const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
-    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, "relay")}`;
+    // the relay's turns: woken by the client's TCP and sent to UDP, or woken by UDP and queued frames to the client
+    const rt = (await ask(rg, { type: "relayTrace", take: true }, "relayTrace")).t;
+    await ask(rg, { type: "relayTrace", cap: 0 }, "relayTrace");
+    for (let i = 0; i + 4 < rt.length; i += 5) {
+      const [wake, end, woke, udpOut, framesOut] = rt.slice(i, i + 5);
+      if (woke & 1 && udpOut > 0) (marks["r.tcpWake"] ??= []).push(wake), (marks["r.tcpEnd"] ??= []).push(end);
+      if (woke & 2 && framesOut > 0) (marks["r.udpEnd"] ??= []).push(end), (marks["r.udpBusy"] ??= []).push(end - wake);
+    }
+    const busy = marks["r.udpBusy"] ?? [];
+    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : "relay (ws client)")}`;
+    if (busy.length) breakdown += `\n  (the relay's UDP -> client turns: ${(med(busy) / 1000).toFixed(1)} us median from its wake-up to its write)`;
   }
   const gwStats = await ask(gc, { type: "stats" }, "stats");
   const relayStats = gws.relay ? await ask(gws.relay.c, { type: "stats" }, "stats") : undefined;
@@ -314,7 +361,7 @@ async function parent() {
   const ratios = (a, b) => a.map((x, i) => x / b[i]);
   const pct = (a, q) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * q))]; };
   const retries = (d) => d.queryCounters().completer_retry_err ?? 0;
-  console.log("tunnel client = a Node `ws` client (openTunnelDevice from dist/node) standing in for a browser page; gateway in its own process");
+  console.log(`tunnel clients = Node's openTunnelDevice (from dist/node; WebSocket client ${process.env.BENCH_WEBSOCKET ?? "softroce"}, relayws: ws) standing in for a browser page; each gateway in its own process`);
   console.log(`gateway UDP side: ${g.udpPath}; paths ${PATHS.join(", ")}; load average ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   const mtu = (c) => 128 << c.qp.query().attr.pathMtu;
   for (const p of PATHS) if (mtu(clients[p]) !== 4096) throw new Error(`path MTU ${p} ${mtu(clients[p])}: expected 4096`);
@@ -327,6 +374,7 @@ async function parent() {
     if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  per round: ${spread(ratios(good[tp], good.dgram))}   (issue 11's target, >= 0.7, was set against node:dgram)`);
   }
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel per round: ${spread(ratios(good.relay, good.tunnel))}`);
+  if (has("relay", "relayws")) console.log(`  ratio relay/relayws per round: ${spread(ratios(good.relay, good.relayws))}   (softroce's WebSocket client vs ws)`);
   console.log(`RC SEND ${PING} B round trip (echoed by the target), ${rtt[PATHS[0]].length} iterations per path, median / p99:`);
   for (const p of PATHS) console.log(`  ${LABEL[p]} ${med(rtt[p]).toFixed(1)} / ${pct(rtt[p], 0.99).toFixed(1)} us`);
   // per slice too: each slice's median over the other path's in the same slice (the load moves between slices)
@@ -336,6 +384,7 @@ async function parent() {
     if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  (median): ${(med(rtt[tp]) / med(rtt.dgram)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.dgram)))}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   }
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
+  if (has("relay", "relayws")) console.log(`  ratio relay/relayws (median): ${(med(rtt.relay) / med(rtt.relayws)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.relayws)))}   (softroce's WebSocket client vs ws)`);
   const u = gwStats.udp;
   if (relayStats?.relay) {
     const r = relayStats.relay;
@@ -352,6 +401,16 @@ async function parent() {
     }
     if (swept.immediate) console.log(`  ${sweep[0]} us, flushed by setImmediate: ${spread(swept.immediate)}   ratio ${spread(ratios(swept.immediate, swept[sweep[0]]))} (vs the microtask flush)`);
     for (const p of PATHS) if (p !== "tunnel") console.log(`  ${LABEL[p]} ${spread(swept[p])} (the same rounds)`);
+  }
+  if (rsweep.length && clients.relay) {
+    const st = (await ask(gws.relay.c, { type: "stats" }, "stats")).relay;
+    console.log(`relay round trip by the relay thread's busy-poll window (relayBusyPollUs), ${ROUNDS} interleaved rounds of ${Math.ceil(ITERS / ROUNDS)}, round medians min / median / max us, per round vs ${rsweep[0]} us, gateway CPU per round trip:`);
+    for (const us of rsweep) {
+      const vs = rsweptUdp.dgram ? `; vs node:dgram ${spread(ratios(rswept[us], rsweptUdp.dgram))}` : "";
+      console.log(`  ${String(us).padStart(5)} us: ${spread(rswept[us])}   ratio ${spread(ratios(rswept[us], rswept[rsweep[0]]))}${vs}; gateway CPU ${(rsweptCpu[us] / ROUNDS).toFixed(1)} us`);
+    }
+    for (const p of Object.keys(rsweptUdp)) console.log(`  ${LABEL[p]} ${spread(rsweptUdp[p])} (the same rounds)`);
+    console.log(`  relay thread: ${st.busyPolls} busy-poll windows, ${st.busyPollHits} polls in them found something; ${st.wakeups} blocking wake-ups`);
   }
   if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}${tuns.relay ? `; relay client: drops ${JSON.stringify(tuns.relay.device.port.stats.drops)}` : ""}`);
@@ -378,13 +437,16 @@ const STAGES = [
   ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
   ["c.done", "client: completion, await"],
 ];
-// Through the relay gateway: the client's and the target's marks only.
+// Through the relay gateway: the client's and the target's marks, and the relay thread's own (relay.c trace).
 const RELAY_STAGES = [
   ["c.post", "client: postSend"],
   ["c.wsSend", "client: device + link, to ws.send"],
-  ["t.recv", "client ws.send -> gateway relay thread -> target completion (2 wake-ups)"],
+  ["r.tcpWake", "client send -> relay thread awake (write, wake-up)"],
+  ["r.tcpEnd", "relay: read, WebSocket + tunnel parse, checks, sendmmsg"],
+  ["t.recv", "relay sendmmsg -> target completion (wake-up, rx, device)"],
   ["t.sent", "target: echo postSend (send inline)"],
-  ["c.tcp", "target send -> gateway relay thread -> client TCP read (2 wake-ups)"],
+  ["r.udpEnd", "target send -> relay's write to the client done"],
+  ["c.tcp", "relay write -> client TCP read (wake-up)"],
   ["c.msg", "client: ws parse, to the link's message handler"],
   ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
   ["c.done", "client: completion, await"],

@@ -22,12 +22,13 @@ import { IP4_FLAG_DF } from "../wire/ip";
 import { ringCons } from "../mem/ring";
 import { qpAt, qpIndex, COMP_PSN, QP_COMP, QP_NUM, QP_TYPE } from "../verbs/qp";
 import { QPT_RC } from "../verbs/enums";
-import { pktInfo, PKT_MASK } from "./pkt";
+import { pktInfo, PKT_BTH, PKT_MASK } from "./pkt";
 import { requesterInit, requesterSend, rnrTimeout } from "./requester";
 import { responderRecv } from "./responder";
 import { ackHold, ackHoldInit, responderSend } from "./responder_send";
 import { ucudRecv } from "./responder_ucud";
-import { M_READ, M_REQ } from "../wire/opcode";
+import { M_READ, M_REQ, OP_READ_REQUEST } from "../wire/opcode";
+import { bth_opcode, bth_qpn, BTH_SIZE } from "../wire/bth";
 import { responderInit } from "./resources";
 import { traceOn, traceRecord, TraceKind } from "../trace/trace";
 import { isRnrTimer, scheduleQp, timerQp, TIMERS_PER_QP } from "./qp_sched";
@@ -130,6 +131,32 @@ export function engineRxBatch(recs: usize, count: u32, now: f64): u32 {
   return rxRecords(recs, count, now, false);
 }
 
+/** Records the last engineRxBatch dealt with: its count, or fewer when it stopped behind a READ (rxRecords). */
+let batchTaken: u32 = 0;
+export function engineRxBatchTaken(): u32 {
+  return batchTaken;
+}
+
+/**
+ * After the accepted datagram of record `rec` (a batch, not the simulated wire's): does
+ * the batch stop here for the host to send a READ's responses? Only when the datagram
+ * was a READ request and the next record is a request to the same QP that is not a READ
+ * request: a WRITE, SEND or atomic behind a READ whose responses still sit in the TX ring
+ * (zero copy: read from the MR as they leave) would be refused with an RNR NAK, where
+ * rxe sends all of a READ's responses before it looks at the next request. READs behind
+ * READs (read_bw) and requests to other QPs keep the batch whole.
+ */
+function stopBehindRead(next: usize): bool {
+  const mask = load<u32>(pktInfo + PKT_MASK);
+  if (!(mask & M_REQ) || !(mask & M_READ)) return false;
+  if (load<u32>(next + RXR_FLAGS) & RXR_TRUNCATED) return false;
+  const data = <u64>load<u32>(next + RXR_DATA);
+  // the next datagram is not validated yet: only its BTH is looked at, within linear memory
+  if (load<u32>(next + RXR_LENGTH) < BTH_SIZE || data + BTH_SIZE > (<u64>memory.size() << 16)) return false;
+  const nb = <usize>data;
+  return bth_opcode(nb) != OP_READ_REQUEST && bth_qpn(nb) == bth_qpn(<usize>load<u32>(pktInfo + PKT_BTH));
+}
+
 /**
  * As engineRxBatch, for records whose every IP fact the host wrote (IP flags, TTL,
  * TOS, flow label: the simulated wire knows them), handing back to the host early
@@ -151,6 +178,7 @@ export function engineRxBatchUpTo(recs: usize, count: u32, now: f64): u32 {
 /** The records of engineRxBatch (`sim`: engineRxBatchUpTo): accepted, or (sim) dealt with. */
 function rxRecords(recs: usize, count: u32, now: f64, sim: bool): u32 {
   setNow(now);
+  batchTaken = count;
   if (!ready) return 0;
   let ok: u32 = 0;
   const cqes = cqCommits;
@@ -173,6 +201,11 @@ function rxRecords(recs: usize, count: u32, now: f64, sim: bool): u32 {
     const r = <u64>data + <u64>len > (<u64>memory.size() << 16) ? RxResult.SHORT : rxOne(<usize>data, rec, len, load<u32>(rec + RXR_ID_HINT));
     store<i32>(rec + RXR_RESULT, <i32>r);
     if (r == RxResult.OK) ok++;
+    if (!sim && r == RxResult.OK && i + 1 < count && stopBehindRead(rec + RXR_SIZE)) {
+      batchTaken = i + 1;
+      runSender();
+      return ok;
+    }
     if (sim && i + 1 < count) {
       const mask = r == RxResult.OK ? load<u32>(pktInfo + PKT_MASK) : 0;
       if (cqCommits != cqes || ((mask & M_REQ) && (mask & M_READ))) {

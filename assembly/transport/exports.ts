@@ -1,5 +1,5 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
-import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxAt, engineRxBatch, engineRxBatchUpTo, engineTick, engineTxRelease } from "./engine";
+import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxAt, engineRxBatch, engineRxBatchTaken, engineRxBatchUpTo, engineTick, engineTxRelease } from "./engine";
 import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { ackHeldCount } from "./responder_send";
@@ -55,9 +55,18 @@ export function rx_batch_slot_size(): u32 { return rxBatchSlotSize(); }
 /**
  * `count` received datagrams described by batch records at `recs` (RXR_SIZE apart): each is
  * validated and dispatched where it lies (no copy into rx_buf), its verdict in the record; then
- * the sender runs once. Returns how many were accepted.
+ * the sender runs once. Returns how many were accepted among those it dealt with: it stops early
+ * behind a READ request (rx_batch_taken says where).
  */
 export function rx_batch(recs: usize, count: u32, now: f64): u32 { return engineRxBatch(recs, count, now); }
+
+/**
+ * How many records the last `rx_batch` dealt with: its count, or fewer when it stopped after
+ * a READ request with a request to the same QP behind it (not a READ): the host sends what the
+ * TX ring holds (the READ's responses), then hands over the rest (`recs` advanced), as rxe
+ * sends a READ's responses before it looks at the next request.
+ */
+export function rx_batch_taken(): u32 { return engineRxBatchTaken(); }
 
 /**
  * As `rx_batch`, for records whose every IP fact the host wrote (IP flags, TTL, TOS, flow label:

@@ -91,6 +91,13 @@ export interface GatewayOptions {
    */
   udpBusyPollUs?: number;
   /**
+   * Native relay: after a turn of its thread that forwarded something, keep polling its sockets
+   * this many µs before it blocks, so the answer (or the next request) that comes inside the
+   * window finds the thread awake (0..10000; 0, the default: off). It holds a CPU while it waits
+   * (docs/PERFORMANCE.md, gateway section).
+   */
+  relayBusyPollUs?: number;
+  /**
    * Who forwards an established session's packets: "native", the addon's relay thread (the
    * session's TCP socket and the UDP socket's receive handed to it; JS keeps the handshake,
    * policy decisions, refusals, close); "js", the event loop through `ws`. Default "native" when
@@ -115,7 +122,7 @@ const DEFAULTS = {
   listen: "127.0.0.1", port: 8791, udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8,
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
-  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0,
+  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0, relayBusyPollUs: 0,
 } as const;
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
@@ -326,6 +333,9 @@ export class Gateway {
     if (!Number.isInteger(o.udpBusyPollUs) || o.udpBusyPollUs < 0 || o.udpBusyPollUs > 2000) {
       throw new RangeError(`udpBusyPollUs ${o.udpBusyPollUs}: whole µs, 0..2000`);
     }
+    if (!Number.isInteger(o.relayBusyPollUs) || o.relayBusyPollUs < 0 || o.relayBusyPollUs > 10000) {
+      throw new RangeError(`relayBusyPollUs ${o.relayBusyPollUs}: whole µs, 0..10000`);
+    }
     if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
       throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
     }
@@ -385,6 +395,7 @@ export class Gateway {
         packetsPerSecond: o.packetsPerSecond, bytesPerSecond: o.bytesPerSecond, gatewayGid: this.gatewayGid, gatewayPort: this.udpPort,
         // JS sees every conversation at least this often, so its bindings' clocks run as on its own path
         approvalMs: Math.max(1, Math.min(5000, Math.floor(o.bindingIdleMs / 4))),
+        busyPollUs: o.relayBusyPollUs,
       },
       this.shape.relayTable(),
       this.onRelayEvent,
@@ -489,6 +500,8 @@ export class Gateway {
         case RelayEvent.WS_ERROR:
           if (c) {
             this.refuse((a & 0x10000) !== 0 ? "oversize_frame" : "ws_error", c, bytes!.toString("utf8"));
+            // the relay left the close to JS (it held frames from before the error): after their ERROR frames, as ws
+            if ((a & 0x20000) !== 0) this.relay?.closeSession(c.slot, c.id, a & 0xffff, "");
             (c.ws as RelaySocket).readyState = 2;
             // as ws after a protocol error: the close frame is out; a client that does not finish the close is cut
             setTimeout(() => c.ws.terminate(), 1000).unref();

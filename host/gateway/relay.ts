@@ -43,6 +43,8 @@ export interface RelayOptions {
   gatewayPort: number;
   /** how long an approval lets a conversation through without JS seeing it */
   approvalMs: number;
+  /** after a turn that forwarded something, poll this many µs before blocking (0..10000; 0 or absent: off) */
+  busyPollUs?: number;
 }
 
 export interface RelaySessionInfo {
@@ -75,6 +77,9 @@ export interface RelayStats {
   wakeups: number;
   /** events queued toward JS (punts, closes, pongs, errors) */
   events: number;
+  /** busy-poll windows opened (relayBusyPollUs), and polls in them that found something */
+  busyPolls: number;
+  busyPollHits: number;
   sessions: number;
 }
 
@@ -89,6 +94,12 @@ export interface RelayHandle {
   approve(slot: number, id: number, dir: 0 | 1, gid: Uint8Array, gidAt: number, port: number, qpn: number): void;
   revoke(slot: number, id: number, qpn: number): void;
   resume(slot: number, id: number, tx: number, rx: number): void;
+  /** the busy-poll window from now on (µs, 0..10000; 0: off) */
+  busyPoll(us: number): void;
+  /** record up to `cap` forwarding turns from now on (0: stop): for a bench's per-hop breakdown */
+  trace(cap: number): void;
+  /** the turns recorded, 5 fields each: wake and end (CLOCK_MONOTONIC ns, process.hrtime's), what woke it (1 TCP, 2 UDP), datagrams out, frames out */
+  traceTake(): BigUint64Array;
   session(slot: number, id: number): RelaySessionInfo | undefined;
   stats(): RelayStats;
   constants(): Record<string, number>;

@@ -209,7 +209,7 @@ async function openDeviceInWorker(options: NodeDeviceOptions): Promise<Device> {
 }
 
 import { openTunnelDeviceWith, type TunnelDevice, type TunnelLinkOptions } from "../core/tunnel/index.js";
-import { tunnelSocket } from "./tunnel-socket.js";
+import { tunnelSocket, type TunnelWebSocket } from "./tunnel-socket.js";
 
 export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase">, TunnelLinkOptions {
   /** the gateway's token, sent as `Authorization: Bearer TOKEN` (a `?token=` in the URL works too) */
@@ -218,11 +218,13 @@ export interface NodeTunnelDeviceOptions extends Omit<OpenDeviceOptions, "gids" 
   headers?: Record<string, string>;
   /** with `worker: true`: as openDevice's workerSpinUs */
   workerSpinUs?: number;
+  /** the WebSocket client: "softroce" (the default for ws:// URLs: host/node/ws-client.ts) or "ws" (the package; always for wss://) */
+  webSocket?: TunnelWebSocket;
 }
 
 /**
  * A device reached through the softroce gateway at `url` (ws:// or wss://, docs/TUNNEL.md), for Node:
- * the `ws` client in place of the browser's WebSocket (no compression, as the gateway wants).
+ * a WebSocket client in place of the browser's (host/node/tunnel-socket.ts; no compression, as the gateway wants).
  */
 export async function openTunnelDevice(url: string, options?: NodeTunnelDeviceOptions & { worker?: false }): Promise<TunnelDevice>;
 /** With `worker: true`: the device and its WebSocket in a worker thread (docs/API.md, "The device in a worker"). */
@@ -232,8 +234,8 @@ export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOpt
   if (worker) {
     const why = workerUnavailable();
     if (why === undefined) {
-      const { token, headers, ...rest } = opts;
-      return openWorkerTunnelDevice(url, rest, { token, headers });
+      const { token, headers, webSocket, ...rest } = opts;
+      return openWorkerTunnelDevice(url, rest, { token, headers, webSocket });
     }
     const t = await openTunnelDevice(url, opts);
     t.device.workerFallback = why;
@@ -242,7 +244,7 @@ export async function openTunnelDevice(url: string, options: NodeTunnelDeviceOpt
   }
   // The module first: the HELLO must find TunnelLink's listener when it arrives.
   const mod = await nodeCoreModule();
-  const { token, headers, ...rest } = opts;
-  const ws = tunnelSocket(url, { token, headers });
+  const { token, headers, webSocket, ...rest } = opts;
+  const ws = tunnelSocket(url, { token, headers, webSocket });
   return openTunnelDeviceWith(mod, ws, rest);
 }

@@ -94,7 +94,11 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
   readonly path = "native" as const;
   readonly limitations: string[] = [];
   /** the same counters as UdpLink's, plus the datapath's own (`datapathStats()`) */
-  readonly stats = { sent: 0, sendErrors: 0, received: 0, backpressured: 0, resumed: 0, sendErrorsByCode: {} as Record<string, number> };
+  readonly stats = {
+    sent: 0, sendErrors: 0, received: 0, backpressured: 0, resumed: 0, sendErrorsByCode: {} as Record<string, number>,
+    /** receivePending: looks at the socket before an expired timer acts, and those that found datagrams */
+    pendingChecks: 0, pendingHits: 0,
+  };
   readonly localPort: number;
   readonly inFlightPackets: number;
   readonly gso: boolean;
@@ -210,6 +214,17 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
         this.port?.receiveBatch(recs, count, more !== 0 || this.holdEveryBatch);
       },
     );
+  }
+
+  /**
+   * Link.receivePending: one non-blocking look at the socket (poll, then recvmmsg batches of what
+   * is there, handed to the port inside this call) before the port acts on an expired timer.
+   * Nothing when called from inside a batch (the addon does not nest). Counted (pendingChecks,
+   * pendingHits: checks that found datagrams).
+   */
+  receivePending(): void {
+    this.stats.pendingChecks++;
+    if (this.datapath.pollReceive(0) > 0) this.stats.pendingHits++;
   }
 
   deferFlush(fn: () => void): void {

@@ -8,7 +8,7 @@
 import type { Datagram, DatagramFacts } from "../net/datagram.js";
 import type { DeviceMemory } from "../verbs/memory.js";
 import { IP_ID_UNKNOWN, Ring, RX_RESULT_NAMES, Rxm, Rxr, Txd } from "../abi/index.js";
-import { AddressCache, addressGid, isV4MappedGid, parseGid } from "../net/gid.js";
+import { AddressCache, GidCache, isV4MappedGid } from "../net/gid.js";
 import { concat } from "../net/bytes.js";
 
 /** Where time comes from: a virtual clock in simulations, the real one otherwise (µs). */
@@ -82,6 +82,17 @@ export interface Link {
    * descriptor leaves with the port the device wrote (and sendRing is handed the ring uncut).
    */
   sourcePortReady?(port: number): boolean;
+  /**
+   * Hands the port, now, what already waits in the link (a non-blocking receive; the port's
+   * `receiveBatch` runs inside the call). The port calls it when its timer fires, before the
+   * device acts on the expired deadline: an event loop runs expired timers before it looks at
+   * its sockets (libuv's order), so on a busy host a retransmission timer fires while the ACKs
+   * that answer it already sit in the socket; taken first, they cancel it, as they would have
+   * a moment earlier. The native link does it (a poll and a recvmmsg batch); node:dgram cannot
+   * (its socket is read only by the loop) and the WebSocket tunnel neither: without it the
+   * timer acts on what the device has seen.
+   */
+  receivePending?(): void;
 }
 
 /** Where the TX ring's descriptors are: descriptor i at `data + (i & (cap - 1)) * slot`. */
@@ -118,6 +129,7 @@ export interface TransportCore {
   rx_batch_slots?(): number;
   rx_batch_slot_size?(): number;
   rx_batch?(recs: number, count: number, now: number): number;
+  rx_batch_taken?(): number;
   rx_batch_upto?(recs: number, count: number, now: number): number;
   tx_ack_hold?(on: number, now: number): void;
   tx_ack_held?(): number;
@@ -168,7 +180,7 @@ export class PacketPort {
   private timer: unknown;
   private timerAt = Infinity;
   private servicing = false;
-  private gidCache = new Map<string, Uint8Array>();
+  private readonly gids = new GidCache();
   /** GID -> address text, one cache per side (a flow repeats both). */
   private readonly srcAddrs = new AddressCache();
   private readonly dstAddrs = new AddressCache();
@@ -251,13 +263,13 @@ export class PacketPort {
     // only the port writes the addresses into the RX meta record (the device writes back the IPv4 ID):
     // a flow's next datagram leaves them as they are
     if (d.src !== this.rxSrc) {
-      const src = this.gid(d.src);
+      const src = this.gids.of(d.src);
       dv.setUint32(meta + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
       u8.set(src, meta + Rxm.SRC);
       this.rxSrc = d.src;
     }
     if (d.dst !== this.rxDst) {
-      u8.set(this.gid(d.dst), meta + Rxm.DST);
+      u8.set(this.gids.of(d.dst), meta + Rxm.DST);
       this.rxDst = d.dst;
     }
     dv.setUint32(meta + Rxm.SRC_PORT, d.srcPort >>> 0, true);
@@ -326,10 +338,19 @@ export class PacketPort {
       core.tx_ack_hold(1, now);
       this.acksHeld = true;
     }
-    const ok = core.rx_batch!(recs, count, now);
+    // the core stops behind a READ request with a request to its QP behind it (rx_batch_taken):
+    // the READ's responses leave before the rest is looked at, as rxe sends them first
+    for (let at = 0; ; ) {
+      const ok = core.rx_batch!(recs + at * Rxr.SIZE, count - at, now);
+      const took = core.rx_batch_taken ? Math.max(1, Math.min(core.rx_batch_taken(), count - at)) : count - at;
+      if (ok !== took || this.capture) this.recordVerdicts(recs + at * Rxr.SIZE, took);
+      at += took;
+      if (at >= count) break;
+      this.readStops++;
+      this.sendNow();
+    }
     this.batches++;
     this.stats.rxDatagrams += count;
-    if (ok !== count || this.capture) this.recordVerdicts(recs, count);
     if (this.acksHeld) {
       // completions now (CQ waiters wake), the TX ring later in this turn (see Link.deferFlush),
       // unless it already holds a burst (DEFER_FLUSH_AT); nothing held: drained now
@@ -373,6 +394,10 @@ export class PacketPort {
 
   /** Batches received (receiveBatch calls). */
   batches = 0;
+  /** Times the device's timer fired (core.tick calls). */
+  ticks = 0;
+  /** Cuts in received batches behind a READ request, its responses sent before the request behind it (rx_batch_taken). */
+  readStops = 0;
   private flushPending = false;
   /** The device holds plain ACKs until the flush (tx_ack_hold). */
   private acksHeld = false;
@@ -424,6 +449,13 @@ export class PacketPort {
       this.afterDevice();
       return;
     }
+    this.sendNow();
+    this.afterDevice();
+  }
+
+  /** Drains the TX ring into the link (a deferred flush's hold aside), releases what was sent, re-arms the timer. */
+  private sendNow(): void {
+    if (this.servicing || this.closed) return;
     this.servicing = true;
     try {
       for (let rounds = 0; rounds < 1_000_000; rounds++) {
@@ -435,7 +467,6 @@ export class PacketPort {
     } finally {
       this.servicing = false;
     }
-    this.afterDevice();
   }
 
   private completedSync = 0;
@@ -651,6 +682,13 @@ export class PacketPort {
     this.timer = this.clock.setTimer(next, () => {
       this.timer = undefined;
       this.timerAt = Infinity;
+      // what already arrived first (Link.receivePending): an ACK that waits in the socket stops
+      // the retransmission this deadline would make
+      if (this.link.receivePending) {
+        this.link.receivePending();
+        if (this.closed) return;
+      }
+      this.ticks++;
       this.core.tick(this.clock.now());
       this.service();
     });
@@ -659,15 +697,5 @@ export class PacketPort {
   private countDrop(reason: string): void {
     this.stats.rxDropped++;
     this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
-  }
-
-  private gid(address: string): Uint8Array {
-    let g = this.gidCache.get(address);
-    if (!g) {
-      g = parseGid(addressGid(address));
-      if (this.gidCache.size > 4096) this.gidCache.clear();
-      this.gidCache.set(address, g);
-    }
-    return g;
   }
 }

@@ -79,3 +79,23 @@ export class AddressCache {
     return a;
   }
 }
+
+/**
+ * Address text -> its GID bytes (`parseGid(addressGid(address))`), parsed once per address:
+ * the receive paths write a datagram's addresses as GIDs, and a flow repeats them. Bounded
+ * (cleared past 4096 addresses: a spray of sources costs a parse each, never memory).
+ */
+export class GidCache {
+  private readonly gids = new Map<string, Uint8Array>();
+
+  /** The GID of `address` (IPv4, IPv6 or GID text); the bytes are shared: do not change them. */
+  of(address: string): Uint8Array {
+    let g = this.gids.get(address);
+    if (!g) {
+      g = parseGid(addressGid(address));
+      if (this.gids.size > 4096) this.gids.clear();
+      this.gids.set(address, g);
+    }
+    return g;
+  }
+}

@@ -13,7 +13,7 @@
 import type { Clock, Link, OutgoingDatagram, PacketPort, TxRingLayout } from "../link/port.js";
 import { IP_ID_UNKNOWN, Rxm, Rxr, Txd } from "../abi/index.js";
 import type { Datagram } from "../net/datagram.js";
-import { AddressCache, addressGid, isV4MappedGid, parseGid } from "../net/gid.js";
+import { AddressCache, GidCache, isV4MappedGid } from "../net/gid.js";
 import { DeviceMemory } from "../verbs/memory.js";
 import type { SimClock } from "./clock.js";
 import type { SimWire } from "./wire.js";
@@ -67,7 +67,8 @@ export class SimLink implements Link {
   /** per record, the addresses its SRC and DST hold now (a flow's next datagram leaves them as they are) */
   private recSrc: (string | undefined)[] = [];
   private recDst: (string | undefined)[] = [];
-  private readonly gids = new Map<string, Uint8Array>();
+  /** the GID bytes of wire addresses (as the port's receive parses them) */
+  private readonly gids = new GidCache();
   /** Views of payloads in this device's memory, made once per place (the MR's slots repeat). */
   private readonly views = new ViewCache();
 
@@ -114,13 +115,13 @@ export class SimLink implements Link {
         const d = ds[first + i]!;
         const rec = recs + i * Rxr.SIZE;
         if (d.src !== recSrc[i]) {
-          const src = this.gid(d.src);
+          const src = this.gids.of(d.src);
           dv.setUint32(rec + Rxm.IP_VERSION, isV4MappedGid(src) ? 4 : 6, true);
           u8.set(src, rec + Rxm.SRC);
           recSrc[i] = d.src;
         }
         if (d.dst !== recDst[i]) {
-          u8.set(this.gid(d.dst), rec + Rxm.DST);
+          u8.set(this.gids.of(d.dst), rec + Rxm.DST);
           recDst[i] = d.dst;
         }
         dv.setUint32(rec + Rxm.SRC_PORT, d.srcPort >>> 0, true);
@@ -137,17 +138,6 @@ export class SimLink implements Link {
     }
     return count;
   };
-
-  /** The GID bytes of a wire address (as the port's receive parses them). */
-  private gid(address: string): Uint8Array {
-    let g = this.gids.get(address);
-    if (!g) {
-      g = parseGid(addressGid(address));
-      if (this.gids.size > 4096) this.gids.clear();
-      this.gids.set(address, g);
-    }
-    return g;
-  }
 
   send(d: OutgoingDatagram, done: () => void): boolean {
     this.wire.sendPieces(d, d.pieces, d.length); // the wire's one copy of the descriptor's pieces

@@ -404,13 +404,7 @@ export class SimWire {
       if (reusable) this.recycle(copy, inbox);
       return;
     }
-    let departs = now;
-    if (f.rateBps && f.rateBps > 0) {
-      const serialization = ((copy.payload.length + 28) * 8 * 1e6) / f.rateBps;
-      departs = Math.max(now, this.linkFreeAt) + serialization;
-      this.linkFreeAt = departs;
-    }
-    let arrives = departs + (f.delayUs ?? 0);
+    let arrives = this.departure(copy.payload.length, now) + (f.delayUs ?? 0);
     if (this.rng.chance(f.corrupt ?? 0) && copy.payload.length > 0 && !script) {
       const bit = this.rng.below(copy.payload.length * 8);
       copy.payload[bit >> 3] ^= 1 << (bit & 7);
@@ -445,6 +439,18 @@ export class SimWire {
   }
 
   /**
+   * When a datagram of `len` bytes (UDP payload) sent at `now` has left: at once, or with a rate
+   * limit once the link is free and its bytes (with IPv4 and UDP headers) are serialized.
+   */
+  private departure(len: number, now: number): number {
+    const rate = this.faults.rateBps;
+    if (!rate || rate <= 0) return now;
+    const departs = Math.max(now, this.linkFreeAt) + ((len + 28) * 8 * 1e6) / rate;
+    this.linkFreeAt = departs;
+    return departs;
+  }
+
+  /**
    * sendOwned on a wire without faults, scripts or trace, for a datagram in a slot of a receiver
    * that takes batches: it joins the open batch when that is for the same receiver at the same
    * arrival time and nothing was scheduled since, else it opens a batch of its own.
@@ -452,13 +458,7 @@ export class SimWire {
   private sendBatched(d: Datagram, route: Route, now: number): void {
     this.stats.sent++;
     const f = this.faults;
-    let departs = now;
-    if (f.rateBps && f.rateBps > 0) {
-      const serialization = ((d.payload.length + 28) * 8 * 1e6) / f.rateBps;
-      departs = Math.max(now, this.linkFreeAt) + serialization;
-      this.linkFreeAt = departs;
-    }
-    const arrives = departs + (f.delayUs ?? 0);
+    const arrives = this.departure(d.payload.length, now) + (f.delayUs ?? 0);
     const clock = this.clock;
     const open = this.open;
     const receiver = route.receiver!;

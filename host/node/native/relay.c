@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,11 @@ enum { PUNT_DECIDE = 0, PUNT_RATE = 1 };
 /* EV_FRAME's `a`. */
 enum { FRAME_TEXT = 0, FRAME_BINARY = 1 };
 enum { S_FREE = 0, S_OPEN = 1, S_CLOSING = 2 };
+
+/* A traced turn: CLOCK_MONOTONIC ns when epoll_wait returned and when the turn ended, what woke it
+   (1: a session's TCP socket, 2: the UDP socket), datagrams sent to UDP and frames queued to clients in it. */
+#define TRACE_FIELDS 5
+#define TRACE_MAX (1u << 20)
 
 #define TAG_UDP 0xffffffffffffff01ull
 #define TAG_WAKE 0xffffffffffffff02ull
@@ -113,6 +119,7 @@ typedef struct session {
   uint64_t tok_last;
   uint32_t tx_punted, tx_acked, rx_punted, rx_acked;
   int close_sent; /* 1: our close frame queued; 2: the client's received (ours answered) */
+  int close_deferred; /* a protocol error came while JS held earlier frames: JS sends the close after them (closeSession) */
   int close_code, discard;
   sess_stats st;
   approval tx[APPROVALS], rx[APPROVALS];
@@ -120,7 +127,7 @@ typedef struct session {
 
 typedef struct {
   uint64_t udp_out, udp_in, udp_send_errors, udp_send_calls, udp_recv_calls, punts_tx, punts_rx, punts_frames, backlog_drops,
-      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events;
+      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events, polls, poll_hits;
 } relay_stats;
 
 typedef struct relay {
@@ -130,6 +137,11 @@ typedef struct relay {
   pthread_t thread;
   pthread_mutex_t mu;
   int thread_started, stop, closed, epfd, wakefd, udp_fd, family;
+  /* after a turn that forwarded something, look for more (epoll_wait with no timeout) this long before blocking: 0 never */
+  volatile uint32_t busy_poll_us;
+  /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
+  uint64_t *trace;
+  uint32_t trace_cap, trace_n;
   tunnel_consts k;
   uint32_t qpn_start, qpn_count, max_clients, max_roce, max_ws, queue_bytes, gateway_port, approval_ms;
   double pps, bps;
@@ -167,6 +179,16 @@ static uint64_t now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+static uint64_t now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 static uint64_t wall_ms(void) {
   struct timespec t;
@@ -625,8 +647,13 @@ static int close_code_ok(uint32_t c) {
 /* A WebSocket protocol error: JS hears it (counted and logged as ws's 'error'), the relay closes with ws's code. */
 static void ws_error(relay *r, session *s, int code, int oversize, const char *msg) {
   udp_send_batch(r);
-  post(r, EV_WS_ERROR, s->id, code | (oversize ? 0x10000 : 0), (const uint8_t *)msg, (uint32_t)strlen(msg), NULL, 0);
-  if (s->state == S_OPEN) {
+  /* JS still holds frames that came before the bad one (their ERROR frames are not out yet): as ws, which
+     answers those before it closes, the close waits for JS, which sends it when it reaches this event */
+  int deferred = s->state == S_OPEN && s->tx_punted != s->tx_acked;
+  post(r, EV_WS_ERROR, s->id, code | (oversize ? 0x10000 : 0) | (deferred ? 0x20000 : 0), (const uint8_t *)msg, (uint32_t)strlen(msg), NULL, 0);
+  if (deferred) {
+    s->close_deferred = 1;
+  } else if (s->state == S_OPEN) {
     uint8_t c[2];
     put16(c, (uint32_t)code);
     queue_message(s, 8, c, 2, NULL, 0);
@@ -896,7 +923,7 @@ static void udp_receive(relay *r) {
         uint32_t slot = (dest - r->qpn_start) / r->qpn_count;
         if (slot < r->max_clients && r->sess[slot].state == S_OPEN) s = &r->sess[slot];
       }
-      if (!s || s->rx_punted != s->rx_acked || !approved(s->rx, gid, 0, dest, now)) {
+      if (!s || s->close_deferred || s->rx_punted != s->rx_acked || !approved(s->rx, gid, 0, dest, now)) {
         punt_udp(r, s, gid, port, p, len);
         continue;
       }
@@ -917,18 +944,41 @@ static void udp_receive(relay *r) {
 
 /* ---------- the thread ---------- */
 
+/*
+ * The thread: epoll_wait, then the ready sockets under the lock. With busy_poll_us, a turn that
+ * forwarded something (the answer, or the next request, is likely to follow within a round trip's
+ * remote half) is followed by non-blocking polls for that long before the thread blocks again: the
+ * thread's wake-up leaves the round trip when the next packet comes inside the window, at the cost of
+ * a CPU spinning in the window. Stop is seen in the window too (the wake eventfd is one of the fds).
+ */
 static void *relay_main(void *arg) {
   relay *r = arg;
   pthread_setname_np(pthread_self(), "softroce-relay");
   struct epoll_event evs[64];
+  uint64_t poll_until = 0;
+  int polling = 0;
   for (;;) {
-    int n = epoll_wait(r->epfd, evs, 64, -1);
+    int n;
+    if (poll_until) {
+      n = epoll_wait(r->epfd, evs, 64, 0);
+      if (n == 0) {
+        if (now_us() < poll_until) continue;
+        poll_until = 0;
+        polling = 0;
+        continue;
+      }
+    } else
+      n = epoll_wait(r->epfd, evs, 64, -1);
     pthread_mutex_lock(&r->mu);
     if (r->stop) {
       pthread_mutex_unlock(&r->mu);
       return NULL;
     }
-    r->st.wakeups++;
+    if (polling && n > 0) r->st.poll_hits++;
+    if (!poll_until) r->st.wakeups++;
+    uint64_t fwd = r->st.udp_out + r->st.frames_out;
+    uint64_t t_wake = r->trace ? now_ns() : 0, udp0 = r->st.udp_out, fr0 = r->st.frames_out;
+    uint32_t woke = 0;
     for (int i = 0; i < n; i++) {
       uint64_t tag = evs[i].data.u64;
       if (tag == TAG_WAKE) {
@@ -938,15 +988,31 @@ static void *relay_main(void *arg) {
         continue;
       }
       if (tag == TAG_UDP) {
+        woke |= 2;
         udp_receive(r);
         continue;
       }
+      woke |= 1;
       uint32_t slot = (uint32_t)tag, gen = (uint32_t)(tag >> 32);
       if (slot >= r->max_clients) continue;
       session *s = &r->sess[slot];
       if (s->state == S_FREE || s->gen != gen) continue;
       if ((evs[i].events & EPOLLOUT) && sess_flush(r, s) < 0) continue;
       if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) sess_read(r, s);
+    }
+    if (r->trace && r->st.udp_out + r->st.frames_out != fwd && r->trace_n < r->trace_cap) {
+      uint64_t *t = r->trace + (size_t)r->trace_n++ * TRACE_FIELDS;
+      t[0] = t_wake;
+      t[1] = now_ns();
+      t[2] = woke;
+      t[3] = r->st.udp_out - udp0;
+      t[4] = r->st.frames_out - fr0;
+    }
+    uint32_t window = r->busy_poll_us;
+    if (window && r->st.udp_out + r->st.frames_out != fwd) {
+      poll_until = now_us() + window;
+      polling = 1;
+      r->st.polls++;
     }
     pthread_mutex_unlock(&r->mu);
   }
@@ -1024,6 +1090,8 @@ static void relay_shutdown(relay *r) {
   close(r->epfd);
   close(r->wakefd);
   r->epfd = r->wakefd = -1;
+  free(r->trace);
+  r->trace = NULL;
   if (r->tsfn) napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
   r->tsfn = NULL;
 }
@@ -1079,6 +1147,12 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
                k->ip_id_off + 4 > k->data_header || k->batch_header != 4 || k->min_payload < 16))
     bad = "Relay constants: a DATA header and a BATCH record must share one layout of at most 32 bytes";
   if (!bad && (family != 4 && family != 6)) bad = "Relay options: family is 4 or 6";
+  uint32_t busy = 0;
+  bool has_busy = false;
+  if (!bad && napi_has_named_property(env, argv[0], "busyPollUs", &has_busy) == napi_ok && has_busy &&
+      (get_u32_prop(env, argv[0], "busyPollUs", &busy) || busy > 10000))
+    bad = "Relay options: busyPollUs is 0..10000";
+  r->busy_poll_us = busy;
   if (!bad && (r->max_clients == 0 || r->max_clients > 65536 || r->qpn_count == 0 || r->max_roce < 16 || r->max_roce > 65535 ||
                r->max_ws < k->data_header + r->max_roce || r->max_ws > (64u << 20)))
     bad = "Relay options: out of range";
@@ -1191,6 +1265,9 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   }
   int fl = fcntl(nfd, F_GETFL);
   if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(nfd, F_SETFL, fl | O_NONBLOCK);
+  /* each frame toward the client leaves at once (Node's HTTP server sets it too; said here, not assumed) */
+  int one = 1;
+  setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t gen = s->gen;
   memset(s, 0, offsetof(session, tx));
   memset(s->tx, 0, sizeof s->tx);
@@ -1386,6 +1463,71 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
   return undefined_value(env);
 }
 
+/* busyPoll(us): the busy-poll window from now on (0..10000 µs; 0: off). */
+static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  relay *r = this_relay(env, info, &argc, argv);
+  if (!r) return NULL;
+  uint32_t us;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > 10000) {
+    napi_throw_range_error(env, NULL, "busyPoll(us): 0..10000");
+    return NULL;
+  }
+  r->busy_poll_us = us;
+  return undefined_value(env);
+}
+
+/*
+ * trace(cap): from now on record up to `cap` turns that forwarded something (0: stop and free);
+ * traceTake(): the records so far as a BigUint64Array of TRACE_FIELDS each (see TRACE_FIELDS), and
+ * the count restarts. For a bench's per-hop breakdown: the clock is process.hrtime's.
+ */
+static napi_value js_trace(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  relay *r = this_relay(env, info, &argc, argv);
+  if (!r) return NULL;
+  uint32_t cap;
+  if (argc < 1 || napi_get_value_uint32(env, argv[0], &cap) != napi_ok || cap > TRACE_MAX) {
+    napi_throw_range_error(env, NULL, "trace(cap): 0..1048576 turns");
+    return NULL;
+  }
+  uint64_t *t = cap ? calloc((size_t)cap * TRACE_FIELDS, sizeof(uint64_t)) : NULL;
+  if (cap && !t) {
+    napi_throw_error(env, NULL, "trace: out of memory");
+    return NULL;
+  }
+  pthread_mutex_lock(&r->mu);
+  uint64_t *old = r->trace;
+  r->trace = t;
+  r->trace_cap = cap;
+  r->trace_n = 0;
+  pthread_mutex_unlock(&r->mu);
+  free(old);
+  return undefined_value(env);
+}
+
+static napi_value js_trace_take(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  relay *r = this_relay(env, info, &argc, NULL);
+  if (!r) return NULL;
+  pthread_mutex_lock(&r->mu);
+  size_t n = r->trace ? (size_t)r->trace_n * TRACE_FIELDS : 0;
+  void *data;
+  napi_value ab, arr;
+  if (napi_create_arraybuffer(env, n * sizeof(uint64_t), &data, &ab) != napi_ok) {
+    pthread_mutex_unlock(&r->mu);
+    napi_throw_error(env, NULL, "traceTake: out of memory");
+    return NULL;
+  }
+  if (n) memcpy(data, r->trace, n * sizeof(uint64_t));
+  r->trace_n = 0;
+  pthread_mutex_unlock(&r->mu);
+  napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &arr);
+  return arr;
+}
+
 static void set_num(napi_env env, napi_value o, const char *name, double v) {
   napi_value x;
   napi_create_double(env, v, &x);
@@ -1452,6 +1594,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("bytesOut", bytes_out);
   STAT("wakeups", wakeups);
   STAT("events", events);
+  STAT("busyPolls", polls);
+  STAT("busyPollHits", poll_hits);
 #undef STAT
   set_num(env, o, "sessions", open);
   return o;
@@ -1500,6 +1644,9 @@ void relay_init(napi_env env, napi_value exports) {
       {"approve", NULL, js_approve, NULL, NULL, NULL, napi_default, NULL},
       {"revoke", NULL, js_revoke, NULL, NULL, NULL, napi_default, NULL},
       {"resume", NULL, js_resume, NULL, NULL, NULL, napi_default, NULL},
+      {"busyPoll", NULL, js_busy_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"trace", NULL, js_trace, NULL, NULL, NULL, napi_default, NULL},
+      {"traceTake", NULL, js_trace_take, NULL, NULL, NULL, napi_default, NULL},
       {"session", NULL, js_session, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"constants", NULL, js_constants, NULL, NULL, NULL, napi_default, NULL},

@@ -5,7 +5,7 @@
 import { readFileSync, readlinkSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
-import { tunnelSocket } from "../tunnel-socket.js";
+import { tunnelSocket, type TunnelWebSocket } from "../tunnel-socket.js";
 import { logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
 import { openUdpLink, type UdpLinkChoice } from "../udp-open.js";
 import { bindError } from "../open-options.js";
@@ -19,9 +19,10 @@ const parent = parentPort;
 let link: UdpLink | NativeUdpLink | undefined;
 let stopDropLog: (() => void) | undefined;
 
-// openTunnelDevice(url, { worker: true }): the ws client here, as the Node entry makes it on one thread
-// (tunnel version 2, the same `ws` options: tunnel-socket.ts)
-const tunnel = tunnelOps((url, msg) => tunnelSocket(url, { token: msg.token as string | undefined, headers: (msg.headers ?? {}) as Record<string, string> }));
+// openTunnelDevice(url, { worker: true }): the WebSocket here, as the Node entry makes it on one thread
+// (tunnel version 2, the same client and options: tunnel-socket.ts)
+const tunnel = tunnelOps((url, msg) =>
+  tunnelSocket(url, { token: msg.token as string | undefined, headers: (msg.headers ?? {}) as Record<string, string>, webSocket: msg.webSocket as TunnelWebSocket | undefined }));
 
 /**
  * This thread's CPU on Linux (/proc/thread-self: its task id, and from schedstat the ns it ran and

@@ -163,11 +163,11 @@ export async function openWorkerDevice(
   }
 }
 
-/** openTunnelDevice(url, { worker: true }): the worker opens the `ws` client (with `auth`'s token and headers). */
+/** openTunnelDevice(url, { worker: true }): the worker opens the WebSocket (tunnel-socket.ts, with `auth`'s token, headers and client). */
 export async function openWorkerTunnelDevice(
   url: string,
   options: Omit<OpenDeviceOptions, "gids" | "port" | "qpnBase"> & TunnelLinkOptions & { workerSpinUs?: number },
-  auth: { token?: string; headers?: Record<string, string> },
+  auth: { token?: string; headers?: Record<string, string>; webSocket?: string },
 ): Promise<WorkerTunnelDevice> {
   const why = workerUnavailable();
   if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);

@@ -8,6 +8,7 @@ import dgram from "node:dgram";
 import { datapathAddon, openDatapath, RX_RECORD } from "../../../host/node/datapath.js";
 import { openDevice, openTunnelDevice } from "../../../host/node/index.js";
 import { Gateway } from "../../../host/gateway/index.js";
+import type { RelayHandle } from "../../../host/gateway/relay.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, WcOpcode, WcStatus, WrOpcode, SendFlags } from "../../../host/core/verbs/enums.js";
 import { rcEnd } from "../support/verbs-helpers.js";
@@ -115,5 +116,68 @@ describe("gateway udpBusyPollUs", () => {
     expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0xb2));
     expect(gw.counters.udpOut).toBe(2); // the SEND and the ACK
     expect(gw.udp.stats.polls).toBe(1);
+  });
+});
+
+describe("gateway relayBusyPollUs (the native relay thread's busy poll)", () => {
+  it("rejects windows outside 0..10000 whole µs", async () => {
+    for (const us of [-1, 10001, 2.5, Number.NaN]) {
+      await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, relayBusyPollUs: us })).rejects.toThrow(RangeError);
+    }
+  });
+
+  it.skipIf(!addon)("the relay thread polls after the turns that forwarded something; SENDs both ways arrive as without it", async () => {
+    const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => peer.close());
+    const peerPort = (peer.limits as { port: number }).port;
+    const gw = await Gateway.start({
+      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], relay: "native", relayBusyPollUs: 200,
+    });
+    cleanups.push(() => gw.close());
+    if (gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
+    const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => t.device.close());
+    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+    const a = rcEnd(t.device, 4096, access);
+    const b = rcEnd(peer, 4096, access);
+    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
+    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
+    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+    // the relay's own timestamps (a bench's per-hop breakdown), on for these round trips
+    const relay = (gw as unknown as { relay: RelayHandle }).relay;
+    expect(() => relay.trace(1 << 21)).toThrow(RangeError);
+    relay.trace(1000);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 20; i++) {
+      b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+      a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+      a.mr.bytes.fill(i, 0, 64);
+      a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+      expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV, byteLen: 64 });
+      expect(b.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(i));
+      b.mr.bytes.fill(0x80 + i, 64, 128);
+      b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+      const got = new Set<number>();
+      while (got.size < 2) got.add((await a.cq.next()).opcode);
+      expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0x80 + i));
+      expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
+    }
+    const t1 = process.hrtime.bigint();
+    const tr = relay.traceTake();
+    relay.trace(0);
+    // 5 fields a turn: wake, end (process.hrtime's clock), woken by TCP (1) / UDP (2), datagrams out, frames out
+    expect(tr.length % 5).toBe(0);
+    const turns = Array.from({ length: tr.length / 5 }, (_, i) => Array.from(tr.subarray(i * 5, i * 5 + 5)));
+    expect(turns.filter((x) => (x[2]! & 1n) !== 0n && x[3]! > 0n).length).toBeGreaterThanOrEqual(20); // the client's SENDs and ACKs out to UDP
+    expect(turns.filter((x) => (x[2]! & 2n) !== 0n && x[4]! > 0n).length).toBeGreaterThanOrEqual(20); // the peer's toward the client
+    for (const [wake, end] of turns) {
+      expect(wake! >= t0 && wake! <= end! && end! <= t1).toBe(true);
+    }
+    expect(relay.traceTake().length).toBe(0);
+    const st = gw.relayStats()!;
+    // every forwarding turn opens a window: at least one per SEND each way
+    expect(st.busyPolls).toBeGreaterThanOrEqual(40);
+    expect(st.busyPollHits).toBeLessThanOrEqual(st.udpOut + st.udpIn + st.framesIn + st.framesOut);
+    expect(gw.counters.refused).toEqual({});
   });
 });

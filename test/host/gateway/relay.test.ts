@@ -212,6 +212,12 @@ const CASES: Case[] = [
   ["DATA longer than max payload", (c) => [wsFrame(2, emitData(SINK, c.port, 0, [big(5000).fill(0, 0, 0)]))]],
   ["DATA to the sink, then the same to an address off the allowlist", (c) => [wsFrame(2, emitData(SINK, c.port, 0, [ROCE])), wsFrame(2, emitData(OFF, c.port, 0, [ROCE]))]],
   ["DATA then garbage", (c) => [wsFrame(2, emitData(SINK, c.port, 0, [ROCE])), wsFrame(2, Uint8Array.of(7, 7, 7))]],
+  // in one TCP write: the relay reads the protocol error while JS still decides the refusals before it;
+  // ws answers those (two ERROR frames) before its close, so the relay's close waits for JS (seed 32283's fuzz case)
+  ["two DATA frames off the allowlist and opcode 15, in one write", (c) => [Buffer.concat([
+    wsFrame(2, emitData(OFF, c.port, 0, [ROCE])), wsFrame(2, emitData(OFF, c.port, 0, [ROCE])), wsFrame(15, big(4))])]],
+  ["DATA off the allowlist and an unmasked frame, in one write, version 2", (c) => [Buffer.concat([
+    wsFrame(2, emitData(OFF, c.port, 0, [ROCE])), wsFrame(2, emitData(SINK, c.port, 0, [ROCE]), { mask: false })])], true],
   ["a BATCH of three", (c) => [wsFrame(2, emitBatch([0, 1, 2].map(() => ({ address: SINK, port: c.port, ipId: 0, payload: ROCE }))))], true],
   ["a BATCH on a version-1 session", (c) => [wsFrame(2, emitBatch([{ address: SINK, port: c.port, ipId: 0, payload: ROCE }]))]],
   ["a BATCH whose second datagram is refused", (c) => [wsFrame(2, emitBatch([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addressGid, addressGidBytes, formatGid, gidToAddress, isV4MappedGid, parseGid } from "../../../host/core/net/index.js";
+import { addressGid, addressGidBytes, formatGid, GidCache, gidToAddress, isV4MappedGid, parseGid } from "../../../host/core/net/index.js";
 import { formatGid as verbsFormatGid, parseGid as verbsParseGid } from "../../../host/core/verbs/index.js";
 
 describe("GID text <-> bytes", () => {
@@ -52,3 +52,24 @@ describe("IPv4-mapped GIDs and link addresses", () => {
   });
 });
 
+
+describe("GidCache (the receive paths' address -> GID bytes)", () => {
+  it("gives parseGid(addressGid(a)) for IPv4, IPv6 and GID text, parsed once per address", () => {
+    const c = new GidCache();
+    for (const a of ["10.0.0.1", "::ffff:10.0.0.1", "fe80::1", "2001:db8::7"]) {
+      const g = c.of(a);
+      expect([...g]).toEqual([...parseGid(addressGid(a))]);
+      expect(c.of(a)).toBe(g); // the same bytes, not parsed again
+    }
+  });
+  it("stays bounded: a spray of sources empties it instead of growing it", () => {
+    const c = new GidCache();
+    const first = c.of("10.9.0.0");
+    for (let i = 1; i <= 4096; i++) c.of(`10.9.${i >> 8}.${i & 0xff}`);
+    expect(c.of("10.9.0.0")).toBe(first); // 4097 addresses: still held
+    c.of("10.10.0.1"); // one more: cleared, then kept
+    const again = c.of("10.9.0.0");
+    expect(again).not.toBe(first);
+    expect([...again]).toEqual([...first]);
+  });
+});
