@@ -131,7 +131,7 @@ describe("the stage trace of a worker device", () => {
     expect(count(TraceStage.W_RECV)).toBeGreaterThanOrEqual(pings);
     expect(count(TraceStage.W_DOORBELLS)).toBeGreaterThanOrEqual(1);
     expect(count(TraceStage.W_PROGRESS)).toBeGreaterThanOrEqual(pings);
-    // every ping: POST, then a send, then a receive, then a run whose followed ring (the CQ) holds both completions, then RESOLVED
+    // every ping: POST, then a send, then a receive, then a run whose followed ring (the CQ) holds both completions; RESOLVED after POST
     const at = (from: number, stage: number, ok: (x: TraceStamp) => boolean = () => true) => {
       for (let i = from; i < stamps.length; i++) if (stamps[i]!.stage === stage && ok(stamps[i]!)) return i;
       return -1;
@@ -144,8 +144,9 @@ describe("the stage trace of a worker device", () => {
       const recv = at(sent, TraceStage.W_RECV);
       const run = at(recv, TraceStage.W_PROGRESS, (x) => x.arg >= prod[n]!);
       const done = at(post, TraceStage.RESOLVED);
+      // (the run's stamp may follow RESOLVED: the application's look sees the CQEs as the worker writes them)
       expect([post, sent, recv, run].every((x) => x >= 0), `ping ${n}`).toBe(true);
-      expect(run).toBeLessThan(done);
+      expect(done).toBeGreaterThan(post);
       expect(prod[n]! - base).toBeGreaterThanOrEqual(base < 0 ? 0 : 2);
       base = prod[n]!;
       i = done;
