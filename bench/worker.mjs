@@ -59,9 +59,9 @@ const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map
   if (!["appSpin", "notifyFirst", "watchOnly", "spin", "lazyRecv"].includes(k) || !(Number(x) >= 0)) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, notifyFirst=0|1, watchOnly=1, spin=<µs>, lazyRecv=0|1)`);
   return [k, Number(x)];
 }));
-// by default one: both spins on (the application's look 200 µs, the worker's 50 µs), beside the defaults (off):
-// on a busy machine their gates keep them off, on a quiet one they take the thread hops off the round trip
-const VARIANTS = (process.env.BENCH_VARIANTS ?? "appSpin=200,spin=50").split(";").filter((x) => x !== "").map(parseVariant);
+// by default one: the application's look off (appSpin=0) beside the default device (on Node the look is
+// on, 200 µs: NODE_APP_SPIN_US), so that every run shows what it gains
+const VARIANTS = (process.env.BENCH_VARIANTS ?? "appSpin=0").split(";").filter((x) => x !== "").map(parseVariant);
 const BASE = parseVariant(process.env.BENCH_BASE ?? "");
 const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0) + VARIANTS.length;
 // BENCH_VERBOSE=1: the worker devices open with a stage trace (SOFTROCE_WORKER_TRACE) and the round

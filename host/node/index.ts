@@ -68,7 +68,8 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
   worker?: boolean;
   /**
    * With `worker`: how long (µs, 0..1000) the worker keeps looking for this thread's next doorbell
-   * after it ran the device, before it sleeps (default 0; env SOFTROCE_WORKER_SPIN_US).
+   * after a receive ran the device and woke this thread, before it sleeps (default 0; env
+   * SOFTROCE_WORKER_SPIN_US; it backs off while its spins find nothing: docs/API.md).
    */
   workerSpinUs?: number;
   /**

@@ -14,7 +14,7 @@
 // cost does not count) and looks only when that is within the bound: a ping-pong's first completion (the ACK) is usually too far and its
 // second (the answer, right behind it) near. It never looks when nothing happened on the device
 // for IDLE_MS (nothing outstanding), nor (but to probe) while fewer than HIT_SHARE_MIN of its
-// recent looks caught their completion (a machine so busy that the look only takes the CPU the
+// recent looks since the last such idle gap caught their completion (a machine so busy that the look only takes the CPU the
 // worker needs), and a budget caps the time spent looking at SPIN_SHARE of the thread's wall time,
 // so a stream of completions just too far apart cannot make it spin all the time.
 import { Ring } from "../abi/index.js";
@@ -29,7 +29,7 @@ const IDLE_MS = 2;
 /** At most this share of wall time spent looking (a token bucket of at most 4 looks). */
 const SPIN_SHARE = 0.5;
 /** One wait in this many that its average says not to look at looks anyway: the average follows a change. */
-const PROBE_EVERY = 32;
+const PROBE_EVERY = 128;
 /** Weight of the newest wait in a kind's average, and of the newest look in the share of looks that caught their completion. */
 const ALPHA = 0.25;
 /** Below this share of looks that caught their completion, it looks only to probe (a machine too busy: the look takes the CPU the worker needs). */
@@ -104,6 +104,8 @@ export class AppSpin {
     const db = this.doorbells();
     if (db !== this.lastDoorbells) {
       this.lastDoorbells = db;
+      // activity again after an idle gap: a new phase, whose looks are judged afresh
+      if (now - this.activeAt > IDLE_MS) this.hitShare = 1;
       this.activeAt = now;
     }
     const kind = db !== this.doorbellsSeen ? FRESH : FLOWING;

@@ -36,7 +36,7 @@ export const MAX_SPIN_US = 1000;
  */
 const SPIN_SCORE_MIN = 0.5;
 const SPIN_SCORE_ALPHA = 0.25;
-const SPIN_PROBE_EVERY = 16;
+const SPIN_PROBE_EVERY = 64;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
 /**

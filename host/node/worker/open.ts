@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { attachWorkerPort, DEFAULT_APP_SPIN_US, DEFAULT_NOTIFY_FIRST, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import { attachWorkerPort, DEFAULT_NOTIFY_FIRST, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
 import type { DropLogRecord } from "../../core/link/index.js";
 import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
@@ -76,12 +76,19 @@ function spinOf(o: { workerSpinUs?: number }): number {
 }
 
 /**
- * The application thread's look at an awaited CQ (µs; session.ts setWorkerAppSpin): env
- * SOFTROCE_WORKER_APP_SPIN_US, else DEFAULT_APP_SPIN_US.
+ * The application thread's look at an awaited CQ on Node (µs; session.ts setWorkerAppSpin, adaptive:
+ * app-spin.ts). On: with the application thread on a CPU of its own (BENCH_APP_CPU=0, load 4) the 64 B
+ * round trip took 0.59x and 0.65x of the same device without it; unpinned on a machine busy with other
+ * jobs (load 4-9) its gates keep it off (0.92-1.13x, median ~1.03x: the probes). docs/PERFORMANCE.md,
+ * "The round trip, stage by stage". The browser's main thread keeps DEFAULT_APP_SPIN_US (0): a page's
+ * main thread does not spin.
  */
+export const NODE_APP_SPIN_US = 200;
+
+/** The look's bound: env SOFTROCE_WORKER_APP_SPIN_US, else NODE_APP_SPIN_US. */
 function appSpinOf(): number {
   const env = process.env.SOFTROCE_WORKER_APP_SPIN_US;
-  return env !== undefined && env !== "" ? Number(env) : DEFAULT_APP_SPIN_US;
+  return env !== undefined && env !== "" ? Number(env) : NODE_APP_SPIN_US;
 }
 
 /** Whether the worker notifies before a receive's ACKs leave (DEFAULT_NOTIFY_FIRST; env SOFTROCE_WORKER_NOTIFY_FIRST 0 or 1). */
