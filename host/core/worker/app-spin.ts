@@ -104,8 +104,9 @@ export class AppSpin {
     const db = this.doorbells();
     if (db !== this.lastDoorbells) {
       this.lastDoorbells = db;
-      // activity again after an idle gap: a new phase, whose looks are judged afresh
-      if (now - this.activeAt > IDLE_MS) this.hitShare = 1;
+      // activity again after an idle gap: a new phase, whose looks are judged afresh (from the
+      // threshold: its first look decides, one empty look turns them off again)
+      if (now - this.activeAt > IDLE_MS) this.hitShare = Math.max(this.hitShare, HIT_SHARE_MIN);
       this.activeAt = now;
     }
     const kind = db !== this.doorbellsSeen ? FRESH : FLOWING;
