@@ -19,7 +19,7 @@ import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, workerTraceOf, workerSessionOf, setWorkerAppSpin, setWorkerLazyRecv, TraceStage, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
+import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, workerTraceOf, workerSessionOf, setWorkerAppSpin, TraceStage, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 // WRITEs posted ahead (each 64 KiB): BENCH_DEPTH, the "post deeper" lever
@@ -52,11 +52,11 @@ const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
 // (";" between variants), its round trip and goodput beside the first's: appSpin the application
 // thread's look at an awaited CQ (µs, setWorkerAppSpin), notifyFirst 0/1 the worker's notify before a
 // receive's ACKs leave (the link's "tune"), watchOnly=1 the worker's notifies filtered by the watch list,
-// spin the worker's spin (µs, workerSpinUs), lazyRecv=1 receive-only doorbells wake the worker at the end of the
-// application's synchronous run (setWorkerLazyRecv); BENCH_BASE="appSpin=0,notifyFirst=0" the same for the first worker device
+// spin the worker's spin (µs, workerSpinUs);
+// BENCH_BASE="appSpin=0,notifyFirst=0" the same for the first worker device
 const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map((kv) => {
   const [k, x] = kv.split("=");
-  if (!["appSpin", "notifyFirst", "watchOnly", "spin", "lazyRecv"].includes(k) || !(Number(x) >= 0)) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, notifyFirst=0|1, watchOnly=1, spin=<µs>, lazyRecv=0|1)`);
+  if (!["appSpin", "notifyFirst", "watchOnly", "spin"].includes(k) || !(Number(x) >= 0)) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, notifyFirst=0|1, watchOnly=1, spin=<µs>)`);
   return [k, Number(x)];
 }));
 // by default one: the application's look off (appSpin=0) beside the default device (on Node the look is
@@ -518,7 +518,6 @@ async function parent() {
     if (variant.notifyFirst !== undefined && !(await workerSessionOf(w.d).request("tune", { notifyFirst: variant.notifyFirst === 1 }))) {
       throw new Error("notifyFirst: the worker's link has no deferred flush (SOFTROCE_FLUSH=now?)");
     }
-    if (variant.lazyRecv !== undefined) setWorkerLazyRecv(w.d, variant.lazyRecv === 1);
     if (variant.watchOnly === 1) await workerSessionOf(w.d).request("tune", { watchOnly: true });
     w.variant = Object.entries(variant).map(([k, v]) => `${k}=${v}`).join(",");
     w.rtts = [];

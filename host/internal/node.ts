@@ -16,5 +16,5 @@ export {
   RX_IP_ID_UNSEEN, type DatapathOptions, type ReceiveOptions, type BatchHandler, type TxLayout, type RxLayout,
   type DatapathInfo, type DatapathStats,
 } from "../node/datapath.js";
-export { workerStatsOf, workerDebugOf, WorkerPort, DEFAULT_SPIN_US, type WorkerStats, workerTraceOf, workerSessionOf, setWorkerAppSpin, setWorkerLazyRecv, TraceStage, TRACE_STAGE_NAMES, type TraceStamp, WorkerTrace } from "../core/worker/index.js";
+export { workerStatsOf, workerDebugOf, WorkerPort, DEFAULT_SPIN_US, type WorkerStats, workerTraceOf, workerSessionOf, setWorkerAppSpin, TraceStage, TRACE_STAGE_NAMES, type TraceStamp, WorkerTrace } from "../core/worker/index.js";
 export { Ring } from "../core/abi/index.js";

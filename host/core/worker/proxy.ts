@@ -7,7 +7,6 @@
 import { CoreAbort, type CoreExports } from "../wasm/index.js";
 import { CALL_IDLE, CALL_REQUEST, Control, DB_CAP, MAX_ARGS, RES_BIGINT, RES_ERROR, RES_NUMBER, W } from "./control.js";
 import { TraceStage } from "./trace.js";
-import { DOORBELL_SQ } from "../abi/index.js";
 
 /** How long a control verb waits for the worker before it gives up (ms). */
 export const CALL_TIMEOUT_MS = 10_000;
@@ -48,17 +47,11 @@ export interface CoreProxyStats {
   doorbellCalls: number;
 }
 
-/** How the proxy rings (set at run time: setWorkerLazyRecv). */
-export interface CoreProxyTuning {
-  /** a doorbell of receive queues alone wakes the worker at the end of this thread's synchronous run (a microtask) */
-  lazyRecv: boolean;
-}
-
 /**
  * Exports named `names` (the worker's instance's) over `control`, with `memory` the instance's
  * shared memory. Non-function exports are left out.
  */
-export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: string[]): CoreExports & { stats: CoreProxyStats; tuning: CoreProxyTuning } {
+export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: string[]): CoreExports & { stats: CoreProxyStats } {
   const stats: CoreProxyStats = { calls: 0, doorbells: 0, doorbellCalls: 0 };
   const i32 = ctl.i32;
   const block = canBlock();
@@ -96,16 +89,7 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
     return value;
   }
 
-  const tuning: CoreProxyTuning = { lazyRecv: false };
-  let lazyQueued = false;
-  const wakeLazy = (): void => {
-    lazyQueued = false;
-    if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1 && Atomics.notify(i32, W.WAKE) > 0) {
-      Atomics.add(i32, W.APP_NOTIFIES, 1);
-      if (trace) trace.mark(TraceStage.APP_NOTIFY);
-    }
-  };
-  const out: Record<string, unknown> = { memory, stats, tuning };
+  const out: Record<string, unknown> = { memory, stats };
   names.forEach((name, index) => {
     if (name === "doorbell") {
       out[name] = (h: number, queues: number, now: number): number => {
@@ -118,16 +102,6 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
         i32[ctl.dbEntry(head)] = (h << 2) | (queues & 3);
         ctl.store(W.DB_HEAD, (head + 1) | 0);
         Atomics.add(i32, W.WAKE, 1);
-        // receives alone (tuning.lazyRecv): the worker is woken once this thread's synchronous run is
-        // over, unless a send queue's doorbell woke it first (a ping posts its receive, then its SEND)
-        if (tuning.lazyRecv && !(queues & DOORBELL_SQ)) {
-          if (!lazyQueued) {
-            lazyQueued = true;
-            queueMicrotask(wakeLazy);
-          }
-          stats.doorbells++;
-          return 0;
-        }
         // a spinning or running worker sees the entry itself; a sleeping one is woken, once per
         // sleep (the worker sets WORKER_WAITING, then looks at WAKE again: one of the two sees the other)
         if (Atomics.compareExchange(i32, W.WORKER_WAITING, 1, 0) === 1) {
@@ -162,5 +136,5 @@ export function coreProxy(ctl: Control, memory: WebAssembly.Memory, names: strin
       out[name] = (...args: unknown[]): unknown => call(index, name, args);
     }
   });
-  return out as CoreExports & { stats: CoreProxyStats; tuning: CoreProxyTuning };
+  return out as CoreExports & { stats: CoreProxyStats };
 }

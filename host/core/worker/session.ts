@@ -7,7 +7,7 @@ import type { VerbsCore } from "../verbs/abi.js";
 import { backgroundInterval, Control, LOST_WAKE_CHECK_MS, W, waits } from "./control.js";
 import type { WorkerEndpoint } from "./endpoint.js";
 import { reviveError, type SerializedError, type WorkerReply, type WorkerReport } from "./messages.js";
-import { coreProxy, DeviceWorkerError, type CoreProxyStats, type CoreProxyTuning } from "./proxy.js";
+import { coreProxy, DeviceWorkerError, type CoreProxyStats } from "./proxy.js";
 import { MAX_SPIN_US } from "./serve.js";
 import { WorkerPort } from "./port.js";
 import { WatchList } from "./watch.js";
@@ -143,7 +143,6 @@ interface SessionEntry {
   stats: CoreProxyStats;
   wait?: AppWaitState;
   spin?: AppSpin;
-  tuning?: CoreProxyTuning;
 }
 
 const sessions = new WeakMap<Device, SessionEntry>();
@@ -227,7 +226,7 @@ export function deviceOnWorker(
   const core = coreProxy(session.control, ready.memory, ready.names);
   const device = new Device(core as unknown as VerbsCore, options);
   device.worker = true;
-  const entry: SessionEntry = { session, stats: core.stats, tuning: core.tuning };
+  const entry: SessionEntry = { session, stats: core.stats };
   sessions.set(device, entry);
   const { state, catchUp } = watchProgress(session.control, device, endOfTurn, () => entry.spin);
   entry.wait = state;
@@ -250,14 +249,6 @@ export function deviceOnWorker(
  * Measured in bench/worker.mjs (docs/PERFORMANCE.md, "The device in a worker").
  */
 export const DEFAULT_APP_SPIN_US = 0;
-
-/** Whether a worker device's receive-only doorbells wake the worker at the end of this thread's synchronous run (proxy.ts CoreProxyTuning). */
-export function setWorkerLazyRecv(device: Device, on: boolean): boolean {
-  const t = sessions.get(device)?.tuning;
-  if (!t) return false;
-  t.lazyRecv = on;
-  return true;
-}
 
 /** Sets a worker device's application-thread look (see DEFAULT_APP_SPIN_US); false when `device` is no worker device. */
 export function setWorkerAppSpin(device: Device, us: number): boolean {
