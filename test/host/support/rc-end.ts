@@ -1,7 +1,8 @@
 // One device opened on loopback UDP and one RC end on it, as the Node tests pair them: a PD, an MR,
 // a CQ of 64 and an RC QP (16 send and 16 receive WRs, one SGE each). Connecting is the test's.
-import { openDevice, type NodeDeviceOptions } from "../../../host/node/index.js";
-import { QpType } from "../../../host/core/verbs/enums.js";
+import { openDevice, udpPortOf, type NodeDeviceOptions } from "../../../host/node/index.js";
+import { connectQp } from "../../../host/core/verbs/connect.js";
+import { QpType, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 
 /**
@@ -23,4 +24,30 @@ export async function openRcEnd(
   const cq = d.createCq(64);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
   return { d, pd, mr, cq, qp };
+}
+
+export type RcEnd = Awaited<ReturnType<typeof openRcEnd>>;
+
+/** Connects two ends to each other, RC to RTS (A sends from PSN 0x200, B from 0x100; ACK timeout 20). */
+export function connectRcEnds(A: RcEnd, B: RcEnd, access: number): void {
+  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: access, timeout: 20 });
+  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: access, timeout: 20 });
+}
+
+/**
+ * `B` echoes every SEND it receives: 8 receives of 64 B posted (wrId i at offset i * 64 of its MR),
+ * each RECV answered by an unsignaled SEND of the same 64 bytes and its receive posted again, until
+ * a completion fails or the device closes.
+ */
+export function echoSends(B: RcEnd): void {
+  for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
+  void (async () => {
+    for (;;) {
+      const wc = await B.cq.next().catch(() => undefined);
+      if (!wc || wc.status !== WcStatus.SUCCESS) return;
+      if (wc.opcode !== WcOpcode.RECV) continue;
+      B.qp.postRecv({ wrId: wc.wrId, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
+      B.qp.postSend({ wrId: 99n, opcode: WrOpcode.SEND, sendFlags: 0, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
+    }
+  })();
 }

@@ -4,12 +4,11 @@
 // no completion is lost when a look and the worker's notify race (a tiny bound: most looks give up
 // just as the completion lands). Loopback UDP on 127.0.10.x.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpPortOf } from "../../../host/node/index.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { DeviceMemory } from "../../../host/core/verbs/memory.js";
 import { Ring } from "../../../host/core/abi/index.js";
+import { connectRcEnds, echoSends, openRcEnd } from "../support/rc-end.js";
 import { AppSpin, Control, MAX_APP_SPIN_US, setWorkerAppSpin, W, workerStatsOf } from "../../../host/core/worker/index.js";
 
 const RING = 4096;
@@ -122,34 +121,15 @@ afterEach(() => {
   while (opened.length) opened.pop()!.close();
 });
 
-async function end(address: string, worker: boolean) {
-  const d = await openDevice({ address, port: 0, worker });
-  opened.push(d);
-  if (worker) expect(d.worker, d.workerFallback).toBe(true);
-  const pd = d.allocPd();
-  const mr = pd.regMr(8192, ACCESS);
-  const cq = d.createCq(64);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
-  return { d, mr, cq, qp };
-}
+const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
 
 async function pingPong(a: string, b: string, bound: number, pings: number) {
   const A = await end(a, true);
   const B = await end(b, false);
-  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
-  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
+  connectRcEnds(A, B, ACCESS);
   expect(setWorkerAppSpin(A.d, bound)).toBe(true);
   expect(setWorkerAppSpin(B.d, bound)).toBe(false); // not a worker device
-  for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
-  void (async () => {
-    for (;;) {
-      const wc = await B.cq.next().catch(() => undefined);
-      if (!wc || wc.status !== WcStatus.SUCCESS) return;
-      if (wc.opcode !== WcOpcode.RECV) continue;
-      B.qp.postRecv({ wrId: wc.wrId, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
-      B.qp.postSend({ wrId: 99n, opcode: WrOpcode.SEND, sendFlags: 0, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
-    }
-  })();
+  echoSends(B);
   const before = workerStatsOf(A.d)!;
   for (let i = 0; i < pings; i++) {
     A.qp.postRecv({ wrId: 7n, sgList: [A.mr.sge(4096, 64)] });

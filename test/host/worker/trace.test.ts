@@ -2,12 +2,11 @@
 // (SOFTROCE_WORKER_TRACE), a bounded SharedArrayBuffer both threads stamp into; on, a ping-pong's
 // stamps come from both threads in the order the round trip runs. Loopback UDP on 127.0.10.x.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpPortOf } from "../../../host/node/index.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { Ring } from "../../../host/core/abi/index.js";
 import { TraceStage, traceNow, WorkerTrace, workerTraceOf, type TraceStamp } from "../../../host/core/worker/index.js";
+import { connectRcEnds, openRcEnd } from "../support/rc-end.js";
 import { monotonicOffsetUs, traceStampsFromEnv } from "../../../host/node/worker/clock.js";
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
@@ -19,16 +18,7 @@ afterEach(() => {
   else process.env.SOFTROCE_WORKER_TRACE = envBefore;
 });
 
-async function end(address: string, worker: boolean) {
-  const d = await openDevice({ address, port: 0, worker });
-  opened.push(d);
-  if (worker) expect(d.worker, d.workerFallback).toBe(true);
-  const pd = d.allocPd();
-  const mr = pd.regMr(8192, ACCESS);
-  const cq = d.createCq(64);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
-  return { d, mr, cq, qp };
-}
+const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
 
 describe("WorkerTrace", () => {
   it("keeps stamps up to its capacity, counts the rest, forgets them on reset", () => {
@@ -93,8 +83,7 @@ describe("the stage trace of a worker device", () => {
     const A = await end("127.0.10.133", true);
     delete process.env.SOFTROCE_WORKER_TRACE;
     const B = await end("127.0.10.134", false);
-    connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
-    connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
+    connectRcEnds(A, B, ACCESS);
     const trace = workerTraceOf(A.d)!;
     expect(trace).toBeInstanceOf(WorkerTrace);
     expect(trace.capacity).toBe(20000);

@@ -9,7 +9,7 @@ import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
-import { openRcEnd } from "../support/rc-end.js";
+import { connectRcEnds, echoSends, openRcEnd } from "../support/rc-end.js";
 import { LOST_WAKE_CHECK_MS, W, workerSessionOf, workerStatsOf } from "../../../host/core/worker/index.js";
 
 /** How often this thread wrote its watch list (the list's sequence word: +2 per publish), and whether the worker reads it. */
@@ -36,23 +36,8 @@ async function pair(a: string, b: string, workerAckHold: boolean) {
   // once, with the echo's completion, while A's worker holds the echo's ACK
   const lb = udpLinkOf(B.d);
   if (lb instanceof NativeUdpLink) lb.holdEveryBatch = true;
-  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
-  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
+  connectRcEnds(A, B, ACCESS);
   return { A, B };
-}
-
-/** B echoes every SEND it receives (unsignaled), forever. */
-function echo(B: Awaited<ReturnType<typeof end>>): void {
-  for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
-  void (async () => {
-    for (;;) {
-      const wc = await B.cq.next().catch(() => undefined);
-      if (!wc || wc.status !== WcStatus.SUCCESS) return;
-      if (wc.opcode !== WcOpcode.RECV) continue;
-      B.qp.postRecv({ wrId: wc.wrId, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
-      B.qp.postSend({ wrId: 99n, opcode: WrOpcode.SEND, sendFlags: 0, sgList: [B.mr.sge(Number(wc.wrId) * 64, 64)] });
-    }
-  })();
 }
 
 async function pings(A: Awaited<ReturnType<typeof end>>, n: number): Promise<void> {
@@ -70,7 +55,7 @@ async function pings(A: Awaited<ReturnType<typeof end>>, n: number): Promise<voi
 describe("held ACKs in the device worker (workerAckHold)", () => {
   it("a ping-pong: the echo's ACK waits for the next ping and leaves with it", async () => {
     const { A, B } = await pair("127.0.10.111", "127.0.10.112", true);
-    echo(B);
+    echoSends(B);
     const before = workerStatsOf(A.d)!;
     await pings(A, 200);
     const after = workerStatsOf(A.d)!;
@@ -113,7 +98,7 @@ describe("held ACKs in the device worker (workerAckHold)", () => {
     const B = await end("127.0.10.116", false);
     connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 1, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 2, qpAccessFlags: ACCESS, timeout: 20 });
     connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 2, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 1, qpAccessFlags: ACCESS, timeout: 20 });
-    echo(B);
+    echoSends(B);
     await pings(A, 20);
     expect(workerStatsOf(A.d)!.ackHolds).toBe(0);
     // and no watch list: the worker notifies after every run, so this thread never writes one
