@@ -101,6 +101,7 @@ async function gateway(targetPort, relay) {
     listen: ADDR, port: 0, udpAddress: ADDR, udpPort: 0, token: TOKEN, allow: [ADDR], dstPorts: [targetPort],
     packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
     udpBusyPollUs: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0), relay,
+    ...(process.env.BENCH_RELAY_BUSY_POLL === undefined ? {} : { relayBusyPollUs: Number(process.env.BENCH_RELAY_BUSY_POLL) }),
   });
   if (gw.relayPath !== relay) throw new Error(`gateway relay ${gw.relayPath}, asked ${relay}: ${gw.limitations.join("; ")}`);
   const { monitorEventLoopDelay } = await import("node:perf_hooks");
@@ -290,6 +291,7 @@ async function parent() {
   const rswept = Object.fromEntries(rsweep.map((us) => [us, []]));
   const rsweptCpu = Object.fromEntries(rsweep.map((us) => [us, 0]));
   const rsweptUdp = {};
+  const rsweptGood = {};
   if (rsweep.length && clients.relay) {
     const n = Math.ceil(ITERS / ROUNDS);
     for (let r = 0; r < ROUNDS; r++) {
@@ -300,9 +302,10 @@ async function parent() {
         rswept[us].push(med(await pingPong(clients.relay, 50, n)));
         const c1 = (await ask(gws.relay.c, { type: "stats" }, "stats")).cpu;
         rsweptCpu[us] += (c1.user + c1.system - c0.user - c0.system) / (n + 50);
+        (rsweptGood[us] ??= []).push(await writeGoodput(clients.relay, t)); // what the window does to a WRITE stream
       }
     }
-    await ask(gws.relay.c, { type: "relayBusyPoll", us: 0 }, "relayBusyPoll");
+    await ask(gws.relay.c, { type: "relayBusyPoll", us: Number(process.env.BENCH_RELAY_BUSY_POLL ?? 0) }, "relayBusyPoll");
   }
   let breakdown;
   if (TRACE && clients.tunnel) {
@@ -404,13 +407,13 @@ async function parent() {
   }
   if (rsweep.length && clients.relay) {
     const st = (await ask(gws.relay.c, { type: "stats" }, "stats")).relay;
-    console.log(`relay round trip by the relay thread's busy-poll window (relayBusyPollUs), ${ROUNDS} interleaved rounds of ${Math.ceil(ITERS / ROUNDS)}, round medians min / median / max us, per round vs ${rsweep[0]} us, gateway CPU per round trip:`);
+    console.log(`relay round trip by the relay thread's answer-poll window (relayBusyPollUs), ${ROUNDS} interleaved rounds of ${Math.ceil(ITERS / ROUNDS)}, round medians min / median / max us, per round vs ${rsweep[0]} us, gateway CPU per round trip:`);
     for (const us of rsweep) {
       const vs = rsweptUdp.dgram ? `; vs node:dgram ${spread(ratios(rswept[us], rsweptUdp.dgram))}` : "";
-      console.log(`  ${String(us).padStart(5)} us: ${spread(rswept[us])}   ratio ${spread(ratios(rswept[us], rswept[rsweep[0]]))}${vs}; gateway CPU ${(rsweptCpu[us] / ROUNDS).toFixed(1)} us`);
+      console.log(`  ${String(us).padStart(5)} us: ${spread(rswept[us])}   ratio ${spread(ratios(rswept[us], rswept[rsweep[0]]))}${vs}; gateway CPU ${(rsweptCpu[us] / ROUNDS).toFixed(1)} us; RC WRITE goodput ${spread(rsweptGood[us]).replace(/\.\d\d/g, "")} MB/s, ratio ${spread(ratios(rsweptGood[us], rsweptGood[rsweep[0]]))}`);
     }
     for (const p of Object.keys(rsweptUdp)) console.log(`  ${LABEL[p]} ${spread(rsweptUdp[p])} (the same rounds)`);
-    console.log(`  relay thread: ${st.busyPolls} busy-poll windows, ${st.busyPollHits} polls in them found something; ${st.wakeups} blocking wake-ups`);
+    console.log(`  relay thread: ${st.busyPolls} answer-poll windows, ${st.busyPollHits} of them saw their answer, ${st.busyPollGated} held back by the gate; ${st.wakeups} blocking wake-ups`);
   }
   if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}${tuns.relay ? `; relay client: drops ${JSON.stringify(tuns.relay.device.port.stats.drops)}` : ""}`);

@@ -91,10 +91,11 @@ export interface GatewayOptions {
    */
   udpBusyPollUs?: number;
   /**
-   * Native relay: after a turn of its thread that forwarded something, keep polling its sockets
-   * this many µs before it blocks, so the answer (or the next request) that comes inside the
-   * window finds the thread awake (0..10000; 0, the default: off). It holds a CPU while it waits
-   * (docs/PERFORMANCE.md, gateway section).
+   * Native relay, the answer poll: after its thread sent a client's request that the peer answers at
+   * once (AckReq, READ, atomic), it polls its sockets up to this many µs for the answer instead of
+   * sleeping, yielding the CPU between polls, until a datagram that is not a bare ACK went to a client;
+   * only while most windows see their answer (0..10000; default 300; 0: off; docs/TUNNEL.md, "The
+   * native relay", and docs/PERFORMANCE.md, gateway section).
    */
   relayBusyPollUs?: number;
   /**
@@ -122,7 +123,7 @@ const DEFAULTS = {
   listen: "127.0.0.1", port: 8791, udpAddress: "127.0.0.1", udpPort: 4791, maxClients: 64, maxClientsPerAddress: 8,
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
-  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0, relayBusyPollUs: 0,
+  logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0, relayBusyPollUs: 300,
 } as const;
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */

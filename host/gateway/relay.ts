@@ -43,7 +43,11 @@ export interface RelayOptions {
   gatewayPort: number;
   /** how long an approval lets a conversation through without JS seeing it */
   approvalMs: number;
-  /** after a turn that forwarded something, poll this many µs before blocking (0..10000; 0 or absent: off) */
+  /**
+   * the answer poll: after a turn that sent a client's request its peer answers at once, poll for the
+   * answer up to this many µs before blocking, yielding the CPU between polls, while most windows see
+   * their answer (relay.c relay_main; 0..10000; 0 or absent: off)
+   */
   busyPollUs?: number;
 }
 
@@ -77,9 +81,10 @@ export interface RelayStats {
   wakeups: number;
   /** events queued toward JS (punts, closes, pongs, errors) */
   events: number;
-  /** busy-poll windows opened (relayBusyPollUs), and polls in them that found something */
+  /** answer-poll windows opened (relayBusyPollUs), those that saw their answer, and those the gate held back */
   busyPolls: number;
   busyPollHits: number;
+  busyPollGated: number;
   sessions: number;
 }
 
@@ -94,7 +99,7 @@ export interface RelayHandle {
   approve(slot: number, id: number, dir: 0 | 1, gid: Uint8Array, gidAt: number, port: number, qpn: number): void;
   revoke(slot: number, id: number, qpn: number): void;
   resume(slot: number, id: number, tx: number, rx: number): void;
-  /** the busy-poll window from now on (µs, 0..10000; 0: off) */
+  /** the answer-poll window from now on (µs, 0..10000; 0: off) */
   busyPoll(us: number): void;
   /** record up to `cap` forwarding turns from now on (0: stop): for a bench's per-hop breakdown */
   trace(cap: number): void;

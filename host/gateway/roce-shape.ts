@@ -16,6 +16,24 @@ export const ICRC_LEN = 4;
 
 export type ShapeVerdict = { ok: true; opcode: number; destQp: number; srcQp: number | undefined } | { ok: false; why: string };
 
+/**
+ * The per-opcode flags of the relay's shape table (relay.c OPF_*, given back by its `constants()`):
+ * what shape_ok needs (PAYLOAD), and what its answer poll needs — a request (REQ; with AckReq set
+ * its peer answers at once), one answered at once whatever its AckReq (ANSWERED: READ, atomic), and
+ * a bare ACK, after which the answer may still come (ACK_ONLY: a response without payload or
+ * AtomicAckETH).
+ */
+export const RelayOp = { PAYLOAD: 1, REQ: 2, ANSWERED: 4, ACK_ONLY: 8 } as const;
+
+export function relayOpFlags(mask: number): number {
+  let f = 0;
+  if (mask & OpMask.PAYLOAD) f |= RelayOp.PAYLOAD;
+  if (mask & OpMask.REQ) f |= RelayOp.REQ;
+  if (mask & OpMask.REQ && mask & (OpMask.READ | OpMask.ATMETH)) f |= RelayOp.ANSWERED;
+  if (mask & OpMask.RESP && !(mask & (OpMask.PAYLOAD | OpMask.ATMACK))) f |= RelayOp.ACK_ONLY;
+  return f;
+}
+
 /** `table[op]` is undefined for unknown opcodes. `dethOffset[op]` is where DETH starts, when present. */
 export class RoceShape {
   constructor(
@@ -61,7 +79,8 @@ export class RoceShape {
     } else if (rest % 4 !== 0) {
       return this.no(`payload + pad of ${rest} bytes is not whole 4-byte words`);
     }
-    this.asksReply = (shape.mask & OpMask.REQ) !== 0 && ((b[at + 8]! & 0x80) !== 0 || (shape.mask & (OpMask.READ | OpMask.ATMETH)) !== 0);
+    const f = relayOpFlags(shape.mask);
+    this.asksReply = (f & RelayOp.REQ) !== 0 && ((b[at + 8]! & 0x80) !== 0 || (f & RelayOp.ANSWERED) !== 0);
     this.destQp = ((b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
     const d = this.dethOffset[op];
     this.srcQp = d === undefined ? -1 : ((b[at + d + 5]! << 16) | (b[at + d + 6]! << 8) | b[at + d + 7]!) >>> 0;
@@ -70,14 +89,14 @@ export class RoceShape {
 
   /**
    * The same rules as data for the native relay (relay.c's shape_ok): per opcode its headers'
-   * length (-1: unknown), whether it carries a payload, and where its DETH starts (-1: none).
+   * length (-1: unknown), its RelayOp flags, and where its DETH starts (-1: none).
    */
   relayTable(): Int16Array {
     const t = new Int16Array(768);
     for (let op = 0; op < 256; op++) {
       const s = this.table[op];
       t[op] = s ? s.length : -1;
-      t[256 + op] = s && (s.mask & OpMask.PAYLOAD) !== 0 ? 1 : 0;
+      t[256 + op] = s ? relayOpFlags(s.mask) : 0;
       t[512 + op] = this.dethOffset[op] ?? -1;
     }
     return t;

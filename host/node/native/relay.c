@@ -43,6 +43,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,8 +130,18 @@ typedef struct session {
 
 typedef struct {
   uint64_t udp_out, udp_in, udp_send_errors, udp_send_calls, udp_recv_calls, punts_tx, punts_rx, punts_frames, backlog_drops,
-      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events, polls, poll_hits;
+      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events, polls, poll_hits, poll_gated;
 } relay_stats;
+
+/* Per-opcode flags in the shape table's second row (host/gateway/roce-shape.ts RelayOp is their one
+   home; relayOpFlags() gives these back and a test compares them). */
+enum { OPF_PAYLOAD = 1, OPF_REQ = 2, OPF_ANSWERED = 4, OPF_ACK_ONLY = 8 };
+
+/* The answer poll's gate: the hit rate of the last windows (an EWMA in 1/256), under GATE_MIN only
+   every GATE_PROBE-th window opens (to see whether answers come back in time again). */
+#define GATE_ONE 256
+#define GATE_MIN 96
+#define GATE_PROBE 16
 
 typedef struct relay {
   napi_env env;
@@ -139,8 +150,12 @@ typedef struct relay {
   pthread_t thread;
   pthread_mutex_t mu;
   int thread_started, stop, closed, epfd, wakefd, udp_fd, family;
-  /* after a turn that forwarded something, look for more (epoll_wait with no timeout) this long before blocking: 0 never */
+  /* the answer poll: after a turn that sent a client's request its peer answers at once, poll for the
+     answer this long before blocking (0: never); see relay_main */
   volatile uint32_t busy_poll_us;
+  /* set in a turn: it sent a request that asks for an answer / it queued a datagram that is not a bare ACK to a client */
+  int asked, answered;
+  uint32_t gate, gate_skips;
   /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
   uint64_t *trace;
   uint32_t trace_cap, trace_n;
@@ -150,7 +165,7 @@ typedef struct relay {
   uint8_t gateway_gid[16];
   /* RoCEv2 shape per opcode: headers length (-1 unknown), has payload, DETH offset (-1) */
   int16_t op_len[256], op_deth[256];
-  uint8_t op_payload[256];
+  uint8_t op_flags[256]; /* OPF_* */
   session *sess;
   /* events toward JS */
   event *ev_head, *ev_tail;
@@ -419,7 +434,7 @@ static int shape_ok(relay *r, const uint8_t *b, uint32_t len, uint32_t *dest, in
   uint32_t pad = (b[1] >> 4) & 3;
   int64_t rest = (int64_t)len - hl - 4;
   if (rest < (int64_t)pad) return 0;
-  if (!r->op_payload[op]) {
+  if (!(r->op_flags[op] & OPF_PAYLOAD)) {
     if (rest != 0) return 0;
   } else if (rest % 4 != 0)
     return 0;
@@ -563,6 +578,8 @@ static void from_client(relay *r, session *s, const uint8_t *rec, const uint8_t 
   h->msg_iov = &r->tx_iov[i];
   h->msg_iovlen = 1;
   r->tx_n++;
+  uint8_t f = r->op_flags[payload[0]];
+  if ((f & OPF_REQ) && ((payload[8] & 0x80) || (f & OPF_ANSWERED))) r->asked = 1; /* AckReq, a READ, an atomic */
 }
 
 /* The whole message goes to JS (it gives the error, or reads the kind). */
@@ -930,6 +947,7 @@ static void udp_receive(relay *r) {
         continue;
       }
       r->st.udp_in++;
+      if (!(r->op_flags[p[0]] & OPF_ACK_ONLY)) r->answered = 1;
       to_client(r, s, gid, port, p, len);
     }
     for (uint32_t i = 0; i < r->max_clients; i++) {
@@ -946,27 +964,54 @@ static void udp_receive(relay *r) {
 
 /* ---------- the thread ---------- */
 
+/* Whether the next answer poll opens: always while most windows saw their answer, else every GATE_PROBE-th. */
+static int gate_open(relay *r) {
+  if (r->gate >= GATE_MIN) return 1;
+  if (++r->gate_skips < GATE_PROBE) {
+    r->st.poll_gated++;
+    return 0;
+  }
+  r->gate_skips = 0;
+  return 1;
+}
+
+/* A window ended: with its answer (hit) or not; moves the hit rate. */
+static void gate_note(relay *r, int hit) {
+  r->gate = (r->gate * 7 + (hit ? GATE_ONE : 0)) / 8;
+  if (hit) r->st.poll_hits++;
+}
+
 /*
- * The thread: epoll_wait, then the ready sockets under the lock. With busy_poll_us, a turn that
- * forwarded something (the answer, or the next request, is likely to follow within a round trip's
- * remote half) is followed by non-blocking polls for that long before the thread blocks again: the
- * thread's wake-up leaves the round trip when the next packet comes inside the window, at the cost of
- * a CPU spinning in the window. Stop is seen in the window too (the wake eventfd is one of the fds).
+ * The thread: epoll_wait, then the ready sockets under the lock.
+ *
+ * The answer poll (busy_poll_us): in a round trip the thread sleeps twice, waiting for the peer's
+ * answer and for the client's next request, and each wake-up is a hop's latency (on an idle vCPU that
+ * halted, tens of µs). After a turn that sent a client's request its peer answers at once (AckReq set,
+ * a READ, an atomic), the thread polls instead (epoll_wait with no timeout over all its descriptors,
+ * sched_yield between polls so that a runnable thread on this CPU — the target, the client — is not
+ * kept off it) until a datagram that is not a bare ACK went to a client, or the window ends. A window
+ * opens only while most recent windows saw their answer in time (the gate: an EWMA of hits; under it,
+ * every GATE_PROBE-th still opens, to notice when answers come back in time again).
  */
 static void *relay_main(void *arg) {
   relay *r = arg;
   pthread_setname_np(pthread_self(), "softroce-relay");
   struct epoll_event evs[64];
   uint64_t poll_until = 0;
-  int polling = 0;
+  r->gate = GATE_ONE;
   for (;;) {
     int n;
     if (poll_until) {
       n = epoll_wait(r->epfd, evs, 64, 0);
       if (n == 0) {
-        if (now_us() < poll_until) continue;
+        if (now_us() < poll_until) {
+          sched_yield();
+          continue;
+        }
         poll_until = 0;
-        polling = 0;
+        pthread_mutex_lock(&r->mu);
+        gate_note(r, 0);
+        pthread_mutex_unlock(&r->mu);
         continue;
       }
     } else
@@ -976,11 +1021,11 @@ static void *relay_main(void *arg) {
       pthread_mutex_unlock(&r->mu);
       return NULL;
     }
-    if (polling && n > 0) r->st.poll_hits++;
     if (!poll_until) r->st.wakeups++;
     uint64_t fwd = r->st.udp_out + r->st.frames_out;
     uint64_t t_wake = r->trace ? now_ns() : 0, udp0 = r->st.udp_out, fr0 = r->st.frames_out;
     uint32_t woke = 0;
+    r->asked = r->answered = 0;
     for (int i = 0; i < n; i++) {
       uint64_t tag = evs[i].data.u64;
       if (tag == TAG_WAKE) {
@@ -1010,10 +1055,13 @@ static void *relay_main(void *arg) {
       t[3] = r->st.udp_out - udp0;
       t[4] = r->st.frames_out - fr0;
     }
+    if (poll_until && r->answered) {
+      poll_until = 0;
+      gate_note(r, 1);
+    }
     uint32_t window = r->busy_poll_us;
-    if (window && r->st.udp_out + r->st.frames_out != fwd) {
+    if (window && r->asked && !poll_until && gate_open(r)) {
       poll_until = now_us() + window;
-      polling = 1;
       r->st.polls++;
     }
     pthread_mutex_unlock(&r->mu);
@@ -1158,7 +1206,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   void *sd;
   napi_value sab;
   if (!bad && (napi_get_typedarray_info(env, argv[2], &t, &sl, &sd, &sab, &so) != napi_ok || t != napi_int16_array || sl != 768))
-    bad = "Relay shape: an Int16Array of 3 x 256 (header length, payload flag, DETH offset per opcode)";
+    bad = "Relay shape: an Int16Array of 3 x 256 (header length, flags, DETH offset per opcode)";
   if (bad) {
     free(r);
     napi_throw_range_error(env, NULL, bad);
@@ -1167,7 +1215,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   const int16_t *sh = sd;
   for (int i = 0; i < 256; i++) {
     r->op_len[i] = sh[i];
-    r->op_payload[i] = sh[256 + i] != 0;
+    r->op_flags[i] = (uint8_t)(sh[256 + i] & 0x0f);
     r->op_deth[i] = sh[512 + i];
     if (r->op_deth[i] >= 0 && (r->op_len[i] < 0 || r->op_deth[i] + 8 > r->op_len[i])) r->op_deth[i] = -1, r->op_len[i] = -1;
   }
@@ -1453,7 +1501,7 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
-/* busyPoll(us): the busy-poll window from now on (0..10000 µs; 0: off). */
+/* busyPoll(us): the answer poll's window from now on (0..10000 µs; 0: off). */
 static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -1576,6 +1624,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("events", events);
   STAT("busyPolls", polls);
   STAT("busyPollHits", poll_hits);
+  STAT("busyPollGated", poll_gated);
 #undef STAT
   nu_set_num(env, o, "sessions", open);
   return o;
@@ -1604,6 +1653,14 @@ static napi_value js_constants(napi_env env, napi_callback_info info) {
   nu_set_num(env, o, "TUNNEL_IP_ID_UNKNOWN", k->ip_id_unknown);
   nu_set_num(env, o, "maxMessage", r->max_ws);
   nu_set_num(env, o, "maxRocePayload", r->max_roce);
+  /* the shape table's flag bits as the relay reads them (roce-shape.ts RelayOp) */
+  napi_value f;
+  napi_create_object(env, &f);
+  nu_set_num(env, f, "PAYLOAD", OPF_PAYLOAD);
+  nu_set_num(env, f, "REQ", OPF_REQ);
+  nu_set_num(env, f, "ANSWERED", OPF_ANSWERED);
+  nu_set_num(env, f, "ACK_ONLY", OPF_ACK_ONLY);
+  napi_set_named_property(env, o, "opFlags", f);
   return o;
 }
 

@@ -119,19 +119,19 @@ describe("gateway udpBusyPollUs", () => {
   });
 });
 
-describe("gateway relayBusyPollUs (the native relay thread's busy poll)", () => {
+describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () => {
   it("rejects windows outside 0..10000 whole µs", async () => {
     for (const us of [-1, 10001, 2.5, Number.NaN]) {
       await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, relayBusyPollUs: us })).rejects.toThrow(RangeError);
     }
   });
 
-  it.skipIf(!addon)("the relay thread polls after the turns that forwarded something; SENDs both ways arrive as without it", async () => {
+  it.skipIf(!addon)("the relay thread polls for the answer after a request that asks for one; SENDs both ways arrive as without it", async () => {
     const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
     cleanups.push(() => peer.close());
     const peerPort = (peer.limits as { port: number }).port;
     const gw = await Gateway.start({
-      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], relay: "native", relayBusyPollUs: 200,
+      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], relay: "native", relayBusyPollUs: 5000,
     });
     cleanups.push(() => gw.close());
     if (gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
@@ -175,9 +175,60 @@ describe("gateway relayBusyPollUs (the native relay thread's busy poll)", () => 
     }
     expect(relay.traceTake().length).toBe(0);
     const st = gw.relayStats()!;
-    // every forwarding turn opens a window: at least one per SEND each way
-    expect(st.busyPolls).toBeGreaterThanOrEqual(40);
-    expect(st.busyPollHits).toBeLessThanOrEqual(st.udpOut + st.udpIn + st.framesIn + st.framesOut);
+    // the client's SENDs ask for an answer (AckReq) and open windows; the peer's echo (not its bare ACK) ends one
+    // as a hit; the client's ACKs open none. A window still open when the next SEND leaves is not reopened.
+    expect(st.busyPolls).toBeGreaterThanOrEqual(1);
+    expect(st.busyPolls + st.busyPollGated).toBeLessThanOrEqual(20);
+    expect(st.busyPollHits).toBeGreaterThanOrEqual(5);
+    expect(st.busyPollHits).toBeLessThanOrEqual(st.busyPolls);
+    expect(gw.counters.refused).toEqual({});
+  });
+
+  it.skipIf(!addon)("a window that sees only a bare ACK ends without its answer; misses close the gate, an answered probe opens it", async () => {
+    const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => peer.close());
+    const peerPort = (peer.limits as { port: number }).port;
+    const gw = await Gateway.start({
+      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], relay: "native", relayBusyPollUs: 2000,
+    });
+    cleanups.push(() => gw.close());
+    if (gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
+    const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
+    cleanups.push(() => t.device.close());
+    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+    const a = rcEnd(t.device, 4096, access);
+    const b = rcEnd(peer, 4096, access);
+    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
+    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
+    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+    const stats = () => gw.relayStats()!;
+    // RDMA WRITEs: answered by a bare ACK only, so each window runs out (spaced past the window: one window each)
+    for (let i = 0; i < 16; i++) {
+      a.qp.postSend({ wrId: 4n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
+      expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RDMA_WRITE });
+      await new Promise((r) => setTimeout(r, 4));
+    }
+    const w = stats();
+    expect(w.busyPollHits).toBe(0);
+    expect(w.busyPolls).toBeGreaterThanOrEqual(8); // 8 misses bring the hit rate under the gate
+    expect(w.busyPollGated).toBeGreaterThanOrEqual(1);
+    // the conversation's first WRITE goes through JS (approval), the relay forwards the other 15
+    expect(w.busyPolls + w.busyPollGated).toBeLessThanOrEqual(15);
+    expect(w.busyPolls + w.busyPollGated).toBeGreaterThanOrEqual(12);
+    // SENDs echoed at once: the probes' answers come in their windows, and the gate opens again
+    for (let i = 0; i < 40; i++) {
+      b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+      a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+      a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+      expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
+      b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+      const got = new Set<number>();
+      while (got.size < 2) got.add((await a.cq.next()).opcode);
+      expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
+    }
+    const s = stats();
+    expect(s.busyPollHits).toBeGreaterThanOrEqual(10);
+    expect(s.busyPolls - w.busyPolls).toBeGreaterThan(s.busyPollGated - w.busyPollGated);
     expect(gw.counters.refused).toEqual({});
   });
 });

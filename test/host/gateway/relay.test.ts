@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { datapathAddon } from "../../../host/node/datapath.js";
 import { Gateway, type GatewayOptions } from "../../../host/gateway/index.js";
 import { RELAY_CONSTANTS } from "../../../host/gateway/relay.js";
+import { RelayOp, type RoceShape } from "../../../host/gateway/roce-shape.js";
 import { gatewayOptionsFromArgs } from "../../../host/cli/gateway.js";
 import { emitData, emitBatch, parseFrame, FrameKind, HELLO_LEN, TUNNEL_SUBPROTOCOL_V2 } from "../../../host/core/tunnel/frames.js";
 import { Prng } from "../../../host/core/sim/prng.js";
@@ -236,6 +237,12 @@ describe.skipIf(!HAVE)("gateway: the native relay against the JS path", () => {
     const k = (gw as unknown as { relay: { constants(): Record<string, number> } }).relay.constants();
     for (const [name, v] of Object.entries(RELAY_CONSTANTS)) expect([name, k[name]]).toEqual([name, v]);
     expect(k.maxMessage).toBe(Math.max(24 + 4096 + 88, 8192));
+    // the shape table's flag bits (roce-shape.ts RelayOp) are the ones relay.c reads
+    expect((k as unknown as { opFlags: unknown }).opFlags).toEqual(RelayOp);
+    const t = (gw as unknown as { shape: RoceShape }).shape.relayTable();
+    const { PAYLOAD, REQ, ANSWERED, ACK_ONLY } = RelayOp;
+    // RC SEND_ONLY, RDMA_READ_REQUEST, RDMA_READ_RESPONSE_ONLY, ACKNOWLEDGE, ATOMIC_ACKNOWLEDGE, COMPARE_SWAP; UD SEND_ONLY
+    expect([0x04, 0x0c, 0x10, 0x11, 0x12, 0x13, 0x64].map((op) => t[256 + op])).toEqual([PAYLOAD | REQ, REQ | ANSWERED, PAYLOAD, ACK_ONLY, 0, REQ | ANSWERED, PAYLOAD | REQ]);
   });
 
   it("refuses a relay option it does not know", async () => {
