@@ -19,6 +19,8 @@ describe("softroce gateway", () => {
     expect(gatewayOptionsFromArgs(["--log-rate", "3"])!.logRate).toBe(3);
     expect(gatewayOptionsFromArgs([])!.udpBusyPollUs).toBe(0);
     expect(gatewayOptionsFromArgs(["--busy-poll", "150"])!.udpBusyPollUs).toBe(150);
+    expect(gatewayOptionsFromArgs([])!.relayBusyPollUs).toBeUndefined(); // the gateway's default
+    expect(gatewayOptionsFromArgs(["--relay-poll", "0"])!.relayBusyPollUs).toBe(0);
     expect(gatewayOptionsFromArgs([])).toMatchObject({ allow: ["127.0.0.1"], dstPorts: [4791], origins: [], token: undefined, quiet: false });
     expect(gatewayOptionsFromArgs([], { SOFTROCE_GATEWAY_TOKEN: "envtok" })!.token).toBe("envtok");
     expect(gatewayOptionsFromArgs(["--help"])).toBeUndefined();
@@ -32,6 +34,7 @@ describe("softroce gateway", () => {
       [["--allow"], "--allow needs a value"],
       [["--log-rate", "-1"], "--log-rate must be at least 0, got -1"],
       [["--busy-poll", "2001"], "--busy-poll must be at most 2000, got 2001"],
+      [["--relay-poll", "10001"], "--relay-poll must be at most 10000, got 10001"],
       [["--bogus"], "unknown flag --bogus"],
     ] as const) {
       let err = "";
