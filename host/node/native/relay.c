@@ -814,7 +814,8 @@ static void parse_frames(relay *r, session *s) {
 static void sess_read(relay *r, session *s) {
   for (int rounds = 0; rounds < 16 && s->state != S_FREE; rounds++) {
     if (s->discard) s->in_len = 0;
-    ssize_t n = read(s->fd, s->in + s->in_len, s->in_cap - s->in_len);
+    size_t room = s->in_cap - s->in_len;
+    ssize_t n = read(s->fd, s->in + s->in_len, room);
     if (n == 0) return sess_end(r, s, 1006);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -823,6 +824,9 @@ static void sess_read(relay *r, session *s) {
     }
     s->in_len += (size_t)n;
     if (!s->discard) parse_frames(r, s);
+    /* a short read took all there was: no second read() for its EAGAIN (epoll is level-triggered,
+       so what comes later, or the end of the stream, wakes the thread again) */
+    if ((size_t)n < room) return;
   }
 }
 
