@@ -198,7 +198,8 @@ function rxRecords(recs: usize, count: u32, now: f64, sim: bool): u32 {
     const data = load<u32>(rec + RXR_DATA);
     const len = load<u32>(rec + RXR_LENGTH);
     // the host's word for where the bytes are, checked against the memory
-    const hostIcrc = (load<u32>(rec + RXR_FLAGS) & RXR_ICRC_HOST) != 0;
+    // the ICRC the host computed (the Node datapath's offload); the simulated wire's records carry none
+    const hostIcrc = !sim && (load<u32>(rec + RXR_FLAGS) & RXR_ICRC_HOST) != 0;
     const r = <u64>data + <u64>len > (<u64>memory.size() << 16) ? RxResult.SHORT : rxOne(<usize>data, rec, len, load<u32>(rec + RXR_ID_HINT), hostIcrc);
     store<i32>(rec + RXR_RESULT, <i32>r);
     if (r == RxResult.OK) ok++;
