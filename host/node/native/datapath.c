@@ -1279,20 +1279,33 @@ static napi_value js_patch_icrc_id(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
+/* The (memory, offset, length) arguments at argv[0..2] as bytes inside the buffer; NULL after a throw. */
+static const uint8_t *byte_range_args(napi_env env, size_t argc, napi_value *argv, const char *usage, uint32_t *len) {
+  uint8_t *mem;
+  size_t memlen;
+  uint32_t off;
+  if (argc < 3 || !view_bytes(env, argv[0], &mem, &memlen) || !nu_get_u32(env, argv[1], &off) || !nu_get_u32(env, argv[2], len)) {
+    nu_throw_type(env, usage);
+    return NULL;
+  }
+  if ((uint64_t)off + *len > memlen) {
+    nu_throw_range(env, "the bytes must lie inside the buffer");
+    return NULL;
+  }
+  return mem + off;
+}
+
 /* crc32(memory, offset, length, crc): the raw CRC-32 register (no inversions) after the bytes, from
  * `crc`: the offload's CRC, for tests and bench/crc.mjs. */
 static napi_value js_crc32(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], out;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint8_t *mem;
-  size_t memlen;
-  uint32_t off, len, crc;
-  if (argc < 4 || !view_bytes(env, argv[0], &mem, &memlen) || !nu_get_u32(env, argv[1], &off) || !nu_get_u32(env, argv[2], &len) ||
-      !nu_get_u32(env, argv[3], &crc))
-    return nu_throw_type(env, "crc32(memory, offset, length, crc)");
-  if ((uint64_t)off + len > memlen) return nu_throw_range(env, "crc32: the bytes must lie inside the buffer");
-  napi_create_uint32(env, crc32_raw(crc, mem + off, len), &out);
+  uint32_t len, crc;
+  const uint8_t *p = byte_range_args(env, argc, argv, "crc32(memory, offset, length, crc)", &len);
+  if (!p) return NULL;
+  if (argc < 4 || !nu_get_u32(env, argv[3], &crc)) return nu_throw_type(env, "crc32(memory, offset, length, crc)");
+  napi_create_uint32(env, crc32_raw(crc, p, len), &out);
   return out;
 }
 
@@ -1304,13 +1317,9 @@ static napi_value js_icrc_of_packet(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], out;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint8_t *mem;
-  size_t memlen;
-  uint32_t off, len;
-  if (argc < 3 || !view_bytes(env, argv[0], &mem, &memlen) || !nu_get_u32(env, argv[1], &off) || !nu_get_u32(env, argv[2], &len))
-    return nu_throw_type(env, "icrcOfPacket(memory, offset, length)");
-  if ((uint64_t)off + len > memlen) return nu_throw_range(env, "icrcOfPacket: the packet must lie inside the buffer");
-  const uint8_t *p = mem + off;
+  uint32_t len;
+  const uint8_t *p = byte_range_args(env, argc, argv, "icrcOfPacket(memory, offset, length)", &len);
+  if (!p) return NULL;
   double result = -1;
   uint8_t src[16] = {0}, dst[16] = {0};
   uint32_t iplen = 0;
