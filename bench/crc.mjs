@@ -1,9 +1,21 @@
 // CRC-32 throughput: the core's wasm CRC (data already in linear memory, and with the copy in)
-// next to node:zlib crc32, measured in the same run. Prints a table with ratios: best rounds on the
-// wall clock, and per CPU second of this process with each round's wasm/zlib ratio (min / median /
-// max), the steadier figure on a machine other jobs load.
+// next to node:zlib crc32 and the socket addon's CRC (the ICRC offload's: PCLMULQDQ folding where
+// the CPU has it), measured in the same run. Prints a table with ratios: best rounds on the wall
+// clock, and per CPU second of this process with each round's wasm/zlib and C/wasm ratios (min /
+// median / max), the steadier figures on a machine other jobs load.
 import { crc32 as zlibCrc32 } from "node:zlib";
+import { createRequire } from "node:module";
 import { WireCodec, coreModule } from "../dist/node/index.js";
+
+// the addon's CRC over the same bytes in place (one N-API call each: at 64 B the call dominates,
+// as it does zlib's; the datapath calls the C function directly, without it)
+let addon;
+try {
+  addon = createRequire(import.meta.url)("../host/node/native/build/Release/softroce_sockopt.node");
+  if (typeof addon.crc32 !== "function") addon = undefined;
+} catch {
+  addon = undefined;
+}
 
 const codec = await WireCodec.create(await coreModule());
 const SIZES = [64, 1024, 4096, 65536];
@@ -79,11 +91,15 @@ for (const size of SIZES) {
     resident: () => { let c = 0; for (let k = 0; k < calls; k++) c = codec.crc32Resident(chunk, c); sink ^= c; },
     copied: () => { sink ^= codec.crc32(data); },
     zlib: () => { sink ^= zlibCrc32(data); },
+    ...(addon ? { native: () => { sink ^= addon.crc32(data, 0, size, 0xffffffff); } } : {}),
   });
+  if (addon && (~addon.crc32(data, 0, size, 0xffffffff) >>> 0) !== want) throw new Error(`addon crc32 mismatch at ${size} bytes`);
   rows.push({
     size, resident: best("resident", "wall"), copied: best("copied", "wall"), zlib: best("zlib", "wall"),
     cpu: { resident: best("resident", "cpu"), zlib: best("zlib", "cpu") },
     ratios: rounds.map((r) => r.resident.cpu / r.zlib.cpu),
+    native: addon ? best("native", "wall") : undefined,
+    nativeRatios: addon ? rounds.map((r) => r.native.cpu / r.resident.cpu) : undefined,
   });
 }
 
@@ -96,5 +112,18 @@ for (const r of rows) {
   const q = [...r.ratios].sort((a, b) => a - b);
   const mmm = `${q[0].toFixed(2)} / ${q[q.length >> 1].toFixed(2)} / ${q[q.length - 1].toFixed(2)}`;
   console.log(`${String(r.size).padStart(8)}  ${mb(r.resident)}   ${mb(r.copied)}   ${mb(r.zlib)}  ${x(r.resident, r.zlib)}  ${x(r.copied, r.zlib)}                  ${mb(r.cpu.resident)}   ${mb(r.cpu.zlib)}  ${mmm}`);
+}
+const mmmOf = (v) => {
+  const q = [...v].sort((a, b) => a - b);
+  return `${q[0].toFixed(2)} / ${q[q.length >> 1].toFixed(2)} / ${q[q.length - 1].toFixed(2)}`;
+};
+if (addon) {
+  console.log(`\nThe socket addon's CRC-32 (ICRC offload; ${addon.crc32Clmul ? "PCLMULQDQ folding" : "slicing-by-8 table: this CPU has no PCLMULQDQ"}), same rounds:`);
+  console.log("   bytes  addon(C)  C/wasm(mem)  C/zlib   per CPU second C/wasm(mem) per round min/median/max");
+  for (const r of rows) {
+    console.log(`${String(r.size).padStart(8)}  ${mb(r.native)}  ${x(r.native, r.resident)}     ${x(r.native, r.zlib)}   ${mmmOf(r.nativeRatios)}`);
+  }
+} else {
+  console.log("\nThe socket addon is not built (or predates its CRC): no C column.");
 }
 if (sink === 0.5) console.log(sink);

@@ -20,7 +20,11 @@
 // pairs use the addresses after it: perf write_bw +1, rc_pingpong +10/+11, send_lat +12/+13).
 // The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
 // flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
-// callback returns, or after the application's reaction to its completions, with it).
+// callback returns, or after the application's reaction to its completions, with it). Both offload
+// the ICRC to the socket addon where it can (NativeUdpLink's default); "native-defer-icrcoff" is the
+// same device pair with the offload off on both ends (SOFTROCE_ICRC_OFFLOAD=0 at open: the core's
+// wasm CRC), its goodput, round trip and the CPU both processes spend per 64 KiB WRITE beside the
+// offloaded one's.
 import { fork, spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
@@ -41,14 +45,26 @@ const WARMUP = 200;
 const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
 const ONLY = process.env.BENCH_ONLY;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-const PATHS = ["native-now", "native-defer", "dgram"];
+const PATHS = ["native-now", "native-defer", "native-defer-icrcoff", "dgram"];
 
 /** One device with one RC QP: a WRITE source/target (`write`) or a SEND ping-pong end (`lat`). */
 async function rcSide(path, kind) {
   const write = kind === "write";
-  const [datapath, flush] = path.split("-");
-  const d = await openDevice({ address: ADDR, port: 0, activeMtu: Mtu.MTU_4096, mrArenaBytes: write ? DEPTH * SIZE + (1 << 20) : 1 << 20, datapath });
+  const [datapath, flush, icrc] = path.split("-");
+  // the offload is chosen when the link opens (NativeUdpLink reads SOFTROCE_ICRC_OFFLOAD); sides open one at a time
+  const env = process.env.SOFTROCE_ICRC_OFFLOAD;
+  if (icrc === "icrcoff") process.env.SOFTROCE_ICRC_OFFLOAD = "0";
+  let d;
+  try {
+    d = await openDevice({ address: ADDR, port: 0, activeMtu: Mtu.MTU_4096, mrArenaBytes: write ? DEPTH * SIZE + (1 << 20) : 1 << 20, datapath });
+  } finally {
+    if (env === undefined) delete process.env.SOFTROCE_ICRC_OFFLOAD;
+    else process.env.SOFTROCE_ICRC_OFFLOAD = env;
+  }
   if (udpLinkOf(d).path !== datapath) throw new Error(`asked for the ${datapath} path, got ${udpLinkOf(d).path}`);
+  if (datapath === "native" && /^on/.test(udpLinkOf(d).icrcOffloadState) !== (icrc !== "icrcoff")) {
+    throw new Error(`${path}: ICRC offload ${udpLinkOf(d).icrcOffloadState}`);
+  }
   if (flush) udpLinkOf(d).flush = flush;
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 2);
@@ -114,6 +130,7 @@ async function child() {
       }
     } else if (msg.type === "raw-reset") (count = 0), process.send({ type: "raw-ready" });
     else if (msg.type === "raw-result") process.send({ type: "raw-result", count, us: (last - first) * 1000 });
+    else if (msg.type === "cpu") process.send({ type: "cpu", us: cpuUs() });
     else if (msg.type === "exit") {
       stop = true;
       for (const s of Object.values(sides)) s.d.close();
@@ -162,6 +179,23 @@ async function rawGoodput(c, port) {
   await sendRawWindowed({ address: ADDR, port, size: DGRAM, total: Math.round((SIZE * MESSAGES) / 4096), window: DEPTH });
   const res = await ask(c, { type: "raw-result" }, "raw-result");
   return (res.count * DGRAM) / res.us;
+}
+
+/** CPU time of this process so far (user + system), µs. */
+function cpuUs() {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/** rcWrite with the CPU each process spent on it: µs per 64 KiB message, sender (this process) and receiver (the child). */
+async function rcWriteCpu(c, s, peer, cpu) {
+  const k0 = (await ask(c, { type: "cpu" }, "cpu")).us;
+  const c0 = cpuUs();
+  const mbps = await rcWrite(s, peer);
+  const c1 = cpuUs();
+  const k1 = (await ask(c, { type: "cpu" }, "cpu")).us;
+  cpu.push({ tx: (c1 - c0) / MESSAGES, rx: (k1 - k0) / MESSAGES });
+  return mbps;
 }
 
 const pct = (a, q) => a[Math.min(a.length - 1, Math.floor(a.length * q))];
@@ -274,14 +308,15 @@ async function parent() {
   await ask(c, { type: "peers", peers: Object.fromEntries(Object.entries(mine).map(([k, s]) => [k, s.me])) }, "ready");
   for (const [k, s] of Object.entries(mine)) s.connect(hello.peers[k]);
   const probe = buildProbe();
-  const g = { "native-now": [], "native-defer": [], dgram: [], raw: [], c: [] };
-  const lat = { "native-now": [], "native-defer": [], dgram: [], raw: [] };
+  const g = { "native-now": [], "native-defer": [], "native-defer-icrcoff": [], dgram: [], raw: [], c: [] };
+  const lat = { "native-now": [], "native-defer": [], "native-defer-icrcoff": [], dgram: [], raw: [] };
+  const cpu = Object.fromEntries(PATHS.map((p) => [p, []]));
   const cli = { pingpong: [], sendLat: [] };
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // order rotates so no candidate always runs first
       const writes = [
-        ...PATHS.map((p) => async () => g[p].push(await rcWrite(mine[`${p}-write`], hello.peers[`${p}-write`]))),
+        ...PATHS.map((p) => async () => g[p].push(await rcWriteCpu(c, mine[`${p}-write`], hello.peers[`${p}-write`], cpu[p]))),
         async () => g.raw.push(await rawGoodput(c, hello.sinkPort)),
         async () => g.c.push(runProbe(probe, "gso+gro", { count: Math.round((SIZE * MESSAGES) / 4096) }).gbps * 1000),
       ];
@@ -311,6 +346,15 @@ async function parent() {
     console.log(`  native now / C GSO+GRO    ${ratio(g["native-now"], g.c)}   (aim 0.5)`);
     console.log(`  native defer / C GSO+GRO  ${ratio(g["native-defer"], g.c)}`);
     console.log(`  dgram path / raw          ${ratio(g.dgram, g.raw)}`);
+    console.log(`  native defer, ICRC offload off (the core's CRC)  ${mb(g["native-defer-icrcoff"])}`);
+    console.log(`  offload on / off (native defer)  ${ratio(g["native-defer"], g["native-defer-icrcoff"])}`);
+    console.log(`  offload off / raw dgram          ${ratio(g["native-defer-icrcoff"], g.raw)};  / C GSO+GRO ${ratio(g["native-defer-icrcoff"], g.c)}`);
+    console.log(`CPU per 64 KiB WRITE, µs (user + system of each process over its run), sender / receiver:`);
+    for (const p of PATHS) {
+      console.log(`  ${p.padEnd(22)} ${fmtSpread(spread(cpu[p].map((x) => x.tx)), 1)}  /  ${fmtSpread(spread(cpu[p].map((x) => x.rx)), 1)}`);
+    }
+    const tx = (p) => cpu[p].map((x) => x.tx), rx = (p) => cpu[p].map((x) => x.rx);
+    console.log(`  offload on / off (native defer): sender ${ratio(tx("native-defer"), tx("native-defer-icrcoff"))}, receiver ${ratio(rx("native-defer"), rx("native-defer-icrcoff"))}`);
   }
   const p50 = (a) => a.map((x) => x.p50);
   const p99 = (a) => a.map((x) => x.p99);
@@ -323,6 +367,8 @@ async function parent() {
     console.log(`  native now / raw (p50)    ${ratio(p50(lat["native-now"]), p50(lat.raw))}   (target <= 1.3)`);
     console.log(`  native defer / raw (p50)  ${ratio(p50(lat["native-defer"]), p50(lat.raw))}`);
     console.log(`  dgram path / raw (p50)    ${ratio(p50(lat.dgram), p50(lat.raw))}`);
+    console.log(`  native defer, ICRC offload off p50 ${fmtSpread(spread(p50(lat["native-defer-icrcoff"])), 1)}   p99 ${fmtSpread(spread(p99(lat["native-defer-icrcoff"])), 1)}`);
+    console.log(`  offload on / off (p50, native defer)  ${ratio(p50(lat["native-defer"]), p50(lat["native-defer-icrcoff"]))}`);
   }
   if (!ONLY || ONLY === "cli") {
     console.log(`CLI, RC SEND ${LAT_SIZE} B, ${ITERS} iterations, two processes each (µs):`);

@@ -11,7 +11,7 @@ export const TXD_SRC: usize = 32; // u8[16] source address the ICRC assumed (GID
 export const TXD_DST_PORT: usize = 48; // u32 UDP destination port
 export const TXD_SRC_PORT: usize = 52; // u32 UDP source port the ICRC assumed
 export const TXD_IP_ID: usize = 56; // u32 IPv4 Identification the ICRC assumed (0)
-export const TXD_FLAGS: usize = 60; // u32 TXF_*: bit 0 IPv6, bit 1 DF
+export const TXD_FLAGS: usize = 60; // u32 TXF_*: bit 0 IPv6, bit 1 DF, bit 2 ICRC left to the host
 export const TXD_QPN: usize = 64; // u32 QP number (for traces)
 export const TXD_TTL: usize = 68; // u32 TTL / hop limit
 export const TXD_TOS: usize = 72; // u32 TOS / traffic class
@@ -40,15 +40,18 @@ export const RXR_LENGTH: usize = 68; // u32 its length
 export const RXR_ID_HINT: usize = 72; // u32 an IPv4 ID to try first when RXM_IP_ID is unseen (a GRO segment's index), else 0
 export const RXR_FLAGS: usize = 76; // u32 RXR_TRUNCATED (longer than its slot) | RXR_GRO (a segment of a GRO super-datagram)
 export const RXR_RESULT: usize = 80; // i32 written by rx_batch: the RxResult, or -1 for a truncated datagram
+export const RXR_ICRC: usize = 84; // u32 with RXR_ICRC_HOST: the datagram's ICRC as the host computed it for IPv4 ID ID_HINT (ICRC offload), compared with its own and used to solve an unseen ID
 export const RXR_SIZE: u32 = 96; // bytes
 
 // ---- TX descriptor flags (TXD_FLAGS) ----
 export const TXF_IPV6: u32 = 1; // IPv6 (else IPv4)
 export const TXF_DF: u32 = 2; // IPv4 don't-fragment
+export const TXF_ICRC_HOST: u32 = 4; // ICRC offload: the host computes the ICRC into the trailer's last 4 bytes as it sends (and clears this bit)
 
 // ---- RX batch record flags (RXR_FLAGS) ----
 export const RXR_TRUNCATED: u32 = 1; // longer than its slot: cut, and dropped
 export const RXR_GRO: u32 = 2; // a segment of a GRO super-datagram (ID_HINT is its index)
+export const RXR_ICRC_HOST: u32 = 4; // ICRC offload: RXR_ICRC holds the ICRC the host computed for ID ID_HINT
 
 // ---- RX results (rx() return; trace PKT_RECV C) ----
 export const enum RxResult {

@@ -15,7 +15,7 @@ import { cqCommits } from "../verbs/cq";
 import { qpFind } from "../verbs/qp";
 import {
   netInit, rxAcceptQp, rxBuf, rxGroup, rxMeta, rxValidate, traceReceived, txAvailable, txMarkIndex, txMarkQpn, txRelease,
-  txRingAddr, txTakeMark, RxResult, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_TOS, RXM_TTL, RXR_DATA, RXR_FLAGS, RXR_ID_HINT,
+  txRingAddr, txTakeMark, RxResult, RXM_FLOW_LABEL, RXM_IP_FLAGS, RXM_TOS, RXM_TTL, RXR_DATA, RXR_FLAGS, RXR_ID_HINT, RXR_ICRC_HOST,
   RXR_LENGTH, RXR_RESULT, RXR_SIZE, RXR_TRUNCATED,
 } from "./net";
 import { IP4_FLAG_DF } from "../wire/ip";
@@ -97,8 +97,8 @@ export function engineRxAt(data: usize, len: u32, now: f64): RxResult {
 }
 
 /** Validates one datagram at `b` (facts at `meta`) and hands it to its engine; the sender does not run. */
-function rxOne(b: usize, meta: usize, len: u32, idHint: u32): RxResult {
-  const r = rxValidate(b, meta, len, idHint);
+function rxOne(b: usize, meta: usize, len: u32, idHint: u32, hostIcrc: bool = false): RxResult {
+  const r = rxValidate(b, meta, len, idHint, hostIcrc);
   if (traceOn(TraceKind.PKT_RECV)) traceReceived(b, len, r);
   if (r == RxResult.OK) {
     const qp = <usize>load<u32>(pktInfo);
@@ -198,7 +198,9 @@ function rxRecords(recs: usize, count: u32, now: f64, sim: bool): u32 {
     const data = load<u32>(rec + RXR_DATA);
     const len = load<u32>(rec + RXR_LENGTH);
     // the host's word for where the bytes are, checked against the memory
-    const r = <u64>data + <u64>len > (<u64>memory.size() << 16) ? RxResult.SHORT : rxOne(<usize>data, rec, len, load<u32>(rec + RXR_ID_HINT));
+    // the ICRC the host computed (the Node datapath's offload); the simulated wire's records carry none
+    const hostIcrc = !sim && (load<u32>(rec + RXR_FLAGS) & RXR_ICRC_HOST) != 0;
+    const r = <u64>data + <u64>len > (<u64>memory.size() << 16) ? RxResult.SHORT : rxOne(<usize>data, rec, len, load<u32>(rec + RXR_ID_HINT), hostIcrc);
     store<i32>(rec + RXR_RESULT, <i32>r);
     if (r == RxResult.OK) ok++;
     if (!sim && r == RxResult.OK && i + 1 < count && stopBehindRead(rec + RXR_SIZE)) {

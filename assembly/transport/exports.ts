@@ -1,6 +1,6 @@
 // Exports of the packet path and the progress loop (docs/TRANSPORT.md).
 import { engineAckHold, engineDoorbell, engineInit, enginePending, engineReady, engineRx, engineRxAt, engineRxBatch, engineRxBatchTaken, engineRxBatchUpTo, engineTick, engineTxRelease } from "./engine";
-import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
+import { rxBatchInit, rxBatchSlots, rxBatchSlotSize, rxBuf, rxMeta, setIcrcOffload, txRingAddr, txSetSport, RX_BUF_CAP, RX_RESULT_NAMES } from "./net";
 import { timersNext } from "../sched/timers";
 import { ackHeldCount } from "./responder_send";
 import { budgetAdmits, budgetBlocks, budgetInflight, budgetInflightPackets, budgetLimit, budgetLimitPackets, budgetPeak, budgetSetLimit, budgetWaiting, budgetWakes } from "../sched/budget";
@@ -28,6 +28,12 @@ export function transport_open(txCap: u32, localPort: u32): i32 {
 export function tx_ring(): usize { return txRingAddr(); }
 /** TX descriptor `i` (in flight) leaves from UDP port `port` (0: the device's): its ICRC is recomputed. 0 or -1. */
 export function tx_set_sport(i: u32, port: u32): i32 { return txSetSport(i, port); }
+/**
+ * ICRC offload (1 on, 0 off; returns the state): the host computes the ICRC of every descriptor
+ * built from now on as it sends it (TXF_ICRC_HOST marks them). Only for a host port that does
+ * (the Node datapath); on receive the host's value comes per record (RXR_ICRC_HOST), no switch.
+ */
+export function icrc_offload(on: u32): u32 { return setIcrcOffload(on != 0) ? 1 : 0; }
 export function rx_buf(): usize { return rxBuf; }
 export function rx_buf_cap(): u32 { return RX_BUF_CAP; }
 export function rx_meta(): usize { return rxMeta; }

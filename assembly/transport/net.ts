@@ -27,8 +27,8 @@ import {
 import {
   TXD_HDR_LEN, TXD_PAYLOAD, TXD_PAYLOAD_LEN, TXD_TRAILER_LEN, TXD_DST, TXD_SRC, TXD_DST_PORT, TXD_SRC_PORT,
   TXD_IP_ID, TXD_FLAGS, TXD_QPN, TXD_TTL, TXD_TOS, TXD_FLOW_LABEL, TXD_HDR, TXD_TRAILER, TXD_SLOT, TXF_IPV6, TXF_DF,
-  RX_BUF_CAP, RXM_IP_VERSION, RXM_SRC, RXM_DST, RXM_SRC_PORT, RXM_DST_PORT, RXM_IP_ID, RXM_IP_FLAGS, RXM_SIZE,
-  RxResult, RXR_SIZE,
+  TXF_ICRC_HOST, RX_BUF_CAP, RXM_IP_VERSION, RXM_SRC, RXM_DST, RXM_SRC_PORT, RXM_DST_PORT, RXM_IP_ID, RXM_IP_FLAGS, RXM_SIZE,
+  RxResult, RXR_SIZE, RXR_ICRC,
 } from "../abi/net";
 
 // ABI constants: generated from abi/schema.json into assembly/abi/net.ts; re-exported for this file's importers.
@@ -37,13 +37,25 @@ export {
   TXD_IP_ID, TXD_FLAGS, TXD_QPN, TXD_TTL, TXD_TOS, TXD_FLOW_LABEL, TXD_HDR, TXD_TRAILER, TXD_SLOT, TXF_IPV6, TXF_DF,
   RX_BUF_CAP, RXM_IP_VERSION, RXM_SRC, RXM_DST, RXM_SRC_PORT, RXM_DST_PORT, RXM_IP_ID, RXM_IP_FLAGS, RXM_TTL,
   RXM_TOS, RXM_FLOW_LABEL, RXM_SIZE, RxResult, RX_RESULT_NAMES, TXD_RESULT,
-  RXR_DATA, RXR_LENGTH, RXR_ID_HINT, RXR_FLAGS, RXR_RESULT, RXR_SIZE, RXR_TRUNCATED, RXR_GRO,
+  RXR_DATA, RXR_LENGTH, RXR_ID_HINT, RXR_FLAGS, RXR_RESULT, RXR_SIZE, RXR_TRUNCATED, RXR_GRO, RXR_ICRC_HOST,
 } from "../abi/net";
 
 const DEFAULT_HOP_LIMIT: u32 = 64;
 
 let txRing: usize = 0;
 let localPort: u32 = ROCE_UDP_PORT;
+/**
+ * ICRC offload (icrc_offload): the host's port computes each sent datagram's ICRC as it sends
+ * (the Node datapath, just before sendmmsg, for the IPv4 ID the datagram goes with), so the
+ * descriptors are marked TXF_ICRC_HOST instead of carrying one. Off unless the host turns it on.
+ */
+let icrcOffload = false;
+
+/** Turns the TX ICRC offload on or off (descriptors built from now on); returns the new state. */
+export function setIcrcOffload(on: bool): bool {
+  icrcOffload = on;
+  return on;
+}
 
 export const rxBuf: usize = memory.data(RX_BUF_CAP, 16);
 export const rxMeta: usize = memory.data(RXM_SIZE, 16);
@@ -187,6 +199,12 @@ export function txSend(desc: usize, qp: usize, av: usize, opcode: u32, payload: 
  * headers, the payload in place and the pad.
  */
 function txIcrc(desc: usize): void {
+  if (icrcOffload) {
+    // the host fills it as the datagram leaves (and clears the mark); zero until then
+    store<u32>(desc + TXD_FLAGS, load<u32>(desc + TXD_FLAGS) | TXF_ICRC_HOST);
+    store<u32>(desc + TXD_TRAILER + load<u32>(desc + TXD_TRAILER_LEN) - 4, 0);
+    return;
+  }
   const hdr = desc + TXD_HDR;
   const hdrLen = load<u32>(desc + TXD_HDR_LEN);
   const payload = <usize>load<u32>(desc + TXD_PAYLOAD);
@@ -263,9 +281,11 @@ function onPath(qp: usize, rxMeta: usize): bool {
 /**
  * Validates the datagram of `len` bytes at `b` (IP facts in the RX meta record
  * at `rxMeta`, addresses as 16-byte GIDs) and fills pktInfo. An unseen IPv4 ID
- * is tried as `idHint`, then 0, then solved from the ICRC. Returns OK or the drop reason.
+ * is tried as `idHint`, then 0, then solved from the ICRC. With `hostIcrc` (the ICRC offload) the
+ * record's RXR_ICRC is the ICRC the host computed for ID `idHint`, used instead of a pass of our own.
+ * Returns OK or the drop reason.
  */
-export function rxValidate(b: usize, rxMeta: usize, len: u32, idHint: u32): RxResult {
+export function rxValidate(b: usize, rxMeta: usize, len: u32, idHint: u32, hostIcrc: bool = false): RxResult {
   if (len < BTH_SIZE + 4 || len > RX_BUF_CAP) return drop(RxResult.SHORT, Counter.SHORT);
   if (bth_tver(b) != 0) return drop(RxResult.BAD_VERSION, Counter.BAD_VERSION);
   const op = bth_opcode(b);
@@ -284,17 +304,19 @@ export function rxValidate(b: usize, rxMeta: usize, len: u32, idHint: u32): RxRe
   // first guess: the host's hint (a GRO segment of a softroce GSO send has its index as ID), else
   // 0 (a lone datagram from softroce with the socket addon)
   if (unseenId) ipId = idHint & 0xffff;
-  const udp = writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
-    UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
   const found = load<u32>(b + len - 4);
-  const icrc = icrc_calc(pseudo, v6, udp, b, len - 4);
+  // the host's value covers what this pass would (its IPv4 ID is idHint: only when the ID is unseen)
+  const given = hostIcrc && (v6 || unseenId);
+  const udp: usize = given ? 0 : writePseudo(v6, rxMeta + RXM_SRC, rxMeta + RXM_DST, ipId, load<u32>(rxMeta + RXM_IP_FLAGS),
+    UDP_SIZE + len, load<u32>(rxMeta + RXM_SRC_PORT), load<u32>(rxMeta + RXM_DST_PORT));
+  const icrc = given ? load<u32>(rxMeta + RXR_ICRC) : icrc_calc(pseudo, v6, udp, b, len - 4);
   let weak = IPID_REFUSE;
   if (icrc != found) {
     // An unseen IPv4 ID (Linux rxe's are unpredictable) is solved from the ICRC
     // and taken only where the sender's ID sequence predicts it (crc/ipid.ts);
     // what no ID explains, or an ID out of sequence, is a corrupted packet.
     if (v6 || !unseenId) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
-    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, ipId, true); // icrc was computed with ID ipId
+    const id = recover_ipv4_id(pseudo, udp, b, len - 4, found, icrc, ipId, true); // icrc was computed with ID ipId (the headers are not read)
     if (id < 0) return drop(RxResult.BAD_ICRC, Counter.BAD_ICRC);
     // a weakly taken ID (no prediction yet, or a long idle) is committed below only if a QP takes the packet
     weak = ipidAccept(rxMeta + RXM_SRC, <u32>id, true);

@@ -84,6 +84,7 @@ export function formatDevinfo(dev: Device, opts: { verbose: boolean; ibPort?: nu
     // which UDP path the host runs: the native batched datapath, or node:dgram (and why)
     const dp = datapathOf(dev);
     if (dp) L.push(kv(1, "udp_datapath", dp.path === "native" ? "native (sendmmsg/GSO, recvmmsg/GRO)" : `dgram${dp.reason ? ` (${dp.reason})` : ""}`));
+    if (dp?.icrcOffload) L.push(kv(1, "icrc_offload", dp.icrcOffload));
     // each QP's UDP source port: rxe's per-QP port through a socket pool, or the device's
     const sp = sourcePortsOf(dev);
     if (sp) {

@@ -18,10 +18,18 @@ import { sockoptAddon, sockoptUnavailableReason } from "./sockopt.js";
 export const TX_GSO = 1;
 /** TX record flag: the datagram's last 4 bytes are a RoCEv2 ICRC computed for the IPv4 ID in `ipId`. */
 export const TX_ICRC = 2;
+/**
+ * TX record flag (ICRC offload): the addon computes the datagram's RoCEv2 ICRC into its last 4 bytes
+ * as it sends it, for the IPv4 ID it goes with (written to `ipId`), over the layout's `srcAddr` and
+ * `srcPort` (absent: the socket's own). A layout's `icrcFill` word asks for it per record.
+ */
+export const TX_ICRC_FILL = 4;
 /** RX record flag: the datagram was longer than its slot and was cut. */
 export const RX_TRUNCATED = 1;
 /** RX record flag: the datagram is a segment of a GRO super-datagram (its index is `idHint`). */
 export const RX_GRO = 2;
+/** RX record flag (ICRC offload, a layout with `icrc`): the record's `icrc` word holds the datagram's ICRC computed for IPv4 ID `idHint`. */
+export const RX_ICRC = 4;
 /** The `ipId` the addon writes on receive: a UDP socket never sees the IP header. */
 export const RX_IP_ID_UNSEEN = 0xffffffff;
 
@@ -61,6 +69,11 @@ export interface TxLayout {
    * stays 0 (`DatapathInfo.flowLabel` says whether the socket took it). Absent or -1: 0. IPv4: unused.
    */
   flowLabel?: number;
+  /** ICRC offload (TX_ICRC_FILL): u8[16] source GID and u32 UDP source port the ICRC covers; absent or -1: the socket's */
+  srcAddr?: number;
+  srcPort?: number;
+  /** ICRC offload: a record whose word at `word` has `bit` set gets its ICRC computed as it leaves (and the bit cleared) */
+  icrcFill?: { word: number; bit: number };
 }
 
 /** The default TX record: a table of 64-byte records with up to four pieces anywhere in the buffer. */
@@ -87,8 +100,10 @@ export interface RxLayout {
   ipId: number;
   /** u32: the segment's index in its GRO super-datagram (its IPv4 ID when a softroce GSO send made it), else 0 */
   idHint: number;
-  /** u32: RX_TRUNCATED | RX_GRO */
+  /** u32: RX_TRUNCATED | RX_GRO | RX_ICRC */
   flags: number;
+  /** ICRC offload: u32, the datagram's ICRC as computed on arrival for IPv4 ID `idHint` (RX_ICRC set); absent or -1: not computed */
+  icrc?: number;
 }
 
 export const RX_RECORD = {
@@ -150,6 +165,11 @@ export interface DatapathInfo {
   gso: boolean;
   gro: boolean;
   pktinfo: boolean;
+  /** ICRC offload: the TX layout asks for filled ICRCs (icrcFill), the RX layout for computed ones (icrc) */
+  icrcTx: boolean;
+  icrcRx: boolean;
+  /** the CPU runs the addon's carry-less-multiplication CRC (x86-64 PCLMULQDQ); without it the offload is not used */
+  icrcClmul: boolean;
   /** IPv6: each datagram leaves with its record's flow label (the layout has one; IPV6_FLOWINFO_SEND on, IPV6_AUTOFLOWLABEL off) */
   flowLabel: boolean;
   closed: boolean;
@@ -166,6 +186,8 @@ export interface DatapathStats {
   rxBusyPolls: number; rxBusyHits: number;
   /** pollReceive: calls, and calls that found datagrams before their window ended */
   rxPollCalls: number; rxPollHits: number;
+  /** ICRC offload: datagrams whose ICRC the addon filled in on TX, and computed on RX */
+  txIcrcFilled: number; rxIcrcComputed: number;
 }
 
 interface NativeHandle {
@@ -185,6 +207,12 @@ interface NativeHandle {
 export interface DatapathAddon {
   Datapath: new (memory: Uint8Array | ArrayBuffer, socket: object, tx: Int32Array, rx: Int32Array) => NativeHandle;
   patchIcrcId(memory: Uint8Array | ArrayBuffer, offset: number, length: number, fromId: number, toId: number): void;
+  /** The offload's raw CRC-32 register after [offset, offset + length) from `crc` (absent in older builds). */
+  crc32?(memory: Uint8Array | ArrayBuffer, offset: number, length: number, crc: number): number;
+  /** The ICRC the offload computes for the IPv4 (DF) or IPv6 RoCEv2 packet at [offset, offset + length), -1 when not one. */
+  icrcOfPacket?(memory: Uint8Array | ArrayBuffer, offset: number, length: number): number;
+  /** The CPU runs the carry-less-multiplication CRC. */
+  crc32Clmul?: boolean;
 }
 
 /** The datapath part of a loaded addon module, or why it cannot serve. */
@@ -206,18 +234,18 @@ export function datapathUnavailableReason(): string | undefined {
   return datapathAddonFrom(sockoptAddon(), sockoptUnavailableReason()).reason;
 }
 
-/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n, ttl, tos, flowLabel]. */
+/** A TX layout as the addon's constructor takes it: [stride, ringCap, dstAddr, dstPort, flags, ipId, result, n, (data, len, inline) x n, ttl, tos, flowLabel, srcAddr, srcPort, icrcFill word, bit]. */
 export function txLayoutWords(l: TxLayout): Int32Array {
   if (l.pieces.length < 1 || l.pieces.length > 4) throw new RangeError("TX layout: 1..4 pieces");
   const w = [l.stride, l.ringCap, l.dstAddr, l.dstPort, l.flags, l.ipId, l.result, l.pieces.length];
   for (const p of l.pieces) w.push(p.data, p.len, p.inline ? 1 : 0);
-  w.push(l.ttl ?? -1, l.tos ?? -1, l.flowLabel ?? -1);
+  w.push(l.ttl ?? -1, l.tos ?? -1, l.flowLabel ?? -1, l.srcAddr ?? -1, l.srcPort ?? -1, l.icrcFill?.word ?? -1, l.icrcFill?.bit ?? 0);
   return Int32Array.from(w);
 }
 
-/** An RX layout as the addon's constructor takes it: [stride, data, length, family, src, srcPort, dst, dstPort, ipId, idHint, flags]. */
+/** An RX layout as the addon's constructor takes it: [stride, data, length, family, src, srcPort, dst, dstPort, ipId, idHint, flags, icrc]. */
 export function rxLayoutWords(l: RxLayout): Int32Array {
-  return Int32Array.from([l.stride, l.data, l.length, l.family, l.src, l.srcPort, l.dst, l.dstPort, l.ipId, l.idHint, l.flags]);
+  return Int32Array.from([l.stride, l.data, l.length, l.family, l.src, l.srcPort, l.dst, l.dstPort, l.ipId, l.idHint, l.flags, l.icrc ?? -1]);
 }
 
 function memoryView(m: DatapathOptions["memory"]): Uint8Array {

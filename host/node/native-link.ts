@@ -11,7 +11,7 @@
 // The socket is made as UdpLink's is (IPv4: DF and ID 0; IPv6: UDP checksum 0 accepted). Where
 // the addon is missing `NativeUdpLink.open` says why and the host stays on node:dgram (udp.ts).
 import { isIPv4, isIPv6 } from "node:net";
-import { Rxm, Rxr, Txd, type Link, type PacketPort } from "../core/link/index.js";
+import { Rxm, Rxr, Txd, TxFlag, type Link, type PacketPort } from "../core/link/index.js";
 import { gidToAddress, parseGid } from "../core/net/index.js";
 import {
   datapathAddon, datapathUnavailableReason, openDatapath, TX_GSO, TX_ICRC, type DatapathAddon, type NativeDatapath,
@@ -23,8 +23,12 @@ import { SourcePortPool, type UdpSourcePorts } from "./sport-pool.js";
 import { UdpLinkBase } from "./udp-link-base.js";
 import { sockoptAddon } from "./sockopt.js";
 
-/** The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the ring). */
-export function txDescriptorLayout(cap: number, slot: number): TxLayout {
+/**
+ * The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the
+ * ring). With `icrc` (the ICRC offload) a descriptor the core marked TXF_ICRC_HOST gets its ICRC
+ * computed by the addon as it leaves, over the descriptor's source address and port.
+ */
+export function txDescriptorLayout(cap: number, slot: number, icrc = false): TxLayout {
   return {
     stride: slot, ringCap: cap, dstAddr: Txd.DST, dstPort: Txd.DST_PORT, flags: -1, ipId: Txd.IP_ID, result: Txd.RESULT,
     ttl: Txd.TTL, tos: Txd.TOS, flowLabel: Txd.FLOW_LABEL,
@@ -33,6 +37,7 @@ export function txDescriptorLayout(cap: number, slot: number): TxLayout {
       { data: Txd.PAYLOAD, len: Txd.PAYLOAD_LEN },
       { data: Txd.TRAILER, len: Txd.TRAILER_LEN, inline: true },
     ],
+    ...(icrc ? { srcAddr: Txd.SRC, srcPort: Txd.SRC_PORT, icrcFill: { word: Txd.FLAGS, bit: TxFlag.ICRC_HOST } } : {}),
   };
 }
 
@@ -41,6 +46,25 @@ export const RX_BATCH_LAYOUT: RxLayout = {
   stride: Rxr.SIZE, data: Rxr.DATA, length: Rxr.LENGTH, family: Rxm.IP_VERSION, src: Rxm.SRC, srcPort: Rxm.SRC_PORT,
   dst: -1, dstPort: Rxm.DST_PORT, ipId: Rxm.IP_ID, idHint: Rxr.ID_HINT, flags: Rxr.FLAGS,
 };
+
+/** The same with the ICRC offload: the addon computes each datagram's ICRC into Rxr.ICRC (flag RXR_ICRC_HOST). */
+export const RX_BATCH_LAYOUT_ICRC: RxLayout = { ...RX_BATCH_LAYOUT, icrc: Rxr.ICRC };
+
+/**
+ * Whether a link offloads the ICRC: NativeUdpLinkOptions.icrcOffload, else env
+ * SOFTROCE_ICRC_OFFLOAD ("0" off, "1" on), else on — where the addon has the carry-less-multiplication
+ * CRC (x86-64 PCLMULQDQ). Without it the offload stays off: a table CRC in C is no faster than the
+ * core's SIMD braid, so moving the work would buy nothing. `state` is what `devinfo -v` prints.
+ */
+export function icrcOffloadChoice(addon: DatapathAddon, asked?: boolean): { on: boolean; state: string } {
+  const env = process.env.SOFTROCE_ICRC_OFFLOAD;
+  const want = asked ?? (env === "0" ? false : true);
+  if (!want) return { on: false, state: asked === false ? "off (asked for)" : "off (SOFTROCE_ICRC_OFFLOAD=0)" };
+  if (!addon.crc32Clmul) {
+    return { on: false, state: addon.crc32 ? "off (the CPU has no PCLMULQDQ: the core's CRC is as fast as a table CRC in C)" : "off (the socket addon predates the ICRC offload)" };
+  }
+  return { on: true, state: "on (TX and RX, PCLMULQDQ CRC-32 in the socket addon)" };
+}
 
 export interface NativeUdpLinkOptions {
   address: string;
@@ -69,6 +93,13 @@ export interface NativeUdpLinkOptions {
   flush?: "now" | "defer";
   /** the datapath's addon (tests: null as if it were missing) */
   addon?: DatapathAddon | null;
+  /**
+   * ICRC offload: the addon computes the ICRC of every datagram the device sends (just before
+   * sendmmsg, for the IPv4 ID it goes with) and of every datagram received (right after recvmmsg),
+   * and the device skips its own pass (docs/PERFORMANCE.md, "ICRC offload"). Default: env
+   * SOFTROCE_ICRC_OFFLOAD ("0" off), else on where the CPU has PCLMULQDQ (icrcOffloadChoice).
+   */
+  icrcOffload?: boolean;
   /** see UdpLinkOptions.udpSourcePorts (default "per-qp") */
   udpSourcePorts?: UdpSourcePorts;
   /** see UdpLinkOptions.sourcePortCap (default 1024) */
@@ -103,6 +134,9 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
   readonly inFlightPackets: number;
   readonly gso: boolean;
   readonly gro: boolean;
+  /** ICRC offload: asked for and possible at open (the layouts carry it); `icrcOffloadState` says what the device took */
+  readonly icrcOffload: boolean;
+  icrcOffloadState: string;
   private flagsOr: number;
   private dv: DataView | undefined;
   private ringData = 0;
@@ -121,8 +155,11 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     readonly datapath: NativeDatapath,
     readonly address: string,
     private readonly opts: NativeUdpLinkOptions,
+    icrc: { on: boolean; state: string },
   ) {
     super();
+    this.icrcOffload = icrc.on;
+    this.icrcOffloadState = icrc.state;
     this.localPort = datapath.port;
     this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
@@ -160,6 +197,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     if (!addon) return { reason: datapathUnavailableReason() ?? "socket addon unavailable" };
     const cap = opts.txRingSize ?? 1024;
     const gro = opts.gro ?? true;
+    const icrc = icrcOffloadChoice(addon, opts.icrcOffload);
     const r = openDatapath(
       {
         // the device's memory comes at attach (setMemory); until then an empty buffer
@@ -167,12 +205,12 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
         address: opts.address, port: opts.port,
         recvBufferSize: opts.recvBufferSize, sendBufferSize: opts.sendBufferSize,
         gro, gso: opts.gso !== false,
-        txLayout: txDescriptorLayout(cap, TX_SLOT_BYTES), rxLayout: RX_BATCH_LAYOUT,
+        txLayout: txDescriptorLayout(cap, TX_SLOT_BYTES, icrc.on), rxLayout: icrc.on ? RX_BATCH_LAYOUT_ICRC : RX_BATCH_LAYOUT,
       },
       addon,
     );
     if (!r.datapath) return { reason: r.reason };
-    return { link: new NativeUdpLink(r.datapath, opts.address, opts) };
+    return { link: new NativeUdpLink(r.datapath, opts.address, opts, icrc) };
   }
 
   /** Bytes the peer can buffer: half our receive buffer as the kernel granted it (see UdpLink). */
@@ -189,6 +227,9 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     this.ringData = ring.data;
     this.ringMask = ring.cap - 1;
     this.slot = ring.slot;
+    // before anything is sent: the device leaves the ICRC of its descriptors to the datapath (on
+    // receive the datapath's value comes with each record; a core without the export ignores it)
+    if (this.icrcOffload && !port.setIcrcOffload(true)) this.icrcOffloadState = "off (the device's core has no icrc_offload)";
     const area = port.rxBatchArea(RX_RECORDS, this.gro ? RX_SLOTS_GRO : RX_SLOTS, this.gro ? RX_SLOT_GRO : RX_SLOT);
     if (!area) throw new Error("the core has no batched receive (rx_batch)");
     // linear memory does not grow from here on: views are taken once

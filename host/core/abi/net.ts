@@ -21,7 +21,7 @@ export const Txd = {
   SRC_PORT: 52,
   /** u32 IPv4 Identification the ICRC assumed (0) */
   IP_ID: 56,
-  /** u32 TXF_*: bit 0 IPv6, bit 1 DF */
+  /** u32 TXF_*: bit 0 IPv6, bit 1 DF, bit 2 ICRC left to the host */
   FLAGS: 60,
   /** u32 QP number (for traces) */
   QPN: 64,
@@ -79,6 +79,8 @@ export const Rxr = {
   FLAGS: 76,
   /** i32 written by rx_batch: the RxResult, or -1 for a truncated datagram */
   RESULT: 80,
+  /** u32 with RXR_ICRC_HOST: the datagram's ICRC as the host computed it for IPv4 ID ID_HINT (ICRC offload), compared with its own and used to solve an unseen ID */
+  ICRC: 84,
   /** bytes */
   SIZE: 96,
 } as const;
@@ -89,6 +91,8 @@ export const TxFlag = {
   IPV6: 1,
   /** IPv4 don't-fragment */
   DF: 2,
+  /** ICRC offload: the host computes the ICRC into the trailer's last 4 bytes as it sends (and clears this bit) */
+  ICRC_HOST: 4,
 } as const;
 
 /** RX batch record flags (RXR_FLAGS) */
@@ -97,6 +101,8 @@ export const RxrFlag = {
   TRUNCATED: 1,
   /** a segment of a GRO super-datagram (ID_HINT is its index) */
   GRO: 2,
+  /** ICRC offload: RXR_ICRC holds the ICRC the host computed for ID ID_HINT */
+  ICRC_HOST: 4,
 } as const;
 
 /** RX results (rx() return; trace PKT_RECV C) */

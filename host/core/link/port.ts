@@ -137,6 +137,7 @@ export interface TransportCore {
   tx_set_sport?(index: number, port: number): number;
   qp_sport_fallback?(qpn: number, port: number): number;
   qp_sports?(): number;
+  icrc_offload?(on: number): number;
 }
 
 /** tx_budget_stat's figures, by index. */
@@ -144,7 +145,7 @@ const BUDGET_STATS = ["limit", "inflight", "waiting", "admits", "waits", "wakes"
 export type BudgetStats = Record<(typeof BUDGET_STATS)[number], number>;
 
 // The TX descriptor, RX meta and batch records and RX result names are the device's ABI (abi/schema.json).
-export { IP_ID_UNKNOWN, RX_RESULT_NAMES, Rxm, Rxr, RxrFlag, Txd } from "../abi/index.js";
+export { IP_ID_UNKNOWN, RX_RESULT_NAMES, Rxm, Rxr, RxrFlag, Txd, TxFlag } from "../abi/index.js";
 
 /**
  * One datagram as a capture sees it: the UDP payload and the IP/UDP facts its ICRC was computed
@@ -305,6 +306,15 @@ export class PacketPort {
   ringLayout(): TxRingLayout {
     const r = this.txRing;
     return { data: r + Ring.DATA, cap: this.mem.u32(r + Ring.CAP), slot: this.mem.u32(r + Ring.SLOT) };
+  }
+
+  /**
+   * ICRC offload: a link that computes each sent datagram's ICRC as it sends it (the Node datapath)
+   * asks the device to leave them to it (call from `attachPort`, before anything is sent). True when
+   * the device took it; false for a core without the export, which keeps computing its own.
+   */
+  setIcrcOffload(on: boolean): boolean {
+    return this.core.icrc_offload ? this.core.icrc_offload(on ? 1 : 0) === 1 : false;
   }
 
   /**

@@ -40,6 +40,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "icrc.h"
 #include "icrc_id.h"
 #include "napi_util.h"
 #include "udpsock.h"
@@ -56,8 +57,10 @@
 #define UDP4_MAX_PAYLOAD 65507u
 #define UDP6_MAX_PAYLOAD 65527u
 
-enum { TXF_GSO = 1, TXF_ICRC = 2 };
-enum { RXF_TRUNCATED = 1, RXF_GRO = 2 };
+/* TXF_ICRC_FILL: the ICRC offload computes the datagram's ICRC here (for the ID it goes with) */
+enum { TXF_GSO = 1, TXF_ICRC = 2, TXF_ICRC_FILL = 4 };
+/* RXF_ICRC: the ICRC offload computed the datagram's ICRC (for ID idHint) into the record's icrc word */
+enum { RXF_TRUNCATED = 1, RXF_GRO = 2, RXF_ICRC = 4 };
 
 typedef struct {
   int32_t data, len, inline_data;
@@ -71,12 +74,17 @@ typedef struct {
   piece_at piece[TX_MAX_PIECES];
   int32_t ttl, tos; /* per-datagram IP_TTL/IP_TOS (IPV6_HOPLIMIT/IPV6_TCLASS) words, -1: the socket's */
   int32_t flow; /* IPv6 flow label word (low 20 bits; sin6_flowinfo), -1: none (0 on the wire) */
+  /* ICRC offload: the source GID and UDP port the ICRC covers (-1: the socket's), and the word and
+   * bit by which a record asks for its ICRC to be filled in (cleared once it is; -1: only TXF_ICRC_FILL) */
+  int32_t src_addr, src_port, fill_word;
+  uint32_t fill_bit;
 } tx_layout;
 
 /* Byte offsets inside an RX metadata record; -1: not written. */
 typedef struct {
   uint32_t stride;
   int32_t data, length, family, src, src_port, dst, dst_port, ip_id, id_hint, flags;
+  int32_t icrc; /* ICRC offload: the computed ICRC (u32; RXF_ICRC in flags says it is there); -1: off */
 } rx_layout;
 
 typedef struct {
@@ -84,6 +92,7 @@ typedef struct {
       tx_eagain, tx_bad_records;
   uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_batches_more, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
   uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
+  uint64_t tx_icrc_filled, rx_icrc_computed; /* ICRC offload: datagrams whose ICRC the addon computed */
 } dp_stats;
 
 typedef struct {
@@ -100,6 +109,7 @@ typedef struct datapath {
   napi_ref memory;
   int fd, family, gso_ok, gro_on, pktinfo_on;
   uint16_t local_port;
+  uint8_t local_gid[16]; /* the bound address as a GID: the destination of what arrives (no pktinfo) */
   tx_layout tx;
   rx_layout rx;
 
@@ -216,7 +226,8 @@ static int field_ok(int32_t at, uint32_t size, uint32_t stride, int optional) {
   return at >= 0 && (uint64_t)at + size <= stride;
 }
 
-/* [stride, ringCap, dstAddr, dstPort, flags, ipId, result, npieces, (data, len, inline) x npieces, ttl?, tos?, flowLabel?] */
+/* [stride, ringCap, dstAddr, dstPort, flags, ipId, result, npieces, (data, len, inline) x npieces, ttl?, tos?, flowLabel?,
+ *  srcAddr?, srcPort?, icrcFill?, icrcFillBit?] */
 static const char *parse_tx_layout(const int32_t *a, size_t n, tx_layout *t) {
   if (n < 8) return "TX layout: too short";
   memset(t, 0, sizeof *t);
@@ -248,10 +259,17 @@ static const char *parse_tx_layout(const int32_t *a, size_t n, tx_layout *t) {
     return "TX layout: ttl and tos must lie inside the record or be -1";
   t->flow = n > at + 2 ? a[at + 2] : -1;
   if (!field_ok(t->flow, 4, t->stride, 1)) return "TX layout: flowLabel must lie inside the record or be -1";
+  t->src_addr = n > at + 3 ? a[at + 3] : -1;
+  t->src_port = n > at + 4 ? a[at + 4] : -1;
+  t->fill_word = n > at + 5 ? a[at + 5] : -1;
+  t->fill_bit = n > at + 6 ? (uint32_t)a[at + 6] : 0;
+  if (!field_ok(t->src_addr, 16, t->stride, 1) || !field_ok(t->src_port, 4, t->stride, 1) || !field_ok(t->fill_word, 4, t->stride, 1))
+    return "TX layout: srcAddr (16 bytes), srcPort and icrcFill must lie inside the record or be -1";
+  if (t->fill_word >= 0 && (t->fill_bit == 0 || (t->fill_bit & (t->fill_bit - 1)) != 0)) return "TX layout: icrcFillBit must be one bit";
   return NULL;
 }
 
-/* [stride, data, length, family, src, srcPort, dst, dstPort, ipId, idHint, flags] */
+/* [stride, data, length, family, src, srcPort, dst, dstPort, ipId, idHint, flags, icrc?] */
 static const char *parse_rx_layout(const int32_t *a, size_t n, rx_layout *r) {
   if (n < 11) return "RX layout: too short";
   if (a[0] <= 0 || a[0] > 65536) return "RX layout: stride must be 1..65536";
@@ -264,6 +282,9 @@ static const char *parse_rx_layout(const int32_t *a, size_t n, rx_layout *r) {
   if (!field_ok(r->dst, 16, r->stride, 1) || !field_ok(r->dst_port, 4, r->stride, 1) || !field_ok(r->ip_id, 4, r->stride, 1) ||
       !field_ok(r->id_hint, 4, r->stride, 1) || !field_ok(r->flags, 4, r->stride, 1))
     return "RX layout: dst, dstPort, ipId, idHint and flags must lie inside the record or be -1";
+  r->icrc = n > 11 ? a[11] : -1;
+  if (!field_ok(r->icrc, 4, r->stride, 1) || (r->icrc >= 0 && r->flags < 0))
+    return "RX layout: icrc must lie inside the record or be -1, and needs flags";
   return NULL;
 }
 
@@ -538,7 +559,17 @@ static void rx_drain_once(datapath *dp) {
         if (L->dst_port >= 0) put32(m + L->dst_port, dp->local_port);
         if (L->ip_id >= 0) put32(m + L->ip_id, 0xffffffffu); /* a UDP socket never sees the IP header */
         if (L->id_hint >= 0) put32(m + L->id_hint, nseg > 1 ? s : 0);
-        if (L->flags >= 0) put32(m + L->flags, flags);
+        uint32_t rflags = flags;
+        if (L->icrc >= 0 && !(flags & RXF_TRUNCATED) && slen >= ICRC_MIN_PAYLOAD) {
+          /* ICRC offload: computed here, while the datagram is in cache, for the ID the core tries
+           * first (idHint); the core compares it with the datagram's and solves an unseen ID from it */
+          icrc_facts f = {dp->family == 6, src, have_dst ? dst : dp->local_gid, sport, dp->local_port, (uint16_t)(nseg > 1 ? s : 0)};
+          struct iovec one = {mem + data + s * seg, slen};
+          put32(m + L->icrc, icrc_compute(&f, &one, 1, slen));
+          rflags |= RXF_ICRC;
+          dp->st.rx_icrc_computed++;
+        }
+        if (L->flags >= 0) put32(m + L->flags, rflags);
         used++;
         dp->st.rx_datagrams++;
         dp->st.rx_bytes += slen;
@@ -602,6 +633,7 @@ static int tx_read(datapath *dp, uint8_t *mem, size_t memlen, uint32_t base, uin
   r->len = 0;
   r->niov = 0;
   r->flags = (L->flags >= 0 ? get32(rec + L->flags) : 0) | flags_or;
+  if (L->fill_word >= 0 && (get32(rec + L->fill_word) & L->fill_bit)) r->flags |= TXF_ICRC_FILL;
   for (uint32_t p = 0; p < L->npieces; p++) {
     const piece_at *pa = &L->piece[p];
     uint32_t plen = get32(rec + pa->len);
@@ -620,6 +652,7 @@ static int tx_read(datapath *dp, uint8_t *mem, size_t memlen, uint32_t base, uin
     r->len += plen;
   }
   if ((r->flags & TXF_ICRC) && r->len < 4) return EINVAL;
+  if ((r->flags & TXF_ICRC_FILL) && (r->len < ICRC_MIN_PAYLOAD || (L->src_port >= 0 && get32(rec + L->src_port) > 65535))) return EINVAL;
   r->dst = rec + L->dst_addr;
   r->port = get32(rec + L->dst_port);
   if (r->port > 65535) return EINVAL;
@@ -647,8 +680,24 @@ static void icrc_xor(const tx_rec *r, uint32_t delta) {
   }
 }
 
-/* Gives record r the IPv4 ID `id`: moves its ICRC there when it carries one, records the ID. */
+/* ICRC offload: computes record r's ICRC for IPv4 ID `id` (IPv6: none) into its last 4 bytes,
+ * records the ID and clears the record's request, so a record sent again is only moved (TXF_ICRC). */
+static void tx_fill_icrc(datapath *dp, uint8_t *mem, const tx_rec *r, uint16_t id) {
+  const tx_layout *L = &dp->tx;
+  uint8_t *rec = mem + r->off;
+  icrc_facts f = {dp->family == 6, L->src_addr >= 0 ? rec + L->src_addr : dp->local_gid, r->dst,
+                  (uint16_t)(L->src_port >= 0 ? get32(rec + L->src_port) : dp->local_port), (uint16_t)r->port,
+                  (uint16_t)(dp->family == 4 ? id : 0)};
+  icrc_store(r->iov, r->niov, r->len, icrc_compute(&f, r->iov, r->niov, r->len));
+  if (dp->family == 4 && L->ip_id >= 0) put32(rec + L->ip_id, id);
+  if (L->fill_word >= 0) put32(rec + L->fill_word, get32(rec + L->fill_word) & ~L->fill_bit);
+  dp->st.tx_icrc_filled++;
+}
+
+/* Gives record r the IPv4 ID `id`: moves its ICRC there when it carries one (or computes it when
+ * the record asks, TXF_ICRC_FILL), records the ID. */
 static void tx_assign_id(datapath *dp, uint8_t *mem, const tx_rec *r, uint16_t id) {
+  if (r->flags & TXF_ICRC_FILL) return tx_fill_icrc(dp, mem, r, id);
   if (dp->family != 4 || dp->tx.ip_id < 0) return;
   uint8_t *idw = mem + r->off + (uint32_t)dp->tx.ip_id;
   uint32_t was = get32(idw);
@@ -724,7 +773,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
       uint32_t nrec = 1;
       /* a GSO run: same peer, same length (the last may be shorter), every record allowing it */
       int can_gso = dp->gso_ok && (r.flags & TXF_GSO) && j >= no_gso_before && r.len <= max_payload &&
-                    !(dp->family == 4 && (r.flags & TXF_ICRC) && dp->tx.ip_id < 0);
+                    !(dp->family == 4 && (r.flags & (TXF_ICRC | TXF_ICRC_FILL)) && dp->tx.ip_id < 0);
       tx_rec seg[GSO_MAX_SEGS];
       seg[0] = r;
       if (can_gso) {
@@ -735,7 +784,7 @@ static uint32_t tx_batch(datapath *dp, uint8_t *mem, size_t memlen, uint32_t bas
           if (tx_read(dp, mem, memlen, base, first, j + nrec, flags_or, &s) != 0) break;
           if (!(s.flags & TXF_GSO) || s.len > r.len || s.len == 0 || s.port != r.port || memcmp(s.dst, r.dst, 16) != 0) break;
           if (s.ttl != r.ttl || s.tos != r.tos || s.flow != r.flow) break; /* one TTL/TOS/flow label per GSO send */
-          if (dp->family == 4 && (s.flags & TXF_ICRC) && dp->tx.ip_id < 0) break;
+          if (dp->family == 4 && (s.flags & (TXF_ICRC | TXF_ICRC_FILL)) && dp->tx.ip_id < 0) break;
           if (niov + s.niov > TX_MAX_IOV) break;
           memcpy(&dp->tx_iov[niov], s.iov, s.niov * sizeof s.iov[0]);
           niov += s.niov;
@@ -1037,6 +1086,13 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "flowLabel", b);
   napi_get_boolean(env, dp->closed, &b);
   napi_set_named_property(env, o, "closed", b);
+  /* ICRC offload: which directions the layouts ask for, and whether the CPU has the fast CRC */
+  napi_get_boolean(env, dp->tx.fill_word >= 0, &b);
+  napi_set_named_property(env, o, "icrcTx", b);
+  napi_get_boolean(env, dp->rx.icrc >= 0, &b);
+  napi_set_named_property(env, o, "icrcRx", b);
+  napi_get_boolean(env, crc32_clmul_available(), &b);
+  napi_set_named_property(env, o, "icrcClmul", b);
   return o;
 }
 
@@ -1070,6 +1126,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxBusyHits", rx_busy_hits);
   STAT("rxPollCalls", rx_poll_calls);
   STAT("rxPollHits", rx_poll_hits);
+  STAT("txIcrcFilled", tx_icrc_filled);
+  STAT("rxIcrcComputed", rx_icrc_computed);
 #undef STAT
   return o;
 }
@@ -1179,6 +1237,8 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   dp->gro_on = want_gro;
   dp->pktinfo_on = want_pktinfo;
   dp->local_port = ntohs(local.sin6_port); /* sin_port and sin6_port share their offset */
+  uint16_t ignored_port;
+  gid_from_sockaddr(&local, dp->local_gid, &ignored_port);
   dp->tx = txl;
   dp->rx = rxl;
   napi_create_reference(env, argv[0], 1, &dp->memory);
@@ -1219,6 +1279,75 @@ static napi_value js_patch_icrc_id(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
+/* The (memory, offset, length) arguments at argv[0..2] as bytes inside the buffer; NULL after a throw. */
+static const uint8_t *byte_range_args(napi_env env, size_t argc, napi_value *argv, const char *usage, uint32_t *len) {
+  uint8_t *mem;
+  size_t memlen;
+  uint32_t off;
+  if (argc < 3 || !view_bytes(env, argv[0], &mem, &memlen) || !nu_get_u32(env, argv[1], &off) || !nu_get_u32(env, argv[2], len)) {
+    nu_throw_type(env, usage);
+    return NULL;
+  }
+  if ((uint64_t)off + *len > memlen) {
+    nu_throw_range(env, "the bytes must lie inside the buffer");
+    return NULL;
+  }
+  return mem + off;
+}
+
+/* crc32(memory, offset, length, crc): the raw CRC-32 register (no inversions) after the bytes, from
+ * `crc`: the offload's CRC, for tests and bench/crc.mjs. */
+static napi_value js_crc32(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t len, crc;
+  const uint8_t *p = byte_range_args(env, argc, argv, "crc32(memory, offset, length, crc)", &len);
+  if (!p) return NULL;
+  if (argc < 4 || !nu_get_u32(env, argv[3], &crc)) return nu_throw_type(env, "crc32(memory, offset, length, crc)");
+  napi_create_uint32(env, crc32_raw(crc, p, len), &out);
+  return out;
+}
+
+/* icrcOfPacket(memory, offset, length): the ICRC value (u32 as read little-endian from the wire) the
+ * offload computes for the IPv4 (20-byte header, DF) or IPv6 RoCEv2 packet at [offset, offset +
+ * length), through the same icrc_compute the datapath uses, from the header's facts; -1 when it is
+ * not such a packet. Tests compare it with the core's ICRC and with captured ones. */
+static napi_value js_icrc_of_packet(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t len;
+  const uint8_t *p = byte_range_args(env, argc, argv, "icrcOfPacket(memory, offset, length)", &len);
+  if (!p) return NULL;
+  double result = -1;
+  uint8_t src[16] = {0}, dst[16] = {0};
+  uint32_t iplen = 0;
+  icrc_facts f = {0, src, dst, 0, 0, 0};
+  if (len >= 20 && p[0] == 0x45 && p[9] == 17 && (p[6] & 0xbf) == 0x00 && p[7] == 0 && (p[6] & 0x40)) {
+    iplen = 20;
+    src[10] = src[11] = dst[10] = dst[11] = 0xff;
+    memcpy(src + 12, p + 12, 4);
+    memcpy(dst + 12, p + 16, 4);
+    f.ip_id = (uint16_t)(p[4] << 8 | p[5]);
+  } else if (len >= 40 && (p[0] >> 4) == 6 && p[6] == 17) {
+    iplen = 40;
+    f.v6 = 1;
+    memcpy(src, p + 8, 16);
+    memcpy(dst, p + 24, 16);
+  }
+  if (iplen && len >= iplen + 8 + ICRC_MIN_PAYLOAD) {
+    const uint8_t *u = p + iplen;
+    f.sport = (uint16_t)(u[0] << 8 | u[1]);
+    f.dport = (uint16_t)(u[2] << 8 | u[3]);
+    uint32_t udp_payload = len - iplen - 8;
+    struct iovec one = {(void *)(u + 8), udp_payload};
+    result = icrc_compute(&f, &one, 1, udp_payload);
+  }
+  napi_create_double(env, result, &out);
+  return out;
+}
+
 void datapath_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"sendBatch", NULL, js_send_batch, NULL, NULL, NULL, napi_default, NULL},
@@ -1237,4 +1366,11 @@ void datapath_init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "Datapath", cls);
   napi_create_function(env, "patchIcrcId", NAPI_AUTO_LENGTH, js_patch_icrc_id, NULL, &patch);
   napi_set_named_property(env, exports, "patchIcrcId", patch);
+  napi_value fn;
+  napi_create_function(env, "crc32", NAPI_AUTO_LENGTH, js_crc32, NULL, &fn);
+  napi_set_named_property(env, exports, "crc32", fn);
+  napi_create_function(env, "icrcOfPacket", NAPI_AUTO_LENGTH, js_icrc_of_packet, NULL, &fn);
+  napi_set_named_property(env, exports, "icrcOfPacket", fn);
+  napi_get_boolean(env, crc32_clmul_available(), &fn);
+  napi_set_named_property(env, exports, "crc32Clmul", fn);
 }

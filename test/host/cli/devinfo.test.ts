@@ -52,6 +52,8 @@ describe("softroce devinfo", () => {
       gid_tbl_len: "16", max_msg_sz: "0x80000000", "GID[  0]": "::1, RoCE v2", udp_address: expect.stringMatching(/^\[::1\]:\d+$/),
       // the UDP path in use: the native datapath where the addon is built (it is, here)
       udp_datapath: "native (sendmmsg/GSO, recvmmsg/GRO)",
+      // and the ICRC offload (this CPU has PCLMULQDQ)
+      icrc_offload: "on (TX and RX, PCLMULQDQ CRC-32 in the socket addon)",
     });
     expect(r.out).toContain("\t\t\tcounters:\n");
     const counters = new Map(
