@@ -7,38 +7,26 @@
 // rounds) and the ratio block/spin, which is what a wake-up adds to a hop.
 //
 // Between two threads of this process, as the device worker's doorbell crosses: the application
-// thread bumps a shared word and wakes the other thread, which answers by bumping a second word the
-// application thread blocks on (Atomics.wait). How the woken thread sleeps:
+// thread bumps a shared word and notifies the other thread, which answers by bumping a second word
+// the application thread blocks on (Atomics.wait). How the woken thread sleeps:
 //   futex      Atomics.wait (a bare futex: no event loop);
-//   waitAsync  Atomics.waitAsync inside its event loop (the worker's sleep today: the notify posts a
-//              task to its loop, which wakes libuv, which settles a promise);
-//   eventfd    its event loop watching an eventfd the application thread writes (the addon's
-//              doorbellWatch/doorbellRing: libuv wakes and calls JS, no V8 task) — only with the addon.
-// Printed: the round trip's median per round (min / median / max), and each over futex's.
+//   waitAsync  Atomics.waitAsync inside its event loop (the device worker's sleep: the notify posts
+//              a task to its loop, which wakes libuv, which settles a promise).
+// Printed: the round trip's median per round (min / median / max), and waitAsync's over futex's:
+// what the event loop adds to the hop beyond the kernel's wake-up.
 // Rounds interleave every case. BENCH_ROUNDS (5), BENCH_ITERS (20000; the thread cases a quarter),
 // BENCH_ADDR (127.0.0.1).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { fmtSpread, spread } from "./native/probe.mjs";
 
-/** the addon's doorbell functions, or undefined (not built) */
-function addon() {
-  try {
-    const a = createRequire(import.meta.url)("../host/node/native/build/Release/softroce_sockopt.node");
-    return a.doorbellWatch ? a : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The answering thread: every change of word 0 is answered by a bump of word 1; -1 ends it. */
 function answerer() {
-  const { sab, mode, fd } = workerData;
+  const { sab, mode } = workerData;
   const i32 = new Int32Array(sab);
   let seen = 0;
   const answer = () => {
@@ -56,33 +44,22 @@ function answerer() {
     while (answer()) Atomics.wait(i32, 0, seen);
     return;
   }
-  const keep = setInterval(() => {}, 1000); // neither a waitAsync nor the unref'd watch keeps the loop alive
-  if (mode === "eventfd") {
-    const a = addon();
-    const h = a.doorbellWatch(fd, () => {
-      if (answer()) return;
-      a.doorbellUnwatch(h);
-      clearInterval(keep);
-    });
-  } else {
-    const loop = () => {
-      if (!answer()) return clearInterval(keep);
-      const w = Atomics.waitAsync(i32, 0, seen);
-      if (w.async) void w.value.then(loop);
-      else setImmediate(loop);
-    };
-    loop();
-  }
+  const keep = setInterval(() => {}, 1000); // a pending waitAsync does not keep the loop alive
+  const loop = () => {
+    if (!answer()) return clearInterval(keep);
+    const w = Atomics.waitAsync(i32, 0, seen);
+    if (w.async) void w.value.then(loop);
+    else setImmediate(loop);
+  };
+  loop();
   parentPort.postMessage("ready");
 }
 
 /** `iters` round trips with a thread sleeping as `mode` says; the median µs. */
 async function threadRound(mode, iters) {
-  const a = addon();
   const sab = new SharedArrayBuffer(8);
   const i32 = new Int32Array(sab);
-  const fd = mode === "eventfd" ? a.doorbellOpen() : -1;
-  const w = new Worker(fileURLToPath(import.meta.url), { workerData: { sab, mode, fd } });
+  const w = new Worker(fileURLToPath(import.meta.url), { workerData: { sab, mode } });
   try {
     await new Promise((ok, no) => {
       w.once("message", ok);
@@ -92,8 +69,7 @@ async function threadRound(mode, iters) {
     for (let i = 0; i < iters; i++) {
       const t0 = performance.now();
       Atomics.add(i32, 0, 1);
-      if (fd >= 0) a.doorbellRing(fd);
-      else Atomics.notify(i32, 0);
+      Atomics.notify(i32, 0);
       const deadline = Date.now() + 5000;
       while (Atomics.load(i32, 1) !== i + 1) {
         Atomics.wait(i32, 1, i, 100);
@@ -102,14 +78,12 @@ async function threadRound(mode, iters) {
       t[i] = (performance.now() - t0) * 1000;
     }
     Atomics.store(i32, 0, -1);
-    if (fd >= 0) a.doorbellRing(fd);
-    else Atomics.notify(i32, 0);
+    Atomics.notify(i32, 0);
     const exited = new Promise((ok) => w.once("exit", ok));
     await Promise.race([exited, new Promise((ok) => setTimeout(ok, 2000).unref())]);
     return t.sort()[iters >> 1];
   } finally {
     await w.terminate();
-    if (fd >= 0) a.doorbellClose(fd);
   }
 }
 
@@ -125,7 +99,7 @@ async function main() {
     const b = spawnSync(cc, ["-O2", "-Wall", "-o", bin, src], { encoding: "utf8" });
     if (b.status !== 0) throw new Error(`${cc} could not build ${src}: ${(b.stderr || b.error?.message || "").trim()}`);
     const cases = ["udp block", "udp spin", "tcp block", "tcp spin"];
-    const threads = ["futex", "waitAsync", ...(addon() ? ["eventfd"] : [])];
+    const threads = ["futex", "waitAsync"];
     const got = Object.fromEntries(cases.map((c) => [c, { oneway: [], p90: [], rtt: [] }]));
     const hop = Object.fromEntries(threads.map((m) => [m, []]));
     const load = [loadavg()[0]];
@@ -155,7 +129,6 @@ async function main() {
       const over = hop[m].map((x, i) => x / hop.futex[i]);
       console.log(`  ${m.padEnd(10)} ${fmtSpread(spread(hop[m]), 1)}${m === "futex" ? "" : `   (over futex ${fmtSpread(spread(over))})`}`);
     }
-    if (!addon()) console.log("  (eventfd: the socket addon is not built)");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

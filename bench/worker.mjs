@@ -365,7 +365,7 @@ async function rttRound(devices, child, peerIndex) {
     if (x.before) {
       const after = workerStatsOf(s.d);
       const f = (k) => ((after[k] - x.before[k]) / PINGS).toFixed(2);
-      s.wakeups.push(`app spin hits ${f("appSpinHits")} misses ${f("appSpinMisses")} skips ${f("appSpinSkips")} µs ${f("appSpinUs")}, doorbells ${f("doorbells")}, app notifies ${f("appNotifies")}, worker wake-ups ${f("workerWakeups")}, spin hits ${f("spinHits")}, worker notifies ${f("workerNotifies")}, app wake-ups ${f("appWakeups")}, device runs ${f("progress")}, ACK holds ${f("ackHolds")} (joined by the answer ${f("ackHoldsJoined")}), send spin hits ${f("sendSpinHits")} misses ${f("sendSpinMisses")}`);
+      s.wakeups.push(`app spin hits ${f("appSpinHits")} misses ${f("appSpinMisses")} skips ${f("appSpinSkips")} µs ${f("appSpinUs")}, doorbells ${f("doorbells")}, app notifies ${f("appNotifies")}, worker wake-ups ${f("workerWakeups")}, spin hits ${f("spinHits")}, worker notifies ${f("workerNotifies")}, app wake-ups ${f("appWakeups")}, device runs ${f("progress")}, ACK holds ${f("ackHolds")} (joined by the answer ${f("ackHoldsJoined")})`);
     }
     if (VERBOSE) {
       child.send({ type: "stamps", side: peerIndex(s) });

@@ -72,9 +72,6 @@ export const W = {
   /** diagnostics: the application's waits on PROGRESS that parked, and the PROGRESS value the last one waited on */
   APP_WAITS: 38,
   APP_WAIT_VALUE: 39,
-  /** statistics (PROTOTYPE): the worker's looks at its socket after sending requests that caught the answer, that gave up */
-  SEND_SPIN_HITS: 60,
-  SEND_SPIN_MISSES: 61,
 } as const;
 
 /** Float64 indices: the worker's port counters, copied after every turn that ran the device. */

@@ -67,11 +67,6 @@ export class DeviceServer {
    * a spinning worker keeps receiving. Undefined: the spin does not look at the socket.
    */
   pollLink: (() => number) | undefined;
-  /**
-   * Gives this thread's CPU to another runnable thread (Node: the addon's sched_yield), called between
-   * a spin's looks. Undefined: the spin looks without yielding.
-   */
-  yieldCpu: (() => void) | undefined;
   private readonly fns: (Fn | undefined)[];
   private readonly doorbell: Fn;
   /** the instance's memory (the application's watched rings are read in it) */
@@ -252,56 +247,16 @@ export class DeviceServer {
       if (woke === 0) Atomics.add(c.i32, W.WORKER_NOTIFY_MISSES, 1);
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
-    if (notified && this.running) this.notifiedInRun = true;
     // a receive ran the device (not this loop) and woke the application: spin for its answer once the turn is over
-    if (notified && !this.running && !this.spinQueued && this.spinGate()) {
+    if (notified && !this.running && this.spinUs > 0 && !this.spinQueued && (this.spinScore >= SPIN_SCORE_MIN || ++this.spinSkips % SPIN_PROBE_EVERY === 0)) {
       this.spinQueued = true;
       this.endOfTurn(this.runQueued);
     }
   };
 
-  /** Whether to spin for the application's next doorbell now (the spin is on and recent spins caught theirs, or a probe). */
-  private spinGate(): boolean {
-    return this.spinUs > 0 && (this.spinScore >= SPIN_SCORE_MIN || ++this.spinSkips % SPIN_PROBE_EVERY === 0);
-  }
-
-  /**
-   * PROTOTYPE (measured in docs/PERFORMANCE.md, "Levers against the thread hops"; removed in the next
-   * commit): after a run that rang a send queue, looks at the socket for the answer for up to
-   * `spinUs`, yielding the CPU between looks. Ends at the first datagram (true), at the next doorbell,
-   * or at the bound (a miss). Gated on its own recent hits.
-   */
-  private lookForAnswer(): boolean {
-    const poll = this.pollLink;
-    if (!poll || this.spinUs <= 0) return false;
-    if (this.sendSpinScore < SPIN_SCORE_MIN && ++this.sendSpinSkips % SPIN_PROBE_EVERY !== 0) return false;
-    const i32 = this.ctl.i32;
-    const end = performance.now() + this.spinUs / 1000;
-    for (;;) {
-      if (poll() > 0) {
-        Atomics.add(i32, W.SEND_SPIN_HITS, 1);
-        this.sendSpinScore += SPIN_SCORE_ALPHA * (1 - this.sendSpinScore);
-        return true;
-      }
-      if (Atomics.load(i32, W.WAKE) !== this.seen) return false;
-      if (performance.now() >= end) break;
-      this.yieldCpu?.();
-    }
-    Atomics.add(i32, W.SEND_SPIN_MISSES, 1);
-    this.sendSpinScore -= SPIN_SCORE_ALPHA * this.sendSpinScore;
-    return false;
-  }
-
   /** how often recent spins caught a doorbell (an exponential average of hits 1 and misses 0); skipped below SPIN_SCORE_MIN */
   private spinScore = 1;
   private spinSkips = 0;
-  /** the same for the looks at the socket after a run that sent requests */
-  private sendSpinScore = 1;
-  private sendSpinSkips = 0;
-  /** set by work() when it rang a send queue (requests left: an answer is coming) */
-  private sqRung = false;
-  /** set by progress() when a run of this loop (a receive inside a spin) woke the application */
-  private notifiedInRun = false;
   private running = false;
   private waitPending = false;
   private spinQueued = false;
@@ -348,17 +303,9 @@ export class DeviceServer {
             Atomics.add(i32, W.SPIN_HITS, 1);
             this.spinScore += SPIN_SCORE_ALPHA * (1 - this.spinScore);
           }
-          this.sqRung = false;
-          this.notifiedInRun = false;
           if (this.work()) {
             if (this.port) this.port.service();
             else this.progress();
-          }
-          // requests left: look at the socket for their answer; when it came and woke the application, for its next doorbell
-          if (this.sqRung && this.lookForAnswer() && this.notifiedInRun && this.spinGate()) {
-            until = performance.now() + this.spinUs / 1000;
-            spun = false;
-            continue;
           }
           if (performance.now() - start > TURN_MAX_MS) {
             this.resumeQueued = true;
@@ -374,7 +321,6 @@ export class DeviceServer {
             spun = true;
             // the socket too (the event loop does not run while this spins): a datagram runs the device here
             if (this.pollLink) this.pollLink();
-            this.yieldCpu?.();
             continue;
           }
           // no doorbell came: a miss
@@ -435,7 +381,6 @@ export class DeviceServer {
       c.store(W.DB_TAIL, tail);
       Atomics.add(c.i32, W.DOORBELLS, 1);
       did = true;
-      if (sq) this.sqRung = true;
       // the application's answer (a send queue's doorbell; receives re-posted alone are not one):
       // the held ACKs leave behind its requests
       if (this.heldFlush && sq) {

@@ -170,8 +170,6 @@ export interface WorkerStats extends CoreProxyStats, AppSpinStats {
    */
   appLostWakeups: number;
   workerLostWakeups: number;
-  sendSpinHits: number;
-  sendSpinMisses: number;
 }
 
 /** Figures of a worker device: control calls and doorbells from this thread, what the worker served. */
@@ -185,7 +183,6 @@ export function workerStatsOf(device: Device): WorkerStats | undefined {
     workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
     ackHolds: c.load(W.HOLDS), ackHoldsJoined: c.load(W.HOLDS_JOINED),
     appLostWakeups: c.load(W.APP_LOST_WAKEUPS), workerLostWakeups: c.load(W.WORKER_LOST_WAKEUPS),
-    sendSpinHits: c.load(W.SEND_SPIN_HITS), sendSpinMisses: c.load(W.SEND_SPIN_MISSES),
   };
 }
 

@@ -16,7 +16,6 @@
 
 #include "datapath.h"
 #include "relay.h"
-#include "waiter.h"
 #include "udpsock.h"
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
@@ -101,7 +100,6 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   datapath_init(env, exports);
   relay_init(env, exports);
-  waiter_init(env, exports);
   return exports;
 }
 

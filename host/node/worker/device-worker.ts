@@ -13,7 +13,6 @@ import type { UdpLink } from "../udp.js";
 import type { NativeUdpLink } from "../native-link.js";
 import { TraceStage } from "../../core/worker/index.js";
 import { useMonotonicTraceClock } from "./clock.js";
-import { sockoptAddon } from "../sockopt.js";
 
 if (!parentPort) throw new Error("softroce device worker: run as a worker thread (openDevice({ worker: true }))");
 const parent = parentPort;
@@ -77,7 +76,6 @@ const ops: WorkerOps = {
     // a spinning worker (workerSpinUs) keeps receiving
     const dp = "datapath" in link ? link.datapath : undefined;
     if (dp?.pollReceive) ctx.server.pollLink = () => dp.pollReceive!(0);
-    ctx.server.yieldCpu = (sockoptAddon() as { schedYield?: () => void } | undefined)?.schedYield;
     // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
     const core = ctx.core as unknown as TransportCore;
     if (msg.ackHold === true && "deferFlush" in link && link.holdAcks && core.tx_ack_held) {
