@@ -48,15 +48,15 @@ const WATCHDOG_S = Number(process.env.BENCH_WATCHDOG_S ?? 60);
 const SPINS = (process.env.BENCH_SPINS ?? "").split(",").filter((x) => x !== "").map(Number);
 // BENCH_ACK_HOLD=1: one more worker device, with workerAckHold (held ACKs across the threads), its round trip beside
 const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
-// BENCH_VARIANTS="appSpin=60;notifyFirst=1;appSpin=60,notifyFirst=1" ("" none): one more worker device per variant
+// BENCH_VARIANTS="appSpin=60;watchOnly=1;appSpin=60,spin=50" ("" none): one more worker device per variant
 // (";" between variants), its round trip and goodput beside the first's: appSpin the application
-// thread's look at an awaited CQ (µs, setWorkerAppSpin), notifyFirst 0/1 the worker's notify before a
-// receive's ACKs leave (the link's "tune"), watchOnly=1 the worker's notifies filtered by the watch list,
-// spin the worker's spin (µs, workerSpinUs);
-// BENCH_BASE="appSpin=0,notifyFirst=0" the same for the first worker device
+// thread's look at an awaited CQ (µs, setWorkerAppSpin), watchOnly=1 the worker's notifies filtered by
+// the watch list (the worker's "tune"), spin the worker's spin (µs, workerSpinUs);
+// BENCH_BASE="appSpin=0" the same for the first worker device
 const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map((kv) => {
   const [k, x] = kv.split("=");
-  if (!["appSpin", "notifyFirst", "watchOnly", "spin"].includes(k) || !(Number(x) >= 0)) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, notifyFirst=0|1, watchOnly=1, spin=<µs>)`);
+  const ok = k === "watchOnly" ? x === "1" : ["appSpin", "spin"].includes(k) && Number(x) >= 0;
+  if (!ok) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, watchOnly=1, spin=<µs>)`);
   return [k, Number(x)];
 }));
 // by default one: the application's look off (appSpin=0) beside the default device (on Node the look is
@@ -515,9 +515,6 @@ async function parent() {
     w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
     w.hold = hold;
     if (variant.appSpin !== undefined) setWorkerAppSpin(w.d, variant.appSpin);
-    if (variant.notifyFirst !== undefined && !(await workerSessionOf(w.d).request("tune", { notifyFirst: variant.notifyFirst === 1 }))) {
-      throw new Error("notifyFirst: the worker's link has no deferred flush (SOFTROCE_FLUSH=now?)");
-    }
     if (variant.watchOnly === 1) await workerSessionOf(w.d).request("tune", { watchOnly: true });
     w.variant = Object.entries(variant).map(([k, v]) => `${k}=${v}`).join(",");
     w.rtts = [];

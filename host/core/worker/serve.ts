@@ -50,12 +50,6 @@ const TURN_MAX_MS = 2;
  * while the worker uses it (W.WATCH_USED, set by useWatchList()).
  */
 const WAKE_ONLY_WATCHED = false;
-/**
- * Whether a worker's link holds every received batch's plain ACKs to the end of the worker's turn
- * (the native link's deferred flush, a lone request's too), so that the notify of the completions
- * the batch made leaves before the ACK's send: the application thread wakes while the worker sends.
- */
-export const DEFAULT_NOTIFY_FIRST = false;
 /** The longest the worker holds a batch's plain ACKs for the application's answer (ms; a timer's). */
 export const ACK_HOLD_MAX_MS = 1;
 

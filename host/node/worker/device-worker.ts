@@ -86,22 +86,22 @@ const ops: WorkerOps = {
       l.holdEveryBatch = true; // a lone ping's ACK too: it waits for the application thread's answer
       server.acksHeld = () => core.tx_ack_held!();
     }
-    // the notify before the ACK (DEFAULT_NOTIFY_FIRST): a lone request's ACK waits for the end of this turn too
-    else if (msg.notifyFirst === true && "holdEveryBatch" in link && link.holdAcks) link.holdEveryBatch = true;
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
     port.service();
     return undefined;
   },
   /**
-   * Tuning at run time (bench/worker.mjs's A/B): notifyFirst as at attach; watchOnly: the worker's
-   * notifies filtered by the application's watch list from now on (DeviceServer.useWatchList)
+   * Tuning at run time (bench/worker.mjs's A/B): `watchOnly: true`, the worker's notifies filtered by
+   * the application's watch list from now on (DeviceServer.useWatchList; there is no way back). Any
+   * other field, or another value, is refused.
    */
   tune(msg, ctx) {
-    if (msg.watchOnly === true) ctx.server.useWatchList();
-    if (typeof msg.notifyFirst !== "boolean") return true;
-    if (!link || !("holdEveryBatch" in link) || !link.holdAcks || link.deferFlush === undefined) return false;
-    link.holdEveryBatch = msg.notifyFirst;
-    return true;
+    const fields = Object.keys(msg).filter((k) => k !== "id" && k !== "op");
+    const unknown = fields.find((k) => k !== "watchOnly");
+    if (unknown !== undefined) throw new TypeError(`device worker tune: unknown field "${unknown}" (the one field: watchOnly)`);
+    if (msg.watchOnly !== true) throw new TypeError(`device worker tune: watchOnly ${String(msg.watchOnly)}: true (the watch-list filter, once on, stays on)`);
+    ctx.server.useWatchList();
+    return undefined;
   },
   async mcast(msg) {
     if (!link) throw new Error("device worker: no link");

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { attachWorkerPort, DEFAULT_NOTIFY_FIRST, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import { attachWorkerPort, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
 import type { DropLogRecord } from "../../core/link/index.js";
 import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
@@ -91,12 +91,6 @@ function appSpinOf(): number {
   return env !== undefined && env !== "" ? Number(env) : NODE_APP_SPIN_US;
 }
 
-/** Whether the worker notifies before a receive's ACKs leave (DEFAULT_NOTIFY_FIRST; env SOFTROCE_WORKER_NOTIFY_FIRST 0 or 1). */
-function notifyFirstOf(): boolean {
-  const env = process.env.SOFTROCE_WORKER_NOTIFY_FIRST;
-  return env === "1" ? true : env === "0" ? false : DEFAULT_NOTIFY_FIRST;
-}
-
 export interface WorkerOpenOptions extends OpenDeviceOptions {
   /** see DEFAULT_SPIN_US (env SOFTROCE_WORKER_SPIN_US) */
   workerSpinUs?: number;
@@ -151,7 +145,7 @@ export async function openWorkerDevice(
     try {
       if (bound) {
         await session.request("attach", {
-          logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false, notifyFirst: notifyFirstOf(),
+          logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false,
         });
         attachWorkerPort(device, session);
         linkInfo.set(device, info!);
