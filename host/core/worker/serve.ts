@@ -350,7 +350,7 @@ export class DeviceServer {
     const words: Record<string, number> = {};
     for (const [k, w] of Object.entries(W)) words[k] = Atomics.load(i32, w);
     return {
-      running: this.running, waitPending: this.waitPending, seen: this.seen, spinQueued: this.spinQueued, stopped: this.stopped,
+      running: this.running, waitPending: this.waitPending, seen: this.seen, spinUs: this.spinUs, spinQueued: this.spinQueued, stopped: this.stopped,
       heldFlush: this.heldFlush !== undefined, acksHeld: this.acksHeld?.(), control: words,
     };
   }

@@ -1,7 +1,8 @@
 // The clock of a worker device's stage trace on Node (host/core/worker/trace.ts): performance.now()
 // corrected to process.hrtime, i.e. CLOCK_MONOTONIC in µs, which every thread and every process of
 // the machine reads alike (performance.timeOrigin is taken per thread from the wall clock).
-import { setTraceClockOffset } from "../../core/worker/index.js";
+import { setTraceClockOffset, TRACE_MAX } from "../../core/worker/index.js";
+import { envInteger } from "../env.js";
 
 /** µs to add to performance.now() * 1000 for process.hrtime's clock (the closest of a few paired reads). */
 export function monotonicOffsetUs(): number {
@@ -24,14 +25,14 @@ export function useMonotonicTraceClock(): void {
   setTraceClockOffset(monotonicOffsetUs());
 }
 
+/** The trace's size when SOFTROCE_WORKER_TRACE is 1 (stamps). */
+export const TRACE_DEFAULT_STAMPS = 1 << 18;
+
 /**
- * The trace's size from env SOFTROCE_WORKER_TRACE: unset, "" or "0" none; "1" 262,144 stamps; a
- * larger integer that many. Anything else is refused (a RangeError names the variable).
+ * The trace's size from env SOFTROCE_WORKER_TRACE: unset, "" or "0" none; "1" TRACE_DEFAULT_STAMPS
+ * (262,144); a larger integer up to TRACE_MAX that many. Anything else is refused (envInteger).
  */
 export function traceStampsFromEnv(): number {
-  const v = process.env.SOFTROCE_WORKER_TRACE;
-  if (v === undefined || v === "" || v === "0") return 0;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`SOFTROCE_WORKER_TRACE=${v}: 1 (on) or a number of stamps`);
-  return n === 1 ? 1 << 18 : n;
+  const n = envInteger("SOFTROCE_WORKER_TRACE", 0, TRACE_MAX, "stamps (1: on)") ?? 0;
+  return n === 1 ? TRACE_DEFAULT_STAMPS : n;
 }

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { attachWorkerPort, DEFAULT_SPIN_US, deviceOnWorker, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import { attachWorkerPort, DEFAULT_SPIN_US, deviceOnWorker, MAX_APP_SPIN_US, MAX_SPIN_US, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
 import type { DropLogRecord } from "../../core/link/index.js";
 import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
@@ -11,6 +11,7 @@ import { sharedCoreModule } from "../wasm-source.js";
 import { UdpBindError } from "../open-options.js";
 import type { UdpSendError } from "../udp.js";
 import { traceStampsFromEnv, useMonotonicTraceClock } from "./clock.js";
+import { envInteger } from "../env.js";
 
 /** Why this Node cannot run a device worker, or undefined when it can. */
 export function workerUnavailable(): string | undefined {
@@ -69,10 +70,9 @@ function endOfTurn(fn: () => void): void {
   queueMicrotask(() => process.nextTick(fn));
 }
 
-/** The worker's spin (µs): the option, else env SOFTROCE_WORKER_SPIN_US, else DEFAULT_SPIN_US. */
+/** The worker's spin (µs): the option, else env SOFTROCE_WORKER_SPIN_US (0 .. MAX_SPIN_US), else DEFAULT_SPIN_US. */
 function spinOf(o: { workerSpinUs?: number }): number {
-  const env = process.env.SOFTROCE_WORKER_SPIN_US;
-  return o.workerSpinUs ?? (env !== undefined && env !== "" ? Number(env) : DEFAULT_SPIN_US);
+  return o.workerSpinUs ?? envInteger("SOFTROCE_WORKER_SPIN_US", 0, MAX_SPIN_US, "µs") ?? DEFAULT_SPIN_US;
 }
 
 /**
@@ -85,10 +85,9 @@ function spinOf(o: { workerSpinUs?: number }): number {
  */
 export const NODE_APP_SPIN_US = 200;
 
-/** The look's bound: env SOFTROCE_WORKER_APP_SPIN_US, else NODE_APP_SPIN_US. */
+/** The look's bound: env SOFTROCE_WORKER_APP_SPIN_US (0 .. MAX_APP_SPIN_US), else NODE_APP_SPIN_US. */
 function appSpinOf(): number {
-  const env = process.env.SOFTROCE_WORKER_APP_SPIN_US;
-  return env !== undefined && env !== "" ? Number(env) : NODE_APP_SPIN_US;
+  return envInteger("SOFTROCE_WORKER_APP_SPIN_US", 0, MAX_APP_SPIN_US, "µs") ?? NODE_APP_SPIN_US;
 }
 
 export interface WorkerOpenOptions extends OpenDeviceOptions {
@@ -121,13 +120,16 @@ export async function openWorkerDevice(
 ): Promise<Device> {
   const why = workerUnavailable();
   if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);
+  // the environment's settings first: a bad one stops the open before a thread starts
+  const spinUs = spinOf(options);
+  const appSpinUs = appSpinOf();
+  const stamps = traceStampsFromEnv();
   const mod = await sharedCoreModule();
   const worker = new Worker(workerScript()!);
   const session = new WorkerSession(nodeEndpoint(worker), reviveNode);
   try {
-    const stamps = traceStampsFromEnv();
     if (stamps) useMonotonicTraceClock();
-    const ready = await startWorkerCore(session, mod, spinOf(options), stamps);
+    const ready = await startWorkerCore(session, mod, spinUs, stamps);
     let deviceOptions: OpenDeviceOptions = options;
     let info: WorkerLinkInfo | undefined;
     if (bound) {
@@ -141,7 +143,7 @@ export async function openWorkerDevice(
       });
       deviceOptions = { ...bound.deviceOptions(info.localPort), udpSourcePorts: info.perQpPorts ? "per-qp" : "device" };
     }
-    const device = deviceOnWorker(session, ready, deviceOptions, endOfTurn, appSpinOf());
+    const device = deviceOnWorker(session, ready, deviceOptions, endOfTurn, appSpinUs);
     try {
       if (bound) {
         await session.request("attach", {
@@ -172,11 +174,12 @@ export async function openWorkerTunnelDevice(
 ): Promise<WorkerTunnelDevice> {
   const why = workerUnavailable();
   if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);
+  const { workerSpinUs, ...rest } = options;
+  const spinUs = spinOf({ workerSpinUs });
   const mod = await sharedCoreModule();
   const session = new WorkerSession(nodeEndpoint(new Worker(workerScript()!)), reviveNode);
   try {
-    const { workerSpinUs, ...rest } = options;
-    const ready = await startWorkerCore(session, mod, spinOf({ workerSpinUs }));
+    const ready = await startWorkerCore(session, mod, spinUs);
     return await tunnelDeviceOnWorker(session, ready, url, rest, { ...auth });
   } catch (e) {
     await session.close();

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { Ring } from "../../../host/core/abi/index.js";
-import { TraceStage, traceNow, WorkerTrace, workerTraceOf, type TraceStamp } from "../../../host/core/worker/index.js";
+import { TRACE_MAX, TraceStage, traceNow, WorkerTrace, workerTraceOf, type TraceStamp } from "../../../host/core/worker/index.js";
 import { connectRcEnds, openRcEnd } from "../support/rc-end.js";
 import { monotonicOffsetUs, traceStampsFromEnv } from "../../../host/node/worker/clock.js";
 
@@ -58,8 +58,12 @@ describe("WorkerTrace", () => {
     expect(traceStampsFromEnv()).toBe(1 << 18);
     process.env.SOFTROCE_WORKER_TRACE = "5000";
     expect(traceStampsFromEnv()).toBe(5000);
-    process.env.SOFTROCE_WORKER_TRACE = "yes";
-    expect(() => traceStampsFromEnv()).toThrow(/SOFTROCE_WORKER_TRACE=yes/);
+    process.env.SOFTROCE_WORKER_TRACE = String(TRACE_MAX);
+    expect(traceStampsFromEnv()).toBe(TRACE_MAX);
+    for (const bad of ["yes", "1e3", "-1", "2.5", String(TRACE_MAX + 1)]) {
+      process.env.SOFTROCE_WORKER_TRACE = bad;
+      expect(() => traceStampsFromEnv()).toThrow(new RangeError(`SOFTROCE_WORKER_TRACE="${bad}": an integer 0 .. ${TRACE_MAX} stamps (1: on)`));
+    }
   });
 
   it("the Node clock: performance.now() corrected to process.hrtime", () => {

@@ -1,0 +1,15 @@
+// Settings from the environment on Node: a variable is read in one way everywhere (envInteger), so
+// that a value it cannot take is an error naming the variable and its range, never a quiet default.
+
+/**
+ * The integer in env variable `name`, `min` .. `max` (decimal digits only), or undefined when it is
+ * unset or empty. Anything else throws a RangeError naming the variable, its value and the range
+ * (`unit` follows the range: "µs", "stamps").
+ */
+export function envInteger(name: string, min: number, max: number, unit = ""): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === "") return undefined;
+  const n = /^[0-9]{1,16}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) throw new RangeError(`${name}=${JSON.stringify(v)}: an integer ${min} .. ${max}${unit ? ` ${unit}` : ""}`);
+  return n;
+}
