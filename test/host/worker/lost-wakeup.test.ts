@@ -5,11 +5,9 @@
 // the worker's notify sent. These tests lose one wait on purpose (control.ts `waits.change` hands
 // back a promise that never settles) on each side and check that the device goes on, counted.
 import { afterEach, describe, expect, it } from "vitest";
-import { udpPortOf } from "../../../host/node/index.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
-import { openRcEnd } from "../support/rc-end.js";
+import { connectRcEnds, openRcEnd } from "../support/rc-end.js";
 import { Control, DeviceServer, LOST_WAKE_CHECK_MS, W, waits, workerStatsOf } from "../../../host/core/worker/index.js";
 
 const realChange = waits.change;
@@ -80,8 +78,7 @@ describe("a lost wake-up", () => {
     const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
     const A = await end("127.0.10.121", true);
     const B = await end("127.0.10.122", false);
-    connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x10, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x20, qpAccessFlags: ACCESS });
-    connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x20, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x10, qpAccessFlags: ACCESS });
+    connectRcEnds(A, B, ACCESS);
     for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
     const write = async (i: number): Promise<void> => {
       A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });

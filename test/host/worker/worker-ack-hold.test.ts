@@ -4,9 +4,8 @@
 // Every completion still arrives: ping-pongs with and without an answer, counted in the worker's
 // figures (workerStatsOf: ackHolds, ackHoldsJoined). Loopback UDP on 127.0.10.x.
 import { afterEach, describe, expect, it } from "vitest";
-import { udpLinkOf, udpPortOf } from "../../../host/node/index.js";
+import { udpLinkOf } from "../../../host/node/index.js";
 import { NativeUdpLink } from "../../../host/node/native-link.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { connectRcEnds, echoSends, openRcEnd } from "../support/rc-end.js";
@@ -96,8 +95,7 @@ describe("held ACKs in the device worker (workerAckHold)", () => {
   it("off by default: nothing held", async () => {
     const A = await end("127.0.10.115", true);
     const B = await end("127.0.10.116", false);
-    connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 1, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 2, qpAccessFlags: ACCESS, timeout: 20 });
-    connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 2, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 1, qpAccessFlags: ACCESS, timeout: 20 });
+    connectRcEnds(A, B, ACCESS);
     echoSends(B);
     await pings(A, 20);
     expect(workerStatsOf(A.d)!.ackHolds).toBe(0);

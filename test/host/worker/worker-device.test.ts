@@ -4,8 +4,8 @@
 // order, every byte lands; control verbs keep their error classes; posting sends no message.
 // Needs dist/node/device-worker.js and build/softroce-shared.wasm (npm run build).
 import { afterEach, describe, expect, it } from "vitest";
-import { datapathOf, openDevice, UdpBindError, udpPortOf } from "../../../host/node/index.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
+import { datapathOf, openDevice, UdpBindError, udpPortOf, type NodeDeviceOptions } from "../../../host/node/index.js";
+import { connectRcEnds, openRcEnd } from "../support/rc-end.js";
 import { Access, EventType, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { VerbsError } from "../../../host/core/verbs/errors.js";
 import type { Device } from "../../../host/core/verbs/device.js";
@@ -27,19 +27,11 @@ async function open(address: string, extra: Record<string, unknown> = {}): Promi
   return d;
 }
 
-async function pair(depth = 256, mrBytes = 4 << 20, extra: Record<string, unknown> = {}) {
-  const sides = await Promise.all([A, B].map(async (address) => {
-    const dev = await open(address, extra);
-    const pd = dev.allocPd();
-    const cq = dev.createCq(4 * depth);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: depth, maxRecvWr: depth, maxSendSge: 1, maxRecvSge: 1 } });
-    const mr = pd.regMr(mrBytes, ACCESS);
-    return { dev, pd, cq, qp, mr, address };
-  }));
-  const [a, b] = sides as [(typeof sides)[0], (typeof sides)[0]];
-  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 7, gid: `::ffff:${B}`, port: udpPortOf(b.dev) }, { sqPsn: 3, qpAccessFlags: ACCESS });
-  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 3, gid: `::ffff:${A}`, port: udpPortOf(a.dev) }, { sqPsn: 7, qpAccessFlags: ACCESS });
-  return { a, b };
+/** Two worker devices (at A and B), one connected RC QP each with `depth` WRs, a CQ of 4 x depth and an MR of `mrBytes`. */
+async function pair(depth = 256, mrBytes = 4 << 20, extra: Omit<NodeDeviceOptions, "address" | "port" | "worker"> = {}) {
+  const [a, b] = await Promise.all([A, B].map((address) => openRcEnd(address, { worker: true, ...extra }, ACCESS, { mrBytes, cqe: 4 * depth, depth, opened })));
+  connectRcEnds(a!, b!, ACCESS);
+  return { a: a!, b: b! };
 }
 
 /** Every byte of message i: a function of i and the position, so a misplaced byte shows. */
@@ -75,7 +67,7 @@ describe("the device in a worker thread (Node)", () => {
     const N = 20000;
     const SIZE = 128;
     const SLOTS = (4 << 20) / SIZE;
-    const before = workerStatsOf(a.dev)!;
+    const before = workerStatsOf(a.d)!;
     let posted = 0;
     let next = 0;
     const seen = new Uint8Array(N);
@@ -107,7 +99,7 @@ describe("the device in a worker thread (Node)", () => {
       for (let k = 0; k < SIZE; k++) if (b.mr.bytes[off + k] !== pattern(i, k)) bad++;
     }
     expect(bad).toBe(0);
-    const after = workerStatsOf(a.dev)!;
+    const after = workerStatsOf(a.d)!;
     // no message and no call per operation: the posts went as doorbell queue entries (the one call
     // is the opcode table's answer for RDMA_WRITE on RC, asked once and remembered)
     expect(after.calls - before.calls).toBeLessThanOrEqual(1);
@@ -118,7 +110,7 @@ describe("the device in a worker thread (Node)", () => {
   it("a spinning worker (workerSpinUs): a SEND ping-pong, each message once with its bytes; one notify per worker sleep", async () => {
     const { a, b } = await pair(16, 1 << 20, { workerSpinUs: 200 });
     const N = 300;
-    const before = workerStatsOf(a.dev)!;
+    const before = workerStatsOf(a.d)!;
     for (let i = 0; i < N; i++) {
       b.qp.postRecv({ wrId: BigInt(i), sgList: [b.mr.sge(4096, 64)] });
       for (let k = 0; k < 64; k++) a.mr.bytes[k] = pattern(i, k);
@@ -132,7 +124,7 @@ describe("the device in a worker thread (Node)", () => {
     }
     expect(a.cq.poll(4)).toEqual([]);
     expect(b.cq.poll(4)).toEqual([]);
-    const after = workerStatsOf(a.dev)!;
+    const after = workerStatsOf(a.d)!;
     const doorbells = after.doorbells - before.doorbells;
     expect(doorbells).toBe(N);
     // a doorbell either wakes a sleeping worker (one notify per sleep) or is found by it

@@ -3,16 +3,16 @@
 // recomputes), the in-flight budget and the port's counters; and rdma_cm over worker devices with
 // no clock passed (the port's). Loopback UDP on 127.0.10.x (this suite's addresses).
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpPortOf } from "../../../host/node/index.js";
+import { openDevice } from "../../../host/node/index.js";
 import { PcapRecorder, icrcMatches } from "../../../host/core/capture/recorder.js";
 import { readCaptureAll, LINKTYPE_IPV4 } from "../../../host/core/capture/pcap.js";
 import { WireCodec } from "../../../host/core/wire/codec.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { WorkerPort } from "../../../host/core/worker/index.js";
 import { Qp1Transport, openRdmaCm, PortSpace, RdmaCmEventType as E, type EventChannel } from "../../../host/core/cm/index.js";
+import { connectRcEnds, openRcEnd, type RcEnd } from "../support/rc-end.js";
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
 const opened: Device[] = [];
@@ -27,25 +27,15 @@ async function open(address: string, worker: boolean, port = 0): Promise<Device>
   return d;
 }
 
-function side(d: Device) {
-  const pd = d.allocPd();
-  const mr = pd.regMr(16384, ACCESS);
-  const cq = d.createCq(32);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 8, maxSendSge: 1, maxRecvSge: 1 } });
-  return { d, mr, cq, qp };
-}
-
-/** A worker device (A) and a thread device (B) with one connected RC QP each. */
+/** A worker device (A) and a thread device (B) with one connected RC QP each (connectRcEnds: a long ACK timeout). */
 async function pair(a: string, b: string) {
-  const A = side(await open(a, true));
-  const B = side(await open(b, false));
-  // a long ACK timeout: a retransmission on a loaded machine would change the counts asserted
-  connectQp(A.qp, { qpNum: B.qp.qpNum, psn: 0x100, gid: B.d.queryGid(0), port: udpPortOf(B.d) }, { sqPsn: 0x200, qpAccessFlags: ACCESS, timeout: 20 });
-  connectQp(B.qp, { qpNum: A.qp.qpNum, psn: 0x200, gid: A.d.queryGid(0), port: udpPortOf(A.d) }, { sqPsn: 0x100, qpAccessFlags: ACCESS, timeout: 20 });
+  const A = await openRcEnd(a, { worker: true }, ACCESS, { mrBytes: 16384, opened });
+  const B = await openRcEnd(b, { worker: false }, ACCESS, { mrBytes: 16384, opened });
+  connectRcEnds(A, B, ACCESS);
   return { A, B };
 }
 
-async function sendOnce(A: ReturnType<typeof side>, B: ReturnType<typeof side>, len: number, wrId: bigint) {
+async function sendOnce(A: RcEnd, B: RcEnd, len: number, wrId: bigint) {
   B.qp.postRecv({ wrId, sgList: [B.mr.sge(0, 8192)] });
   A.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, len)] });
   expect((await A.cq.next()).status).toBe(WcStatus.SUCCESS);
