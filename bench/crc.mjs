@@ -75,6 +75,13 @@ function race(bytes, fns) {
   return { rounds, best };
 }
 
+// the addon's 256-bit path (VPCLMULQDQ) on or off, switched only when the candidate changes
+let wideNow;
+const wide = (on) => {
+  if (wideNow === on) return;
+  addon.crc32Wide?.(on);
+  wideNow = on;
+};
 const cap = codec.bufCap;
 const rows = [];
 let sink = 0;
@@ -91,7 +98,8 @@ for (const size of SIZES) {
     resident: () => { let c = 0; for (let k = 0; k < calls; k++) c = codec.crc32Resident(chunk, c); sink ^= c; },
     copied: () => { sink ^= codec.crc32(data); },
     zlib: () => { sink ^= zlibCrc32(data); },
-    ...(addon ? { native: () => { sink ^= addon.crc32(data, 0, size, 0xffffffff); } } : {}),
+    ...(addon ? { native: () => { wide(true); sink ^= addon.crc32(data, 0, size, 0xffffffff); } } : {}),
+    ...(addon?.crc32Vclmul ? { native128: () => { wide(false); sink ^= addon.crc32(data, 0, size, 0xffffffff); } } : {}),
   });
   if (addon && (~addon.crc32(data, 0, size, 0xffffffff) >>> 0) !== want) throw new Error(`addon crc32 mismatch at ${size} bytes`);
   rows.push({
@@ -100,6 +108,7 @@ for (const size of SIZES) {
     ratios: rounds.map((r) => r.resident.cpu / r.zlib.cpu),
     native: addon ? best("native", "wall") : undefined,
     nativeRatios: addon ? rounds.map((r) => r.native.cpu / r.resident.cpu) : undefined,
+    wideRatios: addon?.crc32Vclmul ? rounds.map((r) => r.native.cpu / r.native128.cpu) : undefined,
   });
 }
 
@@ -118,10 +127,12 @@ const mmmOf = (v) => {
   return `${q[0].toFixed(2)} / ${q[q.length >> 1].toFixed(2)} / ${q[q.length - 1].toFixed(2)}`;
 };
 if (addon) {
-  console.log(`\nThe socket addon's CRC-32 (ICRC offload; ${addon.crc32Clmul ? "PCLMULQDQ folding" : "slicing-by-8 table: this CPU has no PCLMULQDQ"}), same rounds:`);
-  console.log("   bytes  addon(C)  C/wasm(mem)  C/zlib   per CPU second C/wasm(mem) per round min/median/max");
+  const how = addon.crc32Vclmul ? "PCLMULQDQ folding, 256-bit VPCLMULQDQ from 256 bytes" : addon.crc32Clmul ? "PCLMULQDQ folding" : "slicing-by-8 table: this CPU has no PCLMULQDQ";
+  console.log(`\nThe socket addon's CRC-32 (ICRC offload; ${how}), same rounds:`);
+  console.log(`   bytes  addon(C)  C/wasm(mem)  C/zlib   per CPU second C/wasm(mem) per round min/median/max${addon.crc32Vclmul ? "   256-bit / 128-bit path per round" : ""}`);
   for (const r of rows) {
-    console.log(`${String(r.size).padStart(8)}  ${mb(r.native)}  ${x(r.native, r.resident)}     ${x(r.native, r.zlib)}   ${mmmOf(r.nativeRatios)}`);
+    const w = r.wideRatios ? `   ${mmmOf(r.wideRatios)}` : "";
+    console.log(`${String(r.size).padStart(8)}  ${mb(r.native)}  ${x(r.native, r.resident)}     ${x(r.native, r.zlib)}   ${mmmOf(r.nativeRatios)}${w}`);
   }
 } else {
   console.log("\nThe socket addon is not built (or predates its CRC): no C column.");

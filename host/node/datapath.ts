@@ -213,6 +213,10 @@ export interface DatapathAddon {
   icrcOfPacket?(memory: Uint8Array | ArrayBuffer, offset: number, length: number): number;
   /** The CPU runs the carry-less-multiplication CRC. */
   crc32Clmul?: boolean;
+  /** It also runs the 256-bit one (AVX2 + VPCLMULQDQ: two lanes an instruction), for runs of 256 bytes or more. */
+  crc32Vclmul?: boolean;
+  /** Keeps runs of 256 bytes or more off the 256-bit path (false) or lets them on it (true, the default); returns whether they take it now. */
+  crc32Wide?(on: boolean): boolean;
 }
 
 /** The datapath part of a loaded addon module, or why it cannot serve. */

@@ -1348,6 +1348,19 @@ static napi_value js_icrc_of_packet(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* crc32Wide(on): whether runs of 256 bytes or more take the 256-bit VPCLMULQDQ path where the CPU
+ * has it (default true); returns whether they do now. Tests and bench/crc.mjs compare the two paths. */
+static napi_value js_crc32_wide(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  bool on = true;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok) return nu_throw_type(env, "crc32Wide(on: boolean)");
+  crc32_no_vclmul = !on;
+  napi_get_boolean(env, on && crc32_vclmul_available(), &out);
+  return out;
+}
+
 void datapath_init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"sendBatch", NULL, js_send_batch, NULL, NULL, NULL, napi_default, NULL},
@@ -1373,4 +1386,8 @@ void datapath_init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "icrcOfPacket", fn);
   napi_get_boolean(env, crc32_clmul_available(), &fn);
   napi_set_named_property(env, exports, "crc32Clmul", fn);
+  napi_get_boolean(env, crc32_vclmul_available(), &fn);
+  napi_set_named_property(env, exports, "crc32Vclmul", fn);
+  napi_create_function(env, "crc32Wide", NAPI_AUTO_LENGTH, js_crc32_wide, NULL, &fn);
+  napi_set_named_property(env, exports, "crc32Wide", fn);
 }

@@ -24,6 +24,10 @@ uint32_t crc32_raw(uint32_t crc, const uint8_t *p, size_t n);
 
 /* 1 when this CPU runs the carry-less-multiplication CRC (x86-64 with PCLMULQDQ). */
 int crc32_clmul_available(void);
+/* 1 when it also runs the 256-bit one (AVX2 and VPCLMULQDQ), used for runs of 256 bytes or more. */
+int crc32_vclmul_available(void);
+/* Set to 1 to keep to the 128-bit path (tests and bench/crc.mjs compare the two). */
+extern int crc32_no_vclmul;
 
 /* The facts the ICRC covers besides the UDP payload; addresses are GIDs (IPv4 as ::ffff:a.b.c.d). */
 typedef struct {

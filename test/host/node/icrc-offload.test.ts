@@ -51,7 +51,15 @@ describe("ICRC offload: the CRC and the masking rules", () => {
     expect(addon.crc32Clmul).toBe(process.arch === "x64" && /\bpclmulqdq\b/.test(cpuinfo));
   });
 
-  it("CRC-32 equals zlib's for every length 0..700 at four alignments, long runs and chained calls", () => {
+  it("has the 256-bit path where the CPU has AVX2 and VPCLMULQDQ (this one does), and can turn it off", () => {
+    const cpuinfo = (() => { try { return readFileSync("/proc/cpuinfo", "utf8"); } catch { return ""; } })();
+    expect(addon.crc32Vclmul).toBe(process.arch === "x64" && /\bvpclmulqdq\b/.test(cpuinfo) && /\bavx2\b/.test(cpuinfo));
+    expect(addon.crc32Wide!(false)).toBe(false);
+    expect(addon.crc32Wide!(true)).toBe(!!addon.crc32Vclmul);
+  });
+
+  for (const wide of [true, false]) it(`CRC-32 equals zlib's for every length 0..700 at four alignments, long runs and chained calls (${wide ? "256-bit path where there is one" : "128-bit path"})`, () => {
+    addon.crc32Wide!(wide);
     const r = rng(7);
     const buf = new Uint8Array(70_000).map(() => r() & 0xff);
     const ours = (off: number, len: number, crc = 0) => (~addon.crc32!(buf, off, len, ~crc >>> 0) >>> 0);
@@ -63,6 +71,7 @@ describe("ICRC offload: the CRC and the masking rules", () => {
     // two calls chain like one
     expect(ours(100, 5000, ours(0, 100))).toBe(zlib.crc32(buf.subarray(0, 5100)));
     expect(() => addon.crc32!(buf, 69_999, 2, 0)).toThrow(/inside the buffer/);
+    addon.crc32Wide!(true);
   });
 
   it("the golden vectors: a ConnectX-4 Lx CNP and scapy's UC SEND_ONLY", () => {
