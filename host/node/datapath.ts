@@ -21,7 +21,10 @@ export const TX_ICRC = 2;
 /**
  * TX record flag (ICRC offload): the addon computes the datagram's RoCEv2 ICRC into its last 4 bytes
  * as it sends it, for the IPv4 ID it goes with (written to `ipId`), over the layout's `srcAddr` and
- * `srcPort` (absent: the socket's own). A layout's `icrcFill` word asks for it per record.
+ * `srcPort` (absent: the socket's own). A layout's `icrcFill` word asks for it per record, and the
+ * addon clears that bit once it has filled the ICRC in: send such records with TX_ICRC too, so that
+ * one going out again (after EAGAIN, a GSO fallback, or a second sendBatch) has its ICRC moved to
+ * the ID it then gets. A request through `flagsOr` is not cleared: the ICRC is computed each time.
  */
 export const TX_ICRC_FILL = 4;
 /** RX record flag: the datagram was longer than its slot and was cut. */

@@ -4,25 +4,14 @@
 // own (copy in, XOR in place, copy out: copies run at memcpy speed). The module is built here, byte
 // by byte, from the instructions below (no file, no build step); where wasm SIMD is missing, the JS
 // loop runs.
+import { wasmEncode } from "../core/wasm/index.js";
 
 /** Bytes masked per call into the wasm scratch (a multiple of 16, so the key's phase carries over). */
 const CHUNK = 256 * 1024;
 /** Below this the JS loop is as quick as the two copies. */
 const WASM_MIN = 512;
 
-/** Unsigned LEB128. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
-const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
-const name = (s: string): number[] => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+const { uleb, name, section } = wasmEncode;
 
 /**
  * (module (memory (export "mem") PAGES)
@@ -41,11 +30,11 @@ function maskModule(): Uint8Array<ArrayBuffer> {
   const SIMD = 0xfd;
   const body = [
     2, 1, 0x7b, 1, 0x7f, // locals: one v128 ($v = 3), one i32 ($end = 4)
-    0x20, 2, SIMD, ...leb(0x11), 0x21, 3, // $v = i32x4.splat($k)
+    0x20, 2, SIMD, ...uleb(0x11), 0x21, 3, // $v = i32x4.splat($k)
     0x20, 0, 0x20, 1, 0x6a, 0x21, 4, // $end = $p + $n
     0x02, 0x40, 0x03, 0x40, // block, loop
     0x20, 0, 0x20, 4, 0x4f, 0x0d, 1, // br_if 1 ($p >= $end)
-    0x20, 0, 0x20, 0, SIMD, ...leb(0x00), 4, 0, 0x20, 3, SIMD, ...leb(0x51), SIMD, ...leb(0x0b), 4, 0, // store($p, load($p) ^ $v)
+    0x20, 0, 0x20, 0, SIMD, ...uleb(0x00), 4, 0, 0x20, 3, SIMD, ...uleb(0x51), SIMD, ...uleb(0x0b), 4, 0, // store($p, load($p) ^ $v)
     0x20, 0, 0x41, 16, 0x6a, 0x21, 0, // $p += 16
     0x0c, 0, 0x0b, 0x0b, 0x0b, // br 0, end loop, end block, end func
   ];
@@ -53,9 +42,9 @@ function maskModule(): Uint8Array<ArrayBuffer> {
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
     ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]), // type: (i32, i32, i32) -> ()
     ...section(3, [1, 0]), // one function of type 0
-    ...section(5, [1, 0, ...leb(pages)]), // memory, min `pages`
+    ...section(5, [1, 0, ...uleb(pages)]), // memory, min `pages`
     ...section(7, [2, ...name("mask"), 0, 0, ...name("mem"), 2, 0]),
-    ...section(10, [1, ...leb(body.length), ...body]),
+    ...section(10, [1, ...uleb(body.length), ...body]),
   ]);
 }
 

@@ -2,6 +2,7 @@
 #include "icrc.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CRC32_POLY_REFLECTED 0xedb88320u
@@ -140,9 +141,12 @@ __attribute__((target("avx2,vpclmulqdq,pclmul,sse4.1"))) static uint32_t crc32_v
 }
 
 static int clmul_cpu, vclmul_cpu;
+/* SOFTROCE_CRC_CLMUL=0 takes this CPU for one without PCLMULQDQ: the table CRC everywhere and the
+ * offload off, the path such a CPU runs (the tests run it so; read once, at the first CRC) */
 static void clmul_probe(void) {
   unsigned a, b, c, d;
-  clmul_cpu = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_PCLMUL) && (c & bit_SSE4_1);
+  const char *env = getenv("SOFTROCE_CRC_CLMUL");
+  clmul_cpu = !(env && strcmp(env, "0") == 0) && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_PCLMUL) && (c & bit_SSE4_1);
   /* AVX2 and VPCLMULQDQ, and the OS saving the ymm registers (libgcc's check covers XGETBV) */
   __builtin_cpu_init();
   vclmul_cpu = clmul_cpu && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("vpclmulqdq");

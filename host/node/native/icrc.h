@@ -2,9 +2,10 @@
  * CRC-32 (zlib's polynomial, reflected) and the RoCEv2 ICRC for the native datapath's ICRC
  * offload. On x86-64 with PCLMULQDQ (checked at run time) runs of 64 bytes or more are folded with
  * carry-less multiplication, 64 bytes a step; everything else (and every other CPU) uses a
- * slicing-by-8 table. The offload is on only where the fast path is (icrc_offload_available):
- * a C table CRC is no faster than the wasm core's SIMD braid, so without PCLMULQDQ the core keeps
- * its own ICRC.
+ * slicing-by-8 table. The offload is on only where the fast path is (crc32_clmul_available, read by
+ * host/node/native-link.ts icrcOffloadChoice): a C table CRC is no faster than the wasm core's SIMD
+ * braid, so without PCLMULQDQ the core keeps its own ICRC. SOFTROCE_CRC_CLMUL=0 in the environment
+ * makes any CPU one without (icrc.c clmul_probe), so that path is tested too.
  *
  * The ICRC is the one Linux rxe computes (rxe_icrc.c; assembly/crc/icrc.ts is the core's copy):
  *   CRC-32 over 8 x 0xff || IP header (IPv4: TOS, TTL, checksum as ones; IPv6: traffic class,

@@ -4,28 +4,7 @@ import { CoreAbiError, instantiateCore } from "../../../host/core/wasm/instance.
 import { VERBS_ABI_VERSION } from "../../../host/core/abi/index.js";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import { openDeviceWith } from "../../../host/core/verbs/device.js";
-
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-};
-const name = (s: string): number[] => [...uleb(s.length), ...new TextEncoder().encode(s)];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+import { name, section, sleb, uleb } from "../../../host/core/wasm/encode.js";
 
 /** A minimal wasm module: one page of exported memory and, unless `version` is undefined, verbs_abi_version() returning it. */
 function fakeCore(version: number | undefined): Uint8Array {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { datapathAddon, openDatapath, RX_RECORD } from "../../../host/node/datapath.js";
 import { openDevice, openTunnelDevice } from "../../../host/node/index.js";
-import { Gateway } from "../../../host/gateway/index.js";
+import { Gateway, type GatewayOptions } from "../../../host/gateway/index.js";
 import type { RelayHandle } from "../../../host/gateway/relay.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, WcOpcode, WcStatus, WrOpcode, SendFlags } from "../../../host/core/verbs/enums.js";
@@ -23,6 +23,32 @@ afterEach(async () => {
 });
 
 const addon = datapathAddon();
+
+/**
+ * A device on UDP at PEER, a gateway at GW that lets the tunnel reach the peer's port (`gwOptions` on
+ * top), a tunnel device through it, and an RC end on each (4 KiB MRs), connected both ways: the
+ * client `a` sends from PSN 0x200, the peer `b` from 0x100, with a long ACK timeout (4.3 s: no
+ * retransmission under load, so only the datagrams a test counts cross the gateway).
+ */
+async function tunnelAndPeer(gwOptions: Partial<GatewayOptions>) {
+  const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
+  cleanups.push(() => peer.close());
+  const peerPort = (peer.limits as { port: number }).port;
+  const gw = await Gateway.start({
+    listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], ...gwOptions,
+  });
+  cleanups.push(() => gw.close());
+  if (gwOptions.relay === "native" && gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
+  const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
+  cleanups.push(() => t.device.close());
+  const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+  const a = rcEnd(t.device, 4096, access);
+  const b = rcEnd(peer, 4096, access);
+  const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
+  connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
+  connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+  return { gw, a, b };
+}
 
 describe.skipIf(!addon)("datapath pollReceive (needs the socket addon)", () => {
   it("receives what is in the socket inside the call; 0 when nothing is, when stopped, or nested", async () => {
@@ -80,23 +106,9 @@ describe("gateway udpBusyPollUs", () => {
   });
 
   it.skipIf(!addon)("polls after a request that asks for an ACK, not after ACKs; the conversation is unchanged", async () => {
-    const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
-    cleanups.push(() => peer.close());
-    const peerPort = (peer.limits as { port: number }).port;
-    const gw = await Gateway.start({
-      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], udpBusyPollUs: 300,
-    });
-    cleanups.push(() => gw.close());
+    // exactly one SEND and one ACK cross the gateway
+    const { gw, a, b } = await tunnelAndPeer({ udpBusyPollUs: 300 });
     expect(gw.udpPath).toBe("native");
-    const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
-    cleanups.push(() => t.device.close());
-    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-    const a = rcEnd(t.device, 4096, access);
-    const b = rcEnd(peer, 4096, access);
-    // a long ACK timeout (4.3 s): no retransmission under load, so exactly one SEND and one ACK cross the gateway
-    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
-    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
-    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
     b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
     a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
 
@@ -127,22 +139,7 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
   });
 
   it.skipIf(!addon)("the relay thread polls for the answer after a request that asks for one; SENDs both ways arrive as without it", async () => {
-    const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
-    cleanups.push(() => peer.close());
-    const peerPort = (peer.limits as { port: number }).port;
-    const gw = await Gateway.start({
-      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], relay: "native", relayBusyPollUs: 5000,
-    });
-    cleanups.push(() => gw.close());
-    if (gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
-    const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
-    cleanups.push(() => t.device.close());
-    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-    const a = rcEnd(t.device, 4096, access);
-    const b = rcEnd(peer, 4096, access);
-    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
-    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
-    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+    const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: 5000 });
     // the relay's own timestamps (a bench's per-hop breakdown), on for these round trips
     const relay = (gw as unknown as { relay: RelayHandle }).relay;
     expect(() => relay.trace(1 << 21)).toThrow(RangeError);
@@ -185,22 +182,7 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
   });
 
   it.skipIf(!addon)("a window that sees only a bare ACK ends without its answer; misses close the gate, an answered probe opens it", async () => {
-    const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
-    cleanups.push(() => peer.close());
-    const peerPort = (peer.limits as { port: number }).port;
-    const gw = await Gateway.start({
-      listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [PEER], dstPorts: [peerPort], relay: "native", relayBusyPollUs: 2000,
-    });
-    cleanups.push(() => gw.close());
-    if (gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
-    const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
-    cleanups.push(() => t.device.close());
-    const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-    const a = rcEnd(t.device, 4096, access);
-    const b = rcEnd(peer, 4096, access);
-    const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
-    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
-    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
+    const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: 2000 });
     const stats = () => gw.relayStats()!;
     // RDMA WRITEs: answered by a bare ACK only, so each window runs out (spaced past the window: one window each)
     for (let i = 0; i < 16; i++) {

@@ -6,6 +6,7 @@
 // without the offload talk to each other, and a bad ICRC is still a counted drop.
 // Addresses: 127.0.21.0/24.
 import { afterEach, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
 import { readFileSync, readdirSync, statSync } from "node:fs";
@@ -81,6 +82,41 @@ describe("ICRC offload: the CRC and the masking rules", () => {
       "17104630818be28935d90e9a95505401be885e50000078f353f3");
     expect(bswap(addon.icrcOfPacket!(cnp, 0, cnp.length))).toBe(0x82fd002a);
     expect(bswap(addon.icrcOfPacket!(uc, 0, uc.length))).toBe(0x78f353f3);
+  });
+
+  it("on a CPU without PCLMULQDQ (SOFTROCE_CRC_CLMUL=0): the addon loads, says so, and its table CRC and ICRC are right", () => {
+    // a child process, since the CPU check runs once per process; the same checks as above on the
+    // table path, long runs included (under the carry-less path those go through the folding)
+    const script = `
+      import { createRequire } from "node:module";
+      import zlib from "node:zlib";
+      const addon = createRequire(import.meta.url)(process.argv[1]);
+      const buf = new Uint8Array(70000);
+      let x = 7;
+      for (let i = 0; i < buf.length; i++) buf[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+      const ours = (off, len) => ~addon.crc32(buf, off, len, 0xffffffff) >>> 0;
+      const bad = [];
+      for (let len = 0; len <= 700; len++) for (let off = 0; off < 4; off++) if (ours(off, len) !== zlib.crc32(buf.subarray(off, off + len))) bad.push(len + "@" + off);
+      for (const len of [4096, 4112, 65536, 69999]) if (ours(1, len) !== zlib.crc32(buf.subarray(1, 1 + len))) bad.push(len + "@1");
+      const icrc = process.argv.slice(2).map((h) => { const p = Buffer.from(h, "hex"); return addon.icrcOfPacket(p, 0, p.length); });
+      console.log(JSON.stringify({ clmul: addon.crc32Clmul, bad, icrc }));
+    `;
+    const path = new URL("../../../host/node/native/build/Release/softroce_sockopt.node", import.meta.url).pathname;
+    const cnp = "45c2003c718c4000401191610a0011010a001201000012b7002800008100ffff40000118000000000000000000000000000000000000000082fd002a";
+    const uc = "45010040047840004011b4d5c0a80007c0a80007c00012b7002caca22460ffff000000d300cf17104630818be28935d90e9a95505401be885e50000078f353f3";
+    const run = (env: string | undefined) => {
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", script, path, cnp, uc], {
+        env: { ...process.env, SOFTROCE_CRC_CLMUL: env }, encoding: "utf8", timeout: 60_000,
+      });
+      expect(r.stderr).toBe("");
+      return JSON.parse(r.stdout) as { clmul: boolean; bad: string[]; icrc: number[] };
+    };
+    const off = run("0");
+    expect(off).toEqual({ clmul: false, bad: [], icrc: [bswap(0x82fd002a), bswap(0x78f353f3)] });
+    // the offload then stays off, and says why
+    expect(icrcOffloadChoice({ ...addon, crc32Clmul: off.clmul }, true).state).toMatch(/no PCLMULQDQ/);
+    // any other value leaves the CPU check alone
+    expect(run("1").clmul).toBe(addon.crc32Clmul);
   });
 
   it("agrees with the ICRC every RoCE packet of the rxe captures carries, and with the core's", async () => {
