@@ -8,7 +8,9 @@
 //      postSend + poll, 64 B WRITEs, 32 in flight): worker vs single-thread.
 //   3. 64 B RC SEND round trip (ping-pong with the child echoing): target worker/single <= 1.2; the
 //      devices take turns in blocks of BENCH_RTT_BLOCK (100) pings, so that all see the same load.
-// Rounds interleave the configurations; ratios are printed per round as min/median/max.
+// Rounds interleave the configurations (which device goes first alternates every round, whether its idle
+// or its busy run goes first every two rounds, after one unrecorded warm-up run per device); ratios are
+// printed per round as min/median/max.
 // On Linux each goodput run is accounted per thread (schedstat: ns on a CPU, ns runnable waiting for
 // one): the application thread, the device worker, the peer process, the rest of the machine; and
 // the bound the CPU puts on busy/idle (the cores the busy run leaves the worker and the peer over the
@@ -28,6 +30,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // each goodput run posts WRITEs for this long (ms), then waits for the last completion: long beside the
 // load's period (5 ms) and the window (8 MiB), so that one run is hundreds of load periods
 const GOODPUT_MS = Number(process.env.BENCH_GOODPUT_MS ?? 600);
+/** each device's unrecorded warm-up run before the rounds (ms) */
+const WARM_MS = Math.min(GOODPUT_MS, 200);
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 5000);
 const PINGS = Number(process.env.BENCH_PINGS ?? 2000);
 // the round trips of a round go in blocks of this many pings per device, the devices taking turns
@@ -272,7 +276,8 @@ async function drain(s, n, onWc) {
 }
 
 /** MB/s (10^6 B/s) of 64 KiB RC WRITEs, posted for GOODPUT_MS. */
-async function goodput(s, peer, busy, peerPid) {
+async function goodput(s, peer, busy, peerPid, warmUp = false) {
+  const runMs = warmUp ? WARM_MS : GOODPUT_MS;
   const cpu0 = await cpuSnapshot(s, peerPid);
   const stop = busy ? startLoad() : () => {};
   let posted = 0, done = 0, open = true;
@@ -280,7 +285,7 @@ async function goodput(s, peer, busy, peerPid) {
   const t0 = performance.now();
   // what the window allows, posted as one list: one doorbell per batch
   const post = () => {
-    if (open && performance.now() - t0 >= GOODPUT_MS) open = false;
+    if (open && performance.now() - t0 >= runMs) open = false;
     const wrs = [];
     while (open && posted - done < DEPTH) {
       const slot = posted % DEPTH;
@@ -303,6 +308,7 @@ async function goodput(s, peer, busy, peerPid) {
   const mbps = (SIZE * done) / ((performance.now() - t0) * 1000);
   stop();
   const cpu = cpuBetween(cpu0, await cpuSnapshot(s, peerPid));
+  if (warmUp) return mbps;
   if (cpu) (s.cpu ??= { idle: [], busy: [] })[busy ? "busy" : "idle"].push({ ...cpu, mbps });
   (s.messages ??= []).push(done);
   if (before && !s.goodputWakeups?.[busy ? 1 : 0]) {
@@ -544,19 +550,23 @@ async function parent() {
   workers.forEach((w, i) => w.connect(hello.sides[1 + i]));
   const [peerS, peerW] = hello.sides;
   const r = { wIdle: [], wBusy: [], sIdle: [], sBusy: [], wCost: [], sCost: [], wRtt: worker.rtts, sRtt: [] };
+  // one unrecorded run per device first: a worker thread's code is cold (its own isolate) and every
+  // MR and ring page untouched until its first run, which would otherwise land in round 1's idle figure
+  for (const [s, p] of [[single, peerS], ...workers.map((w, i) => [w, hello.sides[1 + i]])]) await goodput(s, p, false, c.pid, true);
   for (let round = 0; round < ROUNDS; round++) {
     // alternate which goes first, so drift in the machine's load does not favour one
     const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
+    // and whether the idle or the busy run goes first, so neither is always the one after a cold start
+    // or after the other's traffic
+    const busyFirst = round % 4 >= 2;
     for (const [k, s, p] of order) {
-      r[`${k}Idle`].push(await goodput(s, p, false, c.pid));
-      r[`${k}Busy`].push(await goodput(s, p, true, c.pid));
+      for (const busy of busyFirst ? [true, false] : [false, true]) r[`${k}${busy ? "Busy" : "Idle"}`].push(await goodput(s, p, busy, c.pid));
     }
     // the further worker devices (BENCH_SPINS, BENCH_ACK_HOLD): their goodput beside, the levers on busy/idle
     const extra = workers.slice(1).map((w, i) => [w, hello.sides[2 + i]]);
     if (round % 2) extra.reverse();
     for (const [w, p] of extra) {
-      (w.idle ??= []).push(await goodput(w, p, false, c.pid));
-      (w.busy ??= []).push(await goodput(w, p, true, c.pid));
+      for (const busy of busyFirst ? [true, false] : [false, true]) (w[busy ? "busy" : "idle"] ??= []).push(await goodput(w, p, busy, c.pid));
     }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
     const rttOrder = [single, ...workers];
