@@ -13,3 +13,14 @@ export function envInteger(name: string, min: number, max: number, unit = ""): n
   if (!(n >= min && n <= max)) throw new RangeError(`${name}=${JSON.stringify(v)}: an integer ${min} .. ${max}${unit ? ` ${unit}` : ""}`);
   return n;
 }
+
+/**
+ * The value of env variable `name` when it is one of `choices`, or undefined when it is unset or
+ * empty. Anything else throws a RangeError naming the variable, its value and the choices.
+ */
+export function envChoice<T extends string>(name: string, choices: readonly T[]): T | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === "") return undefined;
+  if (!(choices as readonly string[]).includes(v)) throw new RangeError(`${name}=${JSON.stringify(v)}: one of ${choices.join(", ")}`);
+  return v as T;
+}

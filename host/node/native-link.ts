@@ -22,6 +22,7 @@ import { errnoName } from "./errno.js";
 import { SourcePortPool, type UdpSourcePorts } from "./sport-pool.js";
 import { UdpLinkBase } from "./udp-link-base.js";
 import { sockoptAddon } from "./sockopt.js";
+import { envChoice, envInteger } from "./env.js";
 
 /**
  * The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the
@@ -57,13 +58,25 @@ export const RX_BATCH_LAYOUT_ICRC: RxLayout = { ...RX_BATCH_LAYOUT, icrc: Rxr.IC
  * core's SIMD braid, so moving the work would buy nothing. `state` is what `devinfo -v` prints.
  */
 export function icrcOffloadChoice(addon: DatapathAddon, asked?: boolean): { on: boolean; state: string } {
-  const env = process.env.SOFTROCE_ICRC_OFFLOAD;
-  const want = asked ?? (env === "0" ? false : true);
+  const want = asked ?? envChoice("SOFTROCE_ICRC_OFFLOAD", ["0", "1"] as const) !== "0";
   if (!want) return { on: false, state: asked === false ? "off (asked for)" : "off (SOFTROCE_ICRC_OFFLOAD=0)" };
   if (!addon.crc32Clmul) {
     return { on: false, state: addon.crc32 ? "off (the CPU has no PCLMULQDQ: the core's CRC is as fast as a table CRC in C)" : "off (the socket addon predates the ICRC offload)" };
   }
   return { on: true, state: "on (TX and RX, PCLMULQDQ CRC-32 in the socket addon)" };
+}
+
+interface LinkSettings {
+  flush: "defer" | "now";
+  busyPollUs: number;
+}
+
+/** The flush and busy-poll window of a link: its options, else env SOFTROCE_FLUSH / SOFTROCE_BUSY_POLL_US, else the defaults. */
+function linkSettings(opts: NativeUdpLinkOptions): LinkSettings {
+  const flush = opts.flush ?? envChoice("SOFTROCE_FLUSH", ["defer", "now"] as const) ?? DEFAULT_FLUSH;
+  const busyPollUs = opts.busyPollUs ?? envInteger("SOFTROCE_BUSY_POLL_US", 0, 1000, "µs") ?? 0;
+  if (!(Number.isInteger(busyPollUs) && busyPollUs >= 0 && busyPollUs <= 1000)) throw new RangeError(`bad busy-poll window ${busyPollUs} µs (0..1000)`);
+  return { flush, busyPollUs };
 }
 
 export interface NativeUdpLinkOptions {
@@ -156,6 +169,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     readonly address: string,
     private readonly opts: NativeUdpLinkOptions,
     icrc: { on: boolean; state: string },
+    settings: LinkSettings,
   ) {
     super();
     this.icrcOffload = icrc.on;
@@ -163,11 +177,8 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     this.localPort = datapath.port;
     this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
-    const env = process.env.SOFTROCE_FLUSH;
-    this.flush = opts.flush ?? (env === "defer" || env === "now" ? env : DEFAULT_FLUSH);
-    const busy = opts.busyPollUs ?? Number(process.env.SOFTROCE_BUSY_POLL_US ?? 0);
-    if (!(Number.isInteger(busy) && busy >= 0 && busy <= 1000)) throw new RangeError(`bad busy-poll window ${busy} µs (0..1000)`);
-    if (busy) datapath.setBusyPoll(busy);
+    this.flush = settings.flush;
+    if (settings.busyPollUs) datapath.setBusyPoll(settings.busyPollUs);
     const info = datapath.info();
     const loopback = datapath.family === 4 && address.startsWith("127.");
     const gsoWanted = opts.gso === undefined || opts.gso === "auto" ? datapath.family === 6 || loopback : opts.gso;
@@ -198,6 +209,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     const cap = opts.txRingSize ?? 1024;
     const gro = opts.gro ?? true;
     const icrc = icrcOffloadChoice(addon, opts.icrcOffload);
+    const settings = linkSettings(opts); // before the socket opens: a bad setting leaves nothing open
     const r = openDatapath(
       {
         // the device's memory comes at attach (setMemory); until then an empty buffer
@@ -210,7 +222,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
       addon,
     );
     if (!r.datapath) return { reason: r.reason };
-    return { link: new NativeUdpLink(r.datapath, opts.address, opts, icrc) };
+    return { link: new NativeUdpLink(r.datapath, opts.address, opts, icrc, settings) };
   }
 
   /** Bytes the peer can buffer: half our receive buffer as the kernel granted it (see UdpLink). */

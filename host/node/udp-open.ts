@@ -4,6 +4,7 @@
 import { UdpLink, type UdpSendError } from "./udp.js";
 import { NativeUdpLink } from "./native-link.js";
 import type { UdpSourcePorts } from "./sport-pool.js";
+import { envChoice } from "./env.js";
 
 export interface UdpLinkChoice {
   address: string;
@@ -17,13 +18,11 @@ export interface UdpLinkChoice {
 
 export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
   // env SOFTROCE_UDP_SOURCE_PORTS ("per-qp" | "device") sets the default, as SOFTROCE_DATAPATH does the path's
-  const envSp = process.env.SOFTROCE_UDP_SOURCE_PORTS;
-  const sp = options.udpSourcePorts ?? (envSp === "per-qp" || envSp === "device" ? envSp : undefined);
+  const sp = options.udpSourcePorts ?? envChoice("SOFTROCE_UDP_SOURCE_PORTS", ["per-qp", "device"] as const);
   if (sp !== undefined && sp !== "per-qp" && sp !== "device") throw new TypeError(`bad udpSourcePorts ${String(sp)}: "per-qp" or "device"`);
   const cap = options.sourcePortCap;
   if (cap !== undefined && (!Number.isInteger(cap) || cap < 1 || cap > 0x4000)) throw new RangeError(`bad sourcePortCap ${cap} (1 .. 16384)`);
-  const env = process.env.SOFTROCE_DATAPATH;
-  const want = options.datapath ?? (env === "dgram" || env === "native" ? env : "native");
+  const want = options.datapath ?? envChoice("SOFTROCE_DATAPATH", ["native", "dgram"] as const) ?? "native";
   let reason = "node:dgram asked for";
   if (want === "native") {
     const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError, udpSourcePorts: sp, sourcePortCap: options.sourcePortCap });

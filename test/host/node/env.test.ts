@@ -2,7 +2,8 @@
 // empty is "no setting", a decimal integer in range is the value, anything else a RangeError that
 // names the variable, the value and the range.
 import { afterEach, describe, expect, it } from "vitest";
-import { envInteger } from "../../../host/node/env.js";
+import { envChoice, envInteger } from "../../../host/node/env.js";
+import { datapathOf, openDevice } from "../../../host/node/index.js";
 
 const NAME = "SOFTROCE_TEST_ENV_INTEGER";
 afterEach(() => {
@@ -33,5 +34,65 @@ describe("envInteger", () => {
     }
     process.env[NAME] = "3";
     expect(() => envInteger(NAME, 4, 8)).toThrow(new RangeError(`${NAME}="3": an integer 4 .. 8`));
+  });
+});
+
+describe("envChoice", () => {
+  it("unset or empty: undefined; one of the choices: itself", () => {
+    delete process.env[NAME];
+    expect(envChoice(NAME, ["a", "b"])).toBeUndefined();
+    process.env[NAME] = "";
+    expect(envChoice(NAME, ["a", "b"])).toBeUndefined();
+    process.env[NAME] = "b";
+    expect(envChoice(NAME, ["a", "b"])).toBe("b");
+  });
+
+  it("anything else: a RangeError naming the variable, the value and the choices", () => {
+    for (const bad of ["c", "A", " a", "a ", "ab"]) {
+      process.env[NAME] = bad;
+      expect(() => envChoice(NAME, ["a", "b"])).toThrow(new RangeError(`${NAME}=${JSON.stringify(bad)}: one of a, b`));
+    }
+  });
+});
+
+// the Node host's own settings go through them: a value the host cannot take stops openDevice with
+// the variable's name instead of opening a device configured some other way
+describe("the Node host's environment settings", () => {
+  const SETTINGS = [
+    ["SOFTROCE_DATAPATH", "fast", "one of native, dgram"],
+    ["SOFTROCE_UDP_SOURCE_PORTS", "perqp", "one of per-qp, device"],
+    ["SOFTROCE_FLUSH", "later", "one of defer, now"],
+    ["SOFTROCE_ICRC_OFFLOAD", "off", "one of 0, 1"],
+    ["SOFTROCE_BUSY_POLL_US", "1e2", "an integer 0 .. 1000 µs"],
+  ] as const;
+  afterEach(() => {
+    for (const [name] of SETTINGS) delete process.env[name];
+  });
+
+  for (const [name, bad, says] of SETTINGS) {
+    it(`${name}=${bad} is refused by openDevice`, async () => {
+      process.env[name] = bad;
+      await expect(openDevice({ address: "127.0.31.1", port: 0 })).rejects.toThrow(`${name}=${JSON.stringify(bad)}: ${says}`);
+    });
+  }
+
+  it("good values open the device they ask for", async () => {
+    process.env.SOFTROCE_DATAPATH = "dgram";
+    const d = await openDevice({ address: "127.0.31.1", port: 0 });
+    try {
+      expect(datapathOf(d)?.path).toBe("dgram");
+    } finally {
+      await d.close();
+    }
+    process.env.SOFTROCE_DATAPATH = "native";
+    process.env.SOFTROCE_ICRC_OFFLOAD = "0";
+    const n = await openDevice({ address: "127.0.31.1", port: 0 });
+    try {
+      const dp = datapathOf(n);
+      if (dp?.path === "native") expect(dp.icrcOffload).toBe("off (SOFTROCE_ICRC_OFFLOAD=0)");
+      else expect(dp?.reason).toBeTruthy(); // no addon: the fallback says why
+    } finally {
+      await n.close();
+    }
   });
 });
