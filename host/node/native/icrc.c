@@ -69,6 +69,20 @@ __attribute__((target("pclmul,sse4.1"))) static inline __m128i fold(__m128i x, _
   return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
 }
 
+/* Both folds end here: the remaining 16-byte blocks folded into x, then x and the last n < 16 bytes
+ * through the table. */
+__attribute__((target("pclmul,sse4.1"))) static uint32_t fold_finish(__m128i x, const uint8_t *p, size_t n) {
+  const __m128i k128 = _mm_set_epi64x((long long)K_128_HI, (long long)K_128_LO);
+  while (n >= 16) {
+    x = fold(x, k128, _mm_loadu_si128((const __m128i *)p));
+    p += 16;
+    n -= 16;
+  }
+  uint8_t rest[16];
+  _mm_storeu_si128((__m128i *)rest, x);
+  return crc32_table(crc32_table(0, rest, 16), p, n);
+}
+
 __attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const uint8_t *p, size_t n) {
   const __m128i k512 = _mm_set_epi64x((long long)K_512_HI, (long long)K_512_LO);
   const __m128i k128 = _mm_set_epi64x((long long)K_128_HI, (long long)K_128_LO);
@@ -87,14 +101,7 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t cr
     n -= 64;
   }
   __m128i x = fold(fold(fold(x0, k128, x1), k128, x2), k128, x3);
-  while (n >= 16) {
-    x = fold(x, k128, _mm_loadu_si128((const __m128i *)p));
-    p += 16;
-    n -= 16;
-  }
-  uint8_t rest[16];
-  _mm_storeu_si128((__m128i *)rest, x);
-  return crc32_table(crc32_table(0, rest, 16), p, n);
+  return fold_finish(x, p, n);
 }
 
 /* The same with 256-bit VPCLMULQDQ (AVX2): each instruction multiplies in both 128-bit lanes, so
@@ -130,14 +137,7 @@ __attribute__((target("avx2,vpclmulqdq,pclmul,sse4.1"))) static uint32_t crc32_v
   }
   __m256i y = fold256(fold256(fold256(y0, k256, y1), k256, y2), k256, y3);
   __m128i x = fold(_mm256_castsi256_si128(y), k128, _mm256_extracti128_si256(y, 1));
-  while (n >= 16) {
-    x = fold(x, k128, _mm_loadu_si128((const __m128i *)p));
-    p += 16;
-    n -= 16;
-  }
-  uint8_t rest[16];
-  _mm_storeu_si128((__m128i *)rest, x);
-  return crc32_table(crc32_table(0, rest, 16), p, n);
+  return fold_finish(x, p, n);
 }
 
 static int clmul_cpu, vclmul_cpu;
