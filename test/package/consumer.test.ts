@@ -2,7 +2,7 @@
 // program and a browser module that use the package type-checked under nodenext and bundler
 // resolution, and the Node program run.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +11,7 @@ import { ROOT, cleanEnv, npm, requireBuild } from "./npm.js";
 const TSC = join(ROOT, "node_modules/typescript/bin/tsc");
 
 const NODE_PROGRAM = `import { openDevice, openTunnelDevice, connectQp, localEndpoint, nameOf, udpPortOf, UdpBindError,
-  Access, QpType, WcStatus, WrOpcode, SendFlags, type Device, type TunnelDevice } from "softroce";
+  datapathOf, Access, QpType, WcStatus, WrOpcode, SendFlags, type Device, type TunnelDevice } from "softroce";
 
 const a: Device = await openDevice({ address: "127.0.0.1", port: 0 });
 const b: Device = await openDevice({ address: "127.0.0.2", port: 0 });
@@ -33,6 +33,7 @@ x.mr.bytes[0] = 42;
 x.qp.postSend({ wrId: 7n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [x.mr.sge(0, 1)], rdma: { remoteAddr: y.mr.addr, rkey: y.mr.rkey } });
 const wc = await x.cq.next();
 console.log("write:", nameOf(WcStatus, wc.status), y.mr.bytes[0]);
+console.log("datapath:", datapathOf(a)?.path);
 a.close();
 b.close();
 // type-checked, not called: needs a gateway
@@ -98,7 +99,10 @@ describe("the package in a user's project", () => {
     tsc("tsconfig.nodenext.json", tsconfig("nodenext", ["node-api.ts"]));
     const r = spawnSync(process.execPath, ["out/node-api.js"], { cwd: join(dir, "app"), encoding: "utf8", timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toBe("second bind: EADDRINUSE\nwrite: SUCCESS 42\n");
+    // The install step built the addon from the packed sources wherever this checkout's own build
+    // did (a source missing from the tarball leaves the user on node:dgram).
+    const native = existsSync(join(ROOT, "host/node/native/build/Release/softroce_sockopt.node"));
+    expect(r.stdout).toBe(`second bind: EADDRINUSE\nwrite: SUCCESS 42\ndatapath: ${native ? "native" : "dgram"}\n`);
   }, 240_000);
 
   it("the Node program type-checks under bundler resolution with the node condition", () => {

@@ -1,6 +1,6 @@
 // What `npm pack` puts in the tarball: every file matches the allowlist, and the files the
 // package cannot work without are there (no test builds, no internal bundle, no sources of tests).
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT, npm, requireBuild } from "./npm.js";
@@ -16,7 +16,7 @@ export const ALLOW: RegExp[] = [
   /^dist\/browser\/softroce(-shared)?-[A-Z0-9]+\.wasm$/,
   /^dist\/types\/host\/(index|(browser|node|gateway|cli|core)\/[\w/.-]+)\.d\.ts$/,
   /^docs\/[\w/.-]+\.(md|png|svg)$/,
-  /^host\/node\/native\/(sockopt\.c|udpsock\.[ch]|datapath\.[ch]|icrc_id\.[ch]|binding\.gyp|build\.mjs)$/,
+  /^host\/node\/native\/(\w+\.[ch]|binding\.gyp|build\.mjs)$/,
 ];
 
 /** Files without which the package does not work. */
@@ -26,6 +26,28 @@ const REQUIRED = [
   "dist/types/host/gateway/index.d.ts", "host/node/native/build.mjs", "host/node/native/binding.gyp",
   "build/softroce-shared.wasm", "dist/node/device-thread.js", "dist/browser/device-worker.js",
 ];
+
+const NATIVE = "host/node/native";
+
+/**
+ * The addon's sources as the install step compiles them: binding.gyp's sources and every local
+ * header they include, transitively. Without one of them the install's build fails and the package
+ * falls back to node:dgram.
+ */
+export function nativeSources(): string[] {
+  const gyp = JSON.parse(readFileSync(join(ROOT, NATIVE, "binding.gyp"), "utf8")) as { targets: { sources: string[] }[] };
+  const seen = new Set<string>();
+  const todo = gyp.targets.flatMap((t) => t.sources);
+  while (todo.length) {
+    const f = todo.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const m of readFileSync(join(ROOT, NATIVE, f), "utf8").matchAll(/^#include "([\w.]+)"/gm)) {
+      if (existsSync(join(ROOT, NATIVE, m[1]))) todo.push(m[1]);
+    }
+  }
+  return [...seen].sort().map((f) => `${NATIVE}/${f}`);
+}
 
 export function packFiles(): string[] {
   requireBuild();
@@ -60,8 +82,15 @@ describe("npm pack", () => {
     const files = packFiles();
     expect(files.filter((f) => !ALLOW.some((re) => re.test(f)))).toEqual([]);
     expect(REQUIRED.filter((f) => !files.includes(f))).toEqual([]);
+    expect(nativeSources().filter((f) => !files.includes(f))).toEqual([]);
     // what this test exists to keep out
     expect(files.filter((f) => /cli-test|\.test-build|dist\/internal|^test\//.test(f))).toEqual([]);
+  });
+
+  it("the addon's sources are binding.gyp's and the headers they include (the list above can fail)", () => {
+    const sources = nativeSources();
+    for (const f of ["datapath.c", "relay.c", "icrc.c", "icrc.h", "napi_util.h", "udpsock.h"]) expect(sources).toContain(`${NATIVE}/${f}`);
+    expect(sources.filter((f) => f.endsWith(".mjs") || f.endsWith(".gyp"))).toEqual([]);
   });
 
   it("the allowlist refuses what must not ship", () => {
