@@ -1,7 +1,11 @@
 // Bundles the hosts. Node bundles target node20; the browser bundle targets
 // es2022 with platform "browser", so any node: import reachable from it fails.
 import * as esbuild from "esbuild";
-import { chmodSync, copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+
+// The folders this script writes start empty: the wasm assets' names carry a content hash, so an old
+// build's would otherwise stay beside the new ones and ship in the package.
+for (const dir of ["node", "internal", "gateway", "cli", "browser", "playground"]) rmSync(`dist/${dir}`, { recursive: true, force: true });
 
 const common = { bundle: true, format: "esm", sourcemap: true, logLevel: "warning", packages: "external" };
 

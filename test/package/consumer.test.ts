@@ -1,7 +1,7 @@
 // A user's project: the packed tarball installed offline into a temporary directory, a Node
 // program and a browser module that use the package type-checked under nodenext and bundler
 // resolution, and the Node program run.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,6 +104,36 @@ describe("the package in a user's project", () => {
     const native = existsSync(join(ROOT, "host/node/native/build/Release/softroce_sockopt.node"));
     expect(r.stdout).toBe(`second bind: EADDRINUSE\nwrite: SUCCESS 42\ndatapath: ${native ? "native" : "dgram"}\n`);
   }, 240_000);
+
+  it("the installed CLI serves the playground (the demo's last line sends a user there)", async () => {
+    expect(installed).toBe(true);
+    const proj = join(dir, "app");
+    const child = spawn(process.execPath, [join(proj, "node_modules/softroce/dist/cli/softroce.js"), "playground", "--port", "0", "--host", "127.0.0.1", "--no-live", "--duration", "60"], { cwd: proj, stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      let out = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL within 30 s: ${out}`)), 30_000);
+        child.stdout!.on("data", (b: Buffer) => {
+          out += b;
+          const m = /open (http:\/\/\S+\/)/.exec(out);
+          if (m) { clearTimeout(timer); resolve(m[1]); }
+        });
+        child.stderr!.on("data", (b: Buffer) => (out += b));
+        child.on("exit", (code) => { clearTimeout(timer); reject(new Error(`exited ${code}: ${out}`)); });
+      });
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+      const html = await page.text();
+      for (const src of [...html.matchAll(/(?:src|href)="\.?\/?([\w./-]+\.(?:js|css))"/g)].map((m) => m[1])) {
+        expect((await fetch(new URL(src, url))).status, src).toBe(200);
+      }
+      expect(html).toMatch(/playground\.js/);
+      expect((await fetch(new URL("chat/", url))).status).toBe(200);
+    } finally {
+      child.kill();
+    }
+  }, 60_000);
 
   it("the Node program type-checks under bundler resolution with the node condition", () => {
     tsc("tsconfig.bundler-node.json", tsconfig("bundler", ["node-api.ts"], { customConditions: ["node"] }));

@@ -15,6 +15,8 @@ export const ALLOW: RegExp[] = [
   /^dist\/browser\/(index|device-worker)\.js(\.map)?$/,
   /^dist\/browser\/softroce(-shared)?-[A-Z0-9]+\.wasm$/,
   /^dist\/types\/host\/(index|(browser|node|gateway|cli|core)\/[\w/.-]+)\.d\.ts$/,
+  // the playground `softroce playground` serves, and the browser-chat example it serves at /chat/
+  /^dist\/playground\/((chat\/)?(index\.html|softroce(-shared)?-[A-Z0-9]+\.wasm)|(playground|device-worker)\.js(\.map)?|chat\/chat\.js(\.map)?|style\.css|_headers)$/,
   /^docs\/[\w/.-]+\.(md|png|svg)$/,
   /^host\/node\/native\/(\w+\.[ch]|binding\.gyp|build\.mjs)$/,
 ];
@@ -25,6 +27,8 @@ const REQUIRED = [
   "dist/gateway/index.js", "dist/cli/softroce.js", "dist/types/host/node/index.d.ts", "dist/types/host/browser/index.d.ts",
   "dist/types/host/gateway/index.d.ts", "host/node/native/build.mjs", "host/node/native/binding.gyp",
   "build/softroce-shared.wasm", "dist/node/device-thread.js", "dist/browser/device-worker.js",
+  "dist/playground/index.html", "dist/playground/playground.js", "dist/playground/device-worker.js", "dist/playground/chat/index.html",
+  "dist/playground/chat/chat.js",
 ];
 
 const NATIVE = "host/node/native";
@@ -83,6 +87,12 @@ describe("npm pack", () => {
     expect(files.filter((f) => !ALLOW.some((re) => re.test(f)))).toEqual([]);
     expect(REQUIRED.filter((f) => !files.includes(f))).toEqual([]);
     expect(nativeSources().filter((f) => !files.includes(f))).toEqual([]);
+    // one wasm asset of each kind where a bundle loads them (an old build's, under another hash, must not ship)
+    const assets = files.filter((f) => f.endsWith(".wasm") && f.startsWith("dist/"));
+    for (const dir of new Set(assets.map((f) => f.slice(0, f.lastIndexOf("/"))))) {
+      const names = assets.filter((f) => f.slice(0, f.lastIndexOf("/")) === dir).map((f) => f.slice(dir.length + 1).replace(/-[A-Z0-9]+\.wasm$/, ""));
+      expect(names.sort(), dir).toEqual(["softroce", "softroce-shared"]);
+    }
     // what this test exists to keep out
     expect(files.filter((f) => /cli-test|\.test-build|dist\/internal|^test\//.test(f))).toEqual([]);
   });
