@@ -176,6 +176,12 @@ export interface DatapathInfo {
   /** IPv6: each datagram leaves with its record's flow label (the layout has one; IPV6_FLOWINFO_SEND on, IPV6_AUTOFLOWLABEL off) */
   flowLabel: boolean;
   closed: boolean;
+  /** receive() is on, and the addon's uv_poll watches the socket for readable (absent in older builds) */
+  receiving?: boolean;
+  watchingReadable?: boolean;
+  /** the socket holds a datagram now (a poll without waiting), and the size of the one at its head (FIONREAD; 0: none) */
+  readableNow?: boolean;
+  headDatagramBytes?: number;
 }
 
 export interface DatapathStats {

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1086,6 +1087,22 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "flowLabel", b);
   napi_get_boolean(env, dp->closed, &b);
   napi_set_named_property(env, o, "closed", b);
+  /* receive readiness, for a stalled receiver's report: whether receive() is on and the uv_poll
+   * watches for readable, and what the socket holds now (poll without waiting; FIONREAD: the
+   * size of the datagram at its head, 0 when none) */
+  napi_get_boolean(env, dp->receiving, &b);
+  napi_set_named_property(env, o, "receiving", b);
+  napi_get_boolean(env, (dp->poll_events & UV_READABLE) != 0, &b);
+  napi_set_named_property(env, o, "watchingReadable", b);
+  int readable = 0, head = 0;
+  if (dp->fd >= 0) {
+    struct pollfd p = {.fd = dp->fd, .events = POLLIN};
+    readable = poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+    if (ioctl(dp->fd, FIONREAD, &head) != 0) head = 0;
+  }
+  napi_get_boolean(env, readable, &b);
+  napi_set_named_property(env, o, "readableNow", b);
+  nu_set_num(env, o, "headDatagramBytes", head);
   /* ICRC offload: which directions the layouts ask for, and whether the CPU has the fast CRC */
   napi_get_boolean(env, dp->tx.fill_word >= 0, &b);
   napi_set_named_property(env, o, "icrcTx", b);

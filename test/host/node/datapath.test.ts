@@ -435,6 +435,24 @@ describe("native datapath: RX", () => {
     expect(d.info().closed).toBe(true);
   });
 
+  it("info() tells whether the socket is watched and what it holds now (a stalled receiver's report)", async () => {
+    const m = new Uint8Array(1 << 20);
+    const d = dp({ memory: m, address: B });
+    const s = await udpSocket(A);
+    expect(d.info()).toMatchObject({ receiving: false, watchingReadable: false, readableNow: false, headDatagramBytes: 0 });
+    // not receiving: a datagram stays in the socket, and info() sees it there
+    s.send(Buffer.alloc(77), d.port, B);
+    await until(() => d.info().readableNow === true);
+    expect(d.info()).toMatchObject({ receiving: false, watchingReadable: false, readableNow: true, headDatagramBytes: 77 });
+    const got: number[] = [];
+    d.receive({ area: 0, slotSize: 2048, slots: 8, meta: 1 << 19, metaCap: 8 }, (count) => got.push(count));
+    expect(d.info()).toMatchObject({ receiving: true, watchingReadable: true });
+    await until(() => got.length > 0);
+    expect(d.info()).toMatchObject({ receiving: true, watchingReadable: true, readableNow: false, headDatagramBytes: 0 });
+    d.stopReceive();
+    expect(d.info()).toMatchObject({ receiving: false, watchingReadable: false });
+  });
+
   it("stops with -EFAULT, once, when its buffer is detached", async () => {
     const ab = new ArrayBuffer(1 << 20);
     const d = dp({ memory: ab, address: B });
