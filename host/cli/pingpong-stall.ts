@@ -38,7 +38,7 @@ export function stallReport(f: StallFacts): string[] {
     L.push(`  link (${link.path}): ${s.received} received, ${s.sent} sent, ${s.sendErrors} send errors${link.limitations.length ? `; ${link.limitations.join("; ")}` : ""}`);
     if (link instanceof NativeUdpLink) {
       const d = link.datapathStats();
-      L.push(`  datapath: rx ${d.rxDatagrams} datagrams in ${d.rxSyscalls} recvmmsg, ${d.rxWakeups} wakeups, ${d.rxBatches} batches, ${d.rxErrors} errors; pending checks ${link.stats.pendingChecks} (${link.stats.pendingHits} found some); tx ${d.txDatagrams} datagrams, ${d.txErrors} errors, ${d.txEagain} EAGAIN`);
+      L.push(`  datapath: rx ${d.rxDatagrams} datagrams in ${d.rxSyscalls} recvmmsg, ${d.rxWakeups} wakeups, ${d.rxBatches} batches, ${d.rxErrors} errors, ${d.rxSocketErrors ?? 0} socket errors cleared; pending checks ${link.stats.pendingChecks} (${link.stats.pendingHits} found some); tx ${d.txDatagrams} datagrams, ${d.txErrors} errors, ${d.txEagain} EAGAIN`);
       const i = link.datapath.info();
       if (i.readableNow !== undefined) {
         L.push(`  socket: ${i.receiving ? "receiving" : "NOT receiving"}, ${i.watchingReadable ? "watched for readable" : "NOT watched for readable"}; holds a datagram now: ${i.readableNow ? `yes (${i.headDatagramBytes} bytes at its head)` : "no"}`);
