@@ -592,14 +592,16 @@ static void rx_drain_once(datapath *dp) {
  * belongs to one datagram, not to the socket: an ICMP error for something sent (queued with
  * IP_RECVERR; sk_err too), or an error recvmmsg met after a partial batch (Linux keeps it in
  * sk_err for the next call). Taken as fatal it would leave every later datagram in the socket
- * with no wake-up: read and clear it (SO_ERROR, then the error queue, bounded), count it, and
- * say whether the socket is clean again (the caller then starts the watcher again).
+ * with no wake-up: read and clear it (SO_ERROR, then the error queue, a batch at most), and say
+ * whether there was one to clear (the caller then starts the watcher again; errors still queued
+ * wake it once more). A POLLERR with nothing to clear stays fatal, so it cannot spin the loop.
  */
 static int clear_socket_error(datapath *dp) {
   if (dp->fd < 0) return 0;
   int err = 0;
   socklen_t l = sizeof err;
   if (getsockopt(dp->fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) return 0; /* reads and clears sk_err */
+  int cleared = err != 0;
   if (err) dp->st.last_socket_error = err;
   for (int i = 0; i < RX_MAX_MSGS; i++) {
     char data[64], ctrl[256];
@@ -611,6 +613,7 @@ static int clear_socket_error(datapath *dp) {
     h.msg_control = ctrl;
     h.msg_controllen = sizeof ctrl;
     if (recvmsg(dp->fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    cleared = 1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
       if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) || (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
         struct sock_extended_err ee;
@@ -619,8 +622,7 @@ static int clear_socket_error(datapath *dp) {
       }
     }
   }
-  struct pollfd p = {.fd = dp->fd, .events = 0};
-  return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
+  return cleared;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {

@@ -464,16 +464,18 @@ describe("native datapath: RX", () => {
     await once(gone, "listening");
     const deadPort = gone.address().port;
     await new Promise<void>((r) => gone.close(() => r()));
+    // a burst of 20: loopback answers each (as ICMP's rate limit lets it) at once
     const table = 1 << 18, data = table + 4096;
     m.fill(7, data, data + 16);
-    putRecord(m, table, { dst: C, port: deadPort, pieces: [[data, 16]] });
-    expect(d.sendBatch(table, 0, 1)).toBe(1);
-    // loopback answers at once: the error wakes the receiver (libuv stops its watcher on POLLERR),
-    // which reads and clears it and starts the watcher again
+    for (let i = 0; i < 20; i++) putRecord(m, table + i * TX_RECORD.stride, { dst: C, port: deadPort, pieces: [[data, 16]] });
+    expect(d.sendBatch(table, 0, 20)).toBe(20);
+    // the error wakes the receiver (libuv stops its watcher on POLLERR), which reads and clears it
+    // and starts the watcher again; errors still queued wake it again
     await until(() => (d.stats().rxSocketErrors ?? 0) >= 1 || counts.length > 0);
+    await new Promise((r) => setTimeout(r, 50));
     // (taken as fatal, the callback would have had [0, -EBADF] and receiving would have stopped for good)
     expect(counts).toEqual([]);
-    expect(d.stats().rxSocketErrors).toBe(1);
+    expect(d.stats().rxSocketErrors).toBeGreaterThanOrEqual(1);
     expect(d.stats().rxLastSocketError).toBe(111); // ECONNREFUSED
     expect(d.info()).toMatchObject({ receiving: true, watchingReadable: true });
     // a datagram after the error is received
