@@ -9,6 +9,7 @@ import { type Device, type QueuePair, type CompletionQueue, type WorkCompletion,
 import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { fsReason } from "./decode.js";
+import { stallReport } from "./pingpong-stall.js";
 import {
   DEVICE_NAME, PINGPONG_FLAGS, PINGPONG_RENAMED, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
   pingpongOptions, randomPsn, serverExchange, summaryLines, Deadline, type PingpongDest, type PingpongOptions,
@@ -204,17 +205,28 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
     };
 
     const deadline = new Deadline(o.timeoutMs);
+    // a wait that times out says where the packet path stands (pingpong-stall.ts) before the device closes
+    const waitFor = async <T>(p: Promise<T>, what: string): Promise<T> => {
+      try {
+        return await deadline.race(p, what);
+      } catch (e) {
+        if (!(e instanceof PingpongError)) throw e;
+        const waitingFor = [ctx.pending & RECV_WRID ? "a receive" : "", ctx.pending & SEND_WRID ? "a send" : ""].filter(Boolean);
+        const report = stallReport({ dev: ctx.dev, qp: ctx.qp, cq: ctx.cq, iters: o.iters, rcnt, scnt, waitingFor });
+        throw new PingpongError(`${e.message}\n${report.map((l) => `${t.name}: ${l}`).join("\n")}`);
+      }
+    };
     while (rcnt < o.iters || scnt < o.iters) {
       let wcs: WorkCompletion[];
       if (ctx.channel) {
-        const evCq = await deadline.race(ctx.channel.getCqEvent(), "waiting for a completion");
+        const evCq = await waitFor(ctx.channel.getCqEvent(), "waiting for a completion");
         if (evCq !== ctx.cq) throw new PingpongError("CQ event for unknown CQ");
         evCq.ackEvents(1);
         ctx.cq.reqNotify(false);
         wcs = ctx.cq.poll(2);
       } else {
         wcs = ctx.cq.poll(2);
-        if (wcs.length === 0) wcs = [await deadline.race(ctx.cq.next(), `waiting for a completion (${Math.min(rcnt, scnt)}/${o.iters} iters done)`)];
+        if (wcs.length === 0) wcs = [await waitFor(ctx.cq.next(), `waiting for a completion (${Math.min(rcnt, scnt)}/${o.iters} iters done)`)];
       }
       for (const wc of wcs) handle(wc);
     }

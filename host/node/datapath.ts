@@ -130,6 +130,12 @@ export interface DatapathOptions {
   gso?: boolean;
   /** IP_PKTINFO / IPV6_RECVPKTINFO: fill `dst` of each RX record (default false: the bound address is the destination) */
   pktinfo?: boolean;
+  /**
+   * IP_RECVERR / IPV6_RECVERR (default false): ICMP errors for what this socket sends are queued on
+   * it. Each one wakes the receiver as a socket error, which the addon reads, clears and counts
+   * (`rxSocketErrors`, `rxLastSocketError`) and receiving goes on. Tests use it to provoke one.
+   */
+  recvErr?: boolean;
   txLayout?: TxLayout;
   rxLayout?: RxLayout;
 }
@@ -176,6 +182,12 @@ export interface DatapathInfo {
   /** IPv6: each datagram leaves with its record's flow label (the layout has one; IPV6_FLOWINFO_SEND on, IPV6_AUTOFLOWLABEL off) */
   flowLabel: boolean;
   closed: boolean;
+  /** receive() is on, and the addon's uv_poll watches the socket for readable (absent in older builds) */
+  receiving?: boolean;
+  watchingReadable?: boolean;
+  /** the socket holds a datagram now (a poll without waiting), and the size of the one at its head (FIONREAD; 0: none) */
+  readableNow?: boolean;
+  headDatagramBytes?: number;
 }
 
 export interface DatapathStats {
@@ -191,6 +203,12 @@ export interface DatapathStats {
   rxPollCalls: number; rxPollHits: number;
   /** ICRC offload: datagrams whose ICRC the addon filled in on TX, and computed on RX */
   txIcrcFilled: number; rxIcrcComputed: number;
+  /**
+   * Socket errors (epoll's POLLERR: an ICMP error with recvErr, an error recvmmsg kept for the next
+   * call) read and cleared, receiving going on; and the errno the last one carried (0: none yet).
+   * Absent in older builds.
+   */
+  rxSocketErrors?: number; rxLastSocketError?: number;
 }
 
 interface NativeHandle {
@@ -360,7 +378,7 @@ export function openDatapath(
     {
       family, address: opts.address, port: opts.port, reuseAddr: opts.reuseAddr ?? false,
       recvBufferSize: opts.recvBufferSize ?? 4 << 20, sendBufferSize: opts.sendBufferSize ?? 4 << 20,
-      gro: opts.gro ?? false, gso: opts.gso ?? true, pktinfo: opts.pktinfo ?? false,
+      gro: opts.gro ?? false, gso: opts.gso ?? true, pktinfo: opts.pktinfo ?? false, recvErr: opts.recvErr ?? false,
     },
     txLayoutWords(tx),
     rxLayoutWords(rx),

@@ -402,6 +402,19 @@ export class PacketPort {
     return took;
   }
 
+  /**
+   * What the port holds back now, for a stalled application's report: descriptors the device put
+   * in the TX ring that the link has not taken, whether the link refused more (waiting for
+   * `resume`), a deferred flush due and plain ACKs held for it, datagrams handed to the link and
+   * not done, and the device's timer (µs deadline, Infinity: none).
+   */
+  holding(): { txUnsent: number; blocked: boolean; flushPending: boolean; acksHeld: boolean; inFlight: number; timerAt: number } {
+    return {
+      txUnsent: this.ringBacklog(), blocked: this.blocked, flushPending: this.flushPending, acksHeld: this.acksHeld,
+      inFlight: this.inFlight, timerAt: this.timerAt,
+    };
+  }
+
   /** Batches received (receiveBatch calls). */
   batches = 0;
   /** Times the device's timer fired (core.tick calls). */

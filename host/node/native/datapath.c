@@ -30,11 +30,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <linux/errqueue.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +95,8 @@ typedef struct {
   uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_batches_more, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
   uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
   uint64_t tx_icrc_filled, rx_icrc_computed; /* ICRC offload: datagrams whose ICRC the addon computed */
+  uint64_t rx_socket_errors; /* POLLERR wake-ups whose socket error was read and cleared (receiving went on) */
+  int last_socket_error;     /* the errno the last of them read (SO_ERROR, or the error queue's) */
 } dp_stats;
 
 typedef struct {
@@ -582,12 +586,59 @@ static void rx_drain_once(datapath *dp) {
   napi_close_handle_scope(dp->env, scope);
 }
 
+/*
+ * A socket error makes epoll report POLLERR, and libuv then stops the poll handle and calls back
+ * with UV_EBADF (uv__poll_io), whatever else the socket holds. On a UDP socket such an error
+ * belongs to one datagram, not to the socket: an ICMP error for something sent (queued with
+ * IP_RECVERR; sk_err too), or an error recvmmsg met after a partial batch (Linux keeps it in
+ * sk_err for the next call). Taken as fatal it would leave every later datagram in the socket
+ * with no wake-up: read and clear it (SO_ERROR, then the error queue, a batch at most), and say
+ * whether there was one to clear (the caller then starts the watcher again; errors still queued
+ * wake it once more). A POLLERR with nothing to clear stays fatal, so it cannot spin the loop.
+ */
+static int clear_socket_error(datapath *dp) {
+  if (dp->fd < 0) return 0;
+  int err = 0;
+  socklen_t l = sizeof err;
+  if (getsockopt(dp->fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) return 0; /* reads and clears sk_err */
+  int cleared = err != 0;
+  if (err) dp->st.last_socket_error = err;
+  for (int i = 0; i < RX_MAX_MSGS; i++) {
+    char data[64], ctrl[256];
+    struct iovec iov = {data, sizeof data};
+    struct msghdr h;
+    memset(&h, 0, sizeof h);
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = ctrl;
+    h.msg_controllen = sizeof ctrl;
+    if (recvmsg(dp->fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    cleared = 1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) || (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+        struct sock_extended_err ee;
+        memcpy(&ee, CMSG_DATA(c), sizeof ee);
+        dp->st.last_socket_error = (int)ee.ee_errno;
+      }
+    }
+  }
+  return cleared;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   datapath *dp = h->data;
   if (dp->closed) return;
   dp->in_call++;
   napi_handle_scope scope;
   napi_open_handle_scope(dp->env, &scope);
+  if (status == UV_EBADF && clear_socket_error(dp)) {
+    /* a datagram's error, read and cleared: the watcher libuv stopped starts again as it was (a
+     * datagram waiting behind the error is reported on the next turn: epoll is level-triggered) */
+    dp->st.rx_socket_errors++;
+    dp->poll_events = 0;
+    if (update_poll(dp) != 0) status = UV_EBADF; /* could not start it again: as before, stop */
+    else status = 0, events = 0;
+  }
   if (status < 0) {
     /* the descriptor itself failed: nothing more will come; a sender waiting for writable is told
      * too, and its next sendBatch gets the error per record */
@@ -1086,6 +1137,22 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "flowLabel", b);
   napi_get_boolean(env, dp->closed, &b);
   napi_set_named_property(env, o, "closed", b);
+  /* receive readiness, for a stalled receiver's report: whether receive() is on and the uv_poll
+   * watches for readable, and what the socket holds now (poll without waiting; FIONREAD: the
+   * size of the datagram at its head, 0 when none) */
+  napi_get_boolean(env, dp->receiving, &b);
+  napi_set_named_property(env, o, "receiving", b);
+  napi_get_boolean(env, (dp->poll_events & UV_READABLE) != 0, &b);
+  napi_set_named_property(env, o, "watchingReadable", b);
+  int readable = 0, head = 0;
+  if (dp->fd >= 0) {
+    struct pollfd p = {.fd = dp->fd, .events = POLLIN};
+    readable = poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+    if (ioctl(dp->fd, FIONREAD, &head) != 0) head = 0;
+  }
+  napi_get_boolean(env, readable, &b);
+  napi_set_named_property(env, o, "readableNow", b);
+  nu_set_num(env, o, "headDatagramBytes", head);
   /* ICRC offload: which directions the layouts ask for, and whether the CPU has the fast CRC */
   napi_get_boolean(env, dp->tx.fill_word >= 0, &b);
   napi_set_named_property(env, o, "icrcTx", b);
@@ -1128,6 +1195,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxPollHits", rx_poll_hits);
   STAT("txIcrcFilled", tx_icrc_filled);
   STAT("rxIcrcComputed", rx_icrc_computed);
+  STAT("rxSocketErrors", rx_socket_errors);
+  STAT("rxLastSocketError", last_socket_error);
 #undef STAT
   return o;
 }
@@ -1143,7 +1212,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 /*
  * new Datapath(memory, socket, txLayout, rxLayout)
  *   memory:   Uint8Array (over an ArrayBuffer or a SharedArrayBuffer) or ArrayBuffer
- *   socket:   { family: 4 | 6, address, port, reuseAddr?, recvBufferSize?, sendBufferSize?, gro?, gso?, pktinfo? }
+ *   socket:   { family: 4 | 6, address, port, reuseAddr?, recvBufferSize?, sendBufferSize?, gro?, gso?, pktinfo?, recvErr? }
  *   txLayout, rxLayout: Int32Array, see parse_tx_layout / parse_rx_layout
  */
 static napi_value js_construct(napi_env env, napi_callback_info info) {
@@ -1177,6 +1246,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
     return nu_throw_range(env, "Datapath socket: family 4 or 6, address, port 0..65535, buffer sizes in bytes");
   int want_gro = opt_bool(env, opts, "gro", 0), want_gso = opt_bool(env, opts, "gso", 1);
   int want_pktinfo = opt_bool(env, opts, "pktinfo", 0);
+  int want_recverr = opt_bool(env, opts, "recvErr", 0);
   int flags = UDPSOCK_NONBLOCK | (opt_bool(env, opts, "reuseAddr", 0) ? UDPSOCK_REUSEADDR : 0);
 
   udpsock_step step;
@@ -1198,6 +1268,11 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
     int r = family == 4 ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one)
                         : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
     if (r != 0) what = "PKTINFO";
+  }
+  if (!what && want_recverr) {
+    int r = family == 4 ? setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one)
+                        : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+    if (r != 0) what = "RECVERR";
   }
   if (what) {
     err = errno;

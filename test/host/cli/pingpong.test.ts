@@ -114,7 +114,13 @@ describe("rc_pingpong's out-of-band exchange, over a raw TCP socket", () => {
     expect(server.stdout).toContain("  remote address: LID 0x0000, QPN 0x000123, PSN 0xabcdef, GID ::ffff:127.0.40.2\n");
     // nobody sends at 127.0.40.2: the server waits for a completion until its timeout
     expect(await server.done).toBe(1);
-    expect(server.stderr).toMatch(/timed out after 2 s waiting for a completion \(0\/1000 iters done\)\n$/);
+    expect(server.stderr).toMatch(/timed out after 2 s waiting for a completion \(0\/1000 iters done\)\nrc_pingpong: stalled after 0 of 1000 receives and 0 of 1000 sends completed, waiting for: a receive\n/);
+    // the stall report: where the packet path stands (nothing came, nothing is held, the socket is watched and empty)
+    expect(server.stderr).toMatch(/\nrc_pingpong: {3}qp 0x[0-9a-f]{6}: RTS; cq: 0 completions not polled\n/);
+    expect(server.stderr).toMatch(/\nrc_pingpong: {3}port: 0 datagrams sent, 0 received, 0 dropped; 0 batches, 0 timer ticks\n/);
+    expect(server.stderr).toMatch(/\nrc_pingpong: {3}port holds: 0 TX descriptors unsent, 0 in the link, deferred flush none; timer not armed\n/);
+    expect(server.stderr).toMatch(/\nrc_pingpong: {3}socket: receiving, watched for readable; holds a datagram now: no\n/);
+    expect(server.stderr).toMatch(/\nrc_pingpong: {3}device counters: all 0\n$/);
   });
 
   it("a malformed message ends the server with a clear error", async () => {

@@ -435,6 +435,57 @@ describe("native datapath: RX", () => {
     expect(d.info().closed).toBe(true);
   });
 
+  it("info() tells whether the socket is watched and what it holds now (a stalled receiver's report)", async () => {
+    const m = new Uint8Array(1 << 20);
+    const d = dp({ memory: m, address: B });
+    const s = await udpSocket(A);
+    expect(d.info()).toMatchObject({ receiving: false, watchingReadable: false, readableNow: false, headDatagramBytes: 0 });
+    // not receiving: a datagram stays in the socket, and info() sees it there
+    s.send(Buffer.alloc(77), d.port, B);
+    await until(() => d.info().readableNow === true);
+    expect(d.info()).toMatchObject({ receiving: false, watchingReadable: false, readableNow: true, headDatagramBytes: 77 });
+    const got: number[] = [];
+    d.receive({ area: 0, slotSize: 2048, slots: 8, meta: 1 << 19, metaCap: 8 }, (count) => got.push(count));
+    expect(d.info()).toMatchObject({ receiving: true, watchingReadable: true });
+    await until(() => got.length > 0);
+    expect(d.info()).toMatchObject({ receiving: true, watchingReadable: true, readableNow: false, headDatagramBytes: 0 });
+    d.stopReceive();
+    expect(d.info()).toMatchObject({ receiving: false, watchingReadable: false });
+  });
+
+  it("a socket error (POLLERR: here an ICMP port unreachable queued with recvErr) is read, cleared and counted; receiving goes on", async () => {
+    const m = new Uint8Array(1 << 20);
+    const d = dp({ memory: m, address: B, recvErr: true });
+    const counts: [number, number][] = [];
+    d.receive({ area: 0, slotSize: 2048, slots: 8, meta: 1 << 19, metaCap: 8 }, (count, error) => counts.push([count, error]));
+    // a port nothing listens on: bound, then closed
+    const gone = dgram.createSocket("udp4");
+    gone.bind(0, C);
+    await once(gone, "listening");
+    const deadPort = gone.address().port;
+    await new Promise<void>((r) => gone.close(() => r()));
+    // a burst of 20: loopback answers each (as ICMP's rate limit lets it) at once
+    const table = 1 << 18, data = table + 4096;
+    m.fill(7, data, data + 16);
+    for (let i = 0; i < 20; i++) putRecord(m, table + i * TX_RECORD.stride, { dst: C, port: deadPort, pieces: [[data, 16]] });
+    expect(d.sendBatch(table, 0, 20)).toBe(20);
+    // the error wakes the receiver (libuv stops its watcher on POLLERR), which reads and clears it
+    // and starts the watcher again; errors still queued wake it again
+    await until(() => (d.stats().rxSocketErrors ?? 0) >= 1 || counts.length > 0);
+    await new Promise((r) => setTimeout(r, 50));
+    // (taken as fatal, the callback would have had [0, -EBADF] and receiving would have stopped for good)
+    expect(counts).toEqual([]);
+    expect(d.stats().rxSocketErrors).toBeGreaterThanOrEqual(1);
+    expect(d.stats().rxLastSocketError).toBe(111); // ECONNREFUSED
+    expect(d.info()).toMatchObject({ receiving: true, watchingReadable: true });
+    // a datagram after the error is received
+    const s = await udpSocket(A);
+    s.send(Buffer.alloc(33, 1), d.port, B);
+    await until(() => counts.length > 0);
+    expect(counts).toEqual([[1, 0]]);
+    expect(d.stats().rxErrors).toBe(0);
+  });
+
   it("stops with -EFAULT, once, when its buffer is detached", async () => {
     const ab = new ArrayBuffer(1 << 20);
     const d = dp({ memory: ab, address: B });
