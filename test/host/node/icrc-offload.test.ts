@@ -5,7 +5,7 @@
 // ID each GSO segment gets, what it computes on RX is the datagram's ICRC, devices with and
 // without the offload talk to each other, and a bad ICRC is still a counted drop.
 // Addresses: 127.0.21.0/24.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
@@ -59,8 +59,15 @@ describe("ICRC offload: the CRC and the masking rules", () => {
     expect(addon.crc32Wide!(true)).toBe(!!addon.crc32Vclmul);
   });
 
-  for (const wide of [true, false]) it(`CRC-32 equals zlib's for every length 0..700 at four alignments, long runs and chained calls (${wide ? "256-bit path where there is one" : "128-bit path"})`, () => {
+  it("takes the table for the ICRC's headers and a fold's last 16 bytes only when asked (the path before the carry-less reduction)", () => {
+    expect(addon.crc32TableEdges!(true)).toBe(true);
+    expect(addon.crc32TableEdges!(false)).toBe(false);
+    expect(() => addon.crc32TableEdges!(1 as unknown as boolean)).toThrow(/crc32TableEdges/);
+  });
+
+  for (const [wide, edges] of [[true, false], [false, false], [true, true], [false, true]]) it(`CRC-32 equals zlib's for every length 0..700 at four alignments, long runs and chained calls (${wide ? "256-bit path where there is one" : "128-bit path"}, ${edges ? "table at the edges" : "Barrett reduction"})`, () => {
     addon.crc32Wide!(wide);
+    addon.crc32TableEdges!(edges);
     const r = rng(7);
     const buf = new Uint8Array(70_000).map(() => r() & 0xff);
     const ours = (off: number, len: number, crc = 0) => (~addon.crc32!(buf, off, len, ~crc >>> 0) >>> 0);
@@ -73,6 +80,7 @@ describe("ICRC offload: the CRC and the masking rules", () => {
     expect(ours(100, 5000, ours(0, 100))).toBe(zlib.crc32(buf.subarray(0, 5100)));
     expect(() => addon.crc32!(buf, 69_999, 2, 0)).toThrow(/inside the buffer/);
     addon.crc32Wide!(true);
+    addon.crc32TableEdges!(false);
   });
 
   it("the golden vectors: a ConnectX-4 Lx CNP and scapy's UC SEND_ONLY", () => {
@@ -150,8 +158,10 @@ describe("ICRC offload: the CRC and the masking rules", () => {
     expect(roce).toBeGreaterThan(773); // the top-level captures alone hold 773
   });
 
-  it("agrees with the core on randomized packets (IPv4 and IPv6, every header the opcode table has, pads, ports, IDs)", async () => {
+  for (const edges of [false, true]) it(`agrees with the core on randomized packets (IPv4 and IPv6, every header the opcode table has, pads, ports, IDs; ${edges ? "table at the edges" : "headers in the fold"})`, async () => {
     const codec = new WireCodec(await instantiateCore(await coreModule()));
+    addon.crc32TableEdges!(edges);
+    onTestFinished(() => void addon.crc32TableEdges!(false));
     const r = rng(42);
     let checked = 0;
     const opcodes = [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x07, 0x0a, 0x0b, 0x0c, 0x0d, 0x10, 0x11, 0x12, 0x13, 0x14, 0x16, 0x24, 0x2a, 0x64, 0x65];
@@ -219,7 +229,12 @@ describe("ICRC offload: the datapath", () => {
     return { tx, rx };
   }
 
-  for (const how of ["the record's fill bit", "flagsOr TX_ICRC_FILL"] as const) {
+  // how a datagram of `len` bytes is cut into the record's four pieces: the BTH and the payload with
+  // the ICRC's 4 bytes split over the last two; or the BTH split, a short piece (its end: headers
+  // that join the pseudo headers' blocks), the payload, and its last 2 bytes with the ICRC
+  const threePieces = (len: number) => [12, len - 14, 2, 0];
+  const fourPieces = (len: number) => [8, 28, len - 42, 6];
+  for (const [how, cut] of [["the record's fill bit", threePieces], ["flagsOr TX_ICRC_FILL", threePieces], ["flagsOr TX_ICRC_FILL, four pieces", fourPieces]] as const) {
     it(`fills each GSO segment's ICRC for the ID it gets, and the receiver computes the same (${how})`, async () => {
       const codec = new WireCodec(await instantiateCore(await coreModule()));
       const m = new Uint8Array(4 << 20);
@@ -245,14 +260,12 @@ describe("ICRC offload: the datapath", () => {
         dv.setUint32(at + TX_LAYOUT.ipId, 0, true);
         m.set(parseGid(addressGid(A)), at + TX_LAYOUT.srcAddr);
         dv.setUint32(at + TX_LAYOUT.srcPort, sport, true);
-        // three pieces, the ICRC's 4 bytes split over the last two
-        dv.setUint32(at + TX_LAYOUT.pieces[0].data, DATA + i * 2048, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[0].len, 12, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[1].data, DATA + i * 2048 + 12, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[1].len, udp.length - 14, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[2].data, DATA + i * 2048 + udp.length - 2, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[2].len, 2, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[3].len, 0, true);
+        let from = 0;
+        cut(udp.length).forEach((len, k) => {
+          dv.setUint32(at + TX_LAYOUT.pieces[k].data, DATA + i * 2048 + from, true);
+          dv.setUint32(at + TX_LAYOUT.pieces[k].len, len, true);
+          from += len;
+        });
       }
       const recs: { len: number; hint: number; flags: number; icrc: number; carried: number; data: number }[] = [];
       rx.receive({ area: RXAREA, slotSize: 65536, slots: 4, meta: RXMETA, metaCap: 64 }, (count) => {
@@ -263,7 +276,7 @@ describe("ICRC offload: the datapath", () => {
             icrc: dv.getUint32(r + RX_LAYOUT.icrc, true), carried: dv.getUint32(data + len - 4, true) });
         }
       });
-      expect(tx.sendBatch(TABLE, 0, n, TX_ICRC | (how === "flagsOr TX_ICRC_FILL" ? TX_ICRC_FILL : 0))).toBe(n);
+      expect(tx.sendBatch(TABLE, 0, n, TX_ICRC | (how.startsWith("flagsOr") ? TX_ICRC_FILL : 0))).toBe(n);
       await until(() => recs.length === n);
       recs.forEach((r, i) => {
         // the segment's ID is its index; its ICRC is the core's for that ID
