@@ -48,7 +48,8 @@ describe("SOFTROCE_WORKER_* settings", () => {
     process.env.SOFTROCE_WORKER_SPIN_US = "fast";
     const bad = new RangeError(`SOFTROCE_WORKER_SPIN_US="fast": an integer 0 .. ${MAX_SPIN_US} µs`);
     // (a device that opened anyway is closed, and fails the test as a word, not as itself)
-    const outcome = (p: Promise<{ close(): void }>) => p.then((d) => (d.close(), "opened"), (e: unknown) => e);
+    const outcome = (p: Promise<{ close(): void } | { device: { close(): void } }>) =>
+      p.then((d) => ("device" in d ? d.device.close() : d.close(), "opened"), (e: unknown) => e);
     expect(await outcome(openDevice({ worker: true, address: "127.0.10.164", port: 0, workerSpinUs: 20 }))).toEqual(bad);
     expect(await outcome(openTunnelDevice("ws://127.0.10.164:9/", { worker: true, workerSpinUs: 20 }))).toEqual(bad);
     // a bad option is refused before a thread starts, whatever the environment says
