@@ -2,10 +2,7 @@
 // next to node:zlib crc32 and the socket addon's CRC (the ICRC offload's: PCLMULQDQ folding where
 // the CPU has it), measured in the same run. Prints a table with ratios: best rounds on the wall
 // clock, and per CPU second of this process with each round's wasm/zlib and C/wasm ratios (min /
-// median / max), the steadier figures on a machine other jobs load. Then the ICRC of one datagram
-// (the addon's icrcOfPacket: the pseudo headers and the payload, as the datapath computes it per
-// datagram) with the pseudo headers and the fold's end on the carry-less multiply (the default)
-// against the table there (crc32TableEdges, the path before), rounds interleaved.
+// median / max), the steadier figures on a machine other jobs load.
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { createRequire } from "node:module";
 import { WireCodec, coreModule } from "../dist/node/index.js";
@@ -139,36 +136,5 @@ if (addon) {
   }
 } else {
   console.log("\nThe socket addon is not built (or predates its CRC): no C column.");
-}
-
-// The ICRC per datagram: IPv4 RoCE packets as the datapath sees them (a 64 KiB WRITE's MTU-4096
-// middle: UDP payload 4112; an MTU-1024 one: 1040; a 64 B SEND: 80), the edges of the fold carry-less
-// or through the table, the two alternating inside each round.
-if (addon?.crc32TableEdges && addon.crc32Clmul) {
-  const edgesRows = [];
-  for (const udp of [4112, 1040, 80]) {
-    const pkt = random(28 + udp);
-    pkt.set([0x45, 0, (28 + udp) >> 8, (28 + udp) & 0xff, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 42, 1, 127, 0, 42, 2]);
-    pkt.set([0xc0, 0x00, 0x12, 0xb7, (8 + udp) >> 8, (8 + udp) & 0xff, 0, 0], 20);
-    addon.crc32TableEdges(true);
-    const before = addon.icrcOfPacket(pkt, 0, pkt.length);
-    addon.crc32TableEdges(false);
-    if (addon.icrcOfPacket(pkt, 0, pkt.length) !== before) throw new Error(`ICRC of a ${udp}-byte payload differs between the two paths`);
-    let edgesNow = false;
-    const edges = (on) => {
-      if (edgesNow !== on) addon.crc32TableEdges(on), (edgesNow = on);
-    };
-    const { rounds, best } = race(udp, {
-      fold: () => { edges(false); sink ^= addon.icrcOfPacket(pkt, 0, pkt.length); },
-      table: () => { edges(true); sink ^= addon.icrcOfPacket(pkt, 0, pkt.length); },
-    });
-    edges(false);
-    edgesRows.push({ udp, fold: best("fold", "cpu"), table: best("table", "cpu"), ratios: rounds.map((r) => r.fold.cpu / r.table.cpu) });
-  }
-  console.log("\nThe ICRC of one IPv4 datagram (icrcOfPacket, one N-API call each), per CPU second: headers and the fold's end carry-less / through the table");
-  console.log("  UDP payload  carry-less ns  table ns  carry-less/table throughput per round min/median/max");
-  for (const r of edgesRows) {
-    console.log(`${String(r.udp).padStart(13)}  ${(r.udp / r.fold * 1e9).toFixed(0).padStart(13)}  ${(r.udp / r.table * 1e9).toFixed(0).padStart(8)}  ${mmmOf(r.ratios)}`);
-  }
 }
 if (sink === 0.5) console.log(sink);

@@ -220,12 +220,6 @@ export interface DatapathAddon {
   crc32Vclmul?: boolean;
   /** Keeps runs of 256 bytes or more off the 256-bit path (false) or lets them on it (true, the default); returns whether they take it now. */
   crc32Wide?(on: boolean): boolean;
-  /**
-   * Sends the ICRC's pseudo headers and a fold's last 16 bytes through the table (true), as the addon
-   * did before it folded them with the carry-less multiply and reduced by Barrett (false, the
-   * default); tests and bench/crc.mjs compare the two. Returns `on`.
-   */
-  crc32TableEdges?(on: boolean): boolean;
 }
 
 /** The datapath part of a loaded addon module, or why it cannot serve. */

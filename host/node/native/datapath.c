@@ -1348,35 +1348,14 @@ static napi_value js_icrc_of_packet(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* The one boolean argument of a CRC path switch; 0 (a TypeError thrown, naming `usage`) when it is not one. */
-static int switch_arg(napi_env env, napi_callback_info info, const char *usage, bool *on) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_bool(env, argv[0], on) != napi_ok) {
-    nu_throw_type(env, usage);
-    return 0;
-  }
-  return 1;
-}
-
-/* crc32TableEdges(on): whether the table takes the ICRC's pseudo headers and a fold's last 16 bytes
- * (as before the carry-less reduction; tests and bench/crc.mjs compare the two). Returns `on`. */
-static napi_value js_crc32_table_edges(napi_env env, napi_callback_info info) {
-  bool on;
-  napi_value out;
-  if (!switch_arg(env, info, "crc32TableEdges(on: boolean)", &on)) return NULL;
-  crc32_table_edges = on;
-  napi_get_boolean(env, on, &out);
-  return out;
-}
-
 /* crc32Wide(on): whether runs of 256 bytes or more take the 256-bit VPCLMULQDQ path where the CPU
  * has it (default true); returns whether they do now. Tests and bench/crc.mjs compare the two paths. */
 static napi_value js_crc32_wide(napi_env env, napi_callback_info info) {
-  bool on;
-  napi_value out;
-  if (!switch_arg(env, info, "crc32Wide(on: boolean)", &on)) return NULL;
+  size_t argc = 1;
+  napi_value argv[1], out;
+  bool on = true;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok) return nu_throw_type(env, "crc32Wide(on: boolean)");
   crc32_no_vclmul = !on;
   napi_get_boolean(env, on && crc32_vclmul_available(), &out);
   return out;
@@ -1411,6 +1390,4 @@ void datapath_init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "crc32Vclmul", fn);
   napi_create_function(env, "crc32Wide", NAPI_AUTO_LENGTH, js_crc32_wide, NULL, &fn);
   napi_set_named_property(env, exports, "crc32Wide", fn);
-  napi_create_function(env, "crc32TableEdges", NAPI_AUTO_LENGTH, js_crc32_table_edges, NULL, &fn);
-  napi_set_named_property(env, exports, "crc32TableEdges", fn);
 }

@@ -53,10 +53,10 @@ static uint32_t crc32_table(uint32_t crc, const uint8_t *p, size_t n) {
  * that follows is congruent (mod P, in the CRC's bit-reflected domain) to lo(B) * K1 ^ hi(B) * K2
  * with K1 = x^(D+32) mod P and K2 = x^(D-32) mod P, each reflected and shifted left one bit
  * (the reflected product comes out one bit short). D = 512 in the main loop, 128 to fold the four
- * accumulators into one and for the last whole 16-byte blocks. The register left over reduces to
- * the 32-bit CRC by Barrett (reduce128), and the table takes the last n < 16 bytes (the constants
- * are those of Intel's "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ" for the
- * reflected CRC-32; the tests compare every length 0..700 and long runs against zlib). */
+ * accumulators into one and for the last whole 16-byte blocks. The register left over is then
+ * ordinary data: the table finishes it and the tail (the constants are those of Intel's "Fast CRC
+ * Computation for Generic Polynomials Using PCLMULQDQ" for the reflected CRC-32; the tests compare
+ * every length 0..600 and random runs against the table). */
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -69,30 +69,8 @@ __attribute__((target("pclmul,sse4.1"))) static inline __m128i fold(__m128i x, _
   return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00), _mm_clmulepi64_si128(x, k, 0x11)), next);
 }
 
-/* The register a zero register holds after the 16 bytes of x: x * x^32 mod P, in two folds to 64
- * bits (x^(128-32) and x^64 mod P) and a Barrett reduction (mu = x^64 / P, and P itself), all in
- * the reflected domain (the constants of Intel's paper, as zlib's SIMD CRC uses them). */
-#define K_64 0x163cd6124ull  /* x^64 mod P */
-#define P_REFLECTED 0x1db710641ull
-#define MU_REFLECTED 0x1f7011641ull
-
-__attribute__((target("pclmul,sse4.1"))) static uint32_t reduce128(__m128i x) {
-  const __m128i k128 = _mm_set_epi64x((long long)K_128_HI, (long long)K_128_LO);
-  const __m128i low32 = _mm_setr_epi32(-1, 0, -1, 0);
-  const __m128i pmu = _mm_set_epi64x((long long)MU_REFLECTED, (long long)P_REFLECTED);
-  /* 128 -> 96 bits: the low half times x^(128-32) into the high half */
-  x = _mm_xor_si128(_mm_srli_si128(x, 8), _mm_clmulepi64_si128(x, k128, 0x10));
-  /* 96 -> 64 bits: the low 32 times x^64 into the rest */
-  x = _mm_xor_si128(_mm_srli_si128(x, 4), _mm_clmulepi64_si128(_mm_and_si128(x, low32), _mm_cvtsi64_si128((long long)K_64), 0x00));
-  /* Barrett: q = low32(x) * mu, then x ^ low32(q) * P leaves the remainder in bits 32..63 */
-  __m128i q = _mm_and_si128(_mm_clmulepi64_si128(_mm_and_si128(x, low32), pmu, 0x10), low32);
-  x = _mm_xor_si128(x, _mm_clmulepi64_si128(q, pmu, 0x00));
-  return (uint32_t)_mm_extract_epi32(x, 1);
-}
-
-/* Both folds end here: the remaining 16-byte blocks folded into x, x reduced to the register, and
- * the last n < 16 bytes through the table (crc32_table_edges: x through the table as well, the path
- * before the reduction; bench/crc.mjs compares the two). */
+/* Both folds end here: the remaining 16-byte blocks folded into x, then x and the last n < 16 bytes
+ * through the table. */
 __attribute__((target("pclmul,sse4.1"))) static uint32_t fold_finish(__m128i x, const uint8_t *p, size_t n) {
   const __m128i k128 = _mm_set_epi64x((long long)K_128_HI, (long long)K_128_LO);
   while (n >= 16) {
@@ -100,20 +78,15 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t fold_finish(__m128i x, 
     p += 16;
     n -= 16;
   }
-  if (crc32_table_edges) {
-    uint8_t rest[16];
-    _mm_storeu_si128((__m128i *)rest, x);
-    return crc32_table(crc32_table(0, rest, 16), p, n);
-  }
-  return crc32_table(reduce128(x), p, n);
+  uint8_t rest[16];
+  _mm_storeu_si128((__m128i *)rest, x);
+  return crc32_table(crc32_table(0, rest, 16), p, n);
 }
 
-/* The 128-bit fold over n >= 64 bytes at p whose first 16 bytes, with whatever came before them
- * folded in, are `first`. */
-__attribute__((target("pclmul,sse4.1"))) static uint32_t clmul_run(__m128i first, const uint8_t *p, size_t n) {
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const uint8_t *p, size_t n) {
   const __m128i k512 = _mm_set_epi64x((long long)K_512_HI, (long long)K_512_LO);
   const __m128i k128 = _mm_set_epi64x((long long)K_128_HI, (long long)K_128_LO);
-  __m128i x0 = first;
+  __m128i x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int)crc));
   __m128i x1 = _mm_loadu_si128((const __m128i *)(p + 16));
   __m128i x2 = _mm_loadu_si128((const __m128i *)(p + 32));
   __m128i x3 = _mm_loadu_si128((const __m128i *)(p + 48));
@@ -131,10 +104,6 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t clmul_run(__m128i first
   return fold_finish(x, p, n);
 }
 
-__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const uint8_t *p, size_t n) {
-  return clmul_run(_mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int)crc)), p, n);
-}
-
 /* The same with 256-bit VPCLMULQDQ (AVX2): each instruction multiplies in both 128-bit lanes, so
  * four ymm accumulators fold 128 bytes a step (distance 1024 bits), then fold into one (256), then
  * its two lanes into one xmm (128), and the 128-bit path's tail finishes. Where a 256-bit
@@ -148,12 +117,11 @@ __attribute__((target("avx2,vpclmulqdq,pclmul,sse4.1"))) static inline __m256i f
   return _mm256_xor_si256(_mm256_xor_si256(_mm256_clmulepi64_epi128(x, k, 0x00), _mm256_clmulepi64_epi128(x, k, 0x11)), next);
 }
 
-/* `first` as clmul_run's. */
-__attribute__((target("avx2,vpclmulqdq,pclmul,sse4.1"))) static uint32_t vclmul_run(__m128i first, const uint8_t *p, size_t n) {
+__attribute__((target("avx2,vpclmulqdq,pclmul,sse4.1"))) static uint32_t crc32_vclmul(uint32_t crc, const uint8_t *p, size_t n) {
   const __m256i k1024 = _mm256_set_epi64x((long long)K_1024_HI, (long long)K_1024_LO, (long long)K_1024_HI, (long long)K_1024_LO);
   const __m256i k256 = _mm256_set_epi64x((long long)K_256_HI, (long long)K_256_LO, (long long)K_256_HI, (long long)K_256_LO);
   const __m128i k128 = _mm_set_epi64x((long long)K_128_HI, (long long)K_128_LO);
-  __m256i y0 = _mm256_inserti128_si256(_mm256_castsi128_si256(first), _mm_loadu_si128((const __m128i *)(p + 16)), 1);
+  __m256i y0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_setr_epi32((int)crc, 0, 0, 0, 0, 0, 0, 0));
   __m256i y1 = _mm256_loadu_si256((const __m256i *)(p + 32));
   __m256i y2 = _mm256_loadu_si256((const __m256i *)(p + 64));
   __m256i y3 = _mm256_loadu_si256((const __m256i *)(p + 96));
@@ -172,10 +140,6 @@ __attribute__((target("avx2,vpclmulqdq,pclmul,sse4.1"))) static uint32_t vclmul_
   return fold_finish(x, p, n);
 }
 
-__attribute__((target("avx2,vpclmulqdq,pclmul,sse4.1"))) static uint32_t crc32_vclmul(uint32_t crc, const uint8_t *p, size_t n) {
-  return vclmul_run(_mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int)crc)), p, n);
-}
-
 static int clmul_cpu, vclmul_cpu;
 /* SOFTROCE_CRC_CLMUL=0 takes this CPU for one without PCLMULQDQ: the table CRC everywhere and the
  * offload off, the path such a CPU runs (the tests run it so; read once, at the first CRC) */
@@ -189,33 +153,15 @@ static void clmul_probe(void) {
 }
 #endif
 
-#if defined(__x86_64__)
-/* seed_before_zeros[k]: the register that k zero bytes turn into ICRC_SEED. icrc_fold puts k zero
- * bytes in front of the pseudo headers so that they fill whole 16-byte blocks; starting from this
- * register instead of the seed leaves the CRC as it was. Each step undoes one bit of the reflected
- * shift register: a state with bit 31 set came from one whose bit 0 was set (P has bit 31 set). */
-static uint32_t seed_before_zeros[16];
-
-static void seeds_init(void) {
-  uint32_t c = ICRC_SEED;
-  for (int k = 0; k < 16; k++) {
-    seed_before_zeros[k] = c;
-    for (int b = 0; b < 8; b++) c = (c & 0x80000000u) ? ((c ^ CRC32_POLY_REFLECTED) << 1) | 1u : c << 1;
-  }
-}
-#endif
-
 static void crc_init(void) {
   table_init();
 #if defined(__x86_64__)
   clmul_probe();
-  seeds_init();
 #endif
 }
 
 /* Tests and the bench: 1 turns the 256-bit path off (to compare it with the 128-bit one). */
 int crc32_no_vclmul;
-int crc32_table_edges;
 
 int crc32_vclmul_available(void) {
   pthread_once(&table_once, crc_init);
@@ -286,62 +232,6 @@ static uint32_t pseudo_headers(const icrc_facts *f, uint32_t udp_payload, const 
   return (uint32_t)(u + UDP_HEADER + BTH_BYTES - out);
 }
 
-#if defined(__x86_64__)
-#define FOLD_MIN 64u         /* a piece shorter than this joins the headers' blocks */
-#define HEAD_EXTRA_MAX 48u   /* covered bytes before the first long piece that may join them */
-#define COVER_MAX_PIECES 8u
-
-/*
- * The ICRC's CRC in one carry-less fold, no table on the way: the pseudo headers (and the short
- * pieces before the first long one, e.g. a RETH in its own piece), preceded by zero bytes up to a
- * 16-byte boundary, fold block by block from seed_before_zeros; the first long piece continues the
- * same fold (clmul_run / vclmul_run), whose end reduces by Barrett; pieces after it (a pad) go
- * through crc32_raw. `covered`: the payload bytes after the BTH up to the ICRC. 0 when the pieces
- * do not fit that shape (the caller then takes the table path).
- */
-__attribute__((target("pclmul,sse4.1"))) static int icrc_fold(const uint8_t *pseudo, uint32_t plen, const struct iovec *iov, unsigned niov,
-                                                            uint32_t covered, uint32_t *raw) {
-  const uint8_t *seg_p[COVER_MAX_PIECES];
-  uint32_t seg_n[COVER_MAX_PIECES], nseg = 0, skip = BTH_BYTES, left = covered;
-  for (unsigned i = 0; i < niov && left; i++) {
-    uint32_t len = (uint32_t)iov[i].iov_len;
-    if (skip >= len) {
-      skip -= len;
-      continue;
-    }
-    if (nseg == COVER_MAX_PIECES) return 0;
-    uint32_t take = len - skip < left ? len - skip : left;
-    seg_p[nseg] = (const uint8_t *)iov[i].iov_base + skip;
-    seg_n[nseg++] = take;
-    skip = 0;
-    left -= take;
-  }
-  uint32_t big = 0, extra = 0;
-  while (big < nseg && seg_n[big] < FOLD_MIN) extra += seg_n[big++];
-  if (extra > HEAD_EXTRA_MAX) return 0;
-  uint8_t head[16 + IP6_HEADER + UDP_HEADER + BTH_BYTES + HEAD_EXTRA_MAX];
-  uint32_t pad = (16u - (plen + extra) % 16u) % 16u, h = pad;
-  memset(head, 0, pad);
-  memcpy(head + h, pseudo, plen);
-  h += plen;
-  for (uint32_t k = 0; k < big; k++) memcpy(head + h, seg_p[k], seg_n[k]), h += seg_n[k];
-  const __m128i k128 = _mm_set_epi64x((long long)K_128_HI, (long long)K_128_LO);
-  __m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)head), _mm_cvtsi32_si128((int)seed_before_zeros[pad]));
-  for (uint32_t at = 16; at < h; at += 16) x = fold(x, k128, _mm_loadu_si128((const __m128i *)(head + at)));
-  if (big == nseg) {
-    *raw = reduce128(x);
-    return 1;
-  }
-  const uint8_t *p = seg_p[big];
-  uint32_t n = seg_n[big];
-  __m128i first = fold(x, k128, _mm_loadu_si128((const __m128i *)p));
-  uint32_t crc = n >= 256 && vclmul_cpu && !crc32_no_vclmul ? vclmul_run(first, p, n) : clmul_run(first, p, n);
-  for (uint32_t k = big + 1; k < nseg; k++) crc = crc32_raw(crc, seg_p[k], seg_n[k]);
-  *raw = crc;
-  return 1;
-}
-#endif
-
 uint32_t icrc_compute(const icrc_facts *f, const struct iovec *iov, unsigned niov, uint32_t udp_payload) {
   uint8_t bth[BTH_BYTES];
   uint32_t got = 0;
@@ -351,13 +241,7 @@ uint32_t icrc_compute(const icrc_facts *f, const struct iovec *iov, unsigned nio
     got += take;
   }
   uint8_t pseudo[IP6_HEADER + UDP_HEADER + BTH_BYTES];
-  uint32_t plen = pseudo_headers(f, udp_payload, bth, pseudo);
-#if defined(__x86_64__)
-  pthread_once(&table_once, crc_init);
-  uint32_t raw;
-  if (clmul_cpu && !crc32_table_edges && icrc_fold(pseudo, plen, iov, niov, udp_payload - BTH_BYTES - ICRC_BYTES, &raw)) return ~raw;
-#endif
-  uint32_t crc = crc32_raw(ICRC_SEED, pseudo, plen);
+  uint32_t crc = crc32_raw(ICRC_SEED, pseudo, pseudo_headers(f, udp_payload, bth, pseudo));
   /* the rest of the payload after the BTH, up to the ICRC */
   uint32_t skip = BTH_BYTES, left = udp_payload - BTH_BYTES - ICRC_BYTES;
   for (unsigned i = 0; i < niov && left; i++) {

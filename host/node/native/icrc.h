@@ -1,9 +1,8 @@
 /*
  * CRC-32 (zlib's polynomial, reflected) and the RoCEv2 ICRC for the native datapath's ICRC
  * offload. On x86-64 with PCLMULQDQ (checked at run time) runs of 64 bytes or more are folded with
- * carry-less multiplication, 64 bytes a step (and reduced by Barrett); the ICRC's pseudo headers
- * join the same fold (icrc.c icrc_fold); shorter runs, a fold's last n < 16 bytes and every other
- * CPU use a slicing-by-8 table. The offload is on only where the fast path is (crc32_clmul_available, read by
+ * carry-less multiplication, 64 bytes a step; everything else (and every other CPU) uses a
+ * slicing-by-8 table. The offload is on only where the fast path is (crc32_clmul_available, read by
  * host/node/native-link.ts icrcOffloadChoice): a C table CRC is no faster than the wasm core's SIMD
  * braid, so without PCLMULQDQ the core keeps its own ICRC. SOFTROCE_CRC_CLMUL=0 in the environment
  * makes any CPU one without (icrc.c clmul_probe), so that path is tested too.
@@ -30,9 +29,6 @@ int crc32_clmul_available(void);
 int crc32_vclmul_available(void);
 /* Set to 1 to keep to the 128-bit path (tests and bench/crc.mjs compare the two). */
 extern int crc32_no_vclmul;
-/* Set to 1 for the table where the fold's edges were before: the ICRC's pseudo headers and the last
- * 16 folded bytes (tests and bench/crc.mjs compare it with the carry-less path). */
-extern int crc32_table_edges;
 
 /* The facts the ICRC covers besides the UDP payload; addresses are GIDs (IPv4 as ::ffff:a.b.c.d). */
 typedef struct {
