@@ -107,11 +107,11 @@ export function sourcePortsOf(device: Device): ({ mode: "per-qp" | "device"; fal
 
 /**
  * Which UDP path a device opened with an address uses ("native" or "dgram"), and why not native;
- * on the native path of a device on this thread, whether it offloads the ICRC (and why not).
+ * on the native path (a device on this thread or in a worker), whether it offloads the ICRC (and why not).
  */
 export function datapathOf(device: Device): { path: "native" | "dgram"; reason?: string; icrcOffload?: string } | undefined {
   const w = workerLinkOf(device);
-  if (w) return { path: w.path, reason: w.reason };
+  if (w) return { path: w.path, reason: w.reason, icrcOffload: w.icrcOffload };
   const l = links.get(device);
   return l && { path: l.path, reason: fallbackReasons.get(device), icrcOffload: l instanceof NativeUdpLink ? l.icrcOffloadState : undefined };
 }

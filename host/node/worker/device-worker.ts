@@ -88,7 +88,8 @@ const ops: WorkerOps = {
     }
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
     port.service();
-    return undefined;
+    // what the device took (the core may lack icrc_offload): datapathOf on the application thread
+    return "icrcOffloadState" in link ? { icrcOffload: link.icrcOffloadState } : undefined;
   },
   /**
    * Tuning at run time (bench/worker.mjs's A/B): `watchOnly: true`, the worker's notifies filtered by

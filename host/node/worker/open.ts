@@ -56,6 +56,8 @@ export interface WorkerLinkInfo {
   perQpPorts?: boolean;
   path: "native" | "dgram";
   reason?: string;
+  /** on the native path: the ICRC offload's state as the worker's link took it (NativeUdpLink.icrcOffloadState) */
+  icrcOffload?: string;
 }
 
 const linkInfo = new WeakMap<Device, WorkerLinkInfo>();
@@ -70,9 +72,19 @@ function endOfTurn(fn: () => void): void {
   queueMicrotask(() => process.nextTick(fn));
 }
 
-/** The worker's spin (µs): the option, else env SOFTROCE_WORKER_SPIN_US (0 .. MAX_SPIN_US), else DEFAULT_SPIN_US. */
+/**
+ * The worker's spin (µs): the option, else env SOFTROCE_WORKER_SPIN_US (0 .. MAX_SPIN_US), else
+ * DEFAULT_SPIN_US. The variable is read strictly even where the option overrides it: a value it
+ * cannot take is an error either way, never one that shows only once the option is gone. The option
+ * is checked here too, before a thread starts.
+ */
 function spinOf(o: { workerSpinUs?: number }): number {
-  return o.workerSpinUs ?? envInteger("SOFTROCE_WORKER_SPIN_US", 0, MAX_SPIN_US, "µs") ?? DEFAULT_SPIN_US;
+  const env = envInteger("SOFTROCE_WORKER_SPIN_US", 0, MAX_SPIN_US, "µs");
+  const us = o.workerSpinUs;
+  if (us !== undefined && !(typeof us === "number" && Number.isFinite(us) && us >= 0 && us <= MAX_SPIN_US)) {
+    throw new RangeError(`workerSpinUs ${us}: 0 .. ${MAX_SPIN_US} µs`);
+  }
+  return us ?? env ?? DEFAULT_SPIN_US;
 }
 
 /**
@@ -146,11 +158,11 @@ export async function openWorkerDevice(
     const device = deviceOnWorker(session, ready, deviceOptions, endOfTurn, appSpinUs);
     try {
       if (bound) {
-        await session.request("attach", {
+        const attached = await session.request<{ icrcOffload?: string } | undefined>("attach", {
           logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false,
         });
         attachWorkerPort(device, session);
-        linkInfo.set(device, info!);
+        linkInfo.set(device, { ...info!, ...(attached?.icrcOffload !== undefined ? { icrcOffload: attached.icrcOffload } : {}) });
         device.onMulticast((group, join) => {
           session.request("mcast", { group, join }).catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
         });

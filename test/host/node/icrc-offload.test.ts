@@ -219,7 +219,12 @@ describe("ICRC offload: the datapath", () => {
     return { tx, rx };
   }
 
-  for (const how of ["the record's fill bit", "flagsOr TX_ICRC_FILL"] as const) {
+  // how a datagram of `len` bytes is cut into the record's four pieces: the BTH and the payload with
+  // the ICRC's 4 bytes split over the last two; or the BTH split over two pieces, the second also
+  // holding the payload's first 24 bytes, the rest of the payload, and its last 2 bytes with the ICRC
+  const threePieces = (len: number) => [12, len - 14, 2, 0];
+  const fourPieces = (len: number) => [8, 28, len - 42, 6];
+  for (const [how, cut] of [["the record's fill bit", threePieces], ["flagsOr TX_ICRC_FILL", threePieces], ["flagsOr TX_ICRC_FILL, four pieces", fourPieces]] as const) {
     it(`fills each GSO segment's ICRC for the ID it gets, and the receiver computes the same (${how})`, async () => {
       const codec = new WireCodec(await instantiateCore(await coreModule()));
       const m = new Uint8Array(4 << 20);
@@ -245,14 +250,12 @@ describe("ICRC offload: the datapath", () => {
         dv.setUint32(at + TX_LAYOUT.ipId, 0, true);
         m.set(parseGid(addressGid(A)), at + TX_LAYOUT.srcAddr);
         dv.setUint32(at + TX_LAYOUT.srcPort, sport, true);
-        // three pieces, the ICRC's 4 bytes split over the last two
-        dv.setUint32(at + TX_LAYOUT.pieces[0].data, DATA + i * 2048, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[0].len, 12, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[1].data, DATA + i * 2048 + 12, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[1].len, udp.length - 14, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[2].data, DATA + i * 2048 + udp.length - 2, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[2].len, 2, true);
-        dv.setUint32(at + TX_LAYOUT.pieces[3].len, 0, true);
+        let from = 0;
+        cut(udp.length).forEach((len, k) => {
+          dv.setUint32(at + TX_LAYOUT.pieces[k].data, DATA + i * 2048 + from, true);
+          dv.setUint32(at + TX_LAYOUT.pieces[k].len, len, true);
+          from += len;
+        });
       }
       const recs: { len: number; hint: number; flags: number; icrc: number; carried: number; data: number }[] = [];
       rx.receive({ area: RXAREA, slotSize: 65536, slots: 4, meta: RXMETA, metaCap: 64 }, (count) => {
@@ -263,7 +266,7 @@ describe("ICRC offload: the datapath", () => {
             icrc: dv.getUint32(r + RX_LAYOUT.icrc, true), carried: dv.getUint32(data + len - 4, true) });
         }
       });
-      expect(tx.sendBatch(TABLE, 0, n, TX_ICRC | (how === "flagsOr TX_ICRC_FILL" ? TX_ICRC_FILL : 0))).toBe(n);
+      expect(tx.sendBatch(TABLE, 0, n, TX_ICRC | (how.startsWith("flagsOr") ? TX_ICRC_FILL : 0))).toBe(n);
       await until(() => recs.length === n);
       recs.forEach((r, i) => {
         // the segment's ID is its index; its ICRC is the core's for that ID

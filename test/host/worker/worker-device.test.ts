@@ -62,6 +62,29 @@ describe("the device in a worker thread (Node)", () => {
     expect(["native", "dgram"]).toContain(datapathOf(d)!.path);
   });
 
+  it("datapathOf says whether the worker's link offloads the ICRC, as it does for a device on this thread", async () => {
+    const env = process.env.SOFTROCE_ICRC_OFFLOAD;
+    try {
+      for (const value of [undefined, "0"]) {
+        if (value === undefined) delete process.env.SOFTROCE_ICRC_OFFLOAD;
+        else process.env.SOFTROCE_ICRC_OFFLOAD = value;
+        const here = await openDevice({ address: B, port: 0, datapath: "native" });
+        opened.push(here);
+        const w = await open(A, { datapath: "native" });
+        const want = datapathOf(here)!;
+        expect(want.path).toBe("native");
+        expect(want.icrcOffload).toMatch(value === "0" ? /^off \(SOFTROCE_ICRC_OFFLOAD=0\)$/ : /^(on|off) \(/);
+        expect(datapathOf(w)).toEqual({ path: "native", reason: undefined, icrcOffload: want.icrcOffload });
+      }
+      // node:dgram has no offload to report
+      const g = await open(A, { datapath: "dgram" });
+      expect(datapathOf(g)).toEqual({ path: "dgram", reason: "node:dgram asked for", icrcOffload: undefined });
+    } finally {
+      if (env === undefined) delete process.env.SOFTROCE_ICRC_OFFLOAD;
+      else process.env.SOFTROCE_ICRC_OFFLOAD = env;
+    }
+  });
+
   it("RC WRITE: the application thread posts while the worker completes; each CQE once, in order; every byte lands", async () => {
     const { a, b } = await pair(256);
     const N = 20000;

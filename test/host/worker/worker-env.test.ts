@@ -44,6 +44,24 @@ describe("SOFTROCE_WORKER_* settings", () => {
     await expect(openTunnelDevice("ws://127.0.10.161:9/", { worker: true })).rejects.toThrow(/^SOFTROCE_WORKER_SPIN_US="1001": an integer 0 \.\. 1000 µs$/);
   });
 
+  it("SOFTROCE_WORKER_SPIN_US is read strictly when the workerSpinUs option is passed too; the option wins over a good value", async () => {
+    process.env.SOFTROCE_WORKER_SPIN_US = "fast";
+    const bad = new RangeError(`SOFTROCE_WORKER_SPIN_US="fast": an integer 0 .. ${MAX_SPIN_US} µs`);
+    // (a device that opened anyway is closed, and fails the test as a word, not as itself)
+    const outcome = (p: Promise<{ close(): void } | { device: { close(): void } }>) =>
+      p.then((d) => ("device" in d ? d.device.close() : d.close(), "opened"), (e: unknown) => e);
+    expect(await outcome(openDevice({ worker: true, address: "127.0.10.164", port: 0, workerSpinUs: 20 }))).toEqual(bad);
+    expect(await outcome(openTunnelDevice("ws://127.0.10.164:9/", { worker: true, workerSpinUs: 20 }))).toEqual(bad);
+    // a bad option is refused before a thread starts, whatever the environment says
+    delete process.env.SOFTROCE_WORKER_SPIN_US;
+    await expect(openDevice({ worker: true, address: "127.0.10.164", port: 0, workerSpinUs: MAX_SPIN_US + 1 })).rejects.toThrow(new RangeError(`workerSpinUs ${MAX_SPIN_US + 1}: 0 .. ${MAX_SPIN_US} µs`));
+    process.env.SOFTROCE_WORKER_SPIN_US = "50";
+    const d = await openDevice({ worker: true, address: "127.0.10.165", port: 0, workerSpinUs: 20 });
+    opened.push(d);
+    const dbg = (await workerDebugOf(d)) as { worker: { server: { spinUs: number } } };
+    expect(dbg.worker.server.spinUs).toBe(20);
+  });
+
   it("good values are used; unset or empty, the defaults", async () => {
     process.env.SOFTROCE_WORKER_SPIN_US = "50";
     process.env.SOFTROCE_WORKER_APP_SPIN_US = "0";

@@ -11,7 +11,8 @@ import { coreModule } from "../../../host/node/wasm-source.js";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { WorkerPort } from "../../../host/core/worker/index.js";
-import { Qp1Transport, openRdmaCm, PortSpace, RdmaCmEventType as E, type EventChannel } from "../../../host/core/cm/index.js";
+import { PortSpace, RdmaCmEventType as E } from "../../../host/core/cm/index.js";
+import { cmOn, nextCmEvent, resolvedCmClient } from "../support/rdma-cm.js";
 import { connectRcEnds, openRcEnd, type RcEnd } from "../support/rc-end.js";
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
@@ -162,53 +163,31 @@ describe("device.port of a worker device", () => {
   });
 });
 
-interface Ev { event: number; status: number; eventName: string; id: { createQp: Function; accept: Function; qp?: unknown }; ack(): void }
-async function nextEvent(ch: EventChannel, want: number): Promise<Ev> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, no) => (timer = setTimeout(() => no(new Error(`no event ${want} within 10 s`)), 10_000)));
-  try {
-    const e = (await Promise.race([ch.getCmEvent(), timeout])) as unknown as Ev;
-    e.ack();
-    expect(e.event, `${e.eventName} status ${e.status}`).toBe(want);
-    return e;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 describe("rdma_cm over worker devices", () => {
   it("openRdmaCm({ devices }) with no clock: connect, accept, a SEND each way, disconnect", async () => {
     const S = "127.0.10.201";
     const C = "127.0.10.202";
     const server = await open(S, true, 4791);
     const client = await open(C, true, 4791);
-    const scm = openRdmaCm({ devices: [{ device: server, mad: Qp1Transport.of(server) }] });
-    const ccm = openRdmaCm({ devices: [{ device: client, mad: Qp1Transport.of(client) }] });
-    const sch = scm.createEventChannel();
-    const cch = ccm.createEventChannel();
+    const { ch: sch } = cmOn(server);
     const listener = sch.createId(PortSpace.TCP);
     listener.bindAddr({ address: S, port: 7471 });
     listener.listen(1);
 
-    const id = cch.createId(PortSpace.TCP);
-    id.resolveAddr(undefined, { address: S, port: 7471 }, 2000);
-    await nextEvent(cch, E.ADDR_RESOLVED);
-    id.resolveRoute(2000);
-    await nextEvent(cch, E.ROUTE_RESOLVED);
     const cap = { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 };
-    const cqp = id.createQp(undefined, { cap });
+    const { ch: cch, id, qp: cqp } = await resolvedCmClient(client, { address: S, port: 7471 }, cap);
     const cmr = id.pd!.regMr(4096, ACCESS);
     cqp.postRecv({ wrId: 1n, sgList: [cmr.sge(2048, 64)] });
     id.connect({ responderResources: 1, initiatorDepth: 1 });
 
-    const req = await nextEvent(sch, E.CONNECT_REQUEST);
-    const conn = req.id as unknown as typeof id;
+    const req = await nextCmEvent(sch, E.CONNECT_REQUEST);
+    const conn = req.id;
     const sqp = conn.createQp(undefined, { cap });
     const smr = conn.pd!.regMr(4096, ACCESS);
     sqp.postRecv({ wrId: 2n, sgList: [smr.sge(0, 64)] });
     conn.accept({ responderResources: 1, initiatorDepth: 1 });
-    await nextEvent(cch, E.ESTABLISHED);
-    await nextEvent(sch, E.ESTABLISHED);
+    await nextCmEvent(cch, E.ESTABLISHED);
+    await nextCmEvent(sch, E.ESTABLISHED);
 
     cmr.bytes.set([1, 2, 3, 4, 5], 0);
     cqp.postSend({ wrId: 10n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [cmr.sge(0, 5)] });
@@ -224,8 +203,8 @@ describe("rdma_cm over worker devices", () => {
 
     // the client's DREQ: the server hears it and answers with its own disconnect (the DREP)
     id.disconnect();
-    await nextEvent(sch, E.DISCONNECTED);
+    await nextCmEvent(sch, E.DISCONNECTED);
     conn.disconnect();
-    await nextEvent(cch, E.DISCONNECTED);
+    await nextCmEvent(cch, E.DISCONNECTED);
   });
 });

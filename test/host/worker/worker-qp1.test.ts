@@ -2,7 +2,8 @@
 // port nobody listens on is answered REJ 8 (invalid service ID) at once, as by Linux's ib_cm.
 import { afterEach, describe, expect, it } from "vitest";
 import { openDevice } from "../../../host/node/index.js";
-import { Qp1Transport, openRdmaCm, PortSpace, RdmaCmEventType as E } from "../../../host/core/cm/index.js";
+import { Qp1Transport, RdmaCmEventType as E } from "../../../host/core/cm/index.js";
+import { nextCmEvent, resolvedCmClient } from "../support/rdma-cm.js";
 import { realClock } from "../../../host/core/link/index.js";
 import type { Device } from "../../../host/core/verbs/index.js";
 
@@ -14,26 +15,10 @@ afterEach(() => {
   for (const d of opened.splice(0)) d.close();
 });
 
-interface Ev { event: number; status: number; eventName: string; ack(): void }
-async function nextEvent(ch: { getCmEvent(): Promise<Ev> }, want: number): Promise<Ev> {
-  const timeout = new Promise<never>((_, no) => setTimeout(() => no(new Error(`no event ${want} within 5 s`)), 5000).unref());
-  const e = await Promise.race([ch.getCmEvent(), timeout]);
-  e.ack();
-  expect(e.event, `${e.eventName} status ${e.status}`).toBe(want);
-  return e;
-}
-
 async function connectTo(server: Device) {
   const client = await openDevice({ address: A, port: 4791 });
   opened.push(client);
-  const rcm = openRdmaCm({ devices: [{ device: client, mad: Qp1Transport.of(client) }], clock: realClock });
-  const ch = rcm.createEventChannel();
-  const id = ch.createId(PortSpace.TCP);
-  id.resolveAddr(undefined, { address: B, port: 7471 }, 2000);
-  await nextEvent(ch, E.ADDR_RESOLVED);
-  id.resolveRoute(2000);
-  await nextEvent(ch, E.ROUTE_RESOLVED);
-  id.createQp(undefined, { cap: { maxSendWr: 2, maxRecvWr: 2, maxSendSge: 1, maxRecvSge: 1 } });
+  const { ch, id } = await resolvedCmClient(client, { address: B, port: 7471 }, { maxSendWr: 2, maxRecvWr: 2, maxSendSge: 1, maxRecvSge: 1 }, realClock);
   const t0 = performance.now();
   id.connect({ responderResources: 1, initiatorDepth: 1 });
   return { ch, t0, server };
@@ -46,7 +31,7 @@ describe("QP1 on a worker device", () => {
     expect(server.worker).toBe(true);
     const qp1 = Qp1Transport.of(server);
     const { ch, t0 } = await connectTo(server);
-    const rej = await nextEvent(ch, E.REJECTED);
+    const rej = await nextCmEvent(ch, E.REJECTED, 5000);
     expect(rej.status).toBe(8);
     expect(performance.now() - t0).toBeLessThan(3000); // the first REQ's answer, not a retry's
     expect(qp1.counters.cmUnclaimed).toBe(1);
