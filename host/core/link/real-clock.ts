@@ -11,4 +11,10 @@ export const realClock: Clock = {
   clearTimer(t: unknown) {
     clearTimeout(t as ReturnType<typeof setTimeout>);
   },
+  holdTimer(t: unknown, hold: boolean) {
+    // Node's Timeout; a browser's timer is a number, which keeps nothing alive
+    const n = t as { ref?: () => void; unref?: () => void };
+    if (hold) n.ref?.();
+    else n.unref?.();
+  },
 };
