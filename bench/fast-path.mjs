@@ -17,7 +17,9 @@
 // (bench/crc.mjs). Knobs: BENCH_ROUNDS (5), BENCH_MESSAGES (1500 a goodput run), BENCH_ITERS
 // (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only), BENCH_ONLY=write|lat|cli (one
 // part of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1; the CLI
-// pairs use the addresses after it: perf write_bw +1, rc_pingpong +10/+11, send_lat +12/+13).
+// pairs use the addresses after it: perf write_bw +1, rc_pingpong +10/+11, send_lat +12/+13),
+// BENCH_TIMER_AB=1 (one more device pair, "native-defer-eagertimer", whose ports re-arm their timer
+// the way before the lazy timer: PacketPort.eagerTimer).
 // The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
 // flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
 // callback returns, or after the application's reaction to its completions, with it). Both offload

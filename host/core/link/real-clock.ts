@@ -1,5 +1,6 @@
 // The real clock for devices on real links (UDP, WebSocket): microseconds from
-// performance.now(), one platform timer per armed deadline.
+// performance.now(), one platform timer per armed deadline (PacketPort keeps an armed one while the
+// deadline moves later, unref'd while nothing is due: holdTimer).
 import type { Clock } from "./port.js";
 
 export const realClock: Clock = {
