@@ -5,25 +5,15 @@
 // deadline; while nothing is due the armed timer keeps no process alive (Clock.holdTimer).
 // `eagerTimer` (the way before, kept for side-by-side benches) re-arms on every move.
 import { describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { WireCodec } from "../../../host/core/wire/codec.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { WcStatus } from "../../../host/core/verbs/enums.js";
 import type { Clock, PacketPort } from "../../../host/core/link/index.js";
 import { realClock } from "../../../host/core/link/real-clock.js";
+import { scriptedPeer, T10 } from "../support/scripted-peer.js";
 
-const PEER_QPN = 0x99;
-const ACK = 0x1f;
-const T10 = 4.096 * 1024; // ACK timeout 10, µs
-
-/** A device on the simulated wire, one RC QP toward a scripted peer whose ACKs are made here; its port's clock counted. */
+/** A device whose RC QP talks to a scripted peer (scripted-peer.ts), its port's clock calls counted. */
 async function bench(eager: boolean, timeout2?: number) {
-  const mod = await coreModule();
-  const codec = await WireCodec.create(mod);
-  const net = new SimNetwork({ trace: true });
-  const dev = await net.addDevice(mod, "127.0.12.1");
-  const port = dev.port! as PacketPort;
+  const b = await scriptedPeer("127.0.12.1", "127.0.12.2", { timeout2 });
+  const port = b.dev.port! as PacketPort;
   port.eagerTimer = eager;
   const inner = (port as unknown as { clock: Clock }).clock;
   const count = { set: 0, clear: 0, hold: [] as boolean[] };
@@ -33,28 +23,8 @@ async function bench(eager: boolean, timeout2?: number) {
     clearTimer: (t) => (count.clear++, inner.clearTimer(t)),
     holdTimer: (_t, hold) => void count.hold.push(hold),
   };
-  const pd = dev.allocPd();
-  const cq = dev.createCq(64);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
-  connectQp(qp, { qpNum: PEER_QPN, psn: 0x500, gid: "::ffff:127.0.12.2" }, { sqPsn: 0x10, pathMtu: Mtu.MTU_1024, timeout: 10, retryCnt: 3 });
-  const mr = pd.regMr(4096, Access.LOCAL_WRITE);
-  // a second QP (PSNs from 0x80) with another ACK timeout exponent, when asked for
-  const qp2 = timeout2 === undefined ? undefined : pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
-  if (qp2) connectQp(qp2, { qpNum: PEER_QPN + 1, psn: 0x600, gid: "::ffff:127.0.12.2" }, { sqPsn: 0x80, pathMtu: Mtu.MTU_1024, timeout: timeout2, retryCnt: 3 });
-  const ack = (psn: number) =>
-    port.receive({
-      src: "127.0.12.2", dst: "127.0.12.1", srcPort: 0xc000, dstPort: 4791, ipId: 0,
-      payload: codec.emit({ ipVersion: 4, src: "127.0.12.2", dst: "127.0.12.1", udpSrcPort: 0xc000, udpDstPort: 4791, destQp: qp.qpNum, opcode: 0x11, psn, aeth: { syndrome: ACK, msn: 0 } } as never).subarray(28),
-    });
-  const sentPsns = () => net.wire.trace!.map((t) => codec.parseDatagram(t.datagram)).flatMap((r) => (r.ok ? [r.repr.psn] : []));
-  const advance = (us: number) => {
-    const target = net.now + us;
-    net.run(target);
-    if (net.wire.clock.now < target) net.wire.clock.now = target;
-  };
-  const write = { wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, rdma: { remoteAddr: 0n, rkey: 9 }, sgList: [mr.sge(0, 512)] };
-  const completions = () => cq.poll(64).map((w) => w.status);
-  return { port, qp, qp2, write, ack, advance, sentPsns, completions, count };
+  const completions = () => b.cq.poll(64).map((w) => w.status);
+  return { ...b, completions, count };
 }
 
 describe("PacketPort's lazy timer", () => {
