@@ -17,7 +17,9 @@
 // (bench/crc.mjs). Knobs: BENCH_ROUNDS (5), BENCH_MESSAGES (1500 a goodput run), BENCH_ITERS
 // (2000 round trips a latency run), BENCH_SKIP_ONCE=1 (the rounds only), BENCH_ONLY=write|lat|cli (one
 // part of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1; the CLI
-// pairs use the addresses after it: perf write_bw +1, rc_pingpong +10/+11, send_lat +12/+13).
+// pairs use the addresses after it: perf write_bw +1, rc_pingpong +10/+11, send_lat +12/+13),
+// BENCH_TIMER_AB=1 (one more device pair, "native-defer-eagertimer", whose ports re-arm their timer
+// the way before the lazy timer: PacketPort.eagerTimer).
 // The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
 // flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
 // callback returns, or after the application's reaction to its completions, with it). Both offload
@@ -45,7 +47,10 @@ const WARMUP = 200;
 const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
 const ONLY = process.env.BENCH_ONLY;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-const PATHS = ["native-now", "native-defer", "native-defer-icrcoff", "dgram"];
+// BENCH_TIMER_AB=1 adds "native-defer-eagertimer": the device's port re-arming its platform timer
+// whenever the deadline moves (PacketPort.eagerTimer, the way before), beside the default's lazy timer
+const TIMER_AB = process.env.BENCH_TIMER_AB === "1";
+const PATHS = ["native-now", "native-defer", "native-defer-icrcoff", "dgram", ...(TIMER_AB ? ["native-defer-eagertimer"] : [])];
 
 /** One device with one RC QP: a WRITE source/target (`write`) or a SEND ping-pong end (`lat`). */
 async function rcSide(path, kind) {
@@ -66,6 +71,7 @@ async function rcSide(path, kind) {
     throw new Error(`${path}: ICRC offload ${udpLinkOf(d).icrcOffloadState}`);
   }
   if (flush) udpLinkOf(d).flush = flush;
+  if (icrc === "eagertimer") d.port.eagerTimer = true;
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 2);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
@@ -308,8 +314,8 @@ async function parent() {
   await ask(c, { type: "peers", peers: Object.fromEntries(Object.entries(mine).map(([k, s]) => [k, s.me])) }, "ready");
   for (const [k, s] of Object.entries(mine)) s.connect(hello.peers[k]);
   const probe = buildProbe();
-  const g = { "native-now": [], "native-defer": [], "native-defer-icrcoff": [], dgram: [], raw: [], c: [] };
-  const lat = { "native-now": [], "native-defer": [], "native-defer-icrcoff": [], dgram: [], raw: [] };
+  const g = { ...Object.fromEntries(PATHS.map((p) => [p, []])), raw: [], c: [] };
+  const lat = { ...Object.fromEntries(PATHS.map((p) => [p, []])), raw: [] };
   const cpu = Object.fromEntries(PATHS.map((p) => [p, []]));
   const cli = { pingpong: [], sendLat: [] };
   try {
@@ -369,6 +375,11 @@ async function parent() {
     console.log(`  dgram path / raw (p50)    ${ratio(p50(lat.dgram), p50(lat.raw))}`);
     console.log(`  native defer, ICRC offload off p50 ${fmtSpread(spread(p50(lat["native-defer-icrcoff"])), 1)}   p99 ${fmtSpread(spread(p99(lat["native-defer-icrcoff"])), 1)}`);
     console.log(`  offload on / off (p50, native defer)  ${ratio(p50(lat["native-defer"]), p50(lat["native-defer-icrcoff"]))}`);
+    if (TIMER_AB) {
+      const e = lat["native-defer-eagertimer"];
+      console.log(`  native defer, eager timer p50 ${fmtSpread(spread(p50(e)), 1)}   p99 ${fmtSpread(spread(p99(e)), 1)}`);
+      console.log(`  lazy / eager timer (p50, native defer)  ${ratio(p50(lat["native-defer"]), p50(e))};  eager / raw ${ratio(p50(e), p50(lat.raw))}`);
+    }
   }
   if (!ONLY || ONLY === "cli") {
     console.log(`CLI, RC SEND ${LAT_SIZE} B, ${ITERS} iterations, two processes each (µs):`);

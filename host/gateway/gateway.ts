@@ -93,8 +93,8 @@ export interface GatewayOptions {
   /**
    * Native relay, the answer poll: after its thread sent a client's request that the peer answers at
    * once (AckReq, READ, atomic), it polls its sockets up to this many µs for the answer instead of
-   * sleeping, yielding the CPU between polls, until a datagram that is not a bare ACK went to a client;
-   * only while most windows see their answer (0..10000; default 300; 0: off; docs/TUNNEL.md, "The
+   * sleeping, yielding the CPU between polls, until a datagram that is not a bare ACK went to that
+   * client; only while most of that client's windows see their answer (0..10000; default 300; 0: off; docs/TUNNEL.md, "The
    * native relay", and docs/PERFORMANCE.md, gateway section).
    */
   relayBusyPollUs?: number;

@@ -45,8 +45,8 @@ export interface RelayOptions {
   approvalMs: number;
   /**
    * the answer poll: after a turn that sent a client's request its peer answers at once, poll for the
-   * answer up to this many µs before blocking, yielding the CPU between polls, while most windows see
-   * their answer (relay.c relay_main; 0..10000; 0 or absent: off)
+   * answer up to this many µs before blocking, yielding the CPU between polls, while most of that
+   * session's windows see their answer (relay.c relay_main; 0..10000; 0 or absent: off)
    */
   busyPollUs?: number;
 }
@@ -59,6 +59,10 @@ export interface RelaySessionInfo {
   bytesIn: number;
   bytesOut: number;
   dropped: number;
+  /** this session's answer-poll windows: opened (or joined), seen their answer, held back by its gate */
+  busyPolls: number;
+  busyPollHits: number;
+  busyPollGated: number;
 }
 
 export interface RelayStats {

@@ -16,6 +16,8 @@ export interface Clock {
   now(): number;
   setTimer(atUs: number, fn: () => void): unknown;
   clearTimer(timer: unknown): void;
+  /** whether an armed timer keeps the process alive (Node's ref/unref; absent: nothing to say) */
+  holdTimer?(timer: unknown, hold: boolean): void;
 }
 
 /** A datagram to send, as gather pieces over linear memory. */
@@ -179,7 +181,10 @@ export class PacketPort {
   private cursor = 0;
   private blocked = false;
   private timer: unknown;
+  /** when the armed timer fires (Infinity: none armed); the device's deadline may be later (armTimer) */
   private timerAt = Infinity;
+  /** the armed timer keeps the process alive (something is due; Clock.holdTimer) */
+  private timerHeld = true;
   private servicing = false;
   private readonly gids = new GidCache();
   /** GID -> address text, one cache per side (a flow repeats both). */
@@ -419,6 +424,8 @@ export class PacketPort {
   batches = 0;
   /** Times the device's timer fired (core.tick calls). */
   ticks = 0;
+  /** true: re-arm the platform timer whenever the device's deadline moves, later ones too (the way before; armTimer) */
+  eagerTimer = false;
   /** Cuts in received batches behind a READ request, its responses sent before the request behind it (rx_batch_taken). */
   readStops = 0;
   private flushPending = false;
@@ -695,10 +702,27 @@ export class PacketPort {
     return this.completedSync;
   }
 
+  /**
+   * Arms the platform timer for the device's next deadline — only when that is earlier than the one
+   * armed. A later deadline (each request of a ping-pong pushes the ACK timeout out; its ACK clears
+   * it) keeps the armed timer: when that fires early, the tick finds nothing due and the service
+   * re-arms for what is due then. So a round trip costs no platform timer (re)arm, where clearing and
+   * setting a timer per message did (eagerTimer: that way, kept for side-by-side benches).
+   */
   private armTimer(): void {
     const next = this.core.next_deadline();
     if (next === this.timerAt) return;
+    if (next > this.timerAt && !this.eagerTimer) {
+      // nothing due (Infinity): the armed timer stays, but no longer keeps the process alive
+      const hold = next !== Infinity;
+      if (hold !== this.timerHeld) {
+        this.timerHeld = hold;
+        this.clock.holdTimer?.(this.timer, hold);
+      }
+      return;
+    }
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timerHeld = true;
     this.timer = undefined;
     this.timerAt = next;
     if (next === Infinity) return;

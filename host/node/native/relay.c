@@ -101,7 +101,7 @@ typedef struct event {
 } event;
 
 typedef struct {
-  uint64_t frames_in, frames_out, bytes_in, bytes_out, dropped, last_active;
+  uint64_t frames_in, frames_out, bytes_in, bytes_out, dropped, last_active, polls, poll_hits, poll_gated;
 } sess_stats;
 
 typedef struct session {
@@ -124,6 +124,12 @@ typedef struct session {
   int close_sent; /* 1: our close frame queued; 2: the client's received (ours answered) */
   int close_deferred; /* a protocol error came while JS held earlier frames: JS sends the close after them (closeSession) */
   int close_code, discard;
+  /* the answer poll, per session (relay_main): this turn sent a request that asks for an answer
+     (`asked`, the session is on the turn's ask list); a window waits for its answer (`polling`, on the
+     window's list: `listed`); the hit rate of its last windows (an EWMA in 1/GATE_ONE) and the windows
+     held back since the last that opened */
+  int asked, polling, listed;
+  uint32_t gate, gate_skips;
   sess_stats st;
   approval tx[APPROVALS], rx[APPROVALS];
 } session;
@@ -137,8 +143,8 @@ typedef struct {
    home; relayOpFlags() gives these back and a test compares them). */
 enum { OPF_PAYLOAD = 1, OPF_REQ = 2, OPF_ANSWERED = 4, OPF_ACK_ONLY = 8 };
 
-/* The answer poll's gate: the hit rate of the last windows (an EWMA in 1/256), under GATE_MIN only
-   every GATE_PROBE-th window opens (to see whether answers come back in time again). */
+/* The answer poll's gate, one per session: the hit rate of its last windows (an EWMA in 1/256), under
+   GATE_MIN only every GATE_PROBE-th window opens (to see whether answers come back in time again). */
 #define GATE_ONE 256
 #define GATE_MIN 96
 #define GATE_PROBE 16
@@ -153,9 +159,11 @@ typedef struct relay {
   /* the answer poll: after a turn that sent a client's request its peer answers at once, poll for the
      answer this long before blocking (0: never); see relay_main */
   volatile uint32_t busy_poll_us;
-  /* set in a turn: it sent a request that asks for an answer / it queued a datagram that is not a bare ACK to a client */
-  int asked, answered;
-  uint32_t gate, gate_skips;
+  /* the answer poll's sessions (slots, max_clients each): those that asked in this turn, and those the
+     open window (until poll_until, µs) serves; poll_live of them still wait for their answer */
+  uint32_t *ask_list, *poll_list;
+  uint32_t ask_n, poll_n, poll_live;
+  uint64_t poll_until;
   /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
   uint64_t *trace;
   uint32_t trace_cap, trace_n;
@@ -308,6 +316,8 @@ static void sess_end(relay *r, session *s, int code) {
   s->fd = -1;
   s->state = S_FREE;
   s->gen++;
+  if (s->polling) r->poll_live--;
+  s->polling = 0; /* a listed slot stays listed (and not re-listed) until the window ends */
   free_buffers(s);
   post(r, EV_CLOSED, s->id, code, NULL, 0, NULL, 0);
 }
@@ -579,7 +589,10 @@ static void from_client(relay *r, session *s, const uint8_t *rec, const uint8_t 
   h->msg_iovlen = 1;
   r->tx_n++;
   uint8_t f = r->op_flags[payload[0]];
-  if ((f & OPF_REQ) && ((payload[8] & 0x80) || (f & OPF_ANSWERED))) r->asked = 1; /* AckReq, a READ, an atomic */
+  if ((f & OPF_REQ) && ((payload[8] & 0x80) || (f & OPF_ANSWERED)) && !s->asked) { /* AckReq, a READ, an atomic */
+    s->asked = 1;
+    r->ask_list[r->ask_n++] = (uint32_t)(s - r->sess);
+  }
 }
 
 /* The whole message goes to JS (it gives the error, or reads the kind). */
@@ -913,6 +926,15 @@ static void to_client(relay *r, session *s, const uint8_t gid[16], uint32_t port
   s->dirty = 1;
 }
 
+/* A session's window ended: with its answer (hit) or not; moves its hit rate. Lock held. */
+static void gate_note(relay *r, session *s, int hit) {
+  s->gate = (s->gate * 7 + (hit ? GATE_ONE : 0)) / 8;
+  if (hit) {
+    r->st.poll_hits++;
+    s->st.poll_hits++;
+  }
+}
+
 static void udp_receive(relay *r) {
   for (int round = 0; round < RX_BUDGET; round++) {
     for (int i = 0; i < RX_BATCH; i++) {
@@ -951,7 +973,11 @@ static void udp_receive(relay *r) {
         continue;
       }
       r->st.udp_in++;
-      if (!(r->op_flags[p[0]] & OPF_ACK_ONLY)) r->answered = 1;
+      if (s->polling && !(r->op_flags[p[0]] & OPF_ACK_ONLY)) { /* its answer: the window saw it */
+        s->polling = 0;
+        r->poll_live--;
+        gate_note(r, s, 1);
+      }
       to_client(r, s, gid, port, p, len);
     }
     for (uint32_t i = 0; i < r->max_clients; i++) {
@@ -968,21 +994,53 @@ static void udp_receive(relay *r) {
 
 /* ---------- the thread ---------- */
 
-/* Whether the next answer poll opens: always while most windows saw their answer, else every GATE_PROBE-th. */
-static int gate_open(relay *r) {
-  if (r->gate >= GATE_MIN) return 1;
-  if (++r->gate_skips < GATE_PROBE) {
+/* Whether the session's next answer poll opens: always while most of its windows saw their answer,
+   else every GATE_PROBE-th. Lock held. */
+static int gate_open(relay *r, session *s) {
+  if (s->gate >= GATE_MIN) return 1;
+  if (++s->gate_skips < GATE_PROBE) {
     r->st.poll_gated++;
+    s->st.poll_gated++;
     return 0;
   }
-  r->gate_skips = 0;
+  s->gate_skips = 0;
   return 1;
 }
 
-/* A window ended: with its answer (hit) or not; moves the hit rate. */
-static void gate_note(relay *r, int hit) {
-  r->gate = (r->gate * 7 + (hit ? GATE_ONE : 0)) / 8;
-  if (hit) r->st.poll_hits++;
+/* After a turn: each session that asked for an answer joins the window (opened, or made longer, to
+   `window` µs from now) unless it already waits in it or its gate holds it back. Lock held. */
+static void poll_join(relay *r, uint32_t window) {
+  uint64_t until = 0;
+  for (uint32_t i = 0; i < r->ask_n; i++) {
+    session *s = &r->sess[r->ask_list[i]];
+    s->asked = 0;
+    if (!window || s->state == S_FREE || s->polling || !gate_open(r, s)) continue;
+    s->polling = 1;
+    if (!s->listed) { /* answered earlier in this window, it is listed already */
+      s->listed = 1;
+      r->poll_list[r->poll_n++] = r->ask_list[i];
+    }
+    r->poll_live++;
+    r->st.polls++;
+    s->st.polls++;
+    if (!until) until = now_us() + window;
+  }
+  r->ask_n = 0;
+  if (until > r->poll_until) r->poll_until = until;
+}
+
+/* The window ended (every session's answer came, or its time ran out): the sessions still waiting
+   missed theirs. Lock held. */
+static void poll_end(relay *r) {
+  for (uint32_t i = 0; i < r->poll_n; i++) {
+    session *s = &r->sess[r->poll_list[i]];
+    s->listed = 0;
+    if (!s->polling) continue;
+    s->polling = 0;
+    gate_note(r, s, 0);
+  }
+  r->poll_n = r->poll_live = 0;
+  r->poll_until = 0;
 }
 
 /*
@@ -993,28 +1051,27 @@ static void gate_note(relay *r, int hit) {
  * halted, tens of µs). After a turn that sent a client's request its peer answers at once (AckReq set,
  * a READ, an atomic), the thread polls instead (epoll_wait with no timeout over all its descriptors,
  * sched_yield between polls so that a runnable thread on this CPU — the target, the client — is not
- * kept off it) until a datagram that is not a bare ACK went to a client, or the window ends. A window
- * opens only while most recent windows saw their answer in time (the gate: an EWMA of hits; under it,
- * every GATE_PROBE-th still opens, to notice when answers come back in time again).
+ * kept off it) until each session that asked got a datagram that is not a bare ACK, or the window
+ * ends. The gate is the session's own: a session's request opens (or joins, making it longer) a window
+ * only while most of that session's recent windows saw their answer in time (an EWMA of hits; under
+ * it, every GATE_PROBE-th still opens, to notice when answers come back in time again), so a client
+ * whose peer never answers stops polling without holding back the others.
  */
 static void *relay_main(void *arg) {
   relay *r = arg;
   pthread_setname_np(pthread_self(), "softroce-relay");
   struct epoll_event evs[64];
-  uint64_t poll_until = 0;
-  r->gate = GATE_ONE;
   for (;;) {
     int n;
-    if (poll_until) {
+    if (r->poll_until) { /* read without locking: only this thread writes it */
       n = epoll_wait(r->epfd, evs, 64, 0);
       if (n == 0) {
-        if (now_us() < poll_until) {
+        if (now_us() < r->poll_until) {
           sched_yield();
           continue;
         }
-        poll_until = 0;
         pthread_mutex_lock(&r->mu);
-        gate_note(r, 0);
+        poll_end(r);
         pthread_mutex_unlock(&r->mu);
         continue;
       }
@@ -1025,11 +1082,10 @@ static void *relay_main(void *arg) {
       pthread_mutex_unlock(&r->mu);
       return NULL;
     }
-    if (!poll_until) r->st.wakeups++;
+    if (!r->poll_until) r->st.wakeups++;
     uint64_t fwd = r->st.udp_out + r->st.frames_out;
     uint64_t t_wake = r->trace ? now_ns() : 0, udp0 = r->st.udp_out, fr0 = r->st.frames_out;
     uint32_t woke = 0;
-    r->asked = r->answered = 0;
     for (int i = 0; i < n; i++) {
       uint64_t tag = evs[i].data.u64;
       if (tag == TAG_WAKE) {
@@ -1059,15 +1115,8 @@ static void *relay_main(void *arg) {
       t[3] = r->st.udp_out - udp0;
       t[4] = r->st.frames_out - fr0;
     }
-    if (poll_until && r->answered) {
-      poll_until = 0;
-      gate_note(r, 1);
-    }
-    uint32_t window = r->busy_poll_us;
-    if (window && r->asked && !poll_until && gate_open(r)) {
-      poll_until = now_us() + window;
-      r->st.polls++;
-    }
+    if (r->poll_until && !r->poll_live) poll_end(r); /* every session in the window has its answer */
+    if (r->ask_n) poll_join(r, r->busy_poll_us);
     pthread_mutex_unlock(&r->mu);
   }
 }
@@ -1145,6 +1194,8 @@ static void relay_finalize(napi_env env, void *data, void *hint) {
   relay_shutdown(r);
   pthread_mutex_destroy(&r->mu);
   free(r->sess);
+  free(r->ask_list);
+  free(r->poll_list);
   free(r->rx_buf);
   free(r);
 }
@@ -1226,6 +1277,8 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   r->udp_fd = (int)fd;
   r->family = (int)family;
   r->sess = calloc(r->max_clients, sizeof(session));
+  r->ask_list = calloc(r->max_clients, sizeof(uint32_t));
+  r->poll_list = calloc(r->max_clients, sizeof(uint32_t));
   r->rx_slot = ((size_t)r->max_roce + 8 + 7) & ~(size_t)7;
   r->rx_buf = malloc(r->rx_slot * RX_BATCH);
   pthread_mutex_init(&r->mu, NULL);
@@ -1235,13 +1288,15 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   struct epoll_event eu = {.events = EPOLLIN, .data.u64 = TAG_UDP};
   napi_value name;
   napi_create_string_utf8(env, "softroce relay", NAPI_AUTO_LENGTH, &name);
-  if (!r->sess || !r->rx_buf || r->epfd < 0 || r->wakefd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &ev) ||
+  if (!r->sess || !r->ask_list || !r->poll_list || !r->rx_buf || r->epfd < 0 || r->wakefd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &ev) ||
       epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->udp_fd, &eu) ||
       napi_create_threadsafe_function(env, argv[3], NULL, name, 0, 1, NULL, NULL, r, call_js, &r->tsfn) != napi_ok) {
     int e = errno;
     if (r->epfd >= 0) close(r->epfd);
     if (r->wakefd >= 0) close(r->wakefd);
     free(r->sess);
+    free(r->ask_list);
+    free(r->poll_list);
     free(r->rx_buf);
     free(r);
     char m[96];
@@ -1256,6 +1311,8 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
     close(r->epfd);
     close(r->wakefd);
     free(r->sess);
+    free(r->ask_list);
+    free(r->poll_list);
     free(r->rx_buf);
     free(r);
     napi_throw_error(env, NULL, "Relay: could not start its thread");
@@ -1311,7 +1368,10 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   int one = 1;
   setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t gen = s->gen;
+  int listed = s->listed; /* the slot stays on the open window's list (once) */
   memset(s, 0, offsetof(session, tx));
+  s->listed = listed;
+  s->gate = GATE_ONE;
   memset(s->tx, 0, sizeof s->tx);
   memset(s->rx, 0, sizeof s->rx);
   s->gen = gen + 1;
@@ -1570,7 +1630,8 @@ static napi_value js_trace_take(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* session(slot, id): { buffered, lastActive (ms since the epoch), framesIn, framesOut, bytesIn, bytesOut, dropped } or undefined. */
+/* session(slot, id): { buffered, lastActive (ms since the epoch), framesIn, framesOut, bytesIn, bytesOut, dropped,
+   busyPolls, busyPollHits, busyPollGated } or undefined. */
 static napi_value js_session(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1595,6 +1656,9 @@ static napi_value js_session(napi_env env, napi_callback_info info) {
   nu_set_num(env, o, "bytesIn", (double)st.bytes_in);
   nu_set_num(env, o, "bytesOut", (double)st.bytes_out);
   nu_set_num(env, o, "dropped", (double)st.dropped);
+  nu_set_num(env, o, "busyPolls", (double)st.polls);
+  nu_set_num(env, o, "busyPollHits", (double)st.poll_hits);
+  nu_set_num(env, o, "busyPollGated", (double)st.poll_gated);
   return o;
 }
 

@@ -2,7 +2,8 @@
 // pollReceive: a datagram already in the socket is received inside the call; nothing there, a
 // stopped receive or a call from inside a batch handler returns 0; bad windows throw. The gateway
 // polls only after a turn that forwarded a request whose peer answers at once (AckReq), not after
-// ACKs, and the conversation is unchanged. Addresses: 127.0.16.0/24.
+// ACKs, and the conversation is unchanged. The relay thread's answer poll: a window per request that
+// asks for an answer, closed by a gate of each client's own. Addresses: 127.0.16.0/24.
 import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { datapathAddon, openDatapath, RX_RECORD } from "../../../host/node/datapath.js";
@@ -24,13 +25,8 @@ afterEach(async () => {
 
 const addon = datapathAddon();
 
-/**
- * A device on UDP at PEER, a gateway at GW that lets the tunnel reach the peer's port (`gwOptions` on
- * top), a tunnel device through it, and an RC end on each (4 KiB MRs), connected both ways: the
- * client `a` sends from PSN 0x200, the peer `b` from 0x100, with a long ACK timeout (4.3 s: no
- * retransmission under load, so only the datagrams a test counts cross the gateway).
- */
-async function tunnelAndPeer(gwOptions: Partial<GatewayOptions>) {
+/** A device on UDP at PEER and a gateway at GW that lets tunnels reach the peer's port (`gwOptions` on top). */
+async function gatewayAndPeer(gwOptions: Partial<GatewayOptions>) {
   const peer = await openDevice({ address: PEER, port: 0, mrArenaBytes: 1 << 20 });
   cleanups.push(() => peer.close());
   const peerPort = (peer.limits as { port: number }).port;
@@ -39,6 +35,15 @@ async function tunnelAndPeer(gwOptions: Partial<GatewayOptions>) {
   });
   cleanups.push(() => gw.close());
   if (gwOptions.relay === "native" && gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
+  return { gw, peer, peerPort };
+}
+
+/**
+ * A tunnel device through `gw` and an RC end on it and on the peer (4 KiB MRs), connected both ways:
+ * the client `a` sends from PSN 0x200, the peer `b` from 0x100, with a long ACK timeout (4.3 s: no
+ * retransmission under load, so only the datagrams a test counts cross the gateway).
+ */
+async function tunnelClient({ gw, peer, peerPort }: Awaited<ReturnType<typeof gatewayAndPeer>>) {
   const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
   cleanups.push(() => t.device.close());
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
@@ -47,7 +52,44 @@ async function tunnelAndPeer(gwOptions: Partial<GatewayOptions>) {
   const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
   connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 0x100, gid: peer.queryGid(0), port: peerPort }, { sqPsn: 0x200, ...o });
   connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 0x200, gid: t.device.queryGid(0), port: gw.udpPort }, { sqPsn: 0x100, ...o });
-  return { gw, a, b };
+  return { a, b };
+}
+
+/** The gateway of `gatewayAndPeer` with one tunnel client `a` and its peer's end `b`. */
+async function tunnelAndPeer(gwOptions: Partial<GatewayOptions>) {
+  const g = await gatewayAndPeer(gwOptions);
+  return { gw: g.gw, ...(await tunnelClient(g)) };
+}
+
+type End = ReturnType<typeof rcEnd>;
+
+/**
+ * The answer-poll window of the gate tests: the longest there is (10 ms), so that an echo the test's
+ * own event loop makes late under load is still an answer in time (8 late ones in a row close a gate).
+ */
+const GATE_WINDOW_US = 10000;
+
+/** RDMA WRITEs from `a`, answered by a bare ACK only, spaced past the window: each window runs out. */
+async function writesAnsweredByAcks(a: End, b: End, count: number) {
+  for (let i = 0; i < count; i++) {
+    a.qp.postSend({ wrId: 4n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
+    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RDMA_WRITE });
+    await new Promise((r) => setTimeout(r, GATE_WINDOW_US / 1000 + 2));
+  }
+}
+
+/** SENDs from `a` that `b` echoes at once: each window sees its answer. */
+async function echoedSends(a: End, b: End, count: number) {
+  for (let i = 0; i < count; i++) {
+    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+    expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
+    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+    const got = new Set<number>();
+    while (got.size < 2) got.add((await a.cq.next()).opcode);
+    expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
+  }
 }
 
 describe.skipIf(!addon)("datapath pollReceive (needs the socket addon)", () => {
@@ -187,14 +229,10 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
   });
 
   it.skipIf(!addon)("a window that sees only a bare ACK ends without its answer; misses close the gate, an answered probe opens it", async () => {
-    const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: 2000 });
+    const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US });
     const stats = () => gw.relayStats()!;
     // RDMA WRITEs: answered by a bare ACK only, so each window runs out (spaced past the window: one window each)
-    for (let i = 0; i < 16; i++) {
-      a.qp.postSend({ wrId: 4n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
-      expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RDMA_WRITE });
-      await new Promise((r) => setTimeout(r, 4));
-    }
+    await writesAnsweredByAcks(a, b, 16);
     const w = stats();
     expect(w.busyPollHits).toBe(0);
     expect(w.busyPolls).toBeGreaterThanOrEqual(8); // 8 misses bring the hit rate under the gate
@@ -203,19 +241,40 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
     expect(w.busyPolls + w.busyPollGated).toBeLessThanOrEqual(15);
     expect(w.busyPolls + w.busyPollGated).toBeGreaterThanOrEqual(12);
     // SENDs echoed at once: the probes' answers come in their windows, and the gate opens again
-    for (let i = 0; i < 40; i++) {
-      b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
-      a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
-      a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
-      expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
-      b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
-      const got = new Set<number>();
-      while (got.size < 2) got.add((await a.cq.next()).opcode);
-      expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
-    }
+    await echoedSends(a, b, 40);
     const s = stats();
     expect(s.busyPollHits).toBeGreaterThanOrEqual(10);
     expect(s.busyPolls - w.busyPolls).toBeGreaterThan(s.busyPollGated - w.busyPollGated);
+    expect(gw.counters.refused).toEqual({});
+  });
+
+  it.skipIf(!addon)("the gate is each client's own: misses close one client's gate and hold back no other's windows", async () => {
+    const g = await gatewayAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US });
+    const x = await tunnelClient(g);
+    const y = await tunnelClient(g);
+    const { gw } = g;
+    const relay = (gw as unknown as { relay: RelayHandle }).relay;
+    const [sx, sy] = [...(gw as unknown as { clients: Map<unknown, { slot: number; id: number }> }).clients.values()].sort((p, q) => p.id - q.id);
+    const session = (c: { slot: number; id: number }) => relay.session(c.slot, c.id)!;
+    // x's peer answers with bare ACKs only: x's windows run out and close its gate
+    await writesAnsweredByAcks(x.a, x.b, 16);
+    const w = gw.relayStats()!;
+    expect(w.busyPollHits).toBe(0);
+    expect(w.busyPollGated).toBeGreaterThanOrEqual(1);
+    // y's SENDs, echoed at once, poll from the first: x's misses are not y's (one gate for all held y's windows back)
+    await echoedSends(y.a, y.b, 20);
+    const e = gw.relayStats()!;
+    expect(e.busyPollGated - w.busyPollGated).toBe(0);
+    expect(session(sx!).busyPollGated).toBe(w.busyPollGated);
+    expect(session(sy!)).toMatchObject({ busyPollGated: 0 });
+    expect(session(sy!).busyPolls).toBeGreaterThanOrEqual(19); // the conversation's first SEND went through JS
+    expect(session(sy!).busyPollHits).toBeGreaterThanOrEqual(10);
+    // and y's hits do not open x's gate again (they did with one gate): at most one probe in 8 WRITEs
+    await writesAnsweredByAcks(x.a, x.b, 8);
+    const z = gw.relayStats()!;
+    expect(z.busyPolls - e.busyPolls).toBeLessThanOrEqual(1);
+    expect(z.busyPollGated - e.busyPollGated).toBeGreaterThanOrEqual(7);
+    expect(session(sx!).busyPollHits).toBe(0);
     expect(gw.counters.refused).toEqual({});
   });
 });

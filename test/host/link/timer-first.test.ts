@@ -8,53 +8,26 @@
 //    the deadline passes (the peer's receive callback holds the thread past it).
 // Addresses: 127.0.12.0/24.
 import { afterEach, describe, expect, it } from "vitest";
-import { coreModule } from "../../../host/node/wasm-source.js";
-import { WireCodec } from "../../../host/core/wire/codec.js";
-import { SimNetwork } from "../../../host/core/sim/network.js";
-import { connectQp } from "../../../host/core/verbs/connect.js";
-import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { PacketPort } from "../../../host/core/link/index.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
 import { nativePair } from "../support/native-pair.js";
+import { scriptedPeer, T10 } from "../support/scripted-peer.js";
 
-const PEER_QPN = 0x99;
-const ACK = 0x1f;
-const T10 = 4.096 * 1024; // ACK timeout 10, µs
-
-/** A device on the simulated wire whose one RC QP talks to a scripted peer (its ACKs made here). */
+/** A device whose RC QP talks to a scripted peer (its ACKs made here). */
 async function simBench(withHook: boolean) {
-  const mod = await coreModule();
-  const codec = await WireCodec.create(mod);
-  const net = new SimNetwork({ trace: true });
-  const dev = await net.addDevice(mod, "127.0.12.1");
-  const pd = dev.allocPd();
-  const cq = dev.createCq(16);
-  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 8, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
-  connectQp(qp, { qpNum: PEER_QPN, psn: 0x500, gid: "::ffff:127.0.12.2" }, { sqPsn: 0x10, pathMtu: Mtu.MTU_1024, timeout: 10, retryCnt: 3 });
-  const mr = pd.regMr(4096, Access.LOCAL_WRITE);
-  const ack = (psn: number) =>
-    dev.port!.receive({
-      src: "127.0.12.2", dst: "127.0.12.1", srcPort: 0xc000, dstPort: 4791, ipId: 0,
-      payload: codec.emit({ ipVersion: 4, src: "127.0.12.2", dst: "127.0.12.1", udpSrcPort: 0xc000, udpDstPort: 4791, destQp: qp.qpNum, opcode: 0x11, psn, aeth: { syndrome: ACK, msn: 0 } } as never).subarray(28),
-    });
+  const b = await scriptedPeer("127.0.12.1", "127.0.12.2");
   // the ACK the "socket" holds: handed over only when the port asks (the hook), never by the wire
   const pending: number[] = [];
-  const link = (dev.port as unknown as { link: { receivePending?: () => void } }).link;
+  const link = (b.dev.port as unknown as { link: { receivePending?: () => void } }).link;
   let asked = 0;
   if (withHook) {
     link.receivePending = () => {
       asked++;
-      while (pending.length) ack(pending.shift()!);
+      while (pending.length) b.ack(pending.shift()!);
     };
   }
-  const sentPsns = () => net.wire.trace!.map((t) => codec.parseDatagram(t.datagram)).flatMap((r) => (r.ok ? [r.repr.psn] : []));
-  const advance = (us: number) => {
-    const target = net.now + us;
-    net.run(target);
-    if (net.wire.clock.now < target) net.wire.clock.now = target;
-  };
-  const write = { wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, rdma: { remoteAddr: 0n, rkey: 9 }, sgList: [mr.sge(0, 512)] };
-  return { dev, qp, cq, pending, sentPsns, advance, write, asked: () => asked };
+  return { ...b, pending, asked: () => asked };
 }
 
 describe("PacketPort's timer and what waits in the link", () => {
