@@ -19,7 +19,9 @@
 // part of the rounds), BENCH_ADDR (the loopback address both ends bind, default 127.0.0.1; the CLI
 // pairs use the addresses after it: perf write_bw +1, rc_pingpong +10/+11, send_lat +12/+13),
 // BENCH_TIMER_AB=1 (one more device pair, "native-defer-eagertimer", whose ports re-arm their timer
-// the way before the lazy timer: PacketPort.eagerTimer).
+// the way before the lazy timer: PacketPort.eagerTimer), BENCH_ACKHOLD_AB=1 (one more device pair,
+// "native-defer-ackevery", whose links hold a lone request's ACK for the application's reply too:
+// NativeUdpLink.holdEveryBatch, ackHold "every"; and the CLI pairs once more with SOFTROCE_ACK_HOLD=every).
 // The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
 // flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
 // callback returns, or after the application's reaction to its completions, with it). Both offload
@@ -50,7 +52,13 @@ const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 // BENCH_TIMER_AB=1 adds "native-defer-eagertimer": the device's port re-arming its platform timer
 // whenever the deadline moves (PacketPort.eagerTimer, the way before), beside the default's lazy timer
 const TIMER_AB = process.env.BENCH_TIMER_AB === "1";
-const PATHS = ["native-now", "native-defer", "native-defer-icrcoff", "dgram", ...(TIMER_AB ? ["native-defer-eagertimer"] : [])];
+// BENCH_ACKHOLD_AB=1 adds "native-defer-ackevery": every received batch holds its plain ACKs for the
+// application's reply (ackHold "every"), a lone request's too, beside the default's ("more")
+const ACKHOLD_AB = process.env.BENCH_ACKHOLD_AB === "1";
+const PATHS = [
+  "native-now", "native-defer", "native-defer-icrcoff", "dgram",
+  ...(TIMER_AB ? ["native-defer-eagertimer"] : []), ...(ACKHOLD_AB ? ["native-defer-ackevery"] : []),
+];
 
 /** One device with one RC QP: a WRITE source/target (`write`) or a SEND ping-pong end (`lat`). */
 async function rcSide(path, kind) {
@@ -72,6 +80,7 @@ async function rcSide(path, kind) {
   }
   if (flush) udpLinkOf(d).flush = flush;
   if (icrc === "eagertimer") d.port.eagerTimer = true;
+  if (icrc === "ackevery") udpLinkOf(d).holdEveryBatch = true;
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 2);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
@@ -262,13 +271,14 @@ async function perfQps(qps, extra) {
 }
 
 /** A CLI server and its client (two processes each side of the pair); the client's stdout. */
-async function cliPair(args, serverAddr, clientAddr) {
-  const server = spawn(process.execPath, [CLI, ...args, "--address", serverAddr], { stdio: ["ignore", "ignore", "pipe"] });
+async function cliPair(args, serverAddr, clientAddr, extraEnv = {}) {
+  const env = { ...process.env, ...extraEnv };
+  const server = spawn(process.execPath, [CLI, ...args, "--address", serverAddr], { stdio: ["ignore", "ignore", "pipe"], env });
   const serverExit = once(server, "exit");
   let serverErr = "";
   server.stderr.on("data", (b) => (serverErr += b));
   for (let i = 0; i < 400 && !serverErr.includes("waiting"); i++) await new Promise((r) => setTimeout(r, 25));
-  const client = spawn(process.execPath, [CLI, ...args, "--address", clientAddr, serverAddr], { stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 });
+  const client = spawn(process.execPath, [CLI, ...args, "--address", clientAddr, serverAddr], { stdio: ["ignore", "pipe", "pipe"], timeout: 300_000, env });
   let out = "", err = "";
   client.stdout.on("data", (b) => (out += b));
   client.stderr.on("data", (b) => (err += b));
@@ -280,18 +290,18 @@ const tcpPort = () => String(20000 + Math.floor(Math.random() * 20000));
 const cliAddr = (k) => ADDR.replace(/\.\d+$/, (m) => `.${(Number(m.slice(1)) + k) & 255}`);
 
 /** `softroce rc_pingpong -s 64 -n ITERS`: usec/iter, the mean round trip (µs). */
-async function rcPingpong() {
+async function rcPingpong(env) {
   // the pingpongs have no UDP port exchange: both ends bind the same port on their own address
   const udp = String(24000 + Math.floor(Math.random() * 8000));
-  const r = await cliPair(["rc_pingpong", "-s", String(LAT_SIZE), "-n", String(ITERS), "-p", tcpPort(), "--udp-port", udp], cliAddr(10), cliAddr(11));
+  const r = await cliPair(["rc_pingpong", "-s", String(LAT_SIZE), "-n", String(ITERS), "-p", tcpPort(), "--udp-port", udp], cliAddr(10), cliAddr(11), env);
   const m = /([\d.]+) usec\/iter/.exec(r.out);
   if (!m) throw new Error(`rc_pingpong: no usec/iter line: ${(r.out + r.err).trim().split("\n").pop()}`);
   return Number(m[1]);
 }
 
 /** `softroce perf send_lat -s 64 -n ITERS --json`: mean and typical round trip (2 x perftest's half round trip), µs. */
-async function perfSendLat() {
-  const r = await cliPair(["perf", "send_lat", "-s", String(LAT_SIZE), "-n", String(ITERS), "-p", tcpPort(), "--udp-port", "0", "--json"], cliAddr(12), cliAddr(13));
+async function perfSendLat(env) {
+  const r = await cliPair(["perf", "send_lat", "-s", String(LAT_SIZE), "-n", String(ITERS), "-p", tcpPort(), "--udp-port", "0", "--json"], cliAddr(12), cliAddr(13), env);
   let j;
   try {
     j = JSON.parse(r.out);
@@ -317,7 +327,7 @@ async function parent() {
   const g = { ...Object.fromEntries(PATHS.map((p) => [p, []])), raw: [], c: [] };
   const lat = { ...Object.fromEntries(PATHS.map((p) => [p, []])), raw: [] };
   const cpu = Object.fromEntries(PATHS.map((p) => [p, []]));
-  const cli = { pingpong: [], sendLat: [] };
+  const cli = { pingpong: [], sendLat: [], pingpongEvery: [], sendLatEvery: [] };
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // order rotates so no candidate always runs first
@@ -330,7 +340,11 @@ async function parent() {
         ...PATHS.map((p) => async () => lat[p].push(await rcLatency(mine[`${p}-lat`]))),
         async () => lat.raw.push(await rawLatency(hello.echoPort)),
       ];
-      const clis = [async () => cli.pingpong.push(await rcPingpong()), async () => cli.sendLat.push(await perfSendLat())];
+      const EVERY = { SOFTROCE_ACK_HOLD: "every" };
+      const clis = [
+        async () => cli.pingpong.push(await rcPingpong()), async () => cli.sendLat.push(await perfSendLat()),
+        ...(ACKHOLD_AB ? [async () => cli.pingpongEvery.push(await rcPingpong(EVERY)), async () => cli.sendLatEvery.push(await perfSendLat(EVERY))] : []),
+      ];
       const jobs = ONLY === "cli" ? clis : [...(ONLY === "lat" ? [] : writes), ...(ONLY === "write" ? [] : lats), ...(ONLY ? [] : clis)];
       for (let j = 0; j < jobs.length; j++) await jobs[(j + r) % jobs.length]();
     }
@@ -355,6 +369,7 @@ async function parent() {
     console.log(`  native defer, ICRC offload off (the core's CRC)  ${mb(g["native-defer-icrcoff"])}`);
     console.log(`  offload on / off (native defer)  ${ratio(g["native-defer"], g["native-defer-icrcoff"])}`);
     console.log(`  offload off / raw dgram          ${ratio(g["native-defer-icrcoff"], g.raw)};  / C GSO+GRO ${ratio(g["native-defer-icrcoff"], g.c)}`);
+    if (ACKHOLD_AB) console.log(`  native defer, ackHold every  ${mb(g["native-defer-ackevery"])};  every / more ${ratio(g["native-defer-ackevery"], g["native-defer"])}`);
     console.log(`CPU per 64 KiB WRITE, µs (user + system of each process over its run), sender / receiver:`);
     for (const p of PATHS) {
       console.log(`  ${p.padEnd(22)} ${fmtSpread(spread(cpu[p].map((x) => x.tx)), 1)}  /  ${fmtSpread(spread(cpu[p].map((x) => x.rx)), 1)}`);
@@ -380,6 +395,11 @@ async function parent() {
       console.log(`  native defer, eager timer p50 ${fmtSpread(spread(p50(e)), 1)}   p99 ${fmtSpread(spread(p99(e)), 1)}`);
       console.log(`  lazy / eager timer (p50, native defer)  ${ratio(p50(lat["native-defer"]), p50(e))};  eager / raw ${ratio(p50(e), p50(lat.raw))}`);
     }
+    if (ACKHOLD_AB) {
+      const e = lat["native-defer-ackevery"];
+      console.log(`  native defer, ackHold every p50 ${fmtSpread(spread(p50(e)), 1)}   p99 ${fmtSpread(spread(p99(e)), 1)}`);
+      console.log(`  every / more (p50, native defer)  ${ratio(p50(e), p50(lat["native-defer"]))};  every / raw ${ratio(p50(e), p50(lat.raw))}`);
+    }
   }
   if (!ONLY || ONLY === "cli") {
     console.log(`CLI, RC SEND ${LAT_SIZE} B, ${ITERS} iterations, two processes each (µs):`);
@@ -387,6 +407,10 @@ async function parent() {
     console.log(`  perf send_lat mean round trip (2 t_avg)   ${fmtSpread(spread(cli.sendLat.map((x) => x.avg)), 1)}`);
     console.log(`  perf send_lat typical round trip          ${fmtSpread(spread(cli.sendLat.map((x) => x.typical)), 1)}`);
     console.log(`  rc_pingpong / send_lat (means)            ${ratio(cli.pingpong, cli.sendLat.map((x) => x.avg))}   (target <= 1.2)`);
+    if (ACKHOLD_AB) {
+      console.log(`  with SOFTROCE_ACK_HOLD=every: rc_pingpong ${fmtSpread(spread(cli.pingpongEvery), 1)}, send_lat mean ${fmtSpread(spread(cli.sendLatEvery.map((x) => x.avg)), 1)}`);
+      console.log(`  every / more: rc_pingpong ${ratio(cli.pingpongEvery, cli.pingpong)}, send_lat ${ratio(cli.sendLatEvery.map((x) => x.avg), cli.sendLat.map((x) => x.avg))}; every rc_pingpong / send_lat ${ratio(cli.pingpongEvery, cli.sendLatEvery.map((x) => x.avg))}`);
+    }
   }
   const ret = PATHS.map((p) => `${p} ${mine[`${p}-write`].d.queryCounters().completer_retry_err ?? 0}`).join(", ");
   console.log(`  (WRITE retransmission events over all rounds: ${ret})`);

@@ -69,14 +69,19 @@ export function icrcOffloadChoice(addon: DatapathAddon, asked?: boolean): { on: 
 interface LinkSettings {
   flush: "defer" | "now";
   busyPollUs: number;
+  ackHold: "more" | "every";
 }
 
-/** The flush and busy-poll window of a link: its options, else env SOFTROCE_FLUSH / SOFTROCE_BUSY_POLL_US, else the defaults. */
+/**
+ * The flush, busy-poll window and ACK hold of a link: its options, else env SOFTROCE_FLUSH /
+ * SOFTROCE_BUSY_POLL_US / SOFTROCE_ACK_HOLD, else the defaults.
+ */
 function linkSettings(opts: NativeUdpLinkOptions): LinkSettings {
   const flush = opts.flush ?? envChoice("SOFTROCE_FLUSH", ["defer", "now"] as const) ?? DEFAULT_FLUSH;
   const busyPollUs = opts.busyPollUs ?? envInteger("SOFTROCE_BUSY_POLL_US", 0, 1000, "µs") ?? 0;
   if (!(Number.isInteger(busyPollUs) && busyPollUs >= 0 && busyPollUs <= 1000)) throw new RangeError(`bad busy-poll window ${busyPollUs} µs (0..1000)`);
-  return { flush, busyPollUs };
+  const ackHold = opts.ackHold ?? envChoice("SOFTROCE_ACK_HOLD", ["more", "every"] as const) ?? "more";
+  return { flush, busyPollUs, ackHold };
 }
 
 export interface NativeUdpLinkOptions {
@@ -104,6 +109,13 @@ export interface NativeUdpLinkOptions {
   busyPollUs?: number;
   /** when a received batch's ACKs and responses leave (NativeUdpLink.flush) */
   flush?: "now" | "defer";
+  /**
+   * With flush "defer": which received batches hold their plain ACKs until the application's
+   * reaction, to leave with its reply in one send — "more" (default) only batches with more
+   * datagrams behind them, "every" a lone request's too (NativeUdpLink.holdEveryBatch; env
+   * SOFTROCE_ACK_HOLD). docs/PERFORMANCE.md, "One send per side per round trip".
+   */
+  ackHold?: "more" | "every";
   /** the datapath's addon (tests: null as if it were missing) */
   addon?: DatapathAddon | null;
   /**
@@ -178,6 +190,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
     this.flush = settings.flush;
+    this.holdEveryBatch = settings.ackHold === "every";
     if (settings.busyPollUs) datapath.setBusyPoll(settings.busyPollUs);
     const info = datapath.info();
     const loopback = datapath.family === 4 && address.startsWith("127.");
@@ -315,8 +328,9 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
 
   /**
    * With flush "defer": hold the ACKs of every received batch, a lone request's too (default false:
-   * only batches with more datagrams behind them). The device worker's `workerAckHold` sets it: there
-   * the answer comes from the application thread, and the held ACK waits for it (DeviceServer.flushAfterTurn).
+   * only batches with more datagrams behind them; NativeUdpLinkOptions.ackHold "every" sets it). The
+   * device worker's `workerAckHold` sets it: there the answer comes from the application thread, and
+   * the held ACK waits for it (DeviceServer.flushAfterTurn).
    */
   holdEveryBatch = false;
 

@@ -3,7 +3,8 @@
 // names the variable, the value and the range.
 import { afterEach, describe, expect, it } from "vitest";
 import { envChoice, envInteger } from "../../../host/node/env.js";
-import { datapathOf, openDevice } from "../../../host/node/index.js";
+import { datapathOf, openDevice, udpLinkOf } from "../../../host/node/index.js";
+import { NativeUdpLink } from "../../../host/node/native-link.js";
 
 const NAME = "SOFTROCE_TEST_ENV_INTEGER";
 afterEach(() => {
@@ -64,6 +65,7 @@ describe("the Node host's environment settings", () => {
     ["SOFTROCE_FLUSH", "later", "one of defer, now"],
     ["SOFTROCE_ICRC_OFFLOAD", "off", "one of 0, 1"],
     ["SOFTROCE_BUSY_POLL_US", "1e2", "an integer 0 .. 1000 µs"],
+    ["SOFTROCE_ACK_HOLD", "all", "one of more, every"],
   ] as const;
   afterEach(() => {
     for (const [name] of SETTINGS) delete process.env[name];
@@ -93,6 +95,21 @@ describe("the Node host's environment settings", () => {
       else expect(dp?.reason).toBeTruthy(); // no addon: the fallback says why
     } finally {
       await n.close();
+    }
+  });
+
+  it("SOFTROCE_ACK_HOLD picks which received batches hold their ACKs on the native link", async () => {
+    for (const [value, every] of [[undefined, false], ["more", false], ["every", true]] as const) {
+      if (value === undefined) delete process.env.SOFTROCE_ACK_HOLD;
+      else process.env.SOFTROCE_ACK_HOLD = value;
+      const d = await openDevice({ address: "127.0.31.1", port: 0, datapath: "native" });
+      try {
+        const l = udpLinkOf(d);
+        if (l instanceof NativeUdpLink) expect(l.holdEveryBatch).toBe(every);
+        else expect(datapathOf(d)?.reason).toBeTruthy(); // no addon: nothing to hold
+      } finally {
+        await d.close();
+      }
     }
   });
 });

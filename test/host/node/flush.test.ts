@@ -17,7 +17,7 @@ afterEach(() => {
   while (opened.length) opened.pop()!.close();
 });
 
-async function pair(a1: string, a2: string, flush: "now" | "defer", timeout = 12) {
+async function pair(a1: string, a2: string, flush: "now" | "defer", timeout = 12, ackHold: "more" | "every" = "more") {
   const devOpts = { port: 0, activeMtu: Mtu.MTU_1024, datapath: "native" as const };
   const a = await openDevice({ ...devOpts, address: a1 });
   const b = await openDevice({ ...devOpts, address: a2 });
@@ -26,6 +26,7 @@ async function pair(a1: string, a2: string, flush: "now" | "defer", timeout = 12
     const l = udpLinkOf(d);
     expect(l).toBeInstanceOf(NativeUdpLink);
     (l as NativeUdpLink).flush = flush;
+    (l as NativeUdpLink).holdEveryBatch = ackHold === "every";
   }
   const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
   const side = (d: Device) => {
@@ -169,5 +170,93 @@ describe.skipIf(!datapathAddon())("native link, flush defer: nothing waits witho
     expect(leftAtPost).toBe(1);
     expect((await A.cq.next()).status).toBe(WcStatus.SUCCESS);
     expect([(await B.cq.next()).status, (await B.cq.next()).status]).toEqual([WcStatus.SUCCESS, WcStatus.SUCCESS]);
+  });
+});
+
+describe.skipIf(!datapathAddon())("native link, ackHold every: a lone request's ACK waits for the answer, in the same turn", () => {
+  const send = (s: Awaited<ReturnType<typeof pair>>["A"], wrId: bigint) =>
+    s.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
+
+  it("an answer posted in the completion's continuation leaves with the ACK in one send (the answer first)", async () => {
+    const { A, B } = await pair("127.0.21.21", "127.0.21.22", "defer", 18, "every");
+    const lb = udpLinkOf(B.d) as NativeUdpLink;
+    const ops: number[] = [];
+    lb.port!.capture = (dir, d) => {
+      if (dir === "tx") ops.push(d.payload[0]!);
+    };
+    for (let round = 0; round < 3; round++) {
+      A.qp.postRecv({ wrId: 1n, sgList: [A.mr.sge(0, 64)] });
+      B.qp.postRecv({ wrId: 2n, sgList: [B.mr.sge(0, 64)] });
+      ops.length = 0;
+      const tb = lb.datapathStats();
+      const answered = B.cq.next().then((wc) => {
+        expect(wc.status).toBe(WcStatus.SUCCESS);
+        expect(ops).toEqual([]); // the ACK waits for this continuation
+        send(B, 20n);
+      });
+      send(A, 10n);
+      await answered;
+      const got = [await A.cq.next(), await A.cq.next()].map((w) => [w.status, w.wrId]).sort();
+      expect(got).toEqual([[WcStatus.SUCCESS, 1n], [WcStatus.SUCCESS, 10n]].sort());
+      const tb2 = lb.datapathStats();
+      expect(ops).toEqual([0x04, 0x11]); // RC SEND_ONLY, then the ACK
+      // one sendmmsg per round trip on B's side (a lone request: its batch emptied the socket)
+      expect([tb2.txSyscalls - tb.txSyscalls, tb2.rxBatchesMore - tb.rxBatchesMore]).toEqual([1, 0]);
+      expect((await B.cq.next()).wrId).toBe(20n);
+    }
+  });
+
+  it("nobody reacts: the ACK still leaves in the receive's turn, before any setImmediate", async () => {
+    const { A, B } = await pair("127.0.21.23", "127.0.21.24", "defer", 18, "every");
+    const lb = udpLinkOf(B.d) as NativeUdpLink;
+    const ops: number[] = [];
+    let atReceive = -1;
+    lb.port!.capture = (dir, d) => {
+      if (dir === "tx") ops.push(d.payload[0]!);
+      // the turn of B's receive: what B has sent by the first setImmediate after it
+      else if (atReceive < 0) setImmediate(() => (atReceive = ops.length));
+    };
+    B.qp.postRecv({ wrId: 2n, sgList: [B.mr.sge(0, 64)] });
+    send(A, 10n);
+    // nobody awaits B's CQ: A's SEND completes only through B's ACK
+    const wa = await A.cq.next();
+    expect([wa.status, wa.wrId]).toEqual([WcStatus.SUCCESS, 10n]);
+    await new Promise((r) => setImmediate(r));
+    expect(ops).toEqual([0x11]);
+    expect(atReceive).toBe(1);
+    expect(lb.port!.holding()).toMatchObject({ flushPending: false, acksHeld: false, txUnsent: 0 });
+    expect((await B.cq.next()).wrId).toBe(2n);
+  });
+
+  it("a SEND lost once is still retransmitted and acknowledged, in order", async () => {
+    // ACK timeout 8 (~1 ms): B drops A's first SEND, A resends it; later SENDs keep their order
+    const { A, B } = await pair("127.0.21.25", "127.0.21.26", "defer", 8, "every");
+    const lb = udpLinkOf(B.d) as NativeUdpLink;
+    const la = udpLinkOf(A.d) as NativeUdpLink;
+    let dropped = 0;
+    const port = lb.port!;
+    const receiveBatch = port.receiveBatch.bind(port);
+    port.receiveBatch = (recs: number, count: number, more?: boolean) => {
+      if (dropped === 0) {
+        dropped = count; // the first batch never reaches the device
+        return;
+      }
+      receiveBatch(recs, count, more);
+    };
+    for (let i = 0; i < 4; i++) B.qp.postRecv({ wrId: BigInt(100 + i), sgList: [B.mr.sge(i * 64, 64)] });
+    for (let i = 0; i < 4; i++) {
+      A.mr.bytes[i * 64] = i + 1;
+      A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(i * 64, 64)] });
+    }
+    const wb: { status: number; wrId: bigint }[] = [];
+    for (let i = 0; i < 4; i++) wb.push(await B.cq.next());
+    expect(wb.map((w) => [w.status, w.wrId])).toEqual([0, 1, 2, 3].map((i) => [WcStatus.SUCCESS, BigInt(100 + i)]));
+    expect([0, 1, 2, 3].map((i) => B.mr.bytes[i * 64])).toEqual([1, 2, 3, 4]);
+    const wa: { status: number; wrId: bigint }[] = [];
+    for (let i = 0; i < 4; i++) wa.push(await A.cq.next());
+    expect(wa.map((w) => [w.status, w.wrId])).toEqual([0, 1, 2, 3].map((i) => [WcStatus.SUCCESS, BigInt(i)]));
+    expect(dropped).toBeGreaterThanOrEqual(1);
+    expect(A.d.queryCounters().completer_retry_err ?? 0).toBeGreaterThanOrEqual(1);
+    expect(la.stats.sendErrors).toBe(0);
   });
 });
