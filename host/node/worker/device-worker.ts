@@ -85,6 +85,10 @@ const ops: WorkerOps = {
       l.deferFlush = (fn: () => void) => defer(() => server.flushAfterTurn(fn));
       l.holdEveryBatch = true; // a lone ping's ACK too: it waits for the application thread's answer
       server.acksHeld = () => core.tx_ack_held!();
+    } else if ("holdEveryBatch" in link) {
+      // without workerAckHold nothing on this thread answers a lone request in the worker's turn: a
+      // held ACK would wait for nothing (SOFTROCE_ACK_HOLD=every is for the application's own thread)
+      link.holdEveryBatch = false;
     }
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
     port.service();
