@@ -45,6 +45,41 @@ async function pair(a1: string, a2: string, flush: "now" | "defer", timeout = 12
   return { A, B };
 }
 
+type End = Awaited<ReturnType<typeof pair>>["A"];
+const send = (s: End, wrId: bigint) => s.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
+
+/**
+ * Three lone ping-pongs, B answering A's SEND in the continuation of its receive completion: what B
+ * had sent when the continuation ran (BTH opcodes), what it sent in all, and its sendmmsg calls.
+ */
+async function lonePingPongs(A: End, B: End, atAnswer: number[], sent: number[], syscalls: number): Promise<void> {
+  const lb = udpLinkOf(B.d) as NativeUdpLink;
+  const ops: number[] = [];
+  lb.port!.capture = (dir, d) => {
+    if (dir === "tx") ops.push(d.payload[0]!);
+  };
+  for (let round = 0; round < 3; round++) {
+    A.qp.postRecv({ wrId: 1n, sgList: [A.mr.sge(0, 64)] });
+    B.qp.postRecv({ wrId: 2n, sgList: [B.mr.sge(0, 64)] });
+    ops.length = 0;
+    const tb = lb.datapathStats();
+    const answered = B.cq.next().then((wc) => {
+      expect(wc.status).toBe(WcStatus.SUCCESS);
+      expect(ops).toEqual(atAnswer);
+      send(B, 20n);
+    });
+    send(A, 10n);
+    await answered;
+    const got = [await A.cq.next(), await A.cq.next()].map((w) => [w.status, w.wrId]).sort();
+    expect(got).toEqual([[WcStatus.SUCCESS, 1n], [WcStatus.SUCCESS, 10n]].sort());
+    const tb2 = lb.datapathStats();
+    expect(ops).toEqual(sent);
+    // a lone request: its batch emptied B's socket
+    expect([tb2.txSyscalls - tb.txSyscalls, tb2.rxBatchesMore - tb.rxBatchesMore]).toEqual([syscalls, 0]);
+    expect((await B.cq.next()).wrId).toBe(20n); // B's SEND, acknowledged by A
+  }
+}
+
 describe.skipIf(!datapathAddon())("native link: the last ACK of a batch", () => {
   for (const flush of ["now", "defer"] as const) {
     it(`leaves even when the receiver closes its device in the completion's continuation (flush ${flush})`, async () => {
@@ -70,39 +105,11 @@ describe.skipIf(!datapathAddon())("native link: the last ACK of a batch", () => 
 });
 
 describe.skipIf(!datapathAddon())("native link, flush defer: a batch's ACK and the application's answer", () => {
-  const send = (s: Awaited<ReturnType<typeof pair>>["A"], wrId: bigint) =>
-    s.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
-
   it("a lone request (its receive emptied the socket): the ACK leaves at once, the answer at its post, so the peer wakes early", async () => {
     const { A, B } = await pair("127.0.21.13", "127.0.21.14", "defer", 18);
-    const la = udpLinkOf(A.d) as NativeUdpLink;
-    const lb = udpLinkOf(B.d) as NativeUdpLink;
-    const ops: number[] = [];
-    lb.port!.capture = (dir, d) => {
-      if (dir === "tx") ops.push(d.payload[0]!);
-    };
-    for (let round = 0; round < 3; round++) {
-      A.qp.postRecv({ wrId: 1n, sgList: [A.mr.sge(0, 64)] });
-      B.qp.postRecv({ wrId: 2n, sgList: [B.mr.sge(0, 64)] });
-      ops.length = 0;
-      const tb = lb.datapathStats();
-      // B answers in the continuation of its receive completion, as a ping-pong does
-      const answered = B.cq.next().then((wc) => {
-        expect(wc.status).toBe(WcStatus.SUCCESS);
-        // the ACK of A's SEND left before this continuation ran
-        expect(ops).toEqual([0x11]);
-        send(B, 20n);
-      });
-      send(A, 10n);
-      await answered;
-      const got = [await A.cq.next(), await A.cq.next()].map((w) => [w.status, w.wrId]).sort();
-      expect(got).toEqual([[WcStatus.SUCCESS, 1n], [WcStatus.SUCCESS, 10n]].sort());
-      const tb2 = lb.datapathStats();
-      expect(ops).toEqual([0x11, 0x04]); // the ACK, then RC SEND_ONLY
-      expect([tb2.txSyscalls - tb.txSyscalls, tb2.rxBatchesMore - tb.rxBatchesMore]).toEqual([2, 0]);
-      expect((await B.cq.next()).wrId).toBe(20n); // B's SEND, acknowledged by A
-    }
-    expect(la.datapathStats().rxBatchesMore).toBe(0);
+    // the ACK of A's SEND left before B's continuation ran; then RC SEND_ONLY, two sendmmsg calls
+    await lonePingPongs(A, B, [0x11], [0x11, 0x04], 2);
+    expect((udpLinkOf(A.d) as NativeUdpLink).datapathStats().rxBatchesMore).toBe(0);
   });
 
   it("a batch with more datagrams behind it holds its ACK: the answer leaves first, the ACK behind it, in one GSO send", async () => {
@@ -174,36 +181,10 @@ describe.skipIf(!datapathAddon())("native link, flush defer: nothing waits witho
 });
 
 describe.skipIf(!datapathAddon())("native link, ackHold every: a lone request's ACK waits for the answer, in the same turn", () => {
-  const send = (s: Awaited<ReturnType<typeof pair>>["A"], wrId: bigint) =>
-    s.qp.postSend({ wrId, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(0, 64)] });
-
   it("an answer posted in the completion's continuation leaves with the ACK in one send (the answer first)", async () => {
     const { A, B } = await pair("127.0.21.21", "127.0.21.22", "defer", 18, "every");
-    const lb = udpLinkOf(B.d) as NativeUdpLink;
-    const ops: number[] = [];
-    lb.port!.capture = (dir, d) => {
-      if (dir === "tx") ops.push(d.payload[0]!);
-    };
-    for (let round = 0; round < 3; round++) {
-      A.qp.postRecv({ wrId: 1n, sgList: [A.mr.sge(0, 64)] });
-      B.qp.postRecv({ wrId: 2n, sgList: [B.mr.sge(0, 64)] });
-      ops.length = 0;
-      const tb = lb.datapathStats();
-      const answered = B.cq.next().then((wc) => {
-        expect(wc.status).toBe(WcStatus.SUCCESS);
-        expect(ops).toEqual([]); // the ACK waits for this continuation
-        send(B, 20n);
-      });
-      send(A, 10n);
-      await answered;
-      const got = [await A.cq.next(), await A.cq.next()].map((w) => [w.status, w.wrId]).sort();
-      expect(got).toEqual([[WcStatus.SUCCESS, 1n], [WcStatus.SUCCESS, 10n]].sort());
-      const tb2 = lb.datapathStats();
-      expect(ops).toEqual([0x04, 0x11]); // RC SEND_ONLY, then the ACK
-      // one sendmmsg per round trip on B's side (a lone request: its batch emptied the socket)
-      expect([tb2.txSyscalls - tb.txSyscalls, tb2.rxBatchesMore - tb.rxBatchesMore]).toEqual([1, 0]);
-      expect((await B.cq.next()).wrId).toBe(20n);
-    }
+    // nothing sent before B's continuation ran; then RC SEND_ONLY and the ACK, one sendmmsg call
+    await lonePingPongs(A, B, [], [0x04, 0x11], 1);
   });
 
   it("nobody reacts: the ACK still leaves in the receive's turn, before any setImmediate", async () => {
