@@ -11,6 +11,7 @@ export { coreModule } from "../node/wasm-source.js";
 export { UdpLink, explainSendError, type UdpLinkOptions, type UdpSendError } from "../node/udp.js";
 export { NativeUdpLink, txDescriptorLayout, RX_BATCH_LAYOUT, type NativeUdpLinkOptions } from "../node/native-link.js";
 export { sockoptAddon, sockoptUnavailableReason } from "../node/sockopt.js";
+export { SourcePortPool } from "../node/sport-pool.js";
 export {
   openDatapath, datapathUnavailableReason, NativeDatapath, TX_RECORD, RX_RECORD, TX_GSO, TX_ICRC, RX_GRO, RX_TRUNCATED,
   RX_IP_ID_UNSEEN, type DatapathOptions, type ReceiveOptions, type BatchHandler, type TxLayout, type RxLayout,

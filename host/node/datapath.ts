@@ -217,7 +217,7 @@ interface NativeHandle {
   stopReceive(): void;
   setBusyPoll(us: number): void;
   pollReceive?(us: number): number;
-  onWritable(fn: () => void): void;
+  onWritable(fn: () => void, fd?: number): void;
   setMemory(m: Uint8Array | ArrayBuffer): void;
   info(): DatapathInfo;
   stats(): DatapathStats;
@@ -334,9 +334,14 @@ export class NativeDatapath {
     return this.h.pollReceive ? this.h.pollReceive(us) : 0;
   }
 
-  /** `fn` once, when the socket can take more (after sendBatch returned less than its count). */
-  onWritable(fn: () => void): void {
-    this.h.onWritable(fn);
+  /**
+   * `fn` once, when the socket can take more (after sendBatch returned less than its count): the
+   * datapath's own, or with `fd` (sendBatch's fromFd, a pool socket) that one — watched on a dup of
+   * it, closed when the wait ends, when a new onWritable replaces it, or when the datapath closes.
+   */
+  onWritable(fn: () => void, fd?: number): void {
+    if (fd === undefined || fd < 0) this.h.onWritable(fn);
+    else this.h.onWritable(fn, fd);
   }
 
   /** Points the datapath at a new view of the buffer (a non-shared wasm memory that grew). */

@@ -169,9 +169,13 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
   private slot = 0;
   private records = 0;
   private waiting = false;
+  /** the pool socket a writable wait watches (-1: the datapath's own, or none) */
+  private waitFd = -1;
+  private shut = false;
   private readonly onSendError: ((e: UdpSendError) => void) | undefined;
   private readonly resumeFn = () => {
     this.waiting = false;
+    this.waitFd = -1;
     this.stats.resumed++;
     this.port?.resume();
   };
@@ -204,7 +208,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     }
     const sockets = sockoptAddon();
     if ((opts.udpSourcePorts ?? "per-qp") === "per-qp" && sockets) {
-      this.pool = new SourcePortPool({ address, family: datapath.family, cap: opts.sourcePortCap, addon: sockets, inUse: () => this.port?.sourcePortsInUse() });
+      this.pool = new SourcePortPool({ address, family: datapath.family, cap: opts.sourcePortCap, addon: sockets, inUse: () => this.port?.sourcePortsInUse(), onClose: (fd) => this.poolSocketClosing(fd) });
     }
   }
 
@@ -363,9 +367,22 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     if (n < count && !this.waiting) {
       this.waiting = true;
       this.stats.backpressured++;
-      this.datapath.onWritable(this.resumeFn);
+      // the wait watches the socket that pushed back: a pool socket's, or the datapath's own
+      this.waitFd = fd;
+      this.datapath.onWritable(this.resumeFn, fd);
     }
     return n;
+  }
+
+  /**
+   * The pool closes the socket a writable wait watches: the wait moves to the datapath's own socket
+   * (the watch on the pool socket's dup ends now; the port resumes on the next turn and the ring's
+   * next run goes wherever its port now leads).
+   */
+  private poolSocketClosing(fd: number): void {
+    if (!this.waiting || this.waitFd !== fd || this.shut) return;
+    this.waitFd = -1;
+    this.datapath.onWritable(this.resumeFn);
   }
 
   private sendFailed(d: number, errno: number): void {
@@ -386,6 +403,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
 
   async close(): Promise<void> {
     this.runPendingFlush();
+    this.shut = true;
     this.datapath.close();
     await this.closePoolAndGroups();
   }

@@ -42,6 +42,8 @@ export interface SourcePortPoolOptions {
   /** the ports live QPs send from, or undefined when unknown (then nothing is closed) */
   inUse?: () => Set<number> | undefined;
   sweepMs?: number;
+  /** told each descriptor just before its socket closes (the link ends a writable wait on it) */
+  onClose?: (fd: number) => void;
 }
 
 export interface SourcePortStats {
@@ -149,6 +151,7 @@ export class SourcePortPool {
     for (const [port, e] of this.sockets) {
       if (used.has(port)) continue;
       this.sockets.delete(port);
+      this.opts.onClose?.(e.fd);
       e.socket.close();
       this.st.closed++;
     }
@@ -163,6 +166,7 @@ export class SourcePortPool {
     clearInterval(this.timer);
     const all = [...this.sockets.values()];
     this.sockets.clear();
+    for (const e of all) this.opts.onClose?.(e.fd);
     await Promise.all(all.map((e) => new Promise<void>((resolve) => e.socket.close(() => resolve()))));
   }
 }

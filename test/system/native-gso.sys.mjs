@@ -183,4 +183,48 @@ test("EAGAIN: a slow qdisc fills the send buffer, sendBatch stops early, onWrita
   }
 });
 
+// A per-QP source port's socket (SourcePortPool) pushes back: the wait must watch that socket, not
+// the datapath's own (almost always writable: the wait would wake at once, find the pool socket
+// still full and wait again, a spin through the event loop until it drains).
+const POOL_PORT = 50123;
+
+test("EAGAIN on a pool socket: onWritable(fn, fd) waits for that socket, every wake-up sends, nothing is lost", async () => {
+  sh("tc", "-n", NS_A, "qdisc", "add", "dev", "va", "root", "tbf", "rate", "40mbit", "burst", "64kb", "limit", "16mb");
+  try {
+    const count = 1500;
+    const { pcap, sink, sender } = await exchange({ dst: B4, packets: count, sender: ["flood", A4, B4, String(PORT), String(count), "1024", "32768", String(POOL_PORT)] });
+    console.log(`  pool socket: ${sender.stops} stops, ${sender.wakeups} wake-ups, ${sender.idle} idle, txEagain ${sender.stats.txEagain}, ${sender.ms.toFixed(0)} ms`);
+    assert.ok(sender.stops > 0, "the pool socket pushed back at least once");
+    assert.equal(sender.idle, 0, `wake-ups that found the pool socket still full (${sender.wakeups} wake-ups for ${sender.stops} stops)`);
+    assert.equal(sender.wakeups, sender.stops);
+    assert.equal(sender.stats.txEagain, sender.stops, "one EAGAIN per wait");
+    assert.equal(sender.sent, count);
+    assert.equal(sender.bad, 0);
+    assert.equal(sender.fdsEnd, sender.fdsBefore - 2, "the datapath's and the pool's sockets closed, no dup left open");
+    assert.deepEqual(sink, { count, inOrder: true, lengths: [1040] });
+    const { exit, packets } = await decode(pcap);
+    assert.equal(packets.length, count);
+    assert.ok(packets.every((p) => Number(p["udp.srcport"]) === POOL_PORT), "sent from the pool socket's port");
+    assert.equal(exit, 0, "every ICRC recomputes, IDs included");
+  } finally {
+    sh("tc", "-n", NS_A, "qdisc", "del", "dev", "va", "root");
+  }
+});
+
+test("EAGAIN on a pool socket, then the datapath closes while it waits: no callback, the watch's dup closed, the process exits", async () => {
+  sh("tc", "-n", NS_A, "qdisc", "add", "dev", "va", "root", "tbf", "rate", "40mbit", "burst", "64kb", "limit", "16mb");
+  try {
+    const r = await inNs(NS_A, process.execPath, [PEER, "flood", A4, B4, String(PORT), "1500", "1024", "32768", String(POOL_PORT), "close"], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const sender = JSON.parse(r.stdout.trim().split("\n").pop());
+    assert.equal(sender.stops, 1);
+    assert.equal(sender.wakeups, 0);
+    assert.equal(sender.calledAfterClose, false);
+    assert.equal(sender.fdsWaiting, sender.fdsBefore + 1, "the wait holds one dup of the pool socket");
+    assert.equal(sender.fdsAfterClose, sender.fdsBefore - 1, "the datapath's close closed its socket and the dup");
+  } finally {
+    sh("tc", "-n", NS_A, "qdisc", "del", "dev", "va", "root");
+  }
+});
+
 await run({ testTimeoutMs: 120_000 });

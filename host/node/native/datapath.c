@@ -28,6 +28,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <linux/errqueue.h>
@@ -107,6 +108,17 @@ typedef struct {
   struct iovec iov[TX_MAX_PIECES];
 } tx_rec;
 
+struct datapath;
+/* A one-shot writable watch on a descriptor the datapath does not own (sendBatch's fromFd: a
+ * per-QP source-port socket that libuv already watches for readable through node:dgram). libuv
+ * refuses a second uv_poll on one descriptor number, so the watch is on a dup() of it: another
+ * number for epoll, the same socket. Freed in its close callback; counted in handle_open. */
+typedef struct fd_watch {
+  uv_poll_t poll;
+  int fd; /* the dup */
+  struct datapath *dp;
+} fd_watch;
+
 typedef struct datapath {
   napi_env env;
   napi_ref wrapper; /* weak; strong while the poll handle may call back */
@@ -118,6 +130,7 @@ typedef struct datapath {
   rx_layout rx;
 
   uv_poll_t poll;
+  struct fd_watch *watch; /* the writable wait on a foreign descriptor (a pool socket's), or NULL */
   int poll_started, handle_open, poll_events, wrapper_strong;
   int receiving, closed, finalized, in_call;
   napi_ref on_batch, on_writable;
@@ -300,6 +313,30 @@ static void maybe_free(datapath *dp) {
   if (dp->finalized && !dp->handle_open && dp->in_call == 0) free(dp);
 }
 
+static void on_watch_closed(uv_handle_t *h) {
+  fd_watch *w = h->data;
+  datapath *dp = w->dp;
+  free(w);
+  dp->handle_open--;
+  if (dp->closed && dp->handle_open == 0 && dp->cleanup) {
+    napi_remove_async_cleanup_hook(dp->cleanup);
+    dp->cleanup = NULL;
+  }
+  maybe_free(dp);
+}
+
+/* Ends the foreign-descriptor watch, if any: stopped (libuv takes it out of epoll by its number
+ * before the dup closes), its dup closed, the handle freed once libuv has closed it. */
+static void drop_watch(datapath *dp) {
+  fd_watch *w = dp->watch;
+  if (!w) return;
+  dp->watch = NULL;
+  uv_poll_stop(&w->poll);
+  uv_close((uv_handle_t *)&w->poll, on_watch_closed); /* libuv is done with the number here */
+  close(w->fd);
+  w->fd = -1;
+}
+
 static void set_wrapper_strong(datapath *dp, int strong) {
   if (strong == dp->wrapper_strong || !dp->wrapper) return;
   uint32_t count;
@@ -310,8 +347,8 @@ static void set_wrapper_strong(datapath *dp, int strong) {
 
 static void on_handle_closed(uv_handle_t *h) {
   datapath *dp = h->data;
-  dp->handle_open = 0;
-  if (dp->cleanup) {
+  dp->handle_open--;
+  if (dp->handle_open == 0 && dp->cleanup) {
     napi_remove_async_cleanup_hook(dp->cleanup);
     dp->cleanup = NULL;
   }
@@ -323,10 +360,11 @@ static void shut_socket(datapath *dp) {
   if (dp->closed) return;
   dp->closed = 1;
   dp->receiving = 0;
+  drop_watch(dp);
   if (dp->poll_started) {
     uv_poll_stop(&dp->poll);
     uv_close((uv_handle_t *)&dp->poll, on_handle_closed);
-  } else if (dp->cleanup) {
+  } else if (dp->handle_open == 0 && dp->cleanup) {
     napi_remove_async_cleanup_hook(dp->cleanup);
     dp->cleanup = NULL;
   }
@@ -366,20 +404,21 @@ static void on_poll(uv_poll_t *h, int status, int events);
 
 static int update_poll(datapath *dp) {
   if (dp->closed) return 0;
-  int want = (dp->receiving ? UV_READABLE : 0) | (dp->on_writable ? UV_WRITABLE : 0);
+  int want = (dp->receiving ? UV_READABLE : 0) | (dp->on_writable && !dp->watch ? UV_WRITABLE : 0);
   if (!dp->poll_started) {
-    if (want == 0) return 0;
+    if (want == 0) return (set_wrapper_strong(dp, dp->watch != NULL), 0);
     uv_loop_t *loop;
     if (napi_get_uv_event_loop(dp->env, &loop) != napi_ok) return UV_EINVAL;
     int r = uv_poll_init(loop, &dp->poll, dp->fd);
     if (r != 0) return r;
     dp->poll.data = dp;
-    dp->poll_started = dp->handle_open = 1;
+    dp->poll_started = 1;
+    dp->handle_open++;
   }
-  if (want == dp->poll_events) return 0;
+  if (want == dp->poll_events) return (set_wrapper_strong(dp, want != 0 || dp->watch != NULL), 0);
   int r = want ? uv_poll_start(&dp->poll, want, on_poll) : uv_poll_stop(&dp->poll);
   if (r == 0) dp->poll_events = want;
-  set_wrapper_strong(dp, want != 0);
+  set_wrapper_strong(dp, want != 0 || dp->watch != NULL);
   return r;
 }
 
@@ -645,6 +684,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     dp->st.rx_errors++;
     napi_ref writable = dp->on_writable;
     dp->on_writable = NULL;
+    drop_watch(dp);
     int was_receiving = dp->receiving;
     dp->receiving = 0;
     update_poll(dp);
@@ -654,7 +694,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       napi_delete_reference(dp->env, writable);
     }
   } else {
-    if ((events & UV_WRITABLE) && dp->on_writable) {
+    if ((events & UV_WRITABLE) && dp->on_writable && !dp->watch) {
       napi_ref cb = dp->on_writable;
       dp->on_writable = NULL;
       update_poll(dp);
@@ -669,6 +709,56 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(dp->env, scope);
   dp->in_call--;
   maybe_free(dp);
+}
+
+/* The foreign descriptor's watch fired (writable, or the socket failed: its next sendBatch gets
+ * the error per record): the wait ends, its callback runs. */
+static void on_watch(uv_poll_t *h, int status, int events) {
+  fd_watch *w = h->data;
+  datapath *dp = w->dp;
+  (void)status, (void)events;
+  if (dp->closed || dp->watch != w) return;
+  dp->in_call++;
+  napi_handle_scope scope;
+  napi_open_handle_scope(dp->env, &scope);
+  napi_ref cb = dp->on_writable;
+  dp->on_writable = NULL;
+  drop_watch(dp);
+  update_poll(dp);
+  if (cb) {
+    call_js(dp, cb, 0, NULL);
+    napi_delete_reference(dp->env, cb);
+  }
+  napi_close_handle_scope(dp->env, scope);
+  dp->in_call--;
+  maybe_free(dp);
+}
+
+/* Starts the one-shot writable watch on a dup of `fd`. 0 or a libuv error (negative). */
+static int start_watch(datapath *dp, int fd) {
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(dp->env, &loop) != napi_ok) return UV_EINVAL;
+  fd_watch *w = calloc(1, sizeof *w);
+  if (!w) return UV_ENOMEM;
+  w->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (w->fd < 0) {
+    int e = errno;
+    free(w);
+    return -e;
+  }
+  w->dp = dp;
+  int r = uv_poll_init(loop, &w->poll, w->fd);
+  if (r != 0) {
+    close(w->fd);
+    free(w);
+    return r;
+  }
+  w->poll.data = w;
+  dp->handle_open++;
+  dp->watch = w;
+  r = uv_poll_start(&w->poll, UV_WRITABLE, on_watch);
+  if (r != 0) drop_watch(dp);
+  return r;
 }
 
 /* ---- TX */
@@ -1069,22 +1159,35 @@ static napi_value js_stop_receive(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
-/* onWritable(fn): fn() once, when the socket can take datagrams again (after sendBatch stopped on EAGAIN). */
+/* onWritable(fn, fd?): fn() once, when the socket can take datagrams again (after sendBatch stopped
+ * on EAGAIN): the datapath's own, or with `fd` (sendBatch's fromFd) that socket. A new call replaces
+ * the wait before it. */
 static napi_value js_on_writable(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   datapath *dp = this_dp(env, info, &argc, argv);
   if (!dp) return NULL;
   napi_valuetype t = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t);
-  if (t != napi_function) return nu_throw_type(env, "onWritable(fn)");
+  int32_t fd = -1;
+  napi_valuetype ft = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &ft);
+  if (t != napi_function || (ft != napi_undefined && (ft != napi_number || napi_get_value_int32(env, argv[1], &fd) != napi_ok)))
+    return nu_throw_type(env, "onWritable(fn, fd?)");
   if (dp->closed) {
     napi_throw_error(env, "ERR_SOCKET_CLOSED", "onWritable: the datapath is closed");
     return NULL;
   }
   if (dp->on_writable) napi_delete_reference(env, dp->on_writable);
   napi_create_reference(env, argv[0], 1, &dp->on_writable);
-  int r = update_poll(dp);
+  drop_watch(dp);
+  int r = fd >= 0 && fd != dp->fd ? start_watch(dp, fd) : 0;
+  if (r != 0) {
+    napi_delete_reference(env, dp->on_writable);
+    dp->on_writable = NULL;
+  }
+  int r2 = update_poll(dp);
+  if (r == 0) r = r2;
   if (r != 0) {
     napi_throw_error(env, NULL, uv_strerror(r));
     return NULL;

@@ -11,6 +11,9 @@ import {
   datapathAddonFrom, datapathUnavailableReason, openDatapath, patchIcrcId, rxLayoutWords, txLayoutWords, type DatapathOptions,
 } from "../../../host/node/datapath.js";
 import { Worker } from "node:worker_threads";
+import { readdirSync, readlinkSync } from "node:fs";
+import { SourcePortPool } from "../../../host/node/sport-pool.js";
+import { sockoptAddon } from "../../../host/node/sockopt.js";
 import { until } from "../support/until.js";
 
 const EMSGSIZE = 90, EFAULT = 14, EAFNOSUPPORT = 97;
@@ -499,6 +502,81 @@ describe("native datapath: RX", () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(calls).toEqual([[0, -EFAULT]]);
     expect(() => d.sendBatch(0, 0, 1)).toThrow(/do not fit the buffer/);
+  });
+});
+
+describe("native datapath: onWritable on another socket (a per-QP source port's)", () => {
+  // A pool socket is a node:dgram socket (libuv watches its descriptor for readable): the wait is a
+  // one-shot watch on a dup of it. Loopback never says EAGAIN (test/system/native-gso.sys.mjs makes
+  // a pool socket push back under a slow qdisc); here the socket is writable, so a wait ends on the
+  // next turn, and what is checked is which socket it watches and that its dup is gone after.
+  const socketOf = (fd: number) => readlinkSync(`/proc/self/fd/${fd}`);
+  /** Descriptors of this process on the same socket as `fd` (the fd itself and any dups of it). */
+  const sameSocket = (fd: number) => {
+    const want = socketOf(fd);
+    return readdirSync("/proc/self/fd").filter((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`) === want;
+      } catch {
+        return false; // closed between the listing and the look
+      }
+    }).length;
+  };
+  async function poolSocket(address: string) {
+    const pool = new SourcePortPool({ address, family: 4, addon: sockoptAddon()!, cap: 2, sweepMs: 600_000 });
+    open.push({ close: () => void pool.close() });
+    for (let port = 50200; port < 50300; port++) {
+      const fd = pool.fd(port);
+      if (fd >= 0) return { pool, fd, port };
+    }
+    throw new Error(`no free port: ${pool.stats().lastFailure}`);
+  }
+
+  it("watches a dup of that socket, calls back once, then closes the dup", async () => {
+    const d = dp({ memory: new Uint8Array(1 << 16), address: C });
+    const { fd } = await poolSocket(C);
+    expect(sameSocket(fd)).toBe(1);
+    let calls = 0;
+    d.onWritable(() => calls++, fd);
+    expect(sameSocket(fd)).toBe(2); // the wait's dup
+    await until(() => calls > 0);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(calls).toBe(1);
+    expect(sameSocket(fd)).toBe(1);
+    // a wait replaced by another: only the last one calls back, one dup at a time
+    const seen: string[] = [];
+    d.onWritable(() => seen.push("first"), fd);
+    d.onWritable(() => seen.push("second"), fd);
+    expect(sameSocket(fd)).toBe(2);
+    d.onWritable(() => seen.push("own"));
+    expect(sameSocket(fd)).toBe(1); // moved to the datapath's socket: the dup closed at once
+    await until(() => seen.length > 0);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(seen).toEqual(["own"]);
+  });
+
+  it("the datapath closing while it waits: no call back, the dup closed", async () => {
+    const d = dp({ memory: new Uint8Array(1 << 16), address: C });
+    const { fd } = await poolSocket(C);
+    let calls = 0;
+    d.onWritable(() => calls++, fd);
+    expect(sameSocket(fd)).toBe(2);
+    d.close();
+    expect(sameSocket(fd)).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(0);
+    expect(() => d.onWritable(() => calls++, fd)).toThrow(/closed/);
+  });
+
+  it("a descriptor that is not open: a clear error, and no wait left behind", async () => {
+    const d = dp({ memory: new Uint8Array(1 << 16), address: C });
+    let calls = 0;
+    expect(() => d.onWritable(() => calls++, 1 << 20)).toThrow(/bad file descriptor/i);
+    expect(() => (d as unknown as { h: { onWritable(f: unknown, fd: unknown): void } }).h.onWritable(() => calls++, "3")).toThrow(/onWritable\(fn, fd\?\)/);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(calls).toBe(0);
+    d.onWritable(() => calls++);
+    await until(() => calls === 1);
   });
 });
 

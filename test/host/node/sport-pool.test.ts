@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { openDevice, sourcePortsOf, udpLinkOf, type NodeDeviceOptions } from "../../../host/node/index.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
+import { SourcePortPool } from "../../../host/node/sport-pool.js";
+import { sockoptAddon } from "../../../host/node/sockopt.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
@@ -202,4 +204,20 @@ describe.each(PATHS)("per-QP UDP source ports (%s)", (path) => {
 it("a bad udpSourcePorts or sourcePortCap is refused with a clear error", async () => {
   await expect(openDevice({ address: "127.0.13.15", port: 0, sourcePortCap: 0 })).rejects.toThrow(/sourcePortCap/);
   await expect(openDevice({ address: "127.0.13.15", port: 0, udpSourcePorts: "some" as "device" })).rejects.toThrow(/udpSourcePorts/);
+});
+
+it("the pool tells onClose each descriptor before its socket closes (the native link ends a writable wait on it)", async () => {
+  const told: number[] = [];
+  let used = new Set<number>([50401, 50402]);
+  const pool = new SourcePortPool({ address: "127.0.13.17", family: 4, addon: sockoptAddon()!, inUse: () => used, sweepMs: 600_000, onClose: (fd) => told.push(fd) });
+  const a = pool.fd(50401), b = pool.fd(50402);
+  expect(a).toBeGreaterThanOrEqual(0);
+  expect(b).toBeGreaterThanOrEqual(0);
+  pool.sweep();
+  expect(told).toEqual([]);
+  used = new Set([50402]);
+  pool.sweep();
+  expect(told).toEqual([a]);
+  await pool.close();
+  expect(told).toEqual([a, b]);
 });

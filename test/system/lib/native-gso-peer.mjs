@@ -2,13 +2,16 @@
 // `ip netns exec`: sends RoCEv2 datagrams through the native datapath (dist/node) or
 // sinks them with node:dgram, and prints one JSON line with what it saw.
 //   send  <src> <dst> <dstPort> <plan>    plan: {"calls": [[{"n", "payload", "flags"}, ...], ...]}
-//   flood <src> <dst> <dstPort> <count> <payload> <sndbuf>   every datagram, resuming on writable
+//   flood <src> <dst> <dstPort> <count> <payload> <sndbuf> [poolPort [close]]   every datagram,
+//         resuming on writable; with poolPort from a SourcePortPool socket bound to that port (its
+//         SO_SNDBUF sndbuf; the wait watches that socket: onWritable(fn, fd)); with "close" the
+//         datapath closes while it waits, and what is left open is reported
 //   sink  <address> <port> <count> <readyFile> <timeoutMs>
 import dgram from "node:dgram";
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 
 const dist = await import(new URL("../../../dist/internal/node.js", import.meta.url).href);
-const { openDatapath, TX_RECORD, TX_GSO, TX_ICRC, WireCodec, instantiateCore, coreModule, parseGid } = dist;
+const { openDatapath, TX_RECORD, TX_GSO, TX_ICRC, WireCodec, instantiateCore, coreModule, parseGid, SourcePortPool, sockoptAddon } = dist;
 
 const MEM = 8 << 20;
 const DATA = 1 << 20;
@@ -23,8 +26,8 @@ function open(src, extra = {}) {
 }
 
 /** Writes record i: an RC WRITE MIDDLE with `payload` bytes and PSN `psn`, its ICRC for ID 0. */
-function makeRecord(codec, ctx, i, psn, src, dst, dstPort, payload, flags) {
-  const pkt = codec.emit({ src, dst, ipId: 0, udpSrcPort: ctx.d.port, udpDstPort: dstPort, opcode: 0x07, destQp: 0x42, psn, payload: new Uint8Array(payload).fill(psn & 0xff) });
+function makeRecord(codec, ctx, i, psn, src, dst, dstPort, payload, flags, srcPort = ctx.d.port) {
+  const pkt = codec.emit({ src, dst, ipId: 0, udpSrcPort: srcPort, udpDstPort: dstPort, opcode: 0x07, destQp: 0x42, psn, payload: new Uint8Array(payload).fill(psn & 0xff) });
   const udp = pkt.subarray(v6(dst) ? 48 : 28);
   const at = DATA + i * 4352, t = i * TX_RECORD.stride;
   if (at + udp.length > MEM) throw new Error("plan too large");
@@ -55,34 +58,59 @@ async function send([src, dst, dstPort, planText]) {
   ctx.d.close();
 }
 
-async function flood([src, dst, dstPort, countText, payloadText, sndbufText]) {
-  const count = Number(countText), payload = Number(payloadText);
+const openFds = () => readdirSync("/proc/self/fd").length;
+
+async function flood([src, dst, dstPort, countText, payloadText, sndbufText, poolPortText, then]) {
+  const count = Number(countText), payload = Number(payloadText), sndbuf = Number(sndbufText);
   const codec = new WireCodec(await instantiateCore(await coreModule()));
-  const ctx = open(src, { sendBufferSize: Number(sndbufText) });
-  for (let i = 0; i < count; i++) makeRecord(codec, ctx, i, i, src, dst, Number(dstPort), payload, TX_GSO | TX_ICRC);
-  let next = 0, stops = 0, wakeups = 0;
+  const ctx = open(src, { sendBufferSize: sndbuf });
+  const poolPort = poolPortText ? Number(poolPortText) : 0;
+  const pool = poolPort ? new SourcePortPool({ address: src, family: v6(src) ? 6 : 4, addon: sockoptAddon(), cap: 4, sweepMs: 600_000 }) : undefined;
+  const fd = pool ? pool.fd(poolPort) : -1;
+  if (pool && fd < 0) throw new Error(`pool: ${pool.stats().lastFailure}`);
+  pool?.socket(poolPort).setSendBufferSize(sndbuf);
+  for (let i = 0; i < count; i++) makeRecord(codec, ctx, i, i, src, dst, Number(dstPort), payload, TX_GSO | TX_ICRC, poolPort || ctx.d.port);
+  // stops: sendBatch calls that ended early; wakeups: onWritable callbacks; idle: wake-ups whose
+  // first sendBatch still sent nothing (the wait woke for a socket that was not the one full)
+  let next = 0, stops = 0, wakeups = 0, idle = 0;
   const t0 = performance.now();
+  const fdsBefore = openFds();
+  let fdsWaiting = 0, fdsAfterClose = 0, calledAfterClose = false;
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`flood: stuck at ${next} of ${count}`)), 30_000);
-    const pump = () => {
+    const pump = (woken) => {
       while (next < count) {
         const want = Math.min(64, count - next);
-        const done = ctx.d.sendBatch(0, next, want);
+        const done = ctx.d.sendBatch(0, next, want, 0, fd);
+        if (woken && done === 0) idle++;
+        woken = false;
         next += done;
         if (done < want) {
           stops++;
-          ctx.d.onWritable(() => (wakeups++, pump()));
+          ctx.d.onWritable(() => (wakeups++, pump(true)), fd);
+          if (then === "close") {
+            // the datapath closes while it waits: the callback never runs, the dup is closed
+            fdsWaiting = openFds();
+            ctx.d.onWritable(() => (calledAfterClose = true), fd);
+            ctx.d.close();
+            fdsAfterClose = openFds();
+            clearTimeout(timer);
+            setTimeout(resolve, 200);
+          }
           return;
         }
       }
       clearTimeout(timer);
       resolve();
     };
-    pump();
+    pump(false);
   });
   const results = [...Array(count).keys()].map((i) => ctx.dv.getInt32(i * TX_RECORD.stride + TX_RECORD.result, true));
-  console.log(JSON.stringify({ stops, wakeups, sent: next, bad: results.filter((r) => r <= 0).length, ms: performance.now() - t0, stats: ctx.d.stats(), info: ctx.d.info() }));
-  ctx.d.close();
+  const stats = ctx.d.stats();
+  const info = then === "close" ? undefined : ctx.d.info();
+  if (then !== "close") ctx.d.close();
+  await pool?.close();
+  console.log(JSON.stringify({ stops, wakeups, idle, sent: next, bad: results.filter((r) => r <= 0).length, ms: performance.now() - t0, stats, info, fdsBefore, fdsWaiting, fdsAfterClose, fdsEnd: openFds(), calledAfterClose }));
 }
 
 async function sink([address, port, countText, readyFile, timeoutText]) {
