@@ -103,10 +103,11 @@ test("a dead run's empty namespace is stale and reaped; live runs', non-empty, o
 });
 
 test("interopGuest refuses to start when the run's namespace exists already, and leaves it alone", async () => {
-  const netns = runNetns({ prefix: PREFIX, override: `${PREFIX}taken`, script: SCRIPT });
+  // named after this process: two runs of this suite at once must not take each other's
+  const netns = runNetns({ prefix: PREFIX, override: `${PREFIX}taken-${process.pid}`, script: SCRIPT });
   add(netns.name);
   const G = interopGuest({ work: tempDir("netns"), netns });
-  await assert.rejects(G.start(), /netns softroce-netns-check-taken exists before this run made it/);
+  await assert.rejects(G.start(), new RegExp(`netns ${netns.name} exists before this run made it`));
   assert.equal(netns.exists(), true);
   assert.throws(() => interopGuest({ work: tempDir("netns") }), /give netns \(runNetns\) or ns/);
   assert.throws(() => interopGuest({ work: tempDir("netns"), netns, ns: "x" }), /one of them/);

@@ -4,7 +4,8 @@
 // "N passed, N failed", and writes {passed, failed, suites} as JSON to
 // $SOFTROCE_SYSTEM_SUMMARY (default test/.out/system-summary.json).
 // A suite that crashes, times out or runs no test counts as failed.
-// Usage: node test/system/run.mjs [name-filter ...]
+// Usage: node test/system/run.mjs [name-filter ...] — a filter that is a suite's whole name runs that
+// suite (`interop` is interop.sys.mjs alone); any other filter runs the suites whose names contain it.
 // A suite may raise its time bound with a line `// system-suite-timeout: <seconds>`.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -18,9 +19,9 @@ const DEFAULT_TIMEOUT_S = Number(process.env.SOFTROCE_SUITE_TIMEOUT_S ?? 600);
 const summaryPath = resolve(process.env.SOFTROCE_SYSTEM_SUMMARY ?? join(ROOT, "test/.out/system-summary.json"));
 
 const filters = process.argv.slice(2);
-const files = readdirSync(HERE)
-  .filter((f) => f.endsWith(".sys.mjs"))
-  .filter((f) => filters.length === 0 || filters.some((p) => f.includes(p)))
+const all = readdirSync(HERE).filter((f) => f.endsWith(".sys.mjs"));
+const files = all
+  .filter((f) => filters.length === 0 || filters.some((p) => (all.includes(`${p}.sys.mjs`) ? f === `${p}.sys.mjs` : f.includes(p))))
   .sort();
 
 function suiteTimeoutS(file) {
