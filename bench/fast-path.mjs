@@ -293,7 +293,7 @@ function busyStats(sides) {
     const l = udpLinkOf(s.d);
     if (l.path !== "native") continue;
     const st = l.datapathStats();
-    o[k] = { windows: st.rxBusyPolls, hits: st.rxBusyHits, gated: st.rxBusyGated ?? 0 };
+    o[k] = { windows: st.rxBusyPolls, hits: st.rxBusyHits, gated: st.rxBusyGated ?? 0, late: st.rxBusyLate ?? 0 };
   }
   return o;
 }
@@ -544,11 +544,11 @@ function printBusyPollAb(g, cpu, lat, sparse, busy) {
       console.log(`  ${name(p)} ${fmtSpread(spread(g[p]), 0)}  / raw ${ratio(g[p], g.raw)}${p === OFF ? "" : `  / off ${ratio(g[p], g[OFF])}`}   CPU ${f1(cpu[p].map((x) => x.tx))} / ${f1(cpu[p].map((x) => x.rx))}`);
     }
   }
-  console.log("Busy-poll windows over the whole run (opened / caught a datagram / held back by the gate), this process | the peer:");
+  console.log("Busy-poll windows over the whole run (opened / caught a datagram / held back by the gate / ended by a late yield), this process | the peer:");
   for (const p of PATHS) {
     const row = (k) => {
       const a = busy.mine[`${p}-${k}`], b = busy.peer[`${p}-${k}`];
-      return `${k} ${a.windows}/${a.hits}/${a.gated} | ${b.windows}/${b.hits}/${b.gated}`;
+      return `${k} ${a.windows}/${a.hits}/${a.gated}/${a.late} | ${b.windows}/${b.hits}/${b.gated}/${b.late}`;
     };
     console.log(`  ${name(p)} ${KINDS.map(row).join(";  ")}`);
   }

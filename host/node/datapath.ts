@@ -199,9 +199,10 @@ export interface DatapathStats {
   rxBatchesMore: number;
   /**
    * Busy poll (setBusyPoll): windows opened, windows that caught a datagram (no epoll sleep before
-   * it), windows the adaptive gate held back (absent in builds before it), and empty polls.
+   * it), windows the adaptive gate held back (absent in builds before it), empty polls, and windows
+   * ended because a yield came back after a whole window (the CPU was wanted elsewhere: a miss).
    */
-  rxBusyPolls: number; rxBusyHits: number; rxBusyGated?: number; rxBusySpins?: number;
+  rxBusyPolls: number; rxBusyHits: number; rxBusyGated?: number; rxBusySpins?: number; rxBusyLate?: number;
   /** pollReceive: calls, and calls that found datagrams before their window ended */
   rxPollCalls: number; rxPollHits: number;
   /** ICRC offload: datagrams whose ICRC the addon filled in on TX, and computed on RX */
@@ -322,7 +323,7 @@ export class NativeDatapath {
    * the CPU between polls) up to `us` µs for the next datagram instead of sleeping in epoll (a
    * wake-up costs tens of µs across CPUs). 0 (default) off; 0..1000. `adaptive`: a window opens only
    * while most recent windows caught a datagram (else every 16th, a probe; host/node/native/poll_gate.h),
-   * and one wake-up spends at most 0.5 ms in windows; fixed (default): every window, at most 2 ms.
+   * and one wake-up spends at most 1 ms in windows; fixed (default): every window, at most 2 ms.
    * `capUs` (1..2000, benches): another bound on what one wake-up spends in windows. Returns false
    * when adaptive (or a cap) was asked for and the addon predates it (polling stays off).
    */

@@ -124,7 +124,7 @@ export interface NativeUdpLinkOptions {
    * Busy poll after each received batch that drained the socket (NativeDatapath.setBusyPoll; env
    * SOFTROCE_BUSY_POLL_US): "adaptive" (default) polls up to ADAPTIVE_BUSY_POLL_US for the next
    * datagram while most recent windows caught one, else only every 16th window (a probe), at most
-   * 0.5 ms a wake-up; a number (1..1000 µs) opens every window that long, at most 2 ms a wake-up
+   * 1 ms a wake-up; a number (1..1000 µs) opens every window that long, at most 2 ms a wake-up
    * (CPU for round trips, whatever the traffic); 0 off. docs/PERFORMANCE.md, "The adaptive busy poll".
    */
   busyPollUs?: BusyPoll;

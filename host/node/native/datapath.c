@@ -98,6 +98,7 @@ typedef struct {
   uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_batches_more, rx_wakeups, rx_errors;
   /* busy poll: windows opened, windows that caught a datagram, windows the gate held back, empty polls */
   uint64_t rx_busy_polls, rx_busy_hits, rx_busy_gated, rx_busy_spins;
+  uint64_t rx_busy_late; /* windows ended by a yield that came back after a whole window (the CPU was wanted) */
   uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
   uint64_t tx_icrc_filled, rx_icrc_computed; /* ICRC offload: datagrams whose ICRC the addon computed */
   uint64_t rx_socket_errors; /* POLLERR wake-ups whose socket error was read and cleared (receiving went on) */
@@ -481,7 +482,7 @@ static void gid_from_sockaddr(const struct sockaddr_in6 *sa, uint8_t gid[16], ui
 #define BUSY_POLL_CAP_US 2000
 /* the adaptive one (on by default) holds it at most this long: a ping-pong caught by its windows goes
  * back to libuv (timers, other handles) at least this often */
-#define BUSY_POLL_ADAPTIVE_CAP_US 500
+#define BUSY_POLL_ADAPTIVE_CAP_US 1000
 
 static uint64_t now_us(void) {
   struct timespec ts;
@@ -526,7 +527,7 @@ static void rx_drain_once(datapath *dp) {
   const rx_layout *L = &dp->rx;
   uint32_t done = 0;
   uint64_t start = dp->busy_poll_us ? now_us() : 0, window = 0; /* window: when the open one opened */
-  int after_batch = 0;
+  int after_batch = 0, late = 0; /* late: a yield came back late, no more windows in this wake-up */
   while (dp->receiving && !dp->closed && done < dp->rx_budget) {
     uint8_t *mem;
     size_t memlen;
@@ -562,7 +563,7 @@ static void rx_drain_once(datapath *dp) {
         break;
       }
       /* a full batch went to JS and the socket is drained now: a window may open here too */
-      if (!window && !(after_batch && busy_window_opens(dp, start))) break;
+      if (!window && !(after_batch && !late && busy_window_opens(dp, start))) break;
       uint64_t t = now_us();
       if (!window) window = t;
       if (t - window >= dp->busy_poll_us || t - start >= dp->busy_poll_cap_us) {
@@ -575,6 +576,15 @@ static void rx_drain_once(datapath *dp) {
        * answer we poll for): without it the window cost 5-7x the round trip beside other work,
        * with it the window still wins (docs/PERFORMANCE.md, "Busy polling") */
       sched_yield();
+      if (now_us() - t >= dp->busy_poll_us) {
+        /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build),
+         * and what arrived meanwhile waited for the scheduler's tick (ms), where a thread asleep in
+         * epoll is woken at once. A miss, and no more windows in this wake-up; one last look. */
+        dp->st.rx_busy_late++;
+        if (dp->busy_adaptive) poll_gate_note(&dp->gate, 0);
+        window = 0;
+        late = 1;
+      }
       continue;
     }
     if (window) { /* caught inside the window, no epoll sleep before it */
@@ -670,7 +680,7 @@ static void rx_drain_once(datapath *dp) {
     after_batch = 1;
     if (!go_on) break;
     if ((uint32_t)n < nmsg) { /* the socket looked drained: sleep in epoll, or poll in a window */
-      if (!busy_window_opens(dp, start)) break;
+      if (late || !busy_window_opens(dp, start)) break;
       window = now_us();
     }
   }
@@ -1362,6 +1372,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxBusyHits", rx_busy_hits);
   STAT("rxBusyGated", rx_busy_gated);
   STAT("rxBusySpins", rx_busy_spins);
+  STAT("rxBusyLate", rx_busy_late);
   STAT("rxPollCalls", rx_poll_calls);
   STAT("rxPollHits", rx_poll_hits);
   STAT("txIcrcFilled", tx_icrc_filled);
