@@ -11,6 +11,7 @@
 // The socket is made as UdpLink's is (IPv4: DF and ID 0; IPv6: UDP checksum 0 accepted). Where
 // the addon is missing `NativeUdpLink.open` says why and the host stays on node:dgram (udp.ts).
 import { isIPv4, isIPv6 } from "node:net";
+import { isMainThread } from "node:worker_threads";
 import { Rxm, Rxr, Txd, TxFlag, type Link, type PacketPort } from "../core/link/index.js";
 import { gidToAddress, parseGid } from "../core/net/index.js";
 import {
@@ -69,7 +70,12 @@ export function icrcOffloadChoice(addon: DatapathAddon, asked?: boolean): { on: 
 /** A link's busy poll: "adaptive" (gated windows of ADAPTIVE_BUSY_POLL_US), a fixed window in µs (every window opens), 0 off. */
 export type BusyPoll = number | "adaptive";
 
-/** NativeUdpLinkOptions.busyPollUs's default. */
+/**
+ * NativeUdpLinkOptions.busyPollUs's default on the main thread. In a worker thread it is 0 (off): there
+ * the event loop a window holds is also the one that hears the other threads (the device worker's
+ * doorbells from the application thread, whose posts would wait for the window), and the answer to a
+ * received batch comes from another thread, not from the socket.
+ */
 export const DEFAULT_BUSY_POLL: BusyPoll = "adaptive";
 
 /**
@@ -97,7 +103,7 @@ interface LinkSettings {
  */
 function linkSettings(opts: NativeUdpLinkOptions): LinkSettings {
   const flush = opts.flush ?? envChoice("SOFTROCE_FLUSH", ["defer", "now"] as const) ?? DEFAULT_FLUSH;
-  const busyPoll = checkBusyPoll(opts.busyPollUs ?? envChoiceOrInteger("SOFTROCE_BUSY_POLL_US", ["adaptive"] as const, 0, 1000, "µs") ?? DEFAULT_BUSY_POLL);
+  const busyPoll = checkBusyPoll(opts.busyPollUs ?? envChoiceOrInteger("SOFTROCE_BUSY_POLL_US", ["adaptive"] as const, 0, 1000, "µs") ?? (isMainThread ? DEFAULT_BUSY_POLL : 0));
   const ackHold = opts.ackHold ?? envChoice("SOFTROCE_ACK_HOLD", ["more", "every"] as const) ?? "more";
   return { flush, busyPoll, ackHold };
 }
@@ -122,7 +128,7 @@ export interface NativeUdpLinkOptions {
   onSendError?: (e: UdpSendError) => void;
   /**
    * Busy poll after each received batch that drained the socket (NativeDatapath.setBusyPoll; env
-   * SOFTROCE_BUSY_POLL_US): "adaptive" (default) polls up to ADAPTIVE_BUSY_POLL_US for the next
+   * SOFTROCE_BUSY_POLL_US): "adaptive" (default; in a worker thread the default is 0, DEFAULT_BUSY_POLL) polls up to ADAPTIVE_BUSY_POLL_US for the next
    * datagram while most recent windows caught one, else only every 16th window (a probe), at most
    * 1 ms a wake-up; a number (1..1000 µs) opens every window that long, at most 2 ms a wake-up
    * (CPU for round trips, whatever the traffic); 0 off. docs/PERFORMANCE.md, "The adaptive busy poll".

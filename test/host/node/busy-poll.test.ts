@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { once } from "node:events";
+import { Worker } from "node:worker_threads";
 import { datapathAddon, openDatapath, type NativeDatapath } from "../../../host/node/datapath.js";
 import { ADAPTIVE_BUSY_POLL_US, NativeUdpLink } from "../../../host/node/native-link.js";
 import { datapathOf, openDevice, udpLinkOf } from "../../../host/node/index.js";
@@ -184,6 +185,29 @@ describe("the Node host's busy poll setting", () => {
       // each end took a batch per SEND (the SEND, or its ACK); a gate that stayed open would open 40 windows
       expect(w.gated, end).toBeGreaterThanOrEqual(n - CLOSE_MISSES - 10);
       expect(w.windows, end).toBeLessThanOrEqual(CLOSE_MISSES + 10);
+    }
+  });
+
+  it("in a worker thread the default is off (its event loop also hears the other threads); asked for, it polls", async () => {
+    // the built host (npm run build): a worker runs JavaScript, not this TypeScript
+    const index = new URL("../../../dist/node/index.js", import.meta.url).href;
+    const code = `
+      const { parentPort, workerData } = require("node:worker_threads");
+      import(workerData.index).then(async ({ openDevice, udpLinkOf }) => {
+        const out = [];
+        for (const o of [{}, { busyPollUs: "adaptive" }]) {
+          const d = await openDevice({ address: workerData.address, port: 0, ...o });
+          out.push(udpLinkOf(d).busyPoll);
+          await d.close();
+        }
+        parentPort.postMessage(out);
+      }).catch((e) => parentPort.postMessage(String(e)));`;
+    const w = new Worker(code, { eval: true, workerData: { index, address: A } });
+    try {
+      const [got] = await once(w, "message");
+      expect(got).toEqual([0, "adaptive"]);
+    } finally {
+      await w.terminate();
     }
   });
 
