@@ -120,7 +120,7 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
     expect(reopened.rxBusyHits).toBeGreaterThanOrEqual(4);
     await answered(d, s, got, 30);
     const after = d.stats();
-    expect(after.rxBusyGated - reopened.rxBusyGated).toBe(0);
+    expect(after.rxBusyGated! - reopened.rxBusyGated!).toBe(0);
     // the batches open windows that catch the next datagram (but where the wake-up's cap sends the
     // chain back through epoll, and where a loaded machine lets a window expire now and then)
     expect(after.rxBusyPolls - reopened.rxBusyPolls).toBeGreaterThanOrEqual(20);
