@@ -143,7 +143,7 @@ export interface TransportCore {
 }
 
 /** tx_budget_stat's figures, by index. */
-const BUDGET_STATS = ["limit", "inflight", "waiting", "admits", "waits", "wakes", "peak", "limitPackets", "inflightPackets"] as const;
+export const BUDGET_STATS = ["limit", "inflight", "waiting", "admits", "waits", "wakes", "peak", "limitPackets", "inflightPackets"] as const;
 export type BudgetStats = Record<(typeof BUDGET_STATS)[number], number>;
 
 // The TX descriptor, RX meta and batch records and RX result names are the device's ABI (abi/schema.json).

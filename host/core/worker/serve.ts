@@ -30,6 +30,14 @@ type Fn = (...args: unknown[]) => unknown;
 
 /** The longest spin a worker may be given (µs): its doorbell spin and its look for an answer. */
 export const MAX_SPIN_US = 1000;
+/**
+ * The look for an answer opens only while the device has at most this many packets in flight (a
+ * request and its answer, a few small messages): a stream (a window of WRITEs) needs no look — its
+ * ACKs keep the worker busy anyway, and a thread spinning beside it only takes the CPU the peer
+ * needs (busy/idle goodput 0.47 with the look against 0.83 without, bench/worker.mjs BENCH_AB=1 at
+ * load 10, before this bound).
+ */
+export const ANSWER_LOOK_MAX_IN_FLIGHT = 8;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
 /**
@@ -76,6 +84,8 @@ export class DeviceServer {
     this.answerUs = us;
   }
   private answerUs = 0;
+  /** The device's packets in flight (the core's tx_budget_stat "inflightPackets"); undefined: not known, the look always may open. */
+  inFlightPackets: (() => number) | undefined;
   private readonly fns: (Fn | undefined)[];
   private readonly doorbell: Fn;
   /** the instance's memory (the application's watched rings are read in it) */
@@ -366,9 +376,11 @@ export class DeviceServer {
    * After a run that rang a send queue, if its gate is open: looks at the socket (`poll` runs the
    * device on what came) and at WAKE, yielding the CPU between looks, until a doorbell comes (the loop
    * serves it), nothing came for answerSpinUs since the look began or its last datagram, or the turn
-   * is TURN_MAX_MS old (`start`). A hit for the gate when a datagram or a doorbell came.
+   * is TURN_MAX_MS old (`start`). A hit for the gate when a datagram or a doorbell came. Not at all
+   * (no chance counted) while more than ANSWER_LOOK_MAX_IN_FLIGHT packets are in flight.
    */
   private lookForAnswer(poll: () => number, start: number): void {
+    if (this.inFlightPackets && this.inFlightPackets() > ANSWER_LOOK_MAX_IN_FLIGHT) return;
     if (!this.answerGate.open()) return;
     const i32 = this.ctl.i32;
     const bound = this.answerUs / 1000;

@@ -6,7 +6,7 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
 import { tunnelSocket, type TunnelWebSocket } from "../tunnel-socket.js";
-import { logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
+import { BUDGET_STATS, logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
 import { openUdpLink, type UdpLinkChoice } from "../udp-open.js";
 import { bindError } from "../open-options.js";
 import type { UdpLink } from "../udp.js";
@@ -80,10 +80,12 @@ const ops: WorkerOps = {
     // a spinning worker (workerSpinUs) keeps receiving
     const dp = "datapath" in link ? link.datapath : undefined;
     if (dp?.pollReceive) ctx.server.pollLink = () => dp.pollReceive!(0);
-    // the look at the socket for a request's answer (workerAnswerSpinUs; it needs pollLink)
+    // the look at the socket for a request's answer (workerAnswerSpinUs; it needs pollLink), while little is in flight
     if (typeof msg.answerSpinUs === "number") ctx.server.answerSpinUs = msg.answerSpinUs;
-    // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
     const core = ctx.core as unknown as TransportCore;
+    const inFlightStat = BUDGET_STATS.indexOf("inflightPackets");
+    ctx.server.inFlightPackets = () => core.tx_budget_stat(inFlightStat);
+    // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
     if (msg.ackHold === true && "deferFlush" in link && link.holdAcks && core.tx_ack_held) {
       const l = link;
       const defer = l.deferFlush.bind(l);

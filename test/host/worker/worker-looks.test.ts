@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DOORBELL_SQ } from "../../../host/core/abi/index.js";
 import { DeviceMemory } from "../../../host/core/verbs/memory.js";
-import { AppSpin, Control, DeviceServer, GATE_MIN, GATE_PROBE, MAX_APP_SPIN_US, MAX_SPIN_US, SpinGate, W } from "../../../host/core/worker/index.js";
+import { ANSWER_LOOK_MAX_IN_FLIGHT, AppSpin, Control, DeviceServer, GATE_MIN, GATE_PROBE, MAX_APP_SPIN_US, MAX_SPIN_US, SpinGate, W } from "../../../host/core/worker/index.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -136,6 +136,19 @@ describe("the worker's look for the answer (answerSpinUs)", () => {
     expect(r.word(W.ANSWER_MISSES)).toBe(8 + 2);
     expect(r.word(W.ANSWER_GATED)).toBe(2 * GATE_PROBE - 2);
     expect(r.word(W.ANSWER_HITS)).toBe(0);
+  });
+
+  it("does not look while more than ANSWER_LOOK_MAX_IN_FLIGHT packets are in flight (a stream), nor count a chance", () => {
+    const r = rig({ answerUs: 300 });
+    let inFlight = ANSWER_LOOK_MAX_IN_FLIGHT + 1;
+    r.server.inFlightPackets = () => inFlight;
+    r.ring(DOORBELL_SQ);
+    expect(r.polls()).toBe(0);
+    expect([r.word(W.ANSWER_HITS), r.word(W.ANSWER_MISSES), r.word(W.ANSWER_GATED)]).toEqual([0, 0, 0]);
+    inFlight = ANSWER_LOOK_MAX_IN_FLIGHT;
+    r.ring(DOORBELL_SQ);
+    expect(r.polls()).toBeGreaterThan(1);
+    expect(r.word(W.ANSWER_MISSES)).toBe(1);
   });
 
   it("refuses a bound out of range", () => {
