@@ -429,6 +429,10 @@ export class PacketPort {
   /** Cuts in received batches behind a READ request, its responses sent before the request behind it (rx_batch_taken). */
   readStops = 0;
   private flushPending = false;
+  /** A deferred flush is due (Link.deferFlush): it runs once this thread's JS stack unwinds, so a caller that keeps the thread busy delays it. */
+  get flushDue(): boolean {
+    return this.flushPending;
+  }
   /** The device holds plain ACKs until the flush (tx_ack_hold). */
   private acksHeld = false;
   private readonly flush = (): void => {

@@ -376,8 +376,10 @@ export class DeviceServer {
    * After a run that rang a send queue, if its gate is open: looks at the socket (`poll` runs the
    * device on what came) and at WAKE, yielding the CPU between looks, until a doorbell comes (the loop
    * serves it), nothing came for answerSpinUs since the look began or its last datagram, or the turn
-   * is TURN_MAX_MS old (`start`). A hit for the gate when a datagram or a doorbell came. Not at all
-   * (no chance counted) while more than ANSWER_LOOK_MAX_IN_FLIGHT packets are in flight.
+   * is TURN_MAX_MS old (`start`), or a datagram it caught left the port a deferred flush (held
+   * ACKs, Link.deferFlush: they leave once this turn is over, so the look must not hold the turn).
+   * A hit for the gate when a datagram or a doorbell came. Not at all (no chance counted) while more
+   * than ANSWER_LOOK_MAX_IN_FLIGHT packets are in flight.
    */
   private lookForAnswer(poll: () => number, start: number): void {
     if (this.inFlightPackets && this.inFlightPackets() > ANSWER_LOOK_MAX_IN_FLIGHT) return;
@@ -390,6 +392,7 @@ export class DeviceServer {
     for (;;) {
       if (poll() > 0) {
         caught = true;
+        if (this.port?.flushDue) break;
         t = performance.now();
         end = t + bound;
       }

@@ -105,6 +105,16 @@ describe("the worker's look for the answer (answerSpinUs)", () => {
     expect([r.word(W.ANSWER_HITS), r.word(W.ANSWER_MISSES)]).toEqual([1, 0]);
   });
 
+  it("ends at a datagram that left the port a deferred flush (its held ACKs leave once the turn is over)", () => {
+    let n = 0;
+    const port = { flushDue: false, service: () => {} };
+    const r = rig({ answerUs: 200, poll: () => (++n === 3 ? ((port.flushDue = true), 1) : 0) });
+    (r.server as unknown as { port: unknown }).port = port;
+    r.ring(DOORBELL_SQ);
+    expect(n).toBe(3);
+    expect([r.word(W.ANSWER_HITS), r.word(W.ANSWER_MISSES)]).toEqual([1, 0]);
+  });
+
   it("ends at the application's next doorbell, which the same turn serves without a wake-up", () => {
     let r: ReturnType<typeof rig> | undefined;
     let n = 0;
