@@ -5,6 +5,7 @@
 // datapath's busy poll reaches the worker's link only when SOFTROCE_BUSY_POLL_US says so; bad values
 // are refused before a thread starts, naming the setting and its range.
 import { afterEach, describe, expect, it } from "vitest";
+import { envRestorer } from "../support/env-vars.js";
 import { openDevice } from "../../../host/node/index.js";
 import { connectRcEnds, openRcEnd, type RcEnd } from "../support/rc-end.js";
 import { Access, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
@@ -14,14 +15,11 @@ import type { WorkerPortStats } from "../../../host/core/worker/port.js";
 
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 const VARS = ["SOFTROCE_WORKER_ANSWER_SPIN_US", "SOFTROCE_WORKER_APP_SPIN_YIELD", "SOFTROCE_BUSY_POLL_US"] as const;
-const before = Object.fromEntries(VARS.map((v) => [v, process.env[v]]));
+const restoreEnv = envRestorer(VARS);
 const opened: Device[] = [];
 afterEach(() => {
   while (opened.length) opened.pop()!.close();
-  for (const v of VARS) {
-    if (before[v] === undefined) delete process.env[v];
-    else process.env[v] = before[v];
-  }
+  restoreEnv();
 });
 
 /** A worker device at `a` with `options` and a single-thread peer at `b`, one connected RC QP each. */
