@@ -14,6 +14,8 @@ export interface UdpLinkChoice {
   datapath?: "native" | "dgram";
   udpSourcePorts?: UdpSourcePorts;
   sourcePortCap?: number;
+  /** the native datapath's busy-poll window (NativeUdpLinkOptions.busyPollUs; undefined: its default and env) */
+  busyPollUs?: number;
 }
 
 export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {
@@ -25,7 +27,7 @@ export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSe
   const want = options.datapath ?? envChoice("SOFTROCE_DATAPATH", ["native", "dgram"] as const) ?? "native";
   let reason = "node:dgram asked for";
   if (want === "native") {
-    const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError, udpSourcePorts: sp, sourcePortCap: options.sourcePortCap });
+    const r = NativeUdpLink.open({ address: options.address, port: options.port ?? 4791, txRingSize: options.txRingSize, onSendError, udpSourcePorts: sp, sourcePortCap: options.sourcePortCap, busyPollUs: options.busyPollUs });
     if (r.link) return { link: r.link };
     reason = r.reason;
   }
