@@ -16,7 +16,8 @@
 // the bound the CPU puts on busy/idle (the cores the busy run leaves the worker and the peer over the
 // cores they used idle).
 //   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_GOODPUT_MS, BENCH_PINGS,
-//   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU (see below)
+//   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU,
+//   BENCH_AB (the round trip's levers and busy polls side by side: see below)
 import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
@@ -55,19 +56,33 @@ const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
 // BENCH_VARIANTS="appSpin=60;watchOnly=1;appSpin=60,spin=50" ("" none): one more worker device per variant
 // (";" between variants), its round trip and goodput beside the first's: appSpin the application
 // thread's look at an awaited CQ (µs, setWorkerAppSpin), watchOnly=1 the worker's notifies filtered by
-// the watch list (the worker's "tune"), spin the worker's spin (µs, workerSpinUs);
-// BENCH_BASE="appSpin=0" the same for the first worker device
+// the watch list (the worker's "tune"), spin the worker's doorbell spin (µs, workerSpinUs), answer its
+// look at the socket for a request's answer (µs, workerAnswerSpinUs), appYield=1 the application's look
+// yielding between looks (workerAppSpinYield), busyPoll the worker's datapath busy poll (µs,
+// SOFTROCE_BUSY_POLL_US at its open); BENCH_BASE="appSpin=0" the same for the first worker device
+const VARIANT_KEYS = ["appSpin", "spin", "answer", "busyPoll"];
 const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map((kv) => {
   const [k, x] = kv.split("=");
-  const ok = k === "watchOnly" ? x === "1" : ["appSpin", "spin"].includes(k) && Number(x) >= 0;
-  if (!ok) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, watchOnly=1, spin=<µs>)`);
+  const ok = k === "watchOnly" || k === "appYield" ? x === "1" : VARIANT_KEYS.includes(k) && /^[0-9]+$/.test(x ?? "");
+  if (!ok) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, watchOnly=1, spin=<µs>, answer=<µs>, appYield=1, busyPoll=<µs>)`);
   return [k, Number(x)];
 }));
+// BENCH_AB=1: the A/B of the round trip's levers in one run (docs/PERFORMANCE.md, "The levers, and the
+// datapath's busy poll, side by side"): a second single-thread device with the datapath's busy poll
+// (SOFTROCE_BUSY_POLL_US=BENCH_AB_BUSY_POLL, 200), and beside the default worker device: the worker with
+// that busy poll, the worker with the levers (the doorbell spin, the look for the answer, the
+// application's look yielding), and the levers with the busy poll; every worker's round trip is set
+// against both single-thread devices, with the CPU each round trip cost (this process and the peer)
+const AB = process.env.BENCH_AB === "1";
+const AB_BUSY_POLL = Number(process.env.BENCH_AB_BUSY_POLL ?? 200);
+const AB_LEVERS = process.env.BENCH_AB_LEVERS ?? "spin=200,answer=200,appYield=1";
 // by default one: the application's look off (appSpin=0) beside the default device (on Node the look is
 // on, 200 µs: NODE_APP_SPIN_US), so that every run shows what it gains
-const VARIANTS = (process.env.BENCH_VARIANTS ?? "appSpin=0").split(";").filter((x) => x !== "").map(parseVariant);
+const VARIANTS = (process.env.BENCH_VARIANTS ?? (AB ? `busyPoll=${AB_BUSY_POLL};${AB_LEVERS};${AB_LEVERS},busyPoll=${AB_BUSY_POLL}` : "appSpin=0"))
+  .split(";").filter((x) => x !== "").map(parseVariant);
 const BASE = parseVariant(process.env.BENCH_BASE ?? "");
-const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0) + VARIANTS.length;
+// the peer's sides: the single-thread device, the worker devices, then (BENCH_AB) the single-thread device with the busy poll
+const EXTRA = Math.max(0, SPINS.length - 1) + (ACK_HOLD ? 1 : 0) + VARIANTS.length + (AB ? 1 : 0);
 // BENCH_VERBOSE=1: the worker devices open with a stage trace (SOFTROCE_WORKER_TRACE) and the round
 // trip is laid out stage by stage (median µs after the SEND's post), beside the peer's own stamps
 // and the single-thread device's; the trace costs a little, so the verbose run's figures are not the ones to quote
@@ -75,8 +90,24 @@ const VERBOSE = process.env.BENCH_VERBOSE === "1";
 /** µs on CLOCK_MONOTONIC: the worker trace's clock on Node, in this process and in the peer */
 const monoUs = () => Number(process.hrtime.bigint()) / 1000;
 
-async function side(address, worker, workerSpinUs, workerAckHold) {
-  const d = await openDevice({ address, port: 0, worker, workerSpinUs, workerAckHold, activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20) });
+/** With env `name` set to `value` (undefined: as it is) while `fn` runs. */
+async function withEnv(name, value, fn) {
+  if (value === undefined) return fn();
+  const was = process.env[name];
+  process.env[name] = String(value);
+  try {
+    return await fn();
+  } finally {
+    if (was === undefined) delete process.env[name];
+    else process.env[name] = was;
+  }
+}
+
+async function side(address, worker, workerSpinUs, workerAckHold, more = {}) {
+  const d = await withEnv("SOFTROCE_BUSY_POLL_US", more.busyPoll, () => openDevice({
+    address, port: 0, worker, workerSpinUs, workerAckHold, workerAnswerSpinUs: more.answer, workerAppSpinYield: more.appYield === 1 ? true : undefined,
+    activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20),
+  }));
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 4);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH * 2, maxRecvWr: DEPTH * 2, maxSendSge: 1, maxRecvSge: 1 } });
@@ -205,10 +236,35 @@ function machineBusyNs() {
     return undefined;
   }
 }
+/** ns on a CPU of every thread of process `pid`, by thread id, with its name (BENCH_THREADS). */
+function threadsSched(pid) {
+  const out = new Map();
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const x = schedstat(`/proc/${pid}/task/${t}/schedstat`);
+      let comm = "?";
+      try {
+        comm = readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim();
+      } catch {}
+      if (x) out.set(t, { comm, run: x[0] });
+    }
+  } catch {}
+  return out;
+}
+// BENCH_THREADS=1: the first worker device's goodput runs print the cores each thread of this process and of the peer used
+const THREADS = process.env.BENCH_THREADS === "1";
+/** Cores per thread between two threadsSched snapshots over `ms`, the busiest first ("name tid cores"). */
+function threadsBetween(a, b, ms) {
+  const rows = [];
+  for (const [t, x] of b) rows.push([x.comm, t, (x.run - (a.get(t)?.run ?? 0)) / (ms * 1e6)]);
+  return rows.filter((r) => r[2] >= 0.005).sort((p, q) => q[2] - p[2]).map(([c, t, v]) => `${c}#${t} ${v.toFixed(2)}`).join(", ");
+}
+
 /** A snapshot of the threads a goodput run involves. */
 async function cpuSnapshot(s, peerPid) {
   const worker = s.d.worker ? (await s.d.port.fetchStats()).thread : undefined;
-  return { t: performance.now(), app: schedstat("/proc/thread-self/schedstat"), proc: processSched(process.pid), worker: worker && [worker.runNs, worker.waitNs], peer: processSched(peerPid), machine: machineBusyNs() };
+  const threads = THREADS ? { here: threadsSched(process.pid), peer: threadsSched(peerPid) } : undefined;
+  return { t: performance.now(), app: schedstat("/proc/thread-self/schedstat"), proc: processSched(process.pid), worker: worker && [worker.runNs, worker.waitNs], peer: processSched(peerPid), machine: machineBusyNs(), threads };
 }
 /** Cores (0..CPUs) each part used between two snapshots: run and runnable-waiting. */
 function cpuBetween(a, b) {
@@ -307,7 +363,12 @@ async function goodput(s, peer, busy, peerPid, warmUp = false) {
   }
   const mbps = (SIZE * done) / ((performance.now() - t0) * 1000);
   stop();
-  const cpu = cpuBetween(cpu0, await cpuSnapshot(s, peerPid));
+  const cpu1 = await cpuSnapshot(s, peerPid);
+  const cpu = cpuBetween(cpu0, cpu1);
+  if (THREADS && cpu0.threads && !warmUp) {
+    const ms = cpu1.t - cpu0.t;
+    console.log(`  threads, ${s.name}${s.variant ? ` ${s.variant}` : ""} ${busy ? "busy" : "idle"} (cores): here: ${threadsBetween(cpu0.threads.here, cpu1.threads.here, ms)}; peer: ${threadsBetween(cpu0.threads.peer, cpu1.threads.peer, ms)}`);
+  }
   if (warmUp) return mbps;
   if (cpu) (s.cpu ??= { idle: [], busy: [] })[busy ? "busy" : "idle"].push({ ...cpu, mbps });
   (s.messages ??= []).push(done);
@@ -349,7 +410,7 @@ async function postPollCost(s, peer) {
  */
 async function rttRound(devices, child, peerIndex) {
   const n = Math.max(1, Math.ceil(PINGS / RTT_BLOCK));
-  const per = new Map(devices.map((s) => [s, { samples: [], before: s.d.worker ? workerStatsOf(s.d) : undefined, marks: [] }]));
+  const per = new Map(devices.map((s) => [s, { samples: [], before: s.d.worker ? workerStatsOf(s.d) : undefined, marks: [], hereNs: 0, peerNs: 0, cpuPings: 0 }]));
   const traceOf = (s) => (VERBOSE ? workerTraceOf(s.d) : undefined);
   for (const s of devices) {
     const trace = traceOf(s);
@@ -362,7 +423,13 @@ async function rttRound(devices, child, peerIndex) {
   for (let b = 0; b < n; b++) {
     const order = b % 2 ? [...devices].reverse() : devices;
     const count = Math.min(RTT_BLOCK, PINGS - b * RTT_BLOCK);
-    for (const s of order) await pings(s, count, ping, per.get(s), traceOf(s));
+    for (const s of order) {
+      const x = per.get(s);
+      const here0 = processSched(process.pid), peer0 = processSched(child.pid);
+      await pings(s, count, ping, x, traceOf(s));
+      const here1 = processSched(process.pid), peer1 = processSched(child.pid);
+      if (here0 && here1 && peer0 && peer1) (x.hereNs += here1[0] - here0[0]), (x.peerNs += peer1[0] - peer0[0]), (x.cpuPings += count);
+    }
     ping += count;
   }
   const out = new Map();
@@ -371,7 +438,12 @@ async function rttRound(devices, child, peerIndex) {
     if (x.before) {
       const after = workerStatsOf(s.d);
       const f = (k) => ((after[k] - x.before[k]) / PINGS).toFixed(2);
-      s.wakeups.push(`app spin hits ${f("appSpinHits")} misses ${f("appSpinMisses")} skips ${f("appSpinSkips")} µs ${f("appSpinUs")}, doorbells ${f("doorbells")}, app notifies ${f("appNotifies")}, worker wake-ups ${f("workerWakeups")}, spin hits ${f("spinHits")}, worker notifies ${f("workerNotifies")}, app wake-ups ${f("appWakeups")}, device runs ${f("progress")}, ACK holds ${f("ackHolds")} (joined by the answer ${f("ackHoldsJoined")})`);
+      s.wakeups.push(`app spin hits ${f("appSpinHits")} misses ${f("appSpinMisses")} skips ${f("appSpinSkips")} µs ${f("appSpinUs")}, doorbells ${f("doorbells")}, app notifies ${f("appNotifies")}, worker wake-ups ${f("workerWakeups")}, spin hits ${f("spinHits")} misses ${f("spinMisses")} gated ${f("spinGated")}, answer look hits ${f("answerSpinHits")} misses ${f("answerSpinMisses")} gated ${f("answerSpinGated")}, worker notifies ${f("workerNotifies")}, app wake-ups ${f("appWakeups")}, device runs ${f("progress")}, ACK holds ${f("ackHolds")} (joined by the answer ${f("ackHoldsJoined")})`);
+    }
+    // CPU per round trip (µs, on a CPU): this process (the application thread, the worker threads), the peer process
+    if (x.cpuPings) {
+      (s.cpuHere ??= []).push(x.hereNs / x.cpuPings / 1000);
+      (s.cpuPeer ??= []).push(x.peerNs / x.cpuPings / 1000);
     }
     if (VERBOSE) {
       child.send({ type: "stamps", side: peerIndex(s) });
@@ -516,7 +588,7 @@ async function parent() {
   if (ACK_HOLD) configs.push({ spin: configs[0].spin, hold: true, variant: {} });
   for (const variant of VARIANTS) configs.push({ spin: variant.spin ?? configs[0].spin, hold: false, variant });
   for (const { spin, hold, variant } of configs) {
-    const w = await side(A, true, spin, hold);
+    const w = await side(A, true, spin, hold, variant);
     if (!w.d.worker) throw new Error(`no worker: ${w.d.workerFallback}`);
     w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
     w.hold = hold;
@@ -528,6 +600,9 @@ async function parent() {
     workers.push(w);
   }
   const worker = workers[0];
+  // BENCH_AB: the single-thread device with the datapath's busy poll (round trips only), the peer's last side
+  const singleBp = AB ? await side(A, false, undefined, undefined, { busyPoll: AB_BUSY_POLL }) : undefined;
+  if (singleBp) singleBp.name = `single ${A} busyPoll=${AB_BUSY_POLL}`;
   // BENCH_APP_CPU=0: the application thread alone on that CPU, the worker threads and the peer on the
   // others (taskset per thread): does the worker depend on the application thread, or only on CPU?
   if (process.env.BENCH_APP_CPU !== undefined) {
@@ -543,11 +618,12 @@ async function parent() {
     execFileSync("taskset", ["-a", "-p", "-c", rest, String(c.pid)], { stdio: "ignore" });
     console.log(`pinned: application thread on CPU ${app}; worker threads and the peer on CPU ${rest}`);
   }
-  watchdog([single, ...workers], c);
-  c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me)] });
+  watchdog([single, ...workers, ...(singleBp ? [singleBp] : [])], c);
+  c.send({ type: "peers", peers: [single.me, ...workers.map((w) => w.me), ...(singleBp ? [singleBp.me] : [])] });
   await once(c, "message");
   single.connect(hello.sides[0]);
   workers.forEach((w, i) => w.connect(hello.sides[1 + i]));
+  singleBp?.connect(hello.sides[1 + workers.length]);
   const [peerS, peerW] = hello.sides;
   const r = { wIdle: [], wBusy: [], sIdle: [], sBusy: [], wCost: [], sCost: [], wRtt: worker.rtts, sRtt: [] };
   // one unrecorded run per device first: a worker thread's code is cold (its own isolate) and every
@@ -569,10 +645,11 @@ async function parent() {
       for (const busy of busyFirst ? [true, false] : [false, true]) (w[busy ? "busy" : "idle"] ??= []).push(await goodput(w, p, busy, c.pid));
     }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
-    const rttOrder = [single, ...workers];
+    const rttOrder = [single, ...workers, ...(singleBp ? [singleBp] : [])];
     if (round % 2) rttOrder.reverse();
-    const medians = await rttRound(rttOrder, c, (s) => (s === single ? 0 : 1 + workers.indexOf(s)));
+    const medians = await rttRound(rttOrder, c, (s) => (s === single ? 0 : s === singleBp ? 1 + workers.length : 1 + workers.indexOf(s)));
     r.sRtt.push(medians.get(single));
+    if (singleBp) (singleBp.rtts ??= []).push(medians.get(singleBp));
     for (const w of workers) w.rtts.push(medians.get(w));
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
@@ -617,7 +694,23 @@ async function parent() {
     console.log(`  RC WRITE goodput, ${name}: busy/idle ${stat(per(w.busy, w.idle))}; idle over the first worker's ${stat(per(w.idle, r.wIdle))}; busy over the first worker's ${stat(per(w.busy, r.wBusy))}`);
     console.log(`    per WRITE (round 1): idle: ${w.goodputWakeups[0]}; busy: ${w.goodputWakeups[1]}`);
   }
+  if (AB) {
+    // every worker device against both single-thread devices, and what a round trip cost in CPU
+    const singles = [[`single`, r.sRtt], [`single busyPoll=${AB_BUSY_POLL}`, singleBp.rtts]];
+    const cpu = (s) => s.cpuHere ? `CPU µs per round trip: this process ${stat(s.cpuHere)}, peer ${stat(s.cpuPeer)}` : "";
+    console.log(`A/B (BENCH_AB), 64 B RC SEND round trip, µs (median of ${PINGS} per round):`);
+    console.log(`  single: ${stat(r.sRtt)}; ${cpu(single)}`);
+    console.log(`  single busyPoll=${AB_BUSY_POLL}: ${stat(singleBp.rtts)}; ${cpu(singleBp)}; ratio to single ${stat(per(singleBp.rtts, r.sRtt))}`);
+    for (const w of workers) {
+      const name = `worker${w.variant ? ` ${w.variant}` : " (default)"}`;
+      console.log(`  ${name}: ${stat(w.rtts)}; ${cpu(w)}`);
+      for (const [sn, srtt] of singles) console.log(`    ratio to ${sn}: ${stat(per(w.rtts, srtt))}${sn === "single" ? "   (target <= 1.2)" : ""}`);
+      if (w !== worker) console.log(`    ratio to the default worker: ${stat(per(w.rtts, worker.rtts))}`);
+      console.log(`    per round trip (round 1): ${w.wakeups[0]}`);
+    }
+  }
   c.send({ type: "exit" });
+  singleBp?.d.close();
   single.d.close();
   for (const w of workers) w.d.close();
 }

@@ -69,9 +69,22 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
   /**
    * With `worker`: how long (µs, 0..1000) the worker keeps looking for this thread's next doorbell
    * after a receive ran the device and woke this thread, before it sleeps (default 0; env
-   * SOFTROCE_WORKER_SPIN_US; it backs off while its spins find nothing: docs/API.md).
+   * SOFTROCE_WORKER_SPIN_US; it backs off while its spins find nothing: docs/API.md). Its looks yield
+   * the CPU (sched_yield) between them.
    */
   workerSpinUs?: number;
+  /**
+   * With `worker` on the native datapath: after a run that sent requests, how long (µs, 0..1000) the
+   * worker looks at its socket for the first datagram back before it sleeps, yielding the CPU between
+   * looks and backing off while its looks find nothing (default 0: off; env
+   * SOFTROCE_WORKER_ANSWER_SPIN_US). When the answer woke this thread, the workerSpinUs spin follows.
+   */
+  workerAnswerSpinUs?: number;
+  /**
+   * With `worker`: this thread's look at an awaited CQ before it sleeps (SOFTROCE_WORKER_APP_SPIN_US)
+   * yields the CPU between looks (default false; env SOFTROCE_WORKER_APP_SPIN_YIELD=1).
+   */
+  workerAppSpinYield?: boolean;
   /**
    * With `worker` (default false): a received batch's plain ACKs wait in the worker for this
    * thread's answer to the completions that woke it (its next send queue doorbell), so both leave

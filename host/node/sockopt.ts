@@ -9,6 +9,8 @@ export interface SockoptAddon {
   openUdpSocket(family: 4 | 6, address: string, port: number, reuseAddr: boolean): number;
   /** multicastIf6: the IPV6_MULTICAST_IF interface index (0 none; -1 on an IPv4 socket) */
   socketOptions(fd: number): { pmtuDiscover: number; noCheck6Rx: number; multicastIf6: number };
+  /** sched_yield(): this thread's CPU to another runnable thread (absent from an addon built before it) */
+  schedYield?(): void;
 }
 
 export const IP_PMTUDISC_DO = 2;

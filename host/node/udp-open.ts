@@ -14,7 +14,7 @@ export interface UdpLinkChoice {
   datapath?: "native" | "dgram";
   udpSourcePorts?: UdpSourcePorts;
   sourcePortCap?: number;
-  /** the native path's busy poll (NativeUdpLinkOptions.busyPollUs) */
+  /** the native datapath's busy poll (NativeUdpLinkOptions.busyPollUs; undefined: its default and env) */
   busyPollUs?: BusyPoll;
 }
 

@@ -4,8 +4,10 @@
 // successful; the receiver sees every receive completion once, in order, with its immediate, and
 // checks every byte of every message (SENDs in the receive buffer, WRITEs in their slot of the
 // MR — slots outnumber what can be in flight, so none is overwritten before it is checked). The
-// receiver runs with both spins on (its application's look at the CQ, its worker's spin).
-//   node test/system/run.mjs worker-stress   (after npm run build)   env WORKER_STRESS_OPS
+// receiver runs with both spins on (its application's look at the CQ, its worker's spin); the sender
+// with the round trip's levers (its worker's look for the answer and its application's look
+// yielding; WORKER_STRESS_SENDER=default: the sender as openDevice opens it by default).
+//   node test/system/run.mjs worker-stress   (after npm run build)   env WORKER_STRESS_OPS, WORKER_STRESS_SENDER
 // system-suite-timeout: 1500
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -20,6 +22,8 @@ const WINDOW = 128;
 const SLOTS = 4096; // > RQ + WINDOW: a WRITE's slot is checked before the sender can reuse it
 const A = "127.0.10.20";
 const B = "127.0.10.21";
+const SENDER = process.env.WORKER_STRESS_SENDER ?? "levers";
+if (!["levers", "default"].includes(SENDER)) throw new RangeError(`WORKER_STRESS_SENDER=${SENDER}: levers or default`);
 
 for (const f of ["dist/internal/node.js", "dist/node/device-thread.js", "build/softroce-shared.wasm"]) {
   if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: npm run build`);
@@ -30,8 +34,8 @@ const pattern = (i, k) => (i * 131 + k * 7 + (i >>> 11)) & 0xff;
 test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no completion lost or duplicated, every byte checked`, async () => {
   const sr = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
   const ACCESS = sr.Access.LOCAL_WRITE | sr.Access.REMOTE_WRITE;
-  const open = async (address, spins) => {
-    const dev = await sr.openDevice({ address, port: 0, worker: true, workerSpinUs: spins ? 50 : 0 });
+  const open = async (address, spins, levers = false) => {
+    const dev = await sr.openDevice({ address, port: 0, worker: true, workerSpinUs: spins ? 50 : 0, ...(levers ? { workerAnswerSpinUs: 200, workerAppSpinYield: true } : {}) });
     // the receiver with both spins on: its application thread looks at the CQ it awaits (racing the
     // worker's notifies) and its worker spins for the answer
     if (spins) sr.setWorkerAppSpin(dev, 200);
@@ -42,7 +46,7 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
     const mr = pd.regMr(2 * SLOTS * SIZE, ACCESS);
     return { dev, cq, qp, mr };
   };
-  const a = await open(A);
+  const a = await open(A, false, SENDER === "levers");
   const b = await open(B, true);
   try {
     const o = { qpAccessFlags: ACCESS, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 1 };
@@ -136,7 +140,8 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
       return `${st.appLostWakeups}/${st.workerLostWakeups}`;
     };
     const looks = sr.workerStatsOf(b.dev);
-    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}; lost wake-ups (application/worker) sender ${lost(a.dev)}, receiver ${lost(b.dev)}; receiver's looks: ${looks.appSpinHits} caught, ${looks.appSpinMisses} empty, ${looks.appSpinSkips} skipped; its worker's spins caught ${looks.spinHits}`);
+    const sl = sr.workerStatsOf(a.dev);
+    console.log(`    ${OPS} operations in ${s.toFixed(1)} s (${Math.round(OPS / s)} ops/s); receiver ${received}, bad ${bad}; lost wake-ups (application/worker) sender ${lost(a.dev)}, receiver ${lost(b.dev)}; receiver's looks: ${looks.appSpinHits} caught, ${looks.appSpinMisses} empty, ${looks.appSpinSkips} skipped; its worker's spins caught ${looks.spinHits}; sender (${SENDER}): its worker's looks for the answer caught ${sl.answerSpinHits}, ${sl.answerSpinMisses} empty, ${sl.answerSpinGated} held back; its application's looks ${sl.appSpinHits} caught, ${sl.appSpinMisses} empty`);
     assert.equal(received, OPS);
     assert.deepEqual(firstBad, []);
     assert.equal(bad, 0);

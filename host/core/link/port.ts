@@ -143,7 +143,7 @@ export interface TransportCore {
 }
 
 /** tx_budget_stat's figures, by index. */
-const BUDGET_STATS = ["limit", "inflight", "waiting", "admits", "waits", "wakes", "peak", "limitPackets", "inflightPackets"] as const;
+export const BUDGET_STATS = ["limit", "inflight", "waiting", "admits", "waits", "wakes", "peak", "limitPackets", "inflightPackets"] as const;
 export type BudgetStats = Record<(typeof BUDGET_STATS)[number], number>;
 
 // The TX descriptor, RX meta and batch records and RX result names are the device's ABI (abi/schema.json).
@@ -429,6 +429,10 @@ export class PacketPort {
   /** Cuts in received batches behind a READ request, its responses sent before the request behind it (rx_batch_taken). */
   readStops = 0;
   private flushPending = false;
+  /** A deferred flush is due (Link.deferFlush): it runs once this thread's JS stack unwinds, so a caller that keeps the thread busy delays it. */
+  get flushDue(): boolean {
+    return this.flushPending;
+  }
   /** The device holds plain ACKs until the flush (tx_ack_hold). */
   private acksHeld = false;
   private readonly flush = (): void => {

@@ -16,7 +16,9 @@
 // for IDLE_MS (nothing outstanding), nor (but to probe) while fewer than HIT_SHARE_MIN of its
 // recent looks since the last such idle gap caught their completion (a machine so busy that the look only takes the CPU the
 // worker needs), and a budget caps the time spent looking at SPIN_SHARE of the thread's wall time,
-// so a stream of completions just too far apart cannot make it spin all the time.
+// so a stream of completions just too far apart cannot make it spin all the time. With `yieldCpu`
+// (Node: workerAppSpinYield) each look gives the CPU to another runnable thread before the next, so
+// that on two busy vCPUs the worker the look waits for is not kept off this one.
 import { Ring } from "../abi/index.js";
 import type { DeviceMemory } from "../verbs/memory.js";
 import { F, W, type Control } from "./control.js";
@@ -73,6 +75,8 @@ export class AppSpin {
   private waitStart = 0;
   private waitRing = 0;
   private waitProd = 0;
+  /** called between looks (the socket addon's sched_yield), or undefined: the looks follow each other */
+  yieldCpu: (() => void) | undefined;
   /** the look budget (µs) and when it was last topped up (ms) */
   private tokens = 0;
   private tokensAt = 0;
@@ -92,8 +96,8 @@ export class AppSpin {
   }
 
   /** Where the look stands (a diagnosis: workerDebugOf): its averages (µs, fresh and flowing waits), its share of hits, its budget. */
-  state(): { boundUs: number; estUs: number[]; hitShare: number; tokensUs: number } {
-    return { boundUs: this.boundUs, estUs: [...this.est], hitShare: this.hitShare, tokensUs: this.tokens };
+  state(): { boundUs: number; estUs: number[]; hitShare: number; tokensUs: number; yields: boolean } {
+    return { boundUs: this.boundUs, estUs: [...this.est], hitShare: this.hitShare, tokensUs: this.tokens, yields: this.yieldCpu !== undefined };
   }
 
   /** CompletionQueue.next() found `cq` empty: looks for up to the bound when worth it; true when a completion came. */
@@ -137,6 +141,7 @@ export class AppSpin {
       }
       t = performance.now();
       if (t >= end) break;
+      this.yieldCpu?.();
     }
     if (hit) t = performance.now();
     if (cleared) {

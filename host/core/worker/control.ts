@@ -72,6 +72,16 @@ export const W = {
   /** diagnostics: the application's waits on PROGRESS that parked, and the PROGRESS value the last one waited on */
   APP_WAITS: 38,
   APP_WAIT_VALUE: 39,
+  /** statistics: the worker's doorbell spins that gave up, and the chances its gate held back (spin-gate.ts; the hits: SPIN_HITS) */
+  SPIN_MISSES: 57,
+  SPIN_GATED: 60,
+  /**
+   * statistics: the worker's looks at its socket for the answer to requests it sent (workerAnswerSpinUs):
+   * those that caught a datagram, those that gave up, the chances their gate held back
+   */
+  ANSWER_HITS: 61,
+  ANSWER_MISSES: 62,
+  ANSWER_GATED: 63,
 } as const;
 
 /** Float64 indices: the worker's port counters, copied after every turn that ran the device. */
@@ -94,7 +104,7 @@ export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
 
 export const MAX_ARGS = 8;
-/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56 and the F slots at bytes 192..223 and 232..239 between RESULT and DB) */
+/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56, 57, 60..63 and the F slots at bytes 192..223 and 232..239 between RESULT and DB: the block is full there) */
 const ARGS = 64;
 const RESULT = ARGS + 8 * MAX_ARGS;
 const DB = 256;

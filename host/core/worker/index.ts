@@ -13,3 +13,4 @@ export * from "./port.js";
 export * from "./watch.js";
 export * from "./trace.js";
 export * from "./app-spin.js";
+export * from "./spin-gate.js";

@@ -9,6 +9,7 @@ import { DeviceMemory } from "../verbs/memory.js";
 import { watchMoved } from "./watch.js";
 import { DOORBELL_SQ, Ring } from "../abi/index.js";
 import { TraceStage, type WorkerTrace } from "./trace.js";
+import { SpinGate } from "./spin-gate.js";
 
 /**
  * One captured datagram as it crosses to the application thread (its payload a copy), with the
@@ -27,16 +28,16 @@ export function epochMicrosNow(): number {
 
 type Fn = (...args: unknown[]) => unknown;
 
-/** The longest spin a worker may be given (µs). */
+/** The longest spin a worker may be given (µs): its doorbell spin and its look for an answer. */
 export const MAX_SPIN_US = 1000;
 /**
- * The spin looks after a run only while at least this share of recent spins caught a doorbell
- * (SPIN_SCORE_ALPHA the newest one's weight), and then one time in SPIN_PROBE_EVERY: on a machine so
- * busy that the application's answer comes late, spinning only takes the CPU it needs.
+ * The look for an answer opens only while the device has at most this many packets in flight (a
+ * request and its answer, a few small messages): a stream (a window of WRITEs) needs no look — its
+ * ACKs keep the worker busy anyway, and a thread spinning beside it only takes the CPU the peer
+ * needs (busy/idle goodput 0.47 with the look against 0.83 without, bench/worker.mjs BENCH_AB=1 at
+ * load 10, before this bound).
  */
-const SPIN_SCORE_MIN = 0.5;
-const SPIN_SCORE_ALPHA = 0.25;
-const SPIN_PROBE_EVERY = 64;
+export const ANSWER_LOOK_MAX_IN_FLIGHT = 8;
 /** A worker turn that keeps finding doorbells gives the event loop back after this long (ms). */
 const TURN_MAX_MS = 2;
 /**
@@ -61,6 +62,30 @@ export class DeviceServer {
    * a spinning worker keeps receiving. Undefined: the spin does not look at the socket.
    */
   pollLink: (() => number) | undefined;
+  /**
+   * Gives this thread's CPU to another runnable thread (Node: the socket addon's sched_yield), called
+   * between the looks of a spin: on a busy machine the thread a look waits for (the application, the
+   * peer) may be waiting for this CPU. Undefined: the looks follow each other without yielding.
+   */
+  yieldCpu: (() => void) | undefined;
+  /**
+   * After a run that rang a send queue (requests left: their answer is a round trip away), how long
+   * the worker looks at its socket (pollLink) and at WAKE for what comes next before it sleeps (µs, 0
+   * off; openDevice's workerAnswerSpinUs): a datagram caught runs the device inside the look and the
+   * look goes on (its bound counted from the last datagram: the answer's echo after its ACK, the
+   * application's next doorbell after the answer); a doorbell ends it (the loop serves it, and when
+   * that rang a send queue, looks again). Gated on its hits (answerGate).
+   */
+  get answerSpinUs(): number {
+    return this.answerUs;
+  }
+  set answerSpinUs(us: number) {
+    if (!(Number.isFinite(us) && us >= 0 && us <= MAX_SPIN_US)) throw new RangeError(`device worker answer spin ${us} µs: 0 .. ${MAX_SPIN_US}`);
+    this.answerUs = us;
+  }
+  private answerUs = 0;
+  /** The device's packets in flight (the core's tx_budget_stat "inflightPackets"); undefined: not known, the look always may open. */
+  inFlightPackets: (() => number) | undefined;
   private readonly fns: (Fn | undefined)[];
   private readonly doorbell: Fn;
   /** the instance's memory (the application's watched rings are read in it) */
@@ -94,6 +119,8 @@ export class DeviceServer {
     this.mem = exports["memory"] instanceof WebAssembly.Memory ? new DeviceMemory(exports["memory"]) : undefined;
     this.doorbell = exports["doorbell"] as Fn;
     this.trace = ctl.trace;
+    this.spinGate = new SpinGate(ctl.i32, { hits: W.SPIN_HITS, misses: W.SPIN_MISSES, gated: W.SPIN_GATED });
+    this.answerGate = new SpinGate(ctl.i32, { hits: W.ANSWER_HITS, misses: W.ANSWER_MISSES, gated: W.ANSWER_GATED });
     if (WAKE_ONLY_WATCHED) this.useWatchList();
   }
 
@@ -242,15 +269,17 @@ export class DeviceServer {
       Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
     // a receive ran the device (not this loop) and woke the application: spin for its answer once the turn is over
-    if (notified && !this.running && this.spinUs > 0 && !this.spinQueued && (this.spinScore >= SPIN_SCORE_MIN || ++this.spinSkips % SPIN_PROBE_EVERY === 0)) {
+    if (notified && !this.running && this.spinUs > 0 && !this.spinQueued && this.spinGate.open()) {
       this.spinQueued = true;
       this.endOfTurn(this.runQueued);
     }
   };
 
-  /** how often recent spins caught a doorbell (an exponential average of hits 1 and misses 0); skipped below SPIN_SCORE_MIN */
-  private spinScore = 1;
-  private spinSkips = 0;
+  /** the doorbell spin's gate (hits: a doorbell came while it looked) and the answer look's (a datagram came) */
+  private readonly spinGate: SpinGate;
+  private readonly answerGate: SpinGate;
+  /** set by work() when it rang a send queue (requests left: an answer is coming) */
+  private sqRung = false;
   private running = false;
   private waitPending = false;
   private spinQueued = false;
@@ -278,8 +307,9 @@ export class DeviceServer {
    * the completions it got) first looks for the next doorbell for up to `spinUs` (a doorbell caught
    * spinning costs no wake-up on either side); then sleeps in Atomics.waitAsync (one wait
    * outstanding at a time) with WORKER_WAITING set. No spin after a doorbell: what comes next is a
-   * datagram, which a spinning thread does not see (its socket is served by the event loop). A turn
-   * gives the event loop back after TURN_MAX_MS.
+   * datagram: with answerSpinUs the loop looks at the socket and for doorbells (lookForAnswer), so
+   * that through a ping-pong neither the answer nor the application's next doorbell wakes it. Every
+   * look yields the CPU (yieldCpu) before the next. A turn gives the event loop back after TURN_MAX_MS.
    */
   private run(spin: boolean): void {
     const i32 = this.ctl.i32;
@@ -293,14 +323,14 @@ export class DeviceServer {
         const v = Atomics.load(i32, W.WAKE);
         if (v !== this.seen) {
           this.seen = v;
-          if (spun) {
-            Atomics.add(i32, W.SPIN_HITS, 1);
-            this.spinScore += SPIN_SCORE_ALPHA * (1 - this.spinScore);
-          }
+          if (spun) this.spinGate.note(true);
+          this.sqRung = false;
           if (this.work()) {
             if (this.port) this.port.service();
             else this.progress();
           }
+          // requests left: look at the socket for their answer, and for the doorbell that follows it
+          if (this.sqRung && this.answerUs > 0 && this.pollLink) this.lookForAnswer(this.pollLink, start);
           if (performance.now() - start > TURN_MAX_MS) {
             this.resumeQueued = true;
             this.yieldTurn(this.resumeTurn);
@@ -315,10 +345,11 @@ export class DeviceServer {
             spun = true;
             // the socket too (the event loop does not run while this spins): a datagram runs the device here
             if (this.pollLink) this.pollLink();
+            this.yieldCpu?.();
             continue;
           }
           // no doorbell came: a miss
-          this.spinScore -= SPIN_SCORE_ALPHA * this.spinScore;
+          this.spinGate.note(false);
           until = 0;
         }
         Atomics.store(i32, W.WORKER_WAITING, 1);
@@ -342,6 +373,41 @@ export class DeviceServer {
   }
 
   /**
+   * After a run that rang a send queue, if its gate is open: looks at the socket (`poll` runs the
+   * device on what came) and at WAKE, yielding the CPU between looks, until a doorbell comes (the loop
+   * serves it), nothing came for answerSpinUs since the look began or its last datagram, or the turn
+   * is TURN_MAX_MS old (`start`), or a datagram it caught left the port a deferred flush (held
+   * ACKs, Link.deferFlush: they leave once this turn is over, so the look must not hold the turn).
+   * A hit for the gate when a datagram or a doorbell came. Not at all (no chance counted) while more
+   * than ANSWER_LOOK_MAX_IN_FLIGHT packets are in flight.
+   */
+  private lookForAnswer(poll: () => number, start: number): void {
+    if (this.inFlightPackets && this.inFlightPackets() > ANSWER_LOOK_MAX_IN_FLIGHT) return;
+    if (!this.answerGate.open()) return;
+    const i32 = this.ctl.i32;
+    const bound = this.answerUs / 1000;
+    let t = performance.now();
+    let end = t + bound;
+    let caught = false;
+    for (;;) {
+      if (poll() > 0) {
+        caught = true;
+        if (this.port?.flushDue) break;
+        t = performance.now();
+        end = t + bound;
+      }
+      if (Atomics.load(i32, W.WAKE) !== this.seen) {
+        caught = true;
+        break;
+      }
+      if (t >= end || t - start > TURN_MAX_MS) break;
+      this.yieldCpu?.();
+      t = performance.now();
+    }
+    this.answerGate.note(caught);
+  }
+
+  /**
    * Where this side stands (a stall's diagnosis: bench/worker.mjs's watchdog): the loop's flags and
    * the control block's words, read without touching them.
    */
@@ -351,6 +417,7 @@ export class DeviceServer {
     for (const [k, w] of Object.entries(W)) words[k] = Atomics.load(i32, w);
     return {
       running: this.running, waitPending: this.waitPending, seen: this.seen, spinUs: this.spinUs, spinQueued: this.spinQueued, stopped: this.stopped,
+      answerSpinUs: this.answerUs, spinScore: this.spinGate.score, answerScore: this.answerGate.score, yields: this.yieldCpu !== undefined,
       heldFlush: this.heldFlush !== undefined, acksHeld: this.acksHeld?.(), control: words,
     };
   }
@@ -375,6 +442,7 @@ export class DeviceServer {
       c.store(W.DB_TAIL, tail);
       Atomics.add(c.i32, W.DOORBELLS, 1);
       did = true;
+      if (sq) this.sqRung = true;
       // the application's answer (a send queue's doorbell; receives re-posted alone are not one):
       // the held ACKs leave behind its requests
       if (this.heldFlush && sq) {

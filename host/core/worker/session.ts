@@ -156,8 +156,14 @@ export interface WorkerStats extends CoreProxyStats, AppSpinStats {
   /** this thread's notifies to a sleeping worker, and the worker's waits a notify ended */
   appNotifies: number;
   workerWakeups: number;
-  /** doorbells the worker caught while spinning (no wake-up) */
+  /** doorbells the worker caught while spinning (no wake-up); spins that gave up; chances its gate held back (spin-gate.ts) */
   spinHits: number;
+  spinMisses: number;
+  spinGated: number;
+  /** the worker's looks at its socket after sending requests (workerAnswerSpinUs): answers caught, looks that gave up, chances held back */
+  answerSpinHits: number;
+  answerSpinMisses: number;
+  answerSpinGated: number;
   /** the worker's notifies to this thread, and this thread's waits a notify ended */
   workerNotifies: number;
   appWakeups: number;
@@ -179,7 +185,9 @@ export function workerStatsOf(device: Device): WorkerStats | undefined {
   const c = s.session.control;
   return {
     ...s.stats, ...(s.spin?.stats ?? { appSpinHits: 0, appSpinMisses: 0, appSpinSkips: 0, appSpinUs: 0 }), workerCalls: c.load(W.CALLS), workerDoorbellRounds: c.load(W.DOORBELLS), progress: c.load(W.PROGRESS),
-    appNotifies: c.load(W.APP_NOTIFIES), workerWakeups: c.load(W.WORKER_WAKEUPS), spinHits: c.load(W.SPIN_HITS),
+    appNotifies: c.load(W.APP_NOTIFIES), workerWakeups: c.load(W.WORKER_WAKEUPS),
+    spinHits: c.load(W.SPIN_HITS), spinMisses: c.load(W.SPIN_MISSES), spinGated: c.load(W.SPIN_GATED),
+    answerSpinHits: c.load(W.ANSWER_HITS), answerSpinMisses: c.load(W.ANSWER_MISSES), answerSpinGated: c.load(W.ANSWER_GATED),
     workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
     ackHolds: c.load(W.HOLDS), ackHoldsJoined: c.load(W.HOLDS_JOINED),
     appLostWakeups: c.load(W.APP_LOST_WAKEUPS), workerLostWakeups: c.load(W.WORKER_LOST_WAKEUPS),
@@ -257,6 +265,19 @@ export function setWorkerAppSpin(device: Device, us: number): boolean {
   if (!spin) return false;
   spin.boundUs = us;
   device.awaitSpin = us > 0 ? (cq) => spin.spin(cq) : undefined;
+  return true;
+}
+
+/**
+ * Makes a worker device's application-thread look (setWorkerAppSpin) call `yieldCpu` between its
+ * looks (Node: the socket addon's sched_yield; openDevice's workerAppSpinYield), or not (undefined);
+ * false when `device` is no worker device.
+ */
+export function setWorkerAppSpinYield(device: Device, yieldCpu: (() => void) | undefined): boolean {
+  if (yieldCpu !== undefined && typeof yieldCpu !== "function") throw new TypeError("setWorkerAppSpinYield: a function or undefined");
+  const spin = sessions.get(device)?.spin;
+  if (!spin) return false;
+  spin.yieldCpu = yieldCpu;
   return true;
 }
 

@@ -4,12 +4,15 @@
  *    bind({ fd }), with the options Node does not expose and RoCEv2 interoperability needs
  *    (udpsock.h says which and why).
  *  - Datapath / patchIcrcId: the native batched datapath (datapath.c).
+ *  - schedYield: gives this thread's CPU to another runnable thread (the device worker's and the
+ *    application thread's yielding looks: host/core/worker).
  */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -92,10 +95,21 @@ static napi_value socket_options(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* schedYield(): sched_yield(), so that a thread looking for something another thread produces does
+ * not keep a runnable one (on a busy machine, the producer) off this CPU for its time slice. */
+static napi_value sched_yield_js(napi_env env, napi_callback_info info) {
+  (void)info;
+  sched_yield();
+  napi_value out;
+  napi_get_undefined(env, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"openUdpSocket", NULL, open_udp_socket, NULL, NULL, NULL, napi_default, NULL},
       {"socketOptions", NULL, socket_options, NULL, NULL, NULL, napi_default, NULL},
+      {"schedYield", NULL, sched_yield_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   datapath_init(env, exports);

@@ -6,13 +6,14 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { parentPort } from "node:worker_threads";
 import { runDeviceWorker, tunnelOps, type WorkerOps } from "../../core/worker/index.js";
 import { tunnelSocket, type TunnelWebSocket } from "../tunnel-socket.js";
-import { logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
+import { BUDGET_STATS, logDrops, PacketPort, realClock, type TransportCore } from "../../core/link/index.js";
 import { openUdpLink, type UdpLinkChoice } from "../udp-open.js";
 import { bindError } from "../open-options.js";
 import type { UdpLink } from "../udp.js";
 import type { NativeUdpLink } from "../native-link.js";
 import { TraceStage } from "../../core/worker/index.js";
 import { useMonotonicTraceClock } from "./clock.js";
+import { sockoptAddon } from "../sockopt.js";
 
 if (!parentPort) throw new Error("softroce device worker: run as a worker thread (openDevice({ worker: true }))");
 const parent = parentPort;
@@ -57,6 +58,9 @@ const ops: WorkerOps = {
     return { localPort: r.link.localPort, path: r.link.path, reason: r.reason, perQpPorts: r.link.pool !== undefined };
   },
   attach(msg, ctx) {
+    // the worker's spins give the CPU away between looks (sched_yield) when the addon can
+    const y = sockoptAddon()?.schedYield;
+    if (typeof y === "function") ctx.server.yieldCpu = y;
     if (!link) return tunnel.attach!(msg, ctx);
     const port = new PacketPort(ctx.core as unknown as TransportCore, ctx.mem, realClock, link, ctx.server.progress);
     link.port = port;
@@ -76,8 +80,12 @@ const ops: WorkerOps = {
     // a spinning worker (workerSpinUs) keeps receiving
     const dp = "datapath" in link ? link.datapath : undefined;
     if (dp?.pollReceive) ctx.server.pollLink = () => dp.pollReceive!(0);
-    // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
+    // the look at the socket for a request's answer (workerAnswerSpinUs; it needs pollLink), while little is in flight
+    if (typeof msg.answerSpinUs === "number") ctx.server.answerSpinUs = msg.answerSpinUs;
     const core = ctx.core as unknown as TransportCore;
+    const inFlightStat = BUDGET_STATS.indexOf("inflightPackets");
+    ctx.server.inFlightPackets = () => core.tx_budget_stat(inFlightStat);
+    // held ACKs across the threads (DeviceServer.flushAfterTurn): the deferred flush's end of turn goes there
     if (msg.ackHold === true && "deferFlush" in link && link.holdAcks && core.tx_ack_held) {
       const l = link;
       const defer = l.deferFlush.bind(l);

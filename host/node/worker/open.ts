@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { attachWorkerPort, DEFAULT_SPIN_US, deviceOnWorker, MAX_APP_SPIN_US, MAX_SPIN_US, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
+import { attachWorkerPort, DEFAULT_SPIN_US, deviceOnWorker, MAX_APP_SPIN_US, MAX_SPIN_US, setWorkerAppSpinYield, startWorkerCore, tunnelDeviceOnWorker, WorkerSession, type WorkerTunnelDevice, type SerializedError, type WorkerEndpoint, type WorkerReport } from "../../core/worker/index.js";
 import type { Device, OpenDeviceOptions } from "../../core/verbs/index.js";
 import type { DropLogRecord } from "../../core/link/index.js";
 import type { TunnelLinkOptions } from "../../core/tunnel/index.js";
@@ -11,7 +11,8 @@ import { sharedCoreModule } from "../wasm-source.js";
 import { UdpBindError } from "../open-options.js";
 import type { UdpSendError } from "../udp.js";
 import { traceStampsFromEnv, useMonotonicTraceClock } from "./clock.js";
-import { envInteger } from "../env.js";
+import { envChoice, envInteger } from "../env.js";
+import { sockoptAddon } from "../sockopt.js";
 
 /** Why this Node cannot run a device worker, or undefined when it can. */
 export function workerUnavailable(): string | undefined {
@@ -73,18 +74,70 @@ function endOfTurn(fn: () => void): void {
 }
 
 /**
- * The worker's spin (µs): the option, else env SOFTROCE_WORKER_SPIN_US (0 .. MAX_SPIN_US), else
- * DEFAULT_SPIN_US. The variable is read strictly even where the option overrides it: a value it
- * cannot take is an error either way, never one that shows only once the option is gone. The option
- * is checked here too, before a thread starts.
+ * A worker setting in µs (0 .. max): the option `name`, else env `variable`, else `dflt`. The
+ * variable is read strictly even where the option overrides it: a value it cannot take is an error
+ * either way, never one that shows only once the option is gone. The option is checked here too,
+ * before a thread starts.
  */
-function spinOf(o: { workerSpinUs?: number }): number {
-  const env = envInteger("SOFTROCE_WORKER_SPIN_US", 0, MAX_SPIN_US, "µs");
-  const us = o.workerSpinUs;
-  if (us !== undefined && !(typeof us === "number" && Number.isFinite(us) && us >= 0 && us <= MAX_SPIN_US)) {
-    throw new RangeError(`workerSpinUs ${us}: 0 .. ${MAX_SPIN_US} µs`);
+function usSetting(name: string, us: number | undefined, variable: string, max: number, dflt: number): number {
+  const env = envInteger(variable, 0, max, "µs");
+  if (us !== undefined && !(typeof us === "number" && Number.isFinite(us) && us >= 0 && us <= max)) {
+    throw new RangeError(`${name} ${us}: 0 .. ${max} µs`);
   }
-  return us ?? env ?? DEFAULT_SPIN_US;
+  return us ?? env ?? dflt;
+}
+
+/** The worker's doorbell spin (µs): workerSpinUs, else env SOFTROCE_WORKER_SPIN_US, else DEFAULT_SPIN_US. */
+function spinOf(o: { workerSpinUs?: number }): number {
+  return usSetting("workerSpinUs", o.workerSpinUs, "SOFTROCE_WORKER_SPIN_US", MAX_SPIN_US, DEFAULT_SPIN_US);
+}
+
+/**
+ * The worker's look at its socket for the answer to requests it sent (µs, DeviceServer.answerSpinUs):
+ * workerAnswerSpinUs, else env SOFTROCE_WORKER_ANSWER_SPIN_US, else 0 (off).
+ */
+function answerSpinOf(o: { workerAnswerSpinUs?: number }): number {
+  return usSetting("workerAnswerSpinUs", o.workerAnswerSpinUs, "SOFTROCE_WORKER_ANSWER_SPIN_US", MAX_SPIN_US, 0);
+}
+
+/** The socket addon's sched_yield, or undefined when the addon is missing or predates it. */
+function schedYield(): (() => void) | undefined {
+  const y = sockoptAddon()?.schedYield;
+  return typeof y === "function" ? y : undefined;
+}
+
+/**
+ * Whether the application thread's look yields between looks: workerAppSpinYield, else env
+ * SOFTROCE_WORKER_APP_SPIN_YIELD ("0" / "1"), else false. Asked for without an addon that yields: an error.
+ */
+function appSpinYieldOf(o: { workerAppSpinYield?: boolean }): (() => void) | undefined {
+  const env = envChoice("SOFTROCE_WORKER_APP_SPIN_YIELD", ["0", "1"] as const);
+  const on = o.workerAppSpinYield;
+  if (on !== undefined && typeof on !== "boolean") throw new TypeError(`workerAppSpinYield ${String(on)}: true or false`);
+  if (!(on ?? env === "1")) return undefined;
+  const y = schedYield();
+  if (!y) throw new Error("workerAppSpinYield: the socket addon has no schedYield (rebuild it: node host/node/native/build.mjs)");
+  return y;
+}
+
+/**
+ * The native datapath's busy poll in a worker device's link when SOFTROCE_BUSY_POLL_US does not say
+ * (µs): off, whatever the datapath's own default. Its window (after a received batch, polling the
+ * socket inside the datapath's receive call) holds the worker's event loop, so the application's
+ * next doorbell waits for the window's end: with a 200 µs window the worker's 64 B round trip took
+ * 1.9-2.1x of the same device without it (bench/worker.mjs BENCH_AB=1; docs/PERFORMANCE.md, "The
+ * levers, and the datapath's busy poll, side by side"). The worker's own look (workerAnswerSpinUs)
+ * watches the socket and the doorbells together.
+ */
+export const WORKER_BUSY_POLL_US = 0;
+
+/**
+ * The worker's native datapath busy poll (µs, NativeUdpLinkOptions.busyPollUs): env
+ * SOFTROCE_BUSY_POLL_US, read here (strictly, before a thread starts) and handed to the worker's link
+ * explicitly rather than through the thread's copy of the environment; unset, WORKER_BUSY_POLL_US.
+ */
+function busyPollOf(): number {
+  return envInteger("SOFTROCE_BUSY_POLL_US", 0, 1000, "µs") ?? WORKER_BUSY_POLL_US;
 }
 
 /**
@@ -105,6 +158,10 @@ function appSpinOf(): number {
 export interface WorkerOpenOptions extends OpenDeviceOptions {
   /** see DEFAULT_SPIN_US (env SOFTROCE_WORKER_SPIN_US) */
   workerSpinUs?: number;
+  /** see DeviceServer.answerSpinUs (env SOFTROCE_WORKER_ANSWER_SPIN_US; default 0) */
+  workerAnswerSpinUs?: number;
+  /** see setWorkerAppSpinYield (env SOFTROCE_WORKER_APP_SPIN_YIELD; default false) */
+  workerAppSpinYield?: boolean;
   /**
    * With the deferred flush (the default): a received batch's plain ACKs wait in the worker for
    * the application's answer to the completions that woke it, so they leave together (one send,
@@ -134,7 +191,10 @@ export async function openWorkerDevice(
   if (why) throw new Error(`softroce: cannot start a device worker: ${why}`);
   // the environment's settings first: a bad one stops the open before a thread starts
   const spinUs = spinOf(options);
+  const answerSpinUs = answerSpinOf(options);
   const appSpinUs = appSpinOf();
+  const appSpinYield = appSpinYieldOf(options);
+  const busyPollUs = busyPollOf();
   const stamps = traceStampsFromEnv();
   const mod = await sharedCoreModule();
   const worker = new Worker(workerScript()!);
@@ -151,15 +211,16 @@ export async function openWorkerDevice(
       });
       info = await session.request<WorkerLinkInfo>("link", {
         address: options.address, port: options.port, highWaterMark: options.highWaterMark, txRingSize: options.txRingSize, datapath: options.datapath,
-        udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap,
+        udpSourcePorts: options.udpSourcePorts, sourcePortCap: options.sourcePortCap, busyPollUs,
       });
       deviceOptions = { ...bound.deviceOptions(info.localPort), udpSourcePorts: info.perQpPorts ? "per-qp" : "device" };
     }
     const device = deviceOnWorker(session, ready, deviceOptions, endOfTurn, appSpinUs);
+    setWorkerAppSpinYield(device, appSpinYield);
     try {
       if (bound) {
         const attached = await session.request<{ icrcOffload?: string } | undefined>("attach", {
-          logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false,
+          logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false, answerSpinUs,
         });
         attachWorkerPort(device, session);
         linkInfo.set(device, { ...info!, ...(attached?.icrcOffload !== undefined ? { icrcOffload: attached.icrcOffload } : {}) });

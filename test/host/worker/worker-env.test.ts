@@ -2,20 +2,18 @@
 // out of range or not an integer makes openDevice({ worker: true }) and openTunnelDevice(url,
 // { worker: true }) throw a RangeError naming the variable and its range; a good one is used.
 import { afterEach, describe, expect, it } from "vitest";
+import { envRestorer } from "../support/env-vars.js";
 import { openDevice, openTunnelDevice } from "../../../host/node/index.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { DEFAULT_SPIN_US, MAX_APP_SPIN_US, MAX_SPIN_US, TRACE_MAX, workerDebugOf, workerTraceOf } from "../../../host/core/worker/index.js";
 import { NODE_APP_SPIN_US } from "../../../host/node/worker/open.js";
 
 const VARS = ["SOFTROCE_WORKER_SPIN_US", "SOFTROCE_WORKER_APP_SPIN_US", "SOFTROCE_WORKER_TRACE"] as const;
-const before = Object.fromEntries(VARS.map((v) => [v, process.env[v]]));
+const restoreEnv = envRestorer(VARS);
 const opened: Device[] = [];
 afterEach(() => {
   while (opened.length) opened.pop()!.close();
-  for (const v of VARS) {
-    if (before[v] === undefined) delete process.env[v];
-    else process.env[v] = before[v];
-  }
+  restoreEnv();
 });
 
 async function open(address?: string): Promise<Device> {
