@@ -22,6 +22,16 @@
 // the way before the lazy timer: PacketPort.eagerTimer), BENCH_ACKHOLD_AB=1 (one more device pair,
 // "native-defer-ackevery", whose links hold a lone request's ACK for the application's reply too:
 // NativeUdpLink.holdEveryBatch, ackHold "every"; and the CLI pairs once more with SOFTROCE_ACK_HOLD=every).
+// BENCH_BUSYPOLL_AB=1 (instead of the pairs above, three native "defer" pairs that differ only in the
+// busy poll: "native-defer-polloff" (0), "native-defer" (the default, adaptive) and
+// "native-defer-pollfixed" (a fixed 200 µs window, every window opens); BENCH_BUSYPOLL_WINDOWS=100,150cap2000
+// adds adaptive pairs with those windows (µs; "capC": a wake-up's cap of C µs instead of the adaptive
+// default's; pairs "native-defer-adaptive100", ...). Their round trips come with the CPU
+// both processes spent per round trip (raw dgram's too), and each round adds a SPARSE run per pair:
+// BENCH_SPARSE (100) one-way 64 B SENDs, one every 2-5 ms (seeded), the peer answering nothing, with
+// the CPU both processes spent per message. BENCH_HOGS=N starts N CPU hogs (node busy loops)
+// for the rounds and kills them by their handles after. The busy-poll counters (windows, hits, gated)
+// of both ends are printed at the end.
 // The native datapath runs twice where the flush matters: "native" with NativeUdpLink's default
 // flush, "native-now"/"native-defer" pinned (a received batch's ACKs leave before the receive
 // callback returns, or after the application's reaction to its completions, with it). Both offload
@@ -55,10 +65,18 @@ const TIMER_AB = process.env.BENCH_TIMER_AB === "1";
 // BENCH_ACKHOLD_AB=1 adds "native-defer-ackevery": every received batch holds its plain ACKs for the
 // application's reply (ackHold "every"), a lone request's too, beside the default's ("more")
 const ACKHOLD_AB = process.env.BENCH_ACKHOLD_AB === "1";
-const PATHS = [
-  "native-now", "native-defer", "native-defer-icrcoff", "dgram",
-  ...(TIMER_AB ? ["native-defer-eagertimer"] : []), ...(ACKHOLD_AB ? ["native-defer-ackevery"] : []),
-];
+const BUSYPOLL_AB = process.env.BENCH_BUSYPOLL_AB === "1";
+const POLL_WINDOWS = (process.env.BENCH_BUSYPOLL_WINDOWS ?? "").split(",").filter(Boolean);
+const SPARSE = Number(process.env.BENCH_SPARSE ?? 100);
+const HOGS = Number(process.env.BENCH_HOGS ?? 0);
+const PATHS = BUSYPOLL_AB
+  ? ["native-defer-polloff", "native-defer", "native-defer-pollfixed", ...POLL_WINDOWS.map((w) => `native-defer-adaptive${w}`)]
+  : [
+      "native-now", "native-defer", "native-defer-icrcoff", "dgram",
+      ...(TIMER_AB ? ["native-defer-eagertimer"] : []), ...(ACKHOLD_AB ? ["native-defer-ackevery"] : []),
+    ];
+/** The kinds of device pair each path gets: WRITE goodput, SEND ping-pong, and with BUSYPOLL_AB one-way sparse SENDs. */
+const KINDS = BUSYPOLL_AB ? ["write", "lat", "sparse"] : ["write", "lat"];
 
 /** One device with one RC QP: a WRITE source/target (`write`) or a SEND ping-pong end (`lat`). */
 async function rcSide(path, kind) {
@@ -81,6 +99,13 @@ async function rcSide(path, kind) {
   if (flush) udpLinkOf(d).flush = flush;
   if (icrc === "eagertimer") d.port.eagerTimer = true;
   if (icrc === "ackevery") udpLinkOf(d).holdEveryBatch = true;
+  if (icrc === "polloff") udpLinkOf(d).setBusyPoll(0);
+  if (icrc === "pollfixed") udpLinkOf(d).setBusyPoll(200);
+  if (icrc?.startsWith("adaptive")) { // adaptiveW or adaptiveWcapC: a window of W µs, a wake-up's cap C µs
+    const [w, cap] = icrc.slice(8).split("cap").map(Number);
+    udpLinkOf(d).datapath.setBusyPoll(w, true, cap || undefined);
+  }
+  if (datapath === "native" && !icrc && udpLinkOf(d).busyPoll !== "adaptive") throw new Error(`${path}: the default busy poll is ${udpLinkOf(d).busyPollState}`);
   const pd = d.allocPd();
   const cq = d.createCq(DEPTH * 2);
   const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: DEPTH, maxRecvWr: 16, maxSendSge: 1, maxRecvSge: 1 } });
@@ -107,7 +132,7 @@ async function rcSide(path, kind) {
 // ---- child: WRITE targets, SEND answerers, the raw receiver and the raw echo
 async function child() {
   const sides = {};
-  for (const p of PATHS) for (const k of ["write", "lat"]) sides[`${p}-${k}`] = await rcSide(p, k);
+  for (const p of PATHS) for (const k of KINDS) sides[`${p}-${k}`] = await rcSide(p, k);
   const sink = dgram.createSocket("udp4");
   sink.bind(0, ADDR);
   await once(sink, "listening");
@@ -142,10 +167,13 @@ async function child() {
             s.send();
           }
         })();
+        // the sparse target receives and answers nothing (its ACKs aside)
+        if (KINDS.includes("sparse")) void (async () => { for (;;) await sides[`${p}-sparse`].recv(); })();
       }
     } else if (msg.type === "raw-reset") (count = 0), process.send({ type: "raw-ready" });
     else if (msg.type === "raw-result") process.send({ type: "raw-result", count, us: (last - first) * 1000 });
     else if (msg.type === "cpu") process.send({ type: "cpu", us: cpuUs() });
+    else if (msg.type === "busy") process.send({ type: "busy", stats: busyStats(sides) });
     else if (msg.type === "exit") {
       stop = true;
       for (const s of Object.values(sides)) s.d.close();
@@ -215,33 +243,79 @@ async function rcWriteCpu(c, s, peer, cpu) {
 
 const pct = (a, q) => a[Math.min(a.length - 1, Math.floor(a.length * q))];
 
-async function rcLatency(s) {
-  const t = [];
-  for (let i = 0; i < ITERS + WARMUP; i++) {
-    const t0 = performance.now();
-    s.send();
-    await s.recv();
-    if (i >= WARMUP) t.push((performance.now() - t0) * 1000);
-  }
-  t.sort((x, y) => x - y);
-  return { p50: pct(t, 0.5), p99: pct(t, 0.99) };
+/** The CPU both processes spent while `run` ran, µs per `per`: { me, peer }. */
+async function bothCpu(c, per, run) {
+  const k0 = (await ask(c, { type: "cpu" }, "cpu")).us;
+  const c0 = cpuUs();
+  const r = await run();
+  const c1 = cpuUs();
+  const k1 = (await ask(c, { type: "cpu" }, "cpu")).us;
+  return { r, cpu: { me: (c1 - c0) / per, peer: (k1 - k0) / per } };
 }
 
-async function rawLatency(port) {
+async function rcLatency(s, c) {
+  const t = [];
+  for (let i = 0; i < WARMUP; i++) s.send(), await s.recv();
+  const { cpu } = await bothCpu(c, ITERS, async () => {
+    for (let i = 0; i < ITERS; i++) {
+      const t0 = performance.now();
+      s.send();
+      await s.recv();
+      t.push((performance.now() - t0) * 1000);
+    }
+  });
+  t.sort((x, y) => x - y);
+  return { p50: pct(t, 0.5), p99: pct(t, 0.99), cpu };
+}
+
+/** SPARSE one-way 64 B SENDs, one every 2-5 ms (the same seeded gaps for every pair), each waited for (its ACK); CPU per message. */
+async function sparseRun(s, c, seed) {
+  let x = seed;
+  const gap = () => ((x = (x * 1103515245 + 12345) & 0x7fffffff), 2 + (x % 3001) / 1000);
+  const { cpu } = await bothCpu(c, SPARSE, async () => {
+    for (let i = 0; i < SPARSE; i++) {
+      await new Promise((r) => setTimeout(r, gap()));
+      s.send();
+      for (;;) {
+        const wc = await s.cq.next();
+        if (wc.status !== WcStatus.SUCCESS) throw new Error(`sparse SEND completed with status ${wc.status}`);
+        if (wc.opcode === WcOpcode.SEND) break;
+      }
+    }
+  });
+  return cpu;
+}
+
+/** The busy-poll counters of each native side: windows, hits, gated. */
+function busyStats(sides) {
+  const o = {};
+  for (const [k, s] of Object.entries(sides)) {
+    const l = udpLinkOf(s.d);
+    if (l.path !== "native") continue;
+    const st = l.datapathStats();
+    o[k] = { windows: st.rxBusyPolls, hits: st.rxBusyHits, gated: st.rxBusyGated ?? 0, late: st.rxBusyLate ?? 0 };
+  }
+  return o;
+}
+
+async function rawLatency(port, c) {
   const sock = dgram.createSocket("udp4");
   sock.bind(0, ADDR);
   await once(sock, "listening");
   const payload = Buffer.alloc(LAT_DGRAM, 1);
   const t = [];
-  for (let i = 0; i < ITERS + WARMUP; i++) {
-    const t0 = performance.now();
-    sock.send(payload, port, ADDR);
-    await once(sock, "message");
-    if (i >= WARMUP) t.push((performance.now() - t0) * 1000);
-  }
+  for (let i = 0; i < WARMUP; i++) sock.send(payload, port, ADDR), await once(sock, "message");
+  const { cpu } = await bothCpu(c, ITERS, async () => {
+    for (let i = 0; i < ITERS; i++) {
+      const t0 = performance.now();
+      sock.send(payload, port, ADDR);
+      await once(sock, "message");
+      t.push((performance.now() - t0) * 1000);
+    }
+  });
   sock.close();
   t.sort((x, y) => x - y);
-  return { p50: pct(t, 0.5), p99: pct(t, 0.99) };
+  return { p50: pct(t, 0.5), p99: pct(t, 0.99), cpu };
 }
 
 const CLI = fileURLToPath(new URL("../dist/cli/softroce.js", import.meta.url));
@@ -320,7 +394,7 @@ async function parent() {
   const c = fork(fileURLToPath(import.meta.url), ["child"], { stdio: "inherit" });
   const [hello] = await once(c, "message");
   const mine = {};
-  for (const p of PATHS) for (const k of ["write", "lat"]) mine[`${p}-${k}`] = await rcSide(p, k);
+  for (const p of PATHS) for (const k of KINDS) mine[`${p}-${k}`] = await rcSide(p, k);
   await ask(c, { type: "peers", peers: Object.fromEntries(Object.entries(mine).map(([k, s]) => [k, s.me])) }, "ready");
   for (const [k, s] of Object.entries(mine)) s.connect(hello.peers[k]);
   const probe = buildProbe();
@@ -328,6 +402,9 @@ async function parent() {
   const lat = { ...Object.fromEntries(PATHS.map((p) => [p, []])), raw: [] };
   const cpu = Object.fromEntries(PATHS.map((p) => [p, []]));
   const cli = { pingpong: [], sendLat: [], pingpongEvery: [], sendLatEvery: [] };
+  const sparse = Object.fromEntries(PATHS.map((p) => [p, []]));
+  // CPU hogs of our own (BENCH_HOGS), killed by their handles when the rounds end
+  const hogs = Array.from({ length: HOGS }, () => spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }));
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // order rotates so no candidate always runs first
@@ -337,8 +414,9 @@ async function parent() {
         async () => g.c.push(runProbe(probe, "gso+gro", { count: Math.round((SIZE * MESSAGES) / 4096) }).gbps * 1000),
       ];
       const lats = [
-        ...PATHS.map((p) => async () => lat[p].push(await rcLatency(mine[`${p}-lat`]))),
-        async () => lat.raw.push(await rawLatency(hello.echoPort)),
+        ...PATHS.map((p) => async () => lat[p].push(await rcLatency(mine[`${p}-lat`], c))),
+        async () => lat.raw.push(await rawLatency(hello.echoPort, c)),
+        ...(KINDS.includes("sparse") ? PATHS.map((p) => async () => sparse[p].push(await sparseRun(mine[`${p}-sparse`], c, 1000 + r))) : []),
       ];
       const EVERY = { SOFTROCE_ACK_HOLD: "every" };
       const clis = [
@@ -350,10 +428,18 @@ async function parent() {
     }
   } finally {
     probe.dispose();
+    for (const h of hogs) h.kill();
   }
   const ratio = (a, b) => fmtSpread(spread(a.map((x, i) => x / b[i])));
   const mb = (a) => fmtSpread(spread(a), 0);
-  console.log(`Node fast path, 2 processes on UDP loopback, ${ROUNDS} interleaved rounds (min / median / max)`);
+  console.log(`Node fast path, 2 processes on UDP loopback, ${ROUNDS} interleaved rounds (min / median / max)${HOGS ? `, ${HOGS} CPU hogs running` : ""}`);
+  if (BUSYPOLL_AB) {
+    const busy = { mine: busyStats(mine), peer: (await ask(c, { type: "busy" }, "busy")).stats };
+    printBusyPollAb(g, cpu, lat, sparse, busy);
+    c.send({ type: "exit" });
+    for (const s of Object.values(mine)) s.d.close();
+    return;
+  }
   if (ONLY !== "lat" && ONLY !== "cli") {
     console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s):`);
     console.log(`  native, flush now      ${mb(g["native-now"])}`);
@@ -427,6 +513,45 @@ async function parent() {
   }
   console.log("in process (bench/rc-write.mjs, BENCH_ROUNDS=3):\n" + runBench("./rc-write.mjs", { BENCH_ROUNDS: "3" }));
   console.log("CRC-32 (bench/crc.mjs):\n" + runBench("./crc.mjs", { BENCH_ROUNDS: "5", BENCH_MS: "800" }));
+}
+
+/** BENCH_BUSYPOLL_AB's report: each busy-poll pair against raw dgram and against polling off, per round. */
+function printBusyPollAb(g, cpu, lat, sparse, busy) {
+  const ratio = (a, b) => fmtSpread(spread(a.map((x, i) => x / b[i])));
+  const f1 = (a) => fmtSpread(spread(a), 1);
+  const OFF = "native-defer-polloff";
+  const name = (p) => (p === "native-defer" ? "adaptive (default)" : p.replace("native-defer-", "")).padEnd(20);
+  const p50 = (p) => lat[p].map((x) => x.p50), p99 = (p) => lat[p].map((x) => x.p99);
+  const both = (x) => x.me + x.peer;
+  if (ONLY !== "write" && ONLY !== "cli") {
+    console.log(`RC SEND ${LAT_SIZE} B round trip, ${ITERS} a run; CPU of both processes per round trip (µs):`);
+    console.log(`  raw dgram ${LAT_DGRAM} B ping-pong  p50 ${f1(p50("raw"))}   p99 ${f1(p99("raw"))}   CPU ${f1(lat.raw.map((x) => both(x.cpu)))}`);
+    for (const p of PATHS) {
+      console.log(`  ${name(p)} p50 ${f1(p50(p))}   p99 ${f1(p99(p))}   CPU ${f1(lat[p].map((x) => both(x.cpu)))} (this side ${f1(lat[p].map((x) => x.cpu.me))})`);
+    }
+    for (const p of PATHS) {
+      console.log(`  ${name(p)} / raw: p50 ${ratio(p50(p), p50("raw"))}   p99 ${ratio(p99(p), p99("raw"))}   CPU ${ratio(lat[p].map((x) => both(x.cpu)), lat.raw.map((x) => both(x.cpu)))}${p === OFF ? "" : `;  / off: p50 ${ratio(p50(p), p50(OFF))}, CPU ${ratio(lat[p].map((x) => both(x.cpu)), lat[OFF].map((x) => both(x.cpu)))}`}`);
+    }
+    console.log(`Sparse one-way RC SEND ${LAT_SIZE} B, ${SPARSE} a run, one every 2-5 ms: CPU of both processes per message (µs), sender + receiver:`);
+    for (const p of PATHS) {
+      console.log(`  ${name(p)} ${f1(sparse[p].map(both))} (${f1(sparse[p].map((x) => x.me))} + ${f1(sparse[p].map((x) => x.peer))})${p === OFF ? "" : `;  / off ${ratio(sparse[p].map(both), sparse[OFF].map(both))}`}`);
+    }
+  }
+  if (ONLY !== "lat" && ONLY !== "cli") {
+    console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s); CPU per WRITE sender / receiver (µs):`);
+    console.log(`  raw node:dgram ${DGRAM} B  ${fmtSpread(spread(g.raw), 0)}`);
+    for (const p of PATHS) {
+      console.log(`  ${name(p)} ${fmtSpread(spread(g[p]), 0)}  / raw ${ratio(g[p], g.raw)}${p === OFF ? "" : `  / off ${ratio(g[p], g[OFF])}`}   CPU ${f1(cpu[p].map((x) => x.tx))} / ${f1(cpu[p].map((x) => x.rx))}`);
+    }
+  }
+  console.log("Busy-poll windows over the whole run (opened / caught a datagram / held back by the gate / ended by a late yield), this process | the peer:");
+  for (const p of PATHS) {
+    const row = (k) => {
+      const a = busy.mine[`${p}-${k}`], b = busy.peer[`${p}-${k}`];
+      return `${k} ${a.windows}/${a.hits}/${a.gated}/${a.late} | ${b.windows}/${b.hits}/${b.gated}/${b.late}`;
+    };
+    console.log(`  ${name(p)} ${KINDS.map(row).join(";  ")}`);
+  }
 }
 
 if (process.argv[2] === "child") await child();

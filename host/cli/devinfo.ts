@@ -85,6 +85,11 @@ export function formatDevinfo(dev: Device, opts: { verbose: boolean; ibPort?: nu
     const dp = datapathOf(dev);
     if (dp) L.push(kv(1, "udp_datapath", dp.path === "native" ? "native (sendmmsg/GSO, recvmmsg/GRO)" : `dgram${dp.reason ? ` (${dp.reason})` : ""}`));
     if (dp?.icrcOffload) L.push(kv(1, "icrc_offload", dp.icrcOffload));
+    if (dp?.busyPoll) L.push(kv(1, "udp_busy_poll", dp.busyPoll));
+    if (dp?.busyPollStats) {
+      const b = dp.busyPollStats;
+      L.push(kv(1, "udp_busy_poll_windows", `${b.windows} (caught a datagram ${b.hits}, held back by the gate ${b.gated})`));
+    }
     // each QP's UDP source port: rxe's per-QP port through a socket pool, or the device's
     const sp = sourcePortsOf(dev);
     if (sp) {

@@ -197,8 +197,12 @@ export interface DatapathStats {
   rxBatches: number; rxWakeups: number; rxErrors: number;
   /** batches delivered with `more` set (the socket not drained behind them) */
   rxBatchesMore: number;
-  /** busy-poll window (setBusyPoll): empty polls, and receives that found datagrams inside the window (no epoll sleep) */
-  rxBusyPolls: number; rxBusyHits: number;
+  /**
+   * Busy poll (setBusyPoll): windows opened, windows that caught a datagram (no epoll sleep before
+   * it), windows the adaptive gate held back (absent in builds before it), empty polls, and windows
+   * ended because a yield came back after a whole window (the CPU was wanted elsewhere: a miss).
+   */
+  rxBusyPolls: number; rxBusyHits: number; rxBusyGated?: number; rxBusySpins?: number; rxBusyLate?: number;
   /** pollReceive: calls, and calls that found datagrams before their window ended */
   rxPollCalls: number; rxPollHits: number;
   /** ICRC offload: datagrams whose ICRC the addon filled in on TX, and computed on RX */
@@ -215,7 +219,7 @@ interface NativeHandle {
   sendBatch(base: number, first: number, count: number, flagsOr: number, fromFd?: number): number;
   receive(area: number, slotSize: number, slots: number, meta: number, metaCap: number, budget: number, fn: BatchHandler): void;
   stopReceive(): void;
-  setBusyPoll(us: number): void;
+  setBusyPoll(us: number, adaptive?: number, capUs?: number): void;
   pollReceive?(us: number): number;
   onWritable(fn: () => void, fd?: number): void;
   setMemory(m: Uint8Array | ArrayBuffer): void;
@@ -315,12 +319,27 @@ export class NativeDatapath {
   }
 
   /**
-   * Busy polling: after a received batch the addon keeps polling the socket up to `us` µs for the
-   * next datagram instead of sleeping in epoll (a wake-up costs tens of µs across CPUs), at most
-   * 2 ms a wake-up. 0 (default) off; 0..1000.
+   * Busy polling: after a received batch that drained the socket the addon keeps polling it (yielding
+   * the CPU between polls) up to `us` µs for the next datagram instead of sleeping in epoll (a
+   * wake-up costs tens of µs across CPUs). 0 (default) off; 0..1000. `adaptive`: a window opens only
+   * while most recent windows caught a datagram (else every 16th, a probe; host/node/native/poll_gate.h),
+   * and one wake-up spends at most 1 ms in windows; fixed (default): every window, at most 2 ms.
+   * `capUs` (1..2000, benches): another bound on what one wake-up spends in windows. Returns false
+   * when adaptive (or a cap) was asked for and the addon predates it (polling stays off).
    */
-  setBusyPoll(us: number): void {
-    this.h.setBusyPoll(us);
+  setBusyPoll(us: number, adaptive = false, capUs?: number): boolean {
+    if ((adaptive || capUs !== undefined) && !this.hasAdaptiveBusyPoll) {
+      this.h.setBusyPoll(0);
+      return false;
+    }
+    if (adaptive || capUs !== undefined) this.h.setBusyPoll(us, adaptive ? 1 : 0, capUs ?? 0);
+    else this.h.setBusyPoll(us);
+    return true;
+  }
+
+  /** The addon's busy poll has the gate (it counts rxBusyGated). */
+  get hasAdaptiveBusyPoll(): boolean {
+    return this.h.stats().rxBusyGated !== undefined;
   }
 
   /**

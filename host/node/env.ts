@@ -24,3 +24,17 @@ export function envChoice<T extends string>(name: string, choices: readonly T[])
   if (!(choices as readonly string[]).includes(v)) throw new RangeError(`${name}=${JSON.stringify(v)}: one of ${choices.join(", ")}`);
   return v as T;
 }
+
+/**
+ * Env variable `name` as one of `choices` or an integer `min` .. `max` (decimal digits only), or
+ * undefined when it is unset or empty. Anything else throws a RangeError naming the variable, its
+ * value, the choices and the range.
+ */
+export function envChoiceOrInteger<T extends string>(name: string, choices: readonly T[], min: number, max: number, unit = ""): T | number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === "") return undefined;
+  if ((choices as readonly string[]).includes(v)) return v as T;
+  const n = /^[0-9]{1,16}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= min && n <= max)) throw new RangeError(`${name}=${JSON.stringify(v)}: ${choices.join(", ")} or an integer ${min} .. ${max}${unit ? ` ${unit}` : ""}`);
+  return n;
+}

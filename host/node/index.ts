@@ -93,6 +93,13 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * (docs/PERFORMANCE.md, "The device in a worker").
    */
   workerAckHold?: boolean;
+  /**
+   * On the native datapath: after a received batch that drained the socket, poll it for the next
+   * datagram instead of sleeping. "adaptive" (default; env SOFTROCE_BUSY_POLL_US): 200 µs windows
+   * while most of them catch a datagram, else only every 16th (a probe); a number, 1..1000 µs: every
+   * window opens (CPU for round trips, whatever the traffic); 0: off (NativeUdpLinkOptions.busyPollUs).
+   */
+  busyPollUs?: number | "adaptive";
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";
@@ -122,11 +129,32 @@ export function sourcePortsOf(device: Device): ({ mode: "per-qp" | "device"; fal
  * Which UDP path a device opened with an address uses ("native" or "dgram"), and why not native;
  * on the native path (a device on this thread or in a worker), whether it offloads the ICRC (and why not).
  */
-export function datapathOf(device: Device): { path: "native" | "dgram"; reason?: string; icrcOffload?: string } | undefined {
+export function datapathOf(device: Device): DatapathState | undefined {
   const w = workerLinkOf(device);
   if (w) return { path: w.path, reason: w.reason, icrcOffload: w.icrcOffload };
   const l = links.get(device);
-  return l && { path: l.path, reason: fallbackReasons.get(device), icrcOffload: l instanceof NativeUdpLink ? l.icrcOffloadState : undefined };
+  if (!l) return undefined;
+  const state: DatapathState = { path: l.path, reason: fallbackReasons.get(device) };
+  if (l instanceof NativeUdpLink) {
+    const st = l.datapathStats();
+    state.icrcOffload = l.icrcOffloadState;
+    state.busyPoll = l.busyPollState;
+    state.busyPollStats = { windows: st.rxBusyPolls, hits: st.rxBusyHits, gated: st.rxBusyGated ?? 0 };
+  }
+  return state;
+}
+
+/** datapathOf's answer. */
+export interface DatapathState {
+  path: "native" | "dgram";
+  /** why not native */
+  reason?: string;
+  /** on the native path: the ICRC offload's state */
+  icrcOffload?: string;
+  /** on the native path (this thread's devices): the busy poll's mode, "adaptive (…)", "fixed N µs (…)" or "off" */
+  busyPoll?: string;
+  /** its windows so far: opened, those that caught a datagram, those the adaptive gate held back */
+  busyPollStats?: { windows: number; hits: number; gated: number };
 }
 const fallbackReasons = new WeakMap<Device, string>();
 

@@ -11,6 +11,7 @@
 // The socket is made as UdpLink's is (IPv4: DF and ID 0; IPv6: UDP checksum 0 accepted). Where
 // the addon is missing `NativeUdpLink.open` says why and the host stays on node:dgram (udp.ts).
 import { isIPv4, isIPv6 } from "node:net";
+import { isMainThread } from "node:worker_threads";
 import { Rxm, Rxr, Txd, TxFlag, type Link, type PacketPort } from "../core/link/index.js";
 import { gidToAddress, parseGid } from "../core/net/index.js";
 import {
@@ -22,7 +23,7 @@ import { errnoName } from "./errno.js";
 import { SourcePortPool, type UdpSourcePorts } from "./sport-pool.js";
 import { UdpLinkBase } from "./udp-link-base.js";
 import { sockoptAddon } from "./sockopt.js";
-import { envChoice, envInteger } from "./env.js";
+import { envChoice, envChoiceOrInteger } from "./env.js";
 
 /**
  * The TX ring's descriptor as the datapath reads it (the core's layout; stride and capacity from the
@@ -66,22 +67,45 @@ export function icrcOffloadChoice(addon: DatapathAddon, asked?: boolean): { on: 
   return { on: true, state: "on (TX and RX, PCLMULQDQ CRC-32 in the socket addon)" };
 }
 
+/** A link's busy poll: "adaptive" (gated windows of ADAPTIVE_BUSY_POLL_US), a fixed window in µs (every window opens), 0 off. */
+export type BusyPoll = number | "adaptive";
+
+/**
+ * NativeUdpLinkOptions.busyPollUs's default on the main thread. In a worker thread it is 0 (off): there
+ * the event loop a window holds is also the one that hears the other threads (the device worker's
+ * doorbells from the application thread, whose posts would wait for the window), and the answer to a
+ * received batch comes from another thread, not from the socket.
+ */
+export const DEFAULT_BUSY_POLL: BusyPoll = "adaptive";
+
+/**
+ * The adaptive busy poll's window, µs: after a received batch that drained the socket, how long the
+ * addon polls for the next datagram before it sleeps in epoll (docs/PERFORMANCE.md, "The adaptive
+ * busy poll": the 64 B round trip's answer comes within it on this machine, quiet and loaded).
+ */
+export const ADAPTIVE_BUSY_POLL_US = 200;
+
+/** A busy-poll setting checked: "adaptive", or whole µs 0..1000. */
+export function checkBusyPoll(v: unknown): BusyPoll {
+  if (v === "adaptive" || (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 1000)) return v;
+  throw new RangeError(`bad busyPollUs ${JSON.stringify(v)}: "adaptive" or whole µs 0..1000`);
+}
+
 interface LinkSettings {
   flush: "defer" | "now";
-  busyPollUs: number;
+  busyPoll: BusyPoll;
   ackHold: "more" | "every";
 }
 
 /**
- * The flush, busy-poll window and ACK hold of a link: its options, else env SOFTROCE_FLUSH /
- * SOFTROCE_BUSY_POLL_US / SOFTROCE_ACK_HOLD, else the defaults.
+ * The flush, busy poll and ACK hold of a link: its options, else env SOFTROCE_FLUSH /
+ * SOFTROCE_BUSY_POLL_US ("adaptive" or µs) / SOFTROCE_ACK_HOLD, else the defaults.
  */
 function linkSettings(opts: NativeUdpLinkOptions): LinkSettings {
   const flush = opts.flush ?? envChoice("SOFTROCE_FLUSH", ["defer", "now"] as const) ?? DEFAULT_FLUSH;
-  const busyPollUs = opts.busyPollUs ?? envInteger("SOFTROCE_BUSY_POLL_US", 0, 1000, "µs") ?? 0;
-  if (!(Number.isInteger(busyPollUs) && busyPollUs >= 0 && busyPollUs <= 1000)) throw new RangeError(`bad busy-poll window ${busyPollUs} µs (0..1000)`);
+  const busyPoll = checkBusyPoll(opts.busyPollUs ?? envChoiceOrInteger("SOFTROCE_BUSY_POLL_US", ["adaptive"] as const, 0, 1000, "µs") ?? (isMainThread ? DEFAULT_BUSY_POLL : 0));
   const ackHold = opts.ackHold ?? envChoice("SOFTROCE_ACK_HOLD", ["more", "every"] as const) ?? "more";
-  return { flush, busyPollUs, ackHold };
+  return { flush, busyPoll, ackHold };
 }
 
 export interface NativeUdpLinkOptions {
@@ -103,10 +127,13 @@ export interface NativeUdpLinkOptions {
   inFlightPackets?: number;
   onSendError?: (e: UdpSendError) => void;
   /**
-   * Busy-poll window in µs after each received batch (NativeDatapath.setBusyPoll; default 0, env
-   * SOFTROCE_BUSY_POLL_US): lower round trips for CPU.
+   * Busy poll after each received batch that drained the socket (NativeDatapath.setBusyPoll; env
+   * SOFTROCE_BUSY_POLL_US): "adaptive" (default; in a worker thread the default is 0, DEFAULT_BUSY_POLL) polls up to ADAPTIVE_BUSY_POLL_US for the next
+   * datagram while most recent windows caught one, else only every 16th window (a probe), at most
+   * 1 ms a wake-up; a number (1..1000 µs) opens every window that long, at most 2 ms a wake-up
+   * (CPU for round trips, whatever the traffic); 0 off. docs/PERFORMANCE.md, "The adaptive busy poll".
    */
-  busyPollUs?: number;
+  busyPollUs?: BusyPoll;
   /** when a received batch's ACKs and responses leave (NativeUdpLink.flush) */
   flush?: "now" | "defer";
   /**
@@ -195,7 +222,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     this.onSendError = opts.onSendError;
     this.flush = settings.flush;
     this.holdEveryBatch = settings.ackHold === "every";
-    if (settings.busyPollUs) datapath.setBusyPoll(settings.busyPollUs);
+    this.setBusyPoll(settings.busyPoll);
     const info = datapath.info();
     const loopback = datapath.family === 4 && address.startsWith("127.");
     const gsoWanted = opts.gso === undefined || opts.gso === "auto" ? datapath.family === 6 || loopback : opts.gso;
@@ -394,6 +421,25 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     const length = dv.getUint32(d + Txd.HDR_LEN, true) + dv.getUint32(d + Txd.PAYLOAD_LEN, true) + dv.getUint32(d + Txd.TRAILER_LEN, true);
     const dst = gidToAddress(new Uint8Array(dv.buffer, d + Txd.DST, 16).slice());
     this.onSendError({ code, length, dst, dstPort: dv.getUint32(d + Txd.DST_PORT, true), message: `${code} (sendmmsg)` });
+  }
+
+  /** The busy poll as set (NativeUdpLinkOptions.busyPollUs); `busyPollState` says what runs. */
+  busyPoll: BusyPoll = 0;
+  /** What `devinfo -v` prints as udp_busy_poll: "adaptive (...)", "fixed N µs (...)", "off" (and why). */
+  busyPollState = "off";
+
+  /** Sets the busy poll (see NativeUdpLinkOptions.busyPollUs); a fresh gate when adaptive. */
+  setBusyPoll(v: BusyPoll): void {
+    v = checkBusyPoll(v);
+    this.busyPoll = v;
+    if (v === "adaptive") {
+      this.busyPollState = this.datapath.setBusyPoll(ADAPTIVE_BUSY_POLL_US, true)
+        ? `adaptive (${ADAPTIVE_BUSY_POLL_US} µs windows after a received batch, gated on their hit rate)`
+        : "off (the socket addon predates the adaptive busy poll; run `node host/node/native/build.mjs` to rebuild it)";
+    } else {
+      this.datapath.setBusyPoll(v);
+      this.busyPollState = v ? `fixed ${v} µs (every window opens)` : "off";
+    }
   }
 
   /** The datapath's counters (system calls, GSO sends and segments, GRO splits, EAGAINs). */

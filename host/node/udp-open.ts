@@ -2,7 +2,7 @@
 // it (and it was not declined), node:dgram otherwise, with the reason. Used by openDevice on this
 // thread and by the device worker (host/node/worker).
 import { UdpLink, type UdpSendError } from "./udp.js";
-import { NativeUdpLink } from "./native-link.js";
+import { NativeUdpLink, type BusyPoll } from "./native-link.js";
 import type { UdpSourcePorts } from "./sport-pool.js";
 import { envChoice } from "./env.js";
 
@@ -14,8 +14,8 @@ export interface UdpLinkChoice {
   datapath?: "native" | "dgram";
   udpSourcePorts?: UdpSourcePorts;
   sourcePortCap?: number;
-  /** the native datapath's busy-poll window (NativeUdpLinkOptions.busyPollUs; undefined: its default and env) */
-  busyPollUs?: number;
+  /** the native datapath's busy poll (NativeUdpLinkOptions.busyPollUs; undefined: its default and env) */
+  busyPollUs?: BusyPoll;
 }
 
 export async function openUdpLink(options: UdpLinkChoice, onSendError: (e: UdpSendError) => void): Promise<{ link: UdpLink | NativeUdpLink; reason?: string }> {

@@ -47,6 +47,7 @@
 #include "icrc.h"
 #include "icrc_id.h"
 #include "napi_util.h"
+#include "poll_gate.h"
 #include "udpsock.h"
 
 #define TX_MAX_PIECES 4
@@ -94,7 +95,10 @@ typedef struct {
 typedef struct {
   uint64_t tx_datagrams, tx_bytes, tx_syscalls, tx_gso_sends, tx_gso_segments, tx_gso_fallbacks, tx_errors,
       tx_eagain, tx_bad_records;
-  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_batches_more, rx_wakeups, rx_errors, rx_busy_polls, rx_busy_hits;
+  uint64_t rx_datagrams, rx_bytes, rx_syscalls, rx_gro_splits, rx_truncated, rx_batches, rx_batches_more, rx_wakeups, rx_errors;
+  /* busy poll: windows opened, windows that caught a datagram, windows the gate held back, empty polls */
+  uint64_t rx_busy_polls, rx_busy_hits, rx_busy_gated, rx_busy_spins;
+  uint64_t rx_busy_late; /* windows ended by a yield that came back after a whole window (the CPU was wanted) */
   uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
   uint64_t tx_icrc_filled, rx_icrc_computed; /* ICRC offload: datagrams whose ICRC the addon computed */
   uint64_t rx_socket_errors; /* POLLERR wake-ups whose socket error was read and cleared (receiving went on) */
@@ -139,6 +143,9 @@ typedef struct datapath {
   napi_async_cleanup_hook_handle cleanup;
   uint32_t rx_area, rx_space, rx_nmsg, rx_meta, rx_meta_cap, rx_budget;
   uint32_t busy_poll_us; /* after a received batch, keep polling this long for the next (0: never) */
+  uint32_t busy_poll_cap_us; /* the most one wake-up may spend in busy-poll windows and the batches they catch */
+  int busy_adaptive;         /* windows open only as the gate lets them (setBusyPoll's adaptive) */
+  poll_gate gate;
   int draining;          /* rx_drain is on the stack (pollReceive does not nest in it) */
 
   dp_stats st;
@@ -403,22 +410,25 @@ static void finalize(napi_env env, void *data, void *hint) {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+/* The socket's watcher as `receiving` and the writable wait want it; the wrapper stays strong while
+ * a watcher (this one, or the foreign descriptor's) may call back. 0, or the libuv error. */
 static int update_poll(datapath *dp) {
   if (dp->closed) return 0;
   int want = (dp->receiving ? UV_READABLE : 0) | (dp->on_writable && !dp->watch ? UV_WRITABLE : 0);
-  if (!dp->poll_started) {
-    if (want == 0) return (set_wrapper_strong(dp, dp->watch != NULL), 0);
+  int r = 0;
+  if (!dp->poll_started && want != 0) {
     uv_loop_t *loop;
     if (napi_get_uv_event_loop(dp->env, &loop) != napi_ok) return UV_EINVAL;
-    int r = uv_poll_init(loop, &dp->poll, dp->fd);
+    r = uv_poll_init(loop, &dp->poll, dp->fd);
     if (r != 0) return r;
     dp->poll.data = dp;
     dp->poll_started = 1;
     dp->handle_open++;
   }
-  if (want == dp->poll_events) return (set_wrapper_strong(dp, want != 0 || dp->watch != NULL), 0);
-  int r = want ? uv_poll_start(&dp->poll, want, on_poll) : uv_poll_stop(&dp->poll);
-  if (r == 0) dp->poll_events = want;
+  if (dp->poll_started && want != dp->poll_events) {
+    r = want ? uv_poll_start(&dp->poll, want, on_poll) : uv_poll_stop(&dp->poll);
+    if (r == 0) dp->poll_events = want;
+  }
   set_wrapper_strong(dp, want != 0 || dp->watch != NULL);
   return r;
 }
@@ -468,8 +478,11 @@ static void gid_from_sockaddr(const struct sockaddr_in6 *sa, uint8_t gid[16], ui
   }
 }
 
-/* a busy-poll window never holds the event loop longer than this in one wake-up */
+/* a fixed busy-poll window (and pollReceive) never holds the event loop longer than this in one wake-up */
 #define BUSY_POLL_CAP_US 2000
+/* the adaptive one (on by default) holds it at most this long: a ping-pong caught by its windows goes
+ * back to libuv (timers, other handles) at least this often */
+#define BUSY_POLL_ADAPTIVE_CAP_US 1000
 
 static uint64_t now_us(void) {
   struct timespec ts;
@@ -485,12 +498,36 @@ static void rx_drain(datapath *dp) {
   dp->draining--;
 }
 
+/*
+ * Whether a busy-poll window opens now, after a batch went to JS and the socket looked drained
+ * (as perftest and rdma-core poll their CQs: the batch's reaction, e.g. a reply, has left by now,
+ * and its answer may come sooner than an epoll sleep and wake-up). No: busy polling is off, the
+ * wake-up has spent its cap, or the gate holds the window back (adaptive; counted).
+ */
+static int busy_window_opens(datapath *dp, uint64_t start) {
+  if (!dp->busy_poll_us || now_us() - start >= dp->busy_poll_cap_us) return 0;
+  if (dp->busy_adaptive && !poll_gate_open(&dp->gate)) {
+    dp->st.rx_busy_gated++;
+    return 0;
+  }
+  dp->st.rx_busy_polls++;
+  return 1;
+}
+
+/*
+ * One wake-up's receive: recvmmsg batches to JS until the socket is drained or the budget spent.
+ * With busy polling, each batch that drained the socket opens a window (busy_window_opens): the
+ * socket is polled, yielding the CPU between polls, until a datagram comes (a hit: its batch goes
+ * to JS and may open the next window) or busy_poll_us pass (a miss); adaptive windows tell the gate
+ * how they ended. The whole call stays within busy_poll_cap_us (a window the cap cuts is a miss too).
+ */
 static void rx_drain_once(datapath *dp) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(dp->env, &scope) != napi_ok) return;
   const rx_layout *L = &dp->rx;
   uint32_t done = 0;
-  uint64_t start = dp->busy_poll_us ? now_us() : 0, last_rx = 0;
+  uint64_t start = dp->busy_poll_us ? now_us() : 0, window = 0; /* window: when the open one opened */
+  int after_batch = 0, late = 0; /* late: a yield came back late, no more windows in this wake-up */
   while (dp->receiving && !dp->closed && done < dp->rx_budget) {
     uint8_t *mem;
     size_t memlen;
@@ -525,21 +562,36 @@ static void rx_drain_once(datapath *dp) {
         dp->st.rx_errors++;
         break;
       }
-      /* busy-poll window (as perftest and rdma-core poll): after a batch was handed to JS (whose
-       * reaction, e.g. a reply, has left by now), poll again instead of sleeping in epoll until
-       * nothing came for busy_poll_us; the whole call is bounded by BUSY_POLL_CAP_US */
-      if (!dp->busy_poll_us || !last_rx) break;
+      /* a full batch went to JS and the socket is drained now: a window may open here too */
+      if (!window && !(after_batch && !late && busy_window_opens(dp, start))) break;
       uint64_t t = now_us();
-      if (t - last_rx >= dp->busy_poll_us || t - start >= BUSY_POLL_CAP_US) break;
-      dp->st.rx_busy_polls++;
+      if (!window) window = t;
+      if (t - window >= dp->busy_poll_us || t - start >= dp->busy_poll_cap_us) {
+        /* over (or cut by the wake-up's cap) with nothing caught: a miss */
+        if (dp->busy_adaptive) poll_gate_note(&dp->gate, 0);
+        break;
+      }
+      dp->st.rx_busy_spins++;
       /* give the CPU to any thread waiting for one (on a busy machine, typically the peer whose
        * answer we poll for): without it the window cost 5-7x the round trip beside other work,
        * with it the window still wins (docs/PERFORMANCE.md, "Busy polling") */
       sched_yield();
+      if (now_us() - t >= dp->busy_poll_us) {
+        /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build),
+         * and what arrived meanwhile waited for the scheduler's tick (ms), where a thread asleep in
+         * epoll is woken at once. A miss, and no more windows in this wake-up; one last look. */
+        dp->st.rx_busy_late++;
+        if (dp->busy_adaptive) poll_gate_note(&dp->gate, 0);
+        window = 0;
+        late = 1;
+      }
       continue;
     }
-    if (last_rx) dp->st.rx_busy_hits++; /* caught inside the window, no epoll sleep before it */
-    if (dp->busy_poll_us) last_rx = now_us();
+    if (window) { /* caught inside the window, no epoll sleep before it */
+      dp->st.rx_busy_hits++;
+      if (dp->busy_adaptive) poll_gate_note(&dp->gate, 1);
+      window = 0;
+    }
     uint32_t used = 0;
     int go_on = 1;
     for (int i = 0; i < n && go_on; i++) {
@@ -625,7 +677,12 @@ static void rx_drain_once(datapath *dp) {
     }
     if (go_on && used > 0) go_on = deliver(dp, used, 0, (uint32_t)n == nmsg);
     done += (uint32_t)n;
-    if (!go_on || ((uint32_t)n < nmsg && !dp->busy_poll_us)) break;
+    after_batch = 1;
+    if (!go_on) break;
+    if ((uint32_t)n < nmsg) { /* the socket looked drained: sleep in epoll, or poll in a window */
+      if (late || !busy_window_opens(dp, start)) break;
+      window = now_us();
+    }
   }
   napi_close_handle_scope(dp->env, scope);
 }
@@ -1101,16 +1158,30 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
-/* setBusyPoll(us): after a received batch keep polling the socket up to `us` µs for the next (0 off, at most 1000) */
+/*
+ * setBusyPoll(us, adaptive, capUs): after a received batch that drained the socket keep polling it up
+ * to `us` µs for the next (0 off, at most 1000; rx_drain_once). adaptive (1): each window opens only
+ * as the hit-rate gate lets it (poll_gate.h; a fresh gate) and one wake-up spends at most
+ * BUSY_POLL_ADAPTIVE_CAP_US in windows; 0 or absent: every window opens, at most BUSY_POLL_CAP_US.
+ * capUs (1..BUSY_POLL_CAP_US, benches): another cap.
+ */
 static napi_value js_set_busy_poll(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 3;
+  napi_value argv[3];
   datapath *dp = this_dp(env, info, &argc, argv);
   if (!dp) return NULL;
-  uint32_t us;
-  if (argc < 1 || !nu_get_u32(env, argv[0], &us)) return nu_throw_type(env, "setBusyPoll(us)");
+  uint32_t us, adaptive = 0, cap = 0;
+  if (argc < 1 || !nu_get_u32(env, argv[0], &us) || (argc >= 2 && !nu_get_u32(env, argv[1], &adaptive)) ||
+      (argc >= 3 && !nu_get_u32(env, argv[2], &cap))) {
+    return nu_throw_type(env, "setBusyPoll(us, adaptive, capUs)");
+  }
   if (us > 1000) return nu_throw_range(env, "setBusyPoll: 0..1000 µs");
+  if (adaptive > 1) return nu_throw_range(env, "setBusyPoll: adaptive is 0 or 1");
+  if (cap > BUSY_POLL_CAP_US) return nu_throw_range(env, "setBusyPoll: capUs 1..2000");
   dp->busy_poll_us = us;
+  dp->busy_adaptive = (int)adaptive;
+  dp->busy_poll_cap_us = cap ? cap : adaptive ? BUSY_POLL_ADAPTIVE_CAP_US : BUSY_POLL_CAP_US;
+  poll_gate_init(&dp->gate);
   return nu_undefined(env);
 }
 
@@ -1299,6 +1370,9 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxErrors", rx_errors);
   STAT("rxBusyPolls", rx_busy_polls);
   STAT("rxBusyHits", rx_busy_hits);
+  STAT("rxBusyGated", rx_busy_gated);
+  STAT("rxBusySpins", rx_busy_spins);
+  STAT("rxBusyLate", rx_busy_late);
   STAT("rxPollCalls", rx_poll_calls);
   STAT("rxPollHits", rx_poll_hits);
   STAT("txIcrcFilled", tx_icrc_filled);
@@ -1414,6 +1488,8 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
     return NULL;
   }
   dp->env = env;
+  dp->busy_poll_cap_us = BUSY_POLL_CAP_US;
+  poll_gate_init(&dp->gate);
   dp->fd = fd;
   dp->family = (int)family;
   dp->gso_ok = gso_ok;

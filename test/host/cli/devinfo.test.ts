@@ -55,6 +55,9 @@ describe("softroce devinfo", () => {
       udp_datapath: "native (sendmmsg/GSO, recvmmsg/GRO)",
       // and the ICRC offload: on where the CPU has PCLMULQDQ (this one does), and why not elsewhere
       icrc_offload: datapathAddon()?.crc32Clmul ? "on (TX and RX, PCLMULQDQ CRC-32 in the socket addon)" : expect.stringMatching(/^off \(/),
+      // the busy poll's mode (adaptive by default) and its windows so far
+      udp_busy_poll: "adaptive (200 µs windows after a received batch, gated on their hit rate)",
+      udp_busy_poll_windows: "0 (caught a datagram 0, held back by the gate 0)",
     });
     expect(r.out).toContain("\t\t\tcounters:\n");
     const counters = new Map(

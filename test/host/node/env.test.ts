@@ -64,7 +64,7 @@ describe("the Node host's environment settings", () => {
     ["SOFTROCE_UDP_SOURCE_PORTS", "perqp", "one of per-qp, device"],
     ["SOFTROCE_FLUSH", "later", "one of defer, now"],
     ["SOFTROCE_ICRC_OFFLOAD", "off", "one of 0, 1"],
-    ["SOFTROCE_BUSY_POLL_US", "1e2", "an integer 0 .. 1000 µs"],
+    ["SOFTROCE_BUSY_POLL_US", "1e2", "adaptive or an integer 0 .. 1000 µs"],
     ["SOFTROCE_ACK_HOLD", "all", "one of more, every"],
   ] as const;
   afterEach(() => {

@@ -1,0 +1,52 @@
+/*
+ * The busy poll's gate: whether the next window opens, from how the last windows ended.
+ *
+ * A busy-poll window (after a received batch, the datapath polls its socket; after a forwarded
+ * request, the relay polls for the answer) saves a wake-up when what it waits for comes in time,
+ * and is a window of CPU thrown away when it does not (sparse traffic, one-way streams, a peer that
+ * answers much later). The gate keeps the hit rate of the last windows as an EWMA (weight 1/8, in
+ * 1/POLL_GATE_ONE): while it is at least POLL_GATE_MIN every window opens; under it only every
+ * POLL_GATE_PROBE-th does, to notice when answers come back in time again (one hit lifts a closed
+ * gate back over the threshold). From open, POLL_GATE_CLOSE_MISSES misses in a row close it.
+ *
+ * One home for the gate: the native datapath (datapath.c, one gate per socket) and the relay's
+ * answer poll (relay.c, one per session) use it; callers count what they count.
+ */
+#ifndef SOFTROCE_POLL_GATE_H
+#define SOFTROCE_POLL_GATE_H
+
+#include <stdint.h>
+
+#define POLL_GATE_ONE 256u
+#define POLL_GATE_MIN 96u
+#define POLL_GATE_PROBE 16u
+/* from POLL_GATE_ONE, the misses in a row that take the rate under POLL_GATE_MIN (224, 196, 171, 149,
+ * 130, 113, 98, 85); one probe's hit lifts 85 to 106 */
+#define POLL_GATE_CLOSE_MISSES 8u
+
+typedef struct {
+  uint32_t rate;  /* the windows' hit rate, an EWMA in 1/POLL_GATE_ONE */
+  uint32_t skips; /* windows held back since the last probe */
+} poll_gate;
+
+/* A new gate is open: the first windows find out whether answers come in time. */
+static inline void poll_gate_init(poll_gate *g) {
+  g->rate = POLL_GATE_ONE;
+  g->skips = 0;
+}
+
+/* A window ended: with what it waited for (hit) or with its time run out. */
+static inline void poll_gate_note(poll_gate *g, int hit) {
+  g->rate = (g->rate * 7 + (hit ? POLL_GATE_ONE : 0)) / 8;
+}
+
+/* Whether the next window opens: always while the hit rate is at least POLL_GATE_MIN, else every
+ * POLL_GATE_PROBE-th (a probe). 0: held back (the caller counts it as gated). */
+static inline int poll_gate_open(poll_gate *g) {
+  if (g->rate >= POLL_GATE_MIN) return 1;
+  if (++g->skips < POLL_GATE_PROBE) return 0;
+  g->skips = 0;
+  return 1;
+}
+
+#endif

@@ -1,0 +1,243 @@
+// The native datapath's busy poll (host/node/native/datapath.c rx_drain_once, its gate
+// host/node/native/poll_gate.h) and how the Node host sets it (NativeUdpLink busyPollUs, env
+// SOFTROCE_BUSY_POLL_US, datapathOf). Addresses: 127.0.51.100-127.0.51.119.
+import { afterEach, describe, expect, it } from "vitest";
+import dgram from "node:dgram";
+import { once } from "node:events";
+import { Worker } from "node:worker_threads";
+import { datapathAddon, openDatapath, type NativeDatapath } from "../../../host/node/datapath.js";
+import { ADAPTIVE_BUSY_POLL_US, NativeUdpLink } from "../../../host/node/native-link.js";
+import { datapathOf, openDevice, udpLinkOf } from "../../../host/node/index.js";
+import { Access, WcStatus, WrOpcode, SendFlags } from "../../../host/core/verbs/enums.js";
+import { connectRcEnds, openRcEnd } from "../support/rc-end.js";
+import { until } from "../support/until.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+
+const A = "127.0.51.100", B = "127.0.51.101";
+const RXAREA = 0, RXMETA = 1 << 19;
+// poll_gate.h: from open, 8 misses in a row close the gate; then every 16th window opens (a probe)
+const CLOSE_MISSES = 8, PROBE = 16;
+
+const open: { close(): void }[] = [];
+const devices: Device[] = [];
+afterEach(async () => {
+  while (open.length) open.pop()!.close();
+  for (const d of devices.splice(0)) await d.close();
+  delete process.env.SOFTROCE_BUSY_POLL_US;
+});
+
+function datapath(): NativeDatapath {
+  const r = openDatapath({ memory: new SharedArrayBuffer(1 << 20), address: B, port: 0 }, datapathAddon());
+  if (!r.datapath) throw new Error(r.reason);
+  open.push(r.datapath);
+  return r.datapath;
+}
+
+async function client(): Promise<dgram.Socket> {
+  const s = dgram.createSocket("udp4");
+  s.bind(0, A);
+  await once(s, "listening");
+  open.push({ close: () => s.close() });
+  return s;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `n` datagrams to `d`, each `gapMs` after the previous one was received (nothing comes inside the
+ * window that follows a batch: every open window misses).
+ */
+async function sparse(d: NativeDatapath, s: dgram.Socket, got: { n: number }, n: number, gapMs: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const want = got.n + 1;
+    s.send(Buffer.alloc(64, i), d.port, B);
+    await until(() => got.n >= want, 3000, `datagram ${i}`);
+    await pause(gapMs);
+  }
+}
+
+/**
+ * `n` datagrams to `d`, each sent from inside the batch callback that received the one before (so
+ * it arrives while the window after that batch polls: an answer in time). Resolves when all came.
+ */
+async function answered(d: NativeDatapath, s: dgram.Socket, got: { n: number; answer?: () => void }, n: number): Promise<void> {
+  const end = got.n + n;
+  got.answer = () => {
+    if (got.n < end) s.send(Buffer.alloc(64, 1), d.port, B);
+  };
+  s.send(Buffer.alloc(64, 0), d.port, B);
+  await until(() => got.n >= end, 5000, `${n} answered datagrams`);
+  got.answer = undefined;
+}
+
+function receiving(d: NativeDatapath): { n: number; answer?: () => void } {
+  const got: { n: number; answer?: () => void } = { n: 0 };
+  d.receive({ area: RXAREA, slotSize: 2048, slots: 16, meta: RXMETA, metaCap: 16 }, (count) => {
+    got.n += count;
+    got.answer?.();
+  });
+  return got;
+}
+
+describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
+  it("a peer that never answers in time: after a few windows the gate holds them back", async () => {
+    const d = datapath();
+    expect(d.setBusyPoll(ADAPTIVE_BUSY_POLL_US, true)).toBe(true);
+    const s = await client();
+    const got = receiving(d);
+    const n = 40;
+    await sparse(d, s, got, n, 4);
+    const st = d.stats();
+    expect(st.rxBatches).toBe(n);
+    expect(st.rxBusyHits).toBe(0);
+    // 8 misses close it; of the 32 batches after them every 16th opens a probe window (2), the rest are held back
+    const probes = Math.floor((n - CLOSE_MISSES) / PROBE);
+    expect(st.rxBusyPolls).toBe(CLOSE_MISSES + probes);
+    expect(st.rxBusyGated).toBe(n - CLOSE_MISSES - probes);
+  });
+
+  it("a fixed window (not adaptive) opens after every batch, answered or not", async () => {
+    const d = datapath();
+    d.setBusyPoll(100);
+    const s = await client();
+    const got = receiving(d);
+    await sparse(d, s, got, 20, 2);
+    expect(d.stats()).toMatchObject({ rxBatches: 20, rxBusyPolls: 20, rxBusyHits: 0, rxBusyGated: 0 });
+  });
+
+  it("when answers come back in time, the probes' hits open the gate again", async () => {
+    const d = datapath();
+    d.setBusyPoll(1000, true);
+    const s = await client();
+    const got = receiving(d);
+    await sparse(d, s, got, 24, 3); // the gate closes
+    const closed = d.stats();
+    expect(closed.rxBusyGated).toBeGreaterThan(0);
+    // answered at once from here on: the gate passes batches by (gated) until its probes have hit
+    // often enough (from 24 misses, 4 probes), then every window opens and catches the next datagram
+    await answered(d, s, got, 120);
+    const reopened = d.stats();
+    expect(reopened.rxBusyHits).toBeGreaterThanOrEqual(4);
+    await answered(d, s, got, 30);
+    const after = d.stats();
+    expect(after.rxBusyGated! - reopened.rxBusyGated!).toBe(0);
+    // the batches open windows that catch the next datagram (but where the wake-up's cap sends the
+    // chain back through epoll, and where a loaded machine lets a window expire now and then)
+    expect(after.rxBusyPolls - reopened.rxBusyPolls).toBeGreaterThanOrEqual(20);
+    expect(after.rxBusyHits - reopened.rxBusyHits).toBeGreaterThanOrEqual(20);
+  });
+
+  it("0 turns it off: no window opens, nothing is gated", async () => {
+    const d = datapath();
+    d.setBusyPoll(200, true);
+    d.setBusyPoll(0);
+    const s = await client();
+    const got = receiving(d);
+    await answered(d, s, got, 20);
+    expect(d.stats()).toMatchObject({ rxBusyPolls: 0, rxBusyHits: 0, rxBusyGated: 0, rxBusySpins: 0 });
+  });
+
+  it("setBusyPoll refuses what it cannot take", () => {
+    const d = datapath();
+    expect(() => d.setBusyPoll(1001, true)).toThrow(RangeError);
+    expect(() => d.setBusyPoll(100, false, 2001)).toThrow(RangeError);
+    expect(() => d.setBusyPoll(-1, true)).toThrow(TypeError);
+    expect(() => d.setBusyPoll(1.5)).toThrow(TypeError);
+  });
+});
+
+describe("the Node host's busy poll setting", () => {
+  it("the default is adaptive: NativeUdpLink, datapathOf and its counters", async () => {
+    const r = NativeUdpLink.open({ address: A, port: 0 });
+    if (!r.link) throw new Error(r.reason);
+    open.push({ close: () => void r.link.close() });
+    expect(r.link.busyPoll).toBe("adaptive");
+    expect(r.link.busyPollState).toBe(`adaptive (${ADAPTIVE_BUSY_POLL_US} µs windows after a received batch, gated on their hit rate)`);
+    const d = await openDevice({ address: A, port: 0 });
+    devices.push(d);
+    expect(datapathOf(d)).toMatchObject({ path: "native", busyPoll: expect.stringMatching(/^adaptive \(/), busyPollStats: { windows: 0, hits: 0, gated: 0 } });
+  });
+
+  it("a sparse one-way stream between two default devices: the gate closes on both ends", async () => {
+    const access = Access.LOCAL_WRITE;
+    const a = await openRcEnd(A, {}, access, { opened: devices });
+    const b = await openRcEnd(B, {}, access, { opened: devices });
+    connectRcEnds(a, b, access);
+    const n = 40;
+    for (let i = 0; i < 16; i++) b.qp.postRecv({ wrId: BigInt(i), sgList: [b.mr.sge(0, 64)] });
+    let received = 0;
+    void (async () => {
+      for (let i = 0; i < n; i++) {
+        const wc = await b.cq.next();
+        if (wc.status !== WcStatus.SUCCESS) return;
+        received++;
+        b.qp.postRecv({ wrId: wc.wrId, sgList: [b.mr.sge(0, 64)] });
+      }
+    })();
+    for (let i = 0; i < n; i++) {
+      a.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+      expect((await a.cq.next()).status).toBe(WcStatus.SUCCESS);
+      await pause(4);
+    }
+    await until(() => received === n, 3000, "the SENDs at B");
+    for (const [end, d] of [["sender", a.d], ["receiver", b.d]] as const) {
+      const w = datapathOf(d)!.busyPollStats!;
+      // each end took a batch per SEND (the SEND, or its ACK); a gate that stayed open would open 40 windows
+      expect(w.gated, end).toBeGreaterThanOrEqual(n - CLOSE_MISSES - 10);
+      expect(w.windows, end).toBeLessThanOrEqual(CLOSE_MISSES + 10);
+    }
+  });
+
+  it("in a worker thread the default is off (its event loop also hears the other threads); asked for, it polls", async () => {
+    // the built host (npm run build): a worker runs JavaScript, not this TypeScript
+    const index = new URL("../../../dist/node/index.js", import.meta.url).href;
+    const code = `
+      const { parentPort, workerData } = require("node:worker_threads");
+      import(workerData.index).then(async ({ openDevice, udpLinkOf }) => {
+        const out = [];
+        for (const o of [{}, { busyPollUs: "adaptive" }]) {
+          const d = await openDevice({ address: workerData.address, port: 0, ...o });
+          out.push(udpLinkOf(d).busyPoll);
+          await d.close();
+        }
+        parentPort.postMessage(out);
+      }).catch((e) => parentPort.postMessage(String(e)));`;
+    const w = new Worker(code, { eval: true, workerData: { index, address: A } });
+    try {
+      const [got] = await once(w, "message");
+      expect(got).toEqual([0, "adaptive"]);
+    } finally {
+      await w.terminate();
+    }
+  });
+
+  it("busyPollUs: a number is a fixed window, 0 off; SOFTROCE_BUSY_POLL_US the same, \"adaptive\" too", async () => {
+    const link = (o: { busyPollUs?: number | "adaptive" } = {}) => {
+      const r = NativeUdpLink.open({ address: A, port: 0, ...o });
+      if (!r.link) throw new Error(r.reason);
+      open.push({ close: () => void r.link.close() });
+      return r.link;
+    };
+    expect(link({ busyPollUs: 150 }).busyPollState).toBe("fixed 150 µs (every window opens)");
+    expect(link({ busyPollUs: 0 }).busyPollState).toBe("off");
+    process.env.SOFTROCE_BUSY_POLL_US = "0";
+    expect(link().busyPoll).toBe(0);
+    expect(link({ busyPollUs: "adaptive" }).busyPoll).toBe("adaptive"); // the option wins over env
+    process.env.SOFTROCE_BUSY_POLL_US = "300";
+    expect(link().busyPoll).toBe(300);
+    process.env.SOFTROCE_BUSY_POLL_US = "adaptive";
+    expect(link().busyPoll).toBe("adaptive");
+    for (const bad of ["1001", "-1", "adapt", "Adaptive", " 5", "1e2", "0x10"]) {
+      process.env.SOFTROCE_BUSY_POLL_US = bad;
+      expect(() => link(), bad).toThrow(`SOFTROCE_BUSY_POLL_US=${JSON.stringify(bad)}: adaptive or an integer 0 .. 1000 µs`);
+    }
+    delete process.env.SOFTROCE_BUSY_POLL_US;
+    for (const bad of [1001, -1, 2.5, "fixed", NaN]) {
+      expect(() => link({ busyPollUs: bad as number }), String(bad)).toThrow(RangeError);
+    }
+    const d = await openDevice({ address: B, port: 0, busyPollUs: 0 });
+    devices.push(d);
+    expect(datapathOf(d)?.busyPoll).toBe("off");
+    expect((udpLinkOf(d) as NativeUdpLink).busyPoll).toBe(0);
+  });
+});
