@@ -11,7 +11,8 @@ import { sharedCoreModule } from "../wasm-source.js";
 import { UdpBindError } from "../open-options.js";
 import type { UdpSendError } from "../udp.js";
 import { traceStampsFromEnv, useMonotonicTraceClock } from "./clock.js";
-import { envChoice, envInteger } from "../env.js";
+import { envChoice, envChoiceOrInteger, envInteger } from "../env.js";
+import { checkBusyPoll, type BusyPoll } from "../native-link.js";
 import { sockoptAddon } from "../sockopt.js";
 
 /** Why this Node cannot run a device worker, or undefined when it can. */
@@ -132,12 +133,12 @@ function appSpinYieldOf(o: { workerAppSpinYield?: boolean }): (() => void) | und
 export const WORKER_BUSY_POLL_US = 0;
 
 /**
- * The worker's native datapath busy poll (µs, NativeUdpLinkOptions.busyPollUs): env
+ * The worker's native datapath busy poll (NativeUdpLinkOptions.busyPollUs): the option, else env
  * SOFTROCE_BUSY_POLL_US, read here (strictly, before a thread starts) and handed to the worker's link
  * explicitly rather than through the thread's copy of the environment; unset, WORKER_BUSY_POLL_US.
  */
-function busyPollOf(): number {
-  return envInteger("SOFTROCE_BUSY_POLL_US", 0, 1000, "µs") ?? WORKER_BUSY_POLL_US;
+function busyPollOf(options: WorkerOpenOptions): BusyPoll {
+  return checkBusyPoll(options.busyPollUs ?? envChoiceOrInteger("SOFTROCE_BUSY_POLL_US", ["adaptive"] as const, 0, 1000, "µs") ?? WORKER_BUSY_POLL_US);
 }
 
 /**
@@ -162,6 +163,8 @@ export interface WorkerOpenOptions extends OpenDeviceOptions {
   workerAnswerSpinUs?: number;
   /** see setWorkerAppSpinYield (env SOFTROCE_WORKER_APP_SPIN_YIELD; default false) */
   workerAppSpinYield?: boolean;
+  /** the worker's native datapath busy poll (NativeUdpLinkOptions.busyPollUs; default WORKER_BUSY_POLL_US, off) */
+  busyPollUs?: BusyPoll;
   /**
    * With the deferred flush (the default): a received batch's plain ACKs wait in the worker for
    * the application's answer to the completions that woke it, so they leave together (one send,
@@ -194,7 +197,7 @@ export async function openWorkerDevice(
   const answerSpinUs = answerSpinOf(options);
   const appSpinUs = appSpinOf();
   const appSpinYield = appSpinYieldOf(options);
-  const busyPollUs = busyPollOf();
+  const busyPollUs = busyPollOf(options);
   const stamps = traceStampsFromEnv();
   const mod = await sharedCoreModule();
   const worker = new Worker(workerScript()!);

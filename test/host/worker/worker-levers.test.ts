@@ -101,7 +101,8 @@ describe("the worker device's levers", () => {
       ["SOFTROCE_WORKER_ANSWER_SPIN_US", String(MAX_SPIN_US + 1), `an integer 0 .. ${MAX_SPIN_US} µs`],
       ["SOFTROCE_WORKER_ANSWER_SPIN_US", "2e2", `an integer 0 .. ${MAX_SPIN_US} µs`],
       ["SOFTROCE_WORKER_APP_SPIN_YIELD", "yes", "one of 0, 1"],
-      ["SOFTROCE_BUSY_POLL_US", "1001", "an integer 0 .. 1000 µs"],
+      ["SOFTROCE_BUSY_POLL_US", "1001", "adaptive or an integer 0 .. 1000 µs"],
+      ["SOFTROCE_BUSY_POLL_US", "auto", "adaptive or an integer 0 .. 1000 µs"],
     ] as const) {
       process.env[name] = value;
       await expect(open()).rejects.toThrow(new RangeError(`${name}="${value}": ${range}`));
@@ -124,5 +125,18 @@ describe("the worker device's levers", () => {
     await pingPong(off.A, off.B, 20);
     expect(await polls(on.A)).toBeGreaterThan(0);
     expect(await polls(off.A)).toBe(0);
+  });
+
+  it("the busy poll's adaptive mode reaches the worker's datapath too: from the environment and from openDevice's busyPollUs", async () => {
+    const polls = async (A: RcEnd) => ((await workerSessionOf(A.d)!.request<WorkerPortStats & { datapath?: { rxBusyPolls: number } }>("stats", {})).datapath?.rxBusyPolls ?? -1);
+    process.env.SOFTROCE_BUSY_POLL_US = "adaptive";
+    const env = await pair("127.0.53.214", "127.0.53.215");
+    delete process.env.SOFTROCE_BUSY_POLL_US;
+    const option = await pair("127.0.53.216", "127.0.53.217", { busyPollUs: "adaptive" });
+    await pingPong(env.A, env.B, 20);
+    await pingPong(option.A, option.B, 20);
+    expect(await polls(env.A)).toBeGreaterThan(0);
+    expect(await polls(option.A)).toBeGreaterThan(0);
+    await expect(openDevice({ address: "127.0.53.218", port: 0, worker: true, busyPollUs: "sometimes" as never })).rejects.toThrow(RangeError);
   });
 });
