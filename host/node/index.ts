@@ -131,7 +131,7 @@ export function sourcePortsOf(device: Device): ({ mode: "per-qp" | "device"; fal
  */
 export function datapathOf(device: Device): DatapathState | undefined {
   const w = workerLinkOf(device);
-  if (w) return { path: w.path, reason: w.reason, icrcOffload: w.icrcOffload };
+  if (w) return { path: w.path, reason: w.reason, icrcOffload: w.icrcOffload, busyPoll: w.busyPoll };
   const l = links.get(device);
   if (!l) return undefined;
   const state: DatapathState = { path: l.path, reason: fallbackReasons.get(device) };
@@ -151,7 +151,7 @@ export interface DatapathState {
   reason?: string;
   /** on the native path: the ICRC offload's state */
   icrcOffload?: string;
-  /** on the native path (this thread's devices): the busy poll's mode, "adaptive (…)", "fixed N µs (…)" or "off" */
+  /** on the native path: the busy poll's mode, "adaptive (…)", "fixed N µs (…)" or "off" (a worker device's as its link took it; busyPollStats only for this thread's devices) */
   busyPoll?: string;
   /** its windows so far: opened, those that caught a datagram, those the adaptive gate held back */
   busyPollStats?: { windows: number; hits: number; gated: number };

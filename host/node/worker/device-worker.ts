@@ -100,8 +100,8 @@ const ops: WorkerOps = {
     }
     if (typeof msg.logDropsMs === "number") stopDropLog = logDrops(port, (record) => ctx.report({ report: "drops", record }), msg.logDropsMs);
     port.service();
-    // what the device took (the core may lack icrc_offload): datapathOf on the application thread
-    return "icrcOffloadState" in link ? { icrcOffload: link.icrcOffloadState } : undefined;
+    // what the device took (the core may lack icrc_offload; the addon may lack the gate): datapathOf on the application thread
+    return "icrcOffloadState" in link ? { icrcOffload: link.icrcOffloadState, busyPoll: link.busyPollState } : undefined;
   },
   /**
    * Tuning at run time (bench/worker.mjs's A/B): `watchOnly: true`, the worker's notifies filtered by

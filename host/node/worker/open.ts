@@ -60,6 +60,8 @@ export interface WorkerLinkInfo {
   reason?: string;
   /** on the native path: the ICRC offload's state as the worker's link took it (NativeUdpLink.icrcOffloadState) */
   icrcOffload?: string;
+  /** on the native path: the busy poll's mode as the worker's link took it (NativeUdpLink.busyPollState) */
+  busyPoll?: string;
 }
 
 const linkInfo = new WeakMap<Device, WorkerLinkInfo>();
@@ -222,11 +224,11 @@ export async function openWorkerDevice(
     setWorkerAppSpinYield(device, appSpinYield);
     try {
       if (bound) {
-        const attached = await session.request<{ icrcOffload?: string } | undefined>("attach", {
+        const attached = await session.request<{ icrcOffload?: string; busyPoll?: string } | undefined>("attach", {
           logDropsMs: options.logDrops ? (options.logDropsMs ?? 1000) : undefined, ackHold: options.workerAckHold ?? false, answerSpinUs,
         });
         attachWorkerPort(device, session);
-        linkInfo.set(device, { ...info!, ...(attached?.icrcOffload !== undefined ? { icrcOffload: attached.icrcOffload } : {}) });
+        linkInfo.set(device, { ...info!, ...(attached ?? {}) });
         device.onMulticast((group, join) => {
           session.request("mcast", { group, join }).catch((e: Error) => process.emitWarning(`multicast ${join ? "join" : "leave"} ${group}: ${e.message}`, { code: "SOFTROCE_MCAST" }));
         });

@@ -6,7 +6,7 @@
 // are refused before a thread starts, naming the setting and its range.
 import { afterEach, describe, expect, it } from "vitest";
 import { envRestorer } from "../support/env-vars.js";
-import { openDevice } from "../../../host/node/index.js";
+import { datapathOf, openDevice } from "../../../host/node/index.js";
 import { connectRcEnds, openRcEnd, type RcEnd } from "../support/rc-end.js";
 import { Access, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
@@ -125,6 +125,9 @@ describe("the worker device's levers", () => {
     await pingPong(off.A, off.B, 20);
     expect(await polls(on.A)).toBeGreaterThan(0);
     expect(await polls(off.A)).toBe(0);
+    // datapathOf says so (what the worker's link took)
+    expect(datapathOf(on.A.d)?.busyPoll).toMatch(/^fixed 300 µs/);
+    expect(datapathOf(off.A.d)?.busyPoll).toBe("off");
   });
 
   it("the busy poll's adaptive mode reaches the worker's datapath too: from the environment and from openDevice's busyPollUs", async () => {
@@ -137,6 +140,7 @@ describe("the worker device's levers", () => {
     await pingPong(option.A, option.B, 20);
     expect(await polls(env.A)).toBeGreaterThan(0);
     expect(await polls(option.A)).toBeGreaterThan(0);
+    expect(datapathOf(option.A.d)?.busyPoll).toMatch(/^adaptive/);
     await expect(openDevice({ address: "127.0.53.218", port: 0, worker: true, busyPollUs: "sometimes" as never })).rejects.toThrow(RangeError);
   });
 });
