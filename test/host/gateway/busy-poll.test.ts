@@ -284,3 +284,127 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
     expect(gw.counters.refused).toEqual({});
   });
 });
+
+/** The peer's SENDs to `a`, which takes each (its device ACKs it) and sends nothing more: each request window runs out. */
+async function peerSendsUnanswered(a: End, b: End, count: number) {
+  for (let i = 0; i < count; i++) {
+    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
+    expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.SEND });
+    await new Promise((r) => setTimeout(r, GATE_WINDOW_US / 1000 + 2));
+  }
+}
+
+/** The peer's SENDs to `a`, each answered by `a` with a SEND as soon as it completes: each request window sees it. */
+async function peerSendsAnswered(a: End, b: End, count: number) {
+  for (let i = 0; i < count; i++) {
+    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
+    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+    const got = new Set<number>();
+    while (got.size < 2) got.add((await b.cq.next()).opcode); // its SEND's completion and the RECV of a's
+    expect((await a.cq.next()).status).toBe(WcStatus.SUCCESS);
+  }
+}
+
+describe("gateway relayRequestPollUs (the native relay thread's request poll)", () => {
+  const ENV = "SOFTROCE_RELAY_REQUEST_POLL_US";
+  afterEach(() => {
+    delete process.env[ENV];
+  });
+
+  it("rejects windows outside 0..10000 whole µs, as an option and from the environment", async () => {
+    for (const us of [-1, 10001, 2.5, Number.NaN]) {
+      await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, relayRequestPollUs: us })).rejects.toThrow(RangeError);
+    }
+    for (const v of ["-1", "10001", "2.5", "x"]) {
+      process.env[ENV] = v;
+      await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0 })).rejects.toThrow(`${ENV}=${JSON.stringify(v)}`);
+    }
+  });
+
+  it.skipIf(!addon)("the relay's poll windows are whole µs 0..10000, at construction and after (nothing truncated)", async () => {
+    const { gw } = await gatewayAndPeer({ relay: "native" });
+    const relay = (gw as unknown as { relay: RelayHandle }).relay;
+    for (const bad of [2.5, -1, 10001, Number.NaN, "5" as unknown as number]) {
+      expect(() => relay.requestPoll(bad)).toThrow(RangeError);
+      expect(() => relay.busyPoll(bad)).toThrow(RangeError);
+    }
+    relay.requestPoll(10000);
+    relay.requestPoll(0);
+    // the constructor too (Gateway.start checks its options first, so the relay is built here directly)
+    const { openRelay } = await import("../../../host/gateway/relay.js");
+    const shape = (gw as unknown as { shape: { relayTable(): Int16Array } }).shape.relayTable();
+    const base = {
+      udpFd: 1 << 20, family: 4 as const, qpnStart: 1024, qpnCount: 16, maxClients: 2, maxRocePayload: 4096, maxMessage: 8192,
+      clientQueueBytes: 1 << 16, packetsPerSecond: 1, bytesPerSecond: 1, gatewayGid: new Uint8Array(16), gatewayPort: 1, approvalMs: 1,
+    };
+    for (const [o, msg] of [
+      [{ requestPollUs: 2.5 }, "requestPollUs is 0..10000"],
+      [{ requestPollUs: 10001 }, "requestPollUs is 0..10000"],
+      [{ busyPollUs: 0.5 }, "busyPollUs is 0..10000"],
+      [{ maxClients: 1.5 }, "a field is missing or not a number"],
+      [{ qpnCount: -16 }, "a field is missing or not a number"],
+    ] as const) {
+      expect(() => openRelay({ ...base, ...o }, shape, () => {})).toThrow(msg);
+    }
+    // whole numbers pass the checks and reach the socket (no such descriptor here)
+    expect(() => openRelay({ ...base, requestPollUs: 300 }, shape, () => {})).toThrow(/could not start/);
+  });
+
+  it.skipIf(!addon)("a ping-pong's round trip is polled whole: the answer, then the client's next request (counters move)", async () => {
+    process.env[ENV] = String(GATE_WINDOW_US); // the environment sets it where the option does not
+    const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US });
+    await echoedSends(a, b, 20);
+    const st = gw.relayStats()!;
+    // each echo ends an answer window and opens a request window, which the client's next SEND ends (the last one's runs out)
+    expect(st.requestPolls).toBeGreaterThanOrEqual(15);
+    expect(st.requestPolls).toBeLessThanOrEqual(20);
+    expect(st.requestPollHits).toBeGreaterThanOrEqual(st.requestPolls - 5);
+    expect(st.requestPollGated).toBe(0);
+    expect(st.busyPollHits).toBeGreaterThanOrEqual(15);
+    // off: no more request windows, the answer poll as before
+    (gw as unknown as { relay: RelayHandle }).relay.requestPoll(0);
+    await echoedSends(a, b, 5);
+    const off = gw.relayStats()!;
+    expect(off.requestPolls).toBe(st.requestPolls);
+    expect(off.busyPollHits).toBeGreaterThan(st.busyPollHits);
+    expect(gw.counters.refused).toEqual({});
+  });
+
+  it.skipIf(!addon)("the gate closes for a client that does not send again, holds back no other client, and reopens", async () => {
+    const g = await gatewayAndPeer({ relay: "native", relayBusyPollUs: 0, relayRequestPollUs: GATE_WINDOW_US });
+    const x = await tunnelClient(g);
+    const y = await tunnelClient(g);
+    const { gw } = g;
+    const relay = (gw as unknown as { relay: RelayHandle }).relay;
+    const [sx, sy] = [...(gw as unknown as { clients: Map<unknown, { slot: number; id: number }> }).clients.values()].sort((p, q) => p.id - q.id);
+    const session = (c: { slot: number; id: number }) => relay.session(c.slot, c.id)!;
+    // x takes its peer's SENDs and only ACKs them: its request windows run out and close its gate
+    await peerSendsUnanswered(x.a, x.b, 16);
+    const w = session(sx!);
+    expect(w.requestPollHits).toBe(0);
+    expect(w.requestPolls).toBeGreaterThanOrEqual(8); // 8 misses bring the hit rate under the gate
+    expect(w.requestPollGated).toBeGreaterThanOrEqual(1);
+    expect(w.requestPolls + w.requestPollGated).toBeLessThanOrEqual(16);
+    expect(w.requestPolls + w.requestPollGated).toBeGreaterThanOrEqual(12); // the conversation's first went through JS
+    // y answers its peer at once: its windows open from the first and see its requests (x's gate is not y's)
+    await peerSendsAnswered(y.a, y.b, 20);
+    const e = session(sy!);
+    expect(e.requestPollGated).toBe(0);
+    expect(e.requestPolls).toBeGreaterThanOrEqual(19);
+    expect(e.requestPollHits).toBeGreaterThanOrEqual(10);
+    expect(session(sx!).requestPollGated).toBe(w.requestPollGated);
+    // the answer poll is off: none of its windows
+    expect(gw.relayStats()!.busyPolls).toBe(0);
+    // x answers again: the probes (every 16th window) see its requests, and its gate opens
+    await peerSendsAnswered(x.a, x.b, 40);
+    const z = session(sx!);
+    expect(z.requestPollHits).toBeGreaterThanOrEqual(10);
+    expect(z.requestPolls - w.requestPolls).toBeGreaterThan(z.requestPollGated - w.requestPollGated);
+    expect(gw.counters.refused).toEqual({});
+  });
+});
