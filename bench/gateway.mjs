@@ -238,6 +238,8 @@ async function parent() {
   // the request poll's A/B: relayab is the relay path's gateway and client, switched during its slices
   const ab = gws.relay && PATHS.includes("relayab") ? { on: Number(process.env.BENCH_REQUEST_POLL_AB ?? (gws.relay.g.requestPollUs ? 0 : 300)), off: gws.relay.g.requestPollUs } : undefined;
   if (ab) gws.relayab = gws.relay;
+  /** The paths in round r's order: relay and relayab swap places every other round (neither always goes first). */
+  const inOrder = (r) => (r % 2 && ab ? PATHS.map((p) => (p === "relay" ? "relayab" : p === "relayab" ? "relay" : p)) : PATHS);
   /** Runs `f` with the relay's request poll switched for the relayab path (the relay's own window otherwise). */
   const asPath = async (p, f) => {
     if (p !== "relayab") return f();
@@ -278,7 +280,7 @@ async function parent() {
   const cpu = { native: 0, dgram: 0, tunnel: 0, relay: 0, relayab: 0, relayws: 0, gw: { tunnel: 0, relay: 0, relayab: 0, relayws: 0 }, gwSys: { tunnel: 0, relay: 0, relayab: 0, relayws: 0 } };
   const cpuUs = (u) => u.user + u.system;
   for (let r = 0; r < ROUNDS; r++) {
-    for (const p of PATHS) {
+    for (const p of inOrder(r)) {
       const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
       const c0 = process.cpuUsage();
       good[p].push(await asPath(p, () => writeGoodput(clients[p], t)));
@@ -295,7 +297,7 @@ async function parent() {
   // and each gateway's CPU time (user + system) during its path's slices
   const rttCpu = { tunnel: 0, relay: 0, relayab: 0, relayws: 0 };
   for (let r = 0; r < ROUNDS; r++) {
-    for (const p of PATHS) {
+    for (const p of inOrder(r)) {
       const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
       rtt[p].push(...(await asPath(p, () => pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS)))));
       if (g0) rttCpu[p] += cpuUs((await ask(gws[p].c, { type: "stats" }, "stats")).cpu) - cpuUs(g0);
