@@ -397,12 +397,14 @@ async function parent() {
     await ask(rg, { type: "relayTrace", cap: 0 }, "relayTrace");
     for (let i = 0; i + 4 < rt.length; i += 5) {
       const [wake, end, woke, udpOut, framesOut] = rt.slice(i, i + 5);
-      if (woke & 1 && udpOut > 0) (marks["r.tcpWake"] ??= []).push(wake), (marks["r.tcpEnd"] ??= []).push(end);
+      if (woke & 1 && udpOut > 0) (marks["r.tcpWake"] ??= []).push(wake), (marks["r.tcpBusy"] ??= []).push(end - wake);
       if (woke & 2 && framesOut > 0) (marks["r.udpEnd"] ??= []).push(end), (marks["r.udpBusy"] ??= []).push(end - wake);
     }
     const busy = marks["r.udpBusy"] ?? [];
     const sendCall = marks["c.sendCall"] ?? [];
     breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : rp === "relayab" ? `relay, request poll ${ab.on} us (softroce WebSocket client)` : "relay (ws client)")}`;
+    const tcpBusy = marks["r.tcpBusy"] ?? [];
+    if (tcpBusy.length) breakdown += `\n  (the relay's client -> UDP turns: ${(med(tcpBusy) / 1000).toFixed(1)} us median from its wake-up to its sendmmsg's return: read, parse, checks, sendmmsg)`;
     if (busy.length) breakdown += `\n  (the relay's UDP -> client turns: ${(med(busy) / 1000).toFixed(1)} us median from its wake-up to its write)`;
     if (sendCall.length) breakdown += `\n  (the client's send call, from the frame to its write system call's return: ${(med(sendCall) / 1000).toFixed(1)} / ${([...sendCall].sort((x, y) => x - y)[Math.floor(sendCall.length * 0.9)] / 1000).toFixed(1)} us median / p90)`;
   }
@@ -497,8 +499,9 @@ const RELAY_STAGES = [
   ["c.post", "client: postSend"],
   ["c.wsSend", "client: device + link, to ws.send"],
   ["r.tcpWake", "client send -> relay thread awake (write, wake-up)"],
-  ["r.tcpEnd", "relay: read, WebSocket + tunnel parse, checks, sendmmsg"],
-  ["t.recv", "relay sendmmsg -> target completion (wake-up, rx, device)"],
+  // not the relay turn's end: the target often completes before it (it runs on the other CPU from the
+  // relay's sendmmsg on), so that order would leave those round trips out; the turn is given apart
+  ["t.recv", "relay awake -> target completion (relay turn, wake-up, rx, device)"],
   ["t.sent", "target: echo postSend (send inline)"],
   ["r.udpEnd", "target send -> relay's write to the client done"],
   ["c.tcp", "relay write -> client TCP read (wake-up)"],
