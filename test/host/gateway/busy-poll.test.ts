@@ -78,7 +78,7 @@ async function writesAnsweredByAcks(a: End, b: End, count: number) {
   }
 }
 
-/** SENDs from `a` that `b` echoes at once: each window sees its answer. */
+/** SENDs from `a` that `b` echoes at once: each (answer) window sees its answer, and each of `b`'s request windows its request. */
 async function echoedSends(a: End, b: End, count: number) {
   for (let i = 0; i < count; i++) {
     b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
@@ -209,10 +209,12 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
     const turns = Array.from({ length: tr.length / 5 }, (_, i) => Array.from(tr.subarray(i * 5, i * 5 + 5)));
     // the client's 20 SENDs (and its ACKs, the last perhaps after the trace was taken) out to UDP, the
     // peer's 20 echoes toward the client (its ACKs too, or in one frame with the echo); an echo may go
-    // out in the turn a client's SEND woke (caught by its answer poll), so wake-up kinds are not counted
+    // out in the turn a client's SEND woke (caught by its answer poll), so wake-up kinds are not counted.
+    // The conversation's first answer is JS's to approve: when the peer's ACK and echo come in one
+    // receive batch, both go through JS (the relay's send, not a thread's turn), so 19 frames at least
     const sum = (k: number) => turns.reduce((n, x) => n + x[k]!, 0n);
     expect(sum(3)).toBeGreaterThanOrEqual(20n);
-    expect(sum(4)).toBeGreaterThanOrEqual(20n);
+    expect(sum(4)).toBeGreaterThanOrEqual(19n);
     expect(turns.some((x) => (x[2]! & 1n) !== 0n && x[3]! > 0n)).toBe(true);
     expect(turns.some((x) => (x[2]! & 2n) !== 0n && x[4]! > 0n)).toBe(true);
     // on process.hrtime's clock: every turn well formed and near the loop; a turn that was in its poll
@@ -293,20 +295,6 @@ async function peerSendsUnanswered(a: End, b: End, count: number) {
     expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
     expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.SEND });
     await new Promise((r) => setTimeout(r, GATE_WINDOW_US / 1000 + 2));
-  }
-}
-
-/** The peer's SENDs to `a`, each answered by `a` with a SEND as soon as it completes: each request window sees it. */
-async function peerSendsAnswered(a: End, b: End, count: number) {
-  for (let i = 0; i < count; i++) {
-    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
-    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
-    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
-    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
-    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
-    const got = new Set<number>();
-    while (got.size < 2) got.add((await b.cq.next()).opcode); // its SEND's completion and the RECV of a's
-    expect((await a.cq.next()).status).toBe(WcStatus.SUCCESS);
   }
 }
 
@@ -392,7 +380,7 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
     expect(w.requestPolls + w.requestPollGated).toBeLessThanOrEqual(16);
     expect(w.requestPolls + w.requestPollGated).toBeGreaterThanOrEqual(12); // the conversation's first went through JS
     // y answers its peer at once: its windows open from the first and see its requests (x's gate is not y's)
-    await peerSendsAnswered(y.a, y.b, 20);
+    await echoedSends(y.b, y.a, 20); // y's peer sends, y answers each at once
     const e = session(sy!);
     expect(e.requestPollGated).toBe(0);
     expect(e.requestPolls).toBeGreaterThanOrEqual(19);
@@ -401,7 +389,7 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
     // the answer poll is off: none of its windows
     expect(gw.relayStats()!.busyPolls).toBe(0);
     // x answers again: the probes (every 16th window) see its requests, and its gate opens
-    await peerSendsAnswered(x.a, x.b, 40);
+    await echoedSends(x.b, x.a, 40);
     const z = session(sx!);
     expect(z.requestPollHits).toBeGreaterThanOrEqual(10);
     expect(z.requestPolls - w.requestPolls).toBeGreaterThan(z.requestPollGated - w.requestPollGated);
