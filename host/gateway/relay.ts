@@ -103,6 +103,8 @@ export interface RelayStats {
   requestPolls: number;
   requestPollHits: number;
   requestPollGated: number;
+  /** windows (of either poll) ended because a yield between polls came back after a whole window: the CPU was wanted elsewhere */
+  pollsLate: number;
   sessions: number;
 }
 
@@ -121,6 +123,8 @@ export interface RelayHandle {
   busyPoll(us: number): void;
   /** the request-poll window from now on (µs, 0..10000; 0: off) */
   requestPoll(us: number): void;
+  /** fault injection (tests): each yield between polls also sleeps this long (µs, 0..1000000; 0: off), as when CPU hogs take the CPU */
+  slowYield(us: number): void;
   /** record up to `cap` forwarding turns from now on (0: stop): for a bench's per-hop breakdown */
   trace(cap: number): void;
   /** the turns recorded, 5 fields each: wake and end (CLOCK_MONOTONIC ns, process.hrtime's), what woke it (1 TCP, 2 UDP), datagrams out, frames out */

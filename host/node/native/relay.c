@@ -175,6 +175,7 @@ typedef struct {
   uint64_t udp_out, udp_in, udp_send_errors, udp_send_calls, udp_recv_calls, punts_tx, punts_rx, punts_frames, backlog_drops,
       queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events;
   poll_stats poll;
+  uint64_t poll_late; /* windows ended by a yield that came back after a whole window (relay_main) */
 } relay_stats;
 
 /* session.join: what the session's turn asks of the windows (poll_join) */
@@ -200,6 +201,8 @@ typedef struct relay {
   uint32_t *join_list, *poll_list;
   uint32_t join_n, poll_n, poll_live;
   uint64_t poll_until;
+  uint32_t poll_len; /* the longest window (µs) that opened or made longer the open one */
+  volatile uint32_t slow_yield_us; /* fault injection (tests): each yield between polls also sleeps this long */
   /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
   uint64_t *trace;
   uint32_t trace_cap, trace_n;
@@ -1077,6 +1080,7 @@ static void poll_join(relay *r) {
     }
     if (!now) now = now_us();
     if (now + window > r->poll_until) r->poll_until = now + window;
+    if (window > r->poll_len) r->poll_len = window;
   }
   r->join_n = 0;
 }
@@ -1093,6 +1097,7 @@ static void poll_end(relay *r) {
   }
   r->poll_n = r->poll_live = 0;
   r->poll_until = 0;
+  r->poll_len = 0;
 }
 
 /*
@@ -1121,12 +1126,31 @@ static void *relay_main(void *arg) {
   pthread_setname_np(pthread_self(), "softroce-relay");
   struct epoll_event evs[64];
   for (;;) {
-    int n;
+    int n, blocked = 0;
     if (r->poll_until) { /* read without locking: only this thread writes it */
       n = epoll_wait(r->epfd, evs, 64, 0);
-      if (n == 0) {
-        if (now_us() < r->poll_until) {
+      uint64_t t = now_us();
+      if (n > 0 && t >= r->poll_until) {
+        /* the window is over (the thread was away past its end): what came is not in time */
+        pthread_mutex_lock(&r->mu);
+        poll_end(r);
+        pthread_mutex_unlock(&r->mu);
+      } else if (n == 0) {
+        if (t < r->poll_until) {
           sched_yield();
+          if (r->slow_yield_us) { /* a CPU taken by others, injected */
+            struct timespec d = {.tv_sec = r->slow_yield_us / 1000000, .tv_nsec = (long)(r->slow_yield_us % 1000000) * 1000};
+            nanosleep(&d, NULL);
+          }
+          if (now_us() - t < r->poll_len) continue;
+          /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build), and
+             what came meanwhile waited for the scheduler (a tick, ms) where a thread asleep in epoll is
+             woken at once. The window ends, a miss for every session in it (whatever came is taken
+             next, by a blocking wait that returns at once), so under such load the gates close. */
+          pthread_mutex_lock(&r->mu);
+          r->st.poll_late++;
+          poll_end(r);
+          pthread_mutex_unlock(&r->mu);
           continue;
         }
         pthread_mutex_lock(&r->mu);
@@ -1134,14 +1158,16 @@ static void *relay_main(void *arg) {
         pthread_mutex_unlock(&r->mu);
         continue;
       }
-    } else
+    } else {
       n = epoll_wait(r->epfd, evs, 64, -1);
+      blocked = 1;
+    }
     pthread_mutex_lock(&r->mu);
     if (r->stop) {
       pthread_mutex_unlock(&r->mu);
       return NULL;
     }
-    if (!r->poll_until) r->st.wakeups++;
+    if (blocked) r->st.wakeups++;
     uint64_t fwd = r->st.udp_out + r->st.frames_out;
     uint64_t t_wake = r->trace ? now_ns() : 0, udp0 = r->st.udp_out, fr0 = r->st.frames_out;
     uint32_t woke = 0;
@@ -1643,6 +1669,19 @@ static napi_value set_poll(napi_env env, napi_callback_info info, int kind, cons
   return nu_undefined(env);
 }
 
+/* slowYield(us): fault injection for tests — each yield between polls also sleeps this long (0..1000000 µs; 0: off),
+   as when threads that do not sleep take the CPU. */
+static napi_value js_slow_yield(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  relay *r = this_relay(env, info, &argc, argv);
+  if (!r) return NULL;
+  uint32_t us;
+  if (argc < 1 || !nu_get_u32(env, argv[0], &us) || us > 1000000) return nu_throw_range(env, "slowYield(us): 0..1000000");
+  r->slow_yield_us = us;
+  return nu_undefined(env);
+}
+
 /* busyPoll(us): the answer poll's window; requestPoll(us): the request poll's. */
 static napi_value js_busy_poll(napi_env env, napi_callback_info info) { return set_poll(env, info, POLL_ANSWER, "busyPoll(us): 0..10000"); }
 static napi_value js_request_poll(napi_env env, napi_callback_info info) {
@@ -1768,6 +1807,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("bytesOut", bytes_out);
   STAT("wakeups", wakeups);
   STAT("events", events);
+  STAT("pollsLate", poll_late);
 #undef STAT
   set_poll_stats(env, o, &st.poll);
   nu_set_num(env, o, "sessions", open);
@@ -1827,6 +1867,7 @@ void relay_init(napi_env env, napi_value exports) {
       {"resume", NULL, js_resume, NULL, NULL, NULL, napi_default, NULL},
       {"busyPoll", NULL, js_busy_poll, NULL, NULL, NULL, napi_default, NULL},
       {"requestPoll", NULL, js_request_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"slowYield", NULL, js_slow_yield, NULL, NULL, NULL, napi_default, NULL},
       {"trace", NULL, js_trace, NULL, NULL, NULL, napi_default, NULL},
       {"traceTake", NULL, js_trace_take, NULL, NULL, NULL, napi_default, NULL},
       {"session", NULL, js_session, NULL, NULL, NULL, napi_default, NULL},

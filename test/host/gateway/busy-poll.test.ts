@@ -396,3 +396,47 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
     expect(gw.counters.refused).toEqual({});
   });
 });
+
+/** The peer's SENDs to `a`, each answered by `a` with a SEND `delayMs` after it completes. */
+async function peerSendsAnsweredAfter(a: End, b: End, count: number, delayMs: number) {
+  for (let i = 0; i < count; i++) {
+    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
+    await new Promise((r) => setTimeout(r, delayMs));
+    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+    const got = new Set<number>();
+    while (got.size < 2) got.add((await b.cq.next()).opcode);
+    expect((await a.cq.next()).status).toBe(WcStatus.SUCCESS);
+  }
+}
+
+describe("the relay's polls when the CPU is wanted elsewhere", () => {
+  it.skipIf(!addon)("a yield that comes back after a whole window ends it as a miss: the gate closes, and opens again once yields are quick", async () => {
+    // the client answers each of its peer's SENDs 2 ms later: inside the 10 ms request window, after its first look
+    const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: 0, relayRequestPollUs: GATE_WINDOW_US });
+    const relay = (gw as unknown as { relay: RelayHandle }).relay;
+    expect(() => relay.slowYield(1000001)).toThrow(RangeError);
+    expect(() => relay.slowYield(0.5)).toThrow(RangeError);
+    await peerSendsAnsweredAfter(a, b, 3, 2); // the conversation approved both ways
+    const s0 = gw.relayStats()!;
+    // each yield between polls now takes 20 ms, twice the window (as beside CPU hogs, where a yield can last a
+    // scheduler tick): the client's answer comes meanwhile, and the thread, back after the window, must not
+    // count it as in time (it did: the gate stayed open while every hop waited for the scheduler)
+    relay.slowYield(2 * GATE_WINDOW_US);
+    await peerSendsAnsweredAfter(a, b, 12, 2);
+    const s1 = gw.relayStats()!;
+    expect(s1.requestPollHits - s0.requestPollHits).toBe(0);
+    expect(s1.pollsLate - s0.pollsLate).toBeGreaterThanOrEqual(8);
+    expect(s1.requestPolls - s0.requestPolls).toBeGreaterThanOrEqual(8); // 8 misses close the gate
+    expect(s1.requestPollGated - s0.requestPollGated).toBeGreaterThanOrEqual(1);
+    // quick yields again: the probes see the answers in time, and the gate opens
+    relay.slowYield(0);
+    await peerSendsAnsweredAfter(a, b, 40, 2);
+    const s2 = gw.relayStats()!;
+    expect(s2.requestPollHits - s1.requestPollHits).toBeGreaterThanOrEqual(10);
+    expect(s2.requestPolls - s1.requestPolls).toBeGreaterThan(s2.requestPollGated - s1.requestPollGated);
+    expect(gw.counters.refused).toEqual({});
+  });
+});
