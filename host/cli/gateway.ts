@@ -23,7 +23,7 @@ const FLAGS: FlagSpec[] = [
   { name: "heartbeat", type: "int", min: 1, max: 3600, default: 30, valueName: "s", help: "ping interval" },
   { name: "log-rate", type: "int", min: 0, max: 1_000_000, default: 20, valueName: "n", help: "refusal log lines per second at most (the rest are counted and reported as suppressed)" },
   { name: "busy-poll", type: "int", min: 0, max: 2000, default: 0, valueName: "us", help: "native UDP side: after forwarding a request that is answered at once, poll this long for the answer instead of sleeping (holds a CPU; 0: off)" },
-  { name: "relay-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding a request that is answered at once, poll up to this long for the answer, yielding the CPU between polls, while most polls see it (default 300; 0: off)" },
+  { name: "relay-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding a request that is answered at once, poll up to this long for the answer, yielding the CPU between polls, while most polls see it (default 300; 0: off; env SOFTROCE_RELAY_POLL_US)" },
   { name: "relay-request-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding an answer to a client, poll up to this long for the client's next request, yielding the CPU between polls, while most polls see it (default 0: off; env SOFTROCE_RELAY_REQUEST_POLL_US)" },
   { name: "relay", type: "string", choices: ["native", "js"], valueName: "native|js", help: "who forwards established sessions' packets: the addon's relay thread (native; the default when the addon is built) or the event loop (js)" },
   { name: "quiet", short: "q", type: "boolean", help: "no log lines" },

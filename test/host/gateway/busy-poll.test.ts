@@ -302,6 +302,7 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
   const ENV = "SOFTROCE_RELAY_REQUEST_POLL_US";
   afterEach(() => {
     delete process.env[ENV];
+    delete process.env.SOFTROCE_RELAY_POLL_US;
   });
 
   it("rejects windows outside 0..10000 whole µs, as an option and from the environment", async () => {
@@ -312,6 +313,9 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
       process.env[ENV] = v;
       await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0 })).rejects.toThrow(`${ENV}=${JSON.stringify(v)}`);
     }
+    delete process.env[ENV];
+    process.env.SOFTROCE_RELAY_POLL_US = "10001"; // the answer poll's window, the same way
+    await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0 })).rejects.toThrow("SOFTROCE_RELAY_POLL_US=\"10001\"");
   });
 
   it.skipIf(!addon)("the relay's poll windows are whole µs 0..10000, at construction and after (nothing truncated)", async () => {
