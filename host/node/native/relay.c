@@ -1657,14 +1657,24 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
-/* A poll's window from now on (0..POLL_MAX_US µs; 0: off); `usage` names the method. */
-static napi_value set_poll(napi_env env, napi_callback_info info, int kind, const char *usage) {
+/* The relay of a method whose one argument is a whole number 0..max (into *out); NULL with a RangeError `usage` otherwise. */
+static relay *relay_u32_call(napi_env env, napi_callback_info info, uint32_t max, const char *usage, uint32_t *out) {
   size_t argc = 1;
   napi_value argv[1];
   relay *r = this_relay(env, info, &argc, argv);
   if (!r) return NULL;
+  if (argc < 1 || !nu_get_u32(env, argv[0], out) || *out > max) {
+    napi_throw_range_error(env, NULL, usage);
+    return NULL;
+  }
+  return r;
+}
+
+/* A poll's window from now on (0..POLL_MAX_US µs; 0: off); `usage` names the method. */
+static napi_value set_poll(napi_env env, napi_callback_info info, int kind, const char *usage) {
   uint32_t us;
-  if (argc < 1 || !nu_get_u32(env, argv[0], &us) || us > POLL_MAX_US) return nu_throw_range(env, usage);
+  relay *r = relay_u32_call(env, info, POLL_MAX_US, usage, &us);
+  if (!r) return NULL;
   r->poll_us[kind] = us;
   return nu_undefined(env);
 }
@@ -1672,12 +1682,9 @@ static napi_value set_poll(napi_env env, napi_callback_info info, int kind, cons
 /* slowYield(us): fault injection for tests — each yield between polls also sleeps this long (0..1000000 µs; 0: off),
    as when threads that do not sleep take the CPU. */
 static napi_value js_slow_yield(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t us;
-  if (argc < 1 || !nu_get_u32(env, argv[0], &us) || us > 1000000) return nu_throw_range(env, "slowYield(us): 0..1000000");
+  relay *r = relay_u32_call(env, info, 1000000, "slowYield(us): 0..1000000", &us);
+  if (!r) return NULL;
   r->slow_yield_us = us;
   return nu_undefined(env);
 }
@@ -1694,15 +1701,9 @@ static napi_value js_request_poll(napi_env env, napi_callback_info info) {
  * the count restarts. For a bench's per-hop breakdown: the clock is process.hrtime's.
  */
 static napi_value js_trace(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t cap;
-  if (argc < 1 || !nu_get_u32(env, argv[0], &cap) || cap > TRACE_MAX) {
-    napi_throw_range_error(env, NULL, "trace(cap): 0..1048576 turns");
-    return NULL;
-  }
+  relay *r = relay_u32_call(env, info, TRACE_MAX, "trace(cap): 0..1048576 turns", &cap);
+  if (!r) return NULL;
   uint64_t *t = cap ? calloc((size_t)cap * TRACE_FIELDS, sizeof(uint64_t)) : NULL;
   if (cap && !t) {
     napi_throw_error(env, NULL, "trace: out of memory");

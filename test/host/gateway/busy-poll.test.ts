@@ -63,6 +63,17 @@ async function tunnelAndPeer(gwOptions: Partial<GatewayOptions>) {
 
 type End = ReturnType<typeof rcEnd>;
 
+/** A relay gateway with two tunnel clients `x` and `y` (each with its peer's end), their relay sessions `sx`, `sy` and `session()` to read one. */
+async function twoClients(gwOptions: Partial<GatewayOptions>) {
+  const g = await gatewayAndPeer(gwOptions);
+  const x = await tunnelClient(g);
+  const y = await tunnelClient(g);
+  const relay = (g.gw as unknown as { relay: RelayHandle }).relay;
+  const [sx, sy] = [...(g.gw as unknown as { clients: Map<unknown, { slot: number; id: number }> }).clients.values()].sort((p, q) => p.id - q.id);
+  const session = (c: { slot: number; id: number }) => relay.session(c.slot, c.id)!;
+  return { gw: g.gw, x, y, sx: sx!, sy: sy!, session };
+}
+
 /**
  * The answer-poll window of the gate tests: the longest there is (10 ms), so that an echo the test's
  * own event loop makes late under load is still an answer in time (8 late ones in a row close a gate).
@@ -257,13 +268,7 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
   });
 
   it.skipIf(!addon)("the gate is each client's own: misses close one client's gate and hold back no other's windows", async () => {
-    const g = await gatewayAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US });
-    const x = await tunnelClient(g);
-    const y = await tunnelClient(g);
-    const { gw } = g;
-    const relay = (gw as unknown as { relay: RelayHandle }).relay;
-    const [sx, sy] = [...(gw as unknown as { clients: Map<unknown, { slot: number; id: number }> }).clients.values()].sort((p, q) => p.id - q.id);
-    const session = (c: { slot: number; id: number }) => relay.session(c.slot, c.id)!;
+    const { gw, x, y, sx, sy, session } = await twoClients({ relay: "native", relayBusyPollUs: GATE_WINDOW_US });
     // x's peer answers with bare ACKs only: x's windows run out and close its gate
     await writesAnsweredByAcks(x.a, x.b, 16);
     const w = gw.relayStats()!;
@@ -368,13 +373,7 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
   });
 
   it.skipIf(!addon)("the gate closes for a client that does not send again, holds back no other client, and reopens", async () => {
-    const g = await gatewayAndPeer({ relay: "native", relayBusyPollUs: 0, relayRequestPollUs: GATE_WINDOW_US });
-    const x = await tunnelClient(g);
-    const y = await tunnelClient(g);
-    const { gw } = g;
-    const relay = (gw as unknown as { relay: RelayHandle }).relay;
-    const [sx, sy] = [...(gw as unknown as { clients: Map<unknown, { slot: number; id: number }> }).clients.values()].sort((p, q) => p.id - q.id);
-    const session = (c: { slot: number; id: number }) => relay.session(c.slot, c.id)!;
+    const { gw, x, y, sx, sy, session } = await twoClients({ relay: "native", relayBusyPollUs: 0, relayRequestPollUs: GATE_WINDOW_US });
     // x takes its peer's SENDs and only ACKs them: its request windows run out and close its gate
     await peerSendsUnanswered(x.a, x.b, 16);
     const w = session(sx!);
