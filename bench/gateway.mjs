@@ -23,9 +23,12 @@ const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
 // tunnel: through a gateway whose packets go through its event loop (relay "js"); relay: through a
 // second gateway with the native relay thread (relay "native"), the rounds interleaved with the others;
 // relayws: the same through a third relay gateway, the client on the `ws` package (webSocket: "ws")
-// where the others use the default (softroce's own client, host/node/ws-client.ts)
-const ALL_PATHS = ["native", "dgram", "tunnel", "relay", "relayws"];
-const TUNNELS = ["tunnel", "relay", "relayws"];
+// where the others use the default (softroce's own client, host/node/ws-client.ts); relayab: the relay
+// path's own gateway and client with the relay's request poll switched (relayRequestPollUs) to
+// BENCH_REQUEST_POLL_AB µs during its slices (default: 300 when the gateway's is off, else 0) — the
+// request poll's A/B in the same interleaved rounds, one command
+const ALL_PATHS = ["native", "dgram", "tunnel", "relay", "relayab", "relayws"];
+const TUNNELS = ["tunnel", "relay", "relayab", "relayws"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
 const PATHS = (process.env.BENCH_PATHS ?? ALL_PATHS.join(",")).split(",").filter((p) => ALL_PATHS.includes(p));
 const TOKEN = "bench-token";
@@ -102,6 +105,7 @@ async function gateway(targetPort, relay) {
     packetsPerSecond: 1e9, bytesPerSecond: 1e12, clientQueueBytes: 64 << 20, nativeUdp: process.env.BENCH_GATEWAY_UDP !== "dgram",
     udpBusyPollUs: Number(process.env.BENCH_GATEWAY_BUSY_POLL ?? 0), relay,
     ...(process.env.BENCH_RELAY_BUSY_POLL === undefined ? {} : { relayBusyPollUs: Number(process.env.BENCH_RELAY_BUSY_POLL) }),
+    ...(process.env.BENCH_RELAY_REQUEST_POLL === undefined ? {} : { relayRequestPollUs: Number(process.env.BENCH_RELAY_REQUEST_POLL) }),
   });
   if (gw.relayPath !== relay) throw new Error(`gateway relay ${gw.relayPath}, asked ${relay}: ${gw.limitations.join("; ")}`);
   const { monitorEventLoopDelay } = await import("node:perf_hooks");
@@ -135,6 +139,10 @@ async function gateway(targetPort, relay) {
       const t = m.take ? Array.from(gw.relay.traceTake(), Number) : [];
       process.send({ type: "relayTrace", t });
     }
+    if (m.type === "relayRequestPoll") {
+      gw.relay.requestPoll(m.us); // the request poll's A/B (bench-only, between slices)
+      process.send({ type: "relayRequestPoll" });
+    }
     if (m.type === "relayBusyPoll") {
       gw.relay.busyPoll(m.us); // a bench-only switch between rounds (relayBusyPollUs is fixed at start otherwise)
       process.send({ type: "relayBusyPoll" });
@@ -145,7 +153,7 @@ async function gateway(targetPort, relay) {
     }
     if (m.type === "exit") gw.close().then(() => process.disconnect());
   });
-  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath, relayPath: gw.relayPath });
+  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath, relayPath: gw.relayPath, requestPollUs: gw.o.relayRequestPollUs });
 }
 
 // ---- parent: both clients
@@ -193,7 +201,7 @@ async function writeGoodput(c, t) {
 
 const LABEL = {
   native: "Node UDP (native) -> Node UDP:  ", dgram: "Node UDP (dgram) -> Node UDP:   ", tunnel: "tunnel -> gateway (js) -> UDP:  ",
-  relay: "tunnel -> gateway (relay) -> UDP:", relayws: "the same, client on `ws`:        ",
+  relay: "tunnel -> gateway (relay) -> UDP:", relayab: "the same, request poll switched:  ", relayws: "the same, client on `ws`:        ",
 };
 
 /** `iters` round trips after `warmup` unmeasured ones; returns the measured ones in µs. */
@@ -221,17 +229,38 @@ async function parent() {
   const [t] = await once(tc, "message");
   // one gateway per tunnel path: its packets through the event loop (tunnel) or the native relay (relay)
   const gws = {};
-  for (const p of PATHS.filter((x) => TUNNELS.includes(x))) {
+  for (const p of PATHS.filter((x) => TUNNELS.includes(x) && x !== "relayab")) {
     const c = fork(self, ["gateway", String(t.port), p === "tunnel" ? "js" : "native"], { stdio: "inherit" });
     const [hello] = await once(c, "message");
     gws[p] = { c, g: hello };
   }
+  if (PATHS.includes("relayab") && !gws.relay) throw new Error("BENCH_PATHS: relayab needs relay (it switches the relay gateway's request poll)");
+  // the request poll's A/B: relayab is the relay path's gateway and client, switched during its slices
+  const ab = gws.relay && PATHS.includes("relayab") ? { on: Number(process.env.BENCH_REQUEST_POLL_AB ?? (gws.relay.g.requestPollUs ? 0 : 300)), off: gws.relay.g.requestPollUs } : undefined;
+  if (ab) gws.relayab = gws.relay;
+  /** The paths in round r's order: relay and relayab swap places every other round (neither always goes first). */
+  const inOrder = (r) => (r % 2 && ab ? PATHS.map((p) => (p === "relay" ? "relayab" : p === "relayab" ? "relay" : p)) : PATHS);
+  /** Runs `f` with the relay's request poll switched for the relayab path (the relay's own window otherwise). */
+  const asPath = async (p, f) => {
+    if (p !== "relayab") return f();
+    await ask(gws.relay.c, { type: "relayRequestPoll", us: ab.on }, "relayRequestPoll");
+    try {
+      return await f();
+    } finally {
+      await ask(gws.relay.c, { type: "relayRequestPoll", us: ab.off }, "relayRequestPoll");
+    }
+  };
   const gc = gws.tunnel?.c ?? gws.relay?.c;
   const g = gws.tunnel?.g ?? gws.relay?.g;
 
   const clients = {};
   const tuns = {};
   for (const p of PATHS) {
+    if (p === "relayab") {
+      clients[p] = clients.relay;
+      tuns[p] = tuns.relay;
+      continue;
+    }
     if (TUNNELS.includes(p)) {
       const inFlight = process.env.BENCH_TUNNEL_IN_FLIGHT; // packets (0: no bound)
       const webSocket = p === "relayws" ? "ws" : process.env.BENCH_WEBSOCKET; // the default client unless told
@@ -246,15 +275,15 @@ async function parent() {
 
   const tun = tuns.tunnel;
   // goodput: rounds interleaved (native, dgram, tunnel, relay, native, ...); per-round ratios
-  const good = { native: [], dgram: [], tunnel: [], relay: [], relayws: [] };
+  const good = { native: [], dgram: [], tunnel: [], relay: [], relayab: [], relayws: [] };
   // CPU time (user + system) per 64 KiB message: this process's during each path's rounds, the gateway's during the tunnel's
-  const cpu = { native: 0, dgram: 0, tunnel: 0, relay: 0, relayws: 0, gw: { tunnel: 0, relay: 0, relayws: 0 }, gwSys: { tunnel: 0, relay: 0, relayws: 0 } };
+  const cpu = { native: 0, dgram: 0, tunnel: 0, relay: 0, relayab: 0, relayws: 0, gw: { tunnel: 0, relay: 0, relayab: 0, relayws: 0 }, gwSys: { tunnel: 0, relay: 0, relayab: 0, relayws: 0 } };
   const cpuUs = (u) => u.user + u.system;
   for (let r = 0; r < ROUNDS; r++) {
-    for (const p of PATHS) {
+    for (const p of inOrder(r)) {
       const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
       const c0 = process.cpuUsage();
-      good[p].push(await writeGoodput(clients[p], t));
+      good[p].push(await asPath(p, () => writeGoodput(clients[p], t)));
       cpu[p] += cpuUs(process.cpuUsage(c0));
       if (g0) {
         const g1 = (await ask(gws[p].c, { type: "stats" }, "stats")).cpu;
@@ -264,8 +293,16 @@ async function parent() {
     }
   }
   // round trip: the iterations in ROUNDS slices, interleaved the same way
-  const rtt = { native: [], dgram: [], tunnel: [], relay: [], relayws: [] };
-  for (let r = 0; r < ROUNDS; r++) for (const p of PATHS) rtt[p].push(...(await pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS))));
+  const rtt = { native: [], dgram: [], tunnel: [], relay: [], relayab: [], relayws: [] };
+  // and each gateway's CPU time (user + system) during its path's slices
+  const rttCpu = { tunnel: 0, relay: 0, relayab: 0, relayws: 0 };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const p of inOrder(r)) {
+      const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
+      rtt[p].push(...(await asPath(p, () => pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS)))));
+      if (g0) rttCpu[p] += cpuUs((await ask(gws[p].c, { type: "stats" }, "stats")).cpu) - cpuUs(g0);
+    }
+  }
   // BENCH_BUSY_POLL_SWEEP=0,100,300: the tunnel round trip again with each gateway busy-poll window, rounds interleaved
   const sweep = (process.env.BENCH_BUSY_POLL_SWEEP ?? "").split(",").filter((x) => x !== "").map(Number);
   const swept = Object.fromEntries(sweep.map((us) => [us, []]));
@@ -327,21 +364,32 @@ async function parent() {
   }
   // the same through the relay gateway: its thread has no JS to mark, so its stages are measured
   // between the client's marks and the target's (each then holds one gateway pass and one hop)
-  for (const rp of ["relay", "relayws"]) {
+  for (const rp of ["relay", "relayab", "relayws"]) {
     if (!TRACE || !clients[rp]) continue;
     for (const k of Object.keys(marks)) delete marks[k];
     await ask(tc, { type: "trace", on: true }, "trace");
     const link = tuns[rp].link;
-    hookRead(link.ws, "c.tcp");
-    hook(link.ws, "send", "c.wsSend");
-    const onMessage = link.onMessage;
-    link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
+    if (!link.traced) { // relayab shares the relay path's link: hooked once
+      link.traced = true;
+      hookRead(link.ws, "c.tcp");
+      // the send call itself (frame, mask, the socket's write path and its write system call), timed
+      const send = link.ws.send;
+      link.ws.send = function (...a) {
+        mark("c.wsSend");
+        const t0 = now();
+        const r = send.apply(this, a);
+        (marks["c.sendCall"] ??= []).push(now() - t0);
+        return r;
+      };
+      const onMessage = link.onMessage;
+      link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
+    }
     const c = clients[rp];
     const post = c.qp.postSend;
     c.qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
     const rg = gws[rp].c;
     await ask(rg, { type: "relayTrace", cap: 8 * TRACE + 64 }, "relayTrace");
-    const total = await pingPong(c, 0, TRACE);
+    const total = await asPath(rp, () => pingPong(c, 0, TRACE));
     c.qp.postSend = post;
     const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
     // the relay's turns: woken by the client's TCP and sent to UDP, or woken by UDP and queued frames to the client
@@ -349,12 +397,16 @@ async function parent() {
     await ask(rg, { type: "relayTrace", cap: 0 }, "relayTrace");
     for (let i = 0; i + 4 < rt.length; i += 5) {
       const [wake, end, woke, udpOut, framesOut] = rt.slice(i, i + 5);
-      if (woke & 1 && udpOut > 0) (marks["r.tcpWake"] ??= []).push(wake), (marks["r.tcpEnd"] ??= []).push(end);
+      if (woke & 1 && udpOut > 0) (marks["r.tcpWake"] ??= []).push(wake), (marks["r.tcpBusy"] ??= []).push(end - wake);
       if (woke & 2 && framesOut > 0) (marks["r.udpEnd"] ??= []).push(end), (marks["r.udpBusy"] ??= []).push(end - wake);
     }
     const busy = marks["r.udpBusy"] ?? [];
-    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : "relay (ws client)")}`;
+    const sendCall = marks["c.sendCall"] ?? [];
+    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : rp === "relayab" ? `relay, request poll ${ab.on} us (softroce WebSocket client)` : "relay (ws client)")}`;
+    const tcpBusy = marks["r.tcpBusy"] ?? [];
+    if (tcpBusy.length) breakdown += `\n  (the relay's client -> UDP turns: ${(med(tcpBusy) / 1000).toFixed(1)} us median from its wake-up to its sendmmsg's return: read, parse, checks, sendmmsg)`;
     if (busy.length) breakdown += `\n  (the relay's UDP -> client turns: ${(med(busy) / 1000).toFixed(1)} us median from its wake-up to its write)`;
+    if (sendCall.length) breakdown += `\n  (the client's send call, from the frame to its write system call's return: ${(med(sendCall) / 1000).toFixed(1)} / ${([...sendCall].sort((x, y) => x - y)[Math.floor(sendCall.length * 0.9)] / 1000).toFixed(1)} us median / p90)`;
   }
   const gwStats = await ask(gc, { type: "stats" }, "stats");
   const relayStats = gws.relay ? await ask(gws.relay.c, { type: "stats" }, "stats") : undefined;
@@ -379,7 +431,7 @@ async function parent() {
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel per round: ${spread(ratios(good.relay, good.tunnel))}`);
   if (has("relay", "relayws")) console.log(`  ratio relay/relayws per round: ${spread(ratios(good.relay, good.relayws))}   (softroce's WebSocket client vs ws)`);
   console.log(`RC SEND ${PING} B round trip (echoed by the target), ${rtt[PATHS[0]].length} iterations per path, median / p99:`);
-  for (const p of PATHS) console.log(`  ${LABEL[p]} ${med(rtt[p]).toFixed(1)} / ${pct(rtt[p], 0.99).toFixed(1)} us`);
+  for (const p of PATHS) console.log(`  ${LABEL[p]} ${med(rtt[p]).toFixed(1)} / ${pct(rtt[p], 0.99).toFixed(1)} us${gws[p] ? `  (gateway CPU ${(rttCpu[p] / rtt[p].length).toFixed(1)} us per round trip)` : ""}`);
   // per slice too: each slice's median over the other path's in the same slice (the load moves between slices)
   const slices = (a) => Array.from({ length: ROUNDS }, (_, r) => med(a.slice(r * Math.ceil(ITERS / ROUNDS), (r + 1) * Math.ceil(ITERS / ROUNDS))));
   for (const tp of TUNNELS) {
@@ -387,11 +439,12 @@ async function parent() {
     if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  (median): ${(med(rtt[tp]) / med(rtt.dgram)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.dgram)))}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   }
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
+  if (ab) console.log(`  ratio relayab/relay (median): ${(med(rtt.relayab) / med(rtt.relay)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relayab), slices(rtt.relay)))}   (the request poll at ${ab.on} us vs ${ab.off} us; goodput per round ${spread(ratios(good.relayab, good.relay))})`);
   if (has("relay", "relayws")) console.log(`  ratio relay/relayws (median): ${(med(rtt.relay) / med(rtt.relayws)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.relayws)))}   (softroce's WebSocket client vs ws)`);
   const u = gwStats.udp;
   if (relayStats?.relay) {
     const r = relayStats.relay;
-    console.log(`relay gateway: ${relayStats.counters.udpOut} datagrams out (${r.udpOut} by the relay thread in ${r.udpSendCalls} sendmmsg), ${relayStats.counters.udpIn} in (${r.udpIn} by the thread in ${r.udpReceiveCalls} recvmmsg); ${r.wakeups} thread wake-ups; punted to JS: ${r.puntedDatagrams} datagrams, ${r.puntedUdp} UDP datagrams, ${r.puntedFrames} frames; refused ${JSON.stringify(relayStats.counters.refused)}`);
+    console.log(`relay gateway: ${relayStats.counters.udpOut} datagrams out (${r.udpOut} by the relay thread in ${r.udpSendCalls} sendmmsg), ${relayStats.counters.udpIn} in (${r.udpIn} by the thread in ${r.udpReceiveCalls} recvmmsg); ${r.wakeups} thread wake-ups; answer-poll windows ${r.busyPolls} (${r.busyPollHits} answered, ${r.busyPollGated} gated), request-poll windows ${r.requestPolls} (${r.requestPollHits} saw the request, ${r.requestPollGated} gated); punted to JS: ${r.puntedDatagrams} datagrams, ${r.puntedUdp} UDP datagrams, ${r.puntedFrames} frames; refused ${JSON.stringify(relayStats.counters.refused)}`);
   }
   console.log(`gateway${gws.tunnel ? " (js)" : ""}: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls (busy polls ${u.polls}, ${u.pollHits} of them answered); ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
   if (process.env.BENCH_VERBOSE) console.log(`gateway event loop delay: max ${gwStats.loopMaxMs.toFixed(1)} ms, p99 ${gwStats.loopP99Ms.toFixed(1)} ms`);
@@ -418,11 +471,12 @@ async function parent() {
   if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}${tuns.relay ? `; relay client: drops ${JSON.stringify(tuns.relay.device.port.stats.drops)}` : ""}`);
 
-  for (const p of Object.keys(tuns)) tuns[p].device.close();
+  for (const tn of new Set(Object.values(tuns))) tn.device.close();
   for (const p of PATHS) if (!TUNNELS.includes(p)) clients[p].d.close();
   tc.send({ type: "exit" });
-  for (const p of Object.keys(gws)) gws[p].c.send({ type: "exit" });
-  await Promise.all([once(tc, "exit"), ...Object.values(gws).map((x) => once(x.c, "exit"))]);
+  const gwProcs = [...new Set(Object.values(gws).map((x) => x.c))];
+  for (const c of gwProcs) c.send({ type: "exit" });
+  await Promise.all([once(tc, "exit"), ...gwProcs.map((c) => once(c, "exit"))]);
 }
 
 // The stages of one traced round trip, in order; each takes the first mark of its kind at or after the previous stage's.
@@ -445,8 +499,9 @@ const RELAY_STAGES = [
   ["c.post", "client: postSend"],
   ["c.wsSend", "client: device + link, to ws.send"],
   ["r.tcpWake", "client send -> relay thread awake (write, wake-up)"],
-  ["r.tcpEnd", "relay: read, WebSocket + tunnel parse, checks, sendmmsg"],
-  ["t.recv", "relay sendmmsg -> target completion (wake-up, rx, device)"],
+  // not the relay turn's end: the target often completes before it (it runs on the other CPU from the
+  // relay's sendmmsg on), so that order would leave those round trips out; the turn is given apart
+  ["t.recv", "relay awake -> target completion (relay turn, wake-up, rx, device)"],
   ["t.sent", "target: echo postSend (send inline)"],
   ["r.udpEnd", "target send -> relay's write to the client done"],
   ["c.tcp", "relay write -> client TCP read (wake-up)"],
@@ -459,6 +514,7 @@ function hops(m, total, stages = STAGES, what = "tunnel") {
   const posts = m["c.post"] ?? [];
   const per = STAGES_.slice(1).map(() => []);
   let n = 0;
+  const missing = {}; // the first stage not found, for the round trips left out
   for (let i = 0; i < posts.length; i++) {
     const end = i + 1 < posts.length ? posts[i + 1] : Infinity;
     let t = posts[i];
@@ -470,7 +526,11 @@ function hops(m, total, stages = STAGES, what = "tunnel") {
       row.push(x);
       t = x;
     }
-    if (row.length !== STAGES_.length - 1) continue;
+    if (row.length !== STAGES_.length - 1) {
+      const k = STAGES_[row.length + 1][0];
+      missing[k] = (missing[k] ?? 0) + 1;
+      continue;
+    }
     // the last stage: the client's completion, from the iteration's measured total
     row[row.length - 1] = posts[i] + total[i] * 1000;
     let prev = posts[i];
@@ -478,7 +538,8 @@ function hops(m, total, stages = STAGES, what = "tunnel") {
     n++;
   }
   const q = (a, f) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * f))] ?? NaN; };
-  const lines = [`per-hop breakdown of ${n} of ${posts.length} traced ${what} round trips (median / p90 us; medians do not add up to the total's):`];
+  const left = Object.entries(missing).map(([k, c]) => `${c} without ${k}`).join(", ");
+  const lines = [`per-hop breakdown of ${n} of ${posts.length} traced ${what} round trips (median / p90 us; medians do not add up to the total's)${left ? `; left out: ${left}` : ""}:`];
   STAGES_.slice(1).forEach(([, label], j) => lines.push(`  ${label.padEnd(64)} ${q(per[j], 0.5).toFixed(1).padStart(7)} / ${q(per[j], 0.9).toFixed(1)}`));
   lines.push(`  ${"round trip".padEnd(64)} ${q(total, 0.5).toFixed(1).padStart(7)} / ${q(total, 0.9).toFixed(1)}`);
   return lines.join("\n");

@@ -23,7 +23,8 @@ const FLAGS: FlagSpec[] = [
   { name: "heartbeat", type: "int", min: 1, max: 3600, default: 30, valueName: "s", help: "ping interval" },
   { name: "log-rate", type: "int", min: 0, max: 1_000_000, default: 20, valueName: "n", help: "refusal log lines per second at most (the rest are counted and reported as suppressed)" },
   { name: "busy-poll", type: "int", min: 0, max: 2000, default: 0, valueName: "us", help: "native UDP side: after forwarding a request that is answered at once, poll this long for the answer instead of sleeping (holds a CPU; 0: off)" },
-  { name: "relay-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding a request that is answered at once, poll up to this long for the answer, yielding the CPU between polls, while most polls see it (default 300; 0: off)" },
+  { name: "relay-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding a request that is answered at once, poll up to this long for the answer, yielding the CPU between polls, while most polls see it (default 300; 0: off; env SOFTROCE_RELAY_POLL_US)" },
+  { name: "relay-request-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding an answer to a client, poll up to this long for the client's next request, yielding the CPU between polls, while most polls see it (default 0: off; env SOFTROCE_RELAY_REQUEST_POLL_US)" },
   { name: "relay", type: "string", choices: ["native", "js"], valueName: "native|js", help: "who forwards established sessions' packets: the addon's relay thread (native; the default when the addon is built) or the event loop (js)" },
   { name: "quiet", short: "q", type: "boolean", help: "no log lines" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
@@ -93,6 +94,7 @@ export function gatewayOptionsFromArgs(
     heartbeatMs: (flags.heartbeat as number) * 1000, logRate: flags["log-rate"] as number, quiet: flags.quiet === true,
     udpBusyPollUs: flags["busy-poll"] as number, relay: flags.relay as "native" | "js" | undefined,
     ...(flags["relay-poll"] === undefined ? {} : { relayBusyPollUs: flags["relay-poll"] as number }),
+    ...(flags["relay-request-poll"] === undefined ? {} : { relayRequestPollUs: flags["relay-request-poll"] as number }),
   };
 }
 

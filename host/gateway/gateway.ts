@@ -19,6 +19,7 @@ import {
 import { gidToAddress } from "../core/net/index.js";
 import { WireCodec } from "../core/wire/index.js";
 import { coreModule } from "../node/wasm-source.js";
+import { envInteger } from "../node/env.js";
 import { openGatewayUdp, type GatewayUdp } from "./udp-side.js";
 import { AddressCheckCache, AddressPolicy } from "./address-policy.js";
 import { RoceShape, type OpcodeShape } from "./roce-shape.js";
@@ -99,6 +100,15 @@ export interface GatewayOptions {
    */
   relayBusyPollUs?: number;
   /**
+   * Native relay, the request poll: after its thread sent an answer to a client (a datagram that is not
+   * a bare ACK: the client reacts to it at once), it polls its sockets up to this many µs for that
+   * client's next datagram that is not a bare ACK instead of sleeping, yielding the CPU between polls;
+   * only while most of that client's request windows see it (0..10000; default 0: off; env
+   * SOFTROCE_RELAY_REQUEST_POLL_US where this option is absent; docs/TUNNEL.md, "The native relay").
+   * With the answer poll it keeps the thread awake across a ping-pong's whole round trip.
+   */
+  relayRequestPollUs?: number;
+  /**
    * Who forwards an established session's packets: "native", the addon's relay thread (the
    * session's TCP socket and the UDP socket's receive handed to it; JS keeps the handshake,
    * policy decisions, refusals, close); "js", the event loop through `ws`. Default "native" when
@@ -124,7 +134,15 @@ const DEFAULTS = {
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
   logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0, relayBusyPollUs: 300,
+  relayRequestPollUs: 0,
 } as const;
+
+/** The relay's poll windows from the environment (SOFTROCE_RELAY_POLL_US, SOFTROCE_RELAY_REQUEST_POLL_US), those set. */
+function pollsFromEnv(): Partial<GatewayOptions> {
+  const answer = envInteger("SOFTROCE_RELAY_POLL_US", 0, 10000, "µs");
+  const request = envInteger("SOFTROCE_RELAY_REQUEST_POLL_US", 0, 10000, "µs");
+  return { ...(answer === undefined ? {} : { relayBusyPollUs: answer }), ...(request === undefined ? {} : { relayRequestPollUs: request }) };
+}
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
 export type RefusalReason =
@@ -278,7 +296,7 @@ export class Gateway {
     private readonly shape: RoceShape,
     readonly udpPort: number,
   ) {
-    this.o = { ...DEFAULTS, ...o } as typeof this.o;
+    this.o = { ...DEFAULTS, ...pollsFromEnv(), ...o } as typeof this.o;
     this.policy = new AddressPolicy(o.allow ?? []);
     this.dstCheck = new AddressCheckCache(this.policy);
     this.srcCheck = new AddressCheckCache(this.policy);
@@ -323,7 +341,7 @@ export class Gateway {
 
   /** Starts the HTTP and UDP listeners; resolves when both listen. */
   static async start(options: GatewayOptions = {}): Promise<Gateway> {
-    const o = { ...DEFAULTS, ...options };
+    const o = { ...DEFAULTS, ...pollsFromEnv(), ...options };
     if (!isIPv4(o.udpAddress) && !isIPv6(o.udpAddress)) throw new TypeError(`not an IPv4 or IPv6 address: ${o.udpAddress}`);
     if (o.qpnStart < 2 || o.qpnCount < 1 || o.qpnStart + o.qpnCount * o.maxClients > 0x1000000) {
       throw new RangeError(`QPN ranges ${o.qpnStart} + ${o.maxClients} × ${o.qpnCount} do not fit in 24 bits`);
@@ -336,6 +354,9 @@ export class Gateway {
     }
     if (!Number.isInteger(o.relayBusyPollUs) || o.relayBusyPollUs < 0 || o.relayBusyPollUs > 10000) {
       throw new RangeError(`relayBusyPollUs ${o.relayBusyPollUs}: whole µs, 0..10000`);
+    }
+    if (!Number.isInteger(o.relayRequestPollUs) || o.relayRequestPollUs < 0 || o.relayRequestPollUs > 10000) {
+      throw new RangeError(`relayRequestPollUs ${o.relayRequestPollUs}: whole µs, 0..10000`);
     }
     if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
       throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
@@ -397,6 +418,7 @@ export class Gateway {
         // JS sees every conversation at least this often, so its bindings' clocks run as on its own path
         approvalMs: Math.max(1, Math.min(5000, Math.floor(o.bindingIdleMs / 4))),
         busyPollUs: o.relayBusyPollUs,
+        requestPollUs: o.relayRequestPollUs,
       },
       this.shape.relayTable(),
       this.onRelayEvent,

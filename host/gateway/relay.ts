@@ -49,6 +49,12 @@ export interface RelayOptions {
    * session's windows see their answer (relay.c relay_main; 0..10000; 0 or absent: off)
    */
   busyPollUs?: number;
+  /**
+   * the request poll: after a turn that sent an answer (not a bare ACK) to a client, poll for that
+   * client's next datagram that is not a bare ACK up to this many µs, while most of its request windows
+   * see one (0..10000; 0 or absent: off)
+   */
+  requestPollUs?: number;
 }
 
 export interface RelaySessionInfo {
@@ -63,6 +69,10 @@ export interface RelaySessionInfo {
   busyPolls: number;
   busyPollHits: number;
   busyPollGated: number;
+  /** this session's request-poll windows: opened (or joined), seen the client's next request, held back by its gate */
+  requestPolls: number;
+  requestPollHits: number;
+  requestPollGated: number;
 }
 
 export interface RelayStats {
@@ -89,6 +99,12 @@ export interface RelayStats {
   busyPolls: number;
   busyPollHits: number;
   busyPollGated: number;
+  /** request-poll windows opened (relayRequestPollUs), those that saw the client's next request, and those the gate held back */
+  requestPolls: number;
+  requestPollHits: number;
+  requestPollGated: number;
+  /** windows (of either poll) ended because a yield between polls came back after a whole window: the CPU was wanted elsewhere */
+  pollsLate: number;
   sessions: number;
 }
 
@@ -105,6 +121,10 @@ export interface RelayHandle {
   resume(slot: number, id: number, tx: number, rx: number): void;
   /** the answer-poll window from now on (µs, 0..10000; 0: off) */
   busyPoll(us: number): void;
+  /** the request-poll window from now on (µs, 0..10000; 0: off) */
+  requestPoll(us: number): void;
+  /** fault injection (tests): each yield between polls also sleeps this long (µs, 0..1000000; 0: off), as when CPU hogs take the CPU */
+  slowYield(us: number): void;
   /** record up to `cap` forwarding turns from now on (0: stop): for a bench's per-hop breakdown */
   trace(cap: number): void;
   /** the turns recorded, 5 fields each: wake and end (CLOCK_MONOTONIC ns, process.hrtime's), what woke it (1 TCP, 2 UDP), datagrams out, frames out */

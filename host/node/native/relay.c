@@ -62,6 +62,8 @@
 #define RX_BUDGET 8
 #define APPROVALS 256
 #define EVENT_QUEUE_MAX (8u << 20)
+/* the longest poll window (µs) */
+#define POLL_MAX_US 10000
 
 /* Event kinds delivered to JS (host/gateway/relay.ts RelayEvent). */
 enum { EV_END = 0, EV_FRAME = 1, EV_DATAGRAM = 2, EV_UDP = 3, EV_CLOSED = 4, EV_PONG = 5, EV_WS_ERROR = 6, EV_PING = 7 };
@@ -100,8 +102,43 @@ typedef struct event {
   uint8_t bytes[];
 } event;
 
+/* The two polls (relay_main): the answer poll waits for the peer's answer to a client's request, the
+   request poll for the client's next request after its answer went to it. Counters are per kind. */
+enum { POLL_ANSWER = 0, POLL_REQUEST = 1, POLL_KINDS = 2 };
+
 typedef struct {
-  uint64_t frames_in, frames_out, bytes_in, bytes_out, dropped, last_active, polls, poll_hits, poll_gated;
+  uint64_t polls[POLL_KINDS], hits[POLL_KINDS], gated[POLL_KINDS];
+} poll_stats;
+
+/*
+ * A poll's hit-rate gate (one per session and kind): the hit rate of its last windows (an EWMA in
+ * 1/GATE_ONE); under GATE_MIN only every GATE_PROBE-th window opens (to see whether the waited-for
+ * frames come back in time again). Self-contained (no relay or session inside), so that it can move
+ * to a header shared with the datapath's poll.
+ */
+#define GATE_ONE 256
+#define GATE_MIN 96
+#define GATE_PROBE 16
+typedef struct {
+  uint32_t rate, skips;
+} hit_gate;
+static inline void hit_gate_init(hit_gate *g) {
+  g->rate = GATE_ONE;
+  g->skips = 0;
+}
+/* Whether the next window opens: always while most windows hit, else every GATE_PROBE-th. */
+static inline int hit_gate_open(hit_gate *g) {
+  if (g->rate >= GATE_MIN) return 1;
+  if (++g->skips < GATE_PROBE) return 0;
+  g->skips = 0;
+  return 1;
+}
+/* A window ended with what it waited for (hit) or not. */
+static inline void hit_gate_note(hit_gate *g, int hit) { g->rate = (g->rate * 7 + (hit ? GATE_ONE : 0)) / 8; }
+
+typedef struct {
+  uint64_t frames_in, frames_out, bytes_in, bytes_out, dropped, last_active;
+  poll_stats poll;
 } sess_stats;
 
 typedef struct session {
@@ -124,30 +161,29 @@ typedef struct session {
   int close_sent; /* 1: our close frame queued; 2: the client's received (ours answered) */
   int close_deferred; /* a protocol error came while JS held earlier frames: JS sends the close after them (closeSession) */
   int close_code, discard;
-  /* the answer poll, per session (relay_main): this turn sent a request that asks for an answer
-     (`asked`, the session is on the turn's ask list); a window waits for its answer (`polling`, on the
-     window's list: `listed`); the hit rate of its last windows (an EWMA in 1/GATE_ONE) and the windows
-     held back since the last that opened */
-  int asked, polling, listed;
-  uint32_t gate, gate_skips;
+  /* the polls, per session (relay_main): this turn sent a request that asks for an answer, or an
+     answer went to the client (`join`: JOIN_* bits, the session is on the turn's join list); a window
+     waits for the peer's answer or the client's next request (`polling`: 1 + the POLL_* kind, on the
+     window's list: `listed`); each kind's gate */
+  int join, polling, listed;
+  hit_gate gate[POLL_KINDS];
   sess_stats st;
   approval tx[APPROVALS], rx[APPROVALS];
 } session;
 
 typedef struct {
   uint64_t udp_out, udp_in, udp_send_errors, udp_send_calls, udp_recv_calls, punts_tx, punts_rx, punts_frames, backlog_drops,
-      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events, polls, poll_hits, poll_gated;
+      queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events;
+  poll_stats poll;
+  uint64_t poll_late; /* windows ended by a yield that came back after a whole window (relay_main) */
 } relay_stats;
+
+/* session.join: what the session's turn asks of the windows (poll_join) */
+enum { JOIN_ANSWER = 1, JOIN_REQUEST = 2 };
 
 /* Per-opcode flags in the shape table's second row (host/gateway/roce-shape.ts RelayOp is their one
    home; relayOpFlags() gives these back and a test compares them). */
 enum { OPF_PAYLOAD = 1, OPF_REQ = 2, OPF_ANSWERED = 4, OPF_ACK_ONLY = 8 };
-
-/* The answer poll's gate, one per session: the hit rate of its last windows (an EWMA in 1/256), under
-   GATE_MIN only every GATE_PROBE-th window opens (to see whether answers come back in time again). */
-#define GATE_ONE 256
-#define GATE_MIN 96
-#define GATE_PROBE 16
 
 typedef struct relay {
   napi_env env;
@@ -156,14 +192,17 @@ typedef struct relay {
   pthread_t thread;
   pthread_mutex_t mu;
   int thread_started, stop, closed, epfd, wakefd, udp_fd, family;
-  /* the answer poll: after a turn that sent a client's request its peer answers at once, poll for the
-     answer this long before blocking (0: never); see relay_main */
-  volatile uint32_t busy_poll_us;
-  /* the answer poll's sessions (slots, max_clients each): those that asked in this turn, and those the
-     open window (until poll_until, µs) serves; poll_live of them still wait for their answer */
-  uint32_t *ask_list, *poll_list;
-  uint32_t ask_n, poll_n, poll_live;
+  /* the polls' windows (µs; 0: that poll off), by POLL_* kind: after a turn that sent a client's request
+     its peer answers at once, poll for the answer this long before blocking; after a turn that sent an
+     answer to a client, poll this long for the client's next request; see relay_main */
+  volatile uint32_t poll_us[POLL_KINDS];
+  /* the polls' sessions (slots, max_clients each): those whose turn asks to join a window, and those the
+     open window (until poll_until, µs) serves; poll_live of them still wait */
+  uint32_t *join_list, *poll_list;
+  uint32_t join_n, poll_n, poll_live;
   uint64_t poll_until;
+  uint32_t poll_len; /* the longest window (µs) that opened or made longer the open one */
+  volatile uint32_t slow_yield_us; /* fault injection (tests): each yield between polls also sleeps this long */
   /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
   uint64_t *trace;
   uint32_t trace_cap, trace_n;
@@ -558,9 +597,33 @@ static void udp_send_batch(relay *r) {
   r->tx_n = 0;
 }
 
+/* The session's turn asks to join a window (JOIN_* bits), at the turn's end (poll_join). Lock held. */
+static void join_window(relay *r, session *s, int bits) {
+  if (!s->join) r->join_list[r->join_n++] = (uint32_t)(s - r->sess);
+  s->join |= bits;
+}
+
+/* A window of kind `kind` ended for the session: with what it waited for (hit) or not. Lock held. */
+static void poll_note(relay *r, session *s, int kind, int hit) {
+  hit_gate_note(&s->gate[kind], hit);
+  if (hit) {
+    r->st.poll.hits[kind]++;
+    s->st.poll.hits[kind]++;
+  }
+}
+
+/* The session's wait ends with what it waited for. Lock held. */
+static void poll_hit(relay *r, session *s) {
+  poll_note(r, s, s->polling - 1, 1);
+  s->polling = 0;
+  r->poll_live--;
+}
+
 /* One datagram from the client: record header `rec` (DATA header or BATCH record), payload. */
 static void from_client(relay *r, session *s, const uint8_t *rec, const uint8_t *payload, uint32_t len) {
   const tunnel_consts *k = &r->k;
+  /* the client reacted to its answer (anything but a bare ACK, forwarded here or punted): the request poll's hit */
+  if (s->polling == 1 + POLL_REQUEST && !(r->op_flags[payload[0]] & OPF_ACK_ONLY)) poll_hit(r, s);
   if (be32(rec + k->ip_id_off) != 0) return punt_datagram(r, s, PUNT_DECIDE, rec, payload, len);
   if (!take_tokens(r, s, len)) return punt_datagram(r, s, PUNT_RATE, rec, payload, len);
   if (s->tx_punted != s->tx_acked) return punt_datagram(r, s, PUNT_DECIDE, rec, payload, len);
@@ -589,10 +652,7 @@ static void from_client(relay *r, session *s, const uint8_t *rec, const uint8_t 
   h->msg_iovlen = 1;
   r->tx_n++;
   uint8_t f = r->op_flags[payload[0]];
-  if ((f & OPF_REQ) && ((payload[8] & 0x80) || (f & OPF_ANSWERED)) && !s->asked) { /* AckReq, a READ, an atomic */
-    s->asked = 1;
-    r->ask_list[r->ask_n++] = (uint32_t)(s - r->sess);
-  }
+  if ((f & OPF_REQ) && ((payload[8] & 0x80) || (f & OPF_ANSWERED))) join_window(r, s, JOIN_ANSWER); /* AckReq, a READ, an atomic */
 }
 
 /* The whole message goes to JS (it gives the error, or reads the kind). */
@@ -926,15 +986,6 @@ static void to_client(relay *r, session *s, const uint8_t gid[16], uint32_t port
   s->dirty = 1;
 }
 
-/* A session's window ended: with its answer (hit) or not; moves its hit rate. Lock held. */
-static void gate_note(relay *r, session *s, int hit) {
-  s->gate = (s->gate * 7 + (hit ? GATE_ONE : 0)) / 8;
-  if (hit) {
-    r->st.poll_hits++;
-    s->st.poll_hits++;
-  }
-}
-
 static void udp_receive(relay *r) {
   for (int round = 0; round < RX_BUDGET; round++) {
     for (int i = 0; i < RX_BATCH; i++) {
@@ -973,10 +1024,9 @@ static void udp_receive(relay *r) {
         continue;
       }
       r->st.udp_in++;
-      if (s->polling && !(r->op_flags[p[0]] & OPF_ACK_ONLY)) { /* its answer: the window saw it */
-        s->polling = 0;
-        r->poll_live--;
-        gate_note(r, s, 1);
+      if (!(r->op_flags[p[0]] & OPF_ACK_ONLY)) { /* an answer: the window saw it; the client will react */
+        if (s->polling == 1 + POLL_ANSWER) poll_hit(r, s);
+        join_window(r, s, JOIN_REQUEST);
       }
       to_client(r, s, gid, port, p, len);
     }
@@ -994,80 +1044,113 @@ static void udp_receive(relay *r) {
 
 /* ---------- the thread ---------- */
 
-/* Whether the session's next answer poll opens: always while most of its windows saw their answer,
-   else every GATE_PROBE-th. Lock held. */
-static int gate_open(relay *r, session *s) {
-  if (s->gate >= GATE_MIN) return 1;
-  if (++s->gate_skips < GATE_PROBE) {
-    r->st.poll_gated++;
-    s->st.poll_gated++;
-    return 0;
-  }
-  s->gate_skips = 0;
-  return 1;
+/* Whether the session's next window of `kind` opens (its gate); counted when held back. Lock held. */
+static int gate_open(relay *r, session *s, int kind) {
+  if (hit_gate_open(&s->gate[kind])) return 1;
+  r->st.poll.gated[kind]++;
+  s->st.poll.gated[kind]++;
+  return 0;
 }
 
-/* After a turn: each session that asked for an answer joins the window (opened, or made longer, to
-   `window` µs from now) unless it already waits in it or its gate holds it back. Lock held. */
-static void poll_join(relay *r, uint32_t window) {
-  uint64_t until = 0;
-  for (uint32_t i = 0; i < r->ask_n; i++) {
-    session *s = &r->sess[r->ask_list[i]];
-    s->asked = 0;
-    if (!window || s->state == S_FREE || s->polling || !gate_open(r, s)) continue;
-    s->polling = 1;
-    if (!s->listed) { /* answered earlier in this window, it is listed already */
-      s->listed = 1;
-      r->poll_list[r->poll_n++] = r->ask_list[i];
+/*
+ * After a turn: each session on the join list waits in the window (opened, or made longer, to its
+ * kind's length from now) — for the answer when it asked for one (that wait comes first: its request
+ * is the latest), else for the client's next request after an answer went to it — unless that poll is
+ * off or its gate holds it back. A session already waiting for an answer keeps waiting; one waiting
+ * for a request whose answer went on (a later packet of it) waits on from now. Lock held.
+ */
+static void poll_join(relay *r) {
+  uint64_t now = 0;
+  for (uint32_t i = 0; i < r->join_n; i++) {
+    session *s = &r->sess[r->join_list[i]];
+    int kind = s->join & JOIN_ANSWER ? POLL_ANSWER : POLL_REQUEST;
+    s->join = 0;
+    uint32_t window = r->poll_us[kind];
+    if (!window || s->state == S_FREE || s->polling == 1 + POLL_ANSWER) continue;
+    if (!s->polling) {
+      if (!gate_open(r, s, kind)) continue;
+      s->polling = 1 + kind;
+      if (!s->listed) { /* served earlier in this window, it is listed already */
+        s->listed = 1;
+        r->poll_list[r->poll_n++] = r->join_list[i];
+      }
+      r->poll_live++;
+      r->st.poll.polls[kind]++;
+      s->st.poll.polls[kind]++;
     }
-    r->poll_live++;
-    r->st.polls++;
-    s->st.polls++;
-    if (!until) until = now_us() + window;
+    if (!now) now = now_us();
+    if (now + window > r->poll_until) r->poll_until = now + window;
+    if (window > r->poll_len) r->poll_len = window;
   }
-  r->ask_n = 0;
-  if (until > r->poll_until) r->poll_until = until;
+  r->join_n = 0;
 }
 
-/* The window ended (every session's answer came, or its time ran out): the sessions still waiting
-   missed theirs. Lock held. */
+/* The window ended (every session got what it waited for, or the time ran out): the sessions still
+   waiting missed it. Lock held. */
 static void poll_end(relay *r) {
   for (uint32_t i = 0; i < r->poll_n; i++) {
     session *s = &r->sess[r->poll_list[i]];
     s->listed = 0;
     if (!s->polling) continue;
+    poll_note(r, s, s->polling - 1, 0);
     s->polling = 0;
-    gate_note(r, s, 0);
   }
   r->poll_n = r->poll_live = 0;
   r->poll_until = 0;
+  r->poll_len = 0;
 }
 
 /*
  * The thread: epoll_wait, then the ready sockets under the lock.
  *
- * The answer poll (busy_poll_us): in a round trip the thread sleeps twice, waiting for the peer's
- * answer and for the client's next request, and each wake-up is a hop's latency (on an idle vCPU that
- * halted, tens of µs). After a turn that sent a client's request its peer answers at once (AckReq set,
- * a READ, an atomic), the thread polls instead (epoll_wait with no timeout over all its descriptors,
- * sched_yield between polls so that a runnable thread on this CPU — the target, the client — is not
- * kept off it) until each session that asked got a datagram that is not a bare ACK, or the window
- * ends. The gate is the session's own: a session's request opens (or joins, making it longer) a window
- * only while most of that session's recent windows saw their answer in time (an EWMA of hits; under
- * it, every GATE_PROBE-th still opens, to notice when answers come back in time again), so a client
- * whose peer never answers stops polling without holding back the others.
+ * The polls: in a round trip the thread sleeps twice, waiting for the peer's answer and for the
+ * client's next request, and each wake-up is a hop's latency (on an idle vCPU that halted, tens of
+ * µs). So after some turns the thread polls instead (epoll_wait with no timeout over all its
+ * descriptors, sched_yield between polls so that a runnable thread on this CPU — the target, the
+ * client — is not kept off it) until what it waits for came or the window ends:
+ *  - the answer poll (poll_us[POLL_ANSWER]): after a turn that sent a client's request its peer
+ *    answers at once (AckReq set, a READ, an atomic), for a datagram toward that client that is not a
+ *    bare ACK;
+ *  - the request poll (poll_us[POLL_REQUEST]): after a turn that sent such a datagram (an answer) to
+ *    a client, which reacts to it at once, for that client's next datagram that is not a bare ACK.
+ * Together they cover the whole round trip of a ping-pong: answer, then next request, then answer.
+ * One window serves every waiting session (it ends when each got what it waited for, or at the latest
+ * deadline); the gates are each session's own, one per kind: a session's turn opens (or joins,
+ * making it longer) a window only while most of that session's recent windows of that kind saw what
+ * they waited for (an EWMA of hits; under it, every GATE_PROBE-th still opens, to notice when they
+ * come in time again), so a client whose peer never answers, or that does not send again, stops
+ * polling without holding back the others.
  */
 static void *relay_main(void *arg) {
   relay *r = arg;
   pthread_setname_np(pthread_self(), "softroce-relay");
   struct epoll_event evs[64];
   for (;;) {
-    int n;
+    int n, blocked = 0;
     if (r->poll_until) { /* read without locking: only this thread writes it */
       n = epoll_wait(r->epfd, evs, 64, 0);
-      if (n == 0) {
-        if (now_us() < r->poll_until) {
+      uint64_t t = now_us();
+      if (n > 0 && t >= r->poll_until) {
+        /* the window is over (the thread was away past its end): what came is not in time */
+        pthread_mutex_lock(&r->mu);
+        poll_end(r);
+        pthread_mutex_unlock(&r->mu);
+      } else if (n == 0) {
+        if (t < r->poll_until) {
           sched_yield();
+          if (r->slow_yield_us) { /* a CPU taken by others, injected */
+            struct timespec d = {.tv_sec = r->slow_yield_us / 1000000, .tv_nsec = (long)(r->slow_yield_us % 1000000) * 1000};
+            nanosleep(&d, NULL);
+          }
+          if (now_us() - t < r->poll_len) continue;
+          /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build), and
+             what came meanwhile waited for the scheduler (a tick, ms) where a thread asleep in epoll is
+             woken at once. The window ends, a miss for every session in it (whatever came is taken
+             next, by a blocking wait that returns at once), so under such load the gates close. */
+          pthread_mutex_lock(&r->mu);
+          r->st.poll_late++;
+          poll_end(r);
+          pthread_mutex_unlock(&r->mu);
           continue;
         }
         pthread_mutex_lock(&r->mu);
@@ -1075,14 +1158,16 @@ static void *relay_main(void *arg) {
         pthread_mutex_unlock(&r->mu);
         continue;
       }
-    } else
+    } else {
       n = epoll_wait(r->epfd, evs, 64, -1);
+      blocked = 1;
+    }
     pthread_mutex_lock(&r->mu);
     if (r->stop) {
       pthread_mutex_unlock(&r->mu);
       return NULL;
     }
-    if (!r->poll_until) r->st.wakeups++;
+    if (blocked) r->st.wakeups++;
     uint64_t fwd = r->st.udp_out + r->st.frames_out;
     uint64_t t_wake = r->trace ? now_ns() : 0, udp0 = r->st.udp_out, fr0 = r->st.frames_out;
     uint32_t woke = 0;
@@ -1116,7 +1201,7 @@ static void *relay_main(void *arg) {
       t[4] = r->st.frames_out - fr0;
     }
     if (r->poll_until && !r->poll_live) poll_end(r); /* every session in the window has its answer */
-    if (r->ask_n) poll_join(r, r->busy_poll_us);
+    if (r->join_n) poll_join(r);
     pthread_mutex_unlock(&r->mu);
   }
 }
@@ -1128,7 +1213,7 @@ static int get_u32_prop(napi_env env, napi_value o, const char *name, uint32_t *
   bool has;
   if (napi_has_named_property(env, o, name, &has) != napi_ok || !has) return -1;
   if (napi_get_named_property(env, o, name, &v) != napi_ok) return -1;
-  return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
+  return nu_get_u32(env, v, out) ? 0 : -1;
 }
 static int get_f64_prop(napi_env env, napi_value o, const char *name, double *out) {
   napi_value v;
@@ -1194,7 +1279,7 @@ static void relay_finalize(napi_env env, void *data, void *hint) {
   relay_shutdown(r);
   pthread_mutex_destroy(&r->mu);
   free(r->sess);
-  free(r->ask_list);
+  free(r->join_list);
   free(r->poll_list);
   free(r->rx_buf);
   free(r);
@@ -1240,12 +1325,17 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
                k->ip_id_off + 4 > k->data_header || k->batch_header != 4 || k->min_payload < 16))
     bad = "Relay constants: a DATA header and a BATCH record must share one layout of at most 32 bytes";
   if (!bad && (family != 4 && family != 6)) bad = "Relay options: family is 4 or 6";
-  uint32_t busy = 0;
-  bool has_busy = false;
-  if (!bad && napi_has_named_property(env, argv[0], "busyPollUs", &has_busy) == napi_ok && has_busy &&
-      (get_u32_prop(env, argv[0], "busyPollUs", &busy) || busy > 10000))
-    bad = "Relay options: busyPollUs is 0..10000";
-  r->busy_poll_us = busy;
+  /* the polls' windows, optional (absent: off) */
+  static const char *const poll_opt[POLL_KINDS] = {"busyPollUs", "requestPollUs"};
+  static const char *const poll_bad[POLL_KINDS] = {"Relay options: busyPollUs is 0..10000", "Relay options: requestPollUs is 0..10000"};
+  for (int i = 0; i < POLL_KINDS; i++) {
+    uint32_t us = 0;
+    bool has = false;
+    if (!bad && napi_has_named_property(env, argv[0], poll_opt[i], &has) == napi_ok && has &&
+        (get_u32_prop(env, argv[0], poll_opt[i], &us) || us > POLL_MAX_US))
+      bad = poll_bad[i];
+    r->poll_us[i] = us;
+  }
   if (!bad && (r->max_clients == 0 || r->max_clients > 65536 || r->qpn_count == 0 || r->max_roce < 16 || r->max_roce > 65535 ||
                r->max_ws < k->data_header + r->max_roce || r->max_ws > (64u << 20)))
     bad = "Relay options: out of range";
@@ -1277,7 +1367,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   r->udp_fd = (int)fd;
   r->family = (int)family;
   r->sess = calloc(r->max_clients, sizeof(session));
-  r->ask_list = calloc(r->max_clients, sizeof(uint32_t));
+  r->join_list = calloc(r->max_clients, sizeof(uint32_t));
   r->poll_list = calloc(r->max_clients, sizeof(uint32_t));
   r->rx_slot = ((size_t)r->max_roce + 8 + 7) & ~(size_t)7;
   r->rx_buf = malloc(r->rx_slot * RX_BATCH);
@@ -1288,14 +1378,14 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   struct epoll_event eu = {.events = EPOLLIN, .data.u64 = TAG_UDP};
   napi_value name;
   napi_create_string_utf8(env, "softroce relay", NAPI_AUTO_LENGTH, &name);
-  if (!r->sess || !r->ask_list || !r->poll_list || !r->rx_buf || r->epfd < 0 || r->wakefd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &ev) ||
+  if (!r->sess || !r->join_list || !r->poll_list || !r->rx_buf || r->epfd < 0 || r->wakefd < 0 || epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &ev) ||
       epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->udp_fd, &eu) ||
       napi_create_threadsafe_function(env, argv[3], NULL, name, 0, 1, NULL, NULL, r, call_js, &r->tsfn) != napi_ok) {
     int e = errno;
     if (r->epfd >= 0) close(r->epfd);
     if (r->wakefd >= 0) close(r->wakefd);
     free(r->sess);
-    free(r->ask_list);
+    free(r->join_list);
     free(r->poll_list);
     free(r->rx_buf);
     free(r);
@@ -1311,7 +1401,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
     close(r->epfd);
     close(r->wakefd);
     free(r->sess);
-    free(r->ask_list);
+    free(r->join_list);
     free(r->poll_list);
     free(r->rx_buf);
     free(r);
@@ -1330,8 +1420,8 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   relay *r = this_relay(env, info, &argc, argv);
   if (!r) return NULL;
   uint32_t fd, slot, id, version;
-  if (argc < 4 || napi_get_value_uint32(env, argv[0], &fd) != napi_ok || napi_get_value_uint32(env, argv[1], &slot) != napi_ok ||
-      napi_get_value_uint32(env, argv[2], &id) != napi_ok || napi_get_value_uint32(env, argv[3], &version) != napi_ok) {
+  if (argc < 4 || !nu_get_u32(env, argv[0], &fd) || !nu_get_u32(env, argv[1], &slot) ||
+      !nu_get_u32(env, argv[2], &id) || !nu_get_u32(env, argv[3], &version)) {
     napi_throw_type_error(env, NULL, "adopt(fd, slot, id, version, initialBytes?)");
     return NULL;
   }
@@ -1368,10 +1458,12 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   int one = 1;
   setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t gen = s->gen;
-  int listed = s->listed; /* the slot stays on the open window's list (once) */
+  /* the slot stays on the open window's list and the turn's join list (once each) */
+  int listed = s->listed, join = s->join;
   memset(s, 0, offsetof(session, tx));
   s->listed = listed;
-  s->gate = GATE_ONE;
+  s->join = join;
+  for (int i = 0; i < POLL_KINDS; i++) hit_gate_init(&s->gate[i]);
   memset(s->tx, 0, sizeof s->tx);
   memset(s->rx, 0, sizeof s->rx);
   s->gen = gen + 1;
@@ -1413,7 +1505,7 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
 }
 
 static int slot_id(napi_env env, napi_value *argv, size_t argc, uint32_t *slot, uint32_t *id) {
-  return argc >= 2 && napi_get_value_uint32(env, argv[0], slot) == napi_ok && napi_get_value_uint32(env, argv[1], id) == napi_ok ? 0 : -1;
+  return argc >= 2 && nu_get_u32(env, argv[0], slot) && nu_get_u32(env, argv[1], id) ? 0 : -1;
 }
 
 /*
@@ -1443,7 +1535,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   uint8_t *d;
   size_t l;
   if (get_bytes(env, argv[2], &d, &l)) return nu_throw_type(env, usage);
-  if (argc >= 4) napi_get_value_uint32(env, argv[3], &op);
+  if (argc >= 4 && !nu_get_u32(env, argv[3], &op)) op = 0; /* not a whole number: refused below */
   if (op != 1 && op != 2 && op != 9 && op != 10) {
     napi_throw_range_error(env, NULL, "send: opcode 1, 2, 9 or 10");
     return NULL;
@@ -1476,7 +1568,7 @@ static napi_value js_close_session(napi_env env, napi_callback_info info) {
   if (!r) return NULL;
   char reason[124];
   size_t rl = 0;
-  if (argc >= 3) napi_get_value_uint32(env, argv[2], &code);
+  if (argc >= 3 && (!nu_get_u32(env, argv[2], &code) || code > 0xffff)) return nu_throw_range(env, "close: code is a whole number 0..65535");
   if (argc >= 4) napi_get_value_string_utf8(env, argv[3], reason, sizeof reason, &rl);
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
@@ -1516,9 +1608,9 @@ static napi_value js_approve(napi_env env, napi_callback_info info) {
   if (!r) return NULL;
   uint8_t *g;
   size_t gl;
-  if (napi_get_value_uint32(env, argv[2], &dir) != napi_ok || get_bytes(env, argv[3], &g, &gl) ||
-      napi_get_value_uint32(env, argv[4], &at) != napi_ok || napi_get_value_uint32(env, argv[5], &port) != napi_ok ||
-      napi_get_value_uint32(env, argv[6], &qpn) != napi_ok || (size_t)at + 16 > gl)
+  if (!nu_get_u32(env, argv[2], &dir) || get_bytes(env, argv[3], &g, &gl) ||
+      !nu_get_u32(env, argv[4], &at) || !nu_get_u32(env, argv[5], &port) ||
+      !nu_get_u32(env, argv[6], &qpn) || (size_t)at + 16 > gl)
     return nu_throw_type(env, usage);
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
@@ -1535,7 +1627,7 @@ static napi_value js_revoke(napi_env env, napi_callback_info info) {
   uint32_t slot, id, qpn;
   relay *r = session_call(env, info, argv, &argc, 3, usage, &slot, &id);
   if (!r) return NULL;
-  if (napi_get_value_uint32(env, argv[2], &qpn) != napi_ok) return nu_throw_type(env, usage);
+  if (!nu_get_u32(env, argv[2], &qpn)) return nu_throw_type(env, usage);
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
   if (s)
@@ -1553,7 +1645,7 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
   uint32_t slot, id, tx, rx;
   relay *r = session_call(env, info, argv, &argc, 4, usage, &slot, &id);
   if (!r) return NULL;
-  if (napi_get_value_uint32(env, argv[2], &tx) != napi_ok || napi_get_value_uint32(env, argv[3], &rx) != napi_ok)
+  if (!nu_get_u32(env, argv[2], &tx) || !nu_get_u32(env, argv[3], &rx))
     return nu_throw_type(env, usage);
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
@@ -1565,19 +1657,42 @@ static napi_value js_resume(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
-/* busyPoll(us): the answer poll's window from now on (0..10000 µs; 0: off). */
-static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
+/* The relay of a method whose one argument is a whole number 0..max (into *out); NULL with a RangeError `usage` otherwise. */
+static relay *relay_u32_call(napi_env env, napi_callback_info info, uint32_t max, const char *usage, uint32_t *out) {
   size_t argc = 1;
   napi_value argv[1];
   relay *r = this_relay(env, info, &argc, argv);
   if (!r) return NULL;
-  uint32_t us;
-  if (argc < 1 || napi_get_value_uint32(env, argv[0], &us) != napi_ok || us > 10000) {
-    napi_throw_range_error(env, NULL, "busyPoll(us): 0..10000");
+  if (argc < 1 || !nu_get_u32(env, argv[0], out) || *out > max) {
+    napi_throw_range_error(env, NULL, usage);
     return NULL;
   }
-  r->busy_poll_us = us;
+  return r;
+}
+
+/* A poll's window from now on (0..POLL_MAX_US µs; 0: off); `usage` names the method. */
+static napi_value set_poll(napi_env env, napi_callback_info info, int kind, const char *usage) {
+  uint32_t us;
+  relay *r = relay_u32_call(env, info, POLL_MAX_US, usage, &us);
+  if (!r) return NULL;
+  r->poll_us[kind] = us;
   return nu_undefined(env);
+}
+
+/* slowYield(us): fault injection for tests — each yield between polls also sleeps this long (0..1000000 µs; 0: off),
+   as when threads that do not sleep take the CPU. */
+static napi_value js_slow_yield(napi_env env, napi_callback_info info) {
+  uint32_t us;
+  relay *r = relay_u32_call(env, info, 1000000, "slowYield(us): 0..1000000", &us);
+  if (!r) return NULL;
+  r->slow_yield_us = us;
+  return nu_undefined(env);
+}
+
+/* busyPoll(us): the answer poll's window; requestPoll(us): the request poll's. */
+static napi_value js_busy_poll(napi_env env, napi_callback_info info) { return set_poll(env, info, POLL_ANSWER, "busyPoll(us): 0..10000"); }
+static napi_value js_request_poll(napi_env env, napi_callback_info info) {
+  return set_poll(env, info, POLL_REQUEST, "requestPoll(us): 0..10000");
 }
 
 /*
@@ -1586,15 +1701,9 @@ static napi_value js_busy_poll(napi_env env, napi_callback_info info) {
  * the count restarts. For a bench's per-hop breakdown: the clock is process.hrtime's.
  */
 static napi_value js_trace(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  relay *r = this_relay(env, info, &argc, argv);
-  if (!r) return NULL;
   uint32_t cap;
-  if (argc < 1 || napi_get_value_uint32(env, argv[0], &cap) != napi_ok || cap > TRACE_MAX) {
-    napi_throw_range_error(env, NULL, "trace(cap): 0..1048576 turns");
-    return NULL;
-  }
+  relay *r = relay_u32_call(env, info, TRACE_MAX, "trace(cap): 0..1048576 turns", &cap);
+  if (!r) return NULL;
   uint64_t *t = cap ? calloc((size_t)cap * TRACE_FIELDS, sizeof(uint64_t)) : NULL;
   if (cap && !t) {
     napi_throw_error(env, NULL, "trace: out of memory");
@@ -1630,8 +1739,19 @@ static napi_value js_trace_take(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* The polls' counters: windows opened (or joined), those that saw what they waited for, those the gate held back. */
+static void set_poll_stats(napi_env env, napi_value o, const poll_stats *p) {
+  static const char *const names[POLL_KINDS][3] = {{"busyPolls", "busyPollHits", "busyPollGated"},
+                                                   {"requestPolls", "requestPollHits", "requestPollGated"}};
+  for (int i = 0; i < POLL_KINDS; i++) {
+    nu_set_num(env, o, names[i][0], (double)p->polls[i]);
+    nu_set_num(env, o, names[i][1], (double)p->hits[i]);
+    nu_set_num(env, o, names[i][2], (double)p->gated[i]);
+  }
+}
+
 /* session(slot, id): { buffered, lastActive (ms since the epoch), framesIn, framesOut, bytesIn, bytesOut, dropped,
-   busyPolls, busyPollHits, busyPollGated } or undefined. */
+   busyPolls, busyPollHits, busyPollGated, requestPolls, requestPollHits, requestPollGated } or undefined. */
 static napi_value js_session(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1656,9 +1776,7 @@ static napi_value js_session(napi_env env, napi_callback_info info) {
   nu_set_num(env, o, "bytesIn", (double)st.bytes_in);
   nu_set_num(env, o, "bytesOut", (double)st.bytes_out);
   nu_set_num(env, o, "dropped", (double)st.dropped);
-  nu_set_num(env, o, "busyPolls", (double)st.polls);
-  nu_set_num(env, o, "busyPollHits", (double)st.poll_hits);
-  nu_set_num(env, o, "busyPollGated", (double)st.poll_gated);
+  set_poll_stats(env, o, &st.poll);
   return o;
 }
 
@@ -1690,10 +1808,9 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("bytesOut", bytes_out);
   STAT("wakeups", wakeups);
   STAT("events", events);
-  STAT("busyPolls", polls);
-  STAT("busyPollHits", poll_hits);
-  STAT("busyPollGated", poll_gated);
+  STAT("pollsLate", poll_late);
 #undef STAT
+  set_poll_stats(env, o, &st.poll);
   nu_set_num(env, o, "sessions", open);
   return o;
 }
@@ -1750,6 +1867,8 @@ void relay_init(napi_env env, napi_value exports) {
       {"revoke", NULL, js_revoke, NULL, NULL, NULL, napi_default, NULL},
       {"resume", NULL, js_resume, NULL, NULL, NULL, napi_default, NULL},
       {"busyPoll", NULL, js_busy_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"requestPoll", NULL, js_request_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"slowYield", NULL, js_slow_yield, NULL, NULL, NULL, napi_default, NULL},
       {"trace", NULL, js_trace, NULL, NULL, NULL, napi_default, NULL},
       {"traceTake", NULL, js_trace_take, NULL, NULL, NULL, napi_default, NULL},
       {"session", NULL, js_session, NULL, NULL, NULL, napi_default, NULL},

@@ -21,6 +21,8 @@ describe("softroce gateway", () => {
     expect(gatewayOptionsFromArgs(["--busy-poll", "150"])!.udpBusyPollUs).toBe(150);
     expect(gatewayOptionsFromArgs([])!.relayBusyPollUs).toBeUndefined(); // the gateway's default
     expect(gatewayOptionsFromArgs(["--relay-poll", "0"])!.relayBusyPollUs).toBe(0);
+    expect(gatewayOptionsFromArgs([])!.relayRequestPollUs).toBeUndefined(); // the gateway's default (or its env)
+    expect(gatewayOptionsFromArgs(["--relay-request-poll", "300"])!.relayRequestPollUs).toBe(300);
     expect(gatewayOptionsFromArgs([])).toMatchObject({ allow: ["127.0.0.1"], dstPorts: [4791], origins: [], token: undefined, quiet: false });
     expect(gatewayOptionsFromArgs([], { SOFTROCE_GATEWAY_TOKEN: "envtok" })!.token).toBe("envtok");
     expect(gatewayOptionsFromArgs(["--help"])).toBeUndefined();
@@ -35,6 +37,7 @@ describe("softroce gateway", () => {
       [["--log-rate", "-1"], "--log-rate must be at least 0, got -1"],
       [["--busy-poll", "2001"], "--busy-poll must be at most 2000, got 2001"],
       [["--relay-poll", "10001"], "--relay-poll must be at most 10000, got 10001"],
+      [["--relay-request-poll", "10001"], "--relay-request-poll must be at most 10000, got 10001"],
       [["--bogus"], "unknown flag --bogus"],
     ] as const) {
       let err = "";
