@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "napi_util.h"
+#include "poll_gate.h"
 
 #define TX_BATCH 64
 #define RX_BATCH 64
@@ -110,31 +111,7 @@ typedef struct {
   uint64_t polls[POLL_KINDS], hits[POLL_KINDS], gated[POLL_KINDS];
 } poll_stats;
 
-/*
- * A poll's hit-rate gate (one per session and kind): the hit rate of its last windows (an EWMA in
- * 1/GATE_ONE); under GATE_MIN only every GATE_PROBE-th window opens (to see whether the waited-for
- * frames come back in time again). Self-contained (no relay or session inside), so that it can move
- * to a header shared with the datapath's poll.
- */
-#define GATE_ONE 256
-#define GATE_MIN 96
-#define GATE_PROBE 16
-typedef struct {
-  uint32_t rate, skips;
-} hit_gate;
-static inline void hit_gate_init(hit_gate *g) {
-  g->rate = GATE_ONE;
-  g->skips = 0;
-}
-/* Whether the next window opens: always while most windows hit, else every GATE_PROBE-th. */
-static inline int hit_gate_open(hit_gate *g) {
-  if (g->rate >= GATE_MIN) return 1;
-  if (++g->skips < GATE_PROBE) return 0;
-  g->skips = 0;
-  return 1;
-}
-/* A window ended with what it waited for (hit) or not. */
-static inline void hit_gate_note(hit_gate *g, int hit) { g->rate = (g->rate * 7 + (hit ? GATE_ONE : 0)) / 8; }
+/* Each poll kind of each session has its own hit-rate gate (poll_gate.h, the datapath's too). */
 
 typedef struct {
   uint64_t frames_in, frames_out, bytes_in, bytes_out, dropped, last_active;
@@ -166,7 +143,7 @@ typedef struct session {
      waits for the peer's answer or the client's next request (`polling`: 1 + the POLL_* kind, on the
      window's list: `listed`); each kind's gate */
   int join, polling, listed;
-  hit_gate gate[POLL_KINDS];
+  poll_gate gate[POLL_KINDS];
   sess_stats st;
   approval tx[APPROVALS], rx[APPROVALS];
 } session;
@@ -605,7 +582,7 @@ static void join_window(relay *r, session *s, int bits) {
 
 /* A window of kind `kind` ended for the session: with what it waited for (hit) or not. Lock held. */
 static void poll_note(relay *r, session *s, int kind, int hit) {
-  hit_gate_note(&s->gate[kind], hit);
+  poll_gate_note(&s->gate[kind], hit);
   if (hit) {
     r->st.poll.hits[kind]++;
     s->st.poll.hits[kind]++;
@@ -1046,7 +1023,7 @@ static void udp_receive(relay *r) {
 
 /* Whether the session's next window of `kind` opens (its gate); counted when held back. Lock held. */
 static int gate_open(relay *r, session *s, int kind) {
-  if (hit_gate_open(&s->gate[kind])) return 1;
+  if (poll_gate_open(&s->gate[kind])) return 1;
   r->st.poll.gated[kind]++;
   s->st.poll.gated[kind]++;
   return 0;
@@ -1117,7 +1094,7 @@ static void poll_end(relay *r) {
  * One window serves every waiting session (it ends when each got what it waited for, or at the latest
  * deadline); the gates are each session's own, one per kind: a session's turn opens (or joins,
  * making it longer) a window only while most of that session's recent windows of that kind saw what
- * they waited for (an EWMA of hits; under it, every GATE_PROBE-th still opens, to notice when they
+ * they waited for (an EWMA of hits; under it, every POLL_GATE_PROBE-th still opens, to notice when they
  * come in time again), so a client whose peer never answers, or that does not send again, stops
  * polling without holding back the others.
  */
@@ -1463,7 +1440,7 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   memset(s, 0, offsetof(session, tx));
   s->listed = listed;
   s->join = join;
-  for (int i = 0; i < POLL_KINDS; i++) hit_gate_init(&s->gate[i]);
+  for (int i = 0; i < POLL_KINDS; i++) poll_gate_init(&s->gate[i]);
   memset(s->tx, 0, sizeof s->tx);
   memset(s->rx, 0, sizeof s->rx);
   s->gen = gen + 1;
