@@ -10,7 +10,7 @@
  * gate back over the threshold). From open, POLL_GATE_CLOSE_MISSES misses in a row close it.
  *
  * One home for the gate: the native datapath (datapath.c, one gate per socket) and the relay's
- * answer poll (relay.c, one per session) use it; callers count what they count.
+ * answer and request polls (relay.c, one per session and kind) use it; callers count what they count.
  */
 #ifndef SOFTROCE_POLL_GATE_H
 #define SOFTROCE_POLL_GATE_H
