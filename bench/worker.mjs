@@ -57,28 +57,31 @@ const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
 // (";" between variants), its round trip and goodput beside the first's: appSpin the application
 // thread's look at an awaited CQ (µs, setWorkerAppSpin), watchOnly=1 the worker's notifies filtered by
 // the watch list (the worker's "tune"), spin the worker's doorbell spin (µs, workerSpinUs), answer its
-// look at the socket for a request's answer (µs, workerAnswerSpinUs), appYield=1 the application's look
-// yielding between looks (workerAppSpinYield), busyPoll the worker's datapath busy poll (µs,
+// look at the socket for a request's answer (µs, workerAnswerSpinUs; on Node 200 by default), appYield=1|0
+// the application's look yielding between looks or not (workerAppSpinYield; on Node it yields by default), busyPoll the worker's datapath busy poll (µs,
 // SOFTROCE_BUSY_POLL_US at its open); BENCH_BASE="appSpin=0" the same for the first worker device
 const VARIANT_KEYS = ["appSpin", "spin", "answer", "busyPoll"];
 const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map((kv) => {
   const [k, x] = kv.split("=");
-  const ok = k === "watchOnly" || k === "appYield" ? x === "1" : VARIANT_KEYS.includes(k) && /^[0-9]+$/.test(x ?? "");
-  if (!ok) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, watchOnly=1, spin=<µs>, answer=<µs>, appYield=1, busyPoll=<µs>)`);
+  const ok = k === "watchOnly" ? x === "1" : k === "appYield" ? x === "0" || x === "1" : VARIANT_KEYS.includes(k) && /^[0-9]+$/.test(x ?? "");
+  if (!ok) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, watchOnly=1, spin=<µs>, answer=<µs>, appYield=0|1, busyPoll=<µs>)`);
   return [k, Number(x)];
 }));
 // BENCH_AB=1: the A/B of the round trip's levers in one run (docs/PERFORMANCE.md, "The levers, and the
 // datapath's busy poll, side by side"): a second single-thread device with the datapath's busy poll
-// (SOFTROCE_BUSY_POLL_US=BENCH_AB_BUSY_POLL, 200), and beside the default worker device: the worker with
-// that busy poll, the worker with the levers (the doorbell spin, the look for the answer, the
-// application's look yielding), and the levers with the busy poll; every worker's round trip is set
-// against both single-thread devices, with the CPU each round trip cost (this process and the peer)
+// (SOFTROCE_BUSY_POLL_US=BENCH_AB_BUSY_POLL, 200), and beside the default worker device (on Node the look
+// for the answer and the application's yielding look are on by default): the worker with that busy
+// poll, the worker with the levers (BENCH_AB_LEVERS: the doorbell spin too), the levers with the busy
+// poll, and the worker without the default levers (BENCH_AB_PLAIN: answer=0,appYield=0); every worker's
+// round trip is set against both single-thread devices, with the CPU each round trip cost (this
+// process and the peer)
 const AB = process.env.BENCH_AB === "1";
 const AB_BUSY_POLL = Number(process.env.BENCH_AB_BUSY_POLL ?? 200);
 const AB_LEVERS = process.env.BENCH_AB_LEVERS ?? "spin=200,answer=200,appYield=1";
+const AB_PLAIN = process.env.BENCH_AB_PLAIN ?? "answer=0,appYield=0";
 // by default one: the application's look off (appSpin=0) beside the default device (on Node the look is
 // on, 200 µs: NODE_APP_SPIN_US), so that every run shows what it gains
-const VARIANTS = (process.env.BENCH_VARIANTS ?? (AB ? `busyPoll=${AB_BUSY_POLL};${AB_LEVERS};${AB_LEVERS},busyPoll=${AB_BUSY_POLL}` : "appSpin=0"))
+const VARIANTS = (process.env.BENCH_VARIANTS ?? (AB ? `busyPoll=${AB_BUSY_POLL};${AB_LEVERS};${AB_LEVERS},busyPoll=${AB_BUSY_POLL};${AB_PLAIN}` : "appSpin=0"))
   .split(";").filter((x) => x !== "").map(parseVariant);
 const BASE = parseVariant(process.env.BENCH_BASE ?? "");
 // the peer's sides: the single-thread device, the worker devices, then (BENCH_AB) the single-thread device with the busy poll
@@ -105,7 +108,7 @@ async function withEnv(name, value, fn) {
 
 async function side(address, worker, workerSpinUs, workerAckHold, more = {}) {
   const d = await withEnv("SOFTROCE_BUSY_POLL_US", more.busyPoll, () => openDevice({
-    address, port: 0, worker, workerSpinUs, workerAckHold, workerAnswerSpinUs: more.answer, workerAppSpinYield: more.appYield === 1 ? true : undefined,
+    address, port: 0, worker, workerSpinUs, workerAckHold, workerAnswerSpinUs: more.answer, workerAppSpinYield: more.appYield === undefined ? undefined : more.appYield === 1,
     activeMtu: Mtu.MTU_4096, mrArenaBytes: MR_BYTES + (1 << 20),
   }));
   const pd = d.allocPd();

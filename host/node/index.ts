@@ -76,13 +76,14 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
   /**
    * With `worker` on the native datapath: after a run that sent requests, how long (µs, 0..1000) the
    * worker looks at its socket for the first datagram back before it sleeps, yielding the CPU between
-   * looks and backing off while its looks find nothing (default 0: off; env
+   * looks and backing off while its looks find nothing (default NODE_ANSWER_SPIN_US, 200; 0 off; env
    * SOFTROCE_WORKER_ANSWER_SPIN_US). When the answer woke this thread, the workerSpinUs spin follows.
    */
   workerAnswerSpinUs?: number;
   /**
    * With `worker`: this thread's look at an awaited CQ before it sleeps (SOFTROCE_WORKER_APP_SPIN_US)
-   * yields the CPU between looks (default false; env SOFTROCE_WORKER_APP_SPIN_YIELD=1).
+   * yields the CPU between looks (default NODE_APP_SPIN_YIELD, true, where the socket addon built;
+   * env SOFTROCE_WORKER_APP_SPIN_YIELD=0|1).
    */
   workerAppSpinYield?: boolean;
   /**

@@ -5,8 +5,8 @@
 // checks every byte of every message (SENDs in the receive buffer, WRITEs in their slot of the
 // MR — slots outnumber what can be in flight, so none is overwritten before it is checked). The
 // receiver runs with both spins on (its application's look at the CQ, its worker's spin); the sender
-// with the round trip's levers (its worker's look for the answer and its application's look
-// yielding; WORKER_STRESS_SENDER=default: the sender as openDevice opens it by default).
+// as openDevice opens it by default, the round trip's levers on (its worker's look for the answer
+// and its application's look yielding; WORKER_STRESS_SENDER=plain: both off).
 //   node test/system/run.mjs worker-stress   (after npm run build)   env WORKER_STRESS_OPS, WORKER_STRESS_SENDER
 // system-suite-timeout: 1500
 import assert from "node:assert/strict";
@@ -22,8 +22,8 @@ const WINDOW = 128;
 const SLOTS = 4096; // > RQ + WINDOW: a WRITE's slot is checked before the sender can reuse it
 const A = "127.0.10.20";
 const B = "127.0.10.21";
-const SENDER = process.env.WORKER_STRESS_SENDER ?? "levers";
-if (!["levers", "default"].includes(SENDER)) throw new RangeError(`WORKER_STRESS_SENDER=${SENDER}: levers or default`);
+const SENDER = process.env.WORKER_STRESS_SENDER ?? "default";
+if (!["default", "plain"].includes(SENDER)) throw new RangeError(`WORKER_STRESS_SENDER=${SENDER}: default or plain`);
 
 for (const f of ["dist/internal/node.js", "dist/node/device-thread.js", "build/softroce-shared.wasm"]) {
   if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: npm run build`);
@@ -34,8 +34,8 @@ const pattern = (i, k) => (i * 131 + k * 7 + (i >>> 11)) & 0xff;
 test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no completion lost or duplicated, every byte checked`, async () => {
   const sr = await import(pathToFileURL(join(ROOT, "dist/internal/node.js")).href);
   const ACCESS = sr.Access.LOCAL_WRITE | sr.Access.REMOTE_WRITE;
-  const open = async (address, spins, levers = false) => {
-    const dev = await sr.openDevice({ address, port: 0, worker: true, workerSpinUs: spins ? 50 : 0, ...(levers ? { workerAnswerSpinUs: 200, workerAppSpinYield: true } : {}) });
+  const open = async (address, spins, plain = false) => {
+    const dev = await sr.openDevice({ address, port: 0, worker: true, workerSpinUs: spins ? 50 : 0, ...(plain ? { workerAnswerSpinUs: 0, workerAppSpinYield: false } : {}) });
     // the receiver with both spins on: its application thread looks at the CQ it awaits (racing the
     // worker's notifies) and its worker spins for the answer
     if (spins) sr.setWorkerAppSpin(dev, 200);
@@ -46,7 +46,7 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
     const mr = pd.regMr(2 * SLOTS * SIZE, ACCESS);
     return { dev, cq, qp, mr };
   };
-  const a = await open(A, false, SENDER === "levers");
+  const a = await open(A, false, SENDER === "plain");
   const b = await open(B, true);
   try {
     const o = { qpAccessFlags: ACCESS, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 1 };

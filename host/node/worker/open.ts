@@ -96,11 +96,23 @@ function spinOf(o: { workerSpinUs?: number }): number {
 }
 
 /**
+ * The defaults of a Node worker device's two round-trip levers: the worker's look for the answer to
+ * the requests it sent (µs, DeviceServer.answerSpinUs) and the application thread's look at an
+ * awaited CQ yielding between looks. Together, with a quiet machine (load 1.3–1.6, 2 vCPUs), the 64 B
+ * round trip took 0.62–0.72x of the same worker device without them, and 0.83–0.91x beside other jobs
+ * (load 5–7); WRITE goodput, idle and with the application thread kept busy, 0.97–1.22x (the look
+ * stays out of streams: ANSWER_LOOK_MAX_IN_FLIGHT). docs/PERFORMANCE.md, "The levers, and the
+ * datapath's busy poll, side by side" and the quiet run of 2026-12-04 23:25.
+ */
+export const NODE_ANSWER_SPIN_US = 200;
+export const NODE_APP_SPIN_YIELD = true;
+
+/**
  * The worker's look at its socket for the answer to requests it sent (µs, DeviceServer.answerSpinUs):
- * workerAnswerSpinUs, else env SOFTROCE_WORKER_ANSWER_SPIN_US, else 0 (off).
+ * workerAnswerSpinUs, else env SOFTROCE_WORKER_ANSWER_SPIN_US, else NODE_ANSWER_SPIN_US.
  */
 function answerSpinOf(o: { workerAnswerSpinUs?: number }): number {
-  return usSetting("workerAnswerSpinUs", o.workerAnswerSpinUs, "SOFTROCE_WORKER_ANSWER_SPIN_US", MAX_SPIN_US, 0);
+  return usSetting("workerAnswerSpinUs", o.workerAnswerSpinUs, "SOFTROCE_WORKER_ANSWER_SPIN_US", MAX_SPIN_US, NODE_ANSWER_SPIN_US);
 }
 
 /** The socket addon's sched_yield, or undefined when the addon is missing or predates it. */
@@ -111,15 +123,17 @@ function schedYield(): (() => void) | undefined {
 
 /**
  * Whether the application thread's look yields between looks: workerAppSpinYield, else env
- * SOFTROCE_WORKER_APP_SPIN_YIELD ("0" / "1"), else false. Asked for without an addon that yields: an error.
+ * SOFTROCE_WORKER_APP_SPIN_YIELD ("0" / "1"), else NODE_APP_SPIN_YIELD. Asked for without an addon
+ * that yields: an error; by default without one, the look does not yield.
  */
 function appSpinYieldOf(o: { workerAppSpinYield?: boolean }): (() => void) | undefined {
   const env = envChoice("SOFTROCE_WORKER_APP_SPIN_YIELD", ["0", "1"] as const);
   const on = o.workerAppSpinYield;
   if (on !== undefined && typeof on !== "boolean") throw new TypeError(`workerAppSpinYield ${String(on)}: true or false`);
-  if (!(on ?? env === "1")) return undefined;
+  const asked = on ?? (env === undefined ? undefined : env === "1");
+  if (!(asked ?? NODE_APP_SPIN_YIELD)) return undefined;
   const y = schedYield();
-  if (!y) throw new Error("workerAppSpinYield: the socket addon has no schedYield (rebuild it: node host/node/native/build.mjs)");
+  if (!y && asked) throw new Error("workerAppSpinYield: the socket addon has no schedYield (rebuild it: node host/node/native/build.mjs)");
   return y;
 }
 

@@ -74,11 +74,12 @@ describe("the device in a worker thread (Node)", () => {
         const want = datapathOf(here)!;
         expect(want.path).toBe("native");
         expect(want.icrcOffload).toMatch(value === "0" ? /^off \(SOFTROCE_ICRC_OFFLOAD=0\)$/ : /^(on|off) \(/);
-        expect(datapathOf(w)).toEqual({ path: "native", reason: undefined, icrcOffload: want.icrcOffload });
+        // the worker's link busy-polls only when asked (WORKER_BUSY_POLL_US)
+        expect(datapathOf(w)).toEqual({ path: "native", reason: undefined, icrcOffload: want.icrcOffload, busyPoll: "off" });
       }
       // node:dgram has no offload to report
       const g = await open(A, { datapath: "dgram" });
-      expect(datapathOf(g)).toEqual({ path: "dgram", reason: "node:dgram asked for", icrcOffload: undefined });
+      expect(datapathOf(g)).toEqual({ path: "dgram", reason: "node:dgram asked for", icrcOffload: undefined, busyPoll: undefined });
     } finally {
       if (env === undefined) delete process.env.SOFTROCE_ICRC_OFFLOAD;
       else process.env.SOFTROCE_ICRC_OFFLOAD = env;

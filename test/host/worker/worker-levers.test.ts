@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { envRestorer } from "../support/env-vars.js";
 import { datapathOf, openDevice } from "../../../host/node/index.js";
+import { NODE_ANSWER_SPIN_US, NODE_APP_SPIN_YIELD } from "../../../host/node/worker/open.js";
 import { connectRcEnds, openRcEnd, type RcEnd } from "../support/rc-end.js";
 import { Access, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
@@ -70,14 +71,21 @@ describe("the worker device's levers", () => {
     expect(dbg.worker.server).toMatchObject({ answerSpinUs: MAX_SPIN_US, yields: true });
   });
 
-  it("off by default: no look, nothing counted", async () => {
+  it("on by default on Node (NODE_ANSWER_SPIN_US, NODE_APP_SPIN_YIELD): the look runs and counts; workerAnswerSpinUs 0 and workerAppSpinYield false turn them off", async () => {
     const { A, B } = await pair("127.0.53.203", "127.0.53.204");
     await pingPong(A, B, 20);
     const s = workerStatsOf(A.d)!;
-    expect([s.answerSpinHits, s.answerSpinMisses, s.answerSpinGated]).toEqual([0, 0, 0]);
+    expect(s.answerSpinHits + s.answerSpinMisses + s.answerSpinGated).toBeGreaterThan(0);
     const dbg = (await workerDebugOf(A.d)) as { app: { spin: { yields: boolean } }; worker: { server: { answerSpinUs: number } } };
-    expect(dbg.worker.server.answerSpinUs).toBe(0);
-    expect(dbg.app.spin.yields).toBe(false);
+    expect(dbg.worker.server.answerSpinUs).toBe(NODE_ANSWER_SPIN_US);
+    expect(dbg.app.spin.yields).toBe(NODE_APP_SPIN_YIELD);
+    const { A: C, B: D } = await pair("127.0.53.219", "127.0.53.220", { workerAnswerSpinUs: 0, workerAppSpinYield: false });
+    await pingPong(C, D, 20);
+    const t = workerStatsOf(C.d)!;
+    expect([t.answerSpinHits, t.answerSpinMisses, t.answerSpinGated]).toEqual([0, 0, 0]);
+    const off = (await workerDebugOf(C.d)) as typeof dbg;
+    expect(off.worker.server.answerSpinUs).toBe(0);
+    expect(off.app.spin.yields).toBe(false);
   });
 
   it("the environment's settings are used: the look's bound, the application's yielding look", async () => {
