@@ -220,6 +220,7 @@ interface NativeHandle {
   receive(area: number, slotSize: number, slots: number, meta: number, metaCap: number, budget: number, fn: BatchHandler): void;
   stopReceive(): void;
   setBusyPoll(us: number, adaptive?: number, capUs?: number): void;
+  slowYield?(us: number): void;
   pollReceive?(us: number): number;
   onWritable(fn: () => void, fd?: number): void;
   setMemory(m: Uint8Array | ArrayBuffer): void;
@@ -335,6 +336,15 @@ export class NativeDatapath {
     if (adaptive || capUs !== undefined) this.h.setBusyPoll(us, adaptive ? 1 : 0, capUs ?? 0);
     else this.h.setBusyPoll(us);
     return true;
+  }
+
+  /**
+   * Fault injection (tests): each yield between busy polls also sleeps `us` µs (0..1000000; 0 off),
+   * as a yield beside CPU hogs can last a scheduler tick. An addon built before it: an error.
+   */
+  slowYield(us: number): void {
+    if (!this.h.slowYield) throw new Error("slowYield: the datapath addon predates it (rebuild it: node host/node/native/build.mjs)");
+    this.h.slowYield(us);
   }
 
   /** The addon's busy poll has the gate (it counts rxBusyGated). */

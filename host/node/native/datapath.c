@@ -146,6 +146,7 @@ typedef struct datapath {
   uint32_t busy_poll_cap_us; /* the most one wake-up may spend in busy-poll windows and the batches they catch */
   int busy_adaptive;         /* windows open only as the gate lets them (setBusyPoll's adaptive) */
   poll_gate gate;
+  uint32_t slow_yield_us; /* fault injection (tests): each yield between busy polls also sleeps this long */
   int draining;          /* rx_drain is on the stack (pollReceive does not nest in it) */
 
   dp_stats st;
@@ -576,6 +577,10 @@ static void rx_drain_once(datapath *dp) {
        * answer we poll for): without it the window cost 5-7x the round trip beside other work,
        * with it the window still wins (docs/PERFORMANCE.md, "Busy polling") */
       sched_yield();
+      if (dp->slow_yield_us) { /* a CPU taken by others, injected (slowYield) */
+        struct timespec d = {.tv_sec = dp->slow_yield_us / 1000000, .tv_nsec = (long)(dp->slow_yield_us % 1000000) * 1000};
+        nanosleep(&d, NULL);
+      }
       if (now_us() - t >= dp->busy_poll_us) {
         /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build),
          * and what arrived meanwhile waited for the scheduler's tick (ms), where a thread asleep in
@@ -1185,6 +1190,20 @@ static napi_value js_set_busy_poll(napi_env env, napi_callback_info info) {
   return nu_undefined(env);
 }
 
+/* slowYield(us): fault injection for tests — each yield between busy polls also sleeps this long
+ * (0..1000000 µs; 0 off), as a yield beside CPU hogs can last a scheduler tick. */
+static napi_value js_slow_yield(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  datapath *dp = this_dp(env, info, &argc, argv);
+  if (!dp) return NULL;
+  uint32_t us;
+  if (argc < 1 || !nu_get_u32(env, argv[0], &us)) return nu_throw_type(env, "slowYield(us)");
+  if (us > 1000000) return nu_throw_range(env, "slowYield: 0..1000000 µs");
+  dp->slow_yield_us = us;
+  return nu_undefined(env);
+}
+
 /*
  * pollReceive(us): a busy poll asked for by JS, typically right after a send whose answer comes
  * soon (a gateway forwarding a request): checks the socket without sleeping for up to `us` µs (at
@@ -1626,6 +1645,7 @@ void datapath_init(napi_env env, napi_value exports) {
       {"receive", NULL, js_receive, NULL, NULL, NULL, napi_default, NULL},
       {"stopReceive", NULL, js_stop_receive, NULL, NULL, NULL, napi_default, NULL},
       {"setBusyPoll", NULL, js_set_busy_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"slowYield", NULL, js_slow_yield, NULL, NULL, NULL, napi_default, NULL},
       {"pollReceive", NULL, js_poll_receive, NULL, NULL, NULL, napi_default, NULL},
       {"onWritable", NULL, js_on_writable, NULL, NULL, NULL, napi_default, NULL},
       {"setMemory", NULL, js_set_memory, NULL, NULL, NULL, napi_default, NULL},

@@ -79,6 +79,28 @@ function receiving(d: NativeDatapath): { n: number; answer?: () => void } {
   return got;
 }
 
+/**
+ * A UDP echo on its own thread at A: each datagram goes on to `to` (B) after a busy wait of `delayUs`
+ * (another thread, so that it can come while this thread polls).
+ */
+async function delayedEcho(delayUs: number, to: number): Promise<{ port: number; close(): Promise<void> }> {
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const dgram = require("node:dgram");
+    const s = dgram.createSocket("udp4");
+    s.on("message", (m) => {
+      const end = process.hrtime.bigint() + BigInt(workerData.delayUs) * 1000n;
+      while (process.hrtime.bigint() < end);
+      s.send(m, workerData.to, workerData.b);
+    });
+    s.bind(0, workerData.a, () => parentPort.postMessage(s.address().port));
+    parentPort.on("message", () => s.close(() => parentPort.close()));
+  `;
+  const w = new Worker(code, { eval: true, workerData: { delayUs, to, a: A, b: B } });
+  const [port] = (await once(w, "message")) as [number];
+  return { port, close: async () => void (await w.terminate()) };
+}
+
 describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
   it("a peer that never answers in time: after a few windows the gate holds them back", async () => {
     const d = datapath();
@@ -125,6 +147,53 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
     // chain back through epoll, and where a loaded machine lets a window expire now and then)
     expect(after.rxBusyPolls - reopened.rxBusyPolls).toBeGreaterThanOrEqual(20);
     expect(after.rxBusyHits - reopened.rxBusyHits).toBeGreaterThanOrEqual(20);
+  });
+
+  it("a yield that comes back after a whole window (the CPU wanted elsewhere) ends it as a miss: late answers do not hold the gate open", async () => {
+    const WINDOW = 1000, ECHO_DELAY_US = 300;
+    const d = datapath();
+    d.setBusyPoll(WINDOW, true);
+    expect(() => d.slowYield(1000001)).toThrow(RangeError);
+    expect(() => d.slowYield(0.5)).toThrow(TypeError);
+    const s = await client();
+    const got = receiving(d);
+    // the answer comes from another thread, ECHO_DELAY_US after each batch: while a window polls, after
+    // its first yields (an answer sent from the batch handler itself is there before the first poll)
+    const echo = await delayedEcho(ECHO_DELAY_US, d.port);
+    const viaEcho = async (n: number) => {
+      const end = got.n + n;
+      got.answer = () => {
+        if (got.n < end) s.send(Buffer.alloc(64, 1), echo.port, A);
+      };
+      s.send(Buffer.alloc(64, 0), echo.port, A);
+      await until(() => got.n >= end, 10_000, `${n} answers through the echo`);
+      got.answer = undefined;
+    };
+    try {
+      // quick yields: the windows catch the answers
+      await viaEcho(20);
+      const quick = d.stats();
+      expect(quick.rxBusyHits).toBeGreaterThanOrEqual(10);
+      // each yield now lasts twice the window (beside CPU hogs a yield can last a scheduler tick): every
+      // answer comes meanwhile, and must not count as caught in time (it did, and the gate stayed open
+      // while every hop waited for the scheduler)
+      d.slowYield(2 * WINDOW);
+      await viaEcho(40);
+      const slow = d.stats();
+      // (without the rule: a hit for nearly every one of the 40, and the gate never closes; with it, a
+      // stray hit at most where an answer beat a window's first poll, and from a few late windows on —
+      // fewer than CLOSE_MISSES when the quick phase's last windows missed — the gate holds them back)
+      expect(slow.rxBusyHits - quick.rxBusyHits).toBeLessThanOrEqual(2);
+      expect(slow.rxBusyLate - quick.rxBusyLate).toBeGreaterThanOrEqual(4);
+      expect(slow.rxBusyGated! - quick.rxBusyGated!).toBeGreaterThanOrEqual(20);
+      // quick yields again: the probes catch the answers, and the gate opens
+      d.slowYield(0);
+      await viaEcho(150);
+      const again = d.stats();
+      expect(again.rxBusyHits - slow.rxBusyHits).toBeGreaterThanOrEqual(10);
+    } finally {
+      await echo.close();
+    }
   });
 
   it("0 turns it off: no window opens, nothing is gated", async () => {
