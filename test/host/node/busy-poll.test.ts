@@ -184,7 +184,7 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
       // stray hit at most where an answer beat a window's first poll, and from a few late windows on —
       // fewer than CLOSE_MISSES when the quick phase's last windows missed — the gate holds them back)
       expect(slow.rxBusyHits - quick.rxBusyHits).toBeLessThanOrEqual(2);
-      expect(slow.rxBusyLate - quick.rxBusyLate).toBeGreaterThanOrEqual(4);
+      expect(slow.rxBusyLate! - quick.rxBusyLate!).toBeGreaterThanOrEqual(4);
       expect(slow.rxBusyGated! - quick.rxBusyGated!).toBeGreaterThanOrEqual(20);
       // quick yields again: the probes catch the answers, and the gate opens
       d.slowYield(0);
