@@ -576,11 +576,7 @@ static void rx_drain_once(datapath *dp) {
       /* give the CPU to any thread waiting for one (on a busy machine, typically the peer whose
        * answer we poll for): without it the window cost 5-7x the round trip beside other work,
        * with it the window still wins (docs/PERFORMANCE.md, "Busy polling") */
-      sched_yield();
-      if (dp->slow_yield_us) { /* a CPU taken by others, injected (slowYield) */
-        struct timespec d = {.tv_sec = dp->slow_yield_us / 1000000, .tv_nsec = (long)(dp->slow_yield_us % 1000000) * 1000};
-        nanosleep(&d, NULL);
-      }
+      poll_yield(dp->slow_yield_us);
       if (now_us() - t >= dp->busy_poll_us) {
         /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build),
          * and what arrived meanwhile waited for the scheduler's tick (ms), where a thread asleep in

@@ -15,7 +15,9 @@
 #ifndef SOFTROCE_POLL_GATE_H
 #define SOFTROCE_POLL_GATE_H
 
+#include <sched.h>
 #include <stdint.h>
+#include <time.h>
 
 #define POLL_GATE_ONE 256u
 #define POLL_GATE_MIN 96u
@@ -47,6 +49,17 @@ static inline int poll_gate_open(poll_gate *g) {
   if (++g->skips < POLL_GATE_PROBE) return 0;
   g->skips = 0;
   return 1;
+}
+
+/* The yield between two polls of a window: this CPU to any other runnable thread on it (on a busy
+ * machine, typically the one whose datagram the window waits for). `slow_us` (fault injection, tests:
+ * slowYield) sleeps that long more, as a yield beside CPU hogs can last a scheduler tick. */
+static inline void poll_yield(uint32_t slow_us) {
+  sched_yield();
+  if (slow_us) {
+    struct timespec d = {.tv_sec = slow_us / 1000000, .tv_nsec = (long)(slow_us % 1000000) * 1000};
+    nanosleep(&d, NULL);
+  }
 }
 
 #endif

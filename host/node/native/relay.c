@@ -111,8 +111,6 @@ typedef struct {
   uint64_t polls[POLL_KINDS], hits[POLL_KINDS], gated[POLL_KINDS];
 } poll_stats;
 
-/* Each poll kind of each session has its own hit-rate gate (poll_gate.h, the datapath's too). */
-
 typedef struct {
   uint64_t frames_in, frames_out, bytes_in, bytes_out, dropped, last_active;
   poll_stats poll;
@@ -141,7 +139,7 @@ typedef struct session {
   /* the polls, per session (relay_main): this turn sent a request that asks for an answer, or an
      answer went to the client (`join`: JOIN_* bits, the session is on the turn's join list); a window
      waits for the peer's answer or the client's next request (`polling`: 1 + the POLL_* kind, on the
-     window's list: `listed`); each kind's gate */
+     window's list: `listed`); each kind's own hit-rate gate (poll_gate.h, the datapath's too) */
   int join, polling, listed;
   poll_gate gate[POLL_KINDS];
   sess_stats st;
@@ -1114,11 +1112,7 @@ static void *relay_main(void *arg) {
         pthread_mutex_unlock(&r->mu);
       } else if (n == 0) {
         if (t < r->poll_until) {
-          sched_yield();
-          if (r->slow_yield_us) { /* a CPU taken by others, injected */
-            struct timespec d = {.tv_sec = r->slow_yield_us / 1000000, .tv_nsec = (long)(r->slow_yield_us % 1000000) * 1000};
-            nanosleep(&d, NULL);
-          }
+          poll_yield(r->slow_yield_us);
           if (now_us() - t < r->poll_len) continue;
           /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build), and
              what came meanwhile waited for the scheduler (a tick, ms) where a thread asleep in epoll is
