@@ -57,7 +57,21 @@ export interface RelayOptions {
   requestPollUs?: number;
 }
 
-export interface RelaySessionInfo {
+/**
+ * The relay's two polls' windows (a relay's in all, or one session's): answer-poll windows
+ * (relayBusyPollUs) opened or joined, those that saw their answer, those the gate held back; the same
+ * for request-poll windows (relayRequestPollUs), which wait for the client's next request.
+ */
+export interface RelayPollCounters {
+  busyPolls: number;
+  busyPollHits: number;
+  busyPollGated: number;
+  requestPolls: number;
+  requestPollHits: number;
+  requestPollGated: number;
+}
+
+export interface RelaySessionInfo extends RelayPollCounters {
   buffered: number;
   lastActive: number;
   framesIn: number;
@@ -65,17 +79,9 @@ export interface RelaySessionInfo {
   bytesIn: number;
   bytesOut: number;
   dropped: number;
-  /** this session's answer-poll windows: opened (or joined), seen their answer, held back by its gate */
-  busyPolls: number;
-  busyPollHits: number;
-  busyPollGated: number;
-  /** this session's request-poll windows: opened (or joined), seen the client's next request, held back by its gate */
-  requestPolls: number;
-  requestPollHits: number;
-  requestPollGated: number;
 }
 
-export interface RelayStats {
+export interface RelayStats extends RelayPollCounters {
   udpOut: number;
   udpIn: number;
   udpSendErrors: number;
@@ -95,14 +101,6 @@ export interface RelayStats {
   wakeups: number;
   /** events queued toward JS (punts, closes, pongs, errors) */
   events: number;
-  /** answer-poll windows opened (relayBusyPollUs), those that saw their answer, and those the gate held back */
-  busyPolls: number;
-  busyPollHits: number;
-  busyPollGated: number;
-  /** request-poll windows opened (relayRequestPollUs), those that saw the client's next request, and those the gate held back */
-  requestPolls: number;
-  requestPollHits: number;
-  requestPollGated: number;
   /** windows (of either poll) ended because a yield between polls came back after a whole window: the CPU was wanted elsewhere */
   pollsLate: number;
   sessions: number;

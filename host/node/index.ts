@@ -15,7 +15,7 @@ import { Qp1Transport } from "../core/cm/index.js";
 import { addressGid, formatGid, parseGid } from "../core/net/index.js";
 import { coreModule as nodeCoreModule } from "./wasm-source.js";
 import { explainSendError, UdpLink, type UdpSendError } from "./udp.js";
-import { NativeUdpLink } from "./native-link.js";
+import { NativeUdpLink, type BusyPoll } from "./native-link.js";
 import { openUdpLink } from "./udp-open.js";
 import type { SourcePortStats } from "./sport-pool.js";
 export type { SourcePortStats, UdpSourcePorts } from "./sport-pool.js";
@@ -100,7 +100,7 @@ export interface NodeDeviceOptions extends OpenDeviceOptions {
    * while most of them catch a datagram, else only every 16th (a probe); a number, 1..1000 µs: every
    * window opens (CPU for round trips, whatever the traffic); 0: off (NativeUdpLinkOptions.busyPollUs).
    */
-  busyPollUs?: number | "adaptive";
+  busyPollUs?: BusyPoll;
 }
 
 import { logDrops, type DropLogRecord } from "../core/link/index.js";

@@ -85,10 +85,18 @@ export const DEFAULT_BUSY_POLL: BusyPoll = "adaptive";
  */
 export const ADAPTIVE_BUSY_POLL_US = 200;
 
-/** A busy-poll setting checked: "adaptive", or whole µs 0..1000. */
+/** The longest fixed busy-poll window (µs; the addon's setBusyPoll takes no more). */
+export const MAX_BUSY_POLL_US = 1000;
+
+/** A busy-poll setting checked: "adaptive", or whole µs 0..MAX_BUSY_POLL_US. */
 export function checkBusyPoll(v: unknown): BusyPoll {
-  if (v === "adaptive" || (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 1000)) return v;
-  throw new RangeError(`bad busyPollUs ${JSON.stringify(v)}: "adaptive" or whole µs 0..1000`);
+  if (v === "adaptive" || (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_BUSY_POLL_US)) return v;
+  throw new RangeError(`bad busyPollUs ${JSON.stringify(v)}: "adaptive" or whole µs 0..${MAX_BUSY_POLL_US}`);
+}
+
+/** Env SOFTROCE_BUSY_POLL_US, read strictly: "adaptive" or whole µs 0..MAX_BUSY_POLL_US; undefined when unset or empty. */
+export function busyPollFromEnv(): BusyPoll | undefined {
+  return envChoiceOrInteger("SOFTROCE_BUSY_POLL_US", ["adaptive"] as const, 0, MAX_BUSY_POLL_US, "µs");
 }
 
 interface LinkSettings {
@@ -103,7 +111,7 @@ interface LinkSettings {
  */
 function linkSettings(opts: NativeUdpLinkOptions): LinkSettings {
   const flush = opts.flush ?? envChoice("SOFTROCE_FLUSH", ["defer", "now"] as const) ?? DEFAULT_FLUSH;
-  const busyPoll = checkBusyPoll(opts.busyPollUs ?? envChoiceOrInteger("SOFTROCE_BUSY_POLL_US", ["adaptive"] as const, 0, 1000, "µs") ?? (isMainThread ? DEFAULT_BUSY_POLL : 0));
+  const busyPoll = checkBusyPoll(opts.busyPollUs ?? busyPollFromEnv() ?? (isMainThread ? DEFAULT_BUSY_POLL : 0));
   const ackHold = opts.ackHold ?? envChoice("SOFTROCE_ACK_HOLD", ["more", "every"] as const) ?? "more";
   return { flush, busyPoll, ackHold };
 }

@@ -11,8 +11,8 @@ import { sharedCoreModule } from "../wasm-source.js";
 import { UdpBindError } from "../open-options.js";
 import type { UdpSendError } from "../udp.js";
 import { traceStampsFromEnv, useMonotonicTraceClock } from "./clock.js";
-import { envChoice, envChoiceOrInteger, envInteger } from "../env.js";
-import { checkBusyPoll, type BusyPoll } from "../native-link.js";
+import { envChoice, envInteger } from "../env.js";
+import { busyPollFromEnv, checkBusyPoll, type BusyPoll } from "../native-link.js";
 import { sockoptAddon } from "../sockopt.js";
 
 /** Why this Node cannot run a device worker, or undefined when it can. */
@@ -154,7 +154,7 @@ export const WORKER_BUSY_POLL_US = 0;
  * explicitly rather than through the thread's copy of the environment; unset, WORKER_BUSY_POLL_US.
  */
 function busyPollOf(options: WorkerOpenOptions): BusyPoll {
-  return checkBusyPoll(options.busyPollUs ?? envChoiceOrInteger("SOFTROCE_BUSY_POLL_US", ["adaptive"] as const, 0, 1000, "µs") ?? WORKER_BUSY_POLL_US);
+  return checkBusyPoll(options.busyPollUs ?? busyPollFromEnv() ?? WORKER_BUSY_POLL_US);
 }
 
 /**
