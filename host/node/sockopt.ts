@@ -32,6 +32,12 @@ export function sockoptAddon(): SockoptAddon | undefined {
   return cached.addon;
 }
 
+/** The socket addon's sched_yield, or undefined when the addon is missing or predates it. */
+export function schedYield(): (() => void) | undefined {
+  const y = sockoptAddon()?.schedYield;
+  return typeof y === "function" ? y : undefined;
+}
+
 export function sockoptUnavailableReason(): string | undefined {
   sockoptAddon();
   return cached?.error;

@@ -13,7 +13,7 @@ import type { UdpLink } from "../udp.js";
 import type { NativeUdpLink } from "../native-link.js";
 import { TraceStage } from "../../core/worker/index.js";
 import { useMonotonicTraceClock } from "./clock.js";
-import { sockoptAddon } from "../sockopt.js";
+import { schedYield } from "../sockopt.js";
 
 if (!parentPort) throw new Error("softroce device worker: run as a worker thread (openDevice({ worker: true }))");
 const parent = parentPort;
@@ -59,8 +59,8 @@ const ops: WorkerOps = {
   },
   attach(msg, ctx) {
     // the worker's spins give the CPU away between looks (sched_yield) when the addon can
-    const y = sockoptAddon()?.schedYield;
-    if (typeof y === "function") ctx.server.yieldCpu = y;
+    const y = schedYield();
+    if (y) ctx.server.yieldCpu = y;
     if (!link) return tunnel.attach!(msg, ctx);
     const port = new PacketPort(ctx.core as unknown as TransportCore, ctx.mem, realClock, link, ctx.server.progress);
     link.port = port;

@@ -13,7 +13,7 @@ import type { UdpSendError } from "../udp.js";
 import { traceStampsFromEnv, useMonotonicTraceClock } from "./clock.js";
 import { envChoice, envInteger } from "../env.js";
 import { busyPollFromEnv, checkBusyPoll, type BusyPoll } from "../native-link.js";
-import { sockoptAddon } from "../sockopt.js";
+import { schedYield } from "../sockopt.js";
 
 /** Why this Node cannot run a device worker, or undefined when it can. */
 export function workerUnavailable(): string | undefined {
@@ -113,12 +113,6 @@ export const NODE_APP_SPIN_YIELD = true;
  */
 function answerSpinOf(o: { workerAnswerSpinUs?: number }): number {
   return usSetting("workerAnswerSpinUs", o.workerAnswerSpinUs, "SOFTROCE_WORKER_ANSWER_SPIN_US", MAX_SPIN_US, NODE_ANSWER_SPIN_US);
-}
-
-/** The socket addon's sched_yield, or undefined when the addon is missing or predates it. */
-function schedYield(): (() => void) | undefined {
-  const y = sockoptAddon()?.schedYield;
-  return typeof y === "function" ? y : undefined;
 }
 
 /**
