@@ -137,10 +137,13 @@ const DEFAULTS = {
   relayRequestPollUs: 0,
 } as const;
 
+/** The longest window of the native relay's polls (µs; relay.c POLL_MAX_US, which refuses more). */
+const RELAY_POLL_MAX_US = 10000;
+
 /** The relay's poll windows from the environment (SOFTROCE_RELAY_POLL_US, SOFTROCE_RELAY_REQUEST_POLL_US), those set. */
 function pollsFromEnv(): Partial<GatewayOptions> {
-  const answer = envInteger("SOFTROCE_RELAY_POLL_US", 0, 10000, "µs");
-  const request = envInteger("SOFTROCE_RELAY_REQUEST_POLL_US", 0, 10000, "µs");
+  const answer = envInteger("SOFTROCE_RELAY_POLL_US", 0, RELAY_POLL_MAX_US, "µs");
+  const request = envInteger("SOFTROCE_RELAY_REQUEST_POLL_US", 0, RELAY_POLL_MAX_US, "µs");
   return { ...(answer === undefined ? {} : { relayBusyPollUs: answer }), ...(request === undefined ? {} : { relayRequestPollUs: request }) };
 }
 
@@ -352,11 +355,8 @@ export class Gateway {
     if (!Number.isInteger(o.udpBusyPollUs) || o.udpBusyPollUs < 0 || o.udpBusyPollUs > 2000) {
       throw new RangeError(`udpBusyPollUs ${o.udpBusyPollUs}: whole µs, 0..2000`);
     }
-    if (!Number.isInteger(o.relayBusyPollUs) || o.relayBusyPollUs < 0 || o.relayBusyPollUs > 10000) {
-      throw new RangeError(`relayBusyPollUs ${o.relayBusyPollUs}: whole µs, 0..10000`);
-    }
-    if (!Number.isInteger(o.relayRequestPollUs) || o.relayRequestPollUs < 0 || o.relayRequestPollUs > 10000) {
-      throw new RangeError(`relayRequestPollUs ${o.relayRequestPollUs}: whole µs, 0..10000`);
+    for (const k of ["relayBusyPollUs", "relayRequestPollUs"] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] > RELAY_POLL_MAX_US) throw new RangeError(`${k} ${o[k]}: whole µs, 0..${RELAY_POLL_MAX_US}`);
     }
     if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
       throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
