@@ -59,12 +59,12 @@ const ACK_HOLD = process.env.BENCH_ACK_HOLD === "1";
 // the watch list (the worker's "tune"), spin the worker's doorbell spin (µs, workerSpinUs), answer its
 // look at the socket for a request's answer (µs, workerAnswerSpinUs; on Node 200 by default), appYield=1|0
 // the application's look yielding between looks or not (workerAppSpinYield; on Node it yields by default), busyPoll the worker's datapath busy poll (µs,
-// SOFTROCE_BUSY_POLL_US at its open); BENCH_BASE="appSpin=0" the same for the first worker device
-const VARIANT_KEYS = ["appSpin", "spin", "answer", "busyPoll"];
+// SOFTROCE_BUSY_POLL_US at its open), appShare the share of wall time the application's looks may take (%, setWorkerAppSpin; APP_SPIN_SHARE); BENCH_BASE="appSpin=0" the same for the first worker device
+const VARIANT_KEYS = ["appSpin", "spin", "answer", "busyPoll", "appShare"];
 const parseVariant = (v) => Object.fromEntries(v.split(",").filter((x) => x).map((kv) => {
   const [k, x] = kv.split("=");
   const ok = k === "watchOnly" ? x === "1" : k === "appYield" ? x === "0" || x === "1" : VARIANT_KEYS.includes(k) && /^[0-9]+$/.test(x ?? "");
-  if (!ok) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, watchOnly=1, spin=<µs>, answer=<µs>, appYield=0|1, busyPoll=<µs>)`);
+  if (!ok) throw new RangeError(`BENCH_VARIANTS: ${kv} (appSpin=<µs>, watchOnly=1, spin=<µs>, answer=<µs>, appYield=0|1, busyPoll=<µs>, appShare=<%>)`);
   return [k, Number(x)];
 }));
 // BENCH_AB=1: the A/B of the round trip's levers in one run (docs/PERFORMANCE.md, "The levers, and the
@@ -595,7 +595,10 @@ async function parent() {
     if (!w.d.worker) throw new Error(`no worker: ${w.d.workerFallback}`);
     w.spinUs = spin ?? process.env.SOFTROCE_WORKER_SPIN_US ?? DEFAULT_SPIN_US;
     w.hold = hold;
-    if (variant.appSpin !== undefined) setWorkerAppSpin(w.d, variant.appSpin);
+    if (variant.appSpin !== undefined || variant.appShare !== undefined) {
+      if (variant.appShare !== undefined && !(variant.appShare > 0 && variant.appShare <= 100)) throw new RangeError(`BENCH_VARIANTS: appShare=${variant.appShare} (1..100 %)`);
+      setWorkerAppSpin(w.d, variant.appSpin ?? (await workerDebugOf(w.d)).app.spin.boundUs, variant.appShare === undefined ? undefined : variant.appShare / 100);
+    }
     if (variant.watchOnly === 1) await workerSessionOf(w.d).request("tune", { watchOnly: true });
     w.variant = Object.entries(variant).map(([k, v]) => `${k}=${v}`).join(",");
     w.rtts = [];

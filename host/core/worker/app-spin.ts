@@ -15,7 +15,7 @@
 // second (the answer, right behind it) near. It never looks when nothing happened on the device
 // for IDLE_MS (nothing outstanding), nor (but to probe) while fewer than HIT_SHARE_MIN of its
 // recent looks since the last such idle gap caught their completion (a machine so busy that the look only takes the CPU the
-// worker needs), and a budget caps the time spent looking at SPIN_SHARE of the thread's wall time,
+// worker needs), and a budget caps the time spent looking at APP_SPIN_SHARE of the thread's wall time,
 // so a stream of completions just too far apart cannot make it spin all the time. With `yieldCpu`
 // (Node: workerAppSpinYield) each look gives the CPU to another runnable thread before the next, so
 // that on two busy vCPUs the worker the look waits for is not kept off this one.
@@ -28,8 +28,14 @@ import { TraceStage } from "./trace.js";
 export const MAX_APP_SPIN_US = 200;
 /** Nothing rung or completed for this long (ms): nothing is outstanding, never look. */
 const IDLE_MS = 2;
-/** At most this share of wall time spent looking (a token bucket of at most 4 looks). */
-const SPIN_SHARE = 0.5;
+/**
+ * At most this share of wall time spent looking (a token bucket of at most 4 looks). A 64 B
+ * ping-pong's looks take 60–85 % of its wall time (the thread looks for both completions of every
+ * round trip); at 0.5 the bucket ran dry in a third of them, each then a wake-up of 20–60 µs:
+ * 0.75 took the worker device's round trip to 0.88–0.96 of 0.5's, side by side (docs/PERFORMANCE.md,
+ * "The application's look budget").
+ */
+export const APP_SPIN_SHARE = 0.75;
 /** One wait in this many that its average says not to look at looks anyway: the average follows a change. */
 const PROBE_EVERY = 128;
 /** Weight of the newest wait in a kind's average, and of the newest look in the share of looks that caught their completion. */
@@ -77,6 +83,8 @@ export class AppSpin {
   private waitProd = 0;
   /** called between looks (the socket addon's sched_yield), or undefined: the looks follow each other */
   yieldCpu: (() => void) | undefined;
+  /** the share of wall time the looks may take (0 < share <= 1; setWorkerAppSpin) */
+  share = APP_SPIN_SHARE;
   /** the look budget (µs) and when it was last topped up (ms) */
   private tokens = 0;
   private tokensAt = 0;
@@ -96,8 +104,8 @@ export class AppSpin {
   }
 
   /** Where the look stands (a diagnosis: workerDebugOf): its averages (µs, fresh and flowing waits), its share of hits, its budget. */
-  state(): { boundUs: number; estUs: number[]; hitShare: number; tokensUs: number; yields: boolean } {
-    return { boundUs: this.boundUs, estUs: [...this.est], hitShare: this.hitShare, tokensUs: this.tokens, yields: this.yieldCpu !== undefined };
+  state(): { boundUs: number; share: number; estUs: number[]; hitShare: number; tokensUs: number; yields: boolean } {
+    return { boundUs: this.boundUs, share: this.share, estUs: [...this.est], hitShare: this.hitShare, tokensUs: this.tokens, yields: this.yieldCpu !== undefined };
   }
 
   /** CompletionQueue.next() found `cq` empty: looks for up to the bound when worth it; true when a completion came. */
@@ -121,7 +129,7 @@ export class AppSpin {
     this.waitStart = now;
     this.waitRing = ring;
     this.waitProd = prod;
-    this.tokens = Math.min(4 * bound, this.tokens + (now - this.tokensAt) * 1000 * SPIN_SHARE);
+    this.tokens = Math.min(4 * bound, this.tokens + (now - this.tokensAt) * 1000 * this.share);
     this.tokensAt = now;
     if (now - this.activeAt > IDLE_MS || this.tokens < bound || ((this.est[kind]! > bound || this.hitShare < HIT_SHARE_MIN) && ++this.skipped % PROBE_EVERY !== 0)) {
       this.stats.appSpinSkips++;

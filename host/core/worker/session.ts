@@ -258,12 +258,18 @@ export function deviceOnWorker(
  */
 export const DEFAULT_APP_SPIN_US = 0;
 
-/** Sets a worker device's application-thread look (see DEFAULT_APP_SPIN_US); false when `device` is no worker device. */
-export function setWorkerAppSpin(device: Device, us: number): boolean {
+/**
+ * Sets a worker device's application-thread look (see DEFAULT_APP_SPIN_US) and, given, the share of
+ * this thread's wall time its looks may take (0 < share <= 1; APP_SPIN_SHARE); false when `device`
+ * is no worker device.
+ */
+export function setWorkerAppSpin(device: Device, us: number, share?: number): boolean {
   if (!(us >= 0 && us <= MAX_APP_SPIN_US)) throw new RangeError(`workerAppSpinUs ${us}: 0 .. ${MAX_APP_SPIN_US} µs`);
+  if (share !== undefined && !(share > 0 && share <= 1)) throw new RangeError(`application look share ${share}: over 0, at most 1`);
   const spin = sessions.get(device)?.spin;
   if (!spin) return false;
   spin.boundUs = us;
+  if (share !== undefined) spin.share = share;
   device.awaitSpin = us > 0 ? (cq) => spin.spin(cq) : undefined;
   return true;
 }

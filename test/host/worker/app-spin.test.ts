@@ -9,7 +9,7 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import { DeviceMemory } from "../../../host/core/verbs/memory.js";
 import { Ring } from "../../../host/core/abi/index.js";
 import { connectRcEnds, echoSends, openRcEnd } from "../support/rc-end.js";
-import { AppSpin, Control, MAX_APP_SPIN_US, setWorkerAppSpin, W, workerStatsOf } from "../../../host/core/worker/index.js";
+import { APP_SPIN_SHARE, AppSpin, Control, MAX_APP_SPIN_US, setWorkerAppSpin, W, workerStatsOf } from "../../../host/core/worker/index.js";
 
 const RING = 4096;
 
@@ -39,6 +39,42 @@ describe("AppSpin", () => {
     expect(r.spin.stats.appSpinUs).toBeGreaterThanOrEqual(40);
     expect(Atomics.load(r.ctl.i32, W.APP_WAITING)).toBe(1);
     expect(r.catchUps()).toBe(1);
+  });
+
+  it("its looks take at most APP_SPIN_SHARE of the thread's wall time, however often it is asked", () => {
+    const bound = 40;
+    const r = rig(bound);
+    Atomics.store(r.ctl.i32, W.APP_WAITING, 1);
+    // every look catches its completion ~10 µs in (written between two looks: the yield): each one a hit well
+    // inside the bound, so only the budget can hold the next back
+    let due = 0;
+    let prod = 0;
+    r.spin.yieldCpu = () => {
+      if (performance.now() >= due) r.mem.storeIndex(RING + Ring.PROD, ++prod);
+    };
+    const start = performance.now();
+    let calls = 0;
+    while (performance.now() - start < 60) {
+      r.ring1(); // a fresh request each time: something happened lately
+      due = performance.now() + 0.01;
+      calls++;
+      if (r.spin.spin(r.ring)) r.mem.storeIndex(RING + Ring.CONS, r.mem.loadIndex(RING + Ring.PROD));
+    }
+    const wallUs = (performance.now() - start) * 1000;
+    const st = r.spin.stats;
+    expect(st.appSpinHits).toBeGreaterThan(10);
+    expect(st.appSpinSkips).toBeGreaterThan(0); // asked back to back: the budget held some back
+    expect(st.appSpinHits + st.appSpinMisses + st.appSpinSkips).toBe(calls);
+    // the budget: APP_SPIN_SHARE of the wall time, plus the full bucket it starts with (4 looks) and one look's overshoot
+    expect(st.appSpinUs).toBeLessThanOrEqual(APP_SPIN_SHARE * wallUs + 4 * bound + 2 * bound);
+    // and it is not starved: well over half of what the share allows was looked
+    expect(st.appSpinUs).toBeGreaterThan(0.5 * APP_SPIN_SHARE * wallUs);
+  });
+
+  it("setWorkerAppSpin takes a share over 0 and at most 1", () => {
+    const notWorker = {} as Device;
+    for (const bad of [0, -0.1, 1.01, Number.NaN]) expect(() => setWorkerAppSpin(notWorker, 100, bad)).toThrow(RangeError);
+    expect(setWorkerAppSpin(notWorker, 100, 1)).toBe(false);
   });
 
   it("a completion that lands just as the look gives up counts as caught (the pump took its PROGRESS)", () => {
