@@ -466,30 +466,11 @@ static int deliver(datapath *dp, uint32_t count, int error, int more) {
   return ok && dp->receiving && !dp->closed;
 }
 
-static void gid_from_sockaddr(const struct sockaddr_in6 *sa, uint8_t gid[16], uint16_t *port) {
-  if (sa->sin6_family == AF_INET) {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-    memset(gid, 0, 10);
-    gid[10] = gid[11] = 0xff;
-    memcpy(gid + 12, &s4->sin_addr, 4);
-    *port = ntohs(s4->sin_port);
-  } else {
-    memcpy(gid, &sa->sin6_addr, 16);
-    *port = ntohs(sa->sin6_port);
-  }
-}
-
 /* a fixed busy-poll window (and pollReceive) never holds the event loop longer than this in one wake-up */
 #define BUSY_POLL_CAP_US 2000
 /* the adaptive one (on by default) holds it at most this long: a ping-pong caught by its windows goes
  * back to libuv (timers, other handles) at least this often */
 #define BUSY_POLL_ADAPTIVE_CAP_US 1000
-
-static uint64_t now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void rx_drain_once(datapath *dp);
 
@@ -506,7 +487,7 @@ static void rx_drain(datapath *dp) {
  * wake-up has spent its cap, or the gate holds the window back (adaptive; counted).
  */
 static int busy_window_opens(datapath *dp, uint64_t start) {
-  if (!dp->busy_poll_us || now_us() - start >= dp->busy_poll_cap_us) return 0;
+  if (!dp->busy_poll_us || poll_now_us() - start >= dp->busy_poll_cap_us) return 0;
   if (dp->busy_adaptive && !poll_gate_open(&dp->gate)) {
     dp->st.rx_busy_gated++;
     return 0;
@@ -527,7 +508,7 @@ static void rx_drain_once(datapath *dp) {
   if (napi_open_handle_scope(dp->env, &scope) != napi_ok) return;
   const rx_layout *L = &dp->rx;
   uint32_t done = 0;
-  uint64_t start = dp->busy_poll_us ? now_us() : 0, window = 0; /* window: when the open one opened */
+  uint64_t start = dp->busy_poll_us ? poll_now_us() : 0, window = 0; /* window: when the open one opened */
   int after_batch = 0, late = 0; /* late: a yield came back late, no more windows in this wake-up */
   while (dp->receiving && !dp->closed && done < dp->rx_budget) {
     uint8_t *mem;
@@ -565,7 +546,7 @@ static void rx_drain_once(datapath *dp) {
       }
       /* a full batch went to JS and the socket is drained now: a window may open here too */
       if (!window && !(after_batch && !late && busy_window_opens(dp, start))) break;
-      uint64_t t = now_us();
+      uint64_t t = poll_now_us();
       if (!window) window = t;
       if (t - window >= dp->busy_poll_us || t - start >= dp->busy_poll_cap_us) {
         /* over (or cut by the wake-up's cap) with nothing caught: a miss */
@@ -576,11 +557,8 @@ static void rx_drain_once(datapath *dp) {
       /* give the CPU to any thread waiting for one (on a busy machine, typically the peer whose
        * answer we poll for): without it the window cost 5-7x the round trip beside other work,
        * with it the window still wins (docs/PERFORMANCE.md, "Busy polling") */
-      poll_yield(dp->slow_yield_us);
-      if (now_us() - t >= dp->busy_poll_us) {
-        /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build),
-         * and what arrived meanwhile waited for the scheduler's tick (ms), where a thread asleep in
-         * epoll is woken at once. A miss, and no more windows in this wake-up; one last look. */
+      if (poll_yield_late(dp->slow_yield_us, t, dp->busy_poll_us)) {
+        /* back after a whole window: a miss, and no more windows in this wake-up; one last look */
         dp->st.rx_busy_late++;
         if (dp->busy_adaptive) poll_gate_note(&dp->gate, 0);
         window = 0;
@@ -623,7 +601,7 @@ static void rx_drain_once(datapath *dp) {
       }
       uint8_t src[16];
       uint16_t sport;
-      gid_from_sockaddr(&dp->rx_names[i], src, &sport);
+      udpsock_gid_of(&dp->rx_names[i], src, &sport);
       if (len > dp->rx_space) len = dp->rx_space;
       uint32_t nseg = 1;
       if (seg && seg < len) {
@@ -682,7 +660,7 @@ static void rx_drain_once(datapath *dp) {
     if (!go_on) break;
     if ((uint32_t)n < nmsg) { /* the socket looked drained: sleep in epoll, or poll in a window */
       if (late || !busy_window_opens(dp, start)) break;
-      window = now_us();
+      window = poll_now_us();
     }
   }
   napi_close_handle_scope(dp->env, scope);
@@ -1218,7 +1196,7 @@ static napi_value js_poll_receive(napi_env env, napi_callback_info info) {
   uint64_t got = 0;
   if (dp->receiving && !dp->closed && !dp->draining && dp->on_batch) {
     dp->st.rx_poll_calls++;
-    uint64_t end = now_us() + us;
+    uint64_t end = poll_now_us() + us;
     for (;;) {
       struct pollfd p = {.fd = dp->fd, .events = POLLIN};
       int r = poll(&p, 1, 0);
@@ -1233,7 +1211,7 @@ static napi_value js_poll_receive(napi_env env, napi_callback_info info) {
         break;
       }
       if (r < 0 && errno != EINTR) break;
-      if (now_us() >= end) break;
+      if (poll_now_us() >= end) break;
     }
   }
   napi_value out;
@@ -1512,7 +1490,7 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
   dp->pktinfo_on = want_pktinfo;
   dp->local_port = ntohs(local.sin6_port); /* sin_port and sin6_port share their offset */
   uint16_t ignored_port;
-  gid_from_sockaddr(&local, dp->local_gid, &ignored_port);
+  udpsock_gid_of(&local, dp->local_gid, &ignored_port);
   dp->tx = txl;
   dp->rx = rxl;
   napi_create_reference(env, argv[0], 1, &dp->memory);

@@ -51,6 +51,13 @@ static inline int poll_gate_open(poll_gate *g) {
   return 1;
 }
 
+/* The windows' clock: µs on CLOCK_MONOTONIC. */
+static inline uint64_t poll_now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 /* The yield between two polls of a window: this CPU to any other runnable thread on it (on a busy
  * machine, typically the one whose datagram the window waits for). `slow_us` (fault injection, tests:
  * slowYield) sleeps that long more, as a yield beside CPU hogs can last a scheduler tick. */
@@ -60,6 +67,20 @@ static inline void poll_yield(uint32_t slow_us) {
     struct timespec d = {.tv_sec = slow_us / 1000000, .tv_nsec = (long)(slow_us % 1000000) * 1000};
     nanosleep(&d, NULL);
   }
+}
+
+/*
+ * poll_yield, then whether it came back late: `window_us` or more after `since_us` (poll_now_us when
+ * the caller last polled). A yield that lasts a whole window means threads that do not sleep wanted
+ * this CPU (CPU hogs, a build), and whatever arrived meanwhile waited for the scheduler's tick (ms),
+ * where a thread asleep in epoll is woken at once: the caller ends the window as a miss (its gate
+ * then closes under such load) and opens no more in this wake-up. Without the rule, beside two CPU
+ * hogs, the datapath's poll measured 12.5x a raw dgram round trip and the relay's 2.9x the round trip
+ * without it (docs/PERFORMANCE.md).
+ */
+static inline int poll_yield_late(uint32_t slow_us, uint64_t since_us, uint64_t window_us) {
+  poll_yield(slow_us);
+  return poll_now_us() - since_us >= window_us;
 }
 
 #endif

@@ -57,6 +57,7 @@
 
 #include "napi_util.h"
 #include "poll_gate.h"
+#include "udpsock.h"
 
 #define TX_BATCH 64
 #define RX_BATCH 64
@@ -218,11 +219,6 @@ static uint64_t now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-static uint64_t now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
 }
 static uint64_t now_ns(void) {
   struct timespec t;
@@ -880,19 +876,6 @@ static void sess_read(relay *r, session *s) {
 
 /* ---------- UDP -> client ---------- */
 
-static void gid_of(const struct sockaddr_in6 *a, uint8_t gid[16], uint32_t *port) {
-  if (a->sin6_family == AF_INET) {
-    const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
-    memset(gid, 0, 10);
-    gid[10] = gid[11] = 0xff;
-    memcpy(gid + 12, &a4->sin_addr, 4);
-    *port = ntohs(a4->sin_port);
-  } else {
-    memcpy(gid, &a->sin6_addr, 16);
-    *port = ntohs(a->sin6_port);
-  }
-}
-
 static void punt_udp(relay *r, session *s, const uint8_t gid[16], uint32_t port, const uint8_t *p, uint32_t len) {
   if (post(r, EV_UDP, s ? s->id : 0, (int32_t)port, gid, 16, p, len)) {
     r->st.punts_rx++;
@@ -979,12 +962,13 @@ static void udp_receive(relay *r) {
     uint64_t now = now_ms();
     for (int i = 0; i < n; i++) {
       uint8_t gid[16];
-      uint32_t port, dest;
+      uint16_t port;
+      uint32_t dest;
       int64_t src;
       const uint8_t *p = r->rx_iov[i].iov_base;
       uint32_t len = r->rx_msgs[i].msg_len;
       if (r->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) len = (uint32_t)r->rx_slot; /* longer than anything forwarded */
-      gid_of(&r->rx_names[i], gid, &port);
+      udpsock_gid_of(&r->rx_names[i], gid, &port);
       if (port == 0 || !shape_ok(r, p, len, &dest, &src)) {
         punt_udp(r, NULL, gid, port, p, len);
         continue;
@@ -1053,7 +1037,7 @@ static void poll_join(relay *r) {
       r->st.poll.polls[kind]++;
       s->st.poll.polls[kind]++;
     }
-    if (!now) now = now_us();
+    if (!now) now = poll_now_us();
     if (now + window > r->poll_until) r->poll_until = now + window;
     if (window > r->poll_len) r->poll_len = window;
   }
@@ -1104,7 +1088,7 @@ static void *relay_main(void *arg) {
     int n, blocked = 0;
     if (r->poll_until) { /* read without locking: only this thread writes it */
       n = epoll_wait(r->epfd, evs, 64, 0);
-      uint64_t t = now_us();
+      uint64_t t = poll_now_us();
       if (n > 0 && t >= r->poll_until) {
         /* the window is over (the thread was away past its end): what came is not in time */
         pthread_mutex_lock(&r->mu);
@@ -1112,12 +1096,9 @@ static void *relay_main(void *arg) {
         pthread_mutex_unlock(&r->mu);
       } else if (n == 0) {
         if (t < r->poll_until) {
-          poll_yield(r->slow_yield_us);
-          if (now_us() - t < r->poll_len) continue;
-          /* back after a whole window: threads that do not sleep wanted this CPU (CPU hogs, a build), and
-             what came meanwhile waited for the scheduler (a tick, ms) where a thread asleep in epoll is
-             woken at once. The window ends, a miss for every session in it (whatever came is taken
-             next, by a blocking wait that returns at once), so under such load the gates close. */
+          if (!poll_yield_late(r->slow_yield_us, t, r->poll_len)) continue;
+          /* back after a whole window: it ends, a miss for every session in it (whatever came is taken
+             next, by a blocking wait that returns at once) */
           pthread_mutex_lock(&r->mu);
           r->st.poll_late++;
           poll_end(r);

@@ -99,3 +99,16 @@ const char *udpsock_step_name(udpsock_step step) {
     default: return "address";
   }
 }
+
+void udpsock_gid_of(const struct sockaddr_in6 *sa, uint8_t gid[16], uint16_t *port) {
+  if (sa->sin6_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    memset(gid, 0, 10);
+    gid[10] = gid[11] = 0xff;
+    memcpy(gid + 12, &s4->sin_addr, 4);
+    *port = ntohs(s4->sin_port);
+  } else {
+    memcpy(gid, &sa->sin6_addr, 16);
+    *port = ntohs(sa->sin6_port);
+  }
+}

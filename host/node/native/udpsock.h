@@ -3,6 +3,8 @@
 #ifndef SOFTROCE_UDPSOCK_H
 #define SOFTROCE_UDPSOCK_H
 
+#include <stdint.h>
+
 #ifndef UDP_NO_CHECK6_TX
 #define UDP_NO_CHECK6_TX 101
 #endif
@@ -46,6 +48,11 @@ int udpsock_open(int family, const char *address, int port, int flags, udpsock_s
 
 /* 1 when IPv6 socket `fd` sends the flow label its sendmsg destination carries (and no automatic one). */
 int udpsock_flow_label(int fd);
+
+/* The GID and UDP port of a socket address: an IPv6 address as it is, an IPv4 one mapped (::ffff:a.b.c.d),
+ * as RoCEv2 names an IPv4 peer. */
+struct sockaddr_in6;
+void udpsock_gid_of(const struct sockaddr_in6 *sa, uint8_t gid[16], uint16_t *port);
 
 /* The system call a step names, for error messages: "socket", "setsockopt", "bind" (or "address"). */
 const char *udpsock_step_name(udpsock_step step);
