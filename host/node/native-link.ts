@@ -70,13 +70,19 @@ export function icrcOffloadChoice(addon: DatapathAddon, asked?: boolean): { on: 
 /** A link's busy poll: "adaptive" (gated windows of ADAPTIVE_BUSY_POLL_US), a fixed window in µs (every window opens), 0 off. */
 export type BusyPoll = number | "adaptive";
 
-/**
- * NativeUdpLinkOptions.busyPollUs's default on the main thread. In a worker thread it is 0 (off): there
- * the event loop a window holds is also the one that hears the other threads (the device worker's
- * doorbells from the application thread, whose posts would wait for the window), and the answer to a
- * received batch comes from another thread, not from the socket.
- */
+/** NativeUdpLinkOptions.busyPollUs's default on the main thread. */
 export const DEFAULT_BUSY_POLL: BusyPoll = "adaptive";
+
+/**
+ * Its default in a worker thread (the device worker's link among them): off. There the event loop a
+ * window holds is also the one that hears the other threads (the device worker's doorbells from the
+ * application thread, whose posts would wait for the window), and the answer to a received batch
+ * comes from another thread, not from the socket. Measured for the device worker: with a 200 µs
+ * window its 64 B round trip took 1.9-2.1x of the same device without it (bench/worker.mjs
+ * BENCH_AB=1; docs/PERFORMANCE.md, "The levers, and the datapath's busy poll, side by side"); its own
+ * look (workerAnswerSpinUs) watches the socket and the doorbells together instead.
+ */
+export const WORKER_THREAD_BUSY_POLL: BusyPoll = 0;
 
 /**
  * The adaptive busy poll's window, µs: after a received batch that drained the socket, how long the
@@ -111,7 +117,7 @@ interface LinkSettings {
  */
 function linkSettings(opts: NativeUdpLinkOptions): LinkSettings {
   const flush = opts.flush ?? envChoice("SOFTROCE_FLUSH", ["defer", "now"] as const) ?? DEFAULT_FLUSH;
-  const busyPoll = checkBusyPoll(opts.busyPollUs ?? busyPollFromEnv() ?? (isMainThread ? DEFAULT_BUSY_POLL : 0));
+  const busyPoll = checkBusyPoll(opts.busyPollUs ?? busyPollFromEnv() ?? (isMainThread ? DEFAULT_BUSY_POLL : WORKER_THREAD_BUSY_POLL));
   const ackHold = opts.ackHold ?? envChoice("SOFTROCE_ACK_HOLD", ["more", "every"] as const) ?? "more";
   return { flush, busyPoll, ackHold };
 }

@@ -12,7 +12,7 @@ import { UdpBindError } from "../open-options.js";
 import type { UdpSendError } from "../udp.js";
 import { traceStampsFromEnv, useMonotonicTraceClock } from "./clock.js";
 import { envChoice, envInteger } from "../env.js";
-import { busyPollFromEnv, checkBusyPoll, type BusyPoll } from "../native-link.js";
+import { busyPollFromEnv, checkBusyPoll, WORKER_THREAD_BUSY_POLL, type BusyPoll } from "../native-link.js";
 import { schedYield } from "../sockopt.js";
 
 /** Why this Node cannot run a device worker, or undefined when it can. */
@@ -132,23 +132,13 @@ function appSpinYieldOf(o: { workerAppSpinYield?: boolean }): (() => void) | und
 }
 
 /**
- * The native datapath's busy poll in a worker device's link when SOFTROCE_BUSY_POLL_US does not say
- * (µs): off, whatever the datapath's own default. Its window (after a received batch, polling the
- * socket inside the datapath's receive call) holds the worker's event loop, so the application's
- * next doorbell waits for the window's end: with a 200 µs window the worker's 64 B round trip took
- * 1.9-2.1x of the same device without it (bench/worker.mjs BENCH_AB=1; docs/PERFORMANCE.md, "The
- * levers, and the datapath's busy poll, side by side"). The worker's own look (workerAnswerSpinUs)
- * watches the socket and the doorbells together.
- */
-export const WORKER_BUSY_POLL_US = 0;
-
-/**
  * The worker's native datapath busy poll (NativeUdpLinkOptions.busyPollUs): the option, else env
  * SOFTROCE_BUSY_POLL_US, read here (strictly, before a thread starts) and handed to the worker's link
- * explicitly rather than through the thread's copy of the environment; unset, WORKER_BUSY_POLL_US.
+ * explicitly rather than through the thread's copy of the environment; unset, WORKER_THREAD_BUSY_POLL
+ * (off: native-link.ts says why).
  */
 function busyPollOf(options: WorkerOpenOptions): BusyPoll {
-  return checkBusyPoll(options.busyPollUs ?? busyPollFromEnv() ?? WORKER_BUSY_POLL_US);
+  return checkBusyPoll(options.busyPollUs ?? busyPollFromEnv() ?? WORKER_THREAD_BUSY_POLL);
 }
 
 /**
@@ -173,7 +163,7 @@ export interface WorkerOpenOptions extends OpenDeviceOptions {
   workerAnswerSpinUs?: number;
   /** see setWorkerAppSpinYield (env SOFTROCE_WORKER_APP_SPIN_YIELD; default false) */
   workerAppSpinYield?: boolean;
-  /** the worker's native datapath busy poll (NativeUdpLinkOptions.busyPollUs; default WORKER_BUSY_POLL_US, off) */
+  /** the worker's native datapath busy poll (NativeUdpLinkOptions.busyPollUs; default WORKER_THREAD_BUSY_POLL, off) */
   busyPollUs?: BusyPoll;
   /**
    * With the deferred flush (the default): a received batch's plain ACKs wait in the worker for

@@ -74,7 +74,7 @@ describe("the device in a worker thread (Node)", () => {
         const want = datapathOf(here)!;
         expect(want.path).toBe("native");
         expect(want.icrcOffload).toMatch(value === "0" ? /^off \(SOFTROCE_ICRC_OFFLOAD=0\)$/ : /^(on|off) \(/);
-        // the worker's link busy-polls only when asked (WORKER_BUSY_POLL_US)
+        // the worker's link busy-polls only when asked (WORKER_THREAD_BUSY_POLL)
         expect(datapathOf(w)).toEqual({ path: "native", reason: undefined, icrcOffload: want.icrcOffload, busyPoll: "off" });
       }
       // node:dgram has no offload to report
