@@ -244,6 +244,12 @@ function slowPoolPorts() {
   sh("tc", "-n", NS_A, "filter", "add", "dev", "va", "parent", "1:", "prio", "2", ...udp, "dport", String(PORT), "0xffff", "flowid", "1:20");
 }
 
+/** The veths' MTU (a path MTU of 4096 needs jumbo frames). */
+function vethMtu(mtu) {
+  sh("ip", "-n", NS_A, "link", "set", "va", "mtu", String(mtu));
+  sh("ip", "-n", NS_B, "link", "set", "vb", "mtu", String(mtu));
+}
+
 /** The target in B, the writer in A (pool-close-peer.mjs); both must exit 0. Their JSON lines. */
 async function poolClose(mtu, mode) {
   const dir = tempDir("poolclose");
@@ -255,9 +261,10 @@ async function poolClose(mtu, mode) {
   return { writer: JSON.parse(w.stdout.trim().split("\n").pop()), target: JSON.parse(t.stdout.trim().split("\n").pop()) };
 }
 
-for (const mtu of [1024]) {
-  test(`a pool socket closes while the link waits on it (MTU ${mtu}): the wait moves, the port resumes, every byte arrives, no descriptor left`, async () => {
+for (const mtu of [1024, 4096]) {
+  test(`a pool socket closes while the link waits on it (MTU ${mtu}): the wait moves, the port resumes, the destroyed QP's port stays closed, every byte arrives, no descriptor left`, async () => {
     slowPoolPorts();
+    if (mtu > 1024) vethMtu(9000);
     try {
       const { writer: w, target: t } = await poolClose(mtu);
       console.log(`  MTU ${mtu}: ${w.waiting.stats.sent} sent before the pool socket pushed back, ${w.waiting.held.txUnsent} behind; QP 2 done ${w.ms.toFixed(1)} ms after the sweep; pool ${JSON.stringify(w.end.pool)}`);
@@ -280,11 +287,15 @@ for (const mtu of [1024]) {
       assert.deepEqual(w.wcs, [["21", "SUCCESS"], ["22", "SUCCESS"]]);
       assert.equal(w.end.stats.resumed, w.end.stats.backpressured, "every wait ended");
       assert.deepEqual([w.end.held.blocked, w.end.held.txUnsent], [false, 0]);
+      // QP 1's packets left in the ring went from the device's port: its own was not opened again
+      assert.deepEqual([w.end.pool.opened, w.end.pool.open], [1, 0]);
+      assert.ok(w.end.pool.sweptRefusals >= 1);
       assert.equal(w.end.stats.sendErrors, 0);
       assert.deepEqual(w.errors, []);
       assert.equal(w.fdsEnd, w.fdsAtStart, "every descriptor the device opened is closed");
       assert.deepEqual(t, { recv: { status: "SUCCESS", qp: 2 }, checked: 256 << 10, mismatches: 0 });
     } finally {
+      if (mtu > 1024) vethMtu(1500);
       sh("tc", "-n", NS_A, "qdisc", "del", "dev", "va", "root");
     }
   });
