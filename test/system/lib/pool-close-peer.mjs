@@ -26,6 +26,11 @@ const PATTERN = (i) => (i * 7 + 3) & 0xff;
 /** QP 1's stream: WRs of this many bytes, more than the pool socket's send buffer holds. */
 const STREAM_WR_BYTES = 16 << 10;
 const STREAM_WRS = 64;
+/**
+ * QP 1's socket's SO_SNDBUF (the kernel doubles it): set, not the machine's wmem_default, so that
+ * what the device lets one QP have in flight (128 packets) overfills it at any MTU.
+ */
+const POOL_SNDBUF = 64 << 10;
 const MR_BYTES = 2 << 20;
 const WAIT_MS = 10_000;
 
@@ -141,6 +146,7 @@ async function writer([address, dir, mtu, mode]) {
   const connected = { ports: link.pool.ports, pool: link.sourcePortStats(), fallbacks: link.port.stats.sportFallbacks, fds: fds().count };
   const poolPort = connected.ports[0];
   const inode = socketInode(link.pool.fd(poolPort));
+  link.pool.socket(poolPort).setSendBufferSize(POOL_SNDBUF);
 
   // QP 1 streams from its own port until that socket pushes back and the link waits on it
   const base = remoteAddr(b.mr.addr);
