@@ -287,9 +287,13 @@ for (const mtu of [1024, 4096]) {
       assert.deepEqual(w.wcs, [["21", "SUCCESS"], ["22", "SUCCESS"]]);
       assert.equal(w.end.stats.resumed, w.end.stats.backpressured, "every wait ended");
       assert.deepEqual([w.end.held.blocked, w.end.held.txUnsent], [false, 0]);
-      // QP 1's packets left in the ring went from the device's port: its own was not opened again
+      // QP 1's packets left in the ring went out, each moved to the device's port once: QP 1's own
+      // port was not opened again
       assert.deepEqual([w.end.pool.opened, w.end.pool.open], [1, 0]);
       assert.ok(w.end.pool.sweptRefusals >= 1);
+      assert.equal(w.end.fallbacks, w.connected.fallbacks + w.waiting.held.txUnsent);
+      const qp2Packets = (256 << 10) / mtu + 1;
+      assert.ok(w.end.stats.sent >= w.waiting.stats.sent + w.waiting.held.txUnsent + qp2Packets, `sent ${w.end.stats.sent}`);
       assert.equal(w.end.stats.sendErrors, 0);
       assert.deepEqual(w.errors, []);
       assert.equal(w.fdsEnd, w.fdsAtStart, "every descriptor the device opened is closed");

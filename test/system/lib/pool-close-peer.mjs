@@ -181,7 +181,7 @@ async function writer([address, dir, mtu, mode]) {
     stuck = e.message;
   }
   const ms = performance.now() - t0;
-  const end = { stats: { ...link.stats }, pool: link.sourcePortStats(), held: link.port.holding() };
+  const end = { stats: { ...link.stats }, pool: link.sourcePortStats(), fallbacks: link.port.stats.sportFallbacks, held: link.port.holding() };
   writeJson(join(dir, "a-done.json"), { ok: true });
   dev.close();
   // the link closes its sockets asynchronously (the pool's through node:dgram)
