@@ -9,6 +9,9 @@
 // A port that cannot be bound (EADDRINUSE: 0xC000..0xFFFF overlaps Linux's ephemeral range;
 // EMFILE: out of descriptors) or that would pass the cap is refused: the link's port then moves
 // the descriptor and its QP to the device's port (PacketPort.checkedPort, as it cuts the TX ring into runs of one port), counted here.
+// So is a port a sweep closed that no live QP has: the TX ring can still hold a destroyed QP's
+// packets (built before the destroy, held while the link waited), and reopening its socket for them
+// would bind a port nobody has until the next sweep, and wait on it again if they fill it.
 import dgram from "node:dgram";
 import { readFileSync } from "node:fs";
 import type { SockoptAddon } from "./sockopt.js";
@@ -55,6 +58,8 @@ export interface SourcePortStats {
   /** ports refused: bind failed (by errno), or the cap was reached */
   bindFailures: number;
   capRefusals: number;
+  /** ports a sweep closed, asked for again while no live QP has them (a destroyed QP's packets in the TX ring) */
+  sweptRefusals: number;
   failuresByCode: Record<string, number>;
   /** the last refusal, in words */
   lastFailure?: string;
@@ -70,10 +75,12 @@ interface Entry {
 
 export class SourcePortPool {
   private readonly sockets = new Map<number, Entry>();
+  /** Ports a sweep closed and no live QP has had since: reopened only for one that has it. */
+  private readonly swept = new Set<number>();
   private lastFullSweep = 0;
   private readonly timer: NodeJS.Timeout;
   readonly cap: number;
-  private readonly st = { opened: 0, closed: 0, bindFailures: 0, capRefusals: 0, strayReceived: 0, failuresByCode: {} as Record<string, number>, lastFailure: undefined as string | undefined };
+  private readonly st = { opened: 0, closed: 0, bindFailures: 0, capRefusals: 0, sweptRefusals: 0, strayReceived: 0, failuresByCode: {} as Record<string, number>, lastFailure: undefined as string | undefined };
 
   constructor(private readonly opts: SourcePortPoolOptions) {
     const cap = opts.cap ?? defaultSourcePortCap();
@@ -104,6 +111,17 @@ export class SourcePortPool {
 
   private open(port: number): Entry | undefined {
     if (!Number.isInteger(port) || port < 1 || port > 0xffff) return this.refuse("EINVAL", `bad UDP source port ${port}`);
+    if (this.swept.has(port)) {
+      // asked for again after a sweep closed it: by a QP that has it now, or by a destroyed QP's
+      // packets still in the TX ring (they leave from the device's port)
+      const used = this.opts.inUse?.();
+      if (used && !used.has(port)) {
+        this.st.sweptRefusals++;
+        this.st.lastFailure = `source port ${port}: closed by the sweep, no live QP has it (a destroyed QP's packets left in the TX ring)`;
+        return undefined;
+      }
+      this.swept.delete(port);
+    }
     if (this.sockets.size >= this.cap) {
       // at the cap: close what no QP has any more first (at most once a second: every refused QP asks)
       const now = Date.now();
@@ -151,6 +169,7 @@ export class SourcePortPool {
     for (const [port, e] of this.sockets) {
       if (used.has(port)) continue;
       this.sockets.delete(port);
+      this.swept.add(port);
       this.opts.onClose?.(e.fd);
       e.socket.close();
       this.st.closed++;

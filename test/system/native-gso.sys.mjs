@@ -4,8 +4,9 @@
 // capturing on the receiver's side. Every segment must carry the IPv4 ID the datapath predicted
 // (0, 1, 2, ... per send) and an ICRC that recomputes (our decoder, which checks every ICRC against
 // the captured IP header). Also: IPv6, a route whose MTU is below the segment size (GSO falls back,
-// each datagram gets EMSGSIZE), a veth that passes GSO through whole, and EAGAIN backpressure
-// under a slow qdisc. Needs root (network namespaces), ip, tc and tshark.
+// each datagram gets EMSGSIZE), a veth that passes GSO through whole, EAGAIN backpressure
+// under a slow qdisc, and a real device whose link waits on a per-QP port's socket when the pool
+// closes it (NativeUdpLink.poolSocketClosing). Needs root (network namespaces), ip, tc and tshark.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -14,6 +15,7 @@ import { ROOT, requireTools, run, runOk, runProcess, tempDir, test } from "./lib
 
 const CLI = join(ROOT, "dist/cli/softroce.js");
 const PEER = join(ROOT, "test/system/lib/native-gso-peer.mjs");
+const POOL_PEER = join(ROOT, "test/system/lib/pool-close-peer.mjs");
 const NS_A = `sr-nat-${process.pid}-a`;
 const NS_B = `sr-nat-${process.pid}-b`;
 const A4 = "192.0.2.1", B4 = "192.0.2.2", A6 = "fd00:4791:33::1", B6 = "fd00:4791:33::2";
@@ -222,6 +224,98 @@ test("EAGAIN on a pool socket, then the datapath closes while it waits: no callb
     assert.equal(sender.calledAfterClose, false);
     assert.equal(sender.fdsWaiting, sender.fdsBefore + 1, "the wait holds one dup of the pool socket");
     assert.equal(sender.fdsAfterClose, sender.fdsBefore - 1, "the datapath's close closed its socket and the dup");
+  } finally {
+    sh("tc", "-n", NS_A, "qdisc", "del", "dev", "va", "root");
+  }
+});
+
+// The link-level half: a real device in A (openDevice, the native datapath, per-QP source ports)
+// whose link waits on a pool socket when the pool closes that socket. tbf would drain a pool socket
+// in milliseconds, so a wait left on it would end by itself and the test could not fail: instead
+// an htb class holds every datagram to 4791 that does not come from 4791 (the pool's ports) at
+// 8 kbit, about one 1 KiB packet a second, so a full pool socket stays full for the whole test,
+// while the device's own port's traffic passes at 1 Gbit.
+function slowPoolPorts() {
+  sh("tc", "-n", NS_A, "qdisc", "add", "dev", "va", "root", "handle", "1:", "htb", "default", "10");
+  sh("tc", "-n", NS_A, "class", "add", "dev", "va", "parent", "1:", "classid", "1:10", "htb", "rate", "1gbit", "quantum", "1514");
+  sh("tc", "-n", NS_A, "class", "add", "dev", "va", "parent", "1:", "classid", "1:20", "htb", "rate", "8kbit", "ceil", "8kbit", "quantum", "1514");
+  const udp = ["protocol", "ip", "u32", "match", "ip", "protocol", "17", "0xff", "match", "ip"];
+  sh("tc", "-n", NS_A, "filter", "add", "dev", "va", "parent", "1:", "prio", "1", ...udp, "sport", String(PORT), "0xffff", "flowid", "1:10");
+  sh("tc", "-n", NS_A, "filter", "add", "dev", "va", "parent", "1:", "prio", "2", ...udp, "dport", String(PORT), "0xffff", "flowid", "1:20");
+}
+
+/** The veths' MTU (a path MTU of 4096 needs jumbo frames). */
+function vethMtu(mtu) {
+  sh("ip", "-n", NS_A, "link", "set", "va", "mtu", String(mtu));
+  sh("ip", "-n", NS_B, "link", "set", "vb", "mtu", String(mtu));
+}
+
+/** The target in B, the writer in A (pool-close-peer.mjs); both must exit 0. Their JSON lines. */
+async function poolClose(mtu, mode) {
+  const dir = tempDir("poolclose");
+  const target = inNs(NS_B, process.execPath, [POOL_PEER, "target", B4, dir, String(mtu)], { timeoutMs: 30_000 });
+  const w = await inNs(NS_A, process.execPath, [POOL_PEER, "writer", A4, dir, String(mtu), ...(mode ? [mode] : [])], { timeoutMs: 30_000 });
+  const t = await target;
+  assert.equal(w.code, 0, `writer: exit ${w.code ?? w.signal}\n${w.stderr}`);
+  assert.equal(t.code, 0, `target: exit ${t.code ?? t.signal}\n${t.stderr}`);
+  return { writer: JSON.parse(w.stdout.trim().split("\n").pop()), target: JSON.parse(t.stdout.trim().split("\n").pop()) };
+}
+
+for (const mtu of [1024, 4096]) {
+  test(`a pool socket closes while the link waits on it (MTU ${mtu}): the wait moves, the port resumes, the destroyed QP's port stays closed, every byte arrives, no descriptor left`, async () => {
+    slowPoolPorts();
+    if (mtu > 1024) vethMtu(9000);
+    try {
+      const { writer: w, target: t } = await poolClose(mtu);
+      console.log(`  MTU ${mtu}: ${w.waiting.stats.sent} sent before the pool socket pushed back, ${w.waiting.held.txUnsent} behind; QP 2 done ${w.ms.toFixed(1)} ms after the sweep; pool ${JSON.stringify(w.end.pool)}`);
+      // QP 1 has the pool's one socket; QP 2 was refused it and sends from the device's port
+      assert.equal(w.connected.ports.length, 1);
+      assert.equal(w.connected.fallbacks, 1);
+      // the link waits on the pool socket: a dup of it is watched (two descriptors of that socket)
+      assert.equal(w.waiting.stats.backpressured, 1);
+      assert.equal(w.waiting.stats.resumed, 0);
+      assert.equal(w.waiting.txEagain, 1);
+      assert.equal(w.waiting.held.blocked, true);
+      assert.ok(w.waiting.held.txUnsent > 0, "QP 1's descriptors wait in the TX ring");
+      assert.equal(w.waiting.of, 2, "the pool socket and the wait's dup of it");
+      assert.equal(w.waiting.count, w.connected.fds + 1);
+      // QP 1 destroyed, the sweep closed its socket: nothing of that socket is left open
+      assert.deepEqual([w.swept.open, w.swept.closed], [0, 1]);
+      assert.equal(w.afterSweep.of, 0, "the pool socket and the wait's dup closed");
+      // the wait moved to the device's socket: the port resumed, QP 2's WRITE and SEND completed
+      assert.equal(w.stuck, null);
+      assert.deepEqual(w.wcs, [["21", "SUCCESS"], ["22", "SUCCESS"]]);
+      assert.equal(w.end.stats.resumed, w.end.stats.backpressured, "every wait ended");
+      assert.deepEqual([w.end.held.blocked, w.end.held.txUnsent], [false, 0]);
+      // QP 1's packets left in the ring went out, each moved to the device's port once: QP 1's own
+      // port was not opened again
+      assert.deepEqual([w.end.pool.opened, w.end.pool.open], [1, 0]);
+      assert.ok(w.end.pool.sweptRefusals >= 1);
+      assert.equal(w.end.fallbacks, w.connected.fallbacks + w.waiting.held.txUnsent);
+      const qp2Packets = (256 << 10) / mtu + 1;
+      assert.ok(w.end.stats.sent >= w.waiting.stats.sent + w.waiting.held.txUnsent + qp2Packets, `sent ${w.end.stats.sent}`);
+      assert.equal(w.end.stats.sendErrors, 0);
+      assert.deepEqual(w.errors, []);
+      assert.equal(w.fdsEnd, w.fdsAtStart, "every descriptor the device opened is closed");
+      assert.deepEqual(t, { recv: { status: "SUCCESS", qp: 2 }, checked: 256 << 10, mismatches: 0 });
+    } finally {
+      if (mtu > 1024) vethMtu(1500);
+      sh("tc", "-n", NS_A, "qdisc", "del", "dev", "va", "root");
+    }
+  });
+}
+
+test("the control: with poolSocketClosing a no-op the wait stays on the closed socket's dup and QP 2 never gets out", async () => {
+  slowPoolPorts();
+  try {
+    const { writer: w, target: t } = await poolClose(1024, "no-move");
+    assert.equal(w.waiting.of, 2);
+    assert.equal(w.afterSweep.of, 1, "the wait's dup still open");
+    assert.ok(w.stuck !== null || w.wcs[0]?.[1] !== "SUCCESS", `QP 2 completed: ${JSON.stringify(w.wcs)}`);
+    assert.equal(w.end.stats.resumed, 0);
+    assert.equal(w.end.held.blocked, true);
+    assert.equal(w.fdsEnd, w.fdsAtStart, "the datapath's close closed the dup");
+    assert.equal(t.recv, "none");
   } finally {
     sh("tc", "-n", NS_A, "qdisc", "del", "dev", "va", "root");
   }
