@@ -95,7 +95,7 @@ export function formatDevinfo(dev: Device, opts: { verbose: boolean; ibPort?: nu
     if (sp) {
       L.push(kv(1, "udp_source_ports", sp.mode === "per-qp" ? `per-qp (0xc000-0xffff as rxe; pool cap ${sp.cap}, open ${sp.open})` : `device (${opts.udpPort})`));
       if (sp.mode === "per-qp") {
-        L.push(kv(1, "udp_source_port_fallbacks", `${sp.fallbacks} (bind failures ${sp.bindFailures}, cap refusals ${sp.capRefusals})`));
+        L.push(kv(1, "udp_source_port_fallbacks", `${sp.fallbacks} (bind failures ${sp.bindFailures}, cap refusals ${sp.capRefusals}, swept ports ${sp.sweptRefusals})`));
         if (sp.lastFailure) L.push(kv(1, "udp_source_port_last_failure", sp.lastFailure));
       }
     }

@@ -221,3 +221,27 @@ it("the pool tells onClose each descriptor before its socket closes (the native 
   await pool.close();
   expect(told).toEqual([a, b]);
 });
+
+it("a port the sweep closed opens again only for a live QP that has it (a destroyed QP's packets leave from the device's port)", async () => {
+  let used = new Set<number>([50411]);
+  const pool = new SourcePortPool({ address: "127.0.13.18", family: 4, addon: sockoptAddon()!, inUse: () => used, sweepMs: 600_000 });
+  try {
+    expect(pool.fd(50411)).toBeGreaterThanOrEqual(0);
+    used = new Set();
+    pool.sweep(); // the QP was destroyed: its socket closes
+    expect(pool.stats()).toMatchObject({ open: 0, closed: 1, opened: 1 });
+    // its packets still in the TX ring ask for the port again: refused, counted, nothing bound
+    expect(pool.fd(50411)).toBe(-1);
+    expect(pool.fd(50411)).toBe(-1);
+    expect(pool.stats()).toMatchObject({ open: 0, opened: 1, sweptRefusals: 2 });
+    expect(pool.stats().lastFailure).toMatch(/50411: closed by the sweep, no live QP has it/);
+    // a new QP that got the same port: it opens again, and stays open
+    used = new Set([50411]);
+    expect(pool.fd(50411)).toBeGreaterThanOrEqual(0);
+    expect(pool.stats()).toMatchObject({ open: 1, opened: 2, sweptRefusals: 2 });
+    // a port never swept opens as before, whoever asks
+    expect(pool.fd(50412)).toBeGreaterThanOrEqual(0);
+  } finally {
+    await pool.close();
+  }
+});
