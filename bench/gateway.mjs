@@ -26,7 +26,8 @@ const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
 // where the others use the default (softroce's own client, host/node/ws-client.ts); relayab: the relay
 // path's own gateway and client with the relay's request poll switched (relayRequestPollUs) to
 // BENCH_REQUEST_POLL_AB µs during its slices (default: 300 when the gateway's is off, else 0) — the
-// request poll's A/B in the same interleaved rounds, one command
+// request poll's A/B in the same interleaved rounds, one command; with BENCH_RELAY_AB=join it switches
+// the relay's ACK joining (relayJoinAcks, on by default) the other way instead
 const ALL_PATHS = ["native", "dgram", "tunnel", "relay", "relayab", "relayws"];
 const TUNNELS = ["tunnel", "relay", "relayab", "relayws"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
@@ -143,6 +144,10 @@ async function gateway(targetPort, relay) {
       gw.relay.requestPoll(m.us); // the request poll's A/B (bench-only, between slices)
       process.send({ type: "relayRequestPoll" });
     }
+    if (m.type === "relayJoinAcks") {
+      gw.relay.joinAcks(m.on); // the ACK joining's A/B (bench-only, between slices)
+      process.send({ type: "relayJoinAcks" });
+    }
     if (m.type === "relayBusyPoll") {
       gw.relay.busyPoll(m.us); // a bench-only switch between rounds (relayBusyPollUs is fixed at start otherwise)
       process.send({ type: "relayBusyPoll" });
@@ -153,7 +158,7 @@ async function gateway(targetPort, relay) {
     }
     if (m.type === "exit") gw.close().then(() => process.disconnect());
   });
-  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath, relayPath: gw.relayPath, requestPollUs: gw.o.relayRequestPollUs });
+  process.send({ type: "hello", port: gw.port, udpPort: gw.udpPort, udpPath: gw.udpPath, relayPath: gw.relayPath, requestPollUs: gw.o.relayRequestPollUs, joinAcks: gw.o.relayJoinAcks });
 }
 
 // ---- parent: both clients
@@ -201,7 +206,7 @@ async function writeGoodput(c, t) {
 
 const LABEL = {
   native: "Node UDP (native) -> Node UDP:  ", dgram: "Node UDP (dgram) -> Node UDP:   ", tunnel: "tunnel -> gateway (js) -> UDP:  ",
-  relay: "tunnel -> gateway (relay) -> UDP:", relayab: "the same, request poll switched:  ", relayws: "the same, client on `ws`:        ",
+  relay: "tunnel -> gateway (relay) -> UDP:", relayab: "the same, relayab's switch:       ", relayws: "the same, client on `ws`:        ",
 };
 
 /** `iters` round trips after `warmup` unmeasured ones; returns the measured ones in µs. */
@@ -236,18 +241,24 @@ async function parent() {
   }
   if (PATHS.includes("relayab") && !gws.relay) throw new Error("BENCH_PATHS: relayab needs relay (it switches the relay gateway's request poll)");
   // the request poll's A/B: relayab is the relay path's gateway and client, switched during its slices
-  const ab = gws.relay && PATHS.includes("relayab") ? { on: Number(process.env.BENCH_REQUEST_POLL_AB ?? (gws.relay.g.requestPollUs ? 0 : 300)), off: gws.relay.g.requestPollUs } : undefined;
+  // BENCH_RELAY_AB=join: relayab switches the relay's ACK joining (relayJoinAcks) instead, to the opposite of the gateway's
+  const abKind = process.env.BENCH_RELAY_AB ?? "request";
+  if (!["request", "join"].includes(abKind)) throw new RangeError(`BENCH_RELAY_AB ${abKind}: request or join`);
+  const ab = !(gws.relay && PATHS.includes("relayab")) ? undefined
+    : abKind === "join" ? { kind: "join", on: gws.relay.g.joinAcks ? 0 : 1, off: gws.relay.g.joinAcks ? 1 : 0 }
+    : { kind: "request", on: Number(process.env.BENCH_REQUEST_POLL_AB ?? (gws.relay.g.requestPollUs ? 0 : 300)), off: gws.relay.g.requestPollUs };
   if (ab) gws.relayab = gws.relay;
   /** The paths in round r's order: relay and relayab swap places every other round (neither always goes first). */
   const inOrder = (r) => (r % 2 && ab ? PATHS.map((p) => (p === "relay" ? "relayab" : p === "relayab" ? "relay" : p)) : PATHS);
   /** Runs `f` with the relay's request poll switched for the relayab path (the relay's own window otherwise). */
   const asPath = async (p, f) => {
     if (p !== "relayab") return f();
-    await ask(gws.relay.c, { type: "relayRequestPoll", us: ab.on }, "relayRequestPoll");
+    const set = (v) => (ab.kind === "join" ? ask(gws.relay.c, { type: "relayJoinAcks", on: v }, "relayJoinAcks") : ask(gws.relay.c, { type: "relayRequestPoll", us: v }, "relayRequestPoll"));
+    await set(ab.on);
     try {
       return await f();
     } finally {
-      await ask(gws.relay.c, { type: "relayRequestPoll", us: ab.off }, "relayRequestPoll");
+      await set(ab.off);
     }
   };
   const gc = gws.tunnel?.c ?? gws.relay?.c;
@@ -402,7 +413,7 @@ async function parent() {
     }
     const busy = marks["r.udpBusy"] ?? [];
     const sendCall = marks["c.sendCall"] ?? [];
-    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : rp === "relayab" ? `relay, request poll ${ab.on} us (softroce WebSocket client)` : "relay (ws client)")}`;
+    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : rp === "relayab" ? `relay, ${ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"}` : `request poll ${ab.on} us`} (softroce WebSocket client)` : "relay (ws client)")}`;
     const tcpBusy = marks["r.tcpBusy"] ?? [];
     if (tcpBusy.length) breakdown += `\n  (the relay's client -> UDP turns: ${(med(tcpBusy) / 1000).toFixed(1)} us median from its wake-up to its sendmmsg's return: read, parse, checks, sendmmsg)`;
     if (busy.length) breakdown += `\n  (the relay's UDP -> client turns: ${(med(busy) / 1000).toFixed(1)} us median from its wake-up to its write)`;
@@ -439,7 +450,7 @@ async function parent() {
     if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  (median): ${(med(rtt[tp]) / med(rtt.dgram)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.dgram)))}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   }
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
-  if (ab) console.log(`  ratio relayab/relay (median): ${(med(rtt.relayab) / med(rtt.relay)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relayab), slices(rtt.relay)))}   (the request poll at ${ab.on} us vs ${ab.off} us; goodput per round ${spread(ratios(good.relayab, good.relay))})`);
+  if (ab) console.log(`  ratio relayab/relay (median): ${(med(rtt.relayab) / med(rtt.relay)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relayab), slices(rtt.relay)))}   (${ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"} vs ${ab.off ? "on" : "off"}` : `the request poll at ${ab.on} us vs ${ab.off} us`}; goodput per round ${spread(ratios(good.relayab, good.relay))})`);
   if (has("relay", "relayws")) console.log(`  ratio relay/relayws (median): ${(med(rtt.relay) / med(rtt.relayws)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.relayws)))}   (softroce's WebSocket client vs ws)`);
   const u = gwStats.udp;
   if (relayStats?.relay) {

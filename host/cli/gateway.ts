@@ -25,6 +25,7 @@ const FLAGS: FlagSpec[] = [
   { name: "busy-poll", type: "int", min: 0, max: 2000, default: 0, valueName: "us", help: "native UDP side: after forwarding a request that is answered at once, poll this long for the answer instead of sleeping (holds a CPU; 0: off)" },
   { name: "relay-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding a request that is answered at once, poll up to this long for the answer, yielding the CPU between polls, while most polls see it (default 300; 0: off; env SOFTROCE_RELAY_POLL_US)" },
   { name: "relay-request-poll", type: "int", min: 0, max: 10000, valueName: "us", help: "native relay: after forwarding an answer to a client, poll up to this long for the client's next request, yielding the CPU between polls, while most polls see it (default 0: off; env SOFTROCE_RELAY_REQUEST_POLL_US)" },
+  { name: "relay-join-acks", type: "string", choices: ["on", "off"], valueName: "on|off", help: "native relay: while the answer poll waits, a peer's bare ACKs wait for its answer and reach the client in one frame with it (default on; env SOFTROCE_RELAY_JOIN_ACKS=0|1)" },
   { name: "relay", type: "string", choices: ["native", "js"], valueName: "native|js", help: "who forwards established sessions' packets: the addon's relay thread (native; the default when the addon is built) or the event loop (js)" },
   { name: "quiet", short: "q", type: "boolean", help: "no log lines" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
@@ -95,6 +96,7 @@ export function gatewayOptionsFromArgs(
     udpBusyPollUs: flags["busy-poll"] as number, relay: flags.relay as "native" | "js" | undefined,
     ...(flags["relay-poll"] === undefined ? {} : { relayBusyPollUs: flags["relay-poll"] as number }),
     ...(flags["relay-request-poll"] === undefined ? {} : { relayRequestPollUs: flags["relay-request-poll"] as number }),
+    ...(flags["relay-join-acks"] === undefined ? {} : { relayJoinAcks: flags["relay-join-acks"] === "on" }),
   };
 }
 

@@ -19,7 +19,7 @@ import {
 import { gidToAddress } from "../core/net/index.js";
 import { WireCodec } from "../core/wire/index.js";
 import { coreModule } from "../node/wasm-source.js";
-import { envInteger } from "../node/env.js";
+import { envChoice, envInteger } from "../node/env.js";
 import { openGatewayUdp, type GatewayUdp } from "./udp-side.js";
 import { AddressCheckCache, AddressPolicy } from "./address-policy.js";
 import { RoceShape, type OpcodeShape } from "./roce-shape.js";
@@ -109,6 +109,15 @@ export interface GatewayOptions {
    */
   relayRequestPollUs?: number;
   /**
+   * Native relay: while the answer poll waits for a client's answer, the bare ACKs that come first
+   * (a SEND's ACK, the echo behind it) wait in that client's open frame and leave with the answer: one
+   * frame, one TCP write and one read at the client for both, instead of two. Bounded by the window
+   * (the ACKs leave when it ends) and only while most of that client's windows see their answer
+   * (default true; env SOFTROCE_RELAY_JOIN_ACKS=0|1 where this option is absent; docs/TUNNEL.md,
+   * "The native relay").
+   */
+  relayJoinAcks?: boolean;
+  /**
    * Who forwards an established session's packets: "native", the addon's relay thread (the
    * session's TCP socket and the UDP socket's receive handed to it; JS keeps the handshake,
    * policy decisions, refusals, close); "js", the event loop through `ws`. Default "native" when
@@ -134,17 +143,21 @@ const DEFAULTS = {
   qpnCount: 1024, qpnStart: 1024, maxRocePayload: 4096 + 80 + 4 + 4, packetsPerSecond: 20000, bytesPerSecond: 64 << 20,
   clientQueueBytes: 1 << 20, stallMs: 5000, idleTimeoutMs: 120000, heartbeatMs: 30000, errorFramesPerSecond: 20,
   logRate: 20, bindingIdleMs: 300000, maxFrameBytes: 256 * 1024, udpBusyPollUs: 0, relayBusyPollUs: 300,
-  relayRequestPollUs: 0,
+  relayRequestPollUs: 0, relayJoinAcks: true,
 } as const;
 
 /** The longest window of the native relay's polls (µs; relay.c POLL_MAX_US, which refuses more). */
 const RELAY_POLL_MAX_US = 10000;
 
-/** The relay's poll windows from the environment (SOFTROCE_RELAY_POLL_US, SOFTROCE_RELAY_REQUEST_POLL_US), those set. */
+/** The relay's poll windows and ACK joining from the environment (SOFTROCE_RELAY_POLL_US, SOFTROCE_RELAY_REQUEST_POLL_US, SOFTROCE_RELAY_JOIN_ACKS), those set. */
 function pollsFromEnv(): Partial<GatewayOptions> {
   const answer = envInteger("SOFTROCE_RELAY_POLL_US", 0, RELAY_POLL_MAX_US, "µs");
   const request = envInteger("SOFTROCE_RELAY_REQUEST_POLL_US", 0, RELAY_POLL_MAX_US, "µs");
-  return { ...(answer === undefined ? {} : { relayBusyPollUs: answer }), ...(request === undefined ? {} : { relayRequestPollUs: request }) };
+  const join = envChoice("SOFTROCE_RELAY_JOIN_ACKS", ["0", "1"] as const);
+  return {
+    ...(answer === undefined ? {} : { relayBusyPollUs: answer }), ...(request === undefined ? {} : { relayRequestPollUs: request }),
+    ...(join === undefined ? {} : { relayJoinAcks: join === "1" }),
+  };
 }
 
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
@@ -358,6 +371,7 @@ export class Gateway {
     for (const k of ["relayBusyPollUs", "relayRequestPollUs"] as const) {
       if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] > RELAY_POLL_MAX_US) throw new RangeError(`${k} ${o[k]}: whole µs, 0..${RELAY_POLL_MAX_US}`);
     }
+    if (typeof o.relayJoinAcks !== "boolean") throw new TypeError(`relayJoinAcks ${String(o.relayJoinAcks)}: true or false`);
     if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
       throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
     }
@@ -419,6 +433,7 @@ export class Gateway {
         approvalMs: Math.max(1, Math.min(5000, Math.floor(o.bindingIdleMs / 4))),
         busyPollUs: o.relayBusyPollUs,
         requestPollUs: o.relayRequestPollUs,
+        joinAcks: o.relayJoinAcks ? 1 : 0,
       },
       this.shape.relayTable(),
       this.onRelayEvent,

@@ -55,6 +55,12 @@ export interface RelayOptions {
    * see one (0..10000; 0 or absent: off)
    */
   requestPollUs?: number;
+  /**
+   * bare ACKs toward a client whose answer poll waits for the answer hold in its open frame until
+   * the answer comes (one frame, one write, one read at the client) or the window ends (0 or 1;
+   * absent: 0)
+   */
+  joinAcks?: 0 | 1;
 }
 
 /**
@@ -103,6 +109,9 @@ export interface RelayStats extends RelayPollCounters {
   events: number;
   /** windows (of either poll) ended because a yield between polls came back after a whole window: the CPU was wanted elsewhere */
   pollsLate: number;
+  /** bare ACKs held for their answer (joinAcks) that left with it, and that left without it (the window ended, or something else was written first) */
+  ackJoins: number;
+  ackJoinMisses: number;
   sessions: number;
 }
 
@@ -121,6 +130,8 @@ export interface RelayHandle {
   busyPoll(us: number): void;
   /** the request-poll window from now on (µs, 0..10000; 0: off) */
   requestPoll(us: number): void;
+  /** bare ACKs held for the answer the answer poll waits for (1) or not (0), from now on */
+  joinAcks(on: 0 | 1): void;
   /** fault injection (tests): each yield between polls also sleeps this long (µs, 0..1000000; 0: off), as when CPU hogs take the CPU */
   slowYield(us: number): void;
   /** record up to `cap` forwarding turns from now on (0: stop): for a bench's per-hop breakdown */

@@ -130,6 +130,10 @@ typedef struct session {
   /* the frame toward the client being built at out[batch_at] (0 datagrams: none) */
   size_t batch_at;
   uint32_t batch_n;
+  uint32_t batch_acks; /* of them, bare ACKs (ACK or NAK, no payload) */
+  /* the open frame holds only bare ACKs and waits for the answer the session's answer poll waits for
+     (join_acks): it leaves with it, or when the window ends (poll_end), or before anything else written */
+  int held;
   int dirty;
   double tok_p, tok_b;
   uint64_t tok_last;
@@ -152,6 +156,7 @@ typedef struct {
       queue_drops, client_backlog, frames_in, frames_out, bytes_in, bytes_out, wakeups, events;
   poll_stats poll;
   uint64_t poll_late; /* windows ended by a yield that came back after a whole window (relay_main) */
+  uint64_t ack_joins, ack_join_misses; /* held bare ACKs that left with their answer, and without it */
 } relay_stats;
 
 /* session.join: what the session's turn asks of the windows (poll_join) */
@@ -178,6 +183,8 @@ typedef struct relay {
   uint32_t join_n, poll_n, poll_live;
   uint64_t poll_until;
   uint32_t poll_len; /* the longest window (µs) that opened or made longer the open one */
+  /* joinAcks: bare ACKs toward a client whose answer poll waits hold for the answer (udp_receive) */
+  volatile uint32_t join_acks;
   volatile uint32_t slow_yield_us; /* fault injection (tests): each yield between polls also sleeps this long */
   /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
   uint64_t *trace;
@@ -339,8 +346,12 @@ static void want_out(relay *r, session *s, int on) {
   epoll_ctl(r->epfd, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
-/* Writes what is queued toward the client; EAGAIN: waits for EPOLLOUT. Lock held. Returns 0, or -1 when the session ended. */
+static void seal_batch(relay *r, session *s);
+
+/* Writes what is queued toward the client (a frame being built is sealed first); EAGAIN: waits for
+   EPOLLOUT. Lock held. Returns 0, or -1 when the session ended. */
 static int sess_flush(relay *r, session *s) {
+  if (s->batch_n) seal_batch(r, s);
   while (s->out_tail > s->out_head) {
     ssize_t n = write(s->fd, s->out + s->out_head, s->out_tail - s->out_head);
     if (n > 0) {
@@ -399,7 +410,7 @@ static size_t ws_header(uint8_t *h, int opcode, uint64_t len) {
 }
 
 /* Queues one whole message (no limit but the buffer's); 0, or -1 when it does not fit. Lock held. */
-static int queue_message(session *s, int opcode, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
+static int queue_message_raw(session *s, int opcode, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
   uint8_t *o = out_room(s, 10 + l1 + l2);
   if (!o) return -1;
   size_t h = ws_header(o, opcode, l1 + l2);
@@ -407,6 +418,12 @@ static int queue_message(session *s, int opcode, const uint8_t *p1, size_t l1, c
   if (l2) memcpy(o + h + l1, p2, l2);
   s->out_tail += h + l1 + l2;
   return 0;
+}
+
+/* queue_message_raw behind the frame being built (sealed first: held ACKs keep their place, before it). */
+static int queue_message(relay *r, session *s, int opcode, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
+  if (s->batch_n) seal_batch(r, s);
+  return queue_message_raw(s, opcode, p1, l1, p2, l2);
 }
 
 /* Seals the frame being built toward the client: one datagram as DATA, more as BATCH. Lock held. */
@@ -436,7 +453,13 @@ static void seal_batch(relay *r, session *s) {
     memmove(base + hl, start, len);
     s->out_tail -= gap;
   }
+  if (s->held) {
+    if (s->batch_n > s->batch_acks) r->st.ack_joins++;
+    else r->st.ack_join_misses++;
+    s->held = 0;
+  }
   s->batch_n = 0;
+  s->batch_acks = 0;
   s->st.frames_out++;
   s->st.bytes_out += len;
   r->st.frames_out++;
@@ -719,7 +742,7 @@ static void ws_error(relay *r, session *s, int code, int oversize, const char *m
   } else if (s->state == S_OPEN) {
     uint8_t c[2];
     put16(c, (uint32_t)code);
-    queue_message(s, 8, c, 2, NULL, 0);
+    queue_message(r, s, 8, c, 2, NULL, 0);
     s->state = S_CLOSING;
     s->close_sent = 1;
   }
@@ -745,7 +768,7 @@ static void on_close_frame(relay *r, session *s, const uint8_t *p, size_t n) {
   udp_send_batch(r);
   s->close_code = (int)code;
   s->discard = 1;
-  if (!s->close_sent) queue_message(s, 8, p, n, NULL, 0); /* ws answers with the same code and reason (nothing for 1005) */
+  if (!s->close_sent) queue_message(r, s, 8, p, n, NULL, 0); /* ws answers with the same code and reason (nothing for 1005) */
   s->state = S_CLOSING;
   s->close_sent = 2;
   sess_flush(r, s);
@@ -814,7 +837,7 @@ static void parse_frames(relay *r, session *s) {
         if (post(r, EV_PING, s->id, 0, d, (uint32_t)len, NULL, 0)) s->tx_punted++;
         continue;
       }
-      if (s->state == S_OPEN && queue_message(s, 10, d, (size_t)len, NULL, 0) == 0) sess_flush(r, s);
+      if (s->state == S_OPEN && queue_message(r, s, 10, d, (size_t)len, NULL, 0) == 0) sess_flush(r, s);
       if (s->state == S_FREE) return;
       continue;
     }
@@ -901,7 +924,7 @@ static void to_client(relay *r, session *s, const uint8_t gid[16], uint32_t port
     put16(hdr + k->port_off, port);
     memcpy(hdr + k->address_off, gid, 16);
     put32(hdr + k->ip_id_off, k->ip_id_unknown);
-    if (queue_message(s, 2, hdr, k->data_header, p, len) != 0) {
+    if (queue_message(r, s, 2, hdr, k->data_header, p, len) != 0) {
       r->st.client_backlog++;
       s->st.dropped++;
       return;
@@ -941,6 +964,7 @@ static void to_client(relay *r, session *s, const uint8_t gid[16], uint32_t port
   memcpy(o + k->record, p, len);
   s->out_tail += rec;
   s->batch_n++;
+  if (r->op_flags[p[0]] & OPF_ACK_ONLY) s->batch_acks++;
   s->dirty = 1;
 }
 
@@ -994,7 +1018,15 @@ static void udp_receive(relay *r) {
       if (!s->dirty) continue;
       s->dirty = 0;
       if (s->state == S_FREE) continue;
-      seal_batch(r, s);
+      /* only bare ACKs so far, and the session's answer poll waits for its answer (the ACK's request
+         asked for one; the peer sends the ACK, then the answer): they wait for it in the open frame, so
+         that both reach the client in one write and one read — not while its gate is closed (a probe:
+         its answers have not been coming), nor behind bytes the socket has not taken */
+      if (r->join_acks && s->polling == 1 + POLL_ANSWER && s->batch_n && s->batch_acks == s->batch_n && s->batch_at == s->out_head &&
+          !s->want_out && s->gate[POLL_ANSWER].rate >= POLL_GATE_MIN) {
+        s->held = 1;
+        continue;
+      }
       sess_flush(r, s);
     }
     if (n < RX_BATCH) return;
@@ -1050,6 +1082,7 @@ static void poll_end(relay *r) {
   for (uint32_t i = 0; i < r->poll_n; i++) {
     session *s = &r->sess[r->poll_list[i]];
     s->listed = 0;
+    if (s->held && s->state != S_FREE) sess_flush(r, s); /* its answer did not come: the ACKs leave now */
     if (!s->polling) continue;
     poll_note(r, s, s->polling - 1, 0);
     s->polling = 0;
@@ -1288,6 +1321,14 @@ static napi_value js_construct(napi_env env, napi_callback_info info) {
       bad = poll_bad[i];
     r->poll_us[i] = us;
   }
+  /* joinAcks, optional (absent: off): 0 or 1 */
+  {
+    uint32_t on = 0;
+    bool has = false;
+    if (!bad && napi_has_named_property(env, argv[0], "joinAcks", &has) == napi_ok && has && (get_u32_prop(env, argv[0], "joinAcks", &on) || on > 1))
+      bad = "Relay options: joinAcks is 0 or 1";
+    r->join_acks = on;
+  }
   if (!bad && (r->max_clients == 0 || r->max_clients > 65536 || r->qpn_count == 0 || r->max_roce < 16 || r->max_roce > 65535 ||
                r->max_ws < k->data_header + r->max_roce || r->max_ws > (64u << 20)))
     bad = "Relay options: out of range";
@@ -1496,7 +1537,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   double res = -1;
   pthread_mutex_lock(&r->mu);
   session *s = find(r, slot, id);
-  if (s && s->state == S_OPEN && queue_message(s, (int)op, d, l, NULL, 0) == 0) {
+  if (s && s->state == S_OPEN && queue_message(r, s, (int)op, d, l, NULL, 0) == 0) {
     if (op < 8) {
       s->st.frames_out++;
       s->st.bytes_out += l;
@@ -1527,7 +1568,7 @@ static napi_value js_close_session(napi_env env, napi_callback_info info) {
   if (s && s->state == S_OPEN) {
     uint8_t c[2];
     put16(c, code);
-    queue_message(s, 8, c, 2, (const uint8_t *)reason, rl);
+    queue_message(r, s, 8, c, 2, (const uint8_t *)reason, rl);
     s->state = S_CLOSING;
     s->close_sent = 1;
     if (!s->want_out) sess_flush(r, s);
@@ -1647,6 +1688,15 @@ static napi_value js_request_poll(napi_env env, napi_callback_info info) {
   return set_poll(env, info, POLL_REQUEST, "requestPoll(us): 0..10000");
 }
 
+/* joinAcks(on): bare ACKs toward a client whose answer poll waits hold for the answer (1) or leave at once (0). */
+static napi_value js_join_acks(napi_env env, napi_callback_info info) {
+  uint32_t on;
+  relay *r = relay_u32_call(env, info, 1, "joinAcks(on): 0 or 1", &on);
+  if (!r) return NULL;
+  r->join_acks = on;
+  return nu_undefined(env);
+}
+
 /*
  * trace(cap): from now on record up to `cap` turns that forwarded something (0: stop and free);
  * traceTake(): the records so far as a BigUint64Array of TRACE_FIELDS each (see TRACE_FIELDS), and
@@ -1761,6 +1811,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("wakeups", wakeups);
   STAT("events", events);
   STAT("pollsLate", poll_late);
+  STAT("ackJoins", ack_joins);
+  STAT("ackJoinMisses", ack_join_misses);
 #undef STAT
   set_poll_stats(env, o, &st.poll);
   nu_set_num(env, o, "sessions", open);
@@ -1820,6 +1872,7 @@ void relay_init(napi_env env, napi_value exports) {
       {"resume", NULL, js_resume, NULL, NULL, NULL, napi_default, NULL},
       {"busyPoll", NULL, js_busy_poll, NULL, NULL, NULL, napi_default, NULL},
       {"requestPoll", NULL, js_request_poll, NULL, NULL, NULL, napi_default, NULL},
+      {"joinAcks", NULL, js_join_acks, NULL, NULL, NULL, napi_default, NULL},
       {"slowYield", NULL, js_slow_yield, NULL, NULL, NULL, napi_default, NULL},
       {"trace", NULL, js_trace, NULL, NULL, NULL, napi_default, NULL},
       {"traceTake", NULL, js_trace_take, NULL, NULL, NULL, napi_default, NULL},

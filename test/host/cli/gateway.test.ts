@@ -23,6 +23,9 @@ describe("softroce gateway", () => {
     expect(gatewayOptionsFromArgs(["--relay-poll", "0"])!.relayBusyPollUs).toBe(0);
     expect(gatewayOptionsFromArgs([])!.relayRequestPollUs).toBeUndefined(); // the gateway's default (or its env)
     expect(gatewayOptionsFromArgs(["--relay-request-poll", "300"])!.relayRequestPollUs).toBe(300);
+    expect(gatewayOptionsFromArgs([])!.relayJoinAcks).toBeUndefined(); // the gateway's default (or its env)
+    expect(gatewayOptionsFromArgs(["--relay-join-acks", "off"])!.relayJoinAcks).toBe(false);
+    expect(gatewayOptionsFromArgs(["--relay-join-acks", "on"])!.relayJoinAcks).toBe(true);
     expect(gatewayOptionsFromArgs([])).toMatchObject({ allow: ["127.0.0.1"], dstPorts: [4791], origins: [], token: undefined, quiet: false });
     expect(gatewayOptionsFromArgs([], { SOFTROCE_GATEWAY_TOKEN: "envtok" })!.token).toBe("envtok");
     expect(gatewayOptionsFromArgs(["--help"])).toBeUndefined();
@@ -38,6 +41,7 @@ describe("softroce gateway", () => {
       [["--busy-poll", "2001"], "--busy-poll must be at most 2000, got 2001"],
       [["--relay-poll", "10001"], "--relay-poll must be at most 10000, got 10001"],
       [["--relay-request-poll", "10001"], "--relay-request-poll must be at most 10000, got 10001"],
+      [["--relay-join-acks", "yes"], "--relay-join-acks must be one of on, off, got 'yes'"],
       [["--bogus"], "unknown flag --bogus"],
     ] as const) {
       let err = "";

@@ -443,3 +443,85 @@ describe("the relay's polls when the CPU is wanted elsewhere", () => {
     expect(gw.counters.refused).toEqual({});
   });
 });
+
+/** writesAnsweredByAcks, each WRITE's post → completion in ms. */
+async function writeLatencies(a: End, b: End, count: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    a.qp.postSend({ wrId: 4n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
+    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RDMA_WRITE });
+    out.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, GATE_WINDOW_US / 1000 + 2));
+  }
+  return out;
+}
+
+/** SENDs from `a` that `b` echoes `ms` after it took each: the peer's ACK leaves at once, its echo well after it. */
+async function echoedSendsAfter(a: End, b: End, count: number, ms: number) {
+  for (let i = 0; i < count; i++) {
+    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
+    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+    a.mr.bytes.fill(i, 0, 64);
+    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
+    expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
+    expect(b.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(i));
+    await new Promise((r) => setTimeout(r, ms));
+    b.mr.bytes.fill(0x80 + i, 64, 128);
+    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
+    const got = new Set<number>();
+    while (got.size < 2) got.add((await a.cq.next()).opcode);
+    expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0x80 + i));
+    expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
+  }
+}
+
+describe("gateway relayJoinAcks (bare ACKs wait in the answer poll for their answer)", () => {
+  it("refuses a value that is not a boolean", async () => {
+    for (const v of [1, "on", null]) {
+      await expect(Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, relayJoinAcks: v as unknown as boolean })).rejects.toThrow(TypeError);
+    }
+  });
+
+  for (const join of [true, false]) {
+    it.skipIf(!addon)(`a SEND's ACK and the echo behind it reach the client in ${join ? "one frame" : "two frames"} (relayJoinAcks ${join})`, async () => {
+      const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US, relayJoinAcks: join });
+      await echoedSends(a, b, 3); // the conversation approved both ways (its first datagrams are JS's)
+      const s0 = gw.relayStats()!;
+      // each: the client's SEND; the peer's ACK at once, its echo 1 ms later (inside the 10 ms window); the client's ACK
+      await echoedSendsAfter(a, b, 20, 1);
+      const s1 = gw.relayStats()!;
+      const frames = s1.framesOut - s0.framesOut;
+      expect(s1.udpIn - s0.udpIn).toBe(40); // the peer's ACK and echo of each, all through the thread
+      if (join) {
+        // the ACK waited in the window and left in the echo's frame (a late echo, under load, may miss a few)
+        expect(s1.ackJoins - s0.ackJoins).toBeGreaterThanOrEqual(15);
+        expect(frames).toBeLessThanOrEqual(25);
+      } else {
+        expect(s1.ackJoins - s0.ackJoins).toBe(0);
+        expect(s1.ackJoinMisses - s0.ackJoinMisses).toBe(0);
+        // the ACK's frame, then the echo's (now and then the peer's device holds an ACK for its echo itself)
+        expect(frames).toBeGreaterThanOrEqual(30);
+      }
+      expect(gw.counters.refused).toEqual({});
+    });
+  }
+
+  it.skipIf(!addon)("ACKs whose answer never comes leave when the window ends, and are not held once the client's gate closes", async () => {
+    const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US, relayJoinAcks: true });
+    // RDMA WRITEs, answered by a bare ACK only: each held ACK waits out the (10 ms) window, then leaves
+    const held = await writeLatencies(a, b, 16);
+    const w = gw.relayStats()!;
+    expect(w.ackJoins).toBe(0);
+    expect(w.ackJoinMisses).toBeGreaterThanOrEqual(1);
+    expect(w.ackJoinMisses).toBeLessThanOrEqual(8); // 8 misses close the gate: no hold after that
+    expect(w.busyPollGated).toBeGreaterThanOrEqual(1);
+    // a held ACK's WRITE completed once its window was over, not before and not never
+    expect(Math.max(...held)).toBeGreaterThanOrEqual(0.9 * GATE_WINDOW_US / 1000);
+    // the gate closed: more WRITEs complete without a hold (a probe's window holds nothing either)
+    const after = await writeLatencies(a, b, 8);
+    expect(gw.relayStats()!.ackJoinMisses).toBe(w.ackJoinMisses);
+    expect(after.sort((x, y) => x - y)[4]!).toBeLessThan(0.9 * GATE_WINDOW_US / 1000);
+    expect(gw.counters.refused).toEqual({});
+  });
+});
