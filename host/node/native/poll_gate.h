@@ -42,10 +42,15 @@ static inline void poll_gate_note(poll_gate *g, int hit) {
   g->rate = (g->rate * 7 + (hit ? POLL_GATE_ONE : 0)) / 8;
 }
 
+/* Whether the gate is open (the hit rate at least POLL_GATE_MIN), without counting a chance as poll_gate_open does. */
+static inline int poll_gate_is_open(const poll_gate *g) {
+  return g->rate >= POLL_GATE_MIN;
+}
+
 /* Whether the next window opens: always while the hit rate is at least POLL_GATE_MIN, else every
  * POLL_GATE_PROBE-th (a probe). 0: held back (the caller counts it as gated). */
 static inline int poll_gate_open(poll_gate *g) {
-  if (g->rate >= POLL_GATE_MIN) return 1;
+  if (poll_gate_is_open(g)) return 1;
   if (++g->skips < POLL_GATE_PROBE) return 0;
   g->skips = 0;
   return 1;

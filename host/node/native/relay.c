@@ -1023,7 +1023,7 @@ static void udp_receive(relay *r) {
          that both reach the client in one write and one read — not while its gate is closed (a probe:
          its answers have not been coming), nor behind bytes the socket has not taken */
       if (r->join_acks && s->polling == 1 + POLL_ANSWER && s->batch_n && s->batch_acks == s->batch_n && s->batch_at == s->out_head &&
-          !s->want_out && s->gate[POLL_ANSWER].rate >= POLL_GATE_MIN) {
+          !s->want_out && poll_gate_is_open(&s->gate[POLL_ANSWER])) {
         s->held = 1;
         continue;
       }
