@@ -202,7 +202,7 @@ export interface DatapathStats {
    * it), windows the adaptive gate held back (absent in builds before it), empty polls, and windows
    * ended because a yield came back after a whole window (the CPU was wanted elsewhere: a miss).
    */
-  rxBusyPolls: number; rxBusyHits: number; rxBusyGated?: number; rxBusySpins?: number; rxBusyLate?: number;
+  rxBusyPolls: number; rxBusyHits: number; rxBusyGated?: number; rxBusySpins?: number; rxBusyLate?: number; rxBusyReady?: number;
   /** pollReceive: calls, and calls that found datagrams before their window ended */
   rxPollCalls: number; rxPollHits: number;
   /** ICRC offload: datagrams whose ICRC the addon filled in on TX, and computed on RX */

@@ -99,6 +99,7 @@ typedef struct {
   /* busy poll: windows opened, windows that caught a datagram, windows the gate held back, empty polls */
   uint64_t rx_busy_polls, rx_busy_hits, rx_busy_gated, rx_busy_spins;
   uint64_t rx_busy_late; /* windows ended by a yield that came back after a whole window (the CPU was wanted) */
+  uint64_t rx_busy_ready; /* windows whose first look found a datagram (it came while the batch before was in JS): no wait, not a hit */
   uint64_t rx_poll_calls, rx_poll_hits; /* pollReceive: calls, and calls that found datagrams */
   uint64_t tx_icrc_filled, rx_icrc_computed; /* ICRC offload: datagrams whose ICRC the addon computed */
   uint64_t rx_socket_errors; /* POLLERR wake-ups whose socket error was read and cleared (receiving went on) */
@@ -510,6 +511,7 @@ static void rx_drain_once(datapath *dp) {
   uint32_t done = 0;
   uint64_t start = dp->busy_poll_us ? poll_now_us() : 0, window = 0; /* window: when the open one opened */
   int after_batch = 0, late = 0; /* late: a yield came back late, no more windows in this wake-up */
+  int waited = 0;                 /* the open window has yielded at least once */
   while (dp->receiving && !dp->closed && done < dp->rx_budget) {
     uint8_t *mem;
     size_t memlen;
@@ -554,6 +556,7 @@ static void rx_drain_once(datapath *dp) {
         break;
       }
       dp->st.rx_busy_spins++;
+      waited = 1;
       /* give the CPU to any thread waiting for one (on a busy machine, typically the peer whose
        * answer we poll for): without it the window cost 5-7x the round trip beside other work,
        * with it the window still wins (docs/PERFORMANCE.md, "Busy polling") */
@@ -562,14 +565,22 @@ static void rx_drain_once(datapath *dp) {
         dp->st.rx_busy_late++;
         if (dp->busy_adaptive) poll_gate_note(&dp->gate, 0);
         window = 0;
+        waited = 0;
         late = 1;
       }
       continue;
     }
-    if (window) { /* caught inside the window, no epoll sleep before it */
-      dp->st.rx_busy_hits++;
-      if (dp->busy_adaptive) poll_gate_note(&dp->gate, 1);
+    if (window) {
+      if (waited) { /* caught inside the window, no epoll sleep before it */
+        dp->st.rx_busy_hits++;
+        if (dp->busy_adaptive) poll_gate_note(&dp->gate, 1);
+      } else {
+        /* there at the first look, before any wait: epoll would have returned at once too, so the
+         * window saved nothing and says nothing of whether waiting pays (the gate is not told) */
+        dp->st.rx_busy_ready++;
+      }
       window = 0;
+      waited = 0;
     }
     uint32_t used = 0;
     int go_on = 1;
@@ -1366,6 +1377,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   STAT("rxBusyGated", rx_busy_gated);
   STAT("rxBusySpins", rx_busy_spins);
   STAT("rxBusyLate", rx_busy_late);
+  STAT("rxBusyReady", rx_busy_ready);
   STAT("rxPollCalls", rx_poll_calls);
   STAT("rxPollHits", rx_poll_hits);
   STAT("txIcrcFilled", tx_icrc_filled);

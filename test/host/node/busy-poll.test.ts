@@ -79,6 +79,17 @@ function receiving(d: NativeDatapath): { n: number; answer?: () => void } {
   return got;
 }
 
+/** `n` datagrams through `echoPort` (a delayedEcho), each sent from inside the batch callback that received the one before. */
+async function echoed(s: dgram.Socket, got: { n: number; answer?: () => void }, echoPort: number, n: number): Promise<void> {
+  const end = got.n + n;
+  got.answer = () => {
+    if (got.n < end) s.send(Buffer.alloc(64, 1), echoPort, A);
+  };
+  s.send(Buffer.alloc(64, 0), echoPort, A);
+  await until(() => got.n >= end, 10_000, `${n} answers through the echo`);
+  got.answer = undefined;
+}
+
 /**
  * A UDP echo on its own thread at A: each datagram goes on to `to` (B) after a busy wait of `delayUs`
  * (another thread, so that it can come while this thread polls).
@@ -135,18 +146,40 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
     await sparse(d, s, got, 24, 3); // the gate closes
     const closed = d.stats();
     expect(closed.rxBusyGated).toBeGreaterThan(0);
-    // answered at once from here on: the gate passes batches by (gated) until its probes have hit
+    // answered from here on, ECHO_DELAY_US after each batch (another thread: the answer comes while
+    // the window after the batch waits): the gate passes batches by (gated) until its probes have hit
     // often enough (from 24 misses, 4 probes), then every window opens and catches the next datagram
+    const echo = await delayedEcho(300, d.port);
+    try {
+      await echoed(s, got, echo.port, 120);
+      const reopened = d.stats();
+      expect(reopened.rxBusyHits).toBeGreaterThanOrEqual(4);
+      await echoed(s, got, echo.port, 30);
+      const after = d.stats();
+      expect(after.rxBusyGated! - reopened.rxBusyGated!).toBe(0);
+      // the batches open windows that catch the next datagram (but where the wake-up's cap sends the
+      // chain back through epoll, and where a loaded machine lets a window expire now and then)
+      expect(after.rxBusyPolls - reopened.rxBusyPolls).toBeGreaterThanOrEqual(20);
+      expect(after.rxBusyHits - reopened.rxBusyHits).toBeGreaterThanOrEqual(20);
+    } finally {
+      await echo.close();
+    }
+  });
+
+  it("a datagram already there at a window's first look (sent while the batch before was in JS) is no hit: the gate is not told", async () => {
+    const d = datapath();
+    d.setBusyPoll(1000, true);
+    const s = await client();
+    const got = receiving(d);
+    await sparse(d, s, got, 24, 3); // the gate closes
+    const closed = d.stats();
+    // each answer sent from inside the batch callback: there before the window that follows looks
     await answered(d, s, got, 120);
-    const reopened = d.stats();
-    expect(reopened.rxBusyHits).toBeGreaterThanOrEqual(4);
-    await answered(d, s, got, 30);
-    const after = d.stats();
-    expect(after.rxBusyGated! - reopened.rxBusyGated!).toBe(0);
-    // the batches open windows that catch the next datagram (but where the wake-up's cap sends the
-    // chain back through epoll, and where a loaded machine lets a window expire now and then)
-    expect(after.rxBusyPolls - reopened.rxBusyPolls).toBeGreaterThanOrEqual(20);
-    expect(after.rxBusyHits - reopened.rxBusyHits).toBeGreaterThanOrEqual(20);
+    const st = d.stats();
+    // the probes' windows found their datagram at once: counted as ready, not as hits, and the gate stays closed
+    expect(st.rxBusyReady! - (closed.rxBusyReady ?? 0)).toBeGreaterThanOrEqual(4);
+    expect(st.rxBusyHits - closed.rxBusyHits).toBe(0);
+    expect(st.rxBusyGated! - closed.rxBusyGated!).toBeGreaterThanOrEqual(100);
   });
 
   it("a yield that comes back after a whole window (the CPU wanted elsewhere) ends it as a miss: late answers do not hold the gate open", async () => {
@@ -160,37 +193,40 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
     // the answer comes from another thread, ECHO_DELAY_US after each batch: while a window polls, after
     // its first yields (an answer sent from the batch handler itself is there before the first poll)
     const echo = await delayedEcho(ECHO_DELAY_US, d.port);
-    const viaEcho = async (n: number) => {
-      const end = got.n + n;
-      got.answer = () => {
-        if (got.n < end) s.send(Buffer.alloc(64, 1), echo.port, A);
-      };
-      s.send(Buffer.alloc(64, 0), echo.port, A);
-      await until(() => got.n >= end, 10_000, `${n} answers through the echo`);
-      got.answer = undefined;
+    const viaEcho = (n: number) => echoed(s, got, echo.port, n);
+    const pick = (st: ReturnType<NativeDatapath["stats"]>) => ({ polls: st.rxBusyPolls, hits: st.rxBusyHits, late: st.rxBusyLate!, gated: st.rxBusyGated! });
+    const delta = (a: ReturnType<typeof pick>, b: ReturnType<typeof pick>) => ({ polls: a.polls - b.polls, hits: a.hits - b.hits, late: a.late - b.late, gated: a.gated - b.gated });
+    /** `n` answers with quick yields, until their windows catch 10 (up to 5 runs: a busy machine, other tests or a build, makes yields late, and this test compares with quick ones) */
+    const quickPhase = async (n: number, what: string) => {
+      const tries: ReturnType<typeof delta>[] = [];
+      for (let i = 0; i < 5; i++) {
+        const before = pick(d.stats());
+        await viaEcho(n);
+        const q = delta(pick(d.stats()), before);
+        tries.push(q);
+        if (q.hits >= 10) return q;
+      }
+      throw new Error(`${what}: no run of ${n} answers whose windows caught 10 in 5 runs (yields late: this machine is too busy to test the rule?): ${JSON.stringify(tries)}`);
     };
     try {
       // quick yields: the windows catch the answers
-      await viaEcho(20);
-      const quick = d.stats();
-      expect(quick.rxBusyHits).toBeGreaterThanOrEqual(10);
+      await quickPhase(20, "the quick phase");
       // each yield now lasts twice the window (beside CPU hogs a yield can last a scheduler tick): every
       // answer comes meanwhile, and must not count as caught in time (it did, and the gate stayed open
       // while every hop waited for the scheduler)
       d.slowYield(2 * WINDOW);
+      const before = pick(d.stats());
       await viaEcho(40);
-      const slow = d.stats();
+      const slow = delta(pick(d.stats()), before);
       // (without the rule: a hit for nearly every one of the 40, and the gate never closes; with it, a
       // stray hit at most where an answer beat a window's first poll, and from a few late windows on —
       // fewer than CLOSE_MISSES when the quick phase's last windows missed — the gate holds them back)
-      expect(slow.rxBusyHits - quick.rxBusyHits).toBeLessThanOrEqual(2);
-      expect(slow.rxBusyLate! - quick.rxBusyLate!).toBeGreaterThanOrEqual(4);
-      expect(slow.rxBusyGated! - quick.rxBusyGated!).toBeGreaterThanOrEqual(20);
+      expect(slow.hits, JSON.stringify(slow)).toBeLessThanOrEqual(2);
+      expect(slow.late, JSON.stringify(slow)).toBeGreaterThanOrEqual(4);
+      expect(slow.gated, JSON.stringify(slow)).toBeGreaterThanOrEqual(20);
       // quick yields again: the probes catch the answers, and the gate opens
       d.slowYield(0);
-      await viaEcho(150);
-      const again = d.stats();
-      expect(again.rxBusyHits - slow.rxBusyHits).toBeGreaterThanOrEqual(10);
+      await quickPhase(150, "the gate opening again");
     } finally {
       await echo.close();
     }
