@@ -414,11 +414,11 @@ describe("native datapath: RX", () => {
     client.send(pattern(64, 0), d.port, B);
     await until(() => got >= 20, 3000, "20 datagrams");
     const st = d.stats();
-    // the window polled after batches; each batch came by a wake-up or by a poll inside the window
-    // (how many by which depends on the machine's scheduling: a loaded one lets windows expire, and
-    // a poll that finds the next datagram at once counts a hit and no empty poll)
+    // the window polled after batches; each batch came by a wake-up, by a poll inside the window, or
+    // at a window's first look (how many by which depends on the machine's scheduling: a loaded one
+    // lets windows expire, and a datagram there at the first look counts as ready, not as a hit)
     expect(st.rxBusyPolls + st.rxBusyHits).toBeGreaterThan(0);
-    expect(st.rxBusyHits + st.rxWakeups).toBeGreaterThanOrEqual(st.rxBatches);
+    expect(st.rxBusyHits + st.rxBusyReady! + st.rxWakeups).toBeGreaterThanOrEqual(st.rxBatches);
     d.setBusyPoll(0);
   });
 
