@@ -409,8 +409,10 @@ static size_t ws_header(uint8_t *h, int opcode, uint64_t len) {
   return 10;
 }
 
-/* Queues one whole message (no limit but the buffer's); 0, or -1 when it does not fit. Lock held. */
-static int queue_message_raw(session *s, int opcode, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
+/* Queues one whole message (no limit but the buffer's) behind the frame being built, which is sealed
+   first (held ACKs keep their place, before it); 0, or -1 when it does not fit. Lock held. */
+static int queue_message(relay *r, session *s, int opcode, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
+  if (s->batch_n) seal_batch(r, s);
   uint8_t *o = out_room(s, 10 + l1 + l2);
   if (!o) return -1;
   size_t h = ws_header(o, opcode, l1 + l2);
@@ -418,12 +420,6 @@ static int queue_message_raw(session *s, int opcode, const uint8_t *p1, size_t l
   if (l2) memcpy(o + h + l1, p2, l2);
   s->out_tail += h + l1 + l2;
   return 0;
-}
-
-/* queue_message_raw behind the frame being built (sealed first: held ACKs keep their place, before it). */
-static int queue_message(relay *r, session *s, int opcode, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
-  if (s->batch_n) seal_batch(r, s);
-  return queue_message_raw(s, opcode, p1, l1, p2, l2);
 }
 
 /* Seals the frame being built toward the client: one datagram as DATA, more as BATCH. Lock held. */
