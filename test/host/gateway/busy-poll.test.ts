@@ -80,25 +80,38 @@ async function twoClients(gwOptions: Partial<GatewayOptions>) {
  */
 const GATE_WINDOW_US = 10000;
 
-/** RDMA WRITEs from `a`, answered by a bare ACK only, spaced past the window: each window runs out. */
-async function writesAnsweredByAcks(a: End, b: End, count: number) {
+/** RDMA WRITEs from `a`, answered by a bare ACK only, spaced past the window: each window runs out. Each WRITE's post → completion, ms. */
+async function writesAnsweredByAcks(a: End, b: End, count: number): Promise<number[]> {
+  const took: number[] = [];
   for (let i = 0; i < count; i++) {
+    const t = performance.now();
     a.qp.postSend({ wrId: 4n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
     expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RDMA_WRITE });
+    took.push(performance.now() - t);
     await new Promise((r) => setTimeout(r, GATE_WINDOW_US / 1000 + 2));
   }
+  return took;
 }
 
-/** SENDs from `a` that `b` echoes at once: each (answer) window sees its answer, and each of `b`'s request windows its request. */
-async function echoedSends(a: End, b: End, count: number) {
+/**
+ * SENDs from `a` that `b` echoes, every byte checked: at once (each answer window sees its answer, and
+ * each of `b`'s request windows its request), or `echoAfterMs` after `b` took each (its ACK leaves at
+ * once, its echo well after it).
+ */
+async function echoedSends(a: End, b: End, count: number, echoAfterMs?: number) {
   for (let i = 0; i < count; i++) {
     b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
     a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
+    a.mr.bytes.fill(i, 0, 64);
     a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
     expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
+    expect(b.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(i));
+    if (echoAfterMs !== undefined) await new Promise((r) => setTimeout(r, echoAfterMs));
+    b.mr.bytes.fill(0x80 + i, 64, 128);
     b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
     const got = new Set<number>();
     while (got.size < 2) got.add((await a.cq.next()).opcode);
+    expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0x80 + i));
     expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
   }
 }
@@ -444,38 +457,6 @@ describe("the relay's polls when the CPU is wanted elsewhere", () => {
   });
 });
 
-/** writesAnsweredByAcks, each WRITE's post → completion in ms. */
-async function writeLatencies(a: End, b: End, count: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t = performance.now();
-    a.qp.postSend({ wrId: 4n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)], rdma: { remoteAddr: b.mr.addr, rkey: b.mr.rkey } });
-    expect(await a.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RDMA_WRITE });
-    out.push(performance.now() - t);
-    await new Promise((r) => setTimeout(r, GATE_WINDOW_US / 1000 + 2));
-  }
-  return out;
-}
-
-/** SENDs from `a` that `b` echoes `ms` after it took each: the peer's ACK leaves at once, its echo well after it. */
-async function echoedSendsAfter(a: End, b: End, count: number, ms: number) {
-  for (let i = 0; i < count; i++) {
-    b.qp.postRecv({ wrId: 1n, sgList: [b.mr.sge(0, 64)] });
-    a.qp.postRecv({ wrId: 1n, sgList: [a.mr.sge(0, 64)] });
-    a.mr.bytes.fill(i, 0, 64);
-    a.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [a.mr.sge(0, 64)] });
-    expect(await b.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RECV });
-    expect(b.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(i));
-    await new Promise((r) => setTimeout(r, ms));
-    b.mr.bytes.fill(0x80 + i, 64, 128);
-    b.qp.postSend({ wrId: 3n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [b.mr.sge(64, 64)] });
-    const got = new Set<number>();
-    while (got.size < 2) got.add((await a.cq.next()).opcode);
-    expect(a.mr.bytes.subarray(0, 64)).toEqual(new Uint8Array(64).fill(0x80 + i));
-    expect((await b.cq.next()).status).toBe(WcStatus.SUCCESS);
-  }
-}
-
 describe("gateway relayJoinAcks (bare ACKs wait in the answer poll for their answer)", () => {
   it("refuses a value that is not a boolean", async () => {
     for (const v of [1, "on", null]) {
@@ -489,7 +470,7 @@ describe("gateway relayJoinAcks (bare ACKs wait in the answer poll for their ans
       await echoedSends(a, b, 3); // the conversation approved both ways (its first datagrams are JS's)
       const s0 = gw.relayStats()!;
       // each: the client's SEND; the peer's ACK at once, its echo 1 ms later (inside the 10 ms window); the client's ACK
-      await echoedSendsAfter(a, b, 20, 1);
+      await echoedSends(a, b, 20, 1);
       const s1 = gw.relayStats()!;
       const frames = s1.framesOut - s0.framesOut;
       expect(s1.udpIn - s0.udpIn).toBe(40); // the peer's ACK and echo of each, all through the thread
@@ -510,7 +491,7 @@ describe("gateway relayJoinAcks (bare ACKs wait in the answer poll for their ans
   it.skipIf(!addon)("ACKs whose answer never comes leave when the window ends, and are not held once the client's gate closes", async () => {
     const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US, relayJoinAcks: true });
     // RDMA WRITEs, answered by a bare ACK only: each held ACK waits out the (10 ms) window, then leaves
-    const held = await writeLatencies(a, b, 16);
+    const held = await writesAnsweredByAcks(a, b, 16);
     const w = gw.relayStats()!;
     expect(w.ackJoins).toBe(0);
     expect(w.ackJoinMisses).toBeGreaterThanOrEqual(1);
@@ -519,7 +500,7 @@ describe("gateway relayJoinAcks (bare ACKs wait in the answer poll for their ans
     // a held ACK's WRITE completed once its window was over, not before and not never
     expect(Math.max(...held)).toBeGreaterThanOrEqual(0.9 * GATE_WINDOW_US / 1000);
     // the gate closed: more WRITEs complete without a hold (a probe's window holds nothing either)
-    const after = await writeLatencies(a, b, 8);
+    const after = await writesAnsweredByAcks(a, b, 8);
     expect(gw.relayStats()!.ackJoinMisses).toBe(w.ackJoinMisses);
     expect(after.sort((x, y) => x - y)[4]!).toBeLessThan(0.9 * GATE_WINDOW_US / 1000);
     expect(gw.counters.refused).toEqual({});

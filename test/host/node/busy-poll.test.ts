@@ -90,6 +90,16 @@ async function echoed(s: dgram.Socket, got: { n: number; answer?: () => void }, 
   got.answer = undefined;
 }
 
+/** A datapath with 1 ms adaptive windows whose gate 24 unanswered datagrams closed; its client, its receive count and its counters then. */
+async function closedGate() {
+  const d = datapath();
+  d.setBusyPoll(1000, true);
+  const s = await client();
+  const got = receiving(d);
+  await sparse(d, s, got, 24, 3);
+  return { d, s, got, closed: d.stats() };
+}
+
 /**
  * A UDP echo on its own thread at A: each datagram goes on to `to` (B) after a busy wait of `delayUs`
  * (another thread, so that it can come while this thread polls).
@@ -139,12 +149,7 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
   });
 
   it("when answers come back in time, the probes' hits open the gate again", async () => {
-    const d = datapath();
-    d.setBusyPoll(1000, true);
-    const s = await client();
-    const got = receiving(d);
-    await sparse(d, s, got, 24, 3); // the gate closes
-    const closed = d.stats();
+    const { d, s, got, closed } = await closedGate();
     expect(closed.rxBusyGated).toBeGreaterThan(0);
     // answered from here on, ECHO_DELAY_US after each batch (another thread: the answer comes while
     // the window after the batch waits): the gate passes batches by (gated) until its probes have hit
@@ -167,12 +172,7 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
   });
 
   it("a datagram already there at a window's first look (sent while the batch before was in JS) is no hit: the gate is not told", async () => {
-    const d = datapath();
-    d.setBusyPoll(1000, true);
-    const s = await client();
-    const got = receiving(d);
-    await sparse(d, s, got, 24, 3); // the gate closes
-    const closed = d.stats();
+    const { d, s, got, closed } = await closedGate();
     // each answer sent from inside the batch callback: there before the window that follows looks
     await answered(d, s, got, 120);
     const st = d.stats();
