@@ -149,8 +149,8 @@ const DEFAULTS = {
 /** The longest window of the native relay's polls (µs; relay.c POLL_MAX_US, which refuses more). */
 const RELAY_POLL_MAX_US = 10000;
 
-/** The relay's poll windows and ACK joining from the environment (SOFTROCE_RELAY_POLL_US, SOFTROCE_RELAY_REQUEST_POLL_US, SOFTROCE_RELAY_JOIN_ACKS), those set. */
-function pollsFromEnv(): Partial<GatewayOptions> {
+/** The native relay's settings from the environment: its poll windows and ACK joining (SOFTROCE_RELAY_POLL_US, SOFTROCE_RELAY_REQUEST_POLL_US, SOFTROCE_RELAY_JOIN_ACKS), those set. */
+function relayFromEnv(): Partial<GatewayOptions> {
   const answer = envInteger("SOFTROCE_RELAY_POLL_US", 0, RELAY_POLL_MAX_US, "µs");
   const request = envInteger("SOFTROCE_RELAY_REQUEST_POLL_US", 0, RELAY_POLL_MAX_US, "µs");
   const join = envChoice("SOFTROCE_RELAY_JOIN_ACKS", ["0", "1"] as const);
@@ -312,7 +312,7 @@ export class Gateway {
     private readonly shape: RoceShape,
     readonly udpPort: number,
   ) {
-    this.o = { ...DEFAULTS, ...pollsFromEnv(), ...o } as typeof this.o;
+    this.o = { ...DEFAULTS, ...relayFromEnv(), ...o } as typeof this.o;
     this.policy = new AddressPolicy(o.allow ?? []);
     this.dstCheck = new AddressCheckCache(this.policy);
     this.srcCheck = new AddressCheckCache(this.policy);
@@ -357,7 +357,7 @@ export class Gateway {
 
   /** Starts the HTTP and UDP listeners; resolves when both listen. */
   static async start(options: GatewayOptions = {}): Promise<Gateway> {
-    const o = { ...DEFAULTS, ...pollsFromEnv(), ...options };
+    const o = { ...DEFAULTS, ...relayFromEnv(), ...options };
     if (!isIPv4(o.udpAddress) && !isIPv6(o.udpAddress)) throw new TypeError(`not an IPv4 or IPv6 address: ${o.udpAddress}`);
     if (o.qpnStart < 2 || o.qpnCount < 1 || o.qpnStart + o.qpnCount * o.maxClients > 0x1000000) {
       throw new RangeError(`QPN ranges ${o.qpnStart} + ${o.maxClients} × ${o.qpnCount} do not fit in 24 bits`);
