@@ -26,16 +26,12 @@ if (ASC_FEATURE_SIMD) braid_init(TABLES);
 
 @inline function t(k: u32, b: u32): u32 { return load<u32>(TABLES + (k << 10) + (b << 2)); }
 
-/** Register after 4 bytes whose XOR with the register is x (slicing-by-4 step). */
-function word_step(x: u32): u32 {
-  return t(3, x & 0xff) ^ t(2, (x >>> 8) & 0xff) ^ t(1, (x >>> 16) & 0xff) ^ t(0, x >>> 24);
-}
-
 /** Advances a raw CRC register (no pre/post inversion) over len bytes at p. */
 export function crc32_raw(crc: u32, p: usize, len: u32): u32 {
   let end = p + len;
   if (ASC_FEATURE_SIMD && len >= BRAID_MIN) {
-    crc = braid_raw(crc, p, len, word_step);
+    // the braid leaves one block whose CRC from 0 is the register after its run (64 < BRAID_MIN)
+    crc = crc32_raw(0, braid_raw(crc, p, len), 64);
     p += <usize>(len & ~63);
   }
   // Bytes until p is 4-aligned, so the wide loop loads aligned words.
