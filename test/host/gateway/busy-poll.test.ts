@@ -454,27 +454,33 @@ describe("the relay's polls when the CPU is wanted elsewhere", () => {
           ? { polls: st.busyPolls, hits: st.busyPollHits, ready: st.busyPollReady, gated: st.busyPollGated }
           : { polls: st.requestPolls, hits: st.requestPollHits, ready: st.requestPollReady, gated: st.requestPollGated };
       };
-      // the client's WRITEs, answered by bare ACKs only; or the peer's SENDs, which the client only ACKs
-      if (answer) await writesAnsweredByAcks(a, b, 16);
-      else await peerSendsUnanswered(a, b, 16);
-      const closed = pick();
-      expect(closed.hits).toBe(0);
-      expect(closed.gated).toBeGreaterThanOrEqual(1);
-      // READs, answered by the other end's device at once (the client's of the peer: the answer poll waits for
-      // the response; the peer's of the client: the request poll waits for the client's response). After a turn
-      // that began a wait (a probe's, the gate being closed) the thread is away half the window.
-      relay.slowLook(GATE_WINDOW_US / 2);
-      if (answer) await reads(a, b, 120);
-      else await reads(b, a, 120);
-      relay.slowLook(0);
-      const st = pick();
-      const d = { polls: st.polls - closed.polls, hits: st.hits - closed.hits, ready: st.ready - closed.ready, gated: st.gated - closed.gated };
-      // the probes (1 in 16) found their response at once: ready, not hits, and the gate stays closed (with the old
-      // rule the first probe's hit opened it: every window after it opened, and hit)
-      expect(d.ready, JSON.stringify(d)).toBeGreaterThanOrEqual(4);
-      expect(d.hits, JSON.stringify(d)).toBe(0);
-      expect(d.gated, JSON.stringify(d)).toBeGreaterThanOrEqual(100);
-      expect(d.polls, JSON.stringify(d)).toBe(d.ready);
+      const delta = (x: ReturnType<typeof pick>, y: ReturnType<typeof pick>) => ({ polls: x.polls - y.polls, hits: x.hits - y.hits, ready: x.ready - y.ready, gated: x.gated - y.gated });
+      // up to 3 runs (a busy machine can delay a response past half the window: a true hit, which opens the gate)
+      const tries: ReturnType<typeof delta>[] = [];
+      for (let run = 0; run < 3 && !(tries.length && tries.at(-1)!.polls === tries.at(-1)!.ready); run++) {
+        // the client's WRITEs, answered by bare ACKs only; or the peer's SENDs, which the client only ACKs
+        const before = pick();
+        if (answer) await writesAnsweredByAcks(a, b, 16);
+        else await peerSendsUnanswered(a, b, 16);
+        const closed = pick();
+        expect(closed.hits - before.hits).toBe(0);
+        expect(closed.gated - before.gated).toBeGreaterThanOrEqual(1);
+        // READs, answered by the other end's device at once (the client's of the peer: the answer poll waits for
+        // the response; the peer's of the client: the request poll waits for the client's response). After a turn
+        // that began a wait (a probe's, the gate being closed) the thread is away half the window.
+        relay.slowLook(GATE_WINDOW_US / 2);
+        if (answer) await reads(a, b, 120);
+        else await reads(b, a, 120);
+        relay.slowLook(0);
+        tries.push(delta(pick(), closed));
+      }
+      const d = tries.at(-1)!;
+      // a run whose probes (1 in 16) all found their response at their first look: ready, none a hit (with the old
+      // rule every one was a hit, so no run ever was), and the gate stayed closed (the old rule's first hit opened it:
+      // every window after it opened)
+      expect(d.polls, `no run whose windows all found their response at the first look in 3: ${JSON.stringify(tries)}`).toBe(d.ready);
+      expect(d.ready, JSON.stringify(tries)).toBeGreaterThanOrEqual(4);
+      expect(d.gated, JSON.stringify(tries)).toBeGreaterThanOrEqual(100);
       expect(gw.counters.refused).toEqual({});
     });
   }
