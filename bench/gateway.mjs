@@ -455,7 +455,7 @@ async function parent() {
   const u = gwStats.udp;
   if (relayStats?.relay) {
     const r = relayStats.relay;
-    console.log(`relay gateway: ${relayStats.counters.udpOut} datagrams out (${r.udpOut} by the relay thread in ${r.udpSendCalls} sendmmsg), ${relayStats.counters.udpIn} in (${r.udpIn} by the thread in ${r.udpReceiveCalls} recvmmsg); ${r.wakeups} thread wake-ups; answer-poll windows ${r.busyPolls} (${r.busyPollHits} answered, ${r.busyPollGated} gated), request-poll windows ${r.requestPolls} (${r.requestPollHits} saw the request, ${r.requestPollGated} gated); punted to JS: ${r.puntedDatagrams} datagrams, ${r.puntedUdp} UDP datagrams, ${r.puntedFrames} frames; refused ${JSON.stringify(relayStats.counters.refused)}`);
+    console.log(`relay gateway: ${relayStats.counters.udpOut} datagrams out (${r.udpOut} by the relay thread in ${r.udpSendCalls} sendmmsg), ${relayStats.counters.udpIn} in (${r.udpIn} by the thread in ${r.udpReceiveCalls} recvmmsg); ${r.wakeups} thread wake-ups; answer-poll windows ${r.busyPolls} (${r.busyPollHits} answered, ${r.busyPollReady} found it at their first look, ${r.busyPollGated} gated), request-poll windows ${r.requestPolls} (${r.requestPollHits} saw the request, ${r.requestPollReady} found it at their first look, ${r.requestPollGated} gated); punted to JS: ${r.puntedDatagrams} datagrams, ${r.puntedUdp} UDP datagrams, ${r.puntedFrames} frames; refused ${JSON.stringify(relayStats.counters.refused)}`);
   }
   console.log(`gateway${gws.tunnel ? " (js)" : ""}: ${gwStats.counters.udpOut} datagrams out in ${u.sendCalls} send calls, ${u.received} in through ${u.receiveCalls} receive calls (busy polls ${u.polls}, ${u.pollHits} of them answered); ${gwStats.counters.framesIn} messages from the client, ${gwStats.counters.framesOut} to it; refused ${JSON.stringify(gwStats.counters.refused)}, send errors ${u.sendErrors}`);
   if (process.env.BENCH_VERBOSE) console.log(`gateway event loop delay: max ${gwStats.loopMaxMs.toFixed(1)} ms, p99 ${gwStats.loopP99Ms.toFixed(1)} ms`);
@@ -477,7 +477,7 @@ async function parent() {
       console.log(`  ${String(us).padStart(5)} us: ${spread(rswept[us])}   ratio ${spread(ratios(rswept[us], rswept[rsweep[0]]))}${vs}; gateway CPU ${(rsweptCpu[us] / ROUNDS).toFixed(1)} us; RC WRITE goodput ${spread(rsweptGood[us]).replace(/\.\d\d/g, "")} MB/s, ratio ${spread(ratios(rsweptGood[us], rsweptGood[rsweep[0]]))}`);
     }
     for (const p of Object.keys(rsweptUdp)) console.log(`  ${LABEL[p]} ${spread(rsweptUdp[p])} (the same rounds)`);
-    console.log(`  relay thread: ${st.busyPolls} answer-poll windows, ${st.busyPollHits} of them saw their answer, ${st.busyPollGated} held back by the gate; ${st.wakeups} blocking wake-ups`);
+    console.log(`  relay thread: ${st.busyPolls} answer-poll windows, ${st.busyPollHits} of them saw their answer, ${st.busyPollReady} found it at their first look, ${st.busyPollGated} held back by the gate; ${st.wakeups} blocking wake-ups`);
   }
   if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}${tuns.relay ? `; relay client: drops ${JSON.stringify(tuns.relay.device.port.stats.drops)}` : ""}`);

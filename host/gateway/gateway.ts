@@ -160,6 +160,35 @@ function relayFromEnv(): Partial<GatewayOptions> {
   };
 }
 
+/** A gateway's settings: its options over the environment's relay settings (relayFromEnv) over DEFAULTS. */
+type GatewayConfig = Required<Omit<GatewayOptions, "token" | "origins" | "log" | "allow" | "dstPorts" | "useAddon" | "nativeUdp" | "relay">> & GatewayOptions;
+
+/** The one place a gateway's settings merge (Gateway.start passes them to the constructor), checked: a RangeError or TypeError names the first bad one. */
+function gatewayConfig(options: GatewayOptions): GatewayConfig {
+  const o: GatewayConfig = { ...DEFAULTS, ...relayFromEnv(), ...options };
+  if (!isIPv4(o.udpAddress) && !isIPv6(o.udpAddress)) throw new TypeError(`not an IPv4 or IPv6 address: ${o.udpAddress}`);
+  if (o.qpnStart < 2 || o.qpnCount < 1 || o.qpnStart + o.qpnCount * o.maxClients > 0x1000000) {
+    throw new RangeError(`QPN ranges ${o.qpnStart} + ${o.maxClients} × ${o.qpnCount} do not fit in 24 bits`);
+  }
+  if (o.maxRocePayload > 0xffff) throw new RangeError(`maxRocePayload ${o.maxRocePayload} > 65535`);
+  if (!(o.logRate >= 0) || !Number.isFinite(o.logRate)) throw new RangeError(`logRate ${o.logRate} is not a rate`);
+  if (!(o.bindingIdleMs > 0)) throw new RangeError(`bindingIdleMs ${o.bindingIdleMs} must be positive`);
+  if (!Number.isInteger(o.udpBusyPollUs) || o.udpBusyPollUs < 0 || o.udpBusyPollUs > 2000) {
+    throw new RangeError(`udpBusyPollUs ${o.udpBusyPollUs}: whole µs, 0..2000`);
+  }
+  for (const k of ["relayBusyPollUs", "relayRequestPollUs"] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] > RELAY_POLL_MAX_US) throw new RangeError(`${k} ${o[k]}: whole µs, 0..${RELAY_POLL_MAX_US}`);
+  }
+  if (typeof o.relayJoinAcks !== "boolean") throw new TypeError(`relayJoinAcks ${String(o.relayJoinAcks)}: true or false`);
+  if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
+    throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
+  }
+  if (options.relay !== undefined && options.relay !== "native" && options.relay !== "js") {
+    throw new RangeError(`relay ${JSON.stringify(options.relay)}: "native" or "js"`);
+  }
+  return o;
+}
+
 /** Why the gateway refused something; these names are the counters' and the log lines'. */
 export type RefusalReason =
   | "no_token" | "bad_token" | "bad_origin" | "too_many_clients" | "too_many_from_address" | "bad_path"
@@ -277,7 +306,7 @@ export class Gateway {
   private readonly relayHandled = new Map<number, { slot: number; tx: number; rx: number }>();
   /** Why IPv4 IDs or IPv6 checksums will not match Linux rxe, when the addon is missing. */
   readonly limitations: string[] = [];
-  private readonly o: Required<Omit<GatewayOptions, "token" | "origins" | "log" | "allow" | "dstPorts" | "useAddon" | "relay">> & GatewayOptions;
+  private readonly o: GatewayConfig;
   private readonly refusalLog: LogLimiter<LogRecord> | undefined;
   private readonly clients = new Map<number, Client>();
   /**
@@ -306,13 +335,13 @@ export class Gateway {
   private readonly udpPeers = new KeyCache((gid) => udpPeer(gid));
 
   private constructor(
-    o: GatewayOptions,
+    o: GatewayConfig,
     readonly http: http.Server,
     readonly udp: GatewayUdp,
     private readonly shape: RoceShape,
     readonly udpPort: number,
   ) {
-    this.o = { ...DEFAULTS, ...relayFromEnv(), ...o } as typeof this.o;
+    this.o = o;
     this.policy = new AddressPolicy(o.allow ?? []);
     this.dstCheck = new AddressCheckCache(this.policy);
     this.srcCheck = new AddressCheckCache(this.policy);
@@ -357,24 +386,7 @@ export class Gateway {
 
   /** Starts the HTTP and UDP listeners; resolves when both listen. */
   static async start(options: GatewayOptions = {}): Promise<Gateway> {
-    const o = { ...DEFAULTS, ...relayFromEnv(), ...options };
-    if (!isIPv4(o.udpAddress) && !isIPv6(o.udpAddress)) throw new TypeError(`not an IPv4 or IPv6 address: ${o.udpAddress}`);
-    if (o.qpnStart < 2 || o.qpnCount < 1 || o.qpnStart + o.qpnCount * o.maxClients > 0x1000000) {
-      throw new RangeError(`QPN ranges ${o.qpnStart} + ${o.maxClients} × ${o.qpnCount} do not fit in 24 bits`);
-    }
-    if (o.maxRocePayload > 0xffff) throw new RangeError(`maxRocePayload ${o.maxRocePayload} > 65535`);
-    if (!(o.logRate >= 0) || !Number.isFinite(o.logRate)) throw new RangeError(`logRate ${o.logRate} is not a rate`);
-    if (!(o.bindingIdleMs > 0)) throw new RangeError(`bindingIdleMs ${o.bindingIdleMs} must be positive`);
-    if (!Number.isInteger(o.udpBusyPollUs) || o.udpBusyPollUs < 0 || o.udpBusyPollUs > 2000) {
-      throw new RangeError(`udpBusyPollUs ${o.udpBusyPollUs}: whole µs, 0..2000`);
-    }
-    for (const k of ["relayBusyPollUs", "relayRequestPollUs"] as const) {
-      if (!Number.isInteger(o[k]) || o[k] < 0 || o[k] > RELAY_POLL_MAX_US) throw new RangeError(`${k} ${o[k]}: whole µs, 0..${RELAY_POLL_MAX_US}`);
-    }
-    if (typeof o.relayJoinAcks !== "boolean") throw new TypeError(`relayJoinAcks ${String(o.relayJoinAcks)}: true or false`);
-    if (!Number.isInteger(o.maxFrameBytes) || o.maxFrameBytes < DATA_HEADER_LEN + o.maxRocePayload || o.maxFrameBytes > 64 << 20) {
-      throw new RangeError(`maxFrameBytes ${o.maxFrameBytes}: at least one DATA frame (${DATA_HEADER_LEN + o.maxRocePayload}), at most 64 MiB`);
-    }
+    const o = gatewayConfig(options);
     const codec = await WireCodec.create(await coreModule());
     const table: (OpcodeShape | undefined)[] = [];
     const deth: (number | undefined)[] = [];
@@ -384,9 +396,6 @@ export class Gateway {
       deth.push(info?.offsets.DETH);
     }
     const shape = new RoceShape(table, deth, o.maxRocePayload);
-    if (options.relay !== undefined && options.relay !== "native" && options.relay !== "js") {
-      throw new RangeError(`relay ${JSON.stringify(options.relay)}: "native" or "js"`);
-    }
     const udp = await openGatewayUdp({
       address: o.udpAddress, port: o.udpPort, useAddon: options.useAddon !== false, native: options.nativeUdp, maxDatagram: o.maxRocePayload,
       // the relay reads the socket itself, datagram by datagram (no GRO super-datagrams)
@@ -402,7 +411,7 @@ export class Gateway {
       await udp.close();
       throw e;
     }
-    const gw = new Gateway(options, server, udp, shape, udp.port);
+    const gw = new Gateway(o, server, udp, shape, udp.port);
     gw.limitations.push(...udp.limitations, ...gw.relayLimitations);
     gw.log({ event: "listening", detail: `ws://${endpoint(o.listen, gw.port)} udp ${endpoint(o.udpAddress, gw.udpPort)} (${udp.path})` });
     return gw;

@@ -65,15 +65,20 @@ export interface RelayOptions {
 
 /**
  * The relay's two polls' windows (a relay's in all, or one session's): answer-poll windows
- * (relayBusyPollUs) opened or joined, those that saw their answer, those the gate held back; the same
- * for request-poll windows (relayRequestPollUs), which wait for the client's next request.
+ * (relayBusyPollUs) opened or joined, those that saw their answer after a look in vain (hits), those
+ * that found it at their first look (ready: it came while the thread was still in the turn that opened
+ * the window, so a blocking wait would not have slept either; neither a hit nor a miss for the gate),
+ * those the gate held back; the same for request-poll windows (relayRequestPollUs), which wait for the
+ * client's next request.
  */
 export interface RelayPollCounters {
   busyPolls: number;
   busyPollHits: number;
+  busyPollReady: number;
   busyPollGated: number;
   requestPolls: number;
   requestPollHits: number;
+  requestPollReady: number;
   requestPollGated: number;
 }
 
@@ -134,6 +139,8 @@ export interface RelayHandle {
   joinAcks(on: 0 | 1): void;
   /** fault injection (tests): each yield between polls also sleeps this long (µs, 0..1000000; 0: off), as when CPU hogs take the CPU */
   slowYield(us: number): void;
+  /** fault injection (tests): after a turn that began a wait, the thread sleeps this long before the window's first look (µs, 0..1000000; 0: off), as when the CPU went to the thread its turn woke */
+  slowLook(us: number): void;
   /** record up to `cap` forwarding turns from now on (0: stop): for a bench's per-hop breakdown */
   trace(cap: number): void;
   /** the turns recorded, 5 fields each: wake and end (CLOCK_MONOTONIC ns, process.hrtime's), what woke it (1 TCP, 2 UDP), datagrams out, frames out */

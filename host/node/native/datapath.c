@@ -571,14 +571,10 @@ static void rx_drain_once(datapath *dp) {
       continue;
     }
     if (window) {
-      if (waited) { /* caught inside the window, no epoll sleep before it */
-        dp->st.rx_busy_hits++;
-        if (dp->busy_adaptive) poll_gate_note(&dp->gate, 1);
-      } else {
-        /* there at the first look, before any wait: epoll would have returned at once too, so the
-         * window saved nothing and says nothing of whether waiting pays (the gate is not told) */
-        dp->st.rx_busy_ready++;
-      }
+      /* caught inside the window after a wait (no epoll sleep before it): a hit; there at its first
+       * look: ready, the gate is not told (poll_gate_found) */
+      if (poll_gate_found(dp->busy_adaptive ? &dp->gate : NULL, waited)) dp->st.rx_busy_hits++;
+      else dp->st.rx_busy_ready++;
       window = 0;
       waited = 0;
     }

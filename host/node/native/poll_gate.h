@@ -43,6 +43,21 @@ static inline void poll_gate_note(poll_gate *g, int hit) {
   g->rate = (g->rate * 7 + (hit ? POLL_GATE_ONE : 0)) / 8;
 }
 
+/*
+ * A window's wait ended with what it waited for. A hit only when the window had looked in vain (and
+ * yielded) at least once before (`waited`): the gate (NULL: a fixed window, no gate) is told. Found at
+ * the window's first look instead, it came while the caller was busy with what opened the window (the
+ * datapath's batch in JS, the relay's turn): a thread asleep in epoll would not have slept either, so
+ * the window saved nothing and says nothing of whether waiting pays — "ready", neither a hit nor a
+ * miss, and the gate is not told (counted as a hit, such finds held a gate open under load while the
+ * windows that did wait missed). Returns 1 for a hit, 0 for ready; the caller counts which.
+ */
+static inline int poll_gate_found(poll_gate *g, int waited) {
+  if (!waited) return 0;
+  if (g) poll_gate_note(g, 1);
+  return 1;
+}
+
 /* Whether the gate is open (the hit rate at least POLL_GATE_MIN), without counting a chance as poll_gate_open does. */
 static inline int poll_gate_is_open(const poll_gate *g) {
   return g->rate >= POLL_GATE_MIN;
@@ -64,17 +79,20 @@ static inline uint64_t poll_now_us(void) {
   return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
+/* A fault injection's sleep (tests): the whole `us`, whatever signal cuts a sleep short (a test's
+ * premise: the thread was away this long). */
+static inline void poll_sleep(uint32_t us) {
+  struct timespec d = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+  while (nanosleep(&d, &d) != 0 && errno == EINTR) {
+  }
+}
+
 /* The yield between two polls of a window: this CPU to any other runnable thread on it (on a busy
  * machine, typically the one whose datagram the window waits for). `slow_us` (fault injection, tests:
  * slowYield) sleeps that long more, as a yield beside CPU hogs can last a scheduler tick. */
 static inline void poll_yield(uint32_t slow_us) {
   sched_yield();
-  if (slow_us) {
-    /* the whole time, whatever signal cuts a sleep short (a test's premise: the yield lasted this long) */
-    struct timespec d = {.tv_sec = slow_us / 1000000, .tv_nsec = (long)(slow_us % 1000000) * 1000};
-    while (nanosleep(&d, &d) != 0 && errno == EINTR) {
-    }
-  }
+  if (slow_us) poll_sleep(slow_us);
 }
 
 /*

@@ -105,11 +105,14 @@ typedef struct event {
 } event;
 
 /* The two polls (relay_main): the answer poll waits for the peer's answer to a client's request, the
-   request poll for the client's next request after its answer went to it. Counters are per kind. */
+   request poll for the client's next request after its answer went to it. Counters are per kind:
+   windows opened (or joined), those that saw what they waited for after a look in vain (hits), those
+   that found it at their first look (ready: neither a hit nor a miss, poll_gate_found), those the gate
+   held back. */
 enum { POLL_ANSWER = 0, POLL_REQUEST = 1, POLL_KINDS = 2 };
 
 typedef struct {
-  uint64_t polls[POLL_KINDS], hits[POLL_KINDS], gated[POLL_KINDS];
+  uint64_t polls[POLL_KINDS], hits[POLL_KINDS], ready[POLL_KINDS], gated[POLL_KINDS];
 } poll_stats;
 
 typedef struct {
@@ -146,6 +149,7 @@ typedef struct session {
      waits for the peer's answer or the client's next request (`polling`: 1 + the POLL_* kind, on the
      window's list: `listed`); each kind's own hit-rate gate (poll_gate.h, the datapath's too) */
   int join, polling, listed;
+  uint64_t poll_from; /* relay.poll_empty when its wait began (poll_join): none since, what it waits for is ready */
   poll_gate gate[POLL_KINDS];
   sess_stats st;
   approval tx[APPROVALS], rx[APPROVALS];
@@ -158,6 +162,9 @@ typedef struct {
   uint64_t poll_late; /* windows ended by a yield that came back after a whole window (relay_main) */
   uint64_t ack_joins, ack_join_misses; /* held bare ACKs that left with their answer, and without it */
 } relay_stats;
+
+/* relay.slow_us: the fault injections' sleeps (slowYield, slowLook) */
+enum { SLOW_YIELD = 0, SLOW_LOOK = 1, SLOW_KINDS = 2 };
 
 /* session.join: what the session's turn asks of the windows (poll_join) */
 enum { JOIN_ANSWER = 1, JOIN_REQUEST = 2 };
@@ -183,9 +190,14 @@ typedef struct relay {
   uint32_t join_n, poll_n, poll_live;
   uint64_t poll_until;
   uint32_t poll_len; /* the longest window (µs) that opened or made longer the open one */
+  /* the windows' looks that found nothing (each followed by a yield), ever: a session that finds what it
+     waits for with none since its wait began (session.poll_from) found it at its first look */
+  uint64_t poll_empty;
   /* joinAcks: bare ACKs toward a client whose answer poll waits hold for the answer (udp_receive) */
   volatile uint32_t join_acks;
-  volatile uint32_t slow_yield_us; /* fault injection (tests): each yield between polls also sleeps this long */
+  /* fault injection (tests), µs by SLOW_* kind: each yield between polls also sleeps this long; after a turn
+     that began a wait, the thread sleeps this long before the next look */
+  volatile uint32_t slow_us[SLOW_KINDS];
   /* trace(cap): the thread's turns that forwarded something, TRACE_FIELDS each (a bench's per-hop breakdown) */
   uint64_t *trace;
   uint32_t trace_cap, trace_n;
@@ -593,18 +605,17 @@ static void join_window(relay *r, session *s, int bits) {
   s->join |= bits;
 }
 
-/* A window of kind `kind` ended for the session: with what it waited for (hit) or not. Lock held. */
-static void poll_note(relay *r, session *s, int kind, int hit) {
-  poll_gate_note(&s->gate[kind], hit);
-  if (hit) {
+/* The session's wait ends with what it waited for: a hit after a look in vain since the wait began, else
+   ready (there at the first look; the gate is not told: poll_gate_found). Lock held. */
+static void poll_hit(relay *r, session *s) {
+  int kind = s->polling - 1;
+  if (poll_gate_found(&s->gate[kind], r->poll_empty != s->poll_from)) {
     r->st.poll.hits[kind]++;
     s->st.poll.hits[kind]++;
+  } else {
+    r->st.poll.ready[kind]++;
+    s->st.poll.ready[kind]++;
   }
-}
-
-/* The session's wait ends with what it waited for. Lock held. */
-static void poll_hit(relay *r, session *s) {
-  poll_note(r, s, s->polling - 1, 1);
   s->polling = 0;
   r->poll_live--;
 }
@@ -1044,9 +1055,10 @@ static int gate_open(relay *r, session *s, int kind) {
  * kind's length from now) — for the answer when it asked for one (that wait comes first: its request
  * is the latest), else for the client's next request after an answer went to it — unless that poll is
  * off or its gate holds it back. A session already waiting for an answer keeps waiting; one waiting
- * for a request whose answer went on (a later packet of it) waits on from now. Lock held.
+ * for a request whose answer went on (a later packet of it) waits on from now (its first look is the
+ * next). Returns whether a wait began. Lock held.
  */
-static void poll_join(relay *r) {
+static int poll_join(relay *r) {
   uint64_t now = 0;
   for (uint32_t i = 0; i < r->join_n; i++) {
     session *s = &r->sess[r->join_list[i]];
@@ -1065,11 +1077,13 @@ static void poll_join(relay *r) {
       r->st.poll.polls[kind]++;
       s->st.poll.polls[kind]++;
     }
+    s->poll_from = r->poll_empty;
     if (!now) now = poll_now_us();
     if (now + window > r->poll_until) r->poll_until = now + window;
     if (window > r->poll_len) r->poll_len = window;
   }
   r->join_n = 0;
+  return now != 0;
 }
 
 /* The window ended (every session got what it waited for, or the time ran out): the sessions still
@@ -1080,7 +1094,7 @@ static void poll_end(relay *r) {
     s->listed = 0;
     if (s->held && s->state != S_FREE) sess_flush(r, s); /* its answer did not come: the ACKs leave now */
     if (!s->polling) continue;
-    poll_note(r, s, s->polling - 1, 0);
+    poll_gate_note(&s->gate[s->polling - 1], 0);
     s->polling = 0;
   }
   r->poll_n = r->poll_live = 0;
@@ -1124,8 +1138,9 @@ static void *relay_main(void *arg) {
         poll_end(r);
         pthread_mutex_unlock(&r->mu);
       } else if (n == 0) {
+        r->poll_empty++;
         if (t < r->poll_until) {
-          if (!poll_yield_late(r->slow_yield_us, t, r->poll_len)) continue;
+          if (!poll_yield_late(r->slow_us[SLOW_YIELD], t, r->poll_len)) continue;
           /* back after a whole window: it ends, a miss for every session in it (whatever came is taken
              next, by a blocking wait that returns at once) */
           pthread_mutex_lock(&r->mu);
@@ -1182,8 +1197,9 @@ static void *relay_main(void *arg) {
       t[4] = r->st.frames_out - fr0;
     }
     if (r->poll_until && !r->poll_live) poll_end(r); /* every session in the window has its answer */
-    if (r->join_n) poll_join(r);
+    int began = r->join_n && poll_join(r);
     pthread_mutex_unlock(&r->mu);
+    if (began && r->slow_us[SLOW_LOOK]) poll_sleep(r->slow_us[SLOW_LOOK]);
   }
 }
 
@@ -1668,15 +1684,21 @@ static napi_value set_poll(napi_env env, napi_callback_info info, int kind, cons
   return nu_undefined(env);
 }
 
-/* slowYield(us): fault injection for tests — each yield between polls also sleeps this long (0..1000000 µs; 0: off),
-   as when threads that do not sleep take the CPU. */
-static napi_value js_slow_yield(napi_env env, napi_callback_info info) {
+/* A fault injection's sleep from now on (0..1000000 µs; 0: off), by SLOW_* kind; `usage` names the method. */
+static napi_value set_slow(napi_env env, napi_callback_info info, int kind, const char *usage) {
   uint32_t us;
-  relay *r = relay_u32_call(env, info, 1000000, "slowYield(us): 0..1000000", &us);
+  relay *r = relay_u32_call(env, info, 1000000, usage, &us);
   if (!r) return NULL;
-  r->slow_yield_us = us;
+  r->slow_us[kind] = us;
   return nu_undefined(env);
 }
+
+/* slowYield(us): fault injection for tests — each yield between polls also sleeps this long, as when threads that do
+   not sleep take the CPU. slowLook(us): after a turn that began a wait (poll_join), the thread sleeps this long before
+   the window's first look, as when the CPU went to the thread its turn woke: what the wait is for can be there at
+   that look (ready). */
+static napi_value js_slow_yield(napi_env env, napi_callback_info info) { return set_slow(env, info, SLOW_YIELD, "slowYield(us): 0..1000000"); }
+static napi_value js_slow_look(napi_env env, napi_callback_info info) { return set_slow(env, info, SLOW_LOOK, "slowLook(us): 0..1000000"); }
 
 /* busyPoll(us): the answer poll's window; requestPoll(us): the request poll's. */
 static napi_value js_busy_poll(napi_env env, napi_callback_info info) { return set_poll(env, info, POLL_ANSWER, "busyPoll(us): 0..10000"); }
@@ -1737,19 +1759,21 @@ static napi_value js_trace_take(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* The polls' counters: windows opened (or joined), those that saw what they waited for, those the gate held back. */
+/* The polls' counters (poll_stats), by kind. */
 static void set_poll_stats(napi_env env, napi_value o, const poll_stats *p) {
-  static const char *const names[POLL_KINDS][3] = {{"busyPolls", "busyPollHits", "busyPollGated"},
-                                                   {"requestPolls", "requestPollHits", "requestPollGated"}};
+  static const char *const names[POLL_KINDS][4] = {{"busyPolls", "busyPollHits", "busyPollReady", "busyPollGated"},
+                                                   {"requestPolls", "requestPollHits", "requestPollReady", "requestPollGated"}};
   for (int i = 0; i < POLL_KINDS; i++) {
     nu_set_num(env, o, names[i][0], (double)p->polls[i]);
     nu_set_num(env, o, names[i][1], (double)p->hits[i]);
-    nu_set_num(env, o, names[i][2], (double)p->gated[i]);
+    nu_set_num(env, o, names[i][2], (double)p->ready[i]);
+    nu_set_num(env, o, names[i][3], (double)p->gated[i]);
   }
 }
 
 /* session(slot, id): { buffered, lastActive (ms since the epoch), framesIn, framesOut, bytesIn, bytesOut, dropped,
-   busyPolls, busyPollHits, busyPollGated, requestPolls, requestPollHits, requestPollGated } or undefined. */
+   busyPolls, busyPollHits, busyPollReady, busyPollGated, requestPolls, requestPollHits, requestPollReady,
+   requestPollGated } or undefined. */
 static napi_value js_session(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -1870,6 +1894,7 @@ void relay_init(napi_env env, napi_value exports) {
       {"requestPoll", NULL, js_request_poll, NULL, NULL, NULL, napi_default, NULL},
       {"joinAcks", NULL, js_join_acks, NULL, NULL, NULL, napi_default, NULL},
       {"slowYield", NULL, js_slow_yield, NULL, NULL, NULL, napi_default, NULL},
+      {"slowLook", NULL, js_slow_look, NULL, NULL, NULL, napi_default, NULL},
       {"trace", NULL, js_trace, NULL, NULL, NULL, napi_default, NULL},
       {"traceTake", NULL, js_trace_take, NULL, NULL, NULL, napi_default, NULL},
       {"session", NULL, js_session, NULL, NULL, NULL, napi_default, NULL},

@@ -46,7 +46,7 @@ async function gatewayAndPeer(gwOptions: Partial<GatewayOptions>) {
 async function tunnelClient({ gw, peer, peerPort }: Awaited<ReturnType<typeof gatewayAndPeer>>) {
   const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: 1 << 20 });
   cleanups.push(() => t.device.close());
-  const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+  const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
   const a = rcEnd(t.device, 4096, access);
   const b = rcEnd(peer, 4096, access);
   const o = { qpAccessFlags: access, timeout: 20, retryCnt: 7 };
@@ -428,7 +428,63 @@ async function peerSendsAnsweredAfter(a: End, b: End, count: number, delayMs: nu
   }
 }
 
+/** RDMA READs of 64 bytes from `from` of `to`'s memory, every byte checked: the answer is `to`'s device's own (no application between). */
+async function reads(from: End, to: End, count: number) {
+  for (let i = 0; i < count; i++) {
+    to.mr.bytes.fill(i & 0xff, 128, 192);
+    from.qp.postSend({ wrId: 5n, opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [from.mr.sge(192, 64)], rdma: { remoteAddr: to.mr.addr + 128n, rkey: to.mr.rkey } });
+    expect(await from.cq.next()).toMatchObject({ status: WcStatus.SUCCESS, opcode: WcOpcode.RDMA_READ });
+    expect(from.mr.bytes.subarray(192, 256)).toEqual(new Uint8Array(64).fill(i & 0xff));
+  }
+}
+
 describe("the relay's polls when the CPU is wanted elsewhere", () => {
+  // each kind: windows that run out close its gate; then what it waits for comes while the thread is away after the turn
+  // that began the wait (slowLook: as when the CPU went to the thread that turn woke), so it is there at the first look
+  for (const kind of ["answer", "request"] as const) {
+    it.skipIf(!addon)(`what a window waits for, already there at its first look, is no hit: the gate is not told (the ${kind} poll)`, async () => {
+      const answer = kind === "answer";
+      const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: answer ? GATE_WINDOW_US : 0, relayRequestPollUs: answer ? 0 : GATE_WINDOW_US });
+      const relay = (gw as unknown as { relay: RelayHandle }).relay;
+      expect(() => relay.slowLook(1000001)).toThrow(RangeError);
+      expect(() => relay.slowLook(0.5)).toThrow(RangeError);
+      const pick = () => {
+        const st = gw.relayStats()!;
+        return answer
+          ? { polls: st.busyPolls, hits: st.busyPollHits, ready: st.busyPollReady, gated: st.busyPollGated }
+          : { polls: st.requestPolls, hits: st.requestPollHits, ready: st.requestPollReady, gated: st.requestPollGated };
+      };
+      const delta = (x: ReturnType<typeof pick>, y: ReturnType<typeof pick>) => ({ polls: x.polls - y.polls, hits: x.hits - y.hits, ready: x.ready - y.ready, gated: x.gated - y.gated });
+      // up to 3 runs (a busy machine can delay a response past half the window: a true hit, which opens the gate)
+      const tries: ReturnType<typeof delta>[] = [];
+      for (let run = 0; run < 3 && !(tries.length && tries.at(-1)!.polls === tries.at(-1)!.ready); run++) {
+        // the client's WRITEs, answered by bare ACKs only; or the peer's SENDs, which the client only ACKs
+        const before = pick();
+        if (answer) await writesAnsweredByAcks(a, b, 16);
+        else await peerSendsUnanswered(a, b, 16);
+        const closed = pick();
+        expect(closed.hits - before.hits).toBe(0);
+        expect(closed.gated - before.gated).toBeGreaterThanOrEqual(1);
+        // READs, answered by the other end's device at once (the client's of the peer: the answer poll waits for
+        // the response; the peer's of the client: the request poll waits for the client's response). After a turn
+        // that began a wait (a probe's, the gate being closed) the thread is away half the window.
+        relay.slowLook(GATE_WINDOW_US / 2);
+        if (answer) await reads(a, b, 120);
+        else await reads(b, a, 120);
+        relay.slowLook(0);
+        tries.push(delta(pick(), closed));
+      }
+      const d = tries.at(-1)!;
+      // a run whose probes (1 in 16) all found their response at their first look: ready, none a hit (with the old
+      // rule every one was a hit, so no run ever was), and the gate stayed closed (the old rule's first hit opened it:
+      // every window after it opened)
+      expect(d.polls, `no run whose windows all found their response at the first look in 3: ${JSON.stringify(tries)}`).toBe(d.ready);
+      expect(d.ready, JSON.stringify(tries)).toBeGreaterThanOrEqual(4);
+      expect(d.gated, JSON.stringify(tries)).toBeGreaterThanOrEqual(100);
+      expect(gw.counters.refused).toEqual({});
+    });
+  }
+
   it.skipIf(!addon)("a yield that comes back after a whole window ends it as a miss: the gate closes, and opens again once yields are quick", async () => {
     // the client answers each of its peer's SENDs 2 ms later: inside the 10 ms request window, after its first look
     const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: 0, relayRequestPollUs: GATE_WINDOW_US });
