@@ -32,11 +32,13 @@ const D_LOW: u32 = 4, D_HIGH: u32 = 32, D_TOP: u32 = D_LOW + D_HIGH;
 // ZT[k][h][o]: 16 bytes; byte n = byte o of Z(n << (8k + 4h)).
 const ZT = memory.data(4 * 2 * 4 * 16, 16);
 /** The last block's planes, back in block order, for the scalar CRC (braid_raw's result). */
-export const RESIDUE = memory.data(BLOCK, 16);
+const RESIDUE = memory.data(BLOCK, 16);
 /** Rows of Q^-1 (row r: the bits whose parity is bit r of Q^-1 v). */
 const QINV = memory.data(32 * 4, 16);
 /** braid_init's elimination: 32 rows of [Q | I], two words each. */
 const ROWS = memory.data(32 * 8, 8);
+/** braid_init: Z's 32 columns, Z(e_c) = Q^-1 A^64 Q e_c. */
+const ZCOLS = memory.data(32 * 4, 4);
 
 /** The CRC's one-byte step, `n` times; `t0` the one-byte table. */
 function step(r: u32, n: u32, t0: usize): u32 {
@@ -87,13 +89,14 @@ export function braid_init(t0: usize): void {
   }
   // Row r of the right half is row r of Q^-1: bit j says register bit j feeds plane bit r.
   for (let r: u32 = 0; r < 32; r++) store<u32>(QINV + (r << 2), load<u32>(rows + (r << 3) + 4));
-  // Z(e_c) = Q^-1 A^64 Q e_c; the tables sum those columns over each nibble's bits.
+  // Z(e_c) = Q^-1 A^64 Q e_c, once per column; the tables sum those columns over each nibble's bits.
+  for (let c: u32 = 0; c < 32; c++) store<u32>(ZCOLS + (c << 2), q_solve(step(q_column(c, t0), BLOCK, t0)));
   for (let k: u32 = 0; k < 4; k++) {
     for (let h: u32 = 0; h < 2; h++) {
       for (let n: u32 = 0; n < 16; n++) {
         let z: u32 = 0;
         for (let i: u32 = 0; i < 4; i++) {
-          if ((n >>> i) & 1) z ^= q_solve(step(q_column(8 * k + 4 * h + i, t0), BLOCK, t0));
+          if ((n >>> i) & 1) z ^= load<u32>(ZCOLS + ((8 * k + 4 * h + i) << 2));
         }
         for (let o: u32 = 0; o < 4; o++) store<u8>(ZT + (((k * 2 + h) * 4 + o) << 4) + n, <u8>(z >>> (8 * o)));
       }
