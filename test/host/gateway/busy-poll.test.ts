@@ -4,7 +4,7 @@
 // polls only after a turn that forwarded a request whose peer answers at once (AckReq), not after
 // ACKs, and the conversation is unchanged. The relay thread's answer poll: a window per request that
 // asks for an answer, closed by a gate of each client's own. Addresses: 127.0.16.0/24.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { datapathAddon, openDatapath, RX_RECORD } from "../../../host/node/datapath.js";
 import { openDevice, openTunnelDevice } from "../../../host/node/index.js";
@@ -13,18 +13,14 @@ import type { RelayHandle } from "../../../host/gateway/relay.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, WcOpcode, WcStatus, WrOpcode, SendFlags } from "../../../host/core/verbs/enums.js";
 import { rcEnd } from "../support/verbs-helpers.js";
-import { takeTimingLock } from "../support/timing-lock.js";
+import { holdTimingLock } from "../support/timing-lock.js";
 
 const DP = "127.0.16.20";
 const GW = "127.0.16.21";
 const PEER = "127.0.16.22";
 const TOKEN = "poll-token";
 // the windows' hits are timing: no other busy-poll suite runs beside this file (support/timing-lock.ts)
-let unlock: () => void = () => {};
-beforeAll(async () => {
-  unlock = await takeTimingLock();
-}, 150_000);
-afterAll(() => unlock());
+holdTimingLock();
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 // The native datapath's busy poll (host/node/native/datapath.c rx_drain_once, its gate
 // host/node/native/poll_gate.h) and how the Node host sets it (NativeUdpLink busyPollUs, env
 // SOFTROCE_BUSY_POLL_US, datapathOf). Addresses: 127.0.51.100-127.0.51.119.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import dgram from "node:dgram";
 import { once } from "node:events";
 import { Worker } from "node:worker_threads";
@@ -11,7 +11,7 @@ import { datapathOf, openDevice, udpLinkOf } from "../../../host/node/index.js";
 import { Access, WcStatus, WrOpcode, SendFlags } from "../../../host/core/verbs/enums.js";
 import { connectRcEnds, openRcEnd } from "../support/rc-end.js";
 import { until } from "../support/until.js";
-import { takeTimingLock } from "../support/timing-lock.js";
+import { holdTimingLock } from "../support/timing-lock.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 
 const A = "127.0.51.100", B = "127.0.51.101";
@@ -20,11 +20,7 @@ const RXAREA = 0, RXMETA = 1 << 19;
 const CLOSE_MISSES = 8, PROBE = 16;
 
 // the windows' hits are timing: no other busy-poll suite runs beside this file (support/timing-lock.ts)
-let unlock: () => void = () => {};
-beforeAll(async () => {
-  unlock = await takeTimingLock();
-}, 150_000);
-afterAll(() => unlock());
+holdTimingLock();
 
 const open: { close(): void }[] = [];
 const devices: Device[] = [];

@@ -1,12 +1,14 @@
 // One timing-sensitive test file at a time. The busy-poll suites measure whether a poll window caught
 // its datagram before the window ran out; two of them at once on a 2-vCPU machine (vitest runs files
 // in parallel) make each other's yields come back late, and the windows they count as hits then miss.
-// A file takes the lock in beforeAll and gives it back in afterAll: an atomic mkdir in the system's
-// temporary directory, holding the owner's pid, so that a lock whose owner died is taken over.
+// A file calls holdTimingLock() at its top: the lock is taken in beforeAll and given back in afterAll;
+// it is an atomic mkdir in the system's temporary directory, holding the owner's pid, so that a lock
+// whose owner died is taken over.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll } from "vitest";
 
 const LOCK = path.join(tmpdir(), "softroce-timing-tests.lock");
 const OWNER = path.join(LOCK, "pid");
@@ -31,7 +33,7 @@ function ownerAlive(): boolean {
 }
 
 /** Waits for the lock (bounded); returns the function that gives it back. */
-export async function takeTimingLock(): Promise<() => void> {
+async function takeTimingLock(): Promise<() => void> {
   const until = Date.now() + WAIT_MS;
   for (;;) {
     try {
@@ -51,4 +53,13 @@ export async function takeTimingLock(): Promise<() => void> {
     }
     await sleep(POLL_MS);
   }
+}
+
+/** This test file runs holding the lock: taken before its first test, given back after its last. */
+export function holdTimingLock(): void {
+  let unlock: () => void = () => {};
+  beforeAll(async () => {
+    unlock = await takeTimingLock();
+  }, WAIT_MS + 30_000);
+  afterAll(() => unlock());
 }
