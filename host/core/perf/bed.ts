@@ -6,8 +6,8 @@ import { connectQp, type Device } from "../verbs/index.js";
 import { SimNetwork } from "../sim/network.js";
 import type { SimStats } from "../sim/wire.js";
 import { addressGid } from "../net/gid.js";
-import { perfSlotBytes, UD_GRH, type ResolvedPerfOptions } from "./options.js";
-import { mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, remoteMrs, type PerfSide, type RemoteMr } from "./side.js";
+import { perfPlaces, perfSlotBytes, UD_GRH, type ResolvedPerfOptions } from "./options.js";
+import { mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, remoteMrs, type PerfLayout, type PerfSide, type RemoteMr } from "./side.js";
 
 export { slotView, type PerfSide, type RemoteMr } from "./side.js";
 
@@ -17,15 +17,18 @@ export const SERVER_ADDRESS = "10.0.0.2";
 /** What the wire (or link) under a bed carried: the simulated wire's counts (a real link fills what it knows). */
 export type PerfWireStats = Omit<SimStats, "unroutable">;
 
-export interface PerfBed {
+export interface PerfBed extends PerfLayout {
   /** the side this process posts from */
   client: PerfSide;
   /** the server side when it runs in this process (the simulated wire); undefined over a real link */
   server?: PerfSide;
   /** per QP, the server's MR that the client's RDMA work requests name */
   remote: RemoteMr[];
-  /** bytes between slot starts (message size rounded up to 64, at least 64) */
+  /** bytes between places (message size rounded up to 64, at least 64) */
   slotBytes: number;
+  /** message places per QP and region (perfPlaces: perftest's buffer, or one per slot with --verify) */
+  places: number;
+  /** work requests in flight per QP, each with its slot (the tx depth) */
   slots: number;
   /** where a received message starts in its receive buffer: the GRH size on UD, else 0 */
   rxOffset: number;
@@ -92,6 +95,7 @@ export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfO
     server,
     remote: remoteMrs(server),
     slotBytes,
+    places: perfPlaces(o),
     slots: o.txDepth,
     rxOffset: o.connection === "UD" ? UD_GRH : 0,
     qkey,

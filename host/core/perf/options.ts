@@ -65,7 +65,7 @@ export function isBwTest(t: PerfTest): boolean {
   return (BW_TESTS as readonly string[]).includes(t);
 }
 
-/** Largest message the local mode accepts (both devices keep tx-depth slots of it per QP). */
+/** Largest message the local mode accepts. */
 export const MAX_SIZE = 1 << 24;
 /** Messages per run (every completion time is kept for the peak figure). */
 export const MAX_MESSAGES = 10_000_000;
@@ -149,10 +149,10 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   if (verify && connection !== "RC" && o.test !== "atomic_bw" && size < 4) {
     throw new PerfOptionError(`verify on ${connection} needs messages of at least 4 bytes (each carries its sequence number), got size ${size}`);
   }
-  const slotBytes = perfSlotBytes(size, connection);
-  const regions = bidirectional ? 2 : 1;
-  if (slotBytes * txDepth * qps * regions > MAX_MR_BYTES) {
-    throw new PerfOptionError(`size × tx depth × qps${bidirectional ? " × 2 (bidirectional)" : ""} needs ${slotBytes * txDepth * qps * regions} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
+  const mrBytes = perfMrBytes({ size, connection, txDepth, verify, bidirectional }) * qps;
+  if (mrBytes > MAX_MR_BYTES) {
+    const places = verify ? " × tx depth (--verify keeps every message in flight apart)" : "";
+    throw new PerfOptionError(`size${places} × qps${bidirectional ? " × 2 (bidirectional)" : ""} needs ${mrBytes} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
   }
   return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify, atomicType, timeout, retryCnt, inlineSize, bidirectional, virtualLimitUs };
 }
@@ -168,9 +168,44 @@ export function perftestMtu(asked: number | undefined, activeBytes: number): { m
   return { mtu: activeBytes, notice: ["Requested mtu is higher than active mtu ", `Changing to active mtu - ${Math.log2(activeBytes) - 7}`] };
 }
 
-/** Bytes between message slots: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to 64. */
+/** Bytes between message places: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to 64. */
 export function perfSlotBytes(size: number, connection: Connection): number {
   return (Math.max(size + (connection === "UD" ? UD_GRH : 0), 8) + 63) & ~63;
+}
+
+/**
+ * perftest's cycle buffer (its default: a page). A message of at most half of it goes to the next
+ * cache-line-aligned place in the buffer, wrapping at its end; a larger one always to the buffer's start.
+ */
+export const PERFTEST_CYCLE_BUFFER = 4096;
+
+type PerfLayoutOptions = Pick<ResolvedPerfOptions, "size" | "connection" | "txDepth" | "verify">;
+
+/**
+ * Message places per QP and direction in an MR, as perftest lays its buffer out: one buffer of
+ * max(size, cycle buffer) per QP, cycled through by messages up to half the cycle buffer (work
+ * request k uses place k mod places) and reused by every larger one. So its 64 KiB write_bw
+ * keeps one 64 KiB buffer per QP, whatever the tx depth. --verify (ours, --local only) checks each
+ * message's bytes after it lands, so there every message in flight keeps a place of its own.
+ */
+export function perfPlaces(o: PerfLayoutOptions): number {
+  if (o.verify) return o.txDepth;
+  const slotBytes = perfSlotBytes(o.size, o.connection);
+  return slotBytes <= PERFTEST_CYCLE_BUFFER / 2 ? Math.min(o.txDepth, Math.floor(PERFTEST_CYCLE_BUFFER / slotBytes)) : 1;
+}
+
+/**
+ * Regions of message places in each MR: one, or two with -b (bidirectional), where the client's
+ * messages use region 0 on both sides and the server's region 1, so the two directions never
+ * write each other's bytes.
+ */
+export function perfRegions(o: { bidirectional: boolean }): number {
+  return o.bidirectional ? 2 : 1;
+}
+
+/** Bytes of one QP's MR: its places in each region. */
+export function perfMrBytes(o: PerfLayoutOptions & Pick<ResolvedPerfOptions, "bidirectional">): number {
+  return perfPlaces(o) * perfSlotBytes(o.size, o.connection) * perfRegions(o);
 }
 
 /** The GRH a UD receive buffer starts with. */

@@ -7,7 +7,7 @@ import { nameOf, WcOpcode, WcStatus, type SendWr, type WorkCompletion } from "..
 import { createPerfBed, type PerfBed } from "./bed.js";
 import { faultFree, isBwTest, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
 import { atomicOperand, checkPattern, fillPattern, patternSeq } from "./pattern.js";
-import { casValue, perfWr, remoteMrs, slotView, type PerfShape, type PerfSide, type RemoteMr } from "./side.js";
+import { casValue, perfWr, remoteMrs, slotOffset, slotView, type PerfShape, type PerfSide, type RemoteMr } from "./side.js";
 import { bwFigures, latFigures, type BwFigures, type LatFigures } from "./stats.js";
 
 export interface PerfProgress {
@@ -207,7 +207,7 @@ interface BwStream {
 
 /** The direction of a bidirectional run's server: region 1 of every MR, its own pattern keys. */
 function serverDirectionShape(bed: PerfBed, o: ResolvedPerfOptions): PerfShape {
-  return { slots: bed.slots, slotBytes: bed.slotBytes, qkey: bed.qkey, base: bed.slots * bed.slotBytes, keyQp: o.qps };
+  return { slots: bed.slots, slotBytes: bed.slotBytes, places: bed.places, qkey: bed.qkey, base: bed.places * bed.slotBytes, keyQp: o.qps };
 }
 
 function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirection): BwStream {
@@ -218,7 +218,7 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
   const base = shape.base ?? 0;
   const keyQp = shape.keyQp ?? 0;
   const key = (q: number, seq: number) => ({ seed: o.seed, qp: q + keyQp, seq });
-  const view = (side: PerfSide, q: number, slot: number, len = o.size, extra = 0) => slotView(side, q, slot, shape.slotBytes, len, base + extra);
+  const view = (side: PerfSide, q: number, slot: number, len = o.size, extra = 0) => slotView(side, q, shape, slot, len, base + extra);
   const st: QpState[] = from.qps.map(() => ({ posted: 0, completed: 0, nextRecv: 0, failed: false, expect: 0n, check: 0 }));
   // completion times, one slot per message (a duplicate completion is not timed)
   const wallTimes = new Float64Array(n * o.qps);
@@ -235,7 +235,7 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
   // UC write_bw with verify: each message is looked for at the receiver as it lands (ucWrites)
   const ucWrites = unreliable && o.test === "write_bw" && o.verify && to !== undefined;
   const postRecv = (qp: number, slot: number) =>
-    to!.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: rxLen > 0 ? [to!.mrs[qp]!.sge(base + slot * shape.slotBytes, rxLen)] : [] });
+    to!.qps[qp]!.postRecv({ wrId: BigInt(slot), sgList: rxLen > 0 ? [to!.mrs[qp]!.sge(base + slotOffset(shape, slot), rxLen)] : [] });
 
   const templates: SendWr[][] = [];
   /** QPs still posting or waiting for completions */
@@ -428,7 +428,7 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
 function sendReceiver(side: PerfSide, o: ResolvedPerfOptions, bed: PerfBed, base: number, c: PerfCounts) {
   let received = 0;
   const postRecv = (q: number, slot: number) =>
-    side.qps[q]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [side.mrs[q]!.sge(base + slot * bed.slotBytes, o.size)] : [] });
+    side.qps[q]!.postRecv({ wrId: BigInt(slot), sgList: o.size > 0 ? [side.mrs[q]!.sge(base + slotOffset(bed, slot), o.size)] : [] });
   for (let q = 0; q < o.qps; q++) for (let k = 0; k < bed.slots; k++) postRecv(q, k);
   return {
     get received() {
@@ -452,11 +452,11 @@ function sendReceiver(side: PerfSide, o: ResolvedPerfOptions, bed: PerfBed, base
  */
 async function runBw(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<BwTimes[]> {
   const { client, server } = bed;
-  const shape: PerfShape = { slots: bed.slots, slotBytes: bed.slotBytes, qkey: bed.qkey };
+  const shape: PerfShape = { slots: bed.slots, slotBytes: bed.slotBytes, places: bed.places, qkey: bed.qkey };
   const streams = [bwStream(r, o, bed, { from: client, to: server, remote: bed.remote, shape })];
   if (o.bidirectional && server) streams.push(bwStream(r, o, bed, { from: server, to: client, remote: remoteMrs(client), shape: serverDirectionShape(bed, o) }));
   // -b over a real link: the server's SENDs land here, in region 1
-  const rx = o.bidirectional && !server && o.test === "send_bw" ? sendReceiver(client, o, bed, bed.slots * bed.slotBytes, r.counts) : undefined;
+  const rx = o.bidirectional && !server && o.test === "send_bw" ? sendReceiver(client, o, bed, bed.places * bed.slotBytes, r.counts) : undefined;
   const expectRx = o.iterations * o.qps;
   const onRx = (wc: WorkCompletion) => void rx!.onRecv(wc);
   const poll = () => {
@@ -539,10 +539,10 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
   const expectTail = new Uint8Array(size);
 
   const key = (qp: number) => ({ seed: o.seed, qp, seq });
-  const fill = (side: PerfSide, qp: number) => o.verify || write ? fillPattern(slotView(side, 0, 0, bed.slotBytes, size), key(qp)) : undefined;
+  const fill = (side: PerfSide, qp: number) => o.verify || write ? fillPattern(slotView(side, 0, bed, 0, size), key(qp)) : undefined;
   const check = (side: PerfSide, qp: number, rxOffset = 0) => {
     if (!o.verify) return;
-    if (checkPattern(slotView(side, 0, 0, bed.slotBytes, size, rxOffset), key(qp)) < 0) c.verified++;
+    if (checkPattern(slotView(side, 0, bed, 0, size, rxOffset), key(qp)) < 0) c.verified++;
     else c.corrupted++;
   };
   const postFrom = (from: PerfSide, to: PerfSide, _qp: number) => {
@@ -569,7 +569,7 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
     else phase = 2;
   };
   const arrived = (side: PerfSide) => {
-    const v = slotView(side, 0, 0, bed.slotBytes, size);
+    const v = slotView(side, 0, bed, 0, size);
     for (let i = 0; i < tail.length; i++) if (v[size - tail.length + i] !== tail[i]) return false;
     return true;
   };
@@ -636,7 +636,7 @@ async function runLatRemote(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Pr
   const n = o.iterations;
   const wall: number[] = [];
   const qp = s.qps[0]!;
-  const slot0 = () => slotView(s, 0, 0, bed.slotBytes, Math.max(o.size, 1));
+  const slot0 = () => slotView(s, 0, bed, 0, Math.max(o.size, 1));
   const postRecv = () => qp.postRecv({ wrId: 0n, sgList: o.size > 0 ? [s.mrs[0]!.sge(0, o.size)] : [] });
   if (o.test === "send_lat") for (let k = 0; k < 4; k++) postRecv();
   let seq = 0;
@@ -697,7 +697,7 @@ export async function servePerfOn(
   let writes = 0;
   const answer = () => s.qps[0]!.postSend(perfWr(o, s, bed.remote[0]!, bed, 0, seq++));
   // the client's WRITE lands in slot 0, its last byte counting iterations
-  const last = () => slotView(s, 0, 0, bed.slotBytes, Math.max(o.size, 1));
+  const last = () => slotView(s, 0, bed, 0, Math.max(o.size, 1));
   const stream = runner ? bwStream(runner, o, bed, { from: s, remote: bed.remote, shape: serverDirectionShape(bed, o) }) : undefined;
   const poll = () => {
     if (rx) {

@@ -1,12 +1,12 @@
 // One side of a perf test, whatever bed it runs on: a device's PD, one send and one receive CQ,
-// N QPs and per QP one MR of tx-depth message slots; the device sizes that hold them; the
+// N QPs and per QP one MR of message places (perfPlaces); the device sizes that hold them; the
 // attributes both sides connect with; the work request each test posts.
 import type {
   AddressHandle, CompletionChannel, CompletionQueue, Device, MemoryRegion, ProtectionDomain, QueuePair, SendWr,
 } from "../verbs/index.js";
 import { Access, QpType, SendFlags, WrOpcode } from "../verbs/index.js";
 import { atomicOperand } from "./pattern.js";
-import { perfSlotBytes, type ResolvedPerfOptions } from "./options.js";
+import { perfMrBytes, type ResolvedPerfOptions } from "./options.js";
 
 export const PERF_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
 
@@ -16,7 +16,7 @@ export interface PerfSide {
   sendCq: CompletionQueue;
   recvCq: CompletionQueue;
   qps: QueuePair[];
-  /** per QP: slots × slotBytes */
+  /** per QP: places × slotBytes per region (perfMrBytes) */
   mrs: MemoryRegion[];
   /** QP number -> QP index */
   index: Map<number, number>;
@@ -36,21 +36,23 @@ export function mtuEnum(bytes: number): number {
   return Math.log2(bytes) - 7;
 }
 
-/**
- * Regions of tx-depth slots in each MR: one, or two with -b (bidirectional), where the client's
- * messages use region 0 on both sides and the server's region 1, so the two directions never
- * write each other's bytes.
- */
-export function perfRegions(o: { bidirectional: boolean }): number {
-  return o.bidirectional ? 2 : 1;
+/** Where a message slot's bytes are: place slot mod places, slotBytes apart (perfPlaces). */
+export interface PerfLayout {
+  slotBytes: number;
+  places: number;
+}
+
+/** Byte offset of slot `slot`'s place in a region laid out as `l`. */
+export function slotOffset(l: PerfLayout, slot: number): number {
+  return (slot % l.places) * l.slotBytes;
 }
 
 /** Where one direction's messages live and how the verify pattern tells them apart. */
-export interface PerfShape {
+export interface PerfShape extends PerfLayout {
+  /** work requests (and receives) in flight per QP, each with its slot: the tx depth */
   slots: number;
-  slotBytes: number;
   qkey: number;
-  /** byte offset of this direction's region in every MR (0: the client's; -b's server: slots × slotBytes) */
+  /** byte offset of this direction's region in every MR (0: the client's; -b's server: places × slotBytes) */
   base?: number;
   /** added to the QP index in pattern and atomic-operand keys (-b's server: qps) */
   keyQp?: number;
@@ -58,8 +60,7 @@ export interface PerfShape {
 
 /** Device options that hold a side's MRs, rings and QPs. */
 export function perfDeviceOptions(o: ResolvedPerfOptions): { mrArenaBytes: number; ringArenaBytes: number; maxQp: number } {
-  const slotBytes = perfSlotBytes(o.size, o.connection);
-  const mrBytes = o.qps * o.txDepth * slotBytes * perfRegions(o);
+  const mrBytes = o.qps * perfMrBytes(o);
   const wr = Math.max(o.txDepth, 16);
   const cqe = Math.min(32767, o.qps * wr + 64);
   return {
@@ -74,7 +75,6 @@ export function perfDeviceOptions(o: ResolvedPerfOptions): { mrArenaBytes: numbe
 /** PD, CQs (on `channel` when given), QPs (in RESET) and MRs on a device opened with perfDeviceOptions. */
 export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: CompletionChannel): PerfSide {
   const qpType = o.connection === "UD" ? QpType.UD : o.connection === "UC" ? QpType.UC : QpType.RC;
-  const slotBytes = perfSlotBytes(o.size, o.connection);
   const wr = Math.max(o.txDepth, 16);
   const cqe = Math.min(32767, o.qps * wr + 64);
   const pd = device.allocPd();
@@ -87,7 +87,7 @@ export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: C
     const qp = pd.createQp({ qpType, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1, maxInlineData: o.inlineSize } });
     index.set(qp.qpNum, i);
     qps.push(qp);
-    mrs.push(pd.regMr(o.txDepth * slotBytes * perfRegions(o), PERF_ACCESS));
+    mrs.push(pd.regMr(perfMrBytes(o), PERF_ACCESS));
   }
   return { device, pd, sendCq, recvCq, qps, mrs, index, ahs: [], peers: [] };
 }
@@ -111,11 +111,11 @@ export function remoteMrs(side: PerfSide): RemoteMr[] {
   return side.mrs.map((mr) => ({ addr: mr.addr, rkey: mr.rkey }));
 }
 
-/** The bytes of slot `slot` (message-size long) in a side's MR of QP `qp`. */
-export function slotView(side: PerfSide, qp: number, slot: number, slotBytes: number, size: number, offset = 0): Uint8Array {
+/** The bytes of slot `slot`'s place (`size` long, from `offset`) in a side's MR of QP `qp`. */
+export function slotView(side: PerfSide, qp: number, layout: PerfLayout, slot: number, size: number, offset = 0): Uint8Array {
   const mr = side.mrs[qp]!;
   // re-derive: the MR's view detaches if memory ever grows
-  return new Uint8Array(side.device.memory.buffer, Number(mr.addr) + slot * slotBytes + offset, size);
+  return new Uint8Array(side.device.memory.buffer, Number(mr.addr) + slotOffset(layout, slot) + offset, size);
 }
 
 /** CMP_SWAP chain: the counter holds value(seq) before op seq, which swaps in value(seq + 1). */
@@ -132,7 +132,7 @@ export function casValue(o: ResolvedPerfOptions, qp: number, seq: number): bigin
 export function perfWr(o: ResolvedPerfOptions, local: PerfSide, remote: RemoteMr, shape: PerfShape, qp: number, seq: number): SendWr {
   const base = shape.base ?? 0;
   const key = qp + (shape.keyQp ?? 0);
-  const off = base + (seq % shape.slots) * shape.slotBytes;
+  const off = base + slotOffset(shape, seq % shape.slots);
   const mr = local.mrs[qp]!;
   const sg = o.size > 0 ? [mr.sge(off, o.size)] : [];
   // -I: a SEND or WRITE that fits is copied into the WQE at post time

@@ -96,7 +96,8 @@ describe("options", () => {
       [{ test: "send_lat", qps: 2 }, /qps must be 1/],
       [{ test: "write_bw", iterations: 0 }, /iterations must be from 1/],
       [{ test: "write_bw", iterations: 4_000_000, qps: 4 }, /iterations × qps must be at most 10000000/],
-      [{ test: "write_bw", size: 1 << 24, txDepth: 128, qps: 4 }, /bytes of MR per device/],
+      [{ test: "write_bw", size: 1 << 24, txDepth: 128, qps: 4, verify: true }, /size × tx depth \(--verify keeps every message in flight apart\) × qps needs 8589934592 bytes of MR per device/],
+      [{ test: "write_bw", size: 1 << 24, qps: 40 }, /size × qps needs 671088640 bytes of MR per device; the limit is 536870912/],
     ];
     for (const [o, msg] of bad) expect(() => resolvePerfOptions(o as never), JSON.stringify(o)).toThrow(msg);
     expect(() => resolvePerfOptions({ test: "write_bw", mtu: 7 })).toThrow(PerfOptionError);

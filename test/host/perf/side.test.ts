@@ -2,7 +2,7 @@
 // requests whatever the bed, so the two-process mode's atomics carry the seeded operands too.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
-import { atomicOperand, createPerfBed, perfDeviceOptions, perfWr, resolvePerfOptions } from "../../../host/core/perf/index.js";
+import { atomicOperand, createPerfBed, perfDeviceOptions, perfPlaces, perfWr, resolvePerfOptions, PERFTEST_CYCLE_BUFFER } from "../../../host/core/perf/index.js";
 import { QpType, WrOpcode } from "../../../host/core/verbs/index.js";
 
 describe("perf work requests", () => {
@@ -30,12 +30,40 @@ describe("perf work requests", () => {
     expect(s.ud).toEqual({ ah: udBed.client.ahs[0], remoteQpn: udBed.server.qps[0]!.qpNum, remoteQkey: udBed.qkey });
   });
 
-  it("device sizes hold every slot and ring", () => {
+  it("places as perftest lays its buffer out: messages up to half a page cycle through a page at 64-byte steps, larger ones reuse one buffer; --verify keeps one per slot", () => {
+    const places = (size: number, txDepth = 128, verify = false, connection: "RC" | "UD" = "RC") =>
+      perfPlaces(resolvePerfOptions({ test: "send_bw", size, txDepth, verify, connection, mtu: 4096 }));
+    expect(PERFTEST_CYCLE_BUFFER).toBe(4096);
+    expect(places(65536)).toBe(1);
+    expect(places(2049)).toBe(1);
+    expect(places(2048)).toBe(2);
+    expect(places(1000)).toBe(4); // 1024-byte steps
+    expect(places(64)).toBe(64);
+    expect(places(8, 16)).toBe(16); // never more places than messages in flight
+    expect(places(2010)).toBe(2);
+    expect(places(2010, 128, false, "UD")).toBe(1); // with the 40-byte GRH its receive buffer needs 2112 bytes
+    expect(places(65536, 128, true)).toBe(128);
+  });
+
+  it("a 64 KiB write_bw names the same remote bytes in every work request, whatever the slot (perftest's one buffer per QP)", async () => {
+    const o = resolvePerfOptions({ test: "write_bw", size: 65536, txDepth: 8 });
+    const bed = await createPerfBed(await coreModule(), o);
+    const addrs = new Set([0, 1, 5, 7, 8, 13].map((seq) => perfWr(o, bed.client, bed.remote[0]!, bed, 0, seq).rdma!.remoteAddr));
+    expect([...addrs]).toEqual([bed.remote[0]!.addr]);
+    expect(bed.client.mrs[0]!.length).toBe(65536);
+    const verify = resolvePerfOptions({ ...o, verify: true });
+    const vbed = await createPerfBed(await coreModule(), verify);
+    expect(perfWr(verify, vbed.client, vbed.remote[0]!, vbed, 0, 13).rdma!.remoteAddr).toBe(vbed.remote[0]!.addr + 5n * 65536n);
+    expect(vbed.client.mrs[0]!.length).toBe(8 * 65536);
+  });
+
+  it("device sizes hold every place and ring", () => {
     const o = resolvePerfOptions({ test: "write_bw", size: 1 << 20, txDepth: 16, qps: 4 });
     const d = perfDeviceOptions(o);
-    expect(d.mrArenaBytes).toBeGreaterThanOrEqual(4 * 16 * (1 << 20));
+    expect(d.mrArenaBytes).toBeGreaterThanOrEqual(4 * (1 << 20));
     expect(d.mrArenaBytes % (1 << 20)).toBe(0);
     expect(d.maxQp).toBe(17);
+    expect(perfDeviceOptions({ ...o, verify: true }).mrArenaBytes).toBeGreaterThanOrEqual(4 * 16 * (1 << 20));
   });
 
   it("-q 16 on a Node device: its QP1 and the test's 16 QPs all fit (ibv_create_qp EINVAL before)", async () => {
