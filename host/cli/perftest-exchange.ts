@@ -13,7 +13,7 @@ import net from "node:net";
 import { openDevice } from "../node/index.js";
 import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
-import { BW_HEADER, LAT_HEADER, PERF_RULE, mtuEnum, perfTitle, perftestMtu } from "../core/perf/index.js";
+import { BW_HEADER, LAT_HEADER, PERF_RULE, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, mtuEnum, perfTitle, perftestMtu } from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 
@@ -25,8 +25,8 @@ export const VERSION_LEN = 16;
 /** KEY_PRINT_FMT_GID with its NUL */
 export const KEY_MSG_LEN = 108;
 export const DONE = "done\0";
-const CYCLE_BUFFER = 4096;
-const CACHE_LINE = 64;
+const CYCLE_BUFFER = PERFTEST_CYCLE_BUFFER;
+const CACHE_LINE = PERFTEST_CACHE_LINE;
 const MAX_OUT_READS = 128;
 
 export const PERFTEST_TESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat"] as const;

@@ -168,16 +168,18 @@ export function perftestMtu(asked: number | undefined, activeBytes: number): { m
   return { mtu: activeBytes, notice: ["Requested mtu is higher than active mtu ", `Changing to active mtu - ${Math.log2(activeBytes) - 7}`] };
 }
 
-/** Bytes between message places: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to 64. */
-export function perfSlotBytes(size: number, connection: Connection): number {
-  return (Math.max(size + (connection === "UD" ? UD_GRH : 0), 8) + 63) & ~63;
-}
-
 /**
  * perftest's cycle buffer (its default: a page). A message of at most half of it goes to the next
  * cache-line-aligned place in the buffer, wrapping at its end; a larger one always to the buffer's start.
  */
 export const PERFTEST_CYCLE_BUFFER = 4096;
+/** perftest's cache line (its default), the step between places. */
+export const PERFTEST_CACHE_LINE = 64;
+
+/** Bytes between message places: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to a cache line. */
+export function perfSlotBytes(size: number, connection: Connection): number {
+  return (Math.max(size + (connection === "UD" ? UD_GRH : 0), 8) + PERFTEST_CACHE_LINE - 1) & -PERFTEST_CACHE_LINE;
+}
 
 type PerfLayoutOptions = Pick<ResolvedPerfOptions, "size" | "connection" | "txDepth" | "verify">;
 
@@ -191,7 +193,8 @@ type PerfLayoutOptions = Pick<ResolvedPerfOptions, "size" | "connection" | "txDe
 export function perfPlaces(o: PerfLayoutOptions): number {
   if (o.verify) return o.txDepth;
   const slotBytes = perfSlotBytes(o.size, o.connection);
-  return slotBytes <= PERFTEST_CYCLE_BUFFER / 2 ? Math.min(o.txDepth, Math.floor(PERFTEST_CYCLE_BUFFER / slotBytes)) : 1;
+  // the whole cycle buffer even when fewer messages are in flight: a perftest peer cycles through all of it
+  return slotBytes <= PERFTEST_CYCLE_BUFFER / 2 ? Math.floor(PERFTEST_CYCLE_BUFFER / slotBytes) : 1;
 }
 
 /**
