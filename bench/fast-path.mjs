@@ -58,6 +58,11 @@ const ITERS = Number(process.env.BENCH_ITERS ?? 2000);
 const WARMUP = 200;
 const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
 const ONLY = process.env.BENCH_ONLY;
+// BENCH_WRITE_BUFFER=perftest: every RC WRITE names the same 64 KiB at both ends, as perftest's
+// write_bw -s 65536 does (its buffer per QP is max(size, 4096)); the default gives each of the 128
+// WRITEs in flight its own 64 KiB (8 MiB a side: the receiver's copy into the MR then misses the cache)
+const WRITE_PLACES = process.env.BENCH_WRITE_BUFFER === "perftest" ? 1 : DEPTH;
+const WRITE_BUFFER_TEXT = WRITE_PLACES === 1 ? "one 64 KiB buffer a side (perftest's)" : `a 64 KiB place for each WRITE in flight`;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
 // BENCH_TIMER_AB=1 adds "native-defer-eagertimer": the device's port re-arming its platform timer
 // whenever the deadline moves (PacketPort.eagerTimer, the way before), beside the default's lazy timer
@@ -197,8 +202,8 @@ function ask(c, msg, type) {
 /** RC WRITE goodput (MB/s = 10^6 B/s) from first post to last completion; WRs reused. */
 async function rcWrite(s, peer) {
   const wrs = Array.from({ length: DEPTH }, (_, slot) => ({
-    wrId: BigInt(slot), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge(slot * SIZE, SIZE)],
-    rdma: { remoteAddr: BigInt(peer.addr) + BigInt(slot * SIZE), rkey: peer.rkey },
+    wrId: BigInt(slot), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [s.mr.sge((slot % WRITE_PLACES) * SIZE, SIZE)],
+    rdma: { remoteAddr: BigInt(peer.addr) + BigInt((slot % WRITE_PLACES) * SIZE), rkey: peer.rkey },
   }));
   let posted = 0, done = 0;
   const t0 = performance.now();
@@ -441,7 +446,7 @@ async function parent() {
     return;
   }
   if (ONLY !== "lat" && ONLY !== "cli") {
-    console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s):`);
+    console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${WRITE_BUFFER_TEXT}, ${MESSAGES} messages a run (MB/s = 10^6 B/s):`);
     console.log(`  native, flush now      ${mb(g["native-now"])}`);
     console.log(`  native, flush defer    ${mb(g["native-defer"])}`);
     console.log(`  node:dgram path        ${mb(g.dgram)}`);
@@ -540,7 +545,7 @@ function printBusyPollAb(g, cpu, lat, sparse, busy) {
     }
   }
   if (ONLY !== "lat" && ONLY !== "cli") {
-    console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${MESSAGES} messages a run (MB/s = 10^6 B/s); CPU per WRITE sender / receiver (µs):`);
+    console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${WRITE_BUFFER_TEXT}, ${MESSAGES} messages a run (MB/s = 10^6 B/s); CPU per WRITE sender / receiver (µs):`);
     console.log(`  raw node:dgram ${DGRAM} B  ${fmtSpread(spread(g.raw), 0)}`);
     for (const p of PATHS) {
       console.log(`  ${name(p)} ${fmtSpread(spread(g[p]), 0)}  / raw ${ratio(g[p], g.raw)}${p === OFF ? "" : `  / off ${ratio(g[p], g[OFF])}`}   CPU ${f1(cpu[p].map((x) => x.tx))} / ${f1(cpu[p].map((x) => x.rx))}`);
