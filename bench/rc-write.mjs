@@ -14,7 +14,10 @@ import { WireCodec, coreModule, runPerf } from "../dist/internal/node.js";
 const SIZE = 65536;
 const MTU = 4096;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000); // ~197 MB per round
+// perf's (and perftest's) default for a bandwidth test, ~328 MB per round: each round opens four devices
+// of 47.5 MiB (the setup run's two, the measured run's two), and V8 answers that memory with major GCs
+// on its helper threads; a round this long keeps them a small part of the process's CPU
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5000);
 const SETUP_MESSAGES = 8;
 const mod = await coreModule();
 const codec = await WireCodec.create(mod);
