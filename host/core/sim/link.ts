@@ -149,10 +149,13 @@ export class SimLink implements Link {
     const m = this.mem!;
     const { data, cap, slot } = this.ring!;
     const wire = this.wire;
+    // the views once per run: nothing below runs the device, so its memory cannot grow meanwhile
+    const u8 = m.u8;
+    const dv = m.dv;
+    const views = this.views;
+    views.keep(u8);
     for (let i = 0; i < count; i++) {
       const dsc = data + (((first + i) >>> 0) & (cap - 1)) * slot;
-      const u8 = m.u8;
-      const dv = m.dv;
       const hdrLen = dv.getUint32(dsc + Txd.HDR_LEN, true);
       const payloadLen = dv.getUint32(dsc + Txd.PAYLOAD_LEN, true);
       const trailerLen = dv.getUint32(dsc + Txd.TRAILER_LEN, true);
@@ -163,7 +166,7 @@ export class SimLink implements Link {
       copyBytes(out, 0, u8, dsc + Txd.HDR, hdrLen);
       if (payloadLen) {
         const from = dv.getUint32(dsc + Txd.PAYLOAD, true);
-        if (payloadLen > BYTE_LOOP_MAX) out.set(this.views.at(u8, from, payloadLen), hdrLen);
+        if (payloadLen > BYTE_LOOP_MAX) out.set(views.at(u8, from, payloadLen), hdrLen);
         else copyBytes(out, hdrLen, u8, from, payloadLen);
       }
       copyBytes(out, hdrLen + payloadLen, u8, dsc + Txd.TRAILER, trailerLen);
@@ -197,20 +200,35 @@ const VIEW_CACHE = 4096;
  * Views of byte ranges of one memory, direct-mapped by start: copying a payload out of linear
  * memory into another memory needs a view of its range (`set` takes no offsets), and a sender
  * moves its messages through the same MR places over and over, so the view of a place is made
- * once, not per packet (no allocation on the path once warm).
+ * once, not per packet (no allocation on the path once warm). Each entry's start and length are
+ * kept beside it (a number compare, not the view's accessors), and the memory's buffer is checked
+ * once per run of packets (`keep`), not per view.
  */
 class ViewCache {
   private readonly views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(VIEW_CACHE).fill(undefined);
+  /** per entry: its view's start and length (length 0: no view) */
+  private readonly starts = new Float64Array(VIEW_CACHE);
+  private readonly lengths = new Float64Array(VIEW_CACHE);
+  /** the buffer the views are of */
+  private buffer: ArrayBufferLike | undefined;
 
-  /** `len` bytes of `mem` (a view of the whole memory) from `from`. */
+  /** Before a run of `at` calls with `mem`: views of another buffer (a grown memory detaches the old one) are dropped. */
+  keep(mem: Uint8Array): void {
+    const b = mem.buffer;
+    if (b === this.buffer) return;
+    this.buffer = b;
+    this.views.fill(undefined);
+    this.lengths.fill(0);
+  }
+
+  /** `len` bytes (len > 0) of `mem` (a view of the whole memory, the one `keep` was last given) from `from`. */
   at(mem: Uint8Array, from: number, len: number): Uint8Array {
     const i = Math.imul(from, 0x9e3779b1) >>> 20; // 12 bits: VIEW_CACHE
-    let v = this.views[i];
-    // a view of another place, length or buffer (a grown memory detaches the old one)
-    if (v === undefined || v.byteOffset !== from || v.length !== len || v.buffer !== mem.buffer) {
-      v = mem.subarray(from, from + len);
-      this.views[i] = v;
-    }
+    if (this.starts[i] === from && this.lengths[i] === len) return this.views[i]!;
+    const v = mem.subarray(from, from + len);
+    this.views[i] = v;
+    this.starts[i] = from;
+    this.lengths[i] = len;
     return v;
   }
 }
