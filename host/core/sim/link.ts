@@ -197,18 +197,20 @@ function copyBytes(out: Uint8Array, at: number, src: Uint8Array, from: number, l
 const VIEW_CACHE = 4096;
 
 /**
- * Views of byte ranges of one memory, direct-mapped by start: copying a payload out of linear
- * memory into another memory needs a view of its range (`set` takes no offsets), and a sender
- * moves its messages through the same MR places over and over, so the view of a place is made
- * once, not per packet (no allocation on the path once warm). Each entry's start and length are
- * kept beside it (a number compare, not the view's accessors), and the memory's buffer is checked
- * once per run of packets (`keep`), not per view.
+ * Views of byte ranges of one memory, direct-mapped: copying a payload out of linear memory into
+ * another memory needs a view of its range (`set` takes no offsets), and a sender moves its
+ * messages through the same MR places over and over, so the view of a place is made once, not per
+ * packet (no allocation on the path once warm). A range of `len` bytes at `from` sits in entry
+ * `floor(from / len)`: a message's packets (consecutive ranges of one length) take consecutive
+ * entries, so the cache lines a burst reads are few and shared (the payload copies stream through
+ * the caches and evict what a scattered hash touches), and no two of VIEW_CACHE consecutive
+ * packets collide. Each entry's start and length are kept side by side, compared as numbers (not
+ * through the view's accessors); the memory's buffer is checked once per run of packets (`keep`).
  */
 class ViewCache {
   private readonly views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(VIEW_CACHE).fill(undefined);
   /** per entry: its view's start and length (length 0: no view) */
-  private readonly starts = new Float64Array(VIEW_CACHE);
-  private readonly lengths = new Float64Array(VIEW_CACHE);
+  private readonly ranges = new Float64Array(2 * VIEW_CACHE);
   /** the buffer the views are of */
   private buffer: ArrayBufferLike | undefined;
 
@@ -218,17 +220,18 @@ class ViewCache {
     if (b === this.buffer) return;
     this.buffer = b;
     this.views.fill(undefined);
-    this.lengths.fill(0);
+    this.ranges.fill(0);
   }
 
   /** `len` bytes (len > 0) of `mem` (a view of the whole memory, the one `keep` was last given) from `from`. */
   at(mem: Uint8Array, from: number, len: number): Uint8Array {
-    const i = Math.imul(from, 0x9e3779b1) >>> 20; // 12 bits: VIEW_CACHE
-    if (this.starts[i] === from && this.lengths[i] === len) return this.views[i]!;
+    const i = Math.floor(from / len) & (VIEW_CACHE - 1);
+    const r = this.ranges;
+    if (r[2 * i] === from && r[2 * i + 1] === len) return this.views[i]!;
     const v = mem.subarray(from, from + len);
     this.views[i] = v;
-    this.starts[i] = from;
-    this.lengths[i] = len;
+    r[2 * i] = from;
+    r[2 * i + 1] = len;
     return v;
   }
 }
