@@ -153,7 +153,7 @@ export class SimLink implements Link {
     const u8 = m.u8;
     const dv = m.dv;
     const views = this.views;
-    views.keep(u8);
+    let kept = false; // views.keep once a run, when a payload needs a view (`.buffer` is a call into the engine)
     for (let i = 0; i < count; i++) {
       const dsc = data + (((first + i) >>> 0) & (cap - 1)) * slot;
       const hdrLen = dv.getUint32(dsc + Txd.HDR_LEN, true);
@@ -166,8 +166,10 @@ export class SimLink implements Link {
       copyBytes(out, 0, u8, dsc + Txd.HDR, hdrLen);
       if (payloadLen) {
         const from = dv.getUint32(dsc + Txd.PAYLOAD, true);
-        if (payloadLen > BYTE_LOOP_MAX) out.set(views.at(u8, from, payloadLen), hdrLen);
-        else copyBytes(out, hdrLen, u8, from, payloadLen);
+        if (payloadLen > BYTE_LOOP_MAX) {
+          if (!kept) kept = views.keep(u8);
+          out.set(views.at(u8, from, payloadLen), hdrLen);
+        } else copyBytes(out, hdrLen, u8, from, payloadLen);
       }
       copyBytes(out, hdrLen + payloadLen, u8, dsc + Txd.TRAILER, trailerLen);
       d.src = this.srcs.at(u8, dv, dsc + Txd.SRC);
@@ -215,12 +217,13 @@ class ViewCache {
   private buffer: ArrayBufferLike | undefined;
 
   /** Before a run of `at` calls with `mem`: views of another buffer (a grown memory detaches the old one) are dropped. */
-  keep(mem: Uint8Array): void {
+  keep(mem: Uint8Array): true {
     const b = mem.buffer;
-    if (b === this.buffer) return;
+    if (b === this.buffer) return true;
     this.buffer = b;
     this.views.fill(undefined);
     this.ranges.fill(0);
+    return true;
   }
 
   /** `len` bytes (len > 0) of `mem` (a view of the whole memory, the one `keep` was last given) from `from`. */
