@@ -75,10 +75,13 @@ function isU32(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
 
+/** 2^64, the end of the u64 range: a constant, not a BigInt shift evaluated (and allocated) at each check. */
+const U64_END = 1n << 64n;
+
 function sgeTotal(list: Sge[] | undefined): number | undefined {
   let t = 0;
   for (const s of list ?? []) {
-    if (!s || typeof s.addr !== "bigint" || s.addr < 0n || s.addr >= 1n << 64n || !isU32(s.length) || !isU32(s.lkey)) return undefined;
+    if (!s || typeof s.addr !== "bigint" || s.addr < 0n || s.addr >= U64_END || !isU32(s.length) || !isU32(s.lkey)) return undefined;
     t += s.length;
   }
   return t;
@@ -143,7 +146,7 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
     const r = wr.reg;
     if (!r || !r.mr || r.mr.isDestroyed || r.mr.pd.device !== q.device || !isU32(r.key) || !isU32(r.access)) return ["EINVAL", "reg"];
     if ((r.addr === undefined) !== (r.length === undefined)) return ["EINVAL", "reg: addr and length go together"];
-    if (r.addr !== undefined && (typeof r.addr !== "bigint" || r.addr < 0n || r.addr >= 1n << 64n || !isU32(r.length))) return ["EINVAL", "reg range"];
+    if (r.addr !== undefined && (typeof r.addr !== "bigint" || r.addr < 0n || r.addr >= U64_END || !isU32(r.length))) return ["EINVAL", "reg range"];
   }
   if (op === WrOpcode.FLUSH && wr.flush) {
     const f = wr.flush;
@@ -155,7 +158,7 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
   if (op === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {
     const a = wr.atomicWrite;
     if (typeof a.remoteAddr !== "bigint" || !isU32(a.rkey)) return ["EINVAL", "atomicWrite"];
-    if (typeof a.value === "bigint" ? a.value < -(1n << 63n) || a.value >= 1n << 64n : !(a.value instanceof Uint8Array) || a.value.length !== 8) {
+    if (typeof a.value === "bigint" ? a.value < -(1n << 63n) || a.value >= U64_END : !(a.value instanceof Uint8Array) || a.value.length !== 8) {
       return ["EINVAL", "atomicWrite value: a 64-bit bigint or 8 bytes"];
     }
   }
@@ -163,7 +166,7 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
 }
 
 function isU64Len(v: unknown): boolean {
-  return (typeof v === "bigint" && v >= 0n && v < 1n << 64n) || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
+  return (typeof v === "bigint" && v >= 0n && v < U64_END) || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
 }
 
 /** Access bits a window may grant (rxe RXE_ACCESS_SUPPORTED_MW); ZERO_BASED only for type 2. */
