@@ -11,11 +11,20 @@ import type { Datagram } from "../net/datagram.js";
 interface SlotDatagram extends Datagram {
   /** the whole slot (payload is its first `payload.length` bytes) */
   readonly slot: Uint8Array;
+  /**
+   * the view of the slot the payload was before it last changed length (a flow's packets take two
+   * lengths, a message's first with its RETH and the rest: swapped back, not made again)
+   */
+  other: Uint8Array;
+  /** the inbox the slot belongs to, and the slot's place in it (`owns`: two loads, where a WeakSet cost a hash lookup a datagram) */
+  readonly inbox: SimInbox;
+  readonly index: number;
 }
 
 export class SimInbox {
   private readonly free: SlotDatagram[] = [];
-  private readonly mine = new WeakSet<Datagram>();
+  /** every slot's datagram, by index */
+  private readonly all: SlotDatagram[] = [];
   /** datagrams the wire wrote into a slot */
   used = 0;
   /** datagrams that found no free slot or did not fit one (the wire made its own) */
@@ -31,10 +40,10 @@ export class SimInbox {
     for (let i = count - 1; i >= 0; i--) {
       const slot = new Uint8Array(buffer, base + i * slotSize, slotSize);
       const d: SlotDatagram = {
-        src: "", dst: "", srcPort: 0, dstPort: 0, ipId: undefined, ttl: undefined, tos: undefined, flowLabel: undefined, payload: slot, slot,
+        src: "", dst: "", srcPort: 0, dstPort: 0, ipId: undefined, ttl: undefined, tos: undefined, flowLabel: undefined, payload: slot, slot, other: slot, inbox: this, index: i,
       };
       this.free.push(d);
-      this.mine.add(d);
+      this.all[i] = d;
     }
   }
 
@@ -47,14 +56,19 @@ export class SimInbox {
       this.fallbacks++;
       return undefined;
     }
-    if (d.payload.length !== length) d.payload = d.slot.subarray(0, length);
+    if (d.payload.length !== length) {
+      const was = d.payload;
+      d.payload = d.other.length === length ? d.other : d.slot.subarray(0, length);
+      d.other = was;
+    }
     this.used++;
     return d;
   }
 
-  /** Whether `d` is one of this inbox's slot datagrams. */
+  /** Whether `d` is one of this inbox's slot datagrams (itself, not a copy of one). */
   owns(d: Datagram): boolean {
-    return this.mine.has(d);
+    const s = d as Partial<SlotDatagram>;
+    return s.inbox === this && this.all[s.index!] === d;
   }
 
   /** A slot datagram back once delivered or lost (nobody reads it any more). */

@@ -149,10 +149,13 @@ export class SimLink implements Link {
     const m = this.mem!;
     const { data, cap, slot } = this.ring!;
     const wire = this.wire;
+    // the views once per run: nothing below runs the device, so its memory cannot grow meanwhile
+    const u8 = m.u8;
+    const dv = m.dv;
+    const views = this.views;
+    let kept = false; // views.keep once a run, when a payload needs a view (`.buffer` is a call into the engine)
     for (let i = 0; i < count; i++) {
       const dsc = data + (((first + i) >>> 0) & (cap - 1)) * slot;
-      const u8 = m.u8;
-      const dv = m.dv;
       const hdrLen = dv.getUint32(dsc + Txd.HDR_LEN, true);
       const payloadLen = dv.getUint32(dsc + Txd.PAYLOAD_LEN, true);
       const trailerLen = dv.getUint32(dsc + Txd.TRAILER_LEN, true);
@@ -163,8 +166,10 @@ export class SimLink implements Link {
       copyBytes(out, 0, u8, dsc + Txd.HDR, hdrLen);
       if (payloadLen) {
         const from = dv.getUint32(dsc + Txd.PAYLOAD, true);
-        if (payloadLen > BYTE_LOOP_MAX) out.set(this.views.at(u8, from, payloadLen), hdrLen);
-        else copyBytes(out, hdrLen, u8, from, payloadLen);
+        if (payloadLen > BYTE_LOOP_MAX) {
+          if (!kept) kept = views.keep(u8);
+          out.set(views.at(u8, from, payloadLen), hdrLen);
+        } else copyBytes(out, hdrLen, u8, from, payloadLen);
       }
       copyBytes(out, hdrLen + payloadLen, u8, dsc + Txd.TRAILER, trailerLen);
       d.src = this.srcs.at(u8, dv, dsc + Txd.SRC);
@@ -194,23 +199,42 @@ function copyBytes(out: Uint8Array, at: number, src: Uint8Array, from: number, l
 const VIEW_CACHE = 4096;
 
 /**
- * Views of byte ranges of one memory, direct-mapped by start: copying a payload out of linear
- * memory into another memory needs a view of its range (`set` takes no offsets), and a sender
- * moves its messages through the same MR places over and over, so the view of a place is made
- * once, not per packet (no allocation on the path once warm).
+ * Views of byte ranges of one memory, direct-mapped: copying a payload out of linear memory into
+ * another memory needs a view of its range (`set` takes no offsets), and a sender moves its
+ * messages through the same MR places over and over, so the view of a place is made once, not per
+ * packet (no allocation on the path once warm). A range of `len` bytes at `from` sits in entry
+ * `floor(from / len)`: a message's packets (consecutive ranges of one length) take consecutive
+ * entries, so the cache lines a burst reads are few and shared (the payload copies stream through
+ * the caches and evict what a scattered hash touches), and no two of VIEW_CACHE consecutive
+ * packets collide. Each entry's start and length are kept side by side, compared as numbers (not
+ * through the view's accessors); the memory's buffer is checked once per run of packets (`keep`).
  */
 class ViewCache {
   private readonly views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(VIEW_CACHE).fill(undefined);
+  /** per entry: its view's start and length (length 0: no view) */
+  private readonly ranges = new Float64Array(2 * VIEW_CACHE);
+  /** the buffer the views are of */
+  private buffer: ArrayBufferLike | undefined;
 
-  /** `len` bytes of `mem` (a view of the whole memory) from `from`. */
+  /** Before a run of `at` calls with `mem`: views of another buffer (a grown memory detaches the old one) are dropped. */
+  keep(mem: Uint8Array): true {
+    const b = mem.buffer;
+    if (b === this.buffer) return true;
+    this.buffer = b;
+    this.views.fill(undefined);
+    this.ranges.fill(0);
+    return true;
+  }
+
+  /** `len` bytes (len > 0) of `mem` (a view of the whole memory, the one `keep` was last given) from `from`. */
   at(mem: Uint8Array, from: number, len: number): Uint8Array {
-    const i = Math.imul(from, 0x9e3779b1) >>> 20; // 12 bits: VIEW_CACHE
-    let v = this.views[i];
-    // a view of another place, length or buffer (a grown memory detaches the old one)
-    if (v === undefined || v.byteOffset !== from || v.length !== len || v.buffer !== mem.buffer) {
-      v = mem.subarray(from, from + len);
-      this.views[i] = v;
-    }
+    const i = Math.floor(from / len) & (VIEW_CACHE - 1);
+    const r = this.ranges;
+    if (r[2 * i] === from && r[2 * i + 1] === len) return this.views[i]!;
+    const v = mem.subarray(from, from + len);
+    this.views[i] = v;
+    r[2 * i] = from;
+    r[2 * i + 1] = len;
     return v;
   }
 }

@@ -152,6 +152,9 @@ export class SimWire {
   private pool = new Map<number, Datagram[]>();
   /** Routes by destination address (one port each; another port is looked up each time). */
   private routes = new Map<string, Route>();
+  /** The route looked up last and its address: a sender's burst, and each datagram's takeFor then send, ask for it again. */
+  private lastRoute: Route | undefined;
+  private lastAddress = "";
   private spareDeliveries: Delivery[] = [];
   /** Batch entries offered by receivers (attach's `batch`). */
   private batchers = new Map<Receiver, BatchReceiver>();
@@ -232,12 +235,12 @@ export class SimWire {
     const key = endpointKey(address, port);
     if (this.endpoints.has(key)) throw new Error(`simwire: ${key} is already attached`);
     this.endpoints.set(key, receiver);
-    this.routes.clear();
+    this.forgetRoutes();
     if (opts.copies || opts.inbox) this.copying.add(receiver);
     if (opts.inbox) this.inboxes.set(receiver, opts.inbox);
     if (opts.inbox && opts.batch) this.batchers.set(receiver, opts.batch);
     return () => {
-      this.routes.clear();
+      this.forgetRoutes();
       return this.endpoints.delete(key);
     };
   }
@@ -252,16 +255,32 @@ export class SimWire {
     let s = this.groups.get(key);
     if (!s) this.groups.set(key, (s = new Set()));
     s.add(receiver);
-    this.routes.clear();
+    this.forgetRoutes();
     return () => {
       s!.delete(receiver);
       if (s!.size === 0 && this.groups.get(key) === s) this.groups.delete(key);
-      this.routes.clear();
+      this.forgetRoutes();
     };
+  }
+
+  /** The endpoints changed: every route is worked out again. */
+  private forgetRoutes(): void {
+    this.routes.clear();
+    this.lastRoute = undefined;
   }
 
   /** Where datagrams to address:port go. */
   private route(address: string, port: number): Route {
+    const last = this.lastRoute;
+    if (last !== undefined && address === this.lastAddress && last.port === port) return last;
+    const r = this.lookUp(address, port);
+    this.lastRoute = r;
+    this.lastAddress = address;
+    return r;
+  }
+
+  /** route() past the last route: the cache by address, else worked out from the endpoints and groups. */
+  private lookUp(address: string, port: number): Route {
     const cached = this.routes.get(address);
     if (cached !== undefined && cached.port === port) return cached;
     const key = endpointKey(address, port);

@@ -75,10 +75,13 @@ function isU32(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
 
+/** 2^64, the end of the u64 range: a constant, not a BigInt shift evaluated (and allocated) at each check. */
+const U64_END = 1n << 64n;
+
 function sgeTotal(list: Sge[] | undefined): number | undefined {
   let t = 0;
   for (const s of list ?? []) {
-    if (!s || typeof s.addr !== "bigint" || s.addr < 0n || s.addr >= 1n << 64n || !isU32(s.length) || !isU32(s.lkey)) return undefined;
+    if (!s || typeof s.addr !== "bigint" || s.addr < 0n || s.addr >= U64_END || !isU32(s.length) || !isU32(s.lkey)) return undefined;
     t += s.length;
   }
   return t;
@@ -96,36 +99,41 @@ export interface SqLimits {
 /** Synchronous checks for one send WR; returns [errno, detail] or undefined. */
 export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoName, string] | undefined {
   if (!wr || typeof wr !== "object") return ["EINVAL", "not a work request"];
-  if (!isU32(wr.opcode) || q.wrClass(wr.opcode, q.qpType) === 0) return ["EINVAL", `opcode ${wr.opcode} not valid for this QP type`];
+  // each field read once: an application's WRs may come in many shapes, and every read of one is a lookup
+  const op = wr.opcode;
+  const sgList = wr.sgList;
+  if (!isU32(op) || q.wrClass(op, q.qpType) === 0) return ["EINVAL", `opcode ${op} not valid for this QP type`];
   if (wr.wrId !== undefined && typeof wr.wrId !== "bigint") return ["EINVAL", "wrId must be a bigint"];
-  const n = wr.sgList?.length ?? 0;
+  const n = sgList?.length ?? 0;
   if (n > q.maxSge) return ["EINVAL", `num_sge ${n} > max_send_sge ${q.maxSge}`];
-  const len = sgeTotal(wr.sgList);
+  const len = sgeTotal(sgList);
   if (len === undefined) return ["EINVAL", "malformed sge"];
   if (len > MAX_MSG_SZ) return ["EINVAL", "message too long"];
   const flags = wr.sendFlags ?? 0;
   if (!isU32(flags)) return ["EINVAL", "sendFlags"];
-  if (wr.opcode === WrOpcode.ATOMIC_CMP_AND_SWP || wr.opcode === WrOpcode.ATOMIC_FETCH_AND_ADD) {
+  if (op === WrOpcode.ATOMIC_CMP_AND_SWP || op === WrOpcode.ATOMIC_FETCH_AND_ADD) {
     if (!wr.atomic) return ["EINVAL", "atomic fields missing"];
     if (len < 8 || (wr.atomic.remoteAddr & 7n) !== 0n) return ["EINVAL", "atomic needs 8 bytes at an 8-byte aligned address"];
   }
   if (flags & SendFlags.INLINE) {
     // rxe validate_send_wr: only opcodes with WR_INLINE_MASK carry inline data
-    if (!INLINE_OPS.includes(wr.opcode)) return ["EINVAL", `opcode ${wr.opcode} cannot carry inline data`];
+    if (!INLINE_OPS.includes(op)) return ["EINVAL", `opcode ${op} cannot carry inline data`];
     if (len > q.maxInline) return ["EINVAL", `inline length ${len} > max_inline_data ${q.maxInline}`];
-    for (const s of wr.sgList ?? []) if (s.addr + BigInt(s.length) > BigInt(memBytes)) return ["EFAULT", "inline data outside memory"];
+    for (const s of sgList ?? []) if (s.addr + BigInt(s.length) > BigInt(memBytes)) return ["EFAULT", "inline data outside memory"];
   }
   if (q.qpType === QpType.UD) {
     const ah = wr.ud?.ah;
     if (!ah || ah.isDestroyed || ah.pd.device !== q.device) return ["EINVAL", "UD send needs a live address handle"];
     if (!isU32(wr.ud!.remoteQpn) || wr.ud!.remoteQpn > 0xffffff || !isU32(wr.ud!.remoteQkey)) return ["EINVAL", "remoteQpn/remoteQkey"];
   }
-  if (wr.immData !== undefined && !isU32(wr.immData)) return ["EINVAL", "immData"];
-  if (wr.invalidateRkey !== undefined && !isU32(wr.invalidateRkey)) return ["EINVAL", "invalidateRkey"];
-  if ((wr.opcode === WrOpcode.LOCAL_INV || wr.opcode === WrOpcode.SEND_WITH_INV) && !isU32(wr.invalidateRkey)) {
+  const imm = wr.immData;
+  if (imm !== undefined && !isU32(imm)) return ["EINVAL", "immData"];
+  const inv = wr.invalidateRkey;
+  if (inv !== undefined && !isU32(inv)) return ["EINVAL", "invalidateRkey"];
+  if ((op === WrOpcode.LOCAL_INV || op === WrOpcode.SEND_WITH_INV) && !isU32(inv)) {
     return ["EINVAL", "invalidateRkey missing"];
   }
-  if (wr.opcode === WrOpcode.BIND_MW) {
+  if (op === WrOpcode.BIND_MW) {
     // rdma-core rxe provider: a bind names a live window of this device; ibv_bind_mw's checks are in qp.bindMw
     const b = wr.bindMw;
     if (!b || !b.mw || b.mw.isDestroyed || b.mw.pd.device !== q.device || !isU32(b.rkey) || !b.bindInfo) return ["EINVAL", "bindMw"];
@@ -134,23 +142,23 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
     if (!i.mr && (i.addr !== 0n || BigInt(i.length) !== 0n)) return ["EINVAL", "bindInfo without an MR"];
     if (i.mr && (i.mr.isDestroyed || i.mr.pd.device !== q.device)) return ["EINVAL", "bindInfo.mr"];
   }
-  if (wr.opcode === WrOpcode.REG_MR) {
+  if (op === WrOpcode.REG_MR) {
     const r = wr.reg;
     if (!r || !r.mr || r.mr.isDestroyed || r.mr.pd.device !== q.device || !isU32(r.key) || !isU32(r.access)) return ["EINVAL", "reg"];
     if ((r.addr === undefined) !== (r.length === undefined)) return ["EINVAL", "reg: addr and length go together"];
-    if (r.addr !== undefined && (typeof r.addr !== "bigint" || r.addr < 0n || r.addr >= 1n << 64n || !isU32(r.length))) return ["EINVAL", "reg range"];
+    if (r.addr !== undefined && (typeof r.addr !== "bigint" || r.addr < 0n || r.addr >= U64_END || !isU32(r.length))) return ["EINVAL", "reg range"];
   }
-  if (wr.opcode === WrOpcode.FLUSH && wr.flush) {
+  if (op === WrOpcode.FLUSH && wr.flush) {
     const f = wr.flush;
     if (typeof f.remoteAddr !== "bigint" || !isU32(f.rkey) || !isU32(f.length)) return ["EINVAL", "flush"];
     // ibv_wr_flush: at least one placement type, a known level
     if (!isU32(f.type) || f.type === 0 || f.type & ~(FlushType.GLOBAL | FlushType.PERSISTENT)) return ["EINVAL", "flush type"];
     if (f.level !== FlushLevel.RANGE && f.level !== FlushLevel.MR) return ["EINVAL", "flush level"];
   }
-  if (wr.opcode === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {
+  if (op === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {
     const a = wr.atomicWrite;
     if (typeof a.remoteAddr !== "bigint" || !isU32(a.rkey)) return ["EINVAL", "atomicWrite"];
-    if (typeof a.value === "bigint" ? a.value < -(1n << 63n) || a.value >= 1n << 64n : !(a.value instanceof Uint8Array) || a.value.length !== 8) {
+    if (typeof a.value === "bigint" ? a.value < -(1n << 63n) || a.value >= U64_END : !(a.value instanceof Uint8Array) || a.value.length !== 8) {
       return ["EINVAL", "atomicWrite value: a 64-bit bigint or 8 bytes"];
     }
   }
@@ -158,7 +166,7 @@ export function checkSendWr(wr: SendWr, q: SqLimits, memBytes: number): [ErrnoNa
 }
 
 function isU64Len(v: unknown): boolean {
-  return (typeof v === "bigint" && v >= 0n && v < 1n << 64n) || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
+  return (typeof v === "bigint" && v >= 0n && v < U64_END) || (typeof v === "number" && Number.isSafeInteger(v) && v >= 0);
 }
 
 /** Access bits a window may grant (rxe RXE_ACCESS_SUPPORTED_MW); ZERO_BASED only for type 2. */
@@ -170,23 +178,24 @@ export const MW_ACCESS_SUPPORTED =
 export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
   m.fill(p, Swqe.HDR);
   const dv = m.dv;
+  const op = wr.opcode; // read once (see checkSendWr)
   const flags = wr.sendFlags ?? 0;
   const list = wr.sgList ?? [];
   let len = 0;
   for (const s of list) len += s.length;
   dv.setBigUint64(p + Swqe.WR_ID, BigInt.asUintN(64, wr.wrId ?? 0n), true);
-  dv.setUint32(p + Swqe.OPCODE, wr.opcode, true);
+  dv.setUint32(p + Swqe.OPCODE, op, true);
   dv.setUint32(p + Swqe.SEND_FLAGS, flags, true);
   dv.setUint32(p + Swqe.NUM_SGE, list.length, true);
-  const inv = wr.opcode === WrOpcode.SEND_WITH_INV || wr.opcode === WrOpcode.LOCAL_INV;
+  const inv = op === WrOpcode.SEND_WITH_INV || op === WrOpcode.LOCAL_INV;
   let imm = inv ? (wr.invalidateRkey ?? 0) : (wr.immData ?? 0);
-  if (wr.opcode === WrOpcode.FLUSH && wr.flush) {
+  if (op === WrOpcode.FLUSH && wr.flush) {
     imm = flushWord(wr.flush.type, wr.flush.level);
     len = wr.flush.length;
   }
   dv.setUint32(p + Swqe.IMM_DATA, imm, true);
   dv.setUint32(p + Swqe.LENGTH, len, true);
-  if (wr.opcode === WrOpcode.BIND_MW && wr.bindMw) {
+  if (op === WrOpcode.BIND_MW && wr.bindMw) {
     const b = wr.bindMw;
     dv.setUint32(p + SwqeBind.MW, b.mw.rkey, true);
     dv.setUint32(p + SwqeBind.RKEY, b.rkey, true);
@@ -196,7 +205,7 @@ export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
     dv.setUint32(p + SwqeBind.ACCESS, b.bindInfo.mwAccessFlags, true);
     return;
   }
-  if (wr.opcode === WrOpcode.REG_MR && wr.reg) {
+  if (op === WrOpcode.REG_MR && wr.reg) {
     const r = wr.reg;
     dv.setUint32(p + SwqeReg.MR, r.mr.lkey, true);
     dv.setUint32(p + SwqeReg.KEY, r.key, true);
@@ -205,7 +214,7 @@ export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
     dv.setUint32(p + SwqeReg.ACCESS, r.access, true);
     return;
   }
-  if (wr.opcode === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {
+  if (op === WrOpcode.ATOMIC_WRITE && wr.atomicWrite) {
     const a = wr.atomicWrite;
     dv.setBigUint64(p + Swqe.REMOTE_ADDR, BigInt.asUintN(64, a.remoteAddr), true);
     dv.setUint32(p + Swqe.RKEY, a.rkey >>> 0, true);
@@ -213,24 +222,26 @@ export function writeSendWr(m: DeviceMemory, p: number, wr: SendWr): void {
     else m.u8.set(a.value, p + Swqe.COMPARE_ADD);
     return;
   }
-  if (wr.opcode === WrOpcode.FLUSH && wr.flush) {
+  if (op === WrOpcode.FLUSH && wr.flush) {
     dv.setBigUint64(p + Swqe.REMOTE_ADDR, BigInt.asUintN(64, wr.flush.remoteAddr), true);
     dv.setUint32(p + Swqe.RKEY, wr.flush.rkey >>> 0, true);
     return;
   }
-  const remote = wr.atomic ?? wr.rdma;
+  const atomic = wr.atomic;
+  const remote = atomic ?? wr.rdma;
   if (remote) {
     dv.setBigUint64(p + Swqe.REMOTE_ADDR, BigInt.asUintN(64, remote.remoteAddr), true);
     dv.setUint32(p + Swqe.RKEY, remote.rkey >>> 0, true);
   }
-  if (wr.atomic) {
-    dv.setBigUint64(p + Swqe.COMPARE_ADD, BigInt.asUintN(64, wr.atomic.compareAdd), true);
-    dv.setBigUint64(p + Swqe.SWAP, BigInt.asUintN(64, wr.atomic.swap ?? 0n), true);
+  if (atomic) {
+    dv.setBigUint64(p + Swqe.COMPARE_ADD, BigInt.asUintN(64, atomic.compareAdd), true);
+    dv.setBigUint64(p + Swqe.SWAP, BigInt.asUintN(64, atomic.swap ?? 0n), true);
   }
-  if (wr.ud) {
-    dv.setUint32(p + Swqe.AH, wr.ud.ah.handle, true);
-    dv.setUint32(p + Swqe.REMOTE_QPN, wr.ud.remoteQpn, true);
-    dv.setUint32(p + Swqe.REMOTE_QKEY, wr.ud.remoteQkey, true);
+  const ud = wr.ud;
+  if (ud) {
+    dv.setUint32(p + Swqe.AH, ud.ah.handle, true);
+    dv.setUint32(p + Swqe.REMOTE_QPN, ud.remoteQpn, true);
+    dv.setUint32(p + Swqe.REMOTE_QKEY, ud.remoteQkey, true);
   }
   let q = p + Swqe.HDR;
   if (flags & SendFlags.INLINE) {

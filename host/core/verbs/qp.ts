@@ -6,7 +6,7 @@ import { parseGid } from "../net/gid.js";
 import { incRkey, type MemoryWindow } from "./mw.js";
 import { check, fail } from "./errors.js";
 import type { ProtectionDomain } from "./pd.js";
-import { checkRecvWr, checkSendWr, writeRecvWr, writeSendWr, type MwBindInfo, type RecvWr, type SendWr } from "./post.js";
+import { checkRecvWr, checkSendWr, writeRecvWr, writeSendWr, type MwBindInfo, type RecvWr, type SendWr, type SqLimits } from "./post.js";
 import { deriveMask, readAttr, readCap, writeAttr, type QpAttr, type QpAttrOut, type QpCap } from "./qp-attr.js";
 import { postToRing } from "./ring.js";
 import type { SharedReceiveQueue } from "./srq.js";
@@ -63,6 +63,10 @@ export class QueuePair {
     this.sq = m.u32(this.rec + QpRec.SQ);
     this.rq = m.u32(this.rec + QpRec.RQ);
     this.cap = readCap(m, this.rec + QpRec.ATTR);
+    this.sqLimits = {
+      qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d,
+      wrClass: (op: number, type: number) => d.wrClass(op, type),
+    };
   }
 
   static create(pd: ProtectionDomain, init: QpInitAttr): QueuePair {
@@ -170,7 +174,6 @@ export class QueuePair {
    */
   postSend(wrs: SendWr | SendWr[]): void {
     const verb = "ibv_post_send";
-    const list = Array.isArray(wrs) ? wrs : [wrs];
     this.live(verb);
     const st = this.state;
     // rxe_post_send: a QP below RTS cannot send (ERR accepts and flushes)
@@ -178,27 +181,46 @@ export class QueuePair {
       fail(verb, "EINVAL", `QP in ${nameOf(QpState, st)}`);
     }
     const d = this.pd.device;
-    const lim = {
-      qpType: this.qpType, maxSge: this.cap.maxSendSge, maxInline: this.cap.maxInlineData, device: d,
-      wrClass: (op: number, type: number) => d.wrClass(op, type),
-    };
-    const bytes = d.mem.byteLength;
-    const check = (wr: SendWr): ReturnType<typeof checkSendWr> => {
-      const e = checkSendWr(wr, lim, bytes);
-      if (e) return e;
-      // a type 1 window is bound with bindMw (ibv_bind_mw), never by a BIND_MW WR
-      if (wr.opcode === WrOpcode.BIND_MW && wr.bindMw!.mw.type === MwType.TYPE_1 && !bindingType1.has(wr)) return ["EINVAL", "BIND_MW WR for a type 1 window"];
-      return undefined;
-    };
-    const { posted, error } = postToRing(d.mem, this.sq, verb, list, check, (p, wr) => {
-      writeSendWr(d.mem, p, wr);
-      // what the WR will set, as the application's view of it (ib_update_fast_reg_key, ibv_bind_mw)
-      if (wr.opcode === WrOpcode.REG_MR) wr.reg!.mr.mapped(wr.reg!.key, wr.reg!.addr ?? wr.reg!.mr.addr, wr.reg!.length ?? wr.reg!.mr.length, wr.reg!.access);
-      if (wr.opcode === WrOpcode.BIND_MW) wr.bindMw!.mw.setRkey(wr.bindMw!.rkey);
-    });
-    if (posted) d.call(() => d.core.doorbell(this.handle, DOORBELL_SQ, d.now()));
-    if (error) throw error;
+    let list: SendWr[];
+    if (Array.isArray(wrs)) list = wrs;
+    else {
+      list = this.oneWr;
+      list[0] = wrs;
+    }
+    let r: ReturnType<typeof postToRing>;
+    try {
+      r = postToRing(d.mem, this.sq, verb, list, this.checkSend, this.writeSend);
+    } finally {
+      if (list === this.oneWr) list[0] = undefined as unknown as SendWr; // not kept alive by the QP
+    }
+    if (r.posted) d.call(this.ringSq);
+    if (r.error) throw r.error;
   }
+
+  /** The limits checkSendWr holds this QP's WRs to (its type and caps never change): made once. */
+  private readonly sqLimits: SqLimits;
+  /** postSend's list for a single WR (emptied after each post). */
+  private readonly oneWr: SendWr[] = [undefined as unknown as SendWr];
+  /** postSend's check of one WR, made once (not per post). */
+  private readonly checkSend = (wr: SendWr): ReturnType<typeof checkSendWr> => {
+    const e = checkSendWr(wr, this.sqLimits, this.pd.device.mem.byteLength);
+    if (e) return e;
+    // a type 1 window is bound with bindMw (ibv_bind_mw), never by a BIND_MW WR
+    if (wr.opcode === WrOpcode.BIND_MW && wr.bindMw!.mw.type === MwType.TYPE_1 && !bindingType1.has(wr)) return ["EINVAL", "BIND_MW WR for a type 1 window"];
+    return undefined;
+  };
+  /** postSend's write of one checked WR into its SQ slot `p`. */
+  private readonly writeSend = (p: number, wr: SendWr): void => {
+    writeSendWr(this.pd.device.mem, p, wr);
+    // what the WR will set, as the application's view of it (ib_update_fast_reg_key, ibv_bind_mw)
+    if (wr.opcode === WrOpcode.REG_MR) wr.reg!.mr.mapped(wr.reg!.key, wr.reg!.addr ?? wr.reg!.mr.addr, wr.reg!.length ?? wr.reg!.mr.length, wr.reg!.access);
+    if (wr.opcode === WrOpcode.BIND_MW) wr.bindMw!.mw.setRkey(wr.bindMw!.rkey);
+  };
+  /** postSend's doorbell (inside Device.call). */
+  private readonly ringSq = (): void => {
+    const d = this.pd.device;
+    d.core.doorbell(this.handle, DOORBELL_SQ, d.now());
+  };
 
   /**
    * ibv_bind_mw: binds a type 1 window (length 0 unbinds it) through the send

@@ -202,6 +202,27 @@ describe("SimInbox slots", () => {
     expect(inbox.fallbacks).toBe(2);
   });
 
+  it("a slot taken at two lengths in turn swaps its two views back and forth (no view made per take)", () => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const inbox = new SimInbox(memory, 512, 1, 256);
+    const take = (len: number) => {
+      const d = inbox.take(len)!;
+      inbox.release(d);
+      return d.payload;
+    };
+    const first = take(200); // a message's first packet (with its RETH)
+    const rest = take(184); // the ones after it
+    expect(first).not.toBe(rest);
+    expect(take(200)).toBe(first);
+    expect(take(184)).toBe(rest);
+    expect(take(184)).toBe(rest);
+    const third = take(100); // a third length: a view of its own, the same bytes
+    expect(third.length).toBe(100);
+    expect(third.byteOffset).toBe(512);
+    expect(take(184)).toBe(rest);
+    expect(take(256).byteOffset).toBe(512);
+  });
+
   it("stale views (memory grown after the slots were taken) make it refuse, and keep the slot", () => {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
     const inbox = new SimInbox(memory, 0, 1, 128);

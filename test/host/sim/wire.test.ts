@@ -155,6 +155,28 @@ describe("SimWire", () => {
     wire.attach("::1", 4791, () => {});
     expect(() => wire.attach("::1", 4791, () => {})).toThrow(/\[::1\]:4791 is already attached/);
   });
+
+  it("the route it used last is worked out again when the endpoints change (detach, attach, join, leave)", () => {
+    const wire = new SimWire();
+    const got: string[] = [];
+    const send = (n: number) => {
+      wire.send(dgram(n));
+      wire.clock.run();
+    };
+    const detachA = wire.attach("127.0.0.2", 4791, (d) => got.push(`a${seqOf(d)}`));
+    send(1);
+    send(2); // the same route again
+    detachA();
+    send(3); // nobody there now
+    expect(wire.stats.unroutable).toBe(1);
+    wire.attach("127.0.0.2", 4791, (d) => got.push(`b${seqOf(d)}`));
+    send(4);
+    const leave = wire.join("127.0.0.2", 4791, (d) => got.push(`m${seqOf(d)}`));
+    send(5); // a group there now: its member gets it
+    leave();
+    send(6);
+    expect(got).toEqual(["a1", "a2", "b4", "m5", "b6"]);
+  });
 });
 
 function popcount(x: number): number {
