@@ -134,32 +134,35 @@ export function perfWr(o: ResolvedPerfOptions, local: PerfSide, remote: RemoteMr
   const key = qp + (shape.keyQp ?? 0);
   const off = base + slotOffset(shape, seq % shape.slots);
   const mr = local.mrs[qp]!;
-  const sg = o.size > 0 ? [mr.sge(off, o.size)] : [];
+  const sgList = o.size > 0 ? [mr.sge(off, o.size)] : [];
   // -I: a SEND or WRITE that fits is copied into the WQE at post time
   const inline = o.inlineSize > 0 && o.size <= o.inlineSize && /^(send|write)_/.test(o.test) ? SendFlags.INLINE : 0;
-  const wr = { wrId: BigInt(seq), sendFlags: SendFlags.SIGNALED | inline, sgList: sg };
+  const wrId = BigInt(seq);
+  const sendFlags = SendFlags.SIGNALED | inline;
+  // plain literals, each of one shape (a spread of a shared base made every WR a map of its own, and
+  // every read of a field in the post path a lookup that missed)
   switch (o.test) {
     case "send_bw":
     case "send_lat": {
       const ah = local.ahs[qp];
-      return ah ? { ...wr, opcode: WrOpcode.SEND, ud: { ah, remoteQpn: local.peers[qp]!, remoteQkey: shape.qkey } } : { ...wr, opcode: WrOpcode.SEND };
+      return ah
+        ? { wrId, opcode: WrOpcode.SEND, sendFlags, sgList, ud: { ah, remoteQpn: local.peers[qp]!, remoteQkey: shape.qkey } }
+        : { wrId, opcode: WrOpcode.SEND, sendFlags, sgList };
     }
     case "write_bw":
     case "write_lat":
-      return { ...wr, opcode: WrOpcode.RDMA_WRITE, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
+      return { wrId, opcode: WrOpcode.RDMA_WRITE, sendFlags, sgList, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
     case "read_bw":
     case "read_lat":
-      return { ...wr, opcode: WrOpcode.RDMA_READ, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
+      return { wrId, opcode: WrOpcode.RDMA_READ, sendFlags, sgList, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
     case "atomic_bw": {
       const remoteAddr = remote.addr + BigInt(base);
       const sgl = [mr.sge(off, 8)];
       if (o.atomicType === "FETCH_AND_ADD") {
-        return { ...wr, sgList: sgl, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, atomic: { remoteAddr, rkey: remote.rkey, compareAdd: atomicOperand(o.seed, key, seq) } };
+        return { wrId, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sendFlags, sgList: sgl, atomic: { remoteAddr, rkey: remote.rkey, compareAdd: atomicOperand(o.seed, key, seq) } };
       }
       return {
-        ...wr,
-        sgList: sgl,
-        opcode: WrOpcode.ATOMIC_CMP_AND_SWP,
+        wrId, opcode: WrOpcode.ATOMIC_CMP_AND_SWP, sendFlags, sgList: sgl,
         atomic: { remoteAddr, rkey: remote.rkey, compareAdd: casValue(o, key, seq), swap: casValue(o, key, seq + 1) },
       };
     }
