@@ -4,7 +4,7 @@
 // time, polled as perftest polls, and a peer silent for too long is a stall.
 import { connectQp, randomPsn } from "../core/verbs/index.js";
 import {
-  mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, perfPlaces, perfSlotBytes, type PerfBed, type PerfSide, type ResolvedPerfOptions,
+  mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, perfLayout, type PerfBed, type PerfSide, type ResolvedPerfOptions,
 } from "../core/perf/index.js";
 import type { PcapRecorder } from "../core/capture/index.js";
 import { activeMtuFor, openDevice, udpLinkOf } from "./index.js";
@@ -69,8 +69,7 @@ export function udpPerfBed(u: UdpPerfSide, o: ResolvedPerfOptions, peer: PerfPee
   return {
     client: u.side,
     remote: peer.qp.map((q) => ({ addr: BigInt(q.addr), rkey: q.rkey })),
-    slotBytes: perfSlotBytes(o.size, o.connection),
-    places: perfPlaces(o),
+    ...perfLayout(o),
     slots: o.txDepth,
     rxOffset: 0,
     qkey: 0,

@@ -6,8 +6,8 @@ import { connectQp, type Device } from "../verbs/index.js";
 import { SimNetwork } from "../sim/network.js";
 import type { SimStats } from "../sim/wire.js";
 import { addressGid } from "../net/gid.js";
-import { perfPlaces, perfSlotBytes, UD_GRH, type ResolvedPerfOptions } from "./options.js";
-import { mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, remoteMrs, type PerfLayout, type PerfSide, type RemoteMr } from "./side.js";
+import { perfLayout, UD_GRH, type PerfLayout, type ResolvedPerfOptions } from "./options.js";
+import { mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, remoteMrs, type PerfSide, type RemoteMr } from "./side.js";
 
 export { slotView, type PerfSide, type RemoteMr } from "./side.js";
 
@@ -24,10 +24,6 @@ export interface PerfBed extends PerfLayout {
   server?: PerfSide;
   /** per QP, the server's MR that the client's RDMA work requests name */
   remote: RemoteMr[];
-  /** bytes between places (message size rounded up to 64, at least 64) */
-  slotBytes: number;
-  /** message places per QP and region (perfPlaces: perftest's buffer, or one per slot with --verify) */
-  places: number;
   /** work requests in flight per QP, each with its slot (the tx depth) */
   slots: number;
   /** where a received message starts in its receive buffer: the GRH size on UD, else 0 */
@@ -58,7 +54,6 @@ export interface SimPerfBed extends PerfBed {
 const EVENT_LIMIT = 2_000_000_000;
 
 export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfOptions): Promise<SimPerfBed> {
-  const slotBytes = perfSlotBytes(o.size, o.connection);
   const qkey = 0x11111111;
   // UC write_bw --verify looks at the receiver's memory after every event (a WRITE leaves no
   // completion there): one event per datagram, not the wire's receive batches
@@ -94,8 +89,7 @@ export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfO
     client,
     server,
     remote: remoteMrs(server),
-    slotBytes,
-    places: perfPlaces(o),
+    ...perfLayout(o),
     slots: o.txDepth,
     rxOffset: o.connection === "UD" ? UD_GRH : 0,
     qkey,

@@ -206,9 +206,28 @@ export function perfRegions(o: { bidirectional: boolean }): number {
   return o.bidirectional ? 2 : 1;
 }
 
+/** Where a message slot's bytes are in a region: place slot mod places, slotBytes apart. */
+export interface PerfLayout {
+  /** bytes between places (the message rounded up to a cache line: perfSlotBytes) */
+  slotBytes: number;
+  /** places per QP and region (perfPlaces: perftest's buffer, or one per slot with --verify) */
+  places: number;
+}
+
+/** The layout of every region of a run's MRs. */
+export function perfLayout(o: PerfLayoutOptions): PerfLayout {
+  return { slotBytes: perfSlotBytes(o.size, o.connection), places: perfPlaces(o) };
+}
+
+/** Byte offset of slot `slot`'s place in a region laid out as `l`. */
+export function slotOffset(l: PerfLayout, slot: number): number {
+  return (slot % l.places) * l.slotBytes;
+}
+
 /** Bytes of one QP's MR: its places in each region. */
 export function perfMrBytes(o: PerfLayoutOptions & Pick<ResolvedPerfOptions, "bidirectional">): number {
-  return perfPlaces(o) * perfSlotBytes(o.size, o.connection) * perfRegions(o);
+  const l = perfLayout(o);
+  return l.places * l.slotBytes * perfRegions(o);
 }
 
 /** The GRH a UD receive buffer starts with. */

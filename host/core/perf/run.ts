@@ -5,9 +5,9 @@
 // when it runs in its own process. Platform-neutral (no node:*).
 import { nameOf, WcOpcode, WcStatus, type SendWr, type WorkCompletion } from "../verbs/index.js";
 import { createPerfBed, type PerfBed } from "./bed.js";
-import { faultFree, isBwTest, resolvePerfOptions, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
+import { faultFree, isBwTest, resolvePerfOptions, slotOffset, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
 import { atomicOperand, checkPattern, fillPattern, patternSeq } from "./pattern.js";
-import { casValue, perfWr, remoteMrs, slotOffset, slotView, type PerfShape, type PerfSide, type RemoteMr } from "./side.js";
+import { casValue, perfWr, remoteMrs, slotView, type PerfShape, type PerfSide, type RemoteMr } from "./side.js";
 import { bwFigures, latFigures, type BwFigures, type LatFigures } from "./stats.js";
 
 export interface PerfProgress {

@@ -6,7 +6,7 @@ import type {
 } from "../verbs/index.js";
 import { Access, QpType, SendFlags, WrOpcode } from "../verbs/index.js";
 import { atomicOperand } from "./pattern.js";
-import { perfMrBytes, type ResolvedPerfOptions } from "./options.js";
+import { perfMrBytes, slotOffset, type PerfLayout, type ResolvedPerfOptions } from "./options.js";
 
 export const PERF_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
 
@@ -34,17 +34,6 @@ export interface RemoteMr {
 /** The enum value of an MTU in bytes (256 -> 1 … 4096 -> 5). */
 export function mtuEnum(bytes: number): number {
   return Math.log2(bytes) - 7;
-}
-
-/** Where a message slot's bytes are: place slot mod places, slotBytes apart (perfPlaces). */
-export interface PerfLayout {
-  slotBytes: number;
-  places: number;
-}
-
-/** Byte offset of slot `slot`'s place in a region laid out as `l`. */
-export function slotOffset(l: PerfLayout, slot: number): number {
-  return (slot % l.places) * l.slotBytes;
 }
 
 /** Where one direction's messages live and how the verify pattern tells them apart. */
