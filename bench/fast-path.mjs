@@ -72,6 +72,9 @@ const TIMER_AB = process.env.BENCH_TIMER_AB === "1";
 const ACKHOLD_AB = process.env.BENCH_ACKHOLD_AB === "1";
 const BUSYPOLL_AB = process.env.BENCH_BUSYPOLL_AB === "1";
 const POLL_WINDOWS = (process.env.BENCH_BUSYPOLL_WINDOWS ?? "").split(",").filter(Boolean);
+// BENCH_INFLIGHT_AB=256,512: native "defer" pairs whose devices' in-flight budget allows that many
+// packets (PacketPort.setBudget; the bytes limit kept) beside the default's (NATIVE_IN_FLIGHT_PACKETS)
+const INFLIGHT_AB = (process.env.BENCH_INFLIGHT_AB ?? "").split(",").filter(Boolean).map(Number);
 const SPARSE = Number(process.env.BENCH_SPARSE ?? 100);
 const HOGS = Number(process.env.BENCH_HOGS ?? 0);
 const PATHS = BUSYPOLL_AB
@@ -79,6 +82,7 @@ const PATHS = BUSYPOLL_AB
   : [
       "native-now", "native-defer", "native-defer-icrcoff", "dgram",
       ...(TIMER_AB ? ["native-defer-eagertimer"] : []), ...(ACKHOLD_AB ? ["native-defer-ackevery"] : []),
+      ...INFLIGHT_AB.map((n) => `native-defer-inflight${n}`),
     ];
 /** The kinds of device pair each path gets: WRITE goodput, SEND ping-pong, and with BUSYPOLL_AB one-way sparse SENDs. */
 const KINDS = BUSYPOLL_AB ? ["write", "lat", "sparse"] : ["write", "lat"];
@@ -106,6 +110,7 @@ async function rcSide(path, kind) {
   if (icrc === "ackevery") udpLinkOf(d).holdEveryBatch = true;
   if (icrc === "polloff") udpLinkOf(d).setBusyPoll(0);
   if (icrc === "pollfixed") udpLinkOf(d).setBusyPoll(200);
+  if (icrc?.startsWith("inflight")) d.port.setBudget(d.port.budget().limit, Number(icrc.slice(8)));
   if (icrc?.startsWith("adaptive")) { // adaptiveW or adaptiveWcapC: a window of W µs, a wake-up's cap C µs
     const [w, cap] = icrc.slice(8).split("cap").map(Number);
     udpLinkOf(d).datapath.setBusyPoll(w, true, cap || undefined);
@@ -461,6 +466,10 @@ async function parent() {
     console.log(`  offload on / off (native defer)  ${ratio(g["native-defer"], g["native-defer-icrcoff"])}`);
     console.log(`  offload off / raw dgram          ${ratio(g["native-defer-icrcoff"], g.raw)};  / C GSO+GRO ${ratio(g["native-defer-icrcoff"], g.c)}`);
     if (ACKHOLD_AB) console.log(`  native defer, ackHold every  ${mb(g["native-defer-ackevery"])};  every / more ${ratio(g["native-defer-ackevery"], g["native-defer"])}`);
+    for (const n of INFLIGHT_AB) {
+      const k = `native-defer-inflight${n}`;
+      console.log(`  native defer, ${n} packets in flight  ${mb(g[k])};  / the default's ${ratio(g[k], g["native-defer"])};  / C GSO+GRO ${ratio(g[k], g.c)}`);
+    }
     console.log(`CPU per 64 KiB WRITE, µs (user + system of each process over its run), sender / receiver:`);
     for (const p of PATHS) {
       console.log(`  ${p.padEnd(22)} ${fmtSpread(spread(cpu[p].map((x) => x.tx)), 1)}  /  ${fmtSpread(spread(cpu[p].map((x) => x.rx)), 1)}`);
