@@ -73,7 +73,7 @@ const ACKHOLD_AB = process.env.BENCH_ACKHOLD_AB === "1";
 const BUSYPOLL_AB = process.env.BENCH_BUSYPOLL_AB === "1";
 const POLL_WINDOWS = (process.env.BENCH_BUSYPOLL_WINDOWS ?? "").split(",").filter(Boolean);
 // BENCH_INFLIGHT_AB=256,512: native "defer" pairs whose devices' in-flight budget allows that many
-// packets (PacketPort.setBudget; the bytes limit kept) beside the default's (NATIVE_IN_FLIGHT_PACKETS)
+// packets (PacketPort.setBudget; the bytes limit kept) beside the default's (DEFAULT_IN_FLIGHT_PACKETS, 128)
 const INFLIGHT_AB = (process.env.BENCH_INFLIGHT_AB ?? "").split(",").filter(Boolean).map(Number);
 const SPARSE = Number(process.env.BENCH_SPARSE ?? 100);
 const HOGS = Number(process.env.BENCH_HOGS ?? 0);
@@ -278,6 +278,22 @@ async function rcLatency(s, c) {
   return { p50: pct(t, 0.5), p99: pct(t, 0.99), cpu };
 }
 
+/**
+ * The order of a round's n jobs: a permutation drawn from BENCH_SEED (1) and the round. A rotation
+ * kept each job behind the same neighbour every round, and the job after "native-now" ran 3-11 %
+ * slower whatever it was (two identical device pairs measured that far apart, one in that place).
+ */
+function roundOrder(n, round) {
+  let x = (Number(process.env.BENCH_SEED ?? 1) * 2654435761 + round * 40503 + 1) >>> 0 || 1;
+  const next = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>>= 0));
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const k = next() % (i + 1);
+    [order[i], order[k]] = [order[k], order[i]];
+  }
+  return order;
+}
+
 /** SPARSE one-way 64 B SENDs, one every 2-5 ms (the same seeded gaps for every pair), each waited for (its ACK); CPU per message. */
 async function sparseRun(s, c, seed) {
   let x = seed;
@@ -417,7 +433,7 @@ async function parent() {
   const hogs = Array.from({ length: HOGS }, () => spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }));
   try {
     for (let r = 0; r < ROUNDS; r++) {
-      // order rotates so no candidate always runs first
+      // a seeded shuffle each round: no candidate always runs first, or always after the same one
       const writes = [
         ...PATHS.map((p) => async () => g[p].push(await rcWriteCpu(c, mine[`${p}-write`], hello.peers[`${p}-write`], cpu[p]))),
         async () => g.raw.push(await rawGoodput(c, hello.sinkPort)),
@@ -434,7 +450,7 @@ async function parent() {
         ...(ACKHOLD_AB ? [async () => cli.pingpongEvery.push(await rcPingpong(EVERY)), async () => cli.sendLatEvery.push(await perfSendLat(EVERY))] : []),
       ];
       const jobs = ONLY === "cli" ? clis : [...(ONLY === "lat" ? [] : writes), ...(ONLY === "write" ? [] : lats), ...(ONLY ? [] : clis)];
-      for (let j = 0; j < jobs.length; j++) await jobs[(j + r) % jobs.length]();
+      for (const j of roundOrder(jobs.length, r)) await jobs[j]();
     }
   } finally {
     probe.dispose();

@@ -18,7 +18,7 @@ import {
   datapathAddon, datapathUnavailableReason, openDatapath, TX_GSO, TX_ICRC, type DatapathAddon, type NativeDatapath,
   type RxLayout, type TxLayout,
 } from "./datapath.js";
-import { NATIVE_IN_FLIGHT_PACKETS, type UdpSendError } from "./udp.js";
+import { DEFAULT_IN_FLIGHT_PACKETS, type UdpSendError } from "./udp.js";
 import { errnoName } from "./errno.js";
 import { SourcePortPool, type UdpSourcePorts } from "./sport-pool.js";
 import { UdpLinkBase } from "./udp-link-base.js";
@@ -137,7 +137,7 @@ export interface NativeUdpLinkOptions {
   gso?: boolean | "auto";
   /** UDP_GRO on receive (default true: a GSO send arrives whole and its segment index is its ID) */
   gro?: boolean;
-  /** see UdpLinkOptions.inFlightPackets (default NATIVE_IN_FLIGHT_PACKETS) */
+  /** see UdpLinkOptions.inFlightPackets */
   inFlightPackets?: number;
   onSendError?: (e: UdpSendError) => void;
   /**
@@ -232,7 +232,7 @@ export class NativeUdpLink extends UdpLinkBase implements Link {
     this.icrcOffload = icrc.on;
     this.icrcOffloadState = icrc.state;
     this.localPort = datapath.port;
-    this.inFlightPackets = opts.inFlightPackets ?? NATIVE_IN_FLIGHT_PACKETS;
+    this.inFlightPackets = opts.inFlightPackets ?? DEFAULT_IN_FLIGHT_PACKETS;
     this.onSendError = opts.onSendError;
     this.flush = settings.flush;
     this.holdEveryBatch = settings.ackHold === "every";

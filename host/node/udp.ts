@@ -24,10 +24,9 @@ export interface UdpLinkOptions {
    */
   recvBufferSize?: number;
   /**
-   * Unacknowledged RC request packets the device may have out (default 128 on node:dgram, 384 on
-   * the native datapath): the peer's queueing delay is about this many times its per-packet cost,
-   * and must stay well below the ACK timeout (67 ms at the default timeout 14) on a busy machine.
-   * 0: no packet limit.
+   * Unacknowledged RC request packets the device may have out (default 128): the peer's
+   * queueing delay is about this many times its per-packet cost, and must stay well below the
+   * ACK timeout (67 ms at the default timeout 14) on a busy machine. 0: no packet limit.
    */
   inFlightPackets?: number;
   /** use the socket addon when it is built (default true) */
@@ -59,18 +58,8 @@ export function explainSendError(e: UdpSendError): string {
   return `the kernel refused a ${e.length}-byte datagram to ${e.dst}:${e.dstPort}: ${e.message}`;
 }
 
-/** UdpLinkOptions.inFlightPackets's default on node:dgram: 128 packets queue ~4–8 ms at a busy receiver (30–60 µs each). */
+/** UdpLinkOptions.inFlightPackets's default: 128 packets queue ~4–8 ms at a busy receiver (30–60 µs each). */
 export const DEFAULT_IN_FLIGHT_PACKETS = 128;
-/**
- * The same on the native datapath. A receiver on the datapath spends ~3 µs a datagram (recvmmsg
- * batches, the ICRC in the addon), so 384 queue ~1 ms there, and 12–23 ms at a node:dgram peer's
- * 30–60 µs: still a third of the ACK timeout at most. At 64 KiB WRITEs (16 packets each) 128 let
- * out 8 messages, hardly more than the 3–6 a receiver acknowledges at a time (one ACK per receive
- * batch), so the sender waited on every ACK; 384 measured 1.12–1.19x the goodput side by side
- * (docs/PERFORMANCE.md, "The in-flight budget on the datapath"). With 4 KiB packets the bytes limit
- * (half of SO_RCVBUF, 4 MiB: ~496 such packets) stays above it.
- */
-export const NATIVE_IN_FLIGHT_PACKETS = 384;
 
 export class UdpLink extends UdpLinkBase implements Link {
   port: PacketPort | undefined;
