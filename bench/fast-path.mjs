@@ -46,6 +46,7 @@ import { fileURLToPath } from "node:url";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, openDevice, udpLinkOf } from "../dist/node/index.js";
 import { buildProbe, fmtSpread, runProbe, spread } from "./native/probe.mjs";
 import { sendRawWindowed } from "./native/raw-sender.mjs";
+import { roundOrder } from "./order-common.mjs";
 
 const SIZE = 65536;
 const DEPTH = 128;
@@ -278,22 +279,6 @@ async function rcLatency(s, c) {
   return { p50: pct(t, 0.5), p99: pct(t, 0.99), cpu };
 }
 
-/**
- * The order of a round's n jobs: a permutation drawn from BENCH_SEED (1) and the round. A rotation
- * kept each job behind the same neighbour every round, and the job after "native-now" ran 3-11 %
- * slower whatever it was (two identical device pairs measured that far apart, one in that place).
- */
-function roundOrder(n, round) {
-  let x = (Number(process.env.BENCH_SEED ?? 1) * 2654435761 + round * 40503 + 1) >>> 0 || 1;
-  const next = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>>= 0));
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const k = next() % (i + 1);
-    [order[i], order[k]] = [order[k], order[i]];
-  }
-  return order;
-}
-
 /** SPARSE one-way 64 B SENDs, one every 2-5 ms (the same seeded gaps for every pair), each waited for (its ACK); CPU per message. */
 async function sparseRun(s, c, seed) {
   let x = seed;
@@ -433,7 +418,7 @@ async function parent() {
   const hogs = Array.from({ length: HOGS }, () => spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }));
   try {
     for (let r = 0; r < ROUNDS; r++) {
-      // a seeded shuffle each round: no candidate always runs first, or always after the same one
+      // a seeded shuffle each round (BENCH_SEED): no candidate always first, or always after the same one
       const writes = [
         ...PATHS.map((p) => async () => g[p].push(await rcWriteCpu(c, mine[`${p}-write`], hello.peers[`${p}-write`], cpu[p]))),
         async () => g.raw.push(await rawGoodput(c, hello.sinkPort)),

@@ -10,6 +10,7 @@
 import { fork } from "node:child_process";
 import { once } from "node:events";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, datapathOf, openDevice, openTunnelDevice } from "../dist/node/index.js";
+import { inRoundOrder } from "./order-common.mjs";
 
 const SIZE = 65536;
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 64);
@@ -248,8 +249,8 @@ async function parent() {
     : abKind === "join" ? { kind: "join", on: gws.relay.g.joinAcks ? 0 : 1, off: gws.relay.g.joinAcks ? 1 : 0 }
     : { kind: "request", on: Number(process.env.BENCH_REQUEST_POLL_AB ?? (gws.relay.g.requestPollUs ? 0 : 300)), off: gws.relay.g.requestPollUs };
   if (ab) gws.relayab = gws.relay;
-  /** The paths in round r's order: relay and relayab swap places every other round (neither always goes first). */
-  const inOrder = (r) => (r % 2 && ab ? PATHS.map((p) => (p === "relay" ? "relayab" : p === "relayab" ? "relay" : p)) : PATHS);
+  /** The paths in round r's order: a seeded shuffle (BENCH_SEED), so that no path always goes first or after the same one. */
+  const inOrder = (r) => inRoundOrder(PATHS, r);
   /** Runs `f` with the relay's request poll switched for the relayab path (the relay's own window otherwise). */
   const asPath = async (p, f) => {
     if (p !== "relayab") return f();
