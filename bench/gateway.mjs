@@ -9,7 +9,7 @@
 // limits raised out of the way). QPN, PSN, ports, rkey and address go over the children's IPC channels.
 import { fork } from "node:child_process";
 import { once } from "node:events";
-import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, datapathOf, openDevice, openTunnelDevice } from "../dist/node/index.js";
+import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, datapathOf, openDevice, openTunnelDevice, udpLinkOf } from "../dist/node/index.js";
 import { inRoundOrder } from "./order-common.mjs";
 
 const SIZE = 65536;
@@ -38,7 +38,9 @@ const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 // BENCH_TRACE=N: after the measurements, N more tunnel round trips with a timestamp at every hop
 // (process.hrtime: CLOCK_MONOTONIC, one clock for the three processes), printed as a per-hop
-// breakdown (median / p90 µs). Wrappers on the instances only; the measured rounds run without them.
+// breakdown (median / p90 µs); then N on each relay path and N on the node:dgram path, its hops
+// beside the relay's. Wrappers on the instances only; the measured rounds run without them.
+// The round trips also print the target's busy-poll windows during each path's slices.
 const TRACE = Number(process.env.BENCH_TRACE ?? 0);
 const marks = {};
 const now = () => Number(process.hrtime.bigint());
@@ -79,7 +81,12 @@ async function target() {
   process.on("message", async (msg) => {
     if (msg.type === "exit") return (s.d.close(), process.disconnect());
     if (msg.type === "trace") return (marks.on = msg.on, process.send({ type: "trace", marks }));
-    if (msg.type === "stats") return process.send({ type: "stats", drops: s.d.port.stats.drops, counters: Object.fromEntries(Object.entries(s.d.queryCounters()).filter(([, v]) => v)) });
+    if (msg.type === "stats") {
+      const l = udpLinkOf(s.d);
+      const st = l.path === "native" ? l.datapathStats() : undefined;
+      const busy = st ? { windows: st.rxBusyPolls, hits: st.rxBusyHits, gated: st.rxBusyGated ?? 0, late: st.rxBusyLate ?? 0 } : undefined;
+      return process.send({ type: "stats", drops: s.d.port.stats.drops, busy, counters: Object.fromEntries(Object.entries(s.d.queryCounters()).filter(([, v]) => v)) });
+    }
     if (msg.type !== "peer") return;
     const q = qps[msg.path];
     connectQp(q.qp, { qpNum: msg.peer.qpn, psn: msg.peer.psn, gid: msg.peer.gid, port: msg.peer.port }, connOpts(q.psn));
@@ -308,11 +315,16 @@ async function parent() {
   const rtt = { native: [], dgram: [], tunnel: [], relay: [], relayab: [], relayws: [] };
   // and each gateway's CPU time (user + system) during its path's slices
   const rttCpu = { tunnel: 0, relay: 0, relayab: 0, relayws: 0 };
+  // and the target's busy-poll windows during each path's slices (windows, hits, gated)
+  const targetBusy = {};
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of inOrder(r)) {
       const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
+      const b0 = (await ask(tc, { type: "stats" }, "stats")).busy;
       rtt[p].push(...(await asPath(p, () => pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS)))));
       if (g0) rttCpu[p] += cpuUs((await ask(gws[p].c, { type: "stats" }, "stats")).cpu) - cpuUs(g0);
+      const b1 = (await ask(tc, { type: "stats" }, "stats")).busy;
+      if (b0 && b1) for (const k of Object.keys(b1)) (targetBusy[p] ??= {})[k] = (targetBusy[p]?.[k] ?? 0) + b1[k] - b0[k];
     }
   }
   // BENCH_BUSY_POLL_SWEEP=0,100,300: the tunnel round trip again with each gateway busy-poll window, rounds interleaved
@@ -420,6 +432,26 @@ async function parent() {
     if (busy.length) breakdown += `\n  (the relay's UDP -> client turns: ${(med(busy) / 1000).toFixed(1)} us median from its wake-up to its write)`;
     if (sendCall.length) breakdown += `\n  (the client's send call, from the frame to its write system call's return: ${(med(sendCall) / 1000).toFixed(1)} / ${([...sendCall].sort((x, y) => x - y)[Math.floor(sendCall.length * 0.9)] / 1000).toFixed(1)} us median / p90)`;
   }
+  // the node:dgram path, marked the same way (the client's link send and its socket's receive), so that
+  // its hops stand beside the relay's: what the relay adds is the difference
+  if (TRACE && clients.dgram) {
+    for (const k of Object.keys(marks)) delete marks[k];
+    await ask(tc, { type: "trace", on: true }, "trace");
+    const c = clients.dgram;
+    const link = udpLinkOf(c.d);
+    const send = link.send;
+    link.send = function (...a) { mark("c.udpSend"); return send.apply(this, a); };
+    const onRecv = () => mark("c.udpRecv");
+    link.socket.prependListener("message", onRecv);
+    const post = c.qp.postSend;
+    c.qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const total = await asPath("dgram", () => pingPong(c, 0, TRACE));
+    c.qp.postSend = post;
+    link.send = send;
+    link.socket.removeListener("message", onRecv);
+    const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
+    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, DGRAM_STAGES, "node:dgram")}`;
+  }
   const gwStats = await ask(gc, { type: "stats" }, "stats");
   const relayStats = gws.relay ? await ask(gws.relay.c, { type: "stats" }, "stats") : undefined;
   const targetStats = await ask(tc, { type: "stats" }, "stats");
@@ -451,6 +483,10 @@ async function parent() {
     if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  (median): ${(med(rtt[tp]) / med(rtt.dgram)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.dgram)))}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   }
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
+  for (const p of Object.keys(targetBusy)) {
+    const b = targetBusy[p];
+    console.log(`  the target's busy poll during ${p}'s slices: ${b.windows} windows, ${b.hits} caught the next batch, ${b.gated} held back, ${b.late} late`);
+  }
   if (ab) console.log(`  ratio relayab/relay (median): ${(med(rtt.relayab) / med(rtt.relay)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relayab), slices(rtt.relay)))}   (${ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"} vs ${ab.off ? "on" : "off"}` : `the request poll at ${ab.on} us vs ${ab.off} us`}; goodput per round ${spread(ratios(good.relayab, good.relay))})`);
   if (has("relay", "relayws")) console.log(`  ratio relay/relayws (median): ${(med(rtt.relay) / med(rtt.relayws)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.relayws)))}   (softroce's WebSocket client vs ws)`);
   const u = gwStats.udp;
@@ -520,6 +556,15 @@ const RELAY_STAGES = [
   ["c.msg", "client: ws parse, to the link's message handler"],
   ["c.msgEnd", "client: link, device receive (ACKs it sends)"],
   ["c.done", "client: completion, await"],
+];
+// The node:dgram path: the client's marks and the target's.
+const DGRAM_STAGES = [
+  ["c.post", "client: postSend"],
+  ["c.udpSend", "client: device, to the link's send"],
+  ["t.recv", "client send -> target completion (dgram send, wake-up, rx, device)"],
+  ["t.sent", "target: echo postSend (send inline)"],
+  ["c.udpRecv", "target send -> client's socket message (wake-up, libuv)"],
+  ["c.done", "client: device receive, completion, await"],
 ];
 function hops(m, total, stages = STAGES, what = "tunnel") {
   const STAGES_ = stages;
