@@ -28,7 +28,9 @@ const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
 // path's own gateway and client with the relay's request poll switched (relayRequestPollUs) to
 // BENCH_REQUEST_POLL_AB µs during its slices (default: 300 when the gateway's is off, else 0) — the
 // request poll's A/B in the same interleaved rounds, one command; with BENCH_RELAY_AB=join it switches
-// the relay's ACK joining (relayJoinAcks, on by default) the other way instead
+// the relay's ACK joining (relayJoinAcks, on by default) the other way instead, and with
+// BENCH_RELAY_AB=ackorder the client's link sends its ACKs where the device makes them (before the
+// requests of the same turn: TunnelLink.ackAfterRequests false, the way before)
 const ALL_PATHS = ["native", "dgram", "tunnel", "relay", "relayab", "relayws"];
 const TUNNELS = ["tunnel", "relay", "relayab", "relayws"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
@@ -251,9 +253,10 @@ async function parent() {
   // the request poll's A/B: relayab is the relay path's gateway and client, switched during its slices
   // BENCH_RELAY_AB=join: relayab switches the relay's ACK joining (relayJoinAcks) instead, to the opposite of the gateway's
   const abKind = process.env.BENCH_RELAY_AB ?? "request";
-  if (!["request", "join"].includes(abKind)) throw new RangeError(`BENCH_RELAY_AB ${abKind}: request or join`);
+  if (!["request", "join", "ackorder"].includes(abKind)) throw new RangeError(`BENCH_RELAY_AB ${abKind}: request, join or ackorder`);
   const ab = !(gws.relay && PATHS.includes("relayab")) ? undefined
     : abKind === "join" ? { kind: "join", on: gws.relay.g.joinAcks ? 0 : 1, off: gws.relay.g.joinAcks ? 1 : 0 }
+    : abKind === "ackorder" ? { kind: "ackorder", on: false, off: true }
     : { kind: "request", on: Number(process.env.BENCH_REQUEST_POLL_AB ?? (gws.relay.g.requestPollUs ? 0 : 300)), off: gws.relay.g.requestPollUs };
   if (ab) gws.relayab = gws.relay;
   /** The paths in round r's order: a seeded shuffle (BENCH_SEED), so that no path always goes first or after the same one. */
@@ -261,7 +264,8 @@ async function parent() {
   /** Runs `f` with the relay's request poll switched for the relayab path (the relay's own window otherwise). */
   const asPath = async (p, f) => {
     if (p !== "relayab") return f();
-    const set = (v) => (ab.kind === "join" ? ask(gws.relay.c, { type: "relayJoinAcks", on: v }, "relayJoinAcks") : ask(gws.relay.c, { type: "relayRequestPoll", us: v }, "relayRequestPoll"));
+    const set = (v) => (ab.kind === "ackorder" ? (tuns.relay.link.ackAfterRequests = v)
+      : ab.kind === "join" ? ask(gws.relay.c, { type: "relayJoinAcks", on: v }, "relayJoinAcks") : ask(gws.relay.c, { type: "relayRequestPoll", us: v }, "relayRequestPoll"));
     await set(ab.on);
     try {
       return await f();
@@ -426,7 +430,7 @@ async function parent() {
     }
     const busy = marks["r.udpBusy"] ?? [];
     const sendCall = marks["c.sendCall"] ?? [];
-    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : rp === "relayab" ? `relay, ${ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"}` : `request poll ${ab.on} us`} (softroce WebSocket client)` : "relay (ws client)")}`;
+    breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, RELAY_STAGES, rp === "relay" ? "relay (softroce WebSocket client)" : rp === "relayab" ? `relay, ${ab.kind === "ackorder" ? "the client's ACKs where the device makes them" : ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"}` : `request poll ${ab.on} us`} (softroce WebSocket client)` : "relay (ws client)")}`;
     const tcpBusy = marks["r.tcpBusy"] ?? [];
     if (tcpBusy.length) breakdown += `\n  (the relay's client -> UDP turns: ${(med(tcpBusy) / 1000).toFixed(1)} us median from its wake-up to its sendmmsg's return: read, parse, checks, sendmmsg)`;
     if (busy.length) breakdown += `\n  (the relay's UDP -> client turns: ${(med(busy) / 1000).toFixed(1)} us median from its wake-up to its write)`;
@@ -487,7 +491,7 @@ async function parent() {
     const b = targetBusy[p];
     console.log(`  the target's busy poll during ${p}'s slices: ${b.windows} windows, ${b.hits} caught the next batch, ${b.gated} held back, ${b.late} late`);
   }
-  if (ab) console.log(`  ratio relayab/relay (median): ${(med(rtt.relayab) / med(rtt.relay)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relayab), slices(rtt.relay)))}   (${ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"} vs ${ab.off ? "on" : "off"}` : `the request poll at ${ab.on} us vs ${ab.off} us`}; goodput per round ${spread(ratios(good.relayab, good.relay))})`);
+  if (ab) console.log(`  ratio relayab/relay (median): ${(med(rtt.relayab) / med(rtt.relay)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relayab), slices(rtt.relay)))}   (${ab.kind === "ackorder" ? "the client's ACKs where the device makes them vs after its requests (TunnelLink.ackAfterRequests)" : ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"} vs ${ab.off ? "on" : "off"}` : `the request poll at ${ab.on} us vs ${ab.off} us`}; goodput per round ${spread(ratios(good.relayab, good.relay))})`);
   if (has("relay", "relayws")) console.log(`  ratio relay/relayws (median): ${(med(rtt.relay) / med(rtt.relayws)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.relayws)))}   (softroce's WebSocket client vs ws)`);
   const u = gwStats.udp;
   if (relayStats?.relay) {
