@@ -155,9 +155,16 @@ export class TunnelLink implements Link {
   get holdAcks(): boolean {
     return this.batch !== undefined && this.ackAfterRequests;
   }
-  /** Link.deferFlush: after the promise continuations of this turn (Node), or at the end of this microtask (browsers). */
+  /**
+   * Link.deferFlush: after the promise continuations of this turn (Node), or at the end of this
+   * microtask (browsers). The port's flush has waited for them already, so what it hands over
+   * leaves in the same call, not after a second wait of the link's own.
+   */
   deferFlush(fn: () => void): void {
-    deferFlush(fn);
+    deferFlush(() => {
+      fn();
+      this.flushBatch();
+    });
   }
 
   /** The device's TX ring and memory, for sendRing (linear memory does not grow once the device is open). */
