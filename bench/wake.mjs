@@ -14,6 +14,11 @@
 //              a task to its loop, which wakes libuv, which settles a promise).
 // Printed: the round trip's median per round (min / median / max), and waitAsync's over futex's:
 // what the event loop adds to the hop beyond the kernel's wake-up.
+// Three processes, without Node: the gateway's path in C (wake.c's relay mode): the pinger over
+// loopback TCP to a relay, which forwards over loopback UDP to an echoing process, both ways, every
+// process blocking (or spinning and yielding). Printed: its round trip and what the relay adds over
+// the direct UDP round trip of the same rounds — the floor under the tunnel's round trip beside a
+// UDP device's (bench/gateway.mjs), with no user-space work at all.
 // Rounds interleave every case. BENCH_ROUNDS (5), BENCH_ITERS (20000; the thread cases a quarter),
 // BENCH_ADDR (127.0.0.1).
 import { spawnSync } from "node:child_process";
@@ -98,7 +103,7 @@ async function main() {
     const src = fileURLToPath(new URL("./native/wake.c", import.meta.url));
     const b = spawnSync(cc, ["-O2", "-Wall", "-o", bin, src], { encoding: "utf8" });
     if (b.status !== 0) throw new Error(`${cc} could not build ${src}: ${(b.stderr || b.error?.message || "").trim()}`);
-    const cases = ["udp block", "udp spin", "tcp block", "tcp spin"];
+    const cases = ["udp block", "udp spin", "tcp block", "tcp spin", "relay block", "relay spin"];
     const threads = ["futex", "waitAsync"];
     const got = Object.fromEntries(cases.map((c) => [c, { oneway: [], p90: [], rtt: [] }]));
     const hop = Object.fromEntries(threads.map((m) => [m, []]));
@@ -109,7 +114,7 @@ async function main() {
         if (x.status !== 0) throw new Error(`wake ${c}: ${(x.stderr || x.error?.message || `exit ${x.status}`).trim()}`);
         const j = JSON.parse(x.stdout.trim());
         got[c].oneway.push(j.onewayMedianUs);
-        got[c].p90.push(j.onewayP90Us);
+        got[c].p90.push(j.onewayP90Us ?? j.rttP90Us);
         got[c].rtt.push(j.rttMedianUs);
       }
       const order = r % 2 ? [...threads].reverse() : threads;
@@ -118,11 +123,17 @@ async function main() {
     load.push(loadavg()[0]);
     console.log(`one hop (C, ${cc}, two processes on loopback ${ADDR}; Node, two threads), ${ROUNDS} interleaved rounds x ${ITERS} round trips (threads ${Math.max(1, ITERS >> 2)}); load average ${load.map((x) => x.toFixed(1)).join(" -> ")}`);
     console.log("processes, one-way latency, send call to message in hand, median of each round (min / median / max), us:");
-    for (const c of cases) console.log(`  ${c.padEnd(10)} ${fmtSpread(spread(got[c].oneway), 1)}   (p90 ${fmtSpread(spread(got[c].p90), 1)}; round trip ${fmtSpread(spread(got[c].rtt), 1)})`);
+    for (const c of cases.filter((x) => !x.startsWith("relay"))) console.log(`  ${c.padEnd(10)} ${fmtSpread(spread(got[c].oneway), 1)}   (p90 ${fmtSpread(spread(got[c].p90), 1)}; round trip ${fmtSpread(spread(got[c].rtt), 1)})`);
     for (const p of ["udp", "tcp"]) {
       const ratio = got[`${p} block`].oneway.map((x, i) => x / got[`${p} spin`].oneway[i]);
       const diff = got[`${p} block`].oneway.map((x, i) => x - got[`${p} spin`].oneway[i]);
       console.log(`  ${p}: a wake-up adds ${fmtSpread(spread(diff), 1)} us to a hop (block/spin ${fmtSpread(spread(ratio))})`);
+    }
+    console.log("three processes, pinger -TCP- relay -UDP- echo (the gateway's path, in C), round trip, median of each round, us:");
+    for (const w of ["block", "spin"]) {
+      const relay = got[`relay ${w}`].rtt, direct = got[`udp ${w}`].rtt;
+      const added = relay.map((x, i) => x - direct[i]), ratio = relay.map((x, i) => x / direct[i]);
+      console.log(`  relay ${w.padEnd(5)} ${fmtSpread(spread(relay), 1)}   (p90 ${fmtSpread(spread(got[`relay ${w}`].p90), 1)}); over the direct UDP round trip: +${fmtSpread(spread(added), 1)} us, ratio ${fmtSpread(spread(ratio))}`);
     }
     console.log("threads, round trip (the answering thread woken once), median of each round, us:");
     for (const m of threads) {

@@ -6,7 +6,12 @@
  *   spin:  non-blocking reads in a loop (a busy poll): no sleep, no wake-up; each side holds a CPU.
  * Prints one JSON line: one-way latency (send call -> message in the receiver's hands) median and
  * p90 in µs, and the round trip's median.
- * usage: wake udp|tcp block|spin COUNT ADDRESS */
+ * relay: three processes, the shape of the gateway's path: the pinger over loopback TCP to a relay,
+ * which forwards each message over loopback UDP to an echoing process and the echo back over TCP
+ * (each waiting as `block` or `spin` says; spinning, each yields the CPU between empty looks, as
+ * softroce's polls do: three spinners on two CPUs otherwise wait out scheduler ticks). Prints the
+ * round trip's median and p90 only.
+ * usage: wake udp|tcp|relay block|spin COUNT ADDRESS */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +44,9 @@ typedef struct {
   uint64_t sent, there;
 } msg;
 
+/* Spinning, give the CPU away between empty looks (relay mode: three processes on the machine's CPUs). */
+static int yield_between;
+
 /* Waits for one message on `fd` (blocking through epoll, or spinning). */
 static msg take(int fd, int ep, int spin) {
   msg v;
@@ -50,7 +59,10 @@ static msg take(int fd, int ep, int spin) {
       if (n <= 0) die("epoll_wait");
     }
     ssize_t r = recv(fd, (char *)&v + got, sizeof v - got, MSG_DONTWAIT);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      if (spin && yield_between) sched_yield();
+      continue;
+    }
     if (r <= 0) die("recv");
     got += (size_t)r;
   }
@@ -66,9 +78,114 @@ static int cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* A TCP connection over loopback at `a` (port 0: any), both ends with TCP_NODELAY. */
+static void tcp_pair(struct sockaddr_in a, int *client, int *server) {
+  socklen_t al = sizeof a;
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || getsockname(l, (struct sockaddr *)&a, &al) || listen(l, 1)) die("listen");
+  *client = socket(AF_INET, SOCK_STREAM, 0);
+  if (*client < 0 || connect(*client, (struct sockaddr *)&a, sizeof a)) die("connect");
+  *server = accept(l, NULL, NULL);
+  if (*server < 0) die("accept");
+  close(l);
+  int one = 1;
+  setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Two UDP sockets at `a`'s address, each connected to the other. */
+static void udp_pair(struct sockaddr_in a, int *x, int *y) {
+  struct sockaddr_in b = a;
+  socklen_t al = sizeof a;
+  a.sin_port = b.sin_port = 0;
+  *x = socket(AF_INET, SOCK_DGRAM, 0);
+  *y = socket(AF_INET, SOCK_DGRAM, 0);
+  if (*x < 0 || *y < 0 || bind(*x, (struct sockaddr *)&a, sizeof a) || getsockname(*x, (struct sockaddr *)&a, &al)) die("bind");
+  al = sizeof b;
+  if (bind(*y, (struct sockaddr *)&b, sizeof b) || getsockname(*y, (struct sockaddr *)&b, &al)) die("bind");
+  if (connect(*x, (struct sockaddr *)&b, sizeof b) || connect(*y, (struct sockaddr *)&a, sizeof a)) die("connect");
+}
+
+/* One fd readable (epoll over both, or spinning over both with non-blocking reads): the message read whole. */
+static int take_either(int f0, int f1, int ep, int spin, msg *out) {
+  for (;;) {
+    int fds[2] = {f0, f1};
+    if (!spin) {
+      struct epoll_event e;
+      int n = epoll_wait(ep, &e, 1, 5000);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) die("epoll_wait");
+      fds[0] = fds[1] = (int)e.data.u32;
+    }
+    for (int k = 0; k < 2; k++) {
+      ssize_t r = recv(fds[k], out, sizeof *out, MSG_DONTWAIT | MSG_PEEK);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+      if (r <= 0) die("recv");
+      *out = take(fds[k], -1, 1); /* the whole message: a TCP stream may hand it over in pieces */
+      return fds[k];
+    }
+    if (spin) sched_yield();
+  }
+}
+
+/* relay mode: pinger -TCP- relay -UDP- echo, every message forwarded as it comes. */
+static int relay_main(int spin, int count, struct sockaddr_in a, const char *wait) {
+  int pinger, relay_tcp, relay_udp, echo_udp;
+  yield_between = 1;
+  tcp_pair(a, &pinger, &relay_tcp);
+  udp_pair(a, &relay_udp, &echo_udp);
+  pid_t relay = fork();
+  if (relay < 0) die("fork");
+  if (relay == 0) {
+    close(pinger);
+    close(echo_udp);
+    int ep = epoll_create1(0);
+    struct epoll_event e0 = {.events = EPOLLIN, .data.u32 = (uint32_t)relay_tcp}, e1 = {.events = EPOLLIN, .data.u32 = (uint32_t)relay_udp};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, relay_tcp, &e0) || epoll_ctl(ep, EPOLL_CTL_ADD, relay_udp, &e1)) die("epoll_ctl");
+    for (int i = 0; i < 2 * count; i++) {
+      msg m;
+      int from = take_either(relay_tcp, relay_udp, ep, spin, &m);
+      give(from == relay_tcp ? relay_udp : relay_tcp, m);
+    }
+    _exit(0);
+  }
+  pid_t echo = fork();
+  if (echo < 0) die("fork");
+  if (echo == 0) {
+    close(pinger);
+    close(relay_tcp);
+    close(relay_udp);
+    int ep = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, echo_udp, &e)) die("epoll_ctl");
+    for (int i = 0; i < count; i++) give(echo_udp, take(echo_udp, ep, spin));
+    _exit(0);
+  }
+  close(relay_tcp);
+  close(relay_udp);
+  close(echo_udp);
+  int ep = epoll_create1(0);
+  struct epoll_event e = {.events = EPOLLIN};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, pinger, &e)) die("epoll_ctl");
+  uint64_t *rtt = calloc((size_t)count, sizeof *rtt);
+  if (!rtt) die("calloc");
+  for (int i = 0; i < count; i++) {
+    uint64_t t0 = now_ns();
+    give(pinger, (msg){.sent = t0});
+    take(pinger, ep, spin);
+    rtt[i] = now_ns() - t0;
+  }
+  waitpid(relay, NULL, 0);
+  waitpid(echo, NULL, 0);
+  qsort(rtt, (size_t)count, sizeof *rtt, cmp);
+  printf("{\"proto\":\"relay\",\"wait\":\"%s\",\"count\":%d,\"rttMedianUs\":%.1f,\"rttP90Us\":%.1f}\n", wait, count, rtt[count / 2] / 1e3,
+         rtt[count * 9 / 10] / 1e3);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: wake udp|tcp block|spin COUNT ADDRESS\n");
+    fprintf(stderr, "usage: wake udp|tcp|relay block|spin COUNT ADDRESS\n");
     return 2;
   }
   int tcp = strcmp(argv[1], "tcp") == 0, spin = strcmp(argv[2], "spin") == 0;
@@ -76,6 +193,7 @@ int main(int argc, char **argv) {
   if (count < 1 || count > 1000000) return 2;
   struct sockaddr_in a = {.sin_family = AF_INET};
   if (inet_pton(AF_INET, argv[4], &a.sin_addr) != 1) return 2;
+  if (strcmp(argv[1], "relay") == 0) return relay_main(spin, count, a, argv[2]);
   socklen_t al = sizeof a;
   int s0 = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0), s1;
   if (s0 < 0) die("socket");
