@@ -18,7 +18,11 @@
 // loopback TCP to a relay, which forwards over loopback UDP to an echoing process, both ways, every
 // process blocking (or spinning and yielding). Printed: its round trip and what the relay adds over
 // the direct UDP round trip of the same rounds — the floor under the tunnel's round trip beside a
-// UDP device's (bench/gateway.mjs), with no user-space work at all.
+// UDP device's (bench/gateway.mjs), with no user-space work at all. And the device worker's shape in
+// C (wake.c's worker mode): an application thread hands each message to a worker thread through a
+// shared word, the worker sends it over UDP to an echoing process and hands the echo back (blocking:
+// eventfd and futex; spinning: yielding looks): the floor under the worker device's round trip beside
+// a single-thread device's (bench/worker.mjs).
 // Rounds interleave every case. BENCH_ROUNDS (5), BENCH_ITERS (20000; the thread cases a quarter),
 // BENCH_ADDR (127.0.0.1).
 import { spawnSync } from "node:child_process";
@@ -101,9 +105,10 @@ async function main() {
   try {
     const bin = join(dir, "wake");
     const src = fileURLToPath(new URL("./native/wake.c", import.meta.url));
-    const b = spawnSync(cc, ["-O2", "-Wall", "-o", bin, src], { encoding: "utf8" });
+    const b = spawnSync(cc, ["-O2", "-Wall", "-pthread", "-o", bin, src], { encoding: "utf8" });
     if (b.status !== 0) throw new Error(`${cc} could not build ${src}: ${(b.stderr || b.error?.message || "").trim()}`);
-    const cases = ["udp block", "udp spin", "tcp block", "tcp spin", "relay block", "relay spin"];
+    const cases = ["udp block", "udp spin", "tcp block", "tcp spin", "relay block", "relay spin", "worker block", "worker spin"];
+    const shapes = [["relay", "pinger -TCP- relay -UDP- echo (the gateway's path)"], ["worker", "application thread -doorbell- worker thread -UDP- echo (the device worker's)"]];
     const threads = ["futex", "waitAsync"];
     const got = Object.fromEntries(cases.map((c) => [c, { oneway: [], p90: [], rtt: [] }]));
     const hop = Object.fromEntries(threads.map((m) => [m, []]));
@@ -123,17 +128,19 @@ async function main() {
     load.push(loadavg()[0]);
     console.log(`one hop (C, ${cc}, two processes on loopback ${ADDR}; Node, two threads), ${ROUNDS} interleaved rounds x ${ITERS} round trips (threads ${Math.max(1, ITERS >> 2)}); load average ${load.map((x) => x.toFixed(1)).join(" -> ")}`);
     console.log("processes, one-way latency, send call to message in hand, median of each round (min / median / max), us:");
-    for (const c of cases.filter((x) => !x.startsWith("relay"))) console.log(`  ${c.padEnd(10)} ${fmtSpread(spread(got[c].oneway), 1)}   (p90 ${fmtSpread(spread(got[c].p90), 1)}; round trip ${fmtSpread(spread(got[c].rtt), 1)})`);
+    for (const c of cases.filter((x) => /^(udp|tcp) /.test(x))) console.log(`  ${c.padEnd(10)} ${fmtSpread(spread(got[c].oneway), 1)}   (p90 ${fmtSpread(spread(got[c].p90), 1)}; round trip ${fmtSpread(spread(got[c].rtt), 1)})`);
     for (const p of ["udp", "tcp"]) {
       const ratio = got[`${p} block`].oneway.map((x, i) => x / got[`${p} spin`].oneway[i]);
       const diff = got[`${p} block`].oneway.map((x, i) => x - got[`${p} spin`].oneway[i]);
       console.log(`  ${p}: a wake-up adds ${fmtSpread(spread(diff), 1)} us to a hop (block/spin ${fmtSpread(spread(ratio))})`);
     }
-    console.log("three processes, pinger -TCP- relay -UDP- echo (the gateway's path, in C), round trip, median of each round, us:");
-    for (const w of ["block", "spin"]) {
-      const relay = got[`relay ${w}`].rtt, direct = got[`udp ${w}`].rtt;
-      const added = relay.map((x, i) => x - direct[i]), ratio = relay.map((x, i) => x / direct[i]);
-      console.log(`  relay ${w.padEnd(5)} ${fmtSpread(spread(relay), 1)}   (p90 ${fmtSpread(spread(got[`relay ${w}`].p90), 1)}); over the direct UDP round trip: +${fmtSpread(spread(added), 1)} us, ratio ${fmtSpread(spread(ratio))}`);
+    for (const [shape, what] of shapes) {
+      console.log(`${what}, in C, round trip, median of each round, us:`);
+      for (const w of ["block", "spin"]) {
+        const rtt = got[`${shape} ${w}`].rtt, direct = got[`udp ${w}`].rtt;
+        const added = rtt.map((x, i) => x - direct[i]), ratio = rtt.map((x, i) => x / direct[i]);
+        console.log(`  ${shape} ${w.padEnd(5)} ${fmtSpread(spread(rtt), 1)}   (p90 ${fmtSpread(spread(got[`${shape} ${w}`].p90), 1)}); over the direct UDP round trip: +${fmtSpread(spread(added), 1)} us, ratio ${fmtSpread(spread(ratio))}`);
+      }
     }
     console.log("threads, round trip (the answering thread woken once), median of each round, us:");
     for (const m of threads) {

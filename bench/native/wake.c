@@ -11,7 +11,13 @@
  * (each waiting as `block` or `spin` says; spinning, each yields the CPU between empty looks, as
  * softroce's polls do: three spinners on two CPUs otherwise wait out scheduler ticks). Prints the
  * round trip's median and p90 only.
- * usage: wake udp|tcp|relay block|spin COUNT ADDRESS */
+ * worker: the device worker's shape: one process, two threads. The application thread hands each
+ * message to a worker thread through a shared word (the doorbell; blocking, it also writes an
+ * eventfd the worker sleeps on beside its socket), the worker sends it over loopback UDP to an
+ * echoing process, takes the echo and hands it back through a second word (blocking, the
+ * application sleeps in a futex wait on it). Spinning, every thread looks in a loop and yields the
+ * CPU between empty looks. Prints the round trip's median and p90 only.
+ * usage: wake udp|tcp|relay|worker block|spin COUNT ADDRESS */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +29,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -183,9 +194,95 @@ static int relay_main(int spin, int count, struct sockaddr_in a, const char *wai
   return 0;
 }
 
+/* worker mode's shared state: the doorbell and answer words, the doorbell's eventfd, the worker's socket */
+typedef struct {
+  _Atomic uint32_t req, resp;
+  int efd, udp, spin, count;
+} worker_ctl;
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t v) { syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0); }
+static void futex_wake(_Atomic uint32_t *w) { syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+
+static void *worker_thread(void *arg) {
+  worker_ctl *w = arg;
+  int ep = epoll_create1(0), ep_udp = epoll_create1(0);
+  struct epoll_event e0 = {.events = EPOLLIN, .data.u32 = 0}, e1 = {.events = EPOLLIN, .data.u32 = 1}, e2 = {.events = EPOLLIN};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, w->efd, &e0) || epoll_ctl(ep, EPOLL_CTL_ADD, w->udp, &e1) || epoll_ctl(ep_udp, EPOLL_CTL_ADD, w->udp, &e2)) die("epoll_ctl");
+  uint32_t seen = 0;
+  for (int i = 0; i < w->count; i++) {
+    for (;;) { /* the doorbell */
+      uint32_t v = atomic_load(&w->req);
+      if (v != seen) {
+        seen = v;
+        break;
+      }
+      if (w->spin) {
+        sched_yield();
+        continue;
+      }
+      struct epoll_event e;
+      if (epoll_wait(ep, &e, 1, 5000) < 0 && errno != EINTR) die("epoll_wait");
+      uint64_t n;
+      if (read(w->efd, &n, sizeof n) < 0 && errno != EAGAIN) die("read eventfd");
+    }
+    give(w->udp, (msg){.sent = now_ns()});
+    take(w->udp, ep_udp, w->spin);
+    atomic_store(&w->resp, (uint32_t)i + 1);
+    if (!w->spin) futex_wake(&w->resp);
+  }
+  return NULL;
+}
+
+/* worker mode: application thread -doorbell- worker thread -UDP- echo process. */
+static int worker_main(int spin, int count, struct sockaddr_in a, const char *wait) {
+  int mine, echo_udp;
+  yield_between = 1;
+  udp_pair(a, &mine, &echo_udp);
+  pid_t echo = fork();
+  if (echo < 0) die("fork");
+  if (echo == 0) {
+    close(mine);
+    int ep = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, echo_udp, &e)) die("epoll_ctl");
+    for (int i = 0; i < count; i++) give(echo_udp, take(echo_udp, ep, spin));
+    _exit(0);
+  }
+  close(echo_udp);
+  static worker_ctl w;
+  w.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w.efd < 0) die("eventfd");
+  w.udp = mine;
+  w.spin = spin;
+  w.count = count;
+  pthread_t t;
+  if (pthread_create(&t, NULL, worker_thread, &w)) die("pthread_create");
+  uint64_t *rtt = calloc((size_t)count, sizeof *rtt);
+  if (!rtt) die("calloc");
+  for (int i = 0; i < count; i++) {
+    uint64_t t0 = now_ns();
+    atomic_store(&w.req, (uint32_t)i + 1);
+    if (!spin) {
+      uint64_t one = 1;
+      if (write(w.efd, &one, sizeof one) != (ssize_t)sizeof one) die("write eventfd");
+    }
+    for (uint32_t v; (v = atomic_load(&w.resp)) != (uint32_t)i + 1;) {
+      if (spin) sched_yield();
+      else futex_wait(&w.resp, v);
+    }
+    rtt[i] = now_ns() - t0;
+  }
+  pthread_join(t, NULL);
+  waitpid(echo, NULL, 0);
+  qsort(rtt, (size_t)count, sizeof *rtt, cmp);
+  printf("{\"proto\":\"worker\",\"wait\":\"%s\",\"count\":%d,\"rttMedianUs\":%.1f,\"rttP90Us\":%.1f}\n", wait, count, rtt[count / 2] / 1e3,
+         rtt[count * 9 / 10] / 1e3);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: wake udp|tcp|relay block|spin COUNT ADDRESS\n");
+    fprintf(stderr, "usage: wake udp|tcp|relay|worker block|spin COUNT ADDRESS\n");
     return 2;
   }
   int tcp = strcmp(argv[1], "tcp") == 0, spin = strcmp(argv[2], "spin") == 0;
@@ -194,6 +291,7 @@ int main(int argc, char **argv) {
   struct sockaddr_in a = {.sin_family = AF_INET};
   if (inet_pton(AF_INET, argv[4], &a.sin_addr) != 1) return 2;
   if (strcmp(argv[1], "relay") == 0) return relay_main(spin, count, a, argv[2]);
+  if (strcmp(argv[1], "worker") == 0) return worker_main(spin, count, a, argv[2]);
   socklen_t al = sizeof a;
   int s0 = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0), s1;
   if (s0 < 0) die("socket");
