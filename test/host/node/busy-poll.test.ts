@@ -166,10 +166,12 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
       await echoed(s, got, echo.port, 30);
       const after = d.stats();
       expect(after.rxBusyGated! - reopened.rxBusyGated!).toBe(0);
-      // the batches open windows that catch the next datagram (but where the wake-up's cap sends the
-      // chain back through epoll, and where a loaded machine lets a window expire now and then)
+      // the batches open windows that catch the next datagram — but one wake-up spends at most 1 ms
+      // in windows (BUSY_POLL_ADAPTIVE_CAP_US), so with 300 µs answers about one window in three is
+      // cut and the chain goes back through epoll, and a loaded machine lets a window expire now and
+      // then (a CI run caught 19 of 30). A gate still closed would open 2 probes in 30 batches.
       expect(after.rxBusyPolls - reopened.rxBusyPolls).toBeGreaterThanOrEqual(20);
-      expect(after.rxBusyHits - reopened.rxBusyHits).toBeGreaterThanOrEqual(20);
+      expect(after.rxBusyHits - reopened.rxBusyHits).toBeGreaterThanOrEqual(12);
     } finally {
       await echo.close();
     }
