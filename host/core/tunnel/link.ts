@@ -60,14 +60,6 @@ export const TUNNEL_IN_FLIGHT_BYTES = 1 << 20;
 const OPEN = 1;
 
 const nextTick = (globalThis as { process?: { nextTick?: (f: () => void) => void } }).process?.nextTick;
-/**
- * When what the device sent in this turn leaves: once the promise continuations its receive set
- * off have run (Node: a nextTick queued from a microtask runs after the whole microtask queue), so
- * an ACK the receive produced leaves in one BATCH with the request the application posts on
- * seeing the completion, one frame and one wake-up of the gateway and of the peer instead of two.
- * Without nextTick (browsers): at the end of the current microtask.
- */
-const deferFlush: (f: () => void) => void = nextTick ? (f) => queueMicrotask(() => nextTick(f)) : queueMicrotask;
 
 export class TunnelLink implements Link {
   port: PacketPort | undefined;
@@ -75,7 +67,18 @@ export class TunnelLink implements Link {
   readonly stats = { sent: 0, received: 0, framesSent: 0, framesReceived: 0, droppedDown: 0, badFrames: 0, errors: 0, backpressured: 0 };
   /** version 2: the datagrams of this turn, one BATCH when it ends */
   private readonly batch: BatchWriter | undefined;
-  private flushQueued = false;
+  /**
+   * When what the device sent in this turn leaves (turnEnd): once the promise continuations its
+   * receive set off have run (Node: a nextTick queued from a microtask runs after the whole
+   * microtask queue), so an ACK the receive produced leaves in one BATCH with the request the
+   * application posts on seeing the completion, one frame and one wake-up of the gateway and of the
+   * peer instead of two. Without nextTick (browsers): at the end of the current microtask. Made
+   * once: nothing is allocated per turn.
+   */
+  private readonly afterMicrotasks: () => void = nextTick ? () => nextTick(this.turnEnd) : () => this.turnEnd();
+  private turnEndQueued = false;
+  /** The port's deferred flush (Link.deferFlush), run at the turn's end before the BATCH leaves. */
+  private portFlush: (() => void) | undefined;
   /** ERROR frames from the gateway, newest last (at most 32 kept). */
   readonly gatewayErrors: { name: string; reason: string }[] = [];
   private down = false;
@@ -161,11 +164,27 @@ export class TunnelLink implements Link {
    * leaves in the same call, not after a second wait of the link's own.
    */
   deferFlush(fn: () => void): void {
-    deferFlush(() => {
-      fn();
-      this.flushBatch();
-    });
+    this.portFlush = fn;
+    this.queueTurnEnd();
   }
+
+  private queueTurnEnd(): void {
+    if (this.turnEndQueued) return;
+    this.turnEndQueued = true;
+    queueMicrotask(this.afterMicrotasks);
+  }
+  /** The turn's end: the port's deferred flush (its TX ring into the BATCH), then the BATCH. */
+  private readonly turnEnd = (): void => {
+    try {
+      const fn = this.portFlush;
+      this.portFlush = undefined;
+      fn?.();
+      this.flushBatch();
+    } finally {
+      // cleared last: what the port's flush hands over joins this BATCH, not a turn end of its own
+      this.turnEndQueued = false;
+    }
+  };
 
   /** The device's TX ring and memory, for sendRing (linear memory does not grow once the device is open). */
   private ring: { data: number; mask: number; slot: number; u8: Uint8Array; dv: DataView } | undefined;
@@ -273,10 +292,7 @@ export class TunnelLink implements Link {
       }
     }
     this.stats.sent += n;
-    if (b && !this.flushQueued && b.count > 0) {
-      this.flushQueued = true;
-      deferFlush(this.flushBatch);
-    }
+    if (b && b.count > 0) this.queueTurnEnd();
     return n;
   }
 
@@ -294,10 +310,7 @@ export class TunnelLink implements Link {
         this.flushBatch();
         b.add(d.dst, d.dstPort, 0, d.pieces);
       }
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        deferFlush(this.flushBatch);
-      }
+      this.queueTurnEnd();
     } else {
       // one copy into the frame; the pieces are free as soon as send() returns
       this.ws.send(emitData(d.dst, d.dstPort, 0, d.pieces));
@@ -316,7 +329,6 @@ export class TunnelLink implements Link {
   }
 
   private readonly flushBatch = (): void => {
-    this.flushQueued = false;
     const b = this.batch;
     if (!b || b.count === 0) return;
     if (this.down || this.ws.readyState !== OPEN) {
