@@ -139,6 +139,35 @@ static int take_either(int f0, int f1, int ep, int spin, msg *out) {
   }
 }
 
+/* An epoll set watching `fd` for input. */
+static int epoll_for(int fd) {
+  int ep = epoll_create1(0);
+  struct epoll_event e = {.events = EPOLLIN};
+  if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e)) die("epoll_ctl");
+  return ep;
+}
+
+/* Forks the echoing process of the three-party modes: `count` messages on `fd`, each sent back as it
+ * came. It first closes the parent's `n` descriptors in `others`. Returns its pid. */
+static pid_t fork_echo(int fd, int count, int spin, const int *others, int n) {
+  pid_t echo = fork();
+  if (echo < 0) die("fork");
+  if (echo == 0) {
+    for (int k = 0; k < n; k++) close(others[k]);
+    int ep = epoll_for(fd);
+    for (int i = 0; i < count; i++) give(fd, take(fd, ep, spin));
+    _exit(0);
+  }
+  return echo;
+}
+
+/* The three-party modes' line: the round trips' median and p90. */
+static void print_rtt(const char *proto, const char *wait, uint64_t *rtt, int count) {
+  qsort(rtt, (size_t)count, sizeof *rtt, cmp);
+  printf("{\"proto\":\"%s\",\"wait\":\"%s\",\"count\":%d,\"rttMedianUs\":%.1f,\"rttP90Us\":%.1f}\n", proto, wait, count, rtt[count / 2] / 1e3,
+         rtt[count * 9 / 10] / 1e3);
+}
+
 /* relay mode: pinger -TCP- relay -UDP- echo, every message forwarded as it comes. */
 static int relay_main(int spin, int count, struct sockaddr_in a, const char *wait) {
   int pinger, relay_tcp, relay_udp, echo_udp;
@@ -160,24 +189,11 @@ static int relay_main(int spin, int count, struct sockaddr_in a, const char *wai
     }
     _exit(0);
   }
-  pid_t echo = fork();
-  if (echo < 0) die("fork");
-  if (echo == 0) {
-    close(pinger);
-    close(relay_tcp);
-    close(relay_udp);
-    int ep = epoll_create1(0);
-    struct epoll_event e = {.events = EPOLLIN};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, echo_udp, &e)) die("epoll_ctl");
-    for (int i = 0; i < count; i++) give(echo_udp, take(echo_udp, ep, spin));
-    _exit(0);
-  }
+  pid_t echo = fork_echo(echo_udp, count, spin, (int[]){pinger, relay_tcp, relay_udp}, 3);
   close(relay_tcp);
   close(relay_udp);
   close(echo_udp);
-  int ep = epoll_create1(0);
-  struct epoll_event e = {.events = EPOLLIN};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, pinger, &e)) die("epoll_ctl");
+  int ep = epoll_for(pinger);
   uint64_t *rtt = calloc((size_t)count, sizeof *rtt);
   if (!rtt) die("calloc");
   for (int i = 0; i < count; i++) {
@@ -188,9 +204,7 @@ static int relay_main(int spin, int count, struct sockaddr_in a, const char *wai
   }
   waitpid(relay, NULL, 0);
   waitpid(echo, NULL, 0);
-  qsort(rtt, (size_t)count, sizeof *rtt, cmp);
-  printf("{\"proto\":\"relay\",\"wait\":\"%s\",\"count\":%d,\"rttMedianUs\":%.1f,\"rttP90Us\":%.1f}\n", wait, count, rtt[count / 2] / 1e3,
-         rtt[count * 9 / 10] / 1e3);
+  print_rtt("relay", wait, rtt, count);
   return 0;
 }
 
@@ -205,9 +219,9 @@ static void futex_wake(_Atomic uint32_t *w) { syscall(SYS_futex, (uint32_t *)w, 
 
 static void *worker_thread(void *arg) {
   worker_ctl *w = arg;
-  int ep = epoll_create1(0), ep_udp = epoll_create1(0);
-  struct epoll_event e0 = {.events = EPOLLIN, .data.u32 = 0}, e1 = {.events = EPOLLIN, .data.u32 = 1}, e2 = {.events = EPOLLIN};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, w->efd, &e0) || epoll_ctl(ep, EPOLL_CTL_ADD, w->udp, &e1) || epoll_ctl(ep_udp, EPOLL_CTL_ADD, w->udp, &e2)) die("epoll_ctl");
+  int ep = epoll_for(w->efd), ep_udp = epoll_for(w->udp);
+  struct epoll_event e1 = {.events = EPOLLIN};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, w->udp, &e1)) die("epoll_ctl");
   uint32_t seen = 0;
   for (int i = 0; i < w->count; i++) {
     for (;;) { /* the doorbell */
@@ -238,16 +252,7 @@ static int worker_main(int spin, int count, struct sockaddr_in a, const char *wa
   int mine, echo_udp;
   yield_between = 1;
   udp_pair(a, &mine, &echo_udp);
-  pid_t echo = fork();
-  if (echo < 0) die("fork");
-  if (echo == 0) {
-    close(mine);
-    int ep = epoll_create1(0);
-    struct epoll_event e = {.events = EPOLLIN};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, echo_udp, &e)) die("epoll_ctl");
-    for (int i = 0; i < count; i++) give(echo_udp, take(echo_udp, ep, spin));
-    _exit(0);
-  }
+  pid_t echo = fork_echo(echo_udp, count, spin, &mine, 1);
   close(echo_udp);
   static worker_ctl w;
   w.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -274,9 +279,7 @@ static int worker_main(int spin, int count, struct sockaddr_in a, const char *wa
   }
   pthread_join(t, NULL);
   waitpid(echo, NULL, 0);
-  qsort(rtt, (size_t)count, sizeof *rtt, cmp);
-  printf("{\"proto\":\"worker\",\"wait\":\"%s\",\"count\":%d,\"rttMedianUs\":%.1f,\"rttP90Us\":%.1f}\n", wait, count, rtt[count / 2] / 1e3,
-         rtt[count * 9 / 10] / 1e3);
+  print_rtt("worker", wait, rtt, count);
   return 0;
 }
 
@@ -317,11 +320,9 @@ int main(int argc, char **argv) {
   /* parent: s0, the pinger; child: s1, echoes each message with its own send time */
   pid_t child = fork();
   if (child < 0) die("fork");
-  int ep = epoll_create1(0); /* after the fork: each process its own */
   int fd = child == 0 ? s1 : s0;
   close(child == 0 ? s0 : s1);
-  struct epoll_event e = {.events = EPOLLIN};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e)) die("epoll_ctl");
+  int ep = epoll_for(fd); /* after the fork: each process its own */
   uint64_t *oneway = calloc((size_t)count * 2, sizeof *oneway), *rtt = calloc((size_t)count, sizeof *rtt);
   if (!oneway || !rtt) die("calloc");
   if (child == 0) {
