@@ -47,13 +47,14 @@ const TRACE = Number(process.env.BENCH_TRACE ?? 0);
 const marks = {};
 const now = () => Number(process.hrtime.bigint());
 const mark = (k) => (marks[k] ??= []).push(now());
-/** Replaces `o[name]` by a wrapper that marks `k` before calling the original. */
+/** Replaces `o[name]` by a wrapper that marks `k` before calling the original; returns what puts the original back. */
 function hook(o, name, k) {
   const f = o[name];
   o[name] = function (...a) {
     mark(k);
     return f.apply(this, a);
   };
+  return () => void (o[name] = f);
 }
 /** Marks `k` whenever the socket under `ws` reads (before ws parses it). */
 function hookRead(ws, k) {
@@ -381,11 +382,9 @@ async function parent() {
     const onMessage = tun.link.onMessage;
     tun.link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
     const c = clients.tunnel;
-    const qp = c.qp;
-    const post = qp.postSend;
-    qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const unhookPost = hook(c.qp, "postSend", "c.post");
     const total = await pingPong(c, 0, TRACE);
-    qp.postSend = post;
+    unhookPost();
     const g = (await ask(gc, { type: "trace" }, "trace")).marks;
     const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
     breakdown = hops({ ...marks, ...g, ...t }, total);
@@ -413,12 +412,11 @@ async function parent() {
       link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
     }
     const c = clients[rp];
-    const post = c.qp.postSend;
-    c.qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const unhookPost = hook(c.qp, "postSend", "c.post");
     const rg = gws[rp].c;
     await ask(rg, { type: "relayTrace", cap: 8 * TRACE + 64 }, "relayTrace");
     const total = await asPath(rp, () => pingPong(c, 0, TRACE));
-    c.qp.postSend = post;
+    unhookPost();
     const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
     // the relay's turns: woken by the client's TCP and sent to UDP, or woken by UDP and queued frames to the client
     const rt = (await ask(rg, { type: "relayTrace", take: true }, "relayTrace")).t;
@@ -443,15 +441,13 @@ async function parent() {
     await ask(tc, { type: "trace", on: true }, "trace");
     const c = clients.dgram;
     const link = udpLinkOf(c.d);
-    const send = link.send;
-    link.send = function (...a) { mark("c.udpSend"); return send.apply(this, a); };
+    const unhookSend = hook(link, "send", "c.udpSend");
     const onRecv = () => mark("c.udpRecv");
     link.socket.prependListener("message", onRecv);
-    const post = c.qp.postSend;
-    c.qp.postSend = function (...a) { mark("c.post"); return post.apply(this, a); };
+    const unhookPost = hook(c.qp, "postSend", "c.post");
     const total = await asPath("dgram", () => pingPong(c, 0, TRACE));
-    c.qp.postSend = post;
-    link.send = send;
+    unhookPost();
+    unhookSend();
     link.socket.removeListener("message", onRecv);
     const t = (await ask(tc, { type: "trace", on: false }, "trace")).marks;
     breakdown = `${breakdown ? `${breakdown}\n` : ""}${hops({ ...marks, ...t }, total, DGRAM_STAGES, "node:dgram")}`;
