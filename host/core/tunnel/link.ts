@@ -328,7 +328,8 @@ export class TunnelLink implements Link {
     return true;
   }
 
-  private readonly flushBatch = (): void => {
+  /** Sends the BATCH gathered so far (nothing when it is empty; dropped when the tunnel is down). */
+  private flushBatch(): void {
     const b = this.batch;
     if (!b || b.count === 0) return;
     if (this.down || this.ws.readyState !== OPEN) {
@@ -338,7 +339,7 @@ export class TunnelLink implements Link {
     if (this.ws.sendCallsBack) (this.ws as WebSocketLike & CallbackSend).send(b.lend()!, this.frameSent);
     else this.ws.send(b.take()!);
     this.stats.framesSent++;
-  };
+  }
   /** The socket is done with the oldest frame lent to it (sendCallsBack). */
   private readonly frameSent = (): void => this.batch?.returned();
 
