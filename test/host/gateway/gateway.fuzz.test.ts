@@ -20,6 +20,7 @@ import { Prng } from "../../../host/core/sim/prng.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { capturePayloads } from "../support/receive-fuzz.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
+import { setImmediate as nextTurn } from "node:timers/promises";
 
 const FRAMES = Math.ceil(Number(process.env.FUZZ_PACKETS ?? 20_000) / 10);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6a7e);
@@ -113,7 +114,7 @@ describe("gateway fuzzing", () => {
     // refusals that end the hostile session
     const evictions = () => ["bad_frame", "bad_kind", "text_frame", "oversize_frame"].reduce((n, k) => n + (gw.counters.refused[k] ?? 0), 0);
     const until = async (done: () => boolean, fail: () => Error) => {
-      for (const t0 = Date.now(); !done(); await new Promise((r) => setImmediate(r))) if (Date.now() - t0 > 10_000) throw fail();
+      for (const t0 = Date.now(); !done(); await nextTurn()) if (Date.now() - t0 > 10_000) throw fail();
     };
     for (let i = 0; i < FRAMES; i++) {
       if (!hostile || hostile.readyState !== WebSocket.OPEN) {

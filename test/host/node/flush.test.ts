@@ -11,6 +11,7 @@ import { addressGid, parseGid } from "../../../host/core/index.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
+import { setImmediate as nextTurn } from "node:timers/promises";
 
 const opened: Device[] = [];
 afterEach(() => {
@@ -202,7 +203,7 @@ describe.skipIf(!datapathAddon())("native link, ackHold every: a lone request's 
     // nobody awaits B's CQ: A's SEND completes only through B's ACK
     const wa = await A.cq.next();
     expect([wa.status, wa.wrId]).toEqual([WcStatus.SUCCESS, 10n]);
-    await new Promise((r) => setImmediate(r));
+    await nextTurn();
     expect(ops).toEqual([0x11]);
     expect(atReceive).toBe(1);
     expect(lb.port!.holding()).toMatchObject({ flushPending: false, acksHeld: false, txUnsent: 0 });

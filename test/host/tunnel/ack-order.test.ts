@@ -15,12 +15,12 @@ import type { QueuePair } from "../../../host/core/verbs/qp.js";
 import type { CompletionQueue } from "../../../host/core/verbs/cq.js";
 import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 import { FakeWs } from "../support/fake-ws.js";
+import { setImmediate as turnEnd } from "node:timers/promises";
 
 const RC_SEND_ONLY = 0x04;
 const RC_ACKNOWLEDGE = 0x11;
 const ACCESS = Access.LOCAL_WRITE;
 /** After this turn's microtasks and nextTicks (the port's deferred flush, then the link's BATCH). */
-const turnEnd = () => new Promise<void>((r) => setImmediate(r));
 
 interface End { t: TunnelDevice; ws: FakeWs; qp: QueuePair; cq: CompletionQueue; mr: MemoryRegion; address: string; gid: string }
 

@@ -7,12 +7,12 @@ import { FakeWs } from "../support/fake-ws.js";
 import { emitBatch, emitData, emitError, emitHello, parseFrame, FrameKind, TunnelFrameError, type BatchFrame } from "../../../host/core/tunnel/frames.js";
 import { IP_ID_UNKNOWN, type PacketPort } from "../../../host/core/link/port.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
+import { setImmediate as turnEnd } from "node:timers/promises";
 
 
 const HELLO = { address: "192.0.2.1", port: 4791, ipIdPolicy: 0, dontFragment: true, maxPayload: 4188, qpnBase: 4096, qpnCount: 64, clientId: 9 };
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 /** After this turn's microtasks and nextTicks (the link's deferred flush). */
-const turnEnd = () => new Promise<void>((r) => setImmediate(r));
 const PAYLOAD = Uint8Array.from([0x04, 0, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd]);
 
 async function connected(): Promise<{ ws: FakeWs; link: TunnelLink; got: Datagram[]; resumed: () => number }> {

@@ -11,6 +11,7 @@ import { WsError } from "../../../host/node/ws-frames.js";
 import { tunnelSocket } from "../../../host/node/tunnel-socket.js";
 import { until } from "../support/until.js";
 import { clientFrames, rawServer, serverFrame, type RawServer } from "./ws-support.js";
+import { setImmediate as nextTurn } from "node:timers/promises";
 
 const HOST = "127.0.16.40";
 
@@ -184,7 +185,7 @@ describe("WsClient against a hostile server", () => {
     const all = Buffer.concat(msgs);
     for (let i = 0; i < all.length; i++) {
       conn.sock.write(all.subarray(i, i + 1));
-      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+      if (i % 50 === 0) await nextTurn();
     }
     await until(() => s.messages.length === 3, 3000, "messages");
     expect((s.messages[0] as Buffer).equals(Buffer.alloc(300, 7))).toBe(true);

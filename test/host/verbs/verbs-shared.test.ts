@@ -7,6 +7,7 @@ import { CqRec, Cqe, Ring } from "../../../host/core/verbs/abi.js";
 import { CompletionQueue } from "../../../host/core/verbs/cq.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import { DeviceMemory } from "../../../host/core/verbs/memory.js";
+import { setImmediate as nextTurn } from "node:timers/promises";
 
 const DEVICE = `
 const { workerData } = require("node:worker_threads");
@@ -56,7 +57,7 @@ describe("rings over a SharedArrayBuffer", () => {
         }
         got++;
       }
-      if (!wcs.length) await new Promise((r) => setImmediate(r));
+      if (!wcs.length) await nextTurn();
     }
     await exited;
     expect(got).toBe(n);
