@@ -22,6 +22,7 @@ import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { inRoundOrder } from "./order-common.mjs";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, workerTraceOf, workerSessionOf, setWorkerAppSpin, TraceStage, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
@@ -408,9 +409,12 @@ async function postPollCost(s, peer) {
 
 /**
  * A round's 64 B SEND round trips (echoed by the child) on every device in `devices`, interleaved in
- * blocks of RTT_BLOCK pings (the order alternating block by block), so that every device sees the
- * same minutes of the machine's load; returns each device's median µs.
+ * blocks of RTT_BLOCK pings, so that every device sees the same minutes of the machine's load;
+ * returns each device's median µs. Two devices alternate block by block; three or more (BENCH_SPINS,
+ * BENCH_ACK_HOLD, the busy-poll single) go in each block's seeded order (order-common.mjs): a
+ * reversal keeps the middle one behind the same neighbour in every block.
  */
+let rttBlocks = 0;
 async function rttRound(devices, child, peerIndex) {
   const n = Math.max(1, Math.ceil(PINGS / RTT_BLOCK));
   const per = new Map(devices.map((s) => [s, { samples: [], before: s.d.worker ? workerStatsOf(s.d) : undefined, marks: [], hereNs: 0, peerNs: 0, cpuPings: 0 }]));
@@ -424,7 +428,7 @@ async function rttRound(devices, child, peerIndex) {
   }
   let ping = 0;
   for (let b = 0; b < n; b++) {
-    const order = b % 2 ? [...devices].reverse() : devices;
+    const order = devices.length > 2 ? inRoundOrder(devices, rttBlocks++) : b % 2 ? [...devices].reverse() : devices;
     const count = Math.min(RTT_BLOCK, PINGS - b * RTT_BLOCK);
     for (const s of order) {
       const x = per.get(s);
@@ -646,8 +650,7 @@ async function parent() {
     }
     // the further worker devices (BENCH_SPINS, BENCH_ACK_HOLD): their goodput beside, the levers on busy/idle
     const extra = workers.slice(1).map((w, i) => [w, hello.sides[2 + i]]);
-    if (round % 2) extra.reverse();
-    for (const [w, p] of extra) {
+    for (const [w, p] of inRoundOrder(extra, round)) {
       for (const busy of busyFirst ? [true, false] : [false, true]) (w[busy ? "busy" : "idle"] ??= []).push(await goodput(w, p, busy, c.pid));
     }
     for (const [k, s, p] of order) r[`${k}Cost`].push(await postPollCost(s, p));
