@@ -221,8 +221,8 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
     /**
      * `n` answers with quick yields, until a run's windows catch QUICK_HITS (up to 5 runs: a busy
      * machine, other tests or a build, makes yields late, and this test compares with quick ones; the
-     * whole suite beside a CPU hog left 6-8 of 20 caught, this file alone beside a half-time hog 4-5;
-     * the slow phase's rule allows 2 of 40)
+     * whole suite beside a CPU hog left 6-8 of 20 caught, this file alone beside a hog and a half-time
+     * hog 4-5; the slow phase's rule allows 2 of 40)
      */
     const QUICK_HITS = 4;
     const quickPhase = (n: number, what: string) =>
@@ -241,8 +241,8 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
       // (without the rule: a hit for nearly every one of the 40, and the gate never closes; with it, a
       // stray hit at most where an answer beat a window's first poll, in every run, and from a few late
       // windows on — fewer than CLOSE_MISSES when the quick phase's last windows missed — the gate holds
-      // them back. How many it holds back depends on the load: 9 of 40 in a run beside a half-time CPU
-      // hog, where the echo's answers also come late and more windows open before the gate closes; up to
+      // them back. How many it holds back depends on the load: 9 of 40 in a run beside a CPU hog and a
+      // half-time one, where the echo's answers also come late and more windows open before the gate closes; up to
       // 3 runs, each held to the hit rule)
       await firstGoodRun(
         "40 answers with slow yields",
