@@ -145,10 +145,11 @@ typedef struct session {
   int close_deferred; /* a protocol error came while JS held earlier frames: JS sends the close after them (closeSession) */
   int close_code, discard;
   /* the polls, per session (relay_main): this turn sent a request that asks for an answer, or an
-     answer went to the client (`join`: JOIN_* bits, the session is on the turn's join list); a window
-     waits for the peer's answer or the client's next request (`polling`: 1 + the POLL_* kind, on the
+     answer went to the client (`join`: JOIN_* bits; the session is on the turn's join list: `joined`,
+     kept apart so that a slot adopted anew stays listed once but asks for nothing); a window waits
+     for the peer's answer or the client's next request (`polling`: 1 + the POLL_* kind, on the
      window's list: `listed`); each kind's own hit-rate gate (poll_gate.h, the datapath's too) */
-  int join, polling, listed;
+  int join, joined, polling, listed;
   uint64_t poll_from; /* relay.poll_empty when its wait began (poll_join): none since, what it waits for is ready */
   poll_gate gate[POLL_KINDS];
   sess_stats st;
@@ -601,7 +602,10 @@ static void udp_send_batch(relay *r) {
 
 /* The session's turn asks to join a window (JOIN_* bits), at the turn's end (poll_join). Lock held. */
 static void join_window(relay *r, session *s, int bits) {
-  if (!s->join) r->join_list[r->join_n++] = (uint32_t)(s - r->sess);
+  if (!s->joined) {
+    s->joined = 1;
+    r->join_list[r->join_n++] = (uint32_t)(s - r->sess);
+  }
   s->join |= bits;
 }
 
@@ -1062,10 +1066,11 @@ static int poll_join(relay *r) {
   uint64_t now = 0;
   for (uint32_t i = 0; i < r->join_n; i++) {
     session *s = &r->sess[r->join_list[i]];
-    int kind = s->join & JOIN_ANSWER ? POLL_ANSWER : POLL_REQUEST;
-    s->join = 0;
+    int join = s->join, kind = join & JOIN_ANSWER ? POLL_ANSWER : POLL_REQUEST;
+    s->join = s->joined = 0;
     uint32_t window = r->poll_us[kind];
-    if (!window || s->state == S_FREE || s->polling == 1 + POLL_ANSWER) continue;
+    /* (no bits: the slot was adopted anew after its old session joined; the new one asked for nothing) */
+    if (!join || !window || s->state == S_FREE || s->polling == 1 + POLL_ANSWER) continue;
     if (!s->polling) {
       if (!gate_open(r, s, kind)) continue;
       s->polling = 1 + kind;
@@ -1463,11 +1468,12 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
   int one = 1;
   setsockopt(nfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t gen = s->gen;
-  /* the slot stays on the open window's list and the turn's join list (once each) */
-  int listed = s->listed, join = s->join;
+  /* the slot stays on the open window's list and the turn's join list (once each), but what its old
+     session asked of the windows is not the new one's: no JOIN bits */
+  int listed = s->listed, joined = s->joined;
   memset(s, 0, offsetof(session, tx));
   s->listed = listed;
-  s->join = join;
+  s->joined = joined;
   for (int i = 0; i < POLL_KINDS; i++) poll_gate_init(&s->gate[i]);
   memset(s->tx, 0, sizeof s->tx);
   memset(s->rx, 0, sizeof s->rx);
