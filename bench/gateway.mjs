@@ -11,6 +11,7 @@ import { fork } from "node:child_process";
 import { once } from "node:events";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, datapathOf, openDevice, openTunnelDevice, udpLinkOf } from "../dist/node/index.js";
 import { inRoundOrder } from "./order-common.mjs";
+import { buildWake, runWake } from "./native/probe.mjs";
 
 const SIZE = 65536;
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 64);
@@ -35,6 +36,14 @@ const ALL_PATHS = ["native", "dgram", "tunnel", "relay", "relayab", "relayws"];
 const TUNNELS = ["tunnel", "relay", "relayab", "relayws"];
 // BENCH_PATHS=tunnel (say) runs only those paths: for profiling one (ratios need native, dgram and tunnel)
 const PATHS = (process.env.BENCH_PATHS ?? ALL_PATHS.join(",")).split(",").filter((p) => ALL_PATHS.includes(p));
+// BENCH_FLOOR (on unless 0): each round trip round also runs bench/native/wake.c's gateway shape
+// (pinger -TCP- relay -UDP- echo, three C processes) and its direct UDP ping-pong, each once blocking
+// in epoll_wait and once spinning (looks that yield the CPU between them, as the relay's polls do),
+// BENCH_FLOOR_ITERS (2000) round trips each at BENCH_ADDR, in the round's order with the paths: what a
+// relay hop adds with no user-space work at all, set slice by slice against this run's node:dgram
+// round trip — the best relay/dgram a relay of the gateway's shape could reach here
+const FLOOR = process.env.BENCH_FLOOR !== "0";
+const FLOOR_ITERS = Number(process.env.BENCH_FLOOR_ITERS ?? 2000);
 const TOKEN = "bench-token";
 const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
@@ -322,8 +331,25 @@ async function parent() {
   const rttCpu = { tunnel: 0, relay: 0, relayab: 0, relayws: 0 };
   // and the target's busy-poll windows during each path's slices (windows, hits, gated)
   const targetBusy = {};
+  // and the floor in C (BENCH_FLOOR): the relay shape's round trip less the direct UDP one, per round
+  let wake;
+  const floorAdded = { block: [], spin: [] };
+  if (FLOOR && PATHS.includes("dgram")) {
+    try {
+      wake = buildWake();
+    } catch (e) {
+      console.log(`(the floor in C is left out: ${e.message.split("\n")[0]})`);
+    }
+  }
   for (let r = 0; r < ROUNDS; r++) {
-    for (const p of inOrder(r)) {
+    for (const p of inRoundOrder(wake ? [...PATHS, "floor"] : PATHS, r)) {
+      if (p === "floor") {
+        for (const how of ["block", "spin"]) {
+          const relay = runWake(wake, "relay", how, FLOOR_ITERS, ADDR);
+          floorAdded[how].push(relay.rttMedianUs - runWake(wake, "udp", how, FLOOR_ITERS, ADDR).rttMedianUs);
+        }
+        continue;
+      }
       const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
       const b0 = (await ask(tc, { type: "stats" }, "stats")).busy;
       rtt[p].push(...(await asPath(p, () => pingPong(clients[p], r === 0 ? WARMUP : 0, Math.ceil(ITERS / ROUNDS)))));
@@ -482,6 +508,14 @@ async function parent() {
     if (has(tp, "native")) console.log(`  ratio ${tp}/native (median): ${(med(rtt[tp]) / med(rtt.native)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.native)))}`);
     if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  (median): ${(med(rtt[tp]) / med(rtt.dgram)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.dgram)))}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   }
+  if (wake) {
+    const dgram = slices(rtt.dgram);
+    console.log(`  the floor in C (bench/native/wake.c, pinger -TCP- relay -UDP- echo; ${FLOOR_ITERS} round trips a round), over the direct UDP round trip,`);
+    console.log(`  and at each slice's node:dgram round trip the best relay/dgram a relay of this shape reaches here:`);
+    for (const how of ["block", "spin"]) {
+      console.log(`    ${how.padEnd(5)}: a relay hop adds ${spread(floorAdded[how])} us; best relay/dgram ${spread(dgram.map((d, i) => (d + floorAdded[how][i]) / d))}`);
+    }
+  }
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
   for (const p of Object.keys(targetBusy)) {
     const b = targetBusy[p];
@@ -519,6 +553,7 @@ async function parent() {
   if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}${tuns.relay ? `; relay client: drops ${JSON.stringify(tuns.relay.device.port.stats.drops)}` : ""}`);
 
+  wake?.dispose();
   for (const tn of new Set(Object.values(tuns))) tn.device.close();
   for (const p of PATHS) if (!TUNNELS.includes(p)) clients[p].d.close();
   tc.send({ type: "exit" });

@@ -25,13 +25,10 @@
 // a single-thread device's (bench/worker.mjs).
 // Rounds interleave every case. BENCH_ROUNDS (5), BENCH_ITERS (20000; the thread cases a quarter),
 // BENCH_ADDR (127.0.0.1).
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
-import { fmtSpread, spread } from "./native/probe.mjs";
+import { buildWake, fmtSpread, runWake, spread } from "./native/probe.mjs";
 
 /** The answering thread: every change of word 0 is answered by a bump of word 1; -1 ends it. */
 function answerer() {
@@ -100,13 +97,9 @@ async function main() {
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
   const ITERS = Number(process.env.BENCH_ITERS ?? 20000);
   const ADDR = process.env.BENCH_ADDR ?? "127.0.0.1";
-  const cc = process.env.CC || "cc";
-  const dir = mkdtempSync(join(tmpdir(), "softroce-wake-"));
+  const wake = buildWake();
+  const cc = wake.cc;
   try {
-    const bin = join(dir, "wake");
-    const src = fileURLToPath(new URL("./native/wake.c", import.meta.url));
-    const b = spawnSync(cc, ["-O2", "-Wall", "-pthread", "-o", bin, src], { encoding: "utf8" });
-    if (b.status !== 0) throw new Error(`${cc} could not build ${src}: ${(b.stderr || b.error?.message || "").trim()}`);
     const cases = ["udp block", "udp spin", "tcp block", "tcp spin", "relay block", "relay spin", "worker block", "worker spin"];
     const shapes = [["relay", "pinger -TCP- relay -UDP- echo (the gateway's path)"], ["worker", "application thread -doorbell- worker thread -UDP- echo (the device worker's)"]];
     const threads = ["futex", "waitAsync"];
@@ -115,9 +108,8 @@ async function main() {
     const load = [loadavg()[0]];
     for (let r = 0; r < ROUNDS; r++) {
       for (const c of cases) {
-        const x = spawnSync(bin, [...c.split(" "), String(ITERS), ADDR], { encoding: "utf8", timeout: 120_000 });
-        if (x.status !== 0) throw new Error(`wake ${c}: ${(x.stderr || x.error?.message || `exit ${x.status}`).trim()}`);
-        const j = JSON.parse(x.stdout.trim());
+        const [shape, how] = c.split(" ");
+        const j = runWake(wake, shape, how, ITERS, ADDR);
         got[c].oneway.push(j.onewayMedianUs);
         got[c].p90.push(j.onewayP90Us ?? j.rttP90Us);
         got[c].rtt.push(j.rttMedianUs);
@@ -148,7 +140,7 @@ async function main() {
       console.log(`  ${m.padEnd(10)} ${fmtSpread(spread(hop[m]), 1)}${m === "futex" ? "" : `   (over futex ${fmtSpread(spread(over))})`}`);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    wake.dispose();
   }
 }
 

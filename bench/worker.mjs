@@ -23,12 +23,23 @@ import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { inRoundOrder } from "./order-common.mjs";
+import { buildWake, runWake } from "./native/probe.mjs";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, workerTraceOf, workerSessionOf, setWorkerAppSpin, TraceStage, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
 // WRITEs posted ahead (each 64 KiB): BENCH_DEPTH, the "post deeper" lever
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 128);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+// BENCH_FLOOR (on unless 0): each round also runs bench/native/wake.c's device-worker shape (an
+// application thread hands each message to a worker thread through a shared word, the worker sends it
+// over UDP to an echoing process and hands the echo back; eventfd and futex, each thread blocking)
+// and its direct UDP ping-pong, each once blocking (eventfd, futex, epoll_wait) and once spinning (every
+// thread looks in a loop and yields the CPU between empty looks, as the worker's and the application's
+// looks do), BENCH_FLOOR_ITERS (2000) round trips each at BENCH_ADDR_A, right after the round's round
+// trips: what the two thread hand-offs add with no user-space work, set round by round against the
+// single-thread device's round trip — the best worker/single ratio here
+const FLOOR = process.env.BENCH_FLOOR !== "0";
+const FLOOR_ITERS = Number(process.env.BENCH_FLOOR_ITERS ?? 2000);
 // each goodput run posts WRITEs for this long (ms), then waits for the last completion: long beside the
 // load's period (5 ms) and the window (8 MiB), so that one run is hundreds of load periods
 const GOODPUT_MS = Number(process.env.BENCH_GOODPUT_MS ?? 600);
@@ -639,6 +650,15 @@ async function parent() {
   // one unrecorded run per device first: a worker thread's code is cold (its own isolate) and every
   // MR and ring page untouched until its first run, which would otherwise land in round 1's idle figure
   for (const [s, p] of [[single, peerS], ...workers.map((w, i) => [w, hello.sides[1 + i]])]) await goodput(s, p, false, c.pid, true);
+  let wake;
+  const floorAdded = { block: [], spin: [] };
+  if (FLOOR) {
+    try {
+      wake = buildWake();
+    } catch (e) {
+      console.log(`(the floor in C is left out: ${e.message.split("\n")[0]})`);
+    }
+  }
   for (let round = 0; round < ROUNDS; round++) {
     // alternate which goes first, so drift in the machine's load does not favour one
     const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
@@ -658,6 +678,12 @@ async function parent() {
     if (round % 2) rttOrder.reverse();
     const medians = await rttRound(rttOrder, c, (s) => (s === single ? 0 : s === singleBp ? 1 + workers.length : 1 + workers.indexOf(s)));
     r.sRtt.push(medians.get(single));
+    if (wake) {
+      for (const how of ["block", "spin"]) {
+        const shape = runWake(wake, "worker", how, FLOOR_ITERS, A);
+        floorAdded[how].push(shape.rttMedianUs - runWake(wake, "udp", how, FLOOR_ITERS, A).rttMedianUs);
+      }
+    }
     if (singleBp) (singleBp.rtts ??= []).push(medians.get(singleBp));
     for (const w of workers) w.rtts.push(medians.get(w));
   }
@@ -690,6 +716,13 @@ async function parent() {
   console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);
   console.log(`64 B RC SEND round trip (median of ${PINGS}), µs: worker ${stat(r.wRtt)}; single ${stat(r.sRtt)}`);
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
+  if (wake) {
+    console.log(`  the floor in C (bench/native/wake.c, application thread -doorbell- worker thread -UDP- echo; ${FLOOR_ITERS} round trips a round), over the direct UDP round trip,`);
+    console.log(`  and at each round's single-thread round trip the best worker/single a worker of this shape reaches here:`);
+    for (const how of ["block", "spin"]) {
+      console.log(`    ${how.padEnd(5)}: the hand-offs add ${stat(floorAdded[how])} µs; best worker/single ${stat(r.sRtt.map((x, i) => (x + floorAdded[how][i]) / x))}`);
+    }
+  }
   console.log(`per round trip, worker device (spin ${worker.spinUs} µs${worker.variant ? `, ${worker.variant}` : ""}, round 1): ${worker.wakeups[0]}`);
   if (VERBOSE) {
     for (const w of workers) console.log(`  application look, worker device ${w.variant || "(default)"}: ${JSON.stringify((await workerDebugOf(w.d)).app.spin)}`);
@@ -718,6 +751,7 @@ async function parent() {
       console.log(`    per round trip (round 1): ${w.wakeups[0]}`);
     }
   }
+  wake?.dispose();
   c.send({ type: "exit" });
   singleBp?.d.close();
   single.d.close();

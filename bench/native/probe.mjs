@@ -1,7 +1,9 @@
-// Builds and runs bench/native/udp-limit.c, the C probe of what this machine can move
-// between two processes over UDP loopback (send, sendmmsg, UDP GSO, GSO + GRO). Built with
-// the compiler node-gyp uses for the addon ($CC, else `cc` from PATH), its flags and its
-// socket setup (host/node/native/udpsock.c), so "the machine's limit" and the native
+// Builds and runs the benches' C programs: bench/native/udp-limit.c, the probe of what this machine
+// can move between two processes over UDP loopback (send, sendmmsg, UDP GSO, GSO + GRO), and
+// bench/native/wake.c, the round trips of a hop, the gateway's path and the device worker's shape
+// without any user-space work (the floors under the tunnel's and the worker's round trips). Built
+// with the compiler node-gyp uses for the addon ($CC, else `cc` from PATH); the probe with its flags
+// and its socket setup (host/node/native/udpsock.c), so "the machine's limit" and the native
 // datapath come from the same toolchain and the same sockets.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,21 +11,36 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const SOURCE = fileURLToPath(new URL("./udp-limit.c", import.meta.url));
 const NATIVE = fileURLToPath(new URL("../../host/node/native/", import.meta.url));
 export const PROBE_MODES = ["send", "sendmmsg", "gso", "gso+gro"];
 
-/** Compiles the probe into a fresh temporary directory; returns { path, cc, dispose }. Throws with the compiler's message. */
-export function buildProbe() {
+/** Compiles `source` (with `args` after it) into a fresh temporary directory as `name`; returns { path, cc, dispose }. Throws with the compiler's message. */
+function buildC(name, source, flags, args = []) {
   const cc = process.env.CC || "cc";
-  const dir = mkdtempSync(join(tmpdir(), "softroce-probe-"));
-  const path = join(dir, "udp-limit");
-  const r = spawnSync(cc, ["-O2", "-Wall", "-I", NATIVE, "-o", path, SOURCE, join(NATIVE, "udpsock.c")], { encoding: "utf8", timeout: 120_000 });
+  const dir = mkdtempSync(join(tmpdir(), `softroce-${name}-`));
+  const path = join(dir, name);
+  const r = spawnSync(cc, [...flags, "-o", path, source, ...args], { encoding: "utf8", timeout: 120_000 });
   if (r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`${cc} could not build ${SOURCE}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+    throw new Error(`${cc} could not build ${source}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
   }
   return { path, cc, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The probe (udp-limit.c), built; see buildC. */
+export const buildProbe = () => buildC("udp-limit", fileURLToPath(new URL("./udp-limit.c", import.meta.url)), ["-O2", "-Wall", "-I", NATIVE], [join(NATIVE, "udpsock.c")]);
+
+/** wake.c, built; see buildC. */
+export const buildWake = () => buildC("wake", fileURLToPath(new URL("./wake.c", import.meta.url)), ["-O2", "-Wall", "-pthread"]);
+
+/**
+ * One wake.c run: `shape` (udp, tcp, relay, worker) waiting as `how` says (block, spin), `count`
+ * round trips on loopback `address`. Returns its JSON line ({ rttMedianUs, onewayMedianUs?, ... }).
+ */
+export function runWake(wake, shape, how, count, address) {
+  const r = spawnSync(wake.path, [shape, how, String(count), address], { encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`wake ${shape} ${how}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+  return JSON.parse(r.stdout.trim());
 }
 
 /**
