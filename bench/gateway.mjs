@@ -82,7 +82,10 @@ const connOpts = (sqPsn) => ({ sqPsn, pathMtu: Mtu.MTU_4096, qpAccessFlags: ACCE
 
 // ---- child "target": a Node UDP device with one QP per path; echoes SENDs
 async function target() {
-  const s = side(await openDevice({ address: ADDR, port: 0, ...devOpts }));
+  // BENCH_TARGET_BUSY_POLL: the target device's busy poll (openDevice's busyPollUs: µs, or "adaptive", the default)
+  const tbp = process.env.BENCH_TARGET_BUSY_POLL;
+  const busyPollUs = tbp === undefined || tbp === "adaptive" ? undefined : Number(tbp);
+  const s = side(await openDevice({ address: ADDR, port: 0, ...devOpts, ...(busyPollUs === undefined ? {} : { busyPollUs }) }));
   const qps = {};
   for (const path of PATHS) {
     const cq = s.d.createCq(DEPTH * 2);
@@ -96,7 +99,7 @@ async function target() {
     if (msg.type === "stats") {
       const l = udpLinkOf(s.d);
       const st = l.path === "native" ? l.datapathStats() : undefined;
-      const busy = st ? { windows: st.rxBusyPolls, hits: st.rxBusyHits, gated: st.rxBusyGated ?? 0, late: st.rxBusyLate ?? 0 } : undefined;
+      const busy = st ? { windows: st.rxBusyPolls, hits: st.rxBusyHits, ready: st.rxBusyReady ?? 0, gated: st.rxBusyGated ?? 0, late: st.rxBusyLate ?? 0 } : undefined;
       return process.send({ type: "stats", drops: s.d.port.stats.drops, busy, counters: Object.fromEntries(Object.entries(s.d.queryCounters()).filter(([, v]) => v)) });
     }
     if (msg.type !== "peer") return;
@@ -436,6 +439,10 @@ async function parent() {
       };
       const onMessage = link.onMessage;
       link.onMessage = function (...a) { mark("c.msg"); const r = onMessage.apply(this, a); mark("c.msgEnd"); return r; };
+      // inside the client's send side: the link's turn end (the port's deferred flush, then the BATCH), the datagrams it takes
+      hook(link, "turnEnd", "c.turnEnd");
+      hook(link, "sendRing", "c.linkSend");
+      hook(link, "send", "c.linkSend");
     }
     const c = clients[rp];
     const unhookPost = hook(c.qp, "postSend", "c.post");
@@ -519,7 +526,7 @@ async function parent() {
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
   for (const p of Object.keys(targetBusy)) {
     const b = targetBusy[p];
-    console.log(`  the target's busy poll during ${p}'s slices: ${b.windows} windows, ${b.hits} caught the next batch, ${b.gated} held back, ${b.late} late`);
+    console.log(`  the target's busy poll during ${p}'s slices: ${b.windows} windows, ${b.hits} caught the next batch after a wait, ${b.ready} found it there at their first look, ${b.gated} held back, ${b.late} late`);
   }
   if (ab) console.log(`  ratio relayab/relay (median): ${(med(rtt.relayab) / med(rtt.relay)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relayab), slices(rtt.relay)))}   (${ab.kind === "ackorder" ? "the client's ACKs where the device makes them vs after its requests (TunnelLink.ackAfterRequests)" : ab.kind === "join" ? `ACK joining ${ab.on ? "on" : "off"} vs ${ab.off ? "on" : "off"}` : `the request poll at ${ab.on} us vs ${ab.off} us`}; goodput per round ${spread(ratios(good.relayab, good.relay))})`);
   if (has("relay", "relayws")) console.log(`  ratio relay/relayws (median): ${(med(rtt.relay) / med(rtt.relayws)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.relayws)))}   (softroce's WebSocket client vs ws)`);
@@ -580,7 +587,9 @@ const STAGES = [
 // Through the relay gateway: the client's and the target's marks, and the relay thread's own (relay.c trace).
 const RELAY_STAGES = [
   ["c.post", "client: postSend"],
-  ["c.wsSend", "client: device + link, to ws.send"],
+  ["c.turnEnd", "client: the post, cq.next, the turn's microtasks, to the link's turn end"],
+  ["c.linkSend", "client: the port's deferred flush (the device's TX), to the link"],
+  ["c.wsSend", "client: the link's BATCH, to ws.send"],
   ["r.tcpWake", "client send -> relay thread awake (write, wake-up)"],
   // not the relay turn's end: the target often completes before it (it runs on the other CPU from the
   // relay's sendmmsg on), so that order would leave those round trips out; the turn is given apart
