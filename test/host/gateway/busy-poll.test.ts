@@ -375,8 +375,9 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
     const { gw, a, b } = await tunnelAndPeer({ relay: "native", relayBusyPollUs: GATE_WINDOW_US });
     // each echo ends an answer window and opens a request window, which the client's next SEND ends
     // (the last one's runs out). Timing: on a quiet machine both windows catch nearly all 20; beside a
-    // CPU hog and a half-time one runs of 20 caught 7-14 answers and 12-18 requests. A run is good when both
-    // windows caught at least half of what they waited for (up to 4 runs of 20; polls off, none would)
+    // CPU hog and a half-time one, runs of 20 caught 7-14 answers and 12-18 requests. A run is good
+    // when both windows caught at least half of what they waited for (up to 4 runs of 20; with the
+    // polls off, none would)
     await firstGoodRun(
       "20 echoed SENDs through the relay",
       4,

@@ -174,9 +174,9 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
       );
       // then 30 more: no batch held back, and the batches open windows that catch the next datagram.
       // One wake-up spends at most 1 ms in windows (BUSY_POLL_ADAPTIVE_CAP_US), so with 300 µs answers
-      // about one window in three is cut and the chain goes back through epoll; a quiet machine's run
-      // catches 20-25, one with a CPU hog beside it 9-11. A gate still closed would open 2 probes in
-      // 30 batches and catch at most those 2: a good run has 20 windows and 8 hits, no batch gated.
+      // about one window in three is cut and the chain goes back through epoll (a CI run once opened 19
+      // windows of 30), and runs beside a CPU hog caught 9-11. A gate still closed would open 2 probes
+      // in 30 batches and catch at most those 2: a good run has 20 windows and 8 hits, no batch gated.
       await firstGoodRun(
         "30 answered batches after the gate reopened",
         4,
@@ -242,8 +242,8 @@ describe("the datapath's adaptive busy poll (poll_gate.h)", () => {
       // stray hit at most where an answer beat a window's first poll, in every run, and from a few late
       // windows on — fewer than CLOSE_MISSES when the quick phase's last windows missed — the gate holds
       // them back. How many it holds back depends on the load: 9 of 40 in a run beside a CPU hog and a
-      // half-time one, where the echo's answers also come late and more windows open before the gate closes; up to
-      // 3 runs, each held to the hit rule)
+      // half-time one, where the echo's answers also come late and more windows open before the gate
+      // closes; up to 3 runs, each held to the hit rule)
       await firstGoodRun(
         "40 answers with slow yields",
         3,
