@@ -32,12 +32,12 @@ const DEPTH = Number(process.env.BENCH_DEPTH ?? 128);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 // BENCH_FLOOR (on unless 0): each round also runs bench/native/wake.c's device-worker shape (an
 // application thread hands each message to a worker thread through a shared word, the worker sends it
-// over UDP to an echoing process and hands the echo back; eventfd and futex, each thread blocking)
-// and its direct UDP ping-pong, each once blocking (eventfd, futex, epoll_wait) and once spinning (every
-// thread looks in a loop and yields the CPU between empty looks, as the worker's and the application's
-// looks do), BENCH_FLOOR_ITERS (2000) round trips each at BENCH_ADDR_A, right after the round's round
-// trips: what the two thread hand-offs add with no user-space work, set round by round against the
-// single-thread device's round trip — the best worker/single ratio here
+// over UDP to an echoing process and hands the echo back) and its direct UDP ping-pong, each once
+// blocking (eventfd, futex, epoll_wait) and once spinning (every thread looks in a loop and yields the
+// CPU between empty looks, as the worker's and the application's looks do), BENCH_FLOOR_ITERS (2000)
+// round trips each at BENCH_ADDR_A, right after the round's round trips: what the two thread hand-offs
+// add with no user-space work, set round by round against the single-thread device's round trip — the
+// best worker/single ratio here
 const FLOOR = process.env.BENCH_FLOOR !== "0";
 const FLOOR_ITERS = Number(process.env.BENCH_FLOOR_ITERS ?? 2000);
 // each goodput run posts WRITEs for this long (ms), then waits for the last completion: long beside the
