@@ -56,12 +56,17 @@ const TRACE = Number(process.env.BENCH_TRACE ?? 0);
 const marks = {};
 const now = () => Number(process.hrtime.bigint());
 const mark = (k) => (marks[k] ??= []).push(now());
-/** Replaces `o[name]` by a wrapper that marks `k` before calling the original; returns what puts the original back. */
-function hook(o, name, k) {
+/**
+ * Replaces `o[name]` by a wrapper that marks `k` before calling the original (and `kEnd`, when given,
+ * once it returned); returns what puts the original back.
+ */
+function hook(o, name, k, kEnd) {
   const f = o[name];
   o[name] = function (...a) {
     mark(k);
-    return f.apply(this, a);
+    const r = f.apply(this, a);
+    if (kEnd) mark(kEnd);
+    return r;
   };
   return () => void (o[name] = f);
 }
@@ -445,7 +450,7 @@ async function parent() {
       hook(link, "send", "c.linkSend");
     }
     const c = clients[rp];
-    const unhookPost = hook(c.qp, "postSend", "c.post");
+    const unhookPost = hook(c.qp, "postSend", "c.post", "c.postEnd");
     const rg = gws[rp].c;
     await ask(rg, { type: "relayTrace", cap: 8 * TRACE + 64 }, "relayTrace");
     const total = await asPath(rp, () => pingPong(c, 0, TRACE));
@@ -587,7 +592,8 @@ const STAGES = [
 // Through the relay gateway: the client's and the target's marks, and the relay thread's own (relay.c trace).
 const RELAY_STAGES = [
   ["c.post", "client: postSend"],
-  ["c.turnEnd", "client: the post, cq.next, the turn's microtasks, to the link's turn end"],
+  ["c.postEnd", "client: postSend itself (the verbs, the doorbell, the device)"],
+  ["c.turnEnd", "client: cq.next and the rest of the turn, to the link's turn end"],
   ["c.linkSend", "client: the port's deferred flush (the device's TX), to the link"],
   ["c.wsSend", "client: the link's BATCH, to ws.send"],
   ["r.tcpWake", "client send -> relay thread awake (write, wake-up)"],
