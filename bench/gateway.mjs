@@ -11,7 +11,7 @@ import { fork } from "node:child_process";
 import { once } from "node:events";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, datapathOf, openDevice, openTunnelDevice, udpLinkOf } from "../dist/node/index.js";
 import { inRoundOrder } from "./order-common.mjs";
-import { buildWake, runWake } from "./native/probe.mjs";
+import { WAKE_WAYS, openFloor } from "./native/probe.mjs";
 
 const SIZE = 65536;
 const DEPTH = Number(process.env.BENCH_DEPTH ?? 64);
@@ -340,22 +340,11 @@ async function parent() {
   // and the target's busy-poll windows during each path's slices (windows, hits, gated)
   const targetBusy = {};
   // and the floor in C (BENCH_FLOOR): the relay shape's round trip less the direct UDP one, per round
-  let wake;
-  const floorAdded = { block: [], spin: [] };
-  if (FLOOR && PATHS.includes("dgram")) {
-    try {
-      wake = buildWake();
-    } catch (e) {
-      console.log(`(the floor in C is left out: ${e.message.split("\n")[0]})`);
-    }
-  }
+  const floor = FLOOR && PATHS.includes("dgram") ? openFloor("relay", FLOOR_ITERS, ADDR) : undefined;
   for (let r = 0; r < ROUNDS; r++) {
-    for (const p of inRoundOrder(wake ? [...PATHS, "floor"] : PATHS, r)) {
+    for (const p of inRoundOrder(floor ? [...PATHS, "floor"] : PATHS, r)) {
       if (p === "floor") {
-        for (const how of ["block", "spin"]) {
-          const relay = runWake(wake, "relay", how, FLOOR_ITERS, ADDR);
-          floorAdded[how].push(relay.rttMedianUs - runWake(wake, "udp", how, FLOOR_ITERS, ADDR).rttMedianUs);
-        }
+        floor.round();
         continue;
       }
       const g0 = gws[p] ? (await ask(gws[p].c, { type: "stats" }, "stats")).cpu : undefined;
@@ -520,12 +509,12 @@ async function parent() {
     if (has(tp, "native")) console.log(`  ratio ${tp}/native (median): ${(med(rtt[tp]) / med(rtt.native)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.native)))}`);
     if (has(tp, "dgram")) console.log(`  ratio ${tp}/dgram  (median): ${(med(rtt[tp]) / med(rtt.dgram)).toFixed(2)}; per slice ${spread(ratios(slices(rtt[tp]), slices(rtt.dgram)))}   (issue 11's target, <= 1.5, was set against node:dgram)`);
   }
-  if (wake) {
+  if (floor) {
     const dgram = slices(rtt.dgram);
     console.log(`  the floor in C (bench/native/wake.c, pinger -TCP- relay -UDP- echo; ${FLOOR_ITERS} round trips a round), over the direct UDP round trip,`);
     console.log(`  and at each slice's node:dgram round trip the best relay/dgram a relay of this shape reaches here:`);
-    for (const how of ["block", "spin"]) {
-      console.log(`    ${how.padEnd(5)}: a relay hop adds ${spread(floorAdded[how])} us; best relay/dgram ${spread(dgram.map((d, i) => (d + floorAdded[how][i]) / d))}`);
+    for (const how of WAKE_WAYS) {
+      console.log(`    ${how.padEnd(5)}: a relay hop adds ${spread(floor.added[how])} us; best relay/dgram ${spread(dgram.map((d, i) => (d + floor.added[how][i]) / d))}`);
     }
   }
   if (has("tunnel", "relay")) console.log(`  ratio relay/tunnel (median): ${(med(rtt.relay) / med(rtt.tunnel)).toFixed(2)}; per slice ${spread(ratios(slices(rtt.relay), slices(rtt.tunnel)))}`);
@@ -565,7 +554,7 @@ async function parent() {
   if (breakdown) console.log(breakdown);
   console.log(`target: drops ${JSON.stringify(targetStats.drops)}; tunnel client: drops ${JSON.stringify(tun?.device.port.stats.drops ?? {})}, link ${JSON.stringify(tun?.link.stats ?? {})}${tuns.relay ? `; relay client: drops ${JSON.stringify(tuns.relay.device.port.stats.drops)}` : ""}`);
 
-  wake?.dispose();
+  floor?.dispose();
   for (const tn of new Set(Object.values(tuns))) tn.device.close();
   for (const p of PATHS) if (!TUNNELS.includes(p)) clients[p].d.close();
   tc.send({ type: "exit" });

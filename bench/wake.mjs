@@ -28,7 +28,7 @@
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
-import { buildWake, fmtSpread, runWake, spread } from "./native/probe.mjs";
+import { WAKE_WAYS, buildWake, fmtSpread, runWake, spread } from "./native/probe.mjs";
 
 /** The answering thread: every change of word 0 is answered by a bump of word 1; -1 ends it. */
 function answerer() {
@@ -128,7 +128,7 @@ async function main() {
     }
     for (const [shape, what] of shapes) {
       console.log(`${what}, in C, round trip, median of each round, us:`);
-      for (const w of ["block", "spin"]) {
+      for (const w of WAKE_WAYS) {
         const rtt = got[`${shape} ${w}`].rtt, direct = got[`udp ${w}`].rtt;
         const added = rtt.map((x, i) => x - direct[i]), ratio = rtt.map((x, i) => x / direct[i]);
         console.log(`  ${shape} ${w.padEnd(5)} ${fmtSpread(spread(rtt), 1)}   (p90 ${fmtSpread(spread(got[`${shape} ${w}`].p90), 1)}); over the direct UDP round trip: +${fmtSpread(spread(added), 1)} us, ratio ${fmtSpread(spread(ratio))}`);

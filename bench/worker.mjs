@@ -23,7 +23,7 @@ import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { inRoundOrder } from "./order-common.mjs";
-import { buildWake, runWake } from "./native/probe.mjs";
+import { WAKE_WAYS, openFloor } from "./native/probe.mjs";
 import { Access, Mtu, QpType, SendFlags, WcStatus, WrOpcode, connectQp, openDevice, udpPortOf, workerStatsOf, workerDebugOf, workerTraceOf, workerSessionOf, setWorkerAppSpin, TraceStage, Ring, DEFAULT_SPIN_US } from "../dist/internal/node.js";
 
 const SIZE = 65536;
@@ -650,15 +650,7 @@ async function parent() {
   // one unrecorded run per device first: a worker thread's code is cold (its own isolate) and every
   // MR and ring page untouched until its first run, which would otherwise land in round 1's idle figure
   for (const [s, p] of [[single, peerS], ...workers.map((w, i) => [w, hello.sides[1 + i]])]) await goodput(s, p, false, c.pid, true);
-  let wake;
-  const floorAdded = { block: [], spin: [] };
-  if (FLOOR) {
-    try {
-      wake = buildWake();
-    } catch (e) {
-      console.log(`(the floor in C is left out: ${e.message.split("\n")[0]})`);
-    }
-  }
+  const floor = FLOOR ? openFloor("worker", FLOOR_ITERS, A) : undefined;
   for (let round = 0; round < ROUNDS; round++) {
     // alternate which goes first, so drift in the machine's load does not favour one
     const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
@@ -678,12 +670,7 @@ async function parent() {
     if (round % 2) rttOrder.reverse();
     const medians = await rttRound(rttOrder, c, (s) => (s === single ? 0 : s === singleBp ? 1 + workers.length : 1 + workers.indexOf(s)));
     r.sRtt.push(medians.get(single));
-    if (wake) {
-      for (const how of ["block", "spin"]) {
-        const shape = runWake(wake, "worker", how, FLOOR_ITERS, A);
-        floorAdded[how].push(shape.rttMedianUs - runWake(wake, "udp", how, FLOOR_ITERS, A).rttMedianUs);
-      }
-    }
+    floor?.round();
     if (singleBp) (singleBp.rtts ??= []).push(medians.get(singleBp));
     for (const w of workers) w.rtts.push(medians.get(w));
   }
@@ -716,11 +703,11 @@ async function parent() {
   console.log(`post+poll on the application thread, 64 B WRITE, µs/op: worker ${stat(r.wCost)}; single ${stat(r.sCost)}; ratio worker/single ${stat(per(r.wCost, r.sCost))}`);
   console.log(`64 B RC SEND round trip (median of ${PINGS}), µs: worker ${stat(r.wRtt)}; single ${stat(r.sRtt)}`);
   console.log(`ratio RTT worker/single: ${stat(per(r.wRtt, r.sRtt))}   (target <= 1.2)`);
-  if (wake) {
+  if (floor) {
     console.log(`  the floor in C (bench/native/wake.c, application thread -doorbell- worker thread -UDP- echo; ${FLOOR_ITERS} round trips a round), over the direct UDP round trip,`);
     console.log(`  and at each round's single-thread round trip the best worker/single a worker of this shape reaches here:`);
-    for (const how of ["block", "spin"]) {
-      console.log(`    ${how.padEnd(5)}: the hand-offs add ${stat(floorAdded[how])} µs; best worker/single ${stat(r.sRtt.map((x, i) => (x + floorAdded[how][i]) / x))}`);
+    for (const how of WAKE_WAYS) {
+      console.log(`    ${how.padEnd(5)}: the hand-offs add ${stat(floor.added[how])} µs; best worker/single ${stat(r.sRtt.map((x, i) => (x + floor.added[how][i]) / x))}`);
     }
   }
   console.log(`per round trip, worker device (spin ${worker.spinUs} µs${worker.variant ? `, ${worker.variant}` : ""}, round 1): ${worker.wakeups[0]}`);
@@ -751,7 +738,7 @@ async function parent() {
       console.log(`    per round trip (round 1): ${w.wakeups[0]}`);
     }
   }
-  wake?.dispose();
+  floor?.dispose();
   c.send({ type: "exit" });
   singleBp?.d.close();
   single.d.close();

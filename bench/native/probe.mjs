@@ -43,6 +43,33 @@ export function runWake(wake, shape, how, count, address) {
   return JSON.parse(r.stdout.trim());
 }
 
+/** The ways wake.c waits, as the floor measures both. */
+export const WAKE_WAYS = ["block", "spin"];
+
+/**
+ * The floor under a bench's path (BENCH_FLOOR in bench/gateway.mjs and bench/worker.mjs): wake.c
+ * built once; each `round()` runs `shape` and the direct UDP ping-pong, `count` round trips each at
+ * `address`, once per way of waiting, and appends what the shape adds (µs) to `added[way]`.
+ * Undefined, with the reason printed, when wake.c cannot be built.
+ */
+export function openFloor(shape, count, address) {
+  let wake;
+  try {
+    wake = buildWake();
+  } catch (e) {
+    console.log(`(the floor in C is left out: ${e.message.split("\n")[0]})`);
+    return undefined;
+  }
+  const added = Object.fromEntries(WAKE_WAYS.map((w) => [w, []]));
+  return {
+    added,
+    round() {
+      for (const how of WAKE_WAYS) added[how].push(runWake(wake, shape, how, count, address).rttMedianUs - runWake(wake, "udp", how, count, address).rttMedianUs);
+    },
+    dispose: () => wake.dispose(),
+  };
+}
+
 /**
  * One measurement: `mode` moving `count` datagrams of `size` bytes with `window` in flight from
  * `src` to `dst` (two processes). Returns the probe's JSON line ({ gbps, lost, ... }).
