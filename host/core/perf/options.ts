@@ -3,6 +3,8 @@
 // here so the CLI and the browser playground reject the same things with the
 // same messages.
 
+import { DEFAULT_MAX_CQE } from "../verbs/device.js";
+
 export const BW_TESTS = ["send_bw", "write_bw", "read_bw", "atomic_bw"] as const;
 export const LAT_TESTS = ["send_lat", "write_lat", "read_lat"] as const;
 export const PERF_TESTS = [...BW_TESTS, ...LAT_TESTS] as const;
@@ -125,7 +127,9 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const qps = int("qps", o.qps ?? 1, 1, 4096);
   if (!bw && qps !== 1) throw new PerfOptionError(`latency tests run on one QP; qps must be 1, got ${qps}`);
   if (iterations * qps > MAX_MESSAGES) throw new PerfOptionError(`iterations × qps must be at most ${MAX_MESSAGES}, got ${iterations * qps}`);
-  if (qps * txDepth > 16384) throw new PerfOptionError(`qps × tx depth must be at most 16384 (one CQ holds every completion), got ${qps * txDepth}`);
+  // one send CQ holds every QP's completions, as perftest creates it (tx depth × qps CQEs): beyond
+  // the device's max_cqe its ibv_create_cq fails ("Couldn't create CQ"), and so would ours
+  if (qps * txDepth > DEFAULT_MAX_CQE) throw new PerfOptionError(`qps × tx depth must be at most ${DEFAULT_MAX_CQE} (one CQ holds every QP's completions; the device's max_cqe), got ${qps * txDepth}`);
   const f = o.faults ?? {};
   const faults: Required<PerfFaults> = {
     loss: fraction("loss", f.loss ?? 0),

@@ -4,7 +4,7 @@
 import type {
   AddressHandle, CompletionChannel, CompletionQueue, Device, MemoryRegion, ProtectionDomain, QueuePair, SendWr,
 } from "../verbs/index.js";
-import { Access, QpType, SendFlags, WrOpcode } from "../verbs/index.js";
+import { Access, DEFAULT_MAX_CQE, QpType, SendFlags, WrOpcode } from "../verbs/index.js";
 import { atomicOperand } from "./pattern.js";
 import { perfMrBytes, slotOffset, type PerfLayout, type ResolvedPerfOptions } from "./options.js";
 
@@ -47,11 +47,16 @@ export interface PerfShape extends PerfLayout {
   keyQp?: number;
 }
 
+/** Each QP's send and receive queue depth: the tx depth, at least 16. */
+const perfQpWr = (o: ResolvedPerfOptions): number => Math.max(o.txDepth, 16);
+/** Each CQ's depth: every QP's queue and some spare, at most the device's max_cqe. */
+const perfCqe = (o: ResolvedPerfOptions): number => Math.min(DEFAULT_MAX_CQE, o.qps * perfQpWr(o) + 64);
+
 /** Device options that hold a side's MRs, rings and QPs. */
 export function perfDeviceOptions(o: ResolvedPerfOptions): { mrArenaBytes: number; ringArenaBytes: number; maxQp: number } {
   const mrBytes = o.qps * perfMrBytes(o);
-  const wr = Math.max(o.txDepth, 16);
-  const cqe = Math.min(32767, o.qps * wr + 64);
+  const wr = perfQpWr(o);
+  const cqe = perfCqe(o);
   return {
     mrArenaBytes: Math.max(1 << 20, Math.ceil((mrBytes + o.qps * 4096 + (64 << 10)) / (1 << 20)) * (1 << 20)),
     // rings (SQ/RQ/CQ) beyond the default arena, which also holds the engines' per-QP state
@@ -64,8 +69,8 @@ export function perfDeviceOptions(o: ResolvedPerfOptions): { mrArenaBytes: numbe
 /** PD, CQs (on `channel` when given), QPs (in RESET) and MRs on a device opened with perfDeviceOptions. */
 export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: CompletionChannel): PerfSide {
   const qpType = o.connection === "UD" ? QpType.UD : o.connection === "UC" ? QpType.UC : QpType.RC;
-  const wr = Math.max(o.txDepth, 16);
-  const cqe = Math.min(32767, o.qps * wr + 64);
+  const wr = perfQpWr(o);
+  const cqe = perfCqe(o);
   const pd = device.allocPd();
   const sendCq = device.createCq(cqe, { channel });
   const recvCq = device.createCq(cqe, { channel });

@@ -79,6 +79,9 @@ export interface OpenDeviceOptions {
   udpSourcePorts?: "per-qp" | "device";
 }
 
+/** The CQEs a CQ may be created with by default (rxe's RXE_MAX_CQE): ibv_create_cq beyond it is EINVAL. */
+export const DEFAULT_MAX_CQE = 32767;
+
 const DEFAULTS = {
   maxPd: 1024,
   maxMr: 16384,
@@ -87,7 +90,7 @@ const DEFAULTS = {
   maxSrq: 256,
   maxAh: 4096,
   maxQpWr: 16384,
-  maxCqe: 32767,
+  maxCqe: DEFAULT_MAX_CQE,
   maxSge: 32,
   maxSrqWr: 16384,
   maxSrqSge: 27,

@@ -98,8 +98,13 @@ describe("options", () => {
       [{ test: "write_bw", iterations: 4_000_000, qps: 4 }, /iterations × qps must be at most 10000000/],
       [{ test: "write_bw", size: 1 << 24, txDepth: 128, qps: 4, verify: true }, /size × tx depth \(--verify keeps every message in flight apart\) × qps needs 8589934592 bytes of MR per device/],
       [{ test: "write_bw", size: 1 << 24, qps: 40 }, /size × qps needs 671088640 bytes of MR per device; the limit is 536870912/],
+      // perftest's send CQ holds tx depth × qps CQEs; past the device's max_cqe (rxe's 32767) it cannot be created
+      [{ test: "write_bw", qps: 256 }, /qps × tx depth must be at most 32767 \(one CQ holds every QP's completions; the device's max_cqe\), got 32768/],
     ];
     for (const [o, msg] of bad) expect(() => resolvePerfOptions(o as never), JSON.stringify(o)).toThrow(msg);
+    // up to max_cqe, as far as perftest goes on rxe
+    expect(resolvePerfOptions({ test: "write_bw", qps: 255 })).toMatchObject({ qps: 255, txDepth: 128 });
+    expect(resolvePerfOptions({ test: "write_bw", qps: 256, txDepth: 127 })).toMatchObject({ qps: 256, txDepth: 127 });
     expect(() => resolvePerfOptions({ test: "write_bw", mtu: 7 })).toThrow(PerfOptionError);
   });
 });
@@ -125,6 +130,11 @@ describe("runPerf on the simulated wire", () => {
       expect(r.sim).toBeNull(); // a perfect wire with no delay takes no virtual time
     });
   }
+
+  it("a send CQ past the old 16384 CQEs: 200 QPs at the default tx depth (25,600 in flight) open and run", async () => {
+    const r = await runPerf(await coreModule(), { test: "write_bw", size: 64, iterations: 3, qps: 200, mtu: 1024, verify: true });
+    expect(r).toMatchObject({ ok: true, verified: 600, lost: 0, duplicated: 0, corrupted: 0, errors: 0 });
+  });
 
   it("CMP_AND_SWAP chains verify too", async () => {
     const r = await runPerf(await coreModule(), { test: "atomic_bw", atomicType: "CMP_AND_SWAP", iterations: 50, txDepth: 4, verify: true });
