@@ -122,8 +122,11 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const mtu = o.mtu ?? DEFAULT_MTU;
   if (!(MTUS as readonly number[]).includes(mtu)) throw new PerfOptionError(`mtu must be one of ${MTUS.join(", ")}, got ${String(mtu)}`);
   if (connection === "UD" && size > mtu) throw new PerfOptionError(`UD messages must fit the MTU: size ${size} > mtu ${mtu}`);
-  const txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
+  let txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
   if (!bw && txDepth !== 1) throw new PerfOptionError(`latency tests keep one message in flight; tx depth must be 1, got ${txDepth}`);
+  // as perftest (force_dependecies): no more in flight per QP than the QP sends in all; its header
+  // then shows the smaller depth, and its CQ is that much smaller
+  txDepth = Math.min(txDepth, iterations);
   const qps = int("qps", o.qps ?? 1, 1, 4096);
   if (!bw && qps !== 1) throw new PerfOptionError(`latency tests run on one QP; qps must be 1, got ${qps}`);
   if (iterations * qps > MAX_MESSAGES) throw new PerfOptionError(`iterations × qps must be at most ${MAX_MESSAGES}, got ${iterations * qps}`);

@@ -105,6 +105,9 @@ describe("options", () => {
     // up to max_cqe, as far as perftest goes on rxe
     expect(resolvePerfOptions({ test: "write_bw", qps: 255 })).toMatchObject({ qps: 255, txDepth: 128 });
     expect(resolvePerfOptions({ test: "write_bw", qps: 256, txDepth: 127 })).toMatchObject({ qps: 256, txDepth: 127 });
+    // perftest's tx depth is at most -n (force_dependecies), and the CQ limit applies to what is left
+    expect(resolvePerfOptions({ test: "write_bw", iterations: 20 })).toMatchObject({ iterations: 20, txDepth: 20 });
+    expect(resolvePerfOptions({ test: "write_bw", iterations: 100, qps: 256 })).toMatchObject({ qps: 256, txDepth: 100 });
     expect(() => resolvePerfOptions({ test: "write_bw", mtu: 7 })).toThrow(PerfOptionError);
   });
 });
