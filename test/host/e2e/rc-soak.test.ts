@@ -2,7 +2,8 @@
 // duplication, reordering and corruption on top) two devices run a mixed
 // workload over three QP pairs — two driven from one side, one from the other —
 // on the simulated wire: SEND (zero-length, one packet, multi-packet; with
-// immediate), WRITE and WRITE_WITH_IMM, READ, CMP_SWAP and FETCH_ADD, PSNs
+// immediate), WRITE and WRITE_WITH_IMM, READ, CMP_SWAP and FETCH_ADD, ATOMIC_WRITE (every one
+// to the same 8 bytes, so a stale one run again after a later one shows) and FLUSH, PSNs
 // starting just below the 2^24 wrap, MTU 256, receives posted late on some
 // seeds (RNR NAKs), scatter/gather over two SGEs on both sides, inline data
 // (whose source is overwritten right after the post), and on every fifth seed
@@ -21,7 +22,7 @@ import { coreModule } from "../../../host/node/wasm-source.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Prng } from "../../../host/core/sim/prng.js";
-import { Access, Mtu, nameOf, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, FlushLevel, FlushType, Mtu, nameOf, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 import type { QueuePair } from "../../../host/core/verbs/qp.js";
@@ -40,10 +41,12 @@ const RECV_SLOT = 1280;
 /** bytes between the two SGEs of a split buffer (never written) */
 const SGE_GAP = 16;
 const MAX_INLINE = 64;
-const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL;
+/** the target MR's 8 bytes every ATOMIC_WRITE writes ([0, 8) and [8, 16) are the other atomics' counters) */
+const ATOMIC_WRITE_AT = 16;
 
-type Kind = "SEND" | "SEND_IMM" | "WRITE" | "WRITE_IMM" | "READ" | "CMP_SWAP" | "FETCH_ADD";
-const KINDS: Kind[] = ["SEND", "SEND_IMM", "WRITE", "WRITE_IMM", "READ", "CMP_SWAP", "FETCH_ADD"];
+type Kind = "SEND" | "SEND_IMM" | "WRITE" | "WRITE_IMM" | "READ" | "CMP_SWAP" | "FETCH_ADD" | "ATOMIC_WRITE" | "FLUSH";
+const KINDS: Kind[] = ["SEND", "SEND_IMM", "WRITE", "WRITE_IMM", "READ", "CMP_SWAP", "FETCH_ADD", "ATOMIC_WRITE", "FLUSH"];
 
 interface Op {
   kind: Kind;
@@ -57,6 +60,8 @@ interface Op {
   swap: bigint;
   /** index of the receive it consumes (SEND, SEND_IMM, WRITE_IMM) */
   recv: number;
+  /** FLUSH: the whole MR (FlushLevel.MR) rather than [remote, remote + len) */
+  wholeMr: boolean;
   /** names memory past the end of the target MR */
   bad?: boolean;
   /** the local SGEs [offset, length]: one, or two with a gap between them */
@@ -115,7 +120,7 @@ function setU64(b: Uint8Array, off: number, v: bigint): void {
 function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
   const ops: Op[] = [];
   let local = 64; // [0, 64): two atomic result slots per op live further on
-  let remote = 64; // [0, 8) FETCH_ADD counter, [8, 16) CMP_SWAP counter
+  let remote = 64; // [0, 8) FETCH_ADD counter, [8, 16) CMP_SWAP counter, [16, 24) ATOMIC_WRITE's place
   let recv = 0;
   const size = () => {
     const r = rng.below(10);
@@ -129,8 +134,16 @@ function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
     const bad = i === badAt;
     const kind = bad ? (rng.below(2) ? "WRITE" : "READ") : KINDS[rng.below(KINDS.length)]!;
     const atomic = kind === "CMP_SWAP" || kind === "FETCH_ADD";
-    const len = atomic ? 8 : bad ? 16 : size();
-    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, bad, pieces: [], inline: false, data: new Uint8Array(0) };
+    const len = atomic || kind === "ATOMIC_WRITE" ? 8 : bad ? 16 : size();
+    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, wholeMr: false, bad, pieces: [], inline: false, data: new Uint8Array(0) };
+    if (kind === "ATOMIC_WRITE" || kind === "FLUSH") {
+      // no local buffer: ATOMIC_WRITE carries its 8 bytes in the WR, FLUSH moves nothing
+      op.remote = kind === "ATOMIC_WRITE" ? ATOMIC_WRITE_AT : rng.below(MR_BYTES - len);
+      if (kind === "ATOMIC_WRITE") op.data = randomBytes(rng, 8);
+      else op.wholeMr = rng.below(4) === 0;
+      ops.push(op);
+      continue;
+    }
     if (len > 0) op.pieces = [[local, len]];
     if (!atomic && len >= 2 && rng.below(3) === 0) {
       const first = 1 + rng.below(len - 1);
@@ -175,6 +188,14 @@ function wrFor(f: Flow, i: number): SendWr {
       return { ...base, opcode: WrOpcode.ATOMIC_CMP_AND_SWP, atomic: { remoteAddr, rkey, compareAdd: op.compareAdd, swap: op.swap } };
     case "FETCH_ADD":
       return { ...base, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, atomic: { remoteAddr, rkey, compareAdd: op.compareAdd } };
+    case "ATOMIC_WRITE":
+      return { ...base, opcode: WrOpcode.ATOMIC_WRITE, atomicWrite: { remoteAddr, rkey, value: op.data } };
+    case "FLUSH": {
+      const flush = op.wholeMr
+        ? { remoteAddr: 0n, rkey, length: 0, type: FlushType.GLOBAL, level: FlushLevel.MR }
+        : { remoteAddr, rkey, length: op.len, type: FlushType.GLOBAL, level: FlushLevel.RANGE };
+      return { ...base, opcode: WrOpcode.FLUSH, flush };
+    }
   }
 }
 
@@ -186,6 +207,8 @@ const WC_OPCODE: Record<Kind, number> = {
   READ: WcOpcode.RDMA_READ,
   CMP_SWAP: WcOpcode.COMP_SWAP,
   FETCH_ADD: WcOpcode.FETCH_ADD,
+  ATOMIC_WRITE: WcOpcode.ATOMIC_WRITE,
+  FLUSH: WcOpcode.FLUSH,
 };
 
 /** An MR's bytes, viewed afresh (a view taken earlier detaches when the device's memory grows). */
@@ -238,6 +261,11 @@ function applyModel(f: Flow, i: number): void {
       if (old === op.compareAdd) setU64(m.target, 8, op.swap);
       break;
     }
+    case "ATOMIC_WRITE":
+      m.target.set(op.data, ATOMIC_WRITE_AT);
+      break;
+    case "FLUSH":
+      break;
   }
 }
 
@@ -290,7 +318,7 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
       const first = 1 + rng.below(RECV_SLOT - SGE_GAP - 1);
       return [[j * RECV_SLOT, first], [j * RECV_SLOT + first + SGE_GAP, RECV_SLOT - first - SGE_GAP]];
     });
-    for (const op of ops) if (op.kind !== "READ" && op.kind !== "CMP_SWAP" && op.kind !== "FETCH_ADD") op.data = gather(initial.local, op.pieces);
+    for (const op of ops) if (/^(SEND|WRITE)/.test(op.kind)) op.data = gather(initial.local, op.pieces);
     const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, respState: -1, recvPieces, recvs: [], sendWcs: [], recvWcs: [] };
     // plan CMP_SWAP operands against the value the counter will hold: most swap, one in four does not
     for (let i = 0; i < Math.min(badAt, ops.length); i++) {
@@ -418,7 +446,7 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
       const op = f.ops[i]!;
       if (op.kind === "WRITE" || op.kind === "WRITE_IMM") skip.target.fill(1, op.remote, op.remote + op.len);
       if (op.kind === "READ" || op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") for (const [o, l] of op.pieces) skip.local.fill(1, o, o + l);
-      if (op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") skip.target.fill(1, op.remote, op.remote + 8);
+      if (op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD" || op.kind === "ATOMIC_WRITE") skip.target.fill(1, op.remote, op.remote + 8);
     }
     // receives: in order, once each; SUCCESS (with the message's length, opcode and immediate) then WR_FLUSH_ERR
     if (f.recvWcs.length !== f.recvs.length) return fail(`${f.recvWcs.length} receive completions for ${f.recvs.length} receive WRs`);
@@ -453,8 +481,13 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
       const mask = skip[name];
       for (let i = 0; i < want.length; i++) {
         if (got[i] !== want[i] && !mask[i]) {
-          const off = (o: Op) => (name === "local" ? o.local : name === "target" ? o.remote : o.recv * RECV_SLOT);
-          const op = f.ops.findIndex((o) => off(o) <= i && i < off(o) + o.len);
+          // the op whose bytes these are: its local buffer, its remote range (the kinds that write
+          // the target) or its receive slot
+          const touches = (o: Op) =>
+            name === "local" ? o.pieces.some(([p, l]) => p <= i && i < p + l)
+            : name === "target" ? /^(WRITE|CMP|FETCH|ATOMIC)/.test(o.kind) && o.remote <= i && i < o.remote + o.len
+            : o.recv >= 0 && o.recv * RECV_SLOT <= i && i < (o.recv + 1) * RECV_SLOT;
+          const op = f.ops.findIndex(touches);
           const what = op >= 0 ? `WR ${op} (${f.ops[op]!.kind} ${f.ops[op]!.len} B)` : "no WR";
           return fail(`${name} MR byte ${i} is ${got[i]}, want ${want[i]} (${what}; first failed WR ${first < n ? first : "none"})`);
         }
