@@ -3,11 +3,14 @@
 // workload over three QP pairs — two driven from one side, one from the other —
 // on the simulated wire: SEND (zero-length, one packet, multi-packet; with
 // immediate), WRITE and WRITE_WITH_IMM, READ, CMP_SWAP and FETCH_ADD, ATOMIC_WRITE (every one
-// to the same 8 bytes, so a stale one run again after a later one shows) and FLUSH, PSNs
+// to the same 8 bytes, so a stale one run again after a later one shows) and FLUSH, each through the
+// target MR's rkey or one of two type 2 memory windows bound over it; on half the flows a
+// SEND_WITH_INV invalidates one of the windows (which then must be FREE, the other VALID), PSNs
 // starting just below the 2^24 wrap, MTU 256, receives posted late on some
 // seeds (RNR NAKs), scatter/gather over two SGEs on both sides, inline data
 // (whose source is overwritten right after the post), and on every fifth seed
-// one WR that names memory past the end of its target MR (REM_ACCESS_ERR).
+// one WR that names memory past the end of its target MR or, after the invalidation, uses the
+// invalidated window's rkey (REM_ACCESS_ERR).
 // Every posted WR, send or receive, must complete exactly once, in order, with
 // SUCCESS or the status the spec gives: REM_ACCESS_ERR for the bad WR (or
 // RETRY_EXC_ERR when its NAK is lost and the responder, now in ERR, stays
@@ -22,12 +25,14 @@ import { coreModule } from "../../../host/node/wasm-source.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Prng } from "../../../host/core/sim/prng.js";
-import { Access, FlushLevel, FlushType, Mtu, nameOf, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import { Access, FlushLevel, FlushType, Mtu, MwType, nameOf, QpState, QpType, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
 import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 import type { QueuePair } from "../../../host/core/verbs/qp.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 import type { SendWr } from "../../../host/core/verbs/post.js";
+import { incRkey, type MemoryWindow } from "../../../host/core/verbs/mw.js";
+import { MwState } from "../../../host/core/verbs/abi.js";
 
 // SOAK_SEEDS (count), SOAK_SEED (just that one) and SOAK_LOSS narrow a run when hunting a
 // failure (the full soak is 200 × 5); every run reseeds the wire, so a seed replays alone.
@@ -42,10 +47,16 @@ const RECV_SLOT = 1280;
 const SGE_GAP = 16;
 const MAX_INLINE = 64;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL;
+/** the MRs' access: ACCESS, and windows may be bound over them */
+const MR_ACCESS = ACCESS | Access.MW_BIND;
+/** what the two windows over each target MR grant */
+const MW_ACCESS = Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL;
 /** the target MR's 8 bytes every ATOMIC_WRITE writes ([0, 8) and [8, 16) are the other atomics' counters) */
 const ATOMIC_WRITE_AT = 16;
 
-type Kind = "SEND" | "SEND_IMM" | "WRITE" | "WRITE_IMM" | "READ" | "CMP_SWAP" | "FETCH_ADD" | "ATOMIC_WRITE" | "FLUSH";
+type Kind = "SEND" | "SEND_IMM" | "SEND_INV" | "WRITE" | "WRITE_IMM" | "READ" | "CMP_SWAP" | "FETCH_ADD" | "ATOMIC_WRITE" | "FLUSH";
+/** whose rkey a remote op names: the target MR's, the window that stays, or the one a SEND_WITH_INV invalidates */
+type Key = "mr" | "keep" | "inv";
 const KINDS: Kind[] = ["SEND", "SEND_IMM", "WRITE", "WRITE_IMM", "READ", "CMP_SWAP", "FETCH_ADD", "ATOMIC_WRITE", "FLUSH"];
 
 interface Op {
@@ -60,6 +71,8 @@ interface Op {
   swap: bigint;
   /** index of the receive it consumes (SEND, SEND_IMM, WRITE_IMM) */
   recv: number;
+  /** the rkey it names (kinds with a remote address) */
+  key: Key;
   /** FLUSH: the whole MR (FlushLevel.MR) rather than [remote, remote + len) */
   wholeMr: boolean;
   /** names memory past the end of the target MR */
@@ -92,6 +105,11 @@ interface Flow {
   ops: Op[];
   /** index of the bad WR, or ops.length */
   badAt: number;
+  /** index of the SEND_WITH_INV, or -1 */
+  invAt: number;
+  /** the two windows over the target MR, and their states once the run settled */
+  mws: Record<"keep" | "inv", MemoryWindow>;
+  mwStates: Record<"keep" | "inv", number>;
   /** the responder QP's state once the run settled (before the teardown moves it to ERR) */
   respState: number;
   /** the SGEs [offset, length] of each receive WR: two per slot, with a gap */
@@ -117,7 +135,7 @@ function setU64(b: Uint8Array, off: number, v: bigint): void {
   new DataView(b.buffer, b.byteOffset + off, 8).setBigUint64(0, BigInt.asUintN(64, v), true);
 }
 
-function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
+function planOps(rng: Prng, badAt: number, invAt: number): { ops: Op[]; recvCount: number } {
   const ops: Op[] = [];
   let local = 64; // [0, 64): two atomic result slots per op live further on
   let remote = 64; // [0, 8) FETCH_ADD counter, [8, 16) CMP_SWAP counter, [16, 24) ATOMIC_WRITE's place
@@ -132,10 +150,16 @@ function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
   const gap = () => 8 + 8 * rng.below(3);
   for (let i = 0; i < OPS_PER_QP; i++) {
     const bad = i === badAt;
-    const kind = bad ? (rng.below(2) ? "WRITE" : "READ") : KINDS[rng.below(KINDS.length)]!;
+    const kind = bad ? (rng.below(2) ? "WRITE" : "READ") : i === invAt ? "SEND_INV" : KINDS[rng.below(KINDS.length)]!;
     const atomic = kind === "CMP_SWAP" || kind === "FETCH_ADD";
     const len = atomic || kind === "ATOMIC_WRITE" ? 8 : bad ? 16 : size();
-    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, wholeMr: false, bad, pieces: [], inline: false, data: new Uint8Array(0) };
+    // the window to be invalidated serves ops before its SEND_WITH_INV only; not READ or FLUSH
+    // where it is invalidated: a replayed READ (its response lost) checks its rkey again, as rxe's
+    // (rxe_recheck_mr), and would then fail although it ran
+    const r = rng.below(4);
+    const invOk = invAt < 0 || (i < invAt && kind !== "READ" && kind !== "FLUSH");
+    const key: Key = r < 2 ? "mr" : r === 2 || !invOk ? "keep" : "inv";
+    const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, key, wholeMr: false, bad, pieces: [], inline: false, data: new Uint8Array(0) };
     if (kind === "ATOMIC_WRITE" || kind === "FLUSH") {
       // no local buffer: ATOMIC_WRITE carries its 8 bytes in the WR, FLUSH moves nothing
       op.remote = kind === "ATOMIC_WRITE" ? ATOMIC_WRITE_AT : rng.below(MR_BYTES - len);
@@ -152,7 +176,10 @@ function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
     op.inline = !bad && len > 0 && len <= MAX_INLINE && kind !== "READ" && !atomic && rng.below(2) === 0;
     local += ((len + SGE_GAP + 7) & ~7) + gap();
     if (bad) {
-      op.remote = MR_BYTES - 8; // 8 bytes in, 8 past the end: a bounds violation at the responder
+      if (invAt >= 0 && invAt < i) {
+        op.key = "inv"; // in bounds, through the window invalidated before it
+        op.remote = 64;
+      } else op.remote = MR_BYTES - 8; // 8 bytes in, 8 past the end: a bounds violation at the responder
       ops.push(op);
       continue;
     }
@@ -161,7 +188,7 @@ function planOps(rng: Prng, badAt: number): { ops: Op[]; recvCount: number } {
       remote += ((len + 7) & ~7) + gap();
     } else if (atomic) op.remote = kind === "FETCH_ADD" ? 0 : 8;
     if (kind === "FETCH_ADD") op.compareAdd = (BigInt(rng.u32()) << 32n) | BigInt(rng.u32());
-    if (kind === "SEND" || kind === "SEND_IMM" || kind === "WRITE_IMM") op.recv = recv++;
+    if (kind === "SEND" || kind === "SEND_IMM" || kind === "SEND_INV" || kind === "WRITE_IMM") op.recv = recv++;
     ops.push(op);
   }
   return { ops, recvCount: recv };
@@ -171,13 +198,15 @@ function wrFor(f: Flow, i: number): SendWr {
   const op = f.ops[i]!;
   const sg = op.pieces.map(([o, l]) => f.local.sge(o, l));
   const remoteAddr = f.target.addr + BigInt(op.remote);
-  const rkey = f.target.rkey;
+  const rkey = op.key === "mr" ? f.target.rkey : f.mws[op.key].rkey;
   const base = { wrId: BigInt(i), sendFlags: SendFlags.SIGNALED | (op.inline ? SendFlags.INLINE : 0), sgList: sg };
   switch (op.kind) {
     case "SEND":
       return { ...base, opcode: WrOpcode.SEND };
     case "SEND_IMM":
       return { ...base, opcode: WrOpcode.SEND_WITH_IMM, immData: op.imm };
+    case "SEND_INV":
+      return { ...base, opcode: WrOpcode.SEND_WITH_INV, invalidateRkey: f.mws.inv.rkey };
     case "WRITE":
       return { ...base, opcode: WrOpcode.RDMA_WRITE, rdma: { remoteAddr, rkey } };
     case "WRITE_IMM":
@@ -202,6 +231,7 @@ function wrFor(f: Flow, i: number): SendWr {
 const WC_OPCODE: Record<Kind, number> = {
   SEND: WcOpcode.SEND,
   SEND_IMM: WcOpcode.SEND,
+  SEND_INV: WcOpcode.SEND,
   WRITE: WcOpcode.RDMA_WRITE,
   WRITE_IMM: WcOpcode.RDMA_WRITE,
   READ: WcOpcode.RDMA_READ,
@@ -240,6 +270,7 @@ function applyModel(f: Flow, i: number): void {
   switch (op.kind) {
     case "SEND":
     case "SEND_IMM":
+    case "SEND_INV":
       scatter(m.recv, f.recvPieces[op.recv]!, op.data);
       break;
     case "WRITE":
@@ -304,12 +335,15 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   const badFlow = seed % 5 === 0 ? (seed / 5) % FLOWS : -1;
   for (const [k, [req, resp]] of ([[a, b], [b, a], [a, b]] as const).entries()) {
     const badAt = k === badFlow ? rng.below(OPS_PER_QP) : OPS_PER_QP;
-    const { ops, recvCount } = planOps(rng, badAt);
+    let invAt = rng.below(2) ? rng.below(OPS_PER_QP) : -1;
+    if (invAt === badAt) invAt = -1;
+    const { ops, recvCount } = planOps(rng, badAt, invAt);
     const cap = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 2, maxRecvSge: 2, maxInlineData: MAX_INLINE };
     const rq = pds.get(req)!.createQp({ qpType: QpType.RC, sendCq: req.cq, recvCq: req.rcq, cap });
     const sq = pds.get(resp)!.createQp({ qpType: QpType.RC, sendCq: resp.cq, recvCq: resp.rcq, cap });
     const local = pds.get(req)!.regMr(MR_BYTES, ACCESS);
-    const target = pds.get(resp)!.regMr(MR_BYTES, ACCESS);
+    const target = pds.get(resp)!.regMr(MR_BYTES, MR_ACCESS);
+    const mws = { keep: pds.get(resp)!.allocMw(MwType.TYPE_2), inv: pds.get(resp)!.allocMw(MwType.TYPE_2) };
     const recv = pds.get(resp)!.regMr(RECV_SLOT * Math.max(1, recvCount), ACCESS);
     for (const mr of [local, target, recv]) mr.bytes.set(randomBytes(rng, mr.length));
     const initial = { local: local.bytes.slice(), target: target.bytes.slice(), recv: recv.bytes.slice() };
@@ -319,7 +353,7 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
       return [[j * RECV_SLOT, first], [j * RECV_SLOT + first + SGE_GAP, RECV_SLOT - first - SGE_GAP]];
     });
     for (const op of ops) if (/^(SEND|WRITE)/.test(op.kind)) op.data = gather(initial.local, op.pieces);
-    const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, respState: -1, recvPieces, recvs: [], sendWcs: [], recvWcs: [] };
+    const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, invAt, mws, mwStates: { keep: -1, inv: -1 }, respState: -1, recvPieces, recvs: [], sendWcs: [], recvWcs: [] };
     // plan CMP_SWAP operands against the value the counter will hold: most swap, one in four does not
     for (let i = 0; i < Math.min(badAt, ops.length); i++) {
       const op = ops[i]!;
@@ -341,6 +375,18 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
     connectQp(f.rq, { qpNum: f.sq.qpNum, psn: psn(2 * k + 1), gid: gid(f.resp) }, { ...attrs, sqPsn: psn(2 * k) });
     connectQp(f.sq, { qpNum: f.rq.qpNum, psn: psn(2 * k), gid: gid(f.req) }, { ...attrs, sqPsn: psn(2 * k + 1) });
   });
+  // the windows: type 2, bound over the whole target MR through the responder QP (local work, no packet)
+  for (const f of flows) {
+    for (const mw of [f.mws.keep, f.mws.inv]) {
+      const bindInfo = { mr: f.target, addr: f.target.addr, length: MR_BYTES, mwAccessFlags: MW_ACCESS };
+      f.sq.postSend({ wrId: 1000n, opcode: WrOpcode.BIND_MW, sendFlags: SendFlags.SIGNALED, bindMw: { mw, rkey: incRkey(mw.rkey), bindInfo } });
+    }
+  }
+  const binds: WorkCompletion[] = [];
+  net.runUntil(() => (binds.push(...a.cq.poll(16), ...b.cq.poll(16)), binds.length >= 2 * FLOWS), t0 + 1000);
+  if (binds.length !== 2 * FLOWS || binds.some((w) => w.status !== WcStatus.SUCCESS || w.opcode !== WcOpcode.BIND_MW)) {
+    throw new Error(`seed ${seed}: binding the windows gave ${JSON.stringify(binds.map((w) => [w.status, w.opcode]))}`);
+  }
   const postRecvs = (f: Flow) =>
     f.recvs.length && f.sq.postRecv(f.recvs.map((r, j) => ({ wrId: BigInt(j), sgList: f.recvPieces[j]!.map(([o, l]) => f.recv.sge(o, l)) })));
   // receives: at once, except on every fourth seed one flow posts them 300 µs late (RNR NAKs meanwhile)
@@ -377,6 +423,7 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   // flush what no message consumed: every receive WR completes too
   for (const f of flows) {
     f.respState = f.sq.state;
+    f.mwStates = { keep: f.mws.keep.query().state, inv: f.mws.inv.query().state };
     f.sq.modify({ qpState: QpState.ERR });
   }
   net.run(net.now + 1000, 100_000);
@@ -387,6 +434,8 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   for (const f of flows) {
     f.rq.destroy();
     f.sq.destroy();
+    f.mws.keep.destroy();
+    f.mws.inv.destroy();
     for (const mr of [f.local, f.target, f.recv]) mr.destroy();
   }
   for (const s of [a, b]) {
@@ -422,7 +471,7 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
         continue;
       }
       if (wc.status === WcStatus.SUCCESS) {
-        if (op.bad) return fail(`WR ${i} past the end of the target MR completed SUCCESS`);
+        if (op.bad) return fail(`WR ${i} ${op.key === "inv" ? "through the invalidated window" : "past the end of the target MR"} completed SUCCESS`);
         if (wc.opcode !== WC_OPCODE[op.kind]) return fail(`WR ${i} (${op.kind}) has WC opcode ${wc.opcode}`);
         continue;
       }
@@ -464,15 +513,26 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
       }
       if (flushed || wc.status !== WcStatus.SUCCESS) return fail(`receive ${j} (${op.kind}) completed ${nameOf(WcStatus, wc.status)}${flushed ? " after a flushed one" : ""}`);
       if (i >= end) return fail(`receive ${j} completed for WR ${i}, which never executed`);
-      const imm = op.kind !== "SEND";
-      const want = { byteLen: op.len, opcode: op.kind === "WRITE_IMM" ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV, imm, immData: imm ? op.imm : 0 };
-      const got = { byteLen: wc.byteLen, opcode: wc.opcode, imm: Boolean(wc.wcFlags & WcFlags.WITH_IMM), immData: imm ? wc.immData : 0 };
+      const imm = op.kind === "SEND_IMM" || op.kind === "WRITE_IMM";
+      const inv = op.kind === "SEND_INV";
+      const want = { byteLen: op.len, opcode: op.kind === "WRITE_IMM" ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV, imm, immData: imm ? op.imm : 0, inv, invalidatedRkey: inv ? f.mws.inv.rkey : 0 };
+      const got = {
+        byteLen: wc.byteLen, opcode: wc.opcode, imm: Boolean(wc.wcFlags & WcFlags.WITH_IMM), immData: imm ? wc.immData : 0,
+        inv: Boolean(wc.wcFlags & WcFlags.WITH_INV), invalidatedRkey: inv ? wc.invalidatedRkey : 0,
+      };
       if (JSON.stringify(got, big) !== JSON.stringify(want, big)) return fail(`receive ${j} (${op.kind} ${op.len} B): got ${JSON.stringify(got, big)}, want ${JSON.stringify(want, big)}`);
       if (i >= first) {
         // it ran although its WR failed or was flushed: its bytes arrived
         if (op.kind !== "WRITE_IMM") scatter(model.recv, f.recvPieces[j]!, op.data);
         else skip.target.fill(0, op.remote, op.remote + op.len), model.target.set(op.data, op.remote);
       }
+    }
+    // the windows: the one a SEND_WITH_INV named is FREE once that SEND ran (its receive completed),
+    // VALID otherwise; the other stays VALID
+    const invRan = f.recvWcs.some((wc, j) => f.recvs[j]!.op === f.invAt && wc.status === WcStatus.SUCCESS);
+    const wantStates = { keep: MwState.VALID, inv: invRan ? MwState.FREE : MwState.VALID };
+    if (f.mwStates.keep !== wantStates.keep || f.mwStates.inv !== wantStates.inv) {
+      return fail(`window states ${JSON.stringify(f.mwStates)}, want ${JSON.stringify(wantStates)} (SEND_WITH_INV at ${f.invAt})`);
     }
     // every byte of the three MRs
     for (const name of ["local", "target", "recv"] as const) {
