@@ -10,7 +10,10 @@
 // seeds (RNR NAKs), scatter/gather over two SGEs on both sides, inline data
 // (whose source is overwritten right after the post), and on every fifth seed
 // one WR that names memory past the end of its target MR or, after the invalidation, uses the
-// invalidated window's rkey (REM_ACCESS_ERR).
+// invalidated window's rkey (REM_ACCESS_ERR). On every third seed a responder QP takes its
+// receives from an SRQ, with its limit armed at half of them: the SRQ must keep, untouched, exactly
+// the receives no message consumed, and raise SRQ_LIMIT_REACHED once if and only if consumption
+// crossed the limit.
 // Every posted WR, send or receive, must complete exactly once, in order, with
 // SUCCESS or the status the spec gives: REM_ACCESS_ERR for the bad WR (or
 // RETRY_EXC_ERR when its NAK is lost and the responder, now in ERR, stays
@@ -31,6 +34,8 @@ import type { MemoryRegion } from "../../../host/core/verbs/mr.js";
 import type { QueuePair } from "../../../host/core/verbs/qp.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 import type { SendWr } from "../../../host/core/verbs/post.js";
+import type { SharedReceiveQueue } from "../../../host/core/verbs/srq.js";
+import type { AsyncEvent } from "../../../host/core/verbs/index.js";
 import { incRkey, type MemoryWindow } from "../../../host/core/verbs/mw.js";
 import { MwState } from "../../../host/core/verbs/abi.js";
 
@@ -110,6 +115,12 @@ interface Flow {
   /** the two windows over the target MR, and their states once the run settled */
   mws: Record<"keep" | "inv", MemoryWindow>;
   mwStates: Record<"keep" | "inv", number>;
+  /** the responder QP's receives come from this SRQ (armed at srqLimit once posted) */
+  srq?: SharedReceiveQueue;
+  srqLimit: number;
+  /** receives still in the SRQ once the run settled, and the SRQ_LIMIT_REACHED events it raised */
+  srqLeft: number;
+  srqEvents: number;
   /** the responder QP's state once the run settled (before the teardown moves it to ERR) */
   respState: number;
   /** the SGEs [offset, length] of each receive WR: two per slot, with a gap */
@@ -340,7 +351,8 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
     const { ops, recvCount } = planOps(rng, badAt, invAt);
     const cap = { maxSendWr: 16, maxRecvWr: 16, maxSendSge: 2, maxRecvSge: 2, maxInlineData: MAX_INLINE };
     const rq = pds.get(req)!.createQp({ qpType: QpType.RC, sendCq: req.cq, recvCq: req.rcq, cap });
-    const sq = pds.get(resp)!.createQp({ qpType: QpType.RC, sendCq: resp.cq, recvCq: resp.rcq, cap });
+    const srq = seed % 3 === 0 && k === (seed / 3) % FLOWS ? pds.get(resp)!.createSrq({ attr: { maxWr: 16, maxSge: 2 } }) : undefined;
+    const sq = pds.get(resp)!.createQp({ qpType: QpType.RC, sendCq: resp.cq, recvCq: resp.rcq, cap, srq });
     const local = pds.get(req)!.regMr(MR_BYTES, ACCESS);
     const target = pds.get(resp)!.regMr(MR_BYTES, MR_ACCESS);
     const mws = { keep: pds.get(resp)!.allocMw(MwType.TYPE_2), inv: pds.get(resp)!.allocMw(MwType.TYPE_2) };
@@ -353,7 +365,7 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
       return [[j * RECV_SLOT, first], [j * RECV_SLOT + first + SGE_GAP, RECV_SLOT - first - SGE_GAP]];
     });
     for (const op of ops) if (/^(SEND|WRITE)/.test(op.kind)) op.data = gather(initial.local, op.pieces);
-    const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, invAt, mws, mwStates: { keep: -1, inv: -1 }, respState: -1, recvPieces, recvs: [], sendWcs: [], recvWcs: [] };
+    const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, invAt, mws, mwStates: { keep: -1, inv: -1 }, srq, srqLimit: recvCount >> 1, srqLeft: 0, srqEvents: 0, respState: -1, recvPieces, recvs: [], sendWcs: [], recvWcs: [] };
     // plan CMP_SWAP operands against the value the counter will hold: most swap, one in four does not
     for (let i = 0; i < Math.min(badAt, ops.length); i++) {
       const op = ops[i]!;
@@ -387,8 +399,18 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   if (binds.length !== 2 * FLOWS || binds.some((w) => w.status !== WcStatus.SUCCESS || w.opcode !== WcOpcode.BIND_MW)) {
     throw new Error(`seed ${seed}: binding the windows gave ${JSON.stringify(binds.map((w) => [w.status, w.opcode]))}`);
   }
-  const postRecvs = (f: Flow) =>
-    f.recvs.length && f.sq.postRecv(f.recvs.map((r, j) => ({ wrId: BigInt(j), sgList: f.recvPieces[j]!.map(([o, l]) => f.recv.sge(o, l)) })));
+  const postRecvs = (f: Flow) => {
+    if (!f.recvs.length) return;
+    const wrs = f.recvs.map((r, j) => ({ wrId: BigInt(j), sgList: f.recvPieces[j]!.map(([o, l]) => f.recv.sge(o, l)) }));
+    if (!f.srq) return f.sq.postRecv(wrs);
+    f.srq.postRecv(wrs);
+    if (f.srqLimit) f.srq.modify({ srqLimit: f.srqLimit });
+  };
+  const onEvent = (e: AsyncEvent) => {
+    const f = flows.find((x) => x.srq && x.srq === e.srq);
+    if (f && e.eventName === "SRQ_LIMIT_REACHED") f.srqEvents++;
+  };
+  for (const s of [a, b]) s.dev.on("event", onEvent);
   // receives: at once, except on every fourth seed one flow posts them 300 µs late (RNR NAKs meanwhile)
   const late = seed % 4 === 0 ? 1 : -1;
   flows.forEach((f, k) => (k === late ? net.wire.clock.schedule(t0 + 300, () => postRecvs(f)) : postRecvs(f)));
@@ -424,16 +446,20 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
   for (const f of flows) {
     f.respState = f.sq.state;
     f.mwStates = { keep: f.mws.keep.query().state, inv: f.mws.inv.query().state };
+    f.srqLeft = f.srq?.depth ?? 0;
     f.sq.modify({ qpState: QpState.ERR });
   }
   net.run(net.now + 1000, 100_000);
   pollSides();
+  await new Promise((r) => setImmediate(r)); // events reach their listeners
+  for (const s of [a, b]) s.dev.off("event", onEvent);
   let outcome = check(flows, net, seed, loss, finished);
   if (!outcome.problem && busy) outcome = { ...outcome, problem: `seed ${seed} loss ${loss}: still busy 200 ms after the last completion` };
   net.run(Infinity, 1_000_000);
   for (const f of flows) {
     f.rq.destroy();
     f.sq.destroy();
+    f.srq?.destroy();
     f.mws.keep.destroy();
     f.mws.inv.destroy();
     for (const mr of [f.local, f.target, f.recv]) mr.destroy();
@@ -498,9 +524,16 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
       if (op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD" || op.kind === "ATOMIC_WRITE") skip.target.fill(1, op.remote, op.remote + 8);
     }
     // receives: in order, once each; SUCCESS (with the message's length, opcode and immediate) then WR_FLUSH_ERR
-    if (f.recvWcs.length !== f.recvs.length) return fail(`${f.recvWcs.length} receive completions for ${f.recvs.length} receive WRs`);
+    // (an SRQ keeps what no message took: those complete not at all, and nothing may be written to them)
+    if (f.recvWcs.length + f.srqLeft !== f.recvs.length) {
+      return fail(`${f.recvWcs.length} receive completions${f.srq ? ` and ${f.srqLeft} left in the SRQ` : ""} for ${f.recvs.length} receive WRs`);
+    }
+    if (f.srq) {
+      const want = f.srqLimit > 0 && f.srqLeft < f.srqLimit ? 1 : 0;
+      if (f.srqEvents !== want) return fail(`SRQ_LIMIT_REACHED raised ${f.srqEvents} times, want ${want} (limit ${f.srqLimit}, ${f.srqLeft} of ${f.recvs.length} left)`);
+    }
     let flushed = false;
-    for (let j = 0; j < f.recvs.length; j++) {
+    for (let j = 0; j < f.recvWcs.length; j++) {
       const wc = f.recvWcs[j]!;
       const i = f.recvs[j]!.op;
       const op = f.ops[i]!;
