@@ -71,6 +71,8 @@ export function isBwTest(t: PerfTest): boolean {
 export const MAX_SIZE = 1 << 24;
 /** Messages per run (every completion time is kept for the peak figure). */
 export const MAX_MESSAGES = 10_000_000;
+/** Most work requests in flight per QP (perftest's MAX_TX; the device's max_qp_wr is 16384). */
+export const MAX_TX_DEPTH = 15000;
 /** Largest inline message (the device's default maxInlineData). */
 export const MAX_INLINE = 512;
 /** Bytes of MR memory per device the local mode may use. */
@@ -122,7 +124,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const mtu = o.mtu ?? DEFAULT_MTU;
   if (!(MTUS as readonly number[]).includes(mtu)) throw new PerfOptionError(`mtu must be one of ${MTUS.join(", ")}, got ${String(mtu)}`);
   if (connection === "UD" && size > mtu) throw new PerfOptionError(`UD messages must fit the MTU: size ${size} > mtu ${mtu}`);
-  let txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, 8192);
+  let txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, MAX_TX_DEPTH);
   if (!bw && txDepth !== 1) throw new PerfOptionError(`latency tests keep one message in flight; tx depth must be 1, got ${txDepth}`);
   // as perftest (force_dependecies): no more in flight per QP than the QP sends in all; its header
   // then shows the smaller depth, and its CQ is that much smaller

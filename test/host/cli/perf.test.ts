@@ -99,6 +99,8 @@ describe("options", () => {
       [{ test: "write_bw", size: 1 << 24, txDepth: 128, qps: 4, verify: true }, /size × tx depth \(--verify keeps every message in flight apart\) × qps needs 8589934592 bytes of MR per device/],
       [{ test: "write_bw", size: 1 << 24, qps: 40 }, /size × qps needs 671088640 bytes of MR per device; the limit is 536870912/],
       // perftest's send CQ holds tx depth × qps CQEs; past the device's max_cqe (rxe's 32767) it cannot be created
+      // perftest's MAX_TX
+      [{ test: "write_bw", txDepth: 15001 }, /tx depth must be from 1 to 15000, got 15001/],
       [{ test: "write_bw", qps: 256 }, /qps × tx depth must be at most 32767 \(one CQ holds every QP's completions; the device's max_cqe\), got 32768/],
     ];
     for (const [o, msg] of bad) expect(() => resolvePerfOptions(o as never), JSON.stringify(o)).toThrow(msg);
@@ -137,6 +139,11 @@ describe("runPerf on the simulated wire", () => {
   it("a send CQ past the old 16384 CQEs: 200 QPs at the default tx depth (25,600 in flight) open and run", async () => {
     const r = await runPerf(await coreModule(), { test: "write_bw", size: 64, iterations: 3, qps: 200, mtu: 1024, verify: true });
     expect(r).toMatchObject({ ok: true, verified: 600, lost: 0, duplicated: 0, corrupted: 0, errors: 0 });
+  });
+
+  it("perftest's deepest send queue: 15000 WRs in flight on one QP (the device's max_qp_wr is 16384)", async () => {
+    const r = await runPerf(await coreModule(), { test: "write_bw", size: 8, iterations: 15000, txDepth: 15000, mtu: 1024, verify: true });
+    expect(r).toMatchObject({ ok: true, verified: 15000, tx_depth: 15000 });
   });
 
   it("CMP_AND_SWAP chains verify too", async () => {
