@@ -164,11 +164,12 @@ function planOps(rng: Prng, badAt: number, invAt: number): { ops: Op[]; recvCoun
     const kind = bad ? (rng.below(2) ? "WRITE" : "READ") : i === invAt ? "SEND_INV" : KINDS[rng.below(KINDS.length)]!;
     const atomic = kind === "CMP_SWAP" || kind === "FETCH_ADD";
     const len = atomic || kind === "ATOMIC_WRITE" ? 8 : bad ? 16 : size();
-    // the window to be invalidated serves ops before its SEND_WITH_INV only; not READ or FLUSH
-    // where it is invalidated: a replayed READ (its response lost) checks its rkey again, as rxe's
-    // (rxe_recheck_mr), and would then fail although it ran
+    // the window to be invalidated serves ops before its SEND_WITH_INV only, and no READ where it is
+    // invalidated: a READ run again (its response lost) checks its rkey again, as rxe's replay does
+    // (rxe_recheck_mr), and would then fail although it ran; a repeated atomic, ATOMIC_WRITE or FLUSH
+    // is answered from its saved result
     const r = rng.below(4);
-    const invOk = invAt < 0 || (i < invAt && kind !== "READ" && kind !== "FLUSH");
+    const invOk = invAt < 0 || (i < invAt && kind !== "READ");
     const key: Key = r < 2 ? "mr" : r === 2 || !invOk ? "keep" : "inv";
     const op: Op = { kind, len, local, remote: 0, imm: rng.u32(), compareAdd: 0n, swap: 0n, recv: -1, key, wholeMr: false, bad, pieces: [], inline: false, data: new Uint8Array(0) };
     if (kind === "ATOMIC_WRITE" || kind === "FLUSH") {
