@@ -299,7 +299,9 @@ describe("gateway relayBusyPollUs (the native relay thread's answer poll)", () =
     expect(session(sx!).busyPollGated).toBe(w.busyPollGated);
     expect(session(sy!)).toMatchObject({ busyPollGated: 0 });
     expect(session(sy!).busyPolls).toBeGreaterThanOrEqual(19); // the conversation's first SEND went through JS
-    expect(session(sy!).busyPollHits).toBeGreaterThanOrEqual(10);
+    // its windows see their answers: after a look in vain (hits) or at the first look (ready: an echo quick
+    // enough to be there before the relay looked); which of the two depends on the machine's speed
+    expect(session(sy!).busyPollHits + session(sy!).busyPollReady).toBeGreaterThanOrEqual(12);
     // and y's hits do not open x's gate again (they did with one gate): at most one probe in 8 WRITEs
     await writesAnsweredByAcks(x.a, x.b, 8);
     const z = gw.relayStats()!;
@@ -415,7 +417,8 @@ describe("gateway relayRequestPollUs (the native relay thread's request poll)", 
     const e = session(sy!);
     expect(e.requestPollGated).toBe(0);
     expect(e.requestPolls).toBeGreaterThanOrEqual(19);
-    expect(e.requestPollHits).toBeGreaterThanOrEqual(10);
+    // its windows see its requests, after a look in vain (hits) or at the first look (ready), as the machine's speed has it
+    expect(e.requestPollHits + e.requestPollReady).toBeGreaterThanOrEqual(12);
     expect(session(sx!).requestPollGated).toBe(w.requestPollGated);
     // the answer poll is off: none of its windows
     expect(gw.relayStats()!.busyPolls).toBe(0);
