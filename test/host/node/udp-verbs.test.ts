@@ -1,15 +1,17 @@
 // Every RC operation over real UDP sockets, on both of the Node host's paths (the native datapath
-// and node:dgram) and both families: the simulated wire proves the transport, this proves that
+// and node:dgram) and both families, in a worker and through the tunnel: the simulated wire proves the transport, this proves that
 // what the sockets carry (GSO sends and GRO receives of multi-packet messages and READ responses,
 // the IPv4 ID the ICRC follows) changes none of it. At MTU 1024, from A to B: a SEND with
 // immediate of 5000 bytes into B's SRQ, WRITE, WRITE with immediate (an SRQ receive), a READ of
 // 40,000 bytes, CMP_SWAP, FETCH_ADD, ATOMIC_WRITE, a range FLUSH, a WRITE through a type 2 memory
 // window B bound, a SEND_WITH_INV that invalidates it, and a WRITE through the invalidated key
 // (REM_ACCESS_ERR). Every completion, every byte on both sides, the window's state and the
-// capture's ICRCs are checked; the same again with both devices in workers, the application
-// thread posting and polling through the shared rings.
+// capture's ICRCs are checked; the same again with both devices in workers (the application
+// thread posting and polling through the shared rings), and with A behind a WebSocket tunnel
+// through the gateway, its JS bridge and its native relay, to B on UDP.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, udpLinkOf, type NodeDeviceOptions } from "../../../host/node/index.js";
+import { openDevice, openTunnelDevice, udpLinkOf, type NodeDeviceOptions } from "../../../host/node/index.js";
+import { Gateway } from "../../../host/gateway/index.js";
 import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
 import { PcapRecorder, icrcMatches } from "../../../host/core/capture/recorder.js";
@@ -24,12 +26,43 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import type { WorkCompletion } from "../../../host/core/verbs/cq.js";
 import type { SendWr } from "../../../host/core/verbs/post.js";
 
-/** the device on this thread on each path, and in a worker (issue 17: the same verbs from the application thread) */
-const HOSTS = datapathAddon() ? (["native", "dgram", "worker"] as const) : (["dgram", "worker"] as const);
-const opened: Device[] = [];
-afterEach(() => {
-  while (opened.length) opened.pop()!.close();
+/**
+ * Where A runs: a device on this thread on each path, in a worker (issue 17: the same verbs from
+ * the application thread), or behind a WebSocket tunnel through the gateway (its JS bridge or its
+ * native relay) to UDP; B is a Node UDP device on this thread.
+ */
+const HOSTS = datapathAddon()
+  ? (["native", "dgram", "worker", "tunnel-js", "tunnel-relay"] as const)
+  : (["dgram", "worker", "tunnel-js"] as const);
+type Host = (typeof HOSTS)[number];
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
 });
+const GW = "127.0.23.10";
+const TOKEN = "udp-verbs";
+
+/** A and B as `host` has them, each with the UDP port the other's QP sends to. */
+async function openPair(host: Host, a1: string, a2: string, devOpts: NodeDeviceOptions): Promise<{ a: Device; b: Device; aPort: number; bPort: number }> {
+  const portOf = (d: Device) => (d.limits as { port: number }).port;
+  const open = async (address: string, o: NodeDeviceOptions) => {
+    const d = await openDevice({ ...devOpts, address, ...o });
+    cleanups.push(() => d.close());
+    return d;
+  };
+  if (host === "native" || host === "dgram" || host === "worker") {
+    const o = host === "worker" ? { worker: true } : { datapath: host };
+    const [a, b] = [await open(a1, o), await open(a2, o)];
+    return { a, b, aPort: portOf(a), bPort: portOf(b) };
+  }
+  const b = await open(a2, {});
+  const gw = await Gateway.start({ listen: GW, port: 0, udpAddress: GW, udpPort: 0, token: TOKEN, allow: [a2], dstPorts: [portOf(b)], relay: host === "tunnel-relay" ? "native" : "js" });
+  cleanups.push(() => gw.close());
+  if (host === "tunnel-relay" && gw.relayPath !== "native") throw new Error(`no native relay: ${gw.limitations.join("; ")}`);
+  const t = await openTunnelDevice(`ws://${GW}:${gw.port}/tunnel`, { token: TOKEN, mrArenaBytes: devOpts.mrArenaBytes, activeMtu: devOpts.activeMtu });
+  cleanups.push(() => t.device.close());
+  return { a: t.device, b, aPort: gw.udpPort, bPort: portOf(b) };
+}
 
 const MR_BYTES = 256 << 10;
 const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC | Access.FLUSH_GLOBAL;
@@ -44,15 +77,12 @@ function fill(b: Uint8Array, seed: number): void {
   for (let i = 0; i < b.length; i++) b[i] = (i * 131 + seed * 7 + (i >>> 8)) & 0xff;
 }
 
-describe.each(HOSTS)("every RC operation over UDP (%s)", (host) => {
-  const open = (o: NodeDeviceOptions) => openDevice(host === "worker" ? { ...o, worker: true } : { ...o, datapath: host });
-
-  for (const [a1, a2] of [["127.0.23.1", "127.0.23.2"], ["::1", "::1"]] as const) {
+describe.each(HOSTS)("every RC operation over UDP (A: %s)", (host) => {
+  const families = host.startsWith("tunnel") ? ([["127.0.23.11", "127.0.23.12"]] as const) : ([["127.0.23.1", "127.0.23.2"], ["::1", "::1"]] as const);
+  for (const [a1, a2] of families) {
     it(`${a1.includes(":") ? "IPv6" : "IPv4"}: SRQ receives, READ, atomics, FLUSH, a window and its invalidation; every byte and completion`, async () => {
       const devOpts = { port: 0, activeMtu: Mtu.MTU_1024, mrArenaBytes: 4 << 20 };
-      const a = await open({ ...devOpts, address: a1 });
-      const b = await open({ ...devOpts, address: a2 });
-      opened.push(a, b);
+      const { a, b, aPort, bPort } = await openPair(host, a1, a2, devOpts);
       for (const d of [a, b]) expect(d.worker ?? false).toBe(host === "worker");
       const pdA = a.allocPd();
       const pdB = b.allocPd();
@@ -64,14 +94,14 @@ describe.each(HOSTS)("every RC operation over UDP (%s)", (host) => {
       const qpB = pdB.createQp({ qpType: QpType.RC, sendCq: cqB, recvCq: cqB, cap, srq });
       const mrA = pdA.regMr(MR_BYTES, ACCESS);
       const mrB = pdB.regMr(MR_BYTES, ACCESS | Access.MW_BIND);
-      const portOf = (d: Device) => (d.limits as { port: number }).port;
       // ACK timeout 4.3 s (20): a loaded machine's stall past the default would add a retransmission, not a failure
       const common = { pathMtu: Mtu.MTU_1024, qpAccessFlags: ACCESS, timeout: 20, retryCnt: 7, rnrRetry: 7, maxRdAtomic: 4, maxDestRdAtomic: 4 };
-      connectQp(qpA, { qpNum: qpB.qpNum, psn: 0xfffff0, gid: b.queryGid(0), port: portOf(b) }, { ...common, sqPsn: 0xffffe0 });
-      connectQp(qpB, { qpNum: qpA.qpNum, psn: 0xffffe0, gid: a.queryGid(0), port: portOf(a) }, { ...common, sqPsn: 0xfffff0 });
-      // the capture taps the port on this thread (a worker device's port is in its worker)
+      connectQp(qpA, { qpNum: qpB.qpNum, psn: 0xfffff0, gid: b.queryGid(0), port: bPort }, { ...common, sqPsn: 0xffffe0 });
+      connectQp(qpB, { qpNum: qpA.qpNum, psn: 0xffffe0, gid: a.queryGid(0), port: aPort }, { ...common, sqPsn: 0xfffff0 });
+      // the capture taps the port on this thread (a worker device's port is in its worker), and on B
+      // for a tunnel (what crossed the gateway)
       const rec = new PcapRecorder();
-      if (host !== "worker") rec.attach(a.port!);
+      if (host !== "worker") rec.attach((host.startsWith("tunnel") ? b : a).port!);
 
       const memA = () => new Uint8Array(a.memory.buffer, Number(mrA.addr), MR_BYTES);
       const memB = () => new Uint8Array(b.memory.buffer, Number(mrB.addr), MR_BYTES);
@@ -155,7 +185,7 @@ describe.each(HOSTS)("every RC operation over UDP (%s)", (host) => {
       expect(a.queryCounters()).toMatchObject({ bad_icrc: 0, completer_retry_err: 0 });
       expect(b.queryCounters()).toMatchObject({ bad_icrc: 0 });
       if (host === "worker") return;
-      expect(a.port!.stats.drops).toEqual({});
+      if (!host.startsWith("tunnel")) expect(a.port!.stats.drops).toEqual({});
       expect(b.port!.stats.drops).toEqual({});
       const codec = await WireCodec.create(await coreModule());
       const records = readCaptureAll(rec.pcap());
