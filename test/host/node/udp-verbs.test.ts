@@ -1,7 +1,7 @@
 // Every RC operation over real UDP sockets, on both of the Node host's paths (the native datapath
 // and node:dgram) and both families, in a worker and through the tunnel: the simulated wire proves
-// the transport, this proves that what the sockets carry (GSO sends and GRO receives of multi-packet messages and READ responses,
-// the IPv4 ID the ICRC follows) changes none of it. At MTU 1024, from A to B: a SEND with
+// the transport, this proves that what the sockets carry (GSO sends and GRO receives of
+// multi-packet messages and READ responses, the IPv4 ID the ICRC follows) changes none of it. At MTU 1024, from A to B: a SEND with
 // immediate of 5000 bytes into B's SRQ, WRITE, WRITE with immediate (an SRQ receive), a READ of
 // 40,000 bytes, CMP_SWAP, FETCH_ADD, ATOMIC_WRITE, a range FLUSH, a WRITE through a type 2 memory
 // window B bound, a SEND_WITH_INV that invalidates it, and a WRITE through the invalidated key
