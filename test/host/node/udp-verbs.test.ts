@@ -1,14 +1,14 @@
 // Every RC operation over real UDP sockets, on both of the Node host's paths (the native datapath
-// and node:dgram) and both families, in a worker and through the tunnel: the simulated wire proves
-// the transport, this proves that what the sockets carry (GSO sends and GRO receives of
-// multi-packet messages and READ responses, the IPv4 ID the ICRC follows) changes none of it. At MTU 1024, from A to B: a SEND with
-// immediate of 5000 bytes into B's SRQ, WRITE, WRITE with immediate (an SRQ receive), a READ of
-// 40,000 bytes, CMP_SWAP, FETCH_ADD, ATOMIC_WRITE, a range FLUSH, a WRITE through a type 2 memory
-// window B bound, a SEND_WITH_INV that invalidates it, and a WRITE through the invalidated key
-// (REM_ACCESS_ERR). Every completion, every byte on both sides, the window's state and the
-// capture's ICRCs are checked; the same again with both devices in workers (the application
-// thread posting and polling through the shared rings), and with A behind a WebSocket tunnel
-// through the gateway, its JS bridge and its native relay, to B on UDP.
+// and node:dgram) and both families, in a worker and through the tunnel. The simulated wire proves
+// the transport; this proves that what the sockets carry (GSO sends and GRO receives of
+// multi-packet messages and READ responses, the IPv4 ID the ICRC follows) changes none of it.
+// At MTU 1024, from A to B: a SEND with immediate of 5000 bytes into B's SRQ, WRITE, WRITE with
+// immediate (an SRQ receive), a READ of 40,000 bytes, CMP_SWAP, FETCH_ADD, ATOMIC_WRITE, a range
+// FLUSH, a WRITE through a type 2 memory window B bound, a SEND_WITH_INV that invalidates it, and a
+// WRITE through the invalidated key (REM_ACCESS_ERR). Every completion, every byte on both sides,
+// the window's state and the capture's ICRCs are checked; the same again with both devices in
+// workers (the application thread posting and polling through the shared rings), and with A
+// behind a WebSocket tunnel through the gateway, its JS bridge and its native relay, to B on UDP.
 import { afterEach, describe, expect, it } from "vitest";
 import { openDevice, openTunnelDevice, udpLinkOf, type NodeDeviceOptions } from "../../../host/node/index.js";
 import { Gateway } from "../../../host/gateway/index.js";
