@@ -650,7 +650,11 @@ async function parent() {
   // one unrecorded run per device first: a worker thread's code is cold (its own isolate) and every
   // MR and ring page untouched until its first run, which would otherwise land in round 1's idle figure
   for (const [s, p] of [[single, peerS], ...workers.map((w, i) => [w, hello.sides[1 + i]])]) await goodput(s, p, false, c.pid, true);
-  const floor = FLOOR ? openFloor("worker", FLOOR_ITERS, A) : undefined;
+  // pinned, the floor's processes would inherit the application thread's one CPU (spawned from it),
+  // and its spinning threads would take turns on that CPU: a figure of nothing, so it is left out
+  const pinned = process.env.BENCH_APP_CPU !== undefined;
+  if (FLOOR && pinned) console.log("(the floor in C is left out: BENCH_APP_CPU pins this thread, and the floor's processes would inherit its one CPU)");
+  const floor = FLOOR && !pinned ? openFloor("worker", FLOOR_ITERS, A) : undefined;
   for (let round = 0; round < ROUNDS; round++) {
     // alternate which goes first, so drift in the machine's load does not favour one
     const order = round % 2 ? [["w", worker, peerW], ["s", single, peerS]] : [["s", single, peerS], ["w", worker, peerW]];
