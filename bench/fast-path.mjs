@@ -39,6 +39,7 @@
 // same device pair with the offload off on both ends (SOFTROCE_ICRC_OFFLOAD=0 at open: the core's
 // wasm CRC), its goodput, round trip and the CPU both processes spend per 64 KiB WRITE beside the
 // offloaded one's.
+import { machineLine } from "./machine.mjs";
 import { fork, spawn, spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { once } from "node:events";
@@ -444,6 +445,7 @@ async function parent() {
   const ratio = (a, b) => fmtSpread(spread(a.map((x, i) => x / b[i])));
   const mb = (a) => fmtSpread(spread(a), 0);
   console.log(`Node fast path, 2 processes on UDP loopback, ${ROUNDS} interleaved rounds (min / median / max)${HOGS ? `, ${HOGS} CPU hogs running` : ""}`);
+  console.log(`machine: ${machineLine()}`);
   if (BUSYPOLL_AB) {
     const busy = { mine: busyStats(mine), peer: (await ask(c, { type: "busy" }, "busy")).stats };
     printBusyPollAb(g, cpu, lat, sparse, busy);

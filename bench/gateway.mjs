@@ -7,6 +7,7 @@
 // dist/node, on softroce's own WebSocket client or on `ws`, standing in for a browser page), a child holds the target
 // device (one RC QP per path; it echoes every SEND with a SEND), another child runs the gateway (rate
 // limits raised out of the way). QPN, PSN, ports, rkey and address go over the children's IPC channels.
+import { machineLine } from "./machine.mjs";
 import { fork } from "node:child_process";
 import { once } from "node:events";
 import { Access, Mtu, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode, connectQp, datapathOf, openDevice, openTunnelDevice, udpLinkOf } from "../dist/node/index.js";
@@ -488,7 +489,7 @@ async function parent() {
   const pct = (a, q) => { const b = [...a].sort((x, y) => x - y); return b[Math.min(b.length - 1, Math.floor(b.length * q))]; };
   const retries = (d) => d.queryCounters().completer_retry_err ?? 0;
   console.log(`tunnel clients = Node's openTunnelDevice (from dist/node; WebSocket client ${process.env.BENCH_WEBSOCKET ?? "softroce"}, relayws: ws) standing in for a browser page; each gateway in its own process`);
-  console.log(`gateway UDP side: ${g.udpPath}; paths ${PATHS.join(", ")}; load average ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  console.log(`gateway UDP side: ${g.udpPath}; paths ${PATHS.join(", ")}; machine: ${machineLine()}`);
   const mtu = (c) => 128 << c.qp.query().attr.pathMtu;
   for (const p of PATHS) if (mtu(clients[p]) !== 4096) throw new Error(`path MTU ${p} ${mtu(clients[p])}: expected 4096`);
   console.log(`RC WRITE ${SIZE} B, MTU 4096, ${DEPTH} in flight, ${ROUNDS} rounds x ${MESSAGES} messages per path, interleaved (MB/s = 10^6 B/s; min / median / max):`);

@@ -18,6 +18,7 @@
 //   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_GOODPUT_MS, BENCH_PINGS,
 //   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU,
 //   BENCH_AB (the round trip's levers and busy polls side by side: see below)
+import { machineLine } from "./machine.mjs";
 import { execFileSync, fork } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
@@ -680,6 +681,7 @@ async function parent() {
   }
   const per = (a, b) => a.map((x, i) => x / b[i]);
   console.log(`device in a worker vs on the application thread; 2 processes on UDP loopback; ${ROUNDS} interleaved rounds; min / median / max`);
+  console.log(`machine: ${machineLine()}`);
   console.log(`RC WRITE 64 KiB posted for ${GOODPUT_MS} ms a run (${stat(worker.messages)} WRITEs), ${DEPTH} in flight, MB/s: worker idle ${stat(r.wIdle)}; worker busy ${stat(r.wBusy)}`);
   console.log(`                                          single idle ${stat(r.sIdle)}; single busy ${stat(r.sBusy)}`);
   console.log(`  (busy: ${LOAD_MS} ms of CPU every ${LOAD_PERIOD_MS} ms on the application thread)`);
