@@ -74,13 +74,13 @@ interface Op {
   imm: number;
   compareAdd: bigint;
   swap: bigint;
-  /** index of the receive it consumes (SEND, SEND_IMM, WRITE_IMM) */
+  /** index of the receive it consumes (SEND, SEND_IMM, SEND_INV, WRITE_IMM) */
   recv: number;
   /** the rkey it names (kinds with a remote address) */
   key: Key;
   /** FLUSH: the whole MR (FlushLevel.MR) rather than [remote, remote + len) */
   wholeMr: boolean;
-  /** names memory past the end of the target MR */
+  /** names memory past the end of the target MR, or goes through the window invalidated before it */
   bad?: boolean;
   /** the local SGEs [offset, length]: one, or two with a gap between them */
   pieces: [number, number][];
