@@ -627,7 +627,8 @@ async function parent() {
   if (singleBp) singleBp.name = `single ${A} busyPoll=${AB_BUSY_POLL}`;
   // BENCH_APP_CPU=0: the application thread alone on that CPU, the worker threads and the peer on the
   // others (taskset per thread): does the worker depend on the application thread, or only on CPU?
-  if (process.env.BENCH_APP_CPU !== undefined) {
+  const pinned = process.env.BENCH_APP_CPU !== undefined;
+  if (pinned) {
     const app = Number(process.env.BENCH_APP_CPU);
     const rest = Array.from({ length: CPUS }, (_, i) => i).filter((i) => i !== app).join(",");
     if (!(Number.isInteger(app) && app >= 0 && app < CPUS) || !rest) throw new RangeError(`BENCH_APP_CPU ${process.env.BENCH_APP_CPU}: a CPU 0..${CPUS - 1} of a machine with 2 or more`);
@@ -653,7 +654,6 @@ async function parent() {
   for (const [s, p] of [[single, peerS], ...workers.map((w, i) => [w, hello.sides[1 + i]])]) await goodput(s, p, false, c.pid, true);
   // pinned, the floor's processes would inherit the application thread's one CPU (spawned from it),
   // and its spinning threads would take turns on that CPU: a figure of nothing, so it is left out
-  const pinned = process.env.BENCH_APP_CPU !== undefined;
   if (FLOOR && pinned) console.log("(the floor in C is left out: BENCH_APP_CPU pins this thread, and the floor's processes would inherit its one CPU)");
   const floor = FLOOR && !pinned ? openFloor("worker", FLOOR_ITERS, A) : undefined;
   for (let round = 0; round < ROUNDS; round++) {

@@ -1,7 +1,7 @@
 // softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
 // or --local between two devices in this process on the simulated wire. Flags, header lines and
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
-import { DEFAULT_MTU, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
@@ -33,9 +33,9 @@ const FLAGS: FlagSpec[] = [
   { name: "duration", short: "D", type: "int", min: 1, max: 3600, valueName: "sec", help: "--local: run for about <sec> seconds of wall time (a first run of -n messages sets how many fit)" },
   { name: "mtu", short: "m", type: "int", valueName: "bytes", help: `path MTU: 256, 512, 1024, 2048 or 4096 [default: the port's active MTU, as perftest (two processes); ${DEFAULT_MTU} with --local]` },
   { name: "tx-depth", short: "t", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
-  { name: "qp", short: "q", type: "int", min: 1, max: 4096, valueName: "n", help: "number of QPs", default: 1 },
+  { name: "qp", short: "q", type: "int", min: 1, max: MAX_QPS, valueName: "n", help: "number of QPs", default: 1 },
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw operation [default: FETCH_AND_ADD]" },
-  { name: "inline_size", short: "I", type: "int", min: 0, max: 512, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
+  { name: "inline_size", short: "I", type: "int", min: 0, max: MAX_INLINE, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules)" },

@@ -73,6 +73,8 @@ export const MAX_SIZE = 1 << 24;
 export const MAX_MESSAGES = 10_000_000;
 /** Most work requests in flight per QP (perftest's MAX_TX; the device's max_qp_wr is 16384). */
 export const MAX_TX_DEPTH = 15000;
+/** Most QPs a run may have (two processes at 16384 fail registering their MRs; perftest's MAX_QP_NUM is 16384). */
+export const MAX_QPS = 4096;
 /** Largest inline message (the device's default maxInlineData). */
 export const MAX_INLINE = 512;
 /** Bytes of MR memory per device the local mode may use. */
@@ -129,7 +131,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   // as perftest (force_dependecies): no more in flight per QP than the QP sends in all; its header
   // then shows the smaller depth, and its CQ is that much smaller
   txDepth = Math.min(txDepth, iterations);
-  const qps = int("qps", o.qps ?? 1, 1, 4096);
+  const qps = int("qps", o.qps ?? 1, 1, MAX_QPS);
   if (!bw && qps !== 1) throw new PerfOptionError(`latency tests run on one QP; qps must be 1, got ${qps}`);
   if (iterations * qps > MAX_MESSAGES) throw new PerfOptionError(`iterations × qps must be at most ${MAX_MESSAGES}, got ${iterations * qps}`);
   // one send CQ holds every QP's completions, as perftest creates it (tx depth × qps CQEs): beyond

@@ -98,9 +98,9 @@ describe("options", () => {
       [{ test: "write_bw", iterations: 4_000_000, qps: 4 }, /iterations × qps must be at most 10000000/],
       [{ test: "write_bw", size: 1 << 24, txDepth: 128, qps: 4, verify: true }, /size × tx depth \(--verify keeps every message in flight apart\) × qps needs 8589934592 bytes of MR per device/],
       [{ test: "write_bw", size: 1 << 24, qps: 40 }, /size × qps needs 671088640 bytes of MR per device; the limit is 536870912/],
-      // perftest's send CQ holds tx depth × qps CQEs; past the device's max_cqe (rxe's 32767) it cannot be created
       // perftest's MAX_TX
       [{ test: "write_bw", txDepth: 15001 }, /tx depth must be from 1 to 15000, got 15001/],
+      // perftest's send CQ holds tx depth × qps CQEs; past the device's max_cqe (rxe's 32767) it cannot be created
       [{ test: "write_bw", qps: 256 }, /qps × tx depth must be at most 32767 \(one CQ holds every QP's completions; the device's max_cqe\), got 32768/],
     ];
     for (const [o, msg] of bad) expect(() => resolvePerfOptions(o as never), JSON.stringify(o)).toThrow(msg);

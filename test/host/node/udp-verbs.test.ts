@@ -10,7 +10,7 @@
 // workers (the application thread posting and polling through the shared rings), and with A
 // behind a WebSocket tunnel through the gateway, its JS bridge and its native relay, to B on UDP.
 import { afterEach, describe, expect, it } from "vitest";
-import { openDevice, openTunnelDevice, udpLinkOf, type NodeDeviceOptions } from "../../../host/node/index.js";
+import { openDevice, openTunnelDevice, udpLinkOf, udpPortOf, type NodeDeviceOptions } from "../../../host/node/index.js";
 import { Gateway } from "../../../host/gateway/index.js";
 import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
@@ -44,7 +44,7 @@ const TOKEN = "udp-verbs";
 
 /** A and B as `host` has them, each with the UDP port the other's QP sends to. */
 async function openPair(host: Host, a1: string, a2: string, devOpts: NodeDeviceOptions): Promise<{ a: Device; b: Device; aPort: number; bPort: number }> {
-  const portOf = (d: Device) => (d.limits as { port: number }).port;
+  const portOf = (d: Device) => udpPortOf(d)!;
   const open = async (address: string, o: NodeDeviceOptions) => {
     const d = await openDevice({ ...devOpts, address, ...o });
     cleanups.push(() => d.close());
