@@ -16,7 +16,7 @@
 // the bound the CPU puts on busy/idle (the cores the busy run leaves the worker and the peer over the
 // cores they used idle).
 //   node bench/worker.mjs   (after npm run build)   env: BENCH_ROUNDS, BENCH_GOODPUT_MS, BENCH_PINGS,
-//   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_CPUS, BENCH_APP_CPU,
+//   BENCH_SPINS (worker spins side by side, µs), BENCH_ACK_HOLD, BENCH_PEER_FLUSH, BENCH_PEER_BUSY_POLL, BENCH_PEER_CPUS, BENCH_APP_CPU,
 //   BENCH_AB (the round trip's levers and busy polls side by side: see below)
 import { machineLine } from "./machine.mjs";
 import { execFileSync, fork } from "node:child_process";
@@ -541,14 +541,17 @@ function workerStages(trace, peerStamps) {
     const woke1 = cqe1 === undefined ? undefined : find(seg, cqe1, TraceStage.APP_WOKEN);
     mark("app woken after it", woke1);
     const cqe2 = find(seg, p, TraceStage.W_PROGRESS, (a) => a - base >= 2);
+    let r2;
     if (cqe2 !== undefined) {
-      let r;
-      for (let i = cqe2; i >= p; i--) if (seg[i].stage === TraceStage.W_RECV) { r = i; break; }
-      mark("reply received", r);
+      for (let i = cqe2; i >= p; i--) if (seg[i].stage === TraceStage.W_RECV) { r2 = i; break; }
+      mark("reply received", r2);
     }
     mark("recv CQE (worker run over)", cqe2);
     const woke2 = cqe2 === undefined || cqe2 === cqe1 ? undefined : find(seg, cqe2, TraceStage.APP_WOKEN);
     mark("app woken after it (2nd)", woke2);
+    let look;
+    for (let i = end; i >= p; i--) if (seg[i].stage === TraceStage.APP_SPIN_HIT) { look = i; break; }
+    if (look !== undefined && (r2 === undefined || look > r2)) mark("app look caught the answer", look);
     mark("promise resolved", end);
     for (const x of seg) out.count[x.stage] = (out.count[x.stage] ?? 0) + 1;
   }
@@ -596,7 +599,11 @@ const stat = (xs) => {
 async function parent() {
   if (VERBOSE) process.env.SOFTROCE_WORKER_TRACE ??= "1";
   // BENCH_PEER_FLUSH=defer: the peer sends a received SEND's ACK with its echo in one batch (SOFTROCE_FLUSH)
-  const peerEnv = process.env.BENCH_PEER_FLUSH ? { ...process.env, SOFTROCE_FLUSH: process.env.BENCH_PEER_FLUSH } : process.env;
+  // BENCH_PEER_BUSY_POLL=0: the peer's datapath busy poll (SOFTROCE_BUSY_POLL_US: "adaptive" by default, a
+  // spinning thread on one of the two CPUs after each datagram) set for the peer alone
+  const peerEnv = { ...process.env };
+  if (process.env.BENCH_PEER_FLUSH) peerEnv.SOFTROCE_FLUSH = process.env.BENCH_PEER_FLUSH;
+  if (process.env.BENCH_PEER_BUSY_POLL) peerEnv.SOFTROCE_BUSY_POLL_US = process.env.BENCH_PEER_BUSY_POLL;
   // BENCH_PEER_CPUS=1: the peer process pinned to those CPUs (taskset -c), e.g. with this one under taskset -c 0
   const pin = process.env.BENCH_PEER_CPUS ? { execPath: "taskset", execArgv: ["-c", process.env.BENCH_PEER_CPUS, process.execPath] } : {};
   const c = fork(new URL(import.meta.url).pathname, ["child"], { stdio: "inherit", env: peerEnv, ...pin });
