@@ -39,6 +39,7 @@ const FLAGS: FlagSpec[] = [
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules)" },
+  { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -191,6 +192,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     inlineSize: flags.inline_size as number,
     verify: flags.verify === true,
     bidirectional: flags.bidirectional === true,
+    mrPerQp: flags.mr_per_qp === true,
   };
   if (flags.bidirectional && (flags.perftest || flags.rdma_cm)) throw new UsageError(`-b/--bidirectional with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"}: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)`);
   if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("-A/--atomic_type applies to atomic_bw only");

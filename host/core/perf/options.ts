@@ -51,6 +51,11 @@ export interface PerfOptions {
   inlineSize?: number;
   /** perftest's -b: both sides post at once (bandwidth tests); the figures are the two directions summed */
   bidirectional?: boolean;
+  /**
+   * perftest's --mr_per_qp: each QP's messages in an MR of its own (bandwidth tests). Default false:
+   * one MR holds every QP's places, each QP its own part of it, as perftest registers by default.
+   */
+  mrPerQp?: boolean;
   /** gives up (counting what is outstanding as lost) after this much virtual time, µs */
   virtualLimitUs?: number;
 }
@@ -73,8 +78,8 @@ export const MAX_SIZE = 1 << 24;
 export const MAX_MESSAGES = 10_000_000;
 /** Most work requests in flight per QP (perftest's MAX_TX; the device's max_qp_wr is 16384). */
 export const MAX_TX_DEPTH = 15000;
-/** Most QPs a run may have (two processes at 16384 fail registering their MRs; perftest's MAX_QP_NUM is 16384). */
-export const MAX_QPS = 4096;
+/** Most QPs a run may have (perftest's MAX_QP_NUM). */
+export const MAX_QPS = 16384;
 /** Largest inline message (the device's default maxInlineData). */
 export const MAX_INLINE = 512;
 /** Bytes of MR memory per device the local mode may use. */
@@ -155,6 +160,9 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const bidirectional = o.bidirectional ?? false;
   if (typeof bidirectional !== "boolean") throw new PerfOptionError(`bidirectional must be true or false, got ${String(bidirectional)}`);
   if (bidirectional && !bw) throw new PerfOptionError(`bidirectional applies to the bandwidth tests (${BW_TESTS.join(", ")}), not ${o.test}`);
+  const mrPerQp = o.mrPerQp ?? false;
+  if (typeof mrPerQp !== "boolean") throw new PerfOptionError(`mr per qp must be true or false, got ${String(mrPerQp)}`);
+  if (mrPerQp && !bw) throw new PerfOptionError(`an MR per QP applies to the bandwidth tests (${BW_TESTS.join(", ")}), not ${o.test}`);
   const verify = o.verify ?? false;
   // UC and UD may lose a message: to say which arrived, each must carry its sequence number
   if (verify && connection !== "RC" && o.test !== "atomic_bw" && size < 4) {
@@ -165,7 +173,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
     const places = verify ? " × tx depth (--verify keeps every message in flight apart)" : "";
     throw new PerfOptionError(`size${places} × qps${bidirectional ? " × 2 (bidirectional)" : ""} needs ${mrBytes} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
   }
-  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify, atomicType, timeout, retryCnt, inlineSize, bidirectional, virtualLimitUs };
+  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify, atomicType, timeout, retryCnt, inlineSize, bidirectional, mrPerQp, virtualLimitUs };
 }
 
 /**

@@ -1,8 +1,9 @@
 // One side of a perf test, whatever bed it runs on: a device's PD, one send and one receive CQ,
-// N QPs and per QP one MR of message places (perfPlaces); the device sizes that hold them; the
+// N QPs and per QP a region of message places (perfPlaces) — a part of the side's one MR, as perftest
+// registers by default, or with --mr_per_qp an MR of its own; the device sizes that hold them; the
 // attributes both sides connect with; the work request each test posts.
 import type {
-  AddressHandle, CompletionChannel, CompletionQueue, Device, MemoryRegion, ProtectionDomain, QueuePair, SendWr,
+  AddressHandle, CompletionChannel, CompletionQueue, Device, MemoryRegion, ProtectionDomain, QueuePair, SendWr, Sge,
 } from "../verbs/index.js";
 import { Access, DEFAULT_MAX_CQE, QpType, SendFlags, WrOpcode } from "../verbs/index.js";
 import { atomicOperand } from "./pattern.js";
@@ -16,13 +17,41 @@ export interface PerfSide {
   sendCq: CompletionQueue;
   recvCq: CompletionQueue;
   qps: QueuePair[];
-  /** per QP: places × slotBytes per region (perfMrBytes) */
-  mrs: MemoryRegion[];
+  /** per QP: its places × slotBytes per region (perfMrBytes) */
+  mrs: PerfRegion[];
+  /** the MRs registered: one, or one per QP (mrPerQp) */
+  registered: MemoryRegion[];
   /** QP number -> QP index */
   index: Map<number, number>;
   /** UD: per QP, the address handle of the peer and the peer QP's number */
   ahs: AddressHandle[];
   peers: number[];
+}
+
+/** One QP's message places: where they start, the keys that name them, a scatter/gather entry into them. */
+export interface PerfRegion {
+  readonly addr: bigint;
+  readonly lkey: number;
+  readonly rkey: number;
+  sge(offset: number, length: number): Sge;
+}
+
+/** QP `index`'s part of one MR holding every QP's places (perftest's buf[i] inside its first MR). */
+class MrPart implements PerfRegion {
+  readonly addr: bigint;
+  readonly lkey: number;
+  readonly rkey: number;
+  constructor(
+    private readonly mr: MemoryRegion,
+    private readonly offset: number,
+  ) {
+    this.addr = mr.addr + BigInt(offset);
+    this.lkey = mr.lkey;
+    this.rkey = mr.rkey;
+  }
+  sge(offset: number, length: number): Sge {
+    return this.mr.sge(this.offset + offset, length);
+  }
 }
 
 /** The peer's MR of one QP, as RDMA work requests name it. */
@@ -75,15 +104,24 @@ export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: C
   const sendCq = device.createCq(cqe, { channel });
   const recvCq = device.createCq(cqe, { channel });
   const qps: QueuePair[] = [];
-  const mrs: MemoryRegion[] = [];
   const index = new Map<number, number>();
   for (let i = 0; i < o.qps; i++) {
     const qp = pd.createQp({ qpType, sendCq, recvCq, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1, maxInlineData: o.inlineSize } });
     index.set(qp.qpNum, i);
     qps.push(qp);
-    mrs.push(pd.regMr(perfMrBytes(o), PERF_ACCESS));
   }
-  return { device, pd, sendCq, recvCq, qps, mrs, index, ahs: [], peers: [] };
+  const bytes = perfMrBytes(o);
+  let mrs: PerfRegion[];
+  let registered: MemoryRegion[];
+  if (o.mrPerQp) {
+    registered = qps.map(() => pd.regMr(bytes, PERF_ACCESS));
+    mrs = registered;
+  } else {
+    const mr = pd.regMr(bytes * o.qps, PERF_ACCESS);
+    registered = [mr];
+    mrs = qps.map((_, i) => new MrPart(mr, i * bytes));
+  }
+  return { device, pd, sendCq, recvCq, qps, mrs, registered, index, ahs: [], peers: [] };
 }
 
 /** The connected-QP attributes both sides use (connectQp's options without sqPsn). */

@@ -100,6 +100,9 @@ describe("options", () => {
       [{ test: "write_bw", size: 1 << 24, qps: 40 }, /size × qps needs 671088640 bytes of MR per device; the limit is 536870912/],
       // perftest's MAX_TX
       [{ test: "write_bw", txDepth: 15001 }, /tx depth must be from 1 to 15000, got 15001/],
+      // perftest's MAX_QP_NUM
+      [{ test: "write_bw", qps: 16385, txDepth: 1 }, /qps must be from 1 to 16384, got 16385/],
+      [{ test: "write_bw", mrPerQp: "yes" }, /mr per qp must be true or false/],
       // perftest's send CQ holds tx depth × qps CQEs; past the device's max_cqe (rxe's 32767) it cannot be created
       [{ test: "write_bw", qps: 256 }, /qps × tx depth must be at most 32767 \(one CQ holds every QP's completions; the device's max_cqe\), got 32768/],
     ];

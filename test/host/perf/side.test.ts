@@ -50,11 +50,33 @@ describe("perf work requests", () => {
     const bed = await createPerfBed(await coreModule(), o);
     const addrs = new Set([0, 1, 5, 7, 8, 13].map((seq) => perfWr(o, bed.client, bed.remote[0]!, bed, 0, seq).rdma!.remoteAddr));
     expect([...addrs]).toEqual([bed.remote[0]!.addr]);
-    expect(bed.client.mrs[0]!.length).toBe(65536);
+    expect(bed.client.registered[0]!.length).toBe(65536);
     const verify = resolvePerfOptions({ ...o, verify: true });
     const vbed = await createPerfBed(await coreModule(), verify);
     expect(perfWr(verify, vbed.client, vbed.remote[0]!, vbed, 0, 13).rdma!.remoteAddr).toBe(vbed.remote[0]!.addr + 5n * 65536n);
-    expect(vbed.client.mrs[0]!.length).toBe(8 * 65536);
+    expect(vbed.client.registered[0]!.length).toBe(8 * 65536);
+  });
+
+  it("one MR holds every QP's places, each QP its own part (perftest's default); --mr_per_qp registers one per QP", async () => {
+    const o = resolvePerfOptions({ test: "write_bw", size: 4096, txDepth: 4, qps: 4 });
+    const bed = await createPerfBed(await coreModule(), o);
+    const per = BigInt(bed.slotBytes * bed.places);
+    for (const side of [bed.client, bed.server]) {
+      expect(side.registered.length).toBe(1);
+      const mr = side.registered[0]!;
+      expect(mr.length).toBe(4 * Number(per));
+      expect(side.mrs.map((r) => r.addr)).toEqual([0n, 1n, 2n, 3n].map((i) => mr.addr + i * per));
+      expect(new Set(side.mrs.map((r) => r.rkey))).toEqual(new Set([mr.rkey]));
+      expect(side.mrs[2]!.sge(64, 100)).toEqual({ addr: mr.addr + 2n * per + 64n, length: 100, lkey: mr.lkey });
+    }
+    // QP 3's WRITE lands in QP 3's part of the peer's MR
+    expect(perfWr(o, bed.client, bed.remote[3]!, bed, 3, 0).rdma).toEqual({ remoteAddr: bed.server.registered[0]!.addr + 3n * per, rkey: bed.server.registered[0]!.rkey });
+    const own = resolvePerfOptions({ ...o, mrPerQp: true });
+    const ownBed = await createPerfBed(await coreModule(), own);
+    expect(ownBed.client.registered.length).toBe(4);
+    expect(new Set(ownBed.client.mrs.map((r) => r.rkey)).size).toBe(4);
+    expect(ownBed.client.registered.every((mr) => mr.length === Number(per))).toBe(true);
+    expect(() => resolvePerfOptions({ test: "write_lat", mrPerQp: true })).toThrow(/MR per QP applies to the bandwidth tests/);
   });
 
   it("device sizes hold every place and ring", () => {
