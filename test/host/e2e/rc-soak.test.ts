@@ -64,6 +64,37 @@ type Kind = "SEND" | "SEND_IMM" | "SEND_INV" | "WRITE" | "WRITE_IMM" | "READ" | 
 type Key = "mr" | "keep" | "inv";
 const KINDS: Kind[] = ["SEND", "SEND_IMM", "WRITE", "WRITE_IMM", "READ", "CMP_SWAP", "FETCH_ADD", "ATOMIC_WRITE", "FLUSH"];
 
+/** What a kind of operation does, the one place the workload, the model and the checks ask. */
+interface KindFacts {
+  /** the opcode of its send completion */
+  wc: number;
+  /** carries local bytes to the responder (gathered from its pieces at post; may go inline) */
+  out: boolean;
+  /** consumes a receive at the responder */
+  recv: boolean;
+  /** carries immediate data */
+  imm: boolean;
+  /** writes the target MR at [remote, remote + len) */
+  writes: boolean;
+  /** its response lands in its local pieces */
+  fills: boolean;
+  /** an 8-byte CMP_SWAP or FETCH_ADD on one of the target's two counters */
+  atomic: boolean;
+}
+const no = { out: false, recv: false, imm: false, writes: false, fills: false, atomic: false };
+const KIND: Record<Kind, KindFacts> = {
+  SEND: { ...no, wc: WcOpcode.SEND, out: true, recv: true },
+  SEND_IMM: { ...no, wc: WcOpcode.SEND, out: true, recv: true, imm: true },
+  SEND_INV: { ...no, wc: WcOpcode.SEND, out: true, recv: true },
+  WRITE: { ...no, wc: WcOpcode.RDMA_WRITE, out: true, writes: true },
+  WRITE_IMM: { ...no, wc: WcOpcode.RDMA_WRITE, out: true, recv: true, imm: true, writes: true },
+  READ: { ...no, wc: WcOpcode.RDMA_READ, fills: true },
+  CMP_SWAP: { ...no, wc: WcOpcode.COMP_SWAP, writes: true, fills: true, atomic: true },
+  FETCH_ADD: { ...no, wc: WcOpcode.FETCH_ADD, writes: true, fills: true, atomic: true },
+  ATOMIC_WRITE: { ...no, wc: WcOpcode.ATOMIC_WRITE, writes: true },
+  FLUSH: { ...no, wc: WcOpcode.FLUSH },
+};
+
 interface Op {
   kind: Kind;
   len: number;
@@ -162,7 +193,7 @@ function planOps(rng: Prng, badAt: number, invAt: number): { ops: Op[]; recvCoun
   for (let i = 0; i < OPS_PER_QP; i++) {
     const bad = i === badAt;
     const kind = bad ? (rng.below(2) ? "WRITE" : "READ") : i === invAt ? "SEND_INV" : KINDS[rng.below(KINDS.length)]!;
-    const atomic = kind === "CMP_SWAP" || kind === "FETCH_ADD";
+    const atomic = KIND[kind].atomic;
     const len = atomic || kind === "ATOMIC_WRITE" ? 8 : bad ? 16 : size();
     // the window to be invalidated serves ops before its SEND_WITH_INV only, and no READ where it is
     // invalidated: a READ run again (its response lost) checks its rkey again, as rxe's replay does
@@ -185,7 +216,7 @@ function planOps(rng: Prng, badAt: number, invAt: number): { ops: Op[]; recvCoun
       const first = 1 + rng.below(len - 1);
       op.pieces = [[local, first], [local + first + SGE_GAP, len - first]];
     }
-    op.inline = !bad && len > 0 && len <= MAX_INLINE && kind !== "READ" && !atomic && rng.below(2) === 0;
+    op.inline = !bad && len > 0 && len <= MAX_INLINE && KIND[kind].out && rng.below(2) === 0;
     local += ((len + SGE_GAP + 7) & ~7) + gap();
     if (bad) {
       if (invAt >= 0 && invAt < i) {
@@ -200,7 +231,7 @@ function planOps(rng: Prng, badAt: number, invAt: number): { ops: Op[]; recvCoun
       remote += ((len + 7) & ~7) + gap();
     } else if (atomic) op.remote = kind === "FETCH_ADD" ? 0 : 8;
     if (kind === "FETCH_ADD") op.compareAdd = (BigInt(rng.u32()) << 32n) | BigInt(rng.u32());
-    if (kind === "SEND" || kind === "SEND_IMM" || kind === "SEND_INV" || kind === "WRITE_IMM") op.recv = recv++;
+    if (KIND[kind].recv) op.recv = recv++;
     ops.push(op);
   }
   return { ops, recvCount: recv };
@@ -240,18 +271,6 @@ function wrFor(f: Flow, i: number): SendWr {
   }
 }
 
-const WC_OPCODE: Record<Kind, number> = {
-  SEND: WcOpcode.SEND,
-  SEND_IMM: WcOpcode.SEND,
-  SEND_INV: WcOpcode.SEND,
-  WRITE: WcOpcode.RDMA_WRITE,
-  WRITE_IMM: WcOpcode.RDMA_WRITE,
-  READ: WcOpcode.RDMA_READ,
-  CMP_SWAP: WcOpcode.COMP_SWAP,
-  FETCH_ADD: WcOpcode.FETCH_ADD,
-  ATOMIC_WRITE: WcOpcode.ATOMIC_WRITE,
-  FLUSH: WcOpcode.FLUSH,
-};
 
 /** An MR's bytes, viewed afresh (a view taken earlier detaches when the device's memory grows). */
 function bytes(mr: MemoryRegion): Uint8Array {
@@ -365,7 +384,7 @@ async function soakRun(bed: Bed, seed: number, loss: number): Promise<RunOutcome
       const first = 1 + rng.below(RECV_SLOT - SGE_GAP - 1);
       return [[j * RECV_SLOT, first], [j * RECV_SLOT + first + SGE_GAP, RECV_SLOT - first - SGE_GAP]];
     });
-    for (const op of ops) if (/^(SEND|WRITE)/.test(op.kind)) op.data = gather(initial.local, op.pieces);
+    for (const op of ops) if (KIND[op.kind].out) op.data = gather(initial.local, op.pieces);
     const f: Flow = { req, resp, rq, sq, local, target, recv, model, initial, ops, badAt, invAt, mws, mwStates: { keep: -1, inv: -1 }, srq, srqLimit: recvCount >> 1, srqLeft: 0, srqEvents: 0, respState: -1, recvPieces, recvs: [], sendWcs: [], recvWcs: [] };
     // plan CMP_SWAP operands against the value the counter will hold: most swap, one in four does not
     for (let i = 0; i < Math.min(badAt, ops.length); i++) {
@@ -499,7 +518,7 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
       }
       if (wc.status === WcStatus.SUCCESS) {
         if (op.bad) return fail(`WR ${i} ${op.key === "inv" ? "through the invalidated window" : "past the end of the target MR"} completed SUCCESS`);
-        if (wc.opcode !== WC_OPCODE[op.kind]) return fail(`WR ${i} (${op.kind}) has WC opcode ${wc.opcode}`);
+        if (wc.opcode !== KIND[op.kind].wc) return fail(`WR ${i} (${op.kind}) has WC opcode ${wc.opcode}`);
         continue;
       }
       first = i;
@@ -520,9 +539,8 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
     for (let i = 0; i < first; i++) applyModel(g, i);
     for (let i = first; i < end; i++) {
       const op = f.ops[i]!;
-      if (op.kind === "WRITE" || op.kind === "WRITE_IMM") skip.target.fill(1, op.remote, op.remote + op.len);
-      if (op.kind === "READ" || op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD") for (const [o, l] of op.pieces) skip.local.fill(1, o, o + l);
-      if (op.kind === "CMP_SWAP" || op.kind === "FETCH_ADD" || op.kind === "ATOMIC_WRITE") skip.target.fill(1, op.remote, op.remote + 8);
+      if (KIND[op.kind].writes) skip.target.fill(1, op.remote, op.remote + op.len);
+      if (KIND[op.kind].fills) for (const [o, l] of op.pieces) skip.local.fill(1, o, o + l);
     }
     // receives: in order, once each; SUCCESS (with the message's length, opcode and immediate) then WR_FLUSH_ERR
     // (an SRQ keeps what no message took: those complete not at all, and nothing may be written to them)
@@ -547,7 +565,7 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
       }
       if (flushed || wc.status !== WcStatus.SUCCESS) return fail(`receive ${j} (${op.kind}) completed ${nameOf(WcStatus, wc.status)}${flushed ? " after a flushed one" : ""}`);
       if (i >= end) return fail(`receive ${j} completed for WR ${i}, which never executed`);
-      const imm = op.kind === "SEND_IMM" || op.kind === "WRITE_IMM";
+      const imm = KIND[op.kind].imm;
       const inv = op.kind === "SEND_INV";
       const want = { byteLen: op.len, opcode: op.kind === "WRITE_IMM" ? WcOpcode.RECV_RDMA_WITH_IMM : WcOpcode.RECV, imm, immData: imm ? op.imm : 0, inv, invalidatedRkey: inv ? f.mws.inv.rkey : 0 };
       const got = {
@@ -579,7 +597,7 @@ function check(flows: Flow[], net: SimNetwork, seed: number, loss: number, finis
           // the target) or its receive slot
           const touches = (o: Op) =>
             name === "local" ? o.pieces.some(([p, l]) => p <= i && i < p + l)
-            : name === "target" ? /^(WRITE|CMP|FETCH|ATOMIC)/.test(o.kind) && o.remote <= i && i < o.remote + o.len
+            : name === "target" ? KIND[o.kind].writes && o.remote <= i && i < o.remote + o.len
             : o.recv >= 0 && o.recv * RECV_SLOT <= i && i < (o.recv + 1) * RECV_SLOT;
           const op = f.ops.findIndex(touches);
           const what = op >= 0 ? `WR ${op} (${f.ops[op]!.kind} ${f.ops[op]!.len} B)` : "no WR";
