@@ -88,11 +88,14 @@ export function tableHeader(test: string, gbits: boolean): string {
   return gbits ? BW_HEADER_GBITS : BW_HEADER;
 }
 
-/** One row of the table. */
-export function tableRow(test: string, bytes: number, iterations: number, f: BwFigures | LatFigures, gbits: boolean): string {
+/**
+ * One row of the table. A bandwidth row's #iterations is every QP's messages (`iterations` per QP ×
+ * `qps`), as perftest 4.5's print_report_bw counts them.
+ */
+export function tableRow(test: string, bytes: number, iterations: number, f: BwFigures | LatFigures, gbits: boolean, qps = 1): string {
   if (!test.endsWith("_bw")) return latLine(bytes, iterations, f as LatFigures);
   const b = f as BwFigures;
-  return bwLine(bytes, iterations, gbits ? { ...b, bw_peak_mbps: gbps(b.bw_peak_mbps), bw_avg_mbps: gbps(b.bw_avg_mbps) } : b);
+  return bwLine(bytes, iterations * qps, gbits ? { ...b, bw_peak_mbps: gbps(b.bw_peak_mbps), bw_avg_mbps: gbps(b.bw_avg_mbps) } : b);
 }
 
 /** The counts line under the table (what softroce adds to perftest's output). */

@@ -299,7 +299,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
       } else if (isBwTest(o.test)) {
         const mibps = (messages * o.size * 1e6) / usec / (1 << 20);
         const row = both ?? { bw_peak_mbps: mibps, bw_avg_mbps: mibps, msg_rate_mpps: messages / usec, duration_us: usec };
-        io.out(tableHeader(o.test, a.gbits) + "\n" + tableRow(o.test, o.size, o.iterations, row, a.gbits) + "\n" + PERF_RULE + "\n");
+        io.out(tableHeader(o.test, a.gbits) + "\n" + tableRow(o.test, o.size, o.iterations, row, a.gbits, o.qps) + "\n" + PERF_RULE + "\n");
       } else {
         io.out(` (latency: the client's table)\n${PERF_RULE}\n`);
       }
@@ -310,7 +310,7 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
     progress.end();
     await savePcap();
     if (json) io.out(JSON.stringify(perfJson(result, "udp", conn)) + "\n");
-    else io.out(tableHeader(result.test, a.gbits) + "\n" + tableRow(result.test, result.bytes, result.iterations, result.wall, a.gbits) + "\n" + PERF_RULE + "\n" + countsLine(result, false));
+    else io.out(tableHeader(result.test, a.gbits) + "\n" + tableRow(result.test, result.bytes, result.iterations, result.wall, a.gbits, result.qps) + "\n" + PERF_RULE + "\n" + countsLine(result, false));
     if (!result.ok) {
       io.err(`softroce perf: FAILED: lost ${result.lost}, duplicated ${result.duplicated}, corrupted ${result.corrupted}, errors ${result.errors}\n`);
       return 1;
@@ -367,7 +367,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
     }
     const r = await one(o);
     results.push(r);
-    if (!a.json) io.out(tableRow(r.test, r.bytes, r.iterations, r.clock === "wall" ? r.wall : r.sim!, a.gbits) + "\n");
+    if (!a.json) io.out(tableRow(r.test, r.bytes, r.iterations, r.clock === "wall" ? r.wall : r.sim!, a.gbits, r.qps) + "\n");
   }
   if (a.json) {
     const js = results.map((r) => perfJson(r, "local"));
@@ -378,7 +378,7 @@ async function runLocal(a: PerfArgs, io: Io): Promise<number> {
       if (results.length > 1) io.out(` ${r.bytes} bytes:\n`);
       const other = r.clock === "wall" ? r.sim : r.wall;
       io.out(r.clock === "wall" ? " (wall clock)" + (other ? "; on the virtual clock of the simulated wire:\n" : "\n") : " (virtual clock of the simulated wire, which has faults); on the wall clock:\n");
-      if (other) io.out(tableRow(r.test, r.bytes, r.iterations, other, a.gbits) + "\n");
+      if (other) io.out(tableRow(r.test, r.bytes, r.iterations, other, a.gbits, r.qps) + "\n");
       const f = r.faults;
       io.out(` faults: loss ${f.loss} dup ${f.dup} reorder ${f.reorder} corrupt ${f.corrupt} delay ${f.delayUs}us rate ${f.rateBps ? `${f.rateBps / 1e9}Gb/s` : "unlimited"} seed ${r.seed}\n`);
       io.out(countsLine(r, true));

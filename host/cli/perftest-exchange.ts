@@ -2,8 +2,8 @@
 // string "6.06"), so `softroce perf <test> --perftest` runs against ib_write_bw /
 // ib_read_bw in either role: over TCP (port 18515), the version (16 bytes),
 // the cycle buffer and cache line size (4-byte big-endian each), the MTU (an
-// ibv_mtu digit and a NUL), one 108-byte text key message per QP, key messages
-// again as barriers, the bandwidth report (size, iterations, three doubles, all
+// ibv_mtu digit and a NUL), one 108-byte text key message per QP (-q), the first
+// QP's key message again as barriers, the bandwidth report (size, iterations, three doubles, all
 // big-endian) and the closing key message and "done". Facts and the capture
 // they come from: docs/reference/perftest-exchange.md. With -R the same messages
 // travel as SENDs on an rdma_cm connection and the test QP is connected by
@@ -11,7 +11,7 @@
 // perftest connects it; the output is perftest's table.
 import net from "node:net";
 import { openDevice } from "../node/index.js";
-import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import { BW_HEADER, LAT_HEADER, PERF_RULE, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, mtuEnum, perfTitle, perftestMtu } from "../core/perf/index.js";
 import type { Io } from "./command.js";
@@ -176,15 +176,27 @@ export interface PerftestOptions {
   timeoutMs: number;
   /** perftest's -R: the exchange and the test QP's connection over rdma_cm */
   rdmaCm?: boolean;
+  /** perftest's -q (bandwidth tests; default 1) */
+  qps?: number;
+  /** perftest's --mr_per_qp: each QP's buffer an MR of its own (default: one MR holds them all) */
+  mrPerQp?: boolean;
+}
+
+/** One test QP: its MR and where its buffer starts in it (2 × half bytes: what it sends, then what the peer writes into). */
+interface QpCtx {
+  qp: QueuePair;
+  mr: MemoryRegion;
+  off: number;
+  me: PerftestDest;
 }
 
 interface Ctx {
   dev: Device;
   cq: CompletionQueue;
-  qp: QueuePair;
-  mr: MemoryRegion;
-  me: PerftestDest;
-  /** bytes of each half of the buffer: the first is what we send, the second what the peer writes into */
+  qps: QpCtx[];
+  /** QP number -> index in qps */
+  index: Map<number, number>;
+  /** bytes of each half of a QP's buffer: the first is what it sends, the second what the peer writes into */
   half: number;
 }
 
@@ -213,7 +225,7 @@ function header(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = usesReads(o.test);
   return RULE + `                    ${perfTitle(o.test)}\n` +
     " Dual-port       : OFF\t\tDevice         : softroce0\n" +
-    " Number of qps   : 1\t\tTransport type : IB\n" +
+    ` Number of qps   : ${o.qps ?? 1}\t\tTransport type : IB\n` +
     " Connection type : RC\t\tUsing SRQ      : OFF\n" +
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
@@ -249,19 +261,49 @@ function reportLines(size: number, iters: number, peak: number, avg: number, rat
   return BW_HEADER + "\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
 }
 
-/** ctx_init: the device, CQ, buffer and MR; the QP on them by `makeQp` (ibv_create_qp, or rdma_create_qp on a CM ID). */
-async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDomain, init: QpInitAttr) => Promise<QueuePair>): Promise<Ctx> {
-  const pd = dev.allocPd();
-  const cq = dev.createCq(Math.max(o.txDepth * 2, 16));
-  const half = Math.max(HALF, o.size);
-  const mr = pd.regMr(2 * half, Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC);
-  const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: RX_DEPTH, maxSendSge: 1, maxRecvSge: 1 } });
-  const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
-  const me: PerftestDest = {
-    lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr + BigInt(half),
-    gid: parseGid(dev.queryGid(0)), srqn: 0,
+/** The CQ entries a side needs: every QP's sends in flight, and on a SEND test its receives (perftest's CQs hold as many). */
+function cqDepth(o: PerftestOptions): number {
+  const sendTest = o.test === "send_bw" || o.test === "send_lat";
+  return (o.qps ?? 1) * (o.txDepth + (sendTest ? RX_DEPTH : 0)) + 16;
+}
+
+/** The device a side opens: its MR arena holds every QP's buffer; QP1 and the test QPs fit. */
+function deviceSizes(o: PerftestOptions): { mrArenaBytes: number; maxQp: number; ringArenaBytes: number } {
+  const qps = o.qps ?? 1;
+  const perQp = 2 * Math.max(HALF, o.size);
+  return {
+    mrArenaBytes: Math.max(16 << 20, Math.ceil((qps * (perQp + 4096) + (1 << 20)) / (1 << 20)) * (1 << 20)),
+    maxQp: Math.max(256, qps + 1),
+    ringArenaBytes: (16 << 20) + qps * (o.txDepth + RX_DEPTH) * 256 + cqDepth(o) * 128,
   };
-  return { dev, cq, qp, mr, me, half };
+}
+
+/**
+ * ctx_init: the device's CQ, each QP's buffer (in one MR, or with mrPerQp one MR each) and the QPs
+ * on them by `makeQp` (ibv_create_qp, or rdma_create_qp on a CM ID).
+ */
+async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDomain, init: QpInitAttr) => Promise<QueuePair>): Promise<Ctx> {
+  const n = o.qps ?? 1;
+  const pd = dev.allocPd();
+  const cq = dev.createCq(cqDepth(o));
+  const half = Math.max(HALF, o.size);
+  const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+  const shared = o.mrPerQp ? undefined : pd.regMr(2 * half * n, access);
+  const gid = parseGid(dev.queryGid(0));
+  const qps: QpCtx[] = [];
+  const index = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const mr = shared ?? pd.regMr(2 * half, access);
+    const off = shared ? 2 * half * i : 0;
+    const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: RX_DEPTH, maxSendSge: 1, maxRecvSge: 1 } });
+    const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
+    const me: PerftestDest = {
+      lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr + BigInt(off + half), gid, srqn: 0,
+    };
+    index.set(qp.qpNum, i);
+    qps.push({ qp, mr, off, me });
+  }
+  return { dev, cq, qps, index, half };
 }
 
 /** The QP perftest's own exchange connects by hand: INIT with every remote access. */
@@ -275,7 +317,7 @@ async function plainQp(pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePai
 }
 
 /** ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN. */
-function connect(c: Ctx, peer: PerftestDest, mtu: number, o: PerftestOptions): void {
+function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions): void {
   const reads = Math.min(peer.outReads || 1, MAX_OUT_READS);
   c.qp.modify({
     qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, maxDestRdAtomic: reads, minRnrTimer: 12,
@@ -308,72 +350,101 @@ export function perftestPeak(size: number, posted: Float64Array, completed: Floa
 }
 
 /**
- * The client's bandwidth test: `iters` RDMA WRITEs, READs, SENDs or atomics of `size` bytes, at most tx depth
- * in flight; WRs are posted as a list (one doorbell) and completions taken as many as are there.
+ * The client's bandwidth test (perftest's run_iter_bw): on each QP `iters` RDMA WRITEs, READs, SENDs or
+ * atomics of `size` bytes, at most tx depth in flight per QP, the QPs in turn; a QP's WRs are posted as a
+ * list (one doorbell) and completions taken as many as are there. The figures as print_report_bw's:
+ * every QP's messages from the first post to the last completion, the peak over any run of them.
  */
-async function runBw(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
+async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
   const opcode = { write_bw: WrOpcode.RDMA_WRITE, read_bw: WrOpcode.RDMA_READ, send_bw: WrOpcode.SEND, atomic_bw: WrOpcode.ATOMIC_FETCH_AND_ADD }[o.test as "write_bw"];
-  const tposted = new Float64Array(o.iters);
-  const tcompleted = new Float64Array(o.iters);
-  const sge = [c.mr.sge(0, o.size)];
-  const rdma = { remoteAddr: peer.vaddr, rkey: peer.rkey };
-  const atomic = { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n };
-  const wr = (i: number): SendWr => {
-    const base = { wrId: BigInt(i), opcode, sendFlags: SendFlags.SIGNALED, sgList: sge };
-    return o.test === "atomic_bw" ? { ...base, atomic } : o.test === "send_bw" ? base : { ...base, rdma };
-  };
-  let posted = 0;
-  let done = 0;
-  const post = () => {
-    const n = Math.min(o.iters - posted, o.txDepth - (posted - done));
-    if (n <= 0) return;
+  const n = c.qps.length;
+  const total = o.iters * n;
+  const tposted = new Float64Array(total);
+  const tcompleted = new Float64Array(total);
+  // per QP: the work request of its message k
+  const wrOf = c.qps.map((q, i): ((k: number) => SendWr) => {
+    const sgList = [q.mr.sge(q.off, o.size)];
+    const peer = peers[i]!;
+    const rdma = { remoteAddr: peer.vaddr, rkey: peer.rkey };
+    const atomic = { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n };
+    return (k) => {
+      const base = { wrId: BigInt(k), opcode, sendFlags: SendFlags.SIGNALED, sgList };
+      return o.test === "atomic_bw" ? { ...base, atomic } : o.test === "send_bw" ? base : { ...base, rdma };
+    };
+  });
+  const posted = new Array<number>(n).fill(0);
+  const done = new Array<number>(n).fill(0);
+  let postedAll = 0;
+  let doneAll = 0;
+  const post = (i: number) => {
+    const k = Math.min(o.iters - posted[i]!, o.txDepth - (posted[i]! - done[i]!));
+    if (k <= 0) return;
     const wrs: SendWr[] = [];
     const now = performance.now();
-    for (let k = 0; k < n; k++) {
-      wrs.push(wr(posted + k));
-      tposted[posted + k] = now;
+    for (let j = 0; j < k; j++) {
+      wrs.push(wrOf[i]!(posted[i]! + j));
+      tposted[postedAll++] = now;
     }
-    c.qp.postSend(wrs);
-    posted += n;
+    c.qps[i]!.qp.postSend(wrs);
+    posted[i]! += k;
   };
+  // the QPs a batch of completions freed room on, each once
+  const freed: number[] = [];
+  const isFreed = new Uint8Array(n);
   const start = performance.now();
-  post();
-  while (done < o.iters) {
+  for (let i = 0; i < n; i++) post(i);
+  while (doneAll < total) {
     const first = await c.cq.next();
     const now = performance.now();
     for (const wc of [first, ...c.cq.poll(64)]) {
-      if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, posted, done);
-      tcompleted[done++] = now;
+      if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, postedAll, doneAll);
+      const i = c.index.get(wc.qpNum)!;
+      done[i]!++;
+      tcompleted[doneAll++] = now;
+      if (!isFreed[i]) {
+        isFreed[i] = 1;
+        freed.push(i);
+      }
     }
-    post();
+    for (const i of freed) {
+      isFreed[i] = 0;
+      post(i);
+    }
+    freed.length = 0;
   }
   const secs = (performance.now() - start) / 1000;
-  const avg = (o.size * o.iters) / secs / 2 ** 20;
-  return { peak: Math.max(perftestPeak(o.size, tposted, tcompleted), avg), avg, rate: o.iters / secs / 1e6 };
+  const avg = (o.size * total) / secs / 2 ** 20;
+  return { peak: Math.max(perftestPeak(o.size, tposted, tcompleted), avg), avg, rate: total / secs / 1e6 };
 }
 
-function postRecv(c: Ctx, size: number): void {
-  c.qp.postRecv({ wrId: 0n, sgList: [c.mr.sge(c.half, Math.max(size, 1))] });
+/** A receive into the half of QP `q`'s buffer the peer's messages land in. */
+function postRecv(c: Ctx, q: QpCtx, size: number): void {
+  q.qp.postRecv({ wrId: 0n, sgList: [q.mr.sge(q.off + c.half, Math.max(size, 1))] });
 }
 
-/** send_bw's server: `iters` receives (kept posted), its own figures from the first to the last. */
+/** Receives posted on each QP of a SEND test before the barriers (perftest's rx depth, at most -n). */
+const firstRecvs = (o: PerftestOptions) => Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH);
+
+/** send_bw's server: `iters` receives on each QP (kept posted), its own figures from the first to the last. */
 async function receiveBw(c: Ctx, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
+  const total = o.iters * c.qps.length;
+  const posted = new Array<number>(c.qps.length).fill(firstRecvs(o));
   let got = 0;
   let first = 0;
-  let posted = Math.min(o.iters, RX_DEPTH); // posted before the barriers
-  while (got < o.iters) {
+  while (got < total) {
     const wc = await c.cq.next();
     if (wc.status !== WcStatus.SUCCESS) wcFailed("server", wc, got, got);
     if (got === 0) first = performance.now();
     got++;
-    if (posted < o.iters) {
-      postRecv(c, o.size);
-      posted++;
+    const i = c.index.get(wc.qpNum)!;
+    if (posted[i]! < o.iters) {
+      postRecv(c, c.qps[i]!, o.size);
+      posted[i]!++;
     }
   }
   const secs = Math.max((performance.now() - first) / 1000, 1e-6);
-  const avg = (o.size * o.iters) / secs / 2 ** 20;
-  return { peak: 0, avg, rate: o.iters / secs / 1e6 };
+  const avg = (o.size * total) / secs / 2 ** 20;
+  return { peak: 0, avg, rate: total / secs / 1e6 };
 }
 
 /** Waits until `cond` holds, letting the device's I/O run in between. */
@@ -383,8 +454,9 @@ async function spin(cond: () => boolean): Promise<void> {
 
 /** write_lat: the counter in the last byte of each write, polled in the buffer; the server writes first, then strict turns (run_iter_lat_write); half the round trip, µs. */
 async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: boolean): Promise<number[]> {
-  const bytes = c.mr.bytes;
-  const pollAt = c.half + o.size - 1;
+  const q = c.qps[0]!;
+  const bytes = q.mr.bytes;
+  const pollAt = q.off + c.half + o.size - 1;
   const samples: number[] = [];
   let sent = 0;
   let rcnt = 0;
@@ -398,8 +470,8 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
   for (let i = 1; i <= o.iters; i++) {
     if (client || i > 1) await receive(); // the server writes first (run_iter_lat_write); then each waits for the peer's write
     else last = performance.now();
-    bytes[o.size - 1] = i & 0xff;
-    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    bytes[q.off + o.size - 1] = i & 0xff;
+    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
     const wc = await c.cq.next();
     if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i, sent);
     sent++;
@@ -410,6 +482,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
 
 /** send_lat: SEND, wait for the peer's SEND, again (the client starts); half the round trip, µs. */
 async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<number[]> {
+  const q = c.qps[0]!;
   const samples: number[] = [];
   let recvs = 0;
   let sends = 0;
@@ -420,7 +493,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<num
       if (wc.opcode === 128) recvs++;
     }
     recvs--;
-    postRecv(c, o.size);
+    postRecv(c, q, o.size);
   };
   let prev = 0;
   for (let i = 0; i < o.iters; i++) {
@@ -430,7 +503,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<num
       prev = performance.now();
     }
     const t0 = performance.now();
-    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)] });
+    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)] });
     sends++;
     if (client) {
       await waitRecv();
@@ -444,10 +517,11 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<num
 
 /** read_lat: one RDMA READ at a time; the round trip, µs. */
 async function readLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<number[]> {
+  const q = c.qps[0]!;
   const samples: number[] = [];
   for (let i = 0; i < o.iters; i++) {
     const t0 = performance.now();
-    c.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [c.mr.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
     const wc = await c.cq.next();
     if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
     samples.push((performance.now() - t0) * 1000);
@@ -492,7 +566,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   let dev: Device | undefined;
   let cm: PerftestCm | undefined;
   try {
-    dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, 2 * (Math.max(HALF, o.size)) + (1 << 20)) });
+    dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
     // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
     const own = perftestMtu(o.mtu, mtuBytes(dev.queryPort().activeMtu));
     for (const line of own.notice) io.out(`${line}\n`);
@@ -517,17 +591,34 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     } else {
       c = await setup(o, dev, plainQp);
     }
-    const peer = x.parseKey(await x.swap(x.formatKey(c.me), client));
-    if (!cm) connect(c, peer, mtu, o);
+    // a key message per QP, in QP order; the barriers after carry the first QP's (perftest's my_dest[0])
+    const peers: PerftestDest[] = [];
+    for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), client)));
+    const peer = peers[0]!;
+    if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o));
     const sendTest = o.test === "send_bw" || o.test === "send_lat";
-    if (sendTest) for (let i = 0; i < Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH); i++) postRecv(c, o.size);
+    if (sendTest) for (const q of c.qps) for (let i = 0; i < firstRecvs(o); i++) postRecv(c, q, o.size);
     io.out(header(o, client, mtuBytes(mtu)));
-    io.out(addressLine("local", c.me, o.test, o.rdmaCm) + addressLine("remote", peer, o.test, o.rdmaCm) + RULE);
-    const barrier = async () => void (await x.swap(x.formatKey(c.me), client));
-    // perftest: the key exchange, then three handshakes (after RTR, and two more), then the test
-    await barrier();
-    await barrier();
-    await barrier();
+    // every local QP's line, then every remote one's (perftest prints its own before the exchange)
+    io.out(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
+    const me = c.qps[0]!.me;
+    const barrier = async () => void (await x.swap(x.formatKey(me), client));
+    // perftest 4.5 exchanges every QP's key message a second time (the loop that prints the remote
+    // lines); around it handshakes of the first QP's: SEND tests one before it and one after, the
+    // others two after (after RTR; the server's wait for the client's run, which ours takes first).
+    // With one QP each is the key message and three handshakes.
+    const keysAgain = async () => {
+      for (const q of c.qps) await x.swap(x.formatKey(q.me), client);
+    };
+    if (o.test === "send_bw") {
+      await barrier();
+      await keysAgain();
+      await barrier();
+    } else {
+      await keysAgain();
+      await barrier();
+      await barrier();
+    }
     const t = o.test;
     if (t === "write_lat" || t === "send_lat" || (t === "read_lat" && client)) {
       const samples = t === "write_lat" ? await writeLat(c, peer, o, client) : t === "send_lat" ? await sendLat(c, o, client) : await readLat(c, peer, o);
@@ -535,19 +626,20 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     } else if (t === "read_lat") {
       // the server only serves: the closing handshake below waits for the client's test to end
     } else if (t === "send_bw") {
-      const f = client ? await runBw(c, peer, o) : await receiveBw(c, o);
-      io.out(reportLines(o.size, o.iters, f.peak, f.avg, f.rate));
+      const f = client ? await runBw(c, peers, o) : await receiveBw(c, o);
+      io.out(reportLines(o.size, o.iters * c.qps.length, f.peak, f.avg, f.rate));
     } else {
       let report: { size: number; iters: number; peak: number; avg: number; rate: number };
       if (client) {
-        const f = await runBw(c, peer, o);
-        report = { size: o.size, iters: o.iters, ...f };
-        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
+        const f = await runBw(c, peers, o);
+        // #iterations: every QP's messages (perftest 4.5's num_of_calculated_iters)
+        report = { size: o.size, iters: o.iters * c.qps.length, ...f };
+        const mine = [be64(BigInt(o.size)), be64(BigInt(report.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
         for (const m of mine) await x.swap(m, true);
       } else {
         // the server only serves: the report exchange waits for the client's test to end
         const got: Uint8Array[] = [];
-        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters)), beDouble(0), beDouble(0), beDouble(0)];
+        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters * c.qps.length)), beDouble(0), beDouble(0), beDouble(0)];
         for (const m of mine) got.push(await x.swap(m, false));
         report = {
           size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
@@ -575,7 +667,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 
 /** `softroce perf <test> [server] --perftest`: the perf command's options as perftest's (its defaults where none given). */
 export async function runPerftestFor(
-  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string },
+  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
 ): Promise<number> {
@@ -583,12 +675,18 @@ export async function runPerftestFor(
     io.err(`softroce perf: --perftest runs ${PERFTEST_TESTS.join(", ")} (not ${p.test} yet)\n`);
     return 2;
   }
-  if ((p.connection ?? "RC") !== "RC" || (p.qps ?? 1) !== 1) {
-    io.err("softroce perf: --perftest runs one RC QP\n");
+  if ((p.connection ?? "RC") !== "RC") {
+    io.err("softroce perf: --perftest runs RC QPs\n");
     return 2;
   }
   const test = p.test as PerftestTest;
   const lat = test.endsWith("_lat");
+  const qps = p.qps ?? 1;
+  // (latency tests with -q were refused with the perf command's options)
+  if (qps !== 1 && u.rdmaCm) {
+    io.err(`softroce perf: -R/--rdma_cm runs one QP (perftest's rdma_cm mode with -q: not yet); -q ${qps}\n`);
+    return 2;
+  }
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
   const size = p.size ?? (test === "atomic_bw" ? 8 : lat ? 2 : 65536);
   if ((p.atomicType ?? "FETCH_AND_ADD") !== "FETCH_AND_ADD") {
@@ -599,8 +697,15 @@ export async function runPerftestFor(
     io.err("softroce perf: atomic_bw moves 8 bytes a message (-s 8)\n");
     return 2;
   }
-  return runPerftest({
+  const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
-  }, io);
+    qps, mrPerQp: p.mrPerQp === true,
+  };
+  // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
+  if (cqDepth(o) > DEFAULT_MAX_CQE) {
+    io.err(`softroce perf: -q ${qps} × (tx depth ${o.txDepth}${test === "send_bw" ? ` + ${RX_DEPTH} receives` : ""}) needs ${cqDepth(o)} CQ entries; the device's max_cqe is ${DEFAULT_MAX_CQE}\n`);
+    return 2;
+  }
+  return runPerftest(o, io);
 }

@@ -225,6 +225,14 @@ describe("softroce perf", () => {
     expect(r.stdout).toContain(LAT_HEADER);
   });
 
+  it("-q: the table's #iterations counts every QP's messages (perftest 4.5's column); --json keeps -n per QP", async () => {
+    const r = await run("write_bw", "--local", "-s", "1024", "-n", "10", "-q", "3", "-t", "4");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ 1024\s+30\s+\d+\.\d\d/m);
+    const j = JSON.parse((await run("write_bw", "--local", "-s", "1024", "-n", "10", "-q", "3", "-t", "4", "--json")).stdout);
+    expect(j).toMatchObject({ iterations: 10, qps: 3, messages: 30 });
+  });
+
   it("--json: one object with the figures and counts", async () => {
     const r = await run("send_bw", "--local", "-s", "100", "-n", "30", "-q", "2", "--verify", "--json", "--loss", "0.02", "--delay", "3", "--seed", "5", "-u", "6");
     expect(r.code).toBe(0);

@@ -157,6 +157,47 @@ describe("softroce perf --perftest, two processes", () => {
   }
 });
 
+describe("softroce perf --perftest -q (several QPs), two processes", () => {
+  const rkeys = (out: string, which: string) => new Set([...out.matchAll(new RegExp(`^ ${which} address: .*RKey (0x[0-9a-f]+)`, "gm"))].map((m) => m[1]));
+  for (const test of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
+    it(`${test} -q 3: a key message and an address line per QP; the client's buffers in one MR, the server's --mr_per_qp in one each; exit 0`, async () => {
+      const size = test === "atomic_bw" ? "8" : "4096";
+      const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-s", size, "-n", "100", "-q", "3", "--mr_per_qp");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", size, "-n", "100", "-q", "3", "-t", "16");
+      const [sc, cc] = await Promise.all([server.done, client.done]);
+      expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
+      expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
+      for (const out of [client.stdout, server.stdout]) {
+        expect(out).toContain(" Number of qps   : 3\t\tTransport type : IB\n");
+        expect(out.match(/^ local address: /gm)?.length, out).toBe(3);
+        expect(out.match(/^ remote address: /gm)?.length, out).toBe(3);
+        // perftest's order: every local line, then every remote one
+        expect(out.lastIndexOf(" local address: ")).toBeLessThan(out.indexOf(" remote address: "));
+        // -n is per QP; #iterations counts every QP's messages, as perftest 4.5's column
+        expect(out).toMatch(new RegExp(`^ ${size}\\s+300\\s+\\d+\\.\\d\\d`, "m"));
+      }
+      if (test === "write_bw" || test === "read_bw") {
+        expect(rkeys(client.stdout, "local").size).toBe(1);
+        expect(rkeys(client.stdout, "remote").size).toBe(3);
+        expect(rkeys(server.stdout, "local").size).toBe(3);
+      }
+    });
+  }
+
+  it("refuses what it does not run: -q on a latency test or with -R, and more CQ entries than the device's max_cqe", async () => {
+    for (const [args, msg] of [
+      [["write_lat", "-q", "2"], /latency tests run on one QP; qps must be 1, got 2/],
+      [["write_bw", "-R", "-q", "2"], /-R\/--rdma_cm runs one QP .*; -q 2/],
+      [["send_bw", "-q", "64"], /-q 64 × \(tx depth 128 \+ 512 receives\) needs 40976 CQ entries; the device's max_cqe is 32767/],
+    ] as [string[], RegExp][]) {
+      const r = start("perf", args[0]!, "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...args.slice(1));
+      expect(await r.done, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+});
+
 describe("softroce perf -R (perftest's rdma_cm mode), two processes", () => {
   for (const test of ["write_bw", "read_bw", "atomic_bw", "send_bw", "write_lat", "read_lat", "send_lat"]) {
     it(`${test} -R: the exchange over an rdma_cm connection, the test QP connected by rdma_cm; both exit 0`, async () => {
