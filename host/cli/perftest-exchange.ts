@@ -75,17 +75,32 @@ export function parseKeyMsg(b: Uint8Array): PerftestDest {
   };
 }
 
+/**
+ * When a read gives up: after `ms` in which neither a byte came nor `progress()` moved (the device's
+ * packet counters: the peer's test running, which a read may wait out).
+ */
+export interface ReadStall {
+  ms: number;
+  progress(): number;
+}
+
 /** A TCP stream read in exact sizes (perftest's messages are fixed-size and unframed). */
 export class ExactReader {
   private chunks: Buffer[] = [];
   private have = 0;
+  /** bytes that ever came (a read's progress) */
+  private came = 0;
   private waiter: (() => void) | undefined;
   private ended: Error | undefined;
 
-  constructor(readonly sock: net.Socket) {
+  constructor(
+    readonly sock: net.Socket,
+    private readonly stall?: ReadStall,
+  ) {
     sock.on("data", (d: Buffer) => {
       this.chunks.push(d);
       this.have += d.length;
+      this.came += d.length;
       this.waiter?.();
     });
     const end = (e?: Error) => {
@@ -98,10 +113,26 @@ export class ExactReader {
   }
 
   async read(n: number): Promise<Uint8Array> {
+    const stall = this.stall;
+    let mark = stall ? this.came + stall.progress() : 0;
     while (this.have < n) {
       if (this.ended) throw new PerftestExchangeError(`Failed to read from socket (${n} bytes wanted, ${this.have} came): ${this.ended.message}`);
-      await new Promise<void>((r) => (this.waiter = r));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const woken = await new Promise<boolean>((r) => {
+        this.waiter = () => r(true);
+        if (stall) timer = setTimeout(() => r(false), stall.ms);
+      });
+      clearTimeout(timer);
       this.waiter = undefined;
+      if (!woken && stall) {
+        const now = this.came + stall.progress();
+        if (now === mark) {
+          throw new PerftestExchangeError(
+            `Failed to read from socket: nothing from the peer for ${stall.ms / 1000} s, on the exchange or the device (${n} bytes wanted, ${this.have} came; do both sides run the same test with the same -q?)`,
+          );
+        }
+        mark = now;
+      }
     }
     const all = Buffer.concat(this.chunks);
     this.chunks = [all.subarray(n)];
@@ -190,9 +221,57 @@ interface QpCtx {
   me: PerftestDest;
 }
 
+/**
+ * The watch over the test's waits (a completion, a byte in the buffer): one that sees no progress
+ * (ReadStall: no packet on the device) for stall.ms fails, as an exchange read does, instead of
+ * waiting for a peer that is gone.
+ */
+class StallGuard {
+  private mark: number;
+  private readonly timer: ReturnType<typeof setInterval> | undefined;
+  private error: PerftestExchangeError | undefined;
+  private reject: (e: Error) => void = () => {};
+  /** rejects with the stall's error */
+  private readonly failed: Promise<never>;
+
+  constructor(private readonly stall: ReadStall | undefined) {
+    this.failed = new Promise<never>((_, reject) => (this.reject = reject));
+    this.failed.catch(() => {}); // raced by the waits, not awaited alone
+    this.mark = stall?.progress() ?? 0;
+    this.timer = stall ? setInterval(this.tick, stall.ms) : undefined;
+  }
+
+  private readonly tick = (): void => {
+    const now = this.stall!.progress();
+    if (now !== this.mark) {
+      this.mark = now;
+      return;
+    }
+    this.error = new PerftestExchangeError(`nothing from the peer for ${this.stall!.ms / 1000} s during the test (no packet on the device)`);
+    this.stop();
+    this.reject(this.error);
+  };
+
+  /** The CQ's next completion, or the stall's error. */
+  next(cq: CompletionQueue): Promise<Awaited<ReturnType<CompletionQueue["next"]>>> {
+    return this.timer === undefined ? cq.next() : Promise.race([cq.next(), this.failed]);
+  }
+
+  /** Throws the stall's error once there is one. */
+  check(): void {
+    if (this.error) throw this.error;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
 interface Ctx {
   dev: Device;
   cq: CompletionQueue;
+  /** the test's waits */
+  guard: StallGuard;
   qps: QpCtx[];
   /** QP number -> index in qps */
   index: Map<number, number>;
@@ -252,6 +331,23 @@ function latLines(size: number, samples: number[]): string {
     ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
 }
 
+/** The most bytes a perftest message may have (its MAX_SIZE, 2^31 with -a's largest far below). */
+const REPORT_MAX_SIZE = 2 ** 31;
+/** The most messages a report may count: perftest's MAX_ITER per QP × MAX_QP_NUM. */
+const REPORT_MAX_ITERS = 100_000_000 * 16384;
+
+/**
+ * The client's report (step 7), which the server prints: PerftestExchangeError when it is none —
+ * a size or count no perftest run has, or a figure that is not a finite number ≥ 0, as when the two
+ * sides' exchanges are out of step (another message where the report belongs).
+ */
+export function checkReport(r: { size: number; iters: number; peak: number; avg: number; rate: number }): void {
+  const figure = (x: number) => Number.isFinite(x) && x >= 0;
+  if (!(r.size >= 1 && r.size <= REPORT_MAX_SIZE && r.iters >= 1 && r.iters <= REPORT_MAX_ITERS && figure(r.peak) && figure(r.avg) && figure(r.rate))) {
+    throw new PerftestExchangeError(`the peer's report is not one (size ${r.size}, iterations ${r.iters}): do both sides run the same test with the same -q?`);
+  }
+}
+
 /** The report line as perftest prints it (REPORT_FMT; sizes in MB of 2^20 bytes, message rate in Mpps). */
 export function reportLine(size: number, iters: number, peak: number, avg: number, rate: number): string {
   return ` ${String(size).padEnd(10)} ${String(iters).padEnd(10)}       ${peak.toFixed(2).padEnd(7)}            ${avg.toFixed(2).padEnd(7)}\t\t   ${rate.toFixed(6)}`;
@@ -303,7 +399,7 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
     index.set(qp.qpNum, i);
     qps.push({ qp, mr, off, me });
   }
-  return { dev, cq, qps, index, half };
+  return { dev, cq, qps, index, half, guard: new StallGuard(undefined) };
 }
 
 /** The QP perftest's own exchange connects by hand: INIT with every remote access. */
@@ -394,7 +490,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise
   const start = performance.now();
   for (let i = 0; i < n; i++) post(i);
   while (doneAll < total) {
-    const first = await c.cq.next();
+    const first = await c.guard.next(c.cq);
     const now = performance.now();
     for (const wc of [first, ...c.cq.poll(64)]) {
       if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, postedAll, doneAll);
@@ -432,7 +528,7 @@ async function receiveBw(c: Ctx, o: PerftestOptions): Promise<{ peak: number; av
   let got = 0;
   let first = 0;
   while (got < total) {
-    const wc = await c.cq.next();
+    const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed("server", wc, got, got);
     if (got === 0) first = performance.now();
     got++;
@@ -448,8 +544,11 @@ async function receiveBw(c: Ctx, o: PerftestOptions): Promise<{ peak: number; av
 }
 
 /** Waits until `cond` holds, letting the device's I/O run in between. */
-async function spin(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setImmediate(r));
+async function spin(cond: () => boolean, guard: StallGuard): Promise<void> {
+  while (!cond()) {
+    guard.check();
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 /** write_lat: the counter in the last byte of each write, polled in the buffer; the server writes first, then strict turns (run_iter_lat_write); half the round trip, µs. */
@@ -463,7 +562,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
   let last = performance.now();
   const receive = async () => {
     rcnt++;
-    await spin(() => bytes[pollAt] === (rcnt & 0xff));
+    await spin(() => bytes[pollAt] === (rcnt & 0xff), c.guard);
     samples.push(((performance.now() - last) * 1000) / 2);
     last = performance.now();
   };
@@ -472,7 +571,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
     else last = performance.now();
     bytes[q.off + o.size - 1] = i & 0xff;
     q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
-    const wc = await c.cq.next();
+    const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i, sent);
     sent++;
   }
@@ -488,7 +587,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<num
   let sends = 0;
   const waitRecv = async () => {
     while (recvs === 0) {
-      const wc = await c.cq.next();
+      const wc = await c.guard.next(c.cq);
       if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, sends, sends);
       if (wc.opcode === 128) recvs++;
     }
@@ -522,7 +621,7 @@ async function readLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<
   for (let i = 0; i < o.iters; i++) {
     const t0 = performance.now();
     q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
-    const wc = await c.cq.next();
+    const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
     samples.push((performance.now() - t0) * 1000);
   }
@@ -537,7 +636,7 @@ interface Exchange {
 }
 
 /** The TCP connection of perftest's default exchange (the client connects, the server listens on -p). */
-async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { sock?: net.Socket; server?: net.Server }): Promise<Exchange> {
+async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { sock?: net.Socket; server?: net.Server }, progress: () => number): Promise<Exchange> {
   let sock: net.Socket;
   if (client) {
     sock = await new Promise<net.Socket>((resolve, reject) => {
@@ -546,16 +645,18 @@ async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { 
     });
   } else {
     io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
+    let timer: ReturnType<typeof setTimeout> | undefined;
     sock = await new Promise<net.Socket>((resolve, reject) => {
       held.server = net.createServer((s) => resolve(s));
       held.server.once("error", (e) => reject(new PerftestExchangeError(`Couldn't listen to port ${o.tcpPort}: ${e.message}`)));
       held.server.listen(o.tcpPort, o.address.includes(":") ? "::" : "0.0.0.0");
-    });
+      timer = setTimeout(() => reject(new PerftestExchangeError(`no client connected to TCP port ${o.tcpPort} in ${o.timeoutMs / 1000} s (--wait)`)), o.timeoutMs);
+    }).finally(() => clearTimeout(timer));
     held.server!.close();
   }
   held.sock = sock;
   sock.setNoDelay(true);
-  const r = new ExactReader(sock);
+  const r = new ExactReader(sock, { ms: o.timeoutMs, progress });
   return { swap: (m, c) => r.swap(m, c), formatKey: formatKeyMsg, parseKey: parseKeyMsg };
 }
 
@@ -565,10 +666,21 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   const held: { sock?: net.Socket; server?: net.Server } = {};
   let dev: Device | undefined;
   let cm: PerftestCm | undefined;
+  let guard: StallGuard | undefined;
   try {
     dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
     // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
     const own = perftestMtu(o.mtu, mtuBytes(dev.queryPort().activeMtu));
+    // what a wait for the peer may wait out (--wait): a read of the exchange or a wait of the test
+    // gives up after that long with no byte from the peer and no packet on the device (its test running)
+    const d = dev;
+    const stall: ReadStall = {
+      ms: o.timeoutMs,
+      progress: () => {
+        const k = d.queryCounters();
+        return (k["sent_pkts"] ?? 0) + (k["rcvd_pkts"] ?? 0);
+      },
+    };
     for (const line of own.notice) io.out(`${line}\n`);
     let x: Exchange;
     if (o.rdmaCm) {
@@ -577,7 +689,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       await cm.open();
       x = { swap: (m, c) => cm!.swap(m, c), formatKey: formatCmKeyMsg, parseKey: parseCmKeyMsg };
     } else {
-      x = await tcpExchange(o, io, client, held);
+      x = await tcpExchange(o, io, client, held, stall.progress);
     }
     const { mtu } = await exchangeSysData(x, client, mtuEnum(own.mtu));
     let c: Ctx;
@@ -592,6 +704,8 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       c = await setup(o, dev, plainQp);
     }
     // a key message per QP, in QP order; the barriers after carry the first QP's (perftest's my_dest[0])
+    c.guard = new StallGuard(stall);
+    guard = c.guard;
     const peers: PerftestDest[] = [];
     for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), client)));
     const peer = peers[0]!;
@@ -644,6 +758,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         report = {
           size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
         };
+        checkReport(report);
       }
       io.out(reportLines(report.size, report.iters, report.peak, report.avg, report.rate));
     }
@@ -658,6 +773,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     io.err(`${(e as Error).message}\n`);
     return 1;
   } finally {
+    guard?.stop();
     held.sock?.destroy();
     held.server?.close();
     cm?.destroy();

@@ -5,7 +5,7 @@
 // processes on 127.0.15.41 / .42.
 import net from "node:net";
 import { describe, expect, it } from "vitest";
-import { useCli, until } from "../support/cli-process.js";
+import { freeTcpPort, useCli, until } from "../support/cli-process.js";
 import {
   ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestPeak, reportLine, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
@@ -195,6 +195,50 @@ describe("softroce perf --perftest -q (several QPs), two processes", () => {
       expect(await r.done, args.join(" ")).toBe(2);
       expect(r.stderr).toMatch(msg);
     }
+  });
+});
+
+describe("softroce perf --perftest against a peer out of step or gone: a clear error, never a hang", () => {
+  it("two sides with different -q: the server names the report it cannot read, both exit 1", async () => {
+    const tcp = String(await freeTcpPort());
+    const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-p", tcp, "-s", "4096", "-n", "50", "--wait", "3");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-p", tcp, "-s", "4096", "-n", "50", "-q", "3", "--wait", "3");
+    const [sc, cc] = await Promise.all([server.done, client.done]);
+    expect(sc, server.stderr).toBe(1);
+    expect(cc, client.stderr).toBe(1);
+    expect(server.stderr).toMatch(/^the peer's report is not one \(size \d+, iterations \d+\): do both sides run the same test with the same -q\?\n$/);
+  });
+
+  it("the other way round: the side left waiting gives up after --wait with no byte and no packet", async () => {
+    const tcp = String(await freeTcpPort());
+    const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-p", tcp, "-s", "4096", "-n", "50", "-q", "3", "--wait", "2");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-p", tcp, "-s", "4096", "-n", "50", "--wait", "2");
+    const t0 = Date.now();
+    const [sc, cc] = await Promise.all([server.done, client.done]);
+    expect([sc, cc]).toEqual([1, 1]);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(client.stderr + server.stderr).toMatch(/nothing from the peer for 2 s, on the exchange or the device .*same -q\?/);
+  });
+
+  it("a server nobody connects to exits after --wait", async () => {
+    const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-p", String(await freeTcpPort()), "--wait", "1");
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(/^no client connected to TCP port \d+ in 1 s \(--wait\)\n$/);
+  });
+
+  it("a send_bw server whose client dies mid-test exits after --wait (it sends nothing that could fail)", async () => {
+    const tcp = String(await freeTcpPort());
+    const server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-p", tcp, "-s", "64", "-n", "5000000", "--wait", "2");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-p", tcp, "-s", "64", "-n", "5000000");
+    // its address lines come before the test: then SENDs flow for a while, and it dies
+    await until(() => client.stdout.includes(" remote address: "), 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    client.child.kill("SIGKILL");
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(/nothing from the peer for 2 s during the test \(no packet on the device\)/);
   });
 });
 

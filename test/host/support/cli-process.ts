@@ -34,7 +34,8 @@ export function useCli(dir: string): { cli: string; start: (...args: string[]) =
     });
   });
   afterEach(() => {
-    for (const c of running.splice(0)) if (c.exitCode === null && c.pid) process.kill(c.pid, "SIGKILL");
+    // still running: neither exited nor ended by a signal (a test may have killed one itself)
+    for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, "SIGKILL");
   });
   const start = (...args: string[]): Run => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
