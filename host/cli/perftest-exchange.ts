@@ -300,6 +300,15 @@ function addressLine(which: string, d: PerftestDest, t: PerftestTest, rdmaCm = f
 
 const RULE = PERF_RULE + "\n";
 
+/** perftest's default CQ moderation (DEF_CQ_MOD), and the message size above which it is off (MSG_SIZE_CQ_MOD_LIMIT: 1, DISABLED_CQ_MOD_VALUE). */
+const CQ_MOD = 100;
+const CQ_MOD_SIZE_LIMIT = 8192;
+
+/** The CQ moderation perftest 4.5 prints (force_dependecies): 100, 1 above 8192-byte messages, at most the tx depth. */
+function cqModeration(o: PerftestOptions): number {
+  return Math.min(o.size > CQ_MOD_SIZE_LIMIT ? 1 : CQ_MOD, o.txDepth);
+}
+
 function header(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = usesReads(o.test);
   return RULE + `                    ${perfTitle(o.test)}\n` +
@@ -309,7 +318,7 @@ function header(o: PerftestOptions, client: boolean, mtu: number): string {
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
     (client && !isLat(o.test) ? ` TX depth        : ${o.txDepth}\n` : "") +
-    (isLat(o.test) ? "" : ` CQ Moderation   : ${Math.min(o.txDepth, 100)}\n`) +
+    (isLat(o.test) ? "" : ` CQ Moderation   : ${cqModeration(o)}\n`) +
     ` Mtu             : ${mtu}[B]\n` +
     " Link type       : Ethernet\n" +
     " GID index       : 0\n" +
@@ -813,9 +822,11 @@ export async function runPerftestFor(
     io.err("softroce perf: atomic_bw moves 8 bytes a message (-s 8)\n");
     return 2;
   }
+  const iters = p.iterations ?? (lat ? 1000 : 5000);
   const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
-    size, iters: p.iterations ?? (lat ? 1000 : 5000), txDepth: lat ? 1 : p.txDepth ?? 128, mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
+    // perftest's force_dependecies: no more in flight per QP than it sends in all
+    size, iters, txDepth: lat ? 1 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
     qps, mrPerQp: p.mrPerQp === true,
   };
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created

@@ -4,12 +4,18 @@
 // refused as perftest refuses it, and `softroce perf write_bw|read_bw --perftest` as two
 // processes on 127.0.15.41 / .42.
 import net from "node:net";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { freeTcpPort, useCli, until } from "../support/cli-process.js";
 import {
   ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestPeak, reportLine, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
 import { CM_KEY_MSG_LEN, formatCmKeyMsg, parseCmKeyMsg, PerftestCmError } from "../../../host/cli/perftest-rdmacm.js";
+
+/** rxe's perftest logs (test/fixtures/captures/perftest/logs) */
+const FIXTURES = fileURLToPath(new URL("../../fixtures/captures/perftest/logs", import.meta.url));
 
 // write_bw-tcp.pcap, the client's first key message (108 bytes)
 const KEY_HEX =
@@ -72,8 +78,7 @@ async function socketPair(): Promise<[net.Socket, net.Socket]> {
 
 describe("perftest's report line", () => {
   it("is spaced as perftest's (the line of read_bw-tcp.client.out, from the same figures)", async () => {
-    const { readFileSync } = await import("node:fs");
-    const linux = readFileSync(new URL("../../fixtures/captures/perftest/logs/read_bw-tcp.client.out", import.meta.url), "utf8")
+    const linux = readFileSync(join(FIXTURES, "read_bw-tcp.client.out"), "utf8")
       .split("\n").find((l) => l.startsWith(" 4096 "))!;
     const [, size, iters, peak, avg, rate] = /^ (\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$/.exec(linux)!;
     expect(reportLine(Number(size), Number(iters), Number(peak), Number(avg), Number(rate))).toBe(linux);
@@ -139,6 +144,21 @@ describe("softroce perf --perftest, two processes", () => {
       else expect(client.stdout).toMatch(test === "read_bw" ? / PSN 0x[0-9a-f]{6} OUT 0x80 RKey 0x[0-9a-f]{6} VAddr / : / PSN 0x[0-9a-f]{6} RKey 0x[0-9a-f]{6} VAddr /);
     });
   }
+
+  it("the header's TX depth and CQ moderation as perftest's force_dependecies sets them: the depth at most -n, moderation 100, 1 above 8 KiB messages, at most the depth", async () => {
+    // rxe's perftest, -n 5: " TX depth        : 5" and " CQ Moderation   : 5" (the client's; the server prints no depth)
+    const theirs = readFileSync(join(FIXTURES, "send_bw-tcp.client.out"), "utf8").split("\n").filter((l) => /^ (TX depth|CQ Moderation) /.test(l));
+    expect(theirs).toEqual([" TX depth        : 5", " CQ Moderation   : 5"]);
+    for (const [size, n, want] of [["4096", "5", theirs], ["65536", "200", [" TX depth        : 128", " CQ Moderation   : 1"]]] as const) {
+      const server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-s", size, "-n", n);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", size, "-n", n);
+      expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+      expect(client.stdout.split("\n").filter((l) => /^ (TX depth|CQ Moderation) /.test(l)), size).toEqual(want);
+      expect(server.stdout).toContain(want[1] + "\n");
+      expect(server.stdout).not.toContain(" TX depth ");
+    }
+  });
 
   for (const test of ["send_bw", "write_lat", "read_lat", "send_lat"]) {
     it(`${test}: both sides run it through (each prints its own figures), exit 0`, async () => {
