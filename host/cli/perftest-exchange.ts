@@ -2,8 +2,8 @@
 // string "6.06"), so `softroce perf <test> --perftest` runs against ib_write_bw /
 // ib_read_bw in either role: over TCP (port 18515), the version (16 bytes),
 // the cycle buffer and cache line size (4-byte big-endian each), the MTU (an
-// ibv_mtu digit and a NUL), one 108-byte text key message per QP (-q), the first
-// QP's key message again as barriers, the bandwidth report (size, iterations, three doubles, all
+// ibv_mtu digit and a NUL), one 108-byte text key message per QP (-q), every QP's
+// again and the first QP's as barriers, the bandwidth report (size, iterations, three doubles, all
 // big-endian) and the closing key message and "done". Facts and the capture
 // they come from: docs/reference/perftest-exchange.md. With -R the same messages
 // travel as SENDs on an rdma_cm connection and the test QP is connected by
@@ -340,8 +340,8 @@ function latLines(size: number, samples: number[]): string {
     ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
 }
 
-/** The most bytes a perftest message may have (its MAX_SIZE, 2^31 with -a's largest far below). */
-const REPORT_MAX_SIZE = 2 ** 31;
+/** The largest message perftest's -s takes (UINT_MAX / 2). */
+const REPORT_MAX_SIZE = 0x7fffffff;
 /** The most messages a report may count: perftest's MAX_ITER per QP × MAX_QP_NUM. */
 const REPORT_MAX_ITERS = 100_000_000 * 16384;
 
