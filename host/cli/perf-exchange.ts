@@ -199,8 +199,12 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
     const served = servePerfOn(bed, o, () => done);
     line.send({ proto: PERF_PROTO, gid: side.gid, udpPort: side.udpPort, mtu: o.mtu, qp: side.infos });
     let peerBw: BwFigures | undefined;
-    await line.read("the client's end of the run").then((v) => ((peerBw = bwFromJson(v.bw)), (done = true)), () => (done = true));
+    // the client gone before its end of the run (killed, its connection lost, silent past the wait):
+    // what this side saw is no run's figures, and the server fails with the reason
+    let gone: Error | undefined;
+    await line.read("the client's end of the run").then((v) => ((peerBw = bwFromJson(v.bw)), (done = true)), (e: Error) => ((gone = e), (done = true)));
     const { received, counts, bw } = await served;
+    if (gone) throw new PerfPeerError(`${gone.message}, before the client's end of the run (${received} messages received here)`);
     line.send({ received, corrupted: counts.corrupted, errors: counts.errors, ...(bw ? { bw } : {}) });
     await new Promise<void>((r) => sock.end(() => r()));
     return { test: o.test, received, errors: counts.errors, ...(o.bidirectional ? { bw: { mine: bw, peer: peerBw } } : {}) };

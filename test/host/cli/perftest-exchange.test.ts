@@ -2,7 +2,8 @@
 // capture parsed and formatted back byte for byte, the whole TCP conversation of that capture
 // replayed against our client and server halves (sizes and order), a peer older than 5.70
 // refused as perftest refuses it, and `softroce perf write_bw|read_bw --perftest` as two
-// processes on 127.0.15.41 / .42.
+// processes on 127.0.15.41 / .42; with several QPs, and against a peer out of step or gone (ours and
+// perf's own exchange).
 import net from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -259,6 +260,21 @@ describe("softroce perf --perftest against a peer out of step or gone: a clear e
     client.child.kill("SIGKILL");
     expect(await server.done).toBe(1);
     expect(server.stderr).toMatch(/nothing from the peer for 2 s during the test \(no packet on the device\)/);
+  });
+});
+
+describe("softroce perf's own exchange against a client gone", () => {
+  it("a send_bw server whose client dies mid-test exits 1, says so and how many messages came (it printed a full run's figures before)", async () => {
+    const tcp = String(await freeTcpPort());
+    const server = start("perf", "send_bw", "--address", "127.0.15.41", "-p", tcp, "-s", "64", "-n", "5000000", "--wait", "5");
+    await until(() => server.stderr.includes("waiting for a client"), 15_000);
+    const client = start("perf", "send_bw", "127.0.15.41", "--address", "127.0.15.42", "-p", tcp, "-s", "64", "-n", "5000000");
+    await until(() => server.stderr.includes("connected: send_bw"), 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    client.child.kill("SIGKILL");
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(/softroce perf: the peer closed the out-of-band connection, before the client's end of the run \(\d+ messages received here\)\n$/);
+    expect(server.stdout).not.toMatch(/^ 64\s+5000000\s/m);
   });
 });
 
