@@ -330,9 +330,10 @@ export class PacketPort {
   rxBatchArea(records: number, slots: number, slotSize: number): RxBatchArea | undefined {
     const c = this.core;
     if (!c.rx_batch_init || !c.rx_batch_slots || !c.rx_batch_slot_size) return undefined;
-    const recs = c.rx_batch_init(records, slots, slotSize);
+    // addresses as unsigned: with a large arena the area may lie above 2 GiB (an i32 result is negative there)
+    const recs = c.rx_batch_init(records, slots, slotSize) >>> 0;
     if (!recs) throw new RangeError(`rx_batch_init refused ${records} records, ${slots} slots of ${slotSize} bytes`);
-    return { records: recs, recordCount: records, slots: c.rx_batch_slots(), slotCount: slots, slotSize: c.rx_batch_slot_size() };
+    return { records: recs, recordCount: records, slots: c.rx_batch_slots() >>> 0, slotCount: slots, slotSize: c.rx_batch_slot_size() };
   }
 
   /**

@@ -1,6 +1,7 @@
 // Device memory up to the wasm32 limit: a 3 GiB MR arena opens (the old limit
 // was 1 GiB), an MR above 2 GiB is written through by a peer's RDMA WRITE and
-// read locally, and an arena past the limit is ENOMEM naming mrArenaBytes.
+// read locally (on the simulated wire, and over UDP on the native datapath, whose
+// receive area then lies above 2 GiB too), and an arena past the limit is ENOMEM naming mrArenaBytes.
 // Only the bytes written are ever committed: fresh arena memory is not zeroed.
 import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
@@ -9,6 +10,9 @@ import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import { expectVerbsError } from "../support/verbs-helpers.js";
+import { openDevice, udpLinkOf, udpPortOf } from "../../../host/node/index.js";
+import { NativeUdpLink } from "../../../host/node/native-link.js";
+import { datapathAddon } from "../../../host/node/datapath.js";
 
 const GiB = 2 ** 30;
 
@@ -52,6 +56,34 @@ describe("device memory up to 4 GiB", () => {
     huge.destroy();
     big.close();
     peer.close();
+  });
+
+  it.runIf(datapathAddon() !== undefined)("a Node device on the native datapath with a 3 GiB MR arena: its receive area lies above 2 GiB, and a peer's WRITE over UDP lands in an MR above 2 GiB (it failed to open before: the area's address read as a negative i32)", async () => {
+    const big = await openDevice({ address: "127.0.44.1", port: 0, mrArenaBytes: 3 * GiB });
+    const peer = await openDevice({ address: "127.0.44.2", port: 0 });
+    try {
+      expect(udpLinkOf(big)).toBeInstanceOf(NativeUdpLink);
+      const pd = big.allocPd();
+      pd.regMr(2.5 * GiB, Access.LOCAL_WRITE); // what keeps the next MR above 2 GiB
+      const mr = pd.regMr(1 << 16, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+      expect(mr.addr).toBeGreaterThan(BigInt(2 * GiB));
+      const cq = big.createCq(16);
+      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
+      const ppd = peer.allocPd();
+      const pcq = peer.createCq(16);
+      const pqp = ppd.createQp({ qpType: QpType.RC, sendCq: pcq, recvCq: pcq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
+      const pmr = ppd.regMr(4096, Access.LOCAL_WRITE);
+      const o = { qpAccessFlags: Access.REMOTE_WRITE, timeout: 10, retryCnt: 3, rnrRetry: 3 };
+      connectQp(qp, { qpNum: pqp.qpNum, psn: 0, gid: "::ffff:127.0.44.2", port: udpPortOf(peer) }, { sqPsn: 0, ...o });
+      connectQp(pqp, { qpNum: qp.qpNum, psn: 0, gid: "::ffff:127.0.44.1", port: udpPortOf(big) }, { sqPsn: 0, ...o });
+      pmr.bytes.set(new TextEncoder().encode("over UDP, above 2 GiB"), 0);
+      pqp.postSend({ wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [pmr.sge(0, 21)], rdma: { remoteAddr: mr.addr + 64n, rkey: mr.rkey } });
+      expect((await pcq.next()).status).toBe(WcStatus.SUCCESS);
+      expect(new TextDecoder().decode(mr.bytes.subarray(64, 85))).toBe("over UDP, above 2 GiB");
+    } finally {
+      big.close();
+      peer.close();
+    }
   });
 
   it("an MR arena past the limit is ENOMEM and names the option; an MR larger than the arena is ENOMEM naming it", async () => {
