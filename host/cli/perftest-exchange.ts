@@ -366,10 +366,14 @@ function reportLines(size: number, iters: number, peak: number, avg: number, rat
   return BW_HEADER + "\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
 }
 
+const isSend = (t: PerftestTest) => t === "send_bw" || t === "send_lat";
+
+/** Each QP's receive queue: RX_DEPTH on a SEND test, else one (perftest's DEF_RX_RDMA). */
+const recvDepth = (o: PerftestOptions) => (isSend(o.test) ? RX_DEPTH : 1);
+
 /** The CQ entries a side needs: every QP's sends in flight, and on a SEND test its receives (perftest's CQs hold as many). */
 function cqDepth(o: PerftestOptions): number {
-  const sendTest = o.test === "send_bw" || o.test === "send_lat";
-  return (o.qps ?? 1) * (o.txDepth + (sendTest ? RX_DEPTH : 0)) + 16;
+  return (o.qps ?? 1) * (o.txDepth + (isSend(o.test) ? RX_DEPTH : 0)) + 16;
 }
 
 /** The device a side opens: its MR arena holds every QP's buffer; QP1 and the test QPs fit. */
@@ -379,7 +383,7 @@ function deviceSizes(o: PerftestOptions): { mrArenaBytes: number; maxQp: number;
   return {
     mrArenaBytes: Math.max(16 << 20, Math.ceil((qps * (perQp + 4096) + (1 << 20)) / (1 << 20)) * (1 << 20)),
     maxQp: Math.max(256, qps + 1),
-    ringArenaBytes: (16 << 20) + qps * (o.txDepth + RX_DEPTH) * 256 + cqDepth(o) * 128,
+    ringArenaBytes: (16 << 20) + qps * (o.txDepth + recvDepth(o)) * 256 + cqDepth(o) * 128,
   };
 }
 
@@ -400,7 +404,7 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
   for (let i = 0; i < n; i++) {
     const mr = shared ?? pd.regMr(2 * half, access);
     const off = shared ? 2 * half * i : 0;
-    const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: RX_DEPTH, maxSendSge: 1, maxRecvSge: 1 } });
+    const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: recvDepth(o), maxSendSge: 1, maxRecvSge: 1 } });
     const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
     const me: PerftestDest = {
       lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr + BigInt(off + half), gid, srqn: 0,
@@ -719,7 +723,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), client)));
     const peer = peers[0]!;
     if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o));
-    const sendTest = o.test === "send_bw" || o.test === "send_lat";
+    const sendTest = isSend(o.test);
     if (sendTest) for (const q of c.qps) for (let i = 0; i < firstRecvs(o); i++) postRecv(c, q, o.size);
     io.out(header(o, client, mtuBytes(mtu)));
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
