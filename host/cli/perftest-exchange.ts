@@ -811,11 +811,6 @@ export async function runPerftestFor(
   const test = p.test as PerftestTest;
   const lat = test.endsWith("_lat");
   const qps = p.qps ?? 1;
-  // (latency tests with -q were refused with the perf command's options)
-  if (qps !== 1 && u.rdmaCm) {
-    io.err(`softroce perf: -R/--rdma_cm runs one QP (perftest's rdma_cm mode with -q: not yet); -q ${qps}\n`);
-    return 2;
-  }
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
   const size = p.size ?? (test === "atomic_bw" ? 8 : lat ? 2 : 65536);
   if ((p.atomicType ?? "FETCH_AND_ADD") !== "FETCH_AND_ADD") {

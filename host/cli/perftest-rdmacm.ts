@@ -120,7 +120,8 @@ export class PerftestCm {
   private readonly events: CmEvents;
   private readonly mad: Qp1Transport;
   private commId: RdmaCmId | undefined;
-  private testId: RdmaCmId | undefined;
+  /** the test QPs' connections, one per QP (-q) */
+  private readonly testIds: RdmaCmId[] = [];
   private listenId: RdmaCmId | undefined;
   private commCq: CompletionQueue | undefined;
   private commMr: MemoryRegion | undefined;
@@ -128,7 +129,7 @@ export class PerftestCm {
 
   constructor(
     private readonly dev: Device,
-    private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number },
+    private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number; qps?: number },
   ) {
     ({ mad: this.mad, ch: this.ch } = openToolCm(dev, o.udpPort));
     this.events = new CmEvents(this.ch);
@@ -172,12 +173,12 @@ export class PerftestCm {
     return ev;
   }
 
-  /** The next CONNECT_REQUEST on our listener (made on first use: bind to our address and the port, backlog 1 as perftest's -q 1). */
+  /** The next CONNECT_REQUEST on our listener (made on first use: bind to our address and the port, backlog -q as perftest's). */
   private async accepted(make: (id: RdmaCmId) => void, depth: number): Promise<RdmaCmId> {
     if (!this.listenId) {
       this.listenId = this.ch.createId(PortSpace.TCP);
       this.listenId.bindAddr({ address: this.o.address, port: this.o.tcpPort });
-      this.listenId.listen(1);
+      this.listenId.listen(this.o.qps ?? 1);
     }
     const ev = await this.expect(undefined, E.CONNECT_REQUEST, "waiting for client to connect");
     make(ev.id);
@@ -246,12 +247,13 @@ export class PerftestCm {
   /** create_rdma_cm_connection's middle: the test QP made on its ID (by `make`) and connected or accepted. */
   async connectTest(q: CmTestQp): Promise<QueuePair> {
     const make = (id: RdmaCmId) => void id.createQp(q.pd, q.init);
-    this.testId = this.client ? await this.connect(make, q.depth) : await this.accepted(make, q.depth);
-    if (!this.client) {
+    const id = this.client ? await this.connect(make, q.depth) : await this.accepted(make, q.depth);
+    this.testIds.push(id);
+    if (!this.client && this.testIds.length === (this.o.qps ?? 1)) {
       this.listenId?.destroy(); // rdma_cm_server_connection: the listener goes once its QPs are connected
       this.listenId = undefined;
     }
-    return this.testId.qp!;
+    return id.qp!;
   }
 
   /**
@@ -259,14 +261,14 @@ export class PerftestCm {
    * DREP); the server waits for the client's DREQ and answers it; then the comm connection goes the same way.
    */
   async close(): Promise<void> {
-    for (const id of [this.testId, this.commId]) {
+    for (const id of [...this.testIds, this.commId]) {
       if (!id) continue;
       try {
         if (this.client) {
           id.disconnect();
           await this.events.wait(id, [E.DISCONNECTED], DISCONNECT_WAIT_MS);
         } else {
-          const ev = await this.events.wait(id, [E.DISCONNECTED], id === this.testId ? DISCONNECT_WAIT_MS : 200);
+          const ev = await this.events.wait(id, [E.DISCONNECTED], id !== this.commId ? DISCONNECT_WAIT_MS : 200);
           id.disconnect(); // the DREP (or our DREQ when the client has not sent one)
           if (!ev) await this.events.wait(id, [E.DISCONNECTED], 500);
         }
@@ -280,7 +282,7 @@ export class PerftestCm {
   /** Frees the IDs, the channel and its pump (the device is the caller's). */
   destroy(): void {
     this.events.stop();
-    for (const id of [this.testId, this.commId, this.listenId]) {
+    for (const id of [...this.testIds, this.commId, this.listenId]) {
       try {
         id?.destroy();
       } catch {

@@ -6,7 +6,7 @@
 // text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way);
 // perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange) over
 // IPv4 and IPv6 and against `softroce perf -R` (its rdma_cm mode), the four bandwidth tests with -q 4
-// both ways (one MR against --mr_per_qp); tshark captures the tap meanwhile, and every CM MAD in the
+// both ways (one MR against --mr_per_qp), with perftest's exchange and with -R; tshark captures the tap meanwhile, and every CM MAD in the
 // capture — ours and Linux's — is checked field by field against tshark's CM
 // dissector, and ours against Linux's of the same kind field by field (what
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
@@ -185,11 +185,12 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
 // handshakes; an address line per QP. It lays every QP's buffer in one MR, as ours does by default,
 // or gives each its own with --mr_per_qp; each side names each QP's VAddr and RKey, whichever it chose
 const rkeysOf = (out, which) => new Set([...out.matchAll(new RegExp(`^ ${which} address: .*RKey (0x[0-9a-f]+)`, "gm"))].map((m) => m[1]));
-for (const t of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
-  test(`perftest ${t} -q 4 (IPv4): softroce perf client (one MR) -> ib_${t} --mr_per_qp server (rxe0), and ib_${t} client (one MR) -> softroce --mr_per_qp server; both ends exit 0`, async () => {
+// With -R each QP is connected through rdma_cm (a connection per QP, the listener's backlog -q)
+for (const mode of [PT_MODES[0], PT_MODES[2]]) for (const t of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
+  test(`perftest ${t} -q 4 (${mode.name}): softroce perf client (one MR) -> ib_${t} --mr_per_qp server (rxe0), and ib_${t} client (one MR) -> softroce --mr_per_qp server; both ends exit 0`, async () => {
     const flags = [...ptSize(t), "-n", String(PT_ITERS), "-q", "4"];
-    await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} --mr_per_qp -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, "--perftest", "--address", HOST4, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
+    await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} --mr_per_qp -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+    const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
     const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
     assert.equal(ours.code, 0, `softroce perf ${t} -q 4 (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
@@ -200,21 +201,21 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
       // -n per QP; #iterations counts all four QPs' messages, as perftest 4.5 prints it
       assert.match(ptLine(t, out) ?? "", new RegExp(`^ \\d+\\s+${4 * PT_ITERS}\\s`), out);
     }
-    if (t === "write_bw" || t === "read_bw") {
-      // RKeys are printed for READ and WRITE: ours one MR, theirs one per QP
+    if (mode.name !== "-R" && (t === "write_bw" || t === "read_bw")) {
+      // RKeys are printed for READ and WRITE (not with -R): ours one MR, theirs one per QP
       assert.equal(rkeysOf(ours.stdout, "local").size, 1, ours.stdout);
       assert.equal(rkeysOf(ours.stdout, "remote").size, 4, ours.stdout);
     }
     if (t !== "send_bw") assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
-    const server = softroce(["perf", t, "--perftest", "--address", HOST4, ...flags, "--mr_per_qp"], (RUN_TIMEOUT_S + 30) * 1000);
+    const server = softroce(["perf", t, ...mode.ours, ...flags, "--mr_per_qp"], (RUN_TIMEOUT_S + 30) * 1000);
     await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
+    const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
     const srv = await server;
     assert.match(client, /^client-exit=0$/m, `ib_${t} -q 4 client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
     assert.equal(srv.code, 0, `softroce perf ${t} --mr_per_qp (server): ${srv.stdout}${srv.stderr}`);
     assert.ok(ptLine(t, client), client);
     assert.ok(ptLine(t, srv.stdout), srv.stdout);
-    if (t === "write_bw" || t === "read_bw") {
+    if (mode.name !== "-R" && (t === "write_bw" || t === "read_bw")) {
       assert.equal(rkeysOf(srv.stdout, "local").size, 4, srv.stdout);
       assert.equal(rkeysOf(client, "local").size, 1, client);
     }

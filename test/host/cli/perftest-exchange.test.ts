@@ -206,10 +206,9 @@ describe("softroce perf --perftest -q (several QPs), two processes", () => {
     });
   }
 
-  it("refuses what it does not run: -q on a latency test or with -R, and more CQ entries than the device's max_cqe", async () => {
+  it("refuses what it does not run: -q on a latency test, and more CQ entries than the device's max_cqe", async () => {
     for (const [args, msg] of [
       [["write_lat", "-q", "2"], /latency tests run on one QP; qps must be 1, got 2/],
-      [["write_bw", "-R", "-q", "2"], /-R\/--rdma_cm runs one QP .*; -q 2/],
       [["send_bw", "-q", "64"], /-q 64 × \(tx depth 128 \+ 512 receives\) needs 40976 CQ entries; the device's max_cqe is 32767/],
     ] as [string[], RegExp][]) {
       const r = start("perf", args[0]!, "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...args.slice(1));
@@ -295,6 +294,23 @@ describe("softroce perf -R (perftest's rdma_cm mode), two processes", () => {
       expect(client.stdout).toMatch(re);
       if (test !== "read_lat") expect(server.stdout).toMatch(re);
       expect(client.stdout).toMatch(/ remote address: LID 0000 QPN 0x[0-9a-f]{4,6} PSN 0x[0-9a-f]{6}\n GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:45/);
+    });
+  }
+
+  for (const test of ["write_bw", "send_bw"]) {
+    it(`${test} -R -q 3: a test QP and its rdma_cm connection per QP (the listener's backlog -q), every QP's key message; both exit 0`, async () => {
+      const server = start("perf", test, "-R", "--address", "127.0.15.45", "-s", "4096", "-n", "100", "-q", "3", "--wait", "20");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.45", "-R", "--address", "127.0.15.46", "-s", "4096", "-n", "100", "-q", "3", "--wait", "20");
+      const [sc, cc] = await Promise.all([server.done, client.done]);
+      expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
+      expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
+      for (const out of [client.stdout, server.stdout]) {
+        expect(out).toContain(" Number of qps   : 3\t\tTransport type : IB\n");
+        expect(new Set([...out.matchAll(/^ local address: LID 0000 QPN (0x[0-9a-f]+)/gm)].map((m) => m[1])).size, out).toBe(3);
+        expect(out.match(/^ remote address: /gm)?.length, out).toBe(3);
+        expect(out).toMatch(/^ 4096\s+300\s+\d+\.\d\d/m);
+      }
     });
   }
 });
