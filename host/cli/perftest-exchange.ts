@@ -11,9 +11,9 @@
 // perftest connects it; the output is perftest's table.
 import net from "node:net";
 import { openDevice } from "../node/index.js";
-import { type Device, type CompletionQueue, type MemoryRegion, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type Device, type CompletionQueue, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
-import { BW_HEADER, LAT_HEADER, PERF_RULE, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, mtuEnum, perfTitle, perftestMtu } from "../core/perf/index.js";
+import { BW_HEADER, LAT_HEADER, PERF_RULE, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, mtuEnum, perfTitle, perftestMtu, qpRegions, type PerfRegion } from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 
@@ -213,11 +213,10 @@ export interface PerftestOptions {
   mrPerQp?: boolean;
 }
 
-/** One test QP: its MR and where its buffer starts in it (2 × half bytes: what it sends, then what the peer writes into). */
+/** One test QP and its buffer (2 × half bytes: what it sends, then what the peer writes into). */
 interface QpCtx {
   qp: QueuePair;
-  mr: MemoryRegion;
-  off: number;
+  buf: PerfRegion;
   me: PerftestDest;
 }
 
@@ -397,20 +396,19 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
   const cq = dev.createCq(cqDepth(o));
   const half = Math.max(HALF, o.size);
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
-  const shared = o.mrPerQp ? undefined : pd.regMr(2 * half * n, access);
+  const { regions } = qpRegions(pd, n, 2 * half, o.mrPerQp ?? false, access);
   const gid = parseGid(dev.queryGid(0));
   const qps: QpCtx[] = [];
   const index = new Map<number, number>();
   for (let i = 0; i < n; i++) {
-    const mr = shared ?? pd.regMr(2 * half, access);
-    const off = shared ? 2 * half * i : 0;
+    const buf = regions[i]!;
     const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: recvDepth(o), maxSendSge: 1, maxRecvSge: 1 } });
     const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
     const me: PerftestDest = {
-      lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: mr.rkey, vaddr: mr.addr + BigInt(off + half), gid, srqn: 0,
+      lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: buf.rkey, vaddr: buf.addr + BigInt(half), gid, srqn: 0,
     };
     index.set(qp.qpNum, i);
-    qps.push({ qp, mr, off, me });
+    qps.push({ qp, buf, me });
   }
   return { dev, cq, qps, index, half, guard: new StallGuard(undefined) };
 }
@@ -472,7 +470,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise
   const tcompleted = new Float64Array(total);
   // per QP: the work request of its message k
   const wrOf = c.qps.map((q, i): ((k: number) => SendWr) => {
-    const sgList = [q.mr.sge(q.off, o.size)];
+    const sgList = [q.buf.sge(0, o.size)];
     const peer = peers[i]!;
     const rdma = { remoteAddr: peer.vaddr, rkey: peer.rkey };
     const atomic = { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n };
@@ -528,7 +526,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise
 
 /** A receive into the half of QP `q`'s buffer the peer's messages land in. */
 function postRecv(c: Ctx, q: QpCtx, size: number): void {
-  q.qp.postRecv({ wrId: 0n, sgList: [q.mr.sge(q.off + c.half, Math.max(size, 1))] });
+  q.qp.postRecv({ wrId: 0n, sgList: [q.buf.sge(c.half, Math.max(size, 1))] });
 }
 
 /** Receives posted on each QP of a SEND test before the barriers (perftest's rx depth, at most -n). */
@@ -567,8 +565,8 @@ async function spin(cond: () => boolean, guard: StallGuard): Promise<void> {
 /** write_lat: the counter in the last byte of each write, polled in the buffer; the server writes first, then strict turns (run_iter_lat_write); half the round trip, µs. */
 async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: boolean): Promise<number[]> {
   const q = c.qps[0]!;
-  const bytes = q.mr.bytes;
-  const pollAt = q.off + c.half + o.size - 1;
+  const bytes = q.buf.bytes;
+  const pollAt = c.half + o.size - 1;
   const samples: number[] = [];
   let sent = 0;
   let rcnt = 0;
@@ -582,8 +580,8 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
   for (let i = 1; i <= o.iters; i++) {
     if (client || i > 1) await receive(); // the server writes first (run_iter_lat_write); then each waits for the peer's write
     else last = performance.now();
-    bytes[q.off + o.size - 1] = i & 0xff;
-    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    bytes[o.size - 1] = i & 0xff;
+    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
     const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i, sent);
     sent++;
@@ -615,7 +613,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<num
       prev = performance.now();
     }
     const t0 = performance.now();
-    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)] });
+    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)] });
     sends++;
     if (client) {
       await waitRecv();
@@ -633,7 +631,7 @@ async function readLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<
   const samples: number[] = [];
   for (let i = 0; i < o.iters; i++) {
     const t0 = performance.now();
-    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [q.mr.sge(q.off, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
     const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
     samples.push((performance.now() - t0) * 1000);

@@ -5,7 +5,7 @@ export * from "./pattern.js";
 export * from "./stats.js";
 export { createPerfBed, CLIENT_ADDRESS, SERVER_ADDRESS, type PerfBed, type SimPerfBed, type PerfWireStats } from "./bed.js";
 export {
-  openPerfSide, perfDeviceOptions, perfConnectAttrs, perfWr, remoteMrs, slotView, mtuEnum, PERF_ACCESS, type PerfSide, type PerfShape, type RemoteMr,
+  openPerfSide, perfDeviceOptions, perfConnectAttrs, perfWr, qpRegions, remoteMrs, slotView, mtuEnum, PERF_ACCESS, type PerfRegion, type PerfSide, type PerfShape, type RemoteMr,
 } from "./side.js";
 export {
   runPerf, runPerfOn, servePerfOn, sumBw, perfCounts, countStatus, type PerfResult, type PerfHooks, type PerfProgress, type PerfCounts,

@@ -28,15 +28,18 @@ export interface PerfSide {
   peers: number[];
 }
 
-/** One QP's message places: where they start, the keys that name them, a scatter/gather entry into them. */
+/** One QP's buffer: where it starts, its length, the keys that name it, its bytes, a scatter/gather entry into it. */
 export interface PerfRegion {
   readonly addr: bigint;
+  readonly length: number;
   readonly lkey: number;
   readonly rkey: number;
+  /** a view of the region's bytes (taken afresh: a view detaches if the device's memory grows) */
+  readonly bytes: Uint8Array;
   sge(offset: number, length: number): Sge;
 }
 
-/** QP `index`'s part of one MR holding every QP's places (perftest's buf[i] inside its first MR). */
+/** QP `index`'s part of one MR holding every QP's buffer (perftest's buf[i] inside its first MR). */
 class MrPart implements PerfRegion {
   readonly addr: bigint;
   readonly lkey: number;
@@ -44,14 +47,31 @@ class MrPart implements PerfRegion {
   constructor(
     private readonly mr: MemoryRegion,
     private readonly offset: number,
+    readonly length: number,
   ) {
     this.addr = mr.addr + BigInt(offset);
     this.lkey = mr.lkey;
     this.rkey = mr.rkey;
   }
+  get bytes(): Uint8Array {
+    return this.mr.bytes.subarray(this.offset, this.offset + this.length);
+  }
   sge(offset: number, length: number): Sge {
     return this.mr.sge(this.offset + offset, length);
   }
+}
+
+/**
+ * `count` QPs' buffers of `bytes` each, as perftest registers them: parts of one MR (its default), or
+ * with `perQp` (--mr_per_qp) an MR each. Returns the buffers in QP order and the MRs registered.
+ */
+export function qpRegions(pd: ProtectionDomain, count: number, bytes: number, perQp: boolean, access: number): { regions: PerfRegion[]; registered: MemoryRegion[] } {
+  if (perQp) {
+    const registered = Array.from({ length: count }, () => pd.regMr(bytes, access));
+    return { regions: registered, registered };
+  }
+  const mr = pd.regMr(bytes * count, access);
+  return { regions: Array.from({ length: count }, (_, i) => new MrPart(mr, i * bytes, bytes)), registered: [mr] };
 }
 
 /** The peer's MR of one QP, as RDMA work requests name it. */
@@ -110,17 +130,7 @@ export function openPerfSide(device: Device, o: ResolvedPerfOptions, channel?: C
     index.set(qp.qpNum, i);
     qps.push(qp);
   }
-  const bytes = perfMrBytes(o);
-  let mrs: PerfRegion[];
-  let registered: MemoryRegion[];
-  if (o.mrPerQp) {
-    registered = qps.map(() => pd.regMr(bytes, PERF_ACCESS));
-    mrs = registered;
-  } else {
-    const mr = pd.regMr(bytes * o.qps, PERF_ACCESS);
-    registered = [mr];
-    mrs = qps.map((_, i) => new MrPart(mr, i * bytes));
-  }
+  const { regions: mrs, registered } = qpRegions(pd, o.qps, perfMrBytes(o), o.mrPerQp, PERF_ACCESS);
   return { device, pd, sendCq, recvCq, qps, mrs, registered, index, ahs: [], peers: [] };
 }
 

@@ -68,6 +68,10 @@ describe("perf work requests", () => {
       expect(side.mrs.map((r) => r.addr)).toEqual([0n, 1n, 2n, 3n].map((i) => mr.addr + i * per));
       expect(new Set(side.mrs.map((r) => r.rkey))).toEqual(new Set([mr.rkey]));
       expect(side.mrs[2]!.sge(64, 100)).toEqual({ addr: mr.addr + 2n * per + 64n, length: 100, lkey: mr.lkey });
+      // its bytes are its part of the MR's
+      side.mrs[2]!.bytes[5] = 0xa5;
+      expect(mr.bytes[2 * Number(per) + 5]).toBe(0xa5);
+      expect(side.mrs[2]!.bytes.length).toBe(Number(per));
     }
     // QP 3's WRITE lands in QP 3's part of the peer's MR
     expect(perfWr(o, bed.client, bed.remote[3]!, bed, 3, 0).rdma).toEqual({ remoteAddr: bed.server.registered[0]!.addr + 3n * per, rkey: bed.server.registered[0]!.rkey });
