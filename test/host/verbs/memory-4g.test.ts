@@ -9,12 +9,31 @@ import { openDeviceWith } from "../../../host/core/verbs/device.js";
 import { SimNetwork } from "../../../host/core/sim/network.js";
 import { connectQp } from "../../../host/core/verbs/connect.js";
 import { Access, QpType, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
+import type { Device } from "../../../host/core/verbs/device.js";
+import type { ProtectionDomain } from "../../../host/core/verbs/pd.js";
 import { expectVerbsError } from "../support/verbs-helpers.js";
 import { openDevice, udpLinkOf, udpPortOf } from "../../../host/node/index.js";
 import { NativeUdpLink } from "../../../host/node/native-link.js";
 import { datapathAddon } from "../../../host/node/datapath.js";
 
 const GiB = 2 ** 30;
+
+/**
+ * An RC QP on `pd` (the big device's) and one on `peer` with a 4 KiB MR the peer writes from, each
+ * connected to the other (`at`: each side's GID and UDP port; the simulated wire needs no port).
+ */
+function writerPair(pd: ProtectionDomain, peer: Device, at: { big: { gid: string; port?: number }; peer: { gid: string; port?: number } }) {
+  const cq = pd.device.createCq(16);
+  const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
+  const ppd = peer.allocPd();
+  const pcq = peer.createCq(16);
+  const pqp = ppd.createQp({ qpType: QpType.RC, sendCq: pcq, recvCq: pcq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
+  const pmr = ppd.regMr(4096, Access.LOCAL_WRITE);
+  const o = { qpAccessFlags: Access.REMOTE_WRITE, timeout: 10, retryCnt: 3, rnrRetry: 3 };
+  connectQp(qp, { qpNum: pqp.qpNum, psn: 0, ...at.peer }, { sqPsn: 0, ...o });
+  connectQp(pqp, { qpNum: qp.qpNum, psn: 0, ...at.big }, { sqPsn: 0, ...o });
+  return { cq, qp, pcq, pqp, pmr };
+}
 
 describe("device memory up to 4 GiB", () => {
   it("a 3 GiB MR arena: a 2.5 GiB MR, then an MR above 2 GiB that a peer writes into", async () => {
@@ -34,15 +53,7 @@ describe("device memory up to 4 GiB", () => {
     huge.bytes[huge.length - 1] = 0x5a;
     expect(huge.bytes[huge.length - 1]).toBe(0x5a);
 
-    const cq = big.createCq(16);
-    const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
-    const ppd = peer.allocPd();
-    const pcq = peer.createCq(16);
-    const pqp = ppd.createQp({ qpType: QpType.RC, sendCq: pcq, recvCq: pcq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
-    const pmr = ppd.regMr(4096, Access.LOCAL_WRITE);
-    const o = { qpAccessFlags: Access.REMOTE_WRITE, timeout: 10, retryCnt: 3, rnrRetry: 3 };
-    connectQp(qp, { qpNum: pqp.qpNum, psn: 0, gid: "::ffff:127.0.0.2" }, { sqPsn: 0, ...o });
-    connectQp(pqp, { qpNum: qp.qpNum, psn: 0, gid: "::ffff:127.0.0.1" }, { sqPsn: 0, ...o });
+    const { cq, qp, pcq, pqp, pmr } = writerPair(pd, peer, { big: { gid: "::ffff:127.0.0.1" }, peer: { gid: "::ffff:127.0.0.2" } });
     pmr.bytes.set(new TextEncoder().encode("above 2 GiB"), 0);
     pqp.postSend({ wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [pmr.sge(0, 11)], rdma: { remoteAddr: mr.addr + 100n, rkey: mr.rkey } });
     net.run(net.now + 100_000);
@@ -67,15 +78,7 @@ describe("device memory up to 4 GiB", () => {
       pd.regMr(2.5 * GiB, Access.LOCAL_WRITE); // what keeps the next MR above 2 GiB
       const mr = pd.regMr(1 << 16, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
       expect(mr.addr).toBeGreaterThan(BigInt(2 * GiB));
-      const cq = big.createCq(16);
-      const qp = pd.createQp({ qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
-      const ppd = peer.allocPd();
-      const pcq = peer.createCq(16);
-      const pqp = ppd.createQp({ qpType: QpType.RC, sendCq: pcq, recvCq: pcq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1 } });
-      const pmr = ppd.regMr(4096, Access.LOCAL_WRITE);
-      const o = { qpAccessFlags: Access.REMOTE_WRITE, timeout: 10, retryCnt: 3, rnrRetry: 3 };
-      connectQp(qp, { qpNum: pqp.qpNum, psn: 0, gid: "::ffff:127.0.44.2", port: udpPortOf(peer) }, { sqPsn: 0, ...o });
-      connectQp(pqp, { qpNum: qp.qpNum, psn: 0, gid: "::ffff:127.0.44.1", port: udpPortOf(big) }, { sqPsn: 0, ...o });
+      const { pcq, pqp, pmr } = writerPair(pd, peer, { big: { gid: "::ffff:127.0.44.1", port: udpPortOf(big) }, peer: { gid: "::ffff:127.0.44.2", port: udpPortOf(peer) } });
       pmr.bytes.set(new TextEncoder().encode("over UDP, above 2 GiB"), 0);
       pqp.postSend({ wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [pmr.sge(0, 21)], rdma: { remoteAddr: mr.addr + 64n, rkey: mr.rkey } });
       expect((await pcq.next()).status).toBe(WcStatus.SUCCESS);
