@@ -114,7 +114,8 @@ export class ExactReader {
 
   async read(n: number): Promise<Uint8Array> {
     const stall = this.stall;
-    let mark = stall ? this.came + stall.progress() : 0;
+    // the progress mark is taken only when the read has to wait (the device's counters are read then)
+    let mark = stall && this.have < n ? this.came + stall.progress() : 0;
     while (this.have < n) {
       if (this.ended) throw new PerftestExchangeError(`Failed to read from socket (${n} bytes wanted, ${this.have} came): ${this.ended.message}`);
       let timer: ReturnType<typeof setTimeout> | undefined;
