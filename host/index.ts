@@ -7,7 +7,7 @@ export {
   Device, openDeviceWith, VENDOR_ID, type OpenDeviceOptions, type DeviceAttr, type PortAttr,
   ProtectionDomain, MemoryRegion, CompletionQueue, type WorkCompletion, CompletionChannel,
   QueuePair, type QpInitAttr, type QpInitAttrOut, type QpAttr, type QpAttrOut, type QpCap, deriveMask,
-  SharedReceiveQueue, type SrqAttr, type SrqInitAttr, AddressHandle, type AhAttr, type AhAttrOut, type GlobalRoute,
+  SharedReceiveQueue, type SrqAttr, type SrqInitAttr, AddressHandle, initAhFromWc, parseRecvGrh, GRH_SIZE, type RecvGrh, type AhAttr, type AhAttrOut, type GlobalRoute,
   type SendWr, type RecvWr, type Sge, type MwBindInfo, AsyncEvent, MemoryWindow, incRkey, VerbsError, Errno, parseGid, formatGid,
   Access, AtomicCap, DeviceCapFlags, EventType, LinkLayer, Mtu, PortState, QpAttrMask, QpState, QpType,
   ReregMrFlags, SendFlags, WcFlags, WcOpcode, WcStatus, WrOpcode, MigState, SrqAttrMask, MwType, FlushType, FlushLevel, nameOf, mtuBytes,

@@ -3,12 +3,11 @@
 // the state and our PSN, each SEND goes through an address handle to the peer's QPN; receives are
 // size + 40 bytes (the GRH comes first), sends start 40 bytes into the buffer; -s defaults to 2048
 // and must fit the port's active MTU ("Requested size larger than port MTU").
-import { QpState, QpType, formatGid, type AddressHandle, type Device } from "../core/verbs/index.js";
+import { GRH_SIZE, QpState, QpType, formatGid, type AddressHandle, type Device } from "../core/verbs/index.js";
 import { PingpongError, gidHasInterfaceId, type PingpongDest, type PingpongOptions } from "./pingpong.js";
 import { pingpongCommand, type PingpongCtx, type PingpongTransport } from "./pingpong-run.js";
 
 const QKEY = 0x11111111;
-const GRH = 40;
 
 interface UdPeer {
   ah: AddressHandle;
@@ -50,8 +49,8 @@ the sides exchange "LID:QPN:PSN:GID" over TCP (-p, default 18515), then ping-pon
 0x11111111; each receive buffer gets the 40-byte GRH first. A lost datagram stops the loop until
 --timeout. Interoperates with ibv_ud_pingpong on Linux rxe (pass -g there; UDP port 4791).`,
   qpType: QpType.UD,
-  recvExtra: GRH,
-  sendOffset: GRH,
+  recvExtra: GRH_SIZE,
+  sendOffset: GRH_SIZE,
   defaultSize: 2048,
   // rdma-core's ud_pingpong has no -m: a UD message fits the port's active MTU
   dropFlags: ["mtu"],

@@ -9,7 +9,7 @@
 // the device's (the Node host opens it with the device). Completions are taken
 // synchronously inside the device's progress (a completion channel whose
 // notification polls), so the simulated wire's synchronous runs carry MADs.
-import { AddressHandle } from "../verbs/ah.js";
+import { AddressHandle, GRH_SIZE, parseRecvGrh } from "../verbs/ah.js";
 import { CompletionChannel } from "../verbs/channel.js";
 import type { CompletionQueue, WorkCompletion } from "../verbs/cq.js";
 import type { Device } from "../verbs/device.js";
@@ -23,8 +23,7 @@ import { CommunicationManager } from "./cm.js";
 import type { MadAddress, MadTransport } from "./mad-transport.js";
 import type { Clock } from "../link/port.js";
 
-/** The GRH area a UD receive buffer starts with. */
-export const GRH_SIZE = 40;
+/** A receive slot: the GRH area every UD receive starts with, then the MAD. */
 const RECV_SLOT = GRH_SIZE + MAD_SIZE;
 /** Linux's mad_recvq_size / mad_sendq_size default is 512; a softroce port needs fewer. */
 const DEFAULT_DEPTH = 64;
@@ -253,16 +252,16 @@ export class Qp1Transport implements MadTransport {
     }
     if (wc.status === WcStatus.WR_FLUSH_ERR) return; // the QP is going away
     try {
-      if (wc.status !== WcStatus.SUCCESS || wc.opcode !== WcOpcode.RECV || wc.byteLen !== RECV_SLOT || !(wc.wcFlags & WcFlags.GRH) || !wc.sgid) {
+      const base = id * RECV_SLOT;
+      const grh = parseRecvGrh(this.mr.bytes.subarray(base, base + GRH_SIZE));
+      if (wc.status !== WcStatus.SUCCESS || wc.opcode !== WcOpcode.RECV || wc.byteLen !== RECV_SLOT || !(wc.wcFlags & WcFlags.GRH) || !wc.sgid || !grh) {
         this.counters.badReceive++;
         return;
       }
-      const base = id * RECV_SLOT;
-      const grh = this.mr.bytes.subarray(base, base + GRH_SIZE);
       const mad = this.mr.bytes.slice(base + GRH_SIZE, base + RECV_SLOT);
       const from: MadAddress = {
         gid: wc.sgid, qpn: wc.srcQp, pkeyIndex: wc.pkeyIndex, qkey: GSI_QKEY,
-        port: this.opts.peerUdpPort?.(wc.sgid) ?? ROCE_UDP_PORT, ...grhFacts(grh, isV4MappedGid(wc.sgid)),
+        port: this.opts.peerUdpPort?.(wc.sgid) ?? ROCE_UDP_PORT, hopLimit: grh.hopLimit, trafficClass: grh.trafficClass, flowLabel: grh.flowLabel,
       };
       this.deliver(mad, from);
     } finally {
@@ -314,13 +313,3 @@ export class Qp1Transport implements MadTransport {
 
 /** Each device's open QP1. */
 const byDevice = new WeakMap<Device, Qp1Transport>();
-
-/** Hop limit, traffic class and flow label from a UD receive's GRH area (rxe: IPv6 header, or 20 zero bytes then IPv4). */
-function grhFacts(grh: Uint8Array, v4: boolean): Pick<MadAddress, "hopLimit" | "trafficClass" | "flowLabel"> {
-  if (v4) return { hopLimit: grh[20 + 8]!, trafficClass: grh[20 + 1]!, flowLabel: 0 };
-  return {
-    hopLimit: grh[7]!,
-    trafficClass: ((grh[0]! & 0x0f) << 4) | (grh[1]! >> 4),
-    flowLabel: ((grh[1]! & 0x0f) << 16) | (grh[2]! << 8) | grh[3]!,
-  };
-}

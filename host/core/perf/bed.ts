@@ -2,11 +2,11 @@
 // side is in this process too, serves from it; the bed says how progress happens (drive) and
 // what its wire saw. Two beds: the simulated wire here (both sides, client 10.0.0.1 and server
 // 10.0.0.2, virtual time), and UDP in host/node/perf-udp.ts (this process's side only).
-import { connectQp, type Device } from "../verbs/index.js";
+import { connectQp, GRH_SIZE, type Device } from "../verbs/index.js";
 import { SimNetwork } from "../sim/network.js";
 import type { SimStats } from "../sim/wire.js";
 import { addressGid } from "../net/gid.js";
-import { perfLayout, UD_GRH, type PerfLayout, type ResolvedPerfOptions } from "./options.js";
+import { perfLayout, type PerfLayout, type ResolvedPerfOptions } from "./options.js";
 import { mtuEnum, openPerfSide, perfConnectAttrs, perfDeviceOptions, remoteMrs, type PerfSide, type RemoteMr } from "./side.js";
 
 export { slotView, type PerfSide, type RemoteMr } from "./side.js";
@@ -91,7 +91,7 @@ export async function createPerfBed(module: WebAssembly.Module, o: ResolvedPerfO
     remote: remoteMrs(server),
     ...perfLayout(o),
     slots: o.txDepth,
-    rxOffset: o.connection === "UD" ? UD_GRH : 0,
+    rxOffset: o.connection === "UD" ? GRH_SIZE : 0,
     qkey,
     virtualNow: () => net.now,
     async drive(done, after, tick) {

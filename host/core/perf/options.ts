@@ -4,6 +4,7 @@
 // same messages.
 
 import { DEFAULT_MAX_CQE } from "../verbs/device.js";
+import { GRH_SIZE } from "../verbs/ah.js";
 
 export const BW_TESTS = ["send_bw", "write_bw", "read_bw", "atomic_bw"] as const;
 export const LAT_TESTS = ["send_lat", "write_lat", "read_lat"] as const;
@@ -197,7 +198,7 @@ export const PERFTEST_CACHE_LINE = 64;
 
 /** Bytes between message places: the message (UD: after the 40-byte GRH its receive buffer starts with), rounded up to a cache line. */
 export function perfSlotBytes(size: number, connection: Connection): number {
-  return (Math.max(size + (connection === "UD" ? UD_GRH : 0), 8) + PERFTEST_CACHE_LINE - 1) & -PERFTEST_CACHE_LINE;
+  return (Math.max(size + (connection === "UD" ? GRH_SIZE : 0), 8) + PERFTEST_CACHE_LINE - 1) & -PERFTEST_CACHE_LINE;
 }
 
 type PerfLayoutOptions = Pick<ResolvedPerfOptions, "size" | "connection" | "txDepth" | "verify">;
@@ -248,9 +249,6 @@ export function perfMrBytes(o: PerfLayoutOptions & Pick<ResolvedPerfOptions, "bi
   const l = perfLayout(o);
   return l.places * l.slotBytes * perfRegions(o);
 }
-
-/** The GRH a UD receive buffer starts with. */
-export const UD_GRH = 40;
 
 /** Whether the link is perfect (bandwidth then is wall-clock time). */
 export function faultFree(f: Required<PerfFaults>): boolean {

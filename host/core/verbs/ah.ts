@@ -1,8 +1,13 @@
-// Address handle (ibv_ah): where UD sends go.
+// Address handle (ibv_ah): where UD sends go; and the address a UD receive came
+// from, as ibv_init_ah_from_wc reads it from the completion and the GRH area.
 import { AhRec } from "./abi.js";
 import { readAv, writeAv, type AhAttr, type AhAttrOut } from "./av.js";
+import type { WorkCompletion } from "./cq.js";
+import type { Device } from "./device.js";
+import { WcFlags } from "./enums.js";
 import { check, fail } from "./errors.js";
 import type { ProtectionDomain } from "./pd.js";
+import { formatGid } from "../net/gid.js";
 
 export type { AhAttr } from "./av.js";
 
@@ -42,4 +47,69 @@ export class AddressHandle {
   get isDestroyed(): boolean {
     return this.destroyed;
   }
+}
+
+/** The 40 bytes a UD receive buffer starts with (struct ibv_grh). */
+export const GRH_SIZE = 40;
+
+/** What a UD receive's GRH area says about the datagram (both GIDs as 16 bytes, IPv4 addresses v4-mapped). */
+export interface RecvGrh {
+  version: 4 | 6;
+  sgid: Uint8Array;
+  dgid: Uint8Array;
+  hopLimit: number;
+  trafficClass: number;
+  /** IPv6's flow label; 0 for IPv4 (the area's first word, which rxe leaves zero) */
+  flowLabel: number;
+}
+
+const IPPROTO_UDP = 17;
+
+function v4Mapped(b: Uint8Array, off: number): Uint8Array {
+  const g = new Uint8Array(16);
+  g[10] = g[11] = 0xff;
+  g.set(b.subarray(off, off + 4), 12);
+  return g;
+}
+
+/**
+ * The GRH area as rxe fills it for RoCEv2 (union rdma_network_hdr): the IPv6 header as received, or 20
+ * zero bytes then the IPv4 header. undefined when it is neither (too short, another version, or an
+ * IPv6 next header other than UDP: RoCEv1, which this device does not speak).
+ */
+export function parseRecvGrh(grh: Uint8Array): RecvGrh | undefined {
+  if (grh.length < GRH_SIZE) return undefined;
+  if (grh[0]! >> 4 === 6) {
+    if (grh[6] !== IPPROTO_UDP) return undefined;
+    return {
+      version: 6, sgid: grh.slice(8, 24), dgid: grh.slice(24, 40), hopLimit: grh[7]!,
+      trafficClass: ((grh[0]! & 0x0f) << 4) | (grh[1]! >> 4), flowLabel: ((grh[1]! & 0x0f) << 16) | (grh[2]! << 8) | grh[3]!,
+    };
+  }
+  const ip = 20;
+  if (grh[ip]! >> 4 !== 4) return undefined;
+  return { version: 4, sgid: v4Mapped(grh, ip + 12), dgid: v4Mapped(grh, ip + 16), hopLimit: grh[ip + 8]!, trafficClass: grh[ip + 1]!, flowLabel: 0 };
+}
+
+/**
+ * ibv_init_ah_from_wc: the address to answer a UD receive at — the sender's GID as the destination, the
+ * GID the datagram was sent to as the source (its index in the port's table), the GRH's hop limit,
+ * traffic class and flow label, the completion's SL and path bits. `grh` is the receive buffer's first
+ * 40 bytes. EINVAL for a multicast destination (no table entry to answer from), EPROTONOSUPPORT for a
+ * GRH area that is neither IPv4 nor RoCEv2 IPv6, ENOENT when the destination GID is not in the table.
+ * RoCE has no LIDs; a completion without WcFlags.GRH gives an attribute without a GRH, as in libibverbs.
+ */
+export function initAhFromWc(device: Device, portNum: number, wc: WorkCompletion, grh: Uint8Array): AhAttr {
+  const verb = "ibv_init_ah_from_wc";
+  const attr: AhAttr = { dlid: wc.slid, sl: wc.sl, srcPathBits: wc.dlidPathBits, portNum, isGlobal: false };
+  if (!(wc.wcFlags & WcFlags.GRH)) return attr;
+  const g = parseRecvGrh(grh);
+  if (!g) fail(verb, "EPROTONOSUPPORT", "the GRH area is neither an IPv4 nor a RoCEv2 IPv6 header");
+  const multicast = g.version === 4 ? (g.dgid[12]! & 0xf0) === 0xe0 : g.dgid[0] === 0xff;
+  if (multicast) fail(verb, "EINVAL", "a multicast destination has no GID table entry to answer from");
+  const dgid = formatGid(g.dgid);
+  let sgidIndex = -1;
+  for (let i = 0; i < device.gidTableSize && sgidIndex < 0; i++) if (device.queryGid(i, portNum) === dgid) sgidIndex = i;
+  if (sgidIndex < 0) fail(verb, "ENOENT", `GID ${dgid} is not in port ${portNum}'s table`);
+  return { ...attr, isGlobal: true, grh: { dgid: g.sgid, sgidIndex, hopLimit: g.hopLimit, trafficClass: g.trafficClass, flowLabel: g.flowLabel } };
 }

@@ -8,7 +8,7 @@ export { CompletionChannel } from "./channel.js";
 export { QueuePair, type QpInitAttr, type QpInitAttrOut } from "./qp.js";
 export { type QpAttr, type QpAttrOut, type QpCap, deriveMask } from "./qp-attr.js";
 export { SharedReceiveQueue, type SrqAttr, type SrqInitAttr } from "./srq.js";
-export { AddressHandle } from "./ah.js";
+export { AddressHandle, initAhFromWc, parseRecvGrh, GRH_SIZE, type RecvGrh } from "./ah.js";
 export { type AhAttr, type AhAttrOut, type GlobalRoute } from "./av.js";
 export { type SendWr, type RecvWr, type Sge, type MwBindInfo } from "./post.js";
 export { AsyncEvent } from "./events.js";

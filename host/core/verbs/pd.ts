@@ -1,5 +1,6 @@
 // Protection domain (ibv_pd): the verbs that create objects inside it.
-import { AddressHandle, type AhAttr } from "./ah.js";
+import { AddressHandle, initAhFromWc, type AhAttr } from "./ah.js";
+import type { WorkCompletion } from "./cq.js";
 import type { Device } from "./device.js";
 import { check, fail } from "./errors.js";
 import { MemoryRegion } from "./mr.js";
@@ -68,6 +69,14 @@ export class ProtectionDomain {
   /** ibv_create_ah */
   createAh(attr: AhAttr): AddressHandle {
     return AddressHandle.create(this, attr);
+  }
+
+  /**
+   * ibv_create_ah_from_wc: an AH to answer a UD receive (initAhFromWc's address; `grh` is the receive
+   * buffer's first 40 bytes). `destPort` is softroce's: the peer device's UDP port (default 4791).
+   */
+  createAhFromWc(wc: WorkCompletion, grh: Uint8Array, portNum = 1, destPort?: number): AddressHandle {
+    return AddressHandle.create(this, { ...initAhFromWc(this.device, portNum, wc, grh), destPort });
   }
 
   /** ibv_dealloc_pd: EBUSY while MRs, QPs, SRQs or AHs remain. A second call does nothing. */
