@@ -3,7 +3,8 @@
 // namespace, our Node host beside it (192.0.2.1 / fd00:4791::1, the guest's rxe0
 // 192.0.2.2 / fd00:4791::2). rdma-core's rping against `softroce rping` both
 // ways over IPv4 and IPv6 with -v and -V, every ping line checked against the
-// text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way);
+// text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way); udaddy
+// both ways (rdma_cm's UD port space: 2 SIDR "connections", 20 datagrams of 1000 B each way);
 // perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange) over
 // IPv4 and IPv6 and against `softroce perf -R` (its rdma_cm mode), the four bandwidth tests with -q 4
 // both ways (one MR against --mr_per_qp), with perftest's exchange and with -R; tshark captures the tap meanwhile, and every CM MAD in the
@@ -136,6 +137,34 @@ i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.
   });
 }
 
+// ---------------------------------------------------------------- udaddy (rdma_cm's UD port space: SIDR on QP1)
+
+const UD_CLIENT_LINES = "udaddy: starting client\nudaddy: connecting\ninitiating data transfers\nreceiving data transfers\ndata transfers complete\ntest complete\nreturn status 0\n";
+const UD_SERVER_LINES = "udaddy: starting server\nreceiving data transfers\nsending replies\ndata transfers complete\ntest complete\nreturn status 0\n";
+
+for (const fam of FAMILIES) {
+  test(`${fam.name}: softroce udaddy client -> udaddy server (rxe0), -c 2 -C 20 -S 1000: both print udaddy's lines, exit 0`, async () => {
+    await guest(`udaddy -b ${fam.guest} -c 2 -C 20 -S 1000 > /tmp/uds.out 2>&1 & echo $! > /tmp/uds.pid
+i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
+    const ours = await softroce(["udaddy", "-s", fam.guest, "-b", fam.host, "-c", "2", "-C", "20", "-S", "1000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/uds.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; kill $(cat /tmp/uds.pid) 2>/dev/null; cat /tmp/uds.out`, 30);
+    assert.equal(ours.code, 0, `softroce udaddy: ${ours.stdout}${ours.stderr}\n--- udaddy:\n${theirs}`);
+    assert.equal(ours.stdout, UD_CLIENT_LINES);
+    assert.equal(theirs, UD_SERVER_LINES);
+  });
+
+  test(`${fam.name}: udaddy client (rxe0) -> softroce udaddy server, -c 2 -C 20 -S 1000: the server answers at the address it made from the first message (ibv_create_ah_from_wc), exit 0`, async () => {
+    const server = softroce(["udaddy", "-b", fam.host, "-c", "2", "-C", "20", "-S", "1000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} udaddy -s ${fam.host} -c 2 -C 20 -S 1000; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+    const ours = await server;
+    assert.match(theirs, /client-exit=0/, `udaddy -s:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+    assert.equal(theirs.replace(/client-exit=0\n?$/, ""), UD_CLIENT_LINES);
+    assert.equal(ours.code, 0, `softroce udaddy server: ${ours.stdout}${ours.stderr}`);
+    assert.equal(ours.stdout, UD_SERVER_LINES);
+  });
+}
+
 // ---------------------------------------------------------------- perftest's own exchange
 
 const PERFTESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat"];
@@ -259,10 +288,10 @@ function norm(v) {
 const TSHARK_KNOWN_WRONG = new Set(["primaryFlowLabel", "primaryPacketRate", "alternateFlowLabel", "alternatePacketRate"]);
 
 let mads = [];
-test("capture stops; it holds REQ, REP, RTU, DREQ, DREP from both sides (ours and rxe's)", async () => {
+test("capture stops; it holds REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP from both sides (ours and rxe's)", async () => {
   await G.captureStop();
   mads = capturedMads(CAPTURE);
-  for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP"]) {
+  for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP", "SIDR_REQ", "SIDR_REP"]) {
     assert.ok(mads.some((m) => m.ours && m.parsed.name === name), `no ${name} of ours in the capture`);
     assert.ok(mads.some((m) => !m.ours && m.parsed.name === name), `no ${name} of rxe's in the capture`);
   }
@@ -270,7 +299,8 @@ test("capture stops; it holds REQ, REP, RTU, DREQ, DREP from both sides (ours an
 
 test("every CM MAD in the capture, ours and rxe's, decodes field by field as tshark decodes it", async () => {
   let compared = 0;
-  for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP", "REJ"]) {
+  // tshark 4.0 decodes no SIDR field: of those two, the MAD header
+  for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP", "REJ", "SIDR_REQ", "SIDR_REP"]) {
     const layout = api.CM_MESSAGES[name].layout;
     const fields = Object.entries(layout).filter(([k, f]) => f.wireshark && !TSHARK_KNOWN_WRONG.has(k));
     const hdrFields = Object.entries(api.MAD_HEADER).filter(([, f]) => f.wireshark);
@@ -304,13 +334,13 @@ test("every CM MAD in the capture, ours and rxe's, decodes field by field as tsh
 // What differs from one connection to the next: IDs, GUIDs, QPNs, PSNs, addresses, flow labels from the ports, private data.
 const PER_CONNECTION = new Set([
   "localCommId", "remoteCommId", "localCaGuid", "localQpn", "startingPsn", "primaryLocalPortGid", "primaryRemotePortGid",
-  "primaryFlowLabel", "privateData", "localQkey", "serviceId", "remoteQpnEecn",
+  "primaryFlowLabel", "privateData", "localQkey", "serviceId", "remoteQpnEecn", "requestId", "qpn",
 ]);
 
-test("our REQ, REP, RTU, DREQ, DREP equal rxe's of the same family field by field (per-connection values aside)", async () => {
+test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same family field by field (per-connection values aside)", async () => {
   const differ = [];
   const v6 = (m) => m.mad.length && m.parsed.msg.primaryLocalPortGid ? m.parsed.msg.primaryLocalPortGid[0] !== 0 : undefined;
-  for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP"]) {
+  for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP", "SIDR_REQ", "SIDR_REP"]) {
     const ours = mads.filter((m) => m.ours && m.parsed.name === name);
     const theirs = mads.filter((m) => !m.ours && m.parsed.name === name);
     for (const o of ours) {
