@@ -6,7 +6,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { openDevice } from "../node/index.js";
 import type { Device } from "../core/verbs/index.js";
 import { realClock, type Clock } from "../core/link/index.js";
-import { Qp1Transport, eventStr, openRdmaCm, RdmaCmEventType as E, type EventChannel, type RdmaCm, type RdmaCmEvent, type RdmaCmId } from "../core/cm/index.js";
+import { Qp1Transport, eventStr, openRdmaCm, PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCm, type RdmaCmEvent, type RdmaCmId } from "../core/cm/index.js";
 import { UsageError, type FlagSpec, type FlagValue } from "./args.js";
 import type { Io } from "./command.js";
 
@@ -51,6 +51,15 @@ export function giveUpAfter<T>(timeoutMs: number, tool: string, io: Io, code: T)
 }
 
 const isIp = (a: string) => isIPv4(a) || isIPv6(a);
+
+/** udaddy's and mckey's -p: a UD port space as a number (strtol base 0), UDP (0x111) or IPoIB (0x2). */
+export function udPortSpaceNumber(text: string): number {
+  const n = /^(0x[0-9a-f]+|[0-9]+)$/i.test(text) ? Number(text) : NaN;
+  if (n !== PortSpace.UDP && n !== PortSpace.IPOIB) {
+    throw new UsageError(`-p wants a port space, 0x${PortSpace.UDP.toString(16)} (UDP) or 0x${PortSpace.IPOIB.toString(16)} (IPoIB), got '${text}'`);
+  }
+  return n;
+}
 
 /** A cmatose-family test's options (ucmatose's and udaddy's are the same set). */
 export interface CmatoseOptions {
@@ -133,10 +142,10 @@ export interface CmatoseNode {
 }
 
 /**
- * What cmatose's and udaddy's cma_handler and connect_events do alike: ADDR_RESOLVED resolves the route;
- * ROUTE_RESOLVED (the client) and CONNECT_REQUEST (the server, for the next of `-c` nodes; one more is
- * rejected) set a node up, a failure costing one connect; an error event is said and ends the loop with
- * its status. The rest is each tool's (`other`).
+ * What the cma_handler and connect_events of cmatose, udaddy and mckey do alike: ADDR_RESOLVED resolves
+ * the route (mckey: joins instead); ROUTE_RESOLVED (the client) and CONNECT_REQUEST (the server, for the
+ * next of `-c` nodes; one more is rejected) set a node up, a failure costing one connect; an error event
+ * is said and ends the loop with its status. The rest is each tool's (`other`).
  */
 export abstract class CmatoseFamily<N extends CmatoseNode> implements CmatoseTest {
   connIndex = 0;
@@ -161,10 +170,18 @@ export abstract class CmatoseFamily<N extends CmatoseNode> implements CmatoseTes
     }
   }
 
+  /** addr_handler: resolve the route; 0 or the error. */
+  protected addrResolved(_n: N, id: RdmaCmId): number {
+    return this.attempt("resolve route failed", () => id.resolveRoute(2000));
+  }
   /** route_handler: set the node up and connect; 0 or the error. */
-  protected abstract routeResolved(n: N, id: RdmaCmId): number;
+  protected routeResolved(_n: N, _id: RdmaCmId): number {
+    return 0;
+  }
   /** connect_handler after the node is taken: set it up and accept; 0 or the error (the request is then rejected). */
-  protected abstract connectRequest(n: N, id: RdmaCmId): number;
+  protected connectRequest(_n: N, _id: RdmaCmId): number {
+    return 0;
+  }
   /** Every other event. */
   protected abstract other(ev: RdmaCmEvent): number;
 
@@ -173,7 +190,7 @@ export abstract class CmatoseFamily<N extends CmatoseNode> implements CmatoseTes
     const id = ev.id;
     switch (ev.event) {
       case E.ADDR_RESOLVED: {
-        const ret = this.attempt("resolve route failed", () => id.resolveRoute(2000));
+        const ret = this.addrResolved(id.context as N, id);
         if (ret) this.connectsLeft--;
         return ret;
       }
@@ -205,6 +222,7 @@ export abstract class CmatoseFamily<N extends CmatoseNode> implements CmatoseTes
       case E.CONNECT_ERROR:
       case E.UNREACHABLE:
       case E.REJECTED:
+      case E.MULTICAST_ERROR:
         this.say(`${this.tool}: event: ${eventStr(ev.event)}, error: ${ev.status}`);
         this.connectsLeft--;
         return ev.status;

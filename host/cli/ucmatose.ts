@@ -74,7 +74,7 @@ class Cmatose extends CmatoseFamily<Node> {
     }
   }
 
-  protected routeResolved(n: Node, id: RdmaCmId): number {
+  protected override routeResolved(n: Node, id: RdmaCmId): number {
     return this.attempt("failure connecting", () => {
       this.initNode(n);
       this.postRecvs(n);
@@ -82,7 +82,7 @@ class Cmatose extends CmatoseFamily<Node> {
     });
   }
 
-  protected connectRequest(n: Node, id: RdmaCmId): number {
+  protected override connectRequest(n: Node, id: RdmaCmId): number {
     return this.attempt("failure accepting", () => {
       this.initNode(n);
       this.postRecvs(n);

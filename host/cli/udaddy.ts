@@ -11,10 +11,10 @@ import {
   type AddressHandle, type CompletionQueue, type Device, type MemoryRegion, type ProtectionDomain, type WorkCompletion,
   Access, GRH_SIZE, QpType, SendFlags, WrOpcode, mtuBytes,
 } from "../core/verbs/index.js";
-import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId } from "../core/cm/index.js";
+import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId, type UdEventParam } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
 import type { Command, Io } from "./command.js";
-import { CmatoseFamily, cmatoseFlags, cmatoseOptions, runCmatoseTest, type CmatoseNode, type CmatoseOptions } from "./cm-tool.js";
+import { CmatoseFamily, cmatoseFlags, cmatoseOptions, runCmatoseTest, udPortSpaceNumber, type CmatoseNode, type CmatoseOptions } from "./cm-tool.js";
 
 /** udaddy's port (a string constant in udaddy.c; it has no flag for it). */
 export const UDADDY_PORT = 7174;
@@ -41,11 +41,7 @@ function portSpaceOf(flags: Record<string, unknown>, io: Pick<Io, "err">): numbe
   const num = flags["port-space-number"] as string | undefined;
   const name = flags["port-space"] as string | undefined;
   let ps: number = PortSpace.UDP;
-  if (num !== undefined) {
-    const n = /^(0x[0-9a-f]+|[0-9]+)$/i.test(num) ? Number(num) : NaN;
-    if (n !== PortSpace.UDP && n !== PortSpace.IPOIB) throw new UsageError(`-p wants a port space, 0x${PortSpace.UDP.toString(16)} (UDP) or 0x${PortSpace.IPOIB.toString(16)} (IPoIB), got '${num}'`);
-    ps = n;
-  }
+  if (num !== undefined) ps = udPortSpaceNumber(num);
   if (name !== undefined) {
     if (name.toLowerCase().startsWith("ipoib")) ps = PortSpace.IPOIB;
     else if (!name.toLowerCase().startsWith("udp")) io.err("Warning: unknown port space format\n");
@@ -60,7 +56,8 @@ export function udaddyOptions(argv: string[], io: Pick<Io, "err">): UdaddyOption
   return cmatoseOptions(flags, portSpaceOf(flags, io));
 }
 
-interface Node extends CmatoseNode {
+/** A node of udaddy and mckey (their struct cmatest_node). */
+export interface UdNode extends CmatoseNode {
   pd?: ProtectionDomain;
   cq?: CompletionQueue;
   mr?: MemoryRegion;
@@ -69,46 +66,113 @@ interface Node extends CmatoseNode {
   remoteQkey: number;
 }
 
-class Udaddy extends CmatoseFamily<Node> {
-  constructor(readonly o: UdaddyOptions, io: Io, readonly dev: Device, ch: EventChannel) {
-    super("udaddy", io, ch, Array.from({ length: o.connections }, () => ({ id: undefined, connected: false, remoteQpn: 0, remoteQkey: 0 })));
+/** What udaddy and mckey share: a UD QP per node, one CQ, one message buffer (GRH first), SEND WITH IMMEDIATE. */
+export abstract class UdCmTest extends CmatoseFamily<UdNode> {
+  constructor(tool: string, readonly ud: { count: number; size: number; connections: number; udpPort: number }, io: Io, readonly dev: Device, ch: EventChannel) {
+    super(tool, io, ch, Array.from({ length: ud.connections }, () => ({ id: undefined, connected: false, remoteQpn: 0, remoteQkey: 0 })));
   }
 
   /** verify_test_params: a message must fit the port's active MTU (a UD message is one packet). */
-  verifyTestParams(n: Node): number {
+  verifyTestParams(n: UdNode): number {
     const mtu = mtuBytes(this.dev.queryPort(n.id!.portNum || 1).activeMtu);
-    if (this.o.count && this.o.size > mtu) {
-      this.say(`udaddy: message_size ${this.o.size} is larger than active mtu ${mtu}`);
+    if (this.ud.count && this.ud.size > mtu) {
+      this.say(`${this.tool}: message_size ${this.ud.size} is larger than active mtu ${mtu}`);
       return -22;
     }
     return 0;
   }
 
   /** init_node: PD, one CQ of 2 × message_count entries for both queues, a UD QP signalling only what asks, the message MR (the GRH's 40 bytes first). */
-  initNode(n: Node): void {
+  initNode(n: UdNode): void {
     n.pd = this.dev.allocPd();
-    const count = this.o.count;
+    const count = this.ud.count;
     n.cq = this.dev.createCq(count ? count * 2 : 2);
     const wr = count || 1;
     n.id!.createQp(n.pd, { sendCq: n.cq, recvCq: n.cq, sqSigAll: false, cap: { maxSendWr: wr, maxRecvWr: wr, maxSendSge: 1, maxRecvSge: 1 } });
-    if (count) n.mr = n.pd.regMr(this.o.size + GRH_SIZE, Access.LOCAL_WRITE);
+    if (count) n.mr = n.pd.regMr(this.ud.size + GRH_SIZE, Access.LOCAL_WRITE);
   }
 
   /** post_recvs: message_count receives, every one into the same buffer (GRH, then the message). */
-  postRecvs(n: Node): void {
-    for (let i = 0; i < this.o.count; i++) n.id!.qp!.postRecv({ wrId: BigInt(i), sgList: [n.mr!.sge(0, this.o.size + GRH_SIZE)] });
+  postRecvs(n: UdNode): void {
+    for (let i = 0; i < this.ud.count; i++) n.id!.qp!.postRecv({ wrId: BigInt(i), sgList: [n.mr!.sge(0, this.ud.size + GRH_SIZE)] });
   }
 
   /** post_sends: message_count SEND WITH IMMEDIATE (our QPN) of message_size bytes from the buffer's start. */
-  postSends(n: Node, sendFlags: number): void {
-    if (!n.connected || !this.o.count) return;
+  postSends(n: UdNode, sendFlags: number): void {
+    if (!n.connected || !this.ud.count) return;
     const qp = n.id!.qp!;
-    for (let i = 0; i < this.o.count; i++) {
+    for (let i = 0; i < this.ud.count; i++) {
       qp.postSend({
         wrId: BigInt(i), opcode: WrOpcode.SEND_WITH_IMM, sendFlags, immData: qp.qpNum,
-        ud: { ah: n.ah!, remoteQpn: n.remoteQpn, remoteQkey: n.remoteQkey }, sgList: [n.mr!.sge(0, this.o.size)],
+        ud: { ah: n.ah!, remoteQpn: n.remoteQpn, remoteQkey: n.remoteQkey }, sgList: [n.mr!.sge(0, this.ud.size)],
       });
     }
+  }
+
+  /** udaddy's resolved_handler, mckey's join_handler: the peer's (or group's) QPN and Q_Key and an AH to it; the node is connected. */
+  protected takeAddress(n: UdNode, ud: UdEventParam): number {
+    n.remoteQpn = ud.qpNum;
+    n.remoteQkey = ud.qkey;
+    try {
+      n.ah = n.pd!.createAh(ud.ahAttr!);
+    } catch {
+      this.say(`${this.tool}: failure creating address handle`);
+      this.connectsLeft--;
+      return -1;
+    }
+    n.connected = true;
+    this.connectsLeft--;
+    return 0;
+  }
+
+  /** udaddy's create_reply_ah: answer where the first message came from, at the QPN in its immediate, with our own Q_Key. */
+  createReplyAh(n: UdNode, wc: WorkCompletion): void {
+    n.ah = n.pd!.createAhFromWc(wc, n.mr!.bytes.subarray(0, GRH_SIZE), n.id!.portNum || 1, this.ud.udpPort);
+    n.remoteQpn = wc.immData;
+    n.remoteQkey = n.id!.qp!.query().attr.qkey;
+  }
+
+  /** poll_cqs: message_count completions from every connected node's CQ (their status is not looked at, as udaddy and mckey); a node without an AH gets the reply AH from the first. */
+  async pollCqs(): Promise<number> {
+    for (const n of this.nodes) {
+      if (!n.connected) continue;
+      for (let done = 0; done < this.ud.count; done++) {
+        const wc = await n.cq!.next();
+        if (n.ah) continue;
+        try {
+          this.createReplyAh(n, wc);
+        } catch {
+          this.say(`${this.tool}: failed to create reply AH`);
+          return -1;
+        }
+      }
+    }
+    return 0;
+  }
+
+  /** destroy_node for each: AH, QP, CQ, MR, PD, then the ID. */
+  destroyNodes(): void {
+    for (const n of this.nodes) {
+      if (!n.id) continue;
+      try {
+        n.ah?.destroy();
+        if (n.id.qp) n.id.destroyQp();
+        n.cq?.destroy();
+        n.mr?.destroy();
+        n.pd?.destroy();
+        n.id.destroy();
+      } catch {
+        /* the device is going away anyway */
+      }
+    }
+  }
+}
+
+type Node = UdNode;
+
+class Udaddy extends UdCmTest {
+  constructor(readonly o: UdaddyOptions, io: Io, dev: Device, ch: EventChannel) {
+    super("udaddy", o, io, dev, ch);
   }
 
   /** verify_test_params, init_node, post_recvs, then connect or accept. */
@@ -120,11 +184,11 @@ class Udaddy extends CmatoseFamily<Node> {
     });
   }
 
-  protected routeResolved(n: Node, id: RdmaCmId): number {
+  protected override routeResolved(n: Node, id: RdmaCmId): number {
     return this.setUp(n, "failure connecting", () => id.connect());
   }
 
-  protected connectRequest(n: Node, id: RdmaCmId): number {
+  protected override connectRequest(n: Node, id: RdmaCmId): number {
     const ret = this.setUp(n, "failure accepting", () => id.accept({ qpNum: id.qp!.qpNum }));
     if (!ret) {
       n.connected = true;
@@ -135,46 +199,7 @@ class Udaddy extends CmatoseFamily<Node> {
 
   /** resolved_handler (ESTABLISHED): the server's QPN and Q_Key from its SIDR_REP, an AH from the route. */
   protected other(ev: RdmaCmEvent): number {
-    if (ev.event !== E.ESTABLISHED) return 0;
-    const n = ev.id.context as Node;
-    const ud = ev.param.ud!;
-    n.remoteQpn = ud.qpNum;
-    n.remoteQkey = ud.qkey;
-    try {
-      n.ah = n.pd!.createAh(ud.ahAttr!);
-    } catch {
-      this.say("udaddy: failure creating address handle");
-      this.connectsLeft--;
-      return -1;
-    }
-    n.connected = true;
-    this.connectsLeft--;
-    return 0;
-  }
-
-  /** create_reply_ah: the server answers where the first message came from, at the QPN in its immediate, with its own Q_Key. */
-  createReplyAh(n: Node, wc: WorkCompletion): void {
-    n.ah = n.pd!.createAhFromWc(wc, n.mr!.bytes.subarray(0, GRH_SIZE), n.id!.portNum || 1, this.o.udpPort);
-    n.remoteQpn = wc.immData;
-    n.remoteQkey = n.id!.qp!.query().attr.qkey;
-  }
-
-  /** poll_cqs: message_count completions from every connected node's CQ (their status is not looked at, as udaddy). */
-  async pollCqs(): Promise<number> {
-    for (const n of this.nodes) {
-      if (!n.connected) continue;
-      for (let done = 0; done < this.o.count; done++) {
-        const wc = await n.cq!.next();
-        if (n.ah) continue;
-        try {
-          this.createReplyAh(n, wc);
-        } catch {
-          this.say("udaddy: failed to create reply AH");
-          return -1;
-        }
-      }
-    }
-    return 0;
+    return ev.event === E.ESTABLISHED ? this.takeAddress(ev.id.context as Node, ev.param.ud!) : 0;
   }
 
   run(): Promise<number> {
@@ -218,23 +243,6 @@ class Udaddy extends CmatoseFamily<Node> {
       if (!ret) this.say("data transfers complete");
     }
     return ret;
-  }
-
-  /** destroy_node for each: AH, QP, CQ, MR, PD, then the ID. */
-  destroyNodes(): void {
-    for (const n of this.nodes) {
-      if (!n.id) continue;
-      try {
-        n.ah?.destroy();
-        if (n.id.qp) n.id.destroyQp();
-        n.cq?.destroy();
-        n.mr?.destroy();
-        n.pd?.destroy();
-        n.id.destroy();
-      } catch {
-        /* the device is going away anyway */
-      }
-    }
   }
 }
 

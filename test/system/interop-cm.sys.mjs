@@ -4,7 +4,8 @@
 // 192.0.2.2 / fd00:4791::2). rdma-core's rping against `softroce rping` both
 // ways over IPv4 and IPv6 with -v and -V, every ping line checked against the
 // text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way); udaddy
-// both ways (rdma_cm's UD port space: 2 SIDR "connections", 20 datagrams of 1000 B each way);
+// both ways (rdma_cm's UD port space: 2 SIDR "connections", 20 datagrams of 1000 B each way); mckey
+// both ways (an IPv4 group joined through rdma_join_multicast, 20 datagrams; IPv6 groups fail on both);
 // perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange) over
 // IPv4 and IPv6 and against `softroce perf -R` (its rdma_cm mode), the four bandwidth tests with -q 4
 // both ways (one MR against --mr_per_qp), with perftest's exchange and with -R; tshark captures the tap meanwhile, and every CM MAD in the
@@ -164,6 +165,43 @@ i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.
     assert.equal(ours.stdout, UD_SERVER_LINES);
   });
 }
+
+// ---------------------------------------------------------------- mckey (rdma_join_multicast: RoCEv2 multicast, IPv4)
+
+const MC_GROUP = "239.1.1.1";
+const MC_LINES = (role, count) =>
+  `mckey: starting ${role}\nmckey: joining\nmckey: joined dgid: ::ffff:${MC_GROUP} mlid 0x0 sl 0\n` +
+  (role === "client" ? "initiating data transfers\n" : "receiving data transfers\n") + "data transfers complete\ntest complete\nreturn status 0\n";
+
+test(`IPv4: softroce mckey -s (sender) -> mckey (rxe0) joined to ${MC_GROUP}, -C 20 -S 1000: every datagram received, both print mckey's lines, exit 0`, async () => {
+  await guest(`mckey -m ${MC_GROUP} -b ${GUEST4} -C 20 -S 1000 > /tmp/mk.out 2>&1 & echo $! > /tmp/mk.pid
+i=0; while [ $i -lt 100 ] && ! grep -q joined /tmp/mk.out; do sleep 0.1; i=$((i + 1)); done`, 30);
+  const ours = await softroce(["mckey", "-m", MC_GROUP, "-b", HOST4, "-s", "-C", "20", "-S", "1000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/mk.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; kill $(cat /tmp/mk.pid) 2>/dev/null; cat /tmp/mk.out`, 30);
+  assert.equal(ours.code, 0, `softroce mckey: ${ours.stdout}${ours.stderr}\n--- mckey:\n${theirs}`);
+  assert.equal(ours.stdout, MC_LINES("client"));
+  assert.equal(theirs, MC_LINES("server"));
+});
+
+test(`IPv4: mckey -s (rxe0) -> softroce mckey joined to ${MC_GROUP}, -C 20 -S 1000: our QP attached to the group receives every datagram, exit 0`, async () => {
+  const ours = softroce(["mckey", "-m", MC_GROUP, "-b", HOST4, "-C", "20", "-S", "1000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  await new Promise((r) => setTimeout(r, 2000)); // Node's start and our join; the sender pauses 3 s after its own
+  const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} mckey -m ${MC_GROUP} -b ${GUEST4} -s -C 20 -S 1000; echo "sender-exit=$?"`, RUN_TIMEOUT_S);
+  const r = await ours;
+  assert.match(theirs, /sender-exit=0/, `mckey -s:\n${theirs}\n--- softroce:\n${r.stdout}${r.stderr}`);
+  assert.equal(theirs.replace(/sender-exit=0\n?$/, ""), MC_LINES("client"));
+  assert.equal(r.code, 0, `softroce mckey: ${r.stdout}${r.stderr}`);
+  assert.equal(r.stdout, MC_LINES("server"));
+});
+
+test("IPv6: a group ff0e::4791:1 — Linux's mckey and ours both fail to join with error 524 (ENOTSUPP: rdma_cm joins only IPv4 groups over RoCEv2)", async () => {
+  const theirs = await guest(`timeout 20 mckey -m ff0e::4791:1 -b ${GUEST6} -C 1; echo "exit=$?"`, 30);
+  const ours = await softroce(["mckey", "-m", "ff0e::4791:1", "-b", HOST6, "-C", "1", "--timeout", "20"], 30_000);
+  assert.match(theirs, /mckey: failure joining: Unknown error 524/, theirs);
+  assert.doesNotMatch(theirs, /exit=0/, theirs);
+  assert.match(ours.stdout, /mckey: failure joining: rdma_join_multicast: ENOTSUPP/, ours.stdout);
+  assert.equal(ours.code, 1, ours.stdout);
+});
 
 // ---------------------------------------------------------------- perftest's own exchange
 

@@ -13,6 +13,7 @@ import type { ProtectionDomain } from "../verbs/pd.js";
 import type { QueuePair, QpInitAttr } from "../verbs/qp.js";
 import type { CompletionQueue } from "../verbs/cq.js";
 import { QpState, QpType } from "../verbs/enums.js";
+import { MULTICAST_QPN } from "../abi/index.js";
 import { CommunicationManager, cryptoU32, type CmId } from "./cm.js";
 import { ahAttrOf, sameGid } from "./cm-av.js";
 import type { IbCmEvent, PathRecord } from "./cm-params.js";
@@ -63,6 +64,21 @@ export const RDMA_CM_STATE_NAMES = Object.keys(RdmaCmState) as readonly (keyof t
 export type CmQpInitAttr = Omit<QpInitAttr, "qpType" | "sendCq" | "recvCq"> & Partial<Pick<QpInitAttr, "sendCq" | "recvCq">>;
 
 /** A socket address: an IPv4 or IPv6 address and a port. */
+/** rdma_cma.h enum rdma_cm_mc_join_flags */
+export const McJoinFlag = { FULLMEMBER: 0, SENDONLY_FULLMEMBER: 1 } as const;
+export type McJoinFlag = (typeof McJoinFlag)[keyof typeof McJoinFlag];
+
+/** A group an ID joined (struct cma_multicast). */
+interface CmaMulticast {
+  mgid: Uint8Array;
+  joinFlags: McJoinFlag;
+  /** the QP was attached on MULTICAST_JOIN */
+  attached: boolean;
+}
+
+/** RoCE multicast has no LIDs; the join's event and the QP attachment carry this one (mckey prints "mlid 0x0"). */
+const ROCE_MLID = 0;
+
 export interface SockAddr {
   address: string;
   port: number;
@@ -144,6 +160,8 @@ export class RdmaCmId {
   qkey = 0;
   /** @internal the listener whose CONNECT_REQUEST made this ID */
   listenParent: RdmaCmId | undefined;
+  /** @internal the multicast groups joined (rdma_join_multicast), by address */
+  readonly mcs = new Map<string, CmaMulticast>();
 
   constructor(
     private readonly rcm: RdmaCm,
@@ -208,6 +226,18 @@ export class RdmaCmId {
   /** rdma_get_peer_addr */
   getPeerAddr(): SockAddr {
     return { ...this.route.addr.dstAddr };
+  }
+  /**
+   * rdma_join_multicast_ex: MULTICAST_JOIN follows (its `ud` parameter: the group's address handle,
+   * QPN 0xFFFFFF, the Q_Key) and the ID's QP, if it has one and the join is not send-only, is attached
+   * to the group; or MULTICAST_ERROR. librdmacm's context pointer is not carried.
+   */
+  joinMulticast(addr: string, joinFlags: McJoinFlag = McJoinFlag.FULLMEMBER): void {
+    this.rcm.joinMulticast(this, addr, joinFlags);
+  }
+  /** rdma_leave_multicast: the QP detached from the group; EADDRNOTAVAIL for a group not joined. */
+  leaveMulticast(addr: string): void {
+    this.rcm.leaveMulticast(this, addr);
   }
   /** rdma_destroy_id */
   destroy(): void {
@@ -878,6 +908,57 @@ export class RdmaCm {
   }
 
   /** rdma_destroy_id: the CM says goodbye as its state requires; queued events go with the ID. */
+  /**
+   * rdma_join_multicast_ex over RoCEv2 (cma.c's cma_iboe_join_multicast): on an ID bound to a device
+   * (ADDR_BOUND or ADDR_RESOLVED) and of a UD port space; the MGID is the group's address as a GID
+   * (IPv4-mapped); the join's address handle has hop limit 64, SL 0, no LID. IPv6 groups fail with
+   * ENOTSUPP as on Linux 6.1 (RoCEv2 multicast through rdma_cm is IPv4 there). The link joins the group
+   * when the QP is attached (a send-only member does not join: it only sends).
+   */
+  joinMulticast(id: RdmaCmId, addr: string, joinFlags: McJoinFlag): void {
+    const verb = "rdma_join_multicast";
+    if (id.state !== RdmaCmState.ADDR_BOUND && id.state !== RdmaCmState.ADDR_RESOLVED) cmFail(verb, "EINVAL", `state ${id.stateName}`);
+    if (id.qpType !== QpType.UD) cmFail(verb, "EINVAL", "not a UD port space");
+    if (joinFlags !== McJoinFlag.FULLMEMBER && joinFlags !== McJoinFlag.SENDONLY_FULLMEMBER) cmFail(verb, "EINVAL", `join flags ${joinFlags}`);
+    const dev = id.dev;
+    if (!dev) cmFail(verb, "ENODEV", "the ID is not bound to a device");
+    const ip = parseIp(addr);
+    if (!ip || isZeroAddress(addr)) cmFail(verb, "EINVAL", `not a multicast address: ${addr}`);
+    if (ip.version === 6) cmFail(verb, "ENOTSUPP", "IPv6 multicast on RoCEv2 (Linux's rdma_cm joins IPv4 groups only)");
+    if ((ip.bytes[0]! & 0xf0) !== 0xe0) cmFail(verb, "EINVAL", `not a multicast address: ${addr}`);
+    const sgidIndex = gidTable(dev.device).findIndex((g) => sameGid(g, ipToGid(id.route.addr.srcAddr.address)));
+    if (sgidIndex < 0) cmFail(verb, "ENODEV", `no GID for ${id.route.addr.srcAddr.address}`);
+    const mc: CmaMulticast = { mgid: ipToGid(addr), joinFlags, attached: false };
+    id.mcs.set(addr, mc);
+    this.later(id, () => {
+      if (id.mcs.get(addr) !== mc) return; // left before the join completed
+      const qkey = id.ps === PortSpace.UDP ? RDMA_UDP_QKEY : id.qkey;
+      const ahAttr = ahAttrOf(
+        { dgid: mc.mgid, flowLabel: 0, sgidIndex, hopLimit: ROCE_HOP_LIMIT, trafficClass: 0, sl: 0, rate: 0 }, this.o.peerUdpPort?.(addr),
+      );
+      ahAttr.dlid = ROCE_MLID;
+      // ucma_process_join: librdmacm attaches the ID's QP, unless the member only sends
+      if (id.qp && joinFlags !== McJoinFlag.SENDONLY_FULLMEMBER) {
+        try {
+          id.qp.attachMcast(mc.mgid, ROCE_MLID);
+          mc.attached = true;
+        } catch (e) {
+          id.mcs.delete(addr);
+          return this.event({ id, event: RdmaCmEventType.MULTICAST_ERROR, status: -((e as { errno?: number }).errno ?? Errno.EINVAL) });
+        }
+      }
+      this.event({ id, event: RdmaCmEventType.MULTICAST_JOIN, ud: { privateData: undefined, privateDataLen: 0, ahAttr, qpNum: MULTICAST_QPN, qkey } });
+    });
+  }
+
+  /** rdma_leave_multicast: the ID's QP detached (if the join attached it), the group forgotten. */
+  leaveMulticast(id: RdmaCmId, addr: string): void {
+    const mc = id.mcs.get(addr);
+    if (!mc) cmFail("rdma_leave_multicast", "EADDRNOTAVAIL", `${addr} was not joined`);
+    id.mcs.delete(addr);
+    if (mc.attached && id.qp && !id.qp.isDestroyed) id.qp.detachMcast(mc.mgid, ROCE_MLID);
+  }
+
   destroyId(id: RdmaCmId): void {
     if (id.state === RdmaCmState.DESTROYING) return;
     const was = id.state;
@@ -885,6 +966,7 @@ export class RdmaCm {
     if (was === RdmaCmState.LISTEN) this.unlisten(id);
     id.cmId?.destroy();
     id.cmId = undefined;
+    id.mcs.clear(); // the kernel leaves the groups; a QP still attached stays so until it is detached (ibv_destroy_qp: EBUSY)
     this.releasePort(id);
     // ucma_free_ctx: events not yet reported go; a connection request's new ID with them.
     for (const e of id.channel.purge((e) => e.id === id || e.listenId === id)) {

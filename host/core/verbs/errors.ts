@@ -27,6 +27,8 @@ export const Errno = {
   ETIMEDOUT: 110,
   ECONNREFUSED: 111,
   EHOSTUNREACH: 113,
+  /** the kernel's internal "operation not supported" (include/linux/errno.h), which rdma_cm lets reach user space */
+  ENOTSUPP: 524,
 } as const;
 const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Errno).map(([k, v]) => [v, k]));
 

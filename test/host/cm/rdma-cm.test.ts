@@ -13,9 +13,10 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 import {
   CMA_CM_RESPONSE_TIMEOUT, CMA_IBOE_PACKET_LIFETIME, cmConvertToMs, cmMsgName, EventChannel, eventStr, openRdmaCm, parseCmaHdr, parseCmMad, PortSpace,
-  RdmaCm, RdmaCmError, RdmaCmEventType as E, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
+  McJoinFlag, RdmaCm, RdmaCmError, RdmaCmEventType as E, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
 } from "../../../host/core/cm/index.js";
 import { errorCode } from "./cm-harness.js";
+import { VerbsError } from "../../../host/core/verbs/errors.js";
 
 const REQ_RETRY_US = (2 * cmConvertToMs(CMA_IBOE_PACKET_LIFETIME) + cmConvertToMs(CMA_CM_RESPONSE_TIMEOUT)) * 1000; // 6.144 s
 const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ;
@@ -381,6 +382,77 @@ describe("rdma_cm: UD over SIDR", () => {
     id.connect({});
     next(B.ch, E.CONNECT_REQUEST).id.reject();
     expect(next(A.ch, E.UNREACHABLE).status).toBe(2);
+  });
+});
+
+describe("rdma_cm: multicast (rdma_join_multicast over RoCEv2)", () => {
+  const GROUP = "239.15.1.1";
+  /** A UD ID on `h` bound to `addr`, its address resolved toward the group, its QP; receives posted when `recv`. */
+  function member(h: Host, next: Next, addr: string, recv: boolean) {
+    const id = h.ch.createId(PortSpace.UDP);
+    id.resolveAddr({ address: addr, port: 0 }, { address: GROUP, port: 0 }, 2000);
+    next(h.ch, E.ADDR_RESOLVED);
+    const qp = id.createQp(undefined, { cap: CAP });
+    const mr = id.pd!.regMr(4096, ALL);
+    if (recv) qp.postRecv({ wrId: 1n, sgList: [mr.sge(0, 1024)] });
+    return { id, qp, mr };
+  }
+
+  it("MULTICAST_JOIN gives the group's AH (MGID, hop limit 64, no LID), QPN 0xFFFFFF and the UDP Q_Key; members' QPs are attached, a send-only one not; a datagram to the group reaches every member", async () => {
+    const { hosts, next, drain } = await setup({ hosts: 3 });
+    const [A, B, C] = hosts as [Host, Host, Host];
+    const tx = member(A, next, "127.0.0.1", false);
+    const rx = [member(B, next, "127.0.0.2", true), member(C, next, "127.0.0.3", true)];
+    tx.id.joinMulticast(GROUP, McJoinFlag.SENDONLY_FULLMEMBER);
+    for (const r of rx) r.id.joinMulticast(GROUP);
+    const join = next(A.ch, E.MULTICAST_JOIN);
+    const ud = join.param.ud!;
+    expect({ qpNum: ud.qpNum, qkey: ud.qkey, dlid: ud.ahAttr!.dlid, sl: ud.ahAttr!.sl }).toEqual({ qpNum: 0xffffff, qkey: RDMA_UDP_QKEY, dlid: 0, sl: 0 });
+    expect(ud.ahAttr!.grh).toMatchObject({ dgid: Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 239, 15, 1, 1]), hopLimit: 64, sgidIndex: 0 });
+    next(B.ch, E.MULTICAST_JOIN);
+    next(C.ch, E.MULTICAST_JOIN);
+    expect([A.dev.multicastGroups, B.dev.multicastGroups, C.dev.multicastGroups]).toEqual([[], [GROUP], [GROUP]]);
+
+    const ah = tx.id.pd!.createAh(ud.ahAttr!);
+    tx.mr.bytes.set(enc("to the group"), 0);
+    tx.qp.postSend({ wrId: 2n, opcode: WrOpcode.SEND_WITH_IMM, immData: tx.qp.qpNum, sendFlags: SendFlags.SIGNALED, sgList: [tx.mr.sge(0, 12)], ud: { ah, remoteQpn: ud.qpNum, remoteQkey: ud.qkey } });
+    for (const r of rx) {
+      expect(drain(r.id.recvCq!, 1)[0]).toMatchObject({ status: WcStatus.SUCCESS, byteLen: 40 + 12, immData: tx.qp.qpNum, srcQp: tx.qp.qpNum });
+      expect(new TextDecoder().decode(r.mr.bytes.subarray(40, 52))).toBe("to the group");
+    }
+
+    // leave: detached (the link leaves the group), a second leave is EADDRNOTAVAIL; the QP can go
+    rx[0]!.id.leaveMulticast(GROUP);
+    expect(B.dev.multicastGroups).toEqual([]);
+    expect(errorCode(() => rx[0]!.id.leaveMulticast(GROUP), RdmaCmError)).toBe("EADDRNOTAVAIL");
+    rx[0]!.id.destroyQp();
+    // still attached: ibv_destroy_qp is EBUSY, as for a user QP on Linux
+    expect(errorCode(() => rx[1]!.id.destroyQp(), VerbsError)).toBe("EBUSY");
+  });
+
+  it("a leave before the join completes: no event, nothing attached", async () => {
+    const { hosts, next, net } = await setup({ hosts: 1 });
+    const [A] = hosts as [Host];
+    const m = member(A, next, "127.0.0.1", true);
+    m.id.joinMulticast(GROUP);
+    m.id.leaveMulticast(GROUP);
+    net.run(net.now + 1_000_000);
+    expect(A.ch.pending).toBe(0);
+    expect(A.dev.multicastGroups).toEqual([]);
+  });
+
+  it("bad flows: an RC port space, an ID not bound, a unicast or zero address (EINVAL), an IPv6 group (ENOTSUPP, as Linux 6.1)", async () => {
+    const { hosts, next } = await setup({ hosts: 1 });
+    const [A] = hosts as [Host];
+    const rc = A.ch.createId(PortSpace.TCP);
+    rc.bindAddr({ address: "127.0.0.1", port: 0 });
+    expect(errorCode(() => rc.joinMulticast(GROUP), RdmaCmError)).toBe("EINVAL");
+    expect(errorCode(() => A.ch.createId(PortSpace.UDP).joinMulticast(GROUP), RdmaCmError)).toBe("EINVAL");
+    const m = member(A, next, "127.0.0.1", false);
+    expect(errorCode(() => m.id.joinMulticast("127.0.0.2"), RdmaCmError)).toBe("EINVAL");
+    expect(errorCode(() => m.id.joinMulticast("0.0.0.0"), RdmaCmError)).toBe("EINVAL");
+    expect(errorCode(() => m.id.joinMulticast("ff0e::4791:1"), RdmaCmError)).toBe("ENOTSUPP");
+    expect(errorCode(() => m.id.leaveMulticast(GROUP), RdmaCmError)).toBe("EADDRNOTAVAIL");
   });
 });
 
