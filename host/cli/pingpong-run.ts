@@ -1,11 +1,12 @@
 // The loop every pingpong shares (rdma-core's examples differ in the QP type, how the QP is
 // connected and how a send is addressed): pp_init_ctx, pp_post_recv / pp_post_send, the exchange in
 // rc_pingpong.c's order, parse_single_wc's accounting, the summary lines and -c. A transport
-// (rc_pingpong.ts, uc_pingpong.ts, ud_pingpong.ts) supplies its QP type, its connect step and its help text.
+// (rc_pingpong.ts, uc_pingpong.ts, ud_pingpong.ts, srq_pingpong.ts) supplies its QP type, its connect
+// step and its help text; srq_pingpong's has -q QPs whose receives come from one SRQ.
 import { writeFile } from "node:fs/promises";
 import { openDevice } from "../node/index.js";
 import { PcapRecorder } from "../core/capture/index.js";
-import { type Device, type QueuePair, type CompletionQueue, type WorkCompletion, type CompletionChannel, type MemoryRegion, type SendWr, Access, QpState, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type Device, type QueuePair, type CompletionQueue, type WorkCompletion, type CompletionChannel, type MemoryRegion, type SendWr, type SharedReceiveQueue, Access, QpState, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
 import type { Command, Io } from "./command.js";
 import { fsReason } from "./decode.js";
@@ -31,8 +32,8 @@ export interface PingpongTransport {
   extraFlags?: FlagSpec[];
   /** bytes a receive needs beyond the message (UD: the 40-byte GRH) */
   recvExtra?: number;
-  /** pp_connect_ctx: from INIT to RTS, connected to the peer (throw PingpongError) */
-  connect(ctx: PingpongCtx, o: PingpongOptions, myPsn: number, rem: PingpongDest): void;
+  /** pp_connect_ctx for one QP: from INIT to RTS, connected to the peer's (throw PingpongError) */
+  connect(ctx: PingpongCtx, qp: QueuePair, o: PingpongOptions, myPsn: number, rem: PingpongDest): void;
   /** fields the send WR needs besides the SGE (UD: the address handle) */
   sendWr?(ctx: PingpongCtx): Partial<SendWr>;
   /** where in the buffer a send starts (ud_pingpong: after the 40 GRH bytes) */
@@ -45,6 +46,11 @@ export interface PingpongTransport {
   defaultSize?: number;
   /** checks on the opened device before anything is created (ud_pingpong: size <= port MTU) */
   preflight?(dev: Device, o: PingpongOptions): void;
+  /**
+   * srq_pingpong: -q QPs (its extra flag) share one SRQ of rx_depth receives; the buffer is zeroed
+   * (the others fill it with 0x7b) and the exchange carries `srq.exchanged` messages each way.
+   */
+  srq?: { exchanged: number };
 }
 
 export interface PingpongCtx {
@@ -52,11 +58,15 @@ export interface PingpongCtx {
   mr: MemoryRegion;
   cq: CompletionQueue;
   channel?: CompletionChannel;
+  /** the first QP (the only one but for srq_pingpong) */
   qp: QueuePair;
+  qps: QueuePair[];
+  srq?: SharedReceiveQueue;
   size: number;
   sendFlags: number;
   rxDepth: number;
-  pending: bigint;
+  /** per QP: the work requests it waits for (RECV_WRID | SEND_WRID) */
+  pending: bigint[];
   transport: PingpongTransport;
   /** set by the transport once connected (UD: its AH) */
   peer?: unknown;
@@ -81,16 +91,20 @@ async function initCtx(t: PingpongTransport, o: PingpongOptions): Promise<Pingpo
     t.preflight?.(dev, o);
     const pd = step("Couldn't allocate PD", () => dev.allocPd());
     const mr = step("Couldn't register MR", () => pd.regMr(o.size + (t.recvExtra ?? 0), Access.LOCAL_WRITE));
-    mr.bytes.fill(0x7b);
+    mr.bytes.fill(t.srq ? 0 : 0x7b);
     const channel = o.events ? step("Couldn't create completion channel", () => dev.createCompChannel()) : undefined;
-    const cq = step("Couldn't create CQ", () => dev.createCq(o.rxDepth + 1, { channel }));
-    const qp = step("Couldn't create QP", () =>
-      pd.createQp({ qpType: t.qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: 1, maxRecvWr: o.rxDepth, maxSendSge: 1, maxRecvSge: 1 } }),
-    );
-    step("Failed to modify QP to INIT", () => qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: o.ibPort, ...(t.initAttr ?? { qpAccessFlags: 0 }) }));
+    const cq = step("Couldn't create CQ", () => dev.createCq(o.rxDepth + o.numQp, { channel }));
+    const srq = t.srq ? step("Couldn't create SRQ", () => pd.createSrq({ attr: { maxWr: o.rxDepth, maxSge: 1 } })) : undefined;
+    const qps: QueuePair[] = [];
+    for (let i = 0; i < o.numQp; i++) {
+      qps.push(step("Couldn't create QP", () =>
+        pd.createQp({ qpType: t.qpType, sendCq: cq, recvCq: cq, srq, cap: { maxSendWr: 1, maxRecvWr: srq ? 0 : o.rxDepth, maxSendSge: 1, maxRecvSge: srq ? 0 : 1 } }),
+      ));
+    }
+    for (const qp of qps) step("Failed to modify QP to INIT", () => qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: o.ibPort, ...(t.initAttr ?? { qpAccessFlags: 0 }) }));
     let sendFlags = SendFlags.SIGNALED;
-    if (qp.cap.maxInlineData >= o.size) sendFlags |= SendFlags.INLINE;
-    return { dev, mr, cq, channel, qp, size: o.size, sendFlags, rxDepth: o.rxDepth, pending: 0n, transport: t };
+    if (qps[0]!.cap.maxInlineData >= o.size) sendFlags |= SendFlags.INLINE;
+    return { dev, mr, cq, channel, qp: qps[0]!, qps, srq, size: o.size, sendFlags, rxDepth: o.rxDepth, pending: qps.map(() => 0n), transport: t };
   } catch (e) {
     dev.close();
     throw e;
@@ -99,9 +113,10 @@ async function initCtx(t: PingpongTransport, o: PingpongOptions): Promise<Pingpo
 
 function postRecv(ctx: PingpongCtx, n: number): number {
   let i = 0;
+  const to = ctx.srq ?? ctx.qp;
   for (; i < n; i++) {
     try {
-      ctx.qp.postRecv({ wrId: RECV_WRID, sgList: [ctx.mr.sge(0, ctx.size + (ctx.transport.recvExtra ?? 0))] });
+      to.postRecv({ wrId: RECV_WRID, sgList: [ctx.mr.sge(0, ctx.size + (ctx.transport.recvExtra ?? 0))] });
     } catch {
       break;
     }
@@ -109,9 +124,9 @@ function postRecv(ctx: PingpongCtx, n: number): number {
   return i;
 }
 
-function postSend(ctx: PingpongCtx): void {
+function postSend(ctx: PingpongCtx, qp: QueuePair): void {
   try {
-    ctx.qp.postSend({ ...ctx.transport.sendWr?.(ctx), wrId: SEND_WRID, opcode: WrOpcode.SEND, sendFlags: ctx.sendFlags, sgList: [ctx.mr.sge(ctx.transport.sendOffset ?? 0, ctx.size)] });
+    qp.postSend({ ...ctx.transport.sendWr?.(ctx), wrId: SEND_WRID, opcode: WrOpcode.SEND, sendFlags: ctx.sendFlags, sgList: [ctx.mr.sge(ctx.transport.sendOffset ?? 0, ctx.size)] });
   } catch (e) {
     throw new PingpongError(`Couldn't post send: ${(e as Error).message}`);
   }
@@ -128,6 +143,10 @@ const WC_STATUS_STR: Record<number, string> = {
 
 export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: Io): Promise<number> {
   if (o.ibDev !== undefined && o.ibDev !== DEVICE_NAME) throw new PingpongError(`IB device ${o.ibDev} not found`);
+  if (t.srq) {
+    if (o.numQp > o.rxDepth) throw new PingpongError(`rx_depth ${o.rxDepth} is too small for ${o.numQp} QPs -- must have at least one receive per QP.`);
+    if (o.numQp >= t.srq.exchanged) throw new PingpongError(`num_qp ${o.numQp} must be less than ${t.srq.exchanged - 1}`);
+  }
   const ctx = await initCtx(t, o);
   let progress: ReturnType<typeof setInterval> | undefined;
   const recorder = o.pcap !== undefined ? new PcapRecorder() : undefined;
@@ -143,31 +162,38 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
     }
     const gidIdx = o.gidIdx ?? 0;
     if (gidIdx >= ctx.dev.gidTableSize) throw new PingpongError(`can't read sgid of index ${gidIdx}`);
-    const my: PingpongDest = { lid: 0, qpn: ctx.qp.qpNum, psn: randomPsn(), gid: gidBytes(ctx.dev.queryGid(gidIdx)) };
-    let rem: PingpongDest;
+    const gid = gidBytes(ctx.dev.queryGid(gidIdx));
+    const my: PingpongDest[] = ctx.qps.map((qp) => ({ lid: 0, qpn: qp.qpNum, psn: randomPsn(), gid }));
+    // srq_pingpong exchanges MAX_QP messages, those past -q all zero
+    const sent = [...my, ...Array.from({ length: (t.srq?.exchanged ?? 1) - my.length }, () => ({ lid: 0, qpn: 0, psn: 0, gid: new Uint8Array(16) }))];
+    const connectAll = (rem: PingpongDest[]) => ctx.qps.forEach((qp, i) => t.connect(ctx, qp, o, my[i]!.psn, rem[i]!));
+    const localLines = () => my.forEach((d) => io.out(addressLine("local", d)));
+    let rem: PingpongDest[];
     if (o.servername !== undefined) {
-      io.out(addressLine("local", my));
-      rem = await clientExchange(o.servername, o.tcpPort, my, { timeoutMs: o.timeoutMs });
+      localLines();
+      rem = await clientExchange(o.servername, o.tcpPort, sent, { timeoutMs: o.timeoutMs });
     } else {
       // Listen before telling anyone our address, so a client started on that line finds the port.
-      rem = await serverExchange(o.tcpPort, my, (r) => t.connect(ctx, o, my.psn, r), {
+      rem = await serverExchange(o.tcpPort, sent, connectAll, {
         timeoutMs: o.timeoutMs,
         listening: () => {
-          io.out(addressLine("local", my));
+          localLines();
           io.err(`${t.name}: waiting for a client on TCP port ${o.tcpPort}${o.timeoutMs ? ` (at most ${o.timeoutMs / 1000} s)` : ""}\n`);
         },
       });
     }
-    io.out(addressLine("remote", rem));
-    if (o.servername !== undefined) t.connect(ctx, o, my.psn, rem);
+    for (let i = 0; i < ctx.qps.length; i++) io.out(addressLine("remote", rem[i]!));
+    if (o.servername !== undefined) connectAll(rem);
 
-    ctx.pending = RECV_WRID;
+    ctx.pending.fill(RECV_WRID);
     if (o.servername !== undefined) {
       // rdma-core's -c: byte i/page_size % sizeof(char) (always 0) at the start of each page of
       // the message (ud_pingpong: buf + 40 + i, past the GRH room, where its sends start).
       if (o.chk) for (let i = 0; i < o.size; i += PAGE_SIZE) ctx.mr.bytes[(t.sendOffset ?? 0) + i] = 0;
-      postSend(ctx);
-      ctx.pending |= SEND_WRID;
+      ctx.qps.forEach((qp, i) => {
+        postSend(ctx, qp);
+        ctx.pending[i] = RECV_WRID | SEND_WRID;
+      });
     }
     const start = performance.now();
     let rcnt = 0;
@@ -186,10 +212,12 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
           : "";
         throw new PingpongError(`Failed status ${WC_STATUS_STR[wc.status] ?? "unknown"} (${wc.status}) for wr_id ${Number(wc.wrId)}${hint}`);
       }
+      const q = ctx.qps.length === 1 ? 0 : ctx.qps.findIndex((qp) => qp.qpNum === wc.qpNum);
+      if (q < 0) throw new PingpongError(`Couldn't find QPN ${wc.qpNum.toString(16).padStart(6, "0")}`);
       if (wc.wrId === SEND_WRID) {
         ++scnt;
       } else if (wc.wrId === RECV_WRID) {
-        if (--routs <= 1) {
+        if (--routs <= ctx.qps.length) {
           routs += postRecv(ctx, ctx.rxDepth - routs);
           if (routs < ctx.rxDepth) throw new PingpongError(`Couldn't post receive (${routs})`);
         }
@@ -197,10 +225,10 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
       } else {
         throw new PingpongError(`Completion for unknown wr_id ${Number(wc.wrId)}`);
       }
-      ctx.pending &= ~wc.wrId;
-      if (scnt < o.iters && !ctx.pending) {
-        postSend(ctx);
-        ctx.pending = RECV_WRID | SEND_WRID;
+      ctx.pending[q]! &= ~wc.wrId;
+      if (scnt < o.iters && !ctx.pending[q]) {
+        postSend(ctx, ctx.qps[q]!);
+        ctx.pending[q] = RECV_WRID | SEND_WRID;
       }
     };
 
@@ -211,11 +239,14 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
         return await deadline.race(p, what);
       } catch (e) {
         if (!(e instanceof PingpongError)) throw e;
-        const waitingFor = [ctx.pending & RECV_WRID ? "a receive" : "", ctx.pending & SEND_WRID ? "a send" : ""].filter(Boolean);
+        const waiting = ctx.pending.reduce((a, p) => a | p, 0n);
+        const waitingFor = [waiting & RECV_WRID ? "a receive" : "", waiting & SEND_WRID ? "a send" : ""].filter(Boolean);
         const report = stallReport({ dev: ctx.dev, qp: ctx.qp, cq: ctx.cq, iters: o.iters, rcnt, scnt, waitingFor });
         throw new PingpongError(`${e.message}\n${report.map((l) => `${t.name}: ${l}`).join("\n")}`);
       }
     };
+    // rc_pingpong polls 2 at a time, srq_pingpong num_qp + rx_depth
+    const pollBatch = t.srq ? ctx.qps.length + ctx.rxDepth : 2;
     while (rcnt < o.iters || scnt < o.iters) {
       let wcs: WorkCompletion[];
       if (ctx.channel) {
@@ -223,9 +254,9 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
         if (evCq !== ctx.cq) throw new PingpongError("CQ event for unknown CQ");
         evCq.ackEvents(1);
         ctx.cq.reqNotify(false);
-        wcs = ctx.cq.poll(2);
+        wcs = ctx.cq.poll(pollBatch);
       } else {
-        wcs = ctx.cq.poll(2);
+        wcs = ctx.cq.poll(pollBatch);
         if (wcs.length === 0) wcs = [await waitFor(ctx.cq.next(), `waiting for a completion (${Math.min(rcnt, scnt)}/${o.iters} iters done)`)];
       }
       for (const wc of wcs) handle(wc);

@@ -81,6 +81,8 @@ export interface PingpongOptions {
   timeoutMs: number;
   /** where to write this side's capture */
   pcap?: string;
+  /** srq_pingpong's -q (1 for the others) */
+  numQp: number;
 }
 
 /** Turns parsed flags into options (UsageError on values rdma-core would refuse with its usage text). */
@@ -109,6 +111,7 @@ export function pingpongOptions(flags: Record<string, FlagValue | undefined>, po
     udpPort: flags["udp-port"] as number,
     timeoutMs: (flags.timeout as number) * 1000,
     pcap: flags.pcap as string | undefined,
+    numQp: (flags["num-qp"] as number | undefined) ?? 1,
   };
 }
 
@@ -241,12 +244,16 @@ function writeAll(sock: net.Socket, data: Uint8Array): Promise<void> {
  * one client, stop listening, read its 52 bytes, `connect` our QP to it, send ours, read "done".
  * `listening` runs once the socket listens (before anything waits for the client).
  */
+/**
+ * The server's side of the exchange: listens, reads the client's `my.length` messages, connects
+ * (`connect`), writes ours, reads "done". srq_pingpong sends MAX_QP messages each way, the others one.
+ */
 export async function serverExchange(
   tcpPort: number,
-  my: PingpongDest,
-  connect: (remote: PingpongDest) => void,
+  my: PingpongDest[],
+  connect: (remote: PingpongDest[]) => void,
   opts: { timeoutMs: number; listening?: () => void },
-): Promise<PingpongDest> {
+): Promise<PingpongDest[]> {
   const server = net.createServer({ pauseOnConnect: true });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => reject(new PingpongError(`Couldn't listen to port ${tcpPort} (${e.code ?? e.message})`)));
@@ -263,11 +270,14 @@ export async function serverExchange(
   const reader = new Reader(sock);
   sock.resume();
   try {
-    const msg = await reader.read(OOB_MSG_LEN, deadline);
-    if (msg.length !== OOB_MSG_LEN) throw new PingpongError(`${msg.length}/${OOB_MSG_LEN}: Couldn't read remote address`);
-    const rem = parseDestMsg(msg);
+    const rem: PingpongDest[] = [];
+    for (let i = 0; i < my.length; i++) {
+      const msg = await reader.read(OOB_MSG_LEN, deadline);
+      if (msg.length !== OOB_MSG_LEN) throw new PingpongError(`${msg.length}/${OOB_MSG_LEN}: Couldn't read remote address`);
+      rem.push(parseDestMsg(msg));
+    }
     connect(rem);
-    await writeAll(sock, formatDestMsg(my));
+    await writeAll(sock, concat(my.map(formatDestMsg)));
     const done = await reader.read(DONE_LEN, deadline);
     if (done.length !== DONE_LEN) throw new PingpongError("Couldn't send/recv local address");
     return rem;
@@ -276,8 +286,8 @@ export async function serverExchange(
   }
 }
 
-/** The client's side: connect, send ours, read theirs, send "done". */
-export async function clientExchange(host: string, tcpPort: number, my: PingpongDest, opts: { timeoutMs: number }): Promise<PingpongDest> {
+/** The client's side: connects, writes our `my.length` messages, reads as many, writes "done". */
+export async function clientExchange(host: string, tcpPort: number, my: PingpongDest[], opts: { timeoutMs: number }): Promise<PingpongDest[]> {
   const deadline = new Deadline(opts.timeoutMs);
   const sock = net.createConnection({ host, port: tcpPort });
   const reader = new Reader(sock);
@@ -289,15 +299,28 @@ export async function clientExchange(host: string, tcpPort: number, my: Pingpong
       }),
       `connecting to ${host}:${tcpPort}`,
     );
-    await writeAll(sock, formatDestMsg(my));
-    const msg = await reader.read(OOB_MSG_LEN, deadline);
-    if (msg.length !== OOB_MSG_LEN) throw new PingpongError("Couldn't read/write remote address");
+    await writeAll(sock, concat(my.map(formatDestMsg)));
+    const rem: PingpongDest[] = [];
+    for (let i = 0; i < my.length; i++) {
+      const msg = await reader.read(OOB_MSG_LEN, deadline);
+      if (msg.length !== OOB_MSG_LEN) throw new PingpongError("Couldn't read/write remote address");
+      rem.push(parseDestMsg(msg));
+    }
     await writeAll(sock, new Uint8Array([0x64, 0x6f, 0x6e, 0x65, 0])); // "done"
-    return parseDestMsg(msg);
+    return rem;
   } finally {
     sock.end();
   }
 }
 
-/** A random 24-bit PSN (lrand48() & 0xffffff). */
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export { randomPsn } from "../core/verbs/index.js";

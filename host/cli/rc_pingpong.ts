@@ -3,17 +3,17 @@
 // flight each way, rx_depth receives kept posted, the summary lines). Where a default cannot work
 // on RoCE (-g unset) the local GID is GID 0, the bound address. The loop is pingpong-run.ts's;
 // this file is what makes it RC.
-import { connectQp, QpType, formatGid } from "../core/verbs/index.js";
+import { connectQp, QpType, formatGid, type QueuePair } from "../core/verbs/index.js";
 import { PingpongError, gidHasInterfaceId, type PingpongDest, type PingpongOptions } from "./pingpong.js";
 import { pingpongCommand, type PingpongCtx, type PingpongTransport } from "./pingpong-run.js";
 
 /** pp_connect_ctx: RTR then RTS with rc_pingpong's attributes (hop limit 1, timeout 14, retries 7). */
-function connectRc(ctx: PingpongCtx, o: PingpongOptions, myPsn: number, rem: PingpongDest): void {
+export function connectRc(_ctx: PingpongCtx, qp: QueuePair, o: PingpongOptions, myPsn: number, rem: PingpongDest): void {
   if (!gidHasInterfaceId(rem.gid)) {
     throw new PingpongError("Failed to modify QP to RTR (the peer sent no GID: RoCE needs one, run the peer with -g)");
   }
   try {
-    connectQp(ctx.qp, { qpNum: rem.qpn, psn: rem.psn, gid: formatGid(rem.gid), port: o.udpPort }, {
+    connectQp(qp, { qpNum: rem.qpn, psn: rem.psn, gid: formatGid(rem.gid), port: o.udpPort }, {
       sqPsn: myPsn, pathMtu: o.mtuEnum, qpAccessFlags: 0, timeout: 14, retryCnt: 7, rnrRetry: 7, minRnrTimer: 12,
       maxRdAtomic: 1, maxDestRdAtomic: 1, sgidIndex: o.gidIdx ?? 0, hopLimit: 1,
     });

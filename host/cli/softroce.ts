@@ -7,6 +7,7 @@ import { perfCommand } from "./perf.js";
 import { rcPingpongCommand } from "./rc_pingpong.js";
 import { rpingCommand } from "./rping.js";
 import { mckeyCommand } from "./mckey.js";
+import { srqPingpongCommand } from "./srq_pingpong.js";
 import { ucmatoseCommand } from "./ucmatose.js";
 import { udaddyCommand } from "./udaddy.js";
 import { ucPingpongCommand } from "./uc_pingpong.js";
@@ -15,7 +16,7 @@ import { devinfoCommand } from "./devinfo.js";
 import { gatewayCommand } from "./gateway.js";
 import { playgroundCommand } from "./playground.js";
 
-const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, gatewayCommand, mckeyCommand, perfCommand, playgroundCommand, rcPingpongCommand, rpingCommand, ucPingpongCommand, ucmatoseCommand, udaddyCommand, udPingpongCommand];
+const COMMANDS: readonly Command[] = [decodeCommand, demoCommand, devinfoCommand, gatewayCommand, mckeyCommand, perfCommand, playgroundCommand, rcPingpongCommand, rpingCommand, srqPingpongCommand, ucPingpongCommand, ucmatoseCommand, udaddyCommand, udPingpongCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -3,17 +3,17 @@
 // is connected as RC is (RTR: path MTU, remote QPN and PSN, the AH; RTS: our PSN) but has no ACKs,
 // so a send completes once its packets are out and a lost packet loses its message (the loop
 // then waits, as ibv_uc_pingpong does).
-import { connectQp, QpType, formatGid } from "../core/verbs/index.js";
+import { connectQp, QpType, formatGid, type QueuePair } from "../core/verbs/index.js";
 import { PingpongError, gidHasInterfaceId, type PingpongDest, type PingpongOptions } from "./pingpong.js";
 import { pingpongCommand, type PingpongCtx, type PingpongTransport } from "./pingpong-run.js";
 
 /** pp_connect_ctx of uc_pingpong.c: RTR (hop limit 1) then RTS. */
-function connectUc(ctx: PingpongCtx, o: PingpongOptions, myPsn: number, rem: PingpongDest): void {
+function connectUc(_ctx: PingpongCtx, qp: QueuePair, o: PingpongOptions, myPsn: number, rem: PingpongDest): void {
   if (!gidHasInterfaceId(rem.gid)) {
     throw new PingpongError("Failed to modify QP to RTR (the peer sent no GID: RoCE needs one, run the peer with -g)");
   }
   try {
-    connectQp(ctx.qp, { qpNum: rem.qpn, psn: rem.psn, gid: formatGid(rem.gid), port: o.udpPort }, {
+    connectQp(qp, { qpNum: rem.qpn, psn: rem.psn, gid: formatGid(rem.gid), port: o.udpPort }, {
       sqPsn: myPsn, pathMtu: o.mtuEnum, qpAccessFlags: 0, sgidIndex: o.gidIdx ?? 0, hopLimit: 1,
     });
   } catch (e) {

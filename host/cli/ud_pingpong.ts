@@ -3,7 +3,7 @@
 // the state and our PSN, each SEND goes through an address handle to the peer's QPN; receives are
 // size + 40 bytes (the GRH comes first), sends start 40 bytes into the buffer; -s defaults to 2048
 // and must fit the port's active MTU ("Requested size larger than port MTU").
-import { GRH_SIZE, QpState, QpType, formatGid, type AddressHandle, type Device } from "../core/verbs/index.js";
+import { GRH_SIZE, QpState, QpType, formatGid, type AddressHandle, type Device, type QueuePair } from "../core/verbs/index.js";
 import { PingpongError, gidHasInterfaceId, type PingpongDest, type PingpongOptions } from "./pingpong.js";
 import { pingpongCommand, type PingpongCtx, type PingpongTransport } from "./pingpong-run.js";
 
@@ -15,20 +15,20 @@ interface UdPeer {
 }
 
 /** pp_connect_ctx of ud_pingpong.c: RTR, RTS with our PSN, then the AH (hop limit 1) to the peer. */
-function connectUd(ctx: PingpongCtx, o: PingpongOptions, myPsn: number, rem: PingpongDest): void {
+function connectUd(ctx: PingpongCtx, qp: QueuePair, o: PingpongOptions, myPsn: number, rem: PingpongDest): void {
   try {
-    ctx.qp.modify({ qpState: QpState.RTR });
+    qp.modify({ qpState: QpState.RTR });
   } catch (e) {
     throw new PingpongError(`Failed to modify QP to RTR: ${(e as Error).message}`);
   }
   try {
-    ctx.qp.modify({ qpState: QpState.RTS, sqPsn: myPsn });
+    qp.modify({ qpState: QpState.RTS, sqPsn: myPsn });
   } catch (e) {
     throw new PingpongError(`Failed to modify QP to RTS: ${(e as Error).message}`);
   }
   if (!gidHasInterfaceId(rem.gid)) throw new PingpongError("Failed to create AH (the peer sent no GID: RoCE needs one, run the peer with -g)");
   try {
-    const ah = ctx.qp.pd.createAh({ grh: { dgid: formatGid(rem.gid), sgidIndex: o.gidIdx ?? 0, hopLimit: 1 }, portNum: o.ibPort, destPort: o.udpPort });
+    const ah = qp.pd.createAh({ grh: { dgid: formatGid(rem.gid), sgidIndex: o.gidIdx ?? 0, hopLimit: 1 }, portNum: o.ibPort, destPort: o.udpPort });
     ctx.peer = { ah, qpn: rem.qpn } satisfies UdPeer;
   } catch (e) {
     throw new PingpongError(`Failed to create AH: ${(e as Error).message}`);

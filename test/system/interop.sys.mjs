@@ -4,8 +4,8 @@
 // runs in that namespace on 192.0.2.1 / fd00:4791::1, the guest's rxe0 on
 // 192.0.2.2 / fd00:4791::2. The suite builds the guest (debs cached in
 // $INTEROP_CACHE, default /var/cache/softroce-interop), boots it once, runs
-// `softroce rc_pingpong` against `ibv_rc_pingpong` (and uc/ud_pingpong against
-// ibv_uc/ud_pingpong) both ways over IPv4 and IPv6 while tshark captures the tap, checks every captured packet's ICRC with our
+// `softroce rc_pingpong` against `ibv_rc_pingpong` (and uc/ud/srq_pingpong against
+// ibv_uc/ud/srq_pingpong) both ways over IPv4 and IPv6 while tshark captures the tap, checks every captured packet's ICRC with our
 // decoder, and stops the guest (qemu by its saved PID, then the namespace).
 // Must run as root. Results and setup: docs/INTEROP.md.
 // system-suite-timeout: 900
@@ -120,14 +120,17 @@ const RUN_TIMEOUT_S = 30;
 
 /** The "local address"/"remote address" lines and summary of a pingpong's output. */
 function parsePingpong(out) {
-  const addr = (which) => {
+  // every address line of a kind (srq_pingpong prints one per QP)
+  const addrs = (which) => {
     // rc/uc_pingpong print ", GID"; rdma-core 44 ud_pingpong ": GID" in its local line
-    const m = new RegExp(`${which} address:\\s+LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6})[,:] GID (\\S+)`).exec(out);
-    return m ? { lid: m[1], qpn: Number.parseInt(m[2], 16), psn: Number.parseInt(m[3], 16), gid: m[4] } : undefined;
+    const re = new RegExp(`${which} address:\\s+LID 0x([0-9a-f]{4}), QPN 0x([0-9a-f]{6}), PSN 0x([0-9a-f]{6})[,:] GID (\\S+)`, "g");
+    return [...out.matchAll(re)].map((m) => ({ lid: m[1], qpn: Number.parseInt(m[2], 16), psn: Number.parseInt(m[3], 16), gid: m[4] }));
   };
   const bytes = /^(\d+) bytes in [\d.]+ seconds/m.exec(out);
   const iters = /^(\d+) iters in [\d.]+ seconds/m.exec(out);
-  return { local: addr("local"), remote: addr("remote"), bytes: bytes ? Number(bytes[1]) : undefined, iters: iters ? Number(iters[1]) : undefined };
+  const locals = addrs("local");
+  const remotes = addrs("remote");
+  return { local: locals[0], remote: remotes[0], locals, remotes, bytes: bytes ? Number(bytes[1]) : undefined, iters: iters ? Number(iters[1]) : undefined };
 }
 
 /** Checks one side's output: done, the peer's QPN/PSN/GID as the peer printed them. */
@@ -138,8 +141,9 @@ function checkPair(run, fam, ours, theirs, what) {
   assert.ok(o.local && o.remote && t.local && t.remote, `address lines missing: ${ctx}`);
   assert.equal(o.local.gid, fam.hostGid, ctx);
   assert.equal(t.local.gid, fam.guestGid, ctx);
-  assert.deepEqual(o.remote, t.local, ctx);
-  assert.deepEqual(t.remote, o.local, ctx);
+  assert.deepEqual(o.remotes, t.locals, ctx);
+  assert.deepEqual(t.remotes, o.locals, ctx);
+  assert.equal(o.locals.length, run.qps ?? 1, ctx);
   // -c: rdma-core only prints this (and still exits 0); softroce also exits 1
   assert.doesNotMatch(ours, /invalid data/, ctx);
   assert.doesNotMatch(theirs, /invalid data/, ctx);
@@ -190,14 +194,14 @@ test("tshark captures UDP 4791 on the tap", async () => {
   capturing = true;
 });
 
-/** "rc_pingpong" (the default), "uc_pingpong" or "ud_pingpong". */
+/** "rc_pingpong" (the default), "uc_pingpong", "ud_pingpong" or "srq_pingpong". */
 function tool(run) {
   return `${run.qp ?? "rc"}_pingpong`;
 }
 
 /** The flags both sides get (ud_pingpong has no -m: its size must fit the active MTU, 1024). */
 function pingpongFlags(run) {
-  return `-s ${run.size}${run.mtu ? ` -m ${run.mtu}` : ""} -n ${run.iters}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
+  return `-s ${run.size}${run.mtu ? ` -m ${run.mtu}` : ""} -n ${run.iters}${run.qps ? ` -q ${run.qps}` : ""}${run.chk ? " -c" : ""}${run.events ? " -e" : ""}`;
 }
 
 /** softroce <tool> as the client in the namespace, ibv_<tool> as the server in the guest: both outputs. */
@@ -271,8 +275,15 @@ const UD_RUNS = [
   { qp: "ud", size: 512, iters: 20, events: true },
   { qp: "ud", size: 1, iters: 10 },
 ];
+// SRQ: 16 RC QPs (srq_pingpong's default) or 4 whose receives come from one SRQ, SENDs in flight on
+// every QP at once; 4096 B at MTU 1024 four packets, 3000 B at 512 six.
+const SRQ_RUNS = [
+  { qp: "srq", size: 4096, mtu: 1024, iters: 200, qps: 16 },
+  { qp: "srq", size: 64, mtu: 1024, iters: 100, qps: 4, chk: true },
+  { qp: "srq", size: 3000, mtu: 512, iters: 40, qps: 4, events: true },
+];
 for (const fam of FAMILIES) {
-  for (const runs of [UC_RUNS, UD_RUNS]) {
+  for (const runs of [UC_RUNS, UD_RUNS, SRQ_RUNS]) {
     const t = tool(runs[0]);
     const sizes = runs.map((r) => r.size).join("/");
     test(`${fam.name}: softroce ${t} client <-> ibv_${t} server (rxe0 -g ${fam.guestGidIdx}), ${sizes} B`, async () => {
