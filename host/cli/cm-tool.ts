@@ -258,16 +258,19 @@ export abstract class CmatoseFamily<N extends CmatoseNode> implements CmatoseTes
 }
 
 /**
- * main() of cmatose and udaddy: the device on `address`, its rdma_cm and event channel, the test (given
- * up after `timeoutMs`), then "test complete", the nodes destroyed, "return status N"; exit 0 only for 0.
+ * main() of cmatose, udaddy and mckey (and cmtime, without their lines): the device on `address`, its
+ * rdma_cm and event channel, the test (given up after `timeoutMs`), then "test complete", the nodes
+ * destroyed, "return status N"; exit 0 only for 0.
  */
 export async function runCmatoseTest(
-  tool: string, o: { address: string; udpPort: number; timeoutMs: number; mrBytes: number }, io: Io,
+  tool: string,
+  o: { address: string; udpPort: number; timeoutMs: number; mrBytes: number; limits?: { maxQp: number; maxCq: number; ringArenaBytes: number }; lines?: boolean },
+  io: Io,
   make: (dev: Device, ch: EventChannel) => CmatoseTest,
 ): Promise<number> {
   let dev: Device;
   try {
-    dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(4 << 20, o.mrBytes + (1 << 20)), ringArenaBytes: 4 << 20 });
+    dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(4 << 20, o.mrBytes + (1 << 20)), ringArenaBytes: 4 << 20, ...o.limits });
   } catch (e) {
     io.out(`failed to create event channel: ${(e as Error).message}\n`);
     return 1;
@@ -283,10 +286,10 @@ export async function runCmatoseTest(
     ret = -1;
   }
   giveUp.cancel();
-  io.out("test complete\n");
+  if (o.lines !== false) io.out("test complete\n");
   await mad.drain();
   t.destroyNodes();
-  io.out(`return status ${ret}\n`);
+  if (o.lines !== false) io.out(`return status ${ret}\n`);
   ch.destroy();
   await mad.drain();
   dev.close();

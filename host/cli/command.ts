@@ -14,6 +14,27 @@ export interface Command {
   run(argv: string[], io: Io): Promise<number>;
 }
 
+/**
+ * A command that parses its flags into options ("help" for -h) and runs on them: what rping, ucmatose,
+ * udaddy, mckey and cmtime are.
+ */
+export function optionsCommand<O>(
+  name: string, summary: string, help: string, parse: (argv: string[], io: Io) => O | "help", run: (o: O, io: Io) => Promise<number>,
+): Command {
+  return {
+    name,
+    summary,
+    async run(argv, io) {
+      const o = parse(argv, io);
+      if (o === "help") {
+        io.out(help);
+        return 0;
+      }
+      return run(o, io);
+    },
+  };
+}
+
 /** Input the command could not use (missing file, bad hex, broken capture): exit 2, one line. */
 export class InputError extends Error {
   override name = "InputError";

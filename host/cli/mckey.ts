@@ -9,7 +9,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { formatGid, GRH_SIZE, type Device } from "../core/verbs/index.js";
 import { McJoinFlag, PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
-import type { Command, Io } from "./command.js";
+import { optionsCommand, type Io } from "./command.js";
 import { runCmatoseTest, udPortSpaceNumber } from "./cm-tool.js";
 import { UdCmTest, type UdNode } from "./udaddy.js";
 
@@ -136,15 +136,4 @@ export function runMckey(o: MckeyOptions, io: Io): Promise<number> {
   return runCmatoseTest("mckey", { ...o, mrBytes: (o.size + GRH_SIZE) * o.connections }, io, (dev, ch) => new Mckey(o, io, dev, ch));
 }
 
-export const mckeyCommand: Command = {
-  name: "mckey",
-  summary: "rdma-core's mckey over rdma_cm: UD QPs join an IPv4 multicast group, one sends to it, the others receive; interoperable with Linux's",
-  async run(argv, io) {
-    const o = mckeyOptions(argv);
-    if (o === "help") {
-      io.out(HELP);
-      return 0;
-    }
-    return runMckey(o, io);
-  },
-};
+export const mckeyCommand = optionsCommand("mckey", "rdma-core's mckey over rdma_cm: UD QPs join an IPv4 multicast group, one sends to it, the others receive; interoperable with Linux's", HELP, mckeyOptions, runMckey);

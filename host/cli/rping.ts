@@ -13,7 +13,7 @@ import { openDevice } from "../node/index.js";
 import { type Device, type CompletionQueue, type WorkCompletion, type MemoryRegion, type QueuePair, Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { type Qp1Transport, type RdmaCmId, eventStr, RdmaCmEventType as E, type EventChannel, PortSpace } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
-import type { Command, Io } from "./command.js";
+import { optionsCommand, type Io } from "./command.js";
 import { giveUpAfter, openToolCm } from "./cm-tool.js";
 
 /** rping.c's defaults and limits. */
@@ -502,15 +502,4 @@ export async function runRping(o: RpingOptions, io: Io): Promise<number> {
   }
 }
 
-export const rpingCommand: Command = {
-  name: "rping",
-  summary: "rdma-core's rping over rdma_cm (CM MADs on QP1): RDMA READ/WRITE ping, interoperable with Linux's",
-  async run(argv, io) {
-    const o = rpingOptions(argv);
-    if (o === "help") {
-      io.out(HELP);
-      return 0;
-    }
-    return runRping(o, io);
-  },
-};
+export const rpingCommand = optionsCommand("rping", "rdma-core's rping over rdma_cm (CM MADs on QP1): RDMA READ/WRITE ping, interoperable with Linux's", HELP, rpingOptions, runRping);

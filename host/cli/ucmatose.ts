@@ -8,7 +8,7 @@
 import { type Device, type CompletionQueue, type MemoryRegion, Access, WrOpcode } from "../core/verbs/index.js";
 import { type RdmaCmId, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, PortSpace } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
-import type { Command, Io } from "./command.js";
+import { optionsCommand, type Io } from "./command.js";
 import { CmatoseFamily, cmatoseFlags, cmatoseOptions, runCmatoseTest, type CmatoseNode, type CmatoseOptions } from "./cm-tool.js";
 
 export const CMATOSE_PORT = 7471;
@@ -182,15 +182,4 @@ export function runUcmatose(o: UcmatoseOptions, io: Io): Promise<number> {
   return runCmatoseTest("ucmatose", { ...o, mrBytes: 2 * o.size * o.connections }, io, (dev, ch) => new Cmatose(o, io, dev, ch));
 }
 
-export const ucmatoseCommand: Command = {
-  name: "ucmatose",
-  summary: "rdma-core's ucmatose over rdma_cm (CM MADs on QP1): connections and SENDs both ways, interoperable with Linux's",
-  async run(argv, io) {
-    const o = ucmatoseOptions(argv);
-    if (o === "help") {
-      io.out(HELP);
-      return 0;
-    }
-    return runUcmatose(o, io);
-  },
-};
+export const ucmatoseCommand = optionsCommand("ucmatose", "rdma-core's ucmatose over rdma_cm (CM MADs on QP1): connections and SENDs both ways, interoperable with Linux's", HELP, ucmatoseOptions, runUcmatose);

@@ -13,7 +13,7 @@ import {
 } from "../core/verbs/index.js";
 import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId, type UdEventParam } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
-import type { Command, Io } from "./command.js";
+import { optionsCommand, type Io } from "./command.js";
 import { CmatoseFamily, cmatoseFlags, cmatoseOptions, runCmatoseTest, udPortSpaceNumber, type CmatoseNode, type CmatoseOptions } from "./cm-tool.js";
 
 /** udaddy's port (a string constant in udaddy.c; it has no flag for it). */
@@ -250,15 +250,4 @@ export function runUdaddy(o: UdaddyOptions, io: Io): Promise<number> {
   return runCmatoseTest("udaddy", { ...o, mrBytes: (o.size + GRH_SIZE) * o.connections }, io, (dev, ch) => new Udaddy(o, io, dev, ch));
 }
 
-export const udaddyCommand: Command = {
-  name: "udaddy",
-  summary: "rdma-core's udaddy over rdma_cm's UD port space (SIDR on QP1): SEND WITH IMMEDIATE datagrams both ways, interoperable with Linux's",
-  async run(argv, io) {
-    const o = udaddyOptions(argv, io);
-    if (o === "help") {
-      io.out(HELP);
-      return 0;
-    }
-    return runUdaddy(o, io);
-  },
-};
+export const udaddyCommand = optionsCommand("udaddy", "rdma-core's udaddy over rdma_cm's UD port space (SIDR on QP1): SEND WITH IMMEDIATE datagrams both ways, interoperable with Linux's", HELP, udaddyOptions, runUdaddy);

@@ -6,6 +6,7 @@
 // text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way); udaddy
 // both ways (rdma_cm's UD port space: 2 SIDR "connections", 20 datagrams of 1000 B each way); mckey
 // both ways (an IPv4 group joined through rdma_join_multicast, 20 datagrams; IPv6 groups fail on both);
+// cmtime both ways (100 RC connections made and broken at once);
 // perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange) over
 // IPv4 and IPv6 and against `softroce perf -R` (its rdma_cm mode), the four bandwidth tests with -q 4
 // both ways (one MR against --mr_per_qp), with perftest's exchange and with -R; tshark captures the tap meanwhile, and every CM MAD in the
@@ -201,6 +202,41 @@ test("IPv6: a group ff0e::4791:1 — Linux's mckey and ours both fail to join wi
   assert.doesNotMatch(theirs, /exit=0/, theirs);
   assert.match(ours.stdout, /mckey: failure joining: rdma_join_multicast: ENOTSUPP/, ours.stdout);
   assert.equal(ours.code, 1, ours.stdout);
+});
+
+// ---------------------------------------------------------------- cmtime (100 connections at once)
+
+const CMTIME_STEPS = ["create id", "bind addr", "resolve addr", "resolve route", "create qp", "connect", "disconnect", "destroy"];
+/** cmtime's client output: its progress lines, then the table with every step (bind only with -b), no error line. */
+function checkCmtimeClient(out, withBind) {
+  const steps = CMTIME_STEPS.filter((s) => withBind || s !== "bind addr");
+  const rows = [...out.matchAll(/^(.{13}): (?: *\d+\.\d\d){4}$/gm)].map((m) => m[1].trimEnd());
+  assert.deepEqual(rows, steps, out);
+  assert.match(out, /^step {14}total ms {5}max ms {5}min us {2}us \/ conn$/m, out);
+  assert.doesNotMatch(out, /error|failing|failure/i, out);
+}
+
+test("IPv4: softroce cmtime -c 100 -> cmtime server (rxe0): 100 connections made and broken at once, every step in the table, no error", async () => {
+  await guest(`cmtime -b ${GUEST4} > /tmp/ct.out 2>&1 & echo $! > /tmp/ct.pid
+i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
+  const ours = await softroce(["cmtime", "-s", GUEST4, "-b", HOST4, "-c", "100", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  // cmtime's server never ends: stopped here, its output must hold no error
+  const theirs = await guest("sleep 1; kill $(cat /tmp/ct.pid); cat /tmp/ct.out", 30);
+  assert.equal(ours.code, 0, `softroce cmtime: ${ours.stdout}${ours.stderr}\n--- cmtime -b:\n${theirs}`);
+  checkCmtimeClient(ours.stdout, true);
+  assert.doesNotMatch(theirs, /error|failing|failure/i, theirs);
+});
+
+test("IPv4: cmtime -c 100 (rxe0) -> softroce cmtime server: Linux's client makes and breaks its 100 connections, no error; our server tore every one down", async () => {
+  const ours = softroce(["cmtime", "-b", HOST4, "--serve", "100", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} cmtime -s ${HOST4} -c 100; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+  assert.match(theirs, /client-exit=0/, theirs);
+  checkCmtimeClient(theirs.replace(/client-exit=0\n?$/, ""), false);
+  const r = await ours;
+  assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+  assert.equal(r.stdout, "");
+  assert.equal(r.stderr, "softroce cmtime: served 100 connections, tore down 100\n");
 });
 
 // ---------------------------------------------------------------- perftest's own exchange
