@@ -15,6 +15,8 @@ import { fsReason } from "./decode.js";
 import { DEVICE_NAME } from "./pingpong.js";
 import { addressLines, bwJson, countsLine, perfHeader, perfJson, tableHeader, tableRow } from "./perf-report.js";
 
+/** perftest's MIN_ITER: -n below it is refused in its modes. */
+const PERFTEST_MIN_ITERS = 5;
 const FLAGS: FlagSpec[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
   { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
@@ -194,6 +196,11 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     bidirectional: flags.bidirectional === true,
     mrPerQp: flags.mr_per_qp === true,
   };
+  // perftest's own check (CHECK_VALUE_IN_RANGE, MIN_ITER and MAX_ITER): its peers run no fewer than 5
+  const iters = flags.iters as number | undefined;
+  if ((flags.perftest || flags.rdma_cm) && iters !== undefined && iters < PERFTEST_MIN_ITERS) {
+    throw new UsageError(`-n/--iters ${iters}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; --perftest and -R run perftest's tests)`);
+  }
   if (flags.bidirectional && (flags.perftest || flags.rdma_cm)) throw new UsageError(`-b/--bidirectional with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"}: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)`);
   if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("-A/--atomic_type applies to atomic_bw only");
   if (flags.all && options.test === "atomic_bw") throw new UsageError("-a/--all: atomic_bw has one size, 8 bytes");

@@ -209,6 +209,8 @@ describe("softroce perf --perftest -q (several QPs), two processes", () => {
   it("refuses what it does not run: -q on a latency test, and more CQ entries than the device's max_cqe", async () => {
     for (const [args, msg] of [
       [["write_lat", "-q", "2"], /latency tests run on one QP; qps must be 1, got 2/],
+      [["write_bw", "-n", "4"], /-n\/--iters 4: Iteration num should be between 5 and 100000000/],
+      [["read_lat", "-n", "1"], /Iteration num should be between 5 and 100000000/],
       [["send_bw", "-q", "64"], /-q 64 × \(tx depth 128 \+ 512 receives\) needs 40976 CQ entries; the device's max_cqe is 32767/],
     ] as [string[], RegExp][]) {
       const r = start("perf", args[0]!, "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...args.slice(1));
