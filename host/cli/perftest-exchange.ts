@@ -212,6 +212,8 @@ export interface PerftestOptions {
   qps?: number;
   /** perftest's --mr_per_qp: each QP's buffer an MR of its own (default: one MR holds them all) */
   mrPerQp?: boolean;
+  /** -I was given (perftest disables inline on a device it does not know, as it does for READ and atomics) */
+  inlineAsked?: boolean;
 }
 
 /** One test QP and its buffer (2 × half bytes: what it sends, then what the peer writes into). */
@@ -693,6 +695,13 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         return (k["sent_pkts"] ?? 0) + (k["rcvd_pkts"] ?? 0);
       },
     };
+    // perftest's ctx_set_max_inline at its link check: a device it does not know (rxe, softroce) gets no
+    // inline data, and where the test had an inline size other than its default (READ and atomics,
+    // the tests with outstanding reads: 0; or -I) it says so: a rule on stdout, the notice on stderr
+    if (usesReads(o.test) || o.inlineAsked) {
+      io.out(RULE);
+      io.err("Device not recognized to implement inline feature. Disabling it\n");
+    }
     for (const line of own.notice) io.out(`${line}\n`);
     let x: Exchange;
     if (o.rdmaCm) {
@@ -795,7 +804,10 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 
 /** `softroce perf <test> [server] --perftest`: the perf command's options as perftest's (its defaults where none given). */
 export async function runPerftestFor(
-  p: { test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean },
+  p: {
+    test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean;
+    inlineSize?: number;
+  },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
 ): Promise<number> {
@@ -825,7 +837,7 @@ export async function runPerftestFor(
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all
     size, iters, txDepth: lat ? 1 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
-    qps, mrPerQp: p.mrPerQp === true,
+    qps, mrPerQp: p.mrPerQp === true, inlineAsked: (p.inlineSize ?? 0) > 0,
   };
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {
