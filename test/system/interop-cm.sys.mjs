@@ -419,9 +419,11 @@ test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same 
     const theirs = mads.filter((m) => !m.ours && m.parsed.name === name);
     for (const o of ours) {
       // the rxe MAD that plays the same role: same kind, same family where the message says
-      // (a REQ: of the same tool — the service ID holds its port — and family)
+      // (a REQ: of the same tool — the service ID holds its port, which ucmatose and cmtime share;
+      // cmtime's REQ asks for its -r retries — and family)
       const same = (x, k) => norm(x.parsed.msg[k] ?? 0) === norm(o.parsed.msg[k] ?? 0);
-      const t = theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth")) ??
+      const t = theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth") && same(x, "retryCount")) ??
+        theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth")) ??
         theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId")) ?? theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
       for (const k of Object.keys(o.parsed.msg)) {
         if (PER_CONNECTION.has(k)) continue;
