@@ -133,6 +133,8 @@ export function cmatoseAddresses(flags: Record<string, FlagValue | undefined>): 
 export interface CmatoseTest {
   run(): Promise<number>;
   destroyNodes(): void;
+  /** after destroyNodes, with the run's status (rdma_server's and rdma_client's "end N" line) */
+  finish?(ret: number): void;
 }
 
 /** A connection of a cmatose-family test (struct cmatest_node's common part). */
@@ -289,6 +291,7 @@ export async function runCmatoseTest(
   if (o.lines !== false) io.out("test complete\n");
   await mad.drain();
   t.destroyNodes();
+  t.finish?.(ret);
   if (o.lines !== false) io.out(`return status ${ret}\n`);
   ch.destroy();
   await mad.drain();

@@ -6,7 +6,7 @@
 // text rping writes; ucmatose both ways (2 connections, 20 SENDs of 3000 B each way); udaddy
 // both ways (rdma_cm's UD port space: 2 SIDR "connections", 20 datagrams of 1000 B each way); mckey
 // both ways (an IPv4 group joined through rdma_join_multicast, 20 datagrams; IPv6 groups fail on both);
-// cmtime both ways (100 RC connections made and broken at once);
+// cmtime both ways (100 RC connections made and broken at once); rdma_server / rdma_client both ways;
 // perftest's seven tests both ways against `softroce perf --perftest` (its own TCP exchange) over
 // IPv4 and IPv6 and against `softroce perf -R` (its rdma_cm mode), the four bandwidth tests with -q 4
 // both ways (one MR against --mr_per_qp), with perftest's exchange and with -R; tshark captures the tap meanwhile, and every CM MAD in the
@@ -238,6 +238,31 @@ test("IPv4: cmtime -c 100 (rxe0) -> softroce cmtime server: Linux's client makes
   assert.equal(r.stdout, "");
   assert.equal(r.stderr, "softroce cmtime: served 100 connections, tore down 100\n");
 });
+
+// ---------------------------------------------------------------- rdma_server / rdma_client
+
+for (const fam of FAMILIES) {
+  test(`${fam.name}: softroce rdma_client -> rdma_server (rxe0): one connection, a 16-byte inline SEND each way; both print start and end 0`, async () => {
+    await guest(`rdma_server -s ${fam.guest} > /tmp/rsv.out 2>&1 & echo $! > /tmp/rsv.pid
+i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
+    const ours = await softroce(["rdma_client", "-s", fam.guest, "--address", fam.host, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/rsv.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; kill $(cat /tmp/rsv.pid) 2>/dev/null; cat /tmp/rsv.out`, 30);
+    assert.equal(ours.code, 0, `softroce rdma_client: ${ours.stdout}${ours.stderr}\n--- rdma_server:\n${theirs}`);
+    assert.equal(ours.stdout, "rdma_client: start\nrdma_client: end 0\n");
+    assert.equal(theirs, "rdma_server: start\nrdma_server: end 0\n");
+  });
+
+  test(`${fam.name}: rdma_client (rxe0) -> softroce rdma_server: the same, roles swapped`, async () => {
+    const server = softroce(["rdma_server", "-s", fam.host, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} rdma_client -s ${fam.host}; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+    const ours = await server;
+    assert.match(theirs, /client-exit=0/, `rdma_client:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+    assert.equal(theirs.replace(/client-exit=0\n?$/, ""), "rdma_client: start\nrdma_client: end 0\n");
+    assert.equal(ours.code, 0, `softroce rdma_server: ${ours.stdout}${ours.stderr}`);
+    assert.equal(ours.stdout, "rdma_server: start\nrdma_server: end 0\n");
+  });
+}
 
 // ---------------------------------------------------------------- perftest's own exchange
 
