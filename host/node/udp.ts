@@ -58,6 +58,15 @@ export function explainSendError(e: UdpSendError): string {
   return `the kernel refused a ${e.length}-byte datagram to ${e.dst}:${e.dstPort}: ${e.message}`;
 }
 
+/**
+ * The TTL / hop limit of multicast datagrams on this path: rxe's (the address handle's hop limit as
+ * rdma_cm gives it, 64; the native datapath passes the AH's per datagram).
+ */
+const MULTICAST_TTL = 64;
+
+/** How long close() waits for datagrams already handed to the socket to leave. */
+const CLOSE_DRAIN_MS = 1000;
+
 /** UdpLinkOptions.inFlightPackets's default: 128 packets queue ~4–8 ms at a busy receiver (30–60 µs each). */
 export const DEFAULT_IN_FLIGHT_PACKETS = 128;
 
@@ -133,6 +142,8 @@ export class UdpLink extends UdpLinkBase implements Link {
       try {
         socket.setMulticastInterface(mcastIf);
         socket.setMulticastLoopback(true);
+        // node:dgram sets no TTL per datagram: multicast leaves with rxe's hop limit, not the socket's default 1
+        socket.setMulticastTTL(MULTICAST_TTL);
       } catch (e) {
         // IPv6 on an interface without multicast (loopback): unicast is all it can do, as for rxe on lo
         if (family === 4) limitations.push(`multicast interface not set: ${(e as Error).message}`);
@@ -169,6 +180,8 @@ export class UdpLink extends UdpLinkBase implements Link {
    * lookup tick, so right after send() the libuv queue does not show the datagram yet.
    */
   private pendingBytes = 0;
+  /** close()'s wait for the last send callback */
+  private drained: (() => void) | undefined;
 
   send(d: OutgoingDatagram, done: () => void): boolean {
     const len = d.length;
@@ -176,6 +189,7 @@ export class UdpLink extends UdpLinkBase implements Link {
     const from = d.srcPort === this.localPort || !this.pool ? this.socket : (this.pool.socket(d.srcPort) ?? this.socket);
     from.send(d.pieces, d.dstPort, d.dst, (err) => {
       this.pendingBytes -= len;
+      if (this.pendingBytes === 0) this.drained?.();
       if (err) this.sendFailed(err, d);
       else this.stats.sent++;
       done();
@@ -206,6 +220,18 @@ export class UdpLink extends UdpLinkBase implements Link {
   }
 
   async close(): Promise<void> {
+    // Datagrams handed to the socket leave before it closes: libuv cancels the sends still queued at
+    // close, so a device closed right after its last post (mckey's sender: unsignaled sends, then
+    // exit) lost them. At most CLOSE_DRAIN_MS.
+    if (this.pendingBytes > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, CLOSE_DRAIN_MS);
+        this.drained = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
     await this.closePoolAndGroups();
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }

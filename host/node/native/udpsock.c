@@ -31,17 +31,23 @@ static unsigned ipv6_ifindex(const struct in6_addr *a) {
   return idx;
 }
 
+/* Multicast's TTL / hop limit when a datagram carries none of its own (node:dgram sends from these
+ * sockets with no control message): rxe's, the address handle's 64, not the socket default of 1. */
+#define MULTICAST_TTL 64
+
 /* Multicast out of the interface holding the bound address, looped back here (best effort). */
 static void set_multicast_if(int fd, int family, const void *addr) {
-  int one = 1;
+  int one = 1, ttl = MULTICAST_TTL;
   if (family == 4) {
     setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, addr, sizeof(struct in_addr));
     setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &one, sizeof one);
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
     return;
   }
   unsigned idx = ipv6_ifindex(addr);
   if (idx) setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx);
   setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one);
+  setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl);
 }
 
 int udpsock_open(int family, const char *address, int port, int flags, udpsock_step *step) {

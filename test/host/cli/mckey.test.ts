@@ -38,6 +38,20 @@ describe("mckey, two processes joined to an IPv4 group through rdma_cm", () => {
     expect(receiver.stdout).toContain("receiving data transfers\ndata transfers complete\ntest complete\nreturn status 0\n");
   });
 
+  it("on the node:dgram datapath too: the sender exits right after posting its unsignaled SENDs, and its datagrams still leave (its socket drains before it closes)", async () => {
+    const group = "239.15.0.6";
+    const was = process.env.SOFTROCE_DATAPATH;
+    process.env.SOFTROCE_DATAPATH = "dgram"; // the children inherit it
+    try {
+      const { receiver, sender, rc, sc } = await pair(group, ["-C", "20"], ["-C", "20"]);
+      expect({ sc, rc, err: sender.stderr + receiver.stderr }).toEqual({ sc: 0, rc: 0, err: "" });
+      expect(receiver.stdout).toBe(linuxLog("mckey-v4.server.out", group));
+    } finally {
+      if (was === undefined) delete process.env.SOFTROCE_DATAPATH;
+      else process.env.SOFTROCE_DATAPATH = was;
+    }
+  });
+
   it("a receiver whose sender never comes waits (mckey does not time out); --timeout ends it with -110", async () => {
     const r = start("mckey", "-m", "239.15.0.3", "-b", RECEIVER, "--timeout", "5");
     expect(await r.done).toBe(1);
