@@ -6,6 +6,7 @@
 // server accepts every request and tears each connection down when its peer disconnects; like
 // cmtime's it never ends by itself (--timeout stops it, exit 0, with a count on stderr).
 import { type Device } from "../core/verbs/index.js";
+import { wildcardFor } from "../core/net/index.js";
 import { PortSpace, RdmaCmEventType as E, eventStr, type EventChannel, type RdmaCmEvent, type RdmaCmId } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
@@ -259,7 +260,7 @@ class Cmtime implements CmatoseTest {
   async server(): Promise<number> {
     const listen = this.ch.createId(PortSpace.TCP, undefined);
     try {
-      listen.bindAddr({ address: this.o.bind ?? (this.o.address.includes(":") ? "::" : "0.0.0.0"), port: this.o.port });
+      listen.bindAddr({ address: this.o.bind ?? wildcardFor(this.o.address), port: this.o.port });
       listen.listen(0);
     } catch (e) {
       this.say(`bind address failed: ${(e as Error).message}`);

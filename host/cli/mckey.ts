@@ -10,7 +10,7 @@ import { formatGid, GRH_SIZE, type Device } from "../core/verbs/index.js";
 import { McJoinFlag, PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
-import { runCmatoseTest, udPortSpaceNumber } from "./cm-tool.js";
+import { cmatoseAddresses, runCmatoseTest, udPortSpaceNumber } from "./cm-tool.js";
 import { UdCmTest, type UdNode } from "./udaddy.js";
 
 /** mckey's pause between the join and the data (its sleep(3)). */
@@ -63,10 +63,8 @@ export function mckeyOptions(argv: string[]): MckeyOptions | "help" {
   const group = flags["multicast-address"] as string | undefined;
   if (group === undefined) throw new UsageError("-m <multicast address> is needed");
   if (!isIPv4(group) && !isIPv6(group)) throw new UsageError(`-m wants a numeric IPv4 or IPv6 address, got '${group}'`);
-  const bind = flags["bind-address"] as string | undefined;
-  if (bind !== undefined && !isIPv4(bind) && !isIPv6(bind)) throw new UsageError(`-b wants a numeric IPv4 or IPv6 address, got '${bind}'`);
-  const address = (flags.address as string | undefined) ?? bind ?? (isIPv6(group) ? "::1" : "127.0.0.1");
-  if (!isIPv4(address) && !isIPv6(address)) throw new UsageError(`--address wants a local IPv4 or IPv6 address, got '${address}'`);
+  // -b and --address as cmatose's family reads them (the group gives the family when there is no -b)
+  const { bind, address } = cmatoseAddresses({ "bind-address": flags["bind-address"], "server-address": group, address: flags.address });
   const psText = flags["port-space"] as string | undefined;
   const ps = psText === undefined ? PortSpace.UDP : udPortSpaceNumber(psText);
   const size = flags["message-size"] as number;

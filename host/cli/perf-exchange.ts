@@ -12,6 +12,7 @@
 //   server -> client  {received, corrupted, errors} (what the server saw: SENDs, WRITEs echoed;
 //                     -b: and {bw}, the figures of its own stream, for perftest's summed row)
 import net from "node:net";
+import { wildcardFor } from "../core/net/index.js";
 import {
   MTUS, PerfOptionError, bwFromJson, perftestMtu, resolvePerfOptions, runPerfOn, servePerfOn, type BwFigures, type PerfOptions, type PerfProgress, type PerfResult, type ResolvedPerfOptions,
 } from "../core/perf/index.js";
@@ -153,7 +154,7 @@ export async function servePerfUdp(options: PerfOptions, u: UdpPerfOptions): Pro
   const timeoutMs = u.timeoutMs ?? 60_000;
   const tcpPort = u.tcpPort ?? PERF_TCP_PORT;
   const srv = net.createServer();
-  srv.listen({ port: tcpPort, host: u.address.includes(":") ? "::" : "0.0.0.0", exclusive: true });
+  srv.listen({ port: tcpPort, host: wildcardFor(u.address), exclusive: true });
   await new Promise<void>((resolve, reject) => {
     srv.once("listening", resolve);
     srv.once("error", (e: NodeJS.ErrnoException) => reject(new PerfPeerError(`cannot listen on TCP port ${tcpPort}: ${e.code ?? e.message}`)));

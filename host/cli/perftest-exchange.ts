@@ -10,6 +10,7 @@
 // rdma_cm (perftest-rdmacm.ts). Then the test itself on an RC QP connected as
 // perftest connects it; the output is perftest's table.
 import net from "node:net";
+import { wildcardFor } from "../core/net/index.js";
 import { openDevice } from "../node/index.js";
 import { type Device, type CompletionQueue, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
@@ -663,7 +664,7 @@ async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { 
     sock = await new Promise<net.Socket>((resolve, reject) => {
       held.server = net.createServer((s) => resolve(s));
       held.server.once("error", (e) => reject(new PerftestExchangeError(`Couldn't listen to port ${o.tcpPort}: ${e.message}`)));
-      held.server.listen(o.tcpPort, o.address.includes(":") ? "::" : "0.0.0.0");
+      held.server.listen(o.tcpPort, wildcardFor(o.address));
       timer = setTimeout(() => reject(new PerftestExchangeError(`no client connected to TCP port ${o.tcpPort} in ${o.timeoutMs / 1000} s (--wait)`)), o.timeoutMs);
     }).finally(() => clearTimeout(timer));
     held.server!.close();

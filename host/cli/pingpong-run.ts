@@ -72,7 +72,10 @@ export interface PingpongCtx {
   peer?: unknown;
 }
 
-/** pp_init_ctx: device, PD, MR (0x7b-filled), CQ of rx_depth + 1, QP (1 send, rx_depth receives) in INIT. */
+/**
+ * pp_init_ctx: device, PD, MR (0x7b-filled; srq_pingpong's zeroed), CQ of rx_depth + the QPs, the QPs (1 send,
+ * rx_depth receives; srq_pingpong's from one SRQ of rx_depth) in INIT.
+ */
 async function initCtx(t: PingpongTransport, o: PingpongOptions): Promise<PingpongCtx> {
   const dev = await openDevice({ address: o.address, port: o.udpPort, mrArenaBytes: Math.max(16 << 20, o.size * 2 + (1 << 20)) }).catch(
     (e: Error) => {

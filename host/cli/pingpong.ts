@@ -5,6 +5,7 @@
 import net from "node:net";
 import { isIPv4, isIPv6 } from "node:net";
 import { formatGid, parseGid, Mtu } from "../core/verbs/index.js";
+import { concat } from "../core/net/index.js";
 import { type FlagSpec, type FlagValue, UsageError } from "./args.js";
 
 /** The device name the tools answer to (-d), as `ibv_devices` would list it. */
@@ -311,16 +312,6 @@ export async function clientExchange(host: string, tcpPort: number, my: Pingpong
   } finally {
     sock.end();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 export { randomPsn } from "../core/verbs/index.js";

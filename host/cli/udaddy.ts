@@ -11,6 +11,7 @@ import {
   type AddressHandle, type CompletionQueue, type Device, type MemoryRegion, type ProtectionDomain, type WorkCompletion,
   Access, GRH_SIZE, QpType, SendFlags, WrOpcode, mtuBytes,
 } from "../core/verbs/index.js";
+import { wildcardFor } from "../core/net/index.js";
 import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId, type UdEventParam } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
@@ -168,15 +169,13 @@ export abstract class UdCmTest extends CmatoseFamily<UdNode> {
   }
 }
 
-type Node = UdNode;
-
 class Udaddy extends UdCmTest {
   constructor(readonly o: UdaddyOptions, io: Io, dev: Device, ch: EventChannel) {
     super("udaddy", o, io, dev, ch);
   }
 
   /** verify_test_params, init_node, post_recvs, then connect or accept. */
-  private setUp(n: Node, what: string, then: () => void): number {
+  private setUp(n: UdNode, what: string, then: () => void): number {
     return this.verifyTestParams(n) || this.attempt(what, () => {
       this.initNode(n);
       this.postRecvs(n);
@@ -184,11 +183,11 @@ class Udaddy extends UdCmTest {
     });
   }
 
-  protected override routeResolved(n: Node, id: RdmaCmId): number {
+  protected override routeResolved(n: UdNode, id: RdmaCmId): number {
     return this.setUp(n, "failure connecting", () => id.connect());
   }
 
-  protected override connectRequest(n: Node, id: RdmaCmId): number {
+  protected override connectRequest(n: UdNode, id: RdmaCmId): number {
     const ret = this.setUp(n, "failure accepting", () => id.accept({ qpNum: id.qp!.qpNum }));
     if (!ret) {
       n.connected = true;
@@ -199,7 +198,7 @@ class Udaddy extends UdCmTest {
 
   /** resolved_handler (ESTABLISHED): the server's QPN and Q_Key from its SIDR_REP, an AH from the route. */
   protected other(ev: RdmaCmEvent): number {
-    return ev.event === E.ESTABLISHED ? this.takeAddress(ev.id.context as Node, ev.param.ud!) : 0;
+    return ev.event === E.ESTABLISHED ? this.takeAddress(ev.id.context as UdNode, ev.param.ud!) : 0;
   }
 
   run(): Promise<number> {
@@ -211,7 +210,7 @@ class Udaddy extends UdCmTest {
     const listen = this.ch.createId(this.o.ps, this);
     let ret = 0;
     try {
-      listen.bindAddr({ address: this.o.bind ?? (this.o.address.includes(":") ? "::" : "0.0.0.0"), port: this.o.port });
+      listen.bindAddr({ address: this.o.bind ?? wildcardFor(this.o.address), port: this.o.port });
       listen.listen(0);
     } catch (e) {
       this.io.out(`udaddy: bind address failed: ${(e as Error).message}\n`);

@@ -60,7 +60,8 @@ export function explainSendError(e: UdpSendError): string {
 
 /**
  * The TTL / hop limit of multicast datagrams on this path: rxe's (the address handle's hop limit as
- * rdma_cm gives it, 64; the native datapath passes the AH's per datagram).
+ * rdma_cm gives it, 64; the native datapath passes the AH's per datagram). The per-QP source port
+ * sockets the addon opens get the same from udpsock.c's MULTICAST_TTL.
  */
 const MULTICAST_TTL = 64;
 

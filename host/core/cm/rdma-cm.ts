@@ -6,7 +6,7 @@
 // over SIDR. Events queue on an event channel with librdmacm's numbering.
 // Where this differs from Linux, the comment at the spot says why.
 import { parseIp } from "../net/addr.js";
-import { gidToAddress, isV4MappedGid, parseGid } from "../net/gid.js";
+import { gidToAddress, isMulticastGid, isV4MappedGid, parseGid } from "../net/gid.js";
 import type { Clock } from "../link/port.js";
 import type { Device } from "../verbs/device.js";
 import type { ProtectionDomain } from "../verbs/pd.js";
@@ -925,10 +925,11 @@ export class RdmaCm {
     const ip = parseIp(addr);
     if (!ip || isZeroAddress(addr)) cmFail(verb, "EINVAL", `not a multicast address: ${addr}`);
     if (ip.version === 6) cmFail(verb, "ENOTSUPP", "IPv6 multicast on RoCEv2 (Linux's rdma_cm joins IPv4 groups only)");
-    if ((ip.bytes[0]! & 0xf0) !== 0xe0) cmFail(verb, "EINVAL", `not a multicast address: ${addr}`);
+    const mgid = ipToGid(addr);
+    if (!isMulticastGid(mgid)) cmFail(verb, "EINVAL", `not a multicast address: ${addr}`);
     const sgidIndex = gidTable(dev.device).findIndex((g) => sameGid(g, ipToGid(id.route.addr.srcAddr.address)));
     if (sgidIndex < 0) cmFail(verb, "ENODEV", `no GID for ${id.route.addr.srcAddr.address}`);
-    const mc: CmaMulticast = { mgid: ipToGid(addr), joinFlags, attached: false };
+    const mc: CmaMulticast = { mgid, joinFlags, attached: false };
     id.mcs.set(addr, mc);
     this.later(id, () => {
       if (id.mcs.get(addr) !== mc) return; // left before the join completed

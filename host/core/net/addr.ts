@@ -91,3 +91,8 @@ export function parseIp(s: string): { version: 4 | 6; bytes: Uint8Array } | unde
   const bytes = parseIpv4(s);
   return bytes && { version: 4, bytes };
 }
+
+/** The wildcard address of `address`'s family: "::" for IPv6 text, "0.0.0.0" otherwise (a listener on every address). */
+export function wildcardFor(address: string): "::" | "0.0.0.0" {
+  return address.includes(":") ? "::" : "0.0.0.0";
+}

@@ -30,16 +30,25 @@ export function addressGid(address: string): string {
   return address.includes(":") ? address : `::ffff:${address}`;
 }
 
+/** The IPv4-mapped GID (::ffff:a.b.c.d) of the 4 IPv4 address bytes at `off`. */
+export function v4MappedGid(ipv4: Uint8Array, off = 0): Uint8Array {
+  const g = new Uint8Array(16);
+  g[10] = 0xff;
+  g[11] = 0xff;
+  g.set(ipv4.subarray(off, off + 4), 12);
+  return g;
+}
+
+/** Whether 16 GID bytes name a multicast group: an IPv4-mapped 224.0.0.0/4 address or ff00::/8. */
+export function isMulticastGid(b: Uint8Array): boolean {
+  return isV4MappedGid(b) ? (b[12]! & 0xf0) === 0xe0 : b[0] === 0xff;
+}
+
 /** The 16 GID bytes of an IPv4 or IPv6 address (IPv4-mapped for IPv4); undefined when it is neither. */
 export function addressGidBytes(address: string): Uint8Array | undefined {
   const ip = parseIp(address);
   if (!ip) return undefined;
-  if (ip.version === 6) return ip.bytes;
-  const g = new Uint8Array(16);
-  g[10] = 0xff;
-  g[11] = 0xff;
-  g.set(ip.bytes, 12);
-  return g;
+  return ip.version === 6 ? ip.bytes : v4MappedGid(ip.bytes);
 }
 
 /** The link address of 16 GID bytes: the dotted quad for an IPv4-mapped GID, IPv6 text otherwise. */

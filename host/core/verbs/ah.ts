@@ -7,7 +7,7 @@ import type { Device } from "./device.js";
 import { WcFlags } from "./enums.js";
 import { check, fail } from "./errors.js";
 import type { ProtectionDomain } from "./pd.js";
-import { formatGid } from "../net/gid.js";
+import { formatGid, isMulticastGid, v4MappedGid } from "../net/gid.js";
 
 export type { AhAttr } from "./av.js";
 
@@ -65,13 +65,6 @@ export interface RecvGrh {
 
 const IPPROTO_UDP = 17;
 
-function v4Mapped(b: Uint8Array, off: number): Uint8Array {
-  const g = new Uint8Array(16);
-  g[10] = g[11] = 0xff;
-  g.set(b.subarray(off, off + 4), 12);
-  return g;
-}
-
 /**
  * The GRH area as rxe fills it for RoCEv2 (union rdma_network_hdr): the IPv6 header as received, or 20
  * zero bytes then the IPv4 header. undefined when it is neither (too short, another version, or an
@@ -88,7 +81,7 @@ export function parseRecvGrh(grh: Uint8Array): RecvGrh | undefined {
   }
   const ip = 20;
   if (grh[ip]! >> 4 !== 4) return undefined;
-  return { version: 4, sgid: v4Mapped(grh, ip + 12), dgid: v4Mapped(grh, ip + 16), hopLimit: grh[ip + 8]!, trafficClass: grh[ip + 1]!, flowLabel: 0 };
+  return { version: 4, sgid: v4MappedGid(grh, ip + 12), dgid: v4MappedGid(grh, ip + 16), hopLimit: grh[ip + 8]!, trafficClass: grh[ip + 1]!, flowLabel: 0 };
 }
 
 /**
@@ -105,8 +98,7 @@ export function initAhFromWc(device: Device, portNum: number, wc: WorkCompletion
   if (!(wc.wcFlags & WcFlags.GRH)) return attr;
   const g = parseRecvGrh(grh);
   if (!g) fail(verb, "EPROTONOSUPPORT", "the GRH area is neither an IPv4 nor a RoCEv2 IPv6 header");
-  const multicast = g.version === 4 ? (g.dgid[12]! & 0xf0) === 0xe0 : g.dgid[0] === 0xff;
-  if (multicast) fail(verb, "EINVAL", "a multicast destination has no GID table entry to answer from");
+  if (isMulticastGid(g.dgid)) fail(verb, "EINVAL", "a multicast destination has no GID table entry to answer from");
   const dgid = formatGid(g.dgid);
   let sgidIndex = -1;
   for (let i = 0; i < device.gidTableSize && sgidIndex < 0; i++) if (device.queryGid(i, portNum) === dgid) sgidIndex = i;
