@@ -111,6 +111,25 @@ test("rping -c (rxe0) against a softroce device nobody listens on: REJECTED, err
   assert.equal(srv.code, 0, `${srv.stdout}${srv.stderr}`);
 });
 
+// ---------------------------------------------------------------- a Linux server and our client, and the other way round
+
+/** `theirsServer` in the guest (in the background, until rdma_cm listens), `oursArgs` as its client; both outputs once the server ended. */
+async function oursToGuestServer(theirsServer, oursArgs) {
+  await guest(`${theirsServer} > /tmp/srv.out 2>&1 & echo $! > /tmp/srv.pid
+i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
+  const ours = await softroce([...oursArgs, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/srv.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; kill $(cat /tmp/srv.pid) 2>/dev/null; cat /tmp/srv.out`, 30);
+  return { ours, theirs };
+}
+
+/** `oursArgs` as the server (2 s to start: a client before our listen gets REJ 8), `theirsClient` in the guest against it: its output and exit line. */
+async function guestToOursServer(oursArgs, theirsClient) {
+  const server = softroce([...oursArgs, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} ${theirsClient}; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+  return { ours: await server, theirs };
+}
+
 // ---------------------------------------------------------------- ucmatose
 
 const CLIENT_LINES = "cmatose: starting client\ncmatose: connecting\nreceiving data transfers\nsending replies\ndata transfers complete\ntest complete\nreturn status 0\n";
@@ -118,20 +137,14 @@ const SERVER_LINES = "cmatose: starting server\ninitiating data transfers\ncompl
 
 for (const fam of FAMILIES) {
   test(`${fam.name}: softroce ucmatose client -> ucmatose server (rxe0), -c 2 -C 20 -S 3000: both print cmatose's lines, exit 0`, async () => {
-    await guest(`ucmatose -b ${fam.guest} -c 2 -C 20 -S 3000 > /tmp/us.out 2>&1 & echo $! > /tmp/us.pid
-i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
-    const ours = await softroce(["ucmatose", "-s", fam.guest, "-b", fam.host, "-c", "2", "-C", "20", "-S", "3000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
-    const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/us.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; cat /tmp/us.out`, 30);
+    const { ours, theirs } = await oursToGuestServer(`ucmatose -b ${fam.guest} -c 2 -C 20 -S 3000`, ["ucmatose", "-s", fam.guest, "-b", fam.host, "-c", "2", "-C", "20", "-S", "3000"]);
     assert.equal(ours.code, 0, `softroce ucmatose: ${ours.stdout}${ours.stderr}\n--- ucmatose:\n${theirs}`);
     assert.equal(ours.stdout, CLIENT_LINES);
     assert.equal(theirs, SERVER_LINES);
   });
 
   test(`${fam.name}: ucmatose client (rxe0) -> softroce ucmatose server, -c 2 -C 20 -S 3000: both print cmatose's lines, exit 0`, async () => {
-    const server = softroce(["ucmatose", "-b", fam.host, "-c", "2", "-C", "20", "-S", "3000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const theirs = await guest(`ucmatose -s ${fam.host} -c 2 -C 20 -S 3000; echo "client-exit=$?"`, RUN_TIMEOUT_S);
-    const ours = await server;
+    const { ours, theirs } = await guestToOursServer(["ucmatose", "-b", fam.host, "-c", "2", "-C", "20", "-S", "3000"], `ucmatose -s ${fam.host} -c 2 -C 20 -S 3000`);
     assert.match(theirs, /client-exit=0/, `ucmatose -s:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
     assert.equal(theirs.replace(/client-exit=0\n?$/, ""), CLIENT_LINES);
     assert.equal(ours.code, 0, `softroce ucmatose server: ${ours.stdout}${ours.stderr}`);
@@ -146,20 +159,14 @@ const UD_SERVER_LINES = "udaddy: starting server\nreceiving data transfers\nsend
 
 for (const fam of FAMILIES) {
   test(`${fam.name}: softroce udaddy client -> udaddy server (rxe0), -c 2 -C 20 -S 1000: both print udaddy's lines, exit 0`, async () => {
-    await guest(`udaddy -b ${fam.guest} -c 2 -C 20 -S 1000 > /tmp/uds.out 2>&1 & echo $! > /tmp/uds.pid
-i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
-    const ours = await softroce(["udaddy", "-s", fam.guest, "-b", fam.host, "-c", "2", "-C", "20", "-S", "1000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
-    const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/uds.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; kill $(cat /tmp/uds.pid) 2>/dev/null; cat /tmp/uds.out`, 30);
+    const { ours, theirs } = await oursToGuestServer(`udaddy -b ${fam.guest} -c 2 -C 20 -S 1000`, ["udaddy", "-s", fam.guest, "-b", fam.host, "-c", "2", "-C", "20", "-S", "1000"]);
     assert.equal(ours.code, 0, `softroce udaddy: ${ours.stdout}${ours.stderr}\n--- udaddy:\n${theirs}`);
     assert.equal(ours.stdout, UD_CLIENT_LINES);
     assert.equal(theirs, UD_SERVER_LINES);
   });
 
   test(`${fam.name}: udaddy client (rxe0) -> softroce udaddy server, -c 2 -C 20 -S 1000: the server answers at the address it made from the first message (ibv_create_ah_from_wc), exit 0`, async () => {
-    const server = softroce(["udaddy", "-b", fam.host, "-c", "2", "-C", "20", "-S", "1000", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} udaddy -s ${fam.host} -c 2 -C 20 -S 1000; echo "client-exit=$?"`, RUN_TIMEOUT_S);
-    const ours = await server;
+    const { ours, theirs } = await guestToOursServer(["udaddy", "-b", fam.host, "-c", "2", "-C", "20", "-S", "1000"], `udaddy -s ${fam.host} -c 2 -C 20 -S 1000`);
     assert.match(theirs, /client-exit=0/, `udaddy -s:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
     assert.equal(theirs.replace(/client-exit=0\n?$/, ""), UD_CLIENT_LINES);
     assert.equal(ours.code, 0, `softroce udaddy server: ${ours.stdout}${ours.stderr}`);
@@ -243,20 +250,14 @@ test("IPv4: cmtime -c 100 (rxe0) -> softroce cmtime server: Linux's client makes
 
 for (const fam of FAMILIES) {
   test(`${fam.name}: softroce rdma_client -> rdma_server (rxe0): one connection, a 16-byte inline SEND each way; both print start and end 0`, async () => {
-    await guest(`rdma_server -s ${fam.guest} > /tmp/rsv.out 2>&1 & echo $! > /tmp/rsv.pid
-i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
-    const ours = await softroce(["rdma_client", "-s", fam.guest, "--address", fam.host, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
-    const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/rsv.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; kill $(cat /tmp/rsv.pid) 2>/dev/null; cat /tmp/rsv.out`, 30);
+    const { ours, theirs } = await oursToGuestServer(`rdma_server -s ${fam.guest}`, ["rdma_client", "-s", fam.guest, "--address", fam.host]);
     assert.equal(ours.code, 0, `softroce rdma_client: ${ours.stdout}${ours.stderr}\n--- rdma_server:\n${theirs}`);
     assert.equal(ours.stdout, "rdma_client: start\nrdma_client: end 0\n");
     assert.equal(theirs, "rdma_server: start\nrdma_server: end 0\n");
   });
 
   test(`${fam.name}: rdma_client (rxe0) -> softroce rdma_server: the same, roles swapped`, async () => {
-    const server = softroce(["rdma_server", "-s", fam.host, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} rdma_client -s ${fam.host}; echo "client-exit=$?"`, RUN_TIMEOUT_S);
-    const ours = await server;
+    const { ours, theirs } = await guestToOursServer(["rdma_server", "-s", fam.host], `rdma_client -s ${fam.host}`);
     assert.match(theirs, /client-exit=0/, `rdma_client:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
     assert.equal(theirs.replace(/client-exit=0\n?$/, ""), "rdma_client: start\nrdma_client: end 0\n");
     assert.equal(ours.code, 0, `softroce rdma_server: ${ours.stdout}${ours.stderr}`);
