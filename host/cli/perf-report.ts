@@ -6,13 +6,13 @@
 // 10^6 messages per second); a key without a unit suffix is a count, a name or a flag. Each mode
 // carries only what applies to it: the simulated wire (faults, seed, virtual clock, wire counts)
 // in --local only, `verified` only with --verify. docs/CLI.md lists the keys.
-import { BW_HEADER, BW_HEADER_GBITS, LAT_HEADER, PERF_RULE, perfTitle, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult } from "../core/perf/index.js";
+import { BW_HEADER, BW_HEADER_GBITS, LAT_HEADER, PERF_RULE, perfTitle, perfVerb, readsResponses, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { parseGid } from "../core/verbs/index.js";
 import type { PerfConnection } from "./perf-exchange.js";
 
 
 export interface HeaderFacts {
-  test: string;
+  test: PerfTest;
   connection: string;
   qps: number;
   txDepth: number;
@@ -22,7 +22,7 @@ export interface HeaderFacts {
   inlineSize: number;
   /** -b */
   bidirectional?: boolean;
-  /** -A (atomic_bw's title names it) */
+  /** -A (an atomic test's title names it) */
   atomicType?: string;
   device: string;
   /** "Ethernet" (two processes over UDP) or "simulated" (--local) */
@@ -36,7 +36,6 @@ function altHex(v: number | bigint, width: number): string {
 
 /** perftest's header block (the lines it prints before the address lines). */
 export function perfHeader(h: HeaderFacts): string {
-  const isRead = h.test.startsWith("read") || h.test === "atomic_bw";
   const lines = [
     PERF_RULE,
     `                    ${perfTitle(h.test, h.bidirectional, h.atomicType)}`,
@@ -47,7 +46,7 @@ export function perfHeader(h: HeaderFacts): string {
     ` Mtu             : ${h.mtu}[B]`,
     ` Link type       : Ethernet${h.link === "simulated" ? " (softroce: two devices on the simulated wire)" : ""}`,
     ` GID index       : ${h.gidIndex}`,
-    ...(isRead ? [` Outstand reads  : 16`] : [` Max inline data : ${h.inlineSize}[B]`]),
+    ...(readsResponses(h.test) ? [` Outstand reads  : 16`] : [` Max inline data : ${h.inlineSize}[B]`]),
     ` rdma_cm QPs\t : OFF`,
     ` Data ex. method : Ethernet`,
     PERF_RULE,
@@ -61,12 +60,12 @@ function gidLine(gid: string): string {
 }
 
 /** perftest's local and remote address lines, one pair per QP (RKey and VAddr for RDMA tests). */
-export function addressLines(test: string, c: PerfConnection): string {
-  const rdma = test.startsWith("write") || test.startsWith("read") || test === "atomic_bw";
+export function addressLines(test: PerfTest, c: PerfConnection): string {
+  const rdma = perfVerb(test) !== "send";
   const out: string[] = [];
   const side = (label: string, gid: string, q: { qpn: number; psn: number; rkey: number; addr: string }) => {
     let l = ` ${label} address: LID 0000 QPN ${altHex(q.qpn, 6)} PSN ${altHex(q.psn, 6)}`;
-    if (test.startsWith("read") || test === "atomic_bw") l += " OUT 0x10";
+    if (readsResponses(test)) l += " OUT 0x10";
     if (rdma) l += ` RKey ${altHex(q.rkey, 8)} VAddr ${altHex(BigInt(q.addr), 16)}`;
     out.push(l, gidLine(gid));
   };

@@ -1,7 +1,7 @@
 // softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
 // or --local between two devices in this process on the simulated wire. Flags, header lines and
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
-import { DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { ATOMIC_SIZE, DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, perfVerb, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
@@ -29,14 +29,14 @@ const FLAGS: FlagSpec[] = [
   { name: "ib-dev", short: "d", type: "string", valueName: "dev", help: `use IB device <dev> (the only one: ${DEVICE_NAME})` },
   { name: "gid-index", short: "x", type: "int", min: 0, max: 255, valueName: "index", help: "local GID index (a bound device has one GID: 0, its address)", default: 0 },
   { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures (with --verify every message must arrive verified)" },
-  { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw]" },
+  { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw and atomic_lat]" },
   { name: "all", short: "a", type: "boolean", help: "run sizes from 2 to 2^23 bytes (--local: every size in one process; a row each)" },
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
   { name: "duration", short: "D", type: "int", min: 1, max: 3600, valueName: "sec", help: "--local: run for about <sec> seconds of wall time (a first run of -n messages sets how many fit)" },
   { name: "mtu", short: "m", type: "int", valueName: "bytes", help: `path MTU: 256, 512, 1024, 2048 or 4096 [default: the port's active MTU, as perftest (two processes); ${DEFAULT_MTU} with --local]` },
   { name: "tx-depth", short: "t", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
   { name: "qp", short: "q", type: "int", min: 1, max: MAX_QPS, valueName: "n", help: "number of QPs", default: 1 },
-  { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw operation [default: FETCH_AND_ADD]" },
+  { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw and atomic_lat operation [default: FETCH_AND_ADD]" },
   { name: "inline_size", short: "I", type: "int", min: 0, max: MAX_INLINE, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
@@ -202,8 +202,9 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     throw new UsageError(`-n/--iters ${iters}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; --perftest and -R run perftest's tests)`);
   }
   if (flags.bidirectional && (flags.perftest || flags.rdma_cm)) throw new UsageError(`-b/--bidirectional with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"}: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)`);
-  if (options.atomicType !== undefined && options.test !== "atomic_bw") throw new UsageError("-A/--atomic_type applies to atomic_bw only");
-  if (flags.all && options.test === "atomic_bw") throw new UsageError("-a/--all: atomic_bw has one size, 8 bytes");
+  const atomic = perfVerb(options.test) === "atomic";
+  if (options.atomicType !== undefined && !atomic) throw new UsageError("-A/--atomic_type applies to atomic_bw and atomic_lat only");
+  if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   let sizes: number[] | undefined;
   if (flags.all) {
     sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || s <= (mtu ?? DEFAULT_MTU));

@@ -14,7 +14,10 @@ import { wildcardFor } from "../core/net/index.js";
 import { openDevice } from "../node/index.js";
 import { type Device, type CompletionQueue, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
-import { BW_HEADER, LAT_HEADER, PERF_RULE, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, mtuEnum, perfTitle, perftestMtu, qpRegions, type PerfRegion } from "../core/perf/index.js";
+import {
+  ATOMIC_SIZE, BW_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses,
+  type AtomicType, type PerfRegion, type PerfTest,
+} from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 
@@ -30,8 +33,6 @@ const CYCLE_BUFFER = PERFTEST_CYCLE_BUFFER;
 const CACHE_LINE = PERFTEST_CACHE_LINE;
 const MAX_OUT_READS = 128;
 
-export const PERFTEST_TESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat"] as const;
-export type PerftestTest = (typeof PERFTEST_TESTS)[number];
 /** The second half of the buffer is what the peer writes into (perftest: buf + BUFF_SIZE, the cycle buffer). */
 const HALF = CYCLE_BUFFER;
 /** Receives kept posted on a SEND test's receiver. */
@@ -195,7 +196,9 @@ export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolea
 }
 
 export interface PerftestOptions {
-  test: PerftestTest;
+  test: PerfTest;
+  /** -A: the atomic tests' operation (perftest's default FETCH_AND_ADD) */
+  atomicType?: AtomicType;
   /** the server's address: run as the client */
   server?: string;
   tcpPort: number;
@@ -282,8 +285,7 @@ interface Ctx {
   half: number;
 }
 
-const isLat = (t: PerftestTest) => t.endsWith("_lat");
-const usesReads = (t: PerftestTest) => t === "read_bw" || t === "read_lat" || t === "atomic_bw";
+const isLat = (t: PerfTest) => !isBwTest(t);
 
 function gidText(g: Uint8Array): string {
   return [...g].map((b) => b.toString().padStart(2, "0")).join(":");
@@ -293,10 +295,10 @@ function gidText(g: Uint8Array): string {
  * ctx_print_pingpong_data: OUT for READ, RKey and VAddr for READ and WRITE, the basic line for SEND and
  * atomics (perftest's switch on the verb); with -R the verb it looks at is its comm struct's, SEND.
  */
-function addressLine(which: string, d: PerftestDest, t: PerftestTest, rdmaCm = false): string {
+function addressLine(which: string, d: PerftestDest, t: PerfTest, rdmaCm = false): string {
   const h = (v: number | bigint, w: number) => v.toString(16).padStart(w, "0");
-  const read = t === "read_bw" || t === "read_lat";
-  const rdma = !rdmaCm && (read || t === "write_bw" || t === "write_lat");
+  const read = perfVerb(t) === "read";
+  const rdma = !rdmaCm && (read || perfVerb(t) === "write");
   const extra = rdma ? `${read ? ` OUT 0x${h(d.outReads, 2)}` : ""} RKey 0x${h(d.rkey, 6)} VAddr 0x${h(d.vaddr, 14)}` : "";
   return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${extra}\n GID: ${gidText(d.gid)}\n`;
 }
@@ -313,8 +315,8 @@ function cqModeration(o: PerftestOptions): number {
 }
 
 function header(o: PerftestOptions, client: boolean, mtu: number): string {
-  const read = usesReads(o.test);
-  return RULE + `                    ${perfTitle(o.test)}\n` +
+  const read = readsResponses(o.test);
+  return RULE + `                    ${perfTitle(o.test, false, o.atomicType)}\n` +
     " Dual-port       : OFF\t\tDevice         : softroce0\n" +
     ` Number of qps   : ${o.qps ?? 1}\t\tTransport type : IB\n` +
     " Connection type : RC\t\tUsing SRQ      : OFF\n" +
@@ -369,7 +371,7 @@ function reportLines(size: number, iters: number, peak: number, avg: number, rat
   return BW_HEADER + "\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
 }
 
-const isSend = (t: PerftestTest) => t === "send_bw" || t === "send_lat";
+const isSend = (t: PerfTest) => perfVerb(t) === "send";
 
 /** Each QP's receive queue: RX_DEPTH on a SEND test, else one (perftest's DEF_RX_RDMA). */
 const recvDepth = (o: PerftestOptions) => (isSend(o.test) ? RX_DEPTH : 1);
@@ -409,7 +411,7 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
     const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: recvDepth(o), maxSendSge: 1, maxRecvSge: 1 } });
     const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
     const me: PerftestDest = {
-      lid: 0, outReads: usesReads(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: buf.rkey, vaddr: buf.addr + BigInt(half), gid, srqn: 0,
+      lid: 0, outReads: readsResponses(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: buf.rkey, vaddr: buf.addr + BigInt(half), gid, srqn: 0,
     };
     index.set(qp.qpNum, i);
     qps.push({ qp, buf, me });
@@ -460,6 +462,27 @@ export function perftestPeak(size: number, posted: Float64Array, completed: Floa
   return best === Infinity ? 0 : size / (best / 1000) / 2 ** 20;
 }
 
+/** The opcode of a test's work requests: its verb's, an atomic test's by -A. */
+function testOpcode(o: PerftestOptions): WrOpcode {
+  switch (perfVerb(o.test)) {
+    case "send": return WrOpcode.SEND;
+    case "write": return WrOpcode.RDMA_WRITE;
+    case "read": return WrOpcode.RDMA_READ;
+    case "atomic": return o.atomicType === "CMP_AND_SWAP" ? WrOpcode.ATOMIC_CMP_AND_SWP : WrOpcode.ATOMIC_FETCH_AND_ADD;
+  }
+}
+
+/**
+ * An atomic's operands as perftest sets them (ctx_set_send_reg_wqes): FETCH_AND_ADD adds 1
+ * (ATOMIC_ADD_VALUE), CMP_AND_SWAP compares with 0 and swaps in 0 (ATOMIC_SWAP_VALUE), on the 8
+ * bytes at the start of the peer's buffer.
+ */
+function atomicOperands(o: PerftestOptions, peer: PerftestDest): { remoteAddr: bigint; rkey: number; compareAdd: bigint; swap?: bigint } {
+  return o.atomicType === "CMP_AND_SWAP"
+    ? { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 0n, swap: 0n }
+    : { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n };
+}
+
 /**
  * The client's bandwidth test (perftest's run_iter_bw): on each QP `iters` RDMA WRITEs, READs, SENDs or
  * atomics of `size` bytes, at most tx depth in flight per QP, the QPs in turn; a QP's WRs are posted as a
@@ -467,7 +490,7 @@ export function perftestPeak(size: number, posted: Float64Array, completed: Floa
  * every QP's messages from the first post to the last completion, the peak over any run of them.
  */
 async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
-  const opcode = { write_bw: WrOpcode.RDMA_WRITE, read_bw: WrOpcode.RDMA_READ, send_bw: WrOpcode.SEND, atomic_bw: WrOpcode.ATOMIC_FETCH_AND_ADD }[o.test as "write_bw"];
+  const opcode = testOpcode(o);
   const n = c.qps.length;
   const total = o.iters * n;
   const tposted = new Float64Array(total);
@@ -477,10 +500,11 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise
     const sgList = [q.buf.sge(0, o.size)];
     const peer = peers[i]!;
     const rdma = { remoteAddr: peer.vaddr, rkey: peer.rkey };
-    const atomic = { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n };
+    const atomic = atomicOperands(o, peer);
+    const verb = perfVerb(o.test);
     return (k) => {
       const base = { wrId: BigInt(k), opcode, sendFlags: SendFlags.SIGNALED, sgList };
-      return o.test === "atomic_bw" ? { ...base, atomic } : o.test === "send_bw" ? base : { ...base, rdma };
+      return verb === "atomic" ? { ...base, atomic } : verb === "send" ? base : { ...base, rdma };
     };
   });
   const posted = new Array<number>(n).fill(0);
@@ -629,13 +653,16 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<num
   return samples;
 }
 
-/** read_lat: one RDMA READ at a time; the round trip, µs. */
-async function readLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<number[]> {
+/** read_lat and atomic_lat (perftest's run_iter_lat): one RDMA READ or atomic at a time; the round trip, µs. */
+async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<number[]> {
   const q = c.qps[0]!;
   const samples: number[] = [];
+  const opcode = testOpcode(o);
+  const sgList = [q.buf.sge(0, o.size)];
+  const target = perfVerb(o.test) === "atomic" ? { atomic: atomicOperands(o, peer) } : { rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } };
   for (let i = 0; i < o.iters; i++) {
     const t0 = performance.now();
-    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_READ, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
+    q.qp.postSend({ wrId: BigInt(i), opcode, sendFlags: SendFlags.SIGNALED, sgList, ...target });
     const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
     samples.push((performance.now() - t0) * 1000);
@@ -699,7 +726,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     // perftest's ctx_set_max_inline at its link check: a device it does not know (rxe, softroce) gets no
     // inline data, and where the test had an inline size other than its default (READ and atomics,
     // the tests with outstanding reads: 0; or -I) it says so: a rule on stdout, the notice on stderr
-    if (usesReads(o.test) || o.inlineAsked) {
+    if (readsResponses(o.test) || o.inlineAsked) {
       io.out(RULE);
       io.err("Device not recognized to implement inline feature. Disabling it\n");
     }
@@ -719,7 +746,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       // create_rdma_cm_connection: a handshake, the test QP's rdma_cm connection, a handshake
       const blank: PerftestDest = { lid: 0, outReads: 0, qpn: 0, psn: 0, rkey: 0, vaddr: 0n, gid: new Uint8Array(16), srqn: 0 };
       await x.swap(x.formatKey(blank), client);
-      const depth = usesReads(o.test) ? MAX_OUT_READS : 0;
+      const depth = readsResponses(o.test) ? MAX_OUT_READS : 0;
       c = await setup(o, dev, (pd, init) => cm!.connectTest({ pd, init: { ...init, sendCq: init.sendCq, recvCq: init.recvCq }, depth }));
       await x.swap(x.formatKey(blank), client);
     } else {
@@ -756,11 +783,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       await barrier();
     }
     const t = o.test;
-    if (t === "write_lat" || t === "send_lat" || (t === "read_lat" && client)) {
-      const samples = t === "write_lat" ? await writeLat(c, peer, o, client) : t === "send_lat" ? await sendLat(c, o, client) : await readLat(c, peer, o);
+    if (t === "write_lat" || t === "send_lat" || (isLat(t) && client)) {
+      const samples = t === "write_lat" ? await writeLat(c, peer, o, client) : t === "send_lat" ? await sendLat(c, o, client) : await responseLat(c, peer, o);
       io.out(latLines(o.size, samples.length ? samples : [0]));
-    } else if (t === "read_lat") {
-      // the server only serves: the closing handshake below waits for the client's test to end
+    } else if (isLat(t)) {
+      // read_lat's and atomic_lat's server only serves: the closing handshake below waits for the client's test to end
     } else if (t === "send_bw") {
       const f = client ? await runBw(c, peers, o) : await receiveBw(c, o);
       io.out(reportLines(o.size, o.iters * c.qps.length, f.peak, f.avg, f.rate));
@@ -812,25 +839,22 @@ export async function runPerftestFor(
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
 ): Promise<number> {
-  if (!(PERFTEST_TESTS as readonly string[]).includes(p.test)) {
-    io.err(`softroce perf: --perftest runs ${PERFTEST_TESTS.join(", ")} (not ${p.test} yet)\n`);
+  if (!(PERF_TESTS as readonly string[]).includes(p.test)) {
+    io.err(`softroce perf: unknown test '${p.test}' (one of ${PERF_TESTS.join(", ")})\n`);
     return 2;
   }
   if ((p.connection ?? "RC") !== "RC") {
     io.err("softroce perf: --perftest runs RC QPs\n");
     return 2;
   }
-  const test = p.test as PerftestTest;
-  const lat = test.endsWith("_lat");
+  const test = p.test as PerfTest;
+  const lat = isLat(test);
+  const atomic = perfVerb(test) === "atomic";
   const qps = p.qps ?? 1;
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
-  const size = p.size ?? (test === "atomic_bw" ? 8 : lat ? 2 : 65536);
-  if ((p.atomicType ?? "FETCH_AND_ADD") !== "FETCH_AND_ADD") {
-    io.err("softroce perf: --perftest runs atomic_bw as FETCH_AND_ADD (-A CMP_AND_SWAP: between two softroce perf)\n");
-    return 2;
-  }
-  if (test === "atomic_bw" && size !== 8) {
-    io.err("softroce perf: atomic_bw moves 8 bytes a message (-s 8)\n");
+  const size = p.size ?? (atomic ? ATOMIC_SIZE : lat ? 2 : 65536);
+  if (atomic && size !== ATOMIC_SIZE) {
+    io.err(`softroce perf: ${test} moves ${ATOMIC_SIZE} bytes a message (-s ${ATOMIC_SIZE}; perftest: "Message size cannot be changed for Atomic tests")\n`);
     return 2;
   }
   const iters = p.iterations ?? (lat ? 1000 : 5000);
@@ -839,6 +863,7 @@ export async function runPerftestFor(
     // perftest's force_dependecies: no more in flight per QP than it sends in all
     size, iters, txDepth: lat ? 1 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
     qps, mrPerQp: p.mrPerQp === true, inlineAsked: (p.inlineSize ?? 0) > 0,
+    ...(atomic ? { atomicType: (p.atomicType ?? "FETCH_AND_ADD") as AtomicType } : {}),
   };
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {

@@ -267,11 +267,16 @@ for (const fam of FAMILIES) {
 
 // ---------------------------------------------------------------- perftest's own exchange
 
-const PERFTESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat"];
+const PERFTESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat", "atomic_lat"];
 const PT_ITERS = 20;
-const ptSize = (t) => (t === "atomic_bw" ? [] : t.endsWith("_lat") ? ["-s", "64"] : ["-s", "4096"]);
+const atomicTest = (t) => t.startsWith("atomic_");
+/** A test's -s: atomics move 8 bytes, perftest's only size for them (no -s). */
+const ptBytes = (t) => (atomicTest(t) ? 8 : t.endsWith("_lat") ? 64 : 4096);
+const ptSize = (t) => (atomicTest(t) ? [] : ["-s", String(ptBytes(t))]);
+/** The servers that print no figures: read_lat's and atomic_lat's only serve. */
+const serverPrints = (t) => t !== "read_lat" && t !== "atomic_lat";
 /** The result line of perftest's table: size, iterations, figures. */
-const ptLine = (t, out) => out.split("\n").find((l) => new RegExp(`^ ${t === "atomic_bw" ? 8 : t.endsWith("_lat") ? 64 : 4096}\\s+\\d+\\s+\\d+\\.\\d\\d`).test(l));
+const ptLine = (t, out) => out.split("\n").find((l) => new RegExp(`^ ${ptBytes(t)}\\s+\\d+\\s+\\d+\\.\\d\\d`).test(l));
 
 // perftest's default exchange over IPv4 (rxe's GID 1) and IPv6 (GID 2; the TCP exchange stays on IPv4,
 // perftest's socket is AF_INET), and its rdma_cm mode (-R: IPv4, as perftest's rdma_cm mode is)
@@ -293,7 +298,7 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
       assert.equal(ours.code, 0, `softroce perf ${t} ${mode.ours[0]} (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
       assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
       assert.ok(ptLine(t, ours.stdout), ours.stdout);
-      if (t !== "read_lat") assert.ok(ptLine(t, theirs), theirs); // read_lat's server prints no figures
+      if (serverPrints(t)) assert.ok(ptLine(t, theirs), theirs);
       if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
       if (mode.name === "IPv6") assert.match(ours.stdout, / remote address: .*\n GID: 253:00:71:145:00:00:00:00:00:00:00:00:00:00:00:02\n/);
       if (mode.name === "-R") assert.match(theirs, / rdma_cm QPs\t : ON\n Data ex. method : rdma_cm/);
@@ -305,9 +310,33 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
       assert.match(client, /^client-exit=0$/m, `ib_${t} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
       assert.equal(srv.code, 0, `softroce perf ${t} ${mode.ours[0]} (server): ${srv.stdout}${srv.stderr}`);
       assert.ok(ptLine(t, client), client);
-      if (t !== "read_lat") assert.ok(ptLine(t, srv.stdout), srv.stdout);
+      if (serverPrints(t)) assert.ok(ptLine(t, srv.stdout), srv.stdout);
     });
   }
+}
+
+// -A CMP_AND_SWAP: perftest compares with 0 and swaps in 0; the title names the operation on both ends
+for (const t of ["atomic_bw", "atomic_lat"]) {
+  test(`perftest ${t} -A CMP_AND_SWAP (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
+    const flags = ["-n", String(PT_ITERS), "-A", "CMP_AND_SWAP"];
+    const title = `Atomic CMP_AND_SWAP ${t === "atomic_bw" ? "BW" : "Latency"} Test`;
+    await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+    const ours = await softroce(["perf", t, GUEST4, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
+    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
+    assert.equal(ours.code, 0, `softroce perf ${t} -A CMP_AND_SWAP (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
+    for (const out of [ours.stdout, theirs]) assert.ok(out.includes(`\n                    ${title}\n`), out);
+    assert.ok(ptLine(t, ours.stdout), ours.stdout);
+    const server = softroce(["perf", t, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
+    const srv = await server;
+    assert.match(client, /^client-exit=0$/m, `ib_${t} -A CMP_AND_SWAP client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+    assert.equal(srv.code, 0, `softroce perf ${t} -A CMP_AND_SWAP (server): ${srv.stdout}${srv.stderr}`);
+    assert.ok(client.includes(`\n                    ${title}\n`), client);
+    assert.ok(ptLine(t, client), client);
+  });
 }
 
 // several QPs (-q 4): perftest 4.5 sends every QP's key message twice, the first QP's as the

@@ -7,9 +7,11 @@ import { DEFAULT_MAX_CQE } from "../verbs/device.js";
 import { GRH_SIZE } from "../verbs/ah.js";
 
 export const BW_TESTS = ["send_bw", "write_bw", "read_bw", "atomic_bw"] as const;
-export const LAT_TESTS = ["send_lat", "write_lat", "read_lat"] as const;
+export const LAT_TESTS = ["send_lat", "write_lat", "read_lat", "atomic_lat"] as const;
 export const PERF_TESTS = [...BW_TESTS, ...LAT_TESTS] as const;
 export type PerfTest = (typeof PERF_TESTS)[number];
+/** A test's verb, as perftest builds every test from one (its `verb` × `tst`: ib_<verb>_<bw|lat>). */
+export type PerfVerb = "send" | "write" | "read" | "atomic";
 export type Connection = "RC" | "UC" | "UD";
 export type AtomicType = "FETCH_AND_ADD" | "CMP_AND_SWAP";
 
@@ -32,7 +34,7 @@ export interface PerfFaults {
 export interface PerfOptions {
   test: PerfTest;
   connection?: Connection;
-  /** message size in bytes (atomic_bw: always 8) */
+  /** message size in bytes (atomic tests: always 8) */
   size?: number;
   /** messages per QP */
   iterations?: number;
@@ -72,6 +74,24 @@ export class PerfOptionError extends RangeError {
 export function isBwTest(t: PerfTest): boolean {
   return (BW_TESTS as readonly string[]).includes(t);
 }
+
+/** The verb of a test ("atomic" for atomic_bw and atomic_lat). */
+export function perfVerb(t: PerfTest): PerfVerb {
+  return t.slice(0, t.indexOf("_")) as PerfVerb;
+}
+
+/**
+ * Whether the test's messages come back as responses (RDMA READ and atomics): perftest gives those
+ * tests outstanding reads ("Outstand reads" in the header, OUT in the address lines), and their
+ * latency is the whole round trip, where SEND's and WRITE's is half of a ping-pong's (rtt_factor).
+ */
+export function readsResponses(t: PerfTest): boolean {
+  const v = perfVerb(t);
+  return v === "read" || v === "atomic";
+}
+
+/** The atomic operand size: every atomic test moves 8 bytes a message. */
+export const ATOMIC_SIZE = 8;
 
 /** Largest message the local mode accepts. */
 export const MAX_SIZE = 1 << 24;
@@ -123,9 +143,9 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   }
   let size = o.size ?? (bw ? 65536 : 2);
   size = int("size", size, 0, MAX_SIZE);
-  if (o.test === "atomic_bw") {
-    if (o.size !== undefined && o.size !== 8) throw new PerfOptionError(`atomic_bw moves 8 bytes per operation; size must be 8, got ${o.size}`);
-    size = 8;
+  if (perfVerb(o.test) === "atomic") {
+    if (o.size !== undefined && o.size !== ATOMIC_SIZE) throw new PerfOptionError(`${o.test} moves ${ATOMIC_SIZE} bytes per operation; size must be ${ATOMIC_SIZE}, got ${o.size}`);
+    size = ATOMIC_SIZE;
   }
   if (o.test === "write_lat" && size === 0) throw new PerfOptionError("write_lat needs size >= 1 (the receiver watches the buffer for the message)");
   const iterations = int("iterations", o.iterations ?? (bw ? 5000 : 1000), 1, MAX_MESSAGES);
@@ -156,7 +176,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const timeout = int("timeout", o.timeout ?? 14, 0, 31);
   const retryCnt = int("retry count", o.retryCnt ?? 7, 0, 7);
   const inlineSize = int("inline size", o.inlineSize ?? 0, 0, MAX_INLINE);
-  if (inlineSize > 0 && !/^(send|write)_/.test(o.test)) throw new PerfOptionError(`inline size applies to send and write tests only (${o.test} posts no inline data)`);
+  if (inlineSize > 0 && readsResponses(o.test)) throw new PerfOptionError(`inline size applies to send and write tests only (${o.test} posts no inline data)`);
   const virtualLimitUs = nonNegative("virtual time limit", o.virtualLimitUs ?? 3_600e6, 1e15);
   const bidirectional = o.bidirectional ?? false;
   if (typeof bidirectional !== "boolean") throw new PerfOptionError(`bidirectional must be true or false, got ${String(bidirectional)}`);
@@ -166,7 +186,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   if (mrPerQp && !bw) throw new PerfOptionError(`an MR per QP applies to the bandwidth tests (${BW_TESTS.join(", ")}), not ${o.test}`);
   const verify = o.verify ?? false;
   // UC and UD may lose a message: to say which arrived, each must carry its sequence number
-  if (verify && connection !== "RC" && o.test !== "atomic_bw" && size < 4) {
+  if (verify && connection !== "RC" && size < 4) {
     throw new PerfOptionError(`verify on ${connection} needs messages of at least 4 bytes (each carries its sequence number), got size ${size}`);
   }
   const mrBytes = perfMrBytes({ size, connection, txDepth, verify, bidirectional }) * qps;

@@ -5,7 +5,7 @@
 // when it runs in its own process. Platform-neutral (no node:*).
 import { nameOf, WcOpcode, WcStatus, type SendWr, type WorkCompletion } from "../verbs/index.js";
 import { createPerfBed, type PerfBed } from "./bed.js";
-import { faultFree, isBwTest, resolvePerfOptions, slotOffset, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
+import { ATOMIC_SIZE, faultFree, isBwTest, perfVerb, readsResponses, resolvePerfOptions, slotOffset, type PerfOptions, type ResolvedPerfOptions } from "./options.js";
 import { atomicOperand, checkPattern, fillPattern, patternSeq } from "./pattern.js";
 import { casValue, perfWr, remoteMrs, slotView, type PerfShape, type PerfSide, type RemoteMr } from "./side.js";
 import { bwFigures, latFigures, type BwFigures, type LatFigures } from "./stats.js";
@@ -227,6 +227,7 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
   let wall0 = 0;
   let sim0 = 0;
   // the receives and the bytes at the receiver are this process's when the receiver is
+  const atomic = perfVerb(o.test) === "atomic";
   const recvSide = o.test === "send_bw" && to !== undefined;
   // UC and UD: nothing acknowledges, a send completes once sent; what arrives is counted at the receiver
   const unreliable = o.connection !== "RC";
@@ -246,7 +247,7 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
     const slot = seq % slots;
     if (o.verify) {
       if (o.test === "read_bw") fillPattern(view(to!, q, slot), key(q, seq));
-      else if (o.test !== "atomic_bw") fillPattern(view(from, q, slot), key(q, seq));
+      else if (!atomic) fillPattern(view(from, q, slot), key(q, seq));
     }
     // one WR object per slot, built once: only the id (and an atomic's operands) change per post
     const row = (templates[q] ??= []);
@@ -285,8 +286,8 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
       s.failed = true;
       return;
     }
-    if (o.test === "atomic_bw") {
-      const got = u64le(view(from, q, seq % slots, 8));
+    if (atomic) {
+      const got = u64le(view(from, q, seq % slots, ATOMIC_SIZE));
       let want: bigint;
       if (o.atomicType === "FETCH_AND_ADD") {
         want = s.expect;
@@ -405,12 +406,12 @@ function bwStream(r: Runner, o: ResolvedPerfOptions, bed: PerfBed, d: BwDirectio
         resolveUc(true);
         ucLeftovers(o, bed, to!, st, c, view, key);
       }
-      if (o.test === "atomic_bw" && o.verify && to) {
+      if (atomic && o.verify && to) {
         // the counter after the last op
         for (let q = 0; q < o.qps; q++) {
           const s = st[q]!;
           if (s.failed) continue;
-          const got = u64le(view(to, q, 0, 8));
+          const got = u64le(view(to, q, 0, ATOMIC_SIZE));
           const want = o.atomicType === "FETCH_AND_ADD" ? s.expect : casValue(o, q + keyQp, s.completed);
           if (got !== want) c.corrupted++;
         }
@@ -523,6 +524,11 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
   const simS: number[] = [];
   const send = o.test === "send_lat";
   const write = o.test === "write_lat";
+  const atomic = o.test === "atomic_lat";
+  // read_lat and atomic_lat: the client's own completion ends an iteration (the server only serves)
+  const oneSided = readsResponses(o.test);
+  /** atomic_lat, FETCH_AND_ADD: the server's counter before the next operation */
+  let counter = 0n;
   const size = o.size;
   // send_lat: receives on both sides; slot 0 of each MR carries the message
   const rxLen = size + bed.rxOffset;
@@ -545,6 +551,18 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
     if (checkPattern(slotView(side, 0, bed, 0, size, rxOffset), key(qp)) < 0) c.verified++;
     else c.corrupted++;
   };
+  // what an atomic returns: the counter before it (FETCH_AND_ADD: the operands so far; CMP_AND_SWAP:
+  // the value the previous operation swapped in, which this one compares with)
+  const checkAtomic = () => {
+    let want: bigint;
+    if (o.atomicType === "FETCH_AND_ADD") {
+      want = counter;
+      counter = BigInt.asUintN(64, counter + atomicOperand(o.seed, 0, seq));
+    } else want = casValue(o, 0, seq);
+    if (!o.verify) return;
+    if (u64le(slotView(client, 0, bed, 0, ATOMIC_SIZE)) === want) c.verified++;
+    else c.corrupted++;
+  };
   const postFrom = (from: PerfSide, to: PerfSide, _qp: number) => {
     from.qps[0]!.postSend(perfWr(o, from, { addr: to.mrs[0]!.addr, rkey: to.mrs[0]!.rkey }, bed, 0, seq));
     outstanding++;
@@ -554,7 +572,7 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
     t0s = r.virtualNow;
     phase = 0;
     if (o.test === "read_lat") fill(server, 1);
-    else fill(client, 0);
+    else if (!atomic) fill(client, 0);
     if (write) {
       fillPattern(expectTail, key(0));
       tail.set(expectTail.subarray(size - tail.length));
@@ -594,8 +612,9 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
       for (const wc of side.sendCq.poll(16)) {
         outstanding--;
         if (!r.status(wc)) failed = true;
-        else if (o.test === "read_lat" && side === client) {
-          check(client, 1);
+        else if (oneSided && side === client) {
+          if (atomic) checkAtomic();
+          else check(client, 1);
           finish();
         }
       }
@@ -621,12 +640,17 @@ async function runLat(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Promise<
   await r.drive(() => failed || (phase === 2 && outstanding === 0), poll, () => seq, n);
   poll();
   if (seq < n) c.lost += n - seq;
+  // atomic_lat: the server's counter after the last operation
+  if (atomic && o.verify && !failed) {
+    const want = o.atomicType === "FETCH_AND_ADD" ? counter : casValue(o, 0, seq);
+    if (u64le(slotView(server, 0, bed, 0, ATOMIC_SIZE)) !== want) c.corrupted++;
+  }
   return { wall: wallS, sim: simS };
 }
 
 /**
  * Latency with the server in another process (servePerfOn answers): send_lat waits for the
- * server's SEND back, read_lat for its own READ; write_lat marks the last byte of its WRITE
+ * server's SEND back, read_lat and atomic_lat for their own READ or atomic; write_lat marks the last byte of its WRITE
  * with the iteration (1..255, then again) and waits for the server to write that byte back
  * with its top bit flipped.
  */
@@ -646,7 +670,7 @@ async function runLatRemote(r: Runner, o: ResolvedPerfOptions, bed: PerfBed): Pr
   const poll = () => {
     for (const wc of s.sendCq.poll(16)) {
       if (!r.status(wc)) failed = true;
-      else if (o.test === "read_lat") answered = true;
+      else if (readsResponses(o.test)) answered = true;
     }
     if (o.test === "send_lat") {
       for (const wc of s.recvCq.poll(16)) {
@@ -778,10 +802,11 @@ export async function runPerfOn(
     if (o.bidirectional) eachWay = { wall: walls, sim: sims };
   } else {
     const t = await runLat(r, o, bed);
-    const factor = o.test === "read_lat" ? 1 : 2;
+    // perftest's rtt_factor: a READ's or an atomic's completion is the round trip; SEND and WRITE halve a ping-pong
+    const factor = readsResponses(o.test) ? 1 : 2;
     wall = latFigures(t.wall, factor);
     sim = t.sim.some((x) => x > 0) ? latFigures(t.sim, factor) : null;
-    messages = o.iterations * (o.test === "read_lat" || !bed.server ? 1 : 2);
+    messages = o.iterations * (readsResponses(o.test) || !bed.server ? 1 : 2);
   }
   const c = r.counts;
   if (peer) {

@@ -7,7 +7,7 @@ import type {
 } from "../verbs/index.js";
 import { Access, DEFAULT_MAX_CQE, QpType, SendFlags, WrOpcode } from "../verbs/index.js";
 import { atomicOperand } from "./pattern.js";
-import { perfMrBytes, slotOffset, type PerfLayout, type ResolvedPerfOptions } from "./options.js";
+import { ATOMIC_SIZE, perfMrBytes, perfVerb, readsResponses, slotOffset, type PerfLayout, type ResolvedPerfOptions } from "./options.js";
 
 export const PERF_ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
 
@@ -178,28 +178,25 @@ export function perfWr(o: ResolvedPerfOptions, local: PerfSide, remote: RemoteMr
   const mr = local.mrs[qp]!;
   const sgList = o.size > 0 ? [mr.sge(off, o.size)] : [];
   // -I: a SEND or WRITE that fits is copied into the WQE at post time
-  const inline = o.inlineSize > 0 && o.size <= o.inlineSize && /^(send|write)_/.test(o.test) ? SendFlags.INLINE : 0;
+  const inline = o.inlineSize > 0 && o.size <= o.inlineSize && !readsResponses(o.test) ? SendFlags.INLINE : 0;
   const wrId = BigInt(seq);
   const sendFlags = SendFlags.SIGNALED | inline;
   // plain literals, each of one shape (a spread of a shared base made every WR a map of its own, and
   // every read of a field in the post path a lookup that missed)
-  switch (o.test) {
-    case "send_bw":
-    case "send_lat": {
+  switch (perfVerb(o.test)) {
+    case "send": {
       const ah = local.ahs[qp];
       return ah
         ? { wrId, opcode: WrOpcode.SEND, sendFlags, sgList, ud: { ah, remoteQpn: local.peers[qp]!, remoteQkey: shape.qkey } }
         : { wrId, opcode: WrOpcode.SEND, sendFlags, sgList };
     }
-    case "write_bw":
-    case "write_lat":
+    case "write":
       return { wrId, opcode: WrOpcode.RDMA_WRITE, sendFlags, sgList, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
-    case "read_bw":
-    case "read_lat":
+    case "read":
       return { wrId, opcode: WrOpcode.RDMA_READ, sendFlags, sgList, rdma: { remoteAddr: remote.addr + BigInt(off), rkey: remote.rkey } };
-    case "atomic_bw": {
+    case "atomic": {
       const remoteAddr = remote.addr + BigInt(base);
-      const sgl = [mr.sge(off, 8)];
+      const sgl = [mr.sge(off, ATOMIC_SIZE)];
       if (o.atomicType === "FETCH_AND_ADD") {
         return { wrId, opcode: WrOpcode.ATOMIC_FETCH_AND_ADD, sendFlags, sgList: sgl, atomic: { remoteAddr, rkey: remote.rkey, compareAdd: atomicOperand(o.seed, key, seq) } };
       }

@@ -79,13 +79,13 @@ describe("softroce perf over UDP (two processes' halves)", () => {
     expect(s.bw!.peer!.bw_avg_mbps).toBeCloseTo(mine!.bw_avg_mbps, 6);
   });
 
-  it.each(["send_lat", "write_lat", "read_lat"] as const)("%s: every iteration answered", async (test) => {
-    const { server, client } = await pair({ test, size: 64, iterations: 50 });
+  it.each(["send_lat", "write_lat", "read_lat", "atomic_lat"] as const)("%s: every iteration answered", async (test) => {
+    const { server, client } = await pair({ test, size: test === "atomic_lat" ? 8 : 64, iterations: 50 });
     const r = await client;
     const s = await server;
     expect(r).toMatchObject({ test, ok: true, lost: 0, errors: 0, iterations: 50 });
     expect(r.t_min).toBeGreaterThan(0);
-    expect(s.received).toBe(test === "read_lat" ? 0 : 50);
+    expect(s.received).toBe(test === "read_lat" || test === "atomic_lat" ? 0 : 50);
   });
 
   it("the server refuses a client running another test, and both say why", async () => {

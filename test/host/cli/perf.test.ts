@@ -126,12 +126,13 @@ describe("runPerf on the simulated wire", () => {
     ["send_lat", 100],
     ["write_lat", 1500],
     ["read_lat", 3],
+    ["atomic_lat", 8],
   ] as const;
   for (const [test, size] of tests) {
     it(`${test}: every message verified, nothing lost`, async () => {
       const bw = test.endsWith("_bw");
       const r = await runPerf(await coreModule(), { test, size, iterations: bw ? 60 : 20, qps: bw ? 2 : 1, txDepth: bw ? 8 : 1, mtu: 1024, verify: true });
-      const messages = bw ? 120 : test === "read_lat" ? 20 : 40;
+      const messages = bw ? 120 : test === "read_lat" || test === "atomic_lat" ? 20 : 40;
       expect(r).toMatchObject({ ok: true, verified: messages, lost: 0, duplicated: 0, corrupted: 0, errors: 0, clock: "wall", retransmissions: 0 });
       if (bw) expect(r.bw_avg_mbps! > 0 && r.msg_rate_mpps! > 0 && r.bw_peak_mbps! >= r.bw_avg_mbps! * 0.999).toBe(true);
       else expect(r.t_min! > 0 && r.t_max! >= r.t_typical! && r.t_typical! >= r.t_min!).toBe(true);
@@ -152,6 +153,18 @@ describe("runPerf on the simulated wire", () => {
   it("CMP_AND_SWAP chains verify too", async () => {
     const r = await runPerf(await coreModule(), { test: "atomic_bw", atomicType: "CMP_AND_SWAP", iterations: 50, txDepth: 4, verify: true });
     expect(r).toMatchObject({ ok: true, verified: 50 });
+    const lat = await runPerf(await coreModule(), { test: "atomic_lat", atomicType: "CMP_AND_SWAP", iterations: 30, verify: true });
+    expect(lat).toMatchObject({ ok: true, verified: 30, messages: 30 });
+  });
+
+  it("atomic_lat under loss and duplication: each atomic done once (the responder replays a duplicate's result), every result verified", async () => {
+    for (const atomicType of ["FETCH_AND_ADD", "CMP_AND_SWAP"] as const) {
+      const r = await runPerf(await coreModule(), {
+        test: "atomic_lat", atomicType, iterations: 200, verify: true, seed: 5, timeout: 5, faults: { loss: 0.05, dup: 0.05, delayUs: 3 },
+      });
+      expect(r, atomicType).toMatchObject({ ok: true, verified: 200, lost: 0, duplicated: 0, corrupted: 0, errors: 0, clock: "virtual" });
+      expect(r.retransmissions + r.wire.duplicated, atomicType).toBeGreaterThan(0);
+    }
   });
 
   it("under loss, dup, reorder and corruption: still verified, figures on the virtual clock, retransmissions counted", async () => {
@@ -318,7 +331,10 @@ describe("softroce perf", () => {
       [["write_bw", "--local", "-n", "0"], /--iters must be at least 1/],
       [["write_bw", "--local", "--frobnicate"], /unknown flag --frobnicate/],
       [["send_lat", "--local", "-t", "2"], /tx depth must be 1/],
-      [["write_bw", "--local", "-A", "CMP_AND_SWAP"], /--atomic_type applies to atomic_bw only/],
+      [["write_bw", "--local", "-A", "CMP_AND_SWAP"], /--atomic_type applies to atomic_bw and atomic_lat only/],
+      [["atomic_lat", "--local", "-s", "16"], /atomic_lat moves 8 bytes per operation; size must be 8, got 16/],
+      [["atomic_lat", "--local", "-a"], /-a\/--all: atomic_lat has one size, 8 bytes/],
+      [["atomic_lat", "--local", "-t", "4"], /tx depth must be 1/],
     ];
     for (const [argv, msg] of cases) {
       const r = await run(...argv);
@@ -342,16 +358,23 @@ describe("softroce perf", () => {
     expect(r.stdout).toContain("\n (virtual clock of the simulated wire, which has faults); on the wall clock:\n");
   });
 
-  it("--perftest refuses -A CMP_AND_SWAP (its exchange runs FETCH_AND_ADD) before opening anything", async () => {
-    const r = await run("atomic_bw", "--perftest", "--address", "127.0.44.1", "-A", "CMP_AND_SWAP");
-    expect([r.code, r.stdout, r.stderr]).toEqual([2, "", "softroce perf: --perftest runs atomic_bw as FETCH_AND_ADD (-A CMP_AND_SWAP: between two softroce perf)\n"]);
+  it("--perftest refuses an atomic size other than 8 before opening anything, as perftest", async () => {
+    const r = await run("atomic_lat", "--perftest", "--address", "127.0.44.1", "-s", "16");
+    expect([r.code, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toMatch(/^softroce perf: atomic_lat moves 8 bytes .*\n$/);
   });
 
-  it("atomic_bw's title names the atomic type, as perftest's (Atomic FETCH_AND_ADD BW Test, -A CMP_AND_SWAP)", async () => {
+  it("an atomic test's title names the atomic type, as perftest's (Atomic FETCH_AND_ADD BW Test, -A CMP_AND_SWAP, Latency)", async () => {
     const fa = await run("atomic_bw", "--local", "-n", "20", "-t", "4");
     expect(fa.stdout).toContain(`${PERF_RULE}\n                    Atomic FETCH_AND_ADD BW Test\n`);
     const cs = await run("atomic_bw", "--local", "-n", "20", "-t", "4", "-A", "CMP_AND_SWAP");
     expect(cs.stdout).toContain("\n                    Atomic CMP_AND_SWAP BW Test\n");
-    expect([cs.code, fa.code]).toEqual([0, 0]);
+    const lat = await run("atomic_lat", "--local", "-n", "20", "-A", "CMP_AND_SWAP");
+    expect(lat.stdout).toContain("\n                    Atomic CMP_AND_SWAP Latency Test\n");
+    // a READ's and an atomic's header: outstanding reads, no inline size; a row of 8-byte messages
+    expect(lat.stdout).toContain(" Outstand reads  : 16\n");
+    expect(lat.stdout).not.toContain("Max inline data");
+    expect(lat.stdout).toMatch(/\n 8 +20 +\d+\.\d\d/);
+    expect([cs.code, fa.code, lat.code]).toEqual([0, 0, 0]);
   });
 });

@@ -165,7 +165,7 @@ describe("softroce perf --perftest, two processes", () => {
     }
   });
 
-  for (const test of ["send_bw", "write_lat", "read_lat", "send_lat"]) {
+  for (const test of ["send_bw", "write_lat", "read_lat", "send_lat", "atomic_lat"]) {
     it(`${test}: both sides run it through (each prints its own figures), exit 0`, async () => {
       const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-n", "100");
       await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
@@ -174,12 +174,28 @@ describe("softroce perf --perftest, two processes", () => {
       expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: inlineNotice(test) });
       expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: inlineNotice(test) });
       const lat = test.endsWith("_lat");
-      const re = lat ? /^ 2\s+(\d+)\s+\d+\.\d\d/m : /^ 65536\s+100\s+\d+\.\d\d\s+\d+\.\d\d/m;
+      // perftest's default sizes: 2 bytes for latency, 8 for atomics
+      const re = lat ? new RegExp(`^ ${test === "atomic_lat" ? 8 : 2}\\s+(\\d+)\\s+\\d+\\.\\d\\d`, "m") : /^ 65536\s+100\s+\d+\.\d\d\s+\d+\.\d\d/m;
       expect(client.stdout).toMatch(re);
-      if (test !== "read_lat") expect(server.stdout).toMatch(re); // read_lat's server only serves, as perftest's
+      // read_lat's and atomic_lat's server only serves, as perftest's
+      if (test === "read_lat" || test === "atomic_lat") expect(server.stdout).not.toMatch(re);
+      else expect(server.stdout).toMatch(re);
       if (lat) expect(Number(re.exec(client.stdout)![1])).toBe(100);
     });
   }
+
+  it("-A CMP_AND_SWAP: atomic_bw and atomic_lat compare-and-swap as perftest's (its title on both sides); exit 0", async () => {
+    for (const [test, title] of [["atomic_bw", "Atomic CMP_AND_SWAP BW Test"], ["atomic_lat", "Atomic CMP_AND_SWAP Latency Test"]]) {
+      const server = start("perf", test!, "--perftest", "--address", "127.0.15.41", "-n", "50", "-A", "CMP_AND_SWAP");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test!, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "50", "-A", "CMP_AND_SWAP");
+      expect(await Promise.all([server.done, client.done]), test).toEqual([0, 0]);
+      for (const out of [client.stdout, server.stdout]) expect(out).toContain(`\n                    ${title}\n`);
+      expect(client.stdout).toMatch(/^ 8\s+50\s+\d+\.\d\d/m);
+      // the atomics' address lines: no OUT, RKey or VAddr, as perftest's
+      expect(client.stdout).toMatch(/ remote address: LID 0000 QPN 0x[0-9a-f]{4,6} PSN 0x[0-9a-f]{6}\n/);
+    }
+  });
 
   it("READ and atomics: perftest's rule before the header and its inline notice on stderr, as rxe's perftest logs show (both sides); WRITE and SEND: neither", async () => {
     for (const test of ["read_bw", "atomic_bw", "read_lat", "write_bw", "send_lat"]) {
@@ -300,10 +316,10 @@ describe("softroce perf's own exchange against a client gone", () => {
 });
 
 describe("softroce perf -R (perftest's rdma_cm mode), two processes", () => {
-  for (const test of ["write_bw", "read_bw", "atomic_bw", "send_bw", "write_lat", "read_lat", "send_lat"]) {
+  for (const test of ["write_bw", "read_bw", "atomic_bw", "send_bw", "write_lat", "read_lat", "send_lat", "atomic_lat"]) {
     it(`${test} -R: the exchange over an rdma_cm connection, the test QP connected by rdma_cm; both exit 0`, async () => {
       const lat = test.endsWith("_lat");
-      const size = test === "atomic_bw" ? "8" : lat ? "2" : "8192";
+      const size = test.startsWith("atomic_") ? "8" : lat ? "2" : "8192";
       const server = start("perf", test, "-R", "--address", "127.0.15.45", "-s", size, "-n", "100", "--wait", "20");
       await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
       const client = start("perf", test, "127.0.15.45", "-R", "--address", "127.0.15.46", "-s", size, "-n", "100", "--wait", "20");
@@ -312,9 +328,9 @@ describe("softroce perf -R (perftest's rdma_cm mode), two processes", () => {
       expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: inlineNotice(test) });
       expect(client.stdout).toContain(" rdma_cm QPs\t : ON\n Data ex. method : rdma_cm\n");
       expect(server.stdout).toContain(" Waiting for client rdma_cm QP to connect\n");
-      const re = lat ? /^ 2\s+(\d+)\s+\d+\.\d\d/m : new RegExp(`^ ${size}\\s+100\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d`, "m");
+      const re = lat ? new RegExp(`^ ${size}\\s+(\\d+)\\s+\\d+\\.\\d\\d`, "m") : new RegExp(`^ ${size}\\s+100\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d`, "m");
       expect(client.stdout).toMatch(re);
-      if (test !== "read_lat") expect(server.stdout).toMatch(re);
+      if (test !== "read_lat" && test !== "atomic_lat") expect(server.stdout).toMatch(re);
       expect(client.stdout).toMatch(/ remote address: LID 0000 QPN 0x[0-9a-f]{4,6} PSN 0x[0-9a-f]{6}\n GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:45/);
     });
   }
