@@ -3,7 +3,8 @@
 #
 #   guest.sh start                 netns + tap, boot qemu (TCG) in the background, wait for GUEST-READY
 #   guest.sh exec 'shell text' [timeout_s]   run shell text in the guest (control shell, TCP 7000)
-#   guest.sh capture-start FILE    tshark on the tap (UDP 4791 only) -> FILE (pcap), in the background
+#   guest.sh capture-start FILE [MAXLEN]  tshark on the tap (UDP 4791 only) -> FILE (pcap), in the background;
+#                                  with MAXLEN only the frames of at most MAXLEN bytes
 #   guest.sh capture-stop          stop that tshark (by saved PID), print its packet count
 #   guest.sh ns CMD ...            run CMD inside the netns
 #   guest.sh stop                  stop tshark and qemu by their saved PIDs, delete the netns
@@ -96,10 +97,11 @@ start() {
 }
 
 capture_start() {
-  local f=$1
+  local f=$1 filter="udp port 4791"
+  [ -n "${2:-}" ] && filter="$filter and less $2"
   capture_stop >/dev/null
   rm -f "$f" "$RUN/tshark.err"
-  ip netns exec "$NS" tshark -q -n -i "$TAP" -f "udp port 4791" -F pcap -w "$f" </dev/null >/dev/null 2>"$RUN/tshark.err" &
+  ip netns exec "$NS" tshark -q -n -i "$TAP" -f "$filter" -F pcap -w "$f" </dev/null >/dev/null 2>"$RUN/tshark.err" &
   echo $! > "$RUN/tshark.pid"; echo "$f" > "$RUN/tshark.file"
   for _ in $(seq 100); do grep -q "Capturing on" "$RUN/tshark.err" 2>/dev/null && break; sleep 0.1; done
   grep -q "Capturing on" "$RUN/tshark.err" || { echo "tshark did not start:" >&2; cat "$RUN/tshark.err" >&2; exit 1; }
@@ -111,7 +113,7 @@ case "${1:-}" in
   stop) stop_all;;
   exec) shift; [ $# -ge 1 ] || { echo "exec 'shell text' [timeout_s]" >&2; exit 2; }
         exec ip netns exec "$NS" node "$HERE/guestexec.mjs" "$GUEST4" "$1" "${2:-60}";;
-  capture-start) shift; capture_start "${1:?capture-start FILE}";;
+  capture-start) shift; capture_start "${1:?capture-start FILE [MAXLEN]}" "${2:-}";;
   capture-stop) capture_stop;;
   ns) shift; exec ip netns exec "$NS" "$@";;
   status) if pid=$(live_pid "$RUN/qemu.pid" qemu-system); then echo "qemu running, pid $pid"; else echo "no qemu"; fi

@@ -112,7 +112,7 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
       if (netns.exists()) throw new Error(`netns ${ns} still listed by ip netns list after guest.sh stop`);
       return r;
     },
-    captureStart: (file) => runOk(GUEST_SH, ["capture-start", file], { env, timeoutMs: 30_000 }),
+    captureStart: (file, maxLen) => runOk(GUEST_SH, ["capture-start", file, ...(maxLen ? [String(maxLen)] : [])], { env, timeoutMs: 30_000 }),
     captureStop: () => runOk(GUEST_SH, ["capture-stop"], { env, timeoutMs: 30_000 }),
     /** Shell text run in the guest; resolves its output, throws on a non-zero status. */
     async exec(text, timeoutS = 60) {
