@@ -1,7 +1,7 @@
 // softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
 // or --local between two devices in this process on the simulated wire. Flags, header lines and
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
-import { ATOMIC_SIZE, DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, perfVerb, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { ALL_SIZES, ATOMIC_SIZE, DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, perfVerb, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
@@ -30,9 +30,9 @@ const FLAGS: FlagSpec[] = [
   { name: "gid-index", short: "x", type: "int", min: 0, max: 255, valueName: "index", help: "local GID index (a bound device has one GID: 0, its address)", default: 0 },
   { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures (with --verify every message must arrive verified)" },
   { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw and atomic_lat]" },
-  { name: "all", short: "a", type: "boolean", help: "run sizes from 2 to 2^23 bytes (--local: every size in one process; a row each)" },
+  { name: "all", short: "a", type: "boolean", help: "run sizes from 2 to 2^23 bytes, a row each (--local, --perftest and -R)" },
   { name: "iters", short: "n", type: "int", min: 1, max: 10_000_000, valueName: "n", help: "messages per QP [default: 5000 for *_bw, 1000 for *_lat]" },
-  { name: "duration", short: "D", type: "int", min: 1, max: 3600, valueName: "sec", help: "--local: run for about <sec> seconds of wall time (a first run of -n messages sets how many fit)" },
+  { name: "duration", short: "D", type: "int", min: 1, max: 3600, valueName: "sec", help: "run for <sec> seconds instead of -n messages (--local: about that long, a first run of -n messages sets how many fit; --perftest and -R: perftest's duration mode, its sample the middle half)" },
   { name: "mtu", short: "m", type: "int", valueName: "bytes", help: `path MTU: 256, 512, 1024, 2048 or 4096 [default: the port's active MTU, as perftest (two processes); ${DEFAULT_MTU} with --local]` },
   { name: "tx-depth", short: "t", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
   { name: "qp", short: "q", type: "int", min: 1, max: MAX_QPS, valueName: "n", help: "number of QPs", default: 1 },
@@ -131,7 +131,6 @@ export interface PerfArgs {
 }
 
 /** perftest's -a: 2, 4, …, 2^23 bytes. */
-export const ALL_SIZES = Array.from({ length: 23 }, (_, i) => 2 << i);
 
 /** The PerfOptions a command line asks for (throws UsageError). */
 export function perfOptionsFromArgs(argv: string[]): PerfArgs {
@@ -152,8 +151,14 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     if (server !== undefined) throw new UsageError(`--local runs both sides here; it takes no server address (got '${server}')`);
     if (udpFlags.length) throw new UsageError(`--${udpFlags[0]} is for the two-process mode over UDP, not --local`);
   } else {
-    const local = ["loss", "dup", "reorder", "corrupt", "delay", "rate", "verify", "seed", "duration", "all"].filter((k) => flags[k] !== undefined && flags[k] !== false);
+    const local = ["loss", "dup", "reorder", "corrupt", "delay", "rate", "verify", "seed"].filter((k) => flags[k] !== undefined && flags[k] !== false);
     if (local.length) throw new UsageError(`--${local[0]} applies to --local (the simulated wire) only`);
+    if (flags.all && !flags.perftest && !flags.rdma_cm) {
+      throw new UsageError("-a/--all between two processes runs with --perftest or -R (perftest's exchange, either peer); softroce perf's own exchange runs one size");
+    }
+    if (flags.duration !== undefined && !flags.perftest && !flags.rdma_cm) {
+      throw new UsageError("-D/--duration between two processes runs with --perftest or -R (perftest's exchange, either peer); softroce perf's own exchange runs -n messages");
+    }
     const address = (flags.address as string | undefined) ?? "127.0.0.1";
     if (!isIP(address)) throw new UsageError(`--address wants an IPv4 or IPv6 address, got '${address}'`);
     if (server !== undefined && server.trim() === "") throw new UsageError("the server host is empty");
@@ -208,7 +213,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   let sizes: number[] | undefined;
   if (flags.all) {
     sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || s <= (mtu ?? DEFAULT_MTU));
-    for (const size of sizes) resolveOrUsage({ ...options, size }, false);
+    for (const size of sizes) resolveOrUsage({ ...options, size }, udp !== undefined);
   } else {
     resolveOrUsage(options, udp !== undefined);
   }
@@ -410,7 +415,9 @@ export const perfCommand: Command = {
       return 0;
     }
     const rdmaCm = argv.includes("-R") || argv.includes("--rdma_cm");
-    if (a.udp && (rdmaCm || argv.includes("--perftest"))) return runPerftestFor(a.options, { ...a.udp, rdmaCm }, io);
+    if (a.udp && (rdmaCm || argv.includes("--perftest"))) {
+      return runPerftestFor({ ...a.options, ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}) }, { ...a.udp, rdmaCm }, io);
+    }
     if (a.udp) return runUdp(a, a.udp, io);
     return runLocal(a, io);
   },

@@ -12,10 +12,10 @@
 import net from "node:net";
 import { wildcardFor } from "../core/net/index.js";
 import { openDevice } from "../node/index.js";
-import { type Device, type CompletionQueue, type QueuePair, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
-  ATOMIC_SIZE, BW_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses,
+  ATOMIC_SIZE, BW_HEADER, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses,
   type AtomicType, type PerfRegion, type PerfTest,
 } from "../core/perf/index.js";
 import type { Io } from "./command.js";
@@ -218,6 +218,10 @@ export interface PerftestOptions {
   mrPerQp?: boolean;
   /** -I was given (perftest disables inline on a device it does not know, as it does for READ and atomics) */
   inlineAsked?: boolean;
+  /** -a: the sizes to run, a row each (`size` is then the largest, what the buffers hold, as perftest's MAX_SIZE) */
+  sizes?: readonly number[];
+  /** -D: run for this many seconds instead of -n messages (perftest's duration mode) */
+  durationS?: number;
 }
 
 /** One test QP and its buffer (2 × half bytes: what it sends, then what the peer writes into). */
@@ -273,6 +277,106 @@ class StallGuard {
   }
 }
 
+/**
+ * perftest's -D (its catch_alarm states): a margin of warm-up, the sample, a margin, the end. The margin
+ * is a quarter of the duration in whole seconds (perftest's default), so the sample is the middle
+ * half; a test counts what completes within the sample, over the sample's time, and runs on to the end.
+ */
+class DurationClock {
+  private state: "start" | "sample" | "stop" | "end" = "start";
+  private started = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private wake: () => void = () => {};
+  /** when the sample began and ended (ms) */
+  private t0 = 0;
+  private t1 = 0;
+  /** operations completed within the sample */
+  count = 0;
+  /** resolves at the end */
+  readonly ended: Promise<void>;
+
+  constructor(private readonly durationS: number) {
+    this.ended = new Promise((r) => (this.wake = r));
+  }
+
+  /** Starts the clock (once: a SEND test's receiver at its first message, as perftest's). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const margin = Math.floor(this.durationS / 4) * 1000;
+    const after = (ms: number, then: () => void) => (this.timer = setTimeout(then, ms));
+    after(margin, () => {
+      this.state = "sample";
+      this.t0 = performance.now();
+      after(this.durationS * 1000 - 2 * margin, () => {
+        this.state = "stop";
+        this.t1 = performance.now();
+        after(margin, () => {
+          this.state = "end";
+          this.wake();
+        });
+      });
+    });
+  }
+
+  get done(): boolean {
+    return this.state === "end";
+  }
+
+  /** One operation completed: counted when within the sample. */
+  tick(): void {
+    if (this.state === "sample") this.count++;
+  }
+
+  /** The sample's length, seconds. */
+  get seconds(): number {
+    return Math.max((this.t1 - this.t0) / 1000, 1e-9);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/**
+ * The test's completions one at a time. With -D, `next(true)` gives null once the clock has ended,
+ * keeping the wait for the completion still to come for the next call (so none is lost).
+ */
+class Completions {
+  private pending: Promise<WorkCompletion> | undefined;
+
+  constructor(
+    private readonly c: Ctx,
+    private readonly clock?: DurationClock,
+  ) {}
+
+  async next(untilEnd = false): Promise<WorkCompletion | null> {
+    if (!this.pending) {
+      this.pending = this.c.guard.next(this.c.cq);
+      this.pending.catch(() => {}); // a wait left behind at the end fails unheard; an awaited one throws
+    }
+    if (untilEnd && this.clock) {
+      if (this.clock.done || (await Promise.race([this.pending, this.clock.ended.then(() => null)])) === null) return null;
+    }
+    const wc = await this.pending;
+    this.pending = undefined;
+    return wc;
+  }
+}
+
+/** A bandwidth row's figures: MB/s of 2^20 bytes, Mpps, and the messages it counts. */
+interface BwRow {
+  peak: number;
+  avg: number;
+  rate: number;
+  iters: number;
+}
+
+/** A -D run's row: the messages within the sample over its time; no peak, as perftest's (noPeak). */
+function durationBw(size: number, clock: DurationClock): BwRow {
+  return { peak: 0, avg: (size * clock.count) / clock.seconds / 2 ** 20, rate: clock.count / clock.seconds / 1e6, iters: clock.count };
+}
+
 interface Ctx {
   dev: Device;
   cq: CompletionQueue;
@@ -309,9 +413,12 @@ const RULE = PERF_RULE + "\n";
 const CQ_MOD = 100;
 const CQ_MOD_SIZE_LIMIT = 8192;
 
-/** The CQ moderation perftest 4.5 prints (force_dependecies): 100, 1 above 8192-byte messages, at most the tx depth. */
+/**
+ * The CQ moderation perftest 4.5 prints (force_dependecies): 100, 1 above 8192-byte messages (but not
+ * with -a, whose sizes change under one setting), at most the tx depth.
+ */
 function cqModeration(o: PerftestOptions): number {
-  return Math.min(o.size > CQ_MOD_SIZE_LIMIT ? 1 : CQ_MOD, o.txDepth);
+  return Math.min(o.size > CQ_MOD_SIZE_LIMIT && !o.sizes ? 1 : CQ_MOD, o.txDepth);
 }
 
 function header(o: PerftestOptions, client: boolean, mtu: number): string {
@@ -333,16 +440,25 @@ function header(o: PerftestOptions, client: boolean, mtu: number): string {
     (o.rdmaCm && !client ? RULE + " Waiting for client rdma_cm QP to connect\n Please run the same command with the IB/RoCE interface IP\n" : "") + RULE;
 }
 
-/** perftest's latency table from the samples (µs): REPORT_FMT_LAT's columns and spacing. */
-function latLines(size: number, samples: number[]): string {
+/** perftest's latency row from the samples (µs): REPORT_FMT_LAT's columns and spacing. */
+function latRow(size: number, samples: number[]): string {
   const v = [...samples].sort((a, b) => a - b);
   const n = v.length;
   const avg = v.reduce((x, y) => x + y, 0) / Math.max(n, 1);
   const sd = Math.sqrt(v.reduce((x, y) => x + (y - avg) ** 2, 0) / Math.max(n, 1));
   const pct = (p: number) => v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] ?? 0;
   const f = (x: number) => x.toFixed(2).padEnd(7);
-  return LAT_HEADER + "\n" +
-    ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n` + RULE;
+  return ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n`;
+}
+
+/**
+ * perftest's -D latency row (print_report_lat_duration, REPORT_FMT_LAT_DUR): the sample's time over its
+ * operations (halved for SEND and WRITE, rtt_factor 2), and operations per second.
+ */
+function latDurRow(size: number, d: DurationClock, rttFactor: number): string {
+  const latency = (d.seconds * 1e6) / rttFactor / Math.max(d.count, 1);
+  const tps = d.count / d.seconds;
+  return ` ${String(size).padEnd(7)}       ${d.count}            ${latency.toFixed(2).padEnd(7)}        ${tps.toFixed(2).padEnd(7)}\n`;
 }
 
 /** The largest message perftest's -s takes (UINT_MAX / 2). */
@@ -367,9 +483,6 @@ export function reportLine(size: number, iters: number, peak: number, avg: numbe
   return ` ${String(size).padEnd(10)} ${String(iters).padEnd(10)}       ${peak.toFixed(2).padEnd(7)}            ${avg.toFixed(2).padEnd(7)}\t\t   ${rate.toFixed(6)}`;
 }
 
-function reportLines(size: number, iters: number, peak: number, avg: number, rate: number): string {
-  return BW_HEADER + "\n" + reportLine(size, iters, peak, avg, rate) + "\n" + RULE;
-}
 
 const isSend = (t: PerfTest) => perfVerb(t) === "send";
 
@@ -483,18 +596,24 @@ function atomicOperands(o: PerftestOptions, peer: PerftestDest): { remoteAddr: b
     : { remoteAddr: peer.vaddr, rkey: peer.rkey, compareAdd: 1n };
 }
 
+/** perftest computes no peak past 20,000 messages per QP (its noPeak): the row's peak is 0.00 then, as with -D. */
+const PEAK_MAX_ITERS = 20_000;
+
 /**
  * The client's bandwidth test (perftest's run_iter_bw): on each QP `iters` RDMA WRITEs, READs, SENDs or
- * atomics of `size` bytes, at most tx depth in flight per QP, the QPs in turn; a QP's WRs are posted as a
- * list (one doorbell) and completions taken as many as are there. The figures as print_report_bw's:
- * every QP's messages from the first post to the last completion, the peak over any run of them.
+ * atomics of `size` bytes (with -D: until the clock ends), at most tx depth in flight per QP, the QPs
+ * in turn; a QP's WRs are posted as a list (one doorbell) and completions taken as many as are there.
+ * The figures as print_report_bw's: every QP's messages from the first post to the last completion,
+ * the peak over any run of them; with -D what completed within the sample.
  */
-async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
+async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: DurationClock): Promise<BwRow> {
   const opcode = testOpcode(o);
   const n = c.qps.length;
-  const total = o.iters * n;
-  const tposted = new Float64Array(total);
-  const tcompleted = new Float64Array(total);
+  const limit = clock ? Infinity : o.iters;
+  const total = clock ? 0 : o.iters * n;
+  const peaks = !clock && o.iters <= PEAK_MAX_ITERS;
+  const tposted = new Float64Array(peaks ? total : 0);
+  const tcompleted = new Float64Array(peaks ? total : 0);
   // per QP: the work request of its message k
   const wrOf = c.qps.map((q, i): ((k: number) => SendWr) => {
     const sgList = [q.buf.sge(0, o.size)];
@@ -512,13 +631,15 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise
   let postedAll = 0;
   let doneAll = 0;
   const post = (i: number) => {
-    const k = Math.min(o.iters - posted[i]!, o.txDepth - (posted[i]! - done[i]!));
+    if (clock?.done) return;
+    const k = Math.min(limit - posted[i]!, o.txDepth - (posted[i]! - done[i]!));
     if (k <= 0) return;
     const wrs: SendWr[] = [];
     const now = performance.now();
     for (let j = 0; j < k; j++) {
       wrs.push(wrOf[i]!(posted[i]! + j));
-      tposted[postedAll++] = now;
+      if (peaks) tposted[postedAll] = now;
+      postedAll++;
     }
     c.qps[i]!.qp.postSend(wrs);
     posted[i]! += k;
@@ -526,16 +647,23 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise
   // the QPs a batch of completions freed room on, each once
   const freed: number[] = [];
   const isFreed = new Uint8Array(n);
+  const waits = new Completions(c, clock);
   const start = performance.now();
+  clock?.start();
   for (let i = 0; i < n; i++) post(i);
-  while (doneAll < total) {
-    const first = await c.guard.next(c.cq);
+  // with -D: until the clock ends, then the messages still in flight
+  while (clock ? !clock.done || doneAll < postedAll : doneAll < total) {
+    // once the clock has ended, a wait for what is still in flight
+    const first = await waits.next(!clock?.done);
+    if (!first) continue;
     const now = performance.now();
     for (const wc of [first, ...c.cq.poll(64)]) {
       if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, postedAll, doneAll);
       const i = c.index.get(wc.qpNum)!;
       done[i]!++;
-      tcompleted[doneAll++] = now;
+      if (peaks) tcompleted[doneAll] = now;
+      doneAll++;
+      clock?.tick();
       if (!isFreed[i]) {
         isFreed[i] = 1;
         freed.push(i);
@@ -547,9 +675,10 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise
     }
     freed.length = 0;
   }
+  if (clock) return durationBw(o.size, clock);
   const secs = (performance.now() - start) / 1000;
   const avg = (o.size * total) / secs / 2 ** 20;
-  return { peak: Math.max(perftestPeak(o.size, tposted, tcompleted), avg), avg, rate: total / secs / 1e6 };
+  return { peak: peaks ? Math.max(perftestPeak(o.size, tposted, tcompleted), avg) : 0, avg, rate: total / secs / 1e6, iters: total };
 }
 
 /** A receive into the half of QP `q`'s buffer the peer's messages land in. */
@@ -557,29 +686,47 @@ function postRecv(c: Ctx, q: QpCtx, size: number): void {
   q.qp.postRecv({ wrId: 0n, sgList: [q.buf.sge(c.half, Math.max(size, 1))] });
 }
 
-/** Receives posted on each QP of a SEND test before the barriers (perftest's rx depth, at most -n). */
-const firstRecvs = (o: PerftestOptions) => Math.min(o.test === "send_lat" ? RX_DEPTH : o.iters, RX_DEPTH);
+/**
+ * Receives posted on each QP of a SEND test before it runs (perftest's rx depth: 512, at most -n, which
+ * -D does not lower); then one for each that completes, -n in all (with -D, until the end).
+ */
+const firstRecvs = (o: PerftestOptions) => (o.durationS ? RX_DEPTH : Math.min(o.iters, RX_DEPTH));
 
-/** send_bw's server: `iters` receives on each QP (kept posted), its own figures from the first to the last. */
-async function receiveBw(c: Ctx, o: PerftestOptions): Promise<{ peak: number; avg: number; rate: number }> {
+/** ctx_set_recv_wqes: the first receives of a SEND test's size on every QP. */
+function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
+  for (const q of c.qps) for (let i = 0; i < firstRecvs(o); i++) postRecv(c, q, o.size);
+}
+
+/**
+ * send_bw's server: `iters` receives on each QP (kept posted), its own figures from the first to the
+ * last; with -D receives kept posted until its clock, started at the first message (as perftest's), ends.
+ */
+async function receiveBw(c: Ctx, o: PerftestOptions, clock?: DurationClock): Promise<BwRow> {
   const total = o.iters * c.qps.length;
   const posted = new Array<number>(c.qps.length).fill(firstRecvs(o));
+  const waits = new Completions(c, clock);
   let got = 0;
   let first = 0;
-  while (got < total) {
-    const wc = await c.guard.next(c.cq);
+  while (clock ? !clock.done : got < total) {
+    const wc = await waits.next(true);
+    if (!wc) break;
     if (wc.status !== WcStatus.SUCCESS) wcFailed("server", wc, got, got);
-    if (got === 0) first = performance.now();
+    if (got === 0) {
+      first = performance.now();
+      clock?.start();
+    }
     got++;
+    clock?.tick();
     const i = c.index.get(wc.qpNum)!;
-    if (posted[i]! < o.iters) {
+    if (clock || posted[i]! < o.iters) {
       postRecv(c, c.qps[i]!, o.size);
       posted[i]!++;
     }
   }
+  if (clock) return durationBw(o.size, clock);
   const secs = Math.max((performance.now() - first) / 1000, 1e-6);
   const avg = (o.size * total) / secs / 2 ** 20;
-  return { peak: 0, avg, rate: total / secs / 1e6 };
+  return { peak: 0, avg, rate: total / secs / 1e6, iters: total };
 }
 
 /** Waits until `cond` holds, letting the device's I/O run in between. */
@@ -590,8 +737,19 @@ async function spin(cond: () => boolean, guard: StallGuard): Promise<void> {
   }
 }
 
-/** write_lat: the counter in the last byte of each write, polled in the buffer; the server writes first, then strict turns (run_iter_lat_write); half the round trip, µs. */
-async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: boolean): Promise<number[]> {
+/**
+ * write_lat -D: a side whose clock has ended goes on answering its peer's writes until none has come for
+ * WRITE_LAT_QUIET_MS, for WRITE_LAT_GRACE_MS at most (two such sides would answer each other for ever).
+ */
+const WRITE_LAT_QUIET_MS = 200;
+const WRITE_LAT_GRACE_MS = 1000;
+
+/**
+ * write_lat: the counter in the last byte of each write, polled in the buffer; the server writes first,
+ * then strict turns (run_iter_lat_write); half the round trip, µs. With -D each side runs until its
+ * clock (started here, as perftest's) ends, counting its writes completed within the sample.
+ */
+async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: boolean, clock?: DurationClock): Promise<number[]> {
   const q = c.qps[0]!;
   const bytes = q.buf.bytes;
   const pollAt = c.half + o.size - 1;
@@ -599,53 +757,108 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
   let sent = 0;
   let rcnt = 0;
   let last = performance.now();
+  /** rcnt is the write waited for, not yet come */
+  let waiting = false;
+  /** the peer's next write came (false: the clock ended first) */
   const receive = async () => {
     rcnt++;
-    await spin(() => bytes[pollAt] === (rcnt & 0xff), c.guard);
-    samples.push(((performance.now() - last) * 1000) / 2);
+    waiting = true;
+    await spin(() => bytes[pollAt] === (rcnt & 0xff) || clock?.done === true, c.guard);
+    if (clock?.done) return false;
+    waiting = false;
+    if (!clock) samples.push(((performance.now() - last) * 1000) / 2);
     last = performance.now();
+    return true;
   };
-  for (let i = 1; i <= o.iters; i++) {
-    if (client || i > 1) await receive(); // the server writes first (run_iter_lat_write); then each waits for the peer's write
-    else last = performance.now();
+  // with -D a write still in flight at the end is not waited for, as perftest's (its peer may be gone)
+  const waits = new Completions(c, clock);
+  let i = 1;
+  const write = () => {
     bytes[o.size - 1] = i & 0xff;
     q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
-    const wc = await c.guard.next(c.cq);
-    if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i, sent);
+    i++;
+  };
+  clock?.start();
+  for (; clock ? !clock.done : i <= o.iters; ) {
+    // the server writes first (run_iter_lat_write); then each waits for the peer's write
+    if (client || i > 1) {
+      if (!(await receive())) break;
+    } else last = performance.now();
+    write();
+    const wc = await waits.next(true);
+    if (!wc) break;
+    if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i - 1, sent);
     sent++;
+    clock?.tick();
   }
-  if (!client) await receive(); // the client's last write
+  if (clock) {
+    // perftest's peer started its clock a little later, and its wait for our write does not look at its
+    // clock again (a loop a compiler may keep from reading it): answer each write it still sends,
+    // uncounted, until none has come for a while; its last one's answer may find it gone (not an error)
+    const ended = performance.now();
+    let quiet = ended;
+    while (performance.now() - quiet < WRITE_LAT_QUIET_MS && performance.now() - ended < WRITE_LAT_GRACE_MS) {
+      const next = waiting ? rcnt : rcnt + 1;
+      if (bytes[pollAt] === (next & 0xff)) {
+        rcnt = next;
+        waiting = false;
+        write();
+        quiet = performance.now();
+      }
+      c.cq.poll(16);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  if (!client && !clock) await receive(); // the client's last write
   return samples;
 }
 
-/** send_lat: SEND, wait for the peer's SEND, again (the client starts); half the round trip, µs. */
-async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<number[]> {
+/**
+ * send_lat: SEND, wait for the peer's SEND, again (the client starts); half the round trip, µs. With -D
+ * each side's clock starts at its first message (as perftest's) and it runs until the clock ends,
+ * counting the messages received within the sample.
+ */
+async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: DurationClock): Promise<number[]> {
   const q = c.qps[0]!;
   const samples: number[] = [];
+  const waits = new Completions(c, clock);
   let recvs = 0;
   let sends = 0;
+  // as run_iter_lat_send: a receive reposted while the -n in all are not yet posted, so none is left
+  // over for the next size of -a (each size posts its own); with -D always
+  let posted = firstRecvs(o);
+  /** the peer's next SEND came (false: the clock ended first) */
   const waitRecv = async () => {
     while (recvs === 0) {
-      const wc = await c.guard.next(c.cq);
+      const wc = await waits.next(true);
+      if (!wc) return false;
       if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, sends, sends);
-      if (wc.opcode === 128) recvs++;
+      if (wc.opcode === WcOpcode.RECV) {
+        recvs++;
+        clock?.start();
+        clock?.tick();
+      }
     }
     recvs--;
-    postRecv(c, q, o.size);
+    if (clock || posted < o.iters) {
+      postRecv(c, q, o.size);
+      posted++;
+    }
+    return true;
   };
   let prev = 0;
-  for (let i = 0; i < o.iters; i++) {
+  for (let i = 0; clock ? !clock.done : i < o.iters; i++) {
     if (!client) {
-      await waitRecv();
-      if (i > 0) samples.push((performance.now() - prev) * 1000 / 2);
+      if (!(await waitRecv())) break;
+      if (i > 0 && !clock) samples.push((performance.now() - prev) * 1000 / 2);
       prev = performance.now();
     }
     const t0 = performance.now();
     q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)] });
     sends++;
     if (client) {
-      await waitRecv();
-      samples.push((performance.now() - t0) * 1000 / 2);
+      if (!(await waitRecv())) break;
+      if (!clock) samples.push((performance.now() - t0) * 1000 / 2);
     }
   }
   // the last send completions
@@ -653,19 +866,24 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean): Promise<num
   return samples;
 }
 
-/** read_lat and atomic_lat (perftest's run_iter_lat): one RDMA READ or atomic at a time; the round trip, µs. */
-async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions): Promise<number[]> {
+/**
+ * read_lat and atomic_lat (perftest's run_iter_lat): one RDMA READ or atomic at a time; the round trip,
+ * µs. With -D until the clock (started here) ends, counting those completed within the sample.
+ */
+async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, clock?: DurationClock): Promise<number[]> {
   const q = c.qps[0]!;
   const samples: number[] = [];
   const opcode = testOpcode(o);
   const sgList = [q.buf.sge(0, o.size)];
   const target = perfVerb(o.test) === "atomic" ? { atomic: atomicOperands(o, peer) } : { rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } };
-  for (let i = 0; i < o.iters; i++) {
+  clock?.start();
+  for (let i = 0; clock ? !clock.done : i < o.iters; i++) {
     const t0 = performance.now();
     q.qp.postSend({ wrId: BigInt(i), opcode, sendFlags: SendFlags.SIGNALED, sgList, ...target });
     const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
-    samples.push((performance.now() - t0) * 1000);
+    if (clock) clock.tick();
+    else samples.push((performance.now() - t0) * 1000);
   }
   return samples;
 }
@@ -709,6 +927,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   let dev: Device | undefined;
   let cm: PerftestCm | undefined;
   let guard: StallGuard | undefined;
+  let clock: DurationClock | undefined;
   try {
     dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
     // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
@@ -759,8 +978,10 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), client)));
     const peer = peers[0]!;
     if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o));
-    const sendTest = isSend(o.test);
-    if (sendTest) for (const q of c.qps) for (let i = 0; i < firstRecvs(o); i++) postRecv(c, q, o.size);
+    const sizes = o.sizes ?? [o.size];
+    /** the run of one size (-a: each in turn) */
+    const run = (size: number): PerftestOptions => ({ ...o, size });
+    if (isSend(o.test)) postFirstRecvs(c, run(sizes[0]!));
     io.out(header(o, client, mtuBytes(mtu)));
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
     io.out(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
@@ -783,33 +1004,64 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       await barrier();
     }
     const t = o.test;
-    if (t === "write_lat" || t === "send_lat" || (isLat(t) && client)) {
-      const samples = t === "write_lat" ? await writeLat(c, peer, o, client) : t === "send_lat" ? await sendLat(c, o, client) : await responseLat(c, peer, o);
-      io.out(latLines(o.size, samples.length ? samples : [0]));
-    } else if (isLat(t)) {
+    // -D: one run on a clock (perftest refuses -D with -a)
+    const clockFor = () => (o.durationS ? (clock = new DurationClock(o.durationS)) : undefined);
+    if (isLat(t)) {
       // read_lat's and atomic_lat's server only serves: the closing handshake below waits for the client's test to end
+      const serves = readsResponses(t) && !client;
+      if (!serves) io.out((o.durationS ? LAT_DUR_HEADER : LAT_HEADER) + "\n");
+      for (const [k, size] of sizes.entries()) {
+        const r = run(size);
+        // send_lat's -a: each size posts its receives, then a handshake (the first size's is the one above)
+        if (t === "send_lat" && k > 0) {
+          postFirstRecvs(c, r);
+          await barrier();
+        }
+        if (serves) continue;
+        const d = clockFor();
+        const samples = t === "write_lat" ? await writeLat(c, peer, r, client, d) : t === "send_lat" ? await sendLat(c, r, client, d) : await responseLat(c, peer, r, d);
+        io.out(d ? latDurRow(size, d, readsResponses(t) ? 1 : 2) : latRow(size, samples.length ? samples : [0]));
+      }
+      if (!serves) io.out(RULE);
     } else if (t === "send_bw") {
-      const f = client ? await runBw(c, peers, o) : await receiveBw(c, o);
-      io.out(reportLines(o.size, o.iters * c.qps.length, f.peak, f.avg, f.rate));
+      // both sides measure and print their own row, a row per size; -a: a handshake before each size
+      // but the first (after its receives are posted) and after each
+      io.out(BW_HEADER + "\n");
+      for (const [k, size] of sizes.entries()) {
+        const r = run(size);
+        if (k > 0) {
+          postFirstRecvs(c, r);
+          await barrier();
+        }
+        const d = clockFor();
+        const f = client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d);
+        io.out(reportLine(size, f.iters, f.peak, f.avg, f.rate) + "\n");
+        if (o.sizes) await barrier();
+      }
+      io.out(RULE);
     } else {
-      let report: { size: number; iters: number; peak: number; avg: number; rate: number };
+      io.out(BW_HEADER + "\n");
       if (client) {
-        const f = await runBw(c, peers, o);
-        // #iterations: every QP's messages (perftest 4.5's num_of_calculated_iters)
-        report = { size: o.size, iters: o.iters * c.qps.length, ...f };
-        const mine = [be64(BigInt(o.size)), be64(BigInt(report.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
+        // a row per size; the server prints the last one's, the report it gets
+        let f: BwRow = { peak: 0, avg: 0, rate: 0, iters: 0 };
+        for (const size of sizes) {
+          f = await runBw(c, peers, run(size), clockFor());
+          io.out(reportLine(size, f.iters, f.peak, f.avg, f.rate) + "\n");
+        }
+        const mine = [be64(BigInt(sizes[sizes.length - 1]!)), be64(BigInt(f.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
         for (const m of mine) await x.swap(m, true);
       } else {
         // the server only serves: the report exchange waits for the client's test to end
         const got: Uint8Array[] = [];
         const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters * c.qps.length)), beDouble(0), beDouble(0), beDouble(0)];
         for (const m of mine) got.push(await x.swap(m, false));
-        report = {
+        const report = {
           size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
         };
         checkReport(report);
+        io.out(reportLine(report.size, report.iters, report.peak, report.avg, report.rate) + "\n");
       }
-      io.out(reportLines(report.size, report.iters, report.peak, report.avg, report.rate));
+      io.out(RULE);
     }
     if (t !== "write_lat") {
       await barrier(); // ctx_close_connection
@@ -823,6 +1075,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     return 1;
   } finally {
     guard?.stop();
+    clock?.stop();
     held.sock?.destroy();
     held.server?.close();
     cm?.destroy();
@@ -834,7 +1087,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 export async function runPerftestFor(
   p: {
     test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean;
-    inlineSize?: number;
+    inlineSize?: number; sizes?: readonly number[]; durationS?: number;
   },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
@@ -852,18 +1105,26 @@ export async function runPerftestFor(
   const atomic = perfVerb(test) === "atomic";
   const qps = p.qps ?? 1;
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
-  const size = p.size ?? (atomic ? ATOMIC_SIZE : lat ? 2 : 65536);
+  // -a: the buffers hold the largest size (perftest's MAX_SIZE), each size runs in turn
+  const size = p.sizes ? Math.max(...p.sizes) : p.size ?? (atomic ? ATOMIC_SIZE : lat ? 2 : 65536);
   if (atomic && size !== ATOMIC_SIZE) {
     io.err(`softroce perf: ${test} moves ${ATOMIC_SIZE} bytes a message (-s ${ATOMIC_SIZE}; perftest: "Message size cannot be changed for Atomic tests")\n`);
+    return 2;
+  }
+  if (p.durationS !== undefined && p.sizes) {
+    io.err("softroce perf: Duration mode currently doesn't support running on all sizes (-D with -a, as perftest)\n");
     return 2;
   }
   const iters = p.iterations ?? (lat ? 1000 : 5000);
   const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all
-    size, iters, txDepth: lat ? 1 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
+    // (-D: -n is not used, and the depth is not lowered)
+    size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
     qps, mrPerQp: p.mrPerQp === true, inlineAsked: (p.inlineSize ?? 0) > 0,
     ...(atomic ? { atomicType: (p.atomicType ?? "FETCH_AND_ADD") as AtomicType } : {}),
+    ...(p.sizes ? { sizes: p.sizes } : {}),
+    ...(p.durationS !== undefined ? { durationS: p.durationS } : {}),
   };
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {

@@ -62,8 +62,12 @@ test("guest image builds and boots in its own netns; rxe0 ACTIVE, rping (rdmacm-
   assert.match(out, /\/rping\n/);
 });
 
+// Only the frames of at most 400 bytes: every CM MAD's (342 bytes at most, over IPv6), not the
+// gigabytes of perftest's -a runs
+const MAX_FRAME = 400;
+
 test("tshark captures UDP 4791 on the tap", async () => {
-  const r = await G.captureStart(CAPTURE);
+  const r = await G.captureStart(CAPTURE, MAX_FRAME);
   assert.match(r.stdout, /capturing on tap0/);
 });
 
@@ -336,6 +340,64 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
     assert.equal(srv.code, 0, `softroce perf ${t} -A CMP_AND_SWAP (server): ${srv.stdout}${srv.stderr}`);
     assert.ok(client.includes(`\n                    ${title}\n`), client);
     assert.ok(ptLine(t, client), client);
+  });
+}
+
+// -a: every size from 2 to 2^23 bytes, a row each; the handshakes perftest adds per size (SEND tests:
+// the receives of each size posted, then one before and, for send_bw, one after) are what must match
+const rowsOf = (out) => out.split("\n").filter((l) => /^ \d+\s+\d+\s+\d+\.\d\d/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+const ALL_ROWS = Array.from({ length: 23 }, (_, i) => 2 << i);
+/** The rows a server prints with -a: WRITE and READ bandwidth the client's last report, read_lat none, the rest its own per size. */
+const serverRows = (t) => (t === "write_bw" || t === "read_bw" ? [ALL_ROWS[22]] : t === "read_lat" ? [] : ALL_ROWS);
+for (const [mode, t] of [...["write_bw", "read_bw", "send_bw", "write_lat", "read_lat", "send_lat"].map((t) => [PT_MODES[0], t]), [PT_MODES[2], "send_bw"], [PT_MODES[2], "send_lat"]]) {
+  test(`perftest ${t} -a (${mode.name}): softroce perf client -> ib_${t} -a server (rxe0), and ib_${t} -a client -> softroce server; 23 sizes each way, both ends exit 0`, async () => {
+    const flags = ["-a", "-n", "5"];
+    await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+    const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags], (RUN_TIMEOUT_S + 60) * 1000);
+    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 300 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 60);
+    assert.equal(ours.code, 0, `softroce perf ${t} -a (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
+    assert.deepEqual(rowsOf(ours.stdout), ALL_ROWS, ours.stdout);
+    assert.deepEqual(rowsOf(theirs), serverRows(t), theirs);
+    const server = softroce(["perf", t, ...mode.ours, ...flags], (RUN_TIMEOUT_S + 60) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 60);
+    const srv = await server;
+    assert.match(client, /^client-exit=0$/m, `ib_${t} -a client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+    assert.equal(srv.code, 0, `softroce perf ${t} -a (server): ${srv.stdout}${srv.stderr}`);
+    assert.deepEqual(rowsOf(client), ALL_ROWS, client);
+    assert.deepEqual(rowsOf(srv.stdout), serverRows(t), srv.stdout);
+  });
+}
+
+// -D: each side runs perftest's duration clock (a quarter of it warm-up, the middle half the sample, a
+// quarter to the end); a bandwidth row has no peak, a latency row perftest's duration columns
+const DURATION_S = 4;
+const durBwRow = (out) => /^ \d+\s+(\d+)\s+0\.00\s+(\d+\.\d\d)\s+\d+\.\d+\s*$/m.exec(out);
+const durLatRow = (out) => /^ \d+\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s*$/m.exec(out);
+const durRow = (t, out) => (t.endsWith("_bw") ? durBwRow(out) : durLatRow(out));
+for (const t of ["write_bw", "send_bw", "read_lat", "write_lat", "send_lat"]) {
+  test(`perftest ${t} -D ${DURATION_S} (IPv4): softroce perf client -> ib_${t} -D server (rxe0), and ib_${t} -D client -> softroce server; both ends exit 0`, async () => {
+    const flags = ["-D", String(DURATION_S)];
+    await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+    const ours = await softroce(["perf", t, GUEST4, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
+    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
+    assert.equal(ours.code, 0, `softroce perf ${t} -D (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
+    const mine = durRow(t, ours.stdout);
+    assert.ok(mine && Number(mine[1]) > 0, ours.stdout);
+    if (t === "write_bw") assert.equal(durBwRow(theirs)?.[0], mine[0], theirs); // the server prints the client's report
+    else if (t !== "read_lat") assert.ok(durRow(t, theirs) && Number(durRow(t, theirs)[1]) > 0, theirs);
+    const server = softroce(["perf", t, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
+    const srv = await server;
+    assert.match(client, /^client-exit=0$/m, `ib_${t} -D client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+    assert.equal(srv.code, 0, `softroce perf ${t} -D (server): ${srv.stdout}${srv.stderr}`);
+    assert.ok(durRow(t, client) && Number(durRow(t, client)[1]) > 0, client);
+    if (t !== "read_lat") assert.ok(durRow(t, srv.stdout), srv.stdout);
   });
 }
 

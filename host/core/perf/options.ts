@@ -93,6 +93,9 @@ export function readsResponses(t: PerfTest): boolean {
 /** The atomic operand size: every atomic test moves 8 bytes a message. */
 export const ATOMIC_SIZE = 8;
 
+/** perftest's -a: every power of two from 2 to its MAX_SIZE, 2^23 bytes, a row each. */
+export const ALL_SIZES: readonly number[] = Array.from({ length: 23 }, (_, i) => 2 << i);
+
 /** Largest message the local mode accepts. */
 export const MAX_SIZE = 1 << 24;
 /** Messages per run (every completion time is kept for the peak figure). */

@@ -26,6 +26,8 @@ export const BW_HEADER = " #bytes     #iterations    BW peak[MB/sec]    BW avera
 export const BW_HEADER_GBITS = BW_HEADER.replaceAll("MB/sec", "Gb/sec");
 export const LAT_HEADER =
   " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] ";
+/** The latency table's columns with -D (RESULT_FMT_LAT_DUR): the average over the sample and transactions per second. */
+export const LAT_DUR_HEADER = " #bytes        #iterations       t_avg[usec]    tps average";
 
 function f(v: number, digits: number): string {
   return Number.isFinite(v) ? v.toFixed(digits) : "inf";

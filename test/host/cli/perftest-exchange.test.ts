@@ -214,6 +214,96 @@ describe("softroce perf --perftest, two processes", () => {
   });
 });
 
+describe("softroce perf --perftest -a (every size), two processes", () => {
+  const rowsOf = (out: string) => out.split("\n").filter((l) => /^ \d+\s+\d+\s+\d+\.\d\d/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+  const ALL = Array.from({ length: 23 }, (_, i) => 2 << i);
+  // the server's rows as perftest's: WRITE and READ bandwidth the client's last report, read_lat none, SEND tests and write_lat their own
+  for (const [test, mode, serverRows] of [
+    ["write_bw", "--perftest", [ALL[22]]], ["send_bw", "--perftest", ALL], ["send_lat", "-R", ALL], ["read_lat", "--perftest", []], ["write_lat", "--perftest", ALL],
+  ] as [string, string, number[]][]) {
+    it(`${test} -a ${mode}: a row for each size from 2 to 2^23 bytes on the client, perftest's rows on the server; exit 0`, async () => {
+      const server = start("perf", test, mode, "--address", "127.0.15.41", "-a", "-n", "5", "--wait", "20");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", mode, "--address", "127.0.15.42", "-a", "-n", "5", "--wait", "20");
+      const [sc, cc] = await Promise.all([server.done, client.done]);
+      expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: inlineNotice(test) });
+      expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: inlineNotice(test) });
+      expect(rowsOf(client.stdout)).toEqual(ALL);
+      expect(rowsOf(server.stdout)).toEqual(serverRows);
+      // perftest keeps CQ moderation with -a (its sizes change under one setting): min(100, tx depth 5), not the 1 of 8 MiB messages
+      if (test.endsWith("_bw")) expect(client.stdout).toContain(" CQ Moderation   : 5\n");
+      // the buffers hold the largest size: the last row's messages are 8 MiB
+      expect(client.stdout).toMatch(/^ 8388608\s+5\s+\d+\.\d\d/m);
+    }, 60_000);
+  }
+
+  it("refuses -a where perftest does or where it cannot run: atomics (one size), with -s, and between two softroce perf without --perftest", async () => {
+    for (const [args, msg] of [
+      [["atomic_bw", "--perftest", "-a"], /-a\/--all: atomic_bw has one size, 8 bytes/],
+      [["write_bw", "--perftest", "-a", "-s", "64"], /-a\/--all runs every size: drop -s\/--size/],
+      [["write_bw", "-a"], /-a\/--all between two processes runs with --perftest or -R/],
+    ] as [string[], RegExp][]) {
+      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
+      expect(await r.done, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+});
+
+describe("softroce perf --perftest -D (perftest's duration mode), two processes", () => {
+  const bwRow = /^ (\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d+)$/m;
+  const latRow = /^ (\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s*$/m;
+  for (const [test, mode, secs] of [["write_bw", "--perftest", "4"], ["send_bw", "-R", "2"], ["read_lat", "--perftest", "2"], ["write_lat", "--perftest", "2"], ["send_lat", "--perftest", "2"]] as const) {
+    it(`${test} -D ${secs} ${mode}: each side runs its clock out and prints the messages of the sample, no peak; exit 0`, async () => {
+      const server = start("perf", test, mode, "--address", "127.0.15.41", "-D", secs, "--wait", "20");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const t0 = Date.now();
+      const client = start("perf", test, "127.0.15.41", mode, "--address", "127.0.15.42", "-D", secs, "--wait", "20");
+      const [sc, cc] = await Promise.all([server.done, client.done]);
+      expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: inlineNotice(test) });
+      expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: inlineNotice(test) });
+      // the run takes its duration (and not many times more)
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(Number(secs) * 1000);
+      expect(Date.now() - t0).toBeLessThan(Number(secs) * 1000 + 12_000);
+      if (test.endsWith("_bw")) {
+        // -D leaves the depth at 128 (perftest lowers it only to -n)
+        expect(client.stdout).toContain(" TX depth        : 128\n");
+        const m = bwRow.exec(client.stdout)!;
+        expect(m, client.stdout).not.toBeNull();
+        expect(Number(m[2])).toBeGreaterThan(0);
+        expect(m[3]).toBe("0.00"); // no peak in duration mode
+        expect(Number(m[4])).toBeGreaterThan(0);
+        // write_bw's server prints the client's report; send_bw's its own, also of messages in its sample
+        const theirs = bwRow.exec(server.stdout)!;
+        expect(theirs, server.stdout).not.toBeNull();
+        if (test === "write_bw") expect(theirs[0]).toBe(m[0]);
+        else expect(Number(theirs[2])).toBeGreaterThan(0);
+      } else {
+        expect(client.stdout).toContain(" #bytes        #iterations       t_avg[usec]    tps average\n");
+        const m = latRow.exec(client.stdout)!;
+        expect(m, client.stdout).not.toBeNull();
+        const [iters, avg, tps] = [Number(m[2]), Number(m[3]), Number(m[4])];
+        expect(iters).toBeGreaterThan(0);
+        // t_avg is the sample over its operations, halved for SEND and WRITE; tps the operations per second
+        expect(avg * tps).toBeCloseTo((test === "read_lat" ? 1 : 0.5) * 1e6, -4);
+        if (test === "read_lat") expect(latRow.test(server.stdout)).toBe(false);
+        else expect(Number(latRow.exec(server.stdout)![2])).toBeGreaterThan(0);
+      }
+    }, 40_000);
+  }
+
+  it("refuses -D with -a (as perftest) and between two softroce perf without --perftest", async () => {
+    for (const [args, msg] of [
+      [["write_bw", "--perftest", "-D", "2", "-a"], /Duration mode currently doesn't support running on all sizes/],
+      [["write_bw", "-D", "2"], /-D\/--duration between two processes runs with --perftest or -R/],
+    ] as [string[], RegExp][]) {
+      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
+      expect(await r.done, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+});
+
 describe("softroce perf --perftest -q (several QPs), two processes", () => {
   const rkeys = (out: string, which: string) => new Set([...out.matchAll(new RegExp(`^ ${which} address: .*RKey (0x[0-9a-f]+)`, "gm"))].map((m) => m[1]));
   for (const test of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
