@@ -33,7 +33,8 @@ describe("the softroce command", () => {
     [["perf", "write_bw", "-b", "-R"], /-b\/--bidirectional with -R\/--rdma_cm/],
     [["perf", "write_bw", "-x", "1"], /-x\/--gid-index 1: the device has one GID, index 0/],
     [["perf", "write_bw", "-d", "mlx5_0"], /-d\/--ib-dev: no device 'mlx5_0' \(the only one is softroce0\)/],
-    [["perf", "write_bw", "-a", "10.0.0.1"], /--all applies to --local/],
+    [["perf", "write_bw", "-a", "10.0.0.1"], /-a\/--all between two processes runs with --perftest or -R/],
+    [["perf", "write_bw", "-D", "5", "10.0.0.1"], /-D\/--duration between two processes runs with --perftest or -R/],
   ])("%o is a usage error naming the flag to use", async (args, re) => {
     const r = start(...args);
     expect(await r.done).toBe(2);
@@ -68,7 +69,7 @@ describe("softroce perf", () => {
     expect(r.stdout).toMatch(/^ verified 40 of 40 {2}lost 0 /m);
     const bad = start("perf", "read_bw", "--local", "-I", "64");
     expect(await bad.done).toBe(2);
-    expect(bad.stderr).toMatch(/inline size applies to send and write tests only/);
+    expect(bad.stderr).toMatch(/-I\/--inline_size: Inline feature not available on READ\/Atomic verbs \(read_bw\)/);
     const big = start("perf", "send_bw", "--local", "-I", "600");
     expect(await big.done).toBe(2);
     expect(big.stderr).toMatch(/--inline_size must be at most 512/);
