@@ -61,6 +61,8 @@ export interface RdmaCmEventInit {
   status?: number;
   conn?: ConnEventParam;
   ud?: UdEventParam;
+  /** MULTICAST_JOIN / MULTICAST_ERROR: the join's context */
+  context?: unknown;
 }
 
 /** struct rdma_cm_event */
@@ -72,6 +74,11 @@ export class RdmaCmEvent {
   /** 0, a negative errno (-110 ETIMEDOUT …), or for REJECTED the IB reject reason, for UNREACHABLE after SIDR the SIDR status */
   readonly status: number;
   readonly param: { conn?: ConnEventParam; ud?: UdEventParam };
+  /**
+   * MULTICAST_JOIN and MULTICAST_ERROR: the context given to joinMulticast (librdmacm returns its
+   * context pointer in param.ud.private_data; here it is a field of its own, since privateData holds bytes)
+   */
+  readonly context: unknown;
   private acked = false;
 
   constructor(e: RdmaCmEventInit) {
@@ -80,6 +87,7 @@ export class RdmaCmEvent {
     this.event = e.event;
     this.status = e.status ?? 0;
     this.param = { conn: e.conn, ud: e.ud };
+    this.context = e.context;
   }
 
   /** "ESTABLISHED", … */

@@ -74,6 +74,8 @@ interface CmaMulticast {
   joinFlags: McJoinFlag;
   /** the QP was attached on MULTICAST_JOIN */
   attached: boolean;
+  /** the join's context, given back in its event (librdmacm's context pointer) */
+  context: unknown;
 }
 
 /** RoCE multicast has no LIDs; the join's event and the QP attachment carry this one (mckey prints "mlid 0x0"). */
@@ -230,10 +232,11 @@ export class RdmaCmId {
   /**
    * rdma_join_multicast_ex: MULTICAST_JOIN follows (its `ud` parameter: the group's address handle,
    * QPN 0xFFFFFF, the Q_Key) and the ID's QP, if it has one and the join is not send-only, is attached
-   * to the group; or MULTICAST_ERROR. librdmacm's context pointer is not carried.
+   * to the group; or MULTICAST_ERROR. `context`, librdmacm's context pointer, comes back as the
+   * event's `context`.
    */
-  joinMulticast(addr: string, joinFlags: McJoinFlag = McJoinFlag.FULLMEMBER): void {
-    this.rcm.joinMulticast(this, addr, joinFlags);
+  joinMulticast(addr: string, joinFlags: McJoinFlag = McJoinFlag.FULLMEMBER, context?: unknown): void {
+    this.rcm.joinMulticast(this, addr, joinFlags, context);
   }
   /** rdma_leave_multicast: the QP detached from the group; EADDRNOTAVAIL for a group not joined. */
   leaveMulticast(addr: string): void {
@@ -915,7 +918,7 @@ export class RdmaCm {
    * ENOTSUPP as on Linux 6.1 (RoCEv2 multicast through rdma_cm is IPv4 there). The link joins the group
    * when the QP is attached (a send-only member does not join: it only sends).
    */
-  joinMulticast(id: RdmaCmId, addr: string, joinFlags: McJoinFlag): void {
+  joinMulticast(id: RdmaCmId, addr: string, joinFlags: McJoinFlag, context: unknown): void {
     const verb = "rdma_join_multicast";
     if (id.state !== RdmaCmState.ADDR_BOUND && id.state !== RdmaCmState.ADDR_RESOLVED) cmFail(verb, "EINVAL", `state ${id.stateName}`);
     if (id.qpType !== QpType.UD) cmFail(verb, "EINVAL", "not a UD port space");
@@ -929,7 +932,7 @@ export class RdmaCm {
     if (!isMulticastGid(mgid)) cmFail(verb, "EINVAL", `not a multicast address: ${addr}`);
     const sgidIndex = gidTable(dev.device).findIndex((g) => sameGid(g, ipToGid(id.route.addr.srcAddr.address)));
     if (sgidIndex < 0) cmFail(verb, "ENODEV", `no GID for ${id.route.addr.srcAddr.address}`);
-    const mc: CmaMulticast = { mgid, joinFlags, attached: false };
+    const mc: CmaMulticast = { mgid, joinFlags, attached: false, context };
     id.mcs.set(addr, mc);
     this.later(id, () => {
       if (id.mcs.get(addr) !== mc) return; // left before the join completed
@@ -945,10 +948,10 @@ export class RdmaCm {
           mc.attached = true;
         } catch (e) {
           id.mcs.delete(addr);
-          return this.event({ id, event: RdmaCmEventType.MULTICAST_ERROR, status: -((e as { errno?: number }).errno ?? Errno.EINVAL) });
+          return this.event({ id, event: RdmaCmEventType.MULTICAST_ERROR, status: -((e as { errno?: number }).errno ?? Errno.EINVAL), context });
         }
       }
-      this.event({ id, event: RdmaCmEventType.MULTICAST_JOIN, ud: { privateData: undefined, privateDataLen: 0, ahAttr, qpNum: MULTICAST_QPN, qkey } });
+      this.event({ id, event: RdmaCmEventType.MULTICAST_JOIN, ud: { privateData: undefined, privateDataLen: 0, ahAttr, qpNum: MULTICAST_QPN, qkey }, context });
     });
   }
 

@@ -403,13 +403,16 @@ describe("rdma_cm: multicast (rdma_join_multicast over RoCEv2)", () => {
     const [A, B, C] = hosts as [Host, Host, Host];
     const tx = member(A, next, "127.0.0.1", false);
     const rx = [member(B, next, "127.0.0.2", true), member(C, next, "127.0.0.3", true)];
-    tx.id.joinMulticast(GROUP, McJoinFlag.SENDONLY_FULLMEMBER);
+    const context = { node: "sender" };
+    tx.id.joinMulticast(GROUP, McJoinFlag.SENDONLY_FULLMEMBER, context);
     for (const r of rx) r.id.joinMulticast(GROUP);
     const join = next(A.ch, E.MULTICAST_JOIN);
+    // librdmacm's context pointer comes back with the join's event (none given: undefined)
+    expect(join.context).toBe(context);
     const ud = join.param.ud!;
     expect({ qpNum: ud.qpNum, qkey: ud.qkey, dlid: ud.ahAttr!.dlid, sl: ud.ahAttr!.sl }).toEqual({ qpNum: 0xffffff, qkey: RDMA_UDP_QKEY, dlid: 0, sl: 0 });
     expect(ud.ahAttr!.grh).toMatchObject({ dgid: Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 239, 15, 1, 1]), hopLimit: 64, sgidIndex: 0 });
-    next(B.ch, E.MULTICAST_JOIN);
+    expect(next(B.ch, E.MULTICAST_JOIN).context).toBeUndefined();
     next(C.ch, E.MULTICAST_JOIN);
     expect([A.dev.multicastGroups, B.dev.multicastGroups, C.dev.multicastGroups]).toEqual([[], [GROUP], [GROUP]]);
 
