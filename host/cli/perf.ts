@@ -1,7 +1,7 @@
 // softroce perf <test>: perftest's tests, in two processes over UDP (the server waits for a client)
 // or --local between two devices in this process on the simulated wire. Flags, header lines and
 // table are perftest 4.5's (perf-report.ts); what softroce adds is named in the help.
-import { ALL_SIZES, ATOMIC_SIZE, DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, perfVerb, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { ALL_SIZES, ATOMIC_SIZE, DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, perfVerb, readsResponses, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { PcapRecorder } from "../core/capture/index.js";
@@ -37,7 +37,7 @@ const FLAGS: FlagSpec[] = [
   { name: "tx-depth", short: "t", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "work requests in flight per QP [default: 128 for *_bw, 1 for *_lat]" },
   { name: "qp", short: "q", type: "int", min: 1, max: MAX_QPS, valueName: "n", help: "number of QPs", default: 1 },
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw and atomic_lat operation [default: FETCH_AND_ADD]" },
-  { name: "inline_size", short: "I", type: "int", min: 0, max: MAX_INLINE, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE)", default: 0 },
+  { name: "inline_size", short: "I", type: "int", min: 0, max: MAX_INLINE, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE) [default: 0]" },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules)" },
@@ -128,14 +128,14 @@ export interface PerfArgs {
   durationS?: number;
   gbits: boolean;
   gidIndex: number;
+  /** -I was given (perftest's notice for a device it does not know follows -I 0 too) */
+  inlineAsked: boolean;
 }
-
-/** perftest's -a: 2, 4, …, 2^23 bytes. */
 
 /** The PerfOptions a command line asks for (throws UsageError). */
 export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   const { flags, positionals } = parseArgs(argv, FLAGS, 2, RENAMED);
-  const base = { json: false, gbits: false, gidIndex: 0 };
+  const base = { json: false, gbits: false, gidIndex: 0, inlineAsked: false };
   if (flags.help) return { ...base, options: { test: "write_bw" }, help: true };
   const [test, server] = positionals;
   if (test === undefined) throw new UsageError(`no test given (one of ${PERF_TESTS.join(", ")})`);
@@ -196,7 +196,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     seed: (flags.seed as number | undefined) ?? 1,
     timeout: flags["qp-timeout"] as number,
     retryCnt: flags.retry as number,
-    inlineSize: flags.inline_size as number,
+    inlineSize: (flags.inline_size as number | undefined) ?? 0,
     verify: flags.verify === true,
     bidirectional: flags.bidirectional === true,
     mrPerQp: flags.mr_per_qp === true,
@@ -207,17 +207,28 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     throw new UsageError(`-n/--iters ${iters}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; --perftest and -R run perftest's tests)`);
   }
   if (flags.bidirectional && (flags.perftest || flags.rdma_cm)) throw new UsageError(`-b/--bidirectional with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"}: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)`);
+  // perftest refuses -I on READ and atomics, whatever its value
+  if (flags.inline_size !== undefined && readsResponses(options.test)) throw new UsageError(`-I/--inline_size: Inline feature not available on READ/Atomic verbs (${options.test})`);
   const atomic = perfVerb(options.test) === "atomic";
   if (options.atomicType !== undefined && !atomic) throw new UsageError("-A/--atomic_type applies to atomic_bw and atomic_lat only");
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
+  const perftest = flags.perftest === true || flags.rdma_cm === true;
+  if (flags.rdma_cm && options.connection === "UC") throw new UsageError("-c UC with -R: UC is not supported in librdmacm (perftest's refusal)");
+  if (flags.rdma_cm && options.connection === "UD") throw new UsageError("-c UD with -R: softroce's rdma_cm mode of perftest connects RC QPs (UD through rdma_cm is not done)");
+  // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU
+  // (perftest-exchange.ts): here a size is checked against the largest MTU
+  const checked = (o: PerfOptions): PerfOptions =>
+    perftest && o.connection === "UD" ? { ...o, mtu: o.mtu ?? 4096, size: Math.min(o.size ?? (isBwTest(o.test) ? 65536 : 2), o.mtu ?? 4096) } : o;
+  // softroce perf's own exchange runs RC only
+  const ownExchange = udp !== undefined && !perftest;
   let sizes: number[] | undefined;
   if (flags.all) {
-    sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || s <= (mtu ?? DEFAULT_MTU));
-    for (const size of sizes) resolveOrUsage({ ...options, size }, udp !== undefined);
+    sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || perftest || s <= (mtu ?? DEFAULT_MTU));
+    for (const size of sizes) resolveOrUsage(checked({ ...options, size }), ownExchange);
   } else {
-    resolveOrUsage(options, udp !== undefined);
+    resolveOrUsage(checked(options), ownExchange);
   }
-  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex };
+  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex, inlineAsked: flags.inline_size !== undefined };
 }
 
 function resolveOrUsage(o: PerfOptions, udp: boolean): void {
@@ -416,7 +427,8 @@ export const perfCommand: Command = {
     }
     const rdmaCm = argv.includes("-R") || argv.includes("--rdma_cm");
     if (a.udp && (rdmaCm || argv.includes("--perftest"))) {
-      return runPerftestFor({ ...a.options, ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}) }, { ...a.udp, rdmaCm }, io);
+      const extra = { ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}), gbits: a.gbits, inlineAsked: a.inlineAsked };
+      return runPerftestFor({ ...a.options, ...extra }, { ...a.udp, rdmaCm }, io);
     }
     if (a.udp) return runUdp(a, a.udp, io);
     return runLocal(a, io);

@@ -12,14 +12,15 @@
 import net from "node:net";
 import { wildcardFor } from "../core/net/index.js";
 import { openDevice } from "../node/index.js";
-import { type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
-  ATOMIC_SIZE, BW_HEADER, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses,
+  ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses,
   type AtomicType, type PerfRegion, type PerfTest,
 } from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
+import { gbps } from "./perf-report.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
 export const PERFTEST_VERSION = "6.06";
@@ -222,13 +223,23 @@ export interface PerftestOptions {
   sizes?: readonly number[];
   /** -D: run for this many seconds instead of -n messages (perftest's duration mode) */
   durationS?: number;
+  /** --report_gbits: bandwidth in Gb/sec (10^9 bits) instead of MB/sec */
+  gbits?: boolean;
+  /** -u: the QP's local ACK timeout exponent (perftest's default 14; with -R the CM's) */
+  qpTimeout?: number;
+  /** -c: RC (default), UC (SEND and WRITE tests) or UD (SEND tests); without -R */
+  connection?: PerftestConnection;
 }
+
+export type PerftestConnection = "RC" | "UC" | "UD";
 
 /** One test QP and its buffer (2 × half bytes: what it sends, then what the peer writes into). */
 interface QpCtx {
   qp: QueuePair;
   buf: PerfRegion;
   me: PerftestDest;
+  /** UD: where this QP's SENDs go (the peer's QP, by an address handle) */
+  ud?: { ah: AddressHandle; remoteQpn: number; remoteQkey: number };
 }
 
 /**
@@ -372,6 +383,13 @@ interface BwRow {
   iters: number;
 }
 
+/** --report_gbits: a row's bandwidth in Gb/sec (10^9 bits) instead of MB/sec, as perftest's format_factor (the report the client sends is in its unit). */
+function inUnit(o: PerftestOptions, f: BwRow): BwRow {
+  return o.gbits ? { ...f, peak: gbps(f.peak), avg: gbps(f.avg) } : f;
+}
+
+const bwHeader = (o: PerftestOptions) => (o.gbits ? BW_HEADER_GBITS : BW_HEADER);
+
 /** A -D run's row: the messages within the sample over its time; no peak, as perftest's (noPeak). */
 function durationBw(size: number, clock: DurationClock): BwRow {
   return { peak: 0, avg: (size * clock.count) / clock.seconds / 2 ** 20, rate: clock.count / clock.seconds / 1e6, iters: clock.count };
@@ -379,6 +397,7 @@ function durationBw(size: number, clock: DurationClock): BwRow {
 
 interface Ctx {
   dev: Device;
+  pd: ProtectionDomain;
   cq: CompletionQueue;
   /** the test's waits */
   guard: StallGuard;
@@ -426,7 +445,7 @@ function header(o: PerftestOptions, client: boolean, mtu: number): string {
   return RULE + `                    ${perfTitle(o.test, false, o.atomicType)}\n` +
     " Dual-port       : OFF\t\tDevice         : softroce0\n" +
     ` Number of qps   : ${o.qps ?? 1}\t\tTransport type : IB\n` +
-    " Connection type : RC\t\tUsing SRQ      : OFF\n" +
+    ` Connection type : ${o.connection ?? "RC"}\t\tUsing SRQ      : OFF\n` +
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
     (client && !isLat(o.test) ? ` TX depth        : ${o.txDepth}\n` : "") +
@@ -441,14 +460,15 @@ function header(o: PerftestOptions, client: boolean, mtu: number): string {
 }
 
 /** perftest's latency row from the samples (µs): REPORT_FMT_LAT's columns and spacing. */
-function latRow(size: number, samples: number[]): string {
+/** (`iters`, the #iterations column, is -n whatever was measured, as perftest prints it: a send_lat server times one turn fewer) */
+function latRow(size: number, iters: number, samples: number[]): string {
   const v = [...samples].sort((a, b) => a - b);
   const n = v.length;
   const avg = v.reduce((x, y) => x + y, 0) / Math.max(n, 1);
   const sd = Math.sqrt(v.reduce((x, y) => x + (y - avg) ** 2, 0) / Math.max(n, 1));
   const pct = (p: number) => v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] ?? 0;
   const f = (x: number) => x.toFixed(2).padEnd(7);
-  return ` ${String(size).padEnd(7)} ${String(n).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n`;
+  return ` ${String(size).padEnd(7)} ${String(iters).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n`;
 }
 
 /**
@@ -515,13 +535,15 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
   const cq = dev.createCq(cqDepth(o));
   const half = Math.max(HALF, o.size);
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
-  const { regions } = qpRegions(pd, n, 2 * half, o.mrPerQp ?? false, access);
+  // UD: a cache line more, the receive starting 40 bytes before one (its GRH) as perftest's
+  const { regions } = qpRegions(pd, n, 2 * half + (o.connection === "UD" ? CACHE_LINE : 0), o.mrPerQp ?? false, access);
   const gid = parseGid(dev.queryGid(0));
   const qps: QpCtx[] = [];
   const index = new Map<number, number>();
   for (let i = 0; i < n; i++) {
     const buf = regions[i]!;
-    const qp = await makeQp(pd, { qpType: QpType.RC, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: recvDepth(o), maxSendSge: 1, maxRecvSge: 1 } });
+    const qpType = { RC: QpType.RC, UC: QpType.UC, UD: QpType.UD }[o.connection ?? "RC"];
+    const qp = await makeQp(pd, { qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: recvDepth(o), maxSendSge: 1, maxRecvSge: 1 } });
     const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
     const me: PerftestDest = {
       lid: 0, outReads: readsResponses(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: buf.rkey, vaddr: buf.addr + BigInt(half), gid, srqn: 0,
@@ -529,27 +551,49 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
     index.set(qp.qpNum, i);
     qps.push({ qp, buf, me });
   }
-  return { dev, cq, qps, index, half, guard: new StallGuard(undefined) };
+  return { dev, pd, cq, qps, index, half, guard: new StallGuard(undefined) };
 }
 
-/** The QP perftest's own exchange connects by hand: INIT with every remote access. */
+/** perftest's Q_Key of its UD QPs (DEFF_QKEY). */
+const PERFTEST_QKEY = 0x11111111;
+/** The bytes of a UD receive's GRH (perftest's UD_ADDITION). */
+const UD_ADDITION = 40;
+
+/**
+ * The QP perftest's own exchange connects by hand (ctx_modify_qp_to_init): INIT with every remote
+ * access (RC), WRITE's (UC), or perftest's Q_Key (UD).
+ */
 async function plainQp(pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePair> {
   const qp = pd.createQp(init);
-  qp.modify({
-    qpState: QpState.INIT, pkeyIndex: 0, portNum: 1,
-    qpAccessFlags: Access.REMOTE_WRITE | Access.LOCAL_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC,
-  });
+  if (init.qpType === QpType.UD) qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qkey: PERFTEST_QKEY });
+  else {
+    const access = init.qpType === QpType.UC ? Access.REMOTE_WRITE | Access.LOCAL_WRITE : Access.REMOTE_WRITE | Access.LOCAL_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
+    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qpAccessFlags: access });
+  }
   return qp;
 }
 
-/** ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN. */
-function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions): void {
+/**
+ * ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN; UC without
+ * the reads, timeouts and retries; UD by an address handle to the peer's GID, its QPN and perftest's Q_Key.
+ */
+function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, pd: ProtectionDomain): void {
+  const ahAttr = { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: 0 }, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort };
+  const conn = o.connection ?? "RC";
+  if (conn === "UD") {
+    c.qp.modify({ qpState: QpState.RTR });
+    c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn });
+    c.ud = { ah: pd.createAh(ahAttr), remoteQpn: peer.qpn, remoteQkey: PERFTEST_QKEY };
+    return;
+  }
+  if (conn === "UC") {
+    c.qp.modify({ qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, ahAttr });
+    c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn });
+    return;
+  }
   const reads = Math.min(peer.outReads || 1, MAX_OUT_READS);
-  c.qp.modify({
-    qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, maxDestRdAtomic: reads, minRnrTimer: 12,
-    ahAttr: { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: 0 }, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort },
-  });
-  c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: reads });
+  c.qp.modify({ qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, maxDestRdAtomic: reads, minRnrTimer: 12, ahAttr });
+  c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: o.qpTimeout ?? 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: reads });
 }
 
 function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: number }, posted: number, done: number): never {
@@ -623,7 +667,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
     const verb = perfVerb(o.test);
     return (k) => {
       const base = { wrId: BigInt(k), opcode, sendFlags: SendFlags.SIGNALED, sgList };
-      return verb === "atomic" ? { ...base, atomic } : verb === "send" ? base : { ...base, rdma };
+      return verb === "atomic" ? { ...base, atomic } : verb === "send" ? (q.ud ? { ...base, ud: q.ud } : base) : { ...base, rdma };
     };
   });
   const posted = new Array<number>(n).fill(0);
@@ -683,7 +727,9 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
 
 /** A receive into the half of QP `q`'s buffer the peer's messages land in. */
 function postRecv(c: Ctx, q: QpCtx, size: number): void {
-  q.qp.postRecv({ wrId: 0n, sgList: [q.buf.sge(c.half, Math.max(size, 1))] });
+  // UD: the GRH in the 40 bytes before the second half's first cache line, the message from it (as perftest's)
+  const sge = q.ud ? q.buf.sge(c.half + CACHE_LINE - UD_ADDITION, size + UD_ADDITION) : q.buf.sge(c.half, Math.max(size, 1));
+  q.qp.postRecv({ wrId: 0n, sgList: [sge] });
 }
 
 /**
@@ -854,7 +900,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
       prev = performance.now();
     }
     const t0 = performance.now();
-    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)] });
+    q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], ...(q.ud ? { ud: q.ud } : {}) });
     sends++;
     if (client) {
       if (!(await waitRecv())) break;
@@ -950,6 +996,12 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       io.err("Device not recognized to implement inline feature. Disabling it\n");
     }
     for (const line of own.notice) io.out(`${line}\n`);
+    // perftest's check_link: a UD message is at most the MTU (-a: the sizes up to it, saying so on stderr)
+    const mtuMax = own.mtu;
+    if (o.connection === "UD" && o.size > mtuMax) {
+      if (o.sizes) io.err(` Max msg size in UD is MTU ${mtuMax}\n Changing to this MTU\n`);
+      o = { ...o, size: mtuMax, ...(o.sizes ? { sizes: o.sizes.filter((x) => x <= mtuMax) } : {}) };
+    }
     let x: Exchange;
     if (o.rdmaCm) {
       if (!client) io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
@@ -977,7 +1029,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const peers: PerftestDest[] = [];
     for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), client)));
     const peer = peers[0]!;
-    if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o));
+    if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd));
     const sizes = o.sizes ?? [o.size];
     /** the run of one size (-a: each in turn) */
     const run = (size: number): PerftestOptions => ({ ...o, size });
@@ -1020,13 +1072,13 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         if (serves) continue;
         const d = clockFor();
         const samples = t === "write_lat" ? await writeLat(c, peer, r, client, d) : t === "send_lat" ? await sendLat(c, r, client, d) : await responseLat(c, peer, r, d);
-        io.out(d ? latDurRow(size, d, readsResponses(t) ? 1 : 2) : latRow(size, samples.length ? samples : [0]));
+        io.out(d ? latDurRow(size, d, readsResponses(t) ? 1 : 2) : latRow(size, r.iters, samples.length ? samples : [0]));
       }
       if (!serves) io.out(RULE);
     } else if (t === "send_bw") {
       // both sides measure and print their own row, a row per size; -a: a handshake before each size
       // but the first (after its receives are posted) and after each
-      io.out(BW_HEADER + "\n");
+      io.out(bwHeader(o) + "\n");
       for (const [k, size] of sizes.entries()) {
         const r = run(size);
         if (k > 0) {
@@ -1034,18 +1086,18 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
           await barrier();
         }
         const d = clockFor();
-        const f = client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d);
+        const f = inUnit(o, client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
         io.out(reportLine(size, f.iters, f.peak, f.avg, f.rate) + "\n");
         if (o.sizes) await barrier();
       }
       io.out(RULE);
     } else {
-      io.out(BW_HEADER + "\n");
+      io.out(bwHeader(o) + "\n");
       if (client) {
         // a row per size; the server prints the last one's, the report it gets
         let f: BwRow = { peak: 0, avg: 0, rate: 0, iters: 0 };
         for (const size of sizes) {
-          f = await runBw(c, peers, run(size), clockFor());
+          f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
           io.out(reportLine(size, f.iters, f.peak, f.avg, f.rate) + "\n");
         }
         const mine = [be64(BigInt(sizes[sizes.length - 1]!)), be64(BigInt(f.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
@@ -1087,7 +1139,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 export async function runPerftestFor(
   p: {
     test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean;
-    inlineSize?: number; sizes?: readonly number[]; durationS?: number;
+    inlineSize?: number; inlineAsked?: boolean; sizes?: readonly number[]; durationS?: number; gbits?: boolean; timeout?: number;
   },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
@@ -1096,11 +1148,14 @@ export async function runPerftestFor(
     io.err(`softroce perf: unknown test '${p.test}' (one of ${PERF_TESTS.join(", ")})\n`);
     return 2;
   }
-  if ((p.connection ?? "RC") !== "RC") {
-    io.err("softroce perf: --perftest runs RC QPs\n");
+  const connection = (p.connection ?? "RC") as PerftestConnection;
+  const test = p.test as PerfTest;
+  // as perftest: UC runs SEND and WRITE, UD SEND
+  const verbs = { RC: ["send", "write", "read", "atomic"], UC: ["send", "write"], UD: ["send"] }[connection];
+  if (!verbs || !verbs.includes(perfVerb(test))) {
+    io.err(`softroce perf: ${test} does not run on ${connection} (perftest: ${connection === "UC" ? "UC connection not possible in READ/ATOMIC verbs" : "UD runs the SEND tests"})\n`);
     return 2;
   }
-  const test = p.test as PerfTest;
   const lat = isLat(test);
   const atomic = perfVerb(test) === "atomic";
   const qps = p.qps ?? 1;
@@ -1121,10 +1176,13 @@ export async function runPerftestFor(
     // perftest's force_dependecies: no more in flight per QP than it sends in all
     // (-D: -n is not used, and the depth is not lowered)
     size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
-    qps, mrPerQp: p.mrPerQp === true, inlineAsked: (p.inlineSize ?? 0) > 0,
+    qps, mrPerQp: p.mrPerQp === true, inlineAsked: p.inlineAsked ?? (p.inlineSize ?? 0) > 0,
     ...(atomic ? { atomicType: (p.atomicType ?? "FETCH_AND_ADD") as AtomicType } : {}),
     ...(p.sizes ? { sizes: p.sizes } : {}),
     ...(p.durationS !== undefined ? { durationS: p.durationS } : {}),
+    ...(p.gbits ? { gbits: true } : {}),
+    ...(p.timeout !== undefined ? { qpTimeout: p.timeout } : {}),
+    ...(connection !== "RC" ? { connection } : {}),
   };
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {

@@ -401,6 +401,33 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
   });
 }
 
+// -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
+// the tap): perftest's QPs of those types, connected by its own exchange
+for (const [t, conn] of [["write_bw", "UC"], ["send_bw", "UC"], ["write_lat", "UC"], ["send_lat", "UC"], ["send_bw", "UD"], ["send_lat", "UD"]]) {
+  test(`perftest ${t} -c ${conn} (IPv4): softroce perf client -> ib_${t} -c ${conn} server (rxe0), and ib_${t} -c ${conn} client -> softroce server; both ends exit 0`, async () => {
+    const bytes = t.endsWith("_lat") ? 64 : 1024;
+    const flags = ["-c", conn, "-s", String(bytes), "-n", String(PT_ITERS)];
+    const row = (out) => out.split("\n").find((l) => new RegExp(`^ ${bytes}\\s+${PT_ITERS}\\s+\\d+\\.\\d\\d`).test(l));
+    await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+    const ours = await softroce(["perf", t, GUEST4, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
+    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
+    assert.equal(ours.code, 0, `softroce perf ${t} -c ${conn} (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
+    for (const out of [ours.stdout, theirs]) assert.ok(out.includes(` Connection type : ${conn}\t`), out);
+    assert.ok(row(ours.stdout), ours.stdout);
+    assert.ok(row(theirs), theirs);
+    const server = softroce(["perf", t, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
+    const srv = await server;
+    assert.match(client, /^client-exit=0$/m, `ib_${t} -c ${conn} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+    assert.equal(srv.code, 0, `softroce perf ${t} -c ${conn} (server): ${srv.stdout}${srv.stderr}`);
+    assert.ok(row(client), client);
+    assert.ok(row(srv.stdout), srv.stdout);
+  });
+}
+
 // several QPs (-q 4): perftest 4.5 sends every QP's key message twice, the first QP's as the
 // handshakes; an address line per QP. It lays every QP's buffer in one MR, as ours does by default,
 // or gives each its own with --mr_per_qp; each side names each QP's VAddr and RKey, whichever it chose

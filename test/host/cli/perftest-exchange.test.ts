@@ -250,6 +250,73 @@ describe("softroce perf --perftest -a (every size), two processes", () => {
   });
 });
 
+describe("softroce perf --perftest -c UC and -c UD, two processes", () => {
+  for (const [test, conn, size] of [
+    ["write_bw", "UC", "4096"], ["send_bw", "UC", "4096"], ["write_lat", "UC", "64"], ["send_lat", "UC", "64"], ["send_bw", "UD", "65536"], ["send_lat", "UD", "64"],
+  ] as const) {
+    it(`${test} -c ${conn} -s ${size}: perftest's ${conn} QPs, both sides through; exit 0`, async () => {
+      const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-c", conn, "-s", size, "-n", "200");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-c", conn, "-s", size, "-n", "200");
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      for (const out of [client.stdout, server.stdout]) expect(out).toContain(` Connection type : ${conn}\t\tUsing SRQ      : OFF\n`);
+      // UD: perftest takes a message larger than the MTU (loopback: 4096) down to it
+      const bytes = conn === "UD" ? Math.min(Number(size), 4096) : Number(size);
+      const row = new RegExp(`^ ${bytes}\\s+200\\s+\\d+\\.\\d\\d`, "m");
+      expect(client.stdout).toMatch(row);
+      // (send_lat's server times one turn fewer, and prints -n as perftest does)
+      expect(server.stdout).toMatch(row);
+    });
+  }
+
+  it("-c UD -a: the sizes up to the MTU, as perftest says on stderr; refusals: READ on UC, -R with UC (librdmacm) and with UD", async () => {
+    const server = start("perf", "send_lat", "--perftest", "--address", "127.0.15.41", "-c", "UD", "-a", "-n", "5");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "send_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-c", "UD", "-a", "-n", "5");
+    expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+    const sizes = (out: string) => [...out.matchAll(/^ (\d+)\s+\d+\s+\d+\.\d\d/gm)].map((m) => Number(m[1]));
+    expect(sizes(client.stdout)).toEqual(Array.from({ length: 12 }, (_, i) => 2 << i));
+    expect(client.stderr).toBe(" Max msg size in UD is MTU 4096\n Changing to this MTU\n");
+    for (const [args, msg] of [
+      [["read_bw", "--perftest", "-c", "UC"], /read_bw does not run on UC/],
+      [["write_bw", "-R", "-c", "UC"], /UC is not supported in librdmacm/],
+      [["send_bw", "-R", "-c", "UD"], /-c UD with -R/],
+    ] as [string[], RegExp][]) {
+      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
+      expect(await r.done, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+});
+
+describe("softroce perf --perftest -I, two processes", () => {
+  it("-I 0 is an -I: perftest's notice on both sides, as for any inline size on a device it does not know; -I on READ is refused, as perftest", async () => {
+    const server = start("perf", "send_lat", "--perftest", "--address", "127.0.15.41", "-n", "20", "-I", "0");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "send_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "20", "-I", "0");
+    expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+    expect([client.stderr, server.stderr]).toEqual([INLINE_NOTICE, INLINE_NOTICE]);
+    const read = start("perf", "read_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-I", "0");
+    expect(await read.done).toBe(2);
+    expect(read.stderr).toMatch(/-I\/--inline_size: Inline feature not available on READ\/Atomic verbs/);
+  });
+});
+
+describe("softroce perf --perftest --report_gbits, two processes", () => {
+  it("both sides print Gb/sec; the client's row is its MB/sec figures × 2^20 × 8 / 10^9 and the server prints the report as it came", async () => {
+    const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-s", "65536", "-n", "300", "--report_gbits");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", "65536", "-n", "300", "--report_gbits");
+    expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+    for (const out of [client.stdout, server.stdout]) expect(out).toContain(" #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]\n");
+    const row = (out: string) => /^ 65536\s+300\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d+)/m.exec(out)!;
+    const [c, s] = [row(client.stdout), row(server.stdout)];
+    expect(s[0]).toBe(c[0]);
+    // the same messages at the message rate: bytes × rate in Gb/s (a rounding apart)
+    expect(Number(c[2])).toBeCloseTo((65536 * 8 * Number(c[3]) * 1e6) / 1e9, 1);
+  });
+});
+
 describe("softroce perf --perftest -D (perftest's duration mode), two processes", () => {
   const bwRow = /^ (\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d+)$/m;
   const latRow = /^ (\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s*$/m;
