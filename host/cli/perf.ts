@@ -42,6 +42,7 @@ const FLAGS: FlagSpec[] = [
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules)" },
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
+  { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -130,6 +131,8 @@ export interface PerfArgs {
   gidIndex: number;
   /** -I was given (perftest's notice for a device it does not know follows -I 0 too) */
   inlineAsked: boolean;
+  /** -e (perftest's events mode) */
+  events?: boolean;
 }
 
 /** The PerfOptions a command line asks for (throws UsageError). */
@@ -213,6 +216,11 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (options.atomicType !== undefined && !atomic) throw new UsageError("-A/--atomic_type applies to atomic_bw and atomic_lat only");
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
+  if (flags.events) {
+    if (!perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
+    if (perfVerb(options.test) === "write") throw new UsageError(`-e/--events: Events feature not available on WRITE verb (${options.test}, perftest's refusal)`);
+    if (flags.duration !== undefined) throw new UsageError("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
+  }
   if (flags.rdma_cm && options.connection === "UC") throw new UsageError("-c UC with -R: UC is not supported in librdmacm (perftest's refusal)");
   if (flags.rdma_cm && options.connection === "UD") throw new UsageError("-c UD with -R: softroce's rdma_cm mode of perftest connects RC QPs (UD through rdma_cm is not done)");
   // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU
@@ -228,7 +236,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   } else {
     resolveOrUsage(checked(options), ownExchange);
   }
-  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex, inlineAsked: flags.inline_size !== undefined };
+  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex, inlineAsked: flags.inline_size !== undefined, events: flags.events === true };
 }
 
 function resolveOrUsage(o: PerfOptions, udp: boolean): void {
@@ -427,7 +435,7 @@ export const perfCommand: Command = {
     }
     const rdmaCm = argv.includes("-R") || argv.includes("--rdma_cm");
     if (a.udp && (rdmaCm || argv.includes("--perftest"))) {
-      const extra = { ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}), gbits: a.gbits, inlineAsked: a.inlineAsked };
+      const extra = { ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}), gbits: a.gbits, inlineAsked: a.inlineAsked, events: a.events };
       return runPerftestFor({ ...a.options, ...extra }, { ...a.udp, rdmaCm }, io);
     }
     if (a.udp) return runUdp(a, a.udp, io);

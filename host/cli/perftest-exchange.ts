@@ -21,6 +21,7 @@ import {
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 import { gbps } from "./perf-report.js";
+import { DEVICE_NAME } from "./pingpong.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
 export const PERFTEST_VERSION = "6.06";
@@ -229,6 +230,8 @@ export interface PerftestOptions {
   qpTimeout?: number;
   /** -c: RC (default), UC (SEND and WRITE tests) or UD (SEND tests); without -R */
   connection?: PerftestConnection;
+  /** -e: perftest's events mode (our waits sleep on the CQ's events always): its header line */
+  events?: boolean;
 }
 
 export type PerftestConnection = "RC" | "UC" | "UD";
@@ -443,7 +446,8 @@ function cqModeration(o: PerftestOptions): number {
 function header(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = readsResponses(o.test);
   return RULE + `                    ${perfTitle(o.test, false, o.atomicType)}\n` +
-    " Dual-port       : OFF\t\tDevice         : softroce0\n" +
+    (o.events ? ` Test with events. Using ${DEVICE_NAME}_comp0\n` : "") +
+    ` Dual-port       : OFF\t\tDevice         : ${DEVICE_NAME}\n` +
     ` Number of qps   : ${o.qps ?? 1}\t\tTransport type : IB\n` +
     ` Connection type : ${o.connection ?? "RC"}\t\tUsing SRQ      : OFF\n` +
     " PCIe relax order: OFF\n" +
@@ -459,8 +463,10 @@ function header(o: PerftestOptions, client: boolean, mtu: number): string {
     (o.rdmaCm && !client ? RULE + " Waiting for client rdma_cm QP to connect\n Please run the same command with the IB/RoCE interface IP\n" : "") + RULE;
 }
 
-/** perftest's latency row from the samples (µs): REPORT_FMT_LAT's columns and spacing. */
-/** (`iters`, the #iterations column, is -n whatever was measured, as perftest prints it: a send_lat server times one turn fewer) */
+/**
+ * perftest's latency row from the samples (µs): REPORT_FMT_LAT's columns and spacing. Its #iterations
+ * column is `iters`, -n whatever was measured, as perftest prints it (a send_lat server times one turn fewer).
+ */
 function latRow(size: number, iters: number, samples: number[]): string {
   const v = [...samples].sort((a, b) => a - b);
   const n = v.length;
@@ -1139,7 +1145,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 export async function runPerftestFor(
   p: {
     test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean;
-    inlineSize?: number; inlineAsked?: boolean; sizes?: readonly number[]; durationS?: number; gbits?: boolean; timeout?: number;
+    inlineSize?: number; inlineAsked?: boolean; sizes?: readonly number[]; durationS?: number; gbits?: boolean; timeout?: number; events?: boolean;
   },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
@@ -1183,6 +1189,7 @@ export async function runPerftestFor(
     ...(p.gbits ? { gbits: true } : {}),
     ...(p.timeout !== undefined ? { qpTimeout: p.timeout } : {}),
     ...(connection !== "RC" ? { connection } : {}),
+    ...(p.events ? { events: true } : {}),
   };
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {

@@ -302,6 +302,25 @@ describe("softroce perf --perftest -I, two processes", () => {
   });
 });
 
+describe("softroce perf --perftest -e (perftest's events mode), two processes", () => {
+  it("both headers say the test runs with events, under the title; refused on WRITE, with -D and without --perftest, as perftest", async () => {
+    const server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-n", "50", "-e");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "50", "-e");
+    expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+    for (const out of [client.stdout, server.stdout]) expect(out).toContain("                    Send BW Test\n Test with events. Using softroce0_comp0\n Dual-port ");
+    for (const [args, msg] of [
+      [["write_bw", "--perftest", "-e"], /Events feature not available on WRITE verb/],
+      [["send_bw", "--perftest", "-e", "-D", "2"], /Duration mode doesn't work with events/],
+      [["send_bw", "-e"], /-e\/--events applies to --perftest and -R/],
+    ] as [string[], RegExp][]) {
+      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
+      expect(await r.done, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+});
+
 describe("softroce perf --perftest --report_gbits, two processes", () => {
   it("both sides print Gb/sec; the client's row is its MB/sec figures × 2^20 × 8 / 10^9 and the server prints the report as it came", async () => {
     const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-s", "65536", "-n", "300", "--report_gbits");
