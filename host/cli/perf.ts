@@ -223,10 +223,8 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   }
   if (flags.rdma_cm && options.connection === "UC") throw new UsageError("-c UC with -R: UC is not supported in librdmacm (perftest's refusal)");
   if (flags.rdma_cm && options.connection === "UD") throw new UsageError("-c UD with -R: softroce's rdma_cm mode of perftest connects RC QPs (UD through rdma_cm is not done)");
-  // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU
-  // (perftest-exchange.ts): here a size is checked against the largest MTU
-  const checked = (o: PerfOptions): PerfOptions =>
-    perftest && o.connection === "UD" ? { ...o, mtu: o.mtu ?? 4096, size: Math.min(o.size ?? (isBwTest(o.test) ? 65536 : 2), o.mtu ?? 4096) } : o;
+  // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU (perftest-exchange.ts)
+  const checked = (o: PerfOptions): PerfOptions => (perftest ? { ...o, udSizeToMtu: true } : o);
   // softroce perf's own exchange runs RC only
   const ownExchange = udp !== undefined && !perftest;
   let sizes: number[] | undefined;

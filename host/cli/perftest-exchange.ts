@@ -15,12 +15,13 @@ import { openDevice } from "../node/index.js";
 import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
-  ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses,
+  ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
   type AtomicType, type PerfRegion, type PerfTest,
 } from "../core/perf/index.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
 import { gbps } from "./perf-report.js";
+import { Completions, DurationClock } from "./perftest-clock.js";
 import { DEVICE_NAME } from "./pingpong.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
@@ -288,93 +289,6 @@ class StallGuard {
 
   stop(): void {
     clearInterval(this.timer);
-  }
-}
-
-/**
- * perftest's -D (its catch_alarm states): a margin of warm-up, the sample, a margin, the end. The margin
- * is a quarter of the duration in whole seconds (perftest's default), so the sample is the middle
- * half; a test counts what completes within the sample, over the sample's time, and runs on to the end.
- */
-class DurationClock {
-  private state: "start" | "sample" | "stop" | "end" = "start";
-  private started = false;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private wake: () => void = () => {};
-  /** when the sample began and ended (ms) */
-  private t0 = 0;
-  private t1 = 0;
-  /** operations completed within the sample */
-  count = 0;
-  /** resolves at the end */
-  readonly ended: Promise<void>;
-
-  constructor(private readonly durationS: number) {
-    this.ended = new Promise((r) => (this.wake = r));
-  }
-
-  /** Starts the clock (once: a SEND test's receiver at its first message, as perftest's). */
-  start(): void {
-    if (this.started) return;
-    this.started = true;
-    const margin = Math.floor(this.durationS / 4) * 1000;
-    const after = (ms: number, then: () => void) => (this.timer = setTimeout(then, ms));
-    after(margin, () => {
-      this.state = "sample";
-      this.t0 = performance.now();
-      after(this.durationS * 1000 - 2 * margin, () => {
-        this.state = "stop";
-        this.t1 = performance.now();
-        after(margin, () => {
-          this.state = "end";
-          this.wake();
-        });
-      });
-    });
-  }
-
-  get done(): boolean {
-    return this.state === "end";
-  }
-
-  /** One operation completed: counted when within the sample. */
-  tick(): void {
-    if (this.state === "sample") this.count++;
-  }
-
-  /** The sample's length, seconds. */
-  get seconds(): number {
-    return Math.max((this.t1 - this.t0) / 1000, 1e-9);
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-  }
-}
-
-/**
- * The test's completions one at a time. With -D, `next(true)` gives null once the clock has ended,
- * keeping the wait for the completion still to come for the next call (so none is lost).
- */
-class Completions {
-  private pending: Promise<WorkCompletion> | undefined;
-
-  constructor(
-    private readonly c: Ctx,
-    private readonly clock?: DurationClock,
-  ) {}
-
-  async next(untilEnd = false): Promise<WorkCompletion | null> {
-    if (!this.pending) {
-      this.pending = this.c.guard.next(this.c.cq);
-      this.pending.catch(() => {}); // a wait left behind at the end fails unheard; an awaited one throws
-    }
-    if (untilEnd && this.clock) {
-      if (this.clock.done || (await Promise.race([this.pending, this.clock.ended.then(() => null)])) === null) return null;
-    }
-    const wc = await this.pending;
-    this.pending = undefined;
-    return wc;
   }
 }
 
@@ -697,7 +611,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   // the QPs a batch of completions freed room on, each once
   const freed: number[] = [];
   const isFreed = new Uint8Array(n);
-  const waits = new Completions(c, clock);
+  const waits = new Completions(() => c.guard.next(c.cq), clock);
   const start = performance.now();
   clock?.start();
   for (let i = 0; i < n; i++) post(i);
@@ -756,7 +670,7 @@ function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
 async function receiveBw(c: Ctx, o: PerftestOptions, clock?: DurationClock): Promise<BwRow> {
   const total = o.iters * c.qps.length;
   const posted = new Array<number>(c.qps.length).fill(firstRecvs(o));
-  const waits = new Completions(c, clock);
+  const waits = new Completions(() => c.guard.next(c.cq), clock);
   let got = 0;
   let first = 0;
   while (clock ? !clock.done : got < total) {
@@ -823,7 +737,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
     return true;
   };
   // with -D a write still in flight at the end is not waited for, as perftest's (its peer may be gone)
-  const waits = new Completions(c, clock);
+  const waits = new Completions(() => c.guard.next(c.cq), clock);
   let i = 1;
   const write = () => {
     bytes[o.size - 1] = i & 0xff;
@@ -873,7 +787,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
 async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: DurationClock): Promise<number[]> {
   const q = c.qps[0]!;
   const samples: number[] = [];
-  const waits = new Completions(c, clock);
+  const waits = new Completions(() => c.guard.next(c.cq), clock);
   let recvs = 0;
   let sends = 0;
   // as run_iter_lat_send: a receive reposted while the -n in all are not yet posted, so none is left
@@ -1156,9 +1070,7 @@ export async function runPerftestFor(
   }
   const connection = (p.connection ?? "RC") as PerftestConnection;
   const test = p.test as PerfTest;
-  // as perftest: UC runs SEND and WRITE, UD SEND
-  const verbs = { RC: ["send", "write", "read", "atomic"], UC: ["send", "write"], UD: ["send"] }[connection];
-  if (!verbs || !verbs.includes(perfVerb(test))) {
+  if (!testsFor(connection).includes(test)) {
     io.err(`softroce perf: ${test} does not run on ${connection} (perftest: ${connection === "UC" ? "UC connection not possible in READ/ATOMIC verbs" : "UD runs the SEND tests"})\n`);
     return 2;
   }

@@ -59,6 +59,11 @@ export interface PerfOptions {
    * one MR holds every QP's places, each QP its own part of it, as perftest registers by default.
    */
   mrPerQp?: boolean;
+  /**
+   * A UD message larger than the path MTU is taken down to it (perftest's check_link, once it knows
+   * its port's MTU) instead of refused. Default false: the simulated wire's runs refuse it.
+   */
+  udSizeToMtu?: boolean;
   /** gives up (counting what is outstanding as lost) after this much virtual time, µs */
   virtualLimitUs?: number;
 }
@@ -88,6 +93,12 @@ export function perfVerb(t: PerfTest): PerfVerb {
 export function readsResponses(t: PerfTest): boolean {
   const v = perfVerb(t);
   return v === "read" || v === "atomic";
+}
+
+/** The tests a connection type runs, as perftest: UC does SEND and WRITE, UD only SEND (READ and atomics are RC only). */
+export function testsFor(connection: Connection): readonly PerfTest[] {
+  const verbs: readonly PerfVerb[] = { RC: ["send", "write", "read", "atomic"] as const, UC: ["send", "write"] as const, UD: ["send"] as const }[connection] ?? [];
+  return PERF_TESTS.filter((t) => verbs.includes(perfVerb(t)));
 }
 
 /** The atomic operand size: every atomic test moves 8 bytes a message. */
@@ -135,9 +146,8 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   if (connection !== "RC" && connection !== "UC" && connection !== "UD") {
     throw new PerfOptionError(`connection type must be RC, UC or UD, got '${String(connection)}'`);
   }
-  // as perftest: UC does SEND and WRITE, UD only SEND (READ and atomics are RC only)
-  const allowed = connection === "UD" ? ["send_bw", "send_lat"] : connection === "UC" ? ["send_bw", "send_lat", "write_bw", "write_lat"] : PERF_TESTS;
-  if (!(allowed as readonly string[]).includes(o.test)) {
+  const allowed = testsFor(connection);
+  if (!allowed.includes(o.test)) {
     throw new PerfOptionError(`${o.test} does not run on ${connection} (${connection} supports ${allowed.join(", ")})`);
   }
   const atomicType = o.atomicType ?? "FETCH_AND_ADD";
@@ -154,7 +164,11 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
   const iterations = int("iterations", o.iterations ?? (bw ? 5000 : 1000), 1, MAX_MESSAGES);
   const mtu = o.mtu ?? DEFAULT_MTU;
   if (!(MTUS as readonly number[]).includes(mtu)) throw new PerfOptionError(`mtu must be one of ${MTUS.join(", ")}, got ${String(mtu)}`);
-  if (connection === "UD" && size > mtu) throw new PerfOptionError(`UD messages must fit the MTU: size ${size} > mtu ${mtu}`);
+  const udSizeToMtu = o.udSizeToMtu ?? false;
+  if (connection === "UD" && size > mtu) {
+    if (!udSizeToMtu) throw new PerfOptionError(`UD messages must fit the MTU: size ${size} > mtu ${mtu}`);
+    size = mtu;
+  }
   let txDepth = int("tx depth", o.txDepth ?? (bw ? 128 : 1), 1, MAX_TX_DEPTH);
   if (!bw && txDepth !== 1) throw new PerfOptionError(`latency tests keep one message in flight; tx depth must be 1, got ${txDepth}`);
   // as perftest (force_dependecies): no more in flight per QP than the QP sends in all; its header
@@ -197,7 +211,7 @@ export function resolvePerfOptions(o: PerfOptions): ResolvedPerfOptions {
     const places = verify ? " × tx depth (--verify keeps every message in flight apart)" : "";
     throw new PerfOptionError(`size${places} × qps${bidirectional ? " × 2 (bidirectional)" : ""} needs ${mrBytes} bytes of MR per device; the limit is ${MAX_MR_BYTES}`);
   }
-  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify, atomicType, timeout, retryCnt, inlineSize, bidirectional, mrPerQp, virtualLimitUs };
+  return { test: o.test, connection, size, iterations, mtu, txDepth, qps, faults, seed, verify, atomicType, timeout, retryCnt, inlineSize, bidirectional, mrPerQp, udSizeToMtu, virtualLimitUs };
 }
 
 /**

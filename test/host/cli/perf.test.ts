@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { coreModule } from "../../../host/node/wasm-source.js";
 import {
   atomicOperand, bwFigures, checkPattern, fillPattern, latFigures, PERF_RULE, patternSeq, PerfOptionError,
-  perftestMtu, resolvePerfOptions, runPerf, BW_HEADER, LAT_HEADER, type PerfProgress,
+  perftestMtu, resolvePerfOptions, runPerf, testsFor, BW_HEADER, LAT_HEADER, type PerfProgress,
 } from "../../../host/core/perf/index.js";
 import { perfCommand } from "../../../host/cli/perf.js";
 import { runCommand, type Io } from "../../../host/cli/command.js";
@@ -83,7 +83,7 @@ describe("options", () => {
 
   it("rejects what it cannot run, with a clear message", () => {
     const bad: [object, RegExp][] = [
-      [{ test: "read_bw", connection: "UC" }, /read_bw does not run on UC \(UC supports send_bw, send_lat, write_bw, write_lat\)/],
+      [{ test: "read_bw", connection: "UC" }, /read_bw does not run on UC \(UC supports send_bw, write_bw, send_lat, write_lat\)/],
       [{ test: "write_bw", connection: "UD" }, /write_bw does not run on UD/],
       [{ test: "send_bw", connection: "UD", size: 2048 }, /UD messages must fit the MTU: size 2048 > mtu 1024/],
       [{ test: "nope_bw" }, /unknown test 'nope_bw'/],
@@ -114,6 +114,20 @@ describe("options", () => {
     expect(resolvePerfOptions({ test: "write_bw", iterations: 20 })).toMatchObject({ iterations: 20, txDepth: 20 });
     expect(resolvePerfOptions({ test: "write_bw", iterations: 100, qps: 256 })).toMatchObject({ qps: 256, txDepth: 100 });
     expect(() => resolvePerfOptions({ test: "write_bw", mtu: 7 })).toThrow(PerfOptionError);
+  });
+
+  it("runs each test on the connections perftest runs it on, and takes a UD message down to the MTU only when asked", () => {
+    expect(testsFor("RC")).toHaveLength(8);
+    expect(testsFor("UC")).toEqual(["send_bw", "write_bw", "send_lat", "write_lat"]);
+    expect(testsFor("UD")).toEqual(["send_bw", "send_lat"]);
+    expect(testsFor("XRC" as never)).toEqual([]);
+    for (const c of ["RC", "UC", "UD"] as const) {
+      for (const t of testsFor(c)) expect(resolvePerfOptions({ test: t, connection: c, size: 8 }).test).toBe(t);
+    }
+    expect(resolvePerfOptions({ test: "send_bw", connection: "UD", size: 65536, mtu: 2048, udSizeToMtu: true })).toMatchObject({ size: 2048, mtu: 2048 });
+    expect(resolvePerfOptions({ test: "send_bw", connection: "UD", size: 512, mtu: 2048, udSizeToMtu: true }).size).toBe(512);
+    expect(resolvePerfOptions({ test: "send_bw", connection: "RC", size: 65536, udSizeToMtu: true }).size).toBe(65536);
+    expect(() => resolvePerfOptions({ test: "send_bw", connection: "UD", size: 65536, mtu: 2048 })).toThrow(/size 65536 > mtu 2048/);
   });
 });
 

@@ -1,0 +1,92 @@
+// perftest's -D clock and the test's completions taken one at a time under it (perftest-exchange.ts
+// runs the tests; this is their sense of time).
+
+import type { WorkCompletion } from "../core/verbs/index.js";
+
+/**
+ * perftest's -D (its catch_alarm states): a margin of warm-up, the sample, a margin, the end. The margin
+ * is a quarter of the duration in whole seconds (perftest's default), so the sample is the middle
+ * half; a test counts what completes within the sample, over the sample's time, and runs on to the end.
+ */
+export class DurationClock {
+  private state: "start" | "sample" | "stop" | "end" = "start";
+  private started = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private wake: () => void = () => {};
+  /** when the sample began and ended (ms) */
+  private t0 = 0;
+  private t1 = 0;
+  /** operations completed within the sample */
+  count = 0;
+  /** resolves at the end */
+  readonly ended: Promise<void>;
+
+  constructor(private readonly durationS: number) {
+    this.ended = new Promise((r) => (this.wake = r));
+  }
+
+  /** Starts the clock (once: a SEND test's receiver at its first message, as perftest's). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const margin = Math.floor(this.durationS / 4) * 1000;
+    const after = (ms: number, then: () => void) => (this.timer = setTimeout(then, ms));
+    after(margin, () => {
+      this.state = "sample";
+      this.t0 = performance.now();
+      after(this.durationS * 1000 - 2 * margin, () => {
+        this.state = "stop";
+        this.t1 = performance.now();
+        after(margin, () => {
+          this.state = "end";
+          this.wake();
+        });
+      });
+    });
+  }
+
+  get done(): boolean {
+    return this.state === "end";
+  }
+
+  /** One operation completed: counted when within the sample. */
+  tick(): void {
+    if (this.state === "sample") this.count++;
+  }
+
+  /** The sample's length, seconds. */
+  get seconds(): number {
+    return Math.max((this.t1 - this.t0) / 1000, 1e-9);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/**
+ * The test's completions one at a time. With -D, `next(true)` gives null once the clock has ended,
+ * keeping the wait for the completion still to come for the next call (so none is lost).
+ */
+export class Completions {
+  private pending: Promise<WorkCompletion> | undefined;
+
+  /** wait: the CQ's next completion (through the test's stall guard) */
+  constructor(
+    private readonly wait: () => Promise<WorkCompletion>,
+    private readonly clock?: DurationClock,
+  ) {}
+
+  async next(untilEnd = false): Promise<WorkCompletion | null> {
+    if (!this.pending) {
+      this.pending = this.wait();
+      this.pending.catch(() => {}); // a wait left behind at the end fails unheard; an awaited one throws
+    }
+    if (untilEnd && this.clock) {
+      if (this.clock.done || (await Promise.race([this.pending, this.clock.ended.then(() => null)])) === null) return null;
+    }
+    const wc = await this.pending;
+    this.pending = undefined;
+    return wc;
+  }
+}

@@ -1,0 +1,79 @@
+// perftest's -D clock and the completions taken under it (host/cli/perftest-clock.ts), on fake timers.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Completions, DurationClock } from "../../../host/cli/perftest-clock.js";
+import type { WorkCompletion } from "../../../host/core/verbs/index.js";
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("DurationClock", () => {
+  it("counts only the middle half of -D 8: two seconds of warm-up, four of sample, two to the end", async () => {
+    const clock = new DurationClock(8);
+    clock.tick(); // before start: not counted
+    clock.start();
+    clock.start(); // once only: a second start does not restart it
+    await vi.advanceTimersByTimeAsync(1999);
+    clock.tick();
+    expect(clock.count).toBe(0);
+    await vi.advanceTimersByTimeAsync(2);
+    clock.tick();
+    clock.tick();
+    await vi.advanceTimersByTimeAsync(3998);
+    clock.tick();
+    expect(clock.count).toBe(3);
+    await vi.advanceTimersByTimeAsync(2);
+    clock.tick(); // past the sample
+    expect(clock.count).toBe(3);
+    expect(clock.seconds).toBeCloseTo(4, 1);
+    expect(clock.done).toBe(false);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(clock.done).toBe(true);
+    await expect(clock.ended).resolves.toBeUndefined();
+  });
+
+  it("has no warm-up below -D 4 (the margin is a quarter in whole seconds), and stops when told", async () => {
+    const clock = new DurationClock(3);
+    clock.start();
+    await vi.advanceTimersByTimeAsync(0);
+    clock.tick();
+    expect(clock.count).toBe(1);
+    clock.stop();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(clock.done).toBe(false);
+  });
+});
+
+describe("Completions", () => {
+  const wc = (n: number) => ({ wrId: BigInt(n) }) as WorkCompletion;
+
+  it("gives the completions in order, and after the clock's end null, keeping the one still awaited for the next call", async () => {
+    const waiting: ((w: WorkCompletion) => void)[] = [];
+    const clock = new DurationClock(1);
+    const waits = new Completions(() => new Promise<WorkCompletion>((r) => waiting.push(r)), clock);
+    clock.start();
+    const first = waits.next(true);
+    waiting[0]!(wc(1));
+    expect((await first)?.wrId).toBe(1n);
+    const second = waits.next(true);
+    await vi.advanceTimersByTimeAsync(1001);
+    expect(clock.done).toBe(true);
+    await expect(second).resolves.toBeNull();
+    expect(waiting).toHaveLength(2); // the wait for the second was made once, and is kept
+    await expect(waits.next(true)).resolves.toBeNull();
+    const drained = waits.next(); // without untilEnd: the kept wait
+    waiting[1]!(wc(2));
+    expect((await drained)?.wrId).toBe(2n);
+    expect(waiting).toHaveLength(2);
+  });
+
+  it("without a clock next(true) waits as next() does", async () => {
+    let n = 0;
+    const waits = new Completions(async () => wc(++n));
+    expect((await waits.next(true))?.wrId).toBe(1n);
+    expect((await waits.next())?.wrId).toBe(2n);
+  });
+});
