@@ -127,6 +127,15 @@ const { start } = useCli("cli-test-perftest");
 const INLINE_NOTICE = "Device not recognized to implement inline feature. Disabling it\n";
 const inlineNotice = (test: string) => (/^(read|atomic)_/.test(test) ? INLINE_NOTICE : "");
 
+/** Each command line (a test, then flags; run as a client) exits 2 before it connects, with the message given. */
+async function refusals(cases: [string[], RegExp][]): Promise<void> {
+  for (const [args, msg] of cases) {
+    const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
+    expect(await r.done, args.join(" ")).toBe(2);
+    expect(r.stderr, args.join(" ")).toMatch(msg);
+  }
+}
+
 describe("softroce perf --perftest, two processes", () => {
   for (const test of ["write_bw", "read_bw", "atomic_bw"]) {
     it(`${test}: both sides print perftest's table with the client's figures; exit 0`, async () => {
@@ -238,15 +247,11 @@ describe("softroce perf --perftest -a (every size), two processes", () => {
   }
 
   it("refuses -a where perftest does or where it cannot run: atomics (one size), with -s, and between two softroce perf without --perftest", async () => {
-    for (const [args, msg] of [
+    await refusals([
       [["atomic_bw", "--perftest", "-a"], /-a\/--all: atomic_bw has one size, 8 bytes/],
       [["write_bw", "--perftest", "-a", "-s", "64"], /-a\/--all runs every size: drop -s\/--size/],
       [["write_bw", "-a"], /-a\/--all between two processes runs with --perftest or -R/],
-    ] as [string[], RegExp][]) {
-      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
-      expect(await r.done, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(msg);
-    }
+    ]);
   });
 });
 
@@ -277,15 +282,11 @@ describe("softroce perf --perftest -c UC and -c UD, two processes", () => {
     const sizes = (out: string) => [...out.matchAll(/^ (\d+)\s+\d+\s+\d+\.\d\d/gm)].map((m) => Number(m[1]));
     expect(sizes(client.stdout)).toEqual(Array.from({ length: 12 }, (_, i) => 2 << i));
     expect(client.stderr).toBe(" Max msg size in UD is MTU 4096\n Changing to this MTU\n");
-    for (const [args, msg] of [
+    await refusals([
       [["read_bw", "--perftest", "-c", "UC"], /read_bw does not run on UC/],
       [["write_bw", "-R", "-c", "UC"], /UC is not supported in librdmacm/],
       [["send_bw", "-R", "-c", "UD"], /-c UD with -R/],
-    ] as [string[], RegExp][]) {
-      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
-      expect(await r.done, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(msg);
-    }
+    ]);
   });
 });
 
@@ -296,9 +297,7 @@ describe("softroce perf --perftest -I, two processes", () => {
     const client = start("perf", "send_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "20", "-I", "0");
     expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
     expect([client.stderr, server.stderr]).toEqual([INLINE_NOTICE, INLINE_NOTICE]);
-    const read = start("perf", "read_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-I", "0");
-    expect(await read.done).toBe(2);
-    expect(read.stderr).toMatch(/-I\/--inline_size: Inline feature not available on READ\/Atomic verbs/);
+    await refusals([[["read_bw", "--perftest", "-I", "0"], /-I\/--inline_size: Inline feature not available on READ\/Atomic verbs/]]);
   });
 });
 
@@ -309,15 +308,11 @@ describe("softroce perf --perftest -e (perftest's events mode), two processes", 
     const client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "50", "-e");
     expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
     for (const out of [client.stdout, server.stdout]) expect(out).toContain("                    Send BW Test\n Test with events. Using softroce0_comp0\n Dual-port ");
-    for (const [args, msg] of [
+    await refusals([
       [["write_bw", "--perftest", "-e"], /Events feature not available on WRITE verb/],
       [["send_bw", "--perftest", "-e", "-D", "2"], /Duration mode doesn't work with events/],
       [["send_bw", "-e"], /-e\/--events applies to --perftest and -R/],
-    ] as [string[], RegExp][]) {
-      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
-      expect(await r.done, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(msg);
-    }
+    ]);
   });
 });
 
@@ -379,14 +374,10 @@ describe("softroce perf --perftest -D (perftest's duration mode), two processes"
   }
 
   it("refuses -D with -a (as perftest) and between two softroce perf without --perftest", async () => {
-    for (const [args, msg] of [
+    await refusals([
       [["write_bw", "--perftest", "-D", "2", "-a"], /Duration mode currently doesn't support running on all sizes/],
       [["write_bw", "-D", "2"], /-D\/--duration between two processes runs with --perftest or -R/],
-    ] as [string[], RegExp][]) {
-      const r = start("perf", args[0]!, "127.0.15.41", "--address", "127.0.15.42", ...args.slice(1));
-      expect(await r.done, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(msg);
-    }
+    ]);
   });
 });
 
@@ -419,16 +410,12 @@ describe("softroce perf --perftest -q (several QPs), two processes", () => {
   }
 
   it("refuses what it does not run: -q on a latency test, and more CQ entries than the device's max_cqe", async () => {
-    for (const [args, msg] of [
-      [["write_lat", "-q", "2"], /latency tests run on one QP; qps must be 1, got 2/],
-      [["write_bw", "-n", "4"], /-n\/--iters 4: Iteration num should be between 5 and 100000000/],
-      [["read_lat", "-n", "1"], /Iteration num should be between 5 and 100000000/],
-      [["send_bw", "-q", "64"], /-q 64 × \(tx depth 128 \+ 512 receives\) needs 40976 CQ entries; the device's max_cqe is 32767/],
-    ] as [string[], RegExp][]) {
-      const r = start("perf", args[0]!, "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...args.slice(1));
-      expect(await r.done, args.join(" ")).toBe(2);
-      expect(r.stderr).toMatch(msg);
-    }
+    await refusals([
+      [["write_lat", "--perftest", "-q", "2"], /latency tests run on one QP; qps must be 1, got 2/],
+      [["write_bw", "--perftest", "-n", "4"], /-n\/--iters 4: Iteration num should be between 5 and 100000000/],
+      [["read_lat", "--perftest", "-n", "1"], /Iteration num should be between 5 and 100000000/],
+      [["send_bw", "--perftest", "-q", "64"], /-q 64 × \(tx depth 128 \+ 512 receives\) needs 40976 CQ entries; the device's max_cqe is 32767/],
+    ]);
   });
 });
 
