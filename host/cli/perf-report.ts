@@ -6,7 +6,7 @@
 // 10^6 messages per second); a key without a unit suffix is a count, a name or a flag. Each mode
 // carries only what applies to it: the simulated wire (faults, seed, virtual clock, wire counts)
 // in --local only, `verified` only with --verify. docs/CLI.md lists the keys.
-import { BW_HEADER, BW_HEADER_GBITS, LAT_HEADER, PERF_RULE, perfTitle, perfVerb, readsResponses, bwLine, latLine, type BwFigures, type LatFigures, type PerfResult, type PerfTest } from "../core/perf/index.js";
+import { BW_HEADER, BW_HEADER_GBITS, LAT_HEADER, PERF_RULE, perfTitle, perfVerb, readsResponses, bwRow, latRow, type BwFigures, type LatFigures, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { parseGid } from "../core/verbs/index.js";
 import type { PerfConnection } from "./perf-exchange.js";
 
@@ -92,9 +92,10 @@ export function tableHeader(test: string, gbits: boolean): string {
  * `qps`), as perftest 4.5's print_report_bw counts them.
  */
 export function tableRow(test: string, bytes: number, iterations: number, f: BwFigures | LatFigures, gbits: boolean, qps = 1): string {
-  if (!test.endsWith("_bw")) return latLine(bytes, iterations, f as LatFigures);
+  if (!test.endsWith("_bw")) return latRow(bytes, iterations, f as LatFigures);
   const b = f as BwFigures;
-  return bwLine(bytes, iterations * qps, gbits ? { ...b, bw_peak_mbps: gbps(b.bw_peak_mbps), bw_avg_mbps: gbps(b.bw_avg_mbps) } : b);
+  const unit = (x: number) => (gbits ? gbps(x) : x);
+  return bwRow(bytes, iterations * qps, unit(b.bw_peak_mbps), unit(b.bw_avg_mbps), b.msg_rate_mpps);
 }
 
 /** The counts line under the table (what softroce adds to perftest's output). */

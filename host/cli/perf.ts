@@ -43,6 +43,10 @@ const FLAGS: FlagSpec[] = [
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules)" },
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
+  { name: "report-unsorted", short: "U", type: "boolean", help: "--perftest and -R, latency tests: before the row, every measurement in the order taken (\"n, usec\" lines, as perftest's -U)" },
+  { name: "report-histogram", short: "H", type: "boolean", help: "--perftest and -R, latency tests: before the row, the measurements it counts, sorted (as perftest's -H)" },
+  { name: "cq-mod", short: "Q", type: "int", min: 1, max: 1024, valueName: "n", help: "--perftest and -R, bandwidth tests: a completion every n messages of a QP (perftest's CQ moderation) [default: 100; 1 above 8 KiB messages; at most the tx depth]" },
+  { name: "post_list", short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -131,14 +135,28 @@ export interface PerfArgs {
   gidIndex: number;
   /** -I was given (perftest's notice for a device it does not know follows -I 0 too) */
   inlineAsked: boolean;
+  /** what only perftest's tests (--perftest, -R) take */
+  pt: PerftestFlags;
+}
+
+/** Flags of perftest's that only --perftest and -R take. */
+export interface PerftestFlags {
   /** -e (perftest's events mode) */
   events?: boolean;
+  /** -U: every latency measurement, in the order taken */
+  unsorted?: boolean;
+  /** -H: the latency measurements counted, sorted */
+  histogram?: boolean;
+  /** -Q: perftest's CQ moderation */
+  cqMod?: number;
+  /** -l: perftest's post list */
+  postList?: number;
 }
 
 /** The PerfOptions a command line asks for (throws UsageError). */
 export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   const { flags, positionals } = parseArgs(argv, FLAGS, 2, RENAMED);
-  const base = { json: false, gbits: false, gidIndex: 0, inlineAsked: false };
+  const base = { json: false, gbits: false, gidIndex: 0, inlineAsked: false, pt: {} };
   if (flags.help) return { ...base, options: { test: "write_bw" }, help: true };
   const [test, server] = positionals;
   if (test === undefined) throw new UsageError(`no test given (one of ${PERF_TESTS.join(", ")})`);
@@ -221,8 +239,15 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     if (perfVerb(options.test) === "write") throw new UsageError(`-e/--events: Events feature not available on WRITE verb (${options.test}, perftest's refusal)`);
     if (flags.duration !== undefined) throw new UsageError("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
   }
+  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"]] as const) {
+    if (flags[flag] !== undefined && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's completion moderation and post lists)`);
+  }
+  for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
+    if (!flags[flag]) continue;
+    if (!perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's lists of latency measurements)`);
+    if (isBwTest(options.test)) throw new UsageError(`${name}: Available only on Latency tests (${options.test}, perftest's refusal)`);
+  }
   if (flags.rdma_cm && options.connection === "UC") throw new UsageError("-c UC with -R: UC is not supported in librdmacm (perftest's refusal)");
-  if (flags.rdma_cm && options.connection === "UD") throw new UsageError("-c UD with -R: softroce's rdma_cm mode of perftest connects RC QPs (UD through rdma_cm is not done)");
   // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU (perftest-exchange.ts)
   const checked = (o: PerfOptions): PerfOptions => (perftest ? { ...o, udSizeToMtu: true } : o);
   // softroce perf's own exchange runs RC only
@@ -234,7 +259,10 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   } else {
     resolveOrUsage(checked(options), ownExchange);
   }
-  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex, inlineAsked: flags.inline_size !== undefined, events: flags.events === true };
+  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex, inlineAsked: flags.inline_size !== undefined,
+    pt: { events: flags.events === true, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true,
+      ...(flags["cq-mod"] !== undefined ? { cqMod: flags["cq-mod"] as number } : {}), ...(flags.post_list !== undefined ? { postList: flags.post_list as number } : {}) },
+  };
 }
 
 function resolveOrUsage(o: PerfOptions, udp: boolean): void {
@@ -433,7 +461,7 @@ export const perfCommand: Command = {
     }
     const rdmaCm = argv.includes("-R") || argv.includes("--rdma_cm");
     if (a.udp && (rdmaCm || argv.includes("--perftest"))) {
-      const extra = { ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}), gbits: a.gbits, inlineAsked: a.inlineAsked, events: a.events };
+      const extra = { ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}), gbits: a.gbits, inlineAsked: a.inlineAsked, ...a.pt };
       return runPerftestFor({ ...a.options, ...extra }, { ...a.udp, rdmaCm }, io);
     }
     if (a.udp) return runUdp(a, a.udp, io);

@@ -49,9 +49,9 @@ export class DurationClock {
     return this.state === "end";
   }
 
-  /** One operation completed: counted when within the sample. */
-  tick(): void {
-    if (this.state === "sample") this.count++;
+  /** Operations completed (one, or a moderated completion's n): counted when within the sample. */
+  tick(n = 1): void {
+    if (this.state === "sample") this.count += n;
   }
 
   /** The sample's length, seconds. */

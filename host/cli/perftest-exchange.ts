@@ -15,13 +15,14 @@ import { openDevice } from "../node/index.js";
 import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
-  ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
+  ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, bwRow, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
   type AtomicType, type PerfRegion, type PerfTest,
 } from "../core/perf/index.js";
 import type { Io } from "./command.js";
-import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg } from "./perftest-rdmacm.js";
+import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg, type UdTarget } from "./perftest-rdmacm.js";
 import { gbps } from "./perf-report.js";
 import { Completions, DurationClock } from "./perftest-clock.js";
+import { perftestLatency, latReport } from "./perftest-lat.js";
 import { DEVICE_NAME } from "./pingpong.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
@@ -233,6 +234,14 @@ export interface PerftestOptions {
   connection?: PerftestConnection;
   /** -e: perftest's events mode (our waits sleep on the CQ's events always): its header line */
   events?: boolean;
+  /** -U: before a latency row, every measurement in the order taken */
+  unsorted?: boolean;
+  /** -H: before a latency row, the measurements it counts, sorted */
+  histogram?: boolean;
+  /** -Q: a completion every this many messages of a QP (perftest's CQ moderation; default cqModeration's) */
+  cqMod?: number;
+  /** -l: a bandwidth test posts its WRs in lists of this many (one ibv_post_send each) */
+  postList?: number;
 }
 
 export type PerftestConnection = "RC" | "UC" | "UD";
@@ -323,6 +332,8 @@ interface Ctx {
   index: Map<number, number>;
   /** bytes of each half of a QP's buffer: the first is what it sends, the second what the peer writes into */
   half: number;
+  /** UD QPs: each receive starts with the 40-byte GRH */
+  ud: boolean;
 }
 
 const isLat = (t: PerfTest) => !isBwTest(t);
@@ -349,24 +360,40 @@ const RULE = PERF_RULE + "\n";
 const CQ_MOD = 100;
 const CQ_MOD_SIZE_LIMIT = 8192;
 
+/** Above 8192-byte messages perftest turns CQ moderation off (but not on UD, with -a, whose sizes change under one setting, or with -e). */
+const largeForCqMod = (o: PerftestOptions) => o.size > CQ_MOD_SIZE_LIMIT && o.connection !== "UD" && !o.sizes && !o.events;
+
 /**
- * The CQ moderation perftest 4.5 prints (force_dependecies): 100, 1 above 8192-byte messages (but not
- * with -a, whose sizes change under one setting), at most the tx depth.
+ * The CQ moderation perftest 4.5 runs with and prints (force_dependecies): -Q, or 100 (1 for a large
+ * message), at most the tx depth; with -l and no -Q the post list's size.
  */
 function cqModeration(o: PerftestOptions): number {
-  return Math.min(o.size > CQ_MOD_SIZE_LIMIT && !o.sizes ? 1 : CQ_MOD, o.txDepth);
+  if ((o.postList ?? 1) > 1 && o.cqMod === undefined) return o.postList!;
+  return Math.min(o.cqMod ?? (largeForCqMod(o) ? 1 : CQ_MOD), o.txDepth);
 }
 
-function header(o: PerftestOptions, client: boolean, mtu: number): string {
+/** What perftest's option checks print on stdout before anything else (force_dependecies' notes on -Q and -l). */
+function optionNotes(o: PerftestOptions): string {
+  let out = "";
+  if (largeForCqMod(o) && (o.cqMod ?? 1) > 1) out += RULE + "Warning: Large message requested and CQ moderation enabled\nWarning: It can lead to inaccurate results\n";
+  if ((o.postList ?? 1) > 1 && o.cqMod === undefined && !isLat(o.test)) out += RULE + "Post List requested - CQ moderation will be the size of the post list\n";
+  return out;
+}
+
+/** perftest's header (ctx_print_test_info) as a side prints it before the address lines. */
+export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = readsResponses(o.test);
-  return RULE + `                    ${perfTitle(o.test, false, o.atomicType)}\n` +
+  const list = o.postList ?? 1;
+  return RULE + `                    ${perfTitle(o.test, false, o.atomicType, list > 1)}\n` +
     (o.events ? ` Test with events. Using ${DEVICE_NAME}_comp0\n` : "") +
     ` Dual-port       : OFF\t\tDevice         : ${DEVICE_NAME}\n` +
     ` Number of qps   : ${o.qps ?? 1}\t\tTransport type : IB\n` +
     ` Connection type : ${o.connection ?? "RC"}\t\tUsing SRQ      : OFF\n` +
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
-    (client && !isLat(o.test) ? ` TX depth        : ${o.txDepth}\n` : "") +
+    (client ? ` TX depth        : ${o.txDepth}\n` : "") +
+    (list > 1 ? ` Post List       : ${list}\n` : "") +
+    (isSend(o.test) && !client ? ` RX depth        : ${rxDepth(o)}\n` : "") +
     (isLat(o.test) ? "" : ` CQ Moderation   : ${cqModeration(o)}\n`) +
     ` Mtu             : ${mtu}[B]\n` +
     " Link type       : Ethernet\n" +
@@ -375,20 +402,6 @@ function header(o: PerftestOptions, client: boolean, mtu: number): string {
     ` rdma_cm QPs\t : ${o.rdmaCm ? "ON" : "OFF"}\n` +
     ` Data ex. method : ${o.rdmaCm ? "rdma_cm" : "Ethernet"}\n` +
     (o.rdmaCm && !client ? RULE + " Waiting for client rdma_cm QP to connect\n Please run the same command with the IB/RoCE interface IP\n" : "") + RULE;
-}
-
-/**
- * perftest's latency row from the samples (µs): REPORT_FMT_LAT's columns and spacing. Its #iterations
- * column is `iters`, -n whatever was measured, as perftest prints it (a send_lat server times one turn fewer).
- */
-function latRow(size: number, iters: number, samples: number[]): string {
-  const v = [...samples].sort((a, b) => a - b);
-  const n = v.length;
-  const avg = v.reduce((x, y) => x + y, 0) / Math.max(n, 1);
-  const sd = Math.sqrt(v.reduce((x, y) => x + (y - avg) ** 2, 0) / Math.max(n, 1));
-  const pct = (p: number) => v[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] ?? 0;
-  const f = (x: number) => x.toFixed(2).padEnd(7);
-  return ` ${String(size).padEnd(7)} ${String(iters).padEnd(10)} ${f(v[0] ?? 0)}        ${f(v[n - 1] ?? 0)}      ${f(v[n >> 1] ?? 0)}  \t       ${f(avg)}     \t${f(sd)}\t\t${f(pct(99))} \t\t${f(pct(99.9))}\n`;
 }
 
 /**
@@ -418,20 +431,33 @@ export function checkReport(r: { size: number; iters: number; peak: number; avg:
   }
 }
 
-/** The report line as perftest prints it (REPORT_FMT; sizes in MB of 2^20 bytes, message rate in Mpps). */
-export function reportLine(size: number, iters: number, peak: number, avg: number, rate: number): string {
-  return ` ${String(size).padEnd(10)} ${String(iters).padEnd(10)}       ${peak.toFixed(2).padEnd(7)}            ${avg.toFixed(2).padEnd(7)}\t\t   ${rate.toFixed(6)}`;
-}
 
 
 const isSend = (t: PerfTest) => perfVerb(t) === "send";
 
-/** Each QP's receive queue: RX_DEPTH on a SEND test, else one (perftest's DEF_RX_RDMA). */
-const recvDepth = (o: PerftestOptions) => (isSend(o.test) ? RX_DEPTH : 1);
+/** The most receives perftest posts on a UC or UD QP (UC_MAX_RX). */
+const UC_MAX_RX = 16000;
+
+/**
+ * A SEND test's rx depth (force_dependecies), the receives each QP posts before the test: RX_DEPTH, at
+ * most -n; on UC and UD -n up to UC_MAX_RX where RX_DEPTH was not lowered; -D keeps RX_DEPTH; an odd
+ * one is made even (perftest's "WA for a bug when rx_depth is odd in SEND"; not with -a).
+ */
+function rxDepth(o: PerftestOptions): number {
+  let rx = RX_DEPTH;
+  if (!o.durationS) {
+    rx = Math.min(rx, o.iters);
+    if ((o.connection === "UC" || o.connection === "UD") && rx === RX_DEPTH) rx = Math.min(o.iters, UC_MAX_RX);
+  }
+  return rx % 2 === 1 && !o.sizes ? rx + 1 : rx;
+}
+
+/** Each QP's receive queue: the rx depth on a SEND test, else one (perftest's DEF_RX_RDMA). */
+const recvDepth = (o: PerftestOptions) => (isSend(o.test) ? rxDepth(o) : 1);
 
 /** The CQ entries a side needs: every QP's sends in flight, and on a SEND test its receives (perftest's CQs hold as many). */
 function cqDepth(o: PerftestOptions): number {
-  return (o.qps ?? 1) * (o.txDepth + (isSend(o.test) ? RX_DEPTH : 0)) + 16;
+  return (o.qps ?? 1) * (o.txDepth + (isSend(o.test) ? rxDepth(o) : 0)) + 16;
 }
 
 /** The device a side opens: its MR arena holds every QP's buffer; QP1 and the test QPs fit. */
@@ -471,7 +497,7 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
     index.set(qp.qpNum, i);
     qps.push({ qp, buf, me });
   }
-  return { dev, pd, cq, qps, index, half, guard: new StallGuard(undefined) };
+  return { dev, pd, cq, qps, index, half, ud: o.connection === "UD", guard: new StallGuard(undefined) };
 }
 
 /** perftest's Q_Key of its UD QPs (DEFF_QKEY). */
@@ -522,19 +548,22 @@ function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: n
 
 /**
  * perftest's BW peak (print_report_bw): the shortest time per message over any run of messages i..j,
- * from the post of i to the completion of j; MB/s of 2^20 bytes. Exact up to 10,000 messages, then
- * over every k-th start (perftest's own double loop is quadratic in -n).
+ * from the post of i to the completion of j; MB/s of 2^20 bytes. As perftest's, a run starts at a
+ * post (every `postList`-th message: a list is posted at once) and ends at a completion it saw (every
+ * `cqMod`-th message, and the last). Exact up to 10,000 starts, then over every k-th (perftest's own
+ * double loop is quadratic in -n).
  */
-export function perftestPeak(size: number, posted: Float64Array, completed: Float64Array): number {
+export function perftestPeak(size: number, posted: Float64Array, completed: Float64Array, cqMod = 1, postList = 1): number {
   const n = Math.min(posted.length, completed.length);
-  const step = Math.max(1, Math.ceil(n / 10_000));
+  const step = postList * Math.max(1, Math.ceil(n / postList / 10_000));
   let best = Infinity;
+  const consider = (i: number, j: number) => {
+    const per = (completed[j]! - posted[i]!) / (j - i + 1);
+    if (per > 0 && per < best) best = per;
+  };
   for (let i = 0; i < n; i += step) {
-    const t0 = posted[i]!;
-    for (let j = i; j < n; j++) {
-      const per = (completed[j]! - t0) / (j - i + 1);
-      if (per > 0 && per < best) best = per;
-    }
+    for (let j = Math.ceil((i + 1) / cqMod) * cqMod - 1; j < n; j += cqMod) consider(i, j);
+    if (n % cqMod) consider(i, n - 1);
   }
   return best === Infinity ? 0 : size / (best / 1000) / 2 ** 20;
 }
@@ -566,7 +595,9 @@ const PEAK_MAX_ITERS = 20_000;
 /**
  * The client's bandwidth test (perftest's run_iter_bw): on each QP `iters` RDMA WRITEs, READs, SENDs or
  * atomics of `size` bytes (with -D: until the clock ends), at most tx depth in flight per QP, the QPs
- * in turn; a QP's WRs are posted as a list (one doorbell) and completions taken as many as are there.
+ * in turn; a QP's WRs are posted as a list (one doorbell; with -l lists of that many, whole lists only)
+ * and completions taken as many as are there. As perftest's CQ moderation, only every cq_mod-th WR of a
+ * QP asks for a completion (and its last), which completes it and the unsignaled ones before it.
  * The figures as print_report_bw's: every QP's messages from the first post to the last completion,
  * the peak over any run of them; with -D what completed within the sample.
  */
@@ -575,6 +606,8 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   const n = c.qps.length;
   const limit = clock ? Infinity : o.iters;
   const total = clock ? 0 : o.iters * n;
+  const cqMod = cqModeration(o);
+  const list = o.postList ?? 1;
   const peaks = !clock && o.iters <= PEAK_MAX_ITERS;
   const tposted = new Float64Array(peaks ? total : 0);
   const tcompleted = new Float64Array(peaks ? total : 0);
@@ -586,26 +619,38 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
     const atomic = atomicOperands(o, peer);
     const verb = perfVerb(o.test);
     return (k) => {
-      const base = { wrId: BigInt(k), opcode, sendFlags: SendFlags.SIGNALED, sgList };
+      const signaled = (k + 1) % cqMod === 0 || k === limit - 1;
+      const base = { wrId: BigInt(k), opcode, sendFlags: signaled ? SendFlags.SIGNALED : 0, sgList };
       return verb === "atomic" ? { ...base, atomic } : verb === "send" ? (q.ud ? { ...base, ud: q.ud } : base) : { ...base, rdma };
     };
   });
   const posted = new Array<number>(n).fill(0);
   const done = new Array<number>(n).fill(0);
+  /** per QP: the messages up to its last signaled WR posted (what its completions will account for) */
+  const covered = new Array<number>(n).fill(0);
   let postedAll = 0;
+  let coveredAll = 0;
   let doneAll = 0;
   const post = (i: number) => {
     if (clock?.done) return;
-    const k = Math.min(limit - posted[i]!, o.txDepth - (posted[i]! - done[i]!));
+    let k = Math.min(limit - posted[i]!, o.txDepth - (posted[i]! - done[i]!));
+    if (list > 1) k -= k % list;
     if (k <= 0) return;
     const wrs: SendWr[] = [];
     const now = performance.now();
     for (let j = 0; j < k; j++) {
-      wrs.push(wrOf[i]!(posted[i]! + j));
+      const wr = wrOf[i]!(posted[i]! + j);
+      wrs.push(wr);
+      if (wr.sendFlags) {
+        coveredAll += posted[i]! + j + 1 - covered[i]!;
+        covered[i] = posted[i]! + j + 1;
+      }
       if (peaks) tposted[postedAll] = now;
       postedAll++;
     }
-    c.qps[i]!.qp.postSend(wrs);
+    const qp = c.qps[i]!.qp;
+    if (list > 1) for (let j = 0; j < k; j += list) qp.postSend(wrs.slice(j, j + list));
+    else qp.postSend(wrs);
     posted[i]! += k;
   };
   // the QPs a batch of completions freed room on, each once
@@ -615,8 +660,8 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   const start = performance.now();
   clock?.start();
   for (let i = 0; i < n; i++) post(i);
-  // with -D: until the clock ends, then the messages still in flight
-  while (clock ? !clock.done || doneAll < postedAll : doneAll < total) {
+  // with -D: until the clock ends, then the signaled messages still in flight
+  while (clock ? !clock.done || doneAll < coveredAll : doneAll < total) {
     // once the clock has ended, a wait for what is still in flight
     const first = await waits.next(!clock?.done);
     if (!first) continue;
@@ -624,10 +669,13 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
     for (const wc of [first, ...c.cq.poll(64)]) {
       if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, postedAll, doneAll);
       const i = c.index.get(wc.qpNum)!;
-      done[i]!++;
-      if (peaks) tcompleted[doneAll] = now;
-      doneAll++;
-      clock?.tick();
+      // a completion stands for its WR and the unsignaled ones before it
+      const upTo = Number(wc.wrId) + 1;
+      const newly = upTo - done[i]!;
+      done[i] = upTo;
+      if (peaks) tcompleted.fill(now, doneAll, doneAll + newly);
+      doneAll += newly;
+      clock?.tick(newly);
       if (!isFreed[i]) {
         isFreed[i] = 1;
         freed.push(i);
@@ -642,21 +690,21 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   if (clock) return durationBw(o.size, clock);
   const secs = (performance.now() - start) / 1000;
   const avg = (o.size * total) / secs / 2 ** 20;
-  return { peak: peaks ? Math.max(perftestPeak(o.size, tposted, tcompleted), avg) : 0, avg, rate: total / secs / 1e6, iters: total };
+  return { peak: peaks ? Math.max(perftestPeak(o.size, tposted, tcompleted, cqMod, list), avg) : 0, avg, rate: total / secs / 1e6, iters: total };
 }
 
 /** A receive into the half of QP `q`'s buffer the peer's messages land in. */
 function postRecv(c: Ctx, q: QpCtx, size: number): void {
   // UD: the GRH in the 40 bytes before the second half's first cache line, the message from it (as perftest's)
-  const sge = q.ud ? q.buf.sge(c.half + CACHE_LINE - UD_ADDITION, size + UD_ADDITION) : q.buf.sge(c.half, Math.max(size, 1));
+  const sge = c.ud ? q.buf.sge(c.half + CACHE_LINE - UD_ADDITION, size + UD_ADDITION) : q.buf.sge(c.half, Math.max(size, 1));
   q.qp.postRecv({ wrId: 0n, sgList: [sge] });
 }
 
 /**
- * Receives posted on each QP of a SEND test before it runs (perftest's rx depth: 512, at most -n, which
- * -D does not lower); then one for each that completes, -n in all (with -D, until the end).
+ * Receives posted on each QP of a SEND test before it runs (its rx depth); then one for each that
+ * completes while fewer than -n are posted (with -D, until the end).
  */
-const firstRecvs = (o: PerftestOptions) => (o.durationS ? RX_DEPTH : Math.min(o.iters, RX_DEPTH));
+const firstRecvs = rxDepth;
 
 /** ctx_set_recv_wqes: the first receives of a SEND test's size on every QP. */
 function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
@@ -719,10 +767,9 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
   const q = c.qps[0]!;
   const bytes = q.buf.bytes;
   const pollAt = c.half + o.size - 1;
-  const samples: number[] = [];
+  const tposted: number[] = [];
   let sent = 0;
   let rcnt = 0;
-  let last = performance.now();
   /** rcnt is the write waited for, not yet come */
   let waiting = false;
   /** the peer's next write came (false: the clock ended first) */
@@ -732,8 +779,6 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
     await spin(() => bytes[pollAt] === (rcnt & 0xff) || clock?.done === true, c.guard);
     if (clock?.done) return false;
     waiting = false;
-    if (!clock) samples.push(((performance.now() - last) * 1000) / 2);
-    last = performance.now();
     return true;
   };
   // with -D a write still in flight at the end is not waited for, as perftest's (its peer may be gone)
@@ -741,6 +786,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
   let i = 1;
   const write = () => {
     bytes[o.size - 1] = i & 0xff;
+    if (!clock) tposted.push(performance.now());
     q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } });
     i++;
   };
@@ -749,7 +795,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
     // the server writes first (run_iter_lat_write); then each waits for the peer's write
     if (client || i > 1) {
       if (!(await receive())) break;
-    } else last = performance.now();
+    }
     write();
     const wc = await waits.next(true);
     if (!wc) break;
@@ -776,7 +822,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
     }
   }
   if (!client && !clock) await receive(); // the client's last write
-  return samples;
+  return tposted;
 }
 
 /**
@@ -786,7 +832,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
  */
 async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: DurationClock): Promise<number[]> {
   const q = c.qps[0]!;
-  const samples: number[] = [];
+  const tposted: number[] = [];
   const waits = new Completions(() => c.guard.next(c.cq), clock);
   let recvs = 0;
   let sends = 0;
@@ -812,24 +858,16 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
     }
     return true;
   };
-  let prev = 0;
   for (let i = 0; clock ? !clock.done : i < o.iters; i++) {
-    if (!client) {
-      if (!(await waitRecv())) break;
-      if (i > 0 && !clock) samples.push((performance.now() - prev) * 1000 / 2);
-      prev = performance.now();
-    }
-    const t0 = performance.now();
+    if (!client && !(await waitRecv())) break;
+    if (!clock) tposted.push(performance.now());
     q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], ...(q.ud ? { ud: q.ud } : {}) });
     sends++;
-    if (client) {
-      if (!(await waitRecv())) break;
-      if (!clock) samples.push((performance.now() - t0) * 1000 / 2);
-    }
+    if (client && !(await waitRecv())) break;
   }
   // the last send completions
   c.cq.poll(64);
-  return samples;
+  return tposted;
 }
 
 /**
@@ -838,20 +876,19 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
  */
 async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, clock?: DurationClock): Promise<number[]> {
   const q = c.qps[0]!;
-  const samples: number[] = [];
+  const tposted: number[] = [];
   const opcode = testOpcode(o);
   const sgList = [q.buf.sge(0, o.size)];
   const target = perfVerb(o.test) === "atomic" ? { atomic: atomicOperands(o, peer) } : { rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } };
   clock?.start();
   for (let i = 0; clock ? !clock.done : i < o.iters; i++) {
-    const t0 = performance.now();
+    if (!clock) tposted.push(performance.now());
     q.qp.postSend({ wrId: BigInt(i), opcode, sendFlags: SendFlags.SIGNALED, sgList, ...target });
     const wc = await c.guard.next(c.cq);
     if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
-    if (clock) clock.tick();
-    else samples.push((performance.now() - t0) * 1000);
+    clock?.tick();
   }
-  return samples;
+  return tposted;
 }
 
 /** How the two sides exchange their messages: perftest's TCP socket, or SENDs on its rdma_cm connection (-R). */
@@ -895,6 +932,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   let guard: StallGuard | undefined;
   let clock: DurationClock | undefined;
   try {
+    io.out(optionNotes(o));
     dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
     // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
     const own = perftestMtu(o.mtu, mtuBytes(dev.queryPort().activeMtu));
@@ -938,7 +976,16 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       const blank: PerftestDest = { lid: 0, outReads: 0, qpn: 0, psn: 0, rkey: 0, vaddr: 0n, gid: new Uint8Array(16), srqn: 0 };
       await x.swap(x.formatKey(blank), client);
       const depth = readsResponses(o.test) ? MAX_OUT_READS : 0;
-      c = await setup(o, dev, (pd, init) => cm!.connectTest({ pd, init: { ...init, sendCq: init.sendCq, recvCq: init.recvCq }, depth }));
+      // UD: where each QP's SENDs go comes with its connection (a latency test's server sends too)
+      const targets: (UdTarget | undefined)[] = [];
+      c = await setup(o, dev, async (pd, init) => {
+        const r = await cm!.connectTest({ pd, init: { ...init, sendCq: init.sendCq, recvCq: init.recvCq }, depth, serverSends: isLat(o.test) });
+        targets.push(r.ud);
+        return r.qp;
+      });
+      c.qps.forEach((q, i) => {
+        if (targets[i]) q.ud = targets[i];
+      });
       await x.swap(x.formatKey(blank), client);
     } else {
       c = await setup(o, dev, plainQp);
@@ -953,8 +1000,10 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const sizes = o.sizes ?? [o.size];
     /** the run of one size (-a: each in turn) */
     const run = (size: number): PerftestOptions => ({ ...o, size });
-    if (isSend(o.test)) postFirstRecvs(c, run(sizes[0]!));
-    io.out(header(o, client, mtuBytes(mtu)));
+    // the receives: send_lat's on both sides, send_bw's on the server (the client only sends), as perftest's
+    const receives = o.test === "send_lat" || (o.test === "send_bw" && !client);
+    if (receives) postFirstRecvs(c, run(sizes[0]!));
+    io.out(perftestHeader(o, client, mtuBytes(mtu)));
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
     io.out(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
     const me = c.qps[0]!.me;
@@ -991,8 +1040,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         }
         if (serves) continue;
         const d = clockFor();
-        const samples = t === "write_lat" ? await writeLat(c, peer, r, client, d) : t === "send_lat" ? await sendLat(c, r, client, d) : await responseLat(c, peer, r, d);
-        io.out(d ? latDurRow(size, d, readsResponses(t) ? 1 : 2) : latRow(size, r.iters, samples.length ? samples : [0]));
+        const posted = t === "write_lat" ? await writeLat(c, peer, r, client, d) : t === "send_lat" ? await sendLat(c, r, client, d) : await responseLat(c, peer, r, d);
+        const rttFactor = readsResponses(t) ? 1 : 2;
+        io.out(d ? latDurRow(size, d, rttFactor) : latReport(size, r.iters, perftestLatency(posted, rttFactor), o));
       }
       if (!serves) io.out(RULE);
     } else if (t === "send_bw") {
@@ -1002,12 +1052,12 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       for (const [k, size] of sizes.entries()) {
         const r = run(size);
         if (k > 0) {
-          postFirstRecvs(c, r);
+          if (receives) postFirstRecvs(c, r);
           await barrier();
         }
         const d = clockFor();
         const f = inUnit(o, client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
-        io.out(reportLine(size, f.iters, f.peak, f.avg, f.rate) + "\n");
+        io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate) + "\n");
         if (o.sizes) await barrier();
       }
       io.out(RULE);
@@ -1018,7 +1068,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         let f: BwRow = { peak: 0, avg: 0, rate: 0, iters: 0 };
         for (const size of sizes) {
           f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
-          io.out(reportLine(size, f.iters, f.peak, f.avg, f.rate) + "\n");
+          io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate) + "\n");
         }
         const mine = [be64(BigInt(sizes[sizes.length - 1]!)), be64(BigInt(f.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
         for (const m of mine) await x.swap(m, true);
@@ -1031,7 +1081,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
           size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
         };
         checkReport(report);
-        io.out(reportLine(report.size, report.iters, report.peak, report.avg, report.rate) + "\n");
+        io.out(bwRow(report.size, report.iters, report.peak, report.avg, report.rate) + "\n");
       }
       io.out(RULE);
     }
@@ -1060,6 +1110,7 @@ export async function runPerftestFor(
   p: {
     test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean;
     inlineSize?: number; inlineAsked?: boolean; sizes?: readonly number[]; durationS?: number; gbits?: boolean; timeout?: number; events?: boolean;
+    unsorted?: boolean; histogram?: boolean; cqMod?: number; postList?: number;
   },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
@@ -1102,10 +1153,27 @@ export async function runPerftestFor(
     ...(p.timeout !== undefined ? { qpTimeout: p.timeout } : {}),
     ...(connection !== "RC" ? { connection } : {}),
     ...(p.events ? { events: true } : {}),
+    ...(p.unsorted ? { unsorted: true } : {}),
+    ...(p.histogram ? { histogram: true } : {}),
+    ...(p.cqMod !== undefined ? { cqMod: p.cqMod } : {}),
+    ...(p.postList !== undefined && p.postList > 1 ? { postList: p.postList } : {}),
   };
+  // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever
+  const list = o.postList ?? 1;
+  const listRefusal =
+    list <= 1 ? undefined
+    : lat ? "-l/--post_list: Post list is supported in BW tests only"
+    : p.durationS === undefined && iters % list !== 0 ? `-l/--post_list ${list}: Number of iterations must be a multiple of post list size (-n ${iters})`
+    : p.cqMod !== undefined && list % Math.min(p.cqMod, o.txDepth) !== 0 ? `-l/--post_list ${list}: Post list size must be a multiple of CQ moderation (-Q ${Math.min(p.cqMod, o.txDepth)})`
+    : list > o.txDepth ? `-l/--post_list ${list}: a list longer than the tx depth (${o.txDepth}) never fits in the send queue`
+    : undefined;
+  if (listRefusal) {
+    io.err(`softroce perf: ${listRefusal}\n`);
+    return 2;
+  }
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {
-    io.err(`softroce perf: -q ${qps} × (tx depth ${o.txDepth}${test === "send_bw" ? ` + ${RX_DEPTH} receives` : ""}) needs ${cqDepth(o)} CQ entries; the device's max_cqe is ${DEFAULT_MAX_CQE}\n`);
+    io.err(`softroce perf: -q ${qps} × (tx depth ${o.txDepth}${isSend(test) ? ` + ${rxDepth(o)} receives` : ""}) needs ${cqDepth(o)} CQ entries; the device's max_cqe is ${DEFAULT_MAX_CQE}\n`);
     return 2;
   }
   return runPerftest(o, io);

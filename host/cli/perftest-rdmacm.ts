@@ -7,14 +7,20 @@
 // test's QP is connected by rdma_cm too, on the same port (the server listens
 // again after the handshake before it: create_rdma_cm_connection), so the
 // client retries a rejected connect as perftest does. IPv4 only, as perftest's
-// rdma_cm mode (AF_INET). Facts: docs/reference/perftest-exchange.md.
-import type { Device, CompletionQueue, MemoryRegion, QueuePair, ProtectionDomain } from "../core/verbs/index.js";
+// rdma_cm mode (AF_INET). With -c UD the test QPs are rdma_cm's UDP port space
+// (SIDR_REQ/SIDR_REP): the client takes the server's QPN, Q_Key and an address
+// handle from ESTABLISHED; where the server sends too (the latency tests) the
+// client first sends it a SEND WITH IMMEDIATE of its QPN, from which the server
+// makes its address handle (rdma_cm_send_ud_connection_parameters,
+// rdma_cm_initialize_ud_connection_parameters). Facts: docs/reference/perftest-exchange.md.
+import type { AddressHandle, Device, CompletionQueue, MemoryRegion, QueuePair, ProtectionDomain } from "../core/verbs/index.js";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import {
   PortSpace, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
 } from "../core/cm/index.js";
 import { openToolCm } from "./cm-tool.js";
-import type { PerftestDest } from "./perftest-exchange.js";
+import type { PerftestConnection, PerftestDest } from "./perftest-exchange.js";
+import { GRH_SIZE } from "../core/verbs/index.js";
 
 /** sizeof(struct pingpong_dest): lid, out_reads, qpn, psn, rkey, (pad), vaddr, gid[16], srqn, gid_index. */
 export const CM_KEY_MSG_LEN = 56;
@@ -112,7 +118,19 @@ export interface CmTestQp {
   init: CmQpInitAttr;
   /** responder resources and initiator depth (perftest: out_reads for READ and atomics, else 0) */
   depth: number;
+  /** UD: the server sends too (a latency test), so it needs the client's address */
+  serverSends?: boolean;
 }
+
+/** Where a UD test QP's SENDs go. */
+export interface UdTarget {
+  ah: AddressHandle;
+  remoteQpn: number;
+  remoteQkey: number;
+}
+
+/** What rdma_cm_send_ud_connection_parameters sends: 4 bytes (the client's QPN rides in the immediate), into a receive with room for the GRH. */
+const UD_PARAMS_LEN = 4;
 
 /** The rdma_cm side of a perftest run: the comm connection (the exchange), then the test QP's. */
 export class PerftestCm {
@@ -122,14 +140,15 @@ export class PerftestCm {
   private commId: RdmaCmId | undefined;
   /** the test QPs' connections, one per QP (-q) */
   private readonly testIds: RdmaCmId[] = [];
-  private listenId: RdmaCmId | undefined;
+  /** the listeners: the comm connection's (TCP port space) and, with -c UD, the test QPs' (UDP) */
+  private readonly listenIds = new Map<number, RdmaCmId>();
   private commCq: CompletionQueue | undefined;
   private commMr: MemoryRegion | undefined;
   private readonly got: Uint8Array[] = [];
 
   constructor(
     private readonly dev: Device,
-    private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number; qps?: number },
+    private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number; qps?: number; connection?: PerftestConnection },
   ) {
     ({ mad: this.mad, ch: this.ch } = openToolCm(dev, o.udpPort));
     this.events = new CmEvents(this.ch);
@@ -143,11 +162,19 @@ export class PerftestCm {
     return { responderResources: depth, initiatorDepth: depth, retryCount: 7, rnrRetryCount: 7 };
   }
 
-  /** rdma_resolve_addr and rdma_resolve_route towards the server's port, then a QP and rdma_connect; retried while rejected. */
-  private async connect(make: (id: RdmaCmId) => void, depth: number): Promise<RdmaCmId> {
+  /** The port space of the test QPs' connections: UDP for -c UD (SIDR), else TCP. */
+  private get testPs(): number {
+    return this.o.connection === "UD" ? PortSpace.UDP : PortSpace.TCP;
+  }
+
+  /**
+   * rdma_resolve_addr and rdma_resolve_route towards the server's port, then a QP and rdma_connect;
+   * retried while rejected (UD: while unreachable, a SIDR_REP that finds no listener). The ESTABLISHED event.
+   */
+  private async connect(make: (id: RdmaCmId) => void, depth: number, ps: number = PortSpace.TCP): Promise<RdmaCmEvent> {
     const end = Date.now() + this.o.timeoutMs;
     for (let attempt = 1; ; attempt++) {
-      const id = this.ch.createId(PortSpace.TCP);
+      const id = this.ch.createId(ps);
       id.resolveAddr({ address: this.o.address, port: 0 }, { address: this.o.server!, port: this.o.tcpPort }, 2000);
       await this.expect(id, E.ADDR_RESOLVED, "rdma_resolve_addr");
       id.resolveRoute(2000);
@@ -155,11 +182,11 @@ export class PerftestCm {
       make(id);
       id.connect(this.conn(depth));
       const ev = await this.events.wait(id, [E.ESTABLISHED, ...FAILS], Math.max(1, end - Date.now()));
-      if (ev?.event === E.ESTABLISHED) return id;
+      if (ev?.event === E.ESTABLISHED) return ev;
       id.destroyQp();
       id.destroy();
       if (!ev) throw new PerftestCmError(`Unexpected CM event: none in ${this.o.timeoutMs / 1000} s (rdma_connect to ${this.o.server}:${this.o.tcpPort})`);
-      if (ev.event !== E.REJECTED || Date.now() + CONNECT_RETRY_MS >= end) {
+      if ((ev.event !== E.REJECTED && ev.event !== E.UNREACHABLE) || Date.now() + CONNECT_RETRY_MS >= end) {
         throw new PerftestCmError(`RDMA CM event error:\nEvent: ${eventStr(ev.event)}; error: ${ev.status}. (after ${attempt} connects)`);
       }
       await new Promise((r) => setTimeout(r, CONNECT_RETRY_MS));
@@ -173,16 +200,18 @@ export class PerftestCm {
     return ev;
   }
 
-  /** The next CONNECT_REQUEST on our listener (made on first use: bind to our address and the port, backlog -q as perftest's). */
-  private async accepted(make: (id: RdmaCmId) => void, depth: number): Promise<RdmaCmId> {
-    if (!this.listenId) {
-      this.listenId = this.ch.createId(PortSpace.TCP);
-      this.listenId.bindAddr({ address: this.o.address, port: this.o.tcpPort });
-      this.listenId.listen(this.o.qps ?? 1);
+  /** The next CONNECT_REQUEST on our listener of that port space (made on first use: bind to our address and the port, backlog -q as perftest's). */
+  private async accepted(make: (id: RdmaCmId) => void, depth: number, ps: number = PortSpace.TCP): Promise<RdmaCmId> {
+    let listener = this.listenIds.get(ps);
+    if (!listener) {
+      listener = this.ch.createId(ps);
+      listener.bindAddr({ address: this.o.address, port: this.o.tcpPort });
+      listener.listen(this.o.qps ?? 1);
+      this.listenIds.set(ps, listener);
     }
     const ev = await this.expect(undefined, E.CONNECT_REQUEST, "waiting for client to connect");
     make(ev.id);
-    ev.id.accept(this.conn(depth));
+    ev.id.accept(ps === PortSpace.UDP ? { qpNum: ev.id.qp!.qpNum } : this.conn(depth));
     return ev.id;
   }
 
@@ -197,7 +226,7 @@ export class PerftestCm {
       id.createQp(pd, { sendCq: cq, recvCq: cq, cap: { maxSendWr: 2, maxRecvWr: COMM_RECVS, maxSendSge: 1, maxRecvSge: 1 } });
       for (let i = 0; i < COMM_RECVS; i++) this.postRecv(i);
     };
-    this.commId = this.client ? await this.connect(make, 0) : await this.accepted(make, 0);
+    this.commId = this.client ? (await this.connect(make, 0)).id : await this.accepted(make, 0);
   }
 
   private postRecv(i: number): void {
@@ -244,16 +273,73 @@ export class PerftestCm {
     return theirs;
   }
 
-  /** create_rdma_cm_connection's middle: the test QP made on its ID (by `make`) and connected or accepted. */
-  async connectTest(q: CmTestQp): Promise<QueuePair> {
-    const make = (id: RdmaCmId) => void id.createQp(q.pd, q.init);
-    const id = this.client ? await this.connect(make, q.depth) : await this.accepted(make, q.depth);
+  /**
+   * create_rdma_cm_connection's middle: the test QP made on its ID and connected or accepted; with -c UD
+   * also where its SENDs go (the client: the server's, from ESTABLISHED; the server of a latency test:
+   * the client's, from its first message).
+   */
+  async connectTest(q: CmTestQp): Promise<{ qp: QueuePair; ud?: UdTarget }> {
+    const ud = this.o.connection === "UD";
+    // UD: the 4 bytes of rdma_cm_send_ud_connection_parameters, and (server) a receive for them with room for the GRH
+    const mr = ud && q.serverSends ? q.pd.regMr(GRH_SIZE + UD_PARAMS_LEN, Access.LOCAL_WRITE) : undefined;
+    const make = (id: RdmaCmId) => {
+      id.createQp(q.pd, q.init);
+      if (mr && !this.client) id.qp!.postRecv({ wrId: 0n, sgList: [mr.sge(0, GRH_SIZE + UD_PARAMS_LEN)] });
+    };
+    let id: RdmaCmId;
+    let target: UdTarget | undefined;
+    if (this.client) {
+      const ev = await this.connect(make, q.depth, this.testPs);
+      id = ev.id;
+      const p = ev.param.ud;
+      if (ud) {
+        if (!p?.ahAttr) throw new PerftestCmError("Failed to create AH for RDMA CM connection.");
+        target = { ah: q.pd.createAh(p.ahAttr), remoteQpn: p.qpNum, remoteQkey: p.qkey };
+        if (mr) await this.sendUdParams(id.qp!, target, mr, q.init.sendCq!);
+      }
+    } else {
+      id = await this.accepted(make, q.depth, this.testPs);
+      if (mr) target = await this.udParamsFrom(id, q.pd, mr, q.init.recvCq!);
+    }
     this.testIds.push(id);
     if (!this.client && this.testIds.length === (this.o.qps ?? 1)) {
-      this.listenId?.destroy(); // rdma_cm_server_connection: the listener goes once its QPs are connected
-      this.listenId = undefined;
+      // rdma_cm_server_connection: the listener goes once its QPs are connected
+      this.listenIds.get(this.testPs)?.destroy();
+      this.listenIds.delete(this.testPs);
     }
-    return id.qp!;
+    return { qp: id.qp!, ...(target ? { ud: target } : {}) };
+  }
+
+  /** rdma_cm_send_ud_connection_parameters: a SEND WITH IMMEDIATE of our QPN to the server, its completion waited for. */
+  private async sendUdParams(qp: QueuePair, to: UdTarget, mr: MemoryRegion, cq: CompletionQueue): Promise<void> {
+    qp.postSend({ wrId: 0n, opcode: WrOpcode.SEND_WITH_IMM, sendFlags: SendFlags.SIGNALED, immData: qp.qpNum, ud: to, sgList: [mr.sge(0, UD_PARAMS_LEN)] });
+    const wc = await this.within(cq.next(), "the UD connection parameters' send");
+    if (wc.status !== WcStatus.SUCCESS || wc.opcode !== WcOpcode.SEND) {
+      throw new PerftestCmError(`Failed to poll CQ.\nBad WQE status when trying to send UD connection parameters in RDMA CM:\n Status: ${wc.status} ; ID: ${wc.wrId}.`);
+    }
+  }
+
+  /** rdma_cm_initialize_ud_connection_parameters: the client's first message; an AH from its completion and GRH, its QPN from the immediate, our Q_Key. */
+  private async udParamsFrom(id: RdmaCmId, pd: ProtectionDomain, mr: MemoryRegion, cq: CompletionQueue): Promise<UdTarget> {
+    const wc = await this.within(cq.next(), "the client's UD connection parameters");
+    if (wc.status !== WcStatus.SUCCESS || wc.opcode !== WcOpcode.RECV || wc.wrId !== 0n) {
+      throw new PerftestCmError(`Failed to poll CQ.\nBad WQE status when trying to create AH for UD connection in RDMA CM:\n Status: ${wc.status} ; ID: ${wc.wrId}.`);
+    }
+    const ah = pd.createAhFromWc(wc, mr.bytes.subarray(0, GRH_SIZE), id.portNum || 1, this.o.udpPort);
+    return { ah, remoteQpn: wc.immData, remoteQkey: id.qp!.query().attr.qkey };
+  }
+
+  /** A wait that gives up after the run's --wait. */
+  private async within<T>(p: Promise<T>, what: string): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new PerftestCmError(`${what}: nothing in ${this.o.timeoutMs / 1000} s`)), this.o.timeoutMs);
+    });
+    try {
+      return await Promise.race([p, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -261,7 +347,8 @@ export class PerftestCm {
    * DREP); the server waits for the client's DREQ and answers it; then the comm connection goes the same way.
    */
   async close(): Promise<void> {
-    for (const id of [...this.testIds, this.commId]) {
+    // UD test QPs have no connection to end (rdma_cm_disconnect_nodes skips UD)
+    for (const id of [...(this.o.connection === "UD" ? [] : this.testIds), this.commId]) {
       if (!id) continue;
       try {
         if (this.client) {
@@ -282,7 +369,7 @@ export class PerftestCm {
   /** Frees the IDs, the channel and its pump (the device is the caller's). */
   destroy(): void {
     this.events.stop();
-    for (const id of [...this.testIds, this.commId, this.listenId]) {
+    for (const id of [...this.testIds, this.commId, ...this.listenIds.values()]) {
       try {
         id?.destroy();
       } catch {

@@ -293,31 +293,58 @@ const PT_MODES = [
   { name: "-R", theirs: "-R", ours: ["-R", "--address", HOST4] },
 ];
 
+/**
+ * A side's header as perftest prints it (from the rule above the title to the address lines), with what
+ * is the machine's made the same on both: the device's name, the GID index (rxe's are 1 and 2, ours
+ * 0), PCIe relaxed ordering (Debian's perftest is built with it).
+ */
+function headerOf(out) {
+  const title = out.search(/^ {20}\S/m);
+  if (title < 0) return undefined;
+  return out.slice(out.lastIndexOf(`${"-".repeat(87)}\n`, title), out.indexOf(" local address:", title))
+    .replace(/Device {9}: \w+/, "Device         : DEV").replace(/ GID index {7}: \d+/, " GID index       : N").replace(/PCIe relax order: \w+/, "PCIe relax order: X")
+    .replace(/ Test with events\. Using \w+_comp0/, " Test with events. Using DEV_comp0");
+}
+
+/**
+ * One run each way: softroce perf the client of Linux's ib_<t> server (in the guest, in the
+ * background), then Linux's ib_<t> client of a softroce perf server. Both ends must exit 0 and the
+ * Linux server must end by itself without a complaint; gives the four outputs for the run's checks.
+ * `theirServer`/`ourServer`: flags for that side's server only; `long`: a run of many sizes (-a), given more time.
+ */
+async function perftestBothWays(t, mode, flags, { theirServer = [], ourServer = [], long = false } = {}) {
+  const what = `${t} ${[mode.ours[0], ...flags].join(" ")}`;
+  const slackS = long ? 60 : 30;
+  const waitS = long ? 30 : 20;
+  await guest(`ib_${t} -d rxe0 ${mode.theirs} ${[...flags, ...theirServer].join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+  const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags], (RUN_TIMEOUT_S + slackS) * 1000);
+  const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt ${waitS * 10} ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 2 * waitS);
+  assert.equal(ours.code, 0, `softroce perf ${what} (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
+  assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
+  const server = softroce(["perf", t, ...mode.ours, ...flags, ...ourServer], (RUN_TIMEOUT_S + slackS) * 1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + (long ? 60 : 20));
+  const srv = await server;
+  assert.match(client, /^client-exit=0$/m, `ib_${t} client (${flags.join(" ")}):\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+  assert.equal(srv.code, 0, `softroce perf ${what} (server): ${srv.stdout}${srv.stderr}`);
+  // each side's header line for line as Linux's for the same flags: ours the client as theirs, ours the server as theirs
+  assert.equal(headerOf(ours.stdout), headerOf(client), `client headers (ours, then Linux's):\n${ours.stdout}\n---\n${client}`);
+  assert.equal(headerOf(srv.stdout), headerOf(theirs), `server headers (ours, then Linux's):\n${srv.stdout}\n---\n${theirs}`);
+  return { oursClient: ours.stdout, theirServer: theirs, theirClient: client, oursServer: srv.stdout };
+}
+
 for (const mode of PT_MODES) {
   for (const t of PERFTESTS) {
     test(`perftest ${t} (${mode.name}): softroce perf ${mode.ours[0]} client -> ib_${t} ${mode.theirs} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
-      const flags = [...ptSize(t), "-n", String(PT_ITERS)].join(" ");
-      // ours the client
-      await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-      const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
-      const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-      assert.equal(ours.code, 0, `softroce perf ${t} ${mode.ours[0]} (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-      assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
-      assert.ok(ptLine(t, ours.stdout), ours.stdout);
-      if (serverPrints(t)) assert.ok(ptLine(t, theirs), theirs);
-      if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
-      if (mode.name === "IPv6") assert.match(ours.stdout, / remote address: .*\n GID: 253:00:71:145:00:00:00:00:00:00:00:00:00:00:00:02\n/);
-      if (mode.name === "-R") assert.match(theirs, / rdma_cm QPs\t : ON\n Data ex. method : rdma_cm/);
-      // ours the server
-      const server = softroce(["perf", t, ...mode.ours, ...flags.split(" ")], (RUN_TIMEOUT_S + 30) * 1000);
-      await new Promise((r) => setTimeout(r, 2000));
-      const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-      const srv = await server;
-      assert.match(client, /^client-exit=0$/m, `ib_${t} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-      assert.equal(srv.code, 0, `softroce perf ${t} ${mode.ours[0]} (server): ${srv.stdout}${srv.stderr}`);
-      assert.ok(ptLine(t, client), client);
-      if (serverPrints(t)) assert.ok(ptLine(t, srv.stdout), srv.stdout);
+      const r = await perftestBothWays(t, mode, [...ptSize(t), "-n", String(PT_ITERS)]);
+      assert.ok(ptLine(t, r.oursClient), r.oursClient);
+      if (serverPrints(t)) assert.ok(ptLine(t, r.theirServer), r.theirServer);
+      if (["write_bw", "read_bw", "atomic_bw"].includes(t)) assert.equal(ptLine(t, r.theirServer).trim(), ptLine(t, r.oursClient).trim()); // the server prints the client's report
+      if (mode.name === "IPv6") assert.match(r.oursClient, / remote address: .*\n GID: 253:00:71:145:00:00:00:00:00:00:00:00:00:00:00:02\n/);
+      if (mode.name === "-R") assert.match(r.theirServer, / rdma_cm QPs\t : ON\n Data ex. method : rdma_cm/);
+      assert.ok(ptLine(t, r.theirClient), r.theirClient);
+      if (serverPrints(t)) assert.ok(ptLine(t, r.oursServer), r.oursServer);
     });
   }
 }
@@ -325,24 +352,11 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
 // -A CMP_AND_SWAP: perftest compares with 0 and swaps in 0; the title names the operation on both ends
 for (const t of ["atomic_bw", "atomic_lat"]) {
   test(`perftest ${t} -A CMP_AND_SWAP (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
-    const flags = ["-n", String(PT_ITERS), "-A", "CMP_AND_SWAP"];
-    const title = `Atomic CMP_AND_SWAP ${t === "atomic_bw" ? "BW" : "Latency"} Test`;
-    await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-    assert.equal(ours.code, 0, `softroce perf ${t} -A CMP_AND_SWAP (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
-    for (const out of [ours.stdout, theirs]) assert.ok(out.includes(`\n                    ${title}\n`), out);
-    assert.ok(ptLine(t, ours.stdout), ours.stdout);
-    const server = softroce(["perf", t, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-    const srv = await server;
-    assert.match(client, /^client-exit=0$/m, `ib_${t} -A CMP_AND_SWAP client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-    assert.equal(srv.code, 0, `softroce perf ${t} -A CMP_AND_SWAP (server): ${srv.stdout}${srv.stderr}`);
-    assert.ok(client.includes(`\n                    ${title}\n`), client);
-    assert.ok(ptLine(t, client), client);
+    const r = await perftestBothWays(t, PT_MODES[0], ["-n", String(PT_ITERS), "-A", "CMP_AND_SWAP"]);
+    const title = `\n                    Atomic CMP_AND_SWAP ${t === "atomic_bw" ? "BW" : "Latency"} Test\n`;
+    for (const out of [r.oursClient, r.theirServer, r.theirClient]) assert.ok(out.includes(title), out);
+    assert.ok(ptLine(t, r.oursClient), r.oursClient);
+    assert.ok(ptLine(t, r.theirClient), r.theirClient);
   });
 }
 
@@ -354,23 +368,11 @@ const ALL_ROWS = Array.from({ length: 23 }, (_, i) => 2 << i);
 const serverRows = (t) => (t === "write_bw" || t === "read_bw" ? [ALL_ROWS[22]] : t === "read_lat" ? [] : ALL_ROWS);
 for (const [mode, t] of [...["write_bw", "read_bw", "send_bw", "write_lat", "read_lat", "send_lat"].map((t) => [PT_MODES[0], t]), [PT_MODES[2], "send_bw"], [PT_MODES[2], "send_lat"]]) {
   test(`perftest ${t} -a (${mode.name}): softroce perf client -> ib_${t} -a server (rxe0), and ib_${t} -a client -> softroce server; 23 sizes each way, both ends exit 0`, async () => {
-    const flags = ["-a", "-n", "5"];
-    await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags], (RUN_TIMEOUT_S + 60) * 1000);
-    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 300 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 60);
-    assert.equal(ours.code, 0, `softroce perf ${t} -a (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
-    assert.deepEqual(rowsOf(ours.stdout), ALL_ROWS, ours.stdout);
-    assert.deepEqual(rowsOf(theirs), serverRows(t), theirs);
-    const server = softroce(["perf", t, ...mode.ours, ...flags], (RUN_TIMEOUT_S + 60) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 60);
-    const srv = await server;
-    assert.match(client, /^client-exit=0$/m, `ib_${t} -a client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-    assert.equal(srv.code, 0, `softroce perf ${t} -a (server): ${srv.stdout}${srv.stderr}`);
-    assert.deepEqual(rowsOf(client), ALL_ROWS, client);
-    assert.deepEqual(rowsOf(srv.stdout), serverRows(t), srv.stdout);
+    const r = await perftestBothWays(t, mode, ["-a", "-n", "5"], { long: true });
+    assert.deepEqual(rowsOf(r.oursClient), ALL_ROWS, r.oursClient);
+    assert.deepEqual(rowsOf(r.theirServer), serverRows(t), r.theirServer);
+    assert.deepEqual(rowsOf(r.theirClient), ALL_ROWS, r.theirClient);
+    assert.deepEqual(rowsOf(r.oursServer), serverRows(t), r.oursServer);
   });
 }
 
@@ -382,76 +384,69 @@ const durLatRow = (out) => new RegExp(`^ \\d+\\s+(\\d+)\\s+(${FIG})\\s+(${FIG})\
 const durRow = (t, out) => (t.endsWith("_bw") ? durBwRow(out) : durLatRow(out));
 for (const t of ["write_bw", "send_bw", "read_lat", "write_lat", "send_lat"]) {
   test(`perftest ${t} -D ${DURATION_S} (IPv4): softroce perf client -> ib_${t} -D server (rxe0), and ib_${t} -D client -> softroce server; both ends exit 0`, async () => {
-    const flags = ["-D", String(DURATION_S)];
-    await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-    assert.equal(ours.code, 0, `softroce perf ${t} -D (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
-    const mine = durRow(t, ours.stdout);
-    assert.ok(mine && Number(mine[1]) > 0, ours.stdout);
-    if (t === "write_bw") assert.equal(durBwRow(theirs)?.[0], mine[0], theirs); // the server prints the client's report
-    else if (t !== "read_lat") assert.ok(durRow(t, theirs) && Number(durRow(t, theirs)[1]) > 0, theirs);
-    const server = softroce(["perf", t, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-    const srv = await server;
-    assert.match(client, /^client-exit=0$/m, `ib_${t} -D client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-    assert.equal(srv.code, 0, `softroce perf ${t} -D (server): ${srv.stdout}${srv.stderr}`);
-    assert.ok(durRow(t, client) && Number(durRow(t, client)[1]) > 0, client);
-    if (t !== "read_lat") assert.ok(durRow(t, srv.stdout), srv.stdout);
+    const r = await perftestBothWays(t, PT_MODES[0], ["-D", String(DURATION_S)]);
+    const mine = durRow(t, r.oursClient);
+    assert.ok(mine && Number(mine[1]) > 0, r.oursClient);
+    if (t === "write_bw") assert.equal(durBwRow(r.theirServer)?.[0], mine[0], r.theirServer); // the server prints the client's report
+    else if (t !== "read_lat") assert.ok(durRow(t, r.theirServer) && Number(durRow(t, r.theirServer)[1]) > 0, r.theirServer);
+    assert.ok(durRow(t, r.theirClient) && Number(durRow(t, r.theirClient)[1]) > 0, r.theirClient);
+    if (t !== "read_lat") assert.ok(durRow(t, r.oursServer), r.oursServer);
   });
 }
 
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
-for (const [t, conn] of [["write_bw", "UC"], ["send_bw", "UC"], ["write_lat", "UC"], ["send_lat", "UC"], ["send_bw", "UD"], ["send_lat", "UD"]]) {
-  test(`perftest ${t} -c ${conn} (IPv4): softroce perf client -> ib_${t} -c ${conn} server (rxe0), and ib_${t} -c ${conn} client -> softroce server; both ends exit 0`, async () => {
+// With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a
+// latency test's client first sends the server its QPN in an immediate, for the server's address handle
+const UC_UD = [["write_bw", "UC"], ["send_bw", "UC"], ["write_lat", "UC"], ["send_lat", "UC"], ["send_bw", "UD"], ["send_lat", "UD"]].map(([t, c]) => [t, c, PT_MODES[0]]);
+for (const [t, conn, mode] of [...UC_UD, ["send_bw", "UD", PT_MODES[2]], ["send_lat", "UD", PT_MODES[2]]]) {
+  test(`perftest ${t} -c ${conn} (${mode.name}): softroce perf client -> ib_${t} -c ${conn} server (rxe0), and ib_${t} -c ${conn} client -> softroce server; both ends exit 0`, async () => {
     const bytes = t.endsWith("_lat") ? 64 : 1024;
-    const flags = ["-c", conn, "-s", String(bytes), "-n", String(PT_ITERS)];
     const row = (out) => out.split("\n").find((l) => new RegExp(`^ ${bytes}\\s+${PT_ITERS}\\s+${FIG}`).test(l));
-    await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-    assert.equal(ours.code, 0, `softroce perf ${t} -c ${conn} (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
-    for (const out of [ours.stdout, theirs]) assert.ok(out.includes(` Connection type : ${conn}\t`), out);
-    assert.ok(row(ours.stdout), ours.stdout);
-    assert.ok(row(theirs), theirs);
-    const server = softroce(["perf", t, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-    const srv = await server;
-    assert.match(client, /^client-exit=0$/m, `ib_${t} -c ${conn} client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-    assert.equal(srv.code, 0, `softroce perf ${t} -c ${conn} (server): ${srv.stdout}${srv.stderr}`);
-    assert.ok(row(client), client);
-    assert.ok(row(srv.stdout), srv.stdout);
+    const r = await perftestBothWays(t, mode, ["-c", conn, "-s", String(bytes), "-n", String(PT_ITERS)]);
+    for (const out of [r.oursClient, r.theirServer]) assert.ok(out.includes(` Connection type : ${conn}\t`), out);
+    for (const out of Object.values(r)) assert.ok(row(out), out);
   });
 }
 
 // -e: perftest's events mode (it sleeps on CQ events); the header line under the title names the device's completion vector
 test("perftest send_bw -e (IPv4): softroce perf client -> ib_send_bw -e server (rxe0), and ib_send_bw -e client -> softroce server; both ends exit 0, both say the test runs with events", async () => {
-  const flags = ["-e", "-s", "4096", "-n", String(PT_ITERS)];
   const events = (out, dev) => out.includes(`                    Send BW Test\n Test with events. Using ${dev}_comp0\n`);
-  await guest(`ib_send_bw -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-  const ours = await softroce(["perf", "send_bw", GUEST4, ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-  const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-  assert.equal(ours.code, 0, `softroce perf send_bw -e (client): ${ours.stdout}${ours.stderr}\n--- ib_send_bw:\n${theirs}`);
-  assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
-  assert.ok(events(ours.stdout, "softroce0"), ours.stdout);
-  assert.ok(events(theirs, "rxe0"), theirs);
-  assert.ok(ptLine("send_bw", ours.stdout) && ptLine("send_bw", theirs), ours.stdout + theirs);
-  const server = softroce(["perf", "send_bw", ...PT_MODES[0].ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-  await new Promise((r) => setTimeout(r, 2000));
-  const client = await guest(`ib_send_bw -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-  const srv = await server;
-  assert.match(client, /^client-exit=0$/m, `ib_send_bw -e client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-  assert.equal(srv.code, 0, `softroce perf send_bw -e (server): ${srv.stdout}${srv.stderr}`);
-  assert.ok(events(srv.stdout, "softroce0") && ptLine("send_bw", srv.stdout), srv.stdout);
+  const r = await perftestBothWays("send_bw", PT_MODES[0], ["-e", "-s", "4096", "-n", String(PT_ITERS)]);
+  assert.ok(events(r.oursClient, "softroce0") && events(r.oursServer, "softroce0"), r.oursClient + r.oursServer);
+  assert.ok(events(r.theirServer, "rxe0"), r.theirServer);
+  for (const out of Object.values(r)) assert.ok(ptLine("send_bw", out), out);
 });
+
+// -U and -H: perftest's lists of latency measurements ("#, usec", then a "n, value" line each: -U all in
+// the order taken, -H those the row counts, sorted), then the rule and the column header again
+for (const [t, flag] of [["send_lat", "-H"], ["read_lat", "-U"]]) {
+  test(`perftest ${t} ${flag} (IPv4): softroce perf client -> ib_${t} ${flag} server (rxe0), and ib_${t} ${flag} client -> softroce server; both list their measurements, exit 0`, async () => {
+    const r = await perftestBothWays(t, PT_MODES[0], [flag, "-s", "64", "-n", String(PT_ITERS)]);
+    const listed = (out) => /#, usec\n((?:\d+, \S+\n)+)/.exec(out)?.[1].trimEnd().split("\n").length;
+    // -n measurements less one (post to post), -H without the two largest
+    const want = flag === "-U" ? PT_ITERS - 1 : PT_ITERS - 3;
+    const sides = t === "send_lat" ? Object.values(r) : [r.oursClient, r.theirClient];
+    for (const out of sides) {
+      assert.equal(listed(out), want, out);
+      assert.match(out, /-{87}\n #bytes #iterations +t_min\[usec\].*\n 64 /, out);
+    }
+  });
+}
+
+// -Q (CQ moderation) and -l (post lists): the header's lines and title, perftest's note for -l without -Q
+for (const flags of [["-Q", "10"], ["-l", "4"], ["-l", "8", "-Q", "4"]]) {
+  for (const t of ["write_bw", "send_bw"]) {
+    test(`perftest ${t} ${flags.join(" ")} (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
+      const r = await perftestBothWays(t, PT_MODES[0], [...flags, "-s", "4096", "-n", "200"]);
+      const note = "Post List requested - CQ moderation will be the size of the post list\n";
+      for (const out of Object.values(r)) {
+        assert.match(out, /^ 4096\s+200\s+\S+/m, out);
+        assert.equal(out.includes(note), flags.length === 2 && flags[0] === "-l", out);
+      }
+    });
+  }
+}
 
 // several QPs (-q 4): perftest 4.5 sends every QP's key message twice, the first QP's as the
 // handshakes; an address line per QP. It lays every QP's buffer in one MR, as ours does by default,
@@ -460,36 +455,22 @@ const rkeysOf = (out, which) => new Set([...out.matchAll(new RegExp(`^ ${which} 
 // With -R each QP is connected through rdma_cm (a connection per QP, the listener's backlog -q)
 for (const mode of [PT_MODES[0], PT_MODES[2]]) for (const t of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
   test(`perftest ${t} -q 4 (${mode.name}): softroce perf client (one MR) -> ib_${t} --mr_per_qp server (rxe0), and ib_${t} client (one MR) -> softroce --mr_per_qp server; both ends exit 0`, async () => {
-    const flags = [...ptSize(t), "-n", String(PT_ITERS), "-q", "4"];
-    await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} --mr_per_qp -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
-    const ours = await softroce(["perf", t, GUEST4, ...mode.ours, ...flags], (RUN_TIMEOUT_S + 30) * 1000);
-    const theirs = await guest(`pid=$(cat /tmp/pt.pid); i=0; while [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`, 40);
-    assert.equal(ours.code, 0, `softroce perf ${t} -q 4 (client): ${ours.stdout}${ours.stderr}\n--- ib_${t}:\n${theirs}`);
-    assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
-    for (const out of [ours.stdout, theirs]) {
+    const r = await perftestBothWays(t, mode, [...ptSize(t), "-n", String(PT_ITERS), "-q", "4"], { theirServer: ["--mr_per_qp"], ourServer: ["--mr_per_qp"] });
+    for (const out of [r.oursClient, r.theirServer]) {
       assert.equal(out.match(/^ local address: /gm)?.length, 4, out);
       assert.equal(out.match(/^ remote address: /gm)?.length, 4, out);
       // -n per QP; #iterations counts all four QPs' messages, as perftest 4.5 prints it
       assert.match(ptLine(t, out) ?? "", new RegExp(`^ \\d+\\s+${4 * PT_ITERS}\\s`), out);
     }
+    if (t !== "send_bw") assert.equal(ptLine(t, r.theirServer).trim(), ptLine(t, r.oursClient).trim()); // the server prints the client's report
+    assert.ok(ptLine(t, r.theirClient), r.theirClient);
+    assert.ok(ptLine(t, r.oursServer), r.oursServer);
     if (mode.name !== "-R" && (t === "write_bw" || t === "read_bw")) {
-      // RKeys are printed for READ and WRITE (not with -R): ours one MR, theirs one per QP
-      assert.equal(rkeysOf(ours.stdout, "local").size, 1, ours.stdout);
-      assert.equal(rkeysOf(ours.stdout, "remote").size, 4, ours.stdout);
-    }
-    if (t !== "send_bw") assert.equal(ptLine(t, theirs).trim(), ptLine(t, ours.stdout).trim()); // the server prints the client's report
-    const server = softroce(["perf", t, ...mode.ours, ...flags, "--mr_per_qp"], (RUN_TIMEOUT_S + 30) * 1000);
-    await new Promise((r) => setTimeout(r, 2000));
-    const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + 20);
-    const srv = await server;
-    assert.match(client, /^client-exit=0$/m, `ib_${t} -q 4 client:\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
-    assert.equal(srv.code, 0, `softroce perf ${t} --mr_per_qp (server): ${srv.stdout}${srv.stderr}`);
-    assert.ok(ptLine(t, client), client);
-    assert.ok(ptLine(t, srv.stdout), srv.stdout);
-    if (mode.name !== "-R" && (t === "write_bw" || t === "read_bw")) {
-      assert.equal(rkeysOf(srv.stdout, "local").size, 4, srv.stdout);
-      assert.equal(rkeysOf(client, "local").size, 1, client);
+      // RKeys are printed for READ and WRITE (not with -R): ours one MR, theirs one per QP (and the other way round)
+      assert.equal(rkeysOf(r.oursClient, "local").size, 1, r.oursClient);
+      assert.equal(rkeysOf(r.oursClient, "remote").size, 4, r.oursClient);
+      assert.equal(rkeysOf(r.oursServer, "local").size, 4, r.oursServer);
+      assert.equal(rkeysOf(r.theirClient, "local").size, 1, r.theirClient);
     }
   });
 }

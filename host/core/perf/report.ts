@@ -10,13 +10,15 @@ const TITLE_VERBS: Record<string, string> = { send: "Send", write: "RDMA_Write",
 
 /**
  * The title line's text as perftest's ctx_print_test_info builds it: the verb, the atomic type for
- * atomics, "Bidirectional" with -b, "BW" or "Latency", "Test" ("Atomic FETCH_AND_ADD BW Test").
+ * atomics, "Bidirectional" with -b, "Post List" with -l, "BW" or "Latency", "Test" ("Atomic
+ * FETCH_AND_ADD BW Test").
  */
-export function perfTitle(test: string, bidirectional = false, atomicType = "FETCH_AND_ADD"): string {
+export function perfTitle(test: string, bidirectional = false, atomicType = "FETCH_AND_ADD", postList = false): string {
   const [verb = test, kind] = test.split("_");
   const words = [TITLE_VERBS[verb] ?? test];
   if (verb === "atomic") words.push(atomicType);
   if (bidirectional) words.push("Bidirectional");
+  if (postList && kind !== "lat") words.push("Post List");
   words.push(kind === "lat" ? "Latency" : "BW", "Test");
   return words.join(" ");
 }
@@ -29,17 +31,21 @@ export const LAT_HEADER =
 /** The latency table's columns with -D (RESULT_FMT_LAT_DUR): the average over the sample and transactions per second. */
 export const LAT_DUR_HEADER = " #bytes        #iterations       t_avg[usec]    tps average";
 
-function f(v: number, digits: number): string {
+/** A figure as perftest's %.Nf prints it; "inf" where a run was too short to time. */
+function fig(v: number, digits: number): string {
   return Number.isFinite(v) ? v.toFixed(digits) : "inf";
 }
 
-export function bwLine(bytes: number, iterations: number, b: BwFigures): string {
-  return ` ${String(bytes).padEnd(10)} ${String(iterations).padEnd(14)} ${f(b.bw_peak_mbps, 2).padEnd(18)} ${f(b.bw_avg_mbps, 2).padEnd(20)} ${f(b.msg_rate_mpps, 6)}`;
+/**
+ * perftest's bandwidth row (REPORT_FMT, its spacing): the size, the messages, the peak and the average
+ * (MB/sec of 2^20 bytes, or Gb/sec with --report_gbits) and the message rate in Mpps.
+ */
+export function bwRow(bytes: number, iterations: number, peak: number, avg: number, rate: number): string {
+  return ` ${String(bytes).padEnd(10)} ${String(iterations).padEnd(10)}       ${fig(peak, 2).padEnd(7)}            ${fig(avg, 2).padEnd(7)}\t\t   ${fig(rate, 6)}`;
 }
 
-export function latLine(bytes: number, iterations: number, l: LatFigures): string {
-  return (
-    ` ${String(bytes).padEnd(7)}${String(iterations).padEnd(15)}${f(l.t_min, 2).padEnd(15)}${f(l.t_max, 2).padEnd(13)}` +
-    `${f(l.t_typical, 2).padEnd(19)}${f(l.t_avg, 2).padEnd(15)}${f(l.t_stdev, 2).padEnd(16)}${f(l.p99, 2).padEnd(23)}${f(l.p99_9, 2)}`
-  );
+/** perftest's latency row (REPORT_FMT_LAT, its spacing), µs. */
+export function latRow(bytes: number, iterations: number, l: LatFigures): string {
+  const c = (x: number) => fig(x, 2).padEnd(7);
+  return ` ${String(bytes).padEnd(7)} ${String(iterations).padEnd(10)} ${c(l.t_min)}        ${c(l.t_max)}      ${c(l.t_typical)}  \t       ${c(l.t_avg)}     \t${c(l.t_stdev)}\t\t${c(l.p99)} \t\t${c(l.p99_9)}`;
 }

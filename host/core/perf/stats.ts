@@ -1,7 +1,9 @@
-// Figures as perftest reports them: bandwidth in MB/sec where MB is 2^20
-// bytes (perftest's default MBS format), message rate in Mpps, latency
-// statistics in µs (typical = median, percentiles taken from the sorted
-// samples at floor(n × p) as perftest does).
+// Figures in perftest's units: bandwidth in MB/sec where MB is 2^20 bytes
+// (perftest's default MBS format), message rate in Mpps, latency statistics
+// in µs over every sample (typical = median, percentiles at floor(n × p)).
+// This engine's own method: the run against perftest itself (--perftest, -R)
+// computes its figures exactly as perftest does (host/cli/perftest-lat.ts,
+// perftestPeak in host/cli/perftest-exchange.ts).
 
 export const MB = 1 << 20;
 

@@ -47,7 +47,7 @@ describe("softroce perf", () => {
     const r = start("perf", "write_bw", "--local", "-a", "-n", "4", "-t", "2", "-F", "--report_gbits");
     expect(await r.done, r.stderr).toBe(0);
     expect(r.stdout).toContain("BW peak[Gb/sec]    BW average[Gb/sec]");
-    const rows = r.stdout.split("\n").filter((l) => /^ \d+ +4 +[\d.]+ +[\d.]+ +[\d.]+$/.test(l));
+    const rows = r.stdout.split("\n").filter((l) => /^ \d+ +4 +[\d.]+ +[\d.]+\s+[\d.]+$/.test(l));
     expect(rows.map((l) => Number(l.trim().split(/ +/)[0]))).toEqual(Array.from({ length: 23 }, (_, i) => 2 << i));
     expect(r.stderr).toBe(""); // progress only on a terminal
   }, 120_000);

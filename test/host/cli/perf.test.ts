@@ -241,7 +241,7 @@ describe("softroce perf", () => {
     const r = await run("write_bw", "--local", "-s", "4096", "-n", "50", "-t", "16", "--verify");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(BW_HEADER);
-    expect(r.stdout).toMatch(/\n 4096 {7}50 {13}\d+\.\d\d +\d+\.\d\d +\d+\.\d{6}\n/);
+    expect(r.stdout).toMatch(/\n 4096 {7}50 {15}\d+\.\d\d +\d+\.\d\d *\t\t   \d+\.\d{6}\n/); // perftest's REPORT_FMT, tabs included
     expect(r.stdout).toContain("verified 50 of 50  lost 0  duplicated 0  corrupted 0  errors 0");
     expect(r.stderr).toBe("");
   });

@@ -5,15 +5,16 @@
 // processes on 127.0.15.41 / .42; with several QPs, and against a peer out of step or gone (ours and
 // perf's own exchange).
 import net from "node:net";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { freeTcpPort, useCli, until } from "../support/cli-process.js";
 import {
-  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestPeak, reportLine, VERSION_LEN,
+  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestHeader, perftestPeak, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
 import { CM_KEY_MSG_LEN, formatCmKeyMsg, parseCmKeyMsg, PerftestCmError } from "../../../host/cli/perftest-rdmacm.js";
+import { bwRow, LAT_HEADER, PERF_RULE, type PerfTest } from "../../../host/core/perf/index.js";
 
 /** rxe's perftest logs (test/fixtures/captures/perftest/logs) */
 const FIXTURES = fileURLToPath(new URL("../../fixtures/captures/perftest/logs", import.meta.url));
@@ -82,8 +83,33 @@ describe("perftest's report line", () => {
     const linux = readFileSync(join(FIXTURES, "read_bw-tcp.client.out"), "utf8")
       .split("\n").find((l) => l.startsWith(" 4096 "))!;
     const [, size, iters, peak, avg, rate] = /^ (\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$/.exec(linux)!;
-    expect(reportLine(Number(size), Number(iters), Number(peak), Number(avg), Number(rate))).toBe(linux);
+    expect(bwRow(Number(size), Number(iters), Number(peak), Number(avg), Number(rate))).toBe(linux);
   });
+});
+
+describe("perftest's header", () => {
+  // each log's header as ours prints it for the same run (-s 4096 / 64 for latency, -n 5, MTU 1024); the
+  // device's name and GID index are the machine's, and Debian's perftest is built with PCIe relaxed ordering
+  const logs = readdirSync(FIXTURES).filter((f) => f.endsWith(".out"));
+  it("has the 28 logs (7 tests, atomic_lat aside, × TCP and rdma_cm × client and server)", () => {
+    expect(logs).toHaveLength(28);
+  });
+  for (const f of logs) {
+    it(`${f}: line for line`, () => {
+      const [, test, mode, side] = /^(\w+)-(tcp|rdmacm)\.(client|server)\.out$/.exec(f)!;
+      const text = readFileSync(join(FIXTURES, f), "utf8");
+      const title = text.search(/^ {20}\S/m);
+      const linux = text.slice(text.lastIndexOf(PERF_RULE, title), text.indexOf(" local address:"))
+        .replace("Device         : rxe0", "Device         : softroce0").replace("PCIe relax order: ON", "PCIe relax order: OFF").replace("GID index       : 1", "GID index       : 0");
+      const t = test as PerfTest;
+      const lat = t.endsWith("_lat");
+      const o = {
+        test: t, ...(side === "client" ? { server: "192.0.2.2" } : {}), tcpPort: 18515, address: "192.0.2.3", udpPort: 4791, timeoutMs: 1000,
+        size: t.startsWith("atomic") ? 8 : lat ? 64 : 4096, iters: 5, txDepth: lat ? 1 : 5, rdmaCm: mode === "rdmacm",
+      };
+      expect(perftestHeader(o, side === "client", 1024)).toBe(linux);
+    });
+  }
 });
 
 describe("perftest's BW peak", () => {
@@ -94,6 +120,15 @@ describe("perftest's BW peak", () => {
     // one message every 2 ms, but messages 2..3 took 1 ms each from their post
     expect(perftestPeak(MiB, Float64Array.from([0, 2, 4, 5]), Float64Array.from([2, 4, 5, 6]))).toBeCloseTo(1000, 6);
     expect(perftestPeak(MiB, new Float64Array(0), new Float64Array(0))).toBe(0);
+    // with CQ moderation m a run ends only where a completion was seen (every m-th message, and the
+    // last); with a post list of l it starts only at a list's post (every l-th message)
+    const posted = Float64Array.from([0, 1, 2, 3, 4]);
+    const completed = Float64Array.from([5, 2.2, 2.5, 3.6, 8]);
+    expect(perftestPeak(MiB, posted, completed)).toBeCloseTo(1000 / 0.5, 6); // 2..2
+    expect(perftestPeak(MiB, posted, completed, 2)).toBeCloseTo(1000 / 0.6, 6); // 3..3 (2 is not seen)
+    expect(perftestPeak(MiB, posted, completed, 2, 2)).toBeCloseTo(1000 / 0.8, 6); // 2..3 (3 starts no list)
+    expect(perftestPeak(MiB, posted, completed, 4, 4)).toBeCloseTo(1000 / 0.9, 6); // 0..3
+
   });
 });
 
@@ -274,7 +309,7 @@ describe("softroce perf --perftest -c UC and -c UD, two processes", () => {
     });
   }
 
-  it("-c UD -a: the sizes up to the MTU, as perftest says on stderr; refusals: READ on UC, -R with UC (librdmacm) and with UD", async () => {
+  it("-c UD -a: the sizes up to the MTU, as perftest says on stderr; refusals: READ on UC, -R with UC (librdmacm)", async () => {
     const server = start("perf", "send_lat", "--perftest", "--address", "127.0.15.41", "-c", "UD", "-a", "-n", "5");
     await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
     const client = start("perf", "send_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-c", "UD", "-a", "-n", "5");
@@ -285,9 +320,23 @@ describe("softroce perf --perftest -c UC and -c UD, two processes", () => {
     await refusals([
       [["read_bw", "--perftest", "-c", "UC"], /read_bw does not run on UC/],
       [["write_bw", "-R", "-c", "UC"], /UC is not supported in librdmacm/],
-      [["send_bw", "-R", "-c", "UD"], /-c UD with -R/],
     ]);
   });
+
+  for (const [test, size] of [["send_bw", "65536"], ["send_lat", "64"]] as const) {
+    it(`${test} -R -c UD -s ${size}: the test QPs through rdma_cm's UDP port space (SIDR), ${test === "send_lat" ? "the server answering at the address of the client's first message" : "the client sending to the server's QPN and Q_Key"}; exit 0`, async () => {
+      const args = ["-R", "-c", "UD", "-s", size, "-n", "200"];
+      const server = start("perf", test, "--address", "127.0.15.41", ...args);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", "--address", "127.0.15.42", ...args);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      for (const out of [client.stdout, server.stdout]) {
+        expect(out).toContain(" Connection type : UD\t\tUsing SRQ      : OFF\n");
+        expect(out).toContain(" rdma_cm QPs\t : ON\n");
+        expect(out).toMatch(new RegExp(`^ ${Math.min(Number(size), 4096)}\\s+200\\s+\\d+\\.\\d\\d`, "m"));
+      }
+    });
+  }
 });
 
 describe("softroce perf --perftest -I, two processes", () => {
@@ -314,6 +363,86 @@ describe("softroce perf --perftest -e (perftest's events mode), two processes", 
       [["send_bw", "-e"], /-e\/--events applies to --perftest and -R/],
     ]);
   });
+});
+
+describe("softroce perf --perftest -U and -H (perftest's lists of latency measurements), two processes", () => {
+  it("read_lat -U on the client: -n − 1 measurements in the order taken; send_lat -H on both: the counted ones sorted; each then the header again and the row; refused on BW tests and without --perftest", async () => {
+    const list = (out: string) => /#, usec\n((?:\d+, [\d.e+-]+\n)+)/.exec(out)?.[1]!.trimEnd().split("\n").map((l) => l.split(", ").map(Number));
+    const again = `${PERF_RULE}\n${LAT_HEADER}\n 64 `;
+    let server = start("perf", "read_lat", "--perftest", "--address", "127.0.15.41", "-s", "64", "-n", "20");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    let client = start("perf", "read_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", "64", "-n", "20", "-U");
+    expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+    const unsorted = list(client.stdout)!;
+    expect(unsorted.map(([i]) => i)).toEqual(Array.from({ length: 19 }, (_, i) => i + 1));
+    expect(unsorted.every(([, us]) => us! > 0)).toBe(true);
+    expect(client.stdout).toContain(again);
+    expect(server.stdout).not.toContain("#, usec");
+    server = start("perf", "send_lat", "--perftest", "--address", "127.0.15.41", "-s", "64", "-n", "20", "-H");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    client = start("perf", "send_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", "64", "-n", "20", "-H");
+    expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+    for (const out of [client.stdout, server.stdout]) {
+      const sorted = list(out)!.map(([, us]) => us!);
+      expect(sorted).toHaveLength(17); // 19 measurements, the two largest left out
+      expect(sorted).toEqual([...sorted].sort((a, b) => a - b));
+      expect(out).toContain(again);
+      // the row's t_min is the list's first
+      expect(Number(/^ 64\s+20\s+([\d.]+)/m.exec(out)![1])).toBeCloseTo(sorted[0]!, 1);
+    }
+    await refusals([
+      [["write_bw", "--perftest", "-U"], /-U\/--report-unsorted: Available only on Latency tests/],
+      [["send_bw", "-R", "-H"], /-H\/--report-histogram: Available only on Latency tests/],
+      [["send_lat", "-H"], /-H\/--report-histogram applies to --perftest and -R/],
+    ]);
+  });
+});
+
+describe("softroce perf --perftest -Q and -l (CQ moderation, post lists), two processes", () => {
+  const pair = async (test: string, server: string[], client: string[]) => {
+    const s = start("perf", test, "--perftest", "--address", "127.0.15.41", ...server);
+    await until(() => s.stdout.includes("Waiting for client to connect"), 15_000);
+    const c = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...client);
+    expect(await Promise.all([s.done, c.done]), c.stderr + s.stderr).toEqual([0, 0]);
+    return [c.stdout, s.stdout] as const;
+  };
+
+  it("-Q 10: both headers say it, every message counted; above 8 KiB perftest's warning first and -Q kept; -D with -Q ends", async () => {
+    let [client, server] = await pair("write_bw", ["-n", "100", "-Q", "10"], ["-n", "100", "-Q", "10"]);
+    for (const out of [client, server]) expect(out).toContain(" CQ Moderation   : 10\n");
+    expect(client).toMatch(/^ 65536\s+100\s+\d+\.\d\d/m);
+    [client, server] = await pair("send_bw", ["-s", "16384", "-n", "60", "-Q", "4"], ["-s", "16384", "-n", "60", "-Q", "4"]);
+    for (const out of [client, server]) {
+      expect(out.startsWith(`${PERF_RULE}\nWarning: Large message requested and CQ moderation enabled\nWarning: It can lead to inaccurate results\n`), out).toBe(true);
+      expect(out).toContain(" CQ Moderation   : 4\n");
+      expect(out).toMatch(/^ 16384\s+60\s+\d+\.\d\d/m);
+    }
+    // -D: the messages still in flight at the end are waited for up to the last signaled one
+    [client] = await pair("write_bw", ["-D", "2", "-Q", "7"], ["-D", "2", "-Q", "7"]);
+    expect(Number(/^ 65536\s+(\d+)\s+0\.00/m.exec(client)?.[1])).toBeGreaterThan(0);
+  }, 30_000);
+
+  it("-l 4: perftest's note, its title and header lines, CQ moderation the list's size; -l 8 -Q 4 keeps -Q; refusals as perftest's and where a list cannot fit", async () => {
+    let [client, server] = await pair("write_bw", ["-n", "100", "-l", "4"], ["-n", "100", "-l", "4", "-s", "4096"]);
+    for (const out of [client, server]) {
+      expect(out.startsWith(`${PERF_RULE}\nPost List requested - CQ moderation will be the size of the post list\n`), out).toBe(true);
+      expect(out).toContain("                    RDMA_Write Post List BW Test\n");
+      expect(out).toContain(" Post List       : 4\n");
+      expect(out).toContain(" CQ Moderation   : 4\n");
+    }
+    expect(client).toMatch(/^ 4096\s+100\s+\d+\.\d\d/m);
+    [client] = await pair("send_bw", ["-n", "96", "-l", "8", "-Q", "4"], ["-n", "96", "-l", "8", "-Q", "4"]);
+    expect(client).toContain(" Post List       : 8\n CQ Moderation   : 4\n");
+    expect(client).not.toContain("Post List requested");
+    expect(client).toMatch(/^ 65536\s+96\s+\d+\.\d\d/m);
+    await refusals([
+      [["write_bw", "--perftest", "-l", "3", "-n", "100"], /-l\/--post_list 3: Number of iterations must be a multiple of post list size \(-n 100\)/],
+      [["write_bw", "--perftest", "-l", "4", "-Q", "3", "-n", "100"], /Post list size must be a multiple of CQ moderation \(-Q 3\)/],
+      [["write_bw", "--perftest", "-l", "256", "-n", "512"], /-l\/--post_list 256: a list longer than the tx depth \(128\) never fits in the send queue/],
+      [["write_lat", "--perftest", "-l", "2"], /Post list is supported in BW tests only/],
+      [["write_bw", "-Q", "5"], /-Q\/--cq-mod applies to --perftest and -R/],
+    ]);
+  }, 30_000);
 });
 
 describe("softroce perf --perftest --report_gbits, two processes", () => {

@@ -1,0 +1,83 @@
+// perftest's latency report (host/cli/perftest-lat.ts) against the rows of rxe's perftest logs.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { perftestLatency, latReport, printfG } from "../../../host/cli/perftest-lat.js";
+import { LAT_HEADER, latRow, PERF_RULE } from "../../../host/core/perf/index.js";
+
+const FIXTURES = fileURLToPath(new URL("../../fixtures/captures/perftest/logs", import.meta.url));
+
+/** Post times (ms) whose consecutive gaps are these measurements (µs) × the round-trip factor. */
+function postTimes(deltasUs: number[], rttFactor: number): number[] {
+  const t = [1000];
+  for (const d of deltasUs) t.push(t[t.length - 1]! + (d * rttFactor) / 1000);
+  return t;
+}
+
+/** The figures to 1e-6 µs (post times in ms carry float error). */
+function rounded(f: ReturnType<typeof perftestLatency>): Record<string, number> {
+  const { unsorted: _u, sorted: _s, ...figures } = f;
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, Math.round(v * 1e6) / 1e6]));
+}
+
+describe("perftest's latency row", () => {
+  // -n 5: four measurements, the two largest left out; t_typical is the mean of the two counted, t_max and the
+  // percentiles the first left out, t_stdev whole µs. Each row is rebuilt from measurements that give it.
+  const rows = readdirSync(FIXTURES).filter((f) => /_lat-.*\.out$/.test(f)).flatMap((f) =>
+    readFileSync(join(FIXTURES, f), "utf8").split("\n").filter((l) => /^ 64 /.test(l)).map((line) => ({ f, line })));
+
+  it("has ten Linux rows to compare with", () => {
+    expect(rows).toHaveLength(10);
+  });
+
+  for (const { f, line } of rows) {
+    it(`${f}: the same row from measurements with its figures, in any order`, () => {
+      const [min, max, typical] = line.trim().split(/\s+/).slice(2, 5).map(Number) as [number, number, number];
+      const deltas = [max, min, max + 50, 2 * typical - min];
+      const rtt = f.startsWith("read_lat") ? 1 : 2;
+      const figures = perftestLatency(postTimes(deltas, rtt), rtt);
+      expect(latRow(64, 5, figures)).toBe(line);
+      expect(figures.unsorted.map((x) => Math.round(x * 100) / 100)).toEqual(deltas.map((x) => Math.round(x * 100) / 100));
+      expect(figures.counted).toBe(2);
+    });
+  }
+
+  it("counts all but the two largest: median of an odd count, mean, whole-µs stdev, percentiles at ceil(n × p)", () => {
+    // 12 measurements 1..12 µs: 10 counted (1..10), the median of an even count the mean of the middle two
+    const f = perftestLatency(postTimes(Array.from({ length: 12 }, (_, i) => 12 - i), 1), 1);
+    expect(rounded(f)).toMatchObject({ counted: 10, t_min: 1, t_max: 11, t_typical: 5.5, t_avg: 5.5, p99: 11, p99_9: 11 });
+    // |5.5 - k| truncated: 4,3,2,1,0,0,1,2,3,4 → squares 60 / 10
+    expect(f.t_stdev).toBeCloseTo(Math.sqrt(6), 12);
+    // the same from 1000 measurements (998 counted): the percentiles index ceil(998 × 0.99) = 989 and ceil(997.002) = 998
+    const big = perftestLatency(postTimes(Array.from({ length: 1000 }, (_, i) => i + 1), 1), 1);
+    expect(rounded(big)).toMatchObject({ counted: 998, t_min: 1, t_max: 999, t_typical: 499.5, p99: 989 + 1, p99_9: 998 + 1 });
+    const odd = perftestLatency(postTimes([3, 1, 2, 50, 60], 2), 2);
+    expect(rounded(odd)).toMatchObject({ counted: 3, t_min: 1, t_typical: 2, t_avg: 2, t_max: 50 });
+    // fewer than three measurements: what there is counts; none: zeros
+    expect(rounded(perftestLatency(postTimes([7], 1), 1))).toMatchObject({ counted: 1, t_min: 7, t_max: 7, t_typical: 7 });
+    expect(perftestLatency([5], 1)).toMatchObject({ counted: 0, t_min: 0, t_max: 0, t_avg: 0 });
+  });
+});
+
+describe("-U and -H", () => {
+  const f = perftestLatency(postTimes([4, 2.5, 3, 100, 1.25], 2), 2);
+
+  it("-U lists every measurement in the order taken, -H the counted ones sorted; after either the rule and the header again, then the row", () => {
+    const row = `${latRow(2, 6, f)}\n`;
+    expect(latReport(2, 6, f)).toBe(row);
+    expect(latReport(2, 6, f, { unsorted: true })).toBe(`#, usec\n1, 4\n2, 2.5\n3, 3\n4, 100\n5, 1.25\n${PERF_RULE}\n${LAT_HEADER}\n${row}`);
+    expect(latReport(2, 6, f, { histogram: true })).toBe(`#, usec\n1, 1.25\n2, 2.5\n3, 3\n${PERF_RULE}\n${LAT_HEADER}\n${row}`);
+    expect(latReport(2, 6, f, { unsorted: true, histogram: true })).toBe(
+      `#, usec\n1, 4\n2, 2.5\n3, 3\n4, 100\n5, 1.25\n#, usec\n1, 1.25\n2, 2.5\n3, 3\n${PERF_RULE}\n${LAT_HEADER}\n${row}`,
+    );
+  });
+
+  it("prints each figure as C's %g", () => {
+    const cases: [number, string][] = [
+      [420.71, "420.71"], [3747.6, "3747.6"], [0, "0"], [1, "1"], [12.3456789, "12.3457"], [100000, "100000"], [999999.5, "1e+06"],
+      [1234567, "1.23457e+06"], [0.0001, "0.0001"], [0.00001234, "1.234e-05"], [-2.5, "-2.5"], [Infinity, "inf"], [NaN, "nan"],
+    ];
+    for (const [x, s] of cases) expect(printfG(x), String(x)).toBe(s);
+  });
+});
