@@ -95,7 +95,7 @@ export function tableRow(test: string, bytes: number, iterations: number, f: BwF
   if (!test.endsWith("_bw")) return latRow(bytes, iterations, f as LatFigures);
   const b = f as BwFigures;
   const unit = (x: number) => (gbits ? gbps(x) : x);
-  return bwRow(bytes, iterations * qps, unit(b.bw_peak_mbps), unit(b.bw_avg_mbps), b.msg_rate_mpps);
+  return bwRow(bytes, iterations * qps, unit(b.bw_peak_mbps), unit(b.bw_avg_mbps), b.msg_rate_mpps, gbits);
 }
 
 /** The counts line under the table (what softroce adds to perftest's output). */

@@ -40,11 +40,14 @@ const FLAGS: FlagSpec[] = [
   { name: "inline_size", short: "I", type: "int", min: 0, max: MAX_INLINE, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE) [default: 0]" },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
   { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
-  { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules)" },
+  { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules; with --perftest and -R both sides give -b, as perftest; send_bw -b not with -D)" },
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
   { name: "report-unsorted", short: "U", type: "boolean", help: "--perftest and -R, latency tests: before the row, every measurement in the order taken (\"n, usec\" lines, as perftest's -U)" },
   { name: "report-histogram", short: "H", type: "boolean", help: "--perftest and -R, latency tests: before the row, the measurements it counts, sorted (as perftest's -H)" },
+  { name: "rx-depth", short: "r", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, SEND tests: receives posted per QP before the test (perftest's rx depth) [default: 512, at most -n; UC/UD up to 16000]; 1 on the other tests" },
+  { name: "noPeak", short: "N", type: "boolean", help: "--perftest and -R, bandwidth tests: no peak (0.00), as perftest's -N" },
+  { name: "perform_warm_up", type: "boolean", help: "--perftest and -R, WRITE, READ and atomic bandwidth tests: a tx depth of WRs per QP before the measured run (perftest's warm-up; the other tests ignore it, as perftest)" },
   { name: "cq-mod", short: "Q", type: "int", min: 1, max: 1024, valueName: "n", help: "--perftest and -R, bandwidth tests: a completion every n messages of a QP (perftest's CQ moderation) [default: 100; 1 above 8 KiB messages; at most the tx depth]" },
   { name: "post_list", short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
@@ -151,6 +154,12 @@ export interface PerftestFlags {
   cqMod?: number;
   /** -l: perftest's post list */
   postList?: number;
+  /** -r: perftest's rx depth */
+  rxDepth?: number;
+  /** -N: no peak */
+  noPeak?: boolean;
+  /** --perform_warm_up */
+  warmUp?: boolean;
 }
 
 /** The PerfOptions a command line asks for (throws UsageError). */
@@ -227,7 +236,10 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if ((flags.perftest || flags.rdma_cm) && iters !== undefined && iters < PERFTEST_MIN_ITERS) {
     throw new UsageError(`-n/--iters ${iters}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; --perftest and -R run perftest's tests)`);
   }
-  if (flags.bidirectional && (flags.perftest || flags.rdma_cm)) throw new UsageError(`-b/--bidirectional with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"}: softroce speaks perftest's own exchange one way only (use -b between two softroce perf)`);
+  // perftest's send_bw -b -D (run_iter_bi on a clock, each side printing its own figures) is not done
+  if (flags.bidirectional && (flags.perftest || flags.rdma_cm) && options.test === "send_bw" && flags.duration !== undefined) {
+    throw new UsageError(`-b/--bidirectional: send_bw both ways with -D is not done with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"} (perftest's run_iter_bi on its clock); without -D it runs, and -D -b on write_bw, read_bw and atomic_bw`);
+  }
   // perftest refuses -I on READ and atomics, whatever its value
   if (flags.inline_size !== undefined && readsResponses(options.test)) throw new UsageError(`-I/--inline_size: Inline feature not available on READ/Atomic verbs (${options.test})`);
   const atomic = perfVerb(options.test) === "atomic";
@@ -239,9 +251,11 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     if (perfVerb(options.test) === "write") throw new UsageError(`-e/--events: Events feature not available on WRITE verb (${options.test}, perftest's refusal)`);
     if (flags.duration !== undefined) throw new UsageError("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
   }
-  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"]] as const) {
-    if (flags[flag] !== undefined && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's completion moderation and post lists)`);
+  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"]] as const) {
+    if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
   }
+  const rxDepth = flags["rx-depth"] as number | undefined;
+  if (rxDepth !== undefined && rxDepth > 1 && perfVerb(options.test) !== "send") throw new UsageError(`-r/--rx-depth ${rxDepth}: On RDMA verbs rx depth can be only 1 (${options.test}, perftest's refusal)`);
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
     if (!flags[flag]) continue;
     if (!perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's lists of latency measurements)`);
@@ -261,7 +275,8 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   }
   return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex, inlineAsked: flags.inline_size !== undefined,
     pt: { events: flags.events === true, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true,
-      ...(flags["cq-mod"] !== undefined ? { cqMod: flags["cq-mod"] as number } : {}), ...(flags.post_list !== undefined ? { postList: flags.post_list as number } : {}) },
+      ...(flags["cq-mod"] !== undefined ? { cqMod: flags["cq-mod"] as number } : {}), ...(flags.post_list !== undefined ? { postList: flags.post_list as number } : {}),
+      ...(rxDepth !== undefined ? { rxDepth } : {}), ...(flags.noPeak === true ? { noPeak: true } : {}), ...(flags.perform_warm_up === true ? { warmUp: true } : {}) },
   };
 }
 

@@ -242,6 +242,14 @@ export interface PerftestOptions {
   cqMod?: number;
   /** -l: a bandwidth test posts its WRs in lists of this many (one ibv_post_send each) */
   postList?: number;
+  /** -r: a SEND test's rx depth before force_dependecies (default RX_DEPTH) */
+  rxDepth?: number;
+  /** -N: no peak (0.00 in the row) */
+  noPeak?: boolean;
+  /** --perform_warm_up: a tx depth of WRs per QP before a WRITE, READ or atomic bandwidth run */
+  warmUp?: boolean;
+  /** -b: both sides run the test (WRITE, READ and atomic bandwidth) and print the two summed */
+  duplex?: boolean;
 }
 
 export type PerftestConnection = "RC" | "UC" | "UD";
@@ -384,16 +392,16 @@ function optionNotes(o: PerftestOptions): string {
 export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number): string {
   const read = readsResponses(o.test);
   const list = o.postList ?? 1;
-  return RULE + `                    ${perfTitle(o.test, false, o.atomicType, list > 1)}\n` +
+  return RULE + `                    ${perfTitle(o.test, o.duplex, o.atomicType, list > 1)}\n` +
     (o.events ? ` Test with events. Using ${DEVICE_NAME}_comp0\n` : "") +
     ` Dual-port       : OFF\t\tDevice         : ${DEVICE_NAME}\n` +
     ` Number of qps   : ${o.qps ?? 1}\t\tTransport type : IB\n` +
     ` Connection type : ${o.connection ?? "RC"}\t\tUsing SRQ      : OFF\n` +
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
-    (client ? ` TX depth        : ${o.txDepth}\n` : "") +
+    (client || o.duplex ? ` TX depth        : ${o.txDepth}\n` : "") +
     (list > 1 ? ` Post List       : ${list}\n` : "") +
-    (isSend(o.test) && !client ? ` RX depth        : ${rxDepth(o)}\n` : "") +
+    (isSend(o.test) && (!client || o.duplex) ? ` RX depth        : ${rxDepth(o)}\n` : "") +
     (isLat(o.test) ? "" : ` CQ Moderation   : ${cqModeration(o)}\n`) +
     ` Mtu             : ${mtu}[B]\n` +
     " Link type       : Ethernet\n" +
@@ -439,12 +447,12 @@ const isSend = (t: PerfTest) => perfVerb(t) === "send";
 const UC_MAX_RX = 16000;
 
 /**
- * A SEND test's rx depth (force_dependecies), the receives each QP posts before the test: RX_DEPTH, at
- * most -n; on UC and UD -n up to UC_MAX_RX where RX_DEPTH was not lowered; -D keeps RX_DEPTH; an odd
- * one is made even (perftest's "WA for a bug when rx_depth is odd in SEND"; not with -a).
+ * A SEND test's rx depth (force_dependecies), the receives each QP posts before the test: -r or
+ * RX_DEPTH, at most -n; on UC and UD -n up to UC_MAX_RX where it is RX_DEPTH; -D keeps it; an odd one is
+ * made even (perftest's "WA for a bug when rx_depth is odd in SEND"; not with -a).
  */
 function rxDepth(o: PerftestOptions): number {
-  let rx = RX_DEPTH;
+  let rx = o.rxDepth ?? RX_DEPTH;
   if (!o.durationS) {
     rx = Math.min(rx, o.iters);
     if ((o.connection === "UC" || o.connection === "UD") && rx === RX_DEPTH) rx = Math.min(o.iters, UC_MAX_RX);
@@ -592,6 +600,40 @@ function atomicOperands(o: PerftestOptions, peer: PerftestDest): { remoteAddr: b
 /** perftest computes no peak past 20,000 messages per QP (its noPeak): the row's peak is 0.00 then, as with -D. */
 const PEAK_MAX_ITERS = 20_000;
 
+/** Per QP: the test's work request for its message k (signaled or not). */
+function testWrs(c: Ctx, peers: PerftestDest[], o: PerftestOptions): ((k: number, signaled: boolean) => SendWr)[] {
+  const opcode = testOpcode(o);
+  const verb = perfVerb(o.test);
+  return c.qps.map((q, i) => {
+    const sgList = [q.buf.sge(0, o.size)];
+    const peer = peers[i]!;
+    const rdma = { remoteAddr: peer.vaddr, rkey: peer.rkey };
+    const atomic = atomicOperands(o, peer);
+    return (k, signaled) => {
+      const base = { wrId: BigInt(k), opcode, sendFlags: signaled ? SendFlags.SIGNALED : 0, sgList };
+      return verb === "atomic" ? { ...base, atomic } : verb === "send" ? (q.ud ? { ...base, ud: q.ud } : base) : { ...base, rdma };
+    };
+  });
+}
+
+/**
+ * --perform_warm_up (perftest's perform_warm_up, before a WRITE, READ or atomic bandwidth run): on each
+ * QP in turn a tx depth of the test's WRs (in lists of -l), every one signaled, and all their
+ * completions waited for; nothing of it is counted.
+ */
+async function warmUp(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promise<void> {
+  const list = o.postList ?? 1;
+  const session = list === 1 ? o.txDepth : list;
+  for (const [i, wr] of testWrs(c, peers, o).entries()) {
+    const qp = c.qps[i]!.qp;
+    for (let k = 0; k < session; k += list) qp.postSend(Array.from({ length: list }, (_, j) => wr(k + j, true)));
+    for (let done = 0; done < session; done++) {
+      const wc = await c.guard.next(c.cq);
+      if (wc.status !== WcStatus.SUCCESS) throw new PerftestExchangeError(`Problems with warm up\n Failed status ${wc.status}: wr_id ${wc.wrId}`);
+    }
+  }
+}
+
 /**
  * The client's bandwidth test (perftest's run_iter_bw): on each QP `iters` RDMA WRITEs, READs, SENDs or
  * atomics of `size` bytes (with -D: until the clock ends), at most tx depth in flight per QP, the QPs
@@ -600,30 +642,23 @@ const PEAK_MAX_ITERS = 20_000;
  * QP asks for a completion (and its last), which completes it and the unsignaled ones before it.
  * The figures as print_report_bw's: every QP's messages from the first post to the last completion,
  * the peak over any run of them; with -D what completed within the sample.
+ *
+ * `bi`: send_bw -b (perftest's run_iter_bi): the peer's SENDs arrive on the same CQ meanwhile, each
+ * receive reposted while fewer than -n are posted, and the loop runs until -n have come on each QP too;
+ * a server sends nothing before its first receive (so it cannot start before the client does).
  */
-async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: DurationClock): Promise<BwRow> {
-  const opcode = testOpcode(o);
+async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: DurationClock, bi?: { client: boolean }): Promise<BwRow> {
   const n = c.qps.length;
   const limit = clock ? Infinity : o.iters;
   const total = clock ? 0 : o.iters * n;
   const cqMod = cqModeration(o);
   const list = o.postList ?? 1;
-  const peaks = !clock && o.iters <= PEAK_MAX_ITERS;
+  const peaks = !clock && !o.noPeak && o.iters <= PEAK_MAX_ITERS;
   const tposted = new Float64Array(peaks ? total : 0);
   const tcompleted = new Float64Array(peaks ? total : 0);
   // per QP: the work request of its message k
-  const wrOf = c.qps.map((q, i): ((k: number) => SendWr) => {
-    const sgList = [q.buf.sge(0, o.size)];
-    const peer = peers[i]!;
-    const rdma = { remoteAddr: peer.vaddr, rkey: peer.rkey };
-    const atomic = atomicOperands(o, peer);
-    const verb = perfVerb(o.test);
-    return (k) => {
-      const signaled = (k + 1) % cqMod === 0 || k === limit - 1;
-      const base = { wrId: BigInt(k), opcode, sendFlags: signaled ? SendFlags.SIGNALED : 0, sgList };
-      return verb === "atomic" ? { ...base, atomic } : verb === "send" ? (q.ud ? { ...base, ud: q.ud } : base) : { ...base, rdma };
-    };
-  });
+  const wrs = testWrs(c, peers, o);
+  const wrOf = wrs.map((wr) => (k: number) => wr(k, (k + 1) % cqMod === 0 || k === limit - 1));
   const posted = new Array<number>(n).fill(0);
   const done = new Array<number>(n).fill(0);
   /** per QP: the messages up to its last signaled WR posted (what its completions will account for) */
@@ -631,8 +666,13 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   let postedAll = 0;
   let coveredAll = 0;
   let doneAll = 0;
+  let started = !bi || bi.client;
+  let rcvd = 0;
+  const rposted = new Array<number>(n).fill(bi ? firstRecvs(o) : 0);
+  let start = 0;
+  let lastDone = 0;
   const post = (i: number) => {
-    if (clock?.done) return;
+    if (clock?.done || !started) return;
     let k = Math.min(limit - posted[i]!, o.txDepth - (posted[i]! - done[i]!));
     if (list > 1) k -= k % list;
     if (k <= 0) return;
@@ -657,18 +697,32 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   const freed: number[] = [];
   const isFreed = new Uint8Array(n);
   const waits = new Completions(() => c.guard.next(c.cq), clock);
-  const start = performance.now();
+  start = performance.now();
   clock?.start();
   for (let i = 0; i < n; i++) post(i);
   // with -D: until the clock ends, then the signaled messages still in flight
-  while (clock ? !clock.done || doneAll < coveredAll : doneAll < total) {
+  while (clock ? !clock.done || doneAll < coveredAll : doneAll < total || (bi !== undefined && rcvd < total)) {
     // once the clock has ended, a wait for what is still in flight
     const first = await waits.next(!clock?.done);
     if (!first) continue;
     const now = performance.now();
     for (const wc of [first, ...c.cq.poll(64)]) {
-      if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, postedAll, doneAll);
+      if (wc.status !== WcStatus.SUCCESS) wcFailed(bi && !bi.client ? "server" : "client", wc, postedAll, doneAll);
       const i = c.index.get(wc.qpNum)!;
+      if (bi && wc.opcode === WcOpcode.RECV) {
+        rcvd++;
+        if (rposted[i]! < o.iters) {
+          postRecv(c, c.qps[i]!, o.size);
+          rposted[i]!++;
+        }
+        if (!started) {
+          started = true;
+          start = performance.now();
+          for (let q = 0; q < n; q++) post(q);
+        }
+        continue;
+      }
+      lastDone = now;
       // a completion stands for its WR and the unsignaled ones before it
       const upTo = Number(wc.wrId) + 1;
       const newly = upTo - done[i]!;
@@ -688,7 +742,8 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
     freed.length = 0;
   }
   if (clock) return durationBw(o.size, clock);
-  const secs = (performance.now() - start) / 1000;
+  // from the first post to the last send's completion (with -b the receives may go on after it)
+  const secs = Math.max((lastDone - start) / 1000, 1e-9);
   const avg = (o.size * total) / secs / 2 ** 20;
   return { peak: peaks ? Math.max(perftestPeak(o.size, tposted, tcompleted, cqMod, list), avg) : 0, avg, rate: total / secs / 1e6, iters: total };
 }
@@ -923,6 +978,19 @@ async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { 
   return { swap: (m, c) => r.swap(m, c), formatKey: formatKeyMsg, parseKey: parseKeyMsg };
 }
 
+/**
+ * xchg_bw_reports: size, iterations (64-bit, the peer being 5.33 or later), peak, average and message
+ * rate, each swapped in turn; the peer's, checked. A one-way client sends its report and takes nothing
+ * back: what perftest's server swaps then is a report it never filled (uninitialized memory).
+ */
+async function swapReport(x: Exchange, client: boolean, mine: BwRow & { size: number }, peerFilled = true): Promise<BwRow & { size: number }> {
+  const got: Uint8Array[] = [];
+  for (const m of [be64(BigInt(mine.size)), be64(BigInt(mine.iters)), beDouble(mine.peak), beDouble(mine.avg), beDouble(mine.rate)]) got.push(await x.swap(m, client));
+  const r = { size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!) };
+  if (peerFilled) checkReport(r);
+  return r;
+}
+
 /** One side of a perftest run with perftest's exchange. Exit status: 0, or 1 with perftest's message on stderr. */
 export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   const client = o.server !== undefined;
@@ -979,7 +1047,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       // UD: where each QP's SENDs go comes with its connection (a latency test's server sends too)
       const targets: (UdTarget | undefined)[] = [];
       c = await setup(o, dev, async (pd, init) => {
-        const r = await cm!.connectTest({ pd, init: { ...init, sendCq: init.sendCq, recvCq: init.recvCq }, depth, serverSends: isLat(o.test) });
+        const r = await cm!.connectTest({ pd, init: { ...init, sendCq: init.sendCq, recvCq: init.recvCq }, depth, serverSends: isLat(o.test) || o.duplex === true });
         targets.push(r.ud);
         return r.qp;
       });
@@ -1001,7 +1069,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     /** the run of one size (-a: each in turn) */
     const run = (size: number): PerftestOptions => ({ ...o, size });
     // the receives: send_lat's on both sides, send_bw's on the server (the client only sends), as perftest's
-    const receives = o.test === "send_lat" || (o.test === "send_bw" && !client);
+    const receives = o.test === "send_lat" || (o.test === "send_bw" && (!client || o.duplex === true));
     if (receives) postFirstRecvs(c, run(sizes[0]!));
     io.out(perftestHeader(o, client, mtuBytes(mtu)));
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
@@ -1056,9 +1124,28 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
           await barrier();
         }
         const d = clockFor();
-        const f = inUnit(o, client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
-        io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate) + "\n");
+        let f = inUnit(o, o.duplex ? await runBw(c, peers, r, d, { client }) : client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
+        if (o.duplex) {
+          // -b: its own figures plus the peer's report, as the other bandwidth tests'
+          const peer = await swapReport(x, client, { size, ...f });
+          f = { ...f, peak: f.peak + peer.peak, avg: f.avg + peer.avg, rate: f.rate + peer.rate };
+        }
+        io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate, o.gbits) + "\n");
         if (o.sizes) await barrier();
+      }
+      io.out(RULE);
+    } else if (o.duplex) {
+      // -b: both sides run the test (run_iter_bw) and swap their reports (xchg_bw_reports); each prints its
+      // own figures plus the peer's (print_full_bw_report). The first size's handshake before its run is the
+      // one above; -a: one before each later size and one after each
+      io.out(bwHeader(o) + "\n");
+      for (const [k, size] of sizes.entries()) {
+        if (o.warmUp) await warmUp(c, peers, run(size));
+        if (k > 0) await barrier();
+        const f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
+        if (o.sizes) await barrier();
+        const r = await swapReport(x, client, { size, ...f });
+        io.out(bwRow(size, f.iters, f.peak + r.peak, f.avg + r.avg, f.rate + r.rate, o.gbits) + "\n");
       }
       io.out(RULE);
     } else {
@@ -1067,21 +1154,15 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         // a row per size; the server prints the last one's, the report it gets
         let f: BwRow = { peak: 0, avg: 0, rate: 0, iters: 0 };
         for (const size of sizes) {
+          if (o.warmUp) await warmUp(c, peers, run(size));
           f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
-          io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate) + "\n");
+          io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate, o.gbits) + "\n");
         }
-        const mine = [be64(BigInt(sizes[sizes.length - 1]!)), be64(BigInt(f.iters)), beDouble(f.peak), beDouble(f.avg), beDouble(f.rate)];
-        for (const m of mine) await x.swap(m, true);
+        await swapReport(x, true, { size: sizes[sizes.length - 1]!, ...f }, false);
       } else {
         // the server only serves: the report exchange waits for the client's test to end
-        const got: Uint8Array[] = [];
-        const mine = [be64(BigInt(o.size)), be64(BigInt(o.iters * c.qps.length)), beDouble(0), beDouble(0), beDouble(0)];
-        for (const m of mine) got.push(await x.swap(m, false));
-        const report = {
-          size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!),
-        };
-        checkReport(report);
-        io.out(bwRow(report.size, report.iters, report.peak, report.avg, report.rate) + "\n");
+        const report = await swapReport(x, false, { size: o.size, iters: o.iters * c.qps.length, peak: 0, avg: 0, rate: 0 });
+        io.out(bwRow(report.size, report.iters, report.peak, report.avg, report.rate, o.gbits) + "\n");
       }
       io.out(RULE);
     }
@@ -1110,7 +1191,7 @@ export async function runPerftestFor(
   p: {
     test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean;
     inlineSize?: number; inlineAsked?: boolean; sizes?: readonly number[]; durationS?: number; gbits?: boolean; timeout?: number; events?: boolean;
-    unsorted?: boolean; histogram?: boolean; cqMod?: number; postList?: number;
+    unsorted?: boolean; histogram?: boolean; cqMod?: number; postList?: number; rxDepth?: number; noPeak?: boolean; warmUp?: boolean; bidirectional?: boolean;
   },
   u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
   io: Io,
@@ -1156,6 +1237,10 @@ export async function runPerftestFor(
     ...(p.unsorted ? { unsorted: true } : {}),
     ...(p.histogram ? { histogram: true } : {}),
     ...(p.cqMod !== undefined ? { cqMod: p.cqMod } : {}),
+    ...(p.rxDepth !== undefined && isSend(test) ? { rxDepth: p.rxDepth } : {}),
+    ...(p.noPeak ? { noPeak: true } : {}),
+    ...(p.warmUp ? { warmUp: true } : {}),
+    ...(p.bidirectional ? { duplex: true } : {}),
     ...(p.postList !== undefined && p.postList > 1 ? { postList: p.postList } : {}),
   };
   // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever

@@ -13,7 +13,7 @@
 // capture — ours and Linux's — is checked field by field against tshark's CM
 // dissector, and ours against Linux's of the same kind field by field (what
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
-// system-suite-timeout: 900
+// system-suite-timeout: 1500
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -324,7 +324,12 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out`
   assert.doesNotMatch(theirs, /STILL-RUNNING|Couldn't|Failed|not compatible|Unable/, theirs);
   const server = softroce(["perf", t, ...mode.ours, ...flags, ...ourServer], (RUN_TIMEOUT_S + slackS) * 1000);
   await new Promise((r) => setTimeout(r, 2000));
-  const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + (long ? 60 : 20));
+  // a Linux client that never ends fails the test, after our server has ended (so the next test's can bind)
+  const client = await guest(`ib_${t} -d rxe0 ${mode.theirs} ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, RUN_TIMEOUT_S + (long ? 60 : 20))
+    .catch(async (e) => {
+      await server;
+      throw e;
+    });
   const srv = await server;
   assert.match(client, /^client-exit=0$/m, `ib_${t} client (${flags.join(" ")}):\n${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
   assert.equal(srv.code, 0, `softroce perf ${what} (server): ${srv.stdout}${srv.stderr}`);
@@ -446,6 +451,33 @@ for (const flags of [["-Q", "10"], ["-l", "4"], ["-l", "8", "-Q", "4"]]) {
       }
     });
   }
+}
+
+// -r (a SEND server's rx depth, odd made even: its header says 64), -N (no peak), --perform_warm_up (a tx
+// depth of WRs per QP before the run, uncounted). Linux's warm-up waits for a completion of each of its
+// WRs but signals only every CQ moderation-th: it waits for ever unless -Q 1 (Linux against Linux too)
+for (const [t, flags] of [["send_bw", ["-r", "63"]], ["write_bw", ["-N", "--perform_warm_up", "-Q", "1"]], ["read_bw", ["--perform_warm_up", "-Q", "1"]]]) {
+  test(`perftest ${t} ${flags.join(" ")} (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
+    const r = await perftestBothWays(t, PT_MODES[0], [...flags, "-s", "4096", "-n", "200"]);
+    for (const out of Object.values(r)) assert.match(out, /^ 4096\s+200\s+\S+/m, out);
+    if (t === "send_bw") for (const out of [r.oursServer, r.theirServer]) assert.ok(out.includes(" RX depth        : 64\n"), out);
+    if (flags.includes("-N")) for (const out of [r.oursClient, r.theirClient]) assert.match(out, /^ 4096\s+200\s+0\.00\s/m, out);
+  });
+}
+
+// -b: both sides run the test and swap reports; each prints its own figures plus the peer's (send_bw: each
+// side's SENDs and the peer's receives in one loop, a server sending nothing before its first receive)
+for (const [mode, t] of [[PT_MODES[0], "write_bw"], [PT_MODES[0], "read_bw"], [PT_MODES[0], "atomic_bw"], [PT_MODES[0], "send_bw"], [PT_MODES[2], "write_bw"]]) {
+  test(`perftest ${t} -b (${mode.name}): softroce perf client -> ib_${t} -b server (rxe0), and ib_${t} -b client -> softroce server; both ends exit 0, both rows the same sum`, async () => {
+    const r = await perftestBothWays(t, mode, ["-b", ...ptSize(t), "-n", "200"]);
+    const avg = (out) => Number(new RegExp(`^ ${ptBytes(t)}\\s+200\\s+\\S+\\s+(\\S+)`, "m").exec(out)?.[1]);
+    for (const [a, b] of [[r.oursClient, r.theirServer], [r.theirClient, r.oursServer]]) {
+      assert.ok(a.includes(" Bidirectional BW Test\n") && b.includes(" Bidirectional BW Test\n"), a + b);
+      // each side's row: its own figures plus the other's report, so the two agree (a figure Linux could not time is inf)
+      if (Number.isFinite(avg(a)) && Number.isFinite(avg(b))) assert.ok(Math.abs(avg(a) - avg(b)) <= 0.011, `${a}\n---\n${b}`);
+      else assert.match(a + b, new RegExp(`^ ${ptBytes(t)}\\s+200\\s+${FIG}`, "m"));
+    }
+  });
 }
 
 // several QPs (-q 4): perftest 4.5 sends every QP's key message twice, the first QP's as the

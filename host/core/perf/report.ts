@@ -38,10 +38,13 @@ function fig(v: number, digits: number): string {
 
 /**
  * perftest's bandwidth row (REPORT_FMT, its spacing): the size, the messages, the peak and the average
- * (MB/sec of 2^20 bytes, or Gb/sec with --report_gbits) and the message rate in Mpps.
+ * (MB/sec of 2^20 bytes, or Gb/sec with --report_gbits) and the message rate in Mpps. `gbits`: below
+ * 0.1 Gb/sec on average perftest prints six decimals (REPORT_FMT_EXT, its inc_accuracy).
  */
-export function bwRow(bytes: number, iterations: number, peak: number, avg: number, rate: number): string {
-  return ` ${String(bytes).padEnd(10)} ${String(iterations).padEnd(10)}       ${fig(peak, 2).padEnd(7)}            ${fig(avg, 2).padEnd(7)}\t\t   ${fig(rate, 6)}`;
+export function bwRow(bytes: number, iterations: number, peak: number, avg: number, rate: number, gbits = false): string {
+  const size = `${String(bytes).padEnd(7)}    `;
+  if (gbits && avg < 0.1) return ` ${size}${iterations}           ${fig(peak, 6).padEnd(7)}            ${fig(avg, 6).padEnd(7)}            ${fig(rate, 6)}`;
+  return ` ${size}${String(iterations).padEnd(10)}       ${fig(peak, 2).padEnd(7)}            ${fig(avg, 2).padEnd(7)}\t\t   ${fig(rate, 6)}`;
 }
 
 /** perftest's latency row (REPORT_FMT_LAT, its spacing), µs. */

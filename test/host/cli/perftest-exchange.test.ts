@@ -85,6 +85,12 @@ describe("perftest's report line", () => {
     const [, size, iters, peak, avg, rate] = /^ (\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$/.exec(linux)!;
     expect(bwRow(Number(size), Number(iters), Number(peak), Number(avg), Number(rate))).toBe(linux);
   });
+
+  it("pads the size to 7 as %-7lu (a longer one pushes the row right); in Gb/sec below 0.1 on average six decimals (REPORT_FMT_EXT)", () => {
+    expect(bwRow(1234567890, 5, 1, 2, 3)).toBe(" 1234567890    5                1.00               2.00   \t\t   3.000000");
+    expect(bwRow(8, 5, 0.01, 0.005, 0.0007, true)).toBe(" 8          5           0.010000            0.005000            0.000700");
+    expect(bwRow(8, 5, 0.2, 0.15, 0.0007, true)).toBe(bwRow(8, 5, 0.2, 0.15, 0.0007));
+  });
 });
 
 describe("perftest's header", () => {
@@ -422,6 +428,30 @@ describe("softroce perf --perftest -Q and -l (CQ moderation, post lists), two pr
     expect(Number(/^ 65536\s+(\d+)\s+0\.00/m.exec(client)?.[1])).toBeGreaterThan(0);
   }, 30_000);
 
+  it("-r sets a SEND server's rx depth (an odd one made even, as perftest's); -N prints no peak; --perform_warm_up runs first; -r on an RDMA test and these without --perftest refused", async () => {
+    for (const [r, shown] of [["64", "64"], ["63", "64"]]) {
+      const [, server] = await pair("send_bw", ["-n", "200", "-r", r], ["-n", "200"]);
+      expect(server).toContain(` RX depth        : ${shown}\n`);
+      expect(server).toMatch(/^ 65536\s+200\s+\d+\.\d\d/m);
+    }
+    let [client, server] = await pair("write_bw", ["-n", "100", "-N"], ["-n", "100", "-N"]);
+    const row = /^ 65536\s+100\s+(\d+\.\d\d)\s+(\d+\.\d\d)/m;
+    expect(row.exec(client)?.slice(1).map(Number)).toEqual([0, expect.any(Number)]);
+    expect(Number(row.exec(client)![2])).toBeGreaterThan(0);
+    expect(server).toMatch(/^ 65536\s+100\s+0\.00\s/m); // the client's report
+    // --perform_warm_up: a tx depth of WRs first, uncounted (the row still counts -n); READ, and WRITE on 3 QPs with -l
+    [client] = await pair("read_bw", ["-n", "100", "-s", "4096"], ["-n", "100", "-s", "4096", "--perform_warm_up"]);
+    expect(client).toMatch(/^ 4096\s+100\s+\d+\.\d\d/m);
+    [client] = await pair("write_bw", ["-n", "100", "-q", "3", "-s", "4096"], ["-n", "100", "-q", "3", "-s", "4096", "-t", "20", "-l", "4", "--perform_warm_up"]);
+    expect(client).toMatch(/^ 4096\s+300\s+\d+\.\d\d/m);
+    await refusals([
+      [["write_bw", "--perftest", "-r", "4"], /-r\/--rx-depth 4: On RDMA verbs rx depth can be only 1/],
+      [["send_bw", "-r", "16"], /-r\/--rx-depth applies to --perftest and -R/],
+      [["send_bw", "-N"], /-N\/--noPeak applies to --perftest and -R/],
+      [["write_bw", "--perform_warm_up"], /--perform_warm_up applies to --perftest and -R/],
+    ]);
+  }, 30_000);
+
   it("-l 4: perftest's note, its title and header lines, CQ moderation the list's size; -l 8 -Q 4 keeps -Q; refusals as perftest's and where a list cannot fit", async () => {
     let [client, server] = await pair("write_bw", ["-n", "100", "-l", "4"], ["-n", "100", "-l", "4", "-s", "4096"]);
     for (const out of [client, server]) {
@@ -443,6 +473,49 @@ describe("softroce perf --perftest -Q and -l (CQ moderation, post lists), two pr
       [["write_bw", "-Q", "5"], /-Q\/--cq-mod applies to --perftest and -R/],
     ]);
   }, 30_000);
+});
+
+describe("softroce perf --perftest -b (both ways), two processes", () => {
+  for (const test of ["write_bw", "read_bw", "atomic_bw", "send_bw"]) {
+    it(`${test} -b: perftest's Bidirectional title, TX depth on both sides, each side's row its own figures plus the peer's report; exit 0`, async () => {
+      const args = ["-b", "-n", "100", ...(test === "atomic_bw" ? [] : ["-s", "4096"])];
+      const server = start("perf", test, "--perftest", "--address", "127.0.15.41", ...args);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...args);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      const size = test === "atomic_bw" ? 8 : 4096;
+      const rows = [client.stdout, server.stdout].map((out) => {
+        expect(out).toContain(`${{ write_bw: "RDMA_Write", read_bw: "RDMA_Read", atomic_bw: "Atomic FETCH_AND_ADD", send_bw: "Send" }[test]} Bidirectional BW Test\n`);
+        if (test === "send_bw") expect(out).toContain(" RX depth        : 100\n"); // both sides receive
+        expect(out).toContain(" TX depth        : 100\n");
+        const m = new RegExp(`^ ${size}\\s+100\\s+(\\d+\\.\\d\\d)\\s+(\\d+\\.\\d\\d)\\s+(\\d+\\.\\d+)`, "m").exec(out);
+        expect(m, out).not.toBeNull();
+        return m!.slice(1).map(Number);
+      });
+      // both rows are the same sum (each side's plus the other's), to the rounding of the printed figures
+      expect(Math.abs(rows[0]![1]! - rows[1]![1]!)).toBeLessThanOrEqual(0.011);
+      expect(rows[0]![1]).toBeGreaterThan(0);
+    });
+  }
+
+  it("-b -a: a row per size on both sides, a handshake before each size and one after; send_bw -b -a, -c UD, -R -c UD; refused: send_bw -b -D", async () => {
+    const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-b", "-a", "-n", "5");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-b", "-a", "-n", "5");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const sizes = (out: string) => [...out.matchAll(/^ (\d+)\s+5\s+\d+\.\d\d/gm)].map((m) => Number(m[1]));
+    for (const out of [client.stdout, server.stdout]) expect(sizes(out)).toEqual(Array.from({ length: 23 }, (_, i) => 2 << i));
+    for (const args of [["--perftest", "-a", "-n", "5"], ["--perftest", "-c", "UD", "-s", "1024", "-n", "100"], ["-R", "-c", "UD", "-s", "1024", "-n", "100"]]) {
+      const s = start("perf", "send_bw", "--address", "127.0.15.41", "-b", ...args);
+      await until(() => s.stdout.includes("Waiting for client to connect"), 15_000);
+      const cl = start("perf", "send_bw", "127.0.15.41", "--address", "127.0.15.42", "-b", ...args);
+      expect(await Promise.all([s.done, cl.done]), args.join(" ") + cl.stderr + s.stderr).toEqual([0, 0]);
+      const rows = (out: string) => [...out.matchAll(/^ (\d+)\s+(\d+)\s+\d+\.\d\d/gm)].map((m) => `${m[1]} ${m[2]}`);
+      const want = args.includes("-a") ? Array.from({ length: 23 }, (_, i) => `${2 << i} 5`) : ["1024 100"];
+      for (const out of [cl.stdout, s.stdout]) expect(rows(out), out).toEqual(want);
+    }
+    await refusals([[["send_bw", "--perftest", "-b", "-D", "2"], /send_bw both ways with -D is not done/]]);
+  });
 });
 
 describe("softroce perf --perftest --report_gbits, two processes", () => {
