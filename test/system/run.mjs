@@ -107,6 +107,9 @@ console.log("\n# system suites");
 if (suites.length === 0) console.log(`  no suite matched in ${relative(ROOT, HERE)} (${filters.join(" ") || "*.sys.mjs"})`);
 for (const s of suites) {
   console.log(`  ${s.failed === 0 ? "ok  " : "FAIL"} ${s.name}: ${s.passed} passed, ${s.failed} failed (${(s.durationMs / 1000).toFixed(1)} s)`);
+  // The failing tests by name, with the first line of their error: the summary is what a short
+  // excerpt of a long log keeps.
+  for (const t of s.tests.filter((x) => !x.ok)) console.log(`       failed: ${t.name}: ${String(t.error ?? "").split("\n")[0].slice(0, 200)}`);
 }
 mkdirSync(dirname(summaryPath), { recursive: true });
 writeFileSync(summaryPath, JSON.stringify({ passed, failed, durationMs: Date.now() - t0, suites }, null, 2));
