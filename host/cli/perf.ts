@@ -9,14 +9,11 @@ import { openDevice, UdpBindError } from "../node/index.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
-import { runPerftestFor } from "./perftest-exchange.js";
+import { perftestOptions, runPerftest, type PerftestOptions } from "./perftest-exchange.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import { DEVICE_NAME } from "./pingpong.js";
 import { addressLines, bwJson, countsLine, perfHeader, perfJson, tableHeader, tableRow } from "./perf-report.js";
-
-/** perftest's MIN_ITER: -n below it is refused in its modes. */
-const PERFTEST_MIN_ITERS = 5;
 const FLAGS: FlagSpec[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
   { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
@@ -138,34 +135,14 @@ export interface PerfArgs {
   gidIndex: number;
   /** -I was given (perftest's notice for a device it does not know follows -I 0 too) */
   inlineAsked: boolean;
-  /** what only perftest's tests (--perftest, -R) take */
-  pt: PerftestFlags;
-}
-
-/** Flags of perftest's that only --perftest and -R take. */
-export interface PerftestFlags {
-  /** -e (perftest's events mode) */
-  events?: boolean;
-  /** -U: every latency measurement, in the order taken */
-  unsorted?: boolean;
-  /** -H: the latency measurements counted, sorted */
-  histogram?: boolean;
-  /** -Q: perftest's CQ moderation */
-  cqMod?: number;
-  /** -l: perftest's post list */
-  postList?: number;
-  /** -r: perftest's rx depth */
-  rxDepth?: number;
-  /** -N: no peak */
-  noPeak?: boolean;
-  /** --perform_warm_up */
-  warmUp?: boolean;
+  /** --perftest or -R: perftest's run, its defaults filled in and its checks passed */
+  perftest?: PerftestOptions;
 }
 
 /** The PerfOptions a command line asks for (throws UsageError). */
 export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   const { flags, positionals } = parseArgs(argv, FLAGS, 2, RENAMED);
-  const base = { json: false, gbits: false, gidIndex: 0, inlineAsked: false, pt: {} };
+  const base = { json: false, gbits: false, gidIndex: 0, inlineAsked: false };
   if (flags.help) return { ...base, options: { test: "write_bw" }, help: true };
   const [test, server] = positionals;
   if (test === undefined) throw new UsageError(`no test given (one of ${PERF_TESTS.join(", ")})`);
@@ -178,6 +155,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   let udp: PerfUdpArgs | undefined;
   if (flags.all && flags.size !== undefined) throw new UsageError("-a/--all runs every size: drop -s/--size");
   if (flags.local) {
+    if (flags.perftest || flags.rdma_cm) throw new UsageError(`${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"} is a two-process mode (perftest's exchange with a peer); --local runs both sides here`);
     if (server !== undefined) throw new UsageError(`--local runs both sides here; it takes no server address (got '${server}')`);
     if (udpFlags.length) throw new UsageError(`--${udpFlags[0]} is for the two-process mode over UDP, not --local`);
   } else {
@@ -231,53 +209,38 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     bidirectional: flags.bidirectional === true,
     mrPerQp: flags.mr_per_qp === true,
   };
-  // perftest's own check (CHECK_VALUE_IN_RANGE, MIN_ITER and MAX_ITER): its peers run no fewer than 5
-  const iters = flags.iters as number | undefined;
-  if ((flags.perftest || flags.rdma_cm) && iters !== undefined && iters < PERFTEST_MIN_ITERS) {
-    throw new UsageError(`-n/--iters ${iters}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; --perftest and -R run perftest's tests)`);
-  }
-  // perftest's send_bw -b -D (run_iter_bi on a clock, each side printing its own figures) is not done
-  if (flags.bidirectional && (flags.perftest || flags.rdma_cm) && options.test === "send_bw" && flags.duration !== undefined) {
-    throw new UsageError(`-b/--bidirectional: send_bw both ways with -D is not done with ${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"} (perftest's run_iter_bi on its clock); without -D it runs, and -D -b on write_bw, read_bw and atomic_bw`);
-  }
   // perftest refuses -I on READ and atomics, whatever its value
   if (flags.inline_size !== undefined && readsResponses(options.test)) throw new UsageError(`-I/--inline_size: Inline feature not available on READ/Atomic verbs (${options.test})`);
   const atomic = perfVerb(options.test) === "atomic";
   if (options.atomicType !== undefined && !atomic) throw new UsageError("-A/--atomic_type applies to atomic_bw and atomic_lat only");
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
-  if (flags.events) {
-    if (!perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
-    if (perfVerb(options.test) === "write") throw new UsageError(`-e/--events: Events feature not available on WRITE verb (${options.test}, perftest's refusal)`);
-    if (flags.duration !== undefined) throw new UsageError("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
-  }
+  if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
   for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"]] as const) {
     if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
   }
-  const rxDepth = flags["rx-depth"] as number | undefined;
-  if (rxDepth !== undefined && rxDepth > 1 && perfVerb(options.test) !== "send") throw new UsageError(`-r/--rx-depth ${rxDepth}: On RDMA verbs rx depth can be only 1 (${options.test}, perftest's refusal)`);
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
-    if (!flags[flag]) continue;
-    if (!perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's lists of latency measurements)`);
-    if (isBwTest(options.test)) throw new UsageError(`${name}: Available only on Latency tests (${options.test}, perftest's refusal)`);
+    if (flags[flag] && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's lists of latency measurements)`);
   }
-  if (flags.rdma_cm && options.connection === "UC") throw new UsageError("-c UC with -R: UC is not supported in librdmacm (perftest's refusal)");
+  const sizesAll = flags.all ? ALL_SIZES.filter((s) => options.connection !== "UD" || perftest || s <= (mtu ?? DEFAULT_MTU)) : undefined;
+  const durationS = flags.duration as number | undefined;
+  const gbits = flags.report_gbits === true;
+  const inlineAsked = flags.inline_size !== undefined;
+  // perftest's own checks and defaults (perftest-exchange.ts)
+  const perftestRun =
+    perftest && udp
+      ? perftestOptions({ ...options, sizes: sizesAll, durationS, gbits, inlineAsked }, {
+          events: flags.events === true, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true, cqMod: flags["cq-mod"] as number | undefined,
+          postList: flags.post_list as number | undefined, rxDepth: flags["rx-depth"] as number | undefined, noPeak: flags.noPeak === true, warmUp: flags.perform_warm_up === true,
+        }, { ...udp, rdmaCm: flags.rdma_cm === true })
+      : undefined;
   // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU (perftest-exchange.ts)
   const checked = (o: PerfOptions): PerfOptions => (perftest ? { ...o, udSizeToMtu: true } : o);
   // softroce perf's own exchange runs RC only
   const ownExchange = udp !== undefined && !perftest;
-  let sizes: number[] | undefined;
-  if (flags.all) {
-    sizes = ALL_SIZES.filter((s) => options.connection !== "UD" || perftest || s <= (mtu ?? DEFAULT_MTU));
-    for (const size of sizes) resolveOrUsage(checked({ ...options, size }), ownExchange);
-  } else {
-    resolveOrUsage(checked(options), ownExchange);
-  }
-  return { options, json: flags.json === true, help: false, udp, sizes, durationS: flags.duration as number | undefined, gbits: flags.report_gbits === true, gidIndex, inlineAsked: flags.inline_size !== undefined,
-    pt: { events: flags.events === true, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true,
-      ...(flags["cq-mod"] !== undefined ? { cqMod: flags["cq-mod"] as number } : {}), ...(flags.post_list !== undefined ? { postList: flags.post_list as number } : {}),
-      ...(rxDepth !== undefined ? { rxDepth } : {}), ...(flags.noPeak === true ? { noPeak: true } : {}), ...(flags.perform_warm_up === true ? { warmUp: true } : {}) },
-  };
+  if (sizesAll) for (const size of sizesAll) resolveOrUsage(checked({ ...options, size }), ownExchange);
+  else resolveOrUsage(checked(options), ownExchange);
+  return { options, json: flags.json === true, help: false, udp, perftest: perftestRun, sizes: sizesAll, durationS, gbits, gidIndex, inlineAsked };
 }
 
 function resolveOrUsage(o: PerfOptions, udp: boolean): void {
@@ -474,11 +437,7 @@ export const perfCommand: Command = {
       io.out(HELP);
       return 0;
     }
-    const rdmaCm = argv.includes("-R") || argv.includes("--rdma_cm");
-    if (a.udp && (rdmaCm || argv.includes("--perftest"))) {
-      const extra = { ...(a.sizes ? { sizes: a.sizes } : {}), ...(a.durationS !== undefined ? { durationS: a.durationS } : {}), gbits: a.gbits, inlineAsked: a.inlineAsked, ...a.pt };
-      return runPerftestFor({ ...a.options, ...extra }, { ...a.udp, rdmaCm }, io);
-    }
+    if (a.perftest) return runPerftest(a.perftest, io);
     if (a.udp) return runUdp(a, a.udp, io);
     return runLocal(a, io);
   },

@@ -16,8 +16,9 @@ import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, 
 import { parseGid } from "../core/net/index.js";
 import {
   ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, bwRow, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
-  type AtomicType, type PerfRegion, type PerfTest,
+  type AtomicType, type Connection, type PerfOptions, type PerfRegion, type PerfTest,
 } from "../core/perf/index.js";
+import { UsageError } from "./args.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg, type UdTarget } from "./perftest-rdmacm.js";
 import { gbps } from "./perf-report.js";
@@ -252,7 +253,10 @@ export interface PerftestOptions {
   duplex?: boolean;
 }
 
-export type PerftestConnection = "RC" | "UC" | "UD";
+export type PerftestConnection = Connection;
+
+/** The flags of perftest's that only --perftest and -R take, as the command line gives them. */
+export type PerftestFlags = Pick<PerftestOptions, "events" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp">;
 
 /** One test QP and its buffer (2 × half bytes: what it sends, then what the peer writes into). */
 interface QpCtx {
@@ -668,7 +672,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   let doneAll = 0;
   let started = !bi || bi.client;
   let rcvd = 0;
-  const rposted = new Array<number>(n).fill(bi ? firstRecvs(o) : 0);
+  const receives = bi ? new Receives(c, o, false) : undefined;
   let start = 0;
   let lastDone = 0;
   const post = (i: number) => {
@@ -709,12 +713,9 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
     for (const wc of [first, ...c.cq.poll(64)]) {
       if (wc.status !== WcStatus.SUCCESS) wcFailed(bi && !bi.client ? "server" : "client", wc, postedAll, doneAll);
       const i = c.index.get(wc.qpNum)!;
-      if (bi && wc.opcode === WcOpcode.RECV) {
+      if (receives && wc.opcode === WcOpcode.RECV) {
         rcvd++;
-        if (rposted[i]! < o.iters) {
-          postRecv(c, c.qps[i]!, o.size);
-          rposted[i]!++;
-        }
+        receives.completed(i);
         if (!started) {
           started = true;
           start = performance.now();
@@ -755,15 +756,33 @@ function postRecv(c: Ctx, q: QpCtx, size: number): void {
   q.qp.postRecv({ wrId: 0n, sgList: [sge] });
 }
 
-/**
- * Receives posted on each QP of a SEND test before it runs (its rx depth); then one for each that
- * completes while fewer than -n are posted (with -D, until the end).
- */
-const firstRecvs = rxDepth;
-
-/** ctx_set_recv_wqes: the first receives of a SEND test's size on every QP. */
+/** ctx_set_recv_wqes: the first receives of a SEND test's size on every QP, its rx depth of them. */
 function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
-  for (const q of c.qps) for (let i = 0; i < firstRecvs(o); i++) postRecv(c, q, o.size);
+  for (const q of c.qps) for (let i = 0; i < rxDepth(o); i++) postRecv(c, q, o.size);
+}
+
+/**
+ * The receives of a SEND test's QPs after postFirstRecvs: one reposted for each that completes while
+ * fewer than -n are posted on its QP, so none is left over for the next size of -a (each size posts its
+ * own, as perftest's run_iter_*); with -D (`always`) for each until the end.
+ */
+class Receives {
+  private readonly posted: number[];
+
+  constructor(
+    private readonly c: Ctx,
+    private readonly o: PerftestOptions,
+    private readonly always: boolean,
+  ) {
+    this.posted = new Array<number>(c.qps.length).fill(rxDepth(o));
+  }
+
+  /** A receive of QP `i` completed. */
+  completed(i: number): void {
+    if (!this.always && this.posted[i]! >= this.o.iters) return;
+    postRecv(this.c, this.c.qps[i]!, this.o.size);
+    this.posted[i]!++;
+  }
 }
 
 /**
@@ -772,7 +791,7 @@ function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
  */
 async function receiveBw(c: Ctx, o: PerftestOptions, clock?: DurationClock): Promise<BwRow> {
   const total = o.iters * c.qps.length;
-  const posted = new Array<number>(c.qps.length).fill(firstRecvs(o));
+  const receives = new Receives(c, o, clock !== undefined);
   const waits = new Completions(() => c.guard.next(c.cq), clock);
   let got = 0;
   let first = 0;
@@ -786,11 +805,7 @@ async function receiveBw(c: Ctx, o: PerftestOptions, clock?: DurationClock): Pro
     }
     got++;
     clock?.tick();
-    const i = c.index.get(wc.qpNum)!;
-    if (clock || posted[i]! < o.iters) {
-      postRecv(c, c.qps[i]!, o.size);
-      posted[i]!++;
-    }
+    receives.completed(c.index.get(wc.qpNum)!);
   }
   if (clock) return durationBw(o.size, clock);
   const secs = Math.max((performance.now() - first) / 1000, 1e-6);
@@ -891,9 +906,8 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
   const waits = new Completions(() => c.guard.next(c.cq), clock);
   let recvs = 0;
   let sends = 0;
-  // as run_iter_lat_send: a receive reposted while the -n in all are not yet posted, so none is left
-  // over for the next size of -a (each size posts its own); with -D always
-  let posted = firstRecvs(o);
+  // as run_iter_lat_send
+  const receives = new Receives(c, o, clock !== undefined);
   /** the peer's next SEND came (false: the clock ended first) */
   const waitRecv = async () => {
     while (recvs === 0) {
@@ -907,10 +921,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
       }
     }
     recvs--;
-    if (clock || posted < o.iters) {
-      postRecv(c, q, o.size);
-      posted++;
-    }
+    receives.completed(0);
     return true;
   };
   for (let i = 0; clock ? !clock.done : i < o.iters; i++) {
@@ -1186,80 +1197,98 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   }
 }
 
-/** `softroce perf <test> [server] --perftest`: the perf command's options as perftest's (its defaults where none given). */
-export async function runPerftestFor(
-  p: {
-    test: string; size?: number; iterations?: number; txDepth?: number; mtu?: number; connection?: string; qps?: number; atomicType?: string; mrPerQp?: boolean;
-    inlineSize?: number; inlineAsked?: boolean; sizes?: readonly number[]; durationS?: number; gbits?: boolean; timeout?: number; events?: boolean;
-    unsorted?: boolean; histogram?: boolean; cqMod?: number; postList?: number; rxDepth?: number; noPeak?: boolean; warmUp?: boolean; bidirectional?: boolean;
-  },
-  u: { server?: string; address: string; udpPort: number; tcpPort: number; waitMs: number; rdmaCm?: boolean },
-  io: Io,
-): Promise<number> {
-  if (!(PERF_TESTS as readonly string[]).includes(p.test)) {
-    io.err(`softroce perf: unknown test '${p.test}' (one of ${PERF_TESTS.join(", ")})\n`);
-    return 2;
-  }
-  const connection = (p.connection ?? "RC") as PerftestConnection;
-  const test = p.test as PerfTest;
-  if (!testsFor(connection).includes(test)) {
-    io.err(`softroce perf: ${test} does not run on ${connection} (perftest: ${connection === "UC" ? "UC connection not possible in READ/ATOMIC verbs" : "UD runs the SEND tests"})\n`);
-    return 2;
-  }
+/** perftest's MIN_ITER: -n below it is refused in its modes. */
+export const PERFTEST_MIN_ITERS = 5;
+
+/** What the perf command line gives perftest's tests besides PerfOptions and PerftestFlags. */
+export interface PerftestRunArgs {
+  /** -a: the sizes to run */
+  sizes?: readonly number[];
+  /** -D, seconds */
+  durationS?: number;
+  gbits?: boolean;
+  /** -I was given */
+  inlineAsked?: boolean;
+}
+
+/** Where a run of perftest's tests meets its peer (the perf command's two-process flags). */
+export interface PerftestEndpoint {
+  server?: string;
+  address: string;
+  udpPort: number;
+  tcpPort: number;
+  waitMs: number;
+  /** -R */
+  rdmaCm?: boolean;
+}
+
+/**
+ * `softroce perf <test> [server] --perftest` (or -R): the perf command's options as perftest's, its
+ * defaults where none are given; or perftest's refusal as a UsageError. Every check that is perftest's
+ * (its ranges, its refusals, what its queues cannot hold) is here; perf.ts checks the command line.
+ */
+export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: PerftestFlags, u: PerftestEndpoint): PerftestOptions {
+  const test = p.test;
+  const connection = p.connection ?? "RC";
+  const send = isSend(test);
   const lat = isLat(test);
   const atomic = perfVerb(test) === "atomic";
-  const qps = p.qps ?? 1;
+  const refuse = (msg: string): never => {
+    throw new UsageError(msg);
+  };
+  const cli = u.rdmaCm ? "-R/--rdma_cm" : "--perftest";
+  if (!testsFor(connection).includes(test)) {
+    refuse(`${test} does not run on ${connection} (perftest: ${connection === "UC" ? "UC connection not possible in READ/ATOMIC verbs" : "UD runs the SEND tests"})`);
+  }
+  if (u.rdmaCm && connection === "UC") refuse("-c UC with -R: UC is not supported in librdmacm (perftest's refusal)");
+  // CHECK_VALUE_IN_RANGE with MIN_ITER and MAX_ITER: its peers run no fewer than 5
+  if (p.iterations !== undefined && p.iterations < PERFTEST_MIN_ITERS) {
+    refuse(`-n/--iters ${p.iterations}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; ${cli} runs perftest's tests)`);
+  }
+  if (p.durationS !== undefined && p.sizes) refuse("Duration mode currently doesn't support running on all sizes (-D with -a, as perftest)");
+  if (p.bidirectional && test === "send_bw" && p.durationS !== undefined) {
+    refuse(`-b/--bidirectional: send_bw both ways with -D is not done with ${cli} (perftest's run_iter_bi on its clock); without -D it runs, and -D -b on write_bw, read_bw and atomic_bw`);
+  }
+  if (flags.events && perfVerb(test) === "write") refuse(`-e/--events: Events feature not available on WRITE verb (${test}, perftest's refusal)`);
+  if (flags.events && p.durationS !== undefined) refuse("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
+  if (flags.rxDepth !== undefined && flags.rxDepth > 1 && !send) refuse(`-r/--rx-depth ${flags.rxDepth}: On RDMA verbs rx depth can be only 1 (${test}, perftest's refusal)`);
+  for (const [on, name] of [[flags.unsorted, "-U/--report-unsorted"], [flags.histogram, "-H/--report-histogram"]] as const) {
+    if (on && !lat) refuse(`${name}: Available only on Latency tests (${test}, perftest's refusal)`);
+  }
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
   // -a: the buffers hold the largest size (perftest's MAX_SIZE), each size runs in turn
   const size = p.sizes ? Math.max(...p.sizes) : p.size ?? (atomic ? ATOMIC_SIZE : lat ? 2 : 65536);
-  if (atomic && size !== ATOMIC_SIZE) {
-    io.err(`softroce perf: ${test} moves ${ATOMIC_SIZE} bytes a message (-s ${ATOMIC_SIZE}; perftest: "Message size cannot be changed for Atomic tests")\n`);
-    return 2;
-  }
-  if (p.durationS !== undefined && p.sizes) {
-    io.err("softroce perf: Duration mode currently doesn't support running on all sizes (-D with -a, as perftest)\n");
-    return 2;
-  }
+  if (atomic && size !== ATOMIC_SIZE) refuse(`${test} moves ${ATOMIC_SIZE} bytes a message (-s ${ATOMIC_SIZE}; perftest: "Message size cannot be changed for Atomic tests")`);
   const iters = p.iterations ?? (lat ? 1000 : 5000);
+  const qps = p.qps ?? 1;
   const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all
     // (-D: -n is not used, and the depth is not lowered)
     size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
     qps, mrPerQp: p.mrPerQp === true, inlineAsked: p.inlineAsked ?? (p.inlineSize ?? 0) > 0,
-    ...(atomic ? { atomicType: (p.atomicType ?? "FETCH_AND_ADD") as AtomicType } : {}),
+    ...(atomic ? { atomicType: p.atomicType ?? "FETCH_AND_ADD" } : {}),
     ...(p.sizes ? { sizes: p.sizes } : {}),
     ...(p.durationS !== undefined ? { durationS: p.durationS } : {}),
     ...(p.gbits ? { gbits: true } : {}),
     ...(p.timeout !== undefined ? { qpTimeout: p.timeout } : {}),
     ...(connection !== "RC" ? { connection } : {}),
-    ...(p.events ? { events: true } : {}),
-    ...(p.unsorted ? { unsorted: true } : {}),
-    ...(p.histogram ? { histogram: true } : {}),
-    ...(p.cqMod !== undefined ? { cqMod: p.cqMod } : {}),
-    ...(p.rxDepth !== undefined && isSend(test) ? { rxDepth: p.rxDepth } : {}),
-    ...(p.noPeak ? { noPeak: true } : {}),
-    ...(p.warmUp ? { warmUp: true } : {}),
     ...(p.bidirectional ? { duplex: true } : {}),
-    ...(p.postList !== undefined && p.postList > 1 ? { postList: p.postList } : {}),
+    ...flags,
+    rxDepth: send ? flags.rxDepth : undefined,
   };
   // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever
   const list = o.postList ?? 1;
-  const listRefusal =
-    list <= 1 ? undefined
-    : lat ? "-l/--post_list: Post list is supported in BW tests only"
-    : p.durationS === undefined && iters % list !== 0 ? `-l/--post_list ${list}: Number of iterations must be a multiple of post list size (-n ${iters})`
-    : p.cqMod !== undefined && list % Math.min(p.cqMod, o.txDepth) !== 0 ? `-l/--post_list ${list}: Post list size must be a multiple of CQ moderation (-Q ${Math.min(p.cqMod, o.txDepth)})`
-    : list > o.txDepth ? `-l/--post_list ${list}: a list longer than the tx depth (${o.txDepth}) never fits in the send queue`
-    : undefined;
-  if (listRefusal) {
-    io.err(`softroce perf: ${listRefusal}\n`);
-    return 2;
+  if (list > 1) {
+    if (lat) refuse("-l/--post_list: Post list is supported in BW tests only");
+    if (p.durationS === undefined && iters % list !== 0) refuse(`-l/--post_list ${list}: Number of iterations must be a multiple of post list size (-n ${iters})`);
+    const mod = o.cqMod === undefined ? undefined : Math.min(o.cqMod, o.txDepth);
+    if (mod !== undefined && list % mod !== 0) refuse(`-l/--post_list ${list}: Post list size must be a multiple of CQ moderation (-Q ${mod})`);
+    if (list > o.txDepth) refuse(`-l/--post_list ${list}: a list longer than the tx depth (${o.txDepth}) never fits in the send queue`);
   }
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {
-    io.err(`softroce perf: -q ${qps} × (tx depth ${o.txDepth}${isSend(test) ? ` + ${rxDepth(o)} receives` : ""}) needs ${cqDepth(o)} CQ entries; the device's max_cqe is ${DEFAULT_MAX_CQE}\n`);
-    return 2;
+    refuse(`-q ${qps} × (tx depth ${o.txDepth}${send ? ` + ${rxDepth(o)} receives` : ""}) needs ${cqDepth(o)} CQ entries; the device's max_cqe is ${DEFAULT_MAX_CQE}`);
   }
-  return runPerftest(o, io);
+  return o;
 }

@@ -333,6 +333,8 @@ describe("softroce perf", () => {
       [["write_bw", "--loss", "0.1"], /--loss applies to --local \(the simulated wire\) only/],
       [["write_bw", "10.0.0.5", "--verify"], /--verify applies to --local \(the simulated wire\) only/],
       [["write_bw", "--local", "--port", "0"], /--port is for the two-process mode over UDP, not --local/],
+      [["send_lat", "--local", "--perftest", "-U"], /--perftest is a two-process mode \(perftest's exchange with a peer\); --local runs both sides here/],
+      [["send_lat", "--local", "-R"], /-R\/--rdma_cm is a two-process mode/],
       [["write_bw", "--address", "localhost"], /--address wants an IPv4 or IPv6 address, got 'localhost'/],
       [["--local"], /no test given/],
       [["ping_bw", "--local"], /unknown test 'ping_bw'/],
