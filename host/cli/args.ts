@@ -19,6 +19,8 @@ export interface FlagSpec {
   min?: number;
   max?: number;
   default?: string | number | boolean;
+  /** Other long names taken for this flag (another tool's spelling); help names them after the flag's own. */
+  aliases?: readonly string[];
 }
 
 export type FlagValue = string | number | boolean;
@@ -33,7 +35,7 @@ export interface ParsedArgs {
  * name), with a note on what to use instead; the usage error then carries the note.
  */
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], maxPositionals = 0, hints: Record<string, string> = {}): ParsedArgs {
-  const byName = new Map(specs.map((s) => [s.name, s]));
+  const byName = new Map(specs.flatMap((s) => [s.name, ...(s.aliases ?? [])].map((n) => [n, s] as const)));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const flags: Record<string, FlagValue | undefined> = {};
   const seen = new Set<string>();
@@ -110,7 +112,8 @@ export function formatFlags(specs: readonly FlagSpec[]): string {
     .map((s, i) => {
       const extra = s.choices ? ` (${s.choices.join("|")})` : "";
       const def = s.default !== undefined && s.type !== "boolean" ? ` [default: ${s.default}]` : "";
-      return left[i].padEnd(width) + s.help + extra + def;
+      const also = s.aliases?.length ? ` (also ${s.aliases.map((a) => `--${a}`).join(", ")})` : "";
+      return left[i].padEnd(width) + s.help + extra + def + also;
     })
     .join("\n");
 }

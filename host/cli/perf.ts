@@ -41,12 +41,15 @@ const FLAGS: FlagSpec[] = [
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
   { name: "report-unsorted", short: "U", type: "boolean", help: "--perftest and -R, latency tests: before the row, every measurement in the order taken (\"n, usec\" lines, as perftest's -U)" },
-  { name: "report-histogram", short: "H", type: "boolean", help: "--perftest and -R, latency tests: before the row, the measurements it counts, sorted (as perftest's -H)" },
+  { name: "report-histogram", short: "H", type: "boolean", aliases: ["report-histogrm"], help: "--perftest and -R, latency tests: before the row, the measurements it counts, sorted (as perftest's -H)" },
   { name: "rx-depth", short: "r", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, SEND tests: receives posted per QP before the test (perftest's rx depth) [default: 512, at most -n; UC/UD up to 16000]; 1 on the other tests" },
   { name: "noPeak", short: "N", type: "boolean", help: "--perftest and -R, bandwidth tests: no peak (0.00), as perftest's -N" },
   { name: "perform_warm_up", type: "boolean", help: "--perftest and -R, WRITE, READ and atomic bandwidth tests: a tx depth of WRs per QP before the measured run (perftest's warm-up; the other tests ignore it, as perftest)" },
   { name: "cq-mod", short: "Q", type: "int", min: 1, max: 1024, valueName: "n", help: "--perftest and -R, bandwidth tests: a completion every n messages of a QP (perftest's CQ moderation) [default: 100; 1 above 8 KiB messages; at most the tx depth]" },
   { name: "post_list", short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
+  { name: "limit_bw", short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
+  { name: "limit_msgrate", short: "y", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: the same for the message rate, Mpps (perftest 4.5 checks -y only together with -w; softroce checks it alone too)" },
+  { name: "report-both", type: "boolean", help: "--perftest and -R, bandwidth tests with -b: after the summed row, each side's own under \"Local results\" and \"Remote results\" (perftest's; not with -a, and without -b nothing, as perftest)" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -216,7 +219,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
-  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"]] as const) {
+  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"]] as const) {
     if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
   }
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
@@ -232,6 +235,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
       ? perftestOptions({ ...options, sizes: sizesAll, durationS, gbits, inlineAsked }, {
           events: flags.events === true, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true, cqMod: flags["cq-mod"] as number | undefined,
           postList: flags.post_list as number | undefined, rxDepth: flags["rx-depth"] as number | undefined, noPeak: flags.noPeak === true, warmUp: flags.perform_warm_up === true,
+          limitBw: positive("limit_bw", flags.limit_bw as string | undefined, 1e9), limitMsgRate: positive("limit_msgrate", flags.limit_msgrate as string | undefined, 1e9), reportBoth: flags["report-both"] === true,
         }, { ...udp, rdmaCm: flags.rdma_cm === true })
       : undefined;
   // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU (perftest-exchange.ts)

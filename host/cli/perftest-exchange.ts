@@ -251,12 +251,60 @@ export interface PerftestOptions {
   warmUp?: boolean;
   /** -b: both sides run the test (WRITE, READ and atomic bandwidth) and print the two summed */
   duplex?: boolean;
+  /** -w: the BW average (the row's unit) a bandwidth row must reach, or the run exits 1 (perftest's verifier limit) */
+  limitBw?: number;
+  /** -y: the message rate (Mpps) a bandwidth row must reach, or the run exits 1 */
+  limitMsgRate?: number;
+  /** --report-both: with -b, each side's own row after the summed one (perftest's Local and Remote results) */
+  reportBoth?: boolean;
 }
 
 export type PerftestConnection = Connection;
 
 /** The flags of perftest's that only --perftest and -R take, as the command line gives them. */
-export type PerftestFlags = Pick<PerftestOptions, "events" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp">;
+export type PerftestFlags = Pick<
+  PerftestOptions,
+  "events" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
+>;
+
+/**
+ * print_full_bw_report's rows: each run's row (with -b its own figures plus the peer's report) printed
+ * and held against -w and -y, which a run passes when any of its rows reaches them (perftest's
+ * is_bw_limit_passed: one row of -a's reaching it is enough). With -b and --report-both (one size
+ * only, as perftest's RUN_REGULAR) each side's row follows under its own header.
+ */
+class BwRows {
+  private bwPassed = false;
+  private ratePassed = false;
+
+  constructor(
+    private readonly o: PerftestOptions,
+    private readonly io: Io,
+  ) {}
+
+  /** The row of one run: `mine`, or with -b `mine` and the peer's report summed. */
+  print(size: number, mine: BwRow, peer?: BwRow): void {
+    const sum = peer ? { ...mine, peak: mine.peak + peer.peak, avg: mine.avg + peer.avg, rate: mine.rate + peer.rate } : mine;
+    this.io.out(this.row(size, sum));
+    if (sum.avg >= (this.o.limitBw ?? 0)) this.bwPassed = true;
+    if (sum.rate >= (this.o.limitMsgRate ?? 0)) this.ratePassed = true;
+    if (peer && this.o.reportBoth && !this.o.sizes) {
+      const section = (title: string, r: BwRow) => `${RULE}\n ${title} results: \n${RULE}${bwHeader(this.o)}\n${this.row(size, r)}`;
+      this.io.out(section("Local", mine) + section("Remote", peer));
+    }
+  }
+
+  /** perftest's error for a limit no row reached (the -w one first, as its order). */
+  failure(): string | undefined {
+    if (this.o.limitBw !== undefined && !this.bwPassed) return "Error: BW result is below bw limit";
+    if (this.o.limitMsgRate !== undefined && !this.ratePassed) return "Error: Msg rate  is below msg_rate limit";
+    return undefined;
+  }
+
+  private row(size: number, r: BwRow): string {
+    return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + "\n";
+  }
+}
 
 /** One test QP and its buffer (2 × half bytes: what it sends, then what the peer writes into). */
 interface QpCtx {
@@ -1077,6 +1125,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const peer = peers[0]!;
     if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd));
     const sizes = o.sizes ?? [o.size];
+    const rows = new BwRows(o, io);
     /** the run of one size (-a: each in turn) */
     const run = (size: number): PerftestOptions => ({ ...o, size });
     // the receives: send_lat's on both sides, send_bw's on the server (the client only sends), as perftest's
@@ -1135,13 +1184,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
           await barrier();
         }
         const d = clockFor();
-        let f = inUnit(o, o.duplex ? await runBw(c, peers, r, d, { client }) : client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
-        if (o.duplex) {
-          // -b: its own figures plus the peer's report, as the other bandwidth tests'
-          const peer = await swapReport(x, client, { size, ...f });
-          f = { ...f, peak: f.peak + peer.peak, avg: f.avg + peer.avg, rate: f.rate + peer.rate };
-        }
-        io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate, o.gbits) + "\n");
+        const f = inUnit(o, o.duplex ? await runBw(c, peers, r, d, { client }) : client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
+        // -b: its own figures plus the peer's report, as the other bandwidth tests'
+        rows.print(size, f, o.duplex ? await swapReport(x, client, { size, ...f }) : undefined);
         if (o.sizes) await barrier();
       }
       io.out(RULE);
@@ -1155,8 +1200,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         if (k > 0) await barrier();
         const f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
         if (o.sizes) await barrier();
-        const r = await swapReport(x, client, { size, ...f });
-        io.out(bwRow(size, f.iters, f.peak + r.peak, f.avg + r.avg, f.rate + r.rate, o.gbits) + "\n");
+        rows.print(size, f, await swapReport(x, client, { size, ...f }));
       }
       io.out(RULE);
     } else {
@@ -1167,13 +1211,13 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         for (const size of sizes) {
           if (o.warmUp) await warmUp(c, peers, run(size));
           f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
-          io.out(bwRow(size, f.iters, f.peak, f.avg, f.rate, o.gbits) + "\n");
+          rows.print(size, f);
         }
         await swapReport(x, true, { size: sizes[sizes.length - 1]!, ...f }, false);
       } else {
         // the server only serves: the report exchange waits for the client's test to end
         const report = await swapReport(x, false, { size: o.size, iters: o.iters * c.qps.length, peak: 0, avg: 0, rate: 0 });
-        io.out(bwRow(report.size, report.iters, report.peak, report.avg, report.rate, o.gbits) + "\n");
+        rows.print(report.size, report);
       }
       io.out(RULE);
     }
@@ -1183,6 +1227,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     }
     if (cm) await cm.close();
     held.sock?.end();
+    const limit = rows.failure();
+    if (limit) {
+      io.err(`${limit}\n`);
+      return 1;
+    }
     return 0;
   } catch (e) {
     io.err(`${(e as Error).message}\n`);
@@ -1254,6 +1303,10 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   if (flags.rxDepth !== undefined && flags.rxDepth > 1 && !send) refuse(`-r/--rx-depth ${flags.rxDepth}: On RDMA verbs rx depth can be only 1 (${test}, perftest's refusal)`);
   for (const [on, name] of [[flags.unsorted, "-U/--report-unsorted"], [flags.histogram, "-H/--report-histogram"]] as const) {
     if (on && !lat) refuse(`${name}: Available only on Latency tests (${test}, perftest's refusal)`);
+  }
+  // perftest's help lists them for its BW tests only (its latency tests would take them and check nothing)
+  for (const [on, name] of [[flags.limitBw, "-w/--limit_bw"], [flags.limitMsgRate, "-y/--limit_msgrate"], [flags.reportBoth || undefined, "--report-both"]] as const) {
+    if (on !== undefined && lat) refuse(`${name}: a bandwidth test's option (${test} prints no BW row)`);
   }
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
   // -a: the buffers hold the largest size (perftest's MAX_SIZE), each size runs in turn

@@ -480,6 +480,34 @@ for (const [mode, t] of [[PT_MODES[0], "write_bw"], [PT_MODES[0], "read_bw"], [P
   });
 }
 
+// -b with -a (a row per size, each side's own plus the peer's) and on UD, both ways
+for (const [t, flags] of [["write_bw", ["-b", "-a", "-n", "5"]], ["send_bw", ["-b", "-a", "-n", "5"]], ["send_bw", ["-b", "-c", "UD", "-s", "1024", "-n", "200"]]]) {
+  test(`perftest ${t} ${flags.join(" ")} (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0 with every row`, async () => {
+    const r = await perftestBothWays(t, PT_MODES[0], flags, { long: flags.includes("-a") });
+    for (const out of Object.values(r)) {
+      assert.ok(out.includes(" Bidirectional BW Test\n"), out);
+      if (flags.includes("-a")) assert.deepEqual(rowsOf(out), ALL_ROWS, out);
+      else assert.match(out, new RegExp(`^ 1024\\s+200\\s+${FIG}`, "m"));
+    }
+  });
+}
+
+// --report-both with -b: after the summed row each side's own (Local results, Remote results), the two
+// sides' reports crossed; -w and -y low enough that every side passes them (perftest checks the summed row)
+test("perftest write_bw -b --report-both -w 0.001 -y 0.000001 (IPv4): softroce perf client -> ib_write_bw server (rxe0), and ib_write_bw client -> softroce server; each side's Local row is the other's Remote row", async () => {
+  const r = await perftestBothWays("write_bw", PT_MODES[0], ["-b", "--report-both", "-w", "0.001", "-y", "0.000001", "-s", "4096", "-n", "200"]);
+  const sections = (out) => {
+    const m = /\n Local results: \n-+\n #bytes .*\n( 4096 .*)\n-+\n\n Remote results: \n-+\n #bytes .*\n( 4096 .*)\n-+\n/.exec(out);
+    assert.ok(m, out);
+    return { local: m[1], remote: m[2] };
+  };
+  for (const [a, b] of [[r.oursClient, r.theirServer], [r.theirClient, r.oursServer]]) {
+    const [x, y] = [sections(a), sections(b)];
+    assert.equal(x.local, y.remote, `${a}\n---\n${b}`);
+    assert.equal(x.remote, y.local, `${a}\n---\n${b}`);
+  }
+});
+
 // several QPs (-q 4): perftest 4.5 sends every QP's key message twice, the first QP's as the
 // handshakes; an address line per QP. It lays every QP's buffer in one MR, as ours does by default,
 // or gives each its own with --mr_per_qp; each side names each QP's VAddr and RKey, whichever it chose

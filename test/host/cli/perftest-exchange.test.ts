@@ -14,7 +14,7 @@ import {
   ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestHeader, perftestPeak, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
 import { CM_KEY_MSG_LEN, formatCmKeyMsg, parseCmKeyMsg, PerftestCmError } from "../../../host/cli/perftest-rdmacm.js";
-import { bwRow, LAT_HEADER, PERF_RULE, type PerfTest } from "../../../host/core/perf/index.js";
+import { BW_HEADER, bwRow, LAT_HEADER, PERF_RULE, type PerfTest } from "../../../host/core/perf/index.js";
 
 /** rxe's perftest logs (test/fixtures/captures/perftest/logs) */
 const FIXTURES = fileURLToPath(new URL("../../fixtures/captures/perftest/logs", import.meta.url));
@@ -515,6 +515,57 @@ describe("softroce perf --perftest -b (both ways), two processes", () => {
       for (const out of [cl.stdout, s.stdout]) expect(rows(out), out).toEqual(want);
     }
     await refusals([[["send_bw", "--perftest", "-b", "-D", "2"], /send_bw both ways with -D is not done/]]);
+  });
+});
+
+describe("softroce perf --perftest --report-both, -w and -y (perftest's verifier limits), two processes", () => {
+  it("write_bw -b --report-both: after the summed row each side's own under Local and Remote results, the client's Remote row the server's Local row; exit 0", async () => {
+    const args = ["-b", "--report-both", "-n", "100", "-s", "4096"];
+    const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", ...args);
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...args);
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const [rule, header] = [literal(PERF_RULE), literal(BW_HEADER)];
+    const section = new RegExp(
+      `\\n( 4096 .*)\\n${rule}\\n\\n Local results: \\n${rule}\\n${header}\\n( 4096 .*)\\n${rule}\\n\\n Remote results: \\n${rule}\\n${header}\\n( 4096 .*)\\n${rule}\\n`,
+    );
+    const [c, sv] = [client.stdout, server.stdout].map((out) => {
+      const m = section.exec(out);
+      expect(m, out).not.toBeNull();
+      return m!.slice(1, 4);
+    });
+    expect(c![1]).toBe(sv![2]);
+    expect(c![2]).toBe(sv![1]);
+    // the summed row is the two (BW average: the 4th column), to the rounding of the printed figures
+    const avg = (row: string) => Number(row.trim().split(/\s+/)[3]);
+    for (const [sum, local, remote] of [c!, sv!]) expect(Math.abs(avg(sum!) - avg(local!) - avg(remote!))).toBeLessThanOrEqual(0.011);
+    expect(avg(c![1]!)).toBeGreaterThan(0);
+  });
+
+  it("-w and -y: a side whose row misses the limit prints it, then perftest's error on stderr and exits 1; one that reaches it exits 0; refused on latency tests", async () => {
+    // write_bw: the server prints the client's report and checks it too
+    let server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-n", "100", "-s", "4096", "-w", "0.001");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    let client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "100", "-s", "4096", "-w", "1e9");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 1]);
+    expect(client.stderr).toBe("Error: BW result is below bw limit\n");
+    expect(server.stderr).toBe("");
+    for (const out of [client.stdout, server.stdout]) expect(out).toMatch(/^ 4096\s+100\s+\d+\.\d\d/m);
+    // -y alone (perftest 4.5 would need -w beside it), on send_bw's server, its own row
+    server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-n", "100", "-s", "4096", "-y", "1e9");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "100", "-s", "4096", "-y", "0");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([1, 0]);
+    expect(server.stderr).toBe("Error: Msg rate  is below msg_rate limit\n");
+    await refusals([
+      [["write_lat", "--perftest", "-w", "1"], /-w\/--limit_bw: a bandwidth test's option \(write_lat prints no BW row\)/],
+      [["send_lat", "-R", "--report-both"], /--report-both: a bandwidth test's option/],
+      [["write_bw", "-y", "1"], /-y\/--limit_msgrate applies to --perftest and -R/],
+      [["write_bw", "--perftest", "-w", "fast"], /--limit_bw wants a number from 0 to 1000000000, got 'fast'/],
+      // perftest's own spelling of -H's long name is taken too
+      [["send_bw", "--perftest", "--report-histogrm"], /-H\/--report-histogram: Available only on Latency tests/],
+    ]);
   });
 });
 
