@@ -53,6 +53,7 @@ describe("AppSpin", () => {
       if (performance.now() >= due) r.mem.storeIndex(RING + Ring.PROD, ++prod);
     };
     const start = performance.now();
+    const cpu0 = process.cpuUsage();
     let calls = 0;
     while (performance.now() - start < 60) {
       r.ring1(); // a fresh request each time: something happened lately
@@ -61,14 +62,18 @@ describe("AppSpin", () => {
       if (r.spin.spin(r.ring)) r.mem.storeIndex(RING + Ring.CONS, r.mem.loadIndex(RING + Ring.PROD));
     }
     const wallUs = (performance.now() - start) * 1000;
+    const cpu = process.cpuUsage(cpu0);
+    // the time this thread ran: on a loaded machine it is descheduled for part of the wall time, and
+    // the budget that refills meanwhile is capped at the bucket (the share cannot be looked then)
+    const ranUs = Math.min(wallUs, cpu.user + cpu.system);
     const st = r.spin.stats;
     expect(st.appSpinHits).toBeGreaterThan(10);
     expect(st.appSpinSkips).toBeGreaterThan(0); // asked back to back: the budget held some back
     expect(st.appSpinHits + st.appSpinMisses + st.appSpinSkips).toBe(calls);
     // the budget: APP_SPIN_SHARE of the wall time, plus the full bucket it starts with (4 looks) and one look's overshoot
     expect(st.appSpinUs).toBeLessThanOrEqual(APP_SPIN_SHARE * wallUs + 4 * bound + 2 * bound);
-    // and it is not starved: well over half of what the share allows was looked
-    expect(st.appSpinUs).toBeGreaterThan(0.5 * APP_SPIN_SHARE * wallUs);
+    // and it is not starved: well over half of what the share allows of the time it ran was looked
+    expect(st.appSpinUs).toBeGreaterThan(0.5 * APP_SPIN_SHARE * ranUs);
   });
 
   it("setWorkerAppSpin takes a share over 0 and at most 1", () => {
