@@ -697,7 +697,9 @@ async function warmUp(c: Ctx, peers: PerftestDest[], o: PerftestOptions): Promis
  *
  * `bi`: send_bw -b (perftest's run_iter_bi): the peer's SENDs arrive on the same CQ meanwhile, each
  * receive reposted while fewer than -n are posted, and the loop runs until -n have come on each QP too;
- * a server sends nothing before its first receive (so it cannot start before the client does).
+ * a server sends nothing before its first receive (so it cannot start before the client does). With
+ * -D the receives are reposted to the end, the sample counts both the sends and the receives completed
+ * in it, and a server starts its clock at its first receive, as run_iter_bi's.
  */
 async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: DurationClock, bi?: { client: boolean }): Promise<BwRow> {
   const n = c.qps.length;
@@ -720,7 +722,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   let doneAll = 0;
   let started = !bi || bi.client;
   let rcvd = 0;
-  const receives = bi ? new Receives(c, o, false) : undefined;
+  const receives = bi ? new Receives(c, o, clock !== undefined) : undefined;
   let start = 0;
   let lastDone = 0;
   const post = (i: number) => {
@@ -750,7 +752,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   const isFreed = new Uint8Array(n);
   const waits = new Completions(() => c.guard.next(c.cq), clock);
   start = performance.now();
-  clock?.start();
+  if (started) clock?.start();
   for (let i = 0; i < n; i++) post(i);
   // with -D: until the clock ends, then the signaled messages still in flight
   while (clock ? !clock.done || doneAll < coveredAll : doneAll < total || (bi !== undefined && rcvd < total)) {
@@ -767,8 +769,10 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
         if (!started) {
           started = true;
           start = performance.now();
+          clock?.start();
           for (let q = 0; q < n; q++) post(q);
         }
+        clock?.tick();
         continue;
       }
       lastDone = now;
@@ -1185,8 +1189,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         }
         const d = clockFor();
         const f = inUnit(o, o.duplex ? await runBw(c, peers, r, d, { client }) : client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
-        // -b: its own figures plus the peer's report, as the other bandwidth tests'
-        rows.print(size, f, o.duplex ? await swapReport(x, client, { size, ...f }) : undefined);
+        // -b: its own figures plus the peer's report, as the other bandwidth tests' (with -D its own only:
+        // perftest's send_bw swaps no report then)
+        rows.print(size, f, o.duplex && !d ? await swapReport(x, client, { size, ...f }) : undefined);
         if (o.sizes) await barrier();
       }
       io.out(RULE);
@@ -1295,9 +1300,6 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     refuse(`-n/--iters ${p.iterations}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; ${cli} runs perftest's tests)`);
   }
   if (p.durationS !== undefined && p.sizes) refuse("Duration mode currently doesn't support running on all sizes (-D with -a, as perftest)");
-  if (p.bidirectional && test === "send_bw" && p.durationS !== undefined) {
-    refuse(`-b/--bidirectional: send_bw both ways with -D is not done with ${cli} (perftest's run_iter_bi on its clock); without -D it runs, and -D -b on write_bw, read_bw and atomic_bw`);
-  }
   if (flags.events && perfVerb(test) === "write") refuse(`-e/--events: Events feature not available on WRITE verb (${test}, perftest's refusal)`);
   if (flags.events && p.durationS !== undefined) refuse("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
   if (flags.rxDepth !== undefined && flags.rxDepth > 1 && !send) refuse(`-r/--rx-depth ${flags.rxDepth}: On RDMA verbs rx depth can be only 1 (${test}, perftest's refusal)`);

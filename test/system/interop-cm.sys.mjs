@@ -399,6 +399,16 @@ for (const t of ["write_bw", "send_bw", "read_lat", "write_lat", "send_lat"]) {
   });
 }
 
+// send_bw -b -D: run_iter_bi on the clock (a server starts its clock at its first receive); each side
+// prints its own row, the sends and receives completed in its sample, and swaps no report
+test(`perftest send_bw -b -D ${DURATION_S} (IPv4): softroce perf client -> ib_send_bw -b -D server (rxe0), and ib_send_bw -b -D client -> softroce server; both ends exit 0, each with its own row`, async () => {
+  const r = await perftestBothWays("send_bw", PT_MODES[0], ["-b", "-D", String(DURATION_S)]);
+  for (const out of Object.values(r)) {
+    assert.ok(out.includes("Send Bidirectional BW Test\n"), out);
+    assert.ok(durBwRow(out) && Number(durBwRow(out)[1]) > 0, out);
+  }
+});
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a

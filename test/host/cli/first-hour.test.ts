@@ -29,8 +29,6 @@ describe("the softroce command", () => {
     [["perf", "write_bw", "--tcp-port", "1"], /unknown flag --tcp-port \(the TCP port is -p\/--port, as in perftest\)/],
     [["devinfo", "--port", "1"], /unknown flag --port \(the device's UDP port is --udp-port\)/],
     [["perf", "write_lat", "--local", "-b"], /bidirectional applies to the bandwidth tests \(send_bw, write_bw, read_bw, atomic_bw\), not write_lat/],
-    [["perf", "send_bw", "-b", "-D", "2", "--perftest"], /-b\/--bidirectional: send_bw both ways with -D is not done with --perftest/],
-    [["perf", "send_bw", "-b", "-D", "2", "-R"], /-b\/--bidirectional: send_bw both ways with -D is not done with -R\/--rdma_cm/],
     [["perf", "write_bw", "-x", "1"], /-x\/--gid-index 1: the device has one GID, index 0/],
     [["perf", "write_bw", "-d", "mlx5_0"], /-d\/--ib-dev: no device 'mlx5_0' \(the only one is softroce0\)/],
     [["perf", "write_bw", "-a", "10.0.0.1"], /-a\/--all between two processes runs with --perftest or -R/],

@@ -498,7 +498,7 @@ describe("softroce perf --perftest -b (both ways), two processes", () => {
     });
   }
 
-  it("-b -a: a row per size on both sides, a handshake before each size and one after; send_bw -b -a, -c UD, -R -c UD; refused: send_bw -b -D", async () => {
+  it("-b -a: a row per size on both sides, a handshake before each size and one after; send_bw -b -a, -c UD, -R -c UD", async () => {
     const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-b", "-a", "-n", "5");
     await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
     const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-b", "-a", "-n", "5");
@@ -514,7 +514,6 @@ describe("softroce perf --perftest -b (both ways), two processes", () => {
       const want = args.includes("-a") ? Array.from({ length: 23 }, (_, i) => `${2 << i} 5`) : ["1024 100"];
       for (const out of [cl.stdout, s.stdout]) expect(rows(out), out).toEqual(want);
     }
-    await refusals([[["send_bw", "--perftest", "-b", "-D", "2"], /send_bw both ways with -D is not done/]]);
   });
 });
 
@@ -625,6 +624,25 @@ describe("softroce perf --perftest -D (perftest's duration mode), two processes"
       }
     }, 40_000);
   }
+
+  it("send_bw -b -D 2 (run_iter_bi on its clock): each side its own row of the sends and receives completed in its sample, no report swapped, no peak; exit 0", async () => {
+    const server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-b", "-D", "2", "--wait", "20");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-b", "-D", "2", "--wait", "20");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const [c, sv] = [client.stdout, server.stdout].map((out) => {
+      expect(out).toContain("Send Bidirectional BW Test\n");
+      const m = bwRow.exec(out)!;
+      expect(m, out).not.toBeNull();
+      expect(m[3]).toBe("0.00");
+      return { iters: Number(m[2]), avg: Number(m[4]), rate: Number(m[5]) };
+    });
+    for (const f of [c!, sv!]) {
+      expect(f.iters).toBeGreaterThan(0);
+      // the row's figures are its own count over its own sample: BW = count × 65536 B / sample, rate = count / sample
+      expect(f.avg / ((f.rate * 1e6 * 65536) / 2 ** 20)).toBeCloseTo(1, 2);
+    }
+  }, 40_000);
 
   it("refuses -D with -a (as perftest) and between two softroce perf without --perftest", async () => {
     await refusals([
