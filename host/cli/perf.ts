@@ -10,6 +10,7 @@ import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
 import { perftestOptions, runPerftest, type PerftestOptions } from "./perftest-exchange.js";
+import { PERFTEST_JSON_FILE } from "./perftest-json.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import { DEVICE_NAME } from "./pingpong.js";
@@ -40,6 +41,7 @@ const FLAGS: FlagSpec[] = [
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules; with --perftest and -R both sides give -b, as perftest; send_bw -b not with -D)" },
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
+  { name: "vector", short: "X", type: "int", min: 0, max: 2048, valueName: "n", help: "--perftest and -R, with -e: the CQ's completion vector (perftest's -X; the device has one, 0)" },
   { name: "report-unsorted", short: "U", type: "boolean", help: "--perftest and -R, latency tests: before the row, every measurement in the order taken (\"n, usec\" lines, as perftest's -U)" },
   { name: "report-histogram", short: "H", type: "boolean", aliases: ["report-histogrm"], help: "--perftest and -R, latency tests: before the row, the measurements it counts, sorted (as perftest's -H)" },
   { name: "rx-depth", short: "r", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, SEND tests: receives posted per QP before the test (perftest's rx depth) [default: 512, at most -n; UC/UD up to 16000]; 1 on the other tests" },
@@ -50,6 +52,8 @@ const FLAGS: FlagSpec[] = [
   { name: "limit_bw", short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
   { name: "limit_msgrate", short: "y", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: the same for the message rate, Mpps (perftest 4.5 checks -y only together with -w; softroce checks it alone too)" },
   { name: "report-both", type: "boolean", help: "--perftest and -R, bandwidth tests with -b: after the summed row, each side's own under \"Local results\" and \"Remote results\" (perftest's; not with -a, and without -b nothing, as perftest)" },
+  { name: "out_json", type: "boolean", help: "--perftest and -R: perftest's report file as well (its test_info and results blocks, rewritten at each row, so the last row's stays)" },
+  { name: "out_json_file", type: "string", valueName: "file", help: `--perftest and -R, with --out_json: the report file [default: ${PERFTEST_JSON_FILE}, in the working directory, as perftest]` },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -219,7 +223,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
-  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"]] as const) {
+  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"]] as const) {
     if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
   }
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
@@ -233,9 +237,11 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   const perftestRun =
     perftest && udp
       ? perftestOptions({ ...options, sizes: sizesAll, durationS, gbits, inlineAsked }, {
-          events: flags.events === true, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true, cqMod: flags["cq-mod"] as number | undefined,
+          events: flags.events === true, compVector: flags.vector as number | undefined, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true, cqMod: flags["cq-mod"] as number | undefined,
           postList: flags.post_list as number | undefined, rxDepth: flags["rx-depth"] as number | undefined, noPeak: flags.noPeak === true, warmUp: flags.perform_warm_up === true,
           limitBw: positive("limit_bw", flags.limit_bw as string | undefined, 1e9), limitMsgRate: positive("limit_msgrate", flags.limit_msgrate as string | undefined, 1e9), reportBoth: flags["report-both"] === true,
+          // perftest takes --out_json_file only as the name --out_json writes to
+          outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
         }, { ...udp, rdmaCm: flags.rdma_cm === true })
       : undefined;
   // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU (perftest-exchange.ts)

@@ -12,7 +12,7 @@
 import net from "node:net";
 import { wildcardFor } from "../core/net/index.js";
 import { openDevice } from "../node/index.js";
-import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, NUM_COMP_VECTORS, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
   ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, bwRow, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
@@ -24,6 +24,7 @@ import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg, type UdTarget } from "./perf
 import { gbps } from "./perf-report.js";
 import { Completions, DurationClock } from "./perftest-clock.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
+import { type PerftestInfo, JsonReport, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
@@ -235,6 +236,8 @@ export interface PerftestOptions {
   connection?: PerftestConnection;
   /** -e: perftest's events mode (our waits sleep on the CQ's events always): its header line */
   events?: boolean;
+  /** -X: the CQ's completion vector, with -e (perftest's eq_num; default 0) */
+  compVector?: number;
   /** -U: before a latency row, every measurement in the order taken */
   unsorted?: boolean;
   /** -H: before a latency row, the measurements it counts, sorted */
@@ -257,6 +260,8 @@ export interface PerftestOptions {
   limitMsgRate?: number;
   /** --report-both: with -b, each side's own row after the summed one (perftest's Local and Remote results) */
   reportBoth?: boolean;
+  /** --out_json: the file perftest's report goes to as well (--out_json_file, or perftest_out.json) */
+  outJson?: string;
 }
 
 export type PerftestConnection = Connection;
@@ -264,7 +269,7 @@ export type PerftestConnection = Connection;
 /** The flags of perftest's that only --perftest and -R take, as the command line gives them. */
 export type PerftestFlags = Pick<
   PerftestOptions,
-  "events" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
+  "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth" | "outJson"
 >;
 
 /**
@@ -280,6 +285,7 @@ class BwRows {
   constructor(
     private readonly o: PerftestOptions,
     private readonly io: Io,
+    private readonly json?: JsonReport,
   ) {}
 
   /** The row of one run: `mine`, or with -b `mine` and the peer's report summed. */
@@ -301,7 +307,9 @@ class BwRows {
     return undefined;
   }
 
+  /** A row as print_full_bw_report prints it, and (--out_json) writes it to the file. */
   private row(size: number, r: BwRow): string {
+    this.json?.write(bwResults(size, r, this.o.gbits === true));
     return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + "\n";
   }
 }
@@ -362,7 +370,7 @@ class StallGuard {
 }
 
 /** A bandwidth row's figures: MB/s of 2^20 bytes, Mpps, and the messages it counts. */
-interface BwRow {
+export interface BwRow {
   peak: number;
   avg: number;
   rate: number;
@@ -442,36 +450,60 @@ function optionNotes(o: PerftestOptions): string {
 
 /** perftest's header (ctx_print_test_info) as a side prints it before the address lines. */
 export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number): string {
-  const read = readsResponses(o.test);
-  const list = o.postList ?? 1;
-  return RULE + `                    ${perfTitle(o.test, o.duplex, o.atomicType, list > 1)}\n` +
-    (o.events ? ` Test with events. Using ${DEVICE_NAME}_comp0\n` : "") +
-    ` Dual-port       : OFF\t\tDevice         : ${DEVICE_NAME}\n` +
-    ` Number of qps   : ${o.qps ?? 1}\t\tTransport type : IB\n` +
-    ` Connection type : ${o.connection ?? "RC"}\t\tUsing SRQ      : OFF\n` +
+  const i = perftestInfo(o, client, mtu);
+  return RULE + `                    ${i.title}\n` +
+    (i.eventsVector === undefined ? "" : ` Test with events. Using ${i.device}_comp${i.eventsVector}\n`) +
+    ` Dual-port       : OFF\t\tDevice         : ${i.device}\n` +
+    ` Number of qps   : ${i.qps}\t\tTransport type : IB\n` +
+    ` Connection type : ${i.connection}\t\tUsing SRQ      : OFF\n` +
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
-    (client || o.duplex ? ` TX depth        : ${o.txDepth}\n` : "") +
-    (list > 1 ? ` Post List       : ${list}\n` : "") +
-    (isSend(o.test) && (!client || o.duplex) ? ` RX depth        : ${rxDepth(o)}\n` : "") +
-    (isLat(o.test) ? "" : ` CQ Moderation   : ${cqModeration(o)}\n`) +
-    ` Mtu             : ${mtu}[B]\n` +
+    (i.txDepth === undefined ? "" : ` TX depth        : ${i.txDepth}\n`) +
+    (i.postList === undefined ? "" : ` Post List       : ${i.postList}\n`) +
+    (i.rxDepth === undefined ? "" : ` RX depth        : ${i.rxDepth}\n`) +
+    (i.cqMod === undefined ? "" : ` CQ Moderation   : ${i.cqMod}\n`) +
+    ` Mtu             : ${i.mtu}[B]\n` +
     " Link type       : Ethernet\n" +
-    " GID index       : 0\n" +
-    (read ? ` Outstand reads  : ${MAX_OUT_READS}\n` : " Max inline data : 0[B]\n") +
-    ` rdma_cm QPs\t : ${o.rdmaCm ? "ON" : "OFF"}\n` +
-    ` Data ex. method : ${o.rdmaCm ? "rdma_cm" : "Ethernet"}\n` +
+    ` GID index       : ${i.gidIndex}\n` +
+    (i.outReads === undefined ? ` Max inline data : ${i.inline}[B]\n` : ` Outstand reads  : ${i.outReads}\n`) +
+    ` rdma_cm QPs\t : ${i.rdmaCm ? "ON" : "OFF"}\n` +
+    ` Data ex. method : ${i.rdmaCm ? "rdma_cm" : "Ethernet"}\n` +
     (o.rdmaCm && !client ? RULE + " Waiting for client rdma_cm QP to connect\n Please run the same command with the IB/RoCE interface IP\n" : "") + RULE;
 }
 
+/** What perftest's header says of a run (print_header), which its --out_json file says too. */
+function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): PerftestInfo {
+  const list = o.postList ?? 1;
+  return {
+    title: perfTitle(o.test, o.duplex, o.atomicType, list > 1),
+    eventsVector: o.events ? o.compVector ?? 0 : undefined,
+    device: DEVICE_NAME,
+    qps: o.qps ?? 1,
+    connection: o.connection ?? "RC",
+    txDepth: client || o.duplex ? o.txDepth : undefined,
+    postList: list > 1 ? list : undefined,
+    rxDepth: isSend(o.test) && (!client || o.duplex) ? rxDepth(o) : undefined,
+    cqMod: isLat(o.test) ? undefined : cqModeration(o),
+    mtu,
+    outReads: readsResponses(o.test) ? MAX_OUT_READS : undefined,
+    // a device perftest does not know gets no inline data (ctx_set_max_inline)
+    inline: 0,
+    gidIndex: 0,
+    rdmaCm: o.rdmaCm === true,
+  };
+}
+
 /**
- * perftest's -D latency row (print_report_lat_duration, REPORT_FMT_LAT_DUR): the sample's time over its
- * operations (halved for SEND and WRITE, rtt_factor 2), and operations per second.
+ * perftest's -D latency figures (print_report_lat_duration): the sample's time over its operations
+ * (halved for SEND and WRITE, rtt_factor 2), and operations per second.
  */
-function latDurRow(size: number, d: DurationClock, rttFactor: number): string {
-  const latency = (d.seconds * 1e6) / rttFactor / Math.max(d.count, 1);
-  const tps = d.count / d.seconds;
-  return ` ${String(size).padEnd(7)}       ${d.count}            ${latency.toFixed(2).padEnd(7)}        ${tps.toFixed(2).padEnd(7)}\n`;
+function latDurFigures(d: DurationClock, rttFactor: number): { iters: number; tAvg: number; tps: number } {
+  return { iters: d.count, tAvg: (d.seconds * 1e6) / rttFactor / Math.max(d.count, 1), tps: d.count / d.seconds };
+}
+
+/** Their row (REPORT_FMT_LAT_DUR). */
+function latDurRow(size: number, f: { iters: number; tAvg: number; tps: number }): string {
+  return ` ${String(size).padEnd(7)}       ${f.iters}            ${f.tAvg.toFixed(2).padEnd(7)}        ${f.tps.toFixed(2).padEnd(7)}\n`;
 }
 
 /** The largest message perftest's -s takes (UINT_MAX / 2). */
@@ -538,7 +570,7 @@ function deviceSizes(o: PerftestOptions): { mrArenaBytes: number; maxQp: number;
 async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDomain, init: QpInitAttr) => Promise<QueuePair>): Promise<Ctx> {
   const n = o.qps ?? 1;
   const pd = dev.allocPd();
-  const cq = dev.createCq(cqDepth(o));
+  const cq = dev.createCq(cqDepth(o), { compVector: o.compVector ?? 0 });
   const half = Math.max(HALF, o.size);
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
   // UD: a cache line more, the receive starting 40 bytes before one (its GRH) as perftest's
@@ -1129,7 +1161,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const peer = peers[0]!;
     if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd));
     const sizes = o.sizes ?? [o.size];
-    const rows = new BwRows(o, io);
+    // --out_json: perftest's file, rewritten at each row
+    const json = o.outJson !== undefined ? new JsonReport(o.outJson, testInfo(perftestInfo(o, client, mtuBytes(mtu))), io) : undefined;
+    const rows = new BwRows(o, io, json);
     /** the run of one size (-a: each in turn) */
     const run = (size: number): PerftestOptions => ({ ...o, size });
     // the receives: send_lat's on both sides, send_bw's on the server (the client only sends), as perftest's
@@ -1174,7 +1208,15 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         const d = clockFor();
         const posted = t === "write_lat" ? await writeLat(c, peer, r, client, d) : t === "send_lat" ? await sendLat(c, r, client, d) : await responseLat(c, peer, r, d);
         const rttFactor = readsResponses(t) ? 1 : 2;
-        io.out(d ? latDurRow(size, d, rttFactor) : latReport(size, r.iters, perftestLatency(posted, rttFactor), o));
+        if (d) {
+          const f = latDurFigures(d, rttFactor);
+          io.out(latDurRow(size, f));
+          json?.write(latDurResults(size, f.iters, f.tAvg, f.tps));
+        } else {
+          const f = perftestLatency(posted, rttFactor);
+          io.out(latReport(size, r.iters, f, o));
+          json?.write(latResults(size, r.iters, f));
+        }
       }
       if (!serves) io.out(RULE);
     } else if (t === "send_bw") {
@@ -1302,6 +1344,12 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   if (p.durationS !== undefined && p.sizes) refuse("Duration mode currently doesn't support running on all sizes (-D with -a, as perftest)");
   if (flags.events && perfVerb(test) === "write") refuse(`-e/--events: Events feature not available on WRITE verb (${test}, perftest's refusal)`);
   if (flags.events && p.durationS !== undefined) refuse("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
+  if (flags.compVector !== undefined) {
+    // perftest's order: -X on a WRITE test at parsing, without -e after it, then the device's vectors
+    if (perfVerb(test) === "write") refuse(`-X/--vector: Events feature not available on WRITE verb (${test}, perftest's refusal)`);
+    if (!flags.events) refuse("-X/--vector: Events must be enabled to select a completion vector (-e; perftest's refusal)");
+    if (flags.compVector >= NUM_COMP_VECTORS) refuse(`-X/--vector ${flags.compVector}: Completion vector specified is invalid (Max completion vector = ${NUM_COMP_VECTORS - 1})`);
+  }
   if (flags.rxDepth !== undefined && flags.rxDepth > 1 && !send) refuse(`-r/--rx-depth ${flags.rxDepth}: On RDMA verbs rx depth can be only 1 (${test}, perftest's refusal)`);
   for (const [on, name] of [[flags.unsorted, "-U/--report-unsorted"], [flags.histogram, "-H/--report-histogram"]] as const) {
     if (on && !lat) refuse(`${name}: Available only on Latency tests (${test}, perftest's refusal)`);

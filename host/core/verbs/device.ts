@@ -82,6 +82,9 @@ export interface OpenDeviceOptions {
 /** The CQEs a CQ may be created with by default (rxe's RXE_MAX_CQE): ibv_create_cq beyond it is EINVAL. */
 export const DEFAULT_MAX_CQE = 32767;
 
+/** The device's completion vectors (ibv_context's num_comp_vectors; rxe's is 1): vector 0 only. */
+export const NUM_COMP_VECTORS = 1;
+
 const DEFAULTS = {
   maxPd: 1024,
   maxMr: 16384,
@@ -530,8 +533,9 @@ export class Device extends EventTarget {
     if (!Number.isInteger(cqe)) fail(verb, "EINVAL", "cqe must be an integer");
     const ch = opts.channel;
     if (ch && (ch.device !== this || ch.isDestroyed)) fail(verb, "EINVAL", "channel of another device or destroyed");
-    // one completion vector (num_comp_vectors 1): ib core refuses others with EINVAL
-    if ((opts.compVector ?? 0) !== 0) fail(verb, "EINVAL", `comp_vector ${opts.compVector}`);
+    // ib core refuses a vector past num_comp_vectors with EINVAL
+    const vector = opts.compVector ?? 0;
+    if (!Number.isInteger(vector) || vector < 0 || vector >= NUM_COMP_VECTORS) fail(verb, "EINVAL", `comp_vector ${opts.compVector}`);
     const h = check(verb, this.call(() => this.core.cq_create(cqe | 0)));
     const cq = new CompletionQueue(this, h, ch);
     this.cqs.set(h, cq);

@@ -1,5 +1,5 @@
 // The verbs API (libibverbs, one name rule: ibv_foo_bar -> fooBar, IBV_X_Y -> X.Y).
-export { Device, openDeviceWith, VENDOR_ID, DEFAULT_MAX_CQE, type OpenDeviceOptions, type DeviceAttr, type PortAttr } from "./device.js";
+export { Device, openDeviceWith, VENDOR_ID, DEFAULT_MAX_CQE, NUM_COMP_VECTORS, type OpenDeviceOptions, type DeviceAttr, type PortAttr } from "./device.js";
 export { ProtectionDomain } from "./pd.js";
 export { MemoryRegion } from "./mr.js";
 export { MemoryWindow, incRkey } from "./mw.js";

@@ -5,7 +5,8 @@
 // processes on 127.0.15.41 / .42; with several QPs, and against a peer out of step or gone (ours and
 // perf's own exchange).
 import net from "node:net";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -357,16 +358,20 @@ describe("softroce perf --perftest -I, two processes", () => {
 });
 
 describe("softroce perf --perftest -e (perftest's events mode), two processes", () => {
-  it("both headers say the test runs with events, under the title; refused on WRITE, with -D and without --perftest, as perftest", async () => {
+  it("both headers say the test runs with events, under the title (-X 0: the completion vector, the device's one); refused on WRITE, with -D and without --perftest, as perftest", async () => {
     const server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-n", "50", "-e");
     await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
-    const client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "50", "-e");
+    const client = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "50", "-e", "-X", "0");
     expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
     for (const out of [client.stdout, server.stdout]) expect(out).toContain("                    Send BW Test\n Test with events. Using softroce0_comp0\n Dual-port ");
     await refusals([
       [["write_bw", "--perftest", "-e"], /Events feature not available on WRITE verb/],
       [["send_bw", "--perftest", "-e", "-D", "2"], /Duration mode doesn't work with events/],
       [["send_bw", "-e"], /-e\/--events applies to --perftest and -R/],
+      [["send_bw", "--perftest", "-e", "-X", "1"], /-X\/--vector 1: Completion vector specified is invalid \(Max completion vector = 0\)/],
+      [["send_bw", "--perftest", "-X", "0"], /-X\/--vector: Events must be enabled to select a completion vector/],
+      [["write_lat", "--perftest", "-X", "0"], /-X\/--vector: Events feature not available on WRITE verb/],
+      [["send_lat", "-X", "0"], /-X\/--vector applies to --perftest and -R/],
     ]);
   });
 });
@@ -565,6 +570,48 @@ describe("softroce perf --perftest --report-both, -w and -y (perftest's verifier
       // perftest's own spelling of -H's long name is taken too
       [["send_bw", "--perftest", "--report-histogrm"], /-H\/--report-histogram: Available only on Latency tests/],
     ]);
+  });
+});
+
+describe("softroce perf --perftest --out_json (perftest's report file), two processes", () => {
+  const info = (title: string, more: string) =>
+    `{\ntest_info: {\ntest: ${title},\nDual_port: OFF,\nDevice: "softroce0",\nNumber_of_qps: 1,\nTransport_type: IB,\nConnection_type: RC,\nUsing_SRQ: OFF,\n` +
+    `PCIe_relax_order: ON,\nibv_wr_API: OFF,\n${more}Mtu: 4096,\nLink_type: Ethernet,\nGID_index: 0,\nMax_inline_data: 0,\nrdma_cm_QPs: OFF,\nData_ex_method: Ethernet,\n},\nresults: {\n`;
+
+  it("write_bw: each side's file holds its header's facts and the row it printed (the server's the client's report); send_lat: the latency row's figures", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "softroce-json-"));
+    try {
+      const file = (n: string) => join(dir, n);
+      const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-n", "100", "-s", "4096", "--out_json", "--out_json_file", file("s.json"));
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "100", "-s", "4096", "--out_json", "--out_json_file", file("c.json"));
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      const row = / 4096\s+100\s+(\S+)\s+(\S+)\s+(\S+)/.exec(client.stdout)!;
+      expect(row, client.stdout).not.toBeNull();
+      const results = `MsgSize: 4096,\nn_iterations: 100,\nBW_peak: ${row[1]},\nBW_average: ${row[2]},\nMsgRate: ${row[3]},\n},\n}\n`;
+      expect(readFileSync(file("c.json"), "utf8")).toBe(info("RDMA_Write_BW_Test", "TX_depth : 100,\nCQ_Moderation: 100,\n") + results);
+      expect(readFileSync(file("s.json"), "utf8")).toBe(info("RDMA_Write_BW_Test", "CQ_Moderation: 100,\n") + results);
+      expect(statSync(file("c.json")).mode & 0o777).toBe(0o600);
+
+      const ls = start("perf", "send_lat", "--perftest", "--address", "127.0.15.41", "-n", "20", "-s", "64", "--out_json", "--out_json_file", file("s.json"));
+      await until(() => ls.stdout.includes("Waiting for client to connect"), 15_000);
+      const lc = start("perf", "send_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "20", "-s", "64", "--out_json", "--out_json_file", file("c.json"));
+      expect(await Promise.all([ls.done, lc.done]), lc.stderr + ls.stderr).toEqual([0, 0]);
+      for (const [out, f, more] of [[lc.stdout, "c.json", "TX_depth : 1,\n"], [ls.stdout, "s.json", "RX_depth: 20,\n"]] as const) {
+        const fig = out.split("\n").find((l) => l.startsWith(" 64 "))!.trim().split(/\s+/);
+        const names = ["t_min", "t_max", "t_typical", "t_avg", "t_stdev", "percentile_99", "percentile_99.9"];
+        expect(readFileSync(file(f), "utf8")).toBe(info("Send_Latency_Test", more) + `MsgSize: 64,\nn_iterations: 20,\n` + names.map((n, i) => `${n}: ${fig[i + 2]},\n`).join("") + "},\n}\n");
+      }
+      // a file it cannot write: perftest's message, the test goes on
+      const bs = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-n", "20", "--out_json", "--out_json_file", join(dir, "none", "x.json"));
+      await until(() => bs.stdout.includes("Waiting for client to connect"), 15_000);
+      const bc = start("perf", "send_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-n", "20");
+      expect(await Promise.all([bs.done, bc.done])).toEqual([0, 0]);
+      expect(bs.stderr).toBe(`failed to open ${join(dir, "none", "x.json")}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await refusals([[["write_bw", "--out_json"], /--out_json applies to --perftest and -R/]]);
   });
 });
 

@@ -1,0 +1,83 @@
+// perftest's --out_json report (perftest 4.5's write_test_info_to_file and write_*_report_to_file):
+// a file written anew at each report row perftest prints, so the last row's stays. Despite its name
+// the text is not JSON (unquoted keys, trailing commas); it is perftest's, key for key, and tools
+// that read perftest's file read ours.
+
+import { writeFileSync } from "node:fs";
+import type { Io } from "./command.js";
+import type { LatFigures } from "../core/perf/index.js";
+import type { BwRow } from "./perftest-exchange.js";
+
+/** perftest's default file, in the working directory (DEFAULT_JSON_FILE_NAME). */
+export const PERFTEST_JSON_FILE = "perftest_out.json";
+
+/** What the file's test_info block says: the header's facts (perftestHeader prints the same). */
+export interface PerftestInfo {
+  title: string;
+  /** -e: the completion vector named */
+  eventsVector?: number;
+  device: string;
+  qps: number;
+  connection: string;
+  txDepth?: number;
+  postList?: number;
+  rxDepth?: number;
+  cqMod?: number;
+  mtu: number;
+  /** READ and atomics: the outstanding reads (instead of the inline size) */
+  outReads?: number;
+  inline: number;
+  gidIndex: number;
+  rdmaCm: boolean;
+}
+
+/** write_test_info_to_file's block. */
+export function testInfo(i: PerftestInfo): string {
+  const line = (k: string, v: string | number | undefined) => (v === undefined ? "" : `${k}: ${v},\n`);
+  return "test_info: {\n" +
+    `test: ${i.title.replaceAll(" ", "_")},\n` +
+    (i.eventsVector === undefined ? "" : `Test with events: Using_${i.device}_comp${i.eventsVector},\n`) +
+    `Dual_port: OFF,\nDevice: "${i.device}",\nNumber_of_qps: ${i.qps},\nTransport_type: IB,\n` +
+    // ON where the header says OFF: what Debian's perftest 4.5 writes against rxe (interop-cm compares)
+    `Connection_type: ${i.connection},\nUsing_SRQ: OFF,\nPCIe_relax_order: ON,\nibv_wr_API: OFF,\n` +
+    // perftest's own spacing: "TX_depth : n"
+    line("TX_depth ", i.txDepth) + line("Post_List", i.postList) + line("RX_depth", i.rxDepth) + line("CQ_Moderation", i.cqMod) +
+    `Mtu: ${i.mtu},\nLink_type: Ethernet,\nGID_index: ${i.gidIndex},\n` +
+    (i.outReads === undefined ? `Max_inline_data: ${i.inline},\n` : `Outstand_reads: ${i.outReads},\n`) +
+    `rdma_cm_QPs: ${i.rdmaCm ? "ON" : "OFF"},\nData_ex_method: ${i.rdmaCm ? "rdma_cm" : "Ethernet"},\n` +
+    "},\n";
+}
+
+/** A bandwidth row's results (REPORT_FMT_JSON; six decimals where the row has them, REPORT_FMT_EXT_JSON). */
+export function bwResults(size: number, r: BwRow, gbits: boolean): string {
+  const d = gbits && r.avg < 0.1 ? 6 : 2;
+  return `MsgSize: ${size},\nn_iterations: ${r.iters},\nBW_peak: ${r.peak.toFixed(d)},\nBW_average: ${r.avg.toFixed(d)},\nMsgRate: ${r.rate.toFixed(6)},\n`;
+}
+
+/** A latency row's results (REPORT_FMT_LAT_JSON). */
+export function latResults(size: number, iters: number, f: LatFigures): string {
+  return `MsgSize: ${size},\nn_iterations: ${iters},\nt_min: ${f.t_min.toFixed(2)},\nt_max: ${f.t_max.toFixed(2)},\nt_typical: ${f.t_typical.toFixed(2)},\n` +
+    `t_avg: ${f.t_avg.toFixed(2)},\nt_stdev: ${f.t_stdev.toFixed(2)},\npercentile_99: ${f.p99.toFixed(2)},\npercentile_99.9: ${f.p99_9.toFixed(2)},\n`;
+}
+
+/** A -D latency row's results (REPORT_FMT_LAT_DUR_JSON). */
+export function latDurResults(size: number, iters: number, tAvg: number, tps: number): string {
+  return `MsgSize: ${size},\nn_iterations: ${iters},\nt_avg: ${tAvg.toFixed(2)},\ntps_average: ${tps.toFixed(2)},\n`;
+}
+
+/** The file: each write replaces it (perftest opens it O_TRUNC, mode 0600); a file it cannot write is said on stderr, the test goes on. */
+export class JsonReport {
+  constructor(
+    private readonly path: string,
+    private readonly info: string,
+    private readonly io: Io,
+  ) {}
+
+  write(results: string): void {
+    try {
+      writeFileSync(this.path, `{\n${this.info}results: {\n${results}},\n}\n`, { mode: 0o600 });
+    } catch {
+      this.io.err(`failed to open ${this.path}\n`);
+    }
+  }
+}
