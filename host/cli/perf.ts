@@ -8,8 +8,8 @@ import { PcapRecorder } from "../core/capture/index.js";
 import { openDevice, UdpBindError } from "../node/index.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { type FlagSpec, formatFlags, parseArgs, UsageError } from "./args.js";
-import { perftestOptions, runPerftest, type PerftestOptions } from "./perftest-exchange.js";
+import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
+import { perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions } from "./perftest-exchange.js";
 import { PERFTEST_JSON_FILE } from "./perftest-json.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
@@ -236,13 +236,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   // perftest's own checks and defaults (perftest-exchange.ts)
   const perftestRun =
     perftest && udp
-      ? perftestOptions({ ...options, sizes: sizesAll, durationS, gbits, inlineAsked }, {
-          events: flags.events === true, compVector: flags.vector as number | undefined, unsorted: flags["report-unsorted"] === true, histogram: flags["report-histogram"] === true, cqMod: flags["cq-mod"] as number | undefined,
-          postList: flags.post_list as number | undefined, rxDepth: flags["rx-depth"] as number | undefined, noPeak: flags.noPeak === true, warmUp: flags.perform_warm_up === true,
-          limitBw: positive("limit_bw", flags.limit_bw as string | undefined, 1e9), limitMsgRate: positive("limit_msgrate", flags.limit_msgrate as string | undefined, 1e9), reportBoth: flags["report-both"] === true,
-          // perftest takes --out_json_file only as the name --out_json writes to
-          outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
-        }, { ...udp, rdmaCm: flags.rdma_cm === true })
+      ? perftestOptions({ ...options, sizes: sizesAll, durationS, gbits, inlineAsked }, perftestFlagsFrom(flags), { ...udp, rdmaCm: flags.rdma_cm === true })
       : undefined;
   // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU (perftest-exchange.ts)
   const checked = (o: PerfOptions): PerfOptions => (perftest ? { ...o, udSizeToMtu: true } : o);
@@ -251,6 +245,26 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (sizesAll) for (const size of sizesAll) resolveOrUsage(checked({ ...options, size }), ownExchange);
   else resolveOrUsage(checked(options), ownExchange);
   return { options, json: flags.json === true, help: false, udp, perftest: perftestRun, sizes: sizesAll, durationS, gbits, gidIndex, inlineAsked };
+}
+
+/** The perftest-only flags as perftestOptions takes them (-w and -y parsed here, as they are strings). */
+function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
+  return {
+    events: flags.events === true,
+    compVector: flags.vector as number | undefined,
+    unsorted: flags["report-unsorted"] === true,
+    histogram: flags["report-histogram"] === true,
+    cqMod: flags["cq-mod"] as number | undefined,
+    postList: flags.post_list as number | undefined,
+    rxDepth: flags["rx-depth"] as number | undefined,
+    noPeak: flags.noPeak === true,
+    warmUp: flags.perform_warm_up === true,
+    limitBw: positive("limit_bw", flags.limit_bw as string | undefined, 1e9),
+    limitMsgRate: positive("limit_msgrate", flags.limit_msgrate as string | undefined, 1e9),
+    reportBoth: flags["report-both"] === true,
+    // perftest takes --out_json_file only as the name --out_json writes to
+    outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
+  };
 }
 
 function resolveOrUsage(o: PerfOptions, udp: boolean): void {

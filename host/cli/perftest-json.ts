@@ -5,7 +5,7 @@
 
 import { writeFileSync } from "node:fs";
 import type { Io } from "./command.js";
-import type { LatFigures } from "../core/perf/index.js";
+import { bwDecimals, type LatFigures } from "../core/perf/index.js";
 import type { BwRow } from "./perftest-exchange.js";
 
 /** perftest's default file, in the working directory (DEFAULT_JSON_FILE_NAME). */
@@ -50,7 +50,7 @@ export function testInfo(i: PerftestInfo): string {
 
 /** A bandwidth row's results (REPORT_FMT_JSON; six decimals where the row has them, REPORT_FMT_EXT_JSON). */
 export function bwResults(size: number, r: BwRow, gbits: boolean): string {
-  const d = gbits && r.avg < 0.1 ? 6 : 2;
+  const d = bwDecimals(r.avg, gbits);
   return `MsgSize: ${size},\nn_iterations: ${r.iters},\nBW_peak: ${r.peak.toFixed(d)},\nBW_average: ${r.avg.toFixed(d)},\nMsgRate: ${r.rate.toFixed(6)},\n`;
 }
 

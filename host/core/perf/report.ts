@@ -37,13 +37,22 @@ function fig(v: number, digits: number): string {
 }
 
 /**
+ * The decimals of a bandwidth row's peak and average: below 0.1 Gb/sec on average (--report_gbits)
+ * perftest prints six (REPORT_FMT_EXT and REPORT_FMT_EXT_JSON, its inc_accuracy), else two. The one
+ * home of the rule for the printed row and the --out_json file.
+ */
+export function bwDecimals(avg: number, gbits: boolean): 2 | 6 {
+  return gbits && avg < 0.1 ? 6 : 2;
+}
+
+/**
  * perftest's bandwidth row (REPORT_FMT, its spacing): the size, the messages, the peak and the average
- * (MB/sec of 2^20 bytes, or Gb/sec with --report_gbits) and the message rate in Mpps. `gbits`: below
- * 0.1 Gb/sec on average perftest prints six decimals (REPORT_FMT_EXT, its inc_accuracy).
+ * (MB/sec of 2^20 bytes, or Gb/sec with --report_gbits) and the message rate in Mpps; six decimals
+ * where `bwDecimals` says, with REPORT_FMT_EXT's spacing.
  */
 export function bwRow(bytes: number, iterations: number, peak: number, avg: number, rate: number, gbits = false): string {
   const size = `${String(bytes).padEnd(7)}    `;
-  if (gbits && avg < 0.1) return ` ${size}${iterations}           ${fig(peak, 6).padEnd(7)}            ${fig(avg, 6).padEnd(7)}            ${fig(rate, 6)}`;
+  if (bwDecimals(avg, gbits) === 6) return ` ${size}${iterations}           ${fig(peak, 6).padEnd(7)}            ${fig(avg, 6).padEnd(7)}            ${fig(rate, 6)}`;
   return ` ${size}${String(iterations).padEnd(10)}       ${fig(peak, 2).padEnd(7)}            ${fig(avg, 2).padEnd(7)}\t\t   ${fig(rate, 6)}`;
 }
 
