@@ -55,11 +55,15 @@ describe("AppSpin", () => {
     const start = performance.now();
     const cpu0 = process.cpuUsage();
     let calls = 0;
+    // the longest single look: one the thread was descheduled in overshoots the bound by that time
+    let longestLook = 0;
     while (performance.now() - start < 60) {
       r.ring1(); // a fresh request each time: something happened lately
       due = performance.now() + 0.01;
       calls++;
+      const before = r.spin.stats.appSpinUs;
       if (r.spin.spin(r.ring)) r.mem.storeIndex(RING + Ring.CONS, r.mem.loadIndex(RING + Ring.PROD));
+      longestLook = Math.max(longestLook, r.spin.stats.appSpinUs - before);
     }
     const wallUs = (performance.now() - start) * 1000;
     const cpu = process.cpuUsage(cpu0);
@@ -70,8 +74,9 @@ describe("AppSpin", () => {
     expect(st.appSpinHits).toBeGreaterThan(10);
     expect(st.appSpinSkips).toBeGreaterThan(0); // asked back to back: the budget held some back
     expect(st.appSpinHits + st.appSpinMisses + st.appSpinSkips).toBe(calls);
-    // the budget: APP_SPIN_SHARE of the wall time, plus the full bucket it starts with (4 looks) and one look's overshoot
-    expect(st.appSpinUs).toBeLessThanOrEqual(APP_SPIN_SHARE * wallUs + 4 * bound + 2 * bound);
+    // the budget: APP_SPIN_SHARE of the wall time, plus the full bucket it starts with (4 looks), less
+    // the bound a look needs in the bucket to start, plus the last look (which may leave it below zero)
+    expect(st.appSpinUs).toBeLessThanOrEqual(APP_SPIN_SHARE * wallUs + 3 * bound + Math.max(bound, longestLook));
     // and it is not starved: well over half of what the share allows of the time it ran was looked
     expect(st.appSpinUs).toBeGreaterThan(0.5 * APP_SPIN_SHARE * ranUs);
   });
