@@ -9,7 +9,7 @@ import { openDevice, UdpBindError } from "../node/index.js";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
-import { perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions } from "./perftest-exchange.js";
+import { PERFTEST_OUTPUTS, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
 import { PERFTEST_JSON_FILE } from "./perftest-json.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
@@ -54,6 +54,7 @@ const FLAGS: FlagSpec[] = [
   { name: "report-both", type: "boolean", help: "--perftest and -R, bandwidth tests with -b: after the summed row, each side's own under \"Local results\" and \"Remote results\" (perftest's; not with -a, and without -b nothing, as perftest)" },
   { name: "out_json", type: "boolean", help: "--perftest and -R: perftest's report file as well (its test_info and results blocks, rewritten at each row, so the last row's stays)" },
   { name: "out_json_file", type: "string", valueName: "file", help: `--perftest and -R, with --out_json: the report file [default: ${PERFTEST_JSON_FILE}, in the working directory, as perftest]` },
+  { name: "output", type: "string", choices: PERFTEST_OUTPUTS, valueName: "units", help: "--perftest and -R: print each row as its one figure (%lf) and nothing but the rows: bandwidth (BW average) or message_rate on bandwidth tests, latency (t_avg) on latency tests; no header, address lines or table (perftest's verbosity)" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -223,7 +224,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
-  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"]] as const) {
+  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"], ["output", "--output"]] as const) {
     if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
   }
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
@@ -262,6 +263,7 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     limitBw: positive("limit_bw", flags.limit_bw as string | undefined, 1e9),
     limitMsgRate: positive("limit_msgrate", flags.limit_msgrate as string | undefined, 1e9),
     reportBoth: flags["report-both"] === true,
+    output: flags.output as PerftestOutput | undefined,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

@@ -15,7 +15,7 @@ import { openDevice } from "../node/index.js";
 import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, NUM_COMP_VECTORS, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
-  ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, bwRow, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
+  ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, bwRow, fig, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
   type AtomicType, type Connection, type PerfOptions, type PerfRegion, type PerfTest,
 } from "../core/perf/index.js";
 import { UsageError } from "./args.js";
@@ -262,14 +262,20 @@ export interface PerftestOptions {
   reportBoth?: boolean;
   /** --out_json: the file perftest's report goes to as well (--out_json_file, or perftest_out.json) */
   outJson?: string;
+  /** --output: each row is this one figure and nothing but the rows is printed (perftest's verbosity) */
+  output?: PerftestOutput;
 }
+
+/** perftest's --output levels: a bandwidth test's BW average or message rate, a latency test's average. */
+export const PERFTEST_OUTPUTS = ["bandwidth", "message_rate", "latency"] as const;
+export type PerftestOutput = (typeof PERFTEST_OUTPUTS)[number];
 
 export type PerftestConnection = Connection;
 
 /** The flags of perftest's that only --perftest and -R take, as the command line gives them. */
 export type PerftestFlags = Pick<
   PerftestOptions,
-  "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth" | "outJson"
+  "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth" | "outJson" | "output"
 >;
 
 /**
@@ -309,7 +315,9 @@ class BwRows {
 
   /** A row as print_full_bw_report prints it, and (--out_json) writes it to the file. */
   private row(size: number, r: BwRow): string {
-    this.json?.write(bwResults(size, r, this.o.gbits === true));
+    const output = this.o.output;
+    this.json?.write(bwResults(size, r, this.o.gbits === true, output));
+    if (output) return fig(output === "bandwidth" ? r.avg : r.rate) + "\n";
     return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + "\n";
   }
 }
@@ -1048,6 +1056,9 @@ interface Exchange {
   parseKey(b: Uint8Array): PerftestDest;
 }
 
+/** The server's banner before the connection (both exchanges; not with --output, as perftest). */
+const WAITING = "\n************************************\n* Waiting for client to connect... *\n************************************\n";
+
 /** The TCP connection of perftest's default exchange (the client connects, the server listens on -p). */
 async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { sock?: net.Socket; server?: net.Server }, progress: () => number): Promise<Exchange> {
   let sock: net.Socket;
@@ -1057,7 +1068,7 @@ async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { 
       s.once("error", (e) => reject(new PerftestExchangeError(`Couldn't connect to ${o.server}:${o.tcpPort}: ${e.message}`)));
     });
   } else {
-    io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
+    if (!o.output) io.out(WAITING);
     let timer: ReturnType<typeof setTimeout> | undefined;
     sock = await new Promise<net.Socket>((resolve, reject) => {
       held.server = net.createServer((s) => resolve(s));
@@ -1094,6 +1105,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   let cm: PerftestCm | undefined;
   let guard: StallGuard | undefined;
   let clock: DurationClock | undefined;
+  // --output: the header, the address lines and the table's header and rules are not printed (the
+  // notes and notices are, as perftest's)
+  const table = (s: string) => {
+    if (!o.output) io.out(s);
+  };
   try {
     io.out(optionNotes(o));
     dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
@@ -1125,7 +1141,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     }
     let x: Exchange;
     if (o.rdmaCm) {
-      if (!client) io.out("\n************************************\n* Waiting for client to connect... *\n************************************\n");
+      if (!client && !o.output) io.out(WAITING);
       cm = new PerftestCm(dev, o);
       await cm.open();
       x = { swap: (m, c) => cm!.swap(m, c), formatKey: formatCmKeyMsg, parseKey: parseCmKeyMsg };
@@ -1169,9 +1185,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     // the receives: send_lat's on both sides, send_bw's on the server (the client only sends), as perftest's
     const receives = o.test === "send_lat" || (o.test === "send_bw" && (!client || o.duplex === true));
     if (receives) postFirstRecvs(c, run(sizes[0]!));
-    io.out(perftestHeader(o, client, mtuBytes(mtu)));
+    table(perftestHeader(o, client, mtuBytes(mtu)));
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
-    io.out(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
+    table(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
     const me = c.qps[0]!.me;
     const barrier = async () => void (await x.swap(x.formatKey(me), client));
     // perftest 4.5 exchanges every QP's key message a second time (the loop that prints the remote
@@ -1196,7 +1212,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     if (isLat(t)) {
       // read_lat's and atomic_lat's server only serves: the closing handshake below waits for the client's test to end
       const serves = readsResponses(t) && !client;
-      if (!serves) io.out((o.durationS ? LAT_DUR_HEADER : LAT_HEADER) + "\n");
+      if (!serves) table((o.durationS ? LAT_DUR_HEADER : LAT_HEADER) + "\n");
       for (const [k, size] of sizes.entries()) {
         const r = run(size);
         // send_lat's -a: each size posts its receives, then a handshake (the first size's is the one above)
@@ -1210,19 +1226,19 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         const rttFactor = readsResponses(t) ? 1 : 2;
         if (d) {
           const f = latDurFigures(d, rttFactor);
-          io.out(latDurRow(size, f));
-          json?.write(latDurResults(size, f.iters, f.tAvg, f.tps));
+          io.out(o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f));
+          json?.write(latDurResults(size, f.iters, f.tAvg, f.tps, o.output));
         } else {
           const f = perftestLatency(posted, rttFactor);
           io.out(latReport(size, r.iters, f, o));
-          json?.write(latResults(size, r.iters, f));
+          json?.write(latResults(size, r.iters, f, o.output));
         }
       }
-      if (!serves) io.out(RULE);
+      if (!serves) table(RULE);
     } else if (t === "send_bw") {
       // both sides measure and print their own row, a row per size; -a: a handshake before each size
       // but the first (after its receives are posted) and after each
-      io.out(bwHeader(o) + "\n");
+      table(bwHeader(o) + "\n");
       for (const [k, size] of sizes.entries()) {
         const r = run(size);
         if (k > 0) {
@@ -1236,12 +1252,12 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         rows.print(size, f, o.duplex && !d ? await swapReport(x, client, { size, ...f }) : undefined);
         if (o.sizes) await barrier();
       }
-      io.out(RULE);
+      table(RULE);
     } else if (o.duplex) {
       // -b: both sides run the test (run_iter_bw) and swap their reports (xchg_bw_reports); each prints its
       // own figures plus the peer's (print_full_bw_report). The first size's handshake before its run is the
       // one above; -a: one before each later size and one after each
-      io.out(bwHeader(o) + "\n");
+      table(bwHeader(o) + "\n");
       for (const [k, size] of sizes.entries()) {
         if (o.warmUp) await warmUp(c, peers, run(size));
         if (k > 0) await barrier();
@@ -1249,9 +1265,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         if (o.sizes) await barrier();
         rows.print(size, f, await swapReport(x, client, { size, ...f }));
       }
-      io.out(RULE);
+      table(RULE);
     } else {
-      io.out(bwHeader(o) + "\n");
+      table(bwHeader(o) + "\n");
       if (client) {
         // a row per size; the server prints the last one's, the report it gets
         let f: BwRow = { peak: 0, avg: 0, rate: 0, iters: 0 };
@@ -1266,7 +1282,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         const report = await swapReport(x, false, { size: o.size, iters: o.iters * c.qps.length, peak: 0, avg: 0, rate: 0 });
         rows.print(report.size, report);
       }
-      io.out(RULE);
+      table(RULE);
     }
     if (t !== "write_lat") {
       await barrier(); // ctx_close_connection
@@ -1357,6 +1373,10 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   // perftest's help lists them for its BW tests only (its latency tests would take them and check nothing)
   for (const [on, name] of [[flags.limitBw, "-w/--limit_bw"], [flags.limitMsgRate, "-y/--limit_msgrate"], [flags.reportBoth || undefined, "--report-both"]] as const) {
     if (on !== undefined && lat) refuse(`${name}: a bandwidth test's option (${test} prints no BW row)`);
+  }
+  // perftest's check of --output against the test's kind (after its parsing, which takes only the three names)
+  if (flags.output !== undefined && (flags.output === "latency") !== lat) {
+    refuse(`--output ${flags.output}: Output verbosity level for ${lat ? "LAT can be: latency" : "BW can be: bandwidth, message_rate"} (${test}, perftest's refusal)`);
   }
   // perftest's defaults: 65536 B x 5000 for bandwidth (8 B for atomics), 2 B x 1000 for latency; tx depth 128 / 1
   // -a: the buffers hold the largest size (perftest's MAX_SIZE), each size runs in turn

@@ -5,8 +5,8 @@
 
 import { writeFileSync } from "node:fs";
 import type { Io } from "./command.js";
-import { bwDecimals, type LatFigures } from "../core/perf/index.js";
-import type { BwRow } from "./perftest-exchange.js";
+import { bwDecimals, fig, type LatFigures } from "../core/perf/index.js";
+import type { BwRow, PerftestOutput } from "./perftest-exchange.js";
 
 /** perftest's default file, in the working directory (DEFAULT_JSON_FILE_NAME). */
 export const PERFTEST_JSON_FILE = "perftest_out.json";
@@ -48,20 +48,27 @@ export function testInfo(i: PerftestInfo): string {
     "},\n";
 }
 
-/** A bandwidth row's results (REPORT_FMT_JSON; six decimals where the row has them, REPORT_FMT_EXT_JSON). */
-export function bwResults(size: number, r: BwRow, gbits: boolean): string {
+/**
+ * A bandwidth row's results (REPORT_FMT_JSON; six decimals where the row has them, REPORT_FMT_EXT_JSON);
+ * with --output bandwidth or message_rate the one figure the row prints.
+ */
+export function bwResults(size: number, r: BwRow, gbits: boolean, output?: PerftestOutput): string {
+  if (output === "bandwidth") return `bw_avg: ${fig(r.avg)},\n`;
+  if (output === "message_rate") return `msgRate_avg: ${fig(r.rate)},\n`;
   const d = bwDecimals(r.avg, gbits);
   return `MsgSize: ${size},\nn_iterations: ${r.iters},\nBW_peak: ${r.peak.toFixed(d)},\nBW_average: ${r.avg.toFixed(d)},\nMsgRate: ${r.rate.toFixed(6)},\n`;
 }
 
-/** A latency row's results (REPORT_FMT_LAT_JSON). */
-export function latResults(size: number, iters: number, f: LatFigures): string {
+/** A latency row's results (REPORT_FMT_LAT_JSON); with --output latency the average alone. */
+export function latResults(size: number, iters: number, f: LatFigures, output?: PerftestOutput): string {
+  if (output) return `avg_lat: ${fig(f.t_avg)},\n`;
   return `MsgSize: ${size},\nn_iterations: ${iters},\nt_min: ${f.t_min.toFixed(2)},\nt_max: ${f.t_max.toFixed(2)},\nt_typical: ${f.t_typical.toFixed(2)},\n` +
     `t_avg: ${f.t_avg.toFixed(2)},\nt_stdev: ${f.t_stdev.toFixed(2)},\npercentile_99: ${f.p99.toFixed(2)},\npercentile_99.9: ${f.p99_9.toFixed(2)},\n`;
 }
 
-/** A -D latency row's results (REPORT_FMT_LAT_DUR_JSON). */
-export function latDurResults(size: number, iters: number, tAvg: number, tps: number): string {
+/** A -D latency row's results (REPORT_FMT_LAT_DUR_JSON); with --output latency the average alone (no comma after it: perftest's). */
+export function latDurResults(size: number, iters: number, tAvg: number, tps: number, output?: PerftestOutput): string {
+  if (output) return `t_avg: ${fig(tAvg)}\n`;
   return `MsgSize: ${size},\nn_iterations: ${iters},\nt_avg: ${tAvg.toFixed(2)},\ntps_average: ${tps.toFixed(2)},\n`;
 }
 

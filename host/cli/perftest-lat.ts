@@ -2,7 +2,7 @@
 // figures of its row, and -U / -H's lists of every measurement. Pure functions over numbers, so each
 // figure is checked against a Linux perftest log in the tests.
 
-import { LAT_HEADER, PERF_RULE, latRow, type LatFigures } from "../core/perf/index.js";
+import { LAT_HEADER, PERF_RULE, fig, latRow, type LatFigures } from "../core/perf/index.js";
 
 /** perftest leaves the largest measurements out of its figures (LAT_MEASURE_TAIL). */
 const LAT_MEASURE_TAIL = 2;
@@ -67,11 +67,13 @@ export function printfG(x: number): string {
  * counted ones sorted (each list under "#, usec", a line "n, µs" each), then, after either, the rule
  * and the column header again; then the row.
  */
-export function latReport(size: number, iters: number, f: PerftestLatency, r: { unsorted?: boolean; histogram?: boolean } = {}): string {
+export function latReport(size: number, iters: number, f: PerftestLatency, r: { unsorted?: boolean; histogram?: boolean; output?: string } = {}): string {
   const list = (v: readonly number[]) => "#, usec\n" + v.map((x, i) => `${i + 1}, ${printfG(x)}\n`).join("");
   let out = "";
   if (r.unsorted) out += list(f.unsorted);
   if (r.histogram) out += list(f.sorted.slice(0, f.counted));
+  // --output: the lists, then the average alone (perftest's "%lf")
+  if (r.output) return `${out}${fig(f.t_avg)}\n`;
   if (r.unsorted || r.histogram) out += `${PERF_RULE}\n${LAT_HEADER}\n`;
   return `${out}${latRow(size, iters, f)}\n`;
 }

@@ -557,6 +557,25 @@ for (const t of ["write_bw", "send_lat"]) {
   });
 }
 
+// --output: perftest's verbosity. Every side prints its row's one figure ("%lf") and nothing else, and
+// its --out_json file holds that figure alone (bw_avg, avg_lat) after the same test_info as Linux's
+for (const [t, level] of [["write_bw", "bandwidth"], ["send_lat", "latency"]]) {
+  test(`perftest ${t} --output ${level} (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; each side prints the one figure, its file holds it`, async () => {
+    const r = await perftestBothWays(t, PT_MODES[0], [...ptSize(t), "-n", String(PT_ITERS), `--output=${level}`], { json: true });
+    const linux = (j) => testInfoOf(j)?.replace(/^Device: "rxe0",$/m, 'Device: "softroce0",').replace(/^GID_index: \d+,$/m, "GID_index: 0,");
+    assert.equal(testInfoOf(r.json.oursClient), linux(r.json.theirClient), `${r.json.oursClient}\n---\n${r.json.theirClient}`);
+    assert.equal(testInfoOf(r.json.oursServer), linux(r.json.theirServer), `${r.json.oursServer}\n---\n${r.json.theirServer}`);
+    const key = level === "bandwidth" ? "bw_avg" : "avg_lat";
+    for (const side of ["oursClient", "theirServer", "theirClient", "oursServer"]) {
+      const out = r[side].replace(/^client-exit=0\n/m, "");
+      const figure = /^(\d+\.\d{6})\n$/.exec(out);
+      assert.ok(figure, `${side} prints more than the figure:\n${out}`);
+      assert.match(r.json[side], new RegExp(`\\nresults: \\{\\n${key}: ${figure[1].replace(".", "\\.")},\\n\\},\\n\\}\\n$`), `${side}: ${r.json[side]}`);
+    }
+    if (t === "write_bw") assert.equal(r.theirServer, r.oursClient); // the server prints the client's report
+  });
+}
+
 // several QPs (-q 4): perftest 4.5 sends every QP's key message twice, the first QP's as the
 // handshakes; an address line per QP. It lays every QP's buffer in one MR, as ours does by default,
 // or gives each its own with --mr_per_qp; each side names each QP's VAddr and RKey, whichever it chose

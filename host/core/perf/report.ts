@@ -31,8 +31,8 @@ export const LAT_HEADER =
 /** The latency table's columns with -D (RESULT_FMT_LAT_DUR): the average over the sample and transactions per second. */
 export const LAT_DUR_HEADER = " #bytes        #iterations       t_avg[usec]    tps average";
 
-/** A figure as perftest's %.Nf prints it; "inf" where a run was too short to time. */
-function fig(v: number, digits: number): string {
+/** A figure as perftest's %.Nf prints it (%lf: six digits); "inf" where a run was too short to time. */
+export function fig(v: number, digits = 6): string {
   return Number.isFinite(v) ? v.toFixed(digits) : "inf";
 }
 

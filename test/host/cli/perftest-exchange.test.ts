@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { freeTcpPort, useCli, until } from "../support/cli-process.js";
+import { freeTcpPort, tcpListening, useCli, until } from "../support/cli-process.js";
 import {
   ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestHeader, perftestPeak, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
@@ -612,6 +612,69 @@ describe("softroce perf --perftest --out_json (perftest's report file), two proc
       rmSync(dir, { recursive: true, force: true });
     }
     await refusals([[["write_bw", "--out_json"], /--out_json applies to --perftest and -R/]]);
+  });
+});
+
+describe("softroce perf --perftest --output (perftest's verbosity), two processes", () => {
+  /** A server with --output prints nothing before its client: the test waits for its TCP port to listen. */
+  const pair = async (test: string, serverArgs: string[], clientArgs: string[]) => {
+    const port = String(await freeTcpPort());
+    const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-p", port, ...serverArgs);
+    await until(() => tcpListening(Number(port)) || server.child.exitCode !== null, 15_000);
+    const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-p", port, ...clientArgs);
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr + client.stdout + server.stdout).toEqual([0, 0]);
+    return [client, server] as const;
+  };
+  /** one row: perftest's "%lf\n" and nothing else */
+  const figure = /^(\d+\.\d{6})\n$/;
+
+  it("write_bw --output bandwidth: each side prints only the BW average (the server the client's report, the same figure); the file holds it as bw_avg", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "softroce-output-"));
+    try {
+      const json = join(dir, "c.json");
+      const args = ["-n", "100", "-s", "4096", "--output", "bandwidth"];
+      const [client, server] = await pair("write_bw", args, [...args, "--out_json", "--out_json_file", json]);
+      const [c, s] = [figure.exec(client.stdout), figure.exec(server.stdout)];
+      expect(c, client.stdout).not.toBeNull();
+      expect(s, server.stdout).not.toBeNull();
+      expect(s![1]).toBe(c![1]);
+      expect(Number(c![1])).toBeGreaterThan(0);
+      expect(readFileSync(json, "utf8")).toMatch(new RegExp(`\\nresults: \\{\\nbw_avg: ${c![1]!.replace(".", "\\.")},\\n\\},\\n\\}\\n$`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("write_bw -b --output=message_rate: each side prints the two directions' message rates summed, the same figure on both", async () => {
+    const args = ["-b", "-n", "100", "-s", "4096", "--output=message_rate"];
+    const [client, server] = await pair("write_bw", args, args);
+    const [c, s] = [figure.exec(client.stdout), figure.exec(server.stdout)];
+    expect(c, client.stdout).not.toBeNull();
+    expect(s, server.stdout).not.toBeNull();
+    expect(s![1]).toBe(c![1]);
+    // Mpps: 100 messages of 4 KiB each way take more than a microsecond, and loopback moves them in well under a second
+    expect(Number(c![1])).toBeGreaterThan(0.0002);
+    expect(Number(c![1])).toBeLessThan(100);
+  });
+
+  it("send_lat --output latency: each side prints only its t_avg; with -U the measurements first, then the figure (no rule, no header)", async () => {
+    let [client, server] = await pair("send_lat", ["-n", "20", "--output", "latency"], ["-n", "20", "--output", "latency"]);
+    for (const out of [client.stdout, server.stdout]) expect(out).toMatch(figure);
+    [client] = await pair("send_lat", ["-n", "20", "--output", "latency"], ["-n", "20", "--output", "latency", "-U"]);
+    const lines = client.stdout.split("\n");
+    expect(lines[0]).toBe("#, usec");
+    // -n 20: 19 measurements (perftest's iters - 1), then the average
+    expect(lines.slice(1, 20).every((l, i) => l.startsWith(`${i + 1}, `)), client.stdout).toBe(true);
+    expect(lines.slice(20).join("\n"), client.stdout).toMatch(figure);
+  });
+
+  it("perftest's refusals: a level the test does not print, a level it does not know, and without --perftest or -R", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "--output", "latency"], /--output latency: Output verbosity level for BW can be: bandwidth, message_rate/],
+      [["send_lat", "-R", "--output", "message_rate"], /--output message_rate: Output verbosity level for LAT can be: latency/],
+      [["send_bw", "--perftest", "--output", "verbose"], /--output must be one of bandwidth, message_rate, latency, got 'verbose'/],
+      [["write_bw", "--output", "bandwidth"], /--output applies to --perftest and -R/],
+    ]);
   });
 });
 

@@ -3,6 +3,7 @@
 // free loopback ports, and rdma-core's pingpong output lines parsed.
 import { spawn, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -96,4 +97,27 @@ export function parseOut(out: string) {
   expect(b, out).toBeTruthy();
   expect(i, out).toBeTruthy();
   return { local: addr("local"), remote: addr("remote"), bytes: Number(b![1]), seconds: Number(b![2]), iters: Number(i![1]), lines };
+}
+
+/**
+ * Whether some socket listens on TCP `port` (Linux's /proc/net/tcp and tcp6, read only: a probe that
+ * connected or bound would take the server's one connection or its port). For a server that prints
+ * nothing before its client comes (perftest's --output).
+ */
+export function tcpListening(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    // "  sl  local_address rem_address   st ...": a local address ending in :port, state 0A (LISTEN)
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hex}`) && f[3] === "0A") return true;
+    }
+  }
+  return false;
 }
