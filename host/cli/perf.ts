@@ -49,6 +49,8 @@ const FLAGS: FlagSpec[] = [
   { name: "perform_warm_up", type: "boolean", help: "--perftest and -R, WRITE, READ and atomic bandwidth tests: a tx depth of WRs per QP before the measured run (perftest's warm-up; the other tests ignore it, as perftest)" },
   { name: "cq-mod", short: "Q", type: "int", min: 1, max: 1024, valueName: "n", help: "--perftest and -R, bandwidth tests: a completion every n messages of a QP (perftest's CQ moderation) [default: 100; 1 above 8 KiB messages; at most the tx depth]" },
   { name: "post_list", short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
+  { name: "recv_post_list", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, bandwidth tests: a SEND test's receives posted in lists of n, one doorbell each (perftest's receive post list; -n a multiple of n; the rx depth rounded down to whole lists)" },
+  { name: "disable_pcie_relaxed", type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
   { name: "limit_bw", short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
   { name: "limit_msgrate", short: "y", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: the same for the message rate, Mpps (perftest 4.5 checks -y only together with -w; softroce checks it alone too)" },
   { name: "report-both", type: "boolean", help: "--perftest and -R, bandwidth tests with -b: after the summed row, each side's own under \"Local results\" and \"Remote results\" (perftest's; not with -a, and without -b nothing, as perftest)" },
@@ -224,7 +226,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
-  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"], ["output", "--output"]] as const) {
+  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"], ["output", "--output"], ["recv_post_list", "--recv_post_list"], ["disable_pcie_relaxed", "--disable_pcie_relaxed"]] as const) {
     if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
   }
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
@@ -257,6 +259,7 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     histogram: flags["report-histogram"] === true,
     cqMod: flags["cq-mod"] as number | undefined,
     postList: flags.post_list as number | undefined,
+    recvPostList: flags.recv_post_list as number | undefined,
     rxDepth: flags["rx-depth"] as number | undefined,
     noPeak: flags.noPeak === true,
     warmUp: flags.perform_warm_up === true,
@@ -264,6 +267,7 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     limitMsgRate: positive("limit_msgrate", flags.limit_msgrate as string | undefined, 1e9),
     reportBoth: flags["report-both"] === true,
     output: flags.output as PerftestOutput | undefined,
+    noRelaxedOrdering: flags.disable_pcie_relaxed === true,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

@@ -12,7 +12,7 @@
 import net from "node:net";
 import { wildcardFor } from "../core/net/index.js";
 import { openDevice } from "../node/index.js";
-import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type SendWr, Access, DEFAULT_MAX_CQE, NUM_COMP_VECTORS, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type RecvWr, type SendWr, Access, DEFAULT_MAX_CQE, NUM_COMP_VECTORS, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
   ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, bwRow, fig, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
@@ -264,6 +264,10 @@ export interface PerftestOptions {
   outJson?: string;
   /** --output: each row is this one figure and nothing but the rows is printed (perftest's verbosity) */
   output?: PerftestOutput;
+  /** --recv_post_list: a SEND test's receives posted in lists of n, one doorbell each (bandwidth tests) */
+  recvPostList?: number;
+  /** --disable_pcie_relaxed: the MRs without relaxed ordering (softroce has none to give; the report file says OFF) */
+  noRelaxedOrdering?: boolean;
 }
 
 /** perftest's --output levels: a bandwidth test's BW average or message rate, a latency test's average. */
@@ -275,7 +279,8 @@ export type PerftestConnection = Connection;
 /** The flags of perftest's that only --perftest and -R take, as the command line gives them. */
 export type PerftestFlags = Pick<
   PerftestOptions,
-  "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth" | "outJson" | "output"
+  | "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
+  | "outJson" | "output" | "noRelaxedOrdering"
 >;
 
 /**
@@ -468,6 +473,7 @@ export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number)
     " ibv_wr* API     : OFF\n" +
     (i.txDepth === undefined ? "" : ` TX depth        : ${i.txDepth}\n`) +
     (i.postList === undefined ? "" : ` Post List       : ${i.postList}\n`) +
+    (i.recvPostList === undefined ? "" : ` Recv Post List  : ${i.recvPostList}\n`) +
     (i.rxDepth === undefined ? "" : ` RX depth        : ${i.rxDepth}\n`) +
     (i.cqMod === undefined ? "" : ` CQ Moderation   : ${i.cqMod}\n`) +
     ` Mtu             : ${i.mtu}[B]\n` +
@@ -490,6 +496,7 @@ function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): Perftes
     connection: o.connection ?? "RC",
     txDepth: client || o.duplex ? o.txDepth : undefined,
     postList: list > 1 ? list : undefined,
+    recvPostList: (o.recvPostList ?? 1) > 1 ? o.recvPostList : undefined,
     rxDepth: isSend(o.test) && (!client || o.duplex) ? rxDepth(o) : undefined,
     cqMod: isLat(o.test) ? undefined : cqModeration(o),
     mtu,
@@ -498,6 +505,7 @@ function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): Perftes
     inline: 0,
     gidIndex: 0,
     rdmaCm: o.rdmaCm === true,
+    relaxedOrdering: o.noRelaxedOrdering !== true,
   };
 }
 
@@ -843,37 +851,59 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
 
 /** A receive into the half of QP `q`'s buffer the peer's messages land in. */
 function postRecv(c: Ctx, q: QpCtx, size: number): void {
+  q.qp.postRecv(recvWr(c, q, size));
+}
+
+/** `n` receives in one list (one doorbell), as perftest's --recv_post_list chains them. */
+function postRecvs(c: Ctx, q: QpCtx, size: number, n: number): void {
+  if (n === 1) postRecv(c, q, size);
+  else q.qp.postRecv(Array.from({ length: n }, () => recvWr(c, q, size)));
+}
+
+function recvWr(c: Ctx, q: QpCtx, size: number): RecvWr {
   // UD: the GRH in the 40 bytes before the second half's first cache line, the message from it (as perftest's)
   const sge = c.ud ? q.buf.sge(c.half + CACHE_LINE - UD_ADDITION, size + UD_ADDITION) : q.buf.sge(c.half, Math.max(size, 1));
-  q.qp.postRecv({ wrId: 0n, sgList: [sge] });
+  return { wrId: 0n, sgList: [sge] };
 }
 
 /** ctx_set_recv_wqes: the first receives of a SEND test's size on every QP, its rx depth of them. */
 function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
-  for (const q of c.qps) for (let i = 0; i < rxDepth(o); i++) postRecv(c, q, o.size);
+  const list = o.recvPostList ?? 1;
+  for (const q of c.qps) for (let i = 0; i < firstRecvs(o); i += list) postRecvs(c, q, o.size, list);
 }
+
+/** The receives postFirstRecvs posts on each QP: the rx depth, whole lists of --recv_post_list only (perftest's rx_depth / recv_post_list lists). */
+const firstRecvs = (o: PerftestOptions) => rxDepth(o) - (rxDepth(o) % (o.recvPostList ?? 1));
 
 /**
  * The receives of a SEND test's QPs after postFirstRecvs: one reposted for each that completes while
  * fewer than -n are posted on its QP, so none is left over for the next size of -a (each size posts its
- * own, as perftest's run_iter_*); with -D (`always`) for each until the end.
+ * own, as perftest's run_iter_*); with -D (`always`) for each until the end. With --recv_post_list n,
+ * n at once in a list when n have completed (and n more fit under -n), as perftest's.
  */
 class Receives {
   private readonly posted: number[];
+  /** completed and not yet reposted, per QP */
+  private readonly unused: number[];
+  private readonly list: number;
 
   constructor(
     private readonly c: Ctx,
     private readonly o: PerftestOptions,
     private readonly always: boolean,
   ) {
-    this.posted = new Array<number>(c.qps.length).fill(rxDepth(o));
+    this.posted = new Array<number>(c.qps.length).fill(firstRecvs(o));
+    this.unused = new Array<number>(c.qps.length).fill(0);
+    this.list = o.recvPostList ?? 1;
   }
 
   /** A receive of QP `i` completed. */
   completed(i: number): void {
-    if (!this.always && this.posted[i]! >= this.o.iters) return;
-    postRecv(this.c, this.c.qps[i]!, this.o.size);
-    this.posted[i]!++;
+    const n = this.list;
+    if (++this.unused[i]! < n || (!this.always && this.posted[i]! + n > this.o.iters)) return;
+    postRecvs(this.c, this.c.qps[i]!, this.o.size, n);
+    this.posted[i]! += n;
+    this.unused[i]! -= n;
   }
 }
 
@@ -1402,6 +1432,13 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   };
   // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever
   const list = o.postList ?? 1;
+  // --recv_post_list's checks (force_dependecies), and a list longer than the receives posted, which would post none
+  const recvList = o.recvPostList ?? 1;
+  if (recvList > 1) {
+    if (lat) refuse("--recv_post_list: Receive post list is supported in BW tests only");
+    if (p.durationS === undefined && iters % recvList !== 0) refuse(`--recv_post_list ${recvList}: Number of iterations must be a multiple of receive post list size (-n ${iters})`);
+    if (send && recvList > rxDepth(o)) refuse(`--recv_post_list ${recvList}: a list longer than the rx depth (${rxDepth(o)}) posts no receive`);
+  }
   if (list > 1) {
     if (lat) refuse("-l/--post_list: Post list is supported in BW tests only");
     if (p.durationS === undefined && iters % list !== 0) refuse(`-l/--post_list ${list}: Number of iterations must be a multiple of post list size (-n ${iters})`);

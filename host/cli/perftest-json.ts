@@ -21,6 +21,7 @@ export interface PerftestInfo {
   connection: string;
   txDepth?: number;
   postList?: number;
+  recvPostList?: number;
   rxDepth?: number;
   cqMod?: number;
   mtu: number;
@@ -29,6 +30,8 @@ export interface PerftestInfo {
   inline: number;
   gidIndex: number;
   rdmaCm: boolean;
+  /** the file's PCIe_relax_order: ON unless --disable_pcie_relaxed */
+  relaxedOrdering: boolean;
 }
 
 /** write_test_info_to_file's block. */
@@ -39,9 +42,9 @@ export function testInfo(i: PerftestInfo): string {
     (i.eventsVector === undefined ? "" : `Test with events: Using_${i.device}_comp${i.eventsVector},\n`) +
     `Dual_port: OFF,\nDevice: "${i.device}",\nNumber_of_qps: ${i.qps},\nTransport_type: IB,\n` +
     // ON where the header says OFF: what Debian's perftest 4.5 writes against rxe (interop-cm compares)
-    `Connection_type: ${i.connection},\nUsing_SRQ: OFF,\nPCIe_relax_order: ON,\nibv_wr_API: OFF,\n` +
+    `Connection_type: ${i.connection},\nUsing_SRQ: OFF,\nPCIe_relax_order: ${i.relaxedOrdering ? "ON" : "OFF"},\nibv_wr_API: OFF,\n` +
     // perftest's own spacing: "TX_depth : n"
-    line("TX_depth ", i.txDepth) + line("Post_List", i.postList) + line("RX_depth", i.rxDepth) + line("CQ_Moderation", i.cqMod) +
+    line("TX_depth ", i.txDepth) + line("Post_List", i.postList) + line("Recv_Post_List", i.recvPostList) + line("RX_depth", i.rxDepth) + line("CQ_Moderation", i.cqMod) +
     `Mtu: ${i.mtu},\nLink_type: Ethernet,\nGID_index: ${i.gidIndex},\n` +
     (i.outReads === undefined ? `Max_inline_data: ${i.inline},\n` : `Outstand_reads: ${i.outReads},\n`) +
     `rdma_cm_QPs: ${i.rdmaCm ? "ON" : "OFF"},\nData_ex_method: ${i.rdmaCm ? "rdma_cm" : "Ethernet"},\n` +

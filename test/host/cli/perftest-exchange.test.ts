@@ -457,6 +457,23 @@ describe("softroce perf --perftest -Q and -l (CQ moderation, post lists), two pr
     ]);
   }, 30_000);
 
+  it("--recv_post_list: the header line on both sides, a SEND server's receives in lists (the rx depth rounded down to whole lists), with -b too; perftest's refusals", async () => {
+    let [client, server] = await pair("send_bw", ["-n", "200", "-s", "4096", "-r", "63", "--recv_post_list", "8"], ["-n", "200", "-s", "4096", "--recv_post_list", "8"]);
+    for (const out of [client, server]) expect(out).toContain(" Recv Post List  : 8\n");
+    expect(server).toContain(" RX depth        : 64\n");
+    expect(server).toMatch(/^ 4096\s+200\s+\d+\.\d\d/m);
+    // lists of 12 out of an rx depth of 64: five lists (60) posted first, five more as they complete, the 120 messages' receives
+    [client, server] = await pair("send_bw", ["-b", "-n", "120", "-s", "1024", "-r", "64", "--recv_post_list", "12"], ["-b", "-n", "120", "-s", "1024", "-r", "64", "--recv_post_list", "12"]);
+    for (const out of [client, server]) expect(out).toMatch(/^ 1024\s+120\s+\d+\.\d\d/m);
+    await refusals([
+      [["send_lat", "--perftest", "--recv_post_list", "2"], /--recv_post_list: Receive post list is supported in BW tests only/],
+      [["send_bw", "--perftest", "-n", "100", "--recv_post_list", "3"], /--recv_post_list 3: Number of iterations must be a multiple of receive post list size \(-n 100\)/],
+      [["send_bw", "--perftest", "-n", "200", "-r", "4", "--recv_post_list", "8"], /--recv_post_list 8: a list longer than the rx depth \(4\) posts no receive/],
+      [["send_bw", "--recv_post_list", "2"], /--recv_post_list applies to --perftest and -R/],
+      [["write_bw", "--disable_pcie_relaxed"], /--disable_pcie_relaxed applies to --perftest and -R/],
+    ]);
+  }, 30_000);
+
   it("-l 4: perftest's note, its title and header lines, CQ moderation the list's size; -l 8 -Q 4 keeps -Q; refusals as perftest's and where a list cannot fit", async () => {
     let [client, server] = await pair("write_bw", ["-n", "100", "-l", "4"], ["-n", "100", "-l", "4", "-s", "4096"]);
     for (const out of [client, server]) {
@@ -633,12 +650,14 @@ describe("softroce perf --perftest --output (perftest's verbosity), two processe
     try {
       const json = join(dir, "c.json");
       const args = ["-n", "100", "-s", "4096", "--output", "bandwidth"];
-      const [client, server] = await pair("write_bw", args, [...args, "--out_json", "--out_json_file", json]);
+      const [client, server] = await pair("write_bw", args, [...args, "--out_json", "--out_json_file", json, "--disable_pcie_relaxed"]);
       const [c, s] = [figure.exec(client.stdout), figure.exec(server.stdout)];
       expect(c, client.stdout).not.toBeNull();
       expect(s, server.stdout).not.toBeNull();
       expect(s![1]).toBe(c![1]);
       expect(Number(c![1])).toBeGreaterThan(0);
+      // --disable_pcie_relaxed: the file says OFF (perftest's default run writes ON)
+      expect(readFileSync(json, "utf8")).toContain("\nPCIe_relax_order: OFF,\n");
       expect(readFileSync(json, "utf8")).toMatch(new RegExp(`\\nresults: \\{\\nbw_avg: ${c![1]!.replace(".", "\\.")},\\n\\},\\n\\}\\n$`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
