@@ -18,6 +18,6 @@ export {
 } from "./rdma-cm-event.js";
 export {
   openRdmaCm, RdmaCm, RdmaCmId, RdmaCmState, RDMA_CM_STATE_NAMES, RDMA_MAX_RESP_RES, RDMA_MAX_INIT_DEPTH,
-  CMA_CM_RESPONSE_TIMEOUT, CMA_MAX_CM_RETRIES, CMA_CM_MRA_SETTING, CMA_IBOE_PACKET_LIFETIME, McJoinFlag,
+  CMA_CM_RESPONSE_TIMEOUT, CMA_MAX_CM_RETRIES, CMA_CM_MRA_SETTING, CMA_IBOE_PACKET_LIFETIME, McJoinFlag, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS,
   type SockAddr, type ConnParam, type CmQpInitAttr, type RdmaCmOptions, type RdmaCmDeviceSpec,
 } from "./rdma-cm.js";

@@ -64,6 +64,10 @@ export const RDMA_CM_STATE_NAMES = Object.keys(RdmaCmState) as readonly (keyof t
 export type CmQpInitAttr = Omit<QpInitAttr, "qpType" | "sendCq" | "recvCq"> & Partial<Pick<QpInitAttr, "sendCq" | "recvCq">>;
 
 /** A socket address: an IPv4 or IPv6 address and a port. */
+/** rdma_set_option's level and option names (rdma_cma.h): RDMA_OPTION_ID and its RDMA_OPTION_ID_TOS. */
+export const RDMA_OPTION_ID = 0;
+export const RDMA_OPTION_ID_TOS = 0;
+
 /** rdma_cma.h enum rdma_cm_mc_join_flags */
 export const McJoinFlag = { FULLMEMBER: 0, SENDONLY_FULLMEMBER: 1 } as const;
 export type McJoinFlag = (typeof McJoinFlag)[keyof typeof McJoinFlag];
@@ -162,6 +166,8 @@ export class RdmaCmId {
   qkey = 0;
   /** @internal the listener whose CONNECT_REQUEST made this ID */
   listenParent: RdmaCmId | undefined;
+  /** @internal rdma_set_option's type of service (id_priv->tos, tos_set): the route's traffic class */
+  tos: number | undefined;
   /** @internal the multicast groups joined (rdma_join_multicast), by address */
   readonly mcs = new Map<string, CmaMulticast>();
 
@@ -184,6 +190,14 @@ export class RdmaCmId {
   /** rdma_resolve_addr: ADDR_RESOLVED or ADDR_ERROR follows on the channel. */
   resolveAddr(src: SockAddr | undefined, dst: SockAddr, timeoutMs: number): void {
     this.rcm.resolveAddr(this, src, dst, timeoutMs);
+  }
+  /**
+   * rdma_set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, tos): the type of service, 0–255, that
+   * rdma_resolve_route puts in the path as its traffic class (the GRH's; RoCEv2 sends it as the IPv4
+   * TOS byte or the IPv6 traffic class) and the REQ carries to the passive side. Other options: ENOSYS.
+   */
+  setOption(level: number, optname: number, value: number): void {
+    this.rcm.setOption(this, level, optname, value);
   }
   /** rdma_resolve_route: ROUTE_RESOLVED or ROUTE_ERROR follows. */
   resolveRoute(timeoutMs: number): void {
@@ -454,6 +468,15 @@ export class RdmaCm {
     });
   }
 
+  /** rdma_set_option: RDMA_OPTION_ID_TOS only (ucma_set_opt_id's first case). */
+  setOption(id: RdmaCmId, level: number, optname: number, value: number): void {
+    const verb = "rdma_set_option";
+    if (level !== RDMA_OPTION_ID || optname !== RDMA_OPTION_ID_TOS) cmFail(verb, "ENOSYS", `level ${level}, option ${optname}: softroce takes RDMA_OPTION_ID_TOS only`);
+    // librdmacm passes a u8 (optlen 1): ucma checks the length, the value is whatever the byte holds
+    if (!Number.isInteger(value) || value < 0 || value > 0xff) cmFail(verb, "EINVAL", `type of service ${value}: one byte, 0..255`);
+    id.tos = value;
+  }
+
   /** rdma_resolve_route: cma_resolve_iboe_route's path record. */
   resolveRoute(id: RdmaCmId, timeoutMs: number): void {
     const verb = "rdma_resolve_route";
@@ -477,7 +500,8 @@ export class RdmaCm {
         // cma_get_roce_udp_flow_label: from the ports when there is no IPv6 flow label.
         flowLabel: (srcAddr.port * 31 + dstAddr.port) & 0xfffff,
         hopLimit: ROCE_HOP_LIMIT,
-        trafficClass: 0,
+        // rdma_set_option's TOS, else default_roce_tos (0)
+        trafficClass: id.tos ?? 0,
         sl: 0,
         pkey: 0xffff,
         mtu: dev.device.queryPort().activeMtu,

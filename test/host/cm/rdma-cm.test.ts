@@ -13,7 +13,7 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 import {
   CMA_CM_RESPONSE_TIMEOUT, CMA_IBOE_PACKET_LIFETIME, cmConvertToMs, cmMsgName, EventChannel, eventStr, openRdmaCm, parseCmaHdr, parseCmMad, PortSpace,
-  McJoinFlag, RdmaCm, RdmaCmError, RdmaCmEventType as E, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
+  McJoinFlag, RdmaCm, RdmaCmError, RdmaCmEventType as E, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
 } from "../../../host/core/cm/index.js";
 import { errorCode } from "./cm-harness.js";
 import { VerbsError } from "../../../host/core/verbs/errors.js";
@@ -199,6 +199,36 @@ describe("rdma_cm: RC end to end", () => {
     expect(c.qp.isDestroyed).toBe(true);
     expect(A.cm.cmOf(A.dev)!.idCount).toBe(0);
     expect(B.cm.cmOf(B.dev)!.idCount).toBe(0);
+  });
+
+  it("rdma_set_option TOS: the path's traffic class, the REQ's; both QPs send with it; a value past a byte EINVAL, another option ENOSYS", async () => {
+    const { hosts, next, fabric } = await setup();
+    const [A, B] = hosts as [Host, Host];
+    listening(B, "127.0.0.2", 7174);
+    const id = A.ch.createId(PortSpace.TCP);
+    id.resolveAddr(undefined, { address: "127.0.0.2", port: 7174 }, 2000);
+    next(A.ch, E.ADDR_RESOLVED);
+    expect(errorCode(() => id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, 256), RdmaCmError)).toBe("EINVAL");
+    expect(errorCode(() => id.setOption(RDMA_OPTION_ID, 3, 14), RdmaCmError)).toBe("ENOSYS"); // RDMA_OPTION_ID_ACK_TIMEOUT
+    id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, 0x68);
+    id.resolveRoute(2000);
+    next(A.ch, E.ROUTE_RESOLVED);
+    expect(id.route.pathRec!.trafficClass).toBe(0x68);
+    const qp = id.createQp(undefined, { cap: CAP });
+    id.connect({ responderResources: 1, initiatorDepth: 1 });
+    const req = next(B.ch, E.CONNECT_REQUEST);
+    const sqp = req.id.createQp(undefined, { cap: CAP });
+    req.id.accept({ responderResources: 1, initiatorDepth: 1 });
+    next(A.ch, E.ESTABLISHED);
+    next(B.ch, E.ESTABLISHED);
+    const reqMad = parseCmMad(fabric.trace.find((r) => cmMsgName(r.attrId) === "REQ")!.mad);
+    if (reqMad.name !== "REQ") throw new Error("no REQ");
+    expect(reqMad.msg.primaryTrafficClass).toBe(0x68);
+    // the passive side takes it from the REQ (cm_format_paths_from_req), as Linux's
+    expect(req.id.route.pathRec!.trafficClass).toBe(0x68);
+    for (const q of [qp, sqp]) expect(q.query().attr.ahAttr!.grh!.trafficClass).toBe(0x68);
+    // without the option: 0 (default_roce_tos)
+    expect(resolved(A, next, PortSpace.TCP, "127.0.0.2", 7174).route.pathRec!.trafficClass).toBe(0);
   });
 
   it("a lossy, duplicating MAD channel (seeded): every connection and teardown still completes", async () => {
