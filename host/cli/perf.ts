@@ -37,7 +37,7 @@ const FLAGS: FlagSpec[] = [
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw and atomic_lat operation [default: FETCH_AND_ADD]" },
   { name: "inline_size", short: "I", type: "int", min: 0, max: MAX_INLINE, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE) [default: 0]" },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
-  { name: "retry", type: "int", min: 0, max: 7, valueName: "n", help: "retry count (7 is seven retries, as the IBA)", default: 7 },
+  { name: "retry", type: "int", min: 0, max: 7, valueName: "n", aliases: ["retry_count"], help: "the RC QPs' retry count (7 is seven retries, as the IBA); with --perftest the test QPs', with -R rdma_cm's, which the REQ carries (perftest's --retry_count)", default: 7 },
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules; with --perftest and -R both sides give -b, as perftest; send_bw -b -D: each side its own row)" },
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
@@ -50,6 +50,10 @@ const FLAGS: FlagSpec[] = [
   { name: "cq-mod", short: "Q", type: "int", min: 1, max: 1024, valueName: "n", help: "--perftest and -R, bandwidth tests: a completion every n messages of a QP (perftest's CQ moderation) [default: 100; 1 above 8 KiB messages; at most the tx depth]" },
   { name: "post_list", short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
   { name: "recv_post_list", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, bandwidth tests: a SEND test's receives posted in lists of n, one doorbell each (perftest's receive post list; -n a multiple of n; the rx depth rounded down to whole lists)" },
+  { name: "margin", short: "f", type: "int", min: 0, max: 3600, valueName: "sec", help: "--perftest and -R, with -D: the seconds before and after the measured sample (perftest's margin) [default: a quarter of -D]; -D must exceed twice it" },
+  { name: "tos", short: "T", type: "int", min: 0, max: 255, valueName: "value", help: "-R: the type of service of rdma_cm's connections (rdma_set_option RDMA_OPTION_ID_TOS: the path's traffic class, the IP header's TOS byte), as perftest's -T; not without -R, as perftest" },
+  { name: "tclass", type: "int", min: 0, max: 255, valueName: "value", help: "--perftest: the traffic class of the test's GRH (the IP header's TOS byte, DSCP and ECN), as perftest's --tclass; not with -R" },
+  { name: "use-srq", type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
   { name: "disable_pcie_relaxed", type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
   { name: "limit_bw", short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
   { name: "limit_msgrate", short: "y", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: the same for the message rate, Mpps (perftest 4.5 checks -y only together with -w; softroce checks it alone too)" },
@@ -226,7 +230,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
-  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"], ["output", "--output"], ["recv_post_list", "--recv_post_list"], ["disable_pcie_relaxed", "--disable_pcie_relaxed"]] as const) {
+  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"], ["output", "--output"], ["recv_post_list", "--recv_post_list"], ["disable_pcie_relaxed", "--disable_pcie_relaxed"], ["use-srq", "--use-srq"], ["tclass", "--tclass"], ["tos", "-T/--tos"], ["margin", "-f/--margin"]] as const) {
     if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
   }
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
@@ -268,6 +272,10 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     reportBoth: flags["report-both"] === true,
     output: flags.output as PerftestOutput | undefined,
     noRelaxedOrdering: flags.disable_pcie_relaxed === true,
+    srq: flags["use-srq"] === true,
+    tclass: flags.tclass as number | undefined,
+    tos: flags.tos as number | undefined,
+    marginS: flags.margin as number | undefined,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

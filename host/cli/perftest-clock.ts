@@ -5,7 +5,7 @@ import type { WorkCompletion } from "../core/verbs/index.js";
 
 /**
  * perftest's -D (its catch_alarm states): a margin of warm-up, the sample, a margin, the end. The margin
- * is a quarter of the duration in whole seconds (perftest's default), so the sample is the middle
+ * is -f's, or a quarter of the duration in whole seconds (perftest's default), so the sample is the middle
  * half; a test counts what completes within the sample, over the sample's time, and runs on to the end.
  */
 export class DurationClock {
@@ -21,7 +21,10 @@ export class DurationClock {
   /** resolves at the end */
   readonly ended: Promise<void>;
 
-  constructor(private readonly durationS: number) {
+  constructor(
+    private readonly durationS: number,
+    private readonly marginS = Math.floor(durationS / 4),
+  ) {
     this.ended = new Promise((r) => (this.wake = r));
   }
 
@@ -29,7 +32,7 @@ export class DurationClock {
   start(): void {
     if (this.started) return;
     this.started = true;
-    const margin = Math.floor(this.durationS / 4) * 1000;
+    const margin = this.marginS * 1000;
     const after = (ms: number, then: () => void) => (this.timer = setTimeout(then, ms));
     after(margin, () => {
       this.state = "sample";

@@ -12,7 +12,7 @@
 import net from "node:net";
 import { wildcardFor } from "../core/net/index.js";
 import { openDevice } from "../node/index.js";
-import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type RecvWr, type SendWr, Access, DEFAULT_MAX_CQE, NUM_COMP_VECTORS, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
+import { type AddressHandle, type Device, type CompletionQueue, type QueuePair, type WorkCompletion, type ProtectionDomain, type QpInitAttr, type RecvWr, type SendWr, type SharedReceiveQueue, Access, DEFAULT_MAX_CQE, NUM_COMP_VECTORS, mtuBytes, QpState, QpType, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { parseGid } from "../core/net/index.js";
 import {
   ATOMIC_SIZE, BW_HEADER, BW_HEADER_GBITS, LAT_DUR_HEADER, LAT_HEADER, PERF_RULE, PERF_TESTS, PERFTEST_CACHE_LINE, PERFTEST_CYCLE_BUFFER, bwRow, fig, isBwTest, mtuEnum, perfTitle, perfVerb, perftestMtu, qpRegions, readsResponses, testsFor,
@@ -26,6 +26,9 @@ import { Completions, DurationClock } from "./perftest-clock.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
 import { type PerftestInfo, JsonReport, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
+import { PcapRecorder } from "../core/capture/index.js";
+import { fsReason } from "./decode.js";
+import { writeFileSync } from "node:fs";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
 export const PERFTEST_VERSION = "6.06";
@@ -268,6 +271,18 @@ export interface PerftestOptions {
   recvPostList?: number;
   /** --disable_pcie_relaxed: the MRs without relaxed ordering (softroce has none to give; the report file says OFF) */
   noRelaxedOrdering?: boolean;
+  /** --use-srq: a SEND test's receiving side posts its receives to one SRQ its QPs share */
+  srq?: boolean;
+  /** --tclass: the GRH traffic class of the test's packets (the IP header's TOS byte; perftest's Ethernet exchange) */
+  tclass?: number;
+  /** --retry (--retry_count): the RC QPs' retry count (perftest's 7; its --retry_count sets rdma_cm's, which the REQ carries) */
+  retryCnt?: number;
+  /** -f/--margin: with -D, the seconds before and after the sample (default a quarter of the duration) */
+  marginS?: number;
+  /** -T/--tos: with -R, the type of service rdma_cm's connections are made with (their traffic class) */
+  tos?: number;
+  /** --pcap: this side's datagrams written to this file when the run ends (softroce's, not perftest's) */
+  pcap?: string;
 }
 
 /** perftest's --output levels: a bandwidth test's BW average or message rate, a latency test's average. */
@@ -280,7 +295,7 @@ export type PerftestConnection = Connection;
 export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
-  | "outJson" | "output" | "noRelaxedOrdering"
+  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS"
 >;
 
 /**
@@ -406,6 +421,8 @@ interface Ctx {
   dev: Device;
   pd: ProtectionDomain;
   cq: CompletionQueue;
+  /** --use-srq on a side that receives: the receives of every QP, each tagged with its QP's slot (perftest's wr_id) */
+  srq?: SharedReceiveQueue;
   /** the test's waits */
   guard: StallGuard;
   qps: QpCtx[];
@@ -468,7 +485,7 @@ export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number)
     (i.eventsVector === undefined ? "" : ` Test with events. Using ${i.device}_comp${i.eventsVector}\n`) +
     ` Dual-port       : OFF\t\tDevice         : ${i.device}\n` +
     ` Number of qps   : ${i.qps}\t\tTransport type : IB\n` +
-    ` Connection type : ${i.connection}\t\tUsing SRQ      : OFF\n` +
+    ` Connection type : ${i.connection}\t\tUsing SRQ      : ${i.srq ? "ON" : "OFF"}\n` +
     " PCIe relax order: OFF\n" +
     " ibv_wr* API     : OFF\n" +
     (i.txDepth === undefined ? "" : ` TX depth        : ${i.txDepth}\n`) +
@@ -481,7 +498,7 @@ export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number)
     ` GID index       : ${i.gidIndex}\n` +
     (i.outReads === undefined ? ` Max inline data : ${i.inline}[B]\n` : ` Outstand reads  : ${i.outReads}\n`) +
     ` rdma_cm QPs\t : ${i.rdmaCm ? "ON" : "OFF"}\n` +
-    ` Data ex. method : ${i.rdmaCm ? "rdma_cm" : "Ethernet"}\n` +
+    ` Data ex. method : ${i.rdmaCm ? "rdma_cm" : "Ethernet"}${i.tos === undefined ? "" : ` \tTOS    : ${i.tos}`}\n` +
     (o.rdmaCm && !client ? RULE + " Waiting for client rdma_cm QP to connect\n Please run the same command with the IB/RoCE interface IP\n" : "") + RULE;
 }
 
@@ -494,6 +511,7 @@ function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): Perftes
     device: DEVICE_NAME,
     qps: o.qps ?? 1,
     connection: o.connection ?? "RC",
+    srq: o.srq === true,
     txDepth: client || o.duplex ? o.txDepth : undefined,
     postList: list > 1 ? list : undefined,
     recvPostList: (o.recvPostList ?? 1) > 1 ? o.recvPostList : undefined,
@@ -506,6 +524,7 @@ function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): Perftes
     gidIndex: 0,
     rdmaCm: o.rdmaCm === true,
     relaxedOrdering: o.noRelaxedOrdering !== true,
+    ...(o.rdmaCm && o.tos !== undefined ? { tos: o.tos } : {}),
   };
 }
 
@@ -583,10 +602,12 @@ function deviceSizes(o: PerftestOptions): { mrArenaBytes: number; maxQp: number;
  * ctx_init: the device's CQ, each QP's buffer (in one MR, or with mrPerQp one MR each) and the QPs
  * on them by `makeQp` (ibv_create_qp, or rdma_create_qp on a CM ID).
  */
-async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDomain, init: QpInitAttr) => Promise<QueuePair>): Promise<Ctx> {
+async function setup(o: PerftestOptions, client: boolean, dev: Device, makeQp: (pd: ProtectionDomain, init: QpInitAttr) => Promise<QueuePair>): Promise<Ctx> {
   const n = o.qps ?? 1;
   const pd = dev.allocPd();
   const cq = dev.createCq(cqDepth(o), { compVector: o.compVector ?? 0 });
+  // --use-srq: the side that receives (a latency test's both, a bandwidth test's server, -b's both), its rx depth the SRQ's
+  const srq = receivesOnSrq(o, client) ? pd.createSrq({ maxWr: rxDepth(o), maxSge: 1 }) : undefined;
   const half = Math.max(HALF, o.size);
   const access = Access.LOCAL_WRITE | Access.REMOTE_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
   // UD: a cache line more, the receive starting 40 bytes before one (its GRH) as perftest's
@@ -597,7 +618,8 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
   for (let i = 0; i < n; i++) {
     const buf = regions[i]!;
     const qpType = { RC: QpType.RC, UC: QpType.UC, UD: QpType.UD }[o.connection ?? "RC"];
-    const qp = await makeQp(pd, { qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: o.txDepth, maxRecvWr: recvDepth(o), maxSendSge: 1, maxRecvSge: 1 } });
+    const cap = { maxSendWr: o.txDepth, maxRecvWr: srq ? 0 : recvDepth(o), maxSendSge: 1, maxRecvSge: srq ? 0 : 1 };
+    const qp = await makeQp(pd, { qpType, sendCq: cq, recvCq: cq, ...(srq ? { srq } : {}), cap });
     const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
     const me: PerftestDest = {
       lid: 0, outReads: readsResponses(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: buf.rkey, vaddr: buf.addr + BigInt(half), gid, srqn: 0,
@@ -605,7 +627,7 @@ async function setup(o: PerftestOptions, dev: Device, makeQp: (pd: ProtectionDom
     index.set(qp.qpNum, i);
     qps.push({ qp, buf, me });
   }
-  return { dev, pd, cq, qps, index, half, ud: o.connection === "UD", guard: new StallGuard(undefined) };
+  return { dev, pd, cq, ...(srq ? { srq } : {}), qps, index, half, ud: o.connection === "UD", guard: new StallGuard(undefined) };
 }
 
 /** perftest's Q_Key of its UD QPs (DEFF_QKEY). */
@@ -632,7 +654,7 @@ async function plainQp(pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePai
  * the reads, timeouts and retries; UD by an address handle to the peer's GID, its QPN and perftest's Q_Key.
  */
 function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, pd: ProtectionDomain): void {
-  const ahAttr = { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: 0 }, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort };
+  const ahAttr = { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: o.tclass ?? 0 }, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort };
   const conn = o.connection ?? "RC";
   if (conn === "UD") {
     c.qp.modify({ qpState: QpState.RTR });
@@ -647,7 +669,7 @@ function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, 
   }
   const reads = Math.min(peer.outReads || 1, MAX_OUT_READS);
   c.qp.modify({ qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, maxDestRdAtomic: reads, minRnrTimer: 12, ahAttr });
-  c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: o.qpTimeout ?? 14, retryCnt: 7, rnrRetry: 7, maxRdAtomic: reads });
+  c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: o.qpTimeout ?? 14, retryCnt: o.retryCnt ?? 7, rnrRetry: 7, maxRdAtomic: reads });
 }
 
 function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: number }, posted: number, done: number): never {
@@ -810,10 +832,9 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
     const now = performance.now();
     for (const wc of [first, ...c.cq.poll(64)]) {
       if (wc.status !== WcStatus.SUCCESS) wcFailed(bi && !bi.client ? "server" : "client", wc, postedAll, doneAll);
-      const i = c.index.get(wc.qpNum)!;
       if (receives && wc.opcode === WcOpcode.RECV) {
         rcvd++;
-        receives.completed(i);
+        receives.completed(recvSlot(c, wc));
         if (!started) {
           started = true;
           start = performance.now();
@@ -823,6 +844,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
         clock?.tick();
         continue;
       }
+      const i = c.index.get(wc.qpNum)!;
       lastDone = now;
       // a completion stands for its WR and the unsignaled ones before it
       const upTo = Number(wc.wrId) + 1;
@@ -849,31 +871,43 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   return { peak: peaks ? Math.max(perftestPeak(o.size, tposted, tcompleted, cqMod, list), avg) : 0, avg, rate: total / secs / 1e6, iters: total };
 }
 
-/** A receive into the half of QP `q`'s buffer the peer's messages land in. */
-function postRecv(c: Ctx, q: QpCtx, size: number): void {
-  q.qp.postRecv(recvWr(c, q, size));
+/** `n` receives of QP slot `i` in one list (one doorbell), as perftest's --recv_post_list chains them; to the SRQ with --use-srq. */
+function postRecvs(c: Ctx, i: number, size: number, n: number): void {
+  const wrs = n === 1 ? recvWr(c, i, size) : Array.from({ length: n }, () => recvWr(c, i, size));
+  if (c.srq) c.srq.postRecv(wrs);
+  else c.qps[i]!.qp.postRecv(wrs);
 }
 
-/** `n` receives in one list (one doorbell), as perftest's --recv_post_list chains them. */
-function postRecvs(c: Ctx, q: QpCtx, size: number, n: number): void {
-  if (n === 1) postRecv(c, q, size);
-  else q.qp.postRecv(Array.from({ length: n }, () => recvWr(c, q, size)));
-}
-
-function recvWr(c: Ctx, q: QpCtx, size: number): RecvWr {
+/** A receive into the half of slot `i`'s buffer the peer's messages land in, its wr_id the slot (perftest's: an SRQ's completion names the slot it was posted for, not its QP). */
+function recvWr(c: Ctx, i: number, size: number): RecvWr {
+  const buf = c.qps[i]!.buf;
   // UD: the GRH in the 40 bytes before the second half's first cache line, the message from it (as perftest's)
-  const sge = c.ud ? q.buf.sge(c.half + CACHE_LINE - UD_ADDITION, size + UD_ADDITION) : q.buf.sge(c.half, Math.max(size, 1));
-  return { wrId: 0n, sgList: [sge] };
+  const sge = c.ud ? buf.sge(c.half + CACHE_LINE - UD_ADDITION, size + UD_ADDITION) : buf.sge(c.half, Math.max(size, 1));
+  return { wrId: BigInt(i), sgList: [sge] };
 }
+
+/** The slot a receive's completion counts for: its QP's, or with an SRQ the one it was posted for. */
+function recvSlot(c: Ctx, wc: WorkCompletion): number {
+  return c.srq ? Number(wc.wrId) : c.index.get(wc.qpNum)!;
+}
+
+/** --use-srq: whether this side's QPs receive through an SRQ (perftest's srq_exists: a latency test, the server, or -b). */
+const receivesOnSrq = (o: PerftestOptions, client: boolean) => o.srq === true && (isLat(o.test) || !client || o.duplex === true);
 
 /** ctx_set_recv_wqes: the first receives of a SEND test's size on every QP, its rx depth of them. */
 function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
   const list = o.recvPostList ?? 1;
-  for (const q of c.qps) for (let i = 0; i < firstRecvs(o); i += list) postRecvs(c, q, o.size, list);
+  for (let q = 0; q < c.qps.length; q++) for (let i = 0; i < firstRecvs(o); i += list) postRecvs(c, q, o.size, list);
 }
 
-/** The receives postFirstRecvs posts on each QP: the rx depth, whole lists of --recv_post_list only (perftest's rx_depth / recv_post_list lists). */
-const firstRecvs = (o: PerftestOptions) => rxDepth(o) - (rxDepth(o) % (o.recvPostList ?? 1));
+/**
+ * The receives postFirstRecvs posts for each QP: the rx depth, whole lists of --recv_post_list only
+ * (perftest's rx_depth / recv_post_list lists); with --use-srq the SRQ's rx depth shared out among the QPs.
+ */
+function firstRecvs(o: PerftestOptions): number {
+  const list = o.recvPostList ?? 1;
+  return Math.floor(Math.floor(rxDepth(o) / list) / (o.srq ? o.qps ?? 1 : 1)) * list;
+}
 
 /**
  * The receives of a SEND test's QPs after postFirstRecvs: one reposted for each that completes while
@@ -901,7 +935,7 @@ class Receives {
   completed(i: number): void {
     const n = this.list;
     if (++this.unused[i]! < n || (!this.always && this.posted[i]! + n > this.o.iters)) return;
-    postRecvs(this.c, this.c.qps[i]!, this.o.size, n);
+    postRecvs(this.c, i, this.o.size, n);
     this.posted[i]! += n;
     this.unused[i]! -= n;
   }
@@ -927,7 +961,7 @@ async function receiveBw(c: Ctx, o: PerftestOptions, clock?: DurationClock): Pro
     }
     got++;
     clock?.tick();
-    receives.completed(c.index.get(wc.qpNum)!);
+    receives.completed(recvSlot(c, wc));
   }
   if (clock) return durationBw(o.size, clock);
   const secs = Math.max((performance.now() - first) / 1000, 1e-6);
@@ -1131,6 +1165,19 @@ async function swapReport(x: Exchange, client: boolean, mine: BwRow & { size: nu
 export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   const client = o.server !== undefined;
   const held: { sock?: net.Socket; server?: net.Server } = {};
+  // --pcap: what the device sent and received, written when the run ends (a failed run's too)
+  const recorder = new PcapRecorder();
+  /** false when --pcap's file cannot be written (said on stderr) */
+  const savePcap = (): boolean => {
+    if (o.pcap === undefined) return true;
+    try {
+      writeFileSync(o.pcap, recorder.pcap());
+      return true;
+    } catch (e) {
+      io.err(`cannot write ${o.pcap}: ${fsReason(e)}\n`);
+      return false;
+    }
+  };
   let dev: Device | undefined;
   let cm: PerftestCm | undefined;
   let guard: StallGuard | undefined;
@@ -1143,6 +1190,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   try {
     io.out(optionNotes(o));
     dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
+    if (o.pcap !== undefined) recorder.attach(dev.port!);
     // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
     const own = perftestMtu(o.mtu, mtuBytes(dev.queryPort().activeMtu));
     // what a wait for the peer may wait out (--wait): a read of the exchange or a wait of the test
@@ -1187,7 +1235,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       const depth = readsResponses(o.test) ? MAX_OUT_READS : 0;
       // UD: where each QP's SENDs go comes with its connection (a latency test's server sends too)
       const targets: (UdTarget | undefined)[] = [];
-      c = await setup(o, dev, async (pd, init) => {
+      c = await setup(o, client, dev, async (pd, init) => {
         const r = await cm!.connectTest({ pd, init: { ...init, sendCq: init.sendCq, recvCq: init.recvCq }, depth, serverSends: isLat(o.test) || o.duplex === true });
         targets.push(r.ud);
         return r.qp;
@@ -1197,7 +1245,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       });
       await x.swap(x.formatKey(blank), client);
     } else {
-      c = await setup(o, dev, plainQp);
+      c = await setup(o, client, dev, plainQp);
     }
     // a key message per QP, in QP order; the barriers after carry the first QP's (perftest's my_dest[0])
     c.guard = new StallGuard(stall);
@@ -1238,7 +1286,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     }
     const t = o.test;
     // -D: one run on a clock (perftest refuses -D with -a)
-    const clockFor = () => (o.durationS ? (clock = new DurationClock(o.durationS)) : undefined);
+    const clockFor = () => (o.durationS ? (clock = new DurationClock(o.durationS, o.marginS)) : undefined);
     if (isLat(t)) {
       // read_lat's and atomic_lat's server only serves: the closing handshake below waits for the client's test to end
       const serves = readsResponses(t) && !client;
@@ -1321,13 +1369,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     if (cm) await cm.close();
     held.sock?.end();
     const limit = rows.failure();
-    if (limit) {
-      io.err(`${limit}\n`);
-      return 1;
-    }
-    return 0;
+    if (limit) io.err(`${limit}\n`);
+    return savePcap() && !limit ? 0 : 1;
   } catch (e) {
     io.err(`${(e as Error).message}\n`);
+    savePcap();
     return 1;
   } finally {
     guard?.stop();
@@ -1362,6 +1408,8 @@ export interface PerftestEndpoint {
   waitMs: number;
   /** -R */
   rdmaCm?: boolean;
+  /** --pcap */
+  pcap?: string;
 }
 
 /**
@@ -1418,27 +1466,43 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all
     // (-D: -n is not used, and the depth is not lowered)
-    size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
+    size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm, ...(u.pcap !== undefined ? { pcap: u.pcap } : {}),
     qps, mrPerQp: p.mrPerQp === true, inlineAsked: p.inlineAsked ?? (p.inlineSize ?? 0) > 0,
     ...(atomic ? { atomicType: p.atomicType ?? "FETCH_AND_ADD" } : {}),
     ...(p.sizes ? { sizes: p.sizes } : {}),
     ...(p.durationS !== undefined ? { durationS: p.durationS } : {}),
     ...(p.gbits ? { gbits: true } : {}),
     ...(p.timeout !== undefined ? { qpTimeout: p.timeout } : {}),
+    ...(p.retryCnt !== undefined ? { retryCnt: p.retryCnt } : {}),
     ...(connection !== "RC" ? { connection } : {}),
     ...(p.bidirectional ? { duplex: true } : {}),
     ...flags,
     rxDepth: send ? flags.rxDepth : undefined,
   };
-  // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever
-  const list = o.postList ?? 1;
+  // -T is rdma_cm's (perftest refuses it without -R); --tclass goes in the address vector perftest's own exchange connects by (rdma_cm makes its route)
+  if (flags.tos !== undefined && !u.rdmaCm) refuse(`-T/--tos ${flags.tos}: TOS only valid for rdma_cm based QP and RawEth QP (-R; perftest's refusal)`);
+  if (flags.tclass !== undefined && u.rdmaCm) refuse("--tclass with -R: rdma_cm connects the QPs (perftest uses --tclass only in its Ethernet exchange and ignores it with -R)");
+  // -f: the margins of -D's sample (perftest's check; without -D perftest would hold it against its default duration)
+  if (flags.marginS !== undefined) {
+    if (p.durationS === undefined) refuse("-f/--margin: the margins of the duration mode's sample; give -D");
+    else if (!(p.durationS > 2 * flags.marginS)) refuse(`-f/--margin ${flags.marginS}: please check that DURATION > 2*MARGIN (-D ${p.durationS}; perftest's refusal)`);
+  }
+  // --use-srq's (force_dependecies), and rdma_cm's UD exchange, which posts its receive on the QP (perftest's fails there)
+  if (o.srq) {
+    if (!send) refuse(`--use-srq: Using SRQ only available in SEND tests (${test}, perftest's refusal)`);
+    if (qps > rxDepth(o)) refuse(`--use-srq: Using SRQ depth should be greater than number of QPs (-q ${qps}, rx depth ${rxDepth(o)}; perftest's refusal)`);
+    if (u.rdmaCm && connection === "UD" && (lat || o.duplex)) refuse("--use-srq with -R -c UD: rdma_cm's UD exchange posts a receive on the QP, which a QP on an SRQ does not take");
+  }
   // --recv_post_list's checks (force_dependecies), and a list longer than the receives posted, which would post none
   const recvList = o.recvPostList ?? 1;
   if (recvList > 1) {
     if (lat) refuse("--recv_post_list: Receive post list is supported in BW tests only");
     if (p.durationS === undefined && iters % recvList !== 0) refuse(`--recv_post_list ${recvList}: Number of iterations must be a multiple of receive post list size (-n ${iters})`);
-    if (send && recvList > rxDepth(o)) refuse(`--recv_post_list ${recvList}: a list longer than the rx depth (${rxDepth(o)}) posts no receive`);
+    const perQp = o.srq ? Math.floor(rxDepth(o) / qps) : rxDepth(o);
+    if (send && recvList > perQp) refuse(`--recv_post_list ${recvList}: a list longer than the receives posted for each QP (${perQp}${o.srq ? `, the SRQ's ${rxDepth(o)} over ${qps} QPs` : ""}) posts none`);
   }
+  // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever
+  const list = o.postList ?? 1;
   if (list > 1) {
     if (lat) refuse("-l/--post_list: Post list is supported in BW tests only");
     if (p.durationS === undefined && iters % list !== 0) refuse(`-l/--post_list ${list}: Number of iterations must be a multiple of post list size (-n ${iters})`);

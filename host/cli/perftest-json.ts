@@ -19,6 +19,8 @@ export interface PerftestInfo {
   device: string;
   qps: number;
   connection: string;
+  /** --use-srq */
+  srq: boolean;
   txDepth?: number;
   postList?: number;
   recvPostList?: number;
@@ -32,6 +34,8 @@ export interface PerftestInfo {
   rdmaCm: boolean;
   /** the file's PCIe_relax_order: ON unless --disable_pcie_relaxed */
   relaxedOrdering: boolean;
+  /** -T with -R */
+  tos?: number;
 }
 
 /** write_test_info_to_file's block. */
@@ -42,12 +46,12 @@ export function testInfo(i: PerftestInfo): string {
     (i.eventsVector === undefined ? "" : `Test with events: Using_${i.device}_comp${i.eventsVector},\n`) +
     `Dual_port: OFF,\nDevice: "${i.device}",\nNumber_of_qps: ${i.qps},\nTransport_type: IB,\n` +
     // ON where the header says OFF: what Debian's perftest 4.5 writes against rxe (interop-cm compares)
-    `Connection_type: ${i.connection},\nUsing_SRQ: OFF,\nPCIe_relax_order: ${i.relaxedOrdering ? "ON" : "OFF"},\nibv_wr_API: OFF,\n` +
+    `Connection_type: ${i.connection},\nUsing_SRQ: ${i.srq ? "ON" : "OFF"},\nPCIe_relax_order: ${i.relaxedOrdering ? "ON" : "OFF"},\nibv_wr_API: OFF,\n` +
     // perftest's own spacing: "TX_depth : n"
     line("TX_depth ", i.txDepth) + line("Post_List", i.postList) + line("Recv_Post_List", i.recvPostList) + line("RX_depth", i.rxDepth) + line("CQ_Moderation", i.cqMod) +
     `Mtu: ${i.mtu},\nLink_type: Ethernet,\nGID_index: ${i.gidIndex},\n` +
     (i.outReads === undefined ? `Max_inline_data: ${i.inline},\n` : `Outstand_reads: ${i.outReads},\n`) +
-    `rdma_cm_QPs: ${i.rdmaCm ? "ON" : "OFF"},\nData_ex_method: ${i.rdmaCm ? "rdma_cm" : "Ethernet"},\n` +
+    `rdma_cm_QPs: ${i.rdmaCm ? "ON" : "OFF"},\nData_ex_method: ${i.rdmaCm ? "rdma_cm" : "Ethernet"},\n` + line("TOS", i.tos) +
     "},\n";
 }
 

@@ -16,7 +16,7 @@
 import type { AddressHandle, Device, CompletionQueue, MemoryRegion, QueuePair, ProtectionDomain } from "../core/verbs/index.js";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import {
-  PortSpace, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
+  PortSpace, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
 } from "../core/cm/index.js";
 import { openToolCm } from "./cm-tool.js";
 import type { PerftestConnection, PerftestDest } from "./perftest-exchange.js";
@@ -148,7 +148,7 @@ export class PerftestCm {
 
   constructor(
     private readonly dev: Device,
-    private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number; qps?: number; connection?: PerftestConnection },
+    private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number; qps?: number; connection?: PerftestConnection; tos?: number; retryCnt?: number },
   ) {
     ({ mad: this.mad, ch: this.ch } = openToolCm(dev, o.udpPort));
     this.events = new CmEvents(this.ch);
@@ -159,7 +159,7 @@ export class PerftestCm {
   }
 
   private conn(depth: number): ConnParam {
-    return { responderResources: depth, initiatorDepth: depth, retryCount: 7, rnrRetryCount: 7 };
+    return { responderResources: depth, initiatorDepth: depth, retryCount: this.o.retryCnt ?? 7, rnrRetryCount: 7 };
   }
 
   /** The port space of the test QPs' connections: UDP for -c UD (SIDR), else TCP. */
@@ -177,6 +177,8 @@ export class PerftestCm {
       const id = this.ch.createId(ps);
       id.resolveAddr({ address: this.o.address, port: 0 }, { address: this.o.server!, port: this.o.tcpPort }, 2000);
       await this.expect(id, E.ADDR_RESOLVED, "rdma_resolve_addr");
+      // -T: the type of service of every connection, the exchange's and the test's (before the route, as perftest)
+      if (this.o.tos !== undefined) id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, this.o.tos);
       id.resolveRoute(2000);
       await this.expect(id, E.ROUTE_RESOLVED, "rdma_resolve_route");
       make(id);

@@ -495,6 +495,35 @@ for (const [t, flags] of [["send_bw", ["-r", "63", "--recv_post_list", "8"]], ["
   });
 }
 
+// --use-srq: the receiving side's QPs share one SRQ (send_bw's server, both send_lat sides), each receive
+// counted for the QP slot it was posted for; both headers say "Using SRQ : ON"
+for (const [t, flags] of [["send_bw", ["-q", "4", "-s", "4096", "-n", "200"]], ["send_lat", ["-c", "UD", "-s", "64", "-n", "20"]]]) {
+  test(`perftest ${t} --use-srq ${flags.slice(0, 2).join(" ")} (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
+    const r = await perftestBothWays(t, PT_MODES[0], [...flags, "--use-srq"]);
+    for (const out of Object.values(r)) assert.ok(out.includes("Using SRQ      : ON\n"), out);
+    if (t === "send_bw") for (const out of [r.oursServer, r.theirServer]) assert.match(out, /^ 4096\s+800\s+\S+/m, out);
+    for (const out of [r.oursClient, r.theirClient]) assert.ok(ptLine(t, out), out);
+  });
+}
+
+// --tclass: the GRH traffic class perftest's own exchange puts in the address vector, which rxe and ours
+// send as the IPv4 TOS byte; the capture's check is below, once it stops ("--tclass 96")
+const TCLASS = 96;
+test(`perftest send_lat --tclass ${TCLASS} (IPv4): softroce perf client -> ib_send_lat server (rxe0), and ib_send_lat client -> softroce server; both ends exit 0`, async () => {
+  const r = await perftestBothWays("send_lat", PT_MODES[0], ["-s", "64", "-n", "20", `--tclass=${TCLASS}`]);
+  for (const out of [r.oursClient, r.theirClient]) assert.ok(ptLine("send_lat", out), out);
+});
+
+// -T with -R: rdma_set_option's type of service on every rdma_cm connection (the exchange's and the
+// test's): the path's traffic class, the REQ's, and so every packet's TOS byte, MADs included; checked
+// in the capture below ("-T 104")
+const TOS = 104;
+test(`perftest send_lat -R -T ${TOS} (IPv4): softroce perf client -> ib_send_lat server (rxe0), and ib_send_lat client -> softroce server; both ends exit 0, both headers say the TOS`, async () => {
+  const r = await perftestBothWays("send_lat", PT_MODES[2], ["-s", "64", "-n", "20", "-T", String(TOS)]);
+  for (const out of Object.values(r)) assert.ok(out.includes(` Data ex. method : rdma_cm \tTOS    : ${TOS}\n`), out);
+  for (const out of [r.oursClient, r.theirClient]) assert.ok(ptLine("send_lat", out), out);
+});
+
 // -b: both sides run the test and swap reports; each prints its own figures plus the peer's (send_bw: each
 // side's SENDs and the peer's receives in one loop, a server sending nothing before its first receive)
 for (const [mode, t] of [[PT_MODES[0], "write_bw"], [PT_MODES[0], "read_bw"], [PT_MODES[0], "atomic_bw"], [PT_MODES[0], "send_bw"], [PT_MODES[2], "write_bw"]]) {
@@ -649,6 +678,26 @@ test("capture stops; it holds REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP from
   for (const name of ["REQ", "REP", "RTU", "DREQ", "DREP", "SIDR_REQ", "SIDR_REP"]) {
     assert.ok(mads.some((m) => m.ours && m.parsed.name === name), `no ${name} of ours in the capture`);
     assert.ok(mads.some((m) => !m.ours && m.parsed.name === name), `no ${name} of rxe's in the capture`);
+  }
+});
+
+test(`--tclass ${TCLASS}: the send_lat runs' packets carry it as the IPv4 TOS byte, rxe's and ours, each way (20 SENDs and their ACKs a run at least)`, async () => {
+  const r = await runOk("tshark", ["-r", CAPTURE, "-Y", `udp.dstport == 4791 && ip.dsfield == ${TCLASS}`, "-T", "fields", "-e", "ip.src"], { timeoutMs: 60_000 });
+  const from = (ip) => r.stdout.split("\n").filter((l) => l === ip).length;
+  // two runs, each side a client once and a server once: each sends 20 SENDs a run (and its ACKs)
+  assert.ok(from(HOST4) >= 40, `ours (${HOST4}): ${from(HOST4)} packets with TOS ${TCLASS}`);
+  assert.ok(from(GUEST4) >= 40, `rxe's (${GUEST4}): ${from(GUEST4)} packets with TOS ${TCLASS}`);
+});
+
+test(`-R -T ${TOS}: the send_lat runs' packets carry it as the IPv4 TOS byte, rxe's and ours, each way: the SENDs and ACKs, and the CM's REQ, REP and RTU (the passive side's as the REQ said)`, async () => {
+  const r = await runOk("tshark", ["-r", CAPTURE, "-Y", `udp.dstport == 4791 && ip.dsfield == ${TOS}`, "-T", "fields", "-e", "ip.src", "-e", "infiniband.bth.destqp", "-e", "infiniband.mad.attributeid"], { timeoutMs: 60_000 });
+  const rows = r.stdout.trim().split("\n").map((l) => l.split("\t"));
+  for (const ip of [HOST4, GUEST4]) {
+    const mine = rows.filter((f) => f[0] === ip);
+    // two runs, a client and a server each: 40 SENDs at least
+    assert.ok(mine.filter((f) => Number(f[1]) !== 1).length >= 40, `${ip}: ${mine.length} packets with TOS ${TOS}`);
+    // REQ 0x0010, REP 0x0013, RTU 0x0014: each side sends a REQ in one run and a REP in the other
+    for (const attr of [0x10, 0x13, 0x14]) assert.ok(mine.some((f) => Number(f[2]) === attr), `${ip}: no MAD 0x${attr.toString(16)} with TOS ${TOS}:\n${r.stdout}`);
   }
 });
 

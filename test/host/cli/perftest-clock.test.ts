@@ -35,6 +35,34 @@ describe("DurationClock", () => {
     await expect(clock.ended).resolves.toBeUndefined();
   });
 
+  it("-f's margin instead of the quarter: -D 5 -f 2 samples one second, from 2 s to 3 s; -f 0 samples it all", async () => {
+    let clock = new DurationClock(5, 2);
+    clock.start();
+    await vi.advanceTimersByTimeAsync(1999);
+    clock.tick();
+    await vi.advanceTimersByTimeAsync(2);
+    clock.tick();
+    await vi.advanceTimersByTimeAsync(998);
+    clock.tick();
+    await vi.advanceTimersByTimeAsync(2);
+    clock.tick();
+    expect(clock.count).toBe(2);
+    expect(clock.seconds).toBeCloseTo(1, 1);
+    await vi.advanceTimersByTimeAsync(1997);
+    expect(clock.done).toBe(false);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(clock.done).toBe(true);
+    clock = new DurationClock(4, 0);
+    clock.start();
+    await vi.advanceTimersByTimeAsync(0);
+    clock.tick();
+    await vi.advanceTimersByTimeAsync(3999);
+    clock.tick();
+    expect(clock.count).toBe(2);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(clock.done).toBe(true);
+  });
+
   it("has no warm-up below -D 4 (the margin is a quarter in whole seconds), and stops when told", async () => {
     const clock = new DurationClock(3);
     clock.start();

@@ -16,6 +16,8 @@ import {
 } from "../../../host/cli/perftest-exchange.js";
 import { CM_KEY_MSG_LEN, formatCmKeyMsg, parseCmKeyMsg, PerftestCmError } from "../../../host/cli/perftest-rdmacm.js";
 import { BW_HEADER, bwRow, LAT_HEADER, PERF_RULE, type PerfTest } from "../../../host/core/perf/index.js";
+import { readCaptureAll } from "../../../host/core/capture/pcap.js";
+import { parseCmMad } from "../../../host/core/cm/index.js";
 
 /** rxe's perftest logs (test/fixtures/captures/perftest/logs) */
 const FIXTURES = fileURLToPath(new URL("../../fixtures/captures/perftest/logs", import.meta.url));
@@ -468,10 +470,88 @@ describe("softroce perf --perftest -Q and -l (CQ moderation, post lists), two pr
     await refusals([
       [["send_lat", "--perftest", "--recv_post_list", "2"], /--recv_post_list: Receive post list is supported in BW tests only/],
       [["send_bw", "--perftest", "-n", "100", "--recv_post_list", "3"], /--recv_post_list 3: Number of iterations must be a multiple of receive post list size \(-n 100\)/],
-      [["send_bw", "--perftest", "-n", "200", "-r", "4", "--recv_post_list", "8"], /--recv_post_list 8: a list longer than the rx depth \(4\) posts no receive/],
+      [["send_bw", "--perftest", "-n", "200", "-r", "4", "--recv_post_list", "8"], /--recv_post_list 8: a list longer than the receives posted for each QP \(4\) posts none/],
       [["send_bw", "--recv_post_list", "2"], /--recv_post_list applies to --perftest and -R/],
       [["write_bw", "--disable_pcie_relaxed"], /--disable_pcie_relaxed applies to --perftest and -R/],
     ]);
+  }, 30_000);
+
+  it("--use-srq: the receiving side's QPs share an SRQ (-q 4, -b, UD, send_lat); both headers say so; perftest's refusals", async () => {
+    // -q 4 -r 16: four receives for each QP's slot in the one SRQ, every one of the 800 messages received
+    let [client, server] = await pair("send_bw", ["-q", "4", "-r", "16", "-n", "200", "-s", "4096", "--use-srq"], ["-q", "4", "-n", "200", "-s", "4096", "--use-srq"]);
+    for (const out of [client, server]) expect(out).toContain(" Connection type : RC\t\tUsing SRQ      : ON\n");
+    expect(server).toMatch(/^ 4096\s+800\s+\d+\.\d\d/m);
+    [client, server] = await pair("send_bw", ["-b", "-q", "2", "-n", "100", "-s", "1024", "--use-srq"], ["-b", "-q", "2", "-n", "100", "-s", "1024", "--use-srq"]);
+    for (const out of [client, server]) expect(out).toMatch(/^ 1024\s+200\s+\d+\.\d\d/m);
+    // UD drops a message no receive waits for: one QP, its slot the whole rx depth (-n), in lists of 4
+    [client, server] = await pair("send_bw", ["-c", "UD", "-n", "100", "-s", "1024", "--use-srq", "--recv_post_list", "4"], ["-c", "UD", "-n", "100", "-s", "1024", "--use-srq"]);
+    expect(server).toMatch(/^ 1024\s+100\s+\d+\.\d\d/m);
+    [client, server] = await pair("send_lat", ["-n", "50", "-s", "64", "--use-srq"], ["-n", "50", "-s", "64", "--use-srq"]);
+    expect(client).toMatch(/^ 64\s+50\s+\d+\.\d\d/m);
+    await refusals([
+      [["write_bw", "--perftest", "--use-srq"], /--use-srq: Using SRQ only available in SEND tests/],
+      [["send_bw", "--perftest", "-q", "8", "-r", "4", "--use-srq"], /--use-srq: Using SRQ depth should be greater than number of QPs \(-q 8, rx depth 4/],
+      [["send_lat", "-R", "-c", "UD", "--use-srq"], /--use-srq with -R -c UD: rdma_cm's UD exchange posts a receive on the QP/],
+      [["send_bw", "--use-srq"], /--use-srq applies to --perftest and -R/],
+    ]);
+  }, 40_000);
+
+  it("--tclass: the client's packets carry it as the IPv4 TOS byte, the server's (no --tclass) 0; --pcap writes each side's datagrams in --perftest mode; refused with -R", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "softroce-tclass-"));
+    try {
+      const [cf, sf] = [join(dir, "c.pcap"), join(dir, "s.pcap")];
+      await pair("send_lat", ["-n", "20", "-s", "64", "--pcap", sf], ["-n", "20", "-s", "64", "--tclass", "96", "--pcap", cf]);
+      /** the TOS bytes of the IPv4 packets a side sent (its address the source) */
+      const tosFrom = (file: string, src: string) =>
+        readCaptureAll(new Uint8Array(readFileSync(file))).filter((r) => r.data && r.data.subarray(12, 16).join(".") === src).map((r) => r.data![1]!);
+      const [c, s] = [tosFrom(cf, "127.0.15.42"), tosFrom(sf, "127.0.15.41")];
+      // 20 SENDs each way, and their ACKs
+      expect(c.length).toBeGreaterThanOrEqual(20);
+      expect(s.length).toBeGreaterThanOrEqual(20);
+      expect(new Set(c)).toEqual(new Set([96]));
+      expect(new Set(s)).toEqual(new Set([0]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await refusals([
+      [["send_lat", "-R", "--tclass", "96"], /--tclass with -R: rdma_cm connects the QPs/],
+      [["send_lat", "--perftest", "--tclass", "256"], /--tclass/],
+      [["send_lat", "--tclass", "8"], /--tclass applies to --perftest and -R/],
+    ]);
+  }, 30_000);
+
+  it("-T with -R: every packet of both sides carries the type of service, the CM's MADs too (the passive side's from the REQ); the header and the file say it; --retry_count goes in the REQ; -T refused without -R", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "softroce-tos-"));
+    try {
+      const [cf, sf, json] = [join(dir, "c.pcap"), join(dir, "s.pcap"), join(dir, "c.json")];
+      const server = start("perf", "send_lat", "-R", "--address", "127.0.15.41", "-n", "20", "-s", "64", "-T", "104", "--pcap", sf);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", "send_lat", "127.0.15.41", "-R", "--address", "127.0.15.42", "-n", "20", "-s", "64", "-T", "104", "--pcap", cf, "--out_json", "--out_json_file", json, "--retry_count", "5");
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      for (const out of [client.stdout, server.stdout]) expect(out).toContain(" Data ex. method : rdma_cm \tTOS    : 104\n");
+      expect(readFileSync(json, "utf8")).toContain("\nData_ex_method: rdma_cm,\nTOS: 104,\n},\n");
+      /** each packet a side sent: its TOS byte and whether it is a MAD (BTH destination QP 1, after the 20-byte IPv4 and 8-byte UDP headers) */
+      const sent = (file: string, src: string) =>
+        readCaptureAll(new Uint8Array(readFileSync(file)))
+          .filter((r) => r.data && r.data.subarray(12, 16).join(".") === src)
+          .map((r) => ({ tos: r.data![1]!, mad: ((r.data![33]! << 16) | (r.data![34]! << 8) | r.data![35]!) === 1 }));
+      for (const [file, src] of [[cf, "127.0.15.42"], [sf, "127.0.15.41"]] as const) {
+        const pkts = sent(file, src);
+        expect(pkts.filter((p) => p.mad).length, file).toBeGreaterThanOrEqual(3); // REQ or REP, RTU, DREQ or DREP, of two connections
+        expect(pkts.filter((p) => !p.mad).length, file).toBeGreaterThanOrEqual(20);
+        expect(new Set(pkts.map((p) => p.tos)), file).toEqual(new Set([104]));
+      }
+      // the client's REQs (the exchange's connection and the test's): MADs after IPv4, UDP, BTH and DETH
+      const reqs = readCaptureAll(new Uint8Array(readFileSync(cf)))
+        .filter((r) => r.data && r.data.subarray(12, 16).join(".") === "127.0.15.42" && r.data.length >= 48 + 256)
+        .map((r) => parseCmMad(r.data!.subarray(48, 48 + 256)))
+        .filter((m) => m.name === "REQ");
+      expect(reqs.length).toBeGreaterThanOrEqual(2); // more when one came before the server listened (rejected, tried again)
+      for (const m of reqs) if (m.name === "REQ") expect(m.msg.retryCount).toBe(5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await refusals([[["send_lat", "--perftest", "-T", "104"], /-T\/--tos 104: TOS only valid for rdma_cm based QP and RawEth QP/]]);
   }, 30_000);
 
   it("-l 4: perftest's note, its title and header lines, CQ moderation the list's size; -l 8 -Q 4 keeps -Q; refusals as perftest's and where a list cannot fit", async () => {
@@ -771,6 +851,23 @@ describe("softroce perf --perftest -D (perftest's duration mode), two processes"
       // the row's figures are its own count over its own sample: BW = count × 65536 B / sample, rate = count / sample
       expect(f.avg / ((f.rate * 1e6 * 65536) / 2 ** 20)).toBeCloseTo(1, 2);
     }
+  }, 40_000);
+
+  it("-f 1 with -D 3: the sample is the middle second (its operations over tps); -f's refusals", async () => {
+    const server = start("perf", "write_lat", "--perftest", "--address", "127.0.15.41", "-D", "3", "-f", "1", "--wait", "20");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_lat", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-D", "3", "-f", "1", "--wait", "20");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const m = latRow.exec(client.stdout)!;
+    expect(m, client.stdout).not.toBeNull();
+    // tps is the sample's operations over its seconds: one second, not the three of -D 3's default margin of 0
+    expect(Number(m[2]) / Number(m[4])).toBeGreaterThan(0.9);
+    expect(Number(m[2]) / Number(m[4])).toBeLessThan(1.2);
+    await refusals([
+      [["write_lat", "--perftest", "-f", "1"], /-f\/--margin: the margins of the duration mode's sample; give -D/],
+      [["write_lat", "--perftest", "-D", "4", "-f", "2"], /-f\/--margin 2: please check that DURATION > 2\*MARGIN \(-D 4/],
+      [["write_lat", "-f", "1"], /-f\/--margin applies to --perftest and -R/],
+    ]);
   }, 40_000);
 
   it("refuses -D with -a (as perftest) and between two softroce perf without --perftest", async () => {
