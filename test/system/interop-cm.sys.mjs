@@ -752,9 +752,10 @@ test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same 
       // (a REQ: of the same tool — the service ID holds its port, which ucmatose and cmtime share;
       // cmtime's REQ asks for its -r retries — and family); a SIDR_REP of the same status (rxe
       // refuses a SIDR_REQ that comes before perftest's server listens on its UD port, and the
-      // client asks again: that refusal is no answer of the kind ours gives)
+      // client asks again: that refusal is no answer of the kind ours gives); a REQ of the same traffic
+      // class (the -R -T runs' carry their type of service, both sides')
       const same = (x, k) => norm(x.parsed.msg[k] ?? 0) === norm(o.parsed.msg[k] ?? 0);
-      const sameStatus = allTheirs.filter((x) => same(x, "status"));
+      const sameStatus = allTheirs.filter((x) => same(x, "status") && same(x, "primaryTrafficClass"));
       const theirs = sameStatus.length ? sameStatus : allTheirs;
       const t = theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth") && same(x, "retryCount")) ??
         theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth")) ??
