@@ -4,9 +4,8 @@
 import { ALL_SIZES, ATOMIC_SIZE, DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, perfVerb, readsResponses, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
-import { PcapRecorder } from "../core/capture/index.js";
+import { toolRecorder, writeCaptureFile } from "./capture-file.js";
 import { openDevice, UdpBindError } from "../node/index.js";
-import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
 import { PERFTEST_OUTPUTS, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
@@ -318,7 +317,7 @@ async function checkUdpBind(u: PerfUdpArgs): Promise<void> {
 async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
   const { options, json } = a;
   const progress = progressLine(io);
-  const recorder = u.pcap !== undefined ? new PcapRecorder() : undefined;
+  const recorder = u.pcap !== undefined ? toolRecorder() : undefined;
   let conn: PerfConnection | undefined;
   let connectedAt = 0;
   const header = (c: PerfConnection) =>
@@ -346,11 +345,14 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
   };
   const savePcap = async () => {
     if (!recorder) return;
+    let line: string;
     try {
-      await writeFile(u.pcap!, recorder.pcap());
+      line = writeCaptureFile(u.pcap!, recorder);
     } catch (e) {
-      throw new InputError(`cannot write ${u.pcap}: ${fsReason(e)}`);
+      throw new InputError((e as Error).message);
     }
+    // said only when the capture is not all of it (perf's stderr is otherwise its status lines)
+    if (recorder.dropped) io.err(`softroce perf: ${line}\n`);
   };
   try {
     await checkUdpBind(u);

@@ -26,9 +26,7 @@ import { Completions, DurationClock } from "./perftest-clock.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
 import { type PerftestInfo, JsonReport, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
-import { PcapRecorder } from "../core/capture/index.js";
-import { fsReason } from "./decode.js";
-import { writeFileSync } from "node:fs";
+import { toolRecorder, writeCaptureFile } from "./capture-file.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
 export const PERFTEST_VERSION = "6.06";
@@ -1166,15 +1164,16 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   const client = o.server !== undefined;
   const held: { sock?: net.Socket; server?: net.Server } = {};
   // --pcap: what the device sent and received, written when the run ends (a failed run's too)
-  const recorder = new PcapRecorder();
-  /** false when --pcap's file cannot be written (said on stderr) */
+  const recorder = toolRecorder();
+  /** false when --pcap's file cannot be written (said on stderr, as a capture past its bound is) */
   const savePcap = (): boolean => {
     if (o.pcap === undefined) return true;
     try {
-      writeFileSync(o.pcap, recorder.pcap());
+      const line = writeCaptureFile(o.pcap, recorder);
+      if (recorder.dropped) io.err(`${line}\n`);
       return true;
     } catch (e) {
-      io.err(`cannot write ${o.pcap}: ${fsReason(e)}\n`);
+      io.err(`${(e as Error).message}\n`);
       return false;
     }
   };

@@ -3,13 +3,12 @@
 // rc_pingpong.c's order, parse_single_wc's accounting, the summary lines and -c. A transport
 // (rc_pingpong.ts, uc_pingpong.ts, ud_pingpong.ts, srq_pingpong.ts) supplies its QP type, its connect
 // step and its help text; srq_pingpong's has -q QPs whose receives come from one SRQ.
-import { writeFile } from "node:fs/promises";
 import { openDevice } from "../node/index.js";
-import { PcapRecorder } from "../core/capture/index.js";
+import type { PcapRecorder } from "../core/capture/index.js";
+import { toolRecorder, writeCaptureFile } from "./capture-file.js";
 import { type Device, type QueuePair, type CompletionQueue, type WorkCompletion, type CompletionChannel, type MemoryRegion, type SendWr, type SharedReceiveQueue, Access, QpState, SendFlags, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { type FlagSpec, formatFlags, parseArgs } from "./args.js";
 import type { Command, Io } from "./command.js";
-import { fsReason } from "./decode.js";
 import { stallReport } from "./pingpong-stall.js";
 import {
   DEVICE_NAME, PINGPONG_FLAGS, PINGPONG_RENAMED, PingpongError, UNSUPPORTED_FLAGS, addressLine, clientExchange, gidBytes,
@@ -152,7 +151,7 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
   }
   const ctx = await initCtx(t, o);
   let progress: ReturnType<typeof setInterval> | undefined;
-  const recorder = o.pcap !== undefined ? new PcapRecorder() : undefined;
+  const recorder = o.pcap !== undefined ? toolRecorder() : undefined;
   recorder?.attach(ctx.dev.port!);
   try {
     let routs = postRecv(ctx, ctx.rxDepth);
@@ -283,17 +282,18 @@ export async function runPingpong(t: PingpongTransport, o: PingpongOptions, io: 
   } finally {
     if (progress) clearInterval(progress);
     ctx.dev.close();
-    if (recorder) await writeCapture(o.pcap!, recorder, io, t.name);
+    if (recorder) writeCapture(o.pcap!, recorder, io, t.name);
   }
 }
 
-async function writeCapture(path: string, rec: PcapRecorder, io: Io, name: string): Promise<void> {
+function writeCapture(path: string, rec: PcapRecorder, io: Io, name: string): void {
+  let line: string;
   try {
-    await writeFile(path, rec.pcap());
-    io.err(`${name}: wrote ${rec.packets.length} packets to ${path}\n`);
+    line = writeCaptureFile(path, rec);
   } catch (e) {
-    throw new PingpongError(`cannot write ${path}: ${fsReason(e)}`);
+    throw new PingpongError((e as Error).message);
   }
+  io.err(`${name}: ${line}\n`);
 }
 
 /** The subcommand for a transport: flags, help, usage errors (exit 2), failures (exit 1). */

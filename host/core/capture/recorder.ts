@@ -27,6 +27,11 @@ export interface PcapRecorderOptions {
   directions?: ReadonlyArray<"tx" | "rx">;
   /** whose header emitter builds the IP/UDP headers (default: a codec over the first core loaded) */
   codec?: WireCodec;
+  /**
+   * Keep packets only while they hold fewer than this many bytes (default: no bound); the ones after
+   * are counted in `dropped`, not kept, so a long run cannot take the process's memory.
+   */
+  maxBytes?: number;
 }
 
 /**
@@ -36,6 +41,11 @@ export interface PcapRecorderOptions {
  */
 export class PcapRecorder {
   readonly packets: CapturedPacket[] = [];
+  /** bytes of the packets kept */
+  bytes = 0;
+  /** packets not kept: `maxBytes` was reached */
+  dropped = 0;
+  private readonly maxBytes: number;
   private readonly now: () => number;
   private readonly ownClock: boolean;
   private readonly dirs: ReadonlySet<"tx" | "rx">;
@@ -46,6 +56,7 @@ export class PcapRecorder {
     this.ownClock = opts.now !== undefined;
     this.codec = opts.codec;
     this.dirs = new Set(opts.directions ?? ["tx", "rx"]);
+    this.maxBytes = opts.maxBytes ?? Infinity;
   }
 
   /** Taps the port (replacing any earlier tap); returns a function that removes it. */
@@ -64,8 +75,13 @@ export class PcapRecorder {
    */
   add(dir: "tx" | "rx", d: CapturedDatagram & { tsMicros?: number }): void {
     if (!this.dirs.has(dir)) return;
+    if (this.bytes >= this.maxBytes) {
+      this.dropped++;
+      return;
+    }
     const ts = this.ownClock || typeof d.tsMicros !== "number" ? this.now() : d.tsMicros;
     const rec: CapturedPacket = { dir, tsMicros: ts, packet: ipPacket(d, this.codec) };
+    this.bytes += rec.packet.length;
     if (d.rxResult !== undefined) rec.rxResult = d.rxResult;
     this.packets.push(rec);
   }

@@ -14,6 +14,10 @@ import { SimNetwork } from "../../../host/core/sim/network.js";
 import { simTracePcapng } from "../../../host/core/sim/trace.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 import { parseIp } from "../../../host/core/net/addr.js";
+import { PCAP_FILE_MAX_BYTES, writeCaptureFile } from "../../../host/cli/capture-file.js";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const opened: Device[] = [];
 afterEach(() => {
@@ -153,6 +157,27 @@ describe("PcapRecorder", () => {
     const d = recs.map((r) => decodePacket(codec, r.data!, { frame: r.index }));
     expect(d.map((x) => x.ok)).toEqual([true, false]);
     expect(d[0].record["infiniband.bth.opcode"]).toBe(4);
+  });
+
+  it("maxBytes: packets are kept until they hold that many bytes, the rest counted in dropped; a CLI tool's file says so", async () => {
+    const codec = await WireCodec.create(await coreModule());
+    const emitted = codec.emit({ src: "127.0.0.1", dst: "127.0.0.2", ipId: 0, udpSrcPort: 0xc011, opcode: 4, psn: 7, destQp: 0x11, payload: new Uint8Array(100) });
+    const d = { src: "127.0.0.1", dst: "127.0.0.2", srcPort: 0xc011, dstPort: 4791, ipId: 0, payload: emitted.subarray(28) };
+    // each packet is the emitted one's length: the bound lets the third in (2 × len < 2.5 × len), not the fourth
+    const rec = new PcapRecorder({ maxBytes: 2.5 * emitted.length });
+    for (let i = 0; i < 10; i++) rec.add("tx", d);
+    expect(rec.packets.length).toBe(3);
+    expect(rec.bytes).toBe(3 * emitted.length);
+    expect(rec.dropped).toBe(7);
+    expect(readCaptureAll(rec.pcap()).length).toBe(3);
+    const dir = mkdtempSync(join(tmpdir(), "softroce-rec-"));
+    try {
+      expect(writeCaptureFile(join(dir, "a.pcap"), rec)).toBe(`wrote 3 packets to ${join(dir, "a.pcap")}; 7 more not kept (a capture holds at most ${PCAP_FILE_MAX_BYTES / 2 ** 20} MiB)`);
+      expect(readCaptureAll(new Uint8Array(readFileSync(join(dir, "a.pcap")))).length).toBe(3);
+      expect(() => writeCaptureFile(join(dir, "none", "a.pcap"), rec)).toThrow(`cannot write ${join(dir, "none", "a.pcap")}: `);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   // The headers a capture shows are the ones the device sends: written by the core from the TX
