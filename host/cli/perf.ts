@@ -14,7 +14,8 @@ import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import { DEVICE_NAME } from "./pingpong.js";
 import { addressLines, bwJson, countsLine, perfHeader, perfJson, tableHeader, tableRow } from "./perf-report.js";
-const FLAGS: FlagSpec[] = [
+/** perftestOnly: a flag of perftest's that only its exchange (--perftest, -R) takes; refused without them. */
+const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
   { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
   { name: "rdma_cm", short: "R", type: "boolean", help: "perftest's rdma_cm mode: the exchange as SENDs on an rdma_cm connection and the test QP connected by rdma_cm (CM MADs on QP1); implies --perftest (host/cli/perftest-rdmacm.ts)" },
@@ -40,26 +41,26 @@ const FLAGS: FlagSpec[] = [
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules; with --perftest and -R both sides give -b, as perftest; send_bw -b -D: each side its own row)" },
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
-  { name: "vector", short: "X", type: "int", min: 0, max: 2048, valueName: "n", help: "--perftest and -R, with -e: the CQ's completion vector (perftest's -X; the device has one, 0)" },
+  { name: "vector", perftestOnly: true, short: "X", type: "int", min: 0, max: 2048, valueName: "n", help: "--perftest and -R, with -e: the CQ's completion vector (perftest's -X; the device has one, 0)" },
   { name: "report-unsorted", short: "U", type: "boolean", help: "--perftest and -R, latency tests: before the row, every measurement in the order taken (\"n, usec\" lines, as perftest's -U)" },
   { name: "report-histogram", short: "H", type: "boolean", aliases: ["report-histogrm"], help: "--perftest and -R, latency tests: before the row, the measurements it counts, sorted (as perftest's -H)" },
-  { name: "rx-depth", short: "r", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, SEND tests: receives posted per QP before the test (perftest's rx depth) [default: 512, at most -n; UC/UD up to 16000]; 1 on the other tests" },
-  { name: "noPeak", short: "N", type: "boolean", help: "--perftest and -R, bandwidth tests: no peak (0.00), as perftest's -N" },
-  { name: "perform_warm_up", type: "boolean", help: "--perftest and -R, WRITE, READ and atomic bandwidth tests: a tx depth of WRs per QP before the measured run (perftest's warm-up; the other tests ignore it, as perftest)" },
-  { name: "cq-mod", short: "Q", type: "int", min: 1, max: 1024, valueName: "n", help: "--perftest and -R, bandwidth tests: a completion every n messages of a QP (perftest's CQ moderation) [default: 100; 1 above 8 KiB messages; at most the tx depth]" },
-  { name: "post_list", short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
-  { name: "recv_post_list", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, bandwidth tests: a SEND test's receives posted in lists of n, one doorbell each (perftest's receive post list; -n a multiple of n; the rx depth rounded down to whole lists)" },
-  { name: "margin", short: "f", type: "int", min: 0, max: 3600, valueName: "sec", help: "--perftest and -R, with -D: the seconds before and after the measured sample (perftest's margin) [default: a quarter of -D]; -D must exceed twice it" },
-  { name: "tos", short: "T", type: "int", min: 0, max: 255, valueName: "value", help: "-R: the type of service of rdma_cm's connections (rdma_set_option RDMA_OPTION_ID_TOS: the path's traffic class, the IP header's TOS byte), as perftest's -T; not without -R, as perftest" },
-  { name: "tclass", type: "int", min: 0, max: 255, valueName: "value", help: "--perftest: the traffic class of the test's GRH (the IP header's TOS byte, DSCP and ECN), as perftest's --tclass; not with -R" },
-  { name: "use-srq", type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
-  { name: "disable_pcie_relaxed", type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
-  { name: "limit_bw", short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
-  { name: "limit_msgrate", short: "y", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: the same for the message rate, Mpps (perftest 4.5 checks -y only together with -w; softroce checks it alone too)" },
-  { name: "report-both", type: "boolean", help: "--perftest and -R, bandwidth tests with -b: after the summed row, each side's own under \"Local results\" and \"Remote results\" (perftest's; not with -a, and without -b nothing, as perftest)" },
-  { name: "out_json", type: "boolean", help: "--perftest and -R: perftest's report file as well (its test_info and results blocks, rewritten at each row, so the last row's stays)" },
-  { name: "out_json_file", type: "string", valueName: "file", help: `--perftest and -R, with --out_json: the report file [default: ${PERFTEST_JSON_FILE}, in the working directory, as perftest]` },
-  { name: "output", type: "string", choices: PERFTEST_OUTPUTS, valueName: "units", help: "--perftest and -R: print each row as its one figure (%lf) and nothing but the rows: bandwidth (BW average) or message_rate on bandwidth tests, latency (t_avg) on latency tests; no header, address lines or table (perftest's verbosity)" },
+  { name: "rx-depth", perftestOnly: true, short: "r", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, SEND tests: receives posted per QP before the test (perftest's rx depth) [default: 512, at most -n; UC/UD up to 16000]; 1 on the other tests" },
+  { name: "noPeak", perftestOnly: true, short: "N", type: "boolean", help: "--perftest and -R, bandwidth tests: no peak (0.00), as perftest's -N" },
+  { name: "perform_warm_up", perftestOnly: true, type: "boolean", help: "--perftest and -R, WRITE, READ and atomic bandwidth tests: a tx depth of WRs per QP before the measured run (perftest's warm-up; the other tests ignore it, as perftest)" },
+  { name: "cq-mod", perftestOnly: true, short: "Q", type: "int", min: 1, max: 1024, valueName: "n", help: "--perftest and -R, bandwidth tests: a completion every n messages of a QP (perftest's CQ moderation) [default: 100; 1 above 8 KiB messages; at most the tx depth]" },
+  { name: "post_list", perftestOnly: true, short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
+  { name: "recv_post_list", perftestOnly: true, type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, bandwidth tests: a SEND test's receives posted in lists of n, one doorbell each (perftest's receive post list; -n a multiple of n; the rx depth rounded down to whole lists)" },
+  { name: "margin", perftestOnly: true, short: "f", type: "int", min: 0, max: 3600, valueName: "sec", help: "--perftest and -R, with -D: the seconds before and after the measured sample (perftest's margin) [default: a quarter of -D]; -D must exceed twice it" },
+  { name: "tos", perftestOnly: true, short: "T", type: "int", min: 0, max: 255, valueName: "value", help: "-R: the type of service of rdma_cm's connections (rdma_set_option RDMA_OPTION_ID_TOS: the path's traffic class, the IP header's TOS byte), as perftest's -T; not without -R, as perftest" },
+  { name: "tclass", perftestOnly: true, type: "int", min: 0, max: 255, valueName: "value", help: "--perftest: the traffic class of the test's GRH (the IP header's TOS byte, DSCP and ECN), as perftest's --tclass; not with -R" },
+  { name: "use-srq", perftestOnly: true, type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
+  { name: "disable_pcie_relaxed", perftestOnly: true, type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
+  { name: "limit_bw", perftestOnly: true, short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
+  { name: "limit_msgrate", perftestOnly: true, short: "y", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: the same for the message rate, Mpps (perftest 4.5 checks -y only together with -w; softroce checks it alone too)" },
+  { name: "report-both", perftestOnly: true, type: "boolean", help: "--perftest and -R, bandwidth tests with -b: after the summed row, each side's own under \"Local results\" and \"Remote results\" (perftest's; not with -a, and without -b nothing, as perftest)" },
+  { name: "out_json", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's report file as well (its test_info and results blocks, rewritten at each row, so the last row's stays)" },
+  { name: "out_json_file", perftestOnly: true, type: "string", valueName: "file", help: `--perftest and -R, with --out_json: the report file [default: ${PERFTEST_JSON_FILE}, in the working directory, as perftest]` },
+  { name: "output", perftestOnly: true, type: "string", choices: PERFTEST_OUTPUTS, valueName: "units", help: "--perftest and -R: print each row as its one figure (%lf) and nothing but the rows: bandwidth (BW average) or message_rate on bandwidth tests, latency (t_avg) on latency tests; no header, address lines or table (perftest's verbosity)" },
   { name: "report_gbits", type: "boolean", help: "report bandwidth in Gb/sec (10^9 bits) instead of MB/sec" },
   { name: "CPU-freq", short: "F", type: "boolean", help: "do not fail on CPU frequency scaling (accepted; softroce measures wall time, not cycles)" },
   { name: "loss", type: "string", valueName: "p", help: "--local: probability that the wire loses a datagram, 0..1" },
@@ -229,8 +230,10 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = flags.perftest === true || flags.rdma_cm === true;
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
-  for (const [flag, name] of [["cq-mod", "-Q/--cq-mod"], ["post_list", "-l/--post_list"], ["rx-depth", "-r/--rx-depth"], ["noPeak", "-N/--noPeak"], ["perform_warm_up", "--perform_warm_up"], ["limit_bw", "-w/--limit_bw"], ["vector", "-X/--vector"], ["out_json", "--out_json"], ["out_json_file", "--out_json_file"], ["limit_msgrate", "-y/--limit_msgrate"], ["report-both", "--report-both"], ["output", "--output"], ["recv_post_list", "--recv_post_list"], ["disable_pcie_relaxed", "--disable_pcie_relaxed"], ["use-srq", "--use-srq"], ["tclass", "--tclass"], ["tos", "-T/--tos"], ["margin", "-f/--margin"]] as const) {
-    if (flags[flag] !== undefined && flags[flag] !== false && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's queue and report options)`);
+  for (const f of FLAGS) {
+    if (f.perftestOnly && flags[f.name] !== undefined && flags[f.name] !== false && !perftest) {
+      throw new UsageError(`${f.short ? `-${f.short}/` : ""}--${f.name} applies to --perftest and -R (perftest's options)`);
+    }
   }
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
     if (flags[flag] && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's lists of latency measurements)`);
