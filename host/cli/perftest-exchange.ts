@@ -1497,8 +1497,10 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   if (recvList > 1) {
     if (lat) refuse("--recv_post_list: Receive post list is supported in BW tests only");
     if (p.durationS === undefined && iters % recvList !== 0) refuse(`--recv_post_list ${recvList}: Number of iterations must be a multiple of receive post list size (-n ${iters})`);
-    const perQp = o.srq ? Math.floor(rxDepth(o) / qps) : rxDepth(o);
-    if (send && recvList > perQp) refuse(`--recv_post_list ${recvList}: a list longer than the receives posted for each QP (${perQp}${o.srq ? `, the SRQ's ${rxDepth(o)} over ${qps} QPs` : ""}) posts none`);
+    if (send && firstRecvs(o) === 0) {
+      const perQp = o.srq ? Math.floor(rxDepth(o) / qps) : rxDepth(o);
+      refuse(`--recv_post_list ${recvList}: a list longer than the receives posted for each QP (${perQp}${o.srq ? `, the SRQ's ${rxDepth(o)} over ${qps} QPs` : ""}) posts none`);
+    }
   }
   // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever
   const list = o.postList ?? 1;
