@@ -24,7 +24,7 @@ import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg, type UdTarget } from "./perf
 import { gbps } from "./perf-report.js";
 import { Completions, DurationClock } from "./perftest-clock.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
-import { type PerftestInfo, JsonReport, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
+import { type PerftestInfo, JsonReport, bwOutputFigure, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
 import { toolRecorder, writeCaptureFile } from "./capture-file.js";
 
@@ -335,7 +335,7 @@ class BwRows {
   private row(size: number, r: BwRow): string {
     const output = this.o.output;
     this.json?.write(bwResults(size, r, this.o.gbits === true, output));
-    if (output) return fig(output === "bandwidth" ? r.avg : r.rate) + "\n";
+    if (output) return fig(bwOutputFigure(output, r)) + "\n";
     return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + "\n";
   }
 }

@@ -55,13 +55,17 @@ export function testInfo(i: PerftestInfo): string {
     "},\n";
 }
 
+/** A bandwidth row with --output: its message rate (message_rate) or its BW average (bandwidth), as the row prints it and the file writes it. */
+export function bwOutputFigure(output: PerftestOutput, r: BwRow): number {
+  return output === "message_rate" ? r.rate : r.avg;
+}
+
 /**
  * A bandwidth row's results (REPORT_FMT_JSON; six decimals where the row has them, REPORT_FMT_EXT_JSON);
  * with --output bandwidth or message_rate the one figure the row prints.
  */
 export function bwResults(size: number, r: BwRow, gbits: boolean, output?: PerftestOutput): string {
-  if (output === "bandwidth") return `bw_avg: ${fig(r.avg)},\n`;
-  if (output === "message_rate") return `msgRate_avg: ${fig(r.rate)},\n`;
+  if (output) return `${output === "message_rate" ? "msgRate_avg" : "bw_avg"}: ${fig(bwOutputFigure(output, r))},\n`;
   const d = bwDecimals(r.avg, gbits);
   return `MsgSize: ${size},\nn_iterations: ${r.iters},\nBW_peak: ${r.peak.toFixed(d)},\nBW_average: ${r.avg.toFixed(d)},\nMsgRate: ${r.rate.toFixed(6)},\n`;
 }
