@@ -28,3 +28,12 @@ export function writeCaptureFile(path: string, rec: PcapRecorder): string {
   const past = rec.dropped ? `; ${rec.dropped} more not kept (a capture holds at most ${PCAP_FILE_MAX_BYTES / 2 ** 20} MiB)` : "";
   return `wrote ${rec.packets.length} packets to ${path}${past}`;
 }
+
+/**
+ * writeCaptureFile for a tool whose stderr is its status lines (perf, perf --perftest): the line to
+ * say only when the capture is not all of the run, else undefined.
+ */
+export function writeCaptureFileQuietly(path: string, rec: PcapRecorder): string | undefined {
+  const line = writeCaptureFile(path, rec);
+  return rec.dropped ? line : undefined;
+}

@@ -4,7 +4,7 @@
 import { ALL_SIZES, ATOMIC_SIZE, DEFAULT_MTU, MAX_INLINE, MAX_QPS, MAX_TX_DEPTH, MTUS, PERF_RULE, PERF_TESTS, PerfOptionError, isBwTest, perfVerb, readsResponses, resolvePerfOptions, runPerf, sumBw, type PerfOptions, type PerfResult, type PerfTest } from "../core/perf/index.js";
 import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
-import { toolRecorder, writeCaptureFile } from "./capture-file.js";
+import { toolRecorder, writeCaptureFileQuietly } from "./capture-file.js";
 import { openDevice, UdpBindError } from "../node/index.js";
 import { isIP } from "node:net";
 import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
@@ -348,14 +348,13 @@ async function runUdp(a: PerfArgs, u: PerfUdpArgs, io: Io): Promise<number> {
   };
   const savePcap = async () => {
     if (!recorder) return;
-    let line: string;
+    let line: string | undefined;
     try {
-      line = writeCaptureFile(u.pcap!, recorder);
+      line = writeCaptureFileQuietly(u.pcap!, recorder);
     } catch (e) {
       throw new InputError((e as Error).message);
     }
-    // said only when the capture is not all of it (perf's stderr is otherwise its status lines)
-    if (recorder.dropped) io.err(`softroce perf: ${line}\n`);
+    if (line) io.err(`softroce perf: ${line}\n`);
   };
   try {
     await checkUdpBind(u);

@@ -26,7 +26,7 @@ import { Completions, DurationClock } from "./perftest-clock.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
 import { type PerftestInfo, JsonReport, bwOutputFigure, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
-import { toolRecorder, writeCaptureFile } from "./capture-file.js";
+import { toolRecorder, writeCaptureFileQuietly } from "./capture-file.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
 export const PERFTEST_VERSION = "6.06";
@@ -1169,8 +1169,8 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   const savePcap = (): boolean => {
     if (o.pcap === undefined) return true;
     try {
-      const line = writeCaptureFile(o.pcap, recorder);
-      if (recorder.dropped) io.err(`${line}\n`);
+      const line = writeCaptureFileQuietly(o.pcap, recorder);
+      if (line) io.err(`${line}\n`);
       return true;
     } catch (e) {
       io.err(`${(e as Error).message}\n`);

@@ -14,7 +14,7 @@ import { SimNetwork } from "../../../host/core/sim/network.js";
 import { simTracePcapng } from "../../../host/core/sim/trace.js";
 import type { Datagram } from "../../../host/core/net/datagram.js";
 import { parseIp } from "../../../host/core/net/addr.js";
-import { PCAP_FILE_MAX_BYTES, writeCaptureFile } from "../../../host/cli/capture-file.js";
+import { PCAP_FILE_MAX_BYTES, writeCaptureFile, writeCaptureFileQuietly } from "../../../host/cli/capture-file.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -175,6 +175,12 @@ describe("PcapRecorder", () => {
       expect(writeCaptureFile(join(dir, "a.pcap"), rec)).toBe(`wrote 3 packets to ${join(dir, "a.pcap")}; 7 more not kept (a capture holds at most ${PCAP_FILE_MAX_BYTES / 2 ** 20} MiB)`);
       expect(readCaptureAll(new Uint8Array(readFileSync(join(dir, "a.pcap")))).length).toBe(3);
       expect(() => writeCaptureFile(join(dir, "none", "a.pcap"), rec)).toThrow(`cannot write ${join(dir, "none", "a.pcap")}: `);
+      // the quiet writer (perf's): the same line when packets were not kept, nothing when the file is all of them
+      expect(writeCaptureFileQuietly(join(dir, "b.pcap"), rec)).toBe(`wrote 3 packets to ${join(dir, "b.pcap")}; 7 more not kept (a capture holds at most ${PCAP_FILE_MAX_BYTES / 2 ** 20} MiB)`);
+      const whole = new PcapRecorder({ maxBytes: 2.5 * emitted.length });
+      whole.add("tx", d);
+      expect(writeCaptureFileQuietly(join(dir, "c.pcap"), whole)).toBeUndefined();
+      expect(readCaptureAll(new Uint8Array(readFileSync(join(dir, "c.pcap")))).length).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
