@@ -22,7 +22,7 @@ export {
   WireCodec, OpMask, HEADER_NAMES, decodePacket, aethMeaning, type DecodedPacket, type PacketMeta, type ByteRange,
   ipPacket, PcapRecorder, type CapturedPacket, readCapture, type CaptureRecord, ROCE_V2_PORT,
   // connection management over QP1 (librdmacm's API, docs/API.md "Connection management")
-  openRdmaCm, RdmaCm, RdmaCmId, RdmaCmState, McJoinFlag, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RdmaCmEventType, RdmaCmEvent, EventChannel, eventStr, RdmaCmError, Qp1Transport,
+  openRdmaCm, RdmaCm, RdmaCmId, RdmaCmState, McJoinFlag, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RDMA_OPTION_ID_REUSEADDR, RDMA_OPTION_ID_AFONLY, RDMA_OPTION_ID_ACK_TIMEOUT, RdmaCmEventType, RdmaCmEvent, EventChannel, eventStr, RdmaCmError, Qp1Transport,
   type SockAddr, type ConnParam, type CmQpInitAttr, type RdmaCmOptions, type RdmaCmDeviceSpec, type Qp1TransportOptions,
   // the browser's device behind a gateway (docs/TUNNEL.md)
   type TunnelDevice, type TunnelLinkOptions,

@@ -63,10 +63,16 @@ export const RDMA_CM_STATE_NAMES = Object.keys(RdmaCmState) as readonly (keyof t
 /** rdma_create_qp's ibv_qp_init_attr: the QP type is the ID's; CQs are optional. */
 export type CmQpInitAttr = Omit<QpInitAttr, "qpType" | "sendCq" | "recvCq"> & Partial<Pick<QpInitAttr, "sendCq" | "recvCq">>;
 
-/** A socket address: an IPv4 or IPv6 address and a port. */
-/** rdma_set_option's level and option names (rdma_cma.h): RDMA_OPTION_ID and its RDMA_OPTION_ID_TOS. */
+/** rdma_set_option's level RDMA_OPTION_ID and its options, as Linux 6.1's rdma_user_cm.h numbers them. */
 export const RDMA_OPTION_ID = 0;
+/** u8: the type of service, the path's traffic class (rdma_set_service_type) */
 export const RDMA_OPTION_ID_TOS = 0;
+/** int: share the bound port with IDs that set it too, until one listens (rdma_set_reuseaddr) */
+export const RDMA_OPTION_ID_REUSEADDR = 1;
+/** int: an IPv6 bind of this ID takes IPv6 only, or (0) IPv4 as well (rdma_set_afonly) */
+export const RDMA_OPTION_ID_AFONLY = 2;
+/** u8: the RC QP's local ACK timeout, and the RoCE path's packet life time one less (rdma_set_ack_timeout) */
+export const RDMA_OPTION_ID_ACK_TIMEOUT = 3;
 
 /** rdma_cma.h enum rdma_cm_mc_join_flags */
 export const McJoinFlag = { FULLMEMBER: 0, SENDONLY_FULLMEMBER: 1 } as const;
@@ -85,6 +91,12 @@ interface CmaMulticast {
 /** RoCE multicast has no LIDs; the join's event and the QP attachment carry this one (mckey prints "mlid 0x0"). */
 const ROCE_MLID = 0;
 
+/** RDMA_OPTION_ID's options by number, as messages name them. */
+const OPTION_ID_NAMES: Readonly<Record<number, string>> = {
+  [RDMA_OPTION_ID_TOS]: "TOS", [RDMA_OPTION_ID_REUSEADDR]: "REUSEADDR", [RDMA_OPTION_ID_AFONLY]: "AFONLY", [RDMA_OPTION_ID_ACK_TIMEOUT]: "ACK_TIMEOUT",
+};
+
+/** A socket address: an IPv4 or IPv6 address and a port. */
 export interface SockAddr {
   address: string;
   port: number;
@@ -153,8 +165,12 @@ export class RdmaCmId {
   backlog = 0;
   /** @internal */
   bound = false;
-  /** @internal AF_INET binds are family-only (rdma_bind_addr) */
+  /** @internal AF_INET binds are family-only (rdma_bind_addr), AF_INET6 ones not, unless RDMA_OPTION_ID_AFONLY said */
   afonly = false;
+  /** @internal RDMA_OPTION_ID_AFONLY was set (id_priv->options' CMA_OPTION_AFONLY): a bind keeps `afonly` */
+  afonlySet = false;
+  /** @internal RDMA_OPTION_ID_REUSEADDR (id_priv->reuseaddr) */
+  reuseaddr = false;
   /** @internal librdmacm's id_priv->initiator_depth / responder_resources */
   initiatorDepth = 0;
   responderResources = 0;
@@ -168,6 +184,8 @@ export class RdmaCmId {
   listenParent: RdmaCmId | undefined;
   /** @internal rdma_set_option's type of service (id_priv->tos, tos_set): the route's traffic class */
   tos: number | undefined;
+  /** @internal rdma_set_option's ACK timeout (id_priv->timeout, timeout_set): the RC QP's, and the route's packet life time */
+  ackTimeout: number | undefined;
   /** @internal the multicast groups joined (rdma_join_multicast), by address */
   readonly mcs = new Map<string, CmaMulticast>();
 
@@ -192,9 +210,12 @@ export class RdmaCmId {
     this.rcm.resolveAddr(this, src, dst, timeoutMs);
   }
   /**
-   * rdma_set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, tos): the type of service, 0–255, that
-   * rdma_resolve_route puts in the path as its traffic class (the GRH's; RoCEv2 sends it as the IPv4
-   * TOS byte or the IPv6 traffic class) and the REQ carries to the passive side. Other options: ENOSYS.
+   * rdma_set_option(id, RDMA_OPTION_ID, option, value): RDMA_OPTION_ID_TOS (0–255, before
+   * rdma_resolve_route: the path's traffic class, the GRH's, which RoCEv2 sends as the IPv4 TOS byte or
+   * the IPv6 traffic class and the REQ carries to the passive side), RDMA_OPTION_ID_REUSEADDR and
+   * RDMA_OPTION_ID_AFONLY (0 or not, before rdma_bind_addr), RDMA_OPTION_ID_ACK_TIMEOUT (RC, 0–31:
+   * the QP's local ACK timeout at RTS; before rdma_resolve_route also the path's packet life time,
+   * one less). Other levels and options: ENOSYS.
    */
   setOption(level: number, optname: number, value: number): void {
     this.rcm.setOption(this, level, optname, value);
@@ -371,7 +392,7 @@ export class RdmaCm {
       if (!found) cmFail(verb, "EADDRNOTAVAIL", `${addr.address} is not an address of an RDMA device here`);
       dev = found.dev;
     }
-    id.afonly = ip.version === 4;
+    if (!id.afonlySet) id.afonly = ip.version === 4;
     id.route.addr.srcAddr = { address: addr.address, port: addr.port };
     if (id.route.addr.dstAddr.address === "0.0.0.0" && ip.version === 6) id.route.addr.dstAddr = { address: "::", port: 0 };
     const port = addr.port ? this.usePort(id, addr.port) : this.anyPort(id);
@@ -385,21 +406,27 @@ export class RdmaCm {
     return `${ps}/${port}`;
   }
 
-  /** cma_use_port + cma_check_port */
+  /** cma_use_port */
   private usePort(id: RdmaCmId, port: number): number {
+    this.checkPort("rdma_bind_addr", id, port, id.reuseaddr);
+    this.addBind(id, port);
+    return port;
+  }
+
+  /** cma_check_port: whether the port's other owners leave this ID its address (`reuse`: both set REUSEADDR share it). */
+  private checkPort(verb: string, id: RdmaCmId, port: number, reuse: boolean): void {
     const owners = this.binds.get(this.bindKey(id.ps, port));
     if (owners) {
       const mine = id.route.addr.srcAddr.address;
       for (const cur of owners) {
         if (cur === id) continue;
+        if (reuse && cur.reuseaddr) continue;
         const theirs = cur.route.addr.srcAddr.address;
         if (id.afonly && cur.afonly && parseIp(mine)!.version !== parseIp(theirs)!.version) continue;
-        if (isZeroAddress(mine) || isZeroAddress(theirs)) cmFail("rdma_bind_addr", "EADDRNOTAVAIL", `port ${port} is taken`);
-        if (sameGid(ipToGid(mine), ipToGid(theirs))) cmFail("rdma_bind_addr", "EADDRINUSE", `${mine}:${port}`);
+        if (isZeroAddress(mine) || isZeroAddress(theirs)) cmFail(verb, "EADDRNOTAVAIL", `port ${port} is taken`);
+        if (sameGid(ipToGid(mine), ipToGid(theirs))) cmFail(verb, "EADDRINUSE", `${mine}:${port}`);
       }
     }
-    this.addBind(id, port);
-    return port;
   }
 
   /** cma_alloc_any_port: a random port of the ephemeral range that no one holds */
@@ -468,13 +495,39 @@ export class RdmaCm {
     });
   }
 
-  /** rdma_set_option: RDMA_OPTION_ID_TOS only (ucma_set_opt_id's first case). */
+  /** rdma_set_option: ucma_set_option_id's cases, each checked as the kernel's rdma_set_* is. */
   setOption(id: RdmaCmId, level: number, optname: number, value: number): void {
     const verb = "rdma_set_option";
-    if (level !== RDMA_OPTION_ID || optname !== RDMA_OPTION_ID_TOS) cmFail(verb, "ENOSYS", `level ${level}, option ${optname}: softroce takes RDMA_OPTION_ID_TOS only`);
-    // librdmacm passes a u8 (optlen 1): ucma checks the length, the value is whatever the byte holds
-    if (!Number.isInteger(value) || value < 0 || value > 0xff) cmFail(verb, "EINVAL", `type of service ${value}: one byte, 0..255`);
-    id.tos = value;
+    const option = level === RDMA_OPTION_ID ? OPTION_ID_NAMES[optname] : undefined;
+    if (option === undefined) cmFail(verb, "ENOSYS", `level ${level}, option ${optname}: softroce takes level RDMA_OPTION_ID, options TOS, REUSEADDR, AFONLY and ACK_TIMEOUT`);
+    if (!Number.isInteger(value)) cmFail(verb, "EINVAL", `${option} ${value}: an integer`);
+    switch (optname) {
+      case RDMA_OPTION_ID_TOS:
+        // librdmacm passes a u8 (optlen 1): ucma checks the length, the value is whatever the byte holds
+        if (value < 0 || value > 0xff) cmFail(verb, "EINVAL", `type of service ${value}: one byte, 0..255`);
+        id.tos = value;
+        break;
+      case RDMA_OPTION_ID_REUSEADDR: {
+        // rdma_set_reuseaddr: on while the ID does not listen; off only before it is bound
+        const reuse = value !== 0;
+        if (!((reuse && id.state !== RdmaCmState.LISTEN) || id.state === RdmaCmState.IDLE)) cmFail(verb, "EINVAL", `REUSEADDR ${value} in state ${id.stateName}`);
+        id.reuseaddr = reuse;
+        break;
+      }
+      case RDMA_OPTION_ID_AFONLY:
+        // rdma_set_afonly: before the bind, or while it is only a bind
+        if (id.state !== RdmaCmState.IDLE && id.state !== RdmaCmState.ADDR_BOUND) cmFail(verb, "EINVAL", `AFONLY in state ${id.stateName}`);
+        id.afonly = value !== 0;
+        id.afonlySet = true;
+        break;
+      case RDMA_OPTION_ID_ACK_TIMEOUT:
+        // rdma_set_ack_timeout: RC only. Linux takes any byte; the QP's attribute is five bits, and a
+        // modify with more would fail later (our device refuses it), so it is refused here
+        if (id.qpType !== QpType.RC) cmFail(verb, "EINVAL", "ACK_TIMEOUT: an RC ID's (port space TCP or IB)");
+        if (value < 0 || value > 31) cmFail(verb, "EINVAL", `ACK timeout ${value}: an exponent 0..31 (4.096 µs × 2^n; 0 no timer)`);
+        id.ackTimeout = value;
+        break;
+    }
   }
 
   /** rdma_resolve_route: cma_resolve_iboe_route's path record. */
@@ -506,7 +559,8 @@ export class RdmaCm {
         pkey: 0xffff,
         mtu: dev.device.queryPort().activeMtu,
         rate: 0,
-        packetLifeTime: CMA_IBOE_PACKET_LIFETIME,
+        // rdma_set_option's ACK timeout halves into the packet life time (IBTA 12.7.34: ACK timeout = 2 × life + the CA's delay)
+        packetLifeTime: id.ackTimeout ? id.ackTimeout - 1 : CMA_IBOE_PACKET_LIFETIME,
         serviceId: serviceId(id.ps, dstAddr.port),
         dport: this.o.peerUdpPort?.(dstAddr.address),
       };
@@ -584,6 +638,8 @@ export class RdmaCm {
     if (!qp || !id.cmId) return;
     const rts = id.cmId.initQpAttr(QpState.RTS);
     if (initDepth !== RDMA_MAX_INIT_DEPTH) rts.maxRdAtomic = initDepth;
+    // rdma_init_qp_attr: rdma_set_option's ACK timeout over the CM's
+    if (id.ackTimeout !== undefined && rts.timeout !== undefined) rts.timeout = id.ackTimeout;
     qp.modify(rts);
   }
 
@@ -598,6 +654,8 @@ export class RdmaCm {
     const verb = "rdma_listen";
     if (id.state === RdmaCmState.IDLE) this.bindAddr(id, { address: "0.0.0.0", port: 0 });
     if (id.state !== RdmaCmState.ADDR_BOUND) cmFail(verb, "EINVAL", `state ${id.stateName}`);
+    // cma_bind_listen: IDs may share a port by REUSEADDR, but a listener has its address to itself
+    if (id.reuseaddr) this.checkPort(verb, id, id.route.addr.srcAddr.port, false);
     id.backlog = backlog > 0 && backlog < UCMA_MAX_BACKLOG ? backlog : UCMA_MAX_BACKLOG;
     const sid = serviceId(id.ps, id.route.addr.srcAddr.port);
     const devs = id.dev ? [id.dev] : this.devs;

@@ -64,13 +64,17 @@ export class SimMadFabric {
     this.opts.faults = f;
   }
 
-  /** A port at `gid` (text or bytes) and UDP `port`, whose QP1 receives what is sent to it. */
-  attach(gid: string | Uint8Array, port = SIM_MAD_DEFAULT_PORT): MadTransport {
+  /**
+   * A port at `gid` (text or bytes) and UDP `port`, whose QP1 receives what is sent to it; `also`:
+   * the device's other GIDs, which reach the same QP1 (as a RoCE port's QP1 takes MADs at any of its
+   * addresses). What it sends comes from `gid`.
+   */
+  attach(gid: string | Uint8Array, port = SIM_MAD_DEFAULT_PORT, also: readonly (string | Uint8Array)[] = []): MadTransport {
     const address: MadAddress = { gid: parseGid(gid), port, qpn: GSI_QPN, pkeyIndex: 0, qkey: GSI_QKEY };
-    const key = keyOf(address.gid, port);
-    if (this.endpoints.has(key)) throw new Error(`${key} is already attached`);
+    const keys = [address.gid, ...also.map((g) => parseGid(g))].map((g) => keyOf(g, port));
+    for (const key of keys) if (this.endpoints.has(key)) throw new Error(`${key} is already attached`);
     const ep: Endpoint = { address };
-    this.endpoints.set(key, ep);
+    for (const key of keys) this.endpoints.set(key, ep);
     return {
       send: (mad, to) => this.send(ep, mad, to),
       onReceive: (h) => {

@@ -13,7 +13,7 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import type { CompletionQueue, WorkCompletion } from "../../../host/core/verbs/cq.js";
 import {
   CMA_CM_RESPONSE_TIMEOUT, CMA_IBOE_PACKET_LIFETIME, cmConvertToMs, cmMsgName, EventChannel, eventStr, openRdmaCm, parseCmaHdr, parseCmMad, PortSpace,
-  McJoinFlag, RdmaCm, RdmaCmError, RdmaCmEventType as E, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
+  McJoinFlag, RdmaCm, RdmaCmError, RdmaCmEventType as E, RdmaCmState, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, RDMA_OPTION_ID_AFONLY, RDMA_OPTION_ID_REUSEADDR, RDMA_OPTION_ID_TOS, RDMA_UDP_QKEY, SimMadFabric, type RdmaCmEvent, type RdmaCmId, type SimMadFaults,
 } from "../../../host/core/cm/index.js";
 import { errorCode } from "./cm-harness.js";
 import { VerbsError } from "../../../host/core/verbs/errors.js";
@@ -41,7 +41,7 @@ async function setup(o: { seed?: number; faults?: SimMadFaults; hosts?: number; 
     const dev = await net.addDevice(mod, `127.0.0.${i + 1}`, {
       nodeGuid: 0x0200_0000_0000_0001n + BigInt(i), ...(o.gids?.[i] ? { gids: o.gids[i] } : {}),
     });
-    const cm = openRdmaCm({ devices: [{ device: dev, mad: fabric.attach(dev.queryGid(0)) }], clock, random: () => prng.u32() });
+    const cm = openRdmaCm({ devices: [{ device: dev, mad: fabric.attach(dev.queryGid(0), undefined, o.gids?.[i]?.slice(1)) }], clock, random: () => prng.u32() });
     hosts.push({ dev, cm, ch: cm.createEventChannel() });
   }
   /** Runs the simulation until the channel has an event; returns it (a test failure when none comes). */
@@ -97,6 +97,32 @@ function connecting(h: Host, next: Next, to: string, port: number) {
   const c = client(h, next, to, port);
   c.id.connect({ responderResources: 1, initiatorDepth: 1 });
   return c;
+}
+
+/**
+ * A connection from A to B's listener at 127.0.0.2:port, its IDs given their options on the way
+ * (`beforeRoute` the client's, after rdma_resolve_addr; `beforeAccept` the server's); both sides
+ * ESTABLISHED. Returns the IDs, their QPs and the REQ that went out.
+ */
+function connectedWith(A: Host, B: Host, next: Next, fabric: SimMadFabric, port: number, o: { beforeRoute?(id: RdmaCmId): void; beforeAccept?(id: RdmaCmId): void } = {}) {
+  const id = A.ch.createId(PortSpace.TCP);
+  id.resolveAddr(undefined, { address: "127.0.0.2", port }, 2000);
+  next(A.ch, E.ADDR_RESOLVED);
+  o.beforeRoute?.(id);
+  id.resolveRoute(2000);
+  next(A.ch, E.ROUTE_RESOLVED);
+  const qp = id.createQp(undefined, { cap: CAP });
+  const sent = fabric.trace.length;
+  id.connect({ responderResources: 1, initiatorDepth: 1 });
+  const conn = next(B.ch, E.CONNECT_REQUEST).id;
+  const sqp = conn.createQp(undefined, { cap: CAP });
+  o.beforeAccept?.(conn);
+  conn.accept({ responderResources: 1, initiatorDepth: 1 });
+  next(A.ch, E.ESTABLISHED);
+  next(B.ch, E.ESTABLISHED);
+  const m = parseCmMad(fabric.trace.slice(sent).find((r) => cmMsgName(r.attrId) === "REQ")!.mad);
+  if (m.name !== "REQ") throw new Error("no REQ");
+  return { id, qp, conn, sqp, req: m.msg };
 }
 
 function rdmaInfo(addr: bigint, rkey: number, size: number): Uint8Array {
@@ -201,34 +227,52 @@ describe("rdma_cm: RC end to end", () => {
     expect(B.cm.cmOf(B.dev)!.idCount).toBe(0);
   });
 
-  it("rdma_set_option TOS: the path's traffic class, the REQ's; both QPs send with it; a value past a byte EINVAL, another option ENOSYS", async () => {
+  it("rdma_set_option TOS: the path's traffic class, the REQ's; both QPs send with it; a value past a byte EINVAL, another option or level ENOSYS", async () => {
     const { hosts, next, fabric } = await setup();
     const [A, B] = hosts as [Host, Host];
     listening(B, "127.0.0.2", 7174);
-    const id = A.ch.createId(PortSpace.TCP);
-    id.resolveAddr(undefined, { address: "127.0.0.2", port: 7174 }, 2000);
-    next(A.ch, E.ADDR_RESOLVED);
-    expect(errorCode(() => id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, 256), RdmaCmError)).toBe("EINVAL");
-    expect(errorCode(() => id.setOption(RDMA_OPTION_ID, 3, 14), RdmaCmError)).toBe("ENOSYS"); // RDMA_OPTION_ID_ACK_TIMEOUT
-    id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, 0x68);
-    id.resolveRoute(2000);
-    next(A.ch, E.ROUTE_RESOLVED);
+    const { id, qp, conn, sqp, req } = connectedWith(A, B, next, fabric, 7174, {
+      beforeRoute(id) {
+        expect(errorCode(() => id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, 256), RdmaCmError)).toBe("EINVAL");
+        expect(errorCode(() => id.setOption(RDMA_OPTION_ID, 4, 3), RdmaCmError)).toBe("ENOSYS"); // RDMA_OPTION_ID_CM_RETRIES, newer kernels
+        expect(errorCode(() => id.setOption(1, 1, 0), RdmaCmError)).toBe("ENOSYS"); // RDMA_OPTION_IB, RDMA_OPTION_IB_PATH
+        expect(errorCode(() => id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, 1.5), RdmaCmError)).toBe("EINVAL");
+        id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, 0x68);
+      },
+    });
     expect(id.route.pathRec!.trafficClass).toBe(0x68);
-    const qp = id.createQp(undefined, { cap: CAP });
-    id.connect({ responderResources: 1, initiatorDepth: 1 });
-    const req = next(B.ch, E.CONNECT_REQUEST);
-    const sqp = req.id.createQp(undefined, { cap: CAP });
-    req.id.accept({ responderResources: 1, initiatorDepth: 1 });
-    next(A.ch, E.ESTABLISHED);
-    next(B.ch, E.ESTABLISHED);
-    const reqMad = parseCmMad(fabric.trace.find((r) => cmMsgName(r.attrId) === "REQ")!.mad);
-    if (reqMad.name !== "REQ") throw new Error("no REQ");
-    expect(reqMad.msg.primaryTrafficClass).toBe(0x68);
+    expect(req.primaryTrafficClass).toBe(0x68);
     // the passive side takes it from the REQ (cm_format_paths_from_req), as Linux's
-    expect(req.id.route.pathRec!.trafficClass).toBe(0x68);
+    expect(conn.route.pathRec!.trafficClass).toBe(0x68);
     for (const q of [qp, sqp]) expect(q.query().attr.ahAttr!.grh!.trafficClass).toBe(0x68);
     // without the option: 0 (default_roce_tos)
     expect(resolved(A, next, PortSpace.TCP, "127.0.0.2", 7174).route.pathRec!.trafficClass).toBe(0);
+  });
+
+  // rdma_set_ack_timeout: the QP's local ACK timeout at RTS over the CM's, and before the route the
+  // path's packet life time (timeout - 1), which the REQ's local ACK timeout is made from
+  it("rdma_set_option ACK_TIMEOUT: the path's packet life time one less, the REQ's ACK timeout from it; each side's QP its own at RTS; on UD or past 31 EINVAL", async () => {
+    const { hosts, next, fabric } = await setup();
+    const [A, B] = hosts as [Host, Host];
+    listening(B, "127.0.0.2", 7175);
+    const code = (fn: () => void) => errorCode(fn, RdmaCmError);
+    expect(code(() => A.ch.createId(PortSpace.UDP).setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, 10))).toBe("EINVAL");
+    expect(code(() => A.ch.createId(PortSpace.TCP).setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, 32))).toBe("EINVAL");
+    const set = (t: number) => (id: RdmaCmId) => id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, t);
+    // the passive side's own, before rdma_accept: 0, no timer
+    const { id, qp, sqp, req } = connectedWith(A, B, next, fabric, 7175, { beforeRoute: set(10), beforeAccept: set(0) });
+    expect(id.route.pathRec!.packetLifeTime).toBe(9);
+    // cm_ack_timeout(15, 9): the CA's ACK delay (15) is the larger; 19 (from life time 18) without the option
+    expect(req.primaryLocalAckTimeout).toBe(15);
+    // the CM's would be 15 on the active side (from the REP's target ACK delay), 15 on the passive
+    expect(qp.query().attr.timeout).toBe(10);
+    expect(sqp.query().attr.timeout).toBe(0);
+    // without it: the CM's
+    const plain = connectedWith(A, B, next, fabric, 7175);
+    expect(plain.id.route.pathRec!.packetLifeTime).toBe(CMA_IBOE_PACKET_LIFETIME);
+    expect(plain.req.primaryLocalAckTimeout).toBe(19);
+    expect(plain.qp.query().attr.timeout).toBe(19);
+    expect(plain.sqp.query().attr.timeout).toBe(19);
   });
 
   it("a lossy, duplicating MAD channel (seeded): every connection and teardown still completes", async () => {
@@ -508,6 +552,69 @@ describe("rdma_cm: addresses and errors", () => {
     expect(any.getLocalAddr().port).toBeGreaterThanOrEqual(32768);
     expect(code(() => any.resolveRoute(1000))).toBe("EINVAL");
     expect(code(() => A.ch.createId(0x9999))).toBe("EINVAL");
+  });
+
+  // rdma_set_reuseaddr and cma_check_port's reuse: IDs that all set it share an address and port; a
+  // listener has it to itself (cma_bind_listen)
+  it("rdma_set_option REUSEADDR: IDs that set it share a bound port, one that did not is refused, a listener keeps its address to itself; the states it is taken in", async () => {
+    const { hosts } = await setup();
+    const [A] = hosts as [Host, Host];
+    const code = (fn: () => void) => errorCode(fn, RdmaCmError);
+    const reusing = () => {
+      const id = A.ch.createId(PortSpace.TCP);
+      id.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_REUSEADDR, 1);
+      return id;
+    };
+    const at = { address: "127.0.0.1", port: 3100 };
+    const a = reusing();
+    a.bindAddr(at);
+    const b = reusing();
+    expect(code(() => b.bindAddr(at))).toBe("ok");
+    expect(code(() => A.ch.createId(PortSpace.TCP).bindAddr(at))).toBe("EADDRINUSE");
+    expect(code(() => a.listen(1))).toBe("EADDRINUSE");
+    expect(a.state).toBe(RdmaCmState.ADDR_BOUND);
+    b.destroy();
+    a.listen(1);
+    expect(a.state).toBe(RdmaCmState.LISTEN);
+    expect(code(() => a.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_REUSEADDR, 1))).toBe("EINVAL");
+    // another that sets it still binds beside the listener (Linux's check skips IDs that reuse), but cannot listen
+    const d = reusing();
+    d.bindAddr(at);
+    expect(code(() => d.listen(1))).toBe("EADDRINUSE");
+    // off only before the bind; on after it
+    const e = A.ch.createId(PortSpace.TCP);
+    e.bindAddr({ address: "127.0.0.1", port: 3101 });
+    expect(code(() => e.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_REUSEADDR, 0))).toBe("EINVAL");
+    expect(code(() => e.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_REUSEADDR, 1))).toBe("ok");
+  });
+
+  // rdma_set_afonly: an AF_INET6 bind is not family-only unless the option says so (bindv6only 0)
+  it("rdma_set_option AFONLY: a :: listener takes IPv4 requests too unless AFONLY; with it an IPv4 wildcard bind shares the port; not once listening", async () => {
+    const { hosts, next } = await setup({ gids: [["::ffff:127.0.0.1", "fd00:4791::1"], ["::ffff:127.0.0.2", "fd00:4791::2"]] });
+    const [A, B] = hosts as [Host, Host];
+    const code = (fn: () => void) => errorCode(fn, RdmaCmError);
+    const listenerOf = (to: string, port: number) => {
+      connecting(A, next, to, port);
+      const e = next(B.ch, E.CONNECT_REQUEST);
+      e.id.reject();
+      next(A.ch, E.REJECTED);
+      return e.listenId;
+    };
+    // without the option: the IPv6 wildcard holds the port for IPv4 too, and takes its requests
+    const both = B.ch.createId(PortSpace.TCP);
+    both.bindAddr({ address: "::", port: 7176 });
+    both.listen(1);
+    expect(code(() => B.ch.createId(PortSpace.TCP).bindAddr({ address: "0.0.0.0", port: 7176 }))).toBe("EADDRNOTAVAIL");
+    expect(listenerOf("127.0.0.2", 7176)).toBe(both);
+    expect(code(() => both.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_AFONLY, 1))).toBe("EINVAL");
+    // with it: IPv6 only, and an IPv4 listener beside it on the same port
+    const v6 = B.ch.createId(PortSpace.TCP);
+    v6.setOption(RDMA_OPTION_ID, RDMA_OPTION_ID_AFONLY, 1);
+    v6.bindAddr({ address: "::", port: 7177 });
+    v6.listen(1);
+    const v4 = listening(B, "0.0.0.0", 7177);
+    expect(listenerOf("127.0.0.2", 7177)).toBe(v4);
+    expect(listenerOf("fd00:4791::2", 7177)).toBe(v6);
   });
 
   it("an address family no device has: ADDR_ERROR with -ENODEV; connect before the route: EINVAL", async () => {
