@@ -355,6 +355,8 @@ interface QpCtx {
  * waiting for a peer that is gone.
  */
 class StallGuard {
+  /** when a wait last let the event loop take a turn (ms) */
+  private yielded = performance.now();
   private mark: number;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
   private error: PerftestExchangeError | undefined;
@@ -380,8 +382,18 @@ class StallGuard {
     this.reject(this.error);
   };
 
-  /** The CQ's next completion, or the stall's error. */
-  next(cq: CompletionQueue): Promise<Awaited<ReturnType<CompletionQueue["next"]>>> {
+  /**
+   * The CQ's next completion, or the stall's error. At least every YIELD_MS the wait first lets the
+   * event loop take a turn: a UD or UC sender's completions come as its datagrams leave, each wait
+   * answered at once, and a loop of such waits would otherwise never let a timer run (-D's clock, this
+   * guard's own).
+   */
+  async next(cq: CompletionQueue): Promise<Awaited<ReturnType<CompletionQueue["next"]>>> {
+    const now = performance.now();
+    if (now - this.yielded >= YIELD_MS) {
+      this.yielded = now;
+      await new Promise((r) => setImmediate(r));
+    }
     return this.timer === undefined ? cq.next() : Promise.race([cq.next(), this.failed]);
   }
 
@@ -394,6 +406,9 @@ class StallGuard {
     clearInterval(this.timer);
   }
 }
+
+/** The longest the test's waits go without letting the event loop take a turn, ms. */
+const YIELD_MS = 1;
 
 /** A bandwidth row's figures: MB/s of 2^20 bytes, Mpps, and the messages it counts. */
 export interface BwRow {

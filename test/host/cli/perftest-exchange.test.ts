@@ -870,6 +870,22 @@ describe("softroce perf --perftest -D (perftest's duration mode), two processes"
     ]);
   }, 40_000);
 
+  // a UD or UC sender's completions come as its datagrams leave: its waits never wait for the network,
+  // and its clock (a timer) must still get its turn
+  for (const [test, conn, size] of [["send_bw", "UD", "1024"], ["write_bw", "UC", "65536"]] as const) {
+    it(`${test} -c ${conn} -D 2: a sender whose completions need no answer still ends on its clock; exit 0`, async () => {
+      const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-c", conn, "-s", size, "-D", "2", "--wait", "20");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const t0 = Date.now();
+      const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-c", conn, "-s", size, "-D", "2", "--wait", "20");
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      expect(Date.now() - t0).toBeLessThan(2000 + 12_000);
+      const m = bwRow.exec(client.stdout)!;
+      expect(m, client.stdout).not.toBeNull();
+      expect(Number(m[2])).toBeGreaterThan(0);
+    }, 40_000);
+  }
+
   it("refuses -D with -a (as perftest) and between two softroce perf without --perftest", async () => {
     await refusals([
       [["write_bw", "--perftest", "-D", "2", "-a"], /Duration mode currently doesn't support running on all sizes/],
