@@ -1234,7 +1234,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     let x: Exchange;
     if (o.rdmaCm) {
       if (!client && !o.output) io.out(WAITING);
-      cm = new PerftestCm(dev, o);
+      cm = new PerftestCm(dev, o, stall);
       await cm.open();
       x = { swap: (m, c) => cm!.swap(m, c), formatKey: formatCmKeyMsg, parseKey: parseCmKeyMsg };
     } else {

@@ -19,7 +19,7 @@ import {
   PortSpace, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
 } from "../core/cm/index.js";
 import { openToolCm } from "./cm-tool.js";
-import type { PerftestConnection, PerftestDest } from "./perftest-exchange.js";
+import type { PerftestConnection, PerftestDest, ReadStall } from "./perftest-exchange.js";
 import { GRH_SIZE } from "../core/verbs/index.js";
 
 /** sizeof(struct pingpong_dest): lid, out_reads, qpn, psn, rkey, (pad), vaddr, gid[16], srqn, gid_index. */
@@ -145,10 +145,14 @@ export class PerftestCm {
   private commCq: CompletionQueue | undefined;
   private commMr: MemoryRegion | undefined;
   private readonly got: Uint8Array[] = [];
+  /** the comm CQ's wait still outstanding (one at a time: a receive's wait a stall check looked past) */
+  private waiting: Promise<"send" | "recv"> | undefined;
 
+  /** `stall`: how long a receive waits with no packet on the device before the peer counts as gone */
   constructor(
     private readonly dev: Device,
     private readonly o: { server?: string; address: string; tcpPort: number; udpPort: number; timeoutMs: number; qps?: number; connection?: PerftestConnection; tos?: number; retryCnt?: number },
+    private readonly stall?: ReadStall,
   ) {
     ({ mad: this.mad, ch: this.ch } = openToolCm(dev, o.udpPort));
     this.events = new CmEvents(this.ch);
@@ -242,16 +246,44 @@ export class PerftestCm {
     this.commMr!.bytes.set(msg, off);
     this.commId!.qp!.postSend({ wrId: 1000n, opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [this.commMr!.sge(off, msg.length)] });
     for (;;) {
-      const wc = await this.nextWc();
+      const wc = await this.commWc();
       if (wc === "recv") continue;
       return;
     }
   }
 
-  /** rdma_read_data: the next message the peer sent. */
+  /**
+   * rdma_read_data: the next message the peer sent. It may come after a whole test (a bandwidth
+   * server's wait for the client's report), so the wait is bounded as a test's is: it fails once
+   * stall.ms pass with no packet on the device (a client stopped mid-test says nothing on rdma_cm).
+   */
   private async receive(): Promise<Uint8Array> {
-    while (this.got.length === 0) await this.nextWc();
+    const stall = this.stall;
+    let mark = stall?.progress() ?? 0;
+    while (this.got.length === 0) {
+      if (!stall) {
+        await this.commWc();
+        continue;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const came = await Promise.race([this.commWc().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), stall.ms)))]);
+      clearTimeout(timer);
+      if (came) continue;
+      const now = stall.progress();
+      if (now === mark) throw new PerftestCmError(`Failed to read from the rdma_cm connection: nothing from the peer for ${stall.ms / 1000} s, on it or the device (the peer gone?)`);
+      mark = now;
+    }
     return this.got.shift()!;
+  }
+
+  /** The comm CQ's next completion, through the one outstanding wait. */
+  private commWc(): Promise<"send" | "recv"> {
+    if (!this.waiting) {
+      const w = this.nextWc().finally(() => (this.waiting = undefined));
+      w.catch(() => {}); // a wait left behind when the run fails fails unheard; an awaited one throws
+      this.waiting = w;
+    }
+    return this.waiting;
   }
 
   private async nextWc(): Promise<"send" | "recv"> {
