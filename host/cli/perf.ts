@@ -8,7 +8,7 @@ import { toolRecorder, writeCaptureFileQuietly } from "./capture-file.js";
 import { openDevice, UdpBindError } from "../node/index.js";
 import { isIP } from "node:net";
 import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
-import { PERFTEST_OUTPUTS, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
+import { PERFTEST_DEF_DURATION, PERFTEST_OUTPUTS, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
 import { PERFTEST_JSON_FILE } from "./perftest-json.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
@@ -51,6 +51,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "post_list", perftestOnly: true, short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
   { name: "recv_post_list", perftestOnly: true, type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, bandwidth tests: a SEND test's receives posted in lists of n, one doorbell each (perftest's receive post list; -n a multiple of n; the rx depth rounded down to whole lists)" },
   { name: "margin", perftestOnly: true, short: "f", type: "int", min: 0, max: 3600, valueName: "sec", help: "--perftest and -R, with -D: the seconds before and after the measured sample (perftest's margin) [default: a quarter of -D]; -D must exceed twice it" },
+  { name: "run_infinitely", perftestOnly: true, type: "boolean", help: `--perftest and -R, bandwidth tests: run until stopped (a signal), a row for every -D seconds [default: ${PERFTEST_DEF_DURATION}], each its period's messages, no peak (perftest's); not with -e, -a, -f, -w, -y, --report-both, --pcap, nor send_bw -b, as perftest or as a run without an end needs; the server of WRITE, READ and atomics prints nothing until the client ends` },
   { name: "tos", perftestOnly: true, short: "T", type: "int", min: 0, max: 255, valueName: "value", help: "-R: the type of service of rdma_cm's connections (rdma_set_option RDMA_OPTION_ID_TOS: the path's traffic class, the IP header's TOS byte), as perftest's -T; not without -R, as perftest" },
   { name: "tclass", perftestOnly: true, type: "int", min: 0, max: 255, valueName: "value", help: "--perftest: the traffic class of the test's GRH (the IP header's TOS byte, DSCP and ECN), as perftest's --tclass; not with -R" },
   { name: "use-srq", perftestOnly: true, type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
@@ -278,6 +279,7 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     tclass: flags.tclass as number | undefined,
     tos: flags.tos as number | undefined,
     marginS: flags.margin as number | undefined,
+    infinite: flags.run_infinitely === true,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

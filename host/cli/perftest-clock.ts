@@ -7,11 +7,15 @@ import type { WorkCompletion } from "../core/verbs/index.js";
  * perftest's -D (its catch_alarm states): a margin of warm-up, the sample, a margin, the end. The margin
  * is -f's, or a quarter of the duration in whole seconds (perftest's default), so the sample is the middle
  * half; a test counts what completes within the sample, over the sample's time, and runs on to the end.
+ *
+ * With `everyPeriod` it is --run_infinitely's clock (perftest's print thread): no margins and no end;
+ * each period of the duration is a sample, handed to `everyPeriod` as it closes, and the next begins.
  */
 export class DurationClock {
   private state: "start" | "sample" | "stop" | "end" = "start";
   private started = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private periods: ReturnType<typeof setInterval> | undefined;
   private wake: () => void = () => {};
   /** when the sample began and ended (ms) */
   private t0 = 0;
@@ -24,6 +28,7 @@ export class DurationClock {
   constructor(
     private readonly durationS: number,
     private readonly marginS = Math.floor(durationS / 4),
+    private readonly everyPeriod?: (count: number, seconds: number) => void,
   ) {
     this.ended = new Promise((r) => (this.wake = r));
   }
@@ -32,6 +37,18 @@ export class DurationClock {
   start(): void {
     if (this.started) return;
     this.started = true;
+    if (this.everyPeriod) {
+      const every = this.everyPeriod;
+      this.state = "sample";
+      this.t0 = performance.now();
+      this.periods = setInterval(() => {
+        this.t1 = performance.now();
+        every(this.count, this.seconds);
+        this.count = 0;
+        this.t0 = this.t1;
+      }, this.durationS * 1000);
+      return;
+    }
     const margin = this.marginS * 1000;
     const after = (ms: number, then: () => void) => (this.timer = setTimeout(then, ms));
     after(margin, () => {
@@ -64,6 +81,7 @@ export class DurationClock {
 
   stop(): void {
     clearTimeout(this.timer);
+    clearInterval(this.periods);
   }
 }
 

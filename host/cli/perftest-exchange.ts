@@ -277,6 +277,8 @@ export interface PerftestOptions {
   retryCnt?: number;
   /** -f/--margin: with -D, the seconds before and after the sample (default a quarter of the duration) */
   marginS?: number;
+  /** --run_infinitely: a bandwidth test runs until it is stopped, a row for every -D seconds (durationS is set) */
+  infinite?: boolean;
   /** -T/--tos: with -R, the type of service rdma_cm's connections are made with (their traffic class) */
   tos?: number;
   /** --pcap: this side's datagrams written to this file when the run ends (softroce's, not perftest's) */
@@ -293,7 +295,7 @@ export type PerftestConnection = Connection;
 export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
-  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS"
+  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite"
 >;
 
 /**
@@ -427,7 +429,15 @@ const bwHeader = (o: PerftestOptions) => (o.gbits ? BW_HEADER_GBITS : BW_HEADER)
 
 /** A -D run's row: the messages within the sample over its time; no peak, as perftest's (noPeak). */
 function durationBw(size: number, clock: DurationClock): BwRow {
-  return { peak: 0, avg: (size * clock.count) / clock.seconds / 2 ** 20, rate: clock.count / clock.seconds / 1e6, iters: clock.count };
+  return sampleBw(size, clock.count, clock.seconds);
+}
+
+/**
+ * `count` messages of `size` bytes over `seconds`, no peak; `factor` 2 for a --run_infinitely period of
+ * WRITE, READ or atomics with -b, whose BW and rate perftest doubles (its run_inf_bi_factor).
+ */
+function sampleBw(size: number, count: number, seconds: number, factor = 1): BwRow {
+  return { peak: 0, avg: (factor * size * count) / seconds / 2 ** 20, rate: (factor * count) / seconds / 1e6, iters: count };
 }
 
 interface Ctx {
@@ -1299,8 +1309,14 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       await barrier();
     }
     const t = o.test;
-    // -D: one run on a clock (perftest refuses -D with -a)
-    const clockFor = () => (o.durationS ? (clock = new DurationClock(o.durationS, o.marginS)) : undefined);
+    // -D: one run on a clock (perftest refuses -D with -a); --run_infinitely: a clock that never ends,
+    // each period's row printed as it closes (perftest's print thread), its -b rows doubled but for SEND
+    const clockFor = (): DurationClock | undefined => {
+      if (!o.durationS) return undefined;
+      const factor = o.duplex && o.test !== "send_bw" ? 2 : 1;
+      const everyPeriod = o.infinite ? (count: number, secs: number) => rows.print(o.size, inUnit(o, sampleBw(o.size, count, secs, factor))) : undefined;
+      return (clock = new DurationClock(o.durationS, o.infinite ? 0 : o.marginS, everyPeriod));
+    };
     if (isLat(t)) {
       // read_lat's and atomic_lat's server only serves: the closing handshake below waits for the client's test to end
       const serves = readsResponses(t) && !client;
@@ -1401,6 +1417,8 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 
 /** perftest's MIN_ITER: -n below it is refused in its modes. */
 export const PERFTEST_MIN_ITERS = 5;
+/** perftest's DEF_DURATION: --run_infinitely's period without -D, seconds */
+export const PERFTEST_DEF_DURATION = 5;
 
 /** What the perf command line gives perftest's tests besides PerfOptions and PerftestFlags. */
 export interface PerftestRunArgs {
@@ -1448,6 +1466,21 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   // CHECK_VALUE_IN_RANGE with MIN_ITER and MAX_ITER: its peers run no fewer than 5
   if (p.iterations !== undefined && p.iterations < PERFTEST_MIN_ITERS) {
     refuse(`-n/--iters ${p.iterations}: Iteration num should be between ${PERFTEST_MIN_ITERS} and 100000000 (perftest's range; ${cli} runs perftest's tests)`);
+  }
+  // --run_infinitely's checks (perftest's force_dependecies), and ours where a run that never ends has nothing to give
+  if (flags.infinite) {
+    const inf = "--run_infinitely";
+    if (flags.events) refuse(`${inf}: run_infinitely does not support events feature yet (-e; perftest's refusal)`);
+    if (lat) refuse(`${inf}: run_infinitely exists only in BW tests for now (${test}, perftest's refusal)`);
+    if (send && p.bidirectional) refuse(`${inf}: run_infinitely mode is not supported in SEND Bidirectional BW test (-b; perftest's refusal)`);
+    if (p.sizes) refuse(`${inf} runs one size until it is stopped: drop -a`);
+    if (flags.marginS !== undefined) refuse(`-f/--margin with ${inf}: every period of -D is a sample, there are no margins`);
+    for (const [on, name] of [[flags.limitBw, "-w/--limit_bw"], [flags.limitMsgRate, "-y/--limit_msgrate"], [flags.reportBoth || undefined, "--report-both"]] as const) {
+      if (on !== undefined) refuse(`${name} with ${inf}: a run that never ends has no last row to hold against it`);
+    }
+    if (u.pcap !== undefined) refuse(`--pcap with ${inf}: the capture is written when the run ends, and this one does not (give -D)`);
+    // test_type DURATION, its period -D or perftest's DEF_DURATION
+    p = { ...p, durationS: p.durationS ?? PERFTEST_DEF_DURATION };
   }
   if (p.durationS !== undefined && p.sizes) refuse("Duration mode currently doesn't support running on all sizes (-D with -a, as perftest)");
   if (flags.events && perfVerb(test) === "write") refuse(`-e/--events: Events feature not available on WRITE verb (${test}, perftest's refusal)`);

@@ -73,6 +73,27 @@ describe("DurationClock", () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(clock.done).toBe(false);
   });
+
+  it("--run_infinitely's clock: no margins, no end; each -D 2 period's count and length handed over as it closes, then counted afresh", async () => {
+    const periods: [number, number][] = [];
+    const clock = new DurationClock(2, 0, (count, seconds) => periods.push([count, seconds]));
+    clock.tick(); // before start: not counted
+    clock.start();
+    clock.tick(3);
+    await vi.advanceTimersByTimeAsync(1999);
+    clock.tick();
+    expect(periods).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    clock.tick(5);
+    await vi.advanceTimersByTimeAsync(2000);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(periods.map(([n]) => n)).toEqual([4, 5, 0]);
+    for (const [, secs] of periods) expect(secs).toBeCloseTo(2, 3);
+    expect(clock.done).toBe(false);
+    clock.stop();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(periods.length).toBe(3);
+  });
 });
 
 describe("Completions", () => {

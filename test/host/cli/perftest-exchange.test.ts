@@ -894,6 +894,73 @@ describe("softroce perf --perftest -D (perftest's duration mode), two processes"
   });
 });
 
+describe("softroce perf --perftest --run_infinitely (perftest's), two processes", () => {
+  const bwRows = (out: string) => [...out.matchAll(/^ (\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d+)$/gm)].map((m) => ({ size: Number(m[1]), iters: Number(m[2]), peak: m[3], avg: Number(m[4]), rate: Number(m[5]) }));
+  /** A period's length from its row: its messages × size (× 2 for -b's doubled figures) over its BW */
+  const periodS = (r: { size: number; iters: number; avg: number }, factor: number) => (factor * r.size * r.iters) / (r.avg * 2 ** 20);
+  // and each server's end once the client is stopped: write_bw's sees the exchange's TCP connection
+  // close; with -R nothing says so, and its wait for the client's report gives up after --wait with no
+  // packet, as send_bw's test does; read_bw -b's own READs fail their retries
+  const ends: Record<string, RegExp> = { "write_bw --perftest": /peer closed the connection/, "write_bw -R": /Failed to read from the rdma_cm connection: nothing from the peer for 5 s/, "send_bw -R": /nothing from the peer for 5 s during the test/, "read_bw --perftest": /Completion with error/ };
+  for (const [test, mode, extra, factor] of [["write_bw", "--perftest", [], 1], ["write_bw", "-R", [], 1], ["send_bw", "-R", [], 1], ["read_bw", "--perftest", ["-b"], 2]] as const) {
+    it(`${[test, mode, ...extra].join(" ")} --run_infinitely -D 1: a row a second, each its period's messages, no peak, until the client is stopped`, async () => {
+      const server = start("perf", test, mode, "--address", "127.0.15.41", "--run_infinitely", "-D", "1", "--wait", "5", ...extra);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", mode, "--address", "127.0.15.42", "--run_infinitely", "-D", "1", "--wait", "5", ...extra);
+      // the sides that print rows: the client; send_bw's server its receives; with -b both. A period a
+      // datagram was lost in may be a retransmission timeout long (with -R the CM's, 19: 2.1 s) and
+      // count nothing: three rows that count, however many do not
+      const printing = test === "write_bw" ? [client] : [client, server];
+      // when each row came (ms): a row is printed as its period closes, so the time between two rows is
+      // the later one's period, seen from here
+      const arrivals = printing.map((side) => {
+        const at: number[] = [];
+        side.child.stdout!.on("data", () => {
+          while (at.length < bwRows(side.stdout).length) at.push(Date.now());
+        });
+        return at;
+      });
+      const counted = (out: string) => bwRows(out).filter((r) => r.iters > 0);
+      for (const side of printing) await until(() => counted(side.stdout).length >= 3 && bwRows(side.stdout).length >= 4, 30_000);
+      for (const [k, side] of printing.entries()) {
+        for (const [i, r] of bwRows(side.stdout).entries()) {
+          expect(r.size).toBe(65536);
+          expect(r.peak).toBe("0.00");
+          if (r.iters === 0) continue;
+          // BW and rate of the same messages; the period a second (a timer fires late, never early), and
+          // as long as the time between this row and the one before it
+          expect(r.avg / ((r.rate * 1e6 * r.size) / 2 ** 20)).toBeCloseTo(1, 2);
+          expect(periodS(r, factor)).toBeGreaterThan(0.95);
+          if (i === 0) continue;
+          const gap = (arrivals[k]![i]! - arrivals[k]![i - 1]!) / 1000;
+          expect(Math.abs(periodS(r, factor) - gap), `period ${periodS(r, factor)} s, rows ${gap} s apart`).toBeLessThan(0.4);
+        }
+      }
+      expect(client.child.exitCode).toBeNull();
+      client.child.kill("SIGINT");
+      await client.done;
+      // write_bw's server waits for the client's end and prints no row
+      if (test === "write_bw") expect(bwRows(server.stdout)).toEqual([]);
+      expect(await server.done).toBe(1);
+      expect(server.stderr).toMatch(ends[`${test} ${mode}`]);
+    }, 60_000);
+  }
+
+  it("refuses what a run without an end cannot do, and perftest's refusals", async () => {
+    await refusals([
+      [["write_lat", "--perftest", "--run_infinitely"], /run_infinitely exists only in BW tests for now/],
+      [["send_bw", "--perftest", "--run_infinitely", "-b"], /run_infinitely mode is not supported in SEND Bidirectional BW test/],
+      [["send_bw", "--perftest", "--run_infinitely", "-e"], /run_infinitely does not support events feature yet/],
+      [["write_bw", "--perftest", "--run_infinitely", "-a"], /--run_infinitely runs one size until it is stopped: drop -a/],
+      [["write_bw", "--perftest", "--run_infinitely", "-D", "4", "-f", "1"], /-f\/--margin with --run_infinitely: every period of -D is a sample/],
+      [["write_bw", "--perftest", "--run_infinitely", "-w", "1"], /-w\/--limit_bw with --run_infinitely: a run that never ends/],
+      [["write_bw", "--perftest", "--run_infinitely", "-b", "--report-both"], /--report-both with --run_infinitely/],
+      [["write_bw", "--perftest", "--run_infinitely", "--pcap", "x.pcap"], /--pcap with --run_infinitely: the capture is written when the run ends/],
+      [["write_bw", "--run_infinitely"], /--run_infinitely applies to --perftest and -R/],
+    ]);
+  });
+});
+
 describe("softroce perf --perftest -q (several QPs), two processes", () => {
   const rkeys = (out: string, which: string) => new Set([...out.matchAll(new RegExp(`^ ${which} address: .*RKey (0x[0-9a-f]+)`, "gm"))].map((m) => m[1]));
   for (const test of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
