@@ -427,6 +427,31 @@ test(`perftest send_bw -b -D ${DURATION_S} (IPv4): softroce perf client -> ib_se
   }
 });
 
+// --run_infinitely: each side that measures prints a row every -D seconds until it is stopped
+// (perftest's print thread); send_bw's server its receives'. Our rows are read (Linux's perftest writes
+// its rows to a file through stdio's buffer, which a stopped perftest never flushes); each Linux side is
+// checked to have been still running when stopped, as an endless run is
+test("perftest send_bw --run_infinitely -D 1 (IPv4): softroce perf client -> ib_send_bw --run_infinitely server (rxe0), and ib_send_bw --run_infinitely client -> softroce server; our rows a second apart until stopped, Linux's side still running", async () => {
+  const flags = ["--run_infinitely", "-D", "1"];
+  const counted = (out) => [...out.matchAll(/^ 65536\s+(\d+)\s+0\.00\s+\d+\.\d\d\s+\d+\.\d+\s*$/gm)].map((m) => Number(m[1])).filter((n) => n > 0);
+  await guest(`ib_send_bw -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
+  const ours = await softroce(["perf", "send_bw", GUEST4, ...PT_MODES[0].ours, ...flags], 6000);
+  const theirs = await guest("kill $(cat /tmp/pt.pid) && echo SERVER-WAS-RUNNING; sleep 0.5; cat /tmp/pt.out", 20);
+  assert.ok(ours.timedOut, `softroce perf ended by itself: ${ours.stderr}\n${ours.stdout}\n--- ib_send_bw:\n${theirs}`);
+  assert.ok(counted(ours.stdout).length >= 3, ours.stdout);
+  assert.match(theirs, /^SERVER-WAS-RUNNING$/m, theirs);
+  // our server, left by the client's end: nothing more comes, and it gives up after --wait
+  const server = softroce(["perf", "send_bw", ...PT_MODES[0].ours, ...flags, "--wait", "5"], 40_000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const client = await guest(`timeout -s TERM 6 ib_send_bw -d rxe0 -x 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, 30);
+  const srv = await server;
+  // busybox timeout's status for a command it had to stop: the signal's (128 + SIGTERM)
+  assert.match(client, /^client-exit=143$/m, `${client}\n--- softroce server:\n${srv.stdout}${srv.stderr}`);
+  assert.ok(counted(srv.stdout).length >= 3, srv.stdout);
+  assert.equal(srv.code, 1, srv.stdout + srv.stderr);
+  assert.match(srv.stderr, /nothing from the peer for 5 s during the test/);
+});
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a
