@@ -56,8 +56,8 @@ export function bwRow(bytes: number, iterations: number, peak: number, avg: numb
   return ` ${size}${String(iterations).padEnd(10)}       ${fig(peak, 2).padEnd(7)}            ${fig(avg, 2).padEnd(7)}\t\t   ${fig(rate, 6)}`;
 }
 
-/** perftest's latency row (REPORT_FMT_LAT, its spacing), µs. */
+/** perftest's latency row (REPORT_FMT_LAT, its spacing: the count has no width, ten spaces follow it), µs. */
 export function latRow(bytes: number, iterations: number, l: LatFigures): string {
   const c = (x: number) => fig(x, 2).padEnd(7);
-  return ` ${String(bytes).padEnd(7)} ${String(iterations).padEnd(10)} ${c(l.t_min)}        ${c(l.t_max)}      ${c(l.t_typical)}  \t       ${c(l.t_avg)}     \t${c(l.t_stdev)}\t\t${c(l.p99)} \t\t${c(l.p99_9)}`;
+  return ` ${String(bytes).padEnd(7)} ${iterations}          ${c(l.t_min)}        ${c(l.t_max)}      ${c(l.t_typical)}  \t       ${c(l.t_avg)}     \t${c(l.t_stdev)}\t\t${c(l.p99)} \t\t${c(l.p99_9)}`;
 }

@@ -31,6 +31,15 @@ describe("perftest's latency row", () => {
     expect(rows).toHaveLength(10);
   });
 
+  // Linux's perftest 4.5 in the interop guest, write_lat -s 64 -n 20 --latency_gap 3000 (its server's row):
+  // the count is printed without a width, ten spaces after it (the logs above all have -n 5, one digit)
+  it("a count of more than one digit: the spacing after it is still perftest's ten", () => {
+    const linux = " 64      20          3375.91        5591.22      3742.56  \t       4046.93     \t616.29 \t\t5591.22 \t\t5591.22";
+    const f = { t_min: 3375.91, t_max: 5591.22, t_typical: 3742.56, t_avg: 4046.93, t_stdev: 616.29, p99: 5591.22, p99_9: 5591.22 };
+    expect(latRow(64, 20, f)).toBe(linux);
+    expect(latRow(64, 1000, f)).toBe(linux.replace(" 20          ", " 1000          "));
+  });
+
   for (const { f, line } of rows) {
     it(`${f}: the same row from measurements with its figures, in any order`, () => {
       const [min, max, typical] = line.trim().split(/\s+/).slice(2, 5).map(Number) as [number, number, number];
