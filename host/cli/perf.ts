@@ -51,6 +51,10 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "post_list", perftestOnly: true, short: "l", type: "int", min: 1, max: MAX_TX_DEPTH, valueName: "n", help: "--perftest and -R, bandwidth tests: post the WRs in lists of n, one doorbell each (perftest's post list; CQ moderation n unless -Q)" },
   { name: "recv_post_list", perftestOnly: true, type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, bandwidth tests: a SEND test's receives posted in lists of n, one doorbell each (perftest's receive post list; -n a multiple of n; the rx depth rounded down to whole lists)" },
   { name: "margin", perftestOnly: true, short: "f", type: "int", min: 0, max: 3600, valueName: "sec", help: "--perftest and -R, with -D: the seconds before and after the measured sample (perftest's margin) [default: a quarter of -D]; -D must exceed twice it" },
+  { name: "latency_gap", perftestOnly: true, type: "int", min: 0, max: 10_000_000, valueName: "us", help: "--perftest and -R, latency tests: wait <us> µs before each post (perftest's gap; as perftest's, each measurement includes it: a SEND or WRITE row's half round trip grows by half the gap)" },
+  { name: "wait_destroy", perftestOnly: true, type: "int", min: 0, max: 3600, valueName: "sec", help: "--perftest and -R: at the end, wait <sec> seconds before the test's resources (and with -R its connections) go, saying so, as perftest's" },
+  { name: "use_old_post_send", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's ibv_post_send instead of its ibv_wr_* API (accepted: softroce's perftest posts with ibv_post_send, and the header says \"ibv_wr* API : OFF\" either way, as Linux's against rxe)" },
+  { name: "cpu_util", perftestOnly: true, type: "boolean", help: "--perftest and -R, with -D: after each row the machine's CPU use over the sample, % (perftest's CPU_Util[%] column: /proc/stat's user time over user and idle time; a row the side did not measure, as write_bw's server printing the client's report, 0.00); without -D said and left off, as perftest" },
   { name: "run_infinitely", perftestOnly: true, type: "boolean", help: `--perftest and -R, bandwidth tests: run until stopped (a signal), a row for every -D seconds [default: ${PERFTEST_DEF_DURATION}], each its period's messages, no peak (perftest's); not with -e, -a, -f, -w, -y, --report-both, --pcap, nor send_bw -b, as perftest or as a run without an end needs; the server of WRITE, READ and atomics prints nothing until the client ends` },
   { name: "tos", perftestOnly: true, short: "T", type: "int", min: 0, max: 255, valueName: "value", help: "-R: the type of service of rdma_cm's connections (rdma_set_option RDMA_OPTION_ID_TOS: the path's traffic class, the IP header's TOS byte), as perftest's -T; not without -R, as perftest" },
   { name: "tclass", perftestOnly: true, type: "int", min: 0, max: 255, valueName: "value", help: "--perftest: the traffic class of the test's GRH (the IP header's TOS byte, DSCP and ECN), as perftest's --tclass; not with -R" },
@@ -280,6 +284,9 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     tos: flags.tos as number | undefined,
     marginS: flags.margin as number | undefined,
     infinite: flags.run_infinitely === true,
+    latencyGapUs: flags.latency_gap as number | undefined,
+    waitDestroyS: flags.wait_destroy as number | undefined,
+    cpuUtil: flags.cpu_util === true,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

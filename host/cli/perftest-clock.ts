@@ -1,7 +1,37 @@
 // perftest's -D clock and the test's completions taken one at a time under it (perftest-exchange.ts
 // runs the tests; this is their sense of time).
 
+import { readFileSync } from "node:fs";
 import type { WorkCompletion } from "../core/verbs/index.js";
+
+/** The CPU times perftest's --cpu_util reads: the first line of /proc/stat's user time and idle time (in ticks). */
+export interface CpuStat {
+  user: number;
+  idle: number;
+}
+
+/**
+ * get_cpu_stats: the machine's user and idle time so far (/proc/stat's "cpu" line, its first and fourth
+ * figures); undefined where it cannot be read (perftest then counts 0 for both).
+ */
+export function cpuStat(text?: string): CpuStat | undefined {
+  let line: string;
+  try {
+    line = (text ?? readFileSync("/proc/stat", "utf8")).split("\n", 1)[0]!;
+  } catch {
+    return undefined;
+  }
+  const words = line.trim().split(/\s+/);
+  const [user, idle] = [Number(words[1]), Number(words[4])];
+  return Number.isFinite(user) && Number.isFinite(idle) ? { user, idle } : undefined;
+}
+
+/** calc_cpu_util: the user time over the user and idle time between two samples, % (its formula: system time counts as neither). */
+export function cpuUtil(a: CpuStat | undefined, b: CpuStat | undefined): number {
+  const user = (b?.user ?? 0) - (a?.user ?? 0);
+  const idle = (b?.idle ?? 0) - (a?.idle ?? 0);
+  return user + idle !== 0 ? (user / (user + idle)) * 100 : 0;
+}
 
 /**
  * perftest's -D (its catch_alarm states): a margin of warm-up, the sample, a margin, the end. The margin
@@ -22,6 +52,10 @@ export class DurationClock {
   private t1 = 0;
   /** operations completed within the sample */
   count = 0;
+  /** --cpu_util: takes the CPU times as the sample begins and as it ends (perftest's catch_alarm) */
+  sampleCpu = false;
+  private cpuAtStart: CpuStat | undefined;
+  private cpuAtEnd: CpuStat | undefined;
   /** resolves at the end */
   readonly ended: Promise<void>;
 
@@ -54,9 +88,11 @@ export class DurationClock {
     after(margin, () => {
       this.state = "sample";
       this.t0 = performance.now();
+      if (this.sampleCpu) this.cpuAtStart = cpuStat();
       after(this.durationS * 1000 - 2 * margin, () => {
         this.state = "stop";
         this.t1 = performance.now();
+        if (this.sampleCpu) this.cpuAtEnd = cpuStat();
         after(margin, () => {
           this.state = "end";
           this.wake();
@@ -72,6 +108,11 @@ export class DurationClock {
   /** Operations completed (one, or a moderated completion's n): counted when within the sample. */
   tick(n = 1): void {
     if (this.state === "sample") this.count += n;
+  }
+
+  /** --cpu_util's figure for the sample, % (0 until it has ended, or without sampleCpu) */
+  get cpuUtil(): number {
+    return cpuUtil(this.cpuAtStart, this.cpuAtEnd);
   }
 
   /** The sample's length, seconds. */

@@ -279,6 +279,12 @@ export interface PerftestOptions {
   marginS?: number;
   /** --run_infinitely: a bandwidth test runs until it is stopped, a row for every -D seconds (durationS is set) */
   infinite?: boolean;
+  /** --latency_gap: a latency test waits this many µs before each post (its post times, so its latency, include it) */
+  latencyGapUs?: number;
+  /** --wait_destroy: seconds to wait, saying so, before the test's resources go (and with -R its connections) */
+  waitDestroyS?: number;
+  /** --cpu_util: with -D, the machine's CPU use over the sample after each row (perftest's CPU_Util[%] column) */
+  cpuUtil?: boolean;
   /** -T/--tos: with -R, the type of service rdma_cm's connections are made with (their traffic class) */
   tos?: number;
   /** --pcap: this side's datagrams written to this file when the run ends (softroce's, not perftest's) */
@@ -295,7 +301,7 @@ export type PerftestConnection = Connection;
 export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
-  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite"
+  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil"
 >;
 
 /**
@@ -321,7 +327,7 @@ class BwRows {
     if (sum.avg >= (this.o.limitBw ?? 0)) this.bwPassed = true;
     if (sum.rate >= (this.o.limitMsgRate ?? 0)) this.ratePassed = true;
     if (peer && this.o.reportBoth && !this.o.sizes) {
-      const section = (title: string, r: BwRow) => `${RULE}\n ${title} results: \n${RULE}${bwHeader(this.o)}\n${this.row(size, r)}`;
+      const section = (title: string, r: BwRow) => `${RULE}\n ${title} results: \n${RULE}${bwHeader(this.o)}${headerEnd(this.o)}${this.row(size, r)}`;
       this.io.out(section("Local", mine) + section("Remote", peer));
     }
   }
@@ -336,9 +342,9 @@ class BwRows {
   /** A row as print_full_bw_report prints it, and (--out_json) writes it to the file. */
   private row(size: number, r: BwRow): string {
     const output = this.o.output;
-    this.json?.write(bwResults(size, r, this.o.gbits === true, output));
+    this.json?.write(bwResults(size, r, this.o.gbits === true, output, cpuColumn(this.o) ? r.cpuUtil ?? 0 : undefined));
     if (output) return fig(bwOutputFigure(output, r)) + "\n";
-    return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + "\n";
+    return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + rowEnd(this.o, r.cpuUtil);
   }
 }
 
@@ -418,6 +424,26 @@ export interface BwRow {
   avg: number;
   rate: number;
   iters: number;
+  /** --cpu_util: the side's CPU use over its sample, % (a row the side did not measure has none: 0.00, as perftest's) */
+  cpuUtil?: number;
+}
+
+/**
+ * --cpu_util's column is on (perftest's cpu_util_data.enable): with -D only — its force_dependecies
+ * turns it on in duration mode, before --run_infinitely makes a run one, so not for those.
+ */
+export function cpuColumn(o: PerftestOptions): boolean {
+  return o.cpuUtil === true && o.durationS !== undefined && !o.infinite;
+}
+
+/** What ends a table header (RESULT_EXT, or RESULT_EXT_CPU_UTIL with --cpu_util's column) */
+function headerEnd(o: PerftestOptions): string {
+  return cpuColumn(o) ? "    CPU_Util[%]\n" : "\n";
+}
+
+/** What ends a row (REPORT_EXT, or REPORT_EXT_CPU_UTIL: the figure, %) */
+function rowEnd(o: PerftestOptions, util = 0): string {
+  return cpuColumn(o) ? `\t    ${util.toFixed(2).padEnd(3)}\n` : "\n";
 }
 
 /** --report_gbits: a row's bandwidth in Gb/sec (10^9 bits) instead of MB/sec, as perftest's format_factor (the report the client sends is in its unit). */
@@ -429,7 +455,7 @@ const bwHeader = (o: PerftestOptions) => (o.gbits ? BW_HEADER_GBITS : BW_HEADER)
 
 /** A -D run's row: the messages within the sample over its time; no peak, as perftest's (noPeak). */
 function durationBw(size: number, clock: DurationClock): BwRow {
-  return sampleBw(size, clock.count, clock.seconds);
+  return { ...sampleBw(size, clock.count, clock.seconds), ...(clock.sampleCpu ? { cpuUtil: clock.cpuUtil } : {}) };
 }
 
 /**
@@ -559,9 +585,9 @@ function latDurFigures(d: DurationClock, rttFactor: number): { iters: number; tA
   return { iters: d.count, tAvg: (d.seconds * 1e6) / rttFactor / Math.max(d.count, 1), tps: d.count / d.seconds };
 }
 
-/** Their row (REPORT_FMT_LAT_DUR). */
+/** Their row (REPORT_FMT_LAT_DUR), without its end (rowEnd). */
 function latDurRow(size: number, f: { iters: number; tAvg: number; tps: number }): string {
-  return ` ${String(size).padEnd(7)}       ${f.iters}            ${f.tAvg.toFixed(2).padEnd(7)}        ${f.tps.toFixed(2).padEnd(7)}\n`;
+  return ` ${String(size).padEnd(7)}       ${f.iters}            ${f.tAvg.toFixed(2).padEnd(7)}        ${f.tps.toFixed(2).padEnd(7)}`;
 }
 
 /** The largest message perftest's -s takes (UINT_MAX / 2). */
@@ -1045,6 +1071,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
     if (client || i > 1) {
       if (!(await receive())) break;
     }
+    await latencyGap(o.latencyGapUs);
     write();
     const wc = await waits.next(true);
     if (!wc) break;
@@ -1105,6 +1132,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
   };
   for (let i = 0; clock ? !clock.done : i < o.iters; i++) {
     if (!client && !(await waitRecv())) break;
+    await latencyGap(o.latencyGapUs);
     if (!clock) tposted.push(performance.now());
     q.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [q.buf.sge(0, o.size)], ...(q.ud ? { ud: q.ud } : {}) });
     sends++;
@@ -1113,6 +1141,18 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
   // the last send completions
   c.cq.poll(64);
   return tposted;
+}
+
+/**
+ * --latency_gap: perftest's wait of `us` µs before a latency test's post (spun on the clock, before the
+ * post's time is taken, so the gap is in each measurement). A gap of milliseconds sleeps all but its
+ * last one, so that the event loop (the device's I/O, the stall guard) runs meanwhile.
+ */
+async function latencyGap(us: number | undefined): Promise<void> {
+  if (!us) return;
+  const end = performance.now() + us / 1000;
+  if (us >= 2000) await new Promise((r) => setTimeout(r, us / 1000 - 1));
+  while (performance.now() < end);
 }
 
 /**
@@ -1127,6 +1167,7 @@ async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, clock
   const target = perfVerb(o.test) === "atomic" ? { atomic: atomicOperands(o, peer) } : { rdma: { remoteAddr: peer.vaddr, rkey: peer.rkey } };
   clock?.start();
   for (let i = 0; clock ? !clock.done : i < o.iters; i++) {
+    await latencyGap(o.latencyGapUs);
     if (!clock) tposted.push(performance.now());
     q.qp.postSend({ wrId: BigInt(i), opcode, sendFlags: SendFlags.SIGNALED, sgList, ...target });
     const wc = await c.guard.next(c.cq);
@@ -1213,6 +1254,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
   };
   try {
     io.out(optionNotes(o));
+    // force_dependecies: --cpu_util outside duration mode is said and left off (--run_infinitely makes a run one only after it)
+    if (o.cpuUtil && !cpuColumn(o)) {
+      io.out(RULE);
+      io.err(" CPU Utilization works only with Duration mode.\n");
+    }
     dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
     if (o.pcap !== undefined) recorder.attach(dev.port!);
     // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
@@ -1315,12 +1361,14 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       if (!o.durationS) return undefined;
       const factor = o.duplex && o.test !== "send_bw" ? 2 : 1;
       const everyPeriod = o.infinite ? (count: number, secs: number) => rows.print(o.size, inUnit(o, sampleBw(o.size, count, secs, factor))) : undefined;
-      return (clock = new DurationClock(o.durationS, o.infinite ? 0 : o.marginS, everyPeriod));
+      clock = new DurationClock(o.durationS, o.infinite ? 0 : o.marginS, everyPeriod);
+      clock.sampleCpu = cpuColumn(o);
+      return clock;
     };
     if (isLat(t)) {
       // read_lat's and atomic_lat's server only serves: the closing handshake below waits for the client's test to end
       const serves = readsResponses(t) && !client;
-      if (!serves) table((o.durationS ? LAT_DUR_HEADER : LAT_HEADER) + "\n");
+      if (!serves) table((o.durationS ? LAT_DUR_HEADER : LAT_HEADER) + headerEnd(o));
       for (const [k, size] of sizes.entries()) {
         const r = run(size);
         // send_lat's -a: each size posts its receives, then a handshake (the first size's is the one above)
@@ -1334,8 +1382,8 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         const rttFactor = readsResponses(t) ? 1 : 2;
         if (d) {
           const f = latDurFigures(d, rttFactor);
-          io.out(o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f));
-          json?.write(latDurResults(size, f.iters, f.tAvg, f.tps, o.output));
+          io.out(o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f) + rowEnd(o, d.cpuUtil));
+          json?.write(latDurResults(size, f.iters, f.tAvg, f.tps, o.output, cpuColumn(o) ? d.cpuUtil : undefined));
         } else {
           const f = perftestLatency(posted, rttFactor);
           io.out(latReport(size, r.iters, f, o));
@@ -1346,7 +1394,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     } else if (t === "send_bw") {
       // both sides measure and print their own row, a row per size; -a: a handshake before each size
       // but the first (after its receives are posted) and after each
-      table(bwHeader(o) + "\n");
+      table(bwHeader(o) + headerEnd(o));
       for (const [k, size] of sizes.entries()) {
         const r = run(size);
         if (k > 0) {
@@ -1365,7 +1413,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       // -b: both sides run the test (run_iter_bw) and swap their reports (xchg_bw_reports); each prints its
       // own figures plus the peer's (print_full_bw_report). The first size's handshake before its run is the
       // one above; -a: one before each later size and one after each
-      table(bwHeader(o) + "\n");
+      table(bwHeader(o) + headerEnd(o));
       for (const [k, size] of sizes.entries()) {
         if (o.warmUp) await warmUp(c, peers, run(size));
         if (k > 0) await barrier();
@@ -1375,7 +1423,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       }
       table(RULE);
     } else {
-      table(bwHeader(o) + "\n");
+      table(bwHeader(o) + headerEnd(o));
       if (client) {
         // a row per size; the server prints the last one's, the report it gets
         let f: BwRow = { peak: 0, avg: 0, rate: 0, iters: 0 };
@@ -1395,6 +1443,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     if (t !== "write_lat") {
       await barrier(); // ctx_close_connection
       if (!cm) await x.swap(new TextEncoder().encode(DONE), client); // rdma_cm mode sends no "done"
+    }
+    // destroy_ctx: --wait_destroy's wait first, then (-R) the connections' disconnect
+    if (o.waitDestroyS) {
+      io.out(` Waiting ${o.waitDestroyS} seconds before releasing resources...\n`);
+      await new Promise((r) => setTimeout(r, o.waitDestroyS! * 1000));
     }
     if (cm) await cm.close();
     held.sock?.end();
@@ -1483,6 +1536,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     p = { ...p, durationS: p.durationS ?? PERFTEST_DEF_DURATION };
   }
   if (p.durationS !== undefined && p.sizes) refuse("Duration mode currently doesn't support running on all sizes (-D with -a, as perftest)");
+  if (flags.latencyGapUs && !lat) refuse(`--latency_gap: Latency gap feature is only for latency tests (${test}, perftest's refusal)`);
   if (flags.events && perfVerb(test) === "write") refuse(`-e/--events: Events feature not available on WRITE verb (${test}, perftest's refusal)`);
   if (flags.events && p.durationS !== undefined) refuse("-e/--events with -D: Duration mode doesn't work with events (perftest's refusal)");
   if (flags.compVector !== undefined) {

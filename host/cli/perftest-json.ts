@@ -64,10 +64,17 @@ export function bwOutputFigure(output: PerftestOutput, r: BwRow): number {
  * A bandwidth row's results (REPORT_FMT_JSON; six decimals where the row has them, REPORT_FMT_EXT_JSON);
  * with --output bandwidth or message_rate the one figure the row prints.
  */
-export function bwResults(size: number, r: BwRow, gbits: boolean, output?: PerftestOutput): string {
-  if (output) return `${output === "message_rate" ? "msgRate_avg" : "bw_avg"}: ${fig(bwOutputFigure(output, r))},\n`;
+export function bwResults(size: number, r: BwRow, gbits: boolean, output?: PerftestOutput, cpuUtil?: number): string {
+  // --cpu_util's figure follows either (REPORT_EXT_CPU_UTIL_JSON)
+  const cpu = cpuUtil === undefined ? "" : cpuUtilJson(cpuUtil);
+  if (output) return `${output === "message_rate" ? "msgRate_avg" : "bw_avg"}: ${fig(bwOutputFigure(output, r))},\n${cpu}`;
   const d = bwDecimals(r.avg, gbits);
-  return `MsgSize: ${size},\nn_iterations: ${r.iters},\nBW_peak: ${r.peak.toFixed(d)},\nBW_average: ${r.avg.toFixed(d)},\nMsgRate: ${r.rate.toFixed(6)},\n`;
+  return `MsgSize: ${size},\nn_iterations: ${r.iters},\nBW_peak: ${r.peak.toFixed(d)},\nBW_average: ${r.avg.toFixed(d)},\nMsgRate: ${r.rate.toFixed(6)},\n${cpu}`;
+}
+
+/** --cpu_util's line of the results (REPORT_EXT_CPU_UTIL_JSON). */
+function cpuUtilJson(util: number): string {
+  return `CPU_util: ${util.toFixed(2)},\n`;
 }
 
 /** A latency row's results (REPORT_FMT_LAT_JSON); with --output latency the average alone. */
@@ -78,9 +85,9 @@ export function latResults(size: number, iters: number, f: LatFigures, output?: 
 }
 
 /** A -D latency row's results (REPORT_FMT_LAT_DUR_JSON); with --output latency the average alone (no comma after it: perftest's). */
-export function latDurResults(size: number, iters: number, tAvg: number, tps: number, output?: PerftestOutput): string {
+export function latDurResults(size: number, iters: number, tAvg: number, tps: number, output?: PerftestOutput, cpuUtil?: number): string {
   if (output) return `t_avg: ${fig(tAvg)}\n`;
-  return `MsgSize: ${size},\nn_iterations: ${iters},\nt_avg: ${tAvg.toFixed(2)},\ntps_average: ${tps.toFixed(2)},\n`;
+  return `MsgSize: ${size},\nn_iterations: ${iters},\nt_avg: ${tAvg.toFixed(2)},\ntps_average: ${tps.toFixed(2)},\n${cpuUtil === undefined ? "" : cpuUtilJson(cpuUtil)}`;
 }
 
 /** The file: each write replaces it (perftest opens it O_TRUNC, mode 0600); a file it cannot write is said on stderr, the test goes on. */

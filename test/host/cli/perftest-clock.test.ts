@@ -1,6 +1,6 @@
 // perftest's -D clock and the completions taken under it (host/cli/perftest-clock.ts), on fake timers.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Completions, DurationClock } from "../../../host/cli/perftest-clock.js";
+import { Completions, cpuStat, cpuUtil, DurationClock } from "../../../host/cli/perftest-clock.js";
 import type { WorkCompletion } from "../../../host/core/verbs/index.js";
 
 beforeEach(() => {
@@ -93,6 +93,24 @@ describe("DurationClock", () => {
     clock.stop();
     await vi.advanceTimersByTimeAsync(10_000);
     expect(periods.length).toBe(3);
+  });
+});
+
+describe("--cpu_util's figures (perftest's get_cpu_stats and calc_cpu_util)", () => {
+  it("reads /proc/stat's first line: the user time and the idle time; the use is user over user and idle, %", () => {
+    expect(cpuStat("cpu  100 5 30 1000 7 0 2 0 0 0\ncpu0 50 2 15 500 3 0 1 0 0 0\n")).toEqual({ user: 100, idle: 1000 });
+    expect(cpuStat("intr 1 2 3")).toBeUndefined();
+    expect(cpuStat("cpu 1")).toBeUndefined();
+    // 50 ticks of user time and 50 idle between the two: 50 %; the system time (30 -> 80) counts as neither, as perftest's
+    expect(cpuUtil({ user: 100, idle: 1000 }, { user: 150, idle: 1050 })).toBe(50);
+    expect(cpuUtil({ user: 100, idle: 1000 }, { user: 100, idle: 1000 })).toBe(0);
+    expect(cpuUtil(undefined, undefined)).toBe(0);
+    // the machine's own, between two reads: a figure from 0 to 100
+    const a = cpuStat()!;
+    expect(a.user).toBeGreaterThan(0);
+    const u = cpuUtil(a, cpuStat());
+    expect(u).toBeGreaterThanOrEqual(0);
+    expect(u).toBeLessThanOrEqual(100);
   });
 });
 

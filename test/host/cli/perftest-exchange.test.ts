@@ -961,6 +961,98 @@ describe("softroce perf --perftest --run_infinitely (perftest's), two processes"
   });
 });
 
+describe("softroce perf --perftest --latency_gap (perftest's), two processes", () => {
+  // as perftest's, the gap is waited before a post's time is taken: a measurement (post to post) holds
+  // both sides' gaps on write_lat (its row halves them back to one), the client's on read_lat
+  for (const test of ["write_lat", "read_lat"]) {
+    it(`${test} --latency_gap 3000 on both sides: every measurement at least the gap; a bandwidth test refuses it, as perftest`, async () => {
+      const flags = ["--perftest", "-s", "64", "-n", "20", "--latency_gap", "3000"];
+      const server = start("perf", test, "--address", "127.0.15.41", ...flags);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", "--address", "127.0.15.42", ...flags);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      const m = /^ 64\s+20\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+\.\d\d)/m.exec(client.stdout)!;
+      expect(m, client.stdout).not.toBeNull();
+      const [tMin, , tTypical] = [Number(m[1]), Number(m[2]), Number(m[3])];
+      expect(tMin).toBeGreaterThanOrEqual(3000);
+      expect(tTypical).toBeLessThan(3000 + 3000);
+    }, 40_000);
+  }
+
+  it("refusals: a bandwidth test (perftest's), without --perftest or -R", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "--latency_gap", "10"], /--latency_gap: Latency gap feature is only for latency tests \(write_bw, perftest's refusal\)/],
+      [["write_lat", "--latency_gap", "10"], /--latency_gap applies to --perftest and -R/],
+    ]);
+  });
+});
+
+describe("softroce perf --perftest --wait_destroy and --use_old_post_send (perftest's), two processes", () => {
+  for (const mode of ["--perftest", "-R"]) {
+    it(`write_bw ${mode} --wait_destroy 1: each side says it waits, last, and waits a second before its resources (and connections) go; exit 0`, async () => {
+      const flags = [mode, "-s", "4096", "-n", "20", "--wait_destroy", "1", "--use_old_post_send"];
+      const server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const t0 = Date.now();
+      const client = start("perf", "write_bw", "127.0.15.41", "--address", "127.0.15.42", ...flags);
+      let rowAt = 0;
+      client.child.stdout!.on("data", () => {
+        if (!rowAt && / 4096\s+20\s/.test(client.stdout)) rowAt = Date.now();
+      });
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      for (const out of [client.stdout, server.stdout]) {
+        expect(out.endsWith(`${PERF_RULE}\n Waiting 1 seconds before releasing resources...\n`), out).toBe(true);
+        expect(out).toContain(" ibv_wr* API     : OFF\n");
+      }
+      expect(rowAt).toBeGreaterThan(t0);
+      expect(Date.now() - rowAt).toBeGreaterThanOrEqual(1000);
+    }, 40_000);
+  }
+});
+
+describe("softroce perf --perftest --cpu_util (perftest's), two processes", () => {
+  const util = (out: string, row: RegExp) => {
+    const line = out.split("\n").find((l) => row.test(l));
+    expect(line, out).toBeDefined();
+    const m = /\t {4}(\d+\.\d\d)$/.exec(line!);
+    expect(m, line).not.toBeNull();
+    return Number(m![1]);
+  };
+  it("write_bw and send_lat with -D 2: the CPU_Util[%] column after each header and row (write_bw's server, printing the client's report, 0.00); in its --out_json file too", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "softroce-cpu-"));
+    try {
+      for (const [test, header, row] of [["write_bw", "   MsgRate[Mpps]    CPU_Util[%]\n", /^ 65536\s+\d+\s+0\.00\s/], ["send_lat", " tps average    CPU_Util[%]\n", /^ 2\s+\d+\s+\d+\.\d\d\s+\d+\.\d\d/]] as const) {
+        const json = join(dir, `${test}.json`);
+        const server = start("perf", test, "--perftest", "--address", "127.0.15.41", "-D", "2", "--cpu_util", "--wait", "20");
+        await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+        const client = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-D", "2", "--cpu_util", "--wait", "20", "--out_json", "--out_json_file", json);
+        expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+        for (const out of [client.stdout, server.stdout]) expect(out).toContain(header);
+        const mine = util(client.stdout, row);
+        expect(mine).toBeGreaterThan(0);
+        expect(mine).toBeLessThanOrEqual(100);
+        if (test === "write_bw") expect(util(server.stdout, row)).toBe(0);
+        else expect(util(server.stdout, row)).toBeGreaterThan(0);
+        expect(readFileSync(json, "utf8")).toContain(`CPU_util: ${mine.toFixed(2)},\n},\n}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("without -D: perftest's note on stderr, a rule on stdout, and no column; exit 0", async () => {
+    const server = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-s", "4096", "-n", "20", "--cpu_util");
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", "--perftest", "--address", "127.0.15.42", "-s", "4096", "-n", "20", "--cpu_util");
+    expect(await Promise.all([server.done, client.done])).toEqual([0, 0]);
+    for (const r of [client, server]) {
+      expect(r.stderr).toBe(" CPU Utilization works only with Duration mode.\n");
+      expect(r.stdout.startsWith(`${PERF_RULE}\n`), r.stdout).toBe(true);
+      expect(r.stdout).not.toContain("CPU_Util");
+    }
+  }, 40_000);
+});
+
 describe("softroce perf --perftest -q (several QPs), two processes", () => {
   const rkeys = (out: string, which: string) => new Set([...out.matchAll(new RegExp(`^ ${which} address: .*RKey (0x[0-9a-f]+)`, "gm"))].map((m) => m[1]));
   for (const test of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
