@@ -452,6 +452,28 @@ test("perftest send_bw --run_infinitely -D 1 (IPv4): softroce perf client -> ib_
   assert.match(srv.stderr, /nothing from the peer for 5 s during the test/);
 });
 
+// --cpu_util with -D: the CPU_Util[%] column after the table header and each row (write_bw's servers print
+// the client's report with their own figure, 0.00, never measured); --wait_destroy's line last, after the rule
+test("perftest write_bw -D 2 --cpu_util --wait_destroy 1 (IPv4): softroce perf client -> ib_write_bw server (rxe0), and ib_write_bw client -> softroce server; both ends exit 0, the CPU column and the wait line as Linux's", async () => {
+  const r = await perftestBothWays("write_bw", PT_MODES[0], ["-D", "2", "--cpu_util", "--wait_destroy", "1"]);
+  for (const [who, out] of Object.entries(r)) {
+    assert.ok(out.includes("   MsgRate[Mpps]    CPU_Util[%]\n"), `${who}:\n${out}`);
+    const row = /^ 65536\s+\d+\s+0\.00\s+\d+\.\d\d\s+\d+\.\d+\t {4}(\d+\.\d\d)$/m.exec(out);
+    assert.ok(row, `${who}:\n${out}`);
+    if (who.endsWith("Server")) assert.equal(row[1], "0.00", `${who}:\n${out}`);
+    assert.ok(out.endsWith("-".repeat(87) + "\n Waiting 1 seconds before releasing resources...\n"), `${who}:\n${out}`);
+  }
+});
+
+// --latency_gap: each side's wait before a post is in every measurement (both sides' on write_lat, whose row halves them)
+test("perftest write_lat --latency_gap 3000 (IPv4): softroce perf client -> ib_write_lat server (rxe0), and ib_write_lat client -> softroce server; both ends exit 0, every t_min past the gap", async () => {
+  const r = await perftestBothWays("write_lat", PT_MODES[0], ["-s", "64", "-n", "20", "--latency_gap", "3000"]);
+  for (const [who, out] of Object.entries(r)) {
+    const row = /^ 64\s+20\s+(\d+\.\d\d)\s/m.exec(out);
+    assert.ok(row && Number(row[1]) >= 3000, `${who}:\n${out}`);
+  }
+});
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a
