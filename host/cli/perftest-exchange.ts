@@ -23,6 +23,7 @@ import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg, type UdTarget } from "./perftest-rdmacm.js";
 import { gbps } from "./perf-report.js";
 import { Completions, DurationClock } from "./perftest-clock.js";
+import { type ReadStall, unstalled } from "./perftest-stall.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
 import { type PerftestInfo, JsonReport, bwOutputFigure, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
@@ -84,15 +85,6 @@ export function parseKeyMsg(b: Uint8Array): PerftestDest {
   };
 }
 
-/**
- * When a read gives up: after `ms` in which neither a byte came nor `progress()` moved (the device's
- * packet counters: the peer's test running, which a read may wait out).
- */
-export interface ReadStall {
-  ms: number;
-  progress(): number;
-}
-
 /** A TCP stream read in exact sizes (perftest's messages are fixed-size and unframed). */
 export class ExactReader {
   private chunks: Buffer[] = [];
@@ -123,25 +115,17 @@ export class ExactReader {
 
   async read(n: number): Promise<Uint8Array> {
     const stall = this.stall;
-    // the progress mark is taken only when the read has to wait (the device's counters are read then)
-    let mark = stall && this.have < n ? this.came + stall.progress() : 0;
+    // a byte that came is progress as much as a packet on the device
+    const progress = stall && (() => this.came + stall.progress());
     while (this.have < n) {
       if (this.ended) throw new PerftestExchangeError(`Failed to read from socket (${n} bytes wanted, ${this.have} came): ${this.ended.message}`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const woken = await new Promise<boolean>((r) => {
-        this.waiter = () => r(true);
-        if (stall) timer = setTimeout(() => r(false), stall.ms);
-      });
-      clearTimeout(timer);
-      this.waiter = undefined;
-      if (!woken && stall) {
-        const now = this.came + stall.progress();
-        if (now === mark) {
-          throw new PerftestExchangeError(
-            `Failed to read from socket: nothing from the peer for ${stall.ms / 1000} s, on the exchange or the device (${n} bytes wanted, ${this.have} came; do both sides run the same test with the same -q?)`,
-          );
-        }
-        mark = now;
+      const woken = new Promise<void>((r) => (this.waiter = r));
+      try {
+        await unstalled(woken, stall, () => new PerftestExchangeError(
+          `Failed to read from socket: nothing from the peer for ${stall!.ms / 1000} s, on the exchange or the device (${n} bytes wanted, ${this.have} came; do both sides run the same test with the same -q?)`,
+        ), progress);
+      } finally {
+        this.waiter = undefined;
       }
     }
     const all = Buffer.concat(this.chunks);
@@ -360,7 +344,8 @@ interface QpCtx {
 /**
  * The watch over the test's waits (a completion, a byte in the buffer): one that sees no progress
  * (ReadStall: no packet on the device) for stall.ms fails, as an exchange read does, instead of
- * waiting for a peer that is gone.
+ * waiting for a peer that is gone. One interval over the whole test, not unstalled's timer per wait
+ * (perftest-stall.ts): a timer per completion would sit on the measured path.
  */
 class StallGuard {
   /** when a wait last let the event loop take a turn (ms) */

@@ -19,7 +19,8 @@ import {
   PortSpace, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
 } from "../core/cm/index.js";
 import { openToolCm } from "./cm-tool.js";
-import type { PerftestConnection, PerftestDest, ReadStall } from "./perftest-exchange.js";
+import type { PerftestConnection, PerftestDest } from "./perftest-exchange.js";
+import { type ReadStall, unstalled } from "./perftest-stall.js";
 import { GRH_SIZE } from "../core/verbs/index.js";
 
 /** sizeof(struct pingpong_dest): lid, out_reads, qpn, psn, rkey, (pad), vaddr, gid[16], srqn, gid_index. */
@@ -259,19 +260,10 @@ export class PerftestCm {
    */
   private async receive(): Promise<Uint8Array> {
     const stall = this.stall;
-    let mark = stall?.progress() ?? 0;
     while (this.got.length === 0) {
-      if (!stall) {
-        await this.commWc();
-        continue;
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const came = await Promise.race([this.commWc().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), stall.ms)))]);
-      clearTimeout(timer);
-      if (came) continue;
-      const now = stall.progress();
-      if (now === mark) throw new PerftestCmError(`Failed to read from the rdma_cm connection: nothing from the peer for ${stall.ms / 1000} s, on it or the device (the peer gone?)`);
-      mark = now;
+      await unstalled(this.commWc(), stall, () => new PerftestCmError(
+        `Failed to read from the rdma_cm connection: nothing from the peer for ${stall!.ms / 1000} s, on it or the device (the peer gone?)`,
+      ));
     }
     return this.got.shift()!;
   }
