@@ -326,9 +326,10 @@ class BwRows {
   /** A row as print_full_bw_report prints it, and (--out_json) writes it to the file. */
   private row(size: number, r: BwRow): string {
     const output = this.o.output;
-    this.json?.write(bwResults(size, r, this.o.gbits === true, output, cpuColumn(this.o) ? r.cpuUtil ?? 0 : undefined));
+    const cpu = rowCpu(this.o, r.cpuUtil);
+    this.json?.write(bwResults(size, r, this.o.gbits === true, output, cpu));
     if (output) return fig(bwOutputFigure(output, r)) + "\n";
-    return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + rowEnd(this.o, r.cpuUtil);
+    return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + rowEnd(cpu);
   }
 }
 
@@ -426,9 +427,17 @@ function headerEnd(o: PerftestOptions): string {
   return cpuColumn(o) ? "    CPU_Util[%]\n" : "\n";
 }
 
-/** What ends a row (REPORT_EXT, or REPORT_EXT_CPU_UTIL: the figure, %) */
-function rowEnd(o: PerftestOptions, util = 0): string {
-  return cpuColumn(o) ? `\t    ${util.toFixed(2).padEnd(3)}\n` : "\n";
+/**
+ * A row's --cpu_util figure, asked once per row for its end and its JSON: none when the column is
+ * off, else the side's figure (0 on a row the side did not measure, as perftest's).
+ */
+function rowCpu(o: PerftestOptions, util: number | undefined): number | undefined {
+  return cpuColumn(o) ? util ?? 0 : undefined;
+}
+
+/** What ends a row (REPORT_EXT, or REPORT_EXT_CPU_UTIL with rowCpu's figure, %) */
+function rowEnd(cpu: number | undefined): string {
+  return cpu === undefined ? "\n" : `\t    ${cpu.toFixed(2).padEnd(3)}\n`;
 }
 
 /** --report_gbits: a row's bandwidth in Gb/sec (10^9 bits) instead of MB/sec, as perftest's format_factor (the report the client sends is in its unit). */
@@ -940,7 +949,13 @@ function postFirstRecvs(c: Ctx, o: PerftestOptions): void {
  */
 function firstRecvs(o: PerftestOptions): number {
   const list = o.recvPostList ?? 1;
-  return Math.floor(Math.floor(rxDepth(o) / list) / (o.srq ? o.qps ?? 1 : 1)) * list;
+  // floor(floor(rx / q) / list) is floor(floor(rx / list) / q): perftest's lists shared out, the same count
+  return Math.floor(recvShare(o) / list) * list;
+}
+
+/** A QP's share of the rx depth: all of it, or with --use-srq the SRQ's shared out among the QPs. */
+function recvShare(o: PerftestOptions): number {
+  return o.srq ? Math.floor(rxDepth(o) / (o.qps ?? 1)) : rxDepth(o);
 }
 
 /**
@@ -1367,8 +1382,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         const rttFactor = readsResponses(t) ? 1 : 2;
         if (d) {
           const f = latDurFigures(d, rttFactor);
-          io.out(o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f) + rowEnd(o, d.cpuUtil));
-          json?.write(latDurResults(size, f.iters, f.tAvg, f.tps, o.output, cpuColumn(o) ? d.cpuUtil : undefined));
+          const cpu = rowCpu(o, d.cpuUtil);
+          io.out(o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f) + rowEnd(cpu));
+          json?.write(latDurResults(size, f.iters, f.tAvg, f.tps, o.output, cpu));
         } else {
           const f = perftestLatency(posted, rttFactor);
           io.out(latReport(size, r.iters, f, o));
@@ -1585,8 +1601,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     if (lat) refuse("--recv_post_list: Receive post list is supported in BW tests only");
     if (p.durationS === undefined && iters % recvList !== 0) refuse(`--recv_post_list ${recvList}: Number of iterations must be a multiple of receive post list size (-n ${iters})`);
     if (send && firstRecvs(o) === 0) {
-      const perQp = o.srq ? Math.floor(rxDepth(o) / qps) : rxDepth(o);
-      refuse(`--recv_post_list ${recvList}: a list longer than the receives posted for each QP (${perQp}${o.srq ? `, the SRQ's ${rxDepth(o)} over ${qps} QPs` : ""}) posts none`);
+      refuse(`--recv_post_list ${recvList}: a list longer than the receives posted for each QP (${recvShare(o)}${o.srq ? `, the SRQ's ${rxDepth(o)} over ${qps} QPs` : ""}) posts none`);
     }
   }
   // perftest's checks of -l (force_dependecies); and a list that cannot fit the send queue, where perftest would wait for ever
