@@ -10,6 +10,7 @@ import { isIP } from "node:net";
 import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
 import { PERFTEST_DEF_DURATION, PERFTEST_OUTPUTS, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
 import { PERFTEST_JSON_FILE } from "./perftest-json.js";
+import { RATE_LIMIT_TYPES, RATE_UNITS, type RateLimitType, type RateUnits } from "./perftest-rate.js";
 import { type Command, InputError, type Io } from "./command.js";
 import { fsReason } from "./decode.js";
 import { DEVICE_NAME } from "./pingpong.js";
@@ -56,6 +57,10 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "use_old_post_send", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's ibv_post_send instead of its ibv_wr_* API (accepted: softroce's perftest posts with ibv_post_send, and the header says \"ibv_wr* API : OFF\" either way, as Linux's against rxe)" },
   { name: "cpu_util", perftestOnly: true, type: "boolean", help: "--perftest and -R, with -D: after each row the machine's CPU use over the sample, % (perftest's CPU_Util[%] column: /proc/stat's user time over user and idle time; a row the side did not measure, as write_bw's server printing the client's report, 0.00); without -D said and left off, as perftest" },
   { name: "run_infinitely", perftestOnly: true, type: "boolean", help: `--perftest and -R, bandwidth tests: run until stopped (a signal), a row for every -D seconds [default: ${PERFTEST_DEF_DURATION}], each its period's messages, no peak (perftest's); not with -e, -a, -f, -w, -y, --report-both, --pcap, nor send_bw -b, as perftest or as a run without an end needs; the server of WRITE, READ and atomics prints nothing until the client ends` },
+  { name: "rate_limit", perftestOnly: true, type: "string", valueName: "rate", help: "--perftest and -R, bandwidth tests: the sender posts at most <rate> (--rate_units), in bursts of --burst_size messages, one burst a gap (perftest's SW rate limiter; its default HW type takes only ibv_rate's 2.5, 5, 10 … 300 Gb/s, and a RoCE QP takes no HW rate, so it falls back to SW saying so, as perftest against rxe; not with -R unless --rate_limit_type SW)" },
+  { name: "rate_units", perftestOnly: true, type: "string", choices: RATE_UNITS, valueName: "units", help: "--perftest and -R: --rate_limit's unit: M (MiB/s), g (Gb/s) or p (messages a second) [default: g]; p only with --rate_limit_type SW, as perftest" },
+  { name: "rate_limit_type", perftestOnly: true, type: "string", choices: RATE_LIMIT_TYPES, valueName: "type", help: "--perftest and -R: SW (the sender's bursts; one-way bandwidth tests but atomic_bw, as perftest), HW (the QP's static rate: a RoCE port has none, so it fails, as perftest against rxe) or PP (packet pacing: Raw Ethernet only, refused) [default: HW with --rate_limit]" },
+  { name: "burst_size", perftestOnly: true, type: "int", min: 0, max: 1 << 24, valueName: "n", help: "--perftest and -R, with a rate limit: the messages of a burst [default (or 0): the tx depth, said on stderr with --rate_limit_type SW, as perftest]" },
   { name: "tos", perftestOnly: true, short: "T", type: "int", min: 0, max: 255, valueName: "value", help: "-R: the type of service of rdma_cm's connections (rdma_set_option RDMA_OPTION_ID_TOS: the path's traffic class, the IP header's TOS byte), as perftest's -T; not without -R, as perftest" },
   { name: "tclass", perftestOnly: true, type: "int", min: 0, max: 255, valueName: "value", help: "--perftest: the traffic class of the test's GRH (the IP header's TOS byte, DSCP and ECN), as perftest's --tclass; not with -R" },
   { name: "use-srq", perftestOnly: true, type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
@@ -287,6 +292,10 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     latencyGapUs: flags.latency_gap as number | undefined,
     waitDestroyS: flags.wait_destroy as number | undefined,
     cpuUtil: flags.cpu_util === true,
+    rateLimitStr: flags.rate_limit as string | undefined,
+    rateUnits: flags.rate_units as RateUnits | undefined,
+    rateLimitType: flags.rate_limit_type as RateLimitType | undefined,
+    burstSize: flags.burst_size as number | undefined,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

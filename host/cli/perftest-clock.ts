@@ -127,8 +127,19 @@ export class DurationClock {
 }
 
 /**
+ * Until performance.now() reaches `t` (ms): a timer for all but the last millisecond of a wait of 2 ms
+ * or more, then a spin (perftest spins the whole wait; a timer alone may come a millisecond late or more).
+ */
+export async function sleepUntil(t: number): Promise<void> {
+  const ahead = t - performance.now();
+  if (ahead >= 2) await new Promise((r) => setTimeout(r, ahead - 1));
+  while (performance.now() < t);
+}
+
+/**
  * The test's completions one at a time. With -D, `next(true)` gives null once the clock has ended,
- * keeping the wait for the completion still to come for the next call (so none is lost).
+ * keeping the wait for the completion still to come for the next call (so none is lost); so does a
+ * `wake` that comes first (the rate limiter's next burst).
  */
 export class Completions {
   private pending: Promise<WorkCompletion> | undefined;
@@ -139,14 +150,17 @@ export class Completions {
     private readonly clock?: DurationClock,
   ) {}
 
-  async next(untilEnd = false): Promise<WorkCompletion | null> {
+  async next(untilEnd = false, wake?: Promise<void>): Promise<WorkCompletion | null> {
     if (!this.pending) {
       this.pending = this.wait();
       this.pending.catch(() => {}); // a wait left behind at the end fails unheard; an awaited one throws
     }
+    const stops: Promise<void>[] = wake ? [wake] : [];
     if (untilEnd && this.clock) {
-      if (this.clock.done || (await Promise.race([this.pending, this.clock.ended.then(() => null)])) === null) return null;
+      if (this.clock.done) return null;
+      stops.push(this.clock.ended);
     }
+    if (stops.length > 0 && (await Promise.race([this.pending, ...stops.map((s) => s.then(() => null))])) === null) return null;
     const wc = await this.pending;
     this.pending = undefined;
     return wc;

@@ -22,8 +22,9 @@ import { UsageError } from "./args.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg, type UdTarget } from "./perftest-rdmacm.js";
 import { gbps } from "./perf-report.js";
-import { Completions, DurationClock } from "./perftest-clock.js";
+import { Completions, DurationClock, sleepUntil } from "./perftest-clock.js";
 import { type ReadStall, unstalled } from "./perftest-stall.js";
+import { type PerftestRateLimit, type RateFlags, Pace, burstGapMs, rateLimitFrom } from "./perftest-rate.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
 import { type PerftestInfo, JsonReport, bwOutputFigure, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
@@ -273,6 +274,8 @@ export interface PerftestOptions {
   tos?: number;
   /** --pcap: this side's datagrams written to this file when the run ends (softroce's, not perftest's) */
   pcap?: string;
+  /** --rate_limit and its kin: the software limiter a bandwidth test's sender posts under (perftest-rate.ts) */
+  rateLimit?: PerftestRateLimit;
 }
 
 /** perftest's --output levels: a bandwidth test's BW average or message rate, a latency test's average. */
@@ -286,7 +289,7 @@ export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
   | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil"
->;
+> & RateFlags;
 
 /**
  * print_full_bw_report's rows: each run's row (with -b its own figures plus the peer's report) printed
@@ -838,10 +841,13 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   const receives = bi ? new Receives(c, o, clock !== undefined) : undefined;
   let start = 0;
   let lastDone = 0;
+  // --rate_limit: the posts go in bursts, one a gap (perftest's SW limiter)
+  const pace = o.rateLimit ? new Pace(o.rateLimit.burst, burstGapMs(o.rateLimit, o.size)) : undefined;
   const post = (i: number) => {
     if (clock?.done || !started) return;
     let k = Math.min(limit - posted[i]!, o.txDepth - (posted[i]! - done[i]!));
     if (list > 1) k -= k % list;
+    if (k > 0 && pace) k = pace.take(k, list);
     if (k <= 0) return;
     const wrs: SendWr[] = [];
     const now = performance.now();
@@ -869,9 +875,13 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
   for (let i = 0; i < n; i++) post(i);
   // with -D: until the clock ends, then the signaled messages still in flight
   while (clock ? !clock.done || doneAll < coveredAll : doneAll < total || (bi !== undefined && rcvd < total)) {
-    // once the clock has ended, a wait for what is still in flight
-    const first = await waits.next(!clock?.done);
-    if (!first) continue;
+    // once the clock has ended, a wait for what is still in flight; with a post held back by the
+    // rate limiter, until its next burst (then each QP's posts, from the first, as perftest's loop)
+    const first = await waits.next(!clock?.done, pace?.next());
+    if (!first) {
+      if (pace) for (let q = 0; q < n; q++) post(q);
+      continue;
+    }
     const now = performance.now();
     for (const wc of [first, ...c.cq.poll(64)]) {
       if (wc.status !== WcStatus.SUCCESS) wcFailed(bi && !bi.client ? "server" : "client", wc, postedAll, doneAll);
@@ -1149,10 +1159,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
  * last one, so that the event loop (the device's I/O, the stall guard) runs meanwhile.
  */
 async function latencyGap(us: number | undefined): Promise<void> {
-  if (!us) return;
-  const end = performance.now() + us / 1000;
-  if (us >= 2000) await new Promise((r) => setTimeout(r, us / 1000 - 1));
-  while (performance.now() < end);
+  if (us) await sleepUntil(performance.now() + us / 1000);
 }
 
 /**
@@ -1259,6 +1266,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       io.out(RULE);
       io.err(" CPU Utilization works only with Duration mode.\n");
     }
+    if (o.rateLimit?.burstDefaulted) io.err(` Setting burst size to tx depth = ${o.txDepth}\n`);
     dev = await openDevice({ address: o.address, port: o.udpPort, ...deviceSizes(o) });
     if (o.pcap !== undefined) recorder.attach(dev.port!);
     // perftest's set_mtu (at its link check, before the exchange): -m, lowered to the active MTU, or the active MTU
@@ -1334,6 +1342,13 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const receives = o.test === "send_lat" || (o.test === "send_bw" && (!client || o.duplex === true));
     if (receives) postFirstRecvs(c, run(sizes[0]!));
     table(perftestHeader(o, client, mtuBytes(mtu)));
+    // ctx_connect's check of a HW rate limit, which a RoCE port's QP does not take (it has no static
+    // rate): perftest falls back to its SW limiter, or fails when --rate_limit_type HW was given
+    if (o.rateLimit?.hw === "fallback") io.err(`${RED}The QP failed to accept HW rate limit, providing SW rate limit ${RED_OFF}\n`);
+    if (o.rateLimit?.hw === "fail") {
+      io.err(`${RED}The QP failed to accept HW rate limit  ${RED_OFF}\n`);
+      throw new PerftestExchangeError(" Unable to Connect the HCA's through the link");
+    }
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
     table(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
     const me = c.qps[0]!.me;
@@ -1471,6 +1486,10 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
 
 /** perftest's MIN_ITER: -n below it is refused in its modes. */
 export const PERFTEST_MIN_ITERS = 5;
+/** perftest's red for the rate limiter's HW notices (its escape sequences, as it prints them) */
+const RED = "\x1b[31m";
+const RED_OFF = "\x1b[0m";
+
 /** perftest's DEF_DURATION: --run_infinitely's period without -D, seconds */
 export const PERFTEST_DEF_DURATION = 5;
 
@@ -1564,6 +1583,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   if (atomic && size !== ATOMIC_SIZE) refuse(`${test} moves ${ATOMIC_SIZE} bytes a message (-s ${ATOMIC_SIZE}; perftest: "Message size cannot be changed for Atomic tests")`);
   const iters = p.iterations ?? (lat ? 1000 : 5000);
   const qps = p.qps ?? 1;
+  const { rateLimitStr, rateUnits, rateLimitType, burstSize, ...perftestFlags } = flags;
   const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all
@@ -1578,7 +1598,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     ...(p.retryCnt !== undefined ? { retryCnt: p.retryCnt } : {}),
     ...(connection !== "RC" ? { connection } : {}),
     ...(p.bidirectional ? { duplex: true } : {}),
-    ...flags,
+    ...perftestFlags,
     rxDepth: send ? flags.rxDepth : undefined,
   };
   // -T is rdma_cm's (perftest refuses it without -R); --tclass goes in the address vector perftest's own exchange connects by (rdma_cm makes its route)
@@ -1613,6 +1633,13 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     if (mod !== undefined && list % mod !== 0) refuse(`-l/--post_list ${list}: Post list size must be a multiple of CQ moderation (-Q ${mod})`);
     if (list > o.txDepth) refuse(`-l/--post_list ${list}: a list longer than the tx depth (${o.txDepth}) never fits in the send queue`);
   }
+  // the rate limiter (perftest-rate.ts): perftest's checks of it and ours
+  const rate = rateLimitFrom(
+    { rateLimitStr, rateUnits, rateLimitType, burstSize },
+    { test, bw: !lat, atomic, biSend: send && o.duplex === true, infinite: o.infinite === true, rdmaCm: u.rdmaCm === true, txDepth: o.txDepth, size, timeoutMs: u.waitMs },
+    refuse,
+  );
+  if (rate) o.rateLimit = rate;
   // one CQ holds every QP's sends in flight and, on a SEND test, its receives: past the device's max_cqe it cannot be created
   if (cqDepth(o) > DEFAULT_MAX_CQE) {
     refuse(`-q ${qps} × (tx depth ${o.txDepth}${send ? ` + ${rxDepth(o)} receives` : ""}) needs ${cqDepth(o)} CQ entries; the device's max_cqe is ${DEFAULT_MAX_CQE}`);

@@ -474,6 +474,18 @@ test("perftest write_lat --latency_gap 3000 (IPv4): softroce perf client -> ib_w
   }
 });
 
+// --rate_limit_type SW: the sender's bursts, one a gap; 1000 messages in bursts of 10 span at least 99
+// gaps of 10 ms, so a client's rate is at most 1000 / 0.99 a second (without the limiter both run 5 to 50 times that)
+test("perftest write_bw --rate_limit_type SW --rate_limit 1000 --rate_units p --burst_size 10 (IPv4): softroce perf client -> ib_write_bw server (rxe0), and ib_write_bw client -> softroce server; both ends exit 0, each client's message rate within the limit", async () => {
+  const r = await perftestBothWays("write_bw", PT_MODES[0], ["-s", "64", "-n", "1000", "--rate_limit_type", "SW", "--rate_limit", "1000", "--rate_units", "p", "--burst_size", "10"]);
+  for (const [who, out] of [["ours", r.oursClient], ["Linux's", r.theirClient]]) {
+    const row = /^ 64\s+1000\s+\d+\.\d\d\s+\d+\.\d\d\s+(\d+\.\d+)$/m.exec(out);
+    assert.ok(row, `${who}:\n${out}`);
+    const pps = Number(row[1]) * 1e6;
+    assert.ok(pps <= (1000 / 0.99) * 1.001 && pps > 250, `${who}: ${pps} messages/s\n${out}`);
+  }
+});
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a

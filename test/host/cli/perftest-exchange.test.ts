@@ -987,6 +987,69 @@ describe("softroce perf --perftest --latency_gap (perftest's), two processes", (
   });
 });
 
+describe("softroce perf --perftest and -R --rate_limit (perftest's SW rate limiter and its HW one's fallback), two processes", () => {
+  /** The client's message rate (messages a second) from its row of `size` and `iters`. */
+  const rateOf = (out: string, size: number, iters: number): number => {
+    const m = new RegExp(`^ ${size}\\s+${iters}\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d\\s+(\\d+\\.\\d+)$`, "m").exec(out);
+    expect(m, out).not.toBeNull();
+    return Number(m![1]) * 1e6;
+  };
+  // a run of n messages in bursts of b, one burst a gap from its start, spans at least (n/b - 1) gaps:
+  // the rate is at most n / that (without the limiter loopback runs 10 to 50 times as fast); the lower
+  // bound is loose (a loaded machine only slows a run down) and says the bursts do not stop
+  const cases = [
+    { what: "write_bw --perftest -q 2 --rate_limit_type SW --rate_limit 1000 --rate_units p --burst_size 10", test: "write_bw", flags: ["--perftest", "-q", "2", "-n", "100"], limit: ["--rate_limit_type", "SW", "--rate_limit", "1000", "--rate_units", "p", "--burst_size", "10"], pps: 1000, burst: 10, n: 200, said: "" },
+    { what: "send_bw -R -t 16 --rate_limit_type SW --rate_limit 1600 --rate_units p (the burst the tx depth, said)", test: "send_bw", flags: ["-R", "-n", "256", "-t", "16"], limit: ["--rate_limit_type", "SW", "--rate_limit", "1600", "--rate_units", "p"], pps: 1600, burst: 16, n: 256, said: " Setting burst size to tx depth = 16\n" },
+  ];
+  for (const c of cases) {
+    it(`${c.what}: the client's message rate at most the limit's (its bursts' gaps), the server's row as ever; exit 0`, async () => {
+      const server = start("perf", c.test, "--address", "127.0.15.41", "-s", "64", ...c.flags);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", c.test, "127.0.15.41", "--address", "127.0.15.42", "-s", "64", ...c.flags, ...c.limit);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      expect(client.stderr).toBe(c.said);
+      const gaps = c.n / c.burst - 1;
+      const rate = rateOf(client.stdout, 64, c.n);
+      expect(rate).toBeLessThanOrEqual(c.n / (gaps / (c.pps / c.burst)) * 1.001);
+      expect(rate).toBeGreaterThan(c.pps / 4);
+      expect(server.stdout).toMatch(new RegExp(`^ 64\\s+${c.n}\\s`, "m"));
+    }, 40_000);
+  }
+
+  it("write_bw --rate_limit 10 (HW, the default type): the QP takes no HW rate, so the SW limiter runs, said as perftest against rxe; --rate_limit_type HW fails there, as perftest's", async () => {
+    const flags = ["--perftest", "-s", "64", "-n", "20"];
+    let server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    let client = start("perf", "write_bw", "127.0.15.41", "--address", "127.0.15.42", ...flags, "--rate_limit", "10");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    expect(client.stderr).toBe("\x1b[31mThe QP failed to accept HW rate limit, providing SW rate limit \x1b[0m\n");
+    expect(client.stdout).toMatch(/^ 64\s+20\s/m);
+
+    server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    client = start("perf", "write_bw", "127.0.15.41", "--address", "127.0.15.42", ...flags, "--rate_limit", "10", "--rate_limit_type", "HW");
+    expect(await Promise.all([server.done, client.done])).toEqual([1, 1]);
+    // the header, then the failure: no address lines (perftest's ctx_connect comes before them)
+    expect(client.stderr).toBe("\x1b[31mThe QP failed to accept HW rate limit  \x1b[0m\n Unable to Connect the HCA's through the link\n");
+    expect(client.stdout).toContain("RDMA_Write BW Test");
+    expect(client.stdout).not.toContain("local address");
+    expect(server.stderr).toMatch(/Failed to read from socket .*the peer closed the connection/);
+  }, 40_000);
+
+  it("refusals: perftest's (units, types, -R with HW, bursts without a limiter), ours, without --perftest or -R", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "--rate_limit", "3"], /--rate_limit 3: Failed: Unknown rate limit value/],
+      [["write_bw", "-R", "--rate_limit", "10"], /HW rate limit isn't supported yet with rdma_cm scenarios/],
+      [["write_bw", "--perftest", "--rate_limit", "10", "--rate_units", "p"], /pps rate limit units is not supported when setting HW rate limit/],
+      [["write_bw", "--perftest", "--rate_units", "x"], /--rate_units must be one of M, g, p/],
+      [["write_bw", "--perftest", "--burst_size", "5"], /Can't enable burst mode when rate limiter is off/],
+      [["write_lat", "--perftest", "--rate_limit_type", "SW", "--rate_limit", "1"], /SW Rate limiter cann't be executed on non-BW/],
+      [["write_bw", "--perftest", "--rate_limit_type", "SW", "--rate_limit", "1", "--rate_units", "p"], /less than one burst of 128/],
+      [["write_bw", "--rate_limit", "10"], /--rate_limit applies to --perftest and -R/],
+    ]);
+  });
+});
+
 describe("softroce perf --perftest --wait_destroy and --use_old_post_send (perftest's), two processes", () => {
   for (const mode of ["--perftest", "-R"]) {
     it(`write_bw ${mode} --wait_destroy 1: each side says it waits, last, and waits a second before its resources (and connections) go; exit 0`, async () => {
