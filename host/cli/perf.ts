@@ -57,6 +57,8 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "use_old_post_send", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's ibv_post_send instead of its ibv_wr_* API (accepted: softroce's perftest posts with ibv_post_send, and the header says \"ibv_wr* API : OFF\" either way, as Linux's against rxe)" },
   { name: "cpu_util", perftestOnly: true, type: "boolean", help: "--perftest and -R, with -D: after each row the machine's CPU use over the sample, % (perftest's CPU_Util[%] column: /proc/stat's user time over user and idle time; a row the side did not measure, as write_bw's server printing the client's report, 0.00); without -D said and left off, as perftest" },
   { name: "run_infinitely", perftestOnly: true, type: "boolean", help: `--perftest and -R, bandwidth tests: run until stopped (a signal), a row for every -D seconds [default: ${PERFTEST_DEF_DURATION}], each its period's messages, no peak (perftest's); not with -e, -a, -f, -w, -y, --report-both, --pcap, nor send_bw -b, as perftest or as a run without an end needs; the server of WRITE, READ and atomics prints nothing until the client ends` },
+  { name: "pkey_index", perftestOnly: true, type: "int", min: 0, max: 65535, valueName: "index", help: "--perftest and -R: the test QPs' P_Key index (perftest's; the device has one P_Key, 0xffff at index 0: a larger index is said and taken as 0, as perftest does past a device's max_pkeys; with -R rdma_cm's route sets it)" },
+  { name: "dont_xchg_versions", perftestOnly: true, type: "boolean", help: "--perftest and -R: refused — perftest (4.5 and since) then skips the version exchange yet checks the version it never received, and exits with 'Current implementation is not compatible with versions older than 5.70' whatever its peer" },
   { name: "rate_limit", perftestOnly: true, type: "string", valueName: "rate", help: "--perftest and -R, bandwidth tests: the sender posts at most <rate> (--rate_units), in bursts of --burst_size messages, one burst a gap (perftest's SW rate limiter; its default HW type takes only ibv_rate's 2.5, 5, 10 … 300 Gb/s, and a RoCE QP takes no HW rate, so it falls back to SW saying so, as perftest against rxe; not with -R unless --rate_limit_type SW)" },
   { name: "rate_units", perftestOnly: true, type: "string", choices: RATE_UNITS, valueName: "units", help: "--perftest and -R: --rate_limit's unit: M (MiB/s), g (Gb/s) or p (messages a second) [default: g]; p only with --rate_limit_type SW, as perftest" },
   { name: "rate_limit_type", perftestOnly: true, type: "string", choices: RATE_LIMIT_TYPES, valueName: "type", help: "--perftest and -R: SW (the sender's bursts; one-way bandwidth tests but atomic_bw, as perftest), HW (the QP's static rate: a RoCE port has none, so it fails, as perftest against rxe) or PP (packet pacing: Raw Ethernet only, refused) [default: HW with --rate_limit]" },
@@ -296,6 +298,8 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     rateUnits: flags.rate_units as RateUnits | undefined,
     rateLimitType: flags.rate_limit_type as RateLimitType | undefined,
     burstSize: flags.burst_size as number | undefined,
+    pkeyIndex: flags.pkey_index as number | undefined,
+    dontXchgVersions: flags.dont_xchg_versions === true,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

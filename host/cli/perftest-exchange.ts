@@ -274,6 +274,8 @@ export interface PerftestOptions {
   tos?: number;
   /** --pcap: this side's datagrams written to this file when the run ends (softroce's, not perftest's) */
   pcap?: string;
+  /** --pkey_index: the test QPs' P_Key index (perftest's own exchange; past the device's P_Keys 0, said so) */
+  pkeyIndex?: number;
   /** --rate_limit and its kin: the software limiter a bandwidth test's sender posts under (perftest-rate.ts) */
   rateLimit?: PerftestRateLimit;
 }
@@ -288,8 +290,8 @@ export type PerftestConnection = Connection;
 export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
-  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil"
-> & RateFlags;
+  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex"
+> & RateFlags & { dontXchgVersions?: boolean };
 
 /**
  * print_full_bw_report's rows: each run's row (with -b its own figures plus the peer's report) printed
@@ -682,18 +684,18 @@ const PERFTEST_QKEY = 0x11111111;
 const UD_ADDITION = 40;
 
 /**
- * The QP perftest's own exchange connects by hand (ctx_modify_qp_to_init): INIT with every remote
- * access (RC), WRITE's (UC), or perftest's Q_Key (UD).
+ * The QP perftest's own exchange connects by hand (ctx_modify_qp_to_init): INIT at the P_Key index
+ * (--pkey_index) with every remote access (RC), WRITE's (UC), or perftest's Q_Key (UD).
  */
-async function plainQp(pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePair> {
+const plainQp = (pkeyIndex: number) => async (pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePair> => {
   const qp = pd.createQp(init);
-  if (init.qpType === QpType.UD) qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qkey: PERFTEST_QKEY });
+  if (init.qpType === QpType.UD) qp.modify({ qpState: QpState.INIT, pkeyIndex, portNum: 1, qkey: PERFTEST_QKEY });
   else {
     const access = init.qpType === QpType.UC ? Access.REMOTE_WRITE | Access.LOCAL_WRITE : Access.REMOTE_WRITE | Access.LOCAL_WRITE | Access.REMOTE_READ | Access.REMOTE_ATOMIC;
-    qp.modify({ qpState: QpState.INIT, pkeyIndex: 0, portNum: 1, qpAccessFlags: access });
+    qp.modify({ qpState: QpState.INIT, pkeyIndex, portNum: 1, qpAccessFlags: access });
   }
   return qp;
-}
+};
 
 /**
  * ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN; UC without
@@ -1295,6 +1297,15 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       if (o.sizes) io.err(` Max msg size in UD is MTU ${mtuMax}\n Changing to this MTU\n`);
       o = { ...o, size: mtuMax, ...(o.sizes ? { sizes: o.sizes.filter((x) => x <= mtuMax) } : {}) };
     }
+    // check_link's last check: --pkey_index past the device's P_Keys is said and taken as 0
+    // (with -R rdma_cm makes the QPs, with the route's P_Key, as perftest's)
+    let pkeyIndex = o.pkeyIndex ?? 0;
+    const maxPkeys = dev.query().maxPkeys;
+    if (pkeyIndex > maxPkeys - 1) {
+      io.out(RULE);
+      io.err(` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${maxPkeys - 1}\n Changing to 0\n`);
+      pkeyIndex = 0;
+    }
     let x: Exchange;
     if (o.rdmaCm) {
       if (!client && !o.output) io.out(WAITING);
@@ -1323,7 +1334,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       });
       await x.swap(x.formatKey(blank), client);
     } else {
-      c = await setup(o, client, dev, plainQp);
+      c = await setup(o, client, dev, plainQp(pkeyIndex));
     }
     // a key message per QP, in QP order; the barriers after carry the first QP's (perftest's my_dest[0])
     c.guard = new StallGuard(stall);
@@ -1583,7 +1594,9 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   if (atomic && size !== ATOMIC_SIZE) refuse(`${test} moves ${ATOMIC_SIZE} bytes a message (-s ${ATOMIC_SIZE}; perftest: "Message size cannot be changed for Atomic tests")`);
   const iters = p.iterations ?? (lat ? 1000 : 5000);
   const qps = p.qps ?? 1;
-  const { rateLimitStr, rateUnits, rateLimitType, burstSize, ...perftestFlags } = flags;
+  // --dont_xchg_versions: perftest checks the version it did not exchange (its zeroes: "older than 5.70") and exits
+  if (flags.dontXchgVersions) refuse("--dont_xchg_versions: perftest then checks the peer's version it never received and exits: Current implementation is not compatible with versions older than 5.70 (its refusal, whatever the peer; softroce's exchange always sends the version)");
+  const { rateLimitStr, rateUnits, rateLimitType, burstSize, dontXchgVersions: _, ...perftestFlags } = flags;
   const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all

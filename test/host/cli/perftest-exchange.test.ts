@@ -1050,6 +1050,30 @@ describe("softroce perf --perftest and -R --rate_limit (perftest's SW rate limit
   });
 });
 
+describe("softroce perf --perftest --pkey_index and --dont_xchg_versions (perftest's), two processes", () => {
+  it("write_bw --pkey_index 3: past the device's one P_Key, said as perftest's check_link says it and taken as 0; --pkey_index 0 says nothing; exit 0", async () => {
+    for (const [index, said] of [["3", " Specified PKey Index, 3, greater than allowed max, 0\n Changing to 0\n"], ["0", ""]] as const) {
+      const flags = ["--perftest", "-s", "64", "-n", "20"];
+      const server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", "write_bw", "127.0.15.41", "--address", "127.0.15.42", ...flags, "--pkey_index", index);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      expect(client.stderr).toBe(said);
+      // perftest's RESULT_LINE before the notice: the client's output opens with a second rule
+      expect(client.stdout.startsWith(`${"-".repeat(87)}\n${"-".repeat(87)}\n`)).toBe(said !== "");
+      expect(client.stdout).toMatch(/^ 64\s+20\s/m);
+    }
+  }, 40_000);
+
+  it("refusals: --dont_xchg_versions (perftest's own check then fails, whatever the peer), a negative index, without --perftest or -R", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "--dont_xchg_versions"], /--dont_xchg_versions: perftest then checks the peer's version it never received and exits: Current implementation is not compatible with versions older than 5\.70/],
+      [["write_bw", "--perftest", "--pkey_index", "-1"], /--pkey_index/],
+      [["write_bw", "--pkey_index", "1"], /--pkey_index applies to --perftest and -R/],
+    ]);
+  });
+});
+
 describe("softroce perf --perftest --wait_destroy and --use_old_post_send (perftest's), two processes", () => {
   for (const mode of ["--perftest", "-R"]) {
     it(`write_bw ${mode} --wait_destroy 1: each side says it waits, last, and waits a second before its resources (and connections) go; exit 0`, async () => {
