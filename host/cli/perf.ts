@@ -26,6 +26,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "pcap", type: "string", valueName: "file", help: "two-process mode: write this side's datagrams to a pcap file (RoCEv2 over UDP)" },
   { name: "wait", type: "int", min: 1, max: 3600, valueName: "sec", help: "two-process mode: seconds to wait for the peer and for progress; the server exits after it [default: 60]" },
   { name: "ib-dev", short: "d", type: "string", valueName: "dev", help: `use IB device <dev> (the only one: ${DEVICE_NAME})` },
+  { name: "ib-port", short: "i", type: "int", min: 1, max: 255, valueName: "port", help: "use port <port> of the IB device (the only one: 1)", default: 1 },
   { name: "gid-index", short: "x", type: "int", min: 0, max: 255, valueName: "index", help: "local GID index (a bound device has one GID: 0, its address)", default: 0 },
   { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures (with --verify every message must arrive verified)" },
   { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw and atomic_lat]" },
@@ -45,6 +46,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "vector", perftestOnly: true, short: "X", type: "int", min: 0, max: 2048, valueName: "n", help: "--perftest and -R, with -e: the CQ's completion vector (perftest's -X; the device has one, 0)" },
   { name: "report-unsorted", short: "U", type: "boolean", help: "--perftest and -R, latency tests: before the row, every measurement in the order taken (\"n, usec\" lines, as perftest's -U)" },
   { name: "report-histogram", short: "H", type: "boolean", aliases: ["report-histogrm"], help: "--perftest and -R, latency tests: before the row, the measurements it counts, sorted (as perftest's -H)" },
+  { name: "report-cycles", perftestOnly: true, short: "C", type: "boolean", help: "--perftest and -R, latency tests: the row's figures and -U, -H's lists in CPU cycles (the wall time at /proc/cpuinfo's cpu MHz, the rate perftest's cycle counter runs at on x86; the table's header says usec either way, as perftest's); a -D row stays in µs, as perftest's" },
   { name: "rx-depth", perftestOnly: true, short: "r", type: "int", min: 1, max: 16384, valueName: "n", help: "--perftest and -R, SEND tests: receives posted per QP before the test (perftest's rx depth) [default: 512, at most -n; UC/UD up to 16000]; 1 on the other tests" },
   { name: "noPeak", perftestOnly: true, short: "N", type: "boolean", help: "--perftest and -R, bandwidth tests: no peak (0.00), as perftest's -N" },
   { name: "perform_warm_up", perftestOnly: true, type: "boolean", help: "--perftest and -R, WRITE, READ and atomic bandwidth tests: a tx depth of WRs per QP before the measured run (perftest's warm-up; the other tests ignore it, as perftest)" },
@@ -57,6 +59,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "use_old_post_send", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's ibv_post_send instead of its ibv_wr_* API (accepted: softroce's perftest posts with ibv_post_send, and the header says \"ibv_wr* API : OFF\" either way, as Linux's against rxe)" },
   { name: "cpu_util", perftestOnly: true, type: "boolean", help: "--perftest and -R, with -D: after each row the machine's CPU use over the sample, % (perftest's CPU_Util[%] column: /proc/stat's user time over user and idle time; a row the side did not measure, as write_bw's server printing the client's report, 0.00); without -D said and left off, as perftest" },
   { name: "run_infinitely", perftestOnly: true, type: "boolean", help: `--perftest and -R, bandwidth tests: run until stopped (a signal), a row for every -D seconds [default: ${PERFTEST_DEF_DURATION}], each its period's messages, no peak (perftest's); not with -e, -a, -f, -w, -y, --report-both, --pcap, nor send_bw -b, as perftest or as a run without an end needs; the server of WRITE, READ and atomics prints nothing until the client ends` },
+  { name: "dualport", perftestOnly: true, short: "O", type: "boolean", help: "--perftest and -R: refused — perftest's dual-port mode runs QPs on ports 1 and 2, and the device has one port (perftest: ' Unable to query port 2 attributes'; on a latency test ' Dual-port mode only supports BW tests.')" },
   { name: "pkey_index", perftestOnly: true, type: "int", min: 0, max: 65535, valueName: "index", help: "--perftest and -R: the test QPs' P_Key index (perftest's; the device has one P_Key, 0xffff at index 0: a larger index is said and taken as 0, as perftest does past a device's max_pkeys; with -R rdma_cm's route sets it)" },
   { name: "dont_xchg_versions", perftestOnly: true, type: "boolean", help: "--perftest and -R: refused — perftest (4.5 and since) then skips the version exchange yet checks the version it never received, and exits with 'Current implementation is not compatible with versions older than 5.70' whatever its peer" },
   { name: "rate_limit", perftestOnly: true, type: "string", valueName: "rate", help: "--perftest and -R, bandwidth tests: the sender posts at most <rate> (--rate_units), in bursts of --burst_size messages, one burst a gap (perftest's SW rate limiter; its default HW type takes only ibv_rate's 2.5, 5, 10 … 300 Gb/s, and a RoCE QP takes no HW rate, so it falls back to SW saying so, as perftest against rxe; not with -R unless --rate_limit_type SW)" },
@@ -175,6 +178,8 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (!(PERF_TESTS as readonly string[]).includes(test)) throw new UsageError(`unknown test '${test}' (one of ${PERF_TESTS.join(", ")})`);
   const dev = flags["ib-dev"] as string | undefined;
   if (dev !== undefined && dev !== DEVICE_NAME) throw new UsageError(`-d/--ib-dev: no device '${dev}' (the only one is ${DEVICE_NAME})`);
+  const ibPort = flags["ib-port"] as number;
+  if (ibPort !== 1) throw new UsageError(`-i/--ib-port ${ibPort}: Unable to query port ${ibPort} attributes (the device has one port, 1)`);
   const gidIndex = flags["gid-index"] as number;
   if (gidIndex !== 0) throw new UsageError(`-x/--gid-index ${gidIndex}: the device has one GID, index 0 (its address)`);
   const udpFlags = ["address", "port", "udp-port", "pcap", "wait"].filter((k) => flags[k] !== undefined);
@@ -274,6 +279,7 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     events: flags.events === true,
     compVector: flags.vector as number | undefined,
     unsorted: flags["report-unsorted"] === true,
+    cycles: flags["report-cycles"] === true,
     histogram: flags["report-histogram"] === true,
     cqMod: flags["cq-mod"] as number | undefined,
     postList: flags.post_list as number | undefined,
@@ -300,6 +306,7 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     burstSize: flags.burst_size as number | undefined,
     pkeyIndex: flags.pkey_index as number | undefined,
     dontXchgVersions: flags.dont_xchg_versions === true,
+    dualport: flags.dualport === true,
     // perftest takes --out_json_file only as the name --out_json writes to
     outJson: flags.out_json ? (flags.out_json_file as string | undefined) ?? PERFTEST_JSON_FILE : undefined,
   };

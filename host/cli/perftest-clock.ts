@@ -26,6 +26,22 @@ export function cpuStat(text?: string): CpuStat | undefined {
   return Number.isFinite(user) && Number.isFinite(idle) ? { user, idle } : undefined;
 }
 
+/**
+ * perftest's get_cpu_mhz as -C counts by it: the first "cpu MHz" of /proc/cpuinfo (the TSC's rate
+ * on x86, which perftest's cycles count); undefined where there is none.
+ */
+export function cpuMhz(text?: string): number | undefined {
+  let info: string;
+  try {
+    info = text ?? readFileSync("/proc/cpuinfo", "utf8");
+  } catch {
+    return undefined;
+  }
+  const m = /^cpu MHz\s*:\s*([0-9.]+)/m.exec(info);
+  const mhz = m ? Number(m[1]) : NaN;
+  return mhz > 0 ? mhz : undefined;
+}
+
 /** calc_cpu_util: the user time over the user and idle time between two samples, % (its formula: system time counts as neither). */
 export function cpuUtil(a: CpuStat | undefined, b: CpuStat | undefined): number {
   const user = (b?.user ?? 0) - (a?.user ?? 0);
@@ -128,11 +144,13 @@ export class DurationClock {
 
 /**
  * Until performance.now() reaches `t` (ms): a timer for all but the last millisecond of a wait of 2 ms
- * or more, then a spin (perftest spins the whole wait; a timer alone may come a millisecond late or more).
+ * or more, then a spin (perftest spins the whole wait; a timer alone may come a millisecond late or
+ * more). A shorter wait first gives the event loop one turn (what was just posted goes out, what
+ * came in is taken) and spins the rest.
  */
 export async function sleepUntil(t: number): Promise<void> {
   const ahead = t - performance.now();
-  if (ahead >= 2) await new Promise((r) => setTimeout(r, ahead - 1));
+  await new Promise((r) => (ahead >= 2 ? setTimeout(r, ahead - 1) : setImmediate(r)));
   while (performance.now() < t);
 }
 

@@ -22,7 +22,7 @@ import { UsageError } from "./args.js";
 import type { Io } from "./command.js";
 import { PerftestCm, formatCmKeyMsg, parseCmKeyMsg, type UdTarget } from "./perftest-rdmacm.js";
 import { gbps } from "./perf-report.js";
-import { Completions, DurationClock, sleepUntil } from "./perftest-clock.js";
+import { Completions, DurationClock, cpuMhz, sleepUntil } from "./perftest-clock.js";
 import { type ReadStall, unstalled } from "./perftest-stall.js";
 import { type PerftestRateLimit, type RateFlags, Pace, burstGapMs, rateLimitFrom } from "./perftest-rate.js";
 import { perftestLatency, latReport } from "./perftest-lat.js";
@@ -228,6 +228,8 @@ export interface PerftestOptions {
   unsorted?: boolean;
   /** -H: before a latency row, the measurements it counts, sorted */
   histogram?: boolean;
+  /** -C: a latency row's figures (and -U, -H's lists) in CPU cycles, not µs (perftest's --report-cycles; a -D row stays in µs, as perftest's) */
+  cycles?: boolean;
   /** -Q: a completion every this many messages of a QP (perftest's CQ moderation; default cqModeration's) */
   cqMod?: number;
   /** -l: a bandwidth test posts its WRs in lists of this many (one ibv_post_send each) */
@@ -289,9 +291,9 @@ export type PerftestConnection = Connection;
 /** The flags of perftest's that only --perftest and -R take, as the command line gives them. */
 export type PerftestFlags = Pick<
   PerftestOptions,
-  | "events" | "compVector" | "unsorted" | "histogram" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
+  | "events" | "compVector" | "unsorted" | "histogram" | "cycles" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
   | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex"
-> & RateFlags & { dontXchgVersions?: boolean };
+> & RateFlags & { dontXchgVersions?: boolean; dualport?: boolean };
 
 /**
  * print_full_bw_report's rows: each run's row (with -b its own figures plus the peer's report) printed
@@ -1262,6 +1264,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     if (!o.output) io.out(s);
   };
   try {
+    // -C: the CPU's rate the latency figures count cycles by (perftest's get_cpu_mhz)
+    const mhz = o.cycles ? cpuMhz() : undefined;
+    if (o.cycles && mhz === undefined) throw new PerftestExchangeError("-C/--report-cycles: no \"cpu MHz\" in /proc/cpuinfo to count cycles by");
     io.out(optionNotes(o));
     // force_dependecies: --cpu_util outside duration mode is said and left off (--run_infinitely makes a run one only after it)
     if (o.cpuUtil && !cpuColumn(o)) {
@@ -1412,7 +1417,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
           io.out(o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f) + rowEnd(cpu));
           json?.write(latDurResults(size, f.iters, f.tAvg, f.tps, o.output, cpu));
         } else {
-          const f = perftestLatency(posted, rttFactor);
+          const f = perftestLatency(posted, rttFactor, mhz);
           io.out(latReport(size, r.iters, f, o));
           json?.write(latResults(size, r.iters, f, o.output));
         }
@@ -1577,7 +1582,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     if (flags.compVector >= NUM_COMP_VECTORS) refuse(`-X/--vector ${flags.compVector}: Completion vector specified is invalid (Max completion vector = ${NUM_COMP_VECTORS - 1})`);
   }
   if (flags.rxDepth !== undefined && flags.rxDepth > 1 && !send) refuse(`-r/--rx-depth ${flags.rxDepth}: On RDMA verbs rx depth can be only 1 (${test}, perftest's refusal)`);
-  for (const [on, name] of [[flags.unsorted, "-U/--report-unsorted"], [flags.histogram, "-H/--report-histogram"]] as const) {
+  for (const [on, name] of [[flags.unsorted, "-U/--report-unsorted"], [flags.histogram, "-H/--report-histogram"], [flags.cycles, "-C/--report-cycles"]] as const) {
     if (on && !lat) refuse(`${name}: Available only on Latency tests (${test}, perftest's refusal)`);
   }
   // perftest's help lists them for its BW tests only (its latency tests would take them and check nothing)
@@ -1596,7 +1601,12 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   const qps = p.qps ?? 1;
   // --dont_xchg_versions: perftest checks the version it did not exchange (its zeroes: "older than 5.70") and exits
   if (flags.dontXchgVersions) refuse("--dont_xchg_versions: perftest then checks the peer's version it never received and exits: Current implementation is not compatible with versions older than 5.70 (its refusal, whatever the peer; softroce's exchange always sends the version)");
-  const { rateLimitStr, rateUnits, rateLimitType, burstSize, dontXchgVersions: _, ...perftestFlags } = flags;
+  // -O: perftest's dual-port mode (its checks: BW tests only, then port 2's attributes, which a one-port device has none of)
+  if (flags.dualport) {
+    if (lat) refuse("-O/--dualport: Dual-port mode only supports BW tests. (perftest's refusal)");
+    refuse("-O/--dualport: Unable to query port 2 attributes (the device has one port; perftest's dual-port mode runs QPs on ports 1 and 2)");
+  }
+  const { rateLimitStr, rateUnits, rateLimitType, burstSize, dontXchgVersions: _, dualport: __, ...perftestFlags } = flags;
   const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all

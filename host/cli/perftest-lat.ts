@@ -24,12 +24,16 @@ export interface PerftestLatency extends LatFigures {
  * first of them left out (delta[measure_cnt]), t_typical the median of the rest, the
  * percentiles index it at ceil(n × p) (so may also be the first left out). t_stdev is computed as
  * perftest computes it: each difference from the average truncated to a whole µs before it is squared
- * (its int temporaries), which is why its logs show whole numbers there; ours does the same so that two
- * rows of the same run compare.
+ * and the square kept in an int too (its int temporaries: cInt), which is why its logs show whole
+ * numbers there; ours does the same so that two rows of the same run compare. With `cyclesPerUs` (-C) every figure is in CPU cycles instead of µs.
  */
-export function perftestLatency(postedMs: readonly number[], rttFactor: number): PerftestLatency {
+export function perftestLatency(postedMs: readonly number[], rttFactor: number, cyclesPerUs?: number): PerftestLatency {
   const unsorted: number[] = [];
-  for (let i = 0; i + 1 < postedMs.length; i++) unsorted.push(((postedMs[i + 1]! - postedMs[i]!) * 1000) / rttFactor);
+  for (let i = 0; i + 1 < postedMs.length; i++) {
+    const us = (postedMs[i + 1]! - postedMs[i]!) * 1000;
+    // -C: whole cycles (perftest's cycles_t deltas) at the CPU's rate, then the round trip's share
+    unsorted.push((cyclesPerUs === undefined ? us : Math.round(us * cyclesPerUs)) / rttFactor);
+  }
   const sorted = [...unsorted].sort((a, b) => a - b);
   const counted = Math.max(sorted.length - LAT_MEASURE_TAIL, Math.min(sorted.length, 1));
   if (counted === 0) return { unsorted, sorted, counted, t_min: 0, t_max: 0, t_typical: 0, t_avg: 0, t_stdev: 0, p99: 0, p99_9: 0 };
@@ -40,11 +44,21 @@ export function perftestLatency(postedMs: readonly number[], rttFactor: number):
   for (let i = 0; i < counted; i++) sum += sorted[i]!;
   const avg = sum / counted;
   let squares = 0;
-  for (let i = 0; i < counted; i++) squares += Math.trunc(avg - sorted[i]!) ** 2;
+  for (let i = 0; i < counted; i++) squares += cInt(cInt(avg - sorted[i]!) ** 2);
   return {
     unsorted, sorted, counted, t_min: sorted[0]!, t_max: at(counted), t_typical: typical, t_avg: avg, t_stdev: Math.sqrt(squares / counted),
     p99: at(Math.ceil(counted * 0.99)), p99_9: at(Math.ceil(counted * 0.999)),
   };
+}
+
+/**
+ * A double stored in a C int on x86 (perftest's int temporaries): truncated, and INT_MIN when it does
+ * not fit (cvttsd2si's "integer indefinite"). A squared difference past 46340 does not: the sum then
+ * goes negative and t_stdev is -nan, as perftest's -C rows (differences of thousands of cycles) show.
+ */
+function cInt(x: number): number {
+  const t = Math.trunc(x);
+  return t > 2147483647 || t < -2147483648 ? -2147483648 : t;
 }
 
 /** C's printf %g: six significant digits, trailing zeros dropped, an exponent below 1e-4 or from 1e6. */
@@ -64,11 +78,12 @@ export function printfG(x: number): string {
 
 /**
  * What print_report_lat prints for a size: with -U every measurement in the order taken, with -H the
- * counted ones sorted (each list under "#, usec", a line "n, µs" each), then, after either, the rule
- * and the column header again; then the row.
+ * counted ones sorted (each list under "#, usec", a line "n, µs" each; with -C "#, cycles"), then,
+ * after either, the rule and the column header again (its units say usec either way, as perftest's);
+ * then the row.
  */
-export function latReport(size: number, iters: number, f: PerftestLatency, r: { unsorted?: boolean; histogram?: boolean; output?: string } = {}): string {
-  const list = (v: readonly number[]) => "#, usec\n" + v.map((x, i) => `${i + 1}, ${printfG(x)}\n`).join("");
+export function latReport(size: number, iters: number, f: PerftestLatency, r: { unsorted?: boolean; histogram?: boolean; output?: string; cycles?: boolean } = {}): string {
+  const list = (v: readonly number[]) => `#, ${r.cycles ? "cycles" : "usec"}\n` + v.map((x, i) => `${i + 1}, ${printfG(x)}\n`).join("");
   let out = "";
   if (r.unsorted) out += list(f.unsorted);
   if (r.histogram) out += list(f.sorted.slice(0, f.counted));

@@ -486,6 +486,18 @@ test("perftest write_bw --rate_limit_type SW --rate_limit 1000 --rate_units p --
   }
 });
 
+// -C: the latency figures in CPU cycles (ours: the wall time at /proc/cpuinfo's rate); -U lists them
+// under "#, cycles"; the header still says usec (compared line for line by perftestBothWays)
+test("perftest write_lat -C -U (IPv4): softroce perf client -> ib_write_lat server (rxe0), and ib_write_lat client -> softroce server; both ends exit 0, every list under '#, cycles', every t_min in cycles", async () => {
+  const r = await perftestBothWays("write_lat", PT_MODES[0], ["-s", "64", "-n", "20", "-C", "-U"]);
+  for (const [who, out] of Object.entries(r)) {
+    assert.match(out, /\n#, cycles\n1, /, `${who}:\n${out}`);
+    const row = /^ 64\s+20\s+(\d+\.\d\d)\s/m.exec(out);
+    // a loopback or tap half round trip is microseconds: in cycles above 10000 (in µs it would be a 10 ms minimum)
+    assert.ok(row && Number(row[1]) > 10000, `${who}:\n${out}`);
+  }
+});
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a

@@ -31,9 +31,10 @@ export const LAT_HEADER =
 /** The latency table's columns with -D (RESULT_FMT_LAT_DUR): the average over the sample and transactions per second. */
 export const LAT_DUR_HEADER = " #bytes        #iterations       t_avg[usec]    tps average";
 
-/** A figure as perftest's %.Nf prints it (%lf: six digits); "inf" where a run was too short to time. */
+/** A figure as perftest's %.Nf prints it (%lf: six digits); "inf" where a run was too short to time, "-nan" for a NaN (a -C row's stdev). */
 export function fig(v: number, digits = 6): string {
-  return Number.isFinite(v) ? v.toFixed(digits) : "inf";
+  // as glibc's printf prints x86's NaN (its sign bit set) and an infinity
+  return Number.isFinite(v) ? v.toFixed(digits) : Number.isNaN(v) ? "-nan" : "inf";
 }
 
 /**

@@ -1,6 +1,6 @@
 // perftest's -D clock and the completions taken under it (host/cli/perftest-clock.ts), on fake timers.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Completions, cpuStat, cpuUtil, DurationClock } from "../../../host/cli/perftest-clock.js";
+import { Completions, cpuMhz, cpuStat, cpuUtil, DurationClock } from "../../../host/cli/perftest-clock.js";
 import type { WorkCompletion } from "../../../host/core/verbs/index.js";
 
 beforeEach(() => {
@@ -111,6 +111,14 @@ describe("--cpu_util's figures (perftest's get_cpu_stats and calc_cpu_util)", ()
     const u = cpuUtil(a, cpuStat());
     expect(u).toBeGreaterThanOrEqual(0);
     expect(u).toBeLessThanOrEqual(100);
+  });
+});
+
+describe("-C's rate (perftest's get_cpu_mhz from /proc/cpuinfo)", () => {
+  it("the first cpu MHz line; none where there is none", () => {
+    expect(cpuMhz("processor\t: 0\ncpu MHz\t\t: 2445.426\nprocessor\t: 1\ncpu MHz\t\t: 1200.000\n")).toBe(2445.426);
+    expect(cpuMhz("processor\t: 0\nBogoMIPS\t: 50.00\n")).toBeUndefined();
+    expect(cpuMhz("cpu MHz\t\t: 0.000\n")).toBeUndefined();
   });
 });
 

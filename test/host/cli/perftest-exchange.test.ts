@@ -1056,7 +1056,7 @@ describe("softroce perf --perftest --pkey_index and --dont_xchg_versions (perfte
       const flags = ["--perftest", "-s", "64", "-n", "20"];
       const server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
       await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
-      const client = start("perf", "write_bw", "127.0.15.41", "--address", "127.0.15.42", ...flags, "--pkey_index", index);
+      const client = start("perf", "write_bw", "127.0.15.41", "--address", "127.0.15.42", ...flags, "--pkey_index", index, "-i", "1");
       expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
       expect(client.stderr).toBe(said);
       // perftest's RESULT_LINE before the notice: the client's output opens with a second rule
@@ -1065,11 +1065,42 @@ describe("softroce perf --perftest --pkey_index and --dont_xchg_versions (perfte
     }
   }, 40_000);
 
-  it("refusals: --dont_xchg_versions (perftest's own check then fails, whatever the peer), a negative index, without --perftest or -R", async () => {
+  it("refusals: --dont_xchg_versions (perftest's own check then fails, whatever the peer), a negative index, without --perftest or -R; -O and -i past the device's one port", async () => {
     await refusals([
       [["write_bw", "--perftest", "--dont_xchg_versions"], /--dont_xchg_versions: perftest then checks the peer's version it never received and exits: Current implementation is not compatible with versions older than 5\.70/],
       [["write_bw", "--perftest", "--pkey_index", "-1"], /--pkey_index/],
       [["write_bw", "--pkey_index", "1"], /--pkey_index applies to --perftest and -R/],
+      [["write_bw", "--perftest", "-O"], /-O\/--dualport: Unable to query port 2 attributes \(the device has one port/],
+      [["write_lat", "--perftest", "-O"], /-O\/--dualport: Dual-port mode only supports BW tests\./],
+      [["write_bw", "--perftest", "-i", "2"], /-i\/--ib-port 2: Unable to query port 2 attributes \(the device has one port, 1\)/],
+    ]);
+  });
+});
+
+describe("softroce perf --perftest -C (perftest's --report-cycles), two processes", () => {
+  it("write_lat -C -U: the measurements in whole cycles over the round trip's 2 (at /proc/cpuinfo's rate, a loopback half round trip of µs to ms), under '#, cycles'; exit 0", async () => {
+    const mhz = Number(/^cpu MHz\s*:\s*([0-9.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"))![1]);
+    const flags = ["--perftest", "-s", "64", "-n", "20"];
+    const server = start("perf", "write_lat", "--address", "127.0.15.41", ...flags);
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_lat", "127.0.15.41", "--address", "127.0.15.42", ...flags, "-C", "-U");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const list = client.stdout.split("#, cycles\n")[1]!.split(PERF_RULE)[0]!.trimEnd().split("\n").map((l) => Number(l.split(", ")[1]));
+    expect(list).toHaveLength(19);
+    for (const x of list) {
+      expect(Number.isInteger(x * 2), String(x)).toBe(true); // a cycles_t over 2
+      expect(x / mhz).toBeGreaterThan(1); // µs: no loopback half round trip is under 1 µs (in µs the test would fail here: 1 cycle is 1/mhz µs)
+      expect(x / mhz).toBeLessThan(1e6);
+    }
+    const m = /^ 64\s+20\s+(\d+\.\d\d)\s/m.exec(client.stdout)!;
+    // the row's t_min (%.2f) is the least of the list (%g: six digits)
+    expect(Math.abs(Number(m[1]) - Math.min(...list)) / Math.min(...list)).toBeLessThan(1e-5);
+  }, 40_000);
+
+  it("refusals: a bandwidth test (perftest's), without --perftest or -R", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "-C"], /-C\/--report-cycles: Available only on Latency tests \(write_bw, perftest's refusal\)/],
+      [["write_lat", "-C"], /-C\/--report-cycles applies to --perftest and -R/],
     ]);
   });
 });

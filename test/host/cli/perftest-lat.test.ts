@@ -82,6 +82,26 @@ describe("-U and -H", () => {
     );
   });
 
+  it("-C: each measurement whole cycles at the CPU's rate, then the round trip's share; the lists say cycles, the header usec (perftest's fixed text)", () => {
+    // a half round trip of 4 µs: 8 µs at 2445.426 MHz is 19563.408 cycles, a cycles_t of 19563, over 2: 9781.5
+    const c = perftestLatency(postTimes([4, 2.5, 3, 100, 1.25], 2), 2, 2445.426);
+    expect(c.unsorted).toEqual([4, 2.5, 3, 100, 1.25].map((us) => Math.round(us * 2 * 2445.426) / 2));
+    expect(c.unsorted[0]).toBe(9781.5);
+    expect(c.t_min).toBe(Math.round(2.5 * 2445.426) / 2);
+    expect(latReport(2, 6, c, { unsorted: true, cycles: true })).toBe(`#, cycles\n${c.unsorted.map((x, i) => `${i + 1}, ${printfG(x)}\n`).join("")}${PERF_RULE}\n${LAT_HEADER}\n${latRow(2, 6, c)}\n`);
+  });
+
+  it("t_stdev as perftest's int temporaries give it: a squared difference past INT_MAX is INT_MIN, the sum negative, the figure -nan (Linux's -C rows)", () => {
+    // half round trips of 1000 cycles and of 100000: differences from the average past 46340
+    const mhz = 1000;
+    const us = [1, 100, 1, 100, 1, 100, 500, 600];
+    const c = perftestLatency(postTimes(us, 2), 2, mhz);
+    expect(Number.isNaN(c.t_stdev)).toBe(true);
+    expect(latRow(64, 9, c)).toContain("\t-nan   \t\t");
+    // differences under 46341 square within an int: a figure, as in µs
+    expect(perftestLatency(postTimes(us, 2), 2).t_stdev).toBe(49); // counted 1, 1, 1, 100, 100, 100: each difference 49 after the int
+  });
+
   it("prints each figure as C's %g", () => {
     const cases: [number, string][] = [
       [420.71, "420.71"], [3747.6, "3747.6"], [0, "0"], [1, "1"], [12.3456789, "12.3457"], [100000, "100000"], [999999.5, "1e+06"],

@@ -1,5 +1,6 @@
 // perftest's rate limiter (host/cli/perftest-rate.ts): its figures, its checks, the software limiter.
 import { describe, expect, it } from "vitest";
+import { sleepUntil } from "../../../host/cli/perftest-clock.js";
 import { burstGapMs, HW_RATES, Pace, rateLimitFrom, ratePps, type RateFlags, type RateRun } from "../../../host/cli/perftest-rate.js";
 
 describe("ratePps and burstGapMs: perftest's rate_limit_pps and gap_time", () => {
@@ -75,6 +76,19 @@ describe("rateLimitFrom: perftest's checks, in its order, and ours", () => {
     expect(() => from({ rateLimitStr: "1", rateUnits: "p", rateLimitType: "SW", burstSize: 1 }, { timeoutMs: 1999 })).toThrow(/a burst of 1 every 1\.000 s; .*--wait \(1\.999 s\)/);
     // a latency test keeps the HW fallback's notice but runs no limiter: no figures to check
     expect(from({ rateLimitStr: "2.5" }, { test: "write_lat", bw: false, txDepth: 1, size: 1 << 23 })?.hw).toBe("fallback");
+  });
+});
+
+describe("sleepUntil (the bursts' and --latency_gap's wait)", () => {
+  it("ends no earlier than its time, and a wait under 2 ms still lets the event loop take a turn first (the burst just posted goes out)", async () => {
+    for (const ms of [0.3, 5]) {
+      let turned = false;
+      setImmediate(() => (turned = true));
+      const t = performance.now() + ms;
+      await sleepUntil(t);
+      expect(performance.now()).toBeGreaterThanOrEqual(t);
+      expect(turned, `${ms} ms`).toBe(true);
+    }
   });
 });
 
