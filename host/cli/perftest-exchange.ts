@@ -40,7 +40,6 @@ export const KEY_MSG_LEN = 108;
 export const DONE = "done\0";
 const CYCLE_BUFFER = PERFTEST_CYCLE_BUFFER;
 const CACHE_LINE = PERFTEST_CACHE_LINE;
-const MAX_OUT_READS = 128;
 
 /** The second half of the buffer is what the peer writes into (perftest: buf + BUFF_SIZE, the cycle buffer). */
 const HALF = CYCLE_BUFFER;
@@ -228,6 +227,8 @@ export interface PerftestOptions {
   unsorted?: boolean;
   /** -H: before a latency row, the measurements it counts, sorted */
   histogram?: boolean;
+  /** -o: outstanding RDMA READs and atomics per QP (READ and atomic tests; runPerftest sets it to what is used: none, 0 or less, the device's max_qp_rd_atom, as perftest's; 1 on the other tests) */
+  outReads?: number;
   /** -C: a latency row's figures (and -U, -H's lists) in CPU cycles, not µs (perftest's --report-cycles; a -D row stays in µs, as perftest's) */
   cycles?: boolean;
   /** -Q: a completion every this many messages of a QP (perftest's CQ moderation; default cqModeration's) */
@@ -291,7 +292,7 @@ export type PerftestConnection = Connection;
 /** The flags of perftest's that only --perftest and -R take, as the command line gives them. */
 export type PerftestFlags = Pick<
   PerftestOptions,
-  | "events" | "compVector" | "unsorted" | "histogram" | "cycles" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
+  | "events" | "compVector" | "unsorted" | "histogram" | "cycles" | "outReads" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
   | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex"
 > & RateFlags & { dontXchgVersions?: boolean; dualport?: boolean };
 
@@ -568,7 +569,7 @@ function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): Perftes
     rxDepth: isSend(o.test) && (!client || o.duplex) ? rxDepth(o) : undefined,
     cqMod: isLat(o.test) ? undefined : cqModeration(o),
     mtu,
-    outReads: readsResponses(o.test) ? MAX_OUT_READS : undefined,
+    outReads: readsResponses(o.test) ? o.outReads : undefined,
     // a device perftest does not know gets no inline data (ctx_set_max_inline)
     inline: 0,
     gidIndex: 0,
@@ -672,7 +673,7 @@ async function setup(o: PerftestOptions, client: boolean, dev: Device, makeQp: (
     const qp = await makeQp(pd, { qpType, sendCq: cq, recvCq: cq, ...(srq ? { srq } : {}), cap });
     const psn = o.rdmaCm ? qp.query().attr.sqPsn : globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! & 0xffffff;
     const me: PerftestDest = {
-      lid: 0, outReads: readsResponses(o.test) ? MAX_OUT_READS : 1, qpn: qp.qpNum, psn, rkey: buf.rkey, vaddr: buf.addr + BigInt(half), gid, srqn: 0,
+      lid: 0, outReads: o.outReads ?? 1, qpn: qp.qpNum, psn, rkey: buf.rkey, vaddr: buf.addr + BigInt(half), gid, srqn: 0,
     };
     index.set(qp.qpNum, i);
     qps.push({ qp, buf, me });
@@ -703,7 +704,7 @@ const plainQp = (pkeyIndex: number) => async (pd: ProtectionDomain, init: QpInit
  * ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN; UC without
  * the reads, timeouts and retries; UD by an address handle to the peer's GID, its QPN and perftest's Q_Key.
  */
-function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, pd: ProtectionDomain): void {
+function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, pd: ProtectionDomain, maxReads: number): void {
   const ahAttr = { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: o.tclass ?? 0 }, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort };
   const conn = o.connection ?? "RC";
   if (conn === "UD") {
@@ -717,9 +718,10 @@ function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, 
     c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn });
     return;
   }
-  const reads = Math.min(peer.outReads || 1, MAX_OUT_READS);
-  c.qp.modify({ qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, maxDestRdAtomic: reads, minRnrTimer: 12, ahAttr });
-  c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: o.qpTimeout ?? 14, retryCnt: o.retryCnt ?? 7, rnrRetry: 7, maxRdAtomic: reads });
+  // as perftest's: the reads this side answers are its own -o (max_dest_rd_atomic at RTR), the reads it
+  // issues the peer's (max_rd_atomic at RTS; a peer's past this device's limit is held to it)
+  c.qp.modify({ qpState: QpState.RTR, pathMtu: mtu, destQpNum: peer.qpn, rqPsn: peer.psn, maxDestRdAtomic: c.me.outReads, minRnrTimer: 12, ahAttr });
+  c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: o.qpTimeout ?? 14, retryCnt: o.retryCnt ?? 7, rnrRetry: 7, maxRdAtomic: Math.min(peer.outReads || 1, maxReads) });
 }
 
 function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: number }, posted: number, done: number): never {
@@ -1295,6 +1297,17 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       io.out(RULE);
       io.err("Device not recognized to implement inline feature. Disabling it\n");
     }
+    // ctx_set_out_reads (READ and atomics; the other tests 1): -o past the device's max_qp_rd_atom is
+    // said and lowered to it; none, or 0 and less, is that max
+    const maxReads = dev.query().maxQpRdAtom;
+    if (readsResponses(o.test)) {
+      const asked = o.outReads ?? 0;
+      if (asked > maxReads) {
+        io.out(RULE);
+        io.err(` Number of outstanding reads is above max = ${maxReads}\n Changing to that max value\n`);
+      }
+      o = { ...o, outReads: asked > maxReads || asked <= 0 ? maxReads : asked };
+    } else o = { ...o, outReads: 1 };
     for (const line of own.notice) io.out(`${line}\n`);
     // perftest's check_link: a UD message is at most the MTU (-a: the sizes up to it, saying so on stderr)
     const mtuMax = own.mtu;
@@ -1326,7 +1339,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       // create_rdma_cm_connection: a handshake, the test QP's rdma_cm connection, a handshake
       const blank: PerftestDest = { lid: 0, outReads: 0, qpn: 0, psn: 0, rkey: 0, vaddr: 0n, gid: new Uint8Array(16), srqn: 0 };
       await x.swap(x.formatKey(blank), client);
-      const depth = readsResponses(o.test) ? MAX_OUT_READS : 0;
+      const depth = readsResponses(o.test) ? o.outReads ?? 1 : 0;
       // UD: where each QP's SENDs go comes with its connection (a latency test's server sends too)
       const targets: (UdTarget | undefined)[] = [];
       c = await setup(o, client, dev, async (pd, init) => {
@@ -1347,7 +1360,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const peers: PerftestDest[] = [];
     for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), client)));
     const peer = peers[0]!;
-    if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd));
+    if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd, maxReads));
     const sizes = o.sizes ?? [o.size];
     // --out_json: perftest's file, rewritten at each row
     const json = o.outJson !== undefined ? new JsonReport(o.outJson, testInfo(perftestInfo(o, client, mtuBytes(mtu))), io) : undefined;

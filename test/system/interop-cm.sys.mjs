@@ -498,6 +498,17 @@ test("perftest write_lat -C -U (IPv4): softroce perf client -> ib_write_lat serv
   }
 });
 
+// -o: outstanding reads in the header and the key message (a READ test's address lines' OUT), as Linux's
+test("perftest read_bw -o 4 (IPv4): softroce perf client -> ib_read_bw server (rxe0), and ib_read_bw client -> softroce server; both ends exit 0, Outstand reads 4 in every header, OUT 0x04 in every address line", async () => {
+  const r = await perftestBothWays("read_bw", PT_MODES[0], ["-s", "1024", "-n", String(PT_ITERS), "-o", "4"]);
+  for (const [who, out] of Object.entries(r)) {
+    assert.match(out, / Outstand reads  : 4\n/, `${who}:\n${out}`);
+    const lines = out.split("\n").filter((l) => / (local|remote) address: /.test(l));
+    assert.equal(lines.length, 2, `${who}:\n${out}`);
+    for (const l of lines) assert.match(l, / OUT 0x04 /, `${who}: ${l}`);
+  }
+});
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a

@@ -115,6 +115,8 @@ describe("perftest's header", () => {
       const o = {
         test: t, ...(side === "client" ? { server: "192.0.2.2" } : {}), tcpPort: 18515, address: "192.0.2.3", udpPort: 4791, timeoutMs: 1000,
         size: t.startsWith("atomic") ? 8 : lat ? 64 : 4096, iters: 5, txDepth: lat ? 1 : 5, rdmaCm: mode === "rdmacm",
+        // what runPerftest takes without -o: the device's max_qp_rd_atom (rxe's is 128 too)
+        outReads: 128,
       };
       expect(perftestHeader(o, side === "client", 1024)).toBe(linux);
     });
@@ -1103,6 +1105,31 @@ describe("softroce perf --perftest -C (perftest's --report-cycles), two processe
       [["write_lat", "-C"], /-C\/--report-cycles applies to --perftest and -R/],
     ]);
   });
+});
+
+describe("softroce perf --perftest and -R -o (perftest's outstanding reads), two processes", () => {
+  const OVER = " Number of outstanding reads is above max = 128\n Changing to that max value\n";
+  const cases = [
+    { mode: "--perftest", test: "read_bw", outs: "4", header: 4, said: "" },
+    { mode: "-R", test: "atomic_bw", outs: "200", header: 128, said: OVER },
+    { mode: "--perftest", test: "read_lat", outs: "0", header: 128, said: "" },
+  ];
+  for (const c of cases) {
+    it(`${c.test} ${c.mode} -o ${c.outs} on both sides: the header's Outstand reads ${c.header}${c.said ? ", said as perftest's" : ""}; exit 0`, async () => {
+      const size = c.test.startsWith("atomic") ? "8" : "64";
+      const flags = [c.mode, "-s", size, "-n", "50", "-o", c.outs];
+      const server = start("perf", c.test, "--address", "127.0.15.41", ...flags);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", c.test, "127.0.15.41", "--address", "127.0.15.42", ...flags);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      for (const side of [client, server]) {
+        expect(side.stderr).toBe(INLINE_NOTICE + c.said);
+        expect(side.stdout).toContain(` Outstand reads  : ${c.header}\n`);
+      }
+      // the key message carries it: a READ test's remote address line shows the peer's (perftest's OUT; not with -R)
+      if (c.test.startsWith("read") && c.mode === "--perftest") expect(client.stdout).toMatch(new RegExp(` remote address: LID 0000 QPN 0x[0-9a-f]+ PSN 0x[0-9a-f]+ OUT 0x${c.header.toString(16).padStart(2, "0")} `));
+    }, 40_000);
+  }
 });
 
 describe("softroce perf --perftest --wait_destroy and --use_old_post_send (perftest's), two processes", () => {
