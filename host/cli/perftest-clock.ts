@@ -1,7 +1,7 @@
 // perftest's -D clock and the test's completions taken one at a time under it (perftest-exchange.ts
 // runs the tests; this is their sense of time).
 
-import { readFileSync } from "node:fs";
+import { kernelText } from "../node/kernel-text.js";
 import type { WorkCompletion } from "../core/verbs/index.js";
 
 /** The CPU times perftest's --cpu_util reads: the first line of /proc/stat's user time and idle time (in ticks). */
@@ -15,12 +15,8 @@ export interface CpuStat {
  * figures); undefined where it cannot be read (perftest then counts 0 for both).
  */
 export function cpuStat(text?: string): CpuStat | undefined {
-  let line: string;
-  try {
-    line = (text ?? readFileSync("/proc/stat", "utf8")).split("\n", 1)[0]!;
-  } catch {
-    return undefined;
-  }
+  const line = (text ?? kernelText("/proc/stat"))?.split("\n", 1)[0];
+  if (line === undefined) return undefined;
   const words = line.trim().split(/\s+/);
   const [user, idle] = [Number(words[1]), Number(words[4])];
   return Number.isFinite(user) && Number.isFinite(idle) ? { user, idle } : undefined;
@@ -31,13 +27,8 @@ export function cpuStat(text?: string): CpuStat | undefined {
  * on x86, which perftest's cycles count); undefined where there is none.
  */
 export function cpuMhz(text?: string): number | undefined {
-  let info: string;
-  try {
-    info = text ?? readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    return undefined;
-  }
-  const m = /^cpu MHz\s*:\s*([0-9.]+)/m.exec(info);
+  const info = text ?? kernelText("/proc/cpuinfo");
+  const m = info === undefined ? null : /^cpu MHz\s*:\s*([0-9.]+)/m.exec(info);
   const mhz = m ? Number(m[1]) : NaN;
   return mhz > 0 ? mhz : undefined;
 }

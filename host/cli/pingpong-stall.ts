@@ -4,7 +4,7 @@
 // on the native datapath, its counters and the socket's receive readiness (is the uv_poll
 // watching, does the socket hold a datagram right now); the kernel's UDP counters (a datagram the
 // kernel dropped never reaches the socket); the device's non-zero counters.
-import { readFileSync } from "node:fs";
+import { kernelText } from "../node/kernel-text.js";
 import { nameOf, QpState, type Device, type QueuePair, type CompletionQueue } from "../core/verbs/index.js";
 import { udpLinkOf } from "../node/index.js";
 import { NativeUdpLink } from "../node/native-link.js";
@@ -55,12 +55,8 @@ export function stallReport(f: StallFacts): string[] {
 
 /** The receive side of /proc/net/snmp's Udp line (Linux), or undefined. */
 function kernelUdpCounters(): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync("/proc/net/snmp", "utf8");
-  } catch {
-    return undefined;
-  }
+  const text = kernelText("/proc/net/snmp");
+  if (text === undefined) return undefined;
   const lines = text.split("\n").filter((l) => l.startsWith("Udp: "));
   if (lines.length < 2) return undefined;
   const names = lines[0]!.split(/\s+/).slice(1);

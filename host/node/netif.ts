@@ -3,19 +3,15 @@
 // 1500-byte interface offers 1024 and one on loopback 4096. Linux only (/sys/class/net); elsewhere
 // undefined, and callers keep their default.
 import { networkInterfaces } from "node:os";
-import { readFileSync } from "node:fs";
+import { kernelText } from "./kernel-text.js";
 
 /** The interface MTU in bytes of the interface owning `address`, when it can be read. */
 export function interfaceMtu(address: string): number | undefined {
   const want = address.toLowerCase();
   for (const [name, list] of Object.entries(networkInterfaces())) {
     if (!list?.some((a) => a.address.toLowerCase() === want)) continue;
-    try {
-      const v = Number(readFileSync(`/sys/class/net/${name}/mtu`, "utf8").trim());
-      return Number.isInteger(v) && v > 0 ? v : undefined;
-    } catch {
-      return undefined;
-    }
+    const v = Number(kernelText(`/sys/class/net/${name}/mtu`)?.trim());
+    return Number.isInteger(v) && v > 0 ? v : undefined;
   }
   // 127.0.0.0/8 beyond 127.0.0.1 is loopback too
   if (/^127\./.test(want)) return interfaceMtu("127.0.0.1");

@@ -13,7 +13,7 @@
 // packets (built before the destroy, held while the link waited), and reopening its socket for them
 // would bind a port nobody has until the next sweep, and wait on it again if they fill it.
 import dgram from "node:dgram";
-import { readFileSync } from "node:fs";
+import { kernelText } from "./kernel-text.js";
 import type { SockoptAddon } from "./sockopt.js";
 
 /** How the Node host sends each QP's datagrams: from the QP's own UDP port (rxe's, default) or all from the device's. */
@@ -22,16 +22,11 @@ export type UdpSourcePorts = "per-qp" | "device";
 /** SourcePortPool's default cap: sockets open at once (each one descriptor). */
 export const DEFAULT_SOURCE_PORT_CAP = 1024;
 
-/** The default cap: 1024, or a quarter of the process's descriptor limit when that is less (at least 16). */
+/** The default cap: 1024, or a quarter of the process's descriptor limit when that is less (at least 16); 1024 without /proc. */
 export function defaultSourcePortCap(): number {
-  try {
-    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
-    const soft = Number(line?.split(/\s+/)[3]);
-    if (Number.isInteger(soft) && soft > 0) return Math.min(DEFAULT_SOURCE_PORT_CAP, Math.max(16, Math.floor(soft / 4)));
-  } catch {
-    // no /proc: the fixed default
-  }
-  return DEFAULT_SOURCE_PORT_CAP;
+  const line = kernelText("/proc/self/limits")?.split("\n").find((l) => l.startsWith("Max open files"));
+  const soft = Number(line?.split(/\s+/)[3]);
+  return Number.isInteger(soft) && soft > 0 ? Math.min(DEFAULT_SOURCE_PORT_CAP, Math.max(16, Math.floor(soft / 4))) : DEFAULT_SOURCE_PORT_CAP;
 }
 /** How often the pool closes the sockets of ports no live QP has (ms). */
 export const SOURCE_PORT_SWEEP_MS = 5000;
