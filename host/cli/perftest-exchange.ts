@@ -138,9 +138,9 @@ export class ExactReader {
     this.sock.write(b);
   }
 
-  /** perftest's symmetric step: the client writes then reads, the server reads then writes. */
-  async swap(mine: Uint8Array, client: boolean, n = mine.length): Promise<Uint8Array> {
-    if (client) {
+  /** perftest's symmetric step: the side that connected writes then reads, the other reads then writes. */
+  async swap(mine: Uint8Array, connects: boolean, n = mine.length): Promise<Uint8Array> {
+    if (connects) {
       this.write(mine);
       return this.read(n);
     }
@@ -169,19 +169,19 @@ const readBe64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getBigU
 const readDouble = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getFloat64(0);
 
 /** Steps 1–4: version (checked as perftest checks it), cycle buffer, cache line, MTU; returns the MTU both use. */
-export async function exchangeSysData(r: { swap(mine: Uint8Array, client: boolean): Promise<Uint8Array> }, client: boolean, mtu: number): Promise<{ version: string; mtu: number }> {
+export async function exchangeSysData(r: { swap(mine: Uint8Array, connects: boolean): Promise<Uint8Array> }, connects: boolean, mtu: number): Promise<{ version: string; mtu: number }> {
   const mine = new Uint8Array(VERSION_LEN);
   mine.set(new TextEncoder().encode(PERFTEST_VERSION));
-  const theirs = await r.swap(mine, client);
+  const theirs = await r.swap(mine, connects);
   const z = theirs.indexOf(0);
   const version = Buffer.from(z < 0 ? theirs : theirs.subarray(0, z)).toString("latin1");
   if (!(Number.parseFloat(version) >= PERFTEST_MIN_VERSION)) {
     throw new PerftestExchangeError(`Current implementation is not compatible with versions older than 5.70 (the peer sent '${version}')`);
   }
-  await r.swap(be32(CYCLE_BUFFER), client);
-  await r.swap(be32(CACHE_LINE), client);
+  await r.swap(be32(CYCLE_BUFFER), connects);
+  await r.swap(be32(CACHE_LINE), connects);
   const mtuMsg = new Uint8Array([0x30 + mtu, 0]);
-  const peer = await r.swap(mtuMsg, client);
+  const peer = await r.swap(mtuMsg, connects);
   const peerMtu = peer[0]! - 0x30;
   return { version, mtu: peerMtu >= 1 && peerMtu <= 5 ? Math.min(peerMtu, mtu) : mtu };
 }
@@ -279,6 +279,8 @@ export interface PerftestOptions {
   pcap?: string;
   /** --pkey_index: the test QPs' P_Key index (perftest's own exchange; past the device's P_Keys 0, said so) */
   pkeyIndex?: number;
+  /** --reversed: the test's roles swapped (perftest's machine: the side without a server address runs the client's part); the exchange's stay */
+  reversed?: boolean;
   /** --rate_limit and its kin: the software limiter a bandwidth test's sender posts under (perftest-rate.ts) */
   rateLimit?: PerftestRateLimit;
 }
@@ -293,7 +295,7 @@ export type PerftestConnection = Connection;
 export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cycles" | "outReads" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
-  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex"
+  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex" | "reversed"
 > & RateFlags & { dontXchgVersions?: boolean; dualport?: boolean };
 
 /**
@@ -1192,7 +1194,8 @@ async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, clock
 
 /** How the two sides exchange their messages: perftest's TCP socket, or SENDs on its rdma_cm connection (-R). */
 interface Exchange {
-  swap(mine: Uint8Array, client: boolean): Promise<Uint8Array>;
+  /** one step: the side that connects (perftest's servername) writes first */
+  swap(mine: Uint8Array, connects: boolean): Promise<Uint8Array>;
   formatKey(d: PerftestDest): Uint8Array;
   parseKey(b: Uint8Array): PerftestDest;
 }
@@ -1200,16 +1203,15 @@ interface Exchange {
 /** The server's banner before the connection (both exchanges; not with --output, as perftest). */
 const WAITING = "\n************************************\n* Waiting for client to connect... *\n************************************\n";
 
-/** The TCP connection of perftest's default exchange (the client connects, the server listens on -p). */
-async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { sock?: net.Socket; server?: net.Server }, progress: () => number): Promise<Exchange> {
+/** The TCP connection of perftest's default exchange (the side with the server's address connects, the other listens on -p). */
+async function tcpExchange(o: PerftestOptions, connects: boolean, held: { sock?: net.Socket; server?: net.Server }, progress: () => number): Promise<Exchange> {
   let sock: net.Socket;
-  if (client) {
+  if (connects) {
     sock = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect({ host: o.server!, port: o.tcpPort }, () => resolve(s));
       s.once("error", (e) => reject(new PerftestExchangeError(`Couldn't connect to ${o.server}:${o.tcpPort}: ${e.message}`)));
     });
   } else {
-    if (!o.output) io.out(WAITING);
     let timer: ReturnType<typeof setTimeout> | undefined;
     sock = await new Promise<net.Socket>((resolve, reject) => {
       held.server = net.createServer((s) => resolve(s));
@@ -1230,9 +1232,9 @@ async function tcpExchange(o: PerftestOptions, io: Io, client: boolean, held: { 
  * rate, each swapped in turn; the peer's, checked. A one-way client sends its report and takes nothing
  * back: what perftest's server swaps then is a report it never filled (uninitialized memory).
  */
-async function swapReport(x: Exchange, client: boolean, mine: BwRow & { size: number }, peerFilled = true): Promise<BwRow & { size: number }> {
+async function swapReport(x: Exchange, connects: boolean, mine: BwRow & { size: number }, peerFilled = true): Promise<BwRow & { size: number }> {
   const got: Uint8Array[] = [];
-  for (const m of [be64(BigInt(mine.size)), be64(BigInt(mine.iters)), beDouble(mine.peak), beDouble(mine.avg), beDouble(mine.rate)]) got.push(await x.swap(m, client));
+  for (const m of [be64(BigInt(mine.size)), be64(BigInt(mine.iters)), beDouble(mine.peak), beDouble(mine.avg), beDouble(mine.rate)]) got.push(await x.swap(m, connects));
   const r = { size: Number(readBe64(got[0]!)), iters: Number(readBe64(got[1]!)), peak: readDouble(got[2]!), avg: readDouble(got[3]!), rate: readDouble(got[4]!) };
   if (peerFilled) checkReport(r);
   return r;
@@ -1240,7 +1242,10 @@ async function swapReport(x: Exchange, client: boolean, mine: BwRow & { size: nu
 
 /** One side of a perftest run with perftest's exchange. Exit status: 0, or 1 with perftest's message on stderr. */
 export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
-  const client = o.server !== undefined;
+  // perftest's two roles: who connects (its servername: the exchange's order) and which part of the
+  // test this side runs (its machine: the client's, that of the side with the server name, unless --reversed)
+  const connects = o.server !== undefined;
+  const client = connects !== (o.reversed === true);
   const held: { sock?: net.Socket; server?: net.Server } = {};
   // --pcap: what the device sent and received, written when the run ends (a failed run's too)
   const recorder = toolRecorder();
@@ -1324,21 +1329,22 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       io.err(` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${maxPkeys - 1}\n Changing to 0\n`);
       pkeyIndex = 0;
     }
+    // the banner before the connection: on the side running the server's part (perftest's machine), whichever connects
+    if (!client && !o.output) io.out(WAITING);
     let x: Exchange;
     if (o.rdmaCm) {
-      if (!client && !o.output) io.out(WAITING);
       cm = new PerftestCm(dev, o, stall);
       await cm.open();
       x = { swap: (m, c) => cm!.swap(m, c), formatKey: formatCmKeyMsg, parseKey: parseCmKeyMsg };
     } else {
-      x = await tcpExchange(o, io, client, held, stall.progress);
+      x = await tcpExchange(o, connects, held, stall.progress);
     }
-    const { mtu } = await exchangeSysData(x, client, mtuEnum(own.mtu));
+    const { mtu } = await exchangeSysData(x, connects, mtuEnum(own.mtu));
     let c: Ctx;
     if (cm) {
       // create_rdma_cm_connection: a handshake, the test QP's rdma_cm connection, a handshake
       const blank: PerftestDest = { lid: 0, outReads: 0, qpn: 0, psn: 0, rkey: 0, vaddr: 0n, gid: new Uint8Array(16), srqn: 0 };
-      await x.swap(x.formatKey(blank), client);
+      await x.swap(x.formatKey(blank), connects);
       const depth = readsResponses(o.test) ? o.outReads ?? 1 : 0;
       // UD: where each QP's SENDs go comes with its connection (a latency test's server sends too)
       const targets: (UdTarget | undefined)[] = [];
@@ -1350,7 +1356,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       c.qps.forEach((q, i) => {
         if (targets[i]) q.ud = targets[i];
       });
-      await x.swap(x.formatKey(blank), client);
+      await x.swap(x.formatKey(blank), connects);
     } else {
       c = await setup(o, client, dev, plainQp(pkeyIndex));
     }
@@ -1358,7 +1364,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     c.guard = new StallGuard(stall);
     guard = c.guard;
     const peers: PerftestDest[] = [];
-    for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), client)));
+    for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), connects)));
     const peer = peers[0]!;
     if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd, maxReads));
     const sizes = o.sizes ?? [o.size];
@@ -1381,13 +1387,13 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
     table(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
     const me = c.qps[0]!.me;
-    const barrier = async () => void (await x.swap(x.formatKey(me), client));
+    const barrier = async () => void (await x.swap(x.formatKey(me), connects));
     // perftest 4.5 exchanges every QP's key message a second time (the loop that prints the remote
     // lines); around it handshakes of the first QP's: SEND tests one before it and one after, the
     // others two after (after RTR; the server's wait for the client's run, which ours takes first).
     // With one QP each is the key message and three handshakes.
     const keysAgain = async () => {
-      for (const q of c.qps) await x.swap(x.formatKey(q.me), client);
+      for (const q of c.qps) await x.swap(x.formatKey(q.me), connects);
     };
     if (o.test === "send_bw") {
       await barrier();
@@ -1450,7 +1456,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         const f = inUnit(o, o.duplex ? await runBw(c, peers, r, d, { client }) : client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
         // -b: its own figures plus the peer's report, as the other bandwidth tests' (with -D its own only:
         // perftest's send_bw swaps no report then)
-        rows.print(size, f, o.duplex && !d ? await swapReport(x, client, { size, ...f }) : undefined);
+        rows.print(size, f, o.duplex && !d ? await swapReport(x, connects, { size, ...f }) : undefined);
         if (o.sizes) await barrier();
       }
       table(RULE);
@@ -1464,7 +1470,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         if (k > 0) await barrier();
         const f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
         if (o.sizes) await barrier();
-        rows.print(size, f, await swapReport(x, client, { size, ...f }));
+        rows.print(size, f, await swapReport(x, connects, { size, ...f }));
       }
       table(RULE);
     } else {
@@ -1477,17 +1483,17 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
           f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
           rows.print(size, f);
         }
-        await swapReport(x, true, { size: sizes[sizes.length - 1]!, ...f }, false);
+        await swapReport(x, connects, { size: sizes[sizes.length - 1]!, ...f }, false);
       } else {
         // the server only serves: the report exchange waits for the client's test to end
-        const report = await swapReport(x, false, { size: o.size, iters: o.iters * c.qps.length, peak: 0, avg: 0, rate: 0 });
+        const report = await swapReport(x, connects, { size: o.size, iters: o.iters * c.qps.length, peak: 0, avg: 0, rate: 0 });
         rows.print(report.size, report);
       }
       table(RULE);
     }
     if (t !== "write_lat") {
       await barrier(); // ctx_close_connection
-      if (!cm) await x.swap(new TextEncoder().encode(DONE), client); // rdma_cm mode sends no "done"
+      if (!cm) await x.swap(new TextEncoder().encode(DONE), connects); // rdma_cm mode sends no "done"
     }
     // destroy_ctx: --wait_destroy's wait first, then (-R) the connections' disconnect
     if (o.waitDestroyS) {
@@ -1637,6 +1643,8 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     ...perftestFlags,
     rxDepth: send ? flags.rxDepth : undefined,
   };
+  // --reversed swaps perftest's machine, and with -R its rdma_cm connects by the machine: from the side without a server name
+  if (flags.reversed && u.rdmaCm) refuse("--reversed with -R: perftest's rdma_cm then connects from the side without the server's address, and fails (Linux's: rdma_resolve_route failed / Unable to perform rdma_client function); --reversed takes perftest's own exchange");
   // -T is rdma_cm's (perftest refuses it without -R); --tclass goes in the address vector perftest's own exchange connects by (rdma_cm makes its route)
   if (flags.tos !== undefined && !u.rdmaCm) refuse(`-T/--tos ${flags.tos}: TOS only valid for rdma_cm based QP and RawEth QP (-R; perftest's refusal)`);
   if (flags.tclass !== undefined && u.rdmaCm) refuse("--tclass with -R: rdma_cm connects the QPs (perftest uses --tclass only in its Ethernet exchange and ignores it with -R)");

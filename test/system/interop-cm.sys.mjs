@@ -509,6 +509,26 @@ test("perftest read_bw -o 4 (IPv4): softroce perf client -> ib_read_bw server (r
   }
 });
 
+// --reversed: perftest's machine swapped, its exchange not: the side that listens runs the client's part
+// (a bandwidth test's sender; write_lat's side that waits for the first write) and the side that connects
+// the server's: it says "Waiting for client to connect" (before it connects) and has the server's header
+for (const t of ["write_bw", "send_bw", "write_lat"]) {
+  test(`perftest ${t} --reversed (IPv4): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0, the connecting sides wait and have the server's header${t.endsWith("_bw") ? ", the listeners send" : ""}`, async () => {
+    const r = await perftestBothWays(t, PT_MODES[0], ["--reversed", ...ptSize(t), "-n", String(PT_ITERS)]);
+    const waits = (out) => out.includes("* Waiting for client to connect... *");
+    const txDepth = ` TX depth        : ${t.endsWith("_lat") ? 1 : PT_ITERS}\n`;
+    for (const out of [r.oursClient, r.theirClient]) assert.ok(waits(out) && !out.includes(" TX depth "), out);
+    for (const out of [r.oursServer, r.theirServer]) assert.ok(!waits(out) && out.includes(txDepth), out);
+    for (const out of Object.values(r)) assert.ok(ptLine(t, out), out);
+    // write_bw's receiver prints the sender's report; send_bw's receiver measures its own (peak 0.00)
+    if (t === "write_bw") {
+      assert.equal(ptLine(t, r.oursClient).trim(), ptLine(t, r.theirServer).trim());
+      assert.equal(ptLine(t, r.theirClient).trim(), ptLine(t, r.oursServer).trim());
+    }
+    if (t === "send_bw") for (const out of [r.oursClient, r.theirClient]) assert.match(ptLine(t, out), new RegExp(`^ 4096\\s+${PT_ITERS}\\s+0\\.00\\s`), out);
+  });
+}
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a

@@ -1079,6 +1079,46 @@ describe("softroce perf --perftest --pkey_index and --dont_xchg_versions (perfte
   });
 });
 
+describe("softroce perf --perftest --reversed (perftest's), two processes", () => {
+  const WAITS = "* Waiting for client to connect... *";
+  for (const test of ["write_bw", "send_bw", "write_lat"]) {
+    it(`${test} --reversed on both: the listening side runs the client's part and the connecting side the server's (its banner before it connects, the server's header); exit 0`, async () => {
+      const lat = test.endsWith("_lat");
+      const port = String(await freeTcpPort());
+      const flags = ["--perftest", "--reversed", "-s", "4096", "-n", "50", "-p", port];
+      // the listener says nothing before its header (the banner is the connecting side's now)
+      const server = start("perf", test, "--address", "127.0.15.41", ...flags);
+      await until(() => tcpListening(Number(port)) || server.child.exitCode !== null, 15_000);
+      expect(server.stdout).toBe("");
+      const client = start("perf", test, "127.0.15.41", "--address", "127.0.15.42", ...flags);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      expect(client.stdout.indexOf(WAITS)).toBeGreaterThanOrEqual(0);
+      expect(client.stdout.indexOf(WAITS)).toBeLessThan(client.stdout.indexOf(" Data ex. method"));
+      // perftest's header: TX depth on the sending machine (the client's part), rx depth on send_bw's receiver
+      expect(server.stdout).toContain(` TX depth        : ${lat ? 1 : 50}\n`);
+      expect(client.stdout).not.toContain(" TX depth ");
+      if (test === "send_bw") {
+        expect(client.stdout).toContain(" RX depth        : 50\n");
+        expect(server.stdout).not.toContain(" RX depth ");
+      }
+      const row = (out: string) => out.split("\n").find((l) => /^ 4096\s+50\s/.test(l));
+      expect(row(server.stdout), server.stdout).toBeDefined();
+      expect(row(client.stdout), client.stdout).toBeDefined();
+      // write_bw: the receiver prints the sender's report; send_bw: the receiver measures its own, no peak
+      if (test === "write_bw") expect(row(client.stdout)).toBe(row(server.stdout));
+      if (test === "send_bw") expect(row(client.stdout)).toMatch(/^ 4096\s+50\s+0\.00\s/);
+      if (test === "send_bw") expect(row(server.stdout)).not.toMatch(/^ 4096\s+50\s+0\.00\s/);
+    }, 40_000);
+  }
+
+  it("refusals: with -R (perftest's rdma_cm would connect from the side without the server's address), without --perftest", async () => {
+    await refusals([
+      [["write_bw", "-R", "--reversed"], /--reversed with -R: perftest's rdma_cm then connects from the side without the server's address, and fails/],
+      [["write_bw", "--reversed"], /--reversed applies to --perftest and -R/],
+    ]);
+  });
+});
+
 describe("softroce perf --perftest -C (perftest's --report-cycles), two processes", () => {
   it("write_lat -C -U: the measurements in whole cycles over the round trip's 2 (at /proc/cpuinfo's rate, a loopback half round trip of µs to ms), under '#, cycles'; exit 0", async () => {
     const mhz = Number(/^cpu MHz\s*:\s*([0-9.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"))![1]);
