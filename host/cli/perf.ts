@@ -20,6 +20,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "local", type: "boolean", help: "run both sides in this process, over the simulated wire" },
   { name: "perftest", type: "boolean", help: "two-process mode: speak perftest's own TCP exchange, so Debian 12's ib_*_bw / ib_*_lat is the peer (host/cli/perftest-exchange.ts)" },
   { name: "rdma_cm", short: "R", type: "boolean", help: "perftest's rdma_cm mode: the exchange as SENDs on an rdma_cm connection and the test QP connected by rdma_cm (CM MADs on QP1); implies --perftest (host/cli/perftest-rdmacm.ts)" },
+  { name: "comm_rdma_cm", short: "z", type: "boolean", help: "perftest's -z: the exchange as SENDs on an rdma_cm connection (as -R's), the test QPs perftest's own, connected by the key messages (as --perftest's); implies --perftest" },
   { name: "address", type: "string", valueName: "addr", help: "two-process mode: local IPv4 or IPv6 address the device binds (its GID 0) [default: 127.0.0.1]" },
   { name: "port", short: "p", type: "int", min: 0, max: 65535, valueName: "port", help: `two-process mode: TCP port of the out-of-band exchange, as perftest's -p [default: ${PERF_TCP_PORT}]` },
   { name: "udp-port", type: "int", min: 0, max: 65535, valueName: "n", help: "two-process mode: UDP port of the device (0: any free one; the peer learns it) [default: 4791]" },
@@ -129,6 +130,9 @@ or the peer failed; 2 usage error.
 ${formatFlags(FLAGS)}
 `;
 
+/** perftest's exchange with a peer: --perftest, -R or -z. */
+const perftestMode = (flags: ParsedArgs["flags"]): boolean => flags.perftest === true || flags.rdma_cm === true || flags.comm_rdma_cm === true;
+
 function probability(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const v = Number(raw);
@@ -188,16 +192,16 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   let udp: PerfUdpArgs | undefined;
   if (flags.all && flags.size !== undefined) throw new UsageError("-a/--all runs every size: drop -s/--size");
   if (flags.local) {
-    if (flags.perftest || flags.rdma_cm) throw new UsageError(`${flags.rdma_cm ? "-R/--rdma_cm" : "--perftest"} is a two-process mode (perftest's exchange with a peer); --local runs both sides here`);
+    if (flags.perftest || flags.rdma_cm || flags.comm_rdma_cm) throw new UsageError(`${flags.rdma_cm ? "-R/--rdma_cm" : flags.comm_rdma_cm ? "-z/--comm_rdma_cm" : "--perftest"} is a two-process mode (perftest's exchange with a peer); --local runs both sides here`);
     if (server !== undefined) throw new UsageError(`--local runs both sides here; it takes no server address (got '${server}')`);
     if (udpFlags.length) throw new UsageError(`--${udpFlags[0]} is for the two-process mode over UDP, not --local`);
   } else {
     const local = ["loss", "dup", "reorder", "corrupt", "delay", "rate", "verify", "seed"].filter((k) => flags[k] !== undefined && flags[k] !== false);
     if (local.length) throw new UsageError(`--${local[0]} applies to --local (the simulated wire) only`);
-    if (flags.all && !flags.perftest && !flags.rdma_cm) {
+    if (flags.all && !perftestMode(flags)) {
       throw new UsageError("-a/--all between two processes runs with --perftest or -R (perftest's exchange, either peer); softroce perf's own exchange runs one size");
     }
-    if (flags.duration !== undefined && !flags.perftest && !flags.rdma_cm) {
+    if (flags.duration !== undefined && !perftestMode(flags)) {
       throw new UsageError("-D/--duration between two processes runs with --perftest or -R (perftest's exchange, either peer); softroce perf's own exchange runs -n messages");
     }
     const address = (flags.address as string | undefined) ?? "127.0.0.1";
@@ -247,7 +251,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   const atomic = perfVerb(options.test) === "atomic";
   if (options.atomicType !== undefined && !atomic) throw new UsageError("-A/--atomic_type applies to atomic_bw and atomic_lat only");
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
-  const perftest = flags.perftest === true || flags.rdma_cm === true;
+  const perftest = perftestMode(flags);
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
   for (const f of FLAGS) {
     if (f.perftestOnly && flags[f.name] !== undefined && flags[f.name] !== false && !perftest) {
@@ -264,7 +268,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   // perftest's own checks and defaults (perftest-exchange.ts)
   const perftestRun =
     perftest && udp
-      ? perftestOptions({ ...options, sizes: sizesAll, durationS, gbits, inlineAsked }, perftestFlagsFrom(flags), { ...udp, rdmaCm: flags.rdma_cm === true })
+      ? perftestOptions({ ...options, sizes: sizesAll, durationS, gbits, inlineAsked }, perftestFlagsFrom(flags), { ...udp, rdmaCm: flags.rdma_cm === true, cmExchange: flags.comm_rdma_cm === true })
       : undefined;
   // perftest takes a UD message larger than the path MTU down to it once it knows its port's MTU (perftest-exchange.ts)
   const checked = (o: PerfOptions): PerfOptions => (perftest ? { ...o, udSizeToMtu: true } : o);

@@ -203,6 +203,8 @@ export interface PerftestOptions {
   timeoutMs: number;
   /** perftest's -R: the exchange and the test QP's connection over rdma_cm */
   rdmaCm?: boolean;
+  /** -z/--comm_rdma_cm: the exchange over rdma_cm (as -R's), the test QPs perftest's own (connected by its key messages, as without -R) */
+  cmExchange?: boolean;
   /** perftest's -q (bandwidth tests; default 1) */
   qps?: number;
   /** perftest's --mr_per_qp: each QP's buffer an MR of its own (default: one MR holds them all) */
@@ -497,15 +499,19 @@ function gidText(g: Uint8Array): string {
  * ctx_print_pingpong_data: OUT for READ, RKey and VAddr for READ and WRITE, the basic line for SEND and
  * atomics (perftest's switch on the verb); with -R the verb it looks at is its comm struct's, SEND.
  */
-function addressLine(which: string, d: PerftestDest, t: PerfTest, rdmaCm = false): string {
+function addressLine(which: string, d: PerftestDest, t: PerfTest, cmExchange = false): string {
   const h = (v: number | bigint, w: number) => v.toString(16).padStart(w, "0");
   const read = perfVerb(t) === "read";
-  const rdma = !rdmaCm && (read || perfVerb(t) === "write");
+  // over rdma_cm perftest prints by its exchange's parameters (a SEND connection's): no RKey, VAddr or OUT
+  const rdma = !cmExchange && (read || perfVerb(t) === "write");
   const extra = rdma ? `${read ? ` OUT 0x${h(d.outReads, 2)}` : ""} RKey 0x${h(d.rkey, 6)} VAddr 0x${h(d.vaddr, 14)}` : "";
   return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${extra}\n GID: ${gidText(d.gid)}\n`;
 }
 
 const RULE = PERF_RULE + "\n";
+
+/** perftest's use_rdma_cm: the exchange over an rdma_cm connection (-R, or -z with perftest's own QPs). */
+const cmExchanged = (o: PerftestOptions): boolean => o.rdmaCm === true || o.cmExchange === true;
 
 /** perftest's default CQ moderation (DEF_CQ_MOD), and the message size above which it is off (MSG_SIZE_CQ_MOD_LIMIT: 1, DISABLED_CQ_MOD_VALUE). */
 const CQ_MOD = 100;
@@ -551,7 +557,7 @@ export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number)
     ` GID index       : ${i.gidIndex}\n` +
     (i.outReads === undefined ? ` Max inline data : ${i.inline}[B]\n` : ` Outstand reads  : ${i.outReads}\n`) +
     ` rdma_cm QPs\t : ${i.rdmaCm ? "ON" : "OFF"}\n` +
-    ` Data ex. method : ${i.rdmaCm ? "rdma_cm" : "Ethernet"}${i.tos === undefined ? "" : ` \tTOS    : ${i.tos}`}\n` +
+    ` Data ex. method : ${i.cmExchange ? "rdma_cm" : "Ethernet"}${i.tos === undefined ? "" : ` \tTOS    : ${i.tos}`}\n` +
     (o.rdmaCm && !client ? RULE + " Waiting for client rdma_cm QP to connect\n Please run the same command with the IB/RoCE interface IP\n" : "") + RULE;
 }
 
@@ -576,6 +582,7 @@ function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): Perftes
     inline: 0,
     gidIndex: 0,
     rdmaCm: o.rdmaCm === true,
+    cmExchange: cmExchanged(o),
     relaxedOrdering: o.noRelaxedOrdering !== true,
     ...(o.rdmaCm && o.tos !== undefined ? { tos: o.tos } : {}),
   };
@@ -1332,7 +1339,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     // the banner before the connection: on the side running the server's part (perftest's machine), whichever connects
     if (!client && !o.output) io.out(WAITING);
     let x: Exchange;
-    if (o.rdmaCm) {
+    if (cmExchanged(o)) {
       cm = new PerftestCm(dev, o, stall);
       await cm.open();
       x = { swap: (m, c) => cm!.swap(m, c), formatKey: formatCmKeyMsg, parseKey: parseCmKeyMsg };
@@ -1341,7 +1348,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     }
     const { mtu } = await exchangeSysData(x, connects, mtuEnum(own.mtu));
     let c: Ctx;
-    if (cm) {
+    if (cm && o.rdmaCm) {
       // create_rdma_cm_connection: a handshake, the test QP's rdma_cm connection, a handshake
       const blank: PerftestDest = { lid: 0, outReads: 0, qpn: 0, psn: 0, rkey: 0, vaddr: 0n, gid: new Uint8Array(16), srqn: 0 };
       await x.swap(x.formatKey(blank), connects);
@@ -1366,7 +1373,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const peers: PerftestDest[] = [];
     for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), connects)));
     const peer = peers[0]!;
-    if (!cm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd, maxReads));
+    if (!o.rdmaCm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd, maxReads));
     const sizes = o.sizes ?? [o.size];
     // --out_json: perftest's file, rewritten at each row
     const json = o.outJson !== undefined ? new JsonReport(o.outJson, testInfo(perftestInfo(o, client, mtuBytes(mtu))), io) : undefined;
@@ -1385,7 +1392,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       throw new PerftestExchangeError(" Unable to Connect the HCA's through the link");
     }
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
-    table(c.qps.map((q) => addressLine("local", q.me, o.test, o.rdmaCm)).join("") + peers.map((d) => addressLine("remote", d, o.test, o.rdmaCm)).join("") + RULE);
+    table(c.qps.map((q) => addressLine("local", q.me, o.test, cmExchanged(o))).join("") + peers.map((d) => addressLine("remote", d, o.test, cmExchanged(o))).join("") + RULE);
     const me = c.qps[0]!.me;
     const barrier = async () => void (await x.swap(x.formatKey(me), connects));
     // perftest 4.5 exchanges every QP's key message a second time (the loop that prints the remote
@@ -1548,6 +1555,8 @@ export interface PerftestEndpoint {
   waitMs: number;
   /** -R */
   rdmaCm?: boolean;
+  /** -z */
+  cmExchange?: boolean;
   /** --pcap */
   pcap?: string;
 }
@@ -1630,7 +1639,9 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all
     // (-D: -n is not used, and the depth is not lowered)
-    size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm, ...(u.pcap !== undefined ? { pcap: u.pcap } : {}),
+    size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
+    // -z with -R is -R (perftest's -R sets use_rdma_cm too)
+    ...(u.cmExchange && !u.rdmaCm ? { cmExchange: true } : {}), ...(u.pcap !== undefined ? { pcap: u.pcap } : {}),
     qps, mrPerQp: p.mrPerQp === true, inlineAsked: p.inlineAsked ?? (p.inlineSize ?? 0) > 0,
     ...(atomic ? { atomicType: p.atomicType ?? "FETCH_AND_ADD" } : {}),
     ...(p.sizes ? { sizes: p.sizes } : {}),
@@ -1644,7 +1655,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     rxDepth: send ? flags.rxDepth : undefined,
   };
   // --reversed swaps perftest's machine, and with -R its rdma_cm connects by the machine: from the side without a server name
-  if (flags.reversed && u.rdmaCm) refuse("--reversed with -R: perftest's rdma_cm then connects from the side without the server's address, and fails (Linux's: rdma_resolve_route failed / Unable to perform rdma_client function); --reversed takes perftest's own exchange");
+  if (flags.reversed && (u.rdmaCm || u.cmExchange)) refuse(`--reversed with ${u.rdmaCm ? "-R" : "-z"}: perftest's rdma_cm then connects from the side without the server's address, and fails (Linux's: rdma_resolve_route failed / Unable to perform rdma_client function); --reversed takes perftest's TCP exchange`);
   // -T is rdma_cm's (perftest refuses it without -R); --tclass goes in the address vector perftest's own exchange connects by (rdma_cm makes its route)
   if (flags.tos !== undefined && !u.rdmaCm) refuse(`-T/--tos ${flags.tos}: TOS only valid for rdma_cm based QP and RawEth QP (-R; perftest's refusal)`);
   if (flags.tclass !== undefined && u.rdmaCm) refuse("--tclass with -R: rdma_cm connects the QPs (perftest uses --tclass only in its Ethernet exchange and ignores it with -R)");
@@ -1680,7 +1691,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   // the rate limiter (perftest-rate.ts): perftest's checks of it and ours
   const rate = rateLimitFrom(
     { rateLimitStr, rateUnits, rateLimitType, burstSize },
-    { test, bw: !lat, atomic, biSend: send && o.duplex === true, infinite: o.infinite === true, rdmaCm: u.rdmaCm === true, txDepth: o.txDepth, size, timeoutMs: u.waitMs },
+    { test, bw: !lat, atomic, biSend: send && o.duplex === true, infinite: o.infinite === true, rdmaCm: u.rdmaCm === true || u.cmExchange === true, txDepth: o.txDepth, size, timeoutMs: u.waitMs },
     refuse,
   );
   if (rate) o.rateLimit = rate;

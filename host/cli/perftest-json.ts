@@ -32,6 +32,8 @@ export interface PerftestInfo {
   inline: number;
   gidIndex: number;
   rdmaCm: boolean;
+  /** the exchange over rdma_cm (-R, or -z with the QPs perftest's own): Data ex. method rdma_cm */
+  cmExchange: boolean;
   /** the file's PCIe_relax_order: ON unless --disable_pcie_relaxed */
   relaxedOrdering: boolean;
   /** -T with -R */
@@ -51,7 +53,7 @@ export function testInfo(i: PerftestInfo): string {
     line("TX_depth ", i.txDepth) + line("Post_List", i.postList) + line("Recv_Post_List", i.recvPostList) + line("RX_depth", i.rxDepth) + line("CQ_Moderation", i.cqMod) +
     `Mtu: ${i.mtu},\nLink_type: Ethernet,\nGID_index: ${i.gidIndex},\n` +
     (i.outReads === undefined ? `Max_inline_data: ${i.inline},\n` : `Outstand_reads: ${i.outReads},\n`) +
-    `rdma_cm_QPs: ${i.rdmaCm ? "ON" : "OFF"},\nData_ex_method: ${i.rdmaCm ? "rdma_cm" : "Ethernet"},\n` + line("TOS", i.tos) +
+    `rdma_cm_QPs: ${i.rdmaCm ? "ON" : "OFF"},\nData_ex_method: ${i.cmExchange ? "rdma_cm" : "Ethernet"},\n` + line("TOS", i.tos) +
     "},\n";
 }
 

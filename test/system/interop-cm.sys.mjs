@@ -529,6 +529,24 @@ for (const t of ["write_bw", "send_bw", "write_lat"]) {
   });
 }
 
+// -z: perftest's exchange over rdma_cm (a comm connection's SENDs, as -R's; the header's "Data ex. method :
+// rdma_cm" and address lines without RKey), its test QPs its own, connected by the key messages ("rdma_cm QPs : OFF")
+const PT_Z = { name: "-z", theirs: "-z -x 1", ours: ["-z", "--address", HOST4] };
+for (const [t, conn] of [["write_bw", "RC"], ["read_bw", "RC"], ["send_lat", "RC"], ["send_bw", "UD"]]) {
+  test(`perftest ${t} -z${conn === "RC" ? "" : ` -c ${conn}`} (IPv4): softroce perf -z client -> ib_${t} -z server (rxe0), and ib_${t} -z client -> softroce server; both ends exit 0, every header says the exchange is rdma_cm's and the QPs are not`, async () => {
+    const bytes = conn === "UD" ? 1024 : ptBytes(t);
+    const r = await perftestBothWays(t, PT_Z, ["-c", conn, "-s", String(bytes), "-n", String(PT_ITERS)]);
+    for (const [who, out] of Object.entries(r)) {
+      assert.match(out, / rdma_cm QPs\t : OFF\n Data ex\. method : rdma_cm\n/, `${who}:\n${out}`);
+      const lines = out.split("\n").filter((l) => / (local|remote) address: /.test(l));
+      assert.equal(lines.length, 2, `${who}:\n${out}`);
+      for (const l of lines) assert.doesNotMatch(l, /RKey/, `${who}: ${l}`);
+    }
+    const row = (out) => out.split("\n").find((l) => new RegExp(`^ ${bytes}\\s+${PT_ITERS}\\s+${FIG}`).test(l));
+    for (const out of [r.oursClient, r.theirClient, ...(serverPrints(t) ? [r.oursServer, r.theirServer] : [])]) assert.ok(row(out), out);
+  });
+}
+
 // -c UC (the SEND and WRITE tests) and -c UD (the SEND tests, a message at most the path MTU, 1024 on
 // the tap): perftest's QPs of those types, connected by its own exchange
 // With -R the UD tests' QPs are connected through rdma_cm's UDP port space (SIDR_REQ, SIDR_REP); a

@@ -1335,6 +1335,61 @@ describe("softroce perf's own exchange against a client gone", () => {
   });
 });
 
+describe("softroce perf -z (perftest's exchange over rdma_cm, its own QPs), two processes", () => {
+  /** The CM messages a side sent, by name (MADs after IPv4, UDP, BTH and DETH: destination QP 1). */
+  const madsSent = (file: string, src: string) =>
+    readCaptureAll(new Uint8Array(readFileSync(file)))
+      .filter((r) => r.data && r.data.subarray(12, 16).join(".") === src && ((r.data[33]! << 16) | (r.data[34]! << 8) | r.data[35]!) === 1)
+      .map((r) => parseCmMad(r.data!.subarray(48, 48 + 256)).name);
+
+  it("write_bw -z: one rdma_cm connection (the exchange's: the server sends one REP; -R's test QP would be a second), the QP perftest's own; the header, the address lines and --out_json say so; both exit 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "softroce-z-"));
+    try {
+      const [sf, json] = [join(dir, "s.pcap"), join(dir, "c.json")];
+      const server = start("perf", "write_bw", "-z", "--address", "127.0.15.45", "-s", "4096", "-n", "100", "--pcap", sf, "--wait", "20");
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", "write_bw", "127.0.15.45", "-z", "--address", "127.0.15.46", "-s", "4096", "-n", "100", "--out_json", "--out_json_file", json, "--wait", "20");
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      for (const out of [client.stdout, server.stdout]) {
+        expect(out).toContain(" rdma_cm QPs\t : OFF\n Data ex. method : rdma_cm\n");
+        expect(out).not.toContain("Waiting for client rdma_cm QP to connect");
+        // over rdma_cm perftest prints the address lines by its exchange's SEND connection: no RKey or VAddr
+        expect(out.match(/^ (local|remote) address: LID 0000 QPN 0x[0-9a-f]+ PSN 0x[0-9a-f]{6}\n/gm)?.length, out).toBe(2);
+        expect(out).toMatch(/^ 4096\s+100\s+\d+\.\d\d\s+\d+\.\d\d/m);
+      }
+      expect(readFileSync(json, "utf8")).toContain("\nrdma_cm_QPs: OFF,\nData_ex_method: rdma_cm,\n");
+      expect(madsSent(sf, "127.0.15.45").filter((n) => n === "REP")).toEqual(["REP"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+
+  for (const [test, flags] of [["read_bw", []], ["send_lat", []], ["send_bw", ["-c", "UD", "-s", "1024"]], ["write_lat", ["-c", "UC"]]] as const) {
+    it(`${test} -z ${flags.join(" ")}: the key messages over rdma_cm connect perftest's own QPs; both exit 0`, async () => {
+      const args = ["-z", "-n", "100", "--wait", "20", ...flags];
+      const server = start("perf", test, "--address", "127.0.15.45", ...args);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.45", "--address", "127.0.15.46", ...args);
+      const [sc, cc] = await Promise.all([server.done, client.done]);
+      expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: inlineNotice(test) });
+      expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: inlineNotice(test) });
+      for (const out of [client.stdout, server.stdout]) expect(out).toContain(" Data ex. method : rdma_cm\n");
+      expect(client.stdout).toMatch(/^ \d+\s+100\s+\d+\.\d\d/m);
+    }, 40_000);
+  }
+
+  it("refusals: --reversed and -T (perftest's, as without -R), --local", async () => {
+    await refusals([
+      [["write_bw", "-z", "--reversed"], /--reversed with -z: perftest's rdma_cm then connects from the side without the server's address, and fails/],
+      [["send_lat", "-z", "-T", "104"], /-T\/--tos 104: TOS only valid for rdma_cm based QP and RawEth QP/],
+      [["write_bw", "-z", "--rate_limit", "10"], /HW rate limit isn't supported yet with rdma_cm scenarios/],
+    ]);
+    const r = start("perf", "write_bw", "--local", "-z");
+    expect(await r.done).toBe(2);
+    expect(r.stderr).toMatch(/-z\/--comm_rdma_cm is a two-process mode/);
+  });
+});
+
 describe("softroce perf -R (perftest's rdma_cm mode), two processes", () => {
   for (const test of ["write_bw", "read_bw", "atomic_bw", "send_bw", "write_lat", "read_lat", "send_lat", "atomic_lat"]) {
     it(`${test} -R: the exchange over an rdma_cm connection, the test QP connected by rdma_cm; both exit 0`, async () => {
