@@ -22,9 +22,9 @@ mkdir -p "$DEBS" "$WORK"
 # user space in the guest (its dependency closure is resolved below)
 USERPKGS="libc6 busybox-static kmod iproute2 ibverbs-utils ibverbs-providers libibverbs1 perftest rdmacm-utils librdmacm1"
 # modules the guest loads (their dependencies are added by modprobe --show-depends)
-# (+ tc, for the suite's in-flight header rewrites)
+# (+ tc, for the suites' in-flight header rewrites and drops)
 MODULES="virtio_net virtio_pci rdma_rxe ib_uverbs rdma_ucm ib_umad crc32_generic crc32_pclmul af_packet
-  sch_ingress cls_u32 act_pedit act_csum"
+  sch_ingress cls_u32 act_pedit act_csum act_gact"
 
 log() { echo "[build-guest] $*"; }
 need() { command -v "$1" >/dev/null || { echo "build-guest: missing host tool $1 (apt-get install $2)" >&2; exit 1; }; }

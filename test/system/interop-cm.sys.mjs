@@ -792,6 +792,53 @@ function norm(v) {
 const TSHARK_KNOWN_WRONG = new Set(["primaryFlowLabel", "primaryPacketRate", "alternateFlowLabel", "alternatePacketRate"]);
 
 let mads = [];
+// ---------------------------------------------------------------- a lossy wire
+
+// One RoCE packet in LOSS_ONE_IN each way dropped at random where its sender cannot see it
+// (G.withLoss: tc in the guest drops ours, nft in the namespace rxe's; the CM's MADs pass). Every run
+// must still end whole by both ends' retransmissions: softroce's go-back-N and READ retries from the
+// first missing response against rxe's duplicate handling, and rxe's against ours. rping's -V checks
+// every ping's bytes on both sides; perftest checks none, so its runs show completion only. At random,
+// not every Nth: a fixed period loses the same packets again in every go-back-N replay whose length is
+// a multiple of it (under "every 10th" a 20-packet READ lost its FIRST in every replay), which no
+// retry can win and no real wire does.
+const LOSS_ONE_IN = 20;
+const LOSS_PINGS = 10;
+const LOSS_BYTES = 4000;
+const lossOk = (lost) => assert.ok(lost.toGuest > 0 && lost.toHost > 0, `packets dropped: ${JSON.stringify(lost)}`);
+
+test(`lossy wire (1 in ${LOSS_ONE_IN} each way): softroce rping -c -v -V -C ${LOSS_PINGS} -S ${LOSS_BYTES} -> rping -s (rxe0), and rping -c -> softroce rping -s; both ends exit 0 each way, every ping's data as rping wrote it`, async () => {
+  const [, lost] = await G.withLoss(LOSS_ONE_IN, async () => {
+    const args = ["-v", "-V", "-C", String(LOSS_PINGS), "-S", String(LOSS_BYTES)];
+    await guest(`rping -s -a ${GUEST4} ${args.join(" ")} > /tmp/rs.out 2> /tmp/rs.err & echo $! > /tmp/rs.pid
+i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
+    let ours = await softroce(["rping", "-c", "-a", GUEST4, "-I", HOST4, ...args, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    let theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/rs.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill $(cat /tmp/rs.pid) 2>/dev/null; cat /tmp/rs.out; echo "--- stderr"; cat /tmp/rs.err`, 30);
+    assert.equal(ours.code, 0, `softroce rping -c: ${ours.stdout}${ours.stderr}\n--- rping -s:\n${theirs}`);
+    assert.deepEqual(ours.stdout.trimEnd().split("\n"), pingLines("ping data: ", LOSS_PINGS, LOSS_BYTES));
+    assert.deepEqual(theirs.split("\n").filter((l) => l.startsWith("server ping data: ")), pingLines("server ping data: ", LOSS_PINGS, LOSS_BYTES), theirs);
+    const server = softroce(["rping", "-s", "-a", HOST4, "-v", "-V", "-S", String(LOSS_BYTES), "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    await new Promise((r) => setTimeout(r, 2000)); // Node's start; the guest's client would get REJ 8 before our listen
+    theirs = await guest(`rping -c -a ${HOST4} ${args.join(" ")} > /tmp/rc.out 2> /tmp/rc.err; echo "client-exit=$?"; cat /tmp/rc.out; echo "--- stderr"; cat /tmp/rc.err`, RUN_TIMEOUT_S + 10);
+    ours = await server;
+    assert.match(theirs, /^client-exit=0$/m, `rping -c:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+    assert.deepEqual(theirs.split("\n").filter((l) => l.startsWith("ping data: ")), pingLines("ping data: ", LOSS_PINGS, LOSS_BYTES));
+    assert.equal(ours.code, 0, `softroce rping -s: ${ours.stdout}${ours.stderr}`);
+    assert.deepEqual(ours.stdout.trimEnd().split("\n"), pingLines("server ping data: ", LOSS_PINGS, LOSS_BYTES));
+  });
+  lossOk(lost);
+});
+
+for (const t of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
+  test(`lossy wire (1 in ${LOSS_ONE_IN} each way): perftest ${t}: softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0 each way, every row there`, async () => {
+    const [r, lost] = await G.withLoss(LOSS_ONE_IN, () => perftestBothWays(t, PT_MODES[0], atomicTest(t) ? ["-n", "500"] : ["-s", "4096", "-n", "200"]));
+    const row = (out) => out.split("\n").find((l) => new RegExp(`^ ${atomicTest(t) ? 8 : 4096}\\s+${atomicTest(t) ? 500 : 200}\\s+${FIG}`).test(l));
+    for (const [who, out] of Object.entries(r)) assert.ok(row(out), `${who}:\n${out}`);
+    lossOk(lost);
+  });
+}
+
 test("capture stops; it holds REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP from both sides (ours and rxe's)", async () => {
   await G.captureStop();
   mads = capturedMads(CAPTURE);

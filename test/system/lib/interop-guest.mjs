@@ -23,6 +23,7 @@ export async function requireGuestTools() {
     { cmd: "depmod", args: ["--version"], pkg: "kmod" },
     { cmd: "zstd", pkg: "zstd" },
     { cmd: "ip", args: ["-V"], pkg: "iproute2" },
+    { cmd: "nft", args: ["--version"], pkg: "nftables" },
     { cmd: "tshark", pkg: "tshark" },
     { cmd: "apt-get", pkg: "apt" },
     { cmd: "dpkg-deb", pkg: "dpkg" },
@@ -35,6 +36,14 @@ export async function requireGuestTools() {
     await run();
   }
 }
+
+/** iproute2's tc in the guest (busybox's applet has no clsact). */
+const GUEST_TC = "/usr/sbin/tc";
+/** RoCEv2 over IPv4 (UDP 4791) as tc's u32 matches it; TC_QP1 adds the CM's MADs' mark (BTH destination QP 1). */
+const TC_ROCE4 = "protocol ip u32 match ip protocol 17 0xff match ip dport 4791 0xffff";
+const TC_QP1 = "match u32 0x00000001 0x00ffffff at 32";
+/** nft's name for the host side's drop rule (a table of its own in the run's namespace). */
+const LOSS_TABLE = "softroce_loss";
 
 /** Run directories of finished (dead) runs kept beside the live ones: their captures and serial logs. */
 const KEEP_DEAD_RUNS = 3;
@@ -119,6 +128,35 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
       const r = await runProcess(GUEST_SH, ["exec", text, String(timeoutS)], { env, timeoutMs: (timeoutS + 10) * 1000 });
       if (r.code !== 0) throw new Error(`in the guest (exit ${r.code ?? r.signal}): ${text}\n${r.stdout}${r.stderr}`);
       return r.stdout;
+    },
+    /**
+     * Runs fn on a lossy wire: one RoCE packet in `oneIn` each way is dropped at random on its way in
+     * (the guest's eth0 ingress drops softroce's, tc's gact; nft's input hook in the namespace drops
+     * rxe's), where neither sender sees it go; the CM's MADs (QP 1) pass, as their retries take
+     * seconds. Resolves [fn's result, { toGuest, toHost }: the packets dropped each way].
+     */
+    async withLoss(oneIn, fn) {
+      const nft = (...args) => runOk("ip", ["netns", "exec", ns, "nft", ...args]);
+      const exec = this.exec.bind(this);
+      await exec(`for m in sch_ingress cls_u32 act_gact; do modprobe $m || exit 1; done
+${GUEST_TC} qdisc add dev eth0 clsact
+${GUEST_TC} filter add dev eth0 ingress prio 1 ${TC_ROCE4} ${TC_QP1} action ok
+${GUEST_TC} filter add dev eth0 ingress prio 2 ${TC_ROCE4} action gact ok random netrand drop ${oneIn}`);
+      try {
+        await nft("add", "table", "inet", LOSS_TABLE);
+        await nft("add", "chain", "inet", LOSS_TABLE, "in", "{ type filter hook input priority 0 ; }");
+        // the UDP payload's BTH: its destination QP is bits 104..127 of the transport header (8 bytes of UDP, then BTH bytes 5..7)
+        await nft("add", "rule", "inet", LOSS_TABLE, "in", "udp", "dport", "4791", "@th,104,24", "!=", "1", "numgen", "random", "mod", String(oneIn), "==", "0", "counter", "drop");
+        const result = await fn();
+        const tc = await exec(`${GUEST_TC} -s filter show dev eth0 ingress`);
+        const toGuest = [...tc.matchAll(/\(dropped (\d+),/g)].reduce((n, m) => n + Number(m[1]), 0);
+        const m = /counter packets (\d+) /.exec((await nft("list", "table", "inet", LOSS_TABLE)).stdout);
+        if (!m) throw new Error("no nft counter in the loss table");
+        return [result, { toGuest, toHost: Number(m[1]) }];
+      } finally {
+        await exec(`${GUEST_TC} qdisc del dev eth0 clsact`);
+        await runProcess("ip", ["netns", "exec", ns, "nft", "delete", "table", "inet", LOSS_TABLE], { timeoutMs: 10_000 });
+      }
     },
     /** `softroce <args>` inside the namespace. */
     softroce: (args, timeoutMs) => runProcess("ip", ["netns", "exec", ns, process.execPath, cli, ...args], { env, timeoutMs }),
