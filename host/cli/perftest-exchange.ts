@@ -497,7 +497,7 @@ function gidText(g: Uint8Array): string {
 
 /**
  * ctx_print_pingpong_data: OUT for READ, RKey and VAddr for READ and WRITE, the basic line for SEND and
- * atomics (perftest's switch on the verb); with -R the verb it looks at is its comm struct's, SEND.
+ * atomics (perftest's switch on the verb); with -R and -z the verb it looks at is its comm struct's, SEND.
  */
 function addressLine(which: string, d: PerftestDest, t: PerfTest, cmExchange = false): string {
   const h = (v: number | bigint, w: number) => v.toString(16).padStart(w, "0");
@@ -1199,7 +1199,7 @@ async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, clock
   return tposted;
 }
 
-/** How the two sides exchange their messages: perftest's TCP socket, or SENDs on its rdma_cm connection (-R). */
+/** How the two sides exchange their messages: perftest's TCP socket, or SENDs on its rdma_cm connection (-R, -z). */
 interface Exchange {
   /** one step: the side that connects (perftest's servername) writes first */
   swap(mine: Uint8Array, connects: boolean): Promise<Uint8Array>;
