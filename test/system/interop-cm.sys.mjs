@@ -718,13 +718,16 @@ for (const [t, level] of [["write_bw", "bandwidth"], ["send_lat", "latency"]]) {
     assert.equal(testInfoOf(r.json.oursClient), linux(r.json.theirClient), `${r.json.oursClient}\n---\n${r.json.theirClient}`);
     assert.equal(testInfoOf(r.json.oursServer), linux(r.json.theirServer), `${r.json.oursServer}\n---\n${r.json.theirServer}`);
     const key = level === "bandwidth" ? "bw_avg" : "avg_lat";
+    // Linux's perftest warns on stderr when it rejects its CPU-frequency sample (the TCG guest's clock,
+    // now and then; see FIG); ours samples no clock that way and must print the figure alone
+    const printed = (side) => r[side].replace(/^client-exit=0\n/m, "").replace(side.startsWith("their") ? /^Correlation coefficient r\^2: \S+ < 0\.9\n/gm : /(?!)/g, "");
     for (const side of ["oursClient", "theirServer", "theirClient", "oursServer"]) {
-      const out = r[side].replace(/^client-exit=0\n/m, "");
+      const out = printed(side);
       const figure = /^(\d+\.\d{6})\n$/.exec(out);
       assert.ok(figure, `${side} prints more than the figure:\n${out}`);
       assert.match(r.json[side], new RegExp(`\\nresults: \\{\\n${key}: ${figure[1].replace(".", "\\.")},\\n\\},\\n\\}\\n$`), `${side}: ${r.json[side]}`);
     }
-    if (t === "write_bw") assert.equal(r.theirServer, r.oursClient); // the server prints the client's report
+    if (t === "write_bw") assert.equal(printed("theirServer"), printed("oursClient")); // the server prints the client's report
   });
 }
 
