@@ -1311,7 +1311,8 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     }
     // ctx_set_out_reads (READ and atomics; the other tests 1): -o past the device's max_qp_rd_atom is
     // said and lowered to it; none, or 0 and less, is that max
-    const maxReads = dev.query().maxQpRdAtom;
+    const attr = dev.query();
+    const maxReads = attr.maxQpRdAtom;
     if (readsResponses(o.test)) {
       const asked = o.outReads ?? 0;
       if (asked > maxReads) {
@@ -1330,10 +1331,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     // check_link's last check: --pkey_index past the device's P_Keys is said and taken as 0
     // (with -R rdma_cm makes the QPs, with the route's P_Key, as perftest's)
     let pkeyIndex = o.pkeyIndex ?? 0;
-    const maxPkeys = dev.query().maxPkeys;
-    if (pkeyIndex > maxPkeys - 1) {
+    if (pkeyIndex > attr.maxPkeys - 1) {
       io.out(RULE);
-      io.err(` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${maxPkeys - 1}\n Changing to 0\n`);
+      io.err(` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${attr.maxPkeys - 1}\n Changing to 0\n`);
       pkeyIndex = 0;
     }
     // the banner before the connection: on the side running the server's part (perftest's machine), whichever connects
@@ -1500,7 +1500,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     }
     if (t !== "write_lat") {
       await barrier(); // ctx_close_connection
-      if (!cm) await x.swap(new TextEncoder().encode(DONE), connects); // rdma_cm mode sends no "done"
+      if (!cmExchanged(o)) await x.swap(new TextEncoder().encode(DONE), connects); // rdma_cm mode sends no "done"
     }
     // destroy_ctx: --wait_destroy's wait first, then (-R) the connections' disconnect
     if (o.waitDestroyS) {
@@ -1691,7 +1691,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   // the rate limiter (perftest-rate.ts): perftest's checks of it and ours
   const rate = rateLimitFrom(
     { rateLimitStr, rateUnits, rateLimitType, burstSize },
-    { test, bw: !lat, atomic, biSend: send && o.duplex === true, infinite: o.infinite === true, rdmaCm: u.rdmaCm === true || u.cmExchange === true, txDepth: o.txDepth, size, timeoutMs: u.waitMs },
+    { test, bw: !lat, atomic, biSend: send && o.duplex === true, infinite: o.infinite === true, cmExchange: u.rdmaCm === true || u.cmExchange === true, txDepth: o.txDepth, size, timeoutMs: u.waitMs },
     refuse,
   );
   if (rate) o.rateLimit = rate;

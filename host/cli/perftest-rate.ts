@@ -121,7 +121,8 @@ export interface RateRun {
   /** send_bw -b */
   biSend: boolean;
   infinite: boolean;
-  rdmaCm: boolean;
+  /** perftest's use_rdma_cm: its exchange over rdma_cm (-R or -z) */
+  cmExchange: boolean;
   txDepth: number;
   /** the run's largest message size (the fewest messages a second under a rate in M or g) */
   size: number;
@@ -151,7 +152,7 @@ export function rateLimitFrom(f: RateFlags, r: RateRun, refuse: (msg: string) =>
     refuse(`--rate_limit_type SW: SW Rate limiter cann't be executed on non-BW, ATOMIC or bidirectional SEND tests (${r.test}${r.biSend ? " -b" : ""}, perftest's refusal)`);
   }
   if (type === "HW") {
-    if (r.rdmaCm) refuse("--rate_limit: HW rate limit isn't supported yet with rdma_cm scenarios (HW is --rate_limit's default type; --rate_limit_type SW limits here; perftest's refusal)");
+    if (r.cmExchange) refuse("--rate_limit: HW rate limit isn't supported yet with rdma_cm scenarios (HW is --rate_limit's default type; --rate_limit_type SW limits here; perftest's refusal)");
     if (units === "p") refuse("--rate_units p: Failed: pps rate limit units is not supported when setting HW rate limit (HW is --rate_limit's default type; perftest's refusal)");
     if (rate > 0 && !(HW_RATES as readonly string[]).includes(f.rateLimitStr!)) {
       refuse(`--rate_limit ${f.rateLimitStr}: Failed: Unknown rate limit value (a HW limit, --rate_limit's default type, takes ${HW_RATES.slice(0, -1).join(", ")} Gbps; --rate_limit_type SW takes any rate)`);

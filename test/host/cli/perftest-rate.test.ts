@@ -20,7 +20,7 @@ describe("ratePps and burstGapMs: perftest's rate_limit_pps and gap_time", () =>
 });
 
 /** A one-way write_bw's run as the checks see it. */
-const RUN: RateRun = { test: "write_bw", bw: true, atomic: false, biSend: false, infinite: false, rdmaCm: false, txDepth: 128, size: 64, timeoutMs: 60_000 };
+const RUN: RateRun = { test: "write_bw", bw: true, atomic: false, biSend: false, infinite: false, cmExchange: false, txDepth: 128, size: 64, timeoutMs: 60_000 };
 const refuse = (msg: string): never => {
   throw new Error(msg);
 };
@@ -60,7 +60,7 @@ describe("rateLimitFrom: perftest's checks, in its order, and ours", () => {
       [{ rateLimitStr: "1", rateLimitType: "SW" }, { test: "write_lat", bw: false }, /SW Rate limiter cann't be executed on non-BW, ATOMIC or bidirectional SEND tests \(write_lat,/],
       [{ rateLimitStr: "1", rateLimitType: "SW" }, { test: "atomic_bw", atomic: true }, /cann't be executed .*\(atomic_bw,/],
       [{ rateLimitStr: "1", rateLimitType: "SW" }, { test: "send_bw", biSend: true }, /cann't be executed .*\(send_bw -b,/],
-      [{ rateLimitStr: "10" }, { rdmaCm: true }, /HW rate limit isn't supported yet with rdma_cm scenarios/],
+      [{ rateLimitStr: "10" }, { cmExchange: true }, /HW rate limit isn't supported yet with rdma_cm scenarios/],
       [{ rateLimitStr: "10", rateUnits: "p" }, {}, /--rate_units p: Failed: pps rate limit units is not supported when setting HW rate limit/],
       [{ rateLimitStr: "10", rateLimitType: "PP" }, {}, /--rate_limit_type PP: Packet Pacing is only supported for Raw Ethernet\./],
     ];
