@@ -351,8 +351,9 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out$
   return json ? { ...outs, json: { oursClient: jsonOursClient, theirServer: jsonTheirServer, theirClient: jsonTheirClient, oursServer: readOurs() } } : outs;
 }
 
+// IPv6 (rxe's GID 2) differs from IPv4 in the GIDs the QPs are given, which two tests show
 for (const mode of PT_MODES) {
-  for (const t of PERFTESTS) {
+  for (const t of mode.name === "IPv6" ? ["read_bw", "send_lat"] : PERFTESTS) {
     test(`perftest ${t} (${mode.name}): softroce perf ${mode.ours[0]} client -> ib_${t} ${mode.theirs} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0`, async () => {
       const r = await perftestBothWays(t, mode, [...ptSize(t), "-n", String(PT_ITERS)]);
       assert.ok(ptLine(t, r.oursClient), r.oursClient);
@@ -833,9 +834,9 @@ kill $(cat /tmp/rs.pid) 2>/dev/null; cat /tmp/rs.out; echo "--- stderr"; cat /tm
   lossOk(lost);
 });
 
-for (const t of ["write_bw", "read_bw", "send_bw", "atomic_bw"]) {
-  test(`lossy wire (1 in ${LOSS_ONE_IN} each way): perftest ${t}: softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0 each way, every row there`, async () => {
-    const [r, lost] = await G.withLoss(LOSS_ONE_IN, () => perftestBothWays(t, PT_MODES[0], atomicTest(t) ? ["-n", "500"] : ["-s", "4096", "-n", "200"]));
+for (const [t, mode] of [...["write_bw", "read_bw", "send_bw", "atomic_bw"].map((t) => [t, PT_MODES[0]]), ["read_bw", PT_MODES[1]]]) {
+  test(`lossy wire (1 in ${LOSS_ONE_IN} each way): perftest ${t} (${mode.name}): softroce perf client -> ib_${t} server (rxe0), and ib_${t} client -> softroce server; both ends exit 0 each way, every row there`, async () => {
+    const [r, lost] = await G.withLoss(LOSS_ONE_IN, () => perftestBothWays(t, mode, atomicTest(t) ? ["-n", "500"] : ["-s", "4096", "-n", "200"]));
     const row = (out) => out.split("\n").find((l) => new RegExp(`^ ${atomicTest(t) ? 8 : 4096}\\s+${atomicTest(t) ? 500 : 200}\\s+${FIG}`).test(l));
     for (const [who, out] of Object.entries(r)) assert.ok(row(out), `${who}:\n${out}`);
     lossOk(lost);

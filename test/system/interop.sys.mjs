@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, run, runOk, runProcess, test } from "./lib/harness.mjs";
-import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
+import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, requireGuestTools, TC_ROCE4, TC_ROCE6 } from "./lib/interop-guest.mjs";
 import { createSport, rxeSport } from "./lib/rxe-sport.mjs";
 import { runNetns } from "./lib/run-netns.mjs";
 
@@ -358,22 +358,12 @@ test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, ve
 
 // ---------------------------------------------------------------- controls (after the capture: they break ICRCs on purpose)
 
-const TC = "/usr/sbin/tc"; // iproute2's, not busybox's applet
-const MATCH_ROCE4 = "protocol ip u32 match ip protocol 17 0xff match ip dport 4791 0xffff";
-
-/** Runs fn with a tc filter on the guest's eth0 (clsact); resolves [fn's result, packets the filter acted on]. */
+/** Runs fn with one tc filter on the guest's eth0; resolves [fn's result, packets the filter acted on]. */
 async function withGuestFilter(dir, filter, fn) {
-  await guest(`for m in sch_ingress cls_u32 act_pedit act_csum; do modprobe $m || exit 1; done
-${TC} qdisc add dev eth0 clsact && ${TC} filter add dev eth0 ${dir} ${filter}`);
-  try {
-    const result = await fn();
-    const stats = await guest(`${TC} -s filter show dev eth0 ${dir}`);
-    const m = /Sent \d+ bytes (\d+) pkt/.exec(stats);
-    assert.ok(m, `no filter statistics:\n${stats}`);
-    return [result, Number(m[1])];
-  } finally {
-    await guest(`${TC} qdisc del dev eth0 clsact`);
-  }
+  const [result, stats] = await G.withGuestFilters(dir, ["act_pedit", "act_csum"], [filter], fn);
+  const m = /Sent \d+ bytes (\d+) pkt/.exec(stats);
+  assert.ok(m, `no filter statistics:\n${stats}`);
+  return [result, Number(m[1])];
 }
 
 async function rxeCounter(name) {
@@ -383,18 +373,17 @@ async function rxeCounter(name) {
   return Number(m[1]);
 }
 
-const MATCH_ROCE6 = "protocol ipv6 u32 match ip6 protocol 17 0xff match ip6 dport 4791 0xffff";
 const FAM4 = FAMILIES[0];
 const FAM6 = FAMILIES[1];
 const SMALL = { size: 64, mtu: 1024, iters: 5 };
 const RETRY_EXCEEDED = /Failed status transport retry counter exceeded \(12\)/;
 
 test("control: our packets with TTL/TOS (IPv4) and hop limit/traffic class/flow label (IPv6) changed in flight (ICRC-masked) are accepted by rxe", async () => {
-  const [, n4] = await withGuestFilter("ingress", `${MATCH_ROCE4} action pedit munge ip ttl set 7 munge ip tos set 0x28 pipe action csum ip4h`, () =>
+  const [, n4] = await withGuestFilter("ingress", `${TC_ROCE4} action pedit munge ip ttl set 7 munge ip tos set 0x28 pipe action csum ip4h`, () =>
     oursToRxe(FAM4, SMALL),
   );
   assert.ok(n4 >= SMALL.iters, `the IPv4 filter rewrote ${n4} packets`);
-  const [, n6] = await withGuestFilter("ingress", `${MATCH_ROCE6} action pedit ex munge ip6 hoplimit set 7 munge ip6 traffic_class set 0x28 munge ip6 flow_lbl set 0x12345`, () =>
+  const [, n6] = await withGuestFilter("ingress", `${TC_ROCE6} action pedit ex munge ip6 hoplimit set 7 munge ip6 traffic_class set 0x28 munge ip6 flow_lbl set 0x12345`, () =>
     oursToRxe(FAM6, SMALL),
   );
   assert.ok(n6 >= SMALL.iters, `the IPv6 filter rewrote ${n6} packets`);
@@ -402,7 +391,7 @@ test("control: our packets with TTL/TOS (IPv4) and hop limit/traffic class/flow 
 
 test("control: our IPv4 packets with the IP ID changed in flight are dropped by rxe (the ICRC covers the ID); softroce fails with retry exceeded", async () => {
   const before = await rxeCounter("rcvd_pkts");
-  const [r, n] = await withGuestFilter("ingress", `${MATCH_ROCE4} action pedit munge offset 4 u16 set 0x1234 pipe action csum ip4h`, () =>
+  const [r, n] = await withGuestFilter("ingress", `${TC_ROCE4} action pedit munge offset 4 u16 set 0x1234 pipe action csum ip4h`, () =>
     runOursToRxe(FAM4, SMALL, 10),
   );
   assert.equal(r.ours.code, 1, r.text);
@@ -414,7 +403,7 @@ test("control: our IPv4 packets with the IP ID changed in flight are dropped by 
 
 test("control: rxe's IPv4 packets with a byte changed in flight (after its ICRC) are dropped by softroce; softroce fails with retry exceeded", async () => {
   // offset 40: the first byte after the BTH (AETH syndrome of an ACK, payload of a SEND)
-  const [r, n] = await withGuestFilter("egress", `${MATCH_ROCE4} action pedit munge offset 40 u8 set 0xa5 pipe action csum ip4h`, () =>
+  const [r, n] = await withGuestFilter("egress", `${TC_ROCE4} action pedit munge offset 40 u8 set 0xa5 pipe action csum ip4h`, () =>
     runOursToRxe(FAM4, SMALL, 10),
   );
   assert.equal(r.ours.code, 1, r.text);

@@ -39,9 +39,11 @@ export async function requireGuestTools() {
 
 /** iproute2's tc in the guest (busybox's applet has no clsact). */
 const GUEST_TC = "/usr/sbin/tc";
-/** RoCEv2 over IPv4 (UDP 4791) as tc's u32 matches it; TC_QP1 adds the CM's MADs' mark (BTH destination QP 1). */
-const TC_ROCE4 = "protocol ip u32 match ip protocol 17 0xff match ip dport 4791 0xffff";
-const TC_QP1 = "match u32 0x00000001 0x00ffffff at 32";
+/** RoCEv2 over IPv4 and IPv6 (UDP 4791) as tc's u32 matches it, for withGuestFilters. */
+export const TC_ROCE4 = "protocol ip u32 match ip protocol 17 0xff match ip dport 4791 0xffff";
+export const TC_ROCE6 = "protocol ipv6 u32 match ip6 protocol 17 0xff match ip6 dport 4791 0xffff";
+/** Added to TC_ROCE4 and TC_ROCE6: the CM's MADs' mark (BTH destination QP 1; the IP header, 8 bytes of UDP, then BTH bytes 4..7). */
+const TC_QP1 = (ipHeader) => `match u32 0x00000001 0x00ffffff at ${ipHeader + 8 + 4}`;
 /** nft's name for the host side's drop rule (a table of its own in the run's namespace). */
 const LOSS_TABLE = "softroce_loss";
 
@@ -130,6 +132,21 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
       return r.stdout;
     },
     /**
+     * Runs fn with tc filters on the guest's eth0, in a clsact qdisc deleted after: `dir` ingress or
+     * egress, `modules` the actions' kernel modules, `filters` each a filter's words after
+     * "filter add dev eth0 <dir>". Resolves [fn's result, `tc -s filter show` of dir after fn].
+     */
+    async withGuestFilters(dir, modules, filters, fn) {
+      const tc = (words) => `${GUEST_TC} ${words}`;
+      await this.exec([`for m in sch_ingress cls_u32 ${modules.join(" ")}; do modprobe $m || exit 1; done`, tc("qdisc add dev eth0 clsact"), ...filters.map((f) => tc(`filter add dev eth0 ${dir} ${f}`))].join(" && "));
+      try {
+        const result = await fn();
+        return [result, await this.exec(tc(`-s filter show dev eth0 ${dir}`))];
+      } finally {
+        await this.exec(tc("qdisc del dev eth0 clsact"));
+      }
+    },
+    /**
      * Runs fn on a lossy wire: one RoCE packet in `oneIn` each way is dropped at random on its way in
      * (the guest's eth0 ingress drops softroce's, tc's gact; nft's input hook in the namespace drops
      * rxe's), where neither sender sees it go; the CM's MADs (QP 1) pass, as their retries take
@@ -137,26 +154,26 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
      */
     async withLoss(oneIn, fn) {
       const nft = (...args) => runOk("ip", ["netns", "exec", ns, "nft", ...args]);
-      const exec = this.exec.bind(this);
-      await exec(`for m in sch_ingress cls_u32 act_gact; do modprobe $m || exit 1; done
-${GUEST_TC} qdisc add dev eth0 clsact
-${GUEST_TC} filter add dev eth0 ingress prio 1 ${TC_ROCE4} ${TC_QP1} action ok
-${GUEST_TC} filter add dev eth0 ingress prio 2 ${TC_ROCE4} action gact ok random netrand drop ${oneIn}`);
-      try {
-        await nft("add", "table", "inet", LOSS_TABLE);
-        await nft("add", "chain", "inet", LOSS_TABLE, "in", "{ type filter hook input priority 0 ; }");
-        // the UDP payload's BTH: its destination QP is bits 104..127 of the transport header (8 bytes of UDP, then BTH bytes 5..7)
-        await nft("add", "rule", "inet", LOSS_TABLE, "in", "udp", "dport", "4791", "@th,104,24", "!=", "1", "numgen", "random", "mod", String(oneIn), "==", "0", "counter", "drop");
-        const result = await fn();
-        const tc = await exec(`${GUEST_TC} -s filter show dev eth0 ingress`);
-        const toGuest = [...tc.matchAll(/\(dropped (\d+),/g)].reduce((n, m) => n + Number(m[1]), 0);
-        const m = /counter packets (\d+) /.exec((await nft("list", "table", "inet", LOSS_TABLE)).stdout);
-        if (!m) throw new Error("no nft counter in the loss table");
-        return [result, { toGuest, toHost: Number(m[1]) }];
-      } finally {
-        await exec(`${GUEST_TC} qdisc del dev eth0 clsact`);
-        await runProcess("ip", ["netns", "exec", ns, "nft", "delete", "table", "inet", LOSS_TABLE], { timeoutMs: 10_000 });
-      }
+      const filters = [[TC_ROCE4, 20], [TC_ROCE6, 40]].flatMap(([roce, ipHeader], i) => [
+        `prio ${2 * i + 1} ${roce} ${TC_QP1(ipHeader)} action ok`,
+        `prio ${2 * i + 2} ${roce} action gact ok random netrand drop ${oneIn}`,
+      ]);
+      const [[result, toHost], tc] = await this.withGuestFilters("ingress", ["act_gact"], filters, async () => {
+        try {
+          await nft("add", "table", "inet", LOSS_TABLE);
+          await nft("add", "chain", "inet", LOSS_TABLE, "in", "{ type filter hook input priority 0 ; }");
+          // the UDP payload's BTH: its destination QP is bits 104..127 of the transport header (8 bytes of UDP, then BTH bytes 5..7)
+          await nft("add", "rule", "inet", LOSS_TABLE, "in", "udp", "dport", "4791", "@th,104,24", "!=", "1", "numgen", "random", "mod", String(oneIn), "==", "0", "counter", "drop");
+          const result = await fn();
+          const m = /counter packets (\d+) /.exec((await nft("list", "table", "inet", LOSS_TABLE)).stdout);
+          if (!m) throw new Error("no nft counter in the loss table");
+          return [result, Number(m[1])];
+        } finally {
+          await runProcess("ip", ["netns", "exec", ns, "nft", "delete", "table", "inet", LOSS_TABLE], { timeoutMs: 10_000 });
+        }
+      });
+      const toGuest = [...tc.matchAll(/\(dropped (\d+),/g)].reduce((n, m) => n + Number(m[1]), 0);
+      return [result, { toGuest, toHost }];
     },
     /** `softroce <args>` inside the namespace. */
     softroce: (args, timeoutMs) => runProcess("ip", ["netns", "exec", ns, process.execPath, cli, ...args], { env, timeoutMs }),
