@@ -269,6 +269,35 @@ for (const fam of FAMILIES) {
   });
 }
 
+// rdma_xserver / rdma_xclient (RC): one SEND from the client; Linux's server listens on 0.0.0.0 only
+// (rdma_getaddrinfo's first passive answer), so IPv4. Its REP (a zeroed rdma_conn_param: no reads,
+// RNR retry 0) is in the capture beside ours for the MAD comparison below
+
+test("IPv4: softroce rdma_xclient -> rdma_xserver (rxe0): one connection, a 16-byte inline SEND; both print start and end 0", async () => {
+  const { ours, theirs } = await oursToGuestServer("rdma_xserver", ["rdma_xclient", "-s", GUEST4, "--address", HOST4]);
+  assert.equal(ours.code, 0, `softroce rdma_xclient: ${ours.stdout}${ours.stderr}\n--- rdma_xserver:\n${theirs}`);
+  assert.equal(ours.stdout, "rdma_xclient: start\nrdma_xclient: end 0\n");
+  assert.equal(theirs, "rdma_xserver: start\nrdma_xserver: end 0\n");
+});
+
+test("IPv4: rdma_xclient (rxe0) -> softroce rdma_xserver: the same, roles swapped", async () => {
+  const { ours, theirs } = await guestToOursServer(["rdma_xserver", "--address", HOST4], `rdma_xclient -s ${HOST4}`);
+  assert.match(theirs, /client-exit=0/, `rdma_xclient:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+  assert.equal(theirs.replace(/client-exit=0\n?$/, ""), "rdma_xclient: start\nrdma_xclient: end 0\n");
+  assert.equal(ours.code, 0, `softroce rdma_xserver: ${ours.stdout}${ours.stderr}`);
+  assert.equal(ours.stdout, "rdma_xserver: start\nrdma_xserver: end 0\n");
+});
+
+test("rdma_xclient -c x: Linux's fails at rdma_create_ep on rxe (no XRC) and ours says the same lines", async () => {
+  const theirs = await guest(`rdma_xclient -s ${HOST4} -c x 2>&1; echo "client-exit=$?"`, 30);
+  const ours = await softroce(["rdma_xclient", "-s", HOST4, "-c", "x", "--address", HOST4, "--timeout", "20"], 30_000);
+  assert.match(theirs, /client-exit=255/, theirs);
+  assert.equal(ours.code, 1, `${ours.stdout}${ours.stderr}`);
+  // the same lines; Linux's perror goes to unbuffered stderr, before the piped stdout's "start"
+  const lines = (t) => t.trimEnd().split("\n").sort();
+  assert.deepEqual(lines(ours.stdout), lines(theirs.replace(/client-exit=255\n?$/, "")));
+});
+
 // ---------------------------------------------------------------- perftest's own exchange
 
 const PERFTESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat", "atomic_lat"];
@@ -911,6 +940,15 @@ const PER_CONNECTION = new Set([
   "localCommId", "remoteCommId", "localCaGuid", "localQpn", "startingPsn", "primaryLocalPortGid", "primaryRemotePortGid",
   "primaryFlowLabel", "privateData", "localQkey", "serviceId", "remoteQpnEecn", "requestId", "qpn",
 ]);
+
+// rdma_xserver accepts with a zeroed rdma_conn_param (its private data aside): the comparison below
+// would pass a REP of ours with the defaults too (it finds rxe's rdma_server REP for it), so this
+// asks for the kind itself on both sides
+test("rdma_xserver's REP, ours as rxe's: a zeroed rdma_conn_param's (responder resources and initiator depth 0, RNR retry 0)", () => {
+  const zeroed = (m) => m.parsed.name === "REP" && [m.parsed.msg.responderResources, m.parsed.msg.initiatorDepth, m.parsed.msg.rnrRetryCount].every((v) => Number(v) === 0);
+  assert.ok(mads.some((m) => !m.ours && zeroed(m)), "no REP of rxe's from a zeroed rdma_conn_param (Linux's rdma_xserver)");
+  assert.ok(mads.some((m) => m.ours && zeroed(m)), "no REP of ours from a zeroed rdma_conn_param (softroce rdma_xserver)");
+});
 
 test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same family field by field (per-connection values aside)", async () => {
   const differ = [];
