@@ -36,5 +36,6 @@ export const CFG_FLAG_TRACE: u32 = 2; // the trace ring records every kind from 
 export const CFG_FLAG_DEVICE_SPORT: u32 = 4; // every QP sends from the device's UDP port (udpSourcePorts "device"); without it each QP from its own port, as rxe
 
 export const GID_TABLE_LEN: u32 = 16; // entries of the GID table (dev_gids), 16 bytes each
+export const MAX_PKEYS: u32 = 64; // P_Key indexes a QP takes (max_pkeys: rxe's 64); every index names the port's one P_Key, 0xffff (pkey_tbl_len 1), as rxe's
 export const DOORBELL_SQ: u32 = 1; // doorbell(qp, queues): the SQ has new WQEs
 export const DOORBELL_RQ: u32 = 2; // doorbell(qp, queues): the RQ has new WQEs

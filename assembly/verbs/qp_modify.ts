@@ -3,7 +3,7 @@
 import { EINVAL, EPERM } from "../mem/errno";
 import { ACCESS_DEFINED } from "../mem/access";
 import { avCheck, AV_SIZE } from "./av";
-import { cfg, CFG_FLAGS, CFG_FLAG_PRIVILEGED_QKEY, CFG_MAX_MTU, CFG_MAX_RD_ATOM } from "./config";
+import { cfg, CFG_FLAGS, CFG_FLAG_PRIVILEGED_QKEY, CFG_MAX_MTU, CFG_MAX_RD_ATOM, MAX_PKEYS } from "./config";
 import { raiseEvent, EVENT_QP_LAST_WQE_REACHED, EVENT_SQ_DRAINED } from "./events";
 import { dropQueues, flushRq, flushSq } from "./flush";
 import {
@@ -27,8 +27,6 @@ import { budgetForget } from "../sched/budget";
 import { isGsi } from "./gsi";
 import { qpSportModify } from "./sport";
 
-const PKEY_TABLE_LEN: u32 = 1; // one P_Key, 0xffff (rxe)
-
 /** rxe rounds the read/atomic depths up to a power of two; 0 stays 0 (no credits). */
 @inline function depth(v: u32): u32 { return v ? nextPow2(v) : 0; }
 
@@ -38,7 +36,9 @@ function checkAttrs(q: usize, cur: u32, next: u32, mask: u32, a: usize): i32 {
   // rxe: while the SQ drains in SQD only a move to ERR is accepted.
   if ((mask & QP_STATE) && cur == QpState.SQD && (flags & QP_FLAG_SQ_DRAINING) && next != QpState.ERR) return -EINVAL;
   if ((mask & QP_PORT) && load<u32>(a + ATTR_PORT_NUM) != 1) return -EINVAL;
-  if ((mask & QP_PKEY_INDEX) && load<u32>(a + ATTR_PKEY_INDEX) >= PKEY_TABLE_LEN) return -EINVAL;
+  // rxe takes any index below max_pkeys (Linux 6.1's took perftest's --pkey_index 3): each names the
+  // port's one P_Key, and every packet carries 0xffff; past max_pkeys is EINVAL here
+  if ((mask & QP_PKEY_INDEX) && load<u32>(a + ATTR_PKEY_INDEX) >= MAX_PKEYS) return -EINVAL;
   if ((mask & QP_ACCESS_FLAGS) && (load<u32>(a + ATTR_QP_ACCESS_FLAGS) & ~ACCESS_DEFINED)) return -EINVAL;
   if ((mask & QP_AV) && avCheck(a + ATTR_AH)) return -EINVAL;
   if ((mask & QP_ALT_PATH) && avCheck(a + ATTR_ALT_AH)) return -EINVAL;

@@ -339,9 +339,10 @@ function headerOf(out) {
  * One run each way: softroce perf the client of Linux's ib_<t> server (in the guest, in the
  * background), then Linux's ib_<t> client of a softroce perf server. Both ends must exit 0 and the
  * Linux server must end by itself without a complaint; gives the four outputs for the run's checks.
- * `theirServer`/`ourServer`: flags for that side's server only; `long`: a run of many sizes (-a), given more time.
+ * `theirServer`/`ourServer`: flags for that side's server only; `long`: a run of many sizes (-a), given more time;
+ * `stderr`: our two sides' stderr too (`stderr.oursClient`, `stderr.oursServer`; Linux's is in its output).
  */
-async function perftestBothWays(t, mode, flags, { theirServer = [], ourServer = [], long = false, json = false } = {}) {
+async function perftestBothWays(t, mode, flags, { theirServer = [], ourServer = [], long = false, json = false, stderr = false } = {}) {
   const what = `${t} ${[mode.ours[0], ...flags].join(" ")}`;
   const slackS = long ? 60 : 30;
   const waitS = long ? 30 : 20;
@@ -377,7 +378,8 @@ kill -0 $pid 2>/dev/null && { kill $pid; echo STILL-RUNNING; }; cat /tmp/pt.out$
   assert.equal(headerOf(ours.stdout), headerOf(client), `client headers (ours, then Linux's):\n${ours.stdout}\n---\n${client}`);
   assert.equal(headerOf(srv.stdout), headerOf(theirs), `server headers (ours, then Linux's):\n${srv.stdout}\n---\n${theirs}`);
   const outs = { oursClient: ours.stdout, theirServer: theirs, theirClient: client, oursServer: srv.stdout };
-  return json ? { ...outs, json: { oursClient: jsonOursClient, theirServer: jsonTheirServer, theirClient: jsonTheirClient, oursServer: readOurs() } } : outs;
+  const errs = stderr ? { stderr: { oursClient: ours.stderr, oursServer: srv.stderr } } : {};
+  return json ? { ...outs, ...errs, json: { oursClient: jsonOursClient, theirServer: jsonTheirServer, theirClient: jsonTheirClient, oursServer: readOurs() } } : { ...outs, ...errs };
 }
 
 // IPv6 (rxe's GID 2) differs from IPv4 in the GIDs the QPs are given, which two tests show
@@ -758,6 +760,19 @@ for (const [t, level] of [["write_bw", "bandwidth"], ["send_lat", "latency"]]) {
       assert.match(r.json[side], new RegExp(`\\nresults: \\{\\n${key}: ${figure[1].replace(".", "\\.")},\\n\\},\\n\\}\\n$`), `${side}: ${r.json[side]}`);
     }
     if (t === "write_bw") assert.equal(printed("theirServer"), printed("oursClient")); // the server prints the client's report
+  });
+}
+
+// --pkey_index: rxe says max_pkeys 64 and its QPs take any index below it (every packet still carries
+// P_Key 0xffff), as ours now do; past it both sides' check_link says so and takes 0 (a rule on stdout first)
+for (const index of [3, 70]) {
+  test(`perftest write_bw --pkey_index ${index} (IPv4): softroce perf client -> ib_write_bw server (rxe0), and ib_write_bw client -> softroce server; both ends exit 0, ${index < 64 ? "neither says a word of it" : "both say it is past max 63 and take 0"}`, async () => {
+    const r = await perftestBothWays("write_bw", PT_MODES[0], ["-s", "4096", "-n", String(PT_ITERS), "--pkey_index", String(index)], { stderr: true });
+    const said = ` Specified PKey Index, ${index}, greater than allowed max, 63\n Changing to 0\n`;
+    for (const side of ["theirServer", "theirClient"]) assert.equal(r[side].includes(said), index >= 64, `${side}:\n${r[side]}`);
+    for (const side of ["oursClient", "oursServer"]) assert.equal(r.stderr[side], index >= 64 ? said : "", `${side}'s stderr`);
+    assert.equal(ptLine("write_bw", r.theirServer).trim(), ptLine("write_bw", r.oursClient).trim());
+    assert.ok(ptLine("write_bw", r.theirClient), r.theirClient);
   });
 }
 

@@ -71,6 +71,8 @@ export const CfgFlag = {
 
 /** entries of the GID table (dev_gids), 16 bytes each */
 export const GID_TABLE_LEN = 16;
+/** P_Key indexes a QP takes (max_pkeys: rxe's 64); every index names the port's one P_Key, 0xffff (pkey_tbl_len 1), as rxe's */
+export const MAX_PKEYS = 64;
 /** doorbell(qp, queues): the SQ has new WQEs */
 export const DOORBELL_SQ = 1;
 /** doorbell(qp, queues): the RQ has new WQEs */

@@ -61,7 +61,7 @@ export type VerbsCore = CoreExports & VerbsExports & TransportCore & { engine_pe
 import { CfgFlag } from "../abi/index.js";
 
 export {
-  AhRec, Attr, Av, Cfg, CfgFlag, CqRec, Cqe, DOORBELL_RQ, DOORBELL_SQ, Ev, GID_TABLE_LEN, Init, MrRec,
+  AhRec, Attr, Av, Cfg, CfgFlag, CqRec, Cqe, DOORBELL_RQ, DOORBELL_SQ, Ev, GID_TABLE_LEN, Init, MAX_PKEYS, MrRec,
   QpRec, Ring, Rwqe, Sge, Slot, SrqInit, SrqRec, Swqe, SwqeBind, SwqeReg, MwRec, MrType, MrState, MwState, MR_PAGE_SIZE,
 } from "../abi/index.js";
 export const CFG_FLAG_PRIVILEGED_QKEY = CfgFlag.PRIVILEGED_QKEY;

@@ -2,7 +2,7 @@
 // that hang off the context (ibv_query_device, ibv_query_port, ibv_query_gid,
 // ibv_alloc_pd, ibv_create_cq) and the async event pump.
 import { instantiateCore } from "../wasm/instance.js";
-import { Cfg, CFG_FLAG_DEVICE_SPORT, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, Ring, type VerbsCore } from "./abi.js";
+import { Cfg, CFG_FLAG_DEVICE_SPORT, CFG_FLAG_PRIVILEGED_QKEY, Ev, GID_TABLE_LEN, MAX_PKEYS, Ring, type VerbsCore } from "./abi.js";
 import { CompletionChannel } from "./channel.js";
 import { CompletionQueue } from "./cq.js";
 import { AtomicCap, DeviceCapFlags, EventType, LinkLayer, PortState, QpType, WrOpcode } from "./enums.js";
@@ -472,7 +472,7 @@ export class Device extends EventTarget {
       maxSrq: o.maxSrq,
       maxSrqWr: o.maxSrqWr,
       maxSrqSge: o.maxSrqSge,
-      maxPkeys: 1,
+      maxPkeys: MAX_PKEYS,
       localCaAckDelay: 15,
       physPortCnt: 1,
     };

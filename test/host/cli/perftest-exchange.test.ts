@@ -1053,8 +1053,8 @@ describe("softroce perf --perftest and -R --rate_limit (perftest's SW rate limit
 });
 
 describe("softroce perf --perftest --pkey_index and --dont_xchg_versions (perftest's), two processes", () => {
-  it("write_bw --pkey_index 3: past the device's one P_Key, said as perftest's check_link says it and taken as 0; --pkey_index 0 says nothing; exit 0", async () => {
-    for (const [index, said] of [["3", " Specified PKey Index, 3, greater than allowed max, 0\n Changing to 0\n"], ["0", ""]] as const) {
+  it("write_bw --pkey_index 70: past the device's max_pkeys (64, rxe's), said as perftest's check_link says it and taken as 0; --pkey_index 3 says nothing (rxe's QPs take it); exit 0", async () => {
+    for (const [index, said] of [["70", " Specified PKey Index, 70, greater than allowed max, 63\n Changing to 0\n"], ["3", ""]] as const) {
       const flags = ["--perftest", "-s", "64", "-n", "20"];
       const server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
       await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);

@@ -213,9 +213,11 @@ describe("QP state machine (ibv_modify_qp, IB core qp_state_table)", () => {
     const rc = rcQp(pd, cq);
     const init = STEP[QpType.RC]![S.INIT]!;
     expectVerbsError(() => rc.modify({ qpState: S.INIT, ...init, portNum: 2 }), "EINVAL");
-    expectVerbsError(() => rc.modify({ qpState: S.INIT, ...init, pkeyIndex: 1 }), "EINVAL");
+    expectVerbsError(() => rc.modify({ qpState: S.INIT, ...init, pkeyIndex: 64 }), "EINVAL"); // max_pkeys 64
     expectVerbsError(() => rc.modify({ qpState: S.INIT, ...init, qpAccessFlags: 1 << 15 }), "EINVAL");
-    rc.modify({ qpState: S.INIT, ...init });
+    // any index below max_pkeys, as rxe's QPs take them (each names the port's one P_Key, 0xffff)
+    rc.modify({ qpState: S.INIT, ...init, pkeyIndex: 63 });
+    expect(rc.query().attr.pkeyIndex).toBe(63);
     const rtr = STEP[QpType.RC]![S.RTR]!;
     expectVerbsError(() => rc.modify({ qpState: S.RTR, ...rtr, pathMtu: 6 }), "EINVAL");
     expectVerbsError(() => rc.modify({ qpState: S.RTR, ...rtr, pathMtu: 0 }), "EINVAL");
