@@ -1,0 +1,285 @@
+// softroce rstream: rdma-core's librdmacm/examples/rstream.c over softroce's rsockets
+// (host/core/rsocket/stream.ts), so that Linux's rstream is the peer. A ping-pong of transfers: the
+// client sends -C transfers of -S bytes, the server sends them back, -I times, after a 16-byte sync
+// each way; both sides print rstream's table row (name, bytes, xfers, iters, total, time, Gb/sec,
+// usec/xfer). Without -S, -C or -I, rstream's own run: a connection for latency tests (one transfer
+// each way, many iterations) over its sizes, then another for bandwidth tests (many transfers, one
+// iteration). -T v checks every byte as rstream's verify_buf does. rstream's socket options (the
+// send and receive buffers, inline data, non-blocking calls) change nothing on the wire.
+import { isIPv6 } from "node:net";
+import type { Device } from "../core/verbs/index.js";
+import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmId } from "../core/cm/index.js";
+import { RStream, RsocketError, Waiter, type RsocketOptions } from "../core/rsocket/index.js";
+import { formatFlags, parseArgs, UsageError, type FlagSpec } from "./args.js";
+import { optionsCommand, type Io } from "./command.js";
+import { cmatoseAddresses, runCmatoseTest, type CmatoseTest } from "./cm-tool.js";
+
+const FLAGS: FlagSpec[] = [
+  { name: "server-address", short: "s", type: "string", valueName: "addr", help: "the server's address (the client's flag; without it this side is the server)" },
+  { name: "bind-address", short: "b", type: "string", valueName: "addr", help: "the address to bind (the server listens there; default 0.0.0.0)" },
+  { name: "address-format", short: "f", type: "string", valueName: "fmt", help: "name, ip or ipv6 (numeric addresses either way); gid is refused (AF_IB)" },
+  { name: "buffer-size", short: "B", type: "int", min: 1, max: 1 << 26, valueName: "n", help: "SO_SNDBUF and SO_RCVBUF: rsockets' send and receive buffers are twice it [default: 2^19]" },
+  { name: "inline-size", short: "i", type: "int", min: 0, max: 65535, valueName: "n", help: "RDMA_INLINE of the latency tests (softroce sends the same packets either way) [default: 64]" },
+  { name: "iterations", short: "I", type: "int", min: 1, max: 1 << 30, valueName: "n", help: "iterations of the custom test (any of -I, -C, -S makes the run one custom test)" },
+  { name: "transfer-count", short: "C", type: "int", min: 1, max: 1 << 30, valueName: "n", help: "transfers each way per iteration" },
+  { name: "transfer-size", short: "S", type: "string", valueName: "n|all", help: "bytes per transfer; 'all' runs every size of rstream's table" },
+  { name: "port", short: "p", type: "int", min: 0, max: 65535, default: 7471, valueName: "port", help: "port number" },
+  { name: "keepalive", short: "k", type: "int", min: 0, max: 86400, valueName: "sec", help: "refused: rsockets' keepalive (SO_KEEPALIVE) is not implemented" },
+  { name: "test-option", short: "T", type: "string", valueName: "opt", help: "one of a|async, b|blocking, n|nonblocking, r|resolve (the same packets here), v|verify (every byte checked); s|sockets and f|fork are refused" },
+  { name: "address", type: "string", valueName: "addr", help: "softroce: local IPv4/IPv6 address of the device (default: -b unless a wildcard, else 127.0.0.1 / ::1)" },
+  { name: "udp-port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device and of its peers" },
+  { name: "timeout", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: give up after <sec> seconds (0: never, as rstream)" },
+  { name: "help", short: "h", type: "boolean", help: "show this help" },
+];
+
+/** rstream's test_size table: [size, option] (option 1: only with -S all). */
+const TEST_SIZES: readonly (readonly [number, number])[] = [
+  [1 << 6, 0],
+  [1 << 7, 1], [(1 << 7) + (1 << 6), 1], [1 << 8, 1], [(1 << 8) + (1 << 7), 1], [1 << 9, 1], [(1 << 9) + (1 << 8), 1],
+  [1 << 10, 1], [(1 << 10) + (1 << 9), 1], [1 << 11, 1], [(1 << 11) + (1 << 10), 1],
+  [1 << 12, 0], [(1 << 12) + (1 << 11), 1], [1 << 13, 1], [(1 << 13) + (1 << 12), 1], [1 << 14, 1], [(1 << 14) + (1 << 13), 1],
+  [1 << 15, 1], [(1 << 15) + (1 << 14), 1],
+  [1 << 16, 0], [(1 << 16) + (1 << 15), 1], [1 << 17, 1], [(1 << 17) + (1 << 16), 1], [1 << 18, 1], [(1 << 18) + (1 << 17), 1],
+  [1 << 19, 1], [(1 << 19) + (1 << 18), 1],
+  [1 << 20, 0], [(1 << 20) + (1 << 19), 1], [1 << 21, 1], [(1 << 21) + (1 << 20), 1], [1 << 22, 1], [(1 << 22) + (1 << 21), 1],
+];
+const SYNC = 16;
+
+export interface RstreamOptions {
+  server?: string;
+  bind?: string;
+  address: string;
+  port: number;
+  udpPort: number;
+  timeoutMs: number;
+  /** -I, -C or -S n given: one test of these */
+  custom: boolean;
+  iterations: number;
+  transferCount: number;
+  transferSize: number;
+  /** -S all */
+  allSizes: boolean;
+  bufferSize: number;
+  inlineSize: number;
+  verify: boolean;
+}
+
+function options(argv: string[]): RstreamOptions | "help" {
+  const { flags: f } = parseArgs(argv, FLAGS);
+  if (f.help) return "help";
+  const server = f["server-address"] as string | undefined;
+  const bind = f["bind-address"] as string | undefined;
+  const fmt = f["address-format"] as string | undefined;
+  if (fmt !== undefined && /^gid/i.test(fmt)) throw new UsageError("-f gid: AF_IB addresses are InfiniBand's; softroce's rdma_cm speaks IP (RoCE)");
+  if (f.keepalive !== undefined) throw new UsageError("-k: rsockets' keepalive (SO_KEEPALIVE, RS_CTRL_KEEPALIVE messages) is not implemented");
+  let verify = false;
+  for (const t of f["test-option"] !== undefined ? [f["test-option"] as string] : []) {
+    const o = t.length === 1 ? t : t.toLowerCase();
+    if (o === "s" || o.startsWith("socket")) throw new UsageError("-T s: standard TCP sockets are not rsockets; softroce rstream speaks rsockets only");
+    if (o === "f" || o.startsWith("fork")) throw new UsageError("-T f: the forking server is not implemented");
+    if (o === "v" || o.startsWith("verify")) verify = true;
+    else if (!(["a", "b", "n", "r"].includes(o) || ["async", "block", "nonblock", "resolve"].some((w) => o.startsWith(w)))) {
+      throw new UsageError(`-T ${t}: a test option is one of a|async, b|blocking, n|nonblocking, r|resolve, v|verify`);
+    }
+  }
+  const size = f["transfer-size"] as string | undefined;
+  const allSizes = size !== undefined && /^all/i.test(size);
+  let transferSize = 1000;
+  if (size !== undefined && !allSizes) {
+    transferSize = /^\d+$/.test(size) ? Number(size) : NaN;
+    if (!(transferSize >= 1 && transferSize <= 1 << 30)) throw new UsageError(`-S wants a transfer size in bytes (1 .. 2^30) or 'all', got '${size}'`);
+  }
+  const custom = f.iterations !== undefined || f["transfer-count"] !== undefined || (size !== undefined && !allSizes);
+  const { address } = cmatoseAddresses({ "server-address": server, "bind-address": bind, address: f.address });
+  if (server !== undefined && bind !== undefined && isIPv6(server) !== isIPv6(bind)) throw new UsageError(`-s ${server} and -b ${bind} are of different families`);
+  return {
+    server, bind, address, port: f.port as number, udpPort: f["udp-port"] as number, timeoutMs: (f.timeout as number) * 1000,
+    custom, iterations: (f.iterations as number | undefined) ?? 1, transferCount: (f["transfer-count"] as number | undefined) ?? 1000, transferSize, allSizes,
+    bufferSize: (f["buffer-size"] as number | undefined) ?? 1 << 19, inlineSize: (f["inline-size"] as number | undefined) ?? 64, verify,
+  };
+}
+
+/** common.c's size_str: 1.5k, 64k, 1m … */
+export function sizeStr(size: number): string {
+  const [base, mag] = size >= 2 ** 30 ? [2 ** 30, "g"] : size >= 2 ** 20 ? [2 ** 20, "m"] : size >= 2 ** 10 ? [2 ** 10, "k"] : [1, ""];
+  const whole = Math.floor(size / base);
+  const fraction = whole < 10 ? Math.floor(((size % base) * 10) / base) : 0;
+  return fraction ? `${whole}.${fraction}${mag}` : `${whole}${mag}`;
+}
+
+/** common.c's cnt_str: 100k, 1m … */
+export function cntStr(cnt: number): string {
+  if (cnt >= 1e9) return `${Math.floor(cnt / 1e9)}b`;
+  if (cnt >= 1e6) return `${Math.floor(cnt / 1e6)}m`;
+  if (cnt >= 1e3) return `${Math.floor(cnt / 1e3)}k`;
+  return `${cnt}`;
+}
+
+/** common.c's size_to_count: the iterations (latency) or transfers (bandwidth) of a size. */
+export const sizeToCount = (size: number): number => (size >= 1 << 20 ? 100 : size >= 1 << 16 ? 1000 : size >= 1 << 10 ? 10000 : 100000);
+
+export const RSTREAM_HEADER = `${"name".padEnd(10)}${"bytes".padEnd(8)}${"xfers".padEnd(8)}${"iters".padEnd(8)}${"total".padEnd(8)}${"time".padStart(8)} ${"Gb/sec".padStart(10)}${"usec/xfer".padStart(13)}\n`;
+
+/** show_perf's row: `usec` the run's gettimeofday difference in whole microseconds. */
+export function perfRow(name: string, size: number, count: number, iterations: number, usec: number): string {
+  const bytes = iterations * count * size * 2;
+  const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : v > 0 ? "inf" : "nan");
+  return `${name.padEnd(10)}${sizeStr(size).padEnd(8)}${cntStr(count).padEnd(8)}${cntStr(iterations).padEnd(8)}${sizeStr(bytes).padEnd(8)}` +
+    `${`${f2(usec / 1e6)}s`.padStart(9)}${f2((bytes * 8) / (1000 * usec)).padStart(10)}${f2(usec / iterations / (count * 2)).padStart(11)}\n`;
+}
+
+/** rstream's test name: size_str into 5 bytes (4 characters), then "_lat" / "_bw" into 10 (9). */
+const testName = (size: number, kind: "lat" | "bw"): string => `${sizeStr(size).slice(0, 4)}_${kind}`.slice(0, 9);
+
+class Rstream implements CmatoseTest {
+  private listenId: RdmaCmId | undefined;
+  private rs: RStream | undefined;
+  private readonly wait: Waiter;
+  private buf: Uint8Array;
+  /** format_buf's and verify_buf's counters (static in common.c: they run on across transfers) */
+  private formatByte = 0;
+  private verifyByte = 0;
+  private verifiedBytes = 0;
+
+  constructor(readonly o: RstreamOptions, readonly io: Io, readonly ch: EventChannel) {
+    this.wait = new Waiter(ch, 0);
+    this.buf = new Uint8Array(o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]);
+  }
+
+  private get client(): boolean {
+    return this.o.server !== undefined;
+  }
+
+  private get rsOptions(): RsocketOptions {
+    return { sbufSize: this.o.bufferSize * 2, rbufSize: this.o.bufferSize * 2, sqInline: this.o.inlineSize };
+  }
+
+  async run(): Promise<number> {
+    try {
+      if (!this.client) this.listen();
+      this.io.out(RSTREAM_HEADER);
+      if (!this.o.custom) {
+        await this.connect();
+        for (const [size, option] of TEST_SIZES) {
+          if (option > (this.o.allSizes ? 1 : 0)) continue;
+          if (!(await this.runTest(testName(size, "lat"), size, 1, sizeToCount(size)))) break;
+        }
+        await this.closeRs();
+        await this.connect();
+        for (const [size, option] of TEST_SIZES) {
+          if (option > (this.o.allSizes ? 1 : 0)) continue;
+          if (!(await this.runTest(testName(size, "bw"), size, sizeToCount(size), 1))) break;
+        }
+        await this.closeRs();
+        return 0;
+      }
+      await this.connect();
+      const ok = await this.runTest("custom", this.o.transferSize, this.o.transferCount, this.o.iterations);
+      await this.closeRs();
+      return ok ? 0 : -1;
+    } catch (e) {
+      this.io.err(`${(e as Error).message}\n`);
+      return -1;
+    }
+  }
+
+  /** server_listen: an rsocket bound to -b (or 0.0.0.0) and -p, backlog 1. */
+  private listen(): void {
+    const id = this.ch.createId(PortSpace.TCP, undefined);
+    this.listenId = id;
+    try {
+      id.bindAddr({ address: this.o.bind ?? "0.0.0.0", port: this.o.port });
+    } catch (e) {
+      throw new RsocketError("EADDRINUSE", `rbind: ${(e as Error).message}`);
+    }
+    id.listen(1);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.client) {
+      this.rs = await RStream.connect(this.ch, { address: this.o.server!, port: this.o.port }, this.o.bind ? { address: this.o.bind } : undefined, this.rsOptions, this.wait);
+      return;
+    }
+    const ev = await this.wait.next((e) => e.event === E.CONNECT_REQUEST && e.listenId === this.listenId, 0);
+    this.rs = await RStream.accept(ev!, this.rsOptions, this.wait);
+  }
+
+  private async closeRs(): Promise<void> {
+    const rs = this.rs;
+    this.rs = undefined;
+    await rs?.close(this.wait);
+  }
+
+  private async sendXfer(size: number): Promise<boolean> {
+    const b = this.buf.subarray(0, size);
+    if (this.o.verify) for (let i = 0; i < size; i++) b[i] = this.formatByte++ & 0xff;
+    try {
+      await this.rs!.send(b, this.wait);
+      return true;
+    } catch (e) {
+      this.io.err(`rsend: ${(e as Error).message.replace(/^rsend: /, "")}\n`);
+      return false;
+    }
+  }
+
+  private async recvXfer(size: number): Promise<boolean> {
+    const b = this.buf.subarray(0, size);
+    if (!(await this.rs!.recvAll(b, this.wait))) {
+      // rrecv returns 0 at the peer's close; rstream's loop would spin on it: say so and stop
+      this.io.err("rrecv: Connection reset by peer (the peer closed)\n");
+      return false;
+    }
+    if (this.o.verify) {
+      for (let i = 0; i < size; i++, this.verifiedBytes++) {
+        if (b[i] !== (this.verifyByte++ & 0xff)) {
+          this.io.out(`data verification failed byte ${this.verifiedBytes}\n`);
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** sync_test then run_test: the ping-pong, timed, and show_perf's row. */
+  private async runTest(name: string, size: number, count: number, iterations: number): Promise<boolean> {
+    const c = this.client;
+    const sync = c ? (await this.sendXfer(SYNC)) && (await this.recvXfer(SYNC)) : (await this.recvXfer(SYNC)) && (await this.sendXfer(SYNC));
+    if (!sync) return false;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) {
+      for (let t = 0; t < count; t++) if (!(c ? await this.sendXfer(size) : await this.recvXfer(size))) return false;
+      for (let t = 0; t < count; t++) if (!(c ? await this.recvXfer(size) : await this.sendXfer(size))) return false;
+    }
+    const usec = Number((process.hrtime.bigint() - t0) / 1000n);
+    this.io.out(perfRow(name, size, count, iterations, usec));
+    return true;
+  }
+
+  destroyNodes(): void {
+    try {
+      this.listenId?.destroy();
+    } catch {
+      /* going away */
+    }
+  }
+}
+
+const HELP = `usage: softroce rstream [-s server_address] [-b bind_address] [-f address_format] [-B buffer_size]
+       [-i inline_size] [-I iterations] [-C transfer_count] [-S transfer_size or all] [-p port_number] [-T test_option]
+
+rdma-core's rstream over softroce's rsockets (rdma_cm connections in RDMA_PS_TCP; data as RDMA WRITE
+WITH IMMEDIATE into the buffers each side gives the other): a server (no -s) and a client ping-pong
+transfers and each prints rstream's table. Without -I, -C or -S n: rstream's latency and bandwidth
+runs over its sizes (-S all: every size of its table), each on a connection of its own.
+
+${formatFlags(FLAGS)}
+`;
+
+export const rstreamCommand = optionsCommand(
+  "rstream", "rdma-core's rstream over rsockets (rdma_cm, RDMA WRITE WITH IMMEDIATE): ping-pong transfers timed; interoperable with Linux's",
+  HELP, options,
+  (o: RstreamOptions, io: Io) => {
+    const mrBytes = 4 * o.bufferSize * 2 + (1 << 20);
+    return runCmatoseTest("rstream", { ...o, mrBytes, lines: false }, io, (_dev: Device, ch) => new Rstream(o, io, ch));
+  },
+);

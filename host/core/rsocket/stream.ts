@@ -1,0 +1,642 @@
+// rsockets' stream protocol (librdmacm's rsocket.c, SOCK_STREAM) over softroce's rdma_cm, so that
+// rdma-core's rstream and other rsocket programs on Linux are the peer. What goes on the wire:
+//
+// - the connection: an RC connection in RDMA_PS_TCP whose REQ and REP carry a struct rs_conn_data
+//   (40 bytes, after the CMA header rdma_cm puts in front): version 1, flags, the receive credits
+//   (the RQ's size, big-endian), the iomap's size, then two rs_sge (address, rkey, length; big-endian):
+//   where the peer writes its buffer updates (`target_sgl`, two entries) and the first half of the
+//   receive buffer (`data_buf`).
+// - data: RDMA WRITE WITH IMMEDIATE into the receive buffer the peer gave, the immediate
+//   RS_OP_DATA << 29 | length; every message consumes one of the peer's posted receives (a credit).
+// - credits: the receiver RDMA WRITEs the next half of its buffer (an rs_sge in the peer's host order:
+//   little-endian unless the peer's flags say network order) into the peer's `target_sgl` entry, with
+//   the immediate RS_OP_SGL << 29 | (messages consumed + RQ size): a half-buffer and more messages at
+//   once; a zero-length WRITE WITH IMMEDIATE gives messages alone.
+// - shutdown: a zero-length WRITE WITH IMMEDIATE RS_OP_CTRL << 29 | RS_CTRL_DISCONNECT (or SHUTDOWN
+//   for a half close), then the QP to ERR and the connection torn down (a DREQ).
+//
+// The counters keep rsocket's names and widths (16-bit message sequence numbers) so that what this
+// side sends when is what rsocket would send: a peer's credits are spent and given back by the same
+// rules. The accounting of this side's own send queue and buffer is its own business, but kept as
+// rsocket's. Progress happens only inside send(), recv() and close(), as rsocket's does in rsend/rrecv.
+import { Access, WcStatus, WrOpcode, type CompletionQueue, type MemoryRegion, type QueuePair, type WorkCompletion } from "../verbs/index.js";
+import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId } from "../cm/index.js";
+
+/** rsocket's message types (the immediate's bits 31..29). */
+export const RsOp = { DATA: 0, WRITE: 2, SGL: 4, IOMAP_SGL: 6, CTRL: 7 } as const;
+/** RS_OP_CTRL's data. */
+export const RsCtrl = { DISCONNECT: 0, KEEPALIVE: 1, SHUTDOWN: 2 } as const;
+export const rsMsg = (op: number, data: number): number => ((op << 29) | data) >>> 0;
+export const rsMsgOp = (msg: number): number => msg >>> 29;
+export const rsMsgData = (msg: number): number => msg & 0x1fffffff;
+
+/** struct rs_conn_data's size and layout (version, flags, credits, reserved[3], target_iomap_size, target_sgl, data_buf) */
+export const RS_CONN_DATA_LEN = 40;
+export const RS_CONN_FLAG_NET = 1;
+export const RS_CONN_FLAG_IOMAP = 2;
+/** rsocket's defaults (rsocket.c): queue sizes, inline data, buffers (SO_SNDBUF / SO_RCVBUF double what they are given) */
+export const RS_DEFAULTS = { sqSize: 384, rqSize: 384, sqInline: 64, sbufSize: 1 << 17, rbufSize: 1 << 17 } as const;
+const RS_SNDLOWAT = 2048;
+const RS_OLAP_START_SIZE = 2048;
+const RS_MAX_TRANSFER = 65536;
+const RS_QP_CTRL_SIZE = 4;
+const RS_QP_MIN_SIZE = 16;
+const RS_QP_MAX_SIZE = 0xfffe;
+/** entries of target_sgl, the array the peer writes buffer updates into */
+const RS_SGL_SIZE = 2;
+const RS_SGE_LEN = 16;
+const RECV_FLAG = 1n << 63n;
+
+/** One rs_sge. */
+export interface RsSge {
+  addr: bigint;
+  key: number;
+  length: number;
+}
+
+export interface RsConnData {
+  version: number;
+  flags: number;
+  credits: number;
+  targetIomapSize: number;
+  targetSgl: RsSge;
+  dataBuf: RsSge;
+}
+
+function putSge(v: DataView, at: number, s: RsSge, little: boolean): void {
+  v.setBigUint64(at, s.addr, little);
+  v.setUint32(at + 8, s.key, little);
+  v.setUint32(at + 12, s.length, little);
+}
+
+function getSge(v: DataView, at: number, little: boolean): RsSge {
+  return { addr: v.getBigUint64(at, little), key: v.getUint32(at + 8, little), length: v.getUint32(at + 12, little) };
+}
+
+/** rs_format_conn_data's bytes (every field big-endian). */
+export function formatConnData(c: RsConnData): Uint8Array {
+  const b = new Uint8Array(RS_CONN_DATA_LEN);
+  const v = new DataView(b.buffer);
+  b[0] = c.version;
+  b[1] = c.flags;
+  v.setUint16(2, c.credits);
+  b[7] = c.targetIomapSize;
+  putSge(v, 8, c.targetSgl, false);
+  putSge(v, 24, c.dataBuf, false);
+  return b;
+}
+
+/** The peer's rs_conn_data; undefined when shorter than one. */
+export function parseConnData(b: Uint8Array | undefined): RsConnData | undefined {
+  if (!b || b.length < RS_CONN_DATA_LEN) return undefined;
+  const v = new DataView(b.buffer, b.byteOffset, RS_CONN_DATA_LEN);
+  return { version: b[0]!, flags: b[1]!, credits: v.getUint16(2), targetIomapSize: b[7]!, targetSgl: getSge(v, 8, false), dataBuf: getSge(v, 24, false) };
+}
+
+/** An rsocket failure, with the errno rsocket would set. */
+export class RsocketError extends Error {
+  override name = "RsocketError";
+  constructor(readonly errno: string, message: string) {
+    super(message);
+  }
+}
+
+export interface RsocketOptions {
+  sqSize?: number;
+  rqSize?: number;
+  /** RDMA_INLINE (rsocket uses it for its SENDs' data; this side copies every message into its send buffer) */
+  sqInline?: number;
+  /** the send buffer, bytes (rsocket: SO_SNDBUF × 2) */
+  sbufSize?: number;
+  /** the receive buffer, bytes (rsocket: SO_RCVBUF × 2) */
+  rbufSize?: number;
+}
+
+const short = (v: number): number => (v << 16) >> 16;
+
+/**
+ * One connected rsocket (SOCK_STREAM). Made by `rsConnect` (the active side) or `rsAccept` (a
+ * CONNECT_REQUEST); `send` and `recv` move bytes, `shutdown` and `close` end it.
+ */
+export class RStream {
+  private qp!: QueuePair;
+  private cq!: CompletionQueue;
+  private smr!: MemoryRegion;
+  private rmr!: MemoryRegion;
+  private targetMr!: MemoryRegion;
+  sqSize = 0;
+  rqSize = 0;
+  readonly sbufSize: number;
+  readonly rbufSize: number;
+
+  // rsocket's counters
+  private sseqNo = 0;
+  private sseqComp = 0;
+  private rseqNo = 0;
+  private rseqComp = 0;
+  private ctrlSeqno = 0;
+  private ctrlMaxSeqno = RS_QP_CTRL_SIZE;
+  private sqeAvail = 0;
+  private sbufBytesAvail = 0;
+  /** where the next message's bytes go in the send buffer */
+  private sbufPos = 0;
+  private rbufBytesAvail = 0;
+  private rbufFreeOffset = 0;
+  private rbufOffset = 0;
+  private targetSge = 0;
+  private remoteSge = 1;
+  private remoteSgl: RsSge = { addr: 0n, key: 0, length: 0 };
+  /** the peer writes its rs_sge in its host order: little-endian unless its flags said network order */
+  private peerLittle = true;
+  /** data messages received and not yet read: their lengths, oldest first */
+  private rmsg: number[] = [];
+  private rmsgHead = 0;
+  // rsocket's state bits
+  connected = false;
+  readable = false;
+  writable = false;
+  /** why the connection failed (rsocket's rs->err), if it did */
+  err: string | undefined;
+  /** the ctrl slots (RS_QP_CTRL_SIZE rs_sge each) at the send buffer's end */
+  private ctrlSlot = 0;
+  /** a wait for the CQ's next completion that has not resolved yet */
+  private pendingWc: Promise<WorkCompletion> | undefined;
+
+  private constructor(readonly id: RdmaCmId, readonly ch: EventChannel, private readonly o: RsocketOptions) {
+    this.sbufSize = Math.max(RS_SNDLOWAT << 1, o.sbufSize ?? RS_DEFAULTS.sbufSize);
+    this.rbufSize = o.rbufSize ?? RS_DEFAULTS.rbufSize;
+  }
+
+  /** rs_create_ep and rs_init_bufs: one CQ for both queues, the QP, the buffers, every receive posted. */
+  private createEp(): void {
+    const dev = this.id.verbs!;
+    // rs_set_qp_size: within RS_QP_MIN_SIZE .. the device's max_qp_wr and RS_QP_MAX_SIZE
+    const max = Math.min(dev.query().maxQpWr, RS_QP_MAX_SIZE);
+    const clamp = (n: number) => Math.max(RS_QP_MIN_SIZE, Math.min(max, n));
+    this.sqSize = clamp(this.o.sqSize ?? RS_DEFAULTS.sqSize);
+    this.rqSize = clamp(this.o.rqSize ?? RS_DEFAULTS.rqSize);
+    this.cq = dev.createCq(this.sqSize + this.rqSize);
+    this.qp = this.id.createQp(undefined, {
+      sendCq: this.cq, recvCq: this.cq, sqSigAll: true,
+      cap: { maxSendWr: this.sqSize, maxRecvWr: this.rqSize, maxSendSge: 2, maxRecvSge: 1 },
+    });
+    const pd = this.id.pd!;
+    this.smr = pd.regMr(this.sbufSize + RS_SGE_LEN * RS_QP_CTRL_SIZE, Access.LOCAL_WRITE);
+    this.targetMr = pd.regMr(RS_SGE_LEN * RS_SGL_SIZE, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+    this.rmr = pd.regMr(this.rbufSize, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+    this.sbufBytesAvail = this.sbufSize;
+    this.rbufFreeOffset = this.rbufSize >> 1;
+    this.rbufBytesAvail = this.rbufSize >> 1;
+    this.sqeAvail = this.sqSize - this.ctrlMaxSeqno;
+    this.rseqComp = this.rqSize >> 1;
+    for (let i = 0; i < this.rqSize; i++) this.postRecv();
+  }
+
+  /** rs_format_conn_data: this side's buffers as the peer will use them. */
+  private connData(): Uint8Array {
+    return formatConnData({
+      version: 1, flags: RS_CONN_FLAG_IOMAP, credits: this.rqSize, targetIomapSize: 0,
+      targetSgl: { addr: this.targetMr.addr, key: this.targetMr.rkey, length: RS_SGL_SIZE },
+      dataBuf: { addr: this.rmr.addr, key: this.rmr.rkey, length: this.rbufSize >> 1 },
+    });
+  }
+
+  /** rs_save_conn_data: where this side writes the peer's buffer updates, its first buffer, its credits. */
+  private saveConnData(c: RsConnData): void {
+    this.remoteSgl = c.targetSgl;
+    this.remoteSge = 1;
+    this.peerLittle = (c.flags & RS_CONN_FLAG_NET) === 0;
+    this.setTarget(0, c.dataBuf);
+    this.sseqComp = c.credits;
+    this.connected = this.readable = this.writable = true;
+  }
+
+  private target(i: number): RsSge {
+    return getSge(new DataView(this.targetMr.bytes.buffer, this.targetMr.bytes.byteOffset + i * RS_SGE_LEN, RS_SGE_LEN), 0, true);
+  }
+
+  private setTarget(i: number, s: RsSge): void {
+    putSge(new DataView(this.targetMr.bytes.buffer, this.targetMr.bytes.byteOffset + i * RS_SGE_LEN, RS_SGE_LEN), 0, s, true);
+  }
+
+  /** rsocket's active side: rdma_resolve_addr, rdma_resolve_route, the endpoint, rdma_connect with its rs_conn_data. */
+  static async connect(ch: EventChannel, to: { address: string; port: number }, from: { address: string } | undefined, o: RsocketOptions, wait: Waiter): Promise<RStream> {
+    const id = ch.createId(PortSpace.TCP, undefined);
+    const rs = new RStream(id, ch, o);
+    try {
+      id.resolveAddr(from ? { address: from.address, port: 0 } : undefined, to, 2000);
+      await wait.cm(id, E.ADDR_RESOLVED, "rconnect");
+      id.resolveRoute(2000);
+      await wait.cm(id, E.ROUTE_RESOLVED, "rconnect");
+      rs.createEp();
+      // rs_do_connect: flow control, retry and RNR retry 7, no RDMA reads
+      id.connect({ privateData: rs.connData(), flowControl: 1, retryCount: 7, rnrRetryCount: 7, responderResources: 0, initiatorDepth: 0 });
+      const ev = await wait.cm(id, E.ESTABLISHED, "rconnect");
+      const c = parseConnData(ev.param.conn?.privateData);
+      if (!c || c.version !== 1) throw new RsocketError("ENOTSUP", "rconnect: Operation not supported (the peer's rs_conn_data is not version 1)");
+      rs.saveConnData(c);
+      return rs;
+    } catch (e) {
+      rs.free();
+      throw e;
+    }
+  }
+
+  /**
+   * rs_accept for a CONNECT_REQUEST: the endpoint, the peer's rs_conn_data saved, rdma_accept with the
+   * request's own parameters and this side's rs_conn_data; a request without version 1 is rejected.
+   */
+  static async accept(ev: RdmaCmEvent, o: RsocketOptions, wait: Waiter): Promise<RStream> {
+    const id = ev.id;
+    const creq = parseConnData(ev.param.conn?.privateData);
+    if (!creq || creq.version !== 1) {
+      id.reject();
+      id.destroy();
+      throw new RsocketError("EINVAL", "raccept: a connection request without rsocket's version 1 data, rejected");
+    }
+    const rs = new RStream(id, wait.ch, o);
+    try {
+      rs.createEp();
+      rs.saveConnData(creq);
+      const p = ev.param.conn!;
+      id.accept({
+        privateData: rs.connData(), responderResources: p.responderResources, initiatorDepth: p.initiatorDepth,
+        flowControl: p.flowControl, retryCount: p.retryCount, rnrRetryCount: p.rnrRetryCount,
+      });
+      await wait.cm(id, E.ESTABLISHED, "raccept");
+      return rs;
+    } catch (e) {
+      rs.free();
+      throw e;
+    }
+  }
+
+  private postRecv(): void {
+    this.qp.postRecv({ wrId: RECV_FLAG, sgList: [] });
+  }
+
+  // ------------------------------------------------------------------ completions
+
+  /** rs_poll_cq: every completion there; receives are posted again for those that came. */
+  private pollCq(): void {
+    let received = 0;
+    for (;;) {
+      const wcs = this.cq.poll(32);
+      if (!wcs.length) break;
+      for (const wc of wcs) received += this.completion(wc);
+    }
+    if (this.connected) for (let i = 0; i < received; i++) this.postRecv();
+  }
+
+  /** One completion; 1 for a successful receive (to be posted again), else 0. */
+  private completion(wc: WorkCompletion): number {
+    if (wc.wrId & RECV_FLAG) {
+      if (wc.status !== WcStatus.SUCCESS) return 0;
+      const msg = wc.immData >>> 0;
+      switch (rsMsgOp(msg)) {
+        case RsOp.SGL:
+          this.sseqComp = rsMsgData(msg) & 0xffff;
+          break;
+        case RsOp.IOMAP_SGL:
+        case RsOp.WRITE:
+          break;
+        case RsOp.CTRL:
+          if (rsMsgData(msg) === RsCtrl.DISCONNECT) this.disconnected();
+          else if (rsMsgData(msg) === RsCtrl.SHUTDOWN) {
+            if (this.writable) this.readable = false;
+            else this.disconnected();
+          }
+          break;
+        default:
+          this.rmsg.push(rsMsgData(msg));
+      }
+      return 1;
+    }
+    const msg = Number(wc.wrId & 0xffffffffn);
+    switch (rsMsgOp(msg)) {
+      case RsOp.SGL:
+        this.ctrlMaxSeqno++;
+        break;
+      case RsOp.CTRL:
+        this.ctrlMaxSeqno++;
+        if (rsMsgData(msg) === RsCtrl.DISCONNECT) this.disconnected();
+        break;
+      default:
+        this.sqeAvail++;
+        this.sbufBytesAvail += rsMsgData(msg);
+    }
+    if (wc.status !== WcStatus.SUCCESS && this.connected) {
+      this.connected = this.readable = this.writable = false;
+      this.err = `EIO (a work request failed with status ${wc.status})`;
+    }
+    return 0;
+  }
+
+  private disconnected(): void {
+    this.connected = this.readable = this.writable = false;
+  }
+
+  /**
+   * rs_get_comp / rs_process_cq: credits given, completions taken, until `test` holds or the
+   * connection drops; waits on the CQ (or the CM's DISCONNECTED) in between.
+   */
+  private async progress(test: () => boolean, wait: Waiter): Promise<void> {
+    for (;;) {
+      this.updateCredits();
+      this.pollCq();
+      if (test()) break;
+      if (!this.connected) break;
+      // one wait on the CQ at a time: a wait the connection's end won stays for the next round, so
+      // the completion it takes is not lost
+      this.pendingWc ??= this.cq.next();
+      const next = await wait.orDisconnect(this.pendingWc, this.id);
+      if (next === "disconnected") this.disconnected();
+      else {
+        this.pendingWc = undefined;
+        if (this.completion(next) && this.connected) this.postRecv();
+      }
+    }
+    this.updateCredits();
+  }
+
+  // ------------------------------------------------------------------ credits
+
+  private ctrlAvail(): boolean {
+    return this.ctrlSeqno !== this.ctrlMaxSeqno;
+  }
+
+  /** rs_give_credits */
+  private giveCredits(): boolean {
+    return (this.rbufBytesAvail >= this.rbufSize >> 1 || short(this.rseqNo - this.rseqComp) >= 0) && this.ctrlAvail() && this.connected;
+  }
+
+  private updateCredits(): void {
+    if (this.giveCredits()) this.sendCredits();
+  }
+
+  /** rs_send_credits: the next half of the receive buffer into the peer's target_sgl, or messages alone. */
+  private sendCredits(): void {
+    this.ctrlSeqno++;
+    this.rseqComp = (this.rseqNo + (this.rqSize >> 1)) & 0xffff;
+    const msg = rsMsg(RsOp.SGL, this.rseqNo + this.rqSize);
+    const half = this.rbufSize >> 1;
+    if (this.rbufBytesAvail >= half) {
+      const slot = this.sbufSize + (this.ctrlSlot++ % RS_QP_CTRL_SIZE) * RS_SGE_LEN;
+      const b = this.smr.bytes;
+      putSge(new DataView(b.buffer, b.byteOffset + slot, RS_SGE_LEN), 0, { addr: this.rmr.addr + BigInt(this.rbufFreeOffset), key: this.rmr.rkey, length: half }, this.peerLittle);
+      this.qp.postSend({
+        wrId: BigInt(msg), opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: msg, sgList: [this.smr.sge(slot, RS_SGE_LEN)],
+        rdma: { remoteAddr: this.remoteSgl.addr + BigInt(this.remoteSge * RS_SGE_LEN), rkey: this.remoteSgl.key },
+      });
+      this.rbufBytesAvail -= half;
+      this.rbufFreeOffset += half;
+      if (this.rbufFreeOffset >= this.rbufSize) this.rbufFreeOffset = 0;
+      if (++this.remoteSge === this.remoteSgl.length) this.remoteSge = 0;
+    } else {
+      this.postMsg(msg);
+    }
+  }
+
+  /** rs_post_msg: a zero-length RDMA WRITE WITH IMMEDIATE carrying `msg`. */
+  private postMsg(msg: number): void {
+    this.qp.postSend({ wrId: BigInt(msg), opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: msg, sgList: [], rdma: { remoteAddr: 0n, rkey: 0 } });
+  }
+
+  // ------------------------------------------------------------------ send
+
+  /** rs_can_send */
+  private canSend(): boolean {
+    return this.sqeAvail > 0 && this.sbufBytesAvail >= RS_SNDLOWAT && this.sseqNo !== this.sseqComp && this.target(this.targetSge).length !== 0;
+  }
+
+  /** rsend, blocking: every byte of `data` written to the peer's buffer (ECONNRESET once it cannot be). */
+  async send(data: Uint8Array, wait: Waiter): Promise<void> {
+    let olen = RS_OLAP_START_SIZE;
+    for (let off = 0; off < data.length; ) {
+      if (!this.canSend()) {
+        await this.progress(() => this.canSend() || !this.writable, wait);
+        if (!this.writable) throw new RsocketError("ECONNRESET", `rsend: Connection reset by peer${this.err ? ` (${this.err})` : ""}`);
+      }
+      const left = data.length - off;
+      let xfer: number;
+      if (olen < left) {
+        xfer = olen;
+        if (olen < RS_MAX_TRANSFER) olen <<= 1;
+      } else {
+        xfer = left;
+      }
+      const t = this.target(this.targetSge);
+      xfer = Math.min(xfer, this.sbufBytesAvail, t.length);
+      // the send buffer is a ring: the message's bytes in one piece, or two where it wraps
+      const b = this.smr.bytes;
+      const first = Math.min(xfer, this.sbufSize - this.sbufPos);
+      b.set(data.subarray(off, off + first), this.sbufPos);
+      const sges = [this.smr.sge(this.sbufPos, first)];
+      if (first < xfer) {
+        b.set(data.subarray(off + first, off + xfer), 0);
+        sges.push(this.smr.sge(0, xfer - first));
+      }
+      this.sbufPos = (this.sbufPos + xfer) % this.sbufSize;
+      this.writeData(sges, xfer, t);
+      off += xfer;
+    }
+  }
+
+  /** rs_write_data: the target entry advanced before the write (the peer may refill it after). */
+  private writeData(sgList: ReturnType<MemoryRegion["sge"]>[], length: number, t: RsSge): void {
+    this.sseqNo = (this.sseqNo + 1) & 0xffff;
+    this.sqeAvail--;
+    this.sbufBytesAvail -= length;
+    this.setTarget(this.targetSge, { addr: t.addr + BigInt(length), key: t.key, length: t.length - length });
+    if (t.length === length && ++this.targetSge === RS_SGL_SIZE) this.targetSge = 0;
+    const msg = rsMsg(RsOp.DATA, length);
+    this.qp.postSend({ wrId: BigInt(msg), opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: msg, sgList, rdma: { remoteAddr: t.addr, rkey: t.key } });
+  }
+
+  // ------------------------------------------------------------------ receive
+
+  private haveRdata(): boolean {
+    return this.rmsgHead < this.rmsg.length;
+  }
+
+  /** rrecv, blocking: at least one byte into `into` (its length at most), or 0 once the peer has closed. */
+  async recv(into: Uint8Array, wait: Waiter): Promise<number> {
+    if (!this.haveRdata()) await this.progress(() => this.haveRdata() || !this.readable, wait);
+    let got = 0;
+    while (got < into.length && this.haveRdata()) {
+      let size: number;
+      const pending = this.rmsg[this.rmsgHead]!;
+      if (into.length - got < pending) {
+        size = into.length - got;
+        this.rmsg[this.rmsgHead] = pending - size;
+      } else {
+        this.rseqNo = (this.rseqNo + 1) & 0xffff;
+        size = pending;
+        this.rmsgHead++;
+      }
+      // the receive buffer is read in order, wrapping at its end
+      const rb = this.rmr.bytes;
+      while (size > 0) {
+        const n = Math.min(size, this.rbufSize - this.rbufOffset);
+        into.set(rb.subarray(this.rbufOffset, this.rbufOffset + n), got);
+        this.rbufOffset = (this.rbufOffset + n) % this.rbufSize;
+        this.rbufBytesAvail += n;
+        got += n;
+        size -= n;
+      }
+    }
+    if (this.rmsgHead > 1024 && this.rmsgHead * 2 > this.rmsg.length) {
+      this.rmsg = this.rmsg.slice(this.rmsgHead);
+      this.rmsgHead = 0;
+    }
+    this.updateCredits();
+    return got;
+  }
+
+  /** recv until `into` is full; false if the peer closed first. */
+  async recvAll(into: Uint8Array, wait: Waiter): Promise<boolean> {
+    for (let off = 0; off < into.length; ) {
+      const n = await this.recv(into.subarray(off), wait);
+      if (n === 0) return false;
+      off += n;
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ close
+
+  /** rshutdown(SHUT_RDWR): RS_CTRL_DISCONNECT, every send completed, the QP to ERR. */
+  async shutdown(wait: Waiter): Promise<void> {
+    if (this.connected) {
+      this.readable = this.writable = false;
+      if (!this.ctrlAvail()) await this.progress(() => this.ctrlAvail() || !this.connected, wait);
+      if (this.connected && this.ctrlAvail()) {
+        this.ctrlSeqno++;
+        this.postMsg(rsMsg(RsOp.CTRL, RsCtrl.DISCONNECT));
+      }
+    }
+    if (this.connected) await this.progress(() => this.ctrlMaxSeqno - this.ctrlSeqno + this.sqeAvail === this.sqSize || !this.connected, wait);
+  }
+
+  /** rclose: shut down if still connected, then the connection torn down (a DREQ) and everything freed. */
+  async close(wait: Waiter): Promise<void> {
+    if (this.connected) await this.shutdown(wait);
+    try {
+      this.id.disconnect();
+    } catch {
+      /* the peer's DREQ came first */
+    }
+    this.free();
+  }
+
+  private free(): void {
+    try {
+      if (this.id.qp) this.id.destroyQp();
+    } catch {
+      /* going away */
+    }
+    for (const x of [this.smr, this.rmr, this.targetMr, this.cq]) {
+      try {
+        x?.destroy();
+      } catch {
+        /* going away */
+      }
+    }
+    try {
+      this.id.destroy();
+    } catch {
+      /* already */
+    }
+  }
+}
+
+/**
+ * How an rsocket waits: for a CM event on its ID (an error if another comes), and for a completion on
+ * its CQ or the connection's end. One per event channel; it routes events to the IDs that wait.
+ */
+export class Waiter {
+  private queued: RdmaCmEvent[] = [];
+  private listeners = new Set<(ev: RdmaCmEvent) => boolean>();
+  private pumping = false;
+
+  constructor(readonly ch: EventChannel, private readonly timeoutMs: number) {}
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    void (async () => {
+      try {
+        while (this.listeners.size) {
+          const ev = await this.ch.getCmEvent();
+          ev.ack();
+          let taken = false;
+          for (const l of [...this.listeners]) if (l(ev)) {
+            taken = true;
+            break;
+          }
+          if (!taken) this.queued.push(ev);
+        }
+      } catch {
+        /* the channel went away */
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  /** The next event that `match` takes (queued ones first), or undefined after `ms`. */
+  next(match: (ev: RdmaCmEvent) => boolean, ms = this.timeoutMs): Promise<RdmaCmEvent | undefined> {
+    const i = this.queued.findIndex(match);
+    if (i >= 0) return Promise.resolve(this.queued.splice(i, 1)[0]);
+    return new Promise((resolve) => {
+      const timer = ms > 0 ? setTimeout(() => {
+        this.listeners.delete(l);
+        resolve(undefined);
+      }, ms) : undefined;
+      const l = (ev: RdmaCmEvent): boolean => {
+        if (!match(ev)) return false;
+        this.listeners.delete(l);
+        if (timer) clearTimeout(timer);
+        resolve(ev);
+        return true;
+      };
+      this.listeners.add(l);
+      this.pump();
+    });
+  }
+
+  /** librdmacm's synchronous wait: `want` on `id`, else an error named after the call. */
+  async cm(id: RdmaCmId, want: number, verb: string): Promise<RdmaCmEvent> {
+    const ev = await this.next((e) => e.id === id);
+    if (!ev) throw new RsocketError("ETIMEDOUT", `${verb}: Connection timed out`);
+    if (ev.event !== want || ev.status) {
+      if (ev.event === E.REJECTED) throw new RsocketError("ECONNREFUSED", `${verb}: Connection refused`);
+      throw new RsocketError("ECONNRESET", `${verb}: ${ev.event === E.UNREACHABLE ? "No route to host" : `unexpected event ${ev.event}, status ${ev.status}`}`);
+    }
+    return ev;
+  }
+
+  /** `next` (a wait for a completion), or "disconnected" when the peer tears `id`'s connection down first. */
+  async orDisconnect(next: Promise<WorkCompletion>, id: RdmaCmId): Promise<WorkCompletion | "disconnected"> {
+    const i = this.queued.findIndex((e) => e.id === id && e.event === E.DISCONNECTED);
+    if (i >= 0) {
+      this.queued.splice(i, 1);
+      return "disconnected";
+    }
+    let stop: () => void = () => {};
+    const dis = new Promise<"disconnected">((resolve) => {
+      const l = (ev: RdmaCmEvent): boolean => {
+        if (ev.id !== id || ev.event !== E.DISCONNECTED) return false;
+        this.listeners.delete(l);
+        resolve("disconnected");
+        return true;
+      };
+      this.listeners.add(l);
+      stop = () => this.listeners.delete(l);
+      this.pump();
+    });
+    const r = await Promise.race([next, dis]);
+    stop();
+    return r;
+  }
+}

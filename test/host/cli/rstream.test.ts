@@ -1,0 +1,100 @@
+// softroce rstream as rdma-core's (librdmacm/examples/rstream.c) over softroce's rsockets: two
+// processes on 127.0.15.51 / 127.0.15.52 (UDP 4791, this suite's own loopback addresses). The
+// custom test's ping-pong with -T v (every byte checked as rstream's verify_buf checks it, by the
+// receiving side), transfers larger than the receive buffer (its halves handed back by credit
+// messages many times), rstream's table on both sides; a client nobody listens for; the flags it refuses.
+import { describe, expect, it } from "vitest";
+import { useCli } from "../support/cli-process.js";
+import { cntStr, perfRow, RSTREAM_HEADER, sizeStr, sizeToCount } from "../../../host/cli/rstream.js";
+import { formatConnData, parseConnData, rsMsg, rsMsgData, rsMsgOp, RsOp } from "../../../host/core/rsocket/index.js";
+
+const { start } = useCli("cli-test-rstream");
+const SERVER = "127.0.15.51";
+const CLIENT = "127.0.15.52";
+/** a row of rstream's table: name, bytes, xfers, iters, total, then time, Gb/sec, usec/xfer */
+const ROW = /^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/;
+
+describe("rstream's table, as common.c prints it", () => {
+  it("size_str, cnt_str and size_to_count: rstream's units", () => {
+    expect([64, 192, 1000, 1536, 4096, 65536, 98304, 1 << 20, 6291456, 2 * 3 * 1000 * 1000].map(sizeStr)).toEqual(["64", "192", "1000", "1.5k", "4k", "64k", "96k", "1m", "6m", "5.7m"]);
+    expect([1, 100, 999, 1000, 100000, 1_000_000, 2_000_000_000].map(cntStr)).toEqual(["1", "100", "999", "1k", "100k", "1m", "2b"]);
+    expect([64, 1024, 65536, 1 << 20].map(sizeToCount)).toEqual([100000, 10000, 1000, 100]);
+  });
+
+  it("the header and a row in rstream's columns", () => {
+    expect(RSTREAM_HEADER).toBe("name      bytes   xfers   iters   total       time     Gb/sec    usec/xfer\n");
+    // 1000 transfers of 1000 bytes each way, once, in 0.5 s: 2 MB, 32 Gb/s... 250 µs per transfer
+    expect(perfRow("custom", 1000, 1000, 1, 500_000)).toBe("custom    1000    1k      1       1.9m        0.50s      0.03     250.00\n");
+  });
+});
+
+describe("rsocket's wire formats", () => {
+  it("rs_conn_data: 40 bytes, every field big-endian, read back as written", () => {
+    const c = { version: 1, flags: 2, credits: 384, targetIomapSize: 0, targetSgl: { addr: 0x1122334455667788n, key: 0xabcd, length: 2 }, dataBuf: { addr: 0x10000n, key: 0x1234, length: 1 << 19 } };
+    const b = formatConnData(c);
+    expect(b.length).toBe(40);
+    expect([...b.subarray(0, 8)]).toEqual([1, 2, 0x01, 0x80, 0, 0, 0, 0]);
+    expect([...b.subarray(8, 16)]).toEqual([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+    expect(parseConnData(b)).toEqual(c);
+    expect(parseConnData(b.subarray(0, 39))).toBeUndefined();
+  });
+
+  it("the immediate: the op in bits 31..29, the data below", () => {
+    const m = rsMsg(RsOp.SGL, 384 + 17);
+    expect(m).toBe(0x80000191);
+    expect([rsMsgOp(m), rsMsgData(m)]).toEqual([RsOp.SGL, 401]);
+    expect(rsMsgOp(rsMsg(RsOp.CTRL, 0))).toBe(7);
+  });
+});
+
+describe("softroce rstream, two processes over rsockets", () => {
+  it("-S 100000 -C 30 -I 2 -T v: every byte checked both ways (6 MB, the 1 MiB receive buffer handed back many times); both print rstream's table, exit 0", async () => {
+    const flags = ["-S", "100000", "-C", "30", "-I", "2", "-T", "v", "-p", "7481", "--timeout", "60"];
+    const server = start("rstream", "-b", SERVER, ...flags);
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+    const [sc, cc] = await Promise.all([server.done, client.done]);
+    expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
+    expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
+    for (const out of [client.stdout, server.stdout]) {
+      const [header, row, ...rest] = out.split("\n");
+      expect(`${header}\n`).toBe(RSTREAM_HEADER);
+      expect(rest).toEqual([""]);
+      expect(ROW.exec(row!)?.slice(1)).toEqual(["custom", "97k", "30", "2", "11m"]);
+    }
+  }, 90_000);
+
+  it("a 16-byte transfer, inline-sized, many times (-S 16 -C 1 -I 2000): the credits of small messages (a zero-length WRITE WITH IMMEDIATE each half queue)", async () => {
+    const flags = ["-S", "16", "-C", "1", "-I", "2000", "-T", "verify", "-p", "7482", "--timeout", "60"];
+    const server = start("rstream", "-b", SERVER, ...flags);
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+    const [sc, cc] = await Promise.all([server.done, client.done]);
+    expect([sc, cc], client.stderr + server.stderr).toEqual([0, 0]);
+    expect(ROW.exec(client.stdout.split("\n")[1]!)?.slice(1)).toEqual(["custom", "16", "1", "2k", "62k"]);
+  }, 90_000);
+
+  it("a client whose port nobody listens on: rconnect: Connection refused (the device's REJ), exit 1", async () => {
+    const server = start("rstream", "-b", SERVER, "-S", "64", "-p", "7484", "--timeout", "20");
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("rstream", "-s", SERVER, "-b", CLIENT, "-S", "64", "-p", "7483", "--timeout", "20");
+    expect(await client.done).toBe(1);
+    expect(client.stderr).toBe("rconnect: Connection refused\n");
+    server.child.kill("SIGTERM");
+  });
+
+  it("refuses what it does not speak: -T s (TCP sockets), -T f (fork), -k, -f gid, a -S that is not a size", async () => {
+    for (const [args, re] of [
+      [["-T", "s"], /-T s: standard TCP sockets are not rsockets/],
+      [["-T", "fork"], /-T f: the forking server is not implemented/],
+      [["-k", "5"], /-k: rsockets' keepalive .* is not implemented/],
+      [["-f", "gid"], /-f gid: AF_IB/],
+      [["-S", "lots"], /-S wants a transfer size/],
+      [["-T", "q"], /-T q: a test option is one of/],
+    ] as const) {
+      const r = start("rstream", ...args);
+      expect(await r.done, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(re);
+    }
+  });
+});
