@@ -8,7 +8,7 @@ import { toolRecorder, writeCaptureFileQuietly } from "./capture-file.js";
 import { openDevice, UdpBindError } from "../node/index.js";
 import { isIP } from "node:net";
 import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
-import { PERFTEST_DEF_DURATION, PERFTEST_OUTPUTS, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
+import { PERFTEST_DEF_DURATION, PERFTEST_OUTPUTS, PERFTEST_VERSION, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
 import { PERFTEST_JSON_FILE } from "./perftest-json.js";
 import { RATE_LIMIT_TYPES, RATE_UNITS, type RateLimitType, type RateUnits } from "./perftest-rate.js";
 import { type Command, InputError, type Io } from "./command.js";
@@ -40,7 +40,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "atomic_type", short: "A", type: "string", choices: ["FETCH_AND_ADD", "CMP_AND_SWAP"], help: "atomic_bw and atomic_lat operation [default: FETCH_AND_ADD]" },
   { name: "inline_size", short: "I", type: "int", min: 0, max: MAX_INLINE, valueName: "bytes", help: "post SEND/WRITE messages up to <bytes> inline (copied into the WQE) [default: 0]" },
   { name: "qp-timeout", short: "u", type: "int", min: 0, max: 31, valueName: "n", help: "QP local ACK timeout, 4.096 µs × 2^n (perftest's -u)", default: 14 },
-  { name: "retry", type: "int", min: 0, max: 7, valueName: "n", aliases: ["retry_count"], help: "the RC QPs' retry count (7 is seven retries, as the IBA); with --perftest the test QPs', with -R rdma_cm's, which the REQ carries (perftest's --retry_count)", default: 7 },
+  { name: "retry", type: "int", min: 0, max: 7, valueName: "n", aliases: ["retry_count"], help: "the RC QPs' retry count (7 is seven retries, as the IBA); with --perftest the test QPs' (perftest's own keep 7), with -R rdma_cm's, which every REQ carries, and the test connections' RNR retry count too, as perftest's --retry_count (the exchange connection's stays 7)", default: 7 },
   { name: "bidirectional", short: "b", type: "boolean", help: "bandwidth tests: both sides post at once; each side's row is the two directions summed, as perftest's -b (two-process: the client's -b rules; with --perftest and -R both sides give -b, as perftest; send_bw -b -D: each side its own row)" },
   { name: "mr_per_qp", type: "boolean", help: "bandwidth tests: an MR for each QP (default: one MR, each QP its own part of it, as perftest)" },
   { name: "events", short: "e", type: "boolean", help: "--perftest and -R: perftest's events mode (sleep on CQ events; softroce's waits always do): its header line; not on WRITE tests nor with -D, as perftest" },
@@ -64,6 +64,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "dualport", perftestOnly: true, short: "O", type: "boolean", help: "--perftest and -R: refused — perftest's dual-port mode runs QPs on ports 1 and 2, and the device has one port (perftest: ' Unable to query port 2 attributes'; on a latency test ' Dual-port mode only supports BW tests.')" },
   { name: "reversed", perftestOnly: true, type: "boolean", help: "--perftest: the test's roles reversed, as perftest's --reversed: the server (the side without an address) runs the client's part of the test (a bandwidth test's sender) and the client the server's, while the TCP exchange keeps its roles; give it on both sides; not with -R or -z (perftest's rdma_cm would connect from the side without the server's address)" },
   { name: "pkey_index", perftestOnly: true, type: "int", min: 0, max: 65535, valueName: "index", help: "--perftest and -R: the test QPs' P_Key index (perftest's; the device has one P_Key, 0xffff at index 0: a larger index is said and taken as 0, as perftest does past a device's max_pkeys; with -R rdma_cm's route sets it)" },
+  { name: "version", perftestOnly: true, short: "V", type: "boolean", help: `--perftest and -R: print perftest's version line (Version: ${PERFTEST_VERSION}, the version the exchange sends) and exit 1, as perftest's -V (its parser's VERSION_EXIT ends it with FAILURE); checks perftest makes after its parser are not made` },
   { name: "dont_xchg_versions", perftestOnly: true, type: "boolean", help: "--perftest and -R: refused — perftest (4.5 and since) then skips the version exchange yet checks the version it never received, and exits with 'Current implementation is not compatible with versions older than 5.70' whatever its peer" },
   { name: "rate_limit", perftestOnly: true, type: "string", valueName: "rate", help: "--perftest and -R, bandwidth tests: the sender posts at most <rate> (--rate_units), in bursts of --burst_size messages, one burst a gap (perftest's SW rate limiter; its default HW type takes only ibv_rate's 2.5, 5, 10 … 300 Gb/s, and a RoCE QP takes no HW rate, so it falls back to SW saying so, as perftest against rxe; not with -R unless --rate_limit_type SW)" },
   { name: "rate_units", perftestOnly: true, type: "string", choices: RATE_UNITS, valueName: "units", help: "--perftest and -R: --rate_limit's unit: M (MiB/s), g (Gb/s) or p (messages a second) [default: g]; p only with --rate_limit_type SW, as perftest" },
@@ -170,6 +171,8 @@ export interface PerfArgs {
   gidIndex: number;
   /** -I was given (perftest's notice for a device it does not know follows -I 0 too) */
   inlineAsked: boolean;
+  /** -V (with --perftest or -R): perftest's version line, and exit 1 */
+  version?: boolean;
   /** --perftest or -R: perftest's run, its defaults filled in and its checks passed */
   perftest?: PerftestOptions;
 }
@@ -261,6 +264,8 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   for (const [flag, name] of [["report-unsorted", "-U/--report-unsorted"], ["report-histogram", "-H/--report-histogram"]] as const) {
     if (flags[flag] && !perftest) throw new UsageError(`${name} applies to --perftest and -R (perftest's lists of latency measurements)`);
   }
+  // perftest's -V prints and returns from its parser's loop: nothing after it is checked
+  if (flags.version) return { ...base, options, help: false, version: true };
   const sizesAll = flags.all ? ALL_SIZES.filter((s) => options.connection !== "UD" || perftest || s <= (mtu ?? DEFAULT_MTU)) : undefined;
   const durationS = flags.duration as number | undefined;
   const gbits = flags.report_gbits === true;
@@ -515,6 +520,10 @@ export const perfCommand: Command = {
     if (a.help) {
       io.out(HELP);
       return 0;
+    }
+    if (a.version) {
+      io.out(`Version: ${PERFTEST_VERSION}\n`);
+      return 1;
     }
     if (a.perftest) return runPerftest(a.perftest, io);
     if (a.udp) return runUdp(a, a.udp, io);

@@ -163,8 +163,13 @@ export class PerftestCm {
     return this.o.server !== undefined;
   }
 
-  private conn(depth: number): ConnParam {
-    return { responderResources: depth, initiatorDepth: depth, retryCount: this.o.retryCnt ?? 7, rnrRetryCount: 7 };
+  /**
+   * rdma_connect's and rdma_accept's parameters: --retry_count the retry count of both connections, and
+   * the test connections' RNR retry count too (perftest's create_rdma_cm_connection); the exchange's is 7
+   */
+  private conn(depth: number, test: boolean): ConnParam {
+    const retry = this.o.retryCnt ?? 7;
+    return { responderResources: depth, initiatorDepth: depth, retryCount: retry, rnrRetryCount: test ? retry : 7 };
   }
 
   /** The port space of the test QPs' connections: UDP for -c UD (SIDR), else TCP. */
@@ -176,7 +181,7 @@ export class PerftestCm {
    * rdma_resolve_addr and rdma_resolve_route towards the server's port, then a QP and rdma_connect;
    * retried while rejected (UD: while unreachable, a SIDR_REP that finds no listener). The ESTABLISHED event.
    */
-  private async connect(make: (id: RdmaCmId) => void, depth: number, ps: number = PortSpace.TCP): Promise<RdmaCmEvent> {
+  private async connect(make: (id: RdmaCmId) => void, depth: number, test: boolean, ps: number = PortSpace.TCP): Promise<RdmaCmEvent> {
     const end = Date.now() + this.o.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       const id = this.ch.createId(ps);
@@ -187,7 +192,7 @@ export class PerftestCm {
       id.resolveRoute(2000);
       await this.expect(id, E.ROUTE_RESOLVED, "rdma_resolve_route");
       make(id);
-      id.connect(this.conn(depth));
+      id.connect(this.conn(depth, test));
       const ev = await this.events.wait(id, [E.ESTABLISHED, ...FAILS], Math.max(1, end - Date.now()));
       if (ev?.event === E.ESTABLISHED) return ev;
       id.destroyQp();
@@ -208,7 +213,7 @@ export class PerftestCm {
   }
 
   /** The next CONNECT_REQUEST on our listener of that port space (made on first use: bind to our address and the port, backlog -q as perftest's). */
-  private async accepted(make: (id: RdmaCmId) => void, depth: number, ps: number = PortSpace.TCP): Promise<RdmaCmId> {
+  private async accepted(make: (id: RdmaCmId) => void, depth: number, test: boolean, ps: number = PortSpace.TCP): Promise<RdmaCmId> {
     let listener = this.listenIds.get(ps);
     if (!listener) {
       listener = this.ch.createId(ps);
@@ -218,7 +223,7 @@ export class PerftestCm {
     }
     const ev = await this.expect(undefined, E.CONNECT_REQUEST, "waiting for client to connect");
     make(ev.id);
-    ev.id.accept(ps === PortSpace.UDP ? { qpNum: ev.id.qp!.qpNum } : this.conn(depth));
+    ev.id.accept(ps === PortSpace.UDP ? { qpNum: ev.id.qp!.qpNum } : this.conn(depth, test));
     return ev.id;
   }
 
@@ -233,7 +238,7 @@ export class PerftestCm {
       id.createQp(pd, { sendCq: cq, recvCq: cq, cap: { maxSendWr: 2, maxRecvWr: COMM_RECVS, maxSendSge: 1, maxRecvSge: 1 } });
       for (let i = 0; i < COMM_RECVS; i++) this.postRecv(i);
     };
-    this.commId = this.client ? (await this.connect(make, 0)).id : await this.accepted(make, 0);
+    this.commId = this.client ? (await this.connect(make, 0, false)).id : await this.accepted(make, 0, false);
   }
 
   private postRecv(i: number): void {
@@ -315,7 +320,7 @@ export class PerftestCm {
     let id: RdmaCmId;
     let target: UdTarget | undefined;
     if (this.client) {
-      const ev = await this.connect(make, q.depth, this.testPs);
+      const ev = await this.connect(make, q.depth, true, this.testPs);
       id = ev.id;
       const p = ev.param.ud;
       if (ud) {
@@ -324,7 +329,7 @@ export class PerftestCm {
         if (mr) await this.sendUdParams(id.qp!, target, mr, q.init.sendCq!);
       }
     } else {
-      id = await this.accepted(make, q.depth, this.testPs);
+      id = await this.accepted(make, q.depth, true, this.testPs);
       if (mr) target = await this.udParamsFrom(id, q.pd, mr, q.init.recvCq!);
     }
     this.testIds.push(id);

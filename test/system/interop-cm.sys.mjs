@@ -298,6 +298,36 @@ test("rdma_xclient -c x: Linux's fails at rdma_create_ep on rxe (no XRC) and our
   assert.deepEqual(lines(ours.stdout), lines(theirs.replace(/client-exit=255\n?$/, "")));
 });
 
+// ---------------------------------------------------------------- rstream (rsockets)
+
+// rsockets' stream protocol: the rs_conn_data in the REQ and REP, data as RDMA WRITE WITH IMMEDIATE into
+// the buffers each side gave, credits as writes into the other's target SGL. -T v: each side checks every
+// byte it receives (rstream's verify_buf); 4 MB each way, four times the 1 MiB receive buffer
+const RSTREAM = ["-S", "100000", "-C", "20", "-I", "2", "-T", "v"];
+const RSTREAM_ROW = /^(custom)\s+(97k)\s+(20)\s+(2)\s+(7\.6m)\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/m;
+const RSTREAM_HEAD = "name      bytes   xfers   iters   total       time     Gb/sec    usec/xfer\n";
+
+test(`IPv4: softroce rstream -s (client) -> rstream (rxe0), ${RSTREAM.join(" ")}: both check every byte, print rstream's table, exit 0`, async () => {
+  const { ours, theirs } = await oursToGuestServer(`rstream -b ${GUEST4} ${RSTREAM.join(" ")}`, ["rstream", "-s", GUEST4, "-b", HOST4, ...RSTREAM]);
+  assert.equal(ours.code, 0, `softroce rstream: ${ours.stdout}${ours.stderr}\n--- rstream:\n${theirs}`);
+  for (const out of [ours.stdout, theirs]) {
+    assert.ok(out.startsWith(RSTREAM_HEAD), out);
+    assert.match(out, RSTREAM_ROW);
+    assert.doesNotMatch(out, /verification failed|rsend|rrecv/);
+  }
+});
+
+test(`IPv4: rstream -s (rxe0) -> softroce rstream, ${RSTREAM.join(" ")}: the same, roles swapped`, async () => {
+  const { ours, theirs } = await guestToOursServer(["rstream", "-b", HOST4, ...RSTREAM], `rstream -s ${HOST4} -b ${GUEST4} ${RSTREAM.join(" ")}`);
+  assert.match(theirs, /client-exit=0/, `rstream:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+  assert.equal(ours.code, 0, `softroce rstream: ${ours.stdout}${ours.stderr}`);
+  for (const out of [ours.stdout, theirs]) {
+    assert.ok(out.startsWith(RSTREAM_HEAD), out);
+    assert.match(out, RSTREAM_ROW);
+    assert.doesNotMatch(out, /verification failed|rsend|rrecv/);
+  }
+});
+
 // ---------------------------------------------------------------- perftest's own exchange
 
 const PERFTESTS = ["write_bw", "read_bw", "send_bw", "atomic_bw", "write_lat", "read_lat", "send_lat", "atomic_lat"];
@@ -763,6 +793,14 @@ for (const [t, level] of [["write_bw", "bandwidth"], ["send_lat", "latency"]]) {
   });
 }
 
+// -V: perftest's version line, and its exit status (its parser's VERSION_EXIT ends main with FAILURE)
+test("perftest -V: ib_write_bw's version line and exit status, ours the same", async () => {
+  const theirs = await guest(`ib_write_bw -V; echo "exit=$?"`, 20);
+  const ours = await softroce(["perf", "write_bw", "--perftest", "-V"], 20_000);
+  assert.equal(`${ours.stdout}exit=${ours.code}\n`, theirs);
+  assert.match(theirs, /^Version: \d+\.\d+\nexit=1\n$/);
+});
+
 // --pkey_index: rxe says max_pkeys 64 and its QPs take any index below it (every packet still carries
 // P_Key 0xffff), as ours now do; past it both sides' check_link says so and takes 0 (a rule on stdout first)
 for (const index of [3, 70]) {
@@ -775,6 +813,15 @@ for (const index of [3, 70]) {
     assert.ok(ptLine("write_bw", r.theirClient), r.theirClient);
   });
 }
+
+// -R --retry_count: perftest's rdma_cm connections carry it as their retry count, and the test
+// connection as its RNR retry count too (the exchange's stays 7); the capture checks below compare them
+const RETRY = 3;
+test(`perftest write_bw -R --retry_count ${RETRY}: softroce perf client -> ib_write_bw server (rxe0), and ib_write_bw client -> softroce server; both ends exit 0`, async () => {
+  const r = await perftestBothWays("write_bw", PT_MODES[2], ["-s", "4096", "-n", String(PT_ITERS), `--retry_count=${RETRY}`]);
+  assert.equal(ptLine("write_bw", r.theirServer).trim(), ptLine("write_bw", r.oursClient).trim());
+  assert.ok(ptLine("write_bw", r.theirClient), r.theirClient);
+});
 
 // several QPs (-q 4): perftest 4.5 sends every QP's key message twice, the first QP's as the
 // handshakes; an address line per QP. It lays every QP's buffer in one MR, as ours does by default,
@@ -956,6 +1003,23 @@ const PER_CONNECTION = new Set([
   "primaryFlowLabel", "privateData", "localQkey", "serviceId", "remoteQpnEecn", "requestId", "qpn",
 ]);
 
+// rstream's connections carry rsocket's rs_conn_data (after the CMA header in a REQ; the whole REP
+// private data): its first 8 bytes (version 1, flags RS_CONN_FLAG_IOMAP, credits: the RQ's 384, no
+// iomap) and its target SGL's length (2 entries) are the same from each side; the addresses and keys
+// are the connection's own (the comparison below leaves private data aside)
+test("rstream's rs_conn_data in the REQs and REPs, ours as rxe's: version 1, flags IOMAP, credits 384, no iomap, a target SGL of 2 entries", () => {
+  const rsData = (m) => {
+    const pd = m.parsed.msg.privateData;
+    if (!(pd instanceof Uint8Array)) return undefined;
+    const b = m.parsed.name === "REQ" ? pd.subarray(36) : pd;
+    return b[0] === 1 && b[1] === 2 ? `${m.parsed.name} ${Buffer.from(b.subarray(0, 8)).toString("hex")} sgl ${new DataView(b.buffer, b.byteOffset).getUint32(20)}` : undefined;
+  };
+  const kinds = (ours) => [...new Set(mads.filter((m) => m.ours === ours && (m.parsed.name === "REQ" || m.parsed.name === "REP")).map(rsData).filter(Boolean))].sort();
+  const want = ["REP 0102018000000000 sgl 2", "REQ 0102018000000000 sgl 2"];
+  assert.deepEqual(kinds(false), want, "rxe's");
+  assert.deepEqual(kinds(true), want, "ours");
+});
+
 // rdma_xserver accepts with a zeroed rdma_conn_param (its private data aside): the comparison below
 // would pass a REP of ours with the defaults too (it finds rxe's rdma_server REP for it), so this
 // asks for the kind itself on both sides
@@ -963,6 +1027,16 @@ test("rdma_xserver's REP, ours as rxe's: a zeroed rdma_conn_param's (responder r
   const zeroed = (m) => m.parsed.name === "REP" && [m.parsed.msg.responderResources, m.parsed.msg.initiatorDepth, m.parsed.msg.rnrRetryCount].every((v) => Number(v) === 0);
   assert.ok(mads.some((m) => !m.ours && zeroed(m)), "no REP of rxe's from a zeroed rdma_conn_param (Linux's rdma_xserver)");
   assert.ok(mads.some((m) => m.ours && zeroed(m)), "no REP of ours from a zeroed rdma_conn_param (softroce rdma_xserver)");
+});
+
+// the comparison below matches a MAD to rxe's by its retry count but not its RNR retry count, so a REQ of
+// ours with the wrong one would still find its equal: this asks for each kind by both
+test(`perftest -R --retry_count ${RETRY}'s REQs and REPs, ours as rxe's: the exchange's REQ retry ${RETRY} and RNR retry 7, the test connection's REQ and REP RNR retry ${RETRY}`, () => {
+  const kinds = (ours) => [...new Set(mads.filter((m) => m.ours === ours && ((m.parsed.name === "REQ" && Number(m.parsed.msg.retryCount) === RETRY) || (m.parsed.name === "REP" && Number(m.parsed.msg.rnrRetryCount) === RETRY)))
+    .map((m) => `${m.parsed.name} retry ${m.parsed.msg.retryCount ?? "-"} RNR retry ${m.parsed.msg.rnrRetryCount}`))].sort();
+  const want = [`REP retry - RNR retry ${RETRY}`, `REQ retry ${RETRY} RNR retry ${RETRY}`, `REQ retry ${RETRY} RNR retry 7`];
+  assert.deepEqual(kinds(false), want, "rxe's");
+  assert.deepEqual(kinds(true), want, "ours");
 });
 
 test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same family field by field (per-connection values aside)", async () => {
@@ -977,11 +1051,15 @@ test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same 
       // cmtime's REQ asks for its -r retries — and family); a SIDR_REP of the same status (rxe
       // refuses a SIDR_REQ that comes before perftest's server listens on its UD port, and the
       // client asks again: that refusal is no answer of the kind ours gives); a REQ of the same traffic
-      // class (the -R -T runs' carry their type of service, both sides')
+      // class (the -R -T runs' carry their type of service, both sides'); the same RNR retry count and
+      // flow control first (a REP says no more of its kind: rdma_xserver's asks no RNR retries where the
+      // others ask 7, rstream's has flow control where perftest's has none; the kinds whose fields
+      // would then go unchecked have checks of their own above)
       const same = (x, k) => norm(x.parsed.msg[k] ?? 0) === norm(o.parsed.msg[k] ?? 0);
       const sameStatus = allTheirs.filter((x) => same(x, "status") && same(x, "primaryTrafficClass"));
       const theirs = sameStatus.length ? sameStatus : allTheirs;
-      const t = theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth") && same(x, "retryCount")) ??
+      const t = theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth") && same(x, "retryCount") && same(x, "rnrRetryCount") && same(x, "endToEndFlowControl")) ??
+        theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth") && same(x, "retryCount")) ??
         theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId") && same(x, "responderResources") && same(x, "initiatorDepth")) ??
         theirs.find((x) => v6(x) === v6(o) && same(x, "serviceId")) ?? theirs.find((x) => v6(x) === v6(o)) ?? theirs[0];
       for (const k of Object.keys(o.parsed.msg)) {

@@ -1067,6 +1067,15 @@ describe("softroce perf --perftest --pkey_index and --dont_xchg_versions (perfte
     }
   }, 40_000);
 
+  it("-V: perftest's version line (the version the exchange sends) and exit 1, as perftest's; before perftest's later checks, and refused without --perftest or -R", async () => {
+    for (const args of [["write_bw", "--perftest", "-V"], ["read_lat", "-R", "--version", "-b"]]) {
+      const r = start("perf", ...args);
+      expect(await r.done, r.stderr).toBe(1);
+      expect({ out: r.stdout, err: r.stderr }).toEqual({ out: "Version: 6.06\n", err: "" }); // Debian 12 perftest 4.5-0.17's
+    }
+    await refusals([[["write_bw", "-V"], /-V\/--version applies to --perftest and -R/]]);
+  });
+
   it("refusals: --dont_xchg_versions (perftest's own check then fails, whatever the peer), a negative index, without --perftest or -R; -O and -i past the device's one port", async () => {
     await refusals([
       [["write_bw", "--perftest", "--dont_xchg_versions"], /--dont_xchg_versions: perftest then checks the peer's version it never received and exits: Current implementation is not compatible with versions older than 5\.70/],
