@@ -74,6 +74,21 @@ describe("softroce rstream, two processes over rsockets", () => {
     expect(ROW.exec(client.stdout.split("\n")[1]!)?.slice(1)).toEqual(["custom", "16", "1", "2k", "62k"]);
   }, 90_000);
 
+  it("without -S, -C or -I: rstream's own run, a connection for its latency tests and another for its bandwidth tests, four sizes each; both print the eight rows", async () => {
+    const server = start("rstream", "-b", SERVER, "-p", "7485", "--timeout", "150");
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("rstream", "-s", SERVER, "-b", CLIENT, "-p", "7485", "--timeout", "150");
+    const [sc, cc] = await Promise.all([server.done, client.done]);
+    expect([sc, cc], client.stderr + server.stderr).toEqual([0, 0]);
+    const rows = (out: string) => out.split("\n").slice(1, -1).map((l) => ROW.exec(l)?.slice(1));
+    const want = [
+      ["64_lat", "64", "1", "100k", "12m"], ["4k_lat", "4k", "1", "10k", "78m"], ["64k_lat", "64k", "1", "1k", "125m"], ["1m_lat", "1m", "1", "100", "200m"],
+      ["64_bw", "64", "100k", "1", "12m"], ["4k_bw", "4k", "10k", "1", "78m"], ["64k_bw", "64k", "1k", "1", "125m"], ["1m_bw", "1m", "100", "1", "200m"],
+    ];
+    expect(rows(client.stdout)).toEqual(want);
+    expect(rows(server.stdout)).toEqual(want);
+  }, 180_000);
+
   it("a client whose port nobody listens on: rconnect: Connection refused (the device's REJ), exit 1", async () => {
     const server = start("rstream", "-b", SERVER, "-S", "64", "-p", "7484", "--timeout", "20");
     await new Promise((r) => setTimeout(r, 500));
