@@ -16,7 +16,7 @@
 import type { AddressHandle, Device, CompletionQueue, MemoryRegion, QueuePair, ProtectionDomain } from "../core/verbs/index.js";
 import { Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import {
-  PortSpace, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
+  CmEventRouter, PortSpace, RDMA_OPTION_ID, RDMA_OPTION_ID_TOS, RdmaCmEventType as E, eventStr, type EventChannel, type Qp1Transport, type RdmaCmEvent, type RdmaCmId, type CmQpInitAttr, type ConnParam,
 } from "../core/cm/index.js";
 import { openToolCm } from "./cm-tool.js";
 import type { PerftestConnection, PerftestDest } from "./perftest-exchange.js";
@@ -62,55 +62,6 @@ export function parseCmKeyMsg(b: Uint8Array): PerftestDest {
   };
 }
 
-/** The CM events of one channel, taken in order by whoever waits for them. */
-class CmEvents {
-  private readonly queue: RdmaCmEvent[] = [];
-  private wake: (() => void) | undefined;
-  private stopped = false;
-
-  constructor(private readonly ch: EventChannel) {
-    void this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    while (!this.stopped) {
-      let ev: RdmaCmEvent;
-      try {
-        ev = await this.ch.getCmEvent();
-      } catch {
-        return;
-      }
-      ev.ack();
-      this.queue.push(ev);
-      this.wake?.();
-    }
-  }
-
-  /** The first event for `id` (any ID when undefined) among `kinds`; undefined after `ms`. */
-  async wait(id: RdmaCmId | undefined, kinds: number[], ms: number): Promise<RdmaCmEvent | undefined> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const i = this.queue.findIndex((e) => (id === undefined || e.id === id) && kinds.includes(e.event));
-      if (i >= 0) return this.queue.splice(i, 1)[0];
-      const left = end - Date.now();
-      if (left <= 0 || this.stopped) return undefined;
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      this.wake = undefined;
-    }
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.wake?.();
-  }
-}
-
 const FAILS = [E.ADDR_ERROR, E.ROUTE_ERROR, E.CONNECT_ERROR, E.UNREACHABLE, E.REJECTED, E.DEVICE_REMOVAL];
 
 /** The test QP's part the rdma_cm mode needs from perftest-exchange.ts: how to make it on an ID. */
@@ -136,7 +87,7 @@ const UD_PARAMS_LEN = 4;
 /** The rdma_cm side of a perftest run: the comm connection (the exchange), then the test QP's. */
 export class PerftestCm {
   private readonly ch: EventChannel;
-  private readonly events: CmEvents;
+  private readonly events: CmEventRouter;
   private readonly mad: Qp1Transport;
   private commId: RdmaCmId | undefined;
   /** the test QPs' connections, one per QP (-q) */
@@ -156,7 +107,7 @@ export class PerftestCm {
     private readonly stall?: ReadStall,
   ) {
     ({ mad: this.mad, ch: this.ch } = openToolCm(dev, o.udpPort));
-    this.events = new CmEvents(this.ch);
+    this.events = new CmEventRouter(this.ch);
   }
 
   private get client(): boolean {

@@ -116,12 +116,7 @@ class RdmaExample implements CmatoseTest {
   }
 
   private async server(): Promise<number> {
-    const listen = this.ch.createId(PortSpace.TCP, undefined);
-    this.ids.push(listen);
-    listen.bindAddr({ address: this.o.server, port: this.o.port });
-    listen.listen(0);
-    const id = (await complete(this.ch, "rdma_get_request", E.CONNECT_REQUEST)).id;
-    this.ids.unshift(id);
+    const id = await this.request(PortSpace.TCP);
     const { qp, sendFlags } = this.qp(id);
     const mr = id.pd!.regMr(MSG, Access.LOCAL_WRITE);
     qp.postRecv({ wrId: 0n, sgList: [mr.sge(0, MSG)] });
@@ -133,6 +128,17 @@ class RdmaExample implements CmatoseTest {
     id.disconnect();
     await complete(this.ch, "rdma_disconnect", E.DISCONNECTED);
     return 0;
+  }
+
+  /** rdma_create_ep on the server's address (a listener of `ps`), rdma_listen and rdma_get_request: the first request's ID. */
+  private async request(ps: number): Promise<RdmaCmId> {
+    const listen = this.ch.createId(ps, undefined);
+    this.ids.push(listen);
+    listen.bindAddr({ address: this.o.server, port: this.o.port });
+    listen.listen(0);
+    const id = (await complete(this.ch, "rdma_get_request", E.CONNECT_REQUEST)).id;
+    this.ids.unshift(id);
+    return id;
   }
 
   /** rdma_create_ep's part before the QP: an ID of `ps` with its address and route to the server resolved. */
@@ -163,12 +169,7 @@ class RdmaExample implements CmatoseTest {
 
   /** rdma_xserver: one connection, one receive, then disconnect. */
   private async xserver(): Promise<number> {
-    const listen = this.ch.createId(this.o.xrc ? PortSpace.IB : PortSpace.TCP, undefined);
-    this.ids.push(listen);
-    listen.bindAddr({ address: this.o.server, port: this.o.port });
-    listen.listen(0);
-    const id = (await complete(this.ch, "rdma_get_request", E.CONNECT_REQUEST)).id;
-    this.ids.unshift(id);
+    const id = await this.request(this.o.xrc ? PortSpace.IB : PortSpace.TCP);
     if (this.o.xrc) {
       // librdmacm's rdma_get_request makes the listener's QP for the request, and destroys the ID
       // when that fails: rdma_cm rejects the request

@@ -8,8 +8,8 @@
 // send and receive buffers, inline data, non-blocking calls) change nothing on the wire.
 import { isIPv6 } from "node:net";
 import type { Device } from "../core/verbs/index.js";
-import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmId } from "../core/cm/index.js";
-import { RStream, RsocketError, Waiter, type RsocketOptions } from "../core/rsocket/index.js";
+import { CmEventRouter, PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmId } from "../core/cm/index.js";
+import { RStream, RsocketError, type RsocketOptions } from "../core/rsocket/index.js";
 import { formatFlags, parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
 import { cmatoseAddresses, runCmatoseTest, type CmatoseTest } from "./cm-tool.js";
@@ -134,7 +134,7 @@ const testName = (size: number, kind: "lat" | "bw"): string => `${sizeStr(size).
 class Rstream implements CmatoseTest {
   private listenId: RdmaCmId | undefined;
   private rs: RStream | undefined;
-  private readonly wait: Waiter;
+  private readonly wait: CmEventRouter;
   private buf: Uint8Array;
   /** format_buf's and verify_buf's counters (static in common.c: they run on across transfers) */
   private formatByte = 0;
@@ -142,7 +142,7 @@ class Rstream implements CmatoseTest {
   private verifiedBytes = 0;
 
   constructor(readonly o: RstreamOptions, readonly io: Io, readonly ch: EventChannel) {
-    this.wait = new Waiter(ch, 0);
+    this.wait = new CmEventRouter(ch);
     this.buf = new Uint8Array(o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]);
   }
 
@@ -256,6 +256,7 @@ class Rstream implements CmatoseTest {
   }
 
   destroyNodes(): void {
+    this.wait.stop();
     try {
       this.listenId?.destroy();
     } catch {

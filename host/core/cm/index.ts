@@ -14,7 +14,7 @@ export type {
 } from "./cm-params.js";
 export { ahAttrOf, type CmAv } from "./cm-av.js";
 export {
-  RdmaCmEventType, RdmaCmEvent, EventChannel, eventStr, type ConnEventParam, type UdEventParam,
+  RdmaCmEventType, RdmaCmEvent, EventChannel, CmEventRouter, eventStr, type ConnEventParam, type UdEventParam,
 } from "./rdma-cm-event.js";
 export {
   openRdmaCm, RdmaCm, RdmaCmId, RdmaCmState, RDMA_CM_STATE_NAMES, RDMA_MAX_RESP_RES, RDMA_MAX_INIT_DEPTH,

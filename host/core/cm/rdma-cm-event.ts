@@ -169,3 +169,103 @@ export class EventChannel {
     return this.destroyed;
   }
 }
+
+/**
+ * One channel's events for callers that wait on different IDs at once (a perftest run's comm and test
+ * connections, an rsocket's CM events beside its CQ): it takes every event off the channel as it comes and
+ * acks it, and hands each to the first wait that matches it, else holds it for the next wait that does.
+ * librdmacm's own programs do this with a thread per channel (rsocket's, perftest's event loop); here it
+ * is a pump on the event loop. It owns the channel's reading: nothing else may call getCmEvent on it.
+ */
+export class CmEventRouter {
+  private readonly held: RdmaCmEvent[] = [];
+  private readonly waits = new Set<{ match: (ev: RdmaCmEvent) => boolean; take: (ev: RdmaCmEvent | undefined) => void }>();
+  private stopped = false;
+
+  constructor(readonly ch: EventChannel) {
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    while (!this.stopped) {
+      let ev: RdmaCmEvent;
+      try {
+        ev = await this.ch.getCmEvent();
+      } catch {
+        return;
+      }
+      ev.ack();
+      if (this.stopped) return;
+      const w = [...this.waits].find((x) => x.match(ev));
+      if (w) w.take(ev);
+      else this.held.push(ev);
+    }
+  }
+
+  /** A wait for the first event `match` takes; `take` is called once, with undefined when the router stops. */
+  private add(match: (ev: RdmaCmEvent) => boolean, take: (ev: RdmaCmEvent | undefined) => void): () => void {
+    const w = {
+      match,
+      take: (ev: RdmaCmEvent | undefined) => {
+        this.waits.delete(w);
+        take(ev);
+      },
+    };
+    this.waits.add(w);
+    return () => this.waits.delete(w);
+  }
+
+  private takeHeld(match: (ev: RdmaCmEvent) => boolean): RdmaCmEvent | undefined {
+    const i = this.held.findIndex(match);
+    return i >= 0 ? this.held.splice(i, 1)[0] : undefined;
+  }
+
+  /** The first event `match` takes, held ones first; undefined after `ms` (0: no limit) or once stopped. */
+  next(match: (ev: RdmaCmEvent) => boolean, ms = 0): Promise<RdmaCmEvent | undefined> {
+    const held = this.takeHeld(match);
+    if (held || this.stopped) return Promise.resolve(held);
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drop = this.add(match, (ev) => {
+        if (timer) clearTimeout(timer);
+        resolve(ev);
+      });
+      if (ms > 0) {
+        timer = setTimeout(() => {
+          drop();
+          resolve(undefined);
+        }, ms);
+      }
+    });
+  }
+
+  /** The first event for `id` (any ID when undefined) among `kinds`; undefined after `ms`. */
+  wait(id: RdmaCmId | undefined, kinds: readonly number[], ms: number): Promise<RdmaCmEvent | undefined> {
+    return this.next((e) => (id === undefined || e.id === id) && kinds.includes(e.event), Math.max(1, ms));
+  }
+
+  /**
+   * `other` (a wait for a completion, say), or the event `match` takes if that comes first (undefined if
+   * the router stops first). A wait the event won stays pending for the caller to take later; an event
+   * `other` beat is held for the next wait.
+   */
+  async race<T>(other: Promise<T>, match: (ev: RdmaCmEvent) => boolean): Promise<T | RdmaCmEvent | undefined> {
+    const held = this.takeHeld(match);
+    if (held || this.stopped) return held;
+    let drop = (): void => {};
+    const ev = new Promise<RdmaCmEvent | undefined>((resolve) => {
+      drop = this.add(match, resolve);
+    });
+    try {
+      return await Promise.race([other, ev]);
+    } finally {
+      drop();
+    }
+  }
+
+  /** Stops taking events; the waits under way end with undefined. */
+  stop(): void {
+    this.stopped = true;
+    for (const w of [...this.waits]) w.take(undefined);
+  }
+}

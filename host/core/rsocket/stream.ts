@@ -20,7 +20,7 @@
 // rules. The accounting of this side's own send queue and buffer is its own business, but kept as
 // rsocket's. Progress happens only inside send(), recv() and close(), as rsocket's does in rsend/rrecv.
 import { Access, WcStatus, WrOpcode, type CompletionQueue, type MemoryRegion, type QueuePair, type WorkCompletion } from "../verbs/index.js";
-import { PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmEvent, type RdmaCmId } from "../cm/index.js";
+import { PortSpace, RdmaCmEvent, RdmaCmEventType as E, type CmEventRouter, type EventChannel, type RdmaCmId } from "../cm/index.js";
 
 /** rsocket's message types (the immediate's bits 31..29). */
 export const RsOp = { DATA: 0, WRITE: 2, SGL: 4, IOMAP_SGL: 6, CTRL: 7 } as const;
@@ -124,6 +124,8 @@ export class RStream {
   private smr!: MemoryRegion;
   private rmr!: MemoryRegion;
   private targetMr!: MemoryRegion;
+  /** the target SGL's bytes (over the MR's fixed view of linear memory, made once) */
+  private targetView!: DataView;
   sqSize = 0;
   rqSize = 0;
   readonly sbufSize: number;
@@ -183,6 +185,7 @@ export class RStream {
     const pd = this.id.pd!;
     this.smr = pd.regMr(this.sbufSize + RS_SGE_LEN * RS_QP_CTRL_SIZE, Access.LOCAL_WRITE);
     this.targetMr = pd.regMr(RS_SGE_LEN * RS_SGL_SIZE, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+    this.targetView = new DataView(this.targetMr.bytes.buffer, this.targetMr.bytes.byteOffset, this.targetMr.bytes.byteLength);
     this.rmr = pd.regMr(this.rbufSize, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
     this.sbufBytesAvail = this.sbufSize;
     this.rbufFreeOffset = this.rbufSize >> 1;
@@ -212,26 +215,26 @@ export class RStream {
   }
 
   private target(i: number): RsSge {
-    return getSge(new DataView(this.targetMr.bytes.buffer, this.targetMr.bytes.byteOffset + i * RS_SGE_LEN, RS_SGE_LEN), 0, true);
+    return getSge(this.targetView, i * RS_SGE_LEN, true);
   }
 
   private setTarget(i: number, s: RsSge): void {
-    putSge(new DataView(this.targetMr.bytes.buffer, this.targetMr.bytes.byteOffset + i * RS_SGE_LEN, RS_SGE_LEN), 0, s, true);
+    putSge(this.targetView, i * RS_SGE_LEN, s, true);
   }
 
   /** rsocket's active side: rdma_resolve_addr, rdma_resolve_route, the endpoint, rdma_connect with its rs_conn_data. */
-  static async connect(ch: EventChannel, to: { address: string; port: number }, from: { address: string } | undefined, o: RsocketOptions, wait: Waiter): Promise<RStream> {
+  static async connect(ch: EventChannel, to: { address: string; port: number }, from: { address: string } | undefined, o: RsocketOptions, wait: CmEventRouter): Promise<RStream> {
     const id = ch.createId(PortSpace.TCP, undefined);
     const rs = new RStream(id, ch, o);
     try {
       id.resolveAddr(from ? { address: from.address, port: 0 } : undefined, to, 2000);
-      await wait.cm(id, E.ADDR_RESOLVED, "rconnect");
+      await cmEvent(wait, id, E.ADDR_RESOLVED, "rconnect");
       id.resolveRoute(2000);
-      await wait.cm(id, E.ROUTE_RESOLVED, "rconnect");
+      await cmEvent(wait, id, E.ROUTE_RESOLVED, "rconnect");
       rs.createEp();
       // rs_do_connect: flow control, retry and RNR retry 7, no RDMA reads
       id.connect({ privateData: rs.connData(), flowControl: 1, retryCount: 7, rnrRetryCount: 7, responderResources: 0, initiatorDepth: 0 });
-      const ev = await wait.cm(id, E.ESTABLISHED, "rconnect");
+      const ev = await cmEvent(wait, id, E.ESTABLISHED, "rconnect");
       const c = parseConnData(ev.param.conn?.privateData);
       if (!c || c.version !== 1) throw new RsocketError("ENOTSUP", "rconnect: Operation not supported (the peer's rs_conn_data is not version 1)");
       rs.saveConnData(c);
@@ -246,7 +249,7 @@ export class RStream {
    * rs_accept for a CONNECT_REQUEST: the endpoint, the peer's rs_conn_data saved, rdma_accept with the
    * request's own parameters and this side's rs_conn_data; a request without version 1 is rejected.
    */
-  static async accept(ev: RdmaCmEvent, o: RsocketOptions, wait: Waiter): Promise<RStream> {
+  static async accept(ev: RdmaCmEvent, o: RsocketOptions, wait: CmEventRouter): Promise<RStream> {
     const id = ev.id;
     const creq = parseConnData(ev.param.conn?.privateData);
     if (!creq || creq.version !== 1) {
@@ -263,7 +266,7 @@ export class RStream {
         privateData: rs.connData(), responderResources: p.responderResources, initiatorDepth: p.initiatorDepth,
         flowControl: p.flowControl, retryCount: p.retryCount, rnrRetryCount: p.rnrRetryCount,
       });
-      await wait.cm(id, E.ESTABLISHED, "raccept");
+      await cmEvent(wait, id, E.ESTABLISHED, "raccept");
       return rs;
     } catch (e) {
       rs.free();
@@ -340,7 +343,7 @@ export class RStream {
    * rs_get_comp / rs_process_cq: credits given, completions taken, until `test` holds or the
    * connection drops; waits on the CQ (or the CM's DISCONNECTED) in between.
    */
-  private async progress(test: () => boolean, wait: Waiter): Promise<void> {
+  private async progress(test: () => boolean, wait: CmEventRouter): Promise<void> {
     for (;;) {
       this.updateCredits();
       this.pollCq();
@@ -349,8 +352,8 @@ export class RStream {
       // one wait on the CQ at a time: a wait the connection's end won stays for the next round, so
       // the completion it takes is not lost
       this.pendingWc ??= this.cq.next();
-      const next = await wait.orDisconnect(this.pendingWc, this.id);
-      if (next === "disconnected") this.disconnected();
+      const next = await wait.race(this.pendingWc, (e) => e.id === this.id && e.event === E.DISCONNECTED);
+      if (next === undefined || next instanceof RdmaCmEvent) this.disconnected();
       else {
         this.pendingWc = undefined;
         if (this.completion(next) && this.connected) this.postRecv();
@@ -410,7 +413,7 @@ export class RStream {
   }
 
   /** rsend, blocking: every byte of `data` written to the peer's buffer (ECONNRESET once it cannot be). */
-  async send(data: Uint8Array, wait: Waiter): Promise<void> {
+  async send(data: Uint8Array, wait: CmEventRouter): Promise<void> {
     let olen = RS_OLAP_START_SIZE;
     for (let off = 0; off < data.length; ) {
       if (!this.canSend()) {
@@ -460,7 +463,7 @@ export class RStream {
   }
 
   /** rrecv, blocking: at least one byte into `into` (its length at most), or 0 once the peer has closed. */
-  async recv(into: Uint8Array, wait: Waiter): Promise<number> {
+  async recv(into: Uint8Array, wait: CmEventRouter): Promise<number> {
     if (!this.haveRdata()) await this.progress(() => this.haveRdata() || !this.readable, wait);
     let got = 0;
     while (got < into.length && this.haveRdata()) {
@@ -494,7 +497,7 @@ export class RStream {
   }
 
   /** recv until `into` is full; false if the peer closed first. */
-  async recvAll(into: Uint8Array, wait: Waiter): Promise<boolean> {
+  async recvAll(into: Uint8Array, wait: CmEventRouter): Promise<boolean> {
     for (let off = 0; off < into.length; ) {
       const n = await this.recv(into.subarray(off), wait);
       if (n === 0) return false;
@@ -506,7 +509,7 @@ export class RStream {
   // ------------------------------------------------------------------ close
 
   /** rshutdown(SHUT_RDWR): RS_CTRL_DISCONNECT, every send completed, the QP to ERR. */
-  async shutdown(wait: Waiter): Promise<void> {
+  async shutdown(wait: CmEventRouter): Promise<void> {
     if (this.connected) {
       this.readable = this.writable = false;
       if (!this.ctrlAvail()) await this.progress(() => this.ctrlAvail() || !this.connected, wait);
@@ -519,7 +522,7 @@ export class RStream {
   }
 
   /** rclose: shut down if still connected, then the connection torn down (a DREQ) and everything freed. */
-  async close(wait: Waiter): Promise<void> {
+  async close(wait: CmEventRouter): Promise<void> {
     if (this.connected) await this.shutdown(wait);
     try {
       this.id.disconnect();
@@ -550,93 +553,13 @@ export class RStream {
   }
 }
 
-/**
- * How an rsocket waits: for a CM event on its ID (an error if another comes), and for a completion on
- * its CQ or the connection's end. One per event channel; it routes events to the IDs that wait.
- */
-export class Waiter {
-  private queued: RdmaCmEvent[] = [];
-  private listeners = new Set<(ev: RdmaCmEvent) => boolean>();
-  private pumping = false;
-
-  constructor(readonly ch: EventChannel, private readonly timeoutMs: number) {}
-
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    void (async () => {
-      try {
-        while (this.listeners.size) {
-          const ev = await this.ch.getCmEvent();
-          ev.ack();
-          let taken = false;
-          for (const l of [...this.listeners]) if (l(ev)) {
-            taken = true;
-            break;
-          }
-          if (!taken) this.queued.push(ev);
-        }
-      } catch {
-        /* the channel went away */
-      } finally {
-        this.pumping = false;
-      }
-    })();
+/** librdmacm's synchronous wait as rsocket makes it: `want` on `id`, else an error named after the call. */
+async function cmEvent(wait: CmEventRouter, id: RdmaCmId, want: number, verb: string): Promise<RdmaCmEvent> {
+  const ev = await wait.next((e) => e.id === id);
+  if (!ev) throw new RsocketError("ETIMEDOUT", `${verb}: Connection timed out`);
+  if (ev.event !== want || ev.status) {
+    if (ev.event === E.REJECTED) throw new RsocketError("ECONNREFUSED", `${verb}: Connection refused`);
+    throw new RsocketError("ECONNRESET", `${verb}: ${ev.event === E.UNREACHABLE ? "No route to host" : `unexpected event ${ev.event}, status ${ev.status}`}`);
   }
-
-  /** The next event that `match` takes (queued ones first), or undefined after `ms`. */
-  next(match: (ev: RdmaCmEvent) => boolean, ms = this.timeoutMs): Promise<RdmaCmEvent | undefined> {
-    const i = this.queued.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.queued.splice(i, 1)[0]);
-    return new Promise((resolve) => {
-      const timer = ms > 0 ? setTimeout(() => {
-        this.listeners.delete(l);
-        resolve(undefined);
-      }, ms) : undefined;
-      const l = (ev: RdmaCmEvent): boolean => {
-        if (!match(ev)) return false;
-        this.listeners.delete(l);
-        if (timer) clearTimeout(timer);
-        resolve(ev);
-        return true;
-      };
-      this.listeners.add(l);
-      this.pump();
-    });
-  }
-
-  /** librdmacm's synchronous wait: `want` on `id`, else an error named after the call. */
-  async cm(id: RdmaCmId, want: number, verb: string): Promise<RdmaCmEvent> {
-    const ev = await this.next((e) => e.id === id);
-    if (!ev) throw new RsocketError("ETIMEDOUT", `${verb}: Connection timed out`);
-    if (ev.event !== want || ev.status) {
-      if (ev.event === E.REJECTED) throw new RsocketError("ECONNREFUSED", `${verb}: Connection refused`);
-      throw new RsocketError("ECONNRESET", `${verb}: ${ev.event === E.UNREACHABLE ? "No route to host" : `unexpected event ${ev.event}, status ${ev.status}`}`);
-    }
-    return ev;
-  }
-
-  /** `next` (a wait for a completion), or "disconnected" when the peer tears `id`'s connection down first. */
-  async orDisconnect(next: Promise<WorkCompletion>, id: RdmaCmId): Promise<WorkCompletion | "disconnected"> {
-    const i = this.queued.findIndex((e) => e.id === id && e.event === E.DISCONNECTED);
-    if (i >= 0) {
-      this.queued.splice(i, 1);
-      return "disconnected";
-    }
-    let stop: () => void = () => {};
-    const dis = new Promise<"disconnected">((resolve) => {
-      const l = (ev: RdmaCmEvent): boolean => {
-        if (ev.id !== id || ev.event !== E.DISCONNECTED) return false;
-        this.listeners.delete(l);
-        resolve("disconnected");
-        return true;
-      };
-      this.listeners.add(l);
-      stop = () => this.listeners.delete(l);
-      this.pump();
-    });
-    const r = await Promise.race([next, dis]);
-    stop();
-    return r;
-  }
+  return ev;
 }
