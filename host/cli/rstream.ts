@@ -1,11 +1,15 @@
-// softroce rstream: rdma-core's librdmacm/examples/rstream.c over softroce's rsockets
-// (host/core/rsocket/stream.ts), so that Linux's rstream is the peer. A ping-pong of transfers: the
+// softroce rstream and riostream: rdma-core's librdmacm/examples/rstream.c and riostream.c over
+// softroce's rsockets (host/core/rsocket/stream.ts), so that Linux's rstream and riostream are the peer. A ping-pong of transfers: the
 // client sends -C transfers of -S bytes, the server sends them back, -I times, after a 16-byte sync
 // each way; both sides print rstream's table row (name, bytes, xfers, iters, total, time, Gb/sec,
 // usec/xfer). Without -S, -C or -I, rstream's own run: a connection for latency tests (one transfer
 // each way, many iterations) over its sizes, then another for bandwidth tests (many transfers, one
 // iteration). -T v checks every byte as rstream's verify_buf does. rstream's socket options (the
 // send and receive buffers, inline data, non-blocking calls) change nothing on the wire.
+// riostream is the same run over rsockets' iomaps: each side maps its transfer buffer (riomap, offset
+// 0; RDMA_IOMAPSIZE 1), the 16-byte syncs go by rsend and rrecv, and the transfers by riowrite straight
+// into the peer's buffer; a receiver spins on the buffer's last byte until the peer's marker lands
+// there (the last transfer of each turn carries it), and -T v checks the bytes before it.
 import { isIPv6 } from "node:net";
 import type { Device } from "../core/verbs/index.js";
 import { CmEventRouter, PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmId } from "../core/cm/index.js";
@@ -14,7 +18,9 @@ import { formatFlags, parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
 import { cmatoseAddresses, runCmatoseTest, type CmatoseTest } from "./cm-tool.js";
 
-const FLAGS: FlagSpec[] = [
+type Tool = "rstream" | "riostream";
+
+const RSTREAM_FLAGS: FlagSpec[] = [
   { name: "server-address", short: "s", type: "string", valueName: "addr", help: "the server's address (the client's flag; without it this side is the server)" },
   { name: "bind-address", short: "b", type: "string", valueName: "addr", help: "the address to bind (the server listens there; default 0.0.0.0)" },
   { name: "address-format", short: "f", type: "string", valueName: "fmt", help: "name, ip or ipv6 (numeric addresses either way); gid is refused (AF_IB)" },
@@ -31,6 +37,11 @@ const FLAGS: FlagSpec[] = [
   { name: "timeout", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: give up after <sec> seconds (0: never, as rstream)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
+
+/** riostream's: rstream's without -k, and -T without r, s and f. */
+const RIOSTREAM_FLAGS: FlagSpec[] = RSTREAM_FLAGS.filter((f) => f.name !== "keepalive").map((f) =>
+  f.name === "test-option" ? { ...f, help: "one of a|async, b|blocking, n|nonblocking (the same packets here), v|verify (every byte checked)" } : f);
+const FLAGS: Record<Tool, FlagSpec[]> = { rstream: RSTREAM_FLAGS, riostream: RIOSTREAM_FLAGS };
 
 /** rstream's test_size table: [size, option] (option 1: only with -S all). */
 const TEST_SIZES: readonly (readonly [number, number])[] = [
@@ -64,8 +75,8 @@ export interface RstreamOptions {
   verify: boolean;
 }
 
-function options(argv: string[]): RstreamOptions | "help" {
-  const { flags: f } = parseArgs(argv, FLAGS);
+function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
+  const { flags: f } = parseArgs(argv, FLAGS[tool]);
   if (f.help) return "help";
   const server = f["server-address"] as string | undefined;
   const bind = f["bind-address"] as string | undefined;
@@ -75,6 +86,13 @@ function options(argv: string[]): RstreamOptions | "help" {
   let verify = false;
   for (const t of f["test-option"] !== undefined ? [f["test-option"] as string] : []) {
     const o = t.length === 1 ? t : t.toLowerCase();
+    if (tool === "riostream") {
+      if (o === "v" || o.startsWith("verify")) verify = true;
+      else if (!(["a", "b", "n"].includes(o) || ["async", "block", "nonblock"].some((w) => o.startsWith(w)))) {
+        throw new UsageError(`-T ${t}: a test option is one of a|async, b|blocking, n|nonblocking, v|verify`);
+      }
+      continue;
+    }
     if (o === "s" || o.startsWith("socket")) throw new UsageError("-T s: standard TCP sockets are not rsockets; softroce rstream speaks rsockets only");
     if (o === "f" || o.startsWith("fork")) throw new UsageError("-T f: the forking server is not implemented");
     if (o === "v" || o.startsWith("verify")) verify = true;
@@ -141,7 +159,7 @@ class Rstream implements CmatoseTest {
   private verifyByte = 0;
   private verifiedBytes = 0;
 
-  constructor(readonly o: RstreamOptions, readonly io: Io, readonly ch: EventChannel) {
+  constructor(readonly tool: Tool, readonly o: RstreamOptions, readonly io: Io, readonly ch: EventChannel) {
     this.wait = new CmEventRouter(ch);
     this.buf = new Uint8Array(o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]);
   }
@@ -151,7 +169,8 @@ class Rstream implements CmatoseTest {
   }
 
   private get rsOptions(): RsocketOptions {
-    return { sbufSize: this.o.bufferSize * 2, rbufSize: this.o.bufferSize * 2, sqInline: this.o.inlineSize };
+    // riostream's set_options: RDMA_IOMAPSIZE 1, so the peer may map one buffer into this side's iomap
+    return { sbufSize: this.o.bufferSize * 2, rbufSize: this.o.bufferSize * 2, sqInline: this.o.inlineSize, iomapSize: this.tool === "riostream" ? 1 : 0 };
   }
 
   async run(): Promise<number> {
@@ -210,9 +229,26 @@ class Rstream implements CmatoseTest {
     await rs?.close(this.wait);
   }
 
-  private async sendXfer(size: number): Promise<boolean> {
+  /** common.c's format_buf: the bytes counting on from where the last transfer left off. */
+  private format(b: Uint8Array): void {
+    for (let i = 0; i < b.length; i++) b[i] = this.formatByte++ & 0xff;
+  }
+
+  /** common.c's verify_buf: false (and rstream's line) at the first byte that is not the count's. */
+  private verify(b: Uint8Array): boolean {
+    for (let i = 0; i < b.length; i++, this.verifiedBytes++) {
+      if (b[i] !== (this.verifyByte++ & 0xff)) {
+        this.io.out(`data verification failed byte ${this.verifiedBytes}\n`);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** rstream's send_xfer (riostream's send_msg: `check` false, the bytes as they are). */
+  private async sendXfer(size: number, check = this.o.verify): Promise<boolean> {
     const b = this.buf.subarray(0, size);
-    if (this.o.verify) for (let i = 0; i < size; i++) b[i] = this.formatByte++ & 0xff;
+    if (check) this.format(b);
     try {
       await this.rs!.send(b, this.wait);
       return true;
@@ -222,29 +258,29 @@ class Rstream implements CmatoseTest {
     }
   }
 
-  private async recvXfer(size: number): Promise<boolean> {
+  /** rstream's recv_xfer (riostream's recv_msg: `check` false, nothing verified). */
+  private async recvXfer(size: number, check = this.o.verify): Promise<boolean> {
     const b = this.buf.subarray(0, size);
     if (!(await this.rs!.recvAll(b, this.wait))) {
       // rrecv returns 0 at the peer's close; rstream's loop would spin on it: say so and stop
       this.io.err("rrecv: Connection reset by peer (the peer closed)\n");
       return false;
     }
-    if (this.o.verify) {
-      for (let i = 0; i < size; i++, this.verifiedBytes++) {
-        if (b[i] !== (this.verifyByte++ & 0xff)) {
-          this.io.out(`data verification failed byte ${this.verifiedBytes}\n`);
-          return false;
-        }
-      }
-    }
-    return true;
+    return !check || this.verify(b);
+  }
+
+  /** sync_test: 16 bytes from the client, then 16 back (rstream's transfers; riostream's send_msg and recv_msg). */
+  private async sync(check: boolean): Promise<boolean> {
+    return this.client
+      ? (await this.sendXfer(SYNC, check)) && (await this.recvXfer(SYNC, check))
+      : (await this.recvXfer(SYNC, check)) && (await this.sendXfer(SYNC, check));
   }
 
   /** sync_test then run_test: the ping-pong, timed, and show_perf's row. */
   private async runTest(name: string, size: number, count: number, iterations: number): Promise<boolean> {
+    if (this.tool === "riostream") return this.runIoTest(name, size, count, iterations);
     const c = this.client;
-    const sync = c ? (await this.sendXfer(SYNC)) && (await this.recvXfer(SYNC)) : (await this.recvXfer(SYNC)) && (await this.sendXfer(SYNC));
-    if (!sync) return false;
+    if (!(await this.sync(this.o.verify))) return false;
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < iterations; i++) {
       for (let t = 0; t < count; t++) if (!(c ? await this.sendXfer(size) : await this.recvXfer(size))) return false;
@@ -252,6 +288,57 @@ class Rstream implements CmatoseTest {
     }
     const usec = Number((process.hrtime.bigint() - t0) / 1000n);
     this.io.out(perfRow(name, size, count, iterations, usec));
+    return true;
+  }
+
+  /**
+   * riostream's run_test: the buffer mapped at offset 0 (its last byte the poll byte, 0xff to start),
+   * sync_test by rsend and rrecv, then each turn's transfers riowritten into the peer's buffer, the
+   * last with this side's marker in its last byte, and the peer's turn awaited as that byte changing.
+   */
+  private async runIoTest(name: string, size: number, count: number, iterations: number): Promise<boolean> {
+    const rs = this.rs!;
+    const c = this.client;
+    let buf: Uint8Array;
+    try {
+      buf = rs.iomap(size, 0);
+    } catch (e) {
+      this.io.err(`${(e as Error).message}\n`);
+      return false;
+    }
+    buf[size - 1] = 0xff;
+    let marker = 0;
+    const send = async (): Promise<boolean> => {
+      try {
+        await rs.iowrite(buf, 0, this.wait);
+        return true;
+      } catch (e) {
+        this.io.err(`riowrite: ${(e as Error).message.replace(/^riowrite: /, "")}\n`);
+        return false;
+      }
+    };
+    const turn = async (): Promise<boolean> => {
+      for (let t = 0; t < count - 1; t++) if (!(await send())) return false;
+      buf[size - 1] = marker++ & 0xff;
+      if (this.o.verify) this.format(buf.subarray(0, size - 1));
+      return send();
+    };
+    const awaitTurn = async (): Promise<boolean> => {
+      const want = marker++ & 0xff;
+      if (!(await rs.until(() => buf[size - 1] === want, this.wait))) {
+        this.io.err("riostream: the peer closed before its transfer came\n");
+        return false;
+      }
+      return !this.o.verify || this.verify(buf.subarray(0, size - 1));
+    };
+    if (!(await this.sync(false))) return false;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) {
+      if (!(c ? (await turn()) && (await awaitTurn()) : (await awaitTurn()) && (await turn()))) return false;
+    }
+    const usec = Number((process.hrtime.bigint() - t0) / 1000n);
+    this.io.out(perfRow(name, size, count, iterations, usec));
+    rs.iounmap(buf);
     return true;
   }
 
@@ -265,7 +352,8 @@ class Rstream implements CmatoseTest {
   }
 }
 
-const HELP = `usage: softroce rstream [-s server_address] [-b bind_address] [-f address_format] [-B buffer_size]
+const HELP: Record<Tool, string> = {
+  rstream: `usage: softroce rstream [-s server_address] [-b bind_address] [-f address_format] [-B buffer_size]
        [-i inline_size] [-I iterations] [-C transfer_count] [-S transfer_size or all] [-p port_number] [-T test_option]
 
 rdma-core's rstream over softroce's rsockets (rdma_cm connections in RDMA_PS_TCP; data as RDMA WRITE
@@ -273,14 +361,26 @@ WITH IMMEDIATE into the buffers each side gives the other): a server (no -s) and
 transfers and each prints rstream's table. Without -I, -C or -S n: rstream's latency and bandwidth
 runs over its sizes (-S all: every size of its table), each on a connection of its own.
 
-${formatFlags(FLAGS)}
-`;
+${formatFlags(RSTREAM_FLAGS)}
+`,
+  riostream: `usage: softroce riostream [-s server_address] [-b bind_address] [-f address_format] [-B buffer_size]
+       [-i inline_size] [-I iterations] [-C transfer_count] [-S transfer_size or all] [-p port_number] [-T test_option]
 
-export const rstreamCommand = optionsCommand(
-  "rstream", "rdma-core's rstream over rsockets (rdma_cm, RDMA WRITE WITH IMMEDIATE): ping-pong transfers timed; interoperable with Linux's",
-  HELP, options,
-  (o: RstreamOptions, io: Io) => {
-    const mrBytes = 4 * o.bufferSize * 2 + (1 << 20);
-    return runCmatoseTest("rstream", { ...o, mrBytes, lines: false }, io, (_dev: Device, ch) => new Rstream(o, io, ch));
-  },
-);
+rdma-core's riostream over softroce's rsockets: rstream's run, its transfers written by riowrite
+straight into the buffer the peer mapped with riomap (RDMA WRITE, no immediate); each side waits for
+the peer's turn by watching its buffer's last byte. The syncs go by rsend and rrecv.
+
+${formatFlags(RIOSTREAM_FLAGS)}
+`,
+};
+
+const command = (tool: Tool, summary: string) =>
+  optionsCommand(tool, summary, HELP[tool], (argv: string[]) => options(tool, argv), (o: RstreamOptions, io: Io) => {
+    // rsockets' buffers, and riostream's mapped transfer buffer (at most its table's largest size)
+    const mapped = tool === "riostream" ? (o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]) : 0;
+    const mrBytes = 4 * o.bufferSize * 2 + mapped + (1 << 20);
+    return runCmatoseTest(tool, { ...o, mrBytes, lines: false }, io, (_dev: Device, ch) => new Rstream(tool, o, io, ch));
+  });
+
+export const rstreamCommand = command("rstream", "rdma-core's rstream over rsockets (rdma_cm, RDMA WRITE WITH IMMEDIATE): ping-pong transfers timed; interoperable with Linux's");
+export const riostreamCommand = command("riostream", "rdma-core's riostream over rsockets' iomaps (riomap, riowrite: RDMA WRITEs into the peer's mapped buffer); interoperable with Linux's");

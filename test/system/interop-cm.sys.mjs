@@ -307,26 +307,35 @@ const RSTREAM = ["-S", "100000", "-C", "20", "-I", "2", "-T", "v"];
 const RSTREAM_ROW = /^(custom)\s+(97k)\s+(20)\s+(2)\s+(7\.6m)\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/m;
 const RSTREAM_HEAD = "name      bytes   xfers   iters   total       time     Gb/sec    usec/xfer\n";
 
-test(`IPv4: softroce rstream -s (client) -> rstream (rxe0), ${RSTREAM.join(" ")}: both check every byte, print rstream's table, exit 0`, async () => {
-  const { ours, theirs } = await oursToGuestServer(`rstream -b ${GUEST4} ${RSTREAM.join(" ")}`, ["rstream", "-s", GUEST4, "-b", HOST4, ...RSTREAM]);
-  assert.equal(ours.code, 0, `softroce rstream: ${ours.stdout}${ours.stderr}\n--- rstream:\n${theirs}`);
-  for (const out of [ours.stdout, theirs]) {
-    assert.ok(out.startsWith(RSTREAM_HEAD), out);
-    assert.match(out, RSTREAM_ROW);
-    assert.doesNotMatch(out, /verification failed|rsend|rrecv/);
-  }
-});
+// riostream: rsockets' iomaps. Each side sets RDMA_IOMAPSIZE 1 (its rs_conn_data says so), maps its
+// transfer buffer with riomap and tells the peer by an RS_OP_IOMAP_SGL write before its sync message; the
+// transfers are RDMA WRITEs straight into the peer's buffer, each turn's last carrying the marker the
+// peer spins on; -T v checks the bytes before it (riostream's verify_buf). 2 MB each way
+const RIOSTREAM = ["-S", "100000", "-C", "10", "-I", "2", "-T", "v"];
+const RIOSTREAM_ROW = /^(custom)\s+(97k)\s+(10)\s+(2)\s+(3\.8m)\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/m;
 
-test(`IPv4: rstream -s (rxe0) -> softroce rstream, ${RSTREAM.join(" ")}: the same, roles swapped`, async () => {
-  const { ours, theirs } = await guestToOursServer(["rstream", "-b", HOST4, ...RSTREAM], `rstream -s ${HOST4} -b ${GUEST4} ${RSTREAM.join(" ")}`);
-  assert.match(theirs, /client-exit=0/, `rstream:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
-  assert.equal(ours.code, 0, `softroce rstream: ${ours.stdout}${ours.stderr}`);
-  for (const out of [ours.stdout, theirs]) {
-    assert.ok(out.startsWith(RSTREAM_HEAD), out);
-    assert.match(out, RSTREAM_ROW);
-    assert.doesNotMatch(out, /verification failed|rsend|rrecv/);
-  }
-});
+for (const [tool, flags, row, checks] of [["rstream", RSTREAM, RSTREAM_ROW, "every byte"], ["riostream", RIOSTREAM, RIOSTREAM_ROW, "the bytes"]]) {
+  /** both sides' tables: the header and the row, no failure said */
+  const tables = (ours, theirs) => {
+    for (const out of [ours.stdout, theirs]) {
+      assert.ok(out.startsWith(RSTREAM_HEAD), out);
+      assert.match(out, row);
+      assert.doesNotMatch(out, /verification failed|riomap|riowrite|rsend|rrecv/);
+    }
+  };
+  test(`IPv4: softroce ${tool} -s (client) -> ${tool} (rxe0), ${flags.join(" ")}: both check ${checks}, print ${tool}'s table, exit 0`, async () => {
+    const { ours, theirs } = await oursToGuestServer(`${tool} -b ${GUEST4} ${flags.join(" ")}`, [tool, "-s", GUEST4, "-b", HOST4, ...flags]);
+    assert.equal(ours.code, 0, `softroce ${tool}: ${ours.stdout}${ours.stderr}\n--- ${tool}:\n${theirs}`);
+    tables(ours, theirs);
+  });
+
+  test(`IPv4: ${tool} -s (rxe0) -> softroce ${tool}, ${flags.join(" ")}: the same, roles swapped`, async () => {
+    const { ours, theirs } = await guestToOursServer([tool, "-b", HOST4, ...flags], `${tool} -s ${HOST4} -b ${GUEST4} ${flags.join(" ")}`);
+    assert.match(theirs, /client-exit=0/, `${tool}:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+    assert.equal(ours.code, 0, `softroce ${tool}: ${ours.stdout}${ours.stderr}`);
+    tables(ours, theirs);
+  });
+}
 
 // ---------------------------------------------------------------- perftest's own exchange
 
@@ -1007,11 +1016,12 @@ const PER_CONNECTION = new Set([
   "primaryFlowLabel", "privateData", "localQkey", "serviceId", "remoteQpnEecn", "requestId", "qpn",
 ]);
 
-// rstream's connections carry rsocket's rs_conn_data (after the CMA header in a REQ; the whole REP
-// private data): its first 8 bytes (version 1, flags RS_CONN_FLAG_IOMAP, credits: the RQ's 384, no
-// iomap) and its target SGL's length (2 entries) are the same from each side; the addresses and keys
-// are the connection's own (the comparison below leaves private data aside)
-test("rstream's rs_conn_data in the REQs and REPs, ours as rxe's: version 1, flags IOMAP, credits 384, no iomap, a target SGL of 2 entries", () => {
+// rstream's and riostream's connections carry rsocket's rs_conn_data (after the CMA header in a REQ;
+// the whole REP private data): its first 8 bytes (version 1, flags RS_CONN_FLAG_IOMAP, credits: the
+// RQ's 384, the target iomap's size: rstream's none, riostream's 1) and its target SGL's length (2
+// entries) are the same from each side; the addresses and keys are the connection's own (the
+// comparison below leaves private data aside)
+test("rstream's and riostream's rs_conn_data in the REQs and REPs, ours as rxe's: version 1, flags IOMAP, credits 384, an iomap of 0 (rstream) or 1 (riostream), a target SGL of 2 entries", () => {
   const rsData = (m) => {
     const pd = m.parsed.msg.privateData;
     if (!(pd instanceof Uint8Array)) return undefined;
@@ -1019,7 +1029,7 @@ test("rstream's rs_conn_data in the REQs and REPs, ours as rxe's: version 1, fla
     return b[0] === 1 && b[1] === 2 ? `${m.parsed.name} ${Buffer.from(b.subarray(0, 8)).toString("hex")} sgl ${new DataView(b.buffer, b.byteOffset).getUint32(20)}` : undefined;
   };
   const kinds = (ours) => [...new Set(mads.filter((m) => m.ours === ours && (m.parsed.name === "REQ" || m.parsed.name === "REP")).map(rsData).filter(Boolean))].sort();
-  const want = ["REP 0102018000000000 sgl 2", "REQ 0102018000000000 sgl 2"];
+  const want = ["REP 0102018000000000 sgl 2", "REP 0102018000000001 sgl 2", "REQ 0102018000000000 sgl 2", "REQ 0102018000000001 sgl 2"];
   assert.deepEqual(kinds(false), want, "rxe's");
   assert.deepEqual(kinds(true), want, "ours");
 });

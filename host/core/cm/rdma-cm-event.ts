@@ -215,14 +215,15 @@ export class CmEventRouter {
     return () => this.waits.delete(w);
   }
 
-  private takeHeld(match: (ev: RdmaCmEvent) => boolean): RdmaCmEvent | undefined {
+  /** A held event `match` takes, taken now; undefined if none is held. */
+  take(match: (ev: RdmaCmEvent) => boolean): RdmaCmEvent | undefined {
     const i = this.held.findIndex(match);
     return i >= 0 ? this.held.splice(i, 1)[0] : undefined;
   }
 
   /** The first event `match` takes, held ones first; undefined after `ms` (0: no limit) or once stopped. */
   next(match: (ev: RdmaCmEvent) => boolean, ms = 0): Promise<RdmaCmEvent | undefined> {
-    const held = this.takeHeld(match);
+    const held = this.take(match);
     if (held || this.stopped) return Promise.resolve(held);
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -250,7 +251,7 @@ export class CmEventRouter {
    * `other` beat is held for the next wait.
    */
   async race<T>(other: Promise<T>, match: (ev: RdmaCmEvent) => boolean): Promise<T | RdmaCmEvent | undefined> {
-    const held = this.takeHeld(match);
+    const held = this.take(match);
     if (held || this.stopped) return held;
     let drop = (): void => {};
     const ev = new Promise<RdmaCmEvent | undefined>((resolve) => {

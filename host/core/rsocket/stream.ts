@@ -12,6 +12,11 @@
 //   little-endian unless the peer's flags say network order) into the peer's `target_sgl` entry, with
 //   the immediate RS_OP_SGL << 29 | (messages consumed + RQ size): a half-buffer and more messages at
 //   once; a zero-length WRITE WITH IMMEDIATE gives messages alone.
+// - iomaps (riomap / riowrite): a side that maps a buffer tells the peer where it is by an RDMA WRITE
+//   WITH IMMEDIATE of an rs_iomap (offset, then an rs_sge; the peer's host order) into the peer's
+//   target iomap, the array after its target_sgl (`target_iomap_size` entries, a scaled byte in
+//   rs_conn_data), the immediate RS_OP_IOMAP_SGL << 29 | the entry's index; the peer then RDMA WRITEs
+//   (no immediate, no receive consumed) straight into that buffer at an offset the entry covers.
 // - shutdown: a zero-length WRITE WITH IMMEDIATE RS_OP_CTRL << 29 | RS_CTRL_DISCONNECT (or SHUTDOWN
 //   for a half close), then the QP to ERR and the connection torn down (a DREQ).
 //
@@ -45,6 +50,8 @@ const RS_QP_MAX_SIZE = 0xfffe;
 /** entries of target_sgl, the array the peer writes buffer updates into */
 const RS_SGL_SIZE = 2;
 const RS_SGE_LEN = 16;
+/** struct rs_iomap: the offset (u64), then an rs_sge */
+const RS_IOMAP_LEN = 8 + RS_SGE_LEN;
 const RECV_FLAG = 1n << 63n;
 
 /** One rs_sge. */
@@ -110,9 +117,28 @@ export interface RsocketOptions {
   sbufSize?: number;
   /** the receive buffer, bytes (rsocket: SO_RCVBUF × 2) */
   rbufSize?: number;
+  /** RDMA_IOMAPSIZE: how many buffers the peer may map into this side's target iomap (rsocket's default 0) */
+  iomapSize?: number;
 }
 
 const short = (v: number): number => (v << 16) >> 16;
+
+/** rs_value_to_scale / rs_scale_to_value: a count in `bits` bits, exact up to 2^(bits-1), coarser above. */
+export const rsValueToScale = (v: number, bits: number): number => (v <= 1 << (bits - 1) ? v : (1 << (bits - 1)) | (v >> bits));
+export const rsScaleToValue = (v: number, bits: number): number => (v <= 1 << (bits - 1) ? v : (v & ~(1 << (bits - 1))) << bits);
+
+/** One rs_iomap: bytes from `offset` of the mapped space are at `sge`. */
+interface RsIomap {
+  offset: number;
+  sge: RsSge;
+}
+
+/** A buffer of this side's that the peer may write (riomap): the MR, its offset, its entry in the peer's target iomap. */
+interface IomapMr {
+  mr: MemoryRegion;
+  offset: number;
+  index: number;
+}
 
 /**
  * One connected rsocket (SOCK_STREAM). Made by `rsConnect` (the active side) or `rsAccept` (a
@@ -148,6 +174,14 @@ export class RStream {
   private targetSge = 0;
   private remoteSge = 1;
   private remoteSgl: RsSge = { addr: 0n, key: 0, length: 0 };
+  /** entries of this side's target iomap (RDMA_IOMAPSIZE as rsocket scales it) */
+  private readonly targetIomapSize: number;
+  /** the peer's target iomap: address, key, entries (0: the peer maps nothing of ours) */
+  private remoteIomap: RsSge = { addr: 0n, key: 0, length: 0 };
+  /** this side's mapped buffers by their entry in the peer's iomap (rsocket's remote_iomappings) */
+  private iomapped: (IomapMr | undefined)[] = [];
+  /** mapped and not yet told to the peer (rsocket's iomap_queue) */
+  private iomapQueue: IomapMr[] = [];
   /** the peer writes its rs_sge in its host order: little-endian unless its flags said network order */
   private peerLittle = true;
   /** data messages received and not yet read: their lengths, oldest first */
@@ -167,6 +201,7 @@ export class RStream {
   private constructor(readonly id: RdmaCmId, readonly ch: EventChannel, private readonly o: RsocketOptions) {
     this.sbufSize = Math.max(RS_SNDLOWAT << 1, o.sbufSize ?? RS_DEFAULTS.sbufSize);
     this.rbufSize = o.rbufSize ?? RS_DEFAULTS.rbufSize;
+    this.targetIomapSize = rsScaleToValue(rsValueToScale(o.iomapSize ?? 0, 8), 8);
   }
 
   /** rs_create_ep and rs_init_bufs: one CQ for both queues, the QP, the buffers, every receive posted. */
@@ -184,7 +219,7 @@ export class RStream {
     });
     const pd = this.id.pd!;
     this.smr = pd.regMr(this.sbufSize + RS_SGE_LEN * RS_QP_CTRL_SIZE, Access.LOCAL_WRITE);
-    this.targetMr = pd.regMr(RS_SGE_LEN * RS_SGL_SIZE, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
+    this.targetMr = pd.regMr(RS_SGE_LEN * RS_SGL_SIZE + RS_IOMAP_LEN * this.targetIomapSize, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
     this.targetView = new DataView(this.targetMr.bytes.buffer, this.targetMr.bytes.byteOffset, this.targetMr.bytes.byteLength);
     this.rmr = pd.regMr(this.rbufSize, Access.LOCAL_WRITE | Access.REMOTE_WRITE);
     this.sbufBytesAvail = this.sbufSize;
@@ -198,7 +233,7 @@ export class RStream {
   /** rs_format_conn_data: this side's buffers as the peer will use them. */
   private connData(): Uint8Array {
     return formatConnData({
-      version: 1, flags: RS_CONN_FLAG_IOMAP, credits: this.rqSize, targetIomapSize: 0,
+      version: 1, flags: RS_CONN_FLAG_IOMAP, credits: this.rqSize, targetIomapSize: rsValueToScale(this.targetIomapSize, 8),
       targetSgl: { addr: this.targetMr.addr, key: this.targetMr.rkey, length: RS_SGL_SIZE },
       dataBuf: { addr: this.rmr.addr, key: this.rmr.rkey, length: this.rbufSize >> 1 },
     });
@@ -209,6 +244,9 @@ export class RStream {
     this.remoteSgl = c.targetSgl;
     this.remoteSge = 1;
     this.peerLittle = (c.flags & RS_CONN_FLAG_NET) === 0;
+    if (c.flags & RS_CONN_FLAG_IOMAP) {
+      this.remoteIomap = { addr: c.targetSgl.addr + BigInt(RS_SGE_LEN * c.targetSgl.length), key: c.targetSgl.key, length: rsScaleToValue(c.targetIomapSize, 8) };
+    }
     this.setTarget(0, c.dataBuf);
     this.sseqComp = c.credits;
     this.connected = this.readable = this.writable = true;
@@ -324,6 +362,10 @@ export class RStream {
         this.ctrlMaxSeqno++;
         if (rsMsgData(msg) === RsCtrl.DISCONNECT) this.disconnected();
         break;
+      case RsOp.IOMAP_SGL:
+        this.sqeAvail++;
+        this.sbufBytesAvail += RS_IOMAP_LEN;
+        break;
       default:
         this.sqeAvail++;
         this.sbufBytesAvail += rsMsgData(msg);
@@ -412,35 +454,47 @@ export class RStream {
     return this.sqeAvail > 0 && this.sbufBytesAvail >= RS_SNDLOWAT && this.sseqNo !== this.sseqComp && this.target(this.targetSge).length !== 0;
   }
 
+  /** rs_get_comp until rs_can_send, for `verb`; ECONNRESET once the connection cannot send. */
+  private async untilCanSend(verb: string, wait: CmEventRouter): Promise<void> {
+    if (this.canSend()) return;
+    await this.progress(() => this.canSend() || !this.writable, wait);
+    if (!this.writable) throw new RsocketError("ECONNRESET", `${verb}: Connection reset by peer${this.err ? ` (${this.err})` : ""}`);
+  }
+
+  /** The send buffer is a ring: `data` copied in at its position, as one SGE or two where it wraps. */
+  private stage(data: Uint8Array): ReturnType<MemoryRegion["sge"]>[] {
+    const b = this.smr.bytes;
+    const first = Math.min(data.length, this.sbufSize - this.sbufPos);
+    b.set(data.subarray(0, first), this.sbufPos);
+    const sges = [this.smr.sge(this.sbufPos, first)];
+    if (first < data.length) {
+      b.set(data.subarray(first), 0);
+      sges.push(this.smr.sge(0, data.length - first));
+    }
+    this.sbufPos = (this.sbufPos + data.length) % this.sbufSize;
+    return sges;
+  }
+
+  /** rsocket's transfer sizes: pieces from 2 KiB, doubling to 64 KiB, the rest in one when it fits. */
+  private static pieces(): (left: number) => number {
+    let olen = RS_OLAP_START_SIZE;
+    return (left) => {
+      if (olen >= left) return left;
+      const xfer = olen;
+      if (olen < RS_MAX_TRANSFER) olen <<= 1;
+      return xfer;
+    };
+  }
+
   /** rsend, blocking: every byte of `data` written to the peer's buffer (ECONNRESET once it cannot be). */
   async send(data: Uint8Array, wait: CmEventRouter): Promise<void> {
-    let olen = RS_OLAP_START_SIZE;
+    if (this.iomapQueue.length) await this.sendIomaps("rsend", wait);
+    const piece = RStream.pieces();
     for (let off = 0; off < data.length; ) {
-      if (!this.canSend()) {
-        await this.progress(() => this.canSend() || !this.writable, wait);
-        if (!this.writable) throw new RsocketError("ECONNRESET", `rsend: Connection reset by peer${this.err ? ` (${this.err})` : ""}`);
-      }
-      const left = data.length - off;
-      let xfer: number;
-      if (olen < left) {
-        xfer = olen;
-        if (olen < RS_MAX_TRANSFER) olen <<= 1;
-      } else {
-        xfer = left;
-      }
+      await this.untilCanSend("rsend", wait);
       const t = this.target(this.targetSge);
-      xfer = Math.min(xfer, this.sbufBytesAvail, t.length);
-      // the send buffer is a ring: the message's bytes in one piece, or two where it wraps
-      const b = this.smr.bytes;
-      const first = Math.min(xfer, this.sbufSize - this.sbufPos);
-      b.set(data.subarray(off, off + first), this.sbufPos);
-      const sges = [this.smr.sge(this.sbufPos, first)];
-      if (first < xfer) {
-        b.set(data.subarray(off + first, off + xfer), 0);
-        sges.push(this.smr.sge(0, xfer - first));
-      }
-      this.sbufPos = (this.sbufPos + xfer) % this.sbufSize;
-      this.writeData(sges, xfer, t);
+      const xfer = Math.min(piece(data.length - off), this.sbufBytesAvail, t.length);
+      this.writeData(this.stage(data.subarray(off, off + xfer)), xfer, t);
       off += xfer;
     }
   }
@@ -454,6 +508,106 @@ export class RStream {
     if (t.length === length && ++this.targetSge === RS_SGL_SIZE) this.targetSge = 0;
     const msg = rsMsg(RsOp.DATA, length);
     this.qp.postSend({ wrId: BigInt(msg), opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: msg, sgList, rdma: { remoteAddr: t.addr, rkey: t.key } });
+  }
+
+  // ------------------------------------------------------------------ iomaps
+
+  /**
+   * riomap(PROT_WRITE) at `offset`: `len` bytes of linear memory the peer may riowrite into, returned
+   * as this side's view of them; the peer is told before this side's next send (ENOMEM when the peer's
+   * target iomap has no free entry: it set RDMA_IOMAPSIZE lower, or 0).
+   */
+  iomap(len: number, offset: number): Uint8Array {
+    if (!this.connected) throw new RsocketError("EINVAL", "riomap: Invalid argument (not connected)");
+    let index = 0;
+    while (index < this.remoteIomap.length && this.iomapped[index]) index++;
+    if (index >= this.remoteIomap.length) {
+      throw new RsocketError("ENOMEM", `riomap: Cannot allocate memory (the peer's iomap has ${this.remoteIomap.length} entries, every one in use)`);
+    }
+    const m: IomapMr = { mr: this.id.pd!.regMr(len, Access.LOCAL_WRITE | Access.REMOTE_WRITE), offset, index };
+    this.iomapped[index] = m;
+    this.iomapQueue.push(m);
+    return m.mr.bytes;
+  }
+
+  /** riounmap: the buffer `iomap` returned deregistered and its entry free again (EINVAL if it is not one). */
+  iounmap(bytes: Uint8Array): void {
+    const m = this.iomapped.find((x) => x?.mr.bytes === bytes);
+    if (!m) throw new RsocketError("EINVAL", "riounmap: Invalid argument (not a mapped buffer)");
+    this.iomapped[m.index] = undefined;
+    this.iomapQueue = this.iomapQueue.filter((x) => x !== m);
+    m.mr.destroy();
+  }
+
+  /** rs_send_iomaps: each mapping not yet told, as an rs_iomap written into the peer's target iomap. */
+  private async sendIomaps(verb: string, wait: CmEventRouter): Promise<void> {
+    while (this.iomapQueue.length) {
+      await this.untilCanSend(verb, wait);
+      const m = this.iomapQueue.shift()!;
+      const iom = new Uint8Array(RS_IOMAP_LEN);
+      const v = new DataView(iom.buffer);
+      v.setBigUint64(0, BigInt(m.offset), this.peerLittle);
+      putSge(v, 8, { addr: m.mr.addr, key: m.mr.rkey, length: m.mr.length }, this.peerLittle);
+      this.sseqNo = (this.sseqNo + 1) & 0xffff;
+      this.sqeAvail--;
+      this.sbufBytesAvail -= RS_IOMAP_LEN;
+      const msg = rsMsg(RsOp.IOMAP_SGL, m.index);
+      this.qp.postSend({
+        wrId: BigInt(msg), opcode: WrOpcode.RDMA_WRITE_WITH_IMM, immData: msg, sgList: this.stage(iom),
+        rdma: { remoteAddr: this.remoteIomap.addr + BigInt(m.index * RS_IOMAP_LEN), rkey: this.remoteIomap.key },
+      });
+    }
+  }
+
+  /** rs_find_iomap: the entry of this side's target iomap (written by the peer) that covers `offset`. */
+  private findIomap(offset: number): RsIomap | undefined {
+    for (let i = 0; i < this.targetIomapSize; i++) {
+      const at = RS_SGE_LEN * RS_SGL_SIZE + i * RS_IOMAP_LEN;
+      const o = Number(this.targetView.getBigUint64(at, true));
+      const sge = getSge(this.targetView, at + 8, true);
+      if (offset >= o && offset < o + sge.length) return { offset: o, sge };
+    }
+    return undefined;
+  }
+
+  /**
+   * riowrite, blocking: `data` into the peer's mapped buffer at `offset` by RDMA WRITEs (no immediate:
+   * the peer sees the bytes land, nothing else), in rsocket's pieces. EINVAL where no mapping of the
+   * peer's covers the bytes.
+   */
+  async iowrite(data: Uint8Array, offset: number, wait: CmEventRouter): Promise<void> {
+    if (this.iomapQueue.length) await this.sendIomaps("riowrite", wait);
+    const piece = RStream.pieces();
+    let iom: RsIomap | undefined;
+    for (let off = 0; off < data.length; ) {
+      const at = offset + off;
+      if (!iom || at >= iom.offset + iom.sge.length) iom = this.findIomap(at);
+      if (!iom) throw new RsocketError("EINVAL", `riowrite: Invalid argument (no mapping of the peer's covers offset ${at})`);
+      await this.untilCanSend("riowrite", wait);
+      const xfer = Math.min(piece(data.length - off), this.sbufBytesAvail, iom.offset + iom.sge.length - at);
+      this.sqeAvail--;
+      this.sbufBytesAvail -= xfer;
+      const msg = rsMsg(RsOp.WRITE, xfer);
+      this.qp.postSend({
+        wrId: BigInt(msg), opcode: WrOpcode.RDMA_WRITE, sgList: this.stage(data.subarray(off, off + xfer)),
+        rdma: { remoteAddr: iom.sge.addr + BigInt(at - iom.offset), rkey: iom.sge.key },
+      });
+      off += xfer;
+    }
+  }
+
+  /**
+   * Until `test` holds (a byte of a mapped buffer the peer writes, say: riostream spins on one), or the
+   * connection ends: false then. Completions are taken meanwhile, so a disconnect is seen.
+   */
+  async until(test: () => boolean, wait: CmEventRouter): Promise<boolean> {
+    while (!test()) {
+      this.pollCq();
+      if (wait.take((e) => e.id === this.id && e.event === E.DISCONNECTED)) this.disconnected();
+      if (!this.connected) return test();
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return true;
   }
 
   // ------------------------------------------------------------------ receive
@@ -538,7 +692,7 @@ export class RStream {
     } catch {
       /* going away */
     }
-    for (const x of [this.smr, this.rmr, this.targetMr, this.cq]) {
+    for (const x of [this.smr, this.rmr, this.targetMr, ...this.iomapped.map((m) => m?.mr), this.cq]) {
       try {
         x?.destroy();
       } catch {

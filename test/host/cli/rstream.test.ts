@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { useCli } from "../support/cli-process.js";
 import { cntStr, perfRow, RSTREAM_HEADER, sizeStr, sizeToCount } from "../../../host/cli/rstream.js";
-import { formatConnData, parseConnData, rsMsg, rsMsgData, rsMsgOp, RsOp } from "../../../host/core/rsocket/index.js";
+import { formatConnData, parseConnData, rsMsg, rsMsgData, rsMsgOp, RsOp, rsScaleToValue, rsValueToScale } from "../../../host/core/rsocket/index.js";
 
 const { start } = useCli("cli-test-rstream");
 const SERVER = "127.0.15.51";
@@ -39,6 +39,14 @@ describe("rsocket's wire formats", () => {
     expect(parseConnData(b.subarray(0, 39))).toBeUndefined();
   });
 
+  it("the iomap size: exact up to 128 in rs_conn_data's byte, coarser above (rs_value_to_scale, rs_scale_to_value)", () => {
+    expect([0, 1, 128, 129, 256, 1000].map((v) => rsValueToScale(v, 8))).toEqual([0, 1, 128, 128, 129, 131]);
+    expect([0, 1, 128, 129, 131].map((v) => rsScaleToValue(v, 8))).toEqual([0, 1, 128, 256, 768]);
+    // riostream's RDMA_IOMAPSIZE 1: byte 7 of the conn data
+    const b = formatConnData({ version: 1, flags: 2, credits: 384, targetIomapSize: rsValueToScale(1, 8), targetSgl: { addr: 1n, key: 2, length: 2 }, dataBuf: { addr: 3n, key: 4, length: 5 } });
+    expect([...b.subarray(0, 8)]).toEqual([1, 2, 0x01, 0x80, 0, 0, 0, 1]);
+  });
+
   it("the immediate: the op in bits 31..29, the data below", () => {
     const m = rsMsg(RsOp.SGL, 384 + 17);
     expect(m).toBe(0x80000191);
@@ -47,21 +55,26 @@ describe("rsocket's wire formats", () => {
   });
 });
 
+/** -S 100000 -C 30 -I 2 -T v between two processes of `tool`: both exit 0, say nothing on stderr and print the one row. */
+async function customRun(tool: string, port: number): Promise<void> {
+  const flags = ["-S", "100000", "-C", "30", "-I", "2", "-T", "v", "-p", String(port), "--timeout", "60"];
+  const server = start(tool, "-b", SERVER, ...flags);
+  await new Promise((r) => setTimeout(r, 500));
+  const client = start(tool, "-s", SERVER, "-b", CLIENT, ...flags);
+  const [sc, cc] = await Promise.all([server.done, client.done]);
+  expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
+  expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
+  for (const out of [client.stdout, server.stdout]) {
+    const [header, row, ...rest] = out.split("\n");
+    expect(`${header}\n`).toBe(RSTREAM_HEADER);
+    expect(rest).toEqual([""]);
+    expect(ROW.exec(row!)?.slice(1)).toEqual(["custom", "97k", "30", "2", "11m"]);
+  }
+}
+
 describe("softroce rstream, two processes over rsockets", () => {
   it("-S 100000 -C 30 -I 2 -T v: every byte checked both ways (6 MB, the 1 MiB receive buffer handed back many times); both print rstream's table, exit 0", async () => {
-    const flags = ["-S", "100000", "-C", "30", "-I", "2", "-T", "v", "-p", "7481", "--timeout", "60"];
-    const server = start("rstream", "-b", SERVER, ...flags);
-    await new Promise((r) => setTimeout(r, 500));
-    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
-    const [sc, cc] = await Promise.all([server.done, client.done]);
-    expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
-    expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
-    for (const out of [client.stdout, server.stdout]) {
-      const [header, row, ...rest] = out.split("\n");
-      expect(`${header}\n`).toBe(RSTREAM_HEADER);
-      expect(rest).toEqual([""]);
-      expect(ROW.exec(row!)?.slice(1)).toEqual(["custom", "97k", "30", "2", "11m"]);
-    }
+    await customRun("rstream", 7481);
   }, 90_000);
 
   it("a 16-byte transfer, inline-sized, many times (-S 16 -C 1 -I 2000): the credits of small messages (a zero-length WRITE WITH IMMEDIATE each half queue)", async () => {
@@ -108,6 +121,34 @@ describe("softroce rstream, two processes over rsockets", () => {
       [["-T", "q"], /-T q: a test option is one of/],
     ] as const) {
       const r = start("rstream", ...args);
+      expect(await r.done, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(re);
+    }
+  });
+});
+
+describe("softroce riostream, two processes over rsockets' iomaps", () => {
+  it("-S 100000 -C 30 -I 2 -T v: every turn riowritten into the peer's mapped buffer, the marker awaited in its last byte, the bytes before it checked; both print riostream's table, exit 0", async () => {
+    await customRun("riostream", 7486);
+  }, 90_000);
+
+  it("against an rstream server (RDMA_IOMAPSIZE 0: no entry to map into): riomap: Cannot allocate memory, exit 1", async () => {
+    const server = start("rstream", "-b", SERVER, "-S", "1000", "-C", "1", "-I", "1", "-p", "7487", "--timeout", "20");
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("riostream", "-s", SERVER, "-b", CLIENT, "-S", "1000", "-C", "1", "-I", "1", "-p", "7487", "--timeout", "20");
+    expect(await client.done, client.stderr).toBe(1);
+    expect(client.stderr).toBe("riomap: Cannot allocate memory (the peer's iomap has 0 entries, every one in use)\n");
+    server.child.kill("SIGTERM");
+  }, 30_000);
+
+  it("refuses what riostream does not take: -k, -T r, -T s, -f gid", async () => {
+    for (const [args, re] of [
+      [["-k", "5"], /-k/],
+      [["-T", "r"], /-T r: a test option is one of a\|async, b\|blocking, n\|nonblocking, v\|verify/],
+      [["-T", "s"], /-T s: a test option is one of/],
+      [["-f", "gid"], /-f gid: AF_IB/],
+    ] as const) {
+      const r = start("riostream", ...args);
       expect(await r.done, r.stderr).toBe(2);
       expect(r.stderr).toMatch(re);
     }
