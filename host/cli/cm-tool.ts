@@ -50,7 +50,8 @@ export function giveUpAfter<T>(timeoutMs: number, tool: string, io: Io, code: T)
   return { expired, cancel: () => timer !== undefined && clearTimeout(timer) };
 }
 
-const isIp = (a: string) => isIPv4(a) || isIPv6(a);
+/** a numeric IPv4 or IPv6 address */
+export const isIp = (a: string): boolean => isIPv4(a) || isIPv6(a);
 
 /** udaddy's and mckey's -p: a UD port space as a number (strtol base 0), UDP (0x111) or IPoIB (0x2). */
 export function udPortSpaceNumber(text: string): number {

@@ -8,13 +8,13 @@
 // defaults, output lines and exit codes are rping's; the structure is too: a CM
 // event pump and a CQ pump drive a state and wake the main flow through one
 // semaphore.
-import { isIPv4, isIPv6 } from "node:net";
+import { isIPv6 } from "node:net";
 import { openDevice } from "../node/index.js";
 import { type Device, type CompletionQueue, type WorkCompletion, type MemoryRegion, type QueuePair, Access, SendFlags, WcOpcode, WcStatus, WrOpcode } from "../core/verbs/index.js";
 import { type Qp1Transport, type RdmaCmId, eventStr, RdmaCmEventType as E, type EventChannel, PortSpace } from "../core/cm/index.js";
 import { formatFlags, parseArgs, type FlagSpec, UsageError } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
-import { giveUpAfter, openToolCm } from "./cm-tool.js";
+import { giveUpAfter, isIp, openToolCm } from "./cm-tool.js";
 
 /** rping.c's defaults and limits. */
 export const RPING_PORT = 7174;
@@ -74,10 +74,6 @@ export interface RpingOptions {
   address: string;
   udpPort: number;
   timeoutMs: number;
-}
-
-function isIp(a: string): boolean {
-  return isIPv4(a) || isIPv6(a);
 }
 
 export function rpingOptions(argv: string[]): RpingOptions | "help" {

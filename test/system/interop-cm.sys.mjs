@@ -15,7 +15,8 @@
 // differs per connection aside). Must run as root. Results: docs/INTEROP.md.
 // system-suite-timeout: 1500
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, run, runOk, test } from "./lib/harness.mjs";
 import { GUEST4, GUEST6, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
@@ -336,6 +337,40 @@ for (const [tool, flags, row, checks] of [["rstream", RSTREAM, RSTREAM_ROW, "eve
     tables(ours, theirs);
   });
 }
+
+// rcopy: one file over an rsockets stream (open with the destination and mode, write with the size, the
+// bytes, close; each answered by a 16-byte response). 2 MB of random bytes each way, compared by SHA-256
+const RCOPY_BYTES = 2_000_000;
+const sha256 = (b) => createHash("sha256").update(b).digest("hex");
+
+test(`IPv4: softroce rcopy (client) -> rcopy (rxe0, the server): ${RCOPY_BYTES} random bytes land in the guest's file as sent; both print rcopy's lines`, async () => {
+  const src = join(G.runDir, "rcopy-src.bin");
+  const bytes = randomBytes(RCOPY_BYTES);
+  writeFileSync(src, bytes);
+  await guest(`rm -f /tmp/rc.dst; rcopy > /tmp/rcs.out 2>&1 & echo $! > /tmp/rcs.pid
+i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
+  const ours = await softroce(["rcopy", src, `${GUEST4}:/tmp/rc.dst`, "--address", HOST4, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  const theirs = await guest("sleep 0.5; kill $(cat /tmp/rcs.pid); cat /tmp/rcs.out; echo; sha256sum /tmp/rc.dst", 30);
+  assert.equal(ours.code, 0, `softroce rcopy: ${ours.stdout}${ours.stderr}\n--- rcopy:\n${theirs}`);
+  assert.match(ours.stdout, new RegExp(`^opening\\.\\.\\.transferring\\.\\.\\.closing\\.\\.\\.done\n${RCOPY_BYTES} bytes in \\d+\\.\\d\\d seconds = \\d+\\.\\d\\d Gb/sec\n$`));
+  assert.ok(theirs.startsWith(`waiting for connection...client: ${HOST4}\nopening: /tmp/rc.dst, transferring...${RCOPY_BYTES} bytes...closing...done\nwaiting for connection...`), theirs);
+  assert.match(theirs, new RegExp(`^${sha256(bytes)}  /tmp/rc.dst$`, "m"));
+});
+
+test(`IPv4: rcopy (rxe0, the client) -> softroce rcopy --serve 1: ${RCOPY_BYTES} random bytes land in our file as sent; both print rcopy's lines`, async () => {
+  const dir = join(G.runDir, "rcopy");
+  mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, "rc.copy"), { force: true });
+  const server = softroce(["rcopy", "--address", HOST4, "--dir", dir, "--serve", "1", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const theirs = await guest(`head -c ${RCOPY_BYTES} /dev/urandom > /tmp/rc.src; sha256sum /tmp/rc.src; timeout ${RUN_TIMEOUT_S - 5} rcopy /tmp/rc.src ${HOST4}:rc.copy; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+  const ours = await server;
+  assert.match(theirs, /client-exit=0/, `rcopy:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+  assert.equal(ours.code, 0, `softroce rcopy: ${ours.stdout}${ours.stderr}`);
+  assert.equal(ours.stdout, `waiting for connection...client: ${GUEST4}\nopening: rc.copy, transferring...${RCOPY_BYTES} bytes...closing...done\n`);
+  assert.match(theirs, new RegExp(`opening\\.\\.\\.transferring\\.\\.\\.closing\\.\\.\\.done\n${RCOPY_BYTES} bytes in \\d+\\.\\d\\d seconds = \\d+\\.\\d\\d Gb/sec\n`));
+  assert.equal(theirs.split(" ")[0], sha256(readFileSync(join(dir, "rc.copy"))), theirs);
+});
 
 // ---------------------------------------------------------------- perftest's own exchange
 
