@@ -197,6 +197,8 @@ export class RStream {
   private ctrlSlot = 0;
   /** a wait for the CQ's next completion that has not resolved yet */
   private pendingWc: Promise<WorkCompletion> | undefined;
+  /** the one wait under way on the CQ (or the connection's end); a second caller waits for it to end */
+  private waiting: Promise<void> | undefined;
 
   private constructor(readonly id: RdmaCmId, readonly ch: EventChannel, private readonly o: RsocketOptions) {
     this.sbufSize = Math.max(RS_SNDLOWAT << 1, o.sbufSize ?? RS_DEFAULTS.sbufSize);
@@ -391,17 +393,24 @@ export class RStream {
       this.pollCq();
       if (test()) break;
       if (!this.connected) break;
-      // one wait on the CQ at a time: a wait the connection's end won stays for the next round, so
-      // the completion it takes is not lost
-      this.pendingWc ??= this.cq.next();
-      const next = await wait.race(this.pendingWc, (e) => e.id === this.id && e.event === E.DISCONNECTED);
-      if (next === undefined || next instanceof RdmaCmEvent) this.disconnected();
-      else {
-        this.pendingWc = undefined;
-        if (this.completion(next) && this.connected) this.postRecv();
-      }
+      // one wait at a time, whoever calls (a send and a receive may both be waiting): the others
+      // wait for it to end and look again
+      this.waiting ??= this.waitOnce(wait).finally(() => (this.waiting = undefined));
+      await this.waiting;
     }
     this.updateCredits();
+  }
+
+  /** The CQ's next completion taken, or the connection's end seen. */
+  private async waitOnce(wait: CmEventRouter): Promise<void> {
+    // a wait the connection's end won stays for the next round, so the completion it takes is not lost
+    this.pendingWc ??= this.cq.next();
+    const next = await wait.race(this.pendingWc, (e) => e.id === this.id && e.event === E.DISCONNECTED);
+    if (next === undefined || next instanceof RdmaCmEvent) this.disconnected();
+    else {
+      this.pendingWc = undefined;
+      if (this.completion(next) && this.connected) this.postRecv();
+    }
   }
 
   // ------------------------------------------------------------------ credits
@@ -650,6 +659,27 @@ export class RStream {
     return got;
   }
 
+  /** Bytes received and not yet read. */
+  get pendingBytes(): number {
+    let n = 0;
+    for (let i = this.rmsgHead; i < this.rmsg.length; i++) n += this.rmsg[i]!;
+    return n;
+  }
+
+  /**
+   * rrecv into a buffer of its own: waits for data, then returns what there is (at most `max` bytes)
+   * in one new Uint8Array, or null once the peer has closed. For callers that hand the bytes on (a
+   * stream's push) and would otherwise copy them twice.
+   */
+  async recvSome(max: number, wait: CmEventRouter): Promise<Uint8Array | null> {
+    if (!this.haveRdata()) await this.progress(() => this.haveRdata() || !this.readable, wait);
+    const n = Math.min(max, this.pendingBytes);
+    if (n === 0) return null;
+    const b = new Uint8Array(n);
+    await this.recv(b, wait);
+    return b;
+  }
+
   /** recv until `into` is full; false if the peer closed first. */
   async recvAll(into: Uint8Array, wait: CmEventRouter): Promise<boolean> {
     for (let off = 0; off < into.length; ) {
@@ -662,14 +692,26 @@ export class RStream {
 
   // ------------------------------------------------------------------ close
 
-  /** rshutdown(SHUT_RDWR): RS_CTRL_DISCONNECT, every send completed, the QP to ERR. */
-  async shutdown(wait: CmEventRouter): Promise<void> {
+  /**
+   * rshutdown: "rdwr" sends RS_CTRL_DISCONNECT; "wr" stops this side's sending, RS_CTRL_SHUTDOWN while
+   * the peer may still send (RS_CTRL_DISCONNECT once it may not); "rd" stops reading, and sends
+   * RS_CTRL_DISCONNECT only if this side was no longer writing. Then every send completed.
+   */
+  async shutdown(wait: CmEventRouter, how: "rd" | "wr" | "rdwr" = "rdwr"): Promise<void> {
     if (this.connected) {
-      this.readable = this.writable = false;
+      let ctrl: number = RsCtrl.DISCONNECT;
+      if (how === "rdwr") this.readable = this.writable = false;
+      else if (how === "wr") {
+        this.writable = false;
+        if (this.readable) ctrl = RsCtrl.SHUTDOWN;
+      } else {
+        this.readable = false;
+        if (this.writable) return;
+      }
       if (!this.ctrlAvail()) await this.progress(() => this.ctrlAvail() || !this.connected, wait);
       if (this.connected && this.ctrlAvail()) {
         this.ctrlSeqno++;
-        this.postMsg(rsMsg(RsOp.CTRL, RsCtrl.DISCONNECT));
+        this.postMsg(rsMsg(RsOp.CTRL, ctrl));
       }
     }
     if (this.connected) await this.progress(() => this.ctrlMaxSeqno - this.ctrlSeqno + this.sqeAvail === this.sqSize || !this.connected, wait);

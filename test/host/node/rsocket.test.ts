@@ -1,0 +1,99 @@
+// rsockets as Node streams (host/node/rsocket.ts): two devices on 127.0.15.81 / 127.0.15.82 (UDP
+// 4791, as two hosts), an RdmaCm on each. Bytes piped through both ways and checked, a half close
+// (end(): the peer reads to its end and still writes), reads and writes at once on one socket,
+// a refused connect, a listener closed while its connections go on.
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  openDevice, openRdmaCm, Qp1Transport, rsConnect, rsListen, RsocketError, type Device, type RsocketSocket,
+} from "../../../host/node/index.js";
+
+const A = "127.0.15.81";
+const B = "127.0.15.82";
+let devs: Device[] = [];
+
+afterEach(() => {
+  for (const d of devs) d.close();
+  devs = [];
+});
+
+/** A device on each address (UDP 4791, as two hosts), an RdmaCm on each. */
+async function pair() {
+  const cm = async (address: string) => {
+    const d = await openDevice({ address });
+    devs.push(d);
+    return openRdmaCm({ devices: [{ device: d, mad: Qp1Transport.of(d) }] });
+  };
+  return { rcmA: await cm(A), rcmB: await cm(B) };
+}
+
+/** A listener on A's `port`, a client from B connected to it, and the socket the listener accepted. */
+async function connected(port: number) {
+  const { rcmA, rcmB } = await pair();
+  const server = rsListen(rcmA, { address: A, port });
+  const accepted = server.accept();
+  const client = await rsConnect(rcmB, { address: A, port });
+  return { server, client, s: await accepted };
+}
+
+/** Everything a readable gives until its end ('data' and 'end': a for-await loop would destroy the Duplex, its writing side too). */
+function readAll(s: RsocketSocket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  s.on("data", (c: Uint8Array) => parts.push(Buffer.from(c)));
+  return new Promise((resolve, reject) => {
+    s.once("end", () => resolve(Buffer.concat(parts)));
+    s.once("error", reject);
+  });
+}
+
+describe("rsockets as Node Duplex streams", () => {
+  it("an echo: 3 MB written by the client (end() after), echoed back by the server as it reads, every byte as sent; both ends close", async () => {
+    const { server, client, s } = await connected(7501);
+    expect(s.remoteAddress.address).toBe(B);
+    expect(client.remoteAddress).toEqual({ address: A, port: 7501 });
+    s.pipe(s); // echo: the server's end() follows the client's
+    const data = randomBytes(3_000_000);
+    const back = readAll(client);
+    client.end(data);
+    expect(Buffer.compare(await back, data)).toBe(0);
+    client.destroy();
+    await once(s, "close");
+    server.close();
+  }, 60_000);
+
+  it("a half close: the side that ended reads on while the other writes; then both end", async () => {
+    const { server, client, s } = await connected(7502);
+    server.close(); // the listener goes; its connection does not
+    client.end("question");
+    expect((await readAll(s)).toString()).toBe("question");
+    const reply = readAll(client);
+    for (let i = 0; i < 100; i++) s.write(`answer ${i}\n`);
+    s.end();
+    expect((await reply).toString().split("\n").length).toBe(101);
+    for (const x of [client, s]) x.destroy();
+  }, 30_000);
+
+  it("both ways at once on each socket (a write and a read waiting on the one CQ): 1 MB each way, each as sent", async () => {
+    const { server, client, s } = await connected(7503);
+    const [x, y] = [randomBytes(1 << 20), randomBytes(1 << 20)];
+    const [gotByServer, gotByClient] = [readAll(s), readAll(client)];
+    client.end(x);
+    s.end(y);
+    expect(Buffer.compare(await gotByServer, x)).toBe(0);
+    expect(Buffer.compare(await gotByClient, y)).toBe(0);
+    for (const z of [client, s]) z.destroy();
+    server.close();
+  }, 30_000);
+
+  it("a connect nobody listens for: RsocketError ECONNREFUSED; a listener on a taken port: the rdma_cm's EADDRINUSE", async () => {
+    const { rcmA, rcmB } = await pair();
+    const e = await rsConnect(rcmB, { address: A, port: 7504 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RsocketError);
+    expect((e as RsocketError).errno).toBe("ECONNREFUSED");
+    const server = rsListen(rcmA, { address: A, port: 7505 });
+    expect(() => rsListen(rcmA, { address: A, port: 7505 })).toThrow(/EADDRINUSE/);
+    server.close();
+    await expect(server.accept()).rejects.toThrow(/raccept: the listener is closed/);
+  }, 30_000);
+});
