@@ -104,7 +104,7 @@ function options(argv: string[]): RcopyOptions | "help" {
   const server = colon < 0 ? target : target.slice(0, colon);
   const dst = colon < 0 || colon === target.length - 1 ? src : target.slice(colon + 1);
   if (!isIPv4(server)) throw new UsageError(`the server must be a numeric IPv4 address, got '${server}'`);
-  if (RCOPY_HDR_LEN + ((new TextEncoder().encode(dst).length + 8) & ~7) > 0xffff) throw new UsageError("the destination path is longer than rcopy's 16-bit message length allows");
+  if (openMsg(dst, 0).length > 0xffff) throw new UsageError("the destination path is longer than rcopy's 16-bit message length allows");
   return { ...base, src, server, dst, address: address ?? "127.0.0.1" };
 }
 
@@ -250,7 +250,7 @@ class Rcopy implements CmatoseTest {
     } else {
       this.io.out(`${path}, `);
       try {
-        this.fd = openSync(where, "w", h.data & 0o7777);
+        this.fd = openSync(where, "w", h.data & 0o777); // the permission bits only: no setuid/setgid/sticky from a client
         ret = 0;
       } catch (e) {
         this.io.out("unable to open destination file\n");

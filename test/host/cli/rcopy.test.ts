@@ -2,7 +2,7 @@
 // on 127.0.15.71 / 127.0.15.72 (UDP 4791, this suite's own loopback addresses). A file copied and
 // compared byte for byte, the server's lines and the client's; paths outside the server's --dir
 // answered EACCES with nothing written; rcopy's messages; what it refuses.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -44,6 +44,7 @@ describe("softroce rcopy, two processes over rsockets", () => {
     const src = join(tmp, "src.bin");
     const bytes = randomBytes(3_000_000);
     writeFileSync(src, bytes);
+    chmodSync(src, 0o4755); // setuid: the client sends st_mode whole, as rcopy's; the server keeps the permission bits only
     const server = start("rcopy", "--address", SERVER, "--dir", dir, "--serve", "3", "-p", "7431", "--timeout", "60");
     await new Promise((r) => setTimeout(r, 500));
     const client = (dst: string) => start("rcopy", src, `${SERVER}:${dst}`, "--address", CLIENT, "-p", "7431", "--timeout", "30");
@@ -51,6 +52,7 @@ describe("softroce rcopy, two processes over rsockets", () => {
     expect(await ok.done, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^opening\.\.\.transferring\.\.\.closing\.\.\.done\n3000000 bytes in \d+\.\d\d seconds = \d+\.\d\d Gb\/sec\n$/);
     expect(Buffer.compare(readFileSync(join(dir, "copy.bin")), bytes)).toBe(0);
+    expect((statSync(join(dir, "copy.bin")).mode & 0o7777).toString(8)).toBe((0o755 & ~process.umask()).toString(8));
     for (const bad of [join(tmp, "evil.bin"), "../evil.bin"]) {
       const c = client(bad);
       expect(await c.done).toBe(1);
