@@ -120,16 +120,22 @@ async function sink([address, port, countText, readyFile, timeoutText]) {
   try {
     s.setRecvBufferSize(4 << 20);
   } catch {}
-  let count = 0, inOrder = true, last = -1;
+  // late: datagrams that came after one with a higher PSN; missing and dups over PSNs 0..want-1
+  let count = 0, inOrder = true, last = -1, late = 0, dups = 0, highest = -1;
+  const seen = new Uint8Array(want);
   const lengths = new Set();
   const finish = () => {
-    console.log(JSON.stringify({ count, inOrder, lengths: [...lengths] }));
+    const missing = seen.length - seen.reduce((n, b) => n + b, 0);
+    console.log(JSON.stringify({ count, inOrder, lengths: [...lengths], late, missing, dups }));
     s.close();
   };
   const timer = setTimeout(finish, Number(timeoutText));
   s.on("message", (msg) => {
     const psn = (msg[9] << 16) | (msg[10] << 8) | msg[11];
     if (psn !== last + 1) inOrder = false;
+    if (psn < highest) late++;
+    highest = Math.max(highest, psn);
+    if (psn < want) dups += seen[psn], seen[psn] = 1;
     last = psn;
     lengths.add(msg.length);
     if (++count === want) clearTimeout(timer), finish();
