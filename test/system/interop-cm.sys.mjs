@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, run, runOk, test } from "./lib/harness.mjs";
+import { ROOT, run, runOk, test as harnessTest } from "./lib/harness.mjs";
 import { GUEST4, GUEST6, HOST4, HOST6, interopGuest, requireGuestTools } from "./lib/interop-guest.mjs";
 import { runNetns } from "./lib/run-netns.mjs";
 
@@ -38,6 +38,11 @@ await requireGuestTools();
 const api = await import(join(ROOT, "dist/internal/node.js")); // everything, the CM codec included (not the package's public entry)
 const G = interopGuest({ work: WORK, netns: NETNS });
 const { exec: guest, softroce } = G;
+
+// The tests between the guest's boot and its stop run guarded: a guest QEMU's NIC stopped is
+// restarted and the test run once more on it, saying so; a guest that stopped otherwise is restarted
+// for the tests after (interop-guest.mjs, guarded).
+const test = (name, fn) => harnessTest(name, G.guarded(fn));
 // this run's own directory (<work>/runs/<namespace>): parallel runs do not write one file
 const CAPTURE = join(G.runDir, "interop-cm.pcap");
 
@@ -54,7 +59,7 @@ function pingLines(prefix, count, size) {
 
 // ---------------------------------------------------------------- guest
 
-test("guest image builds and boots in its own netns; rxe0 ACTIVE, rping (rdmacm-utils) present", async () => {
+harnessTest("guest image builds and boots in its own netns; rxe0 ACTIVE, rping (rdmacm-utils) present", async () => {
   await G.build();
   const r = await G.start(); // throws if this run's netns exists already
   for (const ns of r.reaped) process.stdout.write(`      deleted ${ns} (a killed run's)\n`);
@@ -1125,7 +1130,7 @@ test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same 
   assert.deepEqual([...new Set(differ)], []);
 });
 
-test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
+harnessTest("guest stops: qemu killed by its saved PID, netns deleted", async () => {
   await G.stop(); // throws if the netns is still listed
   assert.equal(NETNS.exists(), false);
 });

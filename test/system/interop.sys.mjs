@@ -12,8 +12,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, run, runOk, runProcess, test } from "./lib/harness.mjs";
-import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, requireGuestTools, TC_ROCE4, TC_ROCE6 } from "./lib/interop-guest.mjs";
+import { ROOT, run, runOk, runProcess, test as harnessTest } from "./lib/harness.mjs";
+import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, NIC_STALL, requireGuestTools, TC_ROCE4, TC_ROCE6 } from "./lib/interop-guest.mjs";
 import { createSport, rxeSport } from "./lib/rxe-sport.mjs";
 import { runNetns } from "./lib/run-netns.mjs";
 
@@ -27,12 +27,17 @@ await requireGuestTools();
 // INTEROP_SOFTROCE_CLI: try another build of the CLI (its build/ and host/ must sit two levels above it)
 const G = interopGuest({ work: WORK, netns: NETNS, cli: process.env.INTEROP_SOFTROCE_CLI });
 const { env: ENV, cli: CLI, exec: guest, softroce } = G;
+
+// The tests between the guest's boot and its stop run guarded: a guest QEMU's NIC stopped is
+// restarted and the test run once more on it, saying so; a guest that stopped otherwise is restarted
+// for the tests after (interop-guest.mjs, guarded).
+const test = (name, fn) => harnessTest(name, G.guarded(fn));
 // this run's own directory (<work>/runs/<namespace>): parallel runs do not write one file
 const CAPTURE = join(G.runDir, "interop.pcap");
 
 // ---------------------------------------------------------------- guest
 
-test("guest image builds (Debian 12 kernel + rdma_rxe + rdma-core, debs cached)", async () => {
+harnessTest("guest image builds (Debian 12 kernel + rdma_rxe + rdma-core, debs cached)", async () => {
   const r = await G.build();
   process.stdout.write(r.stdout.split("\n").filter((l) => l.includes("done") || l.includes("up to date")).map((l) => `      ${l}\n`).join(""));
   const info = readFileSync(join(WORK, "build-info.txt"), "utf8");
@@ -40,7 +45,7 @@ test("guest image builds (Debian 12 kernel + rdma_rxe + rdma-core, debs cached)"
   assert.match(info, /rdma_rxe/);
 });
 
-test("guest boots under qemu in its own netns; rxe0 is ACTIVE with RoCE v2 GIDs ::ffff:192.0.2.2 and fd00:4791::2", async () => {
+harnessTest("guest boots under qemu in its own netns; rxe0 is ACTIVE with RoCE v2 GIDs ::ffff:192.0.2.2 and fd00:4791::2", async () => {
   const r = await G.start(); // throws if this run's netns exists already
   for (const ns of r.reaped) process.stdout.write(`      deleted ${ns} (a killed run's)\n`);
   process.stdout.write(`      ${r.stdout.split("\n")[0]}\n`);
@@ -295,6 +300,45 @@ for (const fam of FAMILIES) {
   }
 }
 
+// The guard every test between boot and stop runs under, on a guest made to stop: its link taken
+// down (the control shell goes with it) after the NIC watchdog's line written to its kernel log, as
+// the virtio-net driver writes it when QEMU stops taking its TX ring; then with no such line. The
+// capture runs across both restarts: the ICRC test below reads it merged.
+harnessTest("a guest whose NIC stalled is restarted and the test runs again on the new one; one that stopped otherwise is restarted and the test fails saying so; a failure with the guest answering is the test's own", async () => {
+  const before = G.restarts;
+  await assert.rejects(G.guarded(async () => {
+    throw new Error("the test's own");
+  })(), (e) => e.message === "the test's own");
+  assert.equal(G.restarts, before, "the guest answers: not restarted");
+
+  const linkDownSoon = "(sleep 1; ip link set eth0 down) </dev/null >/dev/null 2>&1 &";
+  const stopGuest = async (line) => {
+    await guest(`${line ? `echo "<2>${line}" > /dev/kmsg; ` : ""}${linkDownSoon}`);
+    await new Promise((r) => setTimeout(r, 2000));
+    await guest("echo still here", 5); // throws: no answer
+  };
+  let runs = 0;
+  const result = await G.guarded(async () => {
+    runs += 1;
+    if (runs === 1) await stopGuest("virtio_net virtio0 eth0: NETDEV WATCHDOG: CPU: 0: transmit queue 0 timed out 5736 ms");
+    return guest("rdma link show rxe0/1");
+  })();
+  assert.equal(runs, 2);
+  assert.equal(G.restarts, before + 1);
+  assert.match(result, /state ACTIVE/);
+  assert.match(readFileSync(join(G.runDir, `serial-${G.restarts}.log`), "latin1"), NIC_STALL, "the dead guest's serial log kept");
+  assert.equal(G.nicStall(), undefined, "the new guest's log has no stall");
+
+  runs = 0;
+  await assert.rejects(G.guarded(async () => {
+    runs += 1;
+    await stopGuest();
+  })(), /no answer after 5 s[^]*the guest stopped answering, with no NIC watchdog line in its serial log: restarted for the tests after this one/);
+  assert.equal(runs, 1, "not run again");
+  assert.equal(G.restarts, before + 2);
+  assert.match(await guest("rdma link show rxe0/1"), /state ACTIVE/);
+});
+
 // Longer runs: thousands of packets each way (10000 B = 10 packets, 65536 B = 64 packets a message).
 test("longer runs: 300 x 10000 B and 50 x 65536 B each way, IPv4 and IPv6", async () => {
   for (const fam of FAMILIES) {
@@ -307,6 +351,8 @@ test("ICRC: every packet captured on the tap, both directions, IPv4 and IPv6, ve
   assert.ok(capturing, "no capture was started");
   const stop = await G.captureStop();
   capturing = false;
+  // the guard's test restarted the guest twice while this capture ran: the three guests' captures in one file
+  assert.match(stop.stdout, /merged with the captures of the guests before the restarts/);
   assert.ok(existsSync(CAPTURE), `no capture file: ${stop.stdout}`);
   const r = await runProcess(process.execPath, [CLI, "decode", "--json", "--pcap", CAPTURE], { timeoutMs: 120_000 });
   const pkts = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
@@ -411,7 +457,7 @@ test("control: rxe's IPv4 packets with a byte changed in flight (after its ICRC)
   assert.ok(n >= 8, `the filter rewrote ${n} packets`);
 });
 
-test("guest stops: qemu killed by its saved PID, netns deleted", async () => {
+harnessTest("guest stops: qemu killed by its saved PID, netns deleted", async () => {
   const r = await G.stop(); // throws if the netns is still listed
   assert.match(r.stdout, /stopped/);
   assert.equal(NETNS.exists(), false);
