@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { freeTcpPort, tcpListening, useCli, until } from "../support/cli-process.js";
+import { exits, freeTcpPort, tcpListening, useCli, until } from "../support/cli-process.js";
 import {
   ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestHeader, perftestPeak, VERSION_LEN,
 } from "../../../host/cli/perftest-exchange.js";
@@ -418,7 +418,7 @@ describe("softroce perf --perftest -Q and -l (CQ moderation, post lists), two pr
     const s = start("perf", test, "--perftest", "--address", "127.0.15.41", ...server);
     await until(() => s.stdout.includes("Waiting for client to connect"), 15_000);
     const c = start("perf", test, "127.0.15.41", "--perftest", "--address", "127.0.15.42", ...client);
-    expect(await Promise.all([s.done, c.done]), c.stderr + s.stderr).toEqual([0, 0]);
+    expect(await exits([s, c], 20_000), c.stderr + s.stderr).toEqual([0, 0]);
     return [c.stdout, s.stdout] as const;
   };
 

@@ -13,6 +13,8 @@ import { until as untilFor } from "./until.js";
 
 export interface Run {
   child: ChildProcess;
+  /** the CLI's arguments */
+  args: string[];
   stdout: string;
   stderr: string;
   done: Promise<number | null>;
@@ -41,13 +43,32 @@ export function useCli(dir: string): { cli: string; start: (...args: string[]) =
   const start = (...args: string[]): Run => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     running.push(child);
-    const r: Run = { child, stdout: "", stderr: "", done: undefined as unknown as Promise<number | null> };
+    const r: Run = { child, args, stdout: "", stderr: "", done: undefined as unknown as Promise<number | null> };
     child.stdout!.on("data", (d) => (r.stdout += d));
     child.stderr!.on("data", (d) => (r.stderr += d));
     r.done = new Promise((resolve) => child.on("close", (code) => resolve(code)));
     return r;
   };
   return { cli, start };
+}
+
+/**
+ * The runs' exit codes, once every one has exited; after `ms`, the ones still running are killed and
+ * the error names each run (its arguments, whether it had exited, what it printed): a test running
+ * several pairs says which one hung, not only that the test timed out.
+ */
+export async function exits(runs: Run[], ms: number): Promise<(number | null)[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ms)));
+  const codes = await Promise.race([Promise.all(runs.map((r) => r.done)), late]);
+  clearTimeout(timer);
+  if (codes !== "late") return codes;
+  const said = runs.map((r) => {
+    const state = r.child.exitCode !== null || r.child.signalCode !== null ? `exited ${r.child.exitCode ?? r.child.signalCode}` : "still running, killed";
+    if (state.startsWith("still") && r.child.pid) process.kill(r.child.pid, "SIGKILL");
+    return `softroce ${r.args.join(" ")}: ${state}\n--- stdout\n${r.stdout.slice(-2000)}--- stderr\n${r.stderr.slice(-2000)}`;
+  });
+  throw new Error(`not every process exited within ${ms / 1000} s:\n${said.join("\n")}`);
 }
 
 /** support/until.ts's wait with the CLI tests' bound: a child process starts in well under 10 s. */
