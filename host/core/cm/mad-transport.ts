@@ -27,4 +27,10 @@ export interface MadTransport {
   send(mad: Uint8Array, to: MadAddress): void;
   /** Sets the one receiver of MADs arriving at this port (a view valid during the call). */
   onReceive(handler: (mad: Uint8Array, from: MadAddress) => void): void;
+  /**
+   * The peers' UDP ports an rdma_cm over this transport was told (openRdmaCm's `peerUdpPort`): where
+   * a MAD sent with no port goes and, for one that arrives, where its answers go. A transport given
+   * a mapping of its own keeps that one.
+   */
+  usePeerUdpPort?(port: (gid: Uint8Array) => number): void;
 }

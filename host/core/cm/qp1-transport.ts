@@ -109,10 +109,23 @@ export class Qp1Transport implements MadTransport {
   /** The device's QP1: the one already open, else a new one with these options. */
   static of(device: Device, opts: Qp1TransportOptions = {}): Qp1Transport {
     const t = byDevice.get(device);
-    return t && !t.closed ? t : Qp1Transport.open(device, opts);
+    if (!t || t.closed) return Qp1Transport.open(device, opts);
+    const given = Object.keys(opts).filter((k) => opts[k as keyof Qp1TransportOptions] !== undefined);
+    // options a QP1 that is open already cannot take (openDevice opens it unless `gsi: false`): said, not dropped
+    if (given.length > 0) throw new TypeError(`Qp1Transport.of: the device's QP1 is open already, ${given.join(" and ")} cannot apply to it (open the device with gsi: false and call Qp1Transport.open; for the peers' UDP ports, openRdmaCm's peerUdpPort reaches the open QP1)`);
+    return t;
   }
 
+  /** MadTransport.usePeerUdpPort: the rdma_cm's mapping, unless this transport was opened with one. */
+  usePeerUdpPort(port: (gid: Uint8Array) => number): void {
+    if (!this.opts.peerUdpPort) this.peerUdpPort = port;
+  }
+
+  /** the peers' UDP ports: the options', else an rdma_cm's (usePeerUdpPort), else 4791 for all */
+  private peerUdpPort: ((gid: Uint8Array) => number) | undefined;
+
   private constructor(readonly device: Device, private readonly opts: Qp1TransportOptions) {
+    this.peerUdpPort = opts.peerUdpPort;
     this.recvDepth = depth(opts.recvDepth, "recvDepth");
     this.sendDepth = depth(opts.sendDepth, "sendDepth");
     this.pd = device.allocPd();
@@ -208,7 +221,7 @@ export class Qp1Transport implements MadTransport {
 
   private ahFor(to: MadAddress): AddressHandle {
     const sgidIndex = this.sgidFor(to);
-    const destPort = to.port ?? this.opts.peerUdpPort?.(to.gid) ?? ROCE_UDP_PORT;
+    const destPort = to.port ?? this.peerUdpPort?.(to.gid) ?? ROCE_UDP_PORT;
     const tc = to.trafficClass ?? 0;
     const fl = to.flowLabel ?? 0;
     const key = `${formatGid(to.gid)}|${destPort}|${sgidIndex}|${tc}|${fl}`;
@@ -261,7 +274,7 @@ export class Qp1Transport implements MadTransport {
       const mad = this.mr.bytes.slice(base + GRH_SIZE, base + RECV_SLOT);
       const from: MadAddress = {
         gid: wc.sgid, qpn: wc.srcQp, pkeyIndex: wc.pkeyIndex, qkey: GSI_QKEY,
-        port: this.opts.peerUdpPort?.(wc.sgid) ?? ROCE_UDP_PORT, hopLimit: grh.hopLimit, trafficClass: grh.trafficClass, flowLabel: grh.flowLabel,
+        port: this.peerUdpPort?.(wc.sgid) ?? ROCE_UDP_PORT, hopLimit: grh.hopLimit, trafficClass: grh.trafficClass, flowLabel: grh.flowLabel,
       };
       this.deliver(mad, from);
     } finally {

@@ -127,7 +127,11 @@ export interface RdmaCmOptions {
   clock?: Clock;
   /** u32 source for PSNs, ports and comm IDs (default: crypto) */
   random?: () => number;
-  /** the peer device's UDP port for an address (softroce runs devices on one host on other ports; default 4791) */
+  /**
+   * the peer device's UDP port for an address (softroce runs devices on one host on other ports;
+   * default 4791): where this rdma_cm's MADs and connections go, and, given to each device's QP1
+   * (MadTransport.usePeerUdpPort), where the answers to a peer's MADs go
+   */
   peerUdpPort?: (address: string) => number;
 }
 
@@ -303,7 +307,10 @@ export class RdmaCm {
     if (!clock) throw new TypeError("openRdmaCm: no clock (attach a device to a link, or pass one)");
     this.clock = clock;
     this.random = o.random ?? cryptoU32;
+    const peerUdpPort = o.peerUdpPort;
     for (const { device, mad } of o.devices) {
+      // the replies to a peer's MADs go where its device listens, as this rdma_cm's own MADs do
+      if (peerUdpPort) mad.usePeerUdpPort?.((gid) => peerUdpPort(gidToAddress(gid)));
       const cm = new CommunicationManager({
         transport: mad, clock, nodeGuid: device.nodeGuid, ackDelay: device.query().localCaAckDelay, random: this.random,
         gids: () => gidTable(device),

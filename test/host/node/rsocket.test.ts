@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  openDevice, openRdmaCm, Qp1Transport, rsConnect, rsListen, RsocketError, type Device, type RsocketSocket,
+  openDevice, openRdmaCm, Qp1Transport, rsConnect, rsListen, RsocketError, udpPortOf, type Device, type RsocketSocket,
 } from "../../../host/node/index.js";
 
 const A = "127.0.15.81";
@@ -95,5 +95,30 @@ describe("rsockets as Node Duplex streams", () => {
     expect(() => rsListen(rcmA, { address: A, port: 7505 })).toThrow(/EADDRINUSE/);
     server.close();
     await expect(server.accept()).rejects.toThrow(/raccept: the listener is closed/);
+  }, 30_000);
+
+  it("two devices on ports the kernel chose (port 0), each RdmaCm told the other's (peerUdpPort): the answers to a peer's MADs reach its port — an echo, and a REJ for a port nobody listens on", async () => {
+    const devA = await openDevice({ address: A, port: 0 });
+    const devB = await openDevice({ address: B, port: 0 });
+    devs.push(devA, devB);
+    const [portA, portB] = [udpPortOf(devA), udpPortOf(devB)];
+    if (portA === undefined || portB === undefined) throw new Error("a device bound no UDP port");
+    expect([portA, portB]).not.toContain(4791);
+    const ports: Record<string, number> = { [A]: portA, [B]: portB };
+    const peerUdpPort = (address: string) => ports[address] ?? 4791;
+    // openDevice opened each QP1 already: options for it now are refused, not dropped
+    expect(() => Qp1Transport.of(devA, { peerUdpPort: () => 1 })).toThrow(/QP1 is open already, peerUdpPort cannot apply/);
+    const rcmA = openRdmaCm({ devices: [{ device: devA, mad: Qp1Transport.of(devA) }], peerUdpPort });
+    const rcmB = openRdmaCm({ devices: [{ device: devB, mad: Qp1Transport.of(devB) }], peerUdpPort });
+    const refused = await rsConnect(rcmB, { address: A, port: 7507 }).catch((x: unknown) => x);
+    expect((refused as RsocketError).errno).toBe("ECONNREFUSED");
+    const server = rsListen(rcmA, { address: A, port: 7506 });
+    server.accept().then((s) => s.pipe(s));
+    const client = await rsConnect(rcmB, { address: A, port: 7506 });
+    const back = readAll(client);
+    client.end("over the kernel's ports");
+    expect((await back).toString()).toBe("over the kernel's ports");
+    client.destroy();
+    server.close();
   }, 30_000);
 });
