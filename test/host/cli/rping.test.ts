@@ -20,10 +20,10 @@ function expected(count: number, size: number, prefix: string): string[] {
   return lines;
 }
 
-async function rping(count: number, size: number, port: number) {
-  const server = start("rping", "-s", "-a", SERVER, "-p", String(port), "-v", "-V", "-S", String(size), "-d", "--timeout", "30");
+async function rping(count: number, size: number, port: number, more: string[] = []) {
+  const server = start("rping", "-s", "-a", SERVER, "-p", String(port), "-v", "-V", "-S", String(size), "-d", "--timeout", "30", ...more);
   await until(() => server.stdout.includes("rdma_listen\n"), 15_000);
-  const client = start("rping", "-c", "-a", SERVER, "-I", CLIENT, "-p", String(port), "-v", "-V", "-S", String(size), "-C", String(count), "--timeout", "30");
+  const client = start("rping", "-c", "-a", SERVER, "-I", CLIENT, "-p", String(port), "-v", "-V", "-S", String(size), "-C", String(count), "--timeout", "30", ...more);
   const [sc, cc] = await Promise.all([server.done, client.done]);
   return { server, client, sc, cc };
 }
@@ -49,6 +49,12 @@ describe("rping, two processes over rdma_cm", () => {
     const lines = big.client.stdout.trimEnd().split("\n");
     expect(lines).toEqual(expected(3, 200, "ping data: "));
     expect(lines[0]).toContain("xyzABC");
+  });
+
+  it("--udp-port 5791 on both sides: the connection is made there (the server's answers to the client's MADs go to the client's 5791, not to 4791)", async () => {
+    const { client, sc, cc } = await rping(2, 64, 7179, ["--udp-port", "5791"]);
+    expect({ cc, sc, err: client.stderr }).toEqual({ cc: 0, sc: 0, err: "client DISCONNECT EVENT...\n" });
+    expect(client.stdout.trimEnd().split("\n")).toEqual(expected(2, 64, "ping data: "));
   });
 
   it("a client with nobody listening: 'cma event RDMA_CM_EVENT_REJECTED, error 8', exit 1", async () => {
