@@ -281,11 +281,17 @@ class Rstream implements CmatoseTest {
     if (this.tool === "riostream") return this.runIoTest(name, size, count, iterations);
     const c = this.client;
     if (!(await this.sync(this.o.verify))) return false;
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) {
+    return this.timed(name, size, count, iterations, async () => {
       for (let t = 0; t < count; t++) if (!(c ? await this.sendXfer(size) : await this.recvXfer(size))) return false;
       for (let t = 0; t < count; t++) if (!(c ? await this.recvXfer(size) : await this.sendXfer(size))) return false;
-    }
+      return true;
+    });
+  }
+
+  /** run_test's clock around `iterations` turns of `turn`, and show_perf's row if every one went through. */
+  private async timed(name: string, size: number, count: number, iterations: number, turn: () => Promise<boolean>): Promise<boolean> {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) if (!(await turn())) return false;
     const usec = Number((process.hrtime.bigint() - t0) / 1000n);
     this.io.out(perfRow(name, size, count, iterations, usec));
     return true;
@@ -332,14 +338,9 @@ class Rstream implements CmatoseTest {
       return !this.o.verify || this.verify(buf.subarray(0, size - 1));
     };
     if (!(await this.sync(false))) return false;
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) {
-      if (!(c ? (await turn()) && (await awaitTurn()) : (await awaitTurn()) && (await turn()))) return false;
-    }
-    const usec = Number((process.hrtime.bigint() - t0) / 1000n);
-    this.io.out(perfRow(name, size, count, iterations, usec));
-    rs.iounmap(buf);
-    return true;
+    const ok = await this.timed(name, size, count, iterations, async () => (c ? (await turn()) && (await awaitTurn()) : (await awaitTurn()) && (await turn())));
+    if (ok) rs.iounmap(buf);
+    return ok;
   }
 
   destroyNodes(): void {

@@ -187,6 +187,8 @@ export class RStream {
   /** data messages received and not yet read: their lengths, oldest first */
   private rmsg: number[] = [];
   private rmsgHead = 0;
+  /** their sum: the bytes received and not yet read */
+  private rmsgBytes = 0;
   // rsocket's state bits
   connected = false;
   readable = false;
@@ -350,8 +352,11 @@ export class RStream {
             else this.disconnected();
           }
           break;
-        default:
-          this.rmsg.push(rsMsgData(msg));
+        default: {
+          const len = rsMsgData(msg);
+          this.rmsg.push(len);
+          this.rmsgBytes += len;
+        }
       }
       return 1;
     }
@@ -640,6 +645,7 @@ export class RStream {
         size = pending;
         this.rmsgHead++;
       }
+      this.rmsgBytes -= size;
       // the receive buffer is read in order, wrapping at its end
       const rb = this.rmr.bytes;
       while (size > 0) {
@@ -661,9 +667,7 @@ export class RStream {
 
   /** Bytes received and not yet read. */
   get pendingBytes(): number {
-    let n = 0;
-    for (let i = this.rmsgHead; i < this.rmsg.length; i++) n += this.rmsg[i]!;
-    return n;
+    return this.rmsgBytes;
   }
 
   /**
