@@ -9,9 +9,9 @@
 // only under --dir (default: the current directory): an absolute path or one that climbs out with
 // ".." is answered EACCES and nothing is written.
 import { isIPv4 } from "node:net";
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync, readSync, realpathSync, statfsSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { isAbsolute, join, normalize, sep } from "node:path";
+import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import type { Device } from "../core/verbs/index.js";
 import { CmEventRouter, PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmId } from "../core/cm/index.js";
 import { RStream, RsocketError } from "../core/rsocket/index.js";
@@ -115,6 +115,8 @@ class Rcopy implements CmatoseTest {
   private rs: RStream | undefined;
   /** the server's open destination */
   private fd: number | undefined;
+  /** the open file's path (the server's) */
+  private fdPath: string | undefined;
 
   constructor(readonly o: RcopyOptions, readonly io: Io, readonly ch: EventChannel) {
     this.wait = new CmEventRouter(ch);
@@ -221,12 +223,24 @@ class Rcopy implements CmatoseTest {
     }
   }
 
-  /** Where `path` lands under --dir; undefined if it is absolute or climbs out. */
+  /**
+   * Where `path` lands under --dir; undefined if it is absolute, climbs out, or its directory is
+   * reached through a symlink that leads out of --dir (the file itself is opened O_NOFOLLOW: a symlink
+   * there is ELOOP). A directory that does not exist is left to open() (ENOENT).
+   */
   private confined(path: string): string | undefined {
     if (path === "" || isAbsolute(path)) return undefined;
     const rel = normalize(path);
     if (rel === ".." || rel.startsWith(`..${sep}`)) return undefined;
-    return join(this.o.dir, rel);
+    const where = join(this.o.dir, rel);
+    try {
+      const root = realpathSync(this.o.dir);
+      const parent = realpathSync(dirname(where));
+      if (parent !== root && !parent.startsWith(root.endsWith(sep) ? root : root + sep)) return undefined;
+    } catch {
+      /* no such directory: open() says so */
+    }
+    return where;
   }
 
   /** server_open: the destination named after the header, opened (created, truncated) with the client's mode. */
@@ -250,7 +264,9 @@ class Rcopy implements CmatoseTest {
     } else {
       this.io.out(`${path}, `);
       try {
-        this.fd = openSync(where, "w", h.data & 0o777); // the permission bits only: no setuid/setgid/sticky from a client
+        // the permission bits only: no setuid/setgid/sticky from a client; a symlink is not followed
+        this.fd = openSync(where, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, h.data & 0o777);
+        this.fdPath = where;
         ret = 0;
       } catch (e) {
         this.io.out("unable to open destination file\n");
@@ -290,6 +306,13 @@ class Rcopy implements CmatoseTest {
   /** The file's bytes from the stream into the open file, a chunk at a time. */
   private async receiveFile(bytes: number): Promise<number> {
     const fd = this.fd!;
+    // rcopy's server makes the file its size at once (ftruncate, then mmap): a size beyond the
+    // space its file system has left is refused, not made as a sparse file that writes would fill
+    const fs = statfsSync(dirname(this.fdPath!));
+    if (bytes > fs.bavail * fs.bsize) {
+      this.io.out(`...more than the ${fs.bavail * fs.bsize} bytes free\n`);
+      return osConstants.errno.ENOSPC;
+    }
     try {
       ftruncateSync(fd, bytes);
     } catch (e) {
@@ -320,6 +343,7 @@ class Rcopy implements CmatoseTest {
       /* already */
     }
     this.fd = undefined;
+    this.fdPath = undefined;
   }
 
   // ------------------------------------------------------------------ client

@@ -2,7 +2,7 @@
 // on 127.0.15.71 / 127.0.15.72 (UDP 4791, this suite's own loopback addresses). A file copied and
 // compared byte for byte, the server's lines and the client's; paths outside the server's --dir
 // answered EACCES with nothing written; rcopy's messages; what it refuses.
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -77,6 +77,46 @@ describe("softroce rcopy, two processes over rsockets", () => {
     expect(c.stderr).toMatch(/^rcopy: .*no-such-file: ENOENT: no such file or directory/);
     server.child.kill("SIGTERM");
   }, 30_000);
+
+  it("the server's --dir holds: a symlink there is not followed (ELOOP), a directory reached through one out of --dir is refused (EACCES), a size beyond the free space is ENOSPC (no sparse file that large); nothing written outside", async () => {
+    const dir = mkdtempSync(join(tmp, "guard-"));
+    const outside = mkdtempSync(join(tmp, "outside-"));
+    writeFileSync(join(outside, "victim"), "untouched");
+    symlinkSync(join(outside, "victim"), join(dir, "link"));
+    symlinkSync(outside, join(dir, "away"));
+    mkdirSync(join(dir, "sub"));
+    const src = join(tmp, "small.bin");
+    writeFileSync(src, "new bytes");
+    // a sparse source larger than the server's file system has free: the size is what the client sends first
+    const free = statfsSync(dir);
+    const huge = join(tmp, "huge.bin");
+    const hugeFd = openSync(huge, "w");
+    ftruncateSync(hugeFd, free.bavail * free.bsize + 2 ** 30);
+    closeSync(hugeFd);
+    try {
+      const server = start("rcopy", "--address", SERVER, "--dir", dir, "--serve", "4", "-p", "7433", "--timeout", "60");
+      await new Promise((r) => setTimeout(r, 500));
+      const client = (from: string, dst: string) => start("rcopy", from, `${SERVER}:${dst}`, "--address", CLIENT, "-p", "7433", "--timeout", "30");
+      for (const [dst, errno] of [["link", 40], ["away/victim", 13]] as const) {
+        const c = client(src, dst);
+        expect(await c.done).toBe(1);
+        expect(c.stderr).toBe(`rcopy: the server could not open ${dst}: errno ${errno}\n`);
+      }
+      const ok = client(src, "sub/copy");
+      expect(await ok.done, ok.stderr).toBe(0);
+      expect(readFileSync(join(dir, "sub/copy"), "utf8")).toBe("new bytes");
+      const big = client(huge, "big");
+      expect(await big.done).not.toBe(0);
+      expect(await server.done, server.stderr).toBe(0);
+      expect(server.stdout).toContain(`opening: away/victim, refused: not under ${dir} (--dir)\n`);
+      expect(server.stdout).toMatch(/opening: big, transferring\.\.\.\d+ bytes\.\.\.\.\.\.more than the \d+ bytes free\n/);
+      expect(statSync(join(dir, "big")).size).toBe(0);
+      expect(readFileSync(join(outside, "victim"), "utf8")).toBe("untouched");
+      expect(readdirSync(outside)).toEqual(["victim"]);
+    } finally {
+      rmSync(huge, { force: true });
+    }
+  }, 60_000);
 
   it("refuses what it cannot do: a client without a server, an IPv6 server (rcopy splits at the first ':'), --dir on a client", async () => {
     for (const [args, re] of [
