@@ -30,7 +30,7 @@ const RSTREAM_FLAGS: FlagSpec[] = [
   { name: "transfer-count", short: "C", type: "int", min: 1, max: 1 << 30, valueName: "n", help: "transfers each way per iteration" },
   { name: "transfer-size", short: "S", type: "string", valueName: "n|all", help: "bytes per transfer; 'all' runs every size of rstream's table" },
   { name: "port", short: "p", type: "int", min: 0, max: 65535, default: 7471, valueName: "port", help: "port number" },
-  { name: "keepalive", short: "k", type: "int", min: 0, max: 86400, valueName: "sec", help: "refused: rsockets' keepalive (SO_KEEPALIVE) is not implemented" },
+  { name: "keepalive", short: "k", type: "int", min: 0, max: 86400, valueName: "sec", help: "SO_KEEPALIVE with TCP_KEEPIDLE <sec>: a keepalive message to the peer every <sec> seconds (0: none, as rstream)" },
   { name: "test-option", short: "T", type: "string", valueName: "opt", help: "one of a|async, b|blocking, n|nonblocking, r|resolve (the same packets here), v|verify (every byte checked); s|sockets and f|fork are refused" },
   { name: "address", type: "string", valueName: "addr", help: "softroce: local IPv4/IPv6 address of the device (default: -b unless a wildcard, else 127.0.0.1 / ::1)" },
   { name: "udp-port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device and of its peers" },
@@ -73,6 +73,8 @@ export interface RstreamOptions {
   bufferSize: number;
   inlineSize: number;
   verify: boolean;
+  /** -k: SO_KEEPALIVE with TCP_KEEPIDLE, seconds (0: off) */
+  keepalive: number;
 }
 
 function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
@@ -82,7 +84,6 @@ function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
   const bind = f["bind-address"] as string | undefined;
   const fmt = f["address-format"] as string | undefined;
   if (fmt !== undefined && /^gid/i.test(fmt)) throw new UsageError("-f gid: AF_IB addresses are InfiniBand's; softroce's rdma_cm speaks IP (RoCE)");
-  if (f.keepalive !== undefined) throw new UsageError("-k: rsockets' keepalive (SO_KEEPALIVE, RS_CTRL_KEEPALIVE messages) is not implemented");
   let verify = false;
   for (const t of f["test-option"] !== undefined ? [f["test-option"] as string] : []) {
     const o = t.length === 1 ? t : t.toLowerCase();
@@ -114,6 +115,7 @@ function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
     server, bind, address, port: f.port as number, udpPort: f["udp-port"] as number, timeoutMs: (f.timeout as number) * 1000,
     custom, iterations: (f.iterations as number | undefined) ?? 1, transferCount: (f["transfer-count"] as number | undefined) ?? 1000, transferSize, allSizes,
     bufferSize: (f["buffer-size"] as number | undefined) ?? 1 << 19, inlineSize: (f["inline-size"] as number | undefined) ?? 64, verify,
+    keepalive: (f.keepalive as number | undefined) ?? 0,
   };
 }
 
@@ -170,7 +172,15 @@ class Rstream implements CmatoseTest {
 
   private get rsOptions(): RsocketOptions {
     // riostream's set_options: RDMA_IOMAPSIZE 1, so the peer may map one buffer into this side's iomap
-    return { sbufSize: this.o.bufferSize * 2, rbufSize: this.o.bufferSize * 2, sqInline: this.o.inlineSize, iomapSize: this.tool === "riostream" ? 1 : 0 };
+    return {
+      sbufSize: this.o.bufferSize * 2, rbufSize: this.o.bufferSize * 2, sqInline: this.o.inlineSize, iomapSize: this.tool === "riostream" ? 1 : 0,
+      keepalive: this.o.keepalive,
+    };
+  }
+
+  /** set_keepalive's lines, for each socket set_options is called on (-k 0: none, as rstream's `if (keepalive)`). */
+  private sayKeepalive(): void {
+    if (this.o.keepalive) this.io.out(`Keepalive: ON\n  time: ${this.o.keepalive}\n`);
   }
 
   async run(): Promise<number> {
@@ -215,12 +225,15 @@ class Rstream implements CmatoseTest {
   }
 
   private async connect(): Promise<void> {
+    // set_options: the client's socket before it connects; the server's listening socket, then the one accepted
+    this.sayKeepalive();
     if (this.client) {
       this.rs = await RStream.connect(this.ch, { address: this.o.server!, port: this.o.port }, this.o.bind ? { address: this.o.bind } : undefined, this.rsOptions, this.wait);
       return;
     }
     const ev = await this.wait.next((e) => e.event === E.CONNECT_REQUEST && e.listenId === this.listenId, 0);
     this.rs = await RStream.accept(ev!, this.rsOptions, this.wait);
+    this.sayKeepalive();
   }
 
   private async closeRs(): Promise<void> {

@@ -308,8 +308,11 @@ test("rdma_xclient -c x: Linux's fails at rdma_create_ep on rxe (no XRC) and our
 
 // rsockets' stream protocol: the rs_conn_data in the REQ and REP, data as RDMA WRITE WITH IMMEDIATE into
 // the buffers each side gave, credits as writes into the other's target SGL. -T v: each side checks every
-// byte it receives (rstream's verify_buf); 4 MB each way, four times the 1 MiB receive buffer
-const RSTREAM = ["-S", "100000", "-C", "20", "-I", "2", "-T", "v"];
+// byte it receives (rstream's verify_buf); 4 MB each way, four times the 1 MiB receive buffer. -k 1:
+// SO_KEEPALIVE with TCP_KEEPIDLE 1 s on every socket, set_keepalive's two lines for each (the server's
+// listening socket and the one it accepted, the client's), an RS_CTRL_KEEPALIVE a second while connected
+const RSTREAM = ["-S", "100000", "-C", "20", "-I", "2", "-T", "v", "-k", "1"];
+const KEEPALIVE_LINES = "Keepalive: ON\n  time: 1\n";
 const RSTREAM_ROW = /^(custom)\s+(97k)\s+(20)\s+(2)\s+(7\.6m)\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/m;
 const RSTREAM_HEAD = "name      bytes   xfers   iters   total       time     Gb/sec    usec/xfer\n";
 
@@ -321,25 +324,26 @@ const RIOSTREAM = ["-S", "100000", "-C", "10", "-I", "2", "-T", "v"];
 const RIOSTREAM_ROW = /^(custom)\s+(97k)\s+(10)\s+(2)\s+(3\.8m)\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/m;
 
 for (const [tool, flags, row, checks] of [["rstream", RSTREAM, RSTREAM_ROW, "every byte"], ["riostream", RIOSTREAM, RIOSTREAM_ROW, "the bytes"]]) {
-  /** both sides' tables: the header and the row, no failure said */
-  const tables = (ours, theirs) => {
-    for (const out of [ours.stdout, theirs]) {
+  /** both sides' tables: the header and the row, no failure said; with -k, set_keepalive's lines after the header (the server's twice) */
+  const tables = (ours, theirs, oursServes) => {
+    for (const [out, serves] of [[ours.stdout, oursServes], [theirs, !oursServes]]) {
       assert.ok(out.startsWith(RSTREAM_HEAD), out);
       assert.match(out, row);
       assert.doesNotMatch(out, /verification failed|riomap|riowrite|rsend|rrecv/);
+      if (flags.includes("-k")) assert.ok(out.startsWith(RSTREAM_HEAD + KEEPALIVE_LINES.repeat(serves ? 2 : 1) + "custom"), `${serves ? "server" : "client"}:\n${out}`);
     }
   };
   test(`IPv4: softroce ${tool} -s (client) -> ${tool} (rxe0), ${flags.join(" ")}: both check ${checks}, print ${tool}'s table, exit 0`, async () => {
     const { ours, theirs } = await oursToGuestServer(`${tool} -b ${GUEST4} ${flags.join(" ")}`, [tool, "-s", GUEST4, "-b", HOST4, ...flags]);
     assert.equal(ours.code, 0, `softroce ${tool}: ${ours.stdout}${ours.stderr}\n--- ${tool}:\n${theirs}`);
-    tables(ours, theirs);
+    tables(ours, theirs, false);
   });
 
   test(`IPv4: ${tool} -s (rxe0) -> softroce ${tool}, ${flags.join(" ")}: the same, roles swapped`, async () => {
     const { ours, theirs } = await guestToOursServer([tool, "-b", HOST4, ...flags], `${tool} -s ${HOST4} -b ${GUEST4} ${flags.join(" ")}`);
     assert.match(theirs, /client-exit=0/, `${tool}:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
     assert.equal(ours.code, 0, `softroce ${tool}: ${ours.stdout}${ours.stderr}`);
-    tables(ours, theirs);
+    tables(ours, theirs, true);
   });
 }
 

@@ -25,6 +25,7 @@
 // rules. The accounting of this side's own send queue and buffer is its own business, but kept as
 // rsocket's. Progress happens only inside send(), recv() and close(), as rsocket's does in rsend/rrecv.
 import { Access, WcStatus, WrOpcode, type CompletionQueue, type MemoryRegion, type QueuePair, type WorkCompletion } from "../verbs/index.js";
+import { realClock } from "../link/real-clock.js";
 import { PortSpace, RdmaCmEvent, RdmaCmEventType as E, type CmEventRouter, type EventChannel, type RdmaCmId } from "../cm/index.js";
 
 /** rsocket's message types (the immediate's bits 31..29). */
@@ -119,6 +120,11 @@ export interface RsocketOptions {
   rbufSize?: number;
   /** RDMA_IOMAPSIZE: how many buffers the peer may map into this side's target iomap (rsocket's default 0) */
   iomapSize?: number;
+  /**
+   * SO_KEEPALIVE with TCP_KEEPIDLE in seconds (rsocket's tcp_svc): every that many seconds while
+   * connected, a zero-length RS_CTRL_KEEPALIVE write the peer takes without answering (default 0: none)
+   */
+  keepalive?: number;
 }
 
 const short = (v: number): number => (v << 16) >> 16;
@@ -189,6 +195,10 @@ export class RStream {
   private rmsgHead = 0;
   /** their sum: the bytes received and not yet read */
   private rmsgBytes = 0;
+  /** keepalive messages sent (RsocketOptions.keepalive), and the peer's taken */
+  keepalivesSent = 0;
+  keepalivesReceived = 0;
+  private keepaliveTimer: unknown;
   // rsocket's state bits
   connected = false;
   readable = false;
@@ -254,6 +264,42 @@ export class RStream {
     this.setTarget(0, c.dataBuf);
     this.sseqComp = c.credits;
     this.connected = this.readable = this.writable = true;
+    this.armKeepalive();
+  }
+
+  /**
+   * tcp_svc's timer for this rsocket: every `keepalive` seconds on the device's clock, if still
+   * connected and a control credit is free (as tcp_svc_send_keepalive: none is waited for), one
+   * RS_CTRL_KEEPALIVE. The timer keeps no process alive.
+   */
+  private armKeepalive(): void {
+    const seconds = this.o.keepalive ?? 0;
+    if (!(seconds > 0)) return;
+    const clock = this.id.verbs?.port?.clock ?? realClock;
+    const arm = (): void => {
+      this.keepaliveTimer = clock.setTimer(clock.now() + seconds * 1e6, () => {
+        this.keepaliveTimer = undefined;
+        if (!this.connected) return;
+        if (this.ctrlAvail()) {
+          try {
+            this.postMsg(rsMsg(RsOp.CTRL, RsCtrl.KEEPALIVE));
+          } catch {
+            return; // the QP is going away: the next send or receive says so, not a timer
+          }
+          this.ctrlSeqno++;
+          this.keepalivesSent++;
+        }
+        arm();
+      });
+      clock.holdTimer?.(this.keepaliveTimer, false);
+    };
+    arm();
+  }
+
+  private disarmKeepalive(): void {
+    if (this.keepaliveTimer === undefined) return;
+    (this.id.verbs?.port?.clock ?? realClock).clearTimer(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
   }
 
   private target(i: number): RsSge {
@@ -350,7 +396,7 @@ export class RStream {
           else if (rsMsgData(msg) === RsCtrl.SHUTDOWN) {
             if (this.writable) this.readable = false;
             else this.disconnected();
-          }
+          } else if (rsMsgData(msg) === RsCtrl.KEEPALIVE) this.keepalivesReceived++; // taken, never answered
           break;
         default: {
           const len = rsMsgData(msg);
@@ -733,6 +779,7 @@ export class RStream {
   }
 
   private free(): void {
+    this.disarmKeepalive();
     try {
       if (this.id.qp) this.id.destroyQp();
     } catch {

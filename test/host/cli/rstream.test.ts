@@ -102,6 +102,21 @@ describe("softroce rstream, two processes over rsockets", () => {
     expect(rows(server.stdout)).toEqual(want);
   }, 180_000);
 
+  it("-k 1: set_keepalive's lines after the header for each socket (the server's listening one and the one it accepted, the client's), then the row; -k 0 none", async () => {
+    const KEEP = "Keepalive: ON\n  time: 1\n";
+    for (const [k, times] of [["1", 1], ["0", 0]] as const) {
+      const flags = ["-S", "1000", "-C", "10", "-I", "2", "-k", k, "-p", "7486", "--timeout", "60"];
+      const server = start("rstream", "-b", SERVER, ...flags);
+      await new Promise((r) => setTimeout(r, 500));
+      const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+      expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+      for (const [out, n] of [[client.stdout, times], [server.stdout, 2 * times]] as const) {
+        expect(out.startsWith(RSTREAM_HEADER + KEEP.repeat(n) + "custom"), out).toBe(true);
+        expect(ROW.exec(out.split("\n")[1 + 2 * n]!)?.slice(1)).toEqual(["custom", "1000", "10", "2", "39k"]);
+      }
+    }
+  }, 60_000);
+
   it("a client whose port nobody listens on: rconnect: Connection refused (the device's REJ), exit 1", async () => {
     const server = start("rstream", "-b", SERVER, "-S", "64", "-p", "7484", "--timeout", "20");
     await new Promise((r) => setTimeout(r, 500));
@@ -111,11 +126,10 @@ describe("softroce rstream, two processes over rsockets", () => {
     server.child.kill("SIGTERM");
   });
 
-  it("refuses what it does not speak: -T s (TCP sockets), -T f (fork), -k, -f gid, a -S that is not a size", async () => {
+  it("refuses what it does not speak: -T s (TCP sockets), -T f (fork), -f gid, a -S that is not a size", async () => {
     for (const [args, re] of [
       [["-T", "s"], /-T s: standard TCP sockets are not rsockets/],
       [["-T", "fork"], /-T f: the forking server is not implemented/],
-      [["-k", "5"], /-k: rsockets' keepalive .* is not implemented/],
       [["-f", "gid"], /-f gid: AF_IB/],
       [["-S", "lots"], /-S wants a transfer size/],
       [["-T", "q"], /-T q: a test option is one of/],

@@ -97,6 +97,26 @@ describe("rsockets as Node Duplex streams", () => {
     await expect(server.accept()).rejects.toThrow(/raccept: the listener is closed/);
   }, 30_000);
 
+  it("keepalive 1 (SO_KEEPALIVE, TCP_KEEPIDLE 1 s) on the client: an idle connection carries an RS_CTRL_KEEPALIVE a second, the server takes each unanswered; the stream goes on after them", async () => {
+    const { rcmA, rcmB } = await pair();
+    const server = rsListen(rcmA, { address: A, port: 7508 });
+    const accepted = server.accept();
+    const client = await rsConnect(rcmB, { address: A, port: 7508 }, { keepalive: 1 });
+    const s = await accepted;
+    await new Promise((r) => setTimeout(r, 2500));
+    const sent = client.rstream.keepalivesSent;
+    expect(sent).toBeGreaterThanOrEqual(2);
+    expect(sent).toBeLessThanOrEqual(3);
+    expect(s.rstream.keepalivesSent).toBe(0);
+    s.pipe(s);
+    const back = readAll(client);
+    client.end("after the keepalives");
+    expect((await back).toString()).toBe("after the keepalives");
+    expect(s.rstream.keepalivesReceived).toBeGreaterThanOrEqual(sent);
+    client.destroy();
+    server.close();
+  }, 30_000);
+
   it("two devices on ports the kernel chose (port 0), each RdmaCm told the other's (peerUdpPort): the answers to a peer's MADs reach its port — an echo, and a REJ for a port nobody listens on", async () => {
     const devA = await openDevice({ address: A, port: 0 });
     const devB = await openDevice({ address: B, port: 0 });
