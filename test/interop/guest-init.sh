@@ -1,7 +1,7 @@
 #!/bin/sh
 # /init of the interop guest (build-guest.sh installs it): brings up eth0 and
 # rxe0 (Linux rdma_rxe), prints the GID table, starts the control shell on
-# TCP 7000 (one /bin/sh per connection, used by guestexec.mjs) and prints
+# TCP 7000 (one /bin/sh per connection, used by guestexec.mjs) and a shell on the serial console, and prints
 # "== GUEST-READY". The guest then idles until the host kills qemu.
 # Kernel command line: rxe.ip4=192.0.2.2/24 rxe.ip6=fd00:4791::2/64 rxe.mtu=1500
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -46,5 +46,10 @@ for g in $P/gids/*; do
   echo "GID $idx $gid $typ $ndev"
 done
 setsid nc -ll -p 7000 -e /bin/sh </dev/null >/dev/null 2>&1 &
+# A way in that does not go through eth0: a shell on the serial console (guest.sh gives qemu's serial
+# port a socket, interop-guest.mjs's console()), so a guest that stopped answering on its NIC can
+# still say whether its kernel runs and what eth0 has seen.
+# (A line at a time, not an interactive shell: no prompt or line editing in the serial log.)
+setsid sh -c 'while read -r line; do eval "$line"; done </dev/ttyS0 >/dev/ttyS0 2>&1' &
 echo "== GUEST-READY uptime=$(up)"
 while :; do sleep 3600; done

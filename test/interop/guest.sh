@@ -16,7 +16,8 @@
 # Env: INTEROP_WORK (default test/.out/interop), INTEROP_NS, INTEROP_ACCEL (tcg | kvm, default tcg),
 #      INTEROP_BOOT_TIMEOUT (s, default 180), INTEROP_MEM (MB, default 768).
 #      INTEROP_RUN (this run's directory, default $INTEROP_WORK/run; the system suites give each run its own).
-# Files in $INTEROP_RUN: serial.log, qemu.pid, qemu.out, tshark.pid, tshark.err
+# Files in $INTEROP_RUN: serial.log (the console's output), serial.sock (the console: a shell on it), qemu.pid,
+#   qemu.out, tshark.pid, tshark.err
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT_DIR="$(cd "$HERE/../.." && pwd)"
@@ -71,11 +72,11 @@ start() {
   # No usable KVM on the machines this ran on (kvm_pvm cannot boot a stock kernel): TCG by default.
   if [ "$accel" = kvm ]; then acc=(-accel kvm -cpu host); else acc=(-accel tcg,thread=multi -cpu max); fi
   netns_up
-  rm -f "$RUN/serial.log"
+  rm -f "$RUN/serial.log" "$RUN/serial.sock"
   local t0; t0=$(date +%s.%N)
   # `ip netns exec` execs qemu, so $! is qemu's PID
   ip netns exec "$NS" qemu-system-x86_64 "${acc[@]}" -machine q35 -smp 1 -m "${INTEROP_MEM:-768}" -nographic \
-    -monitor none -serial "file:$RUN/serial.log" -no-reboot -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.cpio" \
+    -monitor none -chardev "socket,id=ser0,path=$RUN/serial.sock,server=on,wait=off,logfile=$RUN/serial.log" -serial chardev:ser0 -no-reboot -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.cpio" \
     -append "console=ttyS0 panic=-1 loglevel=4" \
     -netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:47:91:02" \
     </dev/null >"$RUN/qemu.out" 2>&1 &

@@ -2,6 +2,7 @@
 // check, its addresses, its work directory and namespace, shell text run inside it, `softroce`
 // run in its namespace, and the stop that runs whatever way the suite's process ends.
 import { spawnSync } from "node:child_process";
+import { connect } from "node:net";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, requireTools, run, runOk, runProcess, test } from "./harness.mjs";
@@ -162,7 +163,36 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
       } catch {
         return undefined;
       }
-      return text.split("\n").find((l) => NIC_STALL.test(l))?.trim();
+      const line = text.split("\n").find((l) => NIC_STALL.test(l));
+      // from the kernel's timestamp on: what shared the console's line before it is not the kernel's
+      return line?.slice(Math.max(0, line.search(/\[\s*\d+\.\d+\]/))).trim();
+    },
+    /**
+     * Shell text run by the shell on the guest's serial console (guest-init.sh), which does not go
+     * through eth0: its output, or undefined when nothing answers within timeoutS (the guest's kernel
+     * runs no more, or qemu does not). The markers are computed by the shell, so the console's echo of
+     * the line sent is not taken for its output.
+     */
+    console(text, timeoutS = 10) {
+      const n = Math.floor(Math.random() * 1e9);
+      const between = new RegExp(`__B${n + 1}__\\r?\\n([^]*?)__E${n + 1}__`);
+      return new Promise((resolve) => {
+        const sock = connect(join(runDir, "serial.sock"));
+        let out = "";
+        const done = (v) => {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(v);
+        };
+        const timer = setTimeout(() => done(undefined), timeoutS * 1000);
+        sock.on("connect", () => sock.write(`echo __B$((${n} + 1))__; ${text}; echo __E$((${n} + 1))__\n`));
+        sock.on("data", (d) => {
+          out += d.toString("latin1");
+          const m = between.exec(out);
+          if (m) done(m[1].replace(/\r\n/g, "\n"));
+        });
+        sock.on("error", () => done(undefined));
+      });
     },
     /** Whether the guest's control shell answers within timeoutS. */
     async answers(timeoutS = 10) {
@@ -196,12 +226,14 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
       return r;
     },
     /**
-     * fn, guarded against a guest that stopped: when fn throws and the guest does not answer (or
-     * its kernel said NIC_STALL), the guest is restarted, so the tests after this one have one. If
-     * the guest's NIC stalled, fn runs once more on the new guest, saying so: the stall is QEMU's,
-     * and the test has not been run. A guest that stopped without that line is this test's
-     * failure (our traffic may have done it): the error says the guest was restarted, nothing is
-     * run again. A test that failed while the guest answers fails as it did.
+     * fn, guarded against a guest that stopped: when fn throws and the guest does not answer over
+     * its NIC (or its kernel said NIC_STALL), the guest is restarted, so the tests after this one
+     * have one. If the NIC stalled — the kernel's watchdog line, or a kernel that still answers on
+     * the serial console while nothing comes through eth0 — fn runs once more on the new guest,
+     * saying so, with what the console said eth0 had seen: the test has not been run. A guest whose
+     * kernel answers nowhere is this test's failure (our traffic may have done it): the error says
+     * the guest was restarted, nothing is run again. A test that failed while the guest answers
+     * fails as it did.
      */
     guarded(fn) {
       return async () => {
@@ -209,8 +241,12 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
           return await fn();
         } catch (e) {
           if (!started) throw e;
-          const stall = this.nicStall();
+          let stall = this.nicStall();
           if (!stall && (await this.answers())) throw e;
+          if (!stall) {
+            const seen = await this.console("cat /proc/uptime; grep eth0 /proc/net/dev");
+            if (seen !== undefined) stall = `its kernel answers on the serial console, not over eth0; uptime, then eth0's counters (/proc/net/dev): ${seen.trim().split("\n").map((l) => l.trim()).join(" | ")}`;
+          }
           let booted;
           try {
             booted = await this.restart();
@@ -220,7 +256,7 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
           }
           const ready = /GUEST-READY after [\d.]+ s/.exec(booted.stdout)?.[0] ?? "booted";
           if (!stall) {
-            if (e instanceof Error) e.message += `\n(the guest stopped answering, with no NIC watchdog line in its serial log: restarted for the tests after this one, ${ready}; its log is serial-${restarts}.log)`;
+            if (e instanceof Error) e.message += `\n(the guest stopped answering, over its NIC and on its serial console, with no NIC watchdog line in its log: restarted for the tests after this one, ${ready}; its log is serial-${restarts}.log)`;
             throw e;
           }
           process.stdout.write(`      the guest's NIC stopped ("${stall}"), failing this test with: ${String(e instanceof Error ? e.message : e).split("\n")[0]}\n`);
