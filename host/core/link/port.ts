@@ -291,6 +291,7 @@ export class PacketPort {
     // The device wrote back the IPv4 ID it resolved (docs/TRANSPORT.md, RX path).
     if (this.capture) this.capture("rx", { ...d, ipId: m.u32(meta + Rxm.IP_ID), rxResult: r });
     this.service();
+    this.told();
     return r;
   }
 
@@ -375,9 +376,23 @@ export class PacketPort {
         this.link.deferFlush!(this.flush);
       }
       if (this.flushPending) this.service();
+      this.told();
       return;
     }
     this.service();
+    this.told();
+  }
+
+  /**
+   * Called after every received datagram or batch, once its completions are out: for a wait on memory
+   * a peer writes with no completion to say so (rsockets' riostream spins on a byte of its buffer),
+   * which then goes on inside the same turn — before the link's busy poll holds the event loop.
+   */
+  readonly received = new Set<() => void>();
+
+  private told(): void {
+    if (this.received.size === 0) return;
+    for (const f of [...this.received]) f();
   }
 
   /** Counts the drops among `count` batch records and shows them all to the capture. */
@@ -405,6 +420,7 @@ export class PacketPort {
     this.stats.rxDatagrams += took;
     this.recordVerdicts(recs, took);
     this.service();
+    this.told();
     return took;
   }
 

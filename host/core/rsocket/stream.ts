@@ -661,11 +661,22 @@ export class RStream {
    * connection ends: false then. Completions are taken meanwhile, so a disconnect is seen.
    */
   async until(test: () => boolean, wait: CmEventRouter): Promise<boolean> {
+    const port = this.id.verbs?.port;
     while (!test()) {
       this.pollCq();
       if (wait.take((e) => e.id === this.id && e.event === E.DISCONNECTED)) this.disconnected();
       if (!this.connected) return test();
-      await new Promise<void>((r) => setImmediate(r));
+      // the next event-loop turn, or — sooner — the end of the next received batch (Port.received):
+      // the look then comes inside the batch's turn, not after the link's busy poll gave it back
+      await new Promise<void>((r) => {
+        const go = (): void => {
+          port?.received.delete(go);
+          clearImmediate(next);
+          r();
+        };
+        const next = setImmediate(go);
+        port?.received.add(go);
+      });
     }
     return true;
   }

@@ -44,4 +44,32 @@ describe("PacketPort.receive and the RX meta record", () => {
       expect(wcs.map((w) => w.status)).toEqual(new Array(8).fill(0));
     }
   });
+
+  it("Port.received is told after each received datagram, once it is placed: an RDMA WRITE's bytes (no completion at the target) are in the memory then; a listener removed hears nothing more", async () => {
+    const mod = await coreModule();
+    const net = new SimNetwork({ seed: 7 });
+    const ALL = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+    const a = rcEnd(await net.addDevice(mod, "10.1.1.1"), 1 << 16, ALL);
+    const b = rcEnd(await net.addDevice(mod, "10.1.1.2"), 1 << 16, ALL);
+    connectQp(a.qp, { qpNum: b.qp.qpNum, psn: 1, gid: "::ffff:10.1.1.2" }, { sqPsn: 1, qpAccessFlags: ALL, timeout: 8, pathMtu: 1 });
+    connectQp(b.qp, { qpNum: a.qp.qpNum, psn: 1, gid: "::ffff:10.1.1.1" }, { sqPsn: 1, qpAccessFlags: ALL, timeout: 8, pathMtu: 1 });
+    a.mr.bytes.set([1, 2, 3, 4], 100);
+    const at: number[][] = [];
+    const look = () => at.push([...b.mr.bytes.subarray(200, 204)]);
+    b.dev.port!.received.add(look);
+    a.qp.postSend({
+      wrId: 1n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: a.mr.addr + 100n, length: 4, lkey: a.mr.lkey }], rdma: { remoteAddr: b.mr.addr + 200n, rkey: b.mr.rkey },
+    });
+    net.run();
+    expect(at).toEqual([[1, 2, 3, 4]]); // one datagram, told once, the bytes already there
+    b.dev.port!.received.delete(look);
+    a.qp.postSend({
+      wrId: 2n, opcode: WrOpcode.RDMA_WRITE, sendFlags: SendFlags.SIGNALED,
+      sgList: [{ addr: a.mr.addr + 100n, length: 4, lkey: a.mr.lkey }], rdma: { remoteAddr: b.mr.addr + 300n, rkey: b.mr.rkey },
+    });
+    net.run();
+    expect(at.length).toBe(1);
+    expect([...b.mr.bytes.subarray(300, 304)]).toEqual([1, 2, 3, 4]);
+  });
 });
