@@ -26,6 +26,7 @@
 // rsocket's. Progress happens only inside send(), recv() and close(), as rsocket's does in rsend/rrecv.
 import { Access, WcStatus, WrOpcode, type CompletionQueue, type MemoryRegion, type QueuePair, type WorkCompletion } from "../verbs/index.js";
 import { realClock } from "../link/real-clock.js";
+import type { Clock } from "../link/port.js";
 import { PortSpace, RdmaCmEvent, RdmaCmEventType as E, type CmEventRouter, type EventChannel, type RdmaCmId } from "../cm/index.js";
 
 /** rsocket's message types (the immediate's bits 31..29). */
@@ -198,7 +199,8 @@ export class RStream {
   /** keepalive messages sent (RsocketOptions.keepalive), and the peer's taken */
   keepalivesSent = 0;
   keepalivesReceived = 0;
-  private keepaliveTimer: unknown;
+  /** the keepalive's armed timer and the clock it was armed on */
+  private keepaliveTimer: { clock: Clock; timer: unknown } | undefined;
   // rsocket's state bits
   connected = false;
   readable = false;
@@ -277,28 +279,28 @@ export class RStream {
     if (!(seconds > 0)) return;
     const clock = this.id.verbs?.port?.clock ?? realClock;
     const arm = (): void => {
-      this.keepaliveTimer = clock.setTimer(clock.now() + seconds * 1e6, () => {
+      const timer = clock.setTimer(clock.now() + seconds * 1e6, () => {
         this.keepaliveTimer = undefined;
         if (!this.connected) return;
         if (this.ctrlAvail()) {
           try {
-            this.postMsg(rsMsg(RsOp.CTRL, RsCtrl.KEEPALIVE));
+            this.postCtrl(RsCtrl.KEEPALIVE);
           } catch {
             return; // the QP is going away: the next send or receive says so, not a timer
           }
-          this.ctrlSeqno++;
           this.keepalivesSent++;
         }
         arm();
       });
-      clock.holdTimer?.(this.keepaliveTimer, false);
+      clock.holdTimer?.(timer, false);
+      this.keepaliveTimer = { clock, timer };
     };
     arm();
   }
 
   private disarmKeepalive(): void {
     if (this.keepaliveTimer === undefined) return;
-    (this.id.verbs?.port?.clock ?? realClock).clearTimer(this.keepaliveTimer);
+    this.keepaliveTimer.clock.clearTimer(this.keepaliveTimer.timer);
     this.keepaliveTimer = undefined;
   }
 
@@ -500,6 +502,12 @@ export class RStream {
     } else {
       this.postMsg(msg);
     }
+  }
+
+  /** An RS_OP_CTRL message (disconnect, shutdown, keepalive) on a control credit the caller saw free. */
+  private postCtrl(ctrl: number): void {
+    this.postMsg(rsMsg(RsOp.CTRL, ctrl));
+    this.ctrlSeqno++;
   }
 
   /** rs_post_msg: a zero-length RDMA WRITE WITH IMMEDIATE carrying `msg`. */
@@ -770,10 +778,7 @@ export class RStream {
         if (this.writable) return;
       }
       if (!this.ctrlAvail()) await this.progress(() => this.ctrlAvail() || !this.connected, wait);
-      if (this.connected && this.ctrlAvail()) {
-        this.ctrlSeqno++;
-        this.postMsg(rsMsg(RsOp.CTRL, ctrl));
-      }
+      if (this.connected && this.ctrlAvail()) this.postCtrl(ctrl);
     }
     if (this.connected) await this.progress(() => this.ctrlMaxSeqno - this.ctrlSeqno + this.sqeAvail === this.sqSize || !this.connected, wait);
   }
