@@ -21,12 +21,16 @@ export interface FlagSpec {
   default?: string | number | boolean;
   /** Other long names taken for this flag (another tool's spelling); help names them after the flag's own. */
   aliases?: readonly string[];
+  /** May be given more than once (getopt's way: each taken in turn; ParsedArgs.lists has them all, `flags` the last). */
+  repeatable?: boolean;
 }
 
 export type FlagValue = string | number | boolean;
 
 export interface ParsedArgs {
   flags: Record<string, FlagValue | undefined>;
+  /** every value a repeatable flag was given, in order */
+  lists: Record<string, FlagValue[]>;
   positionals: string[];
 }
 
@@ -38,6 +42,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
   const byName = new Map(specs.flatMap((s) => [s.name, ...(s.aliases ?? [])].map((n) => [n, s] as const)));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const flags: Record<string, FlagValue | undefined> = {};
+  const lists: Record<string, FlagValue[]> = {};
   const seen = new Set<string>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -63,7 +68,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
       continue;
     }
     if (!spec) throw new UsageError(`unknown flag ${shown}${hints[shown] ? ` (${hints[shown]})` : ""}`);
-    if (seen.has(spec.name)) throw new UsageError(`--${spec.name} given twice`);
+    if (seen.has(spec.name) && !spec.repeatable) throw new UsageError(`--${spec.name} given twice`);
     seen.add(spec.name);
     if (spec.type === "boolean") {
       if (inline !== undefined) throw new UsageError(`${shown} takes no value`);
@@ -77,12 +82,13 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], m
     }
     // a value error names the flag as typed too: "-n/--iters wants an integer"
     flags[spec.name] = checkValue(spec, raw, shown.startsWith("--") ? `--${spec.name}` : `${shown}/--${spec.name}`);
+    if (spec.repeatable) (lists[spec.name] ??= []).push(flags[spec.name]!);
   }
   if (positionals.length > maxPositionals) {
     throw new UsageError(`unexpected argument '${positionals[maxPositionals]}'`);
   }
   for (const s of specs) if (flags[s.name] === undefined && s.default !== undefined) flags[s.name] = s.default;
-  return { flags, positionals };
+  return { flags, lists, positionals };
 }
 
 function checkValue(spec: FlagSpec, raw: string, label: string): FlagValue {

@@ -31,7 +31,7 @@ const RSTREAM_FLAGS: FlagSpec[] = [
   { name: "transfer-size", short: "S", type: "string", valueName: "n|all", help: "bytes per transfer; 'all' runs every size of rstream's table" },
   { name: "port", short: "p", type: "int", min: 0, max: 65535, default: 7471, valueName: "port", help: "port number" },
   { name: "keepalive", short: "k", type: "int", min: 0, max: 86400, valueName: "sec", help: "SO_KEEPALIVE with TCP_KEEPIDLE <sec>: a keepalive message to the peer every <sec> seconds (0: none, as rstream)" },
-  { name: "test-option", short: "T", type: "string", valueName: "opt", help: "one of a|async, b|blocking, n|nonblocking, r|resolve (the same packets here), v|verify (every byte checked); s|sockets and f|fork are refused" },
+  { name: "test-option", short: "T", type: "string", repeatable: true, valueName: "opt", help: "one of a|async, b|blocking, n|nonblocking, r|resolve (the same packets here), v|verify (every byte checked); s|sockets and f|fork are refused; may be given more than once" },
   { name: "address", type: "string", valueName: "addr", help: "softroce: local IPv4/IPv6 address of the device (default: -b unless a wildcard, else 127.0.0.1 / ::1)" },
   { name: "udp-port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device and of its peers" },
   { name: "timeout", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: give up after <sec> seconds (0: never, as rstream)" },
@@ -40,7 +40,7 @@ const RSTREAM_FLAGS: FlagSpec[] = [
 
 /** riostream's: rstream's without -k, and -T without r, s and f. */
 const RIOSTREAM_FLAGS: FlagSpec[] = RSTREAM_FLAGS.filter((f) => f.name !== "keepalive").map((f) =>
-  f.name === "test-option" ? { ...f, help: "one of a|async, b|blocking, n|nonblocking (the same packets here), v|verify (every byte checked)" } : f);
+  f.name === "test-option" ? { ...f, help: "one of a|async, b|blocking, n|nonblocking (the same packets here), v|verify (every byte checked); may be given more than once" } : f);
 const FLAGS: Record<Tool, FlagSpec[]> = { rstream: RSTREAM_FLAGS, riostream: RIOSTREAM_FLAGS };
 
 /** rstream's test_size table: [size, option] (option 1: only with -S all). */
@@ -78,14 +78,14 @@ export interface RstreamOptions {
 }
 
 function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
-  const { flags: f } = parseArgs(argv, FLAGS[tool]);
+  const { flags: f, lists } = parseArgs(argv, FLAGS[tool]);
   if (f.help) return "help";
   const server = f["server-address"] as string | undefined;
   const bind = f["bind-address"] as string | undefined;
   const fmt = f["address-format"] as string | undefined;
   if (fmt !== undefined && /^gid/i.test(fmt)) throw new UsageError("-f gid: AF_IB addresses are InfiniBand's; softroce's rdma_cm speaks IP (RoCE)");
   let verify = false;
-  for (const t of f["test-option"] !== undefined ? [f["test-option"] as string] : []) {
+  for (const t of (lists["test-option"] ?? []) as string[]) {
     const o = t.length === 1 ? t : t.toLowerCase();
     if (tool === "riostream") {
       if (o === "v" || o.startsWith("verify")) verify = true;

@@ -18,7 +18,15 @@ describe("args", () => {
 
   it("keeps positionals only where allowed, and after --", () => {
     expect(parseArgs(["one", "--json"], SPECS, 1).positionals).toEqual(["one"]);
-    expect(parseArgs(["--", "--json"], SPECS, 1)).toEqual({ flags: { count: 10 }, positionals: ["--json"] });
+    expect(parseArgs(["--", "--json"], SPECS, 1)).toEqual({ flags: { count: 10 }, lists: {}, positionals: ["--json"] });
+  });
+
+  it("a repeatable flag is taken each time, in order (getopt's way); another given twice is refused", () => {
+    const specs = [...SPECS, { name: "test-option", short: "T", type: "string", repeatable: true, help: "" } as const];
+    const r = parseArgs(["-T", "a", "-n", "3", "-Tv", "--test-option=e"], specs);
+    expect(r.lists).toEqual({ "test-option": ["a", "v", "e"] });
+    expect(r.flags["test-option"]).toBe("e");
+    expect(() => parseArgs(["-n", "3", "-n", "4", "-T", "a", "-T", "b"], specs)).toThrow("--count given twice");
   });
 
   const bad: [string[], string][] = [

@@ -55,9 +55,10 @@ describe("rsocket's wire formats", () => {
   });
 });
 
-/** -S 100000 -C 30 -I 2 -T v between two processes of `tool`: both exit 0, say nothing on stderr and print the one row. */
+/** -S 100000 -C 30 -I 2 -T a -T v between two processes of `tool`: both exit 0, say nothing on stderr and print the one row. */
 async function customRun(tool: string, port: number): Promise<void> {
-  const flags = ["-S", "100000", "-C", "30", "-I", "2", "-T", "v", "-p", String(port), "--timeout", "60"];
+  // two -T, taken in turn as getopt takes them: async waits (the same packets here) and verify
+  const flags = ["-S", "100000", "-C", "30", "-I", "2", "-T", "a", "-T", "v", "-p", String(port), "--timeout", "60"];
   const server = start(tool, "-b", SERVER, ...flags);
   await new Promise((r) => setTimeout(r, 500));
   const client = start(tool, "-s", SERVER, "-b", CLIENT, ...flags);
