@@ -1,14 +1,17 @@
 // rsockets as Node streams: a connected rsocket (host/core/rsocket's RStream, librdmacm's rsocket.c
 // stream protocol) is a Duplex, so that a Node service reads and writes it as it would a TCP socket
 // and the peer may be any rsocket program on Linux (rstream, rcopy, an LD_PRELOAD'ed application).
-// rsListen and rsConnect are rlisten/raccept and rconnect over an RdmaCm the application opened.
+// rsListen and rsConnect are rlisten/raccept and rconnect over an RdmaCm the application opened;
+// rsDgram is a datagram rsocket (host/core/rsocket's RDgram) over a node:dgram socket.
 //
 // Each listener or client socket has an event channel of its own; the sockets a listener accepts
 // share its channel (a CM event names its ID, the router hands it on), which is closed when the
 // listener and the last of them are.
+import { createSocket, type Socket as DgramSocket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import { Duplex } from "node:stream";
 import { CmEventRouter, PortSpace, RdmaCmEventType as E, type RdmaCm, type RdmaCmId, type SockAddr } from "../core/cm/index.js";
-import { RStream, RsocketError, type RsocketOptions } from "../core/rsocket/index.js";
+import { RDgram, RStream, RsocketError, type DsUdpSocket, type RsocketOptions } from "../core/rsocket/index.js";
 
 /** One event channel's router, kept until its last user lets go. */
 class SharedRouter {
@@ -168,4 +171,80 @@ export function rsListen(rcm: RdmaCm, at: SockAddr, o: RsocketOptions & { backlo
     throw e;
   }
   return new RsocketServer(id, shared, o);
+}
+
+/** A datagram rsocket's UDP socket (rsocket's udp_sock) as a node:dgram socket. */
+class NodeDsUdp implements DsUdpSocket {
+  private cb: ((b: Uint8Array, from: SockAddr) => void) | undefined;
+
+  constructor(private readonly s: DgramSocket) {
+    s.on("message", (msg, r) => this.cb?.(msg, { address: r.address, port: r.port }));
+    s.on("error", () => {}); // a send the kernel refused (ICMP unreachable): UDP's loss, as rsocket's
+  }
+
+  local(): SockAddr {
+    const a = this.s.address();
+    return { address: a.address, port: a.port };
+  }
+
+  async sourceFor(to: SockAddr): Promise<string> {
+    const probe = createSocket(isIPv6(to.address) ? "udp6" : "udp4");
+    try {
+      await new Promise<void>((resolve, reject) => {
+        probe.once("error", reject);
+        probe.connect(to.port, to.address, resolve);
+      });
+      return probe.address().address;
+    } finally {
+      probe.close();
+    }
+  }
+
+  send(to: SockAddr, b: Uint8Array): void {
+    this.s.send(b, to.port, to.address);
+  }
+
+  onMessage(cb: ((b: Uint8Array, from: SockAddr) => void) | undefined): void {
+    this.cb = cb;
+  }
+
+  close(): void {
+    try {
+      this.s.close();
+    } catch {
+      /* closed */
+    }
+  }
+}
+
+/** A datagram rsocket's UDP socket bound at `at` (rbind; port 0: any); RsocketError EADDRINUSE, EADDRNOTAVAIL … when it cannot be. */
+export async function bindDsUdp(at: SockAddr): Promise<DsUdpSocket> {
+  const s = createSocket({ type: isIPv6(at.address) ? "udp6" : "udp4" });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.bind(at.port, at.address, () => {
+        s.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    s.close();
+    throw new RsocketError((e as NodeJS.ErrnoException).code ?? "EINVAL", `rbind: ${(e as Error).message}`);
+  }
+  return new NodeDsUdp(s);
+}
+
+/**
+ * rsocket(SOCK_DGRAM) and rbind: a datagram rsocket whose UDP socket is bound at `at` (port 0: any;
+ * address 0.0.0.0 or ::: any, each peer's datagrams then leave from the address the route gives).
+ */
+export async function rsDgram(rcm: RdmaCm, at: SockAddr, o: RsocketOptions = {}): Promise<RDgram> {
+  const udp = await bindDsUdp(at);
+  const ch = rcm.createEventChannel();
+  const router = new CmEventRouter(ch);
+  return new RDgram(ch, router, udp, o, () => {
+    router.stop();
+    ch.destroy();
+  });
 }

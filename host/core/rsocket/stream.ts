@@ -43,7 +43,8 @@ export const RS_CONN_FLAG_NET = 1;
 export const RS_CONN_FLAG_IOMAP = 2;
 /** rsocket's defaults (rsocket.c): queue sizes, inline data, buffers (SO_SNDBUF / SO_RCVBUF double what they are given) */
 export const RS_DEFAULTS = { sqSize: 384, rqSize: 384, sqInline: 64, sbufSize: 1 << 17, rbufSize: 1 << 17 } as const;
-const RS_SNDLOWAT = 2048;
+/** rsocket's smallest send (SO_SNDLOWAT), and a datagram rsocket's receive buffer and send slot */
+export const RS_SNDLOWAT = 2048;
 const RS_OLAP_START_SIZE = 2048;
 const RS_MAX_TRANSFER = 65536;
 const RS_QP_CTRL_SIZE = 4;
@@ -817,7 +818,7 @@ export class RStream {
 }
 
 /** librdmacm's synchronous wait as rsocket makes it: `want` on `id`, else an error named after the call. */
-async function cmEvent(wait: CmEventRouter, id: RdmaCmId, want: number, verb: string): Promise<RdmaCmEvent> {
+export async function cmEvent(wait: CmEventRouter, id: RdmaCmId, want: number, verb: string): Promise<RdmaCmEvent> {
   const ev = await wait.next((e) => e.id === id);
   if (!ev) throw new RsocketError("ETIMEDOUT", `${verb}: Connection timed out`);
   if (ev.event !== want || ev.status) {
