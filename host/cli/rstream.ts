@@ -149,7 +149,7 @@ export function perfRow(name: string, size: number, count: number, iterations: n
 }
 
 /** rstream's test name: size_str into 5 bytes (4 characters), then "_lat" / "_bw" into 10 (9). */
-const testName = (size: number, kind: "lat" | "bw"): string => `${sizeStr(size).slice(0, 4)}_${kind}`.slice(0, 9);
+export const testName = (size: number, kind: "lat" | "bw"): string => `${sizeStr(size).slice(0, 4)}_${kind}`.slice(0, 9);
 
 class Rstream implements CmatoseTest {
   private listenId: RdmaCmId | undefined;

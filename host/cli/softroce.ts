@@ -11,6 +11,7 @@ import { mckeyCommand } from "./mckey.js";
 import { rdmaClientCommand, rdmaServerCommand, rdmaXclientCommand, rdmaXserverCommand } from "./rdma-server-client.js";
 import { rcopyCommand } from "./rcopy.js";
 import { riostreamCommand, rstreamCommand } from "./rstream.js";
+import { udpongCommand } from "./udpong.js";
 import { srqPingpongCommand } from "./srq_pingpong.js";
 import { ucmatoseCommand } from "./ucmatose.js";
 import { udaddyCommand } from "./udaddy.js";
@@ -20,7 +21,7 @@ import { devinfoCommand } from "./devinfo.js";
 import { gatewayCommand } from "./gateway.js";
 import { playgroundCommand } from "./playground.js";
 
-const COMMANDS: readonly Command[] = [cmtimeCommand, decodeCommand, demoCommand, devinfoCommand, gatewayCommand, mckeyCommand, perfCommand, playgroundCommand, rcopyCommand, rcPingpongCommand, rdmaClientCommand, rdmaServerCommand, rdmaXclientCommand, rdmaXserverCommand, riostreamCommand, rpingCommand, rstreamCommand, srqPingpongCommand, ucPingpongCommand, ucmatoseCommand, udaddyCommand, udPingpongCommand];
+const COMMANDS: readonly Command[] = [cmtimeCommand, decodeCommand, demoCommand, devinfoCommand, gatewayCommand, mckeyCommand, perfCommand, playgroundCommand, rcopyCommand, rcPingpongCommand, rdmaClientCommand, rdmaServerCommand, rdmaXclientCommand, rdmaXserverCommand, riostreamCommand, rpingCommand, rstreamCommand, srqPingpongCommand, ucPingpongCommand, ucmatoseCommand, udaddyCommand, udPingpongCommand, udpongCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

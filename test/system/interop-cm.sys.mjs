@@ -1134,6 +1134,26 @@ test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same 
   assert.deepEqual([...new Set(differ)], []);
 });
 
+// ---------------------------------------------------------------- udpong (datagram rsockets)
+
+// Linux's datagram rsockets do not run over RoCE: ds_create_qp makes an address handle to its own port
+// with no GRH (ds_add_qp_dest: the port's LID only), which rxe refuses (EINVAL) as every RoCE device
+// does; rconnect fails (udpong prints a stale errno), and a udpong server drops every first datagram,
+// its QP never made. So softroce udpong has no Linux peer here (test/host/cli/udpong.test.ts runs it
+// against itself). This row says so, and fails the day the guest's rsocket gets a QP: then the rows
+// that run the two against each other belong with rstream's. Our server, on the guest's path, hears
+// nothing. (Last, after the capture's checks: it adds nothing to the capture, and the rows keep their numbers.)
+test("udpong -s (rxe0) -> softroce udpong: Linux's datagram rsocket fails rconnect over RoCE (its AH to its own port has no GRH), no datagram reaches our server", async () => {
+  const server = softroce(["udpong", "-b", HOST4, "--idle", "3", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} udpong -s ${HOST4} -b ${GUEST4} -C 10 -S 100 -T e; echo "client-exit=$?"`, RUN_TIMEOUT_S);
+  const ours = await server;
+  assert.match(theirs, /^rconnect: .+\n/m, theirs);
+  assert.match(theirs, /client-exit=255/, theirs);
+  assert.equal(ours.code, 0, `softroce udpong: ${ours.stdout}${ours.stderr}`);
+  assert.equal(ours.stdout, "");
+});
+
 harnessTest("guest stops: qemu killed by its saved PID, netns deleted", async () => {
   await G.stop(); // throws if the netns is still listed
   assert.equal(NETNS.exists(), false);

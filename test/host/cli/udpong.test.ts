@@ -1,0 +1,76 @@
+// softroce udpong as rdma-core's (librdmacm/examples/udpong.c) over softroce's datagram rsockets: two
+// processes on 127.0.15.87 / 127.0.15.88 (UDP 4791, this suite's own loopback addresses; the rsocket's
+// UDP socket at -p). An echoed custom test and a back-to-back one, each row as udpong prints it; the
+// server's login line and its --idle end; the flags it refuses.
+import { describe, expect, it } from "vitest";
+import { useCli } from "../support/cli-process.js";
+import { UDPONG_HEADER, udpongRow } from "../../../host/cli/udpong.js";
+
+const { start } = useCli("cli-test-udpong");
+const SERVER = "127.0.15.87";
+const CLIENT = "127.0.15.88";
+/** a row of udpong's table: name, bytes, xfers, total, then time, Gb/sec, usec/xfer */
+const ROW = /^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/;
+
+describe("udpong's table", () => {
+  it("the header and a row in udpong's columns (no iters column, unlike rstream's)", () => {
+    expect(UDPONG_HEADER).toBe("name      bytes   xfers   total       time     Gb/sec    usec/xfer\n");
+    // 2000 transfers of 1000 bytes in 0.25 s: 16 Mb in 250,000 µs is 0.06 Gb/s, 125 µs a transfer
+    expect(udpongRow("custom", 1000, 2000, 250_000)).toBe("custom    1000    2k      1.9m        0.25s      0.06     125.00\n");
+    // a bandwidth test the server counted nothing of: udpong's division by zero
+    expect(udpongRow("64_bw", 64, 0, 1000)).toBe("64_bw     64      0       0           0.00s      0.00        inf\n");
+  });
+});
+
+/** a server with --idle 2 and a client with `flags`: the client's row and the server's lines; both exit 0 */
+async function run(port: number, ...flags: string[]): Promise<{ row: string[]; server: string }> {
+  const server = start("udpong", "-b", SERVER, "-p", String(port), "--idle", "2", "--timeout", "60");
+  await new Promise((r) => setTimeout(r, 500));
+  const client = start("udpong", "-s", SERVER, "-b", CLIENT, "-p", String(port), "--timeout", "60", ...flags);
+  const [cc, sc] = [await client.done, await server.done];
+  expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
+  expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
+  const [header, row, ...rest] = client.stdout.split("\n");
+  expect(`${header}\n`).toBe(UDPONG_HEADER);
+  expect(rest).toEqual([""]);
+  return { row: ROW.exec(row!)!.slice(1), server: server.stdout };
+}
+
+describe("softroce udpong, two processes over datagram rsockets", () => {
+  it("-C 3000 -S 1000 -T e: every datagram echoed (the first by UDP, the rest by UD SENDs); 6000 transfers; the server logs the client in and ends after --idle", async () => {
+    const { row, server } = await run(7611, "-C", "3000", "-S", "1000", "-T", "e");
+    expect(row).toEqual(["custom", "1000", "6k", "5.7m"]);
+    expect(server).toBe(`client login from ${CLIENT}\n`);
+  }, 90_000);
+
+  it("-C 5000 -S 64: back to back; the row counts what the server says it got (at most 5000: a receiver without room drops, as UDP)", async () => {
+    const { row, server } = await run(7612, "-C", "5000", "-S", "64", "-T", "b", "-T", "n");
+    expect(row[0]).toBe("custom");
+    expect(row[1]).toBe("64");
+    const got = row[2]!;
+    expect(got === "5k" || /^\d{1,4}$/.test(got) || /^[1-4]k$/.test(got), got).toBe(true);
+    expect(server).toBe(`client login from ${CLIENT}\n`);
+  }, 90_000);
+
+  it("a client nobody answers repeats its login every second (udpong's); --timeout ends it, exit 1", async () => {
+    const client = start("udpong", "-s", SERVER, "-b", CLIENT, "-p", "7613", "--timeout", "3");
+    expect(await client.done).toBe(1);
+    expect(client.stdout).toBe(UDPONG_HEADER);
+    expect(client.stderr).toBe("softroce udpong: no end after 3 s, giving up\n");
+  }, 30_000);
+
+  it("refuses what it does not speak: -T s (UDP sockets), an unknown -T, -S under 16 bytes or over a datagram's 2040, -s and -b of two families", async () => {
+    for (const [args, re] of [
+      [["-T", "s"], /-T s: standard UDP sockets are not rsockets/],
+      [["-T", "e", "-T", "q"], /-T q: a test option is one of a\|async, b\|blocking, n\|nonblocking, e\|echo/],
+      [["-S", "15"], /-S 15: size must be at least 16 bytes/],
+      [["-S", "2041"], /-S 2041: a datagram rsocket's datagram holds at most 2040 bytes/],
+      [["-s", "::1", "-S", "2025"], /-S 2025: .* at most 2024 bytes/],
+      [["-s", "127.0.0.1", "-b", "::1"], /of different families/],
+    ] as const) {
+      const r = start("udpong", ...args);
+      expect(await r.done, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(re);
+    }
+  });
+});
