@@ -31,6 +31,7 @@ const FLAGS: FlagSpec[] = [
   { name: "udp-port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device and of its peers (RoCEv2's; the rsocket's own UDP socket is at -p)" },
   { name: "idle", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: the server ends (exit 0) after <sec> seconds without a datagram (0: never, as udpong)" },
   { name: "timeout", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: give up after <sec> seconds (0: never, as udpong)" },
+  { name: "stats", type: "boolean", help: "softroce: at the end, the rsocket's counts on stderr (datagrams by UDP and by the QP, what it dropped)" },
   { name: "help", short: "h", type: "boolean", help: "show this help" },
 ];
 
@@ -56,6 +57,8 @@ export interface UdpongOptions {
   transferSize: number;
   echo: boolean;
   bufferSize: number;
+  /** --stats */
+  stats: boolean;
 }
 
 function options(argv: string[]): UdpongOptions | "help" {
@@ -83,7 +86,7 @@ function options(argv: string[]): UdpongOptions | "help" {
   return {
     server, bind, address, port: f.port as number, udpPort: f["udp-port"] as number, timeoutMs: (f.timeout as number) * 1000, idleMs: (f.idle as number) * 1000,
     custom: size !== undefined || f["transfer-count"] !== undefined, transferCount: (f["transfer-count"] as number | undefined) ?? 1000,
-    transferSize: size ?? 1000, echo, bufferSize: (f["buffer-size"] as number | undefined) ?? 1 << 19,
+    transferSize: size ?? 1000, echo, bufferSize: (f["buffer-size"] as number | undefined) ?? 1 << 19, stats: f.stats === true,
   };
 }
 
@@ -95,6 +98,13 @@ export function udpongRow(name: string, size: number, transfers: number, usec: n
   const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : Number.isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf");
   return `${name.padEnd(10)}${sizeStr(size).padEnd(8)}${cntStr(transfers).padEnd(8)}${sizeStr(bytes).padEnd(8)}` +
     `${f2(usec / 1e6).padStart(8)}s${f2((bytes * 8) / (1000 * usec)).padStart(10)}${f2(usec / transfers).padStart(11)}\n`;
+}
+
+/** --stats: what the datagram rsocket counted. */
+export function statsLine(rs: RDgram): string {
+  const c = rs.counters;
+  return `udpong: sent ${c.udpSent} by UDP, ${c.qpSent} by the QP; received ${c.udpTaken} by UDP, ${c.qpTaken} by the QP; ` +
+    `dropped ${c.noRoom} without room, ${c.badRecv} bad receives, ${c.badUdp} bad UDP datagrams; ${c.ahFailed} routes unresolved, ${c.sendErrors} send errors\n`;
 }
 
 class Udpong implements CmatoseTest {
@@ -124,6 +134,8 @@ class Udpong implements CmatoseTest {
     } catch (e) {
       if (!this.ended) this.io.err(`${(e as Error).message}\n`); // else the run was given up and its socket closed under it
       return -1;
+    } finally {
+      if (this.o.stats && this.rs) this.io.err(statsLine(this.rs));
     }
   }
 

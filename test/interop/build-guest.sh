@@ -114,7 +114,7 @@ done
 depmod -b "$RFS" "$KVER"
 install -m 755 "$HERE/guest-init.sh" "$RFS/init"
 
-# ---- our guest tools -> /usr/bin (on the guest shell's PATH)
+# ---- our guest tools -> /usr/bin (on the guest shell's PATH); lib*.c: LD_PRELOAD shims -> /usr/lib
 tools=""
 if can_build_tools; then
   mkdir -p "$WORK/tools"
@@ -125,9 +125,16 @@ if can_build_tools; then
       [ -f /usr/include/rdma/rdma_cma.h ] || { log "skipping $name: no librdmacm-dev"; continue; }
       libs="$libs -lrdmacm"
     fi
-    cc -O2 -Wall -Wextra -Werror -o "$WORK/tools/$name" "$src" $libs
-    install -m 755 "$WORK/tools/$name" "$RFS/usr/bin/$name"
-    tools="$tools $name"
+    case "$name" in
+      lib*) # an LD_PRELOAD shim -> /usr/lib/<name>.so
+        cc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$WORK/tools/$name.so" "$src" -ldl $libs
+        install -m 755 "$WORK/tools/$name.so" "$RFS/usr/lib/$name.so"
+        tools="$tools $name.so" ;;
+      *)
+        cc -O2 -Wall -Wextra -Werror -o "$WORK/tools/$name" "$src" $libs
+        install -m 755 "$WORK/tools/$name" "$RFS/usr/bin/$name"
+        tools="$tools $name" ;;
+    esac
   done
 else
   log "no cc or libibverbs-dev on this host: the image has no tools/ binaries"

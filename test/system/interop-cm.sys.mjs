@@ -1136,13 +1136,20 @@ test("our REQ, REP, RTU, DREQ, DREP, SIDR_REQ, SIDR_REP equal rxe's of the same 
 
 // ---------------------------------------------------------------- udpong (datagram rsockets)
 
-// Linux's datagram rsockets do not run over RoCE: ds_create_qp makes an address handle to its own port
-// with no GRH (ds_add_qp_dest: the port's LID only), which rxe refuses (EINVAL) as every RoCE device
-// does; rconnect fails (udpong prints a stale errno), and a udpong server drops every first datagram,
-// its QP never made. So softroce udpong has no Linux peer here (test/host/cli/udpong.test.ts runs it
-// against itself). This row says so, and fails the day the guest's rsocket gets a QP: then the rows
-// that run the two against each other belong with rstream's. Our server, on the guest's path, hears
-// nothing. (Last, after the capture's checks: it adds nothing to the capture, and the rows keep their numbers.)
+// Linux's datagram rsockets do not run over RoCE as they are: ds_create_qp makes an address handle to its
+// own port with no GRH (ds_add_qp_dest: the port's LID only), which rxe refuses (EINVAL) as every RoCE
+// device does; rconnect fails (udpong prints a stale errno), and a udpong server drops every first
+// datagram, its QP never made. The first row says so, and fails the day the guest's rsocket makes its QP.
+// The rows after run udpong with LD_PRELOAD=/usr/lib/libah-grh.so (test/interop/tools/libah-grh.c): that
+// one AH gets a GRH naming the port's own GID, and everything else is rsocket.c's. The client's first
+// datagram goes to the server's UDP socket at -p behind a ds_udp_header naming its UD QP; the server
+// answers with its own QPN, each side makes an address handle from the route, and the rest are UD SENDs
+// in RDMA_PS_UDP (Q_Key 0x01234567) behind a ds_header saying where they are from. -T e: the server echoes
+// each of the -C datagrams, the client waits for each; its row counts both ways. Our side's --stats line
+// says how many it sent and took by UDP and by its QP (the login and at most two more by UDP, sent before
+// the answer naming the guest's QPN came back; every answer by the QP), and the guest rxe's counters
+// (rdma_sends, rdma_recvs) that the datagrams went through its device.
+// (Last, after the capture's checks: they add nothing to the capture, and the rows before keep their numbers.)
 test("udpong -s (rxe0) -> softroce udpong: Linux's datagram rsocket fails rconnect over RoCE (its AH to its own port has no GRH), no datagram reaches our server", async () => {
   const server = softroce(["udpong", "-b", HOST4, "--idle", "3", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
   await new Promise((r) => setTimeout(r, 2000));
@@ -1153,6 +1160,62 @@ test("udpong -s (rxe0) -> softroce udpong: Linux's datagram rsocket fails rconne
   assert.equal(ours.code, 0, `softroce udpong: ${ours.stdout}${ours.stderr}`);
   assert.equal(ours.stdout, "");
 });
+
+const UDPONG = ["-C", "200", "-S", "1000", "-T", "e"];
+const UDPONG_HEAD = "name      bytes   xfers   total       time     Gb/sec    usec/xfer\n";
+const UDPONG_ROW = /^custom\s+1000\s+400\s+390k\s+\d+\.\d\ds\s+\d+\.\d\d\s+\d+\.\d\d$/m;
+/** udpong with the shim; its own AH names GID 1 (rxe's IPv4) or 2 (IPv6) */
+const shimmed = (fam) => `env AH_GRH_SGID_INDEX=${fam.name === "IPv4" ? 1 : 2} LD_PRELOAD=/usr/lib/libah-grh.so udpong`;
+/** our --stats line's counts: by UDP and by the QP, each way, and the drops */
+const udpongStats = (stderr) => {
+  const m = /^udpong: sent (\d+) by UDP, (\d+) by the QP; received (\d+) by UDP, (\d+) by the QP; dropped (\d+) without room, (\d+) bad receives, (\d+) bad UDP datagrams; (\d+) routes unresolved, (\d+) send errors$/m.exec(stderr);
+  assert.ok(m, `no --stats line: ${stderr}`);
+  const [udpSent, qpSent, udpTaken, qpTaken, ...dropped] = m.slice(1).map(Number);
+  assert.deepEqual(dropped, [0, 0, 0, 0, 0], m[0]);
+  return { udpSent, qpSent, udpTaken, qpTaken };
+};
+const RXE_OPS = "echo rxe-ops $(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rdma_sends /sys/class/infiniband/rxe0/ports/1/hw_counters/rdma_recvs)";
+/** the guest rxe's SENDs and receives between two RXE_OPS lines in `text` */
+const rxeOps = (before, after) => {
+  const [a, b] = [before, after].map((t) => t.match(/^rxe-ops (\d+) (\d+)$/m).slice(1).map(Number));
+  return { sends: b[0] - a[0], recvs: b[1] - a[1] };
+};
+
+for (const fam of FAMILIES) {
+  test(`${fam.name}: softroce udpong -s (client) -> udpong (rxe0, AH shim), ${UDPONG.join(" ")}: the login by UDP, the datagrams by UD SENDs through the guest's rxe each way; udpong's row`, async () => {
+    const before = await guest(`${shimmed(fam)} -b ${fam.guest} > /tmp/udp.out 2>&1 & echo $! > /tmp/udp.pid; ${RXE_OPS}`, 30);
+    await new Promise((r) => setTimeout(r, 500));
+    const ours = await softroce(["udpong", "-s", fam.guest, "-b", fam.host, ...UDPONG, "--stats", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    // udpong's server runs until killed, its stdout (a file here) never flushed: its login line is lost
+    const after = await guest(`${RXE_OPS}; kill $(cat /tmp/udp.pid); sleep 0.2; cat /tmp/udp.out`, 30);
+    assert.equal(ours.code, 0, `softroce udpong: ${ours.stdout}${ours.stderr}\n--- udpong:\n${after}`);
+    // the login, start, 200 datagrams and end went out; each was answered by the guest's QP
+    const st = udpongStats(ours.stderr);
+    assert.ok(st.udpSent >= 1 && st.udpSent <= 3 && st.udpSent + st.qpSent >= 203 && st.udpTaken === 0 && st.qpTaken >= 203, JSON.stringify(st));
+    assert.ok(ours.stdout.startsWith(UDPONG_HEAD), ours.stdout);
+    assert.match(ours.stdout, UDPONG_ROW);
+    const n = rxeOps(before, after);
+    assert.ok(n.sends >= 200 && n.recvs >= 200, `rxe0's SENDs and receives: ${JSON.stringify(n)}`);
+  });
+
+  test(`${fam.name}: udpong -s (rxe0, AH shim) -> softroce udpong, ${UDPONG.join(" ")}: the same, roles swapped; our server logs the guest in`, async () => {
+    const before = await guest(RXE_OPS, 30);
+    const server = softroce(["udpong", "-b", fam.host, "--idle", "3", "--stats", "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const theirs = await guest(`timeout ${RUN_TIMEOUT_S - 5} ${shimmed(fam)} -s ${fam.host} -b ${fam.guest} ${UDPONG.join(" ")}; echo "client-exit=$?"; ${RXE_OPS}`, RUN_TIMEOUT_S);
+    const ours = await server;
+    assert.match(theirs, /client-exit=0/, `udpong:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+    assert.ok(theirs.startsWith(UDPONG_HEAD), theirs);
+    assert.match(theirs, UDPONG_ROW);
+    assert.equal(ours.code, 0, `softroce udpong: ${ours.stdout}${ours.stderr}`);
+    assert.equal(ours.stdout, `client login from ${fam.guest}\n`);
+    // the guest's login (and perhaps a datagram or two after it) by UDP, the rest by its QP; every answer by ours
+    const st = udpongStats(ours.stderr);
+    assert.ok(st.udpTaken >= 1 && st.udpTaken <= 3 && st.udpTaken + st.qpTaken >= 203 && st.udpSent === 0 && st.qpSent >= 203, JSON.stringify(st));
+    const n = rxeOps(before, theirs);
+    assert.ok(n.sends >= 200 && n.recvs >= 200, `rxe0's SENDs and receives: ${JSON.stringify(n)}`);
+  });
+}
 
 harnessTest("guest stops: qemu killed by its saved PID, netns deleted", async () => {
   await G.stop(); // throws if the netns is still listed

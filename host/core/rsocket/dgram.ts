@@ -101,6 +101,9 @@ export interface RDgramCounters {
   /** datagrams sent over the UDP socket (a peer's QPN not known yet) and taken from it */
   udpSent: number;
   udpTaken: number;
+  /** datagrams sent by UD SENDs and taken from the QPs' receives */
+  qpSent: number;
+  qpTaken: number;
 }
 
 /** ds_format_hdr: the ds_header for datagrams from `a`. */
@@ -168,7 +171,7 @@ export class RDgram {
   /** the UDP socket's datagrams and the destinations made, one at a time (rsocket's service thread and map_lock) */
   private serial: Promise<unknown> = Promise.resolve();
   private closed = false;
-  readonly counters: RDgramCounters = { noRoom: 0, badRecv: 0, badUdp: 0, ahFailed: 0, sendErrors: 0, udpSent: 0, udpTaken: 0 };
+  readonly counters: RDgramCounters = { noRoom: 0, badRecv: 0, badUdp: 0, ahFailed: 0, sendErrors: 0, udpSent: 0, udpTaken: 0, qpSent: 0, qpTaken: 0 };
 
   /** rsocket(SOCK_DGRAM) over `udp`, bound where the rsocket is (rbind is the UDP socket's bind). */
   constructor(
@@ -245,6 +248,7 @@ export class RDgram {
       q.free.push(slot);
       throw new RsocketError("EIO", `rsendto: ${(e as Error).message}`);
     }
+    this.counters.qpSent++;
     return data.length;
   }
 
@@ -427,6 +431,7 @@ export class RDgram {
       return;
     }
     this.rmsg.push({ qp: q, offset, data: b.subarray(offset + h.hdrLen, offset + len), from: h.from });
+    this.counters.qpTaken++;
   }
 
   // ------------------------------------------------------------------ the UDP socket (rsocket's udp_svc)

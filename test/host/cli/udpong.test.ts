@@ -52,6 +52,22 @@ describe("softroce udpong, two processes over datagram rsockets", () => {
     expect(server).toBe(`client login from ${CLIENT}\n`);
   }, 90_000);
 
+  it("--stats: each side's counts on stderr at its end — the login (and perhaps one or two after it) by UDP, everything else by the QPs, nothing dropped", async () => {
+    const server = start("udpong", "-b", SERVER, "-p", "7614", "--idle", "2", "--stats", "--timeout", "60");
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("udpong", "-s", SERVER, "-b", CLIENT, "-p", "7614", "-C", "100", "-S", "64", "-T", "e", "--stats", "--timeout", "60");
+    expect([await client.done, await server.done]).toEqual([0, 0]);
+    const LINE = /^udpong: sent (\d+) by UDP, (\d+) by the QP; received (\d+) by UDP, (\d+) by the QP; dropped 0 without room, 0 bad receives, 0 bad UDP datagrams; 0 routes unresolved, 0 send errors\n$/;
+    const [cUdp, cQp, cUdpIn, cQpIn] = LINE.exec(client.stderr)!.slice(1).map(Number);
+    const [sUdp, sQp, sUdpIn, sQpIn] = LINE.exec(server.stderr)!.slice(1).map(Number);
+    // the login, start, 100 echoes and end (and any sent again after a 1 ms wait): each taken by the
+    // server, each answered by its QP, each answer taken by the client's
+    expect(cUdp).toBeGreaterThanOrEqual(1);
+    expect(cUdp).toBeLessThanOrEqual(3);
+    expect(cUdp! + cQp!).toBeGreaterThanOrEqual(103);
+    expect({ sUdpIn, sQpIn, sUdp, sQp, cUdpIn, cQpIn }).toEqual({ sUdpIn: cUdp, sQpIn: cQp, sUdp: 0, sQp: cUdp! + cQp!, cUdpIn: 0, cQpIn: cUdp! + cQp! });
+  }, 90_000);
+
   it("a client nobody answers repeats its login every second (udpong's); --timeout ends it, exit 1", async () => {
     const client = start("udpong", "-s", SERVER, "-b", CLIENT, "-p", "7613", "--timeout", "3");
     expect(await client.done).toBe(1);

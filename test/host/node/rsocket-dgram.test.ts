@@ -86,7 +86,10 @@ describe("datagram rsockets (rsocket.c's SOCK_DGRAM)", () => {
     expect(client.counters.udpSent).toBeGreaterThanOrEqual(1);
     expect(client.counters.udpSent).toBeLessThanOrEqual(3);
     expect(server.counters.udpTaken).toBe(client.counters.udpSent);
-    expect(server.counters.udpSent).toBe(0);
+    expect(client.counters.qpSent).toBe(301 - client.counters.udpSent);
+    expect(server.counters.qpTaken).toBe(client.counters.qpSent);
+    expect(server.counters).toMatchObject({ udpSent: 0, qpSent: 301 });
+    expect(client.counters.qpTaken).toBe(301);
     for (const s of [client, server]) expect(s.counters).toMatchObject({ noRoom: 0, badRecv: 0, badUdp: 0, ahFailed: 0, sendErrors: 0 });
   }, 30_000);
 
