@@ -117,6 +117,8 @@ class Rcopy implements CmatoseTest {
   private fd: number | undefined;
   /** the open file's path (the server's) */
   private fdPath: string | undefined;
+  /** --dir's real path, taken once as the server starts (every destination's directory must be under it) */
+  private root: string | undefined;
 
   constructor(readonly o: RcopyOptions, readonly io: Io, readonly ch: EventChannel) {
     this.wait = new CmEventRouter(ch);
@@ -166,6 +168,12 @@ class Rcopy implements CmatoseTest {
 
   /** server_run: listen on 0.0.0.0, then each client in turn (until killed, or --serve clients). */
   private async server(): Promise<number> {
+    try {
+      this.root = realpathSync(this.o.dir);
+    } catch (e) {
+      this.io.err(`rcopy: --dir ${this.o.dir}: ${(e as Error).message}\n`);
+      return -1;
+    }
     const id = this.ch.createId(PortSpace.TCP, undefined);
     this.listenId = id;
     try {
@@ -233,8 +241,8 @@ class Rcopy implements CmatoseTest {
     const rel = normalize(path);
     if (rel === ".." || rel.startsWith(`..${sep}`)) return undefined;
     const where = join(this.o.dir, rel);
+    const root = this.root!;
     try {
-      const root = realpathSync(this.o.dir);
       const parent = realpathSync(dirname(where));
       if (parent !== root && !parent.startsWith(root.endsWith(sep) ? root : root + sep)) return undefined;
     } catch {

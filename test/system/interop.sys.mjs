@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, run, runOk, runProcess, test as harnessTest } from "./lib/harness.mjs";
+import { ROOT, run, runOk, runProcess, takeReruns, test as harnessTest } from "./lib/harness.mjs";
 import { GUEST4, GUEST6, GUEST_SH, HOST4, HOST6, interopGuest, NIC_STALL, requireGuestTools, TC_ROCE4, TC_ROCE6 } from "./lib/interop-guest.mjs";
 import { createSport, rxeSport } from "./lib/rxe-sport.mjs";
 import { runNetns } from "./lib/run-netns.mjs";
@@ -332,6 +332,10 @@ harnessTest("a guest whose NIC stalled (its kernel's watchdog line, or a kernel 
     const dead = readFileSync(join(G.runDir, `serial-${G.restarts}.log`), "latin1");
     if (line) assert.match(dead, NIC_STALL, "the dead guest's serial log kept");
     assert.equal(G.nicStall(), undefined, "the new guest's log has no stall");
+    // the rerun is on the test's record, for the summary's "run again" (taken off: this test's reruns are its subject)
+    const reruns = takeReruns();
+    assert.equal(reruns.length, 1, `case ${i}: one rerun recorded`);
+    assert.match(reruns[0], line ? /^on a new guest: its NIC stopped \(.*NETDEV WATCHDOG/ : /^on a new guest: its NIC stopped \(its kernel answers on the serial console, not over eth0/);
   }
 
   let runs = 0;
@@ -341,6 +345,7 @@ harnessTest("a guest whose NIC stalled (its kernel's watchdog line, or a kernel 
     await guest("echo still here", 5);
   })(), /no answer after 5 s[^]*the guest stopped answering, over its NIC and on its serial console, with no NIC watchdog line in its log: restarted for the tests after this one/);
   assert.equal(runs, 1, "not run again");
+  assert.deepEqual(takeReruns(), [], "a guest answering nowhere: no rerun");
   assert.equal(G.restarts, before + 3);
   assert.match(await guest("rdma link show rxe0/1"), /state ACTIVE/);
 });

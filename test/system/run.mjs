@@ -106,10 +106,13 @@ const failed = suites.reduce((n, s) => n + s.failed, 0) + (suites.length === 0 ?
 console.log("\n# system suites");
 if (suites.length === 0) console.log(`  no suite matched in ${relative(ROOT, HERE)} (${filters.join(" ") || "*.sys.mjs"})`);
 for (const s of suites) {
-  console.log(`  ${s.failed === 0 ? "ok  " : "FAIL"} ${s.name}: ${s.passed} passed, ${s.failed} failed (${(s.durationMs / 1000).toFixed(1)} s)`);
-  // The failing tests by name, with the first line of their error: the summary is what a short
-  // excerpt of a long log keeps.
+  const rerunTests = s.tests.filter((x) => x.reruns?.length);
+  const reruns = rerunTests.length ? `, ${rerunTests.length} run again` : "";
+  console.log(`  ${s.failed === 0 ? "ok  " : "FAIL"} ${s.name}: ${s.passed} passed, ${s.failed} failed${reruns} (${(s.durationMs / 1000).toFixed(1)} s)`);
+  // The failing tests by name, with the first line of their error, and those run again with why: the
+  // summary is what a short excerpt of a long log keeps.
   for (const t of s.tests.filter((x) => !x.ok)) console.log(`       failed: ${t.name}: ${String(t.error ?? "").split("\n")[0].slice(0, 200)}`);
+  for (const t of rerunTests) console.log(`       run again: ${t.name}: ${t.reruns.join("; ").slice(0, 300)}`);
 }
 mkdirSync(dirname(summaryPath), { recursive: true });
 writeFileSync(summaryPath, JSON.stringify({ passed, failed, durationMs: Date.now() - t0, suites }, null, 2));

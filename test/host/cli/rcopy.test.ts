@@ -69,6 +69,13 @@ describe("softroce rcopy, two processes over rsockets", () => {
     expect(readdirSync(dir)).toEqual(["copy.bin"]);
   }, 90_000);
 
+  it("a server whose --dir does not exist says so and exits 1 before it listens", async () => {
+    const server = start("rcopy", "--address", SERVER, "--dir", join(tmp, "no-such-dir"), "-p", "7436", "--timeout", "20");
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(new RegExp(`^rcopy: --dir ${join(tmp, "no-such-dir")}: ENOENT: no such file or directory`));
+    expect(server.stdout).toBe("");
+  }, 30_000);
+
   it("a source that cannot be read: a clear line and exit 1, the server left waiting for the next client", async () => {
     const server = start("rcopy", "--address", SERVER, "--dir", tmp, "--serve", "1", "-p", "7432", "--timeout", "20");
     await new Promise((r) => setTimeout(r, 500));

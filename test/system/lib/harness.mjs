@@ -142,6 +142,22 @@ process.on("exit", cleanup);
 // Results so far, so a suite stopped by the runner still reports what ran.
 const results = [];
 let current;
+/** why the running test was run again (rerun()), kept with its result */
+let currentReruns = [];
+
+/**
+ * The running test is being run again, for `reason` (the interop guard: the guest's NIC stopped and
+ * the test runs on a new guest). Its result carries the reasons, and the runner's summary names it,
+ * so that a pass after a rerun shows without reading the log.
+ */
+export function rerun(reason) {
+  currentReruns.push(reason);
+}
+
+/** The running test's reruns so far, taken off it (a test of the rerun itself, whose reruns are its subject). */
+export function takeReruns() {
+  return currentReruns.splice(0);
+}
 let suiteName = basename(process.argv[1] ?? "suite").replace(/\.sys\.mjs$/, "");
 
 function writeResult() {
@@ -186,16 +202,18 @@ export async function run(opts = {}) {
   } else {
     for (const t of tests) {
       current = t.name;
+      currentReruns = [];
       const t0 = performance.now();
+      const reruns = () => (currentReruns.length ? { reruns: currentReruns } : {});
       try {
         await withTimeout(Promise.resolve().then(t.fn), testTimeoutMs, t.name);
         const ms = Math.round(performance.now() - t0);
-        console.log(`  ${GREEN}pass${RESET} ${t.name} (${ms} ms)`);
-        results.push({ name: t.name, ok: true, ms });
+        console.log(`  ${GREEN}pass${RESET} ${t.name} (${ms} ms${currentReruns.length ? `, after ${currentReruns.length} rerun` : ""})`);
+        results.push({ name: t.name, ok: true, ms, ...reruns() });
       } catch (e) {
         const ms = Math.round(performance.now() - t0);
         console.log(`  ${RED}FAIL${RESET} ${t.name} (${ms} ms)\n${firstLines(e)}`);
-        results.push({ name: t.name, ok: false, error: String(e instanceof Error ? e.message : e).slice(0, 2000), ms });
+        results.push({ name: t.name, ok: false, error: String(e instanceof Error ? e.message : e).slice(0, 2000), ms, ...reruns() });
       }
     }
   }

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { connect } from "node:net";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, requireTools, run, runOk, runProcess, test } from "./harness.mjs";
+import { ROOT, requireTools, rerun, run, runOk, runProcess, test } from "./harness.mjs";
 import { namespaces } from "./run-netns.mjs";
 
 export const HOST4 = "192.0.2.1";
@@ -261,6 +261,7 @@ export function interopGuest({ work, netns, ns: fixed, cli = join(ROOT, "dist/cl
           }
           process.stdout.write(`      the guest's NIC stopped ("${stall}"), failing this test with: ${String(e instanceof Error ? e.message : e).split("\n")[0]}\n`);
           process.stdout.write(`      guest restarted (${ready}; the dead one's log is serial-${restarts}.log); the test runs again\n`);
+          rerun(`on a new guest: its NIC stopped (${stall.slice(0, 300)})`);
           return await fn();
         }
       };
