@@ -23,9 +23,12 @@
 // - rsocket's service thread resolves the peer's route while it blocks; here the UDP socket's datagrams
 //   are taken one at a time, in order, each after the last one's route is resolved.
 // - a datagram larger than a receive buffer holds (2048 bytes with the ds_header) is refused with
-//   EMSGSIZE; rsocket copies it past the end of its send slot.
+//   EMSGSIZE; rsocket copies it past the end of its send slot. So is one longer than a UD message on
+//   the port's active MTU (1024 on a 1500-byte link): rxe drops it as if sent, this device fails it,
+//   and a failed send stops the QP's send queue.
 // - the UDP header's length must fit the datagram (rsocket reads what its buffer holds after it).
-import { Access, GRH_SIZE, WcStatus, WrOpcode, type AddressHandle, type CompletionQueue, type MemoryRegion, type ProtectionDomain, type QueuePair, type WorkCompletion } from "../verbs/index.js";
+// - send() keeps to connect()'s peer; rsocket's rsend goes wherever the last rsendto went (conn_dest is both).
+import { Access, GRH_SIZE, mtuBytes, WcStatus, WrOpcode, type AddressHandle, type CompletionQueue, type MemoryRegion, type ProtectionDomain, type QueuePair, type WorkCompletion } from "../verbs/index.js";
 import { ahAttrOf, isZeroAddress, PortSpace, RDMA_UDP_QKEY, RdmaCmEventType as E, type CmEventRouter, type EventChannel, type RdmaCmId, type SockAddr } from "../cm/index.js";
 import { endpointKey, ipv4ToString, ipv6ToString, parseIp } from "../net/index.js";
 import { cmEvent, RS_DEFAULTS, RS_SNDLOWAT, RsocketError, RsOp, type RsocketOptions } from "./stream.js";
@@ -69,6 +72,8 @@ interface DsQp {
   local: SockAddr;
   free: number[];
   armed: boolean;
+  /** the most data a datagram from this QP carries: a receive buffer's, or a UD message's on the port's active MTU if less */
+  most: number;
 }
 
 interface DsDest {
@@ -163,7 +168,10 @@ const sameAddr = (a: SockAddr, b: SockAddr): boolean => endpointKey(plain(a).add
 export class RDgram {
   private readonly qps: DsQp[] = [];
   private readonly dests = new Map<string, DsDest>();
-  private connDest: DsDest | undefined;
+  /** connect()'s peer, where send() goes */
+  private peer: DsDest | undefined;
+  /** the last sendTo's destination (rsocket's conn_dest: the map is not searched again for the same peer) */
+  private last: DsDest | undefined;
   private readonly rmsg: DsRmsg[] = [];
   private readonly sqSize: number;
   private readonly rqSize: number;
@@ -201,16 +209,19 @@ export class RDgram {
     return this.udp.local();
   }
 
-  /** rconnect: send() and recv() are with `to` from now on. */
+  /** rconnect: send() goes to `to` from now on. */
   async connect(to: SockAddr): Promise<void> {
     this.open("rconnect");
-    this.connDest = await this.dest(to);
+    this.peer = await this.dest(to);
   }
 
-  /** rsend: to the connected peer. */
+  /**
+   * rsend: to the connected peer. (rsocket's rsend goes wherever the last rsendto went, its conn_dest
+   * being both; here send() keeps to connect()'s peer, as a connected UDP socket's does.)
+   */
   send(data: Uint8Array): Promise<number> {
-    if (!this.connDest) return Promise.reject(new RsocketError("EDESTADDRREQ", "rsend: Destination address required (not connected)"));
-    return this.sendTo(data, this.connDest.addr);
+    if (!this.peer) return Promise.reject(new RsocketError("EDESTADDRREQ", "rsend: Destination address required (not connected)"));
+    return this.sendTo(data, this.peer.addr);
   }
 
   /**
@@ -219,21 +230,20 @@ export class RDgram {
    */
   async sendTo(data: Uint8Array, to: SockAddr): Promise<number> {
     this.open("rsendto");
-    if (!this.connDest || !sameAddr(this.connDest.addr, to)) this.connDest = await this.dest(to);
-    const d = this.connDest;
-    if (data.length + d.qp.hdr.length > RS_SNDLOWAT) {
-      throw new RsocketError("EMSGSIZE", `rsendto: Message too long (${data.length} bytes; a datagram holds ${RS_SNDLOWAT - d.qp.hdr.length} here)`);
+    if (!this.last || !sameAddr(this.last.addr, to)) this.last = await this.dest(to);
+    const d = this.last;
+    if (data.length > d.qp.most) {
+      throw new RsocketError("EMSGSIZE", `rsendto: Message too long (${data.length} bytes; a datagram holds ${d.qp.most} here: ${d.qp.most + d.qp.hdr.length < RS_SNDLOWAT ? "a UD message on the port's active MTU" : "a 2048-byte receive buffer"} less the ${d.qp.hdr.length}-byte ds_header)`);
     }
-    if (!d.ah) {
-      this.sendUdp(d, RsOp.DATA, data);
-      this.counters.udpSent++;
-      return data.length;
-    }
+    if (!d.ah) return this.byUdp(d, data);
     const q = d.qp;
     while (!q.free.length) {
       this.open("rsendto");
       await this.changed();
     }
+    const ah = d.ah;
+    // the peer's QPN changed while this waited, its AH being made again: by UDP meanwhile, as rsocket's
+    if (!ah) return this.byUdp(d, data);
     const slot = q.free.pop()!;
     const at = slot * RS_SNDLOWAT;
     const b = q.smr.bytes;
@@ -242,7 +252,7 @@ export class RDgram {
     try {
       q.qp.postSend({
         wrId: BigInt(slot), opcode: WrOpcode.SEND, sgList: [q.smr.sge(at, q.hdr.length + data.length)],
-        ud: { ah: d.ah, remoteQpn: d.qpn, remoteQkey: RDMA_UDP_QKEY },
+        ud: { ah, remoteQpn: d.qpn, remoteQkey: RDMA_UDP_QKEY },
       });
     } catch (e) {
       q.free.push(slot);
@@ -366,8 +376,11 @@ export class RDgram {
       mrs.push(smr);
       const rmr = pd.regMr(this.rqSize * RS_SNDLOWAT + GRH_SIZE, Access.LOCAL_WRITE);
       mrs.push(rmr);
+      const hdr = formatDsHeader(src);
+      // a UD message longer than the port's MTU fails (and stops the QP's sends): refused at sendTo instead
+      const most = Math.min(RS_SNDLOWAT, mtuBytes(id.verbs!.queryPort().activeMtu)) - hdr.length;
       const q: DsQp = {
-        id, pd, cq, qp, smr, rmr, hdr: formatDsHeader(src), local: src, free: Array.from({ length: this.sqSize }, (_, i) => this.sqSize - 1 - i), armed: false,
+        id, pd, cq, qp, smr, rmr, hdr, local: src, free: Array.from({ length: this.sqSize }, (_, i) => this.sqSize - 1 - i), armed: false, most,
       };
       for (let i = 0; i < this.rqSize; i++) this.postRecv(q, i * RS_SNDLOWAT);
       this.qps.push(q);
@@ -435,6 +448,13 @@ export class RDgram {
   }
 
   // ------------------------------------------------------------------ the UDP socket (rsocket's udp_svc)
+
+  /** dsend's way to a peer with no AH yet: the datagram by UDP. */
+  private byUdp(d: DsDest, data: Uint8Array): number {
+    this.sendUdp(d, RsOp.DATA, data);
+    this.counters.udpSent++;
+    return data.length;
+  }
 
   /** ds_sendv_udp: `data` to `d` over the UDP socket behind a ds_udp_header naming d's QP. */
   private sendUdp(d: DsDest, op: number, data: Uint8Array): void {

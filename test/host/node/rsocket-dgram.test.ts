@@ -1,5 +1,5 @@
 // Datagram rsockets (host/core/rsocket/dgram.ts through host/node/rsocket.ts's rsDgram): two devices
-// on 127.0.15.83 / 127.0.15.84 (UDP 4791, as two hosts), an RdmaCm on each, each rsocket's UDP socket
+// on 127.0.15.83 / 127.0.15.84 (and 127.0.15.89; UDP 4791, as hosts), an RdmaCm on each, each rsocket's UDP socket
 // beside its device. The first datagram to a peer goes by UDP and the rest by UD SENDs once the
 // peer's QPN came back; echoes checked byte for byte; a receiver with no room drops and counts;
 // hostile UDP datagrams at the rsocket's port are counted and change nothing.
@@ -7,10 +7,13 @@ import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDevice, openRdmaCm, Qp1Transport, rsDgram, RsocketError, type Device, type RDgram } from "../../../host/node/index.js";
+import { Mtu } from "../../../host/core/verbs/index.js";
 import { DS_UDP_TAG, formatDsUdpHeader, formatDsHeader, parseDsHeader, parseDsUdpHeader, RS_SNDLOWAT } from "../../../host/core/rsocket/index.js";
 
 const A = "127.0.15.83";
 const B = "127.0.15.84";
+/** a third device, its active MTU 1024 */
+const C = "127.0.15.89";
 let devs: Device[] = [];
 let socks: RDgram[] = [];
 
@@ -106,6 +109,28 @@ describe("datagram rsockets (rsocket.c's SOCK_DGRAM)", () => {
     expect(await server.recvFrom(10, 50)).toBeUndefined(); // the rest went with it
   }, 30_000);
 
+  it("on a port whose active MTU is 1024 a datagram holds 1016 bytes (a longer UD message would fail and stop the QP's sends): EMSGSIZE, by UDP and by the QP alike", async () => {
+    const { rcmA } = await pair();
+    const d = await openDevice({ address: C, activeMtu: Mtu.MTU_1024 });
+    devs.push(d);
+    const rcmC = openRdmaCm({ devices: [{ device: d, mad: Qp1Transport.of(d) }] });
+    const server = await sock(rcmA, { address: A, port: 7609 });
+    const client = await sock(rcmC, { address: C, port: 0 });
+    const to = { address: A, port: 7609 };
+    await expect(client.sendTo(new Uint8Array(1017), to)).rejects.toMatchObject({ errno: "EMSGSIZE", message: expect.stringMatching(/holds 1016 here: a UD message on the port's active MTU/) });
+    for (let i = 0; i < 20; i++) {
+      await client.sendTo(new Uint8Array(1016).fill(i), to);
+      const m = await take(server);
+      expect(m.data.length).toBe(1016);
+      expect(m.data[1015]).toBe(i);
+      await server.sendTo(m.data.subarray(0, 1), m.from);
+      await take(client);
+    }
+    expect(client.counters.qpSent).toBeGreaterThan(0);
+    await expect(client.sendTo(new Uint8Array(1017), to)).rejects.toMatchObject({ errno: "EMSGSIZE" });
+    expect(client.counters.sendErrors).toBe(0);
+  }, 30_000);
+
   it("a receiver that does not read keeps the datagrams its posted receives hold; the device drops the rest and counts them (send_rnr_err, as rxe); they are read in order after", async () => {
     const { rcmA, rcmB } = await pair();
     const server = await sock(rcmA, { address: A, port: 7604 }, { rbufSize: 4 * RS_SNDLOWAT });
@@ -152,6 +177,19 @@ describe("datagram rsockets (rsocket.c's SOCK_DGRAM)", () => {
     const client = await sock(rcmB, { address: B, port: 0 });
     await client.sendTo(Buffer.from("still here"), { address: A, port: 7605 });
     expect(Buffer.from((await take(server)).data).toString()).toBe("still here");
+  }, 30_000);
+
+  it("a connected socket's sendTo to another peer leaves send() with the connected one (rsocket's rsend would follow the sendto)", async () => {
+    const { rcmA, rcmB } = await pair();
+    const one = await sock(rcmA, { address: A, port: 7607 });
+    const two = await sock(rcmA, { address: A, port: 7608 });
+    const client = await sock(rcmB, { address: B, port: 0 });
+    await client.connect({ address: A, port: 7607 });
+    await client.sendTo(Buffer.from("to two"), { address: A, port: 7608 });
+    expect(Buffer.from((await take(two)).data).toString()).toBe("to two");
+    await client.send(Buffer.from("to one"));
+    expect(Buffer.from((await take(one)).data).toString()).toBe("to one");
+    expect(await two.recvFrom(100, 100)).toBeUndefined();
   }, 30_000);
 
   it("rsend before rconnect is EDESTADDRREQ; a closed socket is EBADF; binding a port in use is EADDRINUSE", async () => {
