@@ -9,7 +9,7 @@ export {
 } from "./exchange.js";
 export { UdpBindError, nodeGuidFor, activeMtuFor } from "./open-options.js";
 export { rsConnect, rsListen, rsDgram, RsocketSocket, RsocketServer, type RsConnectOptions } from "./rsocket.js";
-export { RsocketError, RDgram, type RsocketOptions, type RDgramCounters } from "../core/rsocket/index.js";
+export { RsocketError, RDgram, type RsocketOptions, type RDgramCounters, type RDgramOptions } from "../core/rsocket/index.js";
 
 import { openDeviceWith, Errno, VerbsError, type Device, type OpenDeviceOptions } from "../core/verbs/index.js";
 import { realClock } from "../core/link/index.js";

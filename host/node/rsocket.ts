@@ -11,7 +11,7 @@ import { createSocket, type Socket as DgramSocket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { Duplex } from "node:stream";
 import { CmEventRouter, PortSpace, RdmaCmEventType as E, type RdmaCm, type RdmaCmId, type SockAddr } from "../core/cm/index.js";
-import { RDgram, RStream, RsocketError, type DsUdpSocket, type RsocketOptions } from "../core/rsocket/index.js";
+import { RDgram, RStream, RsocketError, type DsUdpSocket, type RDgramOptions, type RsocketOptions } from "../core/rsocket/index.js";
 
 /** One event channel's router, kept until its last user lets go. */
 class SharedRouter {
@@ -239,7 +239,7 @@ export async function bindDsUdp(at: SockAddr): Promise<DsUdpSocket> {
  * rsocket(SOCK_DGRAM) and rbind: a datagram rsocket whose UDP socket is bound at `at` (port 0: any;
  * address 0.0.0.0 or ::: any, each peer's datagrams then leave from the address the route gives).
  */
-export async function rsDgram(rcm: RdmaCm, at: SockAddr, o: RsocketOptions = {}): Promise<RDgram> {
+export async function rsDgram(rcm: RdmaCm, at: SockAddr, o: RDgramOptions = {}): Promise<RDgram> {
   const udp = await bindDsUdp(at);
   const ch = rcm.createEventChannel();
   const router = new CmEventRouter(ch);

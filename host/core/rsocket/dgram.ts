@@ -28,6 +28,9 @@
 //   and a failed send stops the QP's send queue.
 // - the UDP header's length must fit the datagram (rsocket reads what its buffer holds after it).
 // - send() keeps to connect()'s peer; rsocket's rsend goes wherever the last rsendto went (conn_dest is both).
+// - at most maxDests peers are kept (default 4096), the least recently used let go; rsocket keeps every
+//   one, so that datagrams from ever new ports grow its map without end. An AH replaced or let go is
+//   destroyed once its QP has no send in flight that may name it.
 import { Access, GRH_SIZE, mtuBytes, WcStatus, WrOpcode, type AddressHandle, type CompletionQueue, type MemoryRegion, type ProtectionDomain, type QueuePair, type WorkCompletion } from "../verbs/index.js";
 import { ahAttrOf, isZeroAddress, PortSpace, RDMA_UDP_QKEY, RdmaCmEventType as E, type CmEventRouter, type EventChannel, type RdmaCmId, type SockAddr } from "../cm/index.js";
 import { endpointKey, ipv4ToString, ipv6ToString, parseIp } from "../net/index.js";
@@ -72,6 +75,8 @@ interface DsQp {
   local: SockAddr;
   free: number[];
   armed: boolean;
+  /** AHs replaced or let go while sends may still name them: destroyed once the QP has none in flight */
+  retired: AddressHandle[];
   /** the most data a datagram from this QP carries: a receive buffer's, or a UD message's on the port's active MTU if less */
   most: number;
 }
@@ -89,6 +94,12 @@ interface DsRmsg {
   offset: number;
   data: Uint8Array;
   from: SockAddr;
+}
+
+/** A datagram rsocket's options: rsocket's, and how many peers it keeps an address handle for. */
+export interface RDgramOptions extends RsocketOptions {
+  /** peers kept (their address, QPN and AH); past it the least recently used goes (rsocket keeps every one) [default 4096] */
+  maxDests?: number;
 }
 
 /** What a datagram rsocket counted of what it would not take. */
@@ -109,6 +120,8 @@ export interface RDgramCounters {
   /** datagrams sent by UD SENDs and taken from the QPs' receives */
   qpSent: number;
   qpTaken: number;
+  /** peers let go to keep maxDests (a later datagram to or from one makes it again) */
+  destsEvicted: number;
 }
 
 /** ds_format_hdr: the ds_header for datagrams from `a`. */
@@ -175,15 +188,16 @@ export class RDgram {
   private readonly rmsg: DsRmsg[] = [];
   private readonly sqSize: number;
   private readonly rqSize: number;
+  private readonly maxDests: number;
   private readonly waiters = new Set<() => void>();
   /** the UDP socket's datagrams and the destinations made, one at a time (rsocket's service thread and map_lock) */
   private serial: Promise<unknown> = Promise.resolve();
   private closed = false;
-  readonly counters: RDgramCounters = { noRoom: 0, badRecv: 0, badUdp: 0, ahFailed: 0, sendErrors: 0, udpSent: 0, udpTaken: 0, qpSent: 0, qpTaken: 0 };
+  readonly counters: RDgramCounters = { noRoom: 0, badRecv: 0, badUdp: 0, ahFailed: 0, sendErrors: 0, udpSent: 0, udpTaken: 0, qpSent: 0, qpTaken: 0, destsEvicted: 0 };
 
   /** rsocket(SOCK_DGRAM) over `udp`, bound where the rsocket is (rbind is the UDP socket's bind). */
   constructor(
-    private readonly ch: EventChannel, private readonly wait: CmEventRouter, private readonly udp: DsUdpSocket, o: RsocketOptions = {},
+    private readonly ch: EventChannel, private readonly wait: CmEventRouter, private readonly udp: DsUdpSocket, o: RDgramOptions = {},
     /** called once close() has let everything go (the host's event channel, say) */
     private readonly onClose?: () => void,
   ) {
@@ -192,6 +206,7 @@ export class RDgram {
     const rq = Math.min(o.rqSize ?? RS_DEFAULTS.rqSize, RS_QP_MAX_SIZE);
     this.sqSize = Math.max(1, Math.min(sq, Math.floor((o.sbufSize ?? RS_DEFAULTS.sbufSize) / RS_SNDLOWAT)));
     this.rqSize = Math.max(1, Math.min(rq, Math.floor((o.rbufSize ?? RS_DEFAULTS.rbufSize) / RS_SNDLOWAT)));
+    this.maxDests = Math.max(1, o.maxDests ?? 4096);
     udp.onMessage((b, from) => {
       // a copy: the host may reuse its buffer; a UDP datagram is the rare first one to a peer
       const copy = b.slice();
@@ -300,7 +315,7 @@ export class RDgram {
     for (const d of this.dests.values()) d.ah?.destroy();
     this.dests.clear();
     for (const q of this.qps.splice(0)) {
-      for (const f of [() => q.id.destroyQp(), () => q.smr.destroy(), () => q.rmr.destroy(), () => q.cq.destroy(), () => q.pd.destroy(), () => q.id.destroy()]) {
+      for (const f of [() => this.destroyRetired(q), () => q.id.destroyQp(), () => q.smr.destroy(), () => q.rmr.destroy(), () => q.cq.destroy(), () => q.pd.destroy(), () => q.id.destroy()]) {
         try {
           f();
         } catch {
@@ -380,7 +395,7 @@ export class RDgram {
       // a UD message longer than the port's MTU fails (and stops the QP's sends): refused at sendTo instead
       const most = Math.min(RS_SNDLOWAT, mtuBytes(id.verbs!.queryPort().activeMtu)) - hdr.length;
       const q: DsQp = {
-        id, pd, cq, qp, smr, rmr, hdr, local: src, free: Array.from({ length: this.sqSize }, (_, i) => this.sqSize - 1 - i), armed: false, most,
+        id, pd, cq, qp, smr, rmr, hdr, local: src, free: Array.from({ length: this.sqSize }, (_, i) => this.sqSize - 1 - i), armed: false, retired: [], most,
       };
       for (let i = 0; i < this.rqSize; i++) this.postRecv(q, i * RS_SNDLOWAT);
       this.qps.push(q);
@@ -427,6 +442,7 @@ export class RDgram {
     if (!(wc.wrId & RECV_FLAG)) {
       q.free.push(Number(wc.wrId));
       if (wc.status !== WcStatus.SUCCESS) this.counters.sendErrors++;
+      if (q.retired.length && q.free.length === this.sqSize) this.destroyRetired(q);
       return;
     }
     const offset = Number(wc.wrId & 0xffffffffn);
@@ -492,18 +508,58 @@ export class RDgram {
   private async destNow(to: SockAddr): Promise<DsDest> {
     const key = endpointKey(to.address, to.port);
     const have = this.dests.get(key);
-    if (have) return have;
+    if (have) {
+      // the map in the order of last use: the first is the one to let go
+      this.dests.delete(key);
+      this.dests.set(key, have);
+      return have;
+    }
     const src = await this.srcAddr(to);
     const q = this.qps.find((x) => sameAddr(x.local, src)) ?? this.createQp(src);
     const d: DsDest = { addr: to, qp: q, ah: undefined, qpn: 0 };
+    if (this.dests.size >= this.maxDests) this.evictOne();
     this.dests.set(key, d);
     return d;
   }
 
+  /** Lets the least recently used peer go (never connect()'s, nor the last sendTo's). */
+  private evictOne(): void {
+    for (const [key, d] of this.dests) {
+      if (d === this.peer || d === this.last) continue;
+      this.dests.delete(key);
+      this.retire(d);
+      this.counters.destsEvicted++;
+      return;
+    }
+  }
+
+  /** `d`'s AH off it, destroyed now if its QP has no send in flight (one may name it), else when it has none. */
+  private retire(d: DsDest): void {
+    const ah = d.ah;
+    d.ah = undefined;
+    if (!ah) return;
+    d.qp.retired.push(ah);
+    if (d.qp.free.length === this.sqSize) this.destroyRetired(d.qp);
+  }
+
+  private destroyRetired(q: DsQp): void {
+    for (const ah of q.retired.splice(0)) {
+      try {
+        ah.destroy();
+      } catch {
+        /* going away */
+      }
+    }
+  }
+
+  /** peers kept (an address handle, or one being made, for each) */
+  get destinations(): number {
+    return this.dests.size;
+  }
+
   /** udp_svc_create_ah: the route from the QP's address to the peer's, resolved, and an AH to `qpn` there. */
   private async createAh(d: DsDest, qpn: number): Promise<void> {
-    d.ah?.destroy();
-    d.ah = undefined;
+    this.retire(d);
     const id = this.ch.createId(d.qp.id.ps, undefined);
     try {
       id.resolveAddr({ address: d.qp.local.address, port: 0 }, d.addr, 2000);

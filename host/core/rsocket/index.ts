@@ -8,5 +8,5 @@ export {
 } from "./stream.js";
 export {
   RDgram, formatDsHeader, parseDsHeader, formatDsUdpHeader, parseDsUdpHeader, DS_UDP_TAG, DS_UDP_IPV4_HDR_LEN, DS_UDP_IPV6_HDR_LEN, DS_IPV4_HDR_LEN, DS_IPV6_HDR_LEN,
-  type DsUdpSocket, type RDgramCounters,
+  type DsUdpSocket, type RDgramCounters, type RDgramOptions,
 } from "./dgram.js";

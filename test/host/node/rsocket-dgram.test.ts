@@ -192,6 +192,35 @@ describe("datagram rsockets (rsocket.c's SOCK_DGRAM)", () => {
     expect(await two.recvFrom(100, 100)).toBeUndefined();
   }, 30_000);
 
+  it("peers past maxDests: the least recently used is let go (counted), the connected one kept; one let go is made again by its next datagram", async () => {
+    const { rcmA, rcmB } = await pair();
+    const server = await sock(rcmA, { address: A, port: 7610 }, { maxDests: 2 });
+    const client = await sock(rcmB, { address: B, port: 0 });
+    await client.sendTo(Buffer.from("first"), { address: A, port: 7610 });
+    expect(Buffer.from((await take(server)).data).toString()).toBe("first");
+    // four more senders, each a valid header from a port of its own (the server answers each, makes an AH to each)
+    const raws = await Promise.all([0, 1, 2, 3].map(async () => {
+      const raw = createSocket("udp4");
+      await new Promise<void>((r) => raw.bind(0, B, r));
+      return raw;
+    }));
+    for (const [i, raw] of raws.entries()) {
+      const h = formatDsUdpHeader(0, 0x100 + i, formatDsHeader({ address: B, port: raw.address().port }));
+      raw.send(Buffer.concat([h, Buffer.from(`raw ${i}`)]), 7610, A);
+      expect(Buffer.from((await take(server)).data).toString()).toBe(`raw ${i}`);
+    }
+    for (const raw of raws) raw.close();
+    expect(server.destinations).toBe(2);
+    expect(server.counters.destsEvicted).toBe(3);
+    // the first client was let go; its next datagram (by its QP: it has the server's QPN) makes it again
+    await client.sendTo(Buffer.from("again"), { address: A, port: 7610 });
+    const m = await take(server);
+    expect(Buffer.from(m.data).toString()).toBe("again");
+    await server.sendTo(Buffer.from("answer"), m.from);
+    expect(Buffer.from((await take(client)).data).toString()).toBe("answer");
+    expect(server.counters).toMatchObject({ badUdp: 0, badRecv: 0, sendErrors: 0 });
+  }, 30_000);
+
   it("rsend before rconnect is EDESTADDRREQ; a closed socket is EBADF; binding a port in use is EADDRINUSE", async () => {
     const { rcmA } = await pair();
     const s = await sock(rcmA, { address: A, port: 7606 });
