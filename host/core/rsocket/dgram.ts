@@ -176,7 +176,7 @@ const sameAddr = (a: SockAddr, b: SockAddr): boolean => endpointKey(plain(a).add
 
 /**
  * A datagram rsocket (rsocket(AF_INET, SOCK_DGRAM)): sendTo and recvFrom datagrams of up to 2040 bytes
- * (2024 over IPv6) with any rsocket peer; connect() names the peer send() and recv() mean.
+ * (2024 over IPv6) with any rsocket peer; connect() names the peer send() goes to (recv() takes from anyone).
  */
 export class RDgram {
   private readonly qps: DsQp[] = [];
