@@ -9,6 +9,7 @@ import type { Device } from "../../../host/core/verbs/device.js";
 import { DeviceMemory } from "../../../host/core/verbs/memory.js";
 import { Ring } from "../../../host/core/abi/index.js";
 import { connectRcEnds, echoSends, openRcEnd } from "../support/rc-end.js";
+import { firstGoodRun } from "../support/timing-tries.js";
 import { APP_SPIN_SHARE, AppSpin, Control, MAX_APP_SPIN_US, setWorkerAppSpin, W, workerStatsOf } from "../../../host/core/worker/index.js";
 
 const RING = 4096;
@@ -169,6 +170,14 @@ afterEach(() => {
 
 const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
 
+/**
+ * `pings` round trips from a worker device to an echo, every completion and byte checked; the
+ * worker's figures before and after a run without a lost wake-up. A wake-up counted lost is a wait
+ * the worker notified that had not settled 100–200 ms later (control.ts LOST_WAKE_CHECK_MS): a
+ * look that lost the worker's notify would lose one in every run, while on a loaded machine a
+ * settlement the engine delivers that late counts too (once in a CI run). So a run with one is run
+ * again on the same devices (timing-tries.ts), its figures in the failure when none is clean.
+ */
 async function pingPong(a: string, b: string, bound: number, pings: number) {
   const A = await end(a, true);
   const B = await end(b, false);
@@ -176,32 +185,35 @@ async function pingPong(a: string, b: string, bound: number, pings: number) {
   expect(setWorkerAppSpin(A.d, bound)).toBe(true);
   expect(setWorkerAppSpin(B.d, bound)).toBe(false); // not a worker device
   echoSends(B);
-  const before = workerStatsOf(A.d)!;
-  for (let i = 0; i < pings; i++) {
-    A.qp.postRecv({ wrId: 7n, sgList: [A.mr.sge(4096, 64)] });
-    A.mr.bytes[0] = i & 0xff;
-    A.mr.bytes[63] = (i >> 8) & 0xff;
-    A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
-    const got = [await A.cq.next(), await A.cq.next()];
-    for (const wc of got) expect(wc.status).toBe(WcStatus.SUCCESS);
-    expect(got.map((w) => w.opcode).sort()).toEqual([WcOpcode.SEND, WcOpcode.RECV].sort());
-    expect([A.mr.bytes[4096], A.mr.bytes[4096 + 63]]).toEqual([i & 0xff, (i >> 8) & 0xff]);
-  }
-  const after = workerStatsOf(A.d)!;
-  expect(A.cq.poll(4)).toEqual([]); // nothing left over, nothing duplicated
-  return { before, after };
+  const run = async () => {
+    const before = workerStatsOf(A.d)!;
+    for (let i = 0; i < pings; i++) {
+      A.qp.postRecv({ wrId: 7n, sgList: [A.mr.sge(4096, 64)] });
+      A.mr.bytes[0] = i & 0xff;
+      A.mr.bytes[63] = (i >> 8) & 0xff;
+      A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+      const got = [await A.cq.next(), await A.cq.next()];
+      for (const wc of got) expect(wc.status).toBe(WcStatus.SUCCESS);
+      expect(got.map((w) => w.opcode).sort()).toEqual([WcOpcode.SEND, WcOpcode.RECV].sort());
+      expect([A.mr.bytes[4096], A.mr.bytes[4096 + 63]]).toEqual([i & 0xff, (i >> 8) & 0xff]);
+    }
+    const after = workerStatsOf(A.d)!;
+    expect(A.cq.poll(4)).toEqual([]); // nothing left over, nothing duplicated
+    return { before, after, lost: after.appLostWakeups - before.appLostWakeups };
+  };
+  return firstGoodRun(`${pings} round trips with a ${bound} µs look`, 1, run, (r) => r.lost === 0);
 }
 
 describe("the application thread's look on a worker device", () => {
   it("a tiny bound (looks give up as the completion lands): every completion of 3000 round trips arrives once", async () => {
-    const { before, after } = await pingPong("127.0.10.141", "127.0.10.142", 2, 3000);
+    const { before, after, lost } = await pingPong("127.0.10.141", "127.0.10.142", 2, 3000);
     expect(after.appSpinMisses - before.appSpinMisses + after.appSpinHits - before.appSpinHits).toBeGreaterThan(0);
-    expect(after.appLostWakeups).toBe(0);
+    expect(lost).toBe(0);
   }, 60_000);
 
   it("the longest bound: every completion of 1000 round trips arrives once, whether a look or a wake-up brought it", async () => {
-    const { before, after } = await pingPong("127.0.10.143", "127.0.10.144", MAX_APP_SPIN_US, 1000);
+    const { before, after, lost } = await pingPong("127.0.10.143", "127.0.10.144", MAX_APP_SPIN_US, 1000);
     expect(after.appSpinMisses - before.appSpinMisses + after.appSpinHits - before.appSpinHits).toBeGreaterThan(0);
-    expect(after.appLostWakeups).toBe(0);
+    expect(lost).toBe(0);
   }, 60_000);
 });
