@@ -137,7 +137,7 @@ test(`10^${Math.log10(OPS).toFixed(1)} operations through worker devices: no com
     const s = (performance.now() - t0) / 1000;
     const lost = (d) => {
       const st = sr.workerStatsOf(d);
-      return `${st.appLostWakeups}/${st.workerLostWakeups}`;
+      return `${st.appLostWakeups}/${st.workerLostWakeups} (late, not lost: ${st.appLateWakeups}/${st.workerLateWakeups})`;
     };
     const looks = sr.workerStatsOf(b.dev);
     const sl = sr.workerStatsOf(a.dev);

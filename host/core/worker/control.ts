@@ -7,6 +7,29 @@
 
 import type { WorkerTrace } from "./trace.js";
 
+export const MAX_ARGS = 8;
+/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56, 57, 60..63 and the F slots at bytes 192..223 and 232..239 between RESULT and DB: the block is full there) */
+const ARGS = 64;
+const RESULT = ARGS + 8 * MAX_ARGS;
+const DB = 256;
+/** doorbell queue entries (a power of two); each is (handle << 2) | queues */
+export const DB_CAP = 1024;
+const ERROR_TEXT = DB + 4 * DB_CAP;
+export const ERROR_MAX = 1024;
+/**
+ * The application thread's watch list: the rings its event pump would act on (the async event
+ * ring, the CQs with a pending next() or an armed notification), each with the index it last saw
+ * (the CQ's consumer index, the event ring's). The worker notifies a waiting application only when
+ * one of them moved past it; a list longer than WATCH_MAX means "notify after every run". Words:
+ * a sequence (odd while the application rewrites the list), the count (-1: every run), then
+ * (ring, index) pairs.
+ */
+export const WATCH_MAX = 8;
+const WATCH = ERROR_TEXT + 2 * ERROR_MAX;
+/** words past the watch list (the block before DB is full) */
+const TAIL = WATCH + 4 * (2 + 2 * WATCH_MAX);
+export const CONTROL_BYTES = TAIL + 8;
+
 /** Int32 word indices. */
 export const W = {
   /** bumped by the application thread (doorbell entries or a call waiting); the worker waits here */
@@ -66,6 +89,13 @@ export const W = {
    */
   APP_LOST_WAKEUPS: 15,
   WORKER_LOST_WAKEUPS: 56,
+  /**
+   * diagnostics: of the lost wake-ups, those whose promise settled after all before the other side
+   * could have notified again (late, not lost: the engine delivered that settlement 100+ ms after the
+   * notify): the application's, the worker's
+   */
+  APP_LATE_WAKEUPS: TAIL >> 2,
+  WORKER_LATE_WAKEUPS: (TAIL >> 2) + 1,
   /** diagnostics: the worker's notifies of a waiting application that woke no waiter; what its last notify woke */
   WORKER_NOTIFY_MISSES: 36,
   WORKER_LAST_NOTIFY: 37,
@@ -102,27 +132,6 @@ export const RES_VOID = 0;
 export const RES_NUMBER = 1;
 export const RES_BIGINT = 2;
 export const RES_ERROR = 3;
-
-export const MAX_ARGS = 8;
-/** byte offsets (words 14..15 sit before ARGS; words 34..39, 40..47, 56, 57, 60..63 and the F slots at bytes 192..223 and 232..239 between RESULT and DB: the block is full there) */
-const ARGS = 64;
-const RESULT = ARGS + 8 * MAX_ARGS;
-const DB = 256;
-/** doorbell queue entries (a power of two); each is (handle << 2) | queues */
-export const DB_CAP = 1024;
-const ERROR_TEXT = DB + 4 * DB_CAP;
-export const ERROR_MAX = 1024;
-/**
- * The application thread's watch list: the rings its event pump would act on (the async event
- * ring, the CQs with a pending next() or an armed notification), each with the index it last saw
- * (the CQ's consumer index, the event ring's). The worker notifies a waiting application only when
- * one of them moved past it; a list longer than WATCH_MAX means "notify after every run". Words:
- * a sequence (odd while the application rewrites the list), the count (-1: every run), then
- * (ring, index) pairs.
- */
-export const WATCH_MAX = 8;
-const WATCH = ERROR_TEXT + 2 * ERROR_MAX;
-export const CONTROL_BYTES = WATCH + 4 * (2 + 2 * WATCH_MAX);
 
 /** Typed views over one control block. */
 export class Control {

@@ -140,6 +140,9 @@ export class DeviceServer {
   private lateAt = -1;
   /** bumped per wait: a wait given up on (checkLost) is ignored if it settles after all */
   private waitGen = 0;
+  /** the wait checkLost gave up on last, and WAKE then */
+  private givenUp = -1;
+  private wakeAtGiveUp = 0;
 
   /**
    * A wait whose wake-up never came (control.ts, LOST_WAKE_CHECK_MS): WAKE moved past the value the
@@ -161,6 +164,8 @@ export class DeviceServer {
     }
     this.lateAt = -1;
     Atomics.add(this.ctl.i32, W.WORKER_LOST_WAKEUPS, 1);
+    this.givenUp = this.waitGen;
+    this.wakeAtGiveUp = Atomics.load(this.ctl.i32, W.WAKE);
     this.waitGen++;
     this.waitPending = false;
     this.run(false);
@@ -261,12 +266,14 @@ export class DeviceServer {
     if (Atomics.load(c.i32, W.APP_WAITING) === 1 && (!this.watching || !this.mem || watchMoved(c, this.mem)) && Atomics.compareExchange(c.i32, W.APP_WAITING, 1, 0) === 1) {
       // a receive's completions wake it while the device holds their ACKs: they wait for its answer (flushAfterTurn)
       if (!this.heldFlush && this.acksHeld?.()) Atomics.store(c.i32, W.ACK_HOLD, 1);
+      // counted before it is sent: a wait the application gave up on that settles with the count
+      // unchanged was settled by an earlier notify (session.ts, APP_LATE_WAKEUPS)
+      Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
       const woke = Atomics.notify(c.i32, W.PROGRESS);
       notified = true;
       if (trace) trace.mark(TraceStage.W_NOTIFY, woke);
       Atomics.store(c.i32, W.WORKER_LAST_NOTIFY, woke);
       if (woke === 0) Atomics.add(c.i32, W.WORKER_NOTIFY_MISSES, 1);
-      Atomics.add(c.i32, W.WORKER_NOTIFIES, 1);
     }
     // a receive ran the device (not this loop) and woke the application: spin for its answer once the turn is over
     if (notified && !this.running && this.spinUs > 0 && !this.spinQueued && this.spinGate.open()) {
@@ -294,7 +301,12 @@ export class DeviceServer {
   };
   private resumeQueued = false;
   private woken(gen: number): void {
-    if (gen !== this.waitGen) return; // given up on (checkLost): the loop went on without it
+    if (gen !== this.waitGen) {
+      // given up on (checkLost): the loop went on without it. Settled with WAKE where it was then (every
+      // notify of WAKE follows a bump of it), it was the late one's settlement: late, not lost
+      if (gen === this.givenUp && Atomics.load(this.ctl.i32, W.WAKE) === this.wakeAtGiveUp) Atomics.add(this.ctl.i32, W.WORKER_LATE_WAKEUPS, 1);
+      return;
+    }
     this.waitPending = false;
     Atomics.add(this.ctl.i32, W.WORKER_WAKEUPS, 1);
     if (this.trace) this.trace.mark(TraceStage.W_WOKEN);

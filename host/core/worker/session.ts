@@ -176,6 +176,13 @@ export interface WorkerStats extends CoreProxyStats, AppSpinStats {
    */
   appLostWakeups: number;
   workerLostWakeups: number;
+  /**
+   * of appLostWakeups and workerLostWakeups, those whose promise settled after all before the other
+   * side could have notified again: the engine delivered that settlement 100+ ms late (the rest:
+   * never, or not before a later notify)
+   */
+  appLateWakeups: number;
+  workerLateWakeups: number;
 }
 
 /** Figures of a worker device: control calls and doorbells from this thread, what the worker served. */
@@ -190,7 +197,8 @@ export function workerStatsOf(device: Device): WorkerStats | undefined {
     answerSpinHits: c.load(W.ANSWER_HITS), answerSpinMisses: c.load(W.ANSWER_MISSES), answerSpinGated: c.load(W.ANSWER_GATED),
     workerNotifies: c.load(W.WORKER_NOTIFIES), appWakeups: c.load(W.APP_WAKEUPS),
     ackHolds: c.load(W.HOLDS), ackHoldsJoined: c.load(W.HOLDS_JOINED),
-    appLostWakeups: c.load(W.APP_LOST_WAKEUPS), workerLostWakeups: c.load(W.WORKER_LOST_WAKEUPS),
+    appLostWakeups: c.load(W.APP_LOST_WAKEUPS), workerLostWakeups: c.load(W.WORKER_LOST_WAKEUPS), appLateWakeups: c.load(W.APP_LATE_WAKEUPS),
+    workerLateWakeups: c.load(W.WORKER_LATE_WAKEUPS),
   };
 }
 
@@ -382,8 +390,16 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     clearInterval(lostCheck);
   };
   let waitGen = 0;
+  // the wait checkLost gave up on last, and the worker's notifies then
+  let givenUp = -1;
+  let notifiesAtGiveUp = 0;
   const woken = (gen: number): void => {
-    if (gen !== waitGen) return; // given up on (checkLost): the loop went on without it
+    if (gen !== waitGen) {
+      // given up on (checkLost): the loop went on without it. Settled before the worker notified
+      // again (it counts a notify before sending it), it was the late one's settlement: late, not lost
+      if (gen === givenUp && Atomics.load(i32, W.WORKER_NOTIFIES) === notifiesAtGiveUp) Atomics.add(i32, W.APP_LATE_WAKEUPS, 1);
+      return;
+    }
     state.parked = false;
     Atomics.add(i32, W.APP_WAKEUPS, 1);
     if (trace) trace.mark(TraceStage.APP_WOKEN, Atomics.load(i32, W.PROGRESS));
@@ -410,6 +426,8 @@ function watchProgress(ctl: Control, device: Device, endOfTurn: (fn: () => void)
     }
     lateAt = undefined;
     Atomics.add(i32, W.APP_LOST_WAKEUPS, 1);
+    givenUp = waitGen;
+    notifiesAtGiveUp = Atomics.load(i32, W.WORKER_NOTIFIES);
     waitGen++;
     state.parked = false;
     loop();

@@ -199,7 +199,8 @@ async function pingPong(a: string, b: string, bound: number, pings: number) {
     }
     const after = workerStatsOf(A.d)!;
     expect(A.cq.poll(4)).toEqual([]); // nothing left over, nothing duplicated
-    return { before, after, lost: after.appLostWakeups - before.appLostWakeups };
+    // (`late`: of those lost, the ones whose wake-up came after all, workerStatsOf's appLateWakeups)
+    return { lost: after.appLostWakeups - before.appLostWakeups, late: after.appLateWakeups - before.appLateWakeups, before, after };
   };
   return firstGoodRun(`${pings} round trips with a ${bound} µs look`, 1, run, (r) => r.lost === 0);
 }

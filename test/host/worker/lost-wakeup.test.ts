@@ -3,7 +3,8 @@
 // (LOST_WAKE_CHECK_MS), not the device: once in ~50 runs of bench/worker.mjs on a loaded machine
 // both processes went idle with the application parked, PROGRESS past the value it waited on and
 // the worker's notify sent. These tests lose one wait on purpose (control.ts `waits.change` hands
-// back a promise that never settles) on each side and check that the device goes on, counted.
+// back a promise that never settles) on each side and check that the device goes on, counted; and
+// delay one on the application's side, which is counted late (appLateWakeups) when it settles.
 import { afterEach, describe, expect, it } from "vitest";
 import { Access, SendFlags, WcStatus, WrOpcode } from "../../../host/core/verbs/enums.js";
 import type { Device } from "../../../host/core/verbs/device.js";
@@ -30,6 +31,21 @@ function loseWait(nth: number): { lost: () => boolean } {
     return w;
   };
   return { lost: () => lost };
+}
+
+/** Makes the `nth` wait from now on settle `delayMs` after the real one does (a late wake-up); the others are real. */
+function delayWait(nth: number, delayMs: number): { delayed: () => boolean } {
+  let n = 0;
+  let delayed = false;
+  waits.change = (i32, index, value) => {
+    const w = realChange(i32, index, value);
+    if (w && ++n === nth) {
+      delayed = true;
+      return w.then((v) => new Promise((r) => setTimeout(() => r(v), delayMs)));
+    }
+    return w;
+  };
+  return { delayed: () => delayed };
 }
 
 const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
@@ -70,6 +86,31 @@ describe("a lost wake-up", () => {
     }
     expect(rung).toEqual([5, 6, 7, 8]);
     expect(ctl.load(W.WORKER_LOST_WAKEUPS)).toBe(1);
+    await new Promise((r) => setTimeout(r, 3 * LOST_WAKE_CHECK_MS));
+    expect(ctl.load(W.WORKER_LATE_WAKEUPS)).toBe(0); // it never settled
+    server.stop();
+  });
+
+  it("in the worker: a wake-up that comes 800 ms late is given up on (lost), then counted late when it settles with WAKE unmoved", async () => {
+    const ctl = Control.create();
+    const rung: number[] = [];
+    const core = { doorbell: (h: number) => void rung.push(h) } as unknown as WebAssembly.Exports;
+    const server = new DeviceServer(ctl, core, ["doorbell"], () => 0);
+    const DELAY = 8 * LOST_WAKE_CHECK_MS;
+    const late = delayWait(1, DELAY);
+    server.start();
+    expect(late.delayed()).toBe(true);
+    const head = ctl.load(W.DB_HEAD);
+    ctl.i32[ctl.dbEntry(head)] = (5 << 2) | 1;
+    ctl.store(W.DB_HEAD, head + 1);
+    Atomics.add(ctl.i32, W.WAKE, 1);
+    if (Atomics.compareExchange(ctl.i32, W.WORKER_WAITING, 1, 0) === 1) Atomics.notify(ctl.i32, W.WAKE);
+    // served by the lost-wake-up looks before the settlement comes; then it comes, nothing rung since
+    expect(await until(() => rung.length === 1, DELAY - 50)).toBe(true);
+    expect(ctl.load(W.WORKER_LOST_WAKEUPS)).toBe(1);
+    expect(ctl.load(W.WORKER_LATE_WAKEUPS)).toBe(0);
+    expect(await until(() => ctl.load(W.WORKER_LATE_WAKEUPS) === 1, 2 * DELAY)).toBe(true);
+    expect(rung).toEqual([5]);
     server.stop();
   });
 
@@ -97,5 +138,39 @@ describe("a lost wake-up", () => {
     for (let i = 2; i < 6; i++) await write(i);
     expect(workerStatsOf(A.d)!.appLostWakeups).toBe(1);
     expect(workerStatsOf(A.d)!.workerLostWakeups).toBe(0);
+    // it never settled: not counted late
+    await new Promise((r) => setTimeout(r, 3 * LOST_WAKE_CHECK_MS));
+    expect(workerStatsOf(A.d)!.appLateWakeups).toBe(0);
+  });
+
+  it("on the application thread: a wake-up that comes 800 ms late is given up on (lost), then counted late when it settles before another notify", async () => {
+    const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+    const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
+    const A = await end("127.0.10.123", true);
+    const B = await end("127.0.10.124", false);
+    connectRcEnds(A, B, ACCESS);
+    for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
+    const write = async (i: number): Promise<void> => {
+      A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+      const wc = await A.cq.next();
+      expect(wc.status).toBe(WcStatus.SUCCESS);
+      expect(wc.wrId).toBe(BigInt(i));
+    };
+    await write(0);
+    const DELAY = 8 * LOST_WAKE_CHECK_MS;
+    const late = delayWait(1, DELAY);
+    // one round trip at a time, each followed by a quiet spell longer than the delay (no notify in it):
+    // the delayed wait is the one its SEND's completion ends (or, come by the pump first, the next one's)
+    let i = 1;
+    for (; i < 4 && workerStatsOf(A.d)!.appLostWakeups === 0; i++) {
+      await write(i);
+      await new Promise((r) => setTimeout(r, DELAY + 2 * LOST_WAKE_CHECK_MS));
+    }
+    expect(late.delayed()).toBe(true);
+    const st = workerStatsOf(A.d)!;
+    expect({ lost: st.appLostWakeups, late: st.appLateWakeups }).toEqual({ lost: 1, late: 1 });
+    for (; i < 8; i++) await write(i);
+    expect(workerStatsOf(A.d)!.appLostWakeups).toBe(1);
+    expect(workerStatsOf(A.d)!.appLateWakeups).toBe(1);
   });
 });
