@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { openDevice, openRdmaCm, Qp1Transport, rsDgram, RsocketError, type Device, type RDgram } from "../../../host/node/index.js";
 import { Mtu } from "../../../host/core/verbs/index.js";
 import { DS_UDP_TAG, formatDsUdpHeader, formatDsHeader, parseDsHeader, parseDsUdpHeader, RS_SNDLOWAT } from "../../../host/core/rsocket/index.js";
+import { cmPair } from "../support/rdma-cm.js";
 
 const A = "127.0.15.83";
 const B = "127.0.15.84";
@@ -24,14 +25,8 @@ afterEach(() => {
   devs = [];
 });
 
-async function pair() {
-  const cm = async (address: string) => {
-    const d = await openDevice({ address });
-    devs.push(d);
-    return openRdmaCm({ devices: [{ device: d, mad: Qp1Transport.of(d) }] });
-  };
-  return { rcmA: await cm(A), rcmB: await cm(B) };
-}
+/** A device and an rdma_cm on each of A and B. */
+const pair = () => cmPair(A, B, devs);
 
 async function sock(...args: Parameters<typeof rsDgram>): Promise<RDgram> {
   const s = await rsDgram(...args);

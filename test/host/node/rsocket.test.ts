@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   openDevice, openRdmaCm, Qp1Transport, rsConnect, rsListen, RsocketError, udpPortOf, type Device, type RsocketSocket,
 } from "../../../host/node/index.js";
+import { cmPair } from "../support/rdma-cm.js";
 
 const A = "127.0.15.81";
 const B = "127.0.15.82";
@@ -19,14 +20,8 @@ afterEach(() => {
 });
 
 /** A device on each address (UDP 4791, as two hosts), an RdmaCm on each. */
-async function pair() {
-  const cm = async (address: string) => {
-    const d = await openDevice({ address });
-    devs.push(d);
-    return openRdmaCm({ devices: [{ device: d, mad: Qp1Transport.of(d) }] });
-  };
-  return { rcmA: await cm(A), rcmB: await cm(B) };
-}
+/** A device and an rdma_cm on each of A and B. */
+const pair = () => cmPair(A, B, devs);
 
 /** A listener on A's `port`, a client from B connected to it, and the socket the listener accepted. */
 async function connected(port: number) {

@@ -7,6 +7,7 @@ import {
 } from "../../../host/core/cm/index.js";
 import type { Clock } from "../../../host/core/link/index.js";
 import type { Device, QueuePair } from "../../../host/core/verbs/index.js";
+import { openDevice } from "../../../host/node/index.js";
 
 /** The next event on `ch`, acknowledged; the test fails unless it is `want` and comes within `ms`. */
 export async function nextCmEvent(ch: EventChannel, want: E, ms = 10_000): Promise<RdmaCmEvent> {
@@ -26,6 +27,16 @@ export async function nextCmEvent(ch: EventChannel, want: E, ms = 10_000): Promi
 export function cmOn(device: Device, clock?: Clock): { cm: RdmaCm; ch: EventChannel } {
   const cm = openRdmaCm({ devices: [{ device, mad: Qp1Transport.of(device) }], ...(clock ? { clock } : {}) });
   return { cm, ch: cm.createEventChannel() };
+}
+
+/** A device on `a` and one on `b` (added to `devs`: the caller closes them), an rdma_cm on each over its QP1. */
+export async function cmPair(a: string, b: string, devs: Device[]): Promise<{ rcmA: RdmaCm; rcmB: RdmaCm }> {
+  const cm = async (address: string) => {
+    const d = await openDevice({ address });
+    devs.push(d);
+    return openRdmaCm({ devices: [{ device: d, mad: Qp1Transport.of(d) }] });
+  };
+  return { rcmA: await cm(a), rcmB: await cm(b) };
 }
 
 /**
