@@ -130,6 +130,32 @@ export function cmatoseAddresses(flags: Record<string, FlagValue | undefined>): 
   return { dst, bind, address };
 }
 
+/** What an rsockets tool (rstream, riostream, udpong) knows of its peer and its device: -s, -b, -p, and softroce's --address, --udp-port, --timeout. */
+export interface RsocketToolOptions {
+  server?: string;
+  bind?: string;
+  address: string;
+  port: number;
+  udpPort: number;
+  timeoutMs: number;
+}
+
+/** RsocketToolOptions from parsed flags: -s and -b numeric (cmatoseAddresses) and of one family. */
+export function rsocketToolOptions(f: Record<string, FlagValue | undefined>): RsocketToolOptions {
+  const { dst: server, bind, address } = cmatoseAddresses(f);
+  if (server !== undefined && bind !== undefined && isIPv6(server) !== isIPv6(bind)) throw new UsageError(`-s ${server} and -b ${bind} are of different families`);
+  return { server, bind, address, port: f.port as number, udpPort: f["udp-port"] as number, timeoutMs: (f.timeout as number) * 1000 };
+}
+
+/**
+ * A -T option as the rsockets examples read it (a letter, or a word by its start, any case); whether it
+ * is one of the modes that change nothing on softroce's wire: a|async, b|blocking, n|nonblocking.
+ */
+export function testOptionWord(t: string): { o: string; mode: boolean } {
+  const o = t.length === 1 ? t : t.toLowerCase();
+  return { o, mode: ["a", "b", "n"].includes(o) || ["async", "block", "nonblock"].some((w) => o.startsWith(w)) };
+}
+
 /** A cmatose-family test on one device: `run` is its client or server, `destroyNodes` its destroy_nodes. */
 export interface CmatoseTest {
   run(): Promise<number>;

@@ -10,13 +10,12 @@
 // 0; RDMA_IOMAPSIZE 1), the 16-byte syncs go by rsend and rrecv, and the transfers by riowrite straight
 // into the peer's buffer; a receiver spins on the buffer's last byte until the peer's marker lands
 // there (the last transfer of each turn carries it), and -T v checks the bytes before it.
-import { isIPv6 } from "node:net";
 import type { Device } from "../core/verbs/index.js";
 import { CmEventRouter, PortSpace, RdmaCmEventType as E, type EventChannel, type RdmaCmId } from "../core/cm/index.js";
 import { RStream, RsocketError, type RsocketOptions } from "../core/rsocket/index.js";
 import { formatFlags, parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
-import { cmatoseAddresses, runCmatoseTest, type CmatoseTest } from "./cm-tool.js";
+import { rsocketToolOptions, runCmatoseTest, testOptionWord, type CmatoseTest, type RsocketToolOptions } from "./cm-tool.js";
 
 type Tool = "rstream" | "riostream";
 
@@ -56,13 +55,7 @@ const TEST_SIZES: readonly (readonly [number, number])[] = [
 ];
 const SYNC = 16;
 
-export interface RstreamOptions {
-  server?: string;
-  bind?: string;
-  address: string;
-  port: number;
-  udpPort: number;
-  timeoutMs: number;
+export interface RstreamOptions extends RsocketToolOptions {
   /** -I, -C or -S n given: one test of these */
   custom: boolean;
   iterations: number;
@@ -80,24 +73,22 @@ export interface RstreamOptions {
 function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
   const { flags: f, lists } = parseArgs(argv, FLAGS[tool]);
   if (f.help) return "help";
-  const server = f["server-address"] as string | undefined;
-  const bind = f["bind-address"] as string | undefined;
   const fmt = f["address-format"] as string | undefined;
   if (fmt !== undefined && /^gid/i.test(fmt)) throw new UsageError("-f gid: AF_IB addresses are InfiniBand's; softroce's rdma_cm speaks IP (RoCE)");
   let verify = false;
   for (const t of (lists["test-option"] ?? []) as string[]) {
-    const o = t.length === 1 ? t : t.toLowerCase();
+    const { o, mode } = testOptionWord(t);
     if (tool === "riostream") {
       if (o === "v" || o.startsWith("verify")) verify = true;
-      else if (!(["a", "b", "n"].includes(o) || ["async", "block", "nonblock"].some((w) => o.startsWith(w)))) {
+      else if (!mode) {
         throw new UsageError(`-T ${t}: a test option is one of a|async, b|blocking, n|nonblocking, v|verify`);
       }
       continue;
     }
     if (o === "s" || o.startsWith("socket")) throw new UsageError("-T s: standard TCP sockets are not rsockets; softroce rstream speaks rsockets only");
-    if (o === "f" || o.startsWith("fork")) throw new UsageError("-T f: the forking server is not implemented");
+    if (o === "f" || o.startsWith("fork")) throw new UsageError("-T f: rstream's forking server runs over standard TCP sockets (it sets -T s too); softroce rstream speaks rsockets only");
     if (o === "v" || o.startsWith("verify")) verify = true;
-    else if (!(["a", "b", "n", "r"].includes(o) || ["async", "block", "nonblock", "resolve"].some((w) => o.startsWith(w)))) {
+    else if (!(mode || o === "r" || o.startsWith("resolve"))) {
       throw new UsageError(`-T ${t}: a test option is one of a|async, b|blocking, n|nonblocking, r|resolve, v|verify`);
     }
   }
@@ -109,10 +100,8 @@ function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
     if (!(transferSize >= 1 && transferSize <= 1 << 30)) throw new UsageError(`-S wants a transfer size in bytes (1 .. 2^30) or 'all', got '${size}'`);
   }
   const custom = f.iterations !== undefined || f["transfer-count"] !== undefined || (size !== undefined && !allSizes);
-  const { address } = cmatoseAddresses({ "server-address": server, "bind-address": bind, address: f.address });
-  if (server !== undefined && bind !== undefined && isIPv6(server) !== isIPv6(bind)) throw new UsageError(`-s ${server} and -b ${bind} are of different families`);
   return {
-    server, bind, address, port: f.port as number, udpPort: f["udp-port"] as number, timeoutMs: (f.timeout as number) * 1000,
+    ...rsocketToolOptions(f),
     custom, iterations: (f.iterations as number | undefined) ?? 1, transferCount: (f["transfer-count"] as number | undefined) ?? 1000, transferSize, allSizes,
     bufferSize: (f["buffer-size"] as number | undefined) ?? 1 << 19, inlineSize: (f["inline-size"] as number | undefined) ?? 64, verify,
     keepalive: (f.keepalive as number | undefined) ?? 0,

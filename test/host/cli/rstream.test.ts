@@ -130,7 +130,7 @@ describe("softroce rstream, two processes over rsockets", () => {
   it("refuses what it does not speak: -T s (TCP sockets), -T f (fork), -f gid, a -S that is not a size", async () => {
     for (const [args, re] of [
       [["-T", "s"], /-T s: standard TCP sockets are not rsockets/],
-      [["-T", "fork"], /-T f: the forking server is not implemented/],
+      [["-T", "fork"], /-T f: rstream's forking server runs over standard TCP sockets \(it sets -T s too\)/],
       [["-f", "gid"], /-f gid: AF_IB/],
       [["-S", "lots"], /-S wants a transfer size/],
       [["-T", "q"], /-T q: a test option is one of/],

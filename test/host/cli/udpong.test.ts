@@ -1,10 +1,16 @@
 // softroce udpong as rdma-core's (librdmacm/examples/udpong.c) over softroce's datagram rsockets: two
 // processes on 127.0.15.87 / 127.0.15.88 (UDP 4791, this suite's own loopback addresses; the rsocket's
 // UDP socket at -p). An echoed custom test and a back-to-back one, each row as udpong prints it; the
-// server's login line and its --idle end; the flags it refuses.
+// server's login line and its --idle end; the flags it refuses. In one process on 127.0.15.91 / .92:
+// a server on a port whose MTU is 1024 given a datagram it cannot answer.
 import { describe, expect, it } from "vitest";
+import { createSocket } from "node:dgram";
 import { useCli } from "../support/cli-process.js";
-import { UDPONG_HEADER, udpongRow } from "../../../host/cli/udpong.js";
+import { Udpong, UDPONG_HEADER, udpongRow, type UdpongOptions } from "../../../host/cli/udpong.js";
+import { openToolCm } from "../../../host/cli/cm-tool.js";
+import { openDevice } from "../../../host/node/index.js";
+import { Mtu } from "../../../host/core/verbs/enums.js";
+import { formatDsHeader, formatDsUdpHeader, RsOp } from "../../../host/core/rsocket/index.js";
 
 const { start } = useCli("cli-test-udpong");
 const SERVER = "127.0.15.87";
@@ -89,4 +95,48 @@ describe("softroce udpong, two processes over datagram rsockets", () => {
       expect(r.stderr).toMatch(re);
     }
   });
+});
+
+describe("the udpong server on a port whose active MTU is 1024 (a UD message holds 1016 bytes of a datagram)", () => {
+  it("a client's first datagram (by UDP) too long to answer: `rsend: Message too long`, no answer, and it serves on (udpong's would end)", async () => {
+    const AT = "127.0.15.91", FROM = "127.0.15.92", PORT = 7616;
+    const dev = await openDevice({ address: AT, activeMtu: Mtu.MTU_1024 });
+    const { mad, ch } = openToolCm(dev, 4791);
+    const out: string[] = [], err: string[] = [];
+    const o: UdpongOptions = {
+      bind: AT, address: AT, port: PORT, udpPort: 4791, timeoutMs: 0, idleMs: 1000, custom: false,
+      transferCount: 0, transferSize: 0, echo: false, bufferSize: 1 << 16, stats: true,
+    };
+    const server = new Udpong(o, { out: (t) => out.push(t), err: (t) => err.push(t) }, ch);
+    const ran = server.run();
+    const raw = createSocket("udp4");
+    try {
+      await new Promise<void>((r) => raw.bind(0, FROM, r));
+      // udpong's login (op 0) from a peer whose QP is 0x123456: 1100 bytes, then 16
+      const hdr = formatDsUdpHeader(RsOp.DATA, 0x123456, formatDsHeader({ address: FROM, port: raw.address().port }));
+      const login = (size: number) => Buffer.concat([hdr, new Uint8Array(size)]);
+      // the server's UDP socket is bound once its run has started
+      for (let t = Date.now(); !out.length && Date.now() - t < 5000; ) {
+        raw.send(login(1100), PORT, AT);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      raw.send(login(16), PORT, AT);
+      expect(await ran).toBe(0); // --idle's end, not the failed send's
+    } finally {
+      raw.close();
+      server.destroyNodes();
+      ch.destroy();
+      await mad.drain();
+      dev.close();
+    }
+    // one line per login taken (the long ones sent until the first was), each long one's echo refused
+    const logins = out.filter((l) => l === `client login from ${FROM}\n`).length;
+    expect(out.length).toBe(logins);
+    expect(logins).toBeGreaterThanOrEqual(2);
+    const [stats, ...tooLong] = [err.pop()!, ...err];
+    expect(tooLong.length).toBe(logins - 1);
+    for (const l of tooLong) expect(l).toMatch(/^rsend: Message too long \(1100 bytes; a datagram holds 1016 here: a UD message on the port's active MTU less the 8-byte ds_header\)\n$/);
+    // the short login's answer went by the QP; nothing else was sent
+    expect(stats).toMatch(/^udpong: sent 0 by UDP, 1 by the QP; received \d+ by UDP, 0 by the QP;.* 0 send errors\n$/);
+  }, 30_000);
 });
