@@ -18,35 +18,26 @@ afterEach(() => {
   while (opened.length) opened.pop()!.close();
 });
 
-/** Makes the `nth` wait from now on hang (its promise never settles); the others are real. */
-function loseWait(nth: number): { lost: () => boolean } {
+/** Makes the `nth` wait from now on the promise `swap` makes of the real one; the others are real. `done()`: that wait began. */
+function swapWait(nth: number, swap: (real: Promise<unknown>) => Promise<unknown>): { done: () => boolean } {
   let n = 0;
-  let lost = false;
+  let done = false;
   waits.change = (i32, index, value) => {
     const w = realChange(i32, index, value);
     if (w && ++n === nth) {
-      lost = true;
-      return new Promise<unknown>(() => {});
+      done = true;
+      return swap(w);
     }
     return w;
   };
-  return { lost: () => lost };
+  return { done: () => done };
 }
 
-/** Makes the `nth` wait from now on settle `delayMs` after the real one does (a late wake-up); the others are real. */
-function delayWait(nth: number, delayMs: number): { delayed: () => boolean } {
-  let n = 0;
-  let delayed = false;
-  waits.change = (i32, index, value) => {
-    const w = realChange(i32, index, value);
-    if (w && ++n === nth) {
-      delayed = true;
-      return w.then((v) => new Promise((r) => setTimeout(() => r(v), delayMs)));
-    }
-    return w;
-  };
-  return { delayed: () => delayed };
-}
+/** Makes the `nth` wait from now on hang (its promise never settles). */
+const loseWait = (nth: number) => swapWait(nth, () => new Promise<unknown>(() => {}));
+
+/** Makes the `nth` wait from now on settle `delayMs` after the real one does (a late wake-up). */
+const delayWait = (nth: number, delayMs: number) => swapWait(nth, (w) => w.then((v) => new Promise((r) => setTimeout(() => r(v), delayMs))));
 
 const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
   const end = performance.now() + ms;
@@ -54,24 +45,47 @@ const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
   return cond();
 };
 
+/** A DeviceServer over a stand-in core that records the doorbells rung; `ring` rings one as the proxy does. */
+function standIn() {
+  const ctl = Control.create();
+  const rung: number[] = [];
+  const core = { doorbell: (h: number) => void rung.push(h) } as unknown as WebAssembly.Exports;
+  const server = new DeviceServer(ctl, core, ["doorbell"], () => 0);
+  const ring = (h: number): void => {
+    const head = ctl.load(W.DB_HEAD);
+    ctl.i32[ctl.dbEntry(head)] = (h << 2) | 1;
+    ctl.store(W.DB_HEAD, head + 1);
+    Atomics.add(ctl.i32, W.WAKE, 1);
+    if (Atomics.compareExchange(ctl.i32, W.WORKER_WAITING, 1, 0) === 1) Atomics.notify(ctl.i32, W.WAKE);
+  };
+  return { ctl, rung, server, ring };
+}
+
+const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
+
+/** A worker device at `a` SENDing to one on a single thread at `b` (8 receives posted there); `write(i)` sends and awaits its completion. */
+async function sender(a: string, b: string) {
+  const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
+  const A = await end(a, true);
+  const B = await end(b, false);
+  connectRcEnds(A, B, ACCESS);
+  for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
+  const write = async (i: number): Promise<void> => {
+    A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
+    const wc = await A.cq.next();
+    expect(wc.status).toBe(WcStatus.SUCCESS);
+    expect(wc.wrId).toBe(BigInt(i));
+  };
+  return { A, write };
+}
+
 describe("a lost wake-up", () => {
   it("in the worker: a doorbell rung while its wait hangs is served after the lost-wake-up looks, counted", async () => {
-    const ctl = Control.create();
-    const rung: number[] = [];
-    const core = { doorbell: (h: number) => void rung.push(h) } as unknown as WebAssembly.Exports;
-    const server = new DeviceServer(ctl, core, ["doorbell"], () => 0);
+    const { ctl, rung, server, ring } = standIn();
     const hang = loseWait(1);
     server.start();
-    expect(hang.lost()).toBe(true);
+    expect(hang.done()).toBe(true);
     expect(ctl.load(W.WORKER_WAITING)).toBe(1);
-    // the application's doorbell, as the proxy rings it
-    const ring = (h: number): void => {
-      const head = ctl.load(W.DB_HEAD);
-      ctl.i32[ctl.dbEntry(head)] = (h << 2) | 1;
-      ctl.store(W.DB_HEAD, head + 1);
-      Atomics.add(ctl.i32, W.WAKE, 1);
-      if (Atomics.compareExchange(ctl.i32, W.WORKER_WAITING, 1, 0) === 1) Atomics.notify(ctl.i32, W.WAKE);
-    };
     const t0 = performance.now();
     ring(5);
     expect(await until(() => rung.length === 1, 20 * LOST_WAKE_CHECK_MS)).toBe(true);
@@ -92,19 +106,12 @@ describe("a lost wake-up", () => {
   });
 
   it("in the worker: a wake-up that comes 800 ms late is given up on (lost), then counted late when it settles with WAKE unmoved", async () => {
-    const ctl = Control.create();
-    const rung: number[] = [];
-    const core = { doorbell: (h: number) => void rung.push(h) } as unknown as WebAssembly.Exports;
-    const server = new DeviceServer(ctl, core, ["doorbell"], () => 0);
+    const { ctl, rung, server, ring } = standIn();
     const DELAY = 8 * LOST_WAKE_CHECK_MS;
     const late = delayWait(1, DELAY);
     server.start();
-    expect(late.delayed()).toBe(true);
-    const head = ctl.load(W.DB_HEAD);
-    ctl.i32[ctl.dbEntry(head)] = (5 << 2) | 1;
-    ctl.store(W.DB_HEAD, head + 1);
-    Atomics.add(ctl.i32, W.WAKE, 1);
-    if (Atomics.compareExchange(ctl.i32, W.WORKER_WAITING, 1, 0) === 1) Atomics.notify(ctl.i32, W.WAKE);
+    expect(late.done()).toBe(true);
+    ring(5);
     // served by the lost-wake-up looks before the settlement comes; then it comes, nothing rung since
     expect(await until(() => rung.length === 1, DELAY - 50)).toBe(true);
     expect(ctl.load(W.WORKER_LOST_WAKEUPS)).toBe(1);
@@ -115,23 +122,12 @@ describe("a lost wake-up", () => {
   });
 
   it("on the application thread: the completions of a round trip whose wake-up hangs arrive, counted", async () => {
-    const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-    const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
-    const A = await end("127.0.10.121", true);
-    const B = await end("127.0.10.122", false);
-    connectRcEnds(A, B, ACCESS);
-    for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
-    const write = async (i: number): Promise<void> => {
-      A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
-      const wc = await A.cq.next();
-      expect(wc.status).toBe(WcStatus.SUCCESS);
-      expect(wc.wrId).toBe(BigInt(i));
-    };
+    const { A, write } = await sender("127.0.10.121", "127.0.10.122");
     await write(0);
     // this thread's next wait hangs: the SEND's completion comes by the lost-wake-up look
     const hang = loseWait(1);
     await write(1);
-    expect(hang.lost()).toBe(true);
+    expect(hang.done()).toBe(true);
     // the hung wait is counted when it is found out: in write(1) if the SEND's completion was its
     // wake-up, in write(2) if the completion came by the pump before the thread parked (then only
     // write(2)'s wake-up is lost, and that round trip completes by the look or not at all)
@@ -144,18 +140,7 @@ describe("a lost wake-up", () => {
   });
 
   it("on the application thread: a wake-up that comes 800 ms late is given up on (lost), then counted late when it settles before another notify", async () => {
-    const ACCESS = Access.LOCAL_WRITE | Access.REMOTE_WRITE;
-    const end = (address: string, worker: boolean) => openRcEnd(address, { worker }, ACCESS, { opened });
-    const A = await end("127.0.10.123", true);
-    const B = await end("127.0.10.124", false);
-    connectRcEnds(A, B, ACCESS);
-    for (let i = 0; i < 8; i++) B.qp.postRecv({ wrId: BigInt(i), sgList: [B.mr.sge(i * 64, 64)] });
-    const write = async (i: number): Promise<void> => {
-      A.qp.postSend({ wrId: BigInt(i), opcode: WrOpcode.SEND, sendFlags: SendFlags.SIGNALED, sgList: [A.mr.sge(0, 64)] });
-      const wc = await A.cq.next();
-      expect(wc.status).toBe(WcStatus.SUCCESS);
-      expect(wc.wrId).toBe(BigInt(i));
-    };
+    const { A, write } = await sender("127.0.10.123", "127.0.10.124");
     await write(0);
     const DELAY = 8 * LOST_WAKE_CHECK_MS;
     const late = delayWait(1, DELAY);
@@ -166,7 +151,7 @@ describe("a lost wake-up", () => {
       await write(i);
       await new Promise((r) => setTimeout(r, DELAY + 2 * LOST_WAKE_CHECK_MS));
     }
-    expect(late.delayed()).toBe(true);
+    expect(late.done()).toBe(true);
     const st = workerStatsOf(A.d)!;
     expect({ lost: st.appLostWakeups, late: st.appLateWakeups }).toEqual({ lost: 1, late: 1 });
     for (; i < 8; i++) await write(i);
