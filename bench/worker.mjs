@@ -751,6 +751,11 @@ async function parent() {
       console.log(`    per round trip (round 1): ${w.wakeups[0]}`);
     }
   }
+  // a wait whose wake-up did not come within 100-200 ms (the lost-wake-up looks ran the loop); late: it came after
+  for (const w of workers) {
+    const st = workerStatsOf(w.d);
+    console.log(`lost wake-ups, worker device${w.variant ? ` ${w.variant}` : ""}: application ${st.appLostWakeups} (late, not lost: ${st.appLateWakeups}), worker ${st.workerLostWakeups} (late, not lost: ${st.workerLateWakeups})`);
+  }
   floor?.dispose();
   c.send({ type: "exit" });
   singleBp?.d.close();
