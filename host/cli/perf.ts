@@ -72,6 +72,9 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "burst_size", perftestOnly: true, type: "int", min: 0, max: 1 << 24, valueName: "n", help: "--perftest and -R, with a rate limit: the messages of a burst [default (or 0): the tx depth, said on stderr with --rate_limit_type SW, as perftest]" },
   { name: "tos", perftestOnly: true, short: "T", type: "int", min: 0, max: 255, valueName: "value", help: "-R: the type of service of rdma_cm's connections (rdma_set_option RDMA_OPTION_ID_TOS: the path's traffic class, the IP header's TOS byte), as perftest's -T; not without -R, as perftest" },
   { name: "tclass", perftestOnly: true, type: "int", min: 0, max: 255, valueName: "value", help: "--perftest: the traffic class of the test's GRH (the IP header's TOS byte, DSCP and ECN), as perftest's --tclass; not with -R" },
+  { name: "sl", perftestOnly: true, short: "S", type: "int", min: 0, max: 15, valueName: "sl", help: "--perftest: the service level of the test QPs' address vectors, as perftest's -S (RoCE carries no SL on the wire, nor does rxe: the QPs' attributes hold it); with -R rdma_cm's route gives it (0), as perftest's [default: 0]" },
+  { name: "hop_limit", perftestOnly: true, short: "L", type: "int", min: 0, max: 255, valueName: "n", help: "--perftest and -R: perftest's Raw Ethernet hop limit; another than its default, 64, is perftest's refusal (its RC, UC and UD QPs' GRH hop limit is 0xff)" },
+  { name: "report-counters", perftestOnly: true, short: "W", type: "string", valueName: "list", help: "--perftest and -R: after each row, the change of each of these port counters since the last read (perftest's -W; comma-separated, named as in the port's sysfs directory: hw_counters/ and one of the device's counters, rxe's hw_counters and its drop reasons — hw_counters/sent_pkts,hw_counters/rcvd_pkts)" },
   { name: "use-srq", perftestOnly: true, type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
   { name: "disable_pcie_relaxed", perftestOnly: true, type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
   { name: "limit_bw", perftestOnly: true, short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
@@ -99,6 +102,10 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
 const RENAMED: Record<string, string> = {
   "--tcp-port": "the TCP port is -p/--port, as in perftest",
   "--timeout": "the QP's ACK timeout exponent is -u/--qp-timeout (as perftest); seconds to wait are --wait",
+  // perftest's memory options: softroce's buffers are its wasm instance's linear memory
+  "--odp": "perftest's on-demand paging: the device registers no MR on demand, nor does rxe in Linux 6.1, where perftest fails with 'Couldn't create IB resources'",
+  "--use_hugepages": "perftest's buffers in huge pages: softroce's buffers are its wasm instance's linear memory, which huge pages do not back",
+  "--mmap": "perftest's buffer mapped from a file: softroce's buffers are its wasm instance's linear memory, which no file can be mapped into",
 };
 
 
@@ -317,6 +324,9 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     rateLimitType: flags.rate_limit_type as RateLimitType | undefined,
     burstSize: flags.burst_size as number | undefined,
     pkeyIndex: flags.pkey_index as number | undefined,
+    sl: flags.sl as number | undefined,
+    hopLimit: flags.hop_limit as number | undefined,
+    counters: flags["report-counters"] as string | undefined,
     reversed: flags.reversed === true,
     dontXchgVersions: flags.dont_xchg_versions === true,
     dualport: flags.dualport === true,

@@ -28,6 +28,7 @@ import { type PerftestRateLimit, type RateFlags, Pace, burstGapMs, rateLimitFrom
 import { perftestLatency, latReport } from "./perftest-lat.js";
 import { type PerftestInfo, JsonReport, bwOutputFigure, bwResults, latDurResults, latResults, testInfo } from "./perftest-json.js";
 import { DEVICE_NAME } from "./pingpong.js";
+import { ReportCounters } from "./perftest-counters.js";
 import { toolRecorder, writeCaptureFileQuietly } from "./capture-file.js";
 
 /** The version perftest 4.5+0.17 sends (configure.ac AC_INIT 6.06) and the oldest it accepts. */
@@ -285,6 +286,10 @@ export interface PerftestOptions {
   reversed?: boolean;
   /** --rate_limit and its kin: the software limiter a bandwidth test's sender posts under (perftest-rate.ts) */
   rateLimit?: PerftestRateLimit;
+  /** -S/--sl: the service level of the test QPs' address vectors (perftest's own exchange; with -R the route's) */
+  sl?: number;
+  /** -W/--report-counters: the port's counter files to print the change of after each row (perftest-counters.ts) */
+  counters?: string;
 }
 
 /** perftest's --output levels: a bandwidth test's BW average or message rate, a latency test's average. */
@@ -297,8 +302,8 @@ export type PerftestConnection = Connection;
 export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cycles" | "outReads" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
-  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex" | "reversed"
-> & RateFlags & { dontXchgVersions?: boolean; dualport?: boolean };
+  | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex" | "reversed" | "sl" | "counters"
+> & RateFlags & { dontXchgVersions?: boolean; dualport?: boolean; hopLimit?: number };
 
 /**
  * print_full_bw_report's rows: each run's row (with -b its own figures plus the peer's report) printed
@@ -314,6 +319,8 @@ class BwRows {
     private readonly o: PerftestOptions,
     private readonly io: Io,
     private readonly json?: JsonReport,
+    /** -W: each row is followed by the counters' changes */
+    private readonly counters?: ReportCounters,
   ) {}
 
   /** The row of one run: `mine`, or with -b `mine` and the peer's report summed. */
@@ -335,18 +342,18 @@ class BwRows {
     return undefined;
   }
 
-  /** A row as print_full_bw_report prints it, and (--out_json) writes it to the file. */
+  /** A row as print_full_bw_report prints it (-W: the counters' changes after it), and (--out_json) writes it to the file. */
   private row(size: number, r: BwRow): string {
     const output = this.o.output;
     const cpu = rowCpu(this.o, r.cpuUtil);
     this.json?.write(bwResults(size, r, this.o.gbits === true, output, cpu));
-    if (output) return fig(bwOutputFigure(output, r)) + "\n";
-    return bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + rowEnd(cpu);
+    const line = output ? fig(bwOutputFigure(output, r)) + "\n" : bwRow(size, r.iters, r.peak, r.avg, r.rate, this.o.gbits) + rowEnd(cpu);
+    return line + (this.counters?.print() ?? "");
   }
 }
 
 /** One test QP and its buffer (2 × half bytes: what it sends, then what the peer writes into). */
-interface QpCtx {
+export interface QpCtx {
   qp: QueuePair;
   buf: PerfRegion;
   me: PerftestDest;
@@ -699,7 +706,7 @@ const UD_ADDITION = 40;
  * The QP perftest's own exchange connects by hand (ctx_modify_qp_to_init): INIT at the P_Key index
  * (--pkey_index) with every remote access (RC), WRITE's (UC), or perftest's Q_Key (UD).
  */
-const plainQp = (pkeyIndex: number) => async (pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePair> => {
+export const plainQp = (pkeyIndex: number) => async (pd: ProtectionDomain, init: QpInitAttr): Promise<QueuePair> => {
   const qp = pd.createQp(init);
   if (init.qpType === QpType.UD) qp.modify({ qpState: QpState.INIT, pkeyIndex, portNum: 1, qkey: PERFTEST_QKEY });
   else {
@@ -710,11 +717,12 @@ const plainQp = (pkeyIndex: number) => async (pd: ProtectionDomain, init: QpInit
 };
 
 /**
- * ctx_connect: RTR towards the peer's QP (hop limit 0xff as perftest), RTS with our PSN; UC without
- * the reads, timeouts and retries; UD by an address handle to the peer's GID, its QPN and perftest's Q_Key.
+ * ctx_connect: RTR towards the peer's QP (hop limit 0xff and -S's service level, as perftest's), RTS with
+ * our PSN; UC without the reads, timeouts and retries; UD by an address handle to the peer's GID, its QPN
+ * and perftest's Q_Key.
  */
-function connect(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, pd: ProtectionDomain, maxReads: number): void {
-  const ahAttr = { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: o.tclass ?? 0 }, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort };
+export function connectQp(c: QpCtx, peer: PerftestDest, mtu: number, o: PerftestOptions, pd: ProtectionDomain, maxReads: number): void {
+  const ahAttr = { grh: { dgid: peer.gid, sgidIndex: 0, hopLimit: 0xff, trafficClass: o.tclass ?? 0 }, sl: o.sl ?? 0, isGlobal: true, portNum: 1, destPort: o.udpPort === 4791 ? undefined : o.udpPort };
   const conn = o.connection ?? "RC";
   if (conn === "UD") {
     c.qp.modify({ qpState: QpState.RTR });
@@ -1336,6 +1344,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       io.err(` Specified PKey Index, ${pkeyIndex}, greater than allowed max, ${attr.maxPkeys - 1}\n Changing to 0\n`);
       pkeyIndex = 0;
     }
+    // -W: perftest opens the counters after check_link, before the banner (create_comm_struct)
+    const counters = o.counters === undefined ? undefined : ReportCounters.open(dev, o.counters);
+    if (o.counters !== undefined && !counters) throw new PerftestExchangeError(" Unable to access performance counters\n Unable to create RDMA_CM resources");
     // the banner before the connection: on the side running the server's part (perftest's machine), whichever connects
     if (!client && !o.output) io.out(WAITING);
     let x: Exchange;
@@ -1373,11 +1384,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     const peers: PerftestDest[] = [];
     for (const q of c.qps) peers.push(x.parseKey(await x.swap(x.formatKey(q.me), connects)));
     const peer = peers[0]!;
-    if (!o.rdmaCm) c.qps.forEach((q, i) => connect(q, peers[i]!, mtu, o, c.pd, maxReads));
+    if (!o.rdmaCm) c.qps.forEach((q, i) => connectQp(q, peers[i]!, mtu, o, c.pd, maxReads));
     const sizes = o.sizes ?? [o.size];
     // --out_json: perftest's file, rewritten at each row
     const json = o.outJson !== undefined ? new JsonReport(o.outJson, testInfo(perftestInfo(o, client, mtuBytes(mtu))), io) : undefined;
-    const rows = new BwRows(o, io, json);
+    const rows = new BwRows(o, io, json, counters);
     /** the run of one size (-a: each in turn) */
     const run = (size: number): PerftestOptions => ({ ...o, size });
     // the receives: send_lat's on both sides, send_bw's on the server (the client only sends), as perftest's
@@ -1440,11 +1451,11 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         if (d) {
           const f = latDurFigures(d, rttFactor);
           const cpu = rowCpu(o, d.cpuUtil);
-          io.out(o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f) + rowEnd(cpu));
+          io.out((o.output ? fig(f.tAvg) + "\n" : latDurRow(size, f) + rowEnd(cpu)) + (counters?.print() ?? ""));
           json?.write(latDurResults(size, f.iters, f.tAvg, f.tps, o.output, cpu));
         } else {
           const f = perftestLatency(posted, rttFactor, mhz);
-          io.out(latReport(size, r.iters, f, o));
+          io.out(latReport(size, r.iters, f, o) + (counters?.print() ?? ""));
           json?.write(latResults(size, r.iters, f, o.output));
         }
       }
@@ -1525,6 +1536,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     dev?.close();
   }
 }
+
+/** perftest's DEF_HOP_LIMIT: the one -L its RC, UC and UD tests take. */
+export const PERFTEST_DEF_HOP_LIMIT = 64;
 
 /** perftest's MIN_ITER: -n below it is refused in its modes. */
 export const PERFTEST_MIN_ITERS = 5;
@@ -1634,7 +1648,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     if (lat) refuse("-O/--dualport: Dual-port mode only supports BW tests. (perftest's refusal)");
     refuse("-O/--dualport: Unable to query port 2 attributes (the device has one port; perftest's dual-port mode runs QPs on ports 1 and 2)");
   }
-  const { rateLimitStr, rateUnits, rateLimitType, burstSize, dontXchgVersions: _, dualport: __, ...perftestFlags } = flags;
+  const { rateLimitStr, rateUnits, rateLimitType, burstSize, dontXchgVersions: _, dualport: __, hopLimit: ___, ...perftestFlags } = flags;
   const o: PerftestOptions = {
     test, server: u.server, tcpPort: u.tcpPort, address: u.address, udpPort: u.udpPort,
     // perftest's force_dependecies: no more in flight per QP than it sends in all
@@ -1659,6 +1673,8 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
   // -T is rdma_cm's (perftest refuses it without -R); --tclass goes in the address vector perftest's own exchange connects by (rdma_cm makes its route)
   if (flags.tos !== undefined && !u.rdmaCm) refuse(`-T/--tos ${flags.tos}: TOS only valid for rdma_cm based QP and RawEth QP (-R; perftest's refusal)`);
   if (flags.tclass !== undefined && u.rdmaCm) refuse("--tclass with -R: rdma_cm connects the QPs (perftest uses --tclass only in its Ethernet exchange and ignores it with -R)");
+  // -L is Raw Ethernet's IP header's hop limit (perftest's RC, UC and UD QPs say 0xff in their GRH whatever it is): another than its default is refused, after -T's check, as perftest's
+  if (flags.hopLimit !== undefined && flags.hopLimit !== PERFTEST_DEF_HOP_LIMIT) refuse(`-L/--hop_limit ${flags.hopLimit}: Hop limit only valid for RawEth QP (perftest's refusal; its RC, UC and UD QPs' GRH hop limit is 0xff)`);
   // -f: the margins of -D's sample (perftest's check; without -D perftest would hold it against its default duration)
   if (flags.marginS !== undefined) {
     if (p.durationS === undefined) refuse("-f/--margin: the margins of the duration mode's sample; give -D");

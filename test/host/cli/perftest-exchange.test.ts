@@ -12,10 +12,14 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { exits, freeTcpPort, tcpListening, useCli, until } from "../support/cli-process.js";
 import {
-  ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestHeader, perftestPeak, VERSION_LEN,
+  connectQp, ExactReader, exchangeSysData, formatKeyMsg, KEY_MSG_LEN, parseKeyMsg, PerftestExchangeError, perftestHeader, perftestPeak, plainQp, VERSION_LEN,
+  type PerftestOptions, type QpCtx,
 } from "../../../host/cli/perftest-exchange.js";
+import { Mtu, QpType } from "../../../host/core/verbs/index.js";
+import { parseGid } from "../../../host/core/net/index.js";
+import { smallDevice } from "../support/verbs-helpers.js";
 import { CM_KEY_MSG_LEN, formatCmKeyMsg, parseCmKeyMsg, PerftestCmError } from "../../../host/cli/perftest-rdmacm.js";
-import { BW_HEADER, bwRow, LAT_HEADER, PERF_RULE, type PerfTest } from "../../../host/core/perf/index.js";
+import { BW_HEADER, bwRow, type Connection, LAT_HEADER, PERF_RULE, type PerfTest } from "../../../host/core/perf/index.js";
 import { readCaptureAll } from "../../../host/core/capture/pcap.js";
 import { parseCmMad } from "../../../host/core/cm/index.js";
 
@@ -1088,6 +1092,82 @@ describe("softroce perf --perftest --pkey_index and --dont_xchg_versions (perfte
       [["write_lat", "--perftest", "-O"], /-O\/--dualport: Dual-port mode only supports BW tests\./],
       [["write_bw", "--perftest", "-i", "2"], /-i\/--ib-port 2: Unable to query port 2 attributes \(the device has one port, 1\)/],
     ]);
+  });
+});
+
+describe("softroce perf --perftest -W, -S and -L (perftest's), two processes", () => {
+  const COUNTERS = "hw_counters/sent_pkts,hw_counters/rcvd_pkts,hw_counters/bad_icrc";
+  /** The -W lines after a row of `size`: each counter's change, by name. */
+  const countersAfterRow = (out: string, size: string): Record<string, number> => {
+    const m = new RegExp(`^ ${size}\\s.*\n((?:\t.*\n)+)\n${PERF_RULE.replace(/-/g, "\\-")}`, "m").exec(out);
+    if (!m) throw new Error(`no counters after the ${size} B row in:\n${out}`);
+    return Object.fromEntries(m[1]!.trimEnd().split("\n").map((l) => /^\t(\S+)=(\d+)$/.exec(l)!.slice(1)).map(([k, v]) => [k, Number(v)]));
+  };
+
+  it("write_bw -W: after each side's row, perftest's tab-indented change of each counter since the device opened and an empty line; what one side sent the other received", async () => {
+    const port = String(await freeTcpPort());
+    const flags = ["--perftest", "-s", "4096", "-n", "100", "-p", port, "-W", COUNTERS];
+    const server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", "--address", "127.0.15.42", ...flags, "--sl", "5", "-L", "64");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const [c, s] = [countersAfterRow(client.stdout, "4096"), countersAfterRow(server.stdout, "4096")];
+    expect(Object.keys(c)).toEqual(COUNTERS.split(","));
+    // a 4096 B WRITE is one packet at loopback's MTU of 4096: the client sent at least the 100
+    expect(c["hw_counters/sent_pkts"]).toBeGreaterThanOrEqual(100);
+    expect({ sent: c["hw_counters/sent_pkts"], rcvd: c["hw_counters/rcvd_pkts"] }).toEqual({ sent: s["hw_counters/rcvd_pkts"], rcvd: s["hw_counters/sent_pkts"] });
+    expect([c["hw_counters/bad_icrc"], s["hw_counters/bad_icrc"]]).toEqual([0, 0]);
+  }, 40_000);
+
+  it("send_lat -W: both sides' rows are followed by their counters: the client sent its 50 pings and received 50 pongs, the server received the pings", async () => {
+    const port = String(await freeTcpPort());
+    const flags = ["--perftest", "-n", "50", "-p", port, "-W", "hw_counters/rdma_sends,hw_counters/rdma_recvs"];
+    const server = start("perf", "send_lat", "--address", "127.0.15.41", ...flags);
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "send_lat", "127.0.15.41", "--address", "127.0.15.42", ...flags);
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    expect(countersAfterRow(client.stdout, "2"), client.stdout).toEqual({ "hw_counters/rdma_sends": 50, "hw_counters/rdma_recvs": 50 });
+    // the server prints its row once the last ping is in, its last pong posted: that one may not have left yet
+    const s = countersAfterRow(server.stdout, "2");
+    expect(s["hw_counters/rdma_recvs"], server.stdout).toBe(50);
+    expect(s["hw_counters/rdma_sends"], server.stdout).toBeGreaterThanOrEqual(49);
+    expect(s["hw_counters/rdma_sends"], server.stdout).toBeLessThanOrEqual(50);
+  }, 40_000);
+
+  it("-W naming no counter of the device: perftest's two lines on stderr and exit 1, before the banner (perftest opens them first)", async () => {
+    for (const list of ["counters/port_xmit_data", "hw_counters/sent_pkts,hw_counters/nonesuch", "sent_pkts"]) {
+      const r = start("perf", "write_bw", "--perftest", "--address", "127.0.15.41", "-p", String(await freeTcpPort()), "-W", list);
+      expect(await r.done, list).toBe(1);
+      expect({ out: r.stdout, err: r.stderr }).toEqual({ out: "", err: " Unable to access performance counters\n Unable to create RDMA_CM resources\n" });
+    }
+  });
+
+  it("refusals: -L other than 64 (perftest's Raw Ethernet hop limit), -S past 15; perftest's memory options say why they are not taken", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "-L", "3"], /-L\/--hop_limit 3: Hop limit only valid for RawEth QP/],
+      [["send_lat", "-R", "--hop_limit", "255"], /Hop limit only valid for RawEth QP/],
+      [["write_bw", "--perftest", "--sl", "16"], /--sl must be at most 15/],
+      [["write_bw", "-S", "1"], /--sl applies to --perftest and -R/],
+      [["write_bw", "--perftest", "--odp"], /unknown flag --odp \(perftest's on-demand paging/],
+      [["write_bw", "--perftest", "--use_hugepages"], /--use_hugepages \(perftest's buffers in huge pages/],
+      [["write_bw", "--perftest", "--mmap=/tmp/buf"], /--mmap \(perftest's buffer mapped from a file/],
+    ]);
+  });
+
+  it("-S: the SL in an RC or UC QP's address vector and a UD QP's address handle, as perftest's ctx_modify_qp_to_rtr puts it; 0 without it", async () => {
+    const dev = await smallDevice();
+    const pd = dev.allocPd();
+    const cq = dev.createCq(16);
+    const peer = { lid: 0, outReads: 1, qpn: 0x12, psn: 7, rkey: 0, vaddr: 0n, gid: parseGid("::ffff:127.0.0.2"), srqn: 0 };
+    const cases: [Connection, number | undefined][] = [["RC", 5], ["UC", 15], ["UD", 7], ["RC", undefined]];
+    for (const [connection, sl] of cases) {
+      const qpType = { RC: QpType.RC, UC: QpType.UC, UD: QpType.UD }[connection];
+      const qp = await plainQp(0)(pd, { qpType, sendCq: cq, recvCq: cq, cap: { maxSendWr: 4, maxRecvWr: 4, maxSendSge: 1, maxRecvSge: 1 } });
+      const c: QpCtx = { qp, buf: undefined as never, me: { ...peer, qpn: qp.qpNum, psn: 1 } };
+      connectQp(c, peer, Mtu.MTU_1024, { udpPort: 4791, connection, sl } as PerftestOptions, pd, 16);
+      expect(connection === "UD" ? c.ud!.ah.query().sl : qp.query().attr.ahAttr.sl, `${connection} -S ${sl}`).toBe(sl ?? 0);
+    }
+    dev.close();
   });
 });
 
