@@ -5,7 +5,8 @@
 // usec/xfer). Without -S, -C or -I, rstream's own run: a connection for latency tests (one transfer
 // each way, many iterations) over its sizes, then another for bandwidth tests (many transfers, one
 // iteration). -T v checks every byte as rstream's verify_buf does. rstream's socket options (the
-// send and receive buffers, inline data, non-blocking calls) change nothing on the wire.
+// send and receive buffers, inline data, non-blocking calls) change nothing on the wire. -T s (or f)
+// runs the same test over standard TCP sockets, as rstream's use_rs = 0, and opens no device.
 // riostream is the same run over rsockets' iomaps: each side maps its transfer buffer (riomap, offset
 // 0; RDMA_IOMAPSIZE 1), the 16-byte syncs go by rsend and rrecv, and the transfers by riowrite straight
 // into the peer's buffer; a receiver spins on the buffer's last byte until the peer's marker lands
@@ -15,7 +16,8 @@ import { CmEventRouter, PortSpace, RdmaCmEventType as E, type EventChannel, type
 import { RStream, RsocketError, type RsocketOptions } from "../core/rsocket/index.js";
 import { formatFlags, parseArgs, UsageError, type FlagSpec } from "./args.js";
 import { optionsCommand, type Io } from "./command.js";
-import { rsocketToolOptions, runCmatoseTest, testOptionWord, type CmatoseTest, type RsocketToolOptions } from "./cm-tool.js";
+import { giveUpAfter, rsocketToolOptions, runCmatoseTest, testOptionWord, type CmatoseTest, type RsocketToolOptions } from "./cm-tool.js";
+import { perrorText, TcpListener, TcpXfer, tcpConnect } from "./rstream-tcp.js";
 
 type Tool = "rstream" | "riostream";
 
@@ -30,7 +32,7 @@ const RSTREAM_FLAGS: FlagSpec[] = [
   { name: "transfer-size", short: "S", type: "string", valueName: "n|all", help: "bytes per transfer; 'all' runs every size of rstream's table" },
   { name: "port", short: "p", type: "int", min: 0, max: 65535, default: 7471, valueName: "port", help: "port number" },
   { name: "keepalive", short: "k", type: "int", min: 0, max: 86400, valueName: "sec", help: "SO_KEEPALIVE with TCP_KEEPIDLE <sec>: a keepalive message to the peer every <sec> seconds (0: none, as rstream)" },
-  { name: "test-option", short: "T", type: "string", repeatable: true, valueName: "opt", help: "one of a|async, b|blocking, n|nonblocking, r|resolve (the same packets here), v|verify (every byte checked); s|sockets and f|fork are refused; may be given more than once" },
+  { name: "test-option", short: "T", type: "string", repeatable: true, valueName: "opt", help: "one of a|async, b|blocking, n|nonblocking, r|resolve (the same packets here), v|verify (every byte checked), s|sockets (standard TCP sockets instead of rsockets: no device; -B is not set on them), f|fork (rstream's forking server: over TCP sockets too, one connection at a time, as -T s); may be given more than once" },
   { name: "address", type: "string", valueName: "addr", help: "softroce: local IPv4/IPv6 address of the device (default: -b unless a wildcard, else 127.0.0.1 / ::1)" },
   { name: "udp-port", type: "int", min: 1, max: 65535, default: 4791, valueName: "n", help: "softroce: UDP port of the device and of its peers" },
   { name: "timeout", type: "int", min: 0, max: 86400, default: 0, valueName: "sec", help: "softroce: give up after <sec> seconds (0: never, as rstream)" },
@@ -68,6 +70,8 @@ export interface RstreamOptions extends RsocketToolOptions {
   verify: boolean;
   /** -k: SO_KEEPALIVE with TCP_KEEPIDLE, seconds (0: off) */
   keepalive: number;
+  /** -T s or -T f: standard TCP sockets instead of rsockets (rstream's use_rs = 0; rstream-tcp.ts) */
+  sockets: boolean;
 }
 
 function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
@@ -76,6 +80,7 @@ function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
   const fmt = f["address-format"] as string | undefined;
   if (fmt !== undefined && /^gid/i.test(fmt)) throw new UsageError("-f gid: AF_IB addresses are InfiniBand's; softroce's rdma_cm speaks IP (RoCE)");
   let verify = false;
+  let sockets = false;
   for (const t of (lists["test-option"] ?? []) as string[]) {
     const { o, mode } = testOptionWord(t);
     if (tool === "riostream") {
@@ -85,9 +90,10 @@ function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
       }
       continue;
     }
-    if (o === "s" || o.startsWith("socket")) throw new UsageError("-T s: standard TCP sockets are not rsockets; softroce rstream speaks rsockets only");
-    if (o === "f" || o.startsWith("fork")) throw new UsageError("-T f: rstream's forking server runs over standard TCP sockets (it sets -T s too); softroce rstream speaks rsockets only");
-    if (o === "v" || o.startsWith("verify")) verify = true;
+    // -T f: rstream's server forks a child for each connection and waits for it before the next, over
+    // standard sockets (it sets use_rs = 0 too): one connection at a time, as -T s here
+    if (o === "s" || o.startsWith("socket") || o === "f" || o.startsWith("fork")) sockets = true;
+    else if (o === "v" || o.startsWith("verify")) verify = true;
     else if (!(mode || o === "r" || o.startsWith("resolve"))) {
       throw new UsageError(`-T ${t}: a test option is one of a|async, b|blocking, n|nonblocking, r|resolve, v|verify`);
     }
@@ -104,7 +110,7 @@ function options(tool: Tool, argv: string[]): RstreamOptions | "help" {
     ...rsocketToolOptions(f),
     custom, iterations: (f.iterations as number | undefined) ?? 1, transferCount: (f["transfer-count"] as number | undefined) ?? 1000, transferSize, allSizes,
     bufferSize: (f["buffer-size"] as number | undefined) ?? 1 << 19, inlineSize: (f["inline-size"] as number | undefined) ?? 64, verify,
-    keepalive: (f.keepalive as number | undefined) ?? 0,
+    keepalive: (f.keepalive as number | undefined) ?? 0, sockets,
   };
 }
 
@@ -140,69 +146,39 @@ export function perfRow(name: string, size: number, count: number, iterations: n
 /** rstream's test name: size_str into 5 bytes (4 characters), then "_lat" / "_bw" into 10 (9). */
 export const testName = (size: number, kind: "lat" | "bw"): string => `${sizeStr(size).slice(0, 4)}_${kind}`.slice(0, 9);
 
-class Rstream implements CmatoseTest {
+/** How rstream's connections are made and carry its transfers: rsockets, or (-T s) standard TCP sockets. */
+interface StreamLink {
+  /** server_listen */
+  listen(): Promise<void>;
+  /** client_connect, or server_connect's accept */
+  connect(client: boolean): Promise<void>;
+  /** send_xfer's sends, every byte */
+  send(b: Uint8Array): Promise<void>;
+  /** recv_xfer's receives until `b` is full; false when the peer closed first */
+  recvAll(b: Uint8Array): Promise<boolean>;
+  /** rshutdown and rclose */
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+/** set_options as rsockets take them: the buffers (twice -B, as rsockets double SO_SNDBUF and SO_RCVBUF), inline data, keepalive. */
+function rsocketOptions(tool: Tool, o: RstreamOptions): RsocketOptions {
+  // riostream's set_options: RDMA_IOMAPSIZE 1, so the peer may map one buffer into this side's iomap
+  return { sbufSize: o.bufferSize * 2, rbufSize: o.bufferSize * 2, sqInline: o.inlineSize, iomapSize: tool === "riostream" ? 1 : 0, keepalive: o.keepalive };
+}
+
+/** rsockets: an rdma_cm connection in RDMA_PS_TCP (host/core/rsocket), on the tool's device. */
+class RsocketLink implements StreamLink {
   private listenId: RdmaCmId | undefined;
-  private rs: RStream | undefined;
-  private readonly wait: CmEventRouter;
-  private buf: Uint8Array;
-  /** format_buf's and verify_buf's counters (static in common.c: they run on across transfers) */
-  private formatByte = 0;
-  private verifyByte = 0;
-  private verifiedBytes = 0;
+  rs: RStream | undefined;
+  readonly wait: CmEventRouter;
 
-  constructor(readonly tool: Tool, readonly o: RstreamOptions, readonly io: Io, readonly ch: EventChannel) {
+  constructor(private readonly ch: EventChannel, private readonly o: RstreamOptions, private readonly options: RsocketOptions) {
     this.wait = new CmEventRouter(ch);
-    this.buf = new Uint8Array(o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]);
   }
 
-  private get client(): boolean {
-    return this.o.server !== undefined;
-  }
-
-  private get rsOptions(): RsocketOptions {
-    // riostream's set_options: RDMA_IOMAPSIZE 1, so the peer may map one buffer into this side's iomap
-    return {
-      sbufSize: this.o.bufferSize * 2, rbufSize: this.o.bufferSize * 2, sqInline: this.o.inlineSize, iomapSize: this.tool === "riostream" ? 1 : 0,
-      keepalive: this.o.keepalive,
-    };
-  }
-
-  /** set_keepalive's lines, for each socket set_options is called on (-k 0: none, as rstream's `if (keepalive)`). */
-  private sayKeepalive(): void {
-    if (this.o.keepalive) this.io.out(`Keepalive: ON\n  time: ${this.o.keepalive}\n`);
-  }
-
-  async run(): Promise<number> {
-    try {
-      if (!this.client) this.listen();
-      this.io.out(RSTREAM_HEADER);
-      if (!this.o.custom) {
-        await this.connect();
-        for (const [size, option] of TEST_SIZES) {
-          if (option > (this.o.allSizes ? 1 : 0)) continue;
-          if (!(await this.runTest(testName(size, "lat"), size, 1, sizeToCount(size)))) break;
-        }
-        await this.closeRs();
-        await this.connect();
-        for (const [size, option] of TEST_SIZES) {
-          if (option > (this.o.allSizes ? 1 : 0)) continue;
-          if (!(await this.runTest(testName(size, "bw"), size, sizeToCount(size), 1))) break;
-        }
-        await this.closeRs();
-        return 0;
-      }
-      await this.connect();
-      const ok = await this.runTest("custom", this.o.transferSize, this.o.transferCount, this.o.iterations);
-      await this.closeRs();
-      return ok ? 0 : -1;
-    } catch (e) {
-      this.io.err(`${(e as Error).message}\n`);
-      return -1;
-    }
-  }
-
-  /** server_listen: an rsocket bound to -b (or 0.0.0.0) and -p, backlog 1. */
-  private listen(): void {
+  /** an rsocket bound to -b (or 0.0.0.0) and -p, backlog 1 */
+  async listen(): Promise<void> {
     const id = this.ch.createId(PortSpace.TCP, undefined);
     this.listenId = id;
     try {
@@ -213,22 +189,137 @@ class Rstream implements CmatoseTest {
     id.listen(1);
   }
 
-  private async connect(): Promise<void> {
-    // set_options: the client's socket before it connects; the server's listening socket, then the one accepted
-    this.sayKeepalive();
-    if (this.client) {
-      this.rs = await RStream.connect(this.ch, { address: this.o.server!, port: this.o.port }, this.o.bind ? { address: this.o.bind } : undefined, this.rsOptions, this.wait);
+  async connect(client: boolean): Promise<void> {
+    if (client) {
+      this.rs = await RStream.connect(this.ch, { address: this.o.server!, port: this.o.port }, this.o.bind ? { address: this.o.bind } : undefined, this.options, this.wait);
       return;
     }
     const ev = await this.wait.next((e) => e.event === E.CONNECT_REQUEST && e.listenId === this.listenId, 0);
-    this.rs = await RStream.accept(ev!, this.rsOptions, this.wait);
-    this.sayKeepalive();
+    this.rs = await RStream.accept(ev!, this.options, this.wait);
   }
 
-  private async closeRs(): Promise<void> {
+  send(b: Uint8Array): Promise<void> {
+    return this.rs!.send(b, this.wait);
+  }
+
+  recvAll(b: Uint8Array): Promise<boolean> {
+    return this.rs!.recvAll(b, this.wait);
+  }
+
+  async close(): Promise<void> {
     const rs = this.rs;
     this.rs = undefined;
     await rs?.close(this.wait);
+  }
+
+  destroy(): void {
+    this.wait.stop();
+    try {
+      this.listenId?.destroy();
+    } catch {
+      /* going away */
+    }
+  }
+}
+
+/** -T s: standard TCP sockets (rstream-tcp.ts); no device. */
+class TcpLink implements StreamLink {
+  private listener: TcpListener | undefined;
+  private conn: TcpXfer | undefined;
+
+  constructor(private readonly o: RstreamOptions) {}
+
+  async listen(): Promise<void> {
+    try {
+      this.listener = await TcpListener.listen(this.o.bind ?? "0.0.0.0", this.o.port);
+    } catch (e) {
+      throw new Error(`rbind: ${perrorText(e)}`);
+    }
+  }
+
+  async connect(client: boolean): Promise<void> {
+    let sock;
+    try {
+      sock = client ? await tcpConnect(this.o.server!, this.o.port, this.o.bind) : await this.listener!.accept();
+    } catch (e) {
+      throw new Error(`${client ? "rconnect" : "raccept"}: ${perrorText(e)}`);
+    }
+    this.conn = new TcpXfer(sock, this.o.keepalive);
+  }
+
+  send(b: Uint8Array): Promise<void> {
+    return this.conn!.send(b);
+  }
+
+  recvAll(b: Uint8Array): Promise<boolean> {
+    return this.conn!.recvAll(b);
+  }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    await c?.close();
+  }
+
+  destroy(): void {
+    this.listener?.close();
+  }
+}
+
+class Rstream implements CmatoseTest {
+  private buf: Uint8Array;
+  /** format_buf's and verify_buf's counters (static in common.c: they run on across transfers) */
+  private formatByte = 0;
+  private verifyByte = 0;
+  private verifiedBytes = 0;
+
+  constructor(readonly tool: Tool, readonly o: RstreamOptions, readonly io: Io, private readonly link: StreamLink) {
+    this.buf = new Uint8Array(o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]);
+  }
+
+  private get client(): boolean {
+    return this.o.server !== undefined;
+  }
+
+  /** set_keepalive's lines, for each socket set_options is called on (-k 0: none, as rstream's `if (keepalive)`). */
+  private sayKeepalive(): void {
+    if (this.o.keepalive) this.io.out(`Keepalive: ON\n  time: ${this.o.keepalive}\n`);
+  }
+
+  async run(): Promise<number> {
+    try {
+      if (!this.client) await this.link.listen();
+      this.io.out(RSTREAM_HEADER);
+      if (!this.o.custom) {
+        await this.connect();
+        for (const [size, option] of TEST_SIZES) {
+          if (option > (this.o.allSizes ? 1 : 0)) continue;
+          if (!(await this.runTest(testName(size, "lat"), size, 1, sizeToCount(size)))) break;
+        }
+        await this.link.close();
+        await this.connect();
+        for (const [size, option] of TEST_SIZES) {
+          if (option > (this.o.allSizes ? 1 : 0)) continue;
+          if (!(await this.runTest(testName(size, "bw"), size, sizeToCount(size), 1))) break;
+        }
+        await this.link.close();
+        return 0;
+      }
+      await this.connect();
+      const ok = await this.runTest("custom", this.o.transferSize, this.o.transferCount, this.o.iterations);
+      await this.link.close();
+      return ok ? 0 : -1;
+    } catch (e) {
+      this.io.err(`${(e as Error).message}\n`);
+      return -1;
+    }
+  }
+
+  private async connect(): Promise<void> {
+    // set_options: the client's socket before it connects; the server's listening socket, then the one accepted
+    this.sayKeepalive();
+    await this.link.connect(this.client);
+    if (!this.client) this.sayKeepalive();
   }
 
   /** common.c's format_buf: the bytes counting on from where the last transfer left off. */
@@ -252,7 +343,7 @@ class Rstream implements CmatoseTest {
     const b = this.buf.subarray(0, size);
     if (check) this.format(b);
     try {
-      await this.rs!.send(b, this.wait);
+      await this.link.send(b);
       return true;
     } catch (e) {
       this.io.err(`rsend: ${(e as Error).message.replace(/^rsend: /, "")}\n`);
@@ -263,7 +354,7 @@ class Rstream implements CmatoseTest {
   /** rstream's recv_xfer (riostream's recv_msg: `check` false, nothing verified). */
   private async recvXfer(size: number, check = this.o.verify): Promise<boolean> {
     const b = this.buf.subarray(0, size);
-    if (!(await this.rs!.recvAll(b, this.wait))) {
+    if (!(await this.link.recvAll(b))) {
       // rrecv returns 0 at the peer's close; rstream's loop would spin on it: say so and stop
       this.io.err("rrecv: Connection reset by peer (the peer closed)\n");
       return false;
@@ -305,7 +396,8 @@ class Rstream implements CmatoseTest {
    * last with this side's marker in its last byte, and the peer's turn awaited as that byte changing.
    */
   private async runIoTest(name: string, size: number, count: number, iterations: number): Promise<boolean> {
-    const rs = this.rs!;
+    const { rs: open, wait } = this.link as RsocketLink; // riostream takes no -T s
+    const rs = open!;
     const c = this.client;
     let buf: Uint8Array;
     try {
@@ -318,7 +410,7 @@ class Rstream implements CmatoseTest {
     let marker = 0;
     const send = async (): Promise<boolean> => {
       try {
-        await rs.iowrite(buf, 0, this.wait);
+        await rs.iowrite(buf, 0, wait);
         return true;
       } catch (e) {
         this.io.err(`riowrite: ${(e as Error).message.replace(/^riowrite: /, "")}\n`);
@@ -333,7 +425,7 @@ class Rstream implements CmatoseTest {
     };
     const awaitTurn = async (): Promise<boolean> => {
       const want = marker++ & 0xff;
-      if (!(await rs.until(() => buf[size - 1] === want, this.wait))) {
+      if (!(await rs.until(() => buf[size - 1] === want, wait))) {
         this.io.err("riostream: the peer closed before its transfer came\n");
         return false;
       }
@@ -346,12 +438,7 @@ class Rstream implements CmatoseTest {
   }
 
   destroyNodes(): void {
-    this.wait.stop();
-    try {
-      this.listenId?.destroy();
-    } catch {
-      /* going away */
-    }
+    this.link.destroy();
   }
 }
 
@@ -362,7 +449,8 @@ const HELP: Record<Tool, string> = {
 rdma-core's rstream over softroce's rsockets (rdma_cm connections in RDMA_PS_TCP; data as RDMA WRITE
 WITH IMMEDIATE into the buffers each side gives the other): a server (no -s) and a client ping-pong
 transfers and each prints rstream's table. Without -I, -C or -S n: rstream's latency and bandwidth
-runs over its sizes (-S all: every size of its table), each on a connection of its own.
+runs over its sizes (-S all: every size of its table), each on a connection of its own. -T s runs
+the same test over standard TCP sockets (rstream's baseline; Linux's rstream -T s or -T f is the peer).
 
 ${formatFlags(RSTREAM_FLAGS)}
 `,
@@ -377,12 +465,23 @@ ${formatFlags(RIOSTREAM_FLAGS)}
 `,
 };
 
+/** -T s: the test on TCP sockets, no device; given up after --timeout as the rsocket run is. */
+async function runOverTcp(tool: Tool, o: RstreamOptions, io: Io): Promise<number> {
+  const t = new Rstream(tool, o, io, new TcpLink(o));
+  const giveUp = giveUpAfter(o.timeoutMs, tool, io, -110);
+  const ret = await Promise.race([t.run(), giveUp.expired]);
+  giveUp.cancel();
+  t.destroyNodes();
+  return ret === 0 ? 0 : 1;
+}
+
 const command = (tool: Tool, summary: string) =>
   optionsCommand(tool, summary, HELP[tool], (argv: string[]) => options(tool, argv), (o: RstreamOptions, io: Io) => {
+    if (o.sockets) return runOverTcp(tool, o, io);
     // rsockets' buffers, and riostream's mapped transfer buffer (at most its table's largest size)
     const mapped = tool === "riostream" ? (o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]) : 0;
     const mrBytes = 4 * o.bufferSize * 2 + mapped + (1 << 20);
-    return runCmatoseTest(tool, { ...o, mrBytes, lines: false }, io, (_dev: Device, ch) => new Rstream(tool, o, io, ch));
+    return runCmatoseTest(tool, { ...o, mrBytes, lines: false }, io, (_dev: Device, ch) => new Rstream(tool, o, io, new RsocketLink(ch, o, rsocketOptions(tool, o))));
   });
 
 export const rstreamCommand = command("rstream", "rdma-core's rstream over rsockets (rdma_cm, RDMA WRITE WITH IMMEDIATE): ping-pong transfers timed; interoperable with Linux's");

@@ -123,10 +123,10 @@ test("rping -c (rxe0) against a softroce device nobody listens on: REJECTED, err
 
 // ---------------------------------------------------------------- a Linux server and our client, and the other way round
 
-/** `theirsServer` in the guest (in the background, until rdma_cm listens), `oursArgs` as its client; both outputs once the server ended. */
-async function oursToGuestServer(theirsServer, oursArgs) {
+/** `theirsServer` in the guest (in the background, until `listening` holds: rdma_cm listens), `oursArgs` as its client; both outputs once the server ended. */
+async function oursToGuestServer(theirsServer, oursArgs, listening = "rdma res show cm_id | grep -q LISTEN") {
   await guest(`${theirsServer} > /tmp/srv.out 2>&1 & echo $! > /tmp/srv.pid
-i=0; while [ $i -lt 100 ] && ! rdma res show cm_id | grep -q LISTEN; do sleep 0.1; i=$((i + 1)); done`, 30);
+i=0; while [ $i -lt 100 ] && ! ${listening}; do sleep 0.1; i=$((i + 1)); done`, 30);
   const ours = await softroce([...oursArgs, "--timeout", String(RUN_TIMEOUT_S)], (RUN_TIMEOUT_S + 10) * 1000);
   const theirs = await guest(`i=0; while [ $i -lt 100 ] && kill -0 $(cat /tmp/srv.pid) 2>/dev/null; do sleep 0.1; i=$((i + 1)); done; kill $(cat /tmp/srv.pid) 2>/dev/null; cat /tmp/srv.out`, 30);
   return { ours, theirs };
@@ -1216,6 +1216,35 @@ for (const fam of FAMILIES) {
     assert.ok(n.sends >= 200 && n.recvs >= 200, `rxe0's SENDs and receives: ${JSON.stringify(n)}`);
   });
 }
+
+// ---------------------------------------------------------------- rstream -T s / -T f (TCP sockets)
+
+// rstream's baseline: its test over standard TCP sockets (use_rs = 0), no RDMA. -T f is rstream's forking
+// server (TCP sockets too; its parent waits for each child). The same sync and transfers as over rsockets;
+// -T v checks every byte, -k 1 sets each socket's keepalive (set_keepalive's lines: the server's twice)
+const RSTREAM_TCP = ["-S", "100000", "-C", "20", "-I", "2", "-T", "v", "-k", "1"];
+/** the guest listening on rstream's TCP port, 7471 (/proc/net/tcp: local :1D2F, state 0A) */
+const TCP_LISTENING = "grep -q ':1D2F 00000000:0000 0A' /proc/net/tcp";
+const rstreamTcpTable = (out, serves) => {
+  assert.ok(out.startsWith(RSTREAM_HEAD + KEEPALIVE_LINES.repeat(serves ? 2 : 1) + "custom"), `${serves ? "server" : "client"}:\n${out}`);
+  assert.match(out, RSTREAM_ROW);
+  assert.doesNotMatch(out, /verification failed|rsend|rrecv|rbind|rconnect|raccept/);
+};
+
+test(`IPv4: softroce rstream -T s -s (client) -> rstream -T f (the guest's forking server), ${RSTREAM_TCP.join(" ")}: over TCP, both check every byte, print rstream's table, exit 0`, async () => {
+  const { ours, theirs } = await oursToGuestServer(`rstream -T f -b ${GUEST4} ${RSTREAM_TCP.join(" ")}`, ["rstream", "-T", "s", "-s", GUEST4, "-b", HOST4, ...RSTREAM_TCP], TCP_LISTENING);
+  assert.equal(ours.code, 0, `softroce rstream: ${ours.stdout}${ours.stderr}\n--- rstream:\n${theirs}`);
+  rstreamTcpTable(ours.stdout, false);
+  rstreamTcpTable(theirs, true);
+});
+
+test(`IPv4: rstream -T s -s (the guest) -> softroce rstream -T f, ${RSTREAM_TCP.join(" ")}: the same, roles swapped`, async () => {
+  const { ours, theirs } = await guestToOursServer(["rstream", "-T", "f", "-b", HOST4, ...RSTREAM_TCP], `rstream -T s -s ${HOST4} -b ${GUEST4} ${RSTREAM_TCP.join(" ")}`);
+  assert.match(theirs, /client-exit=0/, `rstream:\n${theirs}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
+  assert.equal(ours.code, 0, `softroce rstream: ${ours.stdout}${ours.stderr}`);
+  rstreamTcpTable(ours.stdout, true);
+  rstreamTcpTable(theirs.replace(/client-exit=0\n?$/, ""), false);
+});
 
 harnessTest("guest stops: qemu killed by its saved PID, netns deleted", async () => {
   await G.stop(); // throws if the netns is still listed

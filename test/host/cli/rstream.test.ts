@@ -127,10 +127,8 @@ describe("softroce rstream, two processes over rsockets", () => {
     server.child.kill("SIGTERM");
   });
 
-  it("refuses what it does not speak: -T s (TCP sockets), -T f (fork), -f gid, a -S that is not a size", async () => {
+  it("refuses what it does not speak: -f gid, a -S that is not a size, a -T it does not know", async () => {
     for (const [args, re] of [
-      [["-T", "s"], /-T s: standard TCP sockets are not rsockets/],
-      [["-T", "fork"], /-T f: rstream's forking server runs over standard TCP sockets \(it sets -T s too\)/],
       [["-f", "gid"], /-f gid: AF_IB/],
       [["-S", "lots"], /-S wants a transfer size/],
       [["-T", "q"], /-T q: a test option is one of/],
@@ -140,6 +138,57 @@ describe("softroce rstream, two processes over rsockets", () => {
       expect(r.stderr).toMatch(re);
     }
   });
+});
+
+describe("softroce rstream -T s: its test over standard TCP sockets (rstream's use_rs = 0), two processes", () => {
+  it("-T s on both, -S 100000 -C 30 -I 2 -T v: every byte checked both ways, both print rstream's table, exit 0", async () => {
+    const flags = ["-T", "s", "-S", "100000", "-C", "30", "-I", "2", "-T", "v", "-p", "7491", "--timeout", "60"];
+    const server = start("rstream", "-b", SERVER, ...flags);
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    for (const out of [client.stdout, server.stdout]) {
+      expect(out.split("\n").map((l) => ROW.exec(l)?.slice(1) ?? l)).toEqual([RSTREAM_HEADER.trimEnd(), ["custom", "97k", "30", "2", "11m"], ""]);
+    }
+  }, 60_000);
+
+  it("a -T f server (rstream's forking one: a connection at a time) and a -T s client, -k 1: set_keepalive's lines for each socket (the server's twice), rstream's own run's two connections; exit 0", async () => {
+    const KEEP = "Keepalive: ON\n  time: 1\n";
+    const flags = ["-k", "1", "-p", "7492", "--timeout", "120"];
+    const server = start("rstream", "-T", "fork", "-b", SERVER, ...flags);
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("rstream", "-T", "sockets", "-s", SERVER, "-b", CLIENT, ...flags);
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const names = (out: string) => out.split("\n").slice(1, -1).map((l) => (l.startsWith("Keepalive") || l.startsWith("  time") ? l : ROW.exec(l)?.[1]));
+    const lat = ["64_lat", "4k_lat", "64k_lat", "1m_lat"];
+    const bw = ["64_bw", "4k_bw", "64k_bw", "1m_bw"];
+    const keep = (n: number) => KEEP.repeat(n).trimEnd().split("\n");
+    expect(names(client.stdout)).toEqual([...keep(1), ...lat, ...keep(1), ...bw]);
+    expect(names(server.stdout)).toEqual([...keep(2), ...lat, ...keep(2), ...bw]);
+  }, 150_000);
+
+  it("a client whose port nobody listens on: rconnect: Connection refused, exit 1; a server whose port is taken: rbind: Address already in use, exit 1", async () => {
+    const client = start("rstream", "-T", "s", "-s", SERVER, "-b", CLIENT, "-S", "64", "-p", "7493", "--timeout", "20");
+    expect(await client.done).toBe(1);
+    expect(client.stderr).toBe("rconnect: Connection refused\n");
+    const first = start("rstream", "-T", "s", "-b", SERVER, "-S", "64", "-p", "7494", "--timeout", "20");
+    await new Promise((r) => setTimeout(r, 500));
+    const second = start("rstream", "-T", "s", "-b", SERVER, "-S", "64", "-p", "7494", "--timeout", "20");
+    expect(await second.done).toBe(1);
+    expect(second.stderr).toBe("rbind: Address already in use\n");
+    first.child.kill("SIGTERM");
+  });
+
+  it("a peer gone mid-run: the other side says so (rrecv's line) and exits 1, no hang", async () => {
+    const flags = ["-T", "s", "-S", "1000000", "-C", "100000", "-I", "1", "-p", "7495", "--timeout", "30"];
+    const server = start("rstream", "-b", SERVER, ...flags);
+    await new Promise((r) => setTimeout(r, 500));
+    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+    await new Promise((r) => setTimeout(r, 1000));
+    client.child.kill("SIGKILL");
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toMatch(/^(rrecv: Connection reset by peer \(the peer closed\)|rsend: (Connection reset by peer|Broken pipe))\n$/);
+  }, 40_000);
 });
 
 describe("softroce riostream, two processes over rsockets' iomaps", () => {
