@@ -98,6 +98,9 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
 ];
 
 
+/** perftest's -g (and -M, its group), which softroce perf does not run. */
+const MCG = "perftest's multicast, its UD SEND tests to a group the server's QP attaches to, is not in softroce perf; softroce mckey runs rdma_cm's multicast, Linux's mckey its peer";
+
 /** Old or other tools' names that would mean something else here: the error says which flag to use. */
 const RENAMED: Record<string, string> = {
   "--tcp-port": "the TCP port is -p/--port, as in perftest",
@@ -106,6 +109,10 @@ const RENAMED: Record<string, string> = {
   "--odp": "perftest's on-demand paging: the device registers no MR on demand, nor does rxe in Linux 6.1, where perftest fails with 'Couldn't create IB resources'",
   "--use_hugepages": "perftest's buffers in huge pages: softroce's buffers are its wasm instance's linear memory, which huge pages do not back",
   "--mmap": "perftest's buffer mapped from a file: softroce's buffers are its wasm instance's linear memory, which no file can be mapped into",
+  "-g": MCG,
+  "--mcg": MCG,
+  "-M": MCG,
+  "--MGID": MCG,
 };
 
 

@@ -113,16 +113,22 @@ export class TcpListener {
   private readonly server = net.createServer({ noDelay: true });
   private readonly accepted: net.Socket[] = [];
   private wake: (() => void) | undefined;
+  /** the listening socket's failure after it listened (accept's): the next accept rejects with it */
+  private failed: Error | undefined;
 
   private constructor() {
     this.server.on("connection", (s) => {
       // until TcpXfer takes it: an error then must not go unheard (the connection's close says it went)
       s.on("error", () => {});
       this.accepted.push(s);
-      const w = this.wake;
-      this.wake = undefined;
-      w?.();
+      this.kick();
     });
+  }
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
   }
 
   /** bind and listen; rejects with the bind's error (EADDRINUSE …). */
@@ -132,17 +138,22 @@ export class TcpListener {
       l.server.once("error", reject);
       l.server.listen({ host, port, backlog: 1 }, () => {
         l.server.off("error", reject);
+        l.server.on("error", (e) => {
+          l.failed = e;
+          l.kick();
+        });
         resolve();
       });
     });
     return l;
   }
 
-  /** accept(): the next connection. */
+  /** accept(): the next connection; rejects with the listening socket's failure. */
   async accept(): Promise<net.Socket> {
     for (;;) {
       const s = this.accepted.shift();
       if (s) return s;
+      if (this.failed) throw this.failed;
       await new Promise<void>((r) => (this.wake = r));
     }
   }

@@ -1151,6 +1151,7 @@ describe("softroce perf --perftest -W, -S and -L (perftest's), two processes", (
       [["write_bw", "--perftest", "--odp"], /unknown flag --odp \(perftest's on-demand paging/],
       [["write_bw", "--perftest", "--use_hugepages"], /--use_hugepages \(perftest's buffers in huge pages/],
       [["write_bw", "--perftest", "--mmap=/tmp/buf"], /--mmap \(perftest's buffer mapped from a file/],
+      [["send_bw", "--perftest", "-c", "UD", "-g"], /unknown flag -g \(perftest's multicast, .* is not in softroce perf; softroce mckey runs rdma_cm's multicast/],
     ]);
   });
 
