@@ -6,7 +6,7 @@ import { coreModule } from "../node/wasm-source.js";
 import { PERF_TCP_PORT, PerfPeerError, rcOnly, runPerfUdp, servePerfUdp, type PerfConnection, type UdpPerfOptions } from "./perf-exchange.js";
 import { toolRecorder, writeCaptureFileQuietly } from "./capture-file.js";
 import { openDevice, UdpBindError } from "../node/index.js";
-import { isIP } from "node:net";
+import { isIP, isIPv4 } from "node:net";
 import { type FlagSpec, type ParsedArgs, formatFlags, parseArgs, UsageError } from "./args.js";
 import { PERFTEST_DEF_DURATION, PERFTEST_OUTPUTS, PERFTEST_VERSION, perftestOptions, runPerftest, type PerftestFlags, type PerftestOptions, type PerftestOutput } from "./perftest-exchange.js";
 import { PERFTEST_JSON_FILE } from "./perftest-json.js";
@@ -75,6 +75,8 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "sl", perftestOnly: true, short: "S", type: "int", min: 0, max: 15, valueName: "sl", help: "--perftest: the service level of the test QPs' address vectors, as perftest's -S (RoCE carries no SL on the wire, nor does rxe: the QPs' attributes hold it); with -R rdma_cm's route gives it (0), as perftest's [default: 0]" },
   { name: "hop_limit", perftestOnly: true, short: "L", type: "int", min: 0, max: 255, valueName: "n", help: "--perftest and -R: perftest's Raw Ethernet hop limit; another than its default, 64, is perftest's refusal (its RC, UC and UD QPs' GRH hop limit is 0xff)" },
   { name: "report-counters", perftestOnly: true, short: "W", type: "string", valueName: "list", help: "--perftest and -R: after each row, the change of each of these port counters since the last read (perftest's -W; comma-separated, named as in the port's sysfs directory: hw_counters/ and one of the device's counters, rxe's hw_counters and its drop reasons — hw_counters/sent_pkts,hw_counters/rcvd_pkts)" },
+  { name: "source_ip", perftestOnly: true, type: "string", valueName: "ip", help: "--perftest and -R: perftest's source IP (IPv4) of the connection's establishment: the exchange's TCP connection is made from it, and without --address the device binds it (with -R rdma_cm's source is the device's address, so --address must be it)" },
+  { name: "ipv6", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's choice of an IPv6 GID before an IPv4 one when -x is not given; the device has one GID, its --address, which perftest takes whatever --ipv6 says (accepted; give --address an IPv6 address for IPv6)" },
   { name: "use-srq", perftestOnly: true, type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
   { name: "disable_pcie_relaxed", perftestOnly: true, type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
   { name: "limit_bw", perftestOnly: true, short: "w", type: "string", valueName: "value", help: "--perftest and -R, bandwidth tests: exit 1 with perftest's \"Error: BW result is below bw limit\" unless a row's BW average reaches value (MB/sec, or Gb/sec with --report_gbits; with -a one row reaching it is enough, as perftest)" },
@@ -98,6 +100,9 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
 ];
 
 
+/** perftest's GPU memory options. */
+const GPU = "perftest's buffers in GPU memory: softroce's buffers are its wasm instance's linear memory, no GPU's";
+
 /** perftest's -g (and -M, its group), which softroce perf does not run. */
 const MCG = "perftest's multicast, its UD SEND tests to a group the server's QP attaches to, is not in softroce perf; softroce mckey runs rdma_cm's multicast, Linux's mckey its peer";
 
@@ -109,6 +114,10 @@ const RENAMED: Record<string, string> = {
   "--odp": "perftest's on-demand paging: the device registers no MR on demand, nor does rxe in Linux 6.1, where perftest fails with 'Couldn't create IB resources'",
   "--use_hugepages": "perftest's buffers in huge pages: softroce's buffers are its wasm instance's linear memory, which huge pages do not back",
   "--mmap": "perftest's buffer mapped from a file: softroce's buffers are its wasm instance's linear memory, which no file can be mapped into",
+  "--use_cuda": GPU,
+  "--use_cuda_bus_id": GPU,
+  "--use_cuda_dmabuf": GPU,
+  "--use_rocm": GPU,
   "-g": MCG,
   "--mcg": MCG,
   "-M": MCG,
@@ -170,6 +179,8 @@ export interface PerfUdpArgs {
   tcpPort: number;
   pcap?: string;
   waitMs: number;
+  /** --perftest's --source_ip: the exchange's TCP connection is made from it */
+  sourceIp?: string;
 }
 
 export interface PerfArgs {
@@ -221,8 +232,14 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     if (flags.duration !== undefined && !perftestMode(flags)) {
       throw new UsageError("-D/--duration between two processes runs with --perftest or -R (perftest's exchange, either peer); softroce perf's own exchange runs -n messages");
     }
-    const address = (flags.address as string | undefined) ?? "127.0.0.1";
+    // perftest's --source_ip is an IPv4 address (inet_addr); the device binds it unless --address says otherwise
+    const sourceIp = flags.source_ip as string | undefined;
+    if (sourceIp !== undefined && !isIPv4(sourceIp)) throw new UsageError(`--source_ip wants an IPv4 address (perftest's), got '${sourceIp}'`);
+    const address = (flags.address as string | undefined) ?? sourceIp ?? "127.0.0.1";
     if (!isIP(address)) throw new UsageError(`--address wants an IPv4 or IPv6 address, got '${address}'`);
+    if (sourceIp !== undefined && address !== sourceIp && flags.rdma_cm === true) {
+      throw new UsageError(`--source_ip ${sourceIp} with -R: rdma_cm's source is the device's address (--address ${address}); give one of them`);
+    }
     if (server !== undefined && server.trim() === "") throw new UsageError("the server host is empty");
     const tcpPort = (flags.port as number | undefined) ?? PERF_TCP_PORT;
     if (tcpPort === 0 && server !== undefined) throw new UsageError("-p/--port 0: the client needs the server's TCP port");
@@ -233,6 +250,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
       tcpPort,
       pcap: flags.pcap as string | undefined,
       waitMs: ((flags.wait as number | undefined) ?? 60) * 1000,
+      ...(sourceIp !== undefined ? { sourceIp } : {}),
     };
   }
   const mtu = flags.mtu as number | undefined;

@@ -290,6 +290,8 @@ export interface PerftestOptions {
   sl?: number;
   /** -W/--report-counters: the port's counter files to print the change of after each row (perftest-counters.ts) */
   counters?: string;
+  /** --source_ip: the address the exchange's TCP connection is made from (perftest's) */
+  sourceIp?: string;
 }
 
 /** perftest's --output levels: a bandwidth test's BW average or message rate, a latency test's average. */
@@ -1223,7 +1225,8 @@ async function tcpExchange(o: PerftestOptions, connects: boolean, held: { sock?:
   let sock: net.Socket;
   if (connects) {
     sock = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: o.server!, port: o.tcpPort }, () => resolve(s));
+      // --source_ip: perftest binds its exchange socket to it before it connects
+      const s = net.connect({ host: o.server!, port: o.tcpPort, ...(o.sourceIp !== undefined ? { localAddress: o.sourceIp } : {}) }, () => resolve(s));
       s.once("error", (e) => reject(new PerftestExchangeError(`Couldn't connect to ${o.server}:${o.tcpPort}: ${e.message}`)));
     });
   } else {
@@ -1573,6 +1576,8 @@ export interface PerftestEndpoint {
   cmExchange?: boolean;
   /** --pcap */
   pcap?: string;
+  /** --source_ip: the exchange's TCP connection is made from it (perftest's) */
+  sourceIp?: string;
 }
 
 /**
@@ -1655,7 +1660,7 @@ export function perftestOptions(p: PerfOptions & PerftestRunArgs, flags: Perftes
     // (-D: -n is not used, and the depth is not lowered)
     size, iters, txDepth: lat ? 1 : p.durationS !== undefined ? p.txDepth ?? 128 : Math.min(p.txDepth ?? 128, iters), mtu: p.mtu, timeoutMs: u.waitMs, rdmaCm: u.rdmaCm,
     // -z with -R is -R (perftest's -R sets use_rdma_cm too)
-    ...(u.cmExchange && !u.rdmaCm ? { cmExchange: true } : {}), ...(u.pcap !== undefined ? { pcap: u.pcap } : {}),
+    ...(u.cmExchange && !u.rdmaCm ? { cmExchange: true } : {}), ...(u.pcap !== undefined ? { pcap: u.pcap } : {}), ...(u.sourceIp !== undefined ? { sourceIp: u.sourceIp } : {}),
     qps, mrPerQp: p.mrPerQp === true, inlineAsked: p.inlineAsked ?? (p.inlineSize ?? 0) > 0,
     ...(atomic ? { atomicType: p.atomicType ?? "FETCH_AND_ADD" } : {}),
     ...(p.sizes ? { sizes: p.sizes } : {}),

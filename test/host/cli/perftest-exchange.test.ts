@@ -1172,6 +1172,39 @@ describe("softroce perf --perftest -W, -S and -L (perftest's), two processes", (
   });
 });
 
+describe("softroce perf --perftest --source_ip and --ipv6 (perftest's), two processes", () => {
+  it("--source_ip without --address: the device binds it (the client's GID line, the server's remote line) and the exchange's TCP connection comes from it; --ipv6 taken (the one GID is perftest's pick)", async () => {
+    const port = String(await freeTcpPort());
+    const flags = ["--perftest", "-s", "4096", "-n", "20", "-p", port];
+    const server = start("perf", "write_bw", "--address", "127.0.15.41", ...flags);
+    await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+    const client = start("perf", "write_bw", "127.0.15.41", ...flags, "--source_ip", "127.0.15.44", "--ipv6");
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    const gidLine = " GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:44\n";
+    expect(client.stdout).toContain(` local address: LID 0000 QPN`);
+    expect(client.stdout.split(" remote address")[0]).toContain(gidLine);
+    expect(server.stdout.split(" remote address")[1]).toContain(gidLine);
+    // the exchange's connection, seen by a stand-in for the server: it comes from --source_ip, not the device's --address
+    const seen = net.createServer();
+    const from = new Promise<string | undefined>((resolve) => seen.once("connection", (s) => (resolve(s.remoteAddress), s.destroy())));
+    await new Promise<void>((r) => seen.listen(0, "127.0.15.41", r));
+    const standIn = String((seen.address() as net.AddressInfo).port);
+    const c2 = start("perf", "write_bw", "127.0.15.41", "--perftest", "-p", standIn, "--address", "127.0.15.42", "--source_ip", "127.0.15.44", "--wait", "5");
+    expect(await from).toBe("127.0.15.44");
+    expect(await c2.done).toBe(1);
+    seen.close();
+  }, 40_000);
+
+  it("refusals: --source_ip not IPv4 (perftest's inet_addr), or with -R and another --address (rdma_cm's source is the device's); GPU memory options say why they are not taken", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "--source_ip", "::1"], /--source_ip wants an IPv4 address/],
+      [["write_bw", "-R", "--source_ip", "127.0.15.44"], /--source_ip 127\.0\.15\.44 with -R: rdma_cm's source is the device's address \(--address 127\.0\.15\.42\)/],
+      [["write_bw", "--source_ip", "127.0.15.44"], /--source_ip applies to --perftest and -R/],
+      [["write_bw", "--perftest", "--use_cuda", "0"], /unknown flag --use_cuda \(perftest's buffers in GPU memory/],
+    ]);
+  });
+});
+
 describe("softroce perf --perftest --reversed (perftest's), two processes", () => {
   const WAITS = "* Waiting for client to connect... *";
   for (const test of ["write_bw", "send_bw", "write_lat"]) {
