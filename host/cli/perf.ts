@@ -75,7 +75,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "sl", perftestOnly: true, short: "S", type: "int", min: 0, max: 15, valueName: "sl", help: "--perftest: the service level of the test QPs' address vectors, as perftest's -S (RoCE carries no SL on the wire, nor does rxe: the QPs' attributes hold it); with -R rdma_cm's route gives it (0), as perftest's [default: 0]" },
   { name: "hop_limit", perftestOnly: true, short: "L", type: "int", min: 0, max: 255, valueName: "n", help: "--perftest and -R: perftest's Raw Ethernet hop limit; another than its default, 64, is perftest's refusal (its RC, UC and UD QPs' GRH hop limit is 0xff)" },
   { name: "report-counters", perftestOnly: true, short: "W", type: "string", valueName: "list", help: "--perftest and -R: after each row, the change of each of these port counters since the last read (perftest's -W; comma-separated, named as in the port's sysfs directory: hw_counters/ and one of the device's counters, rxe's hw_counters and its drop reasons — hw_counters/sent_pkts,hw_counters/rcvd_pkts)" },
-  { name: "source_ip", perftestOnly: true, type: "string", valueName: "ip", help: "--perftest and -R: perftest's source IP (IPv4) of the connection's establishment: the exchange's TCP connection is made from it, and without --address the device binds it (with -R rdma_cm's source is the device's address, so --address must be it)" },
+  { name: "source_ip", perftestOnly: true, type: "string", valueName: "ip", help: "--perftest and -R: perftest's source IP (IPv4) of the connection's establishment: the exchange's TCP connection is made from it, and without --address the device binds it (with -R and -z rdma_cm's source is the device's address, so --address must be it)" },
   { name: "ipv6", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's choice of an IPv6 GID before an IPv4 one when -x is not given; the device has one GID, its --address, which perftest takes whatever --ipv6 says (accepted; give --address an IPv6 address for IPv6)" },
   { name: "use-srq", perftestOnly: true, type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
   { name: "disable_pcie_relaxed", perftestOnly: true, type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
@@ -237,8 +237,10 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
     if (sourceIp !== undefined && !isIPv4(sourceIp)) throw new UsageError(`--source_ip wants an IPv4 address (perftest's), got '${sourceIp}'`);
     const address = (flags.address as string | undefined) ?? sourceIp ?? "127.0.0.1";
     if (!isIP(address)) throw new UsageError(`--address wants an IPv4 or IPv6 address, got '${address}'`);
-    if (sourceIp !== undefined && address !== sourceIp && flags.rdma_cm === true) {
-      throw new UsageError(`--source_ip ${sourceIp} with -R: rdma_cm's source is the device's address (--address ${address}); give one of them`);
+    // -R and -z make the exchange's connection by rdma_cm, from the device's address
+    const cmFlag = flags.rdma_cm === true ? "-R" : flags.comm_rdma_cm === true ? "-z" : undefined;
+    if (sourceIp !== undefined && address !== sourceIp && cmFlag) {
+      throw new UsageError(`--source_ip ${sourceIp} with ${cmFlag}: rdma_cm's source is the device's address (--address ${address}); give one of them`);
     }
     if (server !== undefined && server.trim() === "") throw new UsageError("the server host is empty");
     const tcpPort = (flags.port as number | undefined) ?? PERF_TCP_PORT;

@@ -92,6 +92,11 @@ export class TcpXfer {
     return true;
   }
 
+  /** The connection dropped at once (a run given up while it was open: nothing may hold the process). */
+  destroy(): void {
+    this.sock.destroy();
+  }
+
   /** shutdown(SHUT_RDWR), then close: the FIN sent, the peer's awaited (at most 1 s). */
   async close(): Promise<void> {
     if (!this.sock.destroyed) {

@@ -1209,9 +1209,11 @@ for (const fam of FAMILIES) {
     assert.match(theirs, UDPONG_ROW);
     assert.equal(ours.code, 0, `softroce udpong: ${ours.stdout}${ours.stderr}`);
     assert.equal(ours.stdout, `client login from ${fam.guest}\n`);
-    // the guest's login (and perhaps a datagram or two after it) by UDP, the rest by its QP; every answer by ours
+    // the guest's login by UDP, and its datagrams after it by UDP too until its rsocket has an address
+    // handle for our QP (its route to us resolved: 1–3 datagrams in most runs, 7 over IPv6 in one CI run,
+    // the guest running slowly under emulation); most by its QP; every answer by ours (by our QP)
     const st = udpongStats(ours.stderr);
-    assert.ok(st.udpTaken >= 1 && st.udpTaken <= 3 && st.udpTaken + st.qpTaken >= 203 && st.udpSent === 0 && st.qpSent >= 203, JSON.stringify(st));
+    assert.ok(st.udpTaken >= 1 && st.qpTaken >= 150 && st.udpTaken + st.qpTaken >= 203 && st.udpSent === 0 && st.qpSent >= 203, JSON.stringify(st));
     const n = rxeOps(before, theirs);
     assert.ok(n.sends >= 200 && n.recvs >= 200, `rxe0's SENDs and receives: ${JSON.stringify(n)}`);
   });

@@ -3,6 +3,7 @@
 // custom test's ping-pong with -T v (every byte checked as rstream's verify_buf checks it, by the
 // receiving side), transfers larger than the receive buffer (its halves handed back by credit
 // messages many times), rstream's table on both sides; a client nobody listens for; the flags it refuses.
+import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { useCli } from "../support/cli-process.js";
 import { cntStr, perfRow, RSTREAM_HEADER, sizeStr, sizeToCount } from "../../../host/cli/rstream.js";
@@ -178,6 +179,16 @@ describe("softroce rstream -T s: its test over standard TCP sockets (rstream's u
     expect(second.stderr).toBe("rbind: Address already in use\n");
     first.child.kill("SIGTERM");
   });
+
+  it("--timeout while a connection is open (a peer that connects and says nothing): the run gives up, the connection goes, the process exits 1", async () => {
+    const server = start("rstream", "-T", "s", "-b", SERVER, "-S", "64", "-p", "7496", "--timeout", "2");
+    await new Promise((r) => setTimeout(r, 500));
+    const mute = net.connect({ host: SERVER, port: 7496 });
+    mute.on("error", () => {});
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toBe("softroce rstream: no end after 2 s, giving up\n");
+    mute.destroy();
+  }, 20_000);
 
   it("a peer gone mid-run: the other side says so (rrecv's line) and exits 1, no hang", async () => {
     const flags = ["-T", "s", "-S", "1000000", "-C", "100000", "-I", "1", "-p", "7495", "--timeout", "30"];
