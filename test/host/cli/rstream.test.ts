@@ -56,13 +56,22 @@ describe("rsocket's wire formats", () => {
   });
 });
 
+/**
+ * A `tool` server bound to SERVER (its own flags before the shared ones), then, once it has had half a
+ * second to listen, a client (of `clientTool`, default the same tool) to it from CLIENT.
+ */
+async function serverThenClient(tool: string, flags: readonly string[], own: { server?: string[]; client?: string[]; clientTool?: string } = {}) {
+  const server = start(tool, ...(own.server ?? []), "-b", SERVER, ...flags);
+  await new Promise((r) => setTimeout(r, 500));
+  const client = start(own.clientTool ?? tool, ...(own.client ?? []), "-s", SERVER, "-b", CLIENT, ...flags);
+  return { server, client };
+}
+
 /** -S 100000 -C 30 -I 2 -T a -T v between two processes of `tool`: both exit 0, say nothing on stderr and print the one row. */
 async function customRun(tool: string, port: number): Promise<void> {
   // two -T, taken in turn as getopt takes them: async waits (the same packets here) and verify
   const flags = ["-S", "100000", "-C", "30", "-I", "2", "-T", "a", "-T", "v", "-p", String(port), "--timeout", "60"];
-  const server = start(tool, "-b", SERVER, ...flags);
-  await new Promise((r) => setTimeout(r, 500));
-  const client = start(tool, "-s", SERVER, "-b", CLIENT, ...flags);
+  const { server, client } = await serverThenClient(tool, flags);
   const [sc, cc] = await Promise.all([server.done, client.done]);
   expect({ cc, err: client.stderr }).toEqual({ cc: 0, err: "" });
   expect({ sc, err: server.stderr }).toEqual({ sc: 0, err: "" });
@@ -81,18 +90,14 @@ describe("softroce rstream, two processes over rsockets", () => {
 
   it("a 16-byte transfer, inline-sized, many times (-S 16 -C 1 -I 2000): the credits of small messages (a zero-length WRITE WITH IMMEDIATE each half queue)", async () => {
     const flags = ["-S", "16", "-C", "1", "-I", "2000", "-T", "verify", "-p", "7482", "--timeout", "60"];
-    const server = start("rstream", "-b", SERVER, ...flags);
-    await new Promise((r) => setTimeout(r, 500));
-    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+    const { server, client } = await serverThenClient("rstream", flags);
     const [sc, cc] = await Promise.all([server.done, client.done]);
     expect([sc, cc], client.stderr + server.stderr).toEqual([0, 0]);
     expect(ROW.exec(client.stdout.split("\n")[1]!)?.slice(1)).toEqual(["custom", "16", "1", "2k", "62k"]);
   }, 90_000);
 
   it("without -S, -C or -I: rstream's own run, a connection for its latency tests and another for its bandwidth tests, four sizes each; both print the eight rows", async () => {
-    const server = start("rstream", "-b", SERVER, "-p", "7485", "--timeout", "150");
-    await new Promise((r) => setTimeout(r, 500));
-    const client = start("rstream", "-s", SERVER, "-b", CLIENT, "-p", "7485", "--timeout", "150");
+    const { server, client } = await serverThenClient("rstream", ["-p", "7485", "--timeout", "150"]);
     const [sc, cc] = await Promise.all([server.done, client.done]);
     expect([sc, cc], client.stderr + server.stderr).toEqual([0, 0]);
     const rows = (out: string) => out.split("\n").slice(1, -1).map((l) => ROW.exec(l)?.slice(1));
@@ -108,9 +113,7 @@ describe("softroce rstream, two processes over rsockets", () => {
     const KEEP = "Keepalive: ON\n  time: 1\n";
     for (const [k, times] of [["1", 1], ["0", 0]] as const) {
       const flags = ["-S", "1000", "-C", "10", "-I", "2", "-k", k, "-p", "7486", "--timeout", "60"];
-      const server = start("rstream", "-b", SERVER, ...flags);
-      await new Promise((r) => setTimeout(r, 500));
-      const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+      const { server, client } = await serverThenClient("rstream", flags);
       expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
       for (const [out, n] of [[client.stdout, times], [server.stdout, 2 * times]] as const) {
         expect(out.startsWith(RSTREAM_HEADER + KEEP.repeat(n) + "custom"), out).toBe(true);
@@ -144,9 +147,7 @@ describe("softroce rstream, two processes over rsockets", () => {
 describe("softroce rstream -T s: its test over standard TCP sockets (rstream's use_rs = 0), two processes", () => {
   it("-T s on both, -S 100000 -C 30 -I 2 -T v: every byte checked both ways, both print rstream's table, exit 0", async () => {
     const flags = ["-T", "s", "-S", "100000", "-C", "30", "-I", "2", "-T", "v", "-p", "7491", "--timeout", "60"];
-    const server = start("rstream", "-b", SERVER, ...flags);
-    await new Promise((r) => setTimeout(r, 500));
-    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+    const { server, client } = await serverThenClient("rstream", flags);
     expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
     for (const out of [client.stdout, server.stdout]) {
       expect(out.split("\n").map((l) => ROW.exec(l)?.slice(1) ?? l)).toEqual([RSTREAM_HEADER.trimEnd(), ["custom", "97k", "30", "2", "11m"], ""]);
@@ -156,9 +157,7 @@ describe("softroce rstream -T s: its test over standard TCP sockets (rstream's u
   it("a -T f server (rstream's forking one: a connection at a time) and a -T s client, -k 1: set_keepalive's lines for each socket (the server's twice), rstream's own run's two connections; exit 0", async () => {
     const KEEP = "Keepalive: ON\n  time: 1\n";
     const flags = ["-k", "1", "-p", "7492", "--timeout", "120"];
-    const server = start("rstream", "-T", "fork", "-b", SERVER, ...flags);
-    await new Promise((r) => setTimeout(r, 500));
-    const client = start("rstream", "-T", "sockets", "-s", SERVER, "-b", CLIENT, ...flags);
+    const { server, client } = await serverThenClient("rstream", flags, { server: ["-T", "fork"], client: ["-T", "sockets"] });
     expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
     const names = (out: string) => out.split("\n").slice(1, -1).map((l) => (l.startsWith("Keepalive") || l.startsWith("  time") ? l : ROW.exec(l)?.[1]));
     const lat = ["64_lat", "4k_lat", "64k_lat", "1m_lat"];
@@ -192,9 +191,7 @@ describe("softroce rstream -T s: its test over standard TCP sockets (rstream's u
 
   it("a peer gone mid-run: the other side says so (rrecv's line) and exits 1, no hang", async () => {
     const flags = ["-T", "s", "-S", "1000000", "-C", "100000", "-I", "1", "-p", "7495", "--timeout", "30"];
-    const server = start("rstream", "-b", SERVER, ...flags);
-    await new Promise((r) => setTimeout(r, 500));
-    const client = start("rstream", "-s", SERVER, "-b", CLIENT, ...flags);
+    const { server, client } = await serverThenClient("rstream", flags);
     await new Promise((r) => setTimeout(r, 1000));
     client.child.kill("SIGKILL");
     expect(await server.done).toBe(1);
@@ -208,9 +205,7 @@ describe("softroce riostream, two processes over rsockets' iomaps", () => {
   }, 90_000);
 
   it("against an rstream server (RDMA_IOMAPSIZE 0: no entry to map into): riomap: Cannot allocate memory, exit 1", async () => {
-    const server = start("rstream", "-b", SERVER, "-S", "1000", "-C", "1", "-I", "1", "-p", "7487", "--timeout", "20");
-    await new Promise((r) => setTimeout(r, 500));
-    const client = start("riostream", "-s", SERVER, "-b", CLIENT, "-S", "1000", "-C", "1", "-I", "1", "-p", "7487", "--timeout", "20");
+    const { server, client } = await serverThenClient("rstream", ["-S", "1000", "-C", "1", "-I", "1", "-p", "7487", "--timeout", "20"], { clientTool: "riostream" });
     expect(await client.done, client.stderr).toBe(1);
     expect(client.stderr).toBe("riomap: Cannot allocate memory (the peer's iomap has 0 entries, every one in use)\n");
     server.child.kill("SIGTERM");
