@@ -160,8 +160,8 @@ export function testOptionWord(t: string): { o: string; mode: boolean } {
 export interface CmatoseTest {
   run(): Promise<number>;
   destroyNodes(): void;
-  /** after destroyNodes, with the run's status (rdma_server's and rdma_client's "end N" line) */
-  finish?(ret: number): void;
+  /** after destroyNodes, with the run's status and the tool's own output (rdma_server's and rdma_client's "end N" line) */
+  finish?(ret: number, io: Io): void;
 }
 
 /** A connection of a cmatose-family test (struct cmatest_node's common part). */
@@ -289,13 +289,14 @@ export abstract class CmatoseFamily<N extends CmatoseNode> implements CmatoseTes
 /**
  * main() of cmatose, udaddy and mckey (and cmtime, without their lines): the device on `address`, its
  * rdma_cm and event channel, the test (given up after `timeoutMs`), then "test complete", the nodes
- * destroyed, "return status N"; exit 0 only for 0.
+ * destroyed, "return status N"; exit 0 only for 0. `make` gets the run's output: once the run is given
+ * up it says nothing more (what a receive pending then says as its connection goes is not news).
  */
 export async function runCmatoseTest(
   tool: string,
   o: { address: string; udpPort: number; timeoutMs: number; mrBytes: number; limits?: { maxQp: number; maxCq: number; ringArenaBytes: number }; lines?: boolean },
   io: Io,
-  make: (dev: Device, ch: EventChannel) => CmatoseTest,
+  make: (dev: Device, ch: EventChannel, io: Io) => CmatoseTest,
 ): Promise<number> {
   let dev: Device;
   try {
@@ -305,11 +306,13 @@ export async function runCmatoseTest(
     return 1;
   }
   const { mad, ch } = openToolCm(dev, o.udpPort);
-  const t = make(dev, ch);
+  let over = false;
+  const t = make(dev, ch, { out: (s) => over || io.out(s), err: (s) => over || io.err(s) });
   const giveUp = giveUpAfter(o.timeoutMs, tool, io, -110);
+  const givenUp = giveUp.expired.then((code) => ((over = true), code));
   let ret: number;
   try {
-    ret = await Promise.race([t.run(), giveUp.expired]);
+    ret = await Promise.race([t.run(), givenUp]);
   } catch (e) {
     io.err(`softroce ${tool}: ${(e as Error).message}\n`);
     ret = -1;
@@ -318,7 +321,7 @@ export async function runCmatoseTest(
   if (o.lines !== false) io.out("test complete\n");
   await mad.drain();
   t.destroyNodes();
-  t.finish?.(ret);
+  t.finish?.(ret, io);
   if (o.lines !== false) io.out(`return status ${ret}\n`);
   ch.destroy();
   await mad.drain();

@@ -330,7 +330,7 @@ function deviceLimits(n: number): { maxQp: number; maxCq: number; ringArenaBytes
 export function runCmtime(o: CmtimeOptions, io: Io): Promise<number> {
   // the server's --timeout is the end of its service, not a run given up: it waits for it itself
   const timeoutMs = o.dst === undefined ? 0 : o.timeoutMs;
-  return runCmatoseTest("cmtime", { ...o, timeoutMs, mrBytes: 0, limits: deviceLimits(o.dst === undefined ? MAX_CONNECTIONS : o.connections), lines: false }, io, (dev, ch) => new Cmtime(o, io, dev, ch));
+  return runCmatoseTest("cmtime", { ...o, timeoutMs, mrBytes: 0, limits: deviceLimits(o.dst === undefined ? MAX_CONNECTIONS : o.connections), lines: false }, io, (dev, ch, run) => new Cmtime(o, run, dev, ch));
 }
 
 export const cmtimeCommand = optionsCommand("cmtime", "rdma-core's cmtime over rdma_cm: -c RC connections made and broken at once, each step timed; interoperable with Linux's", HELP, cmtimeOptions, runCmtime);

@@ -131,7 +131,7 @@ class Mckey extends UdCmTest {
 }
 
 export function runMckey(o: MckeyOptions, io: Io): Promise<number> {
-  return runCmatoseTest("mckey", { ...o, mrBytes: (o.size + GRH_SIZE) * o.connections }, io, (dev, ch) => new Mckey(o, io, dev, ch));
+  return runCmatoseTest("mckey", { ...o, mrBytes: (o.size + GRH_SIZE) * o.connections }, io, (dev, ch, run) => new Mckey(o, run, dev, ch));
 }
 
 export const mckeyCommand = optionsCommand("mckey", "rdma-core's mckey over rdma_cm: UD QPs join an IPv4 multicast group, one sends to it, the others receive; interoperable with Linux's", HELP, mckeyOptions, runMckey);

@@ -450,5 +450,5 @@ ${formatFlags(FLAGS)}
 export const rcopyCommand = optionsCommand(
   "rcopy", "rdma-core's rcopy over rsockets: one file copied to a server; interoperable with Linux's",
   HELP, options,
-  (o: RcopyOptions, io: Io) => runCmatoseTest("rcopy", { ...o, mrBytes: 4 << 20, lines: false }, io, (_dev: Device, ch) => new Rcopy(o, io, ch)),
+  (o: RcopyOptions, io: Io) => runCmatoseTest("rcopy", { ...o, mrBytes: 4 << 20, lines: false }, io, (_dev: Device, ch, run) => new Rcopy(o, run, ch)),
 );

@@ -214,15 +214,15 @@ class RdmaExample implements CmatoseTest {
     }
   }
 
-  finish(ret: number): void {
-    this.say(`${this.tool}: end ${ret}`);
+  finish(ret: number, io: Io): void {
+    io.out(`${this.tool}: end ${ret}\n`);
   }
 }
 
 function runExample(tool: Tool) {
   return (o: RdmaExampleOptions, io: Io): Promise<number> => {
     io.out(`${tool}: start\n`);
-    return runCmatoseTest(tool, { ...o, mrBytes: 0, lines: false }, io, (_dev: Device, ch) => new RdmaExample(tool, o, io, ch));
+    return runCmatoseTest(tool, { ...o, mrBytes: 0, lines: false }, io, (_dev: Device, ch, run) => new RdmaExample(tool, o, run, ch));
   };
 }
 

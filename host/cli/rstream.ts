@@ -212,8 +212,11 @@ class RsocketLink implements StreamLink {
     await rs?.close(this.wait);
   }
 
+  /** as the process's end: a connection still open goes (its peer sees the DREQ), and the listen */
   destroy(): void {
     this.wait.stop();
+    this.rs?.abort();
+    this.rs = undefined;
     try {
       this.listenId?.destroy();
     } catch {
@@ -485,7 +488,7 @@ const command = (tool: Tool, summary: string) =>
     // rsockets' buffers, and riostream's mapped transfer buffer (at most its table's largest size)
     const mapped = tool === "riostream" ? (o.custom ? o.transferSize : TEST_SIZES[TEST_SIZES.length - 1]![0]) : 0;
     const mrBytes = 4 * o.bufferSize * 2 + mapped + (1 << 20);
-    return runCmatoseTest(tool, { ...o, mrBytes, lines: false }, io, (_dev: Device, ch) => new Rstream(tool, o, io, new RsocketLink(ch, o, rsocketOptions(tool, o))));
+    return runCmatoseTest(tool, { ...o, mrBytes, lines: false }, io, (_dev: Device, ch, run) => new Rstream(tool, o, run, new RsocketLink(ch, o, rsocketOptions(tool, o))));
   });
 
 export const rstreamCommand = command("rstream", "rdma-core's rstream over rsockets (rdma_cm, RDMA WRITE WITH IMMEDIATE): ping-pong transfers timed; interoperable with Linux's");

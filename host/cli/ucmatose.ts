@@ -179,7 +179,7 @@ class Cmatose extends CmatoseFamily<Node> {
 }
 
 export function runUcmatose(o: UcmatoseOptions, io: Io): Promise<number> {
-  return runCmatoseTest("ucmatose", { ...o, mrBytes: 2 * o.size * o.connections }, io, (dev, ch) => new Cmatose(o, io, dev, ch));
+  return runCmatoseTest("ucmatose", { ...o, mrBytes: 2 * o.size * o.connections }, io, (dev, ch, run) => new Cmatose(o, run, dev, ch));
 }
 
 export const ucmatoseCommand = optionsCommand("ucmatose", "rdma-core's ucmatose over rdma_cm (CM MADs on QP1): connections and SENDs both ways, interoperable with Linux's", HELP, ucmatoseOptions, runUcmatose);

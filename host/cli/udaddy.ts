@@ -246,7 +246,7 @@ class Udaddy extends UdCmTest {
 }
 
 export function runUdaddy(o: UdaddyOptions, io: Io): Promise<number> {
-  return runCmatoseTest("udaddy", { ...o, mrBytes: (o.size + GRH_SIZE) * o.connections }, io, (dev, ch) => new Udaddy(o, io, dev, ch));
+  return runCmatoseTest("udaddy", { ...o, mrBytes: (o.size + GRH_SIZE) * o.connections }, io, (dev, ch, run) => new Udaddy(o, run, dev, ch));
 }
 
 export const udaddyCommand = optionsCommand("udaddy", "rdma-core's udaddy over rdma_cm's UD port space (SIDR on QP1): SEND WITH IMMEDIATE datagrams both ways, interoperable with Linux's", HELP, udaddyOptions, runUdaddy);

@@ -290,6 +290,6 @@ export const udpongCommand = optionsCommand(
   options,
   (o: UdpongOptions, io: Io) => {
     const mrBytes = 4 * o.bufferSize * 2 + (1 << 20);
-    return runCmatoseTest("udpong", { ...o, mrBytes, lines: false }, io, (_dev: Device, ch) => new Udpong(o, io, ch));
+    return runCmatoseTest("udpong", { ...o, mrBytes, lines: false }, io, (_dev: Device, ch, run) => new Udpong(o, run, ch));
   },
 );

@@ -795,6 +795,14 @@ export class RStream {
     this.free();
   }
 
+  /**
+   * What a process's end does to an rsocket it did not close (ucma's cleanup): no RS_CTRL_DISCONNECT, the
+   * ID destroyed (a DREQ if it was connected, so the peer's waits end) and everything freed.
+   */
+  abort(): void {
+    this.free();
+  }
+
   private free(): void {
     this.disarmKeepalive();
     try {

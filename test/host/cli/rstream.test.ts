@@ -131,6 +131,16 @@ describe("softroce rstream, two processes over rsockets", () => {
     server.child.kill("SIGTERM");
   });
 
+  it("a server given up by --timeout mid-run says nothing after 'giving up', and its open connection goes (a DREQ, as at a process's end): the client ends at once with rsend's or rrecv's line, not at its own --timeout", async () => {
+    const { server, client } = await serverThenClient("rstream", ["-S", "64", "-C", "1000000", "-I", "1", "-p", "7497"], { server: ["--timeout", "2"], client: ["--timeout", "60"] });
+    expect(await server.done).toBe(1);
+    expect(server.stderr).toBe("softroce rstream: no end after 2 s, giving up\n");
+    const t0 = Date.now();
+    expect(await client.done).toBe(1);
+    expect(Date.now() - t0, "the client waited for its own --timeout").toBeLessThan(30_000);
+    expect(client.stderr).toMatch(/^(rrecv: Connection reset by peer \(the peer closed\)|rsend: (Connection reset by peer|Broken pipe))\n$/);
+  }, 90_000);
+
   it("refuses what it does not speak: -f gid, a -S that is not a size, a -T it does not know", async () => {
     for (const [args, re] of [
       [["-f", "gid"], /-f gid: AF_IB/],
