@@ -28,7 +28,7 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "wait", type: "int", min: 1, max: 3600, valueName: "sec", help: "two-process mode: seconds to wait for the peer and for progress; the server exits after it [default: 60]" },
   { name: "ib-dev", short: "d", type: "string", valueName: "dev", help: `use IB device <dev> (the only one: ${DEVICE_NAME})` },
   { name: "ib-port", short: "i", type: "int", min: 1, max: 255, valueName: "port", help: "use port <port> of the IB device (the only one: 1)", default: 1 },
-  { name: "gid-index", short: "x", type: "int", min: 0, max: 255, valueName: "index", help: "local GID index (a bound device has one GID: 0, its address)", default: 0 },
+  { name: "gid-index", short: "x", type: "int", min: 0, max: 255, valueName: "index", help: "local GID index (a bound device has one GID: 0, its address) [default: 0]" },
   { name: "connection", short: "c", type: "string", choices: ["RC", "UC", "UD"], default: "RC", help: "connection type: RC (every test), UC (send_bw, send_lat, write_bw, write_lat), UD (send_bw, send_lat; size <= mtu); UC/UD may lose or duplicate messages: counted, not failures (with --verify every message must arrive verified)" },
   { name: "size", short: "s", type: "int", min: 0, max: 1 << 24, valueName: "bytes", help: "message size [default: 65536 for *_bw, 2 for *_lat, 8 for atomic_bw and atomic_lat]" },
   { name: "all", short: "a", type: "boolean", help: "run sizes from 2 to 2^23 bytes, a row each (--local, --perftest and -R)" },
@@ -76,6 +76,10 @@ const FLAGS: (FlagSpec & { perftestOnly?: true })[] = [
   { name: "hop_limit", perftestOnly: true, short: "L", type: "int", min: 0, max: 255, valueName: "n", help: "--perftest and -R: perftest's Raw Ethernet hop limit; another than its default, 64, is perftest's refusal (its RC, UC and UD QPs' GRH hop limit is 0xff)" },
   { name: "report-counters", perftestOnly: true, short: "W", type: "string", valueName: "list", help: "--perftest and -R: after each row, the change of each of these port counters since the last read (perftest's -W; comma-separated, named as in the port's sysfs directory: hw_counters/ and one of the device's counters, rxe's hw_counters and its drop reasons — hw_counters/sent_pkts,hw_counters/rcvd_pkts)" },
   { name: "source_ip", perftestOnly: true, type: "string", valueName: "ip", help: "--perftest and -R: perftest's source IP (IPv4) of the connection's establishment: the exchange's TCP connection is made from it, and without --address the device binds it (with -R and -z rdma_cm's source is the device's address, so --address must be it)" },
+  { name: "force-link", perftestOnly: true, type: "string", valueName: "type", help: "--perftest and -R: the link taken as IB or Ethernet (perftest's, by the word's start, any case), whatever the port's (Ethernet); IB: the header says so, and without -x there is no GID (nor its lines), so the QPs' address vectors have no GRH, which a RoCE QP refuses at RTR, as perftest's against rxe (with -R rdma_cm's route has one)" },
+  { name: "server", perftestOnly: true, short: "Z", type: "boolean", help: "--perftest and -R: perftest's side choice for its Raw Ethernet tests (accepted: on RC, UC and UD tests the side without a server address is the server whatever -Z or -P says, as perftest's)" },
+  { name: "client", perftestOnly: true, short: "P", type: "boolean", help: "--perftest and -R: as -Z, the client side (accepted, as perftest's)" },
+  { name: "flow_label", perftestOnly: true, type: "int", min: 0, max: 2147483647, valueName: "n", help: "--perftest and -R: perftest's IPv6 flow label of its Raw Ethernet packets (accepted: perftest 4.5 puts it in no RC, UC or UD packet)" },
   { name: "ipv6", perftestOnly: true, type: "boolean", help: "--perftest and -R: perftest's choice of an IPv6 GID before an IPv4 one when -x is not given; the device has one GID, its --address, which perftest takes whatever --ipv6 says (accepted; give --address an IPv6 address for IPv6)" },
   { name: "use-srq", perftestOnly: true, type: "boolean", help: "--perftest and -R, SEND tests: the receiving side's QPs share one SRQ (its depth the rx depth, shared out among the QPs), as perftest's --use-srq" },
   { name: "disable_pcie_relaxed", perftestOnly: true, type: "boolean", help: "--perftest and -R: MRs without PCIe relaxed ordering (softroce has none to give: the header says OFF either way; --out_json's file says OFF instead of perftest's ON)" },
@@ -171,6 +175,13 @@ function positive(name: string, raw: string | undefined, max: number): number | 
   return v;
 }
 
+/** --force-link as perftest's str_link_layer reads it: "IB" by its first two letters, "Ethernet" by its eight, any case. */
+function forceLink(raw: string | undefined): { linkIb?: true } {
+  if (raw === undefined || /^ethernet/i.test(raw)) return {};
+  if (/^ib/i.test(raw)) return { linkIb: true };
+  throw new UsageError(`--force-link ${raw}: Invalid link layer value should be IB or ETHERNET. (perftest's)`);
+}
+
 /** The two-process mode's own settings. */
 export interface PerfUdpArgs {
   server?: string;
@@ -214,7 +225,7 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (dev !== undefined && dev !== DEVICE_NAME) throw new UsageError(`-d/--ib-dev: no device '${dev}' (the only one is ${DEVICE_NAME})`);
   const ibPort = flags["ib-port"] as number;
   if (ibPort !== 1) throw new UsageError(`-i/--ib-port ${ibPort}: Unable to query port ${ibPort} attributes (the device has one port, 1)`);
-  const gidIndex = flags["gid-index"] as number;
+  const gidIndex = (flags["gid-index"] as number | undefined) ?? 0;
   if (gidIndex !== 0) throw new UsageError(`-x/--gid-index ${gidIndex}: the device has one GID, index 0 (its address)`);
   const udpFlags = ["address", "port", "udp-port", "pcap", "wait"].filter((k) => flags[k] !== undefined);
   let udp: PerfUdpArgs | undefined;
@@ -354,6 +365,8 @@ function perftestFlagsFrom(flags: ParsedArgs["flags"]): PerftestFlags {
     sl: flags.sl as number | undefined,
     hopLimit: flags.hop_limit as number | undefined,
     counters: flags["report-counters"] as string | undefined,
+    ...forceLink(flags["force-link"] as string | undefined),
+    gidIndexGiven: flags["gid-index"] !== undefined,
     reversed: flags.reversed === true,
     dontXchgVersions: flags.dont_xchg_versions === true,
     dualport: flags.dualport === true,

@@ -292,6 +292,10 @@ export interface PerftestOptions {
   counters?: string;
   /** --source_ip: the address the exchange's TCP connection is made from (perftest's) */
   sourceIp?: string;
+  /** --force-link IB: the link taken as InfiniBand's (the header says so; without -x no GID, so no GRH: RTR fails on RoCE, unless -R) */
+  linkIb?: boolean;
+  /** -x was given (perftest's gid_index; on an Ethernet link perftest picks one anyway) */
+  gidIndexGiven?: boolean;
 }
 
 /** perftest's --output levels: a bandwidth test's BW average or message rate, a latency test's average. */
@@ -305,6 +309,7 @@ export type PerftestFlags = Pick<
   PerftestOptions,
   | "events" | "compVector" | "unsorted" | "histogram" | "cycles" | "outReads" | "cqMod" | "postList" | "recvPostList" | "rxDepth" | "noPeak" | "warmUp" | "limitBw" | "limitMsgRate" | "reportBoth"
   | "outJson" | "output" | "noRelaxedOrdering" | "srq" | "tclass" | "tos" | "marginS" | "infinite" | "latencyGapUs" | "waitDestroyS" | "cpuUtil" | "pkeyIndex" | "reversed" | "sl" | "counters"
+  | "linkIb" | "gidIndexGiven"
 > & RateFlags & { dontXchgVersions?: boolean; dualport?: boolean; hopLimit?: number };
 
 /**
@@ -508,19 +513,25 @@ function gidText(g: Uint8Array): string {
  * ctx_print_pingpong_data: OUT for READ, RKey and VAddr for READ and WRITE, the basic line for SEND and
  * atomics (perftest's switch on the verb); with -R and -z the verb it looks at is its comm struct's, SEND.
  */
-function addressLine(which: string, d: PerftestDest, t: PerfTest, cmExchange = false): string {
+function addressLine(which: string, d: PerftestDest, t: PerfTest, cmExchange: boolean, gid: boolean): string {
   const h = (v: number | bigint, w: number) => v.toString(16).padStart(w, "0");
   const read = perfVerb(t) === "read";
   // over rdma_cm perftest prints by its exchange's parameters (a SEND connection's): no RKey, VAddr or OUT
   const rdma = !cmExchange && (read || perfVerb(t) === "write");
   const extra = rdma ? `${read ? ` OUT 0x${h(d.outReads, 2)}` : ""} RKey 0x${h(d.rkey, 6)} VAddr 0x${h(d.vaddr, 14)}` : "";
-  return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${extra}\n GID: ${gidText(d.gid)}\n`;
+  return ` ${which} address: LID ${h(d.lid, 4)} QPN 0x${h(d.qpn, 4)} PSN 0x${h(d.psn, 6)}${extra}\n${gid ? ` GID: ${gidText(d.gid)}\n` : ""}`;
 }
 
 const RULE = PERF_RULE + "\n";
 
 /** perftest's use_rdma_cm: the exchange over an rdma_cm connection (-R, or -z with perftest's own QPs). */
 const cmExchanged = (o: PerftestOptions): boolean => o.rdmaCm === true || o.cmExchange === true;
+
+/**
+ * perftest's gid_index > -1: on an Ethernet link it picks one when -x is not given; with --force-link IB
+ * only -x gives one. Without it the header has no GID index line, the address lines no GID line.
+ */
+const hasGid = (o: PerftestOptions): boolean => !o.linkIb || o.gidIndexGiven === true;
 
 /** perftest's default CQ moderation (DEF_CQ_MOD), and the message size above which it is off (MSG_SIZE_CQ_MOD_LIMIT: 1, DISABLED_CQ_MOD_VALUE). */
 const CQ_MOD = 100;
@@ -562,8 +573,8 @@ export function perftestHeader(o: PerftestOptions, client: boolean, mtu: number)
     (i.rxDepth === undefined ? "" : ` RX depth        : ${i.rxDepth}\n`) +
     (i.cqMod === undefined ? "" : ` CQ Moderation   : ${i.cqMod}\n`) +
     ` Mtu             : ${i.mtu}[B]\n` +
-    " Link type       : Ethernet\n" +
-    ` GID index       : ${i.gidIndex}\n` +
+    ` Link type       : ${i.link}\n` +
+    (i.gidIndex === undefined ? "" : ` GID index       : ${i.gidIndex}\n`) +
     (i.outReads === undefined ? ` Max inline data : ${i.inline}[B]\n` : ` Outstand reads  : ${i.outReads}\n`) +
     ` rdma_cm QPs\t : ${i.rdmaCm ? "ON" : "OFF"}\n` +
     ` Data ex. method : ${i.cmExchange ? "rdma_cm" : "Ethernet"}${i.tos === undefined ? "" : ` \tTOS    : ${i.tos}`}\n` +
@@ -589,7 +600,8 @@ function perftestInfo(o: PerftestOptions, client: boolean, mtu: number): Perftes
     outReads: readsResponses(o.test) ? o.outReads : undefined,
     // a device perftest does not know gets no inline data (ctx_set_max_inline)
     inline: 0,
-    gidIndex: 0,
+    link: o.linkIb ? "IB" : "Ethernet",
+    gidIndex: hasGid(o) ? 0 : undefined,
     rdmaCm: o.rdmaCm === true,
     cmExchange: cmExchanged(o),
     relaxedOrdering: o.noRelaxedOrdering !== true,
@@ -1405,8 +1417,15 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       io.err(`${RED}The QP failed to accept HW rate limit  ${RED_OFF}\n`);
       throw new PerftestExchangeError(" Unable to Connect the HCA's through the link");
     }
+    // --force-link IB without -x: no GID, so an address vector without a GRH, which a RoCE port's QP
+    // refuses at RTR (ib_core's EINVAL; perftest's lines, seen against rxe); rdma_cm's route has one
+    if (!hasGid(o) && !o.rdmaCm) {
+      io.err(`Failed to modify QP ${c.qps[0]!.me.qpn} to RTR\n`);
+      throw new PerftestExchangeError(" Unable to Connect the HCA's through the link");
+    }
     // every local QP's line, then every remote one's (perftest prints its own before the exchange)
-    table(c.qps.map((q) => addressLine("local", q.me, o.test, cmExchanged(o))).join("") + peers.map((d) => addressLine("remote", d, o.test, cmExchanged(o))).join("") + RULE);
+    const line = (which: string) => (d: PerftestDest) => addressLine(which, d, o.test, cmExchanged(o), hasGid(o));
+    table(c.qps.map((q) => line("local")(q.me)).join("") + peers.map(line("remote")).join("") + RULE);
     const me = c.qps[0]!.me;
     const barrier = async () => void (await x.swap(x.formatKey(me), connects));
     // perftest 4.5 exchanges every QP's key message a second time (the loop that prints the remote

@@ -30,7 +30,10 @@ export interface PerftestInfo {
   /** READ and atomics: the outstanding reads (instead of the inline size) */
   outReads?: number;
   inline: number;
-  gidIndex: number;
+  /** perftest's link_layer_str: the port's (Ethernet), or --force-link's */
+  link: "Ethernet" | "IB";
+  /** perftest's gid_index when it has one (on an IB link only -x gives it) */
+  gidIndex?: number;
   rdmaCm: boolean;
   /** the exchange over rdma_cm (-R, or -z with the QPs perftest's own): Data ex. method rdma_cm */
   cmExchange: boolean;
@@ -51,7 +54,7 @@ export function testInfo(i: PerftestInfo): string {
     `Connection_type: ${i.connection},\nUsing_SRQ: ${i.srq ? "ON" : "OFF"},\nPCIe_relax_order: ${i.relaxedOrdering ? "ON" : "OFF"},\nibv_wr_API: OFF,\n` +
     // perftest's own spacing: "TX_depth : n"
     line("TX_depth ", i.txDepth) + line("Post_List", i.postList) + line("Recv_Post_List", i.recvPostList) + line("RX_depth", i.rxDepth) + line("CQ_Moderation", i.cqMod) +
-    `Mtu: ${i.mtu},\nLink_type: Ethernet,\nGID_index: ${i.gidIndex},\n` +
+    `Mtu: ${i.mtu},\nLink_type: ${i.link},\n` + line("GID_index", i.gidIndex) +
     (i.outReads === undefined ? `Max_inline_data: ${i.inline},\n` : `Outstand_reads: ${i.outReads},\n`) +
     `rdma_cm_QPs: ${i.rdmaCm ? "ON" : "OFF"},\nData_ex_method: ${i.cmExchange ? "rdma_cm" : "Ethernet"},\n` + line("TOS", i.tos) +
     "},\n";

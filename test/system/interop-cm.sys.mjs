@@ -1248,6 +1248,27 @@ test(`IPv4: rstream -T s -s (the guest) -> softroce rstream -T f, ${RSTREAM_TCP.
   rstreamTcpTable(theirs.replace(/client-exit=0\n?$/, ""), false);
 });
 
+// --force-link IB: the link taken as InfiniBand's whatever the port's. With -x the GID is given, so the
+// test runs as on Ethernet (the headers say IB); over rdma_cm the route has one and no GID is shown.
+// --flow_label (Raw Ethernet's) and -Z (its side choice) are taken and change nothing on these tests.
+test("perftest write_bw --force-link=IB -x (rxe's 1, ours 0) --flow_label=3, -Z on the servers (IPv4): softroce perf client -> ib_write_bw server (rxe0), and ib_write_bw client -> softroce server; both ends exit 0, the headers say Link type IB", async () => {
+  const mode = { ...PT_MODES[0], ours: [...PT_MODES[0].ours, "-x", "0"] };
+  const r = await perftestBothWays("write_bw", mode, ["-s", "4096", "-n", String(PT_ITERS), "--force-link=IB", "--flow_label=3"], { theirServer: ["-Z"], ourServer: ["-Z"] });
+  for (const out of Object.values(r)) assert.ok(out.includes(" Link type       : IB\n GID index       : "), out);
+  assert.equal(ptLine("write_bw", r.theirServer).trim(), ptLine("write_bw", r.oursClient).trim());
+  assert.ok(ptLine("write_bw", r.theirClient), r.theirClient);
+});
+
+test("perftest send_lat -R --force-link=IB: softroce perf client -> ib_send_lat server (rxe0), and ib_send_lat client -> softroce server; both ends exit 0, no GID in the headers or the address lines, ours as Linux's", async () => {
+  const r = await perftestBothWays("send_lat", PT_MODES[2], ["-s", "64", "-n", "20", "--force-link=IB"]);
+  const addressLines = (out) => out.split("\n").filter((l) => / (local|remote) address:|^ GID/.test(l)).map((l) => l.replace(/0x[0-9a-f]+/g, "0x"));
+  for (const out of Object.values(r)) {
+    assert.ok(out.includes(" Link type       : IB\n Max inline data : 0[B]\n"), out);
+    assert.deepEqual(addressLines(out), [" local address: LID 0000 QPN 0x PSN 0x", " remote address: LID 0000 QPN 0x PSN 0x"], out);
+  }
+  for (const out of [r.oursClient, r.theirClient]) assert.ok(ptLine("send_lat", out), out);
+});
+
 harnessTest("guest stops: qemu killed by its saved PID, netns deleted", async () => {
   await G.stop(); // throws if the netns is still listed
   assert.equal(NETNS.exists(), false);

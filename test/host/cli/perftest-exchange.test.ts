@@ -1208,6 +1208,61 @@ describe("softroce perf --perftest --source_ip and --ipv6 (perftest's), two proc
   });
 });
 
+describe("softroce perf --perftest --force-link, -Z/-P and --flow_label (perftest's), two processes", () => {
+  /** a server on 127.0.15.41 (once it waits) and a client from 127.0.15.42, each with `flags` and its own */
+  async function pair(test: string, flags: string[], own: { server?: string[]; client?: string[] } = {}) {
+    const server = start("perf", test, "--address", "127.0.15.41", ...flags, ...(own.server ?? []));
+    await until(() => server.stdout.includes("Waiting for client"), 15_000);
+    const client = start("perf", test, "127.0.15.41", "--address", "127.0.15.42", ...flags, ...(own.client ?? []));
+    return { server, client };
+  }
+  const GID = /^ GID: 00:00:00:00:00:00:00:00:00:00:255:255:127:00:15:4[12]$/gm;
+
+  it("--force-link=IB -x 0: the header says Link type IB and the GID index -x gave, the address lines their GIDs, the test runs; -Z on the server, -P and --flow_label on the client change nothing (exit 0)", async () => {
+    const flags = ["--perftest", "-s", "4096", "-n", "20", "-p", String(await freeTcpPort()), "--force-link=IB", "-x", "0"];
+    const { server, client } = await pair("write_bw", flags, { server: ["-Z"], client: ["-P", "--flow_label", "3"] });
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    for (const out of [client.stdout, server.stdout]) {
+      expect(out).toContain(" Link type       : IB\n GID index       : 0\n");
+      expect(out.match(GID)?.length, out).toBe(2);
+      expect(out).toMatch(/^ 4096\s+20\s/m);
+    }
+  }, 40_000);
+
+  it("--force-link=ib without -x: no GID, so no GRH: perftest's RTR failure after the header (no GID index line, no address lines) on both sides, exit 1", async () => {
+    const flags = ["--perftest", "-n", "5", "-p", String(await freeTcpPort()), "--force-link=ib"];
+    const { server, client } = await pair("send_lat", flags);
+    expect(await Promise.all([server.done, client.done])).toEqual([1, 1]);
+    for (const side of [client, server]) {
+      expect(side.stderr).toMatch(/^Failed to modify QP \d+ to RTR\n Unable to Connect the HCA's through the link\n$/);
+      expect(side.stdout).toContain(" Link type       : IB\n Max inline data : 0[B]\n");
+      expect(side.stdout).not.toContain("GID");
+      expect(side.stdout).not.toContain("address:");
+    }
+  }, 40_000);
+
+  it("-R --force-link=IB: rdma_cm's route has the GID, so the test runs; the header and the address lines show none (perftest's gid_index is unset)", async () => {
+    const flags = ["-R", "-n", "5", "-p", String(await freeTcpPort()), "--force-link=IB"];
+    const { server, client } = await pair("send_lat", flags);
+    expect(await Promise.all([server.done, client.done]), client.stderr + server.stderr).toEqual([0, 0]);
+    expect(client.stdout).toContain(" Link type       : IB\n Max inline data : 0[B]\n");
+    expect(client.stdout).toMatch(/^ local address: LID 0000 QPN 0x[0-9a-f]{4,} PSN 0x[0-9a-f]{6}\n remote address: LID 0000 QPN 0x[0-9a-f]{4,} PSN 0x[0-9a-f]{6}\n-{20}/m);
+    expect(client.stdout).not.toContain("GID");
+    expect(client.stdout).toMatch(/^ 2\s+5\s/m);
+  }, 40_000);
+
+  it("refusals: --force-link that is neither IB nor Ethernet (by perftest's prefixes: 'eth' is neither), a negative --flow_label, -Z/-P and --force-link without --perftest or -R", async () => {
+    await refusals([
+      [["write_bw", "--perftest", "--force-link=roce"], /--force-link roce: Invalid link layer value should be IB or ETHERNET/],
+      [["write_bw", "--perftest", "--force-link", "eth"], /--force-link eth: Invalid link layer value/],
+      [["write_bw", "--perftest", "--flow_label", "-1"], /--flow_label/],
+      [["write_bw", "-Z"], /-Z\/--server applies to --perftest and -R/],
+      [["write_bw", "-P"], /-P\/--client applies to --perftest and -R/],
+      [["write_bw", "--force-link=IB"], /--force-link applies to --perftest and -R/],
+    ]);
+  });
+});
+
 describe("softroce perf --perftest --reversed (perftest's), two processes", () => {
   const WAITS = "* Waiting for client to connect... *";
   for (const test of ["write_bw", "send_bw", "write_lat"]) {
