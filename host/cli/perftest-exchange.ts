@@ -73,6 +73,11 @@ export class PerftestExchangeError extends Error {
   override name = "PerftestExchangeError";
 }
 
+/** The test's wait gave up: nothing from the peer for --wait seconds (StallGuard). */
+class PerftestStallError extends PerftestExchangeError {
+  override name = "PerftestStallError";
+}
+
 /** The key message the peer sent; PerftestExchangeError when it is not one. */
 export function parseKeyMsg(b: Uint8Array): PerftestDest {
   const n = b.indexOf(0);
@@ -397,7 +402,7 @@ class StallGuard {
       this.mark = now;
       return;
     }
-    this.error = new PerftestExchangeError(`nothing from the peer for ${this.stall!.ms / 1000} s during the test (no packet on the device)`);
+    this.error = new PerftestStallError(`nothing from the peer for ${this.stall!.ms / 1000} s during the test (no packet on the device)`);
     this.stop();
     this.reject(this.error);
   };
@@ -1048,7 +1053,14 @@ async function receiveBw(c: Ctx, o: PerftestOptions, clock?: DurationClock): Pro
   let got = 0;
   let first = 0;
   while (clock ? !clock.done : got < total) {
-    const wc = await waits.next(true);
+    const wc = await waits.next(true).catch((e: unknown) => {
+      // perftest's check_alive (-n runs only): a minute without a receive, it says so with the count
+      // and ends the test; here after --wait with no packet, its words and then ours
+      if (!clock && e instanceof PerftestStallError) {
+        throw new PerftestStallError(` Did not get Message for 120 Seconds, exiting..\n Total Received=${got}, Total Iters Required=${total}\n(${e.message})`);
+      }
+      throw e;
+    });
     if (!wc) break;
     if (wc.status !== WcStatus.SUCCESS) wcFailed("server", wc, got, got);
     if (got === 0) {

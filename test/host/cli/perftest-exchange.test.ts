@@ -1490,7 +1490,7 @@ describe("softroce perf --perftest against a peer out of step or gone: a clear e
     expect(server.stderr).toMatch(/^no client connected to TCP port \d+ in 1 s \(--wait\)\n$/);
   });
 
-  it("a send_bw server whose client dies mid-test exits after --wait (it sends nothing that could fail)", async () => {
+  it("a send_bw server whose client dies mid-test exits after --wait (it sends nothing that could fail), saying so as perftest's check_alive does: the messages received of those required", async () => {
     const tcp = String(await freeTcpPort());
     const server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-p", tcp, "-s", "64", "-n", "5000000", "--wait", "2");
     await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
@@ -1500,7 +1500,9 @@ describe("softroce perf --perftest against a peer out of step or gone: a clear e
     await new Promise((r) => setTimeout(r, 300));
     client.child.kill("SIGKILL");
     expect(await server.done).toBe(1);
-    expect(server.stderr).toMatch(/nothing from the peer for 2 s during the test \(no packet on the device\)/);
+    const m = /^ Did not get Message for 120 Seconds, exiting\.\.\n Total Received=(\d+), Total Iters Required=5000000\n\(nothing from the peer for 2 s during the test \(no packet on the device\)\)\n$/.exec(server.stderr);
+    expect(m, server.stderr).not.toBeNull();
+    expect(Number(m![1])).toBeLessThan(5_000_000);
   });
 });
 
