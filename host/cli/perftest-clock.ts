@@ -146,30 +146,56 @@ export async function sleepUntil(t: number): Promise<void> {
 }
 
 /**
+ * sleepUntil for a wait while messages are in flight (the rate limiter's gap between bursts): its last
+ * millisecond, or a wait under 2 ms, goes in turns of the event loop instead of a spin, so the device
+ * takes the packets that come meanwhile and the run's completions race the wake-up as they arrive. A
+ * spin would hold them for up to 2 ms, every gap (--latency_gap's wait has nothing in flight, and
+ * spins for its precision).
+ */
+export async function yieldUntil(t: number): Promise<void> {
+  const ahead = t - performance.now();
+  if (ahead >= 2) await new Promise((r) => setTimeout(r, ahead - 1));
+  do await new Promise((r) => setImmediate(r));
+  while (performance.now() < t);
+}
+
+/**
  * The test's completions one at a time. With -D, `next(true)` gives null once the clock has ended,
  * keeping the wait for the completion still to come for the next call (so none is lost); so does a
  * `wake` that comes first (the rate limiter's next burst).
  */
 export class Completions {
   private pending: Promise<WorkCompletion> | undefined;
+  /** the clock's end as a stop (null), made once: a wait per completion races it */
+  private readonly ended: Promise<null> | undefined;
+  /** the last wake given and its stop (the rate limiter gives one wake a gap, raced by many waits) */
+  private wake: Promise<void> | undefined;
+  private woken: Promise<null> | undefined;
 
   /** wait: the CQ's next completion (through the test's stall guard) */
   constructor(
     private readonly wait: () => Promise<WorkCompletion>,
     private readonly clock?: DurationClock,
-  ) {}
+  ) {
+    this.ended = clock?.ended.then(() => null);
+  }
 
   async next(untilEnd = false, wake?: Promise<void>): Promise<WorkCompletion | null> {
     if (!this.pending) {
       this.pending = this.wait();
       this.pending.catch(() => {}); // a wait left behind at the end fails unheard; an awaited one throws
     }
-    const stops: Promise<void>[] = wake ? [wake] : [];
-    if (untilEnd && this.clock) {
-      if (this.clock.done) return null;
-      stops.push(this.clock.ended);
+    const end = untilEnd ? this.ended : undefined;
+    if (end && this.clock!.done) return null;
+    if (wake && wake !== this.wake) {
+      this.wake = wake;
+      this.woken = wake.then(() => null);
     }
-    if (stops.length > 0 && (await Promise.race([this.pending, ...stops.map((s) => s.then(() => null))])) === null) return null;
+    const woken = wake ? this.woken : undefined;
+    if (end || woken) {
+      const stopped = await (end && woken ? Promise.race([this.pending, end, woken]) : Promise.race([this.pending, (end ?? woken)!]));
+      if (stopped === null) return null;
+    }
     const wc = await this.pending;
     this.pending = undefined;
     return wc;

@@ -7,7 +7,7 @@
 // --burst_size messages (default the tx depth), one burst per gap, the gap a second over the bursts
 // the rate holds.
 
-import { sleepUntil } from "./perftest-clock.js";
+import { yieldUntil } from "./perftest-clock.js";
 
 /** --rate_units: MiB/s (M), Gb/s (g, the default) or messages a second (p) */
 export const RATE_UNITS = ["M", "g", "p"] as const;
@@ -85,7 +85,7 @@ export class Pace {
     const d = this.deadline;
     if (this.wakeFor !== d) {
       this.wakeFor = d;
-      this.wake = sleepUntil(d).then(() => {
+      this.wake = yieldUntil(d).then(() => {
         // a burst that started meanwhile (a completion's post past the deadline) owns what is held now
         if (this.deadline === d) this.held = false;
       });

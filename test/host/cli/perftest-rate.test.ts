@@ -1,6 +1,7 @@
 // perftest's rate limiter (host/cli/perftest-rate.ts): its figures, its checks, the software limiter.
 import { describe, expect, it } from "vitest";
-import { sleepUntil } from "../../../host/cli/perftest-clock.js";
+import { sleepUntil, yieldUntil } from "../../../host/cli/perftest-clock.js";
+import { firstGoodRun } from "../support/timing-tries.js";
 import { burstGapMs, HW_RATES, Pace, rateLimitFrom, ratePps, type RateFlags, type RateRun } from "../../../host/cli/perftest-rate.js";
 
 describe("ratePps and burstGapMs: perftest's rate_limit_pps and gap_time", () => {
@@ -88,6 +89,32 @@ describe("sleepUntil (the bursts' and --latency_gap's wait)", () => {
       await sleepUntil(t);
       expect(performance.now()).toBeGreaterThanOrEqual(t);
       expect(turned, `${ms} ms`).toBe(true);
+    }
+  });
+});
+
+describe("yieldUntil (the bursts' wait, messages in flight)", () => {
+  it("ends no earlier than its time, and the event loop takes turns all through its last millisecond (the device takes what comes), where sleepUntil spins", async () => {
+    for (const ms of [1, 1.5, 5]) {
+      /** the turns the event loop took in the wait's last millisecond */
+      const lastMsTurns = async (wait: (t: number) => Promise<void>) => {
+        const at: number[] = [];
+        let on = true;
+        const tick = () => {
+          at.push(performance.now());
+          if (on) setImmediate(tick);
+        };
+        setImmediate(tick);
+        const t = performance.now() + ms;
+        await wait(t);
+        on = false;
+        expect(performance.now()).toBeGreaterThanOrEqual(t);
+        return at.filter((x) => x >= t - 1 && x < t).length;
+      };
+      // a turn of the loop takes microseconds: a millisecond of them is many (a busy machine may
+      // take the CPU away for the whole of one, so the run is tried again)
+      await firstGoodRun(`yieldUntil ${ms} ms`, 3, () => lastMsTurns(yieldUntil), (turns) => turns >= 5);
+      expect(await lastMsTurns(sleepUntil), `${ms} ms`).toBeLessThan(3);
     }
   });
 });
