@@ -254,14 +254,20 @@ export class CmEventRouter {
     const held = this.take(match);
     if (held || this.stopped) return held;
     let drop = (): void => {};
+    let taken: RdmaCmEvent | undefined;
     const ev = new Promise<RdmaCmEvent | undefined>((resolve) => {
-      drop = this.add(match, resolve);
+      drop = this.add(match, (e) => resolve((taken = e)));
     });
+    let won: T | RdmaCmEvent | undefined;
     try {
-      return await Promise.race([other, ev]);
+      won = await Promise.race([other, ev]);
     } finally {
       drop();
     }
+    // `other` won, and the event came between that and this line (the pump runs in between, and this
+    // wait was still listed): it is held for the next wait, not lost with this one
+    if (taken !== undefined && won !== taken) this.held.unshift(taken);
+    return won;
   }
 
   /** Stops taking events; the waits under way end with undefined. */

@@ -57,4 +57,20 @@ describe("CmEventRouter", () => {
     expect(await r.race(new Promise(() => {}), isDis)).toBe(d2);
     r.stop();
   });
+
+  it("an event that comes as the other wait wins (the pump takes it before the race has dropped its wait) is held, not lost with that race", async () => {
+    const ch = channel();
+    const r = new CmEventRouter(ch);
+    const isDis = (e: RdmaCmEvent): boolean => e.id === idA && e.event === E.DISCONNECTED;
+    let done!: (v: string) => void;
+    const racing = r.race(new Promise<string>((res) => (done = res)), isDis);
+    // in one turn: the completion, then the disconnect
+    done("wc");
+    const d = ev(idA, E.DISCONNECTED);
+    ch.push(d);
+    expect(await racing).toBe("wc");
+    // an rsocket's next wait must see it (else it waits on a connection gone until its retries end)
+    expect(await r.next(isDis, 2000)).toBe(d);
+    r.stop();
+  });
 });
