@@ -305,7 +305,7 @@ export async function runCmatoseTest(
     io.out(`failed to create event channel: ${(e as Error).message}\n`);
     return 1;
   }
-  const { mad, ch } = openToolCm(dev, o.udpPort);
+  const { mad, rcm, ch } = openToolCm(dev, o.udpPort);
   let over = false;
   const t = make(dev, ch, { out: (s) => over || io.out(s), err: (s) => over || io.err(s) });
   const giveUp = giveUpAfter(o.timeoutMs, tool, io, -110);
@@ -323,7 +323,8 @@ export async function runCmatoseTest(
   t.destroyNodes();
   t.finish?.(ret, io);
   if (o.lines !== false) io.out(`return status ${ret}\n`);
-  ch.destroy();
+  // as the process's end: an ID the test left (a connection given up mid-handshake) goes with a REJ or DREQ
+  rcm.closeChannel(ch);
   await mad.drain();
   dev.close();
   return ret === 0 ? 0 : 1;

@@ -342,6 +342,17 @@ export class RdmaCm {
     );
   }
 
+  /**
+   * ucma_close: what the kernel does when a process's rdma_cm file closes, however the process ends.
+   * Every ID still on the channel is destroyed as rdma_destroy_id would (a connection's DREQ, a pending
+   * request's REJ, a listen's end), then the channel. A tool that gives up mid-handshake leaves an ID
+   * no code path holds; without this its peer would learn nothing until its own retries ran out.
+   */
+  closeChannel(ch: EventChannel): void {
+    for (const id of [...this.ids]) if (id.channel === ch) this.destroyId(id);
+    ch.destroy();
+  }
+
   private createId(channel: EventChannel, ps: number, context: unknown): RdmaCmId {
     const verb = "rdma_create_id";
     if (channel.isDestroyed) cmFail(verb, "EINVAL", "event channel destroyed");

@@ -294,6 +294,30 @@ describe("rdma_cm: RC end to end", () => {
     }
   });
 
+  it("closeChannel (the process's end, ucma_close): every ID on the channel goes as rdma_destroy_id would: a connection's peer DISCONNECTED, a request taken but not answered REJECTED; another channel's IDs stay", async () => {
+    const { hosts, next, fabric } = await setup();
+    const [A, B] = hosts as [Host, Host];
+    const l = listening(B, "127.0.0.2", 5100, 4);
+    const { id } = connectedWith(A, B, next, fabric, 5100);
+    // a second client whose request B took off its channel and never answered (a tool given up mid-accept)
+    const c = connecting(A, next, "127.0.0.2", 5100);
+    next(B.ch, E.CONNECT_REQUEST);
+    // and a listener on another channel of B's, which stays
+    const other = B.cm.createEventChannel();
+    const l2 = other.createId(PortSpace.TCP);
+    l2.bindAddr({ address: "127.0.0.2", port: 5101 });
+    l2.listen(1);
+    B.cm.closeChannel(B.ch);
+    expect(B.ch.isDestroyed).toBe(true);
+    expect(l.isDestroyed).toBe(true);
+    const ends = [next(A.ch), next(A.ch)];
+    expect(ends.map((e) => [e.id === id ? "connected" : e.id === c.id ? "requesting" : "?", eventStr(e.event)]).sort()).toEqual([
+      ["connected", "RDMA_CM_EVENT_DISCONNECTED"], ["requesting", "RDMA_CM_EVENT_REJECTED"],
+    ]);
+    expect(l2.isDestroyed).toBe(false);
+    l2.destroy();
+  });
+
   it("rdma_reject with private data: REJECTED with status 28 and the data; the client's QP goes to ERR", async () => {
     const { hosts, next } = await setup();
     const [A, B] = hosts as [Host, Host];
