@@ -110,6 +110,25 @@ const GPU = "perftest's buffers in GPU memory: softroce's buffers are its wasm i
 /** perftest's -g (and -M, its group), which softroce perf does not run. */
 const MCG = "perftest's multicast, its UD SEND tests to a group the server's QP attaches to, is not in softroce perf; softroce mckey runs rdma_cm's multicast, Linux's mckey its peer";
 
+/** perftest's Raw Ethernet options (its raw_ethernet_* tests). */
+const RAW_ETH = "perftest's Raw Ethernet tests' (raw_ethernet_bw, _lat, _burst_lat, _fs_rate: packets the application builds whole), which softroce perf does not run: its QPs are RoCE's RC, UC and UD";
+/** Their flags, long and short. */
+const RAW_ETH_FLAGS = [
+  "--source_mac", "--dest_mac", "--dest_ip", "--dest_port", "--source_port", "--ethertype", "--mac_fwd",
+  "--use_rss", "--remote_mac", "--local_mac", "--remote_ip", "--local_ip", "--remote_port", "--local_port",
+  "--tcp", "--typical_pkt_size", "--raw_ipv6", "--promiscuous", "--sniffer", "--raw_mcast", "--flows",
+  "--flows_burst", "--reply_every", "--vlan_en", "--vlan_pcp", "-B", "-E", "-J", "-K", "-k", "-Y", "-G",
+  "-v",
+];
+/** perftest's options for mlx5 devices' own features. */
+const MLX5 = "perftest's option for an mlx5 device's own feature (DC, out-of-order placement, AES-XTS), which neither rxe nor softroce has";
+/** Their flags. */
+const MLX5_FLAGS = [
+  "--use_ooo", "--log_dci_streams", "--log_active_dci_streams", "--aes_xts", "--encrypt_on_tx",
+  "--sig_before", "--aes_block_size", "--kek_path", "--credentials_path", "--data_enc_keys_number",
+  "--data_enc_key_app_path",
+];
+
 /** Old or other tools' names that would mean something else here: the error says which flag to use. */
 const RENAMED: Record<string, string> = {
   "--tcp-port": "the TCP port is -p/--port, as in perftest",
@@ -118,6 +137,9 @@ const RENAMED: Record<string, string> = {
   "--odp": "perftest's on-demand paging: the device registers no MR on demand, nor does rxe in Linux 6.1, where perftest fails with 'Couldn't create IB resources'",
   "--use_hugepages": "perftest's buffers in huge pages: softroce's buffers are its wasm instance's linear memory, which huge pages do not back",
   "--mmap": "perftest's buffer mapped from a file: softroce's buffers are its wasm instance's linear memory, which no file can be mapped into",
+  "--mmap-offset": "the offset of perftest's --mmap file, which softroce does not take: its buffers are its wasm instance's linear memory",
+  "--report-per-port": "perftest's per-port rows of its dual-port mode (-O), which a one-port device does not run",
+  "--dlid": "perftest's destination LID for InfiniBand: a RoCE QP is addressed by its GID (its LID is 0)",
   "--use_cuda": GPU,
   "--use_cuda_bus_id": GPU,
   "--use_cuda_dmabuf": GPU,
@@ -126,6 +148,8 @@ const RENAMED: Record<string, string> = {
   "--mcg": MCG,
   "-M": MCG,
   "--MGID": MCG,
+  ...Object.fromEntries(RAW_ETH_FLAGS.map((f) => [f, RAW_ETH])),
+  ...Object.fromEntries(MLX5_FLAGS.map((f) => [f, MLX5])),
 };
 
 
@@ -159,6 +183,8 @@ ${formatFlags(FLAGS)}
 `;
 
 /** perftest's exchange with a peer: --perftest, -R or -z. */
+/** The flags that run perftest's exchange, as a command line spells them. */
+const PERFTEST_MODE_FLAGS = ["--perftest", "-R", "--rdma_cm", "-z", "--comm_rdma_cm"];
 const perftestMode = (flags: ParsedArgs["flags"]): boolean => flags.perftest === true || flags.rdma_cm === true || flags.comm_rdma_cm === true;
 
 function probability(name: string, raw: string | undefined): number | undefined {
@@ -215,6 +241,11 @@ export interface PerfArgs {
 
 /** The PerfOptions a command line asks for (throws UsageError). */
 export function perfOptionsFromArgs(argv: string[]): PerfArgs {
+  // perftest's `-j <ip>` is its source IP; here -j is --json, and the address would be read as the server's
+  const j = argv.indexOf("-j");
+  if (j >= 0 && isIP(argv[j + 1] ?? "") && argv.some((a) => PERFTEST_MODE_FLAGS.includes(a))) {
+    throw new UsageError(`-j ${argv[j + 1]}: perftest's -j is its source IP, --source_ip here (-j is softroce's --json, which perftest's output is not)`);
+  }
   const { flags, positionals } = parseArgs(argv, FLAGS, 2, RENAMED);
   const base = { json: false, gbits: false, gidIndex: 0, inlineAsked: false };
   if (flags.help) return { ...base, options: { test: "write_bw" }, help: true };
@@ -300,6 +331,10 @@ export function perfOptionsFromArgs(argv: string[]): PerfArgs {
   if (options.atomicType !== undefined && !atomic) throw new UsageError("-A/--atomic_type applies to atomic_bw and atomic_lat only");
   if (flags.all && atomic) throw new UsageError(`-a/--all: ${options.test} has one size, ${ATOMIC_SIZE} bytes`);
   const perftest = perftestMode(flags);
+  // perftest's -j is its --source_ip: `-j <ip>` would read here as --json and a server address
+  if (flags.json && perftest) {
+    throw new UsageError("-j/--json: with --perftest and -R the output is perftest's (its table, --out_json's file); perftest's -j is its source IP, --source_ip here");
+  }
   if (flags.events && !perftest) throw new UsageError("-e/--events applies to --perftest and -R (perftest's events mode); softroce's waits for completions always sleep on the CQ's events");
   for (const f of FLAGS) {
     if (f.perftestOnly && flags[f.name] !== undefined && flags[f.name] !== false && !perftest) {

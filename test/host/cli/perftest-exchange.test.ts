@@ -1144,7 +1144,7 @@ describe("softroce perf --perftest -W, -S and -L (perftest's), two processes", (
     }
   });
 
-  it("refusals: -L other than 64 (perftest's Raw Ethernet hop limit), -S past 15; perftest's memory options say why they are not taken", async () => {
+  it("refusals: -L other than 64 (perftest's Raw Ethernet hop limit), -S past 15; perftest's memory, Raw Ethernet and mlx5 options say why they are not taken", async () => {
     await refusals([
       [["write_bw", "--perftest", "-L", "3"], /-L\/--hop_limit 3: Hop limit only valid for RawEth QP/],
       [["send_lat", "-R", "--hop_limit", "255"], /Hop limit only valid for RawEth QP/],
@@ -1154,6 +1154,10 @@ describe("softroce perf --perftest -W, -S and -L (perftest's), two processes", (
       [["write_bw", "--perftest", "--use_hugepages"], /--use_hugepages \(perftest's buffers in huge pages/],
       [["write_bw", "--perftest", "--mmap=/tmp/buf"], /--mmap \(perftest's buffer mapped from a file/],
       [["send_bw", "--perftest", "-c", "UD", "-g"], /unknown flag -g \(perftest's multicast, .* is not in softroce perf; softroce mckey runs rdma_cm's multicast/],
+      [["write_bw", "--perftest", "--dest_mac", "00:11:22:33:44:55"], /unknown flag --dest_mac \(perftest's Raw Ethernet tests' .*which softroce perf does not run/],
+      [["write_bw", "--perftest", "-B", "00:11:22:33:44:55"], /unknown flag -B \(perftest's Raw Ethernet tests'/],
+      [["write_bw", "--perftest", "--use_ooo"], /unknown flag --use_ooo \(perftest's option for an mlx5 device's own feature/],
+      [["write_bw", "--perftest", "--dlid", "3"], /unknown flag --dlid \(perftest's destination LID for InfiniBand/],
     ]);
   });
 
@@ -1251,7 +1255,7 @@ describe("softroce perf --perftest --force-link, -Z/-P and --flow_label (perftes
     expect(client.stdout).toMatch(/^ 2\s+5\s/m);
   }, 40_000);
 
-  it("refusals: --force-link that is neither IB nor Ethernet (by perftest's prefixes: 'eth' is neither), a negative --flow_label, -Z/-P and --force-link without --perftest or -R", async () => {
+  it("refusals: --force-link that is neither IB nor Ethernet (by perftest's prefixes: 'eth' is neither), a negative --flow_label, -Z/-P and --force-link without --perftest or -R; -j (perftest's source IP, softroce's --json) with --perftest or -R", async () => {
     await refusals([
       [["write_bw", "--perftest", "--force-link=roce"], /--force-link roce: Invalid link layer value should be IB or ETHERNET/],
       [["write_bw", "--perftest", "--force-link", "eth"], /--force-link eth: Invalid link layer value/],
@@ -1259,6 +1263,9 @@ describe("softroce perf --perftest --force-link, -Z/-P and --flow_label (perftes
       [["write_bw", "-Z"], /-Z\/--server applies to --perftest and -R/],
       [["write_bw", "-P"], /-P\/--client applies to --perftest and -R/],
       [["write_bw", "--force-link=IB"], /--force-link applies to --perftest and -R/],
+      // perftest's -j is its source IP: here -j is --json, which perftest's output is not
+      [["write_bw", "--perftest", "-j", "127.0.15.44"], /-j 127\.0\.15\.44: perftest's -j is its source IP, --source_ip here/],
+      [["write_bw", "-R", "--json"], /-j\/--json: with --perftest and -R/],
     ]);
   });
 });
