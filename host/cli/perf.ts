@@ -182,9 +182,9 @@ or the peer failed; 2 usage error.
 ${formatFlags(FLAGS)}
 `;
 
-/** perftest's exchange with a peer: --perftest, -R or -z. */
 /** The flags that run perftest's exchange, as a command line spells them. */
 const PERFTEST_MODE_FLAGS = ["--perftest", "-R", "--rdma_cm", "-z", "--comm_rdma_cm"];
+/** perftest's exchange with a peer: --perftest, -R or -z. */
 const perftestMode = (flags: ParsedArgs["flags"]): boolean => flags.perftest === true || flags.rdma_cm === true || flags.comm_rdma_cm === true;
 
 function probability(name: string, raw: string | undefined): number | undefined {
