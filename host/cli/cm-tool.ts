@@ -35,19 +35,29 @@ export function openToolCm(dev: Device, udpPort: number): ToolCm {
 
 /**
  * A promise that resolves to `code` after `timeoutMs` (never when 0), saying on stderr that `tool` gave up;
- * `cancel` stops it. Race it against the run.
+ * `cancel` stops it. Race it against the run. `run` is the output to hand the run: it says nothing once
+ * the run is given up or `silence` is called (what a receive pending as its connection goes says then is
+ * not news).
  */
-export function giveUpAfter<T>(timeoutMs: number, tool: string, io: Io, code: T): { expired: Promise<T>; cancel: () => void } {
+export function giveUpAfter<T>(
+  timeoutMs: number,
+  tool: string,
+  io: Io,
+  code: T,
+): { expired: Promise<T>; cancel: () => void; run: Io; silence: () => void } {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let over = false;
   const expired = new Promise<T>((resolve) => {
     if (timeoutMs > 0) {
       timer = setTimeout(() => {
         io.err(`softroce ${tool}: no end after ${timeoutMs / 1000} s, giving up\n`);
+        over = true;
         resolve(code);
       }, timeoutMs);
     }
   });
-  return { expired, cancel: () => timer !== undefined && clearTimeout(timer) };
+  const run: Io = { out: (s) => over || io.out(s), err: (s) => over || io.err(s) };
+  return { expired, cancel: () => timer !== undefined && clearTimeout(timer), run, silence: () => (over = true) };
 }
 
 /** a numeric IPv4 or IPv6 address */
@@ -306,13 +316,11 @@ export async function runCmatoseTest(
     return 1;
   }
   const { mad, rcm, ch } = openToolCm(dev, o.udpPort);
-  let over = false;
-  const t = make(dev, ch, { out: (s) => over || io.out(s), err: (s) => over || io.err(s) });
   const giveUp = giveUpAfter(o.timeoutMs, tool, io, -110);
-  const givenUp = giveUp.expired.then((code) => ((over = true), code));
+  const t = make(dev, ch, giveUp.run);
   let ret: number;
   try {
-    ret = await Promise.race([t.run(), givenUp]);
+    ret = await Promise.race([t.run(), giveUp.expired]);
   } catch (e) {
     io.err(`softroce ${tool}: ${(e as Error).message}\n`);
     ret = -1;

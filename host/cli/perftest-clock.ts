@@ -191,11 +191,10 @@ export class Completions {
       this.wake = wake;
       this.woken = wake.then(() => null);
     }
-    const woken = wake ? this.woken : undefined;
-    if (end || woken) {
-      const stopped = await (end && woken ? Promise.race([this.pending, end, woken]) : Promise.race([this.pending, (end ?? woken)!]));
-      if (stopped === null) return null;
-    }
+    const racers: Promise<WorkCompletion | null>[] = [this.pending];
+    if (end) racers.push(end);
+    if (wake) racers.push(this.woken!);
+    if (racers.length > 1 && (await Promise.race(racers)) === null) return null;
     const wc = await this.pending;
     this.pending = undefined;
     return wc;

@@ -471,12 +471,11 @@ ${formatFlags(RIOSTREAM_FLAGS)}
 
 /** -T s: the test on TCP sockets, no device; given up after --timeout as the rsocket run is. */
 async function runOverTcp(tool: Tool, o: RstreamOptions, io: Io): Promise<number> {
-  // once the run is over (given up, its connection dropped) what its pending receive says is not news
-  let over = false;
-  const t = new Rstream(tool, o, { out: (s) => over || io.out(s), err: (s) => over || io.err(s) }, new TcpLink(o));
   const giveUp = giveUpAfter(o.timeoutMs, tool, io, -110);
+  const t = new Rstream(tool, o, giveUp.run, new TcpLink(o));
   const ret = await Promise.race([t.run(), giveUp.expired]);
-  over = true;
+  // once the run is over its sockets' pending receives are not news, given up or not
+  giveUp.silence();
   giveUp.cancel();
   t.destroyNodes();
   return ret === 0 ? 0 : 1;

@@ -248,7 +248,7 @@ export class CmEventRouter {
   /**
    * `other` (a wait for a completion, say), or the event `match` takes if that comes first (undefined if
    * the router stops first). A wait the event won stays pending for the caller to take later; an event
-   * `other` beat is held for the next wait.
+   * `other` beat, or came as `other` failed, is held for the next wait.
    */
   async race<T>(other: Promise<T>, match: (ev: RdmaCmEvent) => boolean): Promise<T | RdmaCmEvent | undefined> {
     const held = this.take(match);
@@ -260,14 +260,13 @@ export class CmEventRouter {
     });
     let won: T | RdmaCmEvent | undefined;
     try {
-      won = await Promise.race([other, ev]);
+      return (won = await Promise.race([other, ev]));
     } finally {
       drop();
+      // `other` won (or failed), and the event came between that and this line (the pump runs in
+      // between, and this wait was still listed): it is held for the next wait, not lost with this one
+      if (taken !== undefined && won !== taken) this.held.unshift(taken);
     }
-    // `other` won, and the event came between that and this line (the pump runs in between, and this
-    // wait was still listed): it is held for the next wait, not lost with this one
-    if (taken !== undefined && won !== taken) this.held.unshift(taken);
-    return won;
   }
 
   /** Stops taking events; the waits under way end with undefined. */

@@ -73,4 +73,18 @@ describe("CmEventRouter", () => {
     expect(await r.next(isDis, 2000)).toBe(d);
     r.stop();
   });
+
+  it("an event that comes as the other wait fails (its CQ destroyed under it) is held, and the failure thrown", async () => {
+    const ch = channel();
+    const r = new CmEventRouter(ch);
+    const isDis = (e: RdmaCmEvent): boolean => e.id === idA && e.event === E.DISCONNECTED;
+    let fail!: (e: Error) => void;
+    const racing = r.race(new Promise<string>((_res, rej) => (fail = rej)), isDis);
+    fail(new Error("CQ destroyed"));
+    const d = ev(idA, E.DISCONNECTED);
+    ch.push(d);
+    await expect(racing).rejects.toThrow("CQ destroyed");
+    expect(await r.next(isDis, 2000)).toBe(d);
+    r.stop();
+  });
 });
