@@ -99,7 +99,7 @@ export function rpingOptions(argv: string[]): RpingOptions | "help" {
 }
 
 /** A counting semaphore (rping's cb->sem). */
-class Sem {
+export class Sem {
   private count = 0;
   private waiters: (() => void)[] = [];
   post(): void {
@@ -113,6 +113,23 @@ class Sem {
       return Promise.resolve();
     }
     return new Promise((r) => this.waiters.push(r));
+  }
+  /** sem_timedwait: true once posted, false if `limit` comes first, its wait withdrawn (a later post is kept) */
+  waitUntil(limit: Promise<void>): Promise<boolean> {
+    if (this.count > 0) {
+      this.count--;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const w = (): void => resolve(true);
+      this.waiters.push(w);
+      void limit.then(() => {
+        const i = this.waiters.indexOf(w);
+        if (i < 0) return; // posted first
+        this.waiters.splice(i, 1);
+        resolve(false);
+      });
+    });
   }
 }
 
@@ -465,7 +482,7 @@ async function runClient(r: Rping): Promise<number> {
     // the DREP brings DISCONNECTED (rping's cm thread prints it while main tears down)
     const limit = new Promise<void>((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref());
     while (r.st() !== S.DISCONNECTED && r.st() !== S.ERROR) {
-      if ((await Promise.race([r.sem.wait().then(() => true), limit.then(() => false)])) === false) break;
+      if (!(await r.sem.waitUntil(limit))) break;
     }
   }
   return ret;

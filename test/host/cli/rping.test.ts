@@ -5,7 +5,7 @@
 // flag errors rping refuses.
 import { describe, expect, it } from "vitest";
 import { until, useCli } from "../support/cli-process.js";
-import { pingText, RPING_MIN_BUFSIZE } from "../../../host/cli/rping.js";
+import { pingText, RPING_MIN_BUFSIZE, Sem } from "../../../host/cli/rping.js";
 
 const { start } = useCli("cli-test-rping");
 const SERVER = "127.0.15.11";
@@ -27,6 +27,20 @@ async function rping(count: number, size: number, port: number, more: string[] =
   const [sc, cc] = await Promise.all([server.done, client.done]);
   return { server, client, sc, cc };
 }
+
+describe("rping's semaphore", () => {
+  it("a timed wait whose limit came first is withdrawn: the next post goes to the next wait, not to it", async () => {
+    const sem = new Sem();
+    expect(await sem.waitUntil(Promise.resolve())).toBe(false);
+    sem.post();
+    expect(await sem.waitUntil(new Promise(() => {}))).toBe(true);
+    // posted while timed-waiting: true, and the post is not counted twice
+    const w = sem.waitUntil(new Promise((r) => setTimeout(r, 50)));
+    sem.post();
+    expect(await w).toBe(true);
+    expect(await sem.waitUntil(Promise.resolve())).toBe(false);
+  });
+});
 
 describe("rping, two processes over rdma_cm", () => {
   it("-v -V -C 5: the client prints each ping as the server wrote it back, the server each one it read; both exit 0", async () => {
