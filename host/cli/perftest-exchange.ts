@@ -73,6 +73,49 @@ export class PerftestExchangeError extends Error {
   override name = "PerftestExchangeError";
 }
 
+/**
+ * The test itself failed (perftest's run_iter, or its warm-up), not the exchange around it: `line` is
+ * what perftest's main says after run_iter's own lines, `status` its exit status (runIterFailure).
+ */
+class PerftestRunIterError extends Error {
+  override name = "PerftestRunIterError";
+  constructor(
+    failure: Error,
+    readonly line: string | undefined,
+    readonly status: number,
+  ) {
+    super(failure.message);
+  }
+}
+
+/**
+ * What perftest 4.5's main does when the test fails under it, read off each test's main: the line it
+ * says (none where it only sets `error = 17`) and its exit status (17 there, else FAILURE, 1).
+ */
+export function runIterFailure(o: { test: PerfTest; infinite?: boolean; sizes?: readonly number[] }, client: boolean): { line?: string; status: number } {
+  const FAILED_BW = " Failed to complete run_iter_bw function successfully";
+  if (o.infinite) {
+    if (o.test === "send_bw" && !client) return { line: " Error occurred while running infinitely on server! aborting ...", status: 1 };
+    return { line: o.test === "read_bw" ? " Error occurred while running! aborting ..." : " Error occurred while running infinitely! aborting ...", status: 1 };
+  }
+  switch (o.test) {
+    case "send_bw":
+    case "send_lat":
+    case "read_lat":
+    case "atomic_lat":
+      return { status: 17 };
+    case "read_bw":
+      // its -a loop sets 17; one size says the line
+      return o.sizes ? { status: 17 } : { line: FAILED_BW, status: 1 };
+    case "write_bw":
+      return { line: FAILED_BW, status: 1 };
+    case "atomic_bw":
+      return { line: " Error occurred in run_iter function", status: 1 };
+    case "write_lat":
+      return { line: "Test exited with Error", status: 1 };
+  }
+}
+
 /** The test's wait gave up: nothing from the peer for --wait seconds (StallGuard). */
 class PerftestStallError extends PerftestExchangeError {
   override name = "PerftestStallError";
@@ -1467,6 +1510,16 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       clock.sampleCpu = cpuColumn(o);
       return clock;
     };
+    // the test itself (run_iter) failing, and its warm-up: perftest's main says more, and its status
+    const iterFailed = runIterFailure(o, client);
+    const iter = <T>(test: () => Promise<T>): Promise<T> =>
+      test().catch((e: unknown) => {
+        throw new PerftestRunIterError(e as Error, iterFailed.line, iterFailed.status);
+      });
+    const warmedUp = (r: PerftestOptions): Promise<void> =>
+      warmUp(c, peers, r).catch((e: unknown) => {
+        throw new PerftestRunIterError(e as Error, "Problems with warm up", 1);
+      });
     if (isLat(t)) {
       // read_lat's and atomic_lat's server only serves: the closing handshake below waits for the client's test to end
       const serves = readsResponses(t) && !client;
@@ -1480,7 +1533,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         }
         if (serves) continue;
         const d = clockFor();
-        const posted = t === "write_lat" ? await writeLat(c, peer, r, client, d) : t === "send_lat" ? await sendLat(c, r, client, d) : await responseLat(c, peer, r, d);
+        const posted = await iter(() => (t === "write_lat" ? writeLat(c, peer, r, client, d) : t === "send_lat" ? sendLat(c, r, client, d) : responseLat(c, peer, r, d)));
         const rttFactor = readsResponses(t) ? 1 : 2;
         if (d) {
           const f = latDurFigures(d, rttFactor);
@@ -1505,7 +1558,7 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
           await barrier();
         }
         const d = clockFor();
-        const f = inUnit(o, o.duplex ? await runBw(c, peers, r, d, { client }) : client ? await runBw(c, peers, r, d) : await receiveBw(c, r, d));
+        const f = inUnit(o, await iter(() => (o.duplex ? runBw(c, peers, r, d, { client }) : client ? runBw(c, peers, r, d) : receiveBw(c, r, d))));
         // -b: its own figures plus the peer's report, as the other bandwidth tests' (with -D its own only:
         // perftest's send_bw swaps no report then)
         rows.print(size, f, o.duplex && !d ? await swapReport(x, connects, { size, ...f }) : undefined);
@@ -1518,9 +1571,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
       // one above; -a: one before each later size and one after each
       table(bwHeader(o) + headerEnd(o));
       for (const [k, size] of sizes.entries()) {
-        if (o.warmUp) await warmUp(c, peers, run(size));
+        if (o.warmUp) await warmedUp(run(size));
         if (k > 0) await barrier();
-        const f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
+        const f = inUnit(o, await iter(() => runBw(c, peers, run(size), clockFor())));
         if (o.sizes) await barrier();
         rows.print(size, f, await swapReport(x, connects, { size, ...f }));
       }
@@ -1531,8 +1584,8 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
         // a row per size; the server prints the last one's, the report it gets
         let f: BwRow = { peak: 0, avg: 0, rate: 0, iters: 0 };
         for (const size of sizes) {
-          if (o.warmUp) await warmUp(c, peers, run(size));
-          f = inUnit(o, await runBw(c, peers, run(size), clockFor()));
+          if (o.warmUp) await warmedUp(run(size));
+          f = inUnit(o, await iter(() => runBw(c, peers, run(size), clockFor())));
           rows.print(size, f);
         }
         await swapReport(x, connects, { size: sizes[sizes.length - 1]!, ...f }, false);
@@ -1559,8 +1612,9 @@ export async function runPerftest(o: PerftestOptions, io: Io): Promise<number> {
     return savePcap() && !limit ? 0 : 1;
   } catch (e) {
     io.err(`${(e as Error).message}\n`);
+    if (e instanceof PerftestRunIterError && e.line) io.err(`${e.line}\n`);
     savePcap();
-    return 1;
+    return e instanceof PerftestRunIterError ? e.status : 1;
   } finally {
     guard?.stop();
     clock?.stop();

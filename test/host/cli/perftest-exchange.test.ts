@@ -906,8 +906,14 @@ describe("softroce perf --perftest --run_infinitely (perftest's), two processes"
   const periodS = (r: { size: number; iters: number; avg: number }, factor: number) => (factor * r.size * r.iters) / (r.avg * 2 ** 20);
   // and each server's end once the client is stopped: write_bw's sees the exchange's TCP connection
   // close; with -R nothing says so, and its wait for the client's report gives up after --wait with no
-  // packet, as send_bw's test does; read_bw -b's own READs fail their retries
-  const ends: Record<string, RegExp> = { "write_bw --perftest": /peer closed the connection/, "write_bw -R": /Failed to read from the rdma_cm connection: nothing from the peer for 5 s/, "send_bw -R": /nothing from the peer for 5 s during the test/, "read_bw --perftest": /Completion with error/ };
+  // packet, as send_bw's test does (its run_iter failing: perftest's line after); read_bw -b's own READs
+  // fail their retries (read_bw's line)
+  const ends: Record<string, RegExp> = {
+    "write_bw --perftest": /peer closed the connection/,
+    "write_bw -R": /Failed to read from the rdma_cm connection: nothing from the peer for 5 s/,
+    "send_bw -R": /nothing from the peer for 5 s during the test[^]*\n Error occurred while running infinitely on server! aborting \.\.\.\n$/,
+    "read_bw --perftest": /Completion with error[^]*\n Error occurred while running! aborting \.\.\.\n$/,
+  };
   for (const [test, mode, extra, factor] of [["write_bw", "--perftest", [], 1], ["write_bw", "-R", [], 1], ["send_bw", "-R", [], 1], ["read_bw", "--perftest", ["-b"], 2]] as const) {
     it(`${[test, mode, ...extra].join(" ")} --run_infinitely -D 1: a row a second, each its period's messages, no peak, until the client is stopped`, async () => {
       const server = start("perf", test, mode, "--address", "127.0.15.41", "--run_infinitely", "-D", "1", "--wait", "5", ...extra);
@@ -1497,7 +1503,7 @@ describe("softroce perf --perftest against a peer out of step or gone: a clear e
     expect(server.stderr).toMatch(/^no client connected to TCP port \d+ in 1 s \(--wait\)\n$/);
   });
 
-  it("a send_bw server whose client dies mid-test exits after --wait (it sends nothing that could fail), saying so as perftest's check_alive does: the messages received of those required", async () => {
+  it("a send_bw server whose client dies mid-test exits after --wait (it sends nothing that could fail), saying so as perftest's check_alive does: the messages received of those required; exit 17, as perftest's send_bw when its run_iter fails", async () => {
     const tcp = String(await freeTcpPort());
     const server = start("perf", "send_bw", "--perftest", "--address", "127.0.15.41", "-p", tcp, "-s", "64", "-n", "5000000", "--wait", "2");
     await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
@@ -1506,11 +1512,30 @@ describe("softroce perf --perftest against a peer out of step or gone: a clear e
     await until(() => client.stdout.includes(" remote address: "), 15_000);
     await new Promise((r) => setTimeout(r, 300));
     client.child.kill("SIGKILL");
-    expect(await server.done).toBe(1);
+    // send_bw's main: run_iter failed, exit 17 and no line of its own
+    expect(await server.done).toBe(17);
     const m = /^ Did not get Message for 120 Seconds, exiting\.\.\n Total Received=(\d+), Total Iters Required=5000000\n\(nothing from the peer for 2 s during the test \(no packet on the device\)\)\n$/.exec(server.stderr);
     expect(m, server.stderr).not.toBeNull();
     expect(Number(m![1])).toBeLessThan(5_000_000);
   });
+
+  // perftest's main after a failed run_iter: read_bw's one size says so and exits 1; read_lat's sets 17
+  for (const [test, line, status] of [["read_bw", " Failed to complete run_iter_bw function successfully\n", 1], ["read_lat", "", 17]] as const) {
+    it(`a ${test} client whose server dies mid-test: its READs fail, the completion's error${line ? ", then perftest's line" : ""}; exit ${status}`, async () => {
+      const tcp = String(await freeTcpPort());
+      const flags = ["--perftest", "-p", tcp, "-s", "64", "-n", "1000000", "--wait", "3"];
+      const server = start("perf", test, "--address", "127.0.15.41", ...flags);
+      await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
+      const client = start("perf", test, "127.0.15.41", "--address", "127.0.15.42", ...flags);
+      await until(() => client.stdout.includes(" remote address: "), 15_000);
+      await new Promise((r) => setTimeout(r, 300));
+      server.child.kill("SIGKILL");
+      expect(await client.done, client.stderr).toBe(status);
+      expect(client.stderr).toMatch(new RegExp(`(Completion with error|nothing from the peer)[^]*\n${line.replace(/\./g, "\\.")}$`));
+      // the line comes once, last
+      if (line) expect(client.stderr.indexOf(line)).toBe(client.stderr.length - line.length);
+    }, 40_000);
+  }
 });
 
 describe("softroce perf's own exchange against a client gone", () => {
