@@ -803,8 +803,22 @@ export function connectQp(c: QpCtx, peer: PerftestDest, mtu: number, o: Perftest
   c.qp.modify({ qpState: QpState.RTS, sqPsn: c.me.psn, timeout: o.qpTimeout ?? 14, retryCnt: o.retryCnt ?? 7, rnrRetry: 7, maxRdAtomic: Math.min(peer.outReads || 1, maxReads) });
 }
 
-function wcFailed(side: string, wc: { status: number; wrId: bigint; vendorErr: number }, posted: number, done: number): never {
-  throw new PerftestExchangeError(`Completion with error at ${side}\n Failed status ${wc.status}: wr_id ${wc.wrId} syndrom 0x${wc.vendorErr.toString(16)}\nscnt=${posted}, ccnt=${done}`);
+type FailedWc = { status: number; wrId: bigint; vendorErr: number };
+const failedStatus = (wc: FailedWc): string => ` Failed status ${wc.status}: wr_id ${wc.wrId} syndrom 0x${wc.vendorErr.toString(16)}`;
+
+/**
+ * perftest's NOTIFY_COMP_ERROR_SEND: a send queue's completion failed ("at client" on either side, as
+ * perftest's). perftest polls its send and receive CQs apart; a test here has one CQ, whose failed
+ * completion says nothing of its queue (no opcode, as rxe's), so a side that both sends and receives
+ * (send_lat, -b) reports it as its send's — the first to fail when the peer is gone.
+ */
+function wcFailed(wc: FailedWc, posted: number, done: number): never {
+  throw new PerftestExchangeError(` Completion with error at client\n${failedStatus(wc)}\nscnt=${posted}, ccnt=${done}`);
+}
+
+/** perftest's NOTIFY_COMP_ERROR_RECV: a receive failed (send_bw's server, which only receives). */
+function wcRecvFailed(wc: FailedWc, received: number): never {
+  throw new PerftestExchangeError(` Completion with error at server\n${failedStatus(wc)}\n rcnt=${received}`);
 }
 
 /**
@@ -969,7 +983,7 @@ async function runBw(c: Ctx, peers: PerftestDest[], o: PerftestOptions, clock?: 
     }
     const now = performance.now();
     for (const wc of [first, ...c.cq.poll(64)]) {
-      if (wc.status !== WcStatus.SUCCESS) wcFailed(bi && !bi.client ? "server" : "client", wc, postedAll, doneAll);
+      if (wc.status !== WcStatus.SUCCESS) wcFailed(wc, postedAll, doneAll);
       if (receives && wc.opcode === WcOpcode.RECV) {
         rcvd++;
         receives.completed(recvSlot(c, wc));
@@ -1105,7 +1119,7 @@ async function receiveBw(c: Ctx, o: PerftestOptions, clock?: DurationClock): Pro
       throw e;
     });
     if (!wc) break;
-    if (wc.status !== WcStatus.SUCCESS) wcFailed("server", wc, got, got);
+    if (wc.status !== WcStatus.SUCCESS) wcRecvFailed(wc, got);
     if (got === 0) {
       first = performance.now();
       clock?.start();
@@ -1177,7 +1191,7 @@ async function writeLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, client: 
     write();
     const wc = await waits.next(true);
     if (!wc) break;
-    if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, i - 1, sent);
+    if (wc.status !== WcStatus.SUCCESS) wcFailed(wc, i - 1, sent);
     sent++;
     clock?.tick();
   }
@@ -1221,7 +1235,7 @@ async function sendLat(c: Ctx, o: PerftestOptions, client: boolean, clock?: Dura
     while (recvs === 0) {
       const wc = await waits.next(true);
       if (!wc) return false;
-      if (wc.status !== WcStatus.SUCCESS) wcFailed(client ? "client" : "server", wc, sends, sends);
+      if (wc.status !== WcStatus.SUCCESS) wcFailed(wc, sends, sends);
       if (wc.opcode === WcOpcode.RECV) {
         recvs++;
         clock?.start();
@@ -1270,7 +1284,7 @@ async function responseLat(c: Ctx, peer: PerftestDest, o: PerftestOptions, clock
     if (!clock) tposted.push(performance.now());
     q.qp.postSend({ wrId: BigInt(i), opcode, sendFlags: SendFlags.SIGNALED, sgList, ...target });
     const wc = await c.guard.next(c.cq);
-    if (wc.status !== WcStatus.SUCCESS) wcFailed("client", wc, i + 1, i);
+    if (wc.status !== WcStatus.SUCCESS) wcFailed(wc, i + 1, i);
     clock?.tick();
   }
   return tposted;
