@@ -1519,11 +1519,19 @@ describe("softroce perf --perftest against a peer out of step or gone: a clear e
     expect(Number(m![1])).toBeLessThan(5_000_000);
   });
 
-  // perftest's main after a failed run_iter: read_bw's one size says so and exits 1; read_lat's sets 17
-  for (const [test, line, status] of [["read_bw", " Failed to complete run_iter_bw function successfully\n", 1], ["read_lat", "", 17]] as const) {
-    it(`a ${test} client whose server dies mid-test: its READs fail, the completion's error${line ? ", then perftest's line" : ""}; exit ${status}`, async () => {
+  // perftest's main after a failed run_iter: read_bw's one size says so and exits 1, read_lat's sets 17;
+  // atomic_bw's and write_lat's lines (write_lat's client waits for the server's WRITE, and its wait
+  // gives up after --wait with no packet)
+  const failures = [
+    ["read_bw", " Failed to complete run_iter_bw function successfully\n", 1],
+    ["read_lat", "", 17],
+    ["atomic_bw", " Error occurred in run_iter function\n", 1],
+    ["write_lat", "Test exited with Error\n", 1],
+  ] as const;
+  for (const [test, line, status] of failures) {
+    it(`${test.startsWith("a") ? "an" : "a"} ${test} client whose server dies mid-test: the completion's error or the wait given up${line ? ", then perftest's line" : ""}; exit ${status}`, async () => {
       const tcp = String(await freeTcpPort());
-      const flags = ["--perftest", "-p", tcp, "-s", "64", "-n", "1000000", "--wait", "3"];
+      const flags = ["--perftest", "-p", tcp, ...(test === "atomic_bw" ? [] : ["-s", "64"]), "-n", "1000000", "--wait", "3"];
       const server = start("perf", test, "--address", "127.0.15.41", ...flags);
       await until(() => server.stdout.includes("Waiting for client to connect"), 15_000);
       const client = start("perf", test, "127.0.15.41", "--address", "127.0.15.42", ...flags);
