@@ -177,7 +177,8 @@ the wire has no faults, on its virtual clock otherwise (both in --json).
 applies: the wire, faults and seed with --local, verified with --verify.
 Exit status: 0 every message completed once (and verified, with --verify); 1 a message was lost
 or duplicated (on UC/UD: a message --verify did not verify), corrupted or completed with an error,
-or the peer failed; 2 usage error.
+or the peer failed; with --perftest and -R, 17 where perftest's main exits 17 (send_bw, send_lat,
+read_lat, atomic_lat and read_bw -a whose test failed under way); 2 usage error.
 
 ${formatFlags(FLAGS)}
 `;
