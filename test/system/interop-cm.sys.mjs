@@ -1272,21 +1272,22 @@ test("perftest send_lat -R --force-link=IB: softroce perf client -> ib_send_lat 
 });
 
 // A test that fails under way (perftest's run_iter): a read_lat client whose server is killed mid-test
-// has its READs fail their retries; perftest's main then exits 17 (read_lat sets error = 17), ours too.
+// (6 s and 10 s in: a million READs take minutes here, and the exchange is long done) has its READs
+// fail their retries; perftest's main then exits 17 (read_lat sets error = 17), ours too.
 // Linux's client runs over rdma_cm with --retry_count 1: rxe takes perftest's default retry count, 7,
 // as retrying for ever (ours as seven retries, the IBA's), and would never end
 test("perftest read_lat -n 1000000, the server killed mid-test: softroce perf client -> ib_read_lat server (rxe0, IPv4), and ib_read_lat -R --retry_count 1 client -> softroce -R server; each client's READs fail with perftest's completion error and it exits 17, ours as Linux's", async () => {
   const flags = ["-s", "64", "-n", "1000000"];
   await guest(`ib_read_lat -d rxe0 -x 1 ${flags.join(" ")} -F > /tmp/pt.out 2>&1 & echo $! > /tmp/pt.pid; sleep 2`, 20);
   const oursRun = softroce(["perf", "read_lat", GUEST4, ...PT_MODES[0].ours, ...flags], 40_000);
-  const killed = await guest("sleep 4; kill -9 $(cat /tmp/pt.pid) && echo SERVER-KILLED", 20);
+  const killed = await guest("sleep 6; kill -9 $(cat /tmp/pt.pid) && echo SERVER-KILLED", 20);
   const ours = await oursRun;
   assert.match(killed, /^SERVER-KILLED$/m, `${killed}\n--- softroce:\n${ours.stdout}${ours.stderr}`);
   assert.equal(ours.code, 17, `softroce perf: ${ours.stdout}${ours.stderr}`);
   const failed = /^ Completion with error at client\n Failed status 12: wr_id \d+ syndrom 0x0\nscnt=\d+, ccnt=\d+$/m;
   assert.match(ours.stderr, failed, ours.stderr);
   // ours the server, stopped mid-test by its time bound (its device goes with it)
-  const server = softroce(["perf", "read_lat", ...PT_MODES[2].ours, ...flags], 8000);
+  const server = softroce(["perf", "read_lat", ...PT_MODES[2].ours, ...flags], 10_000);
   await new Promise((r) => setTimeout(r, 2000));
   const client = await guest(`ib_read_lat -d rxe0 -R --retry_count 1 ${flags.join(" ")} -F ${HOST4} > /tmp/pt.out 2>&1; echo "client-exit=$?"; cat /tmp/pt.out`, 45);
   const srv = await server;
